@@ -1,0 +1,30 @@
+"""Composition root of the analytics service: `uvicorn --factory crm_analytics.main:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from crm_analytics.api.routes import router
+from crm_analytics.config import AnalyticsSettings
+from crm_analytics.handlers import build_router
+from crm_analytics.repository import ensure_indexes
+from crm_shared import build_platform, create_service_app
+
+
+def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
+    """Builds the analytics service: its subscribers, API and storage, wired together."""
+    settings = settings or AnalyticsSettings()
+    platform = build_platform(settings)
+    database = platform.require_database()
+
+    async def create_indexes() -> None:
+        await ensure_indexes(database)
+
+    platform.startup_hooks.append(create_indexes)
+    platform.include_kafka_router(build_router(platform.require_consumer(), database))
+    return create_service_app(
+        platform,
+        title="Analytics service",
+        description="What happened and what worked: per-tenant aggregates of every event.",
+        routers=[router],
+    )

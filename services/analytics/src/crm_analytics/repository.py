@@ -1,0 +1,47 @@
+"""MongoDB access to analytics' per-tenant counters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pymongo import ASCENDING
+
+from crm_analytics.domain.metrics import TenantMetric
+from crm_shared import CurrentPrincipal, Database, Session, TenantScopedCollection
+
+COUNTERS_COLLECTION = "tenant_counters"
+
+
+async def ensure_indexes(database: Database) -> None:
+    """One counter document per tenant and metric."""
+    await database[COUNTERS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("metric", ASCENDING)], unique=True
+    )
+
+
+class CounterRepository:
+    """One tenant's running totals."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._counters = TenantScopedCollection(database[COUNTERS_COLLECTION], tenant_id)
+
+    async def increment(self, metric: TenantMetric, *, session: Session, by: int = 1) -> None:
+        """Adds `by` to a counter, creating it at zero first if needed."""
+        await self._counters.update_one(
+            {"metric": metric.value}, {"$inc": {"value": by}}, upsert=True, session=session
+        )
+
+    async def totals(self) -> dict[TenantMetric, int]:
+        """Every counter of the tenant; metrics never counted read as zero."""
+        documents = await self._counters.find({})
+        stored = {document["metric"]: int(document["value"]) for document in documents}
+        return {metric: stored.get(metric.value, 0) for metric in TenantMetric}
+
+
+def counter_repository(request: Request, principal: CurrentPrincipal) -> CounterRepository:
+    """FastAPI dependency: the counters of the caller's tenant."""
+    return CounterRepository(request.app.state.platform.require_database(), principal.tenant_id)
+
+
+CountersRepo = Annotated[CounterRepository, Depends(counter_repository)]

@@ -1,0 +1,1 @@
+"""The candidate record and the rules that keep it clean."""

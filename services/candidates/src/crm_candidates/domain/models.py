@@ -1,0 +1,64 @@
+"""The candidate as the service stores it, and the normalisation applied on every write."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from bson import ObjectId
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_shared import utc_now
+
+
+class CandidateSource(StrEnum):
+    """How a candidate entered the CRM."""
+
+    SOURCED = "sourced"
+    REFERRAL = "referral"
+    EVENT = "event"
+    CAREER_SITE = "career_site"
+    ATS_IMPORT = "ats_import"
+
+
+def new_candidate_id() -> str:
+    """A new candidate id; time-ordered, so id order is creation order for pagination."""
+    return str(ObjectId())
+
+
+def normalise_email(email: str) -> str:
+    """The canonical form of an email address used for storage and matching."""
+    return email.strip().lower()
+
+
+def normalise_skill(skill: str) -> str:
+    """The canonical form of a skill: trimmed, lower-case, single-spaced."""
+    return " ".join(skill.split()).lower()
+
+
+def unique_in_order(values: list[str]) -> list[str]:
+    """`values` without repeats or blanks, first occurrence kept."""
+    return [value for value in dict.fromkeys(values) if value]
+
+
+class Candidate(BaseModel):
+    """A person in the talent pipeline, as stored by the candidates service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_candidate_id)
+    tenant_id: str
+    first_name: str
+    last_name: str
+    emails: list[str]
+    phones: list[str] = Field(default_factory=list)
+    headline: str | None = None
+    current_title: str | None = None
+    current_company: str | None = None
+    location: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    source: CandidateSource = CandidateSource.SOURCED
+    owner_id: str | None = None
+    created_by: str
+    created_at: datetime = Field(default_factory=utc_now)

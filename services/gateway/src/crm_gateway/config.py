@@ -1,0 +1,33 @@
+"""Settings of the gateway."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from crm_shared import Role, ServiceSettings
+
+
+class DevIdentity(BaseModel):
+    """Who a development bearer token stands for."""
+
+    tenant_id: str
+    user_id: str
+    roles: list[Role]
+
+
+class GatewaySettings(ServiceSettings):
+    """Gateway settings, read from the environment."""
+
+    service_name: str = "gateway"
+    candidates_url: str = "http://127.0.0.1:8001"
+    campaigns_url: str = "http://127.0.0.1:8002"
+    events_url: str = "http://127.0.0.1:8003"
+    ats_sync_url: str = "http://127.0.0.1:8004"
+    analytics_url: str = "http://127.0.0.1:8005"
+    upstream_timeout_seconds: float = 10.0
+    max_request_bytes: int = 1_048_576
+    dev_tokens: dict[str, DevIdentity] = Field(
+        default_factory=dict,
+        description="Development bearer tokens (JSON object: token -> identity). Empty in "
+        "production, where OIDC and API keys authenticate callers.",
+    )

@@ -1,0 +1,271 @@
+"""Service bootstrap: what every service's `create_app(settings)` is built from.
+
+`build_platform` creates the connections (MongoDB, the FastStream Kafka broker, the outbox, the
+idempotent consumer) without opening them; `create_service_app` wraps them in a FastAPI app whose
+lifespan opens and closes them, and adds the probes, metrics, problem+json errors and tracing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from crm_shared.auth import InternalTokens
+from crm_shared.consumer import IdempotentConsumer
+from crm_shared.errors import install_problem_handlers, problem_response
+from crm_shared.mongo import Database, MongoClient, create_mongo_client
+from crm_shared.outbox import Outbox, OutboxRelay
+from crm_shared.settings import ServiceSettings
+from crm_shared.telemetry import configure_logging, configure_tracing
+
+StartupHook = Callable[[], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    """The connections and platform components one service process runs with."""
+
+    settings: ServiceSettings
+    registry: CollectorRegistry
+    internal_tokens: InternalTokens
+    mongo: MongoClient | None = None
+    database: Database | None = None
+    broker: KafkaBroker | None = None
+    outbox: Outbox | None = None
+    relay: OutboxRelay | None = None
+    consumer: IdempotentConsumer | None = None
+    startup_hooks: list[StartupHook] = field(default_factory=list)
+
+    def require_database(self) -> Database:
+        """The service's database; a composition error if the service was built without one."""
+        if self.database is None:
+            raise RuntimeError(f"{self.settings.service_name} was built without MongoDB")
+        return self.database
+
+    def require_mongo(self) -> MongoClient:
+        """The service's MongoDB client."""
+        if self.mongo is None:
+            raise RuntimeError(f"{self.settings.service_name} was built without MongoDB")
+        return self.mongo
+
+    def require_outbox(self) -> Outbox:
+        """The service's outbox."""
+        if self.outbox is None:
+            raise RuntimeError(f"{self.settings.service_name} was built without an outbox")
+        return self.outbox
+
+    def require_consumer(self) -> IdempotentConsumer:
+        """The service's idempotent consumer."""
+        if self.consumer is None:
+            raise RuntimeError(f"{self.settings.service_name} was built without a consumer")
+        return self.consumer
+
+    def include_kafka_router(self, router: KafkaRouter) -> None:
+        """Adds a service's subscribers to the broker."""
+        if self.broker is None:
+            raise RuntimeError(f"{self.settings.service_name} was built without Kafka")
+        self.broker.include_router(router)
+
+
+def build_platform(
+    settings: ServiceSettings, *, uses_mongo: bool = True, uses_kafka: bool = True
+) -> Platform:
+    """Creates (but does not open) the service's connections and platform components."""
+    configure_logging(settings)
+    tracer_provider = configure_tracing(settings)
+    registry = CollectorRegistry()
+    platform = Platform(
+        settings=settings,
+        registry=registry,
+        internal_tokens=InternalTokens(
+            settings.internal_token_secret.get_secret_value(), settings.internal_token_ttl_seconds
+        ),
+    )
+    if uses_mongo:
+        platform.mongo = create_mongo_client(settings)
+        platform.database = platform.mongo[settings.database_name]
+    if uses_kafka:
+        platform.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=settings.service_name,
+            enable_idempotence=True,
+            acks="all",
+            allow_auto_create_topics=False,
+            middlewares=(
+                KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+                KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
+            ),
+            logger=logging.getLogger(f"faststream.{settings.service_name}"),
+            log_level=logging.DEBUG,
+        )
+    if platform.database is not None and platform.broker is not None:
+        broker = platform.broker
+        platform.outbox = Outbox(platform.database, source=settings.service_name)
+
+        async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
+            return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+
+        platform.relay = OutboxRelay(
+            platform.outbox,
+            publish,
+            batch_size=settings.outbox_batch_size,
+            poll_interval_seconds=settings.outbox_poll_interval_seconds,
+        )
+        platform.consumer = IdempotentConsumer(
+            client=platform.require_mongo(),
+            database=platform.database,
+            broker=broker,
+            group_id=settings.consumer_group,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
+            registry=registry,
+        )
+        platform.startup_hooks.extend((platform.outbox.ensure_indexes, platform.consumer.ensure_indexes))
+    return platform
+
+
+@asynccontextmanager
+async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
+    for hook in platform.startup_hooks:
+        await hook()
+    if platform.broker is not None:
+        await platform.broker.start()
+    if platform.relay is not None:
+        platform.relay.start()
+    logger.info("%s started", platform.settings.service_name)
+    try:
+        yield
+    finally:
+        if platform.relay is not None:
+            await platform.relay.stop()
+        if platform.broker is not None:
+            await platform.broker.stop()
+        if platform.mongo is not None:
+            await platform.mongo.close()
+        logger.info("%s stopped", platform.settings.service_name)
+
+
+async def readiness_checks(platform: Platform) -> dict[str, str]:
+    """The state of each dependency the service needs: `ok` or the reason it is not."""
+    timeout = platform.settings.readiness_timeout_seconds
+    checks: dict[str, str] = {}
+    if platform.database is not None:
+        try:
+            await asyncio.wait_for(platform.database.command("ping"), timeout)
+            checks["mongodb"] = "ok"
+        except Exception as error:
+            checks["mongodb"] = f"unavailable: {type(error).__name__}"
+    if platform.broker is not None:
+        try:
+            reachable = await platform.broker.ping(timeout=timeout)
+            checks["kafka"] = "ok" if reachable else "unavailable"
+        except Exception as error:
+            checks["kafka"] = f"unavailable: {type(error).__name__}"
+    return checks
+
+
+def _probe_router(platform: Platform) -> APIRouter:
+    probes = APIRouter(include_in_schema=False)
+
+    @probes.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": platform.settings.service_name}
+
+    @probes.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        checks = await readiness_checks(platform)
+        if all(state == "ok" for state in checks.values()):
+            return Response(
+                content=_json({"status": "ready", "checks": checks}),
+                media_type="application/json",
+            )
+        return problem_response(
+            503,
+            "a dependency is unavailable",
+            instance=request.url.path,
+            problem_type="not-ready",
+            extensions={"checks": checks},
+        )
+
+    @probes.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(platform.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return probes
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+class _HttpMetricsMiddleware(BaseHTTPMiddleware):
+    def __init__(self, app: Any, registry: CollectorRegistry) -> None:
+        super().__init__(app)
+        self._requests = Counter(
+            "crm_http_requests", "HTTP requests served", ["method", "route", "status"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "crm_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            registry=registry,
+        )
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        self._requests.labels(request.method, route, str(response.status_code)).inc()
+        self._latency.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+
+def create_service_app(
+    platform: Platform,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    extra_lifespan: Callable[[], AsyncIterator[None]] | None = None,
+) -> FastAPI:
+    """The service's FastAPI app with probes, metrics, problem+json errors, tracing and lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _platform_lifespan(platform):
+            if extra_lifespan is None:
+                yield
+            else:
+                async with asynccontextmanager(extra_lifespan)():
+                    yield
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.platform = platform
+    app.state.internal_tokens = platform.internal_tokens
+    install_problem_handlers(app)
+    app.add_middleware(_HttpMetricsMiddleware, registry=platform.registry)
+    app.include_router(_probe_router(platform))
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=configure_tracing(platform.settings),
+        excluded_urls="/healthz,/readyz,/metrics",
+    )
+    return app

@@ -1,0 +1,37 @@
+"""MongoDB access: one async client per service and the transaction helper every write path uses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_shared.settings import ServiceSettings
+
+Document = dict[str, Any]
+MongoClient = AsyncMongoClient[Document]
+Database = AsyncDatabase[Document]
+Session = AsyncClientSession
+
+ResultT = TypeVar("ResultT")
+
+
+def create_mongo_client(settings: ServiceSettings) -> MongoClient:
+    """An async client for the service's MongoDB (or any MongoDB-wire server); connects lazily."""
+    return AsyncMongoClient(
+        settings.mongodb_uri,
+        appname=settings.service_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=10_000,
+    )
+
+
+async def in_transaction(
+    client: MongoClient, work: Callable[[Session], Awaitable[ResultT]]
+) -> ResultT:
+    """Runs `work` in one multi-document transaction, retried by the driver on transient errors."""
+    async with client.start_session() as session:
+        return await session.with_transaction(work)

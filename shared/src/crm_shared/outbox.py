@@ -1,0 +1,177 @@
+"""Transactional outbox: events are stored with the entity write and relayed to Kafka afterwards.
+
+The writer adds an outbox record inside the caller's MongoDB transaction, so an event exists if
+and only if its entity change committed. The relay publishes unsent records in insertion order
+with the idempotent producer and only then marks them sent: a crash between the two republishes,
+which the idempotent consumers absorb (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bson import ObjectId
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from pydantic import BaseModel
+from pymongo import ASCENDING
+
+from crm_shared.contracts.catalog import TopicSpec
+from crm_shared.contracts.envelope import EventEnvelope, utc_now
+from crm_shared.mongo import Database, Document, Session
+
+OUTBOX_COLLECTION = "outbox"
+SENT_RECORD_RETENTION_SECONDS = 7 * 24 * 3600
+
+logger = logging.getLogger(__name__)
+
+PublishRecord = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[Any]]]
+"""Sends one record (topic, key, value, headers); returns an awaitable that resolves on broker ack."""
+
+
+class Outbox:
+    """Writes events into the service's outbox as part of the caller's transaction."""
+
+    def __init__(self, database: Database, source: str) -> None:
+        self.records = database[OUTBOX_COLLECTION]
+        self._source = source
+        self._committed = asyncio.Event()
+
+    async def ensure_indexes(self) -> None:
+        """Creates the indexes the relay's scan and the retention of sent records need."""
+        await self.records.create_index([("sent_at", ASCENDING), ("_id", ASCENDING)])
+        await self.records.create_index(
+            "sent_at",
+            name="sent_record_retention",
+            expireAfterSeconds=SENT_RECORD_RETENTION_SECONDS,
+            partialFilterExpression={"sent_at": {"$type": "date"}},
+        )
+
+    def envelope(
+        self, spec: TopicSpec, *, tenant_id: str, subject: str, data: BaseModel
+    ) -> EventEnvelope[Any]:
+        """A new envelope for `data` on the topic `spec`, stamped with this service as source."""
+        if not isinstance(data, spec.payload):
+            raise TypeError(f"{spec.name} carries {spec.payload.__name__}, not {type(data).__name__}")
+        return EventEnvelope[Any](
+            type=spec.name,
+            source=self._source,
+            tenant_id=tenant_id,
+            subject=subject,
+            schema_version=spec.schema_version,
+            data=data,
+        )
+
+    async def add(self, envelope: EventEnvelope[Any], *, session: Session) -> None:
+        """Stores the event in the caller's transaction, with the current trace context."""
+        if not session.in_transaction:
+            raise RuntimeError("outbox records must be written inside the entity's transaction")
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        await self.records.insert_one(
+            {
+                "_id": ObjectId(),
+                "event_id": str(envelope.id),
+                "tenant_id": envelope.tenant_id,
+                "topic": envelope.type,
+                "key": envelope.subject,
+                "value": envelope.model_dump_json(),
+                "trace_context": carrier,
+                "created_at": utc_now(),
+                "sent_at": None,
+            },
+            session=session,
+        )
+
+    def notify_committed(self) -> None:
+        """Tells the relay that new records committed, so it need not wait for its next poll."""
+        self._committed.set()
+
+    async def wait_for_commit(self, timeout: float) -> None:
+        """Waits until a commit is notified or `timeout` seconds pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._committed.wait(), timeout)
+        self._committed.clear()
+
+
+class OutboxRelay:
+    """Publishes unsent outbox records to Kafka in insertion order and marks them sent."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        publish: PublishRecord,
+        *,
+        batch_size: int = 200,
+        poll_interval_seconds: float = 1.0,
+    ) -> None:
+        self._outbox = outbox
+        self._records = outbox.records
+        self._publish = publish
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def relay_batch(self) -> int:
+        """Publishes one batch of unsent records; returns how many were published."""
+        batch = await (
+            self._records.find({"sent_at": None}).sort("_id", ASCENDING).limit(self._batch_size)
+        ).to_list()
+        if not batch:
+            return 0
+        # Send the whole batch before awaiting acks: the producer keeps per-partition order.
+        acks = [await self._send(record) for record in batch]
+        await asyncio.gather(*acks)
+        await self._records.update_many(
+            {"_id": {"$in": [record["_id"] for record in batch]}},
+            {"$set": {"sent_at": utc_now()}},
+        )
+        return len(batch)
+
+    async def _send(self, record: Document) -> Awaitable[Any]:
+        # Publish inside the trace of the request that wrote the event, so the trace is unbroken.
+        token = otel_context.attach(propagate.extract(record.get("trace_context") or {}))
+        try:
+            return await self._publish(
+                record["topic"],
+                record["key"].encode(),
+                record["value"].encode(),
+                {"content-type": "application/json", "event-id": record["event_id"]},
+            )
+        finally:
+            otel_context.detach(token)
+
+    async def run(self) -> None:
+        """Relays until cancelled; a failed batch is retried after the poll interval."""
+        while True:
+            try:
+                published = await self.relay_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox relay batch failed; retrying")
+                published = 0
+            if published < self._batch_size:
+                await self._outbox.wait_for_commit(self._poll_interval)
+
+    def start(self) -> None:
+        """Starts relaying in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stops relaying; an interrupted batch is republished by the next relay."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def pending(self) -> int:
+        """How many records wait to be published."""
+        return await self._records.count_documents({"sent_at": None})
+

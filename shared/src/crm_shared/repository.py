@@ -1,0 +1,93 @@
+"""Tenant-scoped MongoDB access: every read and write of a repository is confined to one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
+
+from crm_shared.mongo import Document, Session
+
+TENANT_FIELD = "tenant_id"
+
+
+class TenantMismatchError(ValueError):
+    """A query or document named a tenant other than the one the repository is scoped to."""
+
+
+class TenantScopedCollection:
+    """A collection view that adds the tenant to every filter and document; there is no unscoped path."""
+
+    def __init__(self, collection: AsyncCollection[Document], tenant_id: str) -> None:
+        if not tenant_id:
+            raise ValueError("a tenant-scoped collection needs a tenant id")
+        self._collection = collection
+        self.tenant_id = tenant_id
+
+    def _scope(self, query: Mapping[str, Any] | None) -> Document:
+        scoped = dict(query or {})
+        if scoped.get(TENANT_FIELD, self.tenant_id) != self.tenant_id:
+            raise TenantMismatchError("query names another tenant")
+        scoped[TENANT_FIELD] = self.tenant_id
+        return scoped
+
+    def _stamp(self, document: Mapping[str, Any]) -> Document:
+        stamped = dict(document)
+        if stamped.get(TENANT_FIELD, self.tenant_id) != self.tenant_id:
+            raise TenantMismatchError("document belongs to another tenant")
+        stamped[TENANT_FIELD] = self.tenant_id
+        return stamped
+
+    async def insert_one(
+        self, document: Mapping[str, Any], *, session: Session | None = None
+    ) -> InsertOneResult:
+        """Inserts a document stamped with the tenant."""
+        return await self._collection.insert_one(self._stamp(document), session=session)
+
+    async def find_one(
+        self, query: Mapping[str, Any], *, session: Session | None = None
+    ) -> Document | None:
+        """The tenant's first document matching `query`."""
+        return await self._collection.find_one(self._scope(query), session=session)
+
+    async def find(
+        self,
+        query: Mapping[str, Any],
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int = 0,
+        session: Session | None = None,
+    ) -> list[Document]:
+        """The tenant's documents matching `query`, sorted and limited."""
+        cursor = self._collection.find(self._scope(query), session=session)
+        if sort:
+            cursor = cursor.sort(list(sort))
+        if limit:
+            cursor = cursor.limit(limit)
+        return await cursor.to_list()
+
+    async def count(self, query: Mapping[str, Any], *, session: Session | None = None) -> int:
+        """How many of the tenant's documents match `query`."""
+        return await self._collection.count_documents(self._scope(query), session=session)
+
+    async def update_one(
+        self,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+        session: Session | None = None,
+    ) -> UpdateResult:
+        """Updates one of the tenant's documents; an upsert creates it inside the tenant."""
+        # The tenant in the scoped filter is what an upsert stamps on the new document.
+        return await self._collection.update_one(
+            self._scope(query), dict(update), upsert=upsert, session=session
+        )
+
+    async def delete_one(
+        self, query: Mapping[str, Any], *, session: Session | None = None
+    ) -> DeleteResult:
+        """Deletes one of the tenant's documents."""
+        return await self._collection.delete_one(self._scope(query), session=session)

@@ -1,0 +1,47 @@
+"""Settings every service shares; each service's `config` module extends `ServiceSettings`."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Connection and platform settings, read from the environment by the composition root."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    service_name: str
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    mongodb_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"
+    mongodb_database: str = ""
+    internal_token_secret: SecretStr = SecretStr("")
+    internal_token_ttl_seconds: int = 60
+
+    # Standard OpenTelemetry variable names, so compose can point the same code at Jaeger (otlp).
+    otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")
+    otel_service_name: str = Field(default="", alias="OTEL_SERVICE_NAME")
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    outbox_batch_size: int = 200
+    outbox_poll_interval_seconds: float = 1.0
+    consumer_max_attempts: int = 3
+    consumer_retry_backoff_seconds: float = 0.2
+    readiness_timeout_seconds: float = 2.0
+
+    @property
+    def database_name(self) -> str:
+        """The MongoDB database this service owns."""
+        return self.mongodb_database or f"crm_{self.service_name.replace('-', '_')}"
+
+    @property
+    def consumer_group(self) -> str:
+        """The Kafka consumer group of this service: one per service, shared by its replicas."""
+        return f"crm.{self.service_name}"
+
+    @property
+    def telemetry_service_name(self) -> str:
+        """The service name traces carry."""
+        return self.otel_service_name or self.service_name

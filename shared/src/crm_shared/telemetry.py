@@ -1,0 +1,99 @@
+"""Tracing and structured logging: one trace per request across HTTP, Kafka and MongoDB.
+
+Exporters follow the standard OpenTelemetry variables: `OTEL_TRACES_EXPORTER` (zipkin, otlp,
+console, none), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`. Kafka spans come
+from FastStream's telemetry middleware, which carries the context in message headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
+
+from crm_shared.settings import ServiceSettings
+
+_instrumented_libraries = False
+
+
+def _exporter(name: str) -> SpanExporter | None:
+    if name == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter()
+    if name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name in ("none", ""):
+        return None
+    raise ValueError(f"unsupported OTEL_TRACES_EXPORTER {name!r} (zipkin, otlp, console, none)")
+
+
+def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
+    """Installs the process's tracer provider (once) and instruments PyMongo and httpx."""
+    global _instrumented_libraries
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.telemetry_service_name})
+        )
+        exporter = _exporter(settings.otel_traces_exporter.strip().lower())
+        if exporter is not None:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+    if not _instrumented_libraries:
+        PymongoInstrumentor().instrument(tracer_provider=provider)
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        _instrumented_libraries = True
+    return provider
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, carrying the active trace and span ids."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self._service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "service": self._service_name,
+            "message": record.getMessage(),
+        }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    """Routes the root logger to stderr, as JSON lines unless the settings ask for plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_json:
+        handler.setFormatter(JsonLogFormatter(settings.telemetry_service_name))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("aiokafka", "pymongo"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

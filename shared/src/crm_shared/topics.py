@@ -1,0 +1,36 @@
+"""Creates the catalog's topics on the broker; nothing relies on automatic topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from crm_shared.contracts.catalog import TOPICS
+
+
+async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> list[str]:
+    """Creates every missing catalog topic (and its dead-letter topic); returns the created names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for spec in TOPICS:
+            wanted.append(NewTopic(spec.name, spec.partitions, replication_factor))
+            # One partition keeps dead letters in arrival order for whoever replays them.
+            wanted.append(NewTopic(spec.dead_letter_topic, 1, replication_factor))
+        missing = [topic for topic in wanted if topic.name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m crm_shared.topics BOOTSTRAP_SERVERS")
+    created = asyncio.run(ensure_topics(sys.argv[1]))
+    print("created topics:", ", ".join(created) or "none (all existed)")

@@ -1,0 +1,98 @@
+"""The published contract documents match the models, and envelopes round-trip."""
+
+from __future__ import annotations
+
+import json
+from uuid import uuid4
+
+import pytest
+
+from crm_shared import (
+    CANDIDATE_CREATED,
+    TOPICS,
+    CandidateCreated,
+    EventEnvelope,
+    UndecodableEventError,
+    all_topic_names,
+    decode_event,
+    topic_spec,
+)
+from crm_shared.contracts.specification import CONTRACTS_DIR, rendered_documents
+
+pytestmark = pytest.mark.unit
+
+
+def test_checked_in_contract_documents_match_the_models() -> None:
+    for relative, expected in rendered_documents().items():
+        path = CONTRACTS_DIR / relative
+        assert path.exists(), f"{relative} is missing: run `make contracts`"
+        assert path.read_text(encoding="utf-8") == expected, (
+            f"{relative} differs from the models: a contract changed. If that was deliberate "
+            "(and backward compatible, or a new schema version), run `make contracts`."
+        )
+
+
+def test_every_catalog_topic_is_published_in_asyncapi() -> None:
+    document = json.loads((CONTRACTS_DIR / "asyncapi.json").read_text(encoding="utf-8"))
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {spec.name for spec in TOPICS}
+
+
+def test_topic_names_are_entity_dot_past_tense_and_each_has_a_dead_letter_topic() -> None:
+    for spec in TOPICS:
+        entity, _, verb = spec.name.partition(".")
+        assert entity and verb.endswith("ed"), spec.name
+    assert set(all_topic_names()) == {n for s in TOPICS for n in (s.name, s.name + ".dlq")}
+
+
+def _created(**overrides: object) -> EventEnvelope[CandidateCreated]:
+    payload = CandidateCreated(
+        candidate_id="c1", first_name="Ada", last_name="Lovelace", emails=["ada@example.org"],
+        source="sourced",
+    )
+    fields: dict[str, object] = {
+        "type": "candidate.created", "source": "candidates", "tenant_id": "acme",
+        "subject": "c1", "schema_version": 1, "data": payload,
+    }
+    fields.update(overrides)
+    return EventEnvelope[CandidateCreated].model_validate(fields)
+
+
+def test_an_envelope_round_trips_through_its_wire_form() -> None:
+    envelope = _created()
+    decoded = decode_event(CANDIDATE_CREATED, envelope.model_dump_json().encode())
+    assert decoded.id == envelope.id
+    assert decoded.data == envelope.data
+    assert decoded.tenant_id == "acme"
+
+
+def test_unknown_payload_fields_are_tolerated_for_forward_compatibility() -> None:
+    wire = json.loads(_created().model_dump_json())
+    wire["data"]["added_later"] = "value"
+    decoded = decode_event(CANDIDATE_CREATED, json.dumps(wire).encode())
+    assert decoded.data.candidate_id == "c1"
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"not json",
+        b"{}",
+        json.dumps({"id": str(uuid4()), "type": "candidate.created"}).encode(),
+    ],
+)
+def test_malformed_messages_are_undecodable(wire: bytes) -> None:
+    with pytest.raises(UndecodableEventError):
+        decode_event(CANDIDATE_CREATED, wire)
+
+
+def test_an_event_of_another_type_or_a_newer_version_is_undecodable() -> None:
+    with pytest.raises(UndecodableEventError, match="event type"):
+        decode_event(CANDIDATE_CREATED, _created(type="candidate.erased").model_dump_json().encode())
+    with pytest.raises(UndecodableEventError, match="newer"):
+        decode_event(CANDIDATE_CREATED, _created(schema_version=2).model_dump_json().encode())
+
+
+def test_an_unknown_topic_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        topic_spec("candidate.teleported")

@@ -1,0 +1,77 @@
+"""Problem+json for every error, and opaque cursors."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, EmailStr
+
+from crm_shared import ProblemError, decode_cursor, encode_cursor
+from crm_shared.errors import install_problem_handlers
+
+pytestmark = pytest.mark.unit
+
+
+class Person(BaseModel):
+    name: str
+    emails: list[EmailStr]
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/people")
+    async def create(person: Person) -> Person:
+        return person
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise ProblemError(409, "already there", problem_type="duplicate", extensions={"id": "x"})
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_a_validation_error_is_a_422_problem_naming_the_bad_field(client: TestClient) -> None:
+    response = client.post("/people", json={"name": "Ada", "emails": ["ok@example.org", "nope"]})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:recruitcrm:problem:validation-error"
+    assert problem["instance"] == "/people"
+    assert [e["field"] for e in problem["errors"]] == ["emails.1"]
+    assert problem["errors"][0]["pointer"] == "#/emails/1"
+
+
+def test_a_problem_error_keeps_its_status_type_and_extensions(client: TestClient) -> None:
+    problem = client.get("/conflict").json()
+    assert problem == {"type": "urn:recruitcrm:problem:duplicate", "title": "Conflict",
+                       "status": 409, "detail": "already there", "instance": "/conflict", "id": "x"}
+
+
+def test_an_unknown_route_and_an_unexpected_error_are_problems_too(client: TestClient) -> None:
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    crash = client.get("/boom")
+    assert crash.status_code == 500
+    assert "secret internals" not in crash.text
+
+
+def test_a_cursor_round_trips_and_is_opaque() -> None:
+    cursor = encode_cursor("65f0c0ffee")
+    assert "65f0c0ffee" not in cursor
+    assert decode_cursor(cursor) == "65f0c0ffee"
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor("x")[:-3] + "AAA"])
+def test_a_malformed_cursor_is_a_400_problem(cursor: str) -> None:
+    with pytest.raises(ProblemError) as raised:
+        decode_cursor(cursor)
+    assert raised.value.status == 400
