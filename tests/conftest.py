@@ -1,0 +1,55 @@
+"""Session infrastructure for the integration and e2e tiers: a real Kafka broker and SecantusDB.
+
+Both are started once per test session on free ports in a temporary directory and stopped at the
+end. To iterate faster against an already running local stack, set CRM_TEST_KAFKA_BOOTSTRAP and
+CRM_TEST_MONGODB_URI (e.g. to the values `crm-stack up` prints).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
+from crm_shared import ensure_topics
+
+
+@pytest.fixture(scope="session")
+def infra_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers(infra_run_dir: Path) -> Iterator[str]:
+    """A single-node KRaft broker with every catalog topic created."""
+    external = os.environ.get("CRM_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        asyncio.run(ensure_topics(external))
+        yield external
+        return
+    port, controller_port = free_ports(2)
+    broker = KafkaBroker(infra_run_dir, port, controller_port).start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(infra_run_dir: Path) -> Iterator[str]:
+    """An ephemeral SecantusDB server (in-memory storage)."""
+    external = os.environ.get("CRM_TEST_MONGODB_URI")
+    if external:
+        yield external
+        return
+    [port] = free_ports(1)
+    server = MongoServer(infra_run_dir, port).start()
+    try:
+        yield server.mongodb_uri
+    finally:
+        server.stop()

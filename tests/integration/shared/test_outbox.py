@@ -1,0 +1,203 @@
+"""The outbox commits with its entity and the relay loses nothing, even when killed mid-batch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from crm_shared import (
+    CANDIDATE_CREATED,
+    CandidateCreated,
+    Outbox,
+    OutboxRelay,
+    Session,
+    in_transaction,
+)
+from helpers import eventually, record_headers, unique
+
+pytestmark = pytest.mark.integration
+
+RELAY_PROCESS = Path(__file__).with_name("relay_process.py")
+
+
+def candidate_event(outbox: Outbox, tenant_id: str, number: int) -> Any:
+    candidate_id = f"cand-{number}"
+    payload = CandidateCreated(
+        candidate_id=candidate_id, first_name="Test", last_name=str(number),
+        emails=[f"{candidate_id}@example.org"], source="sourced",
+    )
+    return outbox.envelope(CANDIDATE_CREATED, tenant_id=tenant_id, subject=candidate_id, data=payload)
+
+
+async def write_events(
+    client: AsyncMongoClient[dict[str, Any]], outbox: Outbox, tenant_id: str, count: int
+) -> list[str]:
+    ids: list[str] = []
+    chunk = 500
+    for start in range(0, count, chunk):
+        envelopes = [candidate_event(outbox, tenant_id, n) for n in range(start, min(count, start + chunk))]
+
+        async def add_all(session: Session, batch: list[Any] = envelopes) -> None:
+            for envelope in batch:
+                await outbox.add(envelope, session=session)
+
+        await in_transaction(client, add_all)
+        ids.extend(str(envelope.id) for envelope in envelopes)
+    return ids
+
+
+async def event_ids_on_topic(bootstrap: str, tenant_id: str, expected: set[str]) -> list[str]:
+    """Every event id of `tenant_id` on candidate.created, read from the beginning."""
+    consumer = AIOKafkaConsumer(
+        CANDIDATE_CREATED.name, bootstrap_servers=bootstrap, group_id=unique("verify"),
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+        async def all_seen() -> bool:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    assert record.value is not None
+                    if f'"tenant_id":"{tenant_id}"' in record.value.decode():
+                        seen.append(record_headers(record)["event-id"])
+            return expected <= set(seen)
+
+        await eventually(all_seen, timeout=60, message="not every event reached the topic")
+        # Drain what is left so duplicates are counted too.
+        while batches := await consumer.getmany(timeout_ms=1000):
+            for records in batches.values():
+                seen.extend(
+                    record_headers(r)["event-id"] for r in records
+                    if r.value and f'"tenant_id":"{tenant_id}"' in r.value.decode()
+                )
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_an_aborted_transaction_leaves_no_outbox_record(mongodb_uri: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[unique("outbox_abort")]
+    outbox = Outbox(database, source="test")
+    envelope = candidate_event(outbox, unique("tenant"), 1)
+
+    async def write_then_fail(session: Session) -> None:
+        await database["candidates"].insert_one({"_id": "cand-1"}, session=session)
+        await outbox.add(envelope, session=session)
+        raise RuntimeError("the entity write failed validation after all")
+
+    with pytest.raises(RuntimeError):
+        await in_transaction(client, write_then_fail)
+    assert await database["outbox"].count_documents({}) == 0
+    assert await database["candidates"].count_documents({}) == 0
+    await client.close()
+
+
+async def test_an_outbox_record_outside_a_transaction_is_refused(mongodb_uri: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    outbox = Outbox(client[unique("outbox_plain")], source="test")
+    async with client.start_session() as session:
+        with pytest.raises(RuntimeError, match="inside the entity's transaction"):
+            await outbox.add(candidate_event(outbox, "t", 1), session=session)
+    await client.close()
+
+
+async def test_a_relay_killed_mid_batch_loses_no_event(
+    kafka_bootstrap_servers: str, mongodb_uri: str
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database_name = unique("outbox_kill")
+    database = client[database_name]
+    outbox = Outbox(database, source="test")
+    await outbox.ensure_indexes()
+    tenant_id = unique("tenant")
+    total = 3000
+    written = await write_events(client, outbox, tenant_id, total)
+
+    relay_process = subprocess.Popen(
+        [sys.executable, str(RELAY_PROCESS), kafka_bootstrap_servers, mongodb_uri, database_name, "100"],
+    )
+    try:
+        async def some_batches_sent() -> bool:
+            return await database["outbox"].count_documents({"sent_at": {"$ne": None}}) >= 100
+
+        await eventually(some_batches_sent, timeout=60, interval=0.005,
+                         message="the relay process published nothing")
+        relay_process.send_signal(signal.SIGKILL)
+        relay_process.wait(timeout=10)
+    finally:
+        if relay_process.poll() is None:
+            relay_process.kill()
+    sent_when_killed = await database["outbox"].count_documents({"sent_at": {"$ne": None}})
+    assert 0 < sent_when_killed < total, "the relay was not killed in the middle of the work"
+
+    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await broker.start()
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
+        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+
+    restarted = OutboxRelay(outbox, publish, batch_size=100, poll_interval_seconds=0.05)
+    restarted.start()
+    try:
+        async def drained() -> bool:
+            return await restarted.pending() == 0
+
+        await eventually(drained, timeout=60, message="the restarted relay did not drain the outbox")
+    finally:
+        await restarted.stop()
+        await broker.stop()
+
+    delivered = await event_ids_on_topic(kafka_bootstrap_servers, tenant_id, set(written))
+    assert set(delivered) == set(written)
+    assert len(delivered) >= total
+    await client.close()
+
+
+async def test_the_relay_publishes_in_write_order_per_key(
+    kafka_bootstrap_servers: str, mongodb_uri: str
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[unique("outbox_order")]
+    outbox = Outbox(database, source="test")
+    tenant_id = unique("tenant")
+    envelopes = [
+        outbox.envelope(
+            CANDIDATE_CREATED, tenant_id=tenant_id, subject="same-candidate",
+            data=CandidateCreated(candidate_id="same-candidate", first_name="V", last_name=str(n),
+                                  emails=["same@example.org"], source="sourced"),
+        )
+        for n in range(50)
+    ]
+    for envelope in envelopes:
+        async def add(session: Session, event: Any = envelope) -> None:
+            await outbox.add(event, session=session)
+
+        await in_transaction(client, add)
+
+    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await broker.start()
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
+        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+
+    relay = OutboxRelay(outbox, publish, batch_size=7)
+    while await relay.relay_batch():
+        pass
+    await broker.stop()
+    delivered = await event_ids_on_topic(
+        kafka_bootstrap_servers, tenant_id, {str(e.id) for e in envelopes}
+    )
+    assert delivered == [str(e.id) for e in envelopes]
+    await client.close()
