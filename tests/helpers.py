@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
+
+import uvicorn
 
 
 def unique(prefix: str) -> str:
@@ -34,3 +37,24 @@ async def eventually(
 def record_headers(record: Any) -> dict[str, str]:
     """The headers of an aiokafka ConsumerRecord as text."""
     return {name: value.decode() for name, value in record.headers}
+
+
+@asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[str]:
+    """Serves an ASGI app with uvicorn (lifespan included) on a local port; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if task.done():
+            task.result()
+        return server.started
+
+    await eventually(started, timeout=60, interval=0.05, message="the app did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -36,6 +36,24 @@ def authenticated_principal(request: Request) -> Principal:
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 
 
+def _too_large(max_bytes: int) -> ProblemError:
+    return ProblemError(413, f"the request body exceeds {max_bytes} bytes",
+                        problem_type="payload-too-large")
+
+
+async def bounded_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with a 413 problem as soon as it exceeds `max_bytes`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    received = bytearray()
+    async for chunk in request.stream():
+        received.extend(chunk)
+        if len(received) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(received)
+
+
 @router.api_route(
     "/{resource}{path:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -49,11 +67,7 @@ async def forward(
     route = table.get(resource)
     if route is None or (path and not path.startswith("/")):
         raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
-    body = await request.body()
-    max_bytes: int = request.app.state.max_request_bytes
-    if len(body) > max_bytes:
-        raise ProblemError(413, f"the request body exceeds {max_bytes} bytes",
-                           problem_type="payload-too-large")
+    body = await bounded_body(request, request.app.state.max_request_bytes)
     tokens: InternalTokens = request.app.state.internal_tokens
     headers = {
         name: value for name, value in request.headers.items()

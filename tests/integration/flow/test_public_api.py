@@ -1,0 +1,123 @@
+"""The public API's conventions through the gateway: authentication, problem+json, pagination,
+tenant isolation; and the probes every service serves."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def person(tag: str, **overrides: object) -> dict[str, object]:
+    return {"first_name": "Grace", "last_name": f"Hopper {tag}",
+            "emails": [f"grace.{tag}@example.org"], **overrides}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, object] = response.json()
+    assert problem["status"] == status
+    return problem
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-known-token", "Basic Zm9vOmJhcg=="])
+async def test_the_gateway_rejects_unauthenticated_callers(
+    stack: Stack, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await stack.gateway.get("/api/v1/candidates", headers=headers)
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_service_rejects_a_caller_that_bypasses_the_gateway(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.candidates_url) as direct:
+        assert_problem(await direct.get("/candidates"), 401)
+        forged = await direct.get("/candidates", headers={"Authorization": f"Bearer {ACME_TOKEN}"})
+        assert_problem(forged, 401)
+
+
+async def test_invalid_input_is_a_422_naming_the_field(stack: Stack) -> None:
+    response = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person("bad", emails=["grace@example.org", "not-an-email"], tenant_id="globex"),
+        headers=stack.as_(ACME_TOKEN),
+    )
+    problem = assert_problem(response, 422)
+    fields = {error["field"] for error in problem["errors"]}  # type: ignore[attr-defined]
+    assert fields == {"emails.1", "tenant_id"}
+
+
+async def test_a_known_email_is_a_409_pointing_at_the_existing_candidate(stack: Stack) -> None:
+    first = await stack.gateway.post("/api/v1/candidates", json=person("dup"), headers=stack.as_(ACME_TOKEN))
+    assert first.status_code == 201
+    again = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person("dup", emails=["  GRACE.DUP@example.org"]),
+        headers=stack.as_(ACME_TOKEN),
+    )
+    problem = assert_problem(again, 409)
+    assert problem["existing_candidate_id"] == first.json()["id"]
+
+
+async def test_tenants_never_see_each_others_candidates(stack: Stack) -> None:
+    created = await stack.gateway.post("/api/v1/candidates", json=person("iso"), headers=stack.as_(ACME_TOKEN))
+    candidate_id = created.json()["id"]
+    own = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN))
+    assert own.status_code == 200
+    other = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=stack.as_(GLOBEX_TOKEN))
+    assert_problem(other, 404)
+    # The same email is a different person in another tenant, not a duplicate.
+    same_email = await stack.gateway.post("/api/v1/candidates", json=person("iso"), headers=stack.as_(GLOBEX_TOKEN))
+    assert same_email.status_code == 201
+    listed = await stack.gateway.get("/api/v1/candidates", params={"limit": 200}, headers=stack.as_(GLOBEX_TOKEN))
+    assert candidate_id not in {c["id"] for c in listed.json()["items"]}
+
+
+async def test_candidates_are_listed_page_by_page_in_creation_order(stack: Stack) -> None:
+    token = GLOBEX_TOKEN
+    created = []
+    for n in range(5):
+        response = await stack.gateway.post("/api/v1/candidates", json=person(f"page{n}"), headers=stack.as_(token))
+        created.append(response.json()["id"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await stack.gateway.get("/api/v1/candidates", params=params, headers=stack.as_(token))).json()
+        assert len(page["items"]) <= 2
+        seen.extend(c["id"] for c in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [i for i in seen if i in created] == created
+    assert seen == sorted(seen)
+    bad = await stack.gateway.get("/api/v1/candidates", params={"cursor": "!!"}, headers=stack.as_(token))
+    assert_problem(bad, 400)
+    too_big = await stack.gateway.get("/api/v1/candidates", params={"limit": 10_000}, headers=stack.as_(token))
+    assert_problem(too_big, 422)
+
+
+async def test_unknown_resources_and_oversized_bodies_are_problems(stack: Stack) -> None:
+    assert_problem(await stack.gateway.get("/api/v1/nothing-here", headers=stack.as_(ACME_TOKEN)), 404)
+    huge = person("huge", headline="x" * 2_000_000)
+    assert_problem(await stack.gateway.post("/api/v1/candidates", json=huge, headers=stack.as_(ACME_TOKEN)), 413)
+
+
+async def test_every_service_serves_health_readiness_and_metrics(stack: Stack) -> None:
+    for base in (stack.candidates_url, stack.analytics_url, str(stack.gateway.base_url)):
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            metrics = await client.get("/metrics")
+            assert "crm_http_requests_total" in metrics.text
+    async with httpx.AsyncClient(base_url=stack.candidates_url) as client:
+        checks = (await client.get("/readyz")).json()["checks"]
+    assert checks == {"mongodb": "ok", "kafka": "ok"}
