@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,7 +12,7 @@ INTERNAL_TOKEN_SECRET = "integration-tests-internal-token-secret-0123456789"
 
 
 @pytest.fixture(scope="session")
-def span_exporter() -> Iterator[InMemorySpanExporter]:
+def span_exporter() -> InMemorySpanExporter:
     """Every span the in-process services record; installed before any service is built."""
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
@@ -22,4 +20,4 @@ def span_exporter() -> Iterator[InMemorySpanExporter]:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
+    return exporter

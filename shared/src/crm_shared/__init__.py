@@ -33,7 +33,14 @@ from crm_shared.contracts import (
     utc_now,
 )
 from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
-from crm_shared.mongo import Database, Document, MongoClient, Session, create_mongo_client, in_transaction
+from crm_shared.mongo import (
+    Database,
+    Document,
+    MongoClient,
+    Session,
+    create_mongo_client,
+    in_transaction,
+)
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from crm_shared.repository import TenantMismatchError, TenantScopedCollection

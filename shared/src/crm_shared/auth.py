@@ -116,8 +116,9 @@ def require_roles(*roles: Role) -> object:
 
     def check(principal: CurrentPrincipal) -> Principal:
         if not principal.has_any_role(roles):
-            raise ProblemError(403, f"requires one of the roles: {', '.join(roles)}",
-                               problem_type="forbidden")
+            raise ProblemError(
+                403, f"requires one of the roles: {', '.join(roles)}", problem_type="forbidden"
+            )
         return principal
 
     return Depends(check)

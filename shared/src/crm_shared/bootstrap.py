@@ -20,8 +20,13 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from crm_shared.auth import InternalTokens
@@ -136,7 +141,9 @@ def build_platform(
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
             registry=registry,
         )
-        platform.startup_hooks.extend((platform.outbox.ensure_indexes, platform.consumer.ensure_indexes))
+        platform.startup_hooks.extend(
+            (platform.outbox.ensure_indexes, platform.consumer.ensure_indexes)
+        )
     return platform
 
 
@@ -220,11 +227,15 @@ class _HttpMetricsMiddleware(BaseHTTPMiddleware):
     def __init__(self, app: Any, registry: CollectorRegistry) -> None:
         super().__init__(app)
         self._requests = Counter(
-            "crm_http_requests", "HTTP requests served", ["method", "route", "status"],
+            "crm_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
             registry=registry,
         )
         self._latency = Histogram(
-            "crm_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            "crm_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
             registry=registry,
         )
 
@@ -265,7 +276,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=configure_tracing(platform.settings),
+        app,
+        tracer_provider=configure_tracing(platform.settings),
         excluded_urls="/healthz,/readyz,/metrics",
     )
     return app

@@ -161,7 +161,11 @@ class IdempotentConsumer:
                     return await self._dead_letter(spec, record, error, attempts=attempt)
                 logger.warning(
                     "handler %s failed on event %s (attempt %d/%d): %r",
-                    handler.__name__, envelope.id, attempt, self._max_attempts, error,
+                    handler.__name__,
+                    envelope.id,
+                    attempt,
+                    self._max_attempts,
+                    error,
                 )
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
             else:
@@ -212,7 +216,12 @@ class IdempotentConsumer:
         )
         logger.error(
             "dead-lettered %s[%d]@%d to %s after %d attempts: %r",
-            record.topic, record.partition, record.offset, spec.dead_letter_topic, attempts, error,
+            record.topic,
+            record.partition,
+            record.offset,
+            spec.dead_letter_topic,
+            attempts,
+            error,
         )
         self._outcomes.labels(spec.name, Outcome.DEAD_LETTERED.value).inc()
         return Outcome.DEAD_LETTERED

@@ -59,7 +59,9 @@ def problem_response(
         "instance": instance,
         **(extensions or {}),
     }
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
 
 
 def _field_path(location: Sequence[int | str]) -> str:

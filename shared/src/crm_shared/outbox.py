@@ -30,7 +30,7 @@ SENT_RECORD_RETENTION_SECONDS = 7 * 24 * 3600
 logger = logging.getLogger(__name__)
 
 PublishRecord = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[Any]]]
-"""Sends one record (topic, key, value, headers); returns an awaitable that resolves on broker ack."""
+"""Sends one record (topic, key, value, headers); returns an awaitable resolved on broker ack."""
 
 
 class Outbox:
@@ -56,7 +56,9 @@ class Outbox:
     ) -> EventEnvelope[Any]:
         """A new envelope for `data` on the topic `spec`, stamped with this service as source."""
         if not isinstance(data, spec.payload):
-            raise TypeError(f"{spec.name} carries {spec.payload.__name__}, not {type(data).__name__}")
+            raise TypeError(
+                f"{spec.name} carries {spec.payload.__name__}, not {type(data).__name__}"
+            )
         return EventEnvelope[Any](
             type=spec.name,
             source=self._source,
@@ -174,4 +176,3 @@ class OutboxRelay:
     async def pending(self) -> int:
         """How many records wait to be published."""
         return await self._records.count_documents({"sent_at": None})
-

@@ -18,7 +18,7 @@ class TenantMismatchError(ValueError):
 
 
 class TenantScopedCollection:
-    """A collection view that adds the tenant to every filter and document; there is no unscoped path."""
+    """A collection view that adds the tenant to every filter and document; no unscoped path."""
 
     def __init__(self, collection: AsyncCollection[Document], tenant_id: str) -> None:
         if not tenant_id:

@@ -11,7 +11,7 @@ from crm_shared.contracts.catalog import TOPICS
 
 
 async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> list[str]:
-    """Creates every missing catalog topic (and its dead-letter topic); returns the created names."""
+    """Creates every missing catalog topic and dead-letter topic; returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:

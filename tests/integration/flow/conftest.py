@@ -58,7 +58,9 @@ async def stack(
         analytics_url=f"http://127.0.0.1:{analytics_port}",
         dev_tokens={
             ACME_TOKEN: DevIdentity(tenant_id=f"{run}-acme", user_id="rita", roles=["recruiter"]),
-            GLOBEX_TOKEN: DevIdentity(tenant_id=f"{run}-globex", user_id="gus", roles=["recruiter"]),
+            GLOBEX_TOKEN: DevIdentity(
+                tenant_id=f"{run}-globex", user_id="gus", roles=["recruiter"]
+            ),
         },
     )
     async with (

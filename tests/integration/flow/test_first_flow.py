@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
@@ -47,9 +46,14 @@ async def committed_offset(bootstrap: str, group: str, partition: TopicPartition
 
 
 async def test_a_created_candidate_is_counted_once_in_one_trace(
-    stack: Stack, kafka_bootstrap_servers: str, mongodb_uri: str, span_exporter: InMemorySpanExporter
+    stack: Stack,
+    kafka_bootstrap_servers: str,
+    mongodb_uri: str,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
-    created = await stack.gateway.post("/api/v1/candidates", json=ADA, headers=stack.as_(ACME_TOKEN))
+    created = await stack.gateway.post(
+        "/api/v1/candidates", json=ADA, headers=stack.as_(ACME_TOKEN)
+    )
     assert created.status_code == 201, created.text
     candidate = created.json()
     assert candidate["emails"] == ["ada.lovelace@example.org"]
@@ -66,11 +70,14 @@ async def test_a_created_candidate_is_counted_once_in_one_trace(
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     record = await mongo[stack.candidates_database]["outbox"].find_one({"key": candidate["id"]})
     await mongo.close()
-    assert record is not None and record["sent_at"] is not None
+    assert record is not None
+    assert record["sent_at"] is not None
     producer = KafkaBroker(kafka_bootstrap_servers)
     await producer.start()
     metadata = await producer.publish(
-        record["value"].encode(), CANDIDATE_CREATED.name, key=record["key"].encode(),
+        record["value"].encode(),
+        CANDIDATE_CREATED.name,
+        key=record["key"].encode(),
         headers={"event-id": record["event_id"]},
     )
     await producer.stop()
@@ -78,16 +85,20 @@ async def test_a_created_candidate_is_counted_once_in_one_trace(
 
     async def replay_processed() -> bool:
         group = stack.analytics_settings.consumer_group
-        return await committed_offset(kafka_bootstrap_servers, group, replayed) > metadata.offset
+        committed = await committed_offset(kafka_bootstrap_servers, group, replayed)
+        return committed > int(metadata.offset)
 
     await eventually(replay_processed, timeout=30, message="analytics did not consume the replay")
     assert await analytics_count(stack, ACME_TOKEN) == 1
 
     spans = span_exporter.get_finished_spans()
     [create_span] = [
-        s for s in spans
-        if s.kind is SpanKind.SERVER and s.name == "POST /candidates"
-        and s.attributes is not None and s.context is not None
+        s
+        for s in spans
+        if s.kind is SpanKind.SERVER
+        and s.name == "POST /candidates"
+        and s.attributes is not None
+        and s.context is not None
     ]
     assert create_span.context is not None
     trace_id = create_span.context.trace_id

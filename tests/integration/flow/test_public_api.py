@@ -12,8 +12,12 @@ pytestmark = pytest.mark.integration
 
 
 def person(tag: str, **overrides: object) -> dict[str, object]:
-    return {"first_name": "Grace", "last_name": f"Hopper {tag}",
-            "emails": [f"grace.{tag}@example.org"], **overrides}
+    return {
+        "first_name": "Grace",
+        "last_name": f"Hopper {tag}",
+        "emails": [f"grace.{tag}@example.org"],
+        **overrides,
+    }
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -53,7 +57,9 @@ async def test_invalid_input_is_a_422_naming_the_field(stack: Stack) -> None:
 
 
 async def test_a_known_email_is_a_409_pointing_at_the_existing_candidate(stack: Stack) -> None:
-    first = await stack.gateway.post("/api/v1/candidates", json=person("dup"), headers=stack.as_(ACME_TOKEN))
+    first = await stack.gateway.post(
+        "/api/v1/candidates", json=person("dup"), headers=stack.as_(ACME_TOKEN)
+    )
     assert first.status_code == 201
     again = await stack.gateway.post(
         "/api/v1/candidates",
@@ -65,16 +71,26 @@ async def test_a_known_email_is_a_409_pointing_at_the_existing_candidate(stack: 
 
 
 async def test_tenants_never_see_each_others_candidates(stack: Stack) -> None:
-    created = await stack.gateway.post("/api/v1/candidates", json=person("iso"), headers=stack.as_(ACME_TOKEN))
+    created = await stack.gateway.post(
+        "/api/v1/candidates", json=person("iso"), headers=stack.as_(ACME_TOKEN)
+    )
     candidate_id = created.json()["id"]
-    own = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN))
+    own = await stack.gateway.get(
+        f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
+    )
     assert own.status_code == 200
-    other = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=stack.as_(GLOBEX_TOKEN))
+    other = await stack.gateway.get(
+        f"/api/v1/candidates/{candidate_id}", headers=stack.as_(GLOBEX_TOKEN)
+    )
     assert_problem(other, 404)
     # The same email is a different person in another tenant, not a duplicate.
-    same_email = await stack.gateway.post("/api/v1/candidates", json=person("iso"), headers=stack.as_(GLOBEX_TOKEN))
+    same_email = await stack.gateway.post(
+        "/api/v1/candidates", json=person("iso"), headers=stack.as_(GLOBEX_TOKEN)
+    )
     assert same_email.status_code == 201
-    listed = await stack.gateway.get("/api/v1/candidates", params={"limit": 200}, headers=stack.as_(GLOBEX_TOKEN))
+    listed = await stack.gateway.get(
+        "/api/v1/candidates", params={"limit": 200}, headers=stack.as_(GLOBEX_TOKEN)
+    )
     assert candidate_id not in {c["id"] for c in listed.json()["items"]}
 
 
@@ -82,7 +98,9 @@ async def test_candidates_are_listed_page_by_page_in_creation_order(stack: Stack
     token = GLOBEX_TOKEN
     created = []
     for n in range(5):
-        response = await stack.gateway.post("/api/v1/candidates", json=person(f"page{n}"), headers=stack.as_(token))
+        response = await stack.gateway.post(
+            "/api/v1/candidates", json=person(f"page{n}"), headers=stack.as_(token)
+        )
         created.append(response.json()["id"])
     seen: list[str] = []
     cursor = None
@@ -90,7 +108,9 @@ async def test_candidates_are_listed_page_by_page_in_creation_order(stack: Stack
         params: dict[str, str | int] = {"limit": 2}
         if cursor:
             params["cursor"] = cursor
-        page = (await stack.gateway.get("/api/v1/candidates", params=params, headers=stack.as_(token))).json()
+        page = (
+            await stack.gateway.get("/api/v1/candidates", params=params, headers=stack.as_(token))
+        ).json()
         assert len(page["items"]) <= 2
         seen.extend(c["id"] for c in page["items"])
         cursor = page["next_cursor"]
@@ -98,16 +118,25 @@ async def test_candidates_are_listed_page_by_page_in_creation_order(stack: Stack
             break
     assert [i for i in seen if i in created] == created
     assert seen == sorted(seen)
-    bad = await stack.gateway.get("/api/v1/candidates", params={"cursor": "!!"}, headers=stack.as_(token))
+    bad = await stack.gateway.get(
+        "/api/v1/candidates", params={"cursor": "!!"}, headers=stack.as_(token)
+    )
     assert_problem(bad, 400)
-    too_big = await stack.gateway.get("/api/v1/candidates", params={"limit": 10_000}, headers=stack.as_(token))
+    too_big = await stack.gateway.get(
+        "/api/v1/candidates", params={"limit": 10_000}, headers=stack.as_(token)
+    )
     assert_problem(too_big, 422)
 
 
 async def test_unknown_resources_and_oversized_bodies_are_problems(stack: Stack) -> None:
-    assert_problem(await stack.gateway.get("/api/v1/nothing-here", headers=stack.as_(ACME_TOKEN)), 404)
+    assert_problem(
+        await stack.gateway.get("/api/v1/nothing-here", headers=stack.as_(ACME_TOKEN)), 404
+    )
     huge = person("huge", headline="x" * 2_000_000)
-    assert_problem(await stack.gateway.post("/api/v1/candidates", json=huge, headers=stack.as_(ACME_TOKEN)), 413)
+    assert_problem(
+        await stack.gateway.post("/api/v1/candidates", json=huge, headers=stack.as_(ACME_TOKEN)),
+        413,
+    )
 
 
 async def test_every_service_serves_health_readiness_and_metrics(stack: Stack) -> None:

@@ -1,4 +1,4 @@
-"""The idempotent consumer on a real broker: one effect per event, dead letters, no lost messages."""
+"""The idempotent consumer on a real broker: one effect per event, dead letters, nothing lost."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from crm_shared import (
     CandidateCreated,
@@ -41,14 +42,18 @@ class Harness:
     broker: KafkaBroker | None = None
 
     @property
-    def effects(self) -> Any:
+    def effects(self) -> AsyncCollection[dict[str, Any]]:
         return self.client[self.database_name]["effects"]
 
     async def start(self, *, block_subject: asyncio.Event | None = None) -> None:
         broker = KafkaBroker(self.bootstrap, enable_idempotence=True, acks="all")
         consumer = IdempotentConsumer(
-            client=self.client, database=self.client[self.database_name], broker=broker,
-            group_id=self.group_id, max_attempts=3, retry_backoff_seconds=0.01,
+            client=self.client,
+            database=self.client[self.database_name],
+            broker=broker,
+            group_id=self.group_id,
+            max_attempts=3,
+            retry_backoff_seconds=0.01,
             registry=CollectorRegistry(),
         )
         router = KafkaRouter()
@@ -78,12 +83,16 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(
-    kafka_bootstrap_servers: str, mongodb_uri: str
-) -> AsyncIterator[Harness]:
+async def harness(kafka_bootstrap_servers: str, mongodb_uri: str) -> AsyncIterator[Harness]:
     name = unique("test").replace("_", "") + ".handled"
-    spec = TopicSpec(name=name, payload=CandidateCreated, schema_version=1, key="subject",
-                     partitions=1, description="test topic")
+    spec = TopicSpec(
+        name=name,
+        payload=CandidateCreated,
+        schema_version=1,
+        key="subject",
+        partitions=1,
+        description="test topic",
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
     await admin.start()
     await admin.create_topics([NewTopic(spec.name, 1, 1), NewTopic(spec.dead_letter_topic, 1, 1)])
@@ -97,9 +106,18 @@ async def harness(
 
 def event(spec: TopicSpec, subject: str) -> EventEnvelope[Any]:
     return EventEnvelope[Any](
-        type=spec.name, source="test", tenant_id="acme", subject=subject, schema_version=1,
-        data=CandidateCreated(candidate_id=subject, first_name="A", last_name="B",
-                              emails=[f"{subject}@example.org"], source="sourced"),
+        type=spec.name,
+        source="test",
+        tenant_id="acme",
+        subject=subject,
+        schema_version=1,
+        data=CandidateCreated(
+            candidate_id=subject,
+            first_name="A",
+            last_name="B",
+            emails=[f"{subject}@example.org"],
+            source="sourced",
+        ),
     )
 
 
@@ -111,11 +129,13 @@ async def publish(bootstrap: str, topic: str, value: bytes, key: str, **headers:
 
 
 async def dead_letters(bootstrap: str, topic: str, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=unique("dlq"),
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=unique("dlq"), auto_offset_reset="earliest"
+    )
     await consumer.start()
     records: list[Any] = []
     try:
+
         async def enough() -> bool:
             for batch in (await consumer.getmany(timeout_ms=300)).values():
                 records.extend(batch)
@@ -132,7 +152,12 @@ async def test_a_real_duplicate_delivery_has_one_effect(harness: Harness) -> Non
     duplicate = event(harness.spec, "dup").model_dump_json().encode()
     await publish(harness.bootstrap, harness.spec.name, duplicate, "dup")
     await publish(harness.bootstrap, harness.spec.name, duplicate, "dup")
-    await publish(harness.bootstrap, harness.spec.name, event(harness.spec, "after").model_dump_json().encode(), "after")
+    await publish(
+        harness.bootstrap,
+        harness.spec.name,
+        event(harness.spec, "after").model_dump_json().encode(),
+        "after",
+    )
 
     async def both_delivered() -> bool:
         return harness.calls.count("dup") == 1 and await harness.effect_count("after") == 1
@@ -145,8 +170,15 @@ async def test_a_poison_message_is_dead_lettered_and_does_not_block_its_partitio
     harness: Harness,
 ) -> None:
     await harness.start()
-    await publish(harness.bootstrap, harness.spec.name, b'{"not": "an event"', "k", origin="test-suite")
-    await publish(harness.bootstrap, harness.spec.name, event(harness.spec, "good").model_dump_json().encode(), "k")
+    await publish(
+        harness.bootstrap, harness.spec.name, b'{"not": "an event"', "k", origin="test-suite"
+    )
+    await publish(
+        harness.bootstrap,
+        harness.spec.name,
+        event(harness.spec, "good").model_dump_json().encode(),
+        "k",
+    )
 
     async def good_processed() -> bool:
         return await harness.effect_count("good") == 1
@@ -166,8 +198,18 @@ async def test_a_poison_message_is_dead_lettered_and_does_not_block_its_partitio
 async def test_a_failing_handler_is_retried_then_dead_lettered(harness: Harness) -> None:
     harness.failing_subjects.add("broken")
     await harness.start()
-    await publish(harness.bootstrap, harness.spec.name, event(harness.spec, "broken").model_dump_json().encode(), "broken")
-    await publish(harness.bootstrap, harness.spec.name, event(harness.spec, "fine").model_dump_json().encode(), "fine")
+    await publish(
+        harness.bootstrap,
+        harness.spec.name,
+        event(harness.spec, "broken").model_dump_json().encode(),
+        "broken",
+    )
+    await publish(
+        harness.bootstrap,
+        harness.spec.name,
+        event(harness.spec, "fine").model_dump_json().encode(),
+        "fine",
+    )
 
     async def fine_processed() -> bool:
         return await harness.effect_count("fine") == 1
@@ -187,7 +229,12 @@ async def test_a_message_whose_processing_was_interrupted_is_delivered_again(
 ) -> None:
     never = asyncio.Event()
     await harness.start(block_subject=never)
-    await publish(harness.bootstrap, harness.spec.name, event(harness.spec, "blocking").model_dump_json().encode(), "blocking")
+    await publish(
+        harness.bootstrap,
+        harness.spec.name,
+        event(harness.spec, "blocking").model_dump_json().encode(),
+        "blocking",
+    )
 
     async def handler_running() -> bool:
         return "blocking" in harness.calls

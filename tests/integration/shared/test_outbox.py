@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -32,10 +31,15 @@ RELAY_PROCESS = Path(__file__).with_name("relay_process.py")
 def candidate_event(outbox: Outbox, tenant_id: str, number: int) -> Any:
     candidate_id = f"cand-{number}"
     payload = CandidateCreated(
-        candidate_id=candidate_id, first_name="Test", last_name=str(number),
-        emails=[f"{candidate_id}@example.org"], source="sourced",
+        candidate_id=candidate_id,
+        first_name="Test",
+        last_name=str(number),
+        emails=[f"{candidate_id}@example.org"],
+        source="sourced",
     )
-    return outbox.envelope(CANDIDATE_CREATED, tenant_id=tenant_id, subject=candidate_id, data=payload)
+    return outbox.envelope(
+        CANDIDATE_CREATED, tenant_id=tenant_id, subject=candidate_id, data=payload
+    )
 
 
 async def write_events(
@@ -44,7 +48,9 @@ async def write_events(
     ids: list[str] = []
     chunk = 500
     for start in range(0, count, chunk):
-        envelopes = [candidate_event(outbox, tenant_id, n) for n in range(start, min(count, start + chunk))]
+        envelopes = [
+            candidate_event(outbox, tenant_id, n) for n in range(start, min(count, start + chunk))
+        ]
 
         async def add_all(session: Session, batch: list[Any] = envelopes) -> None:
             for envelope in batch:
@@ -58,12 +64,16 @@ async def write_events(
 async def event_ids_on_topic(bootstrap: str, tenant_id: str, expected: set[str]) -> list[str]:
     """Every event id of `tenant_id` on candidate.created, read from the beginning."""
     consumer = AIOKafkaConsumer(
-        CANDIDATE_CREATED.name, bootstrap_servers=bootstrap, group_id=unique("verify"),
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        CANDIDATE_CREATED.name,
+        bootstrap_servers=bootstrap,
+        group_id=unique("verify"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     seen: list[str] = []
     try:
+
         async def all_seen() -> bool:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
@@ -78,7 +88,8 @@ async def event_ids_on_topic(bootstrap: str, tenant_id: str, expected: set[str])
         while batches := await consumer.getmany(timeout_ms=1000):
             for records in batches.values():
                 seen.extend(
-                    record_headers(r)["event-id"] for r in records
+                    record_headers(r)["event-id"]
+                    for r in records
                     if r.value and f'"tenant_id":"{tenant_id}"' in r.value.decode()
                 )
     finally:
@@ -125,20 +136,31 @@ async def test_a_relay_killed_mid_batch_loses_no_event(
     total = 3000
     written = await write_events(client, outbox, tenant_id, total)
 
-    relay_process = subprocess.Popen(
-        [sys.executable, str(RELAY_PROCESS), kafka_bootstrap_servers, mongodb_uri, database_name, "100"],
+    relay_process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(RELAY_PROCESS),
+        kafka_bootstrap_servers,
+        mongodb_uri,
+        database_name,
+        "100",
     )
     try:
+
         async def some_batches_sent() -> bool:
             return await database["outbox"].count_documents({"sent_at": {"$ne": None}}) >= 100
 
-        await eventually(some_batches_sent, timeout=60, interval=0.005,
-                         message="the relay process published nothing")
+        await eventually(
+            some_batches_sent,
+            timeout=60,
+            interval=0.005,
+            message="the relay process published nothing",
+        )
         relay_process.send_signal(signal.SIGKILL)
-        relay_process.wait(timeout=10)
+        await asyncio.wait_for(relay_process.wait(), 10)
     finally:
-        if relay_process.poll() is None:
+        if relay_process.returncode is None:
             relay_process.kill()
+            await relay_process.wait()
     sent_when_killed = await database["outbox"].count_documents({"sent_at": {"$ne": None}})
     assert 0 < sent_when_killed < total, "the relay was not killed in the middle of the work"
 
@@ -151,10 +173,13 @@ async def test_a_relay_killed_mid_batch_loses_no_event(
     restarted = OutboxRelay(outbox, publish, batch_size=100, poll_interval_seconds=0.05)
     restarted.start()
     try:
+
         async def drained() -> bool:
             return await restarted.pending() == 0
 
-        await eventually(drained, timeout=60, message="the restarted relay did not drain the outbox")
+        await eventually(
+            drained, timeout=60, message="the restarted relay did not drain the outbox"
+        )
     finally:
         await restarted.stop()
         await broker.stop()
@@ -174,13 +199,21 @@ async def test_the_relay_publishes_in_write_order_per_key(
     tenant_id = unique("tenant")
     envelopes = [
         outbox.envelope(
-            CANDIDATE_CREATED, tenant_id=tenant_id, subject="same-candidate",
-            data=CandidateCreated(candidate_id="same-candidate", first_name="V", last_name=str(n),
-                                  emails=["same@example.org"], source="sourced"),
+            CANDIDATE_CREATED,
+            tenant_id=tenant_id,
+            subject="same-candidate",
+            data=CandidateCreated(
+                candidate_id="same-candidate",
+                first_name="V",
+                last_name=str(n),
+                emails=["same@example.org"],
+                source="sourced",
+            ),
         )
         for n in range(50)
     ]
     for envelope in envelopes:
+
         async def add(session: Session, event: Any = envelope) -> None:
             await outbox.add(event, session=session)
 

@@ -30,15 +30,28 @@ def test_a_token_signed_with_another_secret_is_rejected() -> None:
 
 
 def test_an_expired_token_is_rejected() -> None:
-    claims = {"iss": "crm-gateway", "aud": "crm-services", "iat": int(time.time()) - 120,
-              "exp": int(time.time()) - 60, "sub": "alice", "tenant_id": "acme", "roles": []}
+    claims = {
+        "iss": "crm-gateway",
+        "aud": "crm-services",
+        "iat": int(time.time()) - 120,
+        "exp": int(time.time()) - 60,
+        "sub": "alice",
+        "tenant_id": "acme",
+        "roles": [],
+    }
     with pytest.raises(InvalidTokenError):
         InternalTokens(SECRET).verify(jwt.encode(claims, SECRET, algorithm="HS256"))
 
 
 def test_an_unsigned_token_is_rejected() -> None:
-    claims = {"iss": "crm-gateway", "aud": "crm-services", "iat": int(time.time()),
-              "exp": int(time.time()) + 60, "sub": "alice", "tenant_id": "acme"}
+    claims = {
+        "iss": "crm-gateway",
+        "aud": "crm-services",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "sub": "alice",
+        "tenant_id": "acme",
+    }
     with pytest.raises(InvalidTokenError):
         InternalTokens(SECRET).verify(jwt.encode(claims, None, algorithm="none"))
 

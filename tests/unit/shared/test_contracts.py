@@ -41,18 +41,26 @@ def test_every_catalog_topic_is_published_in_asyncapi() -> None:
 def test_topic_names_are_entity_dot_past_tense_and_each_has_a_dead_letter_topic() -> None:
     for spec in TOPICS:
         entity, _, verb = spec.name.partition(".")
-        assert entity and verb.endswith("ed"), spec.name
+        assert entity, spec.name
+        assert verb.endswith("ed"), spec.name
     assert set(all_topic_names()) == {n for s in TOPICS for n in (s.name, s.name + ".dlq")}
 
 
 def _created(**overrides: object) -> EventEnvelope[CandidateCreated]:
     payload = CandidateCreated(
-        candidate_id="c1", first_name="Ada", last_name="Lovelace", emails=["ada@example.org"],
+        candidate_id="c1",
+        first_name="Ada",
+        last_name="Lovelace",
+        emails=["ada@example.org"],
         source="sourced",
     )
     fields: dict[str, object] = {
-        "type": "candidate.created", "source": "candidates", "tenant_id": "acme",
-        "subject": "c1", "schema_version": 1, "data": payload,
+        "type": "candidate.created",
+        "source": "candidates",
+        "tenant_id": "acme",
+        "subject": "c1",
+        "schema_version": 1,
+        "data": payload,
     }
     fields.update(overrides)
     return EventEnvelope[CandidateCreated].model_validate(fields)
@@ -88,7 +96,9 @@ def test_malformed_messages_are_undecodable(wire: bytes) -> None:
 
 def test_an_event_of_another_type_or_a_newer_version_is_undecodable() -> None:
     with pytest.raises(UndecodableEventError, match="event type"):
-        decode_event(CANDIDATE_CREATED, _created(type="candidate.erased").model_dump_json().encode())
+        decode_event(
+            CANDIDATE_CREATED, _created(type="candidate.erased").model_dump_json().encode()
+        )
     with pytest.raises(UndecodableEventError, match="newer"):
         decode_event(CANDIDATE_CREATED, _created(schema_version=2).model_dump_json().encode())
 

@@ -51,8 +51,14 @@ def test_a_validation_error_is_a_422_problem_naming_the_bad_field(client: TestCl
 
 def test_a_problem_error_keeps_its_status_type_and_extensions(client: TestClient) -> None:
     problem = client.get("/conflict").json()
-    assert problem == {"type": "urn:recruitcrm:problem:duplicate", "title": "Conflict",
-                       "status": 409, "detail": "already there", "instance": "/conflict", "id": "x"}
+    assert problem == {
+        "type": "urn:recruitcrm:problem:duplicate",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "already there",
+        "instance": "/conflict",
+        "id": "x",
+    }
 
 
 def test_an_unknown_route_and_an_unexpected_error_are_problems_too(client: TestClient) -> None:

@@ -1,4 +1,7 @@
-"""Composition root of the analytics service: `uvicorn --factory crm_analytics.main:create_app`."""
+"""Composition root of the analytics service.
+
+Run with `uvicorn --factory crm_analytics.main:create_app`.
+"""
 
 from __future__ import annotations
 

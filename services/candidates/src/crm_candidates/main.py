@@ -1,4 +1,7 @@
-"""Composition root of the candidates service: `uvicorn --factory crm_candidates.main:create_app`."""
+"""Composition root of the candidates service.
+
+Run with `uvicorn --factory crm_candidates.main:create_app`.
+"""
 
 from __future__ import annotations
 

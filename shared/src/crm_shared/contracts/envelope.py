@@ -21,7 +21,9 @@ class EventEnvelope(BaseModel, Generic[PayloadT]):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: UUID = Field(default_factory=uuid4, description="Unique event id; consumers deduplicate on it.")
+    id: UUID = Field(
+        default_factory=uuid4, description="Unique event id; consumers deduplicate on it."
+    )
     type: str = Field(description="The topic name, e.g. `candidate.created`.")
     source: str = Field(description="The service that emitted the event.")
     time: datetime = Field(default_factory=utc_now, description="When the fact happened (UTC).")

@@ -1,4 +1,7 @@
-"""Payload models, one per topic. These are a public contract: change them compatibly or version them."""
+"""Payload models, one per topic.
+
+These are a public contract: change them backward compatibly, or give the topic a new version.
+"""
 
 from __future__ import annotations
 

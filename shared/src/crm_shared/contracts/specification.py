@@ -61,8 +61,10 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {
             "title": "Recruitment CRM events",
             "version": "1.0.0",
-            "description": "Every topic on the recruitment CRM bus. Topics are `<entity>.<past-tense "
-            "verb>`; every message is an envelope keyed by its subject.",
+            "description": (
+                "Every topic on the recruitment CRM bus. Topics are `<entity>.<past-tense verb>`; "
+                "every message is an envelope keyed by its subject."
+            ),
         },
         "defaultContentType": "application/json",
         "channels": channels,

@@ -15,8 +15,19 @@ router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
 # Hop-by-hop and identity headers are never forwarded: the gateway speaks for the caller.
 _REQUEST_HEADERS_DROPPED = frozenset(
-    {"host", "authorization", "connection", "keep-alive", "transfer-encoding", "upgrade",
-     "te", "trailer", "proxy-authorization", "content-length", "cookie"}
+    {
+        "host",
+        "authorization",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "content-length",
+        "cookie",
+    }
 )
 _RESPONSE_HEADERS_KEPT = frozenset({"content-type", "location", "www-authenticate", "retry-after"})
 
@@ -37,8 +48,9 @@ AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 
 
 def _too_large(max_bytes: int) -> ProblemError:
-    return ProblemError(413, f"the request body exceeds {max_bytes} bytes",
-                        problem_type="payload-too-large")
+    return ProblemError(
+        413, f"the request body exceeds {max_bytes} bytes", problem_type="payload-too-large"
+    )
 
 
 async def bounded_body(request: Request, max_bytes: int) -> bytes:
@@ -70,7 +82,8 @@ async def forward(
     body = await bounded_body(request, request.app.state.max_request_bytes)
     tokens: InternalTokens = request.app.state.internal_tokens
     headers = {
-        name: value for name, value in request.headers.items()
+        name: value
+        for name, value in request.headers.items()
         if name.lower() not in _REQUEST_HEADERS_DROPPED
     }
     headers["authorization"] = f"Bearer {tokens.mint(principal)}"
@@ -79,15 +92,19 @@ async def forward(
         upstream = await client.request(
             request.method,
             f"{route.base_url}/{resource}{path}",
-            params=request.query_params.multi_items(),
+            params=request.url.query,
             content=body,
             headers=headers,
         )
     except httpx.HTTPError as error:
-        raise ProblemError(502, f"the {resource} service is unavailable ({type(error).__name__})",
-                           problem_type="upstream-unavailable") from None
+        raise ProblemError(
+            502,
+            f"the {resource} service is unavailable ({type(error).__name__})",
+            problem_type="upstream-unavailable",
+        ) from None
     response_headers = {
-        name: value for name, value in upstream.headers.items()
+        name: value
+        for name, value in upstream.headers.items()
         if name.lower() in _RESPONSE_HEADERS_KEPT
     }
     if "location" in response_headers and response_headers["location"].startswith("/"):
