@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from aiokafka import AIOKafkaConsumer
 
 
 def unique(prefix: str) -> str:
@@ -58,3 +60,37 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def read_events(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    where: Callable[[dict[str, Any]], bool],
+    count: int,
+    timeout: float = 30.0,
+) -> list[dict[str, Any]]:
+    """The first `count` envelopes on `topic` (read from the start) for which `where` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=unique("reader"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+
+        async def enough() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    envelope = json.loads(record.value)
+                    if where(envelope):
+                        found.append(envelope)
+            return len(found) >= count
+
+        await eventually(enough, timeout=timeout, interval=0, message=f"{count} events on {topic}")
+    finally:
+        await consumer.stop()
+    return found

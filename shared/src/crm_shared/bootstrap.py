@@ -140,6 +140,7 @@ def build_platform(
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
             registry=registry,
+            outbox=platform.outbox,
         )
         platform.startup_hooks.extend(
             (platform.outbox.ensure_indexes, platform.consumer.ensure_indexes)

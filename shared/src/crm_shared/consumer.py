@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import EventEnvelope, RawEnvelope, utc_now
 from crm_shared.mongo import Database, MongoClient, Session, in_transaction
+from crm_shared.outbox import Outbox
 
 PROCESSED_EVENTS_COLLECTION = "processed_events"
 # Longer than any topic's retention, so a redelivery can never outlive its marker.
@@ -91,8 +92,10 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         retry_backoff_seconds: float = 0.2,
         registry: CollectorRegistry | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._client = client
+        self._outbox = outbox
         self._processed = database[PROCESSED_EVENTS_COLLECTION]
         self._broker = broker
         self.group_id = group_id
@@ -193,10 +196,14 @@ class IdempotentConsumer:
             return True
 
         try:
-            return await in_transaction(self._client, apply)
+            applied = await in_transaction(self._client, apply)
         except DuplicateKeyError:
             # Another replica applied the same event concurrently and committed first.
             return False
+        if applied and self._outbox is not None:
+            # Events the handler staged are committed now: relay them without waiting to poll.
+            self._outbox.notify_committed()
+        return applied
 
     async def _dead_letter(
         self, spec: TopicSpec, record: DeliveredRecord, error: BaseException, *, attempts: int

@@ -5,27 +5,49 @@ Run with `uvicorn --factory crm_candidates.main:create_app`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
-from crm_candidates.api.routes import router
+from crm_candidates.api.routes import router, segments_router
+from crm_candidates.commands import SegmentJobs
 from crm_candidates.config import CandidatesSettings
+from crm_candidates.handlers import build_router
 from crm_candidates.repository import ensure_indexes
 from crm_shared import build_platform, create_service_app
 
 
 def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
-    """Builds the candidates service: API, outbox relay, MongoDB and Kafka, wired together."""
+    """Builds the candidates service: API, segment jobs, subscribers, outbox, MongoDB, Kafka."""
     settings = settings or CandidatesSettings()
     platform = build_platform(settings)
-    database = platform.require_database()
+    mongo, database, outbox = (
+        platform.require_mongo(),
+        platform.require_database(),
+        platform.require_outbox(),
+    )
+    segment_jobs = SegmentJobs(mongo, database, outbox)
 
     async def create_indexes() -> None:
         await ensure_indexes(database)
 
+    async def run_segment_jobs() -> AsyncIterator[None]:
+        await segment_jobs.resume_unfinished()
+        try:
+            yield
+        finally:
+            await segment_jobs.stop()
+
     platform.startup_hooks.append(create_indexes)
-    return create_service_app(
+    platform.include_kafka_router(
+        build_router(platform.require_consumer(), mongo, database, outbox)
+    )
+    app = create_service_app(
         platform,
         title="Candidates service",
-        description="The system of record of every candidate and relationship.",
-        routers=[router],
+        description="The system of record of every candidate, with real-time dynamic segments.",
+        routers=[router, segments_router],
+        extra_lifespan=run_segment_jobs,
     )
+    app.state.segment_jobs = segment_jobs
+    return app

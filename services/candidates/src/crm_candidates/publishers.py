@@ -2,28 +2,60 @@
 
 from __future__ import annotations
 
-from crm_candidates.domain.models import Candidate
-from crm_shared import CANDIDATE_CREATED, CandidateCreated, Outbox, Session
+from crm_candidates.domain.models import Candidate, Segment
+from crm_shared import (
+    CANDIDATE_CREATED,
+    CANDIDATE_UPDATED,
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
+    CandidateCreated,
+    CandidateUpdated,
+    Outbox,
+    SegmentEntered,
+    SegmentExited,
+    Session,
+)
 
 
 async def to_candidate_created(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.created` for a newly stored candidate."""
-    payload = CandidateCreated(
-        candidate_id=candidate.id,
-        first_name=candidate.first_name,
-        last_name=candidate.last_name,
-        emails=candidate.emails,
-        phones=candidate.phones,
-        headline=candidate.headline,
-        current_title=candidate.current_title,
-        current_company=candidate.current_company,
-        location=candidate.location,
-        skills=candidate.skills,
-        tags=candidate.tags,
-        source=candidate.source.value,
-        owner_id=candidate.owner_id,
-    )
+    payload = CandidateCreated.model_validate(candidate.profile())
     envelope = outbox.envelope(
         CANDIDATE_CREATED, tenant_id=candidate.tenant_id, subject=candidate.id, data=payload
+    )
+    await outbox.add(envelope, session=session)
+
+
+async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
+    """Stages `candidate.updated` with the whole profile after the change."""
+    payload = CandidateUpdated.model_validate(candidate.profile())
+    envelope = outbox.envelope(
+        CANDIDATE_UPDATED, tenant_id=candidate.tenant_id, subject=candidate.id, data=payload
+    )
+    await outbox.add(envelope, session=session)
+
+
+async def to_segment_entered(
+    outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
+) -> None:
+    """Stages `segment.entered` for a candidate that started matching a segment."""
+    payload = SegmentEntered(
+        segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
+    )
+    envelope = outbox.envelope(
+        SEGMENT_ENTERED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
+    )
+    await outbox.add(envelope, session=session)
+
+
+async def to_segment_exited(
+    outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
+) -> None:
+    """Stages `segment.exited` for a candidate that stopped matching a segment."""
+    payload = SegmentExited(
+        segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
+    )
+    envelope = outbox.envelope(
+        SEGMENT_EXITED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
     await outbox.add(envelope, session=session)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +22,8 @@ class CandidateSource(StrEnum):
     ATS_IMPORT = "ats_import"
 
 
-def new_candidate_id() -> str:
-    """A new candidate id; time-ordered, so id order is creation order for pagination."""
+def new_id() -> str:
+    """A new record id; time-ordered, so id order is creation order for pagination."""
     return str(ObjectId())
 
 
@@ -46,7 +47,7 @@ class Candidate(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=new_candidate_id)
+    id: str = Field(default_factory=new_id)
     tenant_id: str
     first_name: str
     last_name: str
@@ -60,5 +61,34 @@ class Candidate(BaseModel):
     tags: list[str] = Field(default_factory=list)
     source: CandidateSource = CandidateSource.SOURCED
     owner_id: str | None = None
+    marketing_consent: bool = False
+    created_by: str
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    def profile(self) -> dict[str, Any]:
+        """The fields carried by candidate events and matched by segment rules."""
+        return self.model_dump(
+            mode="json", exclude={"id", "tenant_id", "created_by", "created_at", "updated_at"}
+        ) | {"candidate_id": self.id}
+
+
+class SegmentStatus(StrEnum):
+    """Where a segment's full evaluation stands."""
+
+    COMPUTING = "computing"
+    READY = "ready"
+
+
+class Segment(BaseModel):
+    """A dynamic segment of one tenant's candidates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    name: str
+    rule: dict[str, Any]
+    status: SegmentStatus = SegmentStatus.COMPUTING
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)

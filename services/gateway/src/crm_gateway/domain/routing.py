@@ -21,6 +21,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
     """The routing table, keyed by the first path segment after `/api/v1`."""
     table = (
         Route("candidates", settings.candidates_url),
+        Route("segments", settings.candidates_url),
         Route("analytics", settings.analytics_url),
     )
     return {route.resource: route for route in table}

@@ -1,0 +1,207 @@
+"""Dynamic segments on the real broker and database: membership follows every change at once."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_candidates.domain.segments import (
+    SEGMENTABLE_FIELDS,
+    Condition,
+    Group,
+    Operator,
+    candidate_facets,
+    compile_rule,
+    rule_matches,
+)
+from helpers import eventually, read_events, unique
+from integration.flow.conftest import GLOBEX_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+BERLIN_PYTHONISTAS = {
+    "all": [
+        {"field": "skills", "op": "equals", "value": "Python"},
+        {"field": "location", "op": "equals", "value": "berlin"},
+    ]
+}
+
+
+def person(tag: str, **fields: Any) -> dict[str, Any]:
+    return {"first_name": "Seg", "last_name": tag, "emails": [f"{tag}@example.org"], **fields}
+
+
+async def test_segment_membership_follows_creates_and_changes(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("seg")
+    before = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(f"{tag}-before", skills=["python", "sql"], location="Berlin", tags=[tag]),
+        headers=auth,
+    )
+    await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(f"{tag}-paris", skills=["python"], location="Paris", tags=[tag]),
+        headers=auth,
+    )
+    rule = {"all": [*BERLIN_PYTHONISTAS["all"], {"field": "tags", "op": "equals", "value": tag}]}
+    created = await stack.gateway.post(
+        "/api/v1/segments", json={"name": f"Berlin Python {tag}", "rule": rule}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    segment = created.json()
+
+    async def ready() -> bool:
+        response = await stack.gateway.get(f"/api/v1/segments/{segment['id']}", headers=auth)
+        return bool(response.json()["status"] == "ready")
+
+    await eventually(ready, message="the segment's first evaluation did not finish")
+
+    after = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(f"{tag}-after", skills=["Python"], location=" berlin ", tags=[tag]),
+        headers=auth,
+    )
+    # Membership is part of the write: it is current the moment the write returns.
+    members = await stack.gateway.get(f"/api/v1/segments/{segment['id']}/members", headers=auth)
+    member_ids = {m["id"] for m in members.json()["items"]}
+    assert member_ids == {before.json()["id"], after.json()["id"]}
+
+    entered = await read_events(
+        kafka_bootstrap_servers,
+        "segment.entered",
+        where=lambda e: e["data"]["segment_id"] == segment["id"],
+        count=2,
+    )
+    assert {e["subject"] for e in entered} == member_ids
+    assert all(e["tenant_id"] == entered[0]["tenant_id"] for e in entered)
+
+    moved = await stack.gateway.patch(
+        f"/api/v1/candidates/{after.json()['id']}", json={"location": "Munich"}, headers=auth
+    )
+    assert moved.status_code == 200, moved.text
+    [exited] = await read_events(
+        kafka_bootstrap_servers,
+        "segment.exited",
+        where=lambda e: e["data"]["segment_id"] == segment["id"],
+        count=1,
+    )
+    assert exited["subject"] == after.json()["id"]
+    detail = await stack.gateway.get(f"/api/v1/segments/{segment['id']}", headers=auth)
+    assert detail.json()["member_count"] == 1
+
+
+async def test_preview_counts_and_samples_the_rule(stack: Stack) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("preview")
+    for n in range(3):
+        await stack.gateway.post(
+            "/api/v1/candidates", json=person(f"{tag}-{n}", tags=[tag], skills=["go"]), headers=auth
+        )
+    rule = {"all": [{"field": "tags", "op": "equals", "value": tag}]}
+    preview = await stack.gateway.post(
+        "/api/v1/segments/preview", json={"rule": rule, "sample_size": 2}, headers=auth
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["count"] == 3
+    assert len(preview.json()["sample"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "bad_paths"),
+    [
+        ({"all": [{"field": "salary", "op": "equals", "value": "1"}]}, ["rule.all.0"]),
+        ({"all": [{"field": "skills", "op": "equals"}]}, ["rule.all.0"]),
+        ({"any": []}, ["rule.any"]),
+        (
+            {"all": [{"field": "skills", "op": "in", "value": ["go"]}, {"none": [{"op": "x"}]}]},
+            ["rule.all.1.none.0.op", "rule.all.1.none.0"],
+        ),
+        (
+            {"all": [{"any": [{"field": "marketing_consent", "op": "contains", "value": "y"}]}]},
+            ["rule.all.0.any.0"],
+        ),
+        ({"field": "skills", "op": "equals", "value": "go"}, ["rule"]),
+    ],
+)
+async def test_an_invalid_rule_is_a_422_naming_the_bad_condition(
+    stack: Stack, rule: dict[str, Any], bad_paths: list[str]
+) -> None:
+    response = await stack.gateway.post(
+        "/api/v1/segments", json={"name": "bad", "rule": rule}, headers=stack.as_(GLOBEX_TOKEN)
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == bad_paths
+
+
+VOCABULARY = {
+    "text": ["berlin", "paris", "acme", "Globex", "engineer", ""],
+    "list": ["python", "go", "rust", "sql"],
+}
+
+
+def random_condition(rng: random.Random) -> Condition:
+    field = rng.choice(sorted(SEGMENTABLE_FIELDS))
+    kind = SEGMENTABLE_FIELDS[field].value
+    if kind == "boolean":
+        op = rng.choice([Operator.EQUALS, Operator.NOT_EQUALS, Operator.EXISTS])
+        return Condition(field=field, op=op, value=rng.random() < 0.5)
+    words = [w for w in VOCABULARY["list" if kind == "text_list" else "text"] if w]
+    op = rng.choice(list(Operator))
+    if op is Operator.EXISTS:
+        return Condition(field=field, op=op, value=rng.random() < 0.5)
+    if op is Operator.IN:
+        return Condition(field=field, op=op, value=rng.sample(words, 2))
+    value = rng.choice(words)
+    return Condition(field=field, op=op, value=value[:3] if op is Operator.CONTAINS else value)
+
+
+def random_rule(rng: random.Random, depth: int = 0) -> Group:
+    members: list[Group | Condition] = [
+        random_rule(rng, depth + 1) if depth < 2 and rng.random() < 0.3 else random_condition(rng)
+        for _ in range(rng.randint(1, 3))
+    ]
+    return Group.model_validate({rng.choice(["all", "any", "none"]): members})
+
+
+def random_profile(rng: random.Random) -> dict[str, Any]:
+    text = VOCABULARY["text"]
+    return {
+        "first_name": rng.choice(text),
+        "last_name": rng.choice(text),
+        "emails": [f"{unique('p')}@example.org"],
+        "headline": rng.choice([*text, None]),
+        "current_title": rng.choice([*text, None]),
+        "current_company": rng.choice([*text, None]),
+        "location": rng.choice([*text, None]),
+        "skills": rng.sample(VOCABULARY["list"], rng.randint(0, 3)),
+        "tags": rng.sample(VOCABULARY["list"], rng.randint(0, 2)),
+        "source": rng.choice(["sourced", "event"]),
+        "owner_id": rng.choice(["rita", None]),
+        "marketing_consent": rng.random() < 0.5,
+    }
+
+
+async def test_the_compiled_query_and_the_evaluator_agree(mongodb_uri: str) -> None:
+    """The incremental path (evaluator) and the full path (query) select the same candidates."""
+    rng = random.Random(20261126)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    collection = client[unique("segment_semantics")]["candidates"]
+    profiles = [random_profile(rng) for _ in range(150)]
+    await collection.insert_many(
+        [{"_id": n, "facets": candidate_facets(p)} for n, p in enumerate(profiles)]
+    )
+    for _ in range(60):
+        rule = random_rule(rng)
+        from_query = {d["_id"] for d in await collection.find(compile_rule(rule)).to_list()}
+        from_evaluator = {
+            n for n, p in enumerate(profiles) if rule_matches(rule, candidate_facets(p))
+        }
+        assert from_query == from_evaluator, rule.model_dump(exclude_none=True)
+    await client.close()
