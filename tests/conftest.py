@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
+from crm_devstack.smtp_sink import ReceivedMessage, SmtpSinkServer, read_messages
 from crm_shared import ensure_topics
 
 
@@ -53,3 +55,25 @@ def mongodb_uri(infra_run_dir: Path) -> Iterator[str]:
         yield server.mongodb_uri
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class SmtpSink:
+    """The test session's SMTP sink: where it listens and where it stores what it receives."""
+
+    host: str
+    port: int
+    messages_dir: Path
+
+    def messages_to(self, address: str) -> list[ReceivedMessage]:
+        """Every message received for `address`, oldest first."""
+        return [m for m in read_messages(self.messages_dir) if address in m.rcpt_tos]
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(infra_run_dir: Path) -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that keeps every message it receives on disk."""
+    smtp_port, http_port = free_ports(2)
+    directory = infra_run_dir / "smtp-messages"
+    with SmtpSinkServer(directory, smtp_port, http_port):
+        yield SmtpSink("127.0.0.1", smtp_port, directory)

@@ -49,6 +49,11 @@ from crm_shared.contracts import (
     topic_spec,
     utc_now,
 )
+from crm_shared.directory import (
+    CandidateDirectory,
+    ensure_directory_indexes,
+    normalise_email,
+)
 from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
 from crm_shared.mongo import (
     Database,
@@ -63,6 +68,7 @@ from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cur
 from crm_shared.repository import TenantMismatchError, TenantScopedCollection
 from crm_shared.settings import ServiceSettings
 from crm_shared.topics import ensure_topics
+from crm_shared.worker import BatchWorker, Wakeup
 
 __all__ = [
     "ATS_APPLICATION_CREATED",
@@ -79,7 +85,9 @@ __all__ = [
     "SEGMENT_EXITED",
     "TOPICS",
     "AtsApplicationCreated",
+    "BatchWorker",
     "CandidateCreated",
+    "CandidateDirectory",
     "CandidateProfile",
     "CandidateUpdated",
     "CurrentPrincipal",
@@ -113,6 +121,7 @@ __all__ = [
     "TenantScopedCollection",
     "TopicSpec",
     "UndecodableEventError",
+    "Wakeup",
     "all_topic_names",
     "bearer_token",
     "build_platform",
@@ -122,9 +131,11 @@ __all__ = [
     "decode_cursor",
     "decode_event",
     "encode_cursor",
+    "ensure_directory_indexes",
     "ensure_topics",
     "in_transaction",
     "install_problem_handlers",
+    "normalise_email",
     "problem_response",
     "readiness_checks",
     "require_roles",

@@ -140,8 +140,8 @@ def build_platform(
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
             registry=registry,
-            outbox=platform.outbox,
         )
+        platform.consumer.after_commit.append(platform.outbox.notify_committed)
         platform.startup_hooks.extend(
             (platform.outbox.ensure_indexes, platform.consumer.ensure_indexes)
         )
@@ -256,6 +256,7 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter] = (),
     extra_lifespan: Callable[[], AsyncIterator[None]] | None = None,
+    serve_openapi: bool = True,
 ) -> FastAPI:
     """The service's FastAPI app with probes, metrics, problem+json errors, tracing and lifespan."""
 
@@ -268,7 +269,16 @@ def create_service_app(
                 async with asynccontextmanager(extra_lifespan)():
                     yield
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # A service that serves its own documentation routes (the gateway's combined one) opts out.
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if serve_openapi else None,
+        docs_url="/docs" if serve_openapi else None,
+        redoc_url="/redoc" if serve_openapi else None,
+    )
     app.state.platform = platform
     app.state.internal_tokens = platform.internal_tokens
     install_problem_handlers(app)

@@ -27,7 +27,6 @@ from pymongo.errors import DuplicateKeyError
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import EventEnvelope, RawEnvelope, utc_now
 from crm_shared.mongo import Database, MongoClient, Session, in_transaction
-from crm_shared.outbox import Outbox
 
 PROCESSED_EVENTS_COLLECTION = "processed_events"
 # Longer than any topic's retention, so a redelivery can never outlive its marker.
@@ -92,10 +91,9 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         retry_backoff_seconds: float = 0.2,
         registry: CollectorRegistry | None = None,
-        outbox: Outbox | None = None,
     ) -> None:
         self._client = client
-        self._outbox = outbox
+        self.after_commit: list[Callable[[], None]] = []
         self._processed = database[PROCESSED_EVENTS_COLLECTION]
         self._broker = broker
         self.group_id = group_id
@@ -200,9 +198,10 @@ class IdempotentConsumer:
         except DuplicateKeyError:
             # Another replica applied the same event concurrently and committed first.
             return False
-        if applied and self._outbox is not None:
-            # Events the handler staged are committed now: relay them without waiting to poll.
-            self._outbox.notify_committed()
+        if applied:
+            # What the handler staged (outbox records, due work) is committed: wake its workers.
+            for notify in self.after_commit:
+                notify()
         return applied
 
     async def _dead_letter(

@@ -9,7 +9,6 @@ which the idempotent consumers absorb (at least once, never lost).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +22,7 @@ from pymongo import ASCENDING
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import EventEnvelope, utc_now
 from crm_shared.mongo import Database, Document, Session
+from crm_shared.worker import BatchWorker, Wakeup
 
 OUTBOX_COLLECTION = "outbox"
 SENT_RECORD_RETENTION_SECONDS = 7 * 24 * 3600
@@ -39,7 +39,7 @@ class Outbox:
     def __init__(self, database: Database, source: str) -> None:
         self.records = database[OUTBOX_COLLECTION]
         self._source = source
-        self._committed = asyncio.Event()
+        self.committed = Wakeup()
 
     async def ensure_indexes(self) -> None:
         """Creates the indexes the relay's scan and the retention of sent records need."""
@@ -91,13 +91,7 @@ class Outbox:
 
     def notify_committed(self) -> None:
         """Tells the relay that new records committed, so it need not wait for its next poll."""
-        self._committed.set()
-
-    async def wait_for_commit(self, timeout: float) -> None:
-        """Waits until a commit is notified or `timeout` seconds pass."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._committed.wait(), timeout)
-        self._committed.clear()
+        self.committed.notify()
 
 
 class OutboxRelay:
@@ -111,12 +105,16 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval_seconds: float = 1.0,
     ) -> None:
-        self._outbox = outbox
         self._records = outbox.records
         self._publish = publish
         self._batch_size = batch_size
-        self._poll_interval = poll_interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._worker = BatchWorker(
+            "outbox-relay",
+            self.relay_batch,
+            batch_size=batch_size,
+            wakeup=outbox.committed,
+            poll_interval_seconds=poll_interval_seconds,
+        )
 
     async def relay_batch(self) -> int:
         """Publishes one batch of unsent records; returns how many were published."""
@@ -148,30 +146,16 @@ class OutboxRelay:
             otel_context.detach(token)
 
     async def run(self) -> None:
-        """Relays until cancelled; a failed batch is retried after the poll interval."""
-        while True:
-            try:
-                published = await self.relay_batch()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("outbox relay batch failed; retrying")
-                published = 0
-            if published < self._batch_size:
-                await self._outbox.wait_for_commit(self._poll_interval)
+        """Relays until cancelled."""
+        await self._worker.run()
 
     def start(self) -> None:
         """Starts relaying in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+        self._worker.start()
 
     async def stop(self) -> None:
         """Stops relaying; an interrupted batch is republished by the next relay."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
 
     async def pending(self) -> int:
         """How many records wait to be published."""

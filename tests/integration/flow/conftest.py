@@ -1,37 +1,65 @@
-"""Fixtures of the first-flow tests: the gateway, candidates and analytics served in-process
-over real HTTP, on the session's real Kafka broker and SecantusDB."""
+"""Fixtures of the flow tests: all six services served in-process over real HTTP, on the
+session's real Kafka broker, SecantusDB and SMTP sink. Each test module gets fresh tenants."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from conftest import SmtpSink
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.main import create_app as create_analytics
+from crm_ats_sync.config import AtsSyncSettings
+from crm_ats_sync.main import create_app as create_ats_sync
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.main import create_app as create_campaigns
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.main import create_app as create_candidates
 from crm_devstack.infra import free_ports
-from crm_gateway.config import DevIdentity, GatewaySettings
+from crm_events.config import EventsSettings
+from crm_events.main import create_app as create_events
+from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app as create_gateway
 from helpers import serving, unique
 from integration.conftest import INTERNAL_TOKEN_SECRET
 
 ACME_TOKEN = "token-acme-recruiter"
+ACME_ADMIN_TOKEN = "token-acme-admin"
 GLOBEX_TOKEN = "token-globex-recruiter"
+GHOST_TOKEN = "token-of-an-unknown-tenant"
 
 
 @dataclass
 class Stack:
     gateway: httpx.AsyncClient
-    candidates_url: str
-    analytics_url: str
-    candidates_database: str
-    analytics_settings: AnalyticsSettings
+    gateway_url: str
+    urls: dict[str, str]
+    settings: dict[str, Any]
+    acme: str
+    globex: str
+
+    @property
+    def candidates_url(self) -> str:
+        return self.urls["candidates"]
+
+    @property
+    def analytics_url(self) -> str:
+        return self.urls["analytics"]
+
+    @property
+    def candidates_database(self) -> str:
+        return str(self.settings["candidates"].database_name)
+
+    @property
+    def analytics_settings(self) -> AnalyticsSettings:
+        settings: AnalyticsSettings = self.settings["analytics"]
+        return settings
 
     def as_(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
@@ -39,9 +67,21 @@ class Stack:
 
 @pytest.fixture(scope="module")
 async def stack(
-    kafka_bootstrap_servers: str, mongodb_uri: str, span_exporter: InMemorySpanExporter
+    kafka_bootstrap_servers: str,
+    mongodb_uri: str,
+    smtp_sink: SmtpSink,
+    span_exporter: InMemorySpanExporter,
 ) -> AsyncIterator[Stack]:
     run = unique("flow")
+    acme, globex = f"{run}-acme", f"{run}-globex"
+    ports = dict(
+        zip(
+            ("gateway", "candidates", "campaigns", "events", "ats-sync", "analytics"),
+            free_ports(6),
+            strict=True,
+        )
+    )
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     common: dict[str, Any] = {
         "kafka_bootstrap_servers": kafka_bootstrap_servers,
         "mongodb_uri": mongodb_uri,
@@ -49,24 +89,51 @@ async def stack(
         "outbox_poll_interval_seconds": 0.2,
         "log_json": False,
     }
-    candidates = CandidatesSettings(mongodb_database=f"{run}_candidates", **common)
-    analytics = AnalyticsSettings(mongodb_database=f"{run}_analytics", **common)
-    gateway_port, candidates_port, analytics_port = free_ports(3)
-    gateway = GatewaySettings(
-        **common,
-        candidates_url=f"http://127.0.0.1:{candidates_port}",
-        analytics_url=f"http://127.0.0.1:{analytics_port}",
-        dev_tokens={
-            ACME_TOKEN: DevIdentity(tenant_id=f"{run}-acme", user_id="rita", roles=["recruiter"]),
-            GLOBEX_TOKEN: DevIdentity(
-                tenant_id=f"{run}-globex", user_id="gus", roles=["recruiter"]
-            ),
-        },
-    )
-    async with (
-        serving(create_candidates(candidates), candidates_port) as candidates_url,
-        serving(create_analytics(analytics), analytics_port) as analytics_url,
-        serving(create_gateway(gateway), gateway_port) as gateway_url,
-        httpx.AsyncClient(base_url=gateway_url, timeout=30) as client,
-    ):
-        yield Stack(client, candidates_url, analytics_url, candidates.database_name, analytics)
+    settings: dict[str, Any] = {
+        "candidates": CandidatesSettings(mongodb_database=f"{run}_candidates", **common),
+        "campaigns": CampaignsSettings(
+            mongodb_database=f"{run}_campaigns",
+            smtp_host=smtp_sink.host,
+            smtp_port=smtp_sink.port,
+            public_base_url=urls["gateway"],
+            tracking_secret="integration-tests-tracking-secret-0123456789",
+            sequence_poll_interval_seconds=0.2,
+            delivery_poll_interval_seconds=0.2,
+            **common,
+        ),
+        "events": EventsSettings(mongodb_database=f"{run}_events", **common),
+        "ats-sync": AtsSyncSettings(
+            mongodb_database=f"{run}_ats_sync", public_base_url=urls["gateway"], **common
+        ),
+        "analytics": AnalyticsSettings(mongodb_database=f"{run}_analytics", **common),
+        "gateway": GatewaySettings(
+            **common,
+            candidates_url=urls["candidates"],
+            campaigns_url=urls["campaigns"],
+            events_url=urls["events"],
+            ats_sync_url=urls["ats-sync"],
+            analytics_url=urls["analytics"],
+            tenants={acme: Tenant(name="Acme"), globex: Tenant(name="Globex")},
+            dev_tokens={
+                ACME_TOKEN: DevIdentity(tenant_id=acme, user_id="rita", roles=["recruiter"]),
+                ACME_ADMIN_TOKEN: DevIdentity(tenant_id=acme, user_id="ada", roles=["admin"]),
+                GLOBEX_TOKEN: DevIdentity(tenant_id=globex, user_id="gus", roles=["recruiter"]),
+                GHOST_TOKEN: DevIdentity(tenant_id=f"{run}-ghost", user_id="g", roles=["admin"]),
+            },
+        ),
+    }
+    factories = {
+        "candidates": create_candidates,
+        "campaigns": create_campaigns,
+        "events": create_events,
+        "ats-sync": create_ats_sync,
+        "analytics": create_analytics,
+        "gateway": create_gateway,
+    }
+    async with AsyncExitStack() as running:
+        for name, factory in factories.items():
+            await running.enter_async_context(serving(factory(settings[name]), ports[name]))
+        client = await running.enter_async_context(
+            httpx.AsyncClient(base_url=urls["gateway"], timeout=30)
+        )
+        yield Stack(client, urls["gateway"], urls, settings, acme, globex)

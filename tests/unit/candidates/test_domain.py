@@ -6,10 +6,10 @@ import pytest
 
 from crm_candidates.domain.models import (
     new_id,
-    normalise_email,
     normalise_skill,
     unique_in_order,
 )
+from crm_shared import normalise_email
 
 pytestmark = pytest.mark.unit
 

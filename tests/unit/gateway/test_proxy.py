@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from crm_gateway.config import DevIdentity, GatewaySettings
+from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
 from crm_shared import InternalTokens
 
@@ -27,8 +30,17 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
     settings = GatewaySettings(
         internal_token_secret=SECRET,
         candidates_url="http://candidates.internal",
-        dev_tokens={"tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["recruiter"])},
+        tenants={
+            "acme": Tenant(name="Acme"),
+            "initech": Tenant(name="Initech", status="suspended"),
+        },
+        dev_tokens={
+            "tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["recruiter"]),
+            "tok-ghost": DevIdentity(tenant_id="ghost", user_id="gus", roles=["recruiter"]),
+            "tok-initech": DevIdentity(tenant_id="initech", user_id="ian", roles=["admin"]),
+        },
         max_request_bytes=1000,
+        public_requests_per_minute_per_ip=8,
         log_json=False,
     )
     app = create_app(settings)
@@ -41,8 +53,13 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
             headers={"Location": "/candidates/c1", "Set-Cookie": "leak=1", "X-Internal": "no"},
         )
 
-    app.state.upstream = httpx.AsyncClient(transport=httpx.MockTransport(upstream))
+    use_upstream(app, upstream)
     return TestClient(app)
+
+
+def use_upstream(app: FastAPI, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    app.state.gateway = dataclasses.replace(app.state.gateway, upstream=client)
 
 
 def test_an_authenticated_request_is_forwarded_with_an_internal_token(
@@ -104,7 +121,52 @@ def test_an_unreachable_service_is_a_502_problem(gateway: TestClient) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    gateway.app.state.upstream = httpx.AsyncClient(transport=httpx.MockTransport(refuse))  # type: ignore[attr-defined]
+    use_upstream(gateway.app, refuse)  # type: ignore[arg-type]
     response = gateway.get("/api/v1/candidates", headers={"Authorization": "Bearer tok-acme"})
     assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("token", ["tok-ghost", "tok-initech"])
+def test_a_caller_of_an_unknown_or_suspended_tenant_is_refused(
+    gateway: TestClient, forwarded: list[httpx.Request], token: str
+) -> None:
+    response = gateway.get("/api/v1/candidates", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert response.json()["type"] == "urn:recruitcrm:problem:unknown-tenant"
+    assert forwarded == []
+
+
+def test_public_endpoints_are_rate_limited_per_address(
+    gateway: TestClient, forwarded: list[httpx.Request]
+) -> None:
+    statuses = [gateway.get("/t/o/some-token").status_code for _ in range(5)]
+    assert statuses[:2] == [201, 201]
+    assert statuses[-1] == 429
+    throttled = gateway.get("/t/o/some-token")
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) >= 1
+    assert throttled.headers["content-type"] == "application/problem+json"
+    assert all(r.url.path == "/tracking/open/some-token" for r in forwarded)
+
+
+def test_a_public_request_is_forwarded_without_any_identity(
+    gateway: TestClient, forwarded: list[httpx.Request]
+) -> None:
+    gateway.post(
+        "/public/v1/events/e1/registrations",
+        json={"email": "a@example.org"},
+        headers={"Authorization": "Bearer tok-acme"},
+    )
+    [request] = forwarded
+    assert request.url.path == "/public/events/e1/registrations"
+    assert "authorization" not in request.headers
+    assert request.headers["x-forwarded-for"] == "testclient"
+
+
+def test_a_public_body_over_the_small_limit_is_refused(
+    gateway: TestClient, forwarded: list[httpx.Request]
+) -> None:
+    response = gateway.post("/public/v1/events/e1/registrations", content=b"x" * 20_000)
+    assert response.status_code == 413
+    assert forwarded == []

@@ -7,7 +7,7 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from crm_candidates.commands import CandidateWriter
-from crm_candidates.domain.models import Candidate, CandidateSource, normalise_email
+from crm_candidates.domain.models import Candidate, CandidateSource
 from crm_candidates.repository import CandidateRepository, SegmentRepository
 from crm_shared import (
     EVENT_REGISTERED,
@@ -18,6 +18,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    normalise_email,
 )
 
 # Records created from other services' events name the service as their creator.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, Field
 
 from crm_shared import Role, ServiceSettings
@@ -15,6 +17,18 @@ class DevIdentity(BaseModel):
     roles: list[Role]
 
 
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Tenant(BaseModel):
+    """A customer organisation using the CRM."""
+
+    name: str
+    status: TenantStatus = TenantStatus.ACTIVE
+
+
 class GatewaySettings(ServiceSettings):
     """Gateway settings, read from the environment."""
 
@@ -26,6 +40,15 @@ class GatewaySettings(ServiceSettings):
     analytics_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
     max_request_bytes: int = 1_048_576
+    max_public_request_bytes: int = 16_384
+    max_webhook_bytes: int = 524_288
+    tenant_requests_per_minute: int = 6000
+    public_requests_per_minute_per_ip: int = 120
+    tenants: dict[str, Tenant] = Field(
+        default_factory=dict,
+        description="The tenants (JSON object: tenant id -> {name, status}). A caller whose "
+        "tenant is not here, or is suspended, is refused.",
+    )
     dev_tokens: dict[str, DevIdentity] = Field(
         default_factory=dict,
         description="Development bearer tokens (JSON object: token -> identity). Empty in "

@@ -7,17 +7,18 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from crm_gateway.api.proxy import router
+from crm_gateway.api import docs, proxy, public
 from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
-from crm_gateway.domain.routing import routes
+from crm_gateway.domain.rate_limit import RateLimiter
+from crm_gateway.domain.routing import routes, service_urls
 from crm_shared import build_platform, create_service_app
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    """Builds the gateway: authentication, routing and the upstream HTTP client."""
+    """Builds the gateway: authentication, tenants, rate limits, routing, combined OpenAPI."""
     settings = settings or GatewaySettings()
-    # The gateway owns no data yet and emits no events: it only authenticates and routes.
+    # The gateway owns no data yet and emits no events: it authenticates, limits and routes.
     platform = build_platform(settings, uses_mongo=False, uses_kafka=False)
     upstream = httpx.AsyncClient(timeout=settings.upstream_timeout_seconds)
 
@@ -31,12 +32,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         platform,
         title="Recruitment CRM API",
         description="The public API of the recruitment CRM. Authenticate with "
-        "`Authorization: Bearer <token>`.",
-        routers=[router],
+        "`Authorization: Bearer <token>`; public endpoints need no login.",
+        routers=[public.router, proxy.router, docs.router],
         extra_lifespan=close_upstream,
+        serve_openapi=False,
     )
-    app.state.upstream = upstream
-    app.state.routes = routes(settings)
-    app.state.authenticator = DevTokenAuthenticator(settings.dev_tokens)
-    app.state.max_request_bytes = settings.max_request_bytes
+    app.state.gateway = proxy.GatewayState(
+        upstream=upstream,
+        routes=routes(settings),
+        authenticator=DevTokenAuthenticator(settings.dev_tokens),
+        internal_tokens=platform.internal_tokens,
+        tenants=settings.tenants,
+        tenant_limiter=RateLimiter(settings.tenant_requests_per_minute),
+        public_limiter=RateLimiter(settings.public_requests_per_minute_per_ip),
+        max_request_bytes=settings.max_request_bytes,
+    )
+    app.state.service_urls = service_urls(settings)
+    app.state.max_public_request_bytes = settings.max_public_request_bytes
+    app.state.max_webhook_bytes = settings.max_webhook_bytes
     return app

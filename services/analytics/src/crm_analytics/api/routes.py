@@ -15,4 +15,11 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
 async def tenant_summary(counters: CountersRepo) -> TenantSummary:
     """The caller's tenant's totals, as of the events analytics has consumed."""
     totals = await counters.totals()
-    return TenantSummary(candidates=totals[TenantMetric.CANDIDATES_CREATED])
+    return TenantSummary(
+        candidates=totals[TenantMetric.CANDIDATES_CREATED],
+        messages_sent=totals[TenantMetric.MESSAGES_SENT],
+        messages_opened=totals[TenantMetric.MESSAGES_OPENED],
+        messages_clicked=totals[TenantMetric.MESSAGES_CLICKED],
+        event_registrations=totals[TenantMetric.EVENT_REGISTRATIONS],
+        applications=totals[TenantMetric.APPLICATIONS],
+    )

@@ -9,3 +9,9 @@ class TenantMetric(StrEnum):
     """A running total kept per tenant, fed by one kind of event."""
 
     CANDIDATES_CREATED = "candidates_created"
+    MESSAGES_SENT = "messages_sent"
+    # Opens and clicks count messages, not fetches: a second open of one mail is not a new opener.
+    MESSAGES_OPENED = "messages_opened"
+    MESSAGES_CLICKED = "messages_clicked"
+    EVENT_REGISTRATIONS = "event_registrations"
+    APPLICATIONS = "applications"

@@ -19,7 +19,6 @@ from crm_candidates.commands import CandidateWriter, SegmentJobs
 from crm_candidates.domain.models import (
     Candidate,
     Segment,
-    normalise_email,
     normalise_skill,
     unique_in_order,
 )
@@ -38,6 +37,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    normalise_email,
     utc_now,
 )
 

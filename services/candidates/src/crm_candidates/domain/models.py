@@ -27,11 +27,6 @@ def new_id() -> str:
     return str(ObjectId())
 
 
-def normalise_email(email: str) -> str:
-    """The canonical form of an email address used for storage and matching."""
-    return email.strip().lower()
-
-
 def normalise_skill(skill: str) -> str:
     """The canonical form of a skill: trimmed, lower-case, single-spaced."""
     return " ".join(skill.split()).lower()

@@ -1,13 +1,16 @@
-"""The authenticated public API: `/api/v1/<resource>/...` forwarded to the owning service."""
+"""Forwarding to the services: the authenticated API and the public endpoints."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
+from crm_gateway.config import Tenant, TenantStatus
 from crm_gateway.domain.authentication import DevTokenAuthenticator
+from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route
 from crm_shared import InternalTokens, Principal, ProblemError, bearer_token, unauthorized
 
@@ -27,24 +30,35 @@ _REQUEST_HEADERS_DROPPED = frozenset(
         "proxy-authorization",
         "content-length",
         "cookie",
+        "x-forwarded-for",
     }
 )
-_RESPONSE_HEADERS_KEPT = frozenset({"content-type", "location", "www-authenticate", "retry-after"})
+_RESPONSE_HEADERS_KEPT = frozenset(
+    {"content-type", "location", "www-authenticate", "retry-after", "cache-control"}
+)
 
 
-def authenticated_principal(request: Request) -> Principal:
-    """FastAPI dependency: the authenticated outside caller, or a 401 problem."""
-    authenticator: DevTokenAuthenticator = request.app.state.authenticator
-    token = bearer_token(request)
-    if token is None:
-        raise unauthorized("a bearer token is required")
-    principal = authenticator.authenticate(token)
-    if principal is None:
-        raise unauthorized("the bearer token is not valid")
-    return principal
+@dataclass(frozen=True)
+class GatewayState:
+    """What the gateway's routes need, built once by the composition root."""
+
+    upstream: httpx.AsyncClient
+    routes: dict[str, Route]
+    authenticator: DevTokenAuthenticator
+    internal_tokens: InternalTokens
+    tenants: dict[str, Tenant]
+    tenant_limiter: RateLimiter
+    public_limiter: RateLimiter
+    max_request_bytes: int
 
 
-AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
+def gateway_state(request: Request) -> GatewayState:
+    """FastAPI dependency: the gateway's state."""
+    state: GatewayState = request.app.state.gateway
+    return state
+
+
+State = Annotated[GatewayState, Depends(gateway_state)]
 
 
 def _too_large(max_bytes: int) -> ProblemError:
@@ -66,40 +80,74 @@ async def bounded_body(request: Request, max_bytes: int) -> bytes:
     return bytes(received)
 
 
-@router.api_route(
-    "/{resource}{path:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    summary="Public API, forwarded to the owning service",
-)
+def _throttled(wait: float, detail: str) -> ProblemError:
+    return ProblemError(
+        429, detail, problem_type="rate-limited", headers={"Retry-After": retry_after_header(wait)}
+    )
+
+
+def client_address(request: Request) -> str:
+    """The caller's IP address as the gateway's listener saw it."""
+    return request.client.host if request.client else "unknown"
+
+
+def limit_public_caller(request: Request, state: State) -> None:
+    """FastAPI dependency: a 429 problem when one IP address calls public endpoints too often."""
+    wait = state.public_limiter.acquire(client_address(request))
+    if wait:
+        raise _throttled(wait, "too many requests from this address")
+
+
+def authenticated_principal(request: Request, state: State) -> Principal:
+    """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem."""
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized("a bearer token is required")
+    principal = state.authenticator.authenticate(token)
+    if principal is None:
+        raise unauthorized("the bearer token is not valid")
+    tenant = state.tenants.get(principal.tenant_id)
+    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
+        raise ProblemError(
+            403,
+            f"tenant {principal.tenant_id!r} is unknown or not active",
+            problem_type="unknown-tenant",
+        )
+    wait = state.tenant_limiter.acquire(principal.tenant_id)
+    if wait:
+        raise _throttled(wait, "this tenant is sending too many requests")
+    return principal
+
+
+AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
+
+
 async def forward(
-    resource: str, path: str, request: Request, principal: AuthenticatedPrincipal
+    request: Request,
+    state: GatewayState,
+    url: str,
+    *,
+    principal: Principal | None,
+    max_bytes: int,
 ) -> Response:
-    """Forwards an authenticated request with a short-lived internal token for the caller."""
-    table: dict[str, Route] = request.app.state.routes
-    route = table.get(resource)
-    if route is None or (path and not path.startswith("/")):
-        raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
-    body = await bounded_body(request, request.app.state.max_request_bytes)
-    tokens: InternalTokens = request.app.state.internal_tokens
+    """Forwards the request to `url`, with an internal token when the caller is authenticated."""
+    body = await bounded_body(request, max_bytes)
     headers = {
         name: value
         for name, value in request.headers.items()
         if name.lower() not in _REQUEST_HEADERS_DROPPED
     }
-    headers["authorization"] = f"Bearer {tokens.mint(principal)}"
-    client: httpx.AsyncClient = request.app.state.upstream
+    headers["x-forwarded-for"] = client_address(request)
+    if principal is not None:
+        headers["authorization"] = f"Bearer {state.internal_tokens.mint(principal)}"
     try:
-        upstream = await client.request(
-            request.method,
-            f"{route.base_url}/{resource}{path}",
-            params=request.url.query,
-            content=body,
-            headers=headers,
+        upstream = await state.upstream.request(
+            request.method, url, params=request.url.query, content=body, headers=headers
         )
     except httpx.HTTPError as error:
         raise ProblemError(
             502,
-            f"the {resource} service is unavailable ({type(error).__name__})",
+            f"the service is unavailable ({type(error).__name__})",
             problem_type="upstream-unavailable",
         ) from None
     response_headers = {
@@ -107,6 +155,29 @@ async def forward(
         for name, value in upstream.headers.items()
         if name.lower() in _RESPONSE_HEADERS_KEPT
     }
-    if "location" in response_headers and response_headers["location"].startswith("/"):
-        response_headers["location"] = PUBLIC_API_PREFIX + response_headers["location"]
+    location = response_headers.get("location", "")
+    if principal is not None and location.startswith("/"):
+        response_headers["location"] = PUBLIC_API_PREFIX + location
     return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
+
+
+@router.api_route(
+    "/{resource}{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    summary="Public API, forwarded to the owning service",
+    include_in_schema=False,
+)
+async def forward_api(
+    resource: str, path: str, request: Request, principal: AuthenticatedPrincipal, state: State
+) -> Response:
+    """Forwards an authenticated request with a short-lived internal token for the caller."""
+    route = state.routes.get(resource)
+    if route is None or (path and not path.startswith("/")):
+        raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
+    return await forward(
+        request,
+        state,
+        f"{route.base_url}/{resource}{path}",
+        principal=principal,
+        max_bytes=state.max_request_bytes,
+    )

@@ -1,4 +1,4 @@
-"""Which service serves which public API path."""
+"""Which service serves which public path."""
 
 from __future__ import annotations
 
@@ -7,21 +7,39 @@ from dataclasses import dataclass
 from crm_gateway.config import GatewaySettings
 
 PUBLIC_API_PREFIX = "/api/v1"
+PUBLIC_UNAUTHENTICATED_PREFIX = "/public/v1"
 
 
 @dataclass(frozen=True)
 class Route:
-    """Public paths under `/api/v1/<resource>` are served by `base_url` at `/<resource>`."""
+    """Authenticated paths `/api/v1/<resource>...` are served by `base_url` at `/<resource>...`."""
 
     resource: str
+    service: str
     base_url: str
 
 
 def routes(settings: GatewaySettings) -> dict[str, Route]:
-    """The routing table, keyed by the first path segment after `/api/v1`."""
+    """The routing table of the authenticated API, keyed by its first path segment."""
     table = (
-        Route("candidates", settings.candidates_url),
-        Route("segments", settings.candidates_url),
-        Route("analytics", settings.analytics_url),
+        Route("candidates", "candidates", settings.candidates_url),
+        Route("segments", "candidates", settings.candidates_url),
+        Route("templates", "campaigns", settings.campaigns_url),
+        Route("sequences", "campaigns", settings.campaigns_url),
+        Route("messages", "campaigns", settings.campaigns_url),
+        Route("events", "events", settings.events_url),
+        Route("ats", "ats-sync", settings.ats_sync_url),
+        Route("analytics", "analytics", settings.analytics_url),
     )
     return {route.resource: route for route in table}
+
+
+def service_urls(settings: GatewaySettings) -> dict[str, str]:
+    """Base URL of each service behind the gateway."""
+    return {
+        "candidates": settings.candidates_url,
+        "campaigns": settings.campaigns_url,
+        "events": settings.events_url,
+        "ats-sync": settings.ats_sync_url,
+        "analytics": settings.analytics_url,
+    }

@@ -1,0 +1,1 @@
+"""Connections to applicant tracking systems and what they tell us."""

@@ -1,0 +1,35 @@
+"""Composition root of the ats-sync service.
+
+Run with `uvicorn --factory crm_ats_sync.main:create_app`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from crm_ats_sync.api.routes import public_router, router
+from crm_ats_sync.config import AtsSyncSettings
+from crm_ats_sync.handlers import build_router
+from crm_ats_sync.repository import ensure_indexes
+from crm_shared import build_platform, create_service_app
+
+
+def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
+    """Builds the ats-sync service: connections, webhooks, subscribers and storage."""
+    settings = settings or AtsSyncSettings()
+    platform = build_platform(settings)
+    database = platform.require_database()
+
+    async def create_indexes() -> None:
+        await ensure_indexes(database)
+
+    platform.startup_hooks.append(create_indexes)
+    platform.include_kafka_router(build_router(platform.require_consumer(), database))
+    app = create_service_app(
+        platform,
+        title="ATS sync service",
+        description="The bridge to applicant tracking systems (Greenhouse Harvest webhooks).",
+        routers=[router, public_router],
+    )
+    app.state.public_base_url = settings.public_base_url.rstrip("/")
+    return app

@@ -1,0 +1,126 @@
+"""MongoDB access of the ats-sync service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from crm_ats_sync.domain.models import Application, Connection
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+    ensure_directory_indexes,
+    utc_now,
+)
+
+CONNECTIONS = "connections"
+DELIVERIES = "webhook_deliveries"
+APPLICATIONS = "applications"
+
+
+async def ensure_indexes(database: Database) -> None:
+    """Creates the indexes of the service's collections."""
+    await database[CONNECTIONS].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    # A delivery id is seen once per connection: the ATS retries, we record it once.
+    await database[DELIVERIES].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("delivery_id", ASCENDING)],
+        unique=True,
+    )
+    await database[APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_application_id", ASCENDING)],
+        unique=True,
+    )
+    await ensure_directory_indexes(database)
+
+
+def _with_id(model: Connection | Application) -> Document:
+    return model.model_dump(mode="python", exclude={"id"}) | {"_id": model.id}
+
+
+def _id_to_field(document: Document) -> Document:
+    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
+
+
+class DuplicateDeliveryError(Exception):
+    """This webhook delivery was received before."""
+
+
+class AtsRepository:
+    """One tenant's connections, deliveries and applications."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._connections = TenantScopedCollection(database[CONNECTIONS], tenant_id)
+        self._deliveries = TenantScopedCollection(database[DELIVERIES], tenant_id)
+        self._applications = TenantScopedCollection(database[APPLICATIONS], tenant_id)
+
+    async def add_connection(self, connection: Connection) -> None:
+        await self._connections.insert_one(_with_id(connection))
+
+    async def connections(self) -> list[Connection]:
+        documents = await self._connections.find({}, sort=[("_id", ASCENDING)])
+        return [Connection.model_validate(_id_to_field(d)) for d in documents]
+
+    async def record_delivery(
+        self, connection_id: str, delivery_id: str, action: str, *, session: Session
+    ) -> None:
+        """Records a delivery; raises `DuplicateDeliveryError` if it was seen before."""
+        try:
+            await self._deliveries.insert_one(
+                {
+                    "connection_id": connection_id,
+                    "delivery_id": delivery_id,
+                    "action": action,
+                    "received_at": utc_now(),
+                },
+                session=session,
+            )
+        except DuplicateKeyError:
+            raise DuplicateDeliveryError from None
+
+    async def add_application(self, application: Application, *, session: Session) -> bool:
+        """Stores an application unless the ATS reported it before; True if new."""
+        result = await self._applications.update_one(
+            {
+                "connection_id": application.connection_id,
+                "ats_application_id": application.ats_application_id,
+            },
+            {
+                "$setOnInsert": {
+                    k: v
+                    for k, v in _with_id(application).items()
+                    if k not in ("connection_id", "ats_application_id", "tenant_id")
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def applications(self, *, candidate_id: str | None) -> list[Application]:
+        query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}
+        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=1000)
+        return [Application.model_validate(_id_to_field(d)) for d in documents]
+
+
+async def find_connection_anywhere(database: Database, connection_id: str) -> Connection | None:
+    """The connection with this id in whichever tenant holds it.
+
+    Deliberately cross-tenant: a webhook names only its connection, whose tenant then scopes
+    everything the delivery does.
+    """
+    document = await database[CONNECTIONS].find_one({"_id": connection_id})
+    return Connection.model_validate(_id_to_field(document)) if document else None
+
+
+def ats_repository(request: Request, principal: CurrentPrincipal) -> AtsRepository:
+    """FastAPI dependency: the caller's tenant's ATS records."""
+    return AtsRepository(request.app.state.platform.require_database(), principal.tenant_id)
+
+
+AtsRepo = Annotated[AtsRepository, Depends(ats_repository)]

@@ -1,0 +1,1 @@
+"""Templates, sequences, messages and the rules that govern them."""

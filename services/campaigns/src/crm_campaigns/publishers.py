@@ -1,0 +1,60 @@
+"""Events the campaigns service emits, staged in its outbox inside the write's transaction."""
+
+from __future__ import annotations
+
+from crm_campaigns.domain.models import Message
+from crm_shared import (
+    MESSAGE_CLICKED,
+    MESSAGE_OPENED,
+    MESSAGE_SENT,
+    MessageClicked,
+    MessageOpened,
+    MessageSent,
+    Outbox,
+    Session,
+)
+
+
+async def to_message_sent(outbox: Outbox, message: Message, *, session: Session) -> None:
+    """Stages `message.sent` for a message handed to SMTP."""
+    payload = MessageSent(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        template_id=message.template_id,
+        subject=message.subject,
+        sequence_id=message.sequence_id,
+        enrolment_id=message.enrolment_id,
+    )
+    envelope = outbox.envelope(
+        MESSAGE_SENT, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    )
+    await outbox.add(envelope, session=session)
+
+
+async def to_message_opened(
+    outbox: Outbox, message: Message, *, automated: bool, session: Session
+) -> None:
+    """Stages `message.opened` for a loaded tracking pixel."""
+    payload = MessageOpened(
+        message_id=message.id, candidate_id=message.candidate_id, automated=automated
+    )
+    envelope = outbox.envelope(
+        MESSAGE_OPENED, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    )
+    await outbox.add(envelope, session=session)
+
+
+async def to_message_clicked(
+    outbox: Outbox, message: Message, link_index: int, *, session: Session
+) -> None:
+    """Stages `message.clicked` for a followed tracked link."""
+    payload = MessageClicked(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        link_index=link_index,
+        url=message.links[link_index],
+    )
+    envelope = outbox.envelope(
+        MESSAGE_CLICKED, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    )
+    await outbox.add(envelope, session=session)

@@ -1,0 +1,255 @@
+"""MongoDB access of the campaigns service.
+
+API and handler access is tenant-scoped. The sequence engine and the mail dispatcher work for
+every tenant at once, so their claim queries are deliberately cross-tenant; each claimed record
+is then processed within its own tenant.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pymongo import ASCENDING, ReturnDocument
+
+from crm_campaigns.domain.models import (
+    Enrolment,
+    EnrolmentStatus,
+    ExitReason,
+    Message,
+    Recipient,
+    Sequence,
+    Template,
+)
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+    utc_now,
+)
+
+RECIPIENTS = "recipients"
+TEMPLATES = "templates"
+SEQUENCES = "sequences"
+ENROLMENTS = "enrolments"
+MESSAGES = "messages"
+
+
+async def ensure_indexes(database: Database) -> None:
+    """Creates the indexes of the service's collections."""
+    await database[RECIPIENTS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[SEQUENCES].create_index(
+        [("tenant_id", ASCENDING), ("trigger.segment_id", ASCENDING)]
+    )
+    enrolments = database[ENROLMENTS]
+    # No re-entry: a candidate goes through a sequence once.
+    await enrolments.create_index(
+        [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
+    await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    messages = database[MESSAGES]
+    await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+
+
+def _with_id(model: Template | Sequence | Enrolment | Message) -> Document:
+    document = model.model_dump(mode="python", exclude={"id"})
+    document["_id"] = model.id
+    return document
+
+
+def _id_to_field(document: Document) -> Document:
+    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
+
+
+class RecipientRepository:
+    """The tenant's projection of candidates: only what sending a message needs."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._recipients = TenantScopedCollection(database[RECIPIENTS], tenant_id)
+
+    async def upsert(self, recipient: Recipient, *, session: Session) -> None:
+        """Stores the latest known data of a candidate."""
+        fields = recipient.model_dump(exclude={"tenant_id"})
+        await self._recipients.update_one(
+            {"candidate_id": recipient.candidate_id}, {"$set": fields}, upsert=True, session=session
+        )
+
+    async def get(self, candidate_id: str, *, session: Session | None = None) -> Recipient | None:
+        """The recipient data of a candidate, if known."""
+        document = await self._recipients.find_one({"candidate_id": candidate_id}, session=session)
+        return Recipient.model_validate(document) if document else None
+
+
+class TemplateRepository:
+    """The tenant's templates."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._templates = TenantScopedCollection(database[TEMPLATES], tenant_id)
+
+    async def add(self, template: Template) -> None:
+        await self._templates.insert_one(_with_id(template))
+
+    async def get(self, template_id: str, *, session: Session | None = None) -> Template | None:
+        document = await self._templates.find_one({"_id": template_id}, session=session)
+        return Template.model_validate(_id_to_field(document)) if document else None
+
+    async def all(self) -> list[Template]:
+        documents = await self._templates.find({}, sort=[("_id", ASCENDING)])
+        return [Template.model_validate(_id_to_field(d)) for d in documents]
+
+
+class SequenceRepository:
+    """The tenant's sequences."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._sequences = TenantScopedCollection(database[SEQUENCES], tenant_id)
+
+    async def add(self, sequence: Sequence) -> None:
+        await self._sequences.insert_one(_with_id(sequence))
+
+    async def get(self, sequence_id: str, *, session: Session | None = None) -> Sequence | None:
+        document = await self._sequences.find_one({"_id": sequence_id}, session=session)
+        return Sequence.model_validate(_id_to_field(document)) if document else None
+
+    async def all(self) -> list[Sequence]:
+        documents = await self._sequences.find({}, sort=[("_id", ASCENDING)])
+        return [Sequence.model_validate(_id_to_field(d)) for d in documents]
+
+    async def triggered_by_segment(self, segment_id: str, *, session: Session) -> list[Sequence]:
+        """The sequences that enrol candidates entering `segment_id`."""
+        documents = await self._sequences.find({"trigger.segment_id": segment_id}, session=session)
+        return [Sequence.model_validate(_id_to_field(d)) for d in documents]
+
+
+class EnrolmentRepository:
+    """The tenant's enrolments."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._enrolments = TenantScopedCollection(database[ENROLMENTS], tenant_id)
+
+    async def enrol(
+        self, enrolment: Enrolment, trace_context: dict[str, str], *, session: Session
+    ) -> bool:
+        """Enrols a candidate unless already enrolled in the sequence; True if newly enrolled."""
+        document = _with_id(enrolment) | {"trace_context": trace_context, "lease_until": None}
+        result = await self._enrolments.update_one(
+            {"sequence_id": enrolment.sequence_id, "candidate_id": enrolment.candidate_id},
+            {
+                "$setOnInsert": {
+                    k: v for k, v in document.items() if k not in ("sequence_id", "candidate_id")
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def exit_active(self, candidate_id: str, reason: ExitReason, *, session: Session) -> int:
+        """Ends every active enrolment of a candidate; returns how many ended."""
+        ended = 0
+        for document in await self._enrolments.find(
+            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value}, session=session
+        ):
+            await self._enrolments.update_one(
+                {"_id": document["_id"], "status": EnrolmentStatus.ACTIVE.value},
+                {
+                    "$set": {
+                        "status": EnrolmentStatus.EXITED.value,
+                        "exit_reason": reason.value,
+                        "ended_at": utc_now(),
+                        "next_run_at": None,
+                    }
+                },
+                session=session,
+            )
+            ended += 1
+        return ended
+
+    async def of_sequence(self, sequence_id: str) -> list[Enrolment]:
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id}, sort=[("_id", ASCENDING)], limit=1000
+        )
+        return [Enrolment.model_validate(_id_to_field(d)) for d in documents]
+
+    async def of_candidate(self, candidate_id: str) -> list[Enrolment]:
+        documents = await self._enrolments.find(
+            {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
+        )
+        return [Enrolment.model_validate(_id_to_field(d)) for d in documents]
+
+
+class MessageRepository:
+    """The tenant's messages."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+
+    async def get(self, message_id: str, *, session: Session | None = None) -> Message | None:
+        document = await self._messages.find_one({"_id": message_id}, session=session)
+        return Message.model_validate(_id_to_field(document)) if document else None
+
+    async def page(
+        self, *, candidate_id: str | None, after: str | None, limit: int
+    ) -> list[Message]:
+        query: dict[str, Any] = {}
+        if candidate_id:
+            query["candidate_id"] = candidate_id
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [Message.model_validate(_id_to_field(d)) for d in documents]
+
+    async def count_engagement(self, message_id: str, field: str, *, session: Session) -> None:
+        """Adds one open or click to a message's tally."""
+        await self._messages.update_one({"_id": message_id}, {"$inc": {field: 1}}, session=session)
+
+
+async def claim_next(
+    database: Database,
+    collection: str,
+    due: Document,
+    *,
+    owner: str,
+    lease: timedelta,
+    order_by: str,
+) -> Document | None:
+    """Leases one due record of any tenant to `owner`; None when nothing is due.
+
+    A lease keeps other workers away while it lasts; if the owner dies, it expires and another
+    worker takes the record over.
+    """
+    now = utc_now()
+    return await database[collection].find_one_and_update(
+        {**due, "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+        {"$set": {"lease_owner": owner, "lease_until": now + lease}},
+        sort=[(order_by, ASCENDING)],
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.platform.require_database()
+    return database
+
+
+def _scoped(factory: Any) -> Any:
+    def dependency(request: Request, principal: CurrentPrincipal) -> Any:
+        return factory(_database(request), principal.tenant_id)
+
+    return Depends(dependency)
+
+
+TemplatesRepo = Annotated[TemplateRepository, _scoped(TemplateRepository)]
+SequencesRepo = Annotated[SequenceRepository, _scoped(SequenceRepository)]
+EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
+MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]
+RecipientsRepo = Annotated[RecipientRepository, _scoped(RecipientRepository)]

@@ -1,0 +1,63 @@
+"""Request and response schemas of the events API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from crm_events.domain.models import EventKind, RegistrationStatus
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class EventCreate(BaseModel):
+    """A recruiting event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    kind: EventKind
+    starts_at: AwareDatetime
+    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    capacity: int = Field(ge=1, le=100_000)
+
+
+class EventPublic(BaseModel):
+    id: str
+    name: str
+    kind: EventKind
+    starts_at: datetime
+    location: str | None
+    capacity: int
+    registered: int
+    created_at: datetime
+
+
+class RegistrationCreate(BaseModel):
+    """A public registration for an event (no login)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    last_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    email: Annotated[EmailStr, StringConstraints(max_length=254)]
+
+
+class RegistrationPublic(BaseModel):
+    id: str
+    event_id: str
+    status: RegistrationStatus
+    registered_at: datetime
+
+
+class RegistrationDetail(RegistrationPublic):
+    email: str
+    first_name: str
+    last_name: str
+    candidate_id: str | None

@@ -1,0 +1,1 @@
+"""Recruiting events and registrations."""

@@ -1,0 +1,33 @@
+"""Composition root of the events service.
+
+Run with `uvicorn --factory crm_events.main:create_app`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from crm_events.api.routes import public_router, router
+from crm_events.config import EventsSettings
+from crm_events.handlers import build_router
+from crm_events.repository import ensure_indexes
+from crm_shared import build_platform, create_service_app
+
+
+def create_app(settings: EventsSettings | None = None) -> FastAPI:
+    """Builds the events service: API, public registration, subscribers and storage."""
+    settings = settings or EventsSettings()
+    platform = build_platform(settings)
+    database = platform.require_database()
+
+    async def create_indexes() -> None:
+        await ensure_indexes(database)
+
+    platform.startup_hooks.append(create_indexes)
+    platform.include_kafka_router(build_router(platform.require_consumer(), database))
+    return create_service_app(
+        platform,
+        title="Events service",
+        description="Career fairs, webinars, meetups, campus and open-house events.",
+        routers=[router, public_router],
+    )

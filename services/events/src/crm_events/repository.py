@@ -1,0 +1,114 @@
+"""MongoDB access of the events service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from crm_events.domain.models import RecruitingEvent, Registration, RegistrationStatus
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+    ensure_directory_indexes,
+)
+
+EVENTS = "events"
+REGISTRATIONS = "registrations"
+
+
+async def ensure_indexes(database: Database) -> None:
+    """Creates the indexes of the service's collections."""
+    await database[EVENTS].create_index([("tenant_id", ASCENDING), ("starts_at", ASCENDING)])
+    registrations = database[REGISTRATIONS]
+    await registrations.create_index(
+        [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("email", ASCENDING)], unique=True
+    )
+    await registrations.create_index([("tenant_id", ASCENDING), ("email", ASCENDING)])
+    await ensure_directory_indexes(database)
+
+
+def _with_id(model: RecruitingEvent | Registration) -> Document:
+    return model.model_dump(mode="python", exclude={"id"}) | {"_id": model.id}
+
+
+def _id_to_field(document: Document) -> Document:
+    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
+
+
+class DuplicateRegistrationError(Exception):
+    """The email is already registered for the event."""
+
+
+class EventRepository:
+    """One tenant's events and registrations."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._events = TenantScopedCollection(database[EVENTS], tenant_id)
+        self._registrations = TenantScopedCollection(database[REGISTRATIONS], tenant_id)
+
+    async def add(self, event: RecruitingEvent) -> None:
+        await self._events.insert_one(_with_id(event))
+
+    async def get(self, event_id: str, *, session: Session | None = None) -> RecruitingEvent | None:
+        document = await self._events.find_one({"_id": event_id}, session=session)
+        return RecruitingEvent.model_validate(_id_to_field(document)) if document else None
+
+    async def all(self) -> list[RecruitingEvent]:
+        documents = await self._events.find({}, sort=[("starts_at", ASCENDING)])
+        return [RecruitingEvent.model_validate(_id_to_field(d)) for d in documents]
+
+    async def registered_count(self, event_id: str, *, session: Session | None = None) -> int:
+        return await self._registrations.count(
+            {"event_id": event_id, "status": RegistrationStatus.REGISTERED.value}, session=session
+        )
+
+    async def register(self, registration: Registration, *, session: Session) -> None:
+        """Stores a registration; raises `DuplicateRegistrationError` for a repeat."""
+        try:
+            await self._registrations.insert_one(_with_id(registration), session=session)
+        except DuplicateKeyError:
+            raise DuplicateRegistrationError from None
+
+    async def registration_of(self, event_id: str, email: str) -> Registration | None:
+        document = await self._registrations.find_one({"event_id": event_id, "email": email})
+        return Registration.model_validate(_id_to_field(document)) if document else None
+
+    async def registrations(self, event_id: str) -> list[Registration]:
+        documents = await self._registrations.find(
+            {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
+        )
+        return [Registration.model_validate(_id_to_field(d)) for d in documents]
+
+    async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
+        """Links registrations made before the person was known as a candidate."""
+        for document in await self._registrations.find(
+            {"email": email, "candidate_id": None}, session=session
+        ):
+            await self._registrations.update_one(
+                {"_id": document["_id"]}, {"$set": {"candidate_id": candidate_id}}, session=session
+            )
+
+
+async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEvent | None:
+    """The event with this id in whichever tenant holds it.
+
+    Deliberately cross-tenant: public registration knows only the event id, and the event
+    found decides the tenant everything else is scoped to.
+    """
+    document: dict[str, Any] | None = await database[EVENTS].find_one({"_id": event_id})
+    return RecruitingEvent.model_validate(_id_to_field(document)) if document else None
+
+
+def event_repository(request: Request, principal: CurrentPrincipal) -> EventRepository:
+    """FastAPI dependency: the caller's tenant's events."""
+    return EventRepository(request.app.state.platform.require_database(), principal.tenant_id)
+
+
+EventsRepo = Annotated[EventRepository, Depends(event_repository)]

@@ -1,0 +1,77 @@
+"""A background loop that processes work in batches, woken early when new work is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+
+class Wakeup:
+    """Lets a writer tell a worker that new work was committed."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wakes the worker now instead of at its next poll."""
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Waits until notified or `timeout` seconds pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+class BatchWorker:
+    """Runs `process_batch` until cancelled; sleeps between partial batches until woken or polled.
+
+    `process_batch` returns how many items it handled; a full batch means more may be waiting,
+    so the next one starts at once. Polling covers work committed by other processes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        process_batch: Callable[[], Awaitable[int]],
+        *,
+        batch_size: int,
+        wakeup: Wakeup,
+        poll_interval_seconds: float,
+    ) -> None:
+        self.name = name
+        self._process_batch = process_batch
+        self._batch_size = batch_size
+        self._wakeup = wakeup
+        self._poll_interval = poll_interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Processes batches until cancelled; a failed batch is retried after the poll interval."""
+        while True:
+            try:
+                handled = await self._process_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s: batch failed; retrying", self.name)
+                handled = 0
+            if handled < self._batch_size:
+                await self._wakeup.wait(self._poll_interval)
+
+    def start(self) -> None:
+        """Starts the loop in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stops the loop; interrupted work is picked up again by the next run."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
