@@ -67,6 +67,7 @@ from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from crm_shared.repository import TenantMismatchError, TenantScopedCollection
 from crm_shared.settings import ServiceSettings
+from crm_shared.telemetry import current_trace_context
 from crm_shared.topics import ensure_topics
 from crm_shared.worker import BatchWorker, Wakeup
 
@@ -128,6 +129,7 @@ __all__ = [
     "create_mongo_client",
     "create_service_app",
     "current_principal",
+    "current_trace_context",
     "decode_cursor",
     "decode_event",
     "encode_cursor",

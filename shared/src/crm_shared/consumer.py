@@ -112,10 +112,19 @@ class IdempotentConsumer:
             "processed_at", expireAfterSeconds=PROCESSED_MARKER_RETENTION_SECONDS
         )
 
+    def group_for(self, handler: EventHandler) -> str:
+        """The consumer group of one handler.
+
+        Each handler has its own group: handlers of one service then never rebalance each other
+        (one group spanning several topics would stop every handler whenever any joins), and
+        each keeps its own committed position.
+        """
+        return f"{self.group_id}.{handler.__name__}"
+
     def subscribe(
         self, router: KafkaRouter, spec: TopicSpec, handler: EventHandler, *, description: str
     ) -> None:
-        """Subscribes `handler` to `spec`'s topic in this service's consumer group."""
+        """Subscribes `handler` to `spec`'s topic in the handler's consumer group."""
 
         async def consume(message: KafkaMessage) -> None:
             record = message.raw_message
@@ -136,12 +145,13 @@ class IdempotentConsumer:
 
         consume.__name__ = handler.__name__
         consume.__qualname__ = handler.__name__
+        group = self.group_for(handler)
         router.subscriber(
             spec.name,
-            group_id=self.group_id,
+            group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
-            title=f"{handler.__name__}:{self.group_id}",
+            title=f"{handler.__name__}:{group}",
             description=description,
         )(consume)
 
@@ -152,14 +162,14 @@ class IdempotentConsumer:
         try:
             envelope = decode_event(spec, record.value)
         except UndecodableEventError as error:
-            return await self._dead_letter(spec, record, error, attempts=0)
+            return await self._dead_letter(spec, handler, record, error, attempts=0)
 
         for attempt in range(1, self._max_attempts + 1):
             try:
                 applied = await self._apply_once(handler, envelope)
             except Exception as error:
                 if attempt == self._max_attempts:
-                    return await self._dead_letter(spec, record, error, attempts=attempt)
+                    return await self._dead_letter(spec, handler, record, error, attempts=attempt)
                 logger.warning(
                     "handler %s failed on event %s (attempt %d/%d): %r",
                     handler.__name__,
@@ -205,7 +215,13 @@ class IdempotentConsumer:
         return applied
 
     async def _dead_letter(
-        self, spec: TopicSpec, record: DeliveredRecord, error: BaseException, *, attempts: int
+        self,
+        spec: TopicSpec,
+        handler: EventHandler,
+        record: DeliveredRecord,
+        error: BaseException,
+        *,
+        attempts: int,
     ) -> Outcome:
         headers = {
             **record.headers,
@@ -214,7 +230,7 @@ class IdempotentConsumer:
             "x-dlq-original-topic": record.topic,
             "x-dlq-original-partition": str(record.partition),
             "x-dlq-original-offset": str(record.offset),
-            "x-dlq-consumer-group": self.group_id,
+            "x-dlq-consumer-group": self.group_for(handler),
             "x-dlq-attempts": str(attempts),
         }
         await self._broker.publish(

@@ -22,6 +22,7 @@ from pymongo import ASCENDING
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import EventEnvelope, utc_now
 from crm_shared.mongo import Database, Document, Session
+from crm_shared.telemetry import current_trace_context
 from crm_shared.worker import BatchWorker, Wakeup
 
 OUTBOX_COLLECTION = "outbox"
@@ -72,8 +73,7 @@ class Outbox:
         """Stores the event in the caller's transaction, with the current trace context."""
         if not session.in_transaction:
             raise RuntimeError("outbox records must be written inside the entity's transaction")
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = current_trace_context()
         await self.records.insert_one(
             {
                 "_id": ObjectId(),

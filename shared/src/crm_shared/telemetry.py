@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -61,6 +61,13 @@ def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
         HTTPXClientInstrumentor().instrument(tracer_provider=provider)
         _instrumented_libraries = True
     return provider
+
+
+def current_trace_context() -> dict[str, str]:
+    """The active trace context as headers, to store with work that continues it later."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -84,7 +84,7 @@ async def test_a_created_candidate_is_counted_once_in_one_trace(
     replayed = TopicPartition(metadata.topic, metadata.partition)
 
     async def replay_processed() -> bool:
-        group = stack.analytics_settings.consumer_group
+        group = f"{stack.analytics_settings.consumer_group}.on_candidate_created"
         committed = await committed_offset(kafka_bootstrap_servers, group, replayed)
         return committed > int(metadata.offset)
 

@@ -192,7 +192,7 @@ async def test_a_poison_message_is_dead_lettered_and_does_not_block_its_partitio
     assert headers["x-dlq-error-type"] == "UndecodableEventError"
     assert headers["x-dlq-original-topic"] == harness.spec.name
     assert headers["x-dlq-attempts"] == "0"
-    assert headers["x-dlq-consumer-group"] == harness.group_id
+    assert headers["x-dlq-consumer-group"] == f"{harness.group_id}.on_test_event"
 
 
 async def test_a_failing_handler_is_retried_then_dead_lettered(harness: Harness) -> None:

@@ -36,7 +36,15 @@ from crm_campaigns.repository import (
     TemplateRepository,
     claim_next,
 )
-from crm_shared import Database, MongoClient, Session, Wakeup, in_transaction, utc_now
+from crm_shared import (
+    Database,
+    MongoClient,
+    Session,
+    Wakeup,
+    current_trace_context,
+    in_transaction,
+    utc_now,
+)
 
 # A recipient the projection does not know yet (its candidate event is still in flight).
 RECIPIENT_RETRY = timedelta(seconds=2)
@@ -217,8 +225,7 @@ class SequenceEngine:
             text=rendered.text,
             links=tracked.links,
         )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = current_trace_context()
         document = message.model_dump(mode="python", exclude={"id"})
         document |= {
             "_id": message.id,

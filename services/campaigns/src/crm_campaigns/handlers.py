@@ -5,22 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.kafka import KafkaRouter
-from opentelemetry import propagate
 
 from crm_campaigns.domain.models import Enrolment, ExitReason, Recipient
-from crm_campaigns.repository import EnrolmentRepository, RecipientRepository, SequenceRepository
+from crm_campaigns.repository import (
+    EnrolmentRepository,
+    RecipientRepository,
+    SegmentMemberRepository,
+    SequenceRepository,
+)
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
     SEGMENT_ENTERED,
+    SEGMENT_EXITED,
     AtsApplicationCreated,
     CandidateProfile,
     Database,
     EventEnvelope,
     IdempotentConsumer,
     SegmentEntered,
+    SegmentExited,
     Session,
+    current_trace_context,
 )
 
 
@@ -53,10 +60,12 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
 
     async def on_segment_entered(envelope: EventEnvelope[Any], session: Session) -> None:
         entered: SegmentEntered = envelope.data
+        await SegmentMemberRepository(database, envelope.tenant_id).enter(
+            entered.segment_id, entered.candidate_id, session=session
+        )
         sequences = SequenceRepository(database, envelope.tenant_id)
         enrolments = EnrolmentRepository(database, envelope.tenant_id)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = current_trace_context()
         for sequence in await sequences.triggered_by_segment(entered.segment_id, session=session):
             enrolment = Enrolment(
                 tenant_id=envelope.tenant_id,
@@ -64,6 +73,12 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 candidate_id=entered.candidate_id,
             )
             await enrolments.enrol(enrolment, carrier, session=session)
+
+    async def on_segment_exited(envelope: EventEnvelope[Any], session: Session) -> None:
+        exited: SegmentExited = envelope.data
+        await SegmentMemberRepository(database, envelope.tenant_id).exit(
+            exited.segment_id, exited.candidate_id, session=session
+        )
 
     async def on_ats_application_created(envelope: EventEnvelope[Any], session: Session) -> None:
         application: AtsApplicationCreated = envelope.data
@@ -90,6 +105,12 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         SEGMENT_ENTERED,
         on_segment_entered,
         description="Enrols a candidate entering a segment in the sequences it triggers.",
+    )
+    consumer.subscribe(
+        router,
+        SEGMENT_EXITED,
+        on_segment_exited,
+        description="Keeps the segment membership projection current.",
     )
     consumer.subscribe(
         router,

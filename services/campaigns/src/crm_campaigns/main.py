@@ -92,6 +92,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         extra_lifespan=run_workers,
     )
     app.state.tracking_tokens = tokens
+    app.state.steps_due = steps_due
     app.state.sequence_engine = engine
     app.state.mail_dispatcher = dispatcher
     return app

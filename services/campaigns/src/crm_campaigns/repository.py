@@ -36,6 +36,7 @@ TEMPLATES = "templates"
 SEQUENCES = "sequences"
 ENROLMENTS = "enrolments"
 MESSAGES = "messages"
+SEGMENT_MEMBERS = "segment_members"
 
 
 async def ensure_indexes(database: Database) -> None:
@@ -55,6 +56,10 @@ async def ensure_indexes(database: Database) -> None:
     )
     await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
     await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await database[SEGMENT_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
     messages = database[MESSAGES]
     await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
     await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
@@ -113,8 +118,8 @@ class SequenceRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._sequences = TenantScopedCollection(database[SEQUENCES], tenant_id)
 
-    async def add(self, sequence: Sequence) -> None:
-        await self._sequences.insert_one(_with_id(sequence))
+    async def add(self, sequence: Sequence, *, session: Session | None = None) -> None:
+        await self._sequences.insert_one(_with_id(sequence), session=session)
 
     async def get(self, sequence_id: str, *, session: Session | None = None) -> Sequence | None:
         document = await self._sequences.find_one({"_id": sequence_id}, session=session)
@@ -185,6 +190,30 @@ class EnrolmentRepository:
             {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
         )
         return [Enrolment.model_validate(_id_to_field(d)) for d in documents]
+
+
+class SegmentMemberRepository:
+    """The tenant's projection of segment membership, from segment.entered / segment.exited."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._members = TenantScopedCollection(database[SEGMENT_MEMBERS], tenant_id)
+
+    async def enter(self, segment_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.update_one(
+            {"segment_id": segment_id, "candidate_id": candidate_id},
+            {"$setOnInsert": {"entered_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
+
+    async def exit(self, segment_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.delete_one(
+            {"segment_id": segment_id, "candidate_id": candidate_id}, session=session
+        )
+
+    async def members(self, segment_id: str, *, session: Session) -> list[str]:
+        documents = await self._members.find({"segment_id": segment_id}, session=session)
+        return [document["candidate_id"] for document in documents]
 
 
 class MessageRepository:

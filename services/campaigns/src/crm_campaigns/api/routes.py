@@ -16,7 +16,7 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.domain.models import SendStep, Sequence, Template
+from crm_campaigns.domain.models import Enrolment, SendStep, Sequence, Template
 from crm_campaigns.domain.templates import (
     TemplateError,
     recipient_context,
@@ -24,9 +24,11 @@ from crm_campaigns.domain.templates import (
     validate_template,
 )
 from crm_campaigns.repository import (
+    EnrolmentRepository,
     EnrolmentsRepo,
     MessagesRepo,
     RecipientsRepo,
+    SegmentMemberRepository,
     SequencesRepo,
     TemplatesRepo,
 )
@@ -34,9 +36,13 @@ from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     Page,
+    Platform,
     ProblemError,
+    Session,
+    current_trace_context,
     decode_cursor,
     encode_cursor,
+    in_transaction,
 )
 
 router = APIRouter()
@@ -134,7 +140,7 @@ async def create_sequence(
     request: Request,
     response: Response,
 ) -> SequencePublic:
-    """Creates a sequence; candidates entering its trigger segment from now on are enrolled."""
+    """Creates a sequence; its segment's members (optionally) and every later entrant enrol."""
     for index, step in enumerate(body.steps):
         if isinstance(step, SendStep) and await templates.get(step.template_id) is None:
             raise _invalid(
@@ -148,7 +154,23 @@ async def create_sequence(
         trigger=body.trigger,
         steps=body.steps,
     )
-    await sequences.add(sequence)
+    platform: Platform = request.app.state.platform
+    database = platform.require_database()
+
+    async def store(session: Session) -> None:
+        await sequences.add(sequence, session=session)
+        if not body.enrol_current_members:
+            return
+        members = SegmentMemberRepository(database, principal.tenant_id)
+        enrolments = EnrolmentRepository(database, principal.tenant_id)
+        for candidate_id in await members.members(body.trigger.segment_id, session=session):
+            enrolment = Enrolment(
+                tenant_id=principal.tenant_id, sequence_id=sequence.id, candidate_id=candidate_id
+            )
+            await enrolments.enrol(enrolment, current_trace_context(), session=session)
+
+    await in_transaction(platform.require_mongo(), store)
+    request.app.state.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     return SequencePublic.model_validate(sequence.model_dump())
 

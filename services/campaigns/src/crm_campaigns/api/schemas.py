@@ -60,6 +60,11 @@ class SequenceCreate(BaseModel):
     name: Name
     trigger: SegmentTrigger
     steps: list[Step] = Field(min_length=1, max_length=50)
+    enrol_current_members: bool = Field(
+        default=True,
+        description="Also enrol the candidates already in the trigger segment, not only those "
+        "entering it from now on.",
+    )
 
 
 class SequencePublic(BaseModel):
