@@ -3,7 +3,7 @@ session's real Kafka broker, SecantusDB and SMTP sink. Each test module gets fre
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import SmtpSink
+from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crm_analytics.config import AnalyticsSettings
@@ -122,7 +123,7 @@ async def stack(
             },
         ),
     }
-    factories = {
+    factories: dict[str, Callable[[Any], FastAPI]] = {
         "candidates": create_candidates,
         "campaigns": create_campaigns,
         "events": create_events,

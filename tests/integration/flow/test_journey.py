@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import SmtpSink
+
+from crm_devstack.greenhouse import GreenhouseWebhooks, new_candidate_application
 from helpers import eventually, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
-from simulators.greenhouse import GreenhouseWebhooks, new_candidate_application
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,8 @@ async def test_the_core_journey(stack: Stack, smtp_sink: SmtpSink) -> None:
     body = html.get_content()
     pixel = re.search(r'src="([^"]+/t/o/[^"]+)"', body)
     link = re.search(r'href="([^"]+/t/c/[^"]+)"', body)
-    assert pixel and link, body
+    assert pixel, body
+    assert link, body
     assert CAREERS_URL not in body  # every link goes through the tracker
     messages = await poll_json(
         gateway,

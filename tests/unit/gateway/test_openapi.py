@@ -48,6 +48,7 @@ def test_routed_paths_are_published_under_the_api_prefix_with_bearer_security() 
     merged = merge_documents(document({"/t/o/{token}": {"get": {}}}, {}), services, routes, public)
 
     assert set(merged["paths"]) == {
+        "/t/o/{token}",
         "/api/v1/candidates",
         "/api/v1/templates",
         "/api/v1/events",

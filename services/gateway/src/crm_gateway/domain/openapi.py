@@ -40,8 +40,8 @@ def merge_documents(
     `public_paths` maps a service path (e.g. `/public/events/{event_id}/registrations`) to the
     (service, public path) it is published under.
     """
-    merged = copy.deepcopy(gateway)
-    merged["paths"] = {}
+    merged = copy.deepcopy(gateway)  # the gateway's own paths: the tracking endpoints
+    merged.setdefault("paths", {})
     components = merged.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components.setdefault("securitySchemes", {}).update(BEARER_SCHEME)

@@ -1,0 +1,1 @@
+"""Runs the recruitment CRM's local infrastructure and services as real processes."""

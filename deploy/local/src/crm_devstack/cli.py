@@ -1,0 +1,222 @@
+"""`crm-stack up|down|status`: runs the whole local stack as processes on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .config import StackConfig
+from .demo import load_demo
+from .infra import InfraComponent
+from .processes import ManagedProcess, ProcessError, port_open
+from .stack import infra_components, service_processes, service_url
+
+__all__ = ["main", "service_processes"]
+
+
+def _print(message: str = "") -> None:
+    """Writes one line of CLI output immediately, even when piped."""
+    print(message, flush=True)
+
+
+def _error(message: str) -> None:
+    """Writes one line to stderr."""
+    print(f"crm-stack: {message}", file=sys.stderr, flush=True)
+
+
+def _ports_free(processes: list[ManagedProcess]) -> bool:
+    """Reports every port held by something other than this stack; True when there is none."""
+    taken = [
+        f"{process.name} needs port {port}"
+        for process in processes
+        if not process.is_running()
+        for port in process.ports
+        if port_open(port)
+    ]
+    for problem in taken:
+        _error(f"{problem}, which another program is using")
+    if taken:
+        _error("nothing was started; free those ports or override them with CRM_STACK_*_PORT")
+    return not taken
+
+
+def _start_infra(infra: list[InfraComponent]) -> bool:
+    """Launches every component in order, then waits for each; False if one fails."""
+    launched_at: dict[str, float] = {}
+    try:
+        for component in infra:
+            fresh = component.launch()
+            launched_at[component.name] = time.monotonic()
+            _print(f"  {component.name:<10} {'starting' if fresh else 'already running'}")
+        for component in infra:
+            component.wait_ready()
+            elapsed = time.monotonic() - launched_at[component.name]
+            _print(f"  {component.name:<10} ready {elapsed:.1f}s after launch")
+    except (ProcessError, RuntimeError, OSError) as exc:
+        _error(str(exc))
+        _error("components that did start keep running; `crm-stack down` stops them")
+        return False
+    return True
+
+
+def _ensure_topics(bootstrap_servers: str, *, required: bool) -> bool:
+    """Creates the catalog's topics; False when that fails and the topics are required."""
+    try:
+        from crm_shared.topics import ensure_topics  # type: ignore[import-untyped,unused-ignore]
+    except ImportError as exc:
+        if required:
+            _error(f"cannot create topics: {exc}")
+            return False
+        _print(f"  topics     NOT created (crm_shared.topics unavailable: {exc})")
+        return True
+    try:
+        created = asyncio.run(ensure_topics(bootstrap_servers))
+    except Exception as exc:
+        _error(f"creating topics failed: {exc!r}")
+        return False
+    _print(f"  topics     {len(created)} created" if created else "  topics     all present")
+    return True
+
+
+def _start_services(services: list[ManagedProcess]) -> bool:
+    """Starts every service process, then waits for each /readyz; False if any fails."""
+    try:
+        for process in services:
+            fresh = process.start()
+            _print(f"  {process.name:<10} {'starting' if fresh else 'already running'}")
+    except ProcessError as exc:
+        _error(str(exc))
+        return False
+    healthy = True
+    for process in services:
+        try:
+            process.wait_ready()
+            _print(f"  {process.name:<10} ready")
+        except ProcessError as exc:
+            healthy = False
+            _error(f"{process.name} did not become ready: {exc}")
+            # A half-started service would hold its port and confuse the next `up`.
+            process.stop()
+    return healthy
+
+
+def up(config: StackConfig, *, infra_only: bool) -> int:
+    """Starts infrastructure, topics and (unless infra_only) every service; returns exit code."""
+    started = time.monotonic()
+    _print(f"crm-stack: run dir {config.run_dir}")
+    infra = infra_components(config)
+    services = [] if infra_only else service_processes(config)
+    if not _ports_free([component.process for component in infra] + services):
+        return 1
+    if not _start_infra(infra):
+        return 1
+    if not _ensure_topics(config.bootstrap_servers, required=not infra_only):
+        return 1
+    if infra_only:
+        _print("  services   skipped (--infra-only)")
+    elif not _start_services(services):
+        _error("some services failed; the rest keep running, `crm-stack down` stops everything")
+        return 1
+
+    _print()
+    if not infra_only:
+        gateway = service_url(config, "gateway")
+        _print(f"  Gateway          {gateway}")
+        _print(f"  API docs         {gateway}/docs")
+    for component in infra:
+        for label, value in component.endpoints().items():
+            _print(f"  {label:<16} {value}")
+    _print(f"  Logs             {config.run_dir / 'logs'}")
+    _print(f"\nstack up in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def down(config: StackConfig) -> int:
+    """Stops services, then infrastructure in reverse start order; returns exit code."""
+    if not config.run_dir.is_dir():
+        _print(f"nothing to stop: {config.run_dir} does not exist")
+        return 0
+    services = service_processes(config)
+    infra = [component.process for component in reversed(infra_components(config))]
+    # Services do not depend on each other, so they stop together; infrastructure outlives them
+    # so that none loses its broker or database while still flushing.
+    with ThreadPoolExecutor(max_workers=len(services)) as pool:
+        reports = list(pool.map(_stop, services))
+    reports += [_stop(process) for process in infra]
+    for report in reports:
+        _print(report)
+    return 0
+
+
+def _stop(process: ManagedProcess) -> str:
+    """Stops one process and says what happened."""
+    was_running = process.is_running()
+    process.stop()
+    return f"  {process.name:<10} {'stopped' if was_running else 'was not running'}"
+
+
+def status(config: StackConfig) -> int:
+    """Prints each component's state, pid, ports and resident memory; returns exit code."""
+    if not config.run_dir.is_dir():
+        _print(f"stack never started: {config.run_dir} does not exist")
+        return 0
+    processes = [*(c.process for c in infra_components(config)), *service_processes(config)]
+    _print(f"{'COMPONENT':<11} {'STATE':<24} {'PID':>7} {'RSS':>9}  PORTS")
+    total_kib = 0
+    for process in processes:
+        pid = process.pid
+        ports = ",".join(str(port) for port in process.ports)
+        if pid is None:
+            _print(f"{process.name:<11} {'stopped':<24} {'-':>7} {'-':>9}  {ports}")
+            continue
+        listening = all(port_open(port) for port in process.ports)
+        state = "running" if listening else "running (not listening)"
+        rss = process.rss_kib() or 0
+        total_kib += rss
+        _print(f"{process.name:<11} {state:<24} {pid:>7} {rss / 1024:>7.0f}Mi  {ports}")
+    _print(f"{'total':<11} {'':<24} {'':>7} {total_kib / 1024:>7.0f}Mi")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parses the command line and runs the chosen command."""
+    parser = argparse.ArgumentParser(
+        prog="crm-stack",
+        description="Run the recruitment CRM locally: Kafka, SecantusDB, an SMTP sink, Zipkin "
+        "and every service as its own process. Ports and dirs come from CRM_STACK_* variables.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start everything (idempotent)")
+    up_parser.add_argument(
+        "--infra-only", action="store_true", help="start infrastructure and topics, no services"
+    )
+    commands.add_parser("down", help="stop everything")
+    commands.add_parser("status", help="show what runs and how much memory it uses")
+    demo_parser = commands.add_parser(
+        "demo", help="load the demo tenant into the running stack (once) and print a guide"
+    )
+    demo_parser.add_argument("--candidates", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING)
+    # Readiness probes expect refused connections; aiokafka logs each one as an error.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    config = StackConfig()
+    if args.command == "up":
+        code = up(config, infra_only=args.infra_only)
+    elif args.command == "down":
+        code = down(config)
+    elif args.command == "demo":
+        _print(asyncio.run(load_demo(config, args.candidates)))
+        code = 0
+    else:
+        code = status(config)
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

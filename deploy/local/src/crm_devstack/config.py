@@ -1,0 +1,75 @@
+"""Ports and directories of the local stack, overridable through CRM_STACK_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Service name -> the config field holding its HTTP port; the gateway is the public entry point.
+SERVICE_PORT_FIELDS: dict[str, str] = {
+    "gateway": "gateway_port",
+    "candidates": "candidates_port",
+    "campaigns": "campaigns_port",
+    "events": "events_port",
+    "ats-sync": "ats_sync_port",
+    "analytics": "analytics_port",
+}
+
+
+def repo_root() -> Path:
+    """Finds the workspace root (the directory holding deploy/local), falling back to the cwd."""
+    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
+        for candidate in (start, *start.parents):
+            if (candidate / "deploy" / "local" / "pyproject.toml").is_file():
+                return candidate
+    return Path.cwd()
+
+
+def default_cache_dir() -> Path:
+    """The download cache for broker jars: $CRM_CACHE_DIR or ~/.cache/recruitcrm."""
+    configured = os.environ.get("CRM_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "recruitcrm"
+
+
+def default_run_dir() -> Path:
+    """The directory holding the local stack's data, logs and pid files."""
+    return repo_root() / ".run" / "local"
+
+
+class StackConfig(BaseSettings):
+    """Where each local component listens and where the stack keeps its state."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_STACK_", extra="ignore", frozen=True)
+
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    mongodb_port: int = 27117
+    smtp_port: int = 1025
+    smtp_http_port: int = 8025
+    zipkin_port: int = 9411
+    gateway_port: int = 8000
+    candidates_port: int = 8001
+    campaigns_port: int = 8002
+    events_port: int = 8003
+    ats_sync_port: int = 8004
+    analytics_port: int = 8005
+    run_dir: Path = Field(default_factory=default_run_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @property
+    def service_ports(self) -> dict[str, int]:
+        """Maps each service name to its HTTP port."""
+        return {name: getattr(self, attr) for name, attr in SERVICE_PORT_FIELDS.items()}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka bootstrap address clients use."""
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        """The MongoDB connection string clients use."""
+        return f"mongodb://127.0.0.1:{self.mongodb_port}/?directConnection=true"

@@ -1,0 +1,450 @@
+"""Loads a demo tenant into a running local stack, through the public API like a real team would.
+
+A few hundred realistic candidates (some near-duplicates left for identity resolution), two
+segments, a template and a nurture sequence, an upcoming event with registrations, opens and
+clicks on the sent mail, and applications reported by a simulated Greenhouse account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from .config import StackConfig
+from .greenhouse import GreenhouseWebhooks, new_candidate_application
+from .smtp_sink import read_messages
+from .stack import DEV_TOKENS
+
+DEMO_TENANT = "acme"
+ADMIN_TOKEN = "dev-acme-admin"
+RECRUITER_TOKEN = "dev-acme-recruiter"
+CAREERS_URL = "https://careers.acme.example/jobs/platform-engineer"
+
+FIRST_NAMES = [
+    "Anna",
+    "Lukas",
+    "Sofia",
+    "Mateo",
+    "Amelia",
+    "Noah",
+    "Zoe",
+    "Ibrahim",
+    "Mei",
+    "Oliver",
+    "Priya",
+    "Jonas",
+    "Chloe",
+    "Kenji",
+    "Fatima",
+    "Lars",
+    "Elena",
+    "Tomasz",
+    "Aisha",
+    "Diego",
+    "Hannah",
+    "Rafael",
+    "Ingrid",
+    "Samuel",
+    "Yasmin",
+    "Henrik",
+    "Lucia",
+    "Arjun",
+    "Marta",
+    "Leon",
+]
+LAST_NAMES = [
+    "Schmidt",
+    "Garcia",
+    "Rossi",
+    "Nowak",
+    "Johansson",
+    "Dubois",
+    "Silva",
+    "Kowalski",
+    "Müller",
+    "Okafor",
+    "Tanaka",
+    "Hansen",
+    "Fischer",
+    "Moreau",
+    "Novak",
+    "Costa",
+    "Petrov",
+    "Khan",
+    "Lindqvist",
+    "O'Brien",
+    "Weber",
+    "Jansen",
+    "Santos",
+    "Ivanova",
+    "Bauer",
+    "Haddad",
+]
+CITIES = [
+    "Berlin",
+    "Berlin",
+    "Berlin",
+    "Munich",
+    "Hamburg",
+    "Amsterdam",
+    "London",
+    "Lisbon",
+    "Warsaw",
+    "Stockholm",
+    "Dublin",
+    "Barcelona",
+]
+COMPANIES = [
+    "Zalando",
+    "N26",
+    "Delivery Hero",
+    "SAP",
+    "Spotify",
+    "Adyen",
+    "Booking.com",
+    "Revolut",
+    "Personio",
+    "Celonis",
+    "Siemens",
+    "Klarna",
+    "Bolt",
+    "Wise",
+]
+TITLES = {
+    "backend": ("Backend Engineer", ["python", "go", "postgresql", "kafka", "kubernetes"]),
+    "platform": ("Platform Engineer", ["kubernetes", "terraform", "go", "python", "aws"]),
+    "data": ("Data Engineer", ["python", "sql", "spark", "dbt", "airflow"]),
+    "frontend": ("Frontend Engineer", ["typescript", "react", "css", "graphql"]),
+    "ml": ("Machine Learning Engineer", ["python", "pytorch", "sql", "mlops"]),
+    "product": ("Product Manager", ["roadmapping", "sql", "user research"]),
+}
+SENIORITY = ["Junior", "", "", "Senior", "Senior", "Staff", "Lead"]
+SOURCES = ["sourced", "sourced", "referral", "career_site", "event"]
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    first_name: str
+    last_name: str
+    email: str
+    payload: dict[str, Any]
+
+
+def _email(first: str, last: str, rng: random.Random, taken: set[str]) -> str:
+    local = re.sub(r"[^a-z.]", "", f"{first}.{last}".lower().replace("ü", "ue"))
+    domain = rng.choice(["gmail.com", "outlook.com", "proton.me", "posteo.de", "icloud.com"])
+    email = f"{local}@{domain}"
+    while email in taken:
+        email = f"{local}{rng.randint(2, 99)}@{domain}"
+    taken.add(email)
+    return email
+
+
+def demo_people(count: int, seed: int = 2026) -> list[DemoPerson]:
+    """Seeded, realistic candidates; about 5% are near-duplicates of an earlier one."""
+    rng = random.Random(seed)
+    taken: set[str] = set()
+    people: list[DemoPerson] = []
+    for _ in range(count):
+        if people and rng.random() < 0.05:
+            original = rng.choice(people)
+            # The same person again: another address and another way of writing the phone.
+            variant = dict(original.payload)
+            variant["emails"] = [_email(original.first_name, original.last_name + "x", rng, taken)]
+            variant["phones"] = [p.replace(" ", "") for p in original.payload["phones"]]
+            people.append(
+                DemoPerson(original.first_name, original.last_name, variant["emails"][0], variant)
+            )
+            continue
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        track, (title, skills) = rng.choice(list(TITLES.items()))
+        del track
+        email = _email(first, last, rng, taken)
+        seniority = rng.choice(SENIORITY)
+        payload = {
+            "first_name": first,
+            "last_name": last,
+            "emails": [email],
+            "phones": [f"+49 151 {rng.randint(1000000, 9999999)}"],
+            "current_title": f"{seniority} {title}".strip(),
+            "current_company": rng.choice(COMPANIES),
+            "location": rng.choice(CITIES),
+            "skills": rng.sample(skills, k=rng.randint(2, len(skills))),
+            "tags": rng.sample(
+                ["open-to-work", "relocation", "remote-only", "alumni"], k=rng.randint(0, 2)
+            ),
+            "source": rng.choice(SOURCES),
+            "marketing_consent": rng.random() < 0.7,
+        }
+        people.append(DemoPerson(first, last, email, payload))
+    return people
+
+
+class DemoLoader:
+    """Talks to the gateway the way recruiters, candidates and an ATS would."""
+
+    def __init__(self, config: StackConfig, client: httpx.AsyncClient) -> None:
+        self._config = config
+        self._client = client
+        self.recruiter = {"Authorization": f"Bearer {RECRUITER_TOKEN}"}
+        self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, waiting out rate limits (public endpoints allow a burst, then pace)."""
+        for _ in range(60):
+            response = await self._client.request(method, path, **kwargs)
+            if response.status_code != 429:
+                return response
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+        raise RuntimeError(f"{method} {path} stayed rate-limited")
+
+    async def expect(self, status: int, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.call(method, path, **kwargs)
+        if response.status_code != status:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    async def already_loaded(self) -> bool:
+        page = await self.expect(200, "GET", "/api/v1/candidates?limit=1", headers=self.recruiter)
+        return bool(page["items"])
+
+    async def load(self, candidates: int) -> dict[str, Any]:
+        """Loads everything; returns what was created, for the summary."""
+        template = await self.expect(
+            201,
+            "POST",
+            "/api/v1/templates",
+            headers=self.recruiter,
+            json={
+                "name": "Platform engineering at Acme",
+                "subject": "{{ candidate.first_name | default('Hi') }}, "
+                "build Acme's platform with us",
+                "html": "<html><body><p>Hi {{ candidate.first_name | default('there') }},</p>"
+                "<p>we are growing our platform team in "
+                "{{ candidate.location | default('Berlin') }}"
+                " and thought of you{% if candidate.current_company %} and your work at "
+                "{{ candidate.current_company }}{% endif %}.</p>"
+                f'<p><a href="{CAREERS_URL}">Have a look at the role</a></p>'
+                "<p>Rita, Acme Talent</p></body></html>",
+                "text": "Hi {{ candidate.first_name | default('there') }}, we are growing our "
+                f"platform team. Have a look: {CAREERS_URL}\n\nRita, Acme Talent",
+            },
+        )
+        python_berlin = await self.expect(
+            201,
+            "POST",
+            "/api/v1/segments",
+            headers=self.recruiter,
+            json={
+                "name": "Python engineers in Berlin",
+                "rule": {
+                    "all": [
+                        {"field": "skills", "op": "equals", "value": "python"},
+                        {"field": "location", "op": "equals", "value": "Berlin"},
+                    ]
+                },
+            },
+        )
+        await self.expect(
+            201,
+            "POST",
+            "/api/v1/segments",
+            headers=self.recruiter,
+            json={
+                "name": "Data people open to marketing",
+                "rule": {
+                    "all": [
+                        {
+                            "any": [
+                                {"field": "skills", "op": "in", "value": ["sql", "spark", "dbt"]},
+                                {"field": "current_title", "op": "contains", "value": "data"},
+                            ]
+                        },
+                        {"field": "marketing_consent", "op": "equals", "value": True},
+                    ]
+                },
+            },
+        )
+        sequence = await self.expect(
+            201,
+            "POST",
+            "/api/v1/sequences",
+            headers=self.recruiter,
+            json={
+                "name": "Berlin Python nurture",
+                "trigger": {"type": "segment_entered", "segment_id": python_berlin["id"]},
+                "steps": [
+                    {"type": "send", "template_id": template["id"]},
+                    {"type": "wait", "days": 7},
+                ],
+            },
+        )
+        people = demo_people(candidates)
+        limit = asyncio.Semaphore(8)
+
+        async def create(person: DemoPerson) -> dict[str, Any]:
+            async with limit:
+                created: dict[str, Any] = await self.expect(
+                    201, "POST", "/api/v1/candidates", headers=self.recruiter, json=person.payload
+                )
+                return created
+
+        created = await asyncio.gather(*(create(person) for person in people))
+        starts = (datetime.now(UTC) + timedelta(days=14)).replace(
+            hour=17, minute=0, second=0, microsecond=0
+        )
+        event = await self.expect(
+            201,
+            "POST",
+            "/api/v1/events",
+            headers=self.recruiter,
+            json={
+                "name": "Acme Engineering Open House",
+                "kind": "open_house",
+                "starts_at": starts.isoformat(),
+                "location": "Acme HQ, Berlin",
+                "capacity": 150,
+            },
+        )
+        rng = random.Random(7)
+        registrants = rng.sample(people, k=min(20, len(people)))
+        for person in registrants:
+            await self.expect(
+                201,
+                "POST",
+                f"/public/v1/events/{event['id']}/registrations",
+                json={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                },
+            )
+        for n in range(3):  # newcomers nobody knew: they become candidates with source "event"
+            await self.expect(
+                201,
+                "POST",
+                f"/public/v1/events/{event['id']}/registrations",
+                json={
+                    "first_name": "Walk",
+                    "last_name": f"In {n + 1}",
+                    "email": f"walk.in.{n + 1}@example.org",
+                },
+            )
+        engagement = await self.engage(rng)
+        applications = await self.report_applications(rng, people[:40])
+        return {
+            "candidates": len(created),
+            "template": template,
+            "sequence": sequence,
+            "event": event,
+            "engagement": engagement,
+            "applications": applications,
+        }
+
+    async def engage(self, rng: random.Random) -> dict[str, int]:
+        """Opens about 60% and clicks about 15% of the nurture mails, as candidates would."""
+        messages_dir = self._config.run_dir / "smtp" / "messages"
+        deadline = asyncio.get_running_loop().time() + 30
+        mails = read_messages(messages_dir)
+        while not mails and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1)
+            mails = read_messages(messages_dir)
+        opened = clicked = 0
+        browser = {
+            "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+        }
+        for mail in mails:
+            html = mail.parsed().get_body(("html",))
+            content = html.get_content() if html is not None else ""
+            pixel = re.search(r'src="[^"]*(/t/o/[^"]+)"', content)
+            link = re.search(r'href="[^"]*(/t/c/[^"]+)"', content)
+            if pixel and rng.random() < 0.6:
+                await self.call("GET", pixel.group(1), headers=browser)
+                opened += 1
+                if link and rng.random() < 0.25:
+                    await self.call("GET", link.group(1), headers=browser, follow_redirects=False)
+                    clicked += 1
+        return {"mails": len(mails), "opened": opened, "clicked": clicked}
+
+    async def report_applications(self, rng: random.Random, people: list[DemoPerson]) -> int:
+        """Connects a (simulated) Greenhouse account and lets it report a few applications."""
+        connection = await self.expect(
+            201,
+            "POST",
+            "/api/v1/ats/connections",
+            headers=self.admin,
+            json={"provider": "greenhouse", "name": "Acme Greenhouse"},
+        )
+        greenhouse = GreenhouseWebhooks(
+            url=connection["webhook_url"].removeprefix(str(self._client.base_url).rstrip("/")),
+            secret=connection["webhook_secret"],
+        )
+        applicants = rng.sample(people, k=min(3, len(people)))
+        for number, person in enumerate(applicants):
+            body = new_candidate_application(
+                application_id=9_000_000 + number,
+                candidate_id=5_000_000 + number,
+                email=person.email,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                job_name="Platform Engineer - Berlin",
+            )
+            response = await greenhouse.deliver(self._client, body)
+            if response.status_code == 429:
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                response = await greenhouse.deliver(self._client, body)
+            if response.status_code != 202:
+                raise RuntimeError(f"webhook refused: {response.status_code} {response.text}")
+        return len(applicants)
+
+
+def guide(config: StackConfig) -> str:
+    """How to log in and what to try."""
+    gateway = f"http://127.0.0.1:{config.gateway_port}"
+    tokens = "\n".join(
+        f"    {token:24} {identity['tenant_id']:8} {identity['roles']}"
+        for token, identity in DEV_TOKENS.items()
+    )
+    return f"""
+Demo tenant '{DEMO_TENANT}' is loaded. Log in with a development bearer token:
+{tokens}
+
+Try:
+  curl -s {gateway}/api/v1/analytics/summary -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s '{gateway}/api/v1/candidates?limit=5' -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s {gateway}/api/v1/segments -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s {gateway}/api/v1/sequences -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s {gateway}/api/v1/events -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  # a new Python engineer in Berlin enters the segment at once and gets the nurture mail:
+  curl -s {gateway}/api/v1/candidates -H 'Authorization: Bearer {RECRUITER_TOKEN}' \\
+       -H 'Content-Type: application/json' -d '{{"first_name": "Grace", "last_name": "Hopper",
+       "emails": ["grace@example.org"], "skills": ["python"], "location": "Berlin",
+       "marketing_consent": true}}'
+  open http://127.0.0.1:{config.smtp_http_port}/messages   (the mail)
+  open http://127.0.0.1:{config.zipkin_port}/zipkin/        (the traces: search serviceName=gateway)
+  open {gateway}/docs                                         (the API)
+"""
+
+
+async def load_demo(config: StackConfig, candidates: int = 300) -> str:
+    """Loads the demo tenant unless it is there already; returns the guide to print."""
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{config.gateway_port}", timeout=30
+    ) as client:
+        loader = DemoLoader(config, client)
+        if await loader.already_loaded():
+            return "Demo data was loaded before; nothing added.\n" + guide(config)
+        summary = await loader.load(candidates)
+    engagement = summary["engagement"]
+    return (
+        f"Loaded {summary['candidates']} candidates, 2 segments, 1 sequence, 1 event with 23 "
+        f"registrations, {engagement['mails']} nurture mails ({engagement['opened']} opened, "
+        f"{engagement['clicked']} clicked) and {summary['applications']} ATS applications.\n"
+        + guide(config)
+    )

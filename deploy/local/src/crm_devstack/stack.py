@@ -1,0 +1,151 @@
+"""The local stack's composition: which infrastructure and service processes run, and how wired."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .config import StackConfig
+from .infra import (
+    LOCALHOST,
+    InfraComponent,
+    KafkaBroker,
+    MongoServer,
+    SmtpSink,
+    Zipkin,
+    http_ok,
+)
+from .processes import ManagedProcess
+
+# The local stack's tenants and development bearer tokens (documented in the README). They exist
+# only here: production gateways have no DEV_TOKENS and authenticate through OIDC / API keys.
+DEV_TENANTS: dict[str, dict[str, str]] = {
+    "acme": {"name": "Acme Talent (demo)"},
+    "globex": {"name": "Globex Recruiting"},
+}
+DEV_TOKENS: dict[str, dict[str, object]] = {
+    "dev-acme-admin": {"tenant_id": "acme", "user_id": "alice.admin", "roles": ["admin"]},
+    "dev-acme-recruiter": {
+        "tenant_id": "acme",
+        "user_id": "rita.recruiter",
+        "roles": ["recruiter"],
+    },
+    "dev-globex-recruiter": {
+        "tenant_id": "globex",
+        "user_id": "gus.recruiter",
+        "roles": ["recruiter"],
+    },
+}
+
+# Environment variable through which the gateway finds each backend service.
+GATEWAY_UPSTREAM_VARS: dict[str, str] = {
+    "candidates": "CANDIDATES_URL",
+    "campaigns": "CAMPAIGNS_URL",
+    "events": "EVENTS_URL",
+    "ats-sync": "ATS_SYNC_URL",
+    "analytics": "ANALYTICS_URL",
+}
+
+
+def infra_components(config: StackConfig) -> list[InfraComponent]:
+    """The infrastructure in start order: Kafka, SecantusDB, SMTP sink, Zipkin."""
+    run_dir = config.run_dir
+    return [
+        KafkaBroker(
+            run_dir, config.kafka_port, config.kafka_controller_port, cache_dir=config.cache_dir
+        ),
+        MongoServer(run_dir, config.mongodb_port, storage_path=run_dir / "mongodb" / "data"),
+        SmtpSink(run_dir, config.smtp_port, config.smtp_http_port),
+        Zipkin(run_dir, config.zipkin_port, cache_dir=config.cache_dir),
+    ]
+
+
+def persisted_secret(run_dir: Path, name: str) -> str:
+    """A random secret generated on first use and kept in the run dir, so restarts agree."""
+    path = run_dir / "secrets" / name
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def internal_token_secret(run_dir: Path) -> str:
+    """The secret services sign internal (service-to-service) tokens with."""
+    return persisted_secret(run_dir, "internal_token_secret")
+
+
+def service_module(service: str) -> str:
+    """The importable package of a service, e.g. ats-sync -> crm_ats_sync."""
+    return f"crm_{service.replace('-', '_')}"
+
+
+def service_url(config: StackConfig, service: str) -> str:
+    """Base URL of one service."""
+    return f"http://{LOCALHOST}:{config.service_ports[service]}"
+
+
+def service_processes(config: StackConfig) -> list[ManagedProcess]:
+    """One uvicorn process per service, wired to the stack's infrastructure; gateway first."""
+    # Each service's composition root is `crm_<service>.main:create_app`, an app factory.
+    secret = internal_token_secret(config.run_dir)
+    shared_env = {
+        "KAFKA_BOOTSTRAP_SERVERS": config.bootstrap_servers,
+        "MONGODB_URI": config.mongodb_uri,
+        "INTERNAL_TOKEN_SECRET": secret,
+        "OTEL_TRACES_EXPORTER": "zipkin",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://{LOCALHOST}:{config.zipkin_port}/api/v2/spans",
+        "SMTP_HOST": LOCALHOST,
+        "SMTP_PORT": str(config.smtp_port),
+        # Links in mails and webhooks point at the gateway, the only public entry point.
+        "PUBLIC_BASE_URL": service_url(config, "gateway"),
+        # Export spans every half second so the journey shows up in the trace UI at once.
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # Secrets only the owning service may hold.
+    own_env = {
+        "campaigns": {"TRACKING_SECRET": persisted_secret(config.run_dir, "tracking_secret")}
+    }
+    processes = []
+    for service, port in config.service_ports.items():
+        env = {
+            **shared_env,
+            "SERVICE_NAME": service,
+            "OTEL_SERVICE_NAME": service,
+            "MONGODB_DATABASE": service_module(service),
+            **own_env.get(service, {}),
+        }
+        if service == "gateway":
+            env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
+            env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
+        readyz = f"{service_url(config, service)}/readyz"
+        processes.append(
+            ManagedProcess(
+                name=service,
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    f"{service_module(service)}.main:create_app",
+                    "--host",
+                    LOCALHOST,
+                    "--port",
+                    str(port),
+                ],
+                run_dir=config.run_dir,
+                env=env,
+                ports=(port,),
+                readiness=functools.partial(http_ok, readyz),
+                ready_timeout=60,
+            )
+        )
+    return processes
