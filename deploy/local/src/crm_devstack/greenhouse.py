@@ -67,6 +67,7 @@ class GreenhouseWebhooks:
         *,
         delivery_id: str | None = None,
         signature: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Posts one delivery; pass the same `delivery_id` to replay it."""
         return await client.post(
@@ -76,5 +77,6 @@ class GreenhouseWebhooks:
                 "Content-Type": "application/json",
                 "Signature": signature or self.signature(body),
                 "Greenhouse-Event-ID": delivery_id or str(uuid.uuid4()),
+                **(headers or {}),
             },
         )

@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 from .config import StackConfig
 from .infra import (
@@ -27,7 +28,17 @@ DEV_TENANTS: dict[str, dict[str, str]] = {
     "acme": {"name": "Acme Talent (demo)"},
     "globex": {"name": "Globex Recruiting"},
 }
-DEV_TOKENS: dict[str, dict[str, object]] = {
+
+
+class DevToken(TypedDict):
+    """Who a development bearer token stands for (the gateway's DEV_TOKENS format)."""
+
+    tenant_id: str
+    user_id: str
+    roles: list[str]
+
+
+DEV_TOKENS: dict[str, DevToken] = {
     "dev-acme-admin": {"tenant_id": "acme", "user_id": "alice.admin", "roles": ["admin"]},
     "dev-acme-recruiter": {
         "tenant_id": "acme",

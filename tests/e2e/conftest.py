@@ -1,0 +1,72 @@
+"""The e2e tier: every service as its own uvicorn process (started exactly as `crm-stack up`
+starts them), on the session's Kafka, SecantusDB and SMTP sink, exporting traces to Zipkin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import SmtpSink
+
+from crm_devstack.config import StackConfig
+from crm_devstack.infra import Zipkin, free_ports
+from crm_devstack.processes import ManagedProcess, ProcessError
+from crm_devstack.stack import service_processes
+
+
+@dataclass(frozen=True)
+class ProcessStack:
+    config: StackConfig
+    zipkin_url: str
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.gateway_port}"
+
+
+def _port(address: str) -> int:
+    port = urlsplit(address if "//" in address else f"//{address}").port
+    assert port is not None, address
+    return port
+
+
+@pytest.fixture(scope="session")
+def process_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_bootstrap_servers: str,
+    mongodb_uri: str,
+    smtp_sink: SmtpSink,
+) -> Iterator[ProcessStack]:
+    run_dir: Path = tmp_path_factory.mktemp("e2e")
+    zipkin_port, *service_ports = free_ports(7)
+    config = StackConfig(
+        kafka_port=_port(kafka_bootstrap_servers.split(",")[0]),
+        mongodb_port=_port(mongodb_uri),
+        smtp_port=smtp_sink.port,
+        zipkin_port=zipkin_port,
+        gateway_port=service_ports[0],
+        candidates_port=service_ports[1],
+        campaigns_port=service_ports[2],
+        events_port=service_ports[3],
+        ats_sync_port=service_ports[4],
+        analytics_port=service_ports[5],
+        run_dir=run_dir,
+    )
+    zipkin = Zipkin(run_dir, zipkin_port).start()
+    services: list[ManagedProcess] = service_processes(config)
+    try:
+        for process in services:
+            process.start()
+        for process in services:
+            try:
+                process.wait_ready()
+            except ProcessError:
+                pytest.fail(f"{process.name} did not start:\n{process.log_tail()}")
+        yield ProcessStack(config, zipkin.url)
+    finally:
+        for process in services:
+            process.stop()
+        zipkin.stop()
