@@ -117,9 +117,13 @@ async def greenhouse_webhook(
         )
     try:
         verify_signature(connection.webhook_secret, body, request.headers.get(SIGNATURE_HEADER))
-        action, new_application = parse_webhook(body)
     except WebhookRejectedError as rejected:
         raise _rejected(str(rejected)) from None
+    try:
+        action, new_application = parse_webhook(body)
+    except WebhookRejectedError as malformed:
+        # Genuinely from the ATS but not understood: say so, so the ATS's log shows why.
+        raise ProblemError(422, str(malformed), problem_type="malformed-webhook") from None
     delivery_id = request.headers.get(DELIVERY_ID_HEADER, "").strip()
     if not delivery_id:
         raise ProblemError(

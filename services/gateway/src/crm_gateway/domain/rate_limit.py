@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,14 @@ class _Bucket:
 class RateLimiter:
     """Allows `per_minute` requests per key, with bursts up to a quarter of that."""
 
-    def __init__(self, per_minute: int, *, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
         self._rate = per_minute / 60.0
         self._capacity = max(1.0, per_minute / 4)
         self._buckets: dict[str, _Bucket] = {}
@@ -24,7 +32,7 @@ class RateLimiter:
 
     def acquire(self, key: str) -> float:
         """0 if a request for `key` may pass now, else the seconds until it may."""
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_keys:

@@ -1,0 +1,63 @@
+"""Greenhouse webhooks: the documented signature, and the new-application payload."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from crm_ats_sync.domain.greenhouse import (
+    WebhookRejectedError,
+    parse_webhook,
+    sign,
+    verify_signature,
+)
+from crm_devstack.greenhouse import new_candidate_application
+
+pytestmark = pytest.mark.unit
+
+BODY = new_candidate_application(
+    application_id=69306314,
+    candidate_id=57683957,
+    email="John.Locke@Example.org",
+    first_name="John",
+    last_name="Locke",
+    job_name="UX Designer - Boston",
+)
+
+
+def test_the_signature_is_a_hex_hmac_sha256_of_the_whole_body() -> None:
+    expected = hmac.new(b"secret", BODY, hashlib.sha256).hexdigest()
+    assert sign("secret", BODY) == f"sha256 {expected}"
+    verify_signature("secret", BODY, f"sha256 {expected}")
+
+
+@pytest.mark.parametrize("header", [None, "", "sha256 00", "sha1 abc", sign("other", BODY)])
+def test_a_wrong_or_missing_signature_is_rejected(header: str | None) -> None:
+    with pytest.raises(WebhookRejectedError):
+        verify_signature("secret", BODY, header)
+
+
+def test_a_new_application_is_parsed() -> None:
+    action, application = parse_webhook(BODY)
+    assert action == "new_candidate_application"
+    assert application is not None
+    assert application.ats_application_id == "69306314"
+    assert application.ats_candidate_id == "57683957"
+    assert application.emails == ["John.Locke@Example.org"]
+    assert application.job_name == "UX Designer - Boston"
+    assert application.applied_at is not None
+
+
+def test_other_actions_are_recognised_but_carry_no_application() -> None:
+    assert parse_webhook(b'{"action": "ping", "payload": {}}') == ("ping", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[]", b'{"payload": {}}', b'{"action": "new_candidate_application", "payload": {}}'],
+)
+def test_a_malformed_body_is_rejected(body: bytes) -> None:
+    with pytest.raises(WebhookRejectedError):
+        parse_webhook(body)
