@@ -1,0 +1,50 @@
+# One task runner for the README, CI and developers. Every recipe installs what it needs first.
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+UV := $(PYTHON) -m uv
+PYTEST_ARGS ?=
+
+.PHONY: help install run stop status demo test test-unit test-integration test-e2e lint contracts bench clean
+
+help:
+	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
+	@echo "make stop       stop the local stack"
+	@echo "make status     show what runs and how much memory it takes"
+	@echo "make test       install and run every test tier (unit, integration, e2e)"
+	@echo "make lint       ruff and mypy --strict"
+	@echo "make contracts  regenerate docs/contracts from the event models"
+
+# uv is the only tool installed outside the project; it installs Python packages from the lock.
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+
+run: install
+	$(UV) run --frozen crm-stack up
+	$(UV) run --frozen crm-stack demo
+
+stop:
+	$(UV) run --frozen crm-stack down
+
+status:
+	$(UV) run --frozen crm-stack status
+
+test: install
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(UV) run --frozen pytest -m integration $(PYTEST_ARGS)
+
+test-e2e: install
+	$(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy shared/src services/*/src deploy/local/src tests
+
+contracts: install
+	$(UV) run --frozen python -m crm_shared.contracts.specification write
