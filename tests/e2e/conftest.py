@@ -33,7 +33,7 @@ def _port(address: str) -> int:
     return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def process_stack(
     tmp_path_factory: pytest.TempPathFactory,
     kafka_bootstrap_servers: str,
@@ -54,6 +54,8 @@ def process_stack(
         ats_sync_port=service_ports[4],
         analytics_port=service_ports[5],
         run_dir=run_dir,
+        # Its own consumer groups, so no other stack on the session's broker takes its events.
+        kafka_group_prefix=f"e2e-{run_dir.name}",
     )
     zipkin = Zipkin(run_dir, zipkin_port).start()
     services: list[ManagedProcess] = service_processes(config)

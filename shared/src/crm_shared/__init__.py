@@ -65,7 +65,13 @@ from crm_shared.mongo import (
 )
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
-from crm_shared.repository import TenantMismatchError, TenantScopedCollection
+from crm_shared.repository import (
+    TenantMismatchError,
+    TenantScopedCollection,
+    from_document,
+    new_id,
+    to_document,
+)
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import current_trace_context
 from crm_shared.topics import ensure_topics
@@ -135,12 +141,15 @@ __all__ = [
     "encode_cursor",
     "ensure_directory_indexes",
     "ensure_topics",
+    "from_document",
     "in_transaction",
     "install_problem_handlers",
+    "new_id",
     "normalise_email",
     "problem_response",
     "readiness_checks",
     "require_roles",
+    "to_document",
     "topic_spec",
     "unauthorized",
     "utc_now",

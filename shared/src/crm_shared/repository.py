@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from bson import ObjectId
+from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
 
 from crm_shared.mongo import Document, Session
 
 TENANT_FIELD = "tenant_id"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def new_id() -> str:
+    """A new record id: an ObjectId's hex, time-ordered, so id order is creation order."""
+    return str(ObjectId())
+
+
+def to_document(model: BaseModel) -> Document:
+    """A model as stored: its `id` field becomes MongoDB's `_id`."""
+    document = model.model_dump(mode="python", exclude={"id"})
+    document["_id"] = getattr(model, "id")  # noqa: B009 - every stored model has an id
+    return document
+
+
+def from_document(model_type: type[ModelT], document: Mapping[str, Any]) -> ModelT:
+    """A stored document as its model: `_id` becomes `id`."""
+    fields = {key: value for key, value in document.items() if key != "_id"}
+    return model_type.model_validate({**fields, "id": document["_id"]})
 
 
 class TenantMismatchError(ValueError):

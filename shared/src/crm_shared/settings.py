@@ -13,6 +13,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: str
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Consumer groups are `<prefix>.<service>.<handler>`; two deployments sharing one broker
+    # (for example test stacks) must use different prefixes or they split each other's events.
+    kafka_group_prefix: str = "crm"
     mongodb_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"
     mongodb_database: str = ""
     internal_token_secret: SecretStr = SecretStr("")
@@ -39,7 +42,7 @@ class ServiceSettings(BaseSettings):
     @property
     def consumer_group(self) -> str:
         """The Kafka consumer group of this service: one per service, shared by its replicas."""
-        return f"crm.{self.service_name}"
+        return f"{self.kafka_group_prefix}.{self.service_name}"
 
     @property
     def telemetry_service_name(self) -> str:

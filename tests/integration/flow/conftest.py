@@ -88,6 +88,7 @@ async def stack(
         "mongodb_uri": mongodb_uri,
         "internal_token_secret": INTERNAL_TOKEN_SECRET,
         "outbox_poll_interval_seconds": 0.2,
+        "kafka_group_prefix": run,
         "log_json": False,
     }
     settings: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
+from crm_campaigns.domain.models import Recipient
 from crm_campaigns.domain.templates import (
     TemplateError,
     recipient_context,
@@ -17,10 +18,7 @@ pytestmark = pytest.mark.unit
 
 def context(**fields: str | None) -> dict[str, object]:
     return recipient_context(
-        first_name=fields.get("first_name"),
-        last_name=fields.get("last_name"),
-        email="ada@example.org",
-        current_company=fields.get("current_company"),
+        Recipient(candidate_id="c1", tenant_id="acme", email="ada@example.org", **fields)
     )
 
 

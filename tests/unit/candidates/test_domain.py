@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from crm_candidates.domain.models import (
-    new_id,
     normalise_skill,
     unique_in_order,
 )
-from crm_shared import normalise_email
+from crm_shared import new_id, normalise_email
 
 pytestmark = pytest.mark.unit
 

@@ -56,6 +56,7 @@ class StackConfig(BaseSettings):
     events_port: int = 8003
     ats_sync_port: int = 8004
     analytics_port: int = 8005
+    kafka_group_prefix: str = "crm"
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)
 

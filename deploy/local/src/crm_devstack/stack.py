@@ -109,6 +109,7 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
     secret = internal_token_secret(config.run_dir)
     shared_env = {
         "KAFKA_BOOTSTRAP_SERVERS": config.bootstrap_servers,
+        "KAFKA_GROUP_PREFIX": config.kafka_group_prefix,
         "MONGODB_URI": config.mongodb_uri,
         "INTERNAL_TOKEN_SECRET": secret,
         "OTEL_TRACES_EXPORTER": "zipkin",

@@ -12,10 +12,11 @@ from crm_ats_sync.domain.models import Application, Connection
 from crm_shared import (
     CurrentPrincipal,
     Database,
-    Document,
     Session,
     TenantScopedCollection,
     ensure_directory_indexes,
+    from_document,
+    to_document,
     utc_now,
 )
 
@@ -39,14 +40,6 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_directory_indexes(database)
 
 
-def _with_id(model: Connection | Application) -> Document:
-    return model.model_dump(mode="python", exclude={"id"}) | {"_id": model.id}
-
-
-def _id_to_field(document: Document) -> Document:
-    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
-
-
 class DuplicateDeliveryError(Exception):
     """This webhook delivery was received before."""
 
@@ -60,11 +53,11 @@ class AtsRepository:
         self._applications = TenantScopedCollection(database[APPLICATIONS], tenant_id)
 
     async def add_connection(self, connection: Connection) -> None:
-        await self._connections.insert_one(_with_id(connection))
+        await self._connections.insert_one(to_document(connection))
 
     async def connections(self) -> list[Connection]:
         documents = await self._connections.find({}, sort=[("_id", ASCENDING)])
-        return [Connection.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Connection, d) for d in documents]
 
     async def record_delivery(
         self, connection_id: str, delivery_id: str, action: str, *, session: Session
@@ -93,7 +86,7 @@ class AtsRepository:
             {
                 "$setOnInsert": {
                     k: v
-                    for k, v in _with_id(application).items()
+                    for k, v in to_document(application).items()
                     if k not in ("connection_id", "ats_application_id", "tenant_id")
                 }
             },
@@ -105,7 +98,7 @@ class AtsRepository:
     async def applications(self, *, candidate_id: str | None) -> list[Application]:
         query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}
         documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=1000)
-        return [Application.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Application, d) for d in documents]
 
 
 async def find_connection_anywhere(database: Database, connection_id: str) -> Connection | None:
@@ -115,7 +108,7 @@ async def find_connection_anywhere(database: Database, connection_id: str) -> Co
     everything the delivery does.
     """
     document = await database[CONNECTIONS].find_one({"_id": connection_id})
-    return Connection.model_validate(_id_to_field(document)) if document else None
+    return from_document(Connection, document) if document else None
 
 
 def ats_repository(request: Request, principal: CurrentPrincipal) -> AtsRepository:

@@ -23,7 +23,15 @@ from opentelemetry import propagate, trace
 from crm_campaigns.domain.models import Message, MessageStatus, SuppressionReason
 from crm_campaigns.publishers import to_message_sent
 from crm_campaigns.repository import MESSAGES, RecipientRepository, claim_next
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
+from crm_shared import (
+    Database,
+    MongoClient,
+    Outbox,
+    Session,
+    from_document,
+    in_transaction,
+    utc_now,
+)
 
 RETRY_BACKOFF = timedelta(seconds=5)
 
@@ -128,9 +136,7 @@ class MailDispatcher:
         return handled
 
     async def _deliver(self, claimed: dict[str, Any]) -> None:
-        message = Message.model_validate(
-            {**{k: v for k, v in claimed.items() if k != "_id"}, "id": claimed["_id"]}
-        )
+        message = from_document(Message, claimed)
         recipient = await RecipientRepository(self._database, message.tenant_id).get(
             message.candidate_id
         )

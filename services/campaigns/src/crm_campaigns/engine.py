@@ -43,6 +43,7 @@ from crm_shared import (
     Wakeup,
     current_trace_context,
     in_transaction,
+    to_document,
     utc_now,
 )
 
@@ -195,15 +196,7 @@ class SequenceEngine:
             template.subject,
             template.html,
             template.text,
-            recipient_context(
-                first_name=recipient.first_name,
-                last_name=recipient.last_name,
-                email=recipient.email or "",
-                current_title=recipient.current_title,
-                current_company=recipient.current_company,
-                location=recipient.location,
-                sender_name=self._sender_name,
-            ),
+            recipient_context(recipient, self._sender_name),
         )
         tracked = instrument_html(
             rendered.html,
@@ -225,11 +218,8 @@ class SequenceEngine:
             text=rendered.text,
             links=tracked.links,
         )
-        carrier = current_trace_context()
-        document = message.model_dump(mode="python", exclude={"id"})
-        document |= {
-            "_id": message.id,
-            "trace_context": carrier,
+        document = to_document(message) | {
+            "trace_context": current_trace_context(),
             "next_attempt_at": utc_now(),
             "lease_owner": None,
             "lease_until": None,

@@ -28,6 +28,8 @@ from crm_shared import (
     Document,
     Session,
     TenantScopedCollection,
+    from_document,
+    to_document,
     utc_now,
 )
 
@@ -65,16 +67,6 @@ async def ensure_indexes(database: Database) -> None:
     await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
 
 
-def _with_id(model: Template | Sequence | Enrolment | Message) -> Document:
-    document = model.model_dump(mode="python", exclude={"id"})
-    document["_id"] = model.id
-    return document
-
-
-def _id_to_field(document: Document) -> Document:
-    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
-
-
 class RecipientRepository:
     """The tenant's projection of candidates: only what sending a message needs."""
 
@@ -101,15 +93,15 @@ class TemplateRepository:
         self._templates = TenantScopedCollection(database[TEMPLATES], tenant_id)
 
     async def add(self, template: Template) -> None:
-        await self._templates.insert_one(_with_id(template))
+        await self._templates.insert_one(to_document(template))
 
     async def get(self, template_id: str, *, session: Session | None = None) -> Template | None:
         document = await self._templates.find_one({"_id": template_id}, session=session)
-        return Template.model_validate(_id_to_field(document)) if document else None
+        return from_document(Template, document) if document else None
 
     async def all(self) -> list[Template]:
         documents = await self._templates.find({}, sort=[("_id", ASCENDING)])
-        return [Template.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Template, d) for d in documents]
 
 
 class SequenceRepository:
@@ -119,20 +111,20 @@ class SequenceRepository:
         self._sequences = TenantScopedCollection(database[SEQUENCES], tenant_id)
 
     async def add(self, sequence: Sequence, *, session: Session | None = None) -> None:
-        await self._sequences.insert_one(_with_id(sequence), session=session)
+        await self._sequences.insert_one(to_document(sequence), session=session)
 
     async def get(self, sequence_id: str, *, session: Session | None = None) -> Sequence | None:
         document = await self._sequences.find_one({"_id": sequence_id}, session=session)
-        return Sequence.model_validate(_id_to_field(document)) if document else None
+        return from_document(Sequence, document) if document else None
 
     async def all(self) -> list[Sequence]:
         documents = await self._sequences.find({}, sort=[("_id", ASCENDING)])
-        return [Sequence.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Sequence, d) for d in documents]
 
     async def triggered_by_segment(self, segment_id: str, *, session: Session) -> list[Sequence]:
         """The sequences that enrol candidates entering `segment_id`."""
         documents = await self._sequences.find({"trigger.segment_id": segment_id}, session=session)
-        return [Sequence.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Sequence, d) for d in documents]
 
 
 class EnrolmentRepository:
@@ -145,7 +137,7 @@ class EnrolmentRepository:
         self, enrolment: Enrolment, trace_context: dict[str, str], *, session: Session
     ) -> bool:
         """Enrols a candidate unless already enrolled in the sequence; True if newly enrolled."""
-        document = _with_id(enrolment) | {"trace_context": trace_context, "lease_until": None}
+        document = to_document(enrolment) | {"trace_context": trace_context, "lease_until": None}
         result = await self._enrolments.update_one(
             {"sequence_id": enrolment.sequence_id, "candidate_id": enrolment.candidate_id},
             {
@@ -183,13 +175,13 @@ class EnrolmentRepository:
         documents = await self._enrolments.find(
             {"sequence_id": sequence_id}, sort=[("_id", ASCENDING)], limit=1000
         )
-        return [Enrolment.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Enrolment, d) for d in documents]
 
     async def of_candidate(self, candidate_id: str) -> list[Enrolment]:
         documents = await self._enrolments.find(
             {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
         )
-        return [Enrolment.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Enrolment, d) for d in documents]
 
 
 class SegmentMemberRepository:
@@ -224,7 +216,7 @@ class MessageRepository:
 
     async def get(self, message_id: str, *, session: Session | None = None) -> Message | None:
         document = await self._messages.find_one({"_id": message_id}, session=session)
-        return Message.model_validate(_id_to_field(document)) if document else None
+        return from_document(Message, document) if document else None
 
     async def page(
         self, *, candidate_id: str | None, after: str | None, limit: int
@@ -235,7 +227,7 @@ class MessageRepository:
         if after:
             query["_id"] = {"$gt": after}
         documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)
-        return [Message.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Message, d) for d in documents]
 
     async def count_engagement(self, message_id: str, field: str, *, session: Session) -> None:
         """Adds one open or click to a message's tally."""

@@ -11,7 +11,15 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_candidates.domain.models import Candidate, Segment, SegmentStatus
 from crm_candidates.domain.segments import candidate_facets
-from crm_shared import CurrentPrincipal, Database, Session, TenantScopedCollection, utc_now
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    to_document,
+    utc_now,
+)
 
 CANDIDATES_COLLECTION = "candidates"
 SEGMENTS_COLLECTION = "segments"
@@ -46,15 +54,12 @@ async def ensure_indexes(database: Database) -> None:
 
 
 def _to_document(candidate: Candidate) -> dict[str, Any]:
-    document = candidate.model_dump(exclude={"id"})
-    document["_id"] = candidate.id
-    document["facets"] = candidate_facets(candidate.profile())
-    return document
+    # The normalised facets are stored beside the profile for segment queries to use.
+    return to_document(candidate) | {"facets": candidate_facets(candidate.profile())}
 
 
 def _from_document(document: dict[str, Any]) -> Candidate:
-    fields = {key: value for key, value in document.items() if key not in ("_id", "facets")}
-    return Candidate.model_validate({**fields, "id": document["_id"]})
+    return from_document(Candidate, {k: v for k, v in document.items() if k != "facets"})
 
 
 class CandidateRepository:
@@ -129,7 +134,7 @@ class CandidateRepository:
 
 
 def _segment_from_document(document: dict[str, Any]) -> Segment:
-    return Segment.model_validate({**document, "id": document["_id"]})
+    return from_document(Segment, document)
 
 
 class SegmentRepository:

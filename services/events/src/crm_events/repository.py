@@ -12,10 +12,11 @@ from crm_events.domain.models import RecruitingEvent, Registration, Registration
 from crm_shared import (
     CurrentPrincipal,
     Database,
-    Document,
     Session,
     TenantScopedCollection,
     ensure_directory_indexes,
+    from_document,
+    to_document,
 )
 
 EVENTS = "events"
@@ -33,14 +34,6 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_directory_indexes(database)
 
 
-def _with_id(model: RecruitingEvent | Registration) -> Document:
-    return model.model_dump(mode="python", exclude={"id"}) | {"_id": model.id}
-
-
-def _id_to_field(document: Document) -> Document:
-    return {**{k: v for k, v in document.items() if k != "_id"}, "id": document["_id"]}
-
-
 class DuplicateRegistrationError(Exception):
     """The email is already registered for the event."""
 
@@ -54,15 +47,15 @@ class EventRepository:
         self._registrations = TenantScopedCollection(database[REGISTRATIONS], tenant_id)
 
     async def add(self, event: RecruitingEvent) -> None:
-        await self._events.insert_one(_with_id(event))
+        await self._events.insert_one(to_document(event))
 
     async def get(self, event_id: str, *, session: Session | None = None) -> RecruitingEvent | None:
         document = await self._events.find_one({"_id": event_id}, session=session)
-        return RecruitingEvent.model_validate(_id_to_field(document)) if document else None
+        return from_document(RecruitingEvent, document) if document else None
 
     async def all(self) -> list[RecruitingEvent]:
         documents = await self._events.find({}, sort=[("starts_at", ASCENDING)])
-        return [RecruitingEvent.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(RecruitingEvent, d) for d in documents]
 
     async def registered_count(self, event_id: str, *, session: Session | None = None) -> int:
         return await self._registrations.count(
@@ -72,19 +65,19 @@ class EventRepository:
     async def register(self, registration: Registration, *, session: Session) -> None:
         """Stores a registration; raises `DuplicateRegistrationError` for a repeat."""
         try:
-            await self._registrations.insert_one(_with_id(registration), session=session)
+            await self._registrations.insert_one(to_document(registration), session=session)
         except DuplicateKeyError:
             raise DuplicateRegistrationError from None
 
     async def registration_of(self, event_id: str, email: str) -> Registration | None:
         document = await self._registrations.find_one({"event_id": event_id, "email": email})
-        return Registration.model_validate(_id_to_field(document)) if document else None
+        return from_document(Registration, document) if document else None
 
     async def registrations(self, event_id: str) -> list[Registration]:
         documents = await self._registrations.find(
             {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
         )
-        return [Registration.model_validate(_id_to_field(d)) for d in documents]
+        return [from_document(Registration, d) for d in documents]
 
     async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
         """Links registrations made before the person was known as a candidate."""
@@ -103,7 +96,7 @@ async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEv
     found decides the tenant everything else is scoped to.
     """
     document: dict[str, Any] | None = await database[EVENTS].find_one({"_id": event_id})
-    return RecruitingEvent.model_validate(_id_to_field(document)) if document else None
+    return from_document(RecruitingEvent, document) if document else None
 
 
 def event_repository(request: Request, principal: CurrentPrincipal) -> EventRepository:

@@ -5,15 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import utc_now
-
-
-def new_id() -> str:
-    """A new record id; time-ordered."""
-    return str(ObjectId())
+from crm_shared import new_id, utc_now
 
 
 class Provider(StrEnum):

@@ -119,14 +119,7 @@ async def preview_template(
         template.subject,
         template.html,
         template.text,
-        recipient_context(
-            first_name=recipient.first_name,
-            last_name=recipient.last_name,
-            email=recipient.email or "",
-            current_title=recipient.current_title,
-            current_company=recipient.current_company,
-            location=recipient.location,
-        ),
+        recipient_context(recipient),
     )
     return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
 

@@ -6,15 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import utc_now
-
-
-def new_id() -> str:
-    """A new record id; time-ordered, so id order is creation order."""
-    return str(ObjectId())
+from crm_shared import new_id, utc_now
 
 
 class Recipient(BaseModel):

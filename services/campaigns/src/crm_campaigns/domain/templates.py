@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from crm_campaigns.domain.models import Recipient
+
 MERGE_FIELDS: dict[str, frozenset[str]] = {
     "candidate": frozenset(
         {"first_name", "last_name", "email", "current_title", "current_company", "location"}
@@ -86,25 +88,9 @@ def render(subject: str, html: str, text: str, context: dict[str, Any]) -> Rende
     )
 
 
-def recipient_context(
-    *,
-    first_name: str | None,
-    last_name: str | None,
-    email: str,
-    current_title: str | None = None,
-    current_company: str | None = None,
-    location: str | None = None,
-    sender_name: str = "",
-) -> dict[str, Any]:
+def recipient_context(recipient: Recipient, sender_name: str = "") -> dict[str, Any]:
     """The documented merge context; missing values are undefined so `default()` applies."""
-    candidate = {
-        "first_name": first_name,
-        "last_name": last_name,
-        "email": email,
-        "current_title": current_title,
-        "current_company": current_company,
-        "location": location,
-    }
+    candidate = recipient.model_dump(include=set(MERGE_FIELDS["candidate"]))
     return {
         "candidate": {key: value for key, value in candidate.items() if value},
         "sender": {"name": sender_name} if sender_name else {},

@@ -6,10 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import utc_now
+from crm_shared import new_id, utc_now
 
 
 class CandidateSource(StrEnum):
@@ -20,11 +19,6 @@ class CandidateSource(StrEnum):
     EVENT = "event"
     CAREER_SITE = "career_site"
     ATS_IMPORT = "ats_import"
-
-
-def new_id() -> str:
-    """A new record id; time-ordered, so id order is creation order for pagination."""
-    return str(ObjectId())
 
 
 def normalise_skill(skill: str) -> str:

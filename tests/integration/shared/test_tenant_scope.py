@@ -1,0 +1,41 @@
+"""A tenant-scoped collection cannot read or write another tenant's documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_shared import TenantMismatchError, TenantScopedCollection
+from helpers import unique
+
+pytestmark = pytest.mark.integration
+
+
+async def test_every_operation_is_confined_to_the_tenant(mongodb_uri: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    collection = client[unique("scope")]["things"]
+    acme = TenantScopedCollection(collection, "acme")
+    globex = TenantScopedCollection(collection, "globex")
+    await acme.insert_one({"_id": "a1", "name": "shared name"})
+    await globex.insert_one({"_id": "g1", "name": "shared name"})
+
+    assert [d["_id"] for d in await acme.find({"name": "shared name"})] == ["a1"]
+    assert await acme.find_one({"_id": "g1"}) is None
+    assert await acme.count({}) == 1
+    assert (await acme.update_one({"_id": "g1"}, {"$set": {"name": "hijacked"}})).matched_count == 0
+    assert (await acme.delete_one({"_id": "g1"})).deleted_count == 0
+    await acme.update_one({"name": "new"}, {"$set": {"seen": True}}, upsert=True)
+    assert await globex.count({}) == 1
+    upserted = await acme.find_one({"name": "new"})
+    assert upserted is not None
+    assert upserted["tenant_id"] == "acme"
+
+    with pytest.raises(TenantMismatchError):
+        await acme.find({"tenant_id": "globex"})
+    with pytest.raises(TenantMismatchError):
+        await acme.insert_one({"_id": "x", "tenant_id": "globex"})
+    with pytest.raises(ValueError, match="needs a tenant"):
+        TenantScopedCollection(collection, "")
+    await client.close()
