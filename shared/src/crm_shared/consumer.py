@@ -42,6 +42,10 @@ class UndecodableEventError(ValueError):
     """The message is not a valid event of its topic; retrying cannot help."""
 
 
+class _AlreadyAppliedError(Exception):
+    """The event's processed marker exists: its effect was applied before."""
+
+
 class Outcome(StrEnum):
     """What became of one delivered message."""
 
@@ -189,24 +193,29 @@ class IdempotentConsumer:
         marker_id = f"{handler.__name__}:{envelope.id}"
 
         async def apply(session: Session) -> bool:
-            if await self._processed.find_one({"_id": marker_id}, session=session) is not None:
-                return False
-            await self._processed.insert_one(
-                {
-                    "_id": marker_id,
-                    "tenant_id": envelope.tenant_id,
-                    "topic": envelope.type,
-                    "processed_at": utc_now(),
-                },
-                session=session,
-            )
+            # The marker goes first: for an event applied before, its unique _id fails the
+            # insert, which aborts the transaction before the handler runs (one round trip
+            # fewer than looking the marker up).
+            try:
+                await self._processed.insert_one(
+                    {
+                        "_id": marker_id,
+                        "tenant_id": envelope.tenant_id,
+                        "topic": envelope.type,
+                        "processed_at": utc_now(),
+                    },
+                    session=session,
+                )
+            except DuplicateKeyError:
+                raise _AlreadyAppliedError from None
             await handler(envelope, session)
             return True
 
         try:
             applied = await in_transaction(self._client, apply)
-        except DuplicateKeyError:
-            # Another replica applied the same event concurrently and committed first.
+        except _AlreadyAppliedError:
+            # Applied before (a redelivery), or by another replica that committed first. A
+            # duplicate key from the handler's own writes is a failure like any other.
             return False
         if applied:
             # What the handler staged (outbox records, due work) is committed: wake its workers.

@@ -62,6 +62,10 @@ class Harness:
             self.calls.append(envelope.subject)
             if envelope.subject in self.failing_subjects:
                 raise RuntimeError(f"cannot handle {envelope.subject}")
+            if envelope.subject == "conflicting":
+                # The handler's own write hits a unique index: a failure, not a redelivery.
+                await self.effects.insert_one({"_id": "taken"}, session=session)
+                await self.effects.insert_one({"_id": "taken"}, session=session)
             if block_subject is not None and envelope.subject == "blocking":
                 await block_subject.wait()
             await self.effects.insert_one(
@@ -222,6 +226,17 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(harness: Harness)
     assert headers["x-dlq-attempts"] == "3"
     assert headers["x-dlq-error"] == "cannot handle broken"
     assert json.loads(letter.value)["subject"] == "broken"
+
+
+async def test_a_duplicate_key_in_the_handler_is_a_failure_not_a_redelivery(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    conflicting = event(harness.spec, "conflicting").model_dump_json().encode()
+    await publish(harness.bootstrap, harness.spec.name, conflicting, "conflicting")
+    [letter] = await dead_letters(harness.bootstrap, harness.spec.dead_letter_topic, 1)
+    assert record_headers(letter)["x-dlq-error-type"] == "DuplicateKeyError"
+    assert harness.calls.count("conflicting") == 3
 
 
 async def test_a_message_whose_processing_was_interrupted_is_delivered_again(
