@@ -1,0 +1,1 @@
+"""Benchmarks of the recruitment CRM against the raw stack they run on (`python -m bench`)."""

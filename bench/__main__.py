@@ -1,0 +1,98 @@
+"""Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...]`.
+
+Starts its own Kafka broker and SecantusDB in a temporary directory unless CRM_BENCH_KAFKA and
+CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench import consumer, engagement, outbox, segments
+from bench.report import Figure, table, write
+from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
+from crm_shared import ensure_topics
+
+SIZES = {
+    "small": {
+        "consumer": 300,
+        "outbox": 2000,
+        "segment_count": 2000,
+        "latency_writes": 40,
+        "latency_rate": 10.0,
+        "engagement": 300,
+    },
+    "full": {
+        "consumer": 5000,
+        "outbox": 20000,
+        "segment_count": 100_000,
+        "latency_writes": 300,
+        "latency_rate": 20.0,
+        "engagement": 5000,
+    },
+}
+
+
+def benchmarks(
+    bootstrap: str, mongodb_uri: str, size: dict[str, float]
+) -> dict[str, Callable[[], Awaitable[list[Figure]]]]:
+    return {
+        "consumer": lambda: consumer.run(bootstrap, mongodb_uri, int(size["consumer"])),
+        "outbox": lambda: outbox.run(bootstrap, mongodb_uri, int(size["outbox"])),
+        "segment-count": lambda: segments.count_ratio(mongodb_uri, int(size["segment_count"])),
+        "segment-latency": lambda: segments.membership_latency(
+            bootstrap, mongodb_uri, int(size["latency_writes"]), size["latency_rate"]
+        ),
+        "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
+    }
+
+
+async def run_suite(mode: str, only: list[str], bootstrap: str, mongodb_uri: str) -> list[Figure]:
+    await ensure_topics(bootstrap)
+    figures: list[Figure] = []
+    for name, benchmark in benchmarks(bootstrap, mongodb_uri, SIZES[mode]).items():
+        if only and name not in only:
+            continue
+        print(f"running {name} ...", flush=True)
+        figures.extend(await benchmark())
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--mode", choices=sorted(SIZES), default="small")
+    parser.add_argument("--only", nargs="*", default=[], help="benchmark names to run")
+    args = parser.parse_args()
+    bootstrap = os.environ.get("CRM_BENCH_KAFKA", "")
+    mongodb_uri = os.environ.get("CRM_BENCH_MONGODB_URI", "")
+    server = os.environ.get("CRM_BENCH_DATABASE_SERVER", "SecantusDB (Python server)")
+    started: list[KafkaBroker | MongoServer] = []
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as run_dir:
+        try:
+            if not bootstrap:
+                kafka_port, controller_port = free_ports(2)
+                started.append(KafkaBroker(Path(run_dir), kafka_port, controller_port).start())
+                bootstrap = started[-1].bootstrap_servers  # type: ignore[union-attr]
+            if not mongodb_uri:
+                [port] = free_ports(1)
+                started.append(MongoServer(Path(run_dir), port).start())
+                mongodb_uri = started[-1].mongodb_uri  # type: ignore[union-attr]
+            figures = asyncio.run(run_suite(args.mode, args.only, bootstrap, mongodb_uri))
+        finally:
+            for component in reversed(started):
+                component.stop()
+    print()
+    print(f"mode {args.mode}, database server: {server}, {os.cpu_count()} CPUs")
+    print(table(figures))
+    print(f"\nwritten to {write(figures, mode=args.mode, database_server=server)}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

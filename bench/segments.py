@@ -1,0 +1,172 @@
+"""4. Segments: a rule's count against the raw count of the same compiled query, and the latency
+from a candidate write to its `segment.entered` event under a steady stream of writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from bench.report import Figure
+from bench.workload import Workload
+from crm_candidates.config import CandidatesSettings
+from crm_candidates.domain.models import Candidate
+from crm_candidates.domain.segments import Group, candidate_facets, compile_rule
+from crm_candidates.main import create_app
+from crm_candidates.repository import CandidateRepository, ensure_indexes
+from crm_shared import InternalTokens, Principal, to_document
+
+TYPICAL_RULE = {
+    "all": [
+        {"field": "skills", "op": "equals", "value": "python"},
+        {"field": "location", "op": "equals", "value": "Berlin"},
+    ]
+}
+API_FIELDS = set(Candidate.model_fields) - {
+    "id",
+    "tenant_id",
+    "created_by",
+    "created_at",
+    "updated_at",
+}
+SECRET = "benchmark-internal-token-secret-0123456789"
+
+
+def _api_payload(profile: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in profile.items() if key in API_FIELDS}
+
+
+async def count_ratio(mongodb_uri: str, candidates: int, repetitions: int = 20) -> list[Figure]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[f"bench_segments_{uuid.uuid4().hex[:8]}"]
+    await ensure_indexes(database)
+    batch: list[dict[str, Any]] = []
+    for profile in Workload().candidates(candidates):
+        candidate = Candidate(tenant_id="bench", created_by="bench", **_api_payload(profile))
+        batch.append(to_document(candidate) | {"facets": candidate_facets(candidate.profile())})
+        if len(batch) == 1000:
+            await database["candidates"].insert_many(batch)
+            batch = []
+    if batch:
+        await database["candidates"].insert_many(batch)
+    query = compile_rule(Group.model_validate(TYPICAL_RULE))
+    repository = CandidateRepository(database, "bench")
+
+    async def timed(count: Any) -> tuple[float, int]:
+        started = time.perf_counter()
+        for _ in range(repetitions):
+            matched = await count()
+        return (time.perf_counter() - started) / repetitions, matched
+
+    ours, ours_count = await timed(lambda: repository.count_matching(query))
+    raw, raw_count = await timed(
+        lambda: database["candidates"].count_documents({"tenant_id": "bench", **query})
+    )
+    await client.close()
+    assert ours_count == raw_count, (ours_count, raw_count)
+    return [
+        Figure(
+            "segment count",
+            f"typical rule over {candidates:,} candidates",
+            ours * 1000,
+            "ms",
+            baseline=raw * 1000,
+            baseline_name="raw count_documents",
+            note=f"{ours_count:,} match; ratio >1 means slower than raw",
+        )
+    ]
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> Any:
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def membership_latency(
+    bootstrap: str, mongodb_uri: str, writes: int, per_second: float
+) -> list[Figure]:
+    run = f"bench{uuid.uuid4().hex[:8]}"
+    settings = CandidatesSettings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_uri=mongodb_uri,
+        mongodb_database=run,
+        kafka_group_prefix=run,
+        internal_token_secret=SECRET,
+        log_json=False,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    token = InternalTokens(SECRET).mint(
+        Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"}))
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    reader = AIOKafkaConsumer(
+        "segment.entered",
+        bootstrap_servers=bootstrap,
+        group_id=f"{run}-reader",
+        auto_offset_reset="latest",
+    )
+    sent_at: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    all_arrived = asyncio.Event()
+
+    async def read() -> None:
+        async for record in reader:
+            arrived.setdefault(record.key.decode(), time.perf_counter())
+            if len(arrived) >= writes:
+                all_arrived.set()
+
+    async with (
+        running(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://candidates", headers=headers
+        ) as api,
+    ):
+        segment = (await api.post("/segments", json={"name": "bench", "rule": TYPICAL_RULE})).json()
+        await reader.start()
+        while not reader.assignment():
+            await reader.getmany(timeout_ms=200)
+        await reader.seek_to_end()
+        reading = asyncio.create_task(read())
+        profiles = [p for p in Workload(seed=7).candidates(writes * 8)]
+        matching = [
+            p | {"skills": [*p["skills"], "python"], "location": "Berlin"}
+            for p in profiles[:writes]
+        ]
+        interval = 1 / per_second
+        started = time.perf_counter()
+        for number, profile in enumerate(matching):
+            await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
+            before = time.perf_counter()
+            response = await api.post("/candidates", json=_api_payload(profile))
+            sent_at[response.json()["id"]] = before
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_arrived.wait(), 60)
+        reading.cancel()
+        await reader.stop()
+        del segment
+    latencies = sorted((arrived[key] - sent_at[key]) * 1000 for key in sent_at if key in arrived)
+    if len(latencies) < writes:
+        raise RuntimeError(f"only {len(latencies)} of {writes} segment.entered events arrived")
+    quantiles = statistics.quantiles(latencies, n=100)
+    note = f"{writes} writes at {per_second:g}/s; write -> outbox -> Kafka -> reader"
+    return [
+        Figure(
+            "segment membership",
+            f"p{p} change -> segment.entered",
+            quantiles[p - 1],
+            "ms",
+            note=note if p == 50 else "",
+        )
+        for p in (50, 95, 99)
+    ]
