@@ -4,7 +4,7 @@ UV_VERSION ?= 0.13.9
 UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status demo test test-unit test-integration test-e2e lint contracts bench clean
+.PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -13,6 +13,7 @@ help:
 	@echo "make test       install and run every test tier (unit, integration, e2e)"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make contracts  regenerate docs/contracts from the event models"
+	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
 
 # uv is the only tool installed outside the project; it installs Python packages from the lock.
 install:
@@ -44,7 +45,13 @@ test-e2e: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy shared/src services/*/src deploy/local/src tests
+	$(UV) run --frozen mypy shared/src services/*/src deploy/local/src tests bench
 
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write
+
+bench: install
+	$(UV) run --frozen python -m bench --mode full
+
+bench-small: install
+	$(UV) run --frozen python -m bench --mode small
