@@ -39,6 +39,7 @@ async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
                         "value": value.decode(),
                         "trace_context": {},
                         "created_at": utc_now(),
+                        "published": False,
                         "sent_at": None,
                     }
                     for key, value in chunk

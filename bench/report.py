@@ -42,7 +42,7 @@ def table(figures: list[Figure]) -> str:
                 f.metric,
                 f"{f.value:,.1f} {f.unit}",
                 f"{f.baseline:,.1f} {f.unit} ({f.baseline_name})" if f.baseline is not None else "",
-                f"{f.ratio:.2f}" if f.ratio is not None else "",
+                f"{f.ratio:.3g}" if f.ratio is not None else "",
                 f.note,
             )
         )

@@ -44,7 +44,9 @@ class Outbox:
 
     async def ensure_indexes(self) -> None:
         """Creates the indexes the relay's scan and the retention of sent records need."""
-        await self.records.create_index([("sent_at", ASCENDING), ("_id", ASCENDING)])
+        # Equality on a concrete value (not null, which also matches a missing field and so
+        # spans two index intervals) lets the index deliver the records in _id order.
+        await self.records.create_index([("published", ASCENDING), ("_id", ASCENDING)])
         await self.records.create_index(
             "sent_at",
             name="sent_record_retention",
@@ -84,6 +86,7 @@ class Outbox:
                 "value": envelope.model_dump_json(),
                 "trace_context": carrier,
                 "created_at": utc_now(),
+                "published": False,
                 "sent_at": None,
             },
             session=session,
@@ -119,7 +122,7 @@ class OutboxRelay:
     async def relay_batch(self) -> int:
         """Publishes one batch of unsent records; returns how many were published."""
         batch = await (
-            self._records.find({"sent_at": None}).sort("_id", ASCENDING).limit(self._batch_size)
+            self._records.find({"published": False}).sort("_id", ASCENDING).limit(self._batch_size)
         ).to_list()
         if not batch:
             return 0
@@ -128,7 +131,7 @@ class OutboxRelay:
         await asyncio.gather(*acks)
         await self._records.update_many(
             {"_id": {"$in": [record["_id"] for record in batch]}},
-            {"$set": {"sent_at": utc_now()}},
+            {"$set": {"published": True, "sent_at": utc_now()}},
         )
         return len(batch)
 
@@ -159,4 +162,4 @@ class OutboxRelay:
 
     async def pending(self) -> int:
         """How many records wait to be published."""
-        return await self._records.count_documents({"sent_at": None})
+        return await self._records.count_documents({"published": False})
