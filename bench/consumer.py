@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
 from bench.report import Figure
-from bench.workload import Workload
+from crm_devstack.workload import Workload
 from crm_shared import (
     CandidateCreated,
     EventEnvelope,

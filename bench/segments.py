@@ -17,12 +17,12 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from bench.report import Figure
-from bench.workload import Workload
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate
 from crm_candidates.domain.segments import Group, candidate_facets, compile_rule
 from crm_candidates.main import create_app
 from crm_candidates.repository import CandidateRepository, ensure_indexes
+from crm_devstack.workload import Workload
 from crm_shared import InternalTokens, Principal, to_document
 
 TYPICAL_RULE = {

@@ -20,112 +20,29 @@ from .config import StackConfig
 from .greenhouse import GreenhouseWebhooks, new_candidate_application
 from .smtp_sink import read_messages
 from .stack import DEV_TOKENS
+from .workload import Workload
 
 DEMO_TENANT = "acme"
 ADMIN_TOKEN = "dev-acme-admin"
 RECRUITER_TOKEN = "dev-acme-recruiter"
 CAREERS_URL = "https://careers.acme.example/jobs/platform-engineer"
 
-FIRST_NAMES = [
-    "Anna",
-    "Lukas",
-    "Sofia",
-    "Mateo",
-    "Amelia",
-    "Noah",
-    "Zoe",
-    "Ibrahim",
-    "Mei",
-    "Oliver",
-    "Priya",
-    "Jonas",
-    "Chloe",
-    "Kenji",
-    "Fatima",
-    "Lars",
-    "Elena",
-    "Tomasz",
-    "Aisha",
-    "Diego",
-    "Hannah",
-    "Rafael",
-    "Ingrid",
-    "Samuel",
-    "Yasmin",
-    "Henrik",
-    "Lucia",
-    "Arjun",
-    "Marta",
-    "Leon",
-]
-LAST_NAMES = [
-    "Schmidt",
-    "Garcia",
-    "Rossi",
-    "Nowak",
-    "Johansson",
-    "Dubois",
-    "Silva",
-    "Kowalski",
-    "Müller",
-    "Okafor",
-    "Tanaka",
-    "Hansen",
-    "Fischer",
-    "Moreau",
-    "Novak",
-    "Costa",
-    "Petrov",
-    "Khan",
-    "Lindqvist",
-    "O'Brien",
-    "Weber",
-    "Jansen",
-    "Santos",
-    "Ivanova",
-    "Bauer",
-    "Haddad",
-]
-CITIES = [
-    "Berlin",
-    "Berlin",
-    "Berlin",
-    "Munich",
-    "Hamburg",
-    "Amsterdam",
-    "London",
-    "Lisbon",
-    "Warsaw",
-    "Stockholm",
-    "Dublin",
-    "Barcelona",
-]
-COMPANIES = [
-    "Zalando",
-    "N26",
-    "Delivery Hero",
-    "SAP",
-    "Spotify",
-    "Adyen",
-    "Booking.com",
-    "Revolut",
-    "Personio",
-    "Celonis",
-    "Siemens",
-    "Klarna",
-    "Bolt",
-    "Wise",
-]
-TITLES = {
-    "backend": ("Backend Engineer", ["python", "go", "postgresql", "kafka", "kubernetes"]),
-    "platform": ("Platform Engineer", ["kubernetes", "terraform", "go", "python", "aws"]),
-    "data": ("Data Engineer", ["python", "sql", "spark", "dbt", "airflow"]),
-    "frontend": ("Frontend Engineer", ["typescript", "react", "css", "graphql"]),
-    "ml": ("Machine Learning Engineer", ["python", "pytorch", "sql", "mlops"]),
-    "product": ("Product Manager", ["roadmapping", "sql", "user research"]),
-}
-SENIORITY = ["Junior", "", "", "Senior", "Senior", "Staff", "Lead"]
-SOURCES = ["sourced", "sourced", "referral", "career_site", "event"]
+# The candidates API takes these fields of a generated profile (time zones come with issue 4).
+API_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "emails",
+        "phones",
+        "current_title",
+        "current_company",
+        "location",
+        "skills",
+        "tags",
+        "source",
+        "marketing_consent",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -136,53 +53,14 @@ class DemoPerson:
     payload: dict[str, Any]
 
 
-def _email(first: str, last: str, rng: random.Random, taken: set[str]) -> str:
-    local = re.sub(r"[^a-z.]", "", f"{first}.{last}".lower().replace("ü", "ue"))
-    domain = rng.choice(["gmail.com", "outlook.com", "proton.me", "posteo.de", "icloud.com"])
-    email = f"{local}@{domain}"
-    while email in taken:
-        email = f"{local}{rng.randint(2, 99)}@{domain}"
-    taken.add(email)
-    return email
-
-
 def demo_people(count: int, seed: int = 2026) -> list[DemoPerson]:
-    """Seeded, realistic candidates; about 5% are near-duplicates of an earlier one."""
-    rng = random.Random(seed)
-    taken: set[str] = set()
-    people: list[DemoPerson] = []
-    for _ in range(count):
-        if people and rng.random() < 0.05:
-            original = rng.choice(people)
-            # The same person again: another address and another way of writing the phone.
-            variant = dict(original.payload)
-            variant["emails"] = [_email(original.first_name, original.last_name + "x", rng, taken)]
-            variant["phones"] = [p.replace(" ", "") for p in original.payload["phones"]]
-            people.append(
-                DemoPerson(original.first_name, original.last_name, variant["emails"][0], variant)
-            )
-            continue
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        track, (title, skills) = rng.choice(list(TITLES.items()))
-        del track
-        email = _email(first, last, rng, taken)
-        seniority = rng.choice(SENIORITY)
-        payload = {
-            "first_name": first,
-            "last_name": last,
-            "emails": [email],
-            "phones": [f"+49 151 {rng.randint(1000000, 9999999)}"],
-            "current_title": f"{seniority} {title}".strip(),
-            "current_company": rng.choice(COMPANIES),
-            "location": rng.choice(CITIES),
-            "skills": rng.sample(skills, k=rng.randint(2, len(skills))),
-            "tags": rng.sample(
-                ["open-to-work", "relocation", "remote-only", "alumni"], k=rng.randint(0, 2)
-            ),
-            "source": rng.choice(SOURCES),
-            "marketing_consent": rng.random() < 0.7,
-        }
-        people.append(DemoPerson(first, last, email, payload))
+    """Seeded, realistic candidates from the shared workload; about 5% are near-duplicates."""
+    people = []
+    for profile in Workload(seed=seed).candidates(count):
+        payload = {key: value for key, value in profile.items() if key in API_FIELDS}
+        people.append(
+            DemoPerson(profile["first_name"], profile["last_name"], profile["emails"][0], payload)
+        )
     return people
 
 

@@ -176,7 +176,7 @@ class Workload:
     rates: Rates = field(default_factory=Rates)
 
     def candidates(self, count: int) -> Iterator[dict[str, Any]]:
-        """`count` candidate profiles in the candidates API's shape; some are near-duplicates."""
+        """`count` candidate profiles (the API's fields and a time zone); some near-duplicates."""
         rng = random.Random(self.seed)
         recent: list[dict[str, Any]] = []
         for number in range(count):
