@@ -86,7 +86,9 @@ class InternalTokens:
 def bearer_token(request: Request) -> str | None:
     """The bearer token of a request's Authorization header, if any."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def unauthorized(detail: str) -> ProblemError:

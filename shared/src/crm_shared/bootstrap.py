@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -199,10 +200,7 @@ def _probe_router(platform: Platform) -> APIRouter:
     async def readyz(request: Request) -> Response:
         checks = await readiness_checks(platform)
         if all(state == "ok" for state in checks.values()):
-            return Response(
-                content=_json({"status": "ready", "checks": checks}),
-                media_type="application/json",
-            )
+            return JSONResponse({"status": "ready", "checks": checks})
         return problem_response(
             503,
             "a dependency is unavailable",
@@ -216,12 +214,6 @@ def _probe_router(platform: Platform) -> APIRouter:
         return Response(generate_latest(platform.registry), media_type=CONTENT_TYPE_LATEST)
 
     return probes
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 class _HttpMetricsMiddleware(BaseHTTPMiddleware):
