@@ -71,6 +71,13 @@ class Outbox:
             data=data,
         )
 
+    async def stage(
+        self, spec: TopicSpec, *, tenant_id: str, subject: str, data: BaseModel, session: Session
+    ) -> None:
+        """Stores a new event of `spec` in the caller's transaction (envelope plus `add`)."""
+        envelope = self.envelope(spec, tenant_id=tenant_id, subject=subject, data=data)
+        await self.add(envelope, session=session)
+
     async def add(self, envelope: EventEnvelope[Any], *, session: Session) -> None:
         """Stores the event in the caller's transaction, with the current trace context."""
         if not session.in_transaction:

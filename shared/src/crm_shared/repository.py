@@ -108,6 +108,16 @@ class TenantScopedCollection:
             self._scope(query), dict(update), upsert=upsert, session=session
         )
 
+    async def update_many(
+        self,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        session: Session | None = None,
+    ) -> UpdateResult:
+        """Updates every one of the tenant's documents matching `query`."""
+        return await self._collection.update_many(self._scope(query), dict(update), session=session)
+
     async def delete_one(
         self, query: Mapping[str, Any], *, session: Session | None = None
     ) -> DeleteResult:

@@ -5,6 +5,8 @@ Run with `uvicorn --factory crm_analytics.main:create_app`.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from crm_analytics.api.routes import router
@@ -20,10 +22,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     platform = build_platform(settings)
     database = platform.require_database()
 
-    async def create_indexes() -> None:
-        await ensure_indexes(database)
-
-    platform.startup_hooks.append(create_indexes)
+    platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(platform.require_consumer(), database))
     return create_service_app(
         platform,

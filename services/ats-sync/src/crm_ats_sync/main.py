@@ -5,6 +5,8 @@ Run with `uvicorn --factory crm_ats_sync.main:create_app`.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from crm_ats_sync.api.routes import public_router, router
@@ -20,10 +22,7 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
     platform = build_platform(settings)
     database = platform.require_database()
 
-    async def create_indexes() -> None:
-        await ensure_indexes(database)
-
-    platform.startup_hooks.append(create_indexes)
+    platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(platform.require_consumer(), database))
     app = create_service_app(
         platform,

@@ -21,7 +21,10 @@ async def to_ats_application_created(
         applied_at=application.applied_at,
     )
     subject = application.candidate_id or application.email or application.ats_candidate_id
-    envelope = outbox.envelope(
-        ATS_APPLICATION_CREATED, tenant_id=application.tenant_id, subject=subject, data=payload
+    await outbox.stage(
+        ATS_APPLICATION_CREATED,
+        tenant_id=application.tenant_id,
+        subject=subject,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)

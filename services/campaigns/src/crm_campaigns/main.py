@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import parseaddr
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -69,9 +70,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     ]
     consumer.after_commit.append(steps_due.notify)
 
-    async def create_indexes() -> None:
-        await ensure_indexes(database)
-
     async def run_workers() -> AsyncIterator[None]:
         for worker in workers:
             worker.start()
@@ -82,7 +80,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
                 await worker.stop()
             await transport.close()
 
-    platform.startup_hooks.append(create_indexes)
+    platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(consumer, database))
     app = create_service_app(
         platform,

@@ -25,10 +25,13 @@ async def to_message_sent(outbox: Outbox, message: Message, *, session: Session)
         sequence_id=message.sequence_id,
         enrolment_id=message.enrolment_id,
     )
-    envelope = outbox.envelope(
-        MESSAGE_SENT, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    await outbox.stage(
+        MESSAGE_SENT,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)
 
 
 async def to_message_opened(
@@ -38,10 +41,13 @@ async def to_message_opened(
     payload = MessageOpened(
         message_id=message.id, candidate_id=message.candidate_id, automated=automated
     )
-    envelope = outbox.envelope(
-        MESSAGE_OPENED, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    await outbox.stage(
+        MESSAGE_OPENED,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)
 
 
 async def to_message_clicked(
@@ -54,7 +60,10 @@ async def to_message_clicked(
         link_index=link_index,
         url=message.links[link_index],
     )
-    envelope = outbox.envelope(
-        MESSAGE_CLICKED, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    await outbox.stage(
+        MESSAGE_CLICKED,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)

@@ -152,24 +152,19 @@ class EnrolmentRepository:
 
     async def exit_active(self, candidate_id: str, reason: ExitReason, *, session: Session) -> int:
         """Ends every active enrolment of a candidate; returns how many ended."""
-        ended = 0
-        for document in await self._enrolments.find(
-            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value}, session=session
-        ):
-            await self._enrolments.update_one(
-                {"_id": document["_id"], "status": EnrolmentStatus.ACTIVE.value},
-                {
-                    "$set": {
-                        "status": EnrolmentStatus.EXITED.value,
-                        "exit_reason": reason.value,
-                        "ended_at": utc_now(),
-                        "next_run_at": None,
-                    }
-                },
-                session=session,
-            )
-            ended += 1
-        return ended
+        result = await self._enrolments.update_many(
+            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value},
+            {
+                "$set": {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": reason.value,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count
 
     async def of_sequence(self, sequence_id: str) -> list[Enrolment]:
         documents = await self._enrolments.find(

@@ -6,6 +6,7 @@ Run with `uvicorn --factory crm_candidates.main:create_app`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -28,9 +29,6 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     )
     segment_jobs = SegmentJobs(mongo, database, outbox)
 
-    async def create_indexes() -> None:
-        await ensure_indexes(database)
-
     async def run_segment_jobs() -> AsyncIterator[None]:
         await segment_jobs.resume_unfinished()
         try:
@@ -38,7 +36,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         finally:
             await segment_jobs.stop()
 
-    platform.startup_hooks.append(create_indexes)
+    platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )

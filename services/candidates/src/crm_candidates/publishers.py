@@ -20,19 +20,25 @@ from crm_shared import (
 async def to_candidate_created(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.created` for a newly stored candidate."""
     payload = CandidateCreated.model_validate(candidate.profile())
-    envelope = outbox.envelope(
-        CANDIDATE_CREATED, tenant_id=candidate.tenant_id, subject=candidate.id, data=payload
+    await outbox.stage(
+        CANDIDATE_CREATED,
+        tenant_id=candidate.tenant_id,
+        subject=candidate.id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)
 
 
 async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.updated` with the whole profile after the change."""
     payload = CandidateUpdated.model_validate(candidate.profile())
-    envelope = outbox.envelope(
-        CANDIDATE_UPDATED, tenant_id=candidate.tenant_id, subject=candidate.id, data=payload
+    await outbox.stage(
+        CANDIDATE_UPDATED,
+        tenant_id=candidate.tenant_id,
+        subject=candidate.id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)
 
 
 async def to_segment_entered(
@@ -42,10 +48,13 @@ async def to_segment_entered(
     payload = SegmentEntered(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
-        SEGMENT_ENTERED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
+    await outbox.stage(
+        SEGMENT_ENTERED,
+        tenant_id=segment.tenant_id,
+        subject=candidate_id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)
 
 
 async def to_segment_exited(
@@ -55,7 +64,10 @@ async def to_segment_exited(
     payload = SegmentExited(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
-        SEGMENT_EXITED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
+    await outbox.stage(
+        SEGMENT_EXITED,
+        tenant_id=segment.tenant_id,
+        subject=candidate_id,
+        data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)

@@ -20,10 +20,10 @@ async def to_event_registered(
         last_name=registration.last_name,
         registered_at=registration.registered_at,
     )
-    envelope = outbox.envelope(
+    await outbox.stage(
         EVENT_REGISTERED,
         tenant_id=registration.tenant_id,
         subject=registration.candidate_id or registration.email,
         data=payload,
+        session=session,
     )
-    await outbox.add(envelope, session=session)

@@ -81,12 +81,11 @@ class EventRepository:
 
     async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
         """Links registrations made before the person was known as a candidate."""
-        for document in await self._registrations.find(
-            {"email": email, "candidate_id": None}, session=session
-        ):
-            await self._registrations.update_one(
-                {"_id": document["_id"]}, {"$set": {"candidate_id": candidate_id}}, session=session
-            )
+        await self._registrations.update_many(
+            {"email": email, "candidate_id": None},
+            {"$set": {"candidate_id": candidate_id}},
+            session=session,
+        )
 
 
 async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEvent | None:
