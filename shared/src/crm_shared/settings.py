@@ -20,6 +20,9 @@ class ServiceSettings(BaseSettings):
     mongodb_database: str = ""
     internal_token_secret: SecretStr = SecretStr("")
     internal_token_ttl_seconds: int = 60
+    # Signs links for people without a login (opt-in, preference centre, unsubscribe); every
+    # service that issues or honours such links must share it.
+    link_signing_secret: SecretStr = SecretStr("")
 
     # Standard OpenTelemetry variable names, so compose can point the same code at Jaeger (otlp).
     otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")

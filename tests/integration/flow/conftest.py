@@ -87,6 +87,7 @@ async def stack(
         "kafka_bootstrap_servers": kafka_bootstrap_servers,
         "mongodb_uri": mongodb_uri,
         "internal_token_secret": INTERNAL_TOKEN_SECRET,
+        "link_signing_secret": "integration-tests-link-signing-secret-0123456789",
         "outbox_poll_interval_seconds": 0.2,
         "kafka_group_prefix": run,
         "log_json": False,

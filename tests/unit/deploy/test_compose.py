@@ -39,6 +39,7 @@ COMMON_ENV = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "MONGODB_URI",
     "INTERNAL_TOKEN_SECRET",
+    "LINK_SIGNING_SECRET",
     "OTEL_TRACES_EXPORTER",
 )
 
@@ -283,6 +284,9 @@ def test_service_environment(name: str) -> None:
     assert env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == "http://jaeger:4318"
     # Required from the caller's environment: never a default secret in the file.
     assert env["INTERNAL_TOKEN_SECRET"].startswith("${INTERNAL_TOKEN_SECRET:?")
+    assert env["LINK_SIGNING_SECRET"].startswith("${LINK_SIGNING_SECRET:?")
+    if name == "campaigns":
+        assert env["TRACKING_SECRET"].startswith("${TRACKING_SECRET:?")
     # Production authenticates callers otherwise; dev tokens must not leak into this stack.
     assert not env.get("DEV_TOKENS")
 

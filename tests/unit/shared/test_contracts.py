@@ -45,7 +45,9 @@ IRREGULAR_PAST_TENSES = {"sent"}
 def test_topic_names_are_entity_dot_past_tense_and_each_has_a_dead_letter_topic() -> None:
     for spec in TOPICS:
         assert re.fullmatch(r"[a-z]+\.[a-z_]+", spec.name), spec.name
-        verb = spec.name.rsplit("_", 1)[-1].split(".")[-1]
+        # The last word is the verb, or the word before a particle (`event.checked_in`).
+        words = spec.name.split(".")[-1].split("_")
+        verb = words[-2] if words[-1] in {"in", "out"} and len(words) > 1 else words[-1]
         assert verb.endswith("ed") or verb in IRREGULAR_PAST_TENSES, spec.name
     assert set(all_topic_names()) == {n for s in TOPICS for n in (s.name, s.name + ".dlq")}
 

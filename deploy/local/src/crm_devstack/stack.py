@@ -112,6 +112,7 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
         "KAFKA_GROUP_PREFIX": config.kafka_group_prefix,
         "MONGODB_URI": config.mongodb_uri,
         "INTERNAL_TOKEN_SECRET": secret,
+        "LINK_SIGNING_SECRET": persisted_secret(config.run_dir, "link_signing_secret"),
         "OTEL_TRACES_EXPORTER": "zipkin",
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://{LOCALHOST}:{config.zipkin_port}/api/v2/spans",
         "SMTP_HOST": LOCALHOST,

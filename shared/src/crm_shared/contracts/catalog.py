@@ -8,12 +8,26 @@ from pydantic import BaseModel
 
 from crm_shared.contracts.events import (
     AtsApplicationCreated,
+    AtsApplicationHired,
+    AtsApplicationRejected,
+    AtsApplicationStageChanged,
+    CandidateChangeRequested,
     CandidateCreated,
+    CandidateErased,
+    CandidateMerged,
+    CandidateUnmerged,
     CandidateUpdated,
+    ConsentChanged,
+    ConsentConfirmationRequested,
+    EngagementScored,
+    EventCheckedIn,
     EventRegistered,
+    MessageBounced,
     MessageClicked,
     MessageOpened,
+    MessageReplied,
     MessageSent,
+    PoolStageChanged,
     SegmentEntered,
     SegmentExited,
 )
@@ -116,6 +130,119 @@ ATS_APPLICATION_CREATED = TopicSpec(
     description="An application was created in a connected applicant tracking system.",
 )
 
+CANDIDATE_MERGED = TopicSpec(
+    name="candidate.merged",
+    payload=CandidateMerged,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="Two candidate records were merged; re-key what you hold to the survivor.",
+)
+CANDIDATE_UNMERGED = TopicSpec(
+    name="candidate.unmerged",
+    payload=CandidateUnmerged,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A merge was undone; the restored record exists again.",
+)
+CANDIDATE_ERASED = TopicSpec(
+    name="candidate.erased",
+    payload=CandidateErased,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A person was erased; delete or anonymise everything held on them.",
+)
+CANDIDATE_CHANGE_REQUESTED = TopicSpec(
+    name="candidate.change_requested",
+    payload=CandidateChangeRequested,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="Another service asks for a tag or pool-stage change of a candidate.",
+)
+CONSENT_CHANGED = TopicSpec(
+    name="consent.changed",
+    payload=ConsentChanged,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate's consent for a purpose was granted, withdrawn or lapsed.",
+)
+CONSENT_CONFIRMATION_REQUESTED = TopicSpec(
+    name="consent.confirmation_requested",
+    payload=ConsentConfirmationRequested,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A consent confirmation mail (double opt-in, re-permission) must be sent.",
+)
+POOL_STAGE_CHANGED = TopicSpec(
+    name="pool.stage_changed",
+    payload=PoolStageChanged,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate was added to, moved within or removed from a talent pool.",
+)
+ENGAGEMENT_SCORED = TopicSpec(
+    name="engagement.scored",
+    payload=EngagementScored,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate's engagement score was recomputed.",
+)
+MESSAGE_BOUNCED = TopicSpec(
+    name="message.bounced",
+    payload=MessageBounced,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A message bounced; a hard bounce suppresses the address.",
+)
+MESSAGE_REPLIED = TopicSpec(
+    name="message.replied",
+    payload=MessageReplied,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate replied to a message.",
+)
+EVENT_CHECKED_IN = TopicSpec(
+    name="event.checked_in",
+    payload=EventCheckedIn,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A registrant or walk-in attended a recruiting event.",
+)
+ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
+    name="ats.application_stage_changed",
+    payload=AtsApplicationStageChanged,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="An application moved to another stage in a connected ATS.",
+)
+ATS_APPLICATION_REJECTED = TopicSpec(
+    name="ats.application_rejected",
+    payload=AtsApplicationRejected,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="An application was rejected in a connected ATS.",
+)
+ATS_APPLICATION_HIRED = TopicSpec(
+    name="ats.application_hired",
+    payload=AtsApplicationHired,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A candidate was hired through a connected ATS.",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
@@ -126,6 +253,20 @@ TOPICS: tuple[TopicSpec, ...] = (
     MESSAGE_CLICKED,
     EVENT_REGISTERED,
     ATS_APPLICATION_CREATED,
+    CANDIDATE_MERGED,
+    CANDIDATE_UNMERGED,
+    CANDIDATE_ERASED,
+    CANDIDATE_CHANGE_REQUESTED,
+    CONSENT_CHANGED,
+    CONSENT_CONFIRMATION_REQUESTED,
+    POOL_STAGE_CHANGED,
+    ENGAGEMENT_SCORED,
+    MESSAGE_BOUNCED,
+    MESSAGE_REPLIED,
+    EVENT_CHECKED_IN,
+    ATS_APPLICATION_STAGE_CHANGED,
+    ATS_APPLICATION_REJECTED,
+    ATS_APPLICATION_HIRED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -7,6 +7,7 @@ Consumers ignore fields they do not know, so adding an optional field is compati
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,17 @@ class CandidateProfile(_Payload):
     owner_id: str | None = Field(default=None, description="The recruiter who owns the candidate.")
     marketing_consent: bool = Field(
         default=False, description="Whether the candidate agreed to receive marketing messages."
+    )
+    time_zone: str | None = Field(
+        default=None, description="IANA time zone, e.g. `Europe/Berlin`, for local-time sends."
+    )
+    locale: str | None = Field(default=None, description="Preferred language, e.g. `en`.")
+    profile_urls: list[str] = Field(
+        default_factory=list, description="Canonical social and portfolio profile URLs."
+    )
+    seniority: str | None = None
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, description="Tenant-defined custom field values by field key."
     )
 
 
@@ -70,6 +82,8 @@ class MessageSent(_Payload):
     subject: str
     sequence_id: str | None = None
     enrolment_id: str | None = None
+    broadcast_id: str | None = None
+    variant: str | None = Field(default=None, description="A/B test variant, e.g. `A`.")
 
 
 class MessageOpened(_Payload):
@@ -119,3 +133,164 @@ class AtsApplicationCreated(_Payload):
     email: str | None = None
     job_name: str | None = None
     applied_at: datetime | None = None
+
+
+class CandidateMerged(_Payload):
+    """Two candidate records were found to be one person and merged into the survivor.
+
+    Every service re-keys what it holds under `merged_candidate_id` to `survivor_candidate_id`.
+    """
+
+    merge_id: str = Field(description="Id of the merge; an undo refers to it.")
+    survivor_candidate_id: str
+    merged_candidate_id: str = Field(description="The record folded into the survivor.")
+    survivor: CandidateProfile = Field(description="The survivor's profile after the merge.")
+
+
+class CandidateUnmerged(_Payload):
+    """A merge was undone: the merged record exists again with its own profile."""
+
+    merge_id: str
+    survivor_candidate_id: str
+    restored_candidate_id: str
+    survivor: CandidateProfile = Field(description="The survivor's profile after the undo.")
+    restored: CandidateProfile = Field(description="The restored record's profile.")
+
+
+class CandidateErased(_Payload):
+    """A person was erased (GDPR article 17): every service deletes or anonymises their data.
+
+    The payload carries no personal data itself: emails are given as SHA-256 hex digests of the
+    normalised (lower-cased, trimmed) address so services holding records by email can find them.
+    """
+
+    candidate_id: str
+    email_sha256: list[str] = Field(default_factory=list)
+    erased_at: datetime
+
+
+class ConsentChanged(_Payload):
+    """A candidate's consent for one purpose was granted, withdrawn or lapsed."""
+
+    candidate_id: str
+    purpose: str = Field(description="What the consent covers, e.g. `marketing`.")
+    status: Literal["granted", "withdrawn", "expired"]
+    lawful_basis: str = Field(description="E.g. `consent`, `legitimate_interest`.")
+    source: str = Field(description="Where the change came from, e.g. `preference_centre`.")
+    expires_at: datetime | None = None
+    marketing_consent: bool = Field(description="Marketing consent state after the change.")
+    message_id: str | None = Field(
+        default=None, description="The message whose unsubscribe link caused the change, if any."
+    )
+
+
+class ConsentConfirmationRequested(_Payload):
+    """The candidates service asks campaigns to mail a consent confirmation link.
+
+    `reason` is `double_opt_in` for a talent-community sign-up and `re_permission` before a
+    consent expires.
+    """
+
+    candidate_id: str
+    email: str
+    first_name: str
+    purpose: str
+    reason: Literal["double_opt_in", "re_permission"]
+    confirm_url: str = Field(description="The signed link that confirms the consent.")
+    expires_at: datetime | None = None
+
+
+class CandidateChangeRequested(_Payload):
+    """Another service (e.g. a nurture sequence step) asks the candidates service for a change."""
+
+    candidate_id: str
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    pool_id: str | None = Field(default=None, description="Pool to move the candidate in.")
+    stage: str | None = Field(default=None, description="Target stage in `pool_id`.")
+    requested_by: str = Field(description="Who asked, e.g. `sequence:<id>`.")
+
+
+class PoolStageChanged(_Payload):
+    """A candidate was added to a talent pool, moved between its stages, or removed."""
+
+    pool_id: str
+    pool_name: str
+    candidate_id: str
+    from_stage: str | None = Field(default=None, description="Null when newly added.")
+    to_stage: str | None = Field(default=None, description="Null when removed from the pool.")
+    moved_by: str = Field(description="A user id, or `sequence:<id>` for automation.")
+    moved_at: datetime
+
+
+class EngagementScored(_Payload):
+    """The analytics service recomputed a candidate's engagement score."""
+
+    candidate_id: str
+    score: float = Field(description="Decayed engagement score, 0 when nothing happened.")
+    last_activity_at: datetime | None = None
+    contributions: dict[str, float] = Field(
+        default_factory=dict, description="Score contributed by each kind of activity."
+    )
+
+
+class MessageBounced(_Payload):
+    """A message could not be delivered; a hard bounce suppresses the address."""
+
+    message_id: str
+    candidate_id: str
+    bounce_type: Literal["hard", "soft"]
+    reason: str
+    source: str = Field(description="`dsn` or the provider webhook that reported it.")
+
+
+class MessageReplied(_Payload):
+    """A candidate replied to a message."""
+
+    message_id: str
+    candidate_id: str
+    received_at: datetime
+    sequence_id: str | None = None
+    enrolment_id: str | None = None
+
+
+class EventCheckedIn(_Payload):
+    """A registrant (or a walk-in) attended a recruiting event."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    checked_in_at: datetime
+    walk_in: bool = False
+
+
+class AtsApplicationChange(_Payload):
+    """What every change of an ATS application carries."""
+
+    provider: str
+    connection_id: str
+    ats_application_id: str
+    ats_candidate_id: str
+    candidate_id: str | None = None
+    email: str | None = None
+    job_name: str | None = None
+    stage: str | None = Field(default=None, description="The stage the application is in now.")
+    occurred_at: datetime
+
+
+class AtsApplicationStageChanged(AtsApplicationChange):
+    """An application moved to another stage in the ATS."""
+
+    from_stage: str | None = None
+
+
+class AtsApplicationRejected(AtsApplicationChange):
+    """An application was rejected; `stage` is the furthest stage it reached (silver medalists)."""
+
+    rejection_reason: str | None = None
+
+
+class AtsApplicationHired(AtsApplicationChange):
+    """The candidate was hired for the application's job."""
