@@ -13,13 +13,14 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from bench import consumer, engagement, outbox, segments
+from bench import api, consumer, engagement, outbox, segments
 from bench.report import Figure, table, write
 from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
 from crm_shared import ensure_topics
 
-SIZES = {
+SIZES: dict[str, dict[str, Any]] = {
     "small": {
         "consumer": 300,
         "outbox": 2000,
@@ -27,6 +28,9 @@ SIZES = {
         "latency_writes": 40,
         "latency_rate": 10.0,
         "engagement": 300,
+        "api_candidates": 100,
+        "api_rates": (20, 40),
+        "api_seconds": 2,
     },
     "full": {
         "consumer": 5000,
@@ -35,12 +39,15 @@ SIZES = {
         "latency_writes": 300,
         "latency_rate": 20.0,
         "engagement": 5000,
+        "api_candidates": 5000,
+        "api_rates": (25, 50, 100, 200, 400, 800),
+        "api_seconds": 10,
     },
 }
 
 
 def benchmarks(
-    bootstrap: str, mongodb_uri: str, size: dict[str, float]
+    bootstrap: str, mongodb_uri: str, size: dict[str, Any]
 ) -> dict[str, Callable[[], Awaitable[list[Figure]]]]:
     return {
         "consumer": lambda: consumer.run(bootstrap, mongodb_uri, int(size["consumer"])),
@@ -50,6 +57,13 @@ def benchmarks(
             bootstrap, mongodb_uri, int(size["latency_writes"]), size["latency_rate"]
         ),
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
+        "api": lambda: api.run(
+            bootstrap,
+            mongodb_uri,
+            int(size["api_candidates"]),
+            [float(rate) for rate in size["api_rates"]],
+            float(size["api_seconds"]),
+        ),
     }
 
 
