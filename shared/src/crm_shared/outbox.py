@@ -99,6 +99,34 @@ class Outbox:
             session=session,
         )
 
+    async def add_many(self, envelopes: list[EventEnvelope[Any]], *, session: Session) -> None:
+        """Stores several events in the caller's transaction with one write, in order."""
+        if not envelopes:
+            return
+        if not session.in_transaction:
+            raise RuntimeError("outbox records must be written inside the entity's transaction")
+        carrier = current_trace_context()
+        now = utc_now()
+        await self.records.insert_many(
+            [
+                {
+                    "_id": ObjectId(),
+                    "event_id": str(envelope.id),
+                    "tenant_id": envelope.tenant_id,
+                    "topic": envelope.type,
+                    "key": envelope.subject,
+                    "value": envelope.model_dump_json(),
+                    "trace_context": carrier,
+                    "created_at": now,
+                    "published": False,
+                    "sent_at": None,
+                }
+                for envelope in envelopes
+            ],
+            ordered=True,
+            session=session,
+        )
+
     def notify_committed(self) -> None:
         """Tells the relay that new records committed, so it need not wait for its next poll."""
         self.committed.notify()

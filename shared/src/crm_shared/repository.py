@@ -8,11 +8,13 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
 
 from crm_shared.mongo import Document, Session
 
 TENANT_FIELD = "tenant_id"
+DUPLICATE_KEY = 11000
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -68,6 +70,24 @@ class TenantScopedCollection:
         """Inserts a document stamped with the tenant."""
         return await self._collection.insert_one(self._stamp(document), session=session)
 
+    async def insert_many(
+        self, documents: Sequence[Mapping[str, Any]], *, session: Session | None = None
+    ) -> int:
+        """Inserts documents stamped with the tenant; one whose `_id` exists already is left as
+        it is (so re-running a bulk insert is idempotent). Returns how many were new."""
+        if not documents:
+            return 0
+        try:
+            result = await self._collection.insert_many(
+                [self._stamp(document) for document in documents], ordered=False, session=session
+            )
+        except BulkWriteError as error:
+            failures = error.details["writeErrors"]
+            if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+                raise
+            return int(error.details.get("nInserted", 0))
+        return len(result.inserted_ids)
+
     async def find_one(
         self, query: Mapping[str, Any], *, session: Session | None = None
     ) -> Document | None:
@@ -80,10 +100,11 @@ class TenantScopedCollection:
         *,
         sort: Sequence[tuple[str, int]] = (),
         limit: int = 0,
+        projection: Mapping[str, Any] | None = None,
         session: Session | None = None,
     ) -> list[Document]:
         """The tenant's documents matching `query`, sorted and limited."""
-        cursor = self._collection.find(self._scope(query), session=session)
+        cursor = self._collection.find(self._scope(query), projection, session=session)
         if sort:
             cursor = cursor.sort(list(sort))
         if limit:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from crm_shared import ServiceSettings
 
@@ -22,3 +22,23 @@ class CampaignsSettings(ServiceSettings):
     delivery_batch_size: int = 100
     delivery_max_attempts: int = 5
     lease_seconds: float = 60.0
+    # Persistent SMTP connections, and so messages in flight at once.
+    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    # Backoff of transient SMTP errors: full jitter under min(cap, base * 2**(attempt-1)).
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # The mail provider's limit (token bucket, messages a second and burst); 0 = unlimited.
+    provider_rate_per_second: float = Field(default=2000.0, ge=0)
+    provider_burst: float = Field(default=200.0, ge=1)
+    # Each tenant's share of the sending capacity (token bucket per tenant); 0 = unlimited.
+    tenant_rate_per_second: float = Field(default=1000.0, ge=0)
+    tenant_burst: float = Field(default=200.0, ge=1)
+    # A broadcast pauses itself once `error_pause_min_sample` attempts were made and at least
+    # `error_pause_ratio` of them failed.
+    error_pause_min_sample: int = Field(default=50, ge=1)
+    error_pause_ratio: float = Field(default=0.2, gt=0, le=1)
+    # The zone of a recipient without one, for local-time broadcasts: per tenant, else default.
+    default_time_zone: str = "UTC"
+    tenant_time_zones: dict[str, str] = Field(default_factory=dict)
+    broadcast_poll_interval_seconds: float = 1.0
+    broadcast_chunk_size: int = Field(default=1000, ge=1)

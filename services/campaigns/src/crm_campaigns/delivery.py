@@ -1,28 +1,48 @@
-"""Delivery: sends queued messages over SMTP, reusing one connection, and records the outcome.
+"""Delivery: sends queued messages over a small pool of persistent SMTP connections.
 
-Messages are claimed with a lease like enrolments. Consent is checked against the projection at
-send time, so a withdrawal that arrived after the message was queued still stops it. A message
-is marked sent, with its `message.sent` event, right after the SMTP server accepted it; if the
-process dies in between, the message is sent again after its lease expires (at least once),
-with the same Message-ID header so receiving systems can recognise the repeat.
+Each batch is claimed with one conditional update that moves due messages from `queued` to
+`sending` under a fresh claim id; only the worker holding that claim hands them to SMTP, so a
+message claimed twice (two workers, a redelivered command, a re-run after a crash) is never
+sent twice. Right before sending, `SendPolicy` decides each message (consent, and whatever
+rules governance adds); then the provider's and the tenant's rate limits apply. The outcomes
+of a batch are written in one transaction: bulk status updates, the `message.sent` events, and
+the broadcast progress counters. A transient SMTP error (4xx, a dropped connection, a timeout)
+puts the message back in the queue with exponential backoff and jitter; a 5xx fails it.
+
+A message left in `sending` past its lease (its worker died mid-batch) may or may not have
+reached the SMTP server; it is marked failed with an "outcome unknown" error rather than sent
+again, because at most once is the promise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, Protocol
 
 import aiosmtplib
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from pymongo import ReturnDocument
 
-from crm_campaigns.domain.models import Message, MessageStatus, SuppressionReason
-from crm_campaigns.publishers import to_message_sent
-from crm_campaigns.repository import MESSAGES, RecipientRepository, claim_next
+from crm_campaigns.domain.models import BroadcastStatus, Message, MessageStatus, Recipient
+from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
+from crm_campaigns.domain.sending import (
+    ErrorThreshold,
+    Outcome,
+    TokenBucket,
+    classify_error,
+    retry_delay,
+)
+from crm_campaigns.publishers import message_sent_envelope
+from crm_campaigns.repository import BROADCASTS, MESSAGES, RecipientRepository, hold_broadcast
 from crm_shared import (
     Database,
     MongoClient,
@@ -33,46 +53,89 @@ from crm_shared import (
     utc_now,
 )
 
-RETRY_BACKOFF = timedelta(seconds=5)
+INTERRUPTED = "delivery interrupted while sending; outcome unknown, not retried"
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
-class SmtpTransport:
-    """One reused SMTP connection, reopened when the server dropped it."""
+class MailTransport(Protocol):
+    """Hands one message to a mail server (SMTP today, other channels behind the same port)."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    size: int
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SmtpPool:
+    """Up to `size` persistent SMTP connections, opened on first use and reopened after a
+    failure; each send borrows one, so `size` messages can be in flight at once."""
+
+    def __init__(self, host: str, port: int, timeout: float, size: int) -> None:
         self._host = host
         self._port = port
         self._timeout = timeout
-        self._client: aiosmtplib.SMTP | None = None
+        self.size = size
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(None)
+        self.connections_opened = 0
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
+        )
+        await client.connect()
+        self.connections_opened += 1
+        return client
 
     async def send(self, message: EmailMessage) -> None:
-        """Hands a message to the SMTP server."""
-        if self._client is None or not self._client.is_connected:
-            self._client = aiosmtplib.SMTP(
-                hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
-            )
-            await self._client.connect()
+        """Sends over an idle connection; a connection that failed is dropped and reopened."""
+        client = await self._idle.get()
         try:
-            await self._client.send_message(message)
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-            self._client = None
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            await client.send_message(message)
+        except aiosmtplib.SMTPResponseException:
+            # The server refused this message but the session is intact; reset it for the next.
+            try:
+                if client is not None:
+                    await client.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                _discard(client)
+                client = None
             raise
+        except BaseException:
+            _discard(client)
+            client = None
+            raise
+        finally:
+            self._idle.put_nowait(client)
 
     async def close(self) -> None:
-        """Closes the connection politely."""
-        if self._client is not None and self._client.is_connected:
-            try:
-                await self._client.quit()
-            except aiosmtplib.SMTPException:
-                self._client.close()
-        self._client = None
+        """Closes every idle connection politely."""
+        clients = []
+        while not self._idle.empty():
+            clients.append(self._idle.get_nowait())
+        for client in clients:
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+        for _ in clients:
+            self._idle.put_nowait(None)
+
+
+def _discard(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None:
+        client.close()
 
 
 def email_for(message: Message, sender: str, message_domain: str) -> EmailMessage:
-    """The RFC 5322 message for a rendered message."""
+    """The RFC 5322 message for a rendered message; its Message-ID derives from the message id."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = message.to_email or ""
@@ -84,8 +147,52 @@ def email_for(message: Message, sender: str, message_domain: str) -> EmailMessag
     return email
 
 
+@dataclass(frozen=True)
+class DeliveryLimits:
+    """How fast and how persistently to send (see `CampaignsSettings`)."""
+
+    max_attempts: int
+    retry_base: timedelta
+    retry_cap: timedelta
+    provider_rate: float
+    provider_burst: float
+    tenant_rate: float
+    tenant_burst: float
+    error_threshold: ErrorThreshold
+
+
+@dataclass
+class _Attempt:
+    message: Message
+    document: dict[str, Any]
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Tally:
+    """What one batch did, per broadcast."""
+
+    sent: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: Counter[str] | None = None
+
+    def increments(self) -> dict[str, int]:
+        fields = {
+            "stats.sent": self.sent,
+            "stats.failed": self.failed,
+            "stats.errors": self.errors,
+            "stats.attempts": self.sent + self.errors,
+            "stats.finished": self.sent + self.failed + sum((self.skipped or Counter()).values()),
+        }
+        for reason, count in (self.skipped or Counter()).items():
+            fields[f"stats.skipped.{reason}"] = count
+        return {field: value for field, value in fields.items() if value}
+
+
 class MailDispatcher:
-    """Sends every tenant's queued messages."""
+    """Sends every tenant's due messages, one claimed batch at a time."""
 
     def __init__(
         self,
@@ -93,111 +200,271 @@ class MailDispatcher:
         mongo: MongoClient,
         database: Database,
         outbox: Outbox,
-        transport: SmtpTransport,
+        transport: MailTransport,
+        policy: SendPolicy,
         sender: str,
         lease: timedelta,
         batch_size: int,
-        max_attempts: int,
+        limits: DeliveryLimits,
     ) -> None:
         self._mongo = mongo
         self._database = database
         self._outbox = outbox
         self._transport = transport
+        self._policy = policy
         self._sender = sender
         self._domain = sender.rsplit("@", 1)[-1].strip("> ") or "recruitcrm.local"
         self._lease = lease
         self._batch_size = batch_size
-        self._max_attempts = max_attempts
+        self._limits = limits
+        self._provider_bucket = TokenBucket(limits.provider_rate, limits.provider_burst)
+        self._tenant_buckets: dict[str, TokenBucket] = {}
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
 
     async def deliver_batch(self) -> int:
-        """Sends up to one batch of due messages; returns how many it handled."""
-        handled = 0
-        while handled < self._batch_size:
-            claimed = await claim_next(
-                self._database,
-                MESSAGES,
-                {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": utc_now()}},
-                owner=self.owner,
-                lease=self._lease,
-                order_by="next_attempt_at",
+        """Claims and handles up to one batch of due messages; returns how many it claimed."""
+        now = utc_now()
+        await self._fail_interrupted(now)
+        claimed = await self._claim(now)
+        if not claimed:
+            return 0
+        attempts = [_Attempt(from_document(Message, d), d) for d in claimed]
+        recipients = await self._recipients(attempts)
+        checks = [
+            SendCheck(a.message, recipients.get((a.message.tenant_id, a.message.candidate_id)), now)
+            for a in attempts
+        ]
+        decisions = await self._policy.may_send(checks)
+        skipped: list[tuple[_Attempt, str]] = []
+        deferred: list[tuple[_Attempt, datetime]] = []
+        to_send: list[_Attempt] = []
+        for attempt in attempts:
+            decision = decisions[attempt.message.id]
+            if decision.verdict is Verdict.SKIP:
+                skipped.append((attempt, str(decision.reason)))
+            elif decision.verdict is Verdict.DEFER:
+                deferred.append((attempt, decision.retry_at or now + self._limits.retry_base))
+            else:
+                wait = self._tenant_bucket(attempt.message.tenant_id).take()
+                if wait > 0:
+                    deferred.append((attempt, now + timedelta(seconds=wait)))
+                else:
+                    to_send.append(attempt)
+        await self._send_all(to_send)
+        paused = await self._record(to_send, skipped, deferred)
+        for tenant_id, broadcast_id in paused:
+            logger.warning("broadcast %s paused: error rate over the threshold", broadcast_id)
+            await hold_broadcast(
+                self._mongo, self._database, tenant_id, broadcast_id, reason="error_threshold"
             )
-            if claimed is None:
-                break
-            token = otel_context.attach(propagate.extract(claimed.get("trace_context") or {}))
-            try:
-                with tracer.start_as_current_span("message.deliver"):
-                    await self._deliver(claimed)
-            finally:
-                otel_context.detach(token)
-            handled += 1
-        if handled:
-            self._outbox.notify_committed()
-        return handled
+        self._outbox.notify_committed()
+        return len(claimed)
 
-    async def _deliver(self, claimed: dict[str, Any]) -> None:
-        message = from_document(Message, claimed)
-        recipient = await RecipientRepository(self._database, message.tenant_id).get(
-            message.candidate_id
-        )
-        if not message.to_email:
-            await self._finish(
-                message, MessageStatus.SUPPRESSED, SuppressionReason.NO_EMAIL_ADDRESS
-            )
-            return
-        if recipient is None or not recipient.marketing_consent:
-            await self._finish(
-                message, MessageStatus.SUPPRESSED, SuppressionReason.NO_MARKETING_CONSENT
-            )
-            return
-        try:
-            with tracer.start_as_current_span("smtp.send"):
-                await self._transport.send(email_for(message, self._sender, self._domain))
-        except (aiosmtplib.SMTPException, OSError) as error:
-            await self._retry_later(message, error)
-            return
-        await self._finish(message, MessageStatus.SENT, None)
+    def _tenant_bucket(self, tenant_id: str) -> TokenBucket:
+        bucket = self._tenant_buckets.get(tenant_id)
+        if bucket is None:
+            bucket = TokenBucket(self._limits.tenant_rate, self._limits.tenant_burst)
+            self._tenant_buckets[tenant_id] = bucket
+        return bucket
 
-    async def _finish(
-        self, message: Message, status: MessageStatus, reason: SuppressionReason | None
-    ) -> None:
-        async def record(session: Session) -> None:
-            updated = await self._database[MESSAGES].update_one(
-                {
-                    "_id": message.id,
-                    "lease_owner": self.owner,
-                    "status": MessageStatus.QUEUED.value,
-                },
-                {
-                    "$set": {
-                        "status": status.value,
-                        "suppression_reason": reason,
-                        "sent_at": utc_now() if status is MessageStatus.SENT else None,
-                        "lease_owner": None,
-                        "lease_until": None,
-                    }
-                },
-                session=session,
-            )
-            if updated.modified_count and status is MessageStatus.SENT:
-                await to_message_sent(self._outbox, message, session=session)
-
-        await in_transaction(self._mongo, record)
-
-    async def _retry_later(self, message: Message, error: BaseException) -> None:
-        attempts = message.attempts + 1
-        logger.warning("sending message %s failed (attempt %d): %r", message.id, attempts, error)
-        final = attempts >= self._max_attempts
-        await self._database[MESSAGES].update_one(
-            {"_id": message.id, "lease_owner": self.owner},
+    async def _fail_interrupted(self, now: datetime) -> None:
+        # Deliberately cross-tenant: recovery of any worker's abandoned claims.
+        await self._database[MESSAGES].update_many(
+            {"status": MessageStatus.SENDING.value, "lease_until": {"$lte": now}},
             {
                 "$set": {
-                    "attempts": attempts,
-                    "last_error": repr(error)[:500],
-                    "status": MessageStatus.FAILED.value if final else MessageStatus.QUEUED.value,
-                    "next_attempt_at": utc_now() + RETRY_BACKOFF * 2 ** (attempts - 1),
+                    "status": MessageStatus.FAILED.value,
+                    "last_error": INTERRUPTED,
                     "lease_owner": None,
                     "lease_until": None,
                 }
             },
         )
+
+    async def _claim(self, now: datetime) -> list[dict[str, Any]]:
+        """Moves a batch of due messages from queued to sending under a new claim id.
+
+        Deliberately cross-tenant. The update re-checks `status: queued`, so of two workers
+        that read the same ids only one moves each message; the other's claim comes back short.
+        """
+        messages = self._database[MESSAGES]
+        due = {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": now}}
+        candidates = await messages.find(
+            due, {"_id": 1}, sort=[("next_attempt_at", 1)], limit=self._batch_size
+        ).to_list()
+        if not candidates:
+            return []
+        claim_id = uuid.uuid4().hex
+        await messages.update_many(
+            {**due, "_id": {"$in": [c["_id"] for c in candidates]}},
+            {
+                "$set": {
+                    "status": MessageStatus.SENDING.value,
+                    "claim_id": claim_id,
+                    "lease_owner": self.owner,
+                    "lease_until": now + self._lease,
+                }
+            },
+        )
+        return await messages.find({"claim_id": claim_id}).to_list()
+
+    async def _recipients(self, attempts: Sequence[_Attempt]) -> dict[tuple[str, str], Recipient]:
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for attempt in attempts:
+            by_tenant[attempt.message.tenant_id].append(attempt.message.candidate_id)
+        found: dict[tuple[str, str], Recipient] = {}
+        for tenant_id, candidate_ids in by_tenant.items():
+            for candidate_id, recipient in (
+                await RecipientRepository(self._database, tenant_id).many(candidate_ids)
+            ).items():
+                found[(tenant_id, candidate_id)] = recipient
+        return found
+
+    async def _send_all(self, attempts: Sequence[_Attempt]) -> None:
+        """Sends concurrently, as many at a time as the transport has connections."""
+        queue: asyncio.Queue[_Attempt] = asyncio.Queue()
+        for attempt in attempts:
+            queue.put_nowait(attempt)
+
+        async def work() -> None:
+            while not queue.empty():
+                await self._send_one(queue.get_nowait())
+
+        await asyncio.gather(*(work() for _ in range(min(self._transport.size, len(attempts)))))
+
+    async def _send_one(self, attempt: _Attempt) -> None:
+        wait = self._provider_bucket.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        carrier = attempt.document.get("trace_context") or {}
+        token = otel_context.attach(propagate.extract(carrier))
+        try:
+            with tracer.start_as_current_span("message.deliver"):
+                await self._transport.send(email_for(attempt.message, self._sender, self._domain))
+            attempt.outcome = Outcome.SENT
+        except (aiosmtplib.SMTPException, OSError) as error:
+            attempt.outcome, attempt.error = classify_error(error), error
+        finally:
+            otel_context.detach(token)
+
+    async def _record(
+        self,
+        attempted: Sequence[_Attempt],
+        skipped: Sequence[tuple[_Attempt, str]],
+        deferred: Sequence[tuple[_Attempt, datetime]],
+    ) -> list[tuple[str, str]]:
+        """Writes a batch's outcomes in one transaction; returns the broadcasts to pause."""
+        now = utc_now()
+        messages = self._database[MESSAGES]
+        released = {"lease_owner": None, "lease_until": None}
+        tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+        sent = [a for a in attempted if a.outcome is Outcome.SENT]
+        failed = [a for a in attempted if a.outcome is not Outcome.SENT]
+        for attempt in sent:
+            _tally(tallies, attempt).sent += 1
+        for attempt, reason in skipped:
+            tally = _tally(tallies, attempt)
+            tally.skipped = (tally.skipped or Counter()) + Counter({reason: 1})
+        retries: list[tuple[_Attempt, dict[str, Any]]] = []
+        for attempt in failed:
+            tally = _tally(tallies, attempt)
+            tally.errors += 1
+            count = attempt.message.attempts + 1
+            final = attempt.outcome is Outcome.PERMANENT or count >= self._limits.max_attempts
+            tally.failed += final
+            logger.warning(
+                "sending message %s failed (attempt %d, %s): %r",
+                attempt.message.id,
+                count,
+                "final" if final else "will retry",
+                attempt.error,
+            )
+            change: dict[str, Any] = {
+                "attempts": count,
+                "last_error": repr(attempt.error)[:500],
+                **released,
+            }
+            if final:
+                change["status"] = MessageStatus.FAILED.value
+            else:
+                change["status"] = MessageStatus.QUEUED.value
+                change["next_attempt_at"] = now + retry_delay(
+                    count, base=self._limits.retry_base, cap=self._limits.retry_cap
+                )
+            retries.append((attempt, change))
+        to_pause: list[tuple[str, str]] = []
+
+        async def record(session: Session) -> None:
+            to_pause.clear()
+            if sent:
+                await messages.update_many(
+                    {"_id": {"$in": _ids(sent)}, "claim_id": sent[0].document["claim_id"]},
+                    {"$set": {"status": MessageStatus.SENT.value, "sent_at": now, **released}},
+                    session=session,
+                )
+                await self._outbox.add_many(
+                    [message_sent_envelope(self._outbox, a.message) for a in sent],
+                    session=session,
+                )
+            by_reason: dict[str, list[_Attempt]] = defaultdict(list)
+            for attempt, reason in skipped:
+                by_reason[reason].append(attempt)
+            for reason, group in by_reason.items():
+                await messages.update_many(
+                    {"_id": {"$in": _ids(group)}},
+                    {
+                        "$set": {
+                            "status": MessageStatus.SUPPRESSED.value,
+                            "suppression_reason": reason,
+                            **released,
+                        }
+                    },
+                    session=session,
+                )
+            by_time: dict[datetime, list[_Attempt]] = defaultdict(list)
+            for attempt, retry_at in deferred:
+                by_time[retry_at].append(attempt)
+            for retry_at, group in by_time.items():
+                await messages.update_many(
+                    {"_id": {"$in": _ids(group)}},
+                    {
+                        "$set": {
+                            "status": MessageStatus.QUEUED.value,
+                            "next_attempt_at": retry_at,
+                            **released,
+                        }
+                    },
+                    session=session,
+                )
+            for attempt, change in retries:
+                await messages.update_one(
+                    {"_id": attempt.message.id}, {"$set": change}, session=session
+                )
+            for (tenant_id, broadcast_id), tally in tallies.items():
+                if not broadcast_id:
+                    continue
+                progress = await self._database[BROADCASTS].find_one_and_update(
+                    {"_id": broadcast_id, "tenant_id": tenant_id},
+                    {"$inc": tally.increments()},
+                    session=session,
+                    return_document=ReturnDocument.AFTER,
+                )
+                if progress is None or progress.get("status") != BroadcastStatus.SENDING.value:
+                    continue
+                stats = progress.get("stats") or {}
+                if self._limits.error_threshold.exceeded(
+                    int(stats.get("attempts", 0)), int(stats.get("errors", 0))
+                ):
+                    to_pause.append((tenant_id, broadcast_id))
+
+        await in_transaction(self._mongo, record)
+        return to_pause
+
+
+def _tally(tallies: dict[tuple[str, str], _Tally], attempt: _Attempt) -> _Tally:
+    broadcast_id = attempt.message.broadcast_id
+    return tallies[(attempt.message.tenant_id, broadcast_id or "")]
+
+
+def _ids(attempts: Iterable[_Attempt]) -> list[str]:
+    return [attempt.message.id for attempt in attempts]

@@ -48,6 +48,7 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 current_company=profile.current_company,
                 location=profile.location,
                 marketing_consent=profile.marketing_consent,
+                time_zone=profile.time_zone,
             ),
             session=session,
         )

@@ -14,12 +14,28 @@ from fastapi import FastAPI
 
 from crm_campaigns.api import routes, tracking
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import MailDispatcher, SmtpTransport
+from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
+from crm_campaigns.domain.policy import DEFAULT_RULES, SendPolicy
+from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.engine import SequenceEngine
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
 from crm_shared import BatchWorker, Wakeup, build_platform, create_service_app
+
+
+def delivery_limits(settings: CampaignsSettings) -> DeliveryLimits:
+    """The dispatcher's retry, rate and error-threshold settings."""
+    return DeliveryLimits(
+        max_attempts=settings.delivery_max_attempts,
+        retry_base=timedelta(seconds=settings.retry_base_seconds),
+        retry_cap=timedelta(seconds=settings.retry_max_seconds),
+        provider_rate=settings.provider_rate_per_second,
+        provider_burst=settings.provider_burst,
+        tenant_rate=settings.tenant_rate_per_second,
+        tenant_burst=settings.tenant_burst,
+        error_threshold=ErrorThreshold(settings.error_pause_min_sample, settings.error_pause_ratio),
+    )
 
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
@@ -31,7 +47,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     tokens = TrackingTokens(settings.tracking_secret.get_secret_value())
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued = Wakeup(), Wakeup()
-    transport = SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds)
+    transport = SmtpPool(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_timeout_seconds,
+        settings.smtp_pool_size,
+    )
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
@@ -47,10 +68,11 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         database=database,
         outbox=outbox,
         transport=transport,
+        policy=SendPolicy(DEFAULT_RULES),
         sender=settings.smtp_sender,
         lease=lease,
         batch_size=settings.delivery_batch_size,
-        max_attempts=settings.delivery_max_attempts,
+        limits=delivery_limits(settings),
     )
     workers = [
         BatchWorker(

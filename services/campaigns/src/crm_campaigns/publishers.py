@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_campaigns.domain.models import Message
 from crm_shared import (
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
     MESSAGE_SENT,
+    EventEnvelope,
     MessageClicked,
     MessageOpened,
     MessageSent,
@@ -15,8 +18,8 @@ from crm_shared import (
 )
 
 
-async def to_message_sent(outbox: Outbox, message: Message, *, session: Session) -> None:
-    """Stages `message.sent` for a message handed to SMTP."""
+def message_sent_envelope(outbox: Outbox, message: Message) -> EventEnvelope[Any]:
+    """`message.sent` for a message handed to SMTP (staged in bulk by the dispatcher)."""
     payload = MessageSent(
         message_id=message.id,
         candidate_id=message.candidate_id,
@@ -24,13 +27,11 @@ async def to_message_sent(outbox: Outbox, message: Message, *, session: Session)
         subject=message.subject,
         sequence_id=message.sequence_id,
         enrolment_id=message.enrolment_id,
+        broadcast_id=message.broadcast_id,
+        variant=message.variant,
     )
-    await outbox.stage(
-        MESSAGE_SENT,
-        tenant_id=message.tenant_id,
-        subject=message.candidate_id,
-        data=payload,
-        session=session,
+    return outbox.envelope(
+        MESSAGE_SENT, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
     )
 
 

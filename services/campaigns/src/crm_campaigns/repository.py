@@ -14,10 +14,13 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING, ReturnDocument
 
 from crm_campaigns.domain.models import (
+    Broadcast,
+    BroadcastStatus,
     Enrolment,
     EnrolmentStatus,
     ExitReason,
     Message,
+    MessageStatus,
     Recipient,
     Sequence,
     Template,
@@ -26,9 +29,11 @@ from crm_shared import (
     CurrentPrincipal,
     Database,
     Document,
+    MongoClient,
     Session,
     TenantScopedCollection,
     from_document,
+    in_transaction,
     to_document,
     utc_now,
 )
@@ -39,6 +44,10 @@ SEQUENCES = "sequences"
 ENROLMENTS = "enrolments"
 MESSAGES = "messages"
 SEGMENT_MEMBERS = "segment_members"
+POOL_MEMBERS = "pool_members"
+BROADCASTS = "broadcasts"
+BROADCAST_RECIPIENTS = "broadcast_recipients"
+BLOCKS = "blocks"
 
 
 async def ensure_indexes(database: Database) -> None:
@@ -58,6 +67,14 @@ async def ensure_indexes(database: Database) -> None:
     )
     await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
     await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await database[POOL_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await database[BROADCASTS].create_index([("status", ASCENDING)])
+    await database[BROADCAST_RECIPIENTS].create_index(
+        [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("group", ASCENDING)]
+    )
     await database[SEGMENT_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,
@@ -65,6 +82,10 @@ async def ensure_indexes(database: Database) -> None:
     messages = database[MESSAGES]
     await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
     await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await messages.create_index([("claim_id", ASCENDING)])
+    await messages.create_index(
+        [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("status", ASCENDING)]
+    )
 
 
 class RecipientRepository:
@@ -84,6 +105,11 @@ class RecipientRepository:
         """The recipient data of a candidate, if known."""
         document = await self._recipients.find_one({"candidate_id": candidate_id}, session=session)
         return Recipient.model_validate(document) if document else None
+
+    async def many(self, candidate_ids: list[str]) -> dict[str, Recipient]:
+        """The known recipients among `candidate_ids`, by candidate id, in one query."""
+        documents = await self._recipients.find({"candidate_id": {"$in": candidate_ids}})
+        return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
 
 
 class TemplateRepository:
@@ -229,6 +255,115 @@ class MessageRepository:
         await self._messages.update_one({"_id": message_id}, {"$inc": {field: 1}}, session=session)
 
 
+class PoolMemberRepository:
+    """The tenant's projection of talent pool membership and stage, from pool.stage_changed."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._members = TenantScopedCollection(database[POOL_MEMBERS], tenant_id)
+
+    async def place(
+        self, pool_id: str, candidate_id: str, stage: str | None, *, session: Session
+    ) -> None:
+        """Records the candidate's current stage in the pool; no stage means they left it."""
+        key = {"pool_id": pool_id, "candidate_id": candidate_id}
+        if stage is None:
+            await self._members.delete_one(key, session=session)
+            return
+        await self._members.update_one(
+            key, {"$set": {"stage": stage, "updated_at": utc_now()}}, upsert=True, session=session
+        )
+
+    async def members(self, pool_id: str, stage: str | None) -> list[str]:
+        query: dict[str, Any] = {"pool_id": pool_id}
+        if stage is not None:
+            query["stage"] = stage
+        documents = await self._members.find(query, projection={"candidate_id": 1})
+        return [document["candidate_id"] for document in documents]
+
+
+class BroadcastRepository:
+    """The tenant's broadcasts."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
+        self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+
+    async def add(self, broadcast: Broadcast) -> None:
+        await self._broadcasts.insert_one(to_document(broadcast))
+
+    async def get(self, broadcast_id: str, *, session: Session | None = None) -> Broadcast | None:
+        document = await self._broadcasts.find_one({"_id": broadcast_id}, session=session)
+        return from_document(Broadcast, document) if document else None
+
+    async def page(self, *, after: str | None, limit: int) -> list[Broadcast]:
+        query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
+        documents = await self._broadcasts.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Broadcast, d) for d in documents]
+
+    async def transition(
+        self,
+        broadcast_id: str,
+        expected: BroadcastStatus,
+        changes: dict[str, Any],
+        *,
+        session: Session | None = None,
+    ) -> bool:
+        """Applies `changes` only if the broadcast is still in `expected`; True if it was."""
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast_id, "status": expected.value}, {"$set": changes}, session=session
+        )
+        return result.modified_count == 1
+
+    async def move_messages(
+        self,
+        broadcast_id: str,
+        source: MessageStatus,
+        target: MessageStatus,
+        *,
+        session: Session | None = None,
+    ) -> int:
+        """Moves the broadcast's messages in `source` to `target` (hold, release, cancel)."""
+        result = await self._messages.update_many(
+            {"broadcast_id": broadcast_id, "status": source.value},
+            {"$set": {"status": target.value}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
+        return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
+
+
+async def hold_broadcast(
+    mongo: MongoClient, database: Database, tenant_id: str, broadcast_id: str, *, reason: str
+) -> bool:
+    """Pauses a preparing or sending broadcast and holds its queued messages; False if it was
+    in neither state."""
+    broadcasts = BroadcastRepository(database, tenant_id)
+
+    async def hold(session: Session) -> bool:
+        current = await broadcasts.get(broadcast_id, session=session)
+        if current is None or current.status not in PAUSABLE:
+            return False
+        changes = {
+            "status": BroadcastStatus.PAUSED.value,
+            "pause_reason": reason,
+            "paused_from": current.status.value,
+        }
+        if not await broadcasts.transition(broadcast_id, current.status, changes, session=session):
+            return False
+        await broadcasts.move_messages(
+            broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD, session=session
+        )
+        return True
+
+    return await in_transaction(mongo, hold)
+
+
+PAUSABLE = (BroadcastStatus.PREPARING, BroadcastStatus.SENDING)
+
+
 async def claim_next(
     database: Database,
     collection: str,
@@ -269,3 +404,4 @@ SequencesRepo = Annotated[SequenceRepository, _scoped(SequenceRepository)]
 EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
 MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]
 RecipientsRepo = Annotated[RecipientRepository, _scoped(RecipientRepository)]
+BroadcastsRepo = Annotated[BroadcastRepository, _scoped(BroadcastRepository)]

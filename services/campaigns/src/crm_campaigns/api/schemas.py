@@ -13,7 +13,6 @@ from crm_campaigns.domain.models import (
     MessageStatus,
     SegmentTrigger,
     Step,
-    SuppressionReason,
 )
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -97,7 +96,10 @@ class MessagePublic(BaseModel):
     to_email: str | None
     subject: str
     status: MessageStatus
-    suppression_reason: SuppressionReason | None
+    broadcast_id: str | None
+    variant: str | None
+    suppression_reason: str | None
+    last_error: str | None
     attempts: int
     opens: int
     clicks: int
