@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 class UndecodableEventError(ValueError):
-    """The message is not a valid event of its topic; retrying cannot help."""
+    """The message is not a valid event of its topic, or a handler found it unusable; retrying
+    cannot help, so it is dead-lettered without further attempts."""
 
 
 class _AlreadyAppliedError(Exception):
@@ -171,6 +172,10 @@ class IdempotentConsumer:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 applied = await self._apply_once(handler, envelope)
+            except UndecodableEventError as error:
+                # The handler found the event unusable (e.g. it names a record that does not
+                # exist): retrying cannot help, so it is dead-lettered at once.
+                return await self._dead_letter(spec, handler, record, error, attempts=attempt)
             except Exception as error:
                 if attempt == self._max_attempts:
                     return await self._dead_letter(spec, handler, record, error, attempts=attempt)

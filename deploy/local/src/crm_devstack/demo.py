@@ -27,7 +27,7 @@ ADMIN_TOKEN = "dev-acme-admin"
 RECRUITER_TOKEN = "dev-acme-recruiter"
 CAREERS_URL = "https://careers.acme.example/jobs/platform-engineer"
 
-# The candidates API takes these fields of a generated profile (time zones come with issue 4).
+# The candidates API takes these fields of a generated profile.
 API_FIELDS = frozenset(
     {
         "first_name",
@@ -37,6 +37,7 @@ API_FIELDS = frozenset(
         "current_title",
         "current_company",
         "location",
+        "time_zone",
         "skills",
         "tags",
         "source",
@@ -162,6 +163,14 @@ class DemoLoader:
                     {"type": "wait", "days": 7},
                 ],
             },
+        )
+        # The demo's phone numbers are German; national ones (0151...) are read as such.
+        await self.expect(
+            200,
+            "PUT",
+            "/api/v1/profile-settings",
+            headers=self.admin,
+            json={"default_phone_region": "DE"},
         )
         people = demo_people(candidates)
         limit = asyncio.Semaphore(8)

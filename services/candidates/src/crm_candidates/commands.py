@@ -9,24 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from crm_candidates.domain.models import Candidate, Segment, SegmentStatus
+from crm_candidates.domain.pools import (
+    AlreadyInPoolError,
+    CandidateNotFoundError,
+    NotInPoolError,
+    Pool,
+    PoolMembership,
+    StageChange,
+    placed,
+)
 from crm_candidates.domain.segments import Group, candidate_facets, compile_rule, rule_matches
 from crm_candidates.publishers import (
     to_candidate_created,
     to_candidate_updated,
+    to_pool_stage_changed,
     to_segment_entered,
     to_segment_exited,
 )
 from crm_candidates.repository import (
     CandidateRepository,
+    PoolRepository,
     SegmentRepository,
     segments_awaiting_evaluation,
 )
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction
+from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
 
 RECOMPUTE_BATCH = 500
+ResultT = TypeVar("ResultT")
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +78,36 @@ class CandidateWriter:
         self.outbox.notify_committed()
         return candidate
 
+    async def change(
+        self, candidate_id: str, mutate: Callable[[Candidate], Candidate]
+    ) -> Candidate | None:
+        """Applies `mutate` to the candidate as stored now, in one transaction with its events.
+
+        None if the tenant has no such candidate. Reading inside the transaction means two
+        concurrent changes (a profile edit and a pool move) never overwrite each other.
+        """
+        changed = await in_transaction(
+            self.mongo, lambda session: self.change_in(candidate_id, mutate, session=session)
+        )
+        self.outbox.notify_committed()
+        return changed
+
+    async def change_in(
+        self, candidate_id: str, mutate: Callable[[Candidate], Candidate], *, session: Session
+    ) -> Candidate | None:
+        """`change` within the caller's transaction; a change that changes nothing is no write."""
+        candidate = await self.candidates.get(candidate_id, session=session)
+        if candidate is None:
+            return None
+        changed = mutate(candidate)
+        if changed == candidate:
+            return candidate
+        changed = changed.model_copy(update={"updated_at": utc_now()})
+        await self.candidates.replace(changed, session=session)
+        await to_candidate_updated(self.outbox, changed, session=session)
+        await self._reevaluate(changed, session=session)
+        return changed
+
     async def _reevaluate(self, candidate: Candidate, *, session: Session) -> None:
         facets = candidate_facets(candidate.profile())
         current = await self.segments.memberships_of(candidate.id, session=session)
@@ -78,6 +122,111 @@ class CandidateWriter:
                 and await self.segments.exit(segment.id, candidate.id, session=session)
             ):
                 await to_segment_exited(self.outbox, segment, candidate.id, session=session)
+
+
+@dataclass(frozen=True)
+class PoolCommands:
+    """Adds candidates to one tenant's talent pools, moves them between stages, removes them.
+
+    Each change is one transaction: the membership, its stage history, the candidate's
+    denormalised `pools` (with `candidate.updated` and the segment re-evaluation that follow
+    from it) and `pool.stage_changed`.
+    """
+
+    mongo: MongoClient
+    outbox: Outbox
+    pools: PoolRepository
+    writer: CandidateWriter
+
+    async def add(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
+        """Adds a candidate at `stage`; `AlreadyInPoolError` if a member already."""
+
+        async def add(session: Session) -> PoolMembership:
+            if await self.pools.membership(pool.id, candidate_id, session=session):
+                raise AlreadyInPoolError(pool, candidate_id)
+            return await self._set_stage(pool, candidate_id, None, stage, by, session=session)
+
+        return await self._run(add)
+
+    async def move(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
+        """Moves a member to `stage` (no change if there already); `NotInPoolError` otherwise."""
+
+        async def move(session: Session) -> PoolMembership:
+            current = await self.pools.membership(pool.id, candidate_id, session=session)
+            if current is None:
+                raise NotInPoolError(pool, candidate_id)
+            if current.stage == stage:
+                return current
+            return await self._set_stage(pool, candidate_id, current, stage, by, session=session)
+
+        return await self._run(move)
+
+    async def remove(self, pool: Pool, candidate_id: str, *, by: str) -> None:
+        """Takes a member out of the pool; `NotInPoolError` if not a member."""
+
+        async def remove(session: Session) -> None:
+            current = await self.pools.membership(pool.id, candidate_id, session=session)
+            if current is None:
+                raise NotInPoolError(pool, candidate_id)
+            await self._set_stage(pool, candidate_id, current, None, by, session=session)
+
+        await self._run(remove)
+
+    async def place_in(
+        self, pool: Pool, candidate_id: str, stage: str, *, by: str, session: Session
+    ) -> None:
+        """Within the caller's transaction: the candidate at `stage`, added if not a member."""
+        current = await self.pools.membership(pool.id, candidate_id, session=session)
+        if current is None or current.stage != stage:
+            await self._set_stage(pool, candidate_id, current, stage, by, session=session)
+
+    async def _run(self, work: Callable[[Session], Awaitable[ResultT]]) -> ResultT:
+        result = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return result
+
+    async def _set_stage(
+        self,
+        pool: Pool,
+        candidate_id: str,
+        current: PoolMembership | None,
+        stage: str | None,
+        by: str,
+        *,
+        session: Session,
+    ) -> PoolMembership:
+        changed = await self.writer.change_in(
+            candidate_id,
+            lambda candidate: candidate.model_copy(
+                update={"pools": placed(candidate.pools, pool.id, stage)}
+            ),
+            session=session,
+        )
+        if changed is None:
+            raise CandidateNotFoundError(candidate_id)
+        change = StageChange(
+            tenant_id=pool.tenant_id,
+            pool_id=pool.id,
+            candidate_id=candidate_id,
+            from_stage=current.stage if current else None,
+            to_stage=stage,
+            moved_by=by,
+        )
+        membership = PoolMembership(
+            pool_id=pool.id,
+            candidate_id=candidate_id,
+            stage=stage or (current.stage if current else pool.initial_stage),
+            added_by=current.added_by if current else by,
+            added_at=current.added_at if current else change.moved_at,
+            moved_at=change.moved_at,
+        )
+        if stage is None:
+            await self.pools.remove_membership(pool.id, candidate_id, session=session)
+        else:
+            await self.pools.put_membership(membership, session=session)
+        await self.pools.record_change(change, session=session)
+        await to_pool_stage_changed(self.outbox, pool, change, session=session)
+        return membership
 
 
 @dataclass(frozen=True)

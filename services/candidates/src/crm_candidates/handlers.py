@@ -6,11 +6,15 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.commands import CandidateWriter, PoolCommands
 from crm_candidates.domain.models import Candidate, CandidateSource
-from crm_candidates.repository import CandidateRepository, SegmentRepository
+from crm_candidates.domain.pools import UnknownStageError, resolve_stage
+from crm_candidates.domain.profile import changed_tags
+from crm_candidates.repository import CandidateRepository, PoolRepository, SegmentRepository
 from crm_shared import (
+    CANDIDATE_CHANGE_REQUESTED,
     EVENT_REGISTERED,
+    CandidateChangeRequested,
     Database,
     EventEnvelope,
     EventRegistered,
@@ -18,6 +22,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    UndecodableEventError,
     normalise_email,
 )
 
@@ -53,6 +58,53 @@ def build_router(
             ),
             session=session,
         )
+
+    async def on_candidate_change_requested(envelope: EventEnvelope[Any], session: Session) -> None:
+        request: CandidateChangeRequested = envelope.data
+        tenant_id = envelope.tenant_id
+        candidates = CandidateRepository(database, tenant_id)
+        writer = CandidateWriter(mongo, outbox, candidates, SegmentRepository(database, tenant_id))
+        pools = PoolRepository(database, tenant_id)
+        # Everything is checked before anything changes: a request naming something the tenant
+        # does not have can never succeed, so it is unusable (dead-lettered, not retried).
+        if await candidates.get(request.candidate_id, session=session) is None:
+            raise UndecodableEventError(f"no candidate {request.candidate_id} in the tenant")
+        if (request.pool_id is None) != (request.stage is None):
+            raise UndecodableEventError("a pool move needs both pool_id and stage")
+        pool = None
+        if request.pool_id is not None:
+            pool = await pools.get(request.pool_id, session=session)
+            if pool is None:
+                raise UndecodableEventError(f"no pool {request.pool_id} in the tenant")
+            try:
+                stage = resolve_stage(pool, request.stage)
+            except UnknownStageError as unknown:
+                raise UndecodableEventError(str(unknown)) from None
+        if request.add_tags or request.remove_tags:
+            await writer.change_in(
+                request.candidate_id,
+                lambda candidate: candidate.model_copy(
+                    update={
+                        "tags": changed_tags(
+                            candidate.tags, add=request.add_tags, remove=request.remove_tags
+                        )
+                    }
+                ),
+                session=session,
+            )
+        if pool is not None:
+            await PoolCommands(mongo, outbox, pools, writer).place_in(
+                pool, request.candidate_id, stage, by=request.requested_by, session=session
+            )
+
+    consumer.subscribe(
+        router,
+        CANDIDATE_CHANGE_REQUESTED,
+        on_candidate_change_requested,
+        description="Adds or removes tags and moves the candidate in a talent pool as asked "
+        "(by a sequence step), through the same commands as the API; a request naming an "
+        "unknown candidate, pool or stage is dead-lettered.",
+    )
 
     consumer.subscribe(
         router,

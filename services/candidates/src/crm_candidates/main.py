@@ -10,6 +10,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.routes import router, segments_router
 from crm_candidates.commands import SegmentJobs
 from crm_candidates.config import CandidatesSettings
@@ -44,7 +45,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         platform,
         title="Candidates service",
         description="The system of record of every candidate, with real-time dynamic segments.",
-        routers=[router, segments_router],
+        routers=[router, segments_router, settings_router, notes_router, pools_router],
         extra_lifespan=run_segment_jobs,
     )
     app.state.segment_jobs = segment_jobs

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from crm_candidates.domain.models import Candidate, Segment
+from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
+    POOL_STAGE_CHANGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     CandidateCreated,
     CandidateUpdated,
     Outbox,
+    PoolStageChanged,
     SegmentEntered,
     SegmentExited,
     Session,
@@ -68,6 +71,28 @@ async def to_segment_exited(
         SEGMENT_EXITED,
         tenant_id=segment.tenant_id,
         subject=candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_pool_stage_changed(
+    outbox: Outbox, pool: Pool, change: StageChange, *, session: Session
+) -> None:
+    """Stages `pool.stage_changed` for a candidate added to, moved in or removed from a pool."""
+    payload = PoolStageChanged(
+        pool_id=pool.id,
+        pool_name=pool.name,
+        candidate_id=change.candidate_id,
+        from_stage=change.from_stage,
+        to_stage=change.to_stage,
+        moved_by=change.moved_by,
+        moved_at=change.moved_at,
+    )
+    await outbox.stage(
+        POOL_STAGE_CHANGED,
+        tenant_id=pool.tenant_id,
+        subject=change.candidate_id,
         data=payload,
         session=session,
     )

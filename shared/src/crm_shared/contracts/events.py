@@ -16,6 +16,21 @@ class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class WorkPreferences(_Payload):
+    """How and where a candidate wants to work."""
+
+    arrangements: list[Literal["remote", "hybrid", "onsite"]] = Field(default_factory=list)
+    open_to_relocation: bool | None = None
+    relocation_locations: list[str] = Field(default_factory=list)
+
+
+class PoolPlacement(_Payload):
+    """The stage a candidate is at in one talent pool."""
+
+    pool_id: str
+    stage: str
+
+
 class CandidateProfile(_Payload):
     """The full current profile of a candidate, as carried by candidate events."""
 
@@ -23,7 +38,7 @@ class CandidateProfile(_Payload):
     first_name: str
     last_name: str
     emails: list[str] = Field(description="Normalised (lower-cased) email addresses.")
-    phones: list[str] = Field(default_factory=list, description="Phone numbers as given.")
+    phones: list[str] = Field(default_factory=list, description="Phone numbers in E.164.")
     headline: str | None = None
     current_title: str | None = None
     current_company: str | None = None
@@ -45,6 +60,11 @@ class CandidateProfile(_Payload):
     seniority: str | None = None
     custom_fields: dict[str, Any] = Field(
         default_factory=dict, description="Tenant-defined custom field values by field key."
+    )
+    desired_roles: list[str] = Field(default_factory=list)
+    work_preferences: WorkPreferences | None = None
+    pools: list[PoolPlacement] = Field(
+        default_factory=list, description="The talent pools the candidate is in, with the stage."
     )
 
 

@@ -16,16 +16,18 @@ from crm_candidates.api.schemas import (
     SegmentPublic,
 )
 from crm_candidates.commands import CandidateWriter, SegmentJobs
-from crm_candidates.domain.models import (
-    Candidate,
-    Segment,
-    normalise_skill,
-    unique_in_order,
+from crm_candidates.domain.models import Candidate, ProfileError, Segment
+from crm_candidates.domain.profile import (
+    ProfileRules,
+    is_phone_region,
+    normalise_profile_fields,
 )
 from crm_candidates.domain.segments import Group, RuleError, compile_rule, parse_rule
 from crm_candidates.repository import (
     CandidatesRepo,
     DuplicateEmailError,
+    ProfileRulesRepo,
+    ProfileRulesRepository,
     SegmentRepository,
     SegmentsRepo,
 )
@@ -37,8 +39,6 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
-    normalise_email,
-    utc_now,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -78,31 +78,65 @@ def _not_found(kind: str, identifier: str) -> ProblemError:
     return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
 
 
+def profile_problem(invalid: ProfileError) -> ProblemError:
+    """A 422 problem naming each profile field that could not be normalised."""
+    return ProblemError(
+        422,
+        f"invalid profile fields: {', '.join(path for path, _ in invalid.errors)}",
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={
+            "errors": [
+                {
+                    "field": path,
+                    "pointer": "#/" + path.replace(".", "/"),
+                    "source": "body",
+                    "detail": reason,
+                }
+                for path, reason in invalid.errors
+            ]
+        },
+    )
+
+
+def _unknown_region(region: str) -> ProblemError:
+    return profile_problem(
+        ProfileError([("default_region", f"{region!r} is not a region phone numbers know")])
+    )
+
+
+async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> ProfileRules:
+    if region is not None and not is_phone_region(region):
+        raise _unknown_region(region)
+    return await profile_rules.rules(default_region=region.upper() if region else None)
+
+
 @router.post("/candidates", status_code=201, response_model=CandidatePublic)
 async def create_candidate(
     body: CandidateCreate,
     principal: CurrentPrincipal,
     writer: Writer,
+    profile_rules: ProfileRulesRepo,
     request: Request,
     response: Response,
 ) -> CandidatePublic:
-    """Creates a candidate and emits `candidate.created`; an email already on file is a 409."""
-    candidate = Candidate(
-        tenant_id=principal.tenant_id,
-        created_by=principal.user_id,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        emails=unique_in_order([normalise_email(email) for email in body.emails]),
-        phones=unique_in_order(body.phones),
-        headline=body.headline,
-        current_title=body.current_title,
-        current_company=body.current_company,
-        location=body.location,
-        skills=unique_in_order([normalise_skill(skill) for skill in body.skills]),
-        tags=unique_in_order(body.tags),
-        source=body.source,
-        owner_id=body.owner_id or principal.user_id,
-        marketing_consent=body.marketing_consent,
+    """Creates a candidate and emits `candidate.created`; an email already on file is a 409.
+
+    Phones, profile URLs, skills, time zone, locale and custom fields are normalised (or
+    refused with a 422 naming the field) before anything is stored.
+    """
+    rules = await _rules(profile_rules, body.default_region)
+    try:
+        fields = normalise_profile_fields(body.model_dump(exclude={"default_region"}), rules)
+    except ProfileError as invalid:
+        raise profile_problem(invalid) from None
+    candidate = Candidate.model_validate(
+        {
+            **fields,
+            "tenant_id": principal.tenant_id,
+            "created_by": principal.user_id,
+            "owner_id": body.owner_id or principal.user_id,
+        }
     )
     try:
         await writer.create(candidate)
@@ -121,36 +155,46 @@ async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> Candid
     return _public(candidate)
 
 
+NULLABLE_FIELDS = frozenset(
+    {
+        "headline",
+        "current_title",
+        "current_company",
+        "location",
+        "owner_id",
+        "time_zone",
+        "locale",
+        "seniority",
+        "work_preferences",
+    }
+)
+
+
 @router.patch("/candidates/{candidate_id}", response_model=CandidatePublic)
 async def update_candidate(
-    candidate_id: str, body: CandidateUpdate, candidates: CandidatesRepo, writer: Writer
+    candidate_id: str, body: CandidateUpdate, writer: Writer, profile_rules: ProfileRulesRepo
 ) -> CandidatePublic:
     """Changes the fields sent; emits `candidate.updated` and any segment entries and exits."""
-    candidate = await candidates.get(candidate_id)
-    if candidate is None:
-        raise _not_found("candidate", candidate_id)
-    changes = body.model_dump(exclude_unset=True)
-    if "emails" in changes:
-        changes["emails"] = unique_in_order([normalise_email(e) for e in changes["emails"]])
-    if "skills" in changes:
-        changes["skills"] = unique_in_order([normalise_skill(s) for s in changes["skills"]])
-    for listed in ("phones", "tags"):
-        if listed in changes:
-            changes[listed] = unique_in_order(changes[listed])
-    nullable = {"headline", "current_title", "current_company", "location", "owner_id"}
-    for name, value in list(changes.items()):
-        if value is None and name not in nullable:
-            raise ProblemError(
-                422,
-                f"{name} cannot be null",
-                problem_type="validation-error",
-                extensions={"errors": [{"field": name, "detail": "cannot be null"}]},
-            )
-    changed = candidate.model_copy(update={**changes, "updated_at": utc_now()})
+    changes = body.model_dump(exclude_unset=True, exclude={"default_region"})
+    for name, value in changes.items():
+        if value is None and name not in NULLABLE_FIELDS:
+            raise profile_problem(ProfileError([(name, "cannot be null")]))
+    rules = await _rules(profile_rules, body.default_region)
+
+    def apply(candidate: Candidate) -> Candidate:
+        fields = normalise_profile_fields(
+            changes, rules, current_custom_fields=candidate.custom_fields
+        )
+        return Candidate.model_validate({**candidate.model_dump(), **fields})
+
     try:
-        await writer.update(changed)
+        changed = await writer.change(candidate_id, apply)
+    except ProfileError as invalid:
+        raise profile_problem(invalid) from None
     except DuplicateEmailError as duplicate:
         raise _duplicate(duplicate) from None
+    if changed is None:
+        raise _not_found("candidate", candidate_id)
     return _public(changed)
 
 

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from crm_candidates.domain.models import CandidateSource, SegmentStatus
+from crm_candidates.domain.custom_fields import CUSTOM_FIELD_KEY_PATTERN, CustomFieldType
+from crm_candidates.domain.models import (
+    CandidateSource,
+    PoolPlacement,
+    SegmentStatus,
+    WorkPreferences,
+)
 from crm_candidates.domain.segments import SEGMENTABLE_FIELDS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -19,6 +25,27 @@ RULE_DESCRIPTION = (
     "spacing; a condition on a list field holds when any element satisfies it."
 )
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+ProfileUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Locale = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Region = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$")]
+PHONES_DESCRIPTION = (
+    "Stored in E.164. A number without a country code is read in `default_region`, else the "
+    "tenant's default phone region (`/profile-settings`), else US."
+)
+PROFILE_URLS_DESCRIPTION = (
+    "Social and portfolio profiles, stored canonical: https, lower-case host without www, no "
+    "tracking parameters or trailing slash, `linkedin.com/in/<handle>`."
+)
+SKILLS_DESCRIPTION = "Mapped to the tenant's canonical skills (`/skills/vocabulary`), lower-case."
+CUSTOM_FIELDS_DESCRIPTION = (
+    "Values of the tenant's custom fields (`/custom-fields`) by key. On a change the keys sent "
+    "are merged into the stored values; null removes a key."
+)
+DEFAULT_REGION_DESCRIPTION = (
+    "Two-letter region to read national phone numbers of this request in, e.g. DE."
+)
 
 
 class CandidateCreate(BaseModel):
@@ -29,18 +56,30 @@ class CandidateCreate(BaseModel):
     first_name: Name
     last_name: Name
     emails: list[EmailStr] = Field(min_length=1, max_length=10)
-    phones: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]] = Field(
-        default_factory=list, max_length=10
-    )
+    phones: list[Phone] = Field(default_factory=list, max_length=10, description=PHONES_DESCRIPTION)
     headline: ShortText | None = None
     current_title: ShortText | None = None
     current_company: ShortText | None = None
     location: ShortText | None = None
-    skills: list[Label] = Field(default_factory=list, max_length=100)
+    skills: list[Label] = Field(
+        default_factory=list, max_length=100, description=SKILLS_DESCRIPTION
+    )
     tags: list[Label] = Field(default_factory=list, max_length=100)
     source: CandidateSource = CandidateSource.SOURCED
     owner_id: str | None = None
     marketing_consent: bool = False
+    profile_urls: list[ProfileUrl] = Field(
+        default_factory=list, max_length=20, description=PROFILE_URLS_DESCRIPTION
+    )
+    time_zone: TimeZone | None = Field(default=None, description="IANA name, e.g. Europe/Berlin.")
+    locale: Locale | None = Field(default=None, description="Language tag, e.g. en or pt-BR.")
+    seniority: Label | None = None
+    desired_roles: list[Label] = Field(default_factory=list, max_length=20)
+    work_preferences: WorkPreferences | None = None
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, max_length=100, description=CUSTOM_FIELDS_DESCRIPTION
+    )
+    default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
 
 
 class CandidateUpdate(BaseModel):
@@ -51,17 +90,27 @@ class CandidateUpdate(BaseModel):
     first_name: Name | None = None
     last_name: Name | None = None
     emails: list[EmailStr] | None = Field(default=None, min_length=1, max_length=10)
-    phones: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]] | None = (
-        Field(default=None, max_length=10)
-    )
+    phones: list[Phone] | None = Field(default=None, max_length=10, description=PHONES_DESCRIPTION)
     headline: ShortText | None = None
     current_title: ShortText | None = None
     current_company: ShortText | None = None
     location: ShortText | None = None
-    skills: list[Label] | None = Field(default=None, max_length=100)
+    skills: list[Label] | None = Field(default=None, max_length=100, description=SKILLS_DESCRIPTION)
     tags: list[Label] | None = Field(default=None, max_length=100)
     owner_id: str | None = None
     marketing_consent: bool | None = None
+    profile_urls: list[ProfileUrl] | None = Field(
+        default=None, max_length=20, description=PROFILE_URLS_DESCRIPTION
+    )
+    time_zone: TimeZone | None = None
+    locale: Locale | None = None
+    seniority: Label | None = None
+    desired_roles: list[Label] | None = Field(default=None, max_length=20)
+    work_preferences: WorkPreferences | None = None
+    custom_fields: dict[str, Any] | None = Field(
+        default=None, max_length=100, description=CUSTOM_FIELDS_DESCRIPTION
+    )
+    default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
 
 
 class CandidatePublic(BaseModel):
@@ -81,6 +130,14 @@ class CandidatePublic(BaseModel):
     source: CandidateSource
     owner_id: str | None
     marketing_consent: bool
+    profile_urls: list[str]
+    time_zone: str | None
+    locale: str | None
+    seniority: str | None
+    desired_roles: list[str]
+    work_preferences: WorkPreferences | None
+    custom_fields: dict[str, Any]
+    pools: list[PoolPlacement] = Field(description="The talent pools the candidate is in.")
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -121,3 +178,149 @@ class SegmentPublic(BaseModel):
     member_count: int
     created_by: str
     created_at: datetime
+
+
+class ProfileSettings(BaseModel):
+    """A tenant's settings for normalising profiles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_phone_region: Region = Field(
+        description="Two-letter region national phone numbers are read in, e.g. DE."
+    )
+
+
+class SkillEntry(BaseModel):
+    """A canonical skill and the spellings that mean it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    canonical: Label
+    synonyms: list[Label] = Field(default_factory=list, max_length=50)
+
+
+class SkillVocabularyBody(BaseModel):
+    """A tenant's whole skill vocabulary (a PUT replaces it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skills: list[SkillEntry] = Field(max_length=2000)
+
+
+class CustomFieldCreate(BaseModel):
+    """A new custom field of the tenant's candidates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        pattern=CUSTOM_FIELD_KEY_PATTERN, description="Lower-case, e.g. `notice_period`."
+    )
+    label: Label
+    type: CustomFieldType
+    required: bool = False
+    allowed_values: list[Label] = Field(
+        default_factory=list, max_length=200, description="The choices of enum and multi_enum."
+    )
+
+
+class CustomFieldPublic(BaseModel):
+    """A custom field as the API returns it."""
+
+    id: str
+    key: str
+    label: str
+    type: CustomFieldType
+    required: bool
+    allowed_values: list[str]
+    created_by: str
+    created_at: datetime
+
+
+class NoteCreate(BaseModel):
+    """A note on a candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+
+
+class NotePublic(BaseModel):
+    """A note as the API returns it."""
+
+    id: str
+    candidate_id: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+
+class PoolCreate(BaseModel):
+    """A new talent pool with its ordered stages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: ShortText | None = None
+    stages: list[Label] = Field(min_length=1, max_length=30, description="In pipeline order.")
+    owner_ids: list[Label] = Field(
+        default_factory=list, max_length=20, description="Defaults to the creator."
+    )
+
+
+class PoolPublic(BaseModel):
+    """A talent pool as the API returns it, with its member count per stage."""
+
+    id: str
+    name: str
+    description: str | None
+    stages: list[str]
+    owner_ids: list[str]
+    member_counts: dict[str, int]
+    created_by: str
+    created_at: datetime
+
+
+class PoolMemberAdd(BaseModel):
+    """A candidate to add to a pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: Label
+    stage: Label | None = Field(default=None, description="Defaults to the pool's first stage.")
+
+
+class StageMove(BaseModel):
+    """The stage to move a pool member to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Label
+
+
+class PoolMemberPublic(BaseModel):
+    """A candidate's current place in a pool."""
+
+    pool_id: str
+    candidate_id: str
+    stage: str
+    added_by: str
+    added_at: datetime
+    moved_at: datetime
+
+
+class StageChangePublic(BaseModel):
+    """One move in a pool: from_stage null when added, to_stage null when removed."""
+
+    from_stage: str | None
+    to_stage: str | None
+    moved_by: str
+    moved_at: datetime
+
+
+class PoolMemberDetail(BaseModel):
+    """A candidate's place in a pool (null once removed) and every move they made in it."""
+
+    pool_id: str
+    candidate_id: str
+    stage: str | None
+    history: list[StageChangePublic]

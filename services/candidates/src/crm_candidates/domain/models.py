@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,36 @@ def unique_in_order(values: list[str]) -> list[str]:
     return [value for value in dict.fromkeys(values) if value]
 
 
+class ProfileError(ValueError):
+    """Profile fields that cannot be normalised: `errors` holds `(field path, reason)` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {reason}" for path, reason in errors))
+        self.errors = errors
+
+
+WorkArrangement = Literal["remote", "hybrid", "onsite"]
+
+
+class WorkPreferences(BaseModel):
+    """How and where a candidate wants to work."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    arrangements: list[WorkArrangement] = Field(default_factory=list)
+    open_to_relocation: bool | None = None
+    relocation_locations: list[str] = Field(default_factory=list)
+
+
+class PoolPlacement(BaseModel):
+    """The stage a candidate is at in one talent pool (denormalised for segment rules)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pool_id: str
+    stage: str
+
+
 class Candidate(BaseModel):
     """A person in the talent pipeline, as stored by the candidates service."""
 
@@ -51,6 +81,15 @@ class Candidate(BaseModel):
     source: CandidateSource = CandidateSource.SOURCED
     owner_id: str | None = None
     marketing_consent: bool = False
+    profile_urls: list[str] = Field(default_factory=list)
+    time_zone: str | None = None
+    locale: str | None = None
+    seniority: str | None = None
+    desired_roles: list[str] = Field(default_factory=list)
+    work_preferences: WorkPreferences | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    # Kept by the talent pool commands only, inside the transaction of each stage change.
+    pools: list[PoolPlacement] = Field(default_factory=list)
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

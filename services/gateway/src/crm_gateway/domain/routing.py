@@ -24,6 +24,10 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
     table = (
         Route("candidates", "candidates", settings.candidates_url),
         Route("segments", "candidates", settings.candidates_url),
+        Route("pools", "candidates", settings.candidates_url),
+        Route("custom-fields", "candidates", settings.candidates_url),
+        Route("skills", "candidates", settings.candidates_url),
+        Route("profile-settings", "candidates", settings.candidates_url),
         Route("templates", "campaigns", settings.campaigns_url),
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),

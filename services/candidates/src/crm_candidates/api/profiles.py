@@ -1,0 +1,407 @@
+"""Routes of profile configuration (phone region, skill vocabulary, custom fields), notes and
+talent pools."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
+from crm_candidates.api.schemas import (
+    CustomFieldCreate,
+    CustomFieldPublic,
+    NoteCreate,
+    NotePublic,
+    PoolCreate,
+    PoolMemberAdd,
+    PoolMemberDetail,
+    PoolMemberPublic,
+    PoolPublic,
+    ProfileSettings,
+    SkillEntry,
+    SkillVocabularyBody,
+    StageChangePublic,
+    StageMove,
+)
+from crm_candidates.commands import PoolCommands
+from crm_candidates.domain.custom_fields import CustomFieldDefinition
+from crm_candidates.domain.models import ProfileError
+from crm_candidates.domain.notes import Note
+from crm_candidates.domain.pools import (
+    AlreadyInPoolError,
+    CandidateNotFoundError,
+    NotInPoolError,
+    Pool,
+    PoolMembership,
+    UnknownStageError,
+    resolve_stage,
+)
+from crm_candidates.domain.profile import SkillVocabulary, is_phone_region
+from crm_candidates.repository import (
+    CandidatesRepo,
+    DuplicateKeyInTenantError,
+    NotesRepo,
+    PoolRepository,
+    PoolsRepo,
+    ProfileRulesRepo,
+)
+from crm_shared import (
+    CurrentPrincipal,
+    Page,
+    Platform,
+    ProblemError,
+    decode_cursor,
+    encode_cursor,
+    require_roles,
+)
+
+# Who may change how every profile of the tenant is read: not coordinators or viewers.
+CONFIGURES = [require_roles("admin", "recruiter")]
+WRITES = [require_roles("admin", "recruiter", "coordinator")]
+
+settings_router = APIRouter(tags=["profile settings"])
+notes_router = APIRouter(prefix="/candidates", tags=["notes"])
+pools_router = APIRouter(prefix="/pools", tags=["talent pools"])
+
+
+def _not_found(kind: str, identifier: str) -> ProblemError:
+    return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
+
+
+def _conflict(detail: str) -> ProblemError:
+    return ProblemError(409, detail, problem_type="conflict")
+
+
+@settings_router.get("/profile-settings", response_model=ProfileSettings)
+async def get_profile_settings(profile_rules: ProfileRulesRepo) -> ProfileSettings:
+    """How the tenant's profiles are normalised: the region national phone numbers are read in."""
+    return ProfileSettings(default_phone_region=await profile_rules.default_phone_region())
+
+
+@settings_router.put("/profile-settings", response_model=ProfileSettings, dependencies=CONFIGURES)
+async def put_profile_settings(
+    body: ProfileSettings, profile_rules: ProfileRulesRepo
+) -> ProfileSettings:
+    """Sets the region national phone numbers are read in (applies to later writes)."""
+    region = body.default_phone_region.upper()
+    if not is_phone_region(region):
+        raise profile_problem(
+            ProfileError([("default_phone_region", f"{region!r} is not a known region")])
+        )
+    await profile_rules.set_default_phone_region(region)
+    return ProfileSettings(default_phone_region=region)
+
+
+def _vocabulary_body(vocabulary: SkillVocabulary) -> SkillVocabularyBody:
+    return SkillVocabularyBody(
+        skills=[
+            SkillEntry(canonical=name, synonyms=list(synonyms))
+            for name, synonyms in vocabulary.synonyms.items()
+        ]
+    )
+
+
+@settings_router.get("/skills/vocabulary", response_model=SkillVocabularyBody)
+async def get_skill_vocabulary(profile_rules: ProfileRulesRepo) -> SkillVocabularyBody:
+    """The tenant's canonical skills with the synonyms mapped to each."""
+    return _vocabulary_body(await profile_rules.vocabulary())
+
+
+@settings_router.put(
+    "/skills/vocabulary", response_model=SkillVocabularyBody, dependencies=CONFIGURES
+)
+async def put_skill_vocabulary(
+    body: SkillVocabularyBody, profile_rules: ProfileRulesRepo
+) -> SkillVocabularyBody:
+    """Replaces the vocabulary; skills written from now on map to their canonical skill.
+
+    Spellings are compared ignoring case, spaces, dots, dashes and underscores, so one
+    spelling may belong to only one canonical skill (a 422 names the clash).
+    """
+    try:
+        vocabulary = SkillVocabulary.build(
+            (entry.canonical, entry.synonyms) for entry in body.skills
+        )
+    except ProfileError as invalid:
+        raise profile_problem(invalid) from None
+    await profile_rules.set_vocabulary(vocabulary)
+    return _vocabulary_body(vocabulary)
+
+
+def _custom_field_public(definition: CustomFieldDefinition) -> CustomFieldPublic:
+    return CustomFieldPublic.model_validate(definition.model_dump())
+
+
+@settings_router.post(
+    "/custom-fields", status_code=201, response_model=CustomFieldPublic, dependencies=CONFIGURES
+)
+async def create_custom_field(
+    body: CustomFieldCreate,
+    principal: CurrentPrincipal,
+    profile_rules: ProfileRulesRepo,
+    request: Request,
+    response: Response,
+) -> CustomFieldPublic:
+    """Defines a custom field of the tenant's candidates; a key in use is a 409."""
+    try:
+        definition = CustomFieldDefinition(
+            tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump()
+        )
+    except ValidationError as invalid:
+        # The schema checks each field; what remains is whether allowed_values fit the type.
+        raise profile_problem(
+            ProfileError(
+                [
+                    (
+                        ".".join(str(part) for part in error["loc"]) or "allowed_values",
+                        error["msg"].removeprefix("Value error, "),
+                    )
+                    for error in invalid.errors()
+                ]
+            )
+        ) from None
+    try:
+        await profile_rules.add_custom_field(definition)
+    except DuplicateKeyInTenantError:
+        raise _conflict(f"a custom field with key {body.key!r} exists") from None
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{definition.key}"
+    return _custom_field_public(definition)
+
+
+@settings_router.get("/custom-fields", response_model=list[CustomFieldPublic])
+async def list_custom_fields(profile_rules: ProfileRulesRepo) -> list[CustomFieldPublic]:
+    """The tenant's custom fields in the order they were defined."""
+    return [_custom_field_public(d) for d in await profile_rules.custom_fields()]
+
+
+@settings_router.get("/custom-fields/{key}", response_model=CustomFieldPublic)
+async def get_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
+    """One custom field by its key."""
+    definition = await profile_rules.custom_field(key)
+    if definition is None:
+        raise _not_found("custom field", key)
+    return _custom_field_public(definition)
+
+
+def _note_public(note: Note) -> NotePublic:
+    return NotePublic.model_validate(note.model_dump())
+
+
+@notes_router.post(
+    "/{candidate_id}/notes", status_code=201, response_model=NotePublic, dependencies=WRITES
+)
+async def add_note(
+    candidate_id: str,
+    body: NoteCreate,
+    principal: CurrentPrincipal,
+    candidates: CandidatesRepo,
+    notes: NotesRepo,
+) -> NotePublic:
+    """Adds a note on a candidate, written by the caller."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
+    note = Note(
+        tenant_id=principal.tenant_id,
+        candidate_id=candidate_id,
+        author_id=principal.user_id,
+        body=body.body,
+    )
+    await notes.add(note)
+    return _note_public(note)
+
+
+@notes_router.get("/{candidate_id}/notes", response_model=Page[NotePublic])
+async def list_notes(
+    candidate_id: str,
+    candidates: CandidatesRepo,
+    notes: NotesRepo,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+) -> Page[NotePublic]:
+    """The notes on a candidate, newest first, one page at a time."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
+    before = decode_cursor(cursor) if cursor else None
+    found = await notes.page(candidate_id, before=before, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)
+
+
+def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
+    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
+    platform: Platform = request.app.state.platform
+    return PoolCommands(platform.require_mongo(), platform.require_outbox(), pools, writer)
+
+
+PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
+
+
+async def _pool_public(pool: Pool, pools: PoolRepository) -> PoolPublic:
+    counts = await pools.stage_counts(pool.id)
+    return PoolPublic.model_validate(
+        {
+            **pool.model_dump(),
+            "member_counts": {stage: counts.get(stage, 0) for stage in pool.stages},
+        }
+    )
+
+
+async def _pool(pools: PoolRepository, pool_id: str) -> Pool:
+    pool = await pools.get(pool_id)
+    if pool is None:
+        raise _not_found("pool", pool_id)
+    return pool
+
+
+def _stage(pool: Pool, stage: str | None) -> str:
+    try:
+        return resolve_stage(pool, stage)
+    except UnknownStageError as unknown:
+        raise profile_problem(ProfileError([("stage", str(unknown))])) from None
+
+
+def _member_public(membership: PoolMembership) -> PoolMemberPublic:
+    return PoolMemberPublic.model_validate(membership.model_dump())
+
+
+@pools_router.post("", status_code=201, response_model=PoolPublic, dependencies=CONFIGURES)
+async def create_pool(
+    body: PoolCreate,
+    principal: CurrentPrincipal,
+    pools: PoolsRepo,
+    request: Request,
+    response: Response,
+) -> PoolPublic:
+    """Creates a talent pool with its ordered stages; a name in use is a 409."""
+    stages = [" ".join(stage.split()) for stage in body.stages]
+    folded = [stage.casefold() for stage in stages]
+    repeated = [i for i, stage in enumerate(folded) if stage in folded[:i]]
+    if repeated:
+        raise profile_problem(
+            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated])
+        )
+    pool = Pool(
+        tenant_id=principal.tenant_id,
+        name=body.name,
+        description=body.description,
+        stages=stages,
+        owner_ids=list(dict.fromkeys(body.owner_ids)) or [principal.user_id],
+        created_by=principal.user_id,
+    )
+    try:
+        await pools.add(pool)
+    except DuplicateKeyInTenantError:
+        raise _conflict(f"a pool named {body.name!r} exists") from None
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{pool.id}"
+    return await _pool_public(pool, pools)
+
+
+@pools_router.get("", response_model=list[PoolPublic])
+async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
+    """Every talent pool of the tenant with its member counts."""
+    return [await _pool_public(pool, pools) for pool in await pools.all()]
+
+
+@pools_router.get("/{pool_id}", response_model=PoolPublic)
+async def get_pool(pool_id: str, pools: PoolsRepo) -> PoolPublic:
+    """One talent pool with its member count per stage."""
+    return await _pool_public(await _pool(pools, pool_id), pools)
+
+
+@pools_router.post(
+    "/{pool_id}/members", status_code=201, response_model=PoolMemberPublic, dependencies=WRITES
+)
+async def add_pool_member(
+    pool_id: str,
+    body: PoolMemberAdd,
+    principal: CurrentPrincipal,
+    pools: PoolsRepo,
+    commands: PoolCommandsDep,
+) -> PoolMemberPublic:
+    """Adds a candidate to the pool (first stage unless given); emits `pool.stage_changed`."""
+    pool = await _pool(pools, pool_id)
+    stage = _stage(pool, body.stage)
+    try:
+        membership = await commands.add(pool, body.candidate_id, stage, by=principal.user_id)
+    except CandidateNotFoundError:
+        raise _not_found("candidate", body.candidate_id) from None
+    except AlreadyInPoolError as already:
+        raise _conflict(str(already)) from None
+    return _member_public(membership)
+
+
+@pools_router.get("/{pool_id}/members", response_model=Page[PoolMemberPublic])
+async def list_pool_members(
+    pool_id: str,
+    pools: PoolsRepo,
+    stage: Annotated[str | None, Query(description="Only members at this stage")] = None,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+) -> Page[PoolMemberPublic]:
+    """The pool's members in candidate id order, optionally of one stage, a page at a time."""
+    pool = await _pool(pools, pool_id)
+    wanted = _stage(pool, stage) if stage is not None else None
+    after = decode_cursor(cursor) if cursor else None
+    found = await pools.members(pool.id, stage=wanted, after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].candidate_id) if len(found) > limit else None
+    return Page[PoolMemberPublic](items=[_member_public(m) for m in items], next_cursor=next_cursor)
+
+
+@pools_router.get("/{pool_id}/members/{candidate_id}", response_model=PoolMemberDetail)
+async def get_pool_member(pool_id: str, candidate_id: str, pools: PoolsRepo) -> PoolMemberDetail:
+    """A candidate's stage in the pool and the history of every move (kept after removal)."""
+    pool = await _pool(pools, pool_id)
+    history = await pools.history(pool.id, candidate_id)
+    if not history:
+        raise _not_found("member of this pool", candidate_id)
+    membership = await pools.membership(pool.id, candidate_id)
+    return PoolMemberDetail(
+        pool_id=pool.id,
+        candidate_id=candidate_id,
+        stage=membership.stage if membership else None,
+        history=[StageChangePublic.model_validate(change.model_dump()) for change in history],
+    )
+
+
+@pools_router.post(
+    "/{pool_id}/members/{candidate_id}/stage",
+    response_model=PoolMemberPublic,
+    dependencies=WRITES,
+)
+async def move_pool_member(
+    pool_id: str,
+    candidate_id: str,
+    body: StageMove,
+    principal: CurrentPrincipal,
+    pools: PoolsRepo,
+    commands: PoolCommandsDep,
+) -> PoolMemberPublic:
+    """Moves a member to another stage of the pool; emits `pool.stage_changed`."""
+    pool = await _pool(pools, pool_id)
+    stage = _stage(pool, body.stage)
+    try:
+        membership = await commands.move(pool, candidate_id, stage, by=principal.user_id)
+    except (NotInPoolError, CandidateNotFoundError) as missing:
+        raise ProblemError(404, str(missing), problem_type="not-found") from None
+    return _member_public(membership)
+
+
+@pools_router.delete("/{pool_id}/members/{candidate_id}", status_code=204, dependencies=WRITES)
+async def remove_pool_member(
+    pool_id: str,
+    candidate_id: str,
+    principal: CurrentPrincipal,
+    pools: PoolsRepo,
+    commands: PoolCommandsDep,
+) -> Response:
+    """Takes a candidate out of the pool; emits `pool.stage_changed` with to_stage null."""
+    pool = await _pool(pools, pool_id)
+    try:
+        await commands.remove(pool, candidate_id, by=principal.user_id)
+    except (NotInPoolError, CandidateNotFoundError) as missing:
+        raise ProblemError(404, str(missing), problem_type="not-found") from None
+    return Response(status_code=204)

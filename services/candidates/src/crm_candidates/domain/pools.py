@@ -1,0 +1,109 @@
+"""Talent pools with their own ordered stages, memberships and the history of every move."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_candidates.domain.models import PoolPlacement
+from crm_shared import new_id, utc_now
+
+
+class Pool(BaseModel):
+    """A talent pool of one tenant: a pipeline of named stages candidates move through."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    name: str
+    description: str | None = None
+    stages: list[str]
+    owner_ids: list[str]
+    created_by: str
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def initial_stage(self) -> str:
+        """Where a candidate added without a stage starts."""
+        return self.stages[0]
+
+
+class PoolMembership(BaseModel):
+    """A candidate's current place in a pool."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pool_id: str
+    candidate_id: str
+    stage: str
+    added_by: str
+    added_at: datetime
+    moved_at: datetime
+
+
+class StageChange(BaseModel):
+    """One move of a candidate in a pool: added (`from_stage` null), moved, or removed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    pool_id: str
+    candidate_id: str
+    from_stage: str | None
+    to_stage: str | None
+    moved_by: str
+    moved_at: datetime = Field(default_factory=utc_now)
+
+
+class UnknownStageError(ValueError):
+    """The stage is not one of the pool's stages."""
+
+    def __init__(self, pool: Pool, stage: str) -> None:
+        super().__init__(
+            f"{stage!r} is not a stage of pool {pool.name!r}: {', '.join(pool.stages)}"
+        )
+        self.stage = stage
+
+
+def resolve_stage(pool: Pool, stage: str | None) -> str:
+    """The pool's stage named `stage` (matched ignoring case), or its first stage for None."""
+    if stage is None:
+        return pool.initial_stage
+    wanted = " ".join(stage.split()).casefold()
+    for known in pool.stages:
+        if known.casefold() == wanted:
+            return known
+    raise UnknownStageError(pool, stage)
+
+
+def placed(placements: list[PoolPlacement], pool_id: str, stage: str | None) -> list[PoolPlacement]:
+    """A candidate's pool placements with `pool_id` at `stage` (None: out of the pool)."""
+    others = [placement for placement in placements if placement.pool_id != pool_id]
+    if stage is None:
+        return others
+    return [*others, PoolPlacement(pool_id=pool_id, stage=stage)]
+
+
+class CandidateNotFoundError(LookupError):
+    """The tenant has no candidate with this id."""
+
+    def __init__(self, candidate_id: str) -> None:
+        super().__init__(f"no candidate {candidate_id}")
+        self.candidate_id = candidate_id
+
+
+class AlreadyInPoolError(ValueError):
+    """The candidate is a member of the pool already."""
+
+    def __init__(self, pool: Pool, candidate_id: str) -> None:
+        super().__init__(f"candidate {candidate_id} is in pool {pool.name!r} already")
+
+
+class NotInPoolError(LookupError):
+    """The candidate is not a member of the pool."""
+
+    def __init__(self, pool: Pool, candidate_id: str) -> None:
+        super().__init__(f"candidate {candidate_id} is not in pool {pool.name!r}")

@@ -1,0 +1,322 @@
+"""Normalisation of the profile fields a candidate write carries, as pure functions.
+
+Every write path (the API's create and change, consumers, imports) runs its fields through
+`normalise_profile_fields`, so a phone, a URL or a skill is stored in one canonical form whoever
+wrote it. A value that cannot be normalised is reported with the path of the field
+(`phones.1`, `time_zone`, `custom_fields.level`) rather than stored as given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+
+from crm_candidates.domain.custom_fields import CustomFieldDefinition, validate_custom_fields
+from crm_candidates.domain.models import ProfileError, normalise_skill, unique_in_order
+from crm_shared import normalise_email
+
+DEFAULT_PHONE_REGION = "US"
+MIN_UNLISTED_NATIONAL_DIGITS = 6
+
+# Query parameters that only say where a link was clicked, never which profile it is.
+TRACKING_PARAMETERS = frozenset(
+    {"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "ref", "ref_src", "trk", "trkinfo", "si"}
+)
+TRACKING_PREFIXES = ("utm_",)
+# Sites whose profile path is `/<prefix>/<handle>` (or `/<handle>`); anything after the handle
+# (tabs, locale suffixes, `/detail/...`) is a view of the same profile.
+PROFILE_SITES: dict[str, tuple[str, ...]] = {
+    "linkedin.com": ("in", "pub", "company", "school"),
+    "github.com": (),
+    "gitlab.com": (),
+    "x.com": (),
+    "twitter.com": (),
+    "stackoverflow.com": ("users",),
+}
+PROFILE_HOST_ALIASES = {"twitter.com": "x.com"}
+LOCALE_PATTERN = re.compile(r"^([a-zA-Z]{2,3})(?:[-_]([a-zA-Z]{4}))?(?:[-_]([a-zA-Z]{2}|\d{3}))?$")
+# Skill keys ignore case, spacing and the punctuation people vary ("Node.js", "node js").
+_SKILL_KEY_DROPPED = re.compile(r"[\s\-_.]+")
+
+
+def normalise_phone(raw: str, default_region: str) -> str:
+    """A phone number in E.164 (`+4915112345678`); national formats read in `default_region`.
+
+    Raises `ValueError` for text that is not a possible phone number in that region.
+    """
+    try:
+        number = phonenumbers.parse(raw, default_region.upper())
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{raw!r} is not a phone number") from None
+    # Valid, or at least possible with a plausible length: numbering plans change faster than
+    # the library's metadata, and a real but unlisted number must not be refused.
+    plausible = phonenumbers.is_possible_number(number) and (
+        len(str(number.national_number)) >= MIN_UNLISTED_NATIONAL_DIGITS
+    )
+    if not (phonenumbers.is_valid_number(number) or plausible):
+        raise ValueError(
+            f"{raw!r} is not a possible phone number (national numbers are read as "
+            f"{default_region.upper()}; give the country code, e.g. +49)"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone_region(region: str) -> bool:
+    """Whether `region` is a two-letter region phone numbers can be read in (`DE`, `US`)."""
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def canonical_profile_url(raw: str) -> str:
+    """The canonical form of a profile URL, so one profile has one URL.
+
+    https, lower-case host without `www.`/`m.`, no fragment, no tracking parameters, no trailing
+    slash; on known profile sites only the profile's own path (`linkedin.com/in/<handle>`).
+    Raises `ValueError` for text that is not a web address.
+    """
+    text = raw.strip()
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+        text = "https://" + text
+    parts = urlsplit(text)
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+    ):
+        raise ValueError(f"{raw!r} is not a web address")
+    host = parts.hostname.lower().rstrip(".")
+    for prefix in ("www.", "m.", "mobile."):
+        host = host.removeprefix(prefix)
+    if "." not in host or " " in host:
+        raise ValueError(f"{raw!r} is not a web address (no valid host)")
+    host = PROFILE_HOST_ALIASES.get(host, host)
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name.lower() not in TRACKING_PARAMETERS
+        and not name.lower().startswith(TRACKING_PREFIXES)
+    ]
+    site = _profile_site(host)
+    if site is not None:
+        path = _profile_path(path, PROFILE_SITES[site])
+        query = []
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    return urlunsplit(("https", host + port, path, urlencode(query), ""))
+
+
+def _profile_site(host: str) -> str | None:
+    for site in PROFILE_SITES:
+        if host == site or host.endswith("." + site):
+            return site
+    return None
+
+
+def _profile_path(path: str, prefixes: tuple[str, ...]) -> str:
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        return ""
+    if not prefixes:
+        return "/" + segments[0].lower()
+    if len(segments) >= 2 and segments[0].lower() in prefixes:
+        return f"/{segments[0].lower()}/{segments[1].lower()}"
+    return "/" + "/".join(segments)
+
+
+def valid_time_zone(name: str) -> str:
+    """An IANA time zone name as given (`Europe/Berlin`); raises `ValueError` otherwise."""
+    candidate = name.strip()
+    # ZoneInfo would also open files by relative path; the name must be one of the known zones.
+    if candidate not in _known_time_zones():
+        raise ValueError(f"{name!r} is not an IANA time zone name such as Europe/Berlin")
+    try:
+        ZoneInfo(candidate)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone name") from None
+    return candidate
+
+
+@cache
+def _known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def normalise_locale(raw: str) -> str:
+    """A BCP 47 language tag in its usual case: `en`, `pt-BR`, `zh-Hant-TW`."""
+    match = LOCALE_PATTERN.match(raw.strip())
+    if match is None:
+        raise ValueError(f"{raw!r} is not a language tag such as en or pt-BR")
+    language, script, region = match.groups()
+    parts = [language.lower()]
+    if script:
+        parts.append(script.title())
+    if region:
+        parts.append(region.upper())
+    return "-".join(parts)
+
+
+def skill_key(skill: str) -> str:
+    """What two spellings of one skill share: `Java Script`, `javascript`, `JAVA-SCRIPT`."""
+    return _SKILL_KEY_DROPPED.sub("", skill).lower()
+
+
+@dataclass(frozen=True)
+class SkillVocabulary:
+    """A tenant's canonical skills and the synonyms that map to each."""
+
+    synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, entries: Iterable[tuple[str, Iterable[str]]]) -> SkillVocabulary:
+        """A vocabulary from (canonical, synonyms) pairs; raises `ProfileError` on a clash.
+
+        Error paths are `skills.<i>.canonical` / `skills.<i>.synonyms.<j>`: a spelling may map
+        to one canonical skill only.
+        """
+        claimed: dict[str, int] = {}
+        errors: list[tuple[str, str]] = []
+        synonyms: dict[str, tuple[str, ...]] = {}
+        for index, (canonical, variants) in enumerate(entries):
+            name = normalise_skill(canonical)
+            if not skill_key(name):
+                errors.append((f"skills.{index}.canonical", "a skill needs a name"))
+                continue
+            kept: list[str] = []
+            spellings = [(f"skills.{index}.canonical", name)] + [
+                (f"skills.{index}.synonyms.{position}", normalise_skill(variant))
+                for position, variant in enumerate(variants)
+            ]
+            for path, spelling in spellings:
+                key = skill_key(spelling)
+                if not key:
+                    errors.append((path, "a synonym cannot be blank"))
+                elif key in claimed and claimed[key] != index:
+                    errors.append(
+                        (path, f"{spelling!r} already maps to skill {claimed[key]} of the list")
+                    )
+                else:
+                    claimed[key] = index
+                    if spelling != name and spelling not in kept:
+                        kept.append(spelling)
+            synonyms[name] = tuple(kept)
+        if errors:
+            raise ProfileError(errors)
+        return cls(synonyms)
+
+    def normalise(self, skills: Iterable[str]) -> list[str]:
+        """Each skill in canonical form, repeats dropped, first order kept."""
+        index = self._index()
+        return unique_in_order(
+            [index.get(skill_key(skill), normalise_skill(skill)) for skill in skills]
+        )
+
+    def _index(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for name, variants in self.synonyms.items():
+            for spelling in (name, *variants):
+                index[skill_key(spelling)] = name
+        return index
+
+
+@dataclass(frozen=True)
+class ProfileRules:
+    """What normalising one tenant's profile fields depends on."""
+
+    phone_region: str = DEFAULT_PHONE_REGION
+    vocabulary: SkillVocabulary = field(default_factory=SkillVocabulary)
+    custom_fields: Mapping[str, CustomFieldDefinition] = field(default_factory=dict)
+
+
+def _text_or_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = " ".join(value.split())
+        return value or None
+    return value
+
+
+def normalise_profile_fields(
+    fields: Mapping[str, Any],
+    rules: ProfileRules,
+    *,
+    current_custom_fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The given profile fields in canonical form; raises `ProfileError` naming each bad one.
+
+    Only the fields present are normalised, so this serves a creation (every field) and a
+    partial change alike. `custom_fields` of a change is merged into `current_custom_fields`
+    (a null value removes a key) and the result validated as a whole; on creation
+    (`current_custom_fields` is None) the given values are the whole set.
+    """
+    normalised: dict[str, Any] = dict(fields)
+    errors: list[tuple[str, str]] = []
+    if fields.get("emails") is not None:
+        normalised["emails"] = unique_in_order([normalise_email(e) for e in fields["emails"]])
+    if fields.get("phones") is not None:
+        phones: list[str] = []
+        for index, raw in enumerate(fields["phones"]):
+            try:
+                phones.append(normalise_phone(raw, rules.phone_region))
+            except ValueError as invalid:
+                errors.append((f"phones.{index}", str(invalid)))
+        normalised["phones"] = unique_in_order(phones)
+    if fields.get("profile_urls") is not None:
+        urls: list[str] = []
+        for index, raw in enumerate(fields["profile_urls"]):
+            try:
+                urls.append(canonical_profile_url(raw))
+            except ValueError as invalid:
+                errors.append((f"profile_urls.{index}", str(invalid)))
+        normalised["profile_urls"] = unique_in_order(urls)
+    if fields.get("time_zone") is not None:
+        try:
+            normalised["time_zone"] = valid_time_zone(fields["time_zone"])
+        except ValueError as invalid:
+            errors.append(("time_zone", str(invalid)))
+    if fields.get("locale") is not None:
+        try:
+            normalised["locale"] = normalise_locale(fields["locale"])
+        except ValueError as invalid:
+            errors.append(("locale", str(invalid)))
+    if fields.get("skills") is not None:
+        normalised["skills"] = rules.vocabulary.normalise(fields["skills"])
+    for listed in ("tags", "desired_roles"):
+        if fields.get(listed) is not None:
+            normalised[listed] = unique_in_order([_text_or_none(v) or "" for v in fields[listed]])
+    for text in ("headline", "current_title", "current_company", "location", "seniority"):
+        if text in fields:
+            normalised[text] = _text_or_none(fields[text])
+    if "custom_fields" in fields:
+        given = dict(fields["custom_fields"] or {})
+        if current_custom_fields is not None:
+            given = {**current_custom_fields, **given}
+        given = {key: value for key, value in given.items() if value is not None}
+        try:
+            normalised["custom_fields"] = validate_custom_fields(given, rules.custom_fields)
+        except ProfileError as invalid:
+            errors.extend(invalid.errors)
+    if errors:
+        raise ProfileError(errors)
+    return normalised
+
+
+def changed_tags(tags: list[str], *, add: Iterable[str], remove: Iterable[str]) -> list[str]:
+    """`tags` with `add` appended and `remove` taken out, both matched ignoring case and spacing."""
+    removed = {normalise_skill(tag) for tag in remove}
+    kept = [tag for tag in tags if normalise_skill(tag) not in removed]
+    present = {normalise_skill(tag) for tag in kept}
+    for tag in add:
+        cleaned = " ".join(tag.split())
+        if (
+            cleaned
+            and normalise_skill(cleaned) not in present
+            and normalise_skill(cleaned) not in removed
+        ):
+            kept.append(cleaned)
+            present.add(normalise_skill(cleaned))
+    return kept

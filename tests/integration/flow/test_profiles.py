@@ -1,0 +1,435 @@
+"""Candidate profiles through the gateway: normalised fields, notes, talent pools and the
+changes other services request, on the real broker and database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from crm_shared import CANDIDATE_CHANGE_REQUESTED, CandidateChangeRequested, EventEnvelope
+from helpers import read_events, unique
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def person(tag: str, **fields: Any) -> dict[str, Any]:
+    return {"first_name": "Pro", "last_name": tag, "emails": [f"{tag}@example.org"], **fields}
+
+
+async def create(stack: Stack, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await stack.gateway.post("/api/v1/candidates", json=body, headers=stack.as_(token))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def error_fields(response: Any) -> list[str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return [error["field"] for error in response.json()["errors"]]
+
+
+async def test_messy_input_is_stored_normalised_and_the_event_carries_it(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    region = await stack.gateway.put(
+        "/api/v1/profile-settings", json={"default_phone_region": "de"}, headers=admin
+    )
+    assert region.status_code == 200, region.text
+    assert region.json() == {"default_phone_region": "DE"}
+    vocabulary = await stack.gateway.put(
+        "/api/v1/skills/vocabulary",
+        json={"skills": [{"canonical": "JavaScript", "synonyms": ["JS", "ECMAScript"]}]},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert vocabulary.status_code == 200, vocabulary.text
+    assert vocabulary.json()["skills"] == [
+        {"canonical": "javascript", "synonyms": ["js", "ecmascript"]}
+    ]
+
+    tag = unique("messy")
+    created = await create(
+        stack,
+        ACME_TOKEN,
+        person(
+            tag,
+            emails=[f" {tag.upper()}@Example.ORG "],
+            phones=["030 12345678", "+1 (415) 555-0100", "+49 30 1234 5678"],
+            profile_urls=[
+                "http://www.LinkedIn.com/in/Ada-Lovelace/?utm_source=share",
+                "github.com/AdaL/",
+            ],
+            skills=["JS", "Java Script", "ecmascript", "Python "],
+            time_zone="Europe/Berlin",
+            locale="en_gb",
+            seniority="Senior",
+            desired_roles=["Staff Engineer", " Staff  Engineer"],
+            work_preferences={"arrangements": ["remote", "hybrid"], "open_to_relocation": True},
+        ),
+    )
+    expected = {
+        "emails": [f"{tag}@example.org"],
+        "phones": ["+493012345678", "+14155550100"],
+        "profile_urls": ["https://linkedin.com/in/ada-lovelace", "https://github.com/adal"],
+        "skills": ["javascript", "python"],
+        "time_zone": "Europe/Berlin",
+        "locale": "en-GB",
+        "seniority": "Senior",
+        "desired_roles": ["Staff Engineer"],
+        "work_preferences": {
+            "arrangements": ["remote", "hybrid"],
+            "open_to_relocation": True,
+            "relocation_locations": [],
+        },
+        "custom_fields": {},
+        "pools": [],
+    }
+    assert {key: created[key] for key in expected} == expected
+    stored = await stack.gateway.get(
+        f"/api/v1/candidates/{created['id']}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert {key: stored.json()[key] for key in expected} == expected
+
+    [event] = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.created",
+        where=lambda e: e["subject"] == created["id"],
+        count=1,
+    )
+    assert {key: event["data"][key] for key in expected} == expected
+
+    # A change is normalised the same way; this request reads national numbers as British.
+    changed = await stack.gateway.patch(
+        f"/api/v1/candidates/{created['id']}",
+        json={"phones": ["020 7946 0958"], "default_region": "GB", "skills": ["js", "Go"]},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["phones"] == ["+442079460958"]
+    assert changed.json()["skills"] == ["javascript", "go"]
+    [updated] = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.updated",
+        where=lambda e: e["subject"] == created["id"],
+        count=1,
+    )
+    assert updated["data"]["phones"] == ["+442079460958"]
+    assert updated["data"]["time_zone"] == "Europe/Berlin"
+
+
+async def test_fields_that_cannot_be_normalised_are_422s_naming_them(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("bad")
+    response = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(
+            tag,
+            phones=["+49 30 12345678", "call me maybe"],
+            profile_urls=["ftp://files.example.org/cv"],
+            time_zone="Berlin",
+            locale="english",
+        ),
+        headers=auth,
+    )
+    assert error_fields(response) == ["phones.1", "profile_urls.0", "time_zone", "locale"]
+    unknown_region = await stack.gateway.post(
+        "/api/v1/candidates", json=person(tag, default_region="XX"), headers=auth
+    )
+    assert error_fields(unknown_region) == ["default_region"]
+    # Nothing was stored by the refused requests.
+    listed = await stack.gateway.get("/api/v1/candidates?limit=200", headers=auth)
+    assert tag not in {c["last_name"] for c in listed.json()["items"]}
+
+    created = await create(stack, ACME_TOKEN, person(unique("ok"), phones=["+14155550100"]))
+    refused = await stack.gateway.patch(
+        f"/api/v1/candidates/{created['id']}",
+        json={"phones": ["0"], "time_zone": "Mars/Base"},
+        headers=auth,
+    )
+    assert error_fields(refused) == ["phones.0", "time_zone"]
+    unchanged = await stack.gateway.get(f"/api/v1/candidates/{created['id']}", headers=auth)
+    assert unchanged.json()["phones"] == ["+14155550100"]
+
+    clash = await stack.gateway.put(
+        "/api/v1/skills/vocabulary",
+        json={"skills": [{"canonical": "Go", "synonyms": ["golang"]}, {"canonical": "Golang"}]},
+        headers=auth,
+    )
+    assert error_fields(clash) == ["skills.1.canonical"]
+
+
+async def test_notes_are_written_by_the_caller_and_stay_in_the_tenant(stack: Stack) -> None:
+    created = await create(stack, ACME_TOKEN, person(unique("notes")))
+    notes_path = f"/api/v1/candidates/{created['id']}/notes"
+    for body in ("Met at the meetup", "Prefers remote"):
+        added = await stack.gateway.post(
+            notes_path, json={"body": body}, headers=stack.as_(ACME_TOKEN)
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["author_id"] == "rita"
+    listed = await stack.gateway.get(f"{notes_path}?limit=1", headers=stack.as_(ACME_TOKEN))
+    assert [n["body"] for n in listed.json()["items"]] == ["Prefers remote"]
+    older = await stack.gateway.get(
+        f"{notes_path}?limit=1&cursor={listed.json()['next_cursor']}",
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert [n["body"] for n in older.json()["items"]] == ["Met at the meetup"]
+    assert older.json()["next_cursor"] is None
+
+    empty = await stack.gateway.post(notes_path, json={"body": "  "}, headers=stack.as_(ACME_TOKEN))
+    assert error_fields(empty) == ["body"]
+    for attempt in (
+        stack.gateway.get(notes_path, headers=stack.as_(GLOBEX_TOKEN)),
+        stack.gateway.post(notes_path, json={"body": "hi"}, headers=stack.as_(GLOBEX_TOKEN)),
+    ):
+        assert (await attempt).status_code == 404
+    after = await stack.gateway.get(notes_path, headers=stack.as_(ACME_TOKEN))
+    assert len(after.json()["items"]) == 2
+
+
+async def create_pool(stack: Stack, token: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": unique("pool"), "stages": ["Sourced", "Contacted", "Interviewing"], **fields}
+    response = await stack.gateway.post("/api/v1/pools", json=body, headers=stack.as_(token))
+    assert response.status_code == 201, response.text
+    pool: dict[str, Any] = response.json()
+    return pool
+
+
+async def test_pool_members_move_through_stages_with_history_and_events(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN, owner_ids=["rita", "ada"])
+    assert pool["owner_ids"] == ["rita", "ada"]
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    first = await create(stack, ACME_TOKEN, person(unique("pool-a")))
+    second = await create(stack, ACME_TOKEN, person(unique("pool-b")))
+
+    added = await stack.gateway.post(members_path, json={"candidate_id": first["id"]}, headers=auth)
+    assert added.status_code == 201, added.text
+    assert added.json()["stage"] == "Sourced"
+    assert (
+        await stack.gateway.post(
+            members_path, json={"candidate_id": second["id"], "stage": "contacted"}, headers=auth
+        )
+    ).json()["stage"] == "Contacted"
+    moved = await stack.gateway.post(
+        f"{members_path}/{first['id']}/stage", json={"stage": "Interviewing"}, headers=auth
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["stage"] == "Interviewing"
+
+    # The candidate document carries its pools for segment rules.
+    candidate = await stack.gateway.get(f"/api/v1/candidates/{first['id']}", headers=auth)
+    assert candidate.json()["pools"] == [{"pool_id": pool["id"], "stage": "Interviewing"}]
+    detail = await stack.gateway.get(f"/api/v1/pools/{pool['id']}", headers=auth)
+    assert detail.json()["member_counts"] == {"Sourced": 0, "Contacted": 1, "Interviewing": 1}
+    contacted = await stack.gateway.get(f"{members_path}?stage=Contacted", headers=auth)
+    assert [m["candidate_id"] for m in contacted.json()["items"]] == [second["id"]]
+    page = await stack.gateway.get(f"{members_path}?limit=1", headers=auth)
+    rest = await stack.gateway.get(
+        f"{members_path}?limit=1&cursor={page.json()['next_cursor']}", headers=auth
+    )
+    assert {page.json()["items"][0]["candidate_id"], rest.json()["items"][0]["candidate_id"]} == {
+        first["id"],
+        second["id"],
+    }
+
+    removed = await stack.gateway.delete(f"{members_path}/{first['id']}", headers=auth)
+    assert removed.status_code == 204, removed.text
+    history = await stack.gateway.get(f"{members_path}/{first['id']}", headers=auth)
+    assert history.status_code == 200, history.text
+    assert history.json()["stage"] is None
+    assert [(h["from_stage"], h["to_stage"], h["moved_by"]) for h in history.json()["history"]] == [
+        (None, "Sourced", "rita"),
+        ("Sourced", "Interviewing", "rita"),
+        ("Interviewing", None, "rita"),
+    ]
+    after = await stack.gateway.get(f"/api/v1/candidates/{first['id']}", headers=auth)
+    assert after.json()["pools"] == []
+
+    changes = await read_events(
+        kafka_bootstrap_servers,
+        "pool.stage_changed",
+        where=lambda e: e["data"]["pool_id"] == pool["id"] and e["subject"] == first["id"],
+        count=3,
+    )
+    assert [(e["data"]["from_stage"], e["data"]["to_stage"]) for e in changes] == [
+        (None, "Sourced"),
+        ("Sourced", "Interviewing"),
+        ("Interviewing", None),
+    ]
+    assert {e["tenant_id"] for e in changes} == {stack.acme}
+    assert changes[0]["data"]["pool_name"] == pool["name"]
+    updates = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.updated",
+        where=lambda e: e["subject"] == first["id"],
+        count=3,
+    )
+    assert updates[1]["data"]["pools"] == [{"pool_id": pool["id"], "stage": "Interviewing"}]
+
+
+async def test_pool_mistakes_are_refused_clearly(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    candidate = await create(stack, ACME_TOKEN, person(unique("pool-err")))
+
+    repeated = await stack.gateway.post(
+        "/api/v1/pools", json={"name": unique("p"), "stages": ["A", "a "]}, headers=auth
+    )
+    assert error_fields(repeated) == ["stages.1"]
+    taken = await stack.gateway.post(
+        "/api/v1/pools", json={"name": pool["name"], "stages": ["A"]}, headers=auth
+    )
+    assert taken.status_code == 409
+    unknown_stage = await stack.gateway.post(
+        members_path, json={"candidate_id": candidate["id"], "stage": "Hired"}, headers=auth
+    )
+    assert error_fields(unknown_stage) == ["stage"]
+    nobody = await stack.gateway.post(members_path, json={"candidate_id": "nobody"}, headers=auth)
+    assert nobody.status_code == 404
+    not_member = await stack.gateway.post(
+        f"{members_path}/{candidate['id']}/stage", json={"stage": "Contacted"}, headers=auth
+    )
+    assert not_member.status_code == 404
+    await stack.gateway.post(members_path, json={"candidate_id": candidate["id"]}, headers=auth)
+    again = await stack.gateway.post(
+        members_path, json={"candidate_id": candidate["id"]}, headers=auth
+    )
+    assert again.status_code == 409
+
+
+async def test_another_tenant_cannot_see_or_move_a_pool(stack: Stack) -> None:
+    pool = await create_pool(stack, ACME_TOKEN)
+    candidate = await create(stack, ACME_TOKEN, person(unique("pool-iso")))
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    await stack.gateway.post(
+        members_path, json={"candidate_id": candidate["id"]}, headers=stack.as_(ACME_TOKEN)
+    )
+    globex = stack.as_(GLOBEX_TOKEN)
+    listed = await stack.gateway.get("/api/v1/pools", headers=globex)
+    assert pool["id"] not in {p["id"] for p in listed.json()}
+    attempts = [
+        await stack.gateway.get(f"/api/v1/pools/{pool['id']}", headers=globex),
+        await stack.gateway.get(members_path, headers=globex),
+        await stack.gateway.get(f"{members_path}/{candidate['id']}", headers=globex),
+        await stack.gateway.post(
+            f"{members_path}/{candidate['id']}/stage", json={"stage": "Contacted"}, headers=globex
+        ),
+        await stack.gateway.delete(f"{members_path}/{candidate['id']}", headers=globex),
+        await stack.gateway.post(
+            members_path, json={"candidate_id": candidate["id"]}, headers=globex
+        ),
+    ]
+    assert [a.status_code for a in attempts] == [404] * len(attempts)
+    # A Globex pool cannot take an Acme candidate either.
+    own = await create_pool(stack, GLOBEX_TOKEN)
+    foreign = await stack.gateway.post(
+        f"/api/v1/pools/{own['id']}/members", json={"candidate_id": candidate["id"]}, headers=globex
+    )
+    assert foreign.status_code == 404
+    still = await stack.gateway.get(
+        f"{members_path}/{candidate['id']}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert still.json()["stage"] == "Sourced"
+
+
+async def request_change(bootstrap: str, tenant_id: str, change: CandidateChangeRequested) -> None:
+    envelope = EventEnvelope[Any](
+        type=CANDIDATE_CHANGE_REQUESTED.name,
+        source="campaigns",
+        tenant_id=tenant_id,
+        subject=change.candidate_id,
+        schema_version=CANDIDATE_CHANGE_REQUESTED.schema_version,
+        data=change,
+    )
+    broker = KafkaBroker(bootstrap)
+    await broker.start()
+    try:
+        await broker.publish(
+            envelope.model_dump_json().encode(),
+            CANDIDATE_CHANGE_REQUESTED.name,
+            key=change.candidate_id.encode(),
+        )
+    finally:
+        await broker.stop()
+
+
+async def test_requested_changes_tag_and_move_through_the_domain_commands(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    candidate = await create(stack, ACME_TOKEN, person(unique("asked"), tags=["Cold", "alumni"]))
+    sequence = f"sequence:{unique('seq')}"
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.acme,
+        CandidateChangeRequested(
+            candidate_id=candidate["id"],
+            add_tags=["nurtured"],
+            remove_tags=["cold"],
+            pool_id=pool["id"],
+            stage="contacted",
+            requested_by=sequence,
+        ),
+    )
+    [moved] = await read_events(
+        kafka_bootstrap_servers,
+        "pool.stage_changed",
+        where=lambda e: e["subject"] == candidate["id"],
+        count=1,
+    )
+    assert moved["data"]["from_stage"] is None
+    assert moved["data"]["to_stage"] == "Contacted"
+    assert moved["data"]["moved_by"] == sequence
+    [updated] = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.updated",
+        where=lambda e: e["subject"] == candidate["id"] and e["data"]["pools"] != [],
+        count=1,
+    )
+    assert updated["data"]["tags"] == ["alumni", "nurtured"]
+    stored = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
+    assert stored.json()["tags"] == ["alumni", "nurtured"]
+    assert stored.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]
+    history = await stack.gateway.get(
+        f"/api/v1/pools/{pool['id']}/members/{candidate['id']}", headers=auth
+    )
+    assert history.json()["history"][0]["moved_by"] == sequence
+
+    unusable = [
+        CandidateChangeRequested(candidate_id="nobody", add_tags=["x"], requested_by=sequence),
+        CandidateChangeRequested(
+            candidate_id=candidate["id"], pool_id="no-pool", stage="Sourced", requested_by=sequence
+        ),
+        CandidateChangeRequested(
+            candidate_id=candidate["id"], pool_id=pool["id"], stage="Hired", requested_by=sequence
+        ),
+    ]
+    for change in unusable:
+        await request_change(kafka_bootstrap_servers, stack.acme, change)
+    # The same request in another tenant names a candidate that tenant does not have.
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.globex,
+        CandidateChangeRequested(
+            candidate_id=candidate["id"], add_tags=["x"], requested_by=sequence
+        ),
+    )
+    dead = await read_events(
+        kafka_bootstrap_servers,
+        f"{CANDIDATE_CHANGE_REQUESTED.name}.dlq",
+        where=lambda e: e["data"]["requested_by"] == sequence,
+        count=4,
+    )
+    assert len(dead) == 4
+    unchanged = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
+    assert unchanged.json()["tags"] == ["alumni", "nurtured"]
+    assert unchanged.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]
