@@ -9,7 +9,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from crm_shared import CANDIDATE_CHANGE_REQUESTED, CandidateChangeRequested, EventEnvelope
-from helpers import read_events, unique
+from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -304,6 +304,28 @@ async def test_pool_mistakes_are_refused_clearly(stack: Stack) -> None:
     )
     assert again.status_code == 409
 
+    pool_path = f"/api/v1/pools/{pool['id']}"
+    dropped = await stack.gateway.patch(
+        pool_path, json={"stages": ["Sourced", "Contacted"]}, headers=auth
+    )
+    assert error_fields(dropped) == ["stages"]
+    extended = await stack.gateway.patch(
+        pool_path,
+        json={
+            "stages": ["sourced", "Screening", "Contacted", "Interviewing"],
+            "owner_ids": ["ada"],
+        },
+        headers=auth,
+    )
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["stages"] == ["Sourced", "Screening", "Contacted", "Interviewing"]
+    assert extended.json()["owner_ids"] == ["ada"]
+    assert extended.json()["member_counts"]["Sourced"] == 1
+    screened = await stack.gateway.post(
+        f"{members_path}/{candidate['id']}/stage", json={"stage": "screening"}, headers=auth
+    )
+    assert screened.json()["stage"] == "Screening"
+
 
 async def test_another_tenant_cannot_see_or_move_a_pool(stack: Stack) -> None:
     pool = await create_pool(stack, ACME_TOKEN)
@@ -317,6 +339,9 @@ async def test_another_tenant_cannot_see_or_move_a_pool(stack: Stack) -> None:
     assert pool["id"] not in {p["id"] for p in listed.json()}
     attempts = [
         await stack.gateway.get(f"/api/v1/pools/{pool['id']}", headers=globex),
+        await stack.gateway.patch(
+            f"/api/v1/pools/{pool['id']}", json={"name": "mine now"}, headers=globex
+        ),
         await stack.gateway.get(members_path, headers=globex),
         await stack.gateway.get(f"{members_path}/{candidate['id']}", headers=globex),
         await stack.gateway.post(
@@ -367,13 +392,30 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
     auth = stack.as_(ACME_TOKEN)
     pool = await create_pool(stack, ACME_TOKEN)
     candidate = await create(stack, ACME_TOKEN, person(unique("asked"), tags=["Cold", "alumni"]))
+    nurtured = unique("nurtured")
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={
+            "name": nurtured,
+            "rule": {"all": [{"field": "tags", "op": "equals", "value": nurtured}]},
+        },
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
+    segment_id = segment.json()["id"]
+
+    async def segment_ready() -> bool:
+        found = await stack.gateway.get(f"/api/v1/segments/{segment_id}", headers=auth)
+        return bool(found.json()["status"] == "ready")
+
+    await eventually(segment_ready, message="the segment's first evaluation did not finish")
     sequence = f"sequence:{unique('seq')}"
     await request_change(
         kafka_bootstrap_servers,
         stack.acme,
         CandidateChangeRequested(
             candidate_id=candidate["id"],
-            add_tags=["nurtured"],
+            add_tags=[nurtured],
             remove_tags=["cold"],
             pool_id=pool["id"],
             stage="contacted",
@@ -395,9 +437,17 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
         where=lambda e: e["subject"] == candidate["id"] and e["data"]["pools"] != [],
         count=1,
     )
-    assert updated["data"]["tags"] == ["alumni", "nurtured"]
+    assert updated["data"]["tags"] == ["alumni", nurtured]
     stored = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
-    assert stored.json()["tags"] == ["alumni", "nurtured"]
+    assert stored.json()["tags"] == ["alumni", nurtured]
+    # The tag change re-evaluated the candidate's segments in the same transaction.
+    [entered] = await read_events(
+        kafka_bootstrap_servers,
+        "segment.entered",
+        where=lambda e: e["data"]["segment_id"] == segment_id,
+        count=1,
+    )
+    assert entered["subject"] == candidate["id"]
     assert stored.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]
     history = await stack.gateway.get(
         f"/api/v1/pools/{pool['id']}/members/{candidate['id']}", headers=auth
@@ -431,5 +481,5 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
     )
     assert len(dead) == 4
     unchanged = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
-    assert unchanged.json()["tags"] == ["alumni", "nurtured"]
+    assert unchanged.json()["tags"] == ["alumni", nurtured]
     assert unchanged.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]

@@ -22,6 +22,7 @@ from crm_shared import (
     IdempotentConsumer,
     Session,
     TopicSpec,
+    UndecodableEventError,
 )
 from helpers import eventually, record_headers, unique
 
@@ -62,6 +63,8 @@ class Harness:
             self.calls.append(envelope.subject)
             if envelope.subject in self.failing_subjects:
                 raise RuntimeError(f"cannot handle {envelope.subject}")
+            if envelope.subject == "unusable":
+                raise UndecodableEventError("names a record that does not exist")
             if envelope.subject == "conflicting":
                 # The handler's own write hits a unique index: a failure, not a redelivery.
                 await self.effects.insert_one({"_id": "taken"}, session=session)
@@ -226,6 +229,19 @@ async def test_a_failing_handler_is_retried_then_dead_lettered(harness: Harness)
     assert headers["x-dlq-attempts"] == "3"
     assert headers["x-dlq-error"] == "cannot handle broken"
     assert json.loads(letter.value)["subject"] == "broken"
+
+
+async def test_a_message_the_handler_finds_unusable_is_dead_lettered_without_retries(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    unusable = event(harness.spec, "unusable").model_dump_json().encode()
+    await publish(harness.bootstrap, harness.spec.name, unusable, "unusable")
+    [letter] = await dead_letters(harness.bootstrap, harness.spec.dead_letter_topic, 1)
+    headers = record_headers(letter)
+    assert headers["x-dlq-error-type"] == "UndecodableEventError"
+    assert headers["x-dlq-attempts"] == "1"
+    assert harness.calls.count("unusable") == 1
 
 
 async def test_a_duplicate_key_in_the_handler_is_a_failure_not_a_redelivery(

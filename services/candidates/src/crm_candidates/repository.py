@@ -367,6 +367,16 @@ class PoolRepository:
         except DuplicateKeyError:
             raise DuplicateKeyInTenantError(pool.name) from None
 
+    async def replace(self, pool: Pool) -> None:
+        """Stores a changed pool; raises `DuplicateKeyInTenantError` if the new name is taken."""
+        try:
+            await self._pools.update_one(
+                {"_id": pool.id},
+                {"$set": pool.model_dump(include={"name", "description", "stages", "owner_ids"})},
+            )
+        except DuplicateKeyError:
+            raise DuplicateKeyInTenantError(pool.name) from None
+
     async def get(self, pool_id: str, *, session: Session | None = None) -> Pool | None:
         """The pool with this id, if the tenant has it."""
         document = await self._pools.find_one({"_id": pool_id}, session=session)

@@ -19,6 +19,7 @@ from crm_candidates.api.schemas import (
     PoolMemberDetail,
     PoolMemberPublic,
     PoolPublic,
+    PoolUpdate,
     ProfileSettings,
     SkillEntry,
     SkillVocabularyBody,
@@ -276,13 +277,7 @@ async def create_pool(
     response: Response,
 ) -> PoolPublic:
     """Creates a talent pool with its ordered stages; a name in use is a 409."""
-    stages = [" ".join(stage.split()) for stage in body.stages]
-    folded = [stage.casefold() for stage in stages]
-    repeated = [i for i, stage in enumerate(folded) if stage in folded[:i]]
-    if repeated:
-        raise profile_problem(
-            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated])
-        )
+    stages = _distinct_stages(body.stages)
     pool = Pool(
         tenant_id=principal.tenant_id,
         name=body.name,
@@ -297,6 +292,49 @@ async def create_pool(
         raise _conflict(f"a pool named {body.name!r} exists") from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{pool.id}"
     return await _pool_public(pool, pools)
+
+
+def _distinct_stages(stages: list[str]) -> list[str]:
+    cleaned = [" ".join(stage.split()) for stage in stages]
+    folded = [stage.casefold() for stage in cleaned]
+    repeated = [i for i, stage in enumerate(folded) if stage in folded[:i]]
+    if repeated:
+        raise profile_problem(
+            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated])
+        )
+    return cleaned
+
+
+@pools_router.patch("/{pool_id}", response_model=PoolPublic, dependencies=CONFIGURES)
+async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
+    """Renames a pool, changes its owners, or reorders and extends its stages.
+
+    A stage cannot be dropped or renamed here: members and their history refer to it.
+    """
+    pool = await _pool(pools, pool_id)
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "stages", "owner_ids"):
+        if name in changes and changes[name] is None:
+            raise profile_problem(ProfileError([(name, "cannot be null")]))
+    if "stages" in changes:
+        # A current stage keeps its spelling, however the request cases it.
+        current = {stage.casefold(): stage for stage in pool.stages}
+        changes["stages"] = [
+            current.get(stage.casefold(), stage) for stage in _distinct_stages(changes["stages"])
+        ]
+        missing = [stage for stage in pool.stages if stage not in changes["stages"]]
+        if missing:
+            raise profile_problem(
+                ProfileError([("stages", f"every current stage must stay: {', '.join(missing)}")])
+            )
+    if "owner_ids" in changes:
+        changes["owner_ids"] = list(dict.fromkeys(changes["owner_ids"]))
+    changed = pool.model_copy(update=changes)
+    try:
+        await pools.replace(changed)
+    except DuplicateKeyInTenantError:
+        raise _conflict(f"a pool named {changed.name!r} exists") from None
+    return await _pool_public(changed, pools)
 
 
 @pools_router.get("", response_model=list[PoolPublic])

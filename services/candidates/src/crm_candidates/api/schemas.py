@@ -267,6 +267,22 @@ class PoolCreate(BaseModel):
     )
 
 
+class PoolUpdate(BaseModel):
+    """A change to a pool: only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: ShortText | None = None
+    stages: list[Label] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=30,
+        description="Reordered or extended; every current stage must stay (members may be in it).",
+    )
+    owner_ids: list[Label] | None = Field(default=None, min_length=1, max_length=20)
+
+
 class PoolPublic(BaseModel):
     """A talent pool as the API returns it, with its member count per stage."""
 
