@@ -102,6 +102,7 @@ async def stack(
             tracking_secret="integration-tests-tracking-secret-0123456789",
             sequence_poll_interval_seconds=0.2,
             delivery_poll_interval_seconds=0.2,
+            tenant_time_zones={acme: "Europe/Berlin"},
             **common,
         ),
         "events": EventsSettings(mongodb_database=f"{run}_events", **common),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
 
 from crm_shared import ServiceSettings
 
@@ -42,3 +44,16 @@ class CampaignsSettings(ServiceSettings):
     tenant_time_zones: dict[str, str] = Field(default_factory=dict)
     broadcast_poll_interval_seconds: float = 1.0
     broadcast_chunk_size: int = Field(default=1000, ge=1)
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        ZoneInfo(name)  # raises for an unknown zone: a typo should stop the service starting
+        return name
+
+    @field_validator("tenant_time_zones")
+    @classmethod
+    def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
+        for name in zones.values():
+            ZoneInfo(name)
+        return zones

@@ -5,43 +5,70 @@ each step then runs in one transaction that re-checks the claim and the step ind
 changing anything, and a send step's message has an id derived from enrolment and step. A step
 is therefore never executed twice, even if a lease expires while its owner is still working.
 Timers are just `next_run_at` in the enrolment, so they survive restarts.
+
+Side effects are idempotent by construction: message and notification ids are derived from the
+enrolment and its step count, and a step's outbox events commit in the step's transaction,
+which only commits while the claim (owner, step index, step count) still holds.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from crm_campaigns.domain.models import (
+    AddTagStep,
+    BranchStep,
+    Enrolment,
     EnrolmentStatus,
     Message,
+    MessageStatus,
+    MoveStageStep,
+    Notification,
+    NotifyOwnerStep,
     Recipient,
+    RemoveTagStep,
     SendStep,
     Sequence,
     Template,
     WaitStep,
+    WaitUntilStep,
+)
+from crm_campaigns.domain.sequences import (
+    BranchDecision,
+    evaluate_branch,
+    next_local_time,
+    resolve_target,
+    send_step_of,
+    zone_named,
 )
 from crm_campaigns.domain.templates import recipient_context, render
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
+from crm_campaigns.publishers import to_candidate_change_requested
 from crm_campaigns.repository import (
     ENROLMENTS,
     MESSAGES,
+    NotificationRepository,
     RecipientRepository,
     SequenceRepository,
+    SignalRepository,
     TemplateRepository,
     claim_next,
 )
 from crm_shared import (
     Database,
     MongoClient,
+    Outbox,
     Session,
     Wakeup,
     current_trace_context,
+    from_document,
     in_transaction,
     to_document,
     utc_now,
@@ -49,9 +76,28 @@ from crm_shared import (
 
 # A recipient the projection does not know yet (its candidate event is still in flight).
 RECIPIENT_RETRY = timedelta(seconds=2)
+# A branch looking at a message still waiting for delivery looks again this much later.
+UNDELIVERED_RETRY = timedelta(seconds=3)
+# A safety net for loops (which must contain a wait): an enrolment ends after this many steps.
+MAX_STEPS_PER_ENROLMENT = 1000
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+
+
+class LostClaimError(Exception):
+    """The enrolment changed under a step (exited, or taken over after the lease expired)."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Where an enrolment goes after a step: the next index and when it runs."""
+
+    next_index: int
+    run_at: datetime
+    executed: bool = True
+    awaiting_signal: bool = False
+    sent_message: str | None = None
 
 
 class SequenceEngine:
@@ -62,21 +108,27 @@ class SequenceEngine:
         *,
         mongo: MongoClient,
         database: Database,
+        outbox: Outbox,
         tokens: TrackingTokens,
         public_base_url: str,
         sender_name: str,
         lease: timedelta,
         batch_size: int,
         messages_queued: Wakeup,
+        default_time_zone: str = "UTC",
+        tenant_time_zones: dict[str, str] | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
+        self._outbox = outbox
         self._tokens = tokens
         self._base_url = public_base_url.rstrip("/")
         self._sender_name = sender_name
         self._lease = lease
         self._batch_size = batch_size
         self._messages_queued = messages_queued
+        self._default_zone = zone_named(default_time_zone) or UTC
+        self._tenant_zones = dict(tenant_time_zones or {})
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     async def run_due_steps(self) -> int:
@@ -97,101 +149,217 @@ class SequenceEngine:
             try:
                 with tracer.start_as_current_span("sequence.step"):
                     await self._advance(claimed)
+            except LostClaimError:
+                logger.info("enrolment %s changed while its step ran; left as is", claimed["_id"])
             finally:
                 otel_context.detach(token)
             advanced += 1
         return advanced
 
+    def _zone_for(self, tenant_id: str, recipient: Recipient | None) -> tzinfo:
+        """The candidate's own time zone, else the tenant's, else the service default."""
+        return (
+            zone_named(recipient.time_zone if recipient else None)
+            or zone_named(self._tenant_zones.get(tenant_id))
+            or self._default_zone
+        )
+
     async def _advance(self, claimed: dict[str, Any]) -> None:
         tenant_id = claimed["tenant_id"]
         sequence = await SequenceRepository(self._database, tenant_id).get(claimed["sequence_id"])
         index = int(claimed["step_index"])
+        # Enrolments from before step counting advanced one step per index.
+        count = int(claimed.get("step_count", index))
+        claim = {
+            "_id": claimed["_id"],
+            "lease_owner": self.owner,
+            "status": EnrolmentStatus.ACTIVE.value,
+            "step_index": index,
+        }
         enrolments = self._database[ENROLMENTS]
-        queued_message = False
+        effects: set[str] = set()
 
         async def run_step(session: Session) -> None:
-            nonlocal queued_message
-            current = await enrolments.find_one(
-                {
-                    "_id": claimed["_id"],
-                    "lease_owner": self.owner,
-                    "step_index": index,
-                    "status": EnrolmentStatus.ACTIVE.value,
-                },
-                session=session,
-            )
-            if current is None:
+            effects.clear()
+            current = await enrolments.find_one(claim, session=session)
+            if current is None or int(current.get("step_count", index)) != count:
                 return  # exited meanwhile, or another worker took over an expired lease
+            enrolment = from_document(Enrolment, current | {"step_count": count})
             now = utc_now()
-            if sequence is None or index >= len(sequence.steps):
-                await self._finish(claimed["_id"], session)
+            if sequence is None or index >= len(sequence.steps) or count >= MAX_STEPS_PER_ENROLMENT:
+                await self._update(claim, self._finished(now), session)
                 return
-            step = sequence.steps[index]
-            next_run_at = now
-            if isinstance(step, SendStep):
-                recipient = await RecipientRepository(self._database, tenant_id).get(
-                    claimed["candidate_id"], session=session
-                )
-                if recipient is None:
-                    await self._release(claimed["_id"], now + RECIPIENT_RETRY, session)
-                    return
-                await self._queue_message(sequence, step, claimed, recipient, session)
-                queued_message = True
-            elif isinstance(step, WaitStep):
-                next_run_at = now + step.duration
-            await enrolments.update_one(
-                {"_id": claimed["_id"]},
-                {
-                    "$set": {
-                        "step_index": index + 1,
-                        "next_run_at": next_run_at,
-                        "lease_owner": None,
-                        "lease_until": None,
-                    }
-                },
-                session=session,
-            )
+            result = await self._execute(sequence, enrolment, now, effects, session)
+            changes: dict[str, Any] = {
+                "step_index": result.next_index,
+                "step_count": count + 1 if result.executed else count,
+                "next_run_at": result.run_at,
+                "awaiting_signal": result.awaiting_signal,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if result.sent_message is not None:
+                changes[f"sent_messages.{index}"] = result.sent_message
+            if result.next_index >= len(sequence.steps) and result.run_at <= now:
+                # Nothing left to do; a final wait instead keeps the enrolment active until due.
+                changes |= self._finished(now)
+            await self._update(claim, changes, session)
 
         await in_transaction(self._mongo, run_step)
-        if queued_message:
+        if "message" in effects:
             self._messages_queued.notify()
+        if "outbox" in effects:
+            self._outbox.notify_committed()
 
-    async def _finish(self, enrolment_id: str, session: Session) -> None:
-        await self._database[ENROLMENTS].update_one(
-            {"_id": enrolment_id},
-            {
-                "$set": {
-                    "status": EnrolmentStatus.COMPLETED.value,
-                    "ended_at": utc_now(),
-                    "next_run_at": None,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-            },
-            session=session,
+    async def _update(
+        self, claim: dict[str, Any], changes: dict[str, Any], session: Session
+    ) -> None:
+        # The claim is part of the filter: if it no longer holds, nothing of the step commits.
+        updated = await self._database[ENROLMENTS].update_one(
+            claim, {"$set": changes}, session=session
         )
+        if updated.matched_count != 1:
+            raise LostClaimError(claim["_id"])
 
-    async def _release(self, enrolment_id: str, retry_at: Any, session: Session) -> None:
-        await self._database[ENROLMENTS].update_one(
-            {"_id": enrolment_id},
-            {"$set": {"next_run_at": retry_at, "lease_owner": None, "lease_until": None}},
-            session=session,
+    @staticmethod
+    def _finished(now: datetime) -> dict[str, Any]:
+        return {
+            "status": EnrolmentStatus.COMPLETED.value,
+            "ended_at": now,
+            "next_run_at": None,
+            "awaiting_signal": False,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+
+    async def _execute(
+        self,
+        sequence: Sequence,
+        enrolment: Enrolment,
+        now: datetime,
+        effects: set[str],
+        session: Session,
+    ) -> StepResult:
+        """Runs the enrolment's current step; says where it goes next."""
+        index = enrolment.step_index
+        step = sequence.steps[index]
+        tenant_id = sequence.tenant_id
+        following = StepResult(next_index=index + 1, run_at=now)
+        if isinstance(step, WaitStep):
+            return StepResult(next_index=index + 1, run_at=now + step.duration)
+        if isinstance(step, BranchStep):
+            return await self._branch(sequence, enrolment, step, now, session)
+        if isinstance(step, AddTagStep | RemoveTagStep | MoveStageStep):
+            await to_candidate_change_requested(
+                self._outbox,
+                tenant_id=tenant_id,
+                candidate_id=enrolment.candidate_id,
+                add_tags=list(step.tags) if isinstance(step, AddTagStep) else [],
+                remove_tags=list(step.tags) if isinstance(step, RemoveTagStep) else [],
+                pool_id=step.pool_id if isinstance(step, MoveStageStep) else None,
+                stage=step.stage if isinstance(step, MoveStageStep) else None,
+                requested_by=f"sequence:{sequence.id}",
+                session=session,
+            )
+            effects.add("outbox")
+            return following
+        recipient = await RecipientRepository(self._database, tenant_id).get(
+            enrolment.candidate_id, session=session
         )
+        if isinstance(step, WaitUntilStep):
+            zone = self._zone_for(tenant_id, recipient)
+            return StepResult(
+                next_index=index + 1, run_at=next_local_time(now, zone, step.weekdays, step.time)
+            )
+        if recipient is None:
+            # The candidate's event has not reached the projection yet: try again shortly.
+            return StepResult(next_index=index, run_at=now + RECIPIENT_RETRY, executed=False)
+        if isinstance(step, SendStep):
+            message_id = await self._queue_message(sequence, step, enrolment, recipient, session)
+            effects.add("message")
+            return StepResult(next_index=index + 1, run_at=now, sent_message=message_id)
+        if isinstance(step, NotifyOwnerStep):
+            rendered = render(step.title, "", step.body, recipient_context(recipient))
+            await NotificationRepository(self._database, tenant_id).add(
+                Notification(
+                    id=f"{enrolment.id}-{enrolment.step_count}",
+                    tenant_id=tenant_id,
+                    user_id=recipient.owner_id or sequence.created_by,
+                    candidate_id=enrolment.candidate_id,
+                    sequence_id=sequence.id,
+                    enrolment_id=enrolment.id,
+                    title=rendered.subject,
+                    body=rendered.text,
+                ),
+                session=session,
+            )
+            return following
+        raise TypeError(f"unknown step {step!r}")  # pragma: no cover - the union is closed
+
+    async def _branch(
+        self,
+        sequence: Sequence,
+        enrolment: Enrolment,
+        step: BranchStep,
+        now: datetime,
+        session: Session,
+    ) -> StepResult:
+        index = enrolment.step_index
+        steps = sequence.steps
+        send_index = send_step_of(steps, index)
+        message_id = enrolment.sent_messages.get(str(send_index))
+        message = (
+            await self._database[MESSAGES].find_one(
+                {"_id": message_id, "tenant_id": sequence.tenant_id}, session=session
+            )
+            if message_id
+            else None
+        )
+        decision = BranchDecision.NO
+        wait_until: datetime | None = None
+        undelivered = (
+            MessageStatus.SUPPRESSED.value,
+            MessageStatus.FAILED.value,
+            MessageStatus.CANCELLED.value,
+        )
+        if message is not None and message["status"] == MessageStatus.SENT.value:
+            signals = await SignalRepository(self._database, sequence.tenant_id).of_candidate(
+                enrolment.candidate_id, step.condition, session=session
+            )
+            outcome = evaluate_branch(
+                step,
+                message_id=message["_id"],
+                window_start=message.get("sent_at") or message["created_at"],
+                now=now,
+                signals=signals,
+            )
+            decision, wait_until = outcome.decision, outcome.wait_until
+        elif message is not None and message["status"] not in undelivered:
+            # Still on its way: the window starts when it leaves.
+            decision, wait_until = BranchDecision.WAIT, now + UNDELIVERED_RETRY
+        if decision is BranchDecision.WAIT:
+            assert wait_until is not None
+            return StepResult(
+                next_index=index, run_at=wait_until, executed=False, awaiting_signal=True
+            )
+        target = step.if_yes if decision is BranchDecision.YES else step.if_no
+        return StepResult(next_index=resolve_target(steps, target, index), run_at=now)
 
     async def _queue_message(
         self,
         sequence: Sequence,
         step: SendStep,
-        enrolment: dict[str, Any],
+        enrolment: Enrolment,
         recipient: Recipient,
         session: Session,
-    ) -> None:
+    ) -> str:
         template: Template | None = await TemplateRepository(
             self._database, sequence.tenant_id
         ).get(step.template_id, session=session)
         if template is None:
             raise LookupError(f"template {step.template_id} of sequence {sequence.id} is gone")
-        message_id = f"{enrolment['_id']}-{enrolment['step_index']}"
+        # Unique per executed step, so a send reached again through a loop is a new message.
+        message_id = f"{enrolment.id}-{enrolment.step_count}"
         rendered = render(
             template.subject,
             template.html,
@@ -211,7 +379,7 @@ class SequenceEngine:
             candidate_id=recipient.candidate_id,
             template_id=template.id,
             sequence_id=sequence.id,
-            enrolment_id=enrolment["_id"],
+            enrolment_id=enrolment.id,
             to_email=recipient.email,
             subject=rendered.subject,
             html=tracked.html,
@@ -225,3 +393,4 @@ class SequenceEngine:
             "lease_until": None,
         }
         await self._database[MESSAGES].insert_one(document, session=session)
+        return message_id

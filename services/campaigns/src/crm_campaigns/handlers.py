@@ -1,4 +1,10 @@
-"""Kafka subscribers of the campaigns service."""
+"""Kafka subscribers of the campaigns service.
+
+Besides the recipient and segment projections, these are what drives sequences from outside:
+triggers that enrol (segment entered, pool stage reached, event attended, rejected in the ATS),
+signals that branches look at (opens, clicks, replies, registrations), and conditions that end
+enrolments early (replied, applied, hired, unsubscribed).
+"""
 
 from __future__ import annotations
 
@@ -6,38 +12,70 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_campaigns.domain.models import Enrolment, ExitReason, Recipient
+from crm_campaigns.domain.models import (
+    AtsRejectedTrigger,
+    BranchCondition,
+    ExitReason,
+    Recipient,
+    Sequence,
+)
+from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.repository import (
     EnrolmentRepository,
+    PoolMemberRepository,
     RecipientRepository,
     SegmentMemberRepository,
     SequenceRepository,
+    SignalRepository,
 )
 from crm_shared import (
     ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
+    CONSENT_CHANGED,
+    EVENT_CHECKED_IN,
+    EVENT_REGISTERED,
+    MESSAGE_CLICKED,
+    MESSAGE_OPENED,
+    MESSAGE_REPLIED,
+    POOL_STAGE_CHANGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     AtsApplicationCreated,
+    AtsApplicationHired,
+    AtsApplicationRejected,
     CandidateProfile,
+    ConsentChanged,
     Database,
+    EventCheckedIn,
     EventEnvelope,
+    EventRegistered,
     IdempotentConsumer,
+    MessageClicked,
+    MessageOpened,
+    MessageReplied,
+    PoolStageChanged,
     SegmentEntered,
     SegmentExited,
     Session,
     current_trace_context,
 )
 
+MARKETING = "marketing"
+
 
 def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRouter:
     """The campaigns service's subscribers."""
     router = KafkaRouter()
 
-    async def project_candidate(envelope: EventEnvelope[Any], session: Session) -> None:
+    async def project_candidate(envelope: EventEnvelope[Any], session: Session) -> bool:
+        """Stores the recipient; True when this change withdrew marketing consent."""
         profile: CandidateProfile = envelope.data
-        await RecipientRepository(database, envelope.tenant_id).upsert(
+        recipients = RecipientRepository(database, envelope.tenant_id)
+        before = await recipients.get(profile.candidate_id, session=session)
+        await recipients.upsert(
             Recipient(
                 candidate_id=profile.candidate_id,
                 tenant_id=envelope.tenant_id,
@@ -49,15 +87,56 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 location=profile.location,
                 marketing_consent=profile.marketing_consent,
                 time_zone=profile.time_zone,
+                owner_id=profile.owner_id,
             ),
             session=session,
         )
+        return before is not None and before.marketing_consent and not profile.marketing_consent
+
+    async def enrol(
+        tenant_id: str,
+        sequences: list[Sequence],
+        candidate_id: str,
+        enrolled_by: str,
+        session: Session,
+    ) -> None:
+        enrolments = EnrolmentRepository(database, tenant_id)
+        carrier = current_trace_context()
+        for sequence in sequences:
+            await enrolments.enrol(
+                sequence, candidate_id, carrier, enrolled_by=enrolled_by, session=session
+            )
+
+    async def end_enrolments(
+        tenant_id: str, candidate_id: str, reason: ExitReason, session: Session
+    ) -> None:
+        """Ends the candidate's active enrolments in sequences that exit on `reason`."""
+        enrolments = EnrolmentRepository(database, tenant_id)
+        sequences = SequenceRepository(database, tenant_id)
+        ending = []
+        for sequence_id in await enrolments.active_sequences(candidate_id, session=session):
+            sequence = await sequences.get(sequence_id, session=session)
+            if sequence is None or reason in sequence.exit_on:
+                ending.append(sequence_id)
+        if ending:
+            await enrolments.exit_active(candidate_id, reason, sequence_ids=ending, session=session)
+
+    async def record_signal(
+        tenant_id: str, candidate_id: str, signal: Signal, session: Session
+    ) -> None:
+        """Remembers what the candidate did and lets branches waiting on them look again."""
+        await SignalRepository(database, tenant_id).record(candidate_id, signal, session=session)
+        await EnrolmentRepository(database, tenant_id).wake_awaiting(candidate_id, session=session)
 
     async def on_candidate_created(envelope: EventEnvelope[Any], session: Session) -> None:
         await project_candidate(envelope, session)
 
     async def on_candidate_updated(envelope: EventEnvelope[Any], session: Session) -> None:
-        await project_candidate(envelope, session)
+        if await project_candidate(envelope, session):
+            profile: CandidateProfile = envelope.data
+            await end_enrolments(
+                envelope.tenant_id, profile.candidate_id, ExitReason.UNSUBSCRIBED, session
+            )
 
     async def on_segment_entered(envelope: EventEnvelope[Any], session: Session) -> None:
         entered: SegmentEntered = envelope.data
@@ -65,15 +144,14 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
             entered.segment_id, entered.candidate_id, session=session
         )
         sequences = SequenceRepository(database, envelope.tenant_id)
-        enrolments = EnrolmentRepository(database, envelope.tenant_id)
-        carrier = current_trace_context()
-        for sequence in await sequences.triggered_by_segment(entered.segment_id, session=session):
-            enrolment = Enrolment(
-                tenant_id=envelope.tenant_id,
-                sequence_id=sequence.id,
-                candidate_id=entered.candidate_id,
-            )
-            await enrolments.enrol(enrolment, carrier, session=session)
+        triggered = await sequences.triggered_by_segment(entered.segment_id, session=session)
+        await enrol(
+            envelope.tenant_id,
+            triggered,
+            entered.candidate_id,
+            f"segment:{entered.segment_id}",
+            session,
+        )
 
     async def on_segment_exited(envelope: EventEnvelope[Any], session: Session) -> None:
         exited: SegmentExited = envelope.data
@@ -81,25 +159,119 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
             exited.segment_id, exited.candidate_id, session=session
         )
 
+    async def on_pool_stage_changed(envelope: EventEnvelope[Any], session: Session) -> None:
+        moved: PoolStageChanged = envelope.data
+        await PoolMemberRepository(database, envelope.tenant_id).place(
+            moved.pool_id, moved.candidate_id, moved.to_stage, session=session
+        )
+        if moved.to_stage is None:
+            return  # removed from the pool: nothing was reached
+        sequences = SequenceRepository(database, envelope.tenant_id)
+        triggered = await sequences.triggered_by(
+            "pool_stage_reached", pool_id=moved.pool_id, stage=moved.to_stage, session=session
+        )
+        await enrol(
+            envelope.tenant_id,
+            triggered,
+            moved.candidate_id,
+            f"pool:{moved.pool_id}:{moved.to_stage}",
+            session,
+        )
+
+    async def on_event_checked_in(envelope: EventEnvelope[Any], session: Session) -> None:
+        attended: EventCheckedIn = envelope.data
+        if attended.candidate_id is None:
+            return  # not a candidate yet; the candidates service creates one from the check-in
+        sequences = SequenceRepository(database, envelope.tenant_id)
+        triggered = await sequences.triggered_by(
+            "event_checked_in", event_id=attended.event_id, session=session
+        ) + await sequences.triggered_by("event_checked_in", event_id=None, session=session)
+        await enrol(
+            envelope.tenant_id,
+            triggered,
+            attended.candidate_id,
+            f"event:{attended.event_id}",
+            session,
+        )
+
+    async def on_ats_application_rejected(envelope: EventEnvelope[Any], session: Session) -> None:
+        rejected: AtsApplicationRejected = envelope.data
+        if rejected.candidate_id is None:
+            return
+        sequences = SequenceRepository(database, envelope.tenant_id)
+        triggered = [
+            sequence
+            for sequence in await sequences.triggered_by("ats_rejected", session=session)
+            if isinstance(sequence.trigger, AtsRejectedTrigger)
+            and sequence.trigger.admits(rejected.stage)
+        ]
+        await enrol(
+            envelope.tenant_id,
+            triggered,
+            rejected.candidate_id,
+            f"ats:{rejected.ats_application_id}",
+            session,
+        )
+
     async def on_ats_application_created(envelope: EventEnvelope[Any], session: Session) -> None:
         application: AtsApplicationCreated = envelope.data
-        if application.candidate_id is None:
+        if application.candidate_id is not None:
+            await end_enrolments(
+                envelope.tenant_id, application.candidate_id, ExitReason.APPLIED, session
+            )
+
+    async def on_ats_application_hired(envelope: EventEnvelope[Any], session: Session) -> None:
+        hired: AtsApplicationHired = envelope.data
+        if hired.candidate_id is not None:
+            await end_enrolments(envelope.tenant_id, hired.candidate_id, ExitReason.HIRED, session)
+
+    async def on_consent_changed(envelope: EventEnvelope[Any], session: Session) -> None:
+        changed: ConsentChanged = envelope.data
+        if changed.purpose == MARKETING and (
+            changed.status != "granted" or not changed.marketing_consent
+        ):
+            await end_enrolments(
+                envelope.tenant_id, changed.candidate_id, ExitReason.UNSUBSCRIBED, session
+            )
+
+    async def on_message_replied(envelope: EventEnvelope[Any], session: Session) -> None:
+        replied: MessageReplied = envelope.data
+        signal = Signal(BranchCondition.REPLIED, replied.received_at, message_id=replied.message_id)
+        await record_signal(envelope.tenant_id, replied.candidate_id, signal, session)
+        await end_enrolments(envelope.tenant_id, replied.candidate_id, ExitReason.REPLIED, session)
+
+    async def on_message_opened(envelope: EventEnvelope[Any], session: Session) -> None:
+        opened: MessageOpened = envelope.data
+        if opened.automated:
+            return  # a scanner or image proxy, not the candidate
+        signal = Signal(BranchCondition.OPENED, envelope.time, message_id=opened.message_id)
+        await record_signal(envelope.tenant_id, opened.candidate_id, signal, session)
+
+    async def on_message_clicked(envelope: EventEnvelope[Any], session: Session) -> None:
+        clicked: MessageClicked = envelope.data
+        signal = Signal(BranchCondition.CLICKED, envelope.time, message_id=clicked.message_id)
+        await record_signal(envelope.tenant_id, clicked.candidate_id, signal, session)
+
+    async def on_event_registered(envelope: EventEnvelope[Any], session: Session) -> None:
+        registered: EventRegistered = envelope.data
+        if registered.candidate_id is None:
             return
-        await EnrolmentRepository(database, envelope.tenant_id).exit_active(
-            application.candidate_id, ExitReason.APPLIED, session=session
+        signal = Signal(
+            BranchCondition.REGISTERED, registered.registered_at, event_id=registered.event_id
         )
+        await record_signal(envelope.tenant_id, registered.candidate_id, signal, session)
 
     consumer.subscribe(
         router,
         CANDIDATE_CREATED,
         on_candidate_created,
-        description="Keeps the recipient projection (name, email, consent) of new candidates.",
+        description="Keeps the recipient projection (name, email, consent, zone) of candidates.",
     )
     consumer.subscribe(
         router,
         CANDIDATE_UPDATED,
         on_candidate_updated,
-        description="Keeps the recipient projection current when a candidate changes.",
+        description="Keeps the recipient projection current; a consent withdrawal ends enrolments.",
     )
     consumer.subscribe(
         router,
@@ -115,8 +287,62 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
     )
     consumer.subscribe(
         router,
+        POOL_STAGE_CHANGED,
+        on_pool_stage_changed,
+        description="Keeps pool membership; enrols a candidate reaching a pool stage in sequences.",
+    )
+    consumer.subscribe(
+        router,
+        EVENT_CHECKED_IN,
+        on_event_checked_in,
+        description="Enrols a candidate who attended an event in the sequences it triggers.",
+    )
+    consumer.subscribe(
+        router,
+        ATS_APPLICATION_REJECTED,
+        on_ats_application_rejected,
+        description="Enrols a candidate rejected in the ATS (at a qualifying stage) in sequences.",
+    )
+    consumer.subscribe(
+        router,
         ATS_APPLICATION_CREATED,
         on_ats_application_created,
         description="Ends a candidate's active enrolments once they applied in the ATS.",
+    )
+    consumer.subscribe(
+        router,
+        ATS_APPLICATION_HIRED,
+        on_ats_application_hired,
+        description="Ends a candidate's active enrolments once they were hired.",
+    )
+    consumer.subscribe(
+        router,
+        CONSENT_CHANGED,
+        on_consent_changed,
+        description="Ends a candidate's active enrolments when marketing consent is withdrawn.",
+    )
+    consumer.subscribe(
+        router,
+        MESSAGE_REPLIED,
+        on_message_replied,
+        description="Records a reply for branches; ends enrolments of sequences that exit on it.",
+    )
+    consumer.subscribe(
+        router,
+        MESSAGE_OPENED,
+        on_message_opened,
+        description="Records a (human) open for sequence branches.",
+    )
+    consumer.subscribe(
+        router,
+        MESSAGE_CLICKED,
+        on_message_clicked,
+        description="Records a click for sequence branches.",
+    )
+    consumer.subscribe(
+        router,
+        EVENT_REGISTERED,
+        on_event_registered,
+        description="Records an event registration for sequence branches.",
     )
     return router

@@ -56,12 +56,15 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
+        outbox=outbox,
         tokens=tokens,
         public_base_url=settings.public_base_url,
         sender_name=parseaddr(settings.smtp_sender)[0],
         lease=lease,
         batch_size=100,
         messages_queued=messages_queued,
+        default_time_zone=settings.default_time_zone,
+        tenant_time_zones=settings.tenant_time_zones,
     )
     dispatcher = MailDispatcher(
         mongo=mongo,

@@ -6,9 +6,11 @@ from typing import Any
 
 from crm_campaigns.domain.models import Message
 from crm_shared import (
+    CANDIDATE_CHANGE_REQUESTED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
     MESSAGE_SENT,
+    CandidateChangeRequested,
     EventEnvelope,
     MessageClicked,
     MessageOpened,
@@ -65,6 +67,36 @@ async def to_message_clicked(
         MESSAGE_CLICKED,
         tenant_id=message.tenant_id,
         subject=message.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_candidate_change_requested(
+    outbox: Outbox,
+    *,
+    tenant_id: str,
+    candidate_id: str,
+    add_tags: list[str],
+    remove_tags: list[str],
+    pool_id: str | None,
+    stage: str | None,
+    requested_by: str,
+    session: Session,
+) -> None:
+    """Stages `candidate.change_requested`: a sequence step asks for tags or a pool stage."""
+    payload = CandidateChangeRequested(
+        candidate_id=candidate_id,
+        add_tags=add_tags,
+        remove_tags=remove_tags,
+        pool_id=pool_id,
+        stage=stage,
+        requested_by=requested_by,
+    )
+    await outbox.stage(
+        CANDIDATE_CHANGE_REQUESTED,
+        tenant_id=tenant_id,
+        subject=candidate_id,
         data=payload,
         session=session,
     )

@@ -7,24 +7,32 @@ is then processed within its own tenant.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import OperationFailure
 
 from crm_campaigns.domain.models import (
+    BranchCondition,
     Broadcast,
     BroadcastStatus,
     Enrolment,
+    EnrolmentRefused,
     EnrolmentStatus,
     ExitReason,
     Message,
     MessageStatus,
+    Notification,
     Recipient,
+    ReentryPolicy,
     Sequence,
     Template,
+    enrolment_id,
 )
+from crm_campaigns.domain.sequences import Signal
 from crm_shared import (
     CurrentPrincipal,
     Database,
@@ -48,6 +56,10 @@ POOL_MEMBERS = "pool_members"
 BROADCASTS = "broadcasts"
 BROADCAST_RECIPIENTS = "broadcast_recipients"
 BLOCKS = "blocks"
+SIGNALS = "candidate_signals"
+NOTIFICATIONS = "notifications"
+# The unique index of the first version, which allowed one enrolment per candidate and sequence.
+_SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
 
 
 async def ensure_indexes(database: Database) -> None:
@@ -57,12 +69,19 @@ async def ensure_indexes(database: Database) -> None:
     )
     await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[SEQUENCES].create_index(
-        [("tenant_id", ASCENDING), ("trigger.segment_id", ASCENDING)]
+        [("tenant_id", ASCENDING), ("trigger.type", ASCENDING), ("trigger.segment_id", ASCENDING)]
     )
     enrolments = database[ENROLMENTS]
-    # No re-entry: a candidate goes through a sequence once.
+    # Re-entry replaced "one enrolment per candidate and sequence" by one per entry.
+    with contextlib.suppress(OperationFailure):  # a database created since never had it
+        await enrolments.drop_index(_SINGLE_ENROLMENT_INDEX)
     await enrolments.create_index(
-        [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("candidate_id", ASCENDING)],
+        [
+            ("tenant_id", ASCENDING),
+            ("sequence_id", ASCENDING),
+            ("candidate_id", ASCENDING),
+            ("entry", DESCENDING),
+        ],
         unique=True,
     )
     await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
@@ -85,6 +104,12 @@ async def ensure_indexes(database: Database) -> None:
     await messages.create_index([("claim_id", ASCENDING)])
     await messages.create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("status", ASCENDING)]
+    )
+    await database[SIGNALS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("kind", ASCENDING)]
+    )
+    await database[NOTIFICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("_id", ASCENDING)]
     )
 
 
@@ -147,47 +172,122 @@ class SequenceRepository:
         documents = await self._sequences.find({}, sort=[("_id", ASCENDING)])
         return [from_document(Sequence, d) for d in documents]
 
+    async def triggered_by(
+        self, trigger_type: str, *, session: Session, **fields: str | None
+    ) -> list[Sequence]:
+        """The sequences whose trigger is of `trigger_type` with exactly these `fields`."""
+        query: dict[str, Any] = {"trigger.type": trigger_type}
+        query.update({f"trigger.{name}": value for name, value in fields.items()})
+        documents = await self._sequences.find(query, session=session)
+        return [from_document(Sequence, d) for d in documents]
+
     async def triggered_by_segment(self, segment_id: str, *, session: Session) -> list[Sequence]:
         """The sequences that enrol candidates entering `segment_id`."""
-        documents = await self._sequences.find({"trigger.segment_id": segment_id}, session=session)
-        return [from_document(Sequence, d) for d in documents]
+        return await self.triggered_by("segment_entered", segment_id=segment_id, session=session)
 
 
 class EnrolmentRepository:
     """The tenant's enrolments."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
         self._enrolments = TenantScopedCollection(database[ENROLMENTS], tenant_id)
 
-    async def enrol(
-        self, enrolment: Enrolment, trace_context: dict[str, str], *, session: Session
-    ) -> bool:
-        """Enrols a candidate unless already enrolled in the sequence; True if newly enrolled."""
-        document = to_document(enrolment) | {"trace_context": trace_context, "lease_until": None}
-        result = await self._enrolments.update_one(
-            {"sequence_id": enrolment.sequence_id, "candidate_id": enrolment.candidate_id},
-            {
-                "$setOnInsert": {
-                    k: v for k, v in document.items() if k not in ("sequence_id", "candidate_id")
-                }
-            },
-            upsert=True,
+    async def latest(
+        self, sequence_id: str, candidate_id: str, *, session: Session | None = None
+    ) -> Enrolment | None:
+        """The candidate's most recent enrolment in the sequence."""
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id, "candidate_id": candidate_id},
+            sort=[("entry", DESCENDING)],
+            limit=1,
             session=session,
         )
-        return result.upserted_id is not None
+        return from_document(Enrolment, documents[0]) if documents else None
 
-    async def exit_active(self, candidate_id: str, reason: ExitReason, *, session: Session) -> int:
-        """Ends every active enrolment of a candidate; returns how many ended."""
+    async def enrol(
+        self,
+        sequence: Sequence,
+        candidate_id: str,
+        trace_context: dict[str, str],
+        *,
+        enrolled_by: str,
+        session: Session,
+    ) -> Enrolment | EnrolmentRefused:
+        """Enrols a candidate as the sequence's re-entry policy allows; the enrolment or why not.
+
+        The id of the next entry is derived from sequence, candidate and entry number, so two
+        concurrent enrolments of the same entry collide on it and only one commits.
+        """
+        latest = await self.latest(sequence.id, candidate_id, session=session)
+        if latest is not None:
+            refused = _reentry_refusal(sequence, latest)
+            if refused is not None:
+                return refused
+        entry = latest.entry + 1 if latest is not None else 1
+        enrolment = Enrolment(
+            id=enrolment_id(sequence.id, candidate_id, entry),
+            tenant_id=self.tenant_id,
+            sequence_id=sequence.id,
+            candidate_id=candidate_id,
+            entry=entry,
+            enrolled_by=enrolled_by,
+        )
+        document = to_document(enrolment) | {
+            "trace_context": trace_context,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        await self._enrolments.insert_one(document, session=session)
+        return enrolment
+
+    async def exit_active(
+        self,
+        candidate_id: str,
+        reason: ExitReason,
+        *,
+        session: Session,
+        sequence_ids: list[str] | None = None,
+    ) -> int:
+        """Ends a candidate's active enrolments (of `sequence_ids`, or of every sequence whose
+        exit conditions include `reason`); returns how many ended."""
+        query: dict[str, Any] = {
+            "candidate_id": candidate_id,
+            "status": EnrolmentStatus.ACTIVE.value,
+        }
+        if sequence_ids is not None:
+            query["sequence_id"] = {"$in": sequence_ids}
         result = await self._enrolments.update_many(
-            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value},
+            query,
             {
                 "$set": {
                     "status": EnrolmentStatus.EXITED.value,
                     "exit_reason": reason.value,
                     "ended_at": utc_now(),
                     "next_run_at": None,
+                    "awaiting_signal": False,
                 }
             },
+            session=session,
+        )
+        return result.modified_count
+
+    async def active_sequences(self, candidate_id: str, *, session: Session) -> list[str]:
+        """The sequences the candidate is actively enrolled in."""
+        documents = await self._enrolments.find(
+            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value}, session=session
+        )
+        return sorted({document["sequence_id"] for document in documents})
+
+    async def wake_awaiting(self, candidate_id: str, *, session: Session) -> int:
+        """Makes the candidate's enrolments waiting at a branch look again now."""
+        result = await self._enrolments.update_many(
+            {
+                "candidate_id": candidate_id,
+                "status": EnrolmentStatus.ACTIVE.value,
+                "awaiting_signal": True,
+            },
+            {"$set": {"next_run_at": utc_now()}},
             session=session,
         )
         return result.modified_count
@@ -203,6 +303,87 @@ class EnrolmentRepository:
             {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
         )
         return [from_document(Enrolment, d) for d in documents]
+
+
+def _reentry_refusal(sequence: Sequence, latest: Enrolment) -> EnrolmentRefused | None:
+    if latest.status is EnrolmentStatus.ACTIVE:
+        return EnrolmentRefused.ALREADY_ACTIVE
+    policy = sequence.reentry.policy
+    if policy is ReentryPolicy.NEVER:
+        return EnrolmentRefused.REENTRY_NOT_ALLOWED
+    if policy is ReentryPolicy.AFTER_DAYS:
+        ended_at = latest.ended_at or latest.enrolled_at
+        if utc_now() < ended_at + timedelta(days=sequence.reentry.days):
+            return EnrolmentRefused.REENTRY_TOO_SOON
+    return None
+
+
+class SignalRepository:
+    """What the tenant's candidates did that sequence branches look at (opens, clicks, ...)."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._signals = TenantScopedCollection(database[SIGNALS], tenant_id)
+
+    async def record(self, candidate_id: str, signal: Signal, *, session: Session) -> None:
+        await self._signals.insert_one(
+            {
+                "candidate_id": candidate_id,
+                "kind": signal.kind.value,
+                "at": signal.at,
+                "message_id": signal.message_id,
+                "event_id": signal.event_id,
+            },
+            session=session,
+        )
+
+    async def of_candidate(
+        self, candidate_id: str, kind: BranchCondition, *, session: Session | None = None
+    ) -> list[Signal]:
+        documents = await self._signals.find(
+            {"candidate_id": candidate_id, "kind": kind.value},
+            sort=[("at", ASCENDING)],
+            limit=1000,
+            session=session,
+        )
+        return [
+            Signal(
+                kind=BranchCondition(d["kind"]),
+                at=d["at"],
+                message_id=d.get("message_id"),
+                event_id=d.get("event_id"),
+            )
+            for d in documents
+        ]
+
+
+class NotificationRepository:
+    """The tenant's notifications for recruiters."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._notifications = TenantScopedCollection(database[NOTIFICATIONS], tenant_id)
+
+    async def add(self, notification: Notification, *, session: Session) -> None:
+        await self._notifications.insert_one(to_document(notification), session=session)
+
+    async def page(
+        self, user_id: str, *, unread_only: bool, after: str | None, limit: int
+    ) -> list[Notification]:
+        query: dict[str, Any] = {"user_id": user_id}
+        if unread_only:
+            query["read_at"] = None
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._notifications.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Notification, d) for d in documents]
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
+        """Marks one of the user's notifications read (once); None if the user has no such one."""
+        await self._notifications.update_one(
+            {"_id": notification_id, "user_id": user_id, "read_at": None},
+            {"$set": {"read_at": utc_now()}},
+        )
+        document = await self._notifications.find_one({"_id": notification_id, "user_id": user_id})
+        return from_document(Notification, document) if document else None
 
 
 class SegmentMemberRepository:
@@ -405,3 +586,4 @@ EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
 MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]
 RecipientsRepo = Annotated[RecipientRepository, _scoped(RecipientRepository)]
 BroadcastsRepo = Annotated[BroadcastRepository, _scoped(BroadcastRepository)]
+NotificationsRepo = Annotated[NotificationRepository, _scoped(NotificationRepository)]

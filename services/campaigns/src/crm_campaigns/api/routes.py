@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.api.schemas import (
+    EnrolmentOutcome,
     EnrolmentPublic,
+    EnrolmentRequest,
     MessagePublic,
+    NotificationPublic,
+    RefusedEnrolment,
     SequenceCreate,
     SequencePublic,
     TemplateCreate,
@@ -16,7 +20,15 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.domain.models import Enrolment, SendStep, Sequence, Template
+from crm_campaigns.domain.models import (
+    EnrolmentRefused,
+    ExitReason,
+    SegmentTrigger,
+    SendStep,
+    Sequence,
+    Template,
+)
+from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps, parse_trigger
 from crm_campaigns.domain.templates import (
     TemplateError,
     recipient_context,
@@ -27,6 +39,7 @@ from crm_campaigns.repository import (
     EnrolmentRepository,
     EnrolmentsRepo,
     MessagesRepo,
+    NotificationsRepo,
     RecipientsRepo,
     SegmentMemberRepository,
     SequencesRepo,
@@ -124,6 +137,27 @@ async def preview_template(
     return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
+def _definition(body: SequenceCreate) -> tuple[Any, list[Any]]:
+    """The trigger and steps of a sequence definition; a 422 names every bad field."""
+    errors: list[tuple[str, str]] = []
+    trigger: Any = None
+    steps: list[Any] = []
+    try:
+        trigger = parse_trigger(body.trigger)
+    except SequenceDefinitionError as error:
+        errors.extend(error.errors)
+    try:
+        steps = parse_steps(body.steps)
+    except SequenceDefinitionError as error:
+        errors.extend(error.errors)
+    if errors:
+        raise _invalid(
+            "the sequence is not valid: " + ", ".join(field for field, _ in errors),
+            [{"field": field, "detail": detail} for field, detail in errors],
+        )
+    return trigger, steps
+
+
 @router.post("/sequences", status_code=201, response_model=SequencePublic, tags=["sequences"])
 async def create_sequence(
     body: SequenceCreate,
@@ -133,8 +167,10 @@ async def create_sequence(
     request: Request,
     response: Response,
 ) -> SequencePublic:
-    """Creates a sequence; its segment's members (optionally) and every later entrant enrol."""
-    for index, step in enumerate(body.steps):
+    """Creates a sequence after checking its trigger and steps; for a segment trigger its
+    current members enrol too (unless told otherwise), and every later entrant."""
+    trigger, steps = _definition(body)
+    for index, step in enumerate(steps):
         if isinstance(step, SendStep) and await templates.get(step.template_id) is None:
             raise _invalid(
                 f"step {index} sends template {step.template_id}, which does not exist",
@@ -144,23 +180,28 @@ async def create_sequence(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
         name=body.name,
-        trigger=body.trigger,
-        steps=body.steps,
+        trigger=trigger,
+        steps=steps,
+        reentry=body.reentry,
+        exit_on=list(dict.fromkeys(body.exit_on)),
     )
     platform: Platform = request.app.state.platform
     database = platform.require_database()
 
     async def store(session: Session) -> None:
         await sequences.add(sequence, session=session)
-        if not body.enrol_current_members:
+        if not body.enrol_current_members or not isinstance(trigger, SegmentTrigger):
             return
         members = SegmentMemberRepository(database, principal.tenant_id)
         enrolments = EnrolmentRepository(database, principal.tenant_id)
-        for candidate_id in await members.members(body.trigger.segment_id, session=session):
-            enrolment = Enrolment(
-                tenant_id=principal.tenant_id, sequence_id=sequence.id, candidate_id=candidate_id
+        for candidate_id in await members.members(trigger.segment_id, session=session):
+            await enrolments.enrol(
+                sequence,
+                candidate_id,
+                current_trace_context(),
+                enrolled_by=f"segment:{trigger.segment_id}",
+                session=session,
             )
-            await enrolments.enrol(enrolment, current_trace_context(), session=session)
 
     await in_transaction(platform.require_mongo(), store)
     request.app.state.steps_due.notify()
@@ -196,6 +237,119 @@ async def sequence_enrolments(
         EnrolmentPublic.model_validate(e.model_dump())
         for e in await enrolments.of_sequence(sequence_id)
     ]
+
+
+@router.post(
+    "/sequences/{sequence_id}/enrolments", response_model=EnrolmentOutcome, tags=["sequences"]
+)
+async def enrol_candidates(
+    sequence_id: str,
+    body: EnrolmentRequest,
+    principal: CurrentPrincipal,
+    sequences: SequencesRepo,
+    recipients: RecipientsRepo,
+    request: Request,
+) -> EnrolmentOutcome:
+    """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not."""
+    sequence = await sequences.get(sequence_id)
+    if sequence is None:
+        raise _not_found("sequence", sequence_id)
+    platform: Platform = request.app.state.platform
+    database = platform.require_database()
+    enrolled: list[EnrolmentPublic] = []
+    refused: list[RefusedEnrolment] = []
+
+    async def enrol(session: Session) -> None:
+        enrolled.clear()
+        refused.clear()
+        enrolments = EnrolmentRepository(database, principal.tenant_id)
+        for candidate_id in dict.fromkeys(body.candidate_ids):
+            if await recipients.get(candidate_id, session=session) is None:
+                refused.append(
+                    RefusedEnrolment(candidate_id=candidate_id, reason="unknown_candidate")
+                )
+                continue
+            outcome = await enrolments.enrol(
+                sequence,
+                candidate_id,
+                current_trace_context(),
+                enrolled_by=f"user:{principal.user_id}",
+                session=session,
+            )
+            if isinstance(outcome, EnrolmentRefused):
+                refused.append(RefusedEnrolment(candidate_id=candidate_id, reason=outcome))
+            else:
+                enrolled.append(EnrolmentPublic.model_validate(outcome.model_dump()))
+
+    await in_transaction(platform.require_mongo(), enrol)
+    request.app.state.steps_due.notify()
+    return EnrolmentOutcome(enrolled=enrolled, refused=refused)
+
+
+@router.delete(
+    "/sequences/{sequence_id}/enrolments/{candidate_id}",
+    response_model=EnrolmentPublic,
+    tags=["sequences"],
+)
+async def remove_candidate(
+    sequence_id: str,
+    candidate_id: str,
+    principal: CurrentPrincipal,
+    sequences: SequencesRepo,
+    enrolments: EnrolmentsRepo,
+    request: Request,
+) -> EnrolmentPublic:
+    """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
+    if await sequences.get(sequence_id) is None:
+        raise _not_found("sequence", sequence_id)
+    platform: Platform = request.app.state.platform
+
+    async def remove(session: Session) -> int:
+        return await enrolments.exit_active(
+            candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
+        )
+
+    if not await in_transaction(platform.require_mongo(), remove):
+        raise _not_found("active enrolment of candidate", candidate_id)
+    latest = await enrolments.latest(sequence_id, candidate_id)
+    assert latest is not None
+    return EnrolmentPublic.model_validate(latest.model_dump())
+
+
+@router.get("/notifications", response_model=Page[NotificationPublic], tags=["notifications"])
+async def list_notifications(
+    principal: CurrentPrincipal,
+    notifications: NotificationsRepo,
+    unread: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[NotificationPublic]:
+    """The caller's own notifications (from `notify_owner` steps), oldest first."""
+    after = decode_cursor(cursor) if cursor else None
+    found = await notifications.page(
+        principal.user_id, unread_only=unread, after=after, limit=limit + 1
+    )
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    return Page[NotificationPublic](
+        items=[NotificationPublic.model_validate(n.model_dump()) for n in items],
+        next_cursor=next_cursor,
+    )
+
+
+@router.post(
+    "/notifications/{notification_id}/read",
+    response_model=NotificationPublic,
+    tags=["notifications"],
+)
+async def read_notification(
+    notification_id: str, principal: CurrentPrincipal, notifications: NotificationsRepo
+) -> NotificationPublic:
+    """Marks one of the caller's notifications read."""
+    notification = await notifications.mark_read(principal.user_id, notification_id)
+    if notification is None:
+        raise _not_found("notification", notification_id)
+    return NotificationPublic.model_validate(notification.model_dump())
 
 
 @router.get("/messages", response_model=Page[MessagePublic], tags=["messages"])

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_campaigns.domain.models import (
+    DEFAULT_EXIT_ON,
+    EnrolmentRefused,
     EnrolmentStatus,
     ExitReason,
     MessageStatus,
-    SegmentTrigger,
+    Reentry,
     Step,
+    Trigger,
 )
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -52,25 +55,46 @@ class TemplatePreview(BaseModel):
 
 
 class SequenceCreate(BaseModel):
-    """A nurture sequence: who gets enrolled, and the steps they go through."""
+    """A nurture sequence: who gets enrolled, the steps they go through, and what ends it.
+
+    `trigger` and `steps` take the shapes shown in `SequencePublic`; they are checked as a
+    whole (branch targets exist, every loop waits), and a 422 names each bad field as
+    `trigger.<field>` or `steps.<i>.<field>`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    trigger: SegmentTrigger
-    steps: list[Step] = Field(min_length=1, max_length=50)
+    trigger: dict[str, Any] = Field(
+        description="`segment_entered`, `pool_stage_reached`, `event_checked_in`, "
+        '`ats_rejected` or `manual`, e.g. `{"type": "segment_entered", "segment_id": ...}`.'
+    )
+    steps: list[Any] = Field(
+        min_length=1,
+        max_length=50,
+        description="`send`, `wait`, `wait_until`, `branch`, `add_tag`, `remove_tag`, "
+        "`move_stage` or `notify_owner` steps, run in order unless a branch says otherwise.",
+    )
+    reentry: Reentry = Field(default_factory=Reentry)
+    exit_on: list[ExitReason] = Field(
+        default_factory=lambda: list(DEFAULT_EXIT_ON),
+        max_length=len(ExitReason),
+        description="What ends an enrolment early; a recruiter can always remove a candidate.",
+    )
     enrol_current_members: bool = Field(
         default=True,
-        description="Also enrol the candidates already in the trigger segment, not only those "
-        "entering it from now on.",
+        description="For a segment trigger: also enrol the candidates already in the segment, "
+        "not only those entering it from now on.",
     )
 
 
 class SequencePublic(BaseModel):
     id: str
     name: str
-    trigger: SegmentTrigger
+    trigger: Trigger
     steps: list[Step]
+    reentry: Reentry
+    exit_on: list[ExitReason]
     created_by: str
     created_at: datetime
 
@@ -79,12 +103,51 @@ class EnrolmentPublic(BaseModel):
     id: str
     sequence_id: str
     candidate_id: str
+    entry: int
     status: EnrolmentStatus
     step_index: int
+    step_count: int
     next_run_at: datetime | None
+    awaiting_signal: bool
     exit_reason: ExitReason | None
+    enrolled_by: str | None
     enrolled_at: datetime
     ended_at: datetime | None
+
+
+CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class EnrolmentRequest(BaseModel):
+    """Candidates a recruiter enrols by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_ids: list[CandidateId] = Field(min_length=1, max_length=500)
+
+
+class RefusedEnrolment(BaseModel):
+    candidate_id: str
+    reason: EnrolmentRefused | str = Field(
+        description="`already_active`, `reentry_not_allowed`, `reentry_too_soon` or "
+        "`unknown_candidate` (not a candidate of this tenant, or not known to campaigns yet)."
+    )
+
+
+class EnrolmentOutcome(BaseModel):
+    enrolled: list[EnrolmentPublic]
+    refused: list[RefusedEnrolment]
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    candidate_id: str
+    sequence_id: str
+    enrolment_id: str
+    title: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
 
 
 class MessagePublic(BaseModel):

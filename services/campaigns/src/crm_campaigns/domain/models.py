@@ -8,7 +8,14 @@ from datetime import time as time_type
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+)
 
 from crm_shared import new_id, utc_now
 
@@ -28,6 +35,7 @@ class Recipient(BaseModel):
     location: str | None = None
     marketing_consent: bool = False
     time_zone: str | None = None
+    owner_id: str | None = None
 
 
 class Template(BaseModel):
@@ -45,12 +53,24 @@ class Template(BaseModel):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+StepLabel = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[A-Za-z_][\w-]*$"
+    ),
+]
+# A branch's target: a step index, a step label, or `END` to complete the enrolment.
+StepTarget = int | StepLabel
+END = "end"
+
+
 class SendStep(BaseModel):
     """Send a template to the enrolled candidate."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["send"] = "send"
+    label: StepLabel | None = None
     template_id: str
 
 
@@ -60,6 +80,7 @@ class WaitStep(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["wait"] = "wait"
+    label: StepLabel | None = None
     days: int = Field(default=0, ge=0, le=365)
     hours: int = Field(default=0, ge=0, le=23)
     minutes: int = Field(default=0, ge=0, le=59)
@@ -69,7 +90,143 @@ class WaitStep(BaseModel):
         return timedelta(days=self.days, hours=self.hours, minutes=self.minutes)
 
 
-Step = Annotated[SendStep | WaitStep, Field(discriminator="type")]
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+    @property
+    def number(self) -> int:
+        """Monday is 0, as `datetime.weekday()` counts."""
+        return list(Weekday).index(self)
+
+
+class WaitUntilStep(BaseModel):
+    """Wait until the next of some weekdays at a local time of the candidate's time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["wait_until"] = "wait_until"
+    label: StepLabel | None = None
+    weekdays: list[Weekday] = Field(
+        min_length=1, max_length=7, description='Days it may continue on, e.g. `["tue", "thu"]`.'
+    )
+    time: time_type = Field(description="Local time of day, e.g. `09:30`.")
+
+    @field_serializer("time")
+    def _time_as_text(self, value: time_type) -> str:
+        # BSON has no time-of-day type; `HH:MM` is stored and shown.
+        return value.strftime("%H:%M")
+
+
+class BranchCondition(StrEnum):
+    OPENED = "opened"
+    CLICKED = "clicked"
+    REPLIED = "replied"
+    REGISTERED = "registered"
+
+
+class BranchStep(BaseModel):
+    """Go one way if the candidate reacted to an earlier send within a window, else another.
+
+    `opened`, `clicked` and `replied` look at the message of `after_send` (default: the nearest
+    send step before the branch); `registered` at registrations for `event_id` (any event when
+    unset). The branch waits until the window after that send has passed unless the reaction
+    came earlier. A target is a step index, a step label or `end`; unset means the next step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["branch"] = "branch"
+    label: StepLabel | None = None
+    condition: BranchCondition
+    after_send: StepTarget | None = None
+    event_id: str | None = None
+    within_days: int = Field(default=0, ge=0, le=365)
+    within_hours: int = Field(default=0, ge=0, le=23)
+    if_yes: StepTarget | None = None
+    if_no: StepTarget | None = None
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.within_days, hours=self.within_hours)
+
+
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class AddTagStep(BaseModel):
+    """Ask the candidates service to add tags to the candidate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["add_tag"] = "add_tag"
+    label: StepLabel | None = None
+    tags: list[TagName] = Field(min_length=1, max_length=20)
+
+
+class RemoveTagStep(BaseModel):
+    """Ask the candidates service to remove tags from the candidate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["remove_tag"] = "remove_tag"
+    label: StepLabel | None = None
+    tags: list[TagName] = Field(min_length=1, max_length=20)
+
+
+class MoveStageStep(BaseModel):
+    """Ask the candidates service to move the candidate to a stage of a talent pool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["move_stage"] = "move_stage"
+    label: StepLabel | None = None
+    pool_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    stage: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class NotifyOwnerStep(BaseModel):
+    """Leave a notification for the candidate's owner (the sequence's author when none).
+
+    Title and body may use the template merge fields, e.g. `{{ candidate.first_name }}`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["notify_owner"] = "notify_owner"
+    label: StepLabel | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+Step = Annotated[
+    SendStep
+    | WaitStep
+    | WaitUntilStep
+    | BranchStep
+    | AddTagStep
+    | RemoveTagStep
+    | MoveStageStep
+    | NotifyOwnerStep,
+    Field(discriminator="type"),
+]
+STEP_TYPES: dict[str, type[BaseModel]] = {
+    "send": SendStep,
+    "wait": WaitStep,
+    "wait_until": WaitUntilStep,
+    "branch": BranchStep,
+    "add_tag": AddTagStep,
+    "remove_tag": RemoveTagStep,
+    "move_stage": MoveStageStep,
+    "notify_owner": NotifyOwnerStep,
+}
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class SegmentTrigger(BaseModel):
@@ -78,7 +235,97 @@ class SegmentTrigger(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["segment_entered"] = "segment_entered"
-    segment_id: str
+    segment_id: Identifier
+
+
+class PoolStageTrigger(BaseModel):
+    """Enrol candidates when they reach a stage of a talent pool."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["pool_stage_reached"] = "pool_stage_reached"
+    pool_id: Identifier
+    stage: Identifier
+
+
+class EventCheckedInTrigger(BaseModel):
+    """Enrol candidates who attended an event (any event when `event_id` is unset)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["event_checked_in"] = "event_checked_in"
+    event_id: Identifier | None = None
+
+
+class AtsRejectedTrigger(BaseModel):
+    """Enrol candidates rejected in the ATS; with `stages`, only those rejected after reaching
+    one of them (silver medalists), compared case-insensitively."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["ats_rejected"] = "ats_rejected"
+    stages: list[Identifier] = Field(default_factory=list, max_length=50)
+
+    def admits(self, stage: str | None) -> bool:
+        """Whether a rejection at `stage` enrols."""
+        if not self.stages:
+            return True
+        return stage is not None and stage.casefold() in {s.casefold() for s in self.stages}
+
+
+class ManualTrigger(BaseModel):
+    """Candidates are enrolled only by a recruiter (`POST /sequences/{id}/enrolments`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["manual"] = "manual"
+
+
+Trigger = Annotated[
+    SegmentTrigger | PoolStageTrigger | EventCheckedInTrigger | AtsRejectedTrigger | ManualTrigger,
+    Field(discriminator="type"),
+]
+TRIGGER_TYPES: dict[str, type[BaseModel]] = {
+    "segment_entered": SegmentTrigger,
+    "pool_stage_reached": PoolStageTrigger,
+    "event_checked_in": EventCheckedInTrigger,
+    "ats_rejected": AtsRejectedTrigger,
+    "manual": ManualTrigger,
+}
+
+
+class ReentryPolicy(StrEnum):
+    NEVER = "never"
+    AFTER_DAYS = "after_days"
+    ALWAYS = "always"
+
+
+class Reentry(BaseModel):
+    """Whether a candidate whose enrolment ended may enrol in the sequence again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: ReentryPolicy = ReentryPolicy.NEVER
+    days: int = Field(
+        default=0, ge=0, le=3650, description="For `after_days`: days since the last one ended."
+    )
+
+
+class ExitReason(StrEnum):
+    APPLIED = "applied"
+    HIRED = "hired"
+    REPLIED = "replied"
+    UNSUBSCRIBED = "unsubscribed"
+    REMOVED = "removed"
+
+
+# What ends an enrolment early unless a sequence says otherwise (manual removal always does).
+DEFAULT_EXIT_ON = (
+    ExitReason.APPLIED,
+    ExitReason.HIRED,
+    ExitReason.REPLIED,
+    ExitReason.UNSUBSCRIBED,
+)
 
 
 class Sequence(BaseModel):
@@ -89,8 +336,10 @@ class Sequence(BaseModel):
     id: str = Field(default_factory=new_id)
     tenant_id: str
     name: str
-    trigger: SegmentTrigger
+    trigger: Trigger
     steps: list[Step]
+    reentry: Reentry = Field(default_factory=Reentry)
+    exit_on: list[ExitReason] = Field(default_factory=lambda: list(DEFAULT_EXIT_ON))
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
 
@@ -101,25 +350,65 @@ class EnrolmentStatus(StrEnum):
     EXITED = "exited"
 
 
-class ExitReason(StrEnum):
-    APPLIED = "applied"
+class EnrolmentRefused(StrEnum):
+    """Why a candidate was not enrolled."""
+
+    ALREADY_ACTIVE = "already_active"
+    REENTRY_NOT_ALLOWED = "reentry_not_allowed"
+    REENTRY_TOO_SOON = "reentry_too_soon"
 
 
 class Enrolment(BaseModel):
-    """One candidate's progress through one sequence."""
+    """One candidate's progress through one sequence (one entry of it, when re-entry is allowed).
+
+    `step_count` counts the steps executed so far, so ids derived from it (messages,
+    notifications) stay unique when a branch leads back to an earlier step. `sent_messages`
+    maps a send step's index to the message it last queued, for branches to look at.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=new_id)
+    id: str
     tenant_id: str
     sequence_id: str
     candidate_id: str
+    entry: int = 1
     status: EnrolmentStatus = EnrolmentStatus.ACTIVE
     step_index: int = 0
+    step_count: int = 0
     next_run_at: datetime | None = Field(default_factory=utc_now)
+    sent_messages: dict[str, str] = Field(default_factory=dict)
+    awaiting_signal: bool = False
     exit_reason: ExitReason | None = None
+    enrolled_by: str | None = None
     enrolled_at: datetime = Field(default_factory=utc_now)
     ended_at: datetime | None = None
+
+
+def enrolment_id(sequence_id: str, candidate_id: str, entry: int) -> str:
+    """The id of a candidate's `entry`-th enrolment in a sequence.
+
+    Derived, not random: two writers enrolling the same candidate at once collide on it, so a
+    candidate never holds two enrolments of one entry.
+    """
+    return f"{sequence_id}.{candidate_id}.{entry}"
+
+
+class Notification(BaseModel):
+    """Something a recruiter should look at, left by a sequence's `notify_owner` step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    tenant_id: str
+    user_id: str
+    candidate_id: str
+    sequence_id: str
+    enrolment_id: str
+    title: str
+    body: str
+    created_at: datetime = Field(default_factory=utc_now)
+    read_at: datetime | None = None
 
 
 class MessageStatus(StrEnum):
