@@ -85,6 +85,7 @@ from crm_shared.directory import (
 )
 from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
 from crm_shared.links import LinkClaim, SignedLinks
+from crm_shared.merges import give_back, move_to_survivor, moved_by
 from crm_shared.mongo import (
     Database,
     Document,
@@ -203,8 +204,11 @@ __all__ = [
     "ensure_directory_indexes",
     "ensure_topics",
     "from_document",
+    "give_back",
     "in_transaction",
     "install_problem_handlers",
+    "move_to_survivor",
+    "moved_by",
     "new_id",
     "normalise_email",
     "problem_response",

@@ -46,6 +46,12 @@ class CandidateDirectory:
             )
         return emails
 
+    async def reassign(self, from_id: str, to_id: str, *, session: Session) -> None:
+        """Every address of one candidate now belongs to another (a merge folded them)."""
+        await self._entries.update_many(
+            {"candidate_id": from_id}, {"$set": {"candidate_id": to_id}}, session=session
+        )
+
     async def candidate_for(self, email: str, *, session: Session | None = None) -> str | None:
         """The candidate holding this email address, if any is known."""
         document = await self._entries.find_one({"email": normalise_email(email)}, session=session)

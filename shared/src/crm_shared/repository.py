@@ -9,7 +9,7 @@ from bson import ObjectId
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
-from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
 from crm_shared.mongo import Document, Session
 
@@ -88,6 +88,15 @@ class TenantScopedCollection:
             return int(error.details.get("nInserted", 0))
         return len(result.inserted_ids)
 
+    async def insert_batch(
+        self, documents: Sequence[Mapping[str, Any]], *, session: Session | None = None
+    ) -> InsertManyResult:
+        """Inserts documents stamped with the tenant in one ordered write; a duplicate key
+        raises (`BulkWriteError`), so a unique index can arbitrate between writers."""
+        return await self._collection.insert_many(
+            [self._stamp(document) for document in documents], ordered=True, session=session
+        )
+
     async def find_one(
         self, query: Mapping[str, Any], *, session: Session | None = None
     ) -> Document | None:
@@ -144,3 +153,9 @@ class TenantScopedCollection:
     ) -> DeleteResult:
         """Deletes one of the tenant's documents."""
         return await self._collection.delete_one(self._scope(query), session=session)
+
+    async def delete_many(
+        self, query: Mapping[str, Any], *, session: Session | None = None
+    ) -> DeleteResult:
+        """Deletes every one of the tenant's documents matching `query`."""
+        return await self._collection.delete_many(self._scope(query), session=session)

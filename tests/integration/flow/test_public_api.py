@@ -56,7 +56,7 @@ async def test_invalid_input_is_a_422_naming_the_field(stack: Stack) -> None:
     assert fields == {"emails.1", "tenant_id"}
 
 
-async def test_a_known_email_is_a_409_pointing_at_the_existing_candidate(stack: Stack) -> None:
+async def test_a_known_email_returns_the_existing_candidate(stack: Stack) -> None:
     first = await stack.gateway.post(
         "/api/v1/candidates", json=person("dup"), headers=stack.as_(ACME_TOKEN)
     )
@@ -66,8 +66,9 @@ async def test_a_known_email_is_a_409_pointing_at_the_existing_candidate(stack: 
         json=person("dup", emails=["  GRACE.DUP@example.org"]),
         headers=stack.as_(ACME_TOKEN),
     )
-    problem = assert_problem(again, 409)
-    assert problem["existing_candidate_id"] == first.json()["id"]
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == f"/api/v1/candidates/{first.json()['id']}"
 
 
 async def test_tenants_never_see_each_others_candidates(stack: Stack) -> None:

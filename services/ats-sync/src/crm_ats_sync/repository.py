@@ -16,6 +16,8 @@ from crm_shared import (
     TenantScopedCollection,
     ensure_directory_indexes,
     from_document,
+    give_back,
+    move_to_survivor,
     to_document,
     utc_now,
 )
@@ -37,6 +39,8 @@ async def ensure_indexes(database: Database) -> None:
         [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_application_id", ASCENDING)],
         unique=True,
     )
+    for moved in ("candidate_id", "merges.merge_id"):
+        await database[APPLICATIONS].create_index([("tenant_id", ASCENDING), (moved, ASCENDING)])
     await ensure_directory_indexes(database)
 
 
@@ -94,6 +98,18 @@ class AtsRepository:
             session=session,
         )
         return result.upserted_id is not None
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's applications become the survivor's."""
+        await move_to_survivor(
+            self._applications, merged_id, survivor_id, merge_id, session=session
+        )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the applications it moved go back to their own candidate."""
+        await give_back(self._applications, merge_id, session=session)
 
     async def applications(self, *, candidate_id: str | None) -> list[Application]:
         query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}

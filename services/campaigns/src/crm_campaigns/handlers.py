@@ -22,6 +22,7 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.repository import (
     EnrolmentRepository,
+    MessageRepository,
     PoolMemberRepository,
     RecipientRepository,
     SegmentMemberRepository,
@@ -33,6 +34,8 @@ from crm_shared import (
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     CANDIDATE_CREATED,
+    CANDIDATE_MERGED,
+    CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
     CONSENT_CHANGED,
     EVENT_CHECKED_IN,
@@ -46,7 +49,9 @@ from crm_shared import (
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
+    CandidateMerged,
     CandidateProfile,
+    CandidateUnmerged,
     ConsentChanged,
     Database,
     EventCheckedIn,
@@ -72,13 +77,15 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
 
     async def project_candidate(envelope: EventEnvelope[Any], session: Session) -> bool:
         """Stores the recipient; True when this change withdrew marketing consent."""
-        profile: CandidateProfile = envelope.data
-        recipients = RecipientRepository(database, envelope.tenant_id)
+        return await project_profile(envelope.tenant_id, envelope.data, session)
+
+    async def project_profile(tenant_id: str, profile: CandidateProfile, session: Session) -> bool:
+        recipients = RecipientRepository(database, tenant_id)
         before = await recipients.get(profile.candidate_id, session=session)
         await recipients.upsert(
             Recipient(
                 candidate_id=profile.candidate_id,
-                tenant_id=envelope.tenant_id,
+                tenant_id=tenant_id,
                 first_name=profile.first_name,
                 last_name=profile.last_name,
                 email=profile.emails[0] if profile.emails else None,
@@ -261,6 +268,40 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         )
         await record_signal(envelope.tenant_id, registered.candidate_id, signal, session)
 
+    async def on_candidate_merged(envelope: EventEnvelope[Any], session: Session) -> None:
+        merged: CandidateMerged = envelope.data
+        tenant = envelope.tenant_id
+        folded, survivor = merged.merged_candidate_id, merged.survivor_candidate_id
+        await RecipientRepository(database, tenant).fold_into(folded, survivor, session=session)
+        await project_profile(tenant, merged.survivor, session)
+        await EnrolmentRepository(database, tenant).fold_into(
+            folded, survivor, merged.merge_id, session=session
+        )
+        await MessageRepository(database, tenant).fold_into(
+            folded, survivor, merged.merge_id, session=session
+        )
+
+    async def on_candidate_unmerged(envelope: EventEnvelope[Any], session: Session) -> None:
+        unmerged: CandidateUnmerged = envelope.data
+        tenant = envelope.tenant_id
+        await EnrolmentRepository(database, tenant).unfold(unmerged.merge_id, session=session)
+        await MessageRepository(database, tenant).unfold(unmerged.merge_id, session=session)
+        await project_profile(tenant, unmerged.survivor, session)
+        await project_profile(tenant, unmerged.restored, session)
+
+    consumer.subscribe(
+        router,
+        CANDIDATE_MERGED,
+        on_candidate_merged,
+        description="Moves a merged candidate's recipient, enrolments and messages to the "
+        "survivor (an enrolment in a sequence the survivor is in already ends).",
+    )
+    consumer.subscribe(
+        router,
+        CANDIDATE_UNMERGED,
+        on_candidate_unmerged,
+        description="Moves back what a merge moved and projects both restored candidates.",
+    )
     consumer.subscribe(
         router,
         CANDIDATE_CREATED,

@@ -41,7 +41,10 @@ from crm_shared import (
     Session,
     TenantScopedCollection,
     from_document,
+    give_back,
     in_transaction,
+    move_to_survivor,
+    moved_by,
     to_document,
     utc_now,
 )
@@ -94,6 +97,9 @@ async def ensure_indexes(database: Database) -> None:
     await database[BROADCAST_RECIPIENTS].create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("group", ASCENDING)]
     )
+    for moved in (enrolments, database[MESSAGES]):
+        # Undoing a merge finds what it moved.
+        await moved.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
     await database[SEGMENT_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,
@@ -135,6 +141,15 @@ class RecipientRepository:
         """The known recipients among `candidate_ids`, by candidate id, in one query."""
         documents = await self._recipients.find({"candidate_id": {"$in": candidate_ids}})
         return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
+
+    async def fold_into(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
+        """A merge: the merged candidate's recipient becomes the survivor's unless it has one."""
+        if await self.get(survivor_id, session=session) is not None:
+            await self._recipients.delete_one({"candidate_id": merged_id}, session=session)
+            return
+        await self._recipients.update_one(
+            {"candidate_id": merged_id}, {"$set": {"candidate_id": survivor_id}}, session=session
+        )
 
 
 class TemplateRepository:
@@ -292,6 +307,41 @@ class EnrolmentRepository:
         )
         return result.modified_count
 
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's enrolments continue under the survivor.
+
+        Where the survivor is enrolled in the same sequence already (a candidate goes through
+        a sequence once), the merged record's enrolment ends instead.
+        """
+        for document in await self._enrolments.find({"candidate_id": merged_id}, session=session):
+            taken = await self._enrolments.find_one(
+                {"sequence_id": document["sequence_id"], "candidate_id": survivor_id},
+                session=session,
+            )
+            change: dict[str, Any]
+            if taken is None:
+                change = {"candidate_id": survivor_id}
+            elif document.get("status") == EnrolmentStatus.ACTIVE.value:
+                change = {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": ExitReason.MERGED.value,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                }
+            else:
+                continue
+            await self._enrolments.update_one(
+                {"_id": document["_id"]},
+                {"$set": change, "$push": moved_by(merge_id, document, change)},
+                session=session,
+            )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the enrolments a merge moved go back to their own candidate."""
+        await give_back(self._enrolments, merge_id, session=session)
+
     async def of_sequence(self, sequence_id: str) -> list[Enrolment]:
         documents = await self._enrolments.find(
             {"sequence_id": sequence_id}, sort=[("_id", ASCENDING)], limit=1000
@@ -430,6 +480,16 @@ class MessageRepository:
             query["_id"] = {"$gt": after}
         documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Message, d) for d in documents]
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's messages become the survivor's history."""
+        await move_to_survivor(self._messages, merged_id, survivor_id, merge_id, session=session)
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the messages a merge moved go back to their own candidate."""
+        await give_back(self._messages, merge_id, session=session)
 
     async def count_engagement(self, message_id: str, field: str, *, session: Session) -> None:
         """Adds one open or click to a message's tally."""

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from crm_candidates.domain.models import Candidate, Segment, SegmentStatus
+from crm_candidates.domain.identity import identity_keys, key_kind
+from crm_candidates.domain.models import Candidate, Segment, SegmentStatus, unique_in_order
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
     CandidateNotFoundError,
@@ -33,8 +34,10 @@ from crm_candidates.publishers import (
 )
 from crm_candidates.repository import (
     CandidateRepository,
+    IdentityTakenError,
     PoolRepository,
     SegmentRepository,
+    candidate_identity_keys,
     segments_awaiting_evaluation,
 )
 from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
@@ -43,6 +46,46 @@ RECOMPUTE_BATCH = 500
 ResultT = TypeVar("ResultT")
 
 logger = logging.getLogger(__name__)
+
+
+MAX_CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What a create did: stored a new person, or found them by an identifier they hold."""
+
+    candidate: Candidate
+    created: bool
+    matched_on: list[str]
+
+
+def with_identifiers(existing: Candidate, incoming: Candidate, foreign: set[str]) -> Candidate:
+    """`existing` with the emails, phones and profile URLs of `incoming` it lacks.
+
+    Identifiers whose key another candidate holds (`foreign`) are left out: they are that
+    person's, and a merge is the way to join the two.
+    """
+
+    def free(values: list[str], key_of: Callable[[str], list[str]]) -> list[str]:
+        return [value for value in values if not foreign.intersection(key_of(value))]
+
+    return existing.model_copy(
+        update={
+            "emails": unique_in_order(
+                [*existing.emails, *free(incoming.emails, lambda v: identity_keys([v]))]
+            ),
+            "phones": unique_in_order(
+                [*existing.phones, *free(incoming.phones, lambda v: identity_keys([], [v]))]
+            ),
+            "profile_urls": unique_in_order(
+                [
+                    *existing.profile_urls,
+                    *free(incoming.profile_urls, lambda v: identity_keys([], [], [v])),
+                ]
+            ),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -54,25 +97,57 @@ class CandidateWriter:
     candidates: CandidateRepository
     segments: SegmentRepository
 
-    async def create(self, candidate: Candidate) -> Candidate:
-        """Stores a new candidate with `candidate.created` and its segment entries."""
-        await in_transaction(self.mongo, lambda session: self.add(candidate, session=session))
-        self.outbox.notify_committed()
-        return candidate
+    async def create(self, candidate: Candidate) -> Upserted:
+        """Stores a new candidate, or adds the new identifiers to the person already on file.
+
+        The person is recognised by any normalised email, phone or profile URL they hold. Two
+        concurrent creates of one person cannot both insert: the identity keys are unique, so
+        the loser's transaction fails and its retry finds the winner's record.
+        """
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                result = await in_transaction(
+                    self.mongo, lambda session: self.upsert(candidate, session=session)
+                )
+            except IdentityTakenError:
+                if attempt == MAX_CREATE_ATTEMPTS:
+                    raise
+                continue
+            self.outbox.notify_committed()
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def upsert(self, candidate: Candidate, *, session: Session) -> Upserted:
+        """`create` within the caller's transaction."""
+        keys = candidate_identity_keys(candidate)
+        holders = await self.candidates.holders_of(keys, session=session)
+        if not holders:
+            await self.add(candidate, session=session)
+            return Upserted(candidate, created=True, matched_on=[])
+        # The first identifier given decides among several holders (emails come first).
+        existing_id = next(holders[key] for key in keys if key in holders)
+        existing = await self.candidates.get(existing_id, session=session)
+        if existing is None:
+            raise IdentityTakenError(existing_id)
+        matched_on = unique_in_order([key_kind(k) for k in keys if holders.get(k) == existing_id])
+        foreign = {key for key, holder in holders.items() if holder != existing_id}
+        extended = with_identifiers(existing, candidate, foreign)
+        if extended != existing:
+            extended = extended.model_copy(update={"updated_at": utc_now()})
+            await self.store_change(extended, previous=existing, session=session)
+        return Upserted(extended, created=False, matched_on=matched_on)
 
     async def add(self, candidate: Candidate, *, session: Session) -> None:
         """`create` within the caller's transaction."""
         await self.candidates.add(candidate, session=session)
         await to_candidate_created(self.outbox, candidate, session=session)
-        await self._reevaluate(candidate, session=session)
+        await self.reevaluate(candidate, session=session)
 
     async def update(self, candidate: Candidate) -> Candidate:
         """Stores a changed candidate with `candidate.updated` and its segment changes."""
 
         async def store(session: Session) -> None:
-            await self.candidates.replace(candidate, session=session)
-            await to_candidate_updated(self.outbox, candidate, session=session)
-            await self._reevaluate(candidate, session=session)
+            await self.store_change(candidate, session=session)
 
         await in_transaction(self.mongo, store)
         self.outbox.notify_committed()
@@ -103,16 +178,25 @@ class CandidateWriter:
         if changed == candidate:
             return candidate
         changed = changed.model_copy(update={"updated_at": utc_now()})
-        await self.candidates.replace(changed, session=session)
-        await to_candidate_updated(self.outbox, changed, session=session)
-        await self._reevaluate(changed, session=session)
+        await self.store_change(changed, previous=candidate, session=session)
         return changed
 
-    async def _reevaluate(self, candidate: Candidate, *, session: Session) -> None:
+    async def store_change(
+        self, candidate: Candidate, *, session: Session, previous: Candidate | None = None
+    ) -> None:
+        """`update` within the caller's transaction."""
+        await self.candidates.replace(candidate, previous=previous, session=session)
+        await to_candidate_updated(self.outbox, candidate, session=session)
+        await self.reevaluate(candidate, session=session)
+
+    async def reevaluate(self, candidate: Candidate, *, session: Session) -> None:
+        """Brings one candidate's segment memberships in line; a record not active leaves all."""
         facets = candidate_facets(candidate.profile())
         current = await self.segments.memberships_of(candidate.id, session=session)
         for segment in await self.segments.all(session=session):
-            matches = rule_matches(Group.model_validate(segment.rule), facets)
+            matches = candidate.is_active and rule_matches(
+                Group.model_validate(segment.rule), facets
+            )
             if matches and segment.id not in current:
                 if await self.segments.enter(segment.id, candidate.id, session=session):
                     await to_segment_entered(self.outbox, segment, candidate.id, session=session)
@@ -257,8 +341,10 @@ class SegmentEvaluator:
         async def reconcile(session: Session) -> None:
             for candidate_id in candidate_ids:
                 candidate = await self.candidates.get(candidate_id, session=session)
-                matches = candidate is not None and rule_matches(
-                    rule, candidate_facets(candidate.profile())
+                matches = (
+                    candidate is not None
+                    and candidate.is_active
+                    and rule_matches(rule, candidate_facets(candidate.profile()))
                 )
                 if matches:
                     if await self.segments.enter(segment.id, candidate_id, session=session):

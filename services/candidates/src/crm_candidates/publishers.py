@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from crm_candidates.domain.models import Candidate, Segment
+from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
     CANDIDATE_CREATED,
+    CANDIDATE_MERGED,
+    CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
     POOL_STAGE_CHANGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     CandidateCreated,
+    CandidateMerged,
+    CandidateProfile,
+    CandidateUnmerged,
     CandidateUpdated,
     Outbox,
     PoolStageChanged,
@@ -93,6 +98,45 @@ async def to_pool_stage_changed(
         POOL_STAGE_CHANGED,
         tenant_id=pool.tenant_id,
         subject=change.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_candidate_merged(
+    outbox: Outbox, merge: Merge, survivor: Candidate, *, session: Session
+) -> None:
+    """Stages `candidate.merged`: every service re-keys the merged record's data to the survivor."""
+    payload = CandidateMerged(
+        merge_id=merge.id,
+        survivor_candidate_id=merge.survivor_id,
+        merged_candidate_id=merge.merged_id,
+        survivor=CandidateProfile.model_validate(survivor.profile()),
+    )
+    await outbox.stage(
+        CANDIDATE_MERGED,
+        tenant_id=merge.tenant_id,
+        subject=merge.survivor_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_candidate_unmerged(
+    outbox: Outbox, merge: Merge, survivor: Candidate, restored: Candidate, *, session: Session
+) -> None:
+    """Stages `candidate.unmerged`: the merged record exists again with its own profile."""
+    payload = CandidateUnmerged(
+        merge_id=merge.id,
+        survivor_candidate_id=merge.survivor_id,
+        restored_candidate_id=merge.merged_id,
+        survivor=CandidateProfile.model_validate(survivor.profile()),
+        restored=CandidateProfile.model_validate(restored.profile()),
+    )
+    await outbox.stage(
+        CANDIDATE_UNMERGED,
+        tenant_id=merge.tenant_id,
+        subject=merge.survivor_id,
         data=payload,
         session=session,
     )

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_candidates.domain.custom_fields import CustomFieldDefinition
-from crm_candidates.domain.models import Candidate, Segment, SegmentStatus
+from crm_candidates.domain.identity import block_keys, identity_keys, search_tokens
+from crm_candidates.domain.models import (
+    Candidate,
+    CandidateStatus,
+    Merge,
+    MergeSnapshot,
+    Segment,
+    SegmentStatus,
+)
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.pools import Pool, PoolMembership, StageChange
 from crm_candidates.domain.profile import DEFAULT_PHONE_REGION, ProfileRules, SkillVocabulary
@@ -25,6 +36,8 @@ from crm_shared import (
     utc_now,
 )
 
+logger = logging.getLogger(__name__)
+
 CANDIDATES_COLLECTION = "candidates"
 SEGMENTS_COLLECTION = "segments"
 MEMBERSHIPS_COLLECTION = "segment_memberships"
@@ -34,27 +47,68 @@ NOTES_COLLECTION = "candidate_notes"
 POOLS_COLLECTION = "pools"
 POOL_MEMBERSHIPS_COLLECTION = "pool_memberships"
 POOL_STAGE_CHANGES_COLLECTION = "pool_stage_changes"
+IDENTITIES_COLLECTION = "candidate_identities"
+MERGES_COLLECTION = "candidate_merges"
+# Fields derived from the profile and stored beside it for queries; never part of the model.
+DERIVED_FIELDS = ("facets", "search_tokens", "block_keys")
+ACTIVE = CandidateStatus.ACTIVE.value
+DUPLICATE_KEY_CODE = 11000
+# The unique email index of the first version: merged records keep their addresses, so
+# uniqueness now lives in the identity collection instead.
+LEGACY_EMAIL_INDEX = "tenant_email_unique"
 
 
-class DuplicateEmailError(Exception):
-    """Another candidate of the tenant already has one of the email addresses."""
+class IdentityTakenError(Exception):
+    """Another candidate of the tenant already holds one of the identifiers."""
 
-    def __init__(self, existing_id: str | None) -> None:
-        super().__init__("a candidate with this email already exists")
+    def __init__(self, existing_id: str | None, key: str | None = None) -> None:
+        super().__init__("another candidate already holds this identifier")
         self.existing_id = existing_id
+        self.key = key
+
+
+def _taken_or_reraise(error: BulkWriteError) -> Exception:
+    """An identity key's unique index refused a write: which key, else the error itself."""
+    failures = error.details.get("writeErrors", [])
+    if failures and all(failure.get("code") == DUPLICATE_KEY_CODE for failure in failures):
+        key = failures[0].get("op", {}).get("key")
+        return IdentityTakenError(None, key)
+    return error
 
 
 async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     candidates = database[CANDIDATES_COLLECTION]
-    # An email identifies one person within a tenant; the index makes that hold under races.
-    await candidates.create_index(
-        [("tenant_id", ASCENDING), ("emails", ASCENDING)], unique=True, name="tenant_email_unique"
+    if LEGACY_EMAIL_INDEX in await candidates.index_information():
+        await candidates.drop_index(LEGACY_EMAIL_INDEX)
+    # An identifier names one person within a tenant; the unique index makes that hold under
+    # concurrent writes (two creates of the same person: one commits, the other finds it).
+    await database[IDENTITIES_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True
     )
+    await database[IDENTITIES_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
+    )
+    await candidates.create_index([("tenant_id", ASCENDING), ("emails", ASCENDING)])
     await candidates.create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await candidates.create_index(
+        [("tenant_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)]
+    )
+    for sort_field in ("updated_at", "last_name"):
+        await candidates.create_index(
+            [
+                ("tenant_id", ASCENDING),
+                ("status", ASCENDING),
+                (sort_field, ASCENDING),
+                ("_id", ASCENDING),
+            ]
+        )
+    for derived in ("search_tokens", "block_keys"):
+        await candidates.create_index([("tenant_id", ASCENDING), (derived, ASCENDING)])
     for facet in ("skills", "location", "tags"):
         await candidates.create_index([("tenant_id", ASCENDING), (f"facets.{facet}", ASCENDING)])
     await database[SEGMENTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[MERGES_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     memberships = database[MEMBERSHIPS_COLLECTION]
     await memberships.create_index(
         [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
@@ -86,84 +140,318 @@ async def ensure_profile_indexes(database: Database) -> None:
     )
 
 
-def _to_document(candidate: Candidate) -> dict[str, Any]:
-    # The normalised facets are stored beside the profile for segment queries to use.
-    return to_document(candidate) | {"facets": candidate_facets(candidate.profile())}
+def candidate_identity_keys(candidate: Candidate) -> list[str]:
+    """The identity keys a candidate holds (none once merged into another record)."""
+    if candidate.status is CandidateStatus.MERGED:
+        return []
+    return identity_keys(candidate.emails, candidate.phones, candidate.profile_urls)
 
 
-def _from_document(document: dict[str, Any]) -> Candidate:
-    return from_document(Candidate, {k: v for k, v in document.items() if k != "facets"})
+def derived_fields(candidate: Candidate) -> dict[str, Any]:
+    """The query fields stored beside a candidate: segment facets, search tokens, block keys."""
+    return {
+        "facets": candidate_facets(candidate.profile()),
+        "search_tokens": search_tokens(
+            [
+                candidate.first_name,
+                candidate.last_name,
+                candidate.current_title,
+                candidate.current_company,
+                *candidate.skills,
+            ]
+        ),
+        "block_keys": block_keys(candidate.last_name),
+    }
+
+
+def candidate_document(candidate: Candidate) -> dict[str, Any]:
+    """A candidate as stored, with its derived query fields."""
+    return to_document(candidate) | derived_fields(candidate)
+
+
+def candidate_from_document(document: dict[str, Any]) -> Candidate:
+    """A stored candidate document as the model."""
+    return from_document(Candidate, {k: v for k, v in document.items() if k not in DERIVED_FIELDS})
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A keyword search with filters, one page at a time."""
+
+    tokens: list[str]
+    tags: list[str]
+    skills: list[str]
+    source: str | None
+    owner_id: str | None
+    sort: str
+    after: tuple[Any, str] | None
+    limit: int
 
 
 class CandidateRepository:
-    """Stores and reads one tenant's candidates."""
+    """Stores and reads one tenant's candidates and the identifiers they hold."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
+        self._identities = TenantScopedCollection(database[IDENTITIES_COLLECTION], tenant_id)
 
     async def add(self, candidate: Candidate, *, session: Session) -> None:
-        """Stores a new candidate; raises `DuplicateEmailError` if an email is taken."""
-        try:
-            await self._candidates.insert_one(_to_document(candidate), session=session)
-        except DuplicateKeyError:
-            existing = await self._candidates.find_one({"emails": {"$in": candidate.emails}})
-            raise DuplicateEmailError(existing["_id"] if existing else None) from None
+        """Stores a new candidate and its identity keys; raises `IdentityTakenError` if held."""
+        await self.claim_keys(candidate.id, candidate_identity_keys(candidate), session=session)
+        await self._candidates.insert_one(candidate_document(candidate), session=session)
 
-    async def replace(self, candidate: Candidate, *, session: Session) -> None:
-        """Stores a changed candidate; raises `DuplicateEmailError` if a new email is taken."""
-        changes = _to_document(candidate)
+    async def add_many(self, candidates: list[Candidate], *, session: Session) -> None:
+        """Stores new candidates and their keys with one write each (the import's batches)."""
+        if not candidates:
+            return
+        identities = [
+            {"key": key, "candidate_id": candidate.id}
+            for candidate in candidates
+            for key in candidate_identity_keys(candidate)
+        ]
+        if identities:
+            try:
+                await self._identities.insert_batch(identities, session=session)
+            except BulkWriteError as error:
+                raise _taken_or_reraise(error) from None
+        await self._candidates.insert_batch(
+            [candidate_document(candidate) for candidate in candidates], session=session
+        )
+
+    async def replace(
+        self, candidate: Candidate, *, session: Session, previous: Candidate | None = None
+    ) -> None:
+        """Stores a changed candidate, moving its identity keys with its identifiers.
+
+        Raises `IdentityTakenError` if a new identifier belongs to another candidate.
+        """
+        before = previous or await self.get(candidate.id, session=session)
+        held = set(candidate_identity_keys(before)) if before else set()
+        wanted = candidate_identity_keys(candidate)
+        await self.claim_keys(candidate.id, [k for k in wanted if k not in held], session=session)
+        released = [key for key in held if key not in set(wanted)]
+        if released:
+            await self._identities.delete_many(
+                {"key": {"$in": released}, "candidate_id": candidate.id}, session=session
+            )
+        changes = candidate_document(candidate)
         del changes["_id"]
+        await self._candidates.update_one({"_id": candidate.id}, {"$set": changes}, session=session)
+
+    async def restore(
+        self, document: dict[str, Any], keys: list[str], *, session: Session
+    ) -> Candidate:
+        """Puts back a candidate and the identity keys it held exactly as a snapshot had them.
+
+        Raises `IdentityTakenError` if another record took one of the keys meanwhile.
+        """
+        candidate = candidate_from_document(document)
+        await self._identities.delete_many({"candidate_id": candidate.id}, session=session)
+        await self.claim_keys(candidate.id, keys, session=session)
+        restored = {key: value for key, value in document.items() if key != "_id"}
+        current = await self._candidates.find_one({"_id": candidate.id}, session=session) or {}
+        update: dict[str, Any] = {"$set": restored}
+        if added_since := [key for key in current if key not in document]:
+            update["$unset"] = dict.fromkeys(added_since, "")
+        await self._candidates.update_one({"_id": candidate.id}, update, session=session)
+        return candidate
+
+    async def keys_of(self, candidate_id: str, *, session: Session | None = None) -> list[str]:
+        """Every identity key a candidate holds."""
+        documents = await self._identities.find(
+            {"candidate_id": candidate_id}, sort=[("key", ASCENDING)], session=session
+        )
+        return [document["key"] for document in documents]
+
+    async def claim_keys(self, candidate_id: str, keys: list[str], *, session: Session) -> None:
+        """Records `keys` as the candidate's; raises `IdentityTakenError` if one is held."""
+        if not keys:
+            return
+        holders = await self.holders_of(keys, session=session)
+        taken = {key: holder for key, holder in holders.items() if holder != candidate_id}
+        if taken:
+            key, holder = next(iter(taken.items()))
+            raise IdentityTakenError(holder, key)
+        new_keys = [key for key in keys if key not in holders]
+        if not new_keys:
+            return
         try:
-            await self._candidates.update_one(
-                {"_id": candidate.id}, {"$set": changes}, session=session
+            await self._identities.insert_batch(
+                [{"key": key, "candidate_id": candidate_id} for key in new_keys], session=session
             )
-        except DuplicateKeyError:
-            existing = await self._candidates.find_one(
-                {"emails": {"$in": candidate.emails}, "_id": {"$ne": candidate.id}}
-            )
-            raise DuplicateEmailError(existing["_id"] if existing else None) from None
+        except BulkWriteError as error:
+            # A concurrent write claimed it between our read and insert.
+            raise _taken_or_reraise(error) from None
+
+    async def move_keys(self, from_id: str, to_id: str, *, session: Session) -> None:
+        """Hands every identity key of one candidate to another (a merge)."""
+        await self._identities.update_many(
+            {"candidate_id": from_id}, {"$set": {"candidate_id": to_id}}, session=session
+        )
+
+    async def holders_of(
+        self, keys: list[str], *, session: Session | None = None
+    ) -> dict[str, str]:
+        """Which candidate holds each of `keys` that is held."""
+        if not keys:
+            return {}
+        documents = await self._identities.find({"key": {"$in": keys}}, session=session)
+        return {document["key"]: document["candidate_id"] for document in documents}
 
     async def find_by_emails(
         self, emails: list[str], *, session: Session | None = None
     ) -> Candidate | None:
         """The candidate holding any of `emails`, if there is one."""
-        document = await self._candidates.find_one({"emails": {"$in": emails}}, session=session)
-        return _from_document(document) if document else None
+        holders = await self.holders_of(identity_keys(emails), session=session)
+        for candidate_id in holders.values():
+            return await self.get(candidate_id, session=session)
+        return None
 
     async def get(self, candidate_id: str, *, session: Session | None = None) -> Candidate | None:
-        """The candidate with this id, if the tenant has it."""
+        """The candidate with this id, if the tenant has it (whatever its status)."""
         document = await self._candidates.find_one({"_id": candidate_id}, session=session)
-        return _from_document(document) if document else None
+        return candidate_from_document(document) if document else None
+
+    async def get_document(
+        self, candidate_id: str, *, session: Session | None = None
+    ) -> dict[str, Any] | None:
+        """The stored document of a candidate (for snapshots)."""
+        return await self._candidates.find_one({"_id": candidate_id}, session=session)
+
+    async def get_many(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, Candidate]:
+        """The candidates with these ids, by id."""
+        if not candidate_ids:
+            return {}
+        documents = await self._candidates.find({"_id": {"$in": candidate_ids}}, session=session)
+        return {document["_id"]: candidate_from_document(document) for document in documents}
 
     async def page(self, *, after: str | None, limit: int) -> list[Candidate]:
-        """Up to `limit` candidates in creation order, after the candidate id `after`."""
-        query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
+        """Up to `limit` active candidates in creation order, after the candidate id `after`."""
+        query: dict[str, Any] = {"status": ACTIVE}
+        if after:
+            query["_id"] = {"$gt": after}
         documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
-        return [_from_document(document) for document in documents]
+        return [candidate_from_document(document) for document in documents]
+
+    async def search(self, search: SearchQuery) -> list[Candidate]:
+        """Active candidates holding every token and passing the filters, in `sort` order."""
+        conditions: list[dict[str, Any]] = [{"status": ACTIVE}]
+        if search.tokens:
+            conditions.append({"search_tokens": {"$all": search.tokens}})
+        if search.tags:
+            conditions.append({"tags": {"$all": search.tags}})
+        if search.skills:
+            conditions.append({"skills": {"$all": search.skills}})
+        if search.source:
+            conditions.append({"source": search.source})
+        if search.owner_id:
+            conditions.append({"owner_id": search.owner_id})
+        sort_field = SORT_FIELDS[search.sort]
+        if search.after is not None:
+            value, after_id = search.after
+            if sort_field == "_id":
+                conditions.append({"_id": {"$gt": after_id}})
+            else:
+                conditions.append(
+                    {
+                        "$or": [
+                            {sort_field: {"$gt": value}},
+                            {sort_field: value, "_id": {"$gt": after_id}},
+                        ]
+                    }
+                )
+        sort = (
+            [(sort_field, ASCENDING)]
+            if sort_field == "_id"
+            else [
+                (sort_field, ASCENDING),
+                ("_id", ASCENDING),
+            ]
+        )
+        documents = await self._candidates.find({"$and": conditions}, sort=sort, limit=search.limit)
+        return [candidate_from_document(document) for document in documents]
+
+    async def sharing_block_keys(
+        self, keys: list[str], *, exclude_id: str, limit: int
+    ) -> list[Candidate]:
+        """Active candidates sharing a blocking key with a record (duplicate suspects)."""
+        if not keys:
+            return []
+        documents = await self._candidates.find(
+            {"block_keys": {"$in": keys}, "status": ACTIVE, "_id": {"$ne": exclude_id}},
+            sort=[("_id", ASCENDING)],
+            limit=limit,
+        )
+        return [candidate_from_document(document) for document in documents]
 
     async def count_matching(self, query: dict[str, Any]) -> int:
-        """How many candidates match a compiled segment query."""
-        return await self._candidates.count(query)
+        """How many active candidates match a compiled segment query."""
+        return await self._candidates.count({"$and": [query, {"status": ACTIVE}]})
 
     async def sample_matching(self, query: dict[str, Any], limit: int) -> list[Candidate]:
-        """The first `limit` candidates matching a compiled segment query."""
+        """The first `limit` active candidates matching a compiled segment query."""
         if limit == 0:
             return []
-        documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
-        return [_from_document(document) for document in documents]
+        documents = await self._candidates.find(
+            {"$and": [query, {"status": ACTIVE}]}, sort=[("_id", ASCENDING)], limit=limit
+        )
+        return [candidate_from_document(document) for document in documents]
 
     async def ids_matching(self, query: dict[str, Any], *, batch: int) -> AsyncIterator[list[str]]:
-        """The ids of every candidate matching a compiled query, in batches of `batch`."""
+        """The ids of every active candidate matching a compiled query, in batches of `batch`."""
         after: str | None = None
+        active = {"$and": [query, {"status": ACTIVE}]}
         while True:
-            scoped = {"$and": [query, {"_id": {"$gt": after}}]} if after else query
+            scoped = {"$and": [active, {"_id": {"$gt": after}}]} if after else active
             documents = await self._candidates.find(scoped, sort=[("_id", ASCENDING)], limit=batch)
             if not documents:
                 return
             ids = [document["_id"] for document in documents]
             yield ids
             after = ids[-1]
+
+
+# Sort orders of the candidate list: an indexed field, ties broken by id.
+SORT_FIELDS = {
+    "created_at": "_id",
+    "updated_at": "updated_at",
+    "name": "last_name",
+}
+
+
+async def backfill_derived_fields(database: Database, *, batch: int = 500) -> None:
+    """Gives records written before identity resolution their status, query fields and keys.
+
+    Deliberately cross-tenant: it runs once at service start over records of every tenant,
+    each written back within its own tenant.
+    """
+    collection = database[CANDIDATES_COLLECTION]
+    completed = 0
+    while (
+        documents := await collection.find({"block_keys": {"$exists": False}})
+        .limit(batch)
+        .to_list()
+    ):
+        for document in documents:
+            document.setdefault("status", ACTIVE)
+            candidate = candidate_from_document(document)
+            repository = CandidateRepository(database, candidate.tenant_id)
+            for key in candidate_identity_keys(candidate):
+                # An older duplicate already holds the key: keep the first holder.
+                with contextlib.suppress(DuplicateKeyError):
+                    await repository._identities.insert_one(
+                        {"key": key, "candidate_id": candidate.id}
+                    )
+            await collection.update_one(
+                {"_id": candidate.id, "tenant_id": candidate.tenant_id},
+                {"$set": {"status": candidate.status.value, **derived_fields(candidate)}},
+            )
+            completed += 1
+    if completed:
+        logger.info("gave %d older candidate records their identity keys", completed)
 
 
 def _segment_from_document(document: dict[str, Any]) -> Segment:
@@ -449,6 +737,47 @@ def _membership(document: dict[str, Any]) -> PoolMembership:
     )
 
 
+class MergeRepository:
+    """One tenant's merges, each with the snapshot an undo restores."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._merges = TenantScopedCollection(database[MERGES_COLLECTION], tenant_id)
+
+    async def add(self, merge: Merge, snapshot: MergeSnapshot, *, session: Session) -> None:
+        """Stores a merge with the records and identity keys as they were before it."""
+        await self._merges.insert_one(
+            to_document(merge) | {"snapshot": snapshot.as_document()}, session=session
+        )
+
+    async def get(self, merge_id: str, *, session: Session | None = None) -> Merge | None:
+        """The merge with this id, if the tenant has it."""
+        document = await self._merges.find_one({"_id": merge_id}, session=session)
+        return _merge_from_document(document) if document else None
+
+    async def snapshot(self, merge_id: str, *, session: Session) -> MergeSnapshot | None:
+        """What the two records were before the merge."""
+        document = await self._merges.find_one({"_id": merge_id}, session=session)
+        return MergeSnapshot.from_document(document["snapshot"]) if document else None
+
+    async def mark_undone(self, merge: Merge, *, session: Session) -> None:
+        """Records that the merge was undone, and by whom."""
+        await self._merges.update_one(
+            {"_id": merge.id},
+            {
+                "$set": {
+                    "status": merge.status.value,
+                    "undone_at": merge.undone_at,
+                    "undone_by": merge.undone_by,
+                }
+            },
+            session=session,
+        )
+
+
+def _merge_from_document(document: dict[str, Any]) -> Merge:
+    return from_document(Merge, {k: v for k, v in document.items() if k != "snapshot"})
+
+
 def _database(request: Request) -> Database:
     database: Database = request.app.state.platform.require_database()
     return database
@@ -481,8 +810,16 @@ def pool_repository(request: Request, principal: CurrentPrincipal) -> PoolReposi
     return PoolRepository(_database(request), principal.tenant_id)
 
 
-CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
 ProfileRulesRepo = Annotated[ProfileRulesRepository, Depends(profile_rules_repository)]
 NotesRepo = Annotated[NoteRepository, Depends(note_repository)]
 PoolsRepo = Annotated[PoolRepository, Depends(pool_repository)]
+
+
+def merge_repository(request: Request, principal: CurrentPrincipal) -> MergeRepository:
+    """FastAPI dependency: the merges of the caller's tenant."""
+    return MergeRepository(_database(request), principal.tenant_id)
+
+
+CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
+MergesRepo = Annotated[MergeRepository, Depends(merge_repository)]
 SegmentsRepo = Annotated[SegmentRepository, Depends(segment_repository)]

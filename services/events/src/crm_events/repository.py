@@ -16,6 +16,8 @@ from crm_shared import (
     TenantScopedCollection,
     ensure_directory_indexes,
     from_document,
+    give_back,
+    move_to_survivor,
     to_document,
 )
 
@@ -31,6 +33,8 @@ async def ensure_indexes(database: Database) -> None:
         [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("email", ASCENDING)], unique=True
     )
     await registrations.create_index([("tenant_id", ASCENDING), ("email", ASCENDING)])
+    await registrations.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await registrations.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
     await ensure_directory_indexes(database)
 
 
@@ -78,6 +82,18 @@ class EventRepository:
             {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
         )
         return [from_document(Registration, d) for d in documents]
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's registrations become the survivor's."""
+        await move_to_survivor(
+            self._registrations, merged_id, survivor_id, merge_id, session=session
+        )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the registrations it moved go back to their own candidate."""
+        await give_back(self._registrations, merge_id, session=session)
 
     async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
         """Links registrations made before the person was known as a candidate."""

@@ -317,6 +317,8 @@ class ExitReason(StrEnum):
     REPLIED = "replied"
     UNSUBSCRIBED = "unsubscribed"
     REMOVED = "removed"
+    # The candidate's record was merged into another that is in the same sequence already.
+    MERGED = "merged"
 
 
 # What ends an enrolment early unless a sequence says otherwise (manual removal always does).

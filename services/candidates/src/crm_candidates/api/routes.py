@@ -10,13 +10,23 @@ from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
     CandidateUpdate,
+    CandidateUpserted,
     SegmentCreate,
     SegmentPreview,
     SegmentPreviewRequest,
     SegmentPublic,
 )
+from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
 from crm_candidates.commands import CandidateWriter, SegmentJobs
-from crm_candidates.domain.models import Candidate, ProfileError, Segment
+from crm_candidates.domain.identity import query_tokens
+from crm_candidates.domain.models import (
+    Candidate,
+    CandidateSource,
+    ProfileError,
+    Segment,
+    normalise_skill,
+    unique_in_order,
+)
 from crm_candidates.domain.profile import (
     ProfileRules,
     is_phone_region,
@@ -25,9 +35,10 @@ from crm_candidates.domain.profile import (
 from crm_candidates.domain.segments import Group, RuleError, compile_rule, parse_rule
 from crm_candidates.repository import (
     CandidatesRepo,
-    DuplicateEmailError,
+    IdentityTakenError,
     ProfileRulesRepo,
     ProfileRulesRepository,
+    SearchQuery,
     SegmentRepository,
     SegmentsRepo,
 )
@@ -65,13 +76,20 @@ def _public(candidate: Candidate) -> CandidatePublic:
     return CandidatePublic.model_validate(candidate.model_dump())
 
 
-def _duplicate(error: DuplicateEmailError) -> ProblemError:
+def _identity_taken(error: IdentityTakenError) -> ProblemError:
     return ProblemError(
         409,
-        "a candidate with one of these email addresses already exists",
+        "another candidate already holds one of these identifiers; merge the two records "
+        "to join them",
         problem_type="duplicate-candidate",
         extensions={"existing_candidate_id": error.existing_id},
     )
+
+
+class _NotActiveError(Exception):
+    def __init__(self, candidate: Candidate) -> None:
+        super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
+        self.candidate = candidate
 
 
 def _not_found(kind: str, identifier: str) -> ProblemError:
@@ -111,7 +129,12 @@ async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> P
     return await profile_rules.rules(default_region=region.upper() if region else None)
 
 
-@router.post("/candidates", status_code=201, response_model=CandidatePublic)
+@router.post(
+    "/candidates",
+    status_code=201,
+    response_model=CandidateUpserted,
+    responses={200: {"model": CandidateUpserted, "description": "The person was on file."}},
+)
 async def create_candidate(
     body: CandidateCreate,
     principal: CurrentPrincipal,
@@ -119,11 +142,14 @@ async def create_candidate(
     profile_rules: ProfileRulesRepo,
     request: Request,
     response: Response,
-) -> CandidatePublic:
-    """Creates a candidate and emits `candidate.created`; an email already on file is a 409.
+) -> CandidateUpserted:
+    """Creates a candidate (201, `candidate.created`), or finds the person already on file.
 
     Phones, profile URLs, skills, time zone, locale and custom fields are normalised (or
-    refused with a 422 naming the field) before anything is stored.
+    refused with a 422 naming the field) before anything is stored. A person is recognised by
+    any normalised email, phone or profile URL: then the answer is 200 with that record
+    (`created: false`, `matched_on`) and its `Location`, and the new identifiers are added to it
+    (`candidate.updated`).
     """
     rules = await _rules(profile_rules, body.default_region)
     try:
@@ -139,16 +165,24 @@ async def create_candidate(
         }
     )
     try:
-        await writer.create(candidate)
-    except DuplicateEmailError as duplicate:
-        raise _duplicate(duplicate) from None
-    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{candidate.id}"
-    return _public(candidate)
+        result = await writer.create(candidate)
+    except IdentityTakenError as taken:
+        raise _identity_taken(taken) from None
+    if not result.created:
+        response.status_code = 200
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{result.candidate.id}"
+    return CandidateUpserted.model_validate(
+        {
+            **_public(result.candidate).model_dump(),
+            "created": result.created,
+            "matched_on": result.matched_on,
+        }
+    )
 
 
 @router.get("/candidates/{candidate_id}", response_model=CandidatePublic)
 async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> CandidatePublic:
-    """One candidate of the caller's tenant."""
+    """One candidate of the caller's tenant (a merged record names its survivor)."""
     candidate = await candidates.get(candidate_id)
     if candidate is None:
         raise _not_found("candidate", candidate_id)
@@ -182,6 +216,8 @@ async def update_candidate(
     rules = await _rules(profile_rules, body.default_region)
 
     def apply(candidate: Candidate) -> Candidate:
+        if not candidate.is_active:
+            raise _NotActiveError(candidate)
         fields = normalise_profile_fields(
             changes, rules, current_custom_fields=candidate.custom_fields
         )
@@ -191,8 +227,15 @@ async def update_candidate(
         changed = await writer.change(candidate_id, apply)
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
-    except DuplicateEmailError as duplicate:
-        raise _duplicate(duplicate) from None
+    except IdentityTakenError as taken:
+        raise _identity_taken(taken) from None
+    except _NotActiveError as inactive:
+        raise ProblemError(
+            409,
+            f"{inactive}; change its survivor instead",
+            problem_type="candidate-not-active",
+            extensions={"merged_into": inactive.candidate.merged_into},
+        ) from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
@@ -200,13 +243,39 @@ async def update_candidate(
 
 @router.get("/candidates", response_model=Page[CandidatePublic])
 async def list_candidates(
-    candidates: CandidatesRepo, limit: PageSize = 50, cursor: Cursor = None
+    candidates: CandidatesRepo,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Keywords over name, title, company and skills; every word must match "
+            "a word of the candidate or its beginning (accents and case ignored).",
+        ),
+    ] = None,
+    tag: Annotated[list[str], Query(description="Has every one of these tags.")] = [],  # noqa: B006
+    skill: Annotated[list[str], Query(description="Has every one of these skills.")] = [],  # noqa: B006
+    source: CandidateSource | None = None,
+    owner_id: str | None = None,
+    sort: Annotated[
+        CandidateSort, Query(description="`created_at` (default), `updated_at` or `name`.")
+    ] = CandidateSort.CREATED_AT,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
 ) -> Page[CandidatePublic]:
-    """The caller's candidates in creation order, one page at a time."""
-    after = decode_cursor(cursor) if cursor else None
-    found = await candidates.page(after=after, limit=limit + 1)
+    """The caller's active candidates, searched and filtered, one page at a time."""
+    search = SearchQuery(
+        tokens=query_tokens(q or ""),
+        tags=unique_in_order([t.strip() for t in tag]),
+        skills=unique_in_order([normalise_skill(s) for s in skill]),
+        source=source.value if source else None,
+        owner_id=owner_id,
+        sort=sort.value,
+        after=decode_sort_cursor(cursor, sort) if cursor else None,
+        limit=limit + 1,
+    )
+    found = await candidates.search(search)
     items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    next_cursor = encode_sort_cursor(items[-1], sort) if len(found) > limit else None
     return Page[CandidatePublic](items=[_public(c) for c in items], next_cursor=next_cursor)
 
 

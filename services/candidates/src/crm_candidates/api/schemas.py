@@ -8,8 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from crm_candidates.domain.custom_fields import CUSTOM_FIELD_KEY_PATTERN, CustomFieldType
+from crm_candidates.domain.merging import FieldChoice
 from crm_candidates.domain.models import (
     CandidateSource,
+    CandidateStatus,
+    MergeStatus,
     PoolPlacement,
     SegmentStatus,
     WorkPreferences,
@@ -141,6 +144,24 @@ class CandidatePublic(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    status: CandidateStatus
+    merged_into: str | None = Field(
+        default=None, description="For a merged record, the survivor it was folded into."
+    )
+    provenance: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For merged-into records: field -> where its value(s) came from.",
+    )
+
+
+class CandidateUpserted(CandidatePublic):
+    """The result of a create: the new record (201) or the person already on file (200)."""
+
+    created: bool = Field(description="False when the person was already on file.")
+    matched_on: list[str] = Field(
+        default_factory=list,
+        description="The identifier kinds (`email`, `phone`, `url`) that matched a record.",
+    )
 
 
 class SegmentCreate(BaseModel):
@@ -340,3 +361,43 @@ class PoolMemberDetail(BaseModel):
     candidate_id: str
     stage: str | None
     history: list[StageChangePublic]
+
+
+class DuplicateSuggestion(BaseModel):
+    """Another record that may be the same person, with how alike they are and why."""
+
+    candidate: CandidatePublic
+    score: float = Field(description="0-100: how likely the two records are one person.")
+    reason: str = Field(description='In words, e.g. "same name, same company".')
+
+
+class MergeCreate(BaseModel):
+    """Fold `merged_id` into `survivor_id`, choosing per field which value wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    survivor_id: str = Field(min_length=1, max_length=64)
+    merged_id: str = Field(min_length=1, max_length=64)
+    choices: dict[str, FieldChoice] = Field(
+        default_factory=dict,
+        description="Field -> `survivor`, `merged` or (lists and custom fields) `union`. By "
+        "default lists and custom fields are united and other fields keep the survivor's "
+        "value unless it has none.",
+    )
+
+
+class MergePublic(BaseModel):
+    """A merge as the API returns it."""
+
+    id: str
+    survivor_id: str
+    merged_id: str
+    choices: dict[str, str]
+    provenance: dict[str, Any] = Field(
+        description="Field -> the origin of each value: `{value, candidate_id, source}`."
+    )
+    status: MergeStatus
+    created_by: str
+    created_at: datetime
+    undone_at: datetime | None
+    undone_by: str | None

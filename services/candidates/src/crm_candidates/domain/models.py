@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -19,6 +20,29 @@ class CandidateSource(StrEnum):
     EVENT = "event"
     CAREER_SITE = "career_site"
     ATS_IMPORT = "ats_import"
+
+
+class CandidateStatus(StrEnum):
+    """Whether a record is a live person (`active`), folded into another, or archived."""
+
+    ACTIVE = "active"
+    MERGED = "merged"
+    ARCHIVED = "archived"
+
+
+# Fields that describe the record rather than the person: never carried as profile, never merged.
+RECORD_FIELDS = frozenset(
+    {
+        "id",
+        "tenant_id",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "status",
+        "merged_into",
+        "provenance",
+    }
+)
 
 
 def normalise_skill(skill: str) -> str:
@@ -93,12 +117,21 @@ class Candidate(BaseModel):
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    status: CandidateStatus = CandidateStatus.ACTIVE
+    merged_into: str | None = None
+    provenance: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where merged values came from: field -> origin, set by merges.",
+    )
 
     def profile(self) -> dict[str, Any]:
         """The fields carried by candidate events and matched by segment rules."""
-        return self.model_dump(
-            mode="json", exclude={"id", "tenant_id", "created_by", "created_at", "updated_at"}
-        ) | {"candidate_id": self.id}
+        return self.model_dump(mode="json", exclude=set(RECORD_FIELDS)) | {"candidate_id": self.id}
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the record is a live person: only these appear in lists, search, segments."""
+        return self.status is CandidateStatus.ACTIVE
 
 
 class SegmentStatus(StrEnum):
@@ -120,3 +153,57 @@ class Segment(BaseModel):
     status: SegmentStatus = SegmentStatus.COMPUTING
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class MergeStatus(StrEnum):
+    """Whether a merge stands or was undone."""
+
+    DONE = "done"
+    UNDONE = "undone"
+
+
+class Merge(BaseModel):
+    """Two records of one person folded into the survivor; reversible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    survivor_id: str
+    merged_id: str
+    choices: dict[str, str] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    status: MergeStatus = MergeStatus.DONE
+    created_by: str
+    created_at: datetime = Field(default_factory=utc_now)
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeSnapshot:
+    """Both records and the identity keys each held just before a merge: what an undo restores."""
+
+    survivor: dict[str, Any]
+    merged: dict[str, Any]
+    survivor_keys: list[str]
+    merged_keys: list[str]
+
+    def as_document(self) -> dict[str, Any]:
+        """The snapshot as stored inside its merge."""
+        return {
+            "survivor": self.survivor,
+            "merged": self.merged,
+            "survivor_keys": self.survivor_keys,
+            "merged_keys": self.merged_keys,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> MergeSnapshot:
+        """A stored snapshot."""
+        return cls(
+            survivor=document["survivor"],
+            merged=document["merged"],
+            survivor_keys=list(document["survivor_keys"]),
+            merged_keys=list(document["merged_keys"]),
+        )

@@ -1,0 +1,146 @@
+"""Routes of identity resolution: duplicate suggestions, merges and their undo."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_candidates.api.routes import Writer, _not_found, _public
+from crm_candidates.api.schemas import (
+    DuplicateSuggestion,
+    MergeCreate,
+    MergePublic,
+)
+from crm_candidates.domain.identity import PersonSketch, block_keys, likeness
+from crm_candidates.domain.merging import MergeChoiceError, check_choices
+from crm_candidates.domain.models import Candidate, Merge
+from crm_candidates.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
+from crm_candidates.repository import CandidatesRepo, IdentityTakenError, MergesRepo
+from crm_shared import CurrentPrincipal, ProblemError
+
+merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
+duplicates_router = APIRouter(tags=["identity"])
+
+# How many records sharing a blocking key are compared at most.
+MAX_SUSPECTS = 500
+
+
+def _sketch(candidate: Candidate) -> PersonSketch:
+    return PersonSketch(
+        first_name=candidate.first_name,
+        last_name=candidate.last_name,
+        company=candidate.current_company,
+        location=candidate.location,
+    )
+
+
+def _merge_public(merge: Merge) -> MergePublic:
+    return MergePublic.model_validate(merge.model_dump())
+
+
+def _refused(error: Exception) -> ProblemError:
+    return ProblemError(409, str(error), problem_type="merge-refused")
+
+
+@duplicates_router.get(
+    "/candidates/{candidate_id}/duplicates", response_model=list[DuplicateSuggestion]
+)
+async def candidate_duplicates(
+    candidate_id: str,
+    candidates: CandidatesRepo,
+    min_score: Annotated[float, Query(ge=0, le=100, description="Lowest score to return.")] = 70,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[DuplicateSuggestion]:
+    """Records that may be the same person as this one, best first, each with its reason.
+
+    Only records sharing an indexed blocking key (last-name prefix or Soundex code) are
+    compared, so the tenant is never scanned.
+    """
+    candidate = await candidates.get(candidate_id)
+    if candidate is None:
+        raise _not_found("candidate", candidate_id)
+    suspects = await candidates.sharing_block_keys(
+        block_keys(candidate.last_name), exclude_id=candidate.id, limit=MAX_SUSPECTS
+    )
+    suggestions = []
+    for suspect in suspects:
+        alike = likeness(_sketch(candidate), _sketch(suspect))
+        if alike is not None and alike.score >= min_score:
+            suggestions.append(
+                DuplicateSuggestion(
+                    candidate=_public(suspect), score=alike.score, reason=alike.reason
+                )
+            )
+    suggestions.sort(key=lambda suggestion: (-suggestion.score, suggestion.candidate.id))
+    return suggestions[:limit]
+
+
+def _merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
+    return MergeWriter(writer, merges)
+
+
+@merges_router.post("", status_code=201, response_model=MergePublic)
+async def merge_candidates(
+    body: MergeCreate,
+    principal: CurrentPrincipal,
+    writer: Writer,
+    merges: MergesRepo,
+    request: Request,
+    response: Response,
+) -> MergePublic:
+    """Folds one record into another; emits `candidate.merged` and `candidate.updated`.
+
+    The merged record gets `status: merged` and `merged_into`, leaves every segment, and its
+    identifiers resolve to the survivor. Undo with `POST /candidates/merges/{id}/undo`.
+    """
+    if body.survivor_id == body.merged_id:
+        raise ProblemError(
+            422,
+            "a record cannot be merged into itself",
+            problem_type="validation-error",
+            extensions={"errors": [{"field": "merged_id", "detail": "equals survivor_id"}]},
+        )
+    try:
+        check_choices(body.choices)
+        merge = await _merge_writer(writer, merges).merge(
+            body.survivor_id, body.merged_id, body.choices, user_id=principal.user_id
+        )
+    except MergeChoiceError as invalid:
+        raise ProblemError(
+            422,
+            f"the field choices are not valid: {invalid}",
+            problem_type="validation-error",
+            extensions={
+                "errors": [{"field": path, "detail": message} for path, message in invalid.errors]
+            },
+        ) from None
+    except RecordNotFoundError as missing:
+        raise _not_found(missing.kind, missing.record_id) from None
+    except (MergeRefusedError, IdentityTakenError) as refused:
+        raise _refused(refused) from None
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{merge.id}"
+    return _merge_public(merge)
+
+
+@merges_router.get("/{merge_id}", response_model=MergePublic)
+async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
+    """One merge of the caller's tenant, with the provenance of every merged value."""
+    merge = await merges.get(merge_id)
+    if merge is None:
+        raise _not_found("merge", merge_id)
+    return _merge_public(merge)
+
+
+@merges_router.post("/{merge_id}/undo", response_model=MergePublic)
+async def undo_merge(
+    merge_id: str, principal: CurrentPrincipal, writer: Writer, merges: MergesRepo
+) -> MergePublic:
+    """Restores both records exactly as before the merge; emits `candidate.unmerged`."""
+    try:
+        merge = await _merge_writer(writer, merges).undo(merge_id, user_id=principal.user_id)
+    except RecordNotFoundError as missing:
+        raise _not_found(missing.kind, missing.record_id) from None
+    except (MergeRefusedError, IdentityTakenError) as refused:
+        raise _refused(refused) from None
+    return _merge_public(merge)

@@ -1,0 +1,54 @@
+"""Sort orders and cursors of the candidate search: keyset pagination over (sort value, id)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from crm_candidates.domain.models import Candidate
+from crm_shared import ProblemError, decode_cursor, encode_cursor
+
+
+class CandidateSort(StrEnum):
+    """Orders the candidate list can be read in (each backed by an index, ties broken by id)."""
+
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    NAME = "name"
+
+
+def _sort_value(candidate: Candidate, sort: CandidateSort) -> Any:
+    if sort is CandidateSort.UPDATED_AT:
+        return candidate.updated_at.isoformat()
+    if sort is CandidateSort.NAME:
+        return candidate.last_name
+    return None
+
+
+def encode_sort_cursor(last: Candidate, sort: CandidateSort) -> str:
+    """The cursor resuming after `last` in `sort` order."""
+    return encode_cursor(json.dumps([sort.value, _sort_value(last, sort), last.id]))
+
+
+def _invalid() -> ProblemError:
+    return ProblemError(400, "the cursor is not valid", problem_type="invalid-cursor")
+
+
+def decode_sort_cursor(cursor: str, sort: CandidateSort) -> tuple[Any, str]:
+    """(sort value, id) a cursor resumes after; a 400 problem if it belongs to another sort."""
+    try:
+        cursor_sort, value, after_id = json.loads(decode_cursor(cursor))
+    except (ValueError, TypeError):
+        raise _invalid() from None
+    if cursor_sort != sort.value or not isinstance(after_id, str):
+        raise _invalid()
+    if sort is CandidateSort.UPDATED_AT:
+        try:
+            return datetime.fromisoformat(value), after_id
+        except (TypeError, ValueError):
+            raise _invalid() from None
+    if sort is CandidateSort.NAME and not isinstance(value, str):
+        raise _invalid()
+    return value, after_id

@@ -1,0 +1,201 @@
+"""Identity resolution: the keys that say two records are one person, and fuzzy likeness.
+
+Pure functions only. An identity key is a normalised identifier with its kind
+(`email:ada@example.org`, `phone:4915112345678`, `url:linkedin.com/in/ada`); the service keeps
+one document per key and tenant under a unique index, so two records can never hold the same
+key. Fuzzy matching compares names with company or location and explains each suggestion.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from crm_shared import normalise_email
+
+EMAIL_KEY = "email"
+PHONE_KEY = "phone"
+URL_KEY = "url"
+
+# Fewer digits than this cannot tell people apart (extensions, short codes, typos).
+MIN_PHONE_DIGITS = 7
+# Names at least this alike (0-100) are candidates for a duplicate suggestion.
+NAME_SIMILARITY_THRESHOLD = 85.0
+# Company or location at least this alike count as "the same".
+CONTEXT_SIMILARITY_THRESHOLD = 85.0
+# Share of the score carried by the name when a company or location backs it up.
+NAME_WEIGHT = 0.6
+# A name alone is weak evidence: its similarity is scaled down by this factor.
+NAME_ONLY_WEIGHT = 0.6
+# Length of the last-name prefix used as a blocking key.
+BLOCK_PREFIX_LENGTH = 3
+# Search tokens are indexed with their prefixes from this length on (and up to the cap).
+MIN_PREFIX_LENGTH = 2
+MAX_PREFIX_LENGTH = 20
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+}
+_TOKEN_SPLIT = re.compile(r"[^0-9a-z+#]+")
+
+
+def fold(text: str) -> str:
+    """Lower-case text without accents and with single spaces: `  Zoë  Müller` -> `zoe muller`."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.casefold().replace("ß", "ss").split())
+
+
+def phone_digits(phone: str) -> str | None:
+    """A phone number reduced to its digits, or None if too short to identify anyone."""
+    digits = "".join(char for char in phone if char.isdigit())
+    return digits if len(digits) >= MIN_PHONE_DIGITS else None
+
+
+def canonical_profile_url(url: str) -> str | None:
+    """A profile URL without scheme, `www.`, query, fragment and trailing slash, lower-cased.
+
+    `https://www.LinkedIn.com/in/Ada/?trk=x` and `linkedin.com/in/ada` are the same profile.
+    """
+    text = url.strip()
+    if not text:
+        return None
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if not host or "." not in host:
+        return None
+    path = parts.path.rstrip("/").lower()
+    return f"{host}{path}"
+
+
+def identity_keys(
+    emails: Iterable[str], phones: Iterable[str] = (), profile_urls: Iterable[str] = ()
+) -> list[str]:
+    """The identity keys of a person's identifiers, without repeats, in a stable order."""
+    keys: list[str] = []
+    keys.extend(f"{EMAIL_KEY}:{normalise_email(email)}" for email in emails if email.strip())
+    keys.extend(f"{PHONE_KEY}:{digits}" for phone in phones if (digits := phone_digits(phone)))
+    keys.extend(f"{URL_KEY}:{url}" for raw in profile_urls if (url := canonical_profile_url(raw)))
+    return list(dict.fromkeys(keys))
+
+
+def key_kind(key: str) -> str:
+    """The kind of an identity key: `email`, `phone` or `url`."""
+    return key.partition(":")[0]
+
+
+def soundex(word: str) -> str:
+    """The American Soundex code of a word (`Robert` and `Rupert` are both R163); '' if none."""
+    letters = [char for char in fold(word) if "a" <= char <= "z"]
+    if not letters:
+        return ""
+    first = letters[0]
+    code = first.upper()
+    previous = _SOUNDEX_CODES.get(first, "")
+    for char in letters[1:]:
+        digit = _SOUNDEX_CODES.get(char, "")
+        if digit and digit != previous:
+            code += digit
+        if char not in "hw":
+            previous = digit
+    return (code + "000")[:4]
+
+
+def block_keys(last_name: str) -> list[str]:
+    """Indexed keys that bring likely duplicates together: last-name prefix and Soundex code.
+
+    A suggestion is only searched among records sharing one of these keys, so finding
+    duplicates reads a handful of records rather than the whole tenant.
+    """
+    folded = "".join(fold(last_name).split())
+    keys = []
+    if folded:
+        keys.append(f"ln:{folded[:BLOCK_PREFIX_LENGTH]}")
+    if code := soundex(folded):
+        keys.append(f"sx:{code}")
+    return keys
+
+
+def search_tokens(texts: Iterable[str | None]) -> list[str]:
+    """Folded words of `texts` and their prefixes, for keyword search over an ordinary index."""
+    tokens: set[str] = set()
+    for text in texts:
+        for word in query_tokens(text or ""):
+            tokens.update(
+                word[:length]
+                for length in range(min(MIN_PREFIX_LENGTH, len(word)), len(word) + 1)
+                if length <= MAX_PREFIX_LENGTH
+            )
+    return sorted(tokens)
+
+
+def query_tokens(text: str) -> list[str]:
+    """The folded words of a search query (each must match a word or a word's prefix)."""
+    words = [word for word in _TOKEN_SPLIT.split(fold(text)) if word]
+    return list(dict.fromkeys(word[:MAX_PREFIX_LENGTH] for word in words))
+
+
+@dataclass(frozen=True)
+class PersonSketch:
+    """What fuzzy matching compares: name, company, location."""
+
+    first_name: str
+    last_name: str
+    company: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class Likeness:
+    """How alike two records are (0-100) and why, in words."""
+
+    score: float
+    reason: str
+
+
+def _alike(left: str | None, right: str | None) -> float | None:
+    if not left or not right:
+        return None
+    return float(fuzz.ratio(fold(left), fold(right)))
+
+
+def _describe(similarity: float, what: str) -> str:
+    return f"same {what}" if similarity >= 100 else f"similar {what}"
+
+
+def likeness(one: PersonSketch, other: PersonSketch) -> Likeness | None:
+    """How likely two records are one person, from name plus company or location.
+
+    None when the names are not alike enough to suggest anything.
+    """
+    name = float(
+        fuzz.token_sort_ratio(
+            fold(f"{one.first_name} {one.last_name}"), fold(f"{other.first_name} {other.last_name}")
+        )
+    )
+    if name < NAME_SIMILARITY_THRESHOLD:
+        return None
+    reasons = [_describe(name, "name")]
+    company = _alike(one.company, other.company)
+    location = _alike(one.location, other.location)
+    backing = [
+        (similarity, what)
+        for similarity, what in ((company, "company"), (location, "location"))
+        if similarity is not None and similarity >= CONTEXT_SIMILARITY_THRESHOLD
+    ]
+    if not backing:
+        return Likeness(score=round(name * NAME_ONLY_WEIGHT, 1), reason=reasons[0])
+    reasons.extend(_describe(similarity, what) for similarity, what in backing)
+    context = max(similarity for similarity, _ in backing)
+    score = NAME_WEIGHT * name + (1 - NAME_WEIGHT) * context
+    return Likeness(score=round(score, 1), reason=", ".join(reasons))

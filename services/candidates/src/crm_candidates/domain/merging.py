@@ -1,0 +1,129 @@
+"""Merging two records of one person: which value wins per field, and where each came from.
+
+Pure functions. Lists are united by default (the survivor's values first); a dictionary field
+(custom fields) is united key by key with the survivor winning a conflict; any other field keeps
+the survivor's value unless the survivor has none. A caller may choose `survivor` or `merged`
+for any field, and `union` for list and dictionary fields. Every value of the result carries its
+origin: the record it came from and that record's source; values a record itself received in an
+earlier merge keep their earlier origin.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from crm_candidates.domain.models import RECORD_FIELDS, Candidate
+
+# Pool placements are kept by the pool commands from their own memberships: the survivor keeps
+# its own (the merged record's memberships are listed on the merge, not moved).
+NOT_MERGED = frozenset({"pools"})
+MERGEABLE_FIELDS = tuple(
+    name for name in Candidate.model_fields if name not in RECORD_FIELDS | NOT_MERGED
+)
+
+
+class FieldChoice(StrEnum):
+    """Which record's value a field of the merged profile takes."""
+
+    SURVIVOR = "survivor"
+    MERGED = "merged"
+    UNION = "union"
+
+
+class MergeChoiceError(ValueError):
+    """A field choice names an unknown field or a choice the field cannot take."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors))
+        self.errors = errors
+
+
+def _is_collection(value: Any) -> bool:
+    return isinstance(value, list | dict)
+
+
+def check_choices(choices: dict[str, FieldChoice]) -> None:
+    """Raises `MergeChoiceError` for choices naming unknown fields or impossible unions."""
+    errors: list[tuple[str, str]] = []
+    for name, choice in choices.items():
+        if name not in MERGEABLE_FIELDS:
+            known = ", ".join(MERGEABLE_FIELDS)
+            errors.append((f"choices.{name}", f"not a mergeable field ({known})"))
+            continue
+        default = Candidate.model_fields[name].get_default(call_default_factory=True)
+        if choice is FieldChoice.UNION and not _is_collection(default):
+            errors.append((f"choices.{name}", "only list and dictionary fields can be united"))
+    if errors:
+        raise MergeChoiceError(errors)
+
+
+def _identity(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _origin(record: Candidate, field: str, value: Any) -> dict[str, Any]:
+    """Where `record` got `value` of `field`: an earlier merge's origin, or the record itself."""
+    for earlier in record.provenance.get(field, []):
+        if _identity(earlier.get("value")) == _identity(value):
+            return dict(earlier)
+    return {"value": value, "candidate_id": record.id, "source": record.source.value}
+
+
+def _origins(record: Candidate, field: str, values: list[Any]) -> list[dict[str, Any]]:
+    return [_origin(record, field, value) for value in values]
+
+
+def merge_profiles(
+    survivor: Candidate, merged: Candidate, choices: dict[str, FieldChoice]
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The survivor's new profile fields and the provenance of every value in them."""
+    check_choices(choices)
+    kept = survivor.model_dump(mode="json")
+    folded = merged.model_dump(mode="json")
+    fields: dict[str, Any] = {}
+    provenance: dict[str, list[dict[str, Any]]] = {}
+    for name in MERGEABLE_FIELDS:
+        ours, theirs = kept[name], folded[name]
+        value: Any
+        if isinstance(ours, list):
+            choice = choices.get(name, FieldChoice.UNION)
+            if choice is FieldChoice.SURVIVOR:
+                value, origins = ours, _origins(survivor, name, ours)
+            elif choice is FieldChoice.MERGED:
+                value, origins = theirs, _origins(merged, name, theirs)
+            else:
+                seen = {_identity(item) for item in ours}
+                added = [item for item in theirs if _identity(item) not in seen]
+                added = list({_identity(item): item for item in added}.values())
+                value = [*ours, *added]
+                origins = [*_origins(survivor, name, ours), *_origins(merged, name, added)]
+        elif isinstance(ours, dict):
+            choice = choices.get(name, FieldChoice.UNION)
+            if choice is FieldChoice.SURVIVOR:
+                value = ours
+            elif choice is FieldChoice.MERGED:
+                value = theirs
+            else:
+                value = {**theirs, **ours}
+            origins = [
+                _origin(
+                    survivor if key in ours and value[key] == ours[key] else merged,
+                    name,
+                    {key: item},
+                )
+                for key, item in value.items()
+            ]
+        else:
+            choice = choices.get(name, FieldChoice.SURVIVOR)
+            take_merged = choice is FieldChoice.MERGED or (ours is None and theirs is not None)
+            if name in choices and choice is FieldChoice.SURVIVOR:
+                take_merged = False
+            source = merged if take_merged else survivor
+            value = theirs if take_merged else ours
+            origins = [_origin(source, name, value)] if value is not None else []
+        fields[name] = value
+        if origins:
+            provenance[name] = origins
+    return fields, provenance

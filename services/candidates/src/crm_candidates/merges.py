@@ -1,0 +1,165 @@
+"""Merging two records of one person and undoing it, each one MongoDB transaction.
+
+A merge snapshots both records and the identity keys they hold, writes the survivor's merged
+profile with the provenance of every value, marks the other record `merged` (it leaves every
+segment), hands its identity keys to the survivor and stages `candidate.merged` plus
+`candidate.updated` for the survivor. An undo puts both snapshots back exactly and stages
+`candidate.unmerged` plus `candidate.updated` for both records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_candidates.commands import CandidateWriter
+from crm_candidates.domain.merging import FieldChoice, merge_profiles
+from crm_candidates.domain.models import (
+    Candidate,
+    CandidateStatus,
+    Merge,
+    MergeSnapshot,
+    MergeStatus,
+)
+from crm_candidates.publishers import (
+    to_candidate_merged,
+    to_candidate_unmerged,
+    to_candidate_updated,
+)
+from crm_candidates.repository import MergeRepository, candidate_from_document
+from crm_shared import Session, in_transaction, utc_now
+
+
+class RecordNotFoundError(LookupError):
+    """The tenant has no record with this id."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"no {kind} {record_id}")
+        self.kind = kind
+        self.record_id = record_id
+
+
+class MergeRefusedError(Exception):
+    """The merge or undo cannot be done in the records' current state."""
+
+
+@dataclass(frozen=True)
+class MergeWriter:
+    """Merges one tenant's candidate records and undoes merges."""
+
+    writer: CandidateWriter
+    merges: MergeRepository
+
+    async def merge(
+        self,
+        survivor_id: str,
+        merged_id: str,
+        choices: dict[str, FieldChoice],
+        *,
+        user_id: str,
+    ) -> Merge:
+        """Folds `merged_id` into `survivor_id`; returns the merge (its id undoes it)."""
+
+        async def work(session: Session) -> Merge:
+            return await self._merge(survivor_id, merged_id, choices, user_id, session)
+
+        merge = await in_transaction(self.writer.mongo, work)
+        self.writer.outbox.notify_committed()
+        return merge
+
+    async def _merge(
+        self,
+        survivor_id: str,
+        merged_id: str,
+        choices: dict[str, FieldChoice],
+        user_id: str,
+        session: Session,
+    ) -> Merge:
+        candidates = self.writer.candidates
+        survivor_document = await candidates.get_document(survivor_id, session=session)
+        merged_document = await candidates.get_document(merged_id, session=session)
+        if survivor_document is None:
+            raise RecordNotFoundError("candidate", survivor_id)
+        if merged_document is None:
+            raise RecordNotFoundError("candidate", merged_id)
+        survivor = candidate_from_document(survivor_document)
+        merged = candidate_from_document(merged_document)
+        for record in (survivor, merged):
+            if not record.is_active:
+                raise MergeRefusedError(f"candidate {record.id} is {record.status.value}")
+        snapshot = MergeSnapshot(
+            survivor=survivor_document,
+            merged=merged_document,
+            survivor_keys=await candidates.keys_of(survivor.id, session=session),
+            merged_keys=await candidates.keys_of(merged.id, session=session),
+        )
+        fields, provenance = merge_profiles(survivor, merged, choices)
+        now = utc_now()
+        merge = Merge(
+            tenant_id=candidates.tenant_id,
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            choices={name: choice.value for name, choice in choices.items()},
+            provenance=provenance,
+            created_by=user_id,
+            created_at=now,
+        )
+        merged_survivor = Candidate.model_validate(
+            {
+                **survivor.model_dump(),
+                **fields,
+                "provenance": provenance,
+                "updated_at": now,
+            }
+        )
+        folded = merged.model_copy(
+            update={"status": CandidateStatus.MERGED, "merged_into": survivor.id, "updated_at": now}
+        )
+        # The folded record's identifiers now name the survivor: creating the person again by
+        # any of them finds the survivor, and no one else can claim them.
+        await candidates.move_keys(merged.id, survivor.id, session=session)
+        await candidates.replace(folded, previous=folded, session=session)
+        await candidates.replace(merged_survivor, previous=survivor, session=session)
+        await self.merges.add(merge, snapshot, session=session)
+        await to_candidate_merged(self.writer.outbox, merge, merged_survivor, session=session)
+        await to_candidate_updated(self.writer.outbox, merged_survivor, session=session)
+        await self.writer.reevaluate(merged_survivor, session=session)
+        await self.writer.reevaluate(folded, session=session)
+        return merge
+
+    async def undo(self, merge_id: str, *, user_id: str) -> Merge:
+        """Restores both records of a merge exactly as they were before it."""
+
+        async def work(session: Session) -> Merge:
+            return await self._undo(merge_id, user_id, session)
+
+        merge = await in_transaction(self.writer.mongo, work)
+        self.writer.outbox.notify_committed()
+        return merge
+
+    async def _undo(self, merge_id: str, user_id: str, session: Session) -> Merge:
+        candidates = self.writer.candidates
+        merge = await self.merges.get(merge_id, session=session)
+        snapshot = await self.merges.snapshot(merge_id, session=session)
+        if merge is None or snapshot is None:
+            raise RecordNotFoundError("merge", merge_id)
+        if merge.status is MergeStatus.UNDONE:
+            raise MergeRefusedError(f"merge {merge_id} was already undone")
+        survivor_now = await candidates.get(merge.survivor_id, session=session)
+        if survivor_now is None or not survivor_now.is_active:
+            raise MergeRefusedError(
+                f"candidate {merge.survivor_id} was merged or archived since; undo that first"
+            )
+        survivor = await candidates.restore(
+            snapshot.survivor, snapshot.survivor_keys, session=session
+        )
+        restored = await candidates.restore(snapshot.merged, snapshot.merged_keys, session=session)
+        undone = merge.model_copy(
+            update={"status": MergeStatus.UNDONE, "undone_at": utc_now(), "undone_by": user_id}
+        )
+        await self.merges.mark_undone(undone, session=session)
+        outbox = self.writer.outbox
+        await to_candidate_unmerged(outbox, undone, survivor, restored, session=session)
+        for record in (survivor, restored):
+            await to_candidate_updated(outbox, record, session=session)
+            await self.writer.reevaluate(record, session=session)
+        return undone

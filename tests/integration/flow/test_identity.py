@@ -1,0 +1,354 @@
+"""Identity resolution through the gateway on the real broker and database: one record per
+person on create, fuzzy duplicate suggestions, reversible merges that other services follow."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from helpers import eventually, read_events, unique
+from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def person(tag: str, **fields: Any) -> dict[str, Any]:
+    return {"first_name": "Ada", "last_name": "Lovelace", "emails": [f"{tag}@example.org"]} | fields
+
+
+async def create(stack: Stack, body: dict[str, Any], token: str = ACME_TOKEN) -> dict[str, Any]:
+    response = await stack.gateway.post("/api/v1/candidates", json=body, headers=stack.as_(token))
+    assert response.status_code in (200, 201), response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_creating_a_known_person_again_returns_the_record_and_adds_identifiers(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("same")
+    first = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(tag, phones=["+49 151 2345 6789"], profile_urls=["linkedin.com/in/" + tag]),
+        headers=auth,
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["created"] is True
+    record_id = first.json()["id"]
+
+    again = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(tag.upper(), first_name="ADA", emails=[f" {tag.upper()}@Example.ORG "])
+        | {
+            "phones": ["+49 (151) 234-56789"],
+            "emails": [f"{tag.upper()}@EXAMPLE.org", f"{tag}@work.org"],
+        },
+        headers=auth,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == record_id
+    assert again.json()["created"] is False
+    assert again.json()["matched_on"] == ["email"]
+    assert again.headers["location"] == f"/api/v1/candidates/{record_id}"
+    assert again.json()["emails"] == [f"{tag}@example.org", f"{tag}@work.org"]
+    assert again.json()["first_name"] == "Ada"  # only identifiers are added, nothing overwritten
+
+    by_url = await create(
+        stack, person(f"{tag}-other", profile_urls=[f"https://www.LinkedIn.com/in/{tag}/?trk=x"])
+    )
+    assert by_url["id"] == record_id
+    assert by_url["matched_on"] == ["url"]
+
+    listed = await stack.gateway.get("/api/v1/candidates", params={"q": f"{tag}"}, headers=auth)
+    assert listed.status_code == 200
+    updates = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.updated",
+        where=lambda e: e["subject"] == record_id,
+        count=2,
+    )
+    assert f"{tag}@work.org" in updates[0]["data"]["emails"]
+
+    # Another tenant is another world: the same address makes a new record there.
+    elsewhere = await stack.gateway.post(
+        "/api/v1/candidates", json=person(tag), headers=stack.as_(GLOBEX_TOKEN)
+    )
+    assert elsewhere.status_code == 201
+    assert elsewhere.json()["id"] != record_id
+
+
+async def test_concurrent_creates_of_one_person_make_one_record(stack: Stack) -> None:
+    tag = unique("race")
+    results = await asyncio.gather(*(create(stack, person(tag)) for _ in range(5)))
+    assert len({result["id"] for result in results}) == 1
+    assert sorted(result["created"] for result in results) == [False] * 4 + [True]
+
+
+async def test_changing_to_an_address_another_record_holds_is_a_conflict(stack: Stack) -> None:
+    tag = unique("taken")
+    one = await create(stack, person(f"{tag}-1"))
+    other = await create(stack, person(f"{tag}-2"))
+    clash = await stack.gateway.patch(
+        f"/api/v1/candidates/{other['id']}",
+        json={"emails": [f"{tag}-1@example.org"]},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert clash.status_code == 409
+    assert clash.headers["content-type"] == "application/problem+json"
+    assert clash.json()["existing_candidate_id"] == one["id"]
+
+
+async def test_duplicate_suggestions_with_score_and_reason(stack: Stack) -> None:
+    tag = unique("fuzzy")
+    surname = f"Lovelace{tag[-6:]}"
+    original = await create(
+        stack,
+        person(f"{tag}-a", last_name=surname, current_company="Analytical Engines"),
+    )
+    typo = await create(
+        stack,
+        person(
+            f"{tag}-b",
+            first_name="ada",
+            last_name=surname[:3] + surname[2] + surname[3:],
+            current_company="analytical engines",
+        ),
+    )
+    namesake = await create(
+        stack, person(f"{tag}-c", last_name=surname, current_company="Babbage & Co")
+    )
+    # Same name and company in another tenant: never suggested across tenants.
+    await create(
+        stack,
+        person(f"{tag}-d", last_name=surname, current_company="Analytical Engines"),
+        GLOBEX_TOKEN,
+    )
+    auth = stack.as_(ACME_TOKEN)
+    suggested = await stack.gateway.get(
+        f"/api/v1/candidates/{original['id']}/duplicates", headers=auth
+    )
+    assert suggested.status_code == 200, suggested.text
+    [best] = suggested.json()
+    assert best["candidate"]["id"] == typo["id"]
+    assert best["reason"] == "similar name, same company"
+    assert 90 <= best["score"] < 100
+
+    weaker = await stack.gateway.get(
+        f"/api/v1/candidates/{original['id']}/duplicates",
+        params={"min_score": 50},
+        headers=auth,
+    )
+    by_id = {s["candidate"]["id"]: s for s in weaker.json()}
+    assert set(by_id) == {typo["id"], namesake["id"]}
+    assert by_id[namesake["id"]]["reason"] == "same name"
+
+    foreign = await stack.gateway.get(
+        f"/api/v1/candidates/{original['id']}/duplicates", headers=stack.as_(GLOBEX_TOKEN)
+    )
+    assert foreign.status_code == 404
+    bad = await stack.gateway.get(
+        f"/api/v1/candidates/{original['id']}/duplicates", params={"min_score": 101}, headers=auth
+    )
+    assert bad.status_code == 422
+
+
+async def _register_for_event(stack: Stack, email: str) -> str:
+    event = await stack.gateway.post(
+        "/api/v1/events",
+        headers=stack.as_(ACME_TOKEN),
+        json={
+            "name": "Identity meetup",
+            "kind": "meetup",
+            "starts_at": "2026-12-10T18:00:00+01:00",
+            "capacity": 50,
+        },
+    )
+    assert event.status_code == 201, event.text
+    event_id: str = event.json()["id"]
+    registered = await stack.gateway.post(
+        f"/public/v1/events/{event_id}/registrations",
+        json={"first_name": "Ada", "last_name": "L", "email": email},
+    )
+    assert registered.status_code == 201, registered.text
+    return event_id
+
+
+async def _registrant(stack: Stack, event_id: str) -> str | None:
+    response = await stack.gateway.get(
+        f"/api/v1/events/{event_id}/registrations", headers=stack.as_(ACME_TOKEN)
+    )
+    [registration] = response.json()
+    candidate_id: str | None = registration["candidate_id"]
+    return candidate_id
+
+
+async def test_merge_with_choices_provenance_events_rekeying_and_undo(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("merge")
+    survivor = await create(
+        stack,
+        person(
+            f"{tag}-s",
+            skills=["python"],
+            tags=[tag],
+            location="London",
+            source="sourced",
+        ),
+    )
+    merged = await create(
+        stack,
+        person(
+            f"{tag}-m",
+            phones=["+44 20 7946 0000"],
+            skills=["Python", "Maths"],
+            current_company="Engines Ltd",
+            location="Paris",
+            source="referral",
+            tags=[tag],
+        ),
+    )
+    event_id = await _register_for_event(stack, f"{tag}-m@example.org")
+
+    async def registrant_is(candidate_id: str) -> bool:
+        return await _registrant(stack, event_id) == candidate_id
+
+    await eventually(lambda: registrant_is(merged["id"]), message="registrant not matched")
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={"name": tag, "rule": {"all": [{"field": "tags", "op": "equals", "value": tag}]}},
+        headers=auth,
+    )
+
+    async def segment_ready() -> bool:
+        found = await stack.gateway.get(f"/api/v1/segments/{segment.json()['id']}", headers=auth)
+        return bool(found.json()["status"] == "ready" and found.json()["member_count"] == 2)
+
+    await eventually(segment_ready, message="segment not evaluated")
+
+    done = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={
+            "survivor_id": survivor["id"],
+            "merged_id": merged["id"],
+            "choices": {"location": "merged"},
+        },
+        headers=auth,
+    )
+    assert done.status_code == 201, done.text
+    merge = done.json()
+    assert done.headers["location"] == f"/api/v1/candidates/merges/{merge['id']}"
+    assert merge["provenance"]["location"] == [
+        {"value": "Paris", "candidate_id": merged["id"], "source": "referral"}
+    ]
+    assert merge["provenance"]["emails"][1] == {
+        "value": f"{tag}-m@example.org",
+        "candidate_id": merged["id"],
+        "source": "referral",
+    }
+
+    kept = (await stack.gateway.get(f"/api/v1/candidates/{survivor['id']}", headers=auth)).json()
+    assert kept["emails"] == [f"{tag}-s@example.org", f"{tag}-m@example.org"]
+    assert kept["skills"] == ["python", "maths"]
+    assert kept["current_company"] == "Engines Ltd"
+    assert kept["location"] == "Paris"
+    assert kept["source"] == "sourced"
+    assert kept["provenance"]["current_company"][0]["candidate_id"] == merged["id"]
+    folded = (await stack.gateway.get(f"/api/v1/candidates/{merged['id']}", headers=auth)).json()
+    assert folded["status"] == "merged"
+    assert folded["merged_into"] == survivor["id"]
+
+    # The folded record's identifiers now find the survivor; lists and segments show one person.
+    again = await create(stack, person(f"{tag}-m"))
+    assert again["id"] == survivor["id"]
+    members = await stack.gateway.get(
+        f"/api/v1/segments/{segment.json()['id']}/members", headers=auth
+    )
+    assert [m["id"] for m in members.json()["items"]] == [survivor["id"]]
+    listed = await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    assert [c["id"] for c in listed.json()["items"]] == [survivor["id"]]
+    changing = await stack.gateway.patch(
+        f"/api/v1/candidates/{merged['id']}", json={"location": "Rome"}, headers=auth
+    )
+    assert changing.status_code == 409
+
+    [event] = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.merged",
+        where=lambda e: e["data"]["merge_id"] == merge["id"],
+        count=1,
+    )
+    assert event["tenant_id"] == stack.acme
+    assert event["subject"] == survivor["id"]
+    assert event["data"]["merged_candidate_id"] == merged["id"]
+    assert event["data"]["survivor"]["location"] == "Paris"
+    [exited] = await read_events(
+        kafka_bootstrap_servers,
+        "segment.exited",
+        where=lambda e: e["data"]["segment_id"] == segment.json()["id"],
+        count=1,
+    )
+    assert exited["subject"] == merged["id"]
+    # The events service re-keys the registration to the survivor.
+    await eventually(lambda: registrant_is(survivor["id"]), message="registration not re-keyed")
+
+    # Tenant isolation: another tenant can neither see, merge nor undo.
+    globex = stack.as_(GLOBEX_TOKEN)
+    assert (
+        await stack.gateway.get(f"/api/v1/candidates/merges/{merge['id']}", headers=globex)
+    ).status_code == 404
+    assert (
+        await stack.gateway.post(f"/api/v1/candidates/merges/{merge['id']}/undo", headers=globex)
+    ).status_code == 404
+    theirs = await create(stack, person(f"{tag}-g"), GLOBEX_TOKEN)
+    across = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": theirs["id"], "merged_id": survivor["id"]},
+        headers=globex,
+    )
+    assert across.status_code == 404
+
+    undone = await stack.gateway.post(f"/api/v1/candidates/merges/{merge['id']}/undo", headers=auth)
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["status"] == "undone"
+    for original in (survivor, merged):
+        restored = (
+            await stack.gateway.get(f"/api/v1/candidates/{original['id']}", headers=auth)
+        ).json()
+        for field in ("emails", "phones", "skills", "location", "current_company", "status"):
+            assert restored[field] == original[field], field
+        assert restored["merged_into"] is None
+        assert restored["provenance"] == {}
+    [unmerged] = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.unmerged",
+        where=lambda e: e["data"]["merge_id"] == merge["id"],
+        count=1,
+    )
+    assert unmerged["data"]["restored_candidate_id"] == merged["id"]
+    await eventually(lambda: registrant_is(merged["id"]), message="registration not given back")
+    twice = await stack.gateway.post(f"/api/v1/candidates/merges/{merge['id']}/undo", headers=auth)
+    assert twice.status_code == 409
+    back = await stack.gateway.get(f"/api/v1/segments/{segment.json()['id']}/members", headers=auth)
+    assert {m["id"] for m in back.json()["items"]} == {survivor["id"], merged["id"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"survivor_id": "a", "merged_id": "a"}, "merged_id"),
+        ({"survivor_id": "a", "merged_id": "b", "choices": {"salary": "merged"}}, "choices.salary"),
+        ({"survivor_id": "a", "merged_id": "b", "choices": {"emails": "best"}}, "choices.emails"),
+    ],
+)
+async def test_bad_merge_requests_are_422(stack: Stack, body: dict[str, Any], field: str) -> None:
+    response = await stack.gateway.post(
+        "/api/v1/candidates/merges", json=body, headers=stack.as_(ACME_TOKEN)
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in response.text

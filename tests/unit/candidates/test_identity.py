@@ -1,0 +1,159 @@
+"""Identity keys, fuzzy likeness, search tokens and merge rules as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_candidates.domain.identity import (
+    PersonSketch,
+    block_keys,
+    canonical_profile_url,
+    fold,
+    identity_keys,
+    likeness,
+    query_tokens,
+    search_tokens,
+    soundex,
+)
+from crm_candidates.domain.merging import FieldChoice, MergeChoiceError, merge_profiles
+from crm_candidates.domain.models import Candidate, CandidateSource
+
+pytestmark = pytest.mark.unit
+
+
+def test_identity_keys_ignore_case_spacing_and_formatting() -> None:
+    one = identity_keys(
+        [" Ada@Example.ORG "], ["+49 (151) 123-4567"], ["https://www.LinkedIn.com/in/Ada/?trk=1"]
+    )
+    other = identity_keys(["ada@example.org"], ["49151 1234567"], ["linkedin.com/in/ada"])
+    assert (
+        one
+        == other
+        == [
+            "email:ada@example.org",
+            "phone:491511234567",
+            "url:linkedin.com/in/ada",
+        ]
+    )
+
+
+def test_identifiers_too_vague_to_tell_people_apart_give_no_key() -> None:
+    assert identity_keys([], ["12-34"], ["not a url", ""]) == []
+    assert canonical_profile_url("https://localhost/x") is None
+
+
+def test_identity_keys_are_unique_and_ordered_emails_first() -> None:
+    keys = identity_keys(["a@x.org", "A@x.org"], ["0151 1234567"], [])
+    assert keys == ["email:a@x.org", "phone:01511234567"]
+
+
+def test_fold_removes_accents_case_and_extra_spaces() -> None:
+    assert fold("  Zoë   MÜLLER-Straße ") == "zoe muller-strasse"
+
+
+@pytest.mark.parametrize(
+    ("word", "code"),
+    [("Robert", "R163"), ("Rupert", "R163"), ("Tymczak", "T522"), ("Pfister", "P236")],
+)
+def test_soundex_codes(word: str, code: str) -> None:
+    assert soundex(word) == code
+
+
+def test_block_keys_bring_a_doubled_letter_typo_together() -> None:
+    assert set(block_keys("Kim")) & set(block_keys("Kiim"))
+    assert set(block_keys("Müller")) & set(block_keys("Mueller")) or set(
+        block_keys("Müller")
+    ) & set(block_keys("Muller"))
+    assert not set(block_keys("Smith")) & set(block_keys("Olsen"))
+
+
+def test_same_name_and_company_scores_high_with_its_reason() -> None:
+    alike = likeness(
+        PersonSketch("Ada", "Lovelace", company="Analytical Engines"),
+        PersonSketch("ada", "LOVELACE", company="analytical engines"),
+    )
+    assert alike is not None
+    assert alike.score == 100.0
+    assert alike.reason == "same name, same company"
+
+
+def test_similar_name_and_same_location() -> None:
+    alike = likeness(
+        PersonSketch("Grace", "Hopper", company="Navy", location="Arlington"),
+        PersonSketch("Grace", "Hoppper", company="Univac", location="arlington"),
+    )
+    assert alike is not None
+    assert alike.reason == "similar name, same location"
+    assert 90 <= alike.score < 100
+
+
+def test_a_name_alone_is_weak_evidence_and_different_names_are_nothing() -> None:
+    alone = likeness(PersonSketch("Alan", "Turing"), PersonSketch("Alan", "Turing"))
+    assert alone is not None
+    assert alone.reason == "same name"
+    assert alone.score == 60.0
+    assert likeness(PersonSketch("Alan", "Turing"), PersonSketch("Ada", "Lovelace")) is None
+
+
+def test_search_tokens_hold_words_and_prefixes_folded() -> None:
+    tokens = search_tokens(["Zoë Müller", "Senior Engineer", None, "C++"])
+    assert {"zoe", "zo", "muller", "mu", "senior", "engineer", "eng", "c++"} <= set(tokens)
+    assert query_tokens("  ENGIN  zoë ") == ["engin", "zoe"]
+
+
+def _person(person_id: str, **fields: object) -> Candidate:
+    values: dict[str, object] = {
+        "id": person_id,
+        "tenant_id": "t",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "emails": [f"{person_id}@example.org"],
+        "created_by": "u",
+    }
+    return Candidate.model_validate(values | fields)
+
+
+def test_merge_unites_lists_keeps_survivor_scalars_and_records_every_origin() -> None:
+    survivor = _person(
+        "s", skills=["python"], current_company=None, location="London", source="sourced"
+    )
+    merged = _person(
+        "m",
+        skills=["python", "maths"],
+        current_company="Engines Ltd",
+        location="Paris",
+        source=CandidateSource.REFERRAL,
+        custom_fields={"level": "senior"} if "custom_fields" in Candidate.model_fields else {},
+    )
+    fields, provenance = merge_profiles(survivor, merged, {"location": FieldChoice.MERGED})
+    assert fields["emails"] == ["s@example.org", "m@example.org"]
+    assert fields["skills"] == ["python", "maths"]
+    assert fields["current_company"] == "Engines Ltd"  # the survivor had none
+    assert fields["location"] == "Paris"  # chosen
+    assert provenance["emails"] == [
+        {"value": "s@example.org", "candidate_id": "s", "source": "sourced"},
+        {"value": "m@example.org", "candidate_id": "m", "source": "referral"},
+    ]
+    assert provenance["location"] == [{"value": "Paris", "candidate_id": "m", "source": "referral"}]
+    assert provenance["first_name"][0]["candidate_id"] == "s"
+
+
+def test_a_value_from_an_earlier_merge_keeps_its_first_origin() -> None:
+    earlier = {"emails": [{"value": "old@example.org", "candidate_id": "x", "source": "event"}]}
+    survivor = _person("s", emails=["s@example.org", "old@example.org"], provenance=earlier)
+    _, provenance = merge_profiles(survivor, _person("m"), {})
+    assert provenance["emails"][1] == {
+        "value": "old@example.org",
+        "candidate_id": "x",
+        "source": "event",
+    }
+
+
+def test_choices_name_mergeable_fields_and_union_only_collections() -> None:
+    with pytest.raises(MergeChoiceError) as invalid:
+        merge_profiles(
+            _person("s"),
+            _person("m"),
+            {"salary": FieldChoice.MERGED, "first_name": FieldChoice.UNION},
+        )
+    assert [path for path, _ in invalid.value.errors] == ["choices.salary", "choices.first_name"]
