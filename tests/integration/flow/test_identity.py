@@ -51,7 +51,8 @@ async def test_creating_a_known_person_again_returns_the_record_and_adds_identif
     assert again.status_code == 200, again.text
     assert again.json()["id"] == record_id
     assert again.json()["created"] is False
-    assert again.json()["matched_on"] == ["email"]
+    # The phone in another format is the same E.164 number: it matches too.
+    assert again.json()["matched_on"] == ["email", "phone"]
     assert again.headers["location"] == f"/api/v1/candidates/{record_id}"
     assert again.json()["emails"] == [f"{tag}@example.org", f"{tag}@work.org"]
     assert again.json()["first_name"] == "Ada"  # only identifiers are added, nothing overwritten
