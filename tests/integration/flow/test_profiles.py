@@ -3,6 +3,7 @@ changes other services request, on the real broker and database."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -119,6 +120,20 @@ async def test_messy_input_is_stored_normalised_and_the_event_carries_it(
     )
     assert updated["data"]["phones"] == ["+442079460958"]
     assert updated["data"]["time_zone"] == "Europe/Berlin"
+
+    # A new vocabulary applies to the next write at once.
+    replaced = await stack.gateway.put(
+        "/api/v1/skills/vocabulary",
+        json={"skills": [{"canonical": "TypeScript", "synonyms": ["TS"]}]},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert replaced.status_code == 200, replaced.text
+    retyped = await stack.gateway.patch(
+        f"/api/v1/candidates/{created['id']}",
+        json={"skills": ["TS", "JS"]},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert retyped.json()["skills"] == ["typescript", "js"]
 
 
 async def test_fields_that_cannot_be_normalised_are_422s_naming_them(stack: Stack) -> None:
@@ -483,3 +498,26 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
     unchanged = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
     assert unchanged.json()["tags"] == ["alumni", nurtured]
     assert unchanged.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]
+
+
+async def test_concurrent_pool_moves_and_profile_edits_lose_nothing(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pools = [await create_pool(stack, ACME_TOKEN) for _ in range(3)]
+    candidate = await create(stack, ACME_TOKEN, person(unique("race")))
+    responses = await asyncio.gather(
+        *(
+            stack.gateway.post(
+                f"/api/v1/pools/{pool['id']}/members",
+                json={"candidate_id": candidate["id"]},
+                headers=auth,
+            )
+            for pool in pools
+        ),
+        stack.gateway.patch(
+            f"/api/v1/candidates/{candidate['id']}", json={"headline": "Raced"}, headers=auth
+        ),
+    )
+    assert [r.status_code for r in responses] == [201, 201, 201, 200], [r.text for r in responses]
+    stored = (await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)).json()
+    assert stored["headline"] == "Raced"
+    assert sorted(p["pool_id"] for p in stored["pools"]) == sorted(p["id"] for p in pools)

@@ -32,6 +32,7 @@ from crm_shared import (
     Session,
     TenantScopedCollection,
     from_document,
+    new_id,
     to_document,
     utc_now,
 )
@@ -42,6 +43,8 @@ CANDIDATES_COLLECTION = "candidates"
 SEGMENTS_COLLECTION = "segments"
 MEMBERSHIPS_COLLECTION = "segment_memberships"
 PROFILE_SETTINGS_COLLECTION = "profile_settings"
+SKILL_VOCABULARIES_COLLECTION = "skill_vocabularies"
+VOCABULARY_CACHE_SIZE = 256
 CUSTOM_FIELDS_COLLECTION = "custom_fields"
 NOTES_COLLECTION = "candidate_notes"
 POOLS_COLLECTION = "pools"
@@ -545,6 +548,9 @@ class ProfileRulesRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self._settings = TenantScopedCollection(database[PROFILE_SETTINGS_COLLECTION], tenant_id)
+        self._vocabularies = TenantScopedCollection(
+            database[SKILL_VOCABULARIES_COLLECTION], tenant_id
+        )
         self._fields = TenantScopedCollection(database[CUSTOM_FIELDS_COLLECTION], tenant_id)
 
     async def _settings_document(self, session: Session | None) -> dict[str, Any]:
@@ -559,9 +565,26 @@ class ProfileRulesRepository:
             phone_region=default_region
             or settings.get("default_phone_region")
             or DEFAULT_PHONE_REGION,
-            vocabulary=_vocabulary(settings),
+            vocabulary=await self._vocabulary_version(settings.get("skill_vocabulary_version")),
             custom_fields={d.key: d for d in await self.custom_fields(session=session)},
         )
+
+    async def _vocabulary_version(self, version: str | None) -> SkillVocabulary:
+        # Every candidate write needs the vocabulary; the small settings document names its
+        # current version, so the (possibly large) vocabulary is read and indexed once per
+        # version and process. A new version is a new key: no cache is ever stale.
+        if version is None:
+            return SkillVocabulary()
+        cached = _VOCABULARIES.get((self.tenant_id, version))
+        if cached is not None:
+            return cached
+        document = await self._vocabularies.find_one({"_id": self.tenant_id}) or {}
+        vocabulary = _vocabulary(document)
+        if document.get("version") == version:
+            while len(_VOCABULARIES) >= VOCABULARY_CACHE_SIZE:
+                del _VOCABULARIES[next(iter(_VOCABULARIES))]
+            _VOCABULARIES[(self.tenant_id, version)] = vocabulary
+        return vocabulary
 
     async def default_phone_region(self) -> str:
         """The region national phone numbers are read in."""
@@ -576,7 +599,7 @@ class ProfileRulesRepository:
 
     async def vocabulary(self) -> SkillVocabulary:
         """The tenant's canonical skills and their synonyms."""
-        return _vocabulary(await self._settings_document(None))
+        return _vocabulary(await self._vocabularies.find_one({"_id": self.tenant_id}) or {})
 
     async def set_vocabulary(self, vocabulary: SkillVocabulary) -> None:
         """Replaces the tenant's skill vocabulary."""
@@ -585,8 +608,16 @@ class ProfileRulesRepository:
             {"canonical": name, "synonyms": list(synonyms)}
             for name, synonyms in vocabulary.synonyms.items()
         ]
+        version = new_id()
+        await self._vocabularies.update_one(
+            {"_id": self.tenant_id},
+            {"$set": {"skill_vocabulary": entries, "version": version}},
+            upsert=True,
+        )
         await self._settings.update_one(
-            {"_id": self.tenant_id}, {"$set": {"skill_vocabulary": entries}}, upsert=True
+            {"_id": self.tenant_id},
+            {"$set": {"skill_vocabulary_version": version}},
+            upsert=True,
         )
 
     async def add_custom_field(self, definition: CustomFieldDefinition) -> None:
@@ -607,11 +638,15 @@ class ProfileRulesRepository:
         return from_document(CustomFieldDefinition, document) if document else None
 
 
-def _vocabulary(settings: dict[str, Any]) -> SkillVocabulary:
+_VOCABULARIES: dict[tuple[str, str], SkillVocabulary] = {}
+"""Indexed vocabularies by (tenant, version), oldest first; bounded by VOCABULARY_CACHE_SIZE."""
+
+
+def _vocabulary(document: dict[str, Any]) -> SkillVocabulary:
     return SkillVocabulary(
         {
             entry["canonical"]: tuple(entry["synonyms"])
-            for entry in settings.get("skill_vocabulary", [])
+            for entry in document.get("skill_vocabulary", [])
         }
     )
 

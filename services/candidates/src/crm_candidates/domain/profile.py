@@ -43,7 +43,7 @@ PROFILE_SITES: dict[str, tuple[str, ...]] = {
 PROFILE_HOST_ALIASES = {"twitter.com": "x.com"}
 LOCALE_PATTERN = re.compile(r"^([a-zA-Z]{2,3})(?:[-_]([a-zA-Z]{4}))?(?:[-_]([a-zA-Z]{2}|\d{3}))?$")
 # Skill keys ignore case, spacing and the punctuation people vary ("Node.js", "node js").
-_SKILL_KEY_DROPPED = re.compile(r"[\s\-_.]+")
+_SKILL_KEY_DROPPED = str.maketrans("", "", " \t\n\r\f\v\u00a0-_.")
 
 
 def normalise_phone(raw: str, default_region: str) -> str:
@@ -163,7 +163,7 @@ def normalise_locale(raw: str) -> str:
 
 def skill_key(skill: str) -> str:
     """What two spellings of one skill share: `Java Script`, `javascript`, `JAVA-SCRIPT`."""
-    return _SKILL_KEY_DROPPED.sub("", skill).lower()
+    return skill.translate(_SKILL_KEY_DROPPED).lower()
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ class SkillVocabulary:
     """A tenant's canonical skills and the synonyms that map to each."""
 
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    _index: dict[str, str] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, entries: Iterable[tuple[str, Iterable[str]]]) -> SkillVocabulary:
@@ -211,17 +212,17 @@ class SkillVocabulary:
 
     def normalise(self, skills: Iterable[str]) -> list[str]:
         """Each skill in canonical form, repeats dropped, first order kept."""
-        index = self._index()
         return unique_in_order(
-            [index.get(skill_key(skill), normalise_skill(skill)) for skill in skills]
+            [self._index.get(skill_key(skill), normalise_skill(skill)) for skill in skills]
         )
 
-    def _index(self) -> dict[str, str]:
+    def __post_init__(self) -> None:
+        # Built once per vocabulary (it is read with every candidate write), not per skill.
         index: dict[str, str] = {}
         for name, variants in self.synonyms.items():
             for spelling in (name, *variants):
                 index[skill_key(spelling)] = name
-        return index
+        object.__setattr__(self, "_index", index)
 
 
 @dataclass(frozen=True)
