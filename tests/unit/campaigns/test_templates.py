@@ -7,6 +7,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from crm_campaigns.domain.models import Recipient
 from crm_campaigns.domain.templates import (
+    BlockSource,
+    CompiledTemplate,
     TemplateError,
     recipient_context,
     render,
@@ -72,3 +74,60 @@ def test_a_syntax_error_names_its_part_and_line() -> None:
     [(part, message)] = raised.value.errors
     assert part == "text"
     assert message.startswith("line 2")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__ }}",
+        "{{ cycler.__init__ }}",
+        "{{ joiner.__init__.__globals__.os }}",
+        "{{ candidate.first_name | attr('__class__') }}",
+        "{{ candidate.first_name | format('%s') }}",
+        "{{ candidate.first_name.upper() }}",
+        "{{ lipsum() }}",
+        "{% include 'block:footer' %}",
+        "{% import 'x' as y %}",
+        "{% extends 'base' %}",
+        "{% set x = candidate.first_name %}",
+        "{% macro m() %}{% endmacro %}",
+        "{% if candidate.first_name is callable %}x{% endif %}",
+        "{{ blocks.footer }}",
+    ],
+)
+def test_template_injection_is_refused_on_save(source: str) -> None:
+    with pytest.raises(TemplateError):
+        validate_template({"html": source})
+
+
+def test_blocks_render_for_the_recipient_and_only_known_blocks_pass() -> None:
+    validate_template({"html": "{{ blocks.footer }}"}, block_keys=["footer"], blocks_in=["html"])
+    with pytest.raises(TemplateError, match=r"unknown block blocks\.header"):
+        validate_template(
+            {"html": "{{ blocks.header }}"}, block_keys=["footer"], blocks_in=["html"]
+        )
+    with pytest.raises(TemplateError):  # not in the subject
+        validate_template({"subject": "{{ blocks.footer }}"}, block_keys=["footer"])
+    rendered = render(
+        "s",
+        "<p>x</p>{{ blocks.footer }}",
+        "x {{ blocks.footer }}",
+        context(first_name="<Ada>"),
+        {
+            "footer": BlockSource(
+                "<b>Hi {{ candidate.first_name }}</b>", "Hi {{ candidate.first_name }}"
+            )
+        },
+    )
+    assert rendered.html == "<p>x</p><b>Hi &lt;Ada&gt;</b>"
+    assert rendered.text == "x Hi <Ada>"
+
+
+def test_a_compiled_template_renders_many_recipients_and_overrides_the_subject() -> None:
+    compiled = CompiledTemplate("Hi {{ candidate.first_name | default('there') }}", "h", "t")
+    assert compiled.render(context(first_name="Ada")).subject == "Hi Ada"
+    assert compiled.render(context()).subject == "Hi there"
+    overridden = compiled.render(
+        context(first_name="Ada"), subject="News for {{ candidate.first_name }}"
+    )
+    assert overridden.subject == "News for Ada"

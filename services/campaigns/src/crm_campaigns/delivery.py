@@ -42,7 +42,13 @@ from crm_campaigns.domain.sending import (
     retry_delay,
 )
 from crm_campaigns.publishers import message_sent_envelope
-from crm_campaigns.repository import BROADCASTS, MESSAGES, RecipientRepository, hold_broadcast
+from crm_campaigns.repository import (
+    BROADCASTS,
+    MESSAGES,
+    RecipientRepository,
+    complete_if_done,
+    hold_broadcast,
+)
 from crm_shared import (
     Database,
     MongoClient,
@@ -251,7 +257,9 @@ class MailDispatcher:
                 else:
                     to_send.append(attempt)
         await self._send_all(to_send)
-        paused = await self._record(to_send, skipped, deferred)
+        touched, paused = await self._record(to_send, skipped, deferred)
+        for tenant_id, broadcast_id in touched:
+            await complete_if_done(self._database, tenant_id, broadcast_id)
         for tenant_id, broadcast_id in paused:
             logger.warning("broadcast %s paused: error rate over the threshold", broadcast_id)
             await hold_broadcast(
@@ -352,8 +360,9 @@ class MailDispatcher:
         attempted: Sequence[_Attempt],
         skipped: Sequence[tuple[_Attempt, str]],
         deferred: Sequence[tuple[_Attempt, datetime]],
-    ) -> list[tuple[str, str]]:
-        """Writes a batch's outcomes in one transaction; returns the broadcasts to pause."""
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Writes a batch's outcomes in one transaction; returns the broadcasts it touched and
+        those to pause."""
         now = utc_now()
         messages = self._database[MESSAGES]
         released = {"lease_owner": None, "lease_until": None}
@@ -458,7 +467,7 @@ class MailDispatcher:
                     to_pause.append((tenant_id, broadcast_id))
 
         await in_transaction(self._mongo, record)
-        return to_pause
+        return [key for key in tallies if key[1]], to_pause
 
 
 def _tally(tallies: dict[tuple[str, str], _Tally], attempt: _Attempt) -> _Tally:

@@ -54,6 +54,7 @@ from crm_campaigns.publishers import to_candidate_change_requested
 from crm_campaigns.repository import (
     ENROLMENTS,
     MESSAGES,
+    BlockRepository,
     NotificationRepository,
     RecipientRepository,
     SequenceRepository,
@@ -360,11 +361,13 @@ class SequenceEngine:
             raise LookupError(f"template {step.template_id} of sequence {sequence.id} is gone")
         # Unique per executed step, so a send reached again through a loop is a new message.
         message_id = f"{enrolment.id}-{enrolment.step_count}"
+        blocks = await BlockRepository(self._database, sequence.tenant_id).sources(session=session)
         rendered = render(
             template.subject,
             template.html,
             template.text,
             recipient_context(recipient, self._sender_name),
+            blocks,
         )
         tracked = instrument_html(
             rendered.html,

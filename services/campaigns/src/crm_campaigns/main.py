@@ -12,7 +12,8 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from crm_campaigns.api import routes, tracking
+from crm_campaigns.api import broadcasts, routes, tracking
+from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
 from crm_campaigns.domain.policy import DEFAULT_RULES, SendPolicy
@@ -46,7 +47,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     outbox, consumer = platform.require_outbox(), platform.require_consumer()
     tokens = TrackingTokens(settings.tracking_secret.get_secret_value())
     lease = timedelta(seconds=settings.lease_seconds)
-    steps_due, messages_queued = Wakeup(), Wakeup()
+    steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
     transport = SmtpPool(
         settings.smtp_host,
         settings.smtp_port,
@@ -77,7 +78,25 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         batch_size=settings.delivery_batch_size,
         limits=delivery_limits(settings),
     )
+    runner = BroadcastRunner(
+        database=database,
+        tokens=tokens,
+        public_base_url=settings.public_base_url,
+        sender_name=parseaddr(settings.smtp_sender)[0],
+        lease=lease,
+        chunk_size=settings.broadcast_chunk_size,
+        default_time_zone=settings.default_time_zone,
+        tenant_time_zones=settings.tenant_time_zones,
+        messages_queued=messages_queued,
+    )
     workers = [
+        BatchWorker(
+            "broadcast-runner",
+            runner.run_due,
+            batch_size=10,
+            wakeup=broadcasts_due,
+            poll_interval_seconds=settings.broadcast_poll_interval_seconds,
+        ),
         BatchWorker(
             "sequence-engine",
             engine.run_due_steps,
@@ -110,12 +129,16 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app = create_service_app(
         platform,
         title="Campaigns service",
-        description="Every message a candidate receives: templates, sequences, delivery, tracking.",
-        routers=[routes.router, tracking.router],
+        description="Every message a candidate receives: templates, blocks, sequences, "
+        "broadcasts, delivery, tracking.",
+        routers=[routes.router, broadcasts.router, tracking.router],
         extra_lifespan=run_workers,
     )
     app.state.tracking_tokens = tokens
     app.state.steps_due = steps_due
+    app.state.broadcasts_due = broadcasts_due
+    app.state.messages_queued = messages_queued
+    app.state.broadcast_runner = runner
     app.state.sequence_engine = engine
     app.state.mail_dispatcher = dispatcher
     return app

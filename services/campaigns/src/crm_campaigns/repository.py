@@ -16,6 +16,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import OperationFailure
 
 from crm_campaigns.domain.models import (
+    Block,
     BranchCondition,
     Broadcast,
     BroadcastStatus,
@@ -33,6 +34,7 @@ from crm_campaigns.domain.models import (
     enrolment_id,
 )
 from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.domain.templates import BlockSource
 from crm_shared import (
     CurrentPrincipal,
     Database,
@@ -94,6 +96,7 @@ async def ensure_indexes(database: Database) -> None:
         unique=True,
     )
     await database[BROADCASTS].create_index([("status", ASCENDING)])
+    await database[BLOCKS].create_index([("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True)
     await database[BROADCAST_RECIPIENTS].create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("group", ASCENDING)]
     )
@@ -455,6 +458,13 @@ class SegmentMemberRepository:
             {"segment_id": segment_id, "candidate_id": candidate_id}, session=session
         )
 
+    async def member_ids(self, segment_id: str) -> list[str]:
+        """The candidate ids in a segment now (a broadcast's audience snapshot)."""
+        documents = await self._members.find(
+            {"segment_id": segment_id}, projection={"candidate_id": 1}
+        )
+        return [document["candidate_id"] for document in documents]
+
     async def members(self, segment_id: str, *, session: Session) -> list[str]:
         documents = await self._members.find({"segment_id": segment_id}, session=session)
         return [document["candidate_id"] for document in documents]
@@ -496,6 +506,45 @@ class MessageRepository:
         await self._messages.update_one({"_id": message_id}, {"$inc": {field: 1}}, session=session)
 
 
+class BlockRepository:
+    """The tenant's reusable template blocks, addressed by key."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._blocks = TenantScopedCollection(database[BLOCKS], tenant_id)
+
+    async def add(self, block: Block) -> bool:
+        """Saves a new block; False if the key is taken."""
+        result = await self._blocks.update_one(
+            {"key": block.key},
+            {
+                "$setOnInsert": {
+                    k: v for k, v in to_document(block).items() if k not in ("key", "tenant_id")
+                }
+            },
+            upsert=True,
+        )
+        return result.upserted_id is not None
+
+    async def replace(self, key: str, changes: dict[str, Any]) -> Block | None:
+        await self._blocks.update_one({"key": key}, {"$set": changes})
+        return await self.get(key)
+
+    async def get(self, key: str) -> Block | None:
+        document = await self._blocks.find_one({"key": key})
+        return from_document(Block, document) if document else None
+
+    async def all(self, *, session: Session | None = None) -> list[Block]:
+        documents = await self._blocks.find({}, sort=[("key", ASCENDING)], session=session)
+        return [from_document(Block, d) for d in documents]
+
+    async def keys(self) -> list[str]:
+        return [block.key for block in await self.all()]
+
+    async def sources(self, *, session: Session | None = None) -> dict[str, BlockSource]:
+        """Every block's parts by key, for rendering."""
+        return {b.key: BlockSource(b.html, b.text) for b in await self.all(session=session)}
+
+
 class PoolMemberRepository:
     """The tenant's projection of talent pool membership and stage, from pool.stage_changed."""
 
@@ -531,7 +580,9 @@ class BroadcastRepository:
         self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
 
     async def add(self, broadcast: Broadcast) -> None:
-        await self._broadcasts.insert_one(to_document(broadcast))
+        # BSON has no date or time-of-day type: the schedule is stored as its JSON form.
+        document = to_document(broadcast) | {"schedule": broadcast.schedule.model_dump(mode="json")}
+        await self._broadcasts.insert_one(document)
 
     async def get(self, broadcast_id: str, *, session: Session | None = None) -> Broadcast | None:
         document = await self._broadcasts.find_one({"_id": broadcast_id}, session=session)
@@ -572,6 +623,13 @@ class BroadcastRepository:
         )
         return result.modified_count
 
+    async def decide_winner(self, broadcast_id: str, winner: str) -> None:
+        """Records the A/B winner unless one was recorded already."""
+        await self._broadcasts.update_one(
+            {"_id": broadcast_id, "winner": None},
+            {"$set": {"winner": winner, "winner_decided_at": utc_now()}},
+        )
+
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
 
@@ -603,6 +661,26 @@ async def hold_broadcast(
 
 
 PAUSABLE = (BroadcastStatus.PREPARING, BroadcastStatus.SENDING)
+
+
+async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str) -> bool:
+    """Marks a sending broadcast completed once every queued message has an outcome."""
+    broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
+    current = await broadcasts.find_one({"_id": broadcast_id})
+    if current is None:
+        return False
+    queued = int(current.get("queued", 0))
+    result = await broadcasts.update_one(
+        {
+            "_id": broadcast_id,
+            "status": BroadcastStatus.SENDING.value,
+            "materialized": True,
+            "queued": queued,
+            "$or": [{"stats.finished": {"$gte": queued}}, {"queued": 0}],
+        },
+        {"$set": {"status": BroadcastStatus.COMPLETED.value, "completed_at": utc_now()}},
+    )
+    return result.modified_count == 1
 
 
 async def claim_next(
@@ -645,5 +723,6 @@ SequencesRepo = Annotated[SequenceRepository, _scoped(SequenceRepository)]
 EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
 MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]
 RecipientsRepo = Annotated[RecipientRepository, _scoped(RecipientRepository)]
+BlocksRepo = Annotated[BlockRepository, _scoped(BlockRepository)]
 BroadcastsRepo = Annotated[BroadcastRepository, _scoped(BroadcastRepository)]
 NotificationsRepo = Annotated[NotificationRepository, _scoped(NotificationRepository)]

@@ -36,6 +36,7 @@ from crm_campaigns.domain.templates import (
     validate_template,
 )
 from crm_campaigns.repository import (
+    BlocksRepo,
     EnrolmentRepository,
     EnrolmentsRepo,
     MessagesRepo,
@@ -80,12 +81,17 @@ async def create_template(
     body: TemplateCreate,
     principal: CurrentPrincipal,
     templates: TemplatesRepo,
+    blocks: BlocksRepo,
     request: Request,
     response: Response,
 ) -> TemplatePublic:
     """Saves a template after checking its syntax and every merge field it uses."""
     try:
-        validate_template({"subject": body.subject, "html": body.html, "text": body.text})
+        validate_template(
+            {"subject": body.subject, "html": body.html, "text": body.text},
+            block_keys=await blocks.keys(),
+            blocks_in=("html", "text"),
+        )
     except TemplateError as error:
         raise _invalid(
             f"the template is not valid: {error}",
@@ -120,6 +126,7 @@ async def preview_template(
     body: TemplatePreviewRequest,
     templates: TemplatesRepo,
     recipients: RecipientsRepo,
+    blocks: BlocksRepo,
 ) -> TemplatePreview:
     """The template rendered for one candidate, as they would receive it (without tracking)."""
     template = await templates.get(template_id)
@@ -133,6 +140,7 @@ async def preview_template(
         template.html,
         template.text,
         recipient_context(recipient),
+        await blocks.sources(),
     )
     return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
 

@@ -9,11 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
+    AbMetric,
+    AbTest,
+    AbVariant,
+    Audience,
+    BroadcastStatus,
     EnrolmentRefused,
     EnrolmentStatus,
     ExitReason,
     MessageStatus,
     Reentry,
+    Schedule,
+    SendNow,
     Step,
     Trigger,
 )
@@ -167,4 +174,102 @@ class MessagePublic(BaseModel):
     opens: int
     clicks: int
     created_at: datetime
+    next_attempt_at: datetime | None = Field(
+        description="When the message is due (its scheduled time, or its next retry)."
+    )
     sent_at: datetime | None
+
+
+class BroadcastCreate(BaseModel):
+    """A broadcast: a template to an audience, now, at a time or at each recipient's local
+    time, optionally with an A/B subject test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    template_id: str = Field(min_length=1)
+    audience: Audience
+    schedule: Schedule = Field(default_factory=SendNow)
+    ab_test: AbTest | None = None
+
+
+class VariantResultPublic(BaseModel):
+    name: str
+    subject: str
+    messages: int
+    sent: int
+    opened: int = Field(description="Messages opened by a person (automated opens excluded).")
+    clicked: int
+    open_rate: float
+    click_rate: float
+
+
+class AbTestPublic(BaseModel):
+    variants: list[AbVariant]
+    test_percentage: int
+    metric: AbMetric
+    decide_after_minutes: int
+    test_ends_at: datetime | None
+    winner: str | None
+    winner_decided_at: datetime | None
+    results: list[VariantResultPublic]
+
+
+class BroadcastProgress(BaseModel):
+    audience_size: int = Field(description="Candidates in the snapshot taken at send.")
+    queued: int = Field(description="Messages queued so far (the A/B rest once decided).")
+    pending: int = Field(description="Queued messages without an outcome yet.")
+    sent: int
+    failed: int
+    skipped: int
+    skipped_reasons: dict[str, int]
+    held: int = Field(description="Messages held while the broadcast is paused.")
+
+
+class BroadcastPublic(BaseModel):
+    id: str
+    name: str
+    template_id: str
+    audience: Audience
+    schedule: Schedule
+    status: BroadcastStatus
+    pause_reason: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    progress: BroadcastProgress
+    ab_test: AbTestPublic | None
+
+
+BlockKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")
+]
+
+
+class BlockCreate(BaseModel):
+    """A reusable template block, included as `{{ blocks.<key> }}` in a template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: BlockKey
+    name: Name
+    html: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+
+
+class BlockUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    html: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+
+
+class BlockPublic(BaseModel):
+    key: str
+    name: str
+    html: str
+    text: str
+    created_by: str
+    updated_at: datetime

@@ -448,6 +448,9 @@ class Message(BaseModel):
     enrolment_id: str | None = None
     broadcast_id: str | None = None
     variant: str | None = None
+    in_ab_test: bool = Field(
+        default=False, description="Sent to the A/B test group (not the winner's rest)."
+    )
     to_email: str | None
     subject: str
     html: str
@@ -460,6 +463,7 @@ class Message(BaseModel):
     opens: int = 0
     clicks: int = 0
     created_at: datetime = Field(default_factory=utc_now)
+    next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
 
 
@@ -586,3 +590,18 @@ class Broadcast(BaseModel):
     winner: str | None = None
     winner_decided_at: datetime | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class Block(BaseModel):
+    """A reusable piece of a template (employer-branding footer, signature), per tenant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    key: str
+    name: str
+    html: str
+    text: str
+    created_by: str
+    updated_at: datetime = Field(default_factory=utc_now)

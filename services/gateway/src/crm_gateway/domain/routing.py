@@ -32,6 +32,8 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
         Route("notifications", "campaigns", settings.campaigns_url),
+        Route("broadcasts", "campaigns", settings.campaigns_url),
+        Route("blocks", "campaigns", settings.campaigns_url),
         Route("events", "events", settings.events_url),
         Route("ats", "ats-sync", settings.ats_sync_url),
         Route("analytics", "analytics", settings.analytics_url),

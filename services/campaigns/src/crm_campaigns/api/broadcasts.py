@@ -1,0 +1,375 @@
+"""Routes of broadcasts (one message to an audience) and reusable template blocks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_campaigns.api.schemas import (
+    AbTestPublic,
+    BlockCreate,
+    BlockPublic,
+    BlockUpdate,
+    BroadcastCreate,
+    BroadcastProgress,
+    BroadcastPublic,
+    VariantResultPublic,
+)
+from crm_campaigns.broadcasts import variant_results
+from crm_campaigns.domain.models import Block, Broadcast, BroadcastStatus, MessageStatus
+from crm_campaigns.domain.templates import TemplateError, validate_template
+from crm_campaigns.repository import (
+    PAUSABLE,
+    BlocksRepo,
+    BroadcastRepository,
+    BroadcastsRepo,
+    TemplatesRepo,
+    hold_broadcast,
+)
+from crm_shared import (
+    MAX_PAGE_SIZE,
+    CurrentPrincipal,
+    Page,
+    Platform,
+    ProblemError,
+    Session,
+    current_trace_context,
+    decode_cursor,
+    encode_cursor,
+    in_transaction,
+    utc_now,
+)
+
+router = APIRouter()
+
+
+def _not_found(kind: str, identifier: str) -> ProblemError:
+    return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
+
+
+def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": errors},
+    )
+
+
+def _conflict(broadcast: Broadcast, action: str) -> ProblemError:
+    return ProblemError(
+        409,
+        f"broadcast {broadcast.id} is {broadcast.status.value}; it cannot {action}",
+        problem_type="conflict",
+    )
+
+
+async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> BroadcastPublic:
+    stats: dict[str, Any] = broadcast.stats
+    skipped_reasons = {k: int(v) for k, v in (stats.get("skipped") or {}).items() if v}
+    finished = int(stats.get("finished", 0))
+    progress = BroadcastProgress(
+        audience_size=broadcast.audience_size,
+        queued=broadcast.queued,
+        pending=max(broadcast.queued - finished, 0),
+        sent=int(stats.get("sent", 0)),
+        failed=int(stats.get("failed", 0)),
+        skipped=sum(skipped_reasons.values()),
+        skipped_reasons=skipped_reasons,
+        held=await broadcasts.count_messages(broadcast.id, status=MessageStatus.HELD.value),
+    )
+    ab_test = None
+    if broadcast.ab_test is not None:
+        results = await variant_results(broadcasts, broadcast)
+        ab_test = AbTestPublic(
+            **broadcast.ab_test.model_dump(),
+            test_ends_at=broadcast.test_ends_at,
+            winner=broadcast.winner,
+            winner_decided_at=broadcast.winner_decided_at,
+            results=[
+                VariantResultPublic(
+                    name=r.name,
+                    subject=r.subject,
+                    messages=r.messages,
+                    sent=r.sent,
+                    opened=r.opened,
+                    clicked=r.clicked,
+                    open_rate=r.open_rate,
+                    click_rate=r.click_rate,
+                )
+                for r in results
+            ],
+        )
+    return BroadcastPublic(
+        **broadcast.model_dump(
+            include={
+                "id",
+                "name",
+                "template_id",
+                "audience",
+                "schedule",
+                "status",
+                "pause_reason",
+                "created_by",
+                "created_at",
+                "started_at",
+                "completed_at",
+            }
+        ),
+        progress=progress,
+        ab_test=ab_test,
+    )
+
+
+@router.post("/broadcasts", status_code=201, response_model=BroadcastPublic, tags=["broadcasts"])
+async def create_broadcast(
+    body: BroadcastCreate,
+    principal: CurrentPrincipal,
+    broadcasts: BroadcastsRepo,
+    templates: TemplatesRepo,
+    request: Request,
+    response: Response,
+) -> BroadcastPublic:
+    """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it."""
+    if await templates.get(body.template_id) is None:
+        raise _invalid(
+            f"template {body.template_id} does not exist",
+            [{"field": "template_id", "detail": "unknown template"}],
+        )
+    if body.ab_test is not None:
+        names = [variant.name for variant in body.ab_test.variants]
+        if len(set(names)) != len(names):
+            raise _invalid(
+                "A/B variant names must be unique",
+                [{"field": "ab_test.variants", "detail": "duplicate variant name"}],
+            )
+        try:
+            validate_template(
+                {
+                    f"ab_test.variants.{index}.subject": variant.subject
+                    for index, variant in enumerate(body.ab_test.variants)
+                }
+            )
+        except TemplateError as error:
+            raise _invalid(
+                f"an A/B subject is not valid: {error}",
+                [{"field": part, "detail": message} for part, message in error.errors],
+            ) from None
+    broadcast = Broadcast(
+        tenant_id=principal.tenant_id,
+        created_by=principal.user_id,
+        name=body.name,
+        template_id=body.template_id,
+        audience=body.audience,
+        schedule=body.schedule,
+        ab_test=body.ab_test,
+    )
+    await broadcasts.add(broadcast)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{broadcast.id}"
+    return await _public(broadcasts, broadcast)
+
+
+@router.get("/broadcasts", response_model=Page[BroadcastPublic], tags=["broadcasts"])
+async def list_broadcasts(
+    broadcasts: BroadcastsRepo,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[BroadcastPublic]:
+    """The tenant's broadcasts, oldest first, with their progress."""
+    after = decode_cursor(cursor) if cursor else None
+    found = await broadcasts.page(after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    return Page[BroadcastPublic](
+        items=[await _public(broadcasts, b) for b in items], next_cursor=next_cursor
+    )
+
+
+async def _get(broadcasts: BroadcastRepository, broadcast_id: str) -> Broadcast:
+    broadcast = await broadcasts.get(broadcast_id)
+    if broadcast is None:
+        raise _not_found("broadcast", broadcast_id)
+    return broadcast
+
+
+@router.get("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
+async def get_broadcast(broadcast_id: str, broadcasts: BroadcastsRepo) -> BroadcastPublic:
+    """One broadcast: status, progress (sent, failed, skipped with reasons) and A/B results."""
+    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/send",
+    status_code=202,
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+)
+async def send_broadcast(
+    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+) -> BroadcastPublic:
+    """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
+    broadcast = await _get(broadcasts, broadcast_id)
+    started = await broadcasts.transition(
+        broadcast_id,
+        BroadcastStatus.DRAFT,
+        {
+            "status": BroadcastStatus.PREPARING.value,
+            "started_at": utc_now(),
+            "trace_context": current_trace_context(),
+            "lease_until": None,
+        },
+    )
+    if not started:
+        raise _conflict(broadcast, "be sent again")
+    request.app.state.broadcasts_due.notify()
+    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/pause", response_model=BroadcastPublic, tags=["broadcasts"]
+)
+async def pause_broadcast(
+    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+) -> BroadcastPublic:
+    """Stops sending; queued messages are held until resumed."""
+    broadcast = await _get(broadcasts, broadcast_id)
+    platform: Platform = request.app.state.platform
+    if broadcast.status not in PAUSABLE or not await hold_broadcast(
+        platform.require_mongo(),
+        platform.require_database(),
+        broadcasts.tenant_id,
+        broadcast_id,
+        reason="paused",
+    ):
+        raise _conflict(broadcast, "be paused")
+    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/resume", response_model=BroadcastPublic, tags=["broadcasts"]
+)
+async def resume_broadcast(
+    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+) -> BroadcastPublic:
+    """Continues a paused broadcast with a fresh error-rate window."""
+    broadcast = await _get(broadcasts, broadcast_id)
+    if broadcast.status is not BroadcastStatus.PAUSED:
+        raise _conflict(broadcast, "be resumed")
+    previous = broadcast.paused_from or BroadcastStatus.SENDING
+    platform: Platform = request.app.state.platform
+
+    async def resume(session: Session) -> bool:
+        moved = await broadcasts.transition(
+            broadcast_id,
+            BroadcastStatus.PAUSED,
+            {
+                "status": previous.value,
+                "pause_reason": None,
+                "paused_from": None,
+                "stats.attempts": 0,
+                "stats.errors": 0,
+                "lease_until": None,
+            },
+            session=session,
+        )
+        if moved:
+            await broadcasts.move_messages(
+                broadcast_id, MessageStatus.HELD, MessageStatus.QUEUED, session=session
+            )
+        return moved
+
+    if not await in_transaction(platform.require_mongo(), resume):
+        raise _conflict(broadcast, "be resumed")
+    request.app.state.broadcasts_due.notify()
+    request.app.state.messages_queued.notify()
+    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+@router.post(
+    "/broadcasts/{broadcast_id}/cancel", response_model=BroadcastPublic, tags=["broadcasts"]
+)
+async def cancel_broadcast(
+    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+) -> BroadcastPublic:
+    """Stops a broadcast for good: nothing not yet sent will be."""
+    broadcast = await _get(broadcasts, broadcast_id)
+    if broadcast.status in (BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED):
+        raise _conflict(broadcast, "be cancelled")
+    platform: Platform = request.app.state.platform
+
+    async def cancel(session: Session) -> bool:
+        moved = await broadcasts.transition(
+            broadcast_id,
+            broadcast.status,
+            {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
+            session=session,
+        )
+        if moved:
+            for status in (MessageStatus.QUEUED, MessageStatus.HELD):
+                await broadcasts.move_messages(
+                    broadcast_id, status, MessageStatus.CANCELLED, session=session
+                )
+        return moved
+
+    if not await in_transaction(platform.require_mongo(), cancel):
+        raise _conflict(broadcast, "be cancelled (its state changed meanwhile)")
+    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+def _block_public(block: Block) -> BlockPublic:
+    return BlockPublic.model_validate(block.model_dump())
+
+
+def _check_block(body: BlockCreate | BlockUpdate) -> None:
+    try:
+        validate_template({"html": body.html, "text": body.text})
+    except TemplateError as error:
+        raise _invalid(
+            f"the block is not valid: {error}",
+            [{"field": part, "detail": message} for part, message in error.errors],
+        ) from None
+
+
+@router.post("/blocks", status_code=201, response_model=BlockPublic, tags=["templates"])
+async def create_block(
+    body: BlockCreate,
+    principal: CurrentPrincipal,
+    blocks: BlocksRepo,
+    request: Request,
+    response: Response,
+) -> BlockPublic:
+    """Saves a reusable block (merge fields allowed, other blocks not)."""
+    _check_block(body)
+    block = Block(tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump())
+    if not await blocks.add(block):
+        raise ProblemError(409, f"a block {body.key} exists already", problem_type="conflict")
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{block.key}"
+    return _block_public(block)
+
+
+@router.get("/blocks", response_model=list[BlockPublic], tags=["templates"])
+async def list_blocks(blocks: BlocksRepo) -> list[BlockPublic]:
+    """Every block of the caller's tenant."""
+    return [_block_public(b) for b in await blocks.all()]
+
+
+@router.get("/blocks/{key}", response_model=BlockPublic, tags=["templates"])
+async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
+    block = await blocks.get(key)
+    if block is None:
+        raise _not_found("block", key)
+    return _block_public(block)
+
+
+@router.put("/blocks/{key}", response_model=BlockPublic, tags=["templates"])
+async def update_block(key: str, body: BlockUpdate, blocks: BlocksRepo) -> BlockPublic:
+    """Changes a block; every template including it uses the new content from now on."""
+    _check_block(body)
+    if await blocks.get(key) is None:
+        raise _not_found("block", key)
+    block = await blocks.replace(key, body.model_dump() | {"updated_at": utc_now()})
+    if block is None:
+        raise _not_found("block", key)
+    return _block_public(block)

@@ -1,0 +1,377 @@
+"""The broadcast runner: snapshots a broadcast's audience, queues its messages, and finishes
+A/B tests by sending the winner to the rest.
+
+A broadcast whose send was requested is `preparing`; the runner claims it with a lease, reads
+the audience once (segment members, pool members at a stage, or the static list) into the
+`broadcast_recipients` snapshot, and renders and queues the messages in chunks with one
+`insert_many` each. Snapshot rows and messages have ids derived from broadcast and candidate,
+so a runner that died halfway and is replaced redoes nothing twice. Each message is due at its
+recipient's send time (now, the scheduled moment, or the local wall-clock time in the
+recipient's zone); the dispatcher sends it then.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from crm_campaigns.domain.broadcasts import (
+    REST_GROUP,
+    TEST_GROUP,
+    Assignment,
+    VariantResult,
+    assign_variants,
+    pick_winner,
+    send_time,
+)
+from crm_campaigns.domain.models import (
+    Broadcast,
+    BroadcastStatus,
+    ListAudience,
+    Message,
+    MessageStatus,
+    PoolAudience,
+    Recipient,
+    SendAt,
+)
+from crm_campaigns.domain.templates import CompiledTemplate, recipient_context
+from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
+from crm_campaigns.repository import (
+    BROADCAST_RECIPIENTS,
+    BROADCASTS,
+    MESSAGES,
+    BlockRepository,
+    BroadcastRepository,
+    PoolMemberRepository,
+    RecipientRepository,
+    SegmentMemberRepository,
+    TemplateRepository,
+    claim_next,
+    complete_if_done,
+)
+from crm_shared import (
+    Database,
+    TenantScopedCollection,
+    Wakeup,
+    current_trace_context,
+    from_document,
+    to_document,
+    utc_now,
+)
+
+UNKNOWN_CANDIDATE = "unknown_candidate"
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+def message_id_for(broadcast_id: str, candidate_id: str) -> str:
+    """The id of a broadcast's message to a candidate: one message per candidate, ever."""
+    return f"{broadcast_id}-{candidate_id}"
+
+
+async def variant_results(
+    broadcasts: BroadcastRepository, broadcast: Broadcast
+) -> list[VariantResult]:
+    """How each A/B variant did so far (opens counted without automated ones)."""
+    if broadcast.ab_test is None:
+        return []
+    results = []
+    for variant in broadcast.ab_test.variants:
+        count = broadcasts.count_messages
+        test_group = {"variant": variant.name, "in_ab_test": True}
+        results.append(
+            VariantResult(
+                name=variant.name,
+                subject=variant.subject,
+                messages=await count(broadcast.id, **test_group),
+                sent=await count(broadcast.id, **test_group, status="sent"),
+                opened=await count(broadcast.id, **test_group, opens={"$gt": 0}),
+                clicked=await count(broadcast.id, **test_group, clicks={"$gt": 0}),
+            )
+        )
+    return results
+
+
+class BroadcastRunner:
+    """Prepares requested broadcasts and decides due A/B tests, for every tenant."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        tokens: TrackingTokens,
+        public_base_url: str,
+        sender_name: str,
+        lease: timedelta,
+        chunk_size: int,
+        default_time_zone: str,
+        tenant_time_zones: dict[str, str],
+        messages_queued: Wakeup,
+    ) -> None:
+        self._database = database
+        self._tokens = tokens
+        self._base_url = public_base_url.rstrip("/")
+        self._sender_name = sender_name
+        self._lease = lease
+        self._chunk_size = chunk_size
+        self._default_time_zone = default_time_zone
+        self._tenant_time_zones = tenant_time_zones
+        self._messages_queued = messages_queued
+        self.owner = f"broadcasts-{uuid.uuid4().hex[:12]}"
+
+    async def run_due(self) -> int:
+        """Prepares requested broadcasts, then finishes A/B tests whose time is up."""
+        handled = 0
+        # Deliberately cross-tenant: the runner works for every tenant.
+        for due, work in (
+            ({"status": BroadcastStatus.PREPARING.value}, self._prepare),
+            (
+                {
+                    "status": BroadcastStatus.SENDING.value,
+                    "materialized": False,
+                    "test_ends_at": {"$lte": utc_now()},
+                },
+                self._finish_test,
+            ),
+        ):
+            while handled < 10:
+                claimed = await claim_next(
+                    self._database,
+                    BROADCASTS,
+                    due,
+                    owner=self.owner,
+                    lease=self._lease,
+                    order_by="created_at",
+                )
+                if claimed is None:
+                    break
+                token = otel_context.attach(propagate.extract(claimed.get("trace_context") or {}))
+                try:
+                    with tracer.start_as_current_span("broadcast.run"):
+                        await work(from_document(Broadcast, claimed))
+                finally:
+                    otel_context.detach(token)
+                handled += 1
+        return handled
+
+    async def _audience(self, broadcast: Broadcast) -> list[str]:
+        audience = broadcast.audience
+        if isinstance(audience, ListAudience):
+            return list(dict.fromkeys(audience.candidate_ids))
+        if isinstance(audience, PoolAudience):
+            members = PoolMemberRepository(self._database, broadcast.tenant_id)
+            return await members.members(audience.pool_id, audience.stage)
+        segment = SegmentMemberRepository(self._database, broadcast.tenant_id)
+        return await segment.member_ids(audience.segment_id)
+
+    async def _compiled(self, broadcast: Broadcast) -> CompiledTemplate:
+        template = await TemplateRepository(self._database, broadcast.tenant_id).get(
+            broadcast.template_id
+        )
+        if template is None:
+            raise LookupError(f"template {broadcast.template_id} of {broadcast.id} is gone")
+        blocks = await BlockRepository(self._database, broadcast.tenant_id).sources()
+        return CompiledTemplate(template.subject, template.html, template.text, blocks)
+
+    def _start(self, broadcast: Broadcast) -> datetime:
+        now = utc_now()
+        schedule = broadcast.schedule
+        return max(schedule.send_at, now) if isinstance(schedule, SendAt) else now
+
+    async def _prepare(self, broadcast: Broadcast) -> None:
+        repository = BroadcastRepository(self._database, broadcast.tenant_id)
+        compiled = await self._compiled(broadcast)
+        candidate_ids = await self._audience(broadcast)
+        assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
+        now = utc_now()
+        unknown = 0
+        for start in range(0, len(assignments), self._chunk_size):
+            current = await repository.get(broadcast.id)
+            if current is None or current.status is not BroadcastStatus.PREPARING:
+                return  # paused or cancelled meanwhile; a resume claims it again
+            chunk = assignments[start : start + self._chunk_size]
+            unknown += await self._queue_chunk(broadcast, compiled, chunk, now, subject=None)
+        has_rest = any(a.group == REST_GROUP for a in assignments)
+        test_ends_at = (
+            self._start(broadcast) + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
+            if broadcast.ab_test
+            else None
+        )
+        queued = await repository.count_messages(broadcast.id)
+        moved = await repository.transition(
+            broadcast.id,
+            BroadcastStatus.PREPARING,
+            {
+                "status": BroadcastStatus.SENDING.value,
+                "audience_size": len(candidate_ids),
+                "queued": queued,
+                "materialized": not has_rest,
+                "test_ends_at": test_ends_at,
+                f"stats.skipped.{UNKNOWN_CANDIDATE}": unknown,
+                "lease_owner": None,
+                "lease_until": None,
+            },
+        )
+        await self._settle(repository, broadcast.id, moved)
+
+    async def _settle(
+        self, repository: BroadcastRepository, broadcast_id: str, moved: bool
+    ) -> None:
+        """Completes a broadcast with nothing left to send; if it was paused or cancelled while
+        messages went in, holds or cancels what was just queued."""
+        if moved:
+            await complete_if_done(self._database, repository.tenant_id, broadcast_id)
+            return
+        latest = await repository.get(broadcast_id)
+        if latest is not None and latest.status is BroadcastStatus.PAUSED:
+            await repository.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
+        elif latest is not None and latest.status is BroadcastStatus.CANCELLED:
+            await repository.move_messages(
+                broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED
+            )
+
+    async def _queue_chunk(
+        self,
+        broadcast: Broadcast,
+        compiled: CompiledTemplate,
+        chunk: Sequence[Assignment],
+        now: datetime,
+        *,
+        subject: str | None,
+        send_times: dict[str, datetime] | None = None,
+    ) -> int:
+        """Snapshots and queues one chunk; returns how many candidates campaigns does not know."""
+        tenant_id = broadcast.tenant_id
+        recipients = await RecipientRepository(self._database, tenant_id).many(
+            [a.candidate_id for a in chunk]
+        )
+        fallback = self._tenant_time_zones.get(tenant_id, self._default_time_zone)
+        variants = (
+            {v.name: v.subject for v in broadcast.ab_test.variants} if broadcast.ab_test else {}
+        )
+        rows: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
+        unknown = 0
+        trace_context = current_trace_context()
+        for assignment in chunk:
+            recipient = recipients.get(assignment.candidate_id)
+            due = send_time(
+                broadcast.schedule,
+                now=now,
+                time_zone=recipient.time_zone if recipient else None,
+                fallback_zone=fallback,
+            )
+            if send_times is not None:
+                due = max(send_times.get(assignment.candidate_id, now), now)
+            rows.append(
+                {
+                    "_id": f"{broadcast.id}:{assignment.candidate_id}",
+                    "broadcast_id": broadcast.id,
+                    "candidate_id": assignment.candidate_id,
+                    "group": assignment.group,
+                    "variant": assignment.variant,
+                    "send_at": due,
+                    "known": recipient is not None,
+                }
+            )
+            if recipient is None:
+                unknown += 1
+                continue
+            if assignment.group == REST_GROUP and subject is None:
+                continue  # waits for the A/B winner
+            variant_subject = variants.get(assignment.variant or "") or subject
+            message = self._message(
+                broadcast, compiled, recipient, assignment, variant_subject, subject
+            )
+            messages.append(
+                to_document(message)
+                | {
+                    "next_attempt_at": due,
+                    "trace_context": trace_context,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            )
+        snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], tenant_id)
+        await snapshot.insert_many(rows)
+        queued = TenantScopedCollection(self._database[MESSAGES], tenant_id)
+        if await queued.insert_many(messages):
+            self._messages_queued.notify()
+        return unknown
+
+    def _message(
+        self,
+        broadcast: Broadcast,
+        compiled: CompiledTemplate,
+        recipient: Recipient,
+        assignment: Assignment,
+        variant_subject: str | None,
+        winner_subject: str | None,
+    ) -> Message:
+        message_id = message_id_for(broadcast.id, recipient.candidate_id)
+        rendered = compiled.render(
+            recipient_context(recipient, self._sender_name),
+            subject=variant_subject or winner_subject,
+        )
+        tracked = instrument_html(
+            rendered.html,
+            tokens=self._tokens,
+            tenant_id=broadcast.tenant_id,
+            message_id=message_id,
+            base_url=self._base_url,
+        )
+        return Message(
+            id=message_id,
+            tenant_id=broadcast.tenant_id,
+            candidate_id=recipient.candidate_id,
+            template_id=broadcast.template_id,
+            broadcast_id=broadcast.id,
+            variant=assignment.variant if assignment.group == TEST_GROUP else broadcast.winner,
+            in_ab_test=assignment.group == TEST_GROUP,
+            to_email=recipient.email,
+            subject=rendered.subject,
+            html=tracked.html,
+            text=rendered.text,
+            links=tracked.links,
+        )
+
+    async def _finish_test(self, broadcast: Broadcast) -> None:
+        """Picks the winner (once) and queues it for everyone who waited for it."""
+        ab_test = broadcast.ab_test
+        assert ab_test is not None  # only A/B broadcasts are ever unmaterialized
+        repository = BroadcastRepository(self._database, broadcast.tenant_id)
+        if broadcast.winner is None:
+            results = await variant_results(repository, broadcast)
+            winner = pick_winner(results, ab_test.metric)
+            await repository.decide_winner(broadcast.id, winner)
+            broadcast = broadcast.model_copy(update={"winner": winner})
+            logger.info("broadcast %s: variant %s won", broadcast.id, winner)
+        subject = next(v.subject for v in ab_test.variants if v.name == broadcast.winner)
+        compiled = await self._compiled(broadcast)
+        snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], broadcast.tenant_id)
+        rows = await snapshot.find(
+            {"broadcast_id": broadcast.id, "group": REST_GROUP, "known": True},
+            sort=[("_id", 1)],
+        )
+        now = utc_now()
+        for start in range(0, len(rows), self._chunk_size):
+            chunk = rows[start : start + self._chunk_size]
+            assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
+            send_times = {r["candidate_id"]: r["send_at"] for r in chunk}
+            await self._queue_chunk(
+                broadcast, compiled, assignments, now, subject=subject, send_times=send_times
+            )
+        queued = await repository.count_messages(broadcast.id)
+        moved = await repository.transition(
+            broadcast.id,
+            BroadcastStatus.SENDING,
+            {"queued": queued, "materialized": True, "lease_owner": None, "lease_until": None},
+        )
+        await self._settle(repository, broadcast.id, moved)

@@ -1,0 +1,115 @@
+"""Pure broadcast rules: who gets which A/B variant, when each recipient's mail is due, and
+which variant won."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crm_campaigns.domain.models import AbMetric, AbTest, Schedule, SendAt, SendAtLocalTime
+
+TEST_GROUP = "test"
+REST_GROUP = "rest"
+ALL_GROUP = "all"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One recipient's place in a broadcast: `test` (gets `variant` now), `rest` (gets the
+    winner later) or `all` (no A/B test)."""
+
+    candidate_id: str
+    group: str
+    variant: str | None
+
+
+def _shuffle_key(broadcast_id: str, candidate_id: str) -> bytes:
+    return hashlib.sha256(f"{broadcast_id}:{candidate_id}".encode()).digest()
+
+
+def assign_variants(
+    broadcast_id: str, candidate_ids: Sequence[str], ab_test: AbTest | None
+) -> list[Assignment]:
+    """Splits the audience: a deterministic pseudo-random `test_percentage` (at least one per
+    variant, if the audience allows) gets the variants in turn, the others wait for the winner.
+
+    Deterministic, so preparing a broadcast again after a crash assigns everyone the same way.
+    """
+    if ab_test is None:
+        return [Assignment(candidate_id, ALL_GROUP, None) for candidate_id in candidate_ids]
+    shuffled = sorted(candidate_ids, key=lambda c: _shuffle_key(broadcast_id, c))
+    size = math.ceil(len(shuffled) * ab_test.test_percentage / 100)
+    size = min(len(shuffled), max(size, len(ab_test.variants)))
+    names = [variant.name for variant in ab_test.variants]
+    return [
+        Assignment(candidate_id, TEST_GROUP, names[index % len(names)])
+        if index < size
+        else Assignment(candidate_id, REST_GROUP, None)
+        for index, candidate_id in enumerate(shuffled)
+    ]
+
+
+def zone_or(name: str | None, fallback: str) -> ZoneInfo:
+    """The named IANA zone; the fallback for a missing or unknown name."""
+    for candidate in (name, fallback, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def send_time(
+    schedule: Schedule, *, now: datetime, time_zone: str | None, fallback_zone: str
+) -> datetime:
+    """When one recipient's mail is due (UTC); a moment already past means now."""
+    if isinstance(schedule, SendAt):
+        due = schedule.send_at.astimezone(UTC)
+    elif isinstance(schedule, SendAtLocalTime):
+        zone = zone_or(time_zone, fallback_zone)
+        local = datetime.combine(schedule.date, schedule.local_time, tzinfo=zone)
+        due = local.astimezone(UTC)
+    else:
+        due = now
+    return max(due, now)
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """How one variant did among the test group."""
+
+    name: str
+    subject: str
+    messages: int
+    sent: int
+    opened: int
+    clicked: int
+
+    @property
+    def open_rate(self) -> float:
+        return self.opened / self.sent if self.sent else 0.0
+
+    @property
+    def click_rate(self) -> float:
+        return self.clicked / self.sent if self.sent else 0.0
+
+
+def pick_winner(results: Sequence[VariantResult], metric: AbMetric) -> str:
+    """The variant with the best rate on `metric`; ties go to the other rate, then to the
+    variant listed first."""
+
+    def score(indexed: tuple[int, VariantResult]) -> tuple[float, float, int]:
+        index, result = indexed
+        primary, secondary = (
+            (result.open_rate, result.click_rate)
+            if metric is AbMetric.OPEN_RATE
+            else (result.click_rate, result.open_rate)
+        )
+        return (primary, secondary, -index)
+
+    return max(enumerate(results), key=score)[1].name

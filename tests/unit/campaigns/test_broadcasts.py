@@ -1,0 +1,91 @@
+"""Broadcast rules: A/B assignment, per-recipient send times, winner selection."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+
+from crm_campaigns.domain.broadcasts import (
+    ALL_GROUP,
+    REST_GROUP,
+    TEST_GROUP,
+    VariantResult,
+    assign_variants,
+    pick_winner,
+    send_time,
+)
+from crm_campaigns.domain.models import (
+    AbMetric,
+    AbTest,
+    AbVariant,
+    SendAt,
+    SendAtLocalTime,
+    SendNow,
+)
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def ab(percentage: int, variants: int = 2) -> AbTest:
+    return AbTest(
+        variants=[AbVariant(name=chr(65 + i), subject=f"s{i}") for i in range(variants)],
+        test_percentage=percentage,
+        decide_after_minutes=60,
+    )
+
+
+def test_without_a_test_everyone_gets_the_template() -> None:
+    assignments = assign_variants("b", ["c1", "c2"], None)
+    assert {(a.group, a.variant) for a in assignments} == {(ALL_GROUP, None)}
+
+
+def test_the_test_group_is_the_percentage_split_evenly_and_stable() -> None:
+    audience = [f"c{i}" for i in range(1000)]
+    assignments = assign_variants("b1", audience, ab(20, variants=2))
+    test = [a for a in assignments if a.group == TEST_GROUP]
+    assert len(test) == 200
+    assert sorted(a.variant or "" for a in test).count("A") == 100
+    assert len([a for a in assignments if a.group == REST_GROUP]) == 800
+    assert assign_variants("b1", list(reversed(audience)), ab(20)) == assignments
+    other = {a.candidate_id for a in assign_variants("b2", audience, ab(20)) if a.group == "test"}
+    assert other != {a.candidate_id for a in test}  # each broadcast draws its own sample
+
+
+def test_a_small_audience_still_gets_every_variant() -> None:
+    assignments = assign_variants("b", ["c1", "c2", "c3"], ab(1, variants=3))
+    assert sorted(a.variant or "" for a in assignments) == ["A", "B", "C"]
+
+
+def test_local_time_is_per_recipient_zone_with_a_fallback() -> None:
+    schedule = SendAtLocalTime(date=date(2026, 3, 10), local_time=time(9, 0))
+    berlin = send_time(schedule, now=NOW, time_zone="Europe/Berlin", fallback_zone="UTC")
+    new_york = send_time(schedule, now=NOW, time_zone="America/New_York", fallback_zone="UTC")
+    unknown = send_time(schedule, now=NOW, time_zone="Mars/Olympus", fallback_zone="Asia/Tokyo")
+    assert berlin == datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    assert new_york == datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # already summer time
+    assert unknown == datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
+
+
+def test_a_moment_already_past_means_now() -> None:
+    past = SendAt(send_at=datetime(2020, 1, 1, tzinfo=UTC))
+    assert send_time(past, now=NOW, time_zone=None, fallback_zone="UTC") == NOW
+    assert send_time(SendNow(), now=NOW, time_zone=None, fallback_zone="UTC") == NOW
+
+
+def result(name: str, sent: int, opened: int, clicked: int) -> VariantResult:
+    return VariantResult(name, f"subject {name}", sent, sent, opened, clicked)
+
+
+def test_the_winner_has_the_best_rate_on_the_metric() -> None:
+    results = [result("A", 100, 30, 1), result("B", 50, 20, 0), result("C", 10, 2, 5)]
+    assert pick_winner(results, AbMetric.OPEN_RATE) == "B"
+    assert pick_winner(results, AbMetric.CLICK_RATE) == "C"
+
+
+def test_ties_go_to_the_other_rate_then_to_the_first_variant() -> None:
+    assert pick_winner([result("A", 10, 5, 0), result("B", 10, 5, 1)], AbMetric.OPEN_RATE) == "B"
+    assert pick_winner([result("A", 10, 5, 1), result("B", 10, 5, 1)], AbMetric.OPEN_RATE) == "A"
+    assert pick_winner([result("A", 0, 0, 0), result("B", 0, 0, 0)], AbMetric.CLICK_RATE) == "A"
