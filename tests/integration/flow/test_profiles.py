@@ -521,3 +521,45 @@ async def test_concurrent_pool_moves_and_profile_edits_lose_nothing(stack: Stack
     stored = (await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)).json()
     assert stored["headline"] == "Raced"
     assert sorted(p["pool_id"] for p in stored["pools"]) == sorted(p["id"] for p in pools)
+
+
+async def test_a_merged_record_is_never_put_in_a_pool_and_its_requests_reach_the_survivor(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    survivor = await create(stack, ACME_TOKEN, person(unique("survivor")))
+    merged = await create(stack, ACME_TOKEN, person(unique("merged")))
+    done = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": survivor["id"], "merged_id": merged["id"]},
+        headers=auth,
+    )
+    assert done.status_code == 201, done.text
+    refused = await stack.gateway.post(
+        f"/api/v1/pools/{pool['id']}/members", json={"candidate_id": merged["id"]}, headers=auth
+    )
+    assert refused.status_code == 409, refused.text
+
+    sequence = f"sequence:{unique('seq')}"
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.acme,
+        CandidateChangeRequested(
+            candidate_id=merged["id"],
+            add_tags=["followed"],
+            pool_id=pool["id"],
+            stage="Contacted",
+            requested_by=sequence,
+        ),
+    )
+    [moved] = await read_events(
+        kafka_bootstrap_servers,
+        "pool.stage_changed",
+        where=lambda e: e["data"]["moved_by"] == sequence,
+        count=1,
+    )
+    assert moved["subject"] == survivor["id"]
+    stored = await stack.gateway.get(f"/api/v1/candidates/{survivor['id']}", headers=auth)
+    assert "followed" in stored.json()["tags"]
+    assert stored.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]

@@ -17,6 +17,7 @@ from crm_candidates.domain.identity import identity_keys, key_kind
 from crm_candidates.domain.models import Candidate, Segment, SegmentStatus, unique_in_order
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
+    CandidateNotActiveError,
     CandidateNotFoundError,
     NotInPoolError,
     Pool,
@@ -279,13 +280,13 @@ class PoolCommands:
         *,
         session: Session,
     ) -> PoolMembership:
-        changed = await self.writer.change_in(
-            candidate_id,
-            lambda candidate: candidate.model_copy(
-                update={"pools": placed(candidate.pools, pool.id, stage)}
-            ),
-            session=session,
-        )
+        def place(candidate: Candidate) -> Candidate:
+            # A merged or archived record can still be taken out of a pool, never put in one.
+            if stage is not None and not candidate.is_active:
+                raise CandidateNotActiveError(candidate.id, candidate.status.value)
+            return candidate.model_copy(update={"pools": placed(candidate.pools, pool.id, stage)})
+
+        changed = await self.writer.change_in(candidate_id, place, session=session)
         if changed is None:
             raise CandidateNotFoundError(candidate_id)
         change = StageChange(

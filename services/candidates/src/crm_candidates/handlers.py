@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaRouter
@@ -28,6 +29,10 @@ from crm_shared import (
 
 # Records created from other services' events name the service as their creator.
 EVENTS_SERVICE_USER = "service:events"
+# How far a change request follows merges (A into B into C ...) to the surviving record.
+MAX_MERGE_HOPS = 10
+
+logger = logging.getLogger(__name__)
 
 
 def build_router(
@@ -67,8 +72,21 @@ def build_router(
         pools = PoolRepository(database, tenant_id)
         # Everything is checked before anything changes: a request naming something the tenant
         # does not have can never succeed, so it is unusable (dead-lettered, not retried).
-        if await candidates.get(request.candidate_id, session=session) is None:
+        candidate = await candidates.get(request.candidate_id, session=session)
+        if candidate is None:
             raise UndecodableEventError(f"no candidate {request.candidate_id} in the tenant")
+        # A request may have been asked for a record merged since: it applies to the survivor.
+        for _ in range(MAX_MERGE_HOPS):
+            if candidate is None or candidate.merged_into is None:
+                break
+            candidate = await candidates.get(candidate.merged_into, session=session)
+        if candidate is None or not candidate.is_active:
+            logger.info(
+                "change requested for candidate %s, which is no longer active: nothing to do",
+                request.candidate_id,
+            )
+            return
+        candidate_id = candidate.id
         if (request.pool_id is None) != (request.stage is None):
             raise UndecodableEventError("a pool move needs both pool_id and stage")
         pool = None
@@ -82,7 +100,7 @@ def build_router(
                 raise UndecodableEventError(str(unknown)) from None
         if request.add_tags or request.remove_tags:
             await writer.change_in(
-                request.candidate_id,
+                candidate_id,
                 lambda candidate: candidate.model_copy(
                     update={
                         "tags": changed_tags(
@@ -94,7 +112,7 @@ def build_router(
             )
         if pool is not None:
             await PoolCommands(mongo, outbox, pools, writer).place_in(
-                pool, request.candidate_id, stage, by=request.requested_by, session=session
+                pool, candidate_id, stage, by=request.requested_by, session=session
             )
 
     consumer.subscribe(
@@ -102,8 +120,9 @@ def build_router(
         CANDIDATE_CHANGE_REQUESTED,
         on_candidate_change_requested,
         description="Adds or removes tags and moves the candidate in a talent pool as asked "
-        "(by a sequence step), through the same commands as the API; a request naming an "
-        "unknown candidate, pool or stage is dead-lettered.",
+        "(by a sequence step), through the same commands as the API, on the surviving record "
+        "of a merged candidate; a request naming an unknown candidate, pool or stage is "
+        "dead-lettered.",
     )
 
     consumer.subscribe(

@@ -32,6 +32,7 @@ from crm_candidates.domain.models import ProfileError
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
+    CandidateNotActiveError,
     CandidateNotFoundError,
     NotInPoolError,
     Pool,
@@ -366,8 +367,8 @@ async def add_pool_member(
         membership = await commands.add(pool, body.candidate_id, stage, by=principal.user_id)
     except CandidateNotFoundError:
         raise _not_found("candidate", body.candidate_id) from None
-    except AlreadyInPoolError as already:
-        raise _conflict(str(already)) from None
+    except (AlreadyInPoolError, CandidateNotActiveError) as refused:
+        raise _conflict(str(refused)) from None
     return _member_public(membership)
 
 
@@ -425,6 +426,8 @@ async def move_pool_member(
         membership = await commands.move(pool, candidate_id, stage, by=principal.user_id)
     except (NotInPoolError, CandidateNotFoundError) as missing:
         raise ProblemError(404, str(missing), problem_type="not-found") from None
+    except CandidateNotActiveError as inactive:
+        raise _conflict(str(inactive)) from None
     return _member_public(membership)
 
 

@@ -95,6 +95,14 @@ class CandidateNotFoundError(LookupError):
         self.candidate_id = candidate_id
 
 
+class CandidateNotActiveError(ValueError):
+    """The candidate was merged into another record or archived."""
+
+    def __init__(self, candidate_id: str, status: str) -> None:
+        super().__init__(f"candidate {candidate_id} is {status}")
+        self.candidate_id = candidate_id
+
+
 class AlreadyInPoolError(ValueError):
     """The candidate is a member of the pool already."""
 
