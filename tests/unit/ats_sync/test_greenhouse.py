@@ -8,6 +8,7 @@ import hmac
 import pytest
 
 from crm_ats_sync.domain.greenhouse import (
+    NewApplication,
     WebhookRejectedError,
     parse_webhook,
     sign,
@@ -42,7 +43,7 @@ def test_a_wrong_or_missing_signature_is_rejected(header: str | None) -> None:
 def test_a_new_application_is_parsed() -> None:
     action, application = parse_webhook(BODY)
     assert action == "new_candidate_application"
-    assert application is not None
+    assert isinstance(application, NewApplication)
     assert application.ats_application_id == "69306314"
     assert application.ats_candidate_id == "57683957"
     assert application.emails == ["John.Locke@Example.org"]

@@ -12,8 +12,39 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+
+
+def _application(
+    *,
+    application_id: int,
+    candidate_id: int,
+    email: str,
+    first_name: str,
+    last_name: str,
+    job_name: str,
+    status: str,
+    stage: str | None,
+) -> dict[str, Any]:
+    application: dict[str, Any] = {
+        "id": application_id,
+        "prospect": False,
+        "status": status,
+        "applied_at": "2026-11-26T09:30:00.000Z",
+        "source": {"id": 2, "public_name": "Jobs page on your website"},
+        "jobs": [{"id": 107761, "name": job_name}],
+        "candidate": {
+            "id": candidate_id,
+            "first_name": first_name,
+            "last_name": last_name,
+            "email_addresses": [{"value": email, "type": "personal"}],
+        },
+    }
+    if stage is not None:
+        application["current_stage"] = {"id": 767358, "name": stage, "interviews": []}
+    return application
 
 
 def new_candidate_application(
@@ -27,26 +58,119 @@ def new_candidate_application(
     applied_at: str = "2026-11-26T09:30:00.000Z",
 ) -> bytes:
     """The body of a `new_candidate_application` webhook."""
+    application = _application(
+        application_id=application_id,
+        candidate_id=candidate_id,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        job_name=job_name,
+        status="active",
+        stage="Application Review",
+    )
+    application["applied_at"] = applied_at
     return json.dumps(
-        {
-            "action": "new_candidate_application",
-            "payload": {
-                "application": {
-                    "id": application_id,
-                    "applied_at": applied_at,
-                    "status": "active",
-                    "source": {"id": 2, "public_name": "Jobs page on your website"},
-                    "current_stage": {"id": 767358, "name": "Application Review"},
-                    "jobs": [{"id": 107761, "name": job_name}],
-                    "candidate": {
-                        "id": candidate_id,
-                        "first_name": first_name,
-                        "last_name": last_name,
-                        "email_addresses": [{"value": email, "type": "personal"}],
-                    },
-                }
-            },
-        }
+        {"action": "new_candidate_application", "payload": {"application": application}}
+    ).encode()
+
+
+def candidate_stage_change(
+    *,
+    application_id: int,
+    candidate_id: int,
+    email: str,
+    stage: str,
+    job_name: str = "Platform Engineer",
+    first_name: str = "Ada",
+    last_name: str = "Lovelace",
+    last_activity_at: str = "2026-11-27T10:00:00Z",
+) -> bytes:
+    """The body of a `candidate_stage_change` webhook: the application is now in `stage`."""
+    application = _application(
+        application_id=application_id,
+        candidate_id=candidate_id,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        job_name=job_name,
+        status="active",
+        stage=stage,
+    )
+    application |= {"rejected_at": None, "last_activity_at": last_activity_at}
+    return json.dumps(
+        {"action": "candidate_stage_change", "payload": {"application": application}}
+    ).encode()
+
+
+def reject_candidate(
+    *,
+    application_id: int,
+    candidate_id: int,
+    email: str,
+    stage: str,
+    reason: str = "Hired another candidate",
+    job_name: str = "Platform Engineer",
+    first_name: str = "Ada",
+    last_name: str = "Lovelace",
+    rejected_at: str = "2026-11-28T15:50:41Z",
+) -> bytes:
+    """The body of a `reject_candidate` webhook; `stage` is the stage the application reached."""
+    application = _application(
+        application_id=application_id,
+        candidate_id=candidate_id,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        job_name=job_name,
+        status="rejected",
+        stage=stage,
+    )
+    application |= {
+        "rejected_at": rejected_at,
+        "last_activity_at": rejected_at,
+        "rejection_reason": {
+            "id": 14,
+            "name": reason,
+            "type": {"id": 1, "name": "We rejected them"},
+        },
+    }
+    return json.dumps(
+        {"action": "reject_candidate", "payload": {"application": application}}
+    ).encode()
+
+
+def hire_candidate(
+    *,
+    application_id: int,
+    candidate_id: int,
+    email: str,
+    job_name: str = "Platform Engineer",
+    first_name: str = "Ada",
+    last_name: str = "Lovelace",
+    resolved_at: str = "2026-11-30T09:00:00Z",
+) -> bytes:
+    """The body of a `hire_candidate` webhook (an accepted offer); like Greenhouse's own
+    example it carries the offer, not the stage."""
+    application = _application(
+        application_id=application_id,
+        candidate_id=candidate_id,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        job_name=job_name,
+        status="hired",
+        stage=None,
+    )
+    application["offer"] = {
+        "id": 506409,
+        "version": 1,
+        "created_at": "2026-11-29T10:00:00Z",
+        "sent_at": "2026-11-29",
+        "resolved_at": resolved_at,
+        "starts_at": "2027-01-04",
+    }
+    return json.dumps(
+        {"action": "hire_candidate", "payload": {"application": application}}
     ).encode()
 
 

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from crm_ats_sync.domain.greenhouse import ApplicationChange, ChangeKind
 from crm_ats_sync.domain.models import Application
-from crm_shared import ATS_APPLICATION_CREATED, AtsApplicationCreated, Outbox, Session
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
+    ATS_APPLICATION_STAGE_CHANGED,
+    AtsApplicationCreated,
+    AtsApplicationHired,
+    AtsApplicationRejected,
+    AtsApplicationStageChanged,
+    Outbox,
+    Session,
+)
 
 
 async def to_ats_application_created(
@@ -28,3 +43,52 @@ async def to_ats_application_created(
         data=payload,
         session=session,
     )
+
+
+async def to_ats_application_changed(
+    outbox: Outbox,
+    application: Application,
+    change: ApplicationChange,
+    *,
+    from_stage: str | None,
+    received_at: datetime,
+    session: Session,
+) -> None:
+    """Stages `ats.application_stage_changed`, `ats.application_rejected` (with the stage the
+    application reached) or `ats.application_hired`."""
+    common: dict[str, Any] = {
+        "provider": application.provider.value,
+        "connection_id": application.connection_id,
+        "ats_application_id": application.ats_application_id,
+        "ats_candidate_id": application.ats_candidate_id,
+        "candidate_id": application.candidate_id,
+        "email": application.email,
+        "job_name": application.job_name,
+        "stage": application.stage,
+        "occurred_at": change.occurred_at or received_at,
+    }
+    subject = application.candidate_id or application.email or application.ats_candidate_id
+    if change.kind is ChangeKind.STAGE_CHANGED:
+        await outbox.stage(
+            ATS_APPLICATION_STAGE_CHANGED,
+            tenant_id=application.tenant_id,
+            subject=subject,
+            data=AtsApplicationStageChanged(**common, from_stage=from_stage),
+            session=session,
+        )
+    elif change.kind is ChangeKind.REJECTED:
+        await outbox.stage(
+            ATS_APPLICATION_REJECTED,
+            tenant_id=application.tenant_id,
+            subject=subject,
+            data=AtsApplicationRejected(**common, rejection_reason=change.rejection_reason),
+            session=session,
+        )
+    else:
+        await outbox.stage(
+            ATS_APPLICATION_HIRED,
+            tenant_id=application.tenant_id,
+            subject=subject,
+            data=AtsApplicationHired(**common),
+            session=session,
+        )

@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_ats_sync.domain.models import Application, Connection
+from crm_ats_sync.domain.greenhouse import ApplicationChange, ChangeKind
+from crm_ats_sync.domain.models import Application, ApplicationStatus, Connection
 from crm_shared import (
     CurrentPrincipal,
     Database,
@@ -110,6 +111,49 @@ class AtsRepository:
     async def unfold(self, merge_id: str, *, session: Session) -> None:
         """An undone merge: the applications it moved go back to their own candidate."""
         await give_back(self._applications, merge_id, session=session)
+
+    async def apply_change(
+        self,
+        connection: Connection,
+        change: ApplicationChange,
+        candidate_id: str | None,
+        email: str | None,
+        *,
+        session: Session,
+    ) -> tuple[Application, str | None]:
+        """Records a stage change, rejection or hire; the application after it and the stage
+        it was in before (None when unknown). An application first heard of here is stored."""
+        key = {"connection_id": connection.id, "ats_application_id": change.ats_application_id}
+        before = await self._applications.find_one(key, session=session)
+        status = {
+            ChangeKind.REJECTED: ApplicationStatus.REJECTED,
+            ChangeKind.HIRED: ApplicationStatus.HIRED,
+        }.get(change.kind, ApplicationStatus.ACTIVE)
+        now = utc_now()
+        changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if change.stage is not None:
+            changes["stage"] = change.stage
+        if before is None:
+            application = Application(
+                tenant_id=connection.tenant_id,
+                connection_id=connection.id,
+                provider=connection.provider,
+                ats_application_id=change.ats_application_id,
+                ats_candidate_id=change.ats_candidate_id,
+                candidate_id=candidate_id,
+                email=email,
+                job_name=change.job_name,
+                applied_at=None,
+                stage=change.stage,
+                status=status,
+                updated_at=now,
+            )
+            await self._applications.insert_one(to_document(application), session=session)
+            return application, None
+        if before.get("candidate_id") is None and candidate_id is not None:
+            changes["candidate_id"] = candidate_id
+        await self._applications.update_one(key, {"$set": changes}, session=session)
+        return from_document(Application, before | changes), before.get("stage")
 
     async def applications(self, *, candidate_id: str | None) -> list[Application]:
         query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from crm_events.domain.models import RecruitingEvent, Registration
-from crm_shared import EVENT_REGISTERED, EventRegistered, Outbox, Session
+from crm_shared import (
+    EVENT_CHECKED_IN,
+    EVENT_REGISTERED,
+    EventCheckedIn,
+    EventRegistered,
+    Outbox,
+    Session,
+)
 
 
 async def to_event_registered(
@@ -22,6 +29,29 @@ async def to_event_registered(
     )
     await outbox.stage(
         EVENT_REGISTERED,
+        tenant_id=registration.tenant_id,
+        subject=registration.candidate_id or registration.email,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_event_checked_in(
+    outbox: Outbox, event: RecruitingEvent, registration: Registration, *, session: Session
+) -> None:
+    """Stages `event.checked_in` for a registrant or walk-in who attended."""
+    assert registration.checked_in_at is not None
+    payload = EventCheckedIn(
+        event_id=event.id,
+        event_name=event.name,
+        registration_id=registration.id,
+        candidate_id=registration.candidate_id,
+        email=registration.email,
+        checked_in_at=registration.checked_in_at,
+        walk_in=registration.walk_in,
+    )
+    await outbox.stage(
+        EVENT_CHECKED_IN,
         tenant_id=registration.tenant_id,
         subject=registration.candidate_id or registration.email,
         data=payload,

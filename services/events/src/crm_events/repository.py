@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -94,6 +95,27 @@ class EventRepository:
     async def unfold(self, merge_id: str, *, session: Session) -> None:
         """An undone merge: the registrations it moved go back to their own candidate."""
         await give_back(self._registrations, merge_id, session=session)
+
+    async def registration(
+        self, event_id: str, registration_id: str, *, session: Session | None = None
+    ) -> Registration | None:
+        document = await self._registrations.find_one(
+            {"_id": registration_id, "event_id": event_id}, session=session
+        )
+        return from_document(Registration, document) if document else None
+
+    async def check_in(
+        self, registration: Registration, at: datetime, *, session: Session
+    ) -> Registration | None:
+        """Marks a registrant as attended; None if they were checked in already."""
+        result = await self._registrations.update_one(
+            {"_id": registration.id, "checked_in_at": None},
+            {"$set": {"checked_in_at": at}},
+            session=session,
+        )
+        if result.modified_count != 1:
+            return None
+        return registration.model_copy(update={"checked_in_at": at})
 
     async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
         """Links registrations made before the person was known as a candidate."""

@@ -16,12 +16,14 @@ from crm_ats_sync.api.schemas import (
 from crm_ats_sync.domain.greenhouse import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
+    ApplicationChange,
+    NewApplication,
     WebhookRejectedError,
     parse_webhook,
     verify_signature,
 )
 from crm_ats_sync.domain.models import Application, Connection, Provider
-from crm_ats_sync.publishers import to_ats_application_created
+from crm_ats_sync.publishers import to_ats_application_changed, to_ats_application_created
 from crm_ats_sync.repository import (
     AtsRepo,
     AtsRepository,
@@ -37,6 +39,7 @@ from crm_shared import (
     in_transaction,
     normalise_email,
     require_roles,
+    utc_now,
 )
 
 router = APIRouter(prefix="/ats", tags=["ats"])
@@ -120,7 +123,7 @@ async def greenhouse_webhook(
     except WebhookRejectedError as rejected:
         raise _rejected(str(rejected)) from None
     try:
-        action, new_application = parse_webhook(body)
+        action, reported = parse_webhook(body)
     except WebhookRejectedError as malformed:
         # Genuinely from the ATS but not understood: say so, so the ATS's log shows why.
         raise ProblemError(422, str(malformed), problem_type="malformed-webhook") from None
@@ -132,26 +135,47 @@ async def greenhouse_webhook(
     ats = AtsRepository(database, connection.tenant_id)
     directory = CandidateDirectory(database, connection.tenant_id)
     outbox = platform.require_outbox()
+    received_at = utc_now()
+
+    async def matched_candidate(emails: list[str], session: Session) -> str | None:
+        for email in emails:
+            candidate_id = await directory.candidate_for(email, session=session)
+            if candidate_id:
+                return candidate_id
+        return None
 
     async def receive(session: Session) -> None:
         await ats.record_delivery(connection.id, delivery_id, action, session=session)
-        if new_application is None:
+        if isinstance(reported, ApplicationChange):
+            application, from_stage = await ats.apply_change(
+                connection,
+                reported,
+                await matched_candidate(reported.emails, session),
+                normalise_email(reported.emails[0]) if reported.emails else None,
+                session=session,
+            )
+            await to_ats_application_changed(
+                outbox,
+                application,
+                reported,
+                from_stage=from_stage,
+                received_at=received_at,
+                session=session,
+            )
             return
-        candidate_id = None
-        for email in new_application.emails:
-            candidate_id = await directory.candidate_for(email, session=session)
-            if candidate_id:
-                break
+        if not isinstance(reported, NewApplication):
+            return
         application = Application(
             tenant_id=connection.tenant_id,
             connection_id=connection.id,
             provider=connection.provider,
-            ats_application_id=new_application.ats_application_id,
-            ats_candidate_id=new_application.ats_candidate_id,
-            candidate_id=candidate_id,
-            email=normalise_email(new_application.emails[0]) if new_application.emails else None,
-            job_name=new_application.job_name,
-            applied_at=new_application.applied_at,
+            ats_application_id=reported.ats_application_id,
+            ats_candidate_id=reported.ats_candidate_id,
+            candidate_id=await matched_candidate(reported.emails, session),
+            email=normalise_email(reported.emails[0]) if reported.emails else None,
+            job_name=reported.job_name,
+            applied_at=reported.applied_at,
+            stage=reported.stage,
         )
         if await ats.add_application(application, session=session):
             await to_ats_application_created(outbox, application, session=session)

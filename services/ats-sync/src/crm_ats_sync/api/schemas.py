@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from crm_ats_sync.domain.models import Provider
+from crm_ats_sync.domain.models import ApplicationStatus, Provider
 
 
 class ConnectionCreate(BaseModel):
@@ -48,4 +48,7 @@ class ApplicationPublic(BaseModel):
     email: str | None
     job_name: str | None
     applied_at: datetime | None
+    stage: str | None
+    status: ApplicationStatus
     received_at: datetime
+    updated_at: datetime | None

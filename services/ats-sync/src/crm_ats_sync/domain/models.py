@@ -28,6 +28,12 @@ class Connection(BaseModel):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+class ApplicationStatus(StrEnum):
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    HIRED = "hired"
+
+
 class Application(BaseModel):
     """An application as the ATS reported it, matched to a CRM candidate where possible."""
 
@@ -43,4 +49,7 @@ class Application(BaseModel):
     email: str | None
     job_name: str | None
     applied_at: datetime | None
+    stage: str | None = None
+    status: ApplicationStatus = ApplicationStatus.ACTIVE
     received_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime | None = None

@@ -10,9 +10,10 @@ from crm_events.api.schemas import (
     RegistrationCreate,
     RegistrationDetail,
     RegistrationPublic,
+    WalkInCreate,
 )
 from crm_events.domain.models import RecruitingEvent, Registration, RegistrationStatus
-from crm_events.publishers import to_event_registered
+from crm_events.publishers import to_event_checked_in, to_event_registered
 from crm_events.repository import (
     DuplicateRegistrationError,
     EventRepository,
@@ -27,6 +28,8 @@ from crm_shared import (
     Session,
     in_transaction,
     normalise_email,
+    require_roles,
+    utc_now,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -84,6 +87,104 @@ async def event_registrations(event_id: str, events: EventsRepo) -> list[Registr
         RegistrationDetail.model_validate(r.model_dump())
         for r in await events.registrations(event_id)
     ]
+
+
+# People who run events at the door; viewers only look.
+EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
+
+
+@router.post(
+    "/{event_id}/registrations/{registration_id}/check-in",
+    response_model=RegistrationDetail,
+    dependencies=[EVENT_STAFF],
+)
+async def check_in(
+    event_id: str, registration_id: str, events: EventsRepo, request: Request
+) -> RegistrationDetail:
+    """Marks a registrant as attended (`event.checked_in`); checking in again changes nothing."""
+    event = await events.get(event_id)
+    if event is None:
+        raise _not_found(event_id)
+    registration = await events.registration(event_id, registration_id)
+    if registration is None:
+        raise ProblemError(
+            404, f"no registration {registration_id} for event {event_id}", problem_type="not-found"
+        )
+    platform: Platform = request.app.state.platform
+    outbox = platform.require_outbox()
+    attended = registration
+
+    async def record(session: Session) -> None:
+        nonlocal attended
+        checked_in = await events.check_in(registration, utc_now(), session=session)
+        if checked_in is not None:
+            attended = checked_in
+            await to_event_checked_in(outbox, event, checked_in, session=session)
+
+    if registration.checked_in_at is None:
+        await in_transaction(platform.require_mongo(), record)
+        outbox.notify_committed()
+        attended = await events.registration(event_id, registration_id) or attended
+    return RegistrationDetail.model_validate(attended.model_dump())
+
+
+@router.post(
+    "/{event_id}/walk-ins",
+    status_code=201,
+    response_model=RegistrationDetail,
+    dependencies=[EVENT_STAFF],
+)
+async def walk_in(
+    event_id: str, body: WalkInCreate, events: EventsRepo, request: Request, response: Response
+) -> RegistrationDetail:
+    """Captures somebody at the door: a registration that is checked in at once
+    (`event.registered`, so an unknown person becomes a candidate, then `event.checked_in`).
+    Somebody who had registered is simply checked in (200)."""
+    event = await events.get(event_id)
+    if event is None:
+        raise _not_found(event_id)
+    platform: Platform = request.app.state.platform
+    database = platform.require_database()
+    outbox = platform.require_outbox()
+    directory = CandidateDirectory(database, event.tenant_id)
+    email = normalise_email(str(body.email))
+    existing = await events.registration_of(event.id, email)
+    if existing is not None:
+        response.status_code = 200
+        return await check_in(event_id, existing.id, events, request)
+    now = utc_now()
+    registration = Registration(
+        tenant_id=event.tenant_id,
+        event_id=event.id,
+        email=email,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        status=RegistrationStatus.REGISTERED,  # they are there: capacity no longer matters
+        registered_at=now,
+        checked_in_at=now,
+        walk_in=True,
+    )
+
+    async def store(session: Session) -> None:
+        nonlocal registration
+        registration = registration.model_copy(
+            update={"candidate_id": await directory.candidate_for(email, session=session)}
+        )
+        await events.register(registration, session=session)
+        await to_event_registered(outbox, event, registration, session=session)
+        await to_event_checked_in(outbox, event, registration, session=session)
+
+    try:
+        await in_transaction(platform.require_mongo(), store)
+    except DuplicateRegistrationError:
+        # Registered (or captured by a colleague) at this very moment: check that one in.
+        raced = await events.registration_of(event.id, email)
+        if raced is None:  # pragma: no cover - the unique index just said it exists
+            raise
+        response.status_code = 200
+        return await check_in(event_id, raced.id, events, request)
+    outbox.notify_committed()
+    return RegistrationDetail.model_validate(registration.model_dump())
 
 
 @public_router.post("/{event_id}/registrations", status_code=201, response_model=RegistrationPublic)

@@ -61,3 +61,9 @@ class RegistrationDetail(RegistrationPublic):
     first_name: str
     last_name: str
     candidate_id: str | None
+    checked_in_at: datetime | None
+    walk_in: bool
+
+
+class WalkInCreate(RegistrationCreate):
+    """Somebody who came to the event without registering, captured at the door."""

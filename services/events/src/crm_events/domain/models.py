@@ -53,3 +53,5 @@ class Registration(BaseModel):
     candidate_id: str | None = None
     status: RegistrationStatus
     registered_at: datetime = Field(default_factory=utc_now)
+    checked_in_at: datetime | None = None
+    walk_in: bool = False

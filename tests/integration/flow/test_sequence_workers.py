@@ -1,0 +1,246 @@
+"""Several sequence workers on one database never execute a step twice.
+
+Two levels: two sequence engines with their own MongoDB connections and a lease so short that
+they keep taking enrolments over from each other mid-step; and two more campaigns instances
+joining the flow stack's one, all three sending through the SMTP sink, where every mail must
+arrive exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import SmtpSink
+from pymongo import AsyncMongoClient
+
+from crm_campaigns.domain.models import Recipient, Sequence, Template
+from crm_campaigns.domain.tracking import TrackingTokens
+from crm_campaigns.engine import SequenceEngine
+from crm_campaigns.main import create_app as create_campaigns
+from crm_campaigns.repository import (
+    EnrolmentRepository,
+    RecipientRepository,
+    SequenceRepository,
+    TemplateRepository,
+    ensure_indexes,
+)
+from crm_devstack.infra import free_ports
+from crm_shared import (
+    CANDIDATE_CREATED,
+    CandidateCreated,
+    Outbox,
+    Wakeup,
+    in_transaction,
+)
+from helpers import eventually, serving, unique
+from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.sequencing import create_sequence, create_template, enrol, publish
+
+pytestmark = pytest.mark.integration
+
+STEPS: list[dict[str, Any]] = [
+    {"type": "send", "template_id": "first"},
+    {"type": "add_tag", "tags": ["nurtured"]},
+    {"type": "send", "template_id": "second"},
+    {"type": "notify_owner", "title": "{{ candidate.first_name }} is done"},
+]
+
+MongoDatabase = Any
+
+
+@pytest.fixture
+async def engine_database(mongodb_uri: str) -> AsyncIterator[tuple[Any, MongoDatabase]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    database = client[unique("engines")]
+    await ensure_indexes(database)
+    yield client, database
+    await client.drop_database(database.name)
+    await client.close()
+
+
+async def test_two_engines_with_expiring_leases_run_every_step_exactly_once(
+    engine_database: tuple[Any, MongoDatabase], mongodb_uri: str
+) -> None:
+    setup_client, database = engine_database
+    tenant = unique("tenant")
+    templates = TemplateRepository(database, tenant)
+    for template_id in ("first", "second"):
+        await templates.add(
+            Template(
+                id=template_id,
+                tenant_id=tenant,
+                name=template_id,
+                subject="Hi {{ candidate.first_name }}",
+                html="<p>Hi</p>",
+                text="Hi",
+                created_by="rita",
+            )
+        )
+    sequence = Sequence.model_validate(
+        {"tenant_id": tenant, "name": "race", "trigger": {"type": "manual"}, "steps": STEPS}
+        | {"created_by": "rita"}
+    )
+    await SequenceRepository(database, tenant).add(sequence)
+    candidates = [f"c{i:03d}" for i in range(40)]
+
+    async def seed(session: Any) -> None:
+        recipients = RecipientRepository(database, tenant)
+        enrolments = EnrolmentRepository(database, tenant)
+        for candidate_id in candidates:
+            await recipients.upsert(
+                Recipient(
+                    candidate_id=candidate_id,
+                    tenant_id=tenant,
+                    first_name="Grace",
+                    email=f"{candidate_id}@example.org",
+                    marketing_consent=True,
+                ),
+                session=session,
+            )
+            await enrolments.enrol(sequence, candidate_id, {}, enrolled_by="test", session=session)
+
+    await in_transaction(setup_client, seed)
+
+    clients: list[AsyncMongoClient[dict[str, Any]]] = []
+    engines = []
+    for _ in range(2):
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+        clients.append(client)
+        worker_database = client[database.name]
+        engines.append(
+            SequenceEngine(
+                mongo=client,
+                database=worker_database,
+                outbox=Outbox(worker_database, "campaigns"),
+                tokens=TrackingTokens("t" * 40),
+                public_base_url="http://crm.example",
+                sender_name="Talent",
+                # Shorter than a step takes: the engines keep taking claims from each other.
+                lease=timedelta(milliseconds=5),
+                batch_size=5,
+                messages_queued=Wakeup(),
+            )
+        )
+
+    async def all_completed() -> bool:
+        remaining: int = await database["enrolments"].count_documents(
+            {"tenant_id": tenant, "status": "active"}
+        )
+        return remaining == 0
+
+    claims = [0, 0]
+
+    async def work(number: int, engine: SequenceEngine) -> None:
+        while not await all_completed():
+            claims[number] += await engine.run_due_steps()
+
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(work(n, engine) for n, engine in enumerate(engines))), 240
+        )
+    finally:
+        for client in clients:
+            await client.close()
+
+    # Both engines worked, and some claims were taken over before their step could commit.
+    assert min(claims) > 0
+    assert sum(claims) > len(candidates) * len(STEPS), claims
+    enrolments = await database["enrolments"].find({"tenant_id": tenant}).to_list()
+    assert len(enrolments) == len(candidates)
+    assert {e["status"] for e in enrolments} == {"completed"}
+    assert {e["step_count"] for e in enrolments} == {len(STEPS)}
+    messages = await database["messages"].find({"tenant_id": tenant}).to_list()
+    assert len(messages) == 2 * len(candidates)
+    per_candidate = {
+        c: sorted(m["template_id"] for m in messages if m["candidate_id"] == c) for c in candidates
+    }
+    assert set(map(tuple, per_candidate.values())) == {("first", "second")}
+    requests = await database["outbox"].count_documents(
+        {"tenant_id": tenant, "topic": "candidate.change_requested"}
+    )
+    assert requests == len(candidates)
+    notifications = await database["notifications"].count_documents({"tenant_id": tenant})
+    assert notifications == len(candidates)
+
+
+async def test_three_campaigns_instances_mail_each_step_exactly_once(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str, mongodb_uri: str
+) -> None:
+    first = await create_template(stack, ACME_TOKEN, subject="First of two")
+    second = await create_template(stack, ACME_TOKEN, subject="Second of two")
+    steps = [
+        {"type": "send", "template_id": first},
+        {"type": "add_tag", "tags": ["raced"]},
+        {"type": "send", "template_id": second},
+        {"type": "notify_owner", "title": "{{ candidate.first_name }} got both"},
+    ]
+    sequence = await create_sequence(stack, ACME_TOKEN, trigger={"type": "manual"}, steps=steps)
+    run = unique("race")
+    candidates = {f"{run}-{i:02d}": f"{run}-{i:02d}@example.org" for i in range(30)}
+    for candidate_id, email in candidates.items():
+        await publish(
+            kafka_bootstrap_servers,
+            CANDIDATE_CREATED,
+            stack.acme,
+            candidate_id,
+            CandidateCreated(
+                candidate_id=candidate_id,
+                first_name="Grace",
+                last_name="Hopper",
+                emails=[email],
+                source="sourced",
+                owner_id="rita",
+                marketing_consent=True,
+            ),
+        )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    database = client[stack.settings["campaigns"].database_name]
+
+    async def all_known() -> bool:
+        known = await database["recipients"].count_documents(
+            {"tenant_id": stack.acme, "candidate_id": {"$in": list(candidates)}}
+        )
+        return known == len(candidates)
+
+    await eventually(all_known, timeout=60, message="campaigns did not learn the candidates")
+
+    settings = stack.settings["campaigns"]
+    async with AsyncExitStack() as running:
+        for port in free_ports(2):
+            await running.enter_async_context(serving(create_campaigns(settings), port))
+        outcome = await enrol(stack, ACME_TOKEN, sequence["id"], *candidates)
+        assert len(outcome["enrolled"]) == len(candidates)
+
+        async def all_done() -> bool:
+            active = await database["enrolments"].count_documents(
+                {"tenant_id": stack.acme, "sequence_id": sequence["id"], "status": "active"}
+            )
+            queued = await database["messages"].count_documents(
+                {"tenant_id": stack.acme, "sequence_id": sequence["id"], "status": "queued"}
+            )
+            return active == 0 and queued == 0
+
+        await eventually(all_done, timeout=180, message="the enrolments did not complete")
+    try:
+        for email in candidates.values():
+            subjects = sorted(mail.subject for mail in smtp_sink.messages_to(email))
+            assert subjects == ["First of two Grace", "Second of two Grace"], email
+        requests = await database["outbox"].count_documents(
+            {
+                "tenant_id": stack.acme,
+                "topic": "candidate.change_requested",
+                "key": {"$in": list(candidates)},
+            }
+        )
+        assert requests == len(candidates)
+        notifications = await database["notifications"].count_documents(
+            {"tenant_id": stack.acme, "sequence_id": sequence["id"]}
+        )
+        assert notifications == len(candidates)
+    finally:
+        await client.close()
