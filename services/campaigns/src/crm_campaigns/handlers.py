@@ -16,6 +16,7 @@ from crm_campaigns.domain.models import (
     AtsRejectedTrigger,
     BranchCondition,
     ExitReason,
+    PoolStageTrigger,
     Recipient,
     Sequence,
 )
@@ -174,9 +175,15 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         if moved.to_stage is None:
             return  # removed from the pool: nothing was reached
         sequences = SequenceRepository(database, envelope.tenant_id)
-        triggered = await sequences.triggered_by(
-            "pool_stage_reached", pool_id=moved.pool_id, stage=moved.to_stage, session=session
-        )
+        # Stage names are matched as the candidates service does: ignoring case.
+        triggered = [
+            sequence
+            for sequence in await sequences.triggered_by(
+                "pool_stage_reached", pool_id=moved.pool_id, session=session
+            )
+            if isinstance(sequence.trigger, PoolStageTrigger)
+            and sequence.trigger.stage.casefold() == moved.to_stage.casefold()
+        ]
         await enrol(
             envelope.tenant_id,
             triggered,

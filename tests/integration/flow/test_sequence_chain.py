@@ -1,0 +1,138 @@
+"""Sequences acting through the real services: a `move_stage` step moves the candidate in a
+talent pool (the candidates service applies `candidate.change_requested` and publishes
+`pool.stage_changed`), which enrols them in the sequence that pool stage triggers; a branch on
+`registered` follows a public event registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from helpers import eventually
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
+from integration.flow.sequencing import (
+    create_candidate,
+    create_sequence,
+    create_template,
+    enrol,
+    enrolment_of,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_move_stage_step_enrols_in_the_sequence_of_that_stage(stack: Stack) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    template_id = await create_template(stack, ACME_TOKEN)
+    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    pool = await stack.gateway.post(
+        "/api/v1/pools",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"name": "Data engineers", "stages": ["Sourced", "Engaged", "Ready"]},
+    )
+    assert pool.status_code == 201, pool.text
+    pool_id = pool.json()["id"]
+    engaged = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        # The stage is matched as the pool names it, whatever the case.
+        trigger={"type": "pool_stage_reached", "pool_id": pool_id, "stage": "engaged"},
+        steps=[{"type": "notify_owner", "title": "{{ candidate.first_name }} is engaged"}],
+    )
+    mover = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[
+            {"type": "add_tag", "tags": ["nurtured"]},
+            {"type": "move_stage", "pool_id": pool_id, "stage": "Engaged"},
+        ],
+    )
+    await enrol(stack, ACME_TOKEN, mover["id"], candidate_id)
+
+    async def tagged_and_placed() -> bool:
+        candidate = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+        member = await stack.gateway.get(
+            f"/api/v1/pools/{pool_id}/members/{candidate_id}", headers=acme
+        )
+        return (
+            "nurtured" in candidate.json().get("tags", [])
+            and member.status_code == 200
+            and member.json().get("stage") == "Engaged"
+        )
+
+    await eventually(tagged_and_placed, message="the candidates service did not apply the steps")
+    done = await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        engaged["id"],
+        candidate_id,
+        lambda e: e["status"] == "completed",
+        "reaching the stage did not enrol the candidate",
+    )
+    assert done["enrolled_by"] == f"pool:{pool_id}:Engaged"
+    notifications = await stack.gateway.get("/api/v1/notifications", headers=acme)
+    assert "Grace is engaged" in [
+        n["title"] for n in notifications.json()["items"] if n["candidate_id"] == candidate_id
+    ]
+
+
+async def test_registering_for_the_event_takes_the_yes_path(stack: Stack) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    template_id = await create_template(stack, ACME_TOKEN)
+    candidate_id, email = await create_candidate(stack, ACME_TOKEN, template_id)
+    event = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": "Open house",
+            "kind": "open_house",
+            "starts_at": "2026-12-12T10:00:00+01:00",
+            "capacity": 50,
+        },
+    )
+    assert event.status_code == 201, event.text
+    event_id = event.json()["id"]
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        exit_on=[],
+        steps=[
+            {"type": "send", "template_id": template_id},
+            {
+                "type": "branch",
+                "condition": "registered",
+                "event_id": event_id,
+                "within_days": 7,
+                "if_no": "end",
+            },
+            {"type": "notify_owner", "title": "{{ candidate.first_name }} is coming"},
+        ],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+    sent: list[dict[str, Any]] = []
+
+    async def message_sent() -> bool:
+        response = await stack.gateway.get(
+            f"/api/v1/messages?candidate_id={candidate_id}", headers=acme
+        )
+        sent[:] = [m for m in response.json()["items"] if m["status"] == "sent"]
+        return bool(sent)
+
+    await eventually(message_sent, message="the invitation was not sent")
+    registration = await stack.gateway.post(
+        f"/public/v1/events/{event_id}/registrations",
+        json={"first_name": "Grace", "last_name": "Hopper", "email": email},
+    )
+    assert registration.status_code == 201, registration.text
+    done = await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        sequence["id"],
+        candidate_id,
+        lambda e: e["status"] == "completed",
+        "the registration did not take the yes path",
+    )
+    assert done["step_count"] == 3
