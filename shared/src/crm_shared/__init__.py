@@ -84,6 +84,16 @@ from crm_shared.directory import (
     normalise_email,
 )
 from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
+from crm_shared.gdpr import (
+    PersonalDataEraser,
+    ensure_erasure_indexes,
+    export_personal_data,
+    exportable,
+    gdpr_router,
+    install_gdpr,
+    known_emails,
+    subscribe_candidate_erasure,
+)
 from crm_shared.links import LinkClaim, SignedLinks
 from crm_shared.merges import give_back, move_to_survivor, moved_by
 from crm_shared.mongo import (
@@ -105,6 +115,7 @@ from crm_shared.repository import (
 )
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import current_trace_context
+from crm_shared.tombstones import email_sha256, is_erased, is_erased_address
 from crm_shared.topics import ensure_topics
 from crm_shared.worker import BatchWorker, Wakeup
 
@@ -175,6 +186,7 @@ __all__ = [
     "OutboxRelay",
     "Outcome",
     "Page",
+    "PersonalDataEraser",
     "Platform",
     "PoolStageChanged",
     "Principal",
@@ -200,13 +212,22 @@ __all__ = [
     "current_trace_context",
     "decode_cursor",
     "decode_event",
+    "email_sha256",
     "encode_cursor",
     "ensure_directory_indexes",
+    "ensure_erasure_indexes",
     "ensure_topics",
+    "export_personal_data",
+    "exportable",
     "from_document",
+    "gdpr_router",
     "give_back",
     "in_transaction",
+    "install_gdpr",
     "install_problem_handlers",
+    "is_erased",
+    "is_erased_address",
+    "known_emails",
     "move_to_survivor",
     "moved_by",
     "new_id",
@@ -214,6 +235,7 @@ __all__ = [
     "problem_response",
     "readiness_checks",
     "require_roles",
+    "subscribe_candidate_erasure",
     "to_document",
     "topic_spec",
     "unauthorized",

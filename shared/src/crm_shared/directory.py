@@ -12,6 +12,7 @@ from pymongo import ASCENDING
 from crm_shared.contracts.events import CandidateProfile
 from crm_shared.mongo import Database, Session
 from crm_shared.repository import TenantScopedCollection
+from crm_shared.tombstones import is_erased
 
 CANDIDATE_DIRECTORY_COLLECTION = "candidate_directory"
 
@@ -32,10 +33,17 @@ class CandidateDirectory:
     """One tenant's email-to-candidate directory."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
+        self._database = database
+        self._tenant_id = tenant_id
         self._entries = TenantScopedCollection(database[CANDIDATE_DIRECTORY_COLLECTION], tenant_id)
 
     async def learn(self, profile: CandidateProfile, *, session: Session) -> list[str]:
-        """Records every email of a candidate profile; returns them normalised."""
+        """Records every email of a candidate profile; returns them normalised.
+
+        A profile event of an erased candidate that arrives after the erasure is ignored.
+        """
+        if await is_erased(self._database, self._tenant_id, profile.candidate_id, session=session):
+            return []
         emails = [normalise_email(email) for email in profile.emails]
         for email in emails:
             await self._entries.update_one(

@@ -13,6 +13,7 @@ import pytest
 from conftest import SmtpSink
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pymongo import AsyncMongoClient
 
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.main import create_app as create_analytics
@@ -33,6 +34,7 @@ from integration.conftest import INTERNAL_TOKEN_SECRET
 ACME_TOKEN = "token-acme-recruiter"
 ACME_ADMIN_TOKEN = "token-acme-admin"
 GLOBEX_TOKEN = "token-globex-recruiter"
+GLOBEX_ADMIN_TOKEN = "token-globex-admin"
 GHOST_TOKEN = "token-of-an-unknown-tenant"
 
 
@@ -93,7 +95,12 @@ async def stack(
         "log_json": False,
     }
     settings: dict[str, Any] = {
-        "candidates": CandidatesSettings(mongodb_database=f"{run}_candidates", **common),
+        "candidates": CandidatesSettings(
+            mongodb_database=f"{run}_candidates",
+            public_base_url=urls["gateway"],
+            consent_expiry_poll_interval_seconds=0.2,
+            **common,
+        ),
         "campaigns": CampaignsSettings(
             mongodb_database=f"{run}_campaigns",
             smtp_host=smtp_sink.host,
@@ -117,11 +124,15 @@ async def stack(
             events_url=urls["events"],
             ats_sync_url=urls["ats-sync"],
             analytics_url=urls["analytics"],
-            tenants={acme: Tenant(name="Acme"), globex: Tenant(name="Globex")},
+            tenants={
+                acme: Tenant(name="Acme", community_key=f"{acme}-community"),
+                globex: Tenant(name="Globex", community_key=f"{globex}-community"),
+            },
             dev_tokens={
                 ACME_TOKEN: DevIdentity(tenant_id=acme, user_id="rita", roles=["recruiter"]),
                 ACME_ADMIN_TOKEN: DevIdentity(tenant_id=acme, user_id="ada", roles=["admin"]),
                 GLOBEX_TOKEN: DevIdentity(tenant_id=globex, user_id="gus", roles=["recruiter"]),
+                GLOBEX_ADMIN_TOKEN: DevIdentity(tenant_id=globex, user_id="gia", roles=["admin"]),
                 GHOST_TOKEN: DevIdentity(tenant_id=f"{run}-ghost", user_id="g", roles=["admin"]),
             },
         ),
@@ -141,3 +152,13 @@ async def stack(
             httpx.AsyncClient(base_url=urls["gateway"], timeout=30)
         )
         yield Stack(client, urls["gateway"], urls, settings, acme, globex)
+
+
+@pytest.fixture(scope="module")
+async def mongo(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    """A client for reading what the services really stored."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -25,8 +25,8 @@ from .processes import ManagedProcess
 # The local stack's tenants and development bearer tokens (documented in the README). They exist
 # only here: production gateways have no DEV_TOKENS and authenticate through OIDC / API keys.
 DEV_TENANTS: dict[str, dict[str, str]] = {
-    "acme": {"name": "Acme Talent (demo)"},
-    "globex": {"name": "Globex Recruiting"},
+    "acme": {"name": "Acme Talent (demo)", "community_key": "acme-careers"},
+    "globex": {"name": "Globex Recruiting", "community_key": "globex-careers"},
 }
 
 

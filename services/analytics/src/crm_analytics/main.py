@@ -13,7 +13,7 @@ from crm_analytics.api.routes import router
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.handlers import build_router
 from crm_analytics.repository import ensure_indexes
-from crm_shared import build_platform, create_service_app
+from crm_shared import build_platform, create_service_app, install_gdpr
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -28,5 +28,10 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         platform,
         title="Analytics service",
         description="What happened and what worked: per-tenant aggregates of every event.",
-        routers=[router],
+        routers=[
+            router,
+            install_gdpr(
+                platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
+            ),
+        ],
     )

@@ -13,7 +13,7 @@ from crm_ats_sync.api.routes import public_router, router
 from crm_ats_sync.config import AtsSyncSettings
 from crm_ats_sync.handlers import build_router
 from crm_ats_sync.repository import ensure_indexes
-from crm_shared import build_platform, create_service_app
+from crm_shared import build_platform, create_service_app, install_gdpr
 
 
 def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
@@ -28,7 +28,13 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
         platform,
         title="ATS sync service",
         description="The bridge to applicant tracking systems (Greenhouse Harvest webhooks).",
-        routers=[router, public_router],
+        routers=[
+            router,
+            public_router,
+            install_gdpr(
+                platform, erasure="Erases the person's applications and directory entries."
+            ),
+        ],
     )
     app.state.public_base_url = settings.public_base_url.rstrip("/")
     return app

@@ -67,6 +67,7 @@ from crm_shared import (
     SegmentExited,
     Session,
     current_trace_context,
+    is_erased,
 )
 
 MARKETING = "marketing"
@@ -81,6 +82,8 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         return await project_profile(envelope.tenant_id, envelope.data, session)
 
     async def project_profile(tenant_id: str, profile: CandidateProfile, session: Session) -> bool:
+        if await is_erased(database, tenant_id, profile.candidate_id, session=session):
+            return False  # a profile event still in flight when the person was erased
         recipients = RecipientRepository(database, tenant_id)
         before = await recipients.get(profile.candidate_id, session=session)
         await recipients.upsert(

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from crm_campaigns.api import broadcasts, routes, tracking
 from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.consent_mail import build_consent_mail_router
 from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
 from crm_campaigns.domain.policy import DEFAULT_RULES, SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
@@ -22,7 +23,13 @@ from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.engine import SequenceEngine
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
-from crm_shared import BatchWorker, Wakeup, build_platform, create_service_app
+from crm_shared import (
+    BatchWorker,
+    Wakeup,
+    build_platform,
+    create_service_app,
+    install_gdpr,
+)
 
 
 def delivery_limits(settings: CampaignsSettings) -> DeliveryLimits:
@@ -53,6 +60,10 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         settings.smtp_port,
         settings.smtp_timeout_seconds,
         settings.smtp_pool_size,
+    )
+    # Consent confirmations are sent from their subscriber, on a connection of their own.
+    consent_transport = SmtpPool(
+        settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, 1
     )
     engine = SequenceEngine(
         mongo=mongo,
@@ -123,15 +134,24 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             for worker in workers:
                 await worker.stop()
             await transport.close()
+            await consent_transport.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(consumer, database))
+    platform.include_kafka_router(
+        build_consent_mail_router(consumer, database, consent_transport, settings.smtp_sender)
+    )
+    gdpr = install_gdpr(
+        platform,
+        erasure="Erases the person's recipient data, messages with their rendered bodies, "
+        "enrolments and segment membership; keeps only address digests.",
+    )
     app = create_service_app(
         platform,
         title="Campaigns service",
         description="Every message a candidate receives: templates, blocks, sequences, "
         "broadcasts, delivery, tracking.",
-        routers=[routes.router, broadcasts.router, tracking.router],
+        routers=[routes.router, broadcasts.router, tracking.router, gdpr],
         extra_lifespan=run_workers,
     )
     app.state.tracking_tokens = tokens

@@ -9,3 +9,12 @@ class CandidatesSettings(ServiceSettings):
     """Candidates service settings, read from the environment."""
 
     service_name: str = "candidates"
+    # Where the gateway is reachable from outside: consent confirmation links point there.
+    public_base_url: str = "http://127.0.0.1:8000"
+    confirmation_link_ttl_hours: int = 168
+    # Double opt-in mails to one address: at most this many within the window (durable).
+    confirmation_max_per_address: int = 3
+    confirmation_window_hours: int = 24
+    consent_expiry_poll_interval_seconds: float = 30.0
+    consent_expiry_lease_seconds: float = 60.0
+    consent_expiry_batch_size: int = 100

@@ -6,18 +6,33 @@ Run with `uvicorn --factory crm_candidates.main:create_app`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 from fastapi import FastAPI
 
+from crm_candidates.api.consent_routes import consent_router, retention_router
 from crm_candidates.api.identity import duplicates_router, merges_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
+from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
 from crm_candidates.commands import SegmentJobs
 from crm_candidates.config import CandidatesSettings
+from crm_candidates.consent_repository import ensure_consent_indexes
+from crm_candidates.consents import ConfirmationPolicy
+from crm_candidates.erasure import CandidateEraser
+from crm_candidates.expiry import ConsentExpiryWorker
 from crm_candidates.handlers import build_router
 from crm_candidates.repository import backfill_derived_fields, ensure_indexes
-from crm_shared import build_platform, create_service_app
+from crm_shared import (
+    BatchWorker,
+    SignedLinks,
+    Wakeup,
+    build_platform,
+    create_service_app,
+    ensure_erasure_indexes,
+    gdpr_router,
+)
 
 
 def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
@@ -30,16 +45,43 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         platform.require_outbox(),
     )
     segment_jobs = SegmentJobs(mongo, database, outbox)
+    links = SignedLinks(settings.link_signing_secret.get_secret_value())
+    confirmation = ConfirmationPolicy(
+        public_base_url=settings.public_base_url,
+        link_ttl=timedelta(hours=settings.confirmation_link_ttl_hours),
+        max_per_address=settings.confirmation_max_per_address,
+        window=timedelta(hours=settings.confirmation_window_hours),
+    )
+    expiry = ConsentExpiryWorker(
+        mongo=mongo,
+        database=database,
+        outbox=outbox,
+        links=links,
+        confirmation=confirmation,
+        lease=timedelta(seconds=settings.consent_expiry_lease_seconds),
+        batch_size=settings.consent_expiry_batch_size,
+    )
+    expiry_worker = BatchWorker(
+        "consent-expiry",
+        expiry.run_due,
+        batch_size=settings.consent_expiry_batch_size,
+        wakeup=Wakeup(),
+        poll_interval_seconds=settings.consent_expiry_poll_interval_seconds,
+    )
 
-    async def run_segment_jobs() -> AsyncIterator[None]:
+    async def run_background_work() -> AsyncIterator[None]:
         await segment_jobs.resume_unfinished()
+        expiry_worker.start()
         try:
             yield
         finally:
+            await expiry_worker.stop()
             await segment_jobs.stop()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(partial(backfill_derived_fields, database))
+    platform.startup_hooks.append(partial(ensure_consent_indexes, database))
+    platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )
@@ -55,8 +97,16 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
             settings_router,
             notes_router,
             pools_router,
+            consent_router,
+            retention_router,
+            public_router,
+            gdpr_router("candidates"),
         ],
-        extra_lifespan=run_segment_jobs,
+        extra_lifespan=run_background_work,
     )
     app.state.segment_jobs = segment_jobs
+    app.state.consent_links = links
+    app.state.confirmation_policy = confirmation
+    app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
+    app.state.consent_expiry = expiry
     return app

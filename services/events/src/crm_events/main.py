@@ -13,7 +13,7 @@ from crm_events.api.routes import public_router, router
 from crm_events.config import EventsSettings
 from crm_events.handlers import build_router
 from crm_events.repository import ensure_indexes
-from crm_shared import build_platform, create_service_app
+from crm_shared import build_platform, create_service_app, install_gdpr
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
@@ -28,5 +28,11 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         platform,
         title="Events service",
         description="Career fairs, webinars, meetups, campus and open-house events.",
-        routers=[router, public_router],
+        routers=[
+            router,
+            public_router,
+            install_gdpr(
+                platform, erasure="Erases the person's registrations and directory entries."
+            ),
+        ],
     )

@@ -27,6 +27,11 @@ class Tenant(BaseModel):
 
     name: str
     status: TenantStatus = TenantStatus.ACTIVE
+    community_key: str | None = Field(
+        default=None,
+        description="The public key naming the tenant in its talent-community sign-up form; "
+        "without one the tenant has no public sign-up.",
+    )
 
 
 class GatewaySettings(ServiceSettings):

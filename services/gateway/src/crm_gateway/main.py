@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from crm_gateway.api import docs, proxy, public
+from crm_gateway.api import docs, gdpr, proxy, public
 from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.rate_limit import RateLimiter
@@ -33,7 +33,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Recruitment CRM API",
         description="The public API of the recruitment CRM. Authenticate with "
         "`Authorization: Bearer <token>`; public endpoints need no login.",
-        routers=[public.router, proxy.router, docs.router],
+        routers=[public.router, gdpr.router, proxy.router, docs.router],
         extra_lifespan=close_upstream,
         serve_openapi=False,
     )

@@ -129,9 +129,14 @@ async def forward(
     *,
     principal: Principal | None,
     max_bytes: int,
+    body: bytes | None = None,
 ) -> Response:
-    """Forwards the request to `url`, with an internal token when the caller is authenticated."""
-    body = await bounded_body(request, max_bytes)
+    """Forwards the request to `url`, with an internal token when the caller is authenticated.
+
+    `body` is the request body when the caller already read it (to look inside it).
+    """
+    if body is None:
+        body = await bounded_body(request, max_bytes)
     headers = {
         name: value
         for name, value in request.headers.items()

@@ -1,4 +1,5 @@
-"""Public endpoints (no login): tracking, event registration, ATS webhooks.
+"""Public endpoints (no login): tracking, event registration, ATS webhooks, talent-community
+sign-up, consent confirmation, preference centre and unsubscribe.
 
 Each is rate-limited per IP address and accepts only small bodies; the service behind it checks
 its own credential (a signed token, an existing event, a webhook signature).
@@ -6,10 +7,13 @@ its own credential (a signed token, an existing event, a webhook signature).
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Depends, Request, Response
 
-from crm_gateway.api.proxy import State, forward, limit_public_caller
-from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX
+from crm_gateway.api.proxy import State, bounded_body, forward, limit_public_caller
+from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
+from crm_shared import Principal, ProblemError
 
 router = APIRouter(dependencies=[Depends(limit_public_caller)], tags=["public"])
 
@@ -23,7 +27,25 @@ PUBLIC_PATHS: dict[str, tuple[str, str]] = {
         "ats-sync",
         f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/greenhouse/{{connection_id}}/webhooks",
     ),
+    "/public/community/signups": (
+        "candidates",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/signups",
+    ),
+    "/public/community/confirm/{token}": (
+        "candidates",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/confirm/{{token}}",
+    ),
+    "/public/preferences/{token}": (
+        "candidates",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/preferences/{{token}}",
+    ),
+    "/public/unsubscribe/{token}": (
+        "candidates",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}",
+    ),
 }
+# Who a community sign-up acts as: nobody logged in, within the tenant its public key names.
+COMMUNITY_SIGNUP_USER = "public:community"
 
 
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
@@ -72,4 +94,88 @@ async def greenhouse_webhook(connection_id: str, request: Request, state: State)
         f"{base}/public/ats/greenhouse/{connection_id}/webhooks",
         principal=None,
         max_bytes=request.app.state.max_webhook_bytes,
+    )
+
+
+def _signup_tenant_key(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    key = document.get("tenant") if isinstance(document, dict) else None
+    if not isinstance(key, str) or not key:
+        raise ProblemError(
+            422,
+            "invalid request: tenant",
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={
+                "errors": [{"field": "tenant", "detail": "the tenant's community key is required"}]
+            },
+        )
+    return key
+
+
+@router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/signups", include_in_schema=False)
+async def community_signup(request: Request, state: State) -> Response:
+    """A talent-community sign-up; the form names its tenant by the tenant's public key."""
+    body = await bounded_body(request, request.app.state.max_public_request_bytes)
+    tenant_id = tenant_for_community_key(state.tenants, _signup_tenant_key(body))
+    if tenant_id is None:
+        raise ProblemError(404, "no talent community with this key", problem_type="not-found")
+    base = request.app.state.service_urls["candidates"]
+    return await forward(
+        request,
+        state,
+        f"{base}/public/community/signups",
+        principal=Principal(tenant_id=tenant_id, user_id=COMMUNITY_SIGNUP_USER),
+        max_bytes=0,
+        body=body,
+    )
+
+
+@router.api_route(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/confirm/{{token}}",
+    methods=["GET", "POST"],
+    include_in_schema=False,
+)
+async def confirm_consent(token: str, request: Request, state: State) -> Response:
+    """A consent confirmation link (double opt-in, re-permission)."""
+    base = request.app.state.service_urls["candidates"]
+    return await forward(
+        request,
+        state,
+        f"{base}/public/community/confirm/{token}",
+        principal=None,
+        max_bytes=request.app.state.max_public_request_bytes,
+    )
+
+
+@router.api_route(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/preferences/{{token}}",
+    methods=["GET", "POST"],
+    include_in_schema=False,
+)
+async def preference_centre(token: str, request: Request, state: State) -> Response:
+    """The preference centre a mail links to."""
+    base = request.app.state.service_urls["candidates"]
+    return await forward(
+        request,
+        state,
+        f"{base}/public/preferences/{token}",
+        principal=None,
+        max_bytes=request.app.state.max_public_request_bytes,
+    )
+
+
+@router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}", include_in_schema=False)
+async def unsubscribe(token: str, request: Request, state: State) -> Response:
+    """One-click unsubscribe (RFC 8058)."""
+    base = request.app.state.service_urls["candidates"]
+    return await forward(
+        request,
+        state,
+        f"{base}/public/unsubscribe/{token}",
+        principal=None,
+        max_bytes=request.app.state.max_public_request_bytes,
     )

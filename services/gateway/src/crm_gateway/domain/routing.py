@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
-from crm_gateway.config import GatewaySettings
+from crm_gateway.config import GatewaySettings, Tenant, TenantStatus
 
 PUBLIC_API_PREFIX = "/api/v1"
 PUBLIC_UNAUTHENTICATED_PREFIX = "/public/v1"
@@ -28,6 +29,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("custom-fields", "candidates", settings.candidates_url),
         Route("skills", "candidates", settings.candidates_url),
         Route("profile-settings", "candidates", settings.candidates_url),
+        Route("settings", "candidates", settings.candidates_url),
         Route("templates", "campaigns", settings.campaigns_url),
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
@@ -50,3 +52,15 @@ def service_urls(settings: GatewaySettings) -> dict[str, str]:
         "ats-sync": settings.ats_sync_url,
         "analytics": settings.analytics_url,
     }
+
+
+def tenant_for_community_key(tenants: dict[str, Tenant], key: str) -> str | None:
+    """The active tenant whose public community key is `key`, if any."""
+    for tenant_id, tenant in tenants.items():
+        if (
+            tenant.community_key
+            and tenant.status is TenantStatus.ACTIVE
+            and hmac.compare_digest(tenant.community_key.encode(), key.encode())
+        ):
+            return tenant_id
+    return None

@@ -1,0 +1,117 @@
+"""Consent confirmation mails (double opt-in, re-permission): transactional, not marketing.
+
+They go out whatever the marketing consent (asking for consent is their purpose) but never to an
+address an erasure left a tombstone for. They are sent straight from the subscriber, kept apart
+from the marketing send path: the consumer retries a failed send and dead-letters it in the end,
+and what was sent is recorded without the address (only its digest).
+"""
+
+from __future__ import annotations
+
+import html
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+
+from crm_campaigns.delivery import MailTransport
+from crm_shared import (
+    CONSENT_CONFIRMATION_REQUESTED,
+    ConsentConfirmationRequested,
+    Database,
+    EventEnvelope,
+    IdempotentConsumer,
+    Session,
+    email_sha256,
+    is_erased,
+    is_erased_address,
+    utc_now,
+)
+
+CONSENT_MAILS = "consent_mails"
+
+SUBJECTS = {
+    "double_opt_in": "Please confirm your subscription",
+    "re_permission": "Would you like to keep hearing from us?",
+}
+INTRODUCTIONS = {
+    "double_opt_in": "thank you for joining our talent community. Please confirm that you want "
+    "to hear from us about roles and events:",
+    "re_permission": "your consent to hear from us about roles and events ends soon. If you "
+    "would like to keep hearing from us, please confirm:",
+}
+
+
+def confirmation_email(
+    request: ConsentConfirmationRequested, *, sender: str, message_id: str, domain: str
+) -> EmailMessage:
+    """The confirmation mail for a request."""
+    introduction = INTRODUCTIONS[request.reason]
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = request.email
+    email["Subject"] = SUBJECTS[request.reason]
+    email["Message-ID"] = make_msgid(idstring=message_id, domain=domain)
+    email["X-CRM-Message-Id"] = message_id
+    email["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hello {request.first_name}" if request.first_name else "Hello"
+    email.set_content(
+        f"{greeting},\n\n{introduction}\n\n{request.confirm_url}\n\n"
+        "If you did not ask for this, ignore this mail and nothing will happen.\n"
+    )
+    email.add_alternative(
+        f"<html><body><p>{html.escape(greeting)},</p><p>{html.escape(introduction)}</p>"
+        f'<p><a href="{html.escape(request.confirm_url)}">Confirm</a></p>'
+        "<p>If you did not ask for this, ignore this mail and nothing will happen.</p>"
+        "</body></html>",
+        subtype="html",
+    )
+    return email
+
+
+def build_consent_mail_router(
+    consumer: IdempotentConsumer, database: Database, transport: MailTransport, sender: str
+) -> KafkaRouter:
+    """The subscriber that mails consent confirmation links."""
+    router = KafkaRouter()
+    domain = sender.rsplit("@", 1)[-1].strip("> ") or "recruitcrm.local"
+
+    async def on_consent_confirmation_requested(
+        envelope: EventEnvelope[Any], session: Session
+    ) -> None:
+        request: ConsentConfirmationRequested = envelope.data
+        tenant_id = envelope.tenant_id
+        message_id = f"consent-{envelope.id}"
+        suppressed = await is_erased(
+            database, tenant_id, request.candidate_id, session=session
+        ) or await is_erased_address(database, tenant_id, request.email, session=session)
+        if not suppressed:
+            await transport.send(
+                confirmation_email(request, sender=sender, message_id=message_id, domain=domain)
+            )
+        await database[CONSENT_MAILS].update_one(
+            {"_id": message_id},
+            {
+                "$set": {
+                    "tenant_id": tenant_id,
+                    "candidate_id": request.candidate_id,
+                    "email_sha256": email_sha256(request.email),
+                    "reason": request.reason,
+                    "purpose": request.purpose,
+                    "status": "suppressed" if suppressed else "sent",
+                    "recorded_at": utc_now(),
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+
+    consumer.subscribe(
+        router,
+        CONSENT_CONFIRMATION_REQUESTED,
+        on_consent_confirmation_requested,
+        description="Mails a consent confirmation link (double opt-in, re-permission); "
+        "transactional, so marketing consent does not apply, erased addresses do.",
+    )
+    return router

@@ -1,0 +1,142 @@
+"""Recruiter-facing consent, retention settings and GDPR erasure routes of the candidates API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+
+from crm_candidates.api.consent_schemas import (
+    CandidateConsents,
+    ConsentEntryPublic,
+    ConsentRecord,
+    ConsentStatePublic,
+    ErasureResult,
+)
+from crm_candidates.consent_repository import ConsentRepository, SettingsRepository
+from crm_candidates.consents import ConfirmationPolicy, ConsentChange, ConsentService
+from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
+from crm_candidates.erasure import CandidateEraser
+from crm_candidates.repository import CandidatesRepo
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    Platform,
+    Principal,
+    ProblemError,
+    SignedLinks,
+    require_roles,
+    utc_now,
+)
+
+consent_router = APIRouter(tags=["consent"])
+retention_router = APIRouter(prefix="/settings", tags=["settings"])
+
+AdminPrincipal = Annotated[Principal, require_roles("admin")]
+
+
+def _database(request: Request) -> Database:
+    platform: Platform = request.app.state.platform
+    return platform.require_database()
+
+
+def consent_service(request: Request, tenant_id: str) -> ConsentService:
+    """The consent operations of one tenant."""
+    platform: Platform = request.app.state.platform
+    links: SignedLinks = request.app.state.consent_links
+    confirmation: ConfirmationPolicy = request.app.state.confirmation_policy
+    return ConsentService(
+        platform.require_mongo(),
+        platform.require_database(),
+        platform.require_outbox(),
+        tenant_id,
+        links,
+        confirmation,
+    )
+
+
+def _not_found(candidate_id: str) -> ProblemError:
+    return ProblemError(404, f"no candidate {candidate_id}", problem_type="not-found")
+
+
+@consent_router.get("/candidates/{candidate_id}/consents", response_model=CandidateConsents)
+async def get_consents(
+    candidate_id: str, request: Request, principal: CurrentPrincipal, candidates: CandidatesRepo
+) -> CandidateConsents:
+    """The candidate's current consent per purpose and the append-only ledger."""
+    candidate = await candidates.get(candidate_id)
+    if candidate is None:
+        raise _not_found(candidate_id)
+    consents = ConsentRepository(_database(request), principal.tenant_id)
+    states = await consents.states(candidate_id)
+    history = await consents.history(candidate_id)
+    return CandidateConsents(
+        candidate_id=candidate_id,
+        marketing_consent=candidate.marketing_consent,
+        current=[
+            ConsentStatePublic.model_validate(s.model_dump())
+            for s in sorted(states.values(), key=lambda s: s.purpose.value)
+        ],
+        history=[ConsentEntryPublic.model_validate(e.model_dump()) for e in history],
+    )
+
+
+@consent_router.post(
+    "/candidates/{candidate_id}/consents", status_code=201, response_model=ConsentEntryPublic
+)
+async def record_consent(
+    candidate_id: str, body: ConsentRecord, request: Request, principal: CurrentPrincipal
+) -> ConsentEntryPublic:
+    """Records a grant or withdrawal; emits `consent.changed` (and `candidate.updated` when the
+    marketing state changed)."""
+    if body.action == "grant" and body.expires_at is not None and body.expires_at <= utc_now():
+        raise ProblemError(
+            422,
+            "expires_at must be in the future",
+            problem_type="validation-error",
+            title="Request validation failed",
+            extensions={"errors": [{"field": "expires_at", "detail": "must be in the future"}]},
+        )
+    change = ConsentChange(
+        purpose=body.purpose,
+        status=ConsentStatus.GRANTED if body.action == "grant" else ConsentStatus.WITHDRAWN,
+        lawful_basis=body.lawful_basis,
+        source=body.source,
+        expires_at=body.expires_at,
+        evidence={"note": body.evidence} if body.evidence else {},
+    )
+    entry = await consent_service(request, principal.tenant_id).record(
+        candidate_id, change, principal.user_id
+    )
+    if entry is None:
+        raise _not_found(candidate_id)
+    return ConsentEntryPublic.model_validate(entry.model_dump())
+
+
+@consent_router.post("/candidates/{candidate_id}/erasure", response_model=ErasureResult)
+async def erase_candidate(
+    candidate_id: str, request: Request, principal: AdminPrincipal
+) -> ErasureResult:
+    """Erases the person (GDPR article 17) and emits `candidate.erased` so every service
+    follows; a tombstone without personal data remains. Admins only."""
+    eraser: CandidateEraser = request.app.state.candidate_eraser
+    erased_at = await eraser.erase(principal.tenant_id, candidate_id)
+    if erased_at is None:
+        raise _not_found(candidate_id)
+    return ErasureResult(candidate_id=candidate_id, erased_at=erased_at)
+
+
+@retention_router.get("/retention", response_model=RetentionPolicy)
+async def get_retention(request: Request, principal: CurrentPrincipal) -> RetentionPolicy:
+    """The tenant's consent lifetime, re-permission window and lapse action."""
+    return await SettingsRepository(_database(request), principal.tenant_id).retention()
+
+
+@retention_router.put("/retention", response_model=RetentionPolicy)
+async def put_retention(
+    body: RetentionPolicy, request: Request, principal: AdminPrincipal
+) -> RetentionPolicy:
+    """Replaces the tenant's retention policy (admins only); due consents follow it at their
+    next check."""
+    await SettingsRepository(_database(request), principal.tenant_id).set_retention(body)
+    return body

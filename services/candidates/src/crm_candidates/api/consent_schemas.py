@@ -1,0 +1,139 @@
+"""Request and response schemas of the consent, preference and GDPR endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from crm_candidates.domain.consent import (
+    ConsentPurpose,
+    ConsentSource,
+    ConsentStatus,
+    Frequency,
+    LawfulBasis,
+)
+
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class ConsentRecord(BaseModel):
+    """A grant or withdrawal a recruiter records for a candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: ConsentPurpose
+    action: Literal["grant", "withdraw"]
+    lawful_basis: LawfulBasis = LawfulBasis.CONSENT
+    source: ConsentSource = ConsentSource.RECRUITER
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When a grant ends; a grant on the basis `consent` without one lasts the "
+        "tenant's `consent_validity_days`.",
+    )
+    evidence: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = (
+        Field(default=None, description="How the consent was obtained, e.g. a call note.")
+    )
+
+
+class ConsentEntryPublic(BaseModel):
+    """One ledger entry."""
+
+    id: str
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    lawful_basis: LawfulBasis
+    source: ConsentSource
+    recorded_at: datetime
+    expires_at: datetime | None
+    message_id: str | None
+    recorded_by: str
+    evidence: dict[str, str]
+
+
+class ConsentStatePublic(BaseModel):
+    """The current state of one purpose."""
+
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    lawful_basis: LawfulBasis
+    source: ConsentSource
+    granted_at: datetime | None
+    withdrawn_at: datetime | None
+    expires_at: datetime | None
+
+
+class CandidateConsents(BaseModel):
+    """A candidate's consent: the current state per purpose and the full ledger."""
+
+    candidate_id: str
+    marketing_consent: bool
+    current: list[ConsentStatePublic]
+    history: list[ConsentEntryPublic]
+
+
+class CommunitySignup(BaseModel):
+    """The public talent-community form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The tenant's public community key (the gateway resolves it)."
+    )
+    email: EmailStr
+    first_name: Name
+    last_name: OptionalName = ""
+    topics: list[Topic] = Field(default_factory=list, max_length=20)
+    website: str | None = Field(
+        default=None,
+        description="Leave empty. A hidden form field: people never fill it, bots do.",
+    )
+
+
+class SignupAccepted(BaseModel):
+    """What every sign-up is told, so the answer reveals nothing about the address."""
+
+    status: Literal["pending_confirmation"] = "pending_confirmation"
+    detail: str = "If the address can receive mail, a confirmation link is on its way."
+
+
+class ConfirmationResult(BaseModel):
+    """A confirmed consent link."""
+
+    status: Literal["confirmed", "already_confirmed"]
+    purposes: list[ConsentPurpose]
+
+
+class PreferencesPublic(BaseModel):
+    """What the preference centre shows."""
+
+    first_name: str
+    subscribed: bool = Field(description="Whether marketing messages may be sent.")
+    topics: list[str]
+    frequency: Frequency
+
+
+class PreferencesUpdate(BaseModel):
+    """Changes made in the preference centre; only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topics: list[Topic] | None = Field(default=None, max_length=20)
+    frequency: Frequency | None = None
+    subscribed: bool | None = None
+
+
+class UnsubscribeResult(BaseModel):
+    """The outcome of an unsubscribe link."""
+
+    status: Literal["unsubscribed"] = "unsubscribed"
+
+
+class ErasureResult(BaseModel):
+    """An erased candidate."""
+
+    candidate_id: str
+    erased_at: datetime

@@ -1,0 +1,246 @@
+"""Public consent endpoints, reached through the gateway's `/public/v1/...` routes.
+
+The talent-community sign-up arrives with an internal token the gateway minted for the tenant
+its public key names. Confirmation, preference and unsubscribe links carry their own signed
+token (`SignedLinks`): the tenant and candidate come from the verified token only. A forged or
+unknown link is a 404, an expired one (or one of an erased person) a 410.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from crm_candidates.api.consent_routes import consent_service
+from crm_candidates.api.consent_schemas import (
+    CommunitySignup,
+    ConfirmationResult,
+    PreferencesPublic,
+    PreferencesUpdate,
+    SignupAccepted,
+    UnsubscribeResult,
+)
+from crm_candidates.consent_repository import PreferenceRepository
+from crm_candidates.consents import (
+    CONFIRM_LINK,
+    PREFERENCES_LINK,
+    UNSUBSCRIBE_LINK,
+    Signup,
+)
+from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
+from crm_candidates.domain.models import Candidate
+from crm_candidates.repository import CandidateRepository
+from crm_shared import (
+    CurrentPrincipal,
+    Database,
+    LinkClaim,
+    Platform,
+    ProblemError,
+    SignedLinks,
+    is_erased,
+    utc_now,
+)
+
+public_router = APIRouter(prefix="/public", tags=["public"])
+
+# Verifying against a moment before any link was issued accepts expired tokens, so an expired
+# link can be told apart (410) from a forged one (404).
+_BEFORE_ANY_LINK = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+def _database(request: Request) -> Database:
+    platform: Platform = request.app.state.platform
+    return platform.require_database()
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _client_address(request: Request) -> str:
+    forwarded = request.headers.get("x-forwarded-for", "")
+    return forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+
+
+async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkClaim, Candidate]:
+    links: SignedLinks = request.app.state.consent_links
+    claim = links.verify(token, purpose, now=_BEFORE_ANY_LINK)
+    if claim is None:
+        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+    if claim.expires_at is not None and claim.expires_at <= utc_now():
+        raise ProblemError(410, "this link has expired", problem_type="expired-link")
+    database = _database(request)
+    candidate = await CandidateRepository(database, claim.tenant_id).get(claim.subject)
+    if candidate is None:
+        if await is_erased(database, claim.tenant_id, claim.subject):
+            raise ProblemError(410, "this link is no longer valid", problem_type="expired-link")
+        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+    return claim, candidate
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+        f"{body}</body></html>"
+    )
+
+
+@public_router.post("/community/signups", status_code=202, response_model=SignupAccepted)
+async def community_signup(
+    body: CommunitySignup, request: Request, principal: CurrentPrincipal
+) -> SignupAccepted:
+    """Joins the talent community with double opt-in. Every accepted form gets the same
+    answer, whether a mail went out, the address hit its limit, or the honeypot caught a bot."""
+    service = consent_service(request, principal.tenant_id)
+    await service.sign_up(
+        Signup(
+            email=str(body.email),
+            first_name=body.first_name,
+            last_name=body.last_name,
+            topics=list(dict.fromkeys(body.topics)),
+            honeypot_filled=bool(body.website and body.website.strip()),
+            client_address=_client_address(request),
+        )
+    )
+    return SignupAccepted()
+
+
+@public_router.get("/community/confirm/{token}", response_class=HTMLResponse)
+async def confirmation_page(token: str, request: Request) -> HTMLResponse:
+    """The page a confirmation link opens: one button confirms. Opening the link alone grants
+    nothing, so a mail scanner that follows links cannot confirm on the person's behalf."""
+    _, candidate = await _verified(request, token, CONFIRM_LINK)
+    return _page(
+        "Confirm your subscription",
+        f"<p>Hello {html.escape(candidate.first_name)}, please confirm that you want to hear "
+        "from us about roles and events.</p>"
+        "<form method='post'><button type='submit'>Confirm</button></form>",
+    )
+
+
+@public_router.post("/community/confirm/{token}", response_model=ConfirmationResult)
+async def confirm(token: str, request: Request) -> Response:
+    """Confirms the consent the link names: emits `consent.changed` per purpose and
+    `candidate.updated`. Using a link again changes nothing."""
+    claim, _ = await _verified(request, token, CONFIRM_LINK)
+    entries = await consent_service(request, claim.tenant_id).confirm(claim)
+    if entries is None:
+        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+    purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
+    result = ConfirmationResult(
+        status="confirmed" if entries else "already_confirmed", purposes=purposes
+    )
+    if _wants_html(request):
+        return _page("Thank you", "<p>Your subscription is confirmed.</p>")
+    return JSONResponse(result.model_dump(mode="json"))
+
+
+def _preferences_form(candidate: Candidate, preferences: Preferences) -> str:
+    checked = " checked" if candidate.marketing_consent else ""
+    options = "".join(
+        f"<option value='{f}'{' selected' if f == preferences.frequency.value else ''}>{f}</option>"
+        for f in ("any", "weekly", "monthly")
+    )
+    return (
+        "<form method='post'>"
+        f"<label><input type='checkbox' name='subscribed' value='true'{checked}> "
+        "Send me news about roles and events</label><br>"
+        "<label>Topics (comma separated) <input name='topics' value='"
+        f"{html.escape(', '.join(preferences.topics))}'></label><br>"
+        f"<label>How often <select name='frequency'>{options}</select></label><br>"
+        "<button type='submit'>Save</button></form>"
+    )
+
+
+def _preferences_public(candidate: Candidate, preferences: Preferences) -> PreferencesPublic:
+    return PreferencesPublic(
+        first_name=candidate.first_name,
+        subscribed=candidate.marketing_consent,
+        topics=preferences.topics,
+        frequency=preferences.frequency,
+    )
+
+
+@public_router.get("/preferences/{token}", response_model=PreferencesPublic)
+async def get_preferences(token: str, request: Request) -> Response:
+    """The preference centre: subscription, topics and frequency (JSON, or a form for
+    browsers)."""
+    claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    preferences = await PreferenceRepository(_database(request), claim.tenant_id).get(candidate.id)
+    if _wants_html(request):
+        return _page("Your preferences", _preferences_form(candidate, preferences))
+    return JSONResponse(_preferences_public(candidate, preferences).model_dump(mode="json"))
+
+
+async def _preferences_update(request: Request) -> PreferencesUpdate:
+    content_type = request.headers.get("content-type", "")
+    raw: Any
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = await request.form()
+        topics = str(form.get("topics") or "")
+        raw = {
+            "topics": [t.strip() for t in topics.split(",") if t.strip()],
+            "frequency": form.get("frequency") or None,
+            # An unticked checkbox is simply absent from a submitted form.
+            "subscribed": form.get("subscribed") == "true",
+        }
+    else:
+        try:
+            raw = await request.json()
+        except ValueError:
+            raise RequestValidationError(
+                [{"loc": ("body",), "msg": "the body must be JSON or a form", "type": "json"}]
+            ) from None
+    try:
+        return PreferencesUpdate.model_validate(raw)
+    except ValidationError as invalid:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in invalid.errors()]
+        ) from None
+
+
+@public_router.post("/preferences/{token}", response_model=PreferencesPublic)
+async def update_preferences(token: str, request: Request) -> Response:
+    """Changes topics, frequency or the marketing subscription; unsubscribing withdraws
+    marketing consent (`consent.changed` with the link's message id, `candidate.updated`)."""
+    claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    update = await _preferences_update(request)
+    result = await consent_service(request, claim.tenant_id).update_preferences(
+        candidate.id,
+        topics=list(dict.fromkeys(update.topics)) if update.topics is not None else None,
+        frequency=update.frequency.value if update.frequency else None,
+        subscribed=update.subscribed,
+        message_id=claim.data.get("message_id"),
+    )
+    if result is None:
+        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+    candidate, preferences = result
+    if _wants_html(request):
+        return _page(
+            "Your preferences", "<p>Saved.</p>" + _preferences_form(candidate, preferences)
+        )
+    return JSONResponse(_preferences_public(candidate, preferences).model_dump(mode="json"))
+
+
+@public_router.post("/unsubscribe/{token}", response_model=UnsubscribeResult)
+async def unsubscribe(token: str, request: Request) -> Response:
+    """One-click unsubscribe (RFC 8058 `List-Unsubscribe-Post`): withdraws marketing consent.
+    The body (`List-Unsubscribe=One-Click`) carries nothing else and is not needed."""
+    claim, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
+    withdrawn = await consent_service(request, claim.tenant_id).withdraw_marketing(
+        candidate.id,
+        source=ConsentSource.UNSUBSCRIBE_LINK,
+        message_id=claim.data.get("message_id"),
+    )
+    if withdrawn is None:
+        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+    if _wants_html(request):
+        return _page("Unsubscribed", "<p>You will not receive marketing messages any more.</p>")
+    return JSONResponse(UnsubscribeResult().model_dump(mode="json"))

@@ -1,0 +1,218 @@
+"""MongoDB access for consent: the ledger, current states, preferences, sign-ups, settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, ReturnDocument
+
+from crm_candidates.domain.consent import (
+    ConsentEntry,
+    ConsentPurpose,
+    ConsentState,
+    ConsentStatus,
+    Preferences,
+    RetentionPolicy,
+)
+from crm_shared import (
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    to_document,
+    utc_now,
+)
+
+CONSENTS = "consents"
+CONSENT_STATES = "consent_states"
+PREFERENCES = "preferences"
+COMMUNITY_SIGNUPS = "community_signups"
+CONFIRMATION_THROTTLE = "confirmation_throttle"
+TENANT_SETTINGS = "tenant_settings"
+RETENTION_SETTINGS = "retention"
+
+
+async def ensure_consent_indexes(database: Database) -> None:
+    """Creates the indexes of the consent collections."""
+    await database[CONSENTS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("recorded_at", ASCENDING)]
+    )
+    states = database[CONSENT_STATES]
+    await states.create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("purpose", ASCENDING)],
+        unique=True,
+    )
+    # The expiry worker's scan: granted consents by the time they are next due.
+    await states.create_index([("status", ASCENDING), ("next_check_at", ASCENDING)])
+    await database[PREFERENCES].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[COMMUNITY_SIGNUPS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
+    )
+    await database[TENANT_SETTINGS].create_index(
+        [("tenant_id", ASCENDING), ("kind", ASCENDING)], unique=True
+    )
+
+
+def _state_document(state: ConsentState) -> Document:
+    return state.model_dump(mode="python")
+
+
+def _state(document: Document) -> ConsentState:
+    return ConsentState.model_validate({k: v for k, v in document.items() if k != "_id"})
+
+
+class ConsentRepository:
+    """One tenant's consent ledger and current consent states."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._ledger = TenantScopedCollection(database[CONSENTS], tenant_id)
+        self._states = TenantScopedCollection(database[CONSENT_STATES], tenant_id)
+
+    async def append(self, entry: ConsentEntry, *, session: Session) -> None:
+        """Adds an entry to the ledger (entries are never changed)."""
+        await self._ledger.insert_one(to_document(entry), session=session)
+
+    async def confirmed(self, candidate_id: str, request_id: str, *, session: Session) -> bool:
+        """Whether a confirmation link (by its request id) was already used."""
+        found = await self._ledger.find_one(
+            {"candidate_id": candidate_id, "evidence.request_id": request_id}, session=session
+        )
+        return found is not None
+
+    async def history(self, candidate_id: str) -> list[ConsentEntry]:
+        """The candidate's ledger, oldest first."""
+        documents = await self._ledger.find(
+            {"candidate_id": candidate_id}, sort=[("recorded_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [from_document(ConsentEntry, d) for d in documents]
+
+    async def states(
+        self, candidate_id: str, *, session: Session | None = None
+    ) -> dict[ConsentPurpose, ConsentState]:
+        """The current state of each purpose the candidate has a ledger for."""
+        documents = await self._states.find({"candidate_id": candidate_id}, session=session)
+        states = [_state(d) for d in documents]
+        return {state.purpose: state for state in states}
+
+    async def save_state(self, state: ConsentState, *, session: Session) -> None:
+        """Stores the current state of one purpose, releasing any worker lease on it."""
+        await self._states.update_one(
+            {"candidate_id": state.candidate_id, "purpose": state.purpose.value},
+            {"$set": _state_document(state) | {"lease_owner": None, "lease_until": None}},
+            upsert=True,
+            session=session,
+        )
+
+
+async def claim_due_consent(
+    database: Database, *, owner: str, lease: timedelta, now: datetime
+) -> ConsentState | None:
+    """Leases one granted consent of any tenant whose next check is due.
+
+    Deliberately cross-tenant: the expiry worker serves every tenant; each claimed consent is
+    then handled within its own tenant. The lease keeps other replicas away while it lasts.
+    """
+    document = await database[CONSENT_STATES].find_one_and_update(
+        {
+            "status": ConsentStatus.GRANTED.value,
+            "next_check_at": {"$lte": now},
+            "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+        },
+        {"$set": {"lease_owner": owner, "lease_until": now + lease}},
+        sort=[("next_check_at", ASCENDING)],
+        return_document=ReturnDocument.AFTER,
+    )
+    return _state(document) if document else None
+
+
+async def holds_lease(
+    database: Database, state: ConsentState, owner: str, *, session: Session
+) -> bool:
+    """Whether `owner` still holds the lease on the consent, unchanged since it was claimed."""
+    document = await database[CONSENT_STATES].find_one(
+        {
+            "tenant_id": state.tenant_id,
+            "candidate_id": state.candidate_id,
+            "purpose": state.purpose.value,
+            "lease_owner": owner,
+            "changed_at": state.changed_at,
+        },
+        session=session,
+    )
+    return document is not None
+
+
+class PreferenceRepository:
+    """One tenant's preference-centre choices."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._preferences = TenantScopedCollection(database[PREFERENCES], tenant_id)
+        self.tenant_id = tenant_id
+
+    async def get(self, candidate_id: str) -> Preferences:
+        """The candidate's choices (defaults when none were made)."""
+        document = await self._preferences.find_one({"candidate_id": candidate_id})
+        if document is None:
+            return Preferences(tenant_id=self.tenant_id, candidate_id=candidate_id)
+        return Preferences.model_validate({k: v for k, v in document.items() if k != "_id"})
+
+    async def save(self, preferences: Preferences, *, session: Session) -> None:
+        """Stores the candidate's choices."""
+        await self._preferences.update_one(
+            {"candidate_id": preferences.candidate_id},
+            {"$set": preferences.model_dump(mode="python", exclude={"tenant_id"})},
+            upsert=True,
+            session=session,
+        )
+
+
+class SignupRepository:
+    """One tenant's talent-community sign-ups and the per-address confirmation throttle."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._signups = TenantScopedCollection(database[COMMUNITY_SIGNUPS], tenant_id)
+        self._throttle = TenantScopedCollection(database[CONFIRMATION_THROTTLE], tenant_id)
+
+    async def record(self, signup: Document, *, session: Session | None = None) -> None:
+        """Keeps a sign-up and what became of it (evidence, and the honeypot's catch)."""
+        await self._signups.insert_one(signup, session=session)
+
+    async def confirmations_sent(self, email_digest: str, *, session: Session) -> list[datetime]:
+        """When confirmation mails went to the address (by digest), as far as still counted."""
+        document = await self._throttle.find_one({"_id": email_digest}, session=session)
+        return list(document["sent_at"]) if document else []
+
+    async def set_confirmations_sent(
+        self, email_digest: str, sent_at: list[datetime], *, session: Session
+    ) -> None:
+        """Stores the counted sends; every sign-up writes this one document, so two concurrent
+        sign-ups of one address conflict and one is retried: the limit holds under races."""
+        await self._throttle.update_one(
+            {"_id": email_digest}, {"$set": {"sent_at": sent_at}}, upsert=True, session=session
+        )
+
+
+class SettingsRepository:
+    """One tenant's consent and retention settings."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._settings = TenantScopedCollection(database[TENANT_SETTINGS], tenant_id)
+
+    async def retention(self, *, session: Session | None = None) -> RetentionPolicy:
+        """The tenant's retention policy (the defaults until an admin sets one)."""
+        document = await self._settings.find_one({"kind": RETENTION_SETTINGS}, session=session)
+        if document is None:
+            return RetentionPolicy()
+        return RetentionPolicy.model_validate(document["policy"])
+
+    async def set_retention(self, policy: RetentionPolicy) -> None:
+        """Replaces the tenant's retention policy."""
+        await self._settings.update_one(
+            {"kind": RETENTION_SETTINGS},
+            {"$set": {"policy": policy.model_dump(mode="json"), "updated_at": utc_now()}},
+            upsert=True,
+        )

@@ -1,0 +1,440 @@
+"""Consent write operations: the ledger, double opt-in, preference centre, unsubscribe.
+
+Each operation is one MongoDB transaction: the ledger entries, the current states, the
+candidate's `marketing_consent` (with `candidate.updated` and its segment changes) and the
+`consent.changed` events commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from crm_candidates.commands import CandidateWriter
+from crm_candidates.consent_publishers import (
+    to_consent_changed,
+    to_consent_confirmation_requested,
+)
+from crm_candidates.consent_repository import (
+    ConsentRepository,
+    PreferenceRepository,
+    SettingsRepository,
+    SignupRepository,
+)
+from crm_candidates.domain.consent import (
+    ConsentEntry,
+    ConsentPurpose,
+    ConsentSource,
+    ConsentStatus,
+    LawfulBasis,
+    Preferences,
+    admit_confirmation,
+    marketing_consent,
+    next_check_at,
+    state_after,
+)
+from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
+from crm_candidates.repository import CandidateRepository, IdentityTakenError, SegmentRepository
+from crm_shared import (
+    ConsentConfirmationRequested,
+    Database,
+    LinkClaim,
+    MongoClient,
+    Outbox,
+    Session,
+    SignedLinks,
+    email_sha256,
+    in_transaction,
+    new_id,
+    normalise_email,
+    utc_now,
+)
+
+CONFIRM_LINK = "consent_confirmation"
+PREFERENCES_LINK = "preferences"
+UNSUBSCRIBE_LINK = "unsubscribe"
+COMMUNITY_PURPOSES = (ConsentPurpose.TALENT_COMMUNITY, ConsentPurpose.MARKETING)
+COMMUNITY_USER = "public:community"
+# Changes the person made through a signed link.
+CANDIDATE_USER = "public:candidate"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A grant or withdrawal to record."""
+
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    lawful_basis: LawfulBasis = LawfulBasis.CONSENT
+    source: ConsentSource = ConsentSource.RECRUITER
+    expires_at: datetime | None = None
+    message_id: str | None = None
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfirmationPolicy:
+    """How confirmation mails are issued: the link base, its lifetime and the per-address cap."""
+
+    public_base_url: str
+    link_ttl: timedelta
+    max_per_address: int
+    window: timedelta
+
+
+class SignupOutcome(StrEnum):
+    CONFIRMATION_SENT = "confirmation_sent"
+    RATE_LIMITED = "rate_limited"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    HONEYPOT = "honeypot"
+
+
+@dataclass(frozen=True)
+class Signup:
+    """A talent-community sign-up as the public form sent it."""
+
+    email: str
+    first_name: str
+    last_name: str
+    topics: list[str]
+    honeypot_filled: bool
+    client_address: str
+
+
+def confirm_url(
+    links: SignedLinks,
+    policy: ConfirmationPolicy,
+    *,
+    tenant_id: str,
+    candidate_id: str,
+    purposes: list[ConsentPurpose],
+    request_id: str,
+    expires_at: datetime,
+    reason: str = "double_opt_in",
+) -> str:
+    """The signed link that confirms `purposes` for the candidate."""
+    token = links.token(
+        LinkClaim(
+            purpose=CONFIRM_LINK,
+            tenant_id=tenant_id,
+            subject=candidate_id,
+            expires_at=expires_at,
+            data={
+                "purposes": ",".join(p.value for p in purposes),
+                "request_id": request_id,
+                "reason": reason,
+            },
+        )
+    )
+    return f"{policy.public_base_url.rstrip('/')}/public/v1/community/confirm/{token}"
+
+
+@dataclass(frozen=True)
+class ConsentService:
+    """Records one tenant's consent changes."""
+
+    mongo: MongoClient
+    database: Database
+    outbox: Outbox
+    tenant_id: str
+    links: SignedLinks
+    confirmation: ConfirmationPolicy
+
+    @property
+    def candidates(self) -> CandidateRepository:
+        return CandidateRepository(self.database, self.tenant_id)
+
+    @property
+    def consents(self) -> ConsentRepository:
+        return ConsentRepository(self.database, self.tenant_id)
+
+    @property
+    def writer(self) -> CandidateWriter:
+        return CandidateWriter(
+            self.mongo,
+            self.outbox,
+            self.candidates,
+            SegmentRepository(self.database, self.tenant_id),
+        )
+
+    async def apply(
+        self,
+        candidate: Candidate,
+        changes: list[ConsentChange],
+        recorded_by: str,
+        *,
+        session: Session,
+    ) -> tuple[list[ConsentEntry], Candidate]:
+        """Appends the changes to the ledger and brings states and the candidate up to date."""
+        policy = await SettingsRepository(self.database, self.tenant_id).retention(session=session)
+        states = await self.consents.states(candidate.id, session=session)
+        entries: list[ConsentEntry] = []
+        for change in changes:
+            now = utc_now()
+            expires_at = change.expires_at
+            granted = change.status is ConsentStatus.GRANTED
+            if granted and expires_at is None and change.lawful_basis is LawfulBasis.CONSENT:
+                expires_at = policy.default_expiry(now)
+            entry = ConsentEntry(
+                tenant_id=self.tenant_id,
+                candidate_id=candidate.id,
+                purpose=change.purpose,
+                status=change.status,
+                lawful_basis=change.lawful_basis,
+                source=change.source,
+                recorded_at=now,
+                expires_at=expires_at if granted else None,
+                message_id=change.message_id,
+                recorded_by=recorded_by,
+                evidence=change.evidence,
+            )
+            await self.consents.append(entry, session=session)
+            state = state_after(states.get(change.purpose), entry)
+            state = state.model_copy(update={"next_check_at": next_check_at(state, policy)})
+            await self.consents.save_state(state, session=session)
+            states[change.purpose] = state
+            entries.append(entry)
+        marketing = marketing_consent(states.values())
+        updates: dict[str, object] = {}
+        if marketing != candidate.marketing_consent:
+            updates["marketing_consent"] = marketing
+        regranted = any(e.status is ConsentStatus.GRANTED for e in entries)
+        if regranted and candidate.status is CandidateStatus.ARCHIVED:
+            updates["status"] = CandidateStatus.ACTIVE
+        if updates:
+            changed = await self.writer.change_in(
+                candidate.id, lambda current: current.model_copy(update=updates), session=session
+            )
+            candidate = changed or candidate
+        for entry in entries:
+            await to_consent_changed(
+                self.outbox, entry, marketing_consent=marketing, session=session
+            )
+        return entries, candidate
+
+    async def record(
+        self, candidate_id: str, change: ConsentChange, recorded_by: str
+    ) -> ConsentEntry | None:
+        """Records one change for a candidate of the tenant; None if there is no such candidate."""
+
+        async def work(session: Session) -> ConsentEntry | None:
+            candidate = await self.candidates.get(candidate_id, session=session)
+            if candidate is None:
+                return None
+            [entry], _ = await self.apply(candidate, [change], recorded_by, session=session)
+            return entry
+
+        entry = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return entry
+
+    async def sign_up(self, signup: Signup) -> SignupOutcome:
+        """A talent-community sign-up: the candidate is created or matched, and unless the
+        address had too many confirmation mails lately, a double opt-in mail is requested."""
+        email = normalise_email(signup.email)
+        digest = email_sha256(email)
+        signups = SignupRepository(self.database, self.tenant_id)
+        evidence = {
+            "_id": new_id(),
+            "email_sha256": digest,
+            "requested_at": utc_now(),
+            "client_address": signup.client_address,
+        }
+        if signup.honeypot_filled:
+            # Recorded without a candidate: the bot learns nothing, the tenant sees the attempt.
+            await signups.record(evidence | {"outcome": SignupOutcome.HONEYPOT.value})
+            return SignupOutcome.HONEYPOT
+
+        async def work(session: Session) -> SignupOutcome:
+            candidate = await self.candidates.find_by_emails([email], session=session)
+            if candidate is None:
+                candidate = Candidate(
+                    tenant_id=self.tenant_id,
+                    created_by=COMMUNITY_USER,
+                    first_name=signup.first_name,
+                    last_name=signup.last_name,
+                    emails=[email],
+                    source=CandidateSource.CAREER_SITE,
+                )
+                await self.writer.add(candidate, session=session)
+            if signup.topics:
+                await PreferenceRepository(self.database, self.tenant_id).save(
+                    Preferences(
+                        tenant_id=self.tenant_id, candidate_id=candidate.id, topics=signup.topics
+                    ),
+                    session=session,
+                )
+            outcome = await self._request_confirmation(candidate, email, digest, session)
+            await signups.record(
+                evidence | {"candidate_id": candidate.id, "outcome": outcome.value},
+                session=session,
+            )
+            return outcome
+
+        for attempt in range(3):
+            try:
+                outcome = await in_transaction(self.mongo, work)
+                break
+            except IdentityTakenError:
+                # A concurrent sign-up of the same new address created the candidate first;
+                # the next attempt finds it.
+                if attempt == 2:
+                    raise
+        self.outbox.notify_committed()
+        return outcome
+
+    async def _request_confirmation(
+        self, candidate: Candidate, email: str, digest: str, session: Session
+    ) -> SignupOutcome:
+        states = await self.consents.states(candidate.id, session=session)
+        if all(
+            p in states and states[p].status is ConsentStatus.GRANTED for p in COMMUNITY_PURPOSES
+        ):
+            return SignupOutcome.ALREADY_SUBSCRIBED
+        signups = SignupRepository(self.database, self.tenant_id)
+        now = utc_now()
+        allowed, counted = admit_confirmation(
+            await signups.confirmations_sent(digest, session=session),
+            now,
+            limit=self.confirmation.max_per_address,
+            window=self.confirmation.window,
+        )
+        # Written on every sign-up of the address, admitted or not: the shared document is
+        # what makes concurrent sign-ups of one address conflict, so the cap holds.
+        await signups.set_confirmations_sent(digest, counted, session=session)
+        if not allowed:
+            return SignupOutcome.RATE_LIMITED
+        expires_at = now + self.confirmation.link_ttl
+        await to_consent_confirmation_requested(
+            self.outbox,
+            self.tenant_id,
+            ConsentConfirmationRequested(
+                candidate_id=candidate.id,
+                email=email,
+                first_name=candidate.first_name,
+                purpose=",".join(p.value for p in COMMUNITY_PURPOSES),
+                reason="double_opt_in",
+                confirm_url=confirm_url(
+                    self.links,
+                    self.confirmation,
+                    tenant_id=self.tenant_id,
+                    candidate_id=candidate.id,
+                    purposes=list(COMMUNITY_PURPOSES),
+                    request_id=new_id(),
+                    expires_at=expires_at,
+                ),
+                expires_at=expires_at,
+            ),
+            session=session,
+        )
+        return SignupOutcome.CONFIRMATION_SENT
+
+    async def confirm(self, claim: LinkClaim) -> list[ConsentEntry] | None:
+        """Grants what a confirmation link names; a link already used grants nothing again.
+
+        None when the candidate is not (or no longer) in the tenant.
+        """
+        purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
+        request_id = claim.data.get("request_id", "")
+        source = (
+            ConsentSource.RE_PERMISSION
+            if claim.data.get("reason") == "re_permission"
+            else ConsentSource.COMMUNITY_SIGNUP
+        )
+
+        async def work(session: Session) -> list[ConsentEntry] | None:
+            candidate = await self.candidates.get(claim.subject, session=session)
+            if candidate is None:
+                return None
+            if await self.consents.confirmed(claim.subject, request_id, session=session):
+                return []
+            changes = [
+                ConsentChange(
+                    purpose=purpose,
+                    status=ConsentStatus.GRANTED,
+                    source=source,
+                    evidence={"request_id": request_id, "confirmed_by": "email_link"},
+                )
+                for purpose in purposes
+            ]
+            entries, _ = await self.apply(candidate, changes, COMMUNITY_USER, session=session)
+            return entries
+
+        entries = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return entries
+
+    async def withdraw_marketing(
+        self, candidate_id: str, *, source: ConsentSource, message_id: str | None
+    ) -> Candidate | None:
+        """Withdraws marketing consent (unsubscribe); nothing is recorded if none was given."""
+
+        async def work(session: Session) -> Candidate | None:
+            candidate = await self.candidates.get(candidate_id, session=session)
+            if candidate is None:
+                return None
+            states = await self.consents.states(candidate_id, session=session)
+            current = states.get(ConsentPurpose.MARKETING)
+            if (current is None or current.status is not ConsentStatus.GRANTED) and (
+                not candidate.marketing_consent
+            ):
+                return candidate
+            change = ConsentChange(
+                purpose=ConsentPurpose.MARKETING,
+                status=ConsentStatus.WITHDRAWN,
+                lawful_basis=current.lawful_basis if current else LawfulBasis.CONSENT,
+                source=source,
+                message_id=message_id,
+            )
+            _, candidate = await self.apply(
+                candidate, [change], "public:candidate", session=session
+            )
+            return candidate
+
+        candidate = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return candidate
+
+    async def update_preferences(
+        self,
+        candidate_id: str,
+        *,
+        topics: list[str] | None,
+        frequency: str | None,
+        subscribed: bool | None,
+        message_id: str | None,
+    ) -> tuple[Candidate, Preferences] | None:
+        """Stores preference-centre choices; (un)subscribing changes marketing consent."""
+        repository = PreferenceRepository(self.database, self.tenant_id)
+
+        async def work(session: Session) -> tuple[Candidate, Preferences] | None:
+            candidate = await self.candidates.get(candidate_id, session=session)
+            if candidate is None:
+                return None
+            current = await repository.get(candidate_id)
+            changes: dict[str, object] = {"updated_at": utc_now()}
+            if topics is not None:
+                changes["topics"] = topics
+            if frequency is not None:
+                changes["frequency"] = frequency
+            preferences = Preferences.model_validate(current.model_dump() | changes)
+            await repository.save(preferences, session=session)
+            if subscribed is not None and subscribed != candidate.marketing_consent:
+                change = ConsentChange(
+                    purpose=ConsentPurpose.MARKETING,
+                    status=ConsentStatus.GRANTED if subscribed else ConsentStatus.WITHDRAWN,
+                    source=ConsentSource.PREFERENCE_CENTRE,
+                    message_id=message_id,
+                )
+                _, candidate = await self.apply(
+                    candidate, [change], CANDIDATE_USER, session=session
+                )
+            return candidate, preferences
+
+        result = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return result

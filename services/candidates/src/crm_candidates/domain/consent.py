@@ -1,0 +1,220 @@
+"""The consent ledger and the decisions taken on it, free of I/O.
+
+Every grant, withdrawal or lapse is a new ledger entry; nothing is ever changed or removed
+(until an erasure removes the person). The current state of each purpose is the latest entry of
+that purpose, kept beside the ledger so the expiry worker can find what is due by an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_shared import new_id, utc_now
+
+
+class ConsentPurpose(StrEnum):
+    """What a consent covers."""
+
+    MARKETING = "marketing"
+    TALENT_COMMUNITY = "talent_community"
+    DATA_PROCESSING = "data_processing"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class LawfulBasis(StrEnum):
+    """GDPR article 6 bases the CRM records."""
+
+    CONSENT = "consent"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+
+
+class ConsentSource(StrEnum):
+    """Where a consent change came from."""
+
+    RECRUITER = "recruiter"
+    COMMUNITY_SIGNUP = "community_signup"
+    RE_PERMISSION = "re_permission"
+    PREFERENCE_CENTRE = "preference_centre"
+    UNSUBSCRIBE_LINK = "unsubscribe_link"
+    EXPIRY = "expiry"
+
+
+class LapseAction(StrEnum):
+    """What happens to a candidate whose last consent lapsed."""
+
+    ARCHIVE = "archive"
+    PURGE = "purge"
+
+
+class RetentionPolicy(BaseModel):
+    """A tenant's consent lifetime and what to do when it ends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    consent_validity_days: int = Field(
+        default=730, ge=1, le=3650, description="How long a consent given without a date lasts."
+    )
+    re_permission_days_before: int = Field(
+        default=30, ge=0, le=365, description="Days before expiry the re-permission mail goes."
+    )
+    on_lapse: LapseAction = Field(
+        default=LapseAction.ARCHIVE,
+        description="`archive` keeps the record out of lists; `purge` erases the person.",
+    )
+
+    def default_expiry(self, granted_at: datetime) -> datetime:
+        """When a consent granted at `granted_at` without an explicit end expires."""
+        return granted_at + timedelta(days=self.consent_validity_days)
+
+
+class ConsentEntry(BaseModel):
+    """One ledger entry: a grant, withdrawal or lapse of one purpose."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    candidate_id: str
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    lawful_basis: LawfulBasis
+    source: ConsentSource
+    recorded_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime | None = None
+    message_id: str | None = None
+    recorded_by: str
+    evidence: dict[str, str] = Field(default_factory=dict)
+
+
+class ConsentState(BaseModel):
+    """The current state of one purpose of one candidate (the latest entry, plus scheduling)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    candidate_id: str
+    purpose: ConsentPurpose
+    status: ConsentStatus
+    lawful_basis: LawfulBasis
+    source: ConsentSource
+    changed_at: datetime
+    granted_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    expires_at: datetime | None = None
+    re_permission_requested_for: datetime | None = Field(
+        default=None, description="The expiry a re-permission request was already sent for."
+    )
+    next_check_at: datetime | None = Field(
+        default=None, description="When the expiry worker looks at this consent next."
+    )
+
+
+def state_after(previous: ConsentState | None, entry: ConsentEntry) -> ConsentState:
+    """The state of a purpose once `entry` is appended to its ledger."""
+    granted = entry.status is ConsentStatus.GRANTED
+    return ConsentState(
+        tenant_id=entry.tenant_id,
+        candidate_id=entry.candidate_id,
+        purpose=entry.purpose,
+        status=entry.status,
+        lawful_basis=entry.lawful_basis,
+        source=entry.source,
+        changed_at=entry.recorded_at,
+        granted_at=entry.recorded_at if granted else previous.granted_at if previous else None,
+        withdrawn_at=None if granted else entry.recorded_at,
+        expires_at=entry.expires_at if granted else None,
+        # A new grant starts a new period: its re-permission has not been asked for yet.
+        re_permission_requested_for=None,
+    )
+
+
+def replay(entries: Iterable[ConsentEntry]) -> dict[ConsentPurpose, ConsentState]:
+    """The current state of every purpose, folded from a ledger in recording order."""
+    states: dict[ConsentPurpose, ConsentState] = {}
+    for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
+        states[entry.purpose] = state_after(states.get(entry.purpose), entry)
+    return states
+
+
+def marketing_consent(states: Iterable[ConsentState]) -> bool:
+    """Whether marketing messages may be sent: the marketing purpose is currently granted."""
+    return any(
+        s.purpose is ConsentPurpose.MARKETING and s.status is ConsentStatus.GRANTED for s in states
+    )
+
+
+class ExpiryAction(StrEnum):
+    NOTHING = "nothing"
+    REQUEST_RE_PERMISSION = "request_re_permission"
+    EXPIRE = "expire"
+
+
+def expiry_action(state: ConsentState, now: datetime, policy: RetentionPolicy) -> ExpiryAction:
+    """What the expiry worker does with a consent now."""
+    if state.status is not ConsentStatus.GRANTED or state.expires_at is None:
+        return ExpiryAction.NOTHING
+    if now >= state.expires_at:
+        return ExpiryAction.EXPIRE
+    if state.re_permission_requested_for == state.expires_at:
+        return ExpiryAction.NOTHING  # one request per consent period
+    if now >= state.expires_at - timedelta(days=policy.re_permission_days_before):
+        return ExpiryAction.REQUEST_RE_PERMISSION
+    return ExpiryAction.NOTHING
+
+
+def next_check_at(state: ConsentState, policy: RetentionPolicy) -> datetime | None:
+    """When the expiry worker must next look at a consent; None when it never needs to."""
+    if state.status is not ConsentStatus.GRANTED or state.expires_at is None:
+        return None
+    if state.re_permission_requested_for == state.expires_at:
+        return state.expires_at
+    return state.expires_at - timedelta(days=policy.re_permission_days_before)
+
+
+def lapse_leaves_no_consent(states: Iterable[ConsentState]) -> bool:
+    """Whether, after a lapse, nothing granted is left that allows keeping the person on file."""
+    return not any(s.status is ConsentStatus.GRANTED for s in states)
+
+
+def admit_confirmation(
+    sent: Iterable[datetime], now: datetime, *, limit: int, window: timedelta
+) -> tuple[bool, list[datetime]]:
+    """Whether one more confirmation mail may go to an address, and the sends still counted.
+
+    At most `limit` mails within any `window`; older sends are forgotten.
+    """
+    recent = sorted(t for t in sent if t > now - window)
+    if len(recent) >= limit:
+        return False, recent
+    return True, [*recent, now]
+
+
+class Frequency(StrEnum):
+    """How often a candidate wants to hear from the tenant."""
+
+    ANY = "any"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class Preferences(BaseModel):
+    """What a candidate chose in the preference centre."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    candidate_id: str
+    topics: list[str] = Field(default_factory=list)
+    frequency: Frequency = Frequency.ANY
+    updated_at: datetime = Field(default_factory=utc_now)

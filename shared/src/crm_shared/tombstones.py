@@ -1,0 +1,43 @@
+"""Tombstones of erased candidates: an id and address digests, no personal data.
+
+Every service keeps one per erased person, so an event still in flight cannot bring the person
+back into a projection, and a mail to an erased address can be refused by its digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from crm_shared.mongo import Database, Session
+
+ERASED_CANDIDATES_COLLECTION = "erased_candidates"
+
+
+def email_sha256(email: str) -> str:
+    """The SHA-256 hex digest of a normalised (trimmed, lower-cased) email address."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def tombstone_id(tenant_id: str, candidate_id: str) -> str:
+    """The `_id` of a candidate's tombstone."""
+    return f"{tenant_id}:{candidate_id}"
+
+
+async def is_erased(
+    database: Database, tenant_id: str, candidate_id: str, *, session: Session | None = None
+) -> bool:
+    """Whether this service erased the candidate."""
+    tombstone = await database[ERASED_CANDIDATES_COLLECTION].find_one(
+        {"_id": tombstone_id(tenant_id, candidate_id)}, session=session
+    )
+    return tombstone is not None
+
+
+async def is_erased_address(
+    database: Database, tenant_id: str, email: str, *, session: Session | None = None
+) -> bool:
+    """Whether an erased person held this address (hard suppression by digest)."""
+    tombstone = await database[ERASED_CANDIDATES_COLLECTION].find_one(
+        {"tenant_id": tenant_id, "email_sha256": email_sha256(email)}, session=session
+    )
+    return tombstone is not None

@@ -1,0 +1,234 @@
+"""Talent-community sign-up with double opt-in through the gateway, mailed by campaigns."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SmtpSink
+
+from crm_shared import LinkClaim, email_sha256, utc_now
+from helpers import eventually, read_events
+from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.consent_support import (
+    Mongo,
+    assert_problem,
+    database,
+    error_fields,
+    links,
+    new_person,
+    wait_for_recipient_consent,
+)
+
+pytestmark = pytest.mark.integration
+
+SIGNUPS = "/public/v1/community/signups"
+
+
+def signup_body(stack: Stack, person: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "tenant": f"{stack.acme}-community",
+        "email": person["emails"][0],
+        "first_name": person["first_name"],
+        "last_name": person["last_name"],
+        **extra,
+    }
+
+
+async def confirmation_link(smtp_sink: SmtpSink, address: str) -> str:
+    async def mailed() -> bool:
+        return bool(smtp_sink.messages_to(address))
+
+    await eventually(mailed, message="no confirmation mail reached the SMTP sink")
+    [mail] = smtp_sink.messages_to(address)
+    assert mail.subject == "Please confirm your subscription"
+    text = mail.parsed().get_body(("plain",))
+    assert text is not None
+    found = re.search(r"(http\S+/public/v1/community/confirm/\S+)", text.get_content())
+    assert found, text.get_content()
+    return found.group(1)
+
+
+async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str, mongo: Mongo
+) -> None:
+    person = new_person("joiner")
+    address = person["emails"][0]
+    accepted = await stack.gateway.post(
+        SIGNUPS, json=signup_body(stack, person, topics=["backend", "events"])
+    )
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["status"] == "pending_confirmation"
+    [requested] = await read_events(
+        kafka_bootstrap_servers,
+        "consent.confirmation_requested",
+        where=lambda e: e["data"]["email"] == address,
+        count=1,
+    )
+    assert requested["tenant_id"] == stack.acme
+    assert requested["data"]["reason"] == "double_opt_in"
+    candidate_id = requested["data"]["candidate_id"]
+    acme = stack.as_(ACME_TOKEN)
+    pending = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
+    assert pending["marketing_consent"] is False
+    assert pending["source"] == "career_site"
+
+    url = await confirmation_link(smtp_sink, address)
+    assert url == requested["data"]["confirm_url"]
+    async with httpx.AsyncClient() as browser:
+        # Opening the link (as a mail scanner would) shows a button and grants nothing.
+        page = await browser.get(url, headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "<form method='post'>" in page.text
+        assert person["first_name"] in page.text
+        ledger = await stack.gateway.get(
+            f"/api/v1/candidates/{candidate_id}/consents", headers=acme
+        )
+        assert ledger.json()["history"] == []
+        confirmed = await browser.post(url)
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json() == {
+            "status": "confirmed",
+            "purposes": ["talent_community", "marketing"],
+        }
+        again = await browser.post(url)
+        assert again.json()["status"] == "already_confirmed"
+
+    ledger = (
+        await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
+    ).json()
+    assert sorted(e["purpose"] for e in ledger["history"]) == ["marketing", "talent_community"]
+    assert {e["source"] for e in ledger["history"]} == {"community_signup"}
+    assert ledger["marketing_consent"] is True
+    changes = await read_events(
+        kafka_bootstrap_servers,
+        "consent.changed",
+        where=lambda e: e["subject"] == candidate_id,
+        count=2,
+    )
+    assert {c["data"]["status"] for c in changes} == {"granted"}
+    await wait_for_recipient_consent(stack, mongo, stack.acme, candidate_id, True)
+    # The topics chosen in the form are the preference centre's starting point.
+    preferences = await database(stack, mongo, "candidates")["preferences"].find_one(
+        {"candidate_id": candidate_id}
+    )
+    assert preferences is not None
+    assert preferences["topics"] == ["backend", "events"]
+    # The mail record keeps the address's digest only.
+    mails = database(stack, mongo, "campaigns")["consent_mails"]
+    [record] = await mails.find({"candidate_id": candidate_id}).to_list()
+    assert record["email_sha256"] == email_sha256(address)
+    assert address not in str(record)
+
+
+async def test_a_known_address_is_matched_not_duplicated(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    person = new_person("known")
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post("/api/v1/candidates", json=person, headers=acme)
+    candidate_id = created.json()["id"]
+    accepted = await stack.gateway.post(
+        SIGNUPS,
+        json=signup_body(stack, person, first_name="Mallory", email=person["emails"][0].upper()),
+    )
+    assert accepted.status_code == 202
+    [requested] = await read_events(
+        kafka_bootstrap_servers,
+        "consent.confirmation_requested",
+        where=lambda e: e["subject"] == candidate_id,
+        count=1,
+    )
+    assert requested["data"]["first_name"] == person["first_name"]
+    kept = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
+    assert kept["first_name"] == person["first_name"]
+
+
+async def test_a_filled_honeypot_looks_accepted_but_does_nothing(
+    stack: Stack, mongo: Mongo
+) -> None:
+    person = new_person("bot")
+    address = person["emails"][0]
+    accepted = await stack.gateway.post(
+        SIGNUPS, json=signup_body(stack, person, website="http://spam.example")
+    )
+    assert accepted.status_code == 202
+    assert accepted.json()["status"] == "pending_confirmation"
+    candidates_db = database(stack, mongo, "candidates")
+
+    async def recorded() -> bool:
+        found = await candidates_db["community_signups"].find_one(
+            {"email_sha256": email_sha256(address)}
+        )
+        return found is not None
+
+    await eventually(recorded, message="the honeypot catch was not recorded")
+    signup = await candidates_db["community_signups"].find_one(
+        {"email_sha256": email_sha256(address)}
+    )
+    assert signup is not None
+    assert signup["outcome"] == "honeypot"
+    assert "candidate_id" not in signup
+    assert await candidates_db["candidates"].find_one({"emails": address}) is None
+    staged = await candidates_db["outbox"].find({"tenant_id": stack.acme}).to_list()
+    assert all(address not in record["value"] for record in staged)
+
+
+async def test_bad_sign_ups_and_unknown_tenants_are_problems(stack: Stack) -> None:
+    person = new_person("badsignup")
+    invalid = await stack.gateway.post(
+        SIGNUPS, json=signup_body(stack, person, email="not-an-email", first_name="")
+    )
+    assert error_fields(assert_problem(invalid, 422)) == {"email", "first_name"}
+    no_tenant = {k: v for k, v in signup_body(stack, person).items() if k != "tenant"}
+    assert error_fields(assert_problem(await stack.gateway.post(SIGNUPS, json=no_tenant), 422)) == {
+        "tenant"
+    }
+    not_json = await stack.gateway.post(SIGNUPS, content=b"email=a@b.c")
+    assert error_fields(assert_problem(not_json, 422)) == {"tenant"}
+    unknown = await stack.gateway.post(
+        SIGNUPS, json=signup_body(stack, person, tenant="no-such-community")
+    )
+    assert_problem(unknown, 404)
+    # The tenant id itself is not a community key: only the configured public key is.
+    by_id = await stack.gateway.post(SIGNUPS, json=signup_body(stack, person, tenant=stack.acme))
+    assert_problem(by_id, 404)
+
+
+async def test_forged_expired_and_foreign_confirmation_links_are_refused(stack: Stack) -> None:
+    signer = links(stack)
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/candidates", json=new_person("linkcheck"), headers=acme
+    )
+    candidate_id = created.json()["id"]
+
+    def token(tenant_id: str, *, expires_in: timedelta) -> str:
+        return signer.token(
+            LinkClaim(
+                purpose="consent_confirmation",
+                tenant_id=tenant_id,
+                subject=candidate_id,
+                expires_at=utc_now() + expires_in,
+                data={"purposes": "marketing", "request_id": "r-1"},
+            )
+        )
+
+    base = "/public/v1/community/confirm/"
+    valid = token(stack.acme, expires_in=timedelta(hours=1))
+    forged = valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB")
+    assert_problem(await stack.gateway.post(base + forged), 404)
+    assert_problem(await stack.gateway.get(base + "not-a-token"), 404)
+    expired = token(stack.acme, expires_in=-timedelta(minutes=1))
+    assert_problem(await stack.gateway.post(base + expired), 410)
+    # A link of the other tenant naming this candidate finds nobody there.
+    foreign = token(stack.globex, expires_in=timedelta(hours=1))
+    assert_problem(await stack.gateway.post(base + foreign), 404)
+    # A preference-centre token is not a confirmation token.
+    wrong_purpose = signer.token(LinkClaim("preferences", stack.acme, candidate_id))
+    assert_problem(await stack.gateway.post(base + wrong_purpose), 404)
+    ledger = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
+    assert ledger.json()["history"] == []
