@@ -135,8 +135,14 @@ async def ensure_profile_indexes(database: Database) -> None:
     await database[POOL_MEMBERSHIPS_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)]
     )
+    # Serves the stage counts and a stage's members in candidate id order (the page cursor).
     await database[POOL_MEMBERSHIPS_COLLECTION].create_index(
-        [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("stage", ASCENDING)]
+        [
+            ("tenant_id", ASCENDING),
+            ("pool_id", ASCENDING),
+            ("stage", ASCENDING),
+            ("candidate_id", ASCENDING),
+        ]
     )
     await database[POOL_STAGE_CHANGES_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)]
@@ -710,13 +716,12 @@ class PoolRepository:
         documents = await self._pools.find({}, sort=[("_id", ASCENDING)])
         return [from_document(Pool, document) for document in documents]
 
-    async def stage_counts(self, pool_id: str) -> dict[str, int]:
-        """How many members are at each stage of the pool."""
-        documents = await self._members.find({"pool_id": pool_id})
-        counts: dict[str, int] = {}
-        for document in documents:
-            counts[document["stage"]] = counts.get(document["stage"], 0) + 1
-        return counts
+    async def stage_counts(self, pool: Pool) -> dict[str, int]:
+        """How many members are at each stage of the pool (one indexed count per stage)."""
+        return {
+            stage: await self._members.count({"pool_id": pool.id, "stage": stage})
+            for stage in pool.stages
+        }
 
     async def membership(
         self, pool_id: str, candidate_id: str, *, session: Session | None = None

@@ -242,12 +242,8 @@ PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
 
 
 async def _pool_public(pool: Pool, pools: PoolRepository) -> PoolPublic:
-    counts = await pools.stage_counts(pool.id)
     return PoolPublic.model_validate(
-        {
-            **pool.model_dump(),
-            "member_counts": {stage: counts.get(stage, 0) for stage in pool.stages},
-        }
+        {**pool.model_dump(), "member_counts": await pools.stage_counts(pool)}
     )
 
 
