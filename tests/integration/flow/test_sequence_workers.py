@@ -244,3 +244,77 @@ async def test_three_campaigns_instances_mail_each_step_exactly_once(
         assert notifications == len(candidates)
     finally:
         await client.close()
+
+
+async def test_a_failing_step_does_not_hold_up_other_enrolments(
+    engine_database: tuple[Any, MongoDatabase],
+) -> None:
+    client, database = engine_database
+    tenant = unique("tenant")
+    await TemplateRepository(database, tenant).add(
+        Template(
+            id="fine",
+            tenant_id=tenant,
+            name="fine",
+            subject="Hi",
+            html="<p>Hi</p>",
+            text="Hi",
+            created_by="rita",
+        )
+    )
+    sequences = SequenceRepository(database, tenant)
+    # Stored without the API's checks, as if its template had been removed since.
+    broken = Sequence.model_validate(
+        {
+            "tenant_id": tenant,
+            "name": "broken",
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "send", "template_id": "gone"}],
+            "created_by": "rita",
+        }
+    )
+    fine = Sequence.model_validate(
+        {
+            "tenant_id": tenant,
+            "name": "fine",
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "send", "template_id": "fine"}],
+            "created_by": "rita",
+        }
+    )
+    await sequences.add(broken)
+    await sequences.add(fine)
+
+    async def seed(session: Any) -> None:
+        await RecipientRepository(database, tenant).upsert(
+            Recipient(candidate_id="c1", tenant_id=tenant, email="c1@example.org"),
+            session=session,
+        )
+        enrolments = EnrolmentRepository(database, tenant)
+        for sequence in (broken, fine):  # the broken one is due first
+            await enrolments.enrol(sequence, "c1", {}, enrolled_by="test", session=session)
+
+    await in_transaction(client, seed)
+    engine = SequenceEngine(
+        mongo=client,
+        database=database,
+        outbox=Outbox(database, "campaigns"),
+        tokens=TrackingTokens("t" * 40),
+        public_base_url="http://crm.example",
+        sender_name="Talent",
+        lease=timedelta(minutes=5),
+        batch_size=10,
+        messages_queued=Wakeup(),
+    )
+    assert await engine.run_due_steps() == 2
+    by_sequence = {
+        e["sequence_id"]: e
+        for e in await database["enrolments"].find({"tenant_id": tenant}).to_list()
+    }
+    assert by_sequence[fine.id]["status"] == "completed"
+    stuck = by_sequence[broken.id]
+    assert stuck["status"] == "active"
+    assert stuck["step_index"] == 0
+    assert stuck["lease_owner"] == engine.owner  # kept away until the lease expires
+    assert await database["messages"].count_documents({"tenant_id": tenant}) == 1
+    assert await engine.run_due_steps() == 0

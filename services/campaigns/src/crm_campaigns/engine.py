@@ -152,6 +152,10 @@ class SequenceEngine:
                     await self._advance(claimed)
             except LostClaimError:
                 logger.info("enrolment %s changed while its step ran; left as is", claimed["_id"])
+            except Exception:
+                # One broken enrolment must not hold up the others; its lease keeps it away
+                # until it expires, then it is tried again.
+                logger.exception("step of enrolment %s failed", claimed["_id"])
             finally:
                 otel_context.detach(token)
             advanced += 1

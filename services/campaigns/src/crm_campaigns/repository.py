@@ -62,6 +62,7 @@ BROADCASTS = "broadcasts"
 BROADCAST_RECIPIENTS = "broadcast_recipients"
 BLOCKS = "blocks"
 SIGNALS = "candidate_signals"
+SIGNAL_RETENTION_SECONDS = 400 * 24 * 3600
 NOTIFICATIONS = "notifications"
 # The unique index of the first version, which allowed one enrolment per candidate and sequence.
 _SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
@@ -117,6 +118,8 @@ async def ensure_indexes(database: Database) -> None:
     await database[SIGNALS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("kind", ASCENDING)]
     )
+    # No branch window is longer than a year: older signals can never decide one.
+    await database[SIGNALS].create_index("at", expireAfterSeconds=SIGNAL_RETENTION_SECONDS)
     await database[NOTIFICATIONS].create_index(
         [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("_id", ASCENDING)]
     )
