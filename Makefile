@@ -4,7 +4,7 @@ UV_VERSION ?= 0.13.9
 UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small
+.PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small bench-server
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make contracts  regenerate docs/contracts from the event models"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
+	@echo "make bench-server  build the Rust SecantusDB server the full benchmarks prefer"
 
 # uv is the only tool installed outside the project; it installs Python packages from the lock.
 install:
@@ -50,8 +51,16 @@ lint: install
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write
 
+# The Rust SecantusDB server for the full benchmarks (a long compile: WiredTiger and ~300 crates).
+# The crate declares rust-version 1.98; it builds and runs on this machine's 1.95 when told to
+# ignore that.
+SECANTUS_RS_VERSION ?= 0.5.3-beta.196
+bench-server:
+	cargo install secantus-mdb --version $(SECANTUS_RS_VERSION) --ignore-rust-version --locked \
+		--root $(HOME)/.cache/recruitcrm/secantus-rs
+
 bench: install
 	$(UV) run --frozen python -m bench --mode full
 
 bench-small: install
-	$(UV) run --frozen python -m bench --mode small
+	$(UV) run --frozen python -m bench --mode small --server python

@@ -17,7 +17,8 @@ from typing import Any
 
 from bench import api, consumer, engagement, outbox, segments
 from bench.report import Figure, table, write
-from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
+from bench.servers import PYTHON_SERVER_NAME, RUST_SERVER_NAME, RustMongoServer, rust_server_binary
+from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
 from crm_shared import ensure_topics
 
 SIZES: dict[str, dict[str, Any]] = {
@@ -82,21 +83,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--mode", choices=sorted(SIZES), default="small")
     parser.add_argument("--only", nargs="*", default=[], help="benchmark names to run")
+    parser.add_argument(
+        "--server",
+        choices=("auto", "rust", "python"),
+        default="auto",
+        help="the SecantusDB server to start: auto takes the Rust one when it is built",
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("CRM_BENCH_KAFKA", "")
     mongodb_uri = os.environ.get("CRM_BENCH_MONGODB_URI", "")
-    server = os.environ.get("CRM_BENCH_DATABASE_SERVER", "SecantusDB (Python server)")
-    started: list[KafkaBroker | MongoServer] = []
+    server = os.environ.get("CRM_BENCH_DATABASE_SERVER", "the server at CRM_BENCH_MONGODB_URI")
+    rust_binary = rust_server_binary() if args.server != "python" else None
+    if args.server == "rust" and rust_binary is None:
+        parser.error("the Rust SecantusDB server is not built: run `make bench-server` first")
+    started: list[InfraComponent] = []
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as run_dir:
         try:
             if not bootstrap:
                 kafka_port, controller_port = free_ports(2)
-                started.append(KafkaBroker(Path(run_dir), kafka_port, controller_port).start())
-                bootstrap = started[-1].bootstrap_servers  # type: ignore[union-attr]
+                broker = KafkaBroker(Path(run_dir), kafka_port, controller_port).start()
+                started.append(broker)
+                bootstrap = broker.bootstrap_servers
             if not mongodb_uri:
                 [port] = free_ports(1)
-                started.append(MongoServer(Path(run_dir), port).start())
-                mongodb_uri = started[-1].mongodb_uri  # type: ignore[union-attr]
+                if rust_binary is not None:
+                    rust_server = RustMongoServer(rust_binary, Path(run_dir), port).start()
+                    started.append(rust_server)
+                    mongodb_uri, server = rust_server.mongodb_uri, RUST_SERVER_NAME
+                else:
+                    if args.mode == "full":
+                        print(
+                            "the Rust SecantusDB server is not built (make bench-server); "
+                            "measuring on the Python server"
+                        )
+                    python_server = MongoServer(Path(run_dir), port).start()
+                    started.append(python_server)
+                    mongodb_uri, server = python_server.mongodb_uri, PYTHON_SERVER_NAME
             figures = asyncio.run(run_suite(args.mode, args.only, bootstrap, mongodb_uri))
         finally:
             for component in reversed(started):

@@ -394,7 +394,7 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
-def _mongodb_answers(uri: str) -> bool:
+def mongodb_answers(uri: str) -> bool:
     """Tells whether a MongoDB-wire server at `uri` answers ping."""
     client: MongoClient[dict[str, Any]] = MongoClient(
         uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
@@ -441,7 +441,7 @@ class MongoServer(InfraComponent):
             run_dir=run_dir,
             cwd=self.home,
             ports=(port,),
-            readiness=lambda: port_open(port) and _mongodb_answers(self.mongodb_uri),
+            readiness=lambda: port_open(port) and mongodb_answers(self.mongodb_uri),
             ready_timeout=30,
         )
 
