@@ -52,7 +52,7 @@ async def count_ratio(mongodb_uri: str, candidates: int, repetitions: int = 20) 
     batch: list[dict[str, Any]] = []
     for profile in Workload().candidates(candidates):
         candidate = Candidate(tenant_id="bench", created_by="bench", **_api_payload(profile))
-        batch.append(to_document(candidate) | {"facets": candidate_facets(candidate.profile())})
+        batch.append(to_document(candidate) | {"facets": candidate_facets(candidate.model_dump())})
         if len(batch) == 1000:
             await database["candidates"].insert_many(batch)
             batch = []

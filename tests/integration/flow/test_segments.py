@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 
-from crm_candidates.domain.segments import (
-    SEGMENTABLE_FIELDS,
-    Condition,
-    Group,
-    Operator,
-    candidate_facets,
-    compile_rule,
-    rule_matches,
-)
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import GLOBEX_TOKEN, Stack
 
@@ -138,70 +127,3 @@ async def test_an_invalid_rule_is_a_422_naming_the_bad_condition(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == bad_paths
-
-
-VOCABULARY = {
-    "text": ["berlin", "paris", "acme", "Globex", "engineer", ""],
-    "list": ["python", "go", "rust", "sql"],
-}
-
-
-def random_condition(rng: random.Random) -> Condition:
-    field = rng.choice(sorted(SEGMENTABLE_FIELDS))
-    kind = SEGMENTABLE_FIELDS[field].value
-    if kind == "boolean":
-        op = rng.choice([Operator.EQUALS, Operator.NOT_EQUALS, Operator.EXISTS])
-        return Condition(field=field, op=op, value=rng.random() < 0.5)
-    words = [w for w in VOCABULARY["list" if kind == "text_list" else "text"] if w]
-    op = rng.choice(list(Operator))
-    if op is Operator.EXISTS:
-        return Condition(field=field, op=op, value=rng.random() < 0.5)
-    if op is Operator.IN:
-        return Condition(field=field, op=op, value=rng.sample(words, 2))
-    value = rng.choice(words)
-    return Condition(field=field, op=op, value=value[:3] if op is Operator.CONTAINS else value)
-
-
-def random_rule(rng: random.Random, depth: int = 0) -> Group:
-    members: list[Group | Condition] = [
-        random_rule(rng, depth + 1) if depth < 2 and rng.random() < 0.3 else random_condition(rng)
-        for _ in range(rng.randint(1, 3))
-    ]
-    return Group.model_validate({rng.choice(["all", "any", "none"]): members})
-
-
-def random_profile(rng: random.Random) -> dict[str, Any]:
-    text = VOCABULARY["text"]
-    return {
-        "first_name": rng.choice(text),
-        "last_name": rng.choice(text),
-        "emails": [f"{unique('p')}@example.org"],
-        "headline": rng.choice([*text, None]),
-        "current_title": rng.choice([*text, None]),
-        "current_company": rng.choice([*text, None]),
-        "location": rng.choice([*text, None]),
-        "skills": rng.sample(VOCABULARY["list"], rng.randint(0, 3)),
-        "tags": rng.sample(VOCABULARY["list"], rng.randint(0, 2)),
-        "source": rng.choice(["sourced", "event"]),
-        "owner_id": rng.choice(["rita", None]),
-        "marketing_consent": rng.random() < 0.5,
-    }
-
-
-async def test_the_compiled_query_and_the_evaluator_agree(mongodb_uri: str) -> None:
-    """The incremental path (evaluator) and the full path (query) select the same candidates."""
-    rng = random.Random(20261126)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
-    collection = client[unique("segment_semantics")]["candidates"]
-    profiles = [random_profile(rng) for _ in range(150)]
-    await collection.insert_many(
-        [{"_id": n, "facets": candidate_facets(p)} for n, p in enumerate(profiles)]
-    )
-    for _ in range(60):
-        rule = random_rule(rng)
-        from_query = {d["_id"] for d in await collection.find(compile_rule(rule)).to_list()}
-        from_evaluator = {
-            n for n, p in enumerate(profiles) if rule_matches(rule, candidate_facets(p))
-        }
-        assert from_query == from_evaluator, rule.model_dump(exclude_none=True)
-    await client.close()

@@ -11,10 +11,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 from crm_candidates.domain.identity import identity_keys, key_kind
-from crm_candidates.domain.models import Candidate, Segment, SegmentStatus, unique_in_order
+from crm_candidates.domain.models import (
+    PROJECTED,
+    Candidate,
+    Segment,
+    SegmentStatus,
+    unique_in_order,
+)
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
     CandidateNotActiveError,
@@ -25,7 +32,18 @@ from crm_candidates.domain.pools import (
     StageChange,
     placed,
 )
-from crm_candidates.domain.segments import Group, candidate_facets, compile_rule, rule_matches
+from crm_candidates.domain.segments import (
+    Group,
+    ReferenceGraph,
+    candidate_facets,
+    compile_segment_query,
+    conditions,
+    is_time_dependent,
+    next_change_at,
+    referenced_segments,
+    segment_matches,
+)
+from crm_candidates.domain.timeline import timeline_entry
 from crm_candidates.publishers import (
     to_candidate_created,
     to_candidate_updated,
@@ -38,12 +56,26 @@ from crm_candidates.repository import (
     IdentityTakenError,
     PoolRepository,
     SegmentRepository,
+    TimelineRepository,
     candidate_identity_keys,
+    candidates_due_for_recheck,
+    recheck_is_due,
     segments_awaiting_evaluation,
 )
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
+from crm_shared import (
+    BatchWorker,
+    Database,
+    EventEnvelope,
+    MongoClient,
+    Outbox,
+    Session,
+    Wakeup,
+    in_transaction,
+    utc_now,
+)
 
 RECOMPUTE_BATCH = 500
+RECHECK_BATCH = 100
 ResultT = TypeVar("ResultT")
 
 logger = logging.getLogger(__name__)
@@ -147,12 +179,42 @@ class CandidateWriter:
     async def update(self, candidate: Candidate) -> Candidate:
         """Stores a changed candidate with `candidate.updated` and its segment changes."""
 
-        async def store(session: Session) -> None:
-            await self.store_change(candidate, session=session)
+        async def store(session: Session) -> Candidate:
+            # Facts projected from other services may have changed since the caller read the
+            # candidate: the stored ones win, so a profile edit never rolls them back.
+            stored = await self.candidates.get(candidate.id, session=session)
+            changed = candidate
+            if stored is not None:
+                changed = candidate.model_copy(
+                    update={name: getattr(stored, name) for name in PROJECTED}
+                )
+            await self.store_change(changed, previous=stored, session=session)
+            return changed
 
-        await in_transaction(self.mongo, store)
+        changed = await in_transaction(self.mongo, store)
         self.outbox.notify_committed()
-        return candidate
+        return changed
+
+    async def project(
+        self,
+        candidate: Candidate,
+        facts: Callable[[Candidate], dict[str, Any]],
+        *,
+        session: Session,
+    ) -> Candidate:
+        """Records facts from another service's event on the candidate (no `candidate.updated`:
+        the profile did not change) and re-evaluates only this candidate's segments."""
+        changes = {
+            name: value
+            for name, value in facts(candidate).items()
+            if getattr(candidate, name) != value
+        }
+        if not changes:
+            return candidate
+        changed = candidate.model_copy(update=changes)
+        await self.candidates.replace(changed, previous=candidate, session=session)
+        await self.reevaluate(changed, session=session)
+        return changed
 
     async def change(
         self, candidate_id: str, mutate: Callable[[Candidate], Candidate]
@@ -191,22 +253,87 @@ class CandidateWriter:
         await self.reevaluate(candidate, session=session)
 
     async def reevaluate(self, candidate: Candidate, *, session: Session) -> None:
-        """Brings one candidate's segment memberships in line; a record not active leaves all."""
-        facets = candidate_facets(candidate.profile())
-        current = await self.segments.memberships_of(candidate.id, session=session)
-        for segment in await self.segments.all(session=session):
-            matches = candidate.is_active and rule_matches(
-                Group.model_validate(segment.rule), facets
-            )
-            if matches and segment.id not in current:
+        """Brings one candidate's segment memberships in line (a record not active leaves all)
+        and schedules its next time-driven re-evaluation."""
+        membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
+        recheck_at = await membership.reevaluate(candidate, session=session)
+        if recheck_at is not None:
+            await self.candidates.set_recheck_at(candidate.id, recheck_at, session=session)
+
+
+@dataclass(frozen=True)
+class TenantSegments:
+    """A tenant's segments with their parsed rules, each after the segments it refers to."""
+
+    ordered: list[tuple[Segment, Group]]
+    graph: ReferenceGraph
+
+    @classmethod
+    async def load(
+        cls, segments: SegmentRepository, *, session: Session | None = None
+    ) -> TenantSegments:
+        """Reads and orders every segment of the tenant."""
+        parsed = {
+            segment.id: (segment, Group.model_validate(segment.rule))
+            for segment in await segments.all(session=session)
+        }
+        graph = ReferenceGraph(
+            {segment_id: referenced_segments(rule) for segment_id, (_, rule) in parsed.items()}
+        )
+        return cls([parsed[sid] for sid in graph.evaluation_order() if sid in parsed], graph)
+
+
+@dataclass(frozen=True)
+class MembershipEvaluator:
+    """Re-evaluates one candidate against the tenant's segments, emitting entries and exits."""
+
+    outbox: Outbox
+    candidates: CandidateRepository
+    segments: SegmentRepository
+
+    async def reevaluate(
+        self, candidate: Candidate, *, session: Session, only: set[str] | None = None
+    ) -> datetime | None:
+        """Brings the candidate's memberships (of `only` these segments, or all) in line with
+        the rules now; returns when a relative date could next change one by time alone.
+
+        Segments are evaluated after the segments they refer to, with the memberships as
+        changed so far, so a change propagates to dependent segments in the same transaction.
+        """
+        now = utc_now()
+        tenant = await TenantSegments.load(self.segments, session=session)
+        facets = candidate_facets(candidate.model_dump())
+        members = await self.segments.memberships_of(candidate.id, session=session)
+        upcoming: list[datetime] = []
+        for segment, rule in tenant.ordered:
+            if is_time_dependent(rule):
+                flip = next_change_at(rule, facets, now=now)
+                if flip is not None:
+                    upcoming.append(flip)
+            if only is not None and segment.id not in only:
+                continue
+            matches = segment_matches(rule, facets, segment_ids=members, now=now)
+            if matches and segment.id not in members:
+                members.add(segment.id)
                 if await self.segments.enter(segment.id, candidate.id, session=session):
-                    await to_segment_entered(self.outbox, segment, candidate.id, session=session)
-            elif (
-                not matches
-                and segment.id in current
-                and await self.segments.exit(segment.id, candidate.id, session=session)
-            ):
-                await to_segment_exited(self.outbox, segment, candidate.id, session=session)
+                    envelope = await to_segment_entered(
+                        self.outbox, segment, candidate.id, session=session
+                    )
+                    await self._on_timeline(envelope, candidate.id, session=session)
+            elif not matches and segment.id in members:
+                members.discard(segment.id)
+                if await self.segments.exit(segment.id, candidate.id, session=session):
+                    envelope = await to_segment_exited(
+                        self.outbox, segment, candidate.id, session=session
+                    )
+                    await self._on_timeline(envelope, candidate.id, session=session)
+        return min(upcoming, default=None)
+
+    async def _on_timeline(
+        self, envelope: EventEnvelope[Any], candidate_id: str, *, session: Session
+    ) -> None:
+        timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
+        await timeline.record(timeline_entry(envelope, candidate_id), session=session)
 
 
 @dataclass(frozen=True)
@@ -324,39 +451,112 @@ class SegmentEvaluator:
     segments: SegmentRepository
 
     async def recompute(self, segment: Segment) -> None:
-        """Brings the segment's membership in line with its rule, emitting every change."""
+        """Brings the segment's membership in line with its rule, emitting every change; the
+        segments referring to it follow for every candidate whose membership changed."""
         rule = Group.model_validate(segment.rule)
-        async for ids in self.candidates.ids_matching(compile_rule(rule), batch=RECOMPUTE_BATCH):
-            await self._reconcile(segment, rule, ids)
+        tenant = await TenantSegments.load(self.segments)
+        affected = {segment.id} | tenant.graph.dependents_of(segment.id)
+        query = compile_segment_query(rule)
+        async for ids in self.candidates.ids_matching(query, batch=RECOMPUTE_BATCH):
+            await self._reconcile(affected, ids)
         after: str | None = None
         while members := await self.segments.member_ids(
             segment.id, after=after, limit=RECOMPUTE_BATCH
         ):
-            await self._reconcile(segment, rule, members)
+            await self._reconcile(affected, members)
             after = members[-1]
+        if is_time_dependent(rule):
+            await self._schedule_rechecks(rule)
         await self.segments.set_status(segment.id, SegmentStatus.READY)
 
-    async def _reconcile(self, segment: Segment, rule: Group, candidate_ids: list[str]) -> None:
+    async def _reconcile(self, affected: set[str], candidate_ids: list[str]) -> None:
         # Each candidate is re-read inside the transaction: a concurrent write that changed it
         # either committed first (and is seen here) or conflicts and is retried by the driver.
+        membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
+
         async def reconcile(session: Session) -> None:
             for candidate_id in candidate_ids:
                 candidate = await self.candidates.get(candidate_id, session=session)
-                matches = (
-                    candidate is not None
-                    and candidate.is_active
-                    and rule_matches(rule, candidate_facets(candidate.profile()))
-                )
-                if matches:
-                    if await self.segments.enter(segment.id, candidate_id, session=session):
-                        await to_segment_entered(
-                            self.outbox, segment, candidate_id, session=session
-                        )
-                elif await self.segments.exit(segment.id, candidate_id, session=session):
-                    await to_segment_exited(self.outbox, segment, candidate_id, session=session)
+                if candidate is None:
+                    for segment_id in affected:
+                        await self._exit_vanished(segment_id, candidate_id, session=session)
+                    continue
+                recheck_at = await membership.reevaluate(candidate, session=session, only=affected)
+                if recheck_at is not None:
+                    await self.candidates.set_recheck_at(candidate_id, recheck_at, session=session)
 
         await in_transaction(self.mongo, reconcile)
         self.outbox.notify_committed()
+
+    async def _exit_vanished(self, segment_id: str, candidate_id: str, *, session: Session) -> None:
+        segment = await self.segments.get(segment_id)
+        if segment is not None and await self.segments.exit(
+            segment_id, candidate_id, session=session
+        ):
+            await to_segment_exited(self.outbox, segment, candidate_id, session=session)
+
+    async def _schedule_rechecks(self, rule: Group) -> None:
+        # Membership by a relative date changes with time alone, also for candidates that match
+        # neither now nor before: each candidate holding one of the dates gets a re-evaluation
+        # at the instant its membership could flip (never a periodic rebuild of the segment).
+        fields = sorted({c.field for c in conditions(rule) if c.relative is not None})
+        now = utc_now()
+        after: str | None = None
+        while page := await self.candidates.facets_having(
+            fields, after=after, limit=RECOMPUTE_BATCH
+        ):
+            for candidate_id, facets in page:
+                flip = next_change_at(rule, facets, now=now)
+                if flip is not None:
+                    await self.candidates.bring_recheck_forward(candidate_id, flip)
+            after = page[-1][0]
+
+
+class SegmentRechecks:
+    """Re-evaluates candidates at the instants their relative-date memberships flip."""
+
+    def __init__(
+        self, mongo: MongoClient, database: Database, outbox: Outbox, *, poll_seconds: float
+    ) -> None:
+        self._mongo = mongo
+        self._database = database
+        self._outbox = outbox
+        self.worker = BatchWorker(
+            "segment-rechecks",
+            self.process_due,
+            batch_size=RECHECK_BATCH,
+            wakeup=Wakeup(),
+            poll_interval_seconds=poll_seconds,
+        )
+
+    async def process_due(self) -> int:
+        """Re-evaluates every candidate whose re-evaluation is due; returns how many."""
+        due = await candidates_due_for_recheck(self._database, now=utc_now(), limit=RECHECK_BATCH)
+        for tenant_id, candidate_id in due:
+            await self._recheck(tenant_id, candidate_id)
+        if due:
+            self._outbox.notify_committed()
+        return len(due)
+
+    async def _recheck(self, tenant_id: str, candidate_id: str) -> None:
+        candidates = CandidateRepository(self._database, tenant_id)
+        membership = MembershipEvaluator(
+            self._outbox, candidates, SegmentRepository(self._database, tenant_id)
+        )
+
+        async def recheck(session: Session) -> None:
+            # Another replica may have taken it first: its commit moved the instant on.
+            if not await recheck_is_due(
+                self._database, tenant_id, candidate_id, now=utc_now(), session=session
+            ):
+                return
+            candidate = await candidates.get(candidate_id, session=session)
+            if candidate is None:
+                return
+            recheck_at = await membership.reevaluate(candidate, session=session)
+            await candidates.set_recheck_at(candidate_id, recheck_at, session=session)
+
+        await in_transaction(self._mongo, recheck)
 
 
 class SegmentJobs:
@@ -366,7 +566,7 @@ class SegmentJobs:
         self._mongo = mongo
         self._database = database
         self._outbox = outbox
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     def evaluator(self, tenant_id: str) -> SegmentEvaluator:
         """The evaluator of one tenant's segments."""
@@ -378,12 +578,22 @@ class SegmentJobs:
         )
 
     def schedule(self, segment: Segment) -> None:
-        """Starts the full evaluation of a segment."""
-        task = asyncio.create_task(self._run(segment), name=f"segment-{segment.id}")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        """Starts the full evaluation of a segment, replacing one still running for an older
+        version of its rule."""
+        previous = self._running.pop(segment.id, None)
+        task = asyncio.create_task(self._run(segment, previous), name=f"segment-{segment.id}")
+        self._running[segment.id] = task
 
-    async def _run(self, segment: Segment) -> None:
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._running.get(segment.id) is done:
+                del self._running[segment.id]
+
+        task.add_done_callback(forget)
+
+    async def _run(self, segment: Segment, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            previous.cancel()
+            await asyncio.gather(previous, return_exceptions=True)
         try:
             await self.evaluator(segment.tenant_id).recompute(segment)
         except asyncio.CancelledError:
@@ -400,10 +610,11 @@ class SegmentJobs:
     async def wait_idle(self) -> None:
         """Waits until no evaluation runs (for tests and orderly shutdown)."""
         while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def stop(self) -> None:
         """Cancels running evaluations; they resume on the next start."""
-        for task in list(self._running):
+        tasks = list(self._running.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from crm_shared import ServiceSettings
 
 
@@ -18,3 +20,9 @@ class CandidatesSettings(ServiceSettings):
     consent_expiry_poll_interval_seconds: float = 30.0
     consent_expiry_lease_seconds: float = 60.0
     consent_expiry_batch_size: int = 100
+    segment_recheck_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the worker looks for candidates whose membership of a segment "
+        "with relative dates is due to change by time alone (the precision of such changes).",
+    )

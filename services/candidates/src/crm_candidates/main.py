@@ -16,7 +16,7 @@ from crm_candidates.api.identity import duplicates_router, merges_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
-from crm_candidates.commands import SegmentJobs
+from crm_candidates.commands import SegmentJobs, SegmentRechecks
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.consent_repository import ensure_consent_indexes
 from crm_candidates.consents import ConfirmationPolicy
@@ -68,13 +68,18 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         wakeup=Wakeup(),
         poll_interval_seconds=settings.consent_expiry_poll_interval_seconds,
     )
+    rechecks = SegmentRechecks(
+        mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
+    )
 
     async def run_background_work() -> AsyncIterator[None]:
         await segment_jobs.resume_unfinished()
         expiry_worker.start()
+        rechecks.worker.start()
         try:
             yield
         finally:
+            await rechecks.worker.stop()
             await expiry_worker.stop()
             await segment_jobs.stop()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
@@ -17,6 +19,7 @@ from crm_shared import (
     CandidateProfile,
     CandidateUnmerged,
     CandidateUpdated,
+    EventEnvelope,
     Outbox,
     PoolStageChanged,
     SegmentEntered,
@@ -51,34 +54,30 @@ async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session:
 
 async def to_segment_entered(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
-) -> None:
+) -> EventEnvelope[Any]:
     """Stages `segment.entered` for a candidate that started matching a segment."""
     payload = SegmentEntered(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    await outbox.stage(
-        SEGMENT_ENTERED,
-        tenant_id=segment.tenant_id,
-        subject=candidate_id,
-        data=payload,
-        session=session,
+    envelope = outbox.envelope(
+        SEGMENT_ENTERED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
+    await outbox.add(envelope, session=session)
+    return envelope
 
 
 async def to_segment_exited(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
-) -> None:
+) -> EventEnvelope[Any]:
     """Stages `segment.exited` for a candidate that stopped matching a segment."""
     payload = SegmentExited(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    await outbox.stage(
-        SEGMENT_EXITED,
-        tenant_id=segment.tenant_id,
-        subject=candidate_id,
-        data=payload,
-        session=session,
+    envelope = outbox.envelope(
+        SEGMENT_EXITED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
+    await outbox.add(envelope, session=session)
+    return envelope
 
 
 async def to_pool_stage_changed(

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -21,11 +22,12 @@ from crm_candidates.domain.models import (
     MergeSnapshot,
     Segment,
     SegmentStatus,
+    TimelineEntry,
 )
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.pools import Pool, PoolMembership, StageChange
 from crm_candidates.domain.profile import DEFAULT_PHONE_REGION, ProfileRules, SkillVocabulary
-from crm_candidates.domain.segments import candidate_facets
+from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
 from crm_shared import (
     CurrentPrincipal,
     Database,
@@ -59,6 +61,11 @@ DUPLICATE_KEY_CODE = 11000
 # The unique email index of the first version: merged records keep their addresses, so
 # uniqueness now lives in the identity collection instead.
 LEGACY_EMAIL_INDEX = "tenant_email_unique"
+TIMELINE_COLLECTION = "timeline"
+# Kept by the segment machinery beside the candidate, never part of the model: the ids of
+# the segments it is in, and when a relative date changes one of its memberships next.
+RECHECK_AT = "segments_recheck_at"
+SEGMENT_BOOKKEEPING = (SEGMENT_IDS, RECHECK_AT)
 
 
 class IdentityTakenError(Exception):
@@ -110,6 +117,12 @@ async def ensure_indexes(database: Database) -> None:
         await candidates.create_index([("tenant_id", ASCENDING), (derived, ASCENDING)])
     for facet in ("skills", "location", "tags"):
         await candidates.create_index([("tenant_id", ASCENDING), (f"facets.{facet}", ASCENDING)])
+    await candidates.create_index([("tenant_id", ASCENDING), (SEGMENT_IDS, ASCENDING)])
+    await candidates.create_index(
+        RECHECK_AT,
+        name="segments_recheck_due",
+        partialFilterExpression={RECHECK_AT: {"$type": "date"}},
+    )
     await database[SEGMENTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[MERGES_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     memberships = database[MEMBERSHIPS_COLLECTION]
@@ -118,6 +131,9 @@ async def ensure_indexes(database: Database) -> None:
         unique=True,
     )
     await memberships.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await database[TIMELINE_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("sort_key", DESCENDING)]
+    )
     await ensure_profile_indexes(database)
 
 
@@ -159,7 +175,7 @@ def candidate_identity_keys(candidate: Candidate) -> list[str]:
 def derived_fields(candidate: Candidate) -> dict[str, Any]:
     """The query fields stored beside a candidate: segment facets, search tokens, block keys."""
     return {
-        "facets": candidate_facets(candidate.profile()),
+        "facets": candidate_facets(candidate.model_dump()),
         "search_tokens": search_tokens(
             [
                 candidate.first_name,
@@ -180,7 +196,8 @@ def candidate_document(candidate: Candidate) -> dict[str, Any]:
 
 def candidate_from_document(document: dict[str, Any]) -> Candidate:
     """A stored candidate document as the model."""
-    return from_document(Candidate, {k: v for k, v in document.items() if k not in DERIVED_FIELDS})
+    stored_only = {*DERIVED_FIELDS, *SEGMENT_BOOKKEEPING}
+    return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
 
 
 @dataclass(frozen=True)
@@ -202,6 +219,7 @@ class CandidateRepository:
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
+        self.database = database
         self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
         self._identities = TenantScopedCollection(database[IDENTITIES_COLLECTION], tenant_id)
 
@@ -409,6 +427,35 @@ class CandidateRepository:
         )
         return [candidate_from_document(document) for document in documents]
 
+    async def set_recheck_at(
+        self, candidate_id: str, at: datetime | None, *, session: Session
+    ) -> None:
+        """Records when the candidate's segment membership changes next by time alone."""
+        change = {"$set": {RECHECK_AT: at}} if at else {"$unset": {RECHECK_AT: ""}}
+        await self._candidates.update_one({"_id": candidate_id}, change, session=session)
+
+    async def bring_recheck_forward(self, candidate_id: str, at: datetime) -> None:
+        """Makes the candidate's next time-driven re-evaluation no later than `at`."""
+        await self._candidates.update_one(
+            {
+                "_id": candidate_id,
+                "$or": [{RECHECK_AT: None}, {RECHECK_AT: {"$gt": at}}],
+            },
+            {"$set": {RECHECK_AT: at}},
+        )
+
+    async def facets_having(
+        self, fields: list[str], *, after: str | None, limit: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(id, facets) of candidates with a value in any of `fields`, in id order."""
+        query: dict[str, Any] = {
+            "$or": [{f"facets.{field}": {"$exists": True, "$ne": None}} for field in fields]
+        }
+        if after:
+            query = {"$and": [query, {"_id": {"$gt": after}}]}
+        documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [(document["_id"], document.get("facets") or {}) for document in documents]
+
     async def ids_matching(self, query: dict[str, Any], *, batch: int) -> AsyncIterator[list[str]]:
         """The ids of every active candidate matching a compiled query, in batches of `batch`."""
         after: str | None = None
@@ -474,6 +521,7 @@ class SegmentRepository:
         self.tenant_id = tenant_id
         self._segments = TenantScopedCollection(database[SEGMENTS_COLLECTION], tenant_id)
         self._memberships = TenantScopedCollection(database[MEMBERSHIPS_COLLECTION], tenant_id)
+        self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
 
     async def add(self, segment: Segment) -> None:
         """Stores a new segment."""
@@ -490,6 +538,20 @@ class SegmentRepository:
         """Every segment of the tenant."""
         documents = await self._segments.find({}, sort=[("_id", ASCENDING)], session=session)
         return [_segment_from_document(document) for document in documents]
+
+    async def redefine(self, segment: Segment) -> None:
+        """Stores a segment's new name and rule; its membership is recomputed afterwards."""
+        await self._segments.update_one(
+            {"_id": segment.id},
+            {
+                "$set": {
+                    "name": segment.name,
+                    "rule": segment.rule,
+                    "status": segment.status.value,
+                    "updated_at": segment.updated_at,
+                }
+            },
+        )
 
     async def set_status(self, segment_id: str, status: SegmentStatus) -> None:
         """Records where the segment's full evaluation stands."""
@@ -522,14 +584,25 @@ class SegmentRepository:
             upsert=True,
             session=session,
         )
-        return result.upserted_id is not None
+        if result.upserted_id is None:
+            return False
+        # Mirrored on the candidate so rules referring to this segment compile to a query.
+        await self._candidates.update_one(
+            {"_id": candidate_id}, {"$addToSet": {SEGMENT_IDS: segment_id}}, session=session
+        )
+        return True
 
     async def exit(self, segment_id: str, candidate_id: str, *, session: Session) -> bool:
         """Ends the candidate's membership; False if it was not a member."""
         result = await self._memberships.delete_one(
             {"segment_id": segment_id, "candidate_id": candidate_id}, session=session
         )
-        return result.deleted_count == 1
+        if result.deleted_count != 1:
+            return False
+        await self._candidates.update_one(
+            {"_id": candidate_id}, {"$pull": {SEGMENT_IDS: segment_id}}, session=session
+        )
+        return True
 
 
 async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
@@ -818,6 +891,32 @@ def _merge_from_document(document: dict[str, Any]) -> Merge:
     return from_document(Merge, {k: v for k, v in document.items() if k != "snapshot"})
 
 
+async def candidates_due_for_recheck(
+    database: Database, *, now: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(tenant id, candidate id) of candidates whose time-driven re-evaluation is due.
+
+    Deliberately cross-tenant, like the other workers' claims: each candidate it returns is then
+    re-evaluated within its own tenant.
+    """
+    documents = await (
+        database[CANDIDATES_COLLECTION]
+        .find({RECHECK_AT: {"$lte": now}}, {"tenant_id": 1}, sort=[(RECHECK_AT, ASCENDING)])
+        .limit(limit)
+        .to_list()
+    )
+    return [(document["tenant_id"], document["_id"]) for document in documents]
+
+
+async def recheck_is_due(
+    database: Database, tenant_id: str, candidate_id: str, *, now: datetime, session: Session
+) -> bool:
+    """Whether the candidate's time-driven re-evaluation is (still) due."""
+    scoped = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
+    due = await scoped.find_one({"_id": candidate_id, RECHECK_AT: {"$lte": now}}, session=session)
+    return due is not None
+
+
 def _database(request: Request) -> Database:
     database: Database = request.app.state.platform.require_database()
     return database
@@ -863,3 +962,46 @@ def merge_repository(request: Request, principal: CurrentPrincipal) -> MergeRepo
 CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
 MergesRepo = Annotated[MergeRepository, Depends(merge_repository)]
 SegmentsRepo = Annotated[SegmentRepository, Depends(segment_repository)]
+
+
+class TimelineRepository:
+    """One tenant's activity timelines: one entry per event about a candidate."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._entries = TenantScopedCollection(database[TIMELINE_COLLECTION], tenant_id)
+
+    async def record(self, entry: TimelineEntry, *, session: Session) -> bool:
+        """Adds an entry once (keyed by its event id); False if it was recorded before."""
+        document = entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}
+        result = await self._entries.update_one(
+            {"_id": entry.event_id},
+            {"$setOnInsert": document},
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def page(
+        self, candidate_id: str, *, before: str | None, limit: int
+    ) -> list[TimelineEntry]:
+        """Up to `limit` of the candidate's entries, newest first, older than the key `before`."""
+        query: dict[str, Any] = {"candidate_id": candidate_id}
+        if before:
+            query["sort_key"] = {"$lt": before}
+        documents = await self._entries.find(query, sort=[("sort_key", DESCENDING)], limit=limit)
+        return [
+            TimelineEntry.model_validate(
+                {k: v for k, v in document.items() if k not in ("_id", "sort_key")}
+                | {"event_id": document["_id"]}
+            )
+            for document in documents
+        ]
+
+
+def timeline_repository(request: Request, principal: CurrentPrincipal) -> TimelineRepository:
+    """FastAPI dependency: the timelines of the caller's tenant."""
+    return TimelineRepository(_database(request), principal.tenant_id)
+
+
+TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]

@@ -15,6 +15,8 @@ from crm_candidates.api.schemas import (
     SegmentPreview,
     SegmentPreviewRequest,
     SegmentPublic,
+    SegmentUpdate,
+    TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
 from crm_candidates.commands import CandidateWriter, SegmentJobs
@@ -24,6 +26,7 @@ from crm_candidates.domain.models import (
     CandidateSource,
     ProfileError,
     Segment,
+    SegmentStatus,
     normalise_skill,
     unique_in_order,
 )
@@ -32,7 +35,16 @@ from crm_candidates.domain.profile import (
     is_phone_region,
     normalise_profile_fields,
 )
-from crm_candidates.domain.segments import Group, RuleError, compile_rule, parse_rule
+from crm_candidates.domain.segments import (
+    Group,
+    ReferenceGraph,
+    RuleError,
+    compile_segment_query,
+    is_time_dependent,
+    parse_rule,
+    reference_paths,
+    referenced_segments,
+)
 from crm_candidates.repository import (
     CandidatesRepo,
     IdentityTakenError,
@@ -41,6 +53,7 @@ from crm_candidates.repository import (
     SearchQuery,
     SegmentRepository,
     SegmentsRepo,
+    TimelineRepo,
 )
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -50,6 +63,8 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    new_id,
+    utc_now,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -279,33 +294,101 @@ async def list_candidates(
     return Page[CandidatePublic](items=[_public(c) for c in items], next_cursor=next_cursor)
 
 
+@router.get("/candidates/{candidate_id}/timeline", response_model=Page[TimelineEntryPublic])
+async def candidate_timeline(
+    candidate_id: str,
+    candidates: CandidatesRepo,
+    timeline: TimelineRepo,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+) -> Page[TimelineEntryPublic]:
+    """What happened with the candidate across every service, newest first."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
+    before = decode_cursor(cursor) if cursor else None
+    found = await timeline.page(candidate_id, before=before, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].sort_key) if len(found) > limit else None
+    return Page[TimelineEntryPublic](
+        items=[TimelineEntryPublic.model_validate(entry.model_dump()) for entry in items],
+        next_cursor=next_cursor,
+    )
+
+
+def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:
+    summary = "; ".join(f"{path}: {message}" for path, message in errors)
+    return ProblemError(
+        422,
+        f"the segment rule is not valid: {summary}",
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": path, "detail": message} for path, message in errors]},
+    )
+
+
 def _valid_rule(raw: dict[str, Any]) -> Group:
     try:
         return parse_rule(raw)
     except RuleError as invalid:
-        raise ProblemError(
-            422,
-            f"the segment rule is not valid: {invalid}",
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [{"field": path, "detail": message} for path, message in invalid.errors]
-            },
-        ) from None
+        raise _rule_problem(invalid.errors) from None
+
+
+async def _valid_segment_rule(
+    raw: dict[str, Any], segment_id: str, segments: SegmentRepository
+) -> Group:
+    """A rule for the segment `segment_id`: valid, referring only to existing segments of the
+    caller's tenant, and never (through others) to itself."""
+    rule = _valid_rule(raw)
+    existing = {segment.id: segment for segment in await segments.all()}
+    references = list(reference_paths(raw))
+    unknown = [
+        (f"{path}.segment", f"no segment {referenced} in this tenant")
+        for path, referenced in references
+        if referenced not in existing and referenced != segment_id
+    ]
+    if unknown:
+        raise _rule_problem(unknown)
+    graph = ReferenceGraph(
+        {
+            sid: referenced_segments(Group.model_validate(segment.rule))
+            for sid, segment in existing.items()
+        }
+        | {segment_id: referenced_segments(rule)}
+    )
+    cycle = graph.cycle_through(segment_id)
+    if cycle is not None:
+        chain = " -> ".join(cycle)
+        raise _rule_problem(
+            [
+                (f"{path}.segment", f"segment references form a cycle: {chain}")
+                for path, referenced in references
+                if referenced == cycle[1]
+            ]
+        )
+    return rule
+
+
+def _stored_rule(rule: Group) -> dict[str, Any]:
+    stored: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
+    return stored
 
 
 async def _segment_public(segment: Segment, segments: SegmentRepository) -> SegmentPublic:
     return SegmentPublic.model_validate(
-        {**segment.model_dump(), "member_count": await segments.member_count(segment.id)}
+        {
+            **segment.model_dump(),
+            "member_count": await segments.member_count(segment.id),
+            "time_dependent": is_time_dependent(Group.model_validate(segment.rule)),
+        }
     )
 
 
 @segments_router.post("/preview", response_model=SegmentPreview)
 async def preview_segment(
-    body: SegmentPreviewRequest, candidates: CandidatesRepo
+    body: SegmentPreviewRequest, candidates: CandidatesRepo, segments: SegmentsRepo
 ) -> SegmentPreview:
-    """How many of the caller's candidates a rule matches now, with a sample."""
-    query = compile_rule(_valid_rule(body.rule))
+    """How many of the caller's active candidates a rule matches now, with a sample."""
+    query = compile_segment_query(await _valid_segment_rule(body.rule, "", segments))
     count = await candidates.count_matching(query)
     sample = await candidates.sample_matching(query, body.sample_size)
     return SegmentPreview(count=count, sample=[_public(c) for c in sample])
@@ -320,11 +403,13 @@ async def create_segment(
     response: Response,
 ) -> SegmentPublic:
     """Creates a dynamic segment and starts its first full evaluation in the background."""
-    rule = _valid_rule(body.rule)
+    segment_id = new_id()
+    rule = await _valid_segment_rule(body.rule, segment_id, segments)
     segment = Segment(
+        id=segment_id,
         tenant_id=principal.tenant_id,
         name=body.name,
-        rule=rule.model_dump(mode="json", exclude_none=True),
+        rule=_stored_rule(rule),
         created_by=principal.user_id,
     )
     await segments.add(segment)
@@ -332,6 +417,29 @@ async def create_segment(
     jobs.schedule(segment)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{segment.id}"
     return await _segment_public(segment, segments)
+
+
+@segments_router.patch("/{segment_id}", response_model=SegmentPublic)
+async def update_segment(
+    segment_id: str, body: SegmentUpdate, segments: SegmentsRepo, request: Request
+) -> SegmentPublic:
+    """Renames a segment or changes its rule; a new rule recomputes the membership in the
+    background, emitting `segment.entered` / `segment.exited` for each difference."""
+    segment = await segments.get(segment_id)
+    if segment is None:
+        raise _not_found("segment", segment_id)
+    changes: dict[str, Any] = {"updated_at": utc_now()}
+    if body.name is not None:
+        changes["name"] = body.name
+    if body.rule is not None:
+        rule = await _valid_segment_rule(body.rule, segment_id, segments)
+        changes |= {"rule": _stored_rule(rule), "status": SegmentStatus.COMPUTING}
+    changed = segment.model_copy(update=changes)
+    await segments.redefine(changed)
+    if body.rule is not None:
+        jobs: SegmentJobs = request.app.state.segment_jobs
+        jobs.schedule(changed)
+    return await _segment_public(changed, segments)
 
 
 @segments_router.get("", response_model=list[SegmentPublic])

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from crm_candidates.domain.custom_fields import CUSTOM_FIELD_KEY_PATTERN, CustomFieldType
 from crm_candidates.domain.merging import FieldChoice
 from crm_candidates.domain.models import (
+    AtsStatus,
     CandidateSource,
     CandidateStatus,
     MergeStatus,
@@ -22,10 +23,14 @@ from crm_candidates.domain.segments import SEGMENTABLE_FIELDS
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 RULE_DESCRIPTION = (
-    'A group `{"all"|"any"|"none": [...]}` of conditions '
-    '`{"field", "op", "value"}` and nested groups. Operators: equals, not_equals, in, '
-    f"contains, exists. Fields: {', '.join(SEGMENTABLE_FIELDS)}. Text matches ignore case and "
-    "spacing; a condition on a list field holds when any element satisfies it."
+    'A group `{"all"|"any"|"none": [...]}` of conditions `{"field", "op", "value"}`, '
+    'segment references `{"segment": "<segment id>"}` and nested groups. Operators: equals, '
+    "not_equals, in, contains, exists, range (`{gte, lte, gt, lt}` of numbers or ISO dates), "
+    'before/after (an ISO date in `value`, or `"relative": "-30d"` resolved at evaluation '
+    'time), in_pool (`{"pool_id", "stage"}`, stage optional). Fields: '
+    f"{', '.join(SEGMENTABLE_FIELDS)}, custom_fields.<key>. Text matches ignore case and "
+    "spacing; a condition on a list field holds when any element satisfies it. See "
+    "docs/segments.md."
 )
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -141,6 +146,12 @@ class CandidatePublic(BaseModel):
     work_preferences: WorkPreferences | None
     custom_fields: dict[str, Any]
     pools: list[PoolPlacement] = Field(description="The talent pools the candidate is in.")
+    engagement_score: float = Field(description="Decaying engagement score from analytics.")
+    last_activity_at: datetime | None
+    events_registered: list[str] = Field(description="Ids of events registered for.")
+    events_attended: list[str] = Field(description="Ids of events checked in at.")
+    ats_status: AtsStatus | None = Field(description="Latest application's status in the ATS.")
+    ats_stage: str | None
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -173,6 +184,15 @@ class SegmentCreate(BaseModel):
     rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
 
 
+class SegmentUpdate(BaseModel):
+    """A change of a segment's name or rule; a new rule recomputes its membership."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    rule: dict[str, Any] | None = Field(default=None, description=RULE_DESCRIPTION)
+
+
 class SegmentPreviewRequest(BaseModel):
     """A rule to count before saving it as a segment."""
 
@@ -195,10 +215,16 @@ class SegmentPublic(BaseModel):
     id: str
     name: str
     rule: dict[str, Any]
-    status: SegmentStatus = Field(description="`computing` until the first full evaluation ends.")
+    status: SegmentStatus = Field(
+        description="`computing` until the full evaluation of its (latest) rule ends."
+    )
     member_count: int
+    time_dependent: bool = Field(
+        description="Whether membership can change with time alone (relative dates)."
+    )
     created_by: str
     created_at: datetime
+    updated_at: datetime | None
 
 
 class ProfileSettings(BaseModel):
@@ -401,3 +427,13 @@ class MergePublic(BaseModel):
     created_at: datetime
     undone_at: datetime | None
     undone_by: str | None
+
+
+class TimelineEntryPublic(BaseModel):
+    """One entry of a candidate's activity timeline."""
+
+    event_id: str = Field(description="The event the entry was built from.")
+    type: str = Field(description="What happened: the event's topic, e.g. `message.clicked`.")
+    source: str = Field(description="The service that reported it.")
+    occurred_at: datetime
+    data: dict[str, Any] = Field(description="The event's details (no contact details).")

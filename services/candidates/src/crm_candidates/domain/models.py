@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -43,6 +43,20 @@ RECORD_FIELDS = frozenset(
         "provenance",
     }
 )
+
+
+PROJECTED = frozenset(
+    {
+        "engagement_score",
+        "last_activity_at",
+        "events_registered",
+        "events_attended",
+        "ats_status",
+        "ats_stage",
+        "ats_changed_at",
+    }
+)
+"""Candidate fields that are projections of other services' facts, not part of the profile."""
 
 
 def normalise_skill(skill: str) -> str:
@@ -85,6 +99,15 @@ class PoolPlacement(BaseModel):
     stage: str
 
 
+class AtsStatus(StrEnum):
+    """Where the candidate's latest application stands in the applicant tracking system."""
+
+    APPLIED = "applied"
+    IN_PROCESS = "in_process"
+    REJECTED = "rejected"
+    HIRED = "hired"
+
+
 class Candidate(BaseModel):
     """A person in the talent pipeline, as stored by the candidates service."""
 
@@ -114,6 +137,14 @@ class Candidate(BaseModel):
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     # Kept by the talent pool commands only, inside the transaction of each stage change.
     pools: list[PoolPlacement] = Field(default_factory=list)
+    # Facts projected from other services' events (kept by the handlers, never by the API).
+    engagement_score: float = 0.0
+    last_activity_at: datetime | None = None
+    events_registered: list[str] = Field(default_factory=list)
+    events_attended: list[str] = Field(default_factory=list)
+    ats_status: AtsStatus | None = None
+    ats_stage: str | None = None
+    ats_changed_at: datetime | None = None
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
@@ -125,8 +156,10 @@ class Candidate(BaseModel):
     )
 
     def profile(self) -> dict[str, Any]:
-        """The fields carried by candidate events and matched by segment rules."""
-        return self.model_dump(mode="json", exclude=set(RECORD_FIELDS)) | {"candidate_id": self.id}
+        """The fields carried by candidate events (the person, not the record or its facts)."""
+        return self.model_dump(mode="json", exclude=set(RECORD_FIELDS | PROJECTED)) | {
+            "candidate_id": self.id
+        }
 
     @property
     def is_active(self) -> bool:
@@ -153,6 +186,29 @@ class Segment(BaseModel):
     status: SegmentStatus = SegmentStatus.COMPUTING
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime | None = None
+
+
+class TimelineEntry(BaseModel):
+    """One thing that happened to or with a candidate, from any service's event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="The id of the event it was built from (idempotency key).")
+    candidate_id: str
+    type: str = Field(description="The event's topic, e.g. `message.opened`.")
+    source: str = Field(description="The service that emitted the event.")
+    occurred_at: datetime
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="What the event says, without contact details."
+    )
+
+    @property
+    def sort_key(self) -> str:
+        """Orders entries by time, then event id: fixed-width UTC time sorts as text (to the
+        millisecond, as MongoDB keeps the time, so a key rebuilt from a stored entry is equal)."""
+        moment = self.occurred_at.astimezone(UTC)
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z|{self.event_id}"
 
 
 class MergeStatus(StrEnum):
