@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+
+from crm_shared import EventEnvelope, TopicSpec
 
 
 def unique(prefix: str) -> str:
@@ -94,3 +97,36 @@ async def read_events(
     finally:
         await consumer.stop()
     return found
+
+
+async def publish_event(
+    bootstrap_servers: str,
+    spec: TopicSpec,
+    *,
+    tenant_id: str,
+    subject: str,
+    data: BaseModel,
+    event_id: uuid.UUID | None = None,
+    copies: int = 1,
+) -> str:
+    """Publishes an event of the catalog topic `spec` as another service would (`copies` times,
+    as a redelivery would); returns its id."""
+    envelope = EventEnvelope[Any](
+        id=event_id or uuid.uuid4(),
+        type=spec.name,
+        source="tests",
+        tenant_id=tenant_id,
+        subject=subject,
+        schema_version=spec.schema_version,
+        data=data,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for _ in range(copies):
+            await producer.send_and_wait(
+                spec.name, envelope.model_dump_json().encode(), key=subject.encode()
+            )
+    finally:
+        await producer.stop()
+    return str(envelope.id)
