@@ -23,8 +23,15 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     database = platform.require_database()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.include_kafka_router(build_router(platform.require_consumer(), database))
-    return create_service_app(
+    platform.include_kafka_router(
+        build_router(
+            platform.require_consumer(),
+            database,
+            platform.require_outbox(),
+            settings.engagement_model(),
+        )
+    )
+    app = create_service_app(
         platform,
         title="Analytics service",
         description="What happened and what worked: per-tenant aggregates of every event.",
@@ -35,3 +42,5 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             ),
         ],
     )
+    app.state.engagement_model = settings.engagement_model()
+    return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -14,3 +16,30 @@ class TenantSummary(BaseModel):
     messages_clicked: int = Field(description="Messages with at least one tracked click.")
     event_registrations: int = Field(description="Registrations for recruiting events.")
     applications: int = Field(description="Applications reported by connected ATSs.")
+
+
+class EngagementContribution(BaseModel):
+    """One activity counted in a candidate's engagement score and what it adds now."""
+
+    kind: str = Field(description="message_opened, message_clicked, message_replied, ...")
+    reference: str = Field(description="The message or event the activity was about.")
+    occurred_at: datetime
+    weight: float = Field(description="What the activity adds when it has just happened.")
+    contribution: float = Field(description="What it adds now, after its decay.")
+    event_id: str = Field(description="The event it was recorded from.")
+
+
+class EngagementExplanation(BaseModel):
+    """A candidate's engagement score now, and every activity that makes it up."""
+
+    candidate_id: str
+    score: float = Field(description="The sum of the contributions, as of `as_of`.")
+    as_of: datetime
+    half_life_days: float
+    weights: dict[str, float]
+    last_activity_at: datetime | None
+    published_score: float | None = Field(
+        description="The score last published in `engagement.scored` (as of `published_at`)."
+    )
+    published_at: datetime | None
+    contributions: list[EngagementContribution] = Field(description="Newest first.")
