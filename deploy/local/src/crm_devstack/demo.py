@@ -46,6 +46,14 @@ API_FIELDS = frozenset(
 )
 
 
+DEMO_SKILL_VOCABULARY = [
+    {"canonical": "JavaScript", "synonyms": ["JS", "ECMAScript"]},
+    {"canonical": "Kubernetes", "synonyms": ["k8s"]},
+    {"canonical": "PostgreSQL", "synonyms": ["Postgres", "psql"]},
+]
+DEMO_POOL_STAGES = ["Sourced", "Contacted", "Interviewing", "Offer"]
+
+
 @dataclass(frozen=True)
 class DemoPerson:
     first_name: str
@@ -174,6 +182,13 @@ class DemoLoader:
             headers=self.admin,
             json={"default_phone_region": "DE"},
         )
+        await self.expect(
+            200,
+            "PUT",
+            "/api/v1/skills/vocabulary",
+            headers=self.recruiter,
+            json={"skills": DEMO_SKILL_VOCABULARY},
+        )
         people = demo_people(candidates)
         limit = asyncio.Semaphore(8)
 
@@ -230,16 +245,41 @@ class DemoLoader:
                     "email": f"walk.in.{n + 1}@example.org",
                 },
             )
+        pool_members = await self.fill_pool(created)
         engagement = await self.engage(rng)
         applications = await self.report_applications(rng, people[:40])
         return {
             "candidates": len({candidate["id"] for candidate in created}),
+            "pool_members": pool_members,
             "template": template,
             "sequence": sequence,
             "event": event,
             "engagement": engagement,
             "applications": applications,
         }
+
+    async def fill_pool(self, created: list[dict[str, Any]]) -> int:
+        """A talent pool with the first candidates spread over its stages."""
+        pool = await self.expect(
+            201,
+            "POST",
+            "/api/v1/pools",
+            headers=self.recruiter,
+            json={"name": "Platform engineering pipeline", "stages": DEMO_POOL_STAGES},
+        )
+        members = list(dict.fromkeys(candidate["id"] for candidate in created))[:24]
+        for position, candidate_id in enumerate(members):
+            await self.expect(
+                201,
+                "POST",
+                f"/api/v1/pools/{pool['id']}/members",
+                headers=self.recruiter,
+                json={
+                    "candidate_id": candidate_id,
+                    "stage": DEMO_POOL_STAGES[position % len(DEMO_POOL_STAGES)],
+                },
+            )
+        return len(members)
 
     async def engage(self, rng: random.Random) -> dict[str, int]:
         """Opens about 60% and clicks about 15% of the nurture mails, as candidates would."""
@@ -313,6 +353,7 @@ Try:
   curl -s {gateway}/api/v1/analytics/summary -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s '{gateway}/api/v1/candidates?limit=5' -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/segments -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s {gateway}/api/v1/pools -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/sequences -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/events -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   # a new Python engineer in Berlin enters the segment at once and gets the nurture mail:
@@ -337,7 +378,8 @@ async def load_demo(config: StackConfig, candidates: int = 300) -> str:
         summary = await loader.load(candidates)
     engagement = summary["engagement"]
     return (
-        f"Loaded {summary['candidates']} candidates, 2 segments, 1 sequence, 1 event with 23 "
+        f"Loaded {summary['candidates']} candidates ({summary['pool_members']} in a talent "
+        "pool), 2 segments, 1 sequence, 1 event with 23 "
         f"registrations, {engagement['mails']} nurture mails ({engagement['opened']} opened, "
         f"{engagement['clicked']} clicked) and {summary['applications']} ATS applications.\n"
         + guide(config)
