@@ -1,6 +1,7 @@
 """What enrols candidates in sequences and what ends their enrolments, end to end: pool stages,
-event check-ins (the events service's check-in and walk-in endpoints), Greenhouse rejections
-(silver medalists) and hires through the signed webhook, replies, consent withdrawals."""
+event check-ins (the events service's check-in and walk-in endpoints, a walk-in nobody knew
+becoming a candidate first), Greenhouse rejections (silver medalists) and hires through the
+signed webhook, replies, consent withdrawals."""
 
 from __future__ import annotations
 
@@ -179,6 +180,14 @@ async def test_check_in_and_walk_ins_emit_event_checked_in_and_enrol(
     walked = by_registration[walk_in.json()["id"]]
     assert walked["data"]["walk_in"] is True
     assert walked["data"]["email"] == walk_in_email
+    # Nobody knew the walk-in: the candidates service created them from the registration, and
+    # only then was the attendance announced, with the new candidate, who is enrolled too.
+    walk_in_candidate = walked["data"]["candidate_id"]
+    assert walk_in_candidate is not None
+    assert walked["subject"] == walk_in_candidate
+    await enrolment_of(
+        stack, ACME_TOKEN, sequence["id"], walk_in_candidate, lambda e: True, "walk-in not enrolled"
+    )
     [registered] = await read_events(
         kafka_bootstrap_servers,
         EVENT_REGISTERED.name,

@@ -6,6 +6,7 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
+from crm_events.publishers import announce_attendance
 from crm_events.repository import EventRepository
 from crm_shared import (
     CANDIDATE_CREATED,
@@ -19,11 +20,12 @@ from crm_shared import (
     Database,
     EventEnvelope,
     IdempotentConsumer,
+    Outbox,
     Session,
 )
 
 
-def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRouter:
+def build_router(consumer: IdempotentConsumer, database: Database, outbox: Outbox) -> KafkaRouter:
     """The events service's subscribers."""
     router = KafkaRouter()
 
@@ -35,6 +37,13 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         events = EventRepository(database, envelope.tenant_id)
         for email in emails:
             await events.link_candidate(email, profile.candidate_id, session=session)
+        # Attendees checked in before they were known are announced now.
+        for registration in await events.unannounced_attendance(
+            profile.candidate_id, session=session
+        ):
+            event = await events.get(registration.event_id, session=session)
+            if event is not None:
+                await announce_attendance(outbox, events, event, registration, session=session)
 
     async def on_candidate_created(envelope: EventEnvelope[Any], session: Session) -> None:
         await know_candidate(envelope, session)
@@ -77,7 +86,8 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         router,
         CANDIDATE_CREATED,
         on_candidate_created,
-        description="Learns which email belongs to which candidate, to match registrants.",
+        description="Learns which email belongs to which candidate, to match registrants; "
+        "announces the attendance of walk-ins nobody knew before.",
     )
     consumer.subscribe(
         router,

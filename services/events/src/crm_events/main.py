@@ -23,7 +23,9 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     database = platform.require_database()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.include_kafka_router(build_router(platform.require_consumer(), database))
+    platform.include_kafka_router(
+        build_router(platform.require_consumer(), database, platform.require_outbox())
+    )
     return create_service_app(
         platform,
         title="Events service",

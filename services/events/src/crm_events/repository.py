@@ -107,7 +107,8 @@ class EventRepository:
     async def check_in(
         self, registration: Registration, at: datetime, *, session: Session
     ) -> Registration | None:
-        """Marks a registrant as attended; None if they were checked in already."""
+        """Marks a registrant as attended; the registration as it is now (read in the same
+        transaction, so a candidate linked meanwhile is seen), None if checked in already."""
         result = await self._registrations.update_one(
             {"_id": registration.id, "checked_in_at": None},
             {"$set": {"checked_in_at": at}},
@@ -115,7 +116,26 @@ class EventRepository:
         )
         if result.modified_count != 1:
             return None
-        return registration.model_copy(update={"checked_in_at": at})
+        return await self.registration(registration.event_id, registration.id, session=session)
+
+    async def mark_attendance_published(self, registration_id: str, *, session: Session) -> None:
+        await self._registrations.update_one(
+            {"_id": registration_id}, {"$set": {"attendance_published": True}}, session=session
+        )
+
+    async def unannounced_attendance(
+        self, candidate_id: str, *, session: Session
+    ) -> list[Registration]:
+        """The candidate's check-ins not published yet (they were unknown when checked in)."""
+        documents = await self._registrations.find(
+            {
+                "candidate_id": candidate_id,
+                "checked_in_at": {"$ne": None},
+                "attendance_published": {"$ne": True},
+            },
+            session=session,
+        )
+        return [from_document(Registration, d) for d in documents]
 
     async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
         """Links registrations made before the person was known as a candidate."""

@@ -13,7 +13,7 @@ from crm_events.api.schemas import (
     WalkInCreate,
 )
 from crm_events.domain.models import RecruitingEvent, Registration, RegistrationStatus
-from crm_events.publishers import to_event_checked_in, to_event_registered
+from crm_events.publishers import announce_attendance, to_event_registered
 from crm_events.repository import (
     DuplicateRegistrationError,
     EventRepository,
@@ -101,7 +101,9 @@ EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
 async def check_in(
     event_id: str, registration_id: str, events: EventsRepo, request: Request
 ) -> RegistrationDetail:
-    """Marks a registrant as attended (`event.checked_in`); checking in again changes nothing."""
+    """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
+    goes out once the attendee is a known candidate: now, or when the candidates service has
+    created them from their registration."""
     event = await events.get(event_id)
     if event is None:
         raise _not_found(event_id)
@@ -119,7 +121,7 @@ async def check_in(
         checked_in = await events.check_in(registration, utc_now(), session=session)
         if checked_in is not None:
             attended = checked_in
-            await to_event_checked_in(outbox, event, checked_in, session=session)
+            await announce_attendance(outbox, events, event, checked_in, session=session)
 
     if registration.checked_in_at is None:
         await in_transaction(platform.require_mongo(), record)
@@ -137,9 +139,10 @@ async def check_in(
 async def walk_in(
     event_id: str, body: WalkInCreate, events: EventsRepo, request: Request, response: Response
 ) -> RegistrationDetail:
-    """Captures somebody at the door: a registration that is checked in at once
-    (`event.registered`, so an unknown person becomes a candidate, then `event.checked_in`).
-    Somebody who had registered is simply checked in (200)."""
+    """Captures somebody at the door: a registration that is checked in at once. It is
+    published as `event.registered` (so an unknown person becomes a candidate) and, once the
+    person is a known candidate, `event.checked_in`. Somebody who had registered is simply
+    checked in (200)."""
     event = await events.get(event_id)
     if event is None:
         raise _not_found(event_id)
@@ -172,7 +175,7 @@ async def walk_in(
         )
         await events.register(registration, session=session)
         await to_event_registered(outbox, event, registration, session=session)
-        await to_event_checked_in(outbox, event, registration, session=session)
+        await announce_attendance(outbox, events, event, registration, session=session)
 
     try:
         await in_transaction(platform.require_mongo(), store)

@@ -55,3 +55,5 @@ class Registration(BaseModel):
     registered_at: datetime = Field(default_factory=utc_now)
     checked_in_at: datetime | None = None
     walk_in: bool = False
+    # Whether `event.checked_in` went out: only once the attendee is a known candidate.
+    attendance_published: bool = False
