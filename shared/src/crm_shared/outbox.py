@@ -99,13 +99,25 @@ class Outbox:
             session=session,
         )
 
-    async def add_many(self, envelopes: list[EventEnvelope[Any]], *, session: Session) -> None:
-        """Stores several events in the caller's transaction with one write, in order."""
+    async def add_many(
+        self,
+        envelopes: list[EventEnvelope[Any]],
+        *,
+        session: Session,
+        trace_contexts: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Stores several events in the caller's transaction with one write, in order.
+
+        A batch worker acting for several requests passes each event's own trace context, so
+        every event continues the trace it belongs to; otherwise all take the current one.
+        """
         if not envelopes:
             return
         if not session.in_transaction:
             raise RuntimeError("outbox records must be written inside the entity's transaction")
-        carrier = current_trace_context()
+        if trace_contexts is not None and len(trace_contexts) != len(envelopes):
+            raise ValueError("one trace context per envelope")
+        carriers = trace_contexts or [current_trace_context()] * len(envelopes)
         now = utc_now()
         await self.records.insert_many(
             [
@@ -121,7 +133,7 @@ class Outbox:
                     "published": False,
                     "sent_at": None,
                 }
-                for envelope in envelopes
+                for envelope, carrier in zip(envelopes, carriers, strict=True)
             ],
             ordered=True,
             session=session,

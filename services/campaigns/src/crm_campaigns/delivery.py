@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -54,6 +54,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    current_trace_context,
     from_document,
     in_transaction,
     utc_now,
@@ -173,6 +174,8 @@ class _Attempt:
     document: dict[str, Any]
     outcome: Outcome | None = None
     error: BaseException | None = None
+    # The send's span context, so `message.sent` continues the trace that queued the message.
+    trace_context: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -347,7 +350,8 @@ class MailDispatcher:
         carrier = attempt.document.get("trace_context") or {}
         token = otel_context.attach(propagate.extract(carrier))
         try:
-            with tracer.start_as_current_span("message.deliver"):
+            with tracer.start_as_current_span("smtp.send"):
+                attempt.trace_context = current_trace_context()
                 await self._transport.send(email_for(attempt.message, self._sender, self._domain))
             attempt.outcome = Outcome.SENT
         except (aiosmtplib.SMTPException, OSError) as error:
@@ -414,6 +418,7 @@ class MailDispatcher:
                 await self._outbox.add_many(
                     [message_sent_envelope(self._outbox, a.message) for a in sent],
                     session=session,
+                    trace_contexts=[a.trace_context for a in sent],
                 )
             by_reason: dict[str, list[_Attempt]] = defaultdict(list)
             for attempt, reason in skipped:
