@@ -563,3 +563,50 @@ async def test_a_merged_record_is_never_put_in_a_pool_and_its_requests_reach_the
     stored = await stack.gateway.get(f"/api/v1/candidates/{survivor['id']}", headers=auth)
     assert "followed" in stored.json()["tags"]
     assert stored.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]
+
+
+async def test_pool_moves_re_evaluate_segments_in_the_same_write(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    candidate = await create(stack, ACME_TOKEN, person(unique("seg-pool")))
+    rule = {
+        "all": [
+            {
+                "field": "pools",
+                "op": "in_pool",
+                "value": {"pool_id": pool["id"], "stage": "Contacted"},
+            }
+        ]
+    }
+    created = await stack.gateway.post(
+        "/api/v1/segments", json={"name": unique("contacted"), "rule": rule}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    segment_id = created.json()["id"]
+
+    async def segment_ready() -> bool:
+        found = await stack.gateway.get(f"/api/v1/segments/{segment_id}", headers=auth)
+        return bool(found.json()["status"] == "ready")
+
+    await eventually(segment_ready, message="the segment's first evaluation did not finish")
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    await stack.gateway.post(
+        members_path, json={"candidate_id": candidate["id"], "stage": "Contacted"}, headers=auth
+    )
+    # Membership is part of the pool write: current the moment the write returns.
+    members = await stack.gateway.get(f"/api/v1/segments/{segment_id}/members", headers=auth)
+    assert [m["id"] for m in members.json()["items"]] == [candidate["id"]]
+    await stack.gateway.post(
+        f"{members_path}/{candidate['id']}/stage", json={"stage": "Interviewing"}, headers=auth
+    )
+    members = await stack.gateway.get(f"/api/v1/segments/{segment_id}/members", headers=auth)
+    assert members.json()["items"] == []
+    [exited] = await read_events(
+        kafka_bootstrap_servers,
+        "segment.exited",
+        where=lambda e: e["data"]["segment_id"] == segment_id,
+        count=1,
+    )
+    assert exited["subject"] == candidate["id"]
