@@ -353,3 +353,69 @@ async def test_bad_merge_requests_are_422(stack: Stack, body: dict[str, Any], fi
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.text
+
+
+async def test_search_by_keywords_with_filters_sort_and_pages(stack: Stack) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("find")
+    word = f"Zq{tag[-8:]}"
+    for first, title, skills, source in (
+        ("Zoë", f"Senior {word} Engineer", ["Python"], "referral"),
+        ("Chloé", f"{word} Engineer", ["Go"], "sourced"),
+        ("Bob", f"{word} Designer", ["Python"], "referral"),
+        ("Eve", "Engineer", ["Python"], "referral"),
+    ):
+        await create(
+            stack,
+            person(
+                f"{tag}-{first}",
+                first_name=first,
+                last_name=f"{first}son",
+                current_title=title,
+                skills=skills,
+                tags=[tag],
+                source=source,
+            ),
+            GLOBEX_TOKEN,
+        )
+
+    async def names(**params: Any) -> list[str]:
+        response = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+        assert response.status_code == 200, response.text
+        return [c["first_name"] for c in response.json()["items"]]
+
+    # Every word must match (AND), a word may be a prefix, accents and case do not matter.
+    assert await names(q=f"{word.lower()} engin", tag=tag) == ["Zoë", "Chloé"]
+    assert await names(q="zoe", tag=tag) == ["Zoë"]
+    assert await names(q=f"{word} engineer", skill="python", tag=tag) == ["Zoë"]
+    assert await names(q=word, source="referral", tag=tag) == ["Zoë", "Bob"]
+    assert await names(q=word, tag=tag, sort="name") == ["Bob", "Chloé", "Zoë"]
+    # Another tenant's search never finds them.
+    acme = await stack.gateway.get(
+        "/api/v1/candidates", params={"q": word}, headers=stack.as_(ACME_TOKEN)
+    )
+    assert acme.json()["items"] == []
+
+    seen: list[str] = []
+    cursor = None
+    for _ in range(4):
+        params: dict[str, Any] = {"tag": tag, "sort": "updated_at", "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+        seen += [c["first_name"] for c in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["Zoë", "Chloé", "Bob", "Eve"]
+    assert cursor is None
+    wrong = await stack.gateway.get(
+        "/api/v1/candidates",
+        params={"tag": tag, "sort": "name", "cursor": page.json().get("next_cursor") or "bad"},
+        headers=auth,
+    )
+    assert wrong.status_code == 400
+    bad_sort = await stack.gateway.get(
+        "/api/v1/candidates", params={"sort": "salary"}, headers=auth
+    )
+    assert bad_sort.status_code == 422

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
+from crm_candidates.domain.csv_import import (
+    CsvFormatError,
+    column_of,
+    csv_records,
+    mapping_errors,
+    row_fields,
+)
 from crm_candidates.domain.identity import (
     PersonSketch,
     block_keys,
@@ -157,3 +166,51 @@ def test_choices_name_mergeable_fields_and_union_only_collections() -> None:
             {"salary": FieldChoice.MERGED, "first_name": FieldChoice.UNION},
         )
     assert [path for path, _ in invalid.value.errors] == ["choices.salary", "choices.first_name"]
+
+
+async def _records(pieces: list[bytes]) -> list[list[str]]:
+    async def stream() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    return [record async for record in csv_records(stream())]
+
+
+async def test_csv_records_survive_any_cut_of_the_byte_stream() -> None:
+    text = 'a,b\r\n"x, ""y""","line\nbreak"\r\nzoë,é\n'.encode()
+    expected = [["a", "b"], ['x, "y"', "line\nbreak"], ["zoë", "é"]]
+    for cut in range(1, len(text)):
+        assert await _records([text[:cut], text[cut:]]) == expected, cut
+    assert await _records([bytes([b]) for b in text]) == expected
+
+
+async def test_csv_records_refuse_broken_files() -> None:
+    with pytest.raises(CsvFormatError, match="never closed"):
+        await _records([b'a,"b\n'])
+    with pytest.raises(CsvFormatError, match="UTF-8"):
+        await _records([b"a,\xff\n"])
+
+
+def test_row_fields_split_lists_and_read_booleans() -> None:
+    targets = [
+        ("Mail", "emails"),
+        ("Mail 2", "emails"),
+        ("Skills", "skills"),
+        ("Opt-in", "marketing_consent"),
+        ("Level", "custom_fields.level"),
+        ("First", "first_name"),
+    ]
+    fields = row_fields(targets, ["a@x.org", "b@x.org", "go; rust|sql", "Yes", "senior", " "])
+    assert fields == {
+        "emails": ["a@x.org", "b@x.org"],
+        "skills": ["go", "rust", "sql"],
+        "marketing_consent": True,
+        "custom_fields": {"level": "senior"},
+    }
+    assert column_of(targets, "emails.1") == "Mail"
+    assert column_of(targets, "custom_fields.level") == "Level"
+    assert mapping_errors({"Name": "first_name", "X": "salary"}) == [
+        ("mapping.X", mapping_errors({"X": "salary"})[0][1]),
+        ("mapping", "no column is mapped to last_name"),
+        ("mapping", "no column is mapped to emails"),
+    ]

@@ -26,3 +26,4 @@ class CandidatesSettings(ServiceSettings):
         description="How often the worker looks for candidates whose membership of a segment "
         "with relative dates is due to change by time alone (the precision of such changes).",
     )
+    import_poll_interval_seconds: float = 1.0

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from crm_candidates.api.consent_routes import consent_router, retention_router
 from crm_candidates.api.identity import duplicates_router, merges_router
+from crm_candidates.api.imports import imports_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
@@ -23,7 +24,12 @@ from crm_candidates.consents import ConfirmationPolicy
 from crm_candidates.erasure import CandidateEraser
 from crm_candidates.expiry import ConsentExpiryWorker
 from crm_candidates.handlers import build_router
-from crm_candidates.repository import backfill_derived_fields, ensure_indexes
+from crm_candidates.imports import ImportJobs
+from crm_candidates.repository import (
+    backfill_derived_fields,
+    ensure_import_indexes,
+    ensure_indexes,
+)
 from crm_shared import (
     BatchWorker,
     SignedLinks,
@@ -71,14 +77,20 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     rechecks = SegmentRechecks(
         mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
     )
+    import_jobs = ImportJobs(
+        mongo, database, outbox, poll_seconds=settings.import_poll_interval_seconds
+    )
 
     async def run_background_work() -> AsyncIterator[None]:
         await segment_jobs.resume_unfinished()
         expiry_worker.start()
         rechecks.worker.start()
+        # Imports a stopped process left unfinished are resumed once their lease expires.
+        import_jobs.start()
         try:
             yield
         finally:
+            await import_jobs.stop()
             await rechecks.worker.stop()
             await expiry_worker.stop()
             await segment_jobs.stop()
@@ -87,6 +99,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(backfill_derived_fields, database))
     platform.startup_hooks.append(partial(ensure_consent_indexes, database))
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
+    platform.startup_hooks.append(partial(ensure_import_indexes, database))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )
@@ -106,6 +119,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
             retention_router,
             public_router,
             gdpr_router("candidates"),
+            imports_router,
         ],
         extra_lifespan=run_background_work,
     )
@@ -114,4 +128,5 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     app.state.confirmation_policy = confirmation
     app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
     app.state.consent_expiry = expiry
+    app.state.import_jobs = import_jobs
     return app

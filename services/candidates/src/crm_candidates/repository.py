@@ -6,18 +6,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_candidates.domain.custom_fields import CustomFieldDefinition
 from crm_candidates.domain.identity import block_keys, identity_keys, search_tokens
 from crm_candidates.domain.models import (
     Candidate,
+    CandidateImport,
     CandidateStatus,
+    ImportCounts,
+    ImportStatus,
     Merge,
     MergeSnapshot,
     Segment,
@@ -1005,3 +1008,196 @@ def timeline_repository(request: Request, principal: CurrentPrincipal) -> Timeli
 
 
 TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]
+IMPORTS_COLLECTION = "candidate_imports"
+IMPORT_CHUNKS_COLLECTION = "candidate_import_chunks"
+IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
+# Fields of an import document the job keeps, beside the model's.
+_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "failures")
+
+
+async def ensure_import_indexes(database: Database) -> None:
+    """Indexes of imports, their stored rows and their row errors."""
+    await database[IMPORTS_COLLECTION].create_index(
+        [("status", ASCENDING), ("lease_until", ASCENDING)]
+    )
+    await database[IMPORTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[IMPORT_CHUNKS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("seq", ASCENDING)], unique=True
+    )
+    await database[IMPORT_ERRORS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("row", ASCENDING), ("_id", ASCENDING)]
+    )
+
+
+def _import_from_document(document: dict[str, Any]) -> CandidateImport:
+    return from_document(
+        CandidateImport, {k: v for k, v in document.items() if k not in _IMPORT_LEASE_FIELDS}
+    )
+
+
+class ImportRepository:
+    """One tenant's CSV imports: the job, its stored rows (in chunks) and its row errors."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._imports = TenantScopedCollection(database[IMPORTS_COLLECTION], tenant_id)
+        self._chunks = TenantScopedCollection(database[IMPORT_CHUNKS_COLLECTION], tenant_id)
+        self._errors = TenantScopedCollection(database[IMPORT_ERRORS_COLLECTION], tenant_id)
+
+    async def add(self, job: CandidateImport) -> None:
+        """Stores a new import."""
+        await self._imports.insert_one(
+            to_document(job) | {"lease_owner": None, "lease_until": None}
+        )
+
+    async def get(
+        self, import_id: str, *, session: Session | None = None
+    ) -> CandidateImport | None:
+        """The import with this id, if the tenant has it."""
+        document = await self._imports.find_one({"_id": import_id}, session=session)
+        return _import_from_document(document) if document else None
+
+    async def start_upload(self, import_id: str) -> bool:
+        """Claims the import's one upload; False if a file was already sent."""
+        result = await self._imports.update_one(
+            {"_id": import_id, "status": ImportStatus.AWAITING_FILE.value},
+            {"$set": {"status": ImportStatus.QUEUED.value, "uploading": True}},
+        )
+        return result.modified_count == 1
+
+    async def add_chunk(
+        self, import_id: str, seq: int, first_row: int, rows: list[list[str]]
+    ) -> None:
+        """Stores one chunk of the file's rows and counts them as read."""
+        await self._chunks.update_one(
+            {"import_id": import_id, "seq": seq},
+            {"$set": {"first_row": first_row, "rows": rows}},
+            upsert=True,
+        )
+        await self._imports.update_one(
+            {"_id": import_id}, {"$inc": {"counts.rows_read": len(rows)}}
+        )
+
+    async def finish_upload(self, import_id: str, chunks_total: int) -> None:
+        """The whole file is stored: the job may process it."""
+        await self._imports.update_one(
+            {"_id": import_id},
+            {"$set": {"chunks_total": chunks_total, "uploading": False}},
+        )
+
+    async def fail(self, import_id: str, error: str, *, session: Session | None = None) -> None:
+        """Ends the import with an error; its stored rows are dropped."""
+        await self._imports.update_one(
+            {"_id": import_id},
+            {
+                "$set": {
+                    "status": ImportStatus.FAILED.value,
+                    "error": error,
+                    "uploading": False,
+                    "finished_at": utc_now(),
+                    "lease_until": None,
+                }
+            },
+            session=session,
+        )
+        await self._chunks.delete_many({"import_id": import_id}, session=session)
+
+    async def chunk(
+        self, import_id: str, seq: int, *, session: Session
+    ) -> tuple[int, list[list[str]]] | None:
+        """(first row number, rows) of one stored chunk."""
+        document = await self._chunks.find_one(
+            {"import_id": import_id, "seq": seq}, session=session
+        )
+        return (document["first_row"], document["rows"]) if document else None
+
+    async def complete_chunk(
+        self, job: CandidateImport, counts: ImportCounts, *, session: Session
+    ) -> bool:
+        """Records one processed chunk and its counts; False if another worker did it first."""
+        increments = counts.model_dump()
+        del increments["rows_read"]
+        done = job.next_chunk + 1
+        finished = job.chunks_total is not None and done >= job.chunks_total
+        changes: dict[str, Any] = {"next_chunk": done, "lease_until": utc_now() + IMPORT_LEASE}
+        if finished:
+            changes |= {
+                "status": ImportStatus.COMPLETED.value,
+                "finished_at": utc_now(),
+                "lease_until": None,
+            }
+        result = await self._imports.update_one(
+            {"_id": job.id, "next_chunk": job.next_chunk},
+            {"$set": changes, "$inc": {f"counts.{k}": v for k, v in increments.items()}},
+            session=session,
+        )
+        if result.modified_count != 1:
+            return False
+        await self._chunks.delete_one({"import_id": job.id, "seq": job.next_chunk}, session=session)
+        return True
+
+    async def release(self, import_id: str) -> None:
+        """Gives up the lease after a failed chunk; the import fails after repeated failures."""
+        await self._imports.update_one(
+            {"_id": import_id}, {"$inc": {"failures": 1}, "$set": {"lease_until": None}}
+        )
+        document = await self._imports.find_one({"_id": import_id})
+        if document is not None and document.get("failures", 0) >= MAX_IMPORT_FAILURES:
+            await self.fail(import_id, "processing failed repeatedly; see the service log")
+
+    async def add_errors(self, errors: list[dict[str, Any]], *, session: Session) -> None:
+        """Stores row errors of a chunk."""
+        if errors:
+            await self._errors.insert_batch(errors, session=session)
+
+    async def errors(
+        self, import_id: str, *, after: tuple[int, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Row errors of an import in row order, after `(row, id)`."""
+        query: dict[str, Any] = {"import_id": import_id}
+        if after is not None:
+            row, error_id = after
+            query["$or"] = [{"row": {"$gt": row}}, {"row": row, "_id": {"$gt": error_id}}]
+        return await self._errors.find(
+            query, sort=[("row", ASCENDING), ("_id", ASCENDING)], limit=limit
+        )
+
+
+IMPORT_LEASE = timedelta(seconds=60)
+MAX_IMPORT_FAILURES = 3
+
+
+async def claim_import(database: Database, owner: str) -> CandidateImport | None:
+    """Leases one uploaded import of any tenant that is not finished to `owner`.
+
+    Deliberately cross-tenant: the import job serves every tenant; the claimed import is then
+    processed within its own tenant. A lease whose owner died expires, so a restarted or other
+    replica resumes the import at its next unprocessed chunk.
+    """
+    now = utc_now()
+    document = await database[IMPORTS_COLLECTION].find_one_and_update(
+        {
+            "status": {"$in": [ImportStatus.QUEUED.value, ImportStatus.RUNNING.value]},
+            "uploading": False,
+            "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+        },
+        {
+            "$set": {
+                "status": ImportStatus.RUNNING.value,
+                "lease_owner": owner,
+                "lease_until": now + IMPORT_LEASE,
+            },
+            "$min": {"started_at": now},
+        },
+        sort=[("_id", ASCENDING)],
+        return_document=ReturnDocument.AFTER,
+    )
+    return _import_from_document(document) if document else None
+
+
+def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:
+    """FastAPI dependency: the imports of the caller's tenant."""
+    return ImportRepository(_database(request), principal.tenant_id)
+
+
+ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]

@@ -45,6 +45,7 @@ class GatewaySettings(ServiceSettings):
     analytics_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
     max_request_bytes: int = 1_048_576
+    max_upload_bytes: int = 268_435_456
     max_public_request_bytes: int = 16_384
     max_webhook_bytes: int = 524_288
     tenant_requests_per_minute: int = 6000

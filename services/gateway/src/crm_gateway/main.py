@@ -46,6 +46,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_limiter=RateLimiter(settings.tenant_requests_per_minute),
         public_limiter=RateLimiter(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     app.state.service_urls = service_urls(settings)
     app.state.max_public_request_bytes = settings.max_public_request_bytes

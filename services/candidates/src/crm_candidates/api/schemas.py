@@ -13,6 +13,8 @@ from crm_candidates.domain.models import (
     AtsStatus,
     CandidateSource,
     CandidateStatus,
+    ImportCounts,
+    ImportStatus,
     MergeStatus,
     PoolPlacement,
     SegmentStatus,
@@ -437,3 +439,50 @@ class TimelineEntryPublic(BaseModel):
     source: str = Field(description="The service that reported it.")
     occurred_at: datetime
     data: dict[str, Any] = Field(description="The event's details (no contact details).")
+
+
+class ImportCreate(BaseModel):
+    """A CSV import: which column feeds which profile field; the file is sent next."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mapping: dict[str, str] = Field(
+        min_length=1,
+        max_length=100,
+        description="CSV header -> profile field (first_name, last_name, emails, phones, "
+        "skills, tags, profile_urls, desired_roles, headline, current_title, current_company, "
+        "location, time_zone, locale, seniority, owner_id, marketing_consent, "
+        "custom_fields.<key>). Several columns may feed one list field; a list cell may hold "
+        "several values separated by `;`, `,` or `|`. first_name, last_name and emails are "
+        "required.",
+    )
+    source: CandidateSource = CandidateSource.SOURCED
+    tags: list[Label] = Field(default_factory=list, max_length=20)
+    default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
+
+
+class ImportPublic(BaseModel):
+    """An import with its progress."""
+
+    id: str
+    status: ImportStatus
+    mapping: dict[str, str]
+    source: CandidateSource
+    tags: list[str]
+    counts: ImportCounts
+    chunks_total: int | None = Field(description="Chunks of rows stored from the file.")
+    chunks_done: int
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ImportRowError(BaseModel):
+    """Why one row of an import was not imported."""
+
+    row: int = Field(description="1 for the first row after the header.")
+    field: str = Field(description="The profile field path, e.g. `emails.0`.")
+    column: str | None = Field(description="The CSV column the field came from.")
+    message: str

@@ -263,3 +263,48 @@ class MergeSnapshot:
             survivor_keys=list(document["survivor_keys"]),
             merged_keys=list(document["merged_keys"]),
         )
+
+
+class ImportStatus(StrEnum):
+    """Where a CSV import stands."""
+
+    AWAITING_FILE = "awaiting_file"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ImportCounts(BaseModel):
+    """Progress of an import: rows read from the file, and what became of those processed."""
+
+    rows_read: int = 0
+    rows_processed: int = 0
+    created: int = 0
+    merged: int = Field(
+        default=0, description="Rows that were a person already on file or earlier in the file."
+    )
+    failed: int = 0
+
+
+class CandidateImport(BaseModel):
+    """A CSV import of candidates, run as a background job that resumes after a restart."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    # (CSV column, profile field) pairs: a list, since column names may hold `.` or `$`.
+    mapping: list[tuple[str, str]]
+    source: CandidateSource = CandidateSource.SOURCED
+    tags: list[str] = Field(default_factory=list)
+    default_region: str | None = None
+    status: ImportStatus = ImportStatus.AWAITING_FILE
+    counts: ImportCounts = Field(default_factory=ImportCounts)
+    chunks_total: int | None = None
+    next_chunk: int = 0
+    error: str | None = None
+    created_by: str
+    created_at: datetime = Field(default_factory=utc_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -50,6 +51,7 @@ class GatewayState:
     tenant_limiter: RateLimiter
     public_limiter: RateLimiter
     max_request_bytes: int
+    max_upload_bytes: int
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -78,6 +80,19 @@ async def bounded_body(request: Request, max_bytes: int) -> bytes:
         if len(received) > max_bytes:
             raise _too_large(max_bytes)
     return bytes(received)
+
+
+async def streamed_body(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+    """The request body passed on chunk by chunk (never held whole), cut off past `max_bytes`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        yield chunk
 
 
 def _throttled(wait: float, detail: str) -> ProblemError:
@@ -130,13 +145,20 @@ async def forward(
     principal: Principal | None,
     max_bytes: int,
     body: bytes | None = None,
+    stream: bool = False,
 ) -> Response:
     """Forwards the request to `url`, with an internal token when the caller is authenticated.
 
-    `body` is the request body when the caller already read it (to look inside it).
+    `body` is the request body when the caller already read it (to look inside it). A streamed
+    request (a file upload) is passed on as it arrives instead of being buffered.
     """
-    if body is None:
-        body = await bounded_body(request, max_bytes)
+    content: bytes | AsyncIterator[bytes]
+    if body is not None:
+        content = body
+    elif stream:
+        content = streamed_body(request, max_bytes)
+    else:
+        content = await bounded_body(request, max_bytes)
     headers = {
         name: value
         for name, value in request.headers.items()
@@ -147,7 +169,7 @@ async def forward(
         headers["authorization"] = f"Bearer {state.internal_tokens.mint(principal)}"
     try:
         upstream = await state.upstream.request(
-            request.method, url, params=request.url.query, content=body, headers=headers
+            request.method, url, params=request.url.query, content=content, headers=headers
         )
     except httpx.HTTPError as error:
         raise ProblemError(
@@ -179,10 +201,12 @@ async def forward_api(
     route = state.routes.get(resource)
     if route is None or (path and not path.startswith("/")):
         raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
+    upload = route.streams_uploads and request.method in ("POST", "PUT")
     return await forward(
         request,
         state,
         f"{route.base_url}/{resource}{path}",
         principal=principal,
-        max_bytes=state.max_request_bytes,
+        max_bytes=state.max_upload_bytes if upload else state.max_request_bytes,
+        stream=upload,
     )

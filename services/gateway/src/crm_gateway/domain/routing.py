@@ -18,6 +18,8 @@ class Route:
     resource: str
     service: str
     base_url: str
+    # File uploads (CSV imports) are streamed to the service, up to `max_upload_bytes`.
+    streams_uploads: bool = False
 
 
 def routes(settings: GatewaySettings) -> dict[str, Route]:
@@ -25,6 +27,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
     table = (
         Route("candidates", "candidates", settings.candidates_url),
         Route("segments", "candidates", settings.candidates_url),
+        Route("imports", "candidates", settings.candidates_url, streams_uploads=True),
         Route("pools", "candidates", settings.candidates_url),
         Route("custom-fields", "candidates", settings.candidates_url),
         Route("skills", "candidates", settings.candidates_url),

@@ -1,0 +1,150 @@
+"""Routes of CSV imports: create with a column mapping, stream the file, follow the progress."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
+from crm_candidates.domain.csv_import import CsvFormatError, mapping_errors
+from crm_candidates.domain.models import CandidateImport
+from crm_candidates.imports import ImportJobs, receive_file
+from crm_candidates.repository import ImportsRepo
+from crm_shared import (
+    MAX_PAGE_SIZE,
+    CurrentPrincipal,
+    Page,
+    ProblemError,
+    decode_cursor,
+    encode_cursor,
+)
+
+imports_router = APIRouter(prefix="/imports", tags=["imports"])
+CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+def _public(job: CandidateImport) -> ImportPublic:
+    return ImportPublic.model_validate(
+        {
+            **job.model_dump(),
+            "mapping": dict(job.mapping),
+            "chunks_done": min(job.next_chunk, job.chunks_total or 0),
+        }
+    )
+
+
+def _not_found(import_id: str) -> ProblemError:
+    return ProblemError(404, f"no import {import_id}", problem_type="not-found")
+
+
+def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": path, "detail": reason} for path, reason in errors]},
+    )
+
+
+@imports_router.post("", status_code=201, response_model=ImportPublic)
+async def create_import(
+    body: ImportCreate,
+    principal: CurrentPrincipal,
+    imports: ImportsRepo,
+    request: Request,
+    response: Response,
+) -> ImportPublic:
+    """Creates an import; send the CSV file next with `PUT /imports/{id}/file`."""
+    if errors := mapping_errors(body.mapping):
+        raise _validation(errors, "the column mapping is not valid")
+    job = CandidateImport(
+        tenant_id=principal.tenant_id,
+        mapping=list(body.mapping.items()),
+        source=body.source,
+        tags=body.tags,
+        default_region=body.default_region.upper() if body.default_region else None,
+        created_by=principal.user_id,
+    )
+    await imports.add(job)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{job.id}"
+    return _public(job)
+
+
+@imports_router.put("/{import_id}/file", status_code=202, response_model=ImportPublic)
+async def upload_import_file(
+    import_id: str, imports: ImportsRepo, request: Request
+) -> ImportPublic:
+    """Receives the CSV file (`text/csv` body, UTF-8, header row first) as it streams in.
+
+    The rows are stored as they arrive and processed in the background: follow
+    `GET /imports/{id}`. A file that is not CSV, or lacks a mapped column, is a 422.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in CSV_MEDIA_TYPES:
+        raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
+    job = await imports.get(import_id)
+    if job is None:
+        raise _not_found(import_id)
+    if not await imports.start_upload(import_id):
+        raise ProblemError(
+            409, f"import {import_id} already has its file", problem_type="import-started"
+        )
+    try:
+        await receive_file(imports, job, request.stream())
+    except CsvFormatError as invalid:
+        await imports.fail(import_id, str(invalid))
+        raise _validation(
+            [("file", str(invalid))], f"the file cannot be imported: {invalid}"
+        ) from None
+    except BaseException:
+        await imports.fail(import_id, "the upload was interrupted")
+        raise
+    jobs: ImportJobs = request.app.state.import_jobs
+    jobs.wakeup.notify()
+    stored = await imports.get(import_id)
+    if stored is None:
+        raise _not_found(import_id)
+    return _public(stored)
+
+
+@imports_router.get("/{import_id}", response_model=ImportPublic)
+async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
+    """An import's status and progress: rows read, processed, created, merged, failed."""
+    job = await imports.get(import_id)
+    if job is None:
+        raise _not_found(import_id)
+    return _public(job)
+
+
+@imports_router.get("/{import_id}/errors", response_model=Page[ImportRowError])
+async def import_errors(
+    import_id: str,
+    imports: ImportsRepo,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[ImportRowError]:
+    """The validation report: each refused row with its field, column and message."""
+    if await imports.get(import_id) is None:
+        raise _not_found(import_id)
+    after: tuple[int, str] | None = None
+    if cursor:
+        try:
+            row, error_id = json.loads(decode_cursor(cursor))
+            after = (int(row), str(error_id))
+        except (ValueError, TypeError):
+            raise ProblemError(
+                400, "the cursor is not valid", problem_type="invalid-cursor"
+            ) from None
+    found = await imports.errors(import_id, after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = (
+        encode_cursor(json.dumps([items[-1]["row"], items[-1]["_id"]]))
+        if len(found) > limit
+        else None
+    )
+    return Page[ImportRowError](
+        items=[ImportRowError.model_validate(item) for item in items], next_cursor=next_cursor
+    )
