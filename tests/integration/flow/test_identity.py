@@ -218,7 +218,9 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     async def registrant_is(candidate_id: str) -> bool:
         return await _registrant(stack, event_id) == candidate_id
 
-    await eventually(lambda: registrant_is(merged["id"]), message="registrant not matched")
+    await eventually(
+        lambda: registrant_is(merged["id"]), message="registrant not matched", timeout=90
+    )
     segment = await stack.gateway.post(
         "/api/v1/segments",
         json={"name": tag, "rule": {"all": [{"field": "tags", "op": "equals", "value": tag}]}},
@@ -229,7 +231,7 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
         found = await stack.gateway.get(f"/api/v1/segments/{segment.json()['id']}", headers=auth)
         return bool(found.json()["status"] == "ready" and found.json()["member_count"] == 2)
 
-    await eventually(segment_ready, message="segment not evaluated")
+    await eventually(segment_ready, message="segment not evaluated", timeout=90)
 
     done = await stack.gateway.post(
         "/api/v1/candidates/merges",
@@ -282,6 +284,7 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
         "candidate.merged",
         where=lambda e: e["data"]["merge_id"] == merge["id"],
         count=1,
+        timeout=90,
     )
     assert event["tenant_id"] == stack.acme
     assert event["subject"] == survivor["id"]
@@ -295,7 +298,9 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     )
     assert exited["subject"] == merged["id"]
     # The events service re-keys the registration to the survivor.
-    await eventually(lambda: registrant_is(survivor["id"]), message="registration not re-keyed")
+    await eventually(
+        lambda: registrant_is(survivor["id"]), message="registration not re-keyed", timeout=90
+    )
 
     # Tenant isolation: another tenant can neither see, merge nor undo.
     globex = stack.as_(GLOBEX_TOKEN)
@@ -329,9 +334,12 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
         "candidate.unmerged",
         where=lambda e: e["data"]["merge_id"] == merge["id"],
         count=1,
+        timeout=90,
     )
     assert unmerged["data"]["restored_candidate_id"] == merged["id"]
-    await eventually(lambda: registrant_is(merged["id"]), message="registration not given back")
+    await eventually(
+        lambda: registrant_is(merged["id"]), message="registration not given back", timeout=90
+    )
     twice = await stack.gateway.post(f"/api/v1/candidates/merges/{merge['id']}/undo", headers=auth)
     assert twice.status_code == 409
     back = await stack.gateway.get(f"/api/v1/segments/{segment.json()['id']}/members", headers=auth)
