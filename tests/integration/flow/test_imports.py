@@ -69,6 +69,12 @@ async def test_import_maps_validates_dedupes_and_reports(
         headers=auth,
     )
     assert known.status_code == 201
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={"name": tag, "rule": {"all": [{"field": "tags", "op": "equals", "value": tag}]}},
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
     job = await start_import(stack, ACME_TOKEN, tags=[tag], source="referral")
     assert job["status"] == "awaiting_file"
     csv_text = (
@@ -109,6 +115,10 @@ async def test_import_maps_validates_dedupes_and_reports(
     # One record across two lines (a quoted line break), spacing normalised like any profile.
     assert people["Hopper"]["current_company"] == 'Navy Research, "Lab"'
     assert people["Hopper"]["skills"] == ["cobol", "compilers"]
+    members = await stack.gateway.get(
+        f"/api/v1/segments/{segment.json()['id']}/members", headers=auth
+    )
+    assert {m["id"] for m in members.json()["items"]} == {ada["id"], people["Hopper"]["id"]}
     again = await stack.gateway.get(f"/api/v1/candidates/{known.json()['id']}", headers=auth)
     assert again.json()["emails"] == [f"{tag}-known@x.org", f"{tag}-known@work.org"]
     assert tag not in again.json()["tags"]  # a known person only gains identifiers

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm_candidates.api.schemas import CandidateCreate
-from crm_candidates.commands import CandidateWriter, with_identifiers
+from crm_candidates.commands import CandidateWriter, TenantSegments, with_identifiers
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,
@@ -38,7 +38,6 @@ from crm_candidates.domain.models import (
     ProfileError,
 )
 from crm_candidates.domain.profile import ProfileRules, normalise_profile_fields
-from crm_candidates.domain.segments import Group, candidate_facets, rule_matches
 from crm_candidates.repository import (
     CandidateRepository,
     ImportRepository,
@@ -49,14 +48,12 @@ from crm_candidates.repository import (
 )
 from crm_shared import (
     CANDIDATE_CREATED,
-    SEGMENT_ENTERED,
     BatchWorker,
     CandidateCreated,
     Database,
     EventEnvelope,
     MongoClient,
     Outbox,
-    SegmentEntered,
     Session,
     Wakeup,
     in_transaction,
@@ -232,29 +229,12 @@ class ImportProcessor:
             )
             for candidate in new.values()
         ]
-        rules = [
-            (segment, Group.model_validate(segment.rule))
-            for segment in await segments.all(session=session)
-        ]
-        for candidate in new.values():
-            facets = candidate_facets(candidate.profile())
-            for segment, rule in rules:
-                if rule_matches(rule, facets) and await segments.enter(
-                    segment.id, candidate.id, session=session
-                ):
-                    envelopes.append(
-                        self.outbox.envelope(
-                            SEGMENT_ENTERED,
-                            tenant_id=tenant,
-                            subject=candidate.id,
-                            data=SegmentEntered(
-                                segment_id=segment.id,
-                                segment_name=segment.name,
-                                candidate_id=candidate.id,
-                            ),
-                        )
-                    )
         await self.outbox.add_many(envelopes, session=session)
+        # Segment membership as for any create (references, relative dates and their
+        # rechecks included); a tenant without segments costs one read per chunk.
+        if (await TenantSegments.load(segments, session=session)).ordered:
+            for candidate in new.values():
+                await writer.reevaluate(candidate, session=session)
         for target, grown in extended.items():
             await writer.store_change(grown, previous=existing[target], session=session)
 
