@@ -1,0 +1,256 @@
+"""3. CSV import: rows/s of an import job with validation and dedupe against a raw `insert_many`
+of the same documents on the same database, and the import's memory growth (it must stay flat).
+
+The CSV comes from the workload generator (about 5% near-duplicates of earlier people, found
+through their phone number) and is written to disk first. The import runs the candidates
+service's own code path: the file streamed through `receive_file` in 64 KiB reads (as the
+upload endpoint does), then the job's `ImportProcessor` chunk by chunk, each chunk one
+transaction with its identity keys and `candidate.created` outbox records (the outbox relay is
+not running: publishing is measured by the outbox benchmark). The baseline inserts the very
+candidate documents the import stored (read back, untimed) with `insert_many` in batches of
+the same size into a collection with the same indexes: no parsing, validation, dedupe,
+identity keys, outbox or transactions. Its rows/s counts documents, the import's CSV rows.
+Memory is the process's resident set, sampled every 20 ms during the import, above what it was
+just before.
+
+The suite runs it as `import` (`python -m bench --mode full --only import` for 100,000 rows,
+`--mode small` for 2,000); each run also writes `bench/results/import-<rows>.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gc
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from bench.report import RESULTS_DIR, Figure
+from crm_candidates.domain.models import CandidateImport
+from crm_candidates.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
+from crm_candidates.repository import (
+    ImportRepository,
+    claim_import,
+    ensure_import_indexes,
+    ensure_indexes,
+)
+from crm_devstack.workload import Workload
+from crm_shared import Outbox
+
+COLUMNS = {
+    "First name": "first_name",
+    "Last name": "last_name",
+    "Email": "emails",
+    "Phone": "phones",
+    "Title": "current_title",
+    "Company": "current_company",
+    "City": "location",
+    "Skills": "skills",
+    "Tags": "tags",
+}
+READ_BYTES = 65_536
+TENANT = "bench-import"
+
+
+def write_csv(path: Path, rows: int) -> None:
+    """The workload's candidates as a CSV file, streamed to disk."""
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for profile in Workload().candidates(rows):
+            writer.writerow(
+                [
+                    profile["first_name"],
+                    profile["last_name"],
+                    ";".join(profile["emails"]),
+                    ";".join(profile["phones"]),
+                    profile["current_title"],
+                    profile["current_company"],
+                    profile["location"],
+                    ";".join(profile["skills"]),
+                    ";".join(profile["tags"]),
+                ]
+            )
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(READ_BYTES):
+            yield chunk
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakMemory:
+    """Samples the resident set while running; `growth` is the peak above the start."""
+
+    def __init__(self) -> None:
+        self.start = _resident_bytes()
+        self.peak = self.start
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, _resident_bytes())
+            await asyncio.sleep(0.02)
+
+    def __enter__(self) -> _PeakMemory:
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.peak = max(self.peak, _resident_bytes())
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+async def _import(
+    client: AsyncMongoClient[dict[str, Any]], database_name: str, path: Path
+) -> dict[str, Any]:
+    database = client[database_name]
+    await ensure_indexes(database)
+    await ensure_import_indexes(database)
+    outbox = Outbox(database, "bench")
+    await outbox.ensure_indexes()
+    imports = ImportRepository(database, TENANT)
+    job = CandidateImport(
+        tenant_id=TENANT,
+        mapping=list(COLUMNS.items()),
+        default_region="DE",
+        created_by="bench",
+    )
+    await imports.add(job)
+    gc.collect()
+    with _PeakMemory() as memory:
+        started = time.perf_counter()
+        assert await imports.start_upload(job.id)
+        rows = await receive_file(imports, job, _file_chunks(path))
+        uploaded = time.perf_counter()
+        claimed = await claim_import(database, "bench")
+        assert claimed is not None
+        assert claimed.id == job.id
+        await ImportProcessor(client, database, outbox).run(claimed)
+        finished = time.perf_counter()
+    done = await imports.get(job.id)
+    assert done is not None
+    return {
+        "rows": rows,
+        "upload_seconds": uploaded - started,
+        "process_seconds": finished - uploaded,
+        "seconds": finished - started,
+        "counts": done.counts.model_dump(),
+        "status": done.status.value,
+        "memory_growth_bytes": memory.growth,
+        "candidates": await database["candidates"].count_documents({"tenant_id": TENANT}),
+    }
+
+
+async def _raw(
+    client: AsyncMongoClient[dict[str, Any]], source_database: str, database_name: str
+) -> dict[str, Any]:
+    """Inserts the documents the import stored, as they are, into an indexed twin collection."""
+    database = client[database_name]
+    await ensure_indexes(database)
+    collection = database["candidates"]
+    seconds = 0.0
+    rows = 0
+    cursor = (
+        client[source_database]["candidates"]
+        .find({"tenant_id": TENANT})
+        .batch_size(IMPORT_CHUNK_ROWS)
+    )
+    batch: list[dict[str, Any]] = []
+    async for document in cursor:
+        batch.append(document)
+        if len(batch) == IMPORT_CHUNK_ROWS:
+            started = time.perf_counter()
+            await collection.insert_many(batch)
+            seconds += time.perf_counter() - started
+            rows, batch = rows + len(batch), []
+    if batch:
+        started = time.perf_counter()
+        await collection.insert_many(batch)
+        seconds += time.perf_counter() - started
+        rows += len(batch)
+    return {"rows": rows, "seconds": seconds}
+
+
+async def measure(mongodb_uri: str, rows: int) -> dict[str, Any]:
+    """Runs the import and the raw baseline on `rows` workload rows; returns the raw figures."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    run = uuid.uuid4().hex[:8]
+    try:
+        with tempfile.TemporaryDirectory(prefix="crm-bench-import-") as directory:
+            path = Path(directory) / "candidates.csv"
+            write_csv(path, rows)
+            size = path.stat().st_size
+            ours = await _import(client, f"bench_import_{run}", path)
+            raw = await _raw(client, f"bench_import_{run}", f"bench_import_raw_{run}")
+        for name in (f"bench_import_{run}", f"bench_import_raw_{run}"):
+            with suppress(Exception):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+    return {"rows": rows, "file_bytes": size, "import": ours, "raw": raw}
+
+
+def figures(result: dict[str, Any]) -> list[Figure]:
+    ours, raw = result["import"], result["raw"]
+    counts = ours["counts"]
+    note = (
+        f"{result['rows']:,} rows, {result['file_bytes'] / 2**20:.1f} MiB CSV; "
+        f"created {counts['created']:,}, merged {counts['merged']:,}, failed {counts['failed']:,}"
+    )
+    return [
+        Figure(
+            "import",
+            "rows/s (upload + processing)",
+            result["rows"] / ours["seconds"],
+            "rows/s",
+            raw["rows"] / raw["seconds"],
+            "insert_many of the stored documents",
+            note,
+        ),
+        Figure("import", "upload (parse and store)", ours["upload_seconds"], "s"),
+        Figure("import", "processing (validate, dedupe, write)", ours["process_seconds"], "s"),
+        Figure(
+            "import",
+            "peak resident memory growth",
+            ours["memory_growth_bytes"] / 2**20,
+            "MiB",
+            note=f"{result['rows']:,} rows",
+        ),
+    ]
+
+
+async def run(mongodb_uri: str, rows: int) -> list[Figure]:
+    """The suite's entry: measures, writes `bench/results/import-<rows>.json`, returns figures."""
+    result = await measure(mongodb_uri, rows)
+    found = figures(result)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"import-{rows}.json").write_text(
+        json.dumps(
+            {"result": result, "figures": [asdict(f) | {"ratio": f.ratio} for f in found]},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return found
