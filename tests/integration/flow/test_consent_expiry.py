@@ -174,7 +174,7 @@ async def test_a_tenant_that_purges_erases_the_candidate_at_lapse(
         "candidate.erased",
         where=lambda e: e["subject"] == candidate_id,
         count=1,
-        timeout=60,
+        timeout=90,
     )
     assert erased["tenant_id"] == stack.globex
     gone = await stack.gateway.get(

@@ -130,9 +130,10 @@ class ConsentExpiryWorker:
             states = await consents.states(candidate.id, session=session)
             if not lapse_leaves_no_consent(states.values()):
                 return
-            if policy.on_lapse is LapseAction.PURGE:
-                purge = True
-            elif candidate.status is CandidateStatus.ACTIVE:
+            # Archived in the lapse's transaction even when purging: should the erasure after it
+            # fail, the person is at least out of every list until an admin erases them.
+            purge = policy.on_lapse is LapseAction.PURGE
+            if candidate.status is CandidateStatus.ACTIVE:
                 await service.writer.change_in(
                     candidate.id,
                     lambda current: current.model_copy(update={"status": CandidateStatus.ARCHIVED}),
