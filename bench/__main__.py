@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import api, consumer, engagement, imports, outbox, segments
+from bench import api, broadcast, consumer, engagement, imports, outbox, segments
 from bench.report import Figure, table, write
 from bench.servers import PYTHON_SERVER_NAME, RUST_SERVER_NAME, RustMongoServer, rust_server_binary
 from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
@@ -33,6 +33,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (20, 40),
         "api_seconds": 2,
         "import_rows": 2000,
+        "broadcast": 2000,
     },
     "full": {
         "consumer": 5000,
@@ -46,6 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (25, 50, 100, 200, 400, 800),
         "api_seconds": 10,
         "import_rows": 100_000,
+        "broadcast": 100_000,
     },
 }
 
@@ -65,6 +67,7 @@ def benchmarks(
         ),
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
         "import": lambda: imports.run(mongodb_uri, int(size["import_rows"])),
+        "broadcast": lambda: broadcast.run(mongodb_uri, int(size["broadcast"])),
         "api": lambda: api.run(
             bootstrap,
             mongodb_uri,

@@ -8,6 +8,7 @@ is then processed within its own tenant.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -111,7 +112,6 @@ async def ensure_indexes(database: Database) -> None:
     messages = database[MESSAGES]
     await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
     await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
-    await messages.create_index([("claim_id", ASCENDING)])
     await messages.create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("status", ASCENDING)]
     )
@@ -633,6 +633,14 @@ class BroadcastRepository:
             {"$set": {"winner": winner, "winner_decided_at": utc_now()}},
         )
 
+    async def skipped_reasons(self, broadcast_id: str) -> dict[str, int]:
+        """How many of the broadcast's messages a send rule skipped, by reason."""
+        documents = await self._messages.find(
+            {"broadcast_id": broadcast_id, "status": MessageStatus.SUPPRESSED.value},
+            projection={"suppression_reason": 1},
+        )
+        return dict(Counter(str(d.get("suppression_reason")) for d in documents))
+
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
 
@@ -667,20 +675,22 @@ PAUSABLE = (BroadcastStatus.PREPARING, BroadcastStatus.SENDING)
 
 
 async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str) -> bool:
-    """Marks a sending broadcast completed once every queued message has an outcome."""
+    """Marks a sending broadcast completed once all its messages are queued and none is left
+    without an outcome (queued, sending or held)."""
     broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
+    messages = TenantScopedCollection(database[MESSAGES], tenant_id)
     current = await broadcasts.find_one({"_id": broadcast_id})
-    if current is None:
+    if current is None or current.get("status") != BroadcastStatus.SENDING.value:
         return False
-    queued = int(current.get("queued", 0))
+    if not current.get("materialized"):
+        return False
+    unfinished = [MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD]
+    if await messages.count(
+        {"broadcast_id": broadcast_id, "status": {"$in": [s.value for s in unfinished]}}
+    ):
+        return False
     result = await broadcasts.update_one(
-        {
-            "_id": broadcast_id,
-            "status": BroadcastStatus.SENDING.value,
-            "materialized": True,
-            "queued": queued,
-            "$or": [{"stats.finished": {"$gte": queued}}, {"queued": 0}],
-        },
+        {"_id": broadcast_id, "status": BroadcastStatus.SENDING.value, "materialized": True},
         {"$set": {"status": BroadcastStatus.COMPLETED.value, "completed_at": utc_now()}},
     )
     return result.modified_count == 1

@@ -16,7 +16,7 @@ from crm_campaigns.api.schemas import (
     BroadcastPublic,
     VariantResultPublic,
 )
-from crm_campaigns.broadcasts import variant_results
+from crm_campaigns.broadcasts import UNKNOWN_CANDIDATE, variant_results
 from crm_campaigns.domain.models import Block, Broadcast, BroadcastStatus, MessageStatus
 from crm_campaigns.domain.templates import TemplateError, validate_template
 from crm_campaigns.repository import (
@@ -67,18 +67,26 @@ def _conflict(broadcast: Broadcast, action: str) -> ProblemError:
 
 
 async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> BroadcastPublic:
+    # Exact counts from the messages' states; the runner records candidates it skipped before
+    # any message existed (unknown to campaigns) in the broadcast's stats.
     stats: dict[str, Any] = broadcast.stats
-    skipped_reasons = {k: int(v) for k, v in (stats.get("skipped") or {}).items() if v}
-    finished = int(stats.get("finished", 0))
+    skipped_reasons = await broadcasts.skipped_reasons(broadcast.id)
+    for reason, count in (stats.get("skipped") or {}).items():
+        if reason == UNKNOWN_CANDIDATE and count:
+            skipped_reasons[reason] = int(count)
+    count_messages = broadcasts.count_messages
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
         queued=broadcast.queued,
-        pending=max(broadcast.queued - finished, 0),
-        sent=int(stats.get("sent", 0)),
-        failed=int(stats.get("failed", 0)),
+        pending=await count_messages(
+            broadcast.id,
+            status={"$in": [MessageStatus.QUEUED.value, MessageStatus.SENDING.value]},
+        ),
+        sent=await count_messages(broadcast.id, status=MessageStatus.SENT.value),
+        failed=await count_messages(broadcast.id, status=MessageStatus.FAILED.value),
         skipped=sum(skipped_reasons.values()),
         skipped_reasons=skipped_reasons,
-        held=await broadcasts.count_messages(broadcast.id, status=MessageStatus.HELD.value),
+        held=await count_messages(broadcast.id, status=MessageStatus.HELD.value),
     )
     ab_test = None
     if broadcast.ab_test is not None:

@@ -1,0 +1,315 @@
+"""5. A personalised broadcast to N recipients, from `send` to the last message accepted by SMTP.
+
+The campaigns service's own broadcast runner and mail dispatcher (no HTTP, no Kafka: the
+`message.sent` events are written to the outbox as in production, but not relayed) run against
+the benchmark's database and an SMTP server in its own process: the devstack sink (stores every
+message as two files) and a counting sink (accepts and forgets). Recipients, a segment of all of
+them, a template with merge fields, fallbacks and a branding block are loaded first (not timed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.report import RESULTS_DIR, Figure
+from crm_campaigns.broadcasts import BroadcastRunner
+from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
+from crm_campaigns.domain.models import Block, Broadcast, BroadcastStatus, SegmentAudience, Template
+from crm_campaigns.domain.policy import SendPolicy
+from crm_campaigns.domain.sending import ErrorThreshold
+from crm_campaigns.domain.tracking import TrackingTokens
+from crm_campaigns.repository import (
+    BLOCKS,
+    BROADCASTS,
+    MESSAGES,
+    RECIPIENTS,
+    SEGMENT_MEMBERS,
+    TEMPLATES,
+    ensure_indexes,
+)
+from crm_devstack.infra import free_ports
+from crm_shared import Outbox, Wakeup, to_document, utc_now
+from crm_shared.mongo import Database, MongoClient
+
+TENANT = "bench"
+FIRST_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Alan", "Barbara", "", "Edsger", "Frances"]
+TEMPLATE_HTML = """<html><body>
+<p>Hi {{ candidate.first_name | default("there") }},</p>
+<p>We are hiring {{ candidate.current_title | default("engineers") }} in
+{{ candidate.location | default("our offices") }}. <a href="https://careers.example.org/jobs">See
+the open roles</a> or <a href="https://careers.example.org/events">meet us</a>.</p>
+{{ blocks.footer }}
+</body></html>"""
+TEMPLATE_TEXT = """Hi {{ candidate.first_name | default("there") }},
+We are hiring {{ candidate.current_title | default("engineers") }}: https://careers.example.org/jobs
+{{ blocks.footer }}"""
+
+
+@dataclass(frozen=True)
+class Sink:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def start_sink(kind: str, run_dir: Path) -> Sink:
+    smtp_port, http_port = free_ports(2)
+    if kind == "devstack":
+        argv = [
+            sys.executable,
+            "-m",
+            "crm_devstack.smtp_sink",
+            "--smtp-port",
+            str(smtp_port),
+            "--http-port",
+            str(http_port),
+            "--dir",
+            str(run_dir / "mail"),
+        ]
+    else:
+        argv = [sys.executable, "-m", "bench.smtp_counter", "--port", str(smtp_port)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", smtp_port), timeout=0.5):
+                return Sink(kind, smtp_port, process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the {kind} SMTP sink did not start")
+
+
+async def load(database: Database, count: int) -> tuple[str, str]:
+    """Recipients, a segment of all of them, a template and a block; returns (template, segment)."""
+    await ensure_indexes(database)
+    await Outbox(database, "campaigns").ensure_indexes()
+    segment_id = f"segment-{uuid.uuid4().hex[:8]}"
+    for start in range(0, count, 5000):
+        ids = [f"cand-{index:07d}" for index in range(start, min(start + 5000, count))]
+        await database[RECIPIENTS].insert_many(
+            [
+                {
+                    "tenant_id": TENANT,
+                    "candidate_id": candidate_id,
+                    "first_name": FIRST_NAMES[index % len(FIRST_NAMES)] or None,
+                    "last_name": "Doe",
+                    "email": f"{candidate_id}@example.org",
+                    "current_title": "Platform Engineer" if index % 3 else None,
+                    "location": "Berlin",
+                    "marketing_consent": index % 50 != 0,  # 2% without consent: skipped
+                }
+                for index, candidate_id in enumerate(ids, start)
+            ]
+        )
+        await database[SEGMENT_MEMBERS].insert_many(
+            [{"tenant_id": TENANT, "segment_id": segment_id, "candidate_id": c} for c in ids]
+        )
+    block = Block(
+        tenant_id=TENANT,
+        key="footer",
+        name="Footer",
+        html="<footer>Acme careers - {{ sender.name | default('the talent team') }}</footer>",
+        text="-- Acme careers",
+        created_by="bench",
+    )
+    await database[BLOCKS].insert_one(to_document(block))
+    template = Template(
+        tenant_id=TENANT,
+        name="bench",
+        subject="{{ candidate.first_name | default('Hello') }}, we are hiring",
+        html=TEMPLATE_HTML,
+        text=TEMPLATE_TEXT,
+        created_by="bench",
+    )
+    await database[TEMPLATES].insert_one(to_document(template))
+    return template.id, segment_id
+
+
+async def run_one(
+    mongo: MongoClient,
+    database: Database,
+    sink: Sink,
+    count: int,
+    *,
+    dispatchers: int,
+    pool_size: int,
+    batch_size: int,
+) -> dict[str, float]:
+    template_id, segment_id = await load(database, count)
+    tokens = TrackingTokens("bench-tracking-secret-0123456789abcdef")
+    queued = Wakeup()
+    runner = BroadcastRunner(
+        database=database,
+        tokens=tokens,
+        public_base_url="https://crm.example.org",
+        sender_name="Talent Team",
+        lease=timedelta(minutes=10),
+        chunk_size=500,
+        default_time_zone="UTC",
+        tenant_time_zones={},
+        messages_queued=queued,
+    )
+    limits = DeliveryLimits(
+        max_attempts=5,
+        retry_base=timedelta(seconds=1),
+        retry_cap=timedelta(seconds=30),
+        provider_rate=0,  # unlimited: the benchmark measures capacity, not a configured limit
+        provider_burst=1,
+        tenant_rate=0,
+        tenant_burst=1,
+        error_threshold=ErrorThreshold(1000, 0.5),
+    )
+    pools = [SmtpPool("127.0.0.1", sink.port, 30, pool_size) for _ in range(dispatchers)]
+    workers = [
+        MailDispatcher(
+            mongo=mongo,
+            database=database,
+            outbox=Outbox(database, "campaigns"),
+            transport=pool,
+            policy=SendPolicy(),
+            sender="Talent Team <talent@example.org>",
+            lease=timedelta(minutes=10),
+            batch_size=batch_size,
+            limits=limits,
+        )
+        for pool in pools
+    ]
+    broadcast = Broadcast(
+        tenant_id=TENANT,
+        name="bench",
+        template_id=template_id,
+        audience=SegmentAudience(segment_id=segment_id),
+        status=BroadcastStatus.PREPARING,
+        created_by="bench",
+        started_at=utc_now(),
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}, "lease_until": None}
+    started = time.perf_counter()
+    await database[BROADCASTS].insert_one(document)
+    preparing = asyncio.create_task(runner.run_due())
+
+    async def dispatch(worker: MailDispatcher) -> None:
+        # As the service's worker does: a full batch means more may wait; otherwise sleep until
+        # the runner queues more (an empty claim is a query the database has to answer too).
+        while True:
+            handled = await worker.deliver_batch()
+            if handled < batch_size:
+                if preparing.done() and not handled:
+                    return
+                await queued.wait(1.0)
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(30)
+            sent = await database[MESSAGES].count_documents({"status": "sent"})
+            elapsed = time.perf_counter() - started
+            print(f"  {sent:,} sent after {elapsed:.0f}s ({sent / elapsed:.1f}/s)", flush=True)
+
+    sending = [asyncio.create_task(dispatch(worker)) for worker in workers]
+    progress = asyncio.create_task(report_progress())
+    await preparing
+    prepared_at = time.perf_counter() - started
+    queued.notify()
+    await asyncio.gather(*sending)
+    elapsed = time.perf_counter() - started
+    progress.cancel()
+    final = await database[BROADCASTS].find_one({"_id": broadcast.id})
+    assert final is not None
+    sent = await database[MESSAGES].count_documents(
+        {"broadcast_id": broadcast.id, "status": "sent"}
+    )
+    for pool in pools:
+        await pool.close()
+    return {
+        "recipients": count,
+        "sent": sent,
+        "skipped": count - sent,
+        "status_completed": float(final["status"] == BroadcastStatus.COMPLETED.value),
+        "prepare_seconds": prepared_at,
+        "total_seconds": elapsed,
+        "messages_per_second": sent / elapsed,
+    }
+
+
+async def run(
+    mongodb_uri: str,
+    count: int,
+    *,
+    sinks: tuple[str, ...] = tuple(
+        os.environ.get("CRM_BENCH_BROADCAST_SINKS", "counting,devstack").split(",")
+    ),
+    dispatchers: int = 1,
+    pool_size: int = 8,
+    batch_size: int = 500,
+) -> list[Figure]:
+    from pymongo import AsyncMongoClient
+
+    figures: list[Figure] = []
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="crm-bench-broadcast-") as run_dir:
+        for kind in sinks:
+            print(f"  broadcast to {count:,} recipients through the {kind} sink", flush=True)
+            sink = start_sink(kind, Path(run_dir))
+            mongo: MongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True)
+            database = mongo[f"bench_broadcast_{uuid.uuid4().hex[:8]}"]
+            try:
+                result = await run_one(
+                    mongo,
+                    database,
+                    sink,
+                    count,
+                    dispatchers=dispatchers,
+                    pool_size=pool_size,
+                    batch_size=batch_size,
+                )
+            finally:
+                await mongo.drop_database(database.name)
+                await mongo.close()
+                sink.process.terminate()
+                sink.process.wait(timeout=30)
+            details[kind] = result
+            figures.append(
+                Figure(
+                    "broadcast",
+                    f"{count:,} recipients, {kind} SMTP sink",
+                    result["messages_per_second"],
+                    "messages/s",
+                    note=(
+                        f"{int(result['sent']):,} sent in {result['total_seconds']:.1f}s "
+                        f"(snapshot+render+queue {result['prepare_seconds']:.1f}s, overlapping); "
+                        f"{dispatchers} dispatchers x {pool_size} SMTP connections, "
+                        f"batches of {batch_size}"
+                    ),
+                )
+            )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    mode = "full" if count >= 50_000 else "small"
+    (RESULTS_DIR / f"broadcast-{mode}.json").write_text(
+        json.dumps(
+            {
+                "recipients": count,
+                "cpus": os.cpu_count(),
+                "dispatchers": dispatchers,
+                "pool_size": pool_size,
+                "batch_size": batch_size,
+                "runs": details,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return figures
