@@ -685,7 +685,9 @@ async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str
     if not current.get("materialized"):
         return False
     unfinished = [MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD]
-    if await messages.count(
+    # An existence check, not a count: it runs after every batch, with up to the whole audience
+    # still unfinished.
+    if await messages.find_one(
         {"broadcast_id": broadcast_id, "status": {"$in": [s.value for s in unfinished]}}
     ):
         return False
