@@ -102,6 +102,7 @@ async def membership_latency(
         mongodb_database=run,
         kafka_group_prefix=run,
         internal_token_secret=SECRET,
+        link_signing_secret=SECRET,
         log_json=False,
         log_level="WARNING",
     )

@@ -27,6 +27,7 @@ from crm_candidates.handlers import build_router
 from crm_candidates.imports import ImportJobs
 from crm_candidates.repository import (
     backfill_derived_fields,
+    backfill_segment_ids,
     ensure_import_indexes,
     ensure_indexes,
 )
@@ -97,6 +98,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(partial(backfill_derived_fields, database))
+    platform.startup_hooks.append(partial(backfill_segment_ids, database))
     platform.startup_hooks.append(partial(ensure_consent_indexes, database))
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.startup_hooks.append(partial(ensure_import_indexes, database))

@@ -197,6 +197,11 @@ def candidate_document(candidate: Candidate) -> dict[str, Any]:
     return to_document(candidate) | derived_fields(candidate)
 
 
+def new_candidate_document(candidate: Candidate) -> dict[str, Any]:
+    """A new candidate as first stored: in no segment yet."""
+    return candidate_document(candidate) | {SEGMENT_IDS: []}
+
+
 def candidate_from_document(document: dict[str, Any]) -> Candidate:
     """A stored candidate document as the model."""
     stored_only = {*DERIVED_FIELDS, *SEGMENT_BOOKKEEPING}
@@ -229,7 +234,7 @@ class CandidateRepository:
     async def add(self, candidate: Candidate, *, session: Session) -> None:
         """Stores a new candidate and its identity keys; raises `IdentityTakenError` if held."""
         await self.claim_keys(candidate.id, candidate_identity_keys(candidate), session=session)
-        await self._candidates.insert_one(candidate_document(candidate), session=session)
+        await self._candidates.insert_one(new_candidate_document(candidate), session=session)
 
     async def add_many(self, candidates: list[Candidate], *, session: Session) -> None:
         """Stores new candidates and their keys with one write each (the import's batches)."""
@@ -246,7 +251,7 @@ class CandidateRepository:
             except BulkWriteError as error:
                 raise _taken_or_reraise(error) from None
         await self._candidates.insert_batch(
-            [candidate_document(candidate) for candidate in candidates], session=session
+            [new_candidate_document(candidate) for candidate in candidates], session=session
         )
 
     async def replace(
@@ -279,10 +284,13 @@ class CandidateRepository:
         candidate = candidate_from_document(document)
         await self._identities.delete_many({"candidate_id": candidate.id}, session=session)
         await self.claim_keys(candidate.id, keys, session=session)
-        restored = {key: value for key, value in document.items() if key != "_id"}
+        # Segment bookkeeping stays as it is now: it mirrors the memberships, which the snapshot
+        # does not restore (the caller re-evaluates the restored record).
+        kept = {"_id", *SEGMENT_BOOKKEEPING}
+        restored = {key: value for key, value in document.items() if key not in kept}
         current = await self._candidates.find_one({"_id": candidate.id}, session=session) or {}
         update: dict[str, Any] = {"$set": restored}
-        if added_since := [key for key in current if key not in document]:
+        if added_since := [key for key in current if key not in document and key not in kept]:
             update["$unset"] = dict.fromkeys(added_since, "")
         await self._candidates.update_one({"_id": candidate.id}, update, session=session)
         return candidate
@@ -479,6 +487,33 @@ SORT_FIELDS = {
     "updated_at": "updated_at",
     "name": "last_name",
 }
+
+
+async def backfill_segment_ids(database: Database, *, batch: int = 500) -> None:
+    """Mirrors the stored segment memberships on candidates written before segment references
+    (`segment_ids`), so rules referring to a segment see its existing members.
+
+    Deliberately cross-tenant: it runs at service start over records of every tenant that lack
+    the field (new candidates are stored with it), each written back within its own tenant.
+    """
+    candidates = database[CANDIDATES_COLLECTION]
+    memberships = database[MEMBERSHIPS_COLLECTION]
+    completed = 0
+    while (
+        documents := await candidates.find({SEGMENT_IDS: {"$exists": False}}, {"tenant_id": 1})
+        .limit(batch)
+        .to_list()
+    ):
+        for document in documents:
+            scope = {"tenant_id": document["tenant_id"], "candidate_id": document["_id"]}
+            segment_ids = sorted(m["segment_id"] for m in await memberships.find(scope).to_list())
+            await candidates.update_one(
+                {"_id": document["_id"], "tenant_id": document["tenant_id"]},
+                {"$set": {SEGMENT_IDS: segment_ids}},
+            )
+            completed += 1
+    if completed:
+        logger.info("mirrored the segment memberships of %d older candidates", completed)
 
 
 async def backfill_derived_fields(database: Database, *, batch: int = 500) -> None:
