@@ -70,6 +70,7 @@ async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
             "events/s",
             baseline=bare,
             baseline_name="bare aiokafka",
-            note="ours: dedupe + unique-open count + counter, one transaction each",
+            note="ours: dedupe + unique-open count + counter + engagement score and its "
+            "engagement.scored in the outbox, one transaction each",
         )
     ]

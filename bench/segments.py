@@ -8,6 +8,7 @@ import contextlib
 import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,6 +40,30 @@ API_FIELDS = set(Candidate.model_fields) - {
     "updated_at",
 }
 SECRET = "benchmark-internal-token-secret-0123456789"
+
+
+def distinct_people(profiles: Iterable[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The first `count` profiles sharing no email, phone or profile URL with an earlier one.
+
+    The workload has near-duplicates on purpose; creating one is an upsert onto the person
+    already stored (identity resolution), which enters no segment and would not be a write to
+    measure.
+    """
+    chosen: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for profile in profiles:
+        identifiers = {
+            *profile.get("emails", []),
+            *profile.get("phones", []),
+            *profile.get("profile_urls", []),
+        }
+        if identifiers & seen:
+            continue
+        seen |= identifiers
+        chosen.append(profile)
+        if len(chosen) == count:
+            break
+    return chosen
 
 
 def _api_payload(profile: dict[str, Any]) -> dict[str, Any]:
@@ -139,10 +164,9 @@ async def membership_latency(
             await reader.getmany(timeout_ms=200)
         await reader.seek_to_end()
         reading = asyncio.create_task(read())
-        profiles = [p for p in Workload(seed=7).candidates(writes * 8)]
         matching = [
             p | {"skills": [*p["skills"], "python"], "location": "Berlin"}
-            for p in profiles[:writes]
+            for p in distinct_people(Workload(seed=7).candidates(writes * 8), writes)
         ]
         interval = 1 / per_second
         started = time.perf_counter()
