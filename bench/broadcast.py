@@ -276,10 +276,13 @@ async def run(
                     batch_size=batch_size,
                 )
             finally:
-                await mongo.drop_database(database.name)
-                await mongo.close()
+                # The sink first: a database that went away must not leave it running.
                 sink.process.terminate()
                 sink.process.wait(timeout=30)
+                try:
+                    await mongo.drop_database(database.name)
+                finally:
+                    await mongo.close()
             details[kind] = result
             figures.append(
                 Figure(
