@@ -34,6 +34,7 @@ from crm_shared import (
     CANDIDATE_CREATED,
     CandidateCreated,
     Outbox,
+    SignedLinks,
     Wakeup,
     in_transaction,
 )
@@ -118,6 +119,7 @@ async def test_two_engines_with_expiring_leases_run_every_step_exactly_once(
                 database=worker_database,
                 outbox=Outbox(worker_database, "campaigns"),
                 tokens=TrackingTokens("t" * 40),
+                links=SignedLinks("l" * 40),
                 public_base_url="http://crm.example",
                 sender_name="Talent",
                 # Shorter than a step takes: the engines keep taking claims from each other.

@@ -101,6 +101,8 @@ def build_router(
 
     async def on_message_clicked(envelope: EventEnvelope[Any], session: Session) -> None:
         clicked: MessageClicked = envelope.data
+        if clicked.automated:
+            return  # a link scanner, not the candidate: neither a click nor engagement
         await counters(envelope).increment_once(
             TenantMetric.MESSAGES_CLICKED, clicked.message_id, session=session
         )
@@ -164,7 +166,7 @@ def build_router(
         (
             MESSAGE_CLICKED,
             on_message_clicked,
-            "Counts messages with at least one click; scores the candidate's engagement.",
+            "Counts messages clicked by a person (not a scanner); scores engagement.",
         ),
         (MESSAGE_REPLIED, on_message_replied, "Scores the candidate's engagement."),
         (

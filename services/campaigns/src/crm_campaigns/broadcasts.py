@@ -30,6 +30,7 @@ from crm_campaigns.domain.broadcasts import (
     pick_winner,
     send_time,
 )
+from crm_campaigns.domain.contact_links import contact_links, with_footer
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -57,6 +58,7 @@ from crm_campaigns.repository import (
 )
 from crm_shared import (
     Database,
+    SignedLinks,
     TenantScopedCollection,
     Wakeup,
     current_trace_context,
@@ -107,6 +109,7 @@ class BroadcastRunner:
         *,
         database: Database,
         tokens: TrackingTokens,
+        links: SignedLinks,
         public_base_url: str,
         sender_name: str,
         lease: timedelta,
@@ -117,6 +120,7 @@ class BroadcastRunner:
     ) -> None:
         self._database = database
         self._tokens = tokens
+        self._links = links
         self._base_url = public_base_url.rstrip("/")
         self._sender_name = sender_name
         self._lease = lease
@@ -316,12 +320,20 @@ class BroadcastRunner:
         winner_subject: str | None,
     ) -> Message:
         message_id = message_id_for(broadcast.id, recipient.candidate_id)
+        links = contact_links(
+            self._links,
+            base_url=self._base_url,
+            tenant_id=broadcast.tenant_id,
+            candidate_id=recipient.candidate_id,
+            message_id=message_id,
+        )
         rendered = compiled.render(
-            recipient_context(recipient, self._sender_name),
+            recipient_context(recipient, self._sender_name, links),
             subject=variant_subject or winner_subject,
         )
+        html, text = with_footer(rendered.html, rendered.text, links)
         tracked = instrument_html(
-            rendered.html,
+            html,
             tokens=self._tokens,
             tenant_id=broadcast.tenant_id,
             message_id=message_id,
@@ -338,8 +350,10 @@ class BroadcastRunner:
             to_email=recipient.email,
             subject=rendered.subject,
             html=tracked.html,
-            text=rendered.text,
+            text=text,
             links=tracked.links,
+            unsubscribe_url=links.unsubscribe_url,
+            preferences_url=links.preferences_url,
         )
 
     async def _finish_test(self, broadcast: Broadcast) -> None:

@@ -44,6 +44,11 @@ class CampaignsSettings(ServiceSettings):
     tenant_time_zones: dict[str, str] = Field(default_factory=dict)
     broadcast_poll_interval_seconds: float = 1.0
     broadcast_chunk_size: int = Field(default=1000, ge=1)
+    # A pixel fetched or a link followed this soon after sending is a machine (security
+    # scanners, prefetching proxies); 0 turns the timing rule off.
+    machine_fetch_window_seconds: float = 2.0
+    # Clicks on different links of one message this close together are a link scanner.
+    link_scan_burst_seconds: float = 2.0
 
     @field_validator("default_time_zone")
     @classmethod

@@ -35,6 +35,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import ReturnDocument, UpdateOne
 
+from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
+from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
 from crm_campaigns.domain.models import BroadcastStatus, Message, MessageStatus, Recipient
 from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import (
@@ -156,13 +158,20 @@ def _discard(client: aiosmtplib.SMTP | None) -> None:
 
 def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
     """The headers of a message's mail (besides the MIME ones); the one place to add more."""
-    return [
+    headers = [
         ("From", sender),
         ("To", message.to_email or ""),
         ("Subject", message.subject),
-        ("Message-ID", f"<{message.id}@{message_domain}>"),
+        # Bounces and replies name this Message-ID, which is how they find the message again.
+        ("Message-ID", message_id_header(message.id, message_domain)),
         ("X-CRM-Message-Id", message.id),
+        # Providers such as Postmark return `X-PM-Metadata-*` in their bounce webhooks.
+        (f"X-PM-Metadata-{METADATA_MESSAGE_ID}", message.id),
     ]
+    if message.unsubscribe_url:
+        headers.append(("List-Unsubscribe", f"<{message.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
+    return headers
 
 
 def email_for(message: Message, sender: str, message_domain: str) -> EmailMessage:
@@ -316,18 +325,20 @@ class MailDispatcher:
         ]
         decisions = await self._policy.may_send(checks)
         skipped: list[tuple[_Attempt, str]] = []
-        deferred: list[tuple[_Attempt, datetime]] = []
+        deferred: list[tuple[_Attempt, datetime, str | None]] = []
         to_send: list[_Attempt] = []
         for attempt in attempts:
             decision = decisions[attempt.message.id]
             if decision.verdict is Verdict.SKIP:
                 skipped.append((attempt, str(decision.reason)))
             elif decision.verdict is Verdict.DEFER:
-                deferred.append((attempt, decision.retry_at or now + self._limits.retry_base))
+                retry_at = decision.retry_at or now + self._limits.retry_base
+                reason = str(decision.reason) if decision.reason else None
+                deferred.append((attempt, retry_at, reason))
             else:
                 wait = self._tenant_bucket(attempt.message.tenant_id).take()
                 if wait > 0:
-                    deferred.append((attempt, now + timedelta(seconds=wait)))
+                    deferred.append((attempt, now + timedelta(seconds=wait), None))
                 else:
                     to_send.append(attempt)
         await self._send_all(to_send)
@@ -450,7 +461,7 @@ class MailDispatcher:
         self,
         attempted: Sequence[_Attempt],
         skipped: Sequence[tuple[_Attempt, str]],
-        deferred: Sequence[tuple[_Attempt, datetime]],
+        deferred: Sequence[tuple[_Attempt, datetime, str | None]],
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Writes a batch's outcomes in one transaction; returns the broadcasts it touched and
         those to pause."""
@@ -521,21 +532,22 @@ class MailDispatcher:
                     },
                     session=session,
                 )
-            by_time: dict[datetime, list[_Attempt]] = defaultdict(list)
-            for attempt, retry_at in deferred:
-                by_time[retry_at].append(attempt)
-            for retry_at, group in by_time.items():
-                await messages.update_many(
-                    {"_id": {"$in": _ids(group)}},
-                    {
-                        "$set": {
-                            "status": MessageStatus.QUEUED.value,
-                            "next_attempt_at": retry_at,
-                            **released,
-                        }
-                    },
-                    session=session,
-                )
+            by_time: dict[tuple[datetime, str | None], list[_Attempt]] = defaultdict(list)
+            for attempt, retry_at, held_because in deferred:
+                by_time[(retry_at, held_because)].append(attempt)
+            for (retry_at, held_because), group in by_time.items():
+                requeue: dict[str, Any] = {
+                    "$set": {
+                        "status": MessageStatus.QUEUED.value,
+                        "next_attempt_at": retry_at,
+                        **released,
+                    }
+                }
+                if held_because:
+                    # A rule held it back (quiet hours, frequency cap): say why and until when.
+                    requeue["$set"] |= {"policy_reason": held_because, "deferred_until": retry_at}
+                    requeue["$inc"] = {"deferrals": 1}
+                await messages.update_many({"_id": {"$in": _ids(group)}}, requeue, session=session)
             for attempt, change in retries:
                 await messages.update_one(
                     {"_id": attempt.message.id}, {"$set": change}, session=session

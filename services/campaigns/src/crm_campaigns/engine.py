@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from crm_campaigns.domain.contact_links import contact_links, with_footer
 from crm_campaigns.domain.models import (
     AddTagStep,
     BranchStep,
@@ -67,6 +68,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    SignedLinks,
     Wakeup,
     current_trace_context,
     from_document,
@@ -111,6 +113,7 @@ class SequenceEngine:
         database: Database,
         outbox: Outbox,
         tokens: TrackingTokens,
+        links: SignedLinks,
         public_base_url: str,
         sender_name: str,
         lease: timedelta,
@@ -123,6 +126,7 @@ class SequenceEngine:
         self._database = database
         self._outbox = outbox
         self._tokens = tokens
+        self._links = links
         self._base_url = public_base_url.rstrip("/")
         self._sender_name = sender_name
         self._lease = lease
@@ -366,15 +370,23 @@ class SequenceEngine:
         # Unique per executed step, so a send reached again through a loop is a new message.
         message_id = f"{enrolment.id}-{enrolment.step_count}"
         blocks = await BlockRepository(self._database, sequence.tenant_id).sources(session=session)
+        links = contact_links(
+            self._links,
+            base_url=self._base_url,
+            tenant_id=sequence.tenant_id,
+            candidate_id=recipient.candidate_id,
+            message_id=message_id,
+        )
         rendered = render(
             template.subject,
             template.html,
             template.text,
-            recipient_context(recipient, self._sender_name),
+            recipient_context(recipient, self._sender_name, links),
             blocks,
         )
+        html, text = with_footer(rendered.html, rendered.text, links)
         tracked = instrument_html(
-            rendered.html,
+            html,
             tokens=self._tokens,
             tenant_id=sequence.tenant_id,
             message_id=message_id,
@@ -390,8 +402,10 @@ class SequenceEngine:
             to_email=recipient.email,
             subject=rendered.subject,
             html=tracked.html,
-            text=rendered.text,
+            text=text,
             links=tracked.links,
+            unsubscribe_url=links.unsubscribe_url,
+            preferences_url=links.preferences_url,
         )
         document = to_document(message) | {
             "trace_context": current_trace_context(),

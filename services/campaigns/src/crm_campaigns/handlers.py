@@ -21,6 +21,7 @@ from crm_campaigns.domain.models import (
     Sequence,
 )
 from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repository import (
     EnrolmentRepository,
     MessageRepository,
@@ -29,12 +30,14 @@ from crm_campaigns.repository import (
     SegmentMemberRepository,
     SequenceRepository,
     SignalRepository,
+    SuppressionRepository,
 )
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     CANDIDATE_CREATED,
+    CANDIDATE_ERASED,
     CANDIDATE_MERGED,
     CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
@@ -50,6 +53,7 @@ from crm_shared import (
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
+    CandidateErased,
     CandidateMerged,
     CandidateProfile,
     CandidateUnmerged,
@@ -99,6 +103,7 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 marketing_consent=profile.marketing_consent,
                 time_zone=profile.time_zone,
                 owner_id=profile.owner_id,
+                email_sha256=[email_sha256(email) for email in profile.emails],
             ),
             session=session,
         )
@@ -250,6 +255,7 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
             await end_enrolments(
                 envelope.tenant_id, changed.candidate_id, ExitReason.UNSUBSCRIBED, session
             )
+        await update_suppressions(envelope.tenant_id, changed, session)
 
     async def on_message_replied(envelope: EventEnvelope[Any], session: Session) -> None:
         replied: MessageReplied = envelope.data
@@ -312,6 +318,54 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         on_candidate_unmerged,
         description="Moves back what a merge moved and projects both restored candidates.",
     )
+
+    async def update_suppressions(
+        tenant_id: str, changed: ConsentChanged, session: Session
+    ) -> None:
+        """An unsubscribe suppresses the candidate's addresses; consent given again lifts it."""
+        if changed.purpose != MARKETING or changed.status == "expired":
+            return  # a lapsed consent stops marketing mail through the projection, not the list
+        recipient = await RecipientRepository(database, tenant_id).get(
+            changed.candidate_id, session=session
+        )
+        if recipient is None:
+            # Not projected yet; candidates publishes candidate.updated with the consent too,
+            # and the send-time consent check stops marketing mail from it.
+            return
+        suppressions = SuppressionRepository(database, tenant_id)
+        for digest in recipient.email_sha256:
+            if changed.status == "withdrawn":
+                entry = Suppression(
+                    tenant_id=tenant_id,
+                    email_sha256=digest,
+                    reason=ListReason.UNSUBSCRIBED,
+                    source=f"consent.changed:{changed.source}",
+                    candidate_id=changed.candidate_id,
+                    message_id=changed.message_id,
+                )
+                await suppressions.add(entry, session=session)
+            else:
+                # Consent given again (re-permission, preference centre) lifts the unsubscribe.
+                await suppressions.remove(digest, ListReason.UNSUBSCRIBED, session=session)
+
+    async def on_candidate_erased(envelope: EventEnvelope[Any], session: Session) -> None:
+        erased: CandidateErased = envelope.data
+        suppressions = SuppressionRepository(database, envelope.tenant_id)
+        for digest in erased.email_sha256:
+            entry = Suppression(
+                tenant_id=envelope.tenant_id,
+                email_sha256=digest,
+                reason=ListReason.ERASED,
+                source="candidate.erased",
+            )
+            await suppressions.add(entry, session=session)
+
+    consumer.subscribe(
+        router,
+        CANDIDATE_ERASED,
+        on_candidate_erased,
+        description="Suppresses every address of an erased candidate for good (by hash only).",
+    )
     consumer.subscribe(
         router,
         CANDIDATE_CREATED,
@@ -370,7 +424,8 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         router,
         CONSENT_CHANGED,
         on_consent_changed,
-        description="Ends a candidate's active enrolments when marketing consent is withdrawn.",
+        description="Ends a candidate's active enrolments and suppresses their addresses when "
+        "marketing consent is withdrawn (granting it again lifts the suppression).",
     )
     consumer.subscribe(
         router,

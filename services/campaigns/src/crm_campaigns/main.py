@@ -12,19 +12,22 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from crm_campaigns.api import broadcasts, routes, tracking
+from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
 from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.consent_mail import build_consent_mail_router
 from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
-from crm_campaigns.domain.policy import DEFAULT_RULES, SendPolicy
+from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.engine import SequenceEngine
+from crm_campaigns.feedback import MailFeedback
+from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
 from crm_shared import (
     BatchWorker,
+    SignedLinks,
     Wakeup,
     build_platform,
     create_service_app,
@@ -53,6 +56,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     mongo, database = platform.require_mongo(), platform.require_database()
     outbox, consumer = platform.require_outbox(), platform.require_consumer()
     tokens = TrackingTokens(settings.tracking_secret.get_secret_value())
+    links = SignedLinks(settings.link_signing_secret.get_secret_value())
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
     transport = SmtpPool(
@@ -70,6 +74,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         database=database,
         outbox=outbox,
         tokens=tokens,
+        links=links,
         public_base_url=settings.public_base_url,
         sender_name=parseaddr(settings.smtp_sender)[0],
         lease=lease,
@@ -78,12 +83,20 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         default_time_zone=settings.default_time_zone,
         tenant_time_zones=settings.tenant_time_zones,
     )
+    governor = ContactGovernor(database)
     dispatcher = MailDispatcher(
         mongo=mongo,
         database=database,
         outbox=outbox,
         transport=transport,
-        policy=SendPolicy(DEFAULT_RULES),
+        policy=SendPolicy(
+            (
+                require_email_address,
+                suppression_rule(governor),
+                require_marketing_consent,
+                contact_policy_rule(governor),
+            )
+        ),
         sender=settings.smtp_sender,
         lease=lease,
         batch_size=settings.delivery_batch_size,
@@ -92,6 +105,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     runner = BroadcastRunner(
         database=database,
         tokens=tokens,
+        links=links,
         public_base_url=settings.public_base_url,
         sender_name=parseaddr(settings.smtp_sender)[0],
         lease=lease,
@@ -151,10 +165,22 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         title="Campaigns service",
         description="Every message a candidate receives: templates, blocks, sequences, "
         "broadcasts, delivery, tracking.",
-        routers=[routes.router, broadcasts.router, tracking.router, gdpr],
+        routers=[
+            routes.router,
+            broadcasts.router,
+            governance.router,
+            tracking.router,
+            inbound.router,
+            gdpr,
+        ],
         extra_lifespan=run_workers,
     )
     app.state.tracking_tokens = tokens
+    app.state.signed_links = links
+    app.state.public_base_url = settings.public_base_url
+    app.state.machine_fetch_window_seconds = settings.machine_fetch_window_seconds
+    app.state.link_scan_burst_seconds = settings.link_scan_burst_seconds
+    app.state.mail_feedback = MailFeedback(mongo=mongo, database=database, outbox=outbox)
     app.state.steps_due = steps_due
     app.state.broadcasts_due = broadcasts_due
     app.state.messages_queued = messages_queued

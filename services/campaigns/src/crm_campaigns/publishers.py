@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from crm_campaigns.domain.inbound_mail import BounceType
 from crm_campaigns.domain.models import Message
 from crm_shared import (
     CANDIDATE_CHANGE_REQUESTED,
+    MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
+    MESSAGE_REPLIED,
     MESSAGE_SENT,
     CandidateChangeRequested,
     EventEnvelope,
+    MessageBounced,
     MessageClicked,
     MessageOpened,
+    MessageReplied,
     MessageSent,
     Outbox,
     Session,
@@ -54,7 +60,7 @@ async def to_message_opened(
 
 
 async def to_message_clicked(
-    outbox: Outbox, message: Message, link_index: int, *, session: Session
+    outbox: Outbox, message: Message, link_index: int, *, automated: bool, session: Session
 ) -> None:
     """Stages `message.clicked` for a followed tracked link."""
     payload = MessageClicked(
@@ -62,6 +68,7 @@ async def to_message_clicked(
         candidate_id=message.candidate_id,
         link_index=link_index,
         url=message.links[link_index],
+        automated=automated,
     )
     await outbox.stage(
         MESSAGE_CLICKED,
@@ -97,6 +104,52 @@ async def to_candidate_change_requested(
         CANDIDATE_CHANGE_REQUESTED,
         tenant_id=tenant_id,
         subject=candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_message_bounced(
+    outbox: Outbox,
+    message: Message,
+    *,
+    bounce_type: BounceType,
+    reason: str,
+    source: str,
+    session: Session,
+) -> None:
+    """Stages `message.bounced` for a bounce reported by a DSN or a provider webhook."""
+    payload = MessageBounced(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        bounce_type=bounce_type,
+        reason=reason,
+        source=source,
+    )
+    await outbox.stage(
+        MESSAGE_BOUNCED,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_message_replied(
+    outbox: Outbox, message: Message, *, received_at: datetime, session: Session
+) -> None:
+    """Stages `message.replied` for the candidate's first reply to a message."""
+    payload = MessageReplied(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        received_at=received_at,
+        sequence_id=message.sequence_id,
+        enrolment_id=message.enrolment_id,
+    )
+    await outbox.stage(
+        MESSAGE_REPLIED,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
         data=payload,
         session=session,
     )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.models import (
     Block,
     BranchCondition,
@@ -34,7 +36,9 @@ from crm_campaigns.domain.models import (
     Template,
     enrolment_id,
 )
+from crm_campaigns.domain.policy import ALLOW, Decision, Verdict
 from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.domain.suppression import ListReason, Suppression
 from crm_campaigns.domain.templates import BlockSource
 from crm_shared import (
     CurrentPrincipal,
@@ -67,6 +71,13 @@ SIGNAL_RETENTION_SECONDS = 400 * 24 * 3600
 NOTIFICATIONS = "notifications"
 # The unique index of the first version, which allowed one enrolment per candidate and sequence.
 _SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
+SUPPRESSIONS = "suppressions"
+CONTACT_POLICIES = "contact_policies"
+CONTACT_LEDGER = "contact_ledger"
+SOFT_BOUNCES = "soft_bounces"
+GOVERNANCE_COUNTERS = "governance_counters"
+# The send ledger keeps what the longest possible frequency cap window can look at.
+LEDGER_RETENTION = timedelta(days=90)
 
 
 async def ensure_indexes(database: Database) -> None:
@@ -122,6 +133,20 @@ async def ensure_indexes(database: Database) -> None:
     await database[SIGNALS].create_index("at", expireAfterSeconds=SIGNAL_RETENTION_SECONDS)
     await database[NOTIFICATIONS].create_index(
         [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("_id", ASCENDING)]
+    )
+    suppressions = database[SUPPRESSIONS]
+    await suppressions.create_index(
+        [("tenant_id", ASCENDING), ("email_sha256", ASCENDING), ("reason", ASCENDING)],
+        unique=True,
+    )
+    await suppressions.create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    for per_tenant in (CONTACT_POLICIES, GOVERNANCE_COUNTERS):
+        await database[per_tenant].create_index([("tenant_id", ASCENDING)], unique=True)
+    await database[CONTACT_LEDGER].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[SOFT_BOUNCES].create_index(
+        [("tenant_id", ASCENDING), ("email_sha256", ASCENDING)], unique=True
     )
 
 
@@ -508,6 +533,219 @@ class MessageRepository:
         """Adds one open or click to a message's tally."""
         await self._messages.update_one({"_id": message_id}, {"$inc": {field: 1}}, session=session)
 
+    async def record_click(
+        self,
+        message_id: str,
+        link_index: int,
+        at: datetime,
+        automated: bool,
+        *,
+        session: Session,
+    ) -> None:
+        """Counts a click and remembers it, so a scanner's burst over every link shows."""
+        await self._messages.update_one(
+            {"_id": message_id},
+            {
+                "$inc": {"automated_clicks" if automated else "clicks": 1},
+                "$set": {"last_click_index": link_index, "last_click_at": at},
+            },
+            session=session,
+        )
+
+
+class SuppressionRepository:
+    """The tenant's suppression list (addresses by SHA-256, one entry per reason)."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._entries = TenantScopedCollection(database[SUPPRESSIONS], tenant_id)
+
+    async def add(self, suppression: Suppression, *, session: Session | None = None) -> bool:
+        """Lists an address for a reason unless it already is; True if newly listed."""
+        document = to_document(suppression)
+        result = await self._entries.update_one(
+            {"email_sha256": suppression.email_sha256, "reason": suppression.reason.value},
+            {
+                "$setOnInsert": {
+                    key: value
+                    for key, value in document.items()
+                    if key not in ("email_sha256", "reason", "tenant_id")
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def reasons(
+        self, email_sha256: str, *, session: Session | None = None
+    ) -> set[ListReason]:
+        """Every reason the address is suppressed for (empty when it is not)."""
+        documents = await self._entries.find({"email_sha256": email_sha256}, session=session)
+        return {ListReason(document["reason"]) for document in documents}
+
+    async def remove(
+        self, email_sha256: str, reason: ListReason, *, session: Session | None = None
+    ) -> bool:
+        """Takes an address off the list for one reason; True if it was listed for it."""
+        result = await self._entries.delete_one(
+            {"email_sha256": email_sha256, "reason": reason.value}, session=session
+        )
+        return result.deleted_count > 0
+
+    async def get(self, suppression_id: str) -> Suppression | None:
+        document = await self._entries.find_one({"_id": suppression_id})
+        return from_document(Suppression, document) if document else None
+
+    async def delete(self, suppression_id: str) -> bool:
+        result = await self._entries.delete_one({"_id": suppression_id})
+        return result.deleted_count > 0
+
+    async def page(
+        self,
+        *,
+        email_sha256: str | None,
+        reason: ListReason | None,
+        after: str | None,
+        limit: int,
+    ) -> list[Suppression]:
+        query: dict[str, Any] = {}
+        if email_sha256:
+            query["email_sha256"] = email_sha256
+        if reason:
+            query["reason"] = reason.value
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._entries.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Suppression, d) for d in documents]
+
+
+class SoftBounceRepository:
+    """How often each address of the tenant bounced softly."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._counters = TenantScopedCollection(database[SOFT_BOUNCES], tenant_id)
+
+    async def count(self, email_sha256: str, *, session: Session) -> int:
+        """Adds one soft bounce of the address; returns how many it has had."""
+        await self._counters.update_one(
+            {"email_sha256": email_sha256},
+            {"$inc": {"soft_bounces": 1}, "$set": {"last_bounce_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
+        document = await self._counters.find_one({"email_sha256": email_sha256}, session=session)
+        return int(document["soft_bounces"]) if document else 1
+
+
+class ContactPolicyRepository:
+    """The tenant's contact policy and the tally of what it held back."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._policies = TenantScopedCollection(database[CONTACT_POLICIES], tenant_id)
+        self._counters = TenantScopedCollection(database[GOVERNANCE_COUNTERS], tenant_id)
+
+    async def get(self, *, session: Session | None = None) -> ContactPolicy:
+        """The tenant's policy; the permissive default when none was set."""
+        document = await self._policies.find_one({}, session=session)
+        if document is None:
+            return ContactPolicy()
+        return ContactPolicy.model_validate(document["policy"])
+
+    async def put(self, policy: ContactPolicy, updated_by: str) -> None:
+        await self._policies.update_one(
+            {},
+            {
+                "$set": {
+                    "policy": policy.model_dump(mode="json"),
+                    "updated_by": updated_by,
+                    "updated_at": utc_now(),
+                }
+            },
+            upsert=True,
+        )
+
+    async def count_outcome(
+        self, verdict: str, reason: str, *, session: Session | None = None
+    ) -> None:
+        """Adds one to the tally of a verdict for a reason (e.g. `defer`, `quiet_hours`)."""
+        await self._counters.update_one(
+            {}, {"$inc": {f"outcomes.{verdict}.{reason}": 1}}, upsert=True, session=session
+        )
+
+    async def outcomes(self) -> dict[str, int]:
+        """Every tally as `<verdict>.<reason>` -> count."""
+        document = await self._counters.find_one({})
+        by_verdict: dict[str, dict[str, int]] = (document or {}).get("outcomes", {})
+        return {
+            f"{verdict}.{reason}": int(count)
+            for verdict, reasons in by_verdict.items()
+            for reason, count in reasons.items()
+        }
+
+
+class LedgerContentionError(RuntimeError):
+    """A candidate's send ledger kept changing under us; the message is retried later."""
+
+
+class ContactLedger:
+    """Each candidate's recent marketing sends, shared by every sequence and broadcast.
+
+    A send is reserved in the ledger before the message goes out, with a conditional update on
+    the ledger's version: two dispatchers deciding for one candidate at once cannot both take
+    the last slot, because the second one's update finds the version changed and decides again.
+    """
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._ledgers = TenantScopedCollection(database[CONTACT_LEDGER], tenant_id)
+
+    async def sends(self, candidate_id: str) -> list[datetime]:
+        """When the candidate's recent marketing messages were sent."""
+        document = await self._ledgers.find_one({"candidate_id": candidate_id})
+        return [entry["at"] for entry in (document or {}).get("sends", [])]
+
+    async def reserve(
+        self,
+        candidate_id: str,
+        message_id: str,
+        decide: Callable[[list[datetime]], Decision],
+        *,
+        now: datetime,
+        max_rounds: int = 20,
+    ) -> Decision:
+        """Reserves a slot for `message_id` if `decide` allows it given the recent sends."""
+        for _ in range(max_rounds):
+            document = await self._ledgers.find_one({"candidate_id": candidate_id})
+            entries: list[dict[str, Any]] = (document or {}).get("sends", [])
+            if any(entry["message_id"] == message_id for entry in entries):
+                return ALLOW  # reserved by an earlier attempt of this message
+            decision = decide([entry["at"] for entry in entries])
+            if decision.verdict is not Verdict.ALLOW:
+                return decision
+            kept = [entry for entry in entries if entry["at"] > now - LEDGER_RETENTION]
+            kept.append({"message_id": message_id, "at": now})
+            if document is None:
+                try:
+                    await self._ledgers.insert_one(
+                        {"candidate_id": candidate_id, "version": 1, "sends": kept}
+                    )
+                except DuplicateKeyError:
+                    continue
+                return decision
+            updated = await self._ledgers.update_one(
+                {"candidate_id": candidate_id, "version": document["version"]},
+                {"$set": {"sends": kept}, "$inc": {"version": 1}},
+            )
+            if updated.modified_count:
+                return decision
+        raise LedgerContentionError(f"the send ledger of {candidate_id} is contended")
+
+    async def release(self, candidate_id: str, message_id: str) -> None:
+        """Gives back the slot of a message that was finally not sent."""
+        await self._ledgers.update_one(
+            {"candidate_id": candidate_id},
+            {"$pull": {"sends": {"message_id": message_id}}, "$inc": {"version": 1}},
+        )
+
 
 class BlockRepository:
     """The tenant's reusable template blocks, addressed by key."""
@@ -741,3 +979,5 @@ RecipientsRepo = Annotated[RecipientRepository, _scoped(RecipientRepository)]
 BlocksRepo = Annotated[BlockRepository, _scoped(BlockRepository)]
 BroadcastsRepo = Annotated[BroadcastRepository, _scoped(BroadcastRepository)]
 NotificationsRepo = Annotated[NotificationRepository, _scoped(NotificationRepository)]
+SuppressionsRepo = Annotated[SuppressionRepository, _scoped(SuppressionRepository)]
+ContactPoliciesRepo = Annotated[ContactPolicyRepository, _scoped(ContactPolicyRepository)]

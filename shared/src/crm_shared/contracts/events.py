@@ -123,6 +123,10 @@ class MessageClicked(_Payload):
     candidate_id: str
     link_index: int
     url: str
+    automated: bool = Field(
+        default=False,
+        description="True when a link scanner, not a person, followed the link (not engagement).",
+    )
 
 
 class EventRegistered(_Payload):

@@ -20,6 +20,7 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
+from crm_campaigns.domain.contact_links import preview_links
 from crm_campaigns.domain.models import (
     EnrolmentRefused,
     ExitReason,
@@ -127,6 +128,7 @@ async def preview_template(
     templates: TemplatesRepo,
     recipients: RecipientsRepo,
     blocks: BlocksRepo,
+    request: Request,
 ) -> TemplatePreview:
     """The template rendered for one candidate, as they would receive it (without tracking)."""
     template = await templates.get(template_id)
@@ -135,11 +137,12 @@ async def preview_template(
     recipient = await recipients.get(body.candidate_id)
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
+    base_url: str = request.app.state.public_base_url
     rendered = render(
         template.subject,
         template.html,
         template.text,
-        recipient_context(recipient),
+        recipient_context(recipient, links=preview_links(base_url)),
         await blocks.sources(),
     )
     return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
     AbMetric,
@@ -17,6 +18,7 @@ from crm_campaigns.domain.models import (
     EnrolmentRefused,
     EnrolmentStatus,
     ExitReason,
+    MessageCategory,
     MessageStatus,
     Reentry,
     Schedule,
@@ -24,6 +26,7 @@ from crm_campaigns.domain.models import (
     Step,
     Trigger,
 )
+from crm_campaigns.domain.suppression import ListReason
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -165,14 +168,27 @@ class MessagePublic(BaseModel):
     enrolment_id: str | None
     to_email: str | None
     subject: str
+    category: MessageCategory
     status: MessageStatus
     broadcast_id: str | None
     variant: str | None
     suppression_reason: str | None
     last_error: str | None
+    policy_reason: str | None = Field(
+        description="Why the contact policy last deferred or skipped it (`quiet_hours`, "
+        "`frequency_cap`)."
+    )
+    deferrals: int
+    deferred_until: datetime | None
     attempts: int
     opens: int
     clicks: int
+    automated_opens: int
+    automated_clicks: int
+    bounce_type: str | None
+    bounce_reason: str | None
+    bounced_at: datetime | None
+    replied_at: datetime | None
     created_at: datetime
     next_attempt_at: datetime | None = Field(
         description="When the message is due (its scheduled time, or its next retry)."
@@ -273,3 +289,53 @@ class BlockPublic(BaseModel):
     text: str
     created_by: str
     updated_at: datetime
+
+
+class SuppressionCreate(BaseModel):
+    """Suppresses an address by hand (e.g. a person asked by phone never to be mailed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern="@")
+    ]
+    reason: Literal[ListReason.MANUAL, ListReason.UNSUBSCRIBED] = ListReason.MANUAL
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class SuppressionPublic(BaseModel):
+    """One suppression: the address is only ever stored as its SHA-256."""
+
+    id: str
+    email_sha256: str
+    reason: ListReason
+    source: str
+    candidate_id: str | None
+    message_id: str | None
+    note: str | None
+    created_at: datetime
+
+
+class ContactPolicyPublic(ContactPolicy):
+    """The tenant's contact policy and how often it held messages back, by outcome and reason."""
+
+    outcomes: dict[str, int] = Field(
+        default_factory=dict, description="e.g. `defer.quiet_hours`, `skip.frequency_cap`."
+    )
+
+
+class InboundMailUrls(BaseModel):
+    """Where to point the mail provider (the token in each URL is the tenant's credential)."""
+
+    dsn_url: str = Field(description="POST a raw RFC 3464 delivery status notification here.")
+    postmark_bounce_url: str = Field(description="Postmark bounce webhook URL.")
+    postmark_inbound_url: str = Field(description="Postmark inbound (reply) webhook URL.")
+
+
+class FeedbackResult(BaseModel):
+    """What an inbound report did."""
+
+    outcome: Literal["bounced", "replied", "duplicate", "unmatched", "ignored"]
+    message_id: str | None = None
+    bounce_type: str | None = None
+    suppressed: bool = False

@@ -36,6 +36,9 @@ class Recipient(BaseModel):
     marketing_consent: bool = False
     time_zone: str | None = None
     owner_id: str | None = None
+    email_sha256: list[str] = Field(
+        default_factory=list, description="SHA-256 of each of the candidate's normalised emails."
+    )
 
 
 class Template(BaseModel):
@@ -431,8 +434,27 @@ class MessageStatus(StrEnum):
 
 
 class SuppressionReason(StrEnum):
+    """Why a message was not sent (suppressed, or skipped by the contact policy)."""
+
     NO_MARKETING_CONSENT = "no_marketing_consent"
     NO_EMAIL_ADDRESS = "no_email_address"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    ERASED = "erased"
+    MANUAL = "manual"
+    FREQUENCY_CAP = "frequency_cap"
+
+
+class MessageCategory(StrEnum):
+    """What a message is for, which decides the rules it is sent under.
+
+    Marketing mail needs consent and obeys the contact policy (frequency cap, quiet hours);
+    transactional mail (a confirmation the person just asked for) needs neither, but never goes
+    to an address that bounced or was erased.
+    """
+
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
 
 
 class Message(BaseModel):
@@ -456,12 +478,30 @@ class Message(BaseModel):
     html: str
     text: str
     links: list[str] = Field(default_factory=list)
+    category: MessageCategory = MessageCategory.MARKETING
+    unsubscribe_url: str | None = Field(
+        default=None, description="One-click unsubscribe (RFC 8058) URL, for marketing mail."
+    )
+    preferences_url: str | None = None
     status: MessageStatus = MessageStatus.QUEUED
     suppression_reason: str | None = None
+    policy_reason: str | None = Field(
+        default=None, description="Why the contact policy last deferred or skipped the message."
+    )
+    deferrals: int = 0
+    deferred_until: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
     opens: int = 0
     clicks: int = 0
+    automated_opens: int = 0
+    automated_clicks: int = 0
+    last_click_index: int | None = None
+    last_click_at: datetime | None = None
+    bounce_type: str | None = None
+    bounce_reason: str | None = None
+    bounced_at: datetime | None = None
+    replied_at: datetime | None = None
     created_at: datetime = Field(default_factory=utc_now)
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None

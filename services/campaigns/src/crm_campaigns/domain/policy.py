@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from crm_campaigns.domain.models import Message, Recipient, SuppressionReason
+from crm_campaigns.domain.models import Message, MessageCategory, Recipient, SuppressionReason
 
 
 class Verdict(StrEnum):
@@ -72,11 +72,15 @@ async def require_email_address(checks: Sequence[SendCheck]) -> Mapping[str, Dec
 
 
 async def require_marketing_consent(checks: Sequence[SendCheck]) -> Mapping[str, Decision]:
-    """No marketing mail without the candidate's current consent (an unknown candidate has none)."""
+    """No marketing mail without the candidate's current consent (an unknown candidate has none).
+
+    Transactional mail (an opt-in confirmation the person asked for) needs no marketing consent.
+    """
     return {
         check.message.id: Decision.skip(SuppressionReason.NO_MARKETING_CONSENT)
         for check in checks
-        if check.recipient is None or not check.recipient.marketing_consent
+        if check.message.category is MessageCategory.MARKETING
+        and (check.recipient is None or not check.recipient.marketing_consent)
     }
 
 

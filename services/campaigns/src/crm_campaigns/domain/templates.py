@@ -9,6 +9,9 @@ then, not a blank in a candidate's inbox, and an injection attempt never reaches
 - filters: only the text filters in `ALLOWED_FILTERS` (no `attr`, `map`, `format`, ...);
 - no calls, no `include`/`import`/`extends`/`macro`/`set`/`for` (nothing that reaches code).
 
+`{{ unsubscribe_url }}` and `{{ preferences_url }}` are the message's signed links (a footer
+with them is added to any marketing message whose template lacks them).
+
 A block is a reusable piece (an employer-branding footer, a signature) saved once per tenant
 with an html and a text part and included as `{{ blocks.<key> }}` in a template's html or text;
 its own merge fields are rendered for the recipient first. Blocks cannot include blocks.
@@ -25,6 +28,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from crm_campaigns.domain.contact_links import ContactLinks
 from crm_campaigns.domain.models import Recipient
 
 MERGE_FIELDS: dict[str, frozenset[str]] = {
@@ -53,6 +57,8 @@ FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.FilterBlock: "filter blocks are not allowed",
     nodes.With: "with is not allowed",
 }
+# Plain values rather than objects: `{{ unsubscribe_url }}`.
+LINK_FIELDS = frozenset({"unsubscribe_url", "preferences_url"})
 
 _environment = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 _html_environment = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
@@ -83,7 +89,10 @@ def _problems(source: str, block_keys: Collection[str] | None) -> list[str]:
             problems.append(f"test {test_node.name!r} is not allowed")
     attributes = {id(node.node) for node in tree.find_all(nodes.Getattr)}
     for name in tree.find_all(nodes.Name):
-        if name.name not in allowed:
+        if name.name in LINK_FIELDS:
+            if id(name) in attributes:
+                problems.append(f"{name.name!r} has no fields")
+        elif name.name not in allowed:
             problems.append(f"unknown merge field {name.name!r}")
         elif id(name) not in attributes:
             problems.append(f"{name.name!r} needs a field, e.g. {name.name}.first_name")
@@ -183,10 +192,18 @@ def render(
     return CompiledTemplate(subject, html, text, blocks).render(context)
 
 
-def recipient_context(recipient: Recipient, sender_name: str = "") -> dict[str, Any]:
+def recipient_context(
+    recipient: Recipient, sender_name: str = "", links: ContactLinks | None = None
+) -> dict[str, Any]:
     """The documented merge context; missing values are undefined so `default()` applies."""
     candidate = recipient.model_dump(include=set(MERGE_FIELDS["candidate"]))
-    return {
+    context: dict[str, Any] = {
         "candidate": {key: value for key, value in candidate.items() if value},
         "sender": {"name": sender_name} if sender_name else {},
     }
+    if links is not None:
+        context |= {
+            "unsubscribe_url": links.unsubscribe_url,
+            "preferences_url": links.preferences_url,
+        }
+    return context

@@ -88,10 +88,17 @@ class TrackedHtml:
 def instrument_html(
     html: str, *, tokens: TrackingTokens, tenant_id: str, message_id: str, base_url: str
 ) -> TrackedHtml:
-    """Rewrites every http(s) link to its tracked URL and adds the open pixel."""
+    """Rewrites every http(s) link to its tracked URL and adds the open pixel.
+
+    Links to our own public pages (unsubscribe, preferences) stay direct: a scanner following
+    every link must not reach them through the tracker, and they need no click counting.
+    """
     links: list[str] = []
+    own_public_pages = f"{base_url.rstrip('/')}/public/"
 
     def tracked(match: re.Match[str]) -> str:
+        if match.group(3).startswith(own_public_pages):
+            return match.group(0)
         links.append(match.group(3))
         claim = TrackingClaim(TrackingKind.CLICK, tenant_id, message_id, len(links) - 1)
         return (

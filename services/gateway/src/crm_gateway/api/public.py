@@ -1,5 +1,5 @@
 """Public endpoints (no login): tracking, event registration, ATS webhooks, talent-community
-sign-up, consent confirmation, preference centre and unsubscribe.
+sign-up, consent confirmation, preference centre and unsubscribe, inbound mail.
 
 Each is rate-limited per IP address and accepts only small bodies; the service behind it checks
 its own credential (a signed token, an existing event, a webhook signature).
@@ -179,3 +179,41 @@ async def unsubscribe(token: str, request: Request, state: State) -> Response:
         principal=None,
         max_bytes=request.app.state.max_public_request_bytes,
     )
+
+
+async def _inbound_mail(token: str, path: str, request: Request, state: State) -> Response:
+    base = request.app.state.service_urls["campaigns"]
+    return await forward(
+        request,
+        state,
+        f"{base}/public/mail/{token}/{path}",
+        principal=None,
+        max_bytes=request.app.state.max_webhook_bytes,
+    )
+
+
+@router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/bounces",
+    summary="Bounce report (RFC 3464 delivery status notification)",
+)
+async def mail_bounce_report(token: str, request: Request, state: State) -> Response:
+    """A raw DSN as the mail server returned it; the token is the tenant's inbound credential."""
+    return await _inbound_mail(token, "bounces", request, state)
+
+
+@router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/postmark/bounces",
+    summary="Postmark bounce webhook",
+)
+async def postmark_bounce_webhook(token: str, request: Request, state: State) -> Response:
+    """Postmark's bounce webhook for the tenant named by the token."""
+    return await _inbound_mail(token, "postmark/bounces", request, state)
+
+
+@router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/postmark/inbound",
+    summary="Postmark inbound webhook (replies)",
+)
+async def postmark_inbound_webhook(token: str, request: Request, state: State) -> Response:
+    """Postmark's inbound webhook: replies to the tenant's messages."""
+    return await _inbound_mail(token, "postmark/inbound", request, state)

@@ -39,6 +39,9 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("notifications", "campaigns", settings.campaigns_url),
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),
+        Route("suppressions", "campaigns", settings.campaigns_url),
+        # Tenant settings live with the service they govern; today only campaigns has some.
+        Route("settings", "campaigns", settings.campaigns_url),
         Route("events", "events", settings.events_url),
         Route("ats", "ats-sync", settings.ats_sync_url),
         Route("analytics", "analytics", settings.analytics_url),

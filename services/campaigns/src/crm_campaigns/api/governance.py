@@ -1,0 +1,144 @@
+"""Routes of contact governance: the suppression list, the contact policy, inbound mail URLs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_campaigns.api.schemas import (
+    ContactPolicyPublic,
+    InboundMailUrls,
+    SuppressionCreate,
+    SuppressionPublic,
+)
+from crm_campaigns.domain.contact_policy import ContactPolicy
+from crm_campaigns.domain.inbound_mail import INBOUND_PURPOSE
+from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
+from crm_campaigns.repository import ContactPoliciesRepo, SuppressionsRepo
+from crm_shared import (
+    MAX_PAGE_SIZE,
+    CurrentPrincipal,
+    LinkClaim,
+    Page,
+    ProblemError,
+    SignedLinks,
+    decode_cursor,
+    encode_cursor,
+    require_roles,
+)
+
+router = APIRouter()
+ADMIN = [require_roles("admin")]
+
+
+def _public(suppression: Suppression) -> SuppressionPublic:
+    return SuppressionPublic.model_validate(suppression.model_dump())
+
+
+@router.get("/suppressions", response_model=Page[SuppressionPublic], tags=["governance"])
+async def list_suppressions(
+    suppressions: SuppressionsRepo,
+    email: Annotated[str | None, Query(description="Only this address (matched by hash).")] = None,
+    reason: ListReason | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[SuppressionPublic]:
+    """The tenant's suppression list, oldest first; `email` finds one address."""
+    after = decode_cursor(cursor) if cursor else None
+    found = await suppressions.page(
+        email_sha256=email_sha256(email) if email else None,
+        reason=reason,
+        after=after,
+        limit=limit + 1,
+    )
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    return Page[SuppressionPublic](items=[_public(s) for s in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/suppressions", status_code=201, response_model=SuppressionPublic, tags=["governance"]
+)
+async def add_suppression(
+    body: SuppressionCreate,
+    principal: CurrentPrincipal,
+    suppressions: SuppressionsRepo,
+    request: Request,
+    response: Response,
+) -> SuppressionPublic:
+    """Suppresses an address; answers 200 with the existing entry if it already was."""
+    digest = email_sha256(body.email)
+    entry = Suppression(
+        tenant_id=principal.tenant_id,
+        email_sha256=digest,
+        reason=body.reason,
+        source=f"user:{principal.user_id}",
+        note=body.note,
+    )
+    if not await suppressions.add(entry):
+        response.status_code = 200
+    [stored] = await suppressions.page(email_sha256=digest, reason=body.reason, after=None, limit=1)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{stored.id}"
+    return _public(stored)
+
+
+@router.get("/suppressions/{suppression_id}", response_model=SuppressionPublic, tags=["governance"])
+async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> SuppressionPublic:
+    """One suppression."""
+    found = await suppressions.get(suppression_id)
+    if found is None:
+        raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
+    return _public(found)
+
+
+@router.delete(
+    "/suppressions/{suppression_id}",
+    status_code=204,
+    dependencies=ADMIN,
+    tags=["governance"],
+)
+async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> Response:
+    """Lifts a suppression (admins only): the address may be mailed again under the rules."""
+    if not await suppressions.delete(suppression_id):
+        raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
+    return Response(status_code=204)
+
+
+@router.get("/settings/contact-policy", response_model=ContactPolicyPublic, tags=["governance"])
+async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPublic:
+    """The frequency cap and quiet hours, and how often they deferred or skipped a message."""
+    policy = await policies.get()
+    return ContactPolicyPublic(**policy.model_dump(), outcomes=await policies.outcomes())
+
+
+@router.put(
+    "/settings/contact-policy",
+    response_model=ContactPolicyPublic,
+    dependencies=ADMIN,
+    tags=["governance"],
+)
+async def put_contact_policy(
+    body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesRepo
+) -> ContactPolicyPublic:
+    """Sets the tenant's contact policy (admins only); it applies from the next send."""
+    await policies.put(body, principal.user_id)
+    return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
+
+
+@router.get(
+    "/settings/inbound-mail",
+    response_model=InboundMailUrls,
+    dependencies=ADMIN,
+    tags=["governance"],
+)
+async def inbound_mail_urls(principal: CurrentPrincipal, request: Request) -> InboundMailUrls:
+    """The tenant's URLs for bounce and reply reports (admins only: they are credentials)."""
+    links: SignedLinks = request.app.state.signed_links
+    token = links.token(LinkClaim(INBOUND_PURPOSE, principal.tenant_id, principal.tenant_id))
+    base = f"{request.app.state.public_base_url.rstrip('/')}/public/v1/mail/{token}"
+    return InboundMailUrls(
+        dsn_url=f"{base}/bounces",
+        postmark_bounce_url=f"{base}/postmark/bounces",
+        postmark_inbound_url=f"{base}/postmark/inbound",
+    )

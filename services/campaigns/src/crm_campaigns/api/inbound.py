@@ -1,0 +1,80 @@
+"""Public inbound mail endpoints: bounce reports and replies (the URL's signed token is the
+tenant's credential; the gateway publishes these under `/public/v1/mail/...`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from crm_campaigns.api.schemas import FeedbackResult
+from crm_campaigns.domain.inbound_mail import (
+    INBOUND_PURPOSE,
+    InboundMailError,
+    PostmarkBounce,
+    PostmarkInbound,
+    parse_dsn,
+)
+from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
+from crm_shared import ProblemError, SignedLinks, utc_now
+
+router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)
+
+
+def _tenant(request: Request, token: str) -> str:
+    links: SignedLinks = request.app.state.signed_links
+    claim = links.verify(token, INBOUND_PURPOSE)
+    if claim is None or claim.subject != claim.tenant_id:
+        raise ProblemError(404, "unknown inbound mail address", problem_type="not-found")
+    return claim.tenant_id
+
+
+def _result(outcome: FeedbackOutcome) -> FeedbackResult:
+    return FeedbackResult(
+        outcome=outcome.outcome,
+        message_id=outcome.message_id,
+        bounce_type=outcome.bounce_type,
+        suppressed=outcome.suppressed,
+    )
+
+
+def _feedback(request: Request) -> MailFeedback:
+    feedback: MailFeedback = request.app.state.mail_feedback
+    return feedback
+
+
+@router.post("/bounces", response_model=FeedbackResult)
+async def delivery_status_notification(token: str, request: Request) -> FeedbackResult:
+    """A raw RFC 3464 delivery status notification (`multipart/report`), as the MTA sent it."""
+    tenant_id = _tenant(request, token)
+    try:
+        report = parse_dsn(await request.body())
+    except InboundMailError as error:
+        raise ProblemError(
+            422,
+            str(error),
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={"errors": [{"field": "body", "detail": str(error)}]},
+        ) from None
+    if report is None:
+        return FeedbackResult(outcome="ignored")
+    return _result(await _feedback(request).bounce(tenant_id, report, "dsn"))
+
+
+@router.post("/postmark/bounces", response_model=FeedbackResult)
+async def postmark_bounce(token: str, body: PostmarkBounce, request: Request) -> FeedbackResult:
+    """Postmark's bounce webhook."""
+    tenant_id = _tenant(request, token)
+    report = body.report()
+    if report is None:
+        return FeedbackResult(outcome="ignored")
+    return _result(await _feedback(request).bounce(tenant_id, report, "postmark"))
+
+
+@router.post("/postmark/inbound", response_model=FeedbackResult)
+async def postmark_inbound(token: str, body: PostmarkInbound, request: Request) -> FeedbackResult:
+    """Postmark's inbound webhook: a reply to one of our messages emits `message.replied`."""
+    tenant_id = _tenant(request, token)
+    if body.automatic:
+        return FeedbackResult(outcome="ignored")
+    outcome = await _feedback(request).reply(tenant_id, body.replied_to(), received_at=utc_now())
+    return _result(outcome)

@@ -1,0 +1,82 @@
+"""Unsubscribe and preference-centre links in every marketing message.
+
+The candidates service honours them behind the gateway (see docs/governance.md): a signed
+token names the tenant, the candidate and the message, so an unsubscribe is attributed to the
+message it came from. Mail carries them three ways: `List-Unsubscribe` with
+`List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058, one click in the mail client), a
+footer, and the `{{ unsubscribe_url }}` / `{{ preferences_url }}` merge fields.
+"""
+
+from __future__ import annotations
+
+import html as html_escaping
+from dataclasses import dataclass
+
+from crm_shared import LinkClaim, SignedLinks
+
+UNSUBSCRIBE_PURPOSE = "unsubscribe"
+PREFERENCES_PURPOSE = "preferences"
+LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class ContactLinks:
+    """The signed links of one message."""
+
+    unsubscribe_url: str
+    preferences_url: str
+
+
+def contact_links(
+    links: SignedLinks, *, base_url: str, tenant_id: str, candidate_id: str, message_id: str
+) -> ContactLinks:
+    """The unsubscribe and preferences URLs of one message to one candidate (never expire)."""
+    base = base_url.rstrip("/")
+
+    def token(purpose: str) -> str:
+        return links.token(
+            LinkClaim(
+                purpose=purpose,
+                tenant_id=tenant_id,
+                subject=candidate_id,
+                expires_at=None,
+                data={"message_id": message_id},
+            )
+        )
+
+    return ContactLinks(
+        unsubscribe_url=f"{base}/public/v1/unsubscribe/{token(UNSUBSCRIBE_PURPOSE)}",
+        preferences_url=f"{base}/public/v1/preferences/{token(PREFERENCES_PURPOSE)}",
+    )
+
+
+def preview_links(base_url: str) -> ContactLinks:
+    """Stand-ins for a preview: they look like the real links but unsubscribe nobody."""
+    base = base_url.rstrip("/")
+    return ContactLinks(
+        f"{base}/public/v1/unsubscribe/preview", f"{base}/public/v1/preferences/preview"
+    )
+
+
+def with_footer(html: str, text: str, links: ContactLinks) -> tuple[str, str]:
+    """The message with the unsubscribe footer, unless its template already links there."""
+    if links.unsubscribe_url not in html:
+        unsubscribe = html_escaping.escape(links.unsubscribe_url, quote=True)
+        preferences = html_escaping.escape(links.preferences_url, quote=True)
+        footer = (
+            '<p style="font-size:12px;color:#666">'
+            f'<a href="{preferences}">Manage your email preferences</a> · '
+            f'<a href="{unsubscribe}">Unsubscribe</a></p>'
+        )
+        lowered = html.lower()
+        if "</body>" in lowered:
+            index = lowered.rindex("</body>")
+            html = html[:index] + footer + html[index:]
+        else:
+            html += footer
+    if links.unsubscribe_url not in text:
+        text = (
+            f"{text.rstrip()}\n\n--\nManage your email preferences: {links.preferences_url}\n"
+            f"Unsubscribe: {links.unsubscribe_url}\n"
+        )
+    return html, text

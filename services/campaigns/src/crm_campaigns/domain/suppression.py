@@ -1,0 +1,66 @@
+"""The suppression list: addresses the tenant must not mail, keyed by a hash of the address.
+
+Entries hold the SHA-256 of the normalised address, never the address itself, so the list can
+outlive an erasure (an erased person must stay unmailable) without keeping their data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_campaigns.domain.models import MessageCategory
+from crm_shared import new_id, normalise_email, utc_now
+
+
+class ListReason(StrEnum):
+    """Why an address is on the suppression list."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    ERASED = "erased"
+    MANUAL = "manual"
+
+
+# An unsubscribed person may still receive the confirmation of an opt-in they asked for.
+_TRANSACTIONAL_ALLOWED = frozenset({ListReason.UNSUBSCRIBED})
+
+
+def email_sha256(email: str) -> str:
+    """The SHA-256 hex digest of the normalised address, as `candidate.erased` carries it."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def blocking_reason(reasons: set[ListReason], category: MessageCategory) -> ListReason | None:
+    """The suppression that stops a message of `category`, or None when it may be sent."""
+    for reason in (
+        ListReason.ERASED,
+        ListReason.BOUNCED,
+        ListReason.MANUAL,
+        ListReason.UNSUBSCRIBED,
+    ):
+        if reason not in reasons:
+            continue
+        if category is MessageCategory.TRANSACTIONAL and reason in _TRANSACTIONAL_ALLOWED:
+            continue
+        return reason
+    return None
+
+
+class Suppression(BaseModel):
+    """One reason one address of a tenant is suppressed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    email_sha256: str
+    reason: ListReason
+    source: str = Field(description="What put it there, e.g. `consent.changed`, `dsn`, a user.")
+    candidate_id: str | None = None
+    message_id: str | None = None
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)

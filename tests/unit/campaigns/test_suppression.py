@@ -1,0 +1,95 @@
+"""Suppression rules by category, hashing, unsubscribe links, footers and merge fields."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from crm_campaigns.domain.contact_links import contact_links, with_footer
+from crm_campaigns.domain.models import MessageCategory, Recipient
+from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
+from crm_campaigns.domain.templates import (
+    TemplateError,
+    recipient_context,
+    render,
+    validate_template,
+)
+from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
+from crm_shared import SignedLinks
+
+pytestmark = pytest.mark.unit
+
+LINKS = SignedLinks("unit-tests-link-signing-secret-0123456789")
+BASE = "https://crm.example.org"
+
+
+def test_addresses_are_hashed_normalised_as_candidate_erased_carries_them() -> None:
+    expected = hashlib.sha256(b"ada@example.org").hexdigest()
+    assert email_sha256("  Ada@Example.ORG ") == expected
+
+
+@pytest.mark.parametrize(
+    ("reasons", "marketing", "transactional"),
+    [
+        (set(), None, None),
+        ({ListReason.UNSUBSCRIBED}, ListReason.UNSUBSCRIBED, None),
+        ({ListReason.BOUNCED}, ListReason.BOUNCED, ListReason.BOUNCED),
+        ({ListReason.ERASED, ListReason.UNSUBSCRIBED}, ListReason.ERASED, ListReason.ERASED),
+        ({ListReason.MANUAL}, ListReason.MANUAL, ListReason.MANUAL),
+    ],
+)
+def test_transactional_mail_may_reach_the_unsubscribed_but_never_bounced_or_erased(
+    reasons: set[ListReason], marketing: ListReason | None, transactional: ListReason | None
+) -> None:
+    assert blocking_reason(reasons, MessageCategory.MARKETING) is marketing
+    assert blocking_reason(reasons, MessageCategory.TRANSACTIONAL) is transactional
+
+
+def test_unsubscribe_links_are_signed_for_tenant_candidate_and_message() -> None:
+    links = contact_links(
+        LINKS, base_url=BASE + "/", tenant_id="acme", candidate_id="c1", message_id="m1"
+    )
+    assert links.unsubscribe_url.startswith(f"{BASE}/public/v1/unsubscribe/")
+    claim = LINKS.verify(links.unsubscribe_url.rsplit("/", 1)[1], "unsubscribe")
+    assert claim is not None
+    assert (claim.tenant_id, claim.subject, claim.data, claim.expires_at) == (
+        "acme",
+        "c1",
+        {"message_id": "m1"},
+        None,
+    )
+    preferences = LINKS.verify(links.preferences_url.rsplit("/", 1)[1], "preferences")
+    assert preferences is not None
+    assert preferences.subject == "c1"
+    assert LINKS.verify(links.preferences_url.rsplit("/", 1)[1], "unsubscribe") is None
+
+
+def test_a_footer_is_added_unless_the_template_links_to_unsubscribe_itself() -> None:
+    links = contact_links(LINKS, base_url=BASE, tenant_id="t", candidate_id="c", message_id="m")
+    html, text = with_footer("<html><body><p>Hi</p></body></html>", "Hi", links)
+    assert html.index(links.unsubscribe_url) < html.index("</body>")
+    assert links.preferences_url in html
+    assert text.endswith(f"Unsubscribe: {links.unsubscribe_url}\n")
+    own_html = f'<a href="{links.unsubscribe_url}">leave</a>'
+    assert with_footer(own_html, links.unsubscribe_url, links) == (
+        own_html,
+        links.unsubscribe_url,
+    )
+
+
+def test_unsubscribe_and_preference_links_are_merge_fields_and_are_not_tracked() -> None:
+    html = '<a href="{{ unsubscribe_url }}">Unsubscribe</a> <a href="https://jobs.example.org">Jobs</a>'
+    validate_template({"html": html, "text": "{{ preferences_url }}"})
+    with pytest.raises(TemplateError):
+        validate_template({"text": "{{ unsubscribe_url.token }}"})
+    links = contact_links(LINKS, base_url=BASE, tenant_id="t", candidate_id="c", message_id="m")
+    recipient = Recipient(candidate_id="c", tenant_id="t")
+    rendered = render("s", html, "t", recipient_context(recipient, links=links))
+    assert links.unsubscribe_url in rendered.html
+    tokens = TrackingTokens("unit-tests-tracking-secret-0123456789abcdef")
+    tracked = instrument_html(
+        rendered.html, tokens=tokens, tenant_id="t", message_id="m", base_url=BASE
+    )
+    assert tracked.links == ["https://jobs.example.org"]
+    assert f'href="{links.unsubscribe_url}"' in tracked.html
