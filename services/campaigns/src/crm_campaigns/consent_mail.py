@@ -1,9 +1,11 @@
 """Consent confirmation mails (double opt-in, re-permission): transactional, not marketing.
 
 They go out whatever the marketing consent (asking for consent is their purpose) but never to an
-address an erasure left a tombstone for. They are sent straight from the subscriber, kept apart
-from the marketing send path: the consumer retries a failed send and dead-letters it in the end,
-and what was sent is recorded without the address (only its digest).
+address an erasure left a tombstone for, nor one the suppression list holds as bounced or
+suppressed by hand (an unsubscribed address may still confirm a new opt-in). They are sent
+straight from the subscriber, kept apart from the marketing send path: the consumer retries a
+failed send and dead-letters it in the end, and what was sent is recorded without the address
+(only its digest).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from crm_campaigns.delivery import MailTransport
+from crm_campaigns.domain.models import MessageCategory
+from crm_campaigns.domain.suppression import blocking_reason
+from crm_campaigns.repository import SuppressionRepository
 from crm_shared import (
     CONSENT_CONFIRMATION_REQUESTED,
     ConsentConfirmationRequested,
@@ -83,9 +88,15 @@ def build_consent_mail_router(
         request: ConsentConfirmationRequested = envelope.data
         tenant_id = envelope.tenant_id
         message_id = f"consent-{envelope.id}"
-        suppressed = await is_erased(
-            database, tenant_id, request.candidate_id, session=session
-        ) or await is_erased_address(database, tenant_id, request.email, session=session)
+        listed = await SuppressionRepository(database, tenant_id).reasons(
+            email_sha256(request.email), session=session
+        )
+        suppressed = (
+            await is_erased(database, tenant_id, request.candidate_id, session=session)
+            or await is_erased_address(database, tenant_id, request.email, session=session)
+            # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
+            or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
+        )
         if not suppressed:
             await transport.send(
                 confirmation_email(request, sender=sender, message_id=message_id, domain=domain)

@@ -348,7 +348,9 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 # Consent given again (re-permission, preference centre) lifts the unsubscribe.
                 await suppressions.remove(digest, ListReason.UNSUBSCRIBED, session=session)
 
-    async def on_candidate_erased(envelope: EventEnvelope[Any], session: Session) -> None:
+    # A subscriber of its own (and so a consumer group of its own) next to the GDPR eraser's
+    # `on_candidate_erased`, which deletes the person's data (see `crm_shared.gdpr`).
+    async def on_candidate_erased_suppress(envelope: EventEnvelope[Any], session: Session) -> None:
         erased: CandidateErased = envelope.data
         suppressions = SuppressionRepository(database, envelope.tenant_id)
         for digest in erased.email_sha256:
@@ -363,7 +365,7 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
     consumer.subscribe(
         router,
         CANDIDATE_ERASED,
-        on_candidate_erased,
+        on_candidate_erased_suppress,
         description="Suppresses every address of an erased candidate for good (by hash only).",
     )
     consumer.subscribe(

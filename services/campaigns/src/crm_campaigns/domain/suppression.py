@@ -6,14 +6,13 @@ outlive an erasure (an erased person must stay unmailable) without keeping their
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_campaigns.domain.models import MessageCategory
-from crm_shared import new_id, normalise_email, utc_now
+from crm_shared import email_sha256, new_id, utc_now
 
 
 class ListReason(StrEnum):
@@ -25,13 +24,10 @@ class ListReason(StrEnum):
     MANUAL = "manual"
 
 
+__all__ = ["ListReason", "Suppression", "blocking_reason", "email_sha256"]
+
 # An unsubscribed person may still receive the confirmation of an opt-in they asked for.
 _TRANSACTIONAL_ALLOWED = frozenset({ListReason.UNSUBSCRIBED})
-
-
-def email_sha256(email: str) -> str:
-    """The SHA-256 hex digest of the normalised address, as `candidate.erased` carries it."""
-    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
 
 
 def blocking_reason(reasons: set[ListReason], category: MessageCategory) -> ListReason | None:
