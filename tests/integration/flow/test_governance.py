@@ -215,7 +215,7 @@ async def suppressions_of(stack: Stack, token: str, email: str) -> list[dict[str
     return items
 
 
-async def test_marketing_mail_carries_one_click_unsubscribe_and_a_footer(
+async def test_marketing_mail_carries_one_click_unsubscribe_that_suppresses(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     tag = await nurture(stack, ACME_TOKEN)
@@ -247,6 +247,24 @@ async def test_marketing_mail_carries_one_click_unsubscribe_and_a_footer(
     assert header[1:-1] in html.get_content()  # the footer links there directly, untracked
     assert f"{stack.gateway_url}/public/v1/preferences/" in html.get_content()
     assert header[1:-1] in text.get_content()
+
+    # The mail client's one click (RFC 8058) unsubscribes through the candidates service, whose
+    # consent.changed puts the address on campaigns' suppression list, naming the message.
+    async with httpx.AsyncClient() as mail_client:
+        clicked = await mail_client.post(
+            header[1:-1],
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert clicked.status_code == 200, clicked.text
+
+    async def suppressed() -> bool:
+        return [
+            (s["reason"], s["message_id"]) for s in await suppressions_of(stack, ACME_TOKEN, email)
+        ] == [("unsubscribed", message["id"])]
+
+    await eventually(suppressed, timeout=30, message="the unsubscribe did not suppress")
+    assert await suppressions_of(stack, GLOBEX_TOKEN, email) == []
 
 
 async def test_manual_suppression_api_roles_bad_input_and_tenant_isolation(
