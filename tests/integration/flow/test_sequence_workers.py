@@ -302,6 +302,7 @@ async def test_a_failing_step_does_not_hold_up_other_enrolments(
         database=database,
         outbox=Outbox(database, "campaigns"),
         tokens=TrackingTokens("t" * 40),
+        links=SignedLinks("l" * 40),
         public_base_url="http://crm.example",
         sender_name="Talent",
         lease=timedelta(minutes=5),
