@@ -226,7 +226,8 @@ async def test_marketing_mail_carries_one_click_unsubscribe_that_suppresses(
     assert message["category"] == "marketing"
     [mail] = smtp_sink.messages_to(email)
     parsed = mail.parsed()
-    assert parsed["Message-ID"] == f"<{message['id']}@{SENDER_DOMAIN}>"
+    # A long Message-ID is folded onto its own line; the id itself is intact.
+    assert str(parsed["Message-ID"]).strip() == f"<{message['id']}@{SENDER_DOMAIN}>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     header = str(parsed["List-Unsubscribe"])
     prefix = f"<{stack.gateway_url}/public/v1/unsubscribe/"
