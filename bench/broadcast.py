@@ -40,7 +40,7 @@ from crm_campaigns.repository import (
     ensure_indexes,
 )
 from crm_devstack.infra import free_ports
-from crm_shared import Outbox, Wakeup, to_document, utc_now
+from crm_shared import Outbox, SignedLinks, Wakeup, to_document, utc_now
 from crm_shared.mongo import Database, MongoClient
 
 TENANT = "bench"
@@ -154,6 +154,7 @@ async def run_one(
     runner = BroadcastRunner(
         database=database,
         tokens=tokens,
+        links=SignedLinks("bench-link-signing-secret-0123456789abcdef"),
         public_base_url="https://crm.example.org",
         sender_name="Talent Team",
         lease=timedelta(minutes=10),
