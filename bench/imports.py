@@ -171,20 +171,13 @@ async def _raw(
     collection = database["candidates"]
     seconds = 0.0
     rows = 0
-    cursor = (
-        client[source_database]["candidates"]
-        .find({"tenant_id": TENANT})
-        .batch_size(IMPORT_CHUNK_ROWS)
-    )
-    batch: list[dict[str, Any]] = []
-    async for document in cursor:
-        batch.append(document)
-        if len(batch) == IMPORT_CHUNK_ROWS:
-            started = time.perf_counter()
-            await collection.insert_many(batch)
-            seconds += time.perf_counter() - started
-            rows, batch = rows + len(batch), []
-    if batch:
+    source = client[source_database]["candidates"]
+    after = ""
+    # Read a page, then insert it: no cursor stays open on the server while it writes.
+    while batch := await source.find({"tenant_id": TENANT, "_id": {"$gt": after}}).sort(
+        "_id", 1
+    ).limit(IMPORT_CHUNK_ROWS).to_list():
+        after = batch[-1]["_id"]
         started = time.perf_counter()
         await collection.insert_many(batch)
         seconds += time.perf_counter() - started
@@ -202,6 +195,7 @@ async def measure(mongodb_uri: str, rows: int) -> dict[str, Any]:
             write_csv(path, rows)
             size = path.stat().st_size
             ours = await _import(client, f"bench_import_{run}", path)
+            print(f"import of {rows:,} rows: {json.dumps(ours)}", flush=True)
             raw = await _raw(client, f"bench_import_{run}", f"bench_import_raw_{run}")
         for name in (f"bench_import_{run}", f"bench_import_raw_{run}"):
             with suppress(Exception):
