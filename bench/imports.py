@@ -174,9 +174,12 @@ async def _raw(
     source = client[source_database]["candidates"]
     after = ""
     # Read a page, then insert it: no cursor stays open on the server while it writes.
-    while batch := await source.find({"tenant_id": TENANT, "_id": {"$gt": after}}).sort(
-        "_id", 1
-    ).limit(IMPORT_CHUNK_ROWS).to_list():
+    while (
+        batch := await source.find({"tenant_id": TENANT, "_id": {"$gt": after}})
+        .sort("_id", 1)
+        .limit(IMPORT_CHUNK_ROWS)
+        .to_list()
+    ):
         after = batch[-1]["_id"]
         started = time.perf_counter()
         await collection.insert_many(batch)
