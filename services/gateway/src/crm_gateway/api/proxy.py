@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from crm_gateway.config import Tenant, TenantStatus
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
-from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route
+from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route, route_for
 from crm_shared import InternalTokens, Principal, ProblemError, bearer_token, unauthorized
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
@@ -198,7 +198,7 @@ async def forward_api(
     resource: str, path: str, request: Request, principal: AuthenticatedPrincipal, state: State
 ) -> Response:
     """Forwards an authenticated request with a short-lived internal token for the caller."""
-    route = state.routes.get(resource)
+    route = route_for(state.routes, resource + path)
     if route is None or (path and not path.startswith("/")):
         raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
     upload = route.streams_uploads and request.method in ("POST", "PUT")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route
+from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route, route_for
 
 BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
 SCHEMA_REF_PREFIX = "#/components/schemas/"
@@ -57,7 +57,7 @@ def merge_documents(
         for name, schema in document.get("components", {}).get("schemas", {}).items():
             schemas[renames.get(name, name)] = schema
         for path, item in document.get("paths", {}).items():
-            route = routes.get(path.strip("/").split("/", 1)[0])
+            route = route_for(routes, path)
             if route is not None and route.service == service:
                 for operation in item.values():
                     if isinstance(operation, dict):

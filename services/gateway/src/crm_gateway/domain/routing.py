@@ -13,7 +13,10 @@ PUBLIC_UNAUTHENTICATED_PREFIX = "/public/v1"
 
 @dataclass(frozen=True)
 class Route:
-    """Authenticated paths `/api/v1/<resource>...` are served by `base_url` at `/<resource>...`."""
+    """Authenticated paths `/api/v1/<resource>...` are served by `base_url` at `/<resource>...`.
+
+    A resource is one path segment, or two (`settings/retention`) where services share the first.
+    """
 
     resource: str
     service: str
@@ -32,7 +35,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("custom-fields", "candidates", settings.candidates_url),
         Route("skills", "candidates", settings.candidates_url),
         Route("profile-settings", "candidates", settings.candidates_url),
-        Route("settings", "candidates", settings.candidates_url),
+        Route("settings/retention", "candidates", settings.candidates_url),
         Route("templates", "campaigns", settings.campaigns_url),
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
@@ -40,13 +43,20 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),
         Route("suppressions", "campaigns", settings.campaigns_url),
-        # Tenant settings live with the service they govern; today only campaigns has some.
+        # Tenant settings live with the service they govern: the retention policy with the
+        # candidates service, every other setting (contact policy, inbound mail) with campaigns.
         Route("settings", "campaigns", settings.campaigns_url),
         Route("events", "events", settings.events_url),
         Route("ats", "ats-sync", settings.ats_sync_url),
         Route("analytics", "analytics", settings.analytics_url),
     )
     return {route.resource: route for route in table}
+
+
+def route_for(table: dict[str, Route], path: str) -> Route | None:
+    """The most specific route of an API path such as `settings/retention` or `candidates/42`."""
+    segments = path.strip("/").split("/")
+    return table.get("/".join(segments[:2])) or table.get(segments[0])
 
 
 def service_urls(settings: GatewaySettings) -> dict[str, str]:
