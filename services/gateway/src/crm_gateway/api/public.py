@@ -48,6 +48,18 @@ PUBLIC_PATHS: dict[str, tuple[str, str]] = {
 COMMUNITY_SIGNUP_USER = "public:community"
 
 
+async def forward_public(request: Request, state: State, service: str, path: str) -> Response:
+    """Forwards an unauthenticated public request to `path` of `service`, size-capped."""
+    base = request.app.state.service_urls[service]
+    return await forward(
+        request,
+        state,
+        f"{base}{path}",
+        principal=None,
+        max_bytes=request.app.state.max_public_request_bytes,
+    )
+
+
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
 async def open_pixel(token: str, request: Request, state: State) -> Response:
     """The 1x1 pixel of a message; loading it records an open."""
@@ -71,14 +83,8 @@ async def tracked_link(token: str, request: Request, state: State) -> Response:
 )
 async def register_for_event(event_id: str, request: Request, state: State) -> Response:
     """Public registration for a recruiting event."""
-    base = request.app.state.service_urls["events"]
-    return await forward(
-        request,
-        state,
-        f"{base}/public/events/{event_id}/registrations",
-        principal=None,
-        max_bytes=request.app.state.max_public_request_bytes,
-    )
+    path = f"/public/events/{event_id}/registrations"
+    return await forward_public(request, state, "events", path)
 
 
 @router.post(
@@ -141,14 +147,7 @@ async def community_signup(request: Request, state: State) -> Response:
 )
 async def confirm_consent(token: str, request: Request, state: State) -> Response:
     """A consent confirmation link (double opt-in, re-permission)."""
-    base = request.app.state.service_urls["candidates"]
-    return await forward(
-        request,
-        state,
-        f"{base}/public/community/confirm/{token}",
-        principal=None,
-        max_bytes=request.app.state.max_public_request_bytes,
-    )
+    return await forward_public(request, state, "candidates", f"/public/community/confirm/{token}")
 
 
 @router.api_route(
@@ -158,27 +157,13 @@ async def confirm_consent(token: str, request: Request, state: State) -> Respons
 )
 async def preference_centre(token: str, request: Request, state: State) -> Response:
     """The preference centre a mail links to."""
-    base = request.app.state.service_urls["candidates"]
-    return await forward(
-        request,
-        state,
-        f"{base}/public/preferences/{token}",
-        principal=None,
-        max_bytes=request.app.state.max_public_request_bytes,
-    )
+    return await forward_public(request, state, "candidates", f"/public/preferences/{token}")
 
 
 @router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}", include_in_schema=False)
 async def unsubscribe(token: str, request: Request, state: State) -> Response:
     """One-click unsubscribe (RFC 8058)."""
-    base = request.app.state.service_urls["candidates"]
-    return await forward(
-        request,
-        state,
-        f"{base}/public/unsubscribe/{token}",
-        principal=None,
-        max_bytes=request.app.state.max_public_request_bytes,
-    )
+    return await forward_public(request, state, "candidates", f"/public/unsubscribe/{token}")
 
 
 async def _inbound_mail(token: str, path: str, request: Request, state: State) -> Response:
