@@ -68,12 +68,26 @@ class Stack:
         return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(scope="session")
+def flow_consumer_groups() -> str:
+    """The consumer-group prefix every module's stack shares.
+
+    A new group starts at the earliest offset, as a new service must. Were each module's stack
+    given fresh groups, it would first replay every event the session had produced so far, and
+    the last modules would wait minutes behind that backlog. Sharing the groups, a stack resumes
+    where the previous module's stack committed; modules run one after another, so two stacks
+    never split a group's partitions between them.
+    """
+    return unique("flow-groups")
+
+
 @pytest.fixture(scope="module")
 async def stack(
     kafka_bootstrap_servers: str,
     mongodb_uri: str,
     smtp_sink: SmtpSink,
     span_exporter: InMemorySpanExporter,
+    flow_consumer_groups: str,
 ) -> AsyncIterator[Stack]:
     run = unique("flow")
     acme, globex = f"{run}-acme", f"{run}-globex"
@@ -91,7 +105,7 @@ async def stack(
         "internal_token_secret": INTERNAL_TOKEN_SECRET,
         "link_signing_secret": "integration-tests-link-signing-secret-0123456789",
         "outbox_poll_interval_seconds": 0.2,
-        "kafka_group_prefix": run,
+        "kafka_group_prefix": flow_consumer_groups,
         "log_json": False,
     }
     settings: dict[str, Any] = {
