@@ -4,7 +4,7 @@ UV_VERSION ?= 0.13.9
 UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small bench-server
+.PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small bench-server bench-sink
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -15,6 +15,7 @@ help:
 	@echo "make contracts  regenerate docs/contracts from the event models"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
 	@echo "make bench-server  build the Rust SecantusDB server the full benchmarks prefer"
+	@echo "make bench-sink    unpack Postfix's smtp-sink, the SMTP sink benchmark 5 prefers"
 
 # uv is the only tool installed outside the project; it installs Python packages from the lock.
 install:
@@ -59,7 +60,16 @@ bench-server:
 	cargo install secantus-mdb --version $(SECANTUS_RS_VERSION) --ignore-rust-version --locked \
 		--root $(HOME)/.cache/recruitcrm/secantus-rs
 
-bench: install
+# Postfix's smtp-sink, the C SMTP sink benchmark 5 sends to (Debian's package, unpacked into the
+# cache rather than installed, so no mail system is configured).
+POSTFIX_CACHE := $(HOME)/.cache/recruitcrm/postfix
+bench-sink: $(POSTFIX_CACHE)/usr/sbin/smtp-sink
+
+$(POSTFIX_CACHE)/usr/sbin/smtp-sink:
+	mkdir -p $(POSTFIX_CACHE)
+	cd $(POSTFIX_CACHE) && apt-get download postfix && dpkg -x postfix_*.deb .
+
+bench: install bench-sink
 	$(UV) run --frozen python -m bench --mode full
 
 bench-small: install

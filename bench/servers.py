@@ -33,6 +33,18 @@ def rust_server_binary() -> Path | None:
     return None
 
 
+def postfix_sink_binary() -> Path | None:
+    """Postfix's `smtp-sink` (C, event-driven), unpacked by `make bench-sink`, or on the PATH."""
+    candidates = [
+        str(default_cache_dir() / "postfix" / "usr" / "sbin" / "smtp-sink"),
+        shutil.which("smtp-sink") or "",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
 class RustMongoServer(InfraComponent):
     """`secantusd-rs` on a fresh WiredTiger directory under `run_dir`."""
 

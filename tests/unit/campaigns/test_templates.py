@@ -131,3 +131,26 @@ def test_a_compiled_template_renders_many_recipients_and_overrides_the_subject()
         context(first_name="Ada"), subject="News for {{ candidate.first_name }}"
     )
     assert overridden.subject == "News for Ada"
+
+
+def test_blocks_render_per_recipient_or_once_per_sender_and_unused_ones_never() -> None:
+    blocks = {
+        "greeting": BlockSource("<b>Hi {{ candidate.first_name }}</b>", "Hi"),
+        "signature": BlockSource("<i>{{ sender.name | default('The team') }}</i>", "--"),
+        # Never included below: a block that cannot render must not break this template.
+        "broken": BlockSource("{{ candidate.nickname }}", "{{ candidate.nickname }}"),
+    }
+    compiled = CompiledTemplate(
+        "s", "{{ blocks.greeting }}{{ blocks.signature }}", "{{ blocks.signature }}", blocks
+    )
+
+    def for_(first_name: str, sender: str) -> str:
+        recipient = Recipient(
+            candidate_id=first_name, tenant_id="acme", email="x@example.org", first_name=first_name
+        )
+        return compiled.render(recipient_context(recipient, sender)).html
+
+    assert for_("Ada", "Rita") == "<b>Hi Ada</b><i>Rita</i>"
+    assert for_("Grace", "Rita") == "<b>Hi Grace</b><i>Rita</i>"
+    assert for_("Grace", "Gus") == "<b>Hi Grace</b><i>Gus</i>"
+    assert for_("Alan", "") == "<b>Hi Alan</b><i>The team</i>"
