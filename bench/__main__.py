@@ -79,8 +79,11 @@ def benchmarks(
 
 
 async def run_suite(
-    mode: str, only: list[str], bootstrap: str, mongodb_uri: str, *, fast_server: bool
+    mode: str, only: list[str], bootstrap: str, mongodb_uri: str, *, server: str
 ) -> list[Figure]:
+    """Runs the benchmarks in order, writing the results file after each one: a long full run
+    that fails late keeps what it measured."""
+    fast_server = server != PYTHON_SERVER_NAME
     await ensure_topics(bootstrap)
     figures: list[Figure] = []
     for name, benchmark in benchmarks(bootstrap, mongodb_uri, SIZES[mode]).items():
@@ -91,7 +94,10 @@ async def run_suite(
             print(f"skipping {name}: it runs in full mode on the Rust server only", flush=True)
             continue
         print(f"running {name} ...", flush=True)
-        figures.extend(await benchmark())
+        measured = await benchmark()
+        print(table(measured), flush=True)
+        figures.extend(measured)
+        write(figures, mode=mode, database_server=server)
     return figures
 
 
@@ -141,7 +147,7 @@ def main() -> None:
                     args.only,
                     bootstrap,
                     mongodb_uri,
-                    fast_server=server != PYTHON_SERVER_NAME,
+                    server=server,
                 )
             )
         finally:
