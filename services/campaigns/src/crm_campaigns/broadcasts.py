@@ -2,12 +2,13 @@
 A/B tests by sending the winner to the rest.
 
 A broadcast whose send was requested is `preparing`; the runner claims it with a lease, reads
-the audience once (segment members, pool members at a stage, or the static list) into the
-`broadcast_recipients` snapshot, and renders and queues the messages in chunks with one
-`insert_many` each. Snapshot rows and messages have ids derived from broadcast and candidate,
-so a runner that died halfway and is replaced redoes nothing twice. Each message is due at its
-recipient's send time (now, the scheduled moment, or the local wall-clock time in the
-recipient's zone); the dispatcher sends it then.
+the audience once (segment members, pool members at a stage, or the static list), and renders
+and queues the messages in chunks with one `insert_many` each: the queued messages are the
+snapshot. Recipients who wait for an A/B test's winner are kept in `broadcast_recipients` with
+their send time until it is decided. Snapshot rows and messages have ids derived from broadcast
+and candidate, so a runner that died halfway and is replaced redoes nothing twice. Each message
+is due at its recipient's send time (now, the scheduled moment, or the local wall-clock time in
+the recipient's zone); the dispatcher sends it then.
 """
 
 from __future__ import annotations
@@ -274,22 +275,24 @@ class BroadcastRunner:
             )
             if send_times is not None:
                 due = max(send_times.get(assignment.candidate_id, now), now)
-            rows.append(
-                {
-                    "_id": f"{broadcast.id}:{assignment.candidate_id}",
-                    "broadcast_id": broadcast.id,
-                    "candidate_id": assignment.candidate_id,
-                    "group": assignment.group,
-                    "variant": assignment.variant,
-                    "send_at": due,
-                    "known": recipient is not None,
-                }
-            )
             if recipient is None:
                 unknown += 1
                 continue
             if assignment.group == REST_GROUP and subject is None:
-                continue  # waits for the A/B winner
+                # Waits for the A/B winner: kept with its send time until the test is decided.
+                # Everyone else's queued message is their place in the snapshot.
+                rows.append(
+                    {
+                        "_id": f"{broadcast.id}:{assignment.candidate_id}",
+                        "broadcast_id": broadcast.id,
+                        "candidate_id": assignment.candidate_id,
+                        "group": assignment.group,
+                        "variant": assignment.variant,
+                        "send_at": due,
+                        "known": True,
+                    }
+                )
+                continue
             variant_subject = variants.get(assignment.variant or "") or subject
             message = self._message(
                 broadcast, compiled, recipient, assignment, variant_subject, subject
@@ -303,8 +306,9 @@ class BroadcastRunner:
                     "lease_until": None,
                 }
             )
-        snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], tenant_id)
-        await snapshot.insert_many(rows)
+        if rows:
+            snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], tenant_id)
+            await snapshot.insert_many(rows)
         queued = TenantScopedCollection(self._database[MESSAGES], tenant_id)
         if await queued.insert_many(messages):
             self._messages_queued.notify()
