@@ -111,6 +111,23 @@ async def count_ratio(mongodb_uri: str, candidates: int, repetitions: int = 20) 
     ]
 
 
+async def _traces_of(mongodb_uri: str, database: str, candidate_ids: list[str]) -> list[str]:
+    """What the candidates service holds on people whose `segment.entered` never arrived: their
+    segment memberships and the outbox records keyed by them, so a straggler can be traced."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    traces = []
+    try:
+        for candidate_id in candidate_ids:
+            candidate = await client[database]["candidates"].find_one({"_id": candidate_id})
+            records = await client[database]["outbox"].find({"key": candidate_id}).to_list()
+            events = [f"{r['topic']}{'' if r.get('sent_at') else ' (unsent)'}" for r in records]
+            segments = (candidate or {}).get("segment_ids")
+            traces.append(f"{candidate_id} segment_ids={segments} outbox={events}")
+    finally:
+        await client.close()
+    return traces
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> Any:
     async with app.router.lifespan_context(app):
@@ -189,6 +206,7 @@ async def membership_latency(
             await asyncio.wait_for(all_arrived.wait(), 60)
         reading.cancel()
         await reader.stop()
+        traces = await _traces_of(mongodb_uri, run, sorted(set(sent_at) - set(arrived)))
         del segment
     latencies = sorted((arrived[key] - sent_at[key]) * 1000 for key in sent_at if key in arrived)
     # Two workload profiles may turn out to be one person (an upsert, not a second member).
@@ -200,8 +218,7 @@ async def membership_latency(
     if upserts:
         note += f"; {upserts} matched an earlier write's person (not timed)"
     if missing:
-        absent = sorted(set(sent_at) - set(arrived))
-        note += f"; {missing} of {len(sent_at)} people did not arrive within 60 s: {absent}"
+        note += f"; {missing} of {len(sent_at)} people did not arrive within 60 s: {traces}"
     return [
         Figure(
             "segment membership",

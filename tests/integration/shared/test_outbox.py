@@ -195,8 +195,11 @@ async def test_a_relay_killed_mid_batch_loses_no_event(
         async def drained() -> bool:
             return await restarted.pending() == 0
 
+        # What is asserted is that no event is lost, not speed: the shared Python database
+        # server, holding the whole session's data by now, drains this backlog in 15 s quiet
+        # and took over 60 s once with the machine loaded.
         await eventually(
-            drained, timeout=60, message="the restarted relay did not drain the outbox"
+            drained, timeout=180, message="the restarted relay did not drain the outbox"
         )
     finally:
         await restarted.stop()
