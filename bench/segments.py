@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
@@ -24,7 +24,7 @@ from crm_candidates.domain.segments import Group, candidate_facets, compile_rule
 from crm_candidates.main import create_app
 from crm_candidates.repository import CandidateRepository, ensure_indexes
 from crm_devstack.workload import Workload
-from crm_shared import InternalTokens, Principal, to_document
+from crm_shared import SEGMENT_ENTERED, InternalTokens, Principal, to_document
 
 TYPICAL_RULE = {
     "all": [
@@ -153,12 +153,9 @@ async def membership_latency(
         Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"}))
     )
     headers = {"Authorization": f"Bearer {token}"}
-    reader = AIOKafkaConsumer(
-        "segment.entered",
-        bootstrap_servers=bootstrap,
-        group_id=f"{run}-reader",
-        auto_offset_reset="latest",
-    )
+    # Partitions assigned by hand, no consumer group: no rebalance can move the reader's
+    # position while the writes run.
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     sent_at: dict[str, float] = {}
     arrived: dict[str, float] = {}
     all_arrived = asyncio.Event()
@@ -177,8 +174,10 @@ async def membership_latency(
     ):
         segment = (await api.post("/segments", json={"name": "bench", "rule": TYPICAL_RULE})).json()
         await reader.start()
-        while not reader.assignment():
-            await reader.getmany(timeout_ms=200)
+        # The contract's partition count, which `ensure_topics` created the topic with.
+        reader.assign(
+            [TopicPartition(SEGMENT_ENTERED.name, p) for p in range(SEGMENT_ENTERED.partitions)]
+        )
         await reader.seek_to_end()
         reading = asyncio.create_task(read())
         matching = [
@@ -202,6 +201,8 @@ async def membership_latency(
             if response.status_code != 201:
                 raise RuntimeError(f"creating a candidate failed: {response.text}")
             sent_at[response.json()["id"]] = before
+        if set(sent_at) <= set(arrived):  # the last event can beat its write's response
+            all_arrived.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_arrived.wait(), 60)
         reading.cancel()
