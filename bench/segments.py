@@ -119,8 +119,9 @@ async def _traces_of(mongodb_uri: str, database: str, candidate_ids: list[str]) 
     try:
         for candidate_id in candidate_ids:
             candidate = await client[database]["candidates"].find_one({"_id": candidate_id})
-            records = await client[database]["outbox"].find({"key": candidate_id}).to_list()
-            events = [f"{r['topic']}{'' if r.get('sent_at') else ' (unsent)'}" for r in records]
+            outbox = client[database]["outbox"]
+            records = await outbox.find({"key": candidate_id}).to_list()
+            events = [f"{r['topic']} sent_at={r.get('sent_at')}" for r in records]
             segments = (candidate or {}).get("segment_ids")
             traces.append(f"{candidate_id} segment_ids={segments} outbox={events}")
     finally:
@@ -155,7 +156,13 @@ async def membership_latency(
     headers = {"Authorization": f"Bearer {token}"}
     # Partitions assigned by hand, no consumer group: no rebalance can move the reader's
     # position while the writes run.
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A newly assigned partition gets its position reset in the background by
+    # `auto_offset_reset`; with "latest" that reset could land after the seek below and after
+    # the first write, skipping its event. With "earliest" such a reset only rereads old events
+    # (other people's), never skips one.
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     sent_at: dict[str, float] = {}
     arrived: dict[str, float] = {}
     all_arrived = asyncio.Event()
@@ -175,10 +182,13 @@ async def membership_latency(
         segment = (await api.post("/segments", json={"name": "bench", "rule": TYPICAL_RULE})).json()
         await reader.start()
         # The contract's partition count, which `ensure_topics` created the topic with.
-        reader.assign(
-            [TopicPartition(SEGMENT_ENTERED.name, p) for p in range(SEGMENT_ENTERED.partitions)]
-        )
-        await reader.seek_to_end()
+        partitions = [
+            TopicPartition(SEGMENT_ENTERED.name, p) for p in range(SEGMENT_ENTERED.partitions)
+        ]
+        reader.assign(partitions)
+        # Start at the end, read before the first write.
+        for partition, offset in (await reader.end_offsets(partitions)).items():
+            reader.seek(partition, offset)
         reading = asyncio.create_task(read())
         matching = [
             p | {"skills": [*p["skills"], "python"], "location": "Berlin"}
