@@ -48,33 +48,27 @@ PUBLIC_PATHS: dict[str, tuple[str, str]] = {
 COMMUNITY_SIGNUP_USER = "public:community"
 
 
-async def forward_public(request: Request, state: State, service: str, path: str) -> Response:
-    """Forwards an unauthenticated public request to `path` of `service`, size-capped."""
+async def forward_public(
+    request: Request, state: State, service: str, path: str, *, max_bytes: int | None = None
+) -> Response:
+    """Forwards an unauthenticated public request to `path` of `service`, its body capped at
+    `max_bytes` (the public request cap unless given)."""
     base = request.app.state.service_urls[service]
-    return await forward(
-        request,
-        state,
-        f"{base}{path}",
-        principal=None,
-        max_bytes=request.app.state.max_public_request_bytes,
-    )
+    cap = request.app.state.max_public_request_bytes if max_bytes is None else max_bytes
+    return await forward(request, state, f"{base}{path}", principal=None, max_bytes=cap)
 
 
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
 async def open_pixel(token: str, request: Request, state: State) -> Response:
     """The 1x1 pixel of a message; loading it records an open."""
-    base = request.app.state.service_urls["campaigns"]
-    return await forward(
-        request, state, f"{base}/tracking/open/{token}", principal=None, max_bytes=0
-    )
+    return await forward_public(request, state, "campaigns", f"/tracking/open/{token}", max_bytes=0)
 
 
 @router.get("/t/c/{token}", summary="Tracked link")
 async def tracked_link(token: str, request: Request, state: State) -> Response:
     """Redirects to the URL stored for this link of the message and records the click."""
-    base = request.app.state.service_urls["campaigns"]
-    return await forward(
-        request, state, f"{base}/tracking/click/{token}", principal=None, max_bytes=0
+    return await forward_public(
+        request, state, "campaigns", f"/tracking/click/{token}", max_bytes=0
     )
 
 
@@ -93,13 +87,9 @@ async def register_for_event(event_id: str, request: Request, state: State) -> R
 )
 async def greenhouse_webhook(connection_id: str, request: Request, state: State) -> Response:
     """A Greenhouse webhook delivery for one ATS connection."""
-    base = request.app.state.service_urls["ats-sync"]
-    return await forward(
-        request,
-        state,
-        f"{base}/public/ats/greenhouse/{connection_id}/webhooks",
-        principal=None,
-        max_bytes=request.app.state.max_webhook_bytes,
+    path = f"/public/ats/greenhouse/{connection_id}/webhooks"
+    return await forward_public(
+        request, state, "ats-sync", path, max_bytes=request.app.state.max_webhook_bytes
     )
 
 
