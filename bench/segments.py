@@ -166,11 +166,14 @@ async def membership_latency(
     sent_at: dict[str, float] = {}
     arrived: dict[str, float] = {}
     all_arrived = asyncio.Event()
+    # Only once every write has its id: before that, "every id so far has arrived" would
+    # end the wait while the last write's event is still on its way.
+    writes_done = False
 
     async def read() -> None:
         async for record in reader:
             arrived.setdefault(record.key.decode(), time.perf_counter())
-            if sent_at and set(sent_at) <= set(arrived):
+            if writes_done and set(sent_at) <= set(arrived):
                 all_arrived.set()
 
     async with (
@@ -211,6 +214,7 @@ async def membership_latency(
             if response.status_code != 201:
                 raise RuntimeError(f"creating a candidate failed: {response.text}")
             sent_at[response.json()["id"]] = before
+        writes_done = True
         if set(sent_at) <= set(arrived):  # the last event can beat its write's response
             all_arrived.set()
         with contextlib.suppress(TimeoutError):
