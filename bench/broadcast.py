@@ -37,7 +37,13 @@ import aiosmtplib
 from bench.report import RESULTS_DIR, Figure
 from bench.servers import postfix_sink_binary
 from crm_campaigns.broadcasts import BroadcastRunner
-from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool, raw_email
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.delivery import (
+    DeliveryLimits,
+    DueMessageHints,
+    MailDispatcher,
+    raw_email,
+)
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
@@ -58,6 +64,7 @@ from crm_campaigns.repository import (
     TEMPLATES,
     ensure_indexes,
 )
+from crm_campaigns.smtp import SmtpPool
 from crm_devstack.infra import free_ports
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
 from crm_shared.mongo import Database, MongoClient
@@ -172,7 +179,11 @@ async def load(database: Database, count: int) -> tuple[str, str]:
 
 
 def dispatcher(
-    mongo: MongoClient, database: Database, transport: SmtpPool, batch_size: int
+    mongo: MongoClient,
+    database: Database,
+    transport: SmtpPool,
+    batch_size: int,
+    hints: DueMessageHints | None = None,
 ) -> MailDispatcher:
     """A mail dispatcher as the service builds one, without rate limits: the benchmark measures
     capacity, not a configured limit."""
@@ -195,6 +206,7 @@ def dispatcher(
             tenant_burst=1,
             error_threshold=ErrorThreshold(1000, 0.5),
         ),
+        hints=hints,
     )
 
 
@@ -246,6 +258,8 @@ async def run_one(
     template_id, segment_id = await load(database, count)
     tokens = TrackingTokens("bench-tracking-secret-0123456789abcdef")
     queued = Wakeup()
+    # As in the service: the runner hands the ids it queued to this process's dispatchers.
+    hints = DueMessageHints()
     runner = BroadcastRunner(
         database=database,
         tokens=tokens,
@@ -257,9 +271,10 @@ async def run_one(
         default_time_zone="UTC",
         tenant_time_zones={},
         messages_queued=queued,
+        hints=hints,
     )
     pools = [SmtpPool("127.0.0.1", sink.port, 30, pool_size) for _ in range(dispatchers)]
-    workers = [dispatcher(mongo, database, pool, batch_size) for pool in pools]
+    workers = [dispatcher(mongo, database, pool, batch_size, hints) for pool in pools]
     broadcast = Broadcast(
         tenant_id=TENANT,
         name="bench",
@@ -373,7 +388,8 @@ async def run(
     count: int,
     *,
     sinks: tuple[str, ...] | None = None,
-    dispatchers: int = 1,
+    # The campaigns service's default `delivery_workers`.
+    dispatchers: int = CampaignsSettings.model_fields["delivery_workers"].default,
     processes: int = int(os.environ.get("CRM_BENCH_BROADCAST_PROCESSES", "1")),
     pool_size: int = 8,
     batch_size: int = 500,

@@ -14,9 +14,9 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.broadcast import dispatcher
-from crm_campaigns.delivery import SmtpPool
 from crm_campaigns.domain.models import BroadcastStatus
 from crm_campaigns.repository import BROADCASTS
+from crm_campaigns.smtp import SmtpPool
 
 FINISHED = {BroadcastStatus.COMPLETED.value, BroadcastStatus.CANCELLED.value}
 

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from conftest import SmtpSink
 
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
+from crm_campaigns.delivery import DeliveryLimits, DueMessageHints, MailDispatcher
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -27,6 +27,7 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.repository import BROADCASTS, MESSAGES, RecipientRepository, ensure_indexes
+from crm_campaigns.smtp import SmtpPool, data_section
 from crm_devstack.infra import free_ports
 from crm_shared import (
     Database,
@@ -45,11 +46,30 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class ScriptedSmtp:
-    """An SMTP server that answers DATA with the scripted replies in turn, then 250."""
+    """An SMTP server that answers DATA with the scripted replies in turn, then 250; it refuses
+    the recipients in `refused`, and advertises PIPELINING when `pipelining` is set."""
 
+    pipelining: bool = False
     replies: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)
     drop_connection_after: int | None = None
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.replies:
@@ -61,10 +81,12 @@ class ScriptedSmtp:
         return "250 OK"
 
 
-@pytest.fixture
-def scripted() -> Iterator[tuple[ScriptedSmtp, int]]:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def scripted(request: pytest.FixtureRequest) -> Iterator[tuple[ScriptedSmtp, int]]:
+    """The scripted server, once advertising PIPELINING (the pool pipelines each envelope) and
+    once not (the pool speaks through aiosmtplib)."""
     [port] = free_ports(1)
-    handler = ScriptedSmtp()
+    handler = ScriptedSmtp(pipelining=request.param)
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -105,7 +127,12 @@ def limits(**overrides: Any) -> DeliveryLimits:
     return DeliveryLimits(**(values | overrides))
 
 
-def dispatcher(setup: Setup, transport: SmtpPool, **overrides: Any) -> MailDispatcher:
+def dispatcher(
+    setup: Setup,
+    transport: SmtpPool,
+    hints: DueMessageHints | None = None,
+    **overrides: Any,
+) -> MailDispatcher:
     return MailDispatcher(
         mongo=setup.mongo,
         database=setup.database,
@@ -116,6 +143,7 @@ def dispatcher(setup: Setup, transport: SmtpPool, **overrides: Any) -> MailDispa
         lease=timedelta(seconds=60),
         batch_size=50,
         limits=limits(**overrides),
+        hints=hints,
     )
 
 
@@ -318,7 +346,7 @@ async def test_a_server_that_stops_answering_times_out_and_its_connection_is_rep
         connections += 1
         writer.write(b"220 silent ESMTP\r\n")
         await reader.readline()  # EHLO
-        writer.write(b"250 silent\r\n")
+        writer.write(b"250-silent\r\n250 PIPELINING\r\n")
         await reader.read()  # MAIL FROM and everything after it go unanswered
         writer.close()
 
@@ -346,4 +374,119 @@ async def test_a_server_that_stops_answering_times_out_and_its_connection_is_rep
     healthy = SmtpPool("127.0.0.1", port, timeout=0.5, size=1)
     await healthy.send_raw("talent@example.org", "ada@example.org", b"Subject: hi\r\n\r\nx\r\n")
     await healthy.close()
+    assert handler.accepted == ["ada@example.org"]
+
+
+async def test_hinted_messages_are_claimed_by_id_only_while_queued_and_due(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    hints = DueMessageHints()
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 2)
+    worker = dispatcher(setup, pool, hints)
+    # The first batch queries for due messages (there are none); the next ones take hints.
+    assert await worker.deliver_batch() == 0
+    addresses = await queue(setup, 5)
+    documents = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
+    ids = sorted(d["_id"] for d in documents)
+    later, cancelled, taken, unhinted = ids[1], ids[2], ids[3], ids[4]
+    changes = {
+        later: {"next_attempt_at": utc_now() + timedelta(hours=1)},
+        cancelled: {"status": MessageStatus.CANCELLED.value},
+        taken: {"status": MessageStatus.SENDING.value, "claim_id": "another-worker"},
+    }
+    for message_id, change in changes.items():
+        await setup.database[MESSAGES].update_one({"_id": message_id}, {"$set": change})
+    hints.add([message_id for message_id in ids if message_id != unhinted])
+
+    assert await worker.deliver_batch() == 1
+
+    sent_to = {address for address in addresses if smtp_sink.messages_to(address)}
+    assert sent_to == {f"{ids[0].replace('-msg-', '-')}@example.org"}
+    current = await statuses(setup)
+    assert current[later] == current[unhinted] == MessageStatus.QUEUED.value
+    assert current[cancelled] == MessageStatus.CANCELLED.value
+    assert current[taken] == MessageStatus.SENDING.value
+    assert len(hints) == 0
+    # Without hints the query runs again and finds what was never hinted.
+    assert await worker.deliver_batch() == 1
+    assert (await statuses(setup))[unhinted] == MessageStatus.SENT.value
+    await pool.close()
+
+
+async def test_a_broadcast_completes_once_its_last_batch_is_sent(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    broadcast = Broadcast(
+        tenant_id=setup.tenant,
+        name="complete",
+        template_id="t",
+        audience=ListAudience(candidate_ids=["x"]),
+        status=BroadcastStatus.SENDING,
+        created_by="test",
+    )
+    await setup.database[BROADCASTS].insert_one(to_document(broadcast) | {"materialized": True})
+    # Exactly two full batches: the completion check waits for a batch that is not full.
+    await queue(setup, 100, broadcast_id=broadcast.id)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 4)
+    worker = dispatcher(setup, pool)
+    assert await worker.deliver_batch() == 50
+    assert await worker.deliver_batch() == 50
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast.id})
+    assert stored is not None
+    assert stored["status"] == BroadcastStatus.SENDING.value
+    assert await worker.deliver_batch() == 0
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast.id})
+    assert stored is not None
+    assert stored["status"] == BroadcastStatus.COMPLETED.value
+    await pool.close()
+
+
+async def test_a_refused_recipient_fails_its_message_and_the_session_carries_on(
+    setup: Setup, scripted: tuple[ScriptedSmtp, int]
+) -> None:
+    handler, port = scripted
+    refused, *others = await queue(setup, 3)
+    handler.refused = {refused}
+    pool = SmtpPool("127.0.0.1", port, 10, 1)
+    await drain(dispatcher(setup, pool), rounds=2)
+    failed = await setup.database[MESSAGES].find_one({"to_email": refused})
+    assert failed is not None
+    assert failed["status"] == MessageStatus.FAILED.value
+    assert "550" in failed["last_error"]
+    assert sorted(handler.accepted) == sorted(others)
+    # Refusing one recipient is not a broken connection.
+    assert pool.connections_opened == 1
+    assert pool.pipelining is handler.pipelining
+    await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "stuffed"),
+    [
+        (
+            b"Subject: x\r\n\r\n.leading dot\r\nend",
+            b"Subject: x\r\n\r\n..leading dot\r\nend\r\n.\r\n",
+        ),
+        (b".first\nbare LF\rbare CR\r\n", b"..first\r\nbare LF\r\nbare CR\r\n.\r\n"),
+        (b"a line\r\n.\r\nafter a lone dot\r\n", b"a line\r\n..\r\nafter a lone dot\r\n.\r\n"),
+    ],
+)
+async def test_pipelined_content_arrives_exactly_as_written(
+    content: bytes, stuffed: bytes, scripted: tuple[ScriptedSmtp, int]
+) -> None:
+    handler, port = scripted
+    assert data_section(content) == stuffed
+    received: list[bytes] = []
+    original = handler.handle_DATA
+
+    async def keep(server: Any, session: Any, envelope: Any) -> str:
+        received.append(envelope.original_content)
+        return await original(server, session, envelope)
+
+    handler.handle_DATA = keep  # type: ignore[method-assign]
+    pool = SmtpPool("127.0.0.1", port, 10, 1)
+    await pool.send_raw("talent@example.org", "ada@example.org", content)
+    await pool.close()
+    # The server undoes the dot-stuffing: what it stores is the content, line endings made CRLF.
+    assert received == [stuffed[: -len(b".\r\n")].replace(b"\r\n..", b"\r\n.").removeprefix(b".")]
     assert handler.accepted == ["ada@example.org"]

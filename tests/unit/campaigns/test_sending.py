@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiosmtplib
 import pytest
 
+from crm_campaigns.delivery import DueMessageHints
 from crm_campaigns.domain.models import Message, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import Decision, SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import (
@@ -134,3 +135,14 @@ async def test_the_first_objecting_rule_decides_and_later_rules_see_only_the_res
     assert decisions["b"] == Decision.skip("capped")
     assert decisions["c"].verdict is Verdict.ALLOW
     assert seen == [["b", "c"]]
+
+
+def test_due_message_hints_come_out_oldest_first_and_drop_what_exceeds_the_capacity() -> None:
+    hints = DueMessageHints(capacity=3)
+    hints.add(["a", "b"])
+    hints.add(["c", "d"])  # would make four: dropped whole, the due query finds them
+    hints.add(["c"])
+    assert len(hints) == 3
+    assert hints.take(2) == ["a", "b"]
+    assert hints.take(5) == ["c"]
+    assert hints.take(1) == []

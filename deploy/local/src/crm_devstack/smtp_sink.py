@@ -113,6 +113,14 @@ class _StoringHandler:
         """Remembers where messages go."""
         self.directory = directory
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """Advertises PIPELINING, as production mail servers do: aiosmtpd reads pipelined
+        commands in order, it only leaves the keyword out."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Stores the message and acknowledges it."""
         content = envelope.original_content or envelope.content

@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from crm_campaigns.delivery import DueMessageHints
 from crm_campaigns.domain.broadcasts import (
     REST_GROUP,
     TEST_GROUP,
@@ -118,6 +119,7 @@ class BroadcastRunner:
         default_time_zone: str,
         tenant_time_zones: dict[str, str],
         messages_queued: Wakeup,
+        hints: DueMessageHints | None = None,
     ) -> None:
         self._database = database
         self._tokens = tokens
@@ -129,6 +131,7 @@ class BroadcastRunner:
         self._default_time_zone = default_time_zone
         self._tenant_time_zones = tenant_time_zones
         self._messages_queued = messages_queued
+        self._hints = hints
         self.owner = f"broadcasts-{uuid.uuid4().hex[:12]}"
 
     async def run_due(self) -> int:
@@ -196,20 +199,22 @@ class BroadcastRunner:
         candidate_ids = await self._audience(broadcast)
         assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
         now = utc_now()
-        unknown = 0
+        unknown = queued = 0
         for start in range(0, len(assignments), self._chunk_size):
             current = await repository.get(broadcast.id)
             if current is None or current.status is not BroadcastStatus.PREPARING:
                 return  # paused or cancelled meanwhile; a resume claims it again
             chunk = assignments[start : start + self._chunk_size]
-            unknown += await self._queue_chunk(broadcast, compiled, chunk, now, subject=None)
+            chunk_unknown, chunk_queued = await self._queue_chunk(
+                broadcast, compiled, chunk, now, subject=None
+            )
+            unknown, queued = unknown + chunk_unknown, queued + chunk_queued
         has_rest = any(a.group == REST_GROUP for a in assignments)
         test_ends_at = (
             self._start(broadcast) + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
             if broadcast.ab_test
             else None
         )
-        queued = await repository.count_messages(broadcast.id)
         moved = await repository.transition(
             broadcast.id,
             BroadcastStatus.PREPARING,
@@ -251,8 +256,14 @@ class BroadcastRunner:
         *,
         subject: str | None,
         send_times: dict[str, datetime] | None = None,
-    ) -> int:
-        """Snapshots and queues one chunk; returns how many candidates campaigns does not know."""
+    ) -> tuple[int, int]:
+        """Snapshots and queues one chunk; returns how many candidates campaigns does not know
+        and how many messages the chunk has (queued now or by an earlier, interrupted run).
+
+        The broadcast's `queued` is the sum of the latter rather than a count of its messages
+        afterwards: the dispatcher is already moving them between statuses, and a count over an
+        index on the status can miss a document that moves in it meanwhile.
+        """
         tenant_id = broadcast.tenant_id
         recipients = await RecipientRepository(self._database, tenant_id).many(
             [a.candidate_id for a in chunk]
@@ -311,8 +322,11 @@ class BroadcastRunner:
             await snapshot.insert_many(rows)
         queued = TenantScopedCollection(self._database[MESSAGES], tenant_id)
         if await queued.insert_many(messages):
+            if self._hints is not None:
+                due_now = utc_now()
+                self._hints.add([m["_id"] for m in messages if m["next_attempt_at"] <= due_now])
             self._messages_queued.notify()
-        return unknown
+        return unknown, len(messages)
 
     def _message(
         self,
@@ -379,14 +393,16 @@ class BroadcastRunner:
             sort=[("_id", 1)],
         )
         now = utc_now()
+        # The test group's messages, queued when the broadcast was prepared, and the rest's.
+        queued = broadcast.queued
         for start in range(0, len(rows), self._chunk_size):
             chunk = rows[start : start + self._chunk_size]
             assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
             send_times = {r["candidate_id"]: r["send_at"] for r in chunk}
-            await self._queue_chunk(
+            _, chunk_queued = await self._queue_chunk(
                 broadcast, compiled, assignments, now, subject=subject, send_times=send_times
             )
-        queued = await repository.count_messages(broadcast.id)
+            queued += chunk_queued
         moved = await repository.transition(
             broadcast.id,
             BroadcastStatus.SENDING,

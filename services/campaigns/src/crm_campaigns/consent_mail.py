@@ -17,10 +17,10 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_campaigns.delivery import MailTransport
 from crm_campaigns.domain.models import MessageCategory
 from crm_campaigns.domain.suppression import blocking_reason
 from crm_campaigns.repository import SuppressionRepository
+from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     CONSENT_CONFIRMATION_REQUESTED,
     ConsentConfirmationRequested,

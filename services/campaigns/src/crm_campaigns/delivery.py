@@ -21,19 +21,19 @@ import base64
 import logging
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
-from typing import Any, Protocol
+from typing import Any
 
 import aiosmtplib
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
@@ -54,6 +54,7 @@ from crm_campaigns.repository import (
     complete_if_done,
     hold_broadcast,
 )
+from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     Database,
     MongoClient,
@@ -68,96 +69,42 @@ from crm_shared import (
 # How often a dispatcher looks for claims abandoned by a dead worker (they wait a lease anyway).
 RECOVERY_INTERVAL_SECONDS = 10.0
 INTERRUPTED = "delivery interrupted while sending; outcome unknown, not retried"
+# How often a dispatcher that has hints still queries for due messages (retries, deferrals, other
+# processes' messages): hints must not starve them.
+DUE_QUERY_INTERVAL_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
-class MailTransport(Protocol):
-    """Hands one message to a mail server (SMTP today, other channels behind the same port)."""
+class DueMessageHints:
+    """Ids of messages this process has just queued, due now, for its own dispatcher.
 
-    size: int
+    Finding due messages is an index range query over every queued message. MongoDB stops at the
+    batch limit, but a server may read every match first (SecantusDB does), so a 100,000-message
+    broadcast paid for its whole backlog on every batch. The broadcast runner knows what it
+    queued and hands the ids over; the dispatcher claims them by id under the same conditions
+    as always (queued and due), so a hint is never more than a hint: a message another worker
+    took, or one that was paused meanwhile, is simply not claimed. Whatever is not hinted
+    (retries, deferrals, other processes' messages, hints over `capacity`) is found by the
+    query, which the dispatcher keeps running every few seconds.
+    """
 
-    async def send(self, message: EmailMessage) -> None: ...
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._capacity = capacity
+        self._ids: deque[str] = deque()
 
-    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None: ...
+    def add(self, message_ids: Sequence[str]) -> None:
+        """Hints these ids, or none of them when that would exceed the capacity."""
+        if len(self._ids) + len(message_ids) <= self._capacity:
+            self._ids.extend(message_ids)
 
-    async def close(self) -> None: ...
+    def take(self, count: int) -> list[str]:
+        """Up to `count` hinted ids, oldest first."""
+        return [self._ids.popleft() for _ in range(min(count, len(self._ids)))]
 
-
-class SmtpPool:
-    """Up to `size` persistent SMTP connections, opened on first use and reopened after a
-    failure; each send borrows one, so `size` messages can be in flight at once."""
-
-    def __init__(self, host: str, port: int, timeout: float, size: int) -> None:
-        self._host = host
-        self._port = port
-        self._timeout = timeout
-        self.size = size
-        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP | None] = asyncio.LifoQueue()
-        for _ in range(size):
-            self._idle.put_nowait(None)
-        self.connections_opened = 0
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        client = aiosmtplib.SMTP(
-            hostname=self._host, port=self._port, timeout=self._timeout, start_tls=False
-        )
-        await client.connect()
-        self.connections_opened += 1
-        return client
-
-    async def send(self, message: EmailMessage) -> None:
-        """Sends a message built with the standard library (sender and recipients from it)."""
-        await self.send_raw(
-            parseaddr(str(message["From"]))[1], parseaddr(str(message["To"]))[1], message.as_bytes()
-        )
-
-    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
-        """Sends over an idle connection; a connection that failed is dropped and reopened."""
-        client = await self._idle.get()
-        try:
-            if client is None or not client.is_connected:
-                client = await self._connect()
-            # One deadline for the whole transaction rather than aiosmtplib's one per command:
-            # the same bound on a stuck server, at a third less client CPU per message. The
-            # timeout is an OSError, which the caller treats as transient like a dropped line.
-            async with asyncio.timeout(self._timeout):
-                await client.sendmail(sender, [recipient], content, timeout=None)
-        except aiosmtplib.SMTPResponseException:
-            # The server refused this message but the session is intact; reset it for the next.
-            try:
-                if client is not None:
-                    await client.rset()
-            except (aiosmtplib.SMTPException, OSError):
-                _discard(client)
-                client = None
-            raise
-        except BaseException:
-            _discard(client)
-            client = None
-            raise
-        finally:
-            self._idle.put_nowait(client)
-
-    async def close(self) -> None:
-        """Closes every idle connection politely."""
-        clients = []
-        while not self._idle.empty():
-            clients.append(self._idle.get_nowait())
-        for client in clients:
-            if client is not None and client.is_connected:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    client.close()
-        for _ in clients:
-            self._idle.put_nowait(None)
-
-
-def _discard(client: aiosmtplib.SMTP | None) -> None:
-    if client is not None:
-        client.close()
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
@@ -295,6 +242,7 @@ class MailDispatcher:
         lease: timedelta,
         batch_size: int,
         limits: DeliveryLimits,
+        hints: DueMessageHints | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -310,6 +258,11 @@ class MailDispatcher:
         self._limits = limits
         self._provider_bucket = TokenBucket(limits.provider_rate, limits.provider_burst)
         self._tenant_buckets: dict[str, TokenBucket] = {}
+        # Not `hints or ...`: an empty hint list is falsy but must stay the shared one.
+        self._hints = hints if hints is not None else DueMessageHints(capacity=0)
+        self._next_due_query = 0.0
+        # Broadcasts this dispatcher sent for since it last checked whether they are complete.
+        self._unsettled: set[tuple[str, str]] = set()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
 
     async def deliver_batch(self) -> int:
@@ -320,6 +273,7 @@ class MailDispatcher:
             self._next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
         claimed = await self._claim(now)
         if not claimed:
+            await self._settle_unsettled()
             return 0
         attempts = [_Attempt(from_document(Message, d), d) for d in claimed]
         recipients = await self._recipients(attempts)
@@ -347,8 +301,9 @@ class MailDispatcher:
                     to_send.append(attempt)
         await self._send_all(to_send)
         touched, paused = await self._record(to_send, skipped, deferred)
-        for tenant_id, broadcast_id in touched:
-            await complete_if_done(self._database, tenant_id, broadcast_id)
+        self._unsettled.update(touched)
+        if len(claimed) < self._batch_size:
+            await self._settle_unsettled()
         for tenant_id, broadcast_id in paused:
             logger.warning("broadcast %s paused: error rate over the threshold", broadcast_id)
             await hold_broadcast(
@@ -356,6 +311,16 @@ class MailDispatcher:
             )
         self._outbox.notify_committed()
         return len(claimed)
+
+    async def _settle_unsettled(self) -> None:
+        """Completes the broadcasts sent for since the last check that have nothing left.
+
+        Checked once the queue runs short of a full batch rather than after every batch: while
+        batches are full there is more to send, and the check looks at the broadcast's messages.
+        """
+        for tenant_id, broadcast_id in sorted(self._unsettled):
+            await complete_if_done(self._database, tenant_id, broadcast_id)
+        self._unsettled.clear()
 
     def _tenant_bucket(self, tenant_id: str) -> TokenBucket:
         bucket = self._tenant_buckets.get(tenant_id)
@@ -381,40 +346,57 @@ class MailDispatcher:
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
         """Moves a batch of due messages from queued to sending under a new claim id.
 
-        Deliberately cross-tenant. The update re-checks `status: queued`, so of two workers
-        that read the same ids only one moves each message; the other's claim comes back short.
+        Deliberately cross-tenant. Hinted ids come first; the due-message query runs when there
+        are none, and every few seconds regardless. The update re-checks `status: queued` and
+        the due time, so of two workers after the same ids only one moves each message; the
+        other's claim comes back short.
         """
-        messages = self._database[MESSAGES]
-        due = {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": now}}
+        while True:
+            if self._hints and time.monotonic() < self._next_due_query:
+                ids, queried = self._hints.take(self._batch_size), False
+            else:
+                ids, queried = await self._due_ids(now), True
+                self._next_due_query = time.monotonic() + DUE_QUERY_INTERVAL_SECONDS
+            if not ids:
+                return []
+            claimed = await self._claim_ids(ids, now)
+            # Hinted ids may all have been taken meanwhile; more hints may still be good.
+            if claimed or queried:
+                return claimed
+
+    async def _due_ids(self, now: datetime) -> list[str]:
         # No sort: the (status, next_attempt_at) index yields due messages oldest first on
         # MongoDB anyway, and an explicit sort makes some servers sort the whole backlog for
         # every batch.
-        candidates = await messages.find(due, limit=self._batch_size).to_list()
-        if not candidates:
-            return []
+        due = (
+            await self._database[MESSAGES]
+            .find(
+                {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": now}},
+                {"_id": 1},
+                limit=self._batch_size,
+            )
+            .to_list()
+        )
+        return [document["_id"] for document in due]
+
+    async def _claim_ids(self, ids: list[str], now: datetime) -> list[dict[str, Any]]:
+        messages = self._database[MESSAGES]
         claim = {
             "status": MessageStatus.SENDING.value,
             "claim_id": uuid.uuid4().hex,
             "lease_owner": self.owner,
             "lease_until": now + self._lease,
         }
-        ids = [c["_id"] for c in candidates]
-        # One conditional point update per message (by _id, re-checking `queued`), sent as one
-        # bulk write: a single update_many on `_id $in ... and status` lets a server plan it on
-        # the status index and test every queued message against the list, which grows with the
-        # backlog.
-        result = await messages.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": identifier, "status": MessageStatus.QUEUED.value}, {"$set": claim}
-                )
-                for identifier in ids
-            ],
-            ordered=False,
+        result = await messages.update_many(
+            {
+                "_id": {"$in": ids},
+                "status": MessageStatus.QUEUED.value,
+                "next_attempt_at": {"$lte": now},
+            },
+            {"$set": claim},
         )
-        if result.modified_count == len(candidates):
-            return [candidate | claim for candidate in candidates]
-        # Another worker took some of them first: keep exactly those this claim moved.
+        if not result.modified_count:
+            return []
         return await messages.find({"_id": {"$in": ids}, "claim_id": claim["claim_id"]}).to_list()
 
     async def _recipients(self, attempts: Sequence[_Attempt]) -> dict[tuple[str, str], Recipient]:

@@ -16,7 +16,7 @@ from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
 from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.consent_mail import build_consent_mail_router
-from crm_campaigns.delivery import DeliveryLimits, MailDispatcher, SmtpPool
+from crm_campaigns.delivery import DeliveryLimits, DueMessageHints, MailDispatcher
 from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
@@ -25,6 +25,7 @@ from crm_campaigns.feedback import MailFeedback
 from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
+from crm_campaigns.smtp import SmtpPool
 from crm_shared import (
     BatchWorker,
     SignedLinks,
@@ -59,12 +60,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     links = SignedLinks(settings.link_signing_secret.get_secret_value())
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
-    transport = SmtpPool(
-        settings.smtp_host,
-        settings.smtp_port,
-        settings.smtp_timeout_seconds,
-        settings.smtp_pool_size,
-    )
     # Consent confirmations are sent from their subscriber, on a connection of their own.
     consent_transport = SmtpPool(
         settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, 1
@@ -84,24 +79,41 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         tenant_time_zones=settings.tenant_time_zones,
     )
     governor = ContactGovernor(database)
-    dispatcher = MailDispatcher(
-        mongo=mongo,
-        database=database,
-        outbox=outbox,
-        transport=transport,
-        policy=SendPolicy(
-            (
-                require_email_address,
-                suppression_rule(governor),
-                require_marketing_consent,
-                contact_policy_rule(governor),
-            )
-        ),
-        sender=settings.smtp_sender,
-        lease=lease,
-        batch_size=settings.delivery_batch_size,
-        limits=delivery_limits(settings),
+    due_hints = DueMessageHints()
+    # Several dispatchers, each with its own connections: while one waits for the database,
+    # another sends. They share the runner's hints; their claims keep every message single.
+    transports = [
+        SmtpPool(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_timeout_seconds,
+            settings.smtp_pool_size,
+        )
+        for _ in range(settings.delivery_workers)
+    ]
+    policy = SendPolicy(
+        (
+            require_email_address,
+            suppression_rule(governor),
+            require_marketing_consent,
+            contact_policy_rule(governor),
+        )
     )
+    dispatchers = [
+        MailDispatcher(
+            mongo=mongo,
+            database=database,
+            outbox=outbox,
+            transport=transport,
+            policy=policy,
+            sender=settings.smtp_sender,
+            lease=lease,
+            batch_size=settings.delivery_batch_size,
+            limits=delivery_limits(settings),
+            hints=due_hints,
+        )
+        for transport in transports
+    ]
     runner = BroadcastRunner(
         database=database,
         tokens=tokens,
@@ -113,6 +125,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         default_time_zone=settings.default_time_zone,
         tenant_time_zones=settings.tenant_time_zones,
         messages_queued=messages_queued,
+        hints=due_hints,
     )
     workers = [
         BatchWorker(
@@ -129,12 +142,15 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             wakeup=steps_due,
             poll_interval_seconds=settings.sequence_poll_interval_seconds,
         ),
-        BatchWorker(
-            "mail-dispatcher",
-            dispatcher.deliver_batch,
-            batch_size=settings.delivery_batch_size,
-            wakeup=messages_queued,
-            poll_interval_seconds=settings.delivery_poll_interval_seconds,
+        *(
+            BatchWorker(
+                f"mail-dispatcher-{number}",
+                dispatcher.deliver_batch,
+                batch_size=settings.delivery_batch_size,
+                wakeup=messages_queued,
+                poll_interval_seconds=settings.delivery_poll_interval_seconds,
+            )
+            for number, dispatcher in enumerate(dispatchers)
         ),
     ]
     consumer.after_commit.append(steps_due.notify)
@@ -147,7 +163,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         finally:
             for worker in workers:
                 await worker.stop()
-            await transport.close()
+            for transport in transports:
+                await transport.close()
             await consent_transport.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
@@ -186,5 +203,5 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app.state.messages_queued = messages_queued
     app.state.broadcast_runner = runner
     app.state.sequence_engine = engine
-    app.state.mail_dispatcher = dispatcher
+    app.state.mail_dispatchers = dispatchers
     return app

@@ -1,0 +1,351 @@
+"""SMTP sessions and the pool of persistent connections the dispatcher sends through.
+
+A server that advertises PIPELINING (RFC 2920; Postfix, Exim, Amazon SES, SendGrid and most
+providers do) gets each message's envelope in one write: `MAIL FROM`, `RCPT TO` and `DATA` go
+out together and their three replies are read together, then the content goes out. That is two
+round trips a message instead of four, and a fraction of the client CPU of aiosmtplib's
+command-at-a-time exchange, which bounded a broadcast's throughput (profiled: about 0.4 ms of a
+Python core per message against about 0.1 ms pipelined). A server without PIPELINING is spoken
+to through aiosmtplib, as before. Errors are aiosmtplib's exception types either way, so the
+dispatcher classifies them the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections import deque
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Protocol, cast
+
+import aiosmtplib
+from aiosmtplib import SMTPResponse
+
+# RFC 5321 allows 512 octets a reply line; a server's own text may be longer, but not this long.
+MAX_REPLY_LINE = 8192
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+# Characters that would end or inject an SMTP command inside an address.
+_UNSAFE_IN_ADDRESS = re.compile(r"[\r\n<>\s]")
+
+
+class MailTransport(Protocol):
+    """Hands one message to a mail server (SMTP today, other channels behind the same port)."""
+
+    size: int
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SmtpSession(Protocol):
+    """One open SMTP connection, able to send one message at a time."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def send(self, sender: str, recipient: str, content: bytes) -> None: ...
+
+    async def rset(self) -> None: ...
+
+    async def quit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def data_section(content: bytes) -> bytes:
+    """The DATA section for `content`: CRLF line endings, leading dots doubled (RFC 5321
+    4.5.2) and the terminating `.` line."""
+    normalized = _LINE_ENDINGS.sub(b"\r\n", content)
+    if normalized.startswith(b"."):
+        normalized = b"." + normalized
+    stuffed = normalized.replace(b"\r\n.", b"\r\n..")
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+def _address(address: str, role: str, utf8: bool) -> bytes:
+    if not address or _UNSAFE_IN_ADDRESS.search(address):
+        raise _refused(role, 553, "address not allowed in an SMTP command", address)
+    if not address.isascii() and not utf8:
+        raise _refused(role, 553, "the server does not take UTF-8 addresses (SMTPUTF8)", address)
+    return address.encode()
+
+
+def _refused(role: str, code: int, message: str, address: str) -> aiosmtplib.SMTPException:
+    if role == "sender":
+        return aiosmtplib.SMTPSenderRefused(code, message, address)
+    return aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(code, message, address)]
+    )
+
+
+class _Replies(asyncio.Protocol):
+    """Parses the server's replies (multi-line ones joined) and hands each to the oldest waiter."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._lines: list[str] = []
+        self._waiting: deque[asyncio.Future[SMTPResponse]] = deque()
+        self._transport: asyncio.Transport | None = None
+        self._failure: aiosmtplib.SMTPException | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._failure is None and self._transport is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        # Waited for from here: the server's greeting can arrive before `open` resumes.
+        self.greeting: asyncio.Future[SMTPResponse] = asyncio.get_running_loop().create_future()
+        self._waiting.append(self.greeting)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            if not line[:3].isdigit() or len(line) > MAX_REPLY_LINE:
+                self.fail(
+                    aiosmtplib.SMTPResponseException(-1, f"malformed reply line {line[:80]!r}")
+                )
+                return
+            self._lines.append(line[4:].strip().decode("utf-8", "surrogateescape"))
+            if line[3:4] == b"-":
+                continue
+            reply = SMTPResponse(int(line[:3]), "\n".join(self._lines))
+            self._lines = []
+            if not self._waiting:
+                self.fail(aiosmtplib.SMTPResponseException(reply.code, "unexpected reply"))
+                return
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a waiter whose send timed out is cancelled
+                waiter.set_result(reply)
+        if len(self._buffer) > MAX_REPLY_LINE:
+            self.fail(aiosmtplib.SMTPResponseException(-1, "reply line too long"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc or 'closed'}"))
+
+    def fail(self, error: aiosmtplib.SMTPException) -> None:
+        """Fails every waiting reply with `error` and closes the connection."""
+        if self._failure is None:
+            self._failure = error
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()  # retrieved: of a pipelined group only the first is awaited
+        if self._transport is not None:
+            self._transport.close()
+
+    def send(self, data: bytes, replies: int) -> list[asyncio.Future[SMTPResponse]]:
+        """Writes `data` and returns the futures of the `replies` it will be answered with."""
+        if self._failure is not None or self._transport is None:
+            raise aiosmtplib.SMTPServerDisconnected("not connected")
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_future() for _ in range(replies)]
+        self._waiting.extend(waiters)
+        self._transport.write(data)
+        return waiters
+
+
+class PipelinedSession:
+    """An SMTP session that sends each envelope in one write (RFC 2920 PIPELINING)."""
+
+    def __init__(self, replies: _Replies, *, size: bool, utf8: bool) -> None:
+        self._replies = replies
+        self._size = size
+        self._utf8 = utf8
+
+    @classmethod
+    async def open(cls, host: str, port: int, local_hostname: str) -> PipelinedSession | None:
+        """Connects and says EHLO; None (connection closed) when the server does not pipeline."""
+        loop = asyncio.get_running_loop()
+        replies = _Replies()
+        await loop.create_connection(lambda: replies, host, port)
+        try:
+            reply = await replies.greeting
+            if reply.code != 220:
+                raise aiosmtplib.SMTPConnectResponseError(reply.code, reply.message)
+            [ehlo] = replies.send(f"EHLO {local_hostname}\r\n".encode(), 1)
+            reply = await ehlo
+        except BaseException:
+            replies.fail(aiosmtplib.SMTPServerDisconnected("closed"))
+            raise
+        extensions = {
+            line.split()[0].upper() for line in reply.message.splitlines()[1:] if line.strip()
+        }
+        if reply.code != 250 or "PIPELINING" not in extensions:
+            replies.fail(aiosmtplib.SMTPServerDisconnected("closed: no PIPELINING"))
+            return None
+        return cls(replies, size="SIZE" in extensions, utf8="SMTPUTF8" in extensions)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._replies.open
+
+    async def send(self, sender: str, recipient: str, content: bytes) -> None:
+        """Sends one message; raises aiosmtplib's errors for refusals, as its sendmail does."""
+        utf8 = self._utf8 and not (sender.isascii() and recipient.isascii())
+        mail_from = _address(sender, "sender", self._utf8)
+        rcpt_to = _address(recipient, "recipient", self._utf8)
+        data = data_section(content)
+        options = b""
+        if self._size:
+            options += b" SIZE=%d" % len(content)  # RFC 1870: the message, not its dot-stuffing
+        if utf8:
+            options += b" SMTPUTF8"
+        envelope = b"MAIL FROM:<%s>%s\r\nRCPT TO:<%s>\r\nDATA\r\n" % (mail_from, options, rcpt_to)
+        mail_reply, rcpt_reply, data_reply = await asyncio.gather(*self._replies.send(envelope, 3))
+        if data_reply.code == 354 and (mail_reply.code != 250 or rcpt_reply.code not in (250, 251)):
+            # A server that accepted DATA after refusing the envelope waits for content: end it
+            # empty, so that nothing is delivered and the session stays in step.
+            await self._replies.send(b".\r\n", 1)[0]
+        if mail_reply.code != 250:
+            await self.rset()
+            raise aiosmtplib.SMTPSenderRefused(mail_reply.code, mail_reply.message, sender)
+        if rcpt_reply.code not in (250, 251):
+            await self.rset()
+            raise _refused("recipient", rcpt_reply.code, rcpt_reply.message, recipient)
+        if data_reply.code != 354:
+            await self.rset()
+            raise aiosmtplib.SMTPDataError(data_reply.code, data_reply.message)
+        [accepted] = self._replies.send(data, 1)
+        reply = await accepted
+        if reply.code != 250:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+    async def rset(self) -> None:
+        """Clears the transaction; the session stays usable."""
+        reply = await self._replies.send(b"RSET\r\n", 1)[0]
+        if reply.code != 250:
+            raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+
+    async def quit(self) -> None:
+        try:
+            await self._replies.send(b"QUIT\r\n", 1)[0]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._replies.fail(aiosmtplib.SMTPServerDisconnected("closed"))
+
+
+class AiosmtplibSession:
+    """A session through aiosmtplib, for servers that do not pipeline."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self._client = client
+
+    @classmethod
+    async def open(cls, host: str, port: int, local_hostname: str) -> AiosmtplibSession:
+        client = aiosmtplib.SMTP(
+            hostname=host, port=port, local_hostname=local_hostname, start_tls=False
+        )
+        await client.connect()
+        return cls(client)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client.is_connected
+
+    async def send(self, sender: str, recipient: str, content: bytes) -> None:
+        await self._client.sendmail(sender, [recipient], content, timeout=None)
+
+    async def rset(self) -> None:
+        await self._client.rset()
+
+    async def quit(self) -> None:
+        await self._client.quit()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class SmtpPool:
+    """Up to `size` persistent SMTP sessions, opened on first use and reopened after a failure;
+    each send borrows one, so `size` messages can be in flight at once."""
+
+    def __init__(self, host: str, port: int, timeout: float, size: int) -> None:
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self.size = size
+        self._idle: asyncio.LifoQueue[SmtpSession | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(None)
+        self.connections_opened = 0
+        # Learnt from the first EHLO: whether to pipeline or speak through aiosmtplib.
+        self.pipelining: bool | None = None
+        self._local_hostname: str | None = None
+
+    async def _connect(self) -> SmtpSession:
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        session: SmtpSession | None = None
+        async with asyncio.timeout(self._timeout):
+            if self.pipelining is not False:
+                session = await PipelinedSession.open(self._host, self._port, self._local_hostname)
+                self.pipelining = session is not None
+            if session is None:
+                session = await AiosmtplibSession.open(self._host, self._port, self._local_hostname)
+        self.connections_opened += 1
+        return session
+
+    async def send(self, message: EmailMessage) -> None:
+        """Sends a message built with the standard library (sender and recipient from it)."""
+        await self.send_raw(
+            parseaddr(str(message["From"]))[1], parseaddr(str(message["To"]))[1], message.as_bytes()
+        )
+
+    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
+        """Sends over an idle session; a session that failed is dropped and reopened."""
+        session = await self._idle.get()
+        try:
+            if session is None or not session.is_connected:
+                session = await self._connect()
+            # One deadline for the whole transaction rather than one per command. The timeout
+            # is an OSError, which the caller treats as transient like a dropped line.
+            async with asyncio.timeout(self._timeout):
+                await session.send(sender, recipient, content)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # The server refused this message but the session is intact; reset it for the next.
+            try:
+                if session is not None:
+                    await session.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                _discard(session)
+                session = None
+            raise
+        except BaseException:
+            _discard(session)
+            session = None
+            raise
+        finally:
+            self._idle.put_nowait(session)
+
+    async def close(self) -> None:
+        """Closes every idle session politely."""
+        sessions = []
+        while not self._idle.empty():
+            sessions.append(self._idle.get_nowait())
+        for session in sessions:
+            if session is not None and session.is_connected:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        await session.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    session.close()
+        for _ in sessions:
+            self._idle.put_nowait(None)
+
+
+def _discard(session: SmtpSession | None) -> None:
+    if session is not None:
+        session.close()
