@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from crm_shared.contracts.catalog import TopicSpec
-from crm_shared.contracts.envelope import EventEnvelope, RawEnvelope, utc_now
+from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, RawEnvelope, utc_now
 from crm_shared.mongo import Database, MongoClient, Session, in_transaction
 
 PROCESSED_EVENTS_COLLECTION = "processed_events"
@@ -80,7 +80,7 @@ def decode_event(spec: TopicSpec, value: bytes) -> EventEnvelope[Any]:
         payload = spec.payload.model_validate(raw.data)
     except ValidationError as error:
         raise UndecodableEventError(str(error)) from error
-    return EventEnvelope[Any](**raw.model_dump(exclude={"data"}), data=payload)
+    return AnyEnvelope(**raw.model_dump(exclude={"data"}), data=payload)
 
 
 class IdempotentConsumer:

@@ -44,7 +44,7 @@ class SignedLinks:
         self._key = hashlib.sha256(b"crm-links:" + secret.encode()).digest()
 
     def _signature(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:18]
+        return hmac.digest(self._key, body, hashlib.sha256)[:18]
 
     def token(self, claim: LinkClaim) -> str:
         """A URL-safe token for `claim`."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING
 
 from crm_shared.contracts.catalog import TopicSpec
-from crm_shared.contracts.envelope import EventEnvelope, utc_now
+from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, utc_now
 from crm_shared.mongo import Database, Document, Session
 from crm_shared.telemetry import current_trace_context
 from crm_shared.worker import BatchWorker, Wakeup
@@ -62,7 +62,7 @@ class Outbox:
             raise TypeError(
                 f"{spec.name} carries {spec.payload.__name__}, not {type(data).__name__}"
             )
-        return EventEnvelope[Any](
+        return AnyEnvelope(
             type=spec.name,
             source=self._source,
             tenant_id=tenant_id,

@@ -47,3 +47,39 @@ def test_raw_mail_parses_to_the_same_headers_and_parts(subject: str) -> None:
 def test_a_header_that_could_inject_lines_falls_back_to_the_standard_library() -> None:
     with pytest.raises(ValueError, match="linefeed"):
         raw_email(message("Hi\r\nBcc: everyone@example.org"), "t@example.org", "example.org")
+
+
+@pytest.mark.parametrize(
+    ("html", "encoding"),
+    [
+        ("<p>Hi Ada</p>\n<p>We are hiring.</p>", "7bit"),
+        ("<p>Hi Ada</p>\r\n<p>bare CR\rbare LF\n</p>", "7bit"),
+        ("<p>" + "x" * 1200 + "</p>", "base64"),  # one line longer than SMTP carries
+        ("<p>Grüße</p>", "base64"),
+    ],
+)
+def test_ascii_bodies_in_short_lines_go_as_they_are(html: str, encoding: str) -> None:
+    plain = Message(
+        id="b1-c1",
+        tenant_id="acme",
+        candidate_id="c1",
+        template_id="t",
+        to_email="ada@example.org",
+        subject="Hello",
+        html=html,
+        text="Hi Ada",
+    )
+    raw = raw_email(plain, "talent@example.org", "example.org")
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    body = parsed.get_body(("html",))
+    assert body is not None
+    assert body["Content-Transfer-Encoding"] == encoding
+    reference = email_for(plain, "t@example.org", "x").get_body(("html",))
+    assert reference is not None
+
+    def lines(text: str) -> list[str]:
+        return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+    assert lines(body.get_content()) == lines(reference.get_content())
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\r" not in raw.replace(b"\r\n", b"")

@@ -60,7 +60,12 @@ class SmtpSession(Protocol):
 def data_section(content: bytes) -> bytes:
     """The DATA section for `content`: CRLF line endings, leading dots doubled (RFC 5321
     4.5.2) and the terminating `.` line."""
-    normalized = _LINE_ENDINGS.sub(b"\r\n", content)
+    line_feeds = content.count(b"\n")
+    # Usually CRLF already (`raw_email` writes it): then the substitution would change nothing.
+    if line_feeds == content.count(b"\r") == content.count(b"\r\n"):
+        normalized = content
+    else:
+        normalized = _LINE_ENDINGS.sub(b"\r\n", content)
     if normalized.startswith(b"."):
         normalized = b"." + normalized
     stuffed = normalized.replace(b"\r\n.", b"\r\n..")

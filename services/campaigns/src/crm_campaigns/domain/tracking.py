@@ -51,7 +51,7 @@ class TrackingTokens:
         self._key = secret.encode()
 
     def _signature(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:18]
+        return hmac.digest(self._key, body, hashlib.sha256)[:18]
 
     def token(self, claim: TrackingClaim) -> str:
         """A token for `claim`."""
