@@ -67,6 +67,7 @@ from crm_campaigns.repository import (
 from crm_campaigns.smtp import SmtpPool
 from crm_devstack.infra import free_ports
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
+from crm_shared.bootstrap import tune_garbage_collector
 from crm_shared.mongo import Database, MongoClient
 
 TENANT = "bench"
@@ -256,6 +257,8 @@ async def run_one(
     batch_size: int,
 ) -> dict[str, float]:
     template_id, segment_id = await load(database, count)
+    # As the service does once it has started.
+    tune_garbage_collector(CampaignsSettings.model_fields["gc_young_threshold"].default)
     tokens = TrackingTokens("bench-tracking-secret-0123456789abcdef")
     queued = Wakeup()
     # As in the service: the runner hands the ids it queued to this process's dispatchers.

@@ -14,9 +14,11 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.broadcast import dispatcher
+from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import BroadcastStatus
 from crm_campaigns.repository import BROADCASTS
 from crm_campaigns.smtp import SmtpPool
+from crm_shared.bootstrap import tune_garbage_collector
 
 FINISHED = {BroadcastStatus.COMPLETED.value, BroadcastStatus.CANCELLED.value}
 
@@ -28,6 +30,7 @@ async def work(settings: dict[str, Any]) -> None:
     database = mongo[settings["database"]]
     pool = SmtpPool("127.0.0.1", settings["smtp_port"], 30, settings["pool_size"])
     worker = dispatcher(mongo, database, pool, settings["batch_size"])
+    tune_garbage_collector(CampaignsSettings.model_fields["gc_young_threshold"].default)
     try:
         while True:
             handled = await worker.deliver_batch()
