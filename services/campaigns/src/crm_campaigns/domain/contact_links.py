@@ -65,7 +65,8 @@ def with_footer(html: str, text: str, links: ContactLinks) -> tuple[str, str]:
         preferences = html_escaping.escape(links.preferences_url, quote=True)
         footer = (
             '<p style="font-size:12px;color:#666">'
-            f'<a href="{preferences}">Manage your email preferences</a> · '
+            # An entity, not the character: an all-ASCII body is sent without base64.
+            f'<a href="{preferences}">Manage your email preferences</a> &middot; '
             f'<a href="{unsubscribe}">Unsubscribe</a></p>'
         )
         lowered = html.lower()

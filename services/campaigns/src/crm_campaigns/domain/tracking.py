@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 TRANSPARENT_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+# One encoder for every token: `json.dumps` with options builds a new one on each call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _LINK = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
 
 
@@ -58,7 +60,7 @@ class TrackingTokens:
         fields: list[str | int] = [claim.kind.value, claim.tenant_id, claim.message_id]
         if claim.link_index is not None:
             fields.append(claim.link_index)
-        body = json.dumps(fields, separators=(",", ":")).encode()
+        body = _COMPACT_JSON.encode(fields).encode()
         return f"{_b64(body)}.{_b64(self._signature(body))}"
 
     def verify(self, token: str, kind: TrackingKind) -> TrackingClaim | None:
@@ -108,8 +110,8 @@ def instrument_html(
     rewritten = _LINK.sub(tracked, html)
     open_token = tokens.token(TrackingClaim(TrackingKind.OPEN, tenant_id, message_id))
     pixel = f'<img src="{base_url}/t/o/{open_token}" width="1" height="1" alt="" />'
-    if "</body>" in rewritten.lower():
-        index = rewritten.lower().rindex("</body>")
+    index = rewritten.lower().rfind("</body>")
+    if index >= 0:
         rewritten = rewritten[:index] + pixel + rewritten[index:]
     else:
         rewritten += pixel
