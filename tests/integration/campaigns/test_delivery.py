@@ -187,6 +187,22 @@ async def queue(setup: Setup, count: int, *, broadcast_id: str | None = None) ->
     return addresses
 
 
+async def sending_broadcast(setup: Setup, *, materialized: bool = False) -> str:
+    """Stores a broadcast that is sending (every message queued when `materialized`)."""
+    broadcast = Broadcast(
+        id=unique("broadcast"),
+        tenant_id=setup.tenant,
+        name="Spring hiring",
+        template_id="t",
+        audience=ListAudience(candidate_ids=["c"]),
+        status=BroadcastStatus.SENDING,
+        created_by="rita",
+    )
+    extra = {"materialized": True} if materialized else {}
+    await setup.database[BROADCASTS].insert_one(to_document(broadcast) | extra)
+    return broadcast.id
+
+
 async def statuses(setup: Setup) -> dict[str, str]:
     documents = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
     return {d["_id"]: d["status"] for d in documents}
@@ -304,17 +320,7 @@ async def test_a_broadcast_pauses_itself_when_its_error_rate_crosses_the_thresho
 ) -> None:
     handler, port = scripted
     handler.replies = ["554 no"] * 100
-    broadcast_id = unique("broadcast")
-    broadcast = Broadcast(
-        id=broadcast_id,
-        tenant_id=setup.tenant,
-        name="Spring hiring",
-        template_id="t",
-        audience=ListAudience(candidate_ids=["c"]),
-        status=BroadcastStatus.SENDING,
-        created_by="rita",
-    )
-    await setup.database[BROADCASTS].insert_one(to_document(broadcast))
+    broadcast_id = await sending_broadcast(setup)
     await queue(setup, 40, broadcast_id=broadcast_id)
     pool = SmtpPool("127.0.0.1", port, 10, 2)
     worker = dispatcher(setup, pool, error_threshold=ErrorThreshold(min_sample=10, ratio=0.5))
@@ -416,26 +422,18 @@ async def test_hinted_messages_are_claimed_by_id_only_while_queued_and_due(
 async def test_a_broadcast_completes_once_its_last_batch_is_sent(
     setup: Setup, smtp_sink: SmtpSink
 ) -> None:
-    broadcast = Broadcast(
-        tenant_id=setup.tenant,
-        name="complete",
-        template_id="t",
-        audience=ListAudience(candidate_ids=["x"]),
-        status=BroadcastStatus.SENDING,
-        created_by="test",
-    )
-    await setup.database[BROADCASTS].insert_one(to_document(broadcast) | {"materialized": True})
+    broadcast_id = await sending_broadcast(setup, materialized=True)
     # Exactly two full batches: the completion check waits for a batch that is not full.
-    await queue(setup, 100, broadcast_id=broadcast.id)
+    await queue(setup, 100, broadcast_id=broadcast_id)
     pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 4)
     worker = dispatcher(setup, pool)
     assert await worker.deliver_batch() == 50
     assert await worker.deliver_batch() == 50
-    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast.id})
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
     assert stored is not None
     assert stored["status"] == BroadcastStatus.SENDING.value
     assert await worker.deliver_batch() == 0
-    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast.id})
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
     assert stored is not None
     assert stored["status"] == BroadcastStatus.COMPLETED.value
     await pool.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from conftest import SmtpSink
 from pydantic import BaseModel
 
-from crm_shared import EventEnvelope, TopicSpec
+from crm_shared import EventEnvelope, PoolStageChanged, TopicSpec
 from helpers import eventually, unique
 from integration.flow.conftest import Stack
 
@@ -112,6 +113,26 @@ async def enrolment_of(
 
     await eventually(condition, message=message)
     return found
+
+
+def pool_move(
+    candidate_id: str,
+    pool_id: str,
+    to_stage: str | None,
+    *,
+    from_stage: str | None = None,
+    pool_name: str = "Engineers",
+) -> PoolStageChanged:
+    """A `pool.stage_changed` payload: the candidate moved by rita, now."""
+    return PoolStageChanged(
+        pool_id=pool_id,
+        pool_name=pool_name,
+        candidate_id=candidate_id,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        moved_by="rita",
+        moved_at=datetime.now(UTC),
+    )
 
 
 async def publish(

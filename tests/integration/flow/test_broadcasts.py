@@ -20,13 +20,13 @@ from crm_shared import (
     POOL_STAGE_CHANGED,
     CandidateCreated,
     EventEnvelope,
-    PoolStageChanged,
     TopicSpec,
     create_mongo_client,
 )
 from crm_shared.mongo import Database, MongoClient
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.sequencing import pool_move
 
 pytestmark = pytest.mark.integration
 
@@ -268,15 +268,7 @@ async def test_a_pool_stage_broadcast_reaches_only_that_stage(
 
     async def move(moves: list[tuple[str, str | None, str | None]]) -> None:
         for candidate_id, from_stage, to_stage in moves:
-            change = PoolStageChanged(
-                pool_id=pool_id,
-                pool_name="Engineers",
-                candidate_id=candidate_id,
-                from_stage=from_stage,
-                to_stage=to_stage,
-                moved_by="rita",
-                moved_at=datetime.now(UTC),
-            )
+            change = pool_move(candidate_id, pool_id, to_stage, from_stage=from_stage)
             await publish(
                 kafka_bootstrap_servers, POOL_STAGE_CHANGED, stack.acme, candidate_id, change
             )

@@ -37,6 +37,7 @@ from integration.flow.sequencing import (
     create_template,
     enrol,
     enrolment_of,
+    pool_move,
     publish,
 )
 
@@ -46,15 +47,7 @@ LONG_WAIT = [{"type": "wait", "days": 30}]
 
 
 def moved(candidate_id: str, pool_id: str, to_stage: str) -> PoolStageChanged:
-    return PoolStageChanged(
-        pool_id=pool_id,
-        pool_name="Data engineers",
-        candidate_id=candidate_id,
-        from_stage=None,
-        to_stage=to_stage,
-        moved_by="rita",
-        moved_at=datetime.now(UTC),
-    )
+    return pool_move(candidate_id, pool_id, to_stage, pool_name="Data engineers")
 
 
 async def test_reaching_a_pool_stage_enrols_only_in_that_tenant(

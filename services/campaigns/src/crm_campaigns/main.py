@@ -60,10 +60,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     links = SignedLinks(settings.link_signing_secret.get_secret_value())
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
+
+    def smtp_pool(size: int) -> SmtpPool:
+        return SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, size)
+
     # Consent confirmations are sent from their subscriber, on a connection of their own.
-    consent_transport = SmtpPool(
-        settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, 1
-    )
+    consent_transport = smtp_pool(1)
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
@@ -82,15 +84,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     due_hints = DueMessageHints()
     # Several dispatchers, each with its own connections: while one waits for the database,
     # another sends. They share the runner's hints; their claims keep every message single.
-    transports = [
-        SmtpPool(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_timeout_seconds,
-            settings.smtp_pool_size,
-        )
-        for _ in range(settings.delivery_workers)
-    ]
+    transports = [smtp_pool(settings.smtp_pool_size) for _ in range(settings.delivery_workers)]
     policy = SendPolicy(
         (
             require_email_address,
