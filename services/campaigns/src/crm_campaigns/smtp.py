@@ -212,14 +212,12 @@ class PipelinedSession:
             # A server that accepted DATA after refusing the envelope waits for content: end it
             # empty, so that nothing is delivered and the session stays in step.
             await self._replies.send(b".\r\n", 1)[0]
+        # A refusal leaves the session usable; the pool resets it (RSET) before its next use.
         if mail_reply.code != 250:
-            await self.rset()
             raise aiosmtplib.SMTPSenderRefused(mail_reply.code, mail_reply.message, sender)
         if rcpt_reply.code not in (250, 251):
-            await self.rset()
             raise _refused("recipient", rcpt_reply.code, rcpt_reply.message, recipient)
         if data_reply.code != 354:
-            await self.rset()
             raise aiosmtplib.SMTPDataError(data_reply.code, data_reply.message)
         [accepted] = self._replies.send(data, 1)
         reply = await accepted
