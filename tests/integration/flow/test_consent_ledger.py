@@ -170,7 +170,11 @@ async def test_campaigns_mails_only_candidates_whose_consent_it_has_seen(
 
     async def both_decided() -> bool:
         found = await messages.find(
-            {"candidate_id": {"$in": [consenting_id, silent_id]}, "status": {"$ne": "queued"}}
+            # Not queued and not claimed: `sending` is the moment between claim and outcome.
+            {
+                "candidate_id": {"$in": [consenting_id, silent_id]},
+                "status": {"$nin": ["queued", "sending"]},
+            }
         ).to_list()
         return len(found) == 2
 
