@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from crm_shared import EventEnvelope, TopicSpec
+from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
 
 def unique(prefix: str) -> str:
@@ -48,7 +49,14 @@ def record_headers(record: Any) -> dict[str, str]:
 async def serving(app: Any, port: int) -> AsyncIterator[str]:
     """Serves an ASGI app with uvicorn (lifespan included) on a local port; yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+        )
     )
     task = asyncio.create_task(server.serve())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -83,3 +84,39 @@ async def test_the_core_journey_across_processes_is_traced_end_to_end(
             interval=0.5,
             message=f"the {step} trace did not reach {services}",
         )
+
+
+async def answered_on_one_connection(port: int, idle_seconds: float) -> list[bytes]:
+    """Status lines of two GET /healthz sent over one connection, idle in between."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    statuses: list[bytes] = []
+    try:
+        for pause in (idle_seconds, 0.0):
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            statuses.append(head.split(b"\r\n", 1)[0])
+            [length] = [
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ]
+            await reader.readexactly(length)
+            await asyncio.sleep(pause)
+    finally:
+        writer.close()
+    return statuses
+
+
+async def test_a_connection_idle_longer_than_a_clients_keep_alive_is_still_served(
+    process_stack: ProcessStack,
+) -> None:
+    # httpx keeps an idle connection 5 s, the gateway's upstream pool 30 s. A server closing
+    # after 5 s (uvicorn's default) races a client reusing the connection, and the request
+    # fails with a reset: the services must keep it open for longer than any client does.
+    config = process_stack.config
+    answered = await asyncio.gather(
+        answered_on_one_connection(config.gateway_port, idle_seconds=6.5),
+        answered_on_one_connection(config.candidates_port, idle_seconds=6.5),
+    )
+    assert list(answered) == [[b"HTTP/1.1 200 OK"] * 2] * 2

@@ -41,6 +41,13 @@ from crm_shared.telemetry import configure_logging, configure_tracing
 
 StartupHook = Callable[[], Awaitable[None]]
 
+# How long a service's HTTP server keeps an idle connection open (uvicorn's --timeout-keep-alive).
+# It must outlast every client's pooled-connection idle time (the gateway's upstream pool: 30 s;
+# httpx's default: 5 s; cloud load balancers: 60 s). Otherwise the server may close a connection
+# at the moment a client reuses it, and that request fails with a reset instead of a response.
+# uvicorn's own default (5 s) equals httpx's, which is exactly that race.
+SERVER_KEEP_ALIVE_SECONDS = 75
+
 logger = logging.getLogger(__name__)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
+
 pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -481,6 +483,7 @@ def test_dockerfile_runtime_stage_is_non_root_healthchecked_and_runs_uvicorn() -
     assert "--factory" in commands[0]
     assert "main:create_app" in commands[0]
     assert "--port 8000" in commands[0]
+    assert f"--timeout-keep-alive {SERVER_KEEP_ALIVE_SECONDS}" in commands[0]
 
 
 def test_dockerignore_keeps_local_state_and_tests_out() -> None:

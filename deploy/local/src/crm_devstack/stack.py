@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TypedDict
 
+from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
+
 from .config import StackConfig
 from .infra import (
     LOCALHOST,
@@ -158,6 +160,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
                     LOCALHOST,
                     "--port",
                     str(port),
+                    "--timeout-keep-alive",
+                    str(SERVER_KEEP_ALIVE_SECONDS),
                 ],
                 run_dir=config.run_dir,
                 env=env,

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from crm_shared import Role, ServiceSettings
+from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
 
 class DevIdentity(BaseModel):
@@ -44,6 +45,13 @@ class GatewaySettings(ServiceSettings):
     ats_sync_url: str = "http://127.0.0.1:8004"
     analytics_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
+    upstream_keep_alive_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        lt=SERVER_KEEP_ALIVE_SECONDS,
+        description="How long an idle connection to a service is kept for reuse. Shorter than "
+        "the services' own keep-alive, so the gateway never reuses one a service is closing.",
+    )
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 268_435_456
     max_public_request_bytes: int = 16_384

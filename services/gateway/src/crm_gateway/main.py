@@ -20,7 +20,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     # The gateway owns no data yet and emits no events: it authenticates, limits and routes.
     platform = build_platform(settings, uses_mongo=False, uses_kafka=False)
-    upstream = httpx.AsyncClient(timeout=settings.upstream_timeout_seconds)
+    upstream = httpx.AsyncClient(
+        timeout=settings.upstream_timeout_seconds,
+        limits=httpx.Limits(keepalive_expiry=settings.upstream_keep_alive_seconds),
+    )
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
