@@ -146,3 +146,19 @@ def test_due_message_hints_come_out_oldest_first_and_drop_what_exceeds_the_capac
     assert hints.take(2) == ["a", "b"]
     assert hints.take(5) == ["c"]
     assert hints.take(1) == []
+
+
+def test_with_ids_hinted_one_dispatcher_of_the_process_queries_per_interval() -> None:
+    clock = [0.0]
+    hints = DueMessageHints(query_interval=10, clock=lambda: clock[0])
+    # Nothing hinted: whoever asks queries, every time.
+    assert hints.should_query()
+    assert hints.should_query()
+    hints.add(["a", "b"])
+    clock[0] = 5.0
+    assert not hints.should_query()
+    clock[0] = 10.0
+    # The interval is up: the first dispatcher to ask queries, the next one takes hints.
+    assert [hints.should_query(), hints.should_query()] == [True, False]
+    hints.take(2)
+    assert hints.should_query()
