@@ -26,9 +26,9 @@ class CampaignsSettings(ServiceSettings):
     lease_seconds: float = 60.0
     # Persistent SMTP connections per dispatcher, and so messages in flight at once for each.
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
-    # Dispatchers in one process (each with its own connections): while one waits for the
-    # database, another sends.
-    delivery_workers: int = Field(default=2, ge=1, le=16)
+    # Dispatchers in one process (each with its own connections): while some wait for the
+    # database (claim, recipients, record: most of a batch's time), others send.
+    delivery_workers: int = Field(default=4, ge=1, le=16)
     # Backoff of transient SMTP errors: full jitter under min(cap, base * 2**(attempt-1)).
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
