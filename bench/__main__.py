@@ -7,13 +7,14 @@ CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire serve
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from bench import api, broadcast, consumer, engagement, imports, outbox, segments
 from bench.report import Figure, table, write
@@ -141,7 +142,9 @@ def main() -> None:
                     python_server = MongoServer(Path(run_dir), port).start()
                     started.append(python_server)
                     mongodb_uri, server = python_server.mongodb_uri, PYTHON_SERVER_NAME
-            figures = asyncio.run(
+            # uvloop, as in the services: uvicorn runs them on it when it is installed, and
+            # `uvicorn[standard]` installs it.
+            figures = uvloop.run(
                 run_suite(
                     args.mode,
                     args.only,

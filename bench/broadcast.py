@@ -313,9 +313,12 @@ async def run_one(
                 await queued.wait(1.0)
 
     async def report_progress() -> None:
+        # The broadcast's own progress counters: counting the sent messages would cost the
+        # database a second of CPU per count at 100,000 messages, inside the measurement.
         while True:
             await asyncio.sleep(30)
-            sent = await database[MESSAGES].count_documents({"status": "sent"})
+            progress = await database[BROADCASTS].find_one({"_id": broadcast.id}, {"stats": 1})
+            sent = int(((progress or {}).get("stats") or {}).get("sent", 0))
             elapsed = time.perf_counter() - started
             print(f"  {sent:,} sent after {elapsed:.0f}s ({sent / elapsed:.1f}/s)", flush=True)
 
