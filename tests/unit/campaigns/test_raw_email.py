@@ -55,6 +55,10 @@ def test_a_header_that_could_inject_lines_falls_back_to_the_standard_library() -
         ("<p>Hi Ada</p>\n<p>We are hiring.</p>", "7bit"),
         ("<p>Hi Ada</p>\r\n<p>bare CR\rbare LF\n</p>", "7bit"),
         ("<p>" + "x" * 1200 + "</p>", "base64"),  # one line longer than SMTP carries
+        ("a" * 998 + "\n" + "b" * 998, "7bit"),  # the longest lines SMTP carries
+        ("a" * 998 + "\r\n" + "b" * 999, "base64"),
+        ("a" * 500 + "\r" + "b" * 500 + "\r" + "c" * 999, "base64"),
+        ("<p>short</p>\n" * 200, "7bit"),  # long, in short lines
         ("<p>Grüße</p>", "base64"),
     ],
 )

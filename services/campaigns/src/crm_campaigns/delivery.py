@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -69,8 +68,9 @@ from crm_shared import (
 
 # How often a dispatcher looks for claims abandoned by a dead worker (they wait a lease anyway).
 RECOVERY_INTERVAL_SECONDS = 10.0
-# A line longer than SMTP carries (RFC 5321: 998 octets before CRLF); such a body is base64.
-_OVERLONG_LINE = re.compile(r"[^\r\n]{999}")
+# The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
+# goes base64.
+MAX_SMTP_LINE = 998
 INTERRUPTED = "delivery interrupted while sending; outcome unknown, not retried"
 # How often a process whose dispatchers have hints still queries for due messages (retries,
 # deferrals, other processes' messages): hints must not starve them. Once per process rather
@@ -161,14 +161,17 @@ def email_for(message: Message, sender: str, message_domain: str) -> EmailMessag
 def _body(content: str, subtype: str) -> bytes:
     if not content.endswith("\n"):
         content += "\n"  # as the standard library does
-    if content.isascii() and not _OVERLONG_LINE.search(content):
-        # Plain ASCII in lines SMTP can carry (998 octets) goes as it is: a quarter smaller
-        # than base64, and no encoding work per message.
-        lines = content.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-        return (
-            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: 7bit\r\n\r\n{lines}"
-        ).encode()
+    if content.isascii():
+        # Split once, not searched with a regex: a pattern for "999 characters without a line
+        # break" restarts at every position and took a millisecond for 2 KB of HTML.
+        lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if max(map(len, lines)) <= MAX_SMTP_LINE:
+            # Plain ASCII in lines SMTP can carry goes as it is: a quarter smaller than base64,
+            # and no encoding work per message.
+            return (
+                f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: 7bit\r\n\r\n"
+            ).encode() + "\r\n".join(lines).encode()
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
