@@ -94,7 +94,7 @@ from crm_shared.gdpr import (
     known_emails,
     subscribe_candidate_erasure,
 )
-from crm_shared.links import LinkClaim, SignedLinks
+from crm_shared.links import LinkClaim, SignedLinks, TokenSigner
 from crm_shared.merges import give_back, move_to_survivor, moved_by
 from crm_shared.mongo import (
     Database,
@@ -200,6 +200,7 @@ __all__ = [
     "SignedLinks",
     "TenantMismatchError",
     "TenantScopedCollection",
+    "TokenSigner",
     "TopicSpec",
     "UndecodableEventError",
     "Wakeup",

@@ -33,6 +33,20 @@ def test_tokens_of_another_secret_kind_or_shape_are_rejected() -> None:
         assert TOKENS.verify(garbage, TrackingKind.CLICK) is None
 
 
+def test_tokens_issued_before_stay_valid() -> None:
+    # Issued by the previous implementation (json.dumps + hmac.digest): pixels and links in mail
+    # already sent must keep working.
+    tokens = TrackingTokens("unit-tests-tracking-secret-0123456789abc")
+    click = TrackingClaim(TrackingKind.CLICK, "acme", "m-1", 2)
+    opened = TrackingClaim(TrackingKind.OPEN, "acme", "m-\u00fc")
+    assert tokens.token(click) == "WyJjIiwiYWNtZSIsIm0tMSIsMl0.5YstjAVfSjhtQbXLZKLT3Una"
+    assert tokens.token(opened) == "WyJvIiwiYWNtZSIsIm0tXHUwMGZjIl0.oRKK9SsJLwaUYCB5xNmLOwQk"
+    assert (
+        tokens.verify("WyJjIiwiYWNtZSIsIm0tMSIsMl0.5YstjAVfSjhtQbXLZKLT3Una", TrackingKind.CLICK)
+        == click
+    )
+
+
 def test_links_are_tracked_in_order_and_the_pixel_goes_before_the_body_end() -> None:
     html = (
         '<html><body><a href="https://a.example/1">one</a> '
