@@ -3,7 +3,8 @@
 A token names its purpose, the tenant, a subject (usually a candidate id), an optional expiry and
 a few string fields; it is signed with HMAC-SHA256 under a secret every service that issues or
 honours such links shares (`LINK_SIGNING_SECRET`). A token for one purpose is never accepted
-for another.
+for another. `TokenSigner`, the signing itself, also signs the campaigns service's tracking
+tokens under their own secret.
 """
 
 from __future__ import annotations
