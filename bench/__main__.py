@@ -1,7 +1,8 @@
 """Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...]`.
 
 Starts its own Kafka broker and SecantusDB in a temporary directory unless CRM_BENCH_KAFKA and
-CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire server).
+CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire server). The broker
+is started only when one of the chosen benchmarks uses it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+# The benchmarks that talk to Kafka. The others (broadcast, import, segment counts) run without
+# a broker: an idle JVM still takes a few percent of a two-core machine, and on it the
+# broadcast is bound by CPU.
+USES_KAFKA = frozenset({"consumer", "outbox", "segment-latency", "engagement", "api"})
+
+
 def benchmarks(
     bootstrap: str, mongodb_uri: str, size: dict[str, Any]
 ) -> dict[str, Callable[[], Awaitable[list[Figure]]]]:
@@ -85,7 +92,8 @@ async def run_suite(
     """Runs the benchmarks in order, writing the results file after each one: a long full run
     that fails late keeps what it measured."""
     fast_server = server != PYTHON_SERVER_NAME
-    await ensure_topics(bootstrap)
+    if bootstrap:
+        await ensure_topics(bootstrap)
     figures: list[Figure] = []
     for name, benchmark in benchmarks(bootstrap, mongodb_uri, SIZES[mode]).items():
         if only and name not in only:
@@ -122,7 +130,7 @@ def main() -> None:
     started: list[InfraComponent] = []
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as run_dir:
         try:
-            if not bootstrap:
+            if not bootstrap and (not args.only or USES_KAFKA.intersection(args.only)):
                 kafka_port, controller_port = free_ports(2)
                 broker = KafkaBroker(Path(run_dir), kafka_port, controller_port).start()
                 started.append(broker)
