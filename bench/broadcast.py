@@ -40,9 +40,11 @@ from bench.servers import postfix_sink_binary
 from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import (
+    RECOVERY_INTERVAL_SECONDS,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
+    SharedInterval,
     raw_email,
 )
 from crm_campaigns.domain.models import (
@@ -186,6 +188,7 @@ def dispatcher(
     transport: SmtpPool,
     batch_size: int,
     hints: DueMessageHints | None = None,
+    recovery: SharedInterval | None = None,
 ) -> MailDispatcher:
     """A mail dispatcher as the service builds one, without rate limits: the benchmark measures
     capacity, not a configured limit."""
@@ -209,6 +212,7 @@ def dispatcher(
             error_threshold=ErrorThreshold(1000, 0.5),
         ),
         hints=hints,
+        recovery=recovery,
     )
 
 
@@ -262,7 +266,8 @@ async def run_one(
     tune_garbage_collector(CampaignsSettings.model_fields["gc_young_threshold"].default)
     tokens = TrackingTokens("bench-tracking-secret-0123456789abcdef")
     queued = Wakeup()
-    # As in the service: the runner hands the ids it queued to this process's dispatchers.
+    # As in the service: the runner hands the ids it queued to this process's dispatchers, and
+    # they share one recovery of abandoned claims.
     hints = DueMessageHints()
     runner = BroadcastRunner(
         database=database,
@@ -278,7 +283,8 @@ async def run_one(
         hints=hints,
     )
     pools = [SmtpPool("127.0.0.1", sink.port, 30, pool_size) for _ in range(dispatchers)]
-    workers = [dispatcher(mongo, database, pool, batch_size, hints) for pool in pools]
+    recovery = SharedInterval(RECOVERY_INTERVAL_SECONDS)
+    workers = [dispatcher(mongo, database, pool, batch_size, hints, recovery) for pool in pools]
     broadcast = Broadcast(
         tenant_id=TENANT,
         name="bench",

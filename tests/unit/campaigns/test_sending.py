@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiosmtplib
 import pytest
 
-from crm_campaigns.delivery import DueMessageHints
+from crm_campaigns.delivery import DueMessageHints, SharedInterval
 from crm_campaigns.domain.models import Message, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import Decision, SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import (
@@ -162,3 +162,14 @@ def test_with_ids_hinted_one_dispatcher_of_the_process_queries_per_interval() ->
     assert [hints.should_query(), hints.should_query()] == [True, False]
     hints.take(2)
     assert hints.should_query()
+
+
+def test_a_shared_interval_lets_one_asker_through_per_interval() -> None:
+    clock = [0.0]
+    recovery = SharedInterval(10, clock=lambda: clock[0])
+    # Four dispatchers ask at once: the first does the duty, the others skip it.
+    assert [recovery.claim() for _ in range(4)] == [True, False, False, False]
+    clock[0] = 9.9
+    assert not recovery.claim()
+    clock[0] = 10.0
+    assert [recovery.claim(), recovery.claim()] == [True, False]

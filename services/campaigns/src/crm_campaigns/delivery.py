@@ -66,7 +66,8 @@ from crm_shared import (
     utc_now,
 )
 
-# How often a dispatcher looks for claims abandoned by a dead worker (they wait a lease anyway).
+# How often a process looks for claims abandoned by a dead worker (they wait a lease anyway);
+# one of its dispatchers does, for all of them.
 RECOVERY_INTERVAL_SECONDS = 10.0
 # The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
 # goes base64.
@@ -81,6 +82,25 @@ DUE_QUERY_INTERVAL_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+
+
+class SharedInterval:
+    """A periodic duty shared by a process's dispatchers: whichever asks first once the interval
+    has passed does it, the others skip it until the next interval."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._next = 0.0
+
+    def claim(self) -> bool:
+        """Whether the asking dispatcher should do the duty now (and so nobody else until the
+        interval has passed again)."""
+        now = self._clock()
+        if now < self._next:
+            return False
+        self._next = now + self._seconds
+        return True
 
 
 class DueMessageHints:
@@ -104,9 +124,7 @@ class DueMessageHints:
     ) -> None:
         self._capacity = capacity
         self._ids: deque[str] = deque()
-        self._query_interval = query_interval
-        self._clock = clock
-        self._next_query = 0.0
+        self._query = SharedInterval(query_interval, clock)
 
     def add(self, message_ids: Sequence[str]) -> None:
         """Hints these ids, or none of them when that would exceed the capacity."""
@@ -120,11 +138,7 @@ class DueMessageHints:
     def should_query(self) -> bool:
         """Whether the asking dispatcher should run the due-message query now: always while
         nothing is hinted, otherwise once per interval among all the process's dispatchers."""
-        now = self._clock()
-        if self._ids and now < self._next_query:
-            return False
-        self._next_query = now + self._query_interval
-        return True
+        return self._query.claim() or not self._ids
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -277,6 +291,7 @@ class MailDispatcher:
         batch_size: int,
         limits: DeliveryLimits,
         hints: DueMessageHints | None = None,
+        recovery: SharedInterval | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -286,7 +301,9 @@ class MailDispatcher:
         self._sender = sender
         self._domain = sender.rsplit("@", 1)[-1].strip("> ") or "recruitcrm.local"
         self._envelope_sender = parseaddr(sender)[1]
-        self._next_recovery = 0.0
+        # The process's dispatchers share one: the recovery is cross-tenant and cross-worker,
+        # so one run per interval covers them all.
+        self._recovery = recovery or SharedInterval(RECOVERY_INTERVAL_SECONDS)
         self._lease = lease
         self._batch_size = batch_size
         self._limits = limits
@@ -301,9 +318,8 @@ class MailDispatcher:
     async def deliver_batch(self) -> int:
         """Claims and handles up to one batch of due messages; returns how many it claimed."""
         now = utc_now()
-        if time.monotonic() >= self._next_recovery:
+        if self._recovery.claim():
             await self._fail_interrupted(now)
-            self._next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
         claimed = await self._claim(now)
         if not claimed:
             await self._settle_unsettled()

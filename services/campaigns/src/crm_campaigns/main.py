@@ -16,7 +16,13 @@ from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
 from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.consent_mail import build_consent_mail_router
-from crm_campaigns.delivery import DeliveryLimits, DueMessageHints, MailDispatcher
+from crm_campaigns.delivery import (
+    RECOVERY_INTERVAL_SECONDS,
+    DeliveryLimits,
+    DueMessageHints,
+    MailDispatcher,
+    SharedInterval,
+)
 from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
@@ -82,8 +88,10 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     )
     governor = ContactGovernor(database)
     due_hints = DueMessageHints()
+    recovery = SharedInterval(RECOVERY_INTERVAL_SECONDS)
     # Several dispatchers, each with its own connections: while one waits for the database,
-    # another sends. They share the runner's hints; their claims keep every message single.
+    # another sends. They share the runner's hints and the recovery of abandoned claims; their
+    # claims keep every message single.
     transports = [smtp_pool(settings.smtp_pool_size) for _ in range(settings.delivery_workers)]
     policy = SendPolicy(
         (
@@ -105,6 +113,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             batch_size=settings.delivery_batch_size,
             limits=delivery_limits(settings),
             hints=due_hints,
+            recovery=recovery,
         )
         for transport in transports
     ]
