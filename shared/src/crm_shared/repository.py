@@ -33,8 +33,10 @@ def to_document(model: BaseModel) -> Document:
 
 def from_document(model_type: type[ModelT], document: Mapping[str, Any]) -> ModelT:
     """A stored document as its model: `_id` becomes `id`."""
-    fields = {key: value for key, value in document.items() if key != "_id"}
-    return model_type.model_validate({**fields, "id": document["_id"]})
+    # One copy, no loop over the fields: the mail dispatcher converts every message it sends.
+    fields = dict(document)
+    fields["id"] = fields.pop("_id")
+    return model_type.model_validate(fields)
 
 
 class TenantMismatchError(ValueError):
