@@ -77,18 +77,25 @@ class TenantScopedCollection:
     ) -> int:
         """Inserts documents stamped with the tenant; one whose `_id` exists already is left as
         it is (so re-running a bulk insert is idempotent). Returns how many were new."""
+        return len(await self.insert_new(documents, session=session))
+
+    async def insert_new(
+        self, documents: Sequence[Mapping[str, Any]], *, session: Session | None = None
+    ) -> list[Document]:
+        """Inserts documents stamped with the tenant, like `insert_many`, and returns the ones
+        that were new (as stored), in their order: the others' `_id` existed already."""
         if not documents:
-            return 0
+            return []
+        stamped = [self._stamp(document) for document in documents]
         try:
-            result = await self._collection.insert_many(
-                [self._stamp(document) for document in documents], ordered=False, session=session
-            )
+            await self._collection.insert_many(stamped, ordered=False, session=session)
         except BulkWriteError as error:
             failures = error.details["writeErrors"]
             if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
                 raise
-            return int(error.details.get("nInserted", 0))
-        return len(result.inserted_ids)
+            existing = {int(failure["index"]) for failure in failures}
+            return [document for index, document in enumerate(stamped) if index not in existing]
+        return stamped
 
     async def insert_batch(
         self, documents: Sequence[Mapping[str, Any]], *, session: Session | None = None
