@@ -1,7 +1,8 @@
 """5. A personalised broadcast to N recipients, from `send` to the last message accepted by SMTP.
 
-The campaigns service's own broadcast runner and mail dispatcher (no HTTP, no Kafka: the
-`message.sent` events are written to the outbox as in production, but not relayed) run against
+The campaigns service's own broadcast runner and mail dispatchers, the runner handing what it
+renders to the dispatchers as in the service (no HTTP, no Kafka: the `message.sent` events are
+written to the outbox as in production, but not relayed), run against
 the benchmark's database and an SMTP server in its own process: Postfix's `smtp-sink` (C, the
 usual SMTP benchmark sink, standing in for a real MTA; `make bench-sink` unpacks it), a
 counting aiosmtpd sink (accepts and forgets) and the devstack sink (stores every message as two
@@ -41,6 +42,7 @@ from crm_campaigns.broadcasts import BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import (
     RECOVERY_INTERVAL_SECONDS,
+    BatchHandoff,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
@@ -189,6 +191,7 @@ def dispatcher(
     batch_size: int,
     hints: DueMessageHints | None = None,
     recovery: SharedInterval | None = None,
+    handoff: BatchHandoff | None = None,
 ) -> MailDispatcher:
     """A mail dispatcher as the service builds one, without rate limits: the benchmark measures
     capacity, not a configured limit."""
@@ -213,6 +216,7 @@ def dispatcher(
         ),
         hints=hints,
         recovery=recovery,
+        handoff=handoff,
     )
 
 
@@ -266,9 +270,12 @@ async def run_one(
     tune_garbage_collector(CampaignsSettings.model_fields["gc_young_threshold"].default)
     tokens = TrackingTokens("bench-tracking-secret-0123456789abcdef")
     queued = Wakeup()
-    # As in the service: the runner hands the ids it queued to this process's dispatchers, and
-    # they share one recovery of abandoned claims.
+    # As in the service: the runner hands what is due to this process's dispatchers (and the
+    # ids of what it queued), and they share one recovery of abandoned claims.
     hints = DueMessageHints()
+    # With more processes, as with BROADCAST_HANDOFF=false: every message is queued, for the
+    # dispatchers of all of them to share.
+    handoff = BatchHandoff(batch_size, queued) if processes == 1 else None
     runner = BroadcastRunner(
         database=database,
         tokens=tokens,
@@ -281,10 +288,13 @@ async def run_one(
         tenant_time_zones={},
         messages_queued=queued,
         hints=hints,
+        handoff=handoff,
     )
     pools = [SmtpPool("127.0.0.1", sink.port, 30, pool_size) for _ in range(dispatchers)]
     recovery = SharedInterval(RECOVERY_INTERVAL_SECONDS)
-    workers = [dispatcher(mongo, database, pool, batch_size, hints, recovery) for pool in pools]
+    workers = [
+        dispatcher(mongo, database, pool, batch_size, hints, recovery, handoff) for pool in pools
+    ]
     broadcast = Broadcast(
         tenant_id=TENANT,
         name="bench",

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from conftest import SmtpSink
 
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import DeliveryLimits, DueMessageHints, MailDispatcher
+from crm_campaigns.delivery import BatchHandoff, DeliveryLimits, DueMessageHints, MailDispatcher
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -34,6 +34,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    Wakeup,
     create_mongo_client,
     in_transaction,
     to_document,
@@ -131,6 +132,7 @@ def dispatcher(
     setup: Setup,
     transport: SmtpPool,
     hints: DueMessageHints | None = None,
+    handoff: BatchHandoff | None = None,
     **overrides: Any,
 ) -> MailDispatcher:
     return MailDispatcher(
@@ -144,12 +146,24 @@ def dispatcher(
         batch_size=50,
         limits=limits(**overrides),
         hints=hints,
+        handoff=handoff,
     )
 
 
 async def queue(setup: Setup, count: int, *, broadcast_id: str | None = None) -> list[str]:
     """Queues `count` messages to consenting recipients; returns their addresses."""
+    addresses, documents = await rendered(setup, count, broadcast_id=broadcast_id)
+    await setup.database[MESSAGES].insert_many(documents)
+    return addresses
+
+
+async def rendered(
+    setup: Setup, count: int, *, broadcast_id: str | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """`count` messages to consenting recipients, as the broadcast runner renders them, not
+    stored (their recipients are); returns their addresses and documents."""
     addresses = []
+    documents = []
     run = unique("m")
     for index in range(count):
         candidate_id = f"{run}-{index}"
@@ -177,25 +191,27 @@ async def queue(setup: Setup, count: int, *, broadcast_id: str | None = None) ->
                 ),
                 session=session,
             )
-            await setup.database[MESSAGES].insert_one(
-                to_document(message)
-                | {"next_attempt_at": utc_now(), "lease_owner": None, "lease_until": None},
-                session=session,
-            )
 
         await in_transaction(setup.mongo, write)
-    return addresses
+        documents.append(
+            to_document(message)
+            | {"next_attempt_at": utc_now(), "lease_owner": None, "lease_until": None}
+        )
+    return addresses, documents
 
 
-async def sending_broadcast(setup: Setup, *, materialized: bool = False) -> str:
-    """Stores a broadcast that is sending (every message queued when `materialized`)."""
+async def sending_broadcast(
+    setup: Setup, *, materialized: bool = False, status: BroadcastStatus = BroadcastStatus.SENDING
+) -> str:
+    """Stores a broadcast that is sending (every message queued when `materialized`), or in
+    `status`."""
     broadcast = Broadcast(
         id=unique("broadcast"),
         tenant_id=setup.tenant,
         name="Spring hiring",
         template_id="t",
         audience=ListAudience(candidate_ids=["c"]),
-        status=BroadcastStatus.SENDING,
+        status=status,
         created_by="rita",
     )
     extra = {"materialized": True} if materialized else {}
@@ -206,6 +222,12 @@ async def sending_broadcast(setup: Setup, *, materialized: bool = False) -> str:
 async def statuses(setup: Setup) -> dict[str, str]:
     documents = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
     return {d["_id"]: d["status"] for d in documents}
+
+
+async def offered(handoff: BatchHandoff, wakeup: Wakeup) -> None:
+    """Waits until the runner's side has offered a batch (it wakes the dispatchers)."""
+    await wakeup.wait(5)
+    assert len(handoff) == 1
 
 
 async def drain(worker: MailDispatcher, rounds: int = 20) -> None:
@@ -488,3 +510,128 @@ async def test_pipelined_content_arrives_exactly_as_written(
     # The server undoes the dot-stuffing: what it stores is the content, line endings made CRLF.
     assert received == [stuffed[: -len(b".\r\n")].replace(b"\r\n..", b"\r\n.").removeprefix(b".")]
     assert handler.accepted == ["ada@example.org"]
+
+
+async def test_a_handed_batch_is_inserted_as_the_dispatchers_claim_and_sent_once(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    broadcast_id = await sending_broadcast(setup, status=BroadcastStatus.PREPARING)
+    addresses, documents = await rendered(setup, 5, broadcast_id=broadcast_id)
+    # An earlier, interrupted run inserted (and sent) the first one already.
+    earlier = documents[0] | {"status": MessageStatus.SENT.value}
+    await setup.database[MESSAGES].insert_one(earlier)
+    wakeup = Wakeup()
+    handoff = BatchHandoff(batch_size=50, wakeup=wakeup)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 2)
+    worker = dispatcher(setup, pool, handoff=handoff)
+    assert await worker.deliver_batch() == 0  # the interval's first batch is the due query's
+
+    offering = asyncio.create_task(
+        handoff.hand(setup.tenant, broadcast_id, BroadcastStatus.PREPARING, documents)
+    )
+    await offered(handoff, wakeup)
+    assert await worker.deliver_batch() == 4
+    [outcome], not_taken = await offering
+    assert (await outcome, not_taken) == (4, [])
+
+    assert smtp_sink.messages_to(addresses[0]) == []
+    assert all(len(smtp_sink.messages_to(address)) == 1 for address in addresses[1:])
+    stored = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
+    assert {d["status"] for d in stored} == {MessageStatus.SENT.value}
+    assert {d["_id"] for d in stored} == {d["_id"] for d in documents}
+    # The claim id the insert carried is the one the outcome was recorded under.
+    assert len({d.get("claim_id") for d in stored if d["_id"] != earlier["_id"]}) == 1
+    await pool.close()
+
+
+async def test_a_handed_batch_of_a_broadcast_paused_meanwhile_is_not_inserted(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    broadcast_id = await sending_broadcast(setup, status=BroadcastStatus.PAUSED)
+    addresses, documents = await rendered(setup, 3, broadcast_id=broadcast_id)
+    wakeup = Wakeup()
+    handoff = BatchHandoff(batch_size=50, wakeup=wakeup, query_interval=3600)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 2)
+    worker = dispatcher(setup, pool, handoff=handoff)
+    await worker.deliver_batch()
+    offering = asyncio.create_task(
+        handoff.hand(setup.tenant, broadcast_id, BroadcastStatus.PREPARING, documents)
+    )
+    await offered(handoff, wakeup)
+    assert await worker.deliver_batch() == 0
+    [outcome], _ = await offering
+    assert await outcome is None
+    assert await setup.database[MESSAGES].count_documents({"tenant_id": setup.tenant}) == 0
+    assert all(smtp_sink.messages_to(address) == [] for address in addresses)
+    await pool.close()
+
+
+async def test_what_no_dispatcher_takes_in_time_is_given_back_to_be_queued(
+    setup: Setup,
+) -> None:
+    _, documents = await rendered(setup, 5)
+    wakeup = Wakeup()
+    handoff = BatchHandoff(batch_size=2, wakeup=wakeup, wait=0.05)
+    outcomes, not_taken = await handoff.hand(
+        setup.tenant, "b", BroadcastStatus.PREPARING, documents
+    )
+    assert (outcomes, not_taken) == ([], documents)
+    assert len(handoff) == 0
+    # The dispatchers were woken for the offer.
+    await asyncio.wait_for(wakeup.wait(5), 1)
+
+
+async def test_while_batches_are_handed_the_due_query_still_runs_once_per_interval(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    broadcast_id = await sending_broadcast(setup, status=BroadcastStatus.PREPARING)
+    [retry] = await queue(setup, 1)  # a queued message only the due query finds
+    addresses, documents = await rendered(setup, 4, broadcast_id=broadcast_id)
+    wakeup = Wakeup()
+    handoff = BatchHandoff(batch_size=2, wakeup=wakeup, query_interval=3600)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 2)
+    worker = dispatcher(setup, pool, handoff=handoff)
+    offering = asyncio.create_task(
+        handoff.hand(setup.tenant, broadcast_id, BroadcastStatus.PREPARING, documents)
+    )
+    await offered(handoff, wakeup)
+    # The interval's first batch is the query's, although a handed batch waits.
+    assert await worker.deliver_batch() == 1
+    assert len(smtp_sink.messages_to(retry)) == 1
+    assert len(handoff) == 1
+    assert await worker.deliver_batch() == 2
+    await offered(handoff, wakeup)
+    assert await worker.deliver_batch() == 2
+    outcomes, not_taken = await offering
+    assert ([await outcome for outcome in outcomes], not_taken) == ([2, 2], [])
+    assert all(len(smtp_sink.messages_to(address)) == 1 for address in addresses)
+    await pool.close()
+
+
+async def test_a_run_queues_what_no_dispatcher_takes_and_dispatchers_wait_for_its_offers(
+    setup: Setup, smtp_sink: SmtpSink
+) -> None:
+    [retry] = await queue(setup, 1)
+    _, documents = await rendered(setup, 3)
+    queued: list[tuple[str, list[dict[str, Any]]]] = []
+
+    async def store(tenant_id: str, rest: list[dict[str, Any]]) -> None:
+        queued.append((tenant_id, rest))
+
+    wakeup = Wakeup()
+    handoff = BatchHandoff(batch_size=2, wakeup=wakeup, wait=0.05, query_interval=3600)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 2)
+    worker = dispatcher(setup, pool, handoff=handoff)
+    assert await worker.deliver_batch() == 1  # the interval's due query
+    assert len(smtp_sink.messages_to(retry)) == 1
+    [waiting] = await queue(setup, 1)
+    async with handoff.run(store) as handing:
+        # Between offers the dispatchers neither query nor claim: the runner wakes them.
+        assert await worker.deliver_batch() == 0
+        assert smtp_sink.messages_to(waiting) == []
+        await handing.offer(setup.tenant, "b", BroadcastStatus.PREPARING, documents)
+        assert await handing.all_went_in()
+    # Nobody took the first batch in time: all three were given back to be queued.
+    assert queued == [(setup.tenant, documents)]
+    assert not handoff.handing
+    await pool.close()

@@ -13,6 +13,7 @@ the recipient's zone); the dispatcher sends it then.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from crm_campaigns.delivery import DueMessageHints
+from crm_campaigns.delivery import BatchHandoff, DueMessageHints, Handing
 from crm_campaigns.domain.broadcasts import (
     REST_GROUP,
     TEST_GROUP,
@@ -120,6 +121,7 @@ class BroadcastRunner:
         tenant_time_zones: dict[str, str],
         messages_queued: Wakeup,
         hints: DueMessageHints | None = None,
+        handoff: BatchHandoff | None = None,
     ) -> None:
         self._database = database
         self._tokens = tokens
@@ -132,6 +134,7 @@ class BroadcastRunner:
         self._tenant_time_zones = tenant_time_zones
         self._messages_queued = messages_queued
         self._hints = hints
+        self._handoff = handoff
         self.owner = f"broadcasts-{uuid.uuid4().hex[:12]}"
 
     async def run_due(self) -> int:
@@ -200,15 +203,21 @@ class BroadcastRunner:
         assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
         now = utc_now()
         unknown = queued = 0
-        for start in range(0, len(assignments), self._chunk_size):
-            current = await repository.get(broadcast.id)
-            if current is None or current.status is not BroadcastStatus.PREPARING:
-                return  # paused or cancelled meanwhile; a resume claims it again
-            chunk = assignments[start : start + self._chunk_size]
-            chunk_unknown, chunk_queued = await self._queue_chunk(
-                broadcast, compiled, chunk, now, subject=None
-            )
-            unknown, queued = unknown + chunk_unknown, queued + chunk_queued
+        async with self._handing() as handing:
+            for start in range(0, len(assignments), self._chunk_size):
+                current = await repository.get(broadcast.id)
+                if current is None or current.status is not BroadcastStatus.PREPARING:
+                    return  # paused or cancelled meanwhile; a resume claims it again
+                chunk = assignments[start : start + self._chunk_size]
+                chunk_unknown, chunk_queued = await self._queue_chunk(
+                    broadcast, compiled, chunk, now, subject=None, handing=handing
+                )
+                unknown, queued = unknown + chunk_unknown, queued + chunk_queued
+            if handing is not None and not await handing.all_went_in():
+                # Paused or cancelled before a handed batch went in: hold or cancel what went
+                # in queued; a resume prepares the broadcast again.
+                await self._settle(repository, broadcast.id, moved=False)
+                return
         has_rest = any(a.group == REST_GROUP for a in assignments)
         test_ends_at = (
             self._start(broadcast) + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
@@ -255,10 +264,15 @@ class BroadcastRunner:
         now: datetime,
         *,
         subject: str | None,
+        handing: Handing | None,
         send_times: dict[str, datetime] | None = None,
     ) -> tuple[int, int]:
         """Snapshots and queues one chunk; returns how many candidates campaigns does not know
         and how many messages the chunk has (queued now or by an earlier, interrupted run).
+
+        While `handing`, the messages due now are offered to this process's dispatchers, which
+        insert them claimed; the caller waits for `handing.all_went_in()` before the
+        broadcast's next status, as until then some may not be in the database.
 
         The broadcast's `queued` is the sum of the latter rather than a count of its messages
         afterwards: the dispatcher is already moving them between statuses, and a count over an
@@ -320,13 +334,33 @@ class BroadcastRunner:
         if rows:
             snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], tenant_id)
             await snapshot.insert_many(rows)
+        count = len(messages)
+        if handing is not None:
+            due_now = utc_now()
+            await handing.offer(
+                tenant_id,
+                broadcast.id,
+                broadcast.status,
+                [m for m in messages if m["next_attempt_at"] <= due_now],
+            )
+            messages = [m for m in messages if m["next_attempt_at"] > due_now]
+        await self._queue(tenant_id, messages)
+        return unknown, count
+
+    async def _queue(self, tenant_id: str, messages: list[dict[str, Any]]) -> None:
+        """Stores rendered messages as queued, for whichever worker claims them."""
         queued = TenantScopedCollection(self._database[MESSAGES], tenant_id)
         if await queued.insert_many(messages):
             if self._hints is not None:
                 due_now = utc_now()
                 self._hints.add([m["_id"] for m in messages if m["next_attempt_at"] <= due_now])
             self._messages_queued.notify()
-        return unknown, len(messages)
+
+    def _handing(self) -> contextlib.AbstractAsyncContextManager[Handing | None]:
+        """This run's handing over to the process's dispatchers, if the runner has a handoff."""
+        if self._handoff is None:
+            return contextlib.nullcontext()
+        return self._handoff.run(self._queue)
 
     def _message(
         self,
@@ -395,14 +429,27 @@ class BroadcastRunner:
         now = utc_now()
         # The test group's messages, queued when the broadcast was prepared, and the rest's.
         queued = broadcast.queued
-        for start in range(0, len(rows), self._chunk_size):
-            chunk = rows[start : start + self._chunk_size]
-            assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
-            send_times = {r["candidate_id"]: r["send_at"] for r in chunk}
-            _, chunk_queued = await self._queue_chunk(
-                broadcast, compiled, assignments, now, subject=subject, send_times=send_times
-            )
-            queued += chunk_queued
+        async with self._handing() as handing:
+            for start in range(0, len(rows), self._chunk_size):
+                chunk = rows[start : start + self._chunk_size]
+                assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
+                send_times = {r["candidate_id"]: r["send_at"] for r in chunk}
+                _, chunk_queued = await self._queue_chunk(
+                    broadcast,
+                    compiled,
+                    assignments,
+                    now,
+                    subject=subject,
+                    handing=handing,
+                    send_times=send_times,
+                )
+                queued += chunk_queued
+            if handing is not None and not await handing.all_went_in():
+                # Paused or cancelled before a handed batch went in: the broadcast stays
+                # unmaterialized, so once it sends again (and its lease is up) the rest is
+                # queued again, what went in already being kept.
+                await self._settle(repository, broadcast.id, moved=False)
+                return
         moved = await repository.transition(
             broadcast.id,
             BroadcastStatus.SENDING,

@@ -47,6 +47,11 @@ class CampaignsSettings(ServiceSettings):
     tenant_time_zones: dict[str, str] = Field(default_factory=dict)
     broadcast_poll_interval_seconds: float = 1.0
     broadcast_chunk_size: int = Field(default=1000, ge=1)
+    # The runner hands the messages due now straight to this process's dispatchers, which
+    # insert them claimed (two document writes a message instead of three, and no read back).
+    # A broadcast is then sent by the replica that prepares it; turn it off to queue every
+    # message for the dispatchers of all replicas to share.
+    broadcast_handoff: bool = True
     # A pixel fetched or a link followed this soon after sending is a machine (security
     # scanners, prefetching proxies); 0 turns the timing rule off.
     machine_fetch_window_seconds: float = 2.0

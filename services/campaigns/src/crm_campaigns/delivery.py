@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
@@ -60,6 +61,8 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    TenantScopedCollection,
+    Wakeup,
     current_trace_context,
     from_document,
     in_transaction,
@@ -142,6 +145,169 @@ class DueMessageHints:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+QueueDocuments = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+"""Queues a tenant's rendered messages in the database, for any worker to claim."""
+OfferOutcome = tuple[list["asyncio.Future[int | None]"], list[dict[str, Any]]]
+"""The outcomes of the batches a dispatcher took, and the documents none took in time."""
+
+
+@dataclass
+class HandedBatch:
+    """Rendered messages of one broadcast, due now, for one dispatcher to insert as its claim."""
+
+    tenant_id: str
+    broadcast_id: str
+    # The broadcast's status while its messages go in (preparing, or sending for an A/B test's
+    # rest); in any other (paused, cancelled) the dispatcher inserts nothing.
+    expected_status: BroadcastStatus
+    documents: list[dict[str, Any]]
+    # How many of the documents were new and so claimed; None when none went in because the
+    # broadcast's status had changed.
+    inserted: asyncio.Future[int | None]
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BatchHandoff:
+    """Hands the broadcast runner's rendered messages straight to a dispatcher of its process,
+    which inserts them already claimed (`sending`, its claim id and lease) and sends them.
+
+    A queued message costs three document writes (its insert, the claim, the outcome) and a read
+    after the claim; a handed one, two writes and no read. Message ids derive from the broadcast
+    and the candidate, so a message an earlier, interrupted run inserted is a duplicate key:
+    not inserted again, so not claimed, so not sent twice.
+
+    The runner offers one batch at a time and waits up to `wait` seconds for a dispatcher to take
+    it; what none takes (every dispatcher busy that long, or none running) is queued as before,
+    for whichever worker of any process claims it. While batches are handed, the process's
+    dispatchers still run the due-message query once per `query_interval`, so retries and
+    deferred messages are not starved by a long broadcast.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        wakeup: Wakeup,
+        *,
+        wait: float = 2.0,
+        query_interval: float = DUE_QUERY_INTERVAL_SECONDS,
+    ) -> None:
+        self.batch_size = batch_size
+        self._wakeup = wakeup
+        self._wait = wait
+        self._offered: deque[HandedBatch] = deque()
+        self._runs = 0
+        self.due_query = SharedInterval(query_interval)
+
+    async def hand(
+        self,
+        tenant_id: str,
+        broadcast_id: str,
+        expected_status: BroadcastStatus,
+        documents: list[dict[str, Any]],
+    ) -> OfferOutcome:
+        """Offers `documents` in batches; returns the taken batches' outcomes and the documents
+        no dispatcher took in time (the caller queues those)."""
+        outcomes: list[asyncio.Future[int | None]] = []
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(documents), self.batch_size):
+            batch = HandedBatch(
+                tenant_id,
+                broadcast_id,
+                expected_status,
+                documents[start : start + self.batch_size],
+                loop.create_future(),
+            )
+            self._offered.append(batch)
+            self._wakeup.notify()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(batch.taken.wait(), self._wait)
+            finally:
+                if not batch.taken.is_set():
+                    self._offered.remove(batch)
+            if not batch.taken.is_set():
+                return outcomes, documents[start:]
+            outcomes.append(batch.inserted)
+        return outcomes, []
+
+    def take(self) -> HandedBatch | None:
+        """The oldest offered batch, now this dispatcher's to resolve; None if none waits."""
+        if not self._offered:
+            return None
+        batch = self._offered.popleft()
+        batch.taken.set()
+        return batch
+
+    @property
+    def handing(self) -> bool:
+        """Whether a runner of this process is handing batches over (between two offers it
+        renders the next)."""
+        return self._runs > 0
+
+    @contextlib.asynccontextmanager
+    async def run(self, queue: QueueDocuments) -> AsyncIterator[Handing]:
+        """One runner's handing over; `queue` stores what no dispatcher took in time."""
+        handing = Handing(self, queue)
+        self._runs += 1
+        try:
+            yield handing
+        finally:
+            self._runs -= 1
+            await handing.close()
+
+    def __len__(self) -> int:
+        return len(self._offered)
+
+
+class Handing:
+    """One run's offers: one waits for a dispatcher while the runner renders the next chunk."""
+
+    def __init__(self, handoff: BatchHandoff, queue: QueueDocuments) -> None:
+        self._handoff = handoff
+        self._queue = queue
+        self._pending: asyncio.Task[OfferOutcome] | None = None
+        self._pending_tenant = ""
+        self._outcomes: list[asyncio.Future[int | None]] = []
+
+    async def offer(
+        self,
+        tenant_id: str,
+        broadcast_id: str,
+        expected_status: BroadcastStatus,
+        documents: list[dict[str, Any]],
+    ) -> None:
+        """Offers `documents` once the previous offer is settled; returns without waiting."""
+        await self._settle_pending()
+        if documents:
+            self._pending_tenant = tenant_id
+            self._pending = asyncio.create_task(
+                self._handoff.hand(tenant_id, broadcast_id, expected_status, documents)
+            )
+
+    async def all_went_in(self) -> bool:
+        """Waits until every taken batch is in the database; False if any was refused because
+        the broadcast was paused or cancelled meanwhile."""
+        await self._settle_pending()
+        return None not in await asyncio.gather(*self._outcomes)
+
+    async def _settle_pending(self) -> None:
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        outcomes, not_taken = await pending
+        self._outcomes.extend(outcomes)
+        if not_taken:
+            await self._queue(self._pending_tenant, not_taken)
+
+    async def close(self) -> None:
+        """Withdraws an offer still waiting (after a failure: the run is redone)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+            self._pending = None
 
 
 def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
@@ -292,6 +458,7 @@ class MailDispatcher:
         limits: DeliveryLimits,
         hints: DueMessageHints | None = None,
         recovery: SharedInterval | None = None,
+        handoff: BatchHandoff | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -311,6 +478,7 @@ class MailDispatcher:
         self._tenant_buckets: dict[str, TokenBucket] = {}
         # Not `hints or ...`: an empty hint list is falsy but must stay the shared one.
         self._hints = hints if hints is not None else DueMessageHints(capacity=0)
+        self._handoff = handoff
         # Broadcasts this dispatcher sent for since it last checked whether they are complete.
         self._unsettled: set[tuple[str, str]] = set()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
@@ -320,7 +488,18 @@ class MailDispatcher:
         now = utc_now()
         if self._recovery.claim():
             await self._fail_interrupted(now)
-        claimed = await self._claim(now)
+        if self._handoff is not None and not self._handoff.due_query.claim():
+            handed = self._handoff.take()
+            if handed is not None:
+                claimed = await self._claim_handed(handed, now)
+            elif self._handoff.handing:
+                # The runner renders the next batch and wakes the dispatchers when it is
+                # offered; the due query waits for its interval meanwhile.
+                claimed = []
+            else:
+                claimed = await self._claim(now)
+        else:
+            claimed = await self._claim(now)
         if not claimed:
             await self._settle_unsettled()
             return 0
@@ -392,6 +571,40 @@ class MailDispatcher:
             },
         )
 
+    async def _claim_handed(self, handed: HandedBatch, now: datetime) -> list[dict[str, Any]]:
+        """Inserts a handed batch claimed by this dispatcher; returns the documents that went in
+        (those an earlier run inserted already are not this claim's)."""
+        try:
+            broadcast = await self._database[BROADCASTS].find_one(
+                {"_id": handed.broadcast_id, "tenant_id": handed.tenant_id}, {"status": 1}
+            )
+            if broadcast is None or broadcast["status"] != handed.expected_status.value:
+                # Paused or cancelled since the runner looked: nothing goes in; a resume
+                # prepares the rest again.
+                handed.inserted.set_result(None)
+                return []
+            claim = self._new_claim(now)
+            documents = [document | claim for document in handed.documents]
+            inserted = await TenantScopedCollection(
+                self._database[MESSAGES], handed.tenant_id
+            ).insert_new(documents)
+        except asyncio.CancelledError:
+            handed.inserted.cancel()
+            raise
+        except Exception as error:
+            handed.inserted.set_exception(error)
+            raise
+        handed.inserted.set_result(len(inserted))
+        return inserted
+
+    def _new_claim(self, now: datetime) -> dict[str, Any]:
+        return {
+            "status": MessageStatus.SENDING.value,
+            "claim_id": uuid.uuid4().hex,
+            "lease_owner": self.owner,
+            "lease_until": now + self._lease,
+        }
+
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
         """Moves a batch of due messages from queued to sending under a new claim id.
 
@@ -429,12 +642,7 @@ class MailDispatcher:
 
     async def _claim_ids(self, ids: list[str], now: datetime) -> list[dict[str, Any]]:
         messages = self._database[MESSAGES]
-        claim = {
-            "status": MessageStatus.SENDING.value,
-            "claim_id": uuid.uuid4().hex,
-            "lease_owner": self.owner,
-            "lease_until": now + self._lease,
-        }
+        claim = self._new_claim(now)
         result = await messages.update_many(
             {
                 "_id": {"$in": ids},

@@ -18,6 +18,7 @@ from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.consent_mail import build_consent_mail_router
 from crm_campaigns.delivery import (
     RECOVERY_INTERVAL_SECONDS,
+    BatchHandoff,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
@@ -89,9 +90,14 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     governor = ContactGovernor(database)
     due_hints = DueMessageHints()
     recovery = SharedInterval(RECOVERY_INTERVAL_SECONDS)
+    handoff = (
+        BatchHandoff(settings.delivery_batch_size, messages_queued)
+        if settings.broadcast_handoff
+        else None
+    )
     # Several dispatchers, each with its own connections: while one waits for the database,
-    # another sends. They share the runner's hints and the recovery of abandoned claims; their
-    # claims keep every message single.
+    # another sends. They share the runner's handoff and hints and the recovery of abandoned
+    # claims; their claims keep every message single.
     transports = [smtp_pool(settings.smtp_pool_size) for _ in range(settings.delivery_workers)]
     policy = SendPolicy(
         (
@@ -114,6 +120,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             limits=delivery_limits(settings),
             hints=due_hints,
             recovery=recovery,
+            handoff=handoff,
         )
         for transport in transports
     ]
@@ -129,6 +136,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         tenant_time_zones=settings.tenant_time_zones,
         messages_queued=messages_queued,
         hints=due_hints,
+        handoff=handoff,
     )
     workers = [
         BatchWorker(
