@@ -26,7 +26,14 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
-from crm_campaigns.repository import BROADCASTS, MESSAGES, RecipientRepository, ensure_indexes
+from crm_campaigns.repository import (
+    BROADCASTS,
+    MESSAGES,
+    BroadcastRepository,
+    RecipientRepository,
+    claim_next,
+    ensure_indexes,
+)
 from crm_campaigns.smtp import SmtpPool, data_section
 from crm_devstack.infra import free_ports
 from crm_shared import (
@@ -635,3 +642,30 @@ async def test_a_run_queues_what_no_dispatcher_takes_and_dispatchers_wait_for_it
     assert queued == [(setup.tenant, documents)]
     assert not handoff.handing
     await pool.close()
+
+
+async def test_a_broadcast_lease_is_renewed_only_by_its_owner_while_in_the_expected_status(
+    setup: Setup,
+) -> None:
+    broadcast_id = await sending_broadcast(setup, status=BroadcastStatus.PREPARING)
+    claimed = await claim_next(
+        setup.database,
+        BROADCASTS,
+        {"_id": broadcast_id},
+        owner="runner-a",
+        lease=timedelta(seconds=1),
+        order_by="created_at",
+    )
+    assert claimed is not None
+    repository = BroadcastRepository(setup.database, setup.tenant)
+    lease = timedelta(minutes=5)
+    assert await repository.renew_lease(broadcast_id, BroadcastStatus.PREPARING, "runner-a", lease)
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
+    assert stored is not None
+    assert stored["lease_until"] > claimed["lease_until"] + timedelta(minutes=4)
+    assert not await repository.renew_lease(
+        broadcast_id, BroadcastStatus.PREPARING, "runner-b", lease
+    )
+    assert not await repository.renew_lease(
+        broadcast_id, BroadcastStatus.SENDING, "runner-a", lease
+    )

@@ -1,14 +1,16 @@
 """The broadcast runner: snapshots a broadcast's audience, queues its messages, and finishes
 A/B tests by sending the winner to the rest.
 
-A broadcast whose send was requested is `preparing`; the runner claims it with a lease, reads
-the audience once (segment members, pool members at a stage, or the static list), and renders
-and queues the messages in chunks with one `insert_many` each: the queued messages are the
-snapshot. Recipients who wait for an A/B test's winner are kept in `broadcast_recipients` with
-their send time until it is decided. Snapshot rows and messages have ids derived from broadcast
-and candidate, so a runner that died halfway and is replaced redoes nothing twice. Each message
-is due at its recipient's send time (now, the scheduled moment, or the local wall-clock time in
-the recipient's zone); the dispatcher sends it then.
+A broadcast whose send was requested is `preparing`; the runner claims it with a lease (renewed
+per chunk), reads the audience once (segment members, pool members at a stage, or the static
+list), and renders the messages in chunks. Those due now are handed to the process's
+dispatchers, which insert them claimed (`delivery.BatchHandoff`); the others are queued with one
+`insert_many` per chunk. The stored messages are the snapshot. Recipients who wait for an A/B
+test's winner are kept in `broadcast_recipients` with their send time until it is decided.
+Snapshot rows and messages have ids derived from broadcast and candidate, so a runner that died
+halfway and is replaced redoes nothing twice. Each message is due at its recipient's send time
+(now, the scheduled moment, or the local wall-clock time in the recipient's zone); the
+dispatcher sends it then.
 """
 
 from __future__ import annotations
@@ -205,9 +207,13 @@ class BroadcastRunner:
         unknown = queued = 0
         async with self._handing() as handing:
             for start in range(0, len(assignments), self._chunk_size):
-                current = await repository.get(broadcast.id)
-                if current is None or current.status is not BroadcastStatus.PREPARING:
-                    return  # paused or cancelled meanwhile; a resume claims it again
+                # Renewed per chunk: sending paces the preparation, which can outlast a lease.
+                if not await repository.renew_lease(
+                    broadcast.id, BroadcastStatus.PREPARING, self.owner, self._lease
+                ):
+                    # Paused or cancelled meanwhile (a resume claims it again), or taken over.
+                    await self._settle(repository, broadcast.id, moved=False)
+                    return
                 chunk = assignments[start : start + self._chunk_size]
                 chunk_unknown, chunk_queued = await self._queue_chunk(
                     broadcast, compiled, chunk, now, subject=None, handing=handing
@@ -431,6 +437,12 @@ class BroadcastRunner:
         queued = broadcast.queued
         async with self._handing() as handing:
             for start in range(0, len(rows), self._chunk_size):
+                if not await repository.renew_lease(
+                    broadcast.id, BroadcastStatus.SENDING, self.owner, self._lease
+                ):
+                    # Paused or cancelled meanwhile, or taken over: as below.
+                    await self._settle(repository, broadcast.id, moved=False)
+                    return
                 chunk = rows[start : start + self._chunk_size]
                 assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
                 send_times = {r["candidate_id"]: r["send_at"] for r in chunk}

@@ -848,6 +848,17 @@ class BroadcastRepository:
         )
         return result.modified_count == 1
 
+    async def renew_lease(
+        self, broadcast_id: str, expected: BroadcastStatus, owner: str, lease: timedelta
+    ) -> bool:
+        """Extends `owner`'s lease while the broadcast is still in `expected`; False if it is
+        not, or another worker holds the lease now."""
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast_id, "status": expected.value, "lease_owner": owner},
+            {"$set": {"lease_until": utc_now() + lease}},
+        )
+        return result.modified_count == 1
+
     async def move_messages(
         self,
         broadcast_id: str,
