@@ -207,23 +207,15 @@ class BroadcastRunner:
         unknown = queued = 0
         async with self._handing() as handing:
             for start in range(0, len(assignments), self._chunk_size):
-                # Renewed per chunk: sending paces the preparation, which can outlast a lease.
-                if not await repository.renew_lease(
-                    broadcast.id, BroadcastStatus.PREPARING, self.owner, self._lease
-                ):
-                    # Paused or cancelled meanwhile (a resume claims it again), or taken over.
-                    await self._settle(repository, broadcast.id, moved=False)
-                    return
+                if not await self._still_ours(repository, broadcast.id, BroadcastStatus.PREPARING):
+                    return  # a resume claims it again
                 chunk = assignments[start : start + self._chunk_size]
                 chunk_unknown, chunk_queued = await self._queue_chunk(
                     broadcast, compiled, chunk, now, subject=None, handing=handing
                 )
                 unknown, queued = unknown + chunk_unknown, queued + chunk_queued
-            if handing is not None and not await handing.all_went_in():
-                # Paused or cancelled before a handed batch went in: hold or cancel what went
-                # in queued; a resume prepares the broadcast again.
-                await self._settle(repository, broadcast.id, moved=False)
-                return
+            if not await self._all_went_in(handing, repository, broadcast.id):
+                return  # a resume prepares the broadcast again
         has_rest = any(a.group == REST_GROUP for a in assignments)
         test_ends_at = (
             self._start(broadcast) + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
@@ -245,6 +237,28 @@ class BroadcastRunner:
             },
         )
         await self._settle(repository, broadcast.id, moved)
+
+    async def _still_ours(
+        self, repository: BroadcastRepository, broadcast_id: str, status: BroadcastStatus
+    ) -> bool:
+        """Renews the lease (handing over paces the work to the send, which can outlast a
+        lease) while the broadcast is still in `status`; if it was paused, cancelled or taken
+        over meanwhile, holds or cancels what went in queued and returns False."""
+        if await repository.renew_lease(broadcast_id, status, self.owner, self._lease):
+            return True
+        await self._settle(repository, broadcast_id, moved=False)
+        return False
+
+    async def _all_went_in(
+        self, handing: Handing | None, repository: BroadcastRepository, broadcast_id: str
+    ) -> bool:
+        """Waits for the handed batches to be stored; if one was refused because the broadcast
+        was paused or cancelled meanwhile, holds or cancels what went in queued and returns
+        False."""
+        if handing is None or await handing.all_went_in():
+            return True
+        await self._settle(repository, broadcast_id, moved=False)
+        return False
 
     async def _settle(
         self, repository: BroadcastRepository, broadcast_id: str, moved: bool
@@ -437,12 +451,8 @@ class BroadcastRunner:
         queued = broadcast.queued
         async with self._handing() as handing:
             for start in range(0, len(rows), self._chunk_size):
-                if not await repository.renew_lease(
-                    broadcast.id, BroadcastStatus.SENDING, self.owner, self._lease
-                ):
-                    # Paused or cancelled meanwhile, or taken over: as below.
-                    await self._settle(repository, broadcast.id, moved=False)
-                    return
+                if not await self._still_ours(repository, broadcast.id, BroadcastStatus.SENDING):
+                    return  # still unmaterialized: finished again once it sends (as below)
                 chunk = rows[start : start + self._chunk_size]
                 assignments = [Assignment(r["candidate_id"], REST_GROUP, None) for r in chunk]
                 send_times = {r["candidate_id"]: r["send_at"] for r in chunk}
@@ -456,11 +466,9 @@ class BroadcastRunner:
                     send_times=send_times,
                 )
                 queued += chunk_queued
-            if handing is not None and not await handing.all_went_in():
-                # Paused or cancelled before a handed batch went in: the broadcast stays
-                # unmaterialized, so once it sends again (and its lease is up) the rest is
-                # queued again, what went in already being kept.
-                await self._settle(repository, broadcast.id, moved=False)
+            if not await self._all_went_in(handing, repository, broadcast.id):
+                # The broadcast stays unmaterialized, so once it sends again (and its lease is
+                # up) the rest is queued again, what went in already being kept.
                 return
         moved = await repository.transition(
             broadcast.id,

@@ -488,18 +488,7 @@ class MailDispatcher:
         now = utc_now()
         if self._recovery.claim():
             await self._fail_interrupted(now)
-        if self._handoff is not None and not self._handoff.due_query.claim():
-            handed = self._handoff.take()
-            if handed is not None:
-                claimed = await self._claim_handed(handed, now)
-            elif self._handoff.handing:
-                # The runner renders the next batch and wakes the dispatchers when it is
-                # offered; the due query waits for its interval meanwhile.
-                claimed = []
-            else:
-                claimed = await self._claim(now)
-        else:
-            claimed = await self._claim(now)
+        claimed = await self._next_batch(now)
         if not claimed:
             await self._settle_unsettled()
             return 0
@@ -570,6 +559,19 @@ class MailDispatcher:
                 }
             },
         )
+
+    async def _next_batch(self, now: datetime) -> list[dict[str, Any]]:
+        """A handed batch if one waits, else a claim of queued messages; the first batch of each
+        due-query interval is always a claim, so retries are not starved by a long broadcast."""
+        handoff = self._handoff
+        if handoff is None or handoff.due_query.claim():
+            return await self._claim(now)
+        handed = handoff.take()
+        if handed is not None:
+            return await self._claim_handed(handed, now)
+        # While the runner renders the next batch (it wakes the dispatchers when it offers it),
+        # the due query waits for its interval.
+        return [] if handoff.handing else await self._claim(now)
 
     async def _claim_handed(self, handed: HandedBatch, now: datetime) -> list[dict[str, Any]]:
         """Inserts a handed batch claimed by this dispatcher; returns the documents that went in
