@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.exceptions import SecurityError
 
 from crm_campaigns.domain.models import Recipient
 from crm_campaigns.domain.templates import (
+    MAX_RENDERED_CHARS,
     BlockSource,
     CompiledTemplate,
+    RenderError,
     TemplateError,
     recipient_context,
     render,
@@ -62,10 +64,67 @@ def test_unknown_fields_and_injection_attempts_are_refused_on_save(source: str) 
 
 
 def test_the_sandbox_refuses_unsafe_access_even_if_a_template_slipped_through() -> None:
-    with pytest.raises(SecurityError):
+    with pytest.raises(RenderError) as raised:
         render("{{ ''.__class__.__mro__[1].__subclasses__() }}", "", "", context())
-    with pytest.raises(UndefinedError):
-        render("{{ candidate.first_name }}", "", "", context())  # no fallback, no value
+    assert isinstance(raised.value.__cause__, SecurityError)
+    assert raised.value.part == "subject"
+
+
+def test_a_field_without_a_value_is_empty_and_false_as_users_expect() -> None:
+    # The demo's own template: a candidate without a company must still get their mail.
+    template = (
+        "Hi {{ candidate.first_name }}{% if candidate.current_company %} "
+        "at {{ candidate.current_company }}{% endif %}!"
+    )
+    assert render(template, "", "", context(first_name="Zoë")).subject == "Hi Zoë!"
+    assert (
+        render(template, "", "", context(first_name="Zoë", current_company="Acmé")).subject
+        == "Hi Zoë at Acmé!"
+    )
+    no_sender = render("s", "<p>{{ sender.name }}</p>", "{{ candidate.location }}.", context())
+    assert (no_sender.html, no_sender.text) == ("<p></p>", ".")
+    fallback = "{{ candidate.current_company | default('your team') | upper }}"
+    assert render(fallback, "", "", context()).subject == "YOUR TEAM"
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ (3 ** 8000000) % 7 }}", "{{ 'x' * 20000000 }}", "{{ 3 ** 1000000 }}"]
+)
+def test_operators_that_grow_without_bound_are_refused_on_save_and_by_the_renderer(
+    source: str,
+) -> None:
+    with pytest.raises(TemplateError) as refused:
+        validate_template({"html": source})
+    assert "without bound" in str(refused.value)
+    # A template saved before the rule: refused when compiled and rendered, without evaluating
+    # (Jinja would otherwise fold the constant while compiling, blocking for minutes).
+    with pytest.raises(RenderError) as raised:
+        render("s", source, "t", context())
+    assert raised.value.part == "html"
+    assert "not allowed" in raised.value.reason
+
+
+def test_a_render_error_names_the_part_line_and_merge_fields() -> None:
+    with pytest.raises(RenderError) as raised:
+        render(
+            "s",
+            "<p>Hello</p>\n<p>{{ candidate.first_name - 1 }}</p>",
+            "t",
+            context(first_name="Ada"),
+        )
+    error = raised.value
+    assert (error.part, error.line, error.fields) == ("html", 2, ["candidate.first_name"])
+    assert str(error).startswith("html, line 2 (candidate.first_name): ")
+
+
+def test_a_rendered_part_past_the_size_limit_fails() -> None:
+    big = BlockSource(html="<p>" + "y" * 100_000 + "</p>", text="y")
+    source = "{{ blocks.big }}" * (MAX_RENDERED_CHARS // 100_000 + 1)
+    compiled = CompiledTemplate("s", source, "t", {"big": big})
+    with pytest.raises(RenderError) as raised:
+        compiled.render(context())
+    assert raised.value.part == "html"
+    assert str(MAX_RENDERED_CHARS) in raised.value.reason
 
 
 def test_a_syntax_error_names_its_part_and_line() -> None:

@@ -7,7 +7,16 @@ then, not a blank in a candidate's inbox, and an injection attempt never reaches
 - names: only `candidate`, `sender` and `blocks`, and only their documented fields, one level
   deep (`candidate.first_name`, `blocks.footer`); no `[...]` subscripts;
 - filters: only the text filters in `ALLOWED_FILTERS` (no `attr`, `map`, `format`, ...);
-- no calls, no `include`/`import`/`extends`/`macro`/`set`/`for` (nothing that reaches code).
+- no calls, no `include`/`import`/`extends`/`macro`/`set`/`for` (nothing that reaches code);
+- no `*`, `**` or `%`: the operators whose result can grow without bound from a short template
+  (`{{ 'x' * 20000000 }}`, `{{ 3 ** 8000000 }}`); the renderer refuses them too, for templates
+  saved before this rule.
+
+A merge field without a value (a candidate with no company) is empty and false, so
+`{% if candidate.current_company %}` and `{{ candidate.current_company | default("your team") }}`
+behave as a user expects; an unknown field is refused when the template is saved, not rendered
+blank. A render that still fails (a type error, a part past `MAX_RENDERED_CHARS`) raises
+`RenderError` naming the part, the line and the merge fields on it.
 
 `{{ unsubscribe_url }}` and `{{ preferences_url }}` are the message's signed links (a footer
 with them is added to any marketing message whose template lacks them).
@@ -24,7 +33,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -56,12 +67,37 @@ FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.For: "loops are not allowed",
     nodes.FilterBlock: "filter blocks are not allowed",
     nodes.With: "with is not allowed",
+    nodes.Mul: "* is not allowed (it can grow a message without bound)",
+    nodes.Pow: "** is not allowed (it can grow a message without bound)",
+    nodes.Mod: "% is not allowed (it can grow a message without bound)",
 }
+# The operators behind the nodes above, refused by the renderer as well.
+UNBOUNDED_OPERATORS = frozenset({"*", "**", "%"})
+# A rendered part longer than this fails its message: no inbox takes it, and it would only have
+# come from a template that repeats a large merge value or block.
+MAX_RENDERED_CHARS = 1_000_000
+MAX_SUBJECT_CHARS = 998
 # Plain values rather than objects: `{{ unsubscribe_url }}`.
 LINK_FIELDS = frozenset({"unsubscribe_url", "preferences_url"})
 
-_environment = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_html_environment = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """The sandbox, refusing the operators that can grow a result without bound.
+
+    Intercepting them also stops Jinja from folding `3 ** 8000000` when it compiles a template,
+    which would otherwise block the event loop before any render.
+    """
+
+    intercepted_binops = UNBOUNDED_OPERATORS
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        raise SecurityError(f"the operator {operator} is not allowed in templates")
+
+
+# Plain `Undefined`: a field without a value renders empty and tests false; unknown fields never
+# get here, since saving a template checks every name it uses.
+_environment = _BoundedEnvironment(autoescape=False, undefined=Undefined)
+_html_environment = _BoundedEnvironment(autoescape=True, undefined=Undefined)
 
 
 class TemplateError(ValueError):
@@ -127,6 +163,63 @@ def validate_template(
         raise TemplateError(errors)
 
 
+class RenderError(ValueError):
+    """A saved template could not be rendered for one recipient: which part, where, and why."""
+
+    def __init__(self, part: str, line: int | None, fields: list[str], reason: str) -> None:
+        where = part if line is None else f"{part}, line {line}"
+        if fields:
+            where += f" ({', '.join(fields)})"
+        super().__init__(f"{where}: {reason}")
+        self.part = part
+        self.line = line
+        self.fields = fields
+        self.reason = reason
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The template line an error was raised on: Jinja rewrites tracebacks so that the frames of
+    template code carry the template's own line numbers."""
+    line = None
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
+def _fields_on_line(source: str, line: int | None) -> list[str]:
+    """The merge fields a template uses on one line, to name them in an error."""
+    if line is None:
+        return []
+    try:
+        tree = _environment.parse(source)
+    except TemplateSyntaxError:
+        return []
+    return sorted(
+        {
+            f"{node.node.name}.{node.attr}"
+            for node in tree.find_all(nodes.Getattr)
+            if isinstance(node.node, nodes.Name) and node.lineno == line
+        }
+    )
+
+
+def _render_part(part: str, source: str, template: Template, context: dict[str, Any]) -> str:
+    """One part rendered, or a `RenderError` saying where and why it failed."""
+    try:
+        rendered = template.render(context)
+    except Exception as error:
+        line = _template_line(error)
+        raise RenderError(part, line, _fields_on_line(source, line), str(error)) from error
+    if len(rendered) > MAX_RENDERED_CHARS:
+        raise RenderError(
+            part, None, [], f"the rendered text exceeds {MAX_RENDERED_CHARS} characters"
+        )
+    return rendered
+
+
 @dataclass(frozen=True)
 class RenderedMessage:
     """A template rendered for one recipient."""
@@ -168,7 +261,9 @@ class _BlockPart:
     broadcast's rendering time.
     """
 
-    def __init__(self, environment: SandboxedEnvironment, source: str) -> None:
+    def __init__(self, environment: SandboxedEnvironment, key: str, source: str) -> None:
+        self._part = f"{BLOCKS}.{key}"
+        self._source = source
         self._template = environment.from_string(source)
         names = {node.name for node in environment.parse(source).find_all(nodes.Name)}
         self._per_sender = names <= {"sender"}
@@ -176,11 +271,12 @@ class _BlockPart:
 
     def render(self, context: dict[str, Any]) -> str:
         if not self._per_sender:
-            return self._template.render(context)
+            return _render_part(self._part, self._source, self._template, context)
         sender = tuple(sorted(context.get("sender", {}).items()))
         rendered = self._rendered.get(sender)
         if rendered is None:
-            rendered = self._rendered[sender] = self._template.render(context)
+            rendered = _render_part(self._part, self._source, self._template, context)
+            self._rendered[sender] = rendered
         return rendered
 
 
@@ -190,23 +286,28 @@ class CompiledTemplate:
     def __init__(
         self, subject: str, html: str, text: str, blocks: Mapping[str, BlockSource] | None = None
     ) -> None:
+        self._sources = {"subject": subject, "html": html, "text": text}
         self._subject = _environment.from_string(subject)
         self._html = _html_environment.from_string(html)
         self._text = _environment.from_string(text)
         # Only the blocks this template includes: the tenant's others are never rendered.
         available = blocks or {}
         self._html_blocks = {
-            key: _BlockPart(_html_environment, available[key].html)
+            key: _BlockPart(_html_environment, key, available[key].html)
             for key in _blocks_used(html) & available.keys()
         }
         self._text_blocks = {
-            key: _BlockPart(_environment, available[key].text)
+            key: _BlockPart(_environment, key, available[key].text)
             for key in _blocks_used(text) & available.keys()
         }
 
     def render(self, context: dict[str, Any], *, subject: str | None = None) -> RenderedMessage:
-        """Renders every part for one recipient; `subject` overrides the template's (A/B)."""
+        """Renders every part for one recipient; `subject` overrides the template's (A/B).
+
+        Raises `RenderError` when a part cannot be rendered for this recipient.
+        """
         subject_template = _compiled_text(subject) if subject else self._subject
+        subject_source = subject or self._sources["subject"]
         # Rendered by the autoescaping environment: its merge fields are escaped, and its own
         # HTML is the tenant's, trusted like the template's.
         html_blocks = {
@@ -214,10 +315,21 @@ class CompiledTemplate:
             for key, part in self._html_blocks.items()
         }
         text_blocks = {key: part.render(context) for key, part in self._text_blocks.items()}
+        rendered_subject = " ".join(
+            _render_part("subject", subject_source, subject_template, context).split()
+        )
+        if len(rendered_subject) > MAX_SUBJECT_CHARS:
+            raise RenderError(
+                "subject", None, [], f"the subject exceeds {MAX_SUBJECT_CHARS} characters"
+            )
         return RenderedMessage(
-            subject=" ".join(subject_template.render(context).split()),
-            html=self._html.render({**context, BLOCKS: html_blocks}),
-            text=self._text.render({**context, BLOCKS: text_blocks}),
+            subject=rendered_subject,
+            html=_render_part(
+                "html", self._sources["html"], self._html, {**context, BLOCKS: html_blocks}
+            ),
+            text=_render_part(
+                "text", self._sources["text"], self._text, {**context, BLOCKS: text_blocks}
+            ),
         )
 
 
@@ -235,7 +347,8 @@ def render(
 def recipient_context(
     recipient: Recipient, sender_name: str = "", links: ContactLinks | None = None
 ) -> dict[str, Any]:
-    """The documented merge context; missing values are undefined so `default()` applies."""
+    """The documented merge context; missing values are left out, so they render empty, test
+    false and take `default()`."""
     candidate = recipient.model_dump(include=set(MERGE_FIELDS["candidate"]))
     context: dict[str, Any] = {
         "candidate": {key: value for key, value in candidate.items() if value},
