@@ -277,6 +277,7 @@ async def run_one(
     # dispatchers of all of them to share.
     handoff = BatchHandoff(batch_size, queued) if processes == 1 else None
     runner = BroadcastRunner(
+        mongo=mongo,
         database=database,
         tokens=tokens,
         links=SignedLinks("bench-link-signing-secret-0123456789abcdef"),

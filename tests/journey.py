@@ -72,8 +72,12 @@ async def run_core_journey(
         json={
             "name": "Welcome to the talent community",
             "subject": "{{ candidate.first_name | default('Hello') }}, platform roles at Acme",
+            # Ada has no company: the optional part is skipped, not an error that stalls her.
             "html": "<html><body><p>Hi {{ candidate.first_name | default('there') }},</p>"
-            f'<p><a href="{CAREERS_URL}">See the role</a></p></body></html>',
+            "{% if candidate.current_company %}<p>Greetings to "
+            "{{ candidate.current_company }}.</p>{% endif %}"
+            f'<p><a href="{CAREERS_URL}">See the role</a></p>'
+            "<p>{{ sender.name }}</p></body></html>",
             "text": "Hi {{ candidate.first_name | default('there') }}, see " + CAREERS_URL,
         },
     )
@@ -139,6 +143,8 @@ async def run_core_journey(
     assert pixel, body
     assert link, body
     assert CAREERS_URL not in body  # every link goes through the tracker
+    assert "Greetings to" not in body
+    assert "<p>Talent Team</p>" in body
     messages = await poll_json(
         gateway,
         f"/api/v1/messages?candidate_id={candidate_id}",

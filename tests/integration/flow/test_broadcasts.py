@@ -209,6 +209,7 @@ async def test_a_segment_broadcast_arrives_personalised_with_the_branding_block(
         "pending": 0,
         "sent": 2,
         "failed": 0,
+        "failed_reasons": {},
         "skipped": 1,
         "skipped_reasons": None,
         "held": 0,
@@ -594,7 +595,9 @@ async def test_preview_renders_for_a_chosen_candidate_with_blocks_and_fallbacks(
         for c in (named, unnamed)
     ]
     assert [p.status_code for p in previews] == [200, 200]
-    assert previews[0].json()["html"] == "<p>Hi Sam</p><i>Acme</i>"
+    # As sent: with the unsubscribe footer the send adds to a template without one.
+    assert previews[0].json()["html"].startswith("<p>Hi Sam</p><i>Acme</i><p ")
+    assert "Unsubscribe</a>" in previews[0].json()["html"]
     assert previews[1].json()["subject"] == "Hello there"
     unknown = await gateway.post(
         f"/api/v1/templates/{template_id}/preview", headers=acme, json={"candidate_id": "nobody"}

@@ -13,9 +13,12 @@ from crm_campaigns.domain.models import (
     AtsRejectedTrigger,
     BranchCondition,
     BranchStep,
+    EnrolmentState,
+    EnrolmentStatus,
     EventCheckedInTrigger,
     SendStep,
     Weekday,
+    enrolment_state,
 )
 from crm_campaigns.domain.sequences import (
     BranchDecision,
@@ -273,3 +276,13 @@ def test_a_zero_window_decides_at_once() -> None:
     assert decide(step, now, []).decision is BranchDecision.NO
     assert decide(step, now, [opened]).decision is BranchDecision.YES
     assert SendStep(template_id="t").label is None
+
+
+def test_an_enrolment_s_state_splits_active_into_due_and_waiting() -> None:
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert enrolment_state(EnrolmentStatus.ACTIVE, now, now) is EnrolmentState.ACTIVE
+    later = now + timedelta(seconds=1)
+    assert enrolment_state(EnrolmentStatus.ACTIVE, later, now) is EnrolmentState.WAITING
+    assert enrolment_state(EnrolmentStatus.FAILED, None, now) is EnrolmentState.FAILED
+    assert enrolment_state(EnrolmentStatus.EXITED, None, now) is EnrolmentState.EXITED
+    assert enrolment_state(EnrolmentStatus.COMPLETED, None, now) is EnrolmentState.COMPLETED

@@ -8,9 +8,11 @@ dispatchers, which insert them claimed (`delivery.BatchHandoff`); the others are
 `insert_many` per chunk. The stored messages are the snapshot. Recipients who wait for an A/B
 test's winner are kept in `broadcast_recipients` with their send time until it is decided.
 Snapshot rows and messages have ids derived from broadcast and candidate, so a runner that died
-halfway and is replaced redoes nothing twice. Each message is due at its recipient's send time
-(now, the scheduled moment, or the local wall-clock time in the recipient's zone); the
-dispatcher sends it then.
+halfway and is replaced redoes nothing twice. A recipient whose mail cannot be rendered gets a
+failed message with the reason (`render_failed`) and the rest go out; a broadcast whose
+template was deleted is paused with that reason instead of retried for ever. Each message is
+due at its recipient's send time (now, the scheduled moment, or the local wall-clock time in
+the recipient's zone); the dispatcher sends it then.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from crm_campaigns.domain.models import (
     Recipient,
     SendAt,
 )
-from crm_campaigns.domain.templates import CompiledTemplate, recipient_context
+from crm_campaigns.domain.templates import CompiledTemplate, RenderError, recipient_context
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.repository import (
     BROADCAST_RECIPIENTS,
@@ -60,9 +62,11 @@ from crm_campaigns.repository import (
     TemplateRepository,
     claim_next,
     complete_if_done,
+    hold_broadcast,
 )
 from crm_shared import (
     Database,
+    MongoClient,
     SignedLinks,
     TenantScopedCollection,
     Wakeup,
@@ -73,6 +77,12 @@ from crm_shared import (
 )
 
 UNKNOWN_CANDIDATE = "unknown_candidate"
+RENDER_FAILED = "render_failed"
+
+
+class TemplateMissingError(LookupError):
+    """The broadcast's template was deleted after the send was requested."""
+
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -112,6 +122,7 @@ class BroadcastRunner:
     def __init__(
         self,
         *,
+        mongo: MongoClient,
         database: Database,
         tokens: TrackingTokens,
         links: SignedLinks,
@@ -125,6 +136,7 @@ class BroadcastRunner:
         hints: DueMessageHints | None = None,
         handoff: BatchHandoff | None = None,
     ) -> None:
+        self._mongo = mongo
         self._database = database
         self._tokens = tokens
         self._links = links
@@ -169,6 +181,19 @@ class BroadcastRunner:
                 try:
                     with tracer.start_as_current_span("broadcast.run"):
                         await work(from_document(Broadcast, claimed))
+                except TemplateMissingError as missing:
+                    await hold_broadcast(
+                        self._mongo,
+                        self._database,
+                        claimed["tenant_id"],
+                        claimed["_id"],
+                        reason=str(missing),
+                    )
+                    logger.warning("broadcast %s paused: %s", claimed["_id"], missing)
+                except Exception:
+                    # One broken broadcast must not hold up the others; its lease keeps it away
+                    # until it expires, then it is tried again.
+                    logger.exception("broadcast %s failed to run", claimed["_id"])
                 finally:
                     otel_context.detach(token)
                 handled += 1
@@ -189,7 +214,7 @@ class BroadcastRunner:
             broadcast.template_id
         )
         if template is None:
-            raise LookupError(f"template {broadcast.template_id} of {broadcast.id} is gone")
+            raise TemplateMissingError(f"template {broadcast.template_id} no longer exists")
         blocks = await BlockRepository(self._database, broadcast.tenant_id).sources()
         return CompiledTemplate(template.subject, template.html, template.text, blocks)
 
@@ -308,6 +333,7 @@ class BroadcastRunner:
         )
         rows: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
         unknown = 0
         trace_context = current_trace_context()
         for assignment in chunk:
@@ -339,9 +365,13 @@ class BroadcastRunner:
                 )
                 continue
             variant_subject = variants.get(assignment.variant or "") or subject
-            message = self._message(
-                broadcast, compiled, recipient, assignment, variant_subject, subject
-            )
+            try:
+                message = self._message(
+                    broadcast, compiled, recipient, assignment, variant_subject, subject
+                )
+            except RenderError as error:
+                failed.append(to_document(self._unrendered(broadcast, recipient, error)))
+                continue
             messages.append(
                 to_document(message)
                 | {
@@ -354,7 +384,10 @@ class BroadcastRunner:
         if rows:
             snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], tenant_id)
             await snapshot.insert_many(rows)
-        count = len(messages)
+        if failed:
+            # Final already: never claimed, and counted among the broadcast's messages.
+            await TenantScopedCollection(self._database[MESSAGES], tenant_id).insert_many(failed)
+        count = len(messages) + len(failed)
         if handing is not None:
             due_now = utc_now()
             await handing.offer(
@@ -426,6 +459,28 @@ class BroadcastRunner:
             links=tracked.links,
             unsubscribe_url=links.unsubscribe_url,
             preferences_url=links.preferences_url,
+        )
+
+    def _unrendered(
+        self, broadcast: Broadcast, recipient: Recipient, error: RenderError
+    ) -> Message:
+        """The failed message of a recipient whose mail cannot be rendered, with the reason."""
+        logger.warning(
+            "broadcast %s: no mail for %s: %s", broadcast.id, recipient.candidate_id, error
+        )
+        return Message(
+            id=message_id_for(broadcast.id, recipient.candidate_id),
+            tenant_id=broadcast.tenant_id,
+            candidate_id=recipient.candidate_id,
+            template_id=broadcast.template_id,
+            broadcast_id=broadcast.id,
+            to_email=recipient.email,
+            subject="",
+            html="",
+            text="",
+            status=MessageStatus.FAILED,
+            failure_reason=RENDER_FAILED,
+            last_error=f"the template cannot be rendered for this candidate: {error}",
         )
 
     async def _finish_test(self, broadcast: Broadcast) -> None:

@@ -9,6 +9,12 @@ Timers are just `next_run_at` in the enrolment, so they survive restarts.
 Side effects are idempotent by construction: message and notification ids are derived from the
 enrolment and its step count, and a step's outbox events commit in the step's transaction,
 which only commits while the claim (owner, step index, step count) still holds.
+
+A step that cannot run for this candidate (its template is gone, or the mail does not render)
+fails the enrolment at that step, in the step's transaction: `status: failed` with the reason,
+and for a send step a failed message with the same reason. Nothing after it runs until a
+recruiter retries it. An unexpected error (the database briefly away) is retried with backoff
+and recorded on the enrolment as `last_error`; the third in a row fails the enrolment too.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from crm_campaigns.domain.sequences import (
     send_step_of,
     zone_named,
 )
-from crm_campaigns.domain.templates import recipient_context, render
+from crm_campaigns.domain.templates import RenderError, recipient_context, render
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.publishers import to_candidate_change_requested
 from crm_campaigns.repository import (
@@ -83,6 +89,9 @@ RECIPIENT_RETRY = timedelta(seconds=2)
 UNDELIVERED_RETRY = timedelta(seconds=3)
 # A safety net for loops (which must contain a wait): an enrolment ends after this many steps.
 MAX_STEPS_PER_ENROLMENT = 1000
+# Unexpected errors of one step in a row before its enrolment fails, and the first retry's delay.
+MAX_STEP_ERRORS = 3
+STEP_ERROR_RETRY = timedelta(seconds=5)
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -90,6 +99,15 @@ tracer = trace.get_tracer(__name__)
 
 class LostClaimError(Exception):
     """The enrolment changed under a step (exited, or taken over after the lease expired)."""
+
+
+class StepFailedError(Exception):
+    """A step cannot run for this candidate until someone changes something (a template)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -156,14 +174,49 @@ class SequenceEngine:
                     await self._advance(claimed)
             except LostClaimError:
                 logger.info("enrolment %s changed while its step ran; left as is", claimed["_id"])
-            except Exception:
-                # One broken enrolment must not hold up the others; its lease keeps it away
-                # until it expires, then it is tried again.
+            except Exception as error:
+                # One broken enrolment must not hold up the others.
                 logger.exception("step of enrolment %s failed", claimed["_id"])
+                await self._record_error(claimed, error)
             finally:
                 otel_context.detach(token)
             advanced += 1
         return advanced
+
+    async def _record_error(self, claimed: dict[str, Any], error: Exception) -> None:
+        """Records an unexpected step error on the enrolment and schedules a retry with backoff;
+        the `MAX_STEP_ERRORS`th in a row fails the enrolment. If even this write fails, the
+        lease brings the enrolment back once it expires."""
+        errors = int(claimed.get("step_errors") or 0) + 1
+        now = utc_now()
+        described = f"{type(error).__name__}: {error}"[:500]
+        changes: dict[str, Any] = {
+            "step_errors": errors,
+            "last_error": described,
+            "lease_owner": None,
+            "lease_until": None,
+            "next_run_at": now + STEP_ERROR_RETRY * 2 ** (errors - 1),
+        }
+        if errors >= MAX_STEP_ERRORS:
+            changes |= self._failed(
+                now, f"step {claimed['step_index']} failed {errors} times: {described}"
+            )
+        try:
+            await self._database[ENROLMENTS].update_one(
+                {"_id": claimed["_id"], "lease_owner": self.owner}, {"$set": changes}
+            )
+        except Exception:
+            logger.exception("could not record the error of enrolment %s", claimed["_id"])
+
+    @staticmethod
+    def _failed(now: datetime, reason: str) -> dict[str, Any]:
+        return {
+            "status": EnrolmentStatus.FAILED.value,
+            "failure_reason": reason,
+            "failed_at": now,
+            "next_run_at": None,
+            "awaiting_signal": False,
+        }
 
     def _zone_for(self, tenant_id: str, recipient: Recipient | None) -> tzinfo:
         """The candidate's own time zone, else the tenant's, else the service default."""
@@ -198,7 +251,11 @@ class SequenceEngine:
             if sequence is None or index >= len(sequence.steps) or count >= MAX_STEPS_PER_ENROLMENT:
                 await self._update(claim, self._finished(now), session)
                 return
-            result = await self._execute(sequence, enrolment, now, effects, session)
+            try:
+                result = await self._execute(sequence, enrolment, now, effects, session)
+            except StepFailedError as failure:
+                await self._fail_step(sequence, enrolment, claim, failure, now, session)
+                return
             changes: dict[str, Any] = {
                 "step_index": result.next_index,
                 "step_count": count + 1 if result.executed else count,
@@ -206,6 +263,8 @@ class SequenceEngine:
                 "awaiting_signal": result.awaiting_signal,
                 "lease_owner": None,
                 "lease_until": None,
+                "step_errors": 0,
+                "last_error": None,
             }
             if result.sent_message is not None:
                 changes[f"sent_messages.{index}"] = result.sent_message
@@ -219,6 +278,58 @@ class SequenceEngine:
             self._messages_queued.notify()
         if "outbox" in effects:
             self._outbox.notify_committed()
+
+    async def _fail_step(
+        self,
+        sequence: Sequence,
+        enrolment: Enrolment,
+        claim: dict[str, Any],
+        failure: StepFailedError,
+        now: datetime,
+        session: Session,
+    ) -> None:
+        """Fails the enrolment at its current step; a send step also leaves a failed message.
+
+        The step count still moves on, so a retry's message gets an id of its own and the failed
+        one stays as the record of what happened.
+        """
+        index = enrolment.step_index
+        step = sequence.steps[index]
+        reason = f"step {index} ({step.type}): {failure.detail}"
+        changes = self._failed(now, reason) | {
+            "step_count": enrolment.step_count + 1,
+            "lease_owner": None,
+            "lease_until": None,
+            "step_errors": 0,
+            "last_error": None,
+        }
+        if isinstance(step, SendStep):
+            message_id = f"{enrolment.id}-{enrolment.step_count}"
+            recipient = await RecipientRepository(self._database, sequence.tenant_id).get(
+                enrolment.candidate_id, session=session
+            )
+            message = Message(
+                id=message_id,
+                tenant_id=sequence.tenant_id,
+                candidate_id=enrolment.candidate_id,
+                template_id=step.template_id,
+                sequence_id=sequence.id,
+                enrolment_id=enrolment.id,
+                to_email=recipient.email if recipient else None,
+                subject="",
+                html="",
+                text="",
+                status=MessageStatus.FAILED,
+                failure_reason=failure.code,
+                last_error=failure.detail,
+            )
+            await self._database[MESSAGES].insert_one(
+                to_document(message) | {"lease_owner": None, "lease_until": None},
+                session=session,
+            )
+            changes[f"sent_messages.{index}"] = message_id
+        logger.warning("enrolment %s failed: %s", enrolment.id, reason)
+        await self._update(claim, changes, session)
 
     async def _update(
         self, claim: dict[str, Any], changes: dict[str, Any], session: Session
@@ -288,7 +399,10 @@ class SequenceEngine:
             effects.add("message")
             return StepResult(next_index=index + 1, run_at=now, sent_message=message_id)
         if isinstance(step, NotifyOwnerStep):
-            rendered = render(step.title, "", step.body, recipient_context(recipient))
+            try:
+                rendered = render(step.title, "", step.body, recipient_context(recipient))
+            except RenderError as error:
+                raise StepFailedError("render_failed", f"the notification: {error}") from error
             await NotificationRepository(self._database, tenant_id).add(
                 Notification(
                     id=f"{enrolment.id}-{enrolment.step_count}",
@@ -366,7 +480,9 @@ class SequenceEngine:
             self._database, sequence.tenant_id
         ).get(step.template_id, session=session)
         if template is None:
-            raise LookupError(f"template {step.template_id} of sequence {sequence.id} is gone")
+            raise StepFailedError(
+                "template_missing", f"template {step.template_id} no longer exists"
+            )
         # Unique per executed step, so a send reached again through a loop is a new message.
         message_id = f"{enrolment.id}-{enrolment.step_count}"
         blocks = await BlockRepository(self._database, sequence.tenant_id).sources(session=session)
@@ -377,13 +493,18 @@ class SequenceEngine:
             candidate_id=recipient.candidate_id,
             message_id=message_id,
         )
-        rendered = render(
-            template.subject,
-            template.html,
-            template.text,
-            recipient_context(recipient, self._sender_name, links),
-            blocks,
-        )
+        try:
+            rendered = render(
+                template.subject,
+                template.html,
+                template.text,
+                recipient_context(recipient, self._sender_name, links),
+                blocks,
+            )
+        except RenderError as error:
+            raise StepFailedError(
+                "render_failed", f"template {template.name!r} cannot be rendered: {error}"
+            ) from error
         html, text = with_footer(rendered.html, rendered.text, links)
         tracked = instrument_html(
             html,

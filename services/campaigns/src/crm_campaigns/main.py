@@ -125,6 +125,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         for transport in transports
     ]
     runner = BroadcastRunner(
+        mongo=mongo,
         database=database,
         tokens=tokens,
         links=links,
@@ -206,6 +207,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app.state.tracking_tokens = tokens
     app.state.signed_links = links
     app.state.public_base_url = settings.public_base_url
+    app.state.sender_name = parseaddr(settings.smtp_sender)[0]
     app.state.machine_fetch_window_seconds = settings.machine_fetch_window_seconds
     app.state.link_scan_burst_seconds = settings.link_scan_burst_seconds
     app.state.mail_feedback = MailFeedback(mongo=mongo, database=database, outbox=outbox)

@@ -19,12 +19,15 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.models import (
+    DELIVERY_FAILED,
+    ENROLMENTS_IN_PROGRESS,
     Block,
     BranchCondition,
     Broadcast,
     BroadcastStatus,
     Enrolment,
     EnrolmentRefused,
+    EnrolmentState,
     EnrolmentStatus,
     ExitReason,
     Message,
@@ -299,7 +302,7 @@ class EnrolmentRepository:
         exit conditions include `reason`); returns how many ended."""
         query: dict[str, Any] = {
             "candidate_id": candidate_id,
-            "status": EnrolmentStatus.ACTIVE.value,
+            "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
         }
         if sequence_ids is not None:
             query["sequence_id"] = {"$in": sequence_ids}
@@ -354,7 +357,7 @@ class EnrolmentRepository:
             change: dict[str, Any]
             if taken is None:
                 change = {"candidate_id": survivor_id}
-            elif document.get("status") == EnrolmentStatus.ACTIVE.value:
+            elif document.get("status") in {status.value for status in ENROLMENTS_IN_PROGRESS}:
                 change = {
                     "status": EnrolmentStatus.EXITED.value,
                     "exit_reason": ExitReason.MERGED.value,
@@ -373,11 +376,46 @@ class EnrolmentRepository:
         """An undone merge: the enrolments a merge moved go back to their own candidate."""
         await give_back(self._enrolments, merge_id, session=session)
 
-    async def of_sequence(self, sequence_id: str) -> list[Enrolment]:
-        documents = await self._enrolments.find(
-            {"sequence_id": sequence_id}, sort=[("_id", ASCENDING)], limit=1000
-        )
+    async def of_sequence(
+        self, sequence_id: str, state: EnrolmentState | None = None, *, limit: int = 1000
+    ) -> list[Enrolment]:
+        query = {"sequence_id": sequence_id} | (_state_query(state) if state else {})
+        documents = await self._enrolments.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Enrolment, d) for d in documents]
+
+    async def state_counts(self, sequence_id: str) -> dict[EnrolmentState, int]:
+        """How many of the sequence's enrolments are in each state."""
+        return {
+            state: await self._enrolments.count({"sequence_id": sequence_id} | _state_query(state))
+            for state in EnrolmentState
+        }
+
+    async def failure_reasons(self, sequence_id: str) -> dict[str, int]:
+        """Why the sequence's failed enrolments failed, by reason."""
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id, "status": EnrolmentStatus.FAILED.value},
+            projection={"failure_reason": 1},
+        )
+        return dict(Counter(str(d.get("failure_reason")) for d in documents))
+
+    async def retry(self, enrolment: Enrolment) -> bool:
+        """Puts a failed enrolment back to work at the step that failed; False if it is no
+        longer failed."""
+        result = await self._enrolments.update_one(
+            {"_id": enrolment.id, "status": EnrolmentStatus.FAILED.value},
+            {
+                "$set": {
+                    "status": EnrolmentStatus.ACTIVE.value,
+                    "next_run_at": utc_now(),
+                    "failure_reason": None,
+                    "failed_at": None,
+                    "step_errors": 0,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+        )
+        return result.modified_count == 1
 
     async def of_candidate(self, candidate_id: str) -> list[Enrolment]:
         documents = await self._enrolments.find(
@@ -386,8 +424,17 @@ class EnrolmentRepository:
         return [from_document(Enrolment, d) for d in documents]
 
 
+def _state_query(state: EnrolmentState) -> dict[str, Any]:
+    """The stored enrolments in `state`: `active` ones are due now, `waiting` ones later."""
+    if state is EnrolmentState.ACTIVE:
+        return {"status": EnrolmentStatus.ACTIVE.value, "next_run_at": {"$lte": utc_now()}}
+    if state is EnrolmentState.WAITING:
+        return {"status": EnrolmentStatus.ACTIVE.value, "next_run_at": {"$gt": utc_now()}}
+    return {"status": state.value}
+
+
 def _reentry_refusal(sequence: Sequence, latest: Enrolment) -> EnrolmentRefused | None:
-    if latest.status is EnrolmentStatus.ACTIVE:
+    if latest.status in ENROLMENTS_IN_PROGRESS:
         return EnrolmentRefused.ALREADY_ACTIVE
     policy = sequence.reentry.policy
     if policy is ReentryPolicy.NEVER:
@@ -889,6 +936,15 @@ class BroadcastRepository:
             projection={"suppression_reason": 1},
         )
         return dict(Counter(str(d.get("suppression_reason")) for d in documents))
+
+    async def failure_reasons(self, broadcast_id: str) -> dict[str, int]:
+        """Why the broadcast's failed messages failed, by reason (`render_failed`, or
+        `delivery_failed` for the SMTP errors each message's `last_error` spells out)."""
+        documents = await self._messages.find(
+            {"broadcast_id": broadcast_id, "status": MessageStatus.FAILED.value},
+            projection={"failure_reason": 1},
+        )
+        return dict(Counter(str(d.get("failure_reason") or DELIVERY_FAILED) for d in documents))
 
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})

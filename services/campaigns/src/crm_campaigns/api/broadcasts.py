@@ -84,6 +84,7 @@ async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> Broa
         ),
         sent=await count_messages(broadcast.id, status=MessageStatus.SENT.value),
         failed=await count_messages(broadcast.id, status=MessageStatus.FAILED.value),
+        failed_reasons=await broadcasts.failure_reasons(broadcast.id),
         skipped=sum(skipped_reasons.values()),
         skipped_reasons=skipped_reasons,
         held=await count_messages(broadcast.id, status=MessageStatus.HELD.value),

@@ -14,15 +14,18 @@ from crm_campaigns.api.schemas import (
     NotificationPublic,
     RefusedEnrolment,
     SequenceCreate,
+    SequenceEnrolmentStates,
     SequencePublic,
     TemplateCreate,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.domain.contact_links import preview_links
+from crm_campaigns.domain.contact_links import preview_links, with_footer
 from crm_campaigns.domain.models import (
     EnrolmentRefused,
+    EnrolmentState,
+    EnrolmentStatus,
     ExitReason,
     SegmentTrigger,
     SendStep,
@@ -31,6 +34,7 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps, parse_trigger
 from crm_campaigns.domain.templates import (
+    RenderError,
     TemplateError,
     recipient_context,
     render,
@@ -130,7 +134,9 @@ async def preview_template(
     blocks: BlocksRepo,
     request: Request,
 ) -> TemplatePreview:
-    """The template rendered for one candidate, as they would receive it (without tracking)."""
+    """The template rendered for one candidate exactly as a send renders it (sender name, blocks,
+    unsubscribe footer), without tracking; a 422 names the part, line and merge fields of a
+    render that fails, which is what a send to this candidate would record."""
     template = await templates.get(template_id)
     if template is None:
         raise _not_found("template", template_id)
@@ -138,14 +144,22 @@ async def preview_template(
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
     base_url: str = request.app.state.public_base_url
-    rendered = render(
-        template.subject,
-        template.html,
-        template.text,
-        recipient_context(recipient, links=preview_links(base_url)),
-        await blocks.sources(),
-    )
-    return TemplatePreview(subject=rendered.subject, html=rendered.html, text=rendered.text)
+    links = preview_links(base_url)
+    try:
+        rendered = render(
+            template.subject,
+            template.html,
+            template.text,
+            recipient_context(recipient, request.app.state.sender_name, links),
+            await blocks.sources(),
+        )
+    except RenderError as error:
+        raise _invalid(
+            f"the template cannot be rendered for candidate {body.candidate_id}: {error}",
+            [{"field": error.part, "detail": str(error)}],
+        ) from None
+    html, text = with_footer(rendered.html, rendered.text, links)
+    return TemplatePreview(subject=rendered.subject, html=html, text=text)
 
 
 def _definition(body: SequenceCreate) -> tuple[Any, list[Any]]:
@@ -239,15 +253,67 @@ async def get_sequence(sequence_id: str, sequences: SequencesRepo) -> SequencePu
     "/sequences/{sequence_id}/enrolments", response_model=list[EnrolmentPublic], tags=["sequences"]
 )
 async def sequence_enrolments(
-    sequence_id: str, sequences: SequencesRepo, enrolments: EnrolmentsRepo
+    sequence_id: str,
+    sequences: SequencesRepo,
+    enrolments: EnrolmentsRepo,
+    state: Annotated[
+        EnrolmentState | None, Query(description="Only the enrolments in this state.")
+    ] = None,
 ) -> list[EnrolmentPublic]:
-    """The candidates enrolled in a sequence and where each stands (first 1000)."""
+    """The candidates enrolled in a sequence and where each stands (first 1000), with the
+    reason of every failed one."""
     if await sequences.get(sequence_id) is None:
         raise _not_found("sequence", sequence_id)
-    return [
-        EnrolmentPublic.model_validate(e.model_dump())
-        for e in await enrolments.of_sequence(sequence_id)
-    ]
+    return [EnrolmentPublic.of(e) for e in await enrolments.of_sequence(sequence_id, state)]
+
+
+@router.get(
+    "/sequences/{sequence_id}/enrolment-states",
+    response_model=SequenceEnrolmentStates,
+    tags=["sequences"],
+)
+async def sequence_enrolment_states(
+    sequence_id: str, sequences: SequencesRepo, enrolments: EnrolmentsRepo
+) -> SequenceEnrolmentStates:
+    """How many enrolments are active, waiting, failed, completed and exited, and why the
+    failed ones failed: where a stuck sequence shows."""
+    if await sequences.get(sequence_id) is None:
+        raise _not_found("sequence", sequence_id)
+    return SequenceEnrolmentStates(
+        sequence_id=sequence_id,
+        states=await enrolments.state_counts(sequence_id),
+        failure_reasons=await enrolments.failure_reasons(sequence_id),
+    )
+
+
+@router.post(
+    "/sequences/{sequence_id}/enrolments/{candidate_id}/retry",
+    response_model=EnrolmentPublic,
+    tags=["sequences"],
+)
+async def retry_enrolment(
+    sequence_id: str,
+    candidate_id: str,
+    sequences: SequencesRepo,
+    enrolments: EnrolmentsRepo,
+    request: Request,
+) -> EnrolmentPublic:
+    """Runs a failed enrolment's failed step again (after its template was fixed, say)."""
+    if await sequences.get(sequence_id) is None:
+        raise _not_found("sequence", sequence_id)
+    latest = await enrolments.latest(sequence_id, candidate_id)
+    if latest is None:
+        raise _not_found("enrolment of candidate", candidate_id)
+    if latest.status is not EnrolmentStatus.FAILED or not await enrolments.retry(latest):
+        raise ProblemError(
+            409,
+            f"the enrolment of candidate {candidate_id} is {latest.status.value}, not failed",
+            problem_type="conflict",
+        )
+    request.app.state.steps_due.notify()
+    retried = await enrolments.latest(sequence_id, candidate_id)
+    assert retried is not None
+    return EnrolmentPublic.of(retried)
 
 
 @router.post(
@@ -290,7 +356,7 @@ async def enrol_candidates(
             if isinstance(outcome, EnrolmentRefused):
                 refused.append(RefusedEnrolment(candidate_id=candidate_id, reason=outcome))
             else:
-                enrolled.append(EnrolmentPublic.model_validate(outcome.model_dump()))
+                enrolled.append(EnrolmentPublic.of(outcome))
 
     await in_transaction(platform.require_mongo(), enrol)
     request.app.state.steps_due.notify()
@@ -324,7 +390,7 @@ async def remove_candidate(
         raise _not_found("active enrolment of candidate", candidate_id)
     latest = await enrolments.latest(sequence_id, candidate_id)
     assert latest is not None
-    return EnrolmentPublic.model_validate(latest.model_dump())
+    return EnrolmentPublic.of(latest)
 
 
 @router.get("/notifications", response_model=Page[NotificationPublic], tags=["notifications"])
@@ -375,9 +441,7 @@ async def list_messages(
     found = await messages.page(candidate_id=candidate_id, after=after, limit=limit + 1)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
-    return Page[MessagePublic](
-        items=[MessagePublic.model_validate(m.model_dump()) for m in items], next_cursor=next_cursor
-    )
+    return Page[MessagePublic](items=[MessagePublic.of(m) for m in items], next_cursor=next_cursor)
 
 
 @router.get("/messages/{message_id}", response_model=MessagePublic, tags=["messages"])
@@ -386,4 +450,4 @@ async def get_message(message_id: str, messages: MessagesRepo) -> MessagePublic:
     message = await messages.get(message_id)
     if message is None:
         raise _not_found("message", message_id)
-    return MessagePublic.model_validate(message.model_dump())
+    return MessagePublic.of(message)

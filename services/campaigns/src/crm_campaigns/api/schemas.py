@@ -10,14 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
+    DELIVERY_FAILED,
     AbMetric,
     AbTest,
     AbVariant,
     Audience,
     BroadcastStatus,
+    Enrolment,
     EnrolmentRefused,
+    EnrolmentState,
     EnrolmentStatus,
     ExitReason,
+    Message,
     MessageCategory,
     MessageStatus,
     Reentry,
@@ -25,8 +29,10 @@ from crm_campaigns.domain.models import (
     SendNow,
     Step,
     Trigger,
+    enrolment_state,
 )
 from crm_campaigns.domain.suppression import ListReason
+from crm_shared import utc_now
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -115,14 +121,39 @@ class EnrolmentPublic(BaseModel):
     candidate_id: str
     entry: int
     status: EnrolmentStatus
+    state: EnrolmentState = Field(
+        description="`status` as a recruiter reads it: `active` enrolments are due now, "
+        "`waiting` ones wait for a timer or for a branch's signal."
+    )
     step_index: int
     step_count: int
     next_run_at: datetime | None
     awaiting_signal: bool
     exit_reason: ExitReason | None
+    failure_reason: str | None = Field(
+        description="Why the enrolment failed at `step_index` (a failed enrolment waits for a "
+        "retry: `POST .../enrolments/{candidate_id}/retry`)."
+    )
+    failed_at: datetime | None
+    last_error: str | None = Field(
+        description="The last unexpected error of the current step, while it is retried."
+    )
     enrolled_by: str | None
     enrolled_at: datetime
     ended_at: datetime | None
+
+    @classmethod
+    def of(cls, enrolment: Enrolment) -> EnrolmentPublic:
+        state = enrolment_state(enrolment.status, enrolment.next_run_at, utc_now())
+        return cls.model_validate(enrolment.model_dump() | {"state": state})
+
+
+class SequenceEnrolmentStates(BaseModel):
+    """How many of a sequence's enrolments are in each state, and why those that failed did."""
+
+    sequence_id: str
+    states: dict[EnrolmentState, int]
+    failure_reasons: dict[str, int]
 
 
 CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -173,6 +204,10 @@ class MessagePublic(BaseModel):
     broadcast_id: str | None
     variant: str | None
     suppression_reason: str | None
+    failure_reason: str | None = Field(
+        description="Why a failed message failed: `render_failed`, `template_missing`, or "
+        "`delivery_failed` (SMTP; `last_error` has the server's answer)."
+    )
     last_error: str | None
     policy_reason: str | None = Field(
         description="Why the contact policy last deferred or skipped it (`quiet_hours`, "
@@ -194,6 +229,13 @@ class MessagePublic(BaseModel):
         description="When the message is due (its scheduled time, or its next retry)."
     )
     sent_at: datetime | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessagePublic:
+        failure_reason = message.failure_reason
+        if message.status is MessageStatus.FAILED and failure_reason is None:
+            failure_reason = DELIVERY_FAILED
+        return cls.model_validate(message.model_dump() | {"failure_reason": failure_reason})
 
 
 class BroadcastCreate(BaseModel):
@@ -237,6 +279,11 @@ class BroadcastProgress(BaseModel):
     pending: int = Field(description="Queued messages without an outcome yet.")
     sent: int
     failed: int
+    failed_reasons: dict[str, int] = Field(
+        description="Failed messages by reason: `render_failed` (the template cannot be "
+        "rendered for the recipient), `delivery_failed` (SMTP refused it, or sending was "
+        "interrupted: each message's `last_error` says which)."
+    )
     skipped: int
     skipped_reasons: dict[str, int]
     held: int = Field(description="Messages held while the broadcast is paused.")

@@ -350,9 +350,38 @@ class Sequence(BaseModel):
 
 
 class EnrolmentStatus(StrEnum):
+    """active -> completed | exited; active -> failed (a step could not run) -> active (retried)
+    or exited. A failed enrolment still holds the candidate's place in the sequence."""
+
     ACTIVE = "active"
     COMPLETED = "completed"
     EXITED = "exited"
+    FAILED = "failed"
+
+
+class EnrolmentState(StrEnum):
+    """What a recruiter sees of an enrolment: its status, with `active` split into those due now
+    (`active`) and those waiting for a timer or a branch's signal (`waiting`)."""
+
+    ACTIVE = "active"
+    WAITING = "waiting"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    EXITED = "exited"
+
+
+def enrolment_state(
+    status: EnrolmentStatus, next_run_at: datetime | None, now: datetime
+) -> EnrolmentState:
+    """The state a recruiter sees for an enrolment's status and next run."""
+    if status is EnrolmentStatus.ACTIVE and next_run_at is not None and next_run_at > now:
+        return EnrolmentState.WAITING
+    return EnrolmentState(status.value)
+
+
+# Enrolments that still hold the candidate's place in their sequence: exit conditions end them,
+# and the re-entry policy does not start another beside them.
+ENROLMENTS_IN_PROGRESS = (EnrolmentStatus.ACTIVE, EnrolmentStatus.FAILED)
 
 
 class EnrolmentRefused(StrEnum):
@@ -388,6 +417,10 @@ class Enrolment(BaseModel):
     enrolled_by: str | None = None
     enrolled_at: datetime = Field(default_factory=utc_now)
     ended_at: datetime | None = None
+    failure_reason: str | None = None
+    failed_at: datetime | None = None
+    last_error: str | None = None
+    step_errors: int = 0
 
 
 def enrolment_id(sequence_id: str, candidate_id: str, entry: int) -> str:
@@ -445,6 +478,11 @@ class SuppressionReason(StrEnum):
     FREQUENCY_CAP = "frequency_cap"
 
 
+# The failure reason of a message that SMTP refused, or whose sending was interrupted (the
+# dispatcher records the detail as `last_error` and leaves `failure_reason` unset).
+DELIVERY_FAILED = "delivery_failed"
+
+
 class MessageCategory(StrEnum):
     """What a message is for, which decides the rules it is sent under.
 
@@ -498,6 +536,10 @@ class Message(BaseModel):
     automated_clicks: int = 0
     last_click_index: int | None = None
     last_click_at: datetime | None = None
+    failure_reason: str | None = Field(
+        default=None,
+        description="Why a failed message failed: `render_failed`, `template_missing`, ...",
+    )
     bounce_type: str | None = None
     bounce_reason: str | None = None
     bounced_at: datetime | None = None
