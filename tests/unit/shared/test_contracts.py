@@ -13,6 +13,7 @@ from crm_shared import (
     TOPICS,
     CandidateCreated,
     EventEnvelope,
+    TopicSpec,
     UndecodableEventError,
     all_topic_names,
     decode_event,
@@ -31,6 +32,34 @@ def test_checked_in_contract_documents_match_the_models() -> None:
             f"{relative} differs from the models: a contract changed. If that was deliberate "
             "(and backward compatible, or a new schema version), run `make contracts`."
         )
+
+
+@pytest.mark.parametrize("spec", TOPICS, ids=lambda spec: spec.name)
+def test_every_topic_schema_requires_the_whole_envelope_of_its_own_type(spec: TopicSpec) -> None:
+    document = json.loads(
+        (CONTRACTS_DIR / f"schemas/{spec.name}.v{spec.schema_version}.json").read_text("utf-8")
+    )
+    required = {"id", "type", "source", "time", "tenant_id", "subject", "schema_version", "data"}
+    assert set(document["required"]) == required
+    assert document["properties"]["type"]["const"] == spec.name
+    assert document["properties"]["schema_version"]["const"] == spec.schema_version
+
+
+def test_a_producer_writes_every_required_envelope_field() -> None:
+    envelope = EventEnvelope[CandidateCreated](
+        type=CANDIDATE_CREATED.name,
+        source="candidates",
+        tenant_id="acme",
+        subject="c1",
+        schema_version=CANDIDATE_CREATED.schema_version,
+        data=CandidateCreated(
+            candidate_id="c1", first_name="Zoë", last_name="", emails=[], source="sourced"
+        ),
+    )
+    written = json.loads(envelope.model_dump_json())
+    schema = json.loads(rendered_documents()[f"schemas/{CANDIDATE_CREATED.name}.v1.json"])
+    assert set(schema["required"]) <= written.keys()
+    assert written["type"] == schema["properties"]["type"]["const"]
 
 
 def test_every_catalog_topic_is_published_in_asyncapi() -> None:

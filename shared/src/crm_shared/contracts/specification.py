@@ -17,12 +17,26 @@ from crm_shared.contracts.envelope import EventEnvelope
 CONTRACTS_DIR = Path(__file__).resolve().parents[4] / "docs" / "contracts"
 
 
+# Every field of the envelope is in every message: producers always write them (`id` and `time`
+# have defaults in the model, which JSON Schema would otherwise call optional).
+ENVELOPE_FIELDS = tuple(EventEnvelope.model_fields)
+
+
 def envelope_schema(spec: TopicSpec) -> dict[str, Any]:
-    """JSON Schema of the full message (envelope with this topic's payload)."""
+    """JSON Schema of the full message (envelope with this topic's payload).
+
+    The envelope's fields are all required, and `type` and `schema_version` are constants of
+    the topic, so a consumer validating against it refuses a message that lacks them or
+    belongs to another topic or version.
+    """
     model = EventEnvelope[spec.payload]  # type: ignore[name-defined]
     schema: dict[str, Any] = model.model_json_schema(mode="serialization")
     schema["title"] = f"{spec.name} v{spec.schema_version}"
     schema["$id"] = f"urn:recruitcrm:event:{spec.name}:v{spec.schema_version}"
+    schema["required"] = list(ENVELOPE_FIELDS)
+    properties = schema["properties"]
+    properties["type"]["const"] = spec.name
+    properties["schema_version"]["const"] = spec.schema_version
     return schema
 
 
