@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crm_shared.links import SignedLinks
+
 
 class ServiceSettings(BaseSettings):
     """Connection and platform settings, read from the environment by the composition root."""
@@ -23,6 +25,10 @@ class ServiceSettings(BaseSettings):
     # Signs links for people without a login (opt-in, preference centre, unsubscribe); every
     # service that issues or honours such links must share it.
     link_signing_secret: SecretStr = SecretStr("")
+    # Rotation: the current secret's key id (empty for the first key), and earlier secrets by key
+    # id, still honoured so links already mailed keep working (JSON: {"": "<old secret>"}).
+    link_signing_key_id: str = ""
+    link_signing_retired_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
     # Standard OpenTelemetry variable names, so compose can point the same code at Jaeger (otlp).
     otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")
@@ -56,3 +62,14 @@ class ServiceSettings(BaseSettings):
     def telemetry_service_name(self) -> str:
         """The service name traces carry."""
         return self.otel_service_name or self.service_name
+
+    def signed_links(self) -> SignedLinks:
+        """The link signer of these settings: the current key and the retired ones."""
+        return SignedLinks(
+            self.link_signing_secret.get_secret_value(),
+            key_id=self.link_signing_key_id,
+            retired_secrets={
+                key_id: secret.get_secret_value()
+                for key_id, secret in self.link_signing_retired_secrets.items()
+            },
+        )

@@ -65,3 +65,13 @@ def test_links_are_tracked_in_order_and_the_pixel_goes_before_the_body_end() -> 
     assert TOKENS.verify(second, TrackingKind.CLICK) == TrackingClaim(
         TrackingKind.CLICK, "acme", "m1", 1
     )
+
+
+def test_a_rotated_tracking_key_keeps_mailed_pixels_and_links_working() -> None:
+    claim = TrackingClaim(TrackingKind.CLICK, "acme", "m1", 2)
+    mailed = TOKENS.token(claim)
+    new_secret = "unit-tests-tracking-secret-rotated-0987654321"
+    rotated = TrackingTokens(new_secret, key_id="t2", retired_secrets={"": "t" * 40})
+    assert rotated.token(claim).endswith(".t2")
+    assert rotated.verify(mailed, TrackingKind.CLICK) == claim
+    assert TrackingTokens(new_secret, key_id="t2").verify(mailed, TrackingKind.CLICK) is None

@@ -75,3 +75,38 @@ def test_a_signer_refuses_what_it_did_not_sign() -> None:
     assert TokenSigner(b"j" * 32).open(token) is None
     for bad in ("", "x", "a.b.c", "!!!.???", token.split(".")[0] + ".AAAA"):
         assert signer.open(bad) is None
+
+
+NEW_SECRET = "unit-tests-link-signing-secret-rotated-987654"
+
+
+def test_a_rotated_key_signs_with_its_id_and_mailed_links_keep_working() -> None:
+    claim = LinkClaim("unsubscribe", "acme", "c1")
+    mailed = SignedLinks(SECRET).token(claim)
+    rotated = SignedLinks(NEW_SECRET, key_id="k2", retired_secrets={"": SECRET})
+    fresh = rotated.token(claim)
+    assert fresh.endswith(".k2")
+    assert rotated.verify(fresh, "unsubscribe") == claim
+    assert rotated.verify(mailed, "unsubscribe") == claim
+    # Once the old key is removed from the configuration, what it signed is refused.
+    retired_gone = SignedLinks(NEW_SECRET, key_id="k2")
+    assert retired_gone.verify(mailed, "unsubscribe") is None
+    assert retired_gone.verify(fresh, "unsubscribe") == claim
+
+
+def test_a_token_naming_a_key_it_was_not_signed_with_is_refused() -> None:
+    rotated = SignedLinks(NEW_SECRET, key_id="k2", retired_secrets={"": SECRET})
+    token = rotated.token(LinkClaim("unsubscribe", "acme", "c1"))
+    body_and_signature = token.removesuffix(".k2")
+    assert rotated.verify(body_and_signature, "unsubscribe") is None  # checked under key ""
+    assert rotated.verify(body_and_signature + ".k9", "unsubscribe") is None
+    assert rotated.verify(token + ".k2", "unsubscribe") is None
+
+
+@pytest.mark.parametrize(
+    ("key_id", "retired"),
+    [("bad id", {}), ("k2", {"k2": SECRET}), ("", {"x" * 17: SECRET}), ("k2", {"": "short"})],
+)
+def test_a_bad_key_configuration_is_refused(key_id: str, retired: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        SignedLinks(NEW_SECRET, key_id=key_id, retired_secrets=retired)

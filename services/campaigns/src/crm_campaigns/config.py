@@ -19,6 +19,9 @@ class CampaignsSettings(ServiceSettings):
     smtp_sender: str = "Talent Team <talent@recruitcrm.local>"
     public_base_url: str = "http://127.0.0.1:8000"
     tracking_secret: SecretStr = SecretStr("")
+    # Rotation, as for link signing: the current key's id and earlier secrets by key id.
+    tracking_key_id: str = ""
+    tracking_retired_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     sequence_poll_interval_seconds: float = 1.0
     delivery_poll_interval_seconds: float = 1.0
     delivery_batch_size: int = 100

@@ -35,7 +35,6 @@ from crm_campaigns.repository import ensure_indexes
 from crm_campaigns.smtp import SmtpPool
 from crm_shared import (
     BatchWorker,
-    SignedLinks,
     Wakeup,
     build_platform,
     create_service_app,
@@ -63,8 +62,15 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     platform = build_platform(settings)
     mongo, database = platform.require_mongo(), platform.require_database()
     outbox, consumer = platform.require_outbox(), platform.require_consumer()
-    tokens = TrackingTokens(settings.tracking_secret.get_secret_value())
-    links = SignedLinks(settings.link_signing_secret.get_secret_value())
+    tokens = TrackingTokens(
+        settings.tracking_secret.get_secret_value(),
+        key_id=settings.tracking_key_id,
+        retired_secrets={
+            key_id: secret.get_secret_value()
+            for key_id, secret in settings.tracking_retired_secrets.items()
+        },
+    )
+    links = settings.signed_links()
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
 

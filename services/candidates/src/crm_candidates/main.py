@@ -33,7 +33,6 @@ from crm_candidates.repository import (
 )
 from crm_shared import (
     BatchWorker,
-    SignedLinks,
     Wakeup,
     build_platform,
     create_service_app,
@@ -52,7 +51,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         platform.require_outbox(),
     )
     segment_jobs = SegmentJobs(mongo, database, outbox)
-    links = SignedLinks(settings.link_signing_secret.get_secret_value())
+    links = settings.signed_links()
     confirmation = ConfirmationPolicy(
         public_base_url=settings.public_base_url,
         link_ttl=timedelta(hours=settings.confirmation_link_ttl_hours),

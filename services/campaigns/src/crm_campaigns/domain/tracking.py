@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,10 +37,17 @@ class TrackingClaim:
 class TrackingTokens:
     """Signs and verifies tracking tokens with the service's secret."""
 
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 32:
-            raise ValueError("the tracking secret must have at least 32 characters")
-        self._signer = TokenSigner(secret.encode())
+    def __init__(
+        self, secret: str, *, key_id: str = "", retired_secrets: Mapping[str, str] | None = None
+    ) -> None:
+        secrets = [secret, *(retired_secrets or {}).values()]
+        if any(len(each) < 32 for each in secrets):
+            raise ValueError("a tracking secret must have at least 32 characters")
+        self._signer = TokenSigner(
+            secret.encode(),
+            key_id=key_id,
+            retired={k: v.encode() for k, v in (retired_secrets or {}).items()},
+        )
 
     def token(self, claim: TrackingClaim) -> str:
         """A token for `claim`."""
