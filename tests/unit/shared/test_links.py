@@ -108,5 +108,5 @@ def test_a_token_naming_a_key_it_was_not_signed_with_is_refused() -> None:
     [("bad id", {}), ("k2", {"k2": SECRET}), ("", {"x" * 17: SECRET}), ("k2", {"": "short"})],
 )
 def test_a_bad_key_configuration_is_refused(key_id: str, retired: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"key|secret"):
         SignedLinks(NEW_SECRET, key_id=key_id, retired_secrets=retired)
