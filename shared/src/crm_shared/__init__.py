@@ -106,6 +106,7 @@ from crm_shared.mongo import (
 )
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from crm_shared.preconditions import IfMatch, etag_for, required_version, stale_version
 from crm_shared.repository import (
     TenantMismatchError,
     TenantScopedCollection,
@@ -173,6 +174,7 @@ __all__ = [
     "EventHandler",
     "EventRegistered",
     "IdempotentConsumer",
+    "IfMatch",
     "InternalTokens",
     "InvalidTokenError",
     "LinkClaim",
@@ -218,6 +220,7 @@ __all__ = [
     "ensure_directory_indexes",
     "ensure_erasure_indexes",
     "ensure_topics",
+    "etag_for",
     "export_personal_data",
     "exportable",
     "from_document",
@@ -236,6 +239,8 @@ __all__ = [
     "problem_response",
     "readiness_checks",
     "require_roles",
+    "required_version",
+    "stale_version",
     "subscribe_candidate_erasure",
     "to_document",
     "topic_spec",

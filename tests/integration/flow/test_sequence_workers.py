@@ -37,6 +37,7 @@ from crm_shared import (
     SignedLinks,
     Wakeup,
     in_transaction,
+    utc_now,
 )
 from helpers import eventually, serving, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
@@ -315,9 +316,70 @@ async def test_a_failing_step_does_not_hold_up_other_enrolments(
         for e in await database["enrolments"].find({"tenant_id": tenant}).to_list()
     }
     assert by_sequence[fine.id]["status"] == "completed"
-    stuck = by_sequence[broken.id]
-    assert stuck["status"] == "active"
-    assert stuck["step_index"] == 0
-    assert stuck["lease_owner"] == engine.owner  # kept away until the lease expires
-    assert await database["messages"].count_documents({"tenant_id": tenant}) == 1
+    # The broken one fails visibly at its step, released, instead of waiting for its lease.
+    failed = by_sequence[broken.id]
+    assert failed["status"] == "failed"
+    assert failed["step_index"] == 0
+    assert failed["failure_reason"] == "step 0 (send): template gone no longer exists"
+    assert failed["lease_owner"] is None
+    messages = await database["messages"].find({"tenant_id": tenant}).to_list()
+    assert sorted((m["status"], m.get("failure_reason")) for m in messages) == [
+        ("failed", "template_missing"),
+        ("queued", None),
+    ]
+    assert await engine.run_due_steps() == 0
+
+
+async def test_an_unexpected_step_error_is_retried_with_backoff_then_fails_the_enrolment(
+    engine_database: tuple[Any, MongoDatabase],
+) -> None:
+    client, database = engine_database
+    tenant = unique("tenant")
+    sequence = Sequence.model_validate(
+        {
+            "tenant_id": tenant,
+            "name": "unreadable",
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "wait", "days": 1}],
+            "created_by": "rita",
+        }
+    )
+    await SequenceRepository(database, tenant).add(sequence)
+
+    async def seed(session: Any) -> None:
+        await EnrolmentRepository(database, tenant).enrol(
+            sequence, "c1", {}, enrolled_by="test", session=session
+        )
+
+    await in_transaction(client, seed)
+    # A stored definition the engine cannot read: every attempt at the step raises.
+    await database["sequences"].update_one(
+        {"_id": sequence.id}, {"$set": {"steps": [{"type": "teleport"}]}}
+    )
+    engine = SequenceEngine(
+        mongo=client,
+        database=database,
+        outbox=Outbox(database, "campaigns"),
+        tokens=TrackingTokens("t" * 40),
+        links=SignedLinks("l" * 40),
+        public_base_url="http://crm.example",
+        sender_name="Talent",
+        lease=timedelta(minutes=5),
+        batch_size=10,
+        messages_queued=Wakeup(),
+    )
+    query = {"tenant_id": tenant, "sequence_id": sequence.id}
+    for attempt in (1, 2, 3):
+        assert await engine.run_due_steps() == 1
+        enrolment = await database["enrolments"].find_one(query)
+        assert enrolment is not None
+        assert enrolment["step_errors"] == attempt
+        assert enrolment["last_error"].startswith("ValidationError")
+        assert enrolment["lease_owner"] is None  # released, not parked behind the lease
+        if attempt < 3:
+            assert enrolment["status"] == "active"
+            assert enrolment["next_run_at"] > utc_now()  # backing off
+            await database["enrolments"].update_one(query, {"$set": {"next_run_at": utc_now()}})
+    assert enrolment["status"] == "failed"
+    assert enrolment["failure_reason"].startswith("step 0 failed 3 times: ValidationError")
     assert await engine.run_due_steps() == 0

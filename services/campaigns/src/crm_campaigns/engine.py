@@ -34,6 +34,7 @@ from crm_campaigns.domain.models import (
     BranchStep,
     Enrolment,
     EnrolmentStatus,
+    ExitReason,
     Message,
     MessageStatus,
     MoveStageStep,
@@ -43,6 +44,7 @@ from crm_campaigns.domain.models import (
     RemoveTagStep,
     SendStep,
     Sequence,
+    SequenceStatus,
     Template,
     WaitStep,
     WaitUntilStep,
@@ -248,6 +250,10 @@ class SequenceEngine:
                 return  # exited meanwhile, or another worker took over an expired lease
             enrolment = from_document(Enrolment, current | {"step_count": count})
             now = utc_now()
+            if sequence is not None and sequence.status is not SequenceStatus.ACTIVE:
+                # Paused or archived while this enrolment was due: it follows its sequence.
+                await self._update(claim, self._following(sequence.status, now), session)
+                return
             if sequence is None or index >= len(sequence.steps) or count >= MAX_STEPS_PER_ENROLMENT:
                 await self._update(claim, self._finished(now), session)
                 return
@@ -340,6 +346,19 @@ class SequenceEngine:
         )
         if updated.matched_count != 1:
             raise LostClaimError(claim["_id"])
+
+    @staticmethod
+    def _following(status: SequenceStatus, now: datetime) -> dict[str, Any]:
+        released = {"lease_owner": None, "lease_until": None}
+        if status is SequenceStatus.PAUSED:
+            return {"status": EnrolmentStatus.PAUSED.value} | released
+        return {
+            "status": EnrolmentStatus.EXITED.value,
+            "exit_reason": ExitReason.SEQUENCE_ARCHIVED.value,
+            "ended_at": now,
+            "next_run_at": None,
+            "awaiting_signal": False,
+        } | released
 
     @staticmethod
     def _finished(now: datetime) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crm_campaigns.domain.contact_policy import ContactPolicy
+from crm_campaigns.domain.lifecycle import UNFINISHED_BROADCASTS
 from crm_campaigns.domain.models import (
     DELIVERY_FAILED,
     ENROLMENTS_IN_PROGRESS,
@@ -36,6 +37,7 @@ from crm_campaigns.domain.models import (
     Recipient,
     ReentryPolicy,
     Sequence,
+    SequenceStatus,
     Template,
     enrolment_id,
 )
@@ -199,9 +201,36 @@ class TemplateRepository:
         document = await self._templates.find_one({"_id": template_id}, session=session)
         return from_document(Template, document) if document else None
 
-    async def all(self) -> list[Template]:
-        documents = await self._templates.find({}, sort=[("_id", ASCENDING)])
+    async def live(self, template_id: str) -> Template | None:
+        """The template, unless it is unknown or archived (nothing new may use it)."""
+        template = await self.get(template_id)
+        return template if template is not None and template.archived_at is None else None
+
+    async def all(self, *, include_archived: bool = False) -> list[Template]:
+        query = {} if include_archived else {"archived_at": None}
+        documents = await self._templates.find(query, sort=[("_id", ASCENDING)])
         return [from_document(Template, d) for d in documents]
+
+    async def replace(
+        self, template_id: str, version: int, parts: dict[str, str], *, updated_by: str
+    ) -> bool:
+        """Replaces a live template's name and parts if it is still at `version`."""
+        result = await self._templates.update_one(
+            {"_id": template_id, "version": version, "archived_at": None},
+            {
+                "$set": parts | {"updated_by": updated_by, "updated_at": utc_now()},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def archive(self, template_id: str, *, session: Session) -> bool:
+        result = await self._templates.update_one(
+            {"_id": template_id, "archived_at": None},
+            {"$set": {"archived_at": utc_now()}, "$inc": {"version": 1}},
+            session=session,
+        )
+        return result.modified_count == 1
 
 
 class SequenceRepository:
@@ -217,15 +246,66 @@ class SequenceRepository:
         document = await self._sequences.find_one({"_id": sequence_id}, session=session)
         return from_document(Sequence, document) if document else None
 
-    async def all(self) -> list[Sequence]:
-        documents = await self._sequences.find({}, sort=[("_id", ASCENDING)])
+    async def all(self, *, include_archived: bool = False) -> list[Sequence]:
+        query = {} if include_archived else _NOT_ARCHIVED
+        documents = await self._sequences.find(query, sort=[("_id", ASCENDING)])
         return [from_document(Sequence, d) for d in documents]
+
+    async def using_template(self, template_id: str, *, session: Session) -> list[Sequence]:
+        """The sequences not archived with a step that sends `template_id`."""
+        documents = await self._sequences.find(
+            {"steps.template_id": template_id} | _NOT_ARCHIVED, session=session
+        )
+        return [from_document(Sequence, d) for d in documents]
+
+    async def replace(
+        self,
+        sequence_id: str,
+        version: int,
+        changes: dict[str, Any],
+        *,
+        updated_by: str,
+        session: Session | None = None,
+    ) -> bool:
+        """Applies an edit if the sequence is still at `version` (and not archived)."""
+        result = await self._sequences.update_one(
+            {"_id": sequence_id, "version": version} | _NOT_ARCHIVED,
+            {
+                "$set": changes | {"updated_by": updated_by, "updated_at": utc_now()},
+                "$inc": {"version": 1},
+            },
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def move(
+        self,
+        sequence_id: str,
+        source: SequenceStatus,
+        target: SequenceStatus,
+        *,
+        updated_by: str,
+        session: Session,
+    ) -> bool:
+        """Moves the sequence from `source` to `target`; False if it was not in `source`."""
+        current: dict[str, Any] = {"status": source.value}
+        if source is SequenceStatus.ACTIVE:
+            current = {"status": {"$in": [source.value, None]}}  # sequences from before statuses
+        result = await self._sequences.update_one(
+            {"_id": sequence_id} | current,
+            {
+                "$set": {"status": target.value, "updated_by": updated_by, "updated_at": utc_now()},
+                "$inc": {"version": 1},
+            },
+            session=session,
+        )
+        return result.modified_count == 1
 
     async def triggered_by(
         self, trigger_type: str, *, session: Session, **fields: str | None
     ) -> list[Sequence]:
-        """The sequences whose trigger is of `trigger_type` with exactly these `fields`."""
-        query: dict[str, Any] = {"trigger.type": trigger_type}
+        """The sequences not archived whose trigger is of `trigger_type` with these `fields`."""
+        query: dict[str, Any] = {"trigger.type": trigger_type} | _NOT_ARCHIVED
         query.update({f"trigger.{name}": value for name, value in fields.items()})
         documents = await self._sequences.find(query, session=session)
         return [from_document(Sequence, d) for d in documents]
@@ -281,6 +361,11 @@ class EnrolmentRepository:
             candidate_id=candidate_id,
             entry=entry,
             enrolled_by=enrolled_by,
+            status=(
+                EnrolmentStatus.PAUSED
+                if sequence.status is SequenceStatus.PAUSED
+                else EnrolmentStatus.ACTIVE
+            ),
         )
         document = to_document(enrolment) | {
             "trace_context": trace_context,
@@ -308,6 +393,43 @@ class EnrolmentRepository:
             query["sequence_id"] = {"$in": sequence_ids}
         result = await self._enrolments.update_many(
             query,
+            {
+                "$set": {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": reason.value,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                    "awaiting_signal": False,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count
+
+    async def move_all(
+        self,
+        sequence_id: str,
+        source: EnrolmentStatus,
+        target: EnrolmentStatus,
+        *,
+        session: Session,
+    ) -> int:
+        """Pauses or resumes the sequence's enrolments in `source` (timers are kept: one that
+        passed meanwhile runs at once on resume)."""
+        result = await self._enrolments.update_many(
+            {"sequence_id": sequence_id, "status": source.value},
+            {"$set": {"status": target.value}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def exit_sequence(self, sequence_id: str, reason: ExitReason, *, session: Session) -> int:
+        """Ends every enrolment of the sequence still in progress, with `reason`."""
+        result = await self._enrolments.update_many(
+            {
+                "sequence_id": sequence_id,
+                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+            },
             {
                 "$set": {
                     "status": EnrolmentStatus.EXITED.value,
@@ -422,6 +544,9 @@ class EnrolmentRepository:
             {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
         )
         return [from_document(Enrolment, d) for d in documents]
+
+
+_NOT_ARCHIVED: dict[str, Any] = {"status": {"$ne": SequenceStatus.ARCHIVED.value}}
 
 
 def _state_query(state: EnrolmentState) -> dict[str, Any]:
@@ -866,6 +991,19 @@ class BroadcastRepository:
         self.tenant_id = tenant_id
         self._broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
         self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+
+    async def unfinished_using_template(
+        self, template_id: str, *, session: Session
+    ) -> list[Broadcast]:
+        """The broadcasts that will still render `template_id`."""
+        documents = await self._broadcasts.find(
+            {
+                "template_id": template_id,
+                "status": {"$in": [status.value for status in UNFINISHED_BROADCASTS]},
+            },
+            session=session,
+        )
+        return [from_document(Broadcast, d) for d in documents]
 
     async def add(self, broadcast: Broadcast) -> None:
         # BSON has no date or time-of-day type: the schedule is stored as its JSON form.

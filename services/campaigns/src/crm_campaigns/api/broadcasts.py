@@ -142,7 +142,7 @@ async def create_broadcast(
     response: Response,
 ) -> BroadcastPublic:
     """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it."""
-    if await templates.get(body.template_id) is None:
+    if await templates.live(body.template_id) is None:
         raise _invalid(
             f"template {body.template_id} does not exist",
             [{"field": "template_id", "detail": "unknown template"}],

@@ -16,12 +16,14 @@ from crm_campaigns.api.schemas import (
     SequenceCreate,
     SequenceEnrolmentStates,
     SequencePublic,
+    SequenceUpdate,
     TemplateCreate,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
 )
 from crm_campaigns.domain.contact_links import preview_links, with_footer
+from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction, sequence_after
 from crm_campaigns.domain.models import (
     EnrolmentRefused,
     EnrolmentState,
@@ -40,7 +42,14 @@ from crm_campaigns.domain.templates import (
     render,
     validate_template,
 )
+from crm_campaigns.lifecycle import (
+    StaleVersionError,
+    archive_template,
+    change_sequence_status,
+    edit_sequence,
+)
 from crm_campaigns.repository import (
+    BlockRepository,
     BlocksRepo,
     EnrolmentRepository,
     EnrolmentsRepo,
@@ -48,12 +57,15 @@ from crm_campaigns.repository import (
     NotificationsRepo,
     RecipientsRepo,
     SegmentMemberRepository,
+    SequenceRepository,
     SequencesRepo,
+    TemplateRepository,
     TemplatesRepo,
 )
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    IfMatch,
     Page,
     Platform,
     ProblemError,
@@ -61,7 +73,10 @@ from crm_shared import (
     current_trace_context,
     decode_cursor,
     encode_cursor,
+    etag_for,
     in_transaction,
+    required_version,
+    stale_version,
 )
 
 router = APIRouter()
@@ -81,16 +96,8 @@ def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
     )
 
 
-@router.post("/templates", status_code=201, response_model=TemplatePublic, tags=["templates"])
-async def create_template(
-    body: TemplateCreate,
-    principal: CurrentPrincipal,
-    templates: TemplatesRepo,
-    blocks: BlocksRepo,
-    request: Request,
-    response: Response,
-) -> TemplatePublic:
-    """Saves a template after checking its syntax and every merge field it uses."""
+async def _validated(body: TemplateCreate, blocks: BlockRepository) -> None:
+    """A 422 naming each part of the template that does not parse or uses something unknown."""
     try:
         validate_template(
             {"subject": body.subject, "html": body.html, "text": body.text},
@@ -102,27 +109,106 @@ async def create_template(
             f"the template is not valid: {error}",
             [{"field": part, "detail": message} for part, message in error.errors],
         ) from None
+
+
+def _conflict(error: LifecycleConflict) -> ProblemError:
+    return ProblemError(409, str(error), problem_type="conflict")
+
+
+@router.post("/templates", status_code=201, response_model=TemplatePublic, tags=["templates"])
+async def create_template(
+    body: TemplateCreate,
+    principal: CurrentPrincipal,
+    templates: TemplatesRepo,
+    blocks: BlocksRepo,
+    request: Request,
+    response: Response,
+) -> TemplatePublic:
+    """Saves a template after checking its syntax and every merge field it uses."""
+    await _validated(body, blocks)
     template = Template(
         tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump()
     )
     await templates.add(template)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{template.id}"
+    response.headers["ETag"] = etag_for(template.version)
     return TemplatePublic.model_validate(template.model_dump())
 
 
 @router.get("/templates", response_model=list[TemplatePublic], tags=["templates"])
-async def list_templates(templates: TemplatesRepo) -> list[TemplatePublic]:
-    """Every template of the caller's tenant."""
-    return [TemplatePublic.model_validate(t.model_dump()) for t in await templates.all()]
+async def list_templates(
+    templates: TemplatesRepo,
+    include_archived: Annotated[bool, Query(description="Archived templates too.")] = False,
+) -> list[TemplatePublic]:
+    """Every template of the caller's tenant (archived ones only when asked)."""
+    return [
+        TemplatePublic.model_validate(t.model_dump())
+        for t in await templates.all(include_archived=include_archived)
+    ]
 
 
 @router.get("/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
-async def get_template(template_id: str, templates: TemplatesRepo) -> TemplatePublic:
-    """One template."""
+async def get_template(
+    template_id: str, templates: TemplatesRepo, response: Response
+) -> TemplatePublic:
+    """One template, archived or not, with its version as `ETag`."""
     template = await templates.get(template_id)
     if template is None:
         raise _not_found("template", template_id)
+    response.headers["ETag"] = etag_for(template.version)
     return TemplatePublic.model_validate(template.model_dump())
+
+
+@router.put("/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
+async def replace_template(
+    template_id: str,
+    body: TemplateCreate,
+    principal: CurrentPrincipal,
+    templates: TemplatesRepo,
+    blocks: BlocksRepo,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TemplatePublic:
+    """Replaces a template's name and parts, made from the version `If-Match` names (428
+    without it, 412 if it changed meanwhile). Mail already rendered (sent, or queued by a
+    broadcast) keeps the version it was rendered with; what renders from now on uses this."""
+    version = required_version(if_match)
+    current = await templates.get(template_id)
+    if current is None:
+        raise _not_found("template", template_id)
+    if current.archived_at is not None:
+        raise ProblemError(
+            409, f"template {template_id} is archived; it cannot change", problem_type="conflict"
+        )
+    await _validated(body, blocks)
+    if not await templates.replace(
+        template_id, version, body.model_dump(), updated_by=principal.user_id
+    ):
+        latest = await templates.get(template_id)
+        raise stale_version("template", template_id, latest.version if latest else 0, version)
+    updated = await templates.get(template_id)
+    assert updated is not None
+    response.headers["ETag"] = etag_for(updated.version)
+    return TemplatePublic.model_validate(updated.model_dump())
+
+
+@router.delete("/templates/{template_id}", status_code=204, tags=["templates"])
+async def delete_template(
+    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, request: Request
+) -> Response:
+    """Archives a template: it leaves the list, nothing new may use it, and the messages that
+    were sent with it keep naming it. A 409 names the sequences (not archived) and unfinished
+    broadcasts that still use it."""
+    if await templates.get(template_id) is None:
+        raise _not_found("template", template_id)
+    platform: Platform = request.app.state.platform
+    try:
+        await archive_template(
+            platform.require_mongo(), platform.require_database(), principal.tenant_id, template_id
+        )
+    except LifecycleConflict as error:
+        raise _conflict(error) from None
+    return Response(status_code=204)
 
 
 @router.post("/templates/{template_id}/preview", response_model=TemplatePreview, tags=["templates"])
@@ -162,17 +248,20 @@ async def preview_template(
     return TemplatePreview(subject=rendered.subject, html=html, text=text)
 
 
-def _definition(body: SequenceCreate) -> tuple[Any, list[Any]]:
-    """The trigger and steps of a sequence definition; a 422 names every bad field."""
+def _definition(
+    raw_trigger: dict[str, Any] | None, raw_steps: list[Any] | None
+) -> tuple[Any, list[Any]]:
+    """The trigger and steps of a sequence definition (None where not given); a 422 names every
+    bad field."""
     errors: list[tuple[str, str]] = []
     trigger: Any = None
     steps: list[Any] = []
     try:
-        trigger = parse_trigger(body.trigger)
+        trigger = parse_trigger(raw_trigger) if raw_trigger is not None else None
     except SequenceDefinitionError as error:
         errors.extend(error.errors)
     try:
-        steps = parse_steps(body.steps)
+        steps = parse_steps(raw_steps) if raw_steps is not None else []
     except SequenceDefinitionError as error:
         errors.extend(error.errors)
     if errors:
@@ -181,6 +270,16 @@ def _definition(body: SequenceCreate) -> tuple[Any, list[Any]]:
             [{"field": field, "detail": detail} for field, detail in errors],
         )
     return trigger, steps
+
+
+async def _templates_exist(steps: list[Any], templates: TemplateRepository) -> None:
+    """A 422 for a send step whose template is unknown or archived."""
+    for index, step in enumerate(steps):
+        if isinstance(step, SendStep) and await templates.live(step.template_id) is None:
+            raise _invalid(
+                f"step {index} sends template {step.template_id}, which does not exist",
+                [{"field": f"steps.{index}.template_id", "detail": "unknown template"}],
+            )
 
 
 @router.post("/sequences", status_code=201, response_model=SequencePublic, tags=["sequences"])
@@ -194,13 +293,8 @@ async def create_sequence(
 ) -> SequencePublic:
     """Creates a sequence after checking its trigger and steps; for a segment trigger its
     current members enrol too (unless told otherwise), and every later entrant."""
-    trigger, steps = _definition(body)
-    for index, step in enumerate(steps):
-        if isinstance(step, SendStep) and await templates.get(step.template_id) is None:
-            raise _invalid(
-                f"step {index} sends template {step.template_id}, which does not exist",
-                [{"field": f"steps.{index}.template_id", "detail": "unknown template"}],
-            )
+    trigger, steps = _definition(body.trigger, body.steps)
+    await _templates_exist(steps, templates)
     sequence = Sequence(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
@@ -231,22 +325,133 @@ async def create_sequence(
     await in_transaction(platform.require_mongo(), store)
     request.app.state.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
+    response.headers["ETag"] = etag_for(sequence.version)
     return SequencePublic.model_validate(sequence.model_dump())
 
 
 @router.get("/sequences", response_model=list[SequencePublic], tags=["sequences"])
-async def list_sequences(sequences: SequencesRepo) -> list[SequencePublic]:
-    """Every sequence of the caller's tenant."""
-    return [SequencePublic.model_validate(s.model_dump()) for s in await sequences.all()]
+async def list_sequences(
+    sequences: SequencesRepo,
+    include_archived: Annotated[bool, Query(description="Archived sequences too.")] = False,
+) -> list[SequencePublic]:
+    """Every sequence of the caller's tenant (archived ones only when asked)."""
+    return [
+        SequencePublic.model_validate(s.model_dump())
+        for s in await sequences.all(include_archived=include_archived)
+    ]
 
 
 @router.get("/sequences/{sequence_id}", response_model=SequencePublic, tags=["sequences"])
-async def get_sequence(sequence_id: str, sequences: SequencesRepo) -> SequencePublic:
-    """One sequence."""
+async def get_sequence(
+    sequence_id: str, sequences: SequencesRepo, response: Response
+) -> SequencePublic:
+    """One sequence, with its version as `ETag`."""
+    sequence = await _sequence(sequences, sequence_id)
+    response.headers["ETag"] = etag_for(sequence.version)
+    return SequencePublic.model_validate(sequence.model_dump())
+
+
+async def _sequence(sequences: SequenceRepository, sequence_id: str) -> Sequence:
     sequence = await sequences.get(sequence_id)
     if sequence is None:
         raise _not_found("sequence", sequence_id)
-    return SequencePublic.model_validate(sequence.model_dump())
+    return sequence
+
+
+@router.patch("/sequences/{sequence_id}", response_model=SequencePublic, tags=["sequences"])
+async def edit_sequence_route(
+    sequence_id: str,
+    body: SequenceUpdate,
+    principal: CurrentPrincipal,
+    sequences: SequencesRepo,
+    templates: TemplatesRepo,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> SequencePublic:
+    """Edits a sequence, live or paused, made from the version `If-Match` names (428 without
+    it, 412 if someone changed it meanwhile). Enrolments in progress go on from the step index
+    they are at: the edit applies to the steps they have not reached yet; one whose index is
+    past the new end completes. A new segment trigger does not enrol the segment's current
+    members (enrol them by hand)."""
+    version = required_version(if_match)
+    sequence = await _sequence(sequences, sequence_id)
+    trigger, steps = _definition(body.trigger, body.steps)
+    await _templates_exist(steps, templates)
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude={"trigger", "steps"})
+    if trigger is not None:
+        changes["trigger"] = trigger.model_dump()
+    if body.steps is not None:
+        changes["steps"] = [step.model_dump() for step in steps]
+    if body.exit_on is not None:
+        changes["exit_on"] = list(dict.fromkeys(changes["exit_on"]))
+    platform: Platform = request.app.state.platform
+    try:
+        await edit_sequence(
+            platform.require_database(), sequence, version, changes, user_id=principal.user_id
+        )
+    except StaleVersionError as stale:
+        raise stale_version("sequence", sequence_id, stale.current, version) from None
+    except LifecycleConflict as error:
+        raise _conflict(error) from None
+    request.app.state.steps_due.notify()
+    return await get_sequence(sequence_id, sequences, response)
+
+
+async def _change_status(
+    sequence_id: str,
+    action: SequenceAction,
+    principal: CurrentPrincipal,
+    sequences: SequenceRepository,
+    request: Request,
+) -> Sequence:
+    sequence = await _sequence(sequences, sequence_id)
+    platform: Platform = request.app.state.platform
+    try:
+        await change_sequence_status(
+            platform.require_mongo(),
+            platform.require_database(),
+            sequence,
+            action,
+            principal.user_id,
+        )
+    except LifecycleConflict as error:
+        raise _conflict(error) from None
+    request.app.state.steps_due.notify()
+    return await _sequence(sequences, sequence_id)
+
+
+@router.post("/sequences/{sequence_id}/pause", response_model=SequencePublic, tags=["sequences"])
+async def pause_sequence(
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+) -> SequencePublic:
+    """Pauses an active sequence: no step of it runs until it resumes; its enrolments (and any
+    its trigger starts meanwhile) wait as `paused`. 409 if it is not active."""
+    paused = await _change_status(sequence_id, SequenceAction.PAUSE, principal, sequences, request)
+    return SequencePublic.model_validate(paused.model_dump())
+
+
+@router.post("/sequences/{sequence_id}/resume", response_model=SequencePublic, tags=["sequences"])
+async def resume_sequence(
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+) -> SequencePublic:
+    """Resumes a paused sequence: its enrolments go on where they stopped, and a timer that
+    passed meanwhile runs at once. 409 if it is not paused."""
+    resumed = await _change_status(
+        sequence_id, SequenceAction.RESUME, principal, sequences, request
+    )
+    return SequencePublic.model_validate(resumed.model_dump())
+
+
+@router.delete("/sequences/{sequence_id}", status_code=204, tags=["sequences"])
+async def archive_sequence(
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+) -> Response:
+    """Archives a sequence (final): its trigger enrols nobody any more, its enrolments in
+    progress exit (`sequence_archived`), and it leaves the list; its enrolments and messages
+    are kept and readable. 409 if it is archived already."""
+    await _change_status(sequence_id, SequenceAction.ARCHIVE, principal, sequences, request)
+    return Response(status_code=204)
 
 
 @router.get(
@@ -327,10 +532,13 @@ async def enrol_candidates(
     recipients: RecipientsRepo,
     request: Request,
 ) -> EnrolmentOutcome:
-    """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not."""
-    sequence = await sequences.get(sequence_id)
-    if sequence is None:
-        raise _not_found("sequence", sequence_id)
+    """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
+    Into a paused sequence they enrol paused; an archived one answers 409."""
+    sequence = await _sequence(sequences, sequence_id)
+    try:
+        sequence_after(sequence.status, SequenceAction.ENROL)
+    except LifecycleConflict as error:
+        raise _conflict(error) from None
     platform: Platform = request.app.state.platform
     database = platform.require_database()
     enrolled: list[EnrolmentPublic] = []

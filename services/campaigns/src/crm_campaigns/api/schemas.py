@@ -27,6 +27,7 @@ from crm_campaigns.domain.models import (
     Reentry,
     Schedule,
     SendNow,
+    SequenceStatus,
     Step,
     Trigger,
     enrolment_state,
@@ -56,6 +57,12 @@ class TemplatePublic(BaseModel):
     text: str
     created_by: str
     created_at: datetime
+    version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
+    updated_at: datetime | None
+    archived_at: datetime | None = Field(
+        description="When it was archived (`DELETE`): sent messages keep naming it, nothing new "
+        "may use it."
+    )
 
 
 class TemplatePreviewRequest(BaseModel):
@@ -113,6 +120,23 @@ class SequencePublic(BaseModel):
     exit_on: list[ExitReason]
     created_by: str
     created_at: datetime
+    status: SequenceStatus
+    version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+class SequenceUpdate(BaseModel):
+    """An edit of a sequence: the fields given replace the sequence's (same shapes as on
+    create). Enrolments in progress go on from their step index in the edited steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    trigger: dict[str, Any] | None = None
+    steps: list[Any] | None = Field(default=None, min_length=1, max_length=50)
+    reentry: Reentry | None = None
+    exit_on: list[ExitReason] | None = Field(default=None, max_length=len(ExitReason))
 
 
 class EnrolmentPublic(BaseModel):

@@ -54,6 +54,10 @@ class Template(BaseModel):
     text: str
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    version: int = 1
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    archived_at: datetime | None = None
 
 
 StepLabel = Annotated[
@@ -322,6 +326,8 @@ class ExitReason(StrEnum):
     REMOVED = "removed"
     # The candidate's record was merged into another that is in the same sequence already.
     MERGED = "merged"
+    # The sequence was archived (deleted) while the enrolment was in progress.
+    SEQUENCE_ARCHIVED = "sequence_archived"
 
 
 # What ends an enrolment early unless a sequence says otherwise (manual removal always does).
@@ -333,8 +339,20 @@ DEFAULT_EXIT_ON = (
 )
 
 
+class SequenceStatus(StrEnum):
+    """active <-> paused -> archived; active -> archived. Archived is final."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
 class Sequence(BaseModel):
-    """A nurture sequence: a trigger that enrols candidates and the steps they go through."""
+    """A nurture sequence: a trigger that enrols candidates and the steps they go through.
+
+    `version` counts edits, for optimistic concurrency: an edit names the version it was made
+    from and is refused if the sequence changed since.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -347,16 +365,22 @@ class Sequence(BaseModel):
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(DEFAULT_EXIT_ON))
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    status: SequenceStatus = SequenceStatus.ACTIVE
+    version: int = 1
+    updated_by: str | None = None
+    updated_at: datetime | None = None
 
 
 class EnrolmentStatus(StrEnum):
     """active -> completed | exited; active -> failed (a step could not run) -> active (retried)
-    or exited. A failed enrolment still holds the candidate's place in the sequence."""
+    or exited; active <-> paused with its sequence. Failed and paused enrolments still hold the
+    candidate's place in the sequence."""
 
     ACTIVE = "active"
     COMPLETED = "completed"
     EXITED = "exited"
     FAILED = "failed"
+    PAUSED = "paused"
 
 
 class EnrolmentState(StrEnum):
@@ -365,6 +389,7 @@ class EnrolmentState(StrEnum):
 
     ACTIVE = "active"
     WAITING = "waiting"
+    PAUSED = "paused"
     FAILED = "failed"
     COMPLETED = "completed"
     EXITED = "exited"
@@ -381,7 +406,7 @@ def enrolment_state(
 
 # Enrolments that still hold the candidate's place in their sequence: exit conditions end them,
 # and the re-entry policy does not start another beside them.
-ENROLMENTS_IN_PROGRESS = (EnrolmentStatus.ACTIVE, EnrolmentStatus.FAILED)
+ENROLMENTS_IN_PROGRESS = (EnrolmentStatus.ACTIVE, EnrolmentStatus.FAILED, EnrolmentStatus.PAUSED)
 
 
 class EnrolmentRefused(StrEnum):

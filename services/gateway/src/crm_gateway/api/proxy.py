@@ -35,7 +35,7 @@ _REQUEST_HEADERS_DROPPED = frozenset(
     }
 )
 _RESPONSE_HEADERS_KEPT = frozenset(
-    {"content-type", "location", "www-authenticate", "retry-after", "cache-control"}
+    {"content-type", "location", "www-authenticate", "retry-after", "cache-control", "etag"}
 )
 
 

@@ -1,0 +1,114 @@
+"""Use cases of the lifecycle of templates and sequences: edit, pause, resume and archive.
+
+Each one checks the domain's rules (`domain/lifecycle.py`) and changes the resource and what
+depends on it in one transaction, so a sequence is never paused while some of its enrolments
+still run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_campaigns.domain.lifecycle import (
+    LifecycleConflict,
+    SequenceAction,
+    sequence_after,
+    template_archivable,
+)
+from crm_campaigns.domain.models import EnrolmentStatus, ExitReason, Sequence, SequenceStatus
+from crm_campaigns.repository import (
+    BroadcastRepository,
+    EnrolmentRepository,
+    SequenceRepository,
+    TemplateRepository,
+)
+from crm_shared import Database, MongoClient, Session, in_transaction
+
+
+class StaleVersionError(Exception):
+    """The resource changed since the version an edit was made from."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+async def archive_template(
+    mongo: MongoClient, database: Database, tenant_id: str, template_id: str
+) -> bool:
+    """Archives a template nothing live uses; False if it was archived already.
+
+    Raises `LifecycleConflict` naming the sequences and broadcasts that still use it.
+    """
+
+    async def archive(session: Session) -> bool:
+        sequences = await SequenceRepository(database, tenant_id).using_template(
+            template_id, session=session
+        )
+        broadcasts = await BroadcastRepository(database, tenant_id).unfinished_using_template(
+            template_id, session=session
+        )
+        template_archivable(template_id, [s.name for s in sequences], [b.name for b in broadcasts])
+        return await TemplateRepository(database, tenant_id).archive(template_id, session=session)
+
+    return await in_transaction(mongo, archive)
+
+
+async def edit_sequence(
+    database: Database,
+    sequence: Sequence,
+    version: int,
+    changes: dict[str, Any],
+    *,
+    user_id: str,
+) -> None:
+    """Applies an edit made from `version` of the sequence.
+
+    Enrolments in progress go on from the step index they are at, in the edited steps: an edit
+    applies to the steps they have not reached yet, and one past the end completes.
+    """
+    sequence_after(sequence.status, SequenceAction.EDIT)
+    sequences = SequenceRepository(database, sequence.tenant_id)
+    if not await sequences.replace(sequence.id, version, changes, updated_by=user_id):
+        latest = await sequences.get(sequence.id)
+        if latest is not None and latest.version != version:
+            raise StaleVersionError(latest.version)
+        raise LifecycleConflict(f"the sequence is {latest.status.value if latest else 'gone'}")
+
+
+async def change_sequence_status(
+    mongo: MongoClient, database: Database, sequence: Sequence, action: SequenceAction, user_id: str
+) -> None:
+    """Pauses, resumes or archives a sequence together with its enrolments in progress.
+
+    Paused: its enrolments are `paused` (and new ones start paused) until it resumes. Archived:
+    it enrols nobody any more and its enrolments in progress exit (`sequence_archived`); their
+    records and messages are kept.
+    """
+    target = sequence_after(sequence.status, action)
+    tenant_id = sequence.tenant_id
+
+    async def change(session: Session) -> None:
+        sequences = SequenceRepository(database, tenant_id)
+        current = await sequences.get(sequence.id, session=session)
+        if current is None:
+            raise LookupError(sequence.id)
+        sequence_after(current.status, action)
+        await sequences.move(
+            sequence.id, current.status, target, updated_by=user_id, session=session
+        )
+        enrolments = EnrolmentRepository(database, tenant_id)
+        if target is SequenceStatus.PAUSED:
+            await enrolments.move_all(
+                sequence.id, EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED, session=session
+            )
+        elif target is SequenceStatus.ACTIVE:
+            await enrolments.move_all(
+                sequence.id, EnrolmentStatus.PAUSED, EnrolmentStatus.ACTIVE, session=session
+            )
+        else:
+            await enrolments.exit_sequence(
+                sequence.id, ExitReason.SEQUENCE_ARCHIVED, session=session
+            )
+
+    await in_transaction(mongo, change)

@@ -1,0 +1,266 @@
+"""The lifecycle of templates and sequences through the gateway, on the real broker, database
+and SMTP sink: versioned edits with If-Match, archiving with its rule for dependants, and
+pausing, resuming, editing and archiving a live sequence with its enrolments kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SmtpSink
+from pymongo import AsyncMongoClient
+
+from crm_shared import utc_now
+from helpers import unique
+from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.sequencing import (
+    create_candidate,
+    create_sequence,
+    enrol,
+    enrolment_of,
+    mails_to,
+)
+
+pytestmark = pytest.mark.integration
+
+Database = Any
+
+
+@pytest.fixture
+async def campaigns_db(stack: Stack, mongodb_uri: str) -> AsyncIterator[Database]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    yield client[stack.settings["campaigns"].database_name]
+    await client.close()
+
+
+def headers(stack: Stack, **extra: str) -> dict[str, str]:
+    return stack.as_(ACME_TOKEN) | extra
+
+
+async def new_template(stack: Stack, subject: str) -> str:
+    response = await stack.gateway.post(
+        "/api/v1/templates",
+        headers=headers(stack),
+        json={"name": unique("template"), "subject": subject, "html": "<p>Hi</p>", "text": "Hi"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["etag"] == '"1"'
+    return str(response.json()["id"])
+
+
+def parts(subject: str) -> dict[str, str]:
+    return {"name": unique("template"), "subject": subject, "html": "<p>Hi</p>", "text": "Hi"}
+
+
+async def fast_forward(campaigns_db: Database, sequence_id: str, candidate_id: str) -> None:
+    """Makes the candidate's timer in the sequence due now, as if its wait had passed."""
+    result = await campaigns_db["enrolments"].update_many(
+        {"sequence_id": sequence_id, "candidate_id": candidate_id},
+        {"$set": {"next_run_at": utc_now() - timedelta(seconds=1)}},
+    )
+    assert result.matched_count == 1
+
+
+async def test_a_template_edit_needs_the_version_it_was_made_from_and_leaves_sent_mail(
+    stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    template_id = await new_template(stack, "Version one")
+    candidate_id, email = await create_candidate(stack, ACME_TOKEN, template_id)
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "send", "template_id": template_id}],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+    [first] = await mails_to(smtp_sink, email, 1)
+    assert first.subject == "Version one"
+
+    url = f"/api/v1/templates/{template_id}"
+    missing = await stack.gateway.put(url, headers=headers(stack), json=parts("Version two"))
+    assert missing.status_code == 428, missing.text
+    assert missing.headers["content-type"] == "application/problem+json"
+    edited = await stack.gateway.put(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json=parts("Version two")
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["version"], edited.headers["etag"]) == (2, '"2"')
+    # A second recruiter still holding version 1 does not overwrite the first one's edit.
+    stale = await stack.gateway.put(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json=parts("Version three")
+    )
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["current_version"] == 2
+    latest = await stack.gateway.get(url, headers=headers(stack))
+    assert (latest.json()["subject"], latest.headers["etag"]) == ("Version two", '"2"')
+
+    messages = await stack.gateway.get(
+        f"/api/v1/messages?candidate_id={candidate_id}", headers=headers(stack)
+    )
+    assert [m["subject"] for m in messages.json()["items"]] == ["Version one"]
+
+
+async def test_a_template_in_use_cannot_be_archived_until_its_users_are(stack: Stack) -> None:
+    template_id = await new_template(stack, "In use")
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "send", "template_id": template_id}],
+    )
+    url = f"/api/v1/templates/{template_id}"
+    refused = await stack.gateway.delete(url, headers=headers(stack))
+    assert refused.status_code == 409, refused.text
+    assert sequence["name"] in refused.json()["detail"]
+
+    archived_sequence = await stack.gateway.delete(
+        f"/api/v1/sequences/{sequence['id']}", headers=headers(stack)
+    )
+    assert archived_sequence.status_code == 204, archived_sequence.text
+    archived = await stack.gateway.delete(url, headers=headers(stack))
+    assert archived.status_code == 204, archived.text
+
+    listed = await stack.gateway.get("/api/v1/templates", headers=headers(stack))
+    assert template_id not in [t["id"] for t in listed.json()]
+    everything = await stack.gateway.get(
+        "/api/v1/templates?include_archived=true", headers=headers(stack)
+    )
+    assert template_id in [t["id"] for t in everything.json()]
+    kept = await stack.gateway.get(url, headers=headers(stack))
+    assert kept.status_code == 200
+    assert kept.json()["archived_at"] is not None
+    reused = await stack.gateway.post(
+        "/api/v1/sequences",
+        headers=headers(stack),
+        json={
+            "name": unique("sequence"),
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "send", "template_id": template_id}],
+        },
+    )
+    assert reused.status_code == 422, reused.text
+
+
+async def test_a_live_sequence_is_edited_paused_resumed_and_archived_with_its_enrolments(
+    stack: Stack, smtp_sink: SmtpSink, campaigns_db: Database
+) -> None:
+    first_template = await new_template(stack, "First touch")
+    later_template = await new_template(stack, "Planned follow-up")
+    edited_template = await new_template(stack, "Edited follow-up")
+    early, early_email = await create_candidate(stack, ACME_TOKEN, first_template)
+    late, late_email = await create_candidate(stack, ACME_TOKEN, first_template)
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[
+            {"type": "send", "template_id": first_template},
+            {"type": "wait", "days": 3},
+            {"type": "send", "template_id": later_template},
+            {"type": "wait", "days": 3},
+        ],
+    )
+    sequence_id = sequence["id"]
+    url = f"/api/v1/sequences/{sequence_id}"
+    await enrol(stack, ACME_TOKEN, sequence_id, early)
+    await mails_to(smtp_sink, early_email, 1)
+    await enrolment_of(
+        stack, ACME_TOKEN, sequence_id, early, lambda e: e["state"] == "waiting", "not waiting"
+    )
+
+    # An edit of the steps the enrolment has not reached yet applies to it.
+    edit = {
+        "steps": [
+            {"type": "send", "template_id": first_template},
+            {"type": "wait", "days": 3},
+            {"type": "send", "template_id": edited_template},
+            {"type": "wait", "days": 3},
+        ]
+    }
+    assert (await stack.gateway.patch(url, headers=headers(stack), json=edit)).status_code == 428
+    edited = await stack.gateway.patch(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json=edit
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["version"], edited.headers["etag"]) == (2, '"2"')
+    stale = await stack.gateway.patch(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json={"name": "Someone else's"}
+    )
+    assert stale.status_code == 412, stale.text
+
+    # Paused: nothing of it runs, a due timer included, and a new enrolment waits paused.
+    paused = await stack.gateway.post(f"{url}/pause", headers=headers(stack))
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    again = await stack.gateway.post(f"{url}/pause", headers=headers(stack))
+    assert again.status_code == 409, again.text
+    await fast_forward(campaigns_db, sequence_id, early)
+    outcome = await enrol(stack, ACME_TOKEN, sequence_id, late)
+    assert [e["status"] for e in outcome["enrolled"]] == ["paused"]
+    for candidate_id in (early, late):
+        await enrolment_of(
+            stack,
+            ACME_TOKEN,
+            sequence_id,
+            candidate_id,
+            lambda e: e["state"] == "paused",
+            "an enrolment of the paused sequence is not paused",
+        )
+    states = await stack.gateway.get(f"{url}/enrolment-states", headers=headers(stack))
+    assert states.json()["states"]["paused"] == 2
+    assert smtp_sink.messages_to(late_email) == []
+    assert len(smtp_sink.messages_to(early_email)) == 1
+
+    # Resumed: each goes on where it stopped, with the edited steps.
+    resumed = await stack.gateway.post(f"{url}/resume", headers=headers(stack))
+    assert resumed.status_code == 200, resumed.text
+    [_, follow_up] = await mails_to(smtp_sink, early_email, 2)
+    assert follow_up.subject == "Edited follow-up"
+    [welcome] = await mails_to(smtp_sink, late_email, 1)
+    assert welcome.subject == "First touch"
+
+    # Archived: it enrols nobody, its enrolments exit and stay readable, it leaves the list.
+    archived = await stack.gateway.delete(url, headers=headers(stack))
+    assert archived.status_code == 204, archived.text
+    for candidate_id in (early, late):
+        ended = await enrolment_of(
+            stack,
+            ACME_TOKEN,
+            sequence_id,
+            candidate_id,
+            lambda e: e["status"] == "exited",
+            "an enrolment of the archived sequence did not exit",
+        )
+        assert ended["exit_reason"] == "sequence_archived"
+    refused = await stack.gateway.post(
+        f"{url}/enrolments", headers=headers(stack), json={"candidate_ids": [early]}
+    )
+    assert refused.status_code == 409, refused.text
+    listed = await stack.gateway.get("/api/v1/sequences", headers=headers(stack))
+    assert sequence_id not in [s["id"] for s in listed.json()]
+    shown = await stack.gateway.get(url, headers=headers(stack))
+    assert shown.json()["status"] == "archived"
+    no_edit = await stack.gateway.patch(
+        url, headers=headers(stack, **{"If-Match": shown.headers["etag"]}), json={"name": "x"}
+    )
+    assert no_edit.status_code == 409, no_edit.text
+
+
+async def test_a_sequence_edit_is_validated_like_a_new_one(stack: Stack) -> None:
+    template_id = await new_template(stack, "Valid")
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "send", "template_id": template_id}],
+    )
+    response: httpx.Response = await stack.gateway.patch(
+        f"/api/v1/sequences/{sequence['id']}",
+        headers=headers(stack, **{"If-Match": '"1"'}),
+        json={"steps": [{"type": "send", "template_id": "no-such-template"}]},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "steps.0.template_id"
