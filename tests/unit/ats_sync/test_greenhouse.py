@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crm_ats_sync.domain.greenhouse import (
     NewApplication,
     WebhookRejectedError,
+    body_digest,
+    is_stale,
     parse_webhook,
     sign,
     verify_signature,
 )
+from crm_ats_sync.domain.models import Connection, Provider
 from crm_devstack.greenhouse import new_candidate_application
 
 pytestmark = pytest.mark.unit
@@ -31,13 +35,13 @@ BODY = new_candidate_application(
 def test_the_signature_is_a_hex_hmac_sha256_of_the_whole_body() -> None:
     expected = hmac.new(b"secret", BODY, hashlib.sha256).hexdigest()
     assert sign("secret", BODY) == f"sha256 {expected}"
-    verify_signature("secret", BODY, f"sha256 {expected}")
+    verify_signature(["secret"], BODY, f"sha256 {expected}")
 
 
 @pytest.mark.parametrize("header", [None, "", "sha256 00", "sha1 abc", sign("other", BODY)])
 def test_a_wrong_or_missing_signature_is_rejected(header: str | None) -> None:
     with pytest.raises(WebhookRejectedError):
-        verify_signature("secret", BODY, header)
+        verify_signature(["secret"], BODY, header)
 
 
 def test_a_new_application_is_parsed() -> None:
@@ -62,3 +66,34 @@ def test_other_actions_are_recognised_but_carry_no_application() -> None:
 def test_a_malformed_body_is_rejected(body: bytes) -> None:
     with pytest.raises(WebhookRejectedError):
         parse_webhook(body)
+
+
+def test_after_a_rotation_the_previous_secret_is_accepted_only_during_its_grace() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    connection = Connection(
+        tenant_id="acme",
+        provider=Provider.GREENHOUSE,
+        name="Greenhouse",
+        webhook_secret="new",
+        created_by="ada",
+        previous_webhook_secret="old",
+        previous_secret_until=now + timedelta(hours=1),
+    )
+    body_signed_with_old = sign("old", BODY)
+    verify_signature(connection.accepted_secrets(now), BODY, body_signed_with_old)
+    with pytest.raises(WebhookRejectedError):
+        verify_signature(
+            connection.accepted_secrets(now + timedelta(hours=1)), BODY, body_signed_with_old
+        )
+
+
+def test_an_older_change_is_stale_and_an_undated_one_is_not() -> None:
+    earlier = datetime(2026, 11, 27, tzinfo=UTC)
+    later = datetime(2026, 11, 29, tzinfo=UTC)
+    assert is_stale(earlier, later)
+    assert not is_stale(later, earlier)
+    assert not is_stale(later, later)
+    assert not is_stale(None, later)
+    assert not is_stale(earlier, None)
+    assert body_digest(BODY) == body_digest(bytes(BODY))
+    assert body_digest(BODY) != body_digest(BODY + b" ")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_ats_sync.domain.greenhouse import ApplicationChange, ChangeKind
+from crm_ats_sync.domain.greenhouse import ApplicationChange, ChangeKind, is_stale
 from crm_ats_sync.domain.models import Application, ApplicationStatus, Connection
 from crm_shared import (
     CurrentPrincipal,
@@ -46,7 +47,12 @@ async def ensure_indexes(database: Database) -> None:
 
 
 class DuplicateDeliveryError(Exception):
-    """This webhook delivery was received before."""
+    """This webhook delivery was received before: `duplicate` (its id) or `replayed` (its
+    signed body, under another id)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class AtsRepository:
@@ -61,25 +67,67 @@ class AtsRepository:
         await self._connections.insert_one(to_document(connection))
 
     async def connections(self) -> list[Connection]:
-        documents = await self._connections.find({}, sort=[("_id", ASCENDING)])
+        """The tenant's connections that were not deleted."""
+        documents = await self._connections.find({"deleted_at": None}, sort=[("_id", ASCENDING)])
         return [from_document(Connection, d) for d in documents]
 
+    async def connection(self, connection_id: str) -> Connection | None:
+        """A connection that was not deleted."""
+        document = await self._connections.find_one({"_id": connection_id, "deleted_at": None})
+        return from_document(Connection, document) if document else None
+
+    async def rotate_secret(
+        self, connection: Connection, new_secret: str, previous_until: datetime
+    ) -> bool:
+        """Makes `new_secret` the connection's secret, the current one accepted until
+        `previous_until`; False if the connection changed or was deleted meanwhile."""
+        result = await self._connections.update_one(
+            {"_id": connection.id, "webhook_secret": connection.webhook_secret, "deleted_at": None},
+            {
+                "$set": {
+                    "webhook_secret": new_secret,
+                    "previous_webhook_secret": connection.webhook_secret,
+                    "previous_secret_until": previous_until,
+                    "secret_rotated_at": utc_now(),
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def delete_connection(self, connection_id: str) -> bool:
+        """Deletes a connection: its webhooks are refused from now on, and the applications it
+        reported are kept. False if there was no such connection."""
+        result = await self._connections.update_one(
+            {"_id": connection_id, "deleted_at": None},
+            {"$set": {"deleted_at": utc_now(), "previous_webhook_secret": None}},
+        )
+        return result.modified_count == 1
+
     async def record_delivery(
-        self, connection_id: str, delivery_id: str, action: str, *, session: Session
+        self,
+        connection_id: str,
+        delivery_id: str,
+        content_id: str,
+        action: str,
+        *,
+        session: Session,
     ) -> None:
-        """Records a delivery; raises `DuplicateDeliveryError` if it was seen before."""
-        try:
-            await self._deliveries.insert_one(
-                {
-                    "connection_id": connection_id,
-                    "delivery_id": delivery_id,
-                    "action": action,
-                    "received_at": utc_now(),
-                },
-                session=session,
-            )
-        except DuplicateKeyError:
-            raise DuplicateDeliveryError from None
+        """Records a delivery by its id and by its content; raises `DuplicateDeliveryError` if
+        either was seen before (a retry, or a signed body replayed under a new id)."""
+        received_at = utc_now()
+        for kind, identifier in (("duplicate", delivery_id), ("replayed", content_id)):
+            try:
+                await self._deliveries.insert_one(
+                    {
+                        "connection_id": connection_id,
+                        "delivery_id": identifier,
+                        "action": action,
+                        "received_at": received_at,
+                    },
+                    session=session,
+                )
+            except DuplicateKeyError:
+                raise DuplicateDeliveryError(kind) from None
 
     async def add_application(self, application: Application, *, session: Session) -> bool:
         """Stores an application unless the ATS reported it before; True if new."""
@@ -120,17 +168,22 @@ class AtsRepository:
         email: str | None,
         *,
         session: Session,
-    ) -> tuple[Application, str | None]:
+    ) -> tuple[Application, str | None] | None:
         """Records a stage change, rejection or hire; the application after it and the stage
-        it was in before (None when unknown). An application first heard of here is stored."""
+        it was in before (None when unknown), or None for a change older than what is recorded.
+        An application first heard of here is stored."""
         key = {"connection_id": connection.id, "ats_application_id": change.ats_application_id}
         before = await self._applications.find_one(key, session=session)
+        if before is not None and is_stale(change.occurred_at, before.get("ats_changed_at")):
+            return None
         status = {
             ChangeKind.REJECTED: ApplicationStatus.REJECTED,
             ChangeKind.HIRED: ApplicationStatus.HIRED,
         }.get(change.kind, ApplicationStatus.ACTIVE)
         now = utc_now()
         changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if change.occurred_at is not None:
+            changes["ats_changed_at"] = change.occurred_at
         if change.stage is not None:
             changes["stage"] = change.stage
         if before is None:
@@ -147,6 +200,7 @@ class AtsRepository:
                 stage=change.stage,
                 status=status,
                 updated_at=now,
+                ats_changed_at=change.occurred_at,
             )
             await self._applications.insert_one(to_document(application), session=session)
             return application, None
@@ -167,7 +221,7 @@ async def find_connection_anywhere(database: Database, connection_id: str) -> Co
     Deliberately cross-tenant: a webhook names only its connection, whose tenant then scopes
     everything the delivery does.
     """
-    document = await database[CONNECTIONS].find_one({"_id": connection_id})
+    document = await database[CONNECTIONS].find_one({"_id": connection_id, "deleted_at": None})
     return from_document(Connection, document) if document else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_ats_sync.domain.models import ApplicationStatus, Provider
 
@@ -25,6 +25,26 @@ class ConnectionPublic(BaseModel):
     name: str
     webhook_url: str
     created_at: datetime
+    secret_rotated_at: datetime | None = None
+    previous_secret_until: datetime | None = Field(
+        default=None,
+        description="Until when deliveries signed with the secret before the last rotation are "
+        "still accepted.",
+    )
+
+
+class SecretRotation(BaseModel):
+    """Rotate a connection's webhook secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours: int = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="How long the current secret stays valid beside the new one, so deliveries "
+        "the ATS signs before you paste the new secret into it are not refused.",
+    )
 
 
 class ConnectionCreated(ConnectionPublic):
@@ -34,7 +54,11 @@ class ConnectionCreated(ConnectionPublic):
 
 
 class WebhookReceipt(BaseModel):
-    status: str
+    status: str = Field(
+        description="`accepted`; `duplicate` (this delivery id was received before); "
+        "`replayed` (this signed body was received before under another id: ignored); `stale` "
+        "(the change is older than the application's recorded state: ignored)."
+    )
     delivery_id: str
 
 

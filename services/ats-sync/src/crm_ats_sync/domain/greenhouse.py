@@ -35,10 +35,25 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256 " + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: str, body: bytes, header: str | None) -> None:
-    """Raises `WebhookRejectedError` unless `header` is Greenhouse's signature of `body`."""
-    if not header or not hmac.compare_digest(sign(secret, body), header.strip()):
+def verify_signature(secrets: list[str], body: bytes, header: str | None) -> None:
+    """Raises `WebhookRejectedError` unless `header` is Greenhouse's signature of `body` under
+    one of `secrets` (the current one and, after a rotation, the previous one)."""
+    presented = (header or "").strip()
+    if not presented or not any(hmac.compare_digest(sign(s, body), presented) for s in secrets):
         raise WebhookRejectedError("the webhook signature does not match")
+
+
+def body_digest(body: bytes) -> str:
+    """What identifies a delivery's content: Greenhouse signs the body only, so a signed body
+    sent again under a new event id is a replay, not a new event."""
+    return "body:" + hashlib.sha256(body).hexdigest()
+
+
+def is_stale(occurred_at: datetime | None, last_changed_at: datetime | None) -> bool:
+    """Whether a change the ATS dates `occurred_at` is older than the state already recorded
+    (dated `last_changed_at`): deliveries arrive out of order and can be replayed, and an old
+    one must never move an application back. Undated changes are applied."""
+    return occurred_at is not None and last_changed_at is not None and occurred_at < last_changed_at
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,24 @@ class Connection(BaseModel):
     webhook_secret: str
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    # After a rotation the previous secret is still accepted until `previous_secret_until`, so
+    # deliveries the ATS signed before it was reconfigured are not lost.
+    previous_webhook_secret: str | None = None
+    previous_secret_until: datetime | None = None
+    secret_rotated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def accepted_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery may be signed with at `now`: the current one, and the
+        previous one during its grace period."""
+        secrets = [self.webhook_secret]
+        if (
+            self.previous_webhook_secret
+            and self.previous_secret_until is not None
+            and now < self.previous_secret_until
+        ):
+            secrets.append(self.previous_webhook_secret)
+        return secrets
 
 
 class ApplicationStatus(StrEnum):
@@ -53,3 +71,6 @@ class Application(BaseModel):
     status: ApplicationStatus = ApplicationStatus.ACTIVE
     received_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime | None = None
+    # When the ATS says the state it last reported happened: an older delivery never moves the
+    # application back.
+    ats_changed_at: datetime | None = None

@@ -1,0 +1,167 @@
+"""ATS connections and Greenhouse webhooks through the gateway, on the real broker and database:
+rotating a connection's secret with a grace period, deleting a connection, and webhook replays
+(a signed body under a new event id, an old change after a newer one) that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crm_devstack.greenhouse import (
+    GreenhouseWebhooks,
+    candidate_stage_change,
+    new_candidate_application,
+)
+from crm_shared import ATS_APPLICATION_STAGE_CHANGED
+from helpers import read_events, unique
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+
+async def connect(stack: Stack) -> dict[str, Any]:
+    created = await stack.gateway.post(
+        "/api/v1/ats/connections",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"provider": "greenhouse", "name": unique("greenhouse")},
+    )
+    assert created.status_code == 201, created.text
+    connection: dict[str, Any] = created.json()
+    return connection
+
+
+def webhooks(stack: Stack, connection: dict[str, Any], secret: str) -> GreenhouseWebhooks:
+    return GreenhouseWebhooks(
+        url=connection["webhook_url"].removeprefix(stack.gateway_url), secret=secret
+    )
+
+
+def an_application(application_id: int) -> bytes:
+    return new_candidate_application(
+        application_id=application_id,
+        candidate_id=application_id,
+        email=f"{unique('applicant')}@example.org",
+        first_name="Zoë",
+        last_name="Ångström",
+        job_name="Data Engineer",
+    )
+
+
+def new_application_id() -> int:
+    return int(unique("1").split("_")[1], 16) % 10**9
+
+
+async def test_a_rotated_secret_keeps_the_old_one_valid_for_its_grace_period(
+    stack: Stack,
+) -> None:
+    connection = await connect(stack)
+    url = f"/api/v1/ats/connections/{connection['id']}/rotate-secret"
+    old = webhooks(stack, connection, connection["webhook_secret"])
+
+    as_recruiter = await stack.gateway.post(url, headers=stack.as_(ACME_TOKEN), json={})
+    assert as_recruiter.status_code == 403, as_recruiter.text
+    rotated = await stack.gateway.post(url, headers=stack.as_(ACME_ADMIN_TOKEN), json={})
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["webhook_secret"]
+    assert new_secret != connection["webhook_secret"]
+    assert rotated.json()["previous_secret_until"] is not None
+    new = webhooks(stack, connection, new_secret)
+
+    during_grace = await old.deliver(stack.gateway, an_application(new_application_id()))
+    assert during_grace.status_code == 202, during_grace.text
+    with_new = await new.deliver(stack.gateway, an_application(new_application_id()))
+    assert with_new.status_code == 202, with_new.text
+
+    # Rotating again without grace ends the previous secret at once.
+    again = await stack.gateway.post(
+        url, headers=stack.as_(ACME_ADMIN_TOKEN), json={"grace_hours": 0}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["previous_secret_until"] is None
+    newest = webhooks(stack, connection, again.json()["webhook_secret"])
+    refused = await new.deliver(stack.gateway, an_application(new_application_id()))
+    assert refused.status_code == 401, refused.text
+    accepted = await newest.deliver(stack.gateway, an_application(new_application_id()))
+    assert accepted.status_code == 202, accepted.text
+
+    listed = await stack.gateway.get("/api/v1/ats/connections", headers=stack.as_(ACME_TOKEN))
+    assert "webhook_secret" not in str(listed.json())
+
+
+async def test_a_deleted_connection_refuses_its_webhooks_and_keeps_its_applications(
+    stack: Stack,
+) -> None:
+    connection = await connect(stack)
+    greenhouse = webhooks(stack, connection, connection["webhook_secret"])
+    application_id = new_application_id()
+    assert (await greenhouse.deliver(stack.gateway, an_application(application_id))).is_success
+
+    url = f"/api/v1/ats/connections/{connection['id']}"
+    assert (await stack.gateway.delete(url, headers=stack.as_(ACME_TOKEN))).status_code == 403
+    deleted = await stack.gateway.delete(url, headers=stack.as_(ACME_ADMIN_TOKEN))
+    assert deleted.status_code == 204, deleted.text
+    assert (await stack.gateway.get(url, headers=stack.as_(ACME_TOKEN))).status_code == 404
+    listed = await stack.gateway.get("/api/v1/ats/connections", headers=stack.as_(ACME_TOKEN))
+    assert connection["id"] not in [c["id"] for c in listed.json()]
+    refused = await greenhouse.deliver(stack.gateway, an_application(new_application_id()))
+    assert refused.status_code == 404, refused.text
+
+    applications = await stack.gateway.get(
+        "/api/v1/ats/applications", headers=stack.as_(ACME_TOKEN)
+    )
+    assert str(application_id) in [a["ats_application_id"] for a in applications.json()]
+
+
+async def test_a_replayed_body_or_an_older_change_moves_nothing_back(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    connection = await connect(stack)
+    greenhouse = webhooks(stack, connection, connection["webhook_secret"])
+    application_id = new_application_id()
+    email = f"{unique('applicant')}@example.org"
+
+    def moved_to(stage: str, at: str) -> bytes:
+        return candidate_stage_change(
+            application_id=application_id,
+            candidate_id=application_id,
+            email=email,
+            stage=stage,
+            last_activity_at=at,
+        )
+
+    interview = moved_to("Face to Face", "2026-11-27T10:00:00Z")
+    offer = moved_to("Offer", "2026-11-29T10:00:00Z")
+    for body in (interview, offer):
+        delivered = await greenhouse.deliver(stack.gateway, body, delivery_id=unique("d"))
+        assert delivered.status_code == 202, delivered.text
+
+    # The interview delivery, signed and genuine, sent again under a new event id.
+    replayed = await greenhouse.deliver(stack.gateway, interview, delivery_id=unique("d"))
+    assert (replayed.status_code, replayed.json()["status"]) == (200, "replayed")
+    # An interview change the ATS dates before the offer, arriving after it.
+    late = await greenhouse.deliver(
+        stack.gateway, moved_to("Face to Face", "2026-11-28T10:00:00Z"), delivery_id=unique("d")
+    )
+    assert (late.status_code, late.json()["status"]) == (200, "stale")
+
+    applications = await stack.gateway.get(
+        "/api/v1/ats/applications", headers=stack.as_(ACME_TOKEN)
+    )
+    [application] = [
+        a for a in applications.json() if a["ats_application_id"] == str(application_id)
+    ]
+    assert application["stage"] == "Offer"
+
+    # A later change still applies; on the topic (in order, one key) nothing came in between.
+    final = await greenhouse.deliver(
+        stack.gateway, moved_to("Executive", "2026-11-30T10:00:00Z"), delivery_id=unique("d")
+    )
+    assert final.status_code == 202, final.text
+    changes = await read_events(
+        kafka_bootstrap_servers,
+        ATS_APPLICATION_STAGE_CHANGED.name,
+        where=lambda e: e["data"]["ats_application_id"] == str(application_id),
+        count=3,
+    )
+    assert [e["data"]["stage"] for e in changes] == ["Face to Face", "Offer", "Executive"]
