@@ -25,6 +25,7 @@ from pymongo import AsyncMongoClient
 from crm_devstack.infra import (
     KafkaBroker,
     MongoServer,
+    Zipkin,
     free_ports,
     start_smtp_sink,
     start_zipkin,
@@ -195,3 +196,44 @@ def test_zipkin_accepts_and_serves_spans(tmp_path: Path) -> None:
     finally:
         zipkin.stop()
     assert_gone(pid, [port])
+
+
+def test_zipkin_keeps_its_storage_bounded_and_keeps_answering(tmp_path: Path) -> None:
+    """Past its span bound Zipkin drops the oldest traces instead of filling its heap: after
+    four times the bound in spans it still answers, and holds no more than the bound."""
+    [port] = free_ports(1)
+    bound = 5_000
+    zipkin = Zipkin(tmp_path, port, heap="128m", max_spans=bound).start()
+    try:
+        service = f"bounded-{uuid.uuid4().hex[:8]}"
+        start_us = 1_700_000_000_000_000
+        spans_per_trace, traces_per_post = 10, 100
+        for batch in range(4 * bound // (spans_per_trace * traces_per_post)):
+            spans = []
+            for trace in range(traces_per_post):
+                trace_id = uuid.uuid4().hex
+                spans += [
+                    {
+                        "traceId": trace_id,
+                        "id": f"{index + 1:016x}",
+                        "name": "segment.entered process",
+                        "timestamp": start_us + (batch * traces_per_post + trace) * 1000,
+                        "duration": 1500,
+                        "localEndpoint": {"serviceName": service},
+                        "tags": {"messaging.destination": "segment.entered", "filler": "x" * 200},
+                    }
+                    for index in range(spans_per_trace)
+                ]
+            status, _ = get(port, "/api/v2/spans", json.dumps(spans).encode())
+            assert status == 202
+        assert get(port, "/health")[0] == 200
+        end_ms = start_us // 1000 + 10_000_000
+        status, body = get(
+            port,
+            f"/api/v2/traces?serviceName={service}&endTs={end_ms}&lookback={end_ms}&limit=100000",
+        )
+        assert status == 200
+        stored = sum(len(trace) for trace in json.loads(body))
+        assert 0 < stored <= bound
+    finally:
+        zipkin.stop()

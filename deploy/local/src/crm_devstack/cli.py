@@ -45,21 +45,45 @@ def _ports_free(processes: list[ManagedProcess]) -> bool:
 
 
 def _start_infra(infra: list[InfraComponent]) -> bool:
-    """Launches every component in order, then waits for each; False if one fails."""
+    """Launches every component in order, then waits for each; False if a required one fails.
+
+    An optional component (the trace viewer) that fails is reported and stopped, and the rest
+    start without it.
+    """
     launched_at: dict[str, float] = {}
-    try:
-        for component in infra:
+    failed: set[str] = set()
+    for component in infra:
+        try:
             fresh = component.launch()
-            launched_at[component.name] = time.monotonic()
-            _print(f"  {component.name:<10} {'starting' if fresh else 'already running'}")
-        for component in infra:
+        except (ProcessError, RuntimeError, OSError) as exc:
+            if not _optional_failed(component, exc):
+                return False
+            failed.add(component.name)
+            continue
+        launched_at[component.name] = time.monotonic()
+        _print(f"  {component.name:<10} {'starting' if fresh else 'already running'}")
+    for component in infra:
+        if component.name in failed:
+            continue
+        try:
             component.wait_ready()
-            elapsed = time.monotonic() - launched_at[component.name]
-            _print(f"  {component.name:<10} ready {elapsed:.1f}s after launch")
-    except (ProcessError, RuntimeError, OSError) as exc:
-        _error(str(exc))
+        except (ProcessError, RuntimeError, OSError) as exc:
+            if not _optional_failed(component, exc):
+                return False
+            continue
+        elapsed = time.monotonic() - launched_at[component.name]
+        _print(f"  {component.name:<10} ready {elapsed:.1f}s after launch")
+    return True
+
+
+def _optional_failed(component: InfraComponent, exc: Exception) -> bool:
+    """Reports a component that failed to start; True if the stack can go on without it."""
+    _error(f"{component.name}: {exc}")
+    if not component.optional:
         _error("components that did start keep running; `crm-stack down` stops them")
         return False
+    component.stop()
+    _error(f"{component.name} is optional: the stack goes on without it")
     return True
 
 

@@ -191,6 +191,8 @@ class InfraComponent:
 
     name: str
     process: ManagedProcess
+    # An optional component that fails to start is reported, and the rest start without it.
+    optional: bool = False
 
     def prepare(self) -> None:
         """Creates files the process needs before it can start (overridden where needed)."""
@@ -521,7 +523,17 @@ class SmtpSink(InfraComponent):
 
 
 class Zipkin(InfraComponent):
-    """Zipkin server (in-memory storage) collecting spans and serving the trace UI."""
+    """Zipkin server (in-memory storage) collecting spans and serving the trace UI.
+
+    Its storage is bounded: past `max_spans` it drops the oldest traces. Unbounded (its default
+    is 500,000 spans), a 1,000-row import and a short journey filled a 256 MiB heap, and the
+    viewer then spent its time collecting garbage, answering nothing, while every service's
+    exporter timed out. At about 1.5 KiB a span in memory, 100,000 spans fit the 512 MiB heap
+    with room to spare. Out of memory anyway, the JVM exits rather than hangs, and the stack goes
+    on without a viewer: it is optional.
+    """
+
+    optional = True
 
     def __init__(
         self,
@@ -529,7 +541,8 @@ class Zipkin(InfraComponent):
         port: int,
         *,
         cache_dir: Path | None = None,
-        heap: str = "256m",
+        heap: str = "512m",
+        max_spans: int = 100_000,
         name: str = "zipkin",
     ) -> None:
         """Describes the server; nothing is fetched or started yet."""
@@ -542,6 +555,7 @@ class Zipkin(InfraComponent):
             argv=[
                 java_executable(),
                 f"-Xmx{heap}",
+                "-XX:+ExitOnOutOfMemoryError",
                 # C1 only: a trace viewer gains nothing from C2 and starts about 15% faster.
                 "-XX:TieredStopAtLevel=1",
                 "-Djava.awt.headless=true",
@@ -552,7 +566,7 @@ class Zipkin(InfraComponent):
                 f"--armeria.ports[0].port={port}",
             ],
             run_dir=run_dir,
-            env={"QUERY_PORT": str(port), "STORAGE_TYPE": "mem"},
+            env={"QUERY_PORT": str(port), "STORAGE_TYPE": "mem", "MEM_MAX_SPANS": str(max_spans)},
             ports=(port,),
             readiness=lambda: http_ok(f"{self.url}/health"),
             ready_timeout=90,
