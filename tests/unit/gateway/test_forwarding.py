@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from unit.gateway.fakes import RECRUITER, FakeServices, gateway_with, raw_request
 
 pytestmark = pytest.mark.unit
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.mark.parametrize(
@@ -234,3 +237,45 @@ async def test_a_dropped_connection_is_retried_once_for_an_idempotent_request_on
     assert post.status == 504
     assert json.loads(post.body)["type"] == "urn:recruitcrm:problem:upstream-no-response"
     assert attempts == ["GET", "GET", "POST"]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers", "status"),
+    [
+        ("GET", b"/api/v1/candidates", RECRUITER, 200),
+        ("GET", b"/api/v1/candidates", {}, 401),
+        ("GET", b"/api/v1/nothing", RECRUITER, 404),
+        ("GET", b"/api/v1/candidates/..%2fdocs", RECRUITER, 400),
+        ("GET", b"/docs", {}, 200),
+        ("GET", b"/no-such-page", {}, 404),
+    ],
+)
+async def test_every_response_carries_its_trace_id(
+    method: str, target: bytes, headers: dict[str, str], status: int
+) -> None:
+    services = FakeServices()
+    response = await raw_request(gateway_with(services), method, target, headers=headers)
+    assert response.status == status
+    trace_id = response.headers["x-trace-id"]
+    assert TRACE_ID.match(trace_id)
+    version, traced, _span, _flags = response.headers["traceparent"].split("-")
+    assert (version, traced) == ("00", trace_id)
+
+
+async def test_throttled_unavailable_and_failed_responses_carry_the_trace_id() -> None:
+    def boom(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in the gateway's forwarding")
+
+    app = gateway_with(FakeServices(respond=boom), public_requests_per_minute_per_ip=1)
+    failed = await raw_request(app, "GET", b"/api/v1/candidates", headers=RECRUITER)
+    assert failed.status == 500
+    assert TRACE_ID.match(failed.headers["x-trace-id"])
+    statuses = [(await raw_request(app, "GET", b"/t/o/tok")).status for _ in range(3)]
+    throttled = await raw_request(app, "GET", b"/t/o/tok")
+    assert throttled.status == 429, statuses
+    assert TRACE_ID.match(throttled.headers["x-trace-id"])
+    unavailable = await raw_request(
+        gateway_with(failing(httpx.ConnectError)), "GET", b"/api/v1/candidates", headers=RECRUITER
+    )
+    assert unavailable.status == 502
+    assert TRACE_ID.match(unavailable.headers["x-trace-id"])

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from crm_gateway.api import docs, gdpr, proxy, public
-from crm_gateway.api.middleware import PathGuard
+from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
 from crm_gateway.catalogue import ServiceCatalogue
 from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
@@ -45,7 +45,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         extra_lifespan=close_upstream,
         serve_openapi=False,
     )
+    # Outermost last: the trace headers go on every response, the path guard's refusals too.
     app.add_middleware(PathGuard)
+    app.add_middleware(TraceHeaders)
+    app.add_exception_handler(Exception, unexpected_error)
     app.state.gateway = proxy.GatewayState(
         upstream=upstream,
         routes=table,
