@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from crm_gateway.domain.routing import UPLOAD_OPERATIONS
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -229,3 +230,23 @@ async def test_a_service_problem_names_the_public_path_and_the_trace(
         and span.kind is SpanKind.SERVER
     ]
     assert "GET /candidates/{candidate_id}" in served, served
+
+
+async def test_the_combined_document_is_what_the_gateway_forwards(stack: Stack) -> None:
+    paths = (await stack.gateway.get("/openapi.json")).json()["paths"]
+    # The upload cap's one operation exists as the gateway names it.
+    for method, template in UPLOAD_OPERATIONS:
+        assert method.lower() in paths[f"/api/v1{template}"]
+    assert not [path for path in paths if "gdpr/candidates/{candidate_id}" in path]
+    responses = paths["/api/v1/candidates"]["post"]["responses"]
+    assert {"400", "502", "504"} <= set(responses)
+    created = await stack.gateway.post(
+        "/api/v1/candidates", json=person("documented"), headers=stack.as_(ACME_TOKEN)
+    )
+    assert created.status_code == 201
+    # A path the document lists is forwarded, one it does not is refused at the gateway.
+    assert "/api/v1/candidates/{candidate_id}/timeline" in paths
+    timeline = await stack.gateway.get(
+        f"/api/v1/candidates/{created.json()['id']}/timeline", headers=stack.as_(ACME_TOKEN)
+    )
+    assert timeline.status_code == 200, timeline.text
