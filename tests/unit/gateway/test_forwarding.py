@@ -246,6 +246,8 @@ async def test_a_dropped_connection_is_retried_once_for_an_idempotent_request_on
         ("GET", b"/api/v1/candidates", {}, 401),
         ("GET", b"/api/v1/nothing", RECRUITER, 404),
         ("GET", b"/api/v1/candidates/..%2fdocs", RECRUITER, 400),
+        ("GET", b"/api/v1/candidates/..%2fmetrics", RECRUITER, 400),
+        ("GET", b"/api/v1/candidates/c1/metrics", RECRUITER, 404),
         ("GET", b"/docs", {}, 200),
         ("GET", b"/no-such-page", {}, 404),
     ],
@@ -279,3 +281,10 @@ async def test_throttled_unavailable_and_failed_responses_carry_the_trace_id() -
     )
     assert unavailable.status == 502
     assert TRACE_ID.match(unavailable.headers["x-trace-id"])
+
+
+@pytest.mark.parametrize("probe", [b"/healthz", b"/readyz", b"/metrics"])
+async def test_the_probes_stay_untraced(probe: bytes) -> None:
+    response = await raw_request(gateway_with(FakeServices()), "GET", probe)
+    assert response.status == 200
+    assert "x-trace-id" not in response.headers
