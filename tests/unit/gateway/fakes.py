@@ -137,6 +137,7 @@ async def raw_request(
     *,
     headers: dict[str, str] | None = None,
     body: bytes = b"",
+    root_path: str = "",
 ) -> RawResponse:
     """Sends `target` (path and query, as bytes on the wire) to the app the way uvicorn hands
     a request over: the raw path as received, the path percent-decoded."""
@@ -150,9 +151,9 @@ async def raw_request(
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": unquote(raw_path.decode("ascii")),
-        "raw_path": raw_path,
-        "root_path": "",
+        "path": root_path + unquote(raw_path.decode("ascii")),
+        "raw_path": root_path.encode("ascii") + raw_path,
+        "root_path": root_path,
         "query_string": query,
         "headers": [(k.lower().encode(), v.encode()) for k, v in all_headers.items()],
         "client": ("203.0.113.7", 50000),

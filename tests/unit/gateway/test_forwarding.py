@@ -93,6 +93,15 @@ async def test_a_published_path_is_forwarded_with_each_segment_percent_encoded()
     assert services.received[1].url.query == b"limit=2"
 
 
+async def test_a_gateway_mounted_under_a_root_path_routes_the_same_paths() -> None:
+    services = FakeServices()
+    app = gateway_with(services)
+    for target in (b"/api/v1/candidates/c1/notes", b"/api/v1/settings/retention"):
+        response = await raw_request(app, "GET", target, headers=RECRUITER, root_path="/crm")
+        assert response.status == 200, response.body
+    assert services.paths() == ["/candidates/c1/notes", "/settings/retention"]
+
+
 async def test_a_method_a_published_path_does_not_serve_is_a_405_problem() -> None:
     services = FakeServices()
     response = await raw_request(

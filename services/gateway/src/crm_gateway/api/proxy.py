@@ -294,8 +294,11 @@ async def forward_api(
 ) -> Response:
     """Forwards an authenticated request to the operation a service publishes for its path and
     method, with a short-lived internal token for the caller; anything else is refused here."""
-    # The raw path, not the decoded one: an encoded slash stays inside its segment.
-    segments = path_segments(raw_path(request.scope))[2:]  # after `api`, `v1`
+    # The raw path, not the decoded one: an encoded slash stays inside its segment. It holds
+    # the root path the gateway may be mounted under, then `api`, `v1`.
+    root_path = str(request.scope.get("root_path", "")).strip("/")
+    prefix = len(root_path.split("/")) if root_path else 0
+    segments = path_segments(raw_path(request.scope))[prefix + 2 :]
     route = route_for(state.routes, "/".join(segments))
     if route is None:
         raise ProblemError(404, f"no API resource {segments[0]!r}", problem_type="not-found")
