@@ -47,6 +47,10 @@ StartupHook = Callable[[], Awaitable[None]]
 # at the moment a client reuses it, and that request fails with a reset instead of a response.
 # uvicorn's own default (5 s) equals httpx's, which is exactly that race.
 SERVER_KEEP_ALIVE_SECONDS = 75
+# The probes are not traced. OpenTelemetry searches each pattern anywhere in the request URL
+# (`scheme://host/path`), so each is anchored: a bare "/metrics" would also leave untraced any
+# request whose path merely contains it, such as a refused `/api/v1/candidates/..%2fmetrics`.
+UNTRACED_URLS = ",".join(rf"^[a-z]+://[^/]*/{probe}$" for probe in ("healthz", "readyz", "metrics"))
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +305,6 @@ def create_service_app(
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=configure_tracing(platform.settings),
-        excluded_urls="/healthz,/readyz,/metrics",
+        excluded_urls=UNTRACED_URLS,
     )
     return app

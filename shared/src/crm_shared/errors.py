@@ -126,7 +126,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "an unexpected error occurred", instance=request.url.path)
+        # Starlette re-raises the error after this answer and uvicorn then closes the connection.
+        # Said here, a client (the gateway's pool) never sends its next request on a connection
+        # about to close, where it would be lost, possibly half-done, with no response.
+        return problem_response(
+            500,
+            "an unexpected error occurred",
+            instance=request.url.path,
+            headers={"Connection": "close"},
+        )
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -3,9 +3,16 @@ tenant isolation; and the probes every service serves."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
+from crm_gateway.domain.routing import UPLOAD_OPERATIONS
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -151,3 +158,95 @@ async def test_every_service_serves_health_readiness_and_metrics(stack: Stack) -
     async with httpx.AsyncClient(base_url=stack.candidates_url) as client:
         checks = (await client.get("/readyz")).json()["checks"]
     assert checks == {"mongodb": "ok", "kafka": "ok"}
+
+
+async def raw_get(base_url: str, target: str, token: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET with `target` sent byte for byte (httpx would resolve `..` before sending)."""
+    address = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n"
+            "Connection: close\r\n\r\n".encode("ascii")
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines)
+    }
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("/api/v1/candidates/../metrics", 400),
+        ("/api/v1/candidates/%2e%2e/metrics", 400),
+        ("/api/v1/candidates/..%2fmetrics", 400),
+        ("/api/v1/candidates/../openapi.json", 400),
+        ("/api/v1/ats/../docs", 400),
+        ("/api/v1/candidates/../gdpr/candidates/c1", 400),
+        ("/api/v1/candidates/c1%23x", 400),
+        ("/api/v1/candidates/c1%3Fx=1", 400),
+        ("/t/o/%00", 400),
+        ("/api/v1/candidates/", 404),
+        ("/api/v1/candidates/c1/metrics", 404),
+    ],
+)
+async def test_the_gateway_reaches_no_internal_route(
+    stack: Stack, target: str, status: int
+) -> None:
+    got, headers, body = await raw_get(stack.gateway_url, target, ACME_TOKEN)
+    assert got == status, body
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == status
+    assert b"crm_http_requests" not in body
+    assert b"127.0.0.1" not in body
+    assert "location" not in headers
+
+
+async def test_a_service_problem_names_the_public_path_and_the_trace(
+    stack: Stack, span_exporter: InMemorySpanExporter
+) -> None:
+    response = await stack.gateway.get(
+        "/api/v1/candidates/no-such-candidate", headers=stack.as_(ACME_TOKEN)
+    )
+    problem = assert_problem(response, 404)
+    assert problem["instance"] == "/api/v1/candidates/no-such-candidate"
+    trace_id = response.headers["x-trace-id"]
+    assert response.headers["traceparent"].split("-")[1] == trace_id
+    # The candidates service's own span is in the same trace: searching the trace viewer for
+    # this id shows the gateway and the service.
+    served = [
+        span.name
+        for span in span_exporter.get_finished_spans()
+        if span.context is not None
+        and format(span.context.trace_id, "032x") == trace_id
+        and span.kind is SpanKind.SERVER
+    ]
+    assert "GET /candidates/{candidate_id}" in served, served
+
+
+async def test_the_combined_document_is_what_the_gateway_forwards(stack: Stack) -> None:
+    paths = (await stack.gateway.get("/openapi.json")).json()["paths"]
+    # The upload cap's one operation exists as the gateway names it.
+    for method, template in UPLOAD_OPERATIONS:
+        assert method.lower() in paths[f"/api/v1{template}"]
+    assert not [path for path in paths if "gdpr/candidates/{candidate_id}" in path]
+    responses = paths["/api/v1/candidates"]["post"]["responses"]
+    assert {"400", "502", "504"} <= set(responses)
+    created = await stack.gateway.post(
+        "/api/v1/candidates", json=person("documented"), headers=stack.as_(ACME_TOKEN)
+    )
+    assert created.status_code == 201
+    # A path the document lists is forwarded, one it does not is refused at the gateway.
+    assert "/api/v1/candidates/{candidate_id}/timeline" in paths
+    timeline = await stack.gateway.get(
+        f"/api/v1/candidates/{created.json()['id']}/timeline", headers=stack.as_(ACME_TOKEN)
+    )
+    assert timeline.status_code == 200, timeline.text

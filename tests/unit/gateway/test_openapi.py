@@ -63,3 +63,21 @@ def test_routed_paths_are_published_under_the_api_prefix_with_bearer_security() 
     assert schemas[candidates_ref.rsplit("/", 1)[1]]["title"] == "candidates page"
     assert schemas[templates_ref.rsplit("/", 1)[1]]["title"] == "campaigns page"
     assert merged["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_forwarded_operations_document_the_gateways_own_problems() -> None:
+    services = {"candidates": document({"/candidates/{candidate_id}": {"get": {}}}, {})}
+    routes = {"candidates": Route("candidates", "candidates", "http://c")}
+    merged = merge_documents(document({}, {}), services, routes, {})
+    responses = merged["paths"]["/api/v1/candidates/{candidate_id}"]["get"]["responses"]
+    assert {"400", "502", "504"} <= set(responses)
+    assert "never reached" in responses["502"]["description"]
+    assert "may have taken effect" in responses["504"]["description"]
+    problem_ref = responses["504"]["content"]["application/problem+json"]["schema"]["$ref"]
+    assert merged["components"]["schemas"][problem_ref.rsplit("/", 1)[1]]["required"] == [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+    ]

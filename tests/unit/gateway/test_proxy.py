@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
 from crm_shared import InternalTokens
+from unit.gateway.fakes import PUBLISHED, openapi_document
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +47,8 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
     app = create_app(settings)
 
     def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/openapi.json":
+            return httpx.Response(200, json=openapi_document(PUBLISHED["candidates"]))
         forwarded.append(request)
         return httpx.Response(
             201,

@@ -52,6 +52,13 @@ class GatewaySettings(ServiceSettings):
         description="How long an idle connection to a service is kept for reuse. Shorter than "
         "the services' own keep-alive, so the gateway never reuses one a service is closing.",
     )
+    route_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The gateway forwards only the operations the services publish in their "
+        "OpenAPI documents. A path or method not found there is looked up again in a fresh "
+        "document at most this often per service, so a newly deployed operation is routed.",
+    )
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 268_435_456
     max_public_request_bytes: int = 16_384

@@ -8,10 +8,12 @@ import httpx
 from fastapi import FastAPI
 
 from crm_gateway.api import docs, gdpr, proxy, public
+from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
+from crm_gateway.catalogue import ServiceCatalogue
 from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.rate_limit import RateLimiter
-from crm_gateway.domain.routing import routes, service_urls
+from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_shared import build_platform, create_service_app
 
 
@@ -23,7 +25,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     upstream = httpx.AsyncClient(
         timeout=settings.upstream_timeout_seconds,
         limits=httpx.Limits(keepalive_expiry=settings.upstream_keep_alive_seconds),
+        # A redirect is the caller's to follow, through the gateway; never the gateway's.
+        follow_redirects=False,
     )
+    table = routes(settings)
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
@@ -40,9 +45,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         extra_lifespan=close_upstream,
         serve_openapi=False,
     )
+    # Outermost last: the trace headers go on every response, the path guard's refusals too.
+    app.add_middleware(PathGuard)
+    app.add_middleware(TraceHeaders)
+    app.add_exception_handler(Exception, unexpected_error)
     app.state.gateway = proxy.GatewayState(
         upstream=upstream,
-        routes=routes(settings),
+        routes=table,
+        catalogue=ServiceCatalogue(
+            service_urls(settings), table, refresh_seconds=settings.route_refresh_seconds
+        ),
+        internal_hosts=internal_hosts(settings),
         authenticator=DevTokenAuthenticator(settings.dev_tokens),
         internal_tokens=platform.internal_tokens,
         tenants=settings.tenants,

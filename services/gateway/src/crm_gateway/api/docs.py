@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -19,28 +16,21 @@ from crm_gateway.domain.openapi import merge_documents
 router = APIRouter(include_in_schema=False)
 CACHE_SECONDS = 30.0
 
-logger = logging.getLogger(__name__)
-
-
-async def _service_document(client: httpx.AsyncClient, base_url: str) -> dict[str, Any] | None:
-    try:
-        response = await client.get(f"{base_url}/openapi.json")
-        response.raise_for_status()
-        document: dict[str, Any] = response.json()
-        return document
-    except (httpx.HTTPError, ValueError) as error:
-        logger.warning("no OpenAPI document from %s: %r", base_url, error)
-        return None
-
 
 @router.get("/openapi.json")
 async def openapi(request: Request, state: State) -> JSONResponse:
-    """The public API of every service in one document (services that are down are left out)."""
+    """The public API of every service in one document (services that are down are left out):
+    the operations the gateway forwards, and no others."""
     cached = getattr(request.app.state, "openapi_cache", None)
     if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
         return JSONResponse(cached[1])
     urls: dict[str, str] = request.app.state.service_urls
-    fetched = await asyncio.gather(*(_service_document(state.upstream, u) for u in urls.values()))
+    fetched = await asyncio.gather(
+        *(
+            state.catalogue.document(state.upstream, service, max_age=CACHE_SECONDS)
+            for service in urls
+        )
+    )
     services = {name: doc for name, doc in zip(urls, fetched, strict=True) if doc is not None}
     document = merge_documents(request.app.openapi(), services, state.routes, PUBLIC_PATHS)
     if len(services) == len(urls):

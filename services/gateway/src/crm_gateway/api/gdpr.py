@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from crm_gateway.api.proxy import AuthenticatedPrincipal, State
+from crm_gateway.domain.paths import encoded_path
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_shared import ProblemError, utc_now
 
@@ -20,7 +21,8 @@ async def _service_export(
     client: httpx.AsyncClient, base_url: str, candidate_id: str, headers: dict[str, str]
 ) -> httpx.Response | None:
     try:
-        return await client.get(f"{base_url}/gdpr/candidates/{candidate_id}", headers=headers)
+        path = encoded_path(["gdpr", "candidates", candidate_id])
+        return await client.get(base_url + path, headers=headers)
     except httpx.HTTPError:
         return None
 
@@ -37,7 +39,7 @@ async def export_candidate(
     urls: dict[str, str] = request.app.state.service_urls
     try:
         known = await state.upstream.get(
-            f"{urls['candidates']}/candidates/{candidate_id}", headers=headers
+            urls["candidates"] + encoded_path(["candidates", candidate_id]), headers=headers
         )
     except httpx.HTTPError:
         known = None

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
+from crm_gateway.api.middleware import raw_path
+from crm_gateway.catalogue import ServiceCatalogue, ServiceUnavailable
 from crm_gateway.config import Tenant, TenantStatus
 from crm_gateway.domain.authentication import DevTokenAuthenticator
+from crm_gateway.domain.paths import encoded_path, path_segments
 from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
-from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route, route_for
-from crm_shared import InternalTokens, Principal, ProblemError, bearer_token, unauthorized
+from crm_gateway.domain.routing import (
+    HTTP_METHODS,
+    PUBLIC_API_PREFIX,
+    MethodNotAllowed,
+    Route,
+    public_location,
+    route_for,
+)
+from crm_shared import (
+    PROBLEM_JSON,
+    InternalTokens,
+    Principal,
+    ProblemError,
+    bearer_token,
+    unauthorized,
+)
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
@@ -35,7 +53,25 @@ _REQUEST_HEADERS_DROPPED = frozenset(
     }
 )
 _RESPONSE_HEADERS_KEPT = frozenset(
-    {"content-type", "location", "www-authenticate", "retry-after", "cache-control", "etag"}
+    {
+        "content-type",
+        "location",
+        "www-authenticate",
+        "retry-after",
+        "cache-control",
+        "allow",
+        "etag",
+    }
+)
+# Methods a request may be repeated with (RFC 9110, 9.2.2): sent twice, they do what once does.
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# The request surely never reached the service: no connection, or none free in time.
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
 )
 
 
@@ -45,6 +81,8 @@ class GatewayState:
 
     upstream: httpx.AsyncClient
     routes: dict[str, Route]
+    catalogue: ServiceCatalogue
+    internal_hosts: frozenset[str]
     authenticator: DevTokenAuthenticator
     internal_tokens: InternalTokens
     tenants: dict[str, Tenant]
@@ -137,20 +175,81 @@ def authenticated_principal(request: Request, state: State) -> Principal:
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 
 
+def _unavailable(detail: str) -> ProblemError:
+    return ProblemError(502, detail, problem_type="upstream-unavailable")
+
+
+async def exchange(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    query: str,
+    content: bytes | AsyncIterator[bytes],
+    headers: dict[str, str],
+) -> httpx.Response:
+    """Sends one request upstream; a failure is a problem that says whether it may have taken
+    effect: 502 when it surely never reached the service, 504 when it may have.
+
+    A pooled connection the service closed just as it was reused (a service closes one after an
+    unhandled error, or when it shuts down) loses the request with no response. An idempotent
+    request with a buffered body is then sent once more, on a new connection.
+    """
+    attempts = 2 if method in _IDEMPOTENT_METHODS and isinstance(content, bytes) else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return await client.request(method, url, params=query, content=content, headers=headers)
+        except _NEVER_SENT as error:
+            raise _unavailable(f"the service is unavailable ({type(error).__name__})") from None
+        except httpx.TimeoutException as error:
+            raise ProblemError(
+                504,
+                f"the service did not answer in time ({type(error).__name__}); the request may "
+                "have taken effect",
+                problem_type="upstream-timeout",
+            ) from None
+        except httpx.HTTPError as error:
+            if attempt < attempts:
+                continue
+            raise ProblemError(
+                504,
+                f"the service gave no response ({type(error).__name__}); the request may have "
+                "taken effect",
+                problem_type="upstream-no-response",
+            ) from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _public_problem(body: bytes, instance: str) -> bytes:
+    """A service's problem document, its `instance` the public path the caller called."""
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(problem, dict) or "instance" not in problem:
+        return body
+    problem["instance"] = instance
+    return json.dumps(problem).encode()
+
+
 async def forward(
     request: Request,
     state: GatewayState,
-    url: str,
+    base_url: str,
+    segments: Sequence[str],
     *,
     principal: Principal | None,
     max_bytes: int,
     body: bytes | None = None,
     stream: bool = False,
+    api: bool = False,
 ) -> Response:
-    """Forwards the request to `url`, with an internal token when the caller is authenticated.
+    """Forwards the request to the path `segments` (each percent-encoded) of the service at
+    `base_url`, with an internal token when the caller is authenticated.
 
     `body` is the request body when the caller already read it (to look inside it). A streamed
-    request (a file upload) is passed on as it arrives instead of being buffered.
+    request (a file upload) is passed on as it arrives instead of being buffered. `api` says the
+    caller called the authenticated API, where the service's own paths are published.
     """
     content: bytes | AsyncIterator[bytes]
     if body is not None:
@@ -167,46 +266,71 @@ async def forward(
     headers["x-forwarded-for"] = client_address(request)
     if principal is not None:
         headers["authorization"] = f"Bearer {state.internal_tokens.mint(principal)}"
-    try:
-        upstream = await state.upstream.request(
-            request.method, url, params=request.url.query, content=content, headers=headers
-        )
-    except httpx.HTTPError as error:
-        raise ProblemError(
-            502,
-            f"the service is unavailable ({type(error).__name__})",
-            problem_type="upstream-unavailable",
-        ) from None
+    upstream = await exchange(
+        state.upstream,
+        request.method,
+        base_url + encoded_path(list(segments)),
+        query=request.url.query,
+        content=content,
+        headers=headers,
+    )
     response_headers = {
         name: value
         for name, value in upstream.headers.items()
         if name.lower() in _RESPONSE_HEADERS_KEPT
     }
-    location = response_headers.get("location", "")
-    if principal is not None and location.startswith("/"):
-        response_headers["location"] = PUBLIC_API_PREFIX + location
-    return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
+    if "location" in response_headers:
+        location = public_location(
+            response_headers.pop("location"), state.internal_hosts, state.routes if api else None
+        )
+        if location is not None:
+            response_headers["location"] = location
+    content_out = upstream.content
+    if upstream.headers.get("content-type", "").startswith(PROBLEM_JSON):
+        content_out = _public_problem(content_out, raw_path(request.scope).decode("ascii"))
+    return Response(content_out, status_code=upstream.status_code, headers=response_headers)
 
 
 @router.api_route(
-    "/{resource}{path:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    "/{path:path}",
+    methods=list(HTTP_METHODS),
     summary="Public API, forwarded to the owning service",
     include_in_schema=False,
 )
 async def forward_api(
-    resource: str, path: str, request: Request, principal: AuthenticatedPrincipal, state: State
+    request: Request, principal: AuthenticatedPrincipal, state: State
 ) -> Response:
-    """Forwards an authenticated request with a short-lived internal token for the caller."""
-    route = route_for(state.routes, resource + path)
-    if route is None or (path and not path.startswith("/")):
-        raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
-    upload = route.streams_uploads and request.method in ("POST", "PUT")
+    """Forwards an authenticated request to the operation a service publishes for its path and
+    method, with a short-lived internal token for the caller; anything else is refused here."""
+    # The raw path, not the decoded one: an encoded slash stays inside its segment. It holds
+    # the root path the gateway may be mounted under, then `api`, `v1`.
+    root_path = str(request.scope.get("root_path", "")).strip("/")
+    prefix = len(root_path.split("/")) if root_path else 0
+    segments = path_segments(raw_path(request.scope))[prefix + 2 :]
+    route = route_for(state.routes, "/".join(segments))
+    if route is None:
+        raise ProblemError(404, f"no API resource {segments[0]!r}", problem_type="not-found")
+    try:
+        found = await state.catalogue.match(state.upstream, route.service, request.method, segments)
+    except ServiceUnavailable:
+        raise _unavailable(f"the {route.service} service is unavailable") from None
+    if found is None:
+        raise ProblemError(404, "no such API path", problem_type="not-found")
+    if isinstance(found, MethodNotAllowed):
+        raise ProblemError(
+            405,
+            f"this path serves {', '.join(found.allowed)}",
+            problem_type="method-not-allowed",
+            headers={"Allow": ", ".join(found.allowed)},
+        )
+    upload = found.streams_uploads
     return await forward(
         request,
         state,
-        f"{route.base_url}/{resource}{path}",
+        route.base_url,
+        segments,
         principal=principal,
         max_bytes=state.max_upload_bytes if upload else state.max_request_bytes,
         stream=upload,
+        api=True,
     )

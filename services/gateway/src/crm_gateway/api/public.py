@@ -49,26 +49,33 @@ COMMUNITY_SIGNUP_USER = "public:community"
 
 
 async def forward_public(
-    request: Request, state: State, service: str, path: str, *, max_bytes: int | None = None
+    request: Request,
+    state: State,
+    service: str,
+    segments: tuple[str, ...],
+    *,
+    max_bytes: int | None = None,
 ) -> Response:
-    """Forwards an unauthenticated public request to `path` of `service`, its body capped at
-    `max_bytes` (the public request cap unless given)."""
+    """Forwards an unauthenticated public request to the path `segments` of `service`, its body
+    capped at `max_bytes` (the public request cap unless given)."""
     base = request.app.state.service_urls[service]
     cap = request.app.state.max_public_request_bytes if max_bytes is None else max_bytes
-    return await forward(request, state, f"{base}{path}", principal=None, max_bytes=cap)
+    return await forward(request, state, base, segments, principal=None, max_bytes=cap)
 
 
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
 async def open_pixel(token: str, request: Request, state: State) -> Response:
     """The 1x1 pixel of a message; loading it records an open."""
-    return await forward_public(request, state, "campaigns", f"/tracking/open/{token}", max_bytes=0)
+    return await forward_public(
+        request, state, "campaigns", ("tracking", "open", token), max_bytes=0
+    )
 
 
 @router.get("/t/c/{token}", summary="Tracked link")
 async def tracked_link(token: str, request: Request, state: State) -> Response:
     """Redirects to the URL stored for this link of the message and records the click."""
     return await forward_public(
-        request, state, "campaigns", f"/tracking/click/{token}", max_bytes=0
+        request, state, "campaigns", ("tracking", "click", token), max_bytes=0
     )
 
 
@@ -77,7 +84,7 @@ async def tracked_link(token: str, request: Request, state: State) -> Response:
 )
 async def register_for_event(event_id: str, request: Request, state: State) -> Response:
     """Public registration for a recruiting event."""
-    path = f"/public/events/{event_id}/registrations"
+    path = ("public", "events", event_id, "registrations")
     return await forward_public(request, state, "events", path)
 
 
@@ -87,7 +94,7 @@ async def register_for_event(event_id: str, request: Request, state: State) -> R
 )
 async def greenhouse_webhook(connection_id: str, request: Request, state: State) -> Response:
     """A Greenhouse webhook delivery for one ATS connection."""
-    path = f"/public/ats/greenhouse/{connection_id}/webhooks"
+    path = ("public", "ats", "greenhouse", connection_id, "webhooks")
     return await forward_public(
         request, state, "ats-sync", path, max_bytes=request.app.state.max_webhook_bytes
     )
@@ -119,11 +126,11 @@ async def community_signup(request: Request, state: State) -> Response:
     tenant_id = tenant_for_community_key(state.tenants, _signup_tenant_key(body))
     if tenant_id is None:
         raise ProblemError(404, "no talent community with this key", problem_type="not-found")
-    base = request.app.state.service_urls["candidates"]
     return await forward(
         request,
         state,
-        f"{base}/public/community/signups",
+        request.app.state.service_urls["candidates"],
+        ("public", "community", "signups"),
         principal=Principal(tenant_id=tenant_id, user_id=COMMUNITY_SIGNUP_USER),
         max_bytes=0,
         body=body,
@@ -137,7 +144,8 @@ async def community_signup(request: Request, state: State) -> Response:
 )
 async def confirm_consent(token: str, request: Request, state: State) -> Response:
     """A consent confirmation link (double opt-in, re-permission)."""
-    return await forward_public(request, state, "candidates", f"/public/community/confirm/{token}")
+    path = ("public", "community", "confirm", token)
+    return await forward_public(request, state, "candidates", path)
 
 
 @router.api_route(
@@ -147,21 +155,23 @@ async def confirm_consent(token: str, request: Request, state: State) -> Respons
 )
 async def preference_centre(token: str, request: Request, state: State) -> Response:
     """The preference centre a mail links to."""
-    return await forward_public(request, state, "candidates", f"/public/preferences/{token}")
+    return await forward_public(request, state, "candidates", ("public", "preferences", token))
 
 
 @router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}", include_in_schema=False)
 async def unsubscribe(token: str, request: Request, state: State) -> Response:
     """One-click unsubscribe (RFC 8058)."""
-    return await forward_public(request, state, "candidates", f"/public/unsubscribe/{token}")
+    return await forward_public(request, state, "candidates", ("public", "unsubscribe", token))
 
 
-async def _inbound_mail(token: str, path: str, request: Request, state: State) -> Response:
-    base = request.app.state.service_urls["campaigns"]
+async def _inbound_mail(
+    token: str, path: tuple[str, ...], request: Request, state: State
+) -> Response:
     return await forward(
         request,
         state,
-        f"{base}/public/mail/{token}/{path}",
+        request.app.state.service_urls["campaigns"],
+        ("public", "mail", token, *path),
         principal=None,
         max_bytes=request.app.state.max_webhook_bytes,
     )
@@ -173,7 +183,7 @@ async def _inbound_mail(token: str, path: str, request: Request, state: State) -
 )
 async def mail_bounce_report(token: str, request: Request, state: State) -> Response:
     """A raw DSN as the mail server returned it; the token is the tenant's inbound credential."""
-    return await _inbound_mail(token, "bounces", request, state)
+    return await _inbound_mail(token, ("bounces",), request, state)
 
 
 @router.post(
@@ -182,7 +192,7 @@ async def mail_bounce_report(token: str, request: Request, state: State) -> Resp
 )
 async def postmark_bounce_webhook(token: str, request: Request, state: State) -> Response:
     """Postmark's bounce webhook for the tenant named by the token."""
-    return await _inbound_mail(token, "postmark/bounces", request, state)
+    return await _inbound_mail(token, ("postmark", "bounces"), request, state)
 
 
 @router.post(
@@ -191,4 +201,4 @@ async def postmark_bounce_webhook(token: str, request: Request, state: State) ->
 )
 async def postmark_inbound_webhook(token: str, request: Request, state: State) -> Response:
     """Postmark's inbound webhook: replies to the tenant's messages."""
-    return await _inbound_mail(token, "postmark/inbound", request, state)
+    return await _inbound_mail(token, ("postmark", "inbound"), request, state)

@@ -9,6 +9,42 @@ from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route, route_for
 
 BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
 SCHEMA_REF_PREFIX = "#/components/schemas/"
+PROBLEM_SCHEMA = "GatewayProblem"
+_PROBLEM_CONTENT = {
+    "application/problem+json": {"schema": {"$ref": SCHEMA_REF_PREFIX + PROBLEM_SCHEMA}}
+}
+# What the gateway itself may answer for any operation it forwards.
+GATEWAY_RESPONSES = {
+    "400": {
+        "description": "The request path is not valid (`invalid-path`): a dot segment, an "
+        "encoded slash, `?` or `#`, or a control character.",
+        "content": _PROBLEM_CONTENT,
+    },
+    "502": {
+        "description": "The service is unavailable (`upstream-unavailable`): the request never "
+        "reached it, so it is safe to repeat.",
+        "content": _PROBLEM_CONTENT,
+    },
+    "504": {
+        "description": "The service did not answer in time (`upstream-timeout`) or dropped the "
+        "connection (`upstream-no-response`): the request may have taken effect; check before "
+        "repeating it.",
+        "content": _PROBLEM_CONTENT,
+    },
+}
+_PROBLEM_JSON_SCHEMA = {
+    "title": PROBLEM_SCHEMA,
+    "description": "An RFC 9457 problem document.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "description": "`urn:recruitcrm:problem:<name>`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The public path that was called."},
+    },
+    "required": ["type", "title", "status", "detail", "instance"],
+}
 
 
 def _with_renamed_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -29,6 +65,15 @@ def _with_renamed_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
+def _with_gateway_responses(item: dict[str, Any]) -> dict[str, Any]:
+    for operation in item.values():
+        if isinstance(operation, dict):
+            responses = operation.setdefault("responses", {})
+            for status, response in GATEWAY_RESPONSES.items():
+                responses.setdefault(status, copy.deepcopy(response))
+    return item
+
+
 def merge_documents(
     gateway: dict[str, Any],
     services: dict[str, dict[str, Any]],
@@ -45,6 +90,7 @@ def merge_documents(
     components = merged.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components.setdefault("securitySchemes", {}).update(BEARER_SCHEME)
+    schemas[PROBLEM_SCHEMA] = _PROBLEM_JSON_SCHEMA
     for service, original in sorted(services.items()):
         service_schemas = original.get("components", {}).get("schemas", {})
         # Two services may define different schemas under one name: keep both, apart.
@@ -62,7 +108,7 @@ def merge_documents(
                 for operation in item.values():
                     if isinstance(operation, dict):
                         operation["security"] = [{"bearerAuth": []}]
-                merged["paths"][PUBLIC_API_PREFIX + path] = item
+                merged["paths"][PUBLIC_API_PREFIX + path] = _with_gateway_responses(item)
             elif public_paths.get(path, ("", ""))[0] == service:
-                merged["paths"][public_paths[path][1]] = item
+                merged["paths"][public_paths[path][1]] = _with_gateway_responses(item)
     return merged

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from crm_gateway.config import GatewaySettings, Tenant, TenantStatus
 
 PUBLIC_API_PREFIX = "/api/v1"
 PUBLIC_UNAUTHENTICATED_PREFIX = "/public/v1"
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# The only operations whose body is streamed under the upload cap instead of the request cap.
+UPLOAD_OPERATIONS = frozenset({("PUT", "/imports/{import_id}/file")})
 
 
 @dataclass(frozen=True)
@@ -21,8 +27,6 @@ class Route:
     resource: str
     service: str
     base_url: str
-    # File uploads (CSV imports) are streamed to the service, up to `max_upload_bytes`.
-    streams_uploads: bool = False
 
 
 def routes(settings: GatewaySettings) -> dict[str, Route]:
@@ -30,7 +34,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
     table = (
         Route("candidates", "candidates", settings.candidates_url),
         Route("segments", "candidates", settings.candidates_url),
-        Route("imports", "candidates", settings.candidates_url, streams_uploads=True),
+        Route("imports", "candidates", settings.candidates_url),
         Route("pools", "candidates", settings.candidates_url),
         Route("custom-fields", "candidates", settings.candidates_url),
         Route("skills", "candidates", settings.candidates_url),
@@ -59,6 +63,121 @@ def route_for(table: dict[str, Route], path: str) -> Route | None:
     return table.get("/".join(segments[:2])) or table.get(segments[0])
 
 
+@dataclass(frozen=True)
+class PathTemplate:
+    """An OpenAPI path template such as `/candidates/{candidate_id}/notes`."""
+
+    text: str
+    # One entry per segment: the literal text, or None for a parameter.
+    parts: tuple[str | None, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> PathTemplate:
+        parts = tuple(
+            None if part.startswith("{") and part.endswith("}") else part
+            for part in text.strip("/").split("/")
+        )
+        return cls(text, parts)
+
+    def matches(self, segments: tuple[str, ...]) -> bool:
+        """Whether the decoded segments fill the template; a parameter takes one non-empty
+        segment, never a slash (which a segment cannot hold)."""
+        return len(segments) == len(self.parts) and all(
+            segment == part if part is not None else segment != ""
+            for segment, part in zip(segments, self.parts, strict=True)
+        )
+
+    @property
+    def literals(self) -> int:
+        return sum(part is not None for part in self.parts)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A path template and a method the service behind it serves."""
+
+    template: str
+    method: str
+
+    @property
+    def streams_uploads(self) -> bool:
+        """File uploads (CSV imports) are streamed to the service, up to `max_upload_bytes`."""
+        return (self.method, self.template) in UPLOAD_OPERATIONS
+
+
+@dataclass(frozen=True)
+class MethodNotAllowed:
+    """The path is published, but not for this method."""
+
+    allowed: tuple[str, ...]
+
+
+class ServiceOperations:
+    """The operations one service publishes under the gateway's routed resources: the paths of
+    its OpenAPI document (the one the gateway's `/docs` shows), and nothing else."""
+
+    def __init__(self, operations: Iterable[tuple[str, str]]) -> None:
+        methods: dict[str, set[str]] = {}
+        for template, method in operations:
+            methods.setdefault(template, set()).add(method.upper())
+        # Most literal segments first: `/candidates/merges` before `/candidates/{id}`.
+        self._templates = sorted(
+            ((PathTemplate.parse(text), frozenset(found)) for text, found in methods.items()),
+            key=lambda entry: -entry[0].literals,
+        )
+
+    @classmethod
+    def published(
+        cls, document: Mapping[str, Any], service: str, routes: dict[str, Route]
+    ) -> ServiceOperations:
+        """The operations of `service`'s OpenAPI document whose paths the gateway routes to it."""
+        operations: list[tuple[str, str]] = []
+        for path, item in document.get("paths", {}).items():
+            route = route_for(routes, path)
+            if route is None or route.service != service or not isinstance(item, dict):
+                continue
+            operations.extend(
+                (path, method.upper()) for method in item if method.upper() in HTTP_METHODS
+            )
+        return cls(operations)
+
+    def match(self, method: str, segments: tuple[str, ...]) -> Operation | MethodNotAllowed | None:
+        """The operation serving `method` on the decoded path `segments`; MethodNotAllowed when
+        the path is published for other methods only; None when it is not published."""
+        allowed: set[str] = set()
+        for template, methods in self._templates:
+            if template.matches(segments):
+                if method in methods:
+                    return Operation(template.text, method)
+                allowed |= methods
+        if allowed:
+            return MethodNotAllowed(tuple(m for m in HTTP_METHODS if m in allowed))
+        return None
+
+
+def public_location(
+    location: str, internal_hosts: frozenset[str], routes: dict[str, Route] | None
+) -> str | None:
+    """What a service's `Location` header becomes for the caller, or None to drop it.
+
+    A location on a service (a path, or a URL whose `host[:port]` is a service's) becomes the
+    public API path when `routes` route it, and is dropped otherwise: an internal address never
+    reaches the caller. A web address elsewhere (a tracked link's destination) is kept.
+    """
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return None
+    if parts.netloc and parts.netloc.lower() not in internal_hosts:
+        return location if parts.scheme.lower() in ("http", "https") else None
+    if parts.scheme and not parts.netloc:
+        return None  # `mailto:`, `javascript:` and the like: no redirect of ours
+    path = parts.path
+    if routes is None or not path.startswith("/") or route_for(routes, path) is None:
+        return None
+    return PUBLIC_API_PREFIX + path + (f"?{parts.query}" if parts.query else "")
+
+
 def service_urls(settings: GatewaySettings) -> dict[str, str]:
     """Base URL of each service behind the gateway."""
     return {
@@ -68,6 +187,11 @@ def service_urls(settings: GatewaySettings) -> dict[str, str]:
         "ats-sync": settings.ats_sync_url,
         "analytics": settings.analytics_url,
     }
+
+
+def internal_hosts(settings: GatewaySettings) -> frozenset[str]:
+    """The `host[:port]` of every service, as their own URLs (and redirects) name them."""
+    return frozenset(urlsplit(url).netloc.lower() for url in service_urls(settings).values())
 
 
 def tenant_for_community_key(tenants: dict[str, Tenant], key: str) -> str | None:
