@@ -155,6 +155,7 @@ async def test_a_mail_that_cannot_be_rendered_fails_its_enrolment_visibly(
     assert states.json()["states"] == {
         "active": 0,
         "waiting": 1,
+        "paused": 0,
         "failed": 1,
         "completed": 0,
         "exited": 0,
