@@ -264,3 +264,43 @@ async def test_a_sequence_edit_is_validated_like_a_new_one(stack: Stack) -> None
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "steps.0.template_id"
+
+
+async def test_a_draft_broadcast_is_edited_or_deleted_and_a_sent_one_is_kept(
+    stack: Stack,
+) -> None:
+    template_id = await new_template(stack, "Spring fair")
+    draft = {
+        "name": unique("broadcast"),
+        "template_id": template_id,
+        "audience": {"type": "list", "candidate_ids": ["nobody-yet"]},
+    }
+    created = await stack.gateway.post("/api/v1/broadcasts", headers=headers(stack), json=draft)
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/broadcasts/{created.json()['id']}"
+    scheduled = draft | {
+        "name": "Spring fair, final",
+        "schedule": {"type": "at", "send_at": "2027-03-01T09:00:00+01:00"},
+    }
+    assert (await stack.gateway.put(url, headers=headers(stack), json=scheduled)).status_code == 428
+    edited = await stack.gateway.put(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json=scheduled
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["name"], edited.json()["version"]) == ("Spring fair, final", 2)
+    assert edited.json()["schedule"]["type"] == "at"
+    stale = await stack.gateway.put(url, headers=headers(stack, **{"If-Match": '"1"'}), json=draft)
+    assert stale.status_code == 412, stale.text
+    deleted = await stack.gateway.delete(url, headers=headers(stack))
+    assert deleted.status_code == 204, deleted.text
+    assert (await stack.gateway.get(url, headers=headers(stack))).status_code == 404
+
+    sent = await stack.gateway.post("/api/v1/broadcasts", headers=headers(stack), json=draft)
+    sent_url = f"/api/v1/broadcasts/{sent.json()['id']}"
+    assert (await stack.gateway.post(f"{sent_url}/send", headers=headers(stack))).status_code == 202
+    kept = await stack.gateway.delete(sent_url, headers=headers(stack))
+    assert kept.status_code == 409, kept.text
+    unchanged = await stack.gateway.put(
+        sent_url, headers=headers(stack, **{"If-Match": '"1"'}), json=draft
+    )
+    assert unchanged.status_code == 409, unchanged.text

@@ -1010,6 +1010,29 @@ class BroadcastRepository:
         document = to_document(broadcast) | {"schedule": broadcast.schedule.model_dump(mode="json")}
         await self._broadcasts.insert_one(document)
 
+    async def replace_draft(self, broadcast: Broadcast, version: int) -> bool:
+        """Replaces a draft's definition if it is still a draft at `version`."""
+        definition = to_document(broadcast)
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast.id, "status": BroadcastStatus.DRAFT.value, "version": version},
+            {
+                "$set": {
+                    field: definition[field]
+                    for field in ("name", "template_id", "audience", "ab_test")
+                }
+                | {"schedule": broadcast.schedule.model_dump(mode="json")},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def delete_draft(self, broadcast_id: str) -> bool:
+        """Deletes a broadcast that was never sent; False if it is not a draft (any more)."""
+        result = await self._broadcasts.delete_one(
+            {"_id": broadcast_id, "status": BroadcastStatus.DRAFT.value}
+        )
+        return result.deleted_count == 1
+
     async def get(self, broadcast_id: str, *, session: Session | None = None) -> Broadcast | None:
         document = await self._broadcasts.find_one({"_id": broadcast_id}, session=session)
         return from_document(Broadcast, document) if document else None

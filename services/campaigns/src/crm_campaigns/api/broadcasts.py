@@ -24,12 +24,14 @@ from crm_campaigns.repository import (
     BlocksRepo,
     BroadcastRepository,
     BroadcastsRepo,
+    TemplateRepository,
     TemplatesRepo,
     hold_broadcast,
 )
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    IfMatch,
     Page,
     Platform,
     ProblemError,
@@ -37,7 +39,10 @@ from crm_shared import (
     current_trace_context,
     decode_cursor,
     encode_cursor,
+    etag_for,
     in_transaction,
+    required_version,
+    stale_version,
     utc_now,
 )
 
@@ -125,6 +130,7 @@ async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> Broa
                 "created_at",
                 "started_at",
                 "completed_at",
+                "version",
             }
         ),
         progress=progress,
@@ -142,6 +148,24 @@ async def create_broadcast(
     response: Response,
 ) -> BroadcastPublic:
     """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it."""
+    await _checked(body, templates)
+    broadcast = Broadcast(
+        tenant_id=principal.tenant_id,
+        created_by=principal.user_id,
+        name=body.name,
+        template_id=body.template_id,
+        audience=body.audience,
+        schedule=body.schedule,
+        ab_test=body.ab_test,
+    )
+    await broadcasts.add(broadcast)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{broadcast.id}"
+    response.headers["ETag"] = etag_for(broadcast.version)
+    return await _public(broadcasts, broadcast)
+
+
+async def _checked(body: BroadcastCreate, templates: TemplateRepository) -> None:
+    """A 422 naming what is wrong with a broadcast's definition."""
     if await templates.live(body.template_id) is None:
         raise _invalid(
             f"template {body.template_id} does not exist",
@@ -166,18 +190,6 @@ async def create_broadcast(
                 f"an A/B subject is not valid: {error}",
                 [{"field": part, "detail": message} for part, message in error.errors],
             ) from None
-    broadcast = Broadcast(
-        tenant_id=principal.tenant_id,
-        created_by=principal.user_id,
-        name=body.name,
-        template_id=body.template_id,
-        audience=body.audience,
-        schedule=body.schedule,
-        ab_test=body.ab_test,
-    )
-    await broadcasts.add(broadcast)
-    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{broadcast.id}"
-    return await _public(broadcasts, broadcast)
 
 
 @router.get("/broadcasts", response_model=Page[BroadcastPublic], tags=["broadcasts"])
@@ -204,9 +216,59 @@ async def _get(broadcasts: BroadcastRepository, broadcast_id: str) -> Broadcast:
 
 
 @router.get("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
-async def get_broadcast(broadcast_id: str, broadcasts: BroadcastsRepo) -> BroadcastPublic:
-    """One broadcast: status, progress (sent, failed, skipped with reasons) and A/B results."""
-    return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+async def get_broadcast(
+    broadcast_id: str, broadcasts: BroadcastsRepo, response: Response
+) -> BroadcastPublic:
+    """One broadcast: status, progress (sent, failed, skipped with reasons) and A/B results,
+    with its version as `ETag`."""
+    broadcast = await _get(broadcasts, broadcast_id)
+    response.headers["ETag"] = etag_for(broadcast.version)
+    return await _public(broadcasts, broadcast)
+
+
+@router.put("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
+async def replace_draft(
+    broadcast_id: str,
+    body: BroadcastCreate,
+    broadcasts: BroadcastsRepo,
+    templates: TemplatesRepo,
+    response: Response,
+    if_match: IfMatch = None,
+) -> BroadcastPublic:
+    """Replaces a draft's name, template, audience, schedule and A/B test, made from the
+    version `If-Match` names (428 without it, 412 if it changed meanwhile). Only a draft can
+    change (409): once sent, a broadcast is the record of what went out."""
+    version = required_version(if_match)
+    current = await _get(broadcasts, broadcast_id)
+    if current.status is not BroadcastStatus.DRAFT:
+        raise _conflict(current, "change (only a draft can)")
+    await _checked(body, templates)
+    edited = current.model_copy(
+        update={
+            "name": body.name,
+            "template_id": body.template_id,
+            "audience": body.audience,
+            "schedule": body.schedule,
+            "ab_test": body.ab_test,
+        }
+    )
+    if not await broadcasts.replace_draft(edited, version):
+        latest = await _get(broadcasts, broadcast_id)
+        if latest.status is not BroadcastStatus.DRAFT:
+            raise _conflict(latest, "change (only a draft can)")
+        raise stale_version("broadcast", broadcast_id, latest.version, version)
+    return await get_broadcast(broadcast_id, broadcasts, response)
+
+
+@router.delete("/broadcasts/{broadcast_id}", status_code=204, tags=["broadcasts"])
+async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Response:
+    """Deletes a draft. A broadcast that was sent is kept as the record of what went out: 409
+    (cancel it to stop what has not gone yet)."""
+    current = await _get(broadcasts, broadcast_id)
+    if not await broadcasts.delete_draft(broadcast_id):
+        latest = await broadcasts.get(broadcast_id)
+        raise _conflict(latest or current, "be deleted (only a draft can; cancel it instead)")
+    return Response(status_code=204)
 
 
 @router.post(

@@ -327,6 +327,7 @@ class BroadcastPublic(BaseModel):
     completed_at: datetime | None
     progress: BroadcastProgress
     ab_test: AbTestPublic | None
+    version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
 
 
 BlockKey = Annotated[

@@ -697,6 +697,7 @@ class Broadcast(BaseModel):
     winner: str | None = None
     winner_decided_at: datetime | None = None
     stats: dict[str, Any] = Field(default_factory=dict)
+    version: int = 1
 
 
 class Block(BaseModel):
