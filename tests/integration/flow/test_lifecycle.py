@@ -13,8 +13,11 @@ import pytest
 from conftest import SmtpSink
 from pymongo import AsyncMongoClient
 
-from crm_shared import utc_now
-from helpers import unique
+from crm_campaigns.domain.models import ManualTrigger, Sequence, WaitStep
+from crm_campaigns.lifecycle import announce_sequences
+from crm_shared import SEQUENCE_SAVED, Outbox, to_document, utc_now
+from crm_shared.outbox import OUTBOX_COLLECTION
+from helpers import read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
 from integration.flow.sequencing import (
     create_candidate,
@@ -304,3 +307,74 @@ async def test_a_draft_broadcast_is_edited_or_deleted_and_a_sent_one_is_kept(
         sent_url, headers=headers(stack, **{"If-Match": '"1"'}), json=draft
     )
     assert unchanged.status_code == 409, unchanged.text
+
+
+async def test_every_change_of_a_sequence_is_announced_as_sequence_saved(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    template_id = await new_template(stack, "Announced")
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        headers=headers(stack),
+        json={
+            "name": unique("segment"),
+            "rule": {"all": [{"field": "tags", "op": "equals", "value": unique("t")}]},
+        },
+    )
+    assert segment.status_code == 201, segment.text
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "segment_entered", "segment_id": segment.json()["id"]},
+        steps=[{"type": "send", "template_id": template_id}],
+    )
+    url = f"/api/v1/sequences/{sequence['id']}"
+    renamed = await stack.gateway.patch(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json={"name": "Renamed"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert (await stack.gateway.post(f"{url}/pause", headers=headers(stack))).status_code == 200
+    assert (await stack.gateway.delete(url, headers=headers(stack))).status_code == 204
+
+    saved = await read_events(
+        kafka_bootstrap_servers,
+        SEQUENCE_SAVED.name,
+        where=lambda e: e["subject"] == sequence["id"],
+        count=4,
+    )
+    assert [(e["data"]["status"], e["data"]["version"]) for e in saved] == [
+        ("active", 1),
+        ("active", 2),
+        ("paused", 3),
+        ("archived", 4),
+    ]
+    assert {e["data"]["name"] for e in saved[1:]} == {"Renamed"}
+    assert all(e["data"]["trigger_segment_ids"] == [segment.json()["id"]] for e in saved)
+
+
+async def test_sequences_saved_before_the_topic_existed_are_announced_once(
+    stack: Stack, campaigns_db: Database, kafka_bootstrap_servers: str
+) -> None:
+    tenant = stack.acme
+    sequence = Sequence(
+        tenant_id=tenant,
+        name="From last year",
+        trigger=ManualTrigger(),
+        steps=[WaitStep(days=1)],
+        created_by="rita",
+    )
+    await campaigns_db["sequences"].insert_one(to_document(sequence))  # as stored before
+    outbox = Outbox(campaigns_db, "campaigns")
+    await announce_sequences(campaigns_db.client, campaigns_db, outbox)
+    await announce_sequences(campaigns_db.client, campaigns_db, outbox)  # a restart: nothing again
+    staged = await campaigns_db[OUTBOX_COLLECTION].count_documents(
+        {"topic": SEQUENCE_SAVED.name, "key": sequence.id}
+    )
+    assert staged == 1
+    [announced] = await read_events(
+        kafka_bootstrap_servers,
+        SEQUENCE_SAVED.name,
+        where=lambda e: e["subject"] == sequence.id,
+        count=1,
+    )
+    assert announced["data"]["status"] == "active"

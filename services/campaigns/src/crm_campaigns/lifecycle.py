@@ -2,11 +2,12 @@
 
 Each one checks the domain's rules (`domain/lifecycle.py`) and changes the resource and what
 depends on it in one transaction, so a sequence is never paused while some of its enrolments
-still run.
+still run; a sequence's change stages `sequence.saved` in that transaction.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from crm_campaigns.domain.lifecycle import (
@@ -16,13 +17,17 @@ from crm_campaigns.domain.lifecycle import (
     template_archivable,
 )
 from crm_campaigns.domain.models import EnrolmentStatus, ExitReason, Sequence, SequenceStatus
+from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repository import (
+    SEQUENCES,
     BroadcastRepository,
     EnrolmentRepository,
     SequenceRepository,
     TemplateRepository,
 )
-from crm_shared import Database, MongoClient, Session, in_transaction
+from crm_shared import Database, MongoClient, Outbox, Session, in_transaction
+
+logger = logging.getLogger(__name__)
 
 
 class StaleVersionError(Exception):
@@ -55,29 +60,47 @@ async def archive_template(
 
 
 async def edit_sequence(
+    mongo: MongoClient,
     database: Database,
+    outbox: Outbox,
     sequence: Sequence,
     version: int,
     changes: dict[str, Any],
     *,
     user_id: str,
 ) -> None:
-    """Applies an edit made from `version` of the sequence.
+    """Applies an edit made from `version` of the sequence, and stages `sequence.saved`.
 
     Enrolments in progress go on from the step index they are at, in the edited steps: an edit
     applies to the steps they have not reached yet, and one past the end completes.
     """
     sequence_after(sequence.status, SequenceAction.EDIT)
     sequences = SequenceRepository(database, sequence.tenant_id)
-    if not await sequences.replace(sequence.id, version, changes, updated_by=user_id):
-        latest = await sequences.get(sequence.id)
+
+    async def edit(session: Session) -> None:
+        if await sequences.replace(
+            sequence.id, version, changes, updated_by=user_id, session=session
+        ):
+            edited = await sequences.get(sequence.id, session=session)
+            assert edited is not None
+            await to_sequence_saved(outbox, edited, session=session)
+            return
+        latest = await sequences.get(sequence.id, session=session)
         if latest is not None and latest.version != version:
             raise StaleVersionError(latest.version)
         raise LifecycleConflict(f"the sequence is {latest.status.value if latest else 'gone'}")
 
+    await in_transaction(mongo, edit)
+    outbox.notify_committed()
+
 
 async def change_sequence_status(
-    mongo: MongoClient, database: Database, sequence: Sequence, action: SequenceAction, user_id: str
+    mongo: MongoClient,
+    database: Database,
+    outbox: Outbox,
+    sequence: Sequence,
+    action: SequenceAction,
+    user_id: str,
 ) -> None:
     """Pauses, resumes or archives a sequence together with its enrolments in progress.
 
@@ -110,5 +133,37 @@ async def change_sequence_status(
             await enrolments.exit_sequence(
                 sequence.id, ExitReason.SEQUENCE_ARCHIVED, session=session
             )
+        changed = await sequences.get(sequence.id, session=session)
+        assert changed is not None
+        await to_sequence_saved(outbox, changed, session=session)
 
     await in_transaction(mongo, change)
+    outbox.notify_committed()
+
+
+async def announce_sequences(mongo: MongoClient, database: Database, outbox: Outbox) -> None:
+    """Stages `sequence.saved` for every sequence saved before the topic existed, once each, so
+    the services that depend on it learn of those too (a start-up task)."""
+    # Deliberately cross-tenant: a start-up task over every tenant's sequences.
+    unannounced = (
+        await database[SEQUENCES].find({"announced": {"$ne": True}}, {"tenant_id": 1}).to_list()
+    )
+    for document in unannounced:
+        await _announce(mongo, database, outbox, document["tenant_id"], str(document["_id"]))
+    if unannounced:
+        outbox.notify_committed()
+        logger.info("announced %d sequences saved before sequence.saved", len(unannounced))
+
+
+async def _announce(
+    mongo: MongoClient, database: Database, outbox: Outbox, tenant_id: str, sequence_id: str
+) -> None:
+    sequences = SequenceRepository(database, tenant_id)
+
+    async def announce(session: Session) -> None:
+        sequence = await sequences.get(sequence_id, session=session)
+        if sequence is not None:
+            await to_sequence_saved(outbox, sequence, session=session)
+            await sequences.mark_announced(sequence_id, session=session)
+
+    await in_transaction(mongo, announce)

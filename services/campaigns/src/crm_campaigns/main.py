@@ -31,6 +31,7 @@ from crm_campaigns.engine import SequenceEngine
 from crm_campaigns.feedback import MailFeedback
 from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
+from crm_campaigns.lifecycle import announce_sequences
 from crm_campaigns.repository import ensure_indexes
 from crm_campaigns.smtp import SmtpPool
 from crm_shared import (
@@ -186,6 +187,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             await consent_transport.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
+    platform.startup_hooks.append(partial(announce_sequences, mongo, database, outbox))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(
         build_consent_mail_router(consumer, database, consent_transport, settings.smtp_sender)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_campaigns.domain.inbound_mail import BounceType
-from crm_campaigns.domain.models import Message
+from crm_campaigns.domain.models import Message, SegmentTrigger, Sequence
 from crm_shared import (
     CANDIDATE_CHANGE_REQUESTED,
     MESSAGE_BOUNCED,
@@ -14,6 +14,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
+    SEQUENCE_SAVED,
     CandidateChangeRequested,
     EventEnvelope,
     MessageBounced,
@@ -22,6 +23,7 @@ from crm_shared import (
     MessageReplied,
     MessageSent,
     Outbox,
+    SequenceSaved,
     Session,
 )
 
@@ -150,6 +152,25 @@ async def to_message_replied(
         MESSAGE_REPLIED,
         tenant_id=message.tenant_id,
         subject=message.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_sequence_saved(outbox: Outbox, sequence: Sequence, *, session: Session) -> None:
+    """Stages `sequence.saved`: the sequence's state after a create, edit or status change."""
+    trigger = sequence.trigger
+    payload = SequenceSaved(
+        sequence_id=sequence.id,
+        name=sequence.name,
+        status=sequence.status.value,
+        version=sequence.version,
+        trigger_segment_ids=[trigger.segment_id] if isinstance(trigger, SegmentTrigger) else [],
+    )
+    await outbox.stage(
+        SEQUENCE_SAVED,
+        tenant_id=sequence.tenant_id,
+        subject=sequence.id,
         data=payload,
         session=session,
     )

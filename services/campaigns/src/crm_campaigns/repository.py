@@ -251,6 +251,11 @@ class SequenceRepository:
         documents = await self._sequences.find(query, sort=[("_id", ASCENDING)])
         return [from_document(Sequence, d) for d in documents]
 
+    async def mark_announced(self, sequence_id: str, *, session: Session) -> None:
+        await self._sequences.update_one(
+            {"_id": sequence_id}, {"$set": {"announced": True}}, session=session
+        )
+
     async def using_template(self, template_id: str, *, session: Session) -> list[Sequence]:
         """The sequences not archived with a step that sends `template_id`."""
         documents = await self._sequences.find(

@@ -25,6 +25,7 @@ from crm_shared.contracts.catalog import (
     POOL_STAGE_CHANGED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
+    SEQUENCE_SAVED,
     TOPICS,
     TopicSpec,
     all_topic_names,
@@ -57,6 +58,7 @@ from crm_shared.contracts.events import (
     PoolStageChanged,
     SegmentEntered,
     SegmentExited,
+    SequenceSaved,
 )
 
 __all__ = [
@@ -84,6 +86,7 @@ __all__ = [
     "POOL_STAGE_CHANGED",
     "SEGMENT_ENTERED",
     "SEGMENT_EXITED",
+    "SEQUENCE_SAVED",
     "TOPICS",
     "AtsApplicationChange",
     "AtsApplicationCreated",
@@ -112,6 +115,7 @@ __all__ = [
     "RawEnvelope",
     "SegmentEntered",
     "SegmentExited",
+    "SequenceSaved",
     "TopicSpec",
     "all_topic_names",
     "topic_spec",

@@ -30,6 +30,7 @@ from crm_shared.contracts.events import (
     PoolStageChanged,
     SegmentEntered,
     SegmentExited,
+    SequenceSaved,
 )
 
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -243,6 +244,15 @@ ATS_APPLICATION_HIRED = TopicSpec(
     description="A candidate was hired through a connected ATS.",
 )
 
+SEQUENCE_SAVED = TopicSpec(
+    name="sequence.saved",
+    payload=SequenceSaved,
+    schema_version=1,
+    key="sequence id",
+    partitions=3,
+    description="A nurture sequence was created, edited, paused, resumed or archived.",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
@@ -267,6 +277,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATS_APPLICATION_STAGE_CHANGED,
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_HIRED,
+    SEQUENCE_SAVED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -318,3 +318,19 @@ class AtsApplicationRejected(AtsApplicationChange):
 
 class AtsApplicationHired(AtsApplicationChange):
     """The candidate was hired for the application's job."""
+
+
+class SequenceSaved(_Payload):
+    """A nurture sequence was created, edited, paused, resumed or archived: its state after.
+
+    Other services learn from it what a sequence depends on (the candidates service refuses to
+    delete a segment a live sequence enrols from).
+    """
+
+    sequence_id: str
+    name: str
+    status: Literal["active", "paused", "archived"]
+    version: int = Field(ge=1, description="Counts the sequence's edits; later saves are higher.")
+    trigger_segment_ids: list[str] = Field(
+        default_factory=list, description="Segments whose entrants the sequence enrols."
+    )

@@ -48,6 +48,7 @@ from crm_campaigns.lifecycle import (
     change_sequence_status,
     edit_sequence,
 )
+from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repository import (
     BlockRepository,
     BlocksRepo,
@@ -309,6 +310,8 @@ async def create_sequence(
 
     async def store(session: Session) -> None:
         await sequences.add(sequence, session=session)
+        await to_sequence_saved(platform.require_outbox(), sequence, session=session)
+        await sequences.mark_announced(sequence.id, session=session)
         if not body.enrol_current_members or not isinstance(trigger, SegmentTrigger):
             return
         members = SegmentMemberRepository(database, principal.tenant_id)
@@ -323,6 +326,7 @@ async def create_sequence(
             )
 
     await in_transaction(platform.require_mongo(), store)
+    platform.require_outbox().notify_committed()
     request.app.state.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     response.headers["ETag"] = etag_for(sequence.version)
@@ -388,7 +392,13 @@ async def edit_sequence_route(
     platform: Platform = request.app.state.platform
     try:
         await edit_sequence(
-            platform.require_database(), sequence, version, changes, user_id=principal.user_id
+            platform.require_mongo(),
+            platform.require_database(),
+            platform.require_outbox(),
+            sequence,
+            version,
+            changes,
+            user_id=principal.user_id,
         )
     except StaleVersionError as stale:
         raise stale_version("sequence", sequence_id, stale.current, version) from None
@@ -411,6 +421,7 @@ async def _change_status(
         await change_sequence_status(
             platform.require_mongo(),
             platform.require_database(),
+            platform.require_outbox(),
             sequence,
             action,
             principal.user_id,
