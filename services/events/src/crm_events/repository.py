@@ -9,7 +9,12 @@ from fastapi import Depends, Request
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_events.domain.models import RecruitingEvent, Registration, RegistrationStatus
+from crm_events.domain.models import (
+    EventStatus,
+    RecruitingEvent,
+    Registration,
+    RegistrationStatus,
+)
 from crm_shared import (
     CurrentPrincipal,
     Database,
@@ -20,6 +25,7 @@ from crm_shared import (
     give_back,
     move_to_survivor,
     to_document,
+    utc_now,
 )
 
 EVENTS = "events"
@@ -61,6 +67,65 @@ class EventRepository:
     async def all(self) -> list[RecruitingEvent]:
         documents = await self._events.find({}, sort=[("starts_at", ASCENDING)])
         return [from_document(RecruitingEvent, d) for d in documents]
+
+    async def replace(
+        self, event_id: str, version: int, changes: dict[str, Any], *, session: Session
+    ) -> bool:
+        """Applies an edit if the event is still published at `version`."""
+        result = await self._events.update_one(
+            {"_id": event_id, "version": version, "status": EventStatus.PUBLISHED.value},
+            {"$set": changes | {"updated_at": utc_now()}, "$inc": {"version": 1}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def cancel(self, event_id: str, reason: str | None) -> bool:
+        """Cancels a published event; False if it was not published."""
+        now = utc_now()
+        result = await self._events.update_one(
+            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
+            {
+                "$set": {
+                    "status": EventStatus.CANCELLED.value,
+                    "cancelled_at": now,
+                    "cancellation_reason": reason,
+                    "updated_at": now,
+                },
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def delete_if_unregistered(self, event_id: str, *, session: Session) -> bool:
+        """Deletes an event nobody registered for (waitlist included); False otherwise."""
+        if await self._registrations.count({"event_id": event_id}, session=session):
+            return False
+        result = await self._events.delete_one({"_id": event_id}, session=session)
+        return result.deleted_count == 1
+
+    async def promote_waitlisted(
+        self, event_id: str, seats: int, *, session: Session
+    ) -> list[Registration]:
+        """Registers up to `seats` waitlisted people, first come first served."""
+        if seats <= 0:
+            return []
+        documents = await self._registrations.find(
+            {"event_id": event_id, "status": RegistrationStatus.WAITLISTED.value},
+            sort=[("registered_at", ASCENDING), ("_id", ASCENDING)],
+            limit=seats,
+            session=session,
+        )
+        promoted = [
+            from_document(Registration, d | {"status": RegistrationStatus.REGISTERED.value})
+            for d in documents
+        ]
+        if promoted:
+            await self._registrations.update_many(
+                {"_id": {"$in": [r.id for r in promoted]}},
+                {"$set": {"status": RegistrationStatus.REGISTERED.value}},
+                session=session,
+            )
+        return promoted
 
     async def registered_count(self, event_id: str, *, session: Session | None = None) -> int:
         return await self._registrations.count(

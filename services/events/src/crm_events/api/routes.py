@@ -5,14 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from crm_events.api.schemas import (
+    EventCancellation,
     EventCreate,
     EventPublic,
+    EventUpdate,
     RegistrationCreate,
     RegistrationDetail,
     RegistrationPublic,
     WalkInCreate,
 )
-from crm_events.domain.models import RecruitingEvent, Registration, RegistrationStatus
+from crm_events.domain.models import (
+    EventChangeRefused,
+    EventStatus,
+    RecruitingEvent,
+    Registration,
+    RegistrationStatus,
+)
+from crm_events.lifecycle import StaleEventError, delete_event, edit_event
 from crm_events.publishers import announce_attendance, to_event_registered
 from crm_events.repository import (
     DuplicateRegistrationError,
@@ -23,17 +32,24 @@ from crm_events.repository import (
 from crm_shared import (
     CandidateDirectory,
     CurrentPrincipal,
+    IfMatch,
     Platform,
     ProblemError,
     Session,
+    etag_for,
     in_transaction,
     normalise_email,
     require_roles,
+    required_version,
+    stale_version,
     utc_now,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
 public_router = APIRouter(prefix="/public/events", tags=["public"])
+
+# People who run events (and the door); viewers only look.
+EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
 
 
 def _not_found(event_id: str) -> ProblemError:
@@ -70,12 +86,85 @@ async def list_events(events: EventsRepo) -> list[EventPublic]:
 
 
 @router.get("/{event_id}", response_model=EventPublic)
-async def get_event(event_id: str, events: EventsRepo) -> EventPublic:
-    """One event with its registration count."""
+async def get_event(event_id: str, events: EventsRepo, response: Response) -> EventPublic:
+    """One event with its registration count, and its version as `ETag`."""
+    event = await _event(events, event_id)
+    response.headers["ETag"] = etag_for(event.version)
+    return await _public(event, events)
+
+
+async def _event(events: EventRepository, event_id: str) -> RecruitingEvent:
     event = await events.get(event_id)
     if event is None:
         raise _not_found(event_id)
-    return await _public(event, events)
+    return event
+
+
+def _refused(error: EventChangeRefused) -> ProblemError:
+    return ProblemError(409, str(error), problem_type="conflict")
+
+
+@router.patch("/{event_id}", response_model=EventPublic, dependencies=[EVENT_STAFF])
+async def update_event(
+    event_id: str,
+    body: EventUpdate,
+    events: EventsRepo,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> EventPublic:
+    """Edits a published event, made from the version `If-Match` names (428 without it, 412 if
+    it changed meanwhile). A larger capacity registers waitlisted people, first come first
+    served; a capacity below the people registered is a 409, and so is any edit of a cancelled
+    event."""
+    version = required_version(if_match)
+    event = await _event(events, event_id)
+    changes = body.model_dump(exclude_unset=True)
+    if any(
+        changes.get(field) is None
+        for field in ("name", "kind", "starts_at", "capacity")
+        if field in changes
+    ):
+        raise ProblemError(
+            422,
+            "name, kind, starts_at and capacity cannot be null",
+            problem_type="validation-error",
+        )
+    platform: Platform = request.app.state.platform
+    try:
+        await edit_event(
+            platform.require_mongo(), platform.require_outbox(), events, event, version, changes
+        )
+    except StaleEventError as stale:
+        raise stale_version("event", event_id, stale.current, version) from None
+    except EventChangeRefused as refused:
+        raise _refused(refused) from None
+    return await get_event(event_id, events, response)
+
+
+@router.post("/{event_id}/cancel", response_model=EventPublic, dependencies=[EVENT_STAFF])
+async def cancel_event(
+    event_id: str, body: EventCancellation, events: EventsRepo, response: Response
+) -> EventPublic:
+    """Cancels an event (final): registration closes (409), and registrations and attendance
+    are kept. 409 if it was cancelled already. Registrants are not told automatically yet."""
+    event = await _event(events, event_id)
+    if not await events.cancel(event_id, body.reason):
+        raise _refused(EventChangeRefused(f"the event is {event.status.value} already"))
+    return await get_event(event_id, events, response)
+
+
+@router.delete("/{event_id}", status_code=204, dependencies=[EVENT_STAFF])
+async def remove_event(event_id: str, events: EventsRepo, request: Request) -> Response:
+    """Deletes an event nobody registered for (a mistake, a duplicate); one with registrations
+    is a 409: cancel it instead, which keeps who registered and attended."""
+    await _event(events, event_id)
+    platform: Platform = request.app.state.platform
+    try:
+        await delete_event(platform.require_mongo(), events, event_id)
+    except EventChangeRefused as refused:
+        raise _refused(refused) from None
+    return Response(status_code=204)
 
 
 @router.get("/{event_id}/registrations", response_model=list[RegistrationDetail])
@@ -87,10 +176,6 @@ async def event_registrations(event_id: str, events: EventsRepo) -> list[Registr
         RegistrationDetail.model_validate(r.model_dump())
         for r in await events.registrations(event_id)
     ]
-
-
-# People who run events at the door; viewers only look.
-EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
 
 
 @router.post(
@@ -200,6 +285,10 @@ async def register(
     event = await find_event_anywhere(database, event_id)
     if event is None:
         raise _not_found(event_id)
+    if event.status is EventStatus.CANCELLED:
+        raise ProblemError(
+            409, f"the event {event.name!r} was cancelled", problem_type="event-cancelled"
+        )
     events = EventRepository(database, event.tenant_id)
     directory = CandidateDirectory(database, event.tenant_id)
     email = normalise_email(str(body.email))

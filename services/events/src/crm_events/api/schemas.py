@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from crm_events.domain.models import EventKind, RegistrationStatus
+from crm_events.domain.models import EventKind, EventStatus, RegistrationStatus
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -24,6 +24,24 @@ class EventCreate(BaseModel):
     capacity: int = Field(ge=1, le=100_000)
 
 
+class EventUpdate(BaseModel):
+    """An edit of an event: the fields given replace the event's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    kind: EventKind | None = None
+    starts_at: AwareDatetime | None = None
+    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class EventCancellation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
 class EventPublic(BaseModel):
     id: str
     name: str
@@ -33,6 +51,11 @@ class EventPublic(BaseModel):
     capacity: int
     registered: int
     created_at: datetime
+    status: EventStatus
+    version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
+    updated_at: datetime | None
+    cancelled_at: datetime | None
+    cancellation_reason: str | None
 
 
 class RegistrationCreate(BaseModel):

@@ -18,8 +18,18 @@ class EventKind(StrEnum):
     OPEN_HOUSE = "open_house"
 
 
+class EventStatus(StrEnum):
+    """published (open for registration) -> cancelled (final)."""
+
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
 class RecruitingEvent(BaseModel):
-    """A career fair, webinar, meetup, campus or open-house event."""
+    """A career fair, webinar, meetup, campus or open-house event.
+
+    `version` counts edits, for optimistic concurrency (`If-Match`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,6 +42,29 @@ class RecruitingEvent(BaseModel):
     capacity: int
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    status: EventStatus = EventStatus.PUBLISHED
+    version: int = 1
+    updated_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancellation_reason: str | None = None
+
+
+class EventChangeRefused(ValueError):
+    """An edit or cancellation the event's state does not allow."""
+
+
+def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> int:
+    """How many waitlisted people a capacity of `capacity` lets in, given `registered` now.
+
+    A capacity below the people already registered is refused: they were promised a seat.
+    """
+    if status is EventStatus.CANCELLED:
+        raise EventChangeRefused("the event was cancelled; it cannot change")
+    if capacity < registered:
+        raise EventChangeRefused(
+            f"{registered} people are registered; the capacity cannot go below that"
+        )
+    return capacity - registered
 
 
 class RegistrationStatus(StrEnum):
