@@ -106,6 +106,7 @@ from crm_shared.mongo import (
 )
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from crm_shared.rate_limit import RateLimiter
 from crm_shared.repository import (
     TenantMismatchError,
     TenantScopedCollection,
@@ -191,6 +192,7 @@ __all__ = [
     "PoolStageChanged",
     "Principal",
     "ProblemError",
+    "RateLimiter",
     "RawEnvelope",
     "Role",
     "SegmentEntered",

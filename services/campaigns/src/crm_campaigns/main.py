@@ -22,6 +22,7 @@ from crm_campaigns.delivery import (
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
+    SendingRates,
     SharedInterval,
 )
 from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
@@ -107,6 +108,10 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             contact_policy_rule(governor),
         )
     )
+    limits = delivery_limits(settings)
+    # One set of provider and tenant buckets for the process: the limits are the process's,
+    # not each dispatcher's.
+    rates = SendingRates(limits)
     dispatchers = [
         MailDispatcher(
             mongo=mongo,
@@ -117,10 +122,11 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             sender=settings.smtp_sender,
             lease=lease,
             batch_size=settings.delivery_batch_size,
-            limits=delivery_limits(settings),
+            limits=limits,
             hints=due_hints,
             recovery=recovery,
             handoff=handoff,
+            rates=rates,
         )
         for transport in transports
     ]
