@@ -1,4 +1,5 @@
-"""How `create_app` wires delivery: the process's dispatchers share one set of rate limits."""
+"""How `create_app` wires delivery: the process's dispatchers share one set of rate limits, and
+the SMTP connections' security comes from the settings."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import MailDispatcher
-from crm_campaigns.main import create_app
+from crm_campaigns.main import create_app, smtp_security
+from crm_campaigns.smtp import SmtpSecurity, SmtpTls
 
 pytestmark = pytest.mark.unit
 
@@ -31,3 +33,27 @@ def test_every_dispatcher_of_a_process_draws_from_the_same_buckets() -> None:
     waits = [dispatchers[n % 4].rates.reserve_provider() for n in range(burst + 4)]
     assert waits[:burst] == [0.0] * burst
     assert all(wait > 0 for wait in waits[burst:])
+
+
+def test_smtp_security_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "SMTP_SECURITY": "starttls",
+        "SMTP_USERNAME": "relay-user",
+        "SMTP_PASSWORD": "s3cret-password",
+        "SMTP_CA_FILE": "/etc/crm/smtp-ca.pem",
+    }.items():
+        monkeypatch.setenv(name, value)
+    security = smtp_security(settings())
+    assert security == SmtpSecurity(
+        tls=SmtpTls.STARTTLS,
+        username="relay-user",
+        password="s3cret-password",
+        ca_file="/etc/crm/smtp-ca.pem",
+    )
+    assert "s3cret-password" not in repr(settings())
+
+
+def test_smtp_credentials_without_tls_stop_the_service_starting() -> None:
+    with pytest.raises(ValueError, match="SMTP_SECURITY=starttls or tls"):
+        settings(smtp_username="relay-user", smtp_password="s3cret-password")
+    assert settings(smtp_security="tls", smtp_username="u").smtp_security is SmtpTls.IMPLICIT

@@ -33,7 +33,7 @@ from crm_campaigns.feedback import MailFeedback
 from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
-from crm_campaigns.smtp import SmtpPool
+from crm_campaigns.smtp import SmtpPool, SmtpSecurity
 from crm_shared import (
     BatchWorker,
     SignedLinks,
@@ -58,6 +58,16 @@ def delivery_limits(settings: CampaignsSettings) -> DeliveryLimits:
     )
 
 
+def smtp_security(settings: CampaignsSettings) -> SmtpSecurity:
+    """How the SMTP connections are encrypted and authenticated."""
+    return SmtpSecurity(
+        tls=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        ca_file=settings.smtp_ca_file,
+    )
+
+
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     """Builds the campaigns service: API, tracking, subscribers, sequence engine and delivery."""
     settings = settings or CampaignsSettings()
@@ -69,8 +79,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
 
+    security = smtp_security(settings)
+
     def smtp_pool(size: int) -> SmtpPool:
-        return SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, size)
+        return SmtpPool(
+            settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, size, security
+        )
 
     # Consent confirmations are sent from their subscriber, on a connection of their own.
     consent_transport = smtp_pool(1)

@@ -20,6 +20,10 @@ class Outcome(StrEnum):
 
 def classify_error(error: BaseException) -> Outcome:
     """Whether a failed SMTP send may succeed on a later attempt."""
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        # A 535 is about our credentials, not this message: once they are fixed it goes. Until
+        # then retries run out and a broadcast pauses itself on its error rate.
+        return Outcome.TRANSIENT
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         codes = [refused.code for refused in error.recipients]
         return Outcome.PERMANENT if all(500 <= code < 600 for code in codes) else Outcome.TRANSIENT
