@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +18,11 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.sending import Outcome, classify_error
-from crm_campaigns.repository import MESSAGES, ensure_indexes
+from crm_campaigns.repository import MESSAGES
 from crm_campaigns.smtp import SmtpPool, SmtpSecurity, SmtpTls
 from crm_devstack.infra import free_ports
-from crm_shared import Outbox, create_mongo_client
-from helpers import unique
 from integration.campaigns.test_delivery import Setup, dispatcher, drain, queue
 
 pytestmark = [
@@ -273,18 +270,6 @@ def test_credentials_are_refused_without_tls_and_the_password_is_never_shown() -
     assert context is not None
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-
-
-@pytest.fixture
-async def delivery(mongodb_uri: str) -> AsyncIterator[Setup]:
-    """A database of its own for a dispatcher, as in test_delivery."""
-    settings = CampaignsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("smtp-tls"))
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    await Outbox(database, "campaigns").ensure_indexes()
-    yield Setup(mongo, database, unique("tenant"))
-    await mongo.close()
 
 
 @pytest.mark.parametrize(

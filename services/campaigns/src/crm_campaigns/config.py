@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from crm_campaigns.senders import TenantSenderSettings
 from crm_campaigns.smtp import SmtpTls
 from crm_shared import ServiceSettings
 
@@ -27,6 +28,10 @@ class CampaignsSettings(ServiceSettings):
     # private CA, a self-signed test server). The certificate is always verified.
     smtp_ca_file: str | None = None
     smtp_sender: str = "Talent Team <talent@recruitcrm.local>"
+    # Tenants that send as themselves: their From address and that domain's DKIM selector and
+    # private key (a file, typically a mounted secret, or the PEM itself from a secret store).
+    # The rest send as `smtp_sender`, unsigned.
+    tenant_senders: dict[str, TenantSenderSettings] = Field(default_factory=dict)
     public_base_url: str = "http://127.0.0.1:8000"
     tracking_secret: SecretStr = SecretStr("")
     sequence_poll_interval_seconds: float = 1.0

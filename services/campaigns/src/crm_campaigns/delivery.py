@@ -49,6 +49,7 @@ from crm_campaigns.repository import (
     complete_if_done,
     hold_broadcast,
 )
+from crm_campaigns.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     Database,
@@ -474,6 +475,7 @@ class MailDispatcher:
         recovery: SharedInterval | None = None,
         handoff: BatchHandoff | None = None,
         rates: SendingRates | None = None,
+        senders: Senders | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -492,6 +494,7 @@ class MailDispatcher:
         # The process's dispatchers share one (see `create_app`); a dispatcher on its own
         # has its own.
         self.rates = rates if rates is not None else SendingRates(limits)
+        self._senders = senders if senders is not None else Senders(SenderProfile(sender), {})
         # Not `hints or ...`: an empty hint list is falsy but must stay the shared one.
         self._hints = hints if hints is not None else DueMessageHints(capacity=0)
         self._handoff = handoff
@@ -699,13 +702,16 @@ class MailDispatcher:
         try:
             with tracer.start_as_current_span("smtp.send"):
                 attempt.trace_context = current_trace_context()
+                # The tenant's own From address and DKIM signature, if it has them.
+                profile = self._senders.for_tenant(attempt.message.tenant_id)
+                content = raw_email(attempt.message, profile.sender, self._domain)
                 await self._transport.send_raw(
                     self._envelope_sender,
                     attempt.message.to_email or "",
-                    raw_email(attempt.message, self._sender, self._domain),
+                    await profile.sign(content),
                 )
             attempt.outcome = Outcome.SENT
-        except (aiosmtplib.SMTPException, OSError) as error:
+        except (aiosmtplib.SMTPException, OSError, SigningError) as error:
             attempt.outcome, attempt.error = classify_error(error), error
         finally:
             otel_context.detach(token)

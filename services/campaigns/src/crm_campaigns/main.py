@@ -33,6 +33,7 @@ from crm_campaigns.feedback import MailFeedback
 from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
 from crm_campaigns.repository import ensure_indexes
+from crm_campaigns.senders import Senders
 from crm_campaigns.smtp import SmtpPool, SmtpSecurity
 from crm_shared import (
     BatchWorker,
@@ -126,6 +127,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     # One set of provider and tenant buckets for the process: the limits are the process's,
     # not each dispatcher's.
     rates = SendingRates(limits)
+    # Each tenant's From address and DKIM key; the keys are loaded and checked here, at start.
+    senders = Senders.from_settings(settings.smtp_sender, settings.tenant_senders)
     dispatchers = [
         MailDispatcher(
             mongo=mongo,
@@ -141,6 +144,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             recovery=recovery,
             handoff=handoff,
             rates=rates,
+            senders=senders,
         )
         for transport in transports
     ]
