@@ -141,4 +141,5 @@ async def inbound_mail_urls(principal: CurrentPrincipal, request: Request) -> In
         dsn_url=f"{base}/bounces",
         postmark_bounce_url=f"{base}/postmark/bounces",
         postmark_inbound_url=f"{base}/postmark/inbound",
+        ses_url=f"{base}/ses",
     )

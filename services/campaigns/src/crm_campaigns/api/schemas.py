@@ -188,6 +188,12 @@ class MessagePublic(BaseModel):
     bounce_type: str | None
     bounce_reason: str | None
     bounced_at: datetime | None
+    complained_at: datetime | None = Field(
+        default=None, description="When the recipient reported it as spam (a feedback loop)."
+    )
+    complaint_type: str | None = Field(
+        default=None, description="The feedback type of that report (`abuse`, ...)."
+    )
     replied_at: datetime | None
     created_at: datetime
     next_attempt_at: datetime | None = Field(
@@ -328,14 +334,21 @@ class InboundMailUrls(BaseModel):
     """Where to point the mail provider (the token in each URL is the tenant's credential)."""
 
     dsn_url: str = Field(description="POST a raw RFC 3464 delivery status notification here.")
-    postmark_bounce_url: str = Field(description="Postmark bounce webhook URL.")
+    postmark_bounce_url: str = Field(description="Postmark bounce and spam complaint webhook URL.")
     postmark_inbound_url: str = Field(description="Postmark inbound (reply) webhook URL.")
+    ses_url: str = Field(
+        description="HTTPS endpoint of an Amazon SNS subscription to the topic SES publishes "
+        "bounce and complaint notifications to (signatures are verified, the subscription "
+        "confirmed automatically)."
+    )
 
 
 class FeedbackResult(BaseModel):
     """What an inbound report did."""
 
-    outcome: Literal["bounced", "replied", "duplicate", "unmatched", "ignored"]
+    outcome: Literal[
+        "bounced", "complained", "replied", "duplicate", "unmatched", "ignored", "subscribed"
+    ]
     message_id: str | None = None
     bounce_type: str | None = None
     suppressed: bool = False
