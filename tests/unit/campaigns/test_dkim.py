@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
@@ -15,9 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.consent_mail import send_confirmation
 from crm_campaigns.delivery import raw_email
 from crm_campaigns.domain.models import Message
 from crm_campaigns.senders import DkimSigner, Senders, SigningError, TenantSenderSettings
+from crm_shared import ConsentConfirmationRequested
 
 pytestmark = pytest.mark.unit
 
@@ -169,3 +173,57 @@ def test_a_broken_key_or_half_a_dkim_setting_stops_the_service_starting() -> Non
         TenantSenderSettings(sender=SENDER, dkim_private_key_file="/run/secrets/acme.pem")
     with pytest.raises(ValidationError, match="no address"):
         TenantSenderSettings(sender="Acme Talent")
+
+
+class CapturingTransport:
+    """A mail transport that keeps what it was given."""
+
+    size = 1
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bytes]] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        raise AssertionError("consent mail goes out through send_raw")
+
+    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
+        self.sent.append((sender, recipient, content))
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_consent_confirmations_go_out_as_the_tenant_signed(key: tuple[bytes, bytes]) -> None:
+    pem, public = key
+    senders = Senders.from_settings(
+        "Talent Team <talent@recruitcrm.example>",
+        {
+            "acme": TenantSenderSettings(
+                sender=SENDER, dkim_selector=SELECTOR, dkim_private_key=pem.decode()
+            )
+        },
+    )
+    request = ConsentConfirmationRequested(
+        candidate_id="c1",
+        email="ada@example.org",
+        first_name="Ada",
+        purpose="marketing",
+        reason="double_opt_in",
+        confirm_url="https://crm.example/public/v1/community/confirm/token",
+    )
+    transport = CapturingTransport()
+    await send_confirmation(transport, senders, "acme", request, "consent-1")
+    await send_confirmation(transport, senders, "globex", request, "consent-2")
+    (acme_from, acme_to, acme_mail), (globex_from, _, globex_mail) = transport.sent
+    # The envelope stays the platform's; the From is the tenant's, and signed.
+    assert (acme_from, acme_to, globex_from) == (
+        "talent@recruitcrm.example",
+        "ada@example.org",
+        "talent@recruitcrm.example",
+    )
+    assert f"From: {SENDER}".encode() in acme_mail
+    assert dkim.verify(acme_mail, dnsfunc=dns(public))
+    assert b"From: Talent Team <talent@recruitcrm.example>" in globex_mail
+    assert b"DKIM-Signature" not in globex_mail
+    parsed = message_from_bytes(globex_mail, policy=policy.default)
+    assert str(parsed["Message-ID"]).endswith("@recruitcrm.example>")

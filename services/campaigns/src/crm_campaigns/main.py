@@ -205,7 +205,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(
-        build_consent_mail_router(consumer, database, consent_transport, settings.smtp_sender)
+        build_consent_mail_router(consumer, database, consent_transport, senders)
     )
     gdpr = install_gdpr(
         platform,

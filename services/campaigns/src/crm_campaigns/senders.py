@@ -128,3 +128,13 @@ class Senders:
 
     def for_tenant(self, tenant_id: str) -> SenderProfile:
         return self._tenants.get(tenant_id, self._default)
+
+    @property
+    def envelope_sender(self) -> str:
+        """The platform's address, where every tenant's bounces come back (MAIL FROM)."""
+        return parseaddr(self._default.sender)[1]
+
+    @property
+    def message_domain(self) -> str:
+        """The domain of the Message-IDs the platform gives its mail."""
+        return self.envelope_sender.rsplit("@", 1)[-1] or "recruitcrm.local"
