@@ -43,6 +43,7 @@ class RecordingSmtp:
     pipelining: bool
     accepted: list[tuple[str, bool, str | None]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -56,6 +57,7 @@ class RecordingSmtp:
         encrypted = server.transport.get_extra_info("ssl_object") is not None
         user = session.auth_data.login.decode() if session.authenticated else None
         self.accepted.extend((rcpt, encrypted, user) for rcpt in envelope.rcpt_tos)
+        self.senders.append(envelope.mail_from)
         return "250 OK"
 
     def authenticate(

@@ -84,15 +84,18 @@ async def send_confirmation(
     request: ConsentConfirmationRequested,
     message_id: str,
 ) -> None:
-    """Sends the confirmation mail as the tenant's sender (DKIM-signed if it has a key), from
-    the platform's envelope sender like every other mail."""
+    """Sends the confirmation mail as the tenant's sender (DKIM-signed if it has a key), through
+    its own account if it has one, like every other mail of the tenant."""
     profile = senders.for_tenant(tenant_id)
     email = confirmation_email(
         request, sender=profile.sender, message_id=message_id, domain=senders.message_domain
     )
     # CRLF line endings: what is signed must be what goes out.
     content = await profile.sign(email.as_bytes(policy=policy.SMTP))
-    await transport.send_raw(senders.envelope_sender, request.email, content)
+    if (account := profile.account) is not None:
+        await account.transport.send_raw(account.envelope_sender, request.email, content)
+    else:
+        await transport.send_raw(senders.envelope_sender, request.email, content)
 
 
 def build_consent_mail_router(

@@ -694,7 +694,10 @@ class MailDispatcher:
         await asyncio.gather(*(work() for _ in range(min(self._transport.size, len(attempts)))))
 
     async def _send_one(self, attempt: _Attempt) -> None:
-        wait = self.rates.reserve_provider()
+        # The tenant's own From address, DKIM key and mail server account, if it has them.
+        profile = self._senders.for_tenant(attempt.message.tenant_id)
+        account = profile.account
+        wait = account.reserve() if account else self.rates.reserve_provider()
         if wait > 0:
             await asyncio.sleep(wait)
         carrier = attempt.document.get("trace_context") or {}
@@ -702,11 +705,9 @@ class MailDispatcher:
         try:
             with tracer.start_as_current_span("smtp.send"):
                 attempt.trace_context = current_trace_context()
-                # The tenant's own From address and DKIM signature, if it has them.
-                profile = self._senders.for_tenant(attempt.message.tenant_id)
                 content = raw_email(attempt.message, profile.sender, self._domain)
-                await self._transport.send_raw(
-                    self._envelope_sender,
+                await (account.transport if account else self._transport).send_raw(
+                    account.envelope_sender if account else self._envelope_sender,
                     attempt.message.to_email or "",
                     await profile.sign(content),
                 )

@@ -127,8 +127,14 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     # One set of provider and tenant buckets for the process: the limits are the process's,
     # not each dispatcher's.
     rates = SendingRates(limits)
-    # Each tenant's From address and DKIM key; the keys are loaded and checked here, at start.
-    senders = Senders.from_settings(settings.smtp_sender, settings.tenant_senders)
+    # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
+    # checked here, at start, and the accounts' connections are shared by all dispatchers.
+    senders = Senders.from_settings(
+        settings.smtp_sender,
+        settings.tenant_senders,
+        timeout=settings.smtp_timeout_seconds,
+        pool_size=settings.smtp_pool_size,
+    )
     dispatchers = [
         MailDispatcher(
             mongo=mongo,
@@ -201,6 +207,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             for transport in transports:
                 await transport.close()
             await consent_transport.close()
+            await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.include_kafka_router(build_router(consumer, database))

@@ -1,9 +1,11 @@
-"""Each tenant's sender: the From address its mail goes out with and, for that address's domain,
-the DKIM key its mail is signed with (RFC 6376, through dkimpy).
+"""Each tenant's sender: the From address its mail goes out with, for that address's domain the
+DKIM key its mail is signed with (RFC 6376, through dkimpy), and optionally a mail server account
+of its own (its own provider) instead of the platform's.
 
 A tenant without a sender of its own sends as `SMTP_SENDER`, unsigned (the relay may sign). The
-envelope sender (Return-Path) stays the platform's for every tenant, so bounces come back to one
-place; DMARC alignment then comes from the DKIM signature, whose domain is the From domain.
+envelope sender (Return-Path) stays the platform's, so bounces come back to one place, unless the
+tenant sends through its own account (whose provider only takes its own addresses); DMARC
+alignment comes from the DKIM signature, whose domain is the From domain.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import dkim
-from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from crm_campaigns.smtp import MailTransport, SmtpPool, SmtpSecurity, SmtpTls
+from crm_shared import RateLimiter
 
 # Signed besides dkimpy's RFC 6376 list (From, To, Subject, Date, Message-ID, the MIME headers,
 # List-Unsubscribe...): mailbox providers honour one-click unsubscribe only when it is signed.
@@ -28,6 +33,37 @@ class SigningError(Exception):
     """A message could not be signed; it is not sent unsigned, and retried like a 4xx."""
 
 
+class TenantSmtpSettings(BaseModel):
+    """A tenant's own mail server account, used instead of the platform's (`SMTP_*`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: SmtpTls = SmtpTls.STARTTLS
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ca_file: str | None = None
+    # The account's own sending limit (the platform's PROVIDER_RATE_PER_SECOND does not apply
+    # to it); 0 = unlimited.
+    rate_per_second: float = Field(default=0.0, ge=0)
+    burst: float = Field(default=50.0, ge=1)
+
+    @model_validator(mode="after")
+    def _credentials_need_tls(self) -> TenantSmtpSettings:
+        if self.username and self.security is SmtpTls.NONE:
+            raise ValueError("SMTP credentials need security starttls or tls")
+        return self
+
+    def security_settings(self) -> SmtpSecurity:
+        return SmtpSecurity(
+            tls=self.security,
+            username=self.username,
+            password=self.password.get_secret_value(),
+            ca_file=self.ca_file,
+        )
+
+
 class TenantSenderSettings(BaseModel):
     """A tenant's sender as configured (`TENANT_SENDERS`); the key is a secret reference (a file,
     typically a mounted secret) or a secret value, and is never shown or returned."""
@@ -38,6 +74,7 @@ class TenantSenderSettings(BaseModel):
     dkim_selector: str = ""
     dkim_private_key_file: str = ""
     dkim_private_key: SecretStr = SecretStr("")
+    smtp: TenantSmtpSettings | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TenantSenderSettings:
@@ -88,11 +125,27 @@ class DkimSigner:
 
 
 @dataclass(frozen=True)
+class SenderAccount:
+    """A tenant's own mail server account: its connections (shared by the process's
+    dispatchers), the envelope sender it takes, and its sending limit."""
+
+    transport: MailTransport
+    envelope_sender: str
+    limit: RateLimiter
+
+    def reserve(self) -> float:
+        """Seconds to wait before the next message may go to this account (its slot is taken)."""
+        return self.limit.reserve("account")
+
+
+@dataclass(frozen=True)
 class SenderProfile:
-    """Who a tenant's mail is from, and how it is signed."""
+    """Who a tenant's mail is from, how it is signed, and through which account it goes (None:
+    the platform's)."""
 
     sender: str
     signer: DkimSigner | None = None
+    account: SenderAccount | None = None
 
     async def sign(self, content: bytes) -> bytes:
         """`content` signed if this sender has a key. RSA in pure Python is milliseconds of CPU a
@@ -111,23 +164,41 @@ class Senders:
 
     @classmethod
     def from_settings(
-        cls, default_sender: str, tenants: Mapping[str, TenantSenderSettings]
+        cls,
+        default_sender: str,
+        tenants: Mapping[str, TenantSenderSettings],
+        *,
+        timeout: float = 10.0,
+        pool_size: int = 4,
     ) -> Senders:
-        """Loads and checks every tenant's key (an unreadable or invalid key raises)."""
+        """Loads and checks every tenant's key (an unreadable or invalid key raises) and sets up
+        the connections of the tenants with their own account (opened on first use)."""
         profiles = {}
         for tenant_id, configured in tenants.items():
+            address = parseaddr(configured.sender)[1]
             signer = None
             if configured.dkim_selector:
                 signer = DkimSigner(
-                    parseaddr(configured.sender)[1].rsplit("@", 1)[1].lower(),
+                    address.rsplit("@", 1)[1].lower(),
                     configured.dkim_selector,
                     configured.private_key(),
                 )
-            profiles[tenant_id] = SenderProfile(configured.sender, signer)
+            account = None
+            if (smtp := configured.smtp) is not None:
+                pool = SmtpPool(smtp.host, smtp.port, timeout, pool_size, smtp.security_settings())
+                limit = RateLimiter(smtp.rate_per_second, smtp.burst)
+                account = SenderAccount(pool, address, limit)
+            profiles[tenant_id] = SenderProfile(configured.sender, signer, account)
         return cls(SenderProfile(default_sender), profiles)
 
     def for_tenant(self, tenant_id: str) -> SenderProfile:
         return self._tenants.get(tenant_id, self._default)
+
+    async def close(self) -> None:
+        """Closes the connections of the tenants' own accounts."""
+        for profile in self._tenants.values():
+            if profile.account is not None:
+                await profile.account.transport.close()
 
     @property
     def envelope_sender(self) -> str:
