@@ -1,5 +1,6 @@
 """DKIM signing of a tenant's mail: the signature verifies with dkimpy against the public key
-published for the tenant's selector, covers the headers that matter, and the key never shows."""
+published for the tenant's selector, covers the headers that matter, and the key never shows
+(admins see the DNS record to publish instead)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,8 +22,9 @@ from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.consent_mail import send_confirmation
 from crm_campaigns.delivery import raw_email
 from crm_campaigns.domain.models import Message
+from crm_campaigns.main import create_app
 from crm_campaigns.senders import DkimSigner, Senders, SigningError, TenantSenderSettings
-from crm_shared import ConsentConfirmationRequested
+from crm_shared import ConsentConfirmationRequested, InternalTokens, Principal, Role
 
 pytestmark = pytest.mark.unit
 
@@ -227,3 +230,67 @@ async def test_consent_confirmations_go_out_as_the_tenant_signed(key: tuple[byte
     assert b"DKIM-Signature" not in globex_mail
     parsed = message_from_bytes(globex_mail, policy=policy.default)
     assert str(parsed["Message-ID"]).endswith("@recruitcrm.example>")
+
+
+async def test_admins_see_the_dns_record_to_publish_never_the_key(
+    key: tuple[bytes, bytes],
+) -> None:
+    pem, public = key
+    secrets = {
+        "internal_token_secret": "unit-tests-internal-token-secret-0123456789",
+        "link_signing_secret": "unit-tests-link-signing-secret-0123456789",
+        "tracking_secret": "unit-tests-tracking-secret-0123456789",
+    }
+    app = create_app(
+        CampaignsSettings.model_validate(
+            secrets
+            | {
+                "tenant_senders": {
+                    "acme": {
+                        "sender": SENDER,
+                        "dkim_selector": SELECTOR,
+                        "dkim_private_key": pem.decode(),
+                        "smtp": {
+                            "host": "smtp.acme.example",
+                            "username": "acme-relay",
+                            "password": "acme-relay-password",
+                        },
+                    }
+                }
+            }
+        )
+    )
+    tokens = InternalTokens(secrets["internal_token_secret"])
+
+    def as_(tenant_id: str, role: Role) -> dict[str, str]:
+        principal = Principal(tenant_id=tenant_id, user_id="ada", roles=frozenset({role}))
+        return {"Authorization": f"Bearer {tokens.mint(principal)}"}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://campaigns"
+    ) as client:
+        acme = await client.get("/settings/sender", headers=as_("acme", "admin"))
+        recruiter = await client.get("/settings/sender", headers=as_("acme", "recruiter"))
+        other = await client.get("/settings/sender", headers=as_("globex", "admin"))
+    assert acme.status_code == 200, acme.text
+    shown = acme.json()
+    assert shown["dkim"]["dns_name"] == f"{SELECTOR}._domainkey.{DOMAIN}"
+    assert shown["dkim"]["dns_txt"] == "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    assert shown["account"] == {
+        "host": "smtp.acme.example",
+        "port": 587,
+        "security": "starttls",
+        "username": "acme-relay",
+        "rate_per_second": 0.0,
+    }
+    assert (shown["own_sender"], shown["envelope_sender"]) == (True, f"talent@{DOMAIN}")
+    assert pem.decode().splitlines()[1] not in acme.text
+    assert "acme-relay-password" not in acme.text
+    assert recruiter.status_code == 403
+    assert other.json() == {
+        "own_sender": False,
+        "sender": "Talent Team <talent@recruitcrm.local>",
+        "envelope_sender": "talent@recruitcrm.local",
+        "dkim": None,
+        "account": None,
+    }

@@ -79,7 +79,12 @@ async def test_consent_confirmations_use_the_tenants_account() -> None:
         {
             "acme": SenderProfile(
                 "Acme <talent@acme.example>",
-                account=SenderAccount(own, "talent@acme.example", RateLimiter(0, 1)),
+                account=SenderAccount(
+                    own,
+                    "talent@acme.example",
+                    RateLimiter(0, 1),
+                    TenantSmtpSettings(host="smtp.acme.example"),
+                ),
             )
         },
     )

@@ -246,4 +246,5 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app.state.broadcast_runner = runner
     app.state.sequence_engine = engine
     app.state.mail_dispatchers = dispatchers
+    app.state.senders = senders
     return app

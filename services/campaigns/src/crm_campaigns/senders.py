@@ -11,12 +11,14 @@ alignment comes from the DKIM signature, whose domain is the From domain.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
 import dkim
+from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from crm_campaigns.smtp import MailTransport, SmtpPool, SmtpSecurity, SmtpTls
@@ -108,6 +110,18 @@ class DkimSigner:
         # A key that cannot sign should stop the service starting, not fail every message.
         self.sign(b"From: check@" + self.domain.encode() + b"\r\n\r\ncheck\r\n")
 
+    @property
+    def dns_name(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain}"
+
+    def dns_record(self) -> str:
+        """The TXT record to publish at `dns_name`: the public half of the key."""
+        key = serialization.load_pem_private_key(self.private_key, password=None)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+
     def sign(self, content: bytes) -> bytes:
         """The message with its DKIM-Signature header first."""
         try:
@@ -132,6 +146,8 @@ class SenderAccount:
     transport: MailTransport
     envelope_sender: str
     limit: RateLimiter
+    # As configured (for showing where it goes; its password stays a SecretStr).
+    server: TenantSmtpSettings
 
     def reserve(self) -> float:
         """Seconds to wait before the next message may go to this account (its slot is taken)."""
@@ -187,12 +203,16 @@ class Senders:
             if (smtp := configured.smtp) is not None:
                 pool = SmtpPool(smtp.host, smtp.port, timeout, pool_size, smtp.security_settings())
                 limit = RateLimiter(smtp.rate_per_second, smtp.burst)
-                account = SenderAccount(pool, address, limit)
+                account = SenderAccount(pool, address, limit, smtp)
             profiles[tenant_id] = SenderProfile(configured.sender, signer, account)
         return cls(SenderProfile(default_sender), profiles)
 
     def for_tenant(self, tenant_id: str) -> SenderProfile:
         return self._tenants.get(tenant_id, self._default)
+
+    def has_own(self, tenant_id: str) -> bool:
+        """Whether the tenant has a sender of its own (else it sends as the platform)."""
+        return tenant_id in self._tenants
 
     async def close(self) -> None:
         """Closes the connections of the tenants' own accounts."""

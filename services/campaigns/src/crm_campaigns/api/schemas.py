@@ -343,6 +343,40 @@ class InboundMailUrls(BaseModel):
     )
 
 
+class DkimRecordPublic(BaseModel):
+    """The DKIM key the tenant's mail is signed with: where and what to publish in DNS."""
+
+    domain: str
+    selector: str
+    dns_name: str = Field(
+        description="Where the TXT record goes: `<selector>._domainkey.<domain>`."
+    )
+    dns_txt: str = Field(description="The TXT record's value (`v=DKIM1; k=rsa; p=<public key>`).")
+
+
+class SenderAccountPublic(BaseModel):
+    """The tenant's own mail server account (its password is never shown)."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    rate_per_second: float
+
+
+class SenderSettingsPublic(BaseModel):
+    """How the tenant's mail goes out. The operator configures it (`TENANT_SENDERS`); the DKIM
+    private key and the account's password are never returned."""
+
+    own_sender: bool = Field(description="False: the tenant sends as the platform's sender.")
+    sender: str = Field(description="The From address of the tenant's mail.")
+    envelope_sender: str = Field(description="MAIL FROM, where bounces go.")
+    dkim: DkimRecordPublic | None = Field(description="None: the tenant's mail is not signed here.")
+    account: SenderAccountPublic | None = Field(
+        description="None: the tenant's mail goes through the platform's mail server."
+    )
+
+
 class FeedbackResult(BaseModel):
     """What an inbound report did."""
 
