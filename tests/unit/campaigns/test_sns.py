@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from sns_support import Fetcher, SigningKey
 
-from crm_campaigns.sns import SnsEnvelope, SnsError, SnsVerifier, on_sns_host
+from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable, SnsVerifier, on_sns_host
 
 pytestmark = pytest.mark.unit
 
@@ -176,3 +177,13 @@ def test_a_confirmation_without_its_token_cannot_be_checked() -> None:
     )
     with pytest.raises(SnsError, match="needs Token"):
         envelope.string_to_sign()
+
+
+async def test_sns_out_of_reach_is_unavailable_not_forged(sns_key: SigningKey) -> None:
+    async def unreachable(url: str) -> bytes:
+        raise httpx.ConnectError("no route to host")
+
+    with pytest.raises(SnsUnavailable, match="fetching"):
+        await SnsVerifier(unreachable).verify(
+            SnsEnvelope.model_validate(sns_key.sign(notification()))
+        )

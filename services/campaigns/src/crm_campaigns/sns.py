@@ -38,6 +38,11 @@ class SnsError(ValueError):
     """The request is not a genuine Amazon SNS message (or asks for something SNS would not)."""
 
 
+class SnsUnavailable(Exception):
+    """Amazon SNS could not be reached (its certificate or the subscription URL): SNS retries a
+    delivery that fails with a server error, so the caller should answer with one."""
+
+
 class SnsEnvelope(BaseModel):
     """What SNS posts to an HTTP(S) subscription (its JSON body)."""
 
@@ -139,13 +144,19 @@ class SnsVerifier:
         url = envelope.subscribe_url or ""
         if not on_sns_host(url):
             raise SnsError(f"SubscribeURL {url!r} is not on an Amazon SNS host")
-        await self._fetch(url)
+        await self._get(url)
+
+    async def _get(self, url: str) -> bytes:
+        try:
+            return await self._fetch(url)
+        except httpx.HTTPError as error:
+            raise SnsUnavailable(f"fetching {url} failed: {error!r}") from error
 
     async def _public_key(self, url: str) -> rsa.RSAPublicKey:
         key = self._certificates.get(url)
         if key is None:
             try:
-                certificate = x509.load_pem_x509_certificate(await self._fetch(url))
+                certificate = x509.load_pem_x509_certificate(await self._get(url))
             except ValueError:
                 raise SnsError("the signing certificate is not a PEM certificate") from None
             public_key = certificate.public_key()

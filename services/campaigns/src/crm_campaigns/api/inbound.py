@@ -15,7 +15,7 @@ from crm_campaigns.domain.inbound_mail import (
     parse_dsn,
 )
 from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
-from crm_campaigns.sns import SnsEnvelope, SnsError
+from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_shared import ProblemError, SignedLinks, utc_now
 
 router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)
@@ -108,4 +108,7 @@ async def ses_notification(token: str, request: Request) -> FeedbackResult:
         outcome = await _feedback(request).sns_delivery(tenant_id, envelope)
     except SnsError as error:
         raise ProblemError(403, str(error), problem_type="webhook-rejected") from None
+    except SnsUnavailable as error:
+        # A server error, so that SNS delivers it again later.
+        raise ProblemError(502, str(error), problem_type="upstream-unavailable") from None
     return _result(outcome)
