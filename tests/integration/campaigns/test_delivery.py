@@ -15,7 +15,13 @@ from aiosmtpd.controller import Controller
 from conftest import SmtpSink
 
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import BatchHandoff, DeliveryLimits, DueMessageHints, MailDispatcher
+from crm_campaigns.delivery import (
+    BatchHandoff,
+    DeliveryLimits,
+    DueMessageHints,
+    MailDispatcher,
+    SendingRates,
+)
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -140,6 +146,7 @@ def dispatcher(
     transport: SmtpPool,
     hints: DueMessageHints | None = None,
     handoff: BatchHandoff | None = None,
+    rates: SendingRates | None = None,
     **overrides: Any,
 ) -> MailDispatcher:
     return MailDispatcher(
@@ -154,6 +161,7 @@ def dispatcher(
         limits=limits(**overrides),
         hints=hints,
         handoff=handoff,
+        rates=rates,
     )
 
 
@@ -259,6 +267,41 @@ async def test_two_workers_claiming_the_same_messages_send_each_exactly_once(
         await setup.database[MESSAGES].insert_one(documents[0] | {"status": "queued"})
     await drain(workers[0], rounds=2)
     assert all(len(smtp_sink.messages_to(address)) == 1 for address in addresses)
+    for pool in pools:
+        await pool.close()
+
+
+async def test_four_dispatchers_together_hold_the_provider_limit(
+    setup: Setup, scripted: tuple[ScriptedSmtp, int]
+) -> None:
+    handler, port = scripted
+    rate, burst, count = 40.0, 4, 48
+    addresses = await queue(setup, count)
+    process_limits = limits(provider_rate=rate, provider_burst=burst)
+    rates = SendingRates(process_limits)
+    pools = [SmtpPool("127.0.0.1", port, 10, 4) for _ in range(4)]
+    workers = [dispatcher(setup, pool, rates=rates, provider_rate=rate) for pool in pools]
+    for worker in workers:
+        worker._batch_size = count // 4  # each claims a quarter
+    claimed = [0] * len(workers)
+
+    async def work(number: int) -> None:
+        while len(handler.accepted) < count:
+            batch = await workers[number].deliver_batch()
+            claimed[number] += batch
+            if not batch:
+                await asyncio.sleep(0.01)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(asyncio.gather(*(work(n) for n in range(len(workers)))), 30)
+    elapsed = loop.time() - started
+    assert sum(claimed) == count
+    assert sum(1 for n in claimed if n) > 1  # the dispatchers sent side by side
+    assert sorted(handler.accepted) == sorted(addresses)
+    # The burst goes at once, the rest at the rate: for the process, not for each dispatcher
+    # (four buckets of their own would have sent it all in a quarter of the time).
+    assert elapsed >= (count - burst) / rate * 0.95
     for pool in pools:
         await pool.close()
 

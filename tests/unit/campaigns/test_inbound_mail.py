@@ -1,6 +1,9 @@
-"""Bounces (RFC 3464 DSNs, Postmark webhooks) and replies are read and matched to messages."""
+"""Bounces (RFC 3464 DSNs, Postmark webhooks, SES notifications), spam complaints and replies are
+read and matched to messages."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pytest
 from pydantic import ValidationError
@@ -9,6 +12,7 @@ from crm_campaigns.domain.inbound_mail import (
     InboundMailError,
     PostmarkBounce,
     PostmarkInbound,
+    SesNotification,
     bounce_type_of,
     parse_dsn,
     referenced_message_ids,
@@ -121,6 +125,129 @@ def test_postmark_bounce_types_and_metadata() -> None:
     ).report() is (None)
     with pytest.raises(ValidationError):
         PostmarkBounce.model_validate({"Email": "john@example.com"})
+
+
+def test_a_postmark_spam_complaint_is_a_complaint_not_a_bounce() -> None:
+    webhook = PostmarkBounce.model_validate(
+        {
+            "RecordType": "SpamComplaint",
+            "ID": 42,
+            "Type": "SpamComplaint",
+            "TypeCode": 100001,
+            "Name": "Spam complaint",
+            "MessageID": "00000000-0000-0000-0000-000000000000",
+            "Email": "john@example.com",
+            "Metadata": {"crm-message-id": "m-1"},
+            "MessageStream": "outbound",
+        }
+    )
+    assert webhook.is_complaint
+    complaint = webhook.complaint()
+    assert (complaint.message_ids, complaint.recipient) == (["m-1"], "john@example.com")
+    bounce = PostmarkBounce.model_validate({"Type": "HardBounce", "Email": "j@x.org"})
+    assert not bounce.is_complaint
+
+
+def ses(
+    kind: str, detail: Mapping[str, object], *, key: str = "notificationType"
+) -> SesNotification:
+    """An SES notification as AWS documents it, with the original headers included."""
+    return SesNotification.model_validate(
+        {
+            key: kind,
+            kind.lower(): detail,
+            "mail": {
+                "timestamp": "2026-12-02T09:59:38.237Z",
+                "messageId": "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000",
+                "source": "talent@recruitcrm.example",
+                "destination": ["jane@example.com"],
+                "headersTruncated": False,
+                "headers": [
+                    {"name": "From", "value": "Talent <talent@recruitcrm.example>"},
+                    {"name": "Message-ID", "value": "<b1-c1@recruitcrm.example>"},
+                    {"name": "X-CRM-Message-Id", "value": "b1-c1"},
+                ],
+                "commonHeaders": {
+                    "from": ["Talent <talent@recruitcrm.example>"],
+                    "messageId": "<b1-c1@recruitcrm.example>",
+                    "subject": "We are hiring",
+                },
+            },
+        }
+    )
+
+
+def test_ses_bounces_are_hard_when_permanent_and_name_the_original_message() -> None:
+    permanent = ses(
+        "Bounce",
+        {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": "jane@example.com",
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+            "timestamp": "2026-12-02T10:00:00.000Z",
+            "feedbackId": "000001378603177f-7a5433e7-8edb-42ae-af10-f0181f34d6ee-000000",
+        },
+    ).bounce_report()
+    assert permanent is not None
+    assert (permanent.bounce_type, permanent.message_ids) == ("hard", ["b1-c1"])
+    assert permanent.reason == "Permanent/General: smtp; 550 5.1.1 user unknown"
+    assert permanent.recipient == "jane@example.com"
+    for bounce_type in ("Transient", "Undetermined"):
+        soft = ses(
+            "Bounce",
+            {
+                "bounceType": bounce_type,
+                "bounceSubType": "MailboxFull",
+                "bouncedRecipients": [{"emailAddress": "jane@example.com"}],
+            },
+            key="eventType",  # a configuration set's event destination
+        ).bounce_report()
+        assert soft is not None
+        assert soft.bounce_type == "soft"
+
+
+def test_ses_complaints_except_not_spam_reports() -> None:
+    detail: dict[str, object] = {
+        "complainedRecipients": [{"emailAddress": "jane@example.com"}],
+        "timestamp": "2026-12-02T10:00:00.000Z",
+        "feedbackId": "0000013786031775-163e3910-53eb-4c8e-a04a-f29debf88a84-000000",
+        "complaintFeedbackType": "abuse",
+    }
+    complaint = ses("Complaint", detail).complaint_report()
+    assert complaint is not None
+    assert (complaint.message_ids, complaint.feedback_type) == (["b1-c1"], "abuse")
+    not_spam = ses("Complaint", detail | {"complaintFeedbackType": "not-spam"})
+    assert not_spam.complaint_report() is None
+    unspecified = ses("Complaint", {"complainedRecipients": detail["complainedRecipients"]})
+    assert unspecified.complaint_report() is not None
+    assert ses("Complaint", detail).bounce_report() is None
+
+
+def test_without_original_headers_the_common_message_id_still_names_the_message() -> None:
+    notification = SesNotification.model_validate(
+        {
+            "notificationType": "Bounce",
+            "bounce": {
+                "bounceType": "Permanent",
+                "bouncedRecipients": [{"emailAddress": "jane@example.com"}],
+            },
+            "mail": {"messageId": "ses-id", "commonHeaders": {"messageId": "<b2-c9@x.example>"}},
+        }
+    )
+    report = notification.bounce_report()
+    assert report is not None
+    assert report.message_ids == ["b2-c9"]
+    bare = SesNotification.model_validate(
+        {"notificationType": "Delivery", "mail": {"messageId": "ses-id"}}
+    )
+    assert (bare.bounce_report(), bare.complaint_report(), bare.message_ids()) == (None, None, [])
 
 
 def test_replies_name_our_message_ids() -> None:

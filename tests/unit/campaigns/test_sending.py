@@ -1,4 +1,4 @@
-"""Delivery rules: error classes, backoff with jitter, token buckets, the error threshold and the
+"""Delivery rules: error classes, backoff with jitter, the error threshold and the
 send policy."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from crm_campaigns.domain.policy import Decision, SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import (
     ErrorThreshold,
     Outcome,
-    TokenBucket,
     classify_error,
     retry_delay,
 )
@@ -45,37 +44,6 @@ def test_backoff_doubles_up_to_the_cap_with_full_jitter() -> None:
     jittered = {retry_delay(4, base=base, cap=cap) for _ in range(50)}
     assert len(jittered) > 1
     assert all(timedelta(0) <= d <= timedelta(seconds=40) for d in jittered)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_token_bucket_allows_a_burst_then_the_rate() -> None:
-    clock = Clock()
-    bucket = TokenBucket(rate=10, capacity=3, clock=clock)
-    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take() == pytest.approx(0.1)
-    clock.now += 0.1
-    assert bucket.take() == 0.0
-    clock.now += 10
-    assert [bucket.take() for _ in range(4)][:3] == [0.0, 0.0, 0.0]  # refilled only to capacity
-
-
-def test_token_bucket_reservations_queue_up_behind_each_other() -> None:
-    bucket = TokenBucket(rate=100, capacity=1, clock=Clock())
-    assert bucket.reserve() == 0.0
-    assert bucket.reserve() == pytest.approx(0.01)
-    assert bucket.reserve() == pytest.approx(0.02)
-
-
-def test_a_zero_rate_is_unlimited() -> None:
-    bucket = TokenBucket(rate=0, capacity=1, clock=Clock())
-    assert all(bucket.take() == 0.0 for _ in range(1000))
 
 
 def test_error_threshold_needs_the_minimum_sample_and_the_ratio() -> None:

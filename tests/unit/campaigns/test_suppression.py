@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from crm_campaigns.domain.contact_links import contact_links, with_footer
-from crm_campaigns.domain.models import MessageCategory, Recipient
+from crm_campaigns.domain.models import MessageCategory, Recipient, SuppressionReason
 from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
 from crm_campaigns.domain.templates import (
     TemplateError,
@@ -37,6 +37,12 @@ def test_addresses_are_hashed_normalised_as_candidate_erased_carries_them() -> N
         ({ListReason.BOUNCED}, ListReason.BOUNCED, ListReason.BOUNCED),
         ({ListReason.ERASED, ListReason.UNSUBSCRIBED}, ListReason.ERASED, ListReason.ERASED),
         ({ListReason.MANUAL}, ListReason.MANUAL, ListReason.MANUAL),
+        # A spam complaint stops everything, as the providers do.
+        (
+            {ListReason.COMPLAINED, ListReason.UNSUBSCRIBED},
+            ListReason.COMPLAINED,
+            ListReason.COMPLAINED,
+        ),
     ],
 )
 def test_transactional_mail_may_reach_the_unsubscribed_but_never_bounced_or_erased(
@@ -93,3 +99,8 @@ def test_unsubscribe_and_preference_links_are_merge_fields_and_are_not_tracked()
     )
     assert tracked.links == ["https://jobs.example.org"]
     assert f'href="{links.unsubscribe_url}"' in tracked.html
+
+
+@pytest.mark.parametrize("reason", list(ListReason))
+def test_every_list_reason_can_be_the_reason_a_message_was_suppressed(reason: ListReason) -> None:
+    assert SuppressionReason(reason.value).value == reason.value

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from crm_campaigns.senders import TenantSenderSettings
+from crm_campaigns.smtp import SmtpTls
 from crm_shared import ServiceSettings
 
 
@@ -16,7 +18,20 @@ class CampaignsSettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_timeout_seconds: float = 10.0
+    # Transport security: "none" (plain text, a relay on the same host or network), "starttls"
+    # (upgraded before anything else is said; port 587) or "tls" (implicit TLS, SMTPS; 465).
+    smtp_security: SmtpTls = SmtpTls.NONE
+    # SMTP AUTH (PLAIN, or LOGIN where the server offers only that); needs TLS.
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # A PEM bundle to verify the server's certificate against instead of the system's CAs (a
+    # private CA, a self-signed test server). The certificate is always verified.
+    smtp_ca_file: str | None = None
     smtp_sender: str = "Talent Team <talent@recruitcrm.local>"
+    # Tenants that send as themselves: their From address and that domain's DKIM selector and
+    # private key (a file, typically a mounted secret, or the PEM itself from a secret store).
+    # The rest send as `smtp_sender`, unsigned.
+    tenant_senders: dict[str, TenantSenderSettings] = Field(default_factory=dict)
     public_base_url: str = "http://127.0.0.1:8000"
     tracking_secret: SecretStr = SecretStr("")
     # Rotation, as for link signing: the current key's id and earlier secrets by key id.
@@ -60,6 +75,12 @@ class CampaignsSettings(ServiceSettings):
     machine_fetch_window_seconds: float = 2.0
     # Clicks on different links of one message this close together are a link scanner.
     link_scan_burst_seconds: float = 2.0
+
+    @model_validator(mode="after")
+    def _credentials_need_tls(self) -> CampaignsSettings:
+        if self.smtp_username and self.smtp_security is SmtpTls.NONE:
+            raise ValueError("SMTP_USERNAME needs SMTP_SECURITY=starttls or tls")
+        return self
 
     @field_validator("default_time_zone")
     @classmethod

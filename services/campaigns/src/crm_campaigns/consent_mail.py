@@ -11,6 +11,7 @@ failed send and dead-letters it in the end, and what was sent is recorded withou
 from __future__ import annotations
 
 import html
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -20,6 +21,7 @@ from faststream.kafka import KafkaRouter
 from crm_campaigns.domain.models import MessageCategory
 from crm_campaigns.domain.suppression import blocking_reason
 from crm_campaigns.repository import SuppressionRepository
+from crm_campaigns.senders import Senders
 from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     CONSENT_CONFIRMATION_REQUESTED,
@@ -75,12 +77,32 @@ def confirmation_email(
     return email
 
 
+async def send_confirmation(
+    transport: MailTransport,
+    senders: Senders,
+    tenant_id: str,
+    request: ConsentConfirmationRequested,
+    message_id: str,
+) -> None:
+    """Sends the confirmation mail as the tenant's sender (DKIM-signed if it has a key), through
+    its own account if it has one, like every other mail of the tenant."""
+    profile = senders.for_tenant(tenant_id)
+    email = confirmation_email(
+        request, sender=profile.sender, message_id=message_id, domain=senders.message_domain
+    )
+    # CRLF line endings: what is signed must be what goes out.
+    content = await profile.sign(email.as_bytes(policy=policy.SMTP))
+    if (account := profile.account) is not None:
+        await account.transport.send_raw(account.envelope_sender, request.email, content)
+    else:
+        await transport.send_raw(senders.envelope_sender, request.email, content)
+
+
 def build_consent_mail_router(
-    consumer: IdempotentConsumer, database: Database, transport: MailTransport, sender: str
+    consumer: IdempotentConsumer, database: Database, transport: MailTransport, senders: Senders
 ) -> KafkaRouter:
     """The subscriber that mails consent confirmation links."""
     router = KafkaRouter()
-    domain = sender.rsplit("@", 1)[-1].strip("> ") or "recruitcrm.local"
 
     async def on_consent_confirmation_requested(
         envelope: EventEnvelope[Any], session: Session
@@ -98,9 +120,7 @@ def build_consent_mail_router(
             or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
         )
         if not suppressed:
-            await transport.send(
-                confirmation_email(request, sender=sender, message_id=message_id, domain=domain)
-            )
+            await send_confirmation(transport, senders, tenant_id, request, message_id)
         await database[CONSENT_MAILS].update_one(
             {"_id": message_id},
             {

@@ -40,13 +40,7 @@ from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
 from crm_campaigns.domain.models import BroadcastStatus, Message, MessageStatus, Recipient
 from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
-from crm_campaigns.domain.sending import (
-    ErrorThreshold,
-    Outcome,
-    TokenBucket,
-    classify_error,
-    retry_delay,
-)
+from crm_campaigns.domain.sending import ErrorThreshold, Outcome, classify_error, retry_delay
 from crm_campaigns.publishers import message_sent_envelope
 from crm_campaigns.repository import (
     BROADCASTS,
@@ -55,11 +49,13 @@ from crm_campaigns.repository import (
     complete_if_done,
     hold_broadcast,
 )
+from crm_campaigns.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     Database,
     MongoClient,
     Outbox,
+    RateLimiter,
     Session,
     TenantScopedCollection,
     Wakeup,
@@ -409,6 +405,25 @@ class DeliveryLimits:
     error_threshold: ErrorThreshold
 
 
+class SendingRates:
+    """The provider's limit and each tenant's share, one set of token buckets for the whole
+    process: every dispatcher draws from these, so together they hold the configured rates."""
+
+    PROVIDER = "provider"
+
+    def __init__(self, limits: DeliveryLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.provider = RateLimiter(limits.provider_rate, limits.provider_burst, clock=clock)
+        self.tenants = RateLimiter(limits.tenant_rate, limits.tenant_burst, clock=clock)
+
+    def reserve_provider(self) -> float:
+        """Seconds to wait before the next message may go to the provider (its slot is taken)."""
+        return self.provider.reserve(self.PROVIDER)
+
+    def take_tenant(self, tenant_id: str) -> float:
+        """0 if the tenant may send one more message now, else the seconds until it may."""
+        return self.tenants.take(tenant_id)
+
+
 @dataclass
 class _Attempt:
     message: Message
@@ -459,6 +474,8 @@ class MailDispatcher:
         hints: DueMessageHints | None = None,
         recovery: SharedInterval | None = None,
         handoff: BatchHandoff | None = None,
+        rates: SendingRates | None = None,
+        senders: Senders | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -474,8 +491,10 @@ class MailDispatcher:
         self._lease = lease
         self._batch_size = batch_size
         self._limits = limits
-        self._provider_bucket = TokenBucket(limits.provider_rate, limits.provider_burst)
-        self._tenant_buckets: dict[str, TokenBucket] = {}
+        # The process's dispatchers share one (see `create_app`); a dispatcher on its own
+        # has its own.
+        self.rates = rates if rates is not None else SendingRates(limits)
+        self._senders = senders if senders is not None else Senders(SenderProfile(sender), {})
         # Not `hints or ...`: an empty hint list is falsy but must stay the shared one.
         self._hints = hints if hints is not None else DueMessageHints(capacity=0)
         self._handoff = handoff
@@ -511,7 +530,7 @@ class MailDispatcher:
                 reason = str(decision.reason) if decision.reason else None
                 deferred.append((attempt, retry_at, reason))
             else:
-                wait = self._tenant_bucket(attempt.message.tenant_id).take()
+                wait = self.rates.take_tenant(attempt.message.tenant_id)
                 if wait > 0:
                     deferred.append((attempt, now + timedelta(seconds=wait), None))
                 else:
@@ -538,13 +557,6 @@ class MailDispatcher:
         for tenant_id, broadcast_id in sorted(self._unsettled):
             await complete_if_done(self._database, tenant_id, broadcast_id)
         self._unsettled.clear()
-
-    def _tenant_bucket(self, tenant_id: str) -> TokenBucket:
-        bucket = self._tenant_buckets.get(tenant_id)
-        if bucket is None:
-            bucket = TokenBucket(self._limits.tenant_rate, self._limits.tenant_burst)
-            self._tenant_buckets[tenant_id] = bucket
-        return bucket
 
     async def _fail_interrupted(self, now: datetime) -> None:
         # Deliberately cross-tenant: recovery of any worker's abandoned claims.
@@ -682,7 +694,10 @@ class MailDispatcher:
         await asyncio.gather(*(work() for _ in range(min(self._transport.size, len(attempts)))))
 
     async def _send_one(self, attempt: _Attempt) -> None:
-        wait = self._provider_bucket.reserve()
+        # The tenant's own From address, DKIM key and mail server account, if it has them.
+        profile = self._senders.for_tenant(attempt.message.tenant_id)
+        account = profile.account
+        wait = account.reserve() if account else self.rates.reserve_provider()
         if wait > 0:
             await asyncio.sleep(wait)
         carrier = attempt.document.get("trace_context") or {}
@@ -690,13 +705,14 @@ class MailDispatcher:
         try:
             with tracer.start_as_current_span("smtp.send"):
                 attempt.trace_context = current_trace_context()
-                await self._transport.send_raw(
-                    self._envelope_sender,
+                content = raw_email(attempt.message, profile.sender, self._domain)
+                await (account.transport if account else self._transport).send_raw(
+                    account.envelope_sender if account else self._envelope_sender,
                     attempt.message.to_email or "",
-                    raw_email(attempt.message, self._sender, self._domain),
+                    await profile.sign(content),
                 )
             attempt.outcome = Outcome.SENT
-        except (aiosmtplib.SMTPException, OSError) as error:
+        except (aiosmtplib.SMTPException, OSError, SigningError) as error:
             attempt.outcome, attempt.error = classify_error(error), error
         finally:
             otel_context.detach(token)

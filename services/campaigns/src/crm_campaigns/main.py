@@ -22,6 +22,7 @@ from crm_campaigns.delivery import (
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
+    SendingRates,
     SharedInterval,
 )
 from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
@@ -33,7 +34,8 @@ from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppr
 from crm_campaigns.handlers import build_router
 from crm_campaigns.lifecycle import announce_sequences
 from crm_campaigns.repository import ensure_indexes
-from crm_campaigns.smtp import SmtpPool
+from crm_campaigns.senders import Senders
+from crm_campaigns.smtp import SmtpPool, SmtpSecurity
 from crm_shared import (
     BatchWorker,
     Wakeup,
@@ -57,6 +59,16 @@ def delivery_limits(settings: CampaignsSettings) -> DeliveryLimits:
     )
 
 
+def smtp_security(settings: CampaignsSettings) -> SmtpSecurity:
+    """How the SMTP connections are encrypted and authenticated."""
+    return SmtpSecurity(
+        tls=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        ca_file=settings.smtp_ca_file,
+    )
+
+
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     """Builds the campaigns service: API, tracking, subscribers, sequence engine and delivery."""
     settings = settings or CampaignsSettings()
@@ -75,8 +87,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     lease = timedelta(seconds=settings.lease_seconds)
     steps_due, messages_queued, broadcasts_due = Wakeup(), Wakeup(), Wakeup()
 
+    security = smtp_security(settings)
+
     def smtp_pool(size: int) -> SmtpPool:
-        return SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, size)
+        return SmtpPool(
+            settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, size, security
+        )
 
     # Consent confirmations are sent from their subscriber, on a connection of their own.
     consent_transport = smtp_pool(1)
@@ -114,6 +130,18 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             contact_policy_rule(governor),
         )
     )
+    limits = delivery_limits(settings)
+    # One set of provider and tenant buckets for the process: the limits are the process's,
+    # not each dispatcher's.
+    rates = SendingRates(limits)
+    # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
+    # checked here, at start, and the accounts' connections are shared by all dispatchers.
+    senders = Senders.from_settings(
+        settings.smtp_sender,
+        settings.tenant_senders,
+        timeout=settings.smtp_timeout_seconds,
+        pool_size=settings.smtp_pool_size,
+    )
     dispatchers = [
         MailDispatcher(
             mongo=mongo,
@@ -124,10 +152,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             sender=settings.smtp_sender,
             lease=lease,
             batch_size=settings.delivery_batch_size,
-            limits=delivery_limits(settings),
+            limits=limits,
             hints=due_hints,
             recovery=recovery,
             handoff=handoff,
+            rates=rates,
+            senders=senders,
         )
         for transport in transports
     ]
@@ -185,12 +215,13 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             for transport in transports:
                 await transport.close()
             await consent_transport.close()
+            await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(partial(announce_sequences, mongo, database, outbox))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(
-        build_consent_mail_router(consumer, database, consent_transport, settings.smtp_sender)
+        build_consent_mail_router(consumer, database, consent_transport, senders)
     )
     gdpr = install_gdpr(
         platform,
@@ -225,4 +256,5 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app.state.broadcast_runner = runner
     app.state.sequence_engine = engine
     app.state.mail_dispatchers = dispatchers
+    app.state.senders = senders
     return app

@@ -8,16 +8,24 @@ command-at-a-time exchange, which bounded a broadcast's throughput (profiled: ab
 Python core per message against about 0.1 ms pipelined). A server without PIPELINING is spoken
 to through aiosmtplib, as before. Errors are aiosmtplib's exception types either way, so the
 dispatcher classifies them the same.
+
+Either way a connection can be secured (STARTTLS, or implicit TLS on the SMTPS port) with the
+server's certificate verified, and authenticated (AUTH PLAIN or LOGIN) before its first message:
+`SmtpSecurity`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
+import ssl
 from collections import deque
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
+from enum import StrEnum
 from typing import Protocol, cast
 
 import aiosmtplib
@@ -28,6 +36,44 @@ MAX_REPLY_LINE = 8192
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 # Characters that would end or inject an SMTP command inside an address.
 _UNSAFE_IN_ADDRESS = re.compile(r"[\r\n<>\s]")
+
+
+class SmtpTls(StrEnum):
+    """How a connection to the mail server is encrypted."""
+
+    NONE = "none"  # plain text: a relay on the same host or network
+    STARTTLS = "starttls"  # plain connect, then STARTTLS before anything else (port 587)
+    IMPLICIT = "tls"  # TLS from the first byte, SMTPS (port 465)
+
+
+# The AUTH mechanisms the pipelined client speaks, in order of preference.
+AUTH_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+@dataclass(frozen=True)
+class SmtpSecurity:
+    """Transport security and credentials of a pool's connections.
+
+    The server's certificate is always verified, against the system's CAs or `ca_file`; the
+    password is never shown in a repr.
+    """
+
+    tls: SmtpTls = SmtpTls.NONE
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.username and self.tls is SmtpTls.NONE:
+            # Over plain text, AUTH PLAIN and LOGIN would hand the password to anyone on the
+            # path, and most servers refuse it anyway.
+            raise ValueError("SMTP credentials need STARTTLS or implicit TLS")
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """A verifying TLS context (server certificate and host name), or None for plain text."""
+        if self.tls is SmtpTls.NONE:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 class MailTransport(Protocol):
@@ -159,6 +205,25 @@ class _Replies(asyncio.Protocol):
         self._transport.write(data)
         return waiters
 
+    async def command(self, line: bytes) -> SMTPResponse:
+        """Sends one command line and waits for its reply."""
+        return await self.send(line + b"\r\n", 1)[0]
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str) -> None:
+        """Wraps the connection in TLS (after the server's 220 to STARTTLS)."""
+        if self._failure is not None or self._transport is None:
+            raise aiosmtplib.SMTPServerDisconnected("not connected")
+        if self._buffer or self._waiting:
+            # RFC 3207: nothing may follow STARTTLS before the handshake (a server that pushed
+            # more would be injecting plain text into what we then read as the TLS session).
+            raise aiosmtplib.SMTPException("unexpected data from the server before TLS")
+        transport = await asyncio.get_running_loop().start_tls(
+            self._transport, self, context, server_hostname=server_hostname
+        )
+        if transport is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection closed during the TLS handshake")
+        self._transport = transport
+
 
 class PipelinedSession:
     """An SMTP session that sends each envelope in one write (RFC 2920 PIPELINING)."""
@@ -169,26 +234,49 @@ class PipelinedSession:
         self._utf8 = utf8
 
     @classmethod
-    async def open(cls, host: str, port: int, local_hostname: str) -> PipelinedSession | None:
-        """Connects and says EHLO; None (connection closed) when the server does not pipeline."""
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        local_hostname: str,
+        security: SmtpSecurity = SmtpSecurity(),
+        tls_context: ssl.SSLContext | None = None,
+    ) -> PipelinedSession | None:
+        """Connects, secures and says EHLO, then authenticates; None (connection closed) when
+        the server does not pipeline."""
         loop = asyncio.get_running_loop()
         replies = _Replies()
-        await loop.create_connection(lambda: replies, host, port)
+        tls_context = tls_context or security.tls_context()
+        implicit = security.tls is SmtpTls.IMPLICIT
+        await loop.create_connection(
+            lambda: replies,
+            host,
+            port,
+            ssl=tls_context if implicit else None,
+            server_hostname=host if implicit else None,
+        )
         try:
             reply = await replies.greeting
             if reply.code != 220:
                 raise aiosmtplib.SMTPConnectResponseError(reply.code, reply.message)
-            [ehlo] = replies.send(f"EHLO {local_hostname}\r\n".encode(), 1)
-            reply = await ehlo
+            extensions = await _ehlo(replies, local_hostname)
+            if security.tls is SmtpTls.STARTTLS:
+                if extensions is None or "STARTTLS" not in extensions:
+                    raise aiosmtplib.SMTPException(f"{host}:{port} does not offer STARTTLS")
+                reply = await replies.command(b"STARTTLS")
+                if reply.code != 220:
+                    raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+                await replies.start_tls(cast(ssl.SSLContext, tls_context), host)
+                # RFC 3207: what the server said before TLS is forgotten; ask again.
+                extensions = await _ehlo(replies, local_hostname)
+            if extensions is None or "PIPELINING" not in extensions:
+                replies.fail(aiosmtplib.SMTPServerDisconnected("closed: no PIPELINING"))
+                return None
+            if security.username:
+                await _authenticate(replies, extensions.get("AUTH", []), security)
         except BaseException:
             replies.fail(aiosmtplib.SMTPServerDisconnected("closed"))
             raise
-        extensions = {
-            line.split()[0].upper() for line in reply.message.splitlines()[1:] if line.strip()
-        }
-        if reply.code != 250 or "PIPELINING" not in extensions:
-            replies.fail(aiosmtplib.SMTPServerDisconnected("closed: no PIPELINING"))
-            return None
         return cls(replies, size="SIZE" in extensions, utf8="SMTPUTF8" in extensions)
 
     @property
@@ -240,6 +328,45 @@ class PipelinedSession:
         self._replies.fail(aiosmtplib.SMTPServerDisconnected("closed"))
 
 
+async def _ehlo(replies: _Replies, local_hostname: str) -> dict[str, list[str]] | None:
+    """The extensions the server names in its EHLO reply, with their parameters; None when it
+    does not take EHLO."""
+    reply = await replies.command(f"EHLO {local_hostname}".encode())
+    if reply.code != 250:
+        return None
+    extensions: dict[str, list[str]] = {}
+    for line in reply.message.splitlines()[1:]:
+        if words := line.split():
+            extensions[words[0].upper()] = [word.upper() for word in words[1:]]
+    return extensions
+
+
+async def _authenticate(replies: _Replies, offered: list[str], security: SmtpSecurity) -> None:
+    """AUTH PLAIN (RFC 4616) or, if the server offers only that, LOGIN; raises aiosmtplib's
+    `SMTPAuthenticationError` when the server refuses the credentials."""
+    user, password = security.username.encode(), security.password.encode()
+    mechanism = next((m for m in AUTH_MECHANISMS if m in offered), None)
+    if mechanism == "PLAIN":
+        reply = await replies.command(b"AUTH PLAIN " + _b64(b"\0" + user + b"\0" + password))
+    elif mechanism == "LOGIN":
+        reply = await replies.command(b"AUTH LOGIN")
+        for answer in (user, password):
+            if reply.code != 334:
+                break
+            reply = await replies.command(_b64(answer))
+    else:
+        raise aiosmtplib.SMTPException(
+            "the server offers no AUTH mechanism this client speaks "
+            f"({', '.join(AUTH_MECHANISMS)}); it offers: {' '.join(offered) or 'none'}"
+        )
+    if reply.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(reply.code, reply.message)
+
+
+def _b64(value: bytes) -> bytes:
+    return base64.b64encode(value)
+
+
 class AiosmtplibSession:
     """A session through aiosmtplib, for servers that do not pipeline."""
 
@@ -247,9 +374,26 @@ class AiosmtplibSession:
         self._client = client
 
     @classmethod
-    async def open(cls, host: str, port: int, local_hostname: str) -> AiosmtplibSession:
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        local_hostname: str,
+        security: SmtpSecurity = SmtpSecurity(),
+        tls_context: ssl.SSLContext | None = None,
+    ) -> AiosmtplibSession:
+        """Connects, secures and logs in as `security` says (aiosmtplib does it all)."""
         client = aiosmtplib.SMTP(
-            hostname=host, port=port, local_hostname=local_hostname, start_tls=False
+            hostname=host,
+            port=port,
+            local_hostname=local_hostname,
+            use_tls=security.tls is SmtpTls.IMPLICIT,
+            # Never opportunistic: with "none" a server's STARTTLS offer is not taken up, with
+            # "starttls" a server that does not offer it is an error, not plain text.
+            start_tls=security.tls is SmtpTls.STARTTLS,
+            tls_context=tls_context or security.tls_context(),
+            username=security.username or None,
+            password=security.password or None,
         )
         await client.connect()
         return cls(client)
@@ -275,11 +419,21 @@ class SmtpPool:
     """Up to `size` persistent SMTP sessions, opened on first use and reopened after a failure;
     each send borrows one, so `size` messages can be in flight at once."""
 
-    def __init__(self, host: str, port: int, timeout: float, size: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        size: int,
+        security: SmtpSecurity = SmtpSecurity(),
+    ) -> None:
         self._host = host
         self._port = port
         self._timeout = timeout
         self.size = size
+        self._security = security
+        # Built once: loading the CA bundle is file I/O and a context is reusable.
+        self._tls_context = security.tls_context()
         self._idle: asyncio.LifoQueue[SmtpSession | None] = asyncio.LifoQueue()
         for _ in range(size):
             self._idle.put_nowait(None)
@@ -292,12 +446,25 @@ class SmtpPool:
         if self._local_hostname is None:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         session: SmtpSession | None = None
-        async with asyncio.timeout(self._timeout):
-            if self.pipelining is not False:
-                session = await PipelinedSession.open(self._host, self._port, self._local_hostname)
-                self.pipelining = session is not None
-            if session is None:
-                session = await AiosmtplibSession.open(self._host, self._port, self._local_hostname)
+        where = f"{self._host}:{self._port}"
+        opening = (self._host, self._port, self._local_hostname, self._security, self._tls_context)
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self.pipelining is not False:
+                    session = await PipelinedSession.open(*opening)
+                    self.pipelining = session is not None
+                if session is None:
+                    session = await AiosmtplibSession.open(*opening)
+        except ssl.SSLError as error:
+            # Named as what it is: a message's last error should say why it could not go.
+            raise aiosmtplib.SMTPConnectError(f"TLS with {where} failed: {error}") from error
+        except aiosmtplib.SMTPException:
+            raise
+        except TimeoutError as error:
+            raise aiosmtplib.SMTPConnectTimeoutError(
+                f"{where} did not complete the connection ({self._security.tls.value}, "
+                f"greeting, EHLO, login) within {self._timeout:g} s"
+            ) from error
         self.connections_opened += 1
         return session
 

@@ -1,4 +1,5 @@
-"""Routes of contact governance: the suppression list, the contact policy, inbound mail URLs."""
+"""Routes of contact governance: the suppression list, the contact policy, inbound mail URLs, the
+tenant's sender."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.api.schemas import (
     ContactPolicyPublic,
+    DkimRecordPublic,
     InboundMailUrls,
+    SenderAccountPublic,
+    SenderSettingsPublic,
     SuppressionCreate,
     SuppressionPublic,
 )
@@ -16,6 +20,7 @@ from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.inbound_mail import INBOUND_PURPOSE
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repository import ContactPoliciesRepo, SuppressionsRepo
+from crm_campaigns.senders import Senders
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -141,4 +146,41 @@ async def inbound_mail_urls(principal: CurrentPrincipal, request: Request) -> In
         dsn_url=f"{base}/bounces",
         postmark_bounce_url=f"{base}/postmark/bounces",
         postmark_inbound_url=f"{base}/postmark/inbound",
+        ses_url=f"{base}/ses",
+    )
+
+
+@router.get(
+    "/settings/sender",
+    response_model=SenderSettingsPublic,
+    dependencies=ADMIN,
+    tags=["governance"],
+)
+async def sender_settings(principal: CurrentPrincipal, request: Request) -> SenderSettingsPublic:
+    """How the tenant's mail goes out: its From address, the DKIM record to publish in DNS and
+    its own mail server account, if any (admins only)."""
+    senders: Senders = request.app.state.senders
+    profile = senders.for_tenant(principal.tenant_id)
+    signer, account = profile.signer, profile.account
+    return SenderSettingsPublic(
+        own_sender=senders.has_own(principal.tenant_id),
+        sender=profile.sender,
+        envelope_sender=account.envelope_sender if account else senders.envelope_sender,
+        dkim=DkimRecordPublic(
+            domain=signer.domain,
+            selector=signer.selector,
+            dns_name=signer.dns_name,
+            dns_txt=signer.dns_record(),
+        )
+        if signer
+        else None,
+        account=SenderAccountPublic(
+            host=account.server.host,
+            port=account.server.port,
+            security=account.server.security.value,
+            username=account.server.username,
+            rate_per_second=account.server.rate_per_second,
+        )
+        if account
+        else None,
     )

@@ -1,9 +1,10 @@
-"""Public inbound mail endpoints: bounce reports and replies (the URL's signed token is the
-tenant's credential; the gateway publishes these under `/public/v1/mail/...`)."""
+"""Public inbound mail endpoints: bounce reports, spam complaints and replies (the URL's signed
+token is the tenant's credential; the gateway publishes these under `/public/v1/mail/...`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 
 from crm_campaigns.api.schemas import FeedbackResult
 from crm_campaigns.domain.inbound_mail import (
@@ -14,6 +15,7 @@ from crm_campaigns.domain.inbound_mail import (
     parse_dsn,
 )
 from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
+from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_shared import ProblemError, SignedLinks, utc_now
 
 router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)
@@ -62,8 +64,10 @@ async def delivery_status_notification(token: str, request: Request) -> Feedback
 
 @router.post("/postmark/bounces", response_model=FeedbackResult)
 async def postmark_bounce(token: str, body: PostmarkBounce, request: Request) -> FeedbackResult:
-    """Postmark's bounce webhook."""
+    """Postmark's bounce and spam complaint webhooks."""
     tenant_id = _tenant(request, token)
+    if body.is_complaint:
+        return _result(await _feedback(request).complaint(tenant_id, body.complaint(), "postmark"))
     report = body.report()
     if report is None:
         return FeedbackResult(outcome="ignored")
@@ -77,4 +81,34 @@ async def postmark_inbound(token: str, body: PostmarkInbound, request: Request) 
     if body.automatic:
         return FeedbackResult(outcome="ignored")
     outcome = await _feedback(request).reply(tenant_id, body.replied_to(), received_at=utc_now())
+    return _result(outcome)
+
+
+@router.post("/ses", response_model=FeedbackResult)
+async def ses_notification(token: str, request: Request) -> FeedbackResult:
+    """Amazon SES bounce and complaint notifications, as an SNS HTTPS subscription posts them
+    (`Content-Type: text/plain`, a JSON envelope signed by SNS)."""
+    tenant_id = _tenant(request, token)
+    try:
+        envelope = SnsEnvelope.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise ProblemError(
+            422,
+            "not an Amazon SNS message",
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={
+                "errors": [
+                    {"field": ".".join(map(str, e["loc"])) or "body", "detail": e["msg"]}
+                    for e in error.errors()
+                ]
+            },
+        ) from None
+    try:
+        outcome = await _feedback(request).sns_delivery(tenant_id, envelope)
+    except SnsError as error:
+        raise ProblemError(403, str(error), problem_type="webhook-rejected") from None
+    except SnsUnavailable as error:
+        # A server error, so that SNS delivers it again later.
+        raise ProblemError(502, str(error), problem_type="upstream-unavailable") from None
     return _result(outcome)

@@ -247,6 +247,12 @@ class MessagePublic(BaseModel):
     bounce_type: str | None
     bounce_reason: str | None
     bounced_at: datetime | None
+    complained_at: datetime | None = Field(
+        default=None, description="When the recipient reported it as spam (a feedback loop)."
+    )
+    complaint_type: str | None = Field(
+        default=None, description="The feedback type of that report (`abuse`, ...)."
+    )
     replied_at: datetime | None
     created_at: datetime
     next_attempt_at: datetime | None = Field(
@@ -400,14 +406,55 @@ class InboundMailUrls(BaseModel):
     """Where to point the mail provider (the token in each URL is the tenant's credential)."""
 
     dsn_url: str = Field(description="POST a raw RFC 3464 delivery status notification here.")
-    postmark_bounce_url: str = Field(description="Postmark bounce webhook URL.")
+    postmark_bounce_url: str = Field(description="Postmark bounce and spam complaint webhook URL.")
     postmark_inbound_url: str = Field(description="Postmark inbound (reply) webhook URL.")
+    ses_url: str = Field(
+        description="HTTPS endpoint of an Amazon SNS subscription to the topic SES publishes "
+        "bounce and complaint notifications to (signatures are verified, the subscription "
+        "confirmed automatically)."
+    )
+
+
+class DkimRecordPublic(BaseModel):
+    """The DKIM key the tenant's mail is signed with: where and what to publish in DNS."""
+
+    domain: str
+    selector: str
+    dns_name: str = Field(
+        description="Where the TXT record goes: `<selector>._domainkey.<domain>`."
+    )
+    dns_txt: str = Field(description="The TXT record's value (`v=DKIM1; k=rsa; p=<public key>`).")
+
+
+class SenderAccountPublic(BaseModel):
+    """The tenant's own mail server account (its password is never shown)."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    rate_per_second: float
+
+
+class SenderSettingsPublic(BaseModel):
+    """How the tenant's mail goes out. The operator configures it (`TENANT_SENDERS`); the DKIM
+    private key and the account's password are never returned."""
+
+    own_sender: bool = Field(description="False: the tenant sends as the platform's sender.")
+    sender: str = Field(description="The From address of the tenant's mail.")
+    envelope_sender: str = Field(description="MAIL FROM, where bounces go.")
+    dkim: DkimRecordPublic | None = Field(description="None: the tenant's mail is not signed here.")
+    account: SenderAccountPublic | None = Field(
+        description="None: the tenant's mail goes through the platform's mail server."
+    )
 
 
 class FeedbackResult(BaseModel):
     """What an inbound report did."""
 
-    outcome: Literal["bounced", "replied", "duplicate", "unmatched", "ignored"]
+    outcome: Literal[
+        "bounced", "complained", "replied", "duplicate", "unmatched", "ignored", "subscribed"
+    ]
     message_id: str | None = None
     bounce_type: str | None = None
     suppressed: bool = False

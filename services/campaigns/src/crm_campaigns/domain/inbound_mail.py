@@ -10,6 +10,14 @@ Every message we send carries `Message-ID: <{message id}@{sender domain}>` and
 - Postmark's bounce webhook (https://postmarkapp.com/developer/webhooks/bounce-webhook) posts
   JSON with `Type` (`HardBounce`, `SoftBounce`, `Transient`, ...), `Email`, `Description` and
   the `Metadata` we set on sending through `X-PM-Metadata-crm-message-id`.
+- Postmark's spam complaint webhook
+  (https://postmarkapp.com/developer/webhooks/spam-complaint-webhook) posts the same shape with
+  `RecordType` `SpamComplaint`.
+- Amazon SES publishes bounce and complaint notifications (JSON: `notificationType`, or
+  `eventType` from a configuration set's event destination; `mail` with the original `headers`
+  and `commonHeaders`; `bounce.bouncedRecipients[]`, `complaint.complainedRecipients[]`) to an
+  SNS topic, whose HTTPS subscription posts them wrapped in an SNS envelope (`crm_campaigns.sns`).
+  SES replaces the Message-ID it sends with, so the message is found from the original headers.
 - Postmark's inbound webhook (https://postmarkapp.com/developer/webhooks/inbound-webhook) posts
   a received mail as JSON with its `Headers`; a reply's `In-Reply-To` / `References` name our
   Message-ID.
@@ -31,6 +39,11 @@ INBOUND_PURPOSE = "mail-inbound"
 METADATA_MESSAGE_ID = "crm-message-id"
 POSTMARK_HARD = frozenset({"HardBounce", "BadEmailAddress"})
 POSTMARK_SOFT = frozenset({"SoftBounce", "Transient", "DnsError", "Blocked"})
+POSTMARK_COMPLAINT = "SpamComplaint"
+# SES bounce types: Permanent is final; Transient and Undetermined may clear up.
+SES_HARD = frozenset({"Permanent"})
+# A feedback report that says the mail was not spam after all.
+NOT_SPAM = "not-spam"
 _MESSAGE_ID = re.compile(r"<([^<>@\s]+)@[^<>\s]+>")
 _STATUS = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}$")
 
@@ -74,6 +87,15 @@ class BounceReport:
     bounce_type: BounceType
     reason: str
     recipient: str | None
+
+
+@dataclass(frozen=True)
+class ComplaintReport:
+    """A recipient marked one of our messages as spam (a provider's feedback loop)."""
+
+    message_ids: list[str]
+    recipient: str | None
+    feedback_type: str
 
 
 def _original_headers(report: Message) -> Message | None:
@@ -138,7 +160,7 @@ def parse_dsn(raw: bytes) -> BounceReport | None:
 
 
 class PostmarkBounce(BaseModel):
-    """The fields of Postmark's bounce webhook we use (it sends more)."""
+    """The fields of Postmark's bounce and spam complaint webhooks we use (they send more)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -157,9 +179,103 @@ class PostmarkBounce(BaseModel):
             kind = "soft"
         else:
             return None
-        message_id = self.metadata.get(METADATA_MESSAGE_ID)
         reason = f"{self.type}: {self.details or self.description}".strip()[:500]
-        return BounceReport([str(message_id)] if message_id else [], kind, reason, self.email)
+        return BounceReport(self._message_ids(), kind, reason, self.email)
+
+    @property
+    def is_complaint(self) -> bool:
+        return POSTMARK_COMPLAINT in (self.record_type, self.type)
+
+    def complaint(self) -> ComplaintReport:
+        """The spam complaint it reports (when `is_complaint`)."""
+        return ComplaintReport(self._message_ids(), self.email, "abuse")
+
+    def _message_ids(self) -> list[str]:
+        message_id = self.metadata.get(METADATA_MESSAGE_ID)
+        return [str(message_id)] if message_id else []
+
+
+class _SesModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class SesHeader(_SesModel):
+    name: str
+    value: str
+
+
+class SesCommonHeaders(_SesModel):
+    message_id: str = Field(default="", alias="messageId")
+
+
+class SesMail(_SesModel):
+    message_id: str = Field(default="", alias="messageId")
+    headers: list[SesHeader] = Field(default_factory=list)
+    common_headers: SesCommonHeaders = Field(
+        default_factory=SesCommonHeaders, alias="commonHeaders"
+    )
+
+
+class SesRecipient(_SesModel):
+    email_address: str = Field(alias="emailAddress")
+    status: str = ""
+    diagnostic_code: str = Field(default="", alias="diagnosticCode")
+
+
+class SesBounce(_SesModel):
+    bounce_type: str = Field(alias="bounceType")
+    bounce_sub_type: str = Field(default="", alias="bounceSubType")
+    bounced_recipients: list[SesRecipient] = Field(alias="bouncedRecipients", min_length=1)
+
+
+class SesComplaint(_SesModel):
+    complained_recipients: list[SesRecipient] = Field(alias="complainedRecipients", min_length=1)
+    feedback_type: str | None = Field(default=None, alias="complaintFeedbackType")
+
+
+class SesNotification(_SesModel):
+    """An Amazon SES notification: a bounce, a complaint, or something we do not act on."""
+
+    notification_type: str = Field(default="", alias="notificationType")
+    event_type: str = Field(default="", alias="eventType")
+    mail: SesMail
+    bounce: SesBounce | None = None
+    complaint: SesComplaint | None = None
+
+    @property
+    def kind(self) -> str:
+        """Bounce, Complaint, Delivery, ... (`eventType` when published by a configuration set)."""
+        return self.notification_type or self.event_type
+
+    def message_ids(self) -> list[str]:
+        """Our message ids named by the original headers: `X-CRM-Message-Id`, then Message-ID."""
+        headers = {header.name.lower(): header.value for header in self.mail.headers}
+        crm_id = headers.get("x-crm-message-id", "").strip()
+        found = referenced_message_ids(
+            headers.get("message-id"), self.mail.common_headers.message_id
+        )
+        return ([crm_id] if crm_id else []) + [each for each in found if each != crm_id]
+
+    def bounce_report(self) -> BounceReport | None:
+        """The bounce, for a `Bounce` notification."""
+        if self.kind != "Bounce" or self.bounce is None:
+            return None
+        bounce = self.bounce
+        recipient = bounce.bounced_recipients[0]
+        kind: BounceType = "hard" if bounce.bounce_type in SES_HARD else "soft"
+        detail = recipient.diagnostic_code or recipient.status or "no diagnostic"
+        reason = f"{bounce.bounce_type}/{bounce.bounce_sub_type}: {detail}"[:500]
+        return BounceReport(self.message_ids(), kind, reason, recipient.email_address)
+
+    def complaint_report(self) -> ComplaintReport | None:
+        """The complaint, for a `Complaint` notification that is not a not-spam report."""
+        if self.kind != "Complaint" or self.complaint is None:
+            return None
+        feedback_type = self.complaint.feedback_type or "unspecified"
+        if feedback_type == NOT_SPAM:
+            return None
+        recipient = self.complaint.complained_recipients[0].email_address
+        return ComplaintReport(self.message_ids(), recipient, feedback_type)
 
 
 class PostmarkHeader(BaseModel):

@@ -498,6 +498,7 @@ class SuppressionReason(StrEnum):
     NO_EMAIL_ADDRESS = "no_email_address"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"
     ERASED = "erased"
     MANUAL = "manual"
     FREQUENCY_CAP = "frequency_cap"
@@ -568,6 +569,8 @@ class Message(BaseModel):
     bounce_type: str | None = None
     bounce_reason: str | None = None
     bounced_at: datetime | None = None
+    complained_at: datetime | None = None
+    complaint_type: str | None = None
     replied_at: datetime | None = None
     created_at: datetime = Field(default_factory=utc_now)
     next_attempt_at: datetime | None = None

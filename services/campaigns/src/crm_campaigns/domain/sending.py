@@ -1,10 +1,9 @@
-"""Pure delivery rules: which SMTP errors are worth a retry, when to retry, how fast to send,
-and when a broadcast's errors are bad enough to stop it."""
+"""Pure delivery rules: which SMTP errors are worth a retry, when to retry, and when a
+broadcast's errors are bad enough to stop it (the rate limits are `crm_shared.RateLimiter`)."""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +20,10 @@ class Outcome(StrEnum):
 
 def classify_error(error: BaseException) -> Outcome:
     """Whether a failed SMTP send may succeed on a later attempt."""
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        # A 535 is about our credentials, not this message: once they are fixed it goes. Until
+        # then retries run out and a broadcast pauses itself on its error rate.
+        return Outcome.TRANSIENT
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         codes = [refused.code for refused in error.recipients]
         return Outcome.PERMANENT if all(500 <= code < 600 for code in codes) else Outcome.TRANSIENT
@@ -43,50 +46,6 @@ def retry_delay(
     """
     ceiling = min(cap.total_seconds(), base.total_seconds() * 2 ** max(attempt - 1, 0))
     return timedelta(seconds=ceiling * random_fraction())
-
-
-_EPSILON = 1e-9  # float refill arithmetic must not turn "exactly one token" into "almost one"
-
-
-class TokenBucket:
-    """A token bucket: `rate` tokens a second, at most `capacity` saved up for a burst.
-
-    A rate of 0 means unlimited.
-    """
-
-    def __init__(
-        self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.capacity = max(capacity, 1.0)
-        self._clock = clock
-        self._tokens = self.capacity
-        self._updated = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    def take(self, tokens: float = 1.0) -> float:
-        """Takes `tokens` if available and returns 0; otherwise takes nothing and returns how
-        many seconds until they will be."""
-        if self.rate <= 0:
-            return 0.0
-        self._refill()
-        if self._tokens >= tokens - _EPSILON:
-            self._tokens -= tokens
-            return 0.0
-        return (tokens - self._tokens) / self.rate
-
-    def reserve(self, tokens: float = 1.0) -> float:
-        """Takes `tokens` now, going into debt if needed; returns how long to wait before using
-        them (callers that must send anyway queue up fairly behind each other this way)."""
-        if self.rate <= 0:
-            return 0.0
-        self._refill()
-        self._tokens -= tokens
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class ListReason(StrEnum):
 
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    # The person reported our mail as spam (a provider's feedback loop).
+    COMPLAINED = "complained"
     ERASED = "erased"
     MANUAL = "manual"
 
@@ -35,6 +37,7 @@ def blocking_reason(reasons: set[ListReason], category: MessageCategory) -> List
     for reason in (
         ListReason.ERASED,
         ListReason.BOUNCED,
+        ListReason.COMPLAINED,
         ListReason.MANUAL,
         ListReason.UNSUBSCRIBED,
     ):

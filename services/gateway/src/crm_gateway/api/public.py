@@ -202,3 +202,13 @@ async def postmark_bounce_webhook(token: str, request: Request, state: State) ->
 async def postmark_inbound_webhook(token: str, request: Request, state: State) -> Response:
     """Postmark's inbound webhook: replies to the tenant's messages."""
     return await _inbound_mail(token, ("postmark", "inbound"), request, state)
+
+
+@router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/ses",
+    summary="Amazon SES notifications (SNS subscription)",
+)
+async def ses_notification(token: str, request: Request, state: State) -> Response:
+    """Amazon SES bounce and complaint notifications from an SNS HTTPS subscription; campaigns
+    verifies SNS's signature and confirms the subscription."""
+    return await _inbound_mail(token, ("ses",), request, state)
