@@ -116,8 +116,16 @@ async def ensure_indexes(database: Database) -> None:
                 ("_id", ASCENDING),
             ]
         )
-    for derived in ("search_tokens", "block_keys"):
-        await candidates.create_index([("tenant_id", ASCENDING), (derived, ASCENDING)])
+    # Keyword search walks one token's entries of the active records (see `search_filter`).
+    await candidates.create_index(
+        [
+            ("tenant_id", ASCENDING),
+            ("search_tokens", ASCENDING),
+            ("status", ASCENDING),
+            ("_id", ASCENDING),
+        ]
+    )
+    await candidates.create_index([("tenant_id", ASCENDING), ("block_keys", ASCENDING)])
     for facet in ("skills", "location", "tags"):
         await candidates.create_index([("tenant_id", ASCENDING), (f"facets.{facet}", ASCENDING)])
     await candidates.create_index([("tenant_id", ASCENDING), (SEGMENT_IDS, ASCENDING)])
@@ -220,6 +228,64 @@ class SearchQuery:
     sort: str
     after: tuple[Any, str] | None
     limit: int
+    # Set by an exact lookup (email, phone): only these records can match.
+    candidate_ids: list[str] | None = None
+
+
+# Documents read per query while filling a search page (doubling up to the maximum).
+SEARCH_BATCH = 50
+MAX_SEARCH_BATCH = 1000
+
+
+def seed_token(tokens: list[str]) -> str:
+    """The query token the index is walked for: the longest (fewest records hold it)."""
+    return max(tokens, key=lambda token: (len(token), token))
+
+
+def search_filter(search: SearchQuery) -> dict[str, Any]:
+    """The indexed part of a search, as a flat filter (tenant scoping is added by the caller).
+
+    SecantusDB uses an index only for a filter without top-level operators whose equality
+    fields lead a compound index, so the filter is the seed token and the status
+    (`tenant_id, search_tokens, status, _id`) or the status alone (`tenant_id, status, <sort>,
+    _id`); `search_matches` checks the rest.
+    """
+    if search.tokens:
+        return {"search_tokens": seed_token(search.tokens), "status": ACTIVE}
+    return {"status": ACTIVE}
+
+
+def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
+    """Whether a stored candidate passes every condition of `search` (cursor aside)."""
+    if document.get("status") != ACTIVE:
+        return False
+    held = set(document.get("search_tokens") or [])
+    if not all(token in held for token in search.tokens):
+        return False
+    if not set(search.tags) <= set(document.get("tags") or []):
+        return False
+    if not set(search.skills) <= set(document.get("skills") or []):
+        return False
+    if search.source and document.get("source") != search.source:
+        return False
+    return not (search.owner_id and document.get("owner_id") != search.owner_id)
+
+
+def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:
+    return (document.get(sort_field), document["_id"])
+
+
+def _page_in_memory(
+    documents: list[dict[str, Any]], search: SearchQuery, sort_field: str
+) -> list[Candidate]:
+    """One page of `documents` that match, sorted and cut after the cursor here."""
+    matching = [d for d in documents if search_matches(d, search)]
+    matching.sort(key=lambda d: _sort_key(d, sort_field))
+    if search.after is not None:
+        value, after_id = search.after
+        cursor = (after_id, after_id) if sort_field == "_id" else (value, after_id)
+        matching = [d for d in matching if _sort_key(d, sort_field) > cursor]
+    return [candidate_from_document(d) for d in matching[: search.limit]]
 
 
 class CandidateRepository:
@@ -337,6 +403,13 @@ class CandidateRepository:
         documents = await self._identities.find({"key": {"$in": keys}}, session=session)
         return {document["key"]: document["candidate_id"] for document in documents}
 
+    async def holding_all(self, keys: list[str]) -> list[str]:
+        """The ids of the candidates holding every one of `keys` (one at most, or none)."""
+        holders = await self.holders_of(keys)
+        if any(key not in holders for key in keys):
+            return []
+        return sorted(set(holders.values())) if len(set(holders.values())) == 1 else []
+
     async def find_by_emails(
         self, emails: list[str], *, session: Session | None = None
     ) -> Candidate | None:
@@ -375,42 +448,64 @@ class CandidateRepository:
         return [candidate_from_document(document) for document in documents]
 
     async def search(self, search: SearchQuery) -> list[Candidate]:
-        """Active candidates holding every token and passing the filters, in `sort` order."""
-        conditions: list[dict[str, Any]] = [{"status": ACTIVE}]
-        if search.tokens:
-            conditions.append({"search_tokens": {"$all": search.tokens}})
-        if search.tags:
-            conditions.append({"tags": {"$all": search.tags}})
-        if search.skills:
-            conditions.append({"skills": {"$all": search.skills}})
-        if search.source:
-            conditions.append({"source": search.source})
-        if search.owner_id:
-            conditions.append({"owner_id": search.owner_id})
+        """Active candidates matching `search`, in its sort order, after its cursor.
+
+        The database is asked only in shapes an index serves on MongoDB and on SecantusDB
+        (whose planner uses an index only for flat filters: see `search_filter`); the conditions
+        beyond the indexed one are checked here, reading on in batches until the page is full.
+        """
         sort_field = SORT_FIELDS[search.sort]
-        if search.after is not None:
-            value, after_id = search.after
-            if sort_field == "_id":
-                conditions.append({"_id": {"$gt": after_id}})
-            else:
-                conditions.append(
-                    {
-                        "$or": [
-                            {sort_field: {"$gt": value}},
-                            {sort_field: value, "_id": {"$gt": after_id}},
-                        ]
-                    }
-                )
-        sort = (
-            [(sort_field, ASCENDING)]
-            if sort_field == "_id"
-            else [
-                (sort_field, ASCENDING),
-                ("_id", ASCENDING),
-            ]
+        if search.candidate_ids is not None:
+            ids = sorted(set(search.candidate_ids))
+            documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
+            return _page_in_memory(documents, search, sort_field)
+        base = search_filter(search)
+        if search.tokens and sort_field != "_id":
+            # Every record holding the seed token is read and sorted here: a multikey index
+            # cannot give another order, so the database would sort them in memory as well.
+            return _page_in_memory(await self._candidates.find(base), search, sort_field)
+        found: list[dict[str, Any]] = []
+        after = search.after
+        batch = max(search.limit, SEARCH_BATCH)
+        while True:
+            documents = await self._keyset_batch(base, sort_field, after, batch)
+            for document in documents:
+                if search_matches(document, search):
+                    found.append(document)
+                    if len(found) == search.limit:
+                        return [candidate_from_document(d) for d in found]
+            if len(documents) < batch:
+                return [candidate_from_document(d) for d in found]
+            last = documents[-1]
+            after = (last.get(sort_field), last["_id"])
+            batch = min(batch * 2, MAX_SEARCH_BATCH)
+
+    async def _keyset_batch(
+        self, base: dict[str, Any], sort_field: str, after: tuple[Any, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` documents matching `base` after `(sort value, id)` in that order.
+
+        Two flat queries rather than one `$or`: the ties of the cursor's value after its id,
+        then the greater values; each is a prefix-plus-range walk of one compound index.
+        """
+        if sort_field == "_id":
+            query = base if after is None else {**base, "_id": {"$gt": after[1]}}
+            return await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        order = [(sort_field, ASCENDING), ("_id", ASCENDING)]
+        if after is None:
+            return await self._candidates.find(base, sort=order, limit=limit)
+        value, after_id = after
+        ties = await self._candidates.find(
+            {**base, sort_field: value, "_id": {"$gt": after_id}},
+            sort=[("_id", ASCENDING)],
+            limit=limit,
         )
-        documents = await self._candidates.find({"$and": conditions}, sort=sort, limit=search.limit)
-        return [candidate_from_document(document) for document in documents]
+        if len(ties) == limit:
+            return ties
+        greater = await self._candidates.find(
+            {**base, sort_field: {"$gt": value}}, sort=order, limit=limit - len(ties)
+        )
+        return ties + greater
 
     async def sharing_block_keys(
         self, keys: list[str], *, exclude_id: str, limit: int

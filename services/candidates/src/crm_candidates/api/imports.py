@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
 from crm_candidates.domain.csv_import import CsvFormatError, mapping_errors
@@ -19,6 +19,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
 )
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
@@ -119,7 +120,11 @@ async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
     return _public(job)
 
 
-@imports_router.get("/{import_id}/errors", response_model=Page[ImportRowError])
+@imports_router.get(
+    "/{import_id}/errors",
+    response_model=Page[ImportRowError],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def import_errors(
     import_id: str,
     imports: ImportsRepo,

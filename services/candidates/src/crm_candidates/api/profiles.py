@@ -56,6 +56,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
     require_roles,
 )
 
@@ -214,7 +215,11 @@ async def add_note(
     return _note_public(note)
 
 
-@notes_router.get("/{candidate_id}/notes", response_model=Page[NotePublic])
+@notes_router.get(
+    "/{candidate_id}/notes",
+    response_model=Page[NotePublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def list_notes(
     candidate_id: str,
     candidates: CandidatesRepo,
@@ -368,7 +373,11 @@ async def add_pool_member(
     return _member_public(membership)
 
 
-@pools_router.get("/{pool_id}/members", response_model=Page[PoolMemberPublic])
+@pools_router.get(
+    "/{pool_id}/members",
+    response_model=Page[PoolMemberPublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def list_pool_members(
     pool_id: str,
     pools: PoolsRepo,
