@@ -1142,13 +1142,16 @@ IMPORTS_COLLECTION = "candidate_imports"
 IMPORT_CHUNKS_COLLECTION = "candidate_import_chunks"
 IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
 # Fields of an import document the job keeps, beside the model's.
-_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "failures")
+_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "upload_seen_at", "failures")
 
 
 async def ensure_import_indexes(database: Database) -> None:
     """Indexes of imports, their stored rows and their row errors."""
     await database[IMPORTS_COLLECTION].create_index(
         [("status", ASCENDING), ("lease_until", ASCENDING)]
+    )
+    await database[IMPORTS_COLLECTION].create_index(
+        [("status", ASCENDING), ("uploading", ASCENDING), ("upload_seen_at", ASCENDING)]
     )
     await database[IMPORTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[IMPORT_CHUNKS_COLLECTION].create_index(
@@ -1191,9 +1194,21 @@ class ImportRepository:
         """Claims the import's one upload; False if a file was already sent."""
         result = await self._imports.update_one(
             {"_id": import_id, "status": ImportStatus.AWAITING_FILE.value},
-            {"$set": {"status": ImportStatus.QUEUED.value, "uploading": True}},
+            {
+                "$set": {
+                    "status": ImportStatus.QUEUED.value,
+                    "uploading": True,
+                    "upload_seen_at": utc_now(),
+                }
+            },
         )
         return result.modified_count == 1
+
+    async def page(self, *, before: str | None, limit: int) -> list[CandidateImport]:
+        """The tenant's imports, newest first, before the import id `before`."""
+        query: dict[str, Any] = {} if before is None else {"_id": {"$lt": before}}
+        documents = await self._imports.find(query, sort=[("_id", DESCENDING)], limit=limit)
+        return [_import_from_document(document) for document in documents]
 
     async def add_chunk(
         self, import_id: str, seq: int, first_row: int, rows: list[list[str]]
@@ -1205,14 +1220,24 @@ class ImportRepository:
             upsert=True,
         )
         await self._imports.update_one(
-            {"_id": import_id}, {"$inc": {"counts.rows_read": len(rows)}}
+            {"_id": import_id},
+            {"$inc": {"counts.rows_read": len(rows)}, "$set": {"upload_seen_at": utc_now()}},
         )
 
-    async def finish_upload(self, import_id: str, chunks_total: int) -> None:
-        """The whole file is stored: the job may process it."""
+    async def finish_upload(
+        self, import_id: str, chunks_total: int, *, delimiter: str, encoding: str
+    ) -> None:
+        """The whole file is stored: the job may process it. Records the dialect it was read in."""
         await self._imports.update_one(
             {"_id": import_id},
-            {"$set": {"chunks_total": chunks_total, "uploading": False}},
+            {
+                "$set": {
+                    "chunks_total": chunks_total,
+                    "uploading": False,
+                    "delimiter": delimiter,
+                    "encoding": encoding,
+                }
+            },
         )
 
     async def fail(self, import_id: str, error: str, *, session: Session | None = None) -> None:
@@ -1322,7 +1347,42 @@ async def claim_import(database: Database, owner: str) -> CandidateImport | None
         sort=[("_id", ASCENDING)],
         return_document=ReturnDocument.AFTER,
     )
-    return _import_from_document(document) if document else None
+    if document is None:
+        return None
+    if document.get("started_at") is None:
+        # Set once, by the first claim: `$min` cannot do it, as null sorts before any date.
+        await database[IMPORTS_COLLECTION].update_one(
+            {"_id": document["_id"], "started_at": None}, {"$set": {"started_at": now}}
+        )
+        document["started_at"] = now
+    return _import_from_document(document)
+
+
+async def fail_stalled_uploads(database: Database, *, stalled_for: timedelta) -> list[str]:
+    """Fails the uploads of any tenant that stored nothing for `stalled_for`; their ids.
+
+    Deliberately cross-tenant, like `claim_import`: an upload whose process was killed leaves
+    its import `queued` with `uploading` set, which no worker would ever take. Each is failed
+    within its own tenant, its stored rows dropped.
+    """
+    collection = database[IMPORTS_COLLECTION]
+    uploading = {"status": ImportStatus.QUEUED.value, "uploading": True}
+    # Uploads started before uploads were timed get the clock started now.
+    await collection.update_many(
+        {**uploading, "upload_seen_at": None}, {"$set": {"upload_seen_at": utc_now()}}
+    )
+    stalled = await collection.find(
+        {**uploading, "upload_seen_at": {"$lt": utc_now() - stalled_for}},
+        projection={"_id": 1, "tenant_id": 1},
+    ).to_list()
+    minutes = stalled_for.total_seconds() / 60
+    reason = (
+        f"the upload was interrupted: no data arrived for {minutes:g} minutes (the connection "
+        "or the service went away); send the file again with a new import"
+    )
+    for document in stalled:
+        await ImportRepository(database, document["tenant_id"]).fail(document["_id"], reason)
+    return [document["_id"] for document in stalled]
 
 
 def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:
