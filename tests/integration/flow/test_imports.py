@@ -3,6 +3,8 @@ dedupe within the file and against existing candidates, progress, resume, tenant
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -431,3 +433,43 @@ async def test_an_upload_whose_process_died_is_failed_with_the_reason(stack: Sta
         assert await database["candidate_import_chunks"].count_documents({"import_id": job.id}) == 0
     finally:
         await mongo.close()
+
+
+async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbatim(
+    stack: Stack,
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("formula")
+    mapping = {"First": "first_name", "Last": "last_name", "Mail": "emails", "=Phone": "phones"}
+    response = await stack.gateway.post(
+        "/api/v1/imports", json={"mapping": mapping, "tags": [tag]}, headers=auth
+    )
+    job = response.json()
+    text = f"First,Last,Mail,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["counts"]["created"] == 1
+    # Stored as given: only what is written out as CSV is neutralised.
+    [imported] = (
+        await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    ).json()["items"]
+    assert (imported["first_name"], imported["last_name"]) == ("=1+1", "@Lovelace")
+    as_json = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
+        "items"
+    ]
+    assert {e["column"] for e in as_json} == {"=Phone", "Mail"}
+
+    report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors.csv", headers=auth)
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0] == ["row", "column", "field", "severity", "message"]
+    assert [row[:4] for row in rows[1:]] == [
+        ["1", "'=Phone", "phones.0", "warning"],
+        ["2", "Mail", "emails.0", "error"],
+        ["2", "'=Phone", "phones.0", "warning"],
+    ]
+    dangerous = [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
+    assert dangerous == []
+    missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)
+    assert missing.status_code == 404

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
+from crm_candidates.domain.csv_export import csv_line
 from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
 from crm_candidates.domain.models import CandidateImport
 from crm_candidates.imports import ImportJobs, receive_file
@@ -166,6 +169,46 @@ async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
     if job is None:
         raise _not_found(import_id)
     return _public(job)
+
+
+REPORT_COLUMNS = ("row", "column", "field", "severity", "message")
+REPORT_BATCH = 500
+
+
+@imports_router.get(
+    "/{import_id}/errors.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
+    dependencies=[Depends(reject_unknown_query_params)],
+)
+async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingResponse:
+    """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
+
+    Cells that a spreadsheet would evaluate as a formula (`=`, `+`, `-`, `@`, tab, CR first)
+    are written with a leading `'`.
+    """
+    if await imports.get(import_id) is None:
+        raise _not_found(import_id)
+
+    async def lines() -> AsyncIterator[str]:
+        yield "\ufeff" + csv_line(REPORT_COLUMNS)
+        after: tuple[int, str] | None = None
+        while True:
+            batch = await imports.errors(import_id, after=after, limit=REPORT_BATCH)
+            for item in batch:
+                entry = ImportRowError.model_validate(item)
+                yield csv_line(
+                    [entry.row, entry.column, entry.field, entry.severity, entry.message]
+                )
+            if len(batch) < REPORT_BATCH:
+                return
+            after = (batch[-1]["row"], batch[-1]["_id"])
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-report.csv"'},
+    )
 
 
 @imports_router.get(
