@@ -287,6 +287,13 @@ async def test_pool_members_move_through_stages_with_history_and_events(
     assert detail.json()["member_counts"] == {"Sourced": 0, "Contacted": 1, "Interviewing": 1}
     contacted = await stack.gateway.get(f"{members_path}?stage=Contacted", headers=auth)
     assert [m["candidate_id"] for m in contacted.json()["items"]] == [second["id"]]
+    # Enough of each candidate for a list view, without a request per member.
+    [listed] = contacted.json()["items"]
+    assert listed["stage"] == "Contacted"
+    assert listed["candidate"]["id"] == second["id"]
+    assert listed["candidate"]["first_name"] == second["first_name"]
+    assert listed["candidate"]["last_name"] == second["last_name"]
+    assert set(listed["candidate"]) >= {"current_title", "current_company", "ats_stage"}
     page = await stack.gateway.get(f"{members_path}?limit=1", headers=auth)
     rest = await stack.gateway.get(
         f"{members_path}?limit=1&cursor={page.json()['next_cursor']}", headers=auth

@@ -374,6 +374,29 @@ class PoolMemberPublic(BaseModel):
     moved_at: datetime
 
 
+class CandidateSummary(BaseModel):
+    """What a list of candidates shows of each: name, current role, where they stand."""
+
+    id: str
+    first_name: str
+    last_name: str
+    headline: str | None
+    current_title: str | None
+    current_company: str | None
+    location: str | None
+    status: CandidateStatus
+    ats_status: AtsStatus | None
+    ats_stage: str | None
+
+
+class PoolMemberListed(PoolMemberPublic):
+    """A pool member in the members list, with the candidate to show."""
+
+    candidate: CandidateSummary | None = Field(
+        description="The candidate (null if the record no longer exists, e.g. erased)."
+    )
+
+
 class StageChangePublic(BaseModel):
     """One move in a pool: from_stage null when added, to_stage null when removed."""
 
