@@ -246,13 +246,25 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
     """The indexed part of a search, as a flat filter (tenant scoping is added by the caller).
 
     SecantusDB uses an index only for a filter without top-level operators whose equality
-    fields lead a compound index, so the filter is the seed token and the status
-    (`tenant_id, search_tokens, status, _id`) or the status alone (`tenant_id, status, <sort>,
-    _id`); `search_matches` checks the rest.
+    fields lead a compound index, so a keyword search asks for the seed token and the status
+    (`tenant_id, search_tokens, status, _id`) and `search_matches` checks the rest; a listing
+    asks for the status (`tenant_id, status, <sort>, _id`) and its filters.
     """
     if search.tokens:
         return {"search_tokens": seed_token(search.tokens), "status": ACTIVE}
-    return {"status": ACTIVE}
+    # Without keywords the filters go to the database too: MongoDB applies them while walking
+    # `tenant_id, status, <sort>, _id`; SecantusDB, which can then use no index but the
+    # tenant's, would read the tenant either way.
+    query: dict[str, Any] = {"status": ACTIVE}
+    if search.tags:
+        query["tags"] = {"$all": search.tags}
+    if search.skills:
+        query["skills"] = {"$all": search.skills}
+    if search.source:
+        query["source"] = search.source
+    if search.owner_id:
+        query["owner_id"] = search.owner_id
+    return query
 
 
 def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
