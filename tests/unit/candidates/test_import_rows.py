@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import cast
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crm_candidates import imports as imports_module
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
 from crm_candidates.domain.models import CandidateImport
 from crm_candidates.domain.profile import ProfileRules
 from crm_candidates.imports import ERROR, WARNING, RowProblem, validate_row
+from crm_candidates.repository import ImportRepository
 
 pytestmark = pytest.mark.unit
 
@@ -142,3 +147,38 @@ def test_what_only_the_whole_row_shows() -> None:
 def test_any_cells_become_a_candidate_or_problems_never_an_exception(cells: list[str]) -> None:
     result = validate_row(JOB, RULES, cells)
     assert (result.candidate is not None) or any(p.severity == ERROR for p in result.problems)
+
+
+class FakeImports:
+    """Records what an upload stores."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def add_chunk(self, import_id: str, seq: int, first_row: int, rows: object) -> None:
+        self.calls.append(f"chunk {seq}")
+
+    async def touch_upload(self, import_id: str) -> None:
+        self.calls.append("touch")
+
+    async def finish_upload(self, import_id: str, chunks: int, **dialect: str) -> None:
+        self.calls.append(f"finish {chunks} {dialect['encoding']} {dialect['delimiter']!r}")
+
+
+async def test_a_slow_upload_keeps_saying_it_is_alive_between_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr("crm_candidates.imports.monotonic", lambda: clock[0])
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield ";".join(column for column, _ in JOB.mapping).encode() + b"\n"
+        yield b"\n" * 70_000  # past the first 64 KiB, which are read before any row
+        for n in range(3):
+            clock[0] += imports_module.UPLOAD_HEARTBEAT_SECONDS + 1  # a long pause per row
+            yield f"A{n};B;a{n}@x.org;;;;;;\n".encode()
+
+    fake = FakeImports()
+    rows = await imports_module.receive_file(cast(ImportRepository, fake), JOB, slow_body())
+    assert rows == 3
+    assert fake.calls == ["touch", "touch", "touch", "chunk 0", "finish 1 utf-8 ';'"]

@@ -14,11 +14,11 @@ applied twice.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from time import monotonic
 from typing import Any
 
 from pydantic import ValidationError
@@ -66,6 +66,8 @@ from crm_shared import (
 IMPORT_CHUNK_ROWS = 250
 # How often a worker looks for stalled uploads (a cheap indexed query that finds none).
 STALL_CHECK_SECONDS = 5.0
+# An upload still receiving rows says so at least this often, even between two chunks.
+UPLOAD_HEARTBEAT_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
@@ -91,7 +93,12 @@ async def receive_file(
     plan: ColumnPlan | None = None
     batch: list[list[str]] = []
     seq = rows = 0
+    last_seen = monotonic()
     async for record in stream.records():
+        if monotonic() - last_seen >= UPLOAD_HEARTBEAT_SECONDS:
+            # A slow upload still arriving is not a stalled one (see `fail_stalled_uploads`).
+            await imports.touch_upload(job.id)
+            last_seen = monotonic()
         if not any(cell.strip() for cell in record):
             continue
         if plan is None:
@@ -101,7 +108,7 @@ async def receive_file(
         batch.append(plan.cells(record))
         if len(batch) == IMPORT_CHUNK_ROWS:
             await imports.add_chunk(job.id, seq, rows - len(batch) + 1, batch)
-            seq, batch = seq + 1, []
+            seq, batch, last_seen = seq + 1, [], monotonic()
     if plan is None:
         raise CsvFormatError("the file is empty: a header row is needed")
     if batch:
@@ -422,8 +429,8 @@ class ImportJobs:
 
         Every few seconds it first fails uploads that stalled (see `fail_stalled_uploads`).
         """
-        if time.monotonic() >= self._next_stall_check:
-            self._next_stall_check = time.monotonic() + STALL_CHECK_SECONDS
+        if monotonic() >= self._next_stall_check:
+            self._next_stall_check = monotonic() + STALL_CHECK_SECONDS
             for import_id in await fail_stalled_uploads(
                 self._database, stalled_for=self._upload_stall
             ):

@@ -1236,6 +1236,10 @@ class ImportRepository:
             {"$inc": {"counts.rows_read": len(rows)}, "$set": {"upload_seen_at": utc_now()}},
         )
 
+    async def touch_upload(self, import_id: str) -> None:
+        """Records that the upload is still receiving data."""
+        await self._imports.update_one({"_id": import_id}, {"$set": {"upload_seen_at": utc_now()}})
+
     async def finish_upload(
         self, import_id: str, chunks_total: int, *, delimiter: str, encoding: str
     ) -> None:
