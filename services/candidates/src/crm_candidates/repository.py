@@ -232,6 +232,11 @@ class SearchQuery:
     candidate_ids: list[str] | None = None
 
 
+# What matching and sorting a search read of each record holding the seed token.
+SEARCH_PROJECTION = dict.fromkeys(
+    ("status", "search_tokens", "tags", "skills", "source", "owner_id", "updated_at", "last_name"),
+    1,
+)
 # Documents read per query while filling a search page (doubling up to the maximum).
 SEARCH_BATCH = 50
 MAX_SEARCH_BATCH = 1000
@@ -289,7 +294,7 @@ def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:
 
 def _page_in_memory(
     documents: list[dict[str, Any]], search: SearchQuery, sort_field: str
-) -> list[Candidate]:
+) -> list[dict[str, Any]]:
     """One page of `documents` that match, sorted and cut after the cursor here."""
     matching = [d for d in documents if search_matches(d, search)]
     matching.sort(key=lambda d: _sort_key(d, sort_field))
@@ -297,7 +302,7 @@ def _page_in_memory(
         value, after_id = search.after
         cursor = (after_id, after_id) if sort_field == "_id" else (value, after_id)
         matching = [d for d in matching if _sort_key(d, sort_field) > cursor]
-    return [candidate_from_document(d) for d in matching[: search.limit]]
+    return matching[: search.limit]
 
 
 class CandidateRepository:
@@ -470,12 +475,17 @@ class CandidateRepository:
         if search.candidate_ids is not None:
             ids = sorted(set(search.candidate_ids))
             documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
-            return _page_in_memory(documents, search, sort_field)
+            page = _page_in_memory(documents, search, sort_field)
+            return [candidate_from_document(document) for document in page]
         base = search_filter(search)
         if search.tokens and sort_field != "_id":
             # Every record holding the seed token is read and sorted here: a multikey index
             # cannot give another order, so the database would sort them in memory as well.
-            return _page_in_memory(await self._candidates.find(base), search, sort_field)
+            # Only what matching and sorting need is read; the page is then read whole.
+            keys = await self._candidates.find(base, projection=SEARCH_PROJECTION)
+            page_ids = [str(d["_id"]) for d in _page_in_memory(keys, search, sort_field)]
+            by_id = await self.get_many(page_ids)
+            return [by_id[candidate_id] for candidate_id in page_ids if candidate_id in by_id]
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
