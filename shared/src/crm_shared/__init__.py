@@ -109,6 +109,7 @@ from crm_shared.mongo import (
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from crm_shared.preconditions import IfMatch, etag_for, required_version, stale_version
+from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.rate_limit import RateLimiter
 from crm_shared.repository import (
     TenantMismatchError,
@@ -244,6 +245,7 @@ __all__ = [
     "normalise_email",
     "problem_response",
     "readiness_checks",
+    "reject_unknown_query_params",
     "require_roles",
     "required_version",
     "stale_version",

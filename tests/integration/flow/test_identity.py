@@ -7,11 +7,26 @@ import asyncio
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
+from crm_candidates.repository import SearchQuery, search_filter
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
+
+
+def search_query(tokens: list[str] | None = None) -> SearchQuery:
+    return SearchQuery(
+        tokens=tokens or [],
+        tags=[],
+        skills=[],
+        source=None,
+        owner_id=None,
+        sort="created_at",
+        after=None,
+        limit=51,
+    )
 
 
 def person(tag: str, **fields: Any) -> dict[str, Any]:
@@ -427,3 +442,129 @@ async def test_search_by_keywords_with_filters_sort_and_pages(stack: Stack) -> N
         "/api/v1/candidates", params={"sort": "salary"}, headers=auth
     )
     assert bad_sort.status_code == 422
+
+
+async def test_lookup_by_exact_email_and_phone_and_an_address_in_the_keywords(
+    stack: Stack,
+) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("look")
+    ada = await create(
+        stack,
+        person(f"{tag}-Ada", phones=["+49 151 2345 6789"], tags=[tag]),
+        GLOBEX_TOKEN,
+    )
+    await create(stack, person(f"{tag}-bob", first_name="Bob", tags=[tag]), GLOBEX_TOKEN)
+
+    async def ids(**params: Any) -> list[str]:
+        response = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["items"]]
+
+    # Stored lower-case; looked up whatever the case and surrounding spaces.
+    assert await ids(email=f"  {tag.upper()}-ADA@Example.org ") == [ada["id"]]
+    # Any spelling of the number finds it (compared in E.164).
+    assert await ids(phone="+49-151-23456789") == [ada["id"]]
+    assert await ids(phone="+4915123456789") == [ada["id"]]
+    assert await ids(phone="+49 151 9999 0000") == []
+    # Both given: the record must hold both.
+    assert await ids(email=f"{tag}-ada@example.org", phone="+4915123456789") == [ada["id"]]
+    assert await ids(email=f"{tag}-bob@example.org", phone="+4915123456789") == []
+    # An address typed into the keywords is matched as an address, beside the other words.
+    assert await ids(q=f"{tag}-Ada@example.org") == [ada["id"]]
+    assert await ids(q=f"ada {tag}-ada@example.org") == [ada["id"]]
+    assert await ids(q=f"bob {tag}-ada@example.org") == []
+    # Another tenant's lookup never finds the person.
+    other = await stack.gateway.get(
+        "/api/v1/candidates",
+        params={"email": f"{tag}-ada@example.org"},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert other.json()["items"] == []
+
+    bad_phone = await stack.gateway.get(
+        "/api/v1/candidates", params={"phone": "call me"}, headers=auth
+    )
+    assert bad_phone.status_code == 422
+    assert bad_phone.json()["errors"][0]["field"] == "phone"
+    # A misspelt parameter is refused, not ignored (which would list every candidate).
+    misspelt = await stack.gateway.get(
+        "/api/v1/candidates", params={"emial": f"{tag}-ada@example.org"}, headers=auth
+    )
+    assert misspelt.status_code == 422, misspelt.text
+    assert misspelt.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in misspelt.json()["errors"]] == ["emial"]
+    assert misspelt.json()["errors"][0]["source"] == "query"
+
+
+async def test_search_pages_through_ties_and_extra_words(stack: Stack) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("ties")
+    word = f"Qx{tag[-8:]}"
+    expected: list[str] = []
+    for index in range(7):
+        created = await create(
+            stack,
+            person(
+                f"{tag}-{index}",
+                first_name=f"P{index}",
+                last_name="Same" if index < 5 else "Zed",
+                current_title=f"{word} {'Engineer' if index % 2 == 0 else 'Designer'}",
+                tags=[tag],
+            ),
+            GLOBEX_TOKEN,
+        )
+        if index % 2 == 0:
+            expected.append(created["id"])
+
+    for sort in ("name", "created_at", "updated_at"):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"q": f"engi {word}", "sort": sort, "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+            assert page.status_code == 200, page.text
+            seen += [c["id"] for c in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        # Ties of the sort value are broken by id, so nothing is skipped or repeated.
+        assert sorted(seen) == sorted(expected), sort
+        assert len(seen) == len(set(seen))
+    by_name = [
+        c["id"]
+        for c in (
+            await stack.gateway.get(
+                "/api/v1/candidates", params={"tag": tag, "sort": "name", "limit": 3}, headers=auth
+            )
+        ).json()["items"]
+    ]
+    assert len(by_name) == 3
+
+
+async def test_the_search_queries_are_served_by_an_index(stack: Stack, mongodb_uri: str) -> None:
+    """SecantusDB plans only flat filters with an index; the search must ask in those shapes."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    database = mongo[stack.candidates_database]
+    shapes = [
+        search_filter(search_query(tokens=["ada"])),
+        search_filter(search_query(tokens=["ad", "lovelace"])),
+        search_filter(search_query()),
+    ]
+    for shape in shapes:
+        for extra in ({}, {"_id": {"$gt": "0"}}):
+            query = {**shape, **extra, "tenant_id": stack.globex}
+            explained = await database.command(
+                {"explain": {"find": "candidates", "filter": query, "limit": 51}}
+            )
+            plan = str(explained["queryPlanner"]["winningPlan"])
+            assert "IXSCAN" in plan, (query, plan)
+            assert "COLLSCAN" not in plan, (query, plan)
+    ordered = {**search_filter(search_query()), "last_name": {"$gt": "M"}, "tenant_id": "t"}
+    explained = await database.command(
+        {"explain": {"find": "candidates", "filter": ordered, "limit": 51}}
+    )
+    assert "IXSCAN" in str(explained["queryPlanner"]["winningPlan"])
+    await mongo.close()

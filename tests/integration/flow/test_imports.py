@@ -3,6 +3,8 @@ dedupe within the file and against existing candidates, progress, resume, tenant
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -96,17 +98,22 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert result["counts"] == {
         "rows_read": 7,
         "rows_processed": 7,
-        "created": 2,
+        "created": 3,
         "merged": 2,
-        "failed": 3,
+        "failed": 2,
+        "with_warnings": 1,
     }
+    assert result["started_at"] is not None
+    assert result["started_at"] <= result["finished_at"]
     assert result["chunks_done"] == result["chunks_total"] == 1
 
     imported = await stack.gateway.get(
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
     )
     people = {c["last_name"]: c for c in imported.json()["items"]}
-    assert set(people) == {"Hopper", "Lovelace"}
+    assert set(people) == {"Hopper", "Lovelace", "Phone"}
+    # Its only fault was an optional value: imported without it, with a warning.
+    assert people["Phone"]["phones"] == []
     ada = people["Lovelace"]
     assert ada["emails"] == [f"{tag}-ada@x.org", f"{tag}-ada@work.org"]
     assert ada["phones"] == ["+442079460001"]
@@ -118,7 +125,11 @@ async def test_import_maps_validates_dedupes_and_reports(
     members = await stack.gateway.get(
         f"/api/v1/segments/{segment.json()['id']}/members", headers=auth
     )
-    assert {m["id"] for m in members.json()["items"]} == {ada["id"], people["Hopper"]["id"]}
+    assert {m["id"] for m in members.json()["items"]} == {
+        ada["id"],
+        people["Hopper"]["id"],
+        people["Phone"]["id"],
+    }
     again = await stack.gateway.get(f"/api/v1/candidates/{known.json()['id']}", headers=auth)
     assert again.json()["emails"] == [f"{tag}-known@x.org", f"{tag}-known@work.org"]
     assert tag not in again.json()["tags"]  # a known person only gains identifiers
@@ -134,10 +145,10 @@ async def test_import_maps_validates_dedupes_and_reports(
     )
     assert second_page.json()["next_cursor"] is None
     errors = first_page.json()["items"] + second_page.json()["items"]
-    assert [(e["row"], e["field"], e["column"]) for e in errors] == [
-        (4, "emails.0", "E-mail"),
-        (5, "first_name", "First"),
-        (7, "phones.0", "Phone"),
+    assert [(e["row"], e["field"], e["column"], e["severity"]) for e in errors] == [
+        (4, "emails.0", "E-mail", "error"),
+        (5, "first_name", "First", "error"),
+        (7, "phones.0", "Phone", "warning"),
     ]
     assert all(error["message"] for error in errors)
 
@@ -145,9 +156,13 @@ async def test_import_maps_validates_dedupes_and_reports(
         kafka_bootstrap_servers,
         "candidate.created",
         where=lambda e: tag in e["data"]["tags"],
-        count=2,
+        count=3,
     )
-    assert {e["subject"] for e in created} == {ada["id"], people["Hopper"]["id"]}
+    assert {e["subject"] for e in created} == {
+        ada["id"],
+        people["Hopper"]["id"],
+        people["Phone"]["id"],
+    }
     [updated] = await read_events(
         kafka_bootstrap_servers,
         "candidate.updated",
@@ -240,7 +255,7 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(stack: Stack
         for seq in range(3):
             rows = [[f"P{seq}{n}", tag, f"{tag}-{seq}-{n}@x.org"] for n in range(4)]
             await imports.add_chunk(job.id, seq, seq * 4 + 1, rows)
-        await imports.finish_upload(job.id, 3)
+        await imports.finish_upload(job.id, 3, delimiter=",", encoding="utf-8")
         # The first chunk was done before the crash; the lease of the dead process lapsed.
         await database[IMPORTS_COLLECTION].update_one(
             {"_id": job.id},
@@ -267,3 +282,194 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(stack: Stack
         ]
     finally:
         await mongo.close()
+
+
+async def upload_bytes(stack: Stack, import_id: str, data: bytes, content_type: str) -> Any:
+    return await stack.gateway.put(
+        f"/api/v1/imports/{import_id}/file",
+        content=data,
+        headers=stack.as_(ACME_TOKEN) | {"content-type": content_type},
+    )
+
+
+async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimiter(
+    stack: Stack,
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("excel")
+    header = list(MAPPING)
+    files = {
+        # "CSV" on a German Windows: Windows-1252, semicolons, CRLF.
+        "de": (";".join(header) + "\r\n" + f"Zoë;Müller;{tag}-zoe@x.org;;;;Straße AG\r\n").encode(
+            "cp1252"
+        ),
+        # "Unicode text": UTF-16 with BOM, tabs.
+        "unicode": (
+            "\t".join(header) + "\r\n" + f"Łukasz\tNowak\t{tag}-lukasz@x.org\t\t\t\t\r\n"
+        ).encode("utf-16"),
+        # UTF-8 with a line separator inside an unquoted cell: one row, not two.
+        "u2028": (
+            ",".join(header) + "\n" + f"Ana,Lin\u2028e,{tag}-ana@x.org,,,,Co\u2029rp\n"
+        ).encode(),
+    }
+    expected = {
+        "de": ("windows-1252", ";"),
+        "unicode": ("utf-16", "\t"),
+        "u2028": ("utf-8", ","),
+    }
+    for name, data in files.items():
+        job = await start_import(stack, ACME_TOKEN, tags=[tag])
+        uploaded = await upload_bytes(stack, job["id"], data, "text/csv")
+        assert uploaded.status_code == 202, (name, uploaded.text)
+        result = await finished(stack, ACME_TOKEN, job["id"])
+        assert result["status"] == "completed", (name, result)
+        assert (result["encoding"], result["delimiter"]) == expected[name]
+        assert result["counts"]["rows_read"] == 1, name
+        assert result["counts"]["created"] == 1, name
+    listed = await stack.gateway.get(
+        "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
+    )
+    people = {c["last_name"]: c for c in listed.json()["items"]}
+    assert set(people) == {"Müller", "Nowak", "Lin\u2028e"}
+    assert people["Müller"]["first_name"] == "Zoë"
+    assert people["Müller"]["current_company"] == "Straße AG"
+    assert people["Nowak"]["first_name"] == "Łukasz"
+
+    # Named on the import (or as the upload's charset), they are not guessed.
+    named = await start_import(stack, ACME_TOKEN, tags=[tag], delimiter="|", encoding="latin1")
+    assert (named["delimiter"], named["encoding"]) == ("|", "iso-8859-1")
+    data = ("|".join(header) + "\n" + f"Renée|Dupont|{tag}-renee@x.org||||\n").encode("latin-1")
+    assert (await upload_bytes(stack, named["id"], data, "text/csv")).status_code == 202
+    assert (await finished(stack, ACME_TOKEN, named["id"]))["counts"]["created"] == 1
+    charset = await start_import(stack, ACME_TOKEN, tags=[tag])
+    data = (",".join(header) + "\n" + f"Åsa,Berg,{tag}-asa@x.org,,,,\n").encode("iso-8859-15")
+    sent = await upload_bytes(stack, charset["id"], data, "text/csv; charset=ISO-8859-15")
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["encoding"] == "iso-8859-15"
+    bad = await stack.gateway.post(
+        "/api/v1/imports", json={"mapping": MAPPING, "encoding": "klingon"}, headers=auth
+    )
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["encoding"]
+    unknown_charset = await start_import(stack, ACME_TOKEN)
+    refused = await upload_bytes(stack, unknown_charset["id"], b"x", "text/csv; charset=klingon")
+    assert refused.status_code == 415
+
+
+async def test_hostile_files_fail_cleanly_with_the_reason(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    header = ",".join(MAPPING)
+    # No line end at all and a giant field (the csv module's field limit was a 500).
+    for data in (b"x" * 300_000, (header + "\n" + "y" * 200_000).encode()):
+        job = await start_import(stack, ACME_TOKEN)
+        response = await upload_bytes(stack, job["id"], data, "text/csv")
+        assert response.status_code == 422, response.text
+        assert "longer than 65,536 characters" in response.json()["detail"]
+        failed = (await stack.gateway.get(f"/api/v1/imports/{job['id']}", headers=auth)).json()
+        assert failed["status"] == "failed"
+        assert "longer than 65,536 characters" in failed["error"]
+        assert "interrupted" not in failed["error"]
+
+    # A 5,200-character first name refuses the row, naming the field and the limit.
+    tag = unique("long")
+    job = await start_import(stack, ACME_TOKEN, tags=[tag])
+    text = f"{header}\n{'A' * 5200},Long,{tag}@x.org,,,,{'C' * 400}\n"
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["counts"]["failed"] == 1
+    errors = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
+        "items"
+    ]
+    assert [(e["field"], e["severity"]) for e in errors] == [
+        ("first_name", "error"),
+        ("current_company", "warning"),
+    ]
+    assert "200" in errors[0]["message"]
+
+
+async def test_imports_are_listed_newest_first_with_their_progress(stack: Stack) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    made = [(await start_import(stack, GLOBEX_TOKEN))["id"] for _ in range(3)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await stack.gateway.get("/api/v1/imports", params=params, headers=auth)
+        assert page.status_code == 200, page.text
+        seen += [job["id"] for job in page.json()["items"]]
+        assert all("counts" in job and "status" in job for job in page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen[:3] == list(reversed(made))
+    assert len(seen) == len(set(seen))
+    acme = await stack.gateway.get("/api/v1/imports", headers=stack.as_(ACME_TOKEN))
+    assert not set(made) & {job["id"] for job in acme.json()["items"]}
+    misspelt = await stack.gateway.get("/api/v1/imports", params={"page": 2}, headers=auth)
+    assert misspelt.status_code == 422
+
+
+async def test_an_upload_whose_process_died_is_failed_with_the_reason(stack: Stack) -> None:
+    """A process killed mid-upload leaves the import `queued` and `uploading`: it is failed."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.settings["candidates"].mongodb_uri
+    )
+    try:
+        database = mongo[stack.candidates_database]
+        imports = ImportRepository(database, stack.acme)
+        job = CandidateImport(
+            tenant_id=stack.acme, mapping=[("E-mail", "emails")], created_by="rita"
+        )
+        await imports.add(job)
+        assert await imports.start_upload(job.id)
+        await imports.add_chunk(job.id, 0, 1, [["a@x.org"]])
+        # The process died an hour ago, after storing one chunk.
+        await database[IMPORTS_COLLECTION].update_one(
+            {"_id": job.id}, {"$set": {"upload_seen_at": utc_now() - timedelta(hours=1)}}
+        )
+        result = await finished(stack, ACME_TOKEN, job.id)
+        assert result["status"] == "failed"
+        assert "upload was interrupted" in result["error"]
+        assert await database["candidate_import_chunks"].count_documents({"import_id": job.id}) == 0
+    finally:
+        await mongo.close()
+
+
+async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbatim(
+    stack: Stack,
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("formula")
+    mapping = {"First": "first_name", "Last": "last_name", "Mail": "emails", "=Phone": "phones"}
+    response = await stack.gateway.post(
+        "/api/v1/imports", json={"mapping": mapping, "tags": [tag]}, headers=auth
+    )
+    job = response.json()
+    text = f"First,Last,Mail,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["counts"]["created"] == 1
+    # Stored as given: only what is written out as CSV is neutralised.
+    [imported] = (
+        await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    ).json()["items"]
+    assert (imported["first_name"], imported["last_name"]) == ("=1+1", "@Lovelace")
+    as_json = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
+        "items"
+    ]
+    assert {e["column"] for e in as_json} == {"=Phone", "Mail"}
+
+    report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors.csv", headers=auth)
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0] == ["row", "column", "field", "severity", "message"]
+    assert [row[:4] for row in rows[1:]] == [
+        ["1", "'=Phone", "phones.0", "warning"],
+        ["2", "Mail", "emails.0", "error"],
+        ["2", "'=Phone", "phones.0", "warning"],
+    ]
+    dangerous = [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
+    assert dangerous == []
+    missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)
+    assert missing.status_code == 404

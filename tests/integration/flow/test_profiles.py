@@ -177,6 +177,48 @@ async def test_fields_that_cannot_be_normalised_are_422s_naming_them(stack: Stac
     assert error_fields(clash) == ["skills.1.canonical"]
 
 
+async def test_every_text_field_is_bounded_on_create_and_change(stack: Stack) -> None:
+    """The limits docs/identity.md lists hold for the API as they do for imports."""
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("long")
+    response = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(
+            tag,
+            first_name="A" * 5_200,
+            current_title="T" * 301,
+            owner_id="o" * 101,
+            tags=["t" * 101],
+            phones=["1" * 41],
+            emails=[f"{'e' * 250}@x.org"],
+        ),
+        headers=auth,
+    )
+    assert response.status_code == 422
+    assert set(error_fields(response)) == {
+        "first_name",
+        "current_title",
+        "owner_id",
+        "tags.0",
+        "phones.0",
+        "emails.0",
+    }
+    created = await create(stack, ACME_TOKEN, person(tag))
+    changed = await stack.gateway.patch(
+        f"/api/v1/candidates/{created['id']}",
+        json={"last_name": "L" * 201, "owner_id": "o" * 101, "location": "x" * 301},
+        headers=auth,
+    )
+    assert changed.status_code == 422
+    assert set(error_fields(changed)) == {"last_name", "owner_id", "location"}
+    at_the_limit = await stack.gateway.patch(
+        f"/api/v1/candidates/{created['id']}",
+        json={"last_name": "L" * 200, "owner_id": "o" * 100, "location": "x" * 300},
+        headers=auth,
+    )
+    assert at_the_limit.status_code == 200, at_the_limit.text
+
+
 async def test_notes_are_written_by_the_caller_and_stay_in_the_tenant(stack: Stack) -> None:
     created = await create(stack, ACME_TOKEN, person(unique("notes")))
     notes_path = f"/api/v1/candidates/{created['id']}/notes"
@@ -245,6 +287,13 @@ async def test_pool_members_move_through_stages_with_history_and_events(
     assert detail.json()["member_counts"] == {"Sourced": 0, "Contacted": 1, "Interviewing": 1}
     contacted = await stack.gateway.get(f"{members_path}?stage=Contacted", headers=auth)
     assert [m["candidate_id"] for m in contacted.json()["items"]] == [second["id"]]
+    # Enough of each candidate for a list view, without a request per member.
+    [listed] = contacted.json()["items"]
+    assert listed["stage"] == "Contacted"
+    assert listed["candidate"]["id"] == second["id"]
+    assert listed["candidate"]["first_name"] == second["first_name"]
+    assert listed["candidate"]["last_name"] == second["last_name"]
+    assert set(listed["candidate"]) >= {"current_title", "current_company", "ats_stage"}
     page = await stack.gateway.get(f"{members_path}?limit=1", headers=auth)
     rest = await stack.gateway.get(
         f"{members_path}?limit=1&cursor={page.json()['next_cursor']}", headers=auth

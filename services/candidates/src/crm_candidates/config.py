@@ -27,3 +27,9 @@ class CandidatesSettings(ServiceSettings):
         "with relative dates is due to change by time alone (the precision of such changes).",
     )
     import_poll_interval_seconds: float = 1.0
+    import_upload_stall_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="An upload that stored nothing for this long (its process was killed, its "
+        "client vanished) fails with that reason, so the import never stays `queued`.",
+    )

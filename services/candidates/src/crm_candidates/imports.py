@@ -16,18 +16,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
+from time import monotonic
 from typing import Any
 
 from pydantic import ValidationError
 
-from crm_candidates.api.schemas import CandidateCreate
+from crm_candidates.api.schemas import CandidateCreate, CandidateUpdate
 from crm_candidates.commands import CandidateWriter, TenantSegments, with_identifiers
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,
+    CsvStream,
     column_of,
-    csv_records,
     row_fields,
 )
 from crm_candidates.domain.models import (
@@ -45,6 +47,7 @@ from crm_candidates.repository import (
     SegmentRepository,
     candidate_identity_keys,
     claim_import,
+    fail_stalled_uploads,
 )
 from crm_shared import (
     CANDIDATE_CREATED,
@@ -61,20 +64,41 @@ from crm_shared import (
 )
 
 IMPORT_CHUNK_ROWS = 250
+# How often a worker looks for stalled uploads (a cheap indexed query that finds none).
+STALL_CHECK_SECONDS = 5.0
+# An upload still receiving rows says so at least this often, even between two chunks.
+UPLOAD_HEARTBEAT_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
 async def receive_file(
-    imports: ImportRepository, job: CandidateImport, body: AsyncIterator[bytes]
+    imports: ImportRepository,
+    job: CandidateImport,
+    body: AsyncIterator[bytes],
+    *,
+    encoding: str | None = None,
 ) -> int:
     """Stores the rows of a streamed CSV file in chunks; returns how many rows it had.
 
-    Raises `CsvFormatError` for a file that is not CSV or lacks a mapped column.
+    The encoding and delimiter are the import's, else `encoding` (the upload's charset), else
+    detected; the ones used are recorded on the import. Raises `CsvFormatError` for a file that
+    is not CSV or lacks a mapped column.
     """
+    stream = CsvStream(
+        body,
+        encoding=job.encoding or encoding,
+        delimiter=job.delimiter,
+        expected_columns=[column for column, _ in job.mapping],
+    )
     plan: ColumnPlan | None = None
     batch: list[list[str]] = []
     seq = rows = 0
-    async for record in csv_records(body):
+    last_seen = monotonic()
+    async for record in stream.records():
+        if monotonic() - last_seen >= UPLOAD_HEARTBEAT_SECONDS:
+            # A slow upload still arriving is not a stalled one (see `fail_stalled_uploads`).
+            await imports.touch_upload(job.id)
+            last_seen = monotonic()
         if not any(cell.strip() for cell in record):
             continue
         if plan is None:
@@ -84,13 +108,15 @@ async def receive_file(
         batch.append(plan.cells(record))
         if len(batch) == IMPORT_CHUNK_ROWS:
             await imports.add_chunk(job.id, seq, rows - len(batch) + 1, batch)
-            seq, batch = seq + 1, []
+            seq, batch, last_seen = seq + 1, [], monotonic()
     if plan is None:
         raise CsvFormatError("the file is empty: a header row is needed")
     if batch:
         await imports.add_chunk(job.id, seq, rows - len(batch) + 1, batch)
         seq += 1
-    await imports.finish_upload(job.id, seq)
+    await imports.finish_upload(
+        job.id, seq, delimiter=stream.delimiter or ",", encoding=stream.encoding or "utf-8"
+    )
     return rows
 
 
@@ -100,25 +126,139 @@ class _Row:
     candidate: Candidate
 
 
-def _row_candidate(
-    job: CandidateImport, rules: ProfileRules, cells: list[str]
-) -> Candidate | list[tuple[str, str]]:
-    """The candidate one row describes, or its errors as `(field path, message)`."""
-    fields = row_fields(job.mapping, cells)
-    fields["tags"] = [*fields.get("tags", []), *job.tags]
-    fields["source"] = job.source
+# Fields without which a row is no candidate: a fault in one refuses the row. A fault in any
+# other field drops that value (or list item) and imports the row with a warning.
+ROW_REQUIRED_FIELDS = frozenset({"first_name", "last_name"})
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One invalid field of a row: `error` refuses the row, `warning` drops the value."""
+
+    field: str
+    message: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What one row becomes: a candidate (possibly with warnings), or only problems."""
+
+    candidate: Candidate | None
+    problems: list[RowProblem]
+
+
+def _pydantic_problems(invalid: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    return [
+        (prefix + (".".join(str(part) for part in error["loc"]) or "row"), error["msg"])
+        for error in invalid.errors()
+    ]
+
+
+def _value_problems(
+    name: str, value: Any, rules: ProfileRules
+) -> tuple[Any, list[tuple[str, str]]]:
+    """One field's value with its invalid parts removed, and what was wrong with them.
+
+    Each item of a list and each custom field is checked on its own, so a row reports every
+    invalid value with the index or key it has in the file.
+    """
+    if name == "custom_fields" and isinstance(value, dict):
+        kept: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for key, item in value.items():
+            _, found = _value_problems_single(name, {key: item}, rules)
+            if found:
+                problems.extend(found)
+            else:
+                kept[key] = item
+        return kept, problems
+    if isinstance(value, list):
+        items: list[Any] = []
+        problems = []
+        for index, item in enumerate(value):
+            _, found = _value_problems_single(name, [item], rules)
+            if found:
+                problems.extend(
+                    (path.replace(f"{name}.0", f"{name}.{index}", 1), message)
+                    for path, message in found
+                )
+            else:
+                items.append(item)
+        return items, problems
+    return _value_problems_single(name, value, rules)
+
+
+def _value_problems_single(
+    name: str, value: Any, rules: ProfileRules
+) -> tuple[Any, list[tuple[str, str]]]:
     try:
-        body = CandidateCreate.model_validate(fields)
+        checked = CandidateUpdate.model_validate({name: value}).model_dump(exclude_unset=True)
     except ValidationError as invalid:
-        return [
-            (".".join(str(part) for part in error["loc"]) or "row", error["msg"])
-            for error in invalid.errors()
-        ]
+        return None, _pydantic_problems(invalid)
+    if name == "custom_fields":
+        # Checked alone, a value is checked against its definition only: whether required
+        # fields are all there is a question for the whole row.
+        definitions = {k: d for k, d in rules.custom_fields.items() if k in (value or {})}
+        rules = ProfileRules(rules.phone_region, rules.vocabulary, definitions)
     try:
-        normalised = normalise_profile_fields(body.model_dump(exclude={"default_region"}), rules)
+        normalise_profile_fields(checked, rules, current_custom_fields=None)
     except ProfileError as invalid:
-        return list(invalid.errors)
-    return Candidate.model_validate(
+        return None, list(invalid.errors)
+    return value, []
+
+
+def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) -> RowResult:
+    """The candidate one row describes, with every invalid field of the row reported.
+
+    A fault in the name or in every e-mail address refuses the row (`error`); a fault in any
+    other value (a phone, a URL, a too-long title, a custom field) drops that value and the
+    row is imported without it (`warning`).
+    """
+    fields = row_fields(job.mapping, cells)
+    cleaned: dict[str, Any] = {}
+    problems: list[RowProblem] = []
+    for name, value in fields.items():
+        kept, found = _value_problems(name, value, rules)
+        severity = ERROR if name in ROW_REQUIRED_FIELDS else WARNING
+        problems.extend(RowProblem(path, message, severity) for path, message in found)
+        if not found or (isinstance(kept, list | dict) and kept):
+            cleaned[name] = kept
+    if not cleaned.get("emails"):
+        problems = [
+            RowProblem(p.field, p.message, ERROR) if p.field.startswith("emails") else p
+            for p in problems
+        ]
+        if not any(p.field.startswith("emails") for p in problems):
+            problems.append(RowProblem("emails", "at least one e-mail address is needed", ERROR))
+    if any(problem.severity == ERROR for problem in problems):
+        return RowResult(None, problems)
+    cleaned["tags"] = [*cleaned.get("tags", []), *job.tags]
+    cleaned["source"] = job.source
+    row_required = ROW_REQUIRED_FIELDS | {"emails", "tags", "source"}
+    for last_attempt in (False, True):
+        try:
+            body = CandidateCreate.model_validate(cleaned)
+            normalised = normalise_profile_fields(
+                body.model_dump(exclude={"default_region"}), rules
+            )
+            break
+        except ValidationError as invalid:
+            found = _pydantic_problems(invalid)
+        except ProfileError as invalid:
+            found = list(invalid.errors)
+        # What only the whole row shows (too many phones, a required custom field missing).
+        optional = [path.split(".")[0] not in row_required for path, _ in found]
+        if last_attempt or not all(optional) or any(p.startswith("custom") for p, _ in found):
+            return RowResult(None, _with(problems, found, ERROR))
+        problems = _with(problems, found, WARNING)
+        for path, _ in found:
+            cleaned.pop(path.split(".")[0], None)
+    if any(problem.severity == ERROR for problem in problems):
+        return RowResult(None, problems)
+    candidate = Candidate.model_validate(
         {
             **normalised,
             "tenant_id": job.tenant_id,
@@ -126,6 +266,23 @@ def _row_candidate(
             "owner_id": body.owner_id or job.created_by,
         }
     )
+    return RowResult(candidate, problems)
+
+
+def _with(
+    problems: list[RowProblem], found: list[tuple[str, str]], severity: str
+) -> list[RowProblem]:
+    """`problems` and `found`; a field reported already is reported once, with both reasons."""
+    merged = list(problems)
+    for path, message in found:
+        same = next((i for i, p in enumerate(merged) if p.field == path), None)
+        if same is None:
+            merged.append(RowProblem(path, message, severity))
+        else:
+            earlier = merged[same]
+            worst = ERROR if ERROR in (earlier.severity, severity) else WARNING
+            merged[same] = RowProblem(path, f"{earlier.message}; {message}", worst)
+    return merged
 
 
 class _ChunkTakenError(Exception):
@@ -164,21 +321,23 @@ class ImportProcessor:
             first_row, cells_of_rows = stored
             counts.rows_processed = len(cells_of_rows)
             for offset, cells in enumerate(cells_of_rows):
-                parsed = _row_candidate(job, rules, cells)
-                if isinstance(parsed, Candidate):
-                    rows.append(_Row(first_row + offset, parsed))
-                    continue
-                counts.failed += 1
+                result = validate_row(job, rules, cells)
+                if result.candidate is not None:
+                    rows.append(_Row(first_row + offset, result.candidate))
+                    counts.with_warnings += 1 if result.problems else 0
+                else:
+                    counts.failed += 1
                 errors.extend(
                     {
                         "_id": new_id(),
                         "import_id": job.id,
                         "row": first_row + offset,
-                        "field": path,
-                        "column": column_of(job.mapping, path),
-                        "message": message,
+                        "field": problem.field,
+                        "column": column_of(job.mapping, problem.field),
+                        "message": problem.message,
+                        "severity": problem.severity,
                     }
-                    for path, message in parsed
+                    for problem in result.problems
                 )
         await self._store(job, rows, counts, session)
         await imports.add_errors(errors, session=session)
@@ -243,9 +402,17 @@ class ImportJobs:
     """Runs uploaded imports in the background; any replica resumes an interrupted one."""
 
     def __init__(
-        self, mongo: MongoClient, database: Database, outbox: Outbox, *, poll_seconds: float = 1.0
+        self,
+        mongo: MongoClient,
+        database: Database,
+        outbox: Outbox,
+        *,
+        poll_seconds: float = 1.0,
+        upload_stall: timedelta = timedelta(minutes=10),
     ) -> None:
         self._database = database
+        self._upload_stall = upload_stall
+        self._next_stall_check = 0.0
         self._processor = ImportProcessor(mongo, database, outbox)
         self._owner = new_id()
         self.wakeup = Wakeup()
@@ -258,7 +425,16 @@ class ImportJobs:
         )
 
     async def run_once(self) -> int:
-        """Claims one import and processes it to the end; returns 1 if there was one."""
+        """Claims one import and processes it to the end; returns 1 if there was one.
+
+        Every few seconds it first fails uploads that stalled (see `fail_stalled_uploads`).
+        """
+        if monotonic() >= self._next_stall_check:
+            self._next_stall_check = monotonic() + STALL_CHECK_SECONDS
+            for import_id in await fail_stalled_uploads(
+                self._database, stalled_for=self._upload_stall
+            ):
+                logger.warning("import %s failed: its upload stalled", import_id)
         job = await claim_import(self._database, self._owner)
         if job is None:
             return 0

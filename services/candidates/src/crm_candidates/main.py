@@ -78,7 +78,11 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
     )
     import_jobs = ImportJobs(
-        mongo, database, outbox, poll_seconds=settings.import_poll_interval_seconds
+        mongo,
+        database,
+        outbox,
+        poll_seconds=settings.import_poll_interval_seconds,
+        upload_stall=timedelta(seconds=settings.import_upload_stall_seconds),
     )
 
     async def run_background_work() -> AsyncIterator[None]:

@@ -116,8 +116,16 @@ async def ensure_indexes(database: Database) -> None:
                 ("_id", ASCENDING),
             ]
         )
-    for derived in ("search_tokens", "block_keys"):
-        await candidates.create_index([("tenant_id", ASCENDING), (derived, ASCENDING)])
+    # Keyword search walks one token's entries of the active records (see `search_filter`).
+    await candidates.create_index(
+        [
+            ("tenant_id", ASCENDING),
+            ("search_tokens", ASCENDING),
+            ("status", ASCENDING),
+            ("_id", ASCENDING),
+        ]
+    )
+    await candidates.create_index([("tenant_id", ASCENDING), ("block_keys", ASCENDING)])
     for facet in ("skills", "location", "tags"):
         await candidates.create_index([("tenant_id", ASCENDING), (f"facets.{facet}", ASCENDING)])
     await candidates.create_index([("tenant_id", ASCENDING), (SEGMENT_IDS, ASCENDING)])
@@ -220,6 +228,81 @@ class SearchQuery:
     sort: str
     after: tuple[Any, str] | None
     limit: int
+    # Set by an exact lookup (email, phone): only these records can match.
+    candidate_ids: list[str] | None = None
+
+
+# What matching and sorting a search read of each record holding the seed token.
+SEARCH_PROJECTION = dict.fromkeys(
+    ("status", "search_tokens", "tags", "skills", "source", "owner_id", "updated_at", "last_name"),
+    1,
+)
+# Documents read per query while filling a search page (doubling up to the maximum).
+SEARCH_BATCH = 50
+MAX_SEARCH_BATCH = 1000
+
+
+def seed_token(tokens: list[str]) -> str:
+    """The query token the index is walked for: the longest (fewest records hold it)."""
+    return max(tokens, key=lambda token: (len(token), token))
+
+
+def search_filter(search: SearchQuery) -> dict[str, Any]:
+    """The indexed part of a search, as a flat filter (tenant scoping is added by the caller).
+
+    SecantusDB uses an index only for a filter without top-level operators whose equality
+    fields lead a compound index, so a keyword search asks for the seed token and the status
+    (`tenant_id, search_tokens, status, _id`) and `search_matches` checks the rest; a listing
+    asks for the status (`tenant_id, status, <sort>, _id`) and its filters.
+    """
+    if search.tokens:
+        return {"search_tokens": seed_token(search.tokens), "status": ACTIVE}
+    # Without keywords the filters go to the database too: MongoDB applies them while walking
+    # `tenant_id, status, <sort>, _id`; SecantusDB, which can then use no index but the
+    # tenant's, would read the tenant either way.
+    query: dict[str, Any] = {"status": ACTIVE}
+    if search.tags:
+        query["tags"] = {"$all": search.tags}
+    if search.skills:
+        query["skills"] = {"$all": search.skills}
+    if search.source:
+        query["source"] = search.source
+    if search.owner_id:
+        query["owner_id"] = search.owner_id
+    return query
+
+
+def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
+    """Whether a stored candidate passes every condition of `search` (cursor aside)."""
+    if document.get("status") != ACTIVE:
+        return False
+    held = set(document.get("search_tokens") or [])
+    if not all(token in held for token in search.tokens):
+        return False
+    if not set(search.tags) <= set(document.get("tags") or []):
+        return False
+    if not set(search.skills) <= set(document.get("skills") or []):
+        return False
+    if search.source and document.get("source") != search.source:
+        return False
+    return not (search.owner_id and document.get("owner_id") != search.owner_id)
+
+
+def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:
+    return (document.get(sort_field), document["_id"])
+
+
+def _page_in_memory(
+    documents: list[dict[str, Any]], search: SearchQuery, sort_field: str
+) -> list[dict[str, Any]]:
+    """One page of `documents` that match, sorted and cut after the cursor here."""
+    matching = [d for d in documents if search_matches(d, search)]
+    matching.sort(key=lambda d: _sort_key(d, sort_field))
+    if search.after is not None:
+        value, after_id = search.after
+        cursor = (after_id, after_id) if sort_field == "_id" else (value, after_id)
+        matching = [d for d in matching if _sort_key(d, sort_field) > cursor]
+    return matching[: search.limit]
 
 
 class CandidateRepository:
@@ -337,6 +420,13 @@ class CandidateRepository:
         documents = await self._identities.find({"key": {"$in": keys}}, session=session)
         return {document["key"]: document["candidate_id"] for document in documents}
 
+    async def holding_all(self, keys: list[str]) -> list[str]:
+        """The ids of the candidates holding every one of `keys` (one at most, or none)."""
+        holders = await self.holders_of(keys)
+        if any(key not in holders for key in keys):
+            return []
+        return sorted(set(holders.values())) if len(set(holders.values())) == 1 else []
+
     async def find_by_emails(
         self, emails: list[str], *, session: Session | None = None
     ) -> Candidate | None:
@@ -375,42 +465,69 @@ class CandidateRepository:
         return [candidate_from_document(document) for document in documents]
 
     async def search(self, search: SearchQuery) -> list[Candidate]:
-        """Active candidates holding every token and passing the filters, in `sort` order."""
-        conditions: list[dict[str, Any]] = [{"status": ACTIVE}]
-        if search.tokens:
-            conditions.append({"search_tokens": {"$all": search.tokens}})
-        if search.tags:
-            conditions.append({"tags": {"$all": search.tags}})
-        if search.skills:
-            conditions.append({"skills": {"$all": search.skills}})
-        if search.source:
-            conditions.append({"source": search.source})
-        if search.owner_id:
-            conditions.append({"owner_id": search.owner_id})
+        """Active candidates matching `search`, in its sort order, after its cursor.
+
+        The database is asked only in shapes an index serves on MongoDB and on SecantusDB
+        (whose planner uses an index only for flat filters: see `search_filter`); the conditions
+        beyond the indexed one are checked here, reading on in batches until the page is full.
+        """
         sort_field = SORT_FIELDS[search.sort]
-        if search.after is not None:
-            value, after_id = search.after
-            if sort_field == "_id":
-                conditions.append({"_id": {"$gt": after_id}})
-            else:
-                conditions.append(
-                    {
-                        "$or": [
-                            {sort_field: {"$gt": value}},
-                            {sort_field: value, "_id": {"$gt": after_id}},
-                        ]
-                    }
-                )
-        sort = (
-            [(sort_field, ASCENDING)]
-            if sort_field == "_id"
-            else [
-                (sort_field, ASCENDING),
-                ("_id", ASCENDING),
-            ]
+        if search.candidate_ids is not None:
+            ids = sorted(set(search.candidate_ids))
+            documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
+            page = _page_in_memory(documents, search, sort_field)
+            return [candidate_from_document(document) for document in page]
+        base = search_filter(search)
+        if search.tokens and sort_field != "_id":
+            # Every record holding the seed token is read and sorted here: a multikey index
+            # cannot give another order, so the database would sort them in memory as well.
+            # Only what matching and sorting need is read; the page is then read whole.
+            keys = await self._candidates.find(base, projection=SEARCH_PROJECTION)
+            page_ids = [str(d["_id"]) for d in _page_in_memory(keys, search, sort_field)]
+            by_id = await self.get_many(page_ids)
+            return [by_id[candidate_id] for candidate_id in page_ids if candidate_id in by_id]
+        found: list[dict[str, Any]] = []
+        after = search.after
+        batch = max(search.limit, SEARCH_BATCH)
+        while True:
+            documents = await self._keyset_batch(base, sort_field, after, batch)
+            for document in documents:
+                if search_matches(document, search):
+                    found.append(document)
+                    if len(found) == search.limit:
+                        return [candidate_from_document(d) for d in found]
+            if len(documents) < batch:
+                return [candidate_from_document(d) for d in found]
+            last = documents[-1]
+            after = (last.get(sort_field), last["_id"])
+            batch = min(batch * 2, MAX_SEARCH_BATCH)
+
+    async def _keyset_batch(
+        self, base: dict[str, Any], sort_field: str, after: tuple[Any, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` documents matching `base` after `(sort value, id)` in that order.
+
+        Two flat queries rather than one `$or`: the ties of the cursor's value after its id,
+        then the greater values; each is a prefix-plus-range walk of one compound index.
+        """
+        if sort_field == "_id":
+            query = base if after is None else {**base, "_id": {"$gt": after[1]}}
+            return await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        order = [(sort_field, ASCENDING), ("_id", ASCENDING)]
+        if after is None:
+            return await self._candidates.find(base, sort=order, limit=limit)
+        value, after_id = after
+        ties = await self._candidates.find(
+            {**base, sort_field: value, "_id": {"$gt": after_id}},
+            sort=[("_id", ASCENDING)],
+            limit=limit,
         )
-        documents = await self._candidates.find({"$and": conditions}, sort=sort, limit=search.limit)
-        return [candidate_from_document(document) for document in documents]
+        if len(ties) == limit:
+            return ties
+        greater = await self._candidates.find(
+            {**base, sort_field: {"$gt": value}}, sort=order, limit=limit - len(ties)
+        )
+        return ties + greater
 
     async def sharing_block_keys(
         self, keys: list[str], *, exclude_id: str, limit: int
@@ -1047,13 +1164,16 @@ IMPORTS_COLLECTION = "candidate_imports"
 IMPORT_CHUNKS_COLLECTION = "candidate_import_chunks"
 IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
 # Fields of an import document the job keeps, beside the model's.
-_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "failures")
+_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "upload_seen_at", "failures")
 
 
 async def ensure_import_indexes(database: Database) -> None:
     """Indexes of imports, their stored rows and their row errors."""
     await database[IMPORTS_COLLECTION].create_index(
         [("status", ASCENDING), ("lease_until", ASCENDING)]
+    )
+    await database[IMPORTS_COLLECTION].create_index(
+        [("status", ASCENDING), ("uploading", ASCENDING), ("upload_seen_at", ASCENDING)]
     )
     await database[IMPORTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[IMPORT_CHUNKS_COLLECTION].create_index(
@@ -1096,9 +1216,21 @@ class ImportRepository:
         """Claims the import's one upload; False if a file was already sent."""
         result = await self._imports.update_one(
             {"_id": import_id, "status": ImportStatus.AWAITING_FILE.value},
-            {"$set": {"status": ImportStatus.QUEUED.value, "uploading": True}},
+            {
+                "$set": {
+                    "status": ImportStatus.QUEUED.value,
+                    "uploading": True,
+                    "upload_seen_at": utc_now(),
+                }
+            },
         )
         return result.modified_count == 1
+
+    async def page(self, *, before: str | None, limit: int) -> list[CandidateImport]:
+        """The tenant's imports, newest first, before the import id `before`."""
+        query: dict[str, Any] = {} if before is None else {"_id": {"$lt": before}}
+        documents = await self._imports.find(query, sort=[("_id", DESCENDING)], limit=limit)
+        return [_import_from_document(document) for document in documents]
 
     async def add_chunk(
         self, import_id: str, seq: int, first_row: int, rows: list[list[str]]
@@ -1110,14 +1242,28 @@ class ImportRepository:
             upsert=True,
         )
         await self._imports.update_one(
-            {"_id": import_id}, {"$inc": {"counts.rows_read": len(rows)}}
+            {"_id": import_id},
+            {"$inc": {"counts.rows_read": len(rows)}, "$set": {"upload_seen_at": utc_now()}},
         )
 
-    async def finish_upload(self, import_id: str, chunks_total: int) -> None:
-        """The whole file is stored: the job may process it."""
+    async def touch_upload(self, import_id: str) -> None:
+        """Records that the upload is still receiving data."""
+        await self._imports.update_one({"_id": import_id}, {"$set": {"upload_seen_at": utc_now()}})
+
+    async def finish_upload(
+        self, import_id: str, chunks_total: int, *, delimiter: str, encoding: str
+    ) -> None:
+        """The whole file is stored: the job may process it. Records the dialect it was read in."""
         await self._imports.update_one(
             {"_id": import_id},
-            {"$set": {"chunks_total": chunks_total, "uploading": False}},
+            {
+                "$set": {
+                    "chunks_total": chunks_total,
+                    "uploading": False,
+                    "delimiter": delimiter,
+                    "encoding": encoding,
+                }
+            },
         )
 
     async def fail(self, import_id: str, error: str, *, session: Session | None = None) -> None:
@@ -1227,7 +1373,42 @@ async def claim_import(database: Database, owner: str) -> CandidateImport | None
         sort=[("_id", ASCENDING)],
         return_document=ReturnDocument.AFTER,
     )
-    return _import_from_document(document) if document else None
+    if document is None:
+        return None
+    if document.get("started_at") is None:
+        # Set once, by the first claim: `$min` cannot do it, as null sorts before any date.
+        await database[IMPORTS_COLLECTION].update_one(
+            {"_id": document["_id"], "started_at": None}, {"$set": {"started_at": now}}
+        )
+        document["started_at"] = now
+    return _import_from_document(document)
+
+
+async def fail_stalled_uploads(database: Database, *, stalled_for: timedelta) -> list[str]:
+    """Fails the uploads of any tenant that stored nothing for `stalled_for`; their ids.
+
+    Deliberately cross-tenant, like `claim_import`: an upload whose process was killed leaves
+    its import `queued` with `uploading` set, which no worker would ever take. Each is failed
+    within its own tenant, its stored rows dropped.
+    """
+    collection = database[IMPORTS_COLLECTION]
+    uploading = {"status": ImportStatus.QUEUED.value, "uploading": True}
+    # Uploads started before uploads were timed get the clock started now.
+    await collection.update_many(
+        {**uploading, "upload_seen_at": None}, {"$set": {"upload_seen_at": utc_now()}}
+    )
+    stalled = await collection.find(
+        {**uploading, "upload_seen_at": {"$lt": utc_now() - stalled_for}},
+        projection={"_id": 1, "tenant_id": 1},
+    ).to_list()
+    minutes = stalled_for.total_seconds() / 60
+    reason = (
+        f"the upload was interrupted: no data arrived for {minutes:g} minutes (the connection "
+        "or the service went away); send the file again with a new import"
+    )
+    for document in stalled:
+        await ImportRepository(database, document["tenant_id"]).fail(document["_id"], reason)
+    return [document["_id"] for document in stalled]
 
 
 def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.routes import Writer, _not_found, _public
 from crm_candidates.api.schemas import (
@@ -17,7 +17,7 @@ from crm_candidates.domain.merging import MergeChoiceError, check_choices
 from crm_candidates.domain.models import Candidate, Merge
 from crm_candidates.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.repository import CandidatesRepo, IdentityTakenError, MergesRepo
-from crm_shared import CurrentPrincipal, ProblemError
+from crm_shared import CurrentPrincipal, ProblemError, reject_unknown_query_params
 
 merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
 duplicates_router = APIRouter(tags=["identity"])
@@ -44,7 +44,9 @@ def _refused(error: Exception) -> ProblemError:
 
 
 @duplicates_router.get(
-    "/candidates/{candidate_id}/duplicates", response_model=list[DuplicateSuggestion]
+    "/candidates/{candidate_id}/duplicates",
+    response_model=list[DuplicateSuggestion],
+    dependencies=[Depends(reject_unknown_query_params)],
 )
 async def candidate_duplicates(
     candidate_id: str,

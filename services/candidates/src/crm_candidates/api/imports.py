@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
-from crm_candidates.domain.csv_import import CsvFormatError, mapping_errors
+from crm_candidates.domain.csv_export import csv_line
+from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
 from crm_candidates.domain.models import CandidateImport
 from crm_candidates.imports import ImportJobs, receive_file
 from crm_candidates.repository import ImportsRepo
@@ -19,6 +22,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
 )
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
@@ -33,6 +37,23 @@ def _public(job: CandidateImport) -> ImportPublic:
             "chunks_done": min(job.next_chunk, job.chunks_total or 0),
         }
     )
+
+
+def _charset(content_type: str) -> str | None:
+    """The `charset` parameter of a Content-Type, if it names an encoding imports read.
+
+    An unknown charset is a 415 rather than a guess.
+    """
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            try:
+                return encoding_name(value.strip().strip('"'))
+            except ValueError as unknown:
+                raise ProblemError(
+                    415, str(unknown), problem_type="unsupported-media-type"
+                ) from None
+    return None
 
 
 def _not_found(import_id: str) -> ProblemError:
@@ -58,14 +79,23 @@ async def create_import(
     response: Response,
 ) -> ImportPublic:
     """Creates an import; send the CSV file next with `PUT /imports/{id}/file`."""
-    if errors := mapping_errors(body.mapping):
-        raise _validation(errors, "the column mapping is not valid")
+    errors = mapping_errors(body.mapping)
+    encoding = None
+    if body.encoding is not None:
+        try:
+            encoding = encoding_name(body.encoding)
+        except ValueError as unknown:
+            errors.append(("encoding", str(unknown)))
+    if errors:
+        raise _validation(errors, "the import is not valid")
     job = CandidateImport(
         tenant_id=principal.tenant_id,
         mapping=list(body.mapping.items()),
         source=body.source,
         tags=body.tags,
         default_region=body.default_region.upper() if body.default_region else None,
+        delimiter=body.delimiter,
+        encoding=encoding,
         created_by=principal.user_id,
     )
     await imports.add(job)
@@ -77,14 +107,18 @@ async def create_import(
 async def upload_import_file(
     import_id: str, imports: ImportsRepo, request: Request
 ) -> ImportPublic:
-    """Receives the CSV file (`text/csv` body, UTF-8, header row first) as it streams in.
+    """Receives the CSV file (`text/csv` body, header row first) as it streams in.
 
-    The rows are stored as they arrive and processed in the background: follow
-    `GET /imports/{id}`. A file that is not CSV, or lacks a mapped column, is a 422.
+    The encoding is the import's, else the `charset` of the Content-Type, else detected; the
+    delimiter is the import's, else detected from the header. The rows are stored as they
+    arrive and processed in the background: follow `GET /imports/{id}`. A file that cannot be
+    read as CSV (see the import's `error`), or lacks a mapped column, is a 422.
     """
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
     if media_type not in CSV_MEDIA_TYPES:
         raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
+    charset = _charset(content_type)
     job = await imports.get(import_id)
     if job is None:
         raise _not_found(import_id)
@@ -93,7 +127,7 @@ async def upload_import_file(
             409, f"import {import_id} already has its file", problem_type="import-started"
         )
     try:
-        await receive_file(imports, job, request.stream())
+        await receive_file(imports, job, request.stream(), encoding=charset)
     except CsvFormatError as invalid:
         await imports.fail(import_id, str(invalid))
         raise _validation(
@@ -110,6 +144,24 @@ async def upload_import_file(
     return _public(stored)
 
 
+@imports_router.get(
+    "",
+    response_model=Page[ImportPublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
+async def list_imports(
+    imports: ImportsRepo,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[ImportPublic]:
+    """The tenant's imports with their status and progress, newest first."""
+    before = decode_cursor(cursor) if cursor else None
+    found = await imports.page(before=before, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    return Page[ImportPublic](items=[_public(job) for job in items], next_cursor=next_cursor)
+
+
 @imports_router.get("/{import_id}", response_model=ImportPublic)
 async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
     """An import's status and progress: rows read, processed, created, merged, failed."""
@@ -119,7 +171,51 @@ async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
     return _public(job)
 
 
-@imports_router.get("/{import_id}/errors", response_model=Page[ImportRowError])
+REPORT_COLUMNS = ("row", "column", "field", "severity", "message")
+REPORT_BATCH = 500
+
+
+@imports_router.get(
+    "/{import_id}/errors.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
+    dependencies=[Depends(reject_unknown_query_params)],
+)
+async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingResponse:
+    """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
+
+    Cells that a spreadsheet would evaluate as a formula (`=`, `+`, `-`, `@`, tab, CR first)
+    are written with a leading `'`.
+    """
+    if await imports.get(import_id) is None:
+        raise _not_found(import_id)
+
+    async def lines() -> AsyncIterator[str]:
+        yield "\ufeff" + csv_line(REPORT_COLUMNS)
+        after: tuple[int, str] | None = None
+        while True:
+            batch = await imports.errors(import_id, after=after, limit=REPORT_BATCH)
+            for item in batch:
+                entry = ImportRowError.model_validate(item)
+                yield csv_line(
+                    [entry.row, entry.column, entry.field, entry.severity, entry.message]
+                )
+            if len(batch) < REPORT_BATCH:
+                return
+            after = (batch[-1]["row"], batch[-1]["_id"])
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-report.csv"'},
+    )
+
+
+@imports_router.get(
+    "/{import_id}/errors",
+    response_model=Page[ImportRowError],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def import_errors(
     import_id: str,
     imports: ImportsRepo,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
 from crm_candidates.api.schemas import (
+    CandidateSummary,
     CustomFieldCreate,
     CustomFieldPublic,
     NoteCreate,
@@ -17,6 +18,7 @@ from crm_candidates.api.schemas import (
     PoolCreate,
     PoolMemberAdd,
     PoolMemberDetail,
+    PoolMemberListed,
     PoolMemberPublic,
     PoolPublic,
     PoolUpdate,
@@ -56,6 +58,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
     require_roles,
 )
 
@@ -214,7 +217,11 @@ async def add_note(
     return _note_public(note)
 
 
-@notes_router.get("/{candidate_id}/notes", response_model=Page[NotePublic])
+@notes_router.get(
+    "/{candidate_id}/notes",
+    response_model=Page[NotePublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def list_notes(
     candidate_id: str,
     candidates: CandidatesRepo,
@@ -368,22 +375,47 @@ async def add_pool_member(
     return _member_public(membership)
 
 
-@pools_router.get("/{pool_id}/members", response_model=Page[PoolMemberPublic])
+@pools_router.get(
+    "/{pool_id}/members",
+    response_model=Page[PoolMemberListed],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def list_pool_members(
     pool_id: str,
     pools: PoolsRepo,
+    candidates: CandidatesRepo,
     stage: Annotated[str | None, Query(description="Only members at this stage")] = None,
     limit: PageSize = 50,
     cursor: Cursor = None,
-) -> Page[PoolMemberPublic]:
-    """The pool's members in candidate id order, optionally of one stage, a page at a time."""
+) -> Page[PoolMemberListed]:
+    """The pool's members in candidate id order, optionally of one stage, a page at a time.
+
+    Each comes with what a list shows of the candidate (name, title, company, ATS stage),
+    read with one query per page.
+    """
     pool = await _pool(pools, pool_id)
     wanted = _stage(pool, stage) if stage is not None else None
     after = decode_cursor(cursor) if cursor else None
     found = await pools.members(pool.id, stage=wanted, after=after, limit=limit + 1)
     items = found[:limit]
+    people = await candidates.get_many([m.candidate_id for m in items])
     next_cursor = encode_cursor(items[-1].candidate_id) if len(found) > limit else None
-    return Page[PoolMemberPublic](items=[_member_public(m) for m in items], next_cursor=next_cursor)
+    return Page[PoolMemberListed](
+        items=[
+            PoolMemberListed.model_validate(
+                {
+                    **membership.model_dump(),
+                    "candidate": (
+                        CandidateSummary.model_validate(person.model_dump())
+                        if (person := people.get(membership.candidate_id))
+                        else None
+                    ),
+                }
+            )
+            for membership in items
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 @pools_router.get("/{pool_id}/members/{candidate_id}", response_model=PoolMemberDetail)

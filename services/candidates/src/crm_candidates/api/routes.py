@@ -20,7 +20,7 @@ from crm_candidates.api.schemas import (
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
 from crm_candidates.commands import CandidateWriter, SegmentJobs
-from crm_candidates.domain.identity import query_tokens
+from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
     CandidateSource,
@@ -33,6 +33,7 @@ from crm_candidates.domain.models import (
 from crm_candidates.domain.profile import (
     ProfileRules,
     is_phone_region,
+    normalise_phone,
     normalise_profile_fields,
 )
 from crm_candidates.domain.segments import (
@@ -64,6 +65,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     new_id,
+    reject_unknown_query_params,
     utc_now,
 )
 
@@ -256,15 +258,69 @@ async def update_candidate(
     return _public(changed)
 
 
-@router.get("/candidates", response_model=Page[CandidatePublic])
+def _lookup_problem(field: str, detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        f"invalid query parameter {field}: {detail}",
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={
+            "errors": [{"field": field, "pointer": "", "source": "query", "detail": detail}]
+        },
+    )
+
+
+async def _lookup_keys(
+    email: str | None, phone: str | None, q: str, profile_rules: ProfileRulesRepository
+) -> list[str] | None:
+    """The identity keys an exact lookup names (`email`, `phone`, addresses in `q`), if any."""
+    emails = [word for word in q.split() if "@" in word]
+    if email is not None:
+        if "@" not in email:
+            raise _lookup_problem("email", f"{email!r} is not an e-mail address")
+        emails.append(email)
+    keys = identity_keys(emails)
+    if phone is not None:
+        region = await profile_rules.default_phone_region()
+        try:
+            e164 = normalise_phone(phone, region)
+        except ValueError as invalid:
+            raise _lookup_problem("phone", str(invalid)) from None
+        keys.extend(identity_keys([], [e164]))
+    return keys if emails or phone is not None else None
+
+
+@router.get(
+    "/candidates",
+    response_model=Page[CandidatePublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def list_candidates(
     candidates: CandidatesRepo,
+    profile_rules: ProfileRulesRepo,
     q: Annotated[
         str | None,
         Query(
             max_length=200,
             description="Keywords over name, title, company and skills; every word must match "
-            "a word of the candidate or its beginning (accents and case ignored).",
+            "a word of the candidate or its beginning (accents and case ignored). A word with "
+            "an `@` is an e-mail address the candidate must hold (exact, case ignored).",
+        ),
+    ] = None,
+    email: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="Holds this e-mail address (exact, case and surrounding spaces ignored).",
+        ),
+    ] = None,
+    phone: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Holds this phone number, compared in E.164: `+49 151 2345678`, "
+            "`0049-151-2345678`; a number without country code is read in the tenant's default "
+            "phone region.",
         ),
     ] = None,
     tag: Annotated[list[str], Query(description="Has every one of these tags.")] = [],  # noqa: B006
@@ -277,9 +333,14 @@ async def list_candidates(
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[CandidatePublic]:
-    """The caller's active candidates, searched and filtered, one page at a time."""
+    """The caller's active candidates, searched and filtered, one page at a time.
+
+    An unknown query parameter is a 422, so a misspelt filter never lists everyone.
+    """
+    text = q or ""
+    keys = await _lookup_keys(email, phone, text, profile_rules)
     search = SearchQuery(
-        tokens=query_tokens(q or ""),
+        tokens=query_tokens(" ".join(word for word in text.split() if "@" not in word)),
         tags=unique_in_order([t.strip() for t in tag]),
         skills=unique_in_order([normalise_skill(s) for s in skill]),
         source=source.value if source else None,
@@ -287,6 +348,7 @@ async def list_candidates(
         sort=sort.value,
         after=decode_sort_cursor(cursor, sort) if cursor else None,
         limit=limit + 1,
+        candidate_ids=None if keys is None else await candidates.holding_all(keys),
     )
     found = await candidates.search(search)
     items = found[:limit]
@@ -294,7 +356,11 @@ async def list_candidates(
     return Page[CandidatePublic](items=[_public(c) for c in items], next_cursor=next_cursor)
 
 
-@router.get("/candidates/{candidate_id}/timeline", response_model=Page[TimelineEntryPublic])
+@router.get(
+    "/candidates/{candidate_id}/timeline",
+    response_model=Page[TimelineEntryPublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def candidate_timeline(
     candidate_id: str,
     candidates: CandidatesRepo,
@@ -457,7 +523,11 @@ async def get_segment(segment_id: str, segments: SegmentsRepo) -> SegmentPublic:
     return await _segment_public(segment, segments)
 
 
-@segments_router.get("/{segment_id}/members", response_model=Page[CandidatePublic])
+@segments_router.get(
+    "/{segment_id}/members",
+    response_model=Page[CandidatePublic],
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 async def segment_members(
     segment_id: str,
     segments: SegmentsRepo,

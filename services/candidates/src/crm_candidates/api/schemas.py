@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -40,6 +40,7 @@ ProfileUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Locale = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$")]
+OwnerId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 PHONES_DESCRIPTION = (
     "Stored in E.164. A number without a country code is read in `default_region`, else the "
     "tenant's default phone region (`/profile-settings`), else US."
@@ -76,7 +77,7 @@ class CandidateCreate(BaseModel):
     )
     tags: list[Label] = Field(default_factory=list, max_length=100)
     source: CandidateSource = CandidateSource.SOURCED
-    owner_id: str | None = None
+    owner_id: OwnerId | None = None
     marketing_consent: bool = False
     profile_urls: list[ProfileUrl] = Field(
         default_factory=list, max_length=20, description=PROFILE_URLS_DESCRIPTION
@@ -107,7 +108,7 @@ class CandidateUpdate(BaseModel):
     location: ShortText | None = None
     skills: list[Label] | None = Field(default=None, max_length=100, description=SKILLS_DESCRIPTION)
     tags: list[Label] | None = Field(default=None, max_length=100)
-    owner_id: str | None = None
+    owner_id: OwnerId | None = None
     marketing_consent: bool | None = None
     profile_urls: list[ProfileUrl] | None = Field(
         default=None, max_length=20, description=PROFILE_URLS_DESCRIPTION
@@ -373,6 +374,29 @@ class PoolMemberPublic(BaseModel):
     moved_at: datetime
 
 
+class CandidateSummary(BaseModel):
+    """What a list of candidates shows of each: name, current role, where they stand."""
+
+    id: str
+    first_name: str
+    last_name: str
+    headline: str | None
+    current_title: str | None
+    current_company: str | None
+    location: str | None
+    status: CandidateStatus
+    ats_status: AtsStatus | None
+    ats_stage: str | None
+
+
+class PoolMemberListed(PoolMemberPublic):
+    """A pool member in the members list, with the candidate to show."""
+
+    candidate: CandidateSummary | None = Field(
+        description="The candidate (null if the record no longer exists, e.g. erased)."
+    )
+
+
 class StageChangePublic(BaseModel):
     """One move in a pool: from_stage null when added, to_stage null when removed."""
 
@@ -459,6 +483,18 @@ class ImportCreate(BaseModel):
     source: CandidateSource = CandidateSource.SOURCED
     tags: list[Label] = Field(default_factory=list, max_length=20)
     default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        default=None,
+        description="The file's delimiter; by default the one of `,` `;` tab `|` whose split "
+        "of the header line finds the most mapped columns.",
+    )
+    encoding: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The file's encoding: utf-8, utf-16 (-le, -be), windows-1252, iso-8859-1 "
+        "or iso-8859-15 (any usual spelling). By default the upload's `charset`, else detected: "
+        "a byte order mark, UTF-16 without one, UTF-8, else windows-1252.",
+    )
 
 
 class ImportPublic(BaseModel):
@@ -469,6 +505,8 @@ class ImportPublic(BaseModel):
     mapping: dict[str, str]
     source: CandidateSource
     tags: list[str]
+    delimiter: str | None = Field(description="As named, or as detected once the file is in.")
+    encoding: str | None = Field(description="As named, or as detected once the file is in.")
     counts: ImportCounts
     chunks_total: int | None = Field(description="Chunks of rows stored from the file.")
     chunks_done: int
@@ -486,3 +524,8 @@ class ImportRowError(BaseModel):
     field: str = Field(description="The profile field path, e.g. `emails.0`.")
     column: str | None = Field(description="The CSV column the field came from.")
     message: str
+    severity: Literal["error", "warning"] = Field(
+        default="error",
+        description="`error`: the row was not imported. `warning`: the row was imported "
+        "without this value.",
+    )

@@ -1,8 +1,14 @@
 """CSV import, as pure functions: streaming record splitting and turning a row into a profile.
 
-The file is read as it arrives: bytes are decoded incrementally, cut into lines, and lines are
-joined into records while a quoted field is open (an odd number of `"` so far), so a record
-never needs more than itself in memory. Each record is parsed with the standard `csv` module.
+The file is read as it arrives. Its encoding is decided from its first bytes (a byte order mark,
+UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252) and its delimiter from its
+header line (the one of `,` `;` tab `|` that finds the most mapped columns), unless the import
+names them. Decoded text is cut into records by a scanner that follows the csv module's quoting
+rules and ends a record only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does
+for a file opened with `newline=""`; never at the other line separators `str.splitlines`
+knows, such as U+2028), and each record is parsed with the csv module. A record never needs
+more than itself in memory, and one longer than `MAX_RECORD_CHARS` ends the import with a
+reason instead of growing without bound.
 """
 
 from __future__ import annotations
@@ -10,12 +16,41 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# A record longer than this is refused: it is an unterminated quote, not a candidate.
+# A record longer than this is refused: it is an unterminated quote or not a CSV file.
 MAX_RECORD_CHARS = 65_536
+# The first bytes the encoding is decided from (and the header's delimiter, if it ends there).
+SNIFF_BYTES = 65_536
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Encodings an import may name (any spelling Python knows, e.g. `latin1`, `windows-1252`),
+# by the name the import reports.
+ENCODINGS = {
+    "utf-8": "utf-8-sig",
+    "utf-16": "utf-16",
+    "utf-16-le": "utf-16-le",
+    "utf-16-be": "utf-16-be",
+    "windows-1252": "cp1252",
+    "iso-8859-1": "latin-1",
+    "iso-8859-15": "iso8859-15",
+}
+_CODEC_TO_NAME = {
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "utf-16": "utf-16",
+    "utf-16-le": "utf-16-le",
+    "utf-16-be": "utf-16-be",
+    "cp1252": "windows-1252",
+    "iso8859-1": "iso-8859-1",
+    "latin-1": "iso-8859-1",
+    "iso8859-15": "iso-8859-15",
+}
+_LATIN1_FALLBACK = "crm-latin1-fallback"
+_UNQUOTED_STOPS = re.compile(r'["\r\n]')
+_LINE_END = re.compile(r"[\r\n]")
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "x", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "n", "off"})
 CUSTOM_FIELD_PREFIX = "custom_fields."
@@ -65,38 +100,253 @@ def mapping_errors(mapping: dict[str, str]) -> list[tuple[str, str]]:
     return errors
 
 
-async def csv_records(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """The records of a CSV byte stream, one list of cells each, read as the bytes arrive."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    pending = ""
-    record = ""
+def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
+    # Windows-1252 leaves five bytes undefined; read them as Latin-1 (their C1 control codes)
+    # so a Windows-1252 file never fails to decode.
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error(_LATIN1_FALLBACK, _latin1_fallback)
+
+
+def encoding_name(requested: str) -> str:
+    """The canonical name of an encoding an import may name; `ValueError` for any other."""
     try:
-        async for chunk in chunks:
-            pending += decoder.decode(chunk)
-            lines = pending.splitlines(keepends=True)
-            pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-            for line in lines:
-                record += line
-                if record.count('"') % 2 == 0:
-                    # A blank line (also the `\n` of a `\r\n` cut between two reads) is no row.
-                    if record.strip("\r\n"):
-                        yield _parse(record)
-                    record = ""
-                elif len(record) > MAX_RECORD_CHARS:
-                    raise CsvFormatError("a quoted field is never closed")
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as invalid:
-        raise CsvFormatError(f"the file is not UTF-8 text ({invalid.reason})") from None
-    record += pending
-    if record.count('"') % 2:
-        raise CsvFormatError("a quoted field is never closed")
-    if record.strip():
-        yield _parse(record)
+        codec = codecs.lookup(requested.strip()).name
+    except LookupError:
+        codec = ""
+    name = _CODEC_TO_NAME.get(codec)
+    if name is None:
+        raise ValueError(
+            f"{requested!r} is not an encoding imports read (one of {', '.join(ENCODINGS)})"
+        )
+    return name
 
 
-def _parse(text: str) -> list[str]:
-    rows = list(csv.reader([text.rstrip("\r\n")]))
-    return rows[0] if rows else []
+def detect_encoding(head: bytes, *, complete: bool) -> str:
+    """The encoding of a file from its first bytes (`complete` if they are the whole file).
+
+    A byte order mark decides; else UTF-16 text is told by its NUL bytes (every other byte of
+    Latin text); else UTF-8 if the bytes decode as UTF-8, else Windows-1252 (what Excel writes
+    as "CSV" on Western European Windows).
+    """
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    half = len(sample) // 2
+    if half >= 2:
+        even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
+        if odd_nuls >= half * 0.3 and even_nuls <= half * 0.05:
+            return "utf-16-le"
+        if even_nuls >= half * 0.3 and odd_nuls <= half * 0.05:
+            return "utf-16-be"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+    except UnicodeDecodeError:
+        return "windows-1252"
+    return "utf-8"
+
+
+def detect_delimiter(header: str, expected_columns: Collection[str] = ()) -> str:
+    """The delimiter of a header line: the one finding the most expected columns, then cells.
+
+    Ties go to the earlier of `,` `;` tab `|`, so a one-column header is comma-separated.
+    """
+    expected = {column.strip() for column in expected_columns}
+    best, best_score = DELIMITERS[0], (-1, -1)
+    for delimiter in DELIMITERS:
+        try:
+            cells = next(csv.reader([header], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        names = {cell.strip() for cell in cells}
+        score = (len(expected & names), len(cells))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+class RecordSplitter:
+    """Cuts decoded CSV text into records, fed piece by piece; quoting as the csv module reads it.
+
+    A quote opens a quoted field only at the start of a field; inside one, `""` is a quote and
+    line breaks are data. Outside quotes `\n`, `\r\n` and `\r` end the record.
+    """
+
+    def __init__(self, delimiter: str) -> None:
+        self.delimiter = delimiter
+        self.records_read = 0
+        self._buffer = ""
+        self._pos = 0
+        self._in_quotes = False
+
+    def feed(self, text: str, *, final: bool = False) -> list[str]:
+        """The records completed by `text` (without their line ends); `final` at the end."""
+        self._buffer += text
+        records: list[str] = []
+        buffer, pos = self._buffer, self._pos
+        while True:
+            if self._in_quotes:
+                end = buffer.find('"', pos)
+                if end < 0 or (end + 1 == len(buffer) and not final):
+                    pos = len(buffer) if end < 0 else end
+                    break
+                if end + 1 < len(buffer) and buffer[end + 1] == '"':
+                    pos = end + 2
+                    continue
+                self._in_quotes, pos = False, end + 1
+                continue
+            match = _UNQUOTED_STOPS.search(buffer, pos)
+            if match is None:
+                pos = len(buffer)
+                break
+            at = match.start()
+            if buffer[at] == '"':
+                if at == 0 or buffer[at - 1] == self.delimiter:
+                    self._in_quotes = True
+                pos = at + 1
+                continue
+            if buffer[at] == "\r" and at + 1 == len(buffer) and not final:
+                pos = at  # a `\r\n` may be cut between two pieces
+                break
+            if at > MAX_RECORD_CHARS:
+                self.records_read += len(records)
+                raise CsvFormatError(self._too_long())
+            after = at + 2 if buffer.startswith("\r\n", at) else at + 1
+            records.append(buffer[:at])
+            buffer, pos = buffer[after:], 0
+        self._buffer, self._pos = buffer, pos
+        self.records_read += len(records)
+        if len(buffer) > MAX_RECORD_CHARS:
+            raise CsvFormatError(self._too_long())
+        if final:
+            if self._in_quotes:
+                raise CsvFormatError(f"a quoted field opened in {self._where()} is never closed")
+            if buffer:
+                records.append(buffer)
+                self.records_read += 1
+            self._buffer, self._pos = "", 0
+        return records
+
+    def _where(self) -> str:
+        row = self.records_read
+        return "the header" if row == 0 else f"row {row}"
+
+    def _too_long(self) -> str:
+        reason = "a quoted field is never closed" if self._in_quotes else "no line ends in it"
+        return (
+            f"{self._where()} is longer than {MAX_RECORD_CHARS:,} characters ({reason}; is "
+            "this a CSV file?)"
+        )
+
+
+def parse_record(text: str, delimiter: str) -> list[str]:
+    """The cells of one record cut by `RecordSplitter`."""
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error as invalid:
+        raise CsvFormatError(f"a row cannot be read as CSV ({invalid})") from None
+
+
+class CsvStream:
+    """The records of a CSV byte stream, read as the bytes arrive.
+
+    `encoding` and `delimiter` are the ones named by the import, else detected; once
+    `records()` has yielded the header, they hold what is used.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        expected_columns: Collection[str] = (),
+    ) -> None:
+        self._chunks = chunks
+        self.encoding = encoding_name(encoding) if encoding else None
+        self.delimiter = delimiter
+        self._expected = list(expected_columns)
+
+    async def _texts(self) -> AsyncIterator[tuple[str, bool]]:
+        """The decoded text as it arrives, with whether it is the last piece."""
+        head = b""
+        complete = False
+        while len(head) < SNIFF_BYTES:
+            piece = await anext(self._chunks, None)
+            if piece is None:
+                complete = True
+                break
+            head += piece
+        encoding = self.encoding = self.encoding or detect_encoding(head, complete=complete)
+        codec = ENCODINGS[encoding]
+        if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # UTF-16 named without a byte order mark: little-endian, as Windows writes it.
+            codec = "utf-16-le"
+        decoder = codecs.getincrementaldecoder(codec)(
+            errors=_LATIN1_FALLBACK if encoding == "windows-1252" else "strict"
+        )
+        consumed = 0
+        data: bytes | None = head
+        while data is not None:
+            try:
+                text = str(decoder.decode(data, final=complete))
+            except UnicodeError as invalid:
+                where = (
+                    f"at byte {consumed + invalid.start:,}: {invalid.reason}"
+                    if isinstance(invalid, UnicodeDecodeError)
+                    else str(invalid)
+                )
+                raise CsvFormatError(
+                    f"the file is not {encoding} text ({where}); name its encoding in the "
+                    "import, e.g. windows-1252"
+                ) from None
+            consumed += len(data)
+            yield text, complete
+            if complete:
+                return
+            data = await anext(self._chunks, None)
+            if data is None:
+                complete, data = True, b""
+
+    async def records(self) -> AsyncIterator[list[str]]:
+        """Each record's cells, the header first; raises `CsvFormatError` for a broken file."""
+        splitter: RecordSplitter | None = None
+        pending = ""
+        async for text, final in self._texts():
+            if splitter is None:
+                pending += text
+                if (
+                    not final
+                    and not _LINE_END.search(pending)
+                    and (len(pending) <= MAX_RECORD_CHARS)
+                ):
+                    continue  # the header line is not complete yet
+                header = _LINE_END.split(pending, maxsplit=1)[0]
+                self.delimiter = self.delimiter or detect_delimiter(header, self._expected)
+                splitter = RecordSplitter(self.delimiter)
+                text, pending = pending, ""
+            for record in splitter.feed(text, final=final):
+                yield parse_record(record, splitter.delimiter)
+
+
+async def csv_records(
+    chunks: AsyncIterator[bytes],
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    expected_columns: Collection[str] = (),
+) -> AsyncIterator[list[str]]:
+    """The records of a CSV byte stream, one list of cells each (see `CsvStream`)."""
+    stream = CsvStream(
+        chunks, encoding=encoding, delimiter=delimiter, expected_columns=expected_columns
+    )
+    async for record in stream.records():
+        yield record
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,11 @@ class ImportCounts(BaseModel):
     merged: int = Field(
         default=0, description="Rows that were a person already on file or earlier in the file."
     )
-    failed: int = 0
+    failed: int = Field(default=0, description="Rows refused (each has an `error`).")
+    with_warnings: int = Field(
+        default=0,
+        description="Rows imported without some invalid optional value (each has a `warning`).",
+    )
 
 
 class CandidateImport(BaseModel):
@@ -299,6 +303,9 @@ class CandidateImport(BaseModel):
     source: CandidateSource = CandidateSource.SOURCED
     tags: list[str] = Field(default_factory=list)
     default_region: str | None = None
+    # As named by the import, else None until the upload has detected them.
+    delimiter: str | None = None
+    encoding: str | None = None
     status: ImportStatus = ImportStatus.AWAITING_FILE
     counts: ImportCounts = Field(default_factory=ImportCounts)
     chunks_total: int | None = None

@@ -1,0 +1,28 @@
+"""CSV the service writes, safe to open in a spreadsheet.
+
+A cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
+LibreOffice and Google Sheets as a formula (CSV injection: `=HYPERLINK(...)`, DDE). Values are
+stored verbatim; only what is written out as CSV is neutralised, by prefixing such a cell with
+`'`, which spreadsheets show as text and do not evaluate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """A cell as text no spreadsheet evaluates (`=1+1` -> `'=1+1`); None is empty."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def csv_line(cells: Iterable[object]) -> str:
+    """One CSV record (CRLF-terminated, as RFC 4180 and Excel expect) of neutralised cells."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([neutralise(cell) for cell in cells])
+    return buffer.getvalue()

@@ -1,0 +1,184 @@
+"""What one CSV row becomes: every invalid field reported, optional faults only warned about."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm_candidates import imports as imports_module
+from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
+from crm_candidates.domain.models import CandidateImport
+from crm_candidates.domain.profile import ProfileRules
+from crm_candidates.imports import ERROR, WARNING, RowProblem, validate_row
+from crm_candidates.repository import ImportRepository
+
+pytestmark = pytest.mark.unit
+
+JOB = CandidateImport(
+    tenant_id="acme",
+    mapping=[
+        ("First", "first_name"),
+        ("Last", "last_name"),
+        ("Mail", "emails"),
+        ("Phone", "phones"),
+        ("Web", "profile_urls"),
+        ("Title", "current_title"),
+        ("Zone", "time_zone"),
+        ("Level", "custom_fields.level"),
+        ("Opt-in", "marketing_consent"),
+    ],
+    tags=["fair"],
+    created_by="rita",
+)
+RULES = ProfileRules(
+    phone_region="DE",
+    custom_fields={
+        "level": CustomFieldDefinition(
+            tenant_id="acme",
+            key="level",
+            label="Level",
+            type=CustomFieldType.ENUM,
+            allowed_values=["junior", "senior"],
+            created_by="ada",
+        )
+    },
+)
+
+
+def row(**cells: str) -> list[str]:
+    values = {
+        "First": "Ada",
+        "Last": "Lovelace",
+        "Mail": "ada@x.org",
+        "Phone": "",
+        "Web": "",
+        "Title": "",
+        "Zone": "",
+        "Level": "",
+        "Opt-in": "",
+    } | cells
+    return [values[column] for column, _ in JOB.mapping]
+
+
+def problems(result_problems: list[RowProblem]) -> list[tuple[str, str]]:
+    return [(p.field, p.severity) for p in result_problems]
+
+
+def test_a_row_whose_only_faults_are_optional_values_imports_without_them() -> None:
+    result = validate_row(
+        JOB,
+        RULES,
+        row(
+            Phone="0151 2345678; call me",
+            Web="not a url at all; github.com/ada",
+            Zone="Mars/Olympus",
+            Level="guru",
+            Title="T" * 301,
+            **{"Opt-in": "maybe"},
+        ),
+    )
+    assert result.candidate is not None
+    assert result.candidate.phones == ["+491512345678"]
+    assert result.candidate.profile_urls == ["https://github.com/ada"]
+    assert result.candidate.time_zone is None
+    assert result.candidate.current_title is None
+    assert result.candidate.custom_fields == {}
+    assert result.candidate.marketing_consent is False
+    assert result.candidate.tags == ["fair"]
+    # Each invalid value with its index in the file's cell, every one of them.
+    assert problems(result.problems) == [
+        ("phones.1", WARNING),
+        ("profile_urls.0", WARNING),
+        ("current_title", WARNING),
+        ("time_zone", WARNING),
+        ("custom_fields.level", WARNING),
+        ("marketing_consent", WARNING),
+    ]
+    assert all(p.message for p in result.problems)
+
+
+def test_a_refused_row_reports_every_invalid_field_not_only_the_first() -> None:
+    result = validate_row(
+        JOB, RULES, row(First="A" * 5_200, Mail="not-an-email", Phone="12", Zone="Nowhere")
+    )
+    assert result.candidate is None
+    assert problems(result.problems) == [
+        ("first_name", ERROR),
+        ("emails.0", ERROR),
+        ("phones.0", WARNING),
+        ("time_zone", WARNING),
+    ]
+    assert "200" in result.problems[0].message
+
+
+def test_an_address_is_needed_but_a_bad_second_one_is_only_a_warning() -> None:
+    second = validate_row(JOB, RULES, row(Mail="ada@x.org, ada@@x"))
+    assert second.candidate is not None
+    assert second.candidate.emails == ["ada@x.org"]
+    assert problems(second.problems) == [("emails.1", WARNING)]
+    none = validate_row(JOB, RULES, row(Mail=""))
+    assert none.candidate is None
+    assert problems(none.problems) == [("emails", ERROR)]
+    nameless = validate_row(JOB, RULES, row(First=" "))
+    assert nameless.candidate is None
+    assert problems(nameless.problems) == [("first_name", ERROR)]
+
+
+def test_what_only_the_whole_row_shows() -> None:
+    many = validate_row(JOB, RULES, row(Phone="; ".join(f"+49151234567{n:02d}" for n in range(11))))
+    assert many.candidate is not None
+    assert many.candidate.phones == []
+    assert problems(many.problems) == [("phones", WARNING)]
+    required = ProfileRules(
+        custom_fields={"level": RULES.custom_fields["level"].model_copy(update={"required": True})}
+    )
+    missing = validate_row(JOB, required, row(Level="guru"))
+    assert missing.candidate is None
+    assert problems(missing.problems) == [("custom_fields.level", ERROR)]
+    assert "is required" in missing.problems[0].message
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(st.text(max_size=40), min_size=9, max_size=9))
+def test_any_cells_become_a_candidate_or_problems_never_an_exception(cells: list[str]) -> None:
+    result = validate_row(JOB, RULES, cells)
+    assert (result.candidate is not None) or any(p.severity == ERROR for p in result.problems)
+
+
+class FakeImports:
+    """Records what an upload stores."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def add_chunk(self, import_id: str, seq: int, first_row: int, rows: object) -> None:
+        self.calls.append(f"chunk {seq}")
+
+    async def touch_upload(self, import_id: str) -> None:
+        self.calls.append("touch")
+
+    async def finish_upload(self, import_id: str, chunks: int, **dialect: str) -> None:
+        self.calls.append(f"finish {chunks} {dialect['encoding']} {dialect['delimiter']!r}")
+
+
+async def test_a_slow_upload_keeps_saying_it_is_alive_between_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr("crm_candidates.imports.monotonic", lambda: clock[0])
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield ";".join(column for column, _ in JOB.mapping).encode() + b"\n"
+        yield b"\n" * 70_000  # past the first 64 KiB, which are read before any row
+        for n in range(3):
+            clock[0] += imports_module.UPLOAD_HEARTBEAT_SECONDS + 1  # a long pause per row
+            yield f"A{n};B;a{n}@x.org;;;;;;\n".encode()
+
+    fake = FakeImports()
+    rows = await imports_module.receive_file(cast(ImportRepository, fake), JOB, slow_body())
+    assert rows == 3
+    assert fake.calls == ["touch", "touch", "touch", "chunk 0", "finish 1 utf-8 ';'"]

@@ -1,0 +1,63 @@
+"""The search's database shapes (flat, index-led) and the conditions it checks itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crm_candidates.repository import SearchQuery, search_filter, search_matches, seed_token
+
+pytestmark = pytest.mark.unit
+
+
+def query(**fields: Any) -> SearchQuery:
+    defaults: dict[str, Any] = {
+        "tokens": [],
+        "tags": [],
+        "skills": [],
+        "source": None,
+        "owner_id": None,
+        "sort": "created_at",
+        "after": None,
+        "limit": 51,
+    }
+    return SearchQuery(**(defaults | fields))
+
+
+def test_shapes_are_flat_and_lead_with_an_indexed_equality() -> None:
+    assert seed_token(["ad", "lovelace", "eng"]) == "lovelace"
+    assert seed_token(["ab", "cd"]) == "cd"  # ties: a stable choice
+    keywords = search_filter(query(tokens=["ad", "lovelace"], tags=["x"], source="referral"))
+    assert keywords == {"search_tokens": "lovelace", "status": "active"}
+    listing = search_filter(query(tags=["x"], skills=["go"], owner_id="rita"))
+    assert listing == {
+        "status": "active",
+        "tags": {"$all": ["x"]},
+        "skills": {"$all": ["go"]},
+        "owner_id": "rita",
+    }
+    for shape in (keywords, listing):
+        assert not any(key.startswith("$") for key in shape)
+
+
+def test_every_condition_is_checked_on_the_documents_read() -> None:
+    document = {
+        "_id": "c1",
+        "status": "active",
+        "search_tokens": ["ad", "ada", "lo", "lovelace"],
+        "tags": ["x", "y"],
+        "skills": ["go"],
+        "source": "referral",
+        "owner_id": "rita",
+    }
+    full = query(
+        tokens=["ada", "lo"], tags=["x"], skills=["go"], source="referral", owner_id="rita"
+    )
+    assert search_matches(document, full)
+    assert not search_matches(document, query(tokens=["ada", "babbage"]))
+    assert not search_matches(document, query(tags=["x", "z"]))
+    assert not search_matches(document, query(skills=["rust"]))
+    assert not search_matches(document, query(source="sourced"))
+    assert not search_matches(document, query(owner_id="ada"))
+    assert not search_matches(document | {"status": "merged"}, query())
