@@ -462,6 +462,9 @@ async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbati
     report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors.csv", headers=auth)
     assert report.status_code == 200, report.text
     assert report.headers["content-type"].startswith("text/csv")
+    assert report.headers["content-disposition"] == (
+        f'attachment; filename="import-{job["id"]}-report.csv"'
+    )
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert rows[0] == ["row", "column", "field", "severity", "message"]
     assert [row[:4] for row in rows[1:]] == [

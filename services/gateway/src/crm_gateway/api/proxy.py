@@ -55,6 +55,8 @@ _REQUEST_HEADERS_DROPPED = frozenset(
 _RESPONSE_HEADERS_KEPT = frozenset(
     {
         "content-type",
+        # A download's file name (an import's error report as CSV).
+        "content-disposition",
         "location",
         "www-authenticate",
         "retry-after",
