@@ -14,7 +14,7 @@ from crm_devstack.greenhouse import (
     new_candidate_application,
 )
 from crm_shared import ATS_APPLICATION_STAGE_CHANGED
-from helpers import read_events, unique
+from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -165,3 +165,38 @@ async def test_a_replayed_body_or_an_older_change_moves_nothing_back(
         count=3,
     )
     assert [e["data"]["stage"] for e in changes] == ["Face to Face", "Offer", "Executive"]
+
+
+async def test_a_new_application_gives_the_candidate_its_first_stage(stack: Stack) -> None:
+    email = f"{unique('applicant')}@example.org"
+    created = await stack.gateway.post(
+        "/api/v1/candidates",
+        headers=stack.as_(ACME_TOKEN),
+        json={"first_name": "Zoë", "last_name": "Ångström", "emails": [email]},
+    )
+    assert created.status_code == 201, created.text
+    candidate_id = created.json()["id"]
+    connection = await connect(stack)
+    greenhouse = webhooks(stack, connection, connection["webhook_secret"])
+    application_id = new_application_id()
+    body = new_candidate_application(
+        application_id=application_id,
+        candidate_id=application_id,
+        email=email,
+        first_name="Zoë",
+        last_name="Ångström",
+        job_name="Data Engineer",
+    )
+    assert (await greenhouse.deliver(stack.gateway, body)).status_code == 202
+    found: dict[str, Any] = {}
+
+    async def staged() -> bool:
+        nonlocal found
+        response = await stack.gateway.get(
+            f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
+        )
+        found = response.json()
+        return found.get("ats_status") == "applied"
+
+    await eventually(staged, message="the application did not reach the candidate")
+    assert found["ats_stage"] == "Application Review"

@@ -183,7 +183,7 @@ def build_router(
         if isinstance(change, AtsApplicationChange):
             occurred_at, stage = change.occurred_at, change.stage
         else:
-            occurred_at, stage = change.applied_at or envelope.time, None
+            occurred_at, stage = change.applied_at or envelope.time, change.stage
         status = ATS_STATUS_BY_TOPIC[envelope.type]
 
         def facts(current: Candidate) -> dict[str, Any]:

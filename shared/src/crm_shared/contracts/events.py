@@ -157,6 +157,9 @@ class AtsApplicationCreated(_Payload):
     email: str | None = None
     job_name: str | None = None
     applied_at: datetime | None = None
+    stage: str | None = Field(
+        default=None, description="The stage the application starts in (added in v1, optional)."
+    )
 
 
 class CandidateMerged(_Payload):
