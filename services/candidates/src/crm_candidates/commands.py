@@ -319,17 +319,17 @@ class MembershipEvaluator:
                     envelope = await to_segment_entered(
                         self.outbox, segment, candidate.id, session=session
                     )
-                    await self._on_timeline(envelope, candidate.id, session=session)
+                    await self.on_timeline(envelope, candidate.id, session=session)
             elif not matches and segment.id in members:
                 members.discard(segment.id)
                 if await self.segments.exit(segment.id, candidate.id, session=session):
                     envelope = await to_segment_exited(
                         self.outbox, segment, candidate.id, session=session
                     )
-                    await self._on_timeline(envelope, candidate.id, session=session)
+                    await self.on_timeline(envelope, candidate.id, session=session)
         return min(upcoming, default=None)
 
-    async def _on_timeline(
+    async def on_timeline(
         self, envelope: EventEnvelope[Any], candidate_id: str, *, session: Session
     ) -> None:
         timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
@@ -488,6 +488,29 @@ class SegmentEvaluator:
         await in_transaction(self.mongo, reconcile)
         self.outbox.notify_committed()
 
+    async def dissolve(self, segment: Segment) -> None:
+        """Lets every member of a deleted segment go (each with `segment.exited` and a timeline
+        entry, in batches), then removes the segment."""
+        while members := await self.segments.member_ids(
+            segment.id, after=None, limit=RECOMPUTE_BATCH
+        ):
+            await self._let_go(segment, members)
+        await self.segments.remove(segment.id)
+
+    async def _let_go(self, segment: Segment, candidate_ids: list[str]) -> None:
+        membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
+
+        async def let_go(session: Session) -> None:
+            for candidate_id in candidate_ids:
+                if await self.segments.exit(segment.id, candidate_id, session=session):
+                    envelope = await to_segment_exited(
+                        self.outbox, segment, candidate_id, session=session
+                    )
+                    await membership.on_timeline(envelope, candidate_id, session=session)
+
+        await in_transaction(self.mongo, let_go)
+        self.outbox.notify_committed()
+
     async def _exit_vanished(self, segment_id: str, candidate_id: str, *, session: Session) -> None:
         segment = await self.segments.get(segment_id)
         if segment is not None and await self.segments.exit(
@@ -595,7 +618,11 @@ class SegmentJobs:
             previous.cancel()
             await asyncio.gather(previous, return_exceptions=True)
         try:
-            await self.evaluator(segment.tenant_id).recompute(segment)
+            evaluator = self.evaluator(segment.tenant_id)
+            if segment.status is SegmentStatus.DELETING:
+                await evaluator.dissolve(segment)
+            else:
+                await evaluator.recompute(segment)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -30,6 +30,7 @@ from crm_candidates.repository import (
     CandidateRepository,
     PoolRepository,
     SegmentRepository,
+    SequenceReferenceRepository,
     TimelineRepository,
 )
 from crm_shared import (
@@ -48,6 +49,7 @@ from crm_shared import (
     MESSAGE_REPLIED,
     MESSAGE_SENT,
     POOL_STAGE_CHANGED,
+    SEQUENCE_SAVED,
     AtsApplicationChange,
     AtsApplicationCreated,
     CandidateChangeRequested,
@@ -60,6 +62,7 @@ from crm_shared import (
     MessageOpened,
     MongoClient,
     Outbox,
+    SequenceSaved,
     Session,
     TopicSpec,
     UndecodableEventError,
@@ -196,6 +199,17 @@ def build_router(
         await writer(envelope.tenant_id).project(candidate, facts, session=session)
         await on_timeline(envelope, candidate.id, session)
 
+    async def on_sequence_saved(envelope: EventEnvelope[Any], session: Session) -> None:
+        saved: SequenceSaved = envelope.data
+        await SequenceReferenceRepository(database, envelope.tenant_id).save(
+            saved.sequence_id,
+            name=saved.name,
+            live=saved.status != "archived",
+            version=saved.version,
+            segment_ids=saved.trigger_segment_ids,
+            session=session,
+        )
+
     async def on_engagement_scored(envelope: EventEnvelope[Any], session: Session) -> None:
         scored: EngagementScored = envelope.data
         candidate = await find(envelope, scored.candidate_id, None, session=session)
@@ -290,6 +304,13 @@ def build_router(
             "on_event_checked_in",
             "Records event attendance on the candidate and in their timeline; re-evaluates "
             "their segments.",
+        ),
+        (
+            SEQUENCE_SAVED,
+            on_sequence_saved,
+            "on_sequence_saved",
+            "Keeps which segments each live sequence enrols from, so a segment in use is not "
+            "deleted.",
         ),
         (
             ENGAGEMENT_SCORED,

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 CANDIDATES_COLLECTION = "candidates"
 SEGMENTS_COLLECTION = "segments"
 MEMBERSHIPS_COLLECTION = "segment_memberships"
+# What campaigns' sequences depend on, projected from `sequence.saved`.
+SEQUENCE_REFERENCES_COLLECTION = "sequence_references"
 PROFILE_SETTINGS_COLLECTION = "profile_settings"
 SKILL_VOCABULARIES_COLLECTION = "skill_vocabularies"
 VOCABULARY_CACHE_SIZE = 256
@@ -135,6 +137,9 @@ async def ensure_indexes(database: Database) -> None:
         partialFilterExpression={RECHECK_AT: {"$type": "date"}},
     )
     await database[SEGMENTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[SEQUENCE_REFERENCES_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("segment_ids", ASCENDING)]
+    )
     await database[MERGES_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     memberships = database[MEMBERSHIPS_COLLECTION]
     await memberships.create_index(
@@ -665,6 +670,9 @@ async def backfill_derived_fields(database: Database, *, batch: int = 500) -> No
         logger.info("gave %d older candidate records their identity keys", completed)
 
 
+_NOT_DELETED: dict[str, Any] = {"status": {"$ne": SegmentStatus.DELETING.value}}
+
+
 def _segment_from_document(document: dict[str, Any]) -> Segment:
     return from_document(Segment, document)
 
@@ -685,14 +693,31 @@ class SegmentRepository:
         await self._segments.insert_one(document)
 
     async def get(self, segment_id: str) -> Segment | None:
-        """The segment with this id, if the tenant has it."""
-        document = await self._segments.find_one({"_id": segment_id})
+        """The segment with this id, if the tenant has it (and did not delete it)."""
+        document = await self._segments.find_one({"_id": segment_id} | _NOT_DELETED)
         return _segment_from_document(document) if document else None
 
     async def all(self, *, session: Session | None = None) -> list[Segment]:
-        """Every segment of the tenant."""
-        documents = await self._segments.find({}, sort=[("_id", ASCENDING)], session=session)
+        """Every segment of the tenant that was not deleted."""
+        documents = await self._segments.find(
+            _NOT_DELETED, sort=[("_id", ASCENDING)], session=session
+        )
         return [_segment_from_document(document) for document in documents]
+
+    async def mark_deleted(self, segment_id: str) -> Segment | None:
+        """Takes a segment out of every list and evaluation; None if it was gone already."""
+        marked = await self._segments.update_one(
+            {"_id": segment_id} | _NOT_DELETED,
+            {"$set": {"status": SegmentStatus.DELETING.value, "updated_at": utc_now()}},
+        )
+        if marked.modified_count != 1:
+            return None
+        document = await self._segments.find_one({"_id": segment_id})
+        return _segment_from_document(document) if document else None
+
+    async def remove(self, segment_id: str) -> None:
+        """Removes a deleted segment whose members were all let go."""
+        await self._segments.delete_one({"_id": segment_id, "status": SegmentStatus.DELETING.value})
 
     async def redefine(self, segment: Segment) -> None:
         """Stores a segment's new name and rule; its membership is recomputed afterwards."""
@@ -710,7 +735,10 @@ class SegmentRepository:
 
     async def set_status(self, segment_id: str, status: SegmentStatus) -> None:
         """Records where the segment's full evaluation stands."""
-        await self._segments.update_one({"_id": segment_id}, {"$set": {"status": status.value}})
+        # Never over a deletion: an evaluation finishing after it must not bring the segment back.
+        await self._segments.update_one(
+            {"_id": segment_id} | _NOT_DELETED, {"$set": {"status": status.value}}
+        )
 
     async def member_count(self, segment_id: str) -> int:
         """How many candidates are members of the segment."""
@@ -760,6 +788,42 @@ class SegmentRepository:
         return True
 
 
+class SequenceReferenceRepository:
+    """One tenant's sequences as far as segments are concerned: which ones each enrols from."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._references = TenantScopedCollection(
+            database[SEQUENCE_REFERENCES_COLLECTION], tenant_id
+        )
+
+    async def save(
+        self,
+        sequence_id: str,
+        *,
+        name: str,
+        live: bool,
+        version: int,
+        segment_ids: list[str],
+        session: Session,
+    ) -> None:
+        """Keeps the sequence's latest state; an older one arriving late changes nothing."""
+        state = {"name": name, "live": live, "version": version, "segment_ids": segment_ids}
+        current = await self._references.find_one({"_id": sequence_id}, session=session)
+        if current is None:
+            await self._references.insert_one({"_id": sequence_id, **state}, session=session)
+        elif int(current.get("version", 0)) < version:
+            await self._references.update_one(
+                {"_id": sequence_id}, {"$set": state}, session=session
+            )
+
+    async def live_using(self, segment_id: str) -> list[str]:
+        """The names of the live (not archived) sequences that enrol from `segment_id`."""
+        documents = await self._references.find(
+            {"segment_ids": segment_id, "live": True}, sort=[("name", ASCENDING)]
+        )
+        return [str(d["name"]) for d in documents]
+
+
 async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
     """Segments of every tenant whose full evaluation has not finished.
 
@@ -767,7 +831,9 @@ async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
     each segment it returns is then evaluated within its own tenant.
     """
     documents = await (
-        database[SEGMENTS_COLLECTION].find({"status": SegmentStatus.COMPUTING.value}).to_list()
+        database[SEGMENTS_COLLECTION]
+        .find({"status": {"$in": [SegmentStatus.COMPUTING.value, SegmentStatus.DELETING.value]}})
+        .to_list()
     )
     return [_segment_from_document(document) for document in documents]
 

@@ -19,7 +19,7 @@ from crm_candidates.api.schemas import (
     TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
-from crm_candidates.commands import CandidateWriter, SegmentJobs
+from crm_candidates.commands import CandidateWriter, SegmentJobs, TenantSegments
 from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
@@ -54,6 +54,7 @@ from crm_candidates.repository import (
     SearchQuery,
     SegmentRepository,
     SegmentsRepo,
+    SequenceReferenceRepository,
     TimelineRepo,
 )
 from crm_shared import (
@@ -512,6 +513,43 @@ async def update_segment(
 async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
     """Every segment of the caller's tenant."""
     return [await _segment_public(segment, segments) for segment in await segments.all()]
+
+
+@segments_router.delete("/{segment_id}", status_code=204)
+async def delete_segment(
+    segment_id: str, segments: SegmentsRepo, principal: CurrentPrincipal, request: Request
+) -> Response:
+    """Deletes a segment nothing uses: it leaves lists and evaluations at once, and its members
+    exit (`segment.exited`) in the background. A segment that another segment's rule or a live
+    sequence's trigger uses is a 409 naming them: change or archive those first."""
+    if await segments.get(segment_id) is None:
+        raise _not_found("segment", segment_id)
+    database = request.app.state.platform.require_database()
+    tenant = await TenantSegments.load(segments)
+    dependents = sorted(
+        segment.name
+        for segment, rule in tenant.ordered
+        if segment_id in referenced_segments(rule) and segment.id != segment_id
+    )
+    sequences = await SequenceReferenceRepository(database, principal.tenant_id).live_using(
+        segment_id
+    )
+    users = [f"segment {name!r}" for name in dependents] + [
+        f"sequence {name!r}" for name in sequences
+    ]
+    if users:
+        raise ProblemError(
+            409,
+            f"segment {segment_id} is used by {', '.join(users)}; change or archive those first",
+            problem_type="conflict",
+            extensions={"used_by": {"segments": dependents, "sequences": sequences}},
+        )
+    deleted = await segments.mark_deleted(segment_id)
+    if deleted is None:
+        raise _not_found("segment", segment_id)
+    jobs: SegmentJobs = request.app.state.segment_jobs
+    jobs.schedule(deleted)
+    return Response(status_code=204)
 
 
 @segments_router.get("/{segment_id}", response_model=SegmentPublic)

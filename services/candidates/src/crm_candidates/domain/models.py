@@ -172,6 +172,9 @@ class SegmentStatus(StrEnum):
 
     COMPUTING = "computing"
     READY = "ready"
+    # Deleted: gone from lists and from every evaluation; its members are being let go (each
+    # with `segment.exited`), then it is removed.
+    DELETING = "deleting"
 
 
 class Segment(BaseModel):
