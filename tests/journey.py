@@ -261,7 +261,97 @@ async def run_core_journey(
     )
     other = await gateway.get("/api/v1/analytics/summary", headers=actors.other_tenant)
     assert set(other.json().values()) == {0}
+
+    await run_it_day_to_day(
+        gateway, acme, email, candidate_id, segment.json()["id"], sequence.json()["id"]
+    )
     return JourneyResult(candidate_id, message_id, trace_ids)
+
+
+# Every merge field the template documentation lists, in one template.
+EVERY_FIELD = (
+    "{{ candidate.first_name }}|{{ candidate.last_name }}|{{ candidate.email }}|"
+    "{{ candidate.current_title }}|{{ candidate.current_company }}|{{ candidate.location }}|"
+    "{{ sender.name }}|{{ unsubscribe_url }}|{{ preferences_url }}"
+)
+
+
+async def run_it_day_to_day(
+    gateway: httpx.AsyncClient,
+    acme: dict[str, str],
+    email: str,
+    candidate_id: str,
+    segment_id: str,
+    sequence_id: str,
+) -> None:
+    """8. What a talent team does on an ordinary day: find a person by e-mail, preview every
+    merge field, edit and pause a live sequence, try to delete a segment it uses, import an
+    Excel file written on a German Windows."""
+    found = await gateway.get("/api/v1/candidates", params={"email": email.upper()}, headers=acme)
+    assert [c["id"] for c in found.json()["items"]] == [candidate_id], found.text
+
+    template = await gateway.post(
+        "/api/v1/templates",
+        headers=acme,
+        json={"name": "Every field", "subject": "Fields", "html": "<p>x</p>", "text": EVERY_FIELD},
+    )
+    assert template.status_code == 201, template.text
+    preview = await gateway.post(
+        f"/api/v1/templates/{template.json()['id']}/preview",
+        headers=acme,
+        json={"candidate_id": candidate_id},
+    )
+    assert preview.status_code == 200, preview.text
+    fields = preview.json()["text"].split("\n")[0].split("|")
+    assert fields[:7] == ["Ada", "Lovelace", email, "", "", "Berlin", "Talent Team"]
+    assert all(url.startswith("http") for url in fields[7:]), fields
+
+    url = f"/api/v1/sequences/{sequence_id}"
+    live = await gateway.get(url, headers=acme)
+    edited = await gateway.patch(
+        url,
+        headers=acme | {"If-Match": live.headers["etag"]},
+        json={"name": "Berlin Python nurture (spring)"},
+    )
+    assert edited.status_code == 200, edited.text
+    stale = await gateway.patch(
+        url, headers=acme | {"If-Match": live.headers["etag"]}, json={"name": "Lost update"}
+    )
+    assert stale.status_code == 412, stale.text
+    paused = await gateway.post(f"{url}/pause", headers=acme)
+    assert (paused.status_code, paused.json()["status"]) == (200, "paused"), paused.text
+
+    async def segment_in_use() -> bool:
+        refused = await gateway.delete(f"/api/v1/segments/{segment_id}", headers=acme)
+        assert refused.status_code == 409, "a segment a live sequence uses was deleted"
+        return "Berlin Python nurture (spring)" in refused.json()["detail"]
+
+    await eventually(segment_in_use, message="the sequence's new name did not reach candidates")
+
+    mapping = {"Vorname": "first_name", "Nachname": "last_name", "E-Mail": "emails"}
+    job = await gateway.post("/api/v1/imports", headers=acme, json={"mapping": mapping})
+    assert job.status_code == 201, job.text
+    excel = "Vorname;Nachname;E-Mail\r\nJürgen;Groß;juergen.gross@example.de\r\n"
+    uploaded = await gateway.put(
+        f"/api/v1/imports/{job.json()['id']}/file",
+        headers=acme | {"content-type": "text/csv"},
+        content=excel.encode("cp1252"),
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    done = await poll_json(
+        gateway,
+        f"/api/v1/imports/{job.json()['id']}",
+        acme,
+        lambda job: job["status"] in ("completed", "failed"),
+        "the import did not finish",
+    )
+    assert (done["status"], done["delimiter"], done["counts"]["created"]) == ("completed", ";", 1)
+    imported = await gateway.get(
+        "/api/v1/candidates", params={"email": "juergen.gross@example.de"}, headers=acme
+    )
+    assert [(c["first_name"], c["last_name"]) for c in imported.json()["items"]] == [
+        ("Jürgen", "Groß")
+    ]
 
 
 def new_trace_id() -> str:
