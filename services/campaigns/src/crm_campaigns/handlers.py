@@ -101,6 +101,7 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
                 current_company=profile.current_company,
                 location=profile.location,
                 marketing_consent=profile.marketing_consent,
+                active=profile.status == "active",
                 time_zone=profile.time_zone,
                 owner_id=profile.owner_id,
                 email_sha256=[email_sha256(email) for email in profile.emails],

@@ -25,7 +25,12 @@ from crm_campaigns.delivery import (
     SendingRates,
     SharedInterval,
 )
-from crm_campaigns.domain.policy import SendPolicy, require_email_address, require_marketing_consent
+from crm_campaigns.domain.policy import (
+    SendPolicy,
+    require_active_candidate,
+    require_email_address,
+    require_marketing_consent,
+)
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.engine import SequenceEngine
@@ -127,6 +132,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             require_email_address,
             suppression_rule(governor),
             require_marketing_consent,
+            require_active_candidate,
             contact_policy_rule(governor),
         )
     )

@@ -30,7 +30,7 @@ from crm_shared import (
 
 async def to_candidate_created(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.created` for a newly stored candidate."""
-    payload = CandidateCreated.model_validate(candidate.profile())
+    payload = CandidateCreated.model_validate(_carried(candidate))
     await outbox.stage(
         CANDIDATE_CREATED,
         tenant_id=candidate.tenant_id,
@@ -42,7 +42,7 @@ async def to_candidate_created(outbox: Outbox, candidate: Candidate, *, session:
 
 async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.updated` with the whole profile after the change."""
-    payload = CandidateUpdated.model_validate(candidate.profile())
+    payload = CandidateUpdated.model_validate(_carried(candidate))
     await outbox.stage(
         CANDIDATE_UPDATED,
         tenant_id=candidate.tenant_id,
@@ -110,7 +110,7 @@ async def to_candidate_merged(
         merge_id=merge.id,
         survivor_candidate_id=merge.survivor_id,
         merged_candidate_id=merge.merged_id,
-        survivor=CandidateProfile.model_validate(survivor.profile()),
+        survivor=CandidateProfile.model_validate(_carried(survivor)),
     )
     await outbox.stage(
         CANDIDATE_MERGED,
@@ -129,8 +129,8 @@ async def to_candidate_unmerged(
         merge_id=merge.id,
         survivor_candidate_id=merge.survivor_id,
         restored_candidate_id=merge.merged_id,
-        survivor=CandidateProfile.model_validate(survivor.profile()),
-        restored=CandidateProfile.model_validate(restored.profile()),
+        survivor=CandidateProfile.model_validate(_carried(survivor)),
+        restored=CandidateProfile.model_validate(_carried(restored)),
     )
     await outbox.stage(
         CANDIDATE_UNMERGED,
@@ -139,3 +139,8 @@ async def to_candidate_unmerged(
         data=payload,
         session=session,
     )
+
+
+def _carried(candidate: Candidate) -> dict[str, Any]:
+    """What a candidate event carries: the profile, and whether the record is a live person."""
+    return candidate.profile() | {"status": candidate.status.value}

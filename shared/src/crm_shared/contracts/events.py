@@ -66,6 +66,11 @@ class CandidateProfile(_Payload):
     pools: list[PoolPlacement] = Field(
         default_factory=list, description="The talent pools the candidate is in, with the stage."
     )
+    status: Literal["active", "archived", "merged"] = Field(
+        default="active",
+        description="`active` for a live person; an `archived` record (restorable) and a "
+        "`merged` one get no marketing mail (added in v1, optional).",
+    )
 
 
 class CandidateCreated(CandidateProfile):

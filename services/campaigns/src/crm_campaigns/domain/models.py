@@ -34,6 +34,9 @@ class Recipient(BaseModel):
     current_company: str | None = None
     location: str | None = None
     marketing_consent: bool = False
+    active: bool = Field(
+        default=True, description="False for an archived or merged record: no marketing mail."
+    )
     time_zone: str | None = None
     owner_id: str | None = None
     email_sha256: list[str] = Field(
@@ -502,6 +505,7 @@ class SuppressionReason(StrEnum):
     ERASED = "erased"
     MANUAL = "manual"
     FREQUENCY_CAP = "frequency_cap"
+    ARCHIVED = "archived"
 
 
 # The failure reason of a message that SMTP refused, or whose sending was interrupted (the

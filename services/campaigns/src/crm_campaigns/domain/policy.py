@@ -71,6 +71,18 @@ async def require_email_address(checks: Sequence[SendCheck]) -> Mapping[str, Dec
     }
 
 
+async def require_active_candidate(checks: Sequence[SendCheck]) -> Mapping[str, Decision]:
+    """No marketing mail to an archived (or merged) record; transactional mail the person asked
+    for still goes."""
+    return {
+        check.message.id: Decision.skip(SuppressionReason.ARCHIVED)
+        for check in checks
+        if check.message.category is MessageCategory.MARKETING
+        and check.recipient is not None
+        and not check.recipient.active
+    }
+
+
 async def require_marketing_consent(checks: Sequence[SendCheck]) -> Mapping[str, Decision]:
     """No marketing mail without the candidate's current consent (an unknown candidate has none).
 

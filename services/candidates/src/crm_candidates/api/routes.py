@@ -24,6 +24,7 @@ from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
     CandidateSource,
+    CandidateStatus,
     ProfileError,
     Segment,
     SegmentStatus,
@@ -257,6 +258,44 @@ async def update_candidate(
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
+
+
+@router.delete("/candidates/{candidate_id}", status_code=204)
+async def archive_candidate(candidate_id: str, writer: Writer) -> Response:
+    """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
+    and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
+    `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
+    record is a 409. Erasing a person's data is `DELETE /gdpr/candidates/{id}` (admins)."""
+    await _set_status(candidate_id, CandidateStatus.ARCHIVED, writer)
+    return Response(status_code=204)
+
+
+@router.post("/candidates/{candidate_id}/restore", response_model=CandidatePublic)
+async def restore_candidate(candidate_id: str, writer: Writer) -> CandidatePublic:
+    """Brings an archived candidate back: lists, search, segments and mail as before."""
+    return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, writer))
+
+
+async def _set_status(
+    candidate_id: str, status: CandidateStatus, writer: CandidateWriter
+) -> Candidate:
+    def apply(candidate: Candidate) -> Candidate:
+        if candidate.status is CandidateStatus.MERGED:
+            raise _NotActiveError(candidate)
+        return candidate.model_copy(update={"status": status})
+
+    try:
+        changed = await writer.change(candidate_id, apply)
+    except _NotActiveError as merged:
+        raise ProblemError(
+            409,
+            f"{merged}; archive or restore its survivor instead",
+            problem_type="candidate-not-active",
+            extensions={"merged_into": merged.candidate.merged_into},
+        ) from None
+    if changed is None:
+        raise _not_found("candidate", candidate_id)
+    return changed
 
 
 def _lookup_problem(field: str, detail: str) -> ProblemError:
