@@ -265,7 +265,7 @@ async def archive_candidate(candidate_id: str, writer: Writer) -> Response:
     """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
     and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
     `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
-    record is a 409. Erasing a person's data is `DELETE /gdpr/candidates/{id}` (admins)."""
+    record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (admins)."""
     await _set_status(candidate_id, CandidateStatus.ARCHIVED, writer)
     return Response(status_code=204)
 
