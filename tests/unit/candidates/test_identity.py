@@ -215,3 +215,27 @@ def test_row_fields_split_lists_and_read_booleans() -> None:
         ("mapping", "no column is mapped to last_name"),
         ("mapping", "no column is mapped to emails"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("survivor_name", "merged_name", "kept"),
+    [
+        ("Zoe", "Zoë", "Zoë"),
+        ("zoë", "Zoë", "Zoë"),
+        ("SØREN", "Søren", "Søren"),
+        ("Soren", "Søren", "Søren"),
+        ("Zoë", "zoe", "Zoë"),
+        ("Ada", "Grace", "Ada"),  # not the same name: the survivor's stays
+    ],
+)
+def test_a_merge_keeps_the_better_written_spelling_of_one_value(
+    survivor_name: str, merged_name: str, kept: str
+) -> None:
+    survivor = _person("s", first_name=survivor_name, current_company="muller gmbh")
+    merged = _person("m", first_name=merged_name, current_company="Müller GmbH")
+    fields, provenance = merge_profiles(survivor, merged, {})
+    assert fields["first_name"] == kept
+    assert provenance["first_name"][0]["candidate_id"] == ("s" if kept == survivor_name else "m")
+    assert fields["current_company"] == "Müller GmbH"
+    chosen, _ = merge_profiles(survivor, merged, {"current_company": FieldChoice.SURVIVOR})
+    assert chosen["current_company"] == "muller gmbh"  # an explicit choice wins

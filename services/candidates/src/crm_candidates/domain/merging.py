@@ -2,18 +2,22 @@
 
 Pure functions. Lists are united by default (the survivor's values first); a dictionary field
 (custom fields) is united key by key with the survivor winning a conflict; any other field keeps
-the survivor's value unless the survivor has none. A caller may choose `survivor` or `merged`
-for any field, and `union` for list and dictionary fields. Every value of the result carries its
-origin: the record it came from and that record's source; values a record itself received in an
-earlier merge keep their earlier origin.
+the survivor's value unless the survivor has none, or unless both hold the same text written
+differently and the merged record's is the better written: with its diacritics ("Zoë" over
+"Zoe") or its capitals ("Ada Lovelace" over "ada lovelace", "ADA LOVELACE"). A caller may
+choose `survivor` or `merged` for any field, and `union` for list and dictionary fields. Every
+value of the result carries its origin: the record it came from and that record's source;
+values a record itself received in an earlier merge keep their earlier origin.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
+from crm_candidates.domain.identity import fold
 from crm_candidates.domain.models import RECORD_FIELDS, Candidate
 
 # Pool placements are kept by the pool commands from their own memberships: the survivor keeps
@@ -75,6 +79,36 @@ def _origins(record: Candidate, field: str, values: list[Any]) -> list[dict[str,
     return [_origin(record, field, value) for value in values]
 
 
+# Letters that carry no combining mark to drop, spelled as they are without the keyboard for them.
+_PLAIN_SPELLING = str.maketrans(
+    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L",
+     "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH"}
+)  # fmt: skip
+
+
+def _folded(text: str) -> str:
+    """The text without diacritics, case or extra blanks: what two spellings share."""
+    return fold(text.translate(_PLAIN_SPELLING))
+
+
+def _how_well_written(text: str) -> tuple[int, bool, int]:
+    """Diacritics kept, mixed rather than single case, and capitalised words: more is better."""
+    accented = sum(1 for c in unicodedata.normalize("NFKD", text) if unicodedata.combining(c))
+    accented += sum(1 for c in text if c in "ßæøœłđþÆØŒŁĐÞ")
+    mixed_case = text != text.lower() and text != text.upper()
+    capitalised = sum(1 for word in text.split() if word[:1].isupper())
+    return accented, mixed_case, capitalised
+
+
+def better_written(ours: Any, theirs: Any) -> bool:
+    """Whether `theirs` is the same text as `ours`, better written (see the module's doc)."""
+    if not isinstance(ours, str) or not isinstance(theirs, str) or ours == theirs:
+        return False
+    if _folded(ours) != _folded(theirs):
+        return False
+    return _how_well_written(theirs) > _how_well_written(ours)
+
+
 def merge_profiles(
     survivor: Candidate, merged: Candidate, choices: dict[str, FieldChoice]
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
@@ -117,7 +151,11 @@ def merge_profiles(
             ]
         else:
             choice = choices.get(name, FieldChoice.SURVIVOR)
-            take_merged = choice is FieldChoice.MERGED or (ours is None and theirs is not None)
+            take_merged = (
+                choice is FieldChoice.MERGED
+                or (ours is None and theirs is not None)
+                or better_written(ours, theirs)
+            )
             if name in choices and choice is FieldChoice.SURVIVOR:
                 take_merged = False
             source = merged if take_merged else survivor
