@@ -183,3 +183,77 @@ async def test_custom_fields_belong_to_one_tenant(stack: Stack) -> None:
         headers=stack.as_(ACME_TOKEN),
     )
     assert f"custom_fields.{key}" in error_fields(refused)
+
+
+async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
+    stack: Stack,
+) -> None:
+    globex = stack.as_(GLOBEX_TOKEN)
+    notice, team = unique("notice").lower(), unique("team").lower()
+    for definition in (
+        {"key": notice, "label": "Notice", "type": "string"},
+        {"key": team, "label": "Team", "type": "enum", "allowed_values": ["Data", "Web"]},
+    ):
+        created = await stack.gateway.post("/api/v1/custom-fields", json=definition, headers=globex)
+        assert created.status_code == 201, created.text
+    candidate = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(custom_fields={notice: "Drei Monate", team: "Data"}),
+        headers=globex,
+    )
+    assert candidate.status_code == 201, candidate.text
+    url = f"/api/v1/candidates/{candidate.json()['id']}"
+
+    grown = await stack.gateway.patch(
+        f"/api/v1/custom-fields/{team}",
+        json={"label": "Team (Abteilung)", "allowed_values": ["Data", "Web", "Qualität"]},
+        headers=globex,
+    )
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["allowed_values"] == ["Data", "Web", "Qualität"]
+    shrunk = await stack.gateway.patch(
+        f"/api/v1/custom-fields/{team}", json={"allowed_values": ["Web"]}, headers=globex
+    )
+    assert error_fields(shrunk) == ["allowed_values"]
+
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={
+            "name": "Long notice",
+            "rule": {"all": [{"field": f"custom_fields.{notice}", "op": "equals", "value": "x"}]},
+        },
+        headers=globex,
+    )
+    assert segment.status_code == 201, segment.text
+    in_use = await stack.gateway.delete(f"/api/v1/custom-fields/{notice}", headers=globex)
+    assert in_use.status_code == 409, in_use.text
+    assert "Long notice" in in_use.json()["detail"]
+    gone = await stack.gateway.delete(f"/api/v1/segments/{segment.json()['id']}", headers=globex)
+    assert gone.status_code == 204, gone.text
+    deleted = await stack.gateway.delete(f"/api/v1/custom-fields/{notice}", headers=globex)
+    assert deleted.status_code == 204, deleted.text
+
+    listed = await stack.gateway.get("/api/v1/custom-fields", headers=globex)
+    assert notice not in [f["key"] for f in listed.json()]
+    everything = await stack.gateway.get(
+        "/api/v1/custom-fields?include_archived=true", headers=globex
+    )
+    assert notice in [f["key"] for f in everything.json()]
+    held = await stack.gateway.get(url, headers=globex)
+    assert held.json()["custom_fields"][notice] == "Drei Monate"
+    refused = await stack.gateway.patch(
+        url, json={"custom_fields": {notice: "Ein Monat"}}, headers=globex
+    )
+    assert error_fields(refused) == [f"custom_fields.{notice}"]
+    changed = await stack.gateway.patch(
+        url, json={"custom_fields": {team: "Qualität"}}, headers=globex
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["custom_fields"] == {notice: "Drei Monate", team: "Qualität"}
+
+    restored = await stack.gateway.post(f"/api/v1/custom-fields/{notice}/restore", headers=globex)
+    assert restored.status_code == 200, restored.text
+    again = await stack.gateway.patch(
+        url, json={"custom_fields": {notice: "Ein Monat"}}, headers=globex
+    )
+    assert again.status_code == 200, again.text

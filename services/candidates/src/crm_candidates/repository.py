@@ -861,12 +861,16 @@ class ProfileRulesRepository:
     ) -> ProfileRules:
         """What the tenant's profile fields are normalised with; `default_region` overrides."""
         settings = await self._settings_document(session)
+        definitions = await self.custom_fields(session=session)
         return ProfileRules(
             phone_region=default_region
             or settings.get("default_phone_region")
             or DEFAULT_PHONE_REGION,
             vocabulary=await self._vocabulary_version(settings.get("skill_vocabulary_version")),
-            custom_fields={d.key: d for d in await self.custom_fields(session=session)},
+            custom_fields={d.key: d for d in definitions if d.archived_at is None},
+            archived_custom_fields=frozenset(
+                d.key for d in definitions if d.archived_at is not None
+            ),
         )
 
     async def _vocabulary_version(self, version: str | None) -> SkillVocabulary:
@@ -931,6 +935,20 @@ class ProfileRulesRepository:
         """The tenant's custom fields in creation order."""
         documents = await self._fields.find({}, sort=[("_id", ASCENDING)], session=session)
         return [from_document(CustomFieldDefinition, document) for document in documents]
+
+    async def replace_custom_field(self, definition: CustomFieldDefinition) -> None:
+        """Stores an edited custom field (label, required, choices)."""
+        await self._fields.update_one(
+            {"_id": definition.id},
+            {
+                "$set": {
+                    "label": definition.label,
+                    "required": definition.required,
+                    "allowed_values": definition.allowed_values,
+                    "archived_at": definition.archived_at,
+                }
+            },
+        )
 
     async def custom_field(self, key: str) -> CustomFieldDefinition | None:
         """The custom field with this key, if the tenant defined it."""

@@ -13,6 +13,7 @@ from crm_candidates.api.schemas import (
     CandidateSummary,
     CustomFieldCreate,
     CustomFieldPublic,
+    CustomFieldUpdate,
     NoteCreate,
     NotePublic,
     PoolCreate,
@@ -29,7 +30,7 @@ from crm_candidates.api.schemas import (
     StageMove,
 )
 from crm_candidates.commands import PoolCommands
-from crm_candidates.domain.custom_fields import CustomFieldDefinition
+from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
 from crm_candidates.domain.models import ProfileError
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.pools import (
@@ -43,6 +44,7 @@ from crm_candidates.domain.pools import (
     resolve_stage,
 )
 from crm_candidates.domain.profile import SkillVocabulary, is_phone_region
+from crm_candidates.domain.segments import CUSTOM_FIELD_PREFIX, Group, referenced_fields
 from crm_candidates.repository import (
     CandidatesRepo,
     DuplicateKeyInTenantError,
@@ -50,6 +52,8 @@ from crm_candidates.repository import (
     PoolRepository,
     PoolsRepo,
     ProfileRulesRepo,
+    ProfileRulesRepository,
+    SegmentsRepo,
 )
 from crm_shared import (
     CurrentPrincipal,
@@ -60,6 +64,7 @@ from crm_shared import (
     encode_cursor,
     reject_unknown_query_params,
     require_roles,
+    utc_now,
 )
 
 # Who may change how every profile of the tenant is read: not coordinators or viewers.
@@ -176,9 +181,87 @@ async def create_custom_field(
 
 
 @settings_router.get("/custom-fields", response_model=list[CustomFieldPublic])
-async def list_custom_fields(profile_rules: ProfileRulesRepo) -> list[CustomFieldPublic]:
-    """The tenant's custom fields in the order they were defined."""
-    return [_custom_field_public(d) for d in await profile_rules.custom_fields()]
+async def list_custom_fields(
+    profile_rules: ProfileRulesRepo,
+    include_archived: Annotated[bool, Query(description="Deleted fields too.")] = False,
+) -> list[CustomFieldPublic]:
+    """The tenant's custom fields in the order they were defined (deleted ones when asked)."""
+    return [
+        _custom_field_public(d)
+        for d in await profile_rules.custom_fields()
+        if include_archived or d.archived_at is None
+    ]
+
+
+@settings_router.patch(
+    "/custom-fields/{key}", response_model=CustomFieldPublic, dependencies=CONFIGURES
+)
+async def update_custom_field(
+    key: str, body: CustomFieldUpdate, profile_rules: ProfileRulesRepo
+) -> CustomFieldPublic:
+    """Changes a custom field's label, whether it is required, or its choices (which may grow,
+    not shrink: candidates may hold any of them). Key and type never change. A required field
+    binds later writes that send custom fields, not the records already stored."""
+    definition = await _live_custom_field(profile_rules, key)
+    try:
+        edited = widened(
+            definition,
+            label=body.label,
+            required=body.required,
+            allowed_values=body.allowed_values,
+        )
+    except ValueError as invalid:
+        message = str(invalid).removeprefix("Value error, ")
+        raise profile_problem(ProfileError([("allowed_values", message)])) from None
+    await profile_rules.replace_custom_field(edited)
+    return _custom_field_public(edited)
+
+
+@settings_router.delete("/custom-fields/{key}", status_code=204, dependencies=CONFIGURES)
+async def delete_custom_field(
+    key: str, profile_rules: ProfileRulesRepo, segments: SegmentsRepo
+) -> Response:
+    """Deletes a custom field: it takes no new values and leaves the list, while the values
+    candidates hold stay on their records (and in exports); `POST .../restore` brings it back.
+    A segment whose rule uses the field is a 409 naming it."""
+    definition = await _live_custom_field(profile_rules, key)
+    field = f"{CUSTOM_FIELD_PREFIX}{key}"
+    using = sorted(
+        segment.name
+        for segment in await segments.all()
+        if field in referenced_fields(Group.model_validate(segment.rule))
+    )
+    if using:
+        raise _conflict(
+            f"custom field {key!r} is used by segment {', '.join(repr(n) for n in using)}; "
+            "change those rules first"
+        )
+    await profile_rules.replace_custom_field(
+        definition.model_copy(update={"archived_at": utc_now()})
+    )
+    return Response(status_code=204)
+
+
+@settings_router.post(
+    "/custom-fields/{key}/restore", response_model=CustomFieldPublic, dependencies=CONFIGURES
+)
+async def restore_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
+    """Brings a deleted custom field back, with the values candidates still hold."""
+    definition = await profile_rules.custom_field(key)
+    if definition is None or definition.archived_at is None:
+        raise _not_found("deleted custom field", key)
+    restored = definition.model_copy(update={"archived_at": None})
+    await profile_rules.replace_custom_field(restored)
+    return _custom_field_public(restored)
+
+
+async def _live_custom_field(
+    profile_rules: ProfileRulesRepository, key: str
+) -> CustomFieldDefinition:
+    definition = await profile_rules.custom_field(key)
+    if definition is None or definition.archived_at is not None:
+        raise _not_found("custom field", key)
+    return definition
 
 
 @settings_router.get("/custom-fields/{key}", response_model=CustomFieldPublic)

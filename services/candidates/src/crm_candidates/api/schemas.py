@@ -273,6 +273,20 @@ class CustomFieldCreate(BaseModel):
     )
 
 
+class CustomFieldUpdate(BaseModel):
+    """An edit of a custom field: the fields sent change; key and type never do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: Label | None = None
+    required: bool | None = None
+    allowed_values: list[Label] | None = Field(
+        default=None,
+        max_length=200,
+        description="The whole new list of choices: existing ones may not be left out.",
+    )
+
+
 class CustomFieldPublic(BaseModel):
     """A custom field as the API returns it."""
 
@@ -284,6 +298,9 @@ class CustomFieldPublic(BaseModel):
     allowed_values: list[str]
     created_by: str
     created_at: datetime
+    archived_at: datetime | None = Field(
+        description="When it was deleted: it takes no new values; values held stay."
+    )
 
 
 class NoteCreate(BaseModel):

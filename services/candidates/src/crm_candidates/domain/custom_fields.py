@@ -45,6 +45,8 @@ class CustomFieldDefinition(BaseModel):
     allowed_values: list[str] = Field(default_factory=list)
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    # Deleted: it takes no new values; what candidates hold stays on their records.
+    archived_at: datetime | None = None
 
     @model_validator(mode="after")
     def _choices_match_type(self) -> CustomFieldDefinition:
@@ -128,3 +130,27 @@ def validate_custom_fields(
     if errors:
         raise ProfileError(errors)
     return stored
+
+
+def widened(
+    definition: CustomFieldDefinition,
+    *,
+    label: str | None,
+    required: bool | None,
+    allowed_values: list[str] | None,
+) -> CustomFieldDefinition:
+    """The definition after an edit; raises `ValueError` for one that stored values could
+    break. Key and type never change; choices can be added and renamed in case, not removed,
+    since candidates may hold them."""
+    changes: dict[str, Any] = {}
+    if label is not None:
+        changes["label"] = label
+    if required is not None:
+        changes["required"] = required
+    if allowed_values is not None:
+        kept = {value.casefold() for value in allowed_values}
+        removed = [value for value in definition.allowed_values if value.casefold() not in kept]
+        if removed:
+            raise ValueError(f"choices candidates may hold cannot be removed: {', '.join(removed)}")
+        changes["allowed_values"] = allowed_values
+    return CustomFieldDefinition.model_validate(definition.model_dump() | changes)

@@ -232,6 +232,8 @@ class ProfileRules:
     phone_region: str = DEFAULT_PHONE_REGION
     vocabulary: SkillVocabulary = field(default_factory=SkillVocabulary)
     custom_fields: Mapping[str, CustomFieldDefinition] = field(default_factory=dict)
+    # Keys of deleted custom fields: the values candidates hold are kept, new ones refused.
+    archived_custom_fields: frozenset[str] = frozenset()
 
 
 def _text_or_none(value: Any) -> Any:
@@ -293,12 +295,19 @@ def normalise_profile_fields(
         if text in fields:
             normalised[text] = _text_or_none(fields[text])
     if "custom_fields" in fields:
-        given = dict(fields["custom_fields"] or {})
-        if current_custom_fields is not None:
-            given = {**current_custom_fields, **given}
-        given = {key: value for key, value in given.items() if value is not None}
+        changes = dict(fields["custom_fields"] or {})
+        archived = rules.archived_custom_fields
+        errors.extend(
+            (f"custom_fields.{key}", "this custom field was deleted; it takes no new values")
+            for key, value in changes.items()
+            if key in archived and value is not None
+        )
+        given = {**(current_custom_fields or {}), **changes}
+        kept = {k: v for k, v in given.items() if k in archived and v is not None}
+        live = {k: v for k, v in given.items() if k not in archived and v is not None}
         try:
-            normalised["custom_fields"] = validate_custom_fields(given, rules.custom_fields)
+            validated = validate_custom_fields(live, rules.custom_fields)
+            normalised["custom_fields"] = validated | kept
         except ProfileError as invalid:
             errors.extend(invalid.errors)
     if errors:

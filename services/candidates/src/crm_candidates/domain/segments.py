@@ -551,6 +551,11 @@ def referenced_segments(node: Group | SegmentReference | Condition) -> set[str]:
     return {node.segment} if isinstance(node, SegmentReference) else set()
 
 
+def referenced_fields(rule: Group) -> set[str]:
+    """The candidate fields a rule's conditions compare, e.g. `custom_fields.notice_period`."""
+    return {condition.field for condition in conditions(rule)}
+
+
 def is_time_dependent(rule: Group) -> bool:
     """Whether membership can change with time alone (the rule has relative dates)."""
     return any(condition.relative is not None for condition in conditions(rule))
