@@ -378,3 +378,37 @@ async def test_sequences_saved_before_the_topic_existed_are_announced_once(
         count=1,
     )
     assert announced["data"]["status"] == "active"
+
+
+async def test_a_block_in_use_cannot_be_deleted_until_its_templates_are_archived(
+    stack: Stack,
+) -> None:
+    key = unique("footer").lower()
+    block = await stack.gateway.post(
+        "/api/v1/blocks",
+        headers=headers(stack),
+        json={"key": key, "name": "Footer", "html": "<p>Acme GmbH, München</p>", "text": "Acme"},
+    )
+    assert block.status_code == 201, block.text
+    template = await stack.gateway.post(
+        "/api/v1/templates",
+        headers=headers(stack),
+        json={
+            "name": unique("template"),
+            "subject": "Hi",
+            "html": f"<p>Hi</p>{{{{ blocks.{key} }}}}",
+            "text": "Hi",
+        },
+    )
+    assert template.status_code == 201, template.text
+    url = f"/api/v1/blocks/{key}"
+    refused = await stack.gateway.delete(url, headers=headers(stack))
+    assert refused.status_code == 409, refused.text
+    assert template.json()["name"] in refused.json()["detail"]
+    archived = await stack.gateway.delete(
+        f"/api/v1/templates/{template.json()['id']}", headers=headers(stack)
+    )
+    assert archived.status_code == 204, archived.text
+    deleted = await stack.gateway.delete(url, headers=headers(stack))
+    assert deleted.status_code == 204, deleted.text
+    assert (await stack.gateway.get(url, headers=headers(stack))).status_code == 404

@@ -951,6 +951,10 @@ class BlockRepository:
         document = await self._blocks.find_one({"key": key})
         return from_document(Block, document) if document else None
 
+    async def delete(self, key: str) -> bool:
+        result = await self._blocks.delete_one({"key": key})
+        return result.deleted_count == 1
+
     async def all(self, *, session: Session | None = None) -> list[Block]:
         documents = await self._blocks.find({}, sort=[("key", ASCENDING)], session=session)
         return [from_document(Block, d) for d in documents]

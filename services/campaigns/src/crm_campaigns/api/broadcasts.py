@@ -18,7 +18,7 @@ from crm_campaigns.api.schemas import (
 )
 from crm_campaigns.broadcasts import UNKNOWN_CANDIDATE, variant_results
 from crm_campaigns.domain.models import Block, Broadcast, BroadcastStatus, MessageStatus
-from crm_campaigns.domain.templates import TemplateError, validate_template
+from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
 from crm_campaigns.repository import (
     PAUSABLE,
     BlocksRepo,
@@ -432,6 +432,29 @@ async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
     if block is None:
         raise _not_found("block", key)
     return _block_public(block)
+
+
+@router.delete("/blocks/{key}", status_code=204, tags=["templates"])
+async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -> Response:
+    """Deletes a block no template (not archived) includes; a 409 names those that do. Mail
+    already rendered with it is unchanged."""
+    if await blocks.get(key) is None:
+        raise _not_found("block", key)
+    using = sorted(
+        template.name
+        for template in await templates.all()
+        if key in blocks_used(template.html) | blocks_used(template.text)
+    )
+    if using:
+        raise ProblemError(
+            409,
+            f"block {key} is included by template {', '.join(repr(n) for n in using)}; "
+            "change or archive those first",
+            problem_type="conflict",
+        )
+    if not await blocks.delete(key):
+        raise _not_found("block", key)
+    return Response(status_code=204)
 
 
 @router.put("/blocks/{key}", response_model=BlockPublic, tags=["templates"])

@@ -243,7 +243,7 @@ def _compiled_text(source: str) -> Template:
     return _environment.from_string(source)
 
 
-def _blocks_used(source: str) -> set[str]:
+def blocks_used(source: str) -> set[str]:
     """The keys of the blocks a (validated) part includes as `blocks.<key>`."""
     return {
         node.attr
@@ -294,11 +294,11 @@ class CompiledTemplate:
         available = blocks or {}
         self._html_blocks = {
             key: _BlockPart(_html_environment, key, available[key].html)
-            for key in _blocks_used(html) & available.keys()
+            for key in blocks_used(html) & available.keys()
         }
         self._text_blocks = {
             key: _BlockPart(_environment, key, available[key].text)
-            for key in _blocks_used(text) & available.keys()
+            for key in blocks_used(text) & available.keys()
         }
 
     def render(self, context: dict[str, Any], *, subject: str | None = None) -> RenderedMessage:
