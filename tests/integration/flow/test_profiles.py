@@ -659,3 +659,51 @@ async def test_pool_moves_re_evaluate_segments_in_the_same_write(
         count=1,
     )
     assert exited["subject"] == candidate["id"]
+
+
+async def test_a_synonym_added_later_re_spells_the_skills_already_stored(stack: Stack) -> None:
+    globex = stack.as_(GLOBEX_TOKEN)
+    tag = unique("k8s")
+    before = await create(stack, GLOBEX_TOKEN, person(tag, skills=["K8s", "Python"], tags=[tag]))
+    assert before["skills"] == ["k8s", "python"]
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={
+            "name": unique("kubernetes"),
+            "rule": {
+                "all": [
+                    {"field": "skills", "op": "equals", "value": "kubernetes"},
+                    {"field": "tags", "op": "equals", "value": tag},
+                ]
+            },
+        },
+        headers=globex,
+    )
+    assert segment.status_code == 201, segment.text
+    vocabulary = await stack.gateway.put(
+        "/api/v1/skills/vocabulary",
+        json={"skills": [{"canonical": "Kubernetes", "synonyms": ["k8s", "kube"]}]},
+        headers=globex,
+    )
+    assert vocabulary.status_code == 200, vocabulary.text
+    progress: dict[str, Any] = {}
+
+    async def done() -> bool:
+        nonlocal progress
+        response = await stack.gateway.get("/api/v1/skills/vocabulary/progress", headers=globex)
+        assert response.status_code == 200, response.text
+        progress = response.json()
+        return bool(progress["status"] == "completed")
+
+    await eventually(done, message="the stored skills were not re-spelled")
+    assert progress["changed"] >= 1
+    after = await stack.gateway.get(f"/api/v1/candidates/{before['id']}", headers=globex)
+    assert after.json()["skills"] == ["kubernetes", "python"]
+
+    async def in_segment() -> bool:
+        members = await stack.gateway.get(
+            f"/api/v1/segments/{segment.json()['id']}/members", headers=globex
+        )
+        return bool([m["id"] for m in members.json()["items"]] == [before["id"]])
+
+    await eventually(in_segment, message="the re-spelled candidate did not enter the segment")

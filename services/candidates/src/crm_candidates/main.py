@@ -31,6 +31,7 @@ from crm_candidates.repository import (
     ensure_import_indexes,
     ensure_indexes,
 )
+from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
     Wakeup,
@@ -51,6 +52,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         platform.require_outbox(),
     )
     segment_jobs = SegmentJobs(mongo, database, outbox)
+    skill_jobs = SkillRenormalisations(mongo, database, outbox)
     links = settings.signed_links()
     confirmation = ConfirmationPolicy(
         public_base_url=settings.public_base_url,
@@ -87,6 +89,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
 
     async def run_background_work() -> AsyncIterator[None]:
         await segment_jobs.resume_unfinished()
+        await skill_jobs.resume_unfinished()
         expiry_worker.start()
         rechecks.worker.start()
         # Imports a stopped process left unfinished are resumed once their lease expires.
@@ -98,6 +101,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
             await rechecks.worker.stop()
             await expiry_worker.stop()
             await segment_jobs.stop()
+            await skill_jobs.stop()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(partial(backfill_derived_fields, database))
@@ -129,6 +133,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         extra_lifespan=run_background_work,
     )
     app.state.segment_jobs = segment_jobs
+    app.state.skill_jobs = skill_jobs
     app.state.consent_links = links
     app.state.confirmation_policy = confirmation
     app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 CANDIDATES_COLLECTION = "candidates"
 SEGMENTS_COLLECTION = "segments"
 MEMBERSHIPS_COLLECTION = "segment_memberships"
+# One re-normalisation of stored skills per tenant: the latest vocabulary's.
+SKILL_RENORMALISATIONS_COLLECTION = "skill_renormalisations"
 # What campaigns' sequences depend on, projected from `sequence.saved`.
 SEQUENCE_REFERENCES_COLLECTION = "sequence_references"
 PROFILE_SETTINGS_COLLECTION = "profile_settings"
@@ -589,6 +591,16 @@ class CandidateRepository:
         documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [(document["_id"], document.get("facets") or {}) for document in documents]
 
+    async def skills_after(self, after: str | None, *, limit: int) -> list[tuple[str, list[str]]]:
+        """(id, skills) of the records holding skills, in id order after `after`."""
+        query: dict[str, Any] = {"skills.0": {"$exists": True}}
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._candidates.find(
+            query, sort=[("_id", ASCENDING)], limit=limit, projection={"skills": 1}
+        )
+        return [(str(d["_id"]), list(d.get("skills") or [])) for d in documents]
+
     async def ids_matching(self, query: dict[str, Any], *, batch: int) -> AsyncIterator[list[str]]:
         """The ids of every active candidate matching a compiled query, in batches of `batch`."""
         after: str | None = None
@@ -905,8 +917,8 @@ class ProfileRulesRepository:
         """The tenant's canonical skills and their synonyms."""
         return _vocabulary(await self._vocabularies.find_one({"_id": self.tenant_id}) or {})
 
-    async def set_vocabulary(self, vocabulary: SkillVocabulary) -> None:
-        """Replaces the tenant's skill vocabulary."""
+    async def set_vocabulary(self, vocabulary: SkillVocabulary) -> str:
+        """Replaces the tenant's skill vocabulary; returns the new version's id."""
         # A list, not a mapping: skill names like `node.js` cannot be MongoDB field names.
         entries = [
             {"canonical": name, "synonyms": list(synonyms)}
@@ -923,6 +935,7 @@ class ProfileRulesRepository:
             {"$set": {"skill_vocabulary_version": version}},
             upsert=True,
         )
+        return version
 
     async def add_custom_field(self, definition: CustomFieldDefinition) -> None:
         """Stores a new custom field; raises `DuplicateKeyInTenantError` if the key is taken."""
@@ -1501,3 +1514,52 @@ def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRe
 
 
 ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]
+
+
+class SkillRenormalisationRepository:
+    """The progress of re-normalising one tenant's stored skills after a vocabulary change."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._jobs = TenantScopedCollection(database[SKILL_RENORMALISATIONS_COLLECTION], tenant_id)
+
+    async def start(self, version: str) -> None:
+        """Starts the job of `version`, replacing any earlier one (its vocabulary is gone)."""
+        job = {
+            "version": version,
+            "status": "running",
+            "after": None,
+            "processed": 0,
+            "changed": 0,
+            "started_at": utc_now(),
+            "finished_at": None,
+        }
+        await self._jobs.update_one({"_id": self.tenant_id}, {"$set": job}, upsert=True)
+
+    async def get(self) -> dict[str, Any] | None:
+        return await self._jobs.find_one({"_id": self.tenant_id})
+
+    async def advance(self, version: str, after: str, processed: int, changed: int) -> bool:
+        """Records a batch done; False if a newer vocabulary replaced this job meanwhile."""
+        result = await self._jobs.update_one(
+            {"_id": self.tenant_id, "version": version, "status": "running"},
+            {"$set": {"after": after}, "$inc": {"processed": processed, "changed": changed}},
+        )
+        return result.matched_count == 1
+
+    async def finish(self, version: str) -> None:
+        await self._jobs.update_one(
+            {"_id": self.tenant_id, "version": version, "status": "running"},
+            {"$set": {"status": "completed", "finished_at": utc_now()}},
+        )
+
+
+async def unfinished_skill_renormalisations(database: Database) -> list[tuple[str, str]]:
+    """(tenant, version) of every running re-normalisation, to resume at service start.
+
+    Deliberately cross-tenant, like the other jobs resumed at start.
+    """
+    documents = (
+        await database[SKILL_RENORMALISATIONS_COLLECTION].find({"status": "running"}).to_list()
+    )
+    return [(str(d["tenant_id"]), str(d["version"])) for d in documents]

@@ -25,6 +25,7 @@ from crm_candidates.api.schemas import (
     PoolUpdate,
     ProfileSettings,
     SkillEntry,
+    SkillRenormalisationPublic,
     SkillVocabularyBody,
     StageChangePublic,
     StageMove,
@@ -54,7 +55,9 @@ from crm_candidates.repository import (
     ProfileRulesRepo,
     ProfileRulesRepository,
     SegmentsRepo,
+    SkillRenormalisationRepository,
 )
+from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     CurrentPrincipal,
     Page,
@@ -123,9 +126,14 @@ async def get_skill_vocabulary(profile_rules: ProfileRulesRepo) -> SkillVocabula
     "/skills/vocabulary", response_model=SkillVocabularyBody, dependencies=CONFIGURES
 )
 async def put_skill_vocabulary(
-    body: SkillVocabularyBody, profile_rules: ProfileRulesRepo
+    body: SkillVocabularyBody,
+    profile_rules: ProfileRulesRepo,
+    principal: CurrentPrincipal,
+    request: Request,
 ) -> SkillVocabularyBody:
-    """Replaces the vocabulary; skills written from now on map to their canonical skill.
+    """Replaces the vocabulary; skills written from now on map to their canonical skill, and
+    the skills candidates already hold are re-spelled in the background (each a
+    `candidate.updated`, segments following): progress at `GET /skills/vocabulary/progress`.
 
     Spellings are compared ignoring case, spaces, dots, dashes and underscores, so one
     spelling may belong to only one canonical skill (a 422 names the clash).
@@ -136,8 +144,23 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
-    await profile_rules.set_vocabulary(vocabulary)
+    version = await profile_rules.set_vocabulary(vocabulary)
+    jobs: SkillRenormalisations = request.app.state.skill_jobs
+    await jobs.start(principal.tenant_id, version)
     return _vocabulary_body(vocabulary)
+
+
+@settings_router.get("/skills/vocabulary/progress", response_model=SkillRenormalisationPublic)
+async def skill_renormalisation_progress(
+    principal: CurrentPrincipal, request: Request
+) -> SkillRenormalisationPublic:
+    """How far re-spelling the stored skills after the last vocabulary change got (404 before
+    any change)."""
+    database = request.app.state.platform.require_database()
+    job = await SkillRenormalisationRepository(database, principal.tenant_id).get()
+    if job is None:
+        raise _not_found("vocabulary change", "yet")
+    return SkillRenormalisationPublic.model_validate(job)
 
 
 def _custom_field_public(definition: CustomFieldDefinition) -> CustomFieldPublic:

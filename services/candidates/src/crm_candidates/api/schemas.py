@@ -273,6 +273,16 @@ class CustomFieldCreate(BaseModel):
     )
 
 
+class SkillRenormalisationPublic(BaseModel):
+    """How far re-normalising the stored candidates' skills after a vocabulary change got."""
+
+    status: Literal["running", "completed"]
+    processed: int = Field(description="Candidates holding skills looked at so far.")
+    changed: int = Field(description="Of those, the ones whose skills were re-spelled.")
+    started_at: datetime
+    finished_at: datetime | None
+
+
 class CustomFieldUpdate(BaseModel):
     """An edit of a custom field: the fields sent change; key and type never do."""
 

@@ -1,0 +1,119 @@
+"""Use case: after a skill vocabulary change, re-normalise the skills candidates already hold.
+
+A synonym added later ("k8s" -> "kubernetes") must not leave the candidates stored before it
+apart from those written after: segments on the canonical skill would miss them. The job walks
+the tenant's records holding skills in id order, in batches, and rewrites those whose skills
+the new vocabulary spells differently through the normal candidate writer, so each change is a
+`candidate.updated` with its segment entries and exits. Its progress is stored per tenant; a
+newer vocabulary replaces a running job, and a restart resumes one where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from crm_candidates.commands import CandidateWriter
+from crm_candidates.domain.models import Candidate
+from crm_candidates.repository import (
+    CandidateRepository,
+    ProfileRulesRepository,
+    SegmentRepository,
+    SkillRenormalisationRepository,
+    unfinished_skill_renormalisations,
+)
+from crm_shared import Database, MongoClient, Outbox, Session, in_transaction
+
+BATCH = 200
+
+logger = logging.getLogger(__name__)
+
+
+class SkillRenormalisations:
+    """Runs and resumes the re-normalisation jobs of every tenant, one task per tenant."""
+
+    def __init__(self, mongo: MongoClient, database: Database, outbox: Outbox) -> None:
+        self._mongo = mongo
+        self._database = database
+        self._outbox = outbox
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, tenant_id: str, version: str) -> None:
+        """Records and starts the job of the tenant's new vocabulary `version`."""
+        await SkillRenormalisationRepository(self._database, tenant_id).start(version)
+        self._schedule(tenant_id, version)
+
+    async def resume_unfinished(self) -> None:
+        for tenant_id, version in await unfinished_skill_renormalisations(self._database):
+            self._schedule(tenant_id, version)
+
+    async def wait_idle(self) -> None:
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def stop(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _schedule(self, tenant_id: str, version: str) -> None:
+        previous = self._running.pop(tenant_id, None)
+        task = asyncio.create_task(
+            self._run(tenant_id, version, previous), name=f"skills-{tenant_id}"
+        )
+        self._running[tenant_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._running.get(tenant_id) is done:
+                del self._running[tenant_id]
+
+        task.add_done_callback(forget)
+
+    async def _run(self, tenant_id: str, version: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            previous.cancel()
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await self._renormalise(tenant_id, version)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The job stays `running`; the next start of the service resumes it.
+            logger.exception("re-normalising the skills of tenant %s failed", tenant_id)
+
+    async def _renormalise(self, tenant_id: str, version: str) -> None:
+        jobs = SkillRenormalisationRepository(self._database, tenant_id)
+        candidates = CandidateRepository(self._database, tenant_id)
+        writer = CandidateWriter(
+            self._mongo, self._outbox, candidates, SegmentRepository(self._database, tenant_id)
+        )
+        vocabulary = await ProfileRulesRepository(self._database, tenant_id).vocabulary()
+        job = await jobs.get()
+        after = job.get("after") if job else None
+        while batch := await candidates.skills_after(after, limit=BATCH):
+            stale = {
+                candidate_id: vocabulary.normalise(skills)
+                for candidate_id, skills in batch
+                if vocabulary.normalise(skills) != skills
+            }
+
+            async def rewrite(session: Session, stale: dict[str, list[str]] = stale) -> None:
+                for candidate_id, skills in stale.items():
+                    await writer.change_in(candidate_id, _with_skills(skills), session=session)
+
+            if stale:
+                await in_transaction(self._mongo, rewrite)
+                self._outbox.notify_committed()
+            after = batch[-1][0]
+            if not await jobs.advance(version, after, len(batch), len(stale)):
+                return  # a newer vocabulary took over
+        await jobs.finish(version)
+
+
+def _with_skills(skills: list[str]) -> Callable[[Candidate], Candidate]:
+    def apply(current: Candidate) -> Candidate:
+        return current.model_copy(update={"skills": skills})
+
+    return apply
