@@ -108,7 +108,14 @@ from crm_shared.mongo import (
 )
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
-from crm_shared.preconditions import IfMatch, etag_for, required_version, stale_version
+from crm_shared.preconditions import (
+    IfMatch,
+    StaleVersionError,
+    backfill_versions,
+    etag_for,
+    required_version,
+    stale_version,
+)
 from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.rate_limit import RateLimiter
 from crm_shared.repository import (
@@ -207,6 +214,7 @@ __all__ = [
     "ServiceSettings",
     "Session",
     "SignedLinks",
+    "StaleVersionError",
     "TenantMismatchError",
     "TenantScopedCollection",
     "TokenSigner",
@@ -214,6 +222,7 @@ __all__ = [
     "UndecodableEventError",
     "Wakeup",
     "all_topic_names",
+    "backfill_versions",
     "bearer_token",
     "build_platform",
     "create_mongo_client",

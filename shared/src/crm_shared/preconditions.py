@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Header
 
 from crm_shared.errors import ProblemError
+from crm_shared.mongo import Database
 
 _ENTITY_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,12})"\s*$')
 
@@ -61,3 +62,23 @@ def stale_version(kind: str, identifier: str, current: int, expected: int) -> Pr
         headers={"ETag": etag_for(current)},
         extensions={"current_version": current},
     )
+
+
+class StaleVersionError(Exception):
+    """A use case's edit was made from a version that is no longer the current one."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+async def backfill_versions(database: Database, collections: list[str]) -> None:
+    """Gives version 1 to the documents stored before they had versions (a start-up step).
+
+    An edit is conditional on the version it was made from; a document without the field would
+    never match, so every edit of it would be refused as stale. Deliberately cross-tenant.
+    """
+    for collection in collections:
+        await database[collection].update_many(
+            {"version": {"$exists": False}}, {"$set": {"version": 1}}
+        )

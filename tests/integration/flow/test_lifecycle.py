@@ -15,9 +15,17 @@ from pymongo import AsyncMongoClient
 
 from crm_campaigns.domain.models import ManualTrigger, Sequence, WaitStep
 from crm_campaigns.lifecycle import announce_sequences
-from crm_shared import SEQUENCE_SAVED, Outbox, to_document, utc_now
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    SEQUENCE_SAVED,
+    AtsApplicationCreated,
+    Outbox,
+    backfill_versions,
+    to_document,
+    utc_now,
+)
 from crm_shared.outbox import OUTBOX_COLLECTION
-from helpers import read_events, unique
+from helpers import publish_event, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
 from integration.flow.sequencing import (
     create_candidate,
@@ -412,3 +420,78 @@ async def test_a_block_in_use_cannot_be_deleted_until_its_templates_are_archived
     deleted = await stack.gateway.delete(url, headers=headers(stack))
     assert deleted.status_code == 204, deleted.text
     assert (await stack.gateway.get(url, headers=headers(stack))).status_code == 404
+
+
+async def test_an_exit_condition_ends_the_enrolment_of_a_paused_sequence(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    template_id = await new_template(stack, "Paused welcome")
+    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "wait", "days": 3}, {"type": "send", "template_id": template_id}],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+    paused = await stack.gateway.post(
+        f"/api/v1/sequences/{sequence['id']}/pause", headers=headers(stack)
+    )
+    assert paused.status_code == 200, paused.text
+    await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        sequence["id"],
+        candidate_id,
+        lambda e: e["status"] == "paused",
+        "not paused",
+    )
+    # The candidate applies meanwhile: a resume must not carry them on through the steps.
+    await publish_event(
+        kafka_bootstrap_servers,
+        ATS_APPLICATION_CREATED,
+        tenant_id=stack.acme,
+        subject=candidate_id,
+        data=AtsApplicationCreated(
+            provider="greenhouse",
+            connection_id="c1",
+            ats_application_id=unique("app"),
+            ats_candidate_id="1",
+            candidate_id=candidate_id,
+        ),
+    )
+    ended = await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        sequence["id"],
+        candidate_id,
+        lambda e: e["status"] == "exited",
+        "the application did not end the paused enrolment",
+    )
+    assert ended["exit_reason"] == "applied"
+
+
+async def test_a_template_stored_before_versions_existed_can_be_edited(
+    stack: Stack, campaigns_db: Database
+) -> None:
+    template_id = unique("old")
+    await campaigns_db["templates"].insert_one(
+        {
+            "_id": template_id,
+            "tenant_id": stack.acme,
+            "name": "From last year",
+            "subject": "Hi",
+            "html": "<p>Hi</p>",
+            "text": "Hi",
+            "created_by": "rita",
+            "created_at": utc_now(),
+        }
+    )
+    await backfill_versions(campaigns_db, ["templates"])  # what campaigns does on start
+    url = f"/api/v1/templates/{template_id}"
+    shown = await stack.gateway.get(url, headers=headers(stack))
+    assert shown.headers["etag"] == '"1"'
+    edited = await stack.gateway.put(
+        url, headers=headers(stack, **{"If-Match": '"1"'}), json=parts("This year")
+    )
+    assert (edited.status_code, edited.json()["version"]) == (200, 2), edited.text

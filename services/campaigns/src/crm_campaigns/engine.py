@@ -204,8 +204,14 @@ class SequenceEngine:
                 now, f"step {claimed['step_index']} failed {errors} times: {described}"
             )
         try:
+            # Only while still active: a handler may have ended it meanwhile (the lease stays).
             await self._database[ENROLMENTS].update_one(
-                {"_id": claimed["_id"], "lease_owner": self.owner}, {"$set": changes}
+                {
+                    "_id": claimed["_id"],
+                    "lease_owner": self.owner,
+                    "status": EnrolmentStatus.ACTIVE.value,
+                },
+                {"$set": changes},
             )
         except Exception:
             logger.exception("could not record the error of enrolment %s", claimed["_id"])

@@ -25,17 +25,16 @@ from crm_campaigns.repository import (
     SequenceRepository,
     TemplateRepository,
 )
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction
+from crm_shared import (
+    Database,
+    MongoClient,
+    Outbox,
+    Session,
+    StaleVersionError,
+    in_transaction,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class StaleVersionError(Exception):
-    """The resource changed since the version an edit was made from."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(current)
-        self.current = current
 
 
 async def archive_template(

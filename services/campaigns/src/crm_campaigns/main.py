@@ -38,12 +38,13 @@ from crm_campaigns.feedback import MailFeedback
 from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
 from crm_campaigns.handlers import build_router
 from crm_campaigns.lifecycle import announce_sequences
-from crm_campaigns.repository import ensure_indexes
+from crm_campaigns.repository import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
 from crm_campaigns.senders import Senders
 from crm_campaigns.smtp import SmtpPool, SmtpSecurity
 from crm_shared import (
     BatchWorker,
     Wakeup,
+    backfill_versions,
     build_platform,
     create_service_app,
     install_gdpr,
@@ -224,6 +225,9 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
+    platform.startup_hooks.append(
+        partial(backfill_versions, database, [TEMPLATES, SEQUENCES, BROADCASTS])
+    )
     platform.startup_hooks.append(partial(announce_sequences, mongo, database, outbox))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(

@@ -449,9 +449,14 @@ class EnrolmentRepository:
         return result.modified_count
 
     async def active_sequences(self, candidate_id: str, *, session: Session) -> list[str]:
-        """The sequences the candidate is actively enrolled in."""
+        """The sequences the candidate is enrolled in and not done with (active, paused with its
+        sequence, or failed at a step), which exit conditions end."""
         documents = await self._enrolments.find(
-            {"candidate_id": candidate_id, "status": EnrolmentStatus.ACTIVE.value}, session=session
+            {
+                "candidate_id": candidate_id,
+                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+            },
+            session=session,
         )
         return sorted({document["sequence_id"] for document in documents})
 

@@ -7,15 +7,7 @@ from typing import Any
 from crm_events.domain.models import EventChangeRefused, RecruitingEvent, seats_to_promote
 from crm_events.publishers import to_event_registered
 from crm_events.repository import EventRepository
-from crm_shared import MongoClient, Outbox, Session, in_transaction
-
-
-class StaleEventError(Exception):
-    """The event changed since the version an edit was made from."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(current)
-        self.current = current
+from crm_shared import MongoClient, Outbox, Session, StaleVersionError, in_transaction
 
 
 async def edit_event(
@@ -46,7 +38,7 @@ async def edit_event(
         if current.version != version or not await events.replace(
             event.id, version, changes, session=session
         ):
-            raise StaleEventError(current.version)
+            raise StaleVersionError(current.version)
         edited = await events.get(event.id, session=session)
         assert edited is not None
         registrations = await events.promote_waitlisted(event.id, seats, session=session)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from crm_events.api.routes import public_router, router
 from crm_events.config import EventsSettings
 from crm_events.handlers import build_router
-from crm_events.repository import ensure_indexes
+from crm_events.repository import backfill_lifecycle, ensure_indexes
 from crm_shared import build_platform, create_service_app, install_gdpr
 
 
@@ -23,6 +23,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     database = platform.require_database()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
+    platform.startup_hooks.append(partial(backfill_lifecycle, database))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), database, platform.require_outbox())
     )

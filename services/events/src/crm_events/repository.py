@@ -20,6 +20,7 @@ from crm_shared import (
     Database,
     Session,
     TenantScopedCollection,
+    backfill_versions,
     ensure_directory_indexes,
     from_document,
     give_back,
@@ -30,6 +31,14 @@ from crm_shared import (
 
 EVENTS = "events"
 REGISTRATIONS = "registrations"
+
+
+async def backfill_lifecycle(database: Database) -> None:
+    """Events stored before they had a status and a version are published at version 1."""
+    await backfill_versions(database, [EVENTS])
+    await database[EVENTS].update_many(
+        {"status": {"$exists": False}}, {"$set": {"status": EventStatus.PUBLISHED.value}}
+    )
 
 
 async def ensure_indexes(database: Database) -> None:

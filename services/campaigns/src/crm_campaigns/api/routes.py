@@ -43,7 +43,6 @@ from crm_campaigns.domain.templates import (
     validate_template,
 )
 from crm_campaigns.lifecycle import (
-    StaleVersionError,
     archive_template,
     change_sequence_status,
     edit_sequence,
@@ -71,6 +70,7 @@ from crm_shared import (
     Platform,
     ProblemError,
     Session,
+    StaleVersionError,
     current_trace_context,
     decode_cursor,
     encode_cursor,

@@ -21,7 +21,7 @@ from crm_events.domain.models import (
     Registration,
     RegistrationStatus,
 )
-from crm_events.lifecycle import StaleEventError, delete_event, edit_event
+from crm_events.lifecycle import delete_event, edit_event
 from crm_events.publishers import announce_attendance, to_event_registered
 from crm_events.repository import (
     DuplicateRegistrationError,
@@ -36,6 +36,7 @@ from crm_shared import (
     Platform,
     ProblemError,
     Session,
+    StaleVersionError,
     etag_for,
     in_transaction,
     normalise_email,
@@ -135,7 +136,7 @@ async def update_event(
         await edit_event(
             platform.require_mongo(), platform.require_outbox(), events, event, version, changes
         )
-    except StaleEventError as stale:
+    except StaleVersionError as stale:
         raise stale_version("event", event_id, stale.current, version) from None
     except EventChangeRefused as refused:
         raise _refused(refused) from None
