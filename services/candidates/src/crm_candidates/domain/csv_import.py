@@ -188,7 +188,9 @@ class RecordSplitter:
         """The records completed by `text` (without their line ends); `final` at the end."""
         self._buffer += text
         records: list[str] = []
-        buffer, pos = self._buffer, self._pos
+        # `start` is where the current record begins: records are cut out by offset and the
+        # buffer shortened once per piece, not once per record (which copied it per record).
+        buffer, pos, start = self._buffer, self._pos, 0
         while True:
             if self._in_quotes:
                 end = buffer.find('"', pos)
@@ -206,19 +208,20 @@ class RecordSplitter:
                 break
             at = match.start()
             if buffer[at] == '"':
-                if at == 0 or buffer[at - 1] == self.delimiter:
+                if at == start or buffer[at - 1] == self.delimiter:
                     self._in_quotes = True
                 pos = at + 1
                 continue
             if buffer[at] == "\r" and at + 1 == len(buffer) and not final:
                 pos = at  # a `\r\n` may be cut between two pieces
                 break
-            if at > MAX_RECORD_CHARS:
+            if at - start > MAX_RECORD_CHARS:
                 self.records_read += len(records)
                 raise CsvFormatError(self._too_long())
             after = at + 2 if buffer.startswith("\r\n", at) else at + 1
-            records.append(buffer[:at])
-            buffer, pos = buffer[after:], 0
+            records.append(buffer[start:at])
+            start = pos = after
+        buffer, pos = buffer[start:], pos - start
         self._buffer, self._pos = buffer, pos
         self.records_read += len(records)
         if len(buffer) > MAX_RECORD_CHARS:
