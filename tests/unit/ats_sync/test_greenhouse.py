@@ -97,3 +97,18 @@ def test_an_older_change_is_stale_and_an_undated_one_is_not() -> None:
     assert not is_stale(earlier, None)
     assert body_digest(BODY) == body_digest(bytes(BODY))
     assert body_digest(BODY) != body_digest(BODY + b" ")
+
+
+def test_a_time_without_an_offset_is_read_as_utc() -> None:
+    body = new_candidate_application(
+        application_id=1,
+        candidate_id=2,
+        email="a@example.org",
+        first_name="A",
+        last_name="B",
+        job_name="J",
+        applied_at="2024-05-01T10:00:00",
+    )
+    _, application = parse_webhook(body)
+    assert isinstance(application, NewApplication)
+    assert application.applied_at == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

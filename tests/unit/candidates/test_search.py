@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from crm_candidates.api.search import CandidateSort, decode_sort_cursor
 from crm_candidates.repository import SearchQuery, search_filter, search_matches, seed_token
+from crm_shared import encode_cursor
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +65,9 @@ def test_every_condition_is_checked_on_the_documents_read() -> None:
     assert not search_matches(document, query(source="sourced"))
     assert not search_matches(document, query(owner_id="ada"))
     assert not search_matches(document | {"status": "merged"}, query())
+
+
+def test_a_hand_made_cursor_without_an_offset_is_read_as_utc() -> None:
+    cursor = encode_cursor(json.dumps(["updated_at", "2026-12-01T10:00:00", "c1"]))
+    value, after_id = decode_sort_cursor(cursor, CandidateSort.UPDATED_AT)
+    assert (value, after_id) == (datetime(2026, 12, 1, 10, 0, tzinfo=UTC), "c1")

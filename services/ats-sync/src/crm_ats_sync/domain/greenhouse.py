@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -100,9 +100,11 @@ class ApplicationChange:
 
 
 def _timestamp(value: Any) -> datetime | None:
+    """A Greenhouse time; one without an offset is UTC (stored times are compared with it)."""
     if not value:
         return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _emails(candidate: Any) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -46,9 +46,12 @@ def decode_sort_cursor(cursor: str, sort: CandidateSort) -> tuple[Any, str]:
         raise _invalid()
     if sort is CandidateSort.UPDATED_AT:
         try:
-            return datetime.fromisoformat(value), after_id
+            moment = datetime.fromisoformat(value)
         except (TypeError, ValueError):
             raise _invalid() from None
+        # Stored times are UTC; a hand-made cursor without an offset means UTC too (compared
+        # with them in memory, a naive time would fail the request).
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), after_id
     if sort is CandidateSort.NAME and not isinstance(value, str):
         raise _invalid()
     return value, after_id
