@@ -15,6 +15,11 @@ from crm_gateway.domain.routing import MethodNotAllowed, Operation, Route, Servi
 
 logger = logging.getLogger(__name__)
 
+# A service whose document could not be fetched is not asked again for this long: requests
+# answer 502 at once meanwhile. The fetch itself gives up sooner than an API call would.
+FAILURE_HOLD_SECONDS = 2.0
+FETCH_TIMEOUT_SECONDS = 5.0
+
 
 class ServiceUnavailable(Exception):
     """A service's document could not be fetched, and none was fetched before."""
@@ -44,6 +49,9 @@ class ServiceCatalogue:
         self._refresh_seconds = refresh_seconds
         self._clock = clock
         self._fetched: dict[str, _Fetched] = {}
+        # When fetching a service's document last failed with none cached: the requests queued
+        # behind that fetch answer at once instead of each waiting for a fetch of its own.
+        self._failed_at: dict[str, float] = {}
         self._locks = {service: asyncio.Lock() for service in urls}
 
     async def document(
@@ -73,11 +81,15 @@ class ServiceCatalogue:
         fetched = self._fetched.get(service)
         if fetched is not None and self._clock() - fetched.at < max_age:
             return fetched
+        if fetched is None and self._failed_recently(service):
+            return _Fetched(None, None, self._clock())
         async with self._locks[service]:
-            # Whoever held the lock may just have fetched it.
+            # Whoever held the lock may just have fetched it, or failed to.
             fetched = self._fetched.get(service)
             if fetched is not None and self._clock() - fetched.at < max_age:
                 return fetched
+            if fetched is None and self._failed_recently(service):
+                return _Fetched(None, None, self._clock())
             document = await self._fetch(client, service)
             if document is not None:
                 operations = ServiceOperations.published(document, service, self._routes)
@@ -85,14 +97,19 @@ class ServiceCatalogue:
             elif fetched is not None:
                 fetched = _Fetched(fetched.document, fetched.operations, self._clock())
             else:
+                self._failed_at[service] = self._clock()
                 return _Fetched(None, None, self._clock())
             self._fetched[service] = fetched
             return fetched
 
+    def _failed_recently(self, service: str) -> bool:
+        failed_at = self._failed_at.get(service)
+        return failed_at is not None and self._clock() - failed_at < FAILURE_HOLD_SECONDS
+
     async def _fetch(self, client: httpx.AsyncClient, service: str) -> dict[str, Any] | None:
         base_url = self._urls[service]
         try:
-            response = await client.get(f"{base_url}/openapi.json")
+            response = await client.get(f"{base_url}/openapi.json", timeout=FETCH_TIMEOUT_SECONDS)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as error:
