@@ -15,7 +15,7 @@ import dkim
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
 from crm_campaigns.config import CampaignsSettings
@@ -170,6 +170,15 @@ def test_tenant_senders_come_from_the_environment_and_never_show_the_key(
 def test_a_broken_key_or_half_a_dkim_setting_stops_the_service_starting() -> None:
     with pytest.raises(SigningError, match=DOMAIN):
         DkimSigner(DOMAIN, SELECTOR, b"-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END")
+    # dkimpy would sign with any key (cryptography no longer makes RSA keys under 1024 bits,
+    # whose check this also is); receivers would not verify it.
+    not_rsa = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.raises(SigningError, match="an RSA key of at least 1024 bits"):
+        DkimSigner(DOMAIN, SELECTOR, not_rsa)
     with pytest.raises(ValidationError, match="needs exactly one"):
         TenantSenderSettings(sender=SENDER, dkim_selector=SELECTOR)
     with pytest.raises(ValidationError, match="needs its dkim_selector"):

@@ -29,6 +29,10 @@ def test_4xx_and_connection_errors_are_transient_and_5xx_permanent() -> None:
     assert classify_error(aiosmtplib.SMTPServerDisconnected("gone")) is Outcome.TRANSIENT
     assert classify_error(ConnectionRefusedError()) is Outcome.TRANSIENT
     assert classify_error(aiosmtplib.SMTPTimeoutError("slow")) is Outcome.TRANSIENT
+    # A server that refuses the connection's set-up (a 554 greeting, STARTTLS refused) says
+    # nothing about the messages: they wait for it to be fixed.
+    refused_tls = aiosmtplib.SMTPConnectResponseError(554, "TLS not available")
+    assert classify_error(refused_tls) is Outcome.TRANSIENT
     refused = [aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@example.org")]
     assert classify_error(aiosmtplib.SMTPRecipientsRefused(refused)) is Outcome.PERMANENT
     greylisted = [aiosmtplib.SMTPRecipientRefused(450, "greylisted", "a@example.org")]

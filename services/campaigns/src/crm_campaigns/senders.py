@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dkim
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from crm_campaigns.smtp import MailTransport, SmtpPool, SmtpSecurity, SmtpTls
@@ -98,6 +99,9 @@ class TenantSenderSettings(BaseModel):
         return self.dkim_private_key.get_secret_value().encode()
 
 
+MIN_RSA_KEY_BITS = 1024
+
+
 @dataclass(frozen=True)
 class DkimSigner:
     """Signs a domain's mail with its key, published at `<selector>._domainkey.<domain>`."""
@@ -107,7 +111,17 @@ class DkimSigner:
     private_key: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        # A key that cannot sign should stop the service starting, not fail every message.
+        # A key that cannot sign, or that receivers would not trust (RFC 8301: RSA keys under
+        # 1024 bits fail verification), should stop the service starting, not every message.
+        try:
+            key = serialization.load_pem_private_key(self.private_key, password=None)
+        except (ValueError, TypeError) as unreadable:
+            raise SigningError(f"the DKIM key of {self.domain} cannot be read") from unreadable
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_RSA_KEY_BITS:
+            raise SigningError(
+                f"the DKIM key of {self.domain} must be an RSA key of at least "
+                f"{MIN_RSA_KEY_BITS} bits (2048 recommended)"
+            )
         self.sign(b"From: check@" + self.domain.encode() + b"\r\n\r\ncheck\r\n")
 
     @property

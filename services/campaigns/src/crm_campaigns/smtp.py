@@ -265,7 +265,8 @@ class PipelinedSession:
                     raise aiosmtplib.SMTPException(f"{host}:{port} does not offer STARTTLS")
                 reply = await replies.command(b"STARTTLS")
                 if reply.code != 220:
-                    raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+                    # Setting up the connection failed, not this message: a connect error.
+                    raise aiosmtplib.SMTPConnectResponseError(reply.code, reply.message)
                 await replies.start_tls(cast(ssl.SSLContext, tls_context), host)
                 # RFC 3207: what the server said before TLS is forgotten; ask again.
                 extensions = await _ehlo(replies, local_hostname)

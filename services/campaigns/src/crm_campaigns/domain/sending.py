@@ -24,6 +24,10 @@ def classify_error(error: BaseException) -> Outcome:
         # A 535 is about our credentials, not this message: once they are fixed it goes. Until
         # then retries run out and a broadcast pauses itself on its error rate.
         return Outcome.TRANSIENT
+    if isinstance(error, aiosmtplib.SMTPConnectError):
+        # The server refused the connection or its set-up (greeting, STARTTLS), whatever the
+        # code: nothing about the messages waiting, which go once it is fixed.
+        return Outcome.TRANSIENT
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         codes = [refused.code for refused in error.recipients]
         return Outcome.PERMANENT if all(500 <= code < 600 for code in codes) else Outcome.TRANSIENT
