@@ -138,6 +138,7 @@ async def raw_request(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
     root_path: str = "",
+    root_in_raw_path: bool = True,
 ) -> RawResponse:
     """Sends `target` (path and query, as bytes on the wire) to the app the way uvicorn hands
     a request over: the raw path as received, the path percent-decoded."""
@@ -152,7 +153,7 @@ async def raw_request(
         "method": method,
         "scheme": "http",
         "path": root_path + unquote(raw_path.decode("ascii")),
-        "raw_path": root_path.encode("ascii") + raw_path,
+        "raw_path": (root_path.encode("ascii") if root_in_raw_path else b"") + raw_path,
         "root_path": root_path,
         "query_string": query,
         "headers": [(k.lower().encode(), v.encode()) for k, v in all_headers.items()],

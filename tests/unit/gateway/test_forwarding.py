@@ -102,6 +102,22 @@ async def test_a_gateway_mounted_under_a_root_path_routes_the_same_paths() -> No
     assert services.paths() == ["/candidates/c1/notes", "/settings/retention"]
 
 
+async def test_a_root_path_a_proxy_already_stripped_is_not_stripped_again() -> None:
+    services = FakeServices()
+    app = gateway_with(services)
+    scope_root = "/crm"
+    response = await raw_request(
+        app,
+        "GET",
+        b"/api/v1/candidates/c1/notes",
+        headers=RECRUITER,
+        root_path=scope_root,
+        root_in_raw_path=False,
+    )
+    assert response.status == 200, response.body
+    assert services.paths() == ["/candidates/c1/notes"]
+
+
 async def test_a_method_a_published_path_does_not_serve_is_a_405_problem() -> None:
     services = FakeServices()
     response = await raw_request(

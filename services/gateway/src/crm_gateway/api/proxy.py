@@ -306,12 +306,17 @@ async def forward_api(
     method, with a short-lived internal token for the caller; anything else is refused here."""
     # The raw path, not the decoded one: an encoded slash stays inside its segment. It holds
     # the root path the gateway may be mounted under, then `api`, `v1`.
-    root_path = str(request.scope.get("root_path", "")).strip("/")
-    prefix = len(root_path.split("/")) if root_path else 0
-    segments = path_segments(raw_path(request.scope))[prefix + 2 :]
+    # A proxy in front may have stripped the root path already: only a raw path that starts
+    # with it loses it.
+    root = [part for part in str(request.scope.get("root_path", "")).split("/") if part]
+    full = path_segments(raw_path(request.scope))
+    if root and list(full[: len(root)]) == root:
+        full = full[len(root) :]
+    segments = full[2:]
     route = route_for(state.routes, "/".join(segments))
     if route is None:
-        raise ProblemError(404, f"no API resource {segments[0]!r}", problem_type="not-found")
+        resource = segments[0] if segments else ""
+        raise ProblemError(404, f"no API resource {resource!r}", problem_type="not-found")
     try:
         found = await state.catalogue.match(state.upstream, route.service, request.method, segments)
     except ServiceUnavailable:
