@@ -4,6 +4,7 @@ nobody registered for."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -105,3 +106,13 @@ async def test_an_event_nobody_registered_for_can_be_deleted(stack: Stack) -> No
     deleted = await stack.gateway.delete(url, headers=stack.as_(ACME_TOKEN))
     assert deleted.status_code == 204, deleted.text
     assert (await stack.gateway.get(url, headers=stack.as_(ACME_TOKEN))).status_code == 404
+
+
+async def test_concurrent_registrations_never_overbook_the_last_seat(stack: Stack) -> None:
+    event = await new_event(stack, capacity=2)
+    outcomes = await asyncio.gather(
+        *(register(stack, event["id"], f"{unique(f'rush{n}')}@example.org") for n in range(12))
+    )
+    assert sorted(o["status"] for o in outcomes) == ["registered"] * 2 + ["waitlisted"] * 10
+    shown = await stack.gateway.get(f"/api/v1/events/{event['id']}", headers=stack.as_(ACME_TOKEN))
+    assert shown.json()["registered"] == 2

@@ -88,6 +88,21 @@ class EventRepository:
         )
         return result.modified_count == 1
 
+    async def hold_open(self, event_id: str, *, session: Session) -> bool:
+        """Writes the published event in a registration's transaction; False if it is not
+        published any more.
+
+        Registration, edits, cancelling and deleting all write the event's document, so MongoDB
+        serialises them: no registration commits beside a cancel or deletion, and two
+        registrations (or one and a capacity change) never both take the last seat.
+        """
+        result = await self._events.update_one(
+            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
+            {"$inc": {"registrations_received": 1}},
+            session=session,
+        )
+        return result.matched_count == 1
+
     async def cancel(self, event_id: str, reason: str | None) -> bool:
         """Cancels a published event; False if it was not published."""
         now = utc_now()
@@ -107,6 +122,10 @@ class EventRepository:
 
     async def delete_if_unregistered(self, event_id: str, *, session: Session) -> bool:
         """Deletes an event nobody registered for (waitlist included); False otherwise."""
+        # Written first, so a registration under way conflicts with this transaction.
+        await self._events.update_one(
+            {"_id": event_id}, {"$set": {"updated_at": utc_now()}}, session=session
+        )
         if await self._registrations.count({"event_id": event_id}, session=session):
             return False
         result = await self._events.delete_one({"_id": event_id}, session=session)

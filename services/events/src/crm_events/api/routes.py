@@ -265,6 +265,8 @@ async def walk_in(
 
     try:
         await in_transaction(platform.require_mongo(), store)
+    except _Closed:
+        raise _cancelled(event) from None
     except DuplicateRegistrationError:
         # Registered (or captured by a colleague) at this very moment: check that one in.
         raced = await events.registration_of(event.id, email)
@@ -274,6 +276,16 @@ async def walk_in(
         return await check_in(event_id, raced.id, events, request)
     outbox.notify_committed()
     return RegistrationDetail.model_validate(registration.model_dump())
+
+
+class _Closed(Exception):
+    """The event stopped taking registrations while one was being stored."""
+
+
+def _cancelled(event: RecruitingEvent) -> ProblemError:
+    return ProblemError(
+        409, f"the event {event.name!r} was cancelled", problem_type="event-cancelled"
+    )
 
 
 @public_router.post("/{event_id}/registrations", status_code=201, response_model=RegistrationPublic)
@@ -287,9 +299,7 @@ async def register(
     if event is None:
         raise _not_found(event_id)
     if event.status is EventStatus.CANCELLED:
-        raise ProblemError(
-            409, f"the event {event.name!r} was cancelled", problem_type="event-cancelled"
-        )
+        raise _cancelled(event)
     events = EventRepository(database, event.tenant_id)
     directory = CandidateDirectory(database, event.tenant_id)
     email = normalise_email(str(body.email))
@@ -298,7 +308,11 @@ async def register(
 
     async def store(session: Session) -> None:
         nonlocal registration
-        full = await events.registered_count(event.id, session=session) >= event.capacity
+        if not await events.hold_open(event.id, session=session):
+            raise _Closed
+        current = await events.get(event.id, session=session)
+        capacity = current.capacity if current else event.capacity
+        full = await events.registered_count(event.id, session=session) >= capacity
         registration = Registration(
             tenant_id=event.tenant_id,
             event_id=event.id,
@@ -314,6 +328,8 @@ async def register(
 
     try:
         await in_transaction(platform.require_mongo(), store)
+    except _Closed:
+        raise _cancelled(event) from None
     except DuplicateRegistrationError:
         existing = await events.registration_of(event.id, email)
         if existing is None:  # pragma: no cover - the unique index just said it exists
