@@ -707,3 +707,22 @@ async def test_a_synonym_added_later_re_spells_the_skills_already_stored(stack: 
         return bool([m["id"] for m in members.json()["items"]] == [before["id"]])
 
     await eventually(in_segment, message="the re-spelled candidate did not enter the segment")
+
+
+async def test_a_pool_stage_problem_names_the_stage_not_profile_fields(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    member = await create(stack, ACME_TOKEN, person(unique("stage")))
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    added = await stack.gateway.post(
+        members_path, json={"candidate_id": member["id"]}, headers=auth
+    )
+    assert added.status_code == 201, added.text
+    moved = await stack.gateway.post(
+        f"{members_path}/{member['id']}/stage", json={"stage": "Offer accepted"}, headers=auth
+    )
+    assert moved.status_code == 422, moved.text
+    detail = moved.json()["detail"]
+    assert detail.startswith("invalid pool stage: stage ('Offer accepted' is not a stage"), detail
+    assert "Sourced, Contacted, Interviewing" in detail
+    assert moved.json()["instance"] == f"{members_path}/{member['id']}/stage"

@@ -101,7 +101,8 @@ async def put_profile_settings(
     region = body.default_phone_region.upper()
     if not is_phone_region(region):
         raise profile_problem(
-            ProfileError([("default_phone_region", f"{region!r} is not a known region")])
+            ProfileError([("default_phone_region", f"{region!r} is not a known region")]),
+            "profile settings",
         )
     await profile_rules.set_default_phone_region(region)
     return ProfileSettings(default_phone_region=region)
@@ -143,7 +144,7 @@ async def put_skill_vocabulary(
             (entry.canonical, entry.synonyms) for entry in body.skills
         )
     except ProfileError as invalid:
-        raise profile_problem(invalid) from None
+        raise profile_problem(invalid, "skill vocabulary") from None
     version = await profile_rules.set_vocabulary(vocabulary)
     jobs: SkillRenormalisations = request.app.state.skill_jobs
     await jobs.start(principal.tenant_id, version)
@@ -193,7 +194,8 @@ async def create_custom_field(
                     )
                     for error in invalid.errors()
                 ]
-            )
+            ),
+            "custom field",
         ) from None
     try:
         await profile_rules.add_custom_field(definition)
@@ -235,7 +237,7 @@ async def update_custom_field(
         )
     except ValueError as invalid:
         message = str(invalid).removeprefix("Value error, ")
-        raise profile_problem(ProfileError([("allowed_values", message)])) from None
+        raise profile_problem(ProfileError([("allowed_values", message)]), "custom field") from None
     await profile_rules.replace_custom_field(edited)
     return _custom_field_public(edited)
 
@@ -371,7 +373,7 @@ def _stage(pool: Pool, stage: str | None) -> str:
     try:
         return resolve_stage(pool, stage)
     except UnknownStageError as unknown:
-        raise profile_problem(ProfileError([("stage", str(unknown))])) from None
+        raise profile_problem(ProfileError([("stage", str(unknown))]), "pool stage") from None
 
 
 def _member_public(membership: PoolMembership) -> PoolMemberPublic:
@@ -410,7 +412,8 @@ def _distinct_stages(stages: list[str]) -> list[str]:
     repeated = [i for i, stage in enumerate(folded) if stage in folded[:i]]
     if repeated:
         raise profile_problem(
-            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated])
+            ProfileError([(f"stages.{i}", "stage names must differ") for i in repeated]),
+            "pool stages",
         )
     return cleaned
 
@@ -425,7 +428,7 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "stages", "owner_ids"):
         if name in changes and changes[name] is None:
-            raise profile_problem(ProfileError([(name, "cannot be null")]))
+            raise profile_problem(ProfileError([(name, "cannot be null")]), "pool")
     if "stages" in changes:
         # A current stage keeps its spelling, however the request cases it.
         current = {stage.casefold(): stage for stage in pool.stages}
@@ -435,7 +438,8 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
         missing = [stage for stage in pool.stages if stage not in changes["stages"]]
         if missing:
             raise profile_problem(
-                ProfileError([("stages", f"every current stage must stay: {', '.join(missing)}")])
+                ProfileError([("stages", f"every current stage must stay: {', '.join(missing)}")]),
+                "pool",
             )
     if "owner_ids" in changes:
         changes["owner_ids"] = list(dict.fromkeys(changes["owner_ids"]))

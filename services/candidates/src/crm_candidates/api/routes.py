@@ -115,11 +115,12 @@ def _not_found(kind: str, identifier: str) -> ProblemError:
     return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
 
 
-def profile_problem(invalid: ProfileError) -> ProblemError:
-    """A 422 problem naming each profile field that could not be normalised."""
+def profile_problem(invalid: ProfileError, what: str = "profile fields") -> ProblemError:
+    """A 422 problem naming each field that could not be normalised; `what` says what they
+    belong to (a pool stage, a custom field), so the message names the right thing."""
     return ProblemError(
         422,
-        f"invalid profile fields: {', '.join(path for path, _ in invalid.errors)}",
+        f"invalid {what}: {', '.join(f'{path} ({message})' for path, message in invalid.errors)}",
         title="Request validation failed",
         problem_type="validation-error",
         extensions={
