@@ -103,7 +103,33 @@ async def create_import(
     return _public(job)
 
 
-@imports_router.put("/{import_id}/file", status_code=202, response_model=ImportPublic)
+_CSV_BODY = {
+    "required": True,
+    "description": "The CSV file as it is, header row first: comma, semicolon, tab or `|` "
+    "separated, in UTF-8 (with or without BOM), UTF-16 or Windows-1252 (`charset` of the "
+    "Content-Type, else detected). At most the gateway's upload cap (256 MiB by default).",
+    "content": {
+        media_type: {
+            "schema": {"type": "string", "format": "binary"},
+            "example": "Vorname;Nachname;E-Mail\r\nJürgen;Groß;juergen.gross@example.de\r\n",
+        }
+        for media_type in CSV_MEDIA_TYPES
+    },
+}
+
+
+@imports_router.put(
+    "/{import_id}/file",
+    status_code=202,
+    response_model=ImportPublic,
+    openapi_extra={"requestBody": _CSV_BODY},
+    responses={
+        404: {"description": "No such import."},
+        409: {"description": "The import has its file already."},
+        415: {"description": "The body is not `text/csv` (or `application/csv`, `text/plain`)."},
+        422: {"description": "The file cannot be read as CSV, or lacks a mapped column."},
+    },
+)
 async def upload_import_file(
     import_id: str, imports: ImportsRepo, request: Request
 ) -> ImportPublic:
