@@ -726,3 +726,62 @@ async def test_a_pool_stage_problem_names_the_stage_not_profile_fields(stack: St
     assert detail.startswith("invalid pool stage: stage ('Offer accepted' is not a stage"), detail
     assert "Sourced, Contacted, Interviewing" in detail
     assert moved.json()["instance"] == f"{members_path}/{member['id']}/stage"
+
+
+async def test_a_pool_stage_is_deleted_with_its_members_moved(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    members_path = f"/api/v1/pools/{pool['id']}/members"
+    people = [await create(stack, ACME_TOKEN, person(unique("move"))) for _ in range(2)]
+    for member in people:
+        added = await stack.gateway.post(
+            members_path, json={"candidate_id": member["id"], "stage": "Contacted"}, headers=auth
+        )
+        assert added.status_code == 201, added.text
+    stage_url = f"/api/v1/pools/{pool['id']}/stages/Contacted"
+
+    nowhere = await stack.gateway.delete(stage_url, headers=auth)
+    assert nowhere.status_code == 409, nowhere.text
+    assert "2 candidates are at 'Contacted'" in nowhere.json()["detail"]
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={
+            "name": "Contacted in the pool",
+            "rule": {
+                "all": [
+                    {
+                        "field": "pools",
+                        "op": "in_pool",
+                        "value": {"pool_id": pool["id"], "stage": "contacted"},
+                    }
+                ]
+            },
+        },
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
+    in_use = await stack.gateway.delete(f"{stage_url}?move_to=Interviewing", headers=auth)
+    assert in_use.status_code == 409, in_use.text
+    assert "Contacted in the pool" in in_use.json()["detail"]
+    removed = await stack.gateway.delete(f"/api/v1/segments/{segment.json()['id']}", headers=auth)
+    assert removed.status_code == 204, removed.text
+
+    deleted = await stack.gateway.delete(f"{stage_url}?move_to=interviewing", headers=auth)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["stages"] == ["Sourced", "Interviewing"]
+    moved = await stack.gateway.get(f"{members_path}?stage=Interviewing", headers=auth)
+    assert sorted(m["candidate_id"] for m in moved.json()["items"]) == sorted(
+        p["id"] for p in people
+    )
+    history = await stack.gateway.get(f"{members_path}/{people[0]['id']}", headers=auth)
+    assert [c["to_stage"] for c in history.json()["history"]] == ["Contacted", "Interviewing"]
+
+    for stage in ("Sourced",):
+        gone = await stack.gateway.delete(
+            f"/api/v1/pools/{pool['id']}/stages/{stage}", headers=auth
+        )
+        assert gone.status_code == 200, gone.text
+    last = await stack.gateway.delete(
+        f"/api/v1/pools/{pool['id']}/stages/Interviewing", headers=auth
+    )
+    assert last.status_code == 409, last.text

@@ -30,7 +30,9 @@ from crm_candidates.domain.pools import (
     Pool,
     PoolMembership,
     StageChange,
+    StageDeletionRefused,
     placed,
+    stages_without,
 )
 from crm_candidates.domain.segments import (
     Group,
@@ -372,6 +374,43 @@ class PoolCommands:
             return await self._set_stage(pool, candidate_id, current, stage, by, session=session)
 
         return await self._run(move)
+
+    async def delete_stage(self, pool: Pool, stage: str, move_to: str | None, *, by: str) -> int:
+        """Deletes `stage`, each of its members moving to `move_to` (a move like any other:
+        history, `pool.stage_changed`, `candidate.updated`); returns how many moved.
+
+        The stage leaves the pool between two sweeps of its members, so someone added to it
+        during the first sweep is moved by the second, and nobody can be added after it.
+        """
+        members = (await self.pools.stage_counts(pool)).get(stage, 0)
+        remaining = stages_without(pool, stage, move_to, members=members)
+        moved = await self._move_all(pool, stage, move_to, by=by)
+        await self.pools.replace(pool.model_copy(update={"stages": remaining}))
+        return moved + await self._move_all(pool, stage, move_to, by=by)
+
+    async def _move_all(self, pool: Pool, stage: str, move_to: str | None, *, by: str) -> int:
+        moved = 0
+        while batch := await self.pools.members(pool.id, stage=stage, after=None, limit=200):
+            if move_to is None:
+                raise StageDeletionRefused(f"candidates joined {stage!r} meanwhile; name move_to")
+            for membership in batch:
+                try:
+                    await self.move(pool, membership.candidate_id, move_to, by=by)
+                except CandidateNotActiveError:
+                    # An archived or merged record cannot be placed in a stage, only taken out.
+                    await self.remove(pool, membership.candidate_id, by=by)
+                except CandidateNotFoundError:
+                    await self._drop_orphan(pool, membership.candidate_id)
+            moved += len(batch)
+        return moved
+
+    async def _drop_orphan(self, pool: Pool, candidate_id: str) -> None:
+        """Removes a membership whose candidate is gone (nothing else to keep in step)."""
+
+        async def drop(session: Session) -> None:
+            await self.pools.remove_membership(pool.id, candidate_id, session=session)
+
+        await self._run(drop)
 
     async def remove(self, pool: Pool, candidate_id: str, *, by: str) -> None:
         """Takes a member out of the pool; `NotInPoolError` if not a member."""

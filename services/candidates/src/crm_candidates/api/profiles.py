@@ -41,11 +41,17 @@ from crm_candidates.domain.pools import (
     NotInPoolError,
     Pool,
     PoolMembership,
+    StageDeletionRefused,
     UnknownStageError,
     resolve_stage,
 )
 from crm_candidates.domain.profile import SkillVocabulary, is_phone_region
-from crm_candidates.domain.segments import CUSTOM_FIELD_PREFIX, Group, referenced_fields
+from crm_candidates.domain.segments import (
+    CUSTOM_FIELD_PREFIX,
+    Group,
+    names_pool_stage,
+    referenced_fields,
+)
 from crm_candidates.repository import (
     CandidatesRepo,
     DuplicateKeyInTenantError,
@@ -422,7 +428,8 @@ def _distinct_stages(stages: list[str]) -> list[str]:
 async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
     """Renames a pool, changes its owners, or reorders and extends its stages.
 
-    A stage cannot be dropped or renamed here: members and their history refer to it.
+    A stage cannot be dropped or renamed here: members and their history refer to it (delete
+    one with `DELETE /pools/{id}/stages/{stage}?move_to=`).
     """
     pool = await _pool(pools, pool_id)
     changes = body.model_dump(exclude_unset=True)
@@ -449,6 +456,44 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
     except DuplicateKeyInTenantError:
         raise _conflict(f"a pool named {changed.name!r} exists") from None
     return await _pool_public(changed, pools)
+
+
+@pools_router.delete(
+    "/{pool_id}/stages/{stage}", response_model=PoolPublic, dependencies=CONFIGURES
+)
+async def delete_pool_stage(
+    pool_id: str,
+    stage: str,
+    pools: PoolsRepo,
+    segments: SegmentsRepo,
+    commands: PoolCommandsDep,
+    principal: CurrentPrincipal,
+    move_to: Annotated[
+        str | None, Query(description="The stage the members of the deleted one move to.")
+    ] = None,
+) -> PoolPublic:
+    """Deletes a stage; its members move to `move_to` (each a move with history and events;
+    an archived or merged record at the stage leaves the pool). A stage with members and no
+    `move_to`, or the pool's only stage, is a 409; a segment rule naming the stage is a 409
+    naming the segment. The moves' history keeps the stage's name."""
+    pool = await _pool(pools, pool_id)
+    deleted = _stage(pool, stage)
+    target = _stage(pool, move_to) if move_to is not None else None
+    using = sorted(
+        segment.name
+        for segment in await segments.all()
+        if names_pool_stage(Group.model_validate(segment.rule), pool.id, deleted)
+    )
+    if using:
+        raise _conflict(
+            f"stage {deleted!r} is used by segment {', '.join(repr(n) for n in using)}; "
+            "change those rules first"
+        )
+    try:
+        await commands.delete_stage(pool, deleted, target, by=principal.user_id)
+    except StageDeletionRefused as refused:
+        raise _conflict(str(refused)) from None
+    return await _pool_public(await _pool(pools, pool_id), pools)
 
 
 @pools_router.get("", response_model=list[PoolPublic])

@@ -115,3 +115,24 @@ class NotInPoolError(LookupError):
 
     def __init__(self, pool: Pool, candidate_id: str) -> None:
         super().__init__(f"candidate {candidate_id} is not in pool {pool.name!r}")
+
+
+class StageDeletionRefused(ValueError):
+    """A stage cannot be deleted as asked (the last stage, or members with nowhere to go)."""
+
+
+def stages_without(pool: Pool, stage: str, move_to: str | None, *, members: int) -> list[str]:
+    """The pool's stages once `stage` is deleted, its `members` moving to `move_to`.
+
+    Raises `StageDeletionRefused`: a pool keeps at least one stage, and members of the stage
+    need a stage of the pool to go to (not the deleted one).
+    """
+    if len(pool.stages) == 1:
+        raise StageDeletionRefused(f"{stage!r} is the only stage of pool {pool.name!r}")
+    if move_to == stage:
+        raise StageDeletionRefused(f"members of {stage!r} cannot move to the stage being deleted")
+    if members and move_to is None:
+        raise StageDeletionRefused(
+            f"{members} candidates are at {stage!r}: name the stage they move to (move_to)"
+        )
+    return [known for known in pool.stages if known != stage]

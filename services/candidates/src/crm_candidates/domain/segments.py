@@ -551,6 +551,17 @@ def referenced_segments(node: Group | SegmentReference | Condition) -> set[str]:
     return {node.segment} if isinstance(node, SegmentReference) else set()
 
 
+def names_pool_stage(rule: Group, pool_id: str, stage: str) -> bool:
+    """Whether the rule has an `in_pool` condition on this stage of the pool."""
+    return any(
+        condition.op is Operator.IN_POOL
+        and isinstance(condition.value, dict)
+        and condition.value.get("pool_id") == pool_id
+        and str(condition.value.get("stage") or "").casefold() == stage.casefold()
+        for condition in conditions(rule)
+    )
+
+
 def referenced_fields(rule: Group) -> set[str]:
     """The candidate fields a rule's conditions compare, e.g. `custom_fields.notice_period`."""
     return {condition.field for condition in conditions(rule)}
