@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -94,6 +95,46 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Paths whose next segment is a credential: mailed link tokens (confirmation, preferences,
+# unsubscribe), tracking tokens and the tenants' inbound-mail tokens, as the gateway publishes
+# them and as the services receive them.
+_TOKEN_PATHS = re.compile(
+    r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail)"
+    r"|t/[oc]|tracking/(?:open|click))/)[^/?#\s\"']+"
+)
+REDACTED = "\u2026"
+
+
+def redact_url(text: str) -> str:
+    """`text` with the token segment of every link-token path replaced by an ellipsis."""
+    return _TOKEN_PATHS.sub(lambda found: found.group(1) + REDACTED, text)
+
+
+class RedactTokens(logging.Filter):
+    """Redacts link tokens from a log record's message and string arguments (uvicorn's access
+    log passes the request path as an argument), so a log reader cannot follow someone's
+    unsubscribe or preference link."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_url(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def install_token_redaction() -> None:
+    """Adds the redaction to the loggers that log request URLs: uvicorn's access and error logs.
+
+    A filter on the logger, not a handler, so it holds whatever handlers uvicorn configured."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in target.filters):
+            target.addFilter(RedactTokens())
+
+
 def configure_logging(settings: ServiceSettings) -> None:
     """Routes the root logger to stderr, as JSON lines unless the settings ask for plain text."""
     handler = logging.StreamHandler(sys.stderr)
@@ -102,5 +143,7 @@ def configure_logging(settings: ServiceSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    handler.addFilter(RedactTokens())
+    install_token_redaction()
     for noisy in ("aiokafka", "pymongo"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
