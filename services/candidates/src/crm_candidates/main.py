@@ -57,6 +57,8 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         link_ttl=timedelta(hours=settings.confirmation_link_ttl_hours),
         max_per_address=settings.confirmation_max_per_address,
         window=timedelta(hours=settings.confirmation_window_hours),
+        signup_ttl=timedelta(hours=settings.signup_pending_hours),
+        signups_per_hour=settings.signups_per_hour_per_tenant,
     )
     expiry = ConsentExpiryWorker(
         mongo=mongo,
