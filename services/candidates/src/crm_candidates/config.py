@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from crm_shared import ServiceSettings
+from crm_shared.links import RE_PERMISSION_LINK_LIFETIME, SIGNUP_LINK_LIFETIME
+
+
+def _hours(lifetime: timedelta) -> int:
+    return int(lifetime.total_seconds() // 3600)
 
 
 class CandidatesSettings(ServiceSettings):
@@ -14,9 +21,9 @@ class CandidatesSettings(ServiceSettings):
     # Where the gateway is reachable from outside: consent confirmation links point there.
     public_base_url: str = "http://127.0.0.1:8000"
     # Re-permission links (a week to answer before the consent ends).
-    confirmation_link_ttl_hours: int = 168
+    confirmation_link_ttl_hours: int = _hours(RE_PERMISSION_LINK_LIFETIME)
     signup_pending_hours: int = Field(
-        default=48,
+        default=_hours(SIGNUP_LINK_LIFETIME),
         gt=0,
         description="How long a talent-community sign-up waits for its double opt-in (and its "
         "link works); after that it is purged and the person signs up again.",

@@ -54,6 +54,7 @@ from crm_shared import (
     normalise_email,
     utc_now,
 )
+from crm_shared.links import SIGNUP_LINK_LIFETIME
 
 CONFIRM_LINK = "consent_confirmation"
 # A sign-up's double opt-in: the subject is the pending sign-up, not (yet) a candidate.
@@ -90,7 +91,7 @@ class ConfirmationPolicy:
     link_ttl: timedelta
     max_per_address: int
     window: timedelta
-    signup_ttl: timedelta = timedelta(hours=48)
+    signup_ttl: timedelta = SIGNUP_LINK_LIFETIME
     signups_per_hour: int = 500
 
 
