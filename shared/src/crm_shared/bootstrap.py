@@ -39,7 +39,7 @@ from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, swagger_ui_page
 from crm_shared.settings import ServiceSettings
-from crm_shared.telemetry import configure_logging, configure_tracing
+from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
 
 StartupHook = Callable[[], Awaitable[None]]
 
@@ -342,5 +342,6 @@ def create_service_app(
         app,
         tracer_provider=configure_tracing(platform.settings),
         excluded_urls=UNTRACED_URLS,
+        server_request_hook=redact_span_urls,
     )
     return app

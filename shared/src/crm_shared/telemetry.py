@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -59,7 +60,11 @@ def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
         trace.set_tracer_provider(provider)
     if not _instrumented_libraries:
         PymongoInstrumentor().instrument(tracer_provider=provider)
-        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        HTTPXClientInstrumentor().instrument(
+            tracer_provider=provider,
+            request_hook=redact_span_urls,
+            async_request_hook=redact_span_urls_async,
+        )
         _instrumented_libraries = True
     return provider
 
@@ -123,6 +128,28 @@ class RedactTokens(logging.Filter):
                 redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
+
+
+# Span attributes (old and new HTTP semantic conventions) that hold a request's URL or path.
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
+
+
+def redact_span_urls(span: Any, *_: Any) -> None:
+    """Redacts link tokens from a span's URL attributes: traces are read as widely as logs."""
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not span.is_recording():
+        return
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            redacted = redact_url(value)
+            if redacted != value:
+                span.set_attribute(name, redacted)
+
+
+async def redact_span_urls_async(span: Any, *_: Any) -> None:
+    """`redact_span_urls` for httpx's asynchronous client hook."""
+    redact_span_urls(span)
 
 
 def install_token_redaction() -> None:

@@ -254,3 +254,24 @@ async def test_the_combined_document_is_what_the_gateway_forwards(stack: Stack) 
         f"/api/v1/candidates/{created.json()['id']}/timeline", headers=stack.as_(ACME_TOKEN)
     )
     assert timeline.status_code == 200, timeline.text
+
+
+async def test_no_span_of_any_service_carries_a_link_token(
+    stack: Stack, span_exporter: InMemorySpanExporter
+) -> None:
+    token = "eyJzZWNyZXQtbGluay10b2tlbiJd.c2lnbmF0dXJl"
+    response = await stack.gateway.get(f"/public/v1/preferences/{token}")
+    assert response.status_code == 404
+    trace_id = response.headers["x-trace-id"]
+    spans = [
+        span
+        for span in span_exporter.get_finished_spans()
+        if span.context is not None and format(span.context.trace_id, "032x") == trace_id
+    ]
+    # The gateway's server span, its call to candidates, and candidates' server span.
+    kinds = {span.kind for span in spans}
+    assert {SpanKind.SERVER, SpanKind.CLIENT} <= kinds, kinds
+    for span in spans:
+        text = f"{span.name} {dict(span.attributes or {})}"
+        assert token not in text, text
+    assert any("/preferences/\u2026" in str(dict(span.attributes or {})) for span in spans)
