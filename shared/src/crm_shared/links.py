@@ -129,12 +129,11 @@ class LinkClaim:
 # How long each kind of mailed link works (docs/security.md, "Mailed links"). Unsubscribe and
 # preference links must outlive any reasonable delay in reading a mail (the law and the mailbox
 # providers expect an unsubscribe link to work for at least 30 days): a year. A confirmation
-# grants consent, so it is short: a sign-up's waits 48 hours, a re-permission request a week
-# (it goes out a month before the consent ends).
+# grants consent, so it is short: a sign-up's works as long as the pending sign-up waits, 48
+# hours. (A re-permission link works until the consent it renews ends.)
 UNSUBSCRIBE_LINK_LIFETIME = timedelta(days=365)
 PREFERENCES_LINK_LIFETIME = timedelta(days=365)
 SIGNUP_LINK_LIFETIME = timedelta(hours=48)
-RE_PERMISSION_LINK_LIFETIME = timedelta(days=7)
 
 
 def _link_key(secret: str) -> bytes:

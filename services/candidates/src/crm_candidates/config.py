@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from crm_shared import ServiceSettings
-from crm_shared.links import RE_PERMISSION_LINK_LIFETIME, SIGNUP_LINK_LIFETIME
+from crm_shared.links import SIGNUP_LINK_LIFETIME
 
 
 def _hours(lifetime: timedelta) -> int:
@@ -20,8 +20,6 @@ class CandidatesSettings(ServiceSettings):
     service_name: str = "candidates"
     # Where the gateway is reachable from outside: consent confirmation links point there.
     public_base_url: str = "http://127.0.0.1:8000"
-    # Re-permission links (a week to answer before the consent ends).
-    confirmation_link_ttl_hours: int = _hours(RE_PERMISSION_LINK_LIFETIME)
     signup_pending_hours: int = Field(
         default=_hours(SIGNUP_LINK_LIFETIME),
         gt=0,

@@ -84,11 +84,10 @@ class ConsentChange:
 
 @dataclass(frozen=True)
 class ConfirmationPolicy:
-    """How confirmation mails are issued: the link base, its lifetime and the per-address cap;
-    how long a sign-up waits for its confirmation and how many a tenant takes an hour."""
+    """How confirmation mails are issued: the link base and the per-address cap; how long a
+    sign-up (and its link) waits for its confirmation and how many a tenant takes an hour."""
 
     public_base_url: str
-    link_ttl: timedelta
     max_per_address: int
     window: timedelta
     signup_ttl: timedelta = SIGNUP_LINK_LIFETIME

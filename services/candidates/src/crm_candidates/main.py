@@ -54,7 +54,6 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     links = settings.signed_links()
     confirmation = ConfirmationPolicy(
         public_base_url=settings.public_base_url,
-        link_ttl=timedelta(hours=settings.confirmation_link_ttl_hours),
         max_per_address=settings.confirmation_max_per_address,
         window=timedelta(hours=settings.confirmation_window_hours),
         signup_ttl=timedelta(hours=settings.signup_pending_hours),
