@@ -143,7 +143,14 @@ def _link_expired(claim: LinkClaim) -> bool:
     return claim.expires_at is not None and claim.expires_at <= utc_now()
 
 
-@public_router.post("/community/signups", status_code=202, response_model=SignupAccepted)
+@public_router.post(
+    "/community/signups",
+    status_code=202,
+    response_model=SignupAccepted,
+    responses={
+        429: {"description": "The tenant took its hourly number of sign-ups (`rate-limited`)."}
+    },
+)
 async def community_signup(
     body: CommunitySignup, request: Request, principal: CurrentPrincipal
 ) -> SignupAccepted:
