@@ -96,7 +96,7 @@ class JsonLogFormatter(logging.Formatter):
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -127,6 +127,9 @@ class RedactTokens(logging.Filter):
             record.args = tuple(
                 redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
             )
+        if record.exc_info and not record.exc_text:
+            # An exception's message may quote a URL (httpx's do); formatters use exc_text.
+            record.exc_text = redact_url(logging.Formatter().formatException(record.exc_info))
         return True
 
 

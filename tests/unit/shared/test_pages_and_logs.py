@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import httpx
 import pytest
@@ -11,7 +13,12 @@ from fastapi.responses import HTMLResponse
 
 from crm_devstack.infra import free_ports
 from crm_shared import ServiceSettings, build_platform, create_service_app
-from crm_shared.telemetry import RedactTokens, install_token_redaction, redact_url
+from crm_shared.telemetry import (
+    RedactTokens,
+    configure_logging,
+    install_token_redaction,
+    redact_url,
+)
 from helpers import serving
 
 pytestmark = pytest.mark.unit
@@ -98,7 +105,7 @@ def test_link_tokens_are_redacted_from_urls(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
 
 
-def test_uvicorns_access_log_never_shows_a_link_token(caplog: pytest.LogCaptureFixture) -> None:
+def test_uvicorns_access_log_never_shows_a_link_token() -> None:
     install_token_redaction()
     access = logging.getLogger("uvicorn.access")
     assert any(isinstance(f, RedactTokens) for f in access.filters)
@@ -114,3 +121,27 @@ def test_uvicorns_access_log_never_shows_a_link_token(caplog: pytest.LogCaptureF
     assert access.filter(record)
     assert "secret-sig" not in record.getMessage()
     assert "/public/v1/preferences/\u2026" in record.getMessage()
+
+
+@pytest.mark.parametrize("log_json", [True, False])
+def test_a_logged_exception_quoting_a_link_url_is_redacted(log_json: bool) -> None:
+    settings = ServiceSettings(service_name="logs", log_json=log_json)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging(settings)
+    [handler] = root.handlers
+    try:
+        raise RuntimeError("GET http://candidates/public/preferences/eyJ.secret-sig failed")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed %s", ("/t/c/eyJ.other-sig",), sys.exc_info()
+        )
+    try:
+        assert handler.filter(record)
+        text = handler.format(record)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    assert "secret-sig" not in text
+    assert "other-sig" not in text
+    assert "/public/preferences/\u2026" in (json.loads(text)["exception"] if log_json else text)
