@@ -76,7 +76,7 @@ def _client_address(request: Request) -> str:
 
 
 class _ExpiredLink(Exception):
-    pass
+    """A genuine link past its expiry: answered with a page saying how to go on."""
 
 
 async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkClaim, Candidate]:
@@ -98,8 +98,8 @@ async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkCla
 _NO_STORE = {"Cache-Control": "no-store"}
 # What a person whose link expired can do instead, by the link's purpose.
 _WAY_FORWARD = {
-    SIGNUP_LINK: "Confirmation links work for 48 hours. Sign up again with the form on our "
-    "careers site and we will send you a new link.",
+    SIGNUP_LINK: "A sign-up waits a limited time for its confirmation. Sign up again with the "
+    "form on our careers site and we will send you a new link.",
     CONFIRM_LINK: "Use the link in our most recent email, or sign up again with the form on "
     "our careers site.",
     PREFERENCES_LINK: "Every email we send you carries a new link: use the one in our most "
