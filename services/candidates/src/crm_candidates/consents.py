@@ -389,6 +389,10 @@ class ConsentService:
                     last_name=pending.last_name,
                     emails=[pending.email],
                     source=CandidateSource.CAREER_SITE,
+                    # Born with the marketing consent this transaction grants: one
+                    # `candidate.created` that says so, rather than a created/updated pair on
+                    # two topics that a consumer may apply in either order.
+                    marketing_consent=True,
                 )
                 await self.writer.add(candidate, session=session)
             if pending.topics:
