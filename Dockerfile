@@ -90,4 +90,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # --timeout-keep-alive: crm_shared.bootstrap.SERVER_KEEP_ALIVE_SECONDS (why it is that long).
 # exec: uvicorn becomes PID 1 and receives SIGTERM directly for a graceful shutdown.
-CMD ["/bin/sh", "-c", "exec uvicorn --factory \"$(cat /app/service-package).main:create_app\" --host 0.0.0.0 --port 8000 --timeout-keep-alive 75"]
+CMD ["/bin/sh", "-c", "exec uvicorn --factory \"$(cat /app/service-package).main:create_app\" --host 0.0.0.0 --port 8000 --timeout-keep-alive 75 --no-proxy-headers"]

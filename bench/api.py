@@ -265,7 +265,7 @@ async def run(
     bootstrap: str, mongodb_uri: str, candidates: int, rates: list[float], seconds: float
 ) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="crm-bench-api-") as run_dir:
-        zipkin_port, *service_ports = free_ports(7)
+        zipkin_port, metrics_port, *service_ports = free_ports(8)
         config = StackConfig(
             kafka_port=_port(bootstrap.split(",")[0]),
             mongodb_port=_port(mongodb_uri),
@@ -277,6 +277,7 @@ async def run(
             events_port=service_ports[3],
             ats_sync_port=service_ports[4],
             analytics_port=service_ports[5],
+            gateway_metrics_port=metrics_port,
             run_dir=Path(run_dir),
             kafka_group_prefix=f"bench-api-{uuid.uuid4().hex[:8]}",
         )

@@ -56,6 +56,8 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
             log_level="warning",
             lifespan="on",
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            # As every deployment runs it: the gateway decides whom X-Forwarded-For is from.
+            proxy_headers=False,
         )
     )
     task = asyncio.create_task(server.serve())

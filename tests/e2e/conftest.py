@@ -41,7 +41,7 @@ def process_stack(
     smtp_sink: SmtpSink,
 ) -> Iterator[ProcessStack]:
     run_dir: Path = tmp_path_factory.mktemp("e2e")
-    zipkin_port, *service_ports = free_ports(7)
+    zipkin_port, metrics_port, *service_ports = free_ports(8)
     config = StackConfig(
         kafka_port=_port(kafka_bootstrap_servers.split(",")[0]),
         mongodb_port=_port(mongodb_uri),
@@ -53,6 +53,7 @@ def process_stack(
         events_port=service_ports[3],
         ats_sync_port=service_ports[4],
         analytics_port=service_ports[5],
+        gateway_metrics_port=metrics_port,
         run_dir=run_dir,
         # Its own consumer groups, so no other stack on the session's broker takes its events.
         kafka_group_prefix=f"e2e-{run_dir.name}",

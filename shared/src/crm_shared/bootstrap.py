@@ -28,6 +28,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
@@ -36,8 +37,9 @@ from crm_shared.consumer import IdempotentConsumer
 from crm_shared.errors import install_problem_handlers, problem_response
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
+from crm_shared.pages import PageSecurityHeaders, swagger_ui_page
 from crm_shared.settings import ServiceSettings
-from crm_shared.telemetry import configure_logging, configure_tracing
+from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
 
 StartupHook = Callable[[], Awaitable[None]]
 
@@ -173,6 +175,24 @@ def tune_garbage_collector(young_threshold: int) -> None:
 
 
 @asynccontextmanager
+async def _metrics_listener(platform: Platform) -> AsyncIterator[None]:
+    port = platform.settings.metrics_port
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(
+        port, addr=platform.settings.metrics_host, registry=platform.registry
+    )
+    logger.info("metrics on %s:%s", platform.settings.metrics_host, server.server_port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@asynccontextmanager
 async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
     for hook in platform.startup_hooks:
         await hook()
@@ -213,7 +233,7 @@ async def readiness_checks(platform: Platform) -> dict[str, str]:
     return checks
 
 
-def _probe_router(platform: Platform) -> APIRouter:
+def _probe_router(platform: Platform, *, metrics: bool) -> APIRouter:
     probes = APIRouter(include_in_schema=False)
 
     @probes.get("/healthz")
@@ -233,9 +253,11 @@ def _probe_router(platform: Platform) -> APIRouter:
             extensions={"checks": checks},
         )
 
-    @probes.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(platform.registry), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+
+        @probes.get("/metrics")
+        async def metrics_endpoint() -> Response:
+            return Response(generate_latest(platform.registry), media_type=CONTENT_TYPE_LATEST)
 
     return probes
 
@@ -273,12 +295,17 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     extra_lifespan: Callable[[], AsyncIterator[None]] | None = None,
     serve_openapi: bool = True,
+    public_metrics: bool = True,
 ) -> FastAPI:
-    """The service's FastAPI app with probes, metrics, problem+json errors, tracing and lifespan."""
+    """The service's FastAPI app with probes, metrics, problem+json errors, tracing and lifespan.
+
+    Metrics are at `/metrics` of the app when `public_metrics` holds and no `METRICS_PORT` is
+    set; otherwise only on the metrics listener (if a port is set). The gateway, whose port is
+    the public one, passes `public_metrics=False`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with _platform_lifespan(platform):
+        async with _platform_lifespan(platform), _metrics_listener(platform):
             if extra_lifespan is None:
                 yield
             else:
@@ -292,19 +319,29 @@ def create_service_app(
         version="1.0.0",
         lifespan=lifespan,
         openapi_url="/openapi.json" if serve_openapi else None,
-        docs_url="/docs" if serve_openapi else None,
-        redoc_url="/redoc" if serve_openapi else None,
+        # FastAPI's own pages run inline script without a nonce; see `docs` below.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.platform = platform
     app.state.internal_tokens = platform.internal_tokens
     install_problem_handlers(app)
     app.add_middleware(_HttpMetricsMiddleware, registry=platform.registry)
-    app.include_router(_probe_router(platform))
+    app.add_middleware(PageSecurityHeaders)
+    metrics_on_app = public_metrics and platform.settings.metrics_port is None
+    app.include_router(_probe_router(platform, metrics=metrics_on_app))
+    if serve_openapi:
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs() -> Response:
+            return swagger_ui_page("/openapi.json", title)
+
     for router in routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=configure_tracing(platform.settings),
         excluded_urls=UNTRACED_URLS,
+        server_request_hook=redact_span_urls,
     )
     return app

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -124,6 +124,16 @@ class LinkClaim:
     subject: str
     expires_at: datetime | None = None
     data: dict[str, str] = field(default_factory=dict)
+
+
+# How long each kind of mailed link works (docs/security.md, "Mailed links"). Unsubscribe and
+# preference links must outlive any reasonable delay in reading a mail (the law and the mailbox
+# providers expect an unsubscribe link to work for at least 30 days): a year. A confirmation
+# grants consent, so it is short: a sign-up's works as long as the pending sign-up waits, 48
+# hours. (A re-permission link works until the consent it renews ends.)
+UNSUBSCRIBE_LINK_LIFETIME = timedelta(days=365)
+PREFERENCES_LINK_LIFETIME = timedelta(days=365)
+SIGNUP_LINK_LIFETIME = timedelta(hours=48)
 
 
 def _link_key(secret: str) -> bytes:

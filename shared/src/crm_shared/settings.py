@@ -34,6 +34,14 @@ class ServiceSettings(BaseSettings):
     otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")
     otel_service_name: str = Field(default="", alias="OTEL_SERVICE_NAME")
 
+    metrics_port: int | None = Field(
+        default=None,
+        description="When set, Prometheus metrics are served on this port of `metrics_host` "
+        "(a listener of their own) instead of at `/metrics` on the service's port.",
+    )
+    # Loopback by default: metrics are for the operator's scraper, not for the network.
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -58,7 +60,11 @@ def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
         trace.set_tracer_provider(provider)
     if not _instrumented_libraries:
         PymongoInstrumentor().instrument(tracer_provider=provider)
-        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        HTTPXClientInstrumentor().instrument(
+            tracer_provider=provider,
+            request_hook=redact_span_urls,
+            async_request_hook=redact_span_urls_async,
+        )
         _instrumented_libraries = True
     return provider
 
@@ -90,8 +96,73 @@ class JsonLogFormatter(logging.Formatter):
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+# Paths whose next segment is a credential: mailed link tokens (confirmation, preferences,
+# unsubscribe), tracking tokens and the tenants' inbound-mail tokens, as the gateway publishes
+# them and as the services receive them.
+_TOKEN_PATHS = re.compile(
+    r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail)"
+    r"|t/[oc]|tracking/(?:open|click))/)[^/?#\s\"']+"
+)
+REDACTED = "\u2026"
+
+
+def redact_url(text: str) -> str:
+    """`text` with the token segment of every link-token path replaced by an ellipsis."""
+    return _TOKEN_PATHS.sub(lambda found: found.group(1) + REDACTED, text)
+
+
+class RedactTokens(logging.Filter):
+    """Redacts link tokens from a log record's message and string arguments (uvicorn's access
+    log passes the request path as an argument), so a log reader cannot follow someone's
+    unsubscribe or preference link."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_url(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        if record.exc_info and not record.exc_text:
+            # An exception's message may quote a URL (httpx's do); formatters use exc_text.
+            record.exc_text = redact_url(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+# Span attributes (old and new HTTP semantic conventions) that hold a request's URL or path.
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
+
+
+def redact_span_urls(span: Any, *_: Any) -> None:
+    """Redacts link tokens from a span's URL attributes: traces are read as widely as logs."""
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not span.is_recording():
+        return
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            redacted = redact_url(value)
+            if redacted != value:
+                span.set_attribute(name, redacted)
+
+
+async def redact_span_urls_async(span: Any, *_: Any) -> None:
+    """`redact_span_urls` for httpx's asynchronous client hook."""
+    redact_span_urls(span)
+
+
+def install_token_redaction() -> None:
+    """Adds the redaction to the loggers that log request URLs: uvicorn's access and error logs.
+
+    A filter on the logger, not a handler, so it holds whatever handlers uvicorn configured."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in target.filters):
+            target.addFilter(RedactTokens())
 
 
 def configure_logging(settings: ServiceSettings) -> None:
@@ -102,5 +173,7 @@ def configure_logging(settings: ServiceSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    handler.addFilter(RedactTokens())
+    install_token_redaction()
     for noisy in ("aiokafka", "pymongo"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -141,6 +141,10 @@ async def stack(
             events_url=urls["events"],
             ats_sync_url=urls["ats-sync"],
             analytics_url=urls["analytics"],
+            # Every test signs people up from 127.0.0.1; the sign-up limits have tests of their
+            # own (tests/unit/gateway/test_public_abuse.py).
+            signups_per_minute_per_ip=6000,
+            signups_per_minute_per_community=6000,
             tenants={
                 acme: Tenant(name="Acme", community_key=f"{acme}-community"),
                 globex: Tenant(name="Globex", community_key=f"{globex}-community"),

@@ -72,9 +72,15 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
     assert requested["data"]["reason"] == "double_opt_in"
     candidate_id = requested["data"]["candidate_id"]
     acme = stack.as_(ACME_TOKEN)
-    pending = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
-    assert pending["marketing_consent"] is False
-    assert pending["source"] == "career_site"
+    # Nobody proved the address yet: a pending sign-up, no candidate.
+    assert (
+        await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+    ).status_code == 404
+    candidates_db = database(stack, mongo, "candidates")
+    assert await candidates_db["candidates"].find_one({"emails": address}) is None
+    [pending] = await candidates_db["pending_signups"].find({"email": address}).to_list()
+    assert pending["_id"] == candidate_id
+    assert pending["expires_at"] - pending["requested_at"] == timedelta(hours=48)
 
     url = await confirmation_link(smtp_sink, address)
     assert url == requested["data"]["confirm_url"]
@@ -84,10 +90,11 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
         assert page.status_code == 200
         assert "<form method='post'>" in page.text
         assert person["first_name"] in page.text
-        ledger = await stack.gateway.get(
-            f"/api/v1/candidates/{candidate_id}/consents", headers=acme
-        )
-        assert ledger.json()["history"] == []
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+        assert await candidates_db["candidates"].find_one({"emails": address}) is None
         confirmed = await browser.post(url)
         assert confirmed.status_code == 200, confirmed.text
         assert confirmed.json() == {
@@ -97,6 +104,10 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
         again = await browser.post(url)
         assert again.json()["status"] == "already_confirmed"
 
+    candidate = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
+    assert candidate["emails"] == [address]
+    assert candidate["first_name"] == person["first_name"]
+    assert candidate["source"] == "career_site"
     ledger = (
         await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
     ).json()
@@ -112,11 +123,22 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
     assert {c["data"]["status"] for c in changes} == {"granted"}
     await wait_for_recipient_consent(stack, mongo, stack.acme, candidate_id, True)
     # The topics chosen in the form are the preference centre's starting point.
-    preferences = await database(stack, mongo, "candidates")["preferences"].find_one(
-        {"candidate_id": candidate_id}
-    )
+    preferences = await candidates_db["preferences"].find_one({"candidate_id": candidate_id})
     assert preferences is not None
     assert preferences["topics"] == ["backend", "events"]
+    # The confirmed sign-up keeps no personal data of its own, only the candidate it became.
+    confirmed_signup = await candidates_db["pending_signups"].find_one({"_id": candidate_id})
+    assert confirmed_signup is not None
+    assert confirmed_signup["candidate_id"] == candidate_id
+    assert address not in str(confirmed_signup)
+    # The sign-up's evidence names the candidate now, for the person's export and erasure.
+    [evidence] = (
+        await candidates_db["community_signups"]
+        .find({"email_sha256": email_sha256(address)})
+        .to_list()
+    )
+    assert evidence["candidate_id"] == candidate_id
+    assert evidence["outcome"] == "confirmation_sent"
     # The mail record keeps the address's digest only.
     mails = database(stack, mongo, "campaigns")["consent_mails"]
     [record] = await mails.find({"candidate_id": candidate_id}).to_list()
@@ -124,8 +146,37 @@ async def test_a_sign_up_is_confirmed_by_its_link_and_grants_consent(
     assert address not in str(record)
 
 
+async def test_an_unconfirmed_sign_up_expires_and_is_purged(
+    stack: Stack, smtp_sink: SmtpSink, mongo: Mongo
+) -> None:
+    person = new_person("lapsed")
+    address = person["emails"][0]
+    accepted = await stack.gateway.post(SIGNUPS, json=signup_body(stack, person))
+    assert accepted.status_code == 202
+    url = await confirmation_link(smtp_sink, address)
+    pending_signups = database(stack, mongo, "candidates")["pending_signups"]
+    # As if 48 hours had passed: the sign-up is due for the purge.
+    await pending_signups.update_one(
+        {"email": address}, {"$set": {"expires_at": utc_now() - timedelta(seconds=1)}}
+    )
+
+    async def purged() -> bool:
+        return await pending_signups.find_one({"email": address}) is None
+
+    await eventually(purged, message="the expired sign-up was not purged")
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(url, headers={"Accept": "text/html"})
+        assert page.status_code == 410
+        assert "This link has expired" in page.text
+        assert "Sign up again" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert_problem(await browser.post(url), 410)
+    candidates_db = database(stack, mongo, "candidates")
+    assert await candidates_db["candidates"].find_one({"emails": address}) is None
+
+
 async def test_a_known_address_is_matched_not_duplicated(
-    stack: Stack, kafka_bootstrap_servers: str
+    stack: Stack, kafka_bootstrap_servers: str, mongo: Mongo
 ) -> None:
     person = new_person("known")
     acme = stack.as_(ACME_TOKEN)
@@ -142,9 +193,16 @@ async def test_a_known_address_is_matched_not_duplicated(
         where=lambda e: e["subject"] == candidate_id,
         count=1,
     )
+    # The mail greets the person by the name on file, not the one the form claimed.
     assert requested["data"]["first_name"] == person["first_name"]
+    async with httpx.AsyncClient() as browser:
+        confirmed = await browser.post(requested["data"]["confirm_url"])
+    assert confirmed.json()["status"] == "confirmed"
     kept = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
     assert kept["first_name"] == person["first_name"]
+    assert kept["marketing_consent"] is True
+    candidates = database(stack, mongo, "candidates")["candidates"]
+    assert await candidates.count_documents({"emails": person["emails"][0]}) == 1
 
 
 async def test_a_filled_honeypot_looks_accepted_but_does_nothing(

@@ -46,9 +46,18 @@ async def test_the_preference_centre_shows_and_changes_choices(
     assert shown.status_code == 200, shown.text
     assert shown.json()["subscribed"] is True
     assert shown.json()["frequency"] == "any"
+    assert shown.headers["cache-control"] == "no-store"
     page = await stack.gateway.get(path, headers={"Accept": "text/html"})
     assert page.headers["content-type"].startswith("text/html")
     assert "name='subscribed' value='true' checked" in page.text
+    # A personal page: never cached, never framed, its URL (the token) never sent on.
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "form-action 'self'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
 
     changed = await stack.gateway.post(
         path, json={"topics": ["data", "data", "ml"], "frequency": "monthly"}
@@ -133,6 +142,26 @@ async def test_bad_links_and_bad_choices_are_problems(stack: Stack, mongo: Mongo
         expires_at=utc_now() - timedelta(minutes=1),
     )
     assert_problem(await stack.gateway.get(f"/public/v1/preferences/{expired}"), 410)
+    # A browser gets a page that says how to go on, not a bare error.
+    expired_page = await stack.gateway.get(
+        f"/public/v1/preferences/{expired}", headers={"Accept": "text/html"}
+    )
+    assert expired_page.status_code == 410
+    assert "This link has expired" in expired_page.text
+    assert "most recent email" in expired_page.text
+    assert "frame-ancestors 'none'" in expired_page.headers["content-security-policy"]
+    expired_unsubscribe = link_token(
+        stack,
+        "unsubscribe",
+        stack.acme,
+        candidate_id,
+        expires_at=utc_now() - timedelta(minutes=1),
+    )
+    unsubscribe_page = await stack.gateway.post(
+        f"/public/v1/unsubscribe/{expired_unsubscribe}", headers={"Accept": "text/html"}
+    )
+    assert unsubscribe_page.status_code == 410
+    assert "new unsubscribe link" in unsubscribe_page.text
     invalid = await stack.gateway.post(
         f"/public/v1/preferences/{preferences}",
         json={"frequency": "hourly", "topics": "all", "colour": "red"},

@@ -154,7 +154,11 @@ async def test_every_service_serves_health_readiness_and_metrics(stack: Stack) -
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
             metrics = await client.get("/metrics")
-            assert "crm_http_requests_total" in metrics.text
+            if base == str(stack.gateway.base_url):
+                # The public port serves no metrics (METRICS_PORT has a listener of its own).
+                assert metrics.status_code == 404
+            else:
+                assert "crm_http_requests_total" in metrics.text
     async with httpx.AsyncClient(base_url=stack.candidates_url) as client:
         checks = (await client.get("/readyz")).json()["checks"]
     assert checks == {"mongodb": "ok", "kafka": "ok"}
@@ -250,3 +254,24 @@ async def test_the_combined_document_is_what_the_gateway_forwards(stack: Stack) 
         f"/api/v1/candidates/{created.json()['id']}/timeline", headers=stack.as_(ACME_TOKEN)
     )
     assert timeline.status_code == 200, timeline.text
+
+
+async def test_no_span_of_any_service_carries_a_link_token(
+    stack: Stack, span_exporter: InMemorySpanExporter
+) -> None:
+    token = "eyJzZWNyZXQtbGluay10b2tlbiJd.c2lnbmF0dXJl"
+    response = await stack.gateway.get(f"/public/v1/preferences/{token}")
+    assert response.status_code == 404
+    trace_id = response.headers["x-trace-id"]
+    spans = [
+        span
+        for span in span_exporter.get_finished_spans()
+        if span.context is not None and format(span.context.trace_id, "032x") == trace_id
+    ]
+    # The gateway's server span, its call to candidates, and candidates' server span.
+    kinds = {span.kind for span in spans}
+    assert {SpanKind.SERVER, SpanKind.CLIENT} <= kinds, kinds
+    for span in spans:
+        text = f"{span.name} {dict(span.attributes or {})}"
+        assert token not in text, text
+    assert any("/preferences/\u2026" in str(dict(span.attributes or {})) for span in spans)

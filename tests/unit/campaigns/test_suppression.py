@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -53,21 +54,32 @@ def test_transactional_mail_may_reach_the_unsubscribed_but_never_bounced_or_eras
 
 
 def test_unsubscribe_links_are_signed_for_tenant_candidate_and_message() -> None:
+    issued = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
     links = contact_links(
-        LINKS, base_url=BASE + "/", tenant_id="acme", candidate_id="c1", message_id="m1"
+        LINKS,
+        base_url=BASE + "/",
+        tenant_id="acme",
+        candidate_id="c1",
+        message_id="m1",
+        issued_at=issued,
     )
     assert links.unsubscribe_url.startswith(f"{BASE}/public/v1/unsubscribe/")
-    claim = LINKS.verify(links.unsubscribe_url.rsplit("/", 1)[1], "unsubscribe")
+    unsubscribe_token = links.unsubscribe_url.rsplit("/", 1)[1]
+    claim = LINKS.verify(unsubscribe_token, "unsubscribe", now=issued)
     assert claim is not None
+    # Mailed links expire: a year, well past the 30 days an unsubscribe link must work.
     assert (claim.tenant_id, claim.subject, claim.data, claim.expires_at) == (
         "acme",
         "c1",
         {"message_id": "m1"},
-        None,
+        issued + timedelta(days=365),
     )
-    preferences = LINKS.verify(links.preferences_url.rsplit("/", 1)[1], "preferences")
+    assert LINKS.verify(unsubscribe_token, "unsubscribe", now=issued + timedelta(days=364))
+    assert LINKS.verify(unsubscribe_token, "unsubscribe", now=issued + timedelta(days=366)) is None
+    preferences = LINKS.verify(links.preferences_url.rsplit("/", 1)[1], "preferences", now=issued)
     assert preferences is not None
     assert preferences.subject == "c1"
+    assert preferences.expires_at == issued + timedelta(days=365)
     assert LINKS.verify(links.preferences_url.rsplit("/", 1)[1], "unsubscribe") is None
 
 

@@ -14,6 +14,7 @@ from crm_candidates.domain.consent import (
     ConsentStatus,
     ExpiryAction,
     LawfulBasis,
+    PendingSignup,
     RetentionPolicy,
     admit_confirmation,
     expiry_action,
@@ -21,6 +22,7 @@ from crm_candidates.domain.consent import (
     marketing_consent,
     next_check_at,
     replay,
+    signup_admitted,
     state_after,
 )
 from crm_shared import email_sha256
@@ -158,3 +160,30 @@ def test_at_most_three_confirmations_per_address_in_24_hours() -> None:
 def test_email_digests_ignore_case_and_spacing() -> None:
     assert email_sha256(" Ada@Example.org ") == email_sha256("ada@example.org")
     assert len(email_sha256("ada@example.org")) == 64
+
+
+def _pending(now: datetime, **changes: object) -> PendingSignup:
+    values: dict[str, object] = {
+        "tenant_id": "acme",
+        "email": "a@example.org",
+        "email_sha256": "d",
+        "first_name": "Ann",
+        "requested_at": now,
+        "expires_at": now + timedelta(hours=48),
+    }
+    return PendingSignup.model_validate(values | changes)
+
+
+def test_a_pending_sign_up_expires_unless_confirmed() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    pending = _pending(now)
+    assert not pending.expired(now + timedelta(hours=47))
+    assert pending.expired(now + timedelta(hours=48))
+    confirmed = _pending(now, confirmed_at=now, candidate_id="c1")
+    assert confirmed.confirmed
+    assert not confirmed.expired(now + timedelta(hours=49))
+
+
+def test_a_tenant_takes_sign_ups_up_to_its_hourly_cap() -> None:
+    assert signup_admitted(499, 500)
+    assert not signup_admitted(500, 500)

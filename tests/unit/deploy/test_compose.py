@@ -484,6 +484,8 @@ def test_dockerfile_runtime_stage_is_non_root_healthchecked_and_runs_uvicorn() -
     assert "main:create_app" in commands[0]
     assert "--port 8000" in commands[0]
     assert f"--timeout-keep-alive {SERVER_KEEP_ALIVE_SECONDS}" in commands[0]
+    # uvicorn would otherwise believe X-Forwarded-For from loopback (docs/security.md).
+    assert "--no-proxy-headers" in commands[0]
 
 
 def test_dockerignore_keeps_local_state_and_tests_out() -> None:
@@ -500,3 +502,10 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
         assert excluded_from_build_context(path), path
     for path in ("pyproject.toml", "uv.lock", "shared/src/crm_shared/__init__.py"):
         assert not excluded_from_build_context(path), path
+
+
+def test_the_gateway_publishes_no_metrics_port_and_trusts_no_proxy_by_default() -> None:
+    gateway = compose()["services"]["gateway"]
+    assert gateway["ports"] == ["8000:8000"]
+    assert gateway["environment"]["METRICS_PORT"] == "9100"
+    assert gateway["environment"]["TRUSTED_PROXIES"] == "${TRUSTED_PROXIES:-}"

@@ -308,7 +308,7 @@ async def test_throttled_unavailable_and_failed_responses_carry_the_trace_id() -
     assert TRACE_ID.match(unavailable.headers["x-trace-id"])
 
 
-@pytest.mark.parametrize("probe", [b"/healthz", b"/readyz", b"/metrics"])
+@pytest.mark.parametrize("probe", [b"/healthz", b"/readyz"])
 async def test_the_probes_stay_untraced(probe: bytes) -> None:
     response = await raw_request(gateway_with(FakeServices()), "GET", probe)
     assert response.status == 200

@@ -81,3 +81,24 @@ def test_forwarded_operations_document_the_gateways_own_problems() -> None:
         "detail",
         "instance",
     ]
+
+
+def test_public_endpoints_document_the_gateways_limits_and_the_captcha() -> None:
+    services = {
+        "candidates": document(
+            {"/public/community/signups": {"post": {}}, "/public/preferences/{token}": {"get": {}}},
+            {},
+        )
+    }
+    routes = {"candidates": Route("candidates", "candidates", "http://c")}
+    public = {
+        "/public/community/signups": ("candidates", "/public/v1/community/signups"),
+        "/public/preferences/{token}": ("candidates", "/public/v1/preferences/{token}"),
+    }
+    merged = merge_documents(document({}, {}), services, routes, public)
+    signup = merged["paths"]["/public/v1/community/signups"]["post"]["responses"]
+    assert {"429", "503"} <= set(signup)
+    assert "captcha-unavailable" in signup["503"]["description"]
+    preferences = merged["paths"]["/public/v1/preferences/{token}"]["get"]["responses"]
+    assert "429" in preferences
+    assert "503" not in preferences

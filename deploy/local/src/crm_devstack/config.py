@@ -56,6 +56,8 @@ class StackConfig(BaseSettings):
     events_port: int = 8003
     ats_sync_port: int = 8004
     analytics_port: int = 8005
+    # The gateway's Prometheus listener (loopback); its public port serves no /metrics.
+    gateway_metrics_port: int = 9100
     kafka_group_prefix: str = "crm"
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)

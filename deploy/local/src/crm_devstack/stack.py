@@ -146,6 +146,7 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
         if service == "gateway":
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
+            env["METRICS_PORT"] = str(config.gateway_metrics_port)
         readyz = f"{service_url(config, service)}/readyz"
         processes.append(
             ManagedProcess(
@@ -162,10 +163,13 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
                     str(port),
                     "--timeout-keep-alive",
                     str(SERVER_KEEP_ALIVE_SECONDS),
+                    # uvicorn believes X-Forwarded-For from loopback by default; only the
+                    # gateway's TRUSTED_PROXIES may say who the client is.
+                    "--no-proxy-headers",
                 ],
                 run_dir=config.run_dir,
                 env=env,
-                ports=(port,),
+                ports=(port, config.gateway_metrics_port) if service == "gateway" else (port,),
                 readiness=functools.partial(http_ok, readyz),
                 ready_timeout=60,
             )

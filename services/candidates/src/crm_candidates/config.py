@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from crm_shared import ServiceSettings
+from crm_shared.links import SIGNUP_LINK_LIFETIME
+
+
+def _hours(lifetime: timedelta) -> int:
+    return int(lifetime.total_seconds() // 3600)
 
 
 class CandidatesSettings(ServiceSettings):
@@ -13,7 +20,18 @@ class CandidatesSettings(ServiceSettings):
     service_name: str = "candidates"
     # Where the gateway is reachable from outside: consent confirmation links point there.
     public_base_url: str = "http://127.0.0.1:8000"
-    confirmation_link_ttl_hours: int = 168
+    signup_pending_hours: int = Field(
+        default=_hours(SIGNUP_LINK_LIFETIME),
+        gt=0,
+        description="How long a talent-community sign-up waits for its double opt-in (and its "
+        "link works); after that it is purged and the person signs up again.",
+    )
+    signups_per_hour_per_tenant: int = Field(
+        default=500,
+        gt=0,
+        description="Talent-community sign-ups one tenant takes per hour (each may mail an "
+        "unverified address on the tenant's behalf); more are refused with a 429.",
+    )
     # Double opt-in mails to one address: at most this many within the window (durable).
     confirmation_max_per_address: int = 3
     confirmation_window_hours: int = 24

@@ -11,6 +11,7 @@ from crm_candidates.domain.consent import (
     ConsentPurpose,
     ConsentState,
     ConsentStatus,
+    PendingSignup,
     Preferences,
     RetentionPolicy,
 )
@@ -28,6 +29,7 @@ CONSENTS = "consents"
 CONSENT_STATES = "consent_states"
 PREFERENCES = "preferences"
 COMMUNITY_SIGNUPS = "community_signups"
+PENDING_SIGNUPS = "pending_signups"
 CONFIRMATION_THROTTLE = "confirmation_throttle"
 TENANT_SETTINGS = "tenant_settings"
 RETENTION_SETTINGS = "retention"
@@ -51,6 +53,13 @@ async def ensure_consent_indexes(database: Database) -> None:
     await database[COMMUNITY_SIGNUPS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
     )
+    await database[COMMUNITY_SIGNUPS].create_index(
+        [("tenant_id", ASCENDING), ("signup_id", ASCENDING)]
+    )
+    pending = database[PENDING_SIGNUPS]
+    # The per-tenant hourly cap counts by request time; the purge scans by expiry.
+    await pending.create_index([("tenant_id", ASCENDING), ("requested_at", ASCENDING)])
+    await pending.create_index([("expires_at", ASCENDING)])
     await database[TENANT_SETTINGS].create_index(
         [("tenant_id", ASCENDING), ("kind", ASCENDING)], unique=True
     )
@@ -176,14 +185,29 @@ class SignupRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._signups = TenantScopedCollection(database[COMMUNITY_SIGNUPS], tenant_id)
         self._throttle = TenantScopedCollection(database[CONFIRMATION_THROTTLE], tenant_id)
+        self.tenant_id = tenant_id
+
+    def _throttle_id(self, email_digest: str) -> str:
+        # One document per tenant and address: an address may join two tenants' communities,
+        # and the digest alone as `_id` made the second tenant's upsert a duplicate key.
+        return f"{self.tenant_id}:{email_digest}"
 
     async def record(self, signup: Document, *, session: Session | None = None) -> None:
         """Keeps a sign-up and what became of it (evidence, and the honeypot's catch)."""
         await self._signups.insert_one(signup, session=session)
 
+    async def link_candidate(self, signup_id: str, candidate_id: str, *, session: Session) -> None:
+        """Names the candidate a confirmed sign-up became on its evidence, so the person's
+        export and erasure find it."""
+        await self._signups.update_many(
+            {"signup_id": signup_id}, {"$set": {"candidate_id": candidate_id}}, session=session
+        )
+
     async def confirmations_sent(self, email_digest: str, *, session: Session) -> list[datetime]:
         """When confirmation mails went to the address (by digest), as far as still counted."""
-        document = await self._throttle.find_one({"_id": email_digest}, session=session)
+        document = await self._throttle.find_one(
+            {"_id": self._throttle_id(email_digest)}, session=session
+        )
         return list(document["sent_at"]) if document else []
 
     async def set_confirmations_sent(
@@ -192,8 +216,64 @@ class SignupRepository:
         """Stores the counted sends; every sign-up writes this one document, so two concurrent
         sign-ups of one address conflict and one is retried: the limit holds under races."""
         await self._throttle.update_one(
-            {"_id": email_digest}, {"$set": {"sent_at": sent_at}}, upsert=True, session=session
+            {"_id": self._throttle_id(email_digest)},
+            {"$set": {"sent_at": sent_at}},
+            upsert=True,
+            session=session,
         )
+
+
+class PendingSignupRepository:
+    """One tenant's talent-community sign-ups that wait for their double opt-in."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._pending = TenantScopedCollection(database[PENDING_SIGNUPS], tenant_id)
+
+    async def add(self, signup: PendingSignup, *, session: Session) -> None:
+        """Stores a new pending sign-up."""
+        document = signup.model_dump(mode="python", exclude={"id"}) | {"_id": signup.id}
+        await self._pending.insert_one(document, session=session)
+
+    async def get(self, signup_id: str, *, session: Session | None = None) -> PendingSignup | None:
+        """The sign-up, unless it was purged (expired, or erased with its address)."""
+        document = await self._pending.find_one({"_id": signup_id}, session=session)
+        if document is None:
+            return None
+        return PendingSignup.model_validate(
+            {k: v for k, v in document.items() if k != "_id"} | {"id": document["_id"]}
+        )
+
+    async def requested_since(self, since: datetime, *, session: Session) -> int:
+        """How many sign-ups the tenant received since `since` (confirmed ones included)."""
+        return await self._pending.count({"requested_at": {"$gte": since}}, session=session)
+
+    async def mark_confirmed(
+        self, signup_id: str, candidate_id: str, confirmed_at: datetime, *, session: Session
+    ) -> None:
+        """Records which candidate the sign-up became and forgets what the form said: the
+        candidate holds it now. What is left makes the link idempotent until it expires."""
+        await self._pending.update_one(
+            {"_id": signup_id},
+            {
+                "$set": {
+                    "candidate_id": candidate_id,
+                    "confirmed_at": confirmed_at,
+                    "email": "",
+                    "first_name": "",
+                    "last_name": "",
+                    "topics": [],
+                }
+            },
+            session=session,
+        )
+
+
+async def purge_expired_signups(database: Database, *, now: datetime) -> int:
+    """Deletes every tenant's sign-ups past their expiry, confirmed or not; returns how many.
+
+    Deliberately cross-tenant, like the consent expiry scan: one purge serves every tenant."""
+    result = await database[PENDING_SIGNUPS].delete_many({"expires_at": {"$lte": now}})
+    return result.deleted_count
 
 
 class SettingsRepository:

@@ -19,6 +19,7 @@ from crm_candidates.consent_publishers import (
 )
 from crm_candidates.consent_repository import (
     ConsentRepository,
+    PendingSignupRepository,
     PreferenceRepository,
     SettingsRepository,
     SignupRepository,
@@ -29,10 +30,12 @@ from crm_candidates.domain.consent import (
     ConsentSource,
     ConsentStatus,
     LawfulBasis,
+    PendingSignup,
     Preferences,
     admit_confirmation,
     marketing_consent,
     next_check_at,
+    signup_admitted,
     state_after,
 )
 from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
@@ -51,8 +54,11 @@ from crm_shared import (
     normalise_email,
     utc_now,
 )
+from crm_shared.links import SIGNUP_LINK_LIFETIME
 
 CONFIRM_LINK = "consent_confirmation"
+# A sign-up's double opt-in: the subject is the pending sign-up, not (yet) a candidate.
+SIGNUP_LINK = "community_signup"
 PREFERENCES_LINK = "preferences"
 UNSUBSCRIBE_LINK = "unsubscribe"
 COMMUNITY_PURPOSES = (ConsentPurpose.TALENT_COMMUNITY, ConsentPurpose.MARKETING)
@@ -78,12 +84,18 @@ class ConsentChange:
 
 @dataclass(frozen=True)
 class ConfirmationPolicy:
-    """How confirmation mails are issued: the link base, its lifetime and the per-address cap."""
+    """How confirmation mails are issued: the link base and the per-address cap; how long a
+    sign-up (and its link) waits for its confirmation and how many a tenant takes an hour."""
 
     public_base_url: str
-    link_ttl: timedelta
     max_per_address: int
     window: timedelta
+    signup_ttl: timedelta = SIGNUP_LINK_LIFETIME
+    signups_per_hour: int = 500
+
+
+class SignupsExhausted(Exception):
+    """The tenant took as many sign-ups as it may this hour."""
 
 
 class SignupOutcome(StrEnum):
@@ -91,6 +103,12 @@ class SignupOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     ALREADY_SUBSCRIBED = "already_subscribed"
     HONEYPOT = "honeypot"
+
+
+class SignupConfirmation(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,22 @@ class Signup:
     topics: list[str]
     honeypot_filled: bool
     client_address: str
+
+
+def signup_confirm_url(
+    links: SignedLinks, policy: ConfirmationPolicy, signup: PendingSignup
+) -> str:
+    """The signed link that confirms a pending sign-up; it expires with the sign-up."""
+    token = links.token(
+        LinkClaim(
+            purpose=SIGNUP_LINK,
+            tenant_id=signup.tenant_id,
+            subject=signup.id,
+            expires_at=signup.expires_at,
+            data={"request_id": signup.request_id},
+        )
+    )
+    return f"{policy.public_base_url.rstrip('/')}/public/v1/community/confirm/{token}"
 
 
 def confirm_url(
@@ -233,8 +267,11 @@ class ConsentService:
         return entry
 
     async def sign_up(self, signup: Signup) -> SignupOutcome:
-        """A talent-community sign-up: the candidate is created or matched, and unless the
-        address had too many confirmation mails lately, a double opt-in mail is requested."""
+        """A talent-community sign-up: unless the address had too many confirmation mails
+        lately or already subscribed, a pending sign-up is stored and a double opt-in mail
+        requested. No candidate is created before the link is used (`confirm_signup`).
+
+        Raises SignupsExhausted when the tenant took its hourly number of sign-ups."""
         email = normalise_email(signup.email)
         digest = email_sha256(email)
         signups = SignupRepository(self.database, self.tenant_id)
@@ -248,90 +285,154 @@ class ConsentService:
             # Recorded without a candidate: the bot learns nothing, the tenant sees the attempt.
             await signups.record(evidence | {"outcome": SignupOutcome.HONEYPOT.value})
             return SignupOutcome.HONEYPOT
+        pending_signups = PendingSignupRepository(self.database, self.tenant_id)
 
         async def work(session: Session) -> SignupOutcome:
-            candidate = await self.candidates.find_by_emails([email], session=session)
-            if candidate is None:
-                candidate = Candidate(
-                    tenant_id=self.tenant_id,
-                    created_by=COMMUNITY_USER,
-                    first_name=signup.first_name,
-                    last_name=signup.last_name,
-                    emails=[email],
-                    source=CandidateSource.CAREER_SITE,
-                )
-                await self.writer.add(candidate, session=session)
-            if signup.topics:
-                await PreferenceRepository(self.database, self.tenant_id).save(
-                    Preferences(
-                        tenant_id=self.tenant_id, candidate_id=candidate.id, topics=signup.topics
-                    ),
-                    session=session,
-                )
-            outcome = await self._request_confirmation(candidate, email, digest, session)
-            await signups.record(
-                evidence | {"candidate_id": candidate.id, "outcome": outcome.value},
-                session=session,
+            now = utc_now()
+            recent = await pending_signups.requested_since(
+                now - timedelta(hours=1), session=session
             )
+            if not signup_admitted(recent, self.confirmation.signups_per_hour):
+                raise SignupsExhausted
+            known = await self.candidates.find_by_emails([email], session=session)
+            pending = PendingSignup(
+                tenant_id=self.tenant_id,
+                # A known address is greeted with the name on file, not the form's.
+                email=email,
+                email_sha256=digest,
+                first_name=known.first_name if known else signup.first_name,
+                last_name=known.last_name if known else signup.last_name,
+                topics=signup.topics,
+                requested_at=now,
+                expires_at=now + self.confirmation.signup_ttl,
+            )
+            outcome = await self._request_confirmation(pending, known, session)
+            record = evidence | {"outcome": outcome.value}
+            if known is not None:
+                record["candidate_id"] = known.id
+            if outcome is SignupOutcome.CONFIRMATION_SENT:
+                record["signup_id"] = pending.id
+            await signups.record(record, session=session)
             return outcome
 
-        for attempt in range(3):
-            try:
-                outcome = await in_transaction(self.mongo, work)
-                break
-            except IdentityTakenError:
-                # A concurrent sign-up of the same new address created the candidate first;
-                # the next attempt finds it.
-                if attempt == 2:
-                    raise
+        outcome = await in_transaction(self.mongo, work)
         self.outbox.notify_committed()
         return outcome
 
     async def _request_confirmation(
-        self, candidate: Candidate, email: str, digest: str, session: Session
+        self, pending: PendingSignup, known: Candidate | None, session: Session
     ) -> SignupOutcome:
-        states = await self.consents.states(candidate.id, session=session)
-        if all(
-            p in states and states[p].status is ConsentStatus.GRANTED for p in COMMUNITY_PURPOSES
-        ):
-            return SignupOutcome.ALREADY_SUBSCRIBED
+        if known is not None:
+            states = await self.consents.states(known.id, session=session)
+            if all(
+                p in states and states[p].status is ConsentStatus.GRANTED
+                for p in COMMUNITY_PURPOSES
+            ):
+                return SignupOutcome.ALREADY_SUBSCRIBED
         signups = SignupRepository(self.database, self.tenant_id)
-        now = utc_now()
         allowed, counted = admit_confirmation(
-            await signups.confirmations_sent(digest, session=session),
-            now,
+            await signups.confirmations_sent(pending.email_sha256, session=session),
+            pending.requested_at,
             limit=self.confirmation.max_per_address,
             window=self.confirmation.window,
         )
         # Written on every sign-up of the address, admitted or not: the shared document is
         # what makes concurrent sign-ups of one address conflict, so the cap holds.
-        await signups.set_confirmations_sent(digest, counted, session=session)
+        await signups.set_confirmations_sent(pending.email_sha256, counted, session=session)
         if not allowed:
             return SignupOutcome.RATE_LIMITED
-        expires_at = now + self.confirmation.link_ttl
+        await PendingSignupRepository(self.database, self.tenant_id).add(pending, session=session)
         await to_consent_confirmation_requested(
             self.outbox,
             self.tenant_id,
             ConsentConfirmationRequested(
-                candidate_id=candidate.id,
-                email=email,
-                first_name=candidate.first_name,
+                # The candidate the confirmation will link: the address's, or the one it will
+                # create with the sign-up's id.
+                candidate_id=known.id if known else pending.id,
+                email=pending.email,
+                first_name=pending.first_name,
                 purpose=",".join(p.value for p in COMMUNITY_PURPOSES),
                 reason="double_opt_in",
-                confirm_url=confirm_url(
-                    self.links,
-                    self.confirmation,
-                    tenant_id=self.tenant_id,
-                    candidate_id=candidate.id,
-                    purposes=list(COMMUNITY_PURPOSES),
-                    request_id=new_id(),
-                    expires_at=expires_at,
-                ),
-                expires_at=expires_at,
+                confirm_url=signup_confirm_url(self.links, self.confirmation, pending),
+                expires_at=pending.expires_at,
             ),
             session=session,
         )
         return SignupOutcome.CONFIRMATION_SENT
+
+    async def pending_signup(self, signup_id: str) -> PendingSignup | None:
+        """A sign-up that waits for (or went through) its confirmation; None once purged."""
+        return await PendingSignupRepository(self.database, self.tenant_id).get(signup_id)
+
+    async def confirm_signup(self, claim: LinkClaim) -> tuple[SignupConfirmation, str | None]:
+        """Turns a pending sign-up into a candidate with the community consents: the address's
+        candidate if there is one by now, else a new one with the sign-up's id. Using the link
+        again changes nothing. Returns the outcome and the candidate's id."""
+        pending_signups = PendingSignupRepository(self.database, self.tenant_id)
+
+        async def work(session: Session) -> tuple[SignupConfirmation, str | None]:
+            pending = await pending_signups.get(claim.subject, session=session)
+            now = utc_now()
+            if pending is None or pending.request_id != claim.data.get("request_id"):
+                return SignupConfirmation.EXPIRED, None
+            if pending.confirmed:
+                return SignupConfirmation.ALREADY_CONFIRMED, pending.candidate_id
+            if pending.expired(now):
+                return SignupConfirmation.EXPIRED, None
+            candidate = await self.candidates.find_by_emails([pending.email], session=session)
+            if candidate is None:
+                candidate = Candidate(
+                    id=pending.id,
+                    tenant_id=self.tenant_id,
+                    created_by=COMMUNITY_USER,
+                    first_name=pending.first_name,
+                    last_name=pending.last_name,
+                    emails=[pending.email],
+                    source=CandidateSource.CAREER_SITE,
+                    # Born with the marketing consent this transaction grants: one
+                    # `candidate.created` that says so, rather than a created/updated pair on
+                    # two topics that a consumer may apply in either order.
+                    marketing_consent=True,
+                )
+                await self.writer.add(candidate, session=session)
+            if pending.topics:
+                await PreferenceRepository(self.database, self.tenant_id).save(
+                    Preferences(
+                        tenant_id=self.tenant_id, candidate_id=candidate.id, topics=pending.topics
+                    ),
+                    session=session,
+                )
+            changes = [
+                ConsentChange(
+                    purpose=purpose,
+                    status=ConsentStatus.GRANTED,
+                    source=ConsentSource.COMMUNITY_SIGNUP,
+                    evidence={
+                        "request_id": pending.request_id,
+                        "confirmed_by": "email_link",
+                        "signup_id": pending.id,
+                    },
+                )
+                for purpose in COMMUNITY_PURPOSES
+            ]
+            await self.apply(candidate, changes, COMMUNITY_USER, session=session)
+            await pending_signups.mark_confirmed(pending.id, candidate.id, now, session=session)
+            await SignupRepository(self.database, self.tenant_id).link_candidate(
+                pending.id, candidate.id, session=session
+            )
+            return SignupConfirmation.CONFIRMED, candidate.id
+
+        for attempt in range(3):
+            try:
+                result = await in_transaction(self.mongo, work)
+                break
+            except IdentityTakenError:
+                # A recruiter (or an import) added the address meanwhile; the next attempt
+                # finds that candidate.
+                if attempt == 2:
+                    raise
+        self.outbox.notify_committed()
+        return result
 
     async def confirm(self, claim: LinkClaim) -> list[ConsentEntry] | None:
         """Grants what a confirmation link names; a link already used grants nothing again.

@@ -1,4 +1,5 @@
-"""The consent expiry worker: re-permission before a consent ends, archive or purge after.
+"""The consent expiry worker: re-permission before a consent ends, archive or purge after; and
+the purge of talent-community sign-ups whose confirmation link expired unused.
 
 Consents are found by their indexed `next_check_at` and claimed with a lease (like campaigns
 claims sequence steps), so replicas share the work and a crashed worker's claim is taken over
@@ -20,6 +21,7 @@ from crm_candidates.consent_repository import (
     SettingsRepository,
     claim_due_consent,
     holds_lease,
+    purge_expired_signups,
 )
 from crm_candidates.consents import ConfirmationPolicy, ConsentChange, ConsentService, confirm_url
 from crm_candidates.domain.consent import (
@@ -66,7 +68,11 @@ class ConsentExpiryWorker:
         self.owner = f"consent-expiry-{uuid.uuid4().hex[:12]}"
 
     async def run_due(self) -> int:
-        """Handles up to one batch of due consents; returns how many it claimed."""
+        """Purges expired sign-ups, then handles up to one batch of due consents; returns how
+        many consents it claimed."""
+        purged = await purge_expired_signups(self.database, now=utc_now())
+        if purged:
+            logger.info("purged %d expired talent-community sign-ups", purged)
         handled = 0
         while handled < self.batch_size:
             state = await claim_due_consent(

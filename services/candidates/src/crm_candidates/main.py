@@ -56,9 +56,10 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     links = settings.signed_links()
     confirmation = ConfirmationPolicy(
         public_base_url=settings.public_base_url,
-        link_ttl=timedelta(hours=settings.confirmation_link_ttl_hours),
         max_per_address=settings.confirmation_max_per_address,
         window=timedelta(hours=settings.confirmation_window_hours),
+        signup_ttl=timedelta(hours=settings.signup_pending_hours),
+        signups_per_hour=settings.signups_per_hour_per_tenant,
     )
     expiry = ConsentExpiryWorker(
         mongo=mongo,

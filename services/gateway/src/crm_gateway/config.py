@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from crm_shared import Role, ServiceSettings
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
@@ -65,6 +67,41 @@ class GatewaySettings(ServiceSettings):
     max_webhook_bytes: int = 524_288
     tenant_requests_per_minute: int = 6000
     public_requests_per_minute_per_ip: int = 120
+    signups_per_minute_per_ip: int = Field(
+        default=10,
+        gt=0,
+        description="Talent-community sign-ups one client address may send per minute (bursts "
+        "of a quarter of that, at least one), on top of the public per-IP limit.",
+    )
+    signups_per_minute_per_community: int = Field(
+        default=60,
+        gt=0,
+        description="Sign-ups one tenant's community key accepts per minute from all addresses "
+        "together (per gateway process).",
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of the reverse proxies in front of the gateway (comma separated). "
+        "Only a connection from one of them may name the client in `X-Forwarded-For`; empty "
+        "(the default) means the socket peer is the client.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (comma separated, e.g. `https://console.example.com`) "
+        "allowed to call the API cross-origin. Empty: no cross-origin access.",
+    )
+    captcha_provider: Literal["", "turnstile", "hcaptcha"] = Field(
+        default="",
+        description="CAPTCHA verified on each talent-community sign-up: `turnstile` "
+        "(Cloudflare) or `hcaptcha`; empty (the default) verifies none.",
+    )
+    captcha_secret: SecretStr = SecretStr("")
+    captcha_verify_url: str = Field(
+        default="",
+        description="The provider's siteverify endpoint; empty for the provider's documented "
+        "one (tests point it at a local fake).",
+    )
+    captcha_timeout_seconds: float = Field(default=5.0, gt=0)
     tenants: dict[str, Tenant] = Field(
         default_factory=dict,
         description="The tenants (JSON object: tenant id -> {name, status}). A caller whose "
@@ -75,3 +112,10 @@ class GatewaySettings(ServiceSettings):
         description="Development bearer tokens (JSON object: token -> identity). Empty in "
         "production, where OIDC and API keys authenticate callers.",
     )
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

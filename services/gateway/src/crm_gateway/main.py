@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from crm_gateway.api import docs, gdpr, proxy, public
 from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
+from crm_gateway.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue
 from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
@@ -29,12 +31,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         follow_redirects=False,
     )
     table = routes(settings)
+    captcha = _captcha_verifier(settings)
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
             yield
         finally:
             await upstream.aclose()
+            if captcha is not None:
+                await captcha.client.aclose()
 
     app = create_service_app(
         platform,
@@ -44,9 +49,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=[public.router, gdpr.router, proxy.router, docs.router],
         extra_lifespan=close_upstream,
         serve_openapi=False,
+        # The gateway's port is the public one: metrics only on METRICS_PORT's own listener.
+        public_metrics=False,
     )
-    # Outermost last: the trace headers go on every response, the path guard's refusals too.
+    # Outermost last: the trace headers go on every response, the path guard's refusals too;
+    # a preflight is answered (or refused) before any route, and CORS headers go on problems.
     app.add_middleware(PathGuard)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+        expose_headers=["Location", "ETag", "Retry-After", "X-Trace-Id", "traceparent"],
+        # Bearer tokens, not cookies: a browser never needs to send credentials implicitly.
+        allow_credentials=False,
+        max_age=600,
+    )
     app.add_middleware(TraceHeaders)
     app.add_exception_handler(Exception, unexpected_error)
     app.state.gateway = proxy.GatewayState(
@@ -63,8 +81,25 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         public_limiter=RateLimiter(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        trusted_proxies=tuple(settings.trusted_proxies),
+        signup_address_limiter=RateLimiter(settings.signups_per_minute_per_ip),
+        signup_community_limiter=RateLimiter(settings.signups_per_minute_per_community),
+        captcha=captcha,
     )
     app.state.service_urls = service_urls(settings)
     app.state.max_public_request_bytes = settings.max_public_request_bytes
     app.state.max_webhook_bytes = settings.max_webhook_bytes
     return app
+
+
+def _captcha_verifier(settings: GatewaySettings) -> CaptchaVerifier | None:
+    if not settings.captcha_provider:
+        return None
+    secret = settings.captcha_secret.get_secret_value()
+    if not secret:
+        raise ValueError(f"CAPTCHA_PROVIDER={settings.captcha_provider} needs CAPTCHA_SECRET")
+    return CaptchaVerifier(
+        client=httpx.AsyncClient(timeout=settings.captcha_timeout_seconds),
+        verify_url=settings.captcha_verify_url or SITEVERIFY_URLS[settings.captcha_provider],
+        secret=secret,
+    )

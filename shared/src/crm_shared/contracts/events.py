@@ -223,7 +223,11 @@ class ConsentConfirmationRequested(_Payload):
     consent expires.
     """
 
-    candidate_id: str
+    candidate_id: str = Field(
+        description="The candidate the consent is for. For a sign-up of an address the tenant "
+        "does not know yet, the id the candidate will get once the link is used: until then "
+        "no such candidate exists."
+    )
     email: str
     first_name: str
     purpose: str

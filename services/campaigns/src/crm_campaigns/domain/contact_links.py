@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html as html_escaping
 from dataclasses import dataclass
+from datetime import datetime
 
-from crm_shared import LinkClaim, SignedLinks
+from crm_shared import LinkClaim, SignedLinks, utc_now
+from crm_shared.links import PREFERENCES_LINK_LIFETIME, UNSUBSCRIBE_LINK_LIFETIME
 
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 PREFERENCES_PURPOSE = "preferences"
@@ -28,25 +30,35 @@ class ContactLinks:
 
 
 def contact_links(
-    links: SignedLinks, *, base_url: str, tenant_id: str, candidate_id: str, message_id: str
+    links: SignedLinks,
+    *,
+    base_url: str,
+    tenant_id: str,
+    candidate_id: str,
+    message_id: str,
+    issued_at: datetime | None = None,
 ) -> ContactLinks:
-    """The unsubscribe and preferences URLs of one message to one candidate (never expire)."""
+    """The unsubscribe and preferences URLs of one message to one candidate; each works for a
+    year from `issued_at` (now), after which it opens a page saying how to get a new one."""
     base = base_url.rstrip("/")
+    issued = issued_at or utc_now()
 
-    def token(purpose: str) -> str:
+    def token(purpose: str, lifetime_until: datetime) -> str:
         return links.token(
             LinkClaim(
                 purpose=purpose,
                 tenant_id=tenant_id,
                 subject=candidate_id,
-                expires_at=None,
+                expires_at=lifetime_until,
                 data={"message_id": message_id},
             )
         )
 
+    unsubscribe = token(UNSUBSCRIBE_PURPOSE, issued + UNSUBSCRIBE_LINK_LIFETIME)
+    preferences = token(PREFERENCES_PURPOSE, issued + PREFERENCES_LINK_LIFETIME)
     return ContactLinks(
-        unsubscribe_url=f"{base}/public/v1/unsubscribe/{token(UNSUBSCRIBE_PURPOSE)}",
-        preferences_url=f"{base}/public/v1/preferences/{token(PREFERENCES_PURPOSE)}",
+        unsubscribe_url=f"{base}/public/v1/unsubscribe/{unsubscribe}",
+        preferences_url=f"{base}/public/v1/preferences/{preferences}",
     )
 
 

@@ -91,6 +91,12 @@ class CommunitySignup(BaseModel):
         default=None,
         description="Leave empty. A hidden form field: people never fill it, bots do.",
     )
+    captcha_token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The CAPTCHA widget's token (Cloudflare Turnstile or hCaptcha), required "
+        "when the gateway is configured with a CAPTCHA provider; the gateway verifies it.",
+    )
 
 
 class SignupAccepted(BaseModel):

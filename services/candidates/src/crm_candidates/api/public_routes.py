@@ -1,9 +1,12 @@
 """Public consent endpoints, reached through the gateway's `/public/v1/...` routes.
 
 The talent-community sign-up arrives with an internal token the gateway minted for the tenant
-its public key names. Confirmation, preference and unsubscribe links carry their own signed
-token (`SignedLinks`): the tenant and candidate come from the verified token only. A forged or
-unknown link is a 404, an expired one (or one of an erased person) a 410.
+its public key names; it is stored as a pending sign-up until its confirmation link is used.
+Confirmation, preference and unsubscribe links carry their own signed token (`SignedLinks`):
+the tenant and candidate (or pending sign-up) come from the verified token only. A forged or
+unknown link is a 404, an expired one (or one of an erased person) a 410: a page saying what
+to do instead, for a browser. Every page here is personal: none may be cached
+(`Cache-Control: no-store`); `crm_shared.pages` adds the rest of the page headers.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from crm_candidates.api.consent_schemas import (
 )
 from crm_candidates.consent_repository import PreferenceRepository
 from crm_candidates.consents import (
+    COMMUNITY_PURPOSES,
     CONFIRM_LINK,
     PREFERENCES_LINK,
+    SIGNUP_LINK,
     UNSUBSCRIBE_LINK,
     Signup,
+    SignupConfirmation,
+    SignupsExhausted,
 )
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
 from crm_candidates.domain.models import Candidate
@@ -68,13 +75,17 @@ def _client_address(request: Request) -> str:
     return forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
 
 
+class _ExpiredLink(Exception):
+    """A genuine link past its expiry: answered with a page saying how to go on."""
+
+
 async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkClaim, Candidate]:
     links: SignedLinks = request.app.state.consent_links
     claim = links.verify(token, purpose, now=_BEFORE_ANY_LINK)
     if claim is None:
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
-    if claim.expires_at is not None and claim.expires_at <= utc_now():
-        raise ProblemError(410, "this link has expired", problem_type="expired-link")
+    if _link_expired(claim):
+        raise _ExpiredLink
     database = _database(request)
     candidate = await CandidateRepository(database, claim.tenant_id).get(claim.subject)
     if candidate is None:
@@ -84,62 +95,152 @@ async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkCla
     return claim, candidate
 
 
-def _page(title: str, body: str) -> HTMLResponse:
+_NO_STORE = {"Cache-Control": "no-store"}
+# What a person whose link expired can do instead, by the link's purpose.
+_WAY_FORWARD = {
+    SIGNUP_LINK: "A sign-up waits a limited time for its confirmation. Sign up again with the "
+    "form on our careers site and we will send you a new link.",
+    CONFIRM_LINK: "Use the link in our most recent email, or sign up again with the form on "
+    "our careers site.",
+    PREFERENCES_LINK: "Every email we send you carries a new link: use the one in our most "
+    "recent email, or reply to it and tell us what you would like to change.",
+    UNSUBSCRIBE_LINK: "Every email we send you carries a new unsubscribe link: use the one in "
+    "our most recent email, or reply to it and ask us to stop.",
+}
+
+
+def _page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-        f"{body}</body></html>"
+        f"{body}</body></html>",
+        status_code=status_code,
+        headers=_NO_STORE,
     )
 
 
-@public_router.post("/community/signups", status_code=202, response_model=SignupAccepted)
+def _json(content: Any) -> JSONResponse:
+    return JSONResponse(content, headers=_NO_STORE)
+
+
+def _expired(request: Request, purpose: str) -> Response:
+    """The answer to an expired link: a page with a way forward for a browser, else a 410."""
+    if _wants_html(request):
+        return _page(
+            "This link has expired",
+            f"<p>{html.escape(_WAY_FORWARD[purpose])}</p>",
+            status_code=410,
+        )
+    raise ProblemError(410, "this link has expired", problem_type="expired-link")
+
+
+def _signup_claim(request: Request, token: str) -> LinkClaim | None:
+    links: SignedLinks = request.app.state.consent_links
+    return links.verify(token, SIGNUP_LINK, now=_BEFORE_ANY_LINK)
+
+
+def _link_expired(claim: LinkClaim) -> bool:
+    return claim.expires_at is not None and claim.expires_at <= utc_now()
+
+
+@public_router.post(
+    "/community/signups",
+    status_code=202,
+    response_model=SignupAccepted,
+    responses={
+        429: {"description": "The tenant took its hourly number of sign-ups (`rate-limited`)."}
+    },
+)
 async def community_signup(
     body: CommunitySignup, request: Request, principal: CurrentPrincipal
 ) -> SignupAccepted:
-    """Joins the talent community with double opt-in. Every accepted form gets the same
-    answer, whether a mail went out, the address hit its limit, or the honeypot caught a bot."""
+    """Joins the talent community with double opt-in: the sign-up waits (48 hours) for the
+    link mailed to the address; no candidate exists before it is used. Every accepted form
+    gets the same answer, whether a mail went out, the address hit its limit, or the honeypot
+    caught a bot. A 429 when the tenant took its hourly number of sign-ups."""
     service = consent_service(request, principal.tenant_id)
-    await service.sign_up(
-        Signup(
-            email=str(body.email),
-            first_name=body.first_name,
-            last_name=body.last_name,
-            topics=list(dict.fromkeys(body.topics)),
-            honeypot_filled=bool(body.website and body.website.strip()),
-            client_address=_client_address(request),
+    try:
+        await service.sign_up(
+            Signup(
+                email=str(body.email),
+                first_name=body.first_name,
+                last_name=body.last_name,
+                topics=list(dict.fromkeys(body.topics)),
+                honeypot_filled=bool(body.website and body.website.strip()),
+                client_address=_client_address(request),
+            )
         )
-    )
+    except SignupsExhausted:
+        raise ProblemError(
+            429,
+            "this talent community takes no more sign-ups this hour",
+            problem_type="rate-limited",
+            headers={"Retry-After": "600"},
+        ) from None
     return SignupAccepted()
 
 
+_CONFIRM_FORM = "<form method='post'><button type='submit'>Confirm</button></form>"
+
+
 @public_router.get("/community/confirm/{token}", response_class=HTMLResponse)
-async def confirmation_page(token: str, request: Request) -> HTMLResponse:
+async def confirmation_page(token: str, request: Request) -> Response:
     """The page a confirmation link opens: one button confirms. Opening the link alone grants
     nothing, so a mail scanner that follows links cannot confirm on the person's behalf."""
-    _, candidate = await _verified(request, token, CONFIRM_LINK)
+    signup_claim = _signup_claim(request, token)
+    if signup_claim is not None:
+        if _link_expired(signup_claim):
+            return _expired(request, SIGNUP_LINK)
+        service = consent_service(request, signup_claim.tenant_id)
+        pending = await service.pending_signup(signup_claim.subject)
+        if pending is None or pending.expired(utc_now()):
+            return _expired(request, SIGNUP_LINK)
+        first_name = pending.first_name
+    else:
+        try:
+            _, candidate = await _verified(request, token, CONFIRM_LINK)
+        except _ExpiredLink:
+            return _expired(request, CONFIRM_LINK)
+        first_name = candidate.first_name
+    greeting = f"Hello {html.escape(first_name)}, please" if first_name else "Please"
     return _page(
         "Confirm your subscription",
-        f"<p>Hello {html.escape(candidate.first_name)}, please confirm that you want to hear "
-        "from us about roles and events.</p>"
-        "<form method='post'><button type='submit'>Confirm</button></form>",
+        f"<p>{greeting} confirm that you want to hear from us about roles and events.</p>"
+        + _CONFIRM_FORM,
     )
+
+
+def _confirmed(request: Request, status: str, purposes: list[ConsentPurpose]) -> Response:
+    if _wants_html(request):
+        return _page("Thank you", "<p>Your subscription is confirmed.</p>")
+    result = ConfirmationResult.model_validate({"status": status, "purposes": purposes})
+    return _json(result.model_dump(mode="json"))
 
 
 @public_router.post("/community/confirm/{token}", response_model=ConfirmationResult)
 async def confirm(token: str, request: Request) -> Response:
-    """Confirms the consent the link names: emits `consent.changed` per purpose and
-    `candidate.updated`. Using a link again changes nothing."""
-    claim, _ = await _verified(request, token, CONFIRM_LINK)
+    """Confirms what the link names. A sign-up's link creates the candidate (or links the
+    address's candidate) and grants the community consents; a re-permission link grants the
+    consent again. Each emits `consent.changed` per purpose; using a link again changes
+    nothing."""
+    signup_claim = _signup_claim(request, token)
+    if signup_claim is not None:
+        if _link_expired(signup_claim):
+            return _expired(request, SIGNUP_LINK)
+        service = consent_service(request, signup_claim.tenant_id)
+        outcome, _ = await service.confirm_signup(signup_claim)
+        if outcome is SignupConfirmation.EXPIRED:
+            return _expired(request, SIGNUP_LINK)
+        return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES))
+    try:
+        claim, _ = await _verified(request, token, CONFIRM_LINK)
+    except _ExpiredLink:
+        return _expired(request, CONFIRM_LINK)
     entries = await consent_service(request, claim.tenant_id).confirm(claim)
     if entries is None:
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
     purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
-    result = ConfirmationResult(
-        status="confirmed" if entries else "already_confirmed", purposes=purposes
-    )
-    if _wants_html(request):
-        return _page("Thank you", "<p>Your subscription is confirmed.</p>")
-    return JSONResponse(result.model_dump(mode="json"))
+    return _confirmed(request, "confirmed" if entries else "already_confirmed", purposes)
 
 
 def _preferences_form(candidate: Candidate, preferences: Preferences) -> str:
@@ -172,11 +273,14 @@ def _preferences_public(candidate: Candidate, preferences: Preferences) -> Prefe
 async def get_preferences(token: str, request: Request) -> Response:
     """The preference centre: subscription, topics and frequency (JSON, or a form for
     browsers)."""
-    claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    try:
+        claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    except _ExpiredLink:
+        return _expired(request, PREFERENCES_LINK)
     preferences = await PreferenceRepository(_database(request), claim.tenant_id).get(candidate.id)
     if _wants_html(request):
         return _page("Your preferences", _preferences_form(candidate, preferences))
-    return JSONResponse(_preferences_public(candidate, preferences).model_dump(mode="json"))
+    return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
 async def _preferences_update(request: Request) -> PreferencesUpdate:
@@ -210,7 +314,10 @@ async def _preferences_update(request: Request) -> PreferencesUpdate:
 async def update_preferences(token: str, request: Request) -> Response:
     """Changes topics, frequency or the marketing subscription; unsubscribing withdraws
     marketing consent (`consent.changed` with the link's message id, `candidate.updated`)."""
-    claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    try:
+        claim, candidate = await _verified(request, token, PREFERENCES_LINK)
+    except _ExpiredLink:
+        return _expired(request, PREFERENCES_LINK)
     update = await _preferences_update(request)
     result = await consent_service(request, claim.tenant_id).update_preferences(
         candidate.id,
@@ -226,14 +333,17 @@ async def update_preferences(token: str, request: Request) -> Response:
         return _page(
             "Your preferences", "<p>Saved.</p>" + _preferences_form(candidate, preferences)
         )
-    return JSONResponse(_preferences_public(candidate, preferences).model_dump(mode="json"))
+    return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
 @public_router.post("/unsubscribe/{token}", response_model=UnsubscribeResult)
 async def unsubscribe(token: str, request: Request) -> Response:
     """One-click unsubscribe (RFC 8058 `List-Unsubscribe-Post`): withdraws marketing consent.
     The body (`List-Unsubscribe=One-Click`) carries nothing else and is not needed."""
-    claim, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
+    try:
+        claim, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
+    except _ExpiredLink:
+        return _expired(request, UNSUBSCRIBE_LINK)
     withdrawn = await consent_service(request, claim.tenant_id).withdraw_marketing(
         candidate.id,
         source=ConsentSource.UNSUBSCRIBE_LINK,
@@ -243,4 +353,4 @@ async def unsubscribe(token: str, request: Request) -> Response:
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
     if _wants_html(request):
         return _page("Unsubscribed", "<p>You will not receive marketing messages any more.</p>")
-    return JSONResponse(UnsubscribeResult().model_dump(mode="json"))
+    return _json(UnsubscribeResult().model_dump(mode="json"))

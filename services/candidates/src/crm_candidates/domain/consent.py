@@ -218,3 +218,43 @@ class Preferences(BaseModel):
     topics: list[str] = Field(default_factory=list)
     frequency: Frequency = Frequency.ANY
     updated_at: datetime = Field(default_factory=utc_now)
+
+
+class PendingSignup(BaseModel):
+    """A talent-community sign-up waiting for its double opt-in.
+
+    Nobody has proven the address yet, so it creates no candidate: the candidate is created (or
+    the address's candidate found) only when the link mailed to the address is used. Until then
+    it is this document, which expires and is purged. A new candidate gets the sign-up's id, so
+    the confirmation mail and the candidate it leads to share one id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_id)
+    tenant_id: str
+    email: str
+    email_sha256: str
+    first_name: str
+    last_name: str = ""
+    topics: list[str] = Field(default_factory=list)
+    requested_at: datetime
+    expires_at: datetime
+    request_id: str = Field(default_factory=new_id)
+    # Set on confirmation, when the personal fields above are cleared.
+    candidate_id: str | None = None
+    confirmed_at: datetime | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the sign-up can no longer be confirmed."""
+        return not self.confirmed and self.expires_at <= now
+
+
+def signup_admitted(recent_signups: int, limit: int) -> bool:
+    """Whether a tenant that received `recent_signups` pending sign-ups in the last hour may
+    take another: the cap bounds the mail an anonymous form can send on the tenant's behalf."""
+    return recent_signups < limit

@@ -6,12 +6,12 @@ import asyncio
 import time
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from crm_gateway.api.proxy import State
 from crm_gateway.api.public import PUBLIC_PATHS
 from crm_gateway.domain.openapi import merge_documents
+from crm_shared.pages import swagger_ui_page
 
 router = APIRouter(include_in_schema=False)
 CACHE_SECONDS = 30.0
@@ -41,4 +41,4 @@ async def openapi(request: Request, state: State) -> JSONResponse:
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
     """Interactive documentation of the combined document."""
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Recruitment CRM API")
+    return swagger_ui_page("/openapi.json", "Recruitment CRM API")

@@ -11,9 +11,12 @@ import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
 from crm_gateway.api.middleware import raw_path
+from crm_gateway.captcha import CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue, ServiceUnavailable
 from crm_gateway.config import Tenant, TenantStatus
 from crm_gateway.domain.authentication import DevTokenAuthenticator
+from crm_gateway.domain.client_address import Network
+from crm_gateway.domain.client_address import client_address as resolve_client_address
 from crm_gateway.domain.paths import encoded_path, path_segments
 from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
 from crm_gateway.domain.routing import (
@@ -63,6 +66,11 @@ _RESPONSE_HEADERS_KEPT = frozenset(
         "cache-control",
         "allow",
         "etag",
+        # A page's own security policy (its CSP carries the nonce of its inline code).
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
     }
 )
 # Methods a request may be repeated with (RFC 9110, 9.2.2): sent twice, they do what once does.
@@ -92,6 +100,10 @@ class GatewayState:
     public_limiter: RateLimiter
     max_request_bytes: int
     max_upload_bytes: int
+    trusted_proxies: tuple[Network, ...] = ()
+    signup_address_limiter: RateLimiter | None = None
+    signup_community_limiter: RateLimiter | None = None
+    captcha: CaptchaVerifier | None = None
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -135,22 +147,28 @@ async def streamed_body(request: Request, max_bytes: int) -> AsyncIterator[bytes
         yield chunk
 
 
-def _throttled(wait: float, detail: str) -> ProblemError:
+def throttled(wait: float, detail: str) -> ProblemError:
     return ProblemError(
         429, detail, problem_type="rate-limited", headers={"Retry-After": retry_after_header(wait)}
     )
 
 
 def client_address(request: Request) -> str:
-    """The caller's IP address as the gateway's listener saw it."""
-    return request.client.host if request.client else "unknown"
+    """The caller's IP address: the socket peer, or what trusted proxies say the client was.
+
+    The server must not rewrite the peer from headers itself (uvicorn `--no-proxy-headers`):
+    the gateway alone decides whom to believe (`TRUSTED_PROXIES`)."""
+    peer = request.client.host if request.client else "unknown"
+    state: GatewayState = request.app.state.gateway
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return resolve_client_address(peer, forwarded, state.trusted_proxies)
 
 
 def limit_public_caller(request: Request, state: State) -> None:
     """FastAPI dependency: a 429 problem when one IP address calls public endpoints too often."""
     wait = state.public_limiter.acquire(client_address(request))
     if wait:
-        raise _throttled(wait, "too many requests from this address")
+        raise throttled(wait, "too many requests from this address")
 
 
 def authenticated_principal(request: Request, state: State) -> Principal:
@@ -170,7 +188,7 @@ def authenticated_principal(request: Request, state: State) -> Principal:
         )
     wait = state.tenant_limiter.acquire(principal.tenant_id)
     if wait:
-        raise _throttled(wait, "this tenant is sending too many requests")
+        raise throttled(wait, "this tenant is sending too many requests")
     return principal
 
 

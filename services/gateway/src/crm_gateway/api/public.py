@@ -11,7 +11,17 @@ import json
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from crm_gateway.api.proxy import State, bounded_body, forward, limit_public_caller
+from crm_gateway.api.proxy import (
+    GatewayState,
+    State,
+    bounded_body,
+    client_address,
+    forward,
+    limit_public_caller,
+    throttled,
+)
+from crm_gateway.captcha import CaptchaUnavailable
+from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
 from crm_shared import Principal, ProblemError
 
@@ -100,32 +110,73 @@ async def greenhouse_webhook(connection_id: str, request: Request, state: State)
     )
 
 
-def _signup_tenant_key(body: bytes) -> str:
+def _signup_document(body: bytes) -> dict[str, object]:
     try:
         document = json.loads(body)
     except ValueError:
         document = None
-    key = document.get("tenant") if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
+
+
+def _invalid_field(name: str, detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        f"invalid request: {name}",
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": name, "detail": detail}]},
+    )
+
+
+def _signup_tenant_key(document: dict[str, object]) -> str:
+    key = document.get("tenant")
     if not isinstance(key, str) or not key:
-        raise ProblemError(
-            422,
-            "invalid request: tenant",
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [{"field": "tenant", "detail": "the tenant's community key is required"}]
-            },
-        )
+        raise _invalid_field("tenant", "the tenant's community key is required")
     return key
+
+
+async def _check_captcha(state: GatewayState, document: dict[str, object], address: str) -> None:
+    if state.captcha is None:
+        return
+    token = document.get("captcha_token")
+    try:
+        genuine = isinstance(token, str) and await state.captcha.verify(token, address)
+    except CaptchaUnavailable as error:
+        # Failing open would let a bot through whenever the provider is slow; the person can
+        # send the form again.
+        raise ProblemError(
+            503,
+            "the CAPTCHA could not be checked; please try again",
+            problem_type="captcha-unavailable",
+            headers={"Retry-After": "5"},
+        ) from error
+    if not genuine:
+        raise _invalid_field("captcha_token", "the CAPTCHA was not solved")
+
+
+def _limit_signup(limiter: RateLimiter | None, key: str, detail: str) -> None:
+    wait = limiter.acquire(key) if limiter is not None else 0.0
+    if wait:
+        raise throttled(wait, detail)
 
 
 @router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/signups", include_in_schema=False)
 async def community_signup(request: Request, state: State) -> Response:
-    """A talent-community sign-up; the form names its tenant by the tenant's public key."""
+    """A talent-community sign-up; the form names its tenant by the tenant's public key.
+
+    Beyond the public per-address limit, sign-ups have their own: per client address and per
+    community key (each sign-up may send a mail to an address nobody verified yet), and a
+    CAPTCHA when one is configured."""
+    address = client_address(request)
+    _limit_signup(state.signup_address_limiter, address, "too many sign-ups from this address")
     body = await bounded_body(request, request.app.state.max_public_request_bytes)
-    tenant_id = tenant_for_community_key(state.tenants, _signup_tenant_key(body))
+    document = _signup_document(body)
+    community_key = _signup_tenant_key(document)
+    tenant_id = tenant_for_community_key(state.tenants, community_key)
     if tenant_id is None:
         raise ProblemError(404, "no talent community with this key", problem_type="not-found")
+    _limit_signup(state.signup_community_limiter, tenant_id, "too many sign-ups for this community")
+    await _check_captcha(state, document, address)
     return await forward(
         request,
         state,

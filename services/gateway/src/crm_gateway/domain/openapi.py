@@ -32,6 +32,23 @@ GATEWAY_RESPONSES = {
         "content": _PROBLEM_CONTENT,
     },
 }
+# What the gateway itself may answer on its public (no login) endpoints, on top of the above.
+PUBLIC_RESPONSES = {
+    "429": {
+        "description": "Too many requests (`rate-limited`) from this client address (the "
+        "public limit; for sign-ups also a sign-up limit per address and per community); "
+        "`Retry-After` says when to try again.",
+        "content": _PROBLEM_CONTENT,
+    },
+}
+# The sign-up's CAPTCHA, when one is configured.
+SIGNUP_RESPONSES = {
+    "503": {
+        "description": "The CAPTCHA could not be checked (`captcha-unavailable`); try again.",
+        "content": _PROBLEM_CONTENT,
+    },
+}
+SIGNUP_PATH = "/public/community/signups"
 _PROBLEM_JSON_SCHEMA = {
     "title": PROBLEM_SCHEMA,
     "description": "An RFC 9457 problem document.",
@@ -65,11 +82,13 @@ def _with_renamed_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def _with_gateway_responses(item: dict[str, Any]) -> dict[str, Any]:
+def _with_gateway_responses(
+    item: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     for operation in item.values():
         if isinstance(operation, dict):
             responses = operation.setdefault("responses", {})
-            for status, response in GATEWAY_RESPONSES.items():
+            for status, response in (GATEWAY_RESPONSES | (extra or {})).items():
                 responses.setdefault(status, copy.deepcopy(response))
     return item
 
@@ -110,5 +129,6 @@ def merge_documents(
                         operation["security"] = [{"bearerAuth": []}]
                 merged["paths"][PUBLIC_API_PREFIX + path] = _with_gateway_responses(item)
             elif public_paths.get(path, ("", ""))[0] == service:
-                merged["paths"][public_paths[path][1]] = _with_gateway_responses(item)
+                extra = PUBLIC_RESPONSES | (SIGNUP_RESPONSES if path == SIGNUP_PATH else {})
+                merged["paths"][public_paths[path][1]] = _with_gateway_responses(item, extra)
     return merged
