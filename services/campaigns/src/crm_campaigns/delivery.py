@@ -4,19 +4,19 @@ Each batch is claimed with one conditional update that moves due messages from `
 `sending` under a fresh claim id; only the worker holding that claim hands them to SMTP, so a
 message claimed twice (two workers, a redelivered command, a re-run after a crash) is never
 sent twice. Right before sending, `SendPolicy` decides each message (consent, and whatever
-rules governance adds); then the provider's and the tenant's rate limits apply. The outcomes
-of a batch are written in one transaction: bulk status updates, the `message.sent` events, and
-the broadcast progress counters. A transient SMTP error (4xx, a dropped connection, a timeout)
-puts the message back in the queue with exponential backoff and jitter; a 5xx fails it.
+rules governance adds); then the provider's and the tenant's rate limits apply. A transient
+SMTP error (4xx, a dropped connection, a timeout) puts the message back in the queue with
+exponential backoff and jitter; a 5xx fails it.
 
 Each message's outcome is recorded as it happens: right before its SMTP transaction starts, the
 message is marked `attempt_started_at` (durably: the worker waits for the write), and its outcome
 goes into the next write, together with the next message's mark. Those writes are small group
-commits shared by the batch's connections (`_Journal`), so at any moment at most one message per
-connection has started without a recorded outcome. A claim left in `sending` past its lease (its
-worker died) is recovered message by message: one never attempted goes back to the queue; one
-whose transaction had started may or may not have reached the server, and is marked failed with
-`failure_reason: outcome_unknown` rather than sent again, because at most once is the promise.
+commits shared by the process's connections (`DeliveryJournal`), so at any moment at most one
+message per connection has started without a recorded outcome. A claim left in `sending` past
+its lease (its worker died) is recovered message by message: one never attempted goes back to
+the queue; one whose transaction had started is sent if its `message.sent` was staged, and
+otherwise may or may not have reached the server: it is marked failed with `failure_reason:
+outcome_unknown` rather than sent again, because at most once is the promise.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -65,6 +66,7 @@ from crm_campaigns.repository import (
 from crm_campaigns.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.smtp import MailTransport
 from crm_shared import (
+    MESSAGE_SENT,
     Database,
     MongoClient,
     Outbox,
@@ -449,6 +451,9 @@ class _Attempt:
     # Whether its SMTP transaction may start: None until its mark is written, False if the claim
     # was lost meanwhile (the lease ran out and the message was recovered).
     started: bool | None = None
+    # Whether its `message.sent` is in the outbox (staged once, however often its outcome's
+    # write is tried).
+    staged: bool = False
     # The send's span context, so `message.sent` continues the trace that queued the message.
     trace_context: dict[str, str] = field(default_factory=dict)
 
@@ -595,11 +600,20 @@ class MailDispatcher:
         messages = self._database[MESSAGES]
         expired = {"status": MessageStatus.SENDING.value, "lease_until": {"$lte": now}}
         abandoned = await messages.find(
-            expired, {"tenant_id": 1, "broadcast_id": 1, "attempt_started_at": 1}
+            expired,
+            {"tenant_id": 1, "candidate_id": 1, "broadcast_id": 1, "attempt_started_at": 1},
         ).to_list()
         released = {"lease_owner": None, "lease_until": None, "attempt_started_at": None}
-        unknown = [d["_id"] for d in abandoned if d.get("attempt_started_at") is not None]
+        started = [d for d in abandoned if d.get("attempt_started_at") is not None]
+        delivered = await self._staged_as_sent(started)
+        unknown = [d["_id"] for d in started if d["_id"] not in delivered]
         untried = [d["_id"] for d in abandoned if d.get("attempt_started_at") is None]
+        if delivered:
+            # Their `message.sent` went in before the worker died: the server took them.
+            await messages.update_many(
+                {"_id": {"$in": sorted(delivered)}, **expired},
+                {"$set": {"status": MessageStatus.SENT.value, "sent_at": now, **released}},
+            )
         if unknown:
             await messages.update_many(
                 {"_id": {"$in": unknown}, **expired, "attempt_started_at": {"$ne": None}},
@@ -626,8 +640,10 @@ class MailDispatcher:
             )
         if abandoned:
             logger.warning(
-                "recovered abandoned claims: %d requeued (never attempted), %d outcome unknown",
+                "recovered abandoned claims: %d requeued (never attempted), %d sent, "
+                "%d outcome unknown",
                 len(untried),
+                len(delivered),
                 len(unknown),
             )
         for tenant_id, broadcast_id in sorted(
@@ -636,6 +652,22 @@ class MailDispatcher:
             # A broadcast paused or cancelled meanwhile keeps what went back to the queue.
             await settle_requeued(self._database, tenant_id, broadcast_id)
         await complete_finished_broadcasts(self._database)
+
+    async def _staged_as_sent(self, started: list[dict[str, Any]]) -> set[str]:
+        """Which of these started messages have their `message.sent` staged: the journal stages
+        it right after the server took the message, before the message's own write."""
+        if not started:
+            return set()
+        records = await self._outbox.records.find(
+            {
+                "topic": MESSAGE_SENT.name,
+                "tenant_id": {"$in": sorted({d["tenant_id"] for d in started})},
+                "key": {"$in": sorted({d["candidate_id"] for d in started})},
+            },
+            {"value": 1},
+        ).to_list()
+        staged = {json.loads(r["value"])["data"]["message_id"] for r in records}
+        return staged & {d["_id"] for d in started}
 
     async def _next_batch(self, now: datetime) -> list[dict[str, Any]]:
         """A handed batch if one waits, else a claim of queued messages; the first batch of each
@@ -880,13 +912,14 @@ class DeliveryJournal:
     shared by its dispatchers (see `create_app`), so a commit serves all their connections.
 
     Before a connection starts a message's transaction, `start` marks the message
-    `attempt_started_at` and waits until the mark is committed; `finish` queues its outcome for
+    `attempt_started_at` and waits until the mark is written; `finish` queues its outcome for
     the next commit. Whatever the other connections queued meanwhile goes into the same commit
-    (one transaction: the marks, the sent messages and their `message.sent` events, the retries
-    and failures), so a commit carries about one mark and one outcome per connection rather
-    than a write per message. As a connection's next mark waits for its previous outcome's
-    commit, at most one message per connection is ever marked without an outcome: after a
-    crash, only those are "outcome unknown".
+    (the sent messages' `message.sent` events, then one bulk write of the marks, the sent
+    messages, the retries and failures), so a commit carries about one mark and one outcome per
+    connection rather than a write per message. As a connection's next mark waits for its
+    previous outcome's commit, at most one message per connection is ever marked without an
+    outcome: after a crash, only those are recovered as "outcome unknown", unless their event
+    was staged (then they were sent).
 
     Every write is conditional on the message still being in `sending` under the claim it was
     sent under, so a message whose lease ran out and which was recovered meanwhile is left
@@ -966,8 +999,25 @@ class DeliveryJournal:
             self._renew_at = time.monotonic() + self._lease.total_seconds() / 2
         changes = [(attempt, self._failure(attempt, now)) for attempt in failed]
 
-        # One bulk write for every change to the messages: a commit is a few round trips
-        # whatever it carries.
+        # The events first, on their own: once a sent message's event is staged, recovery
+        # knows it was sent even if the process dies before the message's own write. Not in
+        # one transaction with the messages' writes: a process killed mid-transaction leaves it
+        # open on the server (until its lifetime, 60 s, runs out), and every write to its
+        # messages (the restart's recovery, a re-prepared broadcast's inserts) waits for it.
+        staging = [a for a in sent if not a.staged]
+        if staging:
+
+            async def stage(session: Session) -> None:
+                await self._outbox.add_many(
+                    [message_sent_envelope(self._outbox, a.message) for a in staging],
+                    session=session,
+                    trace_contexts=[a.trace_context for a in staging],
+                )
+
+            await in_transaction(self._mongo, stage)
+            for attempt in staging:
+                attempt.staged = True
+        # Then one bulk write for every change to the messages: outcomes and the next marks.
         writes: list[UpdateOne | UpdateMany] = []
         if sent:
             writes.append(
@@ -985,46 +1035,18 @@ class DeliveryJournal:
                     {"$set": {"attempt_started_at": now}},
                 )
             )
-        expected = len(sent) + len(changes) + len(marks)
-
-        async def write(session: Session) -> bool:
-            messages = self._messages
-            result = await messages.bulk_write(writes, session=session)
-            # Every write matched unless a lease ran out and its message was recovered.
-            complete = result.modified_count == expected
-            recorded = sent
-            if sent and not complete:
-                # Only the messages recorded sent get their event.
-                found = await messages.find(
-                    {
-                        "_id": {"$in": _ids(sent)},
-                        "claim_id": {"$in": claims},
-                        "status": MessageStatus.SENT.value,
-                        "sent_at": now,
-                    },
-                    {"_id": 1},
-                    session=session,
-                ).to_list()
-                ids = {d["_id"] for d in found}
-                recorded = [a for a in sent if a.message.id in ids]
-            await self._outbox.add_many(
-                [message_sent_envelope(self._outbox, a.message) for a in recorded],
-                session=session,
-                trace_contexts=[a.trace_context for a in recorded],
+        result = await self._messages.bulk_write(writes)
+        if renew:
+            await self._messages.update_many(
+                {"claim_id": {"$in": renew}, "status": MessageStatus.SENDING.value},
+                {"$set": {"lease_until": now + self._lease}},
             )
-            if renew:
-                await messages.update_many(
-                    {"claim_id": {"$in": renew}, "status": MessageStatus.SENDING.value},
-                    {"$set": {"lease_until": now + self._lease}},
-                    session=session,
-                )
-            return complete
-
-        if await in_transaction(self._mongo, write):
+        # Every write matched unless a lease ran out and its message was recovered meanwhile.
+        if result.modified_count == len(sent) + len(changes) + len(marks):
             for attempt in marks:
                 attempt.started = True
             return
-        # Some claims were lost (recovered after their lease ran out): start only the others.
+        # Start only the messages whose mark went in.
         found = await self._messages.find(
             {"_id": {"$in": _ids(marks)}, **ours, "attempt_started_at": now}, {"_id": 1}
         ).to_list()

@@ -480,7 +480,8 @@ class MessageStatus(StrEnum):
     `sending` is the claim: only the worker that moved a message from queued to sending hands
     it to SMTP, so a message is never sent twice. Its `attempt_started_at` is set (durably)
     right before its SMTP transaction starts; a claim abandoned without it goes back to
-    `queued`, one abandoned with it is `failed` with `outcome_unknown`. A broadcast's paused
+    `queued`, one abandoned with it is `sent` if its `message.sent` was staged, else `failed`
+    with `outcome_unknown`. A broadcast's paused
     messages are `held`, its cancelled ones `cancelled`.
     """
 
