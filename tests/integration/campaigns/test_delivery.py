@@ -34,6 +34,7 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
+from crm_campaigns.publishers import message_sent_envelope
 from crm_campaigns.repository import (
     BROADCASTS,
     MESSAGES,
@@ -350,6 +351,45 @@ async def test_an_abandoned_claim_requeues_the_untried_and_fails_only_the_starte
     assert stored["status"] == BroadcastStatus.COMPLETED.value
     repository = BroadcastRepository(setup.database, setup.tenant)
     assert await repository.failure_reasons(broadcast_id) == {"outcome_unknown": 1}
+    await pool.close()
+
+
+async def test_a_started_message_whose_event_was_staged_is_recovered_as_sent(
+    setup: Setup,
+) -> None:
+    # The worker died after the server took both messages and it staged one's `message.sent`,
+    # before it wrote either message.
+    staged, unstaged = await queue(setup, 2)
+    await setup.database[MESSAGES].update_many(
+        {"tenant_id": setup.tenant},
+        {
+            "$set": {
+                "status": MessageStatus.SENDING.value,
+                "claim_id": "dead-worker",
+                "lease_until": utc_now() - timedelta(seconds=1),
+                "attempt_started_at": utc_now() - timedelta(seconds=2),
+            }
+        },
+    )
+    document = await setup.database[MESSAGES].find_one({"to_email": staged})
+    assert document is not None
+    outbox = Outbox(setup.database, "campaigns")
+
+    async def stage(session: Session) -> None:
+        message = Message.model_validate(document | {"id": document["_id"]})
+        await outbox.add_many([message_sent_envelope(outbox, message)], session=session)
+
+    await in_transaction(setup.mongo, stage)
+    pool = SmtpPool("127.0.0.1", 9, 1, 1)  # never used: nothing is queued again
+    await dispatcher(setup, pool).deliver_batch()
+    by_address = {
+        d["to_email"]: d
+        for d in await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
+    }
+    assert by_address[staged]["status"] == MessageStatus.SENT.value
+    assert by_address[unstaged]["status"] == MessageStatus.FAILED.value
+    assert by_address[unstaged]["failure_reason"] == "outcome_unknown"
+    assert await sent_events(setup) == [document["_id"]]  # staged once, not again
     await pool.close()
 
 
