@@ -66,7 +66,7 @@ DISPATCHERS = 2
 POOL_SIZE = 2
 # Mails at the sink after which the process is killed: early (the runner is still handing
 # batches over), in the middle, and near the end.
-KILL_AFTER = (40, 140, 240)
+KILL_AFTER = (40, 130, 220)
 
 
 class Campaigns:
