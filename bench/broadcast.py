@@ -43,6 +43,7 @@ from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import (
     RECOVERY_INTERVAL_SECONDS,
     BatchHandoff,
+    DeliveryJournal,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
@@ -184,6 +185,19 @@ async def load(database: Database, count: int) -> tuple[str, str]:
     return template.id, segment_id
 
 
+# Without rate limits: the benchmark measures capacity, not a configured limit.
+LIMITS = DeliveryLimits(
+    max_attempts=5,
+    retry_base=timedelta(seconds=1),
+    retry_cap=timedelta(seconds=30),
+    provider_rate=0,
+    provider_burst=1,
+    tenant_rate=0,
+    tenant_burst=1,
+    error_threshold=ErrorThreshold(1000, 0.5),
+)
+
+
 def dispatcher(
     mongo: MongoClient,
     database: Database,
@@ -192,6 +206,7 @@ def dispatcher(
     hints: DueMessageHints | None = None,
     recovery: SharedInterval | None = None,
     handoff: BatchHandoff | None = None,
+    journal: DeliveryJournal | None = None,
 ) -> MailDispatcher:
     """A mail dispatcher as the service builds one, without rate limits: the benchmark measures
     capacity, not a configured limit."""
@@ -204,19 +219,11 @@ def dispatcher(
         sender=SENDER,
         lease=timedelta(minutes=10),
         batch_size=batch_size,
-        limits=DeliveryLimits(
-            max_attempts=5,
-            retry_base=timedelta(seconds=1),
-            retry_cap=timedelta(seconds=30),
-            provider_rate=0,
-            provider_burst=1,
-            tenant_rate=0,
-            tenant_burst=1,
-            error_threshold=ErrorThreshold(1000, 0.5),
-        ),
+        limits=LIMITS,
         hints=hints,
         recovery=recovery,
         handoff=handoff,
+        journal=journal,
     )
 
 
@@ -293,8 +300,13 @@ async def run_one(
     )
     pools = [SmtpPool("127.0.0.1", sink.port, 30, pool_size) for _ in range(dispatchers)]
     recovery = SharedInterval(RECOVERY_INTERVAL_SECONDS)
+    # One journal for the process's dispatchers, as `create_app` builds them.
+    journal = DeliveryJournal(
+        mongo, database, Outbox(database, "campaigns"), LIMITS, timedelta(minutes=10)
+    )
     workers = [
-        dispatcher(mongo, database, pool, batch_size, hints, recovery, handoff) for pool in pools
+        dispatcher(mongo, database, pool, batch_size, hints, recovery, handoff, journal)
+        for pool in pools
     ]
     broadcast = Broadcast(
         tenant_id=TENANT,

@@ -5,6 +5,7 @@ are reused, and a broadcast whose error rate crosses the threshold pauses itself
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +18,7 @@ from conftest import SmtpSink
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.delivery import (
     BatchHandoff,
+    DeliveryJournal,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
@@ -32,6 +34,7 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
+from crm_campaigns.publishers import message_sent_envelope
 from crm_campaigns.repository import (
     BROADCASTS,
     MESSAGES,
@@ -147,6 +150,7 @@ def dispatcher(
     hints: DueMessageHints | None = None,
     handoff: BatchHandoff | None = None,
     rates: SendingRates | None = None,
+    journal: DeliveryJournal | None = None,
     **overrides: Any,
 ) -> MailDispatcher:
     return MailDispatcher(
@@ -162,6 +166,7 @@ def dispatcher(
         hints=hints,
         handoff=handoff,
         rates=rates,
+        journal=journal,
     )
 
 
@@ -306,11 +311,13 @@ async def test_four_dispatchers_together_hold_the_provider_limit(
         await pool.close()
 
 
-async def test_a_claim_abandoned_mid_send_is_not_sent_again(
+async def test_an_abandoned_claim_requeues_the_untried_and_fails_only_the_started(
     setup: Setup, smtp_sink: SmtpSink
 ) -> None:
-    [address] = await queue(setup, 1)
-    # A worker claimed the message and died before recording the outcome; its lease expired.
+    broadcast_id = await sending_broadcast(setup, materialized=True)
+    started, *untried = await queue(setup, 3, broadcast_id=broadcast_id)
+    # A worker claimed three messages, started the SMTP transaction of one and died; its lease
+    # expired.
     await setup.database[MESSAGES].update_many(
         {"tenant_id": setup.tenant},
         {
@@ -321,13 +328,148 @@ async def test_a_claim_abandoned_mid_send_is_not_sent_again(
             }
         },
     )
+    await setup.database[MESSAGES].update_one(
+        {"tenant_id": setup.tenant, "to_email": started},
+        {"$set": {"attempt_started_at": utc_now() - timedelta(seconds=2)}},
+    )
     pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 1)
     await drain(dispatcher(setup, pool), rounds=2)
-    [document] = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
-    assert document["status"] == MessageStatus.FAILED.value
-    assert "outcome unknown" in document["last_error"]
-    assert smtp_sink.messages_to(address) == []
+    documents = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
+    by_address = {d["to_email"]: d for d in documents}
+    # The one whose transaction had started may have arrived: it is not sent again.
+    assert by_address[started]["status"] == MessageStatus.FAILED.value
+    assert by_address[started]["failure_reason"] == "outcome_unknown"
+    assert "outcome unknown" in by_address[started]["last_error"]
+    assert smtp_sink.messages_to(started) == []
+    # The ones never attempted went back to the queue and out, once each, with their event.
+    assert [by_address[a]["status"] for a in untried] == [MessageStatus.SENT.value] * 2
+    assert all(len(smtp_sink.messages_to(address)) == 1 for address in untried)
+    assert await sent_events(setup) == sorted(by_address[a]["_id"] for a in untried)
+    # And the broadcast, with nothing left to send, completes and shows why one failed.
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
+    assert stored is not None
+    assert stored["status"] == BroadcastStatus.COMPLETED.value
+    repository = BroadcastRepository(setup.database, setup.tenant)
+    assert await repository.failure_reasons(broadcast_id) == {"outcome_unknown": 1}
     await pool.close()
+
+
+async def test_a_started_message_whose_event_was_staged_is_recovered_as_sent(
+    setup: Setup,
+) -> None:
+    # The worker died after the server took both messages and it staged one's `message.sent`,
+    # before it wrote either message.
+    staged, unstaged = await queue(setup, 2)
+    await setup.database[MESSAGES].update_many(
+        {"tenant_id": setup.tenant},
+        {
+            "$set": {
+                "status": MessageStatus.SENDING.value,
+                "claim_id": "dead-worker",
+                "lease_until": utc_now() - timedelta(seconds=1),
+                "attempt_started_at": utc_now() - timedelta(seconds=2),
+            }
+        },
+    )
+    document = await setup.database[MESSAGES].find_one({"to_email": staged})
+    assert document is not None
+    outbox = Outbox(setup.database, "campaigns")
+
+    async def stage(session: Session) -> None:
+        message = Message.model_validate(document | {"id": document["_id"]})
+        await outbox.add_many([message_sent_envelope(outbox, message)], session=session)
+
+    await in_transaction(setup.mongo, stage)
+    pool = SmtpPool("127.0.0.1", 9, 1, 1)  # never used: nothing is queued again
+    await dispatcher(setup, pool).deliver_batch()
+    by_address = {
+        d["to_email"]: d
+        for d in await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
+    }
+    assert by_address[staged]["status"] == MessageStatus.SENT.value
+    assert by_address[unstaged]["status"] == MessageStatus.FAILED.value
+    assert by_address[unstaged]["failure_reason"] == "outcome_unknown"
+    assert await sent_events(setup) == [document["_id"]]  # staged once, not again
+    await pool.close()
+
+
+async def test_a_broadcast_left_sending_by_a_dead_process_is_completed(setup: Setup) -> None:
+    # Every message has its outcome, but the process died before it checked completion: no
+    # dispatcher of the restarted process sent for it.
+    broadcast_id = await sending_broadcast(setup, materialized=True)
+    await queue(setup, 2, broadcast_id=broadcast_id)
+    await setup.database[MESSAGES].update_many(
+        {"tenant_id": setup.tenant}, {"$set": {"status": MessageStatus.SENT.value}}
+    )
+    pool = SmtpPool("127.0.0.1", 9, 1, 1)  # never used: nothing is due
+    assert await dispatcher(setup, pool).deliver_batch() == 0
+    stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
+    assert stored is not None
+    assert stored["status"] == BroadcastStatus.COMPLETED.value
+    await pool.close()
+
+
+@dataclass
+class WatchingTransport:
+    """A transport that, as each transaction starts, looks at what the database says: the
+    message must be marked started, and at most `size` messages started without an outcome."""
+
+    database: Database
+    size: int
+    delivered: list[str] = field(default_factory=list)
+    most_started: int = 0
+    unmarked: list[str] = field(default_factory=list)
+
+    async def send(self, message: Any) -> None:
+        raise NotImplementedError
+
+    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
+        started = (
+            await self.database[MESSAGES]
+            .find(
+                {"status": MessageStatus.SENDING.value, "attempt_started_at": {"$ne": None}},
+                {"to_email": 1},
+            )
+            .to_list()
+        )
+        if recipient not in {d["to_email"] for d in started}:
+            self.unmarked.append(recipient)
+        self.most_started = max(self.most_started, len(started))
+        await asyncio.sleep(0.005)
+        self.delivered.append(recipient)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_each_transaction_is_marked_before_it_starts_and_outcomes_recorded_as_it_goes(
+    setup: Setup,
+) -> None:
+    addresses = await queue(setup, 40)
+    transport = WatchingTransport(setup.database, size=4)
+    # Two dispatchers sharing the process's journal, as `create_app` builds them.
+    worker = dispatcher(setup, transport)  # type: ignore[arg-type]
+    other = dispatcher(setup, transport, journal=worker._journal)  # type: ignore[arg-type]
+    for each in (worker, other):
+        each._batch_size = 20
+    await asyncio.gather(drain(worker, rounds=3), drain(other, rounds=3))
+    assert sorted(transport.delivered) == sorted(addresses)
+    assert transport.unmarked == []
+    # Never more started without a recorded outcome than there are connections (2 x 4): only
+    # those could be "outcome unknown" after a crash, not the whole claimed batch.
+    assert 0 < transport.most_started <= 8
+    assert set((await statuses(setup)).values()) == {MessageStatus.SENT.value}
+    assert len(await sent_events(setup)) == 40
+
+
+async def sent_events(setup: Setup) -> list[str]:
+    """The message ids of the `message.sent` events staged in the outbox, sorted."""
+    records = (
+        await Outbox(setup.database, "campaigns")
+        .records.find({"tenant_id": setup.tenant, "topic": "message.sent"})
+        .to_list()
+    )
+    return sorted(json.loads(r["value"])["data"]["message_id"] for r in records)
 
 
 async def test_transient_errors_are_retried_and_5xx_fails_at_once(

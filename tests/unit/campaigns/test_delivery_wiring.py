@@ -1,5 +1,5 @@
-"""How `create_app` wires delivery: the process's dispatchers share one set of rate limits, and
-the SMTP connections' security comes from the settings."""
+"""How `create_app` wires delivery: the process's dispatchers share one set of rate limits and
+one delivery journal, and the SMTP connections' security comes from the settings."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def test_every_dispatcher_of_a_process_draws_from_the_same_buckets() -> None:
     waits = [dispatchers[n % 4].rates.reserve_provider() for n in range(burst + 4)]
     assert waits[:burst] == [0.0] * burst
     assert all(wait > 0 for wait in waits[burst:])
+
+
+def test_every_dispatcher_of_a_process_records_through_one_journal() -> None:
+    # One journal, so one group commit records the progress of all the process's connections
+    # (and renews the leases of all the batches being sent).
+    app = create_app(settings(delivery_workers=3))
+    dispatchers: list[MailDispatcher] = app.state.mail_dispatchers
+    assert len({id(dispatcher._journal) for dispatcher in dispatchers}) == 1
 
 
 def test_smtp_security_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,14 +4,19 @@ Each batch is claimed with one conditional update that moves due messages from `
 `sending` under a fresh claim id; only the worker holding that claim hands them to SMTP, so a
 message claimed twice (two workers, a redelivered command, a re-run after a crash) is never
 sent twice. Right before sending, `SendPolicy` decides each message (consent, and whatever
-rules governance adds); then the provider's and the tenant's rate limits apply. The outcomes
-of a batch are written in one transaction: bulk status updates, the `message.sent` events, and
-the broadcast progress counters. A transient SMTP error (4xx, a dropped connection, a timeout)
-puts the message back in the queue with exponential backoff and jitter; a 5xx fails it.
+rules governance adds); then the provider's and the tenant's rate limits apply. A transient
+SMTP error (4xx, a dropped connection, a timeout) puts the message back in the queue with
+exponential backoff and jitter; a 5xx fails it.
 
-A message left in `sending` past its lease (its worker died mid-batch) may or may not have
-reached the SMTP server; it is marked failed with an "outcome unknown" error rather than sent
-again, because at most once is the promise.
+Each message's outcome is recorded as it happens: right before its SMTP transaction starts, the
+message is marked `attempt_started_at` (durably: the worker waits for the write), and its outcome
+goes into the next write, together with the next message's mark. Those writes are small group
+commits shared by the process's connections (`DeliveryJournal`), so at any moment at most one
+message per connection has started without a recorded outcome. A claim left in `sending` past
+its lease (its worker died) is recovered message by message: one never attempted goes back to
+the queue; one whose transaction had started is sent if its `message.sent` was staged, and
+otherwise may or may not have reached the server: it is marked failed with `failure_reason:
+outcome_unknown` rather than sent again, because at most once is the promise.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -34,11 +40,17 @@ from typing import Any
 import aiosmtplib
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
-from crm_campaigns.domain.models import BroadcastStatus, Message, MessageStatus, Recipient
+from crm_campaigns.domain.models import (
+    OUTCOME_UNKNOWN,
+    BroadcastStatus,
+    Message,
+    MessageStatus,
+    Recipient,
+)
 from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import ErrorThreshold, Outcome, classify_error, retry_delay
 from crm_campaigns.publishers import message_sent_envelope
@@ -46,12 +58,15 @@ from crm_campaigns.repository import (
     BROADCASTS,
     MESSAGES,
     RecipientRepository,
+    complete_finished_broadcasts,
     complete_if_done,
     hold_broadcast,
+    settle_requeued,
 )
 from crm_campaigns.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.smtp import MailTransport
 from crm_shared import (
+    MESSAGE_SENT,
     Database,
     MongoClient,
     Outbox,
@@ -71,7 +86,10 @@ RECOVERY_INTERVAL_SECONDS = 10.0
 # The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
 # goes base64.
 MAX_SMTP_LINE = 998
-INTERRUPTED = "delivery interrupted while sending; outcome unknown, not retried"
+INTERRUPTED = (
+    "delivery interrupted during the SMTP transaction; outcome unknown (it may have been "
+    "delivered), not retried"
+)
 # How often a process whose dispatchers have hints still queries for due messages (retries,
 # deferrals, other processes' messages): hints must not starve them. Once per process rather
 # than per dispatcher: on SecantusDB the query reads the whole backlog (half a second with
@@ -430,6 +448,12 @@ class _Attempt:
     document: dict[str, Any]
     outcome: Outcome | None = None
     error: BaseException | None = None
+    # Whether its SMTP transaction may start: None until its mark is written, False if the claim
+    # was lost meanwhile (the lease ran out and the message was recovered).
+    started: bool | None = None
+    # Whether its `message.sent` is in the outbox (staged once, however often its outcome's
+    # write is tried).
+    staged: bool = False
     # The send's span context, so `message.sent` continues the trace that queued the message.
     trace_context: dict[str, str] = field(default_factory=dict)
 
@@ -476,6 +500,7 @@ class MailDispatcher:
         handoff: BatchHandoff | None = None,
         rates: SendingRates | None = None,
         senders: Senders | None = None,
+        journal: DeliveryJournal | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -498,6 +523,9 @@ class MailDispatcher:
         # Not `hints or ...`: an empty hint list is falsy but must stay the shared one.
         self._hints = hints if hints is not None else DueMessageHints(capacity=0)
         self._handoff = handoff
+        # The process's dispatchers share one, so that one commit records all their
+        # connections' progress; a dispatcher on its own has its own.
+        self._journal = journal or DeliveryJournal(mongo, database, outbox, limits, lease)
         # Broadcasts this dispatcher sent for since it last checked whether they are complete.
         self._unsettled: set[tuple[str, str]] = set()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
@@ -506,7 +534,7 @@ class MailDispatcher:
         """Claims and handles up to one batch of due messages; returns how many it claimed."""
         now = utc_now()
         if self._recovery.claim():
-            await self._fail_interrupted(now)
+            await self._recover_interrupted(now)
         claimed = await self._next_batch(now)
         if not claimed:
             await self._settle_unsettled()
@@ -535,8 +563,8 @@ class MailDispatcher:
                     deferred.append((attempt, now + timedelta(seconds=wait), None))
                 else:
                     to_send.append(attempt)
-        await self._send_all(to_send)
-        touched, paused = await self._record(to_send, skipped, deferred)
+        attempted = await self._send_all(to_send)
+        touched, paused = await self._record(attempted, skipped, deferred)
         self._unsettled.update(touched)
         if len(claimed) < self._batch_size:
             await self._settle_unsettled()
@@ -558,19 +586,88 @@ class MailDispatcher:
             await complete_if_done(self._database, tenant_id, broadcast_id)
         self._unsettled.clear()
 
-    async def _fail_interrupted(self, now: datetime) -> None:
+    async def _recover_interrupted(self, now: datetime) -> None:
+        """Recovers claims whose worker died (their lease ran out), message by message, then
+        completes the broadcasts that have nothing left to send.
+
+        A message whose SMTP transaction never started goes back to the queue; one whose
+        transaction had started may have been delivered, so it fails as `outcome_unknown`
+        rather than risk a second mail. Completion is checked for every sending broadcast, not
+        only the recovered ones: a process that died between a broadcast's last outcome and its
+        completion check left nothing else that would ever complete it.
+        """
         # Deliberately cross-tenant: recovery of any worker's abandoned claims.
-        await self._database[MESSAGES].update_many(
-            {"status": MessageStatus.SENDING.value, "lease_until": {"$lte": now}},
+        messages = self._database[MESSAGES]
+        expired = {"status": MessageStatus.SENDING.value, "lease_until": {"$lte": now}}
+        abandoned = await messages.find(
+            expired,
+            {"tenant_id": 1, "candidate_id": 1, "broadcast_id": 1, "attempt_started_at": 1},
+        ).to_list()
+        released = {"lease_owner": None, "lease_until": None, "attempt_started_at": None}
+        started = [d for d in abandoned if d.get("attempt_started_at") is not None]
+        delivered = await self._staged_as_sent(started)
+        unknown = [d["_id"] for d in started if d["_id"] not in delivered]
+        untried = [d["_id"] for d in abandoned if d.get("attempt_started_at") is None]
+        if delivered:
+            # Their `message.sent` went in before the worker died: the server took them.
+            await messages.update_many(
+                {"_id": {"$in": sorted(delivered)}, **expired},
+                {"$set": {"status": MessageStatus.SENT.value, "sent_at": now, **released}},
+            )
+        if unknown:
+            await messages.update_many(
+                {"_id": {"$in": unknown}, **expired, "attempt_started_at": {"$ne": None}},
+                {
+                    "$set": {
+                        "status": MessageStatus.FAILED.value,
+                        "failure_reason": OUTCOME_UNKNOWN,
+                        "last_error": INTERRUPTED,
+                        **released,
+                    }
+                },
+            )
+        if untried:
+            await messages.update_many(
+                {"_id": {"$in": untried}, **expired, "attempt_started_at": None},
+                {
+                    "$set": {
+                        "status": MessageStatus.QUEUED.value,
+                        "next_attempt_at": now,
+                        "claim_id": None,
+                        **released,
+                    }
+                },
+            )
+        if abandoned:
+            logger.warning(
+                "recovered abandoned claims: %d requeued (never attempted), %d sent, "
+                "%d outcome unknown",
+                len(untried),
+                len(delivered),
+                len(unknown),
+            )
+        for tenant_id, broadcast_id in sorted(
+            {(d["tenant_id"], d["broadcast_id"]) for d in abandoned if d.get("broadcast_id")}
+        ):
+            # A broadcast paused or cancelled meanwhile keeps what went back to the queue.
+            await settle_requeued(self._database, tenant_id, broadcast_id)
+        await complete_finished_broadcasts(self._database)
+
+    async def _staged_as_sent(self, started: list[dict[str, Any]]) -> set[str]:
+        """Which of these started messages have their `message.sent` staged: the journal stages
+        it right after the server took the message, before the message's own write."""
+        if not started:
+            return set()
+        records = await self._outbox.records.find(
             {
-                "$set": {
-                    "status": MessageStatus.FAILED.value,
-                    "last_error": INTERRUPTED,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
+                "topic": MESSAGE_SENT.name,
+                "tenant_id": {"$in": sorted({d["tenant_id"] for d in started})},
+                "key": {"$in": sorted({d["candidate_id"] for d in started})},
             },
-        )
+            {"value": 1},
+        ).to_list()
+        staged = {json.loads(r["value"])["data"]["message_id"] for r in records}
+        return staged & {d["_id"] for d in started}
 
     async def _next_batch(self, now: datetime) -> list[dict[str, Any]]:
         """A handed batch if one waits, else a claim of queued messages; the first batch of each
@@ -617,6 +714,7 @@ class MailDispatcher:
             "claim_id": uuid.uuid4().hex,
             "lease_owner": self.owner,
             "lease_until": now + self._lease,
+            "attempt_started_at": None,
         }
 
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
@@ -681,8 +779,9 @@ class MailDispatcher:
                 found[(tenant_id, candidate_id)] = recipient
         return found
 
-    async def _send_all(self, attempts: Sequence[_Attempt]) -> None:
-        """Sends concurrently, as many at a time as the transport has connections."""
+    async def _send_all(self, attempts: Sequence[_Attempt]) -> list[_Attempt]:
+        """Sends concurrently, as many at a time as the transport has connections, recording
+        each start and outcome as it happens; returns the attempts whose transaction started."""
         queue: asyncio.Queue[_Attempt] = asyncio.Queue()
         for attempt in attempts:
             queue.put_nowait(attempt)
@@ -691,7 +790,9 @@ class MailDispatcher:
             while not queue.empty():
                 await self._send_one(queue.get_nowait())
 
-        await asyncio.gather(*(work() for _ in range(min(self._transport.size, len(attempts)))))
+        async with self._journal.sending({a.document["claim_id"] for a in attempts}):
+            await asyncio.gather(*(work() for _ in range(min(self._transport.size, len(attempts)))))
+        return [attempt for attempt in attempts if attempt.started]
 
     async def _send_one(self, attempt: _Attempt) -> None:
         # The tenant's own From address, DKIM key and mail server account, if it has them.
@@ -700,6 +801,11 @@ class MailDispatcher:
         wait = account.reserve() if account else self.rates.reserve_provider()
         if wait > 0:
             await asyncio.sleep(wait)
+        # Marked only now, right before its transaction, so that a crash while it waited for
+        # its turn puts it back in the queue instead of making its outcome unknown.
+        journal = self._journal
+        if not await journal.start(attempt):
+            return
         carrier = attempt.document.get("trace_context") or {}
         token = otel_context.attach(propagate.extract(carrier))
         try:
@@ -716,6 +822,7 @@ class MailDispatcher:
             attempt.outcome, attempt.error = classify_error(error), error
         finally:
             otel_context.detach(token)
+            journal.finish(attempt)
 
     async def _record(
         self,
@@ -723,60 +830,26 @@ class MailDispatcher:
         skipped: Sequence[tuple[_Attempt, str]],
         deferred: Sequence[tuple[_Attempt, datetime, str | None]],
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """Writes a batch's outcomes in one transaction; returns the broadcasts it touched and
-        those to pause."""
-        now = utc_now()
+        """Writes the outcomes of the batch's messages that were not attempted (skipped or
+        deferred) in one transaction, and bumps the broadcasts' counters for all of them (the
+        journal has recorded the attempted ones' outcomes); returns the broadcasts it touched
+        and those to pause."""
         messages = self._database[MESSAGES]
         released = {"lease_owner": None, "lease_until": None}
         tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
-        sent = [a for a in attempted if a.outcome is Outcome.SENT]
-        failed = [a for a in attempted if a.outcome is not Outcome.SENT]
-        for attempt in sent:
-            _tally(tallies, attempt).sent += 1
+        for attempt in attempted:
+            tally = _tally(tallies, attempt)
+            if attempt.outcome is Outcome.SENT:
+                tally.sent += 1
+            else:
+                tally.errors += 1
+                tally.failed += _is_final(attempt, self._limits)
         for attempt, reason in skipped:
             tally = _tally(tallies, attempt)
             tally.skipped = (tally.skipped or Counter()) + Counter({reason: 1})
-        retries: list[tuple[_Attempt, dict[str, Any]]] = []
-        for attempt in failed:
-            tally = _tally(tallies, attempt)
-            tally.errors += 1
-            count = attempt.message.attempts + 1
-            final = attempt.outcome is Outcome.PERMANENT or count >= self._limits.max_attempts
-            tally.failed += final
-            logger.warning(
-                "sending message %s failed (attempt %d, %s): %r",
-                attempt.message.id,
-                count,
-                "final" if final else "will retry",
-                attempt.error,
-            )
-            change: dict[str, Any] = {
-                "attempts": count,
-                "last_error": repr(attempt.error)[:500],
-                **released,
-            }
-            if final:
-                change["status"] = MessageStatus.FAILED.value
-            else:
-                change["status"] = MessageStatus.QUEUED.value
-                change["next_attempt_at"] = now + retry_delay(
-                    count, base=self._limits.retry_base, cap=self._limits.retry_cap
-                )
-            retries.append((attempt, change))
         to_pause: list[tuple[str, str]] = []
 
         async def record(session: Session) -> None:
-            if sent:
-                await messages.update_many(
-                    {"_id": {"$in": _ids(sent)}, "claim_id": sent[0].document["claim_id"]},
-                    {"$set": {"status": MessageStatus.SENT.value, "sent_at": now, **released}},
-                    session=session,
-                )
-                await self._outbox.add_many(
-                    [message_sent_envelope(self._outbox, a.message) for a in sent],
-                    session=session,
-                    trace_contexts=[a.trace_context for a in sent],
-                )
             by_reason: dict[str, list[_Attempt]] = defaultdict(list)
             for attempt, reason in skipped:
                 by_reason[reason].append(attempt)
@@ -808,12 +881,9 @@ class MailDispatcher:
                     requeue["$set"] |= {"policy_reason": held_because, "deferred_until": retry_at}
                     requeue["$inc"] = {"deferrals": 1}
                 await messages.update_many({"_id": {"$in": _ids(group)}}, requeue, session=session)
-            for attempt, change in retries:
-                await messages.update_one(
-                    {"_id": attempt.message.id}, {"$set": change}, session=session
-                )
 
-        await in_transaction(self._mongo, record)
+        if skipped or deferred:
+            await in_transaction(self._mongo, record)
         # The progress counters are bumped after the commit, one atomic $inc per broadcast:
         # inside the transaction, concurrent dispatchers of one broadcast would conflict on its
         # document and retry whole batches. A crash in between loses one batch's increments of
@@ -835,6 +905,188 @@ class MailDispatcher:
             ):
                 to_pause.append((tenant_id, broadcast_id))
         return [key for key in tallies if key[1]], to_pause
+
+
+class DeliveryJournal:
+    """Records SMTP transactions as they happen, in small group commits; one per process,
+    shared by its dispatchers (see `create_app`), so a commit serves all their connections.
+
+    Before a connection starts a message's transaction, `start` marks the message
+    `attempt_started_at` and waits until the mark is written; `finish` queues its outcome for
+    the next commit. Whatever the other connections queued meanwhile goes into the same commit
+    (the sent messages' `message.sent` events, then one bulk write of the marks, the sent
+    messages, the retries and failures), so a commit carries about one mark and one outcome per
+    connection rather than a write per message. As a connection's next mark waits for its
+    previous outcome's commit, at most one message per connection is ever marked without an
+    outcome: after a crash, only those are recovered as "outcome unknown", unless their event
+    was staged (then they were sent).
+
+    Every write is conditional on the message still being in `sending` under the claim it was
+    sent under, so a message whose lease ran out and which was recovered meanwhile is left
+    alone (`start` returns False for it: it is not sent). The claims of batches being sent
+    (`sending`) have their lease renewed every half lease, so a slow batch (a slow server, a
+    tight rate limit) is not recovered from under a live worker.
+    """
+
+    def __init__(
+        self,
+        mongo: MongoClient,
+        database: Database,
+        outbox: Outbox,
+        limits: DeliveryLimits,
+        lease: timedelta,
+    ) -> None:
+        self._mongo = mongo
+        self._messages = database[MESSAGES]
+        self._outbox = outbox
+        self._limits = limits
+        self._lease = lease
+        self._marks: list[_Attempt] = []
+        self._done: list[_Attempt] = []
+        self._lock = asyncio.Lock()
+        self._claims: Counter[str] = Counter()
+        self._renew_at = time.monotonic() + lease.total_seconds() / 2
+
+    @contextlib.asynccontextmanager
+    async def sending(self, claims: set[str]) -> AsyncIterator[None]:
+        """While a batch of these claims is sent: renews their lease; at the end, commits the
+        outcomes still queued."""
+        self._claims.update(claims)
+        try:
+            yield
+        finally:
+            self._claims.subtract(claims)
+            self._claims = +self._claims
+            async with self._lock:
+                await self._commit()
+
+    async def start(self, attempt: _Attempt) -> bool:
+        """Marks the message's transaction as started, once that is durable; False if the
+        message is no longer this batch's to send."""
+        self._marks.append(attempt)
+        async with self._lock:
+            if attempt.started is None:
+                await self._commit()
+        return bool(attempt.started)
+
+    def finish(self, attempt: _Attempt) -> None:
+        """Queues the outcome of a started transaction for the next commit."""
+        if attempt.started and attempt.outcome is not None:
+            self._done.append(attempt)
+
+    async def _commit(self) -> None:
+        marks, self._marks = self._marks, []
+        done, self._done = self._done, []
+        if not marks and not done:
+            return
+        try:
+            await self._write(marks, done)
+        except BaseException:
+            for attempt in marks:
+                attempt.started = False  # not durably marked: never sent
+            self._done = done + self._done  # tried again with the next commit
+            raise
+
+    async def _write(self, marks: list[_Attempt], done: list[_Attempt]) -> None:
+        now = utc_now()
+        claims = sorted({a.document["claim_id"] for a in [*marks, *done]})
+        ours = {"claim_id": {"$in": claims}, "status": MessageStatus.SENDING.value}
+        released = {"lease_owner": None, "lease_until": None, "attempt_started_at": None}
+        sent = [a for a in done if a.outcome is Outcome.SENT]
+        failed = [a for a in done if a.outcome is not Outcome.SENT]
+        renew = sorted(self._claims) if time.monotonic() >= self._renew_at else []
+        if renew:
+            self._renew_at = time.monotonic() + self._lease.total_seconds() / 2
+        changes = [(attempt, self._failure(attempt, now)) for attempt in failed]
+
+        # The events first, on their own: once a sent message's event is staged, recovery
+        # knows it was sent even if the process dies before the message's own write. Not in
+        # one transaction with the messages' writes: a process killed mid-transaction leaves it
+        # open on the server (until its lifetime, 60 s, runs out), and every write to its
+        # messages (the restart's recovery, a re-prepared broadcast's inserts) waits for it.
+        staging = [a for a in sent if not a.staged]
+        if staging:
+
+            async def stage(session: Session) -> None:
+                await self._outbox.add_many(
+                    [message_sent_envelope(self._outbox, a.message) for a in staging],
+                    session=session,
+                    trace_contexts=[a.trace_context for a in staging],
+                )
+
+            await in_transaction(self._mongo, stage)
+            for attempt in staging:
+                attempt.staged = True
+        # Then one bulk write for every change to the messages: outcomes and the next marks.
+        writes: list[UpdateOne | UpdateMany] = []
+        if sent:
+            writes.append(
+                UpdateMany(
+                    {"_id": {"$in": _ids(sent)}, **ours},
+                    {"$set": {"status": MessageStatus.SENT.value, "sent_at": now, **released}},
+                )
+            )
+        for attempt, change in changes:
+            writes.append(UpdateOne({"_id": attempt.message.id, **ours}, {"$set": change}))
+        if marks:
+            writes.append(
+                UpdateMany(
+                    {"_id": {"$in": _ids(marks)}, **ours, "attempt_started_at": None},
+                    {"$set": {"attempt_started_at": now}},
+                )
+            )
+        result = await self._messages.bulk_write(writes)
+        if renew:
+            await self._messages.update_many(
+                {"claim_id": {"$in": renew}, "status": MessageStatus.SENDING.value},
+                {"$set": {"lease_until": now + self._lease}},
+            )
+        # Every write matched unless a lease ran out and its message was recovered meanwhile.
+        if result.modified_count == len(sent) + len(changes) + len(marks):
+            for attempt in marks:
+                attempt.started = True
+            return
+        # Start only the messages whose mark went in.
+        found = await self._messages.find(
+            {"_id": {"$in": _ids(marks)}, **ours, "attempt_started_at": now}, {"_id": 1}
+        ).to_list()
+        ids = {d["_id"] for d in found}
+        for attempt in marks:
+            attempt.started = attempt.message.id in ids
+
+    def _failure(self, attempt: _Attempt, now: datetime) -> dict[str, Any]:
+        """The change a failed attempt makes: back to the queue after a backoff, or failed."""
+        count = attempt.message.attempts + 1
+        final = _is_final(attempt, self._limits)
+        logger.warning(
+            "sending message %s failed (attempt %d, %s): %r",
+            attempt.message.id,
+            count,
+            "final" if final else "will retry",
+            attempt.error,
+        )
+        change: dict[str, Any] = {
+            "attempts": count,
+            "last_error": repr(attempt.error)[:500],
+            "lease_owner": None,
+            "lease_until": None,
+            "attempt_started_at": None,
+        }
+        if final:
+            change["status"] = MessageStatus.FAILED.value
+        else:
+            change["status"] = MessageStatus.QUEUED.value
+            change["next_attempt_at"] = now + retry_delay(
+                count, base=self._limits.retry_base, cap=self._limits.retry_cap
+            )
+        return change
+
+
+def _is_final(attempt: _Attempt, limits: DeliveryLimits) -> bool:
+    """Whether a failed attempt fails its message for good (a 5xx, or the last attempt)."""
+    return (
+        attempt.outcome is Outcome.PERMANENT or attempt.message.attempts + 1 >= limits.max_attempts
+    )
 
 
 def _tally(tallies: dict[tuple[str, str], _Tally], attempt: _Attempt) -> _Tally:

@@ -19,6 +19,7 @@ from crm_campaigns.consent_mail import build_consent_mail_router
 from crm_campaigns.delivery import (
     RECOVERY_INTERVAL_SECONDS,
     BatchHandoff,
+    DeliveryJournal,
     DeliveryLimits,
     DueMessageHints,
     MailDispatcher,
@@ -141,6 +142,9 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     # One set of provider and tenant buckets for the process: the limits are the process's,
     # not each dispatcher's.
     rates = SendingRates(limits)
+    # One journal for the process: each commit records the progress of every dispatcher's
+    # connections, instead of one commit per dispatcher.
+    journal = DeliveryJournal(mongo, database, outbox, limits, lease)
     # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
     # checked here, at start, and the accounts' connections are shared by all dispatchers.
     senders = Senders.from_settings(
@@ -165,6 +169,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             handoff=handoff,
             rates=rates,
             senders=senders,
+            journal=journal,
         )
         for transport in transports
     ]

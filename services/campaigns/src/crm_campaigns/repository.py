@@ -1178,6 +1178,38 @@ async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str
     return result.modified_count == 1
 
 
+async def complete_finished_broadcasts(database: Database) -> int:
+    """Completes every sending broadcast that has nothing left to send; returns how many.
+
+    Deliberately cross-tenant. The dispatchers complete the broadcasts they sent for, but a
+    process that died after a broadcast's last outcome, or whose last claims were recovered by
+    another process, leaves no dispatcher that would; this sweep does, whoever runs it.
+    """
+    sending = (
+        await database[BROADCASTS]
+        .find({"status": BroadcastStatus.SENDING.value, "materialized": True}, {"tenant_id": 1})
+        .to_list()
+    )
+    completed = 0
+    for broadcast in sending:
+        completed += await complete_if_done(database, broadcast["tenant_id"], broadcast["_id"])
+    return completed
+
+
+async def settle_requeued(database: Database, tenant_id: str, broadcast_id: str) -> None:
+    """After messages of a broadcast went back to the queue (recovered claims), holds them if
+    the broadcast is paused and cancels them if it is cancelled, as pausing or cancelling it
+    would have done had they been queued then."""
+    broadcasts = BroadcastRepository(database, tenant_id)
+    current = await broadcasts.get(broadcast_id)
+    if current is None:
+        return
+    if current.status is BroadcastStatus.PAUSED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
+    elif current.status is BroadcastStatus.CANCELLED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED)
+
+
 async def claim_next(
     database: Database,
     collection: str,

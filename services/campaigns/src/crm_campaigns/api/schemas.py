@@ -229,8 +229,10 @@ class MessagePublic(BaseModel):
     variant: str | None
     suppression_reason: str | None
     failure_reason: str | None = Field(
-        description="Why a failed message failed: `render_failed`, `template_missing`, or "
-        "`delivery_failed` (SMTP; `last_error` has the server's answer)."
+        description="Why a failed message failed: `render_failed`, `template_missing`, "
+        "`delivery_failed` (SMTP; `last_error` has the server's answer), or `outcome_unknown` "
+        "(the service stopped during its SMTP transaction: it may have been delivered, and is "
+        "not sent again)."
     )
     last_error: str | None
     policy_reason: str | None = Field(
@@ -311,8 +313,9 @@ class BroadcastProgress(BaseModel):
     failed: int
     failed_reasons: dict[str, int] = Field(
         description="Failed messages by reason: `render_failed` (the template cannot be "
-        "rendered for the recipient), `delivery_failed` (SMTP refused it, or sending was "
-        "interrupted: each message's `last_error` says which)."
+        "rendered for the recipient), `delivery_failed` (SMTP refused it: each message's "
+        "`last_error` says why), `outcome_unknown` (the service stopped during the message's "
+        "SMTP transaction: it may have been delivered, and is not sent again)."
     )
     skipped: int
     skipped_reasons: dict[str, int]

@@ -481,8 +481,11 @@ class MessageStatus(StrEnum):
     """queued -> sending -> sent | failed, or queued -> suppressed (a send rule skipped it).
 
     `sending` is the claim: only the worker that moved a message from queued to sending hands
-    it to SMTP, so a message is never sent twice. A broadcast's paused messages are `held`,
-    its cancelled ones `cancelled`.
+    it to SMTP, so a message is never sent twice. Its `attempt_started_at` is set (durably)
+    right before its SMTP transaction starts; a claim abandoned without it goes back to
+    `queued`, one abandoned with it is `sent` if its `message.sent` was staged, else `failed`
+    with `outcome_unknown`. A broadcast's paused
+    messages are `held`, its cancelled ones `cancelled`.
     """
 
     QUEUED = "queued"
@@ -508,9 +511,12 @@ class SuppressionReason(StrEnum):
     ARCHIVED = "archived"
 
 
-# The failure reason of a message that SMTP refused, or whose sending was interrupted (the
-# dispatcher records the detail as `last_error` and leaves `failure_reason` unset).
+# The failure reason of a message that SMTP refused (the dispatcher records the detail as
+# `last_error` and leaves `failure_reason` unset).
 DELIVERY_FAILED = "delivery_failed"
+# The failure reason of a message whose SMTP transaction had started when its worker died: it
+# may or may not have reached the server, and is not sent again (at most once).
+OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 class MessageCategory(StrEnum):
