@@ -67,17 +67,21 @@ from crm_campaigns.repository import (
 from crm_shared import (
     Database,
     MongoClient,
+    Session,
     SignedLinks,
     TenantScopedCollection,
     Wakeup,
     current_trace_context,
     from_document,
+    in_transaction,
     to_document,
     utc_now,
 )
 
 UNKNOWN_CANDIDATE = "unknown_candidate"
 RENDER_FAILED = "render_failed"
+# Failures in a row of a broadcast's preparation (or A/B finish) before it is paused.
+MAX_RUN_ERRORS = 3
 
 
 class TemplateMissingError(LookupError):
@@ -190,14 +194,51 @@ class BroadcastRunner:
                         reason=str(missing),
                     )
                     logger.warning("broadcast %s paused: %s", claimed["_id"], missing)
-                except Exception:
+                except Exception as error:
                     # One broken broadcast must not hold up the others; its lease keeps it away
-                    # until it expires, then it is tried again.
+                    # until it expires, then it is tried again, and the third failure in a row
+                    # pauses it with the reason instead of retrying unseen for ever.
                     logger.exception("broadcast %s failed to run", claimed["_id"])
+                    await self._record_run_error(claimed, error)
                 finally:
                     otel_context.detach(token)
                 handled += 1
         return handled
+
+    async def _record_run_error(self, claimed: dict[str, Any], error: Exception) -> None:
+        errors = int(claimed.get("run_errors") or 0) + 1
+        described = f"{type(error).__name__}: {error}"[:500]
+        try:
+            await self._database[BROADCASTS].update_one(
+                {"_id": claimed["_id"], "lease_owner": self.owner},
+                {"$set": {"run_errors": errors, "last_error": described}},
+            )
+            if errors >= MAX_RUN_ERRORS:
+                await self._pause(claimed, f"failed {errors} times: {described}")
+        except Exception:
+            logger.exception("could not record the error of broadcast %s", claimed["_id"])
+
+    async def _pause(self, claimed: dict[str, Any], reason: str) -> None:
+        """Pauses a broadcast from its stored document alone (it may not even read as a
+        `Broadcast`), holding what it queued."""
+        repository = BroadcastRepository(self._database, claimed["tenant_id"])
+        status = BroadcastStatus(claimed["status"])
+
+        async def pause(session: Session) -> None:
+            changes = {
+                "status": BroadcastStatus.PAUSED.value,
+                "pause_reason": reason,
+                "paused_from": status.value,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if await repository.transition(claimed["_id"], status, changes, session=session):
+                await repository.move_messages(
+                    claimed["_id"], MessageStatus.QUEUED, MessageStatus.HELD, session=session
+                )
+
+        await in_transaction(self._mongo, pause)
+        logger.warning("broadcast %s paused: %s", claimed["_id"], reason)
 
     async def _audience(self, broadcast: Broadcast) -> list[str]:
         audience = broadcast.audience

@@ -341,6 +341,7 @@ async def resume_broadcast(
                 "paused_from": None,
                 "stats.attempts": 0,
                 "stats.errors": 0,
+                "run_errors": 0,
                 "lease_until": None,
             },
             session=session,
