@@ -129,7 +129,7 @@ from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import current_trace_context
 from crm_shared.tombstones import email_sha256, is_erased, is_erased_address
 from crm_shared.topics import ensure_topics
-from crm_shared.worker import BatchWorker, Wakeup
+from crm_shared.worker import BatchWorker, LatestTasks, Wakeup
 
 __all__ = [
     "ATS_APPLICATION_CREATED",
@@ -189,6 +189,7 @@ __all__ = [
     "IfMatch",
     "InternalTokens",
     "InvalidTokenError",
+    "LatestTasks",
     "LinkClaim",
     "MessageBounced",
     "MessageClicked",

@@ -27,6 +27,55 @@ class Wakeup:
         self._event.clear()
 
 
+class LatestTasks:
+    """Background jobs keyed by what they work on, the latest one per key: starting a job for a
+    key cancels (and waits for) the one still running for it, so two never overlap.
+
+    A job that fails is logged and forgotten; what it works on must say where it stopped, so
+    the next start of the service resumes it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        previous = self._running.pop(key, None)
+        task = asyncio.create_task(self._run(key, job, previous), name=f"{self._name}-{key}")
+        self._running[key] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._running.get(key) is done:
+                del self._running[key]
+
+        task.add_done_callback(forget)
+
+    async def _run(
+        self, key: str, job: Callable[[], Awaitable[None]], previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None:
+            previous.cancel()
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s %s failed; the next start resumes it", self._name, key)
+
+    async def wait_idle(self) -> None:
+        """Waits until no job runs (for tests and orderly shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cancels the running jobs; they resume on the next start."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class BatchWorker:
     """Runs `process_batch` until cancelled; sleeps between partial batches until woken or polled.
 

@@ -396,6 +396,9 @@ class EnrolmentRepository:
         }
         if sequence_ids is not None:
             query["sequence_id"] = {"$in": sequence_ids}
+        return await self._exit(query, reason, session=session)
+
+    async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
         result = await self._enrolments.update_many(
             query,
             {
@@ -430,23 +433,9 @@ class EnrolmentRepository:
 
     async def exit_sequence(self, sequence_id: str, reason: ExitReason, *, session: Session) -> int:
         """Ends every enrolment of the sequence still in progress, with `reason`."""
-        result = await self._enrolments.update_many(
-            {
-                "sequence_id": sequence_id,
-                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
-            },
-            {
-                "$set": {
-                    "status": EnrolmentStatus.EXITED.value,
-                    "exit_reason": reason.value,
-                    "ended_at": utc_now(),
-                    "next_run_at": None,
-                    "awaiting_signal": False,
-                }
-            },
-            session=session,
-        )
-        return result.modified_count
+        in_progress = [status.value for status in ENROLMENTS_IN_PROGRESS]
+        query = {"sequence_id": sequence_id, "status": {"$in": in_progress}}
+        return await self._exit(query, reason, session=session)
 
     async def active_sequences(self, candidate_id: str, *, session: Session) -> list[str]:
         """The sequences the candidate is enrolled in and not done with (active, paused with its

@@ -7,11 +7,10 @@ with the change that caused them: membership is current the moment the write ret
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from crm_candidates.domain.identity import identity_keys, key_kind
@@ -68,6 +67,7 @@ from crm_shared import (
     BatchWorker,
     Database,
     EventEnvelope,
+    LatestTasks,
     MongoClient,
     Outbox,
     Session,
@@ -79,8 +79,6 @@ from crm_shared import (
 RECOMPUTE_BATCH = 500
 RECHECK_BATCH = 100
 ResultT = TypeVar("ResultT")
-
-logger = logging.getLogger(__name__)
 
 
 MAX_CREATE_ATTEMPTS = 3
@@ -622,13 +620,15 @@ class SegmentRechecks:
 
 
 class SegmentJobs:
-    """Runs full segment evaluations in the background and resumes unfinished ones on start."""
+    """Runs full segment evaluations (and deletions) in the background, one per segment, and
+    resumes unfinished ones on start; a segment that stays `computing` or `deleting` after a
+    failure is resumed by the next start of the service."""
 
     def __init__(self, mongo: MongoClient, database: Database, outbox: Outbox) -> None:
         self._mongo = mongo
         self._database = database
         self._outbox = outbox
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._tasks = LatestTasks("segment")
 
     def evaluator(self, tenant_id: str) -> SegmentEvaluator:
         """The evaluator of one tenant's segments."""
@@ -640,33 +640,13 @@ class SegmentJobs:
         )
 
     def schedule(self, segment: Segment) -> None:
-        """Starts the full evaluation of a segment, replacing one still running for an older
-        version of its rule."""
-        previous = self._running.pop(segment.id, None)
-        task = asyncio.create_task(self._run(segment, previous), name=f"segment-{segment.id}")
-        self._running[segment.id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._running.get(segment.id) is done:
-                del self._running[segment.id]
-
-        task.add_done_callback(forget)
-
-    async def _run(self, segment: Segment, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            previous.cancel()
-            await asyncio.gather(previous, return_exceptions=True)
-        try:
-            evaluator = self.evaluator(segment.tenant_id)
-            if segment.status is SegmentStatus.DELETING:
-                await evaluator.dissolve(segment)
-            else:
-                await evaluator.recompute(segment)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The segment stays `computing`; the next start of the service resumes it.
-            logger.exception("evaluating segment %s failed", segment.id)
+        """Starts the full evaluation of a segment (or its dissolution, once deleted), replacing
+        one still running for an older version of its rule."""
+        evaluator = self.evaluator(segment.tenant_id)
+        if segment.status is SegmentStatus.DELETING:
+            self._tasks.start(segment.id, partial(evaluator.dissolve, segment))
+        else:
+            self._tasks.start(segment.id, partial(evaluator.recompute, segment))
 
     async def resume_unfinished(self) -> None:
         """Restarts the evaluations a previous process did not finish."""
@@ -675,12 +655,8 @@ class SegmentJobs:
 
     async def wait_idle(self) -> None:
         """Waits until no evaluation runs (for tests and orderly shutdown)."""
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     async def stop(self) -> None:
         """Cancels running evaluations; they resume on the next start."""
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()

@@ -10,9 +10,8 @@ newer vocabulary replaces a running job, and a restart resumes one where it stop
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
+from functools import partial
 
 from crm_candidates.commands import CandidateWriter
 from crm_candidates.domain.models import Candidate
@@ -23,65 +22,34 @@ from crm_candidates.repository import (
     SkillRenormalisationRepository,
     unfinished_skill_renormalisations,
 )
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction
+from crm_shared import Database, LatestTasks, MongoClient, Outbox, Session, in_transaction
 
 BATCH = 200
 
-logger = logging.getLogger(__name__)
-
 
 class SkillRenormalisations:
-    """Runs and resumes the re-normalisation jobs of every tenant, one task per tenant."""
+    """Runs and resumes the re-normalisation jobs of every tenant, the latest one per tenant."""
 
     def __init__(self, mongo: MongoClient, database: Database, outbox: Outbox) -> None:
         self._mongo = mongo
         self._database = database
         self._outbox = outbox
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._tasks = LatestTasks("skill re-normalisation")
 
     async def start(self, tenant_id: str, version: str) -> None:
         """Records and starts the job of the tenant's new vocabulary `version`."""
         await SkillRenormalisationRepository(self._database, tenant_id).start(version)
-        self._schedule(tenant_id, version)
+        self._tasks.start(tenant_id, partial(self._renormalise, tenant_id, version))
 
     async def resume_unfinished(self) -> None:
         for tenant_id, version in await unfinished_skill_renormalisations(self._database):
-            self._schedule(tenant_id, version)
+            self._tasks.start(tenant_id, partial(self._renormalise, tenant_id, version))
 
     async def wait_idle(self) -> None:
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self._tasks.wait_idle()
 
     async def stop(self) -> None:
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _schedule(self, tenant_id: str, version: str) -> None:
-        previous = self._running.pop(tenant_id, None)
-        task = asyncio.create_task(
-            self._run(tenant_id, version, previous), name=f"skills-{tenant_id}"
-        )
-        self._running[tenant_id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._running.get(tenant_id) is done:
-                del self._running[tenant_id]
-
-        task.add_done_callback(forget)
-
-    async def _run(self, tenant_id: str, version: str, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            previous.cancel()
-            await asyncio.gather(previous, return_exceptions=True)
-        try:
-            await self._renormalise(tenant_id, version)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The job stays `running`; the next start of the service resumes it.
-            logger.exception("re-normalising the skills of tenant %s failed", tenant_id)
+        await self._tasks.stop()
 
     async def _renormalise(self, tenant_id: str, version: str) -> None:
         jobs = SkillRenormalisationRepository(self._database, tenant_id)
