@@ -110,6 +110,15 @@ class _NotActiveError(Exception):
         super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
         self.candidate = candidate
 
+    def problem(self, advice: str) -> ProblemError:
+        """The 409 problem, with what to do instead."""
+        return ProblemError(
+            409,
+            f"{self}; {advice}",
+            problem_type="candidate-not-active",
+            extensions={"merged_into": self.candidate.merged_into},
+        )
+
 
 def _not_found(kind: str, identifier: str) -> ProblemError:
     return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
@@ -250,12 +259,7 @@ async def update_candidate(
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
     except _NotActiveError as inactive:
-        raise ProblemError(
-            409,
-            f"{inactive}; change its survivor instead",
-            problem_type="candidate-not-active",
-            extensions={"merged_into": inactive.candidate.merged_into},
-        ) from None
+        raise inactive.problem("change its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
@@ -288,12 +292,7 @@ async def _set_status(
     try:
         changed = await writer.change(candidate_id, apply)
     except _NotActiveError as merged:
-        raise ProblemError(
-            409,
-            f"{merged}; archive or restore its survivor instead",
-            problem_type="candidate-not-active",
-            extensions={"merged_into": merged.candidate.merged_into},
-        ) from None
+        raise merged.problem("archive or restore its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return changed
