@@ -47,19 +47,7 @@ async def test_a_broadcast_that_keeps_failing_is_paused_with_the_reason(
     # Stored by an older version in a shape this one cannot read: every run fails.
     document["audience"] = {"type": "carrier_pigeon"}
     await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
-    runner = BroadcastRunner(
-        mongo=mongo,
-        database=db,
-        tokens=TrackingTokens("t" * 40),
-        links=SignedLinks("l" * 40),
-        public_base_url="http://crm.example",
-        sender_name="Talent",
-        lease=timedelta(minutes=5),
-        chunk_size=100,
-        default_time_zone="UTC",
-        tenant_time_zones={},
-        messages_queued=Wakeup(),
-    )
+    runner = runner_of(mongo, db)
     for attempt in range(1, MAX_RUN_ERRORS + 1):
         assert await runner.run_due() == 1
         stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
@@ -75,3 +63,42 @@ async def test_a_broadcast_that_keeps_failing_is_paused_with_the_reason(
     assert stored["status"] == "paused"
     assert stored["pause_reason"].startswith("failed 3 times: ValidationError")
     assert await runner.run_due() == 0
+
+
+async def test_a_broadcast_whose_template_was_deleted_is_paused_at_once(
+    database: tuple[Any, Any],
+) -> None:
+    mongo, db = database
+    broadcast = Broadcast(
+        tenant_id=unique("tenant"),
+        name="Autumn fair",
+        template_id="deleted-template",
+        audience=ListAudience(candidate_ids=["c1"]),
+        status=BroadcastStatus.PREPARING,
+        created_by="rita",
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    assert await runner_of(mongo, db).run_due() == 1
+    stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
+    assert stored is not None
+    assert (stored["status"], stored["pause_reason"]) == (
+        "paused",
+        "template deleted-template no longer exists",
+    )
+
+
+def runner_of(mongo: Any, db: Any) -> BroadcastRunner:
+    return BroadcastRunner(
+        mongo=mongo,
+        database=db,
+        tokens=TrackingTokens("t" * 40),
+        links=SignedLinks("l" * 40),
+        public_base_url="http://crm.example",
+        sender_name="Talent",
+        lease=timedelta(minutes=5),
+        chunk_size=100,
+        default_time_zone="UTC",
+        tenant_time_zones={},
+        messages_queued=Wakeup(),
+    )

@@ -62,7 +62,6 @@ from crm_campaigns.repository import (
     TemplateRepository,
     claim_next,
     complete_if_done,
-    hold_broadcast,
 )
 from crm_shared import (
     Database,
@@ -186,14 +185,7 @@ class BroadcastRunner:
                     with tracer.start_as_current_span("broadcast.run"):
                         await work(from_document(Broadcast, claimed))
                 except TemplateMissingError as missing:
-                    await hold_broadcast(
-                        self._mongo,
-                        self._database,
-                        claimed["tenant_id"],
-                        claimed["_id"],
-                        reason=str(missing),
-                    )
-                    logger.warning("broadcast %s paused: %s", claimed["_id"], missing)
+                    await self._pause(claimed, str(missing))
                 except Exception as error:
                     # One broken broadcast must not hold up the others; its lease keeps it away
                     # until it expires, then it is tried again, and the third failure in a row
