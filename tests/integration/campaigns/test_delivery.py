@@ -421,7 +421,7 @@ class WatchingTransport:
     unmarked: list[str] = field(default_factory=list)
 
     async def send(self, message: Any) -> None:
-        raise NotImplementedError
+        raise AssertionError("the dispatcher sends through send_raw")
 
     async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
         started = (

@@ -20,7 +20,6 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.lifecycle import UNFINISHED_BROADCASTS
 from crm_campaigns.domain.models import (
-    DELIVERY_FAILED,
     ENROLMENTS_IN_PROGRESS,
     Block,
     BranchCondition,
@@ -40,6 +39,7 @@ from crm_campaigns.domain.models import (
     SequenceStatus,
     Template,
     enrolment_id,
+    failure_reason_of,
 )
 from crm_campaigns.domain.policy import ALLOW, Decision, Verdict
 from crm_campaigns.domain.sequences import Signal
@@ -1108,7 +1108,12 @@ class BroadcastRepository:
             {"broadcast_id": broadcast_id, "status": MessageStatus.FAILED.value},
             projection={"failure_reason": 1},
         )
-        return dict(Counter(str(d.get("failure_reason") or DELIVERY_FAILED) for d in documents))
+        return dict(
+            Counter(
+                str(failure_reason_of(MessageStatus.FAILED, d.get("failure_reason")))
+                for d in documents
+            )
+        )
 
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})

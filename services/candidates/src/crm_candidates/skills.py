@@ -61,10 +61,11 @@ class SkillRenormalisations:
         job = await jobs.get()
         after = job.get("after") if job else None
         while batch := await candidates.skills_after(after, limit=BATCH):
+            respelled = {cid: vocabulary.normalise(skills) for cid, skills in batch}
             stale = {
-                candidate_id: vocabulary.normalise(skills)
+                candidate_id: respelled[candidate_id]
                 for candidate_id, skills in batch
-                if vocabulary.normalise(skills) != skills
+                if respelled[candidate_id] != skills
             }
 
             async def rewrite(session: Session, stale: dict[str, list[str]] = stale) -> None:

@@ -478,8 +478,7 @@ async def sequence_enrolments(
 ) -> list[EnrolmentPublic]:
     """The candidates enrolled in a sequence and where each stands (first 1000), with the
     reason of every failed one."""
-    if await sequences.get(sequence_id) is None:
-        raise _not_found("sequence", sequence_id)
+    await _sequence(sequences, sequence_id)
     return [EnrolmentPublic.of(e) for e in await enrolments.of_sequence(sequence_id, state)]
 
 
@@ -493,8 +492,7 @@ async def sequence_enrolment_states(
 ) -> SequenceEnrolmentStates:
     """How many enrolments are active, waiting, failed, completed and exited, and why the
     failed ones failed: where a stuck sequence shows."""
-    if await sequences.get(sequence_id) is None:
-        raise _not_found("sequence", sequence_id)
+    await _sequence(sequences, sequence_id)
     return SequenceEnrolmentStates(
         sequence_id=sequence_id,
         states=await enrolments.state_counts(sequence_id),
@@ -515,8 +513,7 @@ async def retry_enrolment(
     request: Request,
 ) -> EnrolmentPublic:
     """Runs a failed enrolment's failed step again (after its template was fixed, say)."""
-    if await sequences.get(sequence_id) is None:
-        raise _not_found("sequence", sequence_id)
+    await _sequence(sequences, sequence_id)
     latest = await enrolments.latest(sequence_id, candidate_id)
     if latest is None:
         raise _not_found("enrolment of candidate", candidate_id)
@@ -596,8 +593,7 @@ async def remove_candidate(
     request: Request,
 ) -> EnrolmentPublic:
     """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
-    if await sequences.get(sequence_id) is None:
-        raise _not_found("sequence", sequence_id)
+    await _sequence(sequences, sequence_id)
     platform: Platform = request.app.state.platform
 
     async def remove(session: Session) -> int:

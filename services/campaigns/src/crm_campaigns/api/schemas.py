@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
-    DELIVERY_FAILED,
     AbMetric,
     AbTest,
     AbVariant,
@@ -31,6 +30,7 @@ from crm_campaigns.domain.models import (
     Step,
     Trigger,
     enrolment_state,
+    failure_reason_of,
 )
 from crm_campaigns.domain.suppression import ListReason
 from crm_shared import utc_now
@@ -264,9 +264,7 @@ class MessagePublic(BaseModel):
 
     @classmethod
     def of(cls, message: Message) -> MessagePublic:
-        failure_reason = message.failure_reason
-        if message.status is MessageStatus.FAILED and failure_reason is None:
-            failure_reason = DELIVERY_FAILED
+        failure_reason = failure_reason_of(message.status, message.failure_reason)
         return cls.model_validate(message.model_dump() | {"failure_reason": failure_reason})
 
 

@@ -514,6 +514,16 @@ class SuppressionReason(StrEnum):
 # The failure reason of a message that SMTP refused (the dispatcher records the detail as
 # `last_error` and leaves `failure_reason` unset).
 DELIVERY_FAILED = "delivery_failed"
+
+
+def failure_reason_of(status: MessageStatus, failure_reason: str | None) -> str | None:
+    """Why a message failed, as the API shows it: the recorded reason, else `delivery_failed`
+    for one the dispatcher failed (it records the SMTP detail in `last_error` only)."""
+    if status is MessageStatus.FAILED and failure_reason is None:
+        return DELIVERY_FAILED
+    return failure_reason
+
+
 # The failure reason of a message whose SMTP transaction had started when its worker died: it
 # may or may not have reached the server, and is not sent again (at most once).
 OUTCOME_UNKNOWN = "outcome_unknown"
