@@ -82,19 +82,35 @@ class DemoLoader:
         self.recruiter = {"Authorization": f"Bearer {RECRUITER_TOKEN}"}
         self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request, waiting out rate limits (public endpoints allow a burst, then pace)."""
+    async def call(
+        self, method: str, path: str, *, retry_timeouts: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """One request, waiting out rate limits (public endpoints allow a burst, then pace).
+
+        With `retry_timeouts`, for a request that is safe to repeat, a 504 (the service did not
+        answer in time on this loaded machine; it may have done the work) is sent again.
+        """
+        timeouts = 0
         for _ in range(60):
             response = await self._client.request(method, path, **kwargs)
+            if response.status_code == 504 and retry_timeouts and timeouts < 3:
+                timeouts += 1
+                continue
             if response.status_code != 429:
                 return response
             await asyncio.sleep(float(response.headers.get("retry-after", "1")))
         raise RuntimeError(f"{method} {path} stayed rate-limited")
 
     async def expect(
-        self, status: int | tuple[int, ...], method: str, path: str, **kwargs: Any
+        self,
+        status: int | tuple[int, ...],
+        method: str,
+        path: str,
+        *,
+        retry_timeouts: bool = False,
+        **kwargs: Any,
     ) -> Any:
-        response = await self.call(method, path, **kwargs)
+        response = await self.call(method, path, retry_timeouts=retry_timeouts, **kwargs)
         if response.status_code not in (status if isinstance(status, tuple) else (status,)):
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -194,13 +210,15 @@ class DemoLoader:
 
         async def create(person: DemoPerson) -> dict[str, Any]:
             async with limit:
-                # A near-duplicate sharing a phone is recognised as the person on file (200).
+                # A near-duplicate sharing a phone is recognised as the person on file (200);
+                # for the same reason a create repeated after a timeout is safe.
                 created: dict[str, Any] = await self.expect(
                     (200, 201),
                     "POST",
                     "/api/v1/candidates",
                     headers=self.recruiter,
                     json=person.payload,
+                    retry_timeouts=True,
                 )
                 return created
 
