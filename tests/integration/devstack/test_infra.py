@@ -7,6 +7,7 @@ import http.client
 import json
 import smtplib
 import socket
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,57 @@ async def test_secantusdb_transactions_then_clean_stop(tmp_path: Path) -> None:
 
     assert not server.is_running()
     assert_gone(pid, [port])
+
+
+HOLD_A_TRANSACTION = """
+import asyncio, sys
+from pymongo import AsyncMongoClient
+
+async def hold() -> None:
+    client = AsyncMongoClient(sys.argv[1])
+    session = client.start_session()
+    await session.start_transaction()
+    candidates = client.devstack.candidates
+    await candidates.update_one({"_id": "c1"}, {"$set": {"by": "t"}}, session=session)
+    print("holding", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(hold())
+"""
+
+
+async def test_secantusdb_aborts_a_dead_clients_transaction_after_its_lifetime(
+    tmp_path: Path,
+) -> None:
+    """A client killed inside a transaction does not lock its documents for good: a plain write
+    to them completes once the transaction's lifetime has passed (SecantusDB 0.7.0b3 alone would
+    retry that write until some other transaction ran)."""
+    [port] = free_ports(1)
+    server = await MongoServer(tmp_path, port, transaction_lifetime_seconds=2).start_async()
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.mongodb_uri)
+        try:
+            candidates = client["devstack"]["candidates"]
+            await candidates.insert_one({"_id": "c1", "by": "insert"})
+            holder = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                HOLD_A_TRANSACTION,
+                server.mongodb_uri,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert holder.stdout is not None
+            assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"holding\n"
+            holder.kill()
+            await holder.wait()
+
+            async with asyncio.timeout(30):
+                await candidates.update_one({"_id": "c1"}, {"$set": {"by": "plain write"}})
+            assert await candidates.find_one({"_id": "c1"}) == {"_id": "c1", "by": "plain write"}
+        finally:
+            await client.close()
+    finally:
+        server.stop()
 
 
 def test_start_adopts_a_running_process_and_refuses_foreign_ports(tmp_path: Path) -> None:

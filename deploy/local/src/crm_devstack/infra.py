@@ -27,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 from .config import default_cache_dir
 from .processes import ManagedProcess, port_open
+from .secantusd import DEFAULT_TRANSACTION_LIFETIME_SECONDS
 from .smtp_sink import ReceivedMessage, read_messages
 
 T = TypeVar("T")
@@ -414,9 +415,17 @@ class MongoServer(InfraComponent):
     """SecantusDB, a MongoDB-wire server advertising a single-node replica set."""
 
     def __init__(
-        self, run_dir: Path, port: int, *, storage_path: Path | None = None, name: str = "mongodb"
+        self,
+        run_dir: Path,
+        port: int,
+        *,
+        storage_path: Path | None = None,
+        name: str = "mongodb",
+        transaction_lifetime_seconds: float = DEFAULT_TRANSACTION_LIFETIME_SECONDS,
     ) -> None:
-        """Describes the server; storage_path None keeps data in memory for the process's life."""
+        """Describes the server; storage_path None keeps data in memory for the process's life.
+        A transaction idle for `transaction_lifetime_seconds` is aborted (mongod's
+        transactionLifetimeLimitSeconds; see crm_devstack.secantusd)."""
         self.name = name
         self.run_dir = run_dir
         self.port = port
@@ -439,6 +448,8 @@ class MongoServer(InfraComponent):
                 str(port),
                 "--storage-path",
                 str(storage_path) if storage_path is not None else ":memory:",
+                "--transaction-lifetime-seconds",
+                str(transaction_lifetime_seconds),
             ],
             run_dir=run_dir,
             cwd=self.home,

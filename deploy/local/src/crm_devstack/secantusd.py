@@ -1,13 +1,28 @@
-"""Runs secantusd-py so that SIGTERM and SIGINT always reach its shutdown handler."""
+"""Runs secantusd-py so that SIGTERM and SIGINT always reach its shutdown handler, and so that a
+transaction its client abandoned is aborted on a timer, as mongod does.
+
+SecantusDB 0.7.0b3 reaps transactions idle past their lifetime only when some client sends the
+next transaction statement. A client that dies (or gives up on a connection) in the middle of a
+transaction therefore leaves its documents locked, and a plain write to one of them retries
+without limit until an unrelated transaction happens to run: a request, a worker or a test then
+waits forever. mongod aborts such a transaction after `transactionLifetimeLimitSeconds` (60 s by
+default) on its own; the reaper thread here does the same by asking the server's transaction
+registry to prune itself every second.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 import threading
+import weakref
+from typing import Any
 
 _SHUTDOWN_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_REAP_INTERVAL_SECONDS = 1.0
+DEFAULT_TRANSACTION_LIFETIME_SECONDS = 60.0
 
 
 def _relay_signals(done: threading.Event) -> None:
@@ -26,8 +41,48 @@ def _relay_signals(done: threading.Event) -> None:
         return
 
 
+def _track_transaction_registries(lifetime_seconds: float) -> weakref.WeakSet[Any]:
+    """Collects every transaction registry the server creates, with `lifetime_seconds` as the
+    idle limit of a transaction."""
+    from secantus.transactions import TransactionRegistry
+
+    registries: weakref.WeakSet[Any] = weakref.WeakSet()
+    original_init = TransactionRegistry.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["lifetime_seconds"] = lifetime_seconds
+        original_init(self, *args, **kwargs)
+        registries.add(self)
+
+    TransactionRegistry.__init__ = init
+    return registries
+
+
+def _reap_abandoned_transactions(registries: weakref.WeakSet[Any], done: threading.Event) -> None:
+    while not done.wait(_REAP_INTERVAL_SECONDS):
+        for registry in list(registries):
+            reaped = registry.prune_expired()
+            if reaped:
+                print(
+                    f"crm_devstack.secantusd: aborted {reaped} abandoned transaction(s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def _split_arguments(argv: list[str]) -> tuple[float, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--transaction-lifetime-seconds", type=float, default=DEFAULT_TRANSACTION_LIFETIME_SECONDS
+    )
+    ours, secantus_arguments = parser.parse_known_args(argv)
+    return float(ours.transaction_lifetime_seconds), secantus_arguments
+
+
 def main() -> None:
-    """Starts secantus with shutdown signals routed through a dedicated thread."""
+    """Starts secantus with shutdown signals routed through a dedicated thread and abandoned
+    transactions reaped on a timer."""
+    lifetime_seconds, secantus_arguments = _split_arguments(sys.argv[1:])
     # secantus blocks its main thread in Event.wait(); a signal the kernel delivers to one of its
     # other threads never interrupts that wait, so its handler would not run and the server would
     # ignore SIGTERM. Blocking the signals everywhere and taking them with sigtimedwait on one
@@ -37,10 +92,18 @@ def main() -> None:
     relay = threading.Thread(target=_relay_signals, args=(done,), name="signal-relay")
     relay.start()
     # Imported only now so that any thread secantus starts inherits the blocked signal mask.
+    registries = _track_transaction_registries(lifetime_seconds)
+    reaper = threading.Thread(
+        target=_reap_abandoned_transactions,
+        args=(registries, done),
+        name="transaction-reaper",
+        daemon=True,
+    )
+    reaper.start()
     from secantus.cli import main as secantus_main
 
     try:
-        code = secantus_main(sys.argv[1:])
+        code = secantus_main(secantus_arguments)
     finally:
         done.set()
     sys.exit(code)
