@@ -7,7 +7,6 @@ lifespan opens and closes them, and adds the probes, metrics, problem+json error
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
@@ -16,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymongo
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -220,7 +220,8 @@ async def readiness_checks(platform: Platform) -> dict[str, str]:
     checks: dict[str, str] = {}
     if platform.database is not None:
         try:
-            await asyncio.wait_for(platform.database.command("ping"), timeout)
+            with pymongo.timeout(timeout):
+                await platform.database.command("ping")
             checks["mongodb"] = "ok"
         except Exception as error:
             checks["mongodb"] = f"unavailable: {type(error).__name__}"

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -136,7 +137,24 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers={"Connection": "close"},
         )
 
+    async def on_database_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, PyMongoError)
+        if not error.timeout:
+            return await on_unexpected(request, error)
+        logger.warning("database timeout on %s %s: %s", request.method, request.url.path, error)
+        # Like the gateway's own upstream timeout: a write may have committed, so this is never
+        # reported as a plain failure.
+        return problem_response(
+            504,
+            "the database did not answer in time; a write may or may not have taken effect "
+            "(retry with the same Idempotency-Key, or read before writing again)",
+            instance=request.url.path,
+            problem_type="database-timeout",
+            headers={"Retry-After": "5"},
+        )
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PyMongoError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

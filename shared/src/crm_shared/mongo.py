@@ -26,6 +26,8 @@ def create_mongo_client(settings: ServiceSettings) -> MongoClient:
         appname=settings.service_name,
         tz_aware=True,
         serverSelectionTimeoutMS=10_000,
+        # Client-side operation timeout (CSOT): applies to every operation of this client.
+        timeoutMS=round(settings.mongodb_operation_timeout_seconds * 1000),
     )
 
 

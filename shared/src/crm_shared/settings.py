@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     readiness_timeout_seconds: float = 2.0
+    # Every MongoDB operation (each statement, each cursor batch, each commit) gives up after
+    # this long, so no request or worker waits forever on a database that stopped answering.
+    mongodb_operation_timeout_seconds: float = Field(default=30.0, gt=0)
     # Allocations between collections of CPython's youngest generation (its default is 700).
     # Handling a batch allocates many short-lived containers, and at 700 the collector ran so
     # often that it took about a fifth of a broadcast's CPU; reference counting frees nearly

@@ -6,6 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, EmailStr
+from pymongo.errors import NetworkTimeout, OperationFailure
 
 from crm_shared import ProblemError, decode_cursor, encode_cursor
 from crm_shared.errors import install_problem_handlers
@@ -34,6 +35,14 @@ def client() -> TestClient:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
+
+    @app.get("/database-timeout")
+    async def database_timeout() -> None:
+        raise NetworkTimeout("timed out after 30000 ms")
+
+    @app.get("/database-error")
+    async def database_error() -> None:
+        raise OperationFailure("secret internals", code=2)
 
     return TestClient(app, raise_server_exceptions=False)
 
@@ -81,3 +90,20 @@ def test_a_malformed_cursor_is_a_400_problem(cursor: str) -> None:
     with pytest.raises(ProblemError) as raised:
         decode_cursor(cursor)
     assert raised.value.status == 400
+
+
+def test_a_database_timeout_is_a_504_that_says_a_write_may_have_happened(
+    client: TestClient,
+) -> None:
+    response = client.get("/database-timeout")
+    assert response.status_code == 504
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["type"] == "urn:recruitcrm:problem:database-timeout"
+    assert "may or may not have taken effect" in problem["detail"]
+
+
+def test_any_other_database_error_is_an_opaque_500(client: TestClient) -> None:
+    response = client.get("/database-error")
+    assert response.status_code == 500
+    assert "secret" not in response.text
