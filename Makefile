@@ -3,6 +3,9 @@ PYTHON ?= python3
 UV_VERSION ?= 0.13.9
 UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
+# The whole test run's ceiling: a hang that slips past the per-test timeout (say, in a module's
+# teardown) ends the run with pytest's summary (SIGINT) instead of silently eating CI's budget.
+TEST_TIME_LIMIT ?= 40m
 
 .PHONY: help install run stop status test test-unit test-integration test-e2e lint contracts bench bench-small bench-server bench-sink
 
@@ -33,7 +36,7 @@ status:
 	$(UV) run --frozen crm-stack status
 
 test: install
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
