@@ -4,6 +4,7 @@ pausing, resuming, editing and archiving a live sequence with its enrolments kep
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -153,6 +154,34 @@ async def test_a_template_in_use_cannot_be_archived_until_its_users_are(stack: S
         },
     )
     assert reused.status_code == 422, reused.text
+
+
+async def test_archiving_a_template_while_a_sequence_is_created_on_it_never_does_both(
+    stack: Stack,
+) -> None:
+    """Sent at the same moment, either the sequence is created and the archive refused, or the
+    template is archived and the sequence refused; never a live sequence on an archived
+    template."""
+    for _ in range(8):
+        template_id = await new_template(stack, "Raced")
+        archived, created = await asyncio.gather(
+            stack.gateway.delete(f"/api/v1/templates/{template_id}", headers=headers(stack)),
+            stack.gateway.post(
+                "/api/v1/sequences",
+                headers=headers(stack),
+                json={
+                    "name": unique("sequence"),
+                    "trigger": {"type": "manual"},
+                    "steps": [{"type": "send", "template_id": template_id}],
+                },
+            ),
+        )
+        outcome = (archived.status_code, created.status_code)
+        assert outcome in {(204, 422), (409, 201)}, (archived.text, created.text)
+        template = await stack.gateway.get(
+            f"/api/v1/templates/{template_id}", headers=headers(stack)
+        )
+        assert (template.json()["archived_at"] is not None) == (outcome == (204, 422))
 
 
 async def test_a_live_sequence_is_edited_paused_resumed_and_archived_with_its_enrolments(

@@ -16,7 +16,14 @@ from crm_campaigns.domain.lifecycle import (
     sequence_after,
     template_archivable,
 )
-from crm_campaigns.domain.models import EnrolmentStatus, ExitReason, Sequence, SequenceStatus
+from crm_campaigns.domain.models import (
+    EnrolmentStatus,
+    ExitReason,
+    SendStep,
+    Sequence,
+    SequenceStatus,
+    Step,
+)
 from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repository import (
     SEQUENCES,
@@ -35,6 +42,28 @@ from crm_shared import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class TemplateNotLive(Exception):
+    """A send step names a template that is unknown or archived."""
+
+    def __init__(self, step_index: int, template_id: str) -> None:
+        super().__init__(f"step {step_index} sends template {template_id}, which does not exist")
+        self.step_index = step_index
+        self.template_id = template_id
+
+
+async def hold_send_templates(
+    database: Database, tenant_id: str, steps: list[Step], *, session: Session
+) -> None:
+    """Marks every template the steps send as used, in the caller's transaction (see
+    `TemplateRepository.hold_live`); raises `TemplateNotLive` for the first one that is not."""
+    templates = TemplateRepository(database, tenant_id)
+    for index, step in enumerate(steps):
+        if isinstance(step, SendStep) and not await templates.hold_live(
+            step.template_id, session=session
+        ):
+            raise TemplateNotLive(index, step.template_id)
 
 
 async def archive_template(
@@ -66,17 +95,21 @@ async def edit_sequence(
     version: int,
     changes: dict[str, Any],
     *,
+    new_steps: list[Step] | None,
     user_id: str,
 ) -> None:
     """Applies an edit made from `version` of the sequence, and stages `sequence.saved`.
 
     Enrolments in progress go on from the step index they are at, in the edited steps: an edit
-    applies to the steps they have not reached yet, and one past the end completes.
+    applies to the steps they have not reached yet, and one past the end completes. Raises
+    `TemplateNotLive` if one of `new_steps` sends a template that is unknown or archived.
     """
     sequence_after(sequence.status, SequenceAction.EDIT)
     sequences = SequenceRepository(database, sequence.tenant_id)
 
     async def edit(session: Session) -> None:
+        if new_steps is not None:
+            await hold_send_templates(database, sequence.tenant_id, new_steps, session=session)
         if await sequences.replace(
             sequence.id, version, changes, updated_by=user_id, session=session
         ):

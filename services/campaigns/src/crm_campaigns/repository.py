@@ -224,6 +224,21 @@ class TemplateRepository:
         )
         return result.modified_count == 1
 
+    async def hold_live(self, template_id: str, *, session: Session) -> bool:
+        """Records, in the caller's transaction, that something new uses the template; False if
+        it is unknown or archived.
+
+        The write is the point: archiving writes the same document, so a new use and an archive
+        racing each other conflict, and the retried transaction sees the other's outcome (a
+        sequence is never created on an archived template, nor a used template archived).
+        """
+        result = await self._templates.update_one(
+            {"_id": template_id, "archived_at": None},
+            {"$set": {"last_used_at": utc_now()}},
+            session=session,
+        )
+        return result.matched_count == 1
+
     async def archive(self, template_id: str, *, session: Session) -> bool:
         result = await self._templates.update_one(
             {"_id": template_id, "archived_at": None},

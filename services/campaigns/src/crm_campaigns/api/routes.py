@@ -30,7 +30,6 @@ from crm_campaigns.domain.models import (
     EnrolmentStatus,
     ExitReason,
     SegmentTrigger,
-    SendStep,
     Sequence,
     Template,
 )
@@ -43,9 +42,11 @@ from crm_campaigns.domain.templates import (
     validate_template,
 )
 from crm_campaigns.lifecycle import (
+    TemplateNotLive,
     archive_template,
     change_sequence_status,
     edit_sequence,
+    hold_send_templates,
 )
 from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repository import (
@@ -59,7 +60,6 @@ from crm_campaigns.repository import (
     SegmentMemberRepository,
     SequenceRepository,
     SequencesRepo,
-    TemplateRepository,
     TemplatesRepo,
 )
 from crm_shared import (
@@ -273,14 +273,12 @@ def _definition(
     return trigger, steps
 
 
-async def _templates_exist(steps: list[Any], templates: TemplateRepository) -> None:
-    """A 422 for a send step whose template is unknown or archived."""
-    for index, step in enumerate(steps):
-        if isinstance(step, SendStep) and await templates.live(step.template_id) is None:
-            raise _invalid(
-                f"step {index} sends template {step.template_id}, which does not exist",
-                [{"field": f"steps.{index}.template_id", "detail": "unknown template"}],
-            )
+def _unknown_template(error: TemplateNotLive) -> ProblemError:
+    """The 422 for a send step whose template is unknown or archived."""
+    return _invalid(
+        str(error),
+        [{"field": f"steps.{error.step_index}.template_id", "detail": "unknown template"}],
+    )
 
 
 @router.post("/sequences", status_code=201, response_model=SequencePublic, tags=["sequences"])
@@ -288,14 +286,12 @@ async def create_sequence(
     body: SequenceCreate,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    templates: TemplatesRepo,
     request: Request,
     response: Response,
 ) -> SequencePublic:
     """Creates a sequence after checking its trigger and steps; for a segment trigger its
     current members enrol too (unless told otherwise), and every later entrant."""
     trigger, steps = _definition(body.trigger, body.steps)
-    await _templates_exist(steps, templates)
     sequence = Sequence(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
@@ -309,6 +305,7 @@ async def create_sequence(
     database = platform.require_database()
 
     async def store(session: Session) -> None:
+        await hold_send_templates(database, principal.tenant_id, steps, session=session)
         await sequences.add(sequence, session=session)
         await to_sequence_saved(platform.require_outbox(), sequence, session=session)
         await sequences.mark_announced(sequence.id, session=session)
@@ -325,7 +322,10 @@ async def create_sequence(
                 session=session,
             )
 
-    await in_transaction(platform.require_mongo(), store)
+    try:
+        await in_transaction(platform.require_mongo(), store)
+    except TemplateNotLive as error:
+        raise _unknown_template(error) from None
     platform.require_outbox().notify_committed()
     request.app.state.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
@@ -368,7 +368,6 @@ async def edit_sequence_route(
     body: SequenceUpdate,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    templates: TemplatesRepo,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
@@ -381,7 +380,6 @@ async def edit_sequence_route(
     version = required_version(if_match)
     sequence = await _sequence(sequences, sequence_id)
     trigger, steps = _definition(body.trigger, body.steps)
-    await _templates_exist(steps, templates)
     changes = body.model_dump(mode="json", exclude_unset=True, exclude={"trigger", "steps"})
     if trigger is not None:
         changes["trigger"] = trigger.model_dump()
@@ -398,8 +396,11 @@ async def edit_sequence_route(
             sequence,
             version,
             changes,
+            new_steps=steps if body.steps is not None else None,
             user_id=principal.user_id,
         )
+    except TemplateNotLive as error:
+        raise _unknown_template(error) from None
     except StaleVersionError as stale:
         raise stale_version("sequence", sequence_id, stale.current, version) from None
     except LifecycleConflict as error:

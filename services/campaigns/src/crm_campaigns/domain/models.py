@@ -61,6 +61,8 @@ class Template(BaseModel):
     updated_by: str | None = None
     updated_at: datetime | None = None
     archived_at: datetime | None = None
+    # When a sequence last started using it (written to make archiving and new uses conflict).
+    last_used_at: datetime | None = None
 
 
 StepLabel = Annotated[
