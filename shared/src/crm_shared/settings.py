@@ -44,6 +44,10 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    # A warning or error of one kind (logger, level, message template) of the Kafka client,
+    # FastStream or the platform is logged once, then at most once per interval with a count of
+    # the ones held back, so an outage cannot flood the logs. 0 logs every one.
+    log_repeat_interval_seconds: float = Field(default=30.0, ge=0)
 
     outbox_batch_size: int = 200
     outbox_poll_interval_seconds: float = 1.0
