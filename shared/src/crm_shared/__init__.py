@@ -106,7 +106,7 @@ from crm_shared.mongo import (
     create_mongo_client,
     in_transaction,
 )
-from crm_shared.outbox import Outbox, OutboxRelay
+from crm_shared.outbox import Outbox, OutboxRelay, RelayHealth, RelayState
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from crm_shared.preconditions import (
     IfMatch,
@@ -208,6 +208,8 @@ __all__ = [
     "ProblemError",
     "RateLimiter",
     "RawEnvelope",
+    "RelayHealth",
+    "RelayState",
     "Role",
     "SegmentEntered",
     "SegmentExited",

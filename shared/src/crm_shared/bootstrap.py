@@ -35,6 +35,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from crm_shared.auth import InternalTokens
 from crm_shared.consumer import IdempotentConsumer
 from crm_shared.errors import install_problem_handlers, problem_response
+from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, swagger_ui_page
@@ -121,12 +122,18 @@ def build_platform(
         platform.mongo = create_mongo_client(settings)
         platform.database = platform.mongo[settings.database_name]
     if uses_kafka:
+        install_reconnect_backoff(
+            settings.kafka_reconnect_backoff_ms, settings.kafka_reconnect_backoff_max_ms
+        )
         platform.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=settings.service_name,
             enable_idempotence=True,
             acks="all",
             allow_auto_create_topics=False,
+            retry_backoff_ms=settings.kafka_retry_backoff_ms,
+            # FastStream's default (15 s) for in-flight handlers alone would outlast the grace.
+            graceful_timeout=settings.shutdown_grace_seconds / 2,
             middlewares=(
                 KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
                 KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
@@ -146,6 +153,9 @@ def build_platform(
             publish,
             batch_size=settings.outbox_batch_size,
             poll_interval_seconds=settings.outbox_poll_interval_seconds,
+            stall_after_seconds=settings.outbox_stall_after_seconds,
+            backlog_sample_seconds=settings.outbox_backlog_sample_seconds,
+            registry=registry,
         )
         platform.consumer = IdempotentConsumer(
             client=platform.require_mongo(),
@@ -205,13 +215,33 @@ async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if platform.relay is not None:
-            await platform.relay.stop()
-        if platform.broker is not None:
-            await platform.broker.stop()
-        if platform.mongo is not None:
-            await platform.mongo.close()
-        logger.info("%s stopped", platform.settings.service_name)
+        await _stop_platform(platform)
+
+
+async def _stop_platform(platform: Platform) -> None:
+    """Stops the relay, then Kafka's clients, then MongoDB, within the shutdown grace period.
+
+    With Kafka down, the producer's stop waits for its unsent batches to expire (its request
+    timeout, 40 s) and the subscribers for their handlers: the process was killed first. Past
+    the grace period the clients are abandoned instead; every record the relay had not marked
+    sent is still in the outbox, and the next start publishes it."""
+    settings = platform.settings
+    deadline = time.monotonic() + settings.shutdown_grace_seconds
+    if platform.relay is not None:
+        await platform.relay.stop()
+    if platform.broker is not None:
+        try:
+            await asyncio.wait_for(platform.broker.stop(), max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            logger.warning(
+                "%s: Kafka clients did not stop within the %.0f s grace period; abandoned them "
+                "(unpublished outbox records stay for the next start)",
+                settings.service_name,
+                settings.shutdown_grace_seconds,
+            )
+    if platform.mongo is not None:
+        await platform.mongo.close()
+    logger.info("%s stopped", settings.service_name)
 
 
 async def readiness_checks(platform: Platform) -> dict[str, str]:
@@ -244,14 +274,20 @@ def _probe_router(platform: Platform, *, metrics: bool) -> APIRouter:
     @probes.get("/readyz")
     async def readyz(request: Request) -> Response:
         checks = await readiness_checks(platform)
+        # The relay's state is reported, never a reason to be unready: requests still commit
+        # their events to the outbox, and taking the service out of rotation would turn a
+        # Kafka outage into an API outage without helping the relay (docs/reliability.md).
+        detail = (
+            {} if platform.relay is None else {"outbox_relay": platform.relay.health().as_json()}
+        )
         if all(state == "ok" for state in checks.values()):
-            return JSONResponse({"status": "ready", "checks": checks})
+            return JSONResponse({"status": "ready", "checks": checks, **detail})
         return problem_response(
             503,
             "a dependency is unavailable",
             instance=request.url.path,
             problem_type="not-ready",
-            extensions={"checks": checks},
+            extensions={"checks": checks, **detail},
         )
 
     if metrics:

@@ -9,13 +9,20 @@ which the idempotent consumers absorb (at least once, never lost).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from bson import ObjectId
+from faststream.exceptions import IncorrectState
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge
 from pydantic import BaseModel
 from pymongo import ASCENDING
 
@@ -144,8 +151,60 @@ class Outbox:
         self.committed.notify()
 
 
+class RelayState(StrEnum):
+    """What the relay is doing, as reported in its log, `/metrics` and `/readyz`."""
+
+    STARTING = "starting"
+    PUBLISHING = "publishing"
+    IDLE = "idle"
+    # Kafka does not take or acknowledge the records: they wait in the outbox.
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    # The relay cannot read or mark its records (the database is away or refuses it).
+    STALLED = "stalled"
+
+
+@dataclass(frozen=True)
+class RelayHealth:
+    """A snapshot of the relay: its state, since when, and its backlog at the last sample."""
+
+    state: RelayState
+    state_since: datetime
+    pending: int | None
+    oldest_pending_seconds: float | None
+    sampled_at: datetime | None
+    last_error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The snapshot as `/readyz` shows it."""
+        return {
+            "state": self.state.value,
+            "state_since": self.state_since.isoformat(),
+            "pending": self.pending,
+            "oldest_pending_seconds": (
+                None
+                if self.oldest_pending_seconds is None
+                else round(self.oldest_pending_seconds, 1)
+            ),
+            "sampled_at": None if self.sampled_at is None else self.sampled_at.isoformat(),
+            "last_error": self.last_error,
+        }
+
+
+def is_broker_error(error: BaseException) -> bool:
+    """Tells whether a publish failed because Kafka did not take the records (as opposed to a
+    fault of the relay or its database)."""
+    return isinstance(error, KafkaError | TimeoutError | IncorrectState)
+
+
 class OutboxRelay:
-    """Publishes unsent outbox records to Kafka in insertion order and marks them sent."""
+    """Publishes unsent outbox records to Kafka in insertion order and marks them sent.
+
+    It reports its state (logged once per change), its backlog (sampled every
+    `backlog_sample_seconds`) and the age of its oldest unpublished record as metrics and as
+    `health()`. A batch whose acks take longer than `stall_after_seconds` turns the state to
+    `broker_unavailable`; the relay keeps waiting for those same acks rather than sending the
+    records again, so a broker that comes back receives each record once.
+    """
 
     def __init__(
         self,
@@ -154,17 +213,107 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval_seconds: float = 1.0,
+        stall_after_seconds: float = 5.0,
+        backlog_sample_seconds: float = 5.0,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._records = outbox.records
         self._publish = publish
         self._batch_size = batch_size
+        self._stall_after = stall_after_seconds
+        self._sample_every = backlog_sample_seconds
+        self._clock = clock
         self._worker = BatchWorker(
             "outbox-relay",
-            self.relay_batch,
+            self._relay_and_report,
             batch_size=batch_size,
             wakeup=outbox.committed,
             poll_interval_seconds=poll_interval_seconds,
         )
+        self._sampler: asyncio.Task[None] | None = None
+        self._state = RelayState.STARTING
+        self._state_since = clock()
+        self._last_error: str | None = None
+        self._pending: int | None = None
+        self._oldest_created_at: datetime | None = None
+        self._sampled_at: datetime | None = None
+        # A relay built outside a service (tests, benchmarks) keeps its metrics to itself, so
+        # two of them in one process do not collide in the global registry.
+        registry = registry if registry is not None else CollectorRegistry()
+        self._state_metric = Enum(
+            "crm_outbox_relay_state",
+            "What the outbox relay is doing",
+            states=[state.value for state in RelayState],
+            registry=registry,
+        )
+        self._pending_metric = Gauge(
+            "crm_outbox_pending_records",
+            "Outbox records not yet published, at the last sample",
+            registry=registry,
+        )
+        self._oldest_metric = Gauge(
+            "crm_outbox_oldest_pending_age_seconds",
+            "Age of the oldest unpublished outbox record at the last sample (0: none)",
+            registry=registry,
+        )
+        self._oldest_metric.set_function(lambda: self._oldest_pending_seconds() or 0.0)
+        self._published_metric = Counter(
+            "crm_outbox_published_records",
+            "Outbox records published to Kafka and marked sent",
+            registry=registry,
+        )
+        self._state_metric.state(self._state.value)
+
+    @property
+    def state(self) -> RelayState:
+        """The relay's current state."""
+        return self._state
+
+    def health(self) -> RelayHealth:
+        """The relay's state and its backlog at the last sample."""
+        return RelayHealth(
+            state=self._state,
+            state_since=self._state_since,
+            pending=self._pending,
+            oldest_pending_seconds=self._oldest_pending_seconds(),
+            sampled_at=self._sampled_at,
+            last_error=self._last_error,
+        )
+
+    def _oldest_pending_seconds(self) -> float | None:
+        if self._oldest_created_at is None:
+            return None if self._sampled_at is None else 0.0
+        return max(0.0, (self._clock() - self._oldest_created_at).total_seconds())
+
+    def _enter(self, state: RelayState, error: BaseException | None = None) -> None:
+        """Moves to `state`; logs only when it differs from the current one."""
+        if error is not None:
+            self._last_error = f"{type(error).__name__}: {error}"
+        if state is self._state:
+            return
+        previous, since = self._state, self._state_since
+        self._state, self._state_since = state, self._clock()
+        self._state_metric.state(state.value)
+        lasted = (self._state_since - since).total_seconds()
+        backlog = "unknown" if self._pending is None else str(self._pending)
+        if state in (RelayState.BROKER_UNAVAILABLE, RelayState.STALLED):
+            logger.warning(
+                "outbox relay %s (was %s for %.0f s; %s records pending): %s; the records "
+                "stay in the outbox and are published once it recovers",
+                state.value,
+                previous.value,
+                lasted,
+                backlog,
+                self._last_error,
+            )
+        elif previous in (RelayState.BROKER_UNAVAILABLE, RelayState.STALLED):
+            logger.warning(
+                "outbox relay %s again after %.0f s %s", state.value, lasted, previous.value
+            )
+        else:
+            # Publishing and idle alternate with every burst of traffic: not worth a line each.
+            logger.debug("outbox relay %s", state.value)
 
     async def relay_batch(self) -> int:
         """Publishes one batch of unsent records; returns how many were published."""
@@ -173,14 +322,35 @@ class OutboxRelay:
         ).to_list()
         if not batch:
             return 0
-        # Send the whole batch before awaiting acks: the producer keeps per-partition order.
-        acks = [await self._send(record) for record in batch]
-        await asyncio.gather(*acks)
+        delivery = asyncio.ensure_future(self._deliver(batch))
+        try:
+            while True:
+                done, _ = await asyncio.wait({delivery}, timeout=self._stall_after)
+                if done:
+                    break
+                # Still the same records in flight: waiting on them, not sending them again,
+                # is what keeps each record on the topic once when the broker returns.
+                self._enter(
+                    RelayState.BROKER_UNAVAILABLE,
+                    TimeoutError(
+                        f"no ack from Kafka for {len(batch)} records within {self._stall_after:g} s"
+                    ),
+                )
+            delivery.result()
+        finally:
+            if not delivery.done():
+                delivery.cancel()
         await self._records.update_many(
             {"_id": {"$in": [record["_id"] for record in batch]}},
             {"$set": {"published": True, "sent_at": utc_now()}},
         )
+        self._published_metric.inc(len(batch))
         return len(batch)
+
+    async def _deliver(self, batch: list[Document]) -> None:
+        # Send the whole batch before awaiting acks: the producer keeps per-partition order.
+        acks = [await self._send(record) for record in batch]
+        await asyncio.gather(*acks)
 
     async def _send(self, record: Document) -> Awaitable[Any]:
         # Publish inside the trace of the request that wrote the event, so the trace is unbroken.
@@ -195,16 +365,64 @@ class OutboxRelay:
         finally:
             otel_context.detach(token)
 
+    async def _relay_and_report(self) -> int:
+        """One batch for the worker, with its outcome turned into the relay's state."""
+        try:
+            published = await self.relay_batch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Logged once per state change, not once per poll: an outage is one line.
+            failed = RelayState.BROKER_UNAVAILABLE if is_broker_error(error) else RelayState.STALLED
+            self._enter(failed, error)
+            return 0
+        self._enter(RelayState.PUBLISHING if published else RelayState.IDLE)
+        return published
+
+    async def sample_backlog(self) -> None:
+        """Counts the unpublished records and finds the oldest one's age (index-backed)."""
+        pending = await self._records.count_documents({"published": False})
+        oldest = await self._records.find_one(
+            {"published": False}, {"created_at": 1}, sort=[("_id", ASCENDING)]
+        )
+        created_at = None if oldest is None else oldest.get("created_at")
+        if isinstance(created_at, datetime) and created_at.tzinfo is None:
+            # A client without tz_aware returns the stored UTC time as a naive datetime.
+            created_at = created_at.replace(tzinfo=UTC)
+        self._pending = pending
+        self._oldest_created_at = created_at if isinstance(created_at, datetime) else None
+        self._sampled_at = self._clock()
+        self._pending_metric.set(pending)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.sample_backlog(), self._sample_every)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The relay's own state says when the database is away; the last sample stands.
+                logger.debug("outbox backlog sample failed: %r", error)
+            await asyncio.sleep(self._sample_every)
+
     async def run(self) -> None:
         """Relays until cancelled."""
         await self._worker.run()
 
     def start(self) -> None:
-        """Starts relaying in the background."""
+        """Starts relaying and sampling the backlog in the background."""
         self._worker.start()
+        if self._sampler is None:
+            self._sampler = asyncio.create_task(self._sample_forever(), name="outbox-backlog")
 
     async def stop(self) -> None:
-        """Stops relaying; an interrupted batch is republished by the next relay."""
+        """Stops relaying at once, even with acks outstanding: records not yet marked sent stay
+        in the outbox and the next start publishes them (at least once, never lost)."""
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+            self._sampler = None
         await self._worker.stop()
 
     async def pending(self) -> int:

@@ -18,6 +18,13 @@ class ServiceSettings(BaseSettings):
     # Consumer groups are `<prefix>.<service>.<handler>`; two deployments sharing one broker
     # (for example test stacks) must use different prefixes or they split each other's events.
     kafka_group_prefix: str = "crm"
+    # A broker outage must cost a few connection attempts a second, not thousands
+    # (docs/reliability.md): aiokafka pauses `retry_backoff` between retries of a failed request,
+    # and after a refused connection no client of the process tries that broker again for
+    # `reconnect_backoff`, doubling per failure up to `reconnect_backoff_max`.
+    kafka_retry_backoff_ms: int = Field(default=250, gt=0)
+    kafka_reconnect_backoff_ms: int = Field(default=250, gt=0)
+    kafka_reconnect_backoff_max_ms: int = Field(default=5000, gt=0)
     mongodb_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"
     mongodb_database: str = ""
     internal_token_secret: SecretStr = SecretStr("")
@@ -44,9 +51,20 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    # A warning or error of one kind (logger, level, message template) of the Kafka client,
+    # FastStream or the platform is logged once, then at most once per interval with a count of
+    # the ones held back, so an outage cannot flood the logs. 0 logs every one.
+    log_repeat_interval_seconds: float = Field(default=30.0, ge=0)
 
     outbox_batch_size: int = 200
     outbox_poll_interval_seconds: float = 1.0
+    # A batch whose acks take longer turns the relay's state to `broker_unavailable`.
+    outbox_stall_after_seconds: float = Field(default=5.0, gt=0)
+    # How often the relay counts its unpublished records for /metrics and /readyz.
+    outbox_backlog_sample_seconds: float = Field(default=5.0, gt=0)
+    # From SIGTERM to a closed process, whatever Kafka does: under docker compose's 10 s and the
+    # devstack's 15 s before SIGKILL. What the relay had not marked sent stays in the outbox.
+    shutdown_grace_seconds: float = Field(default=8.0, gt=0)
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     readiness_timeout_seconds: float = 2.0

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
+from crm_shared.log_limits import install_log_rate_limit
 from crm_shared.settings import ServiceSettings
 
 _instrumented_libraries = False
@@ -166,13 +167,16 @@ def install_token_redaction() -> None:
 
 
 def configure_logging(settings: ServiceSettings) -> None:
-    """Routes the root logger to stderr, as JSON lines unless the settings ask for plain text."""
+    """Routes the root logger to stderr, as JSON lines unless the settings ask for plain text,
+    with repeated warnings of the Kafka client and the platform rate-limited."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_json:
         handler.setFormatter(JsonLogFormatter(settings.telemetry_service_name))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # Before the redaction: the limiter may fold the arguments into the message it annotates.
+    install_log_rate_limit(handler, settings.log_repeat_interval_seconds)
     handler.addFilter(RedactTokens())
     install_token_redaction()
     for noisy in ("aiokafka", "pymongo"):

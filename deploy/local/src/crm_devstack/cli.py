@@ -131,6 +131,12 @@ def _start_services(services: list[ManagedProcess]) -> bool:
 def up(config: StackConfig, *, infra_only: bool) -> int:
     """Starts infrastructure, topics and (unless infra_only) every service; returns exit code."""
     started = time.monotonic()
+    problems = config.ephemeral_port_problems()
+    for problem in problems:
+        _error(problem)
+    if problems:
+        _error("nothing was started")
+        return 1
     _print(f"crm-stack: run dir {config.run_dir}")
     infra = infra_components(config)
     services = [] if infra_only else service_processes(config)

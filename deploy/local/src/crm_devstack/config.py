@@ -19,6 +19,24 @@ SERVICE_PORT_FIELDS: dict[str, str] = {
 }
 
 
+EPHEMERAL_PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Where the file cannot be read (not Linux): Linux's default low end, IANA's high end.
+FALLBACK_EPHEMERAL_PORT_RANGE = (32768, 65535)
+
+
+def ephemeral_port_range(source: Path = EPHEMERAL_PORT_RANGE_FILE) -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (both ends included).
+
+    A server must not listen inside it: any program's outgoing connection may be given that
+    port, and while that connection (or its TIME_WAIT) lasts the server cannot bind it. Kafka
+    on 39092 could not start again for minutes because its own clients held the port."""
+    try:
+        low, high = (int(part) for part in source.read_text().split())
+    except (OSError, ValueError):
+        return FALLBACK_EPHEMERAL_PORT_RANGE
+    return low, high
+
+
 def repo_root() -> Path:
     """Finds the workspace root (the directory holding deploy/local), falling back to the cwd."""
     for start in (Path(__file__).resolve(), Path.cwd().resolve()):
@@ -61,6 +79,26 @@ class StackConfig(BaseSettings):
     kafka_group_prefix: str = "crm"
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port the stack listens on, by its CRM_STACK_* variable."""
+        return {
+            f"CRM_STACK_{name.upper()}": value
+            for name, value in self
+            if name.endswith("_port") and isinstance(value, int)
+        }
+
+    def ephemeral_port_problems(self, port_range: tuple[int, int] | None = None) -> list[str]:
+        """One line per configured port inside the kernel's ephemeral range, saying what to do."""
+        low, high = port_range or ephemeral_port_range()
+        return [
+            f"{variable}={port} is inside the kernel's ephemeral port range {low}-{high} "
+            f"({EPHEMERAL_PORT_RANGE_FILE}), where outgoing connections can take it and leave "
+            f"the server unable to bind it; choose a port below {low} or above {high}"
+            for variable, port in self.ports.items()
+            if low <= port <= high
+        ]
 
     @property
     def service_ports(self) -> dict[str, int]:

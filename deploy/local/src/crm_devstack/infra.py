@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import http.client
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ign
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from .config import default_cache_dir
+from .config import StackConfig, default_cache_dir, ephemeral_port_range
 from .processes import ManagedProcess, port_open
 from .secantusd import DEFAULT_TRANSACTION_LIFETIME_SECONDS
 from .smtp_sink import ReceivedMessage, read_messages
@@ -37,6 +38,9 @@ LOCALHOST = "127.0.0.1"
 KAFKA_VERSION = "4.4.0"
 ZIPKIN_VERSION = "3.5.1"
 KAFKA_POM = Path(__file__).resolve().parents[2] / "kafka" / "pom.xml"
+# Free ports for tests and ad-hoc servers are drawn from here up, below the ephemeral range:
+# under 10000 sit many services' well-known ports.
+FREE_PORT_FLOOR = 10000
 
 
 def free_port() -> int:
@@ -45,13 +49,34 @@ def free_port() -> int:
 
 
 def free_ports(count: int) -> list[int]:
-    """Returns `count` distinct free TCP ports on 127.0.0.1."""
+    """Returns `count` distinct free TCP ports on 127.0.0.1, outside the ephemeral range.
+
+    The kernel's own choice (binding port 0) comes from the ephemeral range, where a client's
+    outgoing connection may take the port before the server binds it, or after it stops and
+    before it starts again (a restarted test broker then fails to bind). So the ports are drawn
+    at random from below and above that range, skipping the local stack's default ports, and
+    each is checked by binding it."""
+    low, high = ephemeral_port_range()
+    taken_by_default = set(StackConfig.model_construct().ports.values())
+    candidates = [
+        port
+        for port in (*range(FREE_PORT_FLOOR, low), *range(high + 1, 65536))
+        if port not in taken_by_default
+    ]
+    random.shuffle(candidates)
+    chosen: list[int] = []
     with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        # Holding every socket open until all are bound keeps the kernel from repeating a port.
-        for sock in sockets:
-            sock.bind((LOCALHOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
+        # Holding every socket open until all are bound keeps a port from being chosen twice.
+        for port in candidates:
+            sock = stack.enter_context(socket.socket())
+            try:
+                sock.bind((LOCALHOST, port))
+            except OSError:
+                continue
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise RuntimeError(f"fewer than {count} free ports outside the ephemeral range {low}-{high}")
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

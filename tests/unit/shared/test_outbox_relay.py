@@ -1,0 +1,290 @@
+"""The relay reports its state and backlog, logs once per change, and stops within its grace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import httpx
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry, generate_latest
+from pydantic import SecretStr
+from pymongo.errors import ServerSelectionTimeoutError
+
+from crm_shared.bootstrap import Platform, _stop_platform, build_platform, create_service_app
+from crm_shared.outbox import Outbox, OutboxRelay, RelayState
+from crm_shared.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+class FakeCursor:
+    def __init__(self, documents: list[dict[str, Any]]) -> None:
+        self._documents = documents
+
+    def sort(self, *_: Any) -> FakeCursor:
+        return self
+
+    def limit(self, count: int) -> FakeCursor:
+        return FakeCursor(self._documents[:count])
+
+    async def to_list(self) -> list[dict[str, Any]]:
+        return [dict(document) for document in self._documents]
+
+
+class FakeRecords:
+    """The outbox collection, as far as the relay uses it."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+        self.failure: Exception | None = None
+
+    def add(self, count: int, created_at: datetime) -> None:
+        start = len(self.documents)
+        for number in range(start, start + count):
+            self.documents.append(
+                {
+                    "_id": number,
+                    "event_id": f"e{number}",
+                    "topic": "candidate.created",
+                    "key": f"c{number}",
+                    "value": "{}",
+                    "created_at": created_at,
+                    "published": False,
+                    "sent_at": None,
+                }
+            )
+
+    def _unpublished(self) -> list[dict[str, Any]]:
+        if self.failure is not None:
+            raise self.failure
+        return [d for d in self.documents if not d["published"]]
+
+    def find(self, _: dict[str, Any]) -> FakeCursor:
+        return FakeCursor(self._unpublished())
+
+    async def find_one(self, *_: Any, **__: Any) -> dict[str, Any] | None:
+        unpublished = self._unpublished()
+        return unpublished[0] if unpublished else None
+
+    async def count_documents(self, _: dict[str, Any]) -> int:
+        return len(self._unpublished())
+
+    async def update_many(self, selector: dict[str, Any], update: dict[str, Any]) -> None:
+        ids = set(selector["_id"]["$in"])
+        for document in self.documents:
+            if document["_id"] in ids:
+                document.update(update["$set"])
+
+
+class FakeKafka:
+    """Takes records like the producer: `send` returns a future resolved on the broker's ack."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.unacked: list[asyncio.Future[None]] = []
+        self.up = True
+        self.refuse: Exception | None = None
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        if self.refuse is not None:
+            raise self.refuse
+        self.sent.append(headers["event-id"])
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.up:
+            ack.set_result(None)
+        else:
+            self.unacked.append(ack)
+        return ack
+
+    def come_back(self) -> None:
+        self.up = True
+        for ack in self.unacked:
+            ack.set_result(None)
+        self.unacked.clear()
+
+
+def relay_over(
+    records: FakeRecords, kafka: FakeKafka, **options: Any
+) -> tuple[OutboxRelay, CollectorRegistry]:
+    registry = CollectorRegistry()
+    outbox = Outbox(cast(Any, {"outbox": records}), source="test")
+    options = {"batch_size": 10, "stall_after_seconds": 0.05, **options}
+    relay = OutboxRelay(outbox, kafka.publish, registry=registry, clock=lambda: NOW, **options)
+    return relay, registry
+
+
+def metric(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
+    value = registry.get_sample_value(name, labels or {})
+    assert value is not None, name
+    return value
+
+
+async def test_acks_that_do_not_come_turn_the_relay_broker_unavailable_and_nothing_is_resent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records, kafka = FakeRecords(), FakeKafka()
+    records.add(3, NOW - timedelta(seconds=40))
+    kafka.up = False
+    relay, registry = relay_over(records, kafka)
+    caplog.set_level(logging.WARNING, logger="crm_shared.outbox")
+
+    batch = asyncio.create_task(relay._relay_and_report())
+    await asyncio.sleep(0.5)  # ten times the stall threshold
+    assert relay.health().state is RelayState.BROKER_UNAVAILABLE
+    assert (
+        metric(registry, "crm_outbox_relay_state", {"crm_outbox_relay_state": "broker_unavailable"})
+        == 1
+    )
+    await relay.sample_backlog()
+    assert relay.health().pending == 3
+    assert relay.health().oldest_pending_seconds == 40
+    assert metric(registry, "crm_outbox_pending_records") == 3
+    assert metric(registry, "crm_outbox_oldest_pending_age_seconds") == 40
+    assert not any(d["published"] for d in records.documents)
+
+    kafka.come_back()
+    assert await batch == 3
+    assert relay.health().state is RelayState.PUBLISHING
+    assert kafka.sent == ["e0", "e1", "e2"], "the records in flight were sent once, not again"
+    assert all(d["published"] for d in records.documents)
+    assert metric(registry, "crm_outbox_published_records_total") == 3
+    await relay.sample_backlog()
+    assert relay.health().pending == 0
+    assert metric(registry, "crm_outbox_oldest_pending_age_seconds") == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("outbox relay broker_unavailable (was starting")
+    assert messages[1].startswith("outbox relay publishing again after")
+
+
+async def test_each_state_is_logged_once_however_many_batches_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records, kafka = FakeRecords(), FakeKafka()
+    records.add(2, NOW)
+    relay, registry = relay_over(records, kafka)
+    caplog.set_level(logging.WARNING, logger="crm_shared.outbox")
+    kafka.refuse = KafkaConnectionError("Unable to bootstrap")
+    for _ in range(20):
+        assert await relay._relay_and_report() == 0
+    assert relay.health().state is RelayState.BROKER_UNAVAILABLE
+    assert (
+        relay.health().last_error
+        == "KafkaConnectionError: KafkaConnectionError: Unable to bootstrap"
+    )
+
+    kafka.refuse = None
+    records.failure = ServerSelectionTimeoutError("no server")
+    for _ in range(20):
+        assert await relay._relay_and_report() == 0
+    assert relay.health().state is RelayState.STALLED
+
+    records.failure = None
+    assert await relay._relay_and_report() == 2
+    assert await relay._relay_and_report() == 0
+    assert relay.health().state is RelayState.IDLE
+    assert metric(registry, "crm_outbox_relay_state", {"crm_outbox_relay_state": "idle"}) == 1
+    assert [r.getMessage().split(" (")[0].split(" again")[0] for r in caplog.records] == [
+        "outbox relay broker_unavailable",
+        "outbox relay stalled",
+        "outbox relay publishing",
+    ]
+
+
+async def test_stop_returns_at_once_with_acks_outstanding_and_the_records_stay() -> None:
+    records, kafka = FakeRecords(), FakeKafka()
+    records.add(5, NOW)
+    kafka.up = False
+    relay, _ = relay_over(records, kafka, poll_interval_seconds=0.01)
+    relay.start()
+    await asyncio.sleep(0.2)
+    assert relay.health().state is RelayState.BROKER_UNAVAILABLE
+    started = time.monotonic()
+    await relay.stop()
+    assert time.monotonic() - started < 0.5
+    assert not any(d["published"] for d in records.documents)
+
+
+async def test_readyz_shows_the_relay_and_its_backlog_without_changing_readiness() -> None:
+    settings = ServiceSettings(
+        service_name="relay-readyz",
+        # Nothing listens there: the dependency checks fail fast, the relay detail is shown.
+        kafka_bootstrap_servers="127.0.0.1:9",
+        mongodb_uri="mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=100",
+        readiness_timeout_seconds=0.2,
+        internal_token_secret=SecretStr("unit-tests-internal-token-secret-0123456789"),
+    )
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        platform = build_platform(settings)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    assert platform.relay is not None
+    app = create_service_app(platform, title="t", description="d")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://service"
+    ) as client:
+        response = await client.get("/readyz")
+        metrics = await client.get("/metrics")
+    body = response.json()
+    assert response.status_code == 503
+    assert body["outbox_relay"]["state"] == "starting"
+    assert body["outbox_relay"]["pending"] is None
+    assert 'crm_outbox_relay_state{crm_outbox_relay_state="starting"} 1.0' in metrics.text
+    assert "crm_outbox_pending_records 0.0" in metrics.text
+    await platform.require_mongo().close()
+
+
+class HangingBroker:
+    """A Kafka client whose stop waits for batches that can never be delivered."""
+
+    stopped = False
+
+    async def stop(self) -> None:
+        await asyncio.sleep(3600)
+
+
+class FakeMongo:
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_shutdown_ends_within_the_grace_period_when_kafka_hangs() -> None:
+    settings = ServiceSettings(service_name="grace", shutdown_grace_seconds=0.3)
+    mongo = FakeMongo()
+    platform = Platform(
+        settings=settings,
+        registry=CollectorRegistry(),
+        internal_tokens=cast(Any, None),
+        broker=cast(Any, HangingBroker()),
+        mongo=cast(Any, mongo),
+    )
+    started = time.monotonic()
+    await _stop_platform(platform)
+    assert time.monotonic() - started < 1.0
+    assert mongo.closed
+
+
+def test_metrics_names_are_prometheus_conventional() -> None:
+    _, registry = relay_over(FakeRecords(), FakeKafka())
+    text = generate_latest(registry).decode()
+    for name in (
+        "crm_outbox_relay_state",
+        "crm_outbox_pending_records",
+        "crm_outbox_oldest_pending_age_seconds",
+        "crm_outbox_published_records_total",
+    ):
+        assert f"# TYPE {name.removesuffix('_total')}" in text
