@@ -7,6 +7,7 @@ lifespan opens and closes them, and adds the probes, metrics, problem+json error
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
