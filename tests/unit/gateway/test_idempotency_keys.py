@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from crm_gateway.config import DevIdentity, Tenant
 from crm_gateway.domain.idempotency import KeyScope, RecordState, request_fingerprint
@@ -21,6 +22,7 @@ from unit.gateway.fakes import (
     RawResponse,
     gateway_with,
     raw_request,
+    settings,
     with_idempotency_records,
 )
 
@@ -259,3 +261,37 @@ async def test_a_key_held_by_a_gateway_that_died_is_taken_over_after_its_lease()
     assert stored.state is RecordState.COMPLETED
     assert stored.response is not None
     assert stored.response.body == b"on time"
+
+
+async def test_a_browser_console_may_send_the_key_and_read_the_replay_header() -> None:
+    services = numbered()
+    app = with_idempotency_records(
+        gateway_with(services, cors_origins="https://console.example.com"),
+        MemoryIdempotencyRecords(),
+    )
+    origin = {"origin": "https://console.example.com"}
+    preflight = await raw_request(
+        app,
+        "OPTIONS",
+        b"/api/v1/candidates",
+        headers={
+            **origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type, idempotency-key",
+        },
+    )
+    assert preflight.status == 200, preflight.body
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+    headers = {**origin, **RECRUITER, "Idempotency-Key": "k-1"}
+    for _ in range(2):
+        response = await raw_request(
+            app, "POST", b"/api/v1/candidates", headers=headers, body=CANDIDATE
+        )
+    assert response.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" in response.headers["access-control-expose-headers"].lower()
+
+
+def test_a_lease_no_longer_than_the_upstream_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="IDEMPOTENCY_LEASE_SECONDS"):
+        settings(idempotency_lease_seconds=10, upstream_timeout_seconds=10)
+    assert settings(idempotency_lease_seconds=11, upstream_timeout_seconds=10)
