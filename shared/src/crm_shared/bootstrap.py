@@ -73,6 +73,9 @@ class Platform:
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
     startup_hooks: list[StartupHook] = field(default_factory=list)
+    # Whether the service is unready while its database is unreachable: false for one that
+    # serves most requests without it (the gateway needs it only for idempotency keys).
+    ready_needs_database: bool = True
 
     def require_database(self) -> Database:
         """The service's database; a composition error if the service was built without one."""
@@ -106,7 +109,11 @@ class Platform:
 
 
 def build_platform(
-    settings: ServiceSettings, *, uses_mongo: bool = True, uses_kafka: bool = True
+    settings: ServiceSettings,
+    *,
+    uses_mongo: bool = True,
+    uses_kafka: bool = True,
+    ready_needs_database: bool = True,
 ) -> Platform:
     """Creates (but does not open) the service's connections and platform components."""
     configure_logging(settings)
@@ -118,6 +125,7 @@ def build_platform(
         internal_tokens=InternalTokens(
             settings.internal_token_secret.get_secret_value(), settings.internal_token_ttl_seconds
         ),
+        ready_needs_database=ready_needs_database,
     )
     if uses_mongo:
         platform.mongo = create_mongo_client(settings)
@@ -249,7 +257,7 @@ async def readiness_checks(platform: Platform) -> dict[str, str]:
     """The state of each dependency the service needs: `ok` or the reason it is not."""
     timeout = platform.settings.readiness_timeout_seconds
     checks: dict[str, str] = {}
-    if platform.database is not None:
+    if platform.database is not None and platform.ready_needs_database:
         try:
             with pymongo.timeout(timeout):
                 await platform.database.command("ping")

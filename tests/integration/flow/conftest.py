@@ -135,6 +135,7 @@ async def stack(
         ),
         "analytics": AnalyticsSettings(mongodb_database=f"{run}_analytics", **common),
         "gateway": GatewaySettings(
+            mongodb_database=f"{run}_gateway",
             **common,
             candidates_url=urls["candidates"],
             campaigns_url=urls["campaigns"],

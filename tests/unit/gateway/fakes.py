@@ -7,13 +7,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 from fastapi import FastAPI
+from pymongo.errors import ServerSelectionTimeoutError
 
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
+from crm_gateway.domain.idempotency import IdempotencyRecord, KeyScope, RecordState
+from crm_gateway.idempotency import IdempotentRequests
 from crm_gateway.main import create_app
 
 SECRET = "unit-tests-internal-token-secret-0123456789"
@@ -191,3 +195,50 @@ async def raw_request(
         if not status:
             raise
     return RawResponse(status, response_headers, b"".join(chunks))
+
+
+@dataclass
+class MemoryIdempotencyRecords:
+    """Idempotency records in a dict, with the repository's conditional writes; `failing` makes
+    every access fail as an unreachable MongoDB does."""
+
+    records: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    failing: bool = False
+
+    def _check(self) -> None:
+        if self.failing:
+            raise ServerSelectionTimeoutError("no MongoDB")
+
+    async def find(self, scope: KeyScope) -> IdempotencyRecord | None:
+        self._check()
+        return self.records.get(scope.record_id)
+
+    async def insert(self, scope: KeyScope, record: IdempotencyRecord) -> bool:
+        self._check()
+        if scope.record_id in self.records:
+            return False
+        self.records[scope.record_id] = record
+        return True
+
+    async def replace(self, scope: KeyScope, claim: str, record: IdempotencyRecord) -> bool:
+        self._check()
+        found = self.records.get(scope.record_id)
+        if found is None or found.claim != claim:
+            return False
+        self.records[scope.record_id] = record
+        return True
+
+    async def delete(self, scope: KeyScope, claim: str) -> None:
+        self._check()
+        found = self.records.get(scope.record_id)
+        if found is not None and found.claim == claim and found.state is RecordState.IN_FLIGHT:
+            del self.records[scope.record_id]
+
+
+def with_idempotency_records(app: FastAPI, records: MemoryIdempotencyRecords) -> FastAPI:
+    """The gateway `app` keeping its idempotency records in `records`."""
+    requests = IdempotentRequests(
+        records, lifetime=timedelta(hours=24), lease=timedelta(seconds=60)
+    )
+    app.state.gateway = dataclasses.replace(app.state.gateway, idempotency=requests)
+    return app

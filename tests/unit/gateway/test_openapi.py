@@ -102,3 +102,50 @@ def test_public_endpoints_document_the_gateways_limits_and_the_captcha() -> None
     preferences = merged["paths"]["/public/v1/preferences/{token}"]["get"]["responses"]
     assert "429" in preferences
     assert "503" not in preferences
+
+
+def test_every_forwarded_post_documents_the_idempotency_key() -> None:
+    validation = {"description": "Validation Error", "content": {"application/json": {}}}
+    services = {
+        "events": document(
+            {
+                "/events": {
+                    "get": {"responses": {"200": {"description": "OK"}}},
+                    "post": {
+                        "parameters": [{"name": "x", "in": "query"}],
+                        "responses": {"201": {"description": "Created"}, "422": validation},
+                    },
+                },
+                "/public/events/{event_id}/registrations": {"post": {}},
+            },
+            {},
+        )
+    }
+    routes = {"events": Route("events", "events", "http://e")}
+    public = {
+        "/public/events/{event_id}/registrations": (
+            "events",
+            "/public/v1/events/{event_id}/registrations",
+        )
+    }
+    merged = merge_documents(document({}, {}), services, routes, public)
+    post = merged["paths"]["/api/v1/events"]["post"]
+    assert [p["name"] for p in post["parameters"]] == ["x", "Idempotency-Key"]
+    key = post["parameters"][1]
+    assert (key["in"], key["required"], key["schema"]["maxLength"]) == ("header", False, 255)
+    responses = post["responses"]
+    assert "Idempotent-Replayed" in responses["201"]["headers"]
+    assert "idempotency-key-in-use" in responses["409"]["description"]
+    # The service's validation 422 stays, and says the gateway's 422 too.
+    assert responses["422"]["description"].startswith("Validation Error")
+    assert "idempotency-key-reused" in responses["422"]["description"]
+    assert "application/json" in responses["422"]["content"]
+    assert "invalid-path" in responses["400"]["description"]
+    assert "invalid-idempotency-key" in responses["400"]["description"]
+    assert "idempotency-unavailable" in responses["503"]["description"]
+    # Only authenticated POSTs: not GET, not the public endpoints (no caller to scope keys to).
+    get = merged["paths"]["/api/v1/events"]["get"]
+    assert "parameters" not in get
+    assert "409" not in get["responses"]
+    public_post = merged["paths"]["/public/v1/events/{event_id}/registrations"]["post"]
+    assert "parameters" not in public_post

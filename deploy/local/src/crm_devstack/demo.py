@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import httpx
 
@@ -73,6 +74,18 @@ def demo_people(count: int, seed: int = 2026) -> list[DemoPerson]:
     return people
 
 
+def _wait_and_repeat(response: httpx.Response) -> bool:
+    """Whether the answer says to repeat the request after `Retry-After`: throttled, or the
+    same idempotent request still running."""
+    if response.status_code == 429:
+        return True
+    return (
+        response.status_code == 409
+        and response.headers.get("content-type", "").startswith("application/problem+json")
+        and response.json().get("type") == "urn:recruitcrm:problem:idempotency-key-in-use"
+    )
+
+
 class DemoLoader:
     """Talks to the gateway the way recruiters, candidates and an ATS would."""
 
@@ -87,19 +100,30 @@ class DemoLoader:
     ) -> httpx.Response:
         """One request, waiting out rate limits (public endpoints allow a burst, then pace).
 
-        With `retry_timeouts`, for a request that is safe to repeat, a 504 (the service did not
-        answer in time on this loaded machine; it may have done the work) is sent again.
+        A POST to the API carries one `Idempotency-Key` through all its attempts, so it is sent
+        again when its response was lost (the gateway replays it, or answers 409 while it still
+        runs, which is waited out). With `retry_timeouts`, for a request that is safe to repeat
+        even though it runs again, a 504 (the service did not answer in time on this loaded
+        machine; it may have done the work) is sent again: the gateway stores no 504.
         """
-        timeouts = 0
+        if method == "POST" and path.startswith("/api/v1/"):
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": str(uuid4())}
+        timeouts = lost = 0
         for _ in range(60):
-            response = await self._client.request(method, path, **kwargs)
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if "Idempotency-Key" not in kwargs.get("headers", {}) or lost >= 3:
+                    raise
+                lost += 1
+                continue
             if response.status_code == 504 and retry_timeouts and timeouts < 3:
                 timeouts += 1
                 continue
-            if response.status_code != 429:
+            if not _wait_and_repeat(response):
                 return response
             await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-        raise RuntimeError(f"{method} {path} stayed rate-limited")
+        raise RuntimeError(f"{method} {path} stayed rate-limited or in progress")
 
     async def expect(
         self,
@@ -211,7 +235,7 @@ class DemoLoader:
         async def create(person: DemoPerson) -> dict[str, Any]:
             async with limit:
                 # A near-duplicate sharing a phone is recognised as the person on file (200);
-                # for the same reason a create repeated after a timeout is safe.
+                # for the same reason a create repeated after a 504 (which runs again) is safe.
                 created: dict[str, Any] = await self.expect(
                     (200, 201),
                     "POST",

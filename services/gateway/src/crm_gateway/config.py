@@ -5,7 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import NoDecode
 
 from crm_shared import Role, ServiceSettings
@@ -61,6 +68,19 @@ class GatewaySettings(ServiceSettings):
         "OpenAPI documents. A path or method not found there is looked up again in a fresh "
         "document at most this often per service, so a newly deployed operation is routed.",
     )
+    idempotency_key_lifetime_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long the response of a POST sent with an `Idempotency-Key` is kept and "
+        "replayed for the same request; after that the key may be used again.",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a key whose request is running is held (a second request with "
+        "it is refused with a 409). Only a gateway that dies mid-request leaves a key held "
+        "this long; longer than `upstream_timeout_seconds`, which bounds a request otherwise.",
+    )
     max_request_bytes: int = 1_048_576
     max_upload_bytes: int = 268_435_456
     max_public_request_bytes: int = 16_384
@@ -112,6 +132,15 @@ class GatewaySettings(ServiceSettings):
         description="Development bearer tokens (JSON object: token -> identity). Empty in "
         "production, where OIDC and API keys authenticate callers.",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> GatewaySettings:
+        if self.idempotency_lease_seconds <= self.upstream_timeout_seconds:
+            raise ValueError(
+                "IDEMPOTENCY_LEASE_SECONDS must be longer than UPSTREAM_TIMEOUT_SECONDS: a key "
+                "whose request is still running would be given to a second attempt"
+            )
+        return self
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod

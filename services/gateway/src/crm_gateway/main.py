@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from crm_gateway.api import docs, gdpr, proxy, public
+from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
 from crm_gateway.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue
@@ -16,14 +18,19 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
+from crm_gateway.idempotency import IdempotentRequests
+from crm_gateway.repository import MongoIdempotencyRecords
 from crm_shared import build_platform, create_service_app
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """Builds the gateway: authentication, tenants, rate limits, routing, combined OpenAPI."""
     settings = settings or GatewaySettings()
-    # The gateway owns no data yet and emits no events: it authenticates, limits and routes.
-    platform = build_platform(settings, uses_mongo=False, uses_kafka=False)
+    # The gateway emits no events; its database holds idempotency keys only, so it is ready
+    # (and routes every request without a key) while MongoDB is unreachable.
+    platform = build_platform(
+        settings, uses_mongo=True, uses_kafka=False, ready_needs_database=False
+    )
     upstream = httpx.AsyncClient(
         timeout=settings.upstream_timeout_seconds,
         limits=httpx.Limits(keepalive_expiry=settings.upstream_keep_alive_seconds),
@@ -59,8 +66,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
-        expose_headers=["Location", "ETag", "Retry-After", "X-Trace-Id", "traceparent"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            IDEMPOTENCY_KEY_HEADER,
+        ],
+        expose_headers=[
+            "Location",
+            "ETag",
+            "Retry-After",
+            "X-Trace-Id",
+            "traceparent",
+            REPLAYED_HEADER,
+        ],
         # Bearer tokens, not cookies: a browser never needs to send credentials implicitly.
         allow_credentials=False,
         max_age=600,
@@ -85,6 +105,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         signup_address_limiter=RateLimiter(settings.signups_per_minute_per_ip),
         signup_community_limiter=RateLimiter(settings.signups_per_minute_per_community),
         captcha=captcha,
+        idempotency=IdempotentRequests(
+            MongoIdempotencyRecords(platform.require_database()),
+            lifetime=timedelta(hours=settings.idempotency_key_lifetime_hours),
+            lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        ),
     )
     app.state.service_urls = service_urls(settings)
     app.state.max_public_request_bytes = settings.max_public_request_bytes

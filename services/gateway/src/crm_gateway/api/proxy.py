@@ -10,6 +10,7 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
+from crm_gateway.api.idempotency import forward_once, requested_key
 from crm_gateway.api.middleware import raw_path
 from crm_gateway.captcha import CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue, ServiceUnavailable
@@ -17,6 +18,7 @@ from crm_gateway.config import Tenant, TenantStatus
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.client_address import client_address as resolve_client_address
+from crm_gateway.domain.idempotency import KeyScope, request_fingerprint
 from crm_gateway.domain.paths import encoded_path, path_segments
 from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
 from crm_gateway.domain.routing import (
@@ -27,6 +29,7 @@ from crm_gateway.domain.routing import (
     public_location,
     route_for,
 )
+from crm_gateway.idempotency import IdempotentRequests
 from crm_shared import (
     PROBLEM_JSON,
     InternalTokens,
@@ -104,6 +107,7 @@ class GatewayState:
     signup_address_limiter: RateLimiter | None = None
     signup_community_limiter: RateLimiter | None = None
     captcha: CaptchaVerifier | None = None
+    idempotency: IdempotentRequests | None = None
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -349,13 +353,32 @@ async def forward_api(
             headers={"Allow": ", ".join(found.allowed)},
         )
     upload = found.streams_uploads
-    return await forward(
-        request,
-        state,
-        route.base_url,
-        segments,
-        principal=principal,
-        max_bytes=state.max_upload_bytes if upload else state.max_request_bytes,
-        stream=upload,
-        api=True,
+    max_bytes = state.max_upload_bytes if upload else state.max_request_bytes
+    key = requested_key(request) if request.method == "POST" else None
+    if key is None or state.idempotency is None:
+        return await forward(
+            request,
+            state,
+            route.base_url,
+            segments,
+            principal=principal,
+            max_bytes=max_bytes,
+            stream=upload,
+            api=True,
+        )
+    body = await bounded_body(request, max_bytes)
+    return await forward_once(
+        state.idempotency,
+        KeyScope(principal.tenant_id, principal.user_id, key),
+        request_fingerprint(request.method, encoded_path(segments), request.url.query, body),
+        lambda: forward(
+            request,
+            state,
+            route.base_url,
+            segments,
+            principal=principal,
+            max_bytes=max_bytes,
+            body=body,
+            api=True,
+        ),
     )

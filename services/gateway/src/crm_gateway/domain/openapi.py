@@ -32,6 +32,50 @@ GATEWAY_RESPONSES = {
         "content": _PROBLEM_CONTENT,
     },
 }
+# Every authenticated POST takes an idempotency key (api/idempotency.py).
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A key of your choosing (a UUID, say) that makes this POST safe to repeat: "
+    "sent again with the same key, method, path and body (JSON compared by content) within 24 "
+    "hours, it is not run again and the first response is replayed (status, `Location`, "
+    "`ETag`, body) with `Idempotent-Replayed: true`. Keys belong to the calling user of the "
+    "tenant. A 5xx, 408, 409 or 429 is not stored: the same key may be used to retry; after a "
+    "504 that retry runs again (see docs/reliability.md). 1-255 printable ASCII characters, "
+    "bare or as a quoted string.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+IDEMPOTENT_REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response of an earlier request with the "
+        "same `Idempotency-Key`; absent when the request ran.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+IDEMPOTENCY_RESPONSES = {
+    "400": {
+        "description": "Or: the `Idempotency-Key` is empty, longer than 255 characters, not "
+        "printable ASCII or sent twice (`invalid-idempotency-key`).",
+        "content": _PROBLEM_CONTENT,
+    },
+    "409": {
+        "description": "A request with this `Idempotency-Key` is still being processed "
+        "(`idempotency-key-in-use`): it is not run twice. Repeat it after `Retry-After` seconds "
+        "to get its response.",
+        "content": _PROBLEM_CONTENT,
+    },
+    "422": {
+        "description": "The `Idempotency-Key` was used for a different request, another path "
+        "or body (`idempotency-key-reused`); use a new key for a new request.",
+        "content": _PROBLEM_CONTENT,
+    },
+    "503": {
+        "description": "Idempotency keys cannot be checked right now "
+        "(`idempotency-unavailable`); the request was not sent, repeat it.",
+        "content": _PROBLEM_CONTENT,
+    },
+}
 # What the gateway itself may answer on its public (no login) endpoints, on top of the above.
 PUBLIC_RESPONSES = {
     "429": {
@@ -93,6 +137,32 @@ def _with_gateway_responses(
     return item
 
 
+def _with_idempotency_key(item: dict[str, Any]) -> dict[str, Any]:
+    """A forwarded path item whose POST documents the `Idempotency-Key` header."""
+    operation = item.get("post")
+    if not isinstance(operation, dict):
+        return item
+    operation.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY_PARAMETER))
+    responses = operation.setdefault("responses", {})
+    for status, response in responses.items():
+        if status.startswith("2") and isinstance(response, dict) and "$ref" not in response:
+            response.setdefault("headers", {}).update(copy.deepcopy(IDEMPOTENT_REPLAYED_HEADER))
+    for status, gateway_response in IDEMPOTENCY_RESPONSES.items():
+        own = responses.get(status)
+        if own is None:
+            responses[status] = copy.deepcopy(gateway_response)
+        elif isinstance(own, dict) and "$ref" not in own:
+            # The service's own answer with that status (a validation 422) stays documented.
+            own["description"] = (
+                f"{own.get('description', '')} {gateway_response['description']}".strip()
+            )
+            own.setdefault("content", {}).setdefault(
+                "application/problem+json",
+                copy.deepcopy(_PROBLEM_CONTENT["application/problem+json"]),
+            )
+    return item
+
+
 def merge_documents(
     gateway: dict[str, Any],
     services: dict[str, dict[str, Any]],
@@ -127,7 +197,9 @@ def merge_documents(
                 for operation in item.values():
                     if isinstance(operation, dict):
                         operation["security"] = [{"bearerAuth": []}]
-                merged["paths"][PUBLIC_API_PREFIX + path] = _with_gateway_responses(item)
+                merged["paths"][PUBLIC_API_PREFIX + path] = _with_idempotency_key(
+                    _with_gateway_responses(item)
+                )
             elif public_paths.get(path, ("", ""))[0] == service:
                 extra = PUBLIC_RESPONSES | (SIGNUP_RESPONSES if path == SIGNUP_PATH else {})
                 merged["paths"][public_paths[path][1]] = _with_gateway_responses(item, extra)

@@ -1,0 +1,63 @@
+"""The demo loader sends each create with an idempotency key, kept across its repeats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crm_devstack.config import StackConfig
+from crm_devstack.demo import DemoLoader
+
+pytestmark = pytest.mark.unit
+
+IN_USE = httpx.Response(
+    409,
+    json={"type": "urn:recruitcrm:problem:idempotency-key-in-use"},
+    headers={"Content-Type": "application/problem+json", "Retry-After": "0"},
+)
+
+
+async def test_a_create_keeps_its_key_through_a_409_and_a_lost_response(tmp_path: Path) -> None:
+    answers: list[httpx.Response | Exception] = [
+        httpx.ReadTimeout("the response was lost"),
+        IN_USE,
+        httpx.Response(201, json={"id": "t1"}),
+        httpx.Response(201, json={"id": "t2"}),
+        httpx.Response(200, json={"items": []}),
+    ]
+    sent: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
+        first = await loader.expect(201, "POST", "/api/v1/templates", json={"name": "a"})
+        second = await loader.expect(201, "POST", "/api/v1/templates", json={"name": "b"})
+        await loader.expect(200, "GET", "/api/v1/candidates")
+
+    assert (first, second) == ({"id": "t1"}, {"id": "t2"})
+    keys = [request.headers.get("idempotency-key") for request in sent]
+    assert keys[0] == keys[1] == keys[2] is not None
+    assert keys[3] not in (None, keys[0])
+    assert keys[4] is None
+
+
+async def test_a_lost_response_to_a_request_without_a_key_is_not_repeated(tmp_path: Path) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("the response was lost")
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
+        with pytest.raises(httpx.ReadTimeout):
+            await loader.call("POST", "/public/v1/events/e1/registrations", json={})
