@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from crm_gateway.api.idempotency import KeyedTiming
 from crm_gateway.config import DevIdentity, Tenant
 from crm_gateway.domain.idempotency import KeyScope, RecordState, request_fingerprint
 from crm_gateway.idempotency import Claim, IdempotentRequests
@@ -186,6 +188,41 @@ async def test_a_failure_that_may_pass_next_time_is_not_stored(
     assert retried.status == 201, retried.body
     assert "idempotent-replayed" not in retried.headers
     assert (await post(app, "k-1")).headers["idempotent-replayed"] == "true"
+
+
+async def test_a_request_that_outlives_its_504_is_not_run_again_but_replayed() -> None:
+    """The caller gets a 504 when the service is slow, yet the gateway keeps waiting: a repeat
+    with the key gets a 409 while the first still runs, then the first's response."""
+    services = numbered()
+    answered = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        if request.method != "POST":  # the services' OpenAPI documents
+            return services.handle(request)
+        await asyncio.sleep(0.6)
+        response = services.handle(request)
+        answered.set()
+        return response
+
+    app = gateway(services)
+    app.state.gateway = dataclasses.replace(
+        app.state.gateway,
+        upstream=httpx.AsyncClient(transport=httpx.MockTransport(slow)),
+        keyed_timing=KeyedTiming(answer_within_seconds=0.2, keep_waiting_seconds=5),
+    )
+    timed_out = await post(app, "k-1")
+    assert timed_out.status == 504, timed_out.body
+    assert json.loads(timed_out.body)["type"] == "urn:recruitcrm:problem:upstream-timeout"
+    still_running = await post(app, "k-1")
+    assert still_running.status == 409, still_running.body
+    await asyncio.wait_for(answered.wait(), timeout=5)
+    await asyncio.sleep(0.05)  # the outcome is recorded right after the service answered
+
+    replayed = await post(app, "k-1")
+    assert replayed.status == 201, replayed.body
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert json.loads(replayed.body) == {"id": "c1"}
+    assert len(services.received) == 1
 
 
 async def test_a_deterministic_client_error_is_replayed() -> None:

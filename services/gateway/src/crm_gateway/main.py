@@ -10,7 +10,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from crm_gateway.api import docs, gdpr, proxy, public
-from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
+from crm_gateway.api.idempotency import (
+    IDEMPOTENCY_KEY_HEADER,
+    REPLAYED_HEADER,
+    KeyedTiming,
+    UnfinishedRequests,
+)
 from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
 from crm_gateway.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue
@@ -39,11 +44,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     table = routes(settings)
     captcha = _captcha_verifier(settings)
+    unfinished = UnfinishedRequests()
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await unfinished.cancel_all()
             await upstream.aclose()
             if captcha is not None:
                 await captcha.client.aclose()
@@ -109,6 +116,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             MongoIdempotencyRecords(platform.require_database()),
             lifetime=timedelta(hours=settings.idempotency_key_lifetime_hours),
             lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        ),
+        unfinished_requests=unfinished,
+        keyed_timing=KeyedTiming(
+            answer_within_seconds=settings.upstream_timeout_seconds,
+            # A second short of the lease: the outcome is recorded before any other attempt
+            # could take the key over.
+            keep_waiting_seconds=max(
+                settings.upstream_timeout_seconds, settings.idempotency_lease_seconds - 1
+            ),
         ),
     )
     app.state.service_urls = service_urls(settings)

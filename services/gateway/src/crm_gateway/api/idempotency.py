@@ -3,8 +3,10 @@ turned into a replayed response or a problem."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import Request, Response
 from pymongo.errors import PyMongoError
@@ -17,7 +19,7 @@ from crm_gateway.domain.idempotency import (
     StoredResponse,
     parse_key,
 )
-from crm_gateway.idempotency import IdempotentRequests
+from crm_gateway.idempotency import Claim, IdempotentRequests
 from crm_shared import ProblemError
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -43,14 +45,56 @@ def _invalid(detail: str) -> ProblemError:
     return ProblemError(400, detail, problem_type="invalid-idempotency-key")
 
 
+@dataclass(frozen=True)
+class KeyedTiming:
+    """How long a caller waits for a keyed request, and how long the gateway goes on waiting
+    for the service after answering the caller 504 (less than the key's lease, so no other
+    attempt can take the key over while the first still runs)."""
+
+    answer_within_seconds: float
+    keep_waiting_seconds: float
+
+
+class UnfinishedRequests:
+    """Keyed requests still running after their caller got a 504: their outcome is recorded
+    when they finish, so a repeat with the same key gets it instead of running again."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Response]] = set()
+
+    def keep(self, task: asyncio.Task[Response]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Response]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.info("a keyed request that outlived its 504 failed: %s", task.exception())
+
+    async def cancel_all(self) -> None:
+        """On shutdown: their keys stay held until the lease ends, then a repeat runs again."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 async def forward_once(
     requests: IdempotentRequests,
     scope: KeyScope,
     fingerprint: str,
     send: Callable[[], Awaitable[Response]],
+    *,
+    timing: KeyedTiming,
+    unfinished: UnfinishedRequests,
 ) -> Response:
     """`send`s the request unless the key already names it: then the stored response is
-    replayed (409 while it is still running, 422 when the key named another request)."""
+    replayed (409 while it is still running, 422 when the key named another request).
+
+    A request the service has not answered within `timing.answer_within_seconds` is a 504 to
+    the caller, but it is not abandoned: the gateway goes on waiting for the service and
+    records the outcome, so a repeat with the same key gets a 409 while it runs and then its
+    response, instead of running it a second time.
+    """
     try:
         begun = await requests.begin(scope, fingerprint)
     except KeyReusedError:
@@ -80,8 +124,30 @@ async def forward_once(
         return Response(
             begun.body, status_code=begun.status, headers={**begun.headers, REPLAYED_HEADER: "true"}
         )
+    running = asyncio.create_task(_send_and_record(requests, begun, send))
+    # Held until done: the caller may go away (a 504, a closed connection), the request not.
+    unfinished.keep(running)
+    try:
+        return await asyncio.wait_for(asyncio.shield(running), timing.answer_within_seconds)
+    except TimeoutError:
+        raise ProblemError(
+            504,
+            "the service did not answer in time; the request goes on. Repeat it with the same "
+            "Idempotency-Key: 409 while it still runs, then its response",
+            problem_type="upstream-timeout",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _send_and_record(
+    requests: IdempotentRequests, begun: Claim, send: Callable[[], Awaitable[Response]]
+) -> Response:
     try:
         response = await send()
+    except asyncio.CancelledError:
+        # Shutdown: whether the service got it is unknown, so the key stays held until its
+        # lease ends rather than being freed for a second run now.
+        raise
     except Exception:
         await _recorded(requests.abandon(begun))
         raise

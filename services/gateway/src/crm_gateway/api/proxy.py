@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
-from crm_gateway.api.idempotency import forward_once, requested_key
+from crm_gateway.api.idempotency import (
+    KeyedTiming,
+    UnfinishedRequests,
+    forward_once,
+    requested_key,
+)
 from crm_gateway.api.middleware import raw_path
 from crm_gateway.captcha import CaptchaVerifier
 from crm_gateway.catalogue import ServiceCatalogue, ServiceUnavailable
@@ -108,6 +113,10 @@ class GatewayState:
     signup_community_limiter: RateLimiter | None = None
     captcha: CaptchaVerifier | None = None
     idempotency: IdempotentRequests | None = None
+    keyed_timing: KeyedTiming = field(
+        default_factory=lambda: KeyedTiming(answer_within_seconds=10, keep_waiting_seconds=50)
+    )
+    unfinished_requests: UnfinishedRequests = field(default_factory=UnfinishedRequests)
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -211,6 +220,7 @@ async def exchange(
     query: str,
     content: bytes | AsyncIterator[bytes],
     headers: dict[str, str],
+    timeout: float | None = None,
 ) -> httpx.Response:
     """Sends one request upstream; a failure is a problem that says whether it may have taken
     effect: 502 when it surely never reached the service, 504 when it may have.
@@ -222,7 +232,14 @@ async def exchange(
     attempts = 2 if method in _IDEMPOTENT_METHODS and isinstance(content, bytes) else 1
     for attempt in range(1, attempts + 1):
         try:
-            return await client.request(method, url, params=query, content=content, headers=headers)
+            return await client.request(
+                method,
+                url,
+                params=query,
+                content=content,
+                headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
         except _NEVER_SENT as error:
             raise _unavailable(f"the service is unavailable ({type(error).__name__})") from None
         except httpx.TimeoutException as error:
@@ -267,13 +284,15 @@ async def forward(
     body: bytes | None = None,
     stream: bool = False,
     api: bool = False,
+    timeout: float | None = None,
 ) -> Response:
     """Forwards the request to the path `segments` (each percent-encoded) of the service at
     `base_url`, with an internal token when the caller is authenticated.
 
     `body` is the request body when the caller already read it (to look inside it). A streamed
     request (a file upload) is passed on as it arrives instead of being buffered. `api` says the
-    caller called the authenticated API, where the service's own paths are published.
+    caller called the authenticated API, where the service's own paths are published. `timeout`
+    replaces the upstream client's own.
     """
     content: bytes | AsyncIterator[bytes]
     if body is not None:
@@ -297,6 +316,7 @@ async def forward(
         query=request.url.query,
         content=content,
         headers=headers,
+        timeout=timeout,
     )
     response_headers = {
         name: value
@@ -380,5 +400,8 @@ async def forward_api(
             max_bytes=max_bytes,
             body=body,
             api=True,
+            timeout=state.keyed_timing.keep_waiting_seconds,
         ),
+        timing=state.keyed_timing,
+        unfinished=state.unfinished_requests,
     )
