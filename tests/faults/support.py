@@ -132,6 +132,8 @@ class CreateLoad:
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
     slowest: float = 0.0
+    # The slowest answer of each outcome, in seconds.
+    slowest_by_outcome: dict[str, float] = field(default_factory=dict)
     pace_seconds: float = 0.0
 
     def explain(self) -> str:
@@ -160,6 +162,12 @@ class CreateLoad:
             if self.pace_seconds:
                 await asyncio.sleep(self.pace_seconds)
 
+    def _record(self, outcome: str, started: float) -> None:
+        took = time.monotonic() - started
+        self.outcomes[outcome] += 1
+        self.slowest = max(self.slowest, took)
+        self.slowest_by_outcome[outcome] = max(self.slowest_by_outcome.get(outcome, 0.0), took)
+
     async def _attempt(self, client: httpx.AsyncClient, number: int) -> bool:
         started = time.monotonic()
         try:
@@ -169,11 +177,9 @@ class CreateLoad:
                 headers={"Authorization": f"Bearer {recruiter_token(self.tenant_id)}"},
             )
         except httpx.TransportError as error:
-            self.outcomes[type(error).__name__] += 1
+            self._record(type(error).__name__, started)
             return False
-        finally:
-            self.slowest = max(self.slowest, time.monotonic() - started)
-        self.outcomes[str(response.status_code)] += 1
+        self._record(str(response.status_code), started)
         if response.status_code in (200, 201):
             self.created[number] = response.json()["id"]
             self.first_answer_created.setdefault(number, response.status_code == 201)
