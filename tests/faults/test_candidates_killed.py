@@ -64,8 +64,12 @@ async def test_candidates_killed_under_creates_keeps_one_record_and_one_event_pe
         load = CreateLoad(candidates.url, tenant, run, PEOPLE, workers=4, request_timeout=15)
         creating = asyncio.create_task(load.run_all())
         for kill_after in KILL_AFTER:
+
+            def reached(n: int = kill_after) -> bool:
+                return load.answered >= n or creating.done()
+
             await wait_until(
-                lambda n=kill_after: load.answered >= n or creating.done(),
+                reached,
                 90,
                 f"{kill_after} people answered",
                 load.explain,

@@ -140,8 +140,12 @@ async def test_relay_killed_between_publish_and_mark_loses_nothing_and_repeats_o
             relay = await start_relay(
                 kafka_bootstrap_servers, mongodb_uri, database_name, hold_after, log
             )
+
+            def held(n: int = len(republished)) -> bool:
+                return log.read_text().count("held") > n
+
             await wait_until(
-                lambda n=len(republished): log.read_text().count("held") > n,
+                held,
                 60,
                 "the relay to hold between publish and mark",
                 lambda: log.read_text()[-2000:],
