@@ -36,7 +36,7 @@ stop:
 status:
 	$(UV) run --frozen crm-stack status
 
-# The fault tier (tests/faults, about 10 minutes) is left out of `make test`, CI's budget; one
+# The fault tier (tests/faults, about 11 minutes) is left out of `make test`, CI's budget; one
 # fault test, the campaigns process killed mid-broadcast, stays in the integration tier.
 test: install
 	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults" $(PYTEST_ARGS)
