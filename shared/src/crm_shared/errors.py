@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -139,6 +139,21 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_database_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, PyMongoError)
+        if isinstance(error, ConnectionFailure) and not error.timeout:
+            # The connection broke under the call (the database process died or restarted):
+            # the database is unavailable, not the service broken, and a write sent before the
+            # break may have committed.
+            logger.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, error
+            )
+            return problem_response(
+                503,
+                "the database is unavailable; a write may or may not have taken effect "
+                "(retry with the same Idempotency-Key, or read before writing again)",
+                instance=request.url.path,
+                problem_type="database-unavailable",
+                headers={"Retry-After": "5"},
+            )
         if not error.timeout:
             return await on_unexpected(request, error)
         logger.warning("database timeout on %s %s: %s", request.method, request.url.path, error)

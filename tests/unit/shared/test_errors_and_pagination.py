@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, EmailStr
-from pymongo.errors import NetworkTimeout, OperationFailure
+from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
 
 from crm_shared import ProblemError, decode_cursor, encode_cursor
 from crm_shared.errors import install_problem_handlers
@@ -39,6 +39,10 @@ def client() -> TestClient:
     @app.get("/database-timeout")
     async def database_timeout() -> None:
         raise NetworkTimeout("timed out after 30000 ms")
+
+    @app.get("/database-gone")
+    async def database_gone() -> None:
+        raise AutoReconnect("127.0.0.1:27017: [Errno 104] Connection reset by peer")
 
     @app.get("/database-error")
     async def database_error() -> None:
@@ -101,6 +105,20 @@ def test_a_database_timeout_is_a_504_that_says_a_write_may_have_happened(
     problem = response.json()
     assert problem["type"] == "urn:recruitcrm:problem:database-timeout"
     assert "may or may not have taken effect" in problem["detail"]
+
+
+def test_a_lost_database_connection_is_a_503_that_says_a_write_may_have_happened(
+    client: TestClient,
+) -> None:
+    # The database process died under the request (tests/faults/test_database_restarted.py):
+    # the connection reset is no timeout, and it was answered 500 before.
+    response = client.get("/database-gone")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["type"] == "urn:recruitcrm:problem:database-unavailable"
+    assert "may or may not have taken effect" in problem["detail"]
+    assert "Connection reset" not in response.text
 
 
 def test_any_other_database_error_is_an_opaque_500(client: TestClient) -> None:
