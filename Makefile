@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # teardown) ends the run with pytest's summary (SIGINT) instead of silently eating CI's budget.
 TEST_TIME_LIMIT ?= 40m
 
-.PHONY: help install run stop status test test-unit test-integration test-e2e test-faults lint contracts bench bench-small bench-server bench-sink
+.PHONY: help install run stop status test test-unit test-integration test-e2e test-faults test-soak lint contracts bench bench-small bench-server bench-sink
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -15,6 +15,7 @@ help:
 	@echo "make status     show what runs and how much memory it takes"
 	@echo "make test       install and run every test tier (unit, integration, e2e)"
 	@echo "make test-faults  kill and restart services, the relay, the broker, the database under load"
+	@echo "make test-soak  the soak tier: the trace viewer after a 10,000-row import and the journey"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make contracts  regenerate docs/contracts from the event models"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
@@ -39,7 +40,11 @@ status:
 # The fault tier (tests/faults, about 11 minutes) is left out of `make test`, CI's budget; one
 # fault test, the campaigns process killed mid-broadcast, stays in the integration tier.
 test: install
-	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults" $(PYTEST_ARGS)
+	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults and not soak" $(PYTEST_ARGS)
+
+# Minutes-long runs under realistic volume (the trace viewer after a 10,000-row import).
+test-soak: install
+	$(UV) run --frozen pytest -m soak $(PYTEST_ARGS)
 
 test-unit: install
 	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)

@@ -83,6 +83,7 @@ async def stored_spans(zipkin_url: str) -> int:
     return total
 
 
+@pytest.mark.timeout(2400)
 async def test_the_trace_viewer_answers_after_a_10000_row_import_and_the_journey(
     process_stack: ProcessStack, smtp_sink: SmtpSink
 ) -> None:
