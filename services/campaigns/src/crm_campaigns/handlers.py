@@ -1,9 +1,10 @@
 """Kafka subscribers of the campaigns service.
 
-Besides the recipient and segment projections, these are what drives sequences from outside:
-triggers that enrol (segment entered, pool stage reached, event attended, rejected in the ATS),
-signals that branches look at (opens, clicks, replies, registrations), and conditions that end
-enrolments early (replied, applied, hired, unsubscribed).
+Besides the recipient, segment, pool and stored list projections, these are what drives
+sequences from outside: triggers that enrol (segment entered, pool stage reached, event
+attended, rejected in the ATS), signals that branches look at (opens, clicks, replies,
+registrations), and conditions that end enrolments early (replied, applied, hired,
+unsubscribed).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from crm_campaigns.repository import (
     SegmentMemberRepository,
     SequenceRepository,
     SignalRepository,
+    StoredListRepository,
     SuppressionRepository,
 )
 from crm_shared import (
@@ -44,6 +46,9 @@ from crm_shared import (
     CONSENT_CHANGED,
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
+    LIST_ARCHIVED,
+    LIST_MEMBER_ADDED,
+    LIST_MEMBER_REMOVED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
@@ -63,6 +68,9 @@ from crm_shared import (
     EventEnvelope,
     EventRegistered,
     IdempotentConsumer,
+    ListArchived,
+    ListMemberAdded,
+    ListMemberRemoved,
     MessageClicked,
     MessageOpened,
     MessageReplied,
@@ -199,6 +207,26 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
             moved.candidate_id,
             f"pool:{moved.pool_id}:{moved.to_stage}",
             session,
+        )
+
+    async def on_list_member_added(envelope: EventEnvelope[Any], session: Session) -> None:
+        added: ListMemberAdded = envelope.data
+        if await is_erased(database, envelope.tenant_id, added.candidate_id, session=session):
+            return  # added just before the person was erased: nobody to send to
+        await StoredListRepository(database, envelope.tenant_id).add(
+            added.list_id, added.candidate_id, session=session
+        )
+
+    async def on_list_member_removed(envelope: EventEnvelope[Any], session: Session) -> None:
+        removed: ListMemberRemoved = envelope.data
+        await StoredListRepository(database, envelope.tenant_id).remove(
+            removed.list_id, removed.candidate_id, session=session
+        )
+
+    async def on_list_archived(envelope: EventEnvelope[Any], session: Session) -> None:
+        archived: ListArchived = envelope.data
+        await StoredListRepository(database, envelope.tenant_id).archive(
+            archived.list_id, archived.archived_at, session=session
         )
 
     async def on_event_checked_in(envelope: EventEnvelope[Any], session: Session) -> None:
@@ -398,6 +426,24 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         POOL_STAGE_CHANGED,
         on_pool_stage_changed,
         description="Keeps pool membership; enrols a candidate reaching a pool stage in sequences.",
+    )
+    consumer.subscribe(
+        router,
+        LIST_MEMBER_ADDED,
+        on_list_member_added,
+        description="Keeps the stored list membership projection (broadcast audiences).",
+    )
+    consumer.subscribe(
+        router,
+        LIST_MEMBER_REMOVED,
+        on_list_member_removed,
+        description="Keeps the stored list membership projection current.",
+    )
+    consumer.subscribe(
+        router,
+        LIST_ARCHIVED,
+        on_list_archived,
+        description="Remembers an archived list: broadcasts to it are paused, not sent.",
     )
     consumer.subscribe(
         router,

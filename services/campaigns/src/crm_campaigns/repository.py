@@ -68,6 +68,8 @@ ENROLMENTS = "enrolments"
 MESSAGES = "messages"
 SEGMENT_MEMBERS = "segment_members"
 POOL_MEMBERS = "pool_members"
+LIST_MEMBERS = "list_members"
+ARCHIVED_LISTS = "archived_lists"
 BROADCASTS = "broadcasts"
 BROADCAST_RECIPIENTS = "broadcast_recipients"
 BLOCKS = "blocks"
@@ -111,6 +113,10 @@ async def ensure_indexes(database: Database) -> None:
     await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     await database[POOL_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await database[LIST_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("list_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,
     )
     await database[BROADCASTS].create_index([("status", ASCENDING)])
@@ -961,6 +967,41 @@ class BlockRepository:
         return {b.key: BlockSource(b.html, b.text) for b in await self.all(session=session)}
 
 
+class StoredListRepository:
+    """The tenant's projection of stored static lists (owned by the candidates service): who
+    is on each, from list.member_added / list.member_removed, and which were archived."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._members = TenantScopedCollection(database[LIST_MEMBERS], tenant_id)
+        self._archived = TenantScopedCollection(database[ARCHIVED_LISTS], tenant_id)
+
+    async def add(self, list_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.update_one(
+            {"list_id": list_id, "candidate_id": candidate_id},
+            {"$setOnInsert": {"added_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
+
+    async def remove(self, list_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.delete_one(
+            {"list_id": list_id, "candidate_id": candidate_id}, session=session
+        )
+
+    async def member_ids(self, list_id: str) -> list[str]:
+        """The candidate ids on the list now (a broadcast's audience snapshot)."""
+        documents = await self._members.find({"list_id": list_id}, projection={"candidate_id": 1})
+        return [document["candidate_id"] for document in documents]
+
+    async def archive(self, list_id: str, archived_at: datetime, *, session: Session) -> None:
+        await self._archived.update_one(
+            {"_id": list_id}, {"$set": {"archived_at": archived_at}}, upsert=True, session=session
+        )
+
+    async def is_archived(self, list_id: str) -> bool:
+        return await self._archived.find_one({"_id": list_id}) is not None
+
+
 class PoolMemberRepository:
     """The tenant's projection of talent pool membership and stage, from pool.stage_changed."""
 
@@ -1240,6 +1281,7 @@ def _scoped(factory: Any) -> Any:
 
 
 TemplatesRepo = Annotated[TemplateRepository, _scoped(TemplateRepository)]
+StoredListsRepo = Annotated[StoredListRepository, _scoped(StoredListRepository)]
 SequencesRepo = Annotated[SequenceRepository, _scoped(SequenceRepository)]
 EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
 MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]
