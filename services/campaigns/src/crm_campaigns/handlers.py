@@ -21,9 +21,11 @@ from crm_campaigns.domain.models import (
     Recipient,
     Sequence,
 )
+from crm_campaigns.domain.pool_stages import stage_now_called
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repository import (
+    BroadcastRepository,
     EnrolmentRepository,
     MessageRepository,
     PoolMemberRepository,
@@ -53,6 +55,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     POOL_STAGE_CHANGED,
+    POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     AtsApplicationCreated,
@@ -75,6 +78,7 @@ from crm_shared import (
     MessageOpened,
     MessageReplied,
     PoolStageChanged,
+    PoolStageRenamed,
     SegmentEntered,
     SegmentExited,
     Session,
@@ -186,9 +190,14 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
 
     async def on_pool_stage_changed(envelope: EventEnvelope[Any], session: Session) -> None:
         moved: PoolStageChanged = envelope.data
-        await PoolMemberRepository(database, envelope.tenant_id).place(
-            moved.pool_id, moved.candidate_id, moved.to_stage, session=session
-        )
+        members = PoolMemberRepository(database, envelope.tenant_id)
+        if moved.to_stage is not None:
+            # Renames come on their own topic: a move made before one may arrive after it.
+            renames = await members.renames(moved.pool_id, session=session)
+            moved = moved.model_copy(
+                update={"to_stage": stage_now_called(moved.to_stage, moved.moved_at, renames)}
+            )
+        await members.place(moved.pool_id, moved.candidate_id, moved.to_stage, session=session)
         if moved.to_stage is None:
             return  # removed from the pool: nothing was reached
         sequences = SequenceRepository(database, envelope.tenant_id)
@@ -228,6 +237,13 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         await StoredListRepository(database, envelope.tenant_id).archive(
             archived.list_id, archived.archived_at, session=session
         )
+
+    async def on_pool_stage_renamed(envelope: EventEnvelope[Any], session: Session) -> None:
+        renamed: PoolStageRenamed = envelope.data
+        tenant = envelope.tenant_id
+        await PoolMemberRepository(database, tenant).rename_stage(renamed, session=session)
+        await SequenceRepository(database, tenant).rename_pool_stage(renamed, session=session)
+        await BroadcastRepository(database, tenant).rename_pool_stage(renamed, session=session)
 
     async def on_event_checked_in(envelope: EventEnvelope[Any], session: Session) -> None:
         attended: EventCheckedIn = envelope.data
@@ -426,6 +442,13 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         POOL_STAGE_CHANGED,
         on_pool_stage_changed,
         description="Keeps pool membership; enrols a candidate reaching a pool stage in sequences.",
+    )
+    consumer.subscribe(
+        router,
+        POOL_STAGE_RENAMED,
+        on_pool_stage_renamed,
+        description="Follows a pool stage's rename in pool membership, sequence triggers and "
+        "move_stage steps, and broadcasts that have not snapshotted their audience.",
     )
     consumer.subscribe(
         router,

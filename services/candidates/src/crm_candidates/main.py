@@ -28,6 +28,7 @@ from crm_candidates.handlers import build_router
 from crm_candidates.imports import ImportJobs
 from crm_candidates.list_repository import ensure_list_indexes
 from crm_candidates.repository import (
+    POOLS_COLLECTION,
     backfill_derived_fields,
     backfill_segment_ids,
     ensure_import_indexes,
@@ -37,6 +38,7 @@ from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
     Wakeup,
+    backfill_versions,
     build_platform,
     create_service_app,
     ensure_erasure_indexes,
@@ -113,6 +115,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
     platform.startup_hooks.append(partial(ensure_list_indexes, database))
+    platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )

@@ -23,6 +23,7 @@ class Pool(BaseModel):
     owner_ids: list[str]
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    version: int = Field(default=1, description="Counts changes; the pool's ETag.")
 
     @property
     def initial_stage(self) -> str:
@@ -136,3 +137,24 @@ def stages_without(pool: Pool, stage: str, move_to: str | None, *, members: int)
             f"{members} candidates are at {stage!r}: name the stage they move to (move_to)"
         )
     return [known for known in pool.stages if known != stage]
+
+
+class StageRenameRefused(ValueError):
+    """A stage cannot take the name asked for (another stage of the pool has it)."""
+
+
+def stages_renamed(pool: Pool, stage: str, new_name: str) -> list[str]:
+    """The pool's stages, in order, once `stage` is called `new_name` (spacing tidied).
+
+    Raises `StageRenameRefused` when another stage has the name, ignoring case (a stage may be
+    renamed to a different casing of its own name).
+    """
+    cleaned = " ".join(new_name.split())
+    if not cleaned:
+        raise StageRenameRefused("a stage needs a name")
+    taken = [
+        known for known in pool.stages if known != stage and known.casefold() == cleaned.casefold()
+    ]
+    if taken:
+        raise StageRenameRefused(f"pool {pool.name!r} has a stage {taken[0]!r} already")
+    return [cleaned if known == stage else known for known in pool.stages]
