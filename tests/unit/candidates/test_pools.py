@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from crm_candidates.domain.pools import (
+    FormerStage,
     Pool,
     StageDeletionRefused,
     StageRenameRefused,
+    UnknownStageError,
+    resolve_stage_following_renames,
     stages_renamed,
     stages_without,
 )
@@ -64,3 +67,22 @@ def test_segment_rules_on_the_renamed_stage_follow_it_and_nothing_else_changes()
     assert renamed["all"][1:] == rule["all"][1:]
     assert names_pool_stage(Group.model_validate(renamed), "p1", "Phone screen")
     assert not names_pool_stage(Group.model_validate(renamed), "p1", "Contacted")
+
+
+def test_a_request_naming_a_stage_s_former_name_reaches_the_renamed_stage() -> None:
+    renamed = POOL.model_copy(
+        update={
+            "stages": ["Sourced", "Phone screen", "Interviewing"],
+            "former_stages": [
+                FormerStage(name="Contacted", renamed_to="Screen"),
+                FormerStage(name="Screen", renamed_to="Phone screen"),
+            ],
+        }
+    )
+    assert resolve_stage_following_renames(renamed, "contacted") == "Phone screen"
+    assert resolve_stage_following_renames(renamed, "sourced") == "Sourced"
+    with pytest.raises(UnknownStageError):
+        resolve_stage_following_renames(renamed, "Hired")
+    # A current stage wins over a former name it shares.
+    reused = renamed.model_copy(update={"stages": [*renamed.stages, "Contacted"]})
+    assert resolve_stage_following_renames(reused, "Contacted") == "Contacted"

@@ -25,6 +25,7 @@ from crm_candidates.domain.pools import (
     AlreadyInPoolError,
     CandidateNotActiveError,
     CandidateNotFoundError,
+    FormerStage,
     NotInPoolError,
     Pool,
     PoolMembership,
@@ -408,7 +409,10 @@ class PoolCommands:
             return
 
         async def rename(session: Session) -> None:
-            if not await self.pools.replace_stages(pool, stages, expected_version, session=session):
+            former = FormerStage(name=stage, renamed_to=renamed)
+            if not await self.pools.replace_stages(
+                pool, stages, expected_version, former=former, session=session
+            ):
                 latest = await self.pools.get(pool.id, session=session)
                 raise StaleVersionError(latest.version if latest else 0)
             await self.pools.rename_stage_of_members(pool.id, stage, renamed, session=session)

@@ -28,7 +28,7 @@ from crm_candidates.domain.models import (
     TimelineEntry,
 )
 from crm_candidates.domain.notes import Note
-from crm_candidates.domain.pools import Pool, PoolMembership, StageChange
+from crm_candidates.domain.pools import FormerStage, Pool, PoolMembership, StageChange
 from crm_candidates.domain.profile import DEFAULT_PHONE_REGION, ProfileRules, SkillVocabulary
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
 from crm_shared import (
@@ -1074,13 +1074,21 @@ class PoolRepository:
             raise DuplicateKeyInTenantError(pool.name) from None
 
     async def replace_stages(
-        self, pool: Pool, stages: list[str], expected_version: int, *, session: Session
+        self,
+        pool: Pool,
+        stages: list[str],
+        expected_version: int,
+        *,
+        former: FormerStage | None = None,
+        session: Session,
     ) -> bool:
-        """Stores the pool's stages as its next version if it is still at `expected_version`."""
+        """Stores the pool's stages as its next version if it is still at `expected_version`,
+        remembering the `former` name of a renamed stage."""
+        update: dict[str, Any] = {"$set": {"stages": stages}, "$inc": {"version": 1}}
+        if former is not None:
+            update["$push"] = {"former_stages": former.model_dump()}
         result = await self._pools.update_one(
-            {"_id": pool.id, "version": expected_version},
-            {"$set": {"stages": stages}, "$inc": {"version": 1}},
-            session=session,
+            {"_id": pool.id, "version": expected_version}, update, session=session
         )
         return result.modified_count == 1
 

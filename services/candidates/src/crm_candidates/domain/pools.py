@@ -10,6 +10,15 @@ from crm_candidates.domain.models import PoolPlacement
 from crm_shared import new_id, utc_now
 
 
+class FormerStage(BaseModel):
+    """A name a stage of the pool had until it was renamed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    renamed_to: str
+
+
 class Pool(BaseModel):
     """A talent pool of one tenant: a pipeline of named stages candidates move through."""
 
@@ -24,6 +33,7 @@ class Pool(BaseModel):
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
     version: int = Field(default=1, description="Counts changes; the pool's ETag.")
+    former_stages: list[FormerStage] = Field(default_factory=list)
 
     @property
     def initial_stage(self) -> str:
@@ -77,6 +87,25 @@ def resolve_stage(pool: Pool, stage: str | None) -> str:
     for known in pool.stages:
         if known.casefold() == wanted:
             return known
+    raise UnknownStageError(pool, stage)
+
+
+def resolve_stage_following_renames(pool: Pool, stage: str | None) -> str:
+    """The pool's stage named `stage` (its first for None), or, for a name the pool no longer
+    has, the stage it was renamed to: a request staged by automation before a rename means the
+    same stage."""
+    if stage is None:
+        return pool.initial_stage
+    wanted = stage
+    for _ in range(len(pool.former_stages) + 1):
+        try:
+            return resolve_stage(pool, wanted)
+        except UnknownStageError:
+            folded = " ".join(wanted.split()).casefold()
+            later = [f.renamed_to for f in pool.former_stages if f.name.casefold() == folded]
+            if not later:
+                break
+            wanted = later[-1]
     raise UnknownStageError(pool, stage)
 
 
