@@ -958,3 +958,19 @@ async def test_a_pool_stage_is_renamed_everywhere_it_is_known_by_name(
     await eventually(completed, timeout=40, message="the broadcast did not complete")
     assert len(smtp_sink.messages_to(people[1][1])) == 1
     assert smtp_sink.messages_to(people[0][1]) == []
+
+    # A move_stage request a sequence staged under the old name still reaches the stage.
+    asked = f"sequence:{unique('seq')}"
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.acme,
+        CandidateChangeRequested(
+            candidate_id=ids[0], pool_id=pool["id"], stage="Contacted", requested_by=asked
+        ),
+    )
+
+    async def moved_back() -> bool:
+        found = await stack.gateway.get(f"{members_path}/{ids[0]}", headers=auth)
+        return bool(found.json()["stage"] == "Phone screen")
+
+    await eventually(moved_back, message="the request under the old name was not applied")
