@@ -4,14 +4,23 @@ changes other services request, on the real broker and database."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import SmtpSink
 from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
 
-from crm_shared import CANDIDATE_CHANGE_REQUESTED, CandidateChangeRequested, EventEnvelope
+from crm_shared import (
+    CANDIDATE_CHANGE_REQUESTED,
+    POOL_STAGE_CHANGED,
+    CandidateChangeRequested,
+    EventEnvelope,
+)
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.sequencing import create_candidate, create_template, pool_move, publish
 
 pytestmark = pytest.mark.integration
 
@@ -785,3 +794,183 @@ async def test_a_pool_stage_is_deleted_with_its_members_moved(stack: Stack) -> N
         f"/api/v1/pools/{pool['id']}/stages/Interviewing", headers=auth
     )
     assert last.status_code == 409, last.text
+
+
+async def test_a_pool_stage_is_renamed_everywhere_it_is_known_by_name(
+    stack: Stack,
+    kafka_bootstrap_servers: str,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    smtp_sink: SmtpSink,
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    template_id = await create_template(stack, ACME_TOKEN)
+    pool = await create_pool(stack, ACME_TOKEN)
+    pool_url = f"/api/v1/pools/{pool['id']}"
+    members_path = f"{pool_url}/members"
+    people = [await create_candidate(stack, ACME_TOKEN, template_id) for _ in range(2)]
+    ids = [candidate_id for candidate_id, _ in people]
+    for candidate_id in ids:
+        added = await stack.gateway.post(
+            members_path, json={"candidate_id": candidate_id, "stage": "Contacted"}, headers=auth
+        )
+        assert added.status_code == 201, added.text
+    in_pool = {"pool_id": pool["id"], "stage": "contacted"}
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={
+            "name": unique("contacted"),
+            "rule": {"all": [{"field": "pools", "op": "in_pool", "value": in_pool}]},
+        },
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
+    segment_url = f"/api/v1/segments/{segment.json()['id']}"
+
+    async def segment_members() -> list[str]:
+        found = await stack.gateway.get(f"{segment_url}/members", headers=auth)
+        return sorted(m["id"] for m in found.json()["items"])
+
+    async def both_in_segment() -> bool:
+        return await segment_members() == sorted(ids)
+
+    await eventually(both_in_segment, message="the segment's first evaluation did not finish")
+    sequence = await stack.gateway.post(
+        "/api/v1/sequences",
+        headers=auth,
+        json={
+            "name": unique("sequence"),
+            "trigger": {"type": "pool_stage_reached", "pool_id": pool["id"], "stage": "contacted"},
+            "steps": [{"type": "move_stage", "pool_id": pool["id"], "stage": "Contacted"}],
+        },
+    )
+    assert sequence.status_code == 201, sequence.text
+    sequence_url = f"/api/v1/sequences/{sequence.json()['id']}"
+    draft = await stack.gateway.post(
+        "/api/v1/broadcasts",
+        headers=auth,
+        json={
+            "name": unique("broadcast"),
+            "template_id": template_id,
+            "audience": {"type": "pool", "pool_id": pool["id"], "stage": "Contacted"},
+        },
+    )
+    assert draft.status_code == 201, draft.text
+    broadcast_url = f"/api/v1/broadcasts/{draft.json()['id']}"
+    campaigns = mongo[stack.settings["campaigns"].mongodb_database]
+
+    async def campaigns_has(stage: str, candidate_ids: list[str]) -> bool:
+        found = await campaigns["pool_members"].distinct(
+            "candidate_id", {"tenant_id": stack.acme, "pool_id": pool["id"], "stage": stage}
+        )
+        return sorted(found) == sorted(candidate_ids)
+
+    async def projected() -> bool:
+        return await campaigns_has("Contacted", ids)
+
+    await eventually(projected, message="campaigns did not project the pool")
+
+    stage_url = f"{pool_url}/stages/contacted"
+    current = await stack.gateway.get(pool_url, headers=auth)
+    version = current.headers["ETag"]
+    rename = {"name": "Phone  screen"}
+    unconditional = await stack.gateway.patch(stage_url, json=rename, headers=auth)
+    assert unconditional.status_code == 428, unconditional.text
+    stale = await stack.gateway.patch(stage_url, json=rename, headers={**auth, "If-Match": '"99"'})
+    assert stale.status_code == 412, stale.text
+    clash = await stack.gateway.patch(
+        stage_url, json={"name": "SOURCED"}, headers={**auth, "If-Match": version}
+    )
+    assert clash.status_code == 409, clash.text
+
+    renamed = await stack.gateway.patch(
+        stage_url, json=rename, headers={**auth, "If-Match": version}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["stages"] == ["Sourced", "Phone screen", "Interviewing"]
+    assert renamed.json()["member_counts"] == {"Sourced": 0, "Phone screen": 2, "Interviewing": 0}
+    assert renamed.headers["ETag"] != version
+    # A second recruiter renaming from the version they read does not overwrite the first.
+    again = await stack.gateway.patch(
+        f"{pool_url}/stages/Phone screen",
+        json={"name": "Call"},
+        headers={**auth, "If-Match": version},
+    )
+    assert again.status_code == 412, again.text
+
+    candidate = await stack.gateway.get(f"/api/v1/candidates/{ids[0]}", headers=auth)
+    assert candidate.json()["pools"] == [{"pool_id": pool["id"], "stage": "Phone screen"}]
+    rule = (await stack.gateway.get(segment_url, headers=auth)).json()["rule"]
+    assert rule["all"][0]["value"] == {"pool_id": pool["id"], "stage": "Phone screen"}
+    assert await segment_members() == sorted(ids)
+    moved = await stack.gateway.post(
+        f"{members_path}/{ids[0]}/stage", json={"stage": "interviewing"}, headers=auth
+    )
+    assert moved.status_code == 200, moved.text
+    assert await segment_members() == [ids[1]]
+    history = await stack.gateway.get(f"{members_path}/{ids[0]}", headers=auth)
+    assert [c["to_stage"] for c in history.json()["history"]] == ["Contacted", "Interviewing"]
+    [event] = await read_events(
+        kafka_bootstrap_servers,
+        "pool.stage_renamed",
+        where=lambda e: e["data"]["pool_id"] == pool["id"],
+        count=1,
+    )
+    assert (event["data"]["from_stage"], event["data"]["to_stage"]) == ("Contacted", "Phone screen")
+
+    # campaigns follows: its projection, the sequence (a new version) and the draft broadcast.
+    async def followed() -> bool:
+        found = (await stack.gateway.get(sequence_url, headers=auth)).json()
+        return bool(found["trigger"]["stage"] == "Phone screen")
+
+    await eventually(followed, message="campaigns did not rename the trigger")
+    edited = await stack.gateway.get(sequence_url, headers=auth)
+    assert edited.json()["steps"][0]["stage"] == "Phone screen"
+    assert edited.headers["ETag"] != sequence.headers["ETag"]
+    broadcast = (await stack.gateway.get(broadcast_url, headers=auth)).json()
+    assert broadcast["audience"]["stage"] == "Phone screen"
+
+    async def renamed_in_campaigns() -> bool:
+        return await campaigns_has("Phone screen", [ids[1]])
+
+    await eventually(renamed_in_campaigns, message="campaigns did not rename its projection")
+
+    # A move made before the rename but delivered after it lands on the renamed stage.
+    late, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    before = pool_move(late, pool["id"], "Contacted").model_copy(
+        update={
+            "moved_at": datetime.fromisoformat(event["data"]["renamed_at"]) - timedelta(seconds=1)
+        }
+    )
+    await publish(kafka_bootstrap_servers, POOL_STAGE_CHANGED, stack.acme, late, before)
+
+    async def late_move_followed() -> bool:
+        return await campaigns_has("Phone screen", [ids[1], late])
+
+    await eventually(late_move_followed, message="the late move did not follow the rename")
+
+    sent = await stack.gateway.post(f"{broadcast_url}/send", headers=auth)
+    assert sent.status_code == 202, sent.text
+
+    async def completed() -> bool:
+        found = (await stack.gateway.get(broadcast_url, headers=auth)).json()
+        return bool(found["status"] == "completed")
+
+    await eventually(completed, timeout=40, message="the broadcast did not complete")
+    assert len(smtp_sink.messages_to(people[1][1])) == 1
+    assert smtp_sink.messages_to(people[0][1]) == []
+
+    # A move_stage request a sequence staged under the old name still reaches the stage.
+    asked = f"sequence:{unique('seq')}"
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.acme,
+        CandidateChangeRequested(
+            candidate_id=ids[0], pool_id=pool["id"], stage="Contacted", requested_by=asked
+        ),
+    )
+
+    async def moved_back() -> bool:
+        found = await stack.gateway.get(f"{members_path}/{ids[0]}", headers=auth)
+        return bool(found.json()["stage"] == "Phone screen")
+
+    await eventually(moved_back, message="the request under the old name was not applied")

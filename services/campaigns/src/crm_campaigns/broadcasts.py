@@ -1,18 +1,19 @@
-"""The broadcast runner: snapshots a broadcast's audience, queues its messages, and finishes
-A/B tests by sending the winner to the rest.
+"""The broadcast runner: snapshots a broadcast's audience, queues its messages, and finishes A/B
+tests by sending the winner to the rest.
 
 A broadcast whose send was requested is `preparing`; the runner claims it with a lease (renewed
-per chunk), reads the audience once (segment members, pool members at a stage, or the static
-list), and renders the messages in chunks. Those due now are handed to the process's
-dispatchers, which insert them claimed (`delivery.BatchHandoff`); the others are queued with one
-`insert_many` per chunk. The stored messages are the snapshot. Recipients who wait for an A/B
-test's winner are kept in `broadcast_recipients` with their send time until it is decided.
-Snapshot rows and messages have ids derived from broadcast and candidate, so a runner that died
-halfway and is replaced redoes nothing twice. A recipient whose mail cannot be rendered gets a
-failed message with the reason (`render_failed`) and the rest go out; a broadcast whose
-template was deleted is paused with that reason instead of retried for ever. Each message is
-due at its recipient's send time (now, the scheduled moment, or the local wall-clock time in
-the recipient's zone); the dispatcher sends it then.
+per chunk), reads the audience once (segment members, pool members at a stage, a stored list's
+members or the inline list; a stored list archived meanwhile pauses it), and renders the
+messages in chunks. Those due now are handed to the process's dispatchers, which insert them
+claimed (`delivery.BatchHandoff`); the others are queued with one `insert_many` per chunk. The
+stored messages are the snapshot. Recipients who wait for an A/B test's winner are kept in
+`broadcast_recipients` with their send time until it is decided. Snapshot rows and messages have
+ids derived from broadcast and candidate, so a runner that died halfway and is replaced redoes
+nothing twice. A recipient whose mail cannot be rendered gets a failed message with the reason
+(`render_failed`) and the rest go out; a broadcast whose template was deleted is paused with
+that reason instead of retried for ever. Each message is due at its recipient's send time (now,
+the scheduled moment, or the local wall-clock time in the recipient's zone); the dispatcher
+sends it then.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from crm_campaigns.domain.models import (
     PoolAudience,
     Recipient,
     SendAt,
+    StoredListAudience,
 )
 from crm_campaigns.domain.templates import CompiledTemplate, RenderError, recipient_context
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
@@ -59,6 +61,7 @@ from crm_campaigns.repository import (
     PoolMemberRepository,
     RecipientRepository,
     SegmentMemberRepository,
+    StoredListRepository,
     TemplateRepository,
     claim_next,
     complete_if_done,
@@ -85,6 +88,10 @@ MAX_RUN_ERRORS = 3
 
 class TemplateMissingError(LookupError):
     """The broadcast's template was deleted after the send was requested."""
+
+
+class AudienceGoneError(LookupError):
+    """The broadcast's stored list was archived before its audience was snapshotted."""
 
 
 logger = logging.getLogger(__name__)
@@ -184,7 +191,7 @@ class BroadcastRunner:
                 try:
                     with tracer.start_as_current_span("broadcast.run"):
                         await work(from_document(Broadcast, claimed))
-                except TemplateMissingError as missing:
+                except (TemplateMissingError, AudienceGoneError) as missing:
                     await self._pause(claimed, str(missing))
                 except Exception as error:
                     # One broken broadcast must not hold up the others; its lease keeps it away
@@ -239,6 +246,11 @@ class BroadcastRunner:
         if isinstance(audience, PoolAudience):
             members = PoolMemberRepository(self._database, broadcast.tenant_id)
             return await members.members(audience.pool_id, audience.stage)
+        if isinstance(audience, StoredListAudience):
+            stored = StoredListRepository(self._database, broadcast.tenant_id)
+            if await stored.is_archived(audience.list_id):
+                raise AudienceGoneError(f"list archived: list {audience.list_id} was archived")
+            return await stored.member_ids(audience.list_id)
         segment = SegmentMemberRepository(self._database, broadcast.tenant_id)
         return await segment.member_ids(audience.segment_id)
 

@@ -1,9 +1,10 @@
 """Kafka subscribers of the campaigns service.
 
-Besides the recipient and segment projections, these are what drives sequences from outside:
-triggers that enrol (segment entered, pool stage reached, event attended, rejected in the ATS),
-signals that branches look at (opens, clicks, replies, registrations), and conditions that end
-enrolments early (replied, applied, hired, unsubscribed).
+Besides the recipient, segment, pool and stored list projections, these are what drives
+sequences from outside: triggers that enrol (segment entered, pool stage reached, event
+attended, rejected in the ATS), signals that branches look at (opens, clicks, replies,
+registrations), and conditions that end enrolments early (replied, applied, hired,
+unsubscribed).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from crm_campaigns.domain.models import (
     Recipient,
     Sequence,
 )
+from crm_campaigns.domain.pool_stages import stage_now_called
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repository import (
+    BroadcastRepository,
     EnrolmentRepository,
     MessageRepository,
     PoolMemberRepository,
@@ -30,6 +33,7 @@ from crm_campaigns.repository import (
     SegmentMemberRepository,
     SequenceRepository,
     SignalRepository,
+    StoredListRepository,
     SuppressionRepository,
 )
 from crm_shared import (
@@ -44,10 +48,14 @@ from crm_shared import (
     CONSENT_CHANGED,
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
+    LIST_ARCHIVED,
+    LIST_MEMBER_ADDED,
+    LIST_MEMBER_REMOVED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     POOL_STAGE_CHANGED,
+    POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     AtsApplicationCreated,
@@ -63,10 +71,14 @@ from crm_shared import (
     EventEnvelope,
     EventRegistered,
     IdempotentConsumer,
+    ListArchived,
+    ListMemberAdded,
+    ListMemberRemoved,
     MessageClicked,
     MessageOpened,
     MessageReplied,
     PoolStageChanged,
+    PoolStageRenamed,
     SegmentEntered,
     SegmentExited,
     Session,
@@ -178,9 +190,14 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
 
     async def on_pool_stage_changed(envelope: EventEnvelope[Any], session: Session) -> None:
         moved: PoolStageChanged = envelope.data
-        await PoolMemberRepository(database, envelope.tenant_id).place(
-            moved.pool_id, moved.candidate_id, moved.to_stage, session=session
-        )
+        members = PoolMemberRepository(database, envelope.tenant_id)
+        if moved.to_stage is not None:
+            # Renames come on their own topic: a move made before one may arrive after it.
+            renames = await members.renames(moved.pool_id, session=session)
+            moved = moved.model_copy(
+                update={"to_stage": stage_now_called(moved.to_stage, moved.moved_at, renames)}
+            )
+        await members.place(moved.pool_id, moved.candidate_id, moved.to_stage, session=session)
         if moved.to_stage is None:
             return  # removed from the pool: nothing was reached
         sequences = SequenceRepository(database, envelope.tenant_id)
@@ -200,6 +217,33 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
             f"pool:{moved.pool_id}:{moved.to_stage}",
             session,
         )
+
+    async def on_list_member_added(envelope: EventEnvelope[Any], session: Session) -> None:
+        added: ListMemberAdded = envelope.data
+        if await is_erased(database, envelope.tenant_id, added.candidate_id, session=session):
+            return  # added just before the person was erased: nobody to send to
+        await StoredListRepository(database, envelope.tenant_id).add(
+            added.list_id, added.candidate_id, session=session
+        )
+
+    async def on_list_member_removed(envelope: EventEnvelope[Any], session: Session) -> None:
+        removed: ListMemberRemoved = envelope.data
+        await StoredListRepository(database, envelope.tenant_id).remove(
+            removed.list_id, removed.candidate_id, session=session
+        )
+
+    async def on_list_archived(envelope: EventEnvelope[Any], session: Session) -> None:
+        archived: ListArchived = envelope.data
+        await StoredListRepository(database, envelope.tenant_id).archive(
+            archived.list_id, archived.archived_at, session=session
+        )
+
+    async def on_pool_stage_renamed(envelope: EventEnvelope[Any], session: Session) -> None:
+        renamed: PoolStageRenamed = envelope.data
+        tenant = envelope.tenant_id
+        await PoolMemberRepository(database, tenant).rename_stage(renamed, session=session)
+        await SequenceRepository(database, tenant).rename_pool_stage(renamed, session=session)
+        await BroadcastRepository(database, tenant).rename_pool_stage(renamed, session=session)
 
     async def on_event_checked_in(envelope: EventEnvelope[Any], session: Session) -> None:
         attended: EventCheckedIn = envelope.data
@@ -398,6 +442,31 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         POOL_STAGE_CHANGED,
         on_pool_stage_changed,
         description="Keeps pool membership; enrols a candidate reaching a pool stage in sequences.",
+    )
+    consumer.subscribe(
+        router,
+        POOL_STAGE_RENAMED,
+        on_pool_stage_renamed,
+        description="Follows a pool stage's rename in pool membership, sequence triggers and "
+        "move_stage steps, and broadcasts that have not snapshotted their audience.",
+    )
+    consumer.subscribe(
+        router,
+        LIST_MEMBER_ADDED,
+        on_list_member_added,
+        description="Keeps the stored list membership projection (broadcast audiences).",
+    )
+    consumer.subscribe(
+        router,
+        LIST_MEMBER_REMOVED,
+        on_list_member_removed,
+        description="Keeps the stored list membership projection current.",
+    )
+    consumer.subscribe(
+        router,
+        LIST_ARCHIVED,
+        on_list_archived,
+        description="Remembers an archived list: broadcasts to it are paused, not sent.",
     )
     consumer.subscribe(
         router,

@@ -42,6 +42,7 @@ from crm_campaigns.domain.models import (
     failure_reason_of,
 )
 from crm_campaigns.domain.policy import ALLOW, Decision, Verdict
+from crm_campaigns.domain.pool_stages import StageRename, with_stage_renamed
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.domain.suppression import ListReason, Suppression
 from crm_campaigns.domain.templates import BlockSource
@@ -50,6 +51,7 @@ from crm_shared import (
     Database,
     Document,
     MongoClient,
+    PoolStageRenamed,
     Session,
     TenantScopedCollection,
     from_document,
@@ -68,6 +70,9 @@ ENROLMENTS = "enrolments"
 MESSAGES = "messages"
 SEGMENT_MEMBERS = "segment_members"
 POOL_MEMBERS = "pool_members"
+LIST_MEMBERS = "list_members"
+POOL_STAGE_RENAMES = "pool_stage_renames"
+ARCHIVED_LISTS = "archived_lists"
 BROADCASTS = "broadcasts"
 BROADCAST_RECIPIENTS = "broadcast_recipients"
 BLOCKS = "blocks"
@@ -111,6 +116,10 @@ async def ensure_indexes(database: Database) -> None:
     await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     await database[POOL_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await database[LIST_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("list_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,
     )
     await database[BROADCASTS].create_index([("status", ASCENDING)])
@@ -329,6 +338,28 @@ class SequenceRepository:
         query.update({f"trigger.{name}": value for name, value in fields.items()})
         documents = await self._sequences.find(query, session=session)
         return [from_document(Sequence, d) for d in documents]
+
+    async def rename_pool_stage(self, renamed: PoolStageRenamed, *, session: Session) -> None:
+        """Triggers and `move_stage` steps naming the renamed stage name its new name; each
+        sequence changed is a new version, so an edit made from the old one is refused."""
+        documents = await self._sequences.find(
+            {"$or": [{"trigger.pool_id": renamed.pool_id}, {"steps.pool_id": renamed.pool_id}]},
+            session=session,
+        )
+        for document in documents:
+            changes = {}
+            for part in ("trigger", "steps"):
+                value, changed = with_stage_renamed(
+                    document.get(part), renamed.pool_id, renamed.from_stage, renamed.to_stage
+                )
+                if changed:
+                    changes[part] = value
+            if changes:
+                await self._sequences.update_one(
+                    {"_id": document["_id"]},
+                    {"$set": changes, "$inc": {"version": 1}},
+                    session=session,
+                )
 
     async def triggered_by_segment(self, segment_id: str, *, session: Session) -> list[Sequence]:
         """The sequences that enrol candidates entering `segment_id`."""
@@ -976,11 +1007,47 @@ class BlockRepository:
         return {b.key: BlockSource(b.html, b.text) for b in await self.all(session=session)}
 
 
+class StoredListRepository:
+    """The tenant's projection of stored static lists (owned by the candidates service): who
+    is on each, from list.member_added / list.member_removed, and which were archived."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._members = TenantScopedCollection(database[LIST_MEMBERS], tenant_id)
+        self._archived = TenantScopedCollection(database[ARCHIVED_LISTS], tenant_id)
+
+    async def add(self, list_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.update_one(
+            {"list_id": list_id, "candidate_id": candidate_id},
+            {"$setOnInsert": {"added_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
+
+    async def remove(self, list_id: str, candidate_id: str, *, session: Session) -> None:
+        await self._members.delete_one(
+            {"list_id": list_id, "candidate_id": candidate_id}, session=session
+        )
+
+    async def member_ids(self, list_id: str) -> list[str]:
+        """The candidate ids on the list now (a broadcast's audience snapshot)."""
+        documents = await self._members.find({"list_id": list_id}, projection={"candidate_id": 1})
+        return [document["candidate_id"] for document in documents]
+
+    async def archive(self, list_id: str, archived_at: datetime, *, session: Session) -> None:
+        await self._archived.update_one(
+            {"_id": list_id}, {"$set": {"archived_at": archived_at}}, upsert=True, session=session
+        )
+
+    async def is_archived(self, list_id: str) -> bool:
+        return await self._archived.find_one({"_id": list_id}) is not None
+
+
 class PoolMemberRepository:
     """The tenant's projection of talent pool membership and stage, from pool.stage_changed."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._members = TenantScopedCollection(database[POOL_MEMBERS], tenant_id)
+        self._renames = TenantScopedCollection(database[POOL_STAGE_RENAMES], tenant_id)
 
     async def place(
         self, pool_id: str, candidate_id: str, stage: str | None, *, session: Session
@@ -993,6 +1060,40 @@ class PoolMemberRepository:
         await self._members.update_one(
             key, {"$set": {"stage": stage, "updated_at": utc_now()}}, upsert=True, session=session
         )
+
+    async def rename_stage(self, renamed: PoolStageRenamed, *, session: Session) -> None:
+        """Members at the renamed stage are at its new name; the rename is kept so a move made
+        before it but delivered after it can follow it (`stage_now_called`)."""
+        await self._members.update_many(
+            {"pool_id": renamed.pool_id, "stage": renamed.from_stage},
+            {"$set": {"stage": renamed.to_stage}},
+            session=session,
+        )
+        await self._renames.update_one(
+            {"_id": f"{renamed.pool_id}:{renamed.renamed_at.isoformat()}"},
+            {
+                "$set": {
+                    "pool_id": renamed.pool_id,
+                    "from_stage": renamed.from_stage,
+                    "to_stage": renamed.to_stage,
+                    "renamed_at": renamed.renamed_at,
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def renames(self, pool_id: str, *, session: Session) -> list[StageRename]:
+        """The pool's stage renames campaigns has seen."""
+        documents = await self._renames.find({"pool_id": pool_id}, session=session)
+        return [
+            StageRename(
+                from_stage=document["from_stage"],
+                to_stage=document["to_stage"],
+                renamed_at=document["renamed_at"],
+            )
+            for document in documents
+        ]
 
     async def members(self, pool_id: str, stage: str | None) -> list[str]:
         query: dict[str, Any] = {"pool_id": pool_id}
@@ -1009,6 +1110,28 @@ class BroadcastRepository:
         self.tenant_id = tenant_id
         self._broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
         self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+
+    async def rename_pool_stage(self, renamed: PoolStageRenamed, *, session: Session) -> None:
+        """Broadcasts to the renamed stage that have not snapshotted their audience yet (drafts
+        and those preparing) name its new name; one that did keeps the record of its audience."""
+        documents = await self._broadcasts.find(
+            {
+                "audience.type": "pool",
+                "audience.pool_id": renamed.pool_id,
+                "status": {"$in": [BroadcastStatus.DRAFT.value, BroadcastStatus.PREPARING.value]},
+            },
+            session=session,
+        )
+        for document in documents:
+            audience, changed = with_stage_renamed(
+                document["audience"], renamed.pool_id, renamed.from_stage, renamed.to_stage
+            )
+            if changed:
+                await self._broadcasts.update_one(
+                    {"_id": document["_id"]},
+                    {"$set": {"audience": audience}, "$inc": {"version": 1}},
+                    session=session,
+                )
 
     async def unfinished_using_template(
         self, template_id: str, *, session: Session
@@ -1255,6 +1378,7 @@ def _scoped(factory: Any) -> Any:
 
 
 TemplatesRepo = Annotated[TemplateRepository, _scoped(TemplateRepository)]
+StoredListsRepo = Annotated[StoredListRepository, _scoped(StoredListRepository)]
 SequencesRepo = Annotated[SequenceRepository, _scoped(SequenceRepository)]
 EnrolmentsRepo = Annotated[EnrolmentRepository, _scoped(EnrolmentRepository)]
 MessagesRepo = Annotated[MessageRepository, _scoped(MessageRepository)]

@@ -25,12 +25,14 @@ from crm_candidates.domain.pools import (
     AlreadyInPoolError,
     CandidateNotActiveError,
     CandidateNotFoundError,
+    FormerStage,
     NotInPoolError,
     Pool,
     PoolMembership,
     StageChange,
     StageDeletionRefused,
     placed,
+    stages_renamed,
     stages_without,
 )
 from crm_candidates.domain.segments import (
@@ -40,8 +42,10 @@ from crm_candidates.domain.segments import (
     compile_segment_query,
     conditions,
     is_time_dependent,
+    names_pool_stage,
     next_change_at,
     referenced_segments,
+    rule_with_pool_stage_renamed,
     segment_matches,
 )
 from crm_candidates.domain.timeline import timeline_entry
@@ -49,6 +53,7 @@ from crm_candidates.publishers import (
     to_candidate_created,
     to_candidate_updated,
     to_pool_stage_changed,
+    to_pool_stage_renamed,
     to_segment_entered,
     to_segment_exited,
 )
@@ -71,6 +76,7 @@ from crm_shared import (
     MongoClient,
     Outbox,
     Session,
+    StaleVersionError,
     Wakeup,
     in_transaction,
     utc_now,
@@ -385,6 +391,50 @@ class PoolCommands:
         moved = await self._move_all(pool, stage, move_to, by=by)
         await self.pools.replace(pool.model_copy(update={"stages": remaining}))
         return moved + await self._move_all(pool, stage, move_to, by=by)
+
+    async def rename_stage(
+        self, pool: Pool, stage: str, new_name: str, expected_version: int, *, by: str
+    ) -> None:
+        """Renames `stage`, made from `expected_version` of the pool (`StaleVersionError` if it
+        changed meanwhile; `StageRenameRefused` if another stage has the name).
+
+        One transaction holds the pool, its members' stage, the candidates' `pools` and the
+        segment rules naming the stage, so no reader ever sees the two names disagree and no
+        segment membership changes. `pool.stage_renamed` tells the other services; the moves'
+        history keeps the name each move was made under.
+        """
+        stages = stages_renamed(pool, stage, new_name)
+        renamed = stages[pool.stages.index(stage)]
+        if renamed == stage:
+            return
+
+        async def rename(session: Session) -> None:
+            former = FormerStage(name=stage, renamed_to=renamed)
+            if not await self.pools.replace_stages(
+                pool, stages, expected_version, former=former, session=session
+            ):
+                latest = await self.pools.get(pool.id, session=session)
+                raise StaleVersionError(latest.version if latest else 0)
+            await self.pools.rename_stage_of_members(pool.id, stage, renamed, session=session)
+            await self.writer.candidates.rename_pool_stage(pool.id, stage, renamed, session=session)
+            segments = self.writer.segments
+            for segment in await segments.all(session=session):
+                if names_pool_stage(Group.model_validate(segment.rule), pool.id, stage):
+                    rule = rule_with_pool_stage_renamed(segment.rule, pool.id, stage, renamed)
+                    await segments.replace_rule(segment.id, rule, session=session)
+            await to_pool_stage_renamed(
+                self.outbox, pool, stage, renamed, by=by, at=utc_now(), session=session
+            )
+
+        await self._run(rename)
+
+        async def sweep(session: Session) -> None:
+            # A move resolved against the pool as it was before the rename may have committed
+            # just after it, under the old name: it is the same stage.
+            await self.pools.rename_stage_of_members(pool.id, stage, renamed, session=session)
+            await self.writer.candidates.rename_pool_stage(pool.id, stage, renamed, session=session)
+
+        await self._run(sweep)
 
     async def _move_all(self, pool: Pool, stage: str, move_to: str | None, *, by: str) -> int:
         moved = 0

@@ -23,7 +23,7 @@ from faststream.kafka import KafkaRouter
 
 from crm_candidates.commands import CandidateWriter, PoolCommands
 from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, unique_in_order
-from crm_candidates.domain.pools import UnknownStageError, resolve_stage
+from crm_candidates.domain.pools import UnknownStageError, resolve_stage_following_renames
 from crm_candidates.domain.profile import changed_tags
 from crm_candidates.domain.timeline import timeline_entry
 from crm_candidates.repository import (
@@ -253,7 +253,7 @@ def build_router(
             if pool is None:
                 raise UndecodableEventError(f"no pool {request.pool_id} in the tenant")
             try:
-                stage = resolve_stage(pool, request.stage)
+                stage = resolve_stage_following_renames(pool, request.stage)
             except UnknownStageError as unknown:
                 raise UndecodableEventError(str(unknown)) from None
         if request.add_tags or request.remove_tags:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from crm_candidates.api.consent_routes import consent_router, retention_router
 from crm_candidates.api.identity import duplicates_router, merges_router
 from crm_candidates.api.imports import imports_router
+from crm_candidates.api.lists import lists_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
@@ -25,7 +26,9 @@ from crm_candidates.erasure import CandidateEraser
 from crm_candidates.expiry import ConsentExpiryWorker
 from crm_candidates.handlers import build_router
 from crm_candidates.imports import ImportJobs
+from crm_candidates.list_repository import ensure_list_indexes
 from crm_candidates.repository import (
+    POOLS_COLLECTION,
     backfill_derived_fields,
     backfill_segment_ids,
     ensure_import_indexes,
@@ -35,6 +38,7 @@ from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
     Wakeup,
+    backfill_versions,
     build_platform,
     create_service_app,
     ensure_erasure_indexes,
@@ -110,6 +114,8 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_consent_indexes, database))
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
+    platform.startup_hooks.append(partial(ensure_list_indexes, database))
+    platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )
@@ -125,6 +131,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
             settings_router,
             notes_router,
             pools_router,
+            lists_router,
             consent_router,
             retention_router,
             public_router,

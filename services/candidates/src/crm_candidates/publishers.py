@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from crm_candidates.domain.models import Candidate, Merge, Segment
@@ -12,6 +13,7 @@ from crm_shared import (
     CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
     POOL_STAGE_CHANGED,
+    POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     CandidateCreated,
@@ -22,6 +24,7 @@ from crm_shared import (
     EventEnvelope,
     Outbox,
     PoolStageChanged,
+    PoolStageRenamed,
     SegmentEntered,
     SegmentExited,
     Session,
@@ -99,6 +102,30 @@ async def to_pool_stage_changed(
         subject=change.candidate_id,
         data=payload,
         session=session,
+    )
+
+
+async def to_pool_stage_renamed(
+    outbox: Outbox,
+    pool: Pool,
+    stage: str,
+    new_name: str,
+    *,
+    by: str,
+    at: datetime,
+    session: Session,
+) -> None:
+    """Stages `pool.stage_renamed`: whatever knows the stage by name follows the new one."""
+    payload = PoolStageRenamed(
+        pool_id=pool.id,
+        pool_name=pool.name,
+        from_stage=stage,
+        to_stage=new_name,
+        renamed_by=by,
+        renamed_at=at,
+    )
+    await outbox.stage(
+        POOL_STAGE_RENAMED, tenant_id=pool.tenant_id, subject=pool.id, data=payload, session=session
     )
 
 

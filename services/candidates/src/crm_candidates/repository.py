@@ -28,7 +28,7 @@ from crm_candidates.domain.models import (
     TimelineEntry,
 )
 from crm_candidates.domain.notes import Note
-from crm_candidates.domain.pools import Pool, PoolMembership, StageChange
+from crm_candidates.domain.pools import FormerStage, Pool, PoolMembership, StageChange
 from crm_candidates.domain.profile import DEFAULT_PHONE_REGION, ProfileRules, SkillVocabulary
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
 from crm_shared import (
@@ -463,6 +463,35 @@ class CandidateRepository:
         documents = await self._candidates.find({"_id": {"$in": candidate_ids}}, session=session)
         return {document["_id"]: candidate_from_document(document) for document in documents}
 
+    async def rename_pool_stage(
+        self, pool_id: str, stage: str, new_name: str, *, session: Session
+    ) -> int:
+        """Renames the stage in the `pools` (and their segment facets) of every candidate placed
+        at it, whatever their status; returns how many there were."""
+        documents = await self._candidates.find(
+            {"pools": {"$elemMatch": {"pool_id": pool_id, "stage": stage}}},
+            projection={"pools": 1},
+            session=session,
+        )
+        for document in documents:
+            pools = [
+                {**placement, "stage": new_name}
+                if placement.get("pool_id") == pool_id and placement.get("stage") == stage
+                else placement
+                for placement in document["pools"]
+            ]
+            await self._candidates.update_one(
+                {"_id": document["_id"]},
+                {
+                    "$set": {
+                        "pools": pools,
+                        "facets.pools": candidate_facets({"pools": pools})["pools"],
+                    }
+                },
+                session=session,
+            )
+        return len(documents)
+
     async def page(self, *, after: str | None, limit: int) -> list[Candidate]:
         """Up to `limit` active candidates in creation order, after the candidate id `after`."""
         query: dict[str, Any] = {"status": ACTIVE}
@@ -745,6 +774,15 @@ class SegmentRepository:
             },
         )
 
+    async def replace_rule(
+        self, segment_id: str, rule: dict[str, Any], *, session: Session
+    ) -> None:
+        """Stores a rule that selects the same candidates as before (a renamed pool stage), so
+        the membership stands as it is."""
+        await self._segments.update_one(
+            {"_id": segment_id}, {"$set": {"rule": rule, "updated_at": utc_now()}}, session=session
+        )
+
     async def set_status(self, segment_id: str, status: SegmentStatus) -> None:
         """Records where the segment's full evaluation stands."""
         # Never over a deletion: an evaluation finishing after it must not bring the segment back.
@@ -1022,14 +1060,45 @@ class PoolRepository:
             raise DuplicateKeyInTenantError(pool.name) from None
 
     async def replace(self, pool: Pool) -> None:
-        """Stores a changed pool; raises `DuplicateKeyInTenantError` if the new name is taken."""
+        """Stores a changed pool as its next version; raises `DuplicateKeyInTenantError` if the
+        new name is taken."""
         try:
             await self._pools.update_one(
                 {"_id": pool.id},
-                {"$set": pool.model_dump(include={"name", "description", "stages", "owner_ids"})},
+                {
+                    "$set": pool.model_dump(include={"name", "description", "stages", "owner_ids"}),
+                    "$inc": {"version": 1},
+                },
             )
         except DuplicateKeyError:
             raise DuplicateKeyInTenantError(pool.name) from None
+
+    async def replace_stages(
+        self,
+        pool: Pool,
+        stages: list[str],
+        expected_version: int,
+        *,
+        former: FormerStage | None = None,
+        session: Session,
+    ) -> bool:
+        """Stores the pool's stages as its next version if it is still at `expected_version`,
+        remembering the `former` name of a renamed stage."""
+        update: dict[str, Any] = {"$set": {"stages": stages}, "$inc": {"version": 1}}
+        if former is not None:
+            update["$push"] = {"former_stages": former.model_dump()}
+        result = await self._pools.update_one(
+            {"_id": pool.id, "version": expected_version}, update, session=session
+        )
+        return result.modified_count == 1
+
+    async def rename_stage_of_members(
+        self, pool_id: str, stage: str, new_name: str, *, session: Session
+    ) -> None:
+        """Every member at `stage` is at `new_name` (the same stage, renamed)."""
+        await self._members.update_many(
+            {"pool_id": pool_id, "stage": stage}, {"$set": {"stage": new_name}}, session=session
+        )
 
     async def get(self, pool_id: str, *, session: Session | None = None) -> Pool | None:
         """The pool with this id, if the tenant has it."""

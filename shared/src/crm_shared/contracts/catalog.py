@@ -22,12 +22,16 @@ from crm_shared.contracts.events import (
     EngagementScored,
     EventCheckedIn,
     EventRegistered,
+    ListArchived,
+    ListMemberAdded,
+    ListMemberRemoved,
     MessageBounced,
     MessageClicked,
     MessageOpened,
     MessageReplied,
     MessageSent,
     PoolStageChanged,
+    PoolStageRenamed,
     SegmentEntered,
     SegmentExited,
     SequenceSaved,
@@ -187,6 +191,38 @@ POOL_STAGE_CHANGED = TopicSpec(
     partitions=6,
     description="A candidate was added to, moved within or removed from a talent pool.",
 )
+POOL_STAGE_RENAMED = TopicSpec(
+    name="pool.stage_renamed",
+    payload=PoolStageRenamed,
+    schema_version=1,
+    key="pool id",
+    partitions=3,
+    description="A talent pool's stage was renamed; members and references keep their place.",
+)
+LIST_MEMBER_ADDED = TopicSpec(
+    name="list.member_added",
+    payload=ListMemberAdded,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate was added to a stored static list.",
+)
+LIST_MEMBER_REMOVED = TopicSpec(
+    name="list.member_removed",
+    payload=ListMemberRemoved,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate was taken out of a stored static list.",
+)
+LIST_ARCHIVED = TopicSpec(
+    name="list.archived",
+    payload=ListArchived,
+    schema_version=1,
+    key="list id",
+    partitions=3,
+    description="A stored static list was archived; broadcasts to it are no longer sent.",
+)
 ENGAGEMENT_SCORED = TopicSpec(
     name="engagement.scored",
     payload=EngagementScored,
@@ -270,6 +306,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENT_CHANGED,
     CONSENT_CONFIRMATION_REQUESTED,
     POOL_STAGE_CHANGED,
+    POOL_STAGE_RENAMED,
+    LIST_MEMBER_ADDED,
+    LIST_MEMBER_REMOVED,
+    LIST_ARCHIVED,
     ENGAGEMENT_SCORED,
     MESSAGE_BOUNCED,
     MESSAGE_REPLIED,

@@ -259,6 +259,46 @@ class PoolStageChanged(_Payload):
     moved_at: datetime
 
 
+class PoolStageRenamed(_Payload):
+    """A talent pool's stage was renamed; whatever refers to the stage by name follows."""
+
+    pool_id: str
+    pool_name: str
+    from_stage: str = Field(description="The stage's name before, as moves until now carried it.")
+    to_stage: str = Field(description="The stage's name from now on.")
+    renamed_by: str
+    renamed_at: datetime = Field(
+        description="Moves stamped before this carry the old name; map them to the new one."
+    )
+
+
+class ListMembership(_Payload):
+    """A candidate's membership of a stored static list."""
+
+    list_id: str
+    list_name: str
+    candidate_id: str
+    changed_by: str = Field(description="The user id who added or removed the candidate.")
+    changed_at: datetime
+
+
+class ListMemberAdded(ListMembership):
+    """A candidate was added to a stored static list."""
+
+
+class ListMemberRemoved(ListMembership):
+    """A candidate was taken out of a stored static list."""
+
+
+class ListArchived(_Payload):
+    """A stored static list was archived: its members are frozen, broadcasts to it not sent."""
+
+    list_id: str
+    list_name: str
+    archived_by: str
+    archived_at: datetime
+
+
 class EngagementScored(_Payload):
     """The analytics service recomputed a candidate's engagement score."""
 

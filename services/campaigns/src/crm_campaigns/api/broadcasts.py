@@ -17,13 +17,21 @@ from crm_campaigns.api.schemas import (
     VariantResultPublic,
 )
 from crm_campaigns.broadcasts import UNKNOWN_CANDIDATE, variant_results
-from crm_campaigns.domain.models import Block, Broadcast, BroadcastStatus, MessageStatus
+from crm_campaigns.domain.models import (
+    Block,
+    Broadcast,
+    BroadcastStatus,
+    MessageStatus,
+    StoredListAudience,
+)
 from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
 from crm_campaigns.repository import (
     PAUSABLE,
     BlocksRepo,
     BroadcastRepository,
     BroadcastsRepo,
+    StoredListRepository,
+    StoredListsRepo,
     TemplateRepository,
     TemplatesRepo,
     hold_broadcast,
@@ -144,11 +152,14 @@ async def create_broadcast(
     principal: CurrentPrincipal,
     broadcasts: BroadcastsRepo,
     templates: TemplatesRepo,
+    lists: StoredListsRepo,
     request: Request,
     response: Response,
 ) -> BroadcastPublic:
-    """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it."""
-    await _checked(body, templates)
+    """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it. A `stored_list`
+    audience names a list of `/lists` (an archived one is a 422); its members are read when
+    the send starts."""
+    await _checked(body, templates, lists)
     broadcast = Broadcast(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
@@ -164,12 +175,20 @@ async def create_broadcast(
     return await _public(broadcasts, broadcast)
 
 
-async def _checked(body: BroadcastCreate, templates: TemplateRepository) -> None:
+async def _checked(
+    body: BroadcastCreate, templates: TemplateRepository, lists: StoredListRepository
+) -> None:
     """A 422 naming what is wrong with a broadcast's definition."""
     if await templates.live(body.template_id) is None:
         raise _invalid(
             f"template {body.template_id} does not exist",
             [{"field": "template_id", "detail": "unknown template"}],
+        )
+    audience = body.audience
+    if isinstance(audience, StoredListAudience) and await lists.is_archived(audience.list_id):
+        raise _invalid(
+            f"list {audience.list_id} is archived",
+            [{"field": "audience.list_id", "detail": "archived list"}],
         )
     if body.ab_test is not None:
         names = [variant.name for variant in body.ab_test.variants]
@@ -232,6 +251,7 @@ async def replace_draft(
     body: BroadcastCreate,
     broadcasts: BroadcastsRepo,
     templates: TemplatesRepo,
+    lists: StoredListsRepo,
     response: Response,
     if_match: IfMatch = None,
 ) -> BroadcastPublic:
@@ -242,7 +262,7 @@ async def replace_draft(
     current = await _get(broadcasts, broadcast_id)
     if current.status is not BroadcastStatus.DRAFT:
         raise _conflict(current, "change (only a draft can)")
-    await _checked(body, templates)
+    await _checked(body, templates, lists)
     edited = current.model_copy(
         update={
             "name": body.name,

@@ -631,7 +631,7 @@ class PoolAudience(BaseModel):
 
 
 class ListAudience(BaseModel):
-    """A static list of candidate ids."""
+    """An inline list of candidate ids, given with the broadcast."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -641,7 +641,19 @@ class ListAudience(BaseModel):
     )
 
 
-Audience = Annotated[SegmentAudience | PoolAudience | ListAudience, Field(discriminator="type")]
+class StoredListAudience(BaseModel):
+    """The members of a stored static list (`/lists`) when the send starts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["stored_list"] = "stored_list"
+    list_id: str = Field(min_length=1)
+
+
+Audience = Annotated[
+    SegmentAudience | PoolAudience | ListAudience | StoredListAudience,
+    Field(discriminator="type"),
+]
 
 
 class SendNow(BaseModel):

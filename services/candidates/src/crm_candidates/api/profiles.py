@@ -29,6 +29,7 @@ from crm_candidates.api.schemas import (
     SkillVocabularyBody,
     StageChangePublic,
     StageMove,
+    StageRename,
 )
 from crm_candidates.commands import PoolCommands
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
@@ -42,6 +43,7 @@ from crm_candidates.domain.pools import (
     Pool,
     PoolMembership,
     StageDeletionRefused,
+    StageRenameRefused,
     UnknownStageError,
     resolve_stage,
 )
@@ -66,13 +68,18 @@ from crm_candidates.repository import (
 from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     CurrentPrincipal,
+    IfMatch,
     Page,
     Platform,
     ProblemError,
+    StaleVersionError,
     decode_cursor,
     encode_cursor,
+    etag_for,
     reject_unknown_query_params,
     require_roles,
+    required_version,
+    stale_version,
     utc_now,
 )
 
@@ -428,8 +435,9 @@ def _distinct_stages(stages: list[str]) -> list[str]:
 async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
     """Renames a pool, changes its owners, or reorders and extends its stages.
 
-    A stage cannot be dropped or renamed here: members and their history refer to it (delete
-    one with `DELETE /pools/{id}/stages/{stage}?move_to=`).
+    A stage cannot be dropped or renamed here: members and their history refer to it (rename
+    one with `PATCH /pools/{id}/stages/{stage}`, delete one with
+    `DELETE /pools/{id}/stages/{stage}?move_to=`).
     """
     pool = await _pool(pools, pool_id)
     changes = body.model_dump(exclude_unset=True)
@@ -455,7 +463,7 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
         await pools.replace(changed)
     except DuplicateKeyInTenantError:
         raise _conflict(f"a pool named {changed.name!r} exists") from None
-    return await _pool_public(changed, pools)
+    return await _pool_public(await _pool(pools, pool_id), pools)
 
 
 @pools_router.delete(
@@ -496,6 +504,39 @@ async def delete_pool_stage(
     return await _pool_public(await _pool(pools, pool_id), pools)
 
 
+@pools_router.patch("/{pool_id}/stages/{stage}", response_model=PoolPublic, dependencies=CONFIGURES)
+async def rename_pool_stage(
+    pool_id: str,
+    stage: str,
+    body: StageRename,
+    pools: PoolsRepo,
+    commands: PoolCommandsDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PoolPublic:
+    """Renames a stage, made from the pool version `If-Match` names (428 without it, 412 if the
+    pool changed meanwhile); another stage with the name (ignoring case) is a 409. Members stay
+    where they are, under the new name; segment rules naming the stage follow, so no segment
+    membership changes; `pool.stage_renamed` lets campaigns rename it in pool audiences,
+    `pool_stage_reached` triggers and `move_stage` steps. The moves' history keeps the name
+    each move was made under."""
+    version = required_version(if_match)
+    pool = await _pool(pools, pool_id)
+    renamed = _stage(pool, stage)
+    if pool.version != version:
+        raise stale_version("pool", pool_id, pool.version, version)
+    try:
+        await commands.rename_stage(pool, renamed, body.name, version, by=principal.user_id)
+    except StageRenameRefused as refused:
+        raise _conflict(str(refused)) from None
+    except StaleVersionError as stale:
+        raise stale_version("pool", pool_id, stale.current, version) from None
+    latest = await _pool(pools, pool_id)
+    response.headers["ETag"] = etag_for(latest.version)
+    return await _pool_public(latest, pools)
+
+
 @pools_router.get("", response_model=list[PoolPublic])
 async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
     """Every talent pool of the tenant with its member counts."""
@@ -503,9 +544,11 @@ async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
 
 
 @pools_router.get("/{pool_id}", response_model=PoolPublic)
-async def get_pool(pool_id: str, pools: PoolsRepo) -> PoolPublic:
-    """One talent pool with its member count per stage."""
-    return await _pool_public(await _pool(pools, pool_id), pools)
+async def get_pool(pool_id: str, pools: PoolsRepo, response: Response) -> PoolPublic:
+    """One talent pool with its member count per stage and its version as `ETag`."""
+    pool = await _pool(pools, pool_id)
+    response.headers["ETag"] = etag_for(pool.version)
+    return await _pool_public(pool, pools)
 
 
 @pools_router.post(

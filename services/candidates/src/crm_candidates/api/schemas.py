@@ -371,6 +371,15 @@ class PoolPublic(BaseModel):
     member_counts: dict[str, int]
     created_by: str
     created_at: datetime
+    version: int = Field(description="Counts changes; also the `ETag` (rename a stage with it).")
+
+
+class StageRename(BaseModel):
+    """A stage's new name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label
 
 
 class PoolMemberAdd(BaseModel):

@@ -10,6 +10,15 @@ from crm_candidates.domain.models import PoolPlacement
 from crm_shared import new_id, utc_now
 
 
+class FormerStage(BaseModel):
+    """A name a stage of the pool had until it was renamed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    renamed_to: str
+
+
 class Pool(BaseModel):
     """A talent pool of one tenant: a pipeline of named stages candidates move through."""
 
@@ -23,6 +32,8 @@ class Pool(BaseModel):
     owner_ids: list[str]
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
+    version: int = Field(default=1, description="Counts changes; the pool's ETag.")
+    former_stages: list[FormerStage] = Field(default_factory=list)
 
     @property
     def initial_stage(self) -> str:
@@ -76,6 +87,25 @@ def resolve_stage(pool: Pool, stage: str | None) -> str:
     for known in pool.stages:
         if known.casefold() == wanted:
             return known
+    raise UnknownStageError(pool, stage)
+
+
+def resolve_stage_following_renames(pool: Pool, stage: str | None) -> str:
+    """The pool's stage named `stage` (its first for None), or, for a name the pool no longer
+    has, the stage it was renamed to: a request staged by automation before a rename means the
+    same stage."""
+    if stage is None:
+        return pool.initial_stage
+    wanted = stage
+    for _ in range(len(pool.former_stages) + 1):
+        try:
+            return resolve_stage(pool, wanted)
+        except UnknownStageError:
+            folded = " ".join(wanted.split()).casefold()
+            later = [f.renamed_to for f in pool.former_stages if f.name.casefold() == folded]
+            if not later:
+                break
+            wanted = later[-1]
     raise UnknownStageError(pool, stage)
 
 
@@ -136,3 +166,24 @@ def stages_without(pool: Pool, stage: str, move_to: str | None, *, members: int)
             f"{members} candidates are at {stage!r}: name the stage they move to (move_to)"
         )
     return [known for known in pool.stages if known != stage]
+
+
+class StageRenameRefused(ValueError):
+    """A stage cannot take the name asked for (another stage of the pool has it)."""
+
+
+def stages_renamed(pool: Pool, stage: str, new_name: str) -> list[str]:
+    """The pool's stages, in order, once `stage` is called `new_name` (spacing tidied).
+
+    Raises `StageRenameRefused` when another stage has the name, ignoring case (a stage may be
+    renamed to a different casing of its own name).
+    """
+    cleaned = " ".join(new_name.split())
+    if not cleaned:
+        raise StageRenameRefused("a stage needs a name")
+    taken = [
+        known for known in pool.stages if known != stage and known.casefold() == cleaned.casefold()
+    ]
+    if taken:
+        raise StageRenameRefused(f"pool {pool.name!r} has a stage {taken[0]!r} already")
+    return [cleaned if known == stage else known for known in pool.stages]

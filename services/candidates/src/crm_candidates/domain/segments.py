@@ -562,6 +562,30 @@ def names_pool_stage(rule: Group, pool_id: str, stage: str) -> bool:
     )
 
 
+def rule_with_pool_stage_renamed(
+    rule: dict[str, Any], pool_id: str, stage: str, new_name: str
+) -> dict[str, Any]:
+    """A stored rule with each `in_pool` condition on `stage` of the pool naming `new_name`."""
+
+    def renamed(node: Any) -> Any:
+        if isinstance(node, dict):
+            value = node.get("value")
+            if (
+                node.get("op") == Operator.IN_POOL.value
+                and isinstance(value, dict)
+                and value.get("pool_id") == pool_id
+                and str(value.get("stage") or "").casefold() == stage.casefold()
+            ):
+                return {**node, "value": {**value, "stage": new_name}}
+            return {key: renamed(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [renamed(item) for item in node]
+        return node
+
+    result: dict[str, Any] = renamed(rule)
+    return result
+
+
 def referenced_fields(rule: Group) -> set[str]:
     """The candidate fields a rule's conditions compare, e.g. `custom_fields.notice_period`."""
     return {condition.field for condition in conditions(rule)}

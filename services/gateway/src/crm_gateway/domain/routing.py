@@ -36,6 +36,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("segments", "candidates", settings.candidates_url),
         Route("imports", "candidates", settings.candidates_url),
         Route("pools", "candidates", settings.candidates_url),
+        Route("lists", "candidates", settings.candidates_url),
         Route("custom-fields", "candidates", settings.candidates_url),
         Route("skills", "candidates", settings.candidates_url),
         Route("profile-settings", "candidates", settings.candidates_url),
