@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field
 
-from crm_shared import ServiceSettings
+from crm_shared import Quotas, ServiceSettings
 from crm_shared.links import SIGNUP_LINK_LIFETIME
 
 
@@ -50,4 +52,13 @@ class CandidatesSettings(ServiceSettings):
         gt=0,
         description="An upload that stored nothing for this long (its process was killed, its "
         "client vanished) fails with that reason, so the import never stays `queued`.",
+    )
+    upload_dir: Path = Field(
+        default=Path(tempfile.gettempdir()) / "crm-uploads",
+        description="Where import files wait to be processed (never in the database).",
+    )
+    quotas: Quotas = Field(
+        default_factory=Quotas,
+        description="Upload size, rows per import and concurrent imports: defaults, per-tenant "
+        "overrides and per-role caps (JSON, see docs/security.md).",
     )

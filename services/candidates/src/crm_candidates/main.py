@@ -34,12 +34,19 @@ from crm_candidates.repository import (
 from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
+    LocalUploadStore,
+    UploadStore,
     Wakeup,
     build_platform,
     create_service_app,
     ensure_erasure_indexes,
     gdpr_router,
 )
+
+
+def build_upload_store(settings: CandidatesSettings) -> UploadStore:
+    """The upload store the settings name."""
+    return LocalUploadStore(settings.upload_dir)
 
 
 def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
@@ -80,10 +87,12 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     rechecks = SegmentRechecks(
         mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
     )
+    upload_store = build_upload_store(settings)
     import_jobs = ImportJobs(
         mongo,
         database,
         outbox,
+        upload_store,
         poll_seconds=settings.import_poll_interval_seconds,
         upload_stall=timedelta(seconds=settings.import_upload_stall_seconds),
     )
@@ -140,4 +149,6 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
     app.state.consent_expiry = expiry
     app.state.import_jobs = import_jobs
+    app.state.upload_store = upload_store
+    app.state.quotas = settings.quotas
     return app
