@@ -139,6 +139,7 @@ async def stack(
             # The tests open mail the moment it arrives, which the timing rule would take for
             # a scanner (user agents and addresses still flag machines).
             machine_fetch_window_seconds=0,
+            quotas=quotas,
             **common,
         ),
         "events": EventsSettings(mongodb_database=f"{run}_events", **common),

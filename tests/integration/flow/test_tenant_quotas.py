@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
+from crm_campaigns.repository import BROADCASTS
 from helpers import eventually, unique
 from integration.flow.conftest import (
     ACME_TOKEN,
@@ -137,3 +139,40 @@ async def test_a_small_import_is_not_held_back_by_another_tenants_big_one(
     assert big_now["status"] == "running"
     assert big_now["counts"]["rows_processed"] < 300
     assert (await finished(stack, ACME_TOKEN, big))["counts"]["created"] == 300
+
+
+async def test_a_broadcast_over_the_concurrent_broadcast_quota_is_a_429(
+    stack: Stack, mongodb_uri: str
+) -> None:
+    assert SMALL_LIMITS.max_concurrent_broadcasts == 1
+    headers = stack.as_(SMALL_TOKEN)
+    made = await stack.gateway.post(
+        "/api/v1/templates",
+        headers=headers,
+        json={"name": unique("t"), "subject": "Hi", "html": "<p>Hi</p>", "text": "Hi"},
+    )
+    assert made.status_code == 201, made.text
+    body = {
+        "name": "News",
+        "template_id": made.json()["id"],
+        "audience": {"type": "list", "candidate_ids": [unique("nobody")]},
+    }
+    draft = await stack.gateway.post("/api/v1/broadcasts", headers=headers, json=body)
+    assert draft.status_code == 201, draft.text
+    # Another of the tenant's broadcasts is sending (its progress is beside the point here).
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        broadcasts = mongo[stack.settings["campaigns"].database_name][BROADCASTS]
+        busy = {"_id": unique("busy"), "tenant_id": stack.small, "status": "sending"}
+        await broadcasts.insert_one(busy)
+        draft_url = f"/api/v1/broadcasts/{draft.json()['id']}"
+        send = f"{draft_url}/send"
+        refused = await stack.gateway.post(send, headers=headers)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["type"].endswith("too-many-broadcasts")
+        assert refused.json()["limit"] == {"name": "max_concurrent_broadcasts", "value": 1}
+        assert (await stack.gateway.get(draft_url, headers=headers)).json()["status"] == "draft"
+        await broadcasts.delete_one({"_id": busy["_id"]})
+        assert (await stack.gateway.post(send, headers=headers)).status_code == 202
+    finally:
+        await mongo.close()
