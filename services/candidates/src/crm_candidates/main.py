@@ -42,10 +42,20 @@ from crm_shared import (
     ensure_erasure_indexes,
     gdpr_router,
 )
+from crm_shared.s3_uploads import S3UploadStore
 
 
 def build_upload_store(settings: CandidatesSettings) -> UploadStore:
-    """The upload store the settings name."""
+    """The upload store the settings name: a local directory or an S3-compatible bucket."""
+    if settings.upload_store == "s3":
+        secret = settings.upload_s3_secret_access_key
+        return S3UploadStore(
+            bucket=settings.upload_s3_bucket,
+            endpoint_url=settings.upload_s3_endpoint_url,
+            region=settings.upload_s3_region,
+            access_key_id=settings.upload_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
     return LocalUploadStore(settings.upload_dir)
 
 
