@@ -51,6 +51,14 @@ class S3UploadStore:
     def _key(self, tenant_id: str, name: str) -> str:
         return self._prefix + check_key(tenant_id, name)
 
+    async def ensure_bucket(self) -> None:
+        """Creates the bucket if it is missing (a service's start; harmless when it exists)."""
+        async with self._client() as client:
+            try:
+                await client.head_bucket(Bucket=self.bucket)
+            except ClientError:
+                await client.create_bucket(Bucket=self.bucket)
+
     async def put(self, tenant_id: str, name: str, chunks: AsyncIterable[bytes]) -> int:
         key = self._key(tenant_id, name)
         async with self._client() as client:

@@ -100,3 +100,11 @@ async def test_files_are_kept_per_tenant_and_a_failed_stream_leaves_nothing(
     with pytest.raises(UploadMissingError):
         await read_all(store.read("acme", "over"))
     assert await read_all(store.read("acme", "same")) == b"acme"
+
+
+async def test_the_bucket_is_created_at_start_if_missing(s3_endpoint: str) -> None:
+    fresh = S3UploadStore(bucket="fresh-uploads", endpoint_url=s3_endpoint, **CREDENTIALS)
+    await fresh.ensure_bucket()
+    await fresh.ensure_bucket()  # and left alone when it exists
+    await fresh.put("acme", "f", pieces(b"data"))
+    assert await read_all(fresh.read("acme", "f")) == b"data"

@@ -129,6 +129,8 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_consent_indexes, database))
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
+    if isinstance(upload_store, S3UploadStore):
+        platform.startup_hooks.append(upload_store.ensure_bucket)
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )
