@@ -157,8 +157,9 @@ class FileChunks:
     def __init__(self, store: UploadStore, job: CandidateImport) -> None:
         self.import_id = job.id
         self.next_seq = 0
+        self._file = store.read(job.tenant_id, job.id)
         stream = CsvStream(
-            store.read(job.tenant_id, job.id),
+            self._file,
             encoding=job.encoding,
             delimiter=job.delimiter,
             expected_columns=[column for column, _ in job.mapping],
@@ -196,7 +197,11 @@ class FileChunks:
         return (first, rows) if rows else None
 
     async def close(self) -> None:
+        """Closes the file now (an open S3 response or file handle), not when collected."""
         await self._records.aclose()
+        close_file = getattr(self._file, "aclose", None)
+        if close_file is not None:
+            await close_file()
 
 
 @dataclass
