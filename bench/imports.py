@@ -45,7 +45,7 @@ from crm_candidates.repository import (
     ensure_indexes,
 )
 from crm_devstack.workload import Workload
-from crm_shared import Outbox
+from crm_shared import Limits, LocalUploadStore, Outbox
 
 COLUMNS = {
     "First name": "first_name",
@@ -130,6 +130,8 @@ async def _import(
     outbox = Outbox(database, "bench")
     await outbox.ensure_indexes()
     imports = ImportRepository(database, TENANT)
+    # The upload store beside the generated file, as the devstack keeps it on local disk.
+    store = LocalUploadStore(path.parent / "uploads")
     job = CandidateImport(
         tenant_id=TENANT,
         mapping=list(COLUMNS.items()),
@@ -141,12 +143,12 @@ async def _import(
     with _PeakMemory() as memory:
         started = time.perf_counter()
         assert await imports.start_upload(job.id)
-        rows = await receive_file(imports, job, _file_chunks(path))
+        rows = await receive_file(imports, store, job, _file_chunks(path), Limits())
         uploaded = time.perf_counter()
         claimed = await claim_import(database, "bench")
         assert claimed is not None
         assert claimed.id == job.id
-        await ImportProcessor(client, database, outbox).run(claimed)
+        await ImportProcessor(client, database, outbox).run(claimed, store)
         finished = time.perf_counter()
     done = await imports.get(job.id)
     assert done is not None

@@ -125,6 +125,7 @@ from crm_shared.preconditions import (
     stale_version,
 )
 from crm_shared.query_params import reject_unknown_query_params
+from crm_shared.quotas import LimitOverrides, Limits, Quotas, quota_exceeded
 from crm_shared.rate_limit import RateLimiter
 from crm_shared.repository import (
     TenantMismatchError,
@@ -137,6 +138,14 @@ from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import current_trace_context
 from crm_shared.tombstones import email_sha256, is_erased, is_erased_address
 from crm_shared.topics import ensure_topics
+from crm_shared.uploads import (
+    LocalUploadStore,
+    UploadMissingError,
+    UploadStore,
+    UploadTooLargeError,
+    limited,
+    with_heartbeat,
+)
 from crm_shared.worker import BatchWorker, LatestTasks, Wakeup
 
 __all__ = [
@@ -202,10 +211,13 @@ __all__ = [
     "InternalTokens",
     "InvalidTokenError",
     "LatestTasks",
+    "LimitOverrides",
+    "Limits",
     "LinkClaim",
     "ListArchived",
     "ListMemberAdded",
     "ListMemberRemoved",
+    "LocalUploadStore",
     "MessageBounced",
     "MessageClicked",
     "MessageOpened",
@@ -222,6 +234,7 @@ __all__ = [
     "PoolStageRenamed",
     "Principal",
     "ProblemError",
+    "Quotas",
     "RateLimiter",
     "RawEnvelope",
     "RelayHealth",
@@ -239,6 +252,9 @@ __all__ = [
     "TokenSigner",
     "TopicSpec",
     "UndecodableEventError",
+    "UploadMissingError",
+    "UploadStore",
+    "UploadTooLargeError",
     "Wakeup",
     "all_topic_names",
     "backfill_versions",
@@ -267,11 +283,13 @@ __all__ = [
     "is_erased",
     "is_erased_address",
     "known_emails",
+    "limited",
     "move_to_survivor",
     "moved_by",
     "new_id",
     "normalise_email",
     "problem_response",
+    "quota_exceeded",
     "readiness_checks",
     "reject_unknown_query_params",
     "require_roles",
@@ -282,4 +300,5 @@ __all__ = [
     "topic_spec",
     "unauthorized",
     "utc_now",
+    "with_heartbeat",
 ]

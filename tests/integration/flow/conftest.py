@@ -28,6 +28,7 @@ from crm_events.config import EventsSettings
 from crm_events.main import create_app as create_events
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app as create_gateway
+from crm_shared import LimitOverrides, Quotas
 from helpers import serving, unique
 from integration.conftest import INTERNAL_TOKEN_SECRET
 
@@ -36,6 +37,14 @@ ACME_ADMIN_TOKEN = "token-acme-admin"
 GLOBEX_TOKEN = "token-globex-recruiter"
 GLOBEX_ADMIN_TOKEN = "token-globex-admin"
 GHOST_TOKEN = "token-of-an-unknown-tenant"
+# A tenant with small quotas (tests/integration/flow/test_tenant_quotas.py).
+SMALL_TOKEN = "token-small-recruiter"
+SMALL_LIMITS = LimitOverrides(
+    max_upload_bytes=4096,
+    max_import_rows=20,
+    max_concurrent_imports=1,
+    max_concurrent_broadcasts=1,
+)
 
 
 @dataclass
@@ -46,6 +55,7 @@ class Stack:
     settings: dict[str, Any]
     acme: str
     globex: str
+    small: str = ""
 
     @property
     def candidates_url(self) -> str:
@@ -90,7 +100,8 @@ async def stack(
     flow_consumer_groups: str,
 ) -> AsyncIterator[Stack]:
     run = unique("flow")
-    acme, globex = f"{run}-acme", f"{run}-globex"
+    acme, globex, small = f"{run}-acme", f"{run}-globex", f"{run}-small"
+    quotas = Quotas(tenants={small: SMALL_LIMITS})
     ports = dict(
         zip(
             ("gateway", "candidates", "campaigns", "events", "ats-sync", "analytics"),
@@ -113,6 +124,7 @@ async def stack(
             mongodb_database=f"{run}_candidates",
             public_base_url=urls["gateway"],
             consent_expiry_poll_interval_seconds=0.2,
+            quotas=quotas,
             **common,
         ),
         "campaigns": CampaignsSettings(
@@ -127,6 +139,7 @@ async def stack(
             # The tests open mail the moment it arrives, which the timing rule would take for
             # a scanner (user agents and addresses still flag machines).
             machine_fetch_window_seconds=0,
+            quotas=quotas,
             **common,
         ),
         "events": EventsSettings(mongodb_database=f"{run}_events", **common),
@@ -149,12 +162,14 @@ async def stack(
             tenants={
                 acme: Tenant(name="Acme", community_key=f"{acme}-community"),
                 globex: Tenant(name="Globex", community_key=f"{globex}-community"),
+                small: Tenant(name="Small", community_key=f"{small}-community"),
             },
             dev_tokens={
                 ACME_TOKEN: DevIdentity(tenant_id=acme, user_id="rita", roles=["recruiter"]),
                 ACME_ADMIN_TOKEN: DevIdentity(tenant_id=acme, user_id="ada", roles=["admin"]),
                 GLOBEX_TOKEN: DevIdentity(tenant_id=globex, user_id="gus", roles=["recruiter"]),
                 GLOBEX_ADMIN_TOKEN: DevIdentity(tenant_id=globex, user_id="gia", roles=["admin"]),
+                SMALL_TOKEN: DevIdentity(tenant_id=small, user_id="sam", roles=["recruiter"]),
                 GHOST_TOKEN: DevIdentity(tenant_id=f"{run}-ghost", user_id="g", roles=["admin"]),
             },
         ),
@@ -173,7 +188,7 @@ async def stack(
         client = await running.enter_async_context(
             httpx.AsyncClient(base_url=urls["gateway"], timeout=30)
         )
-        yield Stack(client, urls["gateway"], urls, settings, acme, globex)
+        yield Stack(client, urls["gateway"], urls, settings, acme, globex, small)
 
 
 @pytest.fixture(scope="module")

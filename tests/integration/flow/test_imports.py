@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from pymongo import AsyncMongoClient
 
 from crm_candidates.domain.models import CandidateImport, ImportStatus
 from crm_candidates.repository import IMPORTS_COLLECTION, ImportRepository
-from crm_shared import utc_now
+from crm_shared import LocalUploadStore, UploadMissingError, utc_now
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 
@@ -235,8 +236,11 @@ async def test_bad_imports_are_refused_with_the_reason(stack: Stack) -> None:
     assert "never closed" in broken.json()["detail"]
 
 
-async def test_an_interrupted_import_is_resumed_from_its_next_chunk(stack: Stack) -> None:
+async def test_an_interrupted_import_is_resumed_from_its_next_chunk(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process that died mid-import left it `running` with a lapsed lease: it is resumed."""
+    monkeypatch.setattr("crm_candidates.imports.IMPORT_CHUNK_ROWS", 4)
     tag = unique("resume")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         stack.settings["candidates"].mongodb_uri
@@ -252,24 +256,29 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(stack: Stack
         )
         await imports.add(job)
         assert await imports.start_upload(job.id)
-        for seq in range(3):
-            rows = [[f"P{seq}{n}", tag, f"{tag}-{seq}-{n}@x.org"] for n in range(4)]
-            await imports.add_chunk(job.id, seq, seq * 4 + 1, rows)
-        await imports.finish_upload(job.id, 3, delimiter=",", encoding="utf-8")
-        # The first chunk was done before the crash; the lease of the dead process lapsed.
+        lines = ["First,Last,E-mail"] + [
+            f"P{seq}{n},{tag},{tag}-{seq}-{n}@x.org" for seq in range(3) for n in range(4)
+        ]
+        await upload_store(stack).put(stack.acme, job.id, pieces("\n".join(lines).encode()))
+        # The file was uploaded and its first chunk done before the crash; the lease of the
+        # dead process lapsed.
         await database[IMPORTS_COLLECTION].update_one(
             {"_id": job.id},
             {
                 "$set": {
                     "status": ImportStatus.RUNNING.value,
+                    "uploading": False,
+                    "chunks_total": 3,
+                    "encoding": "utf-8",
+                    "delimiter": ",",
                     "next_chunk": 1,
+                    "counts.rows_read": 12,
                     "counts.rows_processed": 4,
                     "lease_owner": "a-dead-process",
                     "lease_until": utc_now() - timedelta(seconds=1),
                 }
             },
         )
-        await database["candidate_import_chunks"].delete_one({"import_id": job.id, "seq": 0})
         result = await finished(stack, ACME_TOKEN, job.id)
         assert result["status"] == "completed"
         assert result["counts"]["rows_processed"] == 12
@@ -280,8 +289,21 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(stack: Stack
         assert sorted(c["first_name"] for c in listed.json()["items"]) == [
             f"P{seq}{n}" for seq in (1, 2) for n in range(4)
         ]
+        # The finished import's file is gone from the upload store.
+        with pytest.raises(UploadMissingError):
+            await anext(upload_store(stack).read(stack.acme, job.id))
     finally:
         await mongo.close()
+
+
+def upload_store(stack: Stack) -> LocalUploadStore:
+    """The upload store the candidates service of the stack uses."""
+    return LocalUploadStore(stack.settings["candidates"].upload_dir)
+
+
+async def pieces(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
 
 
 async def upload_bytes(stack: Stack, import_id: str, data: bytes, content_type: str) -> Any:
@@ -422,15 +444,23 @@ async def test_an_upload_whose_process_died_is_failed_with_the_reason(stack: Sta
         )
         await imports.add(job)
         assert await imports.start_upload(job.id)
-        await imports.add_chunk(job.id, 0, 1, [["a@x.org"]])
-        # The process died an hour ago, after storing one chunk.
+        await upload_store(stack).put(stack.acme, job.id, pieces(b"E-mail\na@x.org\n"))
+        # The process died an hour ago, after storing what it had received.
         await database[IMPORTS_COLLECTION].update_one(
             {"_id": job.id}, {"$set": {"upload_seen_at": utc_now() - timedelta(hours=1)}}
         )
         result = await finished(stack, ACME_TOKEN, job.id)
         assert result["status"] == "failed"
         assert "upload was interrupted" in result["error"]
-        assert await database["candidate_import_chunks"].count_documents({"import_id": job.id}) == 0
+
+        async def file_deleted() -> bool:
+            try:
+                await anext(upload_store(stack).read(stack.acme, job.id))
+            except UploadMissingError:
+                return True
+            return False
+
+        await eventually(file_deleted)
     finally:
         await mongo.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -15,6 +16,7 @@ from crm_candidates.domain.models import CandidateImport
 from crm_candidates.domain.profile import ProfileRules
 from crm_candidates.imports import ERROR, WARNING, RowProblem, validate_row
 from crm_candidates.repository import ImportRepository
+from crm_shared import Limits, LocalUploadStore, UploadTooLargeError
 
 pytestmark = pytest.mark.unit
 
@@ -150,35 +152,109 @@ def test_any_cells_become_a_candidate_or_problems_never_an_exception(cells: list
 
 
 class FakeImports:
-    """Records what an upload stores."""
+    """Records what an upload stores in the database."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def add_chunk(self, import_id: str, seq: int, first_row: int, rows: object) -> None:
-        self.calls.append(f"chunk {seq}")
-
     async def touch_upload(self, import_id: str) -> None:
         self.calls.append("touch")
 
-    async def finish_upload(self, import_id: str, chunks: int, **dialect: str) -> None:
-        self.calls.append(f"finish {chunks} {dialect['encoding']} {dialect['delimiter']!r}")
+    async def finish_upload(self, import_id: str, chunks: int, **dialect: object) -> None:
+        self.calls.append(
+            f"finish {chunks} rows={dialect['rows_read']} {dialect['encoding']} "
+            f"{dialect['delimiter']!r}"
+        )
 
 
-async def test_a_slow_upload_keeps_saying_it_is_alive_between_chunks(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_slow_upload_keeps_saying_it_is_alive(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     clock = [0.0]
-    monkeypatch.setattr("crm_candidates.imports.monotonic", lambda: clock[0])
+    monkeypatch.setattr("crm_shared.uploads.monotonic", lambda: clock[0])
 
     async def slow_body() -> AsyncIterator[bytes]:
         yield ";".join(column for column, _ in JOB.mapping).encode() + b"\n"
-        yield b"\n" * 70_000  # past the first 64 KiB, which are read before any row
+        yield b"\n" * 70_000
         for n in range(3):
             clock[0] += imports_module.UPLOAD_HEARTBEAT_SECONDS + 1  # a long pause per row
             yield f"A{n};B;a{n}@x.org;;;;;;\n".encode()
 
     fake = FakeImports()
-    rows = await imports_module.receive_file(cast(ImportRepository, fake), JOB, slow_body())
+    store = LocalUploadStore(tmp_path)
+    rows = await imports_module.receive_file(
+        cast(ImportRepository, fake), store, JOB, slow_body(), Limits()
+    )
     assert rows == 3
-    assert fake.calls == ["touch", "touch", "touch", "chunk 0", "finish 1 utf-8 ';'"]
+    assert fake.calls == ["touch", "touch", "touch", "finish 1 rows=3 utf-8 ';'"]
+    # The file itself is in the store, not in the database.
+    assert (tmp_path / JOB.tenant_id / JOB.id).stat().st_size > 70_000
+
+
+SMALL_JOB = JOB.model_copy(update={"mapping": JOB.mapping[:3]})
+
+
+def _csv(rows: int) -> bytes:
+    lines = ["First,Last,Mail"] + [f"P{n},Q,p{n}@x.org" for n in range(rows)]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+async def _body(data: bytes, piece: int = 1000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), piece):
+        yield data[start : start + piece]
+
+
+async def test_the_upload_quotas_stop_a_file(tmp_path: Path) -> None:
+    store = LocalUploadStore(tmp_path)
+    fake = cast(ImportRepository, FakeImports())
+    data = _csv(30)
+    with pytest.raises(UploadTooLargeError):
+        await imports_module.receive_file(
+            fake, store, SMALL_JOB, _body(data), Limits(max_upload_bytes=len(data) - 1)
+        )
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]  # noqa: ASYNC240
+    with pytest.raises(imports_module.TooManyRowsError) as too_many:
+        await imports_module.receive_file(
+            fake, store, SMALL_JOB, _body(data), Limits(max_import_rows=29)
+        )
+    assert too_many.value.limit == 29
+    assert (
+        await imports_module.receive_file(
+            fake,
+            store,
+            SMALL_JOB,
+            _body(data),
+            Limits(max_upload_bytes=len(data), max_import_rows=30),
+        )
+        == 30
+    )
+
+
+async def test_a_stored_file_is_read_back_in_the_chunks_the_upload_counted(
+    tmp_path: Path,
+) -> None:
+    store = LocalUploadStore(tmp_path)
+    job = SMALL_JOB.model_copy(update={"encoding": "utf-8", "delimiter": ","})
+    await store.put(job.tenant_id, job.id, _body(_csv(2 * imports_module.IMPORT_CHUNK_ROWS + 7)))
+    chunks = imports_module.FileChunks(store, job)
+    first, rows = await chunks.chunk(0) or (0, [])
+    assert (first, len(rows), rows[0][:3]) == (1, 250, ["P0", "Q", "p0@x.org"])
+    # A resumed import starts at its next chunk, reading past the ones done.
+    resumed = imports_module.FileChunks(store, job)
+    last = await resumed.chunk(2)
+    assert last is not None
+    assert last[0] == 501
+    assert [cells[0] for cells in last[1]] == [f"P{n}" for n in range(500, 507)]
+    assert await resumed.chunk(3) is None
+    await chunks.close()
+    await resumed.close()
+
+
+def test_a_5200_character_name_is_a_row_error_naming_the_field_and_its_limit() -> None:
+    result = validate_row(JOB, RULES, row(First="N" * 5200, Title="T" * 5200))
+    assert result.candidate is None
+    found = {p.field: p for p in result.problems}
+    assert found["first_name"].severity == ERROR
+    assert "200" in found["first_name"].message
+    assert found["current_title"].severity == WARNING
+    assert "300" in found["current_title"].message

@@ -325,6 +325,18 @@ def test_campaigns_sends_mail_to_the_smtp_catcher() -> None:
     assert env.get("SMTP_PORT", "").isdigit()
 
 
+def test_candidates_keeps_import_files_in_the_object_store_not_the_database() -> None:
+    env = environment("candidates")
+    assert env["UPLOAD_STORE"] == "s3"
+    store = env["UPLOAD_S3_ENDPOINT_URL"].removeprefix("http://").split(":")[0]
+    assert store in compose_services()
+    assert dependencies("candidates").get(store) == "service_healthy"
+    # The secret comes from the caller's environment, never a default in the file.
+    assert env["UPLOAD_S3_SECRET_ACCESS_KEY"].startswith("${OBJECTSTORE_SECRET_KEY:?")
+    assert environment(store)["MINIO_ROOT_PASSWORD"].startswith("${OBJECTSTORE_SECRET_KEY:?")
+    assert not published_ports(store)
+
+
 def test_only_the_gateway_and_the_loopback_uis_are_published() -> None:
     published = {name: ports for name in compose_services() if (ports := published_ports(name))}
     assert published == EXPECTED_PUBLISHED_PORTS

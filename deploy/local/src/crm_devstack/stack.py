@@ -132,7 +132,9 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             # The demo and the e2e journey open mail the moment it arrives, which the timing
             # rule would take for a security scanner.
             "MACHINE_FETCH_WINDOW_SECONDS": "0",
-        }
+        },
+        # Import files wait on local disk beside the stack's other data, never in the database.
+        "candidates": {"UPLOAD_DIR": str(config.run_dir / "uploads")},
     }
     processes = []
     for service, port in config.service_ports.items():

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from crm_campaigns.senders import TenantSenderSettings
 from crm_campaigns.smtp import SmtpTls
-from crm_shared import ServiceSettings
+from crm_shared import Quotas, ServiceSettings
 
 
 class CampaignsSettings(ServiceSettings):
@@ -65,6 +65,11 @@ class CampaignsSettings(ServiceSettings):
     tenant_time_zones: dict[str, str] = Field(default_factory=dict)
     broadcast_poll_interval_seconds: float = 1.0
     broadcast_chunk_size: int = Field(default=1000, ge=1)
+    quotas: Quotas = Field(
+        default_factory=Quotas,
+        description="Concurrent broadcasts per tenant (`max_concurrent_broadcasts`): defaults, "
+        "per-tenant overrides and per-role caps (JSON, see docs/security.md).",
+    )
     # The runner hands the messages due now straight to this process's dispatchers, which
     # insert them claimed (two document writes a message instead of three, and no read back).
     # A broadcast is then sent by the replica that prepares it; turn it off to queue every

@@ -267,6 +267,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     app.state.mail_feedback = MailFeedback(mongo=mongo, database=database, outbox=outbox)
     app.state.steps_due = steps_due
     app.state.broadcasts_due = broadcasts_due
+    app.state.quotas = settings.quotas
     app.state.messages_queued = messages_queued
     app.state.broadcast_runner = runner
     app.state.sequence_engine = engine

@@ -1178,6 +1178,12 @@ class BroadcastRepository:
         document = await self._broadcasts.find_one({"_id": broadcast_id}, session=session)
         return from_document(Broadcast, document) if document else None
 
+    async def active_count(self) -> int:
+        """How many of the tenant's broadcasts are preparing or sending (a paused one is not)."""
+        return await self._broadcasts.count(
+            {"status": {"$in": [BroadcastStatus.PREPARING.value, BroadcastStatus.SENDING.value]}}
+        )
+
     async def page(self, *, after: str | None, limit: int) -> list[Broadcast]:
         query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
         documents = await self._broadcasts.find(query, sort=[("_id", ASCENDING)], limit=limit)

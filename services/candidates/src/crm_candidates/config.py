@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from crm_shared import ServiceSettings
+from crm_shared import Quotas, ServiceSettings
 from crm_shared.links import SIGNUP_LINK_LIFETIME
 
 
@@ -50,4 +53,25 @@ class CandidatesSettings(ServiceSettings):
         gt=0,
         description="An upload that stored nothing for this long (its process was killed, its "
         "client vanished) fails with that reason, so the import never stays `queued`.",
+    )
+    upload_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where import files wait to be processed (never the database): `local`, "
+        "the directory `upload_dir`; `s3`, the S3-compatible bucket `upload_s3_bucket`.",
+    )
+    upload_dir: Path = Field(
+        default=Path(tempfile.gettempdir()) / "crm-uploads",
+        description="The directory of the `local` upload store.",
+    )
+    upload_s3_endpoint_url: str | None = Field(
+        default=None, description="The S3-compatible server (MinIO, Ceph); None for AWS S3."
+    )
+    upload_s3_bucket: str = "crm-uploads"
+    upload_s3_region: str = "us-east-1"
+    upload_s3_access_key_id: str | None = None
+    upload_s3_secret_access_key: SecretStr | None = None
+    quotas: Quotas = Field(
+        default_factory=Quotas,
+        description="Upload size, rows per import and concurrent imports: defaults, per-tenant "
+        "overrides and per-role caps (JSON, see docs/security.md).",
     )

@@ -37,6 +37,8 @@ from crm_candidates.repository import (
 from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
+    LocalUploadStore,
+    UploadStore,
     Wakeup,
     backfill_versions,
     build_platform,
@@ -44,6 +46,21 @@ from crm_shared import (
     ensure_erasure_indexes,
     gdpr_router,
 )
+from crm_shared.s3_uploads import S3UploadStore
+
+
+def build_upload_store(settings: CandidatesSettings) -> UploadStore:
+    """The upload store the settings name: a local directory or an S3-compatible bucket."""
+    if settings.upload_store == "s3":
+        secret = settings.upload_s3_secret_access_key
+        return S3UploadStore(
+            bucket=settings.upload_s3_bucket,
+            endpoint_url=settings.upload_s3_endpoint_url,
+            region=settings.upload_s3_region,
+            access_key_id=settings.upload_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
+    return LocalUploadStore(settings.upload_dir)
 
 
 def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
@@ -84,10 +101,12 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     rechecks = SegmentRechecks(
         mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
     )
+    upload_store = build_upload_store(settings)
     import_jobs = ImportJobs(
         mongo,
         database,
         outbox,
+        upload_store,
         poll_seconds=settings.import_poll_interval_seconds,
         upload_stall=timedelta(seconds=settings.import_upload_stall_seconds),
     )
@@ -116,6 +135,8 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
     platform.startup_hooks.append(partial(ensure_list_indexes, database))
     platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
+    if isinstance(upload_store, S3UploadStore):
+        platform.startup_hooks.append(upload_store.ensure_bucket)
     platform.include_kafka_router(
         build_router(platform.require_consumer(), mongo, database, outbox)
     )
@@ -147,4 +168,6 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
     app.state.consent_expiry = expiry
     app.state.import_jobs = import_jobs
+    app.state.upload_store = upload_store
+    app.state.quotas = settings.quotas
     return app

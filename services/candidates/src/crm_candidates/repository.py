@@ -1327,24 +1327,35 @@ def timeline_repository(request: Request, principal: CurrentPrincipal) -> Timeli
 
 TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]
 IMPORTS_COLLECTION = "candidate_imports"
-IMPORT_CHUNKS_COLLECTION = "candidate_import_chunks"
 IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
 # Fields of an import document the job keeps, beside the model's.
-_IMPORT_LEASE_FIELDS = ("lease_owner", "lease_until", "uploading", "upload_seen_at", "failures")
+_IMPORT_LEASE_FIELDS = (
+    "lease_owner",
+    "lease_until",
+    "uploading",
+    "upload_seen_at",
+    "failures",
+    "turn_at",
+)
+# An import taking up one of its tenant's concurrent-import slots.
+_ACTIVE_IMPORT = {"status": {"$in": [ImportStatus.QUEUED.value, ImportStatus.RUNNING.value]}}
 
 
 async def ensure_import_indexes(database: Database) -> None:
-    """Indexes of imports, their stored rows and their row errors."""
+    """Indexes of imports and their row errors."""
     await database[IMPORTS_COLLECTION].create_index(
         [("status", ASCENDING), ("lease_until", ASCENDING)]
+    )
+    await database[IMPORTS_COLLECTION].create_index(
+        [("status", ASCENDING), ("uploading", ASCENDING), ("turn_at", ASCENDING)]
+    )
+    await database[IMPORTS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("status", ASCENDING)]
     )
     await database[IMPORTS_COLLECTION].create_index(
         [("status", ASCENDING), ("uploading", ASCENDING), ("upload_seen_at", ASCENDING)]
     )
     await database[IMPORTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
-    await database[IMPORT_CHUNKS_COLLECTION].create_index(
-        [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("seq", ASCENDING)], unique=True
-    )
     await database[IMPORT_ERRORS_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("row", ASCENDING), ("_id", ASCENDING)]
     )
@@ -1357,12 +1368,12 @@ def _import_from_document(document: dict[str, Any]) -> CandidateImport:
 
 
 class ImportRepository:
-    """One tenant's CSV imports: the job, its stored rows (in chunks) and its row errors."""
+    """One tenant's CSV imports: the job with its progress, and its row errors (the file itself
+    is in the upload store)."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self._imports = TenantScopedCollection(database[IMPORTS_COLLECTION], tenant_id)
-        self._chunks = TenantScopedCollection(database[IMPORT_CHUNKS_COLLECTION], tenant_id)
         self._errors = TenantScopedCollection(database[IMPORT_ERRORS_COLLECTION], tenant_id)
 
     async def add(self, job: CandidateImport) -> None:
@@ -1398,26 +1409,16 @@ class ImportRepository:
         documents = await self._imports.find(query, sort=[("_id", DESCENDING)], limit=limit)
         return [_import_from_document(document) for document in documents]
 
-    async def add_chunk(
-        self, import_id: str, seq: int, first_row: int, rows: list[list[str]]
-    ) -> None:
-        """Stores one chunk of the file's rows and counts them as read."""
-        await self._chunks.update_one(
-            {"import_id": import_id, "seq": seq},
-            {"$set": {"first_row": first_row, "rows": rows}},
-            upsert=True,
-        )
-        await self._imports.update_one(
-            {"_id": import_id},
-            {"$inc": {"counts.rows_read": len(rows)}, "$set": {"upload_seen_at": utc_now()}},
-        )
+    async def active_count(self) -> int:
+        """How many of the tenant's imports are uploading, queued or being processed."""
+        return await self._imports.count(_ACTIVE_IMPORT)
 
     async def touch_upload(self, import_id: str) -> None:
         """Records that the upload is still receiving data."""
         await self._imports.update_one({"_id": import_id}, {"$set": {"upload_seen_at": utc_now()}})
 
     async def finish_upload(
-        self, import_id: str, chunks_total: int, *, delimiter: str, encoding: str
+        self, import_id: str, chunks_total: int, *, rows_read: int, delimiter: str, encoding: str
     ) -> None:
         """The whole file is stored: the job may process it. Records the dialect it was read in."""
         await self._imports.update_one(
@@ -1425,6 +1426,7 @@ class ImportRepository:
             {
                 "$set": {
                     "chunks_total": chunks_total,
+                    "counts.rows_read": rows_read,
                     "uploading": False,
                     "delimiter": delimiter,
                     "encoding": encoding,
@@ -1433,7 +1435,7 @@ class ImportRepository:
         )
 
     async def fail(self, import_id: str, error: str, *, session: Session | None = None) -> None:
-        """Ends the import with an error; its stored rows are dropped."""
+        """Ends the import with an error (its file is deleted by the caller)."""
         await self._imports.update_one(
             {"_id": import_id},
             {
@@ -1447,16 +1449,6 @@ class ImportRepository:
             },
             session=session,
         )
-        await self._chunks.delete_many({"import_id": import_id}, session=session)
-
-    async def chunk(
-        self, import_id: str, seq: int, *, session: Session
-    ) -> tuple[int, list[list[str]]] | None:
-        """(first row number, rows) of one stored chunk."""
-        document = await self._chunks.find_one(
-            {"import_id": import_id, "seq": seq}, session=session
-        )
-        return (document["first_row"], document["rows"]) if document else None
 
     async def complete_chunk(
         self, job: CandidateImport, counts: ImportCounts, *, session: Session
@@ -1466,7 +1458,8 @@ class ImportRepository:
         del increments["rows_read"]
         done = job.next_chunk + 1
         finished = job.chunks_total is not None and done >= job.chunks_total
-        changes: dict[str, Any] = {"next_chunk": done, "lease_until": utc_now() + IMPORT_LEASE}
+        # The lease ends with the chunk: the next turn may go to another tenant.
+        changes: dict[str, Any] = {"next_chunk": done, "lease_until": None}
         if finished:
             changes |= {
                 "status": ImportStatus.COMPLETED.value,
@@ -1478,10 +1471,7 @@ class ImportRepository:
             {"$set": changes, "$inc": {f"counts.{k}": v for k, v in increments.items()}},
             session=session,
         )
-        if result.modified_count != 1:
-            return False
-        await self._chunks.delete_one({"import_id": job.id, "seq": job.next_chunk}, session=session)
-        return True
+        return result.modified_count == 1
 
     async def release(self, import_id: str) -> None:
         """Gives up the lease after a failed chunk; the import fails after repeated failures."""
@@ -1515,16 +1505,19 @@ MAX_IMPORT_FAILURES = 3
 
 
 async def claim_import(database: Database, owner: str) -> CandidateImport | None:
-    """Leases one uploaded import of any tenant that is not finished to `owner`.
+    """Leases the next chunk of any tenant's uploaded, unfinished import to `owner`.
 
     Deliberately cross-tenant: the import job serves every tenant; the claimed import is then
-    processed within its own tenant. A lease whose owner died expires, so a restarted or other
-    replica resumes the import at its next unprocessed chunk.
+    processed within its own tenant. Tenants take turns: the import whose tenant waited longest
+    (`turn_at`, stamped on all of a tenant's active imports at each of its turns; a new import
+    has none and goes first) is claimed, so no tenant's big import holds back another tenant's
+    small one. The lease lasts one chunk (`complete_chunk` ends it); a lease whose owner died
+    expires, so a restarted or other replica resumes the import at its next chunk.
     """
     now = utc_now()
     document = await database[IMPORTS_COLLECTION].find_one_and_update(
         {
-            "status": {"$in": [ImportStatus.QUEUED.value, ImportStatus.RUNNING.value]},
+            **_ACTIVE_IMPORT,
             "uploading": False,
             "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
         },
@@ -1536,11 +1529,15 @@ async def claim_import(database: Database, owner: str) -> CandidateImport | None
             },
             "$min": {"started_at": now},
         },
-        sort=[("_id", ASCENDING)],
+        sort=[("turn_at", ASCENDING), ("_id", ASCENDING)],
         return_document=ReturnDocument.AFTER,
     )
     if document is None:
         return None
+    # The tenant's turn is taken: its other imports wait behind every other tenant's too.
+    await database[IMPORTS_COLLECTION].update_many(
+        {"tenant_id": document["tenant_id"], **_ACTIVE_IMPORT}, {"$set": {"turn_at": now}}
+    )
     if document.get("started_at") is None:
         # Set once, by the first claim: `$min` cannot do it, as null sorts before any date.
         await database[IMPORTS_COLLECTION].update_one(
@@ -1550,12 +1547,14 @@ async def claim_import(database: Database, owner: str) -> CandidateImport | None
     return _import_from_document(document)
 
 
-async def fail_stalled_uploads(database: Database, *, stalled_for: timedelta) -> list[str]:
-    """Fails the uploads of any tenant that stored nothing for `stalled_for`; their ids.
+async def fail_stalled_uploads(
+    database: Database, *, stalled_for: timedelta
+) -> list[tuple[str, str]]:
+    """Fails the uploads of any tenant that stored nothing for `stalled_for`; (tenant, id) of each.
 
     Deliberately cross-tenant, like `claim_import`: an upload whose process was killed leaves
     its import `queued` with `uploading` set, which no worker would ever take. Each is failed
-    within its own tenant, its stored rows dropped.
+    within its own tenant (the caller deletes whatever of its file was stored).
     """
     collection = database[IMPORTS_COLLECTION]
     uploading = {"status": ImportStatus.QUEUED.value, "uploading": True}
@@ -1574,7 +1573,7 @@ async def fail_stalled_uploads(database: Database, *, stalled_for: timedelta) ->
     )
     for document in stalled:
         await ImportRepository(database, document["tenant_id"]).fail(document["_id"], reason)
-    return [document["_id"] for document in stalled]
+    return [(document["tenant_id"], document["_id"]) for document in stalled]
 
 
 def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:

@@ -42,13 +42,16 @@ from crm_shared import (
     IfMatch,
     Page,
     Platform,
+    Principal,
     ProblemError,
+    Quotas,
     Session,
     current_trace_context,
     decode_cursor,
     encode_cursor,
     etag_for,
     in_transaction,
+    quota_exceeded,
     required_version,
     stale_version,
     utc_now,
@@ -296,12 +299,20 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     status_code=202,
     response_model=BroadcastPublic,
     tags=["broadcasts"],
+    responses={
+        429: {
+            "description": "The tenant has as many broadcasts preparing or sending as its quota "
+            "allows (`too-many-broadcasts`, with `limit`); send when one has finished."
+        }
+    },
 )
 async def send_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
+    if broadcast.status is BroadcastStatus.DRAFT:
+        await _check_concurrency(broadcasts, principal, request)
     started = await broadcasts.transition(
         broadcast_id,
         BroadcastStatus.DRAFT,
@@ -316,6 +327,26 @@ async def send_broadcast(
         raise _conflict(broadcast, "be sent again")
     request.app.state.broadcasts_due.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
+
+
+async def _check_concurrency(
+    broadcasts: BroadcastRepository, principal: Principal, request: Request
+) -> None:
+    """429 if the tenant already sends as many broadcasts as its quota allows.
+
+    Checked before the broadcast starts: two sends racing may both pass (one over the limit).
+    """
+    quotas: Quotas = request.app.state.quotas
+    limit = quotas.limits_for(principal.tenant_id, principal.roles).max_concurrent_broadcasts
+    if await broadcasts.active_count() >= limit:
+        raise quota_exceeded(
+            429,
+            f"the tenant has {limit} broadcasts preparing or sending, as many as its quota "
+            "allows; send this one when one has finished (or pause one)",
+            problem_type="too-many-broadcasts",
+            limit_name="max_concurrent_broadcasts",
+            limit=limit,
+        )
 
 
 @router.post(
@@ -339,15 +370,19 @@ async def pause_broadcast(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/resume", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/resume",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses={429: {"description": "Over the tenant's concurrent-broadcast quota."}},
 )
 async def resume_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
 ) -> BroadcastPublic:
     """Continues a paused broadcast with a fresh error-rate window."""
     broadcast = await _get(broadcasts, broadcast_id)
     if broadcast.status is not BroadcastStatus.PAUSED:
         raise _conflict(broadcast, "be resumed")
+    await _check_concurrency(broadcasts, principal, request)
     previous = broadcast.paused_from or BroadcastStatus.SENDING
     platform: Platform = request.app.state.platform
 

@@ -12,16 +12,20 @@ from fastapi.responses import StreamingResponse
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
 from crm_candidates.domain.csv_export import csv_line
 from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
-from crm_candidates.domain.models import CandidateImport
-from crm_candidates.imports import ImportJobs, receive_file
-from crm_candidates.repository import ImportsRepo
+from crm_candidates.domain.models import CandidateImport, ImportStatus
+from crm_candidates.imports import ImportJobs, TooManyRowsError, receive_file
+from crm_candidates.repository import ImportRepository, ImportsRepo
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     Page,
     ProblemError,
+    Quotas,
+    UploadStore,
+    UploadTooLargeError,
     decode_cursor,
     encode_cursor,
+    quota_exceeded,
     reject_unknown_query_params,
 )
 
@@ -58,6 +62,31 @@ def _charset(content_type: str) -> str | None:
 
 def _not_found(import_id: str) -> ProblemError:
     return ProblemError(404, f"no import {import_id}", problem_type="not-found")
+
+
+def _started(import_id: str) -> ProblemError:
+    return ProblemError(
+        409, f"import {import_id} already has its file", problem_type="import-started"
+    )
+
+
+def _too_large(limit_bytes: int) -> ProblemError:
+    return quota_exceeded(
+        413,
+        f"the file is larger than {limit_bytes:,} bytes, the upload quota; split it into "
+        "several imports",
+        problem_type="upload-too-large",
+        limit_name="max_upload_bytes",
+        limit=limit_bytes,
+    )
+
+
+async def _give_up(
+    imports: ImportRepository, store: UploadStore, job: CandidateImport, reason: str
+) -> None:
+    """Fails the import with `reason` and deletes whatever of its file was stored."""
+    await imports.fail(job.id, reason)
+    await store.delete(job.tenant_id, job.id)
 
 
 def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
@@ -107,7 +136,8 @@ _CSV_BODY = {
     "required": True,
     "description": "The CSV file as it is, header row first: comma, semicolon, tab or `|` "
     "separated, in UTF-8 (with or without BOM), UTF-16 or Windows-1252 (`charset` of the "
-    "Content-Type, else detected). At most the gateway's upload cap (256 MiB by default).",
+    "Content-Type, else detected). At most the caller's upload quota (64 MiB and 200,000 "
+    "rows by default) and the gateway's upload cap (256 MiB by default).",
     "content": {
         media_type: {
             "schema": {"type": "string", "format": "binary"},
@@ -126,41 +156,79 @@ _CSV_BODY = {
     responses={
         404: {"description": "No such import."},
         409: {"description": "The import has its file already."},
+        413: {
+            "description": "The file is larger than the caller's upload quota "
+            "(`upload-too-large`) or has more rows than it allows (`too-many-rows`); "
+            "`limit` names the limit and its value. Nothing of the file is kept."
+        },
         415: {"description": "The body is not `text/csv` (or `application/csv`, `text/plain`)."},
         422: {"description": "The file cannot be read as CSV, or lacks a mapped column."},
+        429: {
+            "description": "The tenant has as many imports uploading, queued or running as its "
+            "quota allows (`too-many-imports`, with `limit`); try again when one has finished."
+        },
     },
 )
 async def upload_import_file(
-    import_id: str, imports: ImportsRepo, request: Request
+    import_id: str, imports: ImportsRepo, principal: CurrentPrincipal, request: Request
 ) -> ImportPublic:
     """Receives the CSV file (`text/csv` body, header row first) as it streams in.
 
     The encoding is the import's, else the `charset` of the Content-Type, else detected; the
     delimiter is the import's, else detected from the header. The rows are stored as they
     arrive and processed in the background: follow `GET /imports/{id}`. A file that cannot be
-    read as CSV (see the import's `error`), or lacks a mapped column, is a 422.
+    read as CSV (see the import's `error`), or lacks a mapped column, is a 422. The file is
+    kept in the upload store (not the database) until the import has finished.
     """
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type not in CSV_MEDIA_TYPES:
         raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
     charset = _charset(content_type)
+    quotas: Quotas = request.app.state.quotas
+    limits = quotas.limits_for(principal.tenant_id, principal.roles)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_upload_bytes:
+        raise _too_large(limits.max_upload_bytes)
     job = await imports.get(import_id)
     if job is None:
         raise _not_found(import_id)
-    if not await imports.start_upload(import_id):
-        raise ProblemError(
-            409, f"import {import_id} already has its file", problem_type="import-started"
+    if job.status is not ImportStatus.AWAITING_FILE:
+        raise _started(import_id)
+    # Checked before this upload counts itself: two uploads racing may both pass (one over).
+    if await imports.active_count() >= limits.max_concurrent_imports:
+        raise quota_exceeded(
+            429,
+            f"the tenant has {limits.max_concurrent_imports} imports uploading or in progress, "
+            "as many as its quota allows; send the file when one has finished",
+            problem_type="too-many-imports",
+            limit_name="max_concurrent_imports",
+            limit=limits.max_concurrent_imports,
         )
+    if not await imports.start_upload(import_id):
+        raise _started(import_id)
+    store: UploadStore = request.app.state.upload_store
     try:
-        await receive_file(imports, job, request.stream(), encoding=charset)
+        await receive_file(imports, store, job, request.stream(), limits, encoding=charset)
     except CsvFormatError as invalid:
-        await imports.fail(import_id, str(invalid))
+        await _give_up(imports, store, job, str(invalid))
         raise _validation(
             [("file", str(invalid))], f"the file cannot be imported: {invalid}"
         ) from None
+    except UploadTooLargeError as too_large:
+        await _give_up(imports, store, job, f"{too_large}, the upload quota")
+        raise _too_large(too_large.limit_bytes) from None
+    except TooManyRowsError as too_many:
+        await _give_up(imports, store, job, f"{too_many}, the quota of rows per import")
+        raise quota_exceeded(
+            413,
+            f"{too_many}, the quota of rows per import; split it into several imports",
+            problem_type="too-many-rows",
+            limit_name="max_import_rows",
+            limit=too_many.limit,
+        ) from None
     except BaseException:
-        await imports.fail(import_id, "the upload was interrupted")
+        await _give_up(imports, store, job, "the upload was interrupted")
         raise
     jobs: ImportJobs = request.app.state.import_jobs
     jobs.wakeup.notify()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,7 +316,7 @@ class CsvStream:
             if data is None:
                 complete, data = True, b""
 
-    async def records(self) -> AsyncIterator[list[str]]:
+    async def records(self) -> AsyncGenerator[list[str], None]:
         """Each record's cells, the header first; raises `CsvFormatError` for a broken file."""
         splitter: RecordSplitter | None = None
         pending = ""
