@@ -475,6 +475,10 @@ class MongoServer(InfraComponent):
                 str(storage_path) if storage_path is not None else ":memory:",
                 "--transaction-lifetime-seconds",
                 str(transaction_lifetime_seconds),
+                # On disk, an acknowledged commit must survive the process being killed, as a
+                # journaled (w: majority) commit does on MongoDB; without the flag SecantusDB
+                # acknowledges before its log is written out (docs/reliability.md).
+                *(["--sync-on-commit"] if storage_path is not None else []),
             ],
             run_dir=run_dir,
             cwd=self.home,
