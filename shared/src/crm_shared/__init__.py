@@ -85,7 +85,12 @@ from crm_shared.directory import (
     ensure_directory_indexes,
     normalise_email,
 )
-from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
+from crm_shared.errors import (
+    ProblemError,
+    declare_dependency_problems,
+    install_problem_handlers,
+    problem_response,
+)
 from crm_shared.gdpr import (
     PersonalDataEraser,
     ensure_erasure_indexes,
@@ -115,6 +120,12 @@ from crm_shared.preconditions import (
     etag_for,
     required_version,
     stale_version,
+)
+from crm_shared.problem_docs import (
+    PROBLEM_JSON,
+    PROBLEM_SCHEMA,
+    problem_response_doc,
+    problem_responses,
 )
 from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.rate_limit import RateLimiter
@@ -156,6 +167,7 @@ __all__ = [
     "MESSAGE_SENT",
     "POOL_STAGE_CHANGED",
     "PROBLEM_JSON",
+    "PROBLEM_SCHEMA",
     "SEGMENT_ENTERED",
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
@@ -230,6 +242,7 @@ __all__ = [
     "create_service_app",
     "current_principal",
     "current_trace_context",
+    "declare_dependency_problems",
     "decode_cursor",
     "decode_event",
     "email_sha256",
@@ -254,6 +267,8 @@ __all__ = [
     "new_id",
     "normalise_email",
     "problem_response",
+    "problem_response_doc",
+    "problem_responses",
     "readiness_checks",
     "reject_unknown_query_params",
     "require_roles",

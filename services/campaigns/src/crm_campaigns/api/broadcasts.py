@@ -41,6 +41,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     in_transaction,
+    problem_responses,
     required_version,
     stale_version,
     utc_now,
@@ -226,7 +227,12 @@ async def get_broadcast(
     return await _public(broadcasts, broadcast)
 
 
-@router.put("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
+@router.put(
+    "/broadcasts/{broadcast_id}",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
+)
 async def replace_draft(
     broadcast_id: str,
     body: BroadcastCreate,
@@ -260,7 +266,12 @@ async def replace_draft(
     return await get_broadcast(broadcast_id, broadcasts, response)
 
 
-@router.delete("/broadcasts/{broadcast_id}", status_code=204, tags=["broadcasts"])
+@router.delete(
+    "/broadcasts/{broadcast_id}",
+    status_code=204,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
+)
 async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Response:
     """Deletes a draft. A broadcast that was sent is kept as the record of what went out: 409
     (cancel it to stop what has not gone yet)."""
@@ -276,6 +287,7 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     status_code=202,
     response_model=BroadcastPublic,
     tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def send_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -299,7 +311,10 @@ async def send_broadcast(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/pause", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/pause",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def pause_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -319,7 +334,10 @@ async def pause_broadcast(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/resume", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/resume",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def resume_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -360,7 +378,10 @@ async def resume_broadcast(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/cancel", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/cancel",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def cancel_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -404,7 +425,13 @@ def _check_block(body: BlockCreate | BlockUpdate) -> None:
         ) from None
 
 
-@router.post("/blocks", status_code=201, response_model=BlockPublic, tags=["templates"])
+@router.post(
+    "/blocks",
+    status_code=201,
+    response_model=BlockPublic,
+    tags=["templates"],
+    responses=problem_responses(409),
+)
 async def create_block(
     body: BlockCreate,
     principal: CurrentPrincipal,
@@ -435,7 +462,9 @@ async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
     return _block_public(block)
 
 
-@router.delete("/blocks/{key}", status_code=204, tags=["templates"])
+@router.delete(
+    "/blocks/{key}", status_code=204, tags=["templates"], responses=problem_responses(409)
+)
 async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -> Response:
     """Deletes a block no template (not archived) includes; a 409 names those that do. Mail
     already rendered with it is unchanged."""

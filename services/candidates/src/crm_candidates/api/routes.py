@@ -67,6 +67,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     new_id,
+    problem_responses,
     reject_unknown_query_params,
     utc_now,
 )
@@ -233,7 +234,9 @@ NULLABLE_FIELDS = frozenset(
 )
 
 
-@router.patch("/candidates/{candidate_id}", response_model=CandidatePublic)
+@router.patch(
+    "/candidates/{candidate_id}", response_model=CandidatePublic, responses=problem_responses(409)
+)
 async def update_candidate(
     candidate_id: str, body: CandidateUpdate, writer: Writer, profile_rules: ProfileRulesRepo
 ) -> CandidatePublic:
@@ -554,7 +557,7 @@ async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
     return [await _segment_public(segment, segments) for segment in await segments.all()]
 
 
-@segments_router.delete("/{segment_id}", status_code=204)
+@segments_router.delete("/{segment_id}", status_code=204, responses=problem_responses(409))
 async def delete_segment(
     segment_id: str, segments: SegmentsRepo, principal: CurrentPrincipal, request: Request
 ) -> Response:
