@@ -65,6 +65,9 @@ async def _run_schemathesis(stack: Stack, token: str, report_dir: Path) -> tuple
         "--report-dir",
         str(report_dir),
         env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+        # Schemathesis keeps a cache of past crashes in its working directory; in the report
+        # directory it neither litters the checkout nor makes one run depend on another.
+        cwd=report_dir,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
