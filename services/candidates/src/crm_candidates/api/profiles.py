@@ -158,7 +158,11 @@ async def put_skill_vocabulary(
     return _vocabulary_body(vocabulary)
 
 
-@settings_router.get("/skills/vocabulary/progress", response_model=SkillRenormalisationPublic)
+@settings_router.get(
+    "/skills/vocabulary/progress",
+    response_model=SkillRenormalisationPublic,
+    responses=problem_responses(404, s404="The vocabulary was never changed (`not-found`)."),
+)
 async def skill_renormalisation_progress(
     principal: CurrentPrincipal, request: Request
 ) -> SkillRenormalisationPublic:

@@ -163,7 +163,12 @@ async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> P
     "/candidates",
     status_code=201,
     response_model=CandidateUpserted,
-    responses={200: {"model": CandidateUpserted, "description": "The person was on file."}},
+    responses={
+        200: {"model": CandidateUpserted, "description": "The person was on file."},
+        **problem_responses(
+            409, s409="Another candidate holds one of these identifiers (`duplicate-candidate`)."
+        ),
+    },
 )
 async def create_candidate(
     body: CandidateCreate,
