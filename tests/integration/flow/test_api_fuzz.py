@@ -14,9 +14,11 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from helpers import eventually
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,26 @@ PHASES = os.environ.get("CRM_FUZZ_PHASES", "examples,fuzzing")
 SEED = int(os.environ.get("CRM_FUZZ_SEED", "20261202"))
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# One operation of each service: the gateway leaves out of its document a service whose own
+# document it could not fetch in time (a loaded machine), and caches only a complete one.
+EVERY_SERVICE = (
+    "/api/v1/candidates",
+    "/api/v1/templates",
+    "/api/v1/events",
+    "/api/v1/ats/connections",
+    "/api/v1/analytics/summary",
+)
+
+
+async def _complete_document(stack: Stack) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+
+    async def complete() -> bool:
+        document.update((await stack.gateway.get("/openapi.json")).json())
+        return all(path in document["paths"] for path in EVERY_SERVICE)
+
+    await eventually(complete, timeout=60, interval=1, message="the document lacks a service")
+    return document
 
 
 async def _run_schemathesis(stack: Stack, token: str, report_dir: Path) -> tuple[int, str]:
@@ -82,7 +104,8 @@ async def _run_schemathesis(stack: Stack, token: str, report_dir: Path) -> tuple
 async def test_every_gateway_operation_answers_as_documented(
     stack: Stack, token: str, tmp_path: Path
 ) -> None:
-    document = (await stack.gateway.get("/openapi.json")).json()
+    # Fetched complete, it is the gateway's cached document that Schemathesis then reads.
+    document = await _complete_document(stack)
     operations = sum(
         1 for item in document["paths"].values() for method in item if method in HTTP_METHODS
     )
