@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # teardown) ends the run with pytest's summary (SIGINT) instead of silently eating CI's budget.
 TEST_TIME_LIMIT ?= 40m
 
-.PHONY: help install run stop status test test-unit test-integration test-e2e test-faults test-soak lint contracts bench bench-small bench-server bench-sink
+.PHONY: help install run stop status test test-unit test-integration test-e2e test-faults test-soak lint fuzz-api contracts bench bench-small bench-server bench-sink
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-soak  the soak tier: the trace viewer after a 10,000-row import and the journey"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make contracts  regenerate docs/contracts from the event models"
+	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
 	@echo "make bench-server  build the Rust SecantusDB server the full benchmarks prefer"
 	@echo "make bench-sink    unpack Postfix's smtp-sink, the SMTP sink benchmark 5 prefers"
@@ -68,6 +69,16 @@ lint: install
 
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write
+
+# Schemathesis over every operation of the gateway, as a recruiter and as an admin, against the
+# tests' in-process stack: the CI test (tests/integration/flow/test_api_fuzz.py) made long, with
+# every generation phase. Output and JUnit reports per role in .run/fuzz-api; see docs/security.md.
+FUZZ_EXAMPLES ?= 20
+FUZZ_PHASES ?= examples,coverage,fuzzing
+fuzz-api: install
+	CRM_FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) CRM_FUZZ_PHASES=$(FUZZ_PHASES) \
+		CRM_FUZZ_REPORT_DIR=$(CURDIR)/.run/fuzz-api \
+		$(UV) run --frozen pytest tests/integration/flow/test_api_fuzz.py --timeout 7200 $(PYTEST_ARGS)
 
 # The Rust SecantusDB server for the full benchmarks (a long compile: WiredTiger and ~300 crates).
 # The crate declares rust-version 1.98; it builds and runs on this machine's 1.95 when told to

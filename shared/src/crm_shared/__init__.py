@@ -93,7 +93,12 @@ from crm_shared.directory import (
     ensure_directory_indexes,
     normalise_email,
 )
-from crm_shared.errors import PROBLEM_JSON, ProblemError, install_problem_handlers, problem_response
+from crm_shared.errors import (
+    ProblemError,
+    declare_dependency_problems,
+    install_problem_handlers,
+    problem_response,
+)
 from crm_shared.gdpr import (
     PersonalDataEraser,
     ensure_erasure_indexes,
@@ -123,6 +128,12 @@ from crm_shared.preconditions import (
     etag_for,
     required_version,
     stale_version,
+)
+from crm_shared.problem_docs import (
+    PROBLEM_JSON,
+    PROBLEM_SCHEMA,
+    problem_response_doc,
+    problem_responses,
 )
 from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.quotas import LimitOverrides, Limits, Quotas, quota_exceeded
@@ -177,6 +188,7 @@ __all__ = [
     "POOL_STAGE_CHANGED",
     "POOL_STAGE_RENAMED",
     "PROBLEM_JSON",
+    "PROBLEM_SCHEMA",
     "SEGMENT_ENTERED",
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
@@ -264,6 +276,7 @@ __all__ = [
     "create_service_app",
     "current_principal",
     "current_trace_context",
+    "declare_dependency_problems",
     "decode_cursor",
     "decode_event",
     "email_sha256",
@@ -289,6 +302,8 @@ __all__ = [
     "new_id",
     "normalise_email",
     "problem_response",
+    "problem_response_doc",
+    "problem_responses",
     "quota_exceeded",
     "readiness_checks",
     "reject_unknown_query_params",

@@ -15,7 +15,7 @@ import jwt
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared.errors import ProblemError
+from crm_shared.errors import ProblemError, declare_dependency_problems
 
 Role = Literal["admin", "recruiter", "coordinator", "viewer"]
 
@@ -110,6 +110,7 @@ def current_principal(request: Request) -> Principal:
         raise unauthorized("the token is invalid or expired") from None
 
 
+declare_dependency_problems(current_principal, 401)
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
@@ -123,4 +124,5 @@ def require_roles(*roles: Role) -> Any:
             )
         return principal
 
+    declare_dependency_problems(check, 403)
     return Depends(check)

@@ -35,7 +35,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from crm_shared.auth import InternalTokens
 from crm_shared.consumer import IdempotentConsumer
-from crm_shared.errors import install_problem_handlers, problem_response
+from crm_shared.errors import install_problem_docs, install_problem_handlers, problem_response
+from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
@@ -372,8 +373,10 @@ def create_service_app(
     app.state.platform = platform
     app.state.internal_tokens = platform.internal_tokens
     install_problem_handlers(app)
+    install_problem_docs(app)
     app.add_middleware(_HttpMetricsMiddleware, registry=platform.registry)
     app.add_middleware(PageSecurityHeaders)
+    app.add_middleware(RejectUnpairedSurrogates)
     metrics_on_app = public_metrics and platform.settings.metrics_port is None
     app.include_router(_probe_router(platform, metrics=metrics_on_app))
     if serve_openapi:

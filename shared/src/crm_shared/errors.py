@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-PROBLEM_JSON = "application/problem+json"
+from crm_shared.problem_docs import PROBLEM_JSON, document_problems
+
 PROBLEM_TYPE_PREFIX = "urn:recruitcrm:problem:"
 
 logger = logging.getLogger(__name__)
+# Dependencies whose refusal is a problem of a known status (the authentication and role
+# checks), registered where they are defined.
+_DEPENDENCY_PROBLEMS: dict[Callable[..., Any], tuple[int, ...]] = {}
 
 
 class ProblemError(Exception):
@@ -173,3 +179,61 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(PyMongoError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def declare_dependency_problems(dependency: Callable[..., Any], *statuses: int) -> None:
+    """Records that a FastAPI dependency refuses requests with problems of `statuses`."""
+    _DEPENDENCY_PROBLEMS[dependency] = statuses
+
+
+def _walk(dependant: Dependant) -> Iterable[Dependant]:
+    yield dependant
+    for dependency in dependant.dependencies:
+        yield from _walk(dependency)
+
+
+def derived_statuses(route: APIRoute | RouteContext) -> set[int]:
+    """The problem statuses a route answers because of how it is declared: its dependencies'
+    (authentication 401, roles 403), 404 for a path naming a resource, 412/428 for `If-Match`,
+    400 for a paging `cursor`, 422 for anything validated."""
+    statuses: set[int] = set()
+    for dependant in _walk(route.dependant):
+        if dependant.call is not None:
+            statuses.update(_DEPENDENCY_PROBLEMS.get(dependant.call, ()))
+        if dependant.path_params:
+            statuses.add(404)
+        if any(param.alias.lower() == "if-match" for param in dependant.header_params):
+            statuses.update((412, 428))
+        if any(param.alias == "cursor" for param in dependant.query_params):
+            statuses.add(400)  # `invalid-cursor`: a cursor this listing did not hand out
+        if (
+            dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+            or dependant.body_params
+        ):
+            statuses.add(422)
+    return statuses
+
+
+def install_problem_docs(app: FastAPI) -> None:
+    """Makes `app`'s OpenAPI document list the problems each of its operations answers."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        # An included router's routes are reached through their context (FastAPI 0.16x).
+        operations = {
+            (str(context.path_format), method.lower()): derived_statuses(context)
+            for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, APIRoute) and context.include_in_schema
+            for method in context.methods or ()
+        }
+        document_problems(document, operations)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from crm_shared.errors import ProblemError
+from crm_shared.errors import ProblemError, declare_dependency_problems
 
 
 def _field_names(field: Any) -> set[str]:
@@ -67,3 +67,6 @@ async def reject_unknown_query_params(request: Request) -> None:
             ]
         },
     )
+
+
+declare_dependency_problems(reject_unknown_query_params, 422)

@@ -152,3 +152,38 @@ async def test_only_admins_connect_an_ats(stack: Stack) -> None:
         headers=stack.as_(ACME_TOKEN),
     )
     assert_problem(response, 403)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # Each was a 500: the value reached MongoDB, whose BSON strings are UTF-8.
+        (
+            "/api/v1/segments",
+            b'{"name": "surrogate", "rule": {"all": '
+            b'[{"field": "tags", "op": "equals", "value": "x\\ud800"}]}}',
+        ),
+        (
+            "/api/v1/segments/preview",
+            b'{"rule": {"all": [{"field": "tags", "op": "equals", "value": "\\udfff"}]}}',
+        ),
+        (
+            "/api/v1/candidates",
+            b'{"first_name": "Ada", "last_name": "Lovelace", "emails": ["surrogate@example.org"], '
+            b'"custom_fields": {"k\\ud83d": "v"}}',
+        ),
+    ],
+    ids=["segment-rule", "segment-preview", "custom-field-key"],
+)
+async def test_an_unpaired_surrogate_in_a_json_body_is_a_422_not_a_500(
+    stack: Stack, path: str, body: bytes
+) -> None:
+    # Valid JSON, but not Unicode text (a lone UTF-16 surrogate): pydantic lets it through
+    # where a field has no constraints.
+    response = await stack.gateway.post(
+        path,
+        content=body,
+        headers=stack.as_(ACME_ADMIN_TOKEN) | {"content-type": "application/json"},
+    )
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "body"

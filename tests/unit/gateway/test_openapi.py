@@ -70,7 +70,8 @@ def test_forwarded_operations_document_the_gateways_own_problems() -> None:
     routes = {"candidates": Route("candidates", "candidates", "http://c")}
     merged = merge_documents(document({}, {}), services, routes, {})
     responses = merged["paths"]["/api/v1/candidates/{candidate_id}"]["get"]["responses"]
-    assert {"400", "502", "504"} <= set(responses)
+    assert {"400", "401", "403", "413", "429", "502", "504"} <= set(responses)
+    assert "unknown-tenant" in responses["403"]["description"]
     assert "never reached" in responses["502"]["description"]
     assert "may have taken effect" in responses["504"]["description"]
     problem_ref = responses["504"]["content"]["application/problem+json"]["schema"]["$ref"]
@@ -149,3 +150,33 @@ def test_every_forwarded_post_documents_the_idempotency_key() -> None:
     assert "409" not in get["responses"]
     public_post = merged["paths"]["/public/v1/events/{event_id}/registrations"]["post"]
     assert "parameters" not in public_post
+
+
+def test_a_services_own_reason_for_a_status_is_kept_beside_the_gateways() -> None:
+    forbidden = {"description": "Requires the admin role (`forbidden`).", "content": {}}
+    services = {
+        "candidates": document(
+            {"/candidates/{candidate_id}": {"delete": {"responses": {"403": forbidden}}}}, {}
+        )
+    }
+    routes = {"candidates": Route("candidates", "candidates", "http://c")}
+    merged = merge_documents(document({}, {}), services, routes, {})
+    responses = merged["paths"]["/api/v1/candidates/{candidate_id}"]["delete"]["responses"]
+    assert "admin role" in responses["403"]["description"]
+    assert "unknown-tenant" in responses["403"]["description"]
+
+
+def test_the_gateways_own_endpoints_document_its_problems() -> None:
+    gateway = document(
+        {
+            "/t/o/{token}": {"get": {"responses": {"200": {"description": "pixel"}}}},
+            "/api/v1/candidates/{candidate_id}/export": {"get": {"responses": {}}},
+        },
+        {},
+    )
+    merged = merge_documents(gateway, {}, {}, {})
+    pixel = merged["paths"]["/t/o/{token}"]["get"]["responses"]
+    assert {"200", "400", "413", "429", "502", "504"} <= set(pixel)
+    assert "401" not in pixel
+    export = merged["paths"]["/api/v1/candidates/{candidate_id}/export"]["get"]["responses"]
+    assert {"401", "403", "429"} <= set(export)

@@ -41,6 +41,7 @@ from crm_shared import (
     Session,
     in_transaction,
     normalise_email,
+    problem_responses,
     require_roles,
     utc_now,
 )
@@ -114,6 +115,7 @@ async def get_connection(connection_id: str, ats: AtsRepo, request: Request) -> 
     "/connections/{connection_id}/rotate-secret",
     response_model=ConnectionCreated,
     dependencies=[require_roles("admin")],
+    responses=problem_responses(409),
 )
 async def rotate_connection_secret(
     connection_id: str, body: SecretRotation, ats: AtsRepo, request: Request

@@ -51,6 +51,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     in_transaction,
+    problem_responses,
     quota_exceeded,
     required_version,
     stale_version,
@@ -248,7 +249,12 @@ async def get_broadcast(
     return await _public(broadcasts, broadcast)
 
 
-@router.put("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
+@router.put(
+    "/broadcasts/{broadcast_id}",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
+)
 async def replace_draft(
     broadcast_id: str,
     body: BroadcastCreate,
@@ -283,7 +289,12 @@ async def replace_draft(
     return await get_broadcast(broadcast_id, broadcasts, response)
 
 
-@router.delete("/broadcasts/{broadcast_id}", status_code=204, tags=["broadcasts"])
+@router.delete(
+    "/broadcasts/{broadcast_id}",
+    status_code=204,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
+)
 async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Response:
     """Deletes a draft. A broadcast that was sent is kept as the record of what went out: 409
     (cancel it to stop what has not gone yet)."""
@@ -299,12 +310,12 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     status_code=202,
     response_model=BroadcastPublic,
     tags=["broadcasts"],
-    responses={
-        429: {
-            "description": "The tenant has as many broadcasts preparing or sending as its quota "
-            "allows (`too-many-broadcasts`, with `limit`); send when one has finished."
-        }
-    },
+    responses=problem_responses(
+        409,
+        429,
+        s429="The tenant has as many broadcasts preparing or sending as its quota allows "
+        "(`too-many-broadcasts`, with `limit`); send when one has finished.",
+    ),
 )
 async def send_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
@@ -350,7 +361,10 @@ async def _check_concurrency(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/pause", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/pause",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def pause_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -373,7 +387,9 @@ async def pause_broadcast(
     "/broadcasts/{broadcast_id}/resume",
     response_model=BroadcastPublic,
     tags=["broadcasts"],
-    responses={429: {"description": "Over the tenant's concurrent-broadcast quota."}},
+    responses=problem_responses(
+        409, 429, s429="Over the tenant's concurrent-broadcast quota (`too-many-broadcasts`)."
+    ),
 )
 async def resume_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
@@ -415,7 +431,10 @@ async def resume_broadcast(
 
 
 @router.post(
-    "/broadcasts/{broadcast_id}/cancel", response_model=BroadcastPublic, tags=["broadcasts"]
+    "/broadcasts/{broadcast_id}/cancel",
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+    responses=problem_responses(409),
 )
 async def cancel_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
@@ -459,7 +478,13 @@ def _check_block(body: BlockCreate | BlockUpdate) -> None:
         ) from None
 
 
-@router.post("/blocks", status_code=201, response_model=BlockPublic, tags=["templates"])
+@router.post(
+    "/blocks",
+    status_code=201,
+    response_model=BlockPublic,
+    tags=["templates"],
+    responses=problem_responses(409),
+)
 async def create_block(
     body: BlockCreate,
     principal: CurrentPrincipal,
@@ -490,7 +515,9 @@ async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
     return _block_public(block)
 
 
-@router.delete("/blocks/{key}", status_code=204, tags=["templates"])
+@router.delete(
+    "/blocks/{key}", status_code=204, tags=["templates"], responses=problem_responses(409)
+)
 async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -> Response:
     """Deletes a block no template (not archived) includes; a 409 names those that do. Mail
     already rendered with it is unchanged."""

@@ -63,7 +63,16 @@ async def list_suppressions(
 
 
 @router.post(
-    "/suppressions", status_code=201, response_model=SuppressionPublic, tags=["governance"]
+    "/suppressions",
+    status_code=201,
+    response_model=SuppressionPublic,
+    tags=["governance"],
+    responses={
+        200: {
+            "model": SuppressionPublic,
+            "description": "The address was suppressed already: the existing entry.",
+        }
+    },
 )
 async def add_suppression(
     body: SuppressionCreate,

@@ -76,6 +76,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     in_transaction,
+    problem_responses,
     required_version,
     stale_version,
 )
@@ -160,7 +161,12 @@ async def get_template(
     return TemplatePublic.model_validate(template.model_dump())
 
 
-@router.put("/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
+@router.put(
+    "/templates/{template_id}",
+    response_model=TemplatePublic,
+    tags=["templates"],
+    responses=problem_responses(409),
+)
 async def replace_template(
     template_id: str,
     body: TemplateCreate,
@@ -193,7 +199,12 @@ async def replace_template(
     return TemplatePublic.model_validate(updated.model_dump())
 
 
-@router.delete("/templates/{template_id}", status_code=204, tags=["templates"])
+@router.delete(
+    "/templates/{template_id}",
+    status_code=204,
+    tags=["templates"],
+    responses=problem_responses(409),
+)
 async def delete_template(
     template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, request: Request
 ) -> Response:
@@ -362,7 +373,12 @@ async def _sequence(sequences: SequenceRepository, sequence_id: str) -> Sequence
     return sequence
 
 
-@router.patch("/sequences/{sequence_id}", response_model=SequencePublic, tags=["sequences"])
+@router.patch(
+    "/sequences/{sequence_id}",
+    response_model=SequencePublic,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
 async def edit_sequence_route(
     sequence_id: str,
     body: SequenceUpdate,
@@ -433,7 +449,12 @@ async def _change_status(
     return await _sequence(sequences, sequence_id)
 
 
-@router.post("/sequences/{sequence_id}/pause", response_model=SequencePublic, tags=["sequences"])
+@router.post(
+    "/sequences/{sequence_id}/pause",
+    response_model=SequencePublic,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
 async def pause_sequence(
     sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
 ) -> SequencePublic:
@@ -443,7 +464,12 @@ async def pause_sequence(
     return SequencePublic.model_validate(paused.model_dump())
 
 
-@router.post("/sequences/{sequence_id}/resume", response_model=SequencePublic, tags=["sequences"])
+@router.post(
+    "/sequences/{sequence_id}/resume",
+    response_model=SequencePublic,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
 async def resume_sequence(
     sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
 ) -> SequencePublic:
@@ -455,7 +481,12 @@ async def resume_sequence(
     return SequencePublic.model_validate(resumed.model_dump())
 
 
-@router.delete("/sequences/{sequence_id}", status_code=204, tags=["sequences"])
+@router.delete(
+    "/sequences/{sequence_id}",
+    status_code=204,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
 async def archive_sequence(
     sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
 ) -> Response:
@@ -505,6 +536,7 @@ async def sequence_enrolment_states(
     "/sequences/{sequence_id}/enrolments/{candidate_id}/retry",
     response_model=EnrolmentPublic,
     tags=["sequences"],
+    responses=problem_responses(409),
 )
 async def retry_enrolment(
     sequence_id: str,
@@ -531,7 +563,10 @@ async def retry_enrolment(
 
 
 @router.post(
-    "/sequences/{sequence_id}/enrolments", response_model=EnrolmentOutcome, tags=["sequences"]
+    "/sequences/{sequence_id}/enrolments",
+    response_model=EnrolmentOutcome,
+    tags=["sequences"],
+    responses=problem_responses(409),
 )
 async def enrol_candidates(
     sequence_id: str,

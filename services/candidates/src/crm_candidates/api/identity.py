@@ -17,7 +17,12 @@ from crm_candidates.domain.merging import MergeChoiceError, check_choices
 from crm_candidates.domain.models import Candidate, Merge
 from crm_candidates.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.repository import CandidatesRepo, IdentityTakenError, MergesRepo
-from crm_shared import CurrentPrincipal, ProblemError, reject_unknown_query_params
+from crm_shared import (
+    CurrentPrincipal,
+    ProblemError,
+    problem_responses,
+    reject_unknown_query_params,
+)
 
 merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
 duplicates_router = APIRouter(tags=["identity"])
@@ -82,7 +87,14 @@ def _merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
     return MergeWriter(writer, merges)
 
 
-@merges_router.post("", status_code=201, response_model=MergePublic)
+@merges_router.post(
+    "",
+    status_code=201,
+    response_model=MergePublic,
+    responses=problem_responses(
+        404, 409, s404="A candidate the body names does not exist (`not-found`)."
+    ),
+)
 async def merge_candidates(
     body: MergeCreate,
     principal: CurrentPrincipal,
@@ -134,7 +146,9 @@ async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
     return _merge_public(merge)
 
 
-@merges_router.post("/{merge_id}/undo", response_model=MergePublic)
+@merges_router.post(
+    "/{merge_id}/undo", response_model=MergePublic, responses=problem_responses(409)
+)
 async def undo_merge(
     merge_id: str, principal: CurrentPrincipal, writer: Writer, merges: MergesRepo
 ) -> MergePublic:

@@ -76,6 +76,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
+    problem_responses,
     reject_unknown_query_params,
     require_roles,
     required_version,
@@ -164,7 +165,11 @@ async def put_skill_vocabulary(
     return _vocabulary_body(vocabulary)
 
 
-@settings_router.get("/skills/vocabulary/progress", response_model=SkillRenormalisationPublic)
+@settings_router.get(
+    "/skills/vocabulary/progress",
+    response_model=SkillRenormalisationPublic,
+    responses=problem_responses(404, s404="The vocabulary was never changed (`not-found`)."),
+)
 async def skill_renormalisation_progress(
     principal: CurrentPrincipal, request: Request
 ) -> SkillRenormalisationPublic:
@@ -182,7 +187,11 @@ def _custom_field_public(definition: CustomFieldDefinition) -> CustomFieldPublic
 
 
 @settings_router.post(
-    "/custom-fields", status_code=201, response_model=CustomFieldPublic, dependencies=CONFIGURES
+    "/custom-fields",
+    status_code=201,
+    response_model=CustomFieldPublic,
+    dependencies=CONFIGURES,
+    responses=problem_responses(409),
 )
 async def create_custom_field(
     body: CustomFieldCreate,
@@ -255,7 +264,12 @@ async def update_custom_field(
     return _custom_field_public(edited)
 
 
-@settings_router.delete("/custom-fields/{key}", status_code=204, dependencies=CONFIGURES)
+@settings_router.delete(
+    "/custom-fields/{key}",
+    status_code=204,
+    dependencies=CONFIGURES,
+    responses=problem_responses(409),
+)
 async def delete_custom_field(
     key: str, profile_rules: ProfileRulesRepo, segments: SegmentsRepo
 ) -> Response:
@@ -393,7 +407,13 @@ def _member_public(membership: PoolMembership) -> PoolMemberPublic:
     return PoolMemberPublic.model_validate(membership.model_dump())
 
 
-@pools_router.post("", status_code=201, response_model=PoolPublic, dependencies=CONFIGURES)
+@pools_router.post(
+    "",
+    status_code=201,
+    response_model=PoolPublic,
+    dependencies=CONFIGURES,
+    responses=problem_responses(409),
+)
 async def create_pool(
     body: PoolCreate,
     principal: CurrentPrincipal,
@@ -431,7 +451,12 @@ def _distinct_stages(stages: list[str]) -> list[str]:
     return cleaned
 
 
-@pools_router.patch("/{pool_id}", response_model=PoolPublic, dependencies=CONFIGURES)
+@pools_router.patch(
+    "/{pool_id}",
+    response_model=PoolPublic,
+    dependencies=CONFIGURES,
+    responses=problem_responses(409),
+)
 async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
     """Renames a pool, changes its owners, or reorders and extends its stages.
 
@@ -467,7 +492,10 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
 
 
 @pools_router.delete(
-    "/{pool_id}/stages/{stage}", response_model=PoolPublic, dependencies=CONFIGURES
+    "/{pool_id}/stages/{stage}",
+    response_model=PoolPublic,
+    dependencies=CONFIGURES,
+    responses=problem_responses(409),
 )
 async def delete_pool_stage(
     pool_id: str,
@@ -552,7 +580,11 @@ async def get_pool(pool_id: str, pools: PoolsRepo, response: Response) -> PoolPu
 
 
 @pools_router.post(
-    "/{pool_id}/members", status_code=201, response_model=PoolMemberPublic, dependencies=WRITES
+    "/{pool_id}/members",
+    status_code=201,
+    response_model=PoolMemberPublic,
+    dependencies=WRITES,
+    responses=problem_responses(409),
 )
 async def add_pool_member(
     pool_id: str,
@@ -636,6 +668,7 @@ async def get_pool_member(pool_id: str, candidate_id: str, pools: PoolsRepo) -> 
     "/{pool_id}/members/{candidate_id}/stage",
     response_model=PoolMemberPublic,
     dependencies=WRITES,
+    responses=problem_responses(409),
 )
 async def move_pool_member(
     pool_id: str,

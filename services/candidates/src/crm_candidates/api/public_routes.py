@@ -51,6 +51,7 @@ from crm_shared import (
     ProblemError,
     SignedLinks,
     is_erased,
+    problem_responses,
     utc_now,
 )
 
@@ -183,7 +184,9 @@ async def community_signup(
 _CONFIRM_FORM = "<form method='post'><button type='submit'>Confirm</button></form>"
 
 
-@public_router.get("/community/confirm/{token}", response_class=HTMLResponse)
+@public_router.get(
+    "/community/confirm/{token}", response_class=HTMLResponse, responses=problem_responses(410)
+)
 async def confirmation_page(token: str, request: Request) -> Response:
     """The page a confirmation link opens: one button confirms. Opening the link alone grants
     nothing, so a mail scanner that follows links cannot confirm on the person's behalf."""
@@ -217,7 +220,11 @@ def _confirmed(request: Request, status: str, purposes: list[ConsentPurpose]) ->
     return _json(result.model_dump(mode="json"))
 
 
-@public_router.post("/community/confirm/{token}", response_model=ConfirmationResult)
+@public_router.post(
+    "/community/confirm/{token}",
+    response_model=ConfirmationResult,
+    responses=problem_responses(410),
+)
 async def confirm(token: str, request: Request) -> Response:
     """Confirms what the link names. A sign-up's link creates the candidate (or links the
     address's candidate) and grants the community consents; a re-permission link grants the
@@ -269,7 +276,9 @@ def _preferences_public(candidate: Candidate, preferences: Preferences) -> Prefe
     )
 
 
-@public_router.get("/preferences/{token}", response_model=PreferencesPublic)
+@public_router.get(
+    "/preferences/{token}", response_model=PreferencesPublic, responses=problem_responses(410)
+)
 async def get_preferences(token: str, request: Request) -> Response:
     """The preference centre: subscription, topics and frequency (JSON, or a form for
     browsers)."""
@@ -310,7 +319,9 @@ async def _preferences_update(request: Request) -> PreferencesUpdate:
         ) from None
 
 
-@public_router.post("/preferences/{token}", response_model=PreferencesPublic)
+@public_router.post(
+    "/preferences/{token}", response_model=PreferencesPublic, responses=problem_responses(410)
+)
 async def update_preferences(token: str, request: Request) -> Response:
     """Changes topics, frequency or the marketing subscription; unsubscribing withdraws
     marketing consent (`consent.changed` with the link's message id, `candidate.updated`)."""
@@ -336,7 +347,9 @@ async def update_preferences(token: str, request: Request) -> Response:
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
-@public_router.post("/unsubscribe/{token}", response_model=UnsubscribeResult)
+@public_router.post(
+    "/unsubscribe/{token}", response_model=UnsubscribeResult, responses=problem_responses(410)
+)
 async def unsubscribe(token: str, request: Request) -> Response:
     """One-click unsubscribe (RFC 8058 `List-Unsubscribe-Post`): withdraws marketing consent.
     The body (`List-Unsubscribe=One-Click`) carries nothing else and is not needed."""

@@ -67,6 +67,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     new_id,
+    problem_responses,
     reject_unknown_query_params,
     utc_now,
 )
@@ -162,7 +163,12 @@ async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> P
     "/candidates",
     status_code=201,
     response_model=CandidateUpserted,
-    responses={200: {"model": CandidateUpserted, "description": "The person was on file."}},
+    responses={
+        200: {"model": CandidateUpserted, "description": "The person was on file."},
+        **problem_responses(
+            409, s409="Another candidate holds one of these identifiers (`duplicate-candidate`)."
+        ),
+    },
 )
 async def create_candidate(
     body: CandidateCreate,
@@ -233,7 +239,9 @@ NULLABLE_FIELDS = frozenset(
 )
 
 
-@router.patch("/candidates/{candidate_id}", response_model=CandidatePublic)
+@router.patch(
+    "/candidates/{candidate_id}", response_model=CandidatePublic, responses=problem_responses(409)
+)
 async def update_candidate(
     candidate_id: str, body: CandidateUpdate, writer: Writer, profile_rules: ProfileRulesRepo
 ) -> CandidatePublic:
@@ -554,7 +562,7 @@ async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
     return [await _segment_public(segment, segments) for segment in await segments.all()]
 
 
-@segments_router.delete("/{segment_id}", status_code=204)
+@segments_router.delete("/{segment_id}", status_code=204, responses=problem_responses(409))
 async def delete_segment(
     segment_id: str, segments: SegmentsRepo, principal: CurrentPrincipal, request: Request
 ) -> Response:

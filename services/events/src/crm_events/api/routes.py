@@ -40,6 +40,7 @@ from crm_shared import (
     etag_for,
     in_transaction,
     normalise_email,
+    problem_responses,
     require_roles,
     required_version,
     stale_version,
@@ -105,7 +106,12 @@ def _refused(error: EventChangeRefused) -> ProblemError:
     return ProblemError(409, str(error), problem_type="conflict")
 
 
-@router.patch("/{event_id}", response_model=EventPublic, dependencies=[EVENT_STAFF])
+@router.patch(
+    "/{event_id}",
+    response_model=EventPublic,
+    dependencies=[EVENT_STAFF],
+    responses=problem_responses(409),
+)
 async def update_event(
     event_id: str,
     body: EventUpdate,
@@ -143,7 +149,12 @@ async def update_event(
     return await get_event(event_id, events, response)
 
 
-@router.post("/{event_id}/cancel", response_model=EventPublic, dependencies=[EVENT_STAFF])
+@router.post(
+    "/{event_id}/cancel",
+    response_model=EventPublic,
+    dependencies=[EVENT_STAFF],
+    responses=problem_responses(409),
+)
 async def cancel_event(
     event_id: str, body: EventCancellation, events: EventsRepo, response: Response
 ) -> EventPublic:
@@ -155,7 +166,9 @@ async def cancel_event(
     return await get_event(event_id, events, response)
 
 
-@router.delete("/{event_id}", status_code=204, dependencies=[EVENT_STAFF])
+@router.delete(
+    "/{event_id}", status_code=204, dependencies=[EVENT_STAFF], responses=problem_responses(409)
+)
 async def remove_event(event_id: str, events: EventsRepo, request: Request) -> Response:
     """Deletes an event nobody registered for (a mistake, a duplicate); one with registrations
     is a 409: cancel it instead, which keeps who registered and attended."""
@@ -221,6 +234,13 @@ async def check_in(
     status_code=201,
     response_model=RegistrationDetail,
     dependencies=[EVENT_STAFF],
+    responses={
+        200: {
+            "model": RegistrationDetail,
+            "description": "The person had registered: now checked in.",
+        },
+        **problem_responses(409),
+    },
 )
 async def walk_in(
     event_id: str, body: WalkInCreate, events: EventsRepo, request: Request, response: Response
@@ -288,7 +308,18 @@ def _cancelled(event: RecruitingEvent) -> ProblemError:
     )
 
 
-@public_router.post("/{event_id}/registrations", status_code=201, response_model=RegistrationPublic)
+@public_router.post(
+    "/{event_id}/registrations",
+    status_code=201,
+    response_model=RegistrationPublic,
+    responses={
+        200: {
+            "model": RegistrationPublic,
+            "description": "The address was registered already: its registration.",
+        },
+        **problem_responses(409),
+    },
+)
 async def register(
     event_id: str, body: RegistrationCreate, request: Request, response: Response
 ) -> RegistrationPublic:

@@ -41,6 +41,7 @@ from crm_shared import (
     Principal,
     ProblemError,
     bearer_token,
+    declare_dependency_problems,
     unauthorized,
 )
 
@@ -205,6 +206,8 @@ def authenticated_principal(request: Request, state: State) -> Principal:
     return principal
 
 
+declare_dependency_problems(limit_public_caller, 429)
+declare_dependency_problems(authenticated_principal, 401, 403, 429)
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 
 

@@ -23,7 +23,7 @@ from crm_gateway.api.proxy import (
 from crm_gateway.captcha import CaptchaUnavailable
 from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
-from crm_shared import Principal, ProblemError
+from crm_shared import Principal, ProblemError, problem_responses
 
 router = APIRouter(dependencies=[Depends(limit_public_caller)], tags=["public"])
 
@@ -231,6 +231,7 @@ async def _inbound_mail(
 @router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/bounces",
     summary="Bounce report (RFC 3464 delivery status notification)",
+    responses=problem_responses(422, s422="The body is not a delivery status notification."),
 )
 async def mail_bounce_report(token: str, request: Request, state: State) -> Response:
     """A raw DSN as the mail server returned it; the token is the tenant's inbound credential."""
@@ -240,6 +241,7 @@ async def mail_bounce_report(token: str, request: Request, state: State) -> Resp
 @router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/postmark/bounces",
     summary="Postmark bounce webhook",
+    responses=problem_responses(422, s422="The body is not a Postmark bounce."),
 )
 async def postmark_bounce_webhook(token: str, request: Request, state: State) -> Response:
     """Postmark's bounce webhook for the tenant named by the token."""
@@ -249,6 +251,7 @@ async def postmark_bounce_webhook(token: str, request: Request, state: State) ->
 @router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/postmark/inbound",
     summary="Postmark inbound webhook (replies)",
+    responses=problem_responses(422, s422="The body is not a Postmark inbound message."),
 )
 async def postmark_inbound_webhook(token: str, request: Request, state: State) -> Response:
     """Postmark's inbound webhook: replies to the tenant's messages."""
@@ -258,6 +261,14 @@ async def postmark_inbound_webhook(token: str, request: Request, state: State) -
 @router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/ses",
     summary="Amazon SES notifications (SNS subscription)",
+    responses=problem_responses(
+        403,
+        422,
+        502,
+        s403="SNS's signature does not verify (`webhook-rejected`).",
+        s422="The body is not an SNS message.",
+        s502="SNS could not be reached to confirm the subscription.",
+    ),
 )
 async def ses_notification(token: str, request: Request, state: State) -> Response:
     """Amazon SES bounce and complaint notifications from an SNS HTTPS subscription; campaigns

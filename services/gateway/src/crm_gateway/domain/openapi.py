@@ -6,31 +6,28 @@ import copy
 from typing import Any
 
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX, Route, route_for
+from crm_shared.problem_docs import PROBLEM_SCHEMAS, problem_response_doc
 
 BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
 SCHEMA_REF_PREFIX = "#/components/schemas/"
-PROBLEM_SCHEMA = "GatewayProblem"
-_PROBLEM_CONTENT = {
-    "application/problem+json": {"schema": {"$ref": SCHEMA_REF_PREFIX + PROBLEM_SCHEMA}}
-}
-# What the gateway itself may answer for any operation it forwards.
+# What the gateway itself may answer for any operation it forwards or serves.
 GATEWAY_RESPONSES = {
-    "400": {
-        "description": "The request path is not valid (`invalid-path`): a dot segment, an "
-        "encoded slash, `?` or `#`, or a control character.",
-        "content": _PROBLEM_CONTENT,
-    },
-    "502": {
-        "description": "The service is unavailable (`upstream-unavailable`): the request never "
-        "reached it, so it is safe to repeat.",
-        "content": _PROBLEM_CONTENT,
-    },
-    "504": {
-        "description": "The service did not answer in time (`upstream-timeout`) or dropped the "
-        "connection (`upstream-no-response`): the request may have taken effect; check before "
-        "repeating it.",
-        "content": _PROBLEM_CONTENT,
-    },
+    "400": problem_response_doc(
+        400,
+        "The request path is not valid (`invalid-path`): a dot segment, an encoded slash, `?` "
+        "or `#`, or a control character.",
+    ),
+    "502": problem_response_doc(
+        502,
+        "The service is unavailable (`upstream-unavailable`): the request never reached it, so "
+        "it is safe to repeat.",
+    ),
+    "504": problem_response_doc(
+        504,
+        "The service did not answer in time (`upstream-timeout`) or dropped the connection "
+        "(`upstream-no-response`): the request may have taken effect; check before repeating "
+        "it.",
+    ),
 }
 # Every authenticated POST takes an idempotency key (api/idempotency.py).
 IDEMPOTENCY_KEY_PARAMETER = {
@@ -41,9 +38,10 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "sent again with the same key, method, path and body (JSON compared by content) within 24 "
     "hours, it is not run again and the first response is replayed (status, `Location`, "
     "`ETag`, body) with `Idempotent-Replayed: true`. Keys belong to the calling user of the "
-    "tenant. A 5xx, 408, 409 or 429 is not stored: the same key may be used to retry; after a "
-    "504 that retry runs again (see docs/reliability.md). 1-255 printable ASCII characters, "
-    "bare or as a quoted string.",
+    "tenant. A 5xx, 408, 409 or 429 is not stored: the same key may be used to retry. After a "
+    "504 the gateway keeps waiting for the service, so a repeat gets a 409 and then the first "
+    "response (see docs/reliability.md). 1-255 printable ASCII characters, bare or as a quoted "
+    "string.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 IDEMPOTENT_REPLAYED_HEADER = {
@@ -54,58 +52,65 @@ IDEMPOTENT_REPLAYED_HEADER = {
     }
 }
 IDEMPOTENCY_RESPONSES = {
-    "400": {
-        "description": "Or: the `Idempotency-Key` is empty, longer than 255 characters, not "
+    "400": problem_response_doc(
+        400,
+        "Or: the `Idempotency-Key` is empty, longer than 255 characters, not "
         "printable ASCII or sent twice (`invalid-idempotency-key`).",
-        "content": _PROBLEM_CONTENT,
-    },
-    "409": {
-        "description": "A request with this `Idempotency-Key` is still being processed "
+    ),
+    "409": problem_response_doc(
+        409,
+        "A request with this `Idempotency-Key` is still being processed "
         "(`idempotency-key-in-use`): it is not run twice. Repeat it after `Retry-After` seconds "
         "to get its response.",
-        "content": _PROBLEM_CONTENT,
-    },
-    "422": {
-        "description": "The `Idempotency-Key` was used for a different request, another path "
+    ),
+    "422": problem_response_doc(
+        422,
+        "The `Idempotency-Key` was used for a different request, another path "
         "or body (`idempotency-key-reused`); use a new key for a new request.",
-        "content": _PROBLEM_CONTENT,
-    },
-    "503": {
-        "description": "Idempotency keys cannot be checked right now "
+    ),
+    "503": problem_response_doc(
+        503,
+        "Idempotency keys cannot be checked right now "
         "(`idempotency-unavailable`); the request was not sent, repeat it.",
-        "content": _PROBLEM_CONTENT,
-    },
+    ),
 }
-# What the gateway itself may answer on its public (no login) endpoints, on top of the above.
+# What the gateway itself may answer for an authenticated `/api/v1` operation, on top.
+API_RESPONSES = {
+    "401": problem_response_doc(
+        401, "No bearer token, or one the gateway does not accept (`unauthorized`)."
+    ),
+    "403": problem_response_doc(
+        403, "The token's tenant is unknown or not active (`unknown-tenant`)."
+    ),
+    "413": problem_response_doc(
+        413, "The request body exceeds the gateway's limit (`payload-too-large`)."
+    ),
+    "429": problem_response_doc(
+        429,
+        "The tenant sends too many requests (`rate-limited`); `Retry-After` says when to try "
+        "again.",
+    ),
+}
+# What the gateway itself may answer on its public (no login) endpoints, on top.
 PUBLIC_RESPONSES = {
-    "429": {
-        "description": "Too many requests (`rate-limited`) from this client address (the "
-        "public limit; for sign-ups also a sign-up limit per address and per community); "
-        "`Retry-After` says when to try again.",
-        "content": _PROBLEM_CONTENT,
-    },
+    "413": problem_response_doc(
+        413, "The request body exceeds the gateway's limit (`payload-too-large`)."
+    ),
+    "429": problem_response_doc(
+        429,
+        "Too many requests (`rate-limited`) from this client address (the public limit; for "
+        "sign-ups also a sign-up limit per address and per community); `Retry-After` says when "
+        "to try again.",
+    ),
 }
 # The sign-up's CAPTCHA, when one is configured.
 SIGNUP_RESPONSES = {
-    "503": {
-        "description": "The CAPTCHA could not be checked (`captcha-unavailable`); try again.",
-        "content": _PROBLEM_CONTENT,
-    },
+    "404": problem_response_doc(404, "No talent community has this key (`not-found`)."),
+    "503": problem_response_doc(
+        503, "The CAPTCHA could not be checked (`captcha-unavailable`); try again."
+    ),
 }
 SIGNUP_PATH = "/public/community/signups"
-_PROBLEM_JSON_SCHEMA = {
-    "title": PROBLEM_SCHEMA,
-    "description": "An RFC 9457 problem document.",
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "description": "`urn:recruitcrm:problem:<name>`"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string", "description": "The public path that was called."},
-    },
-    "required": ["type", "title", "status", "detail", "instance"],
-}
 
 
 def _with_renamed_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -133,7 +138,14 @@ def _with_gateway_responses(
         if isinstance(operation, dict):
             responses = operation.setdefault("responses", {})
             for status, response in (GATEWAY_RESPONSES | (extra or {})).items():
-                responses.setdefault(status, copy.deepcopy(response))
+                documented = responses.get(status)
+                if documented is None:
+                    responses[status] = copy.deepcopy(response)
+                elif response["description"] not in documented.get("description", ""):
+                    # The service's reason and the gateway's: the caller may meet either.
+                    documented["description"] = (
+                        f"{documented.get('description', '')} Or: {response['description']}"
+                    ).strip()
     return item
 
 
@@ -158,7 +170,7 @@ def _with_idempotency_key(item: dict[str, Any]) -> dict[str, Any]:
             )
             own.setdefault("content", {}).setdefault(
                 "application/problem+json",
-                copy.deepcopy(_PROBLEM_CONTENT["application/problem+json"]),
+                copy.deepcopy(gateway_response["content"]["application/problem+json"]),
             )
     return item
 
@@ -174,12 +186,14 @@ def merge_documents(
     `public_paths` maps a service path (e.g. `/public/events/{event_id}/registrations`) to the
     (service, public path) it is published under.
     """
-    merged = copy.deepcopy(gateway)  # the gateway's own paths: the tracking endpoints
-    merged.setdefault("paths", {})
+    merged = copy.deepcopy(gateway)  # the gateway's own paths: tracking, inbound mail, export
+    for path, item in merged.setdefault("paths", {}).items():
+        own = API_RESPONSES if path.startswith(PUBLIC_API_PREFIX + "/") else PUBLIC_RESPONSES
+        _with_gateway_responses(item, own)
     components = merged.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components.setdefault("securitySchemes", {}).update(BEARER_SCHEME)
-    schemas[PROBLEM_SCHEMA] = _PROBLEM_JSON_SCHEMA
+    schemas.update(copy.deepcopy(PROBLEM_SCHEMAS))
     for service, original in sorted(services.items()):
         service_schemas = original.get("components", {}).get("schemas", {})
         # Two services may define different schemas under one name: keep both, apart.
@@ -198,7 +212,7 @@ def merge_documents(
                     if isinstance(operation, dict):
                         operation["security"] = [{"bearerAuth": []}]
                 merged["paths"][PUBLIC_API_PREFIX + path] = _with_idempotency_key(
-                    _with_gateway_responses(item)
+                    _with_gateway_responses(item, API_RESPONSES)
                 )
             elif public_paths.get(path, ("", ""))[0] == service:
                 extra = PUBLIC_RESPONSES | (SIGNUP_RESPONSES if path == SIGNUP_PATH else {})
