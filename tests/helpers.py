@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +19,10 @@ from pydantic import BaseModel
 
 from crm_shared import EventEnvelope, TopicSpec
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
+
+# A stack's app stops in seconds (its relay and Kafka clients have an 8 s grace); past this its
+# shutdown hangs, and the test session must go on.
+STOP_TIMEOUT_SECONDS = 60.0
 
 
 def unique(prefix: str) -> str:
@@ -56,6 +63,8 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
             log_level="warning",
             lifespan="on",
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            # Requests still running at shutdown are cut after this, as in a deployment.
+            timeout_graceful_shutdown=10,
             # As every deployment runs it: the gateway decides whom X-Forwarded-For is from.
             proxy_headers=False,
         )
@@ -72,7 +81,29 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        await _stopped(server, task, port)
+
+
+async def _stopped(server: uvicorn.Server, task: asyncio.Task[None], port: int) -> None:
+    """Waits for the server's shutdown; one that hangs is cut short and reported (a warning with
+    every pending task's stack) instead of hanging the test session."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_SECONDS)
+        return
+    except TimeoutError:
+        pending = io.StringIO()
+        for other in asyncio.all_tasks():
+            if not other.done():
+                other.print_stack(limit=12, file=pending)
+        warnings.warn(
+            f"the app on port {port} did not stop within {STOP_TIMEOUT_SECONDS} s; "
+            f"pending tasks:\n{pending.getvalue()}",
+            stacklevel=2,
+        )
+    server.force_exit = True
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(task, 10)
 
 
 async def read_events(
