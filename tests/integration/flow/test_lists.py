@@ -45,7 +45,8 @@ async def projected_members(
 
     async def projected() -> bool:
         found = await campaigns_db["list_members"].distinct(
-            "candidate_id", {"tenant_id": tenant_id, "list_id": list_id}
+            "candidate_id",
+            {"tenant_id": tenant_id, "list_id": list_id, "member": {"$ne": False}},
         )
         return set(found) == expected
 

@@ -222,14 +222,22 @@ def build_router(consumer: IdempotentConsumer, database: Database) -> KafkaRoute
         added: ListMemberAdded = envelope.data
         if await is_erased(database, envelope.tenant_id, added.candidate_id, session=session):
             return  # added just before the person was erased: nobody to send to
-        await StoredListRepository(database, envelope.tenant_id).add(
-            added.list_id, added.candidate_id, session=session
+        await StoredListRepository(database, envelope.tenant_id).record(
+            added.list_id,
+            added.candidate_id,
+            member=True,
+            changed_at=added.changed_at,
+            session=session,
         )
 
     async def on_list_member_removed(envelope: EventEnvelope[Any], session: Session) -> None:
         removed: ListMemberRemoved = envelope.data
-        await StoredListRepository(database, envelope.tenant_id).remove(
-            removed.list_id, removed.candidate_id, session=session
+        await StoredListRepository(database, envelope.tenant_id).record(
+            removed.list_id,
+            removed.candidate_id,
+            member=False,
+            changed_at=removed.changed_at,
+            session=session,
         )
 
     async def on_list_archived(envelope: EventEnvelope[Any], session: Session) -> None:

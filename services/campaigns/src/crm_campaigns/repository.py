@@ -1015,22 +1015,43 @@ class StoredListRepository:
         self._members = TenantScopedCollection(database[LIST_MEMBERS], tenant_id)
         self._archived = TenantScopedCollection(database[ARCHIVED_LISTS], tenant_id)
 
-    async def add(self, list_id: str, candidate_id: str, *, session: Session) -> None:
+    async def record(
+        self,
+        list_id: str,
+        candidate_id: str,
+        *,
+        member: bool,
+        changed_at: datetime,
+        session: Session,
+    ) -> None:
+        """Records an addition (`member`) or a removal made at `changed_at`, unless a later
+        change of the same membership is recorded already.
+
+        Additions and removals arrive on two topics, so a removal may be consumed before the
+        addition it undoes; comparing their times keeps the latest, and a removal is kept (as
+        `member: false`) for that comparison."""
+        key = {"list_id": list_id, "candidate_id": candidate_id}
+        # MongoDB keeps milliseconds: compare at that precision.
+        at = changed_at.replace(microsecond=changed_at.microsecond // 1000 * 1000)
+        current = await self._members.find_one(key, session=session)
+        if current is not None and current.get("changed_at") is not None:
+            recorded = current["changed_at"]
+            if recorded.tzinfo is None:
+                recorded = recorded.replace(tzinfo=at.tzinfo)
+            if recorded >= at:
+                return
         await self._members.update_one(
-            {"list_id": list_id, "candidate_id": candidate_id},
-            {"$setOnInsert": {"added_at": utc_now()}},
+            key,
+            {"$set": {"member": member, "changed_at": at}, "$setOnInsert": {"added_at": utc_now()}},
             upsert=True,
             session=session,
         )
 
-    async def remove(self, list_id: str, candidate_id: str, *, session: Session) -> None:
-        await self._members.delete_one(
-            {"list_id": list_id, "candidate_id": candidate_id}, session=session
-        )
-
     async def member_ids(self, list_id: str) -> list[str]:
         """The candidate ids on the list now (a broadcast's audience snapshot)."""
-        documents = await self._members.find({"list_id": list_id}, projection={"candidate_id": 1})
+        documents = await self._members.find(
+            {"list_id": list_id, "member": {"$ne": False}}, projection={"candidate_id": 1}
+        )
         return [document["candidate_id"] for document in documents]
 
     async def archive(self, list_id: str, archived_at: datetime, *, session: Session) -> None:
