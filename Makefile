@@ -15,7 +15,7 @@ help:
 	@echo "make status     show what runs and how much memory it takes"
 	@echo "make test       install and run every test tier (unit, integration, e2e)"
 	@echo "make test-faults  kill and restart services, the relay, the broker, the database under load"
-	@echo "make test-soak  the soak tier: the trace viewer after a 10,000-row import and the journey"
+	@echo "make test-soak  the soak tier: the trace viewer after the journey and a 10,000-row import"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make contracts  regenerate docs/contracts from the event models"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
@@ -43,7 +43,7 @@ status:
 test: install
 	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults and not soak" $(PYTEST_ARGS)
 
-# Minutes-long runs under realistic volume (the trace viewer after a 10,000-row import).
+# Minutes-long runs under realistic volume (the trace viewer after the journey and a 10,000-row import).
 test-soak: install
 	$(UV) run --frozen pytest -m soak $(PYTEST_ARGS)
 
