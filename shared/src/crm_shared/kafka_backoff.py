@@ -51,15 +51,28 @@ class ReconnectBackoff:
         self.failures = 0
         self.next_attempt_at = 0.0
         self._probing = False
+        self._probe_started_at = 0.0
 
     def may_attempt(self) -> bool:
-        """True if a connection may be tried now; after a failure, one caller at a time."""
+        """True if a connection may be tried now; after a failure, one caller at a time.
+
+        A probe that never reports back (its task abandoned mid-connect) stops counting after
+        `probe_timeout_seconds`, so it cannot keep every client of the process off the broker."""
         if self.failures == 0:
             return True
-        if self._probing or self._clock() < self.next_attempt_at:
+        now = self._clock()
+        probe_pending = self._probing and now - self._probe_started_at < self.probe_timeout_seconds
+        if probe_pending or now < self.next_attempt_at:
             return False
         self._probing = True
+        self._probe_started_at = now
         return True
+
+    @property
+    def probe_timeout_seconds(self) -> float:
+        """How long one probe may take before another caller may try: aiokafka's own connect
+        timeout is far below it."""
+        return max(30.0, 2 * self.max_seconds)
 
     def succeeded(self) -> None:
         """A connection was made: every client may connect at once again."""

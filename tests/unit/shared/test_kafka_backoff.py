@@ -87,6 +87,18 @@ def test_a_cancelled_attempt_lets_the_next_caller_try() -> None:
     assert backoff.may_attempt()
 
 
+def test_a_probe_that_never_reports_back_stops_blocking_after_its_timeout() -> None:
+    clock = FakeClock()
+    backoff = ReconnectBackoff(1, 8, clock=clock, jitter=lambda: 0.5)
+    backoff.failed()
+    clock.now += 1
+    assert backoff.may_attempt()  # this probe's task is abandoned: no failed/succeeded/abandoned
+    clock.now += backoff.probe_timeout_seconds - 1
+    assert not backoff.may_attempt()
+    clock.now += 1
+    assert backoff.may_attempt()
+
+
 async def test_aiokafka_clients_of_one_process_share_the_backoff(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
