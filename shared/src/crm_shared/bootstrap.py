@@ -240,9 +240,12 @@ async def _stop_platform(platform: Platform) -> None:
     if platform.relay is not None:
         await platform.relay.stop()
     if platform.broker is not None:
-        try:
-            await asyncio.wait_for(platform.broker.stop(), max(0.1, deadline - time.monotonic()))
-        except TimeoutError:
+        # asyncio.wait, not wait_for: past its timeout wait_for still waits for a stop that
+        # ignores the cancel, and the whole shutdown hangs.
+        stopping = asyncio.create_task(platform.broker.stop(), name="kafka-stop")
+        _, pending = await asyncio.wait({stopping}, timeout=max(0.1, deadline - time.monotonic()))
+        if pending:
+            stopping.cancel()
             logger.warning(
                 "%s: Kafka clients did not stop within the %.0f s grace period; abandoned them "
                 "(unpublished outbox records stay for the next start)",

@@ -9,7 +9,6 @@ which the idempotent consumers absorb (at least once, never lost).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, utc_now
 from crm_shared.mongo import Database, Document, Session
 from crm_shared.telemetry import current_trace_context
-from crm_shared.worker import BatchWorker, Wakeup
+from crm_shared.worker import STOP_WAIT_SECONDS, BatchWorker, Wakeup, cancel_within
 
 OUTBOX_COLLECTION = "outbox"
 SENT_RECORD_RETENTION_SECONDS = 7 * 24 * 3600
@@ -397,7 +396,8 @@ class OutboxRelay:
     async def _sample_forever(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.sample_backlog(), self._sample_every)
+                async with asyncio.timeout(self._sample_every):
+                    await self.sample_backlog()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -419,9 +419,7 @@ class OutboxRelay:
         """Stops relaying at once, even with acks outstanding: records not yet marked sent stay
         in the outbox and the next start publishes them (at least once, never lost)."""
         if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+            await cancel_within([self._sampler], STOP_WAIT_SECONDS, "outbox-backlog")
             self._sampler = None
         await self._worker.stop()
 

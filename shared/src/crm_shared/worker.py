@@ -6,8 +6,33 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# How long a cancelled background task may take to finish before shutdown goes on without it.
+STOP_WAIT_SECONDS = 5.0
+
+
+async def cancel_within(tasks: list[asyncio.Task[Any]], seconds: float, what: str) -> None:
+    """Cancels `tasks` and waits at most `seconds` for them to end.
+
+    A task that ignores its cancel (a library catching CancelledError, or the Python 3.11
+    `wait_for` race) would otherwise hang the shutdown of the whole process; it is abandoned,
+    and what it worked on is resumed by the next start, as after a kill.
+    """
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    if pending:
+        logger.warning(
+            "%s: %d task(s) did not stop within %.0f s of their cancel; abandoned them",
+            what,
+            len(pending),
+            seconds,
+        )
 
 
 class Wakeup:
@@ -23,7 +48,10 @@ class Wakeup:
     async def wait(self, timeout: float) -> None:
         """Waits until notified or `timeout` seconds pass."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives as the
+            # event is set, and the worker's loop then never stops (a hung shutdown).
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         self._event.clear()
 
 
@@ -70,10 +98,7 @@ class LatestTasks:
 
     async def stop(self) -> None:
         """Cancels the running jobs; they resume on the next start."""
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_within(list(self._running.values()), STOP_WAIT_SECONDS, self._name)
 
 
 class BatchWorker:
@@ -120,7 +145,5 @@ class BatchWorker:
     async def stop(self) -> None:
         """Stops the loop; interrupted work is picked up again by the next run."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_within([self._task], STOP_WAIT_SECONDS, self.name)
             self._task = None

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 
 import pytest
 
 from crm_shared import LatestTasks
+from crm_shared import worker as worker_module
+from crm_shared.worker import BatchWorker, Wakeup
 
 pytestmark = pytest.mark.unit
 
@@ -49,3 +54,45 @@ async def test_a_failing_job_is_logged_and_forgotten(caplog: pytest.LogCaptureFi
     tasks.start("a", broken)
     await tasks.wait_idle()
     assert "test a failed" in caplog.text
+
+
+async def test_a_cancel_that_arrives_as_the_worker_is_woken_still_stops_it() -> None:
+    wakeup = Wakeup()
+    waiting = asyncio.create_task(wakeup.wait(10))
+    await asyncio.sleep(0)
+    # The notify and the cancel land in the same turn of the loop: asyncio.wait_for on Python
+    # 3.11 returned normally here, and a worker's loop went on forever.
+    wakeup.notify()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_worker_whose_batch_ignores_its_cancel_is_abandoned_at_stop(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "STOP_WAIT_SECONDS", 0.2)
+
+    released = asyncio.Event()
+
+    async def stubborn_batch() -> int:
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await released.wait()
+        return 0
+
+    worker = BatchWorker(
+        "stubborn", stubborn_batch, batch_size=1, wakeup=Wakeup(), poll_interval_seconds=1
+    )
+    worker.start()
+    await asyncio.sleep(0)
+    abandoned = next(task for task in asyncio.all_tasks() if task.get_name() == "stubborn")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="crm_shared.worker"):
+        await worker.stop()
+    assert time.monotonic() - started < 5
+    assert "did not stop within" in caplog.text
+    released.set()
+    while not abandoned.done():
+        abandoned.cancel()
+        await asyncio.sleep(0.01)
