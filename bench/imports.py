@@ -36,8 +36,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.report import RESULTS_DIR, Figure
+from crm_candidates.application.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
 from crm_candidates.domain.models import CandidateImport
-from crm_candidates.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
 from crm_candidates.repository import (
     ImportRepository,
     claim_import,

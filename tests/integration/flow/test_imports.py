@@ -240,7 +240,7 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process that died mid-import left it `running` with a lapsed lease: it is resumed."""
-    monkeypatch.setattr("crm_candidates.imports.IMPORT_CHUNK_ROWS", 4)
+    monkeypatch.setattr("crm_candidates.application.imports.IMPORT_CHUNK_ROWS", 4)
     tag = unique("resume")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         stack.settings["candidates"].mongodb_uri

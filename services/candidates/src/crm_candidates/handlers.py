@@ -21,7 +21,8 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_candidates.commands import CandidateWriter, PoolCommands
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.pools import PoolCommands
 from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, unique_in_order
 from crm_candidates.domain.pools import UnknownStageError, resolve_stage_following_renames
 from crm_candidates.domain.profile import changed_tags

@@ -18,14 +18,15 @@ from crm_candidates.api.lists import lists_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
-from crm_candidates.commands import SegmentJobs, SegmentRechecks
+from crm_candidates.application.consents import ConfirmationPolicy
+from crm_candidates.application.erasure import CandidateEraser
+from crm_candidates.application.expiry import ConsentExpiryWorker
+from crm_candidates.application.imports import ImportJobs
+from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
+from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.consent_repository import ensure_consent_indexes
-from crm_candidates.consents import ConfirmationPolicy
-from crm_candidates.erasure import CandidateEraser
-from crm_candidates.expiry import ConsentExpiryWorker
 from crm_candidates.handlers import build_router
-from crm_candidates.imports import ImportJobs
 from crm_candidates.list_repository import ensure_list_indexes
 from crm_candidates.repository import (
     POOLS_COLLECTION,
@@ -34,7 +35,6 @@ from crm_candidates.repository import (
     ensure_import_indexes,
     ensure_indexes,
 )
-from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     BatchWorker,
     LocalUploadStore,

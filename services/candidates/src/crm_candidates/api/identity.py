@@ -12,10 +12,10 @@ from crm_candidates.api.schemas import (
     MergeCreate,
     MergePublic,
 )
+from crm_candidates.application.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.domain.identity import PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import MergeChoiceError, check_choices
 from crm_candidates.domain.models import Candidate, Merge
-from crm_candidates.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.repository import CandidatesRepo, IdentityTakenError, MergesRepo
 from crm_shared import (
     CurrentPrincipal,

@@ -19,6 +19,7 @@ from crm_candidates.api.list_schemas import (
 from crm_candidates.api.profiles import CONFIGURES, WRITES
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import CandidateSummary
+from crm_candidates.application.lists import ListCommands, ListNotFoundError
 from crm_candidates.domain.lists import (
     Additions,
     ListArchivedError,
@@ -27,7 +28,6 @@ from crm_candidates.domain.lists import (
     distinct_ids,
 )
 from crm_candidates.list_repository import ListRepository, ListsRepo
-from crm_candidates.lists import ListCommands, ListNotFoundError
 from crm_candidates.repository import CandidatesRepo, DuplicateKeyInTenantError
 from crm_shared import (
     CurrentPrincipal,

@@ -31,7 +31,8 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
-from crm_candidates.commands import PoolCommands
+from crm_candidates.application.pools import PoolCommands
+from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
 from crm_candidates.domain.models import ProfileError
 from crm_candidates.domain.notes import Note
@@ -65,7 +66,6 @@ from crm_candidates.repository import (
     SegmentsRepo,
     SkillRenormalisationRepository,
 )
-from crm_candidates.skills import SkillRenormalisations
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,

@@ -29,8 +29,7 @@ from crm_candidates.api.consent_schemas import (
     SignupAccepted,
     UnsubscribeResult,
 )
-from crm_candidates.consent_repository import PreferenceRepository
-from crm_candidates.consents import (
+from crm_candidates.application.consents import (
     COMMUNITY_PURPOSES,
     CONFIRM_LINK,
     PREFERENCES_LINK,
@@ -40,6 +39,7 @@ from crm_candidates.consents import (
     SignupConfirmation,
     SignupsExhausted,
 )
+from crm_candidates.consent_repository import PreferenceRepository
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
 from crm_candidates.domain.models import Candidate
 from crm_candidates.repository import CandidateRepository

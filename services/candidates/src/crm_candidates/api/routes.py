@@ -19,7 +19,8 @@ from crm_candidates.api.schemas import (
     TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
-from crm_candidates.commands import CandidateWriter, SegmentJobs, TenantSegments
+from crm_candidates.application.candidates import CandidateWriter, TenantSegments
+from crm_candidates.application.segments import SegmentJobs
 from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm_candidates.api.schemas import CandidateCreate, CandidateUpdate
-from crm_candidates.commands import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
 from crm_candidates.domain.models import (
     Candidate,

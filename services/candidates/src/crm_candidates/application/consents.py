@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.consent_publishers import (
     to_consent_changed,
     to_consent_confirmation_requested,

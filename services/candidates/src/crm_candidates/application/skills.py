@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.models import Candidate
 from crm_candidates.repository import (
     CandidateRepository,
