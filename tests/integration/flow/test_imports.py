@@ -13,7 +13,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crm_candidates.domain.models import CandidateImport, ImportStatus
-from crm_candidates.repository import IMPORTS_COLLECTION, ImportRepository
+from crm_candidates.repositories.collections import IMPORTS_COLLECTION
+from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import LocalUploadStore, UploadMissingError, utc_now
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack

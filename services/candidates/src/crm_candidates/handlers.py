@@ -27,13 +27,11 @@ from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, 
 from crm_candidates.domain.pools import UnknownStageError, resolve_stage_following_renames
 from crm_candidates.domain.profile import changed_tags
 from crm_candidates.domain.timeline import timeline_entry
-from crm_candidates.repository import (
-    CandidateRepository,
-    PoolRepository,
-    SegmentRepository,
-    SequenceReferenceRepository,
-    TimelineRepository,
-)
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
+from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,

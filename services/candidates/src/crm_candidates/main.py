@@ -25,16 +25,13 @@ from crm_candidates.application.imports import ImportJobs
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
-from crm_candidates.consent_repository import ensure_consent_indexes
 from crm_candidates.handlers import build_router
-from crm_candidates.list_repository import ensure_list_indexes
-from crm_candidates.repository import (
-    POOLS_COLLECTION,
-    backfill_derived_fields,
-    backfill_segment_ids,
-    ensure_import_indexes,
-    ensure_indexes,
-)
+from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
+from crm_candidates.repositories.collections import POOLS_COLLECTION
+from crm_candidates.repositories.consents import ensure_consent_indexes
+from crm_candidates.repositories.imports import ensure_import_indexes
+from crm_candidates.repositories.indexes import ensure_indexes
+from crm_candidates.repositories.lists import ensure_list_indexes
 from crm_shared import (
     BatchWorker,
     LocalUploadStore,

@@ -15,7 +15,7 @@ from crm_candidates.application.imports import ERROR, WARNING, RowProblem, valid
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
 from crm_candidates.domain.models import CandidateImport
 from crm_candidates.domain.profile import ProfileRules
-from crm_candidates.repository import ImportRepository
+from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import Limits, LocalUploadStore, UploadTooLargeError
 
 pytestmark = pytest.mark.unit

@@ -13,11 +13,11 @@ from crm_candidates.api.consent_schemas import (
     ConsentStatePublic,
     ErasureResult,
 )
+from crm_candidates.api.deps import CandidatesRepo
 from crm_candidates.application.consents import ConfirmationPolicy, ConsentChange, ConsentService
 from crm_candidates.application.erasure import CandidateEraser
-from crm_candidates.consent_repository import ConsentRepository, SettingsRepository
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
-from crm_candidates.repository import CandidatesRepo
+from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_shared import (
     CurrentPrincipal,
     Database,

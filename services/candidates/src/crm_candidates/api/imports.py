@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from crm_candidates.api.deps import ImportsRepo
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
 from crm_candidates.application.imports import ImportJobs, TooManyRowsError, receive_file
 from crm_candidates.domain.csv_export import csv_line
 from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
 from crm_candidates.domain.models import CandidateImport, ImportStatus
-from crm_candidates.repository import ImportRepository, ImportsRepo
+from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,

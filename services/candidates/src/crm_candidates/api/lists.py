@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from crm_candidates.api.deps import CandidatesRepo, ListsRepo
 from crm_candidates.api.list_schemas import (
     ListCreate,
     ListCreated,
@@ -27,8 +28,8 @@ from crm_candidates.domain.lists import (
     TooManyIdsError,
     distinct_ids,
 )
-from crm_candidates.list_repository import ListRepository, ListsRepo
-from crm_candidates.repository import CandidatesRepo, DuplicateKeyInTenantError
+from crm_candidates.repositories.lists import ListRepository
+from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,

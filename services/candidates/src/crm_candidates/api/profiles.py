@@ -8,6 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from crm_candidates.api.deps import (
+    CandidatesRepo,
+    NotesRepo,
+    PoolsRepo,
+    ProfileRulesRepo,
+    SegmentsRepo,
+)
 from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
 from crm_candidates.api.schemas import (
     CandidateSummary,
@@ -55,17 +62,12 @@ from crm_candidates.domain.segments import (
     names_pool_stage,
     referenced_fields,
 )
-from crm_candidates.repository import (
-    CandidatesRepo,
+from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.profile_rules import (
     DuplicateKeyInTenantError,
-    NotesRepo,
-    PoolRepository,
-    PoolsRepo,
-    ProfileRulesRepo,
     ProfileRulesRepository,
-    SegmentsRepo,
-    SkillRenormalisationRepository,
 )
+from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,

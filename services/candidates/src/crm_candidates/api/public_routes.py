@@ -39,10 +39,10 @@ from crm_candidates.application.consents import (
     SignupConfirmation,
     SignupsExhausted,
 )
-from crm_candidates.consent_repository import PreferenceRepository
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
 from crm_candidates.domain.models import Candidate
-from crm_candidates.repository import CandidateRepository
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.consents import PreferenceRepository
 from crm_shared import (
     CurrentPrincipal,
     Database,

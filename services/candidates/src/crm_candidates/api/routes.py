@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from crm_candidates.api.deps import CandidatesRepo, ProfileRulesRepo, SegmentsRepo, TimelineRepo
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
@@ -48,17 +49,10 @@ from crm_candidates.domain.segments import (
     reference_paths,
     referenced_segments,
 )
-from crm_candidates.repository import (
-    CandidatesRepo,
-    IdentityTakenError,
-    ProfileRulesRepo,
-    ProfileRulesRepository,
-    SearchQuery,
-    SegmentRepository,
-    SegmentsRepo,
-    SequenceReferenceRepository,
-    TimelineRepo,
-)
+from crm_candidates.repositories.candidates import IdentityTakenError, SearchQuery
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,

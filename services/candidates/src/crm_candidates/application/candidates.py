@@ -12,12 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_candidates.domain.identity import identity_keys, key_kind
-from crm_candidates.domain.models import (
-    PROJECTED,
-    Candidate,
-    Segment,
-    unique_in_order,
-)
+from crm_candidates.domain.models import PROJECTED, Candidate, Segment, unique_in_order
 from crm_candidates.domain.segments import (
     Group,
     ReferenceGraph,
@@ -34,21 +29,14 @@ from crm_candidates.publishers import (
     to_segment_entered,
     to_segment_exited,
 )
-from crm_candidates.repository import (
+from crm_candidates.repositories.candidates import (
     CandidateRepository,
     IdentityTakenError,
-    SegmentRepository,
-    TimelineRepository,
     candidate_identity_keys,
 )
-from crm_shared import (
-    EventEnvelope,
-    MongoClient,
-    Outbox,
-    Session,
-    in_transaction,
-    utc_now,
-)
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import EventEnvelope, MongoClient, Outbox, Session, in_transaction, utc_now
 
 MAX_CREATE_ATTEMPTS = 3
 

@@ -23,13 +23,6 @@ from crm_candidates.application.consents import (
 )
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.consent_publishers import to_consent_confirmation_requested
-from crm_candidates.consent_repository import (
-    ConsentRepository,
-    SettingsRepository,
-    claim_due_consent,
-    holds_lease,
-    purge_expired_signups,
-)
 from crm_candidates.domain.consent import (
     ConsentSource,
     ConsentState,
@@ -41,6 +34,13 @@ from crm_candidates.domain.consent import (
     next_check_at,
 )
 from crm_candidates.domain.models import CandidateStatus
+from crm_candidates.repositories.consents import (
+    ConsentRepository,
+    SettingsRepository,
+    claim_due_consent,
+    holds_lease,
+    purge_expired_signups,
+)
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,

@@ -44,15 +44,10 @@ from crm_candidates.domain.models import (
     ProfileError,
 )
 from crm_candidates.domain.profile import ProfileRules, normalise_profile_fields
-from crm_candidates.repository import (
-    CandidateRepository,
-    ImportRepository,
-    ProfileRulesRepository,
-    SegmentRepository,
-    candidate_identity_keys,
-    claim_import,
-    fail_stalled_uploads,
-)
+from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
+from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     CANDIDATE_CREATED,
     BatchWorker,

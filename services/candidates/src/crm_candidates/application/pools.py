@@ -24,24 +24,10 @@ from crm_candidates.domain.pools import (
     stages_renamed,
     stages_without,
 )
-from crm_candidates.domain.segments import (
-    Group,
-    names_pool_stage,
-    rule_with_pool_stage_renamed,
-)
-from crm_candidates.publishers import (
-    to_pool_stage_changed,
-    to_pool_stage_renamed,
-)
-from crm_candidates.repository import PoolRepository
-from crm_shared import (
-    MongoClient,
-    Outbox,
-    Session,
-    StaleVersionError,
-    in_transaction,
-    utc_now,
-)
+from crm_candidates.domain.segments import Group, names_pool_stage, rule_with_pool_stage_renamed
+from crm_candidates.publishers import to_pool_stage_changed, to_pool_stage_renamed
+from crm_candidates.repositories.pools import PoolRepository
+from crm_shared import MongoClient, Outbox, Session, StaleVersionError, in_transaction, utc_now
 
 ResultT = TypeVar("ResultT")
 

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from crm_candidates.application.candidates import MembershipEvaluator, TenantSegments
-from crm_candidates.domain.models import (
-    Segment,
-    SegmentStatus,
-)
+from crm_candidates.domain.models import Segment, SegmentStatus
 from crm_candidates.domain.segments import (
     Group,
     compile_segment_query,
@@ -20,13 +17,12 @@ from crm_candidates.domain.segments import (
     next_change_at,
 )
 from crm_candidates.publishers import to_segment_exited
-from crm_candidates.repository import (
+from crm_candidates.repositories.candidates import (
     CandidateRepository,
-    SegmentRepository,
     candidates_due_for_recheck,
     recheck_is_due,
-    segments_awaiting_evaluation,
 )
+from crm_candidates.repositories.segments import SegmentRepository, segments_awaiting_evaluation
 from crm_shared import (
     BatchWorker,
     Database,

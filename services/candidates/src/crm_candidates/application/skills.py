@@ -15,10 +15,10 @@ from functools import partial
 
 from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.models import Candidate
-from crm_candidates.repository import (
-    CandidateRepository,
-    ProfileRulesRepository,
-    SegmentRepository,
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.skill_renormalisations import (
     SkillRenormalisationRepository,
     unfinished_skill_renormalisations,
 )

@@ -1,0 +1,90 @@
+"""FastAPI dependencies of the candidates API: the caller's tenant's repositories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.imports import ImportRepository
+from crm_candidates.repositories.lists import ListRepository
+from crm_candidates.repositories.merges import MergeRepository
+from crm_candidates.repositories.notes import NoteRepository
+from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import CurrentPrincipal, Database
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.platform.require_database()
+    return database
+
+
+def candidate_repository(request: Request, principal: CurrentPrincipal) -> CandidateRepository:
+    """FastAPI dependency: the candidates of the caller's tenant."""
+    return CandidateRepository(_database(request), principal.tenant_id)
+
+
+def segment_repository(request: Request, principal: CurrentPrincipal) -> SegmentRepository:
+    """FastAPI dependency: the segments of the caller's tenant."""
+    return SegmentRepository(_database(request), principal.tenant_id)
+
+
+def profile_rules_repository(
+    request: Request, principal: CurrentPrincipal
+) -> ProfileRulesRepository:
+    """FastAPI dependency: the profile settings and custom fields of the caller's tenant."""
+    return ProfileRulesRepository(_database(request), principal.tenant_id)
+
+
+def note_repository(request: Request, principal: CurrentPrincipal) -> NoteRepository:
+    """FastAPI dependency: the notes of the caller's tenant."""
+    return NoteRepository(_database(request), principal.tenant_id)
+
+
+def pool_repository(request: Request, principal: CurrentPrincipal) -> PoolRepository:
+    """FastAPI dependency: the talent pools of the caller's tenant."""
+    return PoolRepository(_database(request), principal.tenant_id)
+
+
+ProfileRulesRepo = Annotated[ProfileRulesRepository, Depends(profile_rules_repository)]
+NotesRepo = Annotated[NoteRepository, Depends(note_repository)]
+PoolsRepo = Annotated[PoolRepository, Depends(pool_repository)]
+
+
+def merge_repository(request: Request, principal: CurrentPrincipal) -> MergeRepository:
+    """FastAPI dependency: the merges of the caller's tenant."""
+    return MergeRepository(_database(request), principal.tenant_id)
+
+
+CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
+MergesRepo = Annotated[MergeRepository, Depends(merge_repository)]
+SegmentsRepo = Annotated[SegmentRepository, Depends(segment_repository)]
+
+
+def timeline_repository(request: Request, principal: CurrentPrincipal) -> TimelineRepository:
+    """FastAPI dependency: the timelines of the caller's tenant."""
+    return TimelineRepository(_database(request), principal.tenant_id)
+
+
+TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]
+
+
+def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:
+    """FastAPI dependency: the imports of the caller's tenant."""
+    return ImportRepository(_database(request), principal.tenant_id)
+
+
+ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]
+
+
+def list_repository(request: Request, principal: CurrentPrincipal) -> ListRepository:
+    """FastAPI dependency: the caller's tenant's stored lists."""
+    database: Database = request.app.state.platform.require_database()
+    return ListRepository(database, principal.tenant_id)
+
+
+ListsRepo = Annotated[ListRepository, Depends(list_repository)]
