@@ -18,9 +18,11 @@ from crm_candidates.api.lists import lists_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
+from crm_candidates.application.change_requests import ChangeRequests
 from crm_candidates.application.consents import ConfirmationPolicy
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.application.expiry import ConsentExpiryWorker
+from crm_candidates.application.facts import CandidateFacts
 from crm_candidates.application.imports import ImportJobs
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
@@ -135,7 +137,11 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     if isinstance(upload_store, S3UploadStore):
         platform.startup_hooks.append(upload_store.ensure_bucket)
     platform.include_kafka_router(
-        build_router(platform.require_consumer(), mongo, database, outbox)
+        build_router(
+            platform.require_consumer(),
+            CandidateFacts(mongo, database, outbox),
+            ChangeRequests(mongo, database, outbox),
+        )
     )
     app = create_service_app(
         platform,
