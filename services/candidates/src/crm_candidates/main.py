@@ -27,6 +27,7 @@ from crm_candidates.application.imports import ImportJobs
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
+from crm_candidates.container import CandidatesContainer
 from crm_candidates.handlers import build_router
 from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
 from crm_candidates.repositories.collections import POOLS_COLLECTION
@@ -136,11 +137,26 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
     if isinstance(upload_store, S3UploadStore):
         platform.startup_hooks.append(upload_store.ensure_bucket)
+    container = CandidatesContainer(
+        mongo=mongo,
+        database=database,
+        outbox=outbox,
+        quotas=settings.quotas,
+        upload_store=upload_store,
+        consent_links=links,
+        confirmation_policy=confirmation,
+        segment_jobs=segment_jobs,
+        segment_rechecks=rechecks,
+        skill_jobs=skill_jobs,
+        import_jobs=import_jobs,
+        consent_expiry=expiry,
+        candidate_eraser=CandidateEraser(mongo, database, outbox),
+        candidate_facts=CandidateFacts(mongo, database, outbox),
+        change_requests=ChangeRequests(mongo, database, outbox),
+    )
     platform.include_kafka_router(
         build_router(
-            platform.require_consumer(),
-            CandidateFacts(mongo, database, outbox),
-            ChangeRequests(mongo, database, outbox),
+            platform.require_consumer(), container.candidate_facts, container.change_requests
         )
     )
     app = create_service_app(
@@ -164,13 +180,5 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         ],
         extra_lifespan=run_background_work,
     )
-    app.state.segment_jobs = segment_jobs
-    app.state.skill_jobs = skill_jobs
-    app.state.consent_links = links
-    app.state.confirmation_policy = confirmation
-    app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
-    app.state.consent_expiry = expiry
-    app.state.import_jobs = import_jobs
-    app.state.upload_store = upload_store
-    app.state.quotas = settings.quotas
+    app.state.container = container
     return app

@@ -13,7 +13,7 @@ from crm_candidates.api.consent_schemas import (
     ConsentStatePublic,
     ErasureResult,
 )
-from crm_candidates.api.deps import CandidatesRepo
+from crm_candidates.api.deps import CandidatesRepo, container_of
 from crm_candidates.application.consents import ConfirmationPolicy, ConsentChange, ConsentService
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
@@ -21,7 +21,6 @@ from crm_candidates.repositories.consents import ConsentRepository, SettingsRepo
 from crm_shared import (
     CurrentPrincipal,
     Database,
-    Platform,
     Principal,
     ProblemError,
     SignedLinks,
@@ -36,19 +35,18 @@ AdminPrincipal = Annotated[Principal, require_roles("admin")]
 
 
 def _database(request: Request) -> Database:
-    platform: Platform = request.app.state.platform
-    return platform.require_database()
+    return container_of(request).database
 
 
 def consent_service(request: Request, tenant_id: str) -> ConsentService:
     """The consent operations of one tenant."""
-    platform: Platform = request.app.state.platform
-    links: SignedLinks = request.app.state.consent_links
-    confirmation: ConfirmationPolicy = request.app.state.confirmation_policy
+    container = container_of(request)
+    links: SignedLinks = container.consent_links
+    confirmation: ConfirmationPolicy = container.confirmation_policy
     return ConsentService(
-        platform.require_mongo(),
-        platform.require_database(),
-        platform.require_outbox(),
+        container.mongo,
+        container.database,
+        container.outbox,
         tenant_id,
         links,
         confirmation,
@@ -119,7 +117,7 @@ async def erase_candidate(
 ) -> ErasureResult:
     """Erases the person (GDPR article 17) and emits `candidate.erased` so every service
     follows; a tombstone without personal data remains. Admins only."""
-    eraser: CandidateEraser = request.app.state.candidate_eraser
+    eraser: CandidateEraser = container_of(request).candidate_eraser
     erased_at = await eraser.erase(principal.tenant_id, candidate_id)
     if erased_at is None:
         raise _not_found(candidate_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.imports import ImportRepository
 from crm_candidates.repositories.lists import ListRepository
@@ -18,9 +19,17 @@ from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import CurrentPrincipal, Database
 
 
+def container_of(request: Request) -> CandidatesContainer:
+    """What create_app built, typed: the one place the app's state is read."""
+    container: CandidatesContainer = request.app.state.container
+    return container
+
+
+Container = Annotated[CandidatesContainer, Depends(container_of)]
+
+
 def _database(request: Request) -> Database:
-    database: Database = request.app.state.platform.require_database()
-    return database
+    return container_of(request).database
 
 
 def candidate_repository(request: Request, principal: CurrentPrincipal) -> CandidateRepository:
@@ -83,8 +92,7 @@ ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]
 
 def list_repository(request: Request, principal: CurrentPrincipal) -> ListRepository:
     """FastAPI dependency: the caller's tenant's stored lists."""
-    database: Database = request.app.state.platform.require_database()
-    return ListRepository(database, principal.tenant_id)
+    return ListRepository(_database(request), principal.tenant_id)
 
 
 ListsRepo = Annotated[ListRepository, Depends(list_repository)]

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from crm_candidates.api.deps import ImportsRepo
+from crm_candidates.api.deps import ImportsRepo, container_of
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
 from crm_candidates.application.imports import ImportJobs, TooManyRowsError, receive_file
 from crm_candidates.domain.csv_export import csv_line
@@ -186,7 +186,7 @@ async def upload_import_file(
     if media_type not in CSV_MEDIA_TYPES:
         raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
     charset = _charset(content_type)
-    quotas: Quotas = request.app.state.quotas
+    quotas: Quotas = container_of(request).quotas
     limits = quotas.limits_for(principal.tenant_id, principal.roles)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_upload_bytes:
@@ -208,7 +208,7 @@ async def upload_import_file(
         )
     if not await imports.start_upload(import_id):
         raise _started(import_id)
-    store: UploadStore = request.app.state.upload_store
+    store: UploadStore = container_of(request).upload_store
     try:
         await receive_file(imports, store, job, request.stream(), limits, encoding=charset)
     except CsvFormatError as invalid:
@@ -231,7 +231,7 @@ async def upload_import_file(
     except BaseException:
         await _give_up(imports, store, job, "the upload was interrupted")
         raise
-    jobs: ImportJobs = request.app.state.import_jobs
+    jobs: ImportJobs = container_of(request).import_jobs
     jobs.wakeup.notify()
     stored = await imports.get(import_id)
     if stored is None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, ListsRepo
+from crm_candidates.api.deps import CandidatesRepo, ListsRepo, container_of
 from crm_candidates.api.list_schemas import (
     ListCreate,
     ListCreated,
@@ -34,7 +34,6 @@ from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
     StaleVersionError,
     decode_cursor,
@@ -50,8 +49,8 @@ lists_router = APIRouter(prefix="/lists", tags=["lists"])
 
 def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo) -> ListCommands:
     """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
-    platform: Platform = request.app.state.platform
-    return ListCommands(platform.require_mongo(), platform.require_outbox(), lists, candidates)
+    container = container_of(request)
+    return ListCommands(container.mongo, container.outbox, lists, candidates)
 
 
 ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]

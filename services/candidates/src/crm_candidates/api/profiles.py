@@ -14,6 +14,7 @@ from crm_candidates.api.deps import (
     PoolsRepo,
     ProfileRulesRepo,
     SegmentsRepo,
+    container_of,
 )
 from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
 from crm_candidates.api.schemas import (
@@ -72,7 +73,6 @@ from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
     StaleVersionError,
     decode_cursor,
@@ -162,7 +162,7 @@ async def put_skill_vocabulary(
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
     version = await profile_rules.set_vocabulary(vocabulary)
-    jobs: SkillRenormalisations = request.app.state.skill_jobs
+    jobs: SkillRenormalisations = container_of(request).skill_jobs
     await jobs.start(principal.tenant_id, version)
     return _vocabulary_body(vocabulary)
 
@@ -177,7 +177,7 @@ async def skill_renormalisation_progress(
 ) -> SkillRenormalisationPublic:
     """How far re-spelling the stored skills after the last vocabulary change got (404 before
     any change)."""
-    database = request.app.state.platform.require_database()
+    database = container_of(request).database
     job = await SkillRenormalisationRepository(database, principal.tenant_id).get()
     if job is None:
         raise _not_found("vocabulary change", "yet")
@@ -378,8 +378,8 @@ async def list_notes(
 
 def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
     """FastAPI dependency: the commands of the caller's tenant's talent pools."""
-    platform: Platform = request.app.state.platform
-    return PoolCommands(platform.require_mongo(), platform.require_outbox(), pools, writer)
+    container = container_of(request)
+    return PoolCommands(container.mongo, container.outbox, pools, writer)
 
 
 PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]

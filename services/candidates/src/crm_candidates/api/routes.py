@@ -6,7 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, ProfileRulesRepo, SegmentsRepo, TimelineRepo
+from crm_candidates.api.deps import (
+    CandidatesRepo,
+    ProfileRulesRepo,
+    SegmentsRepo,
+    TimelineRepo,
+    container_of,
+)
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
@@ -57,7 +63,6 @@ from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     Page,
-    Platform,
     ProblemError,
     decode_cursor,
     encode_cursor,
@@ -78,10 +83,8 @@ def candidate_writer(
     request: Request, candidates: CandidatesRepo, segments: SegmentsRepo
 ) -> CandidateWriter:
     """FastAPI dependency: the writer of the caller's tenant's candidates."""
-    platform: Platform = request.app.state.platform
-    return CandidateWriter(
-        platform.require_mongo(), platform.require_outbox(), candidates, segments
-    )
+    container = container_of(request)
+    return CandidateWriter(container.mongo, container.outbox, candidates, segments)
 
 
 Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
@@ -522,7 +525,7 @@ async def create_segment(
         created_by=principal.user_id,
     )
     await segments.add(segment)
-    jobs: SegmentJobs = request.app.state.segment_jobs
+    jobs: SegmentJobs = container_of(request).segment_jobs
     jobs.schedule(segment)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{segment.id}"
     return await _segment_public(segment, segments)
@@ -546,7 +549,7 @@ async def update_segment(
     changed = segment.model_copy(update=changes)
     await segments.redefine(changed)
     if body.rule is not None:
-        jobs: SegmentJobs = request.app.state.segment_jobs
+        jobs: SegmentJobs = container_of(request).segment_jobs
         jobs.schedule(changed)
     return await _segment_public(changed, segments)
 
@@ -566,7 +569,7 @@ async def delete_segment(
     sequence's trigger uses is a 409 naming them: change or archive those first."""
     if await segments.get(segment_id) is None:
         raise _not_found("segment", segment_id)
-    database = request.app.state.platform.require_database()
+    database = container_of(request).database
     tenant = await TenantSegments.load(segments)
     dependents = sorted(
         segment.name
@@ -589,7 +592,7 @@ async def delete_segment(
     deleted = await segments.mark_deleted(segment_id)
     if deleted is None:
         raise _not_found("segment", segment_id)
-    jobs: SegmentJobs = request.app.state.segment_jobs
+    jobs: SegmentJobs = container_of(request).segment_jobs
     jobs.schedule(deleted)
     return Response(status_code=204)
 
