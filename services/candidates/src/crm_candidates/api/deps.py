@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_candidates.application.segments import SegmentDefinitions
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.imports import ImportRepository
@@ -15,6 +16,7 @@ from crm_candidates.repositories.notes import NoteRepository
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import CurrentPrincipal, Database
 
@@ -72,6 +74,21 @@ def merge_repository(request: Request, principal: CurrentPrincipal) -> MergeRepo
 CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
 MergesRepo = Annotated[MergeRepository, Depends(merge_repository)]
 SegmentsRepo = Annotated[SegmentRepository, Depends(segment_repository)]
+
+
+def segment_definitions(
+    request: Request, principal: CurrentPrincipal, segments: SegmentsRepo
+) -> SegmentDefinitions:
+    """FastAPI dependency: the segment definitions of the caller's tenant."""
+    container = container_of(request)
+    return SegmentDefinitions(
+        segments,
+        SequenceReferenceRepository(container.database, principal.tenant_id),
+        container.segment_jobs,
+    )
+
+
+SegmentDefinitionsDep = Annotated[SegmentDefinitions, Depends(segment_definitions)]
 
 
 def timeline_repository(request: Request, principal: CurrentPrincipal) -> TimelineRepository:

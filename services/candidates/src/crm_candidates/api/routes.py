@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import (
     CandidatesRepo,
     ProfileRulesRepo,
+    SegmentDefinitionsDep,
     SegmentsRepo,
     TimelineRepo,
     container_of,
@@ -26,8 +27,8 @@ from crm_candidates.api.schemas import (
     TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
-from crm_candidates.application.candidates import CandidateWriter, TenantSegments
-from crm_candidates.application.segments import SegmentJobs
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.segments import SegmentInUseError
 from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
@@ -35,7 +36,6 @@ from crm_candidates.domain.models import (
     CandidateStatus,
     ProfileError,
     Segment,
-    SegmentStatus,
     normalise_skill,
     unique_in_order,
 )
@@ -47,18 +47,13 @@ from crm_candidates.domain.profile import (
 )
 from crm_candidates.domain.segments import (
     Group,
-    ReferenceGraph,
     RuleError,
     compile_segment_query,
     is_time_dependent,
-    parse_rule,
-    reference_paths,
-    referenced_segments,
 )
 from crm_candidates.repositories.candidates import IdentityTakenError, SearchQuery
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
-from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -66,10 +61,8 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
-    new_id,
     problem_responses,
     reject_unknown_query_params,
-    utc_now,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -438,51 +431,8 @@ def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:
     )
 
 
-def _valid_rule(raw: dict[str, Any]) -> Group:
-    try:
-        return parse_rule(raw)
-    except RuleError as invalid:
-        raise _rule_problem(invalid.errors) from None
-
-
-async def _valid_segment_rule(
-    raw: dict[str, Any], segment_id: str, segments: SegmentRepository
-) -> Group:
-    """A rule for the segment `segment_id`: valid, referring only to existing segments of the
-    caller's tenant, and never (through others) to itself."""
-    rule = _valid_rule(raw)
-    existing = {segment.id: segment for segment in await segments.all()}
-    references = list(reference_paths(raw))
-    unknown = [
-        (f"{path}.segment", f"no segment {referenced} in this tenant")
-        for path, referenced in references
-        if referenced not in existing and referenced != segment_id
-    ]
-    if unknown:
-        raise _rule_problem(unknown)
-    graph = ReferenceGraph(
-        {
-            sid: referenced_segments(Group.model_validate(segment.rule))
-            for sid, segment in existing.items()
-        }
-        | {segment_id: referenced_segments(rule)}
-    )
-    cycle = graph.cycle_through(segment_id)
-    if cycle is not None:
-        chain = " -> ".join(cycle)
-        raise _rule_problem(
-            [
-                (f"{path}.segment", f"segment references form a cycle: {chain}")
-                for path, referenced in references
-                if referenced == cycle[1]
-            ]
-        )
-    return rule
-
-
-def _stored_rule(rule: Group) -> dict[str, Any]:
-    stored: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
-    return stored
+def _refused_rule(invalid: RuleError) -> ProblemError:
+    return _rule_problem(invalid.errors)
 
 
 async def _segment_public(segment: Segment, segments: SegmentRepository) -> SegmentPublic:
@@ -497,10 +447,14 @@ async def _segment_public(segment: Segment, segments: SegmentRepository) -> Segm
 
 @segments_router.post("/preview", response_model=SegmentPreview)
 async def preview_segment(
-    body: SegmentPreviewRequest, candidates: CandidatesRepo, segments: SegmentsRepo
+    body: SegmentPreviewRequest, candidates: CandidatesRepo, definitions: SegmentDefinitionsDep
 ) -> SegmentPreview:
     """How many of the caller's active candidates a rule matches now, with a sample."""
-    query = compile_segment_query(await _valid_segment_rule(body.rule, "", segments))
+    try:
+        rule = await definitions.valid_rule(body.rule, "")
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
+    query = compile_segment_query(rule)
     count = await candidates.count_matching(query)
     sample = await candidates.sample_matching(query, body.sample_size)
     return SegmentPreview(count=count, sample=[_public(c) for c in sample])
@@ -511,46 +465,40 @@ async def create_segment(
     body: SegmentCreate,
     principal: CurrentPrincipal,
     segments: SegmentsRepo,
+    definitions: SegmentDefinitionsDep,
     request: Request,
     response: Response,
 ) -> SegmentPublic:
     """Creates a dynamic segment and starts its first full evaluation in the background."""
-    segment_id = new_id()
-    rule = await _valid_segment_rule(body.rule, segment_id, segments)
-    segment = Segment(
-        id=segment_id,
-        tenant_id=principal.tenant_id,
-        name=body.name,
-        rule=_stored_rule(rule),
-        created_by=principal.user_id,
-    )
-    await segments.add(segment)
-    jobs: SegmentJobs = container_of(request).segment_jobs
-    jobs.schedule(segment)
+    try:
+        segment = await definitions.create(
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            raw_rule=body.rule,
+            by=principal.user_id,
+        )
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{segment.id}"
     return await _segment_public(segment, segments)
 
 
 @segments_router.patch("/{segment_id}", response_model=SegmentPublic)
 async def update_segment(
-    segment_id: str, body: SegmentUpdate, segments: SegmentsRepo, request: Request
+    segment_id: str,
+    body: SegmentUpdate,
+    segments: SegmentsRepo,
+    definitions: SegmentDefinitionsDep,
 ) -> SegmentPublic:
     """Renames a segment or changes its rule; a new rule recomputes the membership in the
     background, emitting `segment.entered` / `segment.exited` for each difference."""
     segment = await segments.get(segment_id)
     if segment is None:
         raise _not_found("segment", segment_id)
-    changes: dict[str, Any] = {"updated_at": utc_now()}
-    if body.name is not None:
-        changes["name"] = body.name
-    if body.rule is not None:
-        rule = await _valid_segment_rule(body.rule, segment_id, segments)
-        changes |= {"rule": _stored_rule(rule), "status": SegmentStatus.COMPUTING}
-    changed = segment.model_copy(update=changes)
-    await segments.redefine(changed)
-    if body.rule is not None:
-        jobs: SegmentJobs = container_of(request).segment_jobs
-        jobs.schedule(changed)
+    try:
+        changed = await definitions.redefine(segment, name=body.name, raw_rule=body.rule)
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
     return await _segment_public(changed, segments)
 
 
@@ -562,38 +510,24 @@ async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
 
 @segments_router.delete("/{segment_id}", status_code=204, responses=problem_responses(409))
 async def delete_segment(
-    segment_id: str, segments: SegmentsRepo, principal: CurrentPrincipal, request: Request
+    segment_id: str, segments: SegmentsRepo, definitions: SegmentDefinitionsDep
 ) -> Response:
     """Deletes a segment nothing uses: it leaves lists and evaluations at once, and its members
     exit (`segment.exited`) in the background. A segment that another segment's rule or a live
     sequence's trigger uses is a 409 naming them: change or archive those first."""
     if await segments.get(segment_id) is None:
         raise _not_found("segment", segment_id)
-    database = container_of(request).database
-    tenant = await TenantSegments.load(segments)
-    dependents = sorted(
-        segment.name
-        for segment, rule in tenant.ordered
-        if segment_id in referenced_segments(rule) and segment.id != segment_id
-    )
-    sequences = await SequenceReferenceRepository(database, principal.tenant_id).live_using(
-        segment_id
-    )
-    users = [f"segment {name!r}" for name in dependents] + [
-        f"sequence {name!r}" for name in sequences
-    ]
-    if users:
+    try:
+        deleted = await definitions.delete(segment_id)
+    except SegmentInUseError as in_use:
         raise ProblemError(
             409,
-            f"segment {segment_id} is used by {', '.join(users)}; change or archive those first",
+            str(in_use),
             problem_type="conflict",
-            extensions={"used_by": {"segments": dependents, "sequences": sequences}},
-        )
-    deleted = await segments.mark_deleted(segment_id)
+            extensions={"used_by": {"segments": in_use.segments, "sequences": in_use.sequences}},
+        ) from None
     if deleted is None:
         raise _not_found("segment", segment_id)
-    jobs: SegmentJobs = container_of(request).segment_jobs
-    jobs.schedule(deleted)
     return Response(status_code=204)
 
 

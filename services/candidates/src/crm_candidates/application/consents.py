@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from crm_candidates.application.candidates import CandidateWriter
-from crm_candidates.consent_publishers import to_consent_changed, to_consent_confirmation_requested
 from crm_candidates.domain.consent import (
     ConsentEntry,
     ConsentPurpose,
@@ -29,6 +28,7 @@ from crm_candidates.domain.consent import (
     state_after,
 )
 from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
+from crm_candidates.publishers import to_consent_changed, to_consent_confirmation_requested
 from crm_candidates.repositories.candidates import CandidateRepository, IdentityTakenError
 from crm_candidates.repositories.consents import (
     ConsentRepository,

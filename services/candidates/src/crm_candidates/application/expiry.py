@@ -22,7 +22,6 @@ from crm_candidates.application.consents import (
     confirm_url,
 )
 from crm_candidates.application.erasure import CandidateEraser
-from crm_candidates.consent_publishers import to_consent_confirmation_requested
 from crm_candidates.domain.consent import (
     ConsentSource,
     ConsentState,
@@ -34,6 +33,7 @@ from crm_candidates.domain.consent import (
     next_check_at,
 )
 from crm_candidates.domain.models import CandidateStatus
+from crm_candidates.publishers import to_consent_confirmation_requested
 from crm_candidates.repositories.consents import (
     ConsentRepository,
     SettingsRepository,

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from crm_candidates.application.candidates import MembershipEvaluator, TenantSegments
 from crm_candidates.domain.models import Segment, SegmentStatus
 from crm_candidates.domain.segments import (
     Group,
+    RuleError,
     compile_segment_query,
     conditions,
     is_time_dependent,
     next_change_at,
+    parse_rule,
+    reference_problems,
+    referenced_segments,
 )
 from crm_candidates.publishers import to_segment_exited
 from crm_candidates.repositories.candidates import (
@@ -23,6 +28,7 @@ from crm_candidates.repositories.candidates import (
     recheck_is_due,
 )
 from crm_candidates.repositories.segments import SegmentRepository, segments_awaiting_evaluation
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import (
     BatchWorker,
     Database,
@@ -32,6 +38,7 @@ from crm_shared import (
     Session,
     Wakeup,
     in_transaction,
+    new_id,
     utc_now,
 )
 
@@ -221,3 +228,93 @@ class SegmentJobs:
     async def stop(self) -> None:
         """Cancels running evaluations; they resume on the next start."""
         await self._tasks.stop()
+
+
+class SegmentInUseError(Exception):
+    """Another segment's rule or a live sequence's trigger uses the segment."""
+
+    def __init__(self, segment_id: str, segments: list[str], sequences: list[str]) -> None:
+        users = [f"segment {name!r}" for name in segments] + [
+            f"sequence {name!r}" for name in sequences
+        ]
+        super().__init__(
+            f"segment {segment_id} is used by {', '.join(users)}; change or archive those first"
+        )
+        self.segments = segments
+        self.sequences = sequences
+
+
+@dataclass(frozen=True)
+class SegmentDefinitions:
+    """Defines, redefines and deletes one tenant's segments; each change of a rule (or a
+    deletion) starts the segment's full evaluation in the background."""
+
+    segments: SegmentRepository
+    sequence_references: SequenceReferenceRepository
+    jobs: SegmentJobs
+
+    async def valid_rule(self, raw: dict[str, Any], segment_id: str) -> Group:
+        """The rule for the segment `segment_id`: valid, referring only to existing segments of
+        the tenant, and never (through others) to itself; else `RuleError`."""
+        rule = parse_rule(raw)
+        existing = {segment.id: segment.rule for segment in await self.segments.all()}
+        problems = reference_problems(raw, rule, segment_id, existing)
+        if problems:
+            raise RuleError(problems)
+        return rule
+
+    async def create(
+        self, *, tenant_id: str, name: str, raw_rule: dict[str, Any], by: str
+    ) -> Segment:
+        """Stores a new segment and starts its first full evaluation."""
+        segment_id = new_id()
+        rule = await self.valid_rule(raw_rule, segment_id)
+        segment = Segment(
+            id=segment_id,
+            tenant_id=tenant_id,
+            name=name,
+            rule=stored_rule(rule),
+            created_by=by,
+        )
+        await self.segments.add(segment)
+        self.jobs.schedule(segment)
+        return segment
+
+    async def redefine(
+        self, segment: Segment, *, name: str | None, raw_rule: dict[str, Any] | None
+    ) -> Segment:
+        """Renames the segment or changes its rule; a new rule recomputes its membership."""
+        changes: dict[str, Any] = {"updated_at": utc_now()}
+        if name is not None:
+            changes["name"] = name
+        if raw_rule is not None:
+            rule = await self.valid_rule(raw_rule, segment.id)
+            changes |= {"rule": stored_rule(rule), "status": SegmentStatus.COMPUTING}
+        changed = segment.model_copy(update=changes)
+        await self.segments.redefine(changed)
+        if raw_rule is not None:
+            self.jobs.schedule(changed)
+        return changed
+
+    async def delete(self, segment_id: str) -> Segment | None:
+        """Marks a segment nothing uses deleted and lets its members go in the background;
+        None if there is no such segment, `SegmentInUseError` if something uses it."""
+        tenant = await TenantSegments.load(self.segments)
+        dependents = sorted(
+            segment.name
+            for segment, rule in tenant.ordered
+            if segment_id in referenced_segments(rule) and segment.id != segment_id
+        )
+        sequences = await self.sequence_references.live_using(segment_id)
+        if dependents or sequences:
+            raise SegmentInUseError(segment_id, dependents, sequences)
+        deleted = await self.segments.mark_deleted(segment_id)
+        if deleted is not None:
+            self.jobs.schedule(deleted)
+        return deleted
+
+
+def stored_rule(rule: Group) -> dict[str, Any]:
+    """The rule as stored on the segment."""
+    stored: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
+    return stored
