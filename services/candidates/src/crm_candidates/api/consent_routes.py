@@ -13,8 +13,8 @@ from crm_candidates.api.consent_schemas import (
     ConsentStatePublic,
     ErasureResult,
 )
-from crm_candidates.api.deps import CandidatesRepo, container_of
-from crm_candidates.application.consents import ConfirmationPolicy, ConsentChange, ConsentService
+from crm_candidates.api.deps import CandidatesRepo, consent_service, container_of
+from crm_candidates.application.consents import ConsentChange
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
 from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
@@ -23,7 +23,6 @@ from crm_shared import (
     Database,
     Principal,
     ProblemError,
-    SignedLinks,
     require_roles,
     utc_now,
 )
@@ -36,21 +35,6 @@ AdminPrincipal = Annotated[Principal, require_roles("admin")]
 
 def _database(request: Request) -> Database:
     return container_of(request).database
-
-
-def consent_service(request: Request, tenant_id: str) -> ConsentService:
-    """The consent operations of one tenant."""
-    container = container_of(request)
-    links: SignedLinks = container.consent_links
-    confirmation: ConfirmationPolicy = container.confirmation_policy
-    return ConsentService(
-        container.mongo,
-        container.database,
-        container.outbox,
-        tenant_id,
-        links,
-        confirmation,
-    )
 
 
 def _not_found(candidate_id: str) -> ProblemError:

@@ -6,6 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.consents import ConsentService
+from crm_candidates.application.lists import ListCommands
+from crm_candidates.application.pools import PoolCommands
 from crm_candidates.application.segments import SegmentDefinitions
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
@@ -113,3 +117,45 @@ def list_repository(request: Request, principal: CurrentPrincipal) -> ListReposi
 
 
 ListsRepo = Annotated[ListRepository, Depends(list_repository)]
+
+
+def candidate_writer(
+    request: Request, candidates: CandidatesRepo, segments: SegmentsRepo
+) -> CandidateWriter:
+    """FastAPI dependency: the writer of the caller's tenant's candidates."""
+    container = container_of(request)
+    return CandidateWriter(container.mongo, container.outbox, candidates, segments)
+
+
+Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
+
+
+def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
+    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
+    container = container_of(request)
+    return PoolCommands(container.mongo, container.outbox, pools, writer)
+
+
+PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
+
+
+def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo) -> ListCommands:
+    """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
+    container = container_of(request)
+    return ListCommands(container.mongo, container.outbox, lists, candidates)
+
+
+ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]
+
+
+def consent_service(request: Request, tenant_id: str) -> ConsentService:
+    """The consent operations of one tenant."""
+    container = container_of(request)
+    return ConsentService(
+        container.mongo,
+        container.database,
+        container.outbox,
+        tenant_id,
+        container.consent_links,
+        container.confirmation_policy,
+    )

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, MergesRepo
-from crm_candidates.api.routes import Writer, _not_found, _public
+from crm_candidates.api.deps import CandidatesRepo, MergesRepo, Writer
+from crm_candidates.api.routes import _not_found, _public
 from crm_candidates.api.schemas import DuplicateSuggestion, MergeCreate, MergePublic
 from crm_candidates.application.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.domain.identity import PersonSketch, block_keys, likeness

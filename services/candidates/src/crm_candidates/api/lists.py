@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, ListsRepo, container_of
+from crm_candidates.api.deps import CandidatesRepo, ListCommandsDep, ListsRepo
 from crm_candidates.api.list_schemas import (
     ListCreate,
     ListCreated,
@@ -20,7 +20,7 @@ from crm_candidates.api.list_schemas import (
 from crm_candidates.api.profiles import CONFIGURES, WRITES
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import CandidateSummary
-from crm_candidates.application.lists import ListCommands, ListNotFoundError
+from crm_candidates.application.lists import ListNotFoundError
 from crm_candidates.domain.lists import (
     Additions,
     ListArchivedError,
@@ -45,15 +45,6 @@ from crm_shared import (
 )
 
 lists_router = APIRouter(prefix="/lists", tags=["lists"])
-
-
-def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo) -> ListCommands:
-    """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
-    container = container_of(request)
-    return ListCommands(container.mongo, container.outbox, lists, candidates)
-
-
-ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]
 
 
 def _not_found(list_id: str) -> ProblemError:

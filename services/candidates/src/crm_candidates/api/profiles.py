@@ -11,12 +11,13 @@ from pydantic import ValidationError
 from crm_candidates.api.deps import (
     CandidatesRepo,
     NotesRepo,
+    PoolCommandsDep,
     PoolsRepo,
     ProfileRulesRepo,
     SegmentsRepo,
     container_of,
 )
-from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
+from crm_candidates.api.routes import Cursor, PageSize, profile_problem
 from crm_candidates.api.schemas import (
     CandidateSummary,
     CustomFieldCreate,
@@ -39,7 +40,6 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
-from crm_candidates.application.pools import PoolCommands
 from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
 from crm_candidates.domain.models import ProfileError
@@ -374,15 +374,6 @@ async def list_notes(
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
     return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)
-
-
-def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
-    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
-    container = container_of(request)
-    return PoolCommands(container.mongo, container.outbox, pools, writer)
-
-
-PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
 
 
 async def _pool_public(pool: Pool, pools: PoolRepository) -> PoolPublic:

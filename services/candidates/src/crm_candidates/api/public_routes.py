@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from crm_candidates.api.consent_routes import consent_service
 from crm_candidates.api.consent_schemas import (
     CommunitySignup,
     ConfirmationResult,
@@ -29,7 +28,7 @@ from crm_candidates.api.consent_schemas import (
     SignupAccepted,
     UnsubscribeResult,
 )
-from crm_candidates.api.deps import container_of
+from crm_candidates.api.deps import consent_service, container_of
 from crm_candidates.application.consents import (
     COMMUNITY_PURPOSES,
     CONFIRM_LINK,

@@ -12,7 +12,7 @@ from crm_candidates.api.deps import (
     SegmentDefinitionsDep,
     SegmentsRepo,
     TimelineRepo,
-    container_of,
+    Writer,
 )
 from crm_candidates.api.schemas import (
     CandidateCreate,
@@ -70,17 +70,6 @@ segments_router = APIRouter(prefix="/segments", tags=["segments"])
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
-
-
-def candidate_writer(
-    request: Request, candidates: CandidatesRepo, segments: SegmentsRepo
-) -> CandidateWriter:
-    """FastAPI dependency: the writer of the caller's tenant's candidates."""
-    container = container_of(request)
-    return CandidateWriter(container.mongo, container.outbox, candidates, segments)
-
-
-Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
 
 
 def _public(candidate: Candidate) -> CandidatePublic:
