@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.candidates import CandidateProfiles, CandidateWriter
 from crm_candidates.application.consents import ConsentService
 from crm_candidates.application.lists import ListCommands
 from crm_candidates.application.pools import PoolCommands
@@ -128,6 +128,14 @@ def candidate_writer(
 
 
 Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
+
+
+def candidate_profiles(writer: Writer, profile_rules: ProfileRulesRepo) -> CandidateProfiles:
+    """FastAPI dependency: the profile use cases of the caller's tenant's candidates."""
+    return CandidateProfiles(writer, profile_rules)
+
+
+CandidateProfilesDep = Annotated[CandidateProfiles, Depends(candidate_profiles)]
 
 
 def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:

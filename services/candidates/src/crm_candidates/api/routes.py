@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import (
+    CandidateProfilesDep,
     CandidatesRepo,
     ProfileRulesRepo,
     SegmentDefinitionsDep,
     SegmentsRepo,
     TimelineRepo,
-    Writer,
 )
 from crm_candidates.api.schemas import (
     CandidateCreate,
@@ -27,7 +27,10 @@ from crm_candidates.api.schemas import (
     TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
-from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.candidates import (
+    CandidateProfiles,
+    InactiveCandidateError,
+)
 from crm_candidates.application.segments import SegmentInUseError
 from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
@@ -40,10 +43,7 @@ from crm_candidates.domain.models import (
     unique_in_order,
 )
 from crm_candidates.domain.profile import (
-    ProfileRules,
-    is_phone_region,
     normalise_phone,
-    normalise_profile_fields,
 )
 from crm_candidates.domain.segments import (
     Group,
@@ -86,19 +86,14 @@ def _identity_taken(error: IdentityTakenError) -> ProblemError:
     )
 
 
-class _NotActiveError(Exception):
-    def __init__(self, candidate: Candidate) -> None:
-        super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
-        self.candidate = candidate
-
-    def problem(self, advice: str) -> ProblemError:
-        """The 409 problem, with what to do instead."""
-        return ProblemError(
-            409,
-            f"{self}; {advice}",
-            problem_type="candidate-not-active",
-            extensions={"merged_into": self.candidate.merged_into},
-        )
+def _inactive_problem(inactive: InactiveCandidateError, advice: str) -> ProblemError:
+    """The 409 problem, with what to do instead."""
+    return ProblemError(
+        409,
+        f"{inactive}; {advice}",
+        problem_type="candidate-not-active",
+        extensions={"merged_into": inactive.candidate.merged_into},
+    )
 
 
 def _not_found(kind: str, identifier: str) -> ProblemError:
@@ -127,18 +122,6 @@ def profile_problem(invalid: ProfileError, what: str = "profile fields") -> Prob
     )
 
 
-def _unknown_region(region: str) -> ProblemError:
-    return profile_problem(
-        ProfileError([("default_region", f"{region!r} is not a region phone numbers know")])
-    )
-
-
-async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> ProfileRules:
-    if region is not None and not is_phone_region(region):
-        raise _unknown_region(region)
-    return await profile_rules.rules(default_region=region.upper() if region else None)
-
-
 @router.post(
     "/candidates",
     status_code=201,
@@ -153,8 +136,7 @@ async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> P
 async def create_candidate(
     body: CandidateCreate,
     principal: CurrentPrincipal,
-    writer: Writer,
-    profile_rules: ProfileRulesRepo,
+    profiles: CandidateProfilesDep,
     request: Request,
     response: Response,
 ) -> CandidateUpserted:
@@ -166,21 +148,16 @@ async def create_candidate(
     (`created: false`, `matched_on`) and its `Location`, and the new identifiers are added to it
     (`candidate.updated`).
     """
-    rules = await _rules(profile_rules, body.default_region)
     try:
-        fields = normalise_profile_fields(body.model_dump(exclude={"default_region"}), rules)
+        result = await profiles.create(
+            body.model_dump(exclude={"default_region"}),
+            default_region=body.default_region,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            owner_id=body.owner_id,
+        )
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
-    candidate = Candidate.model_validate(
-        {
-            **fields,
-            "tenant_id": principal.tenant_id,
-            "created_by": principal.user_id,
-            "owner_id": body.owner_id or principal.user_id,
-        }
-    )
-    try:
-        result = await writer.create(candidate)
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
     if not result.created:
@@ -204,83 +181,50 @@ async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> Candid
     return _public(candidate)
 
 
-NULLABLE_FIELDS = frozenset(
-    {
-        "headline",
-        "current_title",
-        "current_company",
-        "location",
-        "owner_id",
-        "time_zone",
-        "locale",
-        "seniority",
-        "work_preferences",
-    }
-)
-
-
 @router.patch(
     "/candidates/{candidate_id}", response_model=CandidatePublic, responses=problem_responses(409)
 )
 async def update_candidate(
-    candidate_id: str, body: CandidateUpdate, writer: Writer, profile_rules: ProfileRulesRepo
+    candidate_id: str, body: CandidateUpdate, profiles: CandidateProfilesDep
 ) -> CandidatePublic:
     """Changes the fields sent; emits `candidate.updated` and any segment entries and exits."""
     changes = body.model_dump(exclude_unset=True, exclude={"default_region"})
-    for name, value in changes.items():
-        if value is None and name not in NULLABLE_FIELDS:
-            raise profile_problem(ProfileError([(name, "cannot be null")]))
-    rules = await _rules(profile_rules, body.default_region)
-
-    def apply(candidate: Candidate) -> Candidate:
-        if not candidate.is_active:
-            raise _NotActiveError(candidate)
-        fields = normalise_profile_fields(
-            changes, rules, current_custom_fields=candidate.custom_fields
-        )
-        return Candidate.model_validate({**candidate.model_dump(), **fields})
-
     try:
-        changed = await writer.change(candidate_id, apply)
+        changed = await profiles.change(candidate_id, changes, default_region=body.default_region)
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
-    except _NotActiveError as inactive:
-        raise inactive.problem("change its survivor instead") from None
+    except InactiveCandidateError as inactive:
+        raise _inactive_problem(inactive, "change its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
 
 
 @router.delete("/candidates/{candidate_id}", status_code=204)
-async def archive_candidate(candidate_id: str, writer: Writer) -> Response:
+async def archive_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> Response:
     """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
     and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
     `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
     record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (admins)."""
-    await _set_status(candidate_id, CandidateStatus.ARCHIVED, writer)
+    await _set_status(candidate_id, CandidateStatus.ARCHIVED, profiles)
     return Response(status_code=204)
 
 
 @router.post("/candidates/{candidate_id}/restore", response_model=CandidatePublic)
-async def restore_candidate(candidate_id: str, writer: Writer) -> CandidatePublic:
+async def restore_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> CandidatePublic:
     """Brings an archived candidate back: lists, search, segments and mail as before."""
-    return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, writer))
+    return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, profiles))
 
 
 async def _set_status(
-    candidate_id: str, status: CandidateStatus, writer: CandidateWriter
+    candidate_id: str, status: CandidateStatus, profiles: CandidateProfiles
 ) -> Candidate:
-    def apply(candidate: Candidate) -> Candidate:
-        if candidate.status is CandidateStatus.MERGED:
-            raise _NotActiveError(candidate)
-        return candidate.model_copy(update={"status": status})
-
     try:
-        changed = await writer.change(candidate_id, apply)
-    except _NotActiveError as merged:
-        raise merged.problem("archive or restore its survivor instead") from None
+        changed = await profiles.set_status(candidate_id, status)
+    except InactiveCandidateError as merged:
+        raise _inactive_problem(merged, "archive or restore its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return changed

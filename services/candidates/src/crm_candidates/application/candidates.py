@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from crm_candidates.domain.identity import identity_keys, key_kind
-from crm_candidates.domain.models import PROJECTED, Candidate, Segment, unique_in_order
+from crm_candidates.domain.models import (
+    PROJECTED,
+    Candidate,
+    CandidateStatus,
+    ProfileError,
+    Segment,
+    unique_in_order,
+)
+from crm_candidates.domain.profile import ProfileRules, is_phone_region, normalise_profile_fields
 from crm_candidates.domain.segments import (
     Group,
     ReferenceGraph,
@@ -34,6 +42,7 @@ from crm_candidates.repositories.candidates import (
     IdentityTakenError,
     candidate_identity_keys,
 )
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import EventEnvelope, MongoClient, Outbox, Session, in_transaction, utc_now
@@ -291,3 +300,97 @@ class MembershipEvaluator:
     ) -> None:
         timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
         await timeline.record(timeline_entry(envelope, candidate_id), session=session)
+
+
+class InactiveCandidateError(Exception):
+    """The record is not active (merged, or archived where that matters): its survivor, or
+    restoring it, is the way on."""
+
+    def __init__(self, candidate: Candidate) -> None:
+        super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
+        self.candidate = candidate
+
+
+# Profile fields a change may clear; a null for any other field is refused.
+NULLABLE_FIELDS = frozenset(
+    {
+        "headline",
+        "current_title",
+        "current_company",
+        "location",
+        "owner_id",
+        "time_zone",
+        "locale",
+        "seniority",
+        "work_preferences",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CandidateProfiles:
+    """Creates, changes, archives and restores one tenant's candidates; a profile is normalised
+    against the tenant's rules (or refused with `ProfileError`) before anything is stored."""
+
+    writer: CandidateWriter
+    profile_rules: ProfileRulesRepository
+
+    async def rules(self, region: str | None) -> ProfileRules:
+        """The tenant's profile rules, with the phone region the request names if any."""
+        if region is not None and not is_phone_region(region):
+            raise ProfileError(
+                [("default_region", f"{region!r} is not a region phone numbers know")]
+            )
+        return await self.profile_rules.rules(default_region=region.upper() if region else None)
+
+    async def create(
+        self,
+        profile: dict[str, Any],
+        *,
+        default_region: str | None,
+        tenant_id: str,
+        user_id: str,
+        owner_id: str | None,
+    ) -> Upserted:
+        """Stores a new candidate, or finds the person by an identifier they hold
+        (`IdentityTakenError` if two records hold them)."""
+        rules = await self.rules(default_region)
+        fields = normalise_profile_fields(profile, rules)
+        candidate = Candidate.model_validate(
+            {
+                **fields,
+                "tenant_id": tenant_id,
+                "created_by": user_id,
+                "owner_id": owner_id or user_id,
+            }
+        )
+        return await self.writer.create(candidate)
+
+    async def change(
+        self, candidate_id: str, changes: dict[str, Any], *, default_region: str | None
+    ) -> Candidate | None:
+        """Changes the fields given of an active candidate; None if there is none."""
+        for name, value in changes.items():
+            if value is None and name not in NULLABLE_FIELDS:
+                raise ProfileError([(name, "cannot be null")])
+        rules = await self.rules(default_region)
+
+        def apply(candidate: Candidate) -> Candidate:
+            if not candidate.is_active:
+                raise InactiveCandidateError(candidate)
+            fields = normalise_profile_fields(
+                changes, rules, current_custom_fields=candidate.custom_fields
+            )
+            return Candidate.model_validate({**candidate.model_dump(), **fields})
+
+        return await self.writer.change(candidate_id, apply)
+
+    async def set_status(self, candidate_id: str, status: CandidateStatus) -> Candidate | None:
+        """Archives or restores a candidate (not a merged record); None if there is none."""
+
+        def apply(candidate: Candidate) -> Candidate:
+            if candidate.status is CandidateStatus.MERGED:
+                raise InactiveCandidateError(candidate)
+            return candidate.model_copy(update={"status": status})
+
+        return await self.writer.change(candidate_id, apply)
