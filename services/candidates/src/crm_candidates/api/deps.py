@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from crm_candidates.application.candidates import CandidateProfiles, CandidateWriter
 from crm_candidates.application.consents import ConsentService
+from crm_candidates.application.imports import ImportUploads
 from crm_candidates.application.lists import ListCommands
 from crm_candidates.application.pools import PoolCommands
 from crm_candidates.application.segments import SegmentDefinitions
@@ -109,6 +110,15 @@ def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRe
 
 
 ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]
+
+
+def import_uploads(request: Request, imports: ImportsRepo) -> ImportUploads:
+    """FastAPI dependency: receiving the files of the caller's tenant's imports."""
+    container = container_of(request)
+    return ImportUploads(imports, container.upload_store, container.import_jobs)
+
+
+ImportUploadsDep = Annotated[ImportUploads, Depends(import_uploads)]
 
 
 def list_repository(request: Request, principal: CurrentPrincipal) -> ListRepository:
