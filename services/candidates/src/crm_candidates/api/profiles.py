@@ -40,7 +40,7 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
-from crm_candidates.application.skills import SkillRenormalisations
+from crm_candidates.application.skills import replace_vocabulary
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
 from crm_candidates.domain.models import ProfileError
 from crm_candidates.domain.notes import Note
@@ -161,9 +161,7 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
-    version = await profile_rules.set_vocabulary(vocabulary)
-    jobs: SkillRenormalisations = container_of(request).skill_jobs
-    await jobs.start(principal.tenant_id, version)
+    await replace_vocabulary(profile_rules, container_of(request).skill_jobs, vocabulary)
     return _vocabulary_body(vocabulary)
 
 
