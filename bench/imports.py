@@ -36,14 +36,14 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.report import RESULTS_DIR, Figure
+from crm_candidates.application.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
 from crm_candidates.domain.models import CandidateImport
-from crm_candidates.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
-from crm_candidates.repository import (
+from crm_candidates.repositories.imports import (
     ImportRepository,
     claim_import,
     ensure_import_indexes,
-    ensure_indexes,
 )
+from crm_candidates.repositories.indexes import ensure_indexes
 from crm_devstack.workload import Workload
 from crm_shared import Limits, LocalUploadStore, Outbox
 

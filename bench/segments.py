@@ -22,7 +22,8 @@ from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate
 from crm_candidates.domain.segments import Group, candidate_facets, compile_rule
 from crm_candidates.main import create_app
-from crm_candidates.repository import CandidateRepository, ensure_indexes
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.indexes import ensure_indexes
 from crm_devstack.workload import Workload
 from crm_shared import SEGMENT_ENTERED, InternalTokens, Principal, to_document
 

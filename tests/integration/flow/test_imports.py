@@ -13,7 +13,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crm_candidates.domain.models import CandidateImport, ImportStatus
-from crm_candidates.repository import IMPORTS_COLLECTION, ImportRepository
+from crm_candidates.repositories.collections import IMPORTS_COLLECTION
+from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import LocalUploadStore, UploadMissingError, utc_now
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
@@ -240,7 +241,7 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process that died mid-import left it `running` with a lapsed lease: it is resumed."""
-    monkeypatch.setattr("crm_candidates.imports.IMPORT_CHUNK_ROWS", 4)
+    monkeypatch.setattr("crm_candidates.application.imports.IMPORT_CHUNK_ROWS", 4)
     tag = unique("resume")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         stack.settings["candidates"].mongodb_uri

@@ -101,7 +101,7 @@ async def test_concurrent_imports_over_the_quota_are_a_429_until_one_finishes(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small chunks keep the first import in progress long enough to be counted.
-    monkeypatch.setattr("crm_candidates.imports.IMPORT_CHUNK_ROWS", 1)
+    monkeypatch.setattr("crm_candidates.application.imports.IMPORT_CHUNK_ROWS", 1)
     first = await new_import(stack, SMALL_TOKEN)
     assert (await upload(stack, SMALL_TOKEN, first, csv_file(unique("c1"), 20))).status_code == 202
     second = await new_import(stack, SMALL_TOKEN)
@@ -122,7 +122,7 @@ async def test_a_small_import_is_not_held_back_by_another_tenants_big_one(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Tenants take turns chunk by chunk: the 10-row import finishes long before the big one."""
-    monkeypatch.setattr("crm_candidates.imports.IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr("crm_candidates.application.imports.IMPORT_CHUNK_ROWS", 10)
     big = await new_import(stack, ACME_TOKEN)
     assert (await upload(stack, ACME_TOKEN, big, csv_file(unique("big"), 300))).status_code == 202
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_candidates.repository import backfill_segment_ids
+from crm_candidates.repositories.candidates import backfill_segment_ids
 from helpers import unique
 
 pytestmark = pytest.mark.integration

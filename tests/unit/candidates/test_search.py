@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
-from crm_candidates.repository import SearchQuery, search_filter, search_matches, seed_token
+from crm_candidates.repositories.candidates import (
+    SearchQuery,
+    search_filter,
+    search_matches,
+    seed_token,
+)
 from crm_shared import encode_cursor
 
 pytestmark = pytest.mark.unit

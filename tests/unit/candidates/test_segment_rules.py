@@ -19,6 +19,7 @@ from crm_candidates.domain.segments import (
     parse_relative,
     parse_rule,
     reference_paths,
+    reference_problems,
     referenced_segments,
     rule_matches,
     segment_matches,
@@ -344,3 +345,17 @@ def test_merged_or_archived_candidates_are_in_no_segment() -> None:
     assert segment_matches(rule, facets(tags=["x"], status="active"))
     assert not segment_matches(rule, facets(tags=["x"], status="merged"))
     assert compile_segment_query(rule)["$and"][0] == {"facets.inactive": {"$ne": True}}
+
+
+def test_reference_problems_name_unknown_segments_then_cycles() -> None:
+    plain = {"all": [{"field": "tags", "op": "equals", "value": "x"}]}
+    raw = {"all": [{"segment": "b"}, {"segment": "missing"}]}
+    assert reference_problems(raw, parse_rule(raw), "a", {"b": plain}) == [
+        ("rule.all.1.segment", "no segment missing in this tenant")
+    ]
+    raw = {"all": [{"segment": "b"}]}
+    existing = {"b": {"all": [{"segment": "a"}]}}
+    assert reference_problems(raw, parse_rule(raw), "a", existing) == [
+        ("rule.all.0.segment", "segment references form a cycle: a -> b -> a")
+    ]
+    assert reference_problems(raw, parse_rule(raw), "a", {"b": plain}) == []

@@ -18,23 +18,23 @@ from crm_candidates.api.lists import lists_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
-from crm_candidates.commands import SegmentJobs, SegmentRechecks
+from crm_candidates.application.change_requests import ChangeRequests
+from crm_candidates.application.consents import ConfirmationPolicy
+from crm_candidates.application.erasure import CandidateEraser
+from crm_candidates.application.expiry import ConsentExpiryWorker
+from crm_candidates.application.facts import CandidateFacts
+from crm_candidates.application.imports import ImportJobs
+from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
+from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
-from crm_candidates.consent_repository import ensure_consent_indexes
-from crm_candidates.consents import ConfirmationPolicy
-from crm_candidates.erasure import CandidateEraser
-from crm_candidates.expiry import ConsentExpiryWorker
+from crm_candidates.container import CandidatesContainer
 from crm_candidates.handlers import build_router
-from crm_candidates.imports import ImportJobs
-from crm_candidates.list_repository import ensure_list_indexes
-from crm_candidates.repository import (
-    POOLS_COLLECTION,
-    backfill_derived_fields,
-    backfill_segment_ids,
-    ensure_import_indexes,
-    ensure_indexes,
-)
-from crm_candidates.skills import SkillRenormalisations
+from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
+from crm_candidates.repositories.collections import POOLS_COLLECTION
+from crm_candidates.repositories.consents import ensure_consent_indexes
+from crm_candidates.repositories.imports import ensure_import_indexes
+from crm_candidates.repositories.indexes import ensure_indexes
+from crm_candidates.repositories.lists import ensure_list_indexes
 from crm_shared import (
     BatchWorker,
     LocalUploadStore,
@@ -137,8 +137,27 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
     if isinstance(upload_store, S3UploadStore):
         platform.startup_hooks.append(upload_store.ensure_bucket)
+    container = CandidatesContainer(
+        mongo=mongo,
+        database=database,
+        outbox=outbox,
+        quotas=settings.quotas,
+        upload_store=upload_store,
+        consent_links=links,
+        confirmation_policy=confirmation,
+        segment_jobs=segment_jobs,
+        segment_rechecks=rechecks,
+        skill_jobs=skill_jobs,
+        import_jobs=import_jobs,
+        consent_expiry=expiry,
+        candidate_eraser=CandidateEraser(mongo, database, outbox),
+        candidate_facts=CandidateFacts(mongo, database, outbox),
+        change_requests=ChangeRequests(mongo, database, outbox),
+    )
     platform.include_kafka_router(
-        build_router(platform.require_consumer(), mongo, database, outbox)
+        build_router(
+            platform.require_consumer(), container.candidate_facts, container.change_requests
+        )
     )
     app = create_service_app(
         platform,
@@ -161,13 +180,5 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         ],
         extra_lifespan=run_background_work,
     )
-    app.state.segment_jobs = segment_jobs
-    app.state.skill_jobs = skill_jobs
-    app.state.consent_links = links
-    app.state.confirmation_policy = confirmation
-    app.state.candidate_eraser = CandidateEraser(mongo, database, outbox)
-    app.state.consent_expiry = expiry
-    app.state.import_jobs = import_jobs
-    app.state.upload_store = upload_store
-    app.state.quotas = settings.quotas
+    app.state.container = container
     return app

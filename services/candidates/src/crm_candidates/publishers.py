@@ -5,22 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from crm_candidates.domain.consent import ConsentEntry
 from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
     CANDIDATE_CREATED,
+    CANDIDATE_ERASED,
     CANDIDATE_MERGED,
     CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
+    CONSENT_CHANGED,
+    CONSENT_CONFIRMATION_REQUESTED,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     CandidateCreated,
+    CandidateErased,
     CandidateMerged,
     CandidateProfile,
     CandidateUnmerged,
     CandidateUpdated,
+    ConsentChanged,
+    ConsentConfirmationRequested,
     EventEnvelope,
     Outbox,
     PoolStageChanged,
@@ -171,3 +178,59 @@ async def to_candidate_unmerged(
 def _carried(candidate: Candidate) -> dict[str, Any]:
     """What a candidate event carries: the profile, and whether the record is a live person."""
     return candidate.profile() | {"status": candidate.status.value}
+
+
+async def to_consent_changed(
+    outbox: Outbox, entry: ConsentEntry, *, marketing_consent: bool, session: Session
+) -> None:
+    """Stages `consent.changed` for a new ledger entry."""
+    await outbox.stage(
+        CONSENT_CHANGED,
+        tenant_id=entry.tenant_id,
+        subject=entry.candidate_id,
+        data=ConsentChanged(
+            candidate_id=entry.candidate_id,
+            purpose=entry.purpose.value,
+            status=entry.status.value,
+            lawful_basis=entry.lawful_basis.value,
+            source=entry.source.value,
+            expires_at=entry.expires_at,
+            marketing_consent=marketing_consent,
+            message_id=entry.message_id,
+        ),
+        session=session,
+    )
+
+
+async def to_consent_confirmation_requested(
+    outbox: Outbox, tenant_id: str, request: ConsentConfirmationRequested, *, session: Session
+) -> None:
+    """Stages `consent.confirmation_requested`; campaigns mails the link."""
+    await outbox.stage(
+        CONSENT_CONFIRMATION_REQUESTED,
+        tenant_id=tenant_id,
+        subject=request.candidate_id,
+        data=request,
+        session=session,
+    )
+
+
+async def to_candidate_erased(
+    outbox: Outbox,
+    tenant_id: str,
+    candidate_id: str,
+    email_hashes: list[str],
+    erased_at: datetime,
+    *,
+    session: Session,
+) -> None:
+    """Stages `candidate.erased` (digests of the addresses only, no personal data)."""
+    await outbox.stage(
+        CANDIDATE_ERASED,
+        tenant_id=tenant_id,
+        subject=candidate_id,
+        data=CandidateErased(
+            candidate_id=candidate_id, email_sha256=email_hashes, erased_at=erased_at
+        ),
+        session=session,
+    )

@@ -13,18 +13,16 @@ from crm_candidates.api.consent_schemas import (
     ConsentStatePublic,
     ErasureResult,
 )
-from crm_candidates.consent_repository import ConsentRepository, SettingsRepository
-from crm_candidates.consents import ConfirmationPolicy, ConsentChange, ConsentService
+from crm_candidates.api.deps import CandidatesRepo, consent_service, container_of
+from crm_candidates.application.consents import ConsentChange
+from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
-from crm_candidates.erasure import CandidateEraser
-from crm_candidates.repository import CandidatesRepo
+from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_shared import (
     CurrentPrincipal,
     Database,
-    Platform,
     Principal,
     ProblemError,
-    SignedLinks,
     require_roles,
     utc_now,
 )
@@ -36,23 +34,7 @@ AdminPrincipal = Annotated[Principal, require_roles("admin")]
 
 
 def _database(request: Request) -> Database:
-    platform: Platform = request.app.state.platform
-    return platform.require_database()
-
-
-def consent_service(request: Request, tenant_id: str) -> ConsentService:
-    """The consent operations of one tenant."""
-    platform: Platform = request.app.state.platform
-    links: SignedLinks = request.app.state.consent_links
-    confirmation: ConfirmationPolicy = request.app.state.confirmation_policy
-    return ConsentService(
-        platform.require_mongo(),
-        platform.require_database(),
-        platform.require_outbox(),
-        tenant_id,
-        links,
-        confirmation,
-    )
+    return container_of(request).database
 
 
 def _not_found(candidate_id: str) -> ProblemError:
@@ -119,7 +101,7 @@ async def erase_candidate(
 ) -> ErasureResult:
     """Erases the person (GDPR article 17) and emits `candidate.erased` so every service
     follows; a tombstone without personal data remains. Admins only."""
-    eraser: CandidateEraser = request.app.state.candidate_eraser
+    eraser: CandidateEraser = container_of(request).candidate_eraser
     erased_at = await eraser.erase(principal.tenant_id, candidate_id)
     if erased_at is None:
         raise _not_found(candidate_id)

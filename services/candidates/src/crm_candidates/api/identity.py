@@ -6,17 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.routes import Writer, _not_found, _public
-from crm_candidates.api.schemas import (
-    DuplicateSuggestion,
-    MergeCreate,
-    MergePublic,
-)
+from crm_candidates.api.deps import CandidatesRepo, MergesRepo, Writer
+from crm_candidates.api.routes import _not_found, _public
+from crm_candidates.api.schemas import DuplicateSuggestion, MergeCreate, MergePublic
+from crm_candidates.application.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
 from crm_candidates.domain.identity import PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import MergeChoiceError, check_choices
 from crm_candidates.domain.models import Candidate, Merge
-from crm_candidates.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
-from crm_candidates.repository import CandidatesRepo, IdentityTakenError, MergesRepo
+from crm_candidates.repositories.candidates import IdentityTakenError
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,

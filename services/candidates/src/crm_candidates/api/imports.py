@@ -9,19 +9,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from crm_candidates.api.deps import ImportsRepo, ImportUploadsDep, container_of
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
+from crm_candidates.application.imports import (
+    ImportNotFoundError,
+    ImportStartedError,
+    TooManyImportsError,
+    TooManyRowsError,
+)
 from crm_candidates.domain.csv_export import csv_line
 from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
-from crm_candidates.domain.models import CandidateImport, ImportStatus
-from crm_candidates.imports import ImportJobs, TooManyRowsError, receive_file
-from crm_candidates.repository import ImportRepository, ImportsRepo
+from crm_candidates.domain.models import CandidateImport
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     Page,
     ProblemError,
     Quotas,
-    UploadStore,
     UploadTooLargeError,
     decode_cursor,
     encode_cursor,
@@ -79,14 +83,6 @@ def _too_large(limit_bytes: int) -> ProblemError:
         limit_name="max_upload_bytes",
         limit=limit_bytes,
     )
-
-
-async def _give_up(
-    imports: ImportRepository, store: UploadStore, job: CandidateImport, reason: str
-) -> None:
-    """Fails the import with `reason` and deletes whatever of its file was stored."""
-    await imports.fail(job.id, reason)
-    await store.delete(job.tenant_id, job.id)
 
 
 def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
@@ -170,7 +166,7 @@ _CSV_BODY = {
     },
 )
 async def upload_import_file(
-    import_id: str, imports: ImportsRepo, principal: CurrentPrincipal, request: Request
+    import_id: str, uploads: ImportUploadsDep, principal: CurrentPrincipal, request: Request
 ) -> ImportPublic:
     """Receives the CSV file (`text/csv` body, header row first) as it streams in.
 
@@ -185,41 +181,33 @@ async def upload_import_file(
     if media_type not in CSV_MEDIA_TYPES:
         raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
     charset = _charset(content_type)
-    quotas: Quotas = request.app.state.quotas
+    quotas: Quotas = container_of(request).quotas
     limits = quotas.limits_for(principal.tenant_id, principal.roles)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_upload_bytes:
         raise _too_large(limits.max_upload_bytes)
-    job = await imports.get(import_id)
-    if job is None:
-        raise _not_found(import_id)
-    if job.status is not ImportStatus.AWAITING_FILE:
-        raise _started(import_id)
-    # Checked before this upload counts itself: two uploads racing may both pass (one over).
-    if await imports.active_count() >= limits.max_concurrent_imports:
+    try:
+        stored = await uploads.upload(import_id, request.stream(), limits, encoding=charset)
+    except ImportNotFoundError:
+        raise _not_found(import_id) from None
+    except ImportStartedError:
+        raise _started(import_id) from None
+    except TooManyImportsError as too_many_imports:
         raise quota_exceeded(
             429,
-            f"the tenant has {limits.max_concurrent_imports} imports uploading or in progress, "
+            f"the tenant has {too_many_imports.limit} imports uploading or in progress, "
             "as many as its quota allows; send the file when one has finished",
             problem_type="too-many-imports",
             limit_name="max_concurrent_imports",
-            limit=limits.max_concurrent_imports,
-        )
-    if not await imports.start_upload(import_id):
-        raise _started(import_id)
-    store: UploadStore = request.app.state.upload_store
-    try:
-        await receive_file(imports, store, job, request.stream(), limits, encoding=charset)
+            limit=too_many_imports.limit,
+        ) from None
     except CsvFormatError as invalid:
-        await _give_up(imports, store, job, str(invalid))
         raise _validation(
             [("file", str(invalid))], f"the file cannot be imported: {invalid}"
         ) from None
     except UploadTooLargeError as too_large:
-        await _give_up(imports, store, job, f"{too_large}, the upload quota")
         raise _too_large(too_large.limit_bytes) from None
     except TooManyRowsError as too_many:
-        await _give_up(imports, store, job, f"{too_many}, the quota of rows per import")
         raise quota_exceeded(
             413,
             f"{too_many}, the quota of rows per import; split it into several imports",
@@ -227,14 +215,6 @@ async def upload_import_file(
             limit_name="max_import_rows",
             limit=too_many.limit,
         ) from None
-    except BaseException:
-        await _give_up(imports, store, job, "the upload was interrupted")
-        raise
-    jobs: ImportJobs = request.app.state.import_jobs
-    jobs.wakeup.notify()
-    stored = await imports.get(import_id)
-    if stored is None:
-        raise _not_found(import_id)
     return _public(stored)
 
 

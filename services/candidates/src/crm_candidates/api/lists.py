@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from crm_candidates.api.deps import CandidatesRepo, ListCommandsDep, ListsRepo
 from crm_candidates.api.list_schemas import (
     ListCreate,
     ListCreated,
@@ -19,6 +20,7 @@ from crm_candidates.api.list_schemas import (
 from crm_candidates.api.profiles import CONFIGURES, WRITES
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import CandidateSummary
+from crm_candidates.application.lists import ListNotFoundError
 from crm_candidates.domain.lists import (
     Additions,
     ListArchivedError,
@@ -26,14 +28,12 @@ from crm_candidates.domain.lists import (
     TooManyIdsError,
     distinct_ids,
 )
-from crm_candidates.list_repository import ListRepository, ListsRepo
-from crm_candidates.lists import ListCommands, ListNotFoundError
-from crm_candidates.repository import CandidatesRepo, DuplicateKeyInTenantError
+from crm_candidates.repositories.lists import ListRepository
+from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
     StaleVersionError,
     decode_cursor,
@@ -45,15 +45,6 @@ from crm_shared import (
 )
 
 lists_router = APIRouter(prefix="/lists", tags=["lists"])
-
-
-def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo) -> ListCommands:
-    """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
-    platform: Platform = request.app.state.platform
-    return ListCommands(platform.require_mongo(), platform.require_outbox(), lists, candidates)
-
-
-ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]
 
 
 def _not_found(list_id: str) -> ProblemError:

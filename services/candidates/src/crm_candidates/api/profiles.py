@@ -8,7 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
-from crm_candidates.api.routes import Cursor, PageSize, Writer, profile_problem
+from crm_candidates.api.deps import (
+    CandidatesRepo,
+    NotesRepo,
+    PoolCommandsDep,
+    PoolsRepo,
+    ProfileRulesRepo,
+    SegmentsRepo,
+    container_of,
+)
+from crm_candidates.api.routes import Cursor, PageSize, profile_problem
 from crm_candidates.api.schemas import (
     CandidateSummary,
     CustomFieldCreate,
@@ -31,7 +40,7 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
-from crm_candidates.commands import PoolCommands
+from crm_candidates.application.skills import replace_vocabulary
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
 from crm_candidates.domain.models import ProfileError
 from crm_candidates.domain.notes import Note
@@ -54,23 +63,16 @@ from crm_candidates.domain.segments import (
     names_pool_stage,
     referenced_fields,
 )
-from crm_candidates.repository import (
-    CandidatesRepo,
+from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.profile_rules import (
     DuplicateKeyInTenantError,
-    NotesRepo,
-    PoolRepository,
-    PoolsRepo,
-    ProfileRulesRepo,
     ProfileRulesRepository,
-    SegmentsRepo,
-    SkillRenormalisationRepository,
 )
-from crm_candidates.skills import SkillRenormalisations
+from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
     StaleVersionError,
     decode_cursor,
@@ -159,9 +161,7 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
-    version = await profile_rules.set_vocabulary(vocabulary)
-    jobs: SkillRenormalisations = request.app.state.skill_jobs
-    await jobs.start(principal.tenant_id, version)
+    await replace_vocabulary(profile_rules, container_of(request).skill_jobs, vocabulary)
     return _vocabulary_body(vocabulary)
 
 
@@ -175,7 +175,7 @@ async def skill_renormalisation_progress(
 ) -> SkillRenormalisationPublic:
     """How far re-spelling the stored skills after the last vocabulary change got (404 before
     any change)."""
-    database = request.app.state.platform.require_database()
+    database = container_of(request).database
     job = await SkillRenormalisationRepository(database, principal.tenant_id).get()
     if job is None:
         raise _not_found("vocabulary change", "yet")
@@ -372,15 +372,6 @@ async def list_notes(
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
     return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)
-
-
-def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
-    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
-    platform: Platform = request.app.state.platform
-    return PoolCommands(platform.require_mongo(), platform.require_outbox(), pools, writer)
-
-
-PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
 
 
 async def _pool_public(pool: Pool, pools: PoolRepository) -> PoolPublic:

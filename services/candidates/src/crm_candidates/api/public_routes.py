@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from crm_candidates.api.consent_routes import consent_service
 from crm_candidates.api.consent_schemas import (
     CommunitySignup,
     ConfirmationResult,
@@ -29,8 +28,8 @@ from crm_candidates.api.consent_schemas import (
     SignupAccepted,
     UnsubscribeResult,
 )
-from crm_candidates.consent_repository import PreferenceRepository
-from crm_candidates.consents import (
+from crm_candidates.api.deps import consent_service, container_of
+from crm_candidates.application.consents import (
     COMMUNITY_PURPOSES,
     CONFIRM_LINK,
     PREFERENCES_LINK,
@@ -42,12 +41,12 @@ from crm_candidates.consents import (
 )
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
 from crm_candidates.domain.models import Candidate
-from crm_candidates.repository import CandidateRepository
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.consents import PreferenceRepository
 from crm_shared import (
     CurrentPrincipal,
     Database,
     LinkClaim,
-    Platform,
     ProblemError,
     SignedLinks,
     is_erased,
@@ -63,8 +62,7 @@ _BEFORE_ANY_LINK = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 def _database(request: Request) -> Database:
-    platform: Platform = request.app.state.platform
-    return platform.require_database()
+    return container_of(request).database
 
 
 def _wants_html(request: Request) -> bool:
@@ -81,7 +79,7 @@ class _ExpiredLink(Exception):
 
 
 async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkClaim, Candidate]:
-    links: SignedLinks = request.app.state.consent_links
+    links: SignedLinks = container_of(request).consent_links
     claim = links.verify(token, purpose, now=_BEFORE_ANY_LINK)
     if claim is None:
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
@@ -136,7 +134,7 @@ def _expired(request: Request, purpose: str) -> Response:
 
 
 def _signup_claim(request: Request, token: str) -> LinkClaim | None:
-    links: SignedLinks = request.app.state.consent_links
+    links: SignedLinks = container_of(request).consent_links
     return links.verify(token, SIGNUP_LINK, now=_BEFORE_ANY_LINK)
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from crm_candidates.api.deps import (
+    CandidateProfilesDep,
+    CandidatesRepo,
+    ProfileRulesRepo,
+    SegmentDefinitionsDep,
+    SegmentsRepo,
+    TimelineRepo,
+)
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
@@ -19,7 +27,11 @@ from crm_candidates.api.schemas import (
     TimelineEntryPublic,
 )
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
-from crm_candidates.commands import CandidateWriter, SegmentJobs, TenantSegments
+from crm_candidates.application.candidates import (
+    CandidateProfiles,
+    InactiveCandidateError,
+)
+from crm_candidates.application.segments import SegmentInUseError
 from crm_candidates.domain.identity import identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
@@ -27,49 +39,30 @@ from crm_candidates.domain.models import (
     CandidateStatus,
     ProfileError,
     Segment,
-    SegmentStatus,
     normalise_skill,
     unique_in_order,
 )
 from crm_candidates.domain.profile import (
-    ProfileRules,
-    is_phone_region,
     normalise_phone,
-    normalise_profile_fields,
 )
 from crm_candidates.domain.segments import (
     Group,
-    ReferenceGraph,
     RuleError,
     compile_segment_query,
     is_time_dependent,
-    parse_rule,
-    reference_paths,
-    referenced_segments,
 )
-from crm_candidates.repository import (
-    CandidatesRepo,
-    IdentityTakenError,
-    ProfileRulesRepo,
-    ProfileRulesRepository,
-    SearchQuery,
-    SegmentRepository,
-    SegmentsRepo,
-    SequenceReferenceRepository,
-    TimelineRepo,
-)
+from crm_candidates.repositories.candidates import IdentityTakenError, SearchQuery
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     Page,
-    Platform,
     ProblemError,
     decode_cursor,
     encode_cursor,
-    new_id,
     problem_responses,
     reject_unknown_query_params,
-    utc_now,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -77,19 +70,6 @@ segments_router = APIRouter(prefix="/segments", tags=["segments"])
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
-
-
-def candidate_writer(
-    request: Request, candidates: CandidatesRepo, segments: SegmentsRepo
-) -> CandidateWriter:
-    """FastAPI dependency: the writer of the caller's tenant's candidates."""
-    platform: Platform = request.app.state.platform
-    return CandidateWriter(
-        platform.require_mongo(), platform.require_outbox(), candidates, segments
-    )
-
-
-Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
 
 
 def _public(candidate: Candidate) -> CandidatePublic:
@@ -106,19 +86,14 @@ def _identity_taken(error: IdentityTakenError) -> ProblemError:
     )
 
 
-class _NotActiveError(Exception):
-    def __init__(self, candidate: Candidate) -> None:
-        super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
-        self.candidate = candidate
-
-    def problem(self, advice: str) -> ProblemError:
-        """The 409 problem, with what to do instead."""
-        return ProblemError(
-            409,
-            f"{self}; {advice}",
-            problem_type="candidate-not-active",
-            extensions={"merged_into": self.candidate.merged_into},
-        )
+def _inactive_problem(inactive: InactiveCandidateError, advice: str) -> ProblemError:
+    """The 409 problem, with what to do instead."""
+    return ProblemError(
+        409,
+        f"{inactive}; {advice}",
+        problem_type="candidate-not-active",
+        extensions={"merged_into": inactive.candidate.merged_into},
+    )
 
 
 def _not_found(kind: str, identifier: str) -> ProblemError:
@@ -147,18 +122,6 @@ def profile_problem(invalid: ProfileError, what: str = "profile fields") -> Prob
     )
 
 
-def _unknown_region(region: str) -> ProblemError:
-    return profile_problem(
-        ProfileError([("default_region", f"{region!r} is not a region phone numbers know")])
-    )
-
-
-async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> ProfileRules:
-    if region is not None and not is_phone_region(region):
-        raise _unknown_region(region)
-    return await profile_rules.rules(default_region=region.upper() if region else None)
-
-
 @router.post(
     "/candidates",
     status_code=201,
@@ -173,8 +136,7 @@ async def _rules(profile_rules: ProfileRulesRepository, region: str | None) -> P
 async def create_candidate(
     body: CandidateCreate,
     principal: CurrentPrincipal,
-    writer: Writer,
-    profile_rules: ProfileRulesRepo,
+    profiles: CandidateProfilesDep,
     request: Request,
     response: Response,
 ) -> CandidateUpserted:
@@ -186,21 +148,16 @@ async def create_candidate(
     (`created: false`, `matched_on`) and its `Location`, and the new identifiers are added to it
     (`candidate.updated`).
     """
-    rules = await _rules(profile_rules, body.default_region)
     try:
-        fields = normalise_profile_fields(body.model_dump(exclude={"default_region"}), rules)
+        result = await profiles.create(
+            body.model_dump(exclude={"default_region"}),
+            default_region=body.default_region,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            owner_id=body.owner_id,
+        )
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
-    candidate = Candidate.model_validate(
-        {
-            **fields,
-            "tenant_id": principal.tenant_id,
-            "created_by": principal.user_id,
-            "owner_id": body.owner_id or principal.user_id,
-        }
-    )
-    try:
-        result = await writer.create(candidate)
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
     if not result.created:
@@ -224,83 +181,50 @@ async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> Candid
     return _public(candidate)
 
 
-NULLABLE_FIELDS = frozenset(
-    {
-        "headline",
-        "current_title",
-        "current_company",
-        "location",
-        "owner_id",
-        "time_zone",
-        "locale",
-        "seniority",
-        "work_preferences",
-    }
-)
-
-
 @router.patch(
     "/candidates/{candidate_id}", response_model=CandidatePublic, responses=problem_responses(409)
 )
 async def update_candidate(
-    candidate_id: str, body: CandidateUpdate, writer: Writer, profile_rules: ProfileRulesRepo
+    candidate_id: str, body: CandidateUpdate, profiles: CandidateProfilesDep
 ) -> CandidatePublic:
     """Changes the fields sent; emits `candidate.updated` and any segment entries and exits."""
     changes = body.model_dump(exclude_unset=True, exclude={"default_region"})
-    for name, value in changes.items():
-        if value is None and name not in NULLABLE_FIELDS:
-            raise profile_problem(ProfileError([(name, "cannot be null")]))
-    rules = await _rules(profile_rules, body.default_region)
-
-    def apply(candidate: Candidate) -> Candidate:
-        if not candidate.is_active:
-            raise _NotActiveError(candidate)
-        fields = normalise_profile_fields(
-            changes, rules, current_custom_fields=candidate.custom_fields
-        )
-        return Candidate.model_validate({**candidate.model_dump(), **fields})
-
     try:
-        changed = await writer.change(candidate_id, apply)
+        changed = await profiles.change(candidate_id, changes, default_region=body.default_region)
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
-    except _NotActiveError as inactive:
-        raise inactive.problem("change its survivor instead") from None
+    except InactiveCandidateError as inactive:
+        raise _inactive_problem(inactive, "change its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
 
 
 @router.delete("/candidates/{candidate_id}", status_code=204)
-async def archive_candidate(candidate_id: str, writer: Writer) -> Response:
+async def archive_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> Response:
     """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
     and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
     `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
     record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (admins)."""
-    await _set_status(candidate_id, CandidateStatus.ARCHIVED, writer)
+    await _set_status(candidate_id, CandidateStatus.ARCHIVED, profiles)
     return Response(status_code=204)
 
 
 @router.post("/candidates/{candidate_id}/restore", response_model=CandidatePublic)
-async def restore_candidate(candidate_id: str, writer: Writer) -> CandidatePublic:
+async def restore_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> CandidatePublic:
     """Brings an archived candidate back: lists, search, segments and mail as before."""
-    return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, writer))
+    return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, profiles))
 
 
 async def _set_status(
-    candidate_id: str, status: CandidateStatus, writer: CandidateWriter
+    candidate_id: str, status: CandidateStatus, profiles: CandidateProfiles
 ) -> Candidate:
-    def apply(candidate: Candidate) -> Candidate:
-        if candidate.status is CandidateStatus.MERGED:
-            raise _NotActiveError(candidate)
-        return candidate.model_copy(update={"status": status})
-
     try:
-        changed = await writer.change(candidate_id, apply)
-    except _NotActiveError as merged:
-        raise merged.problem("archive or restore its survivor instead") from None
+        changed = await profiles.set_status(candidate_id, status)
+    except InactiveCandidateError as merged:
+        raise _inactive_problem(merged, "archive or restore its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return changed
@@ -440,51 +364,8 @@ def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:
     )
 
 
-def _valid_rule(raw: dict[str, Any]) -> Group:
-    try:
-        return parse_rule(raw)
-    except RuleError as invalid:
-        raise _rule_problem(invalid.errors) from None
-
-
-async def _valid_segment_rule(
-    raw: dict[str, Any], segment_id: str, segments: SegmentRepository
-) -> Group:
-    """A rule for the segment `segment_id`: valid, referring only to existing segments of the
-    caller's tenant, and never (through others) to itself."""
-    rule = _valid_rule(raw)
-    existing = {segment.id: segment for segment in await segments.all()}
-    references = list(reference_paths(raw))
-    unknown = [
-        (f"{path}.segment", f"no segment {referenced} in this tenant")
-        for path, referenced in references
-        if referenced not in existing and referenced != segment_id
-    ]
-    if unknown:
-        raise _rule_problem(unknown)
-    graph = ReferenceGraph(
-        {
-            sid: referenced_segments(Group.model_validate(segment.rule))
-            for sid, segment in existing.items()
-        }
-        | {segment_id: referenced_segments(rule)}
-    )
-    cycle = graph.cycle_through(segment_id)
-    if cycle is not None:
-        chain = " -> ".join(cycle)
-        raise _rule_problem(
-            [
-                (f"{path}.segment", f"segment references form a cycle: {chain}")
-                for path, referenced in references
-                if referenced == cycle[1]
-            ]
-        )
-    return rule
-
-
-def _stored_rule(rule: Group) -> dict[str, Any]:
-    stored: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
-    return stored
+def _refused_rule(invalid: RuleError) -> ProblemError:
+    return _rule_problem(invalid.errors)
 
 
 async def _segment_public(segment: Segment, segments: SegmentRepository) -> SegmentPublic:
@@ -499,10 +380,14 @@ async def _segment_public(segment: Segment, segments: SegmentRepository) -> Segm
 
 @segments_router.post("/preview", response_model=SegmentPreview)
 async def preview_segment(
-    body: SegmentPreviewRequest, candidates: CandidatesRepo, segments: SegmentsRepo
+    body: SegmentPreviewRequest, candidates: CandidatesRepo, definitions: SegmentDefinitionsDep
 ) -> SegmentPreview:
     """How many of the caller's active candidates a rule matches now, with a sample."""
-    query = compile_segment_query(await _valid_segment_rule(body.rule, "", segments))
+    try:
+        rule = await definitions.valid_rule(body.rule, "")
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
+    query = compile_segment_query(rule)
     count = await candidates.count_matching(query)
     sample = await candidates.sample_matching(query, body.sample_size)
     return SegmentPreview(count=count, sample=[_public(c) for c in sample])
@@ -513,46 +398,40 @@ async def create_segment(
     body: SegmentCreate,
     principal: CurrentPrincipal,
     segments: SegmentsRepo,
+    definitions: SegmentDefinitionsDep,
     request: Request,
     response: Response,
 ) -> SegmentPublic:
     """Creates a dynamic segment and starts its first full evaluation in the background."""
-    segment_id = new_id()
-    rule = await _valid_segment_rule(body.rule, segment_id, segments)
-    segment = Segment(
-        id=segment_id,
-        tenant_id=principal.tenant_id,
-        name=body.name,
-        rule=_stored_rule(rule),
-        created_by=principal.user_id,
-    )
-    await segments.add(segment)
-    jobs: SegmentJobs = request.app.state.segment_jobs
-    jobs.schedule(segment)
+    try:
+        segment = await definitions.create(
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            raw_rule=body.rule,
+            by=principal.user_id,
+        )
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{segment.id}"
     return await _segment_public(segment, segments)
 
 
 @segments_router.patch("/{segment_id}", response_model=SegmentPublic)
 async def update_segment(
-    segment_id: str, body: SegmentUpdate, segments: SegmentsRepo, request: Request
+    segment_id: str,
+    body: SegmentUpdate,
+    segments: SegmentsRepo,
+    definitions: SegmentDefinitionsDep,
 ) -> SegmentPublic:
     """Renames a segment or changes its rule; a new rule recomputes the membership in the
     background, emitting `segment.entered` / `segment.exited` for each difference."""
     segment = await segments.get(segment_id)
     if segment is None:
         raise _not_found("segment", segment_id)
-    changes: dict[str, Any] = {"updated_at": utc_now()}
-    if body.name is not None:
-        changes["name"] = body.name
-    if body.rule is not None:
-        rule = await _valid_segment_rule(body.rule, segment_id, segments)
-        changes |= {"rule": _stored_rule(rule), "status": SegmentStatus.COMPUTING}
-    changed = segment.model_copy(update=changes)
-    await segments.redefine(changed)
-    if body.rule is not None:
-        jobs: SegmentJobs = request.app.state.segment_jobs
-        jobs.schedule(changed)
+    try:
+        changed = await definitions.redefine(segment, name=body.name, raw_rule=body.rule)
+    except RuleError as invalid:
+        raise _refused_rule(invalid) from None
     return await _segment_public(changed, segments)
 
 
@@ -564,38 +443,24 @@ async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
 
 @segments_router.delete("/{segment_id}", status_code=204, responses=problem_responses(409))
 async def delete_segment(
-    segment_id: str, segments: SegmentsRepo, principal: CurrentPrincipal, request: Request
+    segment_id: str, segments: SegmentsRepo, definitions: SegmentDefinitionsDep
 ) -> Response:
     """Deletes a segment nothing uses: it leaves lists and evaluations at once, and its members
     exit (`segment.exited`) in the background. A segment that another segment's rule or a live
     sequence's trigger uses is a 409 naming them: change or archive those first."""
     if await segments.get(segment_id) is None:
         raise _not_found("segment", segment_id)
-    database = request.app.state.platform.require_database()
-    tenant = await TenantSegments.load(segments)
-    dependents = sorted(
-        segment.name
-        for segment, rule in tenant.ordered
-        if segment_id in referenced_segments(rule) and segment.id != segment_id
-    )
-    sequences = await SequenceReferenceRepository(database, principal.tenant_id).live_using(
-        segment_id
-    )
-    users = [f"segment {name!r}" for name in dependents] + [
-        f"sequence {name!r}" for name in sequences
-    ]
-    if users:
+    try:
+        deleted = await definitions.delete(segment_id)
+    except SegmentInUseError as in_use:
         raise ProblemError(
             409,
-            f"segment {segment_id} is used by {', '.join(users)}; change or archive those first",
+            str(in_use),
             problem_type="conflict",
-            extensions={"used_by": {"segments": dependents, "sequences": sequences}},
-        )
-    deleted = await segments.mark_deleted(segment_id)
+            extensions={"used_by": {"segments": in_use.segments, "sequences": in_use.sequences}},
+        ) from None
     if deleted is None:
         raise _not_found("segment", segment_id)
-    jobs: SegmentJobs = request.app.state.segment_jobs
-    jobs.schedule(deleted)
     return Response(status_code=204)
 
 

@@ -737,3 +737,32 @@ class ReferenceGraph:
                     found.add(candidate)
                     frontier.append(candidate)
         return found
+
+
+def reference_problems(
+    raw: dict[str, Any], rule: Group, segment_id: str, existing: dict[str, dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """(path, message) of what is wrong with the segment references of `segment_id`'s rule,
+    given the tenant's `existing` segment rules by id: references to segments the tenant does
+    not have, else a chain of references leading (through others) back to the segment."""
+    references = list(reference_paths(raw))
+    unknown = [
+        (f"{path}.segment", f"no segment {referenced} in this tenant")
+        for path, referenced in references
+        if referenced not in existing and referenced != segment_id
+    ]
+    if unknown:
+        return unknown
+    graph = ReferenceGraph(
+        {sid: referenced_segments(Group.model_validate(stored)) for sid, stored in existing.items()}
+        | {segment_id: referenced_segments(rule)}
+    )
+    cycle = graph.cycle_through(segment_id)
+    if cycle is None:
+        return []
+    chain = " -> ".join(cycle)
+    return [
+        (f"{path}.segment", f"segment references form a cycle: {chain}")
+        for path, referenced in references
+        if referenced == cycle[1]
+    ]

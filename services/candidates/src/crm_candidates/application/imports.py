@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm_candidates.api.schemas import CandidateCreate, CandidateUpdate
-from crm_candidates.commands import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,
@@ -44,15 +44,10 @@ from crm_candidates.domain.models import (
     ProfileError,
 )
 from crm_candidates.domain.profile import ProfileRules, normalise_profile_fields
-from crm_candidates.repository import (
-    CandidateRepository,
-    ImportRepository,
-    ProfileRulesRepository,
-    SegmentRepository,
-    candidate_identity_keys,
-    claim_import,
-    fail_stalled_uploads,
-)
+from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
+from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     CANDIDATE_CREATED,
     BatchWorker,
@@ -65,6 +60,7 @@ from crm_shared import (
     Session,
     UploadMissingError,
     UploadStore,
+    UploadTooLargeError,
     Wakeup,
     in_transaction,
     limited,
@@ -593,3 +589,73 @@ class ImportJobs:
         await self._worker.stop()
         for import_id in list(self._open):
             await self._forget(import_id)
+
+
+class ImportNotFoundError(LookupError):
+    """The tenant has no import with this id."""
+
+
+class ImportStartedError(Exception):
+    """The import already has its file (or another upload of it is under way)."""
+
+
+class TooManyImportsError(Exception):
+    """The tenant already has as many imports uploading or in progress as its quota allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} imports at once")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class ImportUploads:
+    """Receives the file of one tenant's import and hands the import to the background jobs."""
+
+    imports: ImportRepository
+    store: UploadStore
+    jobs: ImportJobs
+
+    async def upload(
+        self,
+        import_id: str,
+        body: AsyncIterable[bytes],
+        limits: Limits,
+        *,
+        encoding: str | None,
+    ) -> CandidateImport:
+        """Stores and checks the file as it streams in (see `receive_file`); a file refused or
+        an upload cut short fails the import, with the reason, and the error propagates."""
+        job = await self.imports.get(import_id)
+        if job is None:
+            raise ImportNotFoundError(import_id)
+        if job.status is not ImportStatus.AWAITING_FILE:
+            raise ImportStartedError(import_id)
+        # Checked before this upload counts itself: two uploads racing may both pass (one over).
+        if await self.imports.active_count() >= limits.max_concurrent_imports:
+            raise TooManyImportsError(limits.max_concurrent_imports)
+        if not await self.imports.start_upload(import_id):
+            raise ImportStartedError(import_id)
+        try:
+            await receive_file(self.imports, self.store, job, body, limits, encoding=encoding)
+        except CsvFormatError as invalid:
+            await self._give_up(job, str(invalid))
+            raise
+        except UploadTooLargeError as too_large:
+            await self._give_up(job, f"{too_large}, the upload quota")
+            raise
+        except TooManyRowsError as too_many:
+            await self._give_up(job, f"{too_many}, the quota of rows per import")
+            raise
+        except BaseException:
+            await self._give_up(job, "the upload was interrupted")
+            raise
+        self.jobs.wakeup.notify()
+        stored = await self.imports.get(import_id)
+        if stored is None:
+            raise ImportNotFoundError(import_id)
+        return stored
+
+    async def _give_up(self, job: CandidateImport, reason: str) -> None:
+        """Fails the import with `reason` and deletes whatever of its file was stored."""
+        await self.imports.fail(job.id, reason)
+        await self.store.delete(job.tenant_id, job.id)

@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from crm_candidates.consent_publishers import to_candidate_erased
-from crm_candidates.repository import (
-    CANDIDATES_COLLECTION,
-    MERGES_COLLECTION,
-    CandidateRepository,
-)
+from crm_candidates.publishers import to_candidate_erased
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.collections import CANDIDATES_COLLECTION, MERGES_COLLECTION
 from crm_shared import (
     Database,
     MongoClient,

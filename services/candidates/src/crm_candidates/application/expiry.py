@@ -15,15 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from crm_candidates.consent_publishers import to_consent_confirmation_requested
-from crm_candidates.consent_repository import (
-    ConsentRepository,
-    SettingsRepository,
-    claim_due_consent,
-    holds_lease,
-    purge_expired_signups,
+from crm_candidates.application.consents import (
+    ConfirmationPolicy,
+    ConsentChange,
+    ConsentService,
+    confirm_url,
 )
-from crm_candidates.consents import ConfirmationPolicy, ConsentChange, ConsentService, confirm_url
+from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import (
     ConsentSource,
     ConsentState,
@@ -35,7 +33,14 @@ from crm_candidates.domain.consent import (
     next_check_at,
 )
 from crm_candidates.domain.models import CandidateStatus
-from crm_candidates.erasure import CandidateEraser
+from crm_candidates.publishers import to_consent_confirmation_requested
+from crm_candidates.repositories.consents import (
+    ConsentRepository,
+    SettingsRepository,
+    claim_due_consent,
+    holds_lease,
+    purge_expired_signups,
+)
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,

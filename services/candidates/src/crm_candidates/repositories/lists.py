@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from crm_candidates.domain.lists import ListStatus, StaticList
-from crm_candidates.repository import DuplicateKeyInTenantError
-from crm_shared import (
-    CurrentPrincipal,
-    Database,
-    Session,
-    TenantScopedCollection,
-    from_document,
-    to_document,
-)
+from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
+from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
 
 LISTS_COLLECTION = "candidate_lists"
 LIST_MEMBERS_COLLECTION = "candidate_list_members"
@@ -164,12 +156,3 @@ class ListRepository:
             )
             for document in documents
         ]
-
-
-def list_repository(request: Request, principal: CurrentPrincipal) -> ListRepository:
-    """FastAPI dependency: the caller's tenant's stored lists."""
-    database: Database = request.app.state.platform.require_database()
-    return ListRepository(database, principal.tenant_id)
-
-
-ListsRepo = Annotated[ListRepository, Depends(list_repository)]

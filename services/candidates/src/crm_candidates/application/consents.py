@@ -12,18 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from crm_candidates.commands import CandidateWriter
-from crm_candidates.consent_publishers import (
-    to_consent_changed,
-    to_consent_confirmation_requested,
-)
-from crm_candidates.consent_repository import (
-    ConsentRepository,
-    PendingSignupRepository,
-    PreferenceRepository,
-    SettingsRepository,
-    SignupRepository,
-)
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.consent import (
     ConsentEntry,
     ConsentPurpose,
@@ -39,7 +28,16 @@ from crm_candidates.domain.consent import (
     state_after,
 )
 from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
-from crm_candidates.repository import CandidateRepository, IdentityTakenError, SegmentRepository
+from crm_candidates.publishers import to_consent_changed, to_consent_confirmation_requested
+from crm_candidates.repositories.candidates import CandidateRepository, IdentityTakenError
+from crm_candidates.repositories.consents import (
+    ConsentRepository,
+    PendingSignupRepository,
+    PreferenceRepository,
+    SettingsRepository,
+    SignupRepository,
+)
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,

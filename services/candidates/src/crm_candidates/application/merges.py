@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
 from crm_candidates.domain.models import (
     Candidate,
@@ -25,7 +25,8 @@ from crm_candidates.publishers import (
     to_candidate_unmerged,
     to_candidate_updated,
 )
-from crm_candidates.repository import MergeRepository, candidate_from_document
+from crm_candidates.repositories.candidates import candidate_from_document
+from crm_candidates.repositories.merges import MergeRepository
 from crm_shared import Session, in_transaction, utc_now
 
 

@@ -18,8 +18,8 @@ from crm_candidates.domain.lists import (
     plan_additions,
     plan_removals,
 )
-from crm_candidates.list_repository import ListRepository
-from crm_candidates.repository import CandidateRepository
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.lists import ListRepository
 from crm_shared import (
     LIST_ARCHIVED,
     LIST_MEMBER_ADDED,

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_candidates import imports as imports_module
+from crm_candidates.application import imports as imports_module
+from crm_candidates.application.imports import ERROR, WARNING, RowProblem, validate_row
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
 from crm_candidates.domain.models import CandidateImport
 from crm_candidates.domain.profile import ProfileRules
-from crm_candidates.imports import ERROR, WARNING, RowProblem, validate_row
-from crm_candidates.repository import ImportRepository
+from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import Limits, LocalUploadStore, UploadTooLargeError
 
 pytestmark = pytest.mark.unit

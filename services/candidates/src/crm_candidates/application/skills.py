@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from crm_candidates.commands import CandidateWriter
+from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.models import Candidate
-from crm_candidates.repository import (
-    CandidateRepository,
-    ProfileRulesRepository,
-    SegmentRepository,
+from crm_candidates.domain.profile import SkillVocabulary
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.skill_renormalisations import (
     SkillRenormalisationRepository,
     unfinished_skill_renormalisations,
 )
@@ -86,3 +87,12 @@ def _with_skills(skills: list[str]) -> Callable[[Candidate], Candidate]:
         return current.model_copy(update={"skills": skills})
 
     return apply
+
+
+async def replace_vocabulary(
+    profile_rules: ProfileRulesRepository, jobs: SkillRenormalisations, vocabulary: SkillVocabulary
+) -> None:
+    """Stores the tenant's new skill vocabulary and starts re-spelling the skills its
+    candidates already hold (in the background)."""
+    version = await profile_rules.set_vocabulary(vocabulary)
+    await jobs.start(profile_rules.tenant_id, version)

@@ -1,0 +1,1 @@
+"""Use cases of the candidates service: what routes, handlers and workers call."""

@@ -1,0 +1,396 @@
+"""The candidates service's write operations, each one MongoDB transaction with its events.
+
+Every write of a candidate re-evaluates that candidate, and only that candidate, against the
+tenant's segments in the same transaction, so `segment.entered` / `segment.exited` are committed
+with the change that caused them: membership is current the moment the write returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm_candidates.domain.identity import identity_keys, key_kind
+from crm_candidates.domain.models import (
+    PROJECTED,
+    Candidate,
+    CandidateStatus,
+    ProfileError,
+    Segment,
+    unique_in_order,
+)
+from crm_candidates.domain.profile import ProfileRules, is_phone_region, normalise_profile_fields
+from crm_candidates.domain.segments import (
+    Group,
+    ReferenceGraph,
+    candidate_facets,
+    is_time_dependent,
+    next_change_at,
+    referenced_segments,
+    segment_matches,
+)
+from crm_candidates.domain.timeline import timeline_entry
+from crm_candidates.publishers import (
+    to_candidate_created,
+    to_candidate_updated,
+    to_segment_entered,
+    to_segment_exited,
+)
+from crm_candidates.repositories.candidates import (
+    CandidateRepository,
+    IdentityTakenError,
+    candidate_identity_keys,
+)
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import EventEnvelope, MongoClient, Outbox, Session, in_transaction, utc_now
+
+MAX_CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What a create did: stored a new person, or found them by an identifier they hold."""
+
+    candidate: Candidate
+    created: bool
+    matched_on: list[str]
+
+
+def with_identifiers(existing: Candidate, incoming: Candidate, foreign: set[str]) -> Candidate:
+    """`existing` with the emails, phones and profile URLs of `incoming` it lacks.
+
+    Identifiers whose key another candidate holds (`foreign`) are left out: they are that
+    person's, and a merge is the way to join the two.
+    """
+
+    def free(values: list[str], key_of: Callable[[str], list[str]]) -> list[str]:
+        return [value for value in values if not foreign.intersection(key_of(value))]
+
+    return existing.model_copy(
+        update={
+            "emails": unique_in_order(
+                [*existing.emails, *free(incoming.emails, lambda v: identity_keys([v]))]
+            ),
+            "phones": unique_in_order(
+                [*existing.phones, *free(incoming.phones, lambda v: identity_keys([], [v]))]
+            ),
+            "profile_urls": unique_in_order(
+                [
+                    *existing.profile_urls,
+                    *free(incoming.profile_urls, lambda v: identity_keys([], [], [v])),
+                ]
+            ),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CandidateWriter:
+    """Creates and changes one tenant's candidates, keeping segment membership current."""
+
+    mongo: MongoClient
+    outbox: Outbox
+    candidates: CandidateRepository
+    segments: SegmentRepository
+
+    async def create(self, candidate: Candidate) -> Upserted:
+        """Stores a new candidate, or adds the new identifiers to the person already on file.
+
+        The person is recognised by any normalised email, phone or profile URL they hold. Two
+        concurrent creates of one person cannot both insert: the identity keys are unique, so
+        the loser's transaction fails and its retry finds the winner's record.
+        """
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                result = await in_transaction(
+                    self.mongo, lambda session: self.upsert(candidate, session=session)
+                )
+            except IdentityTakenError:
+                if attempt == MAX_CREATE_ATTEMPTS:
+                    raise
+                continue
+            self.outbox.notify_committed()
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def upsert(self, candidate: Candidate, *, session: Session) -> Upserted:
+        """`create` within the caller's transaction."""
+        keys = candidate_identity_keys(candidate)
+        holders = await self.candidates.holders_of(keys, session=session)
+        if not holders:
+            await self.add(candidate, session=session)
+            return Upserted(candidate, created=True, matched_on=[])
+        # The first identifier given decides among several holders (emails come first).
+        existing_id = next(holders[key] for key in keys if key in holders)
+        existing = await self.candidates.get(existing_id, session=session)
+        if existing is None:
+            raise IdentityTakenError(existing_id)
+        matched_on = unique_in_order([key_kind(k) for k in keys if holders.get(k) == existing_id])
+        foreign = {key for key, holder in holders.items() if holder != existing_id}
+        extended = with_identifiers(existing, candidate, foreign)
+        if extended != existing:
+            extended = extended.model_copy(update={"updated_at": utc_now()})
+            await self.store_change(extended, previous=existing, session=session)
+        return Upserted(extended, created=False, matched_on=matched_on)
+
+    async def add(self, candidate: Candidate, *, session: Session) -> None:
+        """`create` within the caller's transaction."""
+        await self.candidates.add(candidate, session=session)
+        await to_candidate_created(self.outbox, candidate, session=session)
+        await self.reevaluate(candidate, session=session)
+
+    async def update(self, candidate: Candidate) -> Candidate:
+        """Stores a changed candidate with `candidate.updated` and its segment changes."""
+
+        async def store(session: Session) -> Candidate:
+            # Facts projected from other services may have changed since the caller read the
+            # candidate: the stored ones win, so a profile edit never rolls them back.
+            stored = await self.candidates.get(candidate.id, session=session)
+            changed = candidate
+            if stored is not None:
+                changed = candidate.model_copy(
+                    update={name: getattr(stored, name) for name in PROJECTED}
+                )
+            await self.store_change(changed, previous=stored, session=session)
+            return changed
+
+        changed = await in_transaction(self.mongo, store)
+        self.outbox.notify_committed()
+        return changed
+
+    async def project(
+        self,
+        candidate: Candidate,
+        facts: Callable[[Candidate], dict[str, Any]],
+        *,
+        session: Session,
+    ) -> Candidate:
+        """Records facts from another service's event on the candidate (no `candidate.updated`:
+        the profile did not change) and re-evaluates only this candidate's segments."""
+        changes = {
+            name: value
+            for name, value in facts(candidate).items()
+            if getattr(candidate, name) != value
+        }
+        if not changes:
+            return candidate
+        changed = candidate.model_copy(update=changes)
+        await self.candidates.replace(changed, previous=candidate, session=session)
+        await self.reevaluate(changed, session=session)
+        return changed
+
+    async def change(
+        self, candidate_id: str, mutate: Callable[[Candidate], Candidate]
+    ) -> Candidate | None:
+        """Applies `mutate` to the candidate as stored now, in one transaction with its events.
+
+        None if the tenant has no such candidate. Reading inside the transaction means two
+        concurrent changes (a profile edit and a pool move) never overwrite each other.
+        """
+        changed = await in_transaction(
+            self.mongo, lambda session: self.change_in(candidate_id, mutate, session=session)
+        )
+        self.outbox.notify_committed()
+        return changed
+
+    async def change_in(
+        self, candidate_id: str, mutate: Callable[[Candidate], Candidate], *, session: Session
+    ) -> Candidate | None:
+        """`change` within the caller's transaction; a change that changes nothing is no write."""
+        candidate = await self.candidates.get(candidate_id, session=session)
+        if candidate is None:
+            return None
+        changed = mutate(candidate)
+        if changed == candidate:
+            return candidate
+        changed = changed.model_copy(update={"updated_at": utc_now()})
+        await self.store_change(changed, previous=candidate, session=session)
+        return changed
+
+    async def store_change(
+        self, candidate: Candidate, *, session: Session, previous: Candidate | None = None
+    ) -> None:
+        """`update` within the caller's transaction."""
+        await self.candidates.replace(candidate, previous=previous, session=session)
+        await to_candidate_updated(self.outbox, candidate, session=session)
+        await self.reevaluate(candidate, session=session)
+
+    async def reevaluate(self, candidate: Candidate, *, session: Session) -> None:
+        """Brings one candidate's segment memberships in line (a record not active leaves all)
+        and schedules its next time-driven re-evaluation."""
+        membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
+        recheck_at = await membership.reevaluate(candidate, session=session)
+        if recheck_at is not None:
+            await self.candidates.set_recheck_at(candidate.id, recheck_at, session=session)
+
+
+@dataclass(frozen=True)
+class TenantSegments:
+    """A tenant's segments with their parsed rules, each after the segments it refers to."""
+
+    ordered: list[tuple[Segment, Group]]
+    graph: ReferenceGraph
+
+    @classmethod
+    async def load(
+        cls, segments: SegmentRepository, *, session: Session | None = None
+    ) -> TenantSegments:
+        """Reads and orders every segment of the tenant."""
+        parsed = {
+            segment.id: (segment, Group.model_validate(segment.rule))
+            for segment in await segments.all(session=session)
+        }
+        graph = ReferenceGraph(
+            {segment_id: referenced_segments(rule) for segment_id, (_, rule) in parsed.items()}
+        )
+        return cls([parsed[sid] for sid in graph.evaluation_order() if sid in parsed], graph)
+
+
+@dataclass(frozen=True)
+class MembershipEvaluator:
+    """Re-evaluates one candidate against the tenant's segments, emitting entries and exits."""
+
+    outbox: Outbox
+    candidates: CandidateRepository
+    segments: SegmentRepository
+
+    async def reevaluate(
+        self, candidate: Candidate, *, session: Session, only: set[str] | None = None
+    ) -> datetime | None:
+        """Brings the candidate's memberships (of `only` these segments, or all) in line with
+        the rules now; returns when a relative date could next change one by time alone.
+
+        Segments are evaluated after the segments they refer to, with the memberships as
+        changed so far, so a change propagates to dependent segments in the same transaction.
+        """
+        now = utc_now()
+        tenant = await TenantSegments.load(self.segments, session=session)
+        facets = candidate_facets(candidate.model_dump())
+        members = await self.segments.memberships_of(candidate.id, session=session)
+        upcoming: list[datetime] = []
+        for segment, rule in tenant.ordered:
+            if is_time_dependent(rule):
+                flip = next_change_at(rule, facets, now=now)
+                if flip is not None:
+                    upcoming.append(flip)
+            if only is not None and segment.id not in only:
+                continue
+            matches = segment_matches(rule, facets, segment_ids=members, now=now)
+            if matches and segment.id not in members:
+                members.add(segment.id)
+                if await self.segments.enter(segment.id, candidate.id, session=session):
+                    envelope = await to_segment_entered(
+                        self.outbox, segment, candidate.id, session=session
+                    )
+                    await self.on_timeline(envelope, candidate.id, session=session)
+            elif not matches and segment.id in members:
+                members.discard(segment.id)
+                if await self.segments.exit(segment.id, candidate.id, session=session):
+                    envelope = await to_segment_exited(
+                        self.outbox, segment, candidate.id, session=session
+                    )
+                    await self.on_timeline(envelope, candidate.id, session=session)
+        return min(upcoming, default=None)
+
+    async def on_timeline(
+        self, envelope: EventEnvelope[Any], candidate_id: str, *, session: Session
+    ) -> None:
+        timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
+        await timeline.record(timeline_entry(envelope, candidate_id), session=session)
+
+
+class InactiveCandidateError(Exception):
+    """The record is not active (merged, or archived where that matters): its survivor, or
+    restoring it, is the way on."""
+
+    def __init__(self, candidate: Candidate) -> None:
+        super().__init__(f"candidate {candidate.id} is {candidate.status.value}")
+        self.candidate = candidate
+
+
+# Profile fields a change may clear; a null for any other field is refused.
+NULLABLE_FIELDS = frozenset(
+    {
+        "headline",
+        "current_title",
+        "current_company",
+        "location",
+        "owner_id",
+        "time_zone",
+        "locale",
+        "seniority",
+        "work_preferences",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CandidateProfiles:
+    """Creates, changes, archives and restores one tenant's candidates; a profile is normalised
+    against the tenant's rules (or refused with `ProfileError`) before anything is stored."""
+
+    writer: CandidateWriter
+    profile_rules: ProfileRulesRepository
+
+    async def rules(self, region: str | None) -> ProfileRules:
+        """The tenant's profile rules, with the phone region the request names if any."""
+        if region is not None and not is_phone_region(region):
+            raise ProfileError(
+                [("default_region", f"{region!r} is not a region phone numbers know")]
+            )
+        return await self.profile_rules.rules(default_region=region.upper() if region else None)
+
+    async def create(
+        self,
+        profile: dict[str, Any],
+        *,
+        default_region: str | None,
+        tenant_id: str,
+        user_id: str,
+        owner_id: str | None,
+    ) -> Upserted:
+        """Stores a new candidate, or finds the person by an identifier they hold
+        (`IdentityTakenError` if two records hold them)."""
+        rules = await self.rules(default_region)
+        fields = normalise_profile_fields(profile, rules)
+        candidate = Candidate.model_validate(
+            {
+                **fields,
+                "tenant_id": tenant_id,
+                "created_by": user_id,
+                "owner_id": owner_id or user_id,
+            }
+        )
+        return await self.writer.create(candidate)
+
+    async def change(
+        self, candidate_id: str, changes: dict[str, Any], *, default_region: str | None
+    ) -> Candidate | None:
+        """Changes the fields given of an active candidate; None if there is none."""
+        for name, value in changes.items():
+            if value is None and name not in NULLABLE_FIELDS:
+                raise ProfileError([(name, "cannot be null")])
+        rules = await self.rules(default_region)
+
+        def apply(candidate: Candidate) -> Candidate:
+            if not candidate.is_active:
+                raise InactiveCandidateError(candidate)
+            fields = normalise_profile_fields(
+                changes, rules, current_custom_fields=candidate.custom_fields
+            )
+            return Candidate.model_validate({**candidate.model_dump(), **fields})
+
+        return await self.writer.change(candidate_id, apply)
+
+    async def set_status(self, candidate_id: str, status: CandidateStatus) -> Candidate | None:
+        """Archives or restores a candidate (not a merged record); None if there is none."""
+
+        def apply(candidate: Candidate) -> Candidate:
+            if candidate.status is CandidateStatus.MERGED:
+                raise InactiveCandidateError(candidate)
+            return candidate.model_copy(update={"status": status})
+
+        return await self.writer.change(candidate_id, apply)

@@ -1,0 +1,95 @@
+"""Changes other services ask for (a sequence step adding tags or moving a candidate in a talent
+pool), applied through the same commands as the API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.pools import PoolCommands
+from crm_candidates.domain.pools import UnknownStageError, resolve_stage_following_renames
+from crm_candidates.domain.profile import changed_tags
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_shared import (
+    CandidateChangeRequested,
+    Database,
+    EventEnvelope,
+    MongoClient,
+    Outbox,
+    Session,
+    UndecodableEventError,
+)
+
+# How far a change request follows merges (A into B into C ...) to the surviving record.
+MAX_MERGE_HOPS = 10
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChangeRequests:
+    """Applies `candidate.change_requested` to the surviving record of the candidate."""
+
+    mongo: MongoClient
+    database: Database
+    outbox: Outbox
+
+    async def apply(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Adds or removes the tags and moves the candidate as asked; a request naming an
+        unknown candidate, pool or stage raises `UndecodableEventError` (it can never succeed).
+        """
+        request: CandidateChangeRequested = envelope.data
+        tenant_id = envelope.tenant_id
+        candidates = CandidateRepository(self.database, tenant_id)
+        writer = CandidateWriter(
+            self.mongo, self.outbox, candidates, SegmentRepository(self.database, tenant_id)
+        )
+        pools = PoolRepository(self.database, tenant_id)
+        # Everything is checked before anything changes: a request naming something the tenant
+        # does not have can never succeed, so it is unusable (dead-lettered, not retried).
+        candidate = await candidates.get(request.candidate_id, session=session)
+        if candidate is None:
+            raise UndecodableEventError(f"no candidate {request.candidate_id} in the tenant")
+        # A request may have been asked for a record merged since: it applies to the survivor.
+        for _ in range(MAX_MERGE_HOPS):
+            if candidate is None or candidate.merged_into is None:
+                break
+            candidate = await candidates.get(candidate.merged_into, session=session)
+        if candidate is None or not candidate.is_active:
+            logger.info(
+                "change requested for candidate %s, which is no longer active: nothing to do",
+                request.candidate_id,
+            )
+            return
+        candidate_id = candidate.id
+        if (request.pool_id is None) != (request.stage is None):
+            raise UndecodableEventError("a pool move needs both pool_id and stage")
+        pool = None
+        if request.pool_id is not None:
+            pool = await pools.get(request.pool_id, session=session)
+            if pool is None:
+                raise UndecodableEventError(f"no pool {request.pool_id} in the tenant")
+            try:
+                stage = resolve_stage_following_renames(pool, request.stage)
+            except UnknownStageError as unknown:
+                raise UndecodableEventError(str(unknown)) from None
+        if request.add_tags or request.remove_tags:
+            await writer.change_in(
+                candidate_id,
+                lambda candidate: candidate.model_copy(
+                    update={
+                        "tags": changed_tags(
+                            candidate.tags, add=request.add_tags, remove=request.remove_tags
+                        )
+                    }
+                ),
+                session=session,
+            )
+        if pool is not None:
+            await PoolCommands(self.mongo, self.outbox, pools, writer).place_in(
+                pool, candidate_id, stage, by=request.requested_by, session=session
+            )

@@ -1,0 +1,214 @@
+"""Facts from other services (event registrations and attendance, ATS applications, engagement
+scores) are projected onto the candidate document, re-evaluating only that candidate's segment
+memberships in the handler's transaction; every event about a candidate also becomes an entry
+of the candidate's activity timeline.
+
+An event about a candidate this service does not hold (never known, erased, or in another
+tenant) is ignored with a log line rather than dead-lettered: the message itself is valid, no
+retry or replay can make the candidate appear, and a dead-letter queue filling with such events
+would hide the messages that really need a person. Erased people must not reappear in a
+timeline either, which is why nothing is kept for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, unique_in_order
+from crm_candidates.domain.timeline import timeline_entry
+from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
+    ATS_APPLICATION_STAGE_CHANGED,
+    AtsApplicationChange,
+    AtsApplicationCreated,
+    Database,
+    EngagementScored,
+    EventCheckedIn,
+    EventEnvelope,
+    EventRegistered,
+    MessageOpened,
+    MongoClient,
+    Outbox,
+    SequenceSaved,
+    Session,
+    normalise_email,
+)
+
+# Records created from other services' events name the service as their creator.
+EVENTS_SERVICE_USER = "service:events"
+
+logger = logging.getLogger(__name__)
+
+ATS_STATUS_BY_TOPIC = {
+    ATS_APPLICATION_CREATED.name: AtsStatus.APPLIED,
+    ATS_APPLICATION_STAGE_CHANGED.name: AtsStatus.IN_PROCESS,
+    ATS_APPLICATION_REJECTED.name: AtsStatus.REJECTED,
+    ATS_APPLICATION_HIRED.name: AtsStatus.HIRED,
+}
+
+
+@dataclass(frozen=True)
+class CandidateFacts:
+    """Applies facts other services publish about candidates: each in the handler's
+    transaction, re-evaluating only that candidate's segment memberships."""
+
+    mongo: MongoClient
+    database: Database
+    outbox: Outbox
+
+    def writer(self, tenant_id: str) -> CandidateWriter:
+        """The writer of one tenant's candidates."""
+        return CandidateWriter(
+            self.mongo,
+            self.outbox,
+            CandidateRepository(self.database, tenant_id),
+            SegmentRepository(self.database, tenant_id),
+        )
+
+    async def find(
+        self,
+        envelope: EventEnvelope[Any],
+        candidate_id: str | None,
+        email: str | None,
+        *,
+        session: Session,
+    ) -> Candidate | None:
+        """The candidate an event is about (by id, else by email); None, logged, if unknown."""
+        candidates = CandidateRepository(self.database, envelope.tenant_id)
+        found = None
+        if candidate_id is not None:
+            found = await candidates.get(candidate_id, session=session)
+        elif email:
+            found = await candidates.find_by_emails([normalise_email(email)], session=session)
+        if found is None:
+            logger.info(
+                "ignoring %s %s: no candidate %s in tenant %s",
+                envelope.type,
+                envelope.id,
+                candidate_id or "with that email",
+                envelope.tenant_id,
+            )
+        return found
+
+    async def record_in_timeline(
+        self, envelope: EventEnvelope[Any], candidate_id: str, session: Session
+    ) -> None:
+        """Adds the event to the candidate's activity timeline (once)."""
+        timeline = TimelineRepository(self.database, envelope.tenant_id)
+        await timeline.record(timeline_entry(envelope, candidate_id), session=session)
+
+    async def event_registered(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Records a registration on the candidate, creating one for a registrant nobody knew."""
+        registration: EventRegistered = envelope.data
+        candidates = CandidateRepository(self.database, envelope.tenant_id)
+        candidate: Candidate | None
+        if registration.candidate_id is not None:
+            candidate = await self.find(envelope, registration.candidate_id, None, session=session)
+        else:
+            email = normalise_email(registration.email)
+            candidate = await candidates.find_by_emails([email], session=session)
+            if candidate is None:
+                # A registrant nobody knew becomes a candidate (matched by email, so a known
+                # person is never duplicated).
+                candidate = Candidate(
+                    tenant_id=envelope.tenant_id,
+                    created_by=EVENTS_SERVICE_USER,
+                    first_name=registration.first_name,
+                    last_name=registration.last_name,
+                    emails=[email],
+                    source=CandidateSource.EVENT,
+                    events_registered=[registration.event_id],
+                )
+                await self.writer(envelope.tenant_id).add(candidate, session=session)
+        if candidate is None:
+            return
+        await self.writer(envelope.tenant_id).project(
+            candidate,
+            lambda c: {
+                "events_registered": unique_in_order([*c.events_registered, registration.event_id])
+            },
+            session=session,
+        )
+        await self.record_in_timeline(envelope, candidate.id, session)
+
+    async def event_checked_in(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Records event attendance on the candidate."""
+        attendance: EventCheckedIn = envelope.data
+        candidate = await self.find(
+            envelope, attendance.candidate_id, attendance.email, session=session
+        )
+        if candidate is None:
+            return
+        await self.writer(envelope.tenant_id).project(
+            candidate,
+            lambda c: {
+                "events_attended": unique_in_order([*c.events_attended, attendance.event_id])
+            },
+            session=session,
+        )
+        await self.record_in_timeline(envelope, candidate.id, session)
+
+    async def ats_application(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Keeps the candidate's ATS status and stage; the latest change wins."""
+        change: AtsApplicationCreated | AtsApplicationChange = envelope.data
+        candidate = await self.find(envelope, change.candidate_id, change.email, session=session)
+        if candidate is None:
+            return
+        if isinstance(change, AtsApplicationChange):
+            occurred_at, stage = change.occurred_at, change.stage
+        else:
+            occurred_at, stage = change.applied_at or envelope.time, change.stage
+        status = ATS_STATUS_BY_TOPIC[envelope.type]
+
+        def facts(current: Candidate) -> dict[str, Any]:
+            # The latest change of any of the candidate's applications wins; an older one
+            # arriving late (another application, a replay) does not roll the status back.
+            if current.ats_changed_at is not None and occurred_at < current.ats_changed_at:
+                return {}
+            return {"ats_status": status, "ats_stage": stage, "ats_changed_at": occurred_at}
+
+        await self.writer(envelope.tenant_id).project(candidate, facts, session=session)
+        await self.record_in_timeline(envelope, candidate.id, session)
+
+    async def sequence_saved(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Keeps which segments a live sequence enrols from."""
+        saved: SequenceSaved = envelope.data
+        await SequenceReferenceRepository(self.database, envelope.tenant_id).save(
+            saved.sequence_id,
+            name=saved.name,
+            live=saved.status != "archived",
+            version=saved.version,
+            segment_ids=saved.trigger_segment_ids,
+            session=session,
+        )
+
+    async def engagement_scored(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Keeps the candidate's engagement score and last activity."""
+        scored: EngagementScored = envelope.data
+        candidate = await self.find(envelope, scored.candidate_id, None, session=session)
+        if candidate is None:
+            return
+        last_activity_at: datetime | None = scored.last_activity_at
+        await self.writer(envelope.tenant_id).project(
+            candidate,
+            lambda c: {"engagement_score": scored.score, "last_activity_at": last_activity_at},
+            session=session,
+        )
+
+    async def timeline_event(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Adds an event about a known candidate to their timeline (not a bot's open)."""
+        candidate_id: str = envelope.data.candidate_id
+        if isinstance(envelope.data, MessageOpened) and envelope.data.automated:
+            return  # a prefetcher or bot, not the candidate
+        if await self.find(envelope, candidate_id, None, session=session) is not None:
+            await self.record_in_timeline(envelope, candidate_id, session)

@@ -1,0 +1,218 @@
+"""Talent pool use cases: adding candidates to pools, moving them between stages, renaming and
+deleting stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.domain.models import Candidate
+from crm_candidates.domain.pools import (
+    AlreadyInPoolError,
+    CandidateNotActiveError,
+    CandidateNotFoundError,
+    FormerStage,
+    NotInPoolError,
+    Pool,
+    PoolMembership,
+    StageChange,
+    StageDeletionRefused,
+    placed,
+    stages_renamed,
+    stages_without,
+)
+from crm_candidates.domain.segments import Group, names_pool_stage, rule_with_pool_stage_renamed
+from crm_candidates.publishers import to_pool_stage_changed, to_pool_stage_renamed
+from crm_candidates.repositories.pools import PoolRepository
+from crm_shared import MongoClient, Outbox, Session, StaleVersionError, in_transaction, utc_now
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class PoolCommands:
+    """Adds candidates to one tenant's talent pools, moves them between stages, removes them.
+
+    Each change is one transaction: the membership, its stage history, the candidate's
+    denormalised `pools` (with `candidate.updated` and the segment re-evaluation that follow
+    from it) and `pool.stage_changed`.
+    """
+
+    mongo: MongoClient
+    outbox: Outbox
+    pools: PoolRepository
+    writer: CandidateWriter
+
+    async def add(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
+        """Adds a candidate at `stage`; `AlreadyInPoolError` if a member already."""
+
+        async def add(session: Session) -> PoolMembership:
+            if await self.pools.membership(pool.id, candidate_id, session=session):
+                raise AlreadyInPoolError(pool, candidate_id)
+            return await self._set_stage(pool, candidate_id, None, stage, by, session=session)
+
+        return await self._run(add)
+
+    async def move(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
+        """Moves a member to `stage` (no change if there already); `NotInPoolError` otherwise."""
+
+        async def move(session: Session) -> PoolMembership:
+            current = await self.pools.membership(pool.id, candidate_id, session=session)
+            if current is None:
+                raise NotInPoolError(pool, candidate_id)
+            if current.stage == stage:
+                return current
+            return await self._set_stage(pool, candidate_id, current, stage, by, session=session)
+
+        return await self._run(move)
+
+    async def delete_stage(self, pool: Pool, stage: str, move_to: str | None, *, by: str) -> int:
+        """Deletes `stage`, each of its members moving to `move_to` (a move like any other:
+        history, `pool.stage_changed`, `candidate.updated`); returns how many moved.
+
+        The stage leaves the pool between two sweeps of its members, so someone added to it
+        during the first sweep is moved by the second, and nobody can be added after it.
+        """
+        members = (await self.pools.stage_counts(pool)).get(stage, 0)
+        remaining = stages_without(pool, stage, move_to, members=members)
+        moved = await self._move_all(pool, stage, move_to, by=by)
+        await self.pools.replace(pool.model_copy(update={"stages": remaining}))
+        return moved + await self._move_all(pool, stage, move_to, by=by)
+
+    async def rename_stage(
+        self, pool: Pool, stage: str, new_name: str, expected_version: int, *, by: str
+    ) -> None:
+        """Renames `stage`, made from `expected_version` of the pool (`StaleVersionError` if it
+        changed meanwhile; `StageRenameRefused` if another stage has the name).
+
+        One transaction holds the pool, its members' stage, the candidates' `pools` and the
+        segment rules naming the stage, so no reader ever sees the two names disagree and no
+        segment membership changes. `pool.stage_renamed` tells the other services; the moves'
+        history keeps the name each move was made under.
+        """
+        stages = stages_renamed(pool, stage, new_name)
+        renamed = stages[pool.stages.index(stage)]
+        if renamed == stage:
+            return
+
+        async def rename(session: Session) -> None:
+            former = FormerStage(name=stage, renamed_to=renamed)
+            if not await self.pools.replace_stages(
+                pool, stages, expected_version, former=former, session=session
+            ):
+                latest = await self.pools.get(pool.id, session=session)
+                raise StaleVersionError(latest.version if latest else 0)
+            await self.pools.rename_stage_of_members(pool.id, stage, renamed, session=session)
+            await self.writer.candidates.rename_pool_stage(pool.id, stage, renamed, session=session)
+            segments = self.writer.segments
+            for segment in await segments.all(session=session):
+                if names_pool_stage(Group.model_validate(segment.rule), pool.id, stage):
+                    rule = rule_with_pool_stage_renamed(segment.rule, pool.id, stage, renamed)
+                    await segments.replace_rule(segment.id, rule, session=session)
+            await to_pool_stage_renamed(
+                self.outbox, pool, stage, renamed, by=by, at=utc_now(), session=session
+            )
+
+        await self._run(rename)
+
+        async def sweep(session: Session) -> None:
+            # A move resolved against the pool as it was before the rename may have committed
+            # just after it, under the old name: it is the same stage.
+            await self.pools.rename_stage_of_members(pool.id, stage, renamed, session=session)
+            await self.writer.candidates.rename_pool_stage(pool.id, stage, renamed, session=session)
+
+        await self._run(sweep)
+
+    async def _move_all(self, pool: Pool, stage: str, move_to: str | None, *, by: str) -> int:
+        moved = 0
+        while batch := await self.pools.members(pool.id, stage=stage, after=None, limit=200):
+            if move_to is None:
+                raise StageDeletionRefused(f"candidates joined {stage!r} meanwhile; name move_to")
+            for membership in batch:
+                try:
+                    await self.move(pool, membership.candidate_id, move_to, by=by)
+                except CandidateNotActiveError:
+                    # An archived or merged record cannot be placed in a stage, only taken out.
+                    await self.remove(pool, membership.candidate_id, by=by)
+                except CandidateNotFoundError:
+                    await self._drop_orphan(pool, membership.candidate_id)
+            moved += len(batch)
+        return moved
+
+    async def _drop_orphan(self, pool: Pool, candidate_id: str) -> None:
+        """Removes a membership whose candidate is gone (nothing else to keep in step)."""
+
+        async def drop(session: Session) -> None:
+            await self.pools.remove_membership(pool.id, candidate_id, session=session)
+
+        await self._run(drop)
+
+    async def remove(self, pool: Pool, candidate_id: str, *, by: str) -> None:
+        """Takes a member out of the pool; `NotInPoolError` if not a member."""
+
+        async def remove(session: Session) -> None:
+            current = await self.pools.membership(pool.id, candidate_id, session=session)
+            if current is None:
+                raise NotInPoolError(pool, candidate_id)
+            await self._set_stage(pool, candidate_id, current, None, by, session=session)
+
+        await self._run(remove)
+
+    async def place_in(
+        self, pool: Pool, candidate_id: str, stage: str, *, by: str, session: Session
+    ) -> None:
+        """Within the caller's transaction: the candidate at `stage`, added if not a member."""
+        current = await self.pools.membership(pool.id, candidate_id, session=session)
+        if current is None or current.stage != stage:
+            await self._set_stage(pool, candidate_id, current, stage, by, session=session)
+
+    async def _run(self, work: Callable[[Session], Awaitable[ResultT]]) -> ResultT:
+        result = await in_transaction(self.mongo, work)
+        self.outbox.notify_committed()
+        return result
+
+    async def _set_stage(
+        self,
+        pool: Pool,
+        candidate_id: str,
+        current: PoolMembership | None,
+        stage: str | None,
+        by: str,
+        *,
+        session: Session,
+    ) -> PoolMembership:
+        def place(candidate: Candidate) -> Candidate:
+            # A merged or archived record can still be taken out of a pool, never put in one.
+            if stage is not None and not candidate.is_active:
+                raise CandidateNotActiveError(candidate.id, candidate.status.value)
+            return candidate.model_copy(update={"pools": placed(candidate.pools, pool.id, stage)})
+
+        changed = await self.writer.change_in(candidate_id, place, session=session)
+        if changed is None:
+            raise CandidateNotFoundError(candidate_id)
+        change = StageChange(
+            tenant_id=pool.tenant_id,
+            pool_id=pool.id,
+            candidate_id=candidate_id,
+            from_stage=current.stage if current else None,
+            to_stage=stage,
+            moved_by=by,
+        )
+        membership = PoolMembership(
+            pool_id=pool.id,
+            candidate_id=candidate_id,
+            stage=stage or (current.stage if current else pool.initial_stage),
+            added_by=current.added_by if current else by,
+            added_at=current.added_at if current else change.moved_at,
+            moved_at=change.moved_at,
+        )
+        if stage is None:
+            await self.pools.remove_membership(pool.id, candidate_id, session=session)
+        else:
+            await self.pools.put_membership(membership, session=session)
+        await self.pools.record_change(change, session=session)
+        await to_pool_stage_changed(self.outbox, pool, change, session=session)
+        return membership

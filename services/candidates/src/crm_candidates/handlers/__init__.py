@@ -1,0 +1,144 @@
+"""Kafka subscribers of the candidates service: each decodes its event (the idempotent consumer
+does) and calls one use case of `application/` in the consumer's transaction.
+
+An event about a candidate this service does not hold is ignored with a log line rather than
+dead-lettered (see `application/facts.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+
+from crm_candidates.application.change_requests import ChangeRequests
+from crm_candidates.application.facts import CandidateFacts
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
+    ATS_APPLICATION_STAGE_CHANGED,
+    CANDIDATE_CHANGE_REQUESTED,
+    CONSENT_CHANGED,
+    ENGAGEMENT_SCORED,
+    EVENT_CHECKED_IN,
+    EVENT_REGISTERED,
+    MESSAGE_BOUNCED,
+    MESSAGE_CLICKED,
+    MESSAGE_OPENED,
+    MESSAGE_REPLIED,
+    MESSAGE_SENT,
+    POOL_STAGE_CHANGED,
+    SEQUENCE_SAVED,
+    EventEnvelope,
+    IdempotentConsumer,
+    Session,
+    TopicSpec,
+)
+
+Handler = Callable[[EventEnvelope[Any], Session], Awaitable[None]]
+
+ATS_TOPICS = (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_STAGE_CHANGED,
+    ATS_APPLICATION_REJECTED,
+    ATS_APPLICATION_HIRED,
+)
+TIMELINE_TOPICS = (
+    MESSAGE_SENT,
+    MESSAGE_OPENED,
+    MESSAGE_CLICKED,
+    MESSAGE_REPLIED,
+    MESSAGE_BOUNCED,
+    POOL_STAGE_CHANGED,
+    CONSENT_CHANGED,
+)
+
+
+def build_router(
+    consumer: IdempotentConsumer, facts: CandidateFacts, change_requests: ChangeRequests
+) -> KafkaRouter:
+    """The candidates service's subscribers."""
+    router = KafkaRouter()
+    for spec, handler, name, description in subscriptions(facts, change_requests):
+        consumer.subscribe(router, spec, _named(handler, name), description=description)
+    return router
+
+
+def subscriptions(
+    facts: CandidateFacts, change_requests: ChangeRequests
+) -> list[tuple[TopicSpec, Handler, str, str]]:
+    """(topic, use case, handler name, description) of every subscription."""
+    return [
+        (
+            CANDIDATE_CHANGE_REQUESTED,
+            change_requests.apply,
+            "on_candidate_change_requested",
+            "Adds or removes tags and moves the candidate in a talent pool as asked "
+            "(by a sequence step), through the same commands as the API, on the surviving "
+            "record of a merged candidate; a request naming an unknown candidate, pool or "
+            "stage is dead-lettered.",
+        ),
+        (
+            EVENT_REGISTERED,
+            facts.event_registered,
+            "on_event_registered",
+            "Records the registration on the candidate (creating a candidate for a registrant "
+            "nobody knew, matched by email) and in their timeline; re-evaluates their segments.",
+        ),
+        (
+            EVENT_CHECKED_IN,
+            facts.event_checked_in,
+            "on_event_checked_in",
+            "Records event attendance on the candidate and in their timeline; re-evaluates "
+            "their segments.",
+        ),
+        (
+            SEQUENCE_SAVED,
+            facts.sequence_saved,
+            "on_sequence_saved",
+            "Keeps which segments each live sequence enrols from, so a segment in use is not "
+            "deleted.",
+        ),
+        (
+            ENGAGEMENT_SCORED,
+            facts.engagement_scored,
+            "on_engagement_scored",
+            "Keeps the candidate's engagement score and last activity; re-evaluates their "
+            "segments.",
+        ),
+        *(
+            (
+                spec,
+                facts.ats_application,
+                _handler_name(spec),
+                "Keeps the candidate's ATS status and stage (latest change wins) and their "
+                "timeline; re-evaluates their segments.",
+            )
+            for spec in ATS_TOPICS
+        ),
+        *(
+            (
+                spec,
+                facts.timeline_event,
+                _handler_name(spec),
+                "Adds the event to the candidate's activity timeline.",
+            )
+            for spec in TIMELINE_TOPICS
+        ),
+    ]
+
+
+def _handler_name(spec: TopicSpec) -> str:
+    return f"on_{spec.name.replace('.', '_')}"
+
+
+def _named(handler: Handler, name: str) -> Handler:
+    # Each subscription has its own consumer group, derived from the handler's name: the name
+    # is therefore part of the deployed state and spelled out above, never taken from a method.
+    async def named(envelope: EventEnvelope[Any], session: Session) -> None:
+        await handler(envelope, session)
+
+    named.__name__ = named.__qualname__ = name
+    return named

@@ -1,0 +1,606 @@
+"""MongoDB access of the candidates service, always within one tenant."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from crm_candidates.domain.identity import block_keys, identity_keys, search_tokens
+from crm_candidates.domain.models import Candidate, CandidateStatus
+from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
+from crm_candidates.repositories.collections import (
+    CANDIDATES_COLLECTION,
+    IDENTITIES_COLLECTION,
+    MEMBERSHIPS_COLLECTION,
+    RECHECK_AT,
+    SEGMENT_BOOKKEEPING,
+)
+from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+
+logger = logging.getLogger(__name__)
+# Fields derived from the profile and stored beside it for queries; never part of the model.
+DERIVED_FIELDS = ("facets", "search_tokens", "block_keys")
+ACTIVE = CandidateStatus.ACTIVE.value
+DUPLICATE_KEY_CODE = 11000
+
+
+class IdentityTakenError(Exception):
+    """Another candidate of the tenant already holds one of the identifiers."""
+
+    def __init__(self, existing_id: str | None, key: str | None = None) -> None:
+        super().__init__("another candidate already holds this identifier")
+        self.existing_id = existing_id
+        self.key = key
+
+
+def _taken_or_reraise(error: BulkWriteError) -> Exception:
+    """An identity key's unique index refused a write: which key, else the error itself."""
+    failures = error.details.get("writeErrors", [])
+    if failures and all(failure.get("code") == DUPLICATE_KEY_CODE for failure in failures):
+        key = failures[0].get("op", {}).get("key")
+        return IdentityTakenError(None, key)
+    return error
+
+
+def candidate_identity_keys(candidate: Candidate) -> list[str]:
+    """The identity keys a candidate holds (none once merged into another record)."""
+    if candidate.status is CandidateStatus.MERGED:
+        return []
+    return identity_keys(candidate.emails, candidate.phones, candidate.profile_urls)
+
+
+def derived_fields(candidate: Candidate) -> dict[str, Any]:
+    """The query fields stored beside a candidate: segment facets, search tokens, block keys."""
+    return {
+        "facets": candidate_facets(candidate.model_dump()),
+        "search_tokens": search_tokens(
+            [
+                candidate.first_name,
+                candidate.last_name,
+                candidate.current_title,
+                candidate.current_company,
+                *candidate.skills,
+            ]
+        ),
+        "block_keys": block_keys(candidate.last_name),
+    }
+
+
+def candidate_document(candidate: Candidate) -> dict[str, Any]:
+    """A candidate as stored, with its derived query fields."""
+    return to_document(candidate) | derived_fields(candidate)
+
+
+def new_candidate_document(candidate: Candidate) -> dict[str, Any]:
+    """A new candidate as first stored: in no segment yet."""
+    return candidate_document(candidate) | {SEGMENT_IDS: []}
+
+
+def candidate_from_document(document: dict[str, Any]) -> Candidate:
+    """A stored candidate document as the model."""
+    stored_only = {*DERIVED_FIELDS, *SEGMENT_BOOKKEEPING}
+    return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A keyword search with filters, one page at a time."""
+
+    tokens: list[str]
+    tags: list[str]
+    skills: list[str]
+    source: str | None
+    owner_id: str | None
+    sort: str
+    after: tuple[Any, str] | None
+    limit: int
+    # Set by an exact lookup (email, phone): only these records can match.
+    candidate_ids: list[str] | None = None
+
+
+# What matching and sorting a search read of each record holding the seed token.
+SEARCH_PROJECTION = dict.fromkeys(
+    ("status", "search_tokens", "tags", "skills", "source", "owner_id", "updated_at", "last_name"),
+    1,
+)
+# Documents read per query while filling a search page (doubling up to the maximum).
+SEARCH_BATCH = 50
+MAX_SEARCH_BATCH = 1000
+
+
+def seed_token(tokens: list[str]) -> str:
+    """The query token the index is walked for: the longest (fewest records hold it)."""
+    return max(tokens, key=lambda token: (len(token), token))
+
+
+def search_filter(search: SearchQuery) -> dict[str, Any]:
+    """The indexed part of a search, as a flat filter (tenant scoping is added by the caller).
+
+    SecantusDB uses an index only for a filter without top-level operators whose equality
+    fields lead a compound index, so a keyword search asks for the seed token and the status
+    (`tenant_id, search_tokens, status, _id`) and `search_matches` checks the rest; a listing
+    asks for the status (`tenant_id, status, <sort>, _id`) and its filters.
+    """
+    if search.tokens:
+        return {"search_tokens": seed_token(search.tokens), "status": ACTIVE}
+    # Without keywords the filters go to the database too: MongoDB applies them while walking
+    # `tenant_id, status, <sort>, _id`; SecantusDB, which can then use no index but the
+    # tenant's, would read the tenant either way.
+    query: dict[str, Any] = {"status": ACTIVE}
+    if search.tags:
+        query["tags"] = {"$all": search.tags}
+    if search.skills:
+        query["skills"] = {"$all": search.skills}
+    if search.source:
+        query["source"] = search.source
+    if search.owner_id:
+        query["owner_id"] = search.owner_id
+    return query
+
+
+def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
+    """Whether a stored candidate passes every condition of `search` (cursor aside)."""
+    if document.get("status") != ACTIVE:
+        return False
+    held = set(document.get("search_tokens") or [])
+    if not all(token in held for token in search.tokens):
+        return False
+    if not set(search.tags) <= set(document.get("tags") or []):
+        return False
+    if not set(search.skills) <= set(document.get("skills") or []):
+        return False
+    if search.source and document.get("source") != search.source:
+        return False
+    return not (search.owner_id and document.get("owner_id") != search.owner_id)
+
+
+def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:
+    return (document.get(sort_field), document["_id"])
+
+
+def _page_in_memory(
+    documents: list[dict[str, Any]], search: SearchQuery, sort_field: str
+) -> list[dict[str, Any]]:
+    """One page of `documents` that match, sorted and cut after the cursor here."""
+    matching = [d for d in documents if search_matches(d, search)]
+    matching.sort(key=lambda d: _sort_key(d, sort_field))
+    if search.after is not None:
+        value, after_id = search.after
+        cursor = (after_id, after_id) if sort_field == "_id" else (value, after_id)
+        matching = [d for d in matching if _sort_key(d, sort_field) > cursor]
+    return matching[: search.limit]
+
+
+class CandidateRepository:
+    """Stores and reads one tenant's candidates and the identifiers they hold."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.database = database
+        self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
+        self._identities = TenantScopedCollection(database[IDENTITIES_COLLECTION], tenant_id)
+
+    async def add(self, candidate: Candidate, *, session: Session) -> None:
+        """Stores a new candidate and its identity keys; raises `IdentityTakenError` if held."""
+        await self.claim_keys(candidate.id, candidate_identity_keys(candidate), session=session)
+        await self._candidates.insert_one(new_candidate_document(candidate), session=session)
+
+    async def add_many(self, candidates: list[Candidate], *, session: Session) -> None:
+        """Stores new candidates and their keys with one write each (the import's batches)."""
+        if not candidates:
+            return
+        identities = [
+            {"key": key, "candidate_id": candidate.id}
+            for candidate in candidates
+            for key in candidate_identity_keys(candidate)
+        ]
+        if identities:
+            try:
+                await self._identities.insert_batch(identities, session=session)
+            except BulkWriteError as error:
+                raise _taken_or_reraise(error) from None
+        await self._candidates.insert_batch(
+            [new_candidate_document(candidate) for candidate in candidates], session=session
+        )
+
+    async def replace(
+        self, candidate: Candidate, *, session: Session, previous: Candidate | None = None
+    ) -> None:
+        """Stores a changed candidate, moving its identity keys with its identifiers.
+
+        Raises `IdentityTakenError` if a new identifier belongs to another candidate.
+        """
+        before = previous or await self.get(candidate.id, session=session)
+        held = set(candidate_identity_keys(before)) if before else set()
+        wanted = candidate_identity_keys(candidate)
+        await self.claim_keys(candidate.id, [k for k in wanted if k not in held], session=session)
+        released = [key for key in held if key not in set(wanted)]
+        if released:
+            await self._identities.delete_many(
+                {"key": {"$in": released}, "candidate_id": candidate.id}, session=session
+            )
+        changes = candidate_document(candidate)
+        del changes["_id"]
+        await self._candidates.update_one({"_id": candidate.id}, {"$set": changes}, session=session)
+
+    async def restore(
+        self, document: dict[str, Any], keys: list[str], *, session: Session
+    ) -> Candidate:
+        """Puts back a candidate and the identity keys it held exactly as a snapshot had them.
+
+        Raises `IdentityTakenError` if another record took one of the keys meanwhile.
+        """
+        candidate = candidate_from_document(document)
+        await self._identities.delete_many({"candidate_id": candidate.id}, session=session)
+        await self.claim_keys(candidate.id, keys, session=session)
+        # Segment bookkeeping stays as it is now: it mirrors the memberships, which the snapshot
+        # does not restore (the caller re-evaluates the restored record).
+        kept = {"_id", *SEGMENT_BOOKKEEPING}
+        restored = {key: value for key, value in document.items() if key not in kept}
+        current = await self._candidates.find_one({"_id": candidate.id}, session=session) or {}
+        update: dict[str, Any] = {"$set": restored}
+        if added_since := [key for key in current if key not in document and key not in kept]:
+            update["$unset"] = dict.fromkeys(added_since, "")
+        await self._candidates.update_one({"_id": candidate.id}, update, session=session)
+        return candidate
+
+    async def keys_of(self, candidate_id: str, *, session: Session | None = None) -> list[str]:
+        """Every identity key a candidate holds."""
+        documents = await self._identities.find(
+            {"candidate_id": candidate_id}, sort=[("key", ASCENDING)], session=session
+        )
+        return [document["key"] for document in documents]
+
+    async def claim_keys(self, candidate_id: str, keys: list[str], *, session: Session) -> None:
+        """Records `keys` as the candidate's; raises `IdentityTakenError` if one is held."""
+        if not keys:
+            return
+        holders = await self.holders_of(keys, session=session)
+        taken = {key: holder for key, holder in holders.items() if holder != candidate_id}
+        if taken:
+            key, holder = next(iter(taken.items()))
+            raise IdentityTakenError(holder, key)
+        new_keys = [key for key in keys if key not in holders]
+        if not new_keys:
+            return
+        try:
+            await self._identities.insert_batch(
+                [{"key": key, "candidate_id": candidate_id} for key in new_keys], session=session
+            )
+        except BulkWriteError as error:
+            # A concurrent write claimed it between our read and insert.
+            raise _taken_or_reraise(error) from None
+
+    async def move_keys(self, from_id: str, to_id: str, *, session: Session) -> None:
+        """Hands every identity key of one candidate to another (a merge)."""
+        await self._identities.update_many(
+            {"candidate_id": from_id}, {"$set": {"candidate_id": to_id}}, session=session
+        )
+
+    async def holders_of(
+        self, keys: list[str], *, session: Session | None = None
+    ) -> dict[str, str]:
+        """Which candidate holds each of `keys` that is held."""
+        if not keys:
+            return {}
+        documents = await self._identities.find({"key": {"$in": keys}}, session=session)
+        return {document["key"]: document["candidate_id"] for document in documents}
+
+    async def holding_all(self, keys: list[str]) -> list[str]:
+        """The ids of the candidates holding every one of `keys` (one at most, or none)."""
+        holders = await self.holders_of(keys)
+        if any(key not in holders for key in keys):
+            return []
+        return sorted(set(holders.values())) if len(set(holders.values())) == 1 else []
+
+    async def find_by_emails(
+        self, emails: list[str], *, session: Session | None = None
+    ) -> Candidate | None:
+        """The candidate holding any of `emails`, if there is one."""
+        holders = await self.holders_of(identity_keys(emails), session=session)
+        for candidate_id in holders.values():
+            return await self.get(candidate_id, session=session)
+        return None
+
+    async def get(self, candidate_id: str, *, session: Session | None = None) -> Candidate | None:
+        """The candidate with this id, if the tenant has it (whatever its status)."""
+        document = await self._candidates.find_one({"_id": candidate_id}, session=session)
+        return candidate_from_document(document) if document else None
+
+    async def get_document(
+        self, candidate_id: str, *, session: Session | None = None
+    ) -> dict[str, Any] | None:
+        """The stored document of a candidate (for snapshots)."""
+        return await self._candidates.find_one({"_id": candidate_id}, session=session)
+
+    async def get_many(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, Candidate]:
+        """The candidates with these ids, by id."""
+        if not candidate_ids:
+            return {}
+        documents = await self._candidates.find({"_id": {"$in": candidate_ids}}, session=session)
+        return {document["_id"]: candidate_from_document(document) for document in documents}
+
+    async def rename_pool_stage(
+        self, pool_id: str, stage: str, new_name: str, *, session: Session
+    ) -> int:
+        """Renames the stage in the `pools` (and their segment facets) of every candidate placed
+        at it, whatever their status; returns how many there were."""
+        documents = await self._candidates.find(
+            {"pools": {"$elemMatch": {"pool_id": pool_id, "stage": stage}}},
+            projection={"pools": 1},
+            session=session,
+        )
+        for document in documents:
+            pools = [
+                {**placement, "stage": new_name}
+                if placement.get("pool_id") == pool_id and placement.get("stage") == stage
+                else placement
+                for placement in document["pools"]
+            ]
+            await self._candidates.update_one(
+                {"_id": document["_id"]},
+                {
+                    "$set": {
+                        "pools": pools,
+                        "facets.pools": candidate_facets({"pools": pools})["pools"],
+                    }
+                },
+                session=session,
+            )
+        return len(documents)
+
+    async def page(self, *, after: str | None, limit: int) -> list[Candidate]:
+        """Up to `limit` active candidates in creation order, after the candidate id `after`."""
+        query: dict[str, Any] = {"status": ACTIVE}
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [candidate_from_document(document) for document in documents]
+
+    async def search(self, search: SearchQuery) -> list[Candidate]:
+        """Active candidates matching `search`, in its sort order, after its cursor.
+
+        The database is asked only in shapes an index serves on MongoDB and on SecantusDB
+        (whose planner uses an index only for flat filters: see `search_filter`); the conditions
+        beyond the indexed one are checked here, reading on in batches until the page is full.
+        """
+        sort_field = SORT_FIELDS[search.sort]
+        if search.candidate_ids is not None:
+            ids = sorted(set(search.candidate_ids))
+            documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
+            page = _page_in_memory(documents, search, sort_field)
+            return [candidate_from_document(document) for document in page]
+        base = search_filter(search)
+        if search.tokens and sort_field != "_id":
+            # Every record holding the seed token is read and sorted here: a multikey index
+            # cannot give another order, so the database would sort them in memory as well.
+            # Only what matching and sorting need is read; the page is then read whole.
+            keys = await self._candidates.find(base, projection=SEARCH_PROJECTION)
+            page_ids = [str(d["_id"]) for d in _page_in_memory(keys, search, sort_field)]
+            by_id = await self.get_many(page_ids)
+            return [by_id[candidate_id] for candidate_id in page_ids if candidate_id in by_id]
+        found: list[dict[str, Any]] = []
+        after = search.after
+        batch = max(search.limit, SEARCH_BATCH)
+        while True:
+            documents = await self._keyset_batch(base, sort_field, after, batch)
+            for document in documents:
+                if search_matches(document, search):
+                    found.append(document)
+                    if len(found) == search.limit:
+                        return [candidate_from_document(d) for d in found]
+            if len(documents) < batch:
+                return [candidate_from_document(d) for d in found]
+            last = documents[-1]
+            after = (last.get(sort_field), last["_id"])
+            batch = min(batch * 2, MAX_SEARCH_BATCH)
+
+    async def _keyset_batch(
+        self, base: dict[str, Any], sort_field: str, after: tuple[Any, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` documents matching `base` after `(sort value, id)` in that order.
+
+        Two flat queries rather than one `$or`: the ties of the cursor's value after its id,
+        then the greater values; each is a prefix-plus-range walk of one compound index.
+        """
+        if sort_field == "_id":
+            query = base if after is None else {**base, "_id": {"$gt": after[1]}}
+            return await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        order = [(sort_field, ASCENDING), ("_id", ASCENDING)]
+        if after is None:
+            return await self._candidates.find(base, sort=order, limit=limit)
+        value, after_id = after
+        ties = await self._candidates.find(
+            {**base, sort_field: value, "_id": {"$gt": after_id}},
+            sort=[("_id", ASCENDING)],
+            limit=limit,
+        )
+        if len(ties) == limit:
+            return ties
+        greater = await self._candidates.find(
+            {**base, sort_field: {"$gt": value}}, sort=order, limit=limit - len(ties)
+        )
+        return ties + greater
+
+    async def sharing_block_keys(
+        self, keys: list[str], *, exclude_id: str, limit: int
+    ) -> list[Candidate]:
+        """Active candidates sharing a blocking key with a record (duplicate suspects)."""
+        if not keys:
+            return []
+        documents = await self._candidates.find(
+            {"block_keys": {"$in": keys}, "status": ACTIVE, "_id": {"$ne": exclude_id}},
+            sort=[("_id", ASCENDING)],
+            limit=limit,
+        )
+        return [candidate_from_document(document) for document in documents]
+
+    async def count_matching(self, query: dict[str, Any]) -> int:
+        """How many active candidates match a compiled segment query."""
+        return await self._candidates.count({"$and": [query, {"status": ACTIVE}]})
+
+    async def sample_matching(self, query: dict[str, Any], limit: int) -> list[Candidate]:
+        """The first `limit` active candidates matching a compiled segment query."""
+        if limit == 0:
+            return []
+        documents = await self._candidates.find(
+            {"$and": [query, {"status": ACTIVE}]}, sort=[("_id", ASCENDING)], limit=limit
+        )
+        return [candidate_from_document(document) for document in documents]
+
+    async def set_recheck_at(
+        self, candidate_id: str, at: datetime | None, *, session: Session
+    ) -> None:
+        """Records when the candidate's segment membership changes next by time alone."""
+        change = {"$set": {RECHECK_AT: at}} if at else {"$unset": {RECHECK_AT: ""}}
+        await self._candidates.update_one({"_id": candidate_id}, change, session=session)
+
+    async def bring_recheck_forward(self, candidate_id: str, at: datetime) -> None:
+        """Makes the candidate's next time-driven re-evaluation no later than `at`."""
+        await self._candidates.update_one(
+            {
+                "_id": candidate_id,
+                "$or": [{RECHECK_AT: None}, {RECHECK_AT: {"$gt": at}}],
+            },
+            {"$set": {RECHECK_AT: at}},
+        )
+
+    async def facets_having(
+        self, fields: list[str], *, after: str | None, limit: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(id, facets) of candidates with a value in any of `fields`, in id order."""
+        query: dict[str, Any] = {
+            "$or": [{f"facets.{field}": {"$exists": True, "$ne": None}} for field in fields]
+        }
+        if after:
+            query = {"$and": [query, {"_id": {"$gt": after}}]}
+        documents = await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [(document["_id"], document.get("facets") or {}) for document in documents]
+
+    async def skills_after(self, after: str | None, *, limit: int) -> list[tuple[str, list[str]]]:
+        """(id, skills) of the records holding skills, in id order after `after`."""
+        query: dict[str, Any] = {"skills.0": {"$exists": True}}
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._candidates.find(
+            query, sort=[("_id", ASCENDING)], limit=limit, projection={"skills": 1}
+        )
+        return [(str(d["_id"]), list(d.get("skills") or [])) for d in documents]
+
+    async def ids_matching(self, query: dict[str, Any], *, batch: int) -> AsyncIterator[list[str]]:
+        """The ids of every active candidate matching a compiled query, in batches of `batch`."""
+        after: str | None = None
+        active = {"$and": [query, {"status": ACTIVE}]}
+        while True:
+            scoped = {"$and": [active, {"_id": {"$gt": after}}]} if after else active
+            documents = await self._candidates.find(scoped, sort=[("_id", ASCENDING)], limit=batch)
+            if not documents:
+                return
+            ids = [document["_id"] for document in documents]
+            yield ids
+            after = ids[-1]
+
+
+# Sort orders of the candidate list: an indexed field, ties broken by id.
+SORT_FIELDS = {
+    "created_at": "_id",
+    "updated_at": "updated_at",
+    "name": "last_name",
+}
+
+
+async def backfill_segment_ids(database: Database, *, batch: int = 500) -> None:
+    """Mirrors the stored segment memberships on candidates written before segment references
+    (`segment_ids`), so rules referring to a segment see its existing members.
+
+    Deliberately cross-tenant: it runs at service start over records of every tenant that lack
+    the field (new candidates are stored with it), each written back within its own tenant.
+    """
+    candidates = database[CANDIDATES_COLLECTION]
+    memberships = database[MEMBERSHIPS_COLLECTION]
+    completed = 0
+    while (
+        documents := await candidates.find({SEGMENT_IDS: {"$exists": False}}, {"tenant_id": 1})
+        .limit(batch)
+        .to_list()
+    ):
+        for document in documents:
+            scope = {"tenant_id": document["tenant_id"], "candidate_id": document["_id"]}
+            segment_ids = sorted(m["segment_id"] for m in await memberships.find(scope).to_list())
+            await candidates.update_one(
+                {"_id": document["_id"], "tenant_id": document["tenant_id"]},
+                {"$set": {SEGMENT_IDS: segment_ids}},
+            )
+            completed += 1
+    if completed:
+        logger.info("mirrored the segment memberships of %d older candidates", completed)
+
+
+async def backfill_derived_fields(database: Database, *, batch: int = 500) -> None:
+    """Gives records written before identity resolution their status, query fields and keys.
+
+    Deliberately cross-tenant: it runs once at service start over records of every tenant,
+    each written back within its own tenant.
+    """
+    collection = database[CANDIDATES_COLLECTION]
+    completed = 0
+    while (
+        documents := await collection.find({"block_keys": {"$exists": False}})
+        .limit(batch)
+        .to_list()
+    ):
+        for document in documents:
+            document.setdefault("status", ACTIVE)
+            candidate = candidate_from_document(document)
+            repository = CandidateRepository(database, candidate.tenant_id)
+            for key in candidate_identity_keys(candidate):
+                # An older duplicate already holds the key: keep the first holder.
+                with contextlib.suppress(DuplicateKeyError):
+                    await repository._identities.insert_one(
+                        {"key": key, "candidate_id": candidate.id}
+                    )
+            await collection.update_one(
+                {"_id": candidate.id, "tenant_id": candidate.tenant_id},
+                {"$set": {"status": candidate.status.value, **derived_fields(candidate)}},
+            )
+            completed += 1
+    if completed:
+        logger.info("gave %d older candidate records their identity keys", completed)
+
+
+"""Indexed vocabularies by (tenant, version), oldest first; bounded by VOCABULARY_CACHE_SIZE."""
+
+
+async def candidates_due_for_recheck(
+    database: Database, *, now: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(tenant id, candidate id) of candidates whose time-driven re-evaluation is due.
+
+    Deliberately cross-tenant, like the other workers' claims: each candidate it returns is then
+    re-evaluated within its own tenant.
+    """
+    documents = await (
+        database[CANDIDATES_COLLECTION]
+        .find({RECHECK_AT: {"$lte": now}}, {"tenant_id": 1}, sort=[(RECHECK_AT, ASCENDING)])
+        .limit(limit)
+        .to_list()
+    )
+    return [(document["tenant_id"], document["_id"]) for document in documents]
+
+
+async def recheck_is_due(
+    database: Database, tenant_id: str, candidate_id: str, *, now: datetime, session: Session
+) -> bool:
+    """Whether the candidate's time-driven re-evaluation is (still) due."""
+    scoped = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
+    due = await scoped.find_one({"_id": candidate_id, RECHECK_AT: {"$lte": now}}, session=session)
+    return due is not None

@@ -1,0 +1,156 @@
+"""One tenant's segments and their memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_candidates.domain.models import Segment, SegmentStatus
+from crm_candidates.domain.segments import SEGMENT_IDS
+from crm_candidates.repositories.collections import (
+    CANDIDATES_COLLECTION,
+    MEMBERSHIPS_COLLECTION,
+    SEGMENTS_COLLECTION,
+)
+from crm_shared import Database, Session, TenantScopedCollection, from_document, utc_now
+
+_NOT_DELETED: dict[str, Any] = {"status": {"$ne": SegmentStatus.DELETING.value}}
+
+
+def _segment_from_document(document: dict[str, Any]) -> Segment:
+    return from_document(Segment, document)
+
+
+class SegmentRepository:
+    """Stores one tenant's segments and their memberships."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._segments = TenantScopedCollection(database[SEGMENTS_COLLECTION], tenant_id)
+        self._memberships = TenantScopedCollection(database[MEMBERSHIPS_COLLECTION], tenant_id)
+        self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
+
+    async def add(self, segment: Segment) -> None:
+        """Stores a new segment."""
+        document = segment.model_dump(exclude={"id"})
+        document["_id"] = segment.id
+        await self._segments.insert_one(document)
+
+    async def get(self, segment_id: str) -> Segment | None:
+        """The segment with this id, if the tenant has it (and did not delete it)."""
+        document = await self._segments.find_one({"_id": segment_id} | _NOT_DELETED)
+        return _segment_from_document(document) if document else None
+
+    async def all(self, *, session: Session | None = None) -> list[Segment]:
+        """Every segment of the tenant that was not deleted."""
+        documents = await self._segments.find(
+            _NOT_DELETED, sort=[("_id", ASCENDING)], session=session
+        )
+        return [_segment_from_document(document) for document in documents]
+
+    async def mark_deleted(self, segment_id: str) -> Segment | None:
+        """Takes a segment out of every list and evaluation; None if it was gone already."""
+        marked = await self._segments.update_one(
+            {"_id": segment_id} | _NOT_DELETED,
+            {"$set": {"status": SegmentStatus.DELETING.value, "updated_at": utc_now()}},
+        )
+        if marked.modified_count != 1:
+            return None
+        document = await self._segments.find_one({"_id": segment_id})
+        return _segment_from_document(document) if document else None
+
+    async def remove(self, segment_id: str) -> None:
+        """Removes a deleted segment whose members were all let go."""
+        await self._segments.delete_one({"_id": segment_id, "status": SegmentStatus.DELETING.value})
+
+    async def redefine(self, segment: Segment) -> None:
+        """Stores a segment's new name and rule; its membership is recomputed afterwards."""
+        await self._segments.update_one(
+            {"_id": segment.id},
+            {
+                "$set": {
+                    "name": segment.name,
+                    "rule": segment.rule,
+                    "status": segment.status.value,
+                    "updated_at": segment.updated_at,
+                }
+            },
+        )
+
+    async def replace_rule(
+        self, segment_id: str, rule: dict[str, Any], *, session: Session
+    ) -> None:
+        """Stores a rule that selects the same candidates as before (a renamed pool stage), so
+        the membership stands as it is."""
+        await self._segments.update_one(
+            {"_id": segment_id}, {"$set": {"rule": rule, "updated_at": utc_now()}}, session=session
+        )
+
+    async def set_status(self, segment_id: str, status: SegmentStatus) -> None:
+        """Records where the segment's full evaluation stands."""
+        # Never over a deletion: an evaluation finishing after it must not bring the segment back.
+        await self._segments.update_one(
+            {"_id": segment_id} | _NOT_DELETED, {"$set": {"status": status.value}}
+        )
+
+    async def member_count(self, segment_id: str) -> int:
+        """How many candidates are members of the segment."""
+        return await self._memberships.count({"segment_id": segment_id})
+
+    async def memberships_of(self, candidate_id: str, *, session: Session) -> set[str]:
+        """The ids of the segments a candidate is a member of."""
+        documents = await self._memberships.find({"candidate_id": candidate_id}, session=session)
+        return {document["segment_id"] for document in documents}
+
+    async def member_ids(self, segment_id: str, *, after: str | None, limit: int) -> list[str]:
+        """Member candidate ids of a segment, in id order after `after`."""
+        query: dict[str, Any] = {"segment_id": segment_id}
+        if after:
+            query["candidate_id"] = {"$gt": after}
+        documents = await self._memberships.find(
+            query, sort=[("candidate_id", ASCENDING)], limit=limit
+        )
+        return [document["candidate_id"] for document in documents]
+
+    async def enter(self, segment_id: str, candidate_id: str, *, session: Session) -> bool:
+        """Makes the candidate a member; False if it already was."""
+        result = await self._memberships.update_one(
+            {"segment_id": segment_id, "candidate_id": candidate_id},
+            {"$setOnInsert": {"entered_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
+        if result.upserted_id is None:
+            return False
+        # Mirrored on the candidate so rules referring to this segment compile to a query.
+        await self._candidates.update_one(
+            {"_id": candidate_id}, {"$addToSet": {SEGMENT_IDS: segment_id}}, session=session
+        )
+        return True
+
+    async def exit(self, segment_id: str, candidate_id: str, *, session: Session) -> bool:
+        """Ends the candidate's membership; False if it was not a member."""
+        result = await self._memberships.delete_one(
+            {"segment_id": segment_id, "candidate_id": candidate_id}, session=session
+        )
+        if result.deleted_count != 1:
+            return False
+        await self._candidates.update_one(
+            {"_id": candidate_id}, {"$pull": {SEGMENT_IDS: segment_id}}, session=session
+        )
+        return True
+
+
+async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
+    """Segments of every tenant whose full evaluation has not finished.
+
+    Deliberately cross-tenant: it runs once at service start to resume interrupted jobs, and
+    each segment it returns is then evaluated within its own tenant.
+    """
+    documents = await (
+        database[SEGMENTS_COLLECTION]
+        .find({"status": {"$in": [SegmentStatus.COMPUTING.value, SegmentStatus.DELETING.value]}})
+        .to_list()
+    )
+    return [_segment_from_document(document) for document in documents]

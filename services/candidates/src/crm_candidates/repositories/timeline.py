@@ -1,0 +1,46 @@
+"""Candidates' activity timelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import DESCENDING
+
+from crm_candidates.domain.models import TimelineEntry
+from crm_candidates.repositories.collections import TIMELINE_COLLECTION
+from crm_shared import Database, Session, TenantScopedCollection
+
+
+class TimelineRepository:
+    """One tenant's activity timelines: one entry per event about a candidate."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._entries = TenantScopedCollection(database[TIMELINE_COLLECTION], tenant_id)
+
+    async def record(self, entry: TimelineEntry, *, session: Session) -> bool:
+        """Adds an entry once (keyed by its event id); False if it was recorded before."""
+        document = entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}
+        result = await self._entries.update_one(
+            {"_id": entry.event_id},
+            {"$setOnInsert": document},
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def page(
+        self, candidate_id: str, *, before: str | None, limit: int
+    ) -> list[TimelineEntry]:
+        """Up to `limit` of the candidate's entries, newest first, older than the key `before`."""
+        query: dict[str, Any] = {"candidate_id": candidate_id}
+        if before:
+            query["sort_key"] = {"$lt": before}
+        documents = await self._entries.find(query, sort=[("sort_key", DESCENDING)], limit=limit)
+        return [
+            TimelineEntry.model_validate(
+                {k: v for k, v in document.items() if k not in ("_id", "sort_key")}
+                | {"event_id": document["_id"]}
+            )
+            for document in documents
+        ]
