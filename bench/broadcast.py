@@ -38,9 +38,9 @@ import aiosmtplib
 
 from bench.report import RESULTS_DIR, Figure
 from bench.servers import postfix_sink_binary
-from crm_campaigns.broadcasts import BroadcastRunner
-from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import (
+from crm_campaigns.adapters.smtp import SmtpPool
+from crm_campaigns.application.broadcasts import BroadcastRunner
+from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
     BatchHandoff,
     DeliveryJournal,
@@ -50,6 +50,7 @@ from crm_campaigns.delivery import (
     SharedInterval,
     raw_email,
 )
+from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
@@ -70,7 +71,6 @@ from crm_campaigns.repository import (
     TEMPLATES,
     ensure_indexes,
 )
-from crm_campaigns.smtp import SmtpPool
 from crm_devstack.infra import free_ports
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
 from crm_shared.bootstrap import tune_garbage_collector

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crm_campaigns.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
+from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import Broadcast, BroadcastStatus, ListAudience
 from crm_campaigns.domain.tracking import TrackingTokens

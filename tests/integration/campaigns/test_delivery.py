@@ -15,8 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import SmtpSink
 
-from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import (
+from crm_campaigns.adapters.smtp import SmtpPool, data_section
+from crm_campaigns.application.delivery import (
     BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
@@ -24,6 +24,7 @@ from crm_campaigns.delivery import (
     MailDispatcher,
     SendingRates,
 )
+from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -43,7 +44,6 @@ from crm_campaigns.repository import (
     claim_next,
     ensure_indexes,
 )
-from crm_campaigns.smtp import SmtpPool, data_section
 from crm_devstack.infra import free_ports
 from crm_shared import (
     Database,

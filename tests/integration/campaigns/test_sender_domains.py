@@ -17,10 +17,10 @@ from conftest import SmtpSink
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from crm_campaigns.delivery import MailDispatcher
+from crm_campaigns.adapters.senders import Senders, TenantSenderSettings, TenantSmtpSettings
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpTls
+from crm_campaigns.application.delivery import MailDispatcher
 from crm_campaigns.domain.policy import SendPolicy
-from crm_campaigns.senders import Senders, TenantSenderSettings, TenantSmtpSettings
-from crm_campaigns.smtp import SmtpPool, SmtpTls
 from crm_shared import Outbox
 from integration.campaigns.test_delivery import Setup, limits, queue
 from integration.campaigns.test_smtp_security import (

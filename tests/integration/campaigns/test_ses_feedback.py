@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sns_support import Fetcher, SigningKey
 
+from crm_campaigns.adapters.sns import SnsEnvelope, SnsError, SnsVerifier
+from crm_campaigns.application.feedback import FeedbackOutcome, MailFeedback
 from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.suppression import email_sha256
-from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
 from crm_campaigns.repository import MESSAGES, SUPPRESSIONS
-from crm_campaigns.sns import SnsEnvelope, SnsError, SnsVerifier
 from crm_shared import Outbox
 from integration.campaigns.test_delivery import Setup, queue
 

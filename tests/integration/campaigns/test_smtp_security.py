@@ -18,10 +18,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity, SmtpTls
 from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.sending import Outcome, classify_error
 from crm_campaigns.repository import MESSAGES
-from crm_campaigns.smtp import SmtpPool, SmtpSecurity, SmtpTls
 from crm_devstack.infra import free_ports
 from integration.campaigns.test_delivery import Setup, dispatcher, drain, queue
 

@@ -18,9 +18,9 @@ import pytest
 from conftest import SmtpSink
 from pymongo import AsyncMongoClient
 
+from crm_campaigns.application.engine import SequenceEngine
 from crm_campaigns.domain.models import Recipient, Sequence, Template
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.engine import SequenceEngine
 from crm_campaigns.main import create_app as create_campaigns
 from crm_campaigns.repository import (
     EnrolmentRepository,

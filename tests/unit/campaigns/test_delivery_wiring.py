@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from crm_campaigns.adapters.smtp import SmtpSecurity, SmtpTls
+from crm_campaigns.application.delivery import MailDispatcher
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import MailDispatcher
 from crm_campaigns.main import create_app, smtp_security
-from crm_campaigns.smtp import SmtpSecurity, SmtpTls
 
 pytestmark = pytest.mark.unit
 

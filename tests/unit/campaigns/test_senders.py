@@ -8,15 +8,15 @@ from email.message import EmailMessage
 import pytest
 from pydantic import ValidationError
 
-from crm_campaigns.consent_mail import send_confirmation
-from crm_campaigns.senders import (
+from crm_campaigns.adapters.senders import (
     SenderAccount,
     SenderProfile,
     Senders,
     TenantSenderSettings,
     TenantSmtpSettings,
 )
-from crm_campaigns.smtp import SmtpPool, SmtpTls
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpTls
+from crm_campaigns.application.consent_mail import send_confirmation
 from crm_shared import ConsentConfirmationRequested, RateLimiter
 
 pytestmark = pytest.mark.unit

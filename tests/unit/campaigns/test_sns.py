@@ -10,7 +10,13 @@ import httpx
 import pytest
 from sns_support import Fetcher, SigningKey
 
-from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable, SnsVerifier, on_sns_host
+from crm_campaigns.adapters.sns import (
+    SnsEnvelope,
+    SnsError,
+    SnsUnavailable,
+    SnsVerifier,
+    on_sns_host,
+)
 
 pytestmark = pytest.mark.unit
 

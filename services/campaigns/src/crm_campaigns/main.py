@@ -12,11 +12,11 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity
 from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
-from crm_campaigns.broadcasts import BroadcastRunner
-from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.consent_mail import build_consent_mail_router
-from crm_campaigns.delivery import (
+from crm_campaigns.application.broadcasts import BroadcastRunner
+from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
     BatchHandoff,
     DeliveryJournal,
@@ -26,6 +26,15 @@ from crm_campaigns.delivery import (
     SendingRates,
     SharedInterval,
 )
+from crm_campaigns.application.engine import SequenceEngine
+from crm_campaigns.application.feedback import MailFeedback
+from crm_campaigns.application.governance import (
+    ContactGovernor,
+    contact_policy_rule,
+    suppression_rule,
+)
+from crm_campaigns.application.lifecycle import announce_sequences
+from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.policy import (
     SendPolicy,
     require_active_candidate,
@@ -34,14 +43,8 @@ from crm_campaigns.domain.policy import (
 )
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.engine import SequenceEngine
-from crm_campaigns.feedback import MailFeedback
-from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
-from crm_campaigns.handlers import build_router
-from crm_campaigns.lifecycle import announce_sequences
+from crm_campaigns.handlers import build_consent_mail_router, build_router
 from crm_campaigns.repository import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
-from crm_campaigns.senders import Senders
-from crm_campaigns.smtp import SmtpPool, SmtpSecurity
 from crm_shared import (
     BatchWorker,
     Wakeup,

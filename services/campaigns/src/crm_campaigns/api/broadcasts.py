@@ -16,7 +16,7 @@ from crm_campaigns.api.schemas import (
     BroadcastPublic,
     VariantResultPublic,
 )
-from crm_campaigns.broadcasts import UNKNOWN_CANDIDATE, variant_results
+from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE, variant_results
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,

@@ -6,7 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from crm_campaigns.adapters.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_campaigns.api.schemas import FeedbackResult
+from crm_campaigns.application.feedback import FeedbackOutcome, MailFeedback
 from crm_campaigns.domain.inbound_mail import (
     INBOUND_PURPOSE,
     InboundMailError,
@@ -14,8 +16,6 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkInbound,
     parse_dsn,
 )
-from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
-from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_shared import ProblemError, SignedLinks, utc_now
 
 router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)

@@ -22,6 +22,13 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
+from crm_campaigns.application.lifecycle import (
+    TemplateNotLive,
+    archive_template,
+    change_sequence_status,
+    edit_sequence,
+    hold_send_templates,
+)
 from crm_campaigns.domain.contact_links import preview_links, with_footer
 from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction, sequence_after
 from crm_campaigns.domain.models import (
@@ -40,13 +47,6 @@ from crm_campaigns.domain.templates import (
     recipient_context,
     render,
     validate_template,
-)
-from crm_campaigns.lifecycle import (
-    TemplateNotLive,
-    archive_template,
-    change_sequence_status,
-    edit_sequence,
-    hold_send_templates,
 )
 from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repository import (

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from crm_campaigns.smtp import MailTransport, SmtpPool, SmtpSecurity, SmtpTls
+from crm_campaigns.adapters.smtp import MailTransport, SmtpPool, SmtpSecurity, SmtpTls
 from crm_shared import RateLimiter
 
 # Signed besides dkimpy's RFC 6376 list (From, To, Subject, Date, Message-ID, the MIME headers,

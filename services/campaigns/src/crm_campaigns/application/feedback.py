@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from crm_campaigns.adapters.sns import SnsEnvelope, SnsVerifier
 from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, SesNotification
 from crm_campaigns.domain.models import Message
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
@@ -23,7 +24,6 @@ from crm_campaigns.repository import (
     SoftBounceRepository,
     SuppressionRepository,
 )
-from crm_campaigns.sns import SnsEnvelope, SnsVerifier
 from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
 
 FeedbackKind = Literal[

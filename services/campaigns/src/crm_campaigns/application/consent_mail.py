@@ -14,21 +14,16 @@ import html
 from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
 
-from faststream.kafka import KafkaRouter
-
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.domain.models import MessageCategory
 from crm_campaigns.domain.suppression import blocking_reason
 from crm_campaigns.repository import SuppressionRepository
-from crm_campaigns.senders import Senders
-from crm_campaigns.smtp import MailTransport
 from crm_shared import (
-    CONSENT_CONFIRMATION_REQUESTED,
     ConsentConfirmationRequested,
     Database,
     EventEnvelope,
-    IdempotentConsumer,
     Session,
     email_sha256,
     is_erased,
@@ -98,51 +93,42 @@ async def send_confirmation(
         await transport.send_raw(senders.envelope_sender, request.email, content)
 
 
-def build_consent_mail_router(
-    consumer: IdempotentConsumer, database: Database, transport: MailTransport, senders: Senders
-) -> KafkaRouter:
-    """The subscriber that mails consent confirmation links."""
-    router = KafkaRouter()
-
-    async def on_consent_confirmation_requested(
-        envelope: EventEnvelope[Any], session: Session
-    ) -> None:
-        request: ConsentConfirmationRequested = envelope.data
-        tenant_id = envelope.tenant_id
-        message_id = f"consent-{envelope.id}"
-        listed = await SuppressionRepository(database, tenant_id).reasons(
-            email_sha256(request.email), session=session
-        )
-        suppressed = (
-            await is_erased(database, tenant_id, request.candidate_id, session=session)
-            or await is_erased_address(database, tenant_id, request.email, session=session)
-            # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
-            or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
-        )
-        if not suppressed:
-            await send_confirmation(transport, senders, tenant_id, request, message_id)
-        await database[CONSENT_MAILS].update_one(
-            {"_id": message_id},
-            {
-                "$set": {
-                    "tenant_id": tenant_id,
-                    "candidate_id": request.candidate_id,
-                    "email_sha256": email_sha256(request.email),
-                    "reason": request.reason,
-                    "purpose": request.purpose,
-                    "status": "suppressed" if suppressed else "sent",
-                    "recorded_at": utc_now(),
-                }
-            },
-            upsert=True,
-            session=session,
-        )
-
-    consumer.subscribe(
-        router,
-        CONSENT_CONFIRMATION_REQUESTED,
-        on_consent_confirmation_requested,
-        description="Mails a consent confirmation link (double opt-in, re-permission); "
-        "transactional, so marketing consent does not apply, erased addresses do.",
+async def mail_consent_confirmation(
+    database: Database,
+    transport: MailTransport,
+    senders: Senders,
+    envelope: EventEnvelope[ConsentConfirmationRequested],
+    session: Session,
+) -> None:
+    """Mails the confirmation link unless the person or address may not get it; records what
+    was done by address digest."""
+    request = envelope.data
+    tenant_id = envelope.tenant_id
+    message_id = f"consent-{envelope.id}"
+    listed = await SuppressionRepository(database, tenant_id).reasons(
+        email_sha256(request.email), session=session
     )
-    return router
+    suppressed = (
+        await is_erased(database, tenant_id, request.candidate_id, session=session)
+        or await is_erased_address(database, tenant_id, request.email, session=session)
+        # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
+        or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
+    )
+    if not suppressed:
+        await send_confirmation(transport, senders, tenant_id, request, message_id)
+    await database[CONSENT_MAILS].update_one(
+        {"_id": message_id},
+        {
+            "$set": {
+                "tenant_id": tenant_id,
+                "candidate_id": request.candidate_id,
+                "email_sha256": email_sha256(request.email),
+                "reason": request.reason,
+                "purpose": request.purpose,
+                "status": "suppressed" if suppressed else "sent",
+                "recorded_at": utc_now(),
+            }
+        },
+        upsert=True,
+        session=session,
+    )

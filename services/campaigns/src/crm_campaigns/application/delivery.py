@@ -42,6 +42,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
+from crm_campaigns.adapters.senders import SenderProfile, Senders, SigningError
+from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
 from crm_campaigns.domain.models import (
@@ -63,8 +65,6 @@ from crm_campaigns.repository import (
     hold_broadcast,
     settle_requeued,
 )
-from crm_campaigns.senders import SenderProfile, Senders, SigningError
-from crm_campaigns.smtp import MailTransport
 from crm_shared import (
     MESSAGE_SENT,
     Database,
