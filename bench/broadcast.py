@@ -62,7 +62,7 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.repository import (
+from crm_campaigns.repositories.collections import (
     BLOCKS,
     BROADCASTS,
     MESSAGES,

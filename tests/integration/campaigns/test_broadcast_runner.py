@@ -13,7 +13,7 @@ from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import Broadcast, BroadcastStatus, ListAudience
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.repository import BROADCASTS, ensure_indexes
+from crm_campaigns.repositories.collections import BROADCASTS, ensure_indexes
 from crm_shared import SignedLinks, Wakeup, create_mongo_client, to_document, utc_now
 from helpers import unique
 

@@ -36,14 +36,10 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.publishers import message_sent_envelope
-from crm_campaigns.repository import (
-    BROADCASTS,
-    MESSAGES,
-    BroadcastRepository,
-    RecipientRepository,
-    claim_next,
-    ensure_indexes,
-)
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES, ensure_indexes
+from crm_campaigns.repositories.leases import claim_next
+from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_devstack.infra import free_ports
 from crm_shared import (
     Database,

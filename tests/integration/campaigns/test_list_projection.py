@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from crm_campaigns.repository import StoredListRepository
+from crm_campaigns.repositories.lists import StoredListRepository
 from crm_shared import in_transaction, utc_now
 from integration.campaigns.test_delivery import Setup
 

@@ -14,7 +14,7 @@ from crm_campaigns.adapters.sns import SnsEnvelope, SnsError, SnsVerifier
 from crm_campaigns.application.feedback import FeedbackOutcome, MailFeedback
 from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.suppression import email_sha256
-from crm_campaigns.repository import MESSAGES, SUPPRESSIONS
+from crm_campaigns.repositories.collections import MESSAGES, SUPPRESSIONS
 from crm_shared import Outbox
 from integration.campaigns.test_delivery import Setup, queue
 

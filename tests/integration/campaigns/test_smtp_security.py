@@ -21,7 +21,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity, SmtpTls
 from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.sending import Outcome, classify_error
-from crm_campaigns.repository import MESSAGES
+from crm_campaigns.repositories.collections import MESSAGES
 from crm_devstack.infra import free_ports
 from integration.campaigns.test_delivery import Setup, dispatcher, drain, queue
 

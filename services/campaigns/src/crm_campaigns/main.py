@@ -44,7 +44,7 @@ from crm_campaigns.domain.policy import (
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.handlers import build_consent_mail_router, build_router
-from crm_campaigns.repository import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
+from crm_campaigns.repositories.collections import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
 from crm_shared import (
     BatchWorker,
     Wakeup,

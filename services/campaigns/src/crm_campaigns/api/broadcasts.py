@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from crm_campaigns.api.deps import BlocksRepo, BroadcastsRepo, StoredListsRepo, TemplatesRepo
 from crm_campaigns.api.schemas import (
     AbTestPublic,
     BlockCreate,
@@ -25,17 +26,9 @@ from crm_campaigns.domain.models import (
     StoredListAudience,
 )
 from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
-from crm_campaigns.repository import (
-    PAUSABLE,
-    BlocksRepo,
-    BroadcastRepository,
-    BroadcastsRepo,
-    StoredListRepository,
-    StoredListsRepo,
-    TemplateRepository,
-    TemplatesRepo,
-    hold_broadcast,
-)
+from crm_campaigns.repositories.broadcasts import PAUSABLE, BroadcastRepository, hold_broadcast
+from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,

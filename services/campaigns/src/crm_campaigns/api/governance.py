@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.api.deps import ContactPoliciesRepo, SuppressionsRepo
 from crm_campaigns.api.schemas import (
     ContactPolicyPublic,
     DkimRecordPublic,
@@ -20,7 +21,6 @@ from crm_campaigns.api.schemas import (
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.inbound_mail import INBOUND_PURPOSE
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
-from crm_campaigns.repository import ContactPoliciesRepo, SuppressionsRepo
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,

@@ -6,6 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from crm_campaigns.api.deps import (
+    BlocksRepo,
+    EnrolmentsRepo,
+    MessagesRepo,
+    NotificationsRepo,
+    RecipientsRepo,
+    SequencesRepo,
+    TemplatesRepo,
+)
 from crm_campaigns.api.schemas import (
     EnrolmentOutcome,
     EnrolmentPublic,
@@ -49,19 +58,10 @@ from crm_campaigns.domain.templates import (
     validate_template,
 )
 from crm_campaigns.publishers import to_sequence_saved
-from crm_campaigns.repository import (
-    BlockRepository,
-    BlocksRepo,
-    EnrolmentRepository,
-    EnrolmentsRepo,
-    MessagesRepo,
-    NotificationsRepo,
-    RecipientsRepo,
-    SegmentMemberRepository,
-    SequenceRepository,
-    SequencesRepo,
-    TemplatesRepo,
-)
+from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.segments import SegmentMemberRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from crm_campaigns.domain.automation import Fetch, PreviousClick, classify_click, classify_open
 from crm_campaigns.domain.tracking import TRANSPARENT_GIF, TrackingKind, TrackingTokens
 from crm_campaigns.publishers import to_message_clicked, to_message_opened
-from crm_campaigns.repository import MessageRepository
+from crm_campaigns.repositories.messages import MessageRepository
 from crm_shared import Platform, ProblemError, Session, in_transaction, utc_now
 
 router = APIRouter(prefix="/tracking", tags=["tracking"], include_in_schema=False)

@@ -52,20 +52,15 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.templates import CompiledTemplate, RenderError, recipient_context
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
-from crm_campaigns.repository import (
-    BROADCAST_RECIPIENTS,
-    BROADCASTS,
-    MESSAGES,
-    BlockRepository,
-    BroadcastRepository,
-    PoolMemberRepository,
-    RecipientRepository,
-    SegmentMemberRepository,
-    StoredListRepository,
-    TemplateRepository,
-    claim_next,
-    complete_if_done,
-)
+from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.broadcasts import BroadcastRepository, complete_if_done
+from crm_campaigns.repositories.collections import BROADCAST_RECIPIENTS, BROADCASTS, MESSAGES
+from crm_campaigns.repositories.leases import claim_next
+from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.pools import PoolMemberRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.segments import SegmentMemberRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
     Database,
     MongoClient,

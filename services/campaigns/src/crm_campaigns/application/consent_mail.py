@@ -19,7 +19,7 @@ from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.domain.models import MessageCategory
 from crm_campaigns.domain.suppression import blocking_reason
-from crm_campaigns.repository import SuppressionRepository
+from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,

@@ -56,15 +56,14 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import ErrorThreshold, Outcome, classify_error, retry_delay
 from crm_campaigns.publishers import message_sent_envelope
-from crm_campaigns.repository import (
-    BROADCASTS,
-    MESSAGES,
-    RecipientRepository,
+from crm_campaigns.repositories.broadcasts import (
     complete_finished_broadcasts,
     complete_if_done,
     hold_broadcast,
     settle_requeued,
 )
+from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES
+from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_shared import (
     MESSAGE_SENT,
     Database,

@@ -60,17 +60,14 @@ from crm_campaigns.domain.sequences import (
 from crm_campaigns.domain.templates import RenderError, recipient_context, render
 from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.publishers import to_candidate_change_requested
-from crm_campaigns.repository import (
-    ENROLMENTS,
-    MESSAGES,
-    BlockRepository,
-    NotificationRepository,
-    RecipientRepository,
-    SequenceRepository,
-    SignalRepository,
-    TemplateRepository,
-    claim_next,
-)
+from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.collections import ENROLMENTS, MESSAGES
+from crm_campaigns.repositories.leases import claim_next
+from crm_campaigns.repositories.notifications import NotificationRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_campaigns.repositories.signals import SignalRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
     Database,
     MongoClient,

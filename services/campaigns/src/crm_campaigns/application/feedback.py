@@ -17,13 +17,10 @@ from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, Ses
 from crm_campaigns.domain.models import Message
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.publishers import to_message_bounced, to_message_replied
-from crm_campaigns.repository import (
-    MESSAGES,
-    ContactPolicyRepository,
-    MessageRepository,
-    SoftBounceRepository,
-    SuppressionRepository,
-)
+from crm_campaigns.repositories.collections import MESSAGES
+from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
+from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.suppressions import SoftBounceRepository, SuppressionRepository
 from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
 
 FeedbackKind = Literal[

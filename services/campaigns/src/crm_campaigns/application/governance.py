@@ -21,7 +21,8 @@ from crm_campaigns.domain.contact_policy import decide
 from crm_campaigns.domain.models import Message, MessageCategory, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import ALLOW, Decision, SendCheck, SendRule, Verdict
 from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
-from crm_campaigns.repository import SUPPRESSIONS, ContactLedger, ContactPolicyRepository
+from crm_campaigns.repositories.collections import SUPPRESSIONS
+from crm_campaigns.repositories.contact_policies import ContactLedger, ContactPolicyRepository
 from crm_shared import Database
 
 

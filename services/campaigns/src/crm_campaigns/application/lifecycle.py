@@ -25,13 +25,11 @@ from crm_campaigns.domain.models import (
     Step,
 )
 from crm_campaigns.publishers import to_sequence_saved
-from crm_campaigns.repository import (
-    SEQUENCES,
-    BroadcastRepository,
-    EnrolmentRepository,
-    SequenceRepository,
-    TemplateRepository,
-)
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.collections import SEQUENCES
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
     Database,
     MongoClient,

@@ -24,18 +24,16 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.pool_stages import stage_now_called
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
-from crm_campaigns.repository import (
-    BroadcastRepository,
-    EnrolmentRepository,
-    MessageRepository,
-    PoolMemberRepository,
-    RecipientRepository,
-    SegmentMemberRepository,
-    SequenceRepository,
-    SignalRepository,
-    StoredListRepository,
-    SuppressionRepository,
-)
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.pools import PoolMemberRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.segments import SegmentMemberRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_campaigns.repositories.signals import SignalRepository
+from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
