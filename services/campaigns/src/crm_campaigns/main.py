@@ -34,7 +34,9 @@ from crm_campaigns.application.governance import (
     suppression_rule,
 )
 from crm_campaigns.application.lifecycle import announce_sequences
+from crm_campaigns.application.tracking import EngagementTracker
 from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.container import CampaignsContainer
 from crm_campaigns.domain.policy import (
     SendPolicy,
     require_active_candidate,
@@ -261,19 +263,29 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         ],
         extra_lifespan=run_workers,
     )
-    app.state.tracking_tokens = tokens
-    app.state.signed_links = links
-    app.state.public_base_url = settings.public_base_url
-    app.state.sender_name = parseaddr(settings.smtp_sender)[0]
-    app.state.machine_fetch_window_seconds = settings.machine_fetch_window_seconds
-    app.state.link_scan_burst_seconds = settings.link_scan_burst_seconds
-    app.state.mail_feedback = MailFeedback(mongo=mongo, database=database, outbox=outbox)
-    app.state.steps_due = steps_due
-    app.state.broadcasts_due = broadcasts_due
-    app.state.quotas = settings.quotas
-    app.state.messages_queued = messages_queued
-    app.state.broadcast_runner = runner
-    app.state.sequence_engine = engine
-    app.state.mail_dispatchers = dispatchers
-    app.state.senders = senders
+    app.state.container = CampaignsContainer(
+        mongo=mongo,
+        database=database,
+        outbox=outbox,
+        tracker=EngagementTracker(
+            mongo=mongo,
+            database=database,
+            outbox=outbox,
+            tokens=tokens,
+            machine_fetch_window=timedelta(seconds=settings.machine_fetch_window_seconds),
+            link_scan_burst=timedelta(seconds=settings.link_scan_burst_seconds),
+        ),
+        signed_links=links,
+        public_base_url=settings.public_base_url,
+        sender_name=parseaddr(settings.smtp_sender)[0],
+        quotas=settings.quotas,
+        mail_feedback=MailFeedback(mongo=mongo, database=database, outbox=outbox),
+        senders=senders,
+        sequence_engine=engine,
+        broadcast_runner=runner,
+        mail_dispatchers=dispatchers,
+        steps_due=steps_due,
+        broadcasts_due=broadcasts_due,
+        messages_queued=messages_queued,
+    )
     return app

@@ -6,7 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from crm_campaigns.api.deps import BlocksRepo, BroadcastsRepo, StoredListsRepo, TemplatesRepo
+from crm_campaigns.api.deps import (
+    BlocksRepo,
+    BroadcastsRepo,
+    Container,
+    StoredListsRepo,
+    TemplatesRepo,
+)
 from crm_campaigns.api.schemas import (
     AbTestPublic,
     BlockCreate,
@@ -34,7 +40,6 @@ from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     Principal,
     ProblemError,
     Quotas,
@@ -311,12 +316,12 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     ),
 )
 async def send_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
     if broadcast.status is BroadcastStatus.DRAFT:
-        await _check_concurrency(broadcasts, principal, request)
+        await _check_concurrency(broadcasts, principal, container)
     started = await broadcasts.transition(
         broadcast_id,
         BroadcastStatus.DRAFT,
@@ -329,18 +334,18 @@ async def send_broadcast(
     )
     if not started:
         raise _conflict(broadcast, "be sent again")
-    request.app.state.broadcasts_due.notify()
+    container.broadcasts_due.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
 
 async def _check_concurrency(
-    broadcasts: BroadcastRepository, principal: Principal, request: Request
+    broadcasts: BroadcastRepository, principal: Principal, container: Container
 ) -> None:
     """429 if the tenant already sends as many broadcasts as its quota allows.
 
     Checked before the broadcast starts: two sends racing may both pass (one over the limit).
     """
-    quotas: Quotas = request.app.state.quotas
+    quotas: Quotas = container.quotas
     limit = quotas.limits_for(principal.tenant_id, principal.roles).max_concurrent_broadcasts
     if await broadcasts.active_count() >= limit:
         raise quota_exceeded(
@@ -360,14 +365,13 @@ async def _check_concurrency(
     responses=problem_responses(409),
 )
 async def pause_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
 ) -> BroadcastPublic:
     """Stops sending; queued messages are held until resumed."""
     broadcast = await _get(broadcasts, broadcast_id)
-    platform: Platform = request.app.state.platform
     if broadcast.status not in PAUSABLE or not await hold_broadcast(
-        platform.require_mongo(),
-        platform.require_database(),
+        container.mongo,
+        container.database,
         broadcasts.tenant_id,
         broadcast_id,
         reason="paused",
@@ -385,15 +389,14 @@ async def pause_broadcast(
     ),
 )
 async def resume_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Continues a paused broadcast with a fresh error-rate window."""
     broadcast = await _get(broadcasts, broadcast_id)
     if broadcast.status is not BroadcastStatus.PAUSED:
         raise _conflict(broadcast, "be resumed")
-    await _check_concurrency(broadcasts, principal, request)
+    await _check_concurrency(broadcasts, principal, container)
     previous = broadcast.paused_from or BroadcastStatus.SENDING
-    platform: Platform = request.app.state.platform
 
     async def resume(session: Session) -> bool:
         moved = await broadcasts.transition(
@@ -416,10 +419,10 @@ async def resume_broadcast(
             )
         return moved
 
-    if not await in_transaction(platform.require_mongo(), resume):
+    if not await in_transaction(container.mongo, resume):
         raise _conflict(broadcast, "be resumed")
-    request.app.state.broadcasts_due.notify()
-    request.app.state.messages_queued.notify()
+    container.broadcasts_due.notify()
+    container.messages_queued.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
 
@@ -430,13 +433,12 @@ async def resume_broadcast(
     responses=problem_responses(409),
 )
 async def cancel_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
 ) -> BroadcastPublic:
     """Stops a broadcast for good: nothing not yet sent will be."""
     broadcast = await _get(broadcasts, broadcast_id)
     if broadcast.status in (BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED):
         raise _conflict(broadcast, "be cancelled")
-    platform: Platform = request.app.state.platform
 
     async def cancel(session: Session) -> bool:
         moved = await broadcasts.transition(
@@ -452,7 +454,7 @@ async def cancel_broadcast(
                 )
         return moved
 
-    if not await in_transaction(platform.require_mongo(), cancel):
+    if not await in_transaction(container.mongo, cancel):
         raise _conflict(broadcast, "be cancelled (its state changed meanwhile)")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 

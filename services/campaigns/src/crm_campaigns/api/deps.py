@@ -1,4 +1,4 @@
-"""FastAPI dependencies of the campaigns API: tenant-scoped repositories."""
+"""FastAPI dependencies of the campaigns API: the container and tenant-scoped repositories."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from crm_campaigns.container import CampaignsContainer
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
@@ -17,17 +18,21 @@ from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_campaigns.repositories.templates import TemplateRepository
-from crm_shared import CurrentPrincipal, Database
+from crm_shared import CurrentPrincipal
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.platform.require_database()
-    return database
+def container(request: Request) -> CampaignsContainer:
+    """What `create_app` built for this app."""
+    built: CampaignsContainer = request.app.state.container
+    return built
+
+
+Container = Annotated[CampaignsContainer, Depends(container)]
 
 
 def _scoped(factory: Any) -> Any:
-    def dependency(request: Request, principal: CurrentPrincipal) -> Any:
-        return factory(_database(request), principal.tenant_id)
+    def dependency(built: Container, principal: CurrentPrincipal) -> Any:
+        return factory(built.database, principal.tenant_id)
 
     return Depends(dependency)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.api.deps import (
     BlocksRepo,
+    Container,
     EnrolmentsRepo,
     MessagesRepo,
     NotificationsRepo,
@@ -67,7 +68,6 @@ from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
     Session,
     StaleVersionError,
@@ -206,17 +206,16 @@ async def replace_template(
     responses=problem_responses(409),
 )
 async def delete_template(
-    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, request: Request
+    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, container: Container
 ) -> Response:
     """Archives a template: it leaves the list, nothing new may use it, and the messages that
     were sent with it keep naming it. A 409 names the sequences (not archived) and unfinished
     broadcasts that still use it."""
     if await templates.get(template_id) is None:
         raise _not_found("template", template_id)
-    platform: Platform = request.app.state.platform
     try:
         await archive_template(
-            platform.require_mongo(), platform.require_database(), principal.tenant_id, template_id
+            container.mongo, container.database, principal.tenant_id, template_id
         )
     except LifecycleConflict as error:
         raise _conflict(error) from None
@@ -230,7 +229,7 @@ async def preview_template(
     templates: TemplatesRepo,
     recipients: RecipientsRepo,
     blocks: BlocksRepo,
-    request: Request,
+    container: Container,
 ) -> TemplatePreview:
     """The template rendered for one candidate exactly as a send renders it (sender name, blocks,
     unsubscribe footer), without tracking; a 422 names the part, line and merge fields of a
@@ -241,14 +240,14 @@ async def preview_template(
     recipient = await recipients.get(body.candidate_id)
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
-    base_url: str = request.app.state.public_base_url
+    base_url: str = container.public_base_url
     links = preview_links(base_url)
     try:
         rendered = render(
             template.subject,
             template.html,
             template.text,
-            recipient_context(recipient, request.app.state.sender_name, links),
+            recipient_context(recipient, container.sender_name, links),
             await blocks.sources(),
         )
     except RenderError as error:
@@ -298,6 +297,7 @@ async def create_sequence(
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
     request: Request,
+    container: Container,
     response: Response,
 ) -> SequencePublic:
     """Creates a sequence after checking its trigger and steps; for a segment trigger its
@@ -312,13 +312,12 @@ async def create_sequence(
         reentry=body.reentry,
         exit_on=list(dict.fromkeys(body.exit_on)),
     )
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
+    database = container.database
 
     async def store(session: Session) -> None:
         await hold_send_templates(database, principal.tenant_id, steps, session=session)
         await sequences.add(sequence, session=session)
-        await to_sequence_saved(platform.require_outbox(), sequence, session=session)
+        await to_sequence_saved(container.outbox, sequence, session=session)
         await sequences.mark_announced(sequence.id, session=session)
         if not body.enrol_current_members or not isinstance(trigger, SegmentTrigger):
             return
@@ -334,11 +333,11 @@ async def create_sequence(
             )
 
     try:
-        await in_transaction(platform.require_mongo(), store)
+        await in_transaction(container.mongo, store)
     except TemplateNotLive as error:
         raise _unknown_template(error) from None
-    platform.require_outbox().notify_committed()
-    request.app.state.steps_due.notify()
+    container.outbox.notify_committed()
+    container.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     response.headers["ETag"] = etag_for(sequence.version)
     return SequencePublic.model_validate(sequence.model_dump())
@@ -384,7 +383,7 @@ async def edit_sequence_route(
     body: SequenceUpdate,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    request: Request,
+    container: Container,
     response: Response,
     if_match: IfMatch = None,
 ) -> SequencePublic:
@@ -403,12 +402,11 @@ async def edit_sequence_route(
         changes["steps"] = [step.model_dump() for step in steps]
     if body.exit_on is not None:
         changes["exit_on"] = list(dict.fromkeys(changes["exit_on"]))
-    platform: Platform = request.app.state.platform
     try:
         await edit_sequence(
-            platform.require_mongo(),
-            platform.require_database(),
-            platform.require_outbox(),
+            container.mongo,
+            container.database,
+            container.outbox,
             sequence,
             version,
             changes,
@@ -421,7 +419,7 @@ async def edit_sequence_route(
         raise stale_version("sequence", sequence_id, stale.current, version) from None
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     return await get_sequence(sequence_id, sequences, response)
 
 
@@ -430,22 +428,21 @@ async def _change_status(
     action: SequenceAction,
     principal: CurrentPrincipal,
     sequences: SequenceRepository,
-    request: Request,
+    container: Container,
 ) -> Sequence:
     sequence = await _sequence(sequences, sequence_id)
-    platform: Platform = request.app.state.platform
     try:
         await change_sequence_status(
-            platform.require_mongo(),
-            platform.require_database(),
-            platform.require_outbox(),
+            container.mongo,
+            container.database,
+            container.outbox,
             sequence,
             action,
             principal.user_id,
         )
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     return await _sequence(sequences, sequence_id)
 
 
@@ -456,11 +453,13 @@ async def _change_status(
     responses=problem_responses(409),
 )
 async def pause_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> SequencePublic:
     """Pauses an active sequence: no step of it runs until it resumes; its enrolments (and any
     its trigger starts meanwhile) wait as `paused`. 409 if it is not active."""
-    paused = await _change_status(sequence_id, SequenceAction.PAUSE, principal, sequences, request)
+    paused = await _change_status(
+        sequence_id, SequenceAction.PAUSE, principal, sequences, container
+    )
     return SequencePublic.model_validate(paused.model_dump())
 
 
@@ -471,12 +470,12 @@ async def pause_sequence(
     responses=problem_responses(409),
 )
 async def resume_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> SequencePublic:
     """Resumes a paused sequence: its enrolments go on where they stopped, and a timer that
     passed meanwhile runs at once. 409 if it is not paused."""
     resumed = await _change_status(
-        sequence_id, SequenceAction.RESUME, principal, sequences, request
+        sequence_id, SequenceAction.RESUME, principal, sequences, container
     )
     return SequencePublic.model_validate(resumed.model_dump())
 
@@ -488,12 +487,12 @@ async def resume_sequence(
     responses=problem_responses(409),
 )
 async def archive_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> Response:
     """Archives a sequence (final): its trigger enrols nobody any more, its enrolments in
     progress exit (`sequence_archived`), and it leaves the list; its enrolments and messages
     are kept and readable. 409 if it is archived already."""
-    await _change_status(sequence_id, SequenceAction.ARCHIVE, principal, sequences, request)
+    await _change_status(sequence_id, SequenceAction.ARCHIVE, principal, sequences, container)
     return Response(status_code=204)
 
 
@@ -543,7 +542,7 @@ async def retry_enrolment(
     candidate_id: str,
     sequences: SequencesRepo,
     enrolments: EnrolmentsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentPublic:
     """Runs a failed enrolment's failed step again (after its template was fixed, say)."""
     await _sequence(sequences, sequence_id)
@@ -556,7 +555,7 @@ async def retry_enrolment(
             f"the enrolment of candidate {candidate_id} is {latest.status.value}, not failed",
             problem_type="conflict",
         )
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     retried = await enrolments.latest(sequence_id, candidate_id)
     assert retried is not None
     return EnrolmentPublic.of(retried)
@@ -574,7 +573,7 @@ async def enrol_candidates(
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
     recipients: RecipientsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentOutcome:
     """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
     Into a paused sequence they enrol paused; an archived one answers 409."""
@@ -583,8 +582,7 @@ async def enrol_candidates(
         sequence_after(sequence.status, SequenceAction.ENROL)
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
+    database = container.database
     enrolled: list[EnrolmentPublic] = []
     refused: list[RefusedEnrolment] = []
 
@@ -610,8 +608,8 @@ async def enrol_candidates(
             else:
                 enrolled.append(EnrolmentPublic.of(outcome))
 
-    await in_transaction(platform.require_mongo(), enrol)
-    request.app.state.steps_due.notify()
+    await in_transaction(container.mongo, enrol)
+    container.steps_due.notify()
     return EnrolmentOutcome(enrolled=enrolled, refused=refused)
 
 
@@ -626,18 +624,17 @@ async def remove_candidate(
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
     enrolments: EnrolmentsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentPublic:
     """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
     await _sequence(sequences, sequence_id)
-    platform: Platform = request.app.state.platform
 
     async def remove(session: Session) -> int:
         return await enrolments.exit_active(
             candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
         )
 
-    if not await in_transaction(platform.require_mongo(), remove):
+    if not await in_transaction(container.mongo, remove):
         raise _not_found("active enrolment of candidate", candidate_id)
     latest = await enrolments.latest(sequence_id, candidate_id)
     assert latest is not None
