@@ -23,16 +23,17 @@ from crm_campaigns.api.schemas import (
     BroadcastPublic,
     VariantResultPublic,
 )
+from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE, variant_results
+from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
-    BroadcastStatus,
     MessageStatus,
     StoredListAudience,
 )
 from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
-from crm_campaigns.repositories.broadcasts import PAUSABLE, BroadcastRepository, hold_broadcast
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
@@ -43,12 +44,9 @@ from crm_shared import (
     Principal,
     ProblemError,
     Quotas,
-    Session,
-    current_trace_context,
     decode_cursor,
     encode_cursor,
     etag_for,
-    in_transaction,
     problem_responses,
     quota_exceeded,
     required_version,
@@ -267,7 +265,7 @@ async def replace_draft(
     change (409): once sent, a broadcast is the record of what went out."""
     version = required_version(if_match)
     current = await _get(broadcasts, broadcast_id)
-    if current.status is not BroadcastStatus.DRAFT:
+    if not broadcast_allows(current.status, BroadcastAction.EDIT):
         raise _conflict(current, "change (only a draft can)")
     await _checked(body, templates, lists)
     edited = current.model_copy(
@@ -281,7 +279,7 @@ async def replace_draft(
     )
     if not await broadcasts.replace_draft(edited, version):
         latest = await _get(broadcasts, broadcast_id)
-        if latest.status is not BroadcastStatus.DRAFT:
+        if not broadcast_allows(latest.status, BroadcastAction.EDIT):
             raise _conflict(latest, "change (only a draft can)")
         raise stale_version("broadcast", broadcast_id, latest.version, version)
     return await get_broadcast(broadcast_id, broadcasts, response)
@@ -320,19 +318,9 @@ async def send_broadcast(
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status is BroadcastStatus.DRAFT:
+    if broadcast_allows(broadcast.status, BroadcastAction.SEND):
         await _check_concurrency(broadcasts, principal, container)
-    started = await broadcasts.transition(
-        broadcast_id,
-        BroadcastStatus.DRAFT,
-        {
-            "status": BroadcastStatus.PREPARING.value,
-            "started_at": utc_now(),
-            "trace_context": current_trace_context(),
-            "lease_until": None,
-        },
-    )
-    if not started:
+    if not await broadcast_controls.send_broadcast(broadcasts, broadcast):
         raise _conflict(broadcast, "be sent again")
     container.broadcasts_due.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
@@ -369,13 +357,7 @@ async def pause_broadcast(
 ) -> BroadcastPublic:
     """Stops sending; queued messages are held until resumed."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status not in PAUSABLE or not await hold_broadcast(
-        container.mongo,
-        container.database,
-        broadcasts.tenant_id,
-        broadcast_id,
-        reason="paused",
-    ):
+    if not await broadcast_controls.pause_broadcast(container.mongo, container.database, broadcast):
         raise _conflict(broadcast, "be paused")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
@@ -393,33 +375,10 @@ async def resume_broadcast(
 ) -> BroadcastPublic:
     """Continues a paused broadcast with a fresh error-rate window."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status is not BroadcastStatus.PAUSED:
+    if not broadcast_allows(broadcast.status, BroadcastAction.RESUME):
         raise _conflict(broadcast, "be resumed")
     await _check_concurrency(broadcasts, principal, container)
-    previous = broadcast.paused_from or BroadcastStatus.SENDING
-
-    async def resume(session: Session) -> bool:
-        moved = await broadcasts.transition(
-            broadcast_id,
-            BroadcastStatus.PAUSED,
-            {
-                "status": previous.value,
-                "pause_reason": None,
-                "paused_from": None,
-                "stats.attempts": 0,
-                "stats.errors": 0,
-                "run_errors": 0,
-                "lease_until": None,
-            },
-            session=session,
-        )
-        if moved:
-            await broadcasts.move_messages(
-                broadcast_id, MessageStatus.HELD, MessageStatus.QUEUED, session=session
-            )
-        return moved
-
-    if not await in_transaction(container.mongo, resume):
+    if not await broadcast_controls.resume_broadcast(container.mongo, broadcasts, broadcast):
         raise _conflict(broadcast, "be resumed")
     container.broadcasts_due.notify()
     container.messages_queued.notify()
@@ -437,24 +396,9 @@ async def cancel_broadcast(
 ) -> BroadcastPublic:
     """Stops a broadcast for good: nothing not yet sent will be."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status in (BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED):
+    if not broadcast_allows(broadcast.status, BroadcastAction.CANCEL):
         raise _conflict(broadcast, "be cancelled")
-
-    async def cancel(session: Session) -> bool:
-        moved = await broadcasts.transition(
-            broadcast_id,
-            broadcast.status,
-            {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
-            session=session,
-        )
-        if moved:
-            for status in (MessageStatus.QUEUED, MessageStatus.HELD):
-                await broadcasts.move_messages(
-                    broadcast_id, status, MessageStatus.CANCELLED, session=session
-                )
-        return moved
-
-    if not await in_transaction(container.mongo, cancel):
+    if not await broadcast_controls.cancel_broadcast(container.mongo, broadcasts, broadcast):
         raise _conflict(broadcast, "be cancelled (its state changed meanwhile)")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 

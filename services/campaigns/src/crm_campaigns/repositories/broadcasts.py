@@ -22,12 +22,10 @@ from crm_campaigns.repositories.collections import (
 )
 from crm_shared import (
     Database,
-    MongoClient,
     PoolStageRenamed,
     Session,
     TenantScopedCollection,
     from_document,
-    in_transaction,
     to_document,
     utc_now,
 )
@@ -191,35 +189,6 @@ class BroadcastRepository:
 
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
-
-
-async def hold_broadcast(
-    mongo: MongoClient, database: Database, tenant_id: str, broadcast_id: str, *, reason: str
-) -> bool:
-    """Pauses a preparing or sending broadcast and holds its queued messages; False if it was
-    in neither state."""
-    broadcasts = BroadcastRepository(database, tenant_id)
-
-    async def hold(session: Session) -> bool:
-        current = await broadcasts.get(broadcast_id, session=session)
-        if current is None or current.status not in PAUSABLE:
-            return False
-        changes = {
-            "status": BroadcastStatus.PAUSED.value,
-            "pause_reason": reason,
-            "paused_from": current.status.value,
-        }
-        if not await broadcasts.transition(broadcast_id, current.status, changes, session=session):
-            return False
-        await broadcasts.move_messages(
-            broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD, session=session
-        )
-        return True
-
-    return await in_transaction(mongo, hold)
-
-
-PAUSABLE = (BroadcastStatus.PREPARING, BroadcastStatus.SENDING)
 
 
 async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str) -> bool:
