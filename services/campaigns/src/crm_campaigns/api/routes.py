@@ -32,21 +32,19 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
+from crm_campaigns.application.enrolments import enrol_by_hand, remove_by_hand
 from crm_campaigns.application.lifecycle import (
     TemplateNotLive,
     archive_template,
     change_sequence_status,
     edit_sequence,
-    hold_send_templates,
+    save_new_sequence,
 )
 from crm_campaigns.domain.contact_links import preview_links, with_footer
-from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction, sequence_after
+from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
-    EnrolmentRefused,
     EnrolmentState,
     EnrolmentStatus,
-    ExitReason,
-    SegmentTrigger,
     Sequence,
     Template,
 )
@@ -58,10 +56,7 @@ from crm_campaigns.domain.templates import (
     render,
     validate_template,
 )
-from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repositories.blocks import BlockRepository
-from crm_campaigns.repositories.enrolments import EnrolmentRepository
-from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -69,13 +64,10 @@ from crm_shared import (
     IfMatch,
     Page,
     ProblemError,
-    Session,
     StaleVersionError,
-    current_trace_context,
     decode_cursor,
     encode_cursor,
     etag_for,
-    in_transaction,
     problem_responses,
     required_version,
     stale_version,
@@ -312,31 +304,16 @@ async def create_sequence(
         reentry=body.reentry,
         exit_on=list(dict.fromkeys(body.exit_on)),
     )
-    database = container.database
-
-    async def store(session: Session) -> None:
-        await hold_send_templates(database, principal.tenant_id, steps, session=session)
-        await sequences.add(sequence, session=session)
-        await to_sequence_saved(container.outbox, sequence, session=session)
-        await sequences.mark_announced(sequence.id, session=session)
-        if not body.enrol_current_members or not isinstance(trigger, SegmentTrigger):
-            return
-        members = SegmentMemberRepository(database, principal.tenant_id)
-        enrolments = EnrolmentRepository(database, principal.tenant_id)
-        for candidate_id in await members.members(trigger.segment_id, session=session):
-            await enrolments.enrol(
-                sequence,
-                candidate_id,
-                current_trace_context(),
-                enrolled_by=f"segment:{trigger.segment_id}",
-                session=session,
-            )
-
     try:
-        await in_transaction(container.mongo, store)
+        await save_new_sequence(
+            container.mongo,
+            container.database,
+            container.outbox,
+            sequence,
+            enrol_current_members=body.enrol_current_members,
+        )
     except TemplateNotLive as error:
         raise _unknown_template(error) from None
-    container.outbox.notify_committed()
     container.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     response.headers["ETag"] = etag_for(sequence.version)
@@ -572,45 +549,25 @@ async def enrol_candidates(
     body: EnrolmentRequest,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    recipients: RecipientsRepo,
     container: Container,
 ) -> EnrolmentOutcome:
     """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
     Into a paused sequence they enrol paused; an archived one answers 409."""
     sequence = await _sequence(sequences, sequence_id)
     try:
-        sequence_after(sequence.status, SequenceAction.ENROL)
+        outcome = await enrol_by_hand(
+            container.mongo, container.database, sequence, body.candidate_ids, principal.user_id
+        )
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    database = container.database
-    enrolled: list[EnrolmentPublic] = []
-    refused: list[RefusedEnrolment] = []
-
-    async def enrol(session: Session) -> None:
-        enrolled.clear()
-        refused.clear()
-        enrolments = EnrolmentRepository(database, principal.tenant_id)
-        for candidate_id in dict.fromkeys(body.candidate_ids):
-            if await recipients.get(candidate_id, session=session) is None:
-                refused.append(
-                    RefusedEnrolment(candidate_id=candidate_id, reason="unknown_candidate")
-                )
-                continue
-            outcome = await enrolments.enrol(
-                sequence,
-                candidate_id,
-                current_trace_context(),
-                enrolled_by=f"user:{principal.user_id}",
-                session=session,
-            )
-            if isinstance(outcome, EnrolmentRefused):
-                refused.append(RefusedEnrolment(candidate_id=candidate_id, reason=outcome))
-            else:
-                enrolled.append(EnrolmentPublic.of(outcome))
-
-    await in_transaction(container.mongo, enrol)
     container.steps_due.notify()
-    return EnrolmentOutcome(enrolled=enrolled, refused=refused)
+    return EnrolmentOutcome(
+        enrolled=[EnrolmentPublic.of(enrolment) for enrolment in outcome.enrolled],
+        refused=[
+            RefusedEnrolment(candidate_id=candidate_id, reason=reason)
+            for candidate_id, reason in outcome.refused
+        ],
+    )
 
 
 @router.delete(
@@ -628,13 +585,7 @@ async def remove_candidate(
 ) -> EnrolmentPublic:
     """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
     await _sequence(sequences, sequence_id)
-
-    async def remove(session: Session) -> int:
-        return await enrolments.exit_active(
-            candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
-        )
-
-    if not await in_transaction(container.mongo, remove):
+    if not await remove_by_hand(container.mongo, enrolments, sequence_id, candidate_id):
         raise _not_found("active enrolment of candidate", candidate_id)
     latest = await enrolments.latest(sequence_id, candidate_id)
     assert latest is not None

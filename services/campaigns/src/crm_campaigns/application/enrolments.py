@@ -3,16 +3,22 @@ conditions that end enrolments early."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from crm_campaigns.domain.lifecycle import SequenceAction, sequence_after
 from crm_campaigns.domain.models import (
     AtsRejectedTrigger,
     BranchCondition,
+    Enrolment,
+    EnrolmentRefused,
     ExitReason,
     Sequence,
 )
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.signals import SignalRepository
@@ -26,11 +32,71 @@ from crm_shared import (
     MessageClicked,
     MessageOpened,
     MessageReplied,
+    MongoClient,
     SegmentEntered,
     SegmentExited,
     Session,
     current_trace_context,
+    in_transaction,
 )
+
+
+@dataclass(frozen=True)
+class ManualEnrolment:
+    """Who a recruiter's enrolment enrolled, and who it did not and why."""
+
+    enrolled: list[Enrolment]
+    refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]]
+
+
+async def enrol_by_hand(
+    mongo: MongoClient,
+    database: Database,
+    sequence: Sequence,
+    candidate_ids: list[str],
+    user_id: str,
+) -> ManualEnrolment:
+    """Enrols candidates as the sequence's re-entry policy allows, in one transaction."""
+    sequence_after(sequence.status, SequenceAction.ENROL)
+    enrolled: list[Enrolment] = []
+    refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]] = []
+
+    async def enrol(session: Session) -> None:
+        enrolled.clear()
+        refused.clear()
+        recipients = RecipientRepository(database, sequence.tenant_id)
+        enrolments = EnrolmentRepository(database, sequence.tenant_id)
+        for candidate_id in dict.fromkeys(candidate_ids):
+            if await recipients.get(candidate_id, session=session) is None:
+                refused.append((candidate_id, "unknown_candidate"))
+                continue
+            outcome = await enrolments.enrol(
+                sequence,
+                candidate_id,
+                current_trace_context(),
+                enrolled_by=f"user:{user_id}",
+                session=session,
+            )
+            if isinstance(outcome, EnrolmentRefused):
+                refused.append((candidate_id, outcome))
+            else:
+                enrolled.append(outcome)
+
+    await in_transaction(mongo, enrol)
+    return ManualEnrolment(enrolled, refused)
+
+
+async def remove_by_hand(
+    mongo: MongoClient, enrolments: EnrolmentRepository, sequence_id: str, candidate_id: str
+) -> bool:
+    """Ends a candidate's active enrolment in a sequence (`removed`); False if none was."""
+
+    async def remove(session: Session) -> int:
+        return await enrolments.exit_active(
+            candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
+        )
+
+    return bool(await in_transaction(mongo, remove))
 
 
 async def enrol_in(

@@ -1,4 +1,5 @@
-"""Use cases of the lifecycle of templates and sequences: edit, pause, resume and archive.
+"""Use cases of the lifecycle of templates and sequences: create, edit, pause, resume and
+archive.
 
 Each one checks the domain's rules (`domain/lifecycle.py`) and changes the resource and what
 depends on it in one transaction, so a sequence is never paused while some of its enrolments
@@ -19,6 +20,7 @@ from crm_campaigns.domain.lifecycle import (
 from crm_campaigns.domain.models import (
     EnrolmentStatus,
     ExitReason,
+    SegmentTrigger,
     SendStep,
     Sequence,
     SequenceStatus,
@@ -28,6 +30,7 @@ from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.collections import SEQUENCES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
@@ -36,6 +39,7 @@ from crm_shared import (
     Outbox,
     Session,
     StaleVersionError,
+    current_trace_context,
     in_transaction,
 )
 
@@ -83,6 +87,42 @@ async def archive_template(
         return await TemplateRepository(database, tenant_id).archive(template_id, session=session)
 
     return await in_transaction(mongo, archive)
+
+
+async def save_new_sequence(
+    mongo: MongoClient,
+    database: Database,
+    outbox: Outbox,
+    sequence: Sequence,
+    *,
+    enrol_current_members: bool,
+) -> None:
+    """Stores a new sequence and stages `sequence.saved`; for a segment trigger its current
+    members enrol too when asked. Raises `TemplateNotLive` if a step sends a template that is
+    unknown or archived."""
+    sequences = SequenceRepository(database, sequence.tenant_id)
+    trigger = sequence.trigger
+
+    async def store(session: Session) -> None:
+        await hold_send_templates(database, sequence.tenant_id, sequence.steps, session=session)
+        await sequences.add(sequence, session=session)
+        await to_sequence_saved(outbox, sequence, session=session)
+        await sequences.mark_announced(sequence.id, session=session)
+        if not enrol_current_members or not isinstance(trigger, SegmentTrigger):
+            return
+        members = SegmentMemberRepository(database, sequence.tenant_id)
+        enrolments = EnrolmentRepository(database, sequence.tenant_id)
+        for candidate_id in await members.members(trigger.segment_id, session=session):
+            await enrolments.enrol(
+                sequence,
+                candidate_id,
+                current_trace_context(),
+                enrolled_by=f"segment:{trigger.segment_id}",
+                session=session,
+            )
+
+    await in_transaction(mongo, store)
+    outbox.notify_committed()
 
 
 async def edit_sequence(
