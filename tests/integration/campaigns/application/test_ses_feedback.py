@@ -16,7 +16,7 @@ from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.suppression import email_sha256
 from crm_campaigns.repositories.collections import MESSAGES, SUPPRESSIONS
 from crm_shared import Outbox
-from integration.campaigns.test_delivery import Setup, queue
+from integration.campaigns.application.test_delivery import Setup, queue
 
 pytestmark = pytest.mark.integration
 

@@ -22,14 +22,14 @@ from crm_campaigns.adapters.smtp import SmtpPool, SmtpTls
 from crm_campaigns.application.delivery import MailDispatcher
 from crm_campaigns.domain.policy import SendPolicy
 from crm_shared import Outbox
-from integration.campaigns.test_delivery import Setup, limits, queue
-from integration.campaigns.test_smtp_security import (
+from integration.campaigns.adapters.test_smtp_security import (
     PASSWORD,
     USER,
     RecordingSmtp,
     running,
     server_context,
 )
+from integration.campaigns.application.test_delivery import Setup, limits, queue
 
 pytestmark = pytest.mark.integration
 

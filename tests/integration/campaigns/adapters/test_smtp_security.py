@@ -23,7 +23,7 @@ from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.sending import Outcome, classify_error
 from crm_campaigns.repositories.collections import MESSAGES
 from crm_devstack.infra import free_ports
-from integration.campaigns.test_delivery import Setup, dispatcher, drain, queue
+from integration.campaigns.application.test_delivery import Setup, dispatcher, drain, queue
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,7 +9,7 @@ import pytest
 
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_shared import in_transaction, utc_now
-from integration.campaigns.test_delivery import Setup
+from integration.campaigns.application.test_delivery import Setup
 
 pytestmark = pytest.mark.integration
 
