@@ -40,7 +40,7 @@ from crm_campaigns.application.lifecycle import (
     edit_sequence,
     save_new_sequence,
 )
-from crm_campaigns.domain.contact_links import preview_links, with_footer
+from crm_campaigns.application.previews import render_preview
 from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
     EnrolmentState,
@@ -52,8 +52,6 @@ from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps,
 from crm_campaigns.domain.templates import (
     RenderError,
     TemplateError,
-    recipient_context,
-    render,
     validate_template,
 )
 from crm_campaigns.repositories.blocks import BlockRepository
@@ -232,23 +230,20 @@ async def preview_template(
     recipient = await recipients.get(body.candidate_id)
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
-    base_url: str = container.public_base_url
-    links = preview_links(base_url)
     try:
-        rendered = render(
-            template.subject,
-            template.html,
-            template.text,
-            recipient_context(recipient, container.sender_name, links),
-            await blocks.sources(),
+        preview = await render_preview(
+            template,
+            recipient,
+            blocks,
+            public_base_url=container.public_base_url,
+            sender_name=container.sender_name,
         )
     except RenderError as error:
         raise _invalid(
             f"the template cannot be rendered for candidate {body.candidate_id}: {error}",
             [{"field": error.part, "detail": str(error)}],
         ) from None
-    html, text = with_footer(rendered.html, rendered.text, links)
-    return TemplatePreview(subject=rendered.subject, html=html, text=text)
+    return TemplatePreview(subject=preview.subject, html=preview.html, text=preview.text)
 
 
 def _definition(
