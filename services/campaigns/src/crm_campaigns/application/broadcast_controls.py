@@ -1,7 +1,8 @@
 """What a user does to a broadcast once it exists: send, pause, resume, cancel.
 
-Each returns False when the broadcast's state does not allow the action (any more); the
-runner and the dispatchers pause broadcasts too (`hold_broadcast`).
+Each returns False when the broadcast's state does not allow the action (any more). The
+dispatchers pause broadcasts too (`hold_broadcast`) and settle the messages their recovery put
+back in the queue (`settle_requeued`).
 """
 
 from __future__ import annotations
@@ -125,3 +126,17 @@ async def cancel_broadcast(
         return moved
 
     return await in_transaction(mongo, cancel)
+
+
+async def settle_requeued(database: Database, tenant_id: str, broadcast_id: str) -> None:
+    """After messages of a broadcast went back to the queue (recovered claims), holds them if
+    the broadcast is paused and cancels them if it is cancelled, as pausing or cancelling it
+    would have done had they been queued then."""
+    broadcasts = BroadcastRepository(database, tenant_id)
+    current = await broadcasts.get(broadcast_id)
+    if current is None:
+        return
+    if current.status is BroadcastStatus.PAUSED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
+    elif current.status is BroadcastStatus.CANCELLED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED)

@@ -44,7 +44,7 @@ from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
 from crm_campaigns.adapters.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.adapters.smtp import MailTransport
-from crm_campaigns.application.broadcast_controls import hold_broadcast
+from crm_campaigns.application.broadcast_controls import hold_broadcast, settle_requeued
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
 from crm_campaigns.domain.models import (
@@ -60,7 +60,6 @@ from crm_campaigns.publishers import message_sent_envelope
 from crm_campaigns.repositories.broadcasts import (
     complete_finished_broadcasts,
     complete_if_done,
-    settle_requeued,
 )
 from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES
 from crm_campaigns.repositories.recipients import RecipientRepository

@@ -231,17 +231,3 @@ async def complete_finished_broadcasts(database: Database) -> int:
     for broadcast in sending:
         completed += await complete_if_done(database, broadcast["tenant_id"], broadcast["_id"])
     return completed
-
-
-async def settle_requeued(database: Database, tenant_id: str, broadcast_id: str) -> None:
-    """After messages of a broadcast went back to the queue (recovered claims), holds them if
-    the broadcast is paused and cancels them if it is cancelled, as pausing or cancelling it
-    would have done had they been queued then."""
-    broadcasts = BroadcastRepository(database, tenant_id)
-    current = await broadcasts.get(broadcast_id)
-    if current is None:
-        return
-    if current.status is BroadcastStatus.PAUSED:
-        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
-    elif current.status is BroadcastStatus.CANCELLED:
-        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED)
