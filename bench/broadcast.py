@@ -42,15 +42,13 @@ from crm_campaigns.adapters.smtp import SmtpPool
 from crm_campaigns.application.broadcasts import BroadcastRunner
 from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
-    BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
-    DueMessageHints,
     MailDispatcher,
-    SharedInterval,
-    raw_email,
 )
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
 from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,

@@ -18,13 +18,10 @@ from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
 from crm_campaigns.application.broadcasts import BroadcastRunner
 from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
-    BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
-    DueMessageHints,
     MailDispatcher,
     SendingRates,
-    SharedInterval,
 )
 from crm_campaigns.application.engine import SequenceEngine
 from crm_campaigns.application.feedback import MailFeedback
@@ -33,6 +30,7 @@ from crm_campaigns.application.governance import (
     contact_policy_rule,
     suppression_rule,
 )
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
 from crm_campaigns.application.lifecycle import announce_sequences
 from crm_campaigns.application.tracking import EngagementTracker
 from crm_campaigns.config import CampaignsSettings

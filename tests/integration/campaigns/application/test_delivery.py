@@ -17,13 +17,12 @@ from conftest import SmtpSink
 
 from crm_campaigns.adapters.smtp import SmtpPool, data_section
 from crm_campaigns.application.delivery import (
-    BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
-    DueMessageHints,
     MailDispatcher,
     SendingRates,
 )
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import (
     Broadcast,

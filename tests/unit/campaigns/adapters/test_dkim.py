@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from crm_campaigns.adapters.senders import DkimSigner, Senders, SigningError, TenantSenderSettings
 from crm_campaigns.application.consent_mail import send_confirmation
-from crm_campaigns.application.delivery import raw_email
 from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import Message
 from crm_campaigns.main import create_app
 from crm_shared import ConsentConfirmationRequested, InternalTokens, Principal, Role

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiosmtplib
 import pytest
 
-from crm_campaigns.application.delivery import DueMessageHints, SharedInterval
+from crm_campaigns.application.handoff import DueMessageHints, SharedInterval
 from crm_campaigns.domain.models import Message, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import Decision, SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import (

@@ -28,7 +28,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
-from crm_campaigns.application.delivery import BatchHandoff, DueMessageHints, Handing
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, Handing
 from crm_campaigns.domain.broadcasts import (
     REST_GROUP,
     TEST_GROUP,

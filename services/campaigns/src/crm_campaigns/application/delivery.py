@@ -22,19 +22,16 @@ outcome_unknown` rather than sent again, because at most once is the promise.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import time
 import uuid
-from collections import Counter, defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.header import Header
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 import aiosmtplib
@@ -45,8 +42,13 @@ from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from crm_campaigns.adapters.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.broadcast_controls import hold_broadcast, settle_requeued
-from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
-from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
+from crm_campaigns.application.handoff import (
+    BatchHandoff,
+    DueMessageHints,
+    HandedBatch,
+    SharedInterval,
+)
+from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import (
     OUTCOME_UNKNOWN,
     BroadcastStatus,
@@ -71,7 +73,6 @@ from crm_shared import (
     RateLimiter,
     Session,
     TenantScopedCollection,
-    Wakeup,
     current_trace_context,
     from_document,
     in_transaction,
@@ -81,330 +82,17 @@ from crm_shared import (
 # How often a process looks for claims abandoned by a dead worker (they wait a lease anyway);
 # one of its dispatchers does, for all of them.
 RECOVERY_INTERVAL_SECONDS = 10.0
-# The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
-# goes base64.
-MAX_SMTP_LINE = 998
 INTERRUPTED = (
     "delivery interrupted during the SMTP transaction; outcome unknown (it may have been "
     "delivered), not retried"
 )
-# How often a process whose dispatchers have hints still queries for due messages (retries,
-# deferrals, other processes' messages): hints must not starve them. Once per process rather
-# than per dispatcher: on SecantusDB the query reads the whole backlog (half a second with
-# 100,000 queued), and in a 100,000-message broadcast these queries took a fifth of the
-# database's CPU at one per dispatcher every 5 s.
-DUE_QUERY_INTERVAL_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
-class SharedInterval:
-    """A periodic duty shared by a process's dispatchers: whichever asks first once the interval
-    has passed does it, the others skip it until the next interval."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._seconds = seconds
-        self._clock = clock
-        self._next = 0.0
-
-    def claim(self) -> bool:
-        """Whether the asking dispatcher should do the duty now (and so nobody else until the
-        interval has passed again)."""
-        now = self._clock()
-        if now < self._next:
-            return False
-        self._next = now + self._seconds
-        return True
-
-
-class DueMessageHints:
-    """Ids of messages this process has just queued, due now, for its own dispatcher.
-
-    Finding due messages is an index range query over every queued message. MongoDB stops at the
-    batch limit, but a server may read every match first (SecantusDB does), so a 100,000-message
-    broadcast paid for its whole backlog on every batch. The broadcast runner knows what it
-    queued and hands the ids over; the dispatcher claims them by id under the same conditions
-    as always (queued and due), so a hint is never more than a hint: a message another worker
-    took, or one that was paused meanwhile, is simply not claimed. Whatever is not hinted
-    (retries, deferrals, other processes' messages, hints over `capacity`) is found by the
-    query, which one of the process's dispatchers still runs every `query_interval` seconds.
-    """
-
-    def __init__(
-        self,
-        capacity: int = 200_000,
-        query_interval: float = DUE_QUERY_INTERVAL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._capacity = capacity
-        self._ids: deque[str] = deque()
-        self._query = SharedInterval(query_interval, clock)
-
-    def add(self, message_ids: Sequence[str]) -> None:
-        """Hints these ids, or none of them when that would exceed the capacity."""
-        if len(self._ids) + len(message_ids) <= self._capacity:
-            self._ids.extend(message_ids)
-
-    def take(self, count: int) -> list[str]:
-        """Up to `count` hinted ids, oldest first."""
-        return [self._ids.popleft() for _ in range(min(count, len(self._ids)))]
-
-    def should_query(self) -> bool:
-        """Whether the asking dispatcher should run the due-message query now: always while
-        nothing is hinted, otherwise once per interval among all the process's dispatchers."""
-        return self._query.claim() or not self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-
-QueueDocuments = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 """Queues a tenant's rendered messages in the database, for any worker to claim."""
-OfferOutcome = tuple[list["asyncio.Future[int | None]"], list[dict[str, Any]]]
 """The outcomes of the batches a dispatcher took, and the documents none took in time."""
-
-
-@dataclass
-class HandedBatch:
-    """Rendered messages of one broadcast, due now, for one dispatcher to insert as its claim."""
-
-    tenant_id: str
-    broadcast_id: str
-    # The broadcast's status while its messages go in (preparing, or sending for an A/B test's
-    # rest); in any other (paused, cancelled) the dispatcher inserts nothing.
-    expected_status: BroadcastStatus
-    documents: list[dict[str, Any]]
-    # How many of the documents were new and so claimed; None when none went in because the
-    # broadcast's status had changed.
-    inserted: asyncio.Future[int | None]
-    taken: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class BatchHandoff:
-    """Hands the broadcast runner's rendered messages straight to a dispatcher of its process,
-    which inserts them already claimed (`sending`, its claim id and lease) and sends them.
-
-    A queued message costs three document writes (its insert, the claim, the outcome) and a read
-    after the claim; a handed one, two writes and no read. Message ids derive from the broadcast
-    and the candidate, so a message an earlier, interrupted run inserted is a duplicate key:
-    not inserted again, so not claimed, so not sent twice.
-
-    The runner offers one batch at a time and waits up to `wait` seconds for a dispatcher to take
-    it; what none takes (every dispatcher busy that long, or none running) is queued as before,
-    for whichever worker of any process claims it. While batches are handed, the process's
-    dispatchers still run the due-message query once per `query_interval`, so retries and
-    deferred messages are not starved by a long broadcast.
-    """
-
-    def __init__(
-        self,
-        batch_size: int,
-        wakeup: Wakeup,
-        *,
-        wait: float = 2.0,
-        query_interval: float = DUE_QUERY_INTERVAL_SECONDS,
-    ) -> None:
-        self.batch_size = batch_size
-        self._wakeup = wakeup
-        self._wait = wait
-        self._offered: deque[HandedBatch] = deque()
-        self._runs = 0
-        self.due_query = SharedInterval(query_interval)
-
-    async def hand(
-        self,
-        tenant_id: str,
-        broadcast_id: str,
-        expected_status: BroadcastStatus,
-        documents: list[dict[str, Any]],
-    ) -> OfferOutcome:
-        """Offers `documents` in batches; returns the taken batches' outcomes and the documents
-        no dispatcher took in time (the caller queues those)."""
-        outcomes: list[asyncio.Future[int | None]] = []
-        loop = asyncio.get_running_loop()
-        for start in range(0, len(documents), self.batch_size):
-            batch = HandedBatch(
-                tenant_id,
-                broadcast_id,
-                expected_status,
-                documents[start : start + self.batch_size],
-                loop.create_future(),
-            )
-            self._offered.append(batch)
-            self._wakeup.notify()
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(batch.taken.wait(), self._wait)
-            finally:
-                if not batch.taken.is_set():
-                    self._offered.remove(batch)
-            if not batch.taken.is_set():
-                return outcomes, documents[start:]
-            outcomes.append(batch.inserted)
-        return outcomes, []
-
-    def take(self) -> HandedBatch | None:
-        """The oldest offered batch, now this dispatcher's to resolve; None if none waits."""
-        if not self._offered:
-            return None
-        batch = self._offered.popleft()
-        batch.taken.set()
-        return batch
-
-    @property
-    def handing(self) -> bool:
-        """Whether a runner of this process is handing batches over (between two offers it
-        renders the next)."""
-        return self._runs > 0
-
-    @contextlib.asynccontextmanager
-    async def run(self, queue: QueueDocuments) -> AsyncIterator[Handing]:
-        """One runner's handing over; `queue` stores what no dispatcher took in time."""
-        handing = Handing(self, queue)
-        self._runs += 1
-        try:
-            yield handing
-        finally:
-            self._runs -= 1
-            await handing.close()
-
-    def __len__(self) -> int:
-        return len(self._offered)
-
-
-class Handing:
-    """One run's offers: one waits for a dispatcher while the runner renders the next chunk."""
-
-    def __init__(self, handoff: BatchHandoff, queue: QueueDocuments) -> None:
-        self._handoff = handoff
-        self._queue = queue
-        self._pending: asyncio.Task[OfferOutcome] | None = None
-        self._pending_tenant = ""
-        self._outcomes: list[asyncio.Future[int | None]] = []
-
-    async def offer(
-        self,
-        tenant_id: str,
-        broadcast_id: str,
-        expected_status: BroadcastStatus,
-        documents: list[dict[str, Any]],
-    ) -> None:
-        """Offers `documents` once the previous offer is settled; returns without waiting."""
-        await self._settle_pending()
-        if documents:
-            self._pending_tenant = tenant_id
-            self._pending = asyncio.create_task(
-                self._handoff.hand(tenant_id, broadcast_id, expected_status, documents)
-            )
-
-    async def all_went_in(self) -> bool:
-        """Waits until every taken batch is in the database; False if any was refused because
-        the broadcast was paused or cancelled meanwhile."""
-        await self._settle_pending()
-        return None not in await asyncio.gather(*self._outcomes)
-
-    async def _settle_pending(self) -> None:
-        if self._pending is None:
-            return
-        pending, self._pending = self._pending, None
-        outcomes, not_taken = await pending
-        self._outcomes.extend(outcomes)
-        if not_taken:
-            await self._queue(self._pending_tenant, not_taken)
-
-    async def close(self) -> None:
-        """Withdraws an offer still waiting (after a failure: the run is redone)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pending
-            self._pending = None
-
-
-def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
-    """The headers of a message's mail (besides the MIME ones); the one place to add more."""
-    headers = [
-        ("From", sender),
-        ("To", message.to_email or ""),
-        ("Subject", message.subject),
-        # Bounces and replies name this Message-ID, which is how they find the message again.
-        ("Message-ID", message_id_header(message.id, message_domain)),
-        ("X-CRM-Message-Id", message.id),
-        # Providers such as Postmark return `X-PM-Metadata-*` in their bounce webhooks.
-        (f"X-PM-Metadata-{METADATA_MESSAGE_ID}", message.id),
-    ]
-    if message.unsubscribe_url:
-        headers.append(("List-Unsubscribe", f"<{message.unsubscribe_url}>"))
-        headers.append(("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
-    return headers
-
-
-def email_for(message: Message, sender: str, message_domain: str) -> EmailMessage:
-    """The RFC 5322 message for a rendered message, built by the standard library."""
-    email = EmailMessage()
-    for name, value in message_headers(message, sender, message_domain):
-        email[name] = value
-    email.set_content(message.text)
-    email.add_alternative(message.html, subtype="html")
-    return email
-
-
-def _body(content: str, subtype: str) -> bytes:
-    if not content.endswith("\n"):
-        content += "\n"  # as the standard library does
-    if content.isascii():
-        # Split once, not searched with a regex: a pattern for "999 characters without a line
-        # break" restarts at every position and took a millisecond for 2 KB of HTML.
-        lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        if max(map(len, lines)) <= MAX_SMTP_LINE:
-            # Plain ASCII in lines SMTP can carry goes as it is: a quarter smaller than base64,
-            # and no encoding work per message.
-            return (
-                f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-                "Content-Transfer-Encoding: 7bit\r\n\r\n"
-            ).encode() + "\r\n".join(lines).encode()
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: base64\r\n\r\n"
-    ).encode() + base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
-
-
-def raw_email(message: Message, sender: str, message_domain: str) -> bytes:
-    """The same message as `email_for`, serialised directly: the standard library's policy
-    machinery costs several milliseconds a message, which bounds a broadcast's throughput.
-
-    Header values with non-ASCII text are encoded (RFC 2047); anything that could break a header
-    line falls back to `email_for`.
-    """
-    headers = message_headers(message, sender, message_domain)
-    if any("\r" in value or "\n" in value for _, value in headers):
-        return email_for(message, sender, message_domain).as_bytes()
-    lines = [
-        f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}"
-        for name, value in headers
-    ]
-    boundary = f"=_{message.id}"
-    head = "\r\n".join(
-        [
-            *lines,
-            f"Date: {formatdate(localtime=False)}",
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"',
-        ]
-    )
-    separator = f"\r\n--{boundary}\r\n".encode()
-    return b"".join(
-        [
-            head.encode(),
-            b"\r\n",
-            separator,
-            _body(message.text, "plain"),
-            separator,
-            _body(message.html, "html"),
-            f"\r\n--{boundary}--\r\n".encode(),
-        ]
-    )
 
 
 @dataclass(frozen=True)

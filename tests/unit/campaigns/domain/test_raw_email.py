@@ -7,7 +7,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from crm_campaigns.application.delivery import email_for, raw_email
+from crm_campaigns.domain.mail import email_for, raw_email
 from crm_campaigns.domain.models import Message
 
 pytestmark = pytest.mark.unit
