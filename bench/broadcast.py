@@ -38,18 +38,17 @@ import aiosmtplib
 
 from bench.report import RESULTS_DIR, Figure
 from bench.servers import postfix_sink_binary
-from crm_campaigns.broadcasts import BroadcastRunner
-from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import (
+from crm_campaigns.adapters.smtp import SmtpPool
+from crm_campaigns.application.broadcasts import BroadcastRunner
+from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
-    BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
-    DueMessageHints,
     MailDispatcher,
-    SharedInterval,
-    raw_email,
 )
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
@@ -61,7 +60,7 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.policy import SendPolicy
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.repository import (
+from crm_campaigns.repositories.collections import (
     BLOCKS,
     BROADCASTS,
     MESSAGES,
@@ -70,7 +69,6 @@ from crm_campaigns.repository import (
     TEMPLATES,
     ensure_indexes,
 )
-from crm_campaigns.smtp import SmtpPool
 from crm_devstack.infra import free_ports
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
 from crm_shared.bootstrap import tune_garbage_collector

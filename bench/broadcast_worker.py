@@ -14,10 +14,10 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.broadcast import dispatcher
+from crm_campaigns.adapters.smtp import SmtpPool
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import BroadcastStatus
-from crm_campaigns.repository import BROADCASTS
-from crm_campaigns.smtp import SmtpPool
+from crm_campaigns.repositories.collections import BROADCASTS
 from crm_shared.bootstrap import tune_garbage_collector
 
 FINISHED = {BroadcastStatus.COMPLETED.value, BroadcastStatus.CANCELLED.value}

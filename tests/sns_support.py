@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from crm_campaigns.sns import SnsEnvelope
+from crm_campaigns.adapters.sns import SnsEnvelope
 
 
 class SigningKey:

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.repository import ensure_indexes
+from crm_campaigns.repositories.collections import ensure_indexes
 from crm_shared import Outbox, create_mongo_client
 from helpers import unique
-from integration.campaigns.test_delivery import Setup
+from integration.campaigns.application.test_delivery import Setup
 
 
 @pytest.fixture

@@ -45,12 +45,12 @@ from crm_campaigns.domain.models import (
     MessageStatus,
     Template,
 )
-from crm_campaigns.repository import (
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.collections import (
     BROADCASTS,
     MESSAGES,
     RECIPIENTS,
     TEMPLATES,
-    BroadcastRepository,
     ensure_indexes,
 )
 from crm_devstack.infra import free_ports, http_ok

@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient
 from crm_campaigns.domain.contact_policy import ContactPolicy, FrequencyCap, decide
 from crm_campaigns.domain.inbound_mail import INBOUND_PURPOSE
 from crm_campaigns.domain.policy import Verdict
-from crm_campaigns.repository import ContactLedger
+from crm_campaigns.repositories.contact_policies import ContactLedger
 from crm_shared import (
     CANDIDATE_ERASED,
     CONSENT_CHANGED,

@@ -14,8 +14,8 @@ import pytest
 from conftest import SmtpSink
 from pymongo import AsyncMongoClient
 
+from crm_campaigns.application.lifecycle import announce_sequences
 from crm_campaigns.domain.models import ManualTrigger, Sequence, WaitStep
-from crm_campaigns.lifecycle import announce_sequences
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     SEQUENCE_SAVED,

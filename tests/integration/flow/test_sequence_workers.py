@@ -18,17 +18,15 @@ import pytest
 from conftest import SmtpSink
 from pymongo import AsyncMongoClient
 
+from crm_campaigns.application.engine import SequenceEngine
 from crm_campaigns.domain.models import Recipient, Sequence, Template
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.engine import SequenceEngine
 from crm_campaigns.main import create_app as create_campaigns
-from crm_campaigns.repository import (
-    EnrolmentRepository,
-    RecipientRepository,
-    SequenceRepository,
-    TemplateRepository,
-    ensure_indexes,
-)
+from crm_campaigns.repositories.collections import ensure_indexes
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_devstack.infra import free_ports
 from crm_shared import (
     CANDIDATE_CREATED,

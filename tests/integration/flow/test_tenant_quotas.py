@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_campaigns.repository import BROADCASTS
+from crm_campaigns.repositories.collections import BROADCASTS
 from helpers import eventually, unique
 from integration.flow.conftest import (
     ACME_TOKEN,

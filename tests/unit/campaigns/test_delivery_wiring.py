@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from crm_campaigns.adapters.smtp import SmtpSecurity, SmtpTls
+from crm_campaigns.application.delivery import MailDispatcher
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.delivery import MailDispatcher
 from crm_campaigns.main import create_app, smtp_security
-from crm_campaigns.smtp import SmtpSecurity, SmtpTls
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ def settings(**overrides: object) -> CampaignsSettings:
 
 def test_every_dispatcher_of_a_process_draws_from_the_same_buckets() -> None:
     app = create_app(settings(delivery_workers=4, provider_rate_per_second=10))
-    dispatchers: list[MailDispatcher] = app.state.mail_dispatchers
+    dispatchers: list[MailDispatcher] = app.state.container.mail_dispatchers
     assert len(dispatchers) == 4
     assert len({id(dispatcher.rates) for dispatcher in dispatchers}) == 1
     # Four dispatchers taking turns get the provider's burst once between them, not four times.
@@ -39,7 +39,7 @@ def test_every_dispatcher_of_a_process_records_through_one_journal() -> None:
     # One journal, so one group commit records the progress of all the process's connections
     # (and renews the leases of all the batches being sent).
     app = create_app(settings(delivery_workers=3))
-    dispatchers: list[MailDispatcher] = app.state.mail_dispatchers
+    dispatchers: list[MailDispatcher] = app.state.container.mail_dispatchers
     assert len({id(dispatcher._journal) for dispatcher in dispatchers}) == 1
 
 

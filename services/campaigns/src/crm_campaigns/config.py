@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from crm_campaigns.senders import TenantSenderSettings
-from crm_campaigns.smtp import SmtpTls
+from crm_campaigns.adapters.senders import TenantSenderSettings
+from crm_campaigns.adapters.smtp import SmtpTls
 from crm_shared import Quotas, ServiceSettings
 
 

@@ -12,20 +12,29 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity
 from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
-from crm_campaigns.broadcasts import BroadcastRunner
-from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.consent_mail import build_consent_mail_router
-from crm_campaigns.delivery import (
+from crm_campaigns.application.broadcasts import BroadcastRunner
+from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
-    BatchHandoff,
     DeliveryJournal,
     DeliveryLimits,
-    DueMessageHints,
     MailDispatcher,
     SendingRates,
-    SharedInterval,
 )
+from crm_campaigns.application.engine import SequenceEngine
+from crm_campaigns.application.feedback import MailFeedback
+from crm_campaigns.application.governance import (
+    ContactGovernor,
+    contact_policy_rule,
+    suppression_rule,
+)
+from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
+from crm_campaigns.application.lifecycle import announce_sequences
+from crm_campaigns.application.tracking import EngagementTracker
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.container import CampaignsContainer
 from crm_campaigns.domain.policy import (
     SendPolicy,
     require_active_candidate,
@@ -34,14 +43,8 @@ from crm_campaigns.domain.policy import (
 )
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.engine import SequenceEngine
-from crm_campaigns.feedback import MailFeedback
-from crm_campaigns.governance import ContactGovernor, contact_policy_rule, suppression_rule
-from crm_campaigns.handlers import build_router
-from crm_campaigns.lifecycle import announce_sequences
-from crm_campaigns.repository import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
-from crm_campaigns.senders import Senders
-from crm_campaigns.smtp import SmtpPool, SmtpSecurity
+from crm_campaigns.handlers import build_consent_mail_router, build_router
+from crm_campaigns.repositories.collections import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
 from crm_shared import (
     BatchWorker,
     Wakeup,
@@ -258,19 +261,29 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         ],
         extra_lifespan=run_workers,
     )
-    app.state.tracking_tokens = tokens
-    app.state.signed_links = links
-    app.state.public_base_url = settings.public_base_url
-    app.state.sender_name = parseaddr(settings.smtp_sender)[0]
-    app.state.machine_fetch_window_seconds = settings.machine_fetch_window_seconds
-    app.state.link_scan_burst_seconds = settings.link_scan_burst_seconds
-    app.state.mail_feedback = MailFeedback(mongo=mongo, database=database, outbox=outbox)
-    app.state.steps_due = steps_due
-    app.state.broadcasts_due = broadcasts_due
-    app.state.quotas = settings.quotas
-    app.state.messages_queued = messages_queued
-    app.state.broadcast_runner = runner
-    app.state.sequence_engine = engine
-    app.state.mail_dispatchers = dispatchers
-    app.state.senders = senders
+    app.state.container = CampaignsContainer(
+        mongo=mongo,
+        database=database,
+        outbox=outbox,
+        tracker=EngagementTracker(
+            mongo=mongo,
+            database=database,
+            outbox=outbox,
+            tokens=tokens,
+            machine_fetch_window=timedelta(seconds=settings.machine_fetch_window_seconds),
+            link_scan_burst=timedelta(seconds=settings.link_scan_burst_seconds),
+        ),
+        signed_links=links,
+        public_base_url=settings.public_base_url,
+        sender_name=parseaddr(settings.smtp_sender)[0],
+        quotas=settings.quotas,
+        mail_feedback=MailFeedback(mongo=mongo, database=database, outbox=outbox),
+        senders=senders,
+        sequence_engine=engine,
+        broadcast_runner=runner,
+        mail_dispatchers=dispatchers,
+        steps_due=steps_due,
+        broadcasts_due=broadcasts_due,
+        messages_queued=messages_queued,
+    )
     return app

@@ -6,6 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from crm_campaigns.api.deps import (
+    BlocksRepo,
+    BroadcastsRepo,
+    Container,
+    StoredListsRepo,
+    TemplatesRepo,
+)
 from crm_campaigns.api.schemas import (
     AbTestPublic,
     BlockCreate,
@@ -16,41 +23,30 @@ from crm_campaigns.api.schemas import (
     BroadcastPublic,
     VariantResultPublic,
 )
-from crm_campaigns.broadcasts import UNKNOWN_CANDIDATE, variant_results
+from crm_campaigns.application import broadcast_controls
+from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE, variant_results
+from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
     Broadcast,
-    BroadcastStatus,
     MessageStatus,
     StoredListAudience,
 )
 from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
-from crm_campaigns.repository import (
-    PAUSABLE,
-    BlocksRepo,
-    BroadcastRepository,
-    BroadcastsRepo,
-    StoredListRepository,
-    StoredListsRepo,
-    TemplateRepository,
-    TemplatesRepo,
-    hold_broadcast,
-)
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     Principal,
     ProblemError,
     Quotas,
-    Session,
-    current_trace_context,
     decode_cursor,
     encode_cursor,
     etag_for,
-    in_transaction,
     problem_responses,
     quota_exceeded,
     required_version,
@@ -269,7 +265,7 @@ async def replace_draft(
     change (409): once sent, a broadcast is the record of what went out."""
     version = required_version(if_match)
     current = await _get(broadcasts, broadcast_id)
-    if current.status is not BroadcastStatus.DRAFT:
+    if not broadcast_allows(current.status, BroadcastAction.EDIT):
         raise _conflict(current, "change (only a draft can)")
     await _checked(body, templates, lists)
     edited = current.model_copy(
@@ -283,7 +279,7 @@ async def replace_draft(
     )
     if not await broadcasts.replace_draft(edited, version):
         latest = await _get(broadcasts, broadcast_id)
-        if latest.status is not BroadcastStatus.DRAFT:
+        if not broadcast_allows(latest.status, BroadcastAction.EDIT):
             raise _conflict(latest, "change (only a draft can)")
         raise stale_version("broadcast", broadcast_id, latest.version, version)
     return await get_broadcast(broadcast_id, broadcasts, response)
@@ -318,36 +314,26 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     ),
 )
 async def send_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status is BroadcastStatus.DRAFT:
-        await _check_concurrency(broadcasts, principal, request)
-    started = await broadcasts.transition(
-        broadcast_id,
-        BroadcastStatus.DRAFT,
-        {
-            "status": BroadcastStatus.PREPARING.value,
-            "started_at": utc_now(),
-            "trace_context": current_trace_context(),
-            "lease_until": None,
-        },
-    )
-    if not started:
+    if broadcast_allows(broadcast.status, BroadcastAction.SEND):
+        await _check_concurrency(broadcasts, principal, container)
+    if not await broadcast_controls.send_broadcast(broadcasts, broadcast):
         raise _conflict(broadcast, "be sent again")
-    request.app.state.broadcasts_due.notify()
+    container.broadcasts_due.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
 
 async def _check_concurrency(
-    broadcasts: BroadcastRepository, principal: Principal, request: Request
+    broadcasts: BroadcastRepository, principal: Principal, container: Container
 ) -> None:
     """429 if the tenant already sends as many broadcasts as its quota allows.
 
     Checked before the broadcast starts: two sends racing may both pass (one over the limit).
     """
-    quotas: Quotas = request.app.state.quotas
+    quotas: Quotas = container.quotas
     limit = quotas.limits_for(principal.tenant_id, principal.roles).max_concurrent_broadcasts
     if await broadcasts.active_count() >= limit:
         raise quota_exceeded(
@@ -367,18 +353,11 @@ async def _check_concurrency(
     responses=problem_responses(409),
 )
 async def pause_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
 ) -> BroadcastPublic:
     """Stops sending; queued messages are held until resumed."""
     broadcast = await _get(broadcasts, broadcast_id)
-    platform: Platform = request.app.state.platform
-    if broadcast.status not in PAUSABLE or not await hold_broadcast(
-        platform.require_mongo(),
-        platform.require_database(),
-        broadcasts.tenant_id,
-        broadcast_id,
-        reason="paused",
-    ):
+    if not await broadcast_controls.pause_broadcast(container.mongo, container.database, broadcast):
         raise _conflict(broadcast, "be paused")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
@@ -392,41 +371,17 @@ async def pause_broadcast(
     ),
 )
 async def resume_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Continues a paused broadcast with a fresh error-rate window."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status is not BroadcastStatus.PAUSED:
+    if not broadcast_allows(broadcast.status, BroadcastAction.RESUME):
         raise _conflict(broadcast, "be resumed")
-    await _check_concurrency(broadcasts, principal, request)
-    previous = broadcast.paused_from or BroadcastStatus.SENDING
-    platform: Platform = request.app.state.platform
-
-    async def resume(session: Session) -> bool:
-        moved = await broadcasts.transition(
-            broadcast_id,
-            BroadcastStatus.PAUSED,
-            {
-                "status": previous.value,
-                "pause_reason": None,
-                "paused_from": None,
-                "stats.attempts": 0,
-                "stats.errors": 0,
-                "run_errors": 0,
-                "lease_until": None,
-            },
-            session=session,
-        )
-        if moved:
-            await broadcasts.move_messages(
-                broadcast_id, MessageStatus.HELD, MessageStatus.QUEUED, session=session
-            )
-        return moved
-
-    if not await in_transaction(platform.require_mongo(), resume):
+    await _check_concurrency(broadcasts, principal, container)
+    if not await broadcast_controls.resume_broadcast(container.mongo, broadcasts, broadcast):
         raise _conflict(broadcast, "be resumed")
-    request.app.state.broadcasts_due.notify()
-    request.app.state.messages_queued.notify()
+    container.broadcasts_due.notify()
+    container.messages_queued.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
 
@@ -437,29 +392,13 @@ async def resume_broadcast(
     responses=problem_responses(409),
 )
 async def cancel_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, request: Request
+    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
 ) -> BroadcastPublic:
     """Stops a broadcast for good: nothing not yet sent will be."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast.status in (BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED):
+    if not broadcast_allows(broadcast.status, BroadcastAction.CANCEL):
         raise _conflict(broadcast, "be cancelled")
-    platform: Platform = request.app.state.platform
-
-    async def cancel(session: Session) -> bool:
-        moved = await broadcasts.transition(
-            broadcast_id,
-            broadcast.status,
-            {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
-            session=session,
-        )
-        if moved:
-            for status in (MessageStatus.QUEUED, MessageStatus.HELD):
-                await broadcasts.move_messages(
-                    broadcast_id, status, MessageStatus.CANCELLED, session=session
-                )
-        return moved
-
-    if not await in_transaction(platform.require_mongo(), cancel):
+    if not await broadcast_controls.cancel_broadcast(container.mongo, broadcasts, broadcast):
         raise _conflict(broadcast, "be cancelled (its state changed meanwhile)")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 

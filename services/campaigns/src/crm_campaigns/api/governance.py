@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.api.deps import ContactPoliciesRepo, Container, SuppressionsRepo
 from crm_campaigns.api.schemas import (
     ContactPolicyPublic,
     DkimRecordPublic,
@@ -19,8 +21,6 @@ from crm_campaigns.api.schemas import (
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.inbound_mail import INBOUND_PURPOSE
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
-from crm_campaigns.repository import ContactPoliciesRepo, SuppressionsRepo
-from crm_campaigns.senders import Senders
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -146,11 +146,11 @@ async def put_contact_policy(
     dependencies=ADMIN,
     tags=["governance"],
 )
-async def inbound_mail_urls(principal: CurrentPrincipal, request: Request) -> InboundMailUrls:
+async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -> InboundMailUrls:
     """The tenant's URLs for bounce and reply reports (admins only: they are credentials)."""
-    links: SignedLinks = request.app.state.signed_links
+    links: SignedLinks = container.signed_links
     token = links.token(LinkClaim(INBOUND_PURPOSE, principal.tenant_id, principal.tenant_id))
-    base = f"{request.app.state.public_base_url.rstrip('/')}/public/v1/mail/{token}"
+    base = f"{container.public_base_url.rstrip('/')}/public/v1/mail/{token}"
     return InboundMailUrls(
         dsn_url=f"{base}/bounces",
         postmark_bounce_url=f"{base}/postmark/bounces",
@@ -165,10 +165,12 @@ async def inbound_mail_urls(principal: CurrentPrincipal, request: Request) -> In
     dependencies=ADMIN,
     tags=["governance"],
 )
-async def sender_settings(principal: CurrentPrincipal, request: Request) -> SenderSettingsPublic:
+async def sender_settings(
+    principal: CurrentPrincipal, container: Container
+) -> SenderSettingsPublic:
     """How the tenant's mail goes out: its From address, the DKIM record to publish in DNS and
     its own mail server account, if any (admins only)."""
-    senders: Senders = request.app.state.senders
+    senders: Senders = container.senders
     profile = senders.for_tenant(principal.tenant_id)
     signer, account = profile.signer, profile.account
     return SenderSettingsPublic(

@@ -6,7 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from crm_campaigns.adapters.sns import SnsEnvelope, SnsError, SnsUnavailable
+from crm_campaigns.api.deps import Container
 from crm_campaigns.api.schemas import FeedbackResult
+from crm_campaigns.application.feedback import FeedbackOutcome
 from crm_campaigns.domain.inbound_mail import (
     INBOUND_PURPOSE,
     InboundMailError,
@@ -14,15 +17,13 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkInbound,
     parse_dsn,
 )
-from crm_campaigns.feedback import FeedbackOutcome, MailFeedback
-from crm_campaigns.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_shared import ProblemError, SignedLinks, utc_now
 
 router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)
 
 
-def _tenant(request: Request, token: str) -> str:
-    links: SignedLinks = request.app.state.signed_links
+def _tenant(container: Container, token: str) -> str:
+    links: SignedLinks = container.signed_links
     claim = links.verify(token, INBOUND_PURPOSE)
     if claim is None or claim.subject != claim.tenant_id:
         raise ProblemError(404, "unknown inbound mail address", problem_type="not-found")
@@ -38,15 +39,12 @@ def _result(outcome: FeedbackOutcome) -> FeedbackResult:
     )
 
 
-def _feedback(request: Request) -> MailFeedback:
-    feedback: MailFeedback = request.app.state.mail_feedback
-    return feedback
-
-
 @router.post("/bounces", response_model=FeedbackResult)
-async def delivery_status_notification(token: str, request: Request) -> FeedbackResult:
+async def delivery_status_notification(
+    token: str, request: Request, container: Container
+) -> FeedbackResult:
     """A raw RFC 3464 delivery status notification (`multipart/report`), as the MTA sent it."""
-    tenant_id = _tenant(request, token)
+    tenant_id = _tenant(container, token)
     try:
         report = parse_dsn(await request.body())
     except InboundMailError as error:
@@ -59,36 +57,42 @@ async def delivery_status_notification(token: str, request: Request) -> Feedback
         ) from None
     if report is None:
         return FeedbackResult(outcome="ignored")
-    return _result(await _feedback(request).bounce(tenant_id, report, "dsn"))
+    return _result(await container.mail_feedback.bounce(tenant_id, report, "dsn"))
 
 
 @router.post("/postmark/bounces", response_model=FeedbackResult)
-async def postmark_bounce(token: str, body: PostmarkBounce, request: Request) -> FeedbackResult:
+async def postmark_bounce(token: str, body: PostmarkBounce, container: Container) -> FeedbackResult:
     """Postmark's bounce and spam complaint webhooks."""
-    tenant_id = _tenant(request, token)
+    tenant_id = _tenant(container, token)
     if body.is_complaint:
-        return _result(await _feedback(request).complaint(tenant_id, body.complaint(), "postmark"))
+        return _result(
+            await container.mail_feedback.complaint(tenant_id, body.complaint(), "postmark")
+        )
     report = body.report()
     if report is None:
         return FeedbackResult(outcome="ignored")
-    return _result(await _feedback(request).bounce(tenant_id, report, "postmark"))
+    return _result(await container.mail_feedback.bounce(tenant_id, report, "postmark"))
 
 
 @router.post("/postmark/inbound", response_model=FeedbackResult)
-async def postmark_inbound(token: str, body: PostmarkInbound, request: Request) -> FeedbackResult:
+async def postmark_inbound(
+    token: str, body: PostmarkInbound, container: Container
+) -> FeedbackResult:
     """Postmark's inbound webhook: a reply to one of our messages emits `message.replied`."""
-    tenant_id = _tenant(request, token)
+    tenant_id = _tenant(container, token)
     if body.automatic:
         return FeedbackResult(outcome="ignored")
-    outcome = await _feedback(request).reply(tenant_id, body.replied_to(), received_at=utc_now())
+    outcome = await container.mail_feedback.reply(
+        tenant_id, body.replied_to(), received_at=utc_now()
+    )
     return _result(outcome)
 
 
 @router.post("/ses", response_model=FeedbackResult)
-async def ses_notification(token: str, request: Request) -> FeedbackResult:
+async def ses_notification(token: str, request: Request, container: Container) -> FeedbackResult:
     """Amazon SES bounce and complaint notifications, as an SNS HTTPS subscription posts them
     (`Content-Type: text/plain`, a JSON envelope signed by SNS)."""
-    tenant_id = _tenant(request, token)
+    tenant_id = _tenant(container, token)
     try:
         envelope = SnsEnvelope.model_validate_json(await request.body())
     except ValidationError as error:
@@ -105,7 +109,7 @@ async def ses_notification(token: str, request: Request) -> FeedbackResult:
             },
         ) from None
     try:
-        outcome = await _feedback(request).sns_delivery(tenant_id, envelope)
+        outcome = await container.mail_feedback.sns_delivery(tenant_id, envelope)
     except SnsError as error:
         raise ProblemError(403, str(error), problem_type="webhook-rejected") from None
     except SnsUnavailable as error:

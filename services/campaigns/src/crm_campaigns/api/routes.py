@@ -6,6 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from crm_campaigns.api.deps import (
+    BlocksRepo,
+    Container,
+    EnrolmentsRepo,
+    MessagesRepo,
+    NotificationsRepo,
+    RecipientsRepo,
+    SequencesRepo,
+    TemplatesRepo,
+)
 from crm_campaigns.api.schemas import (
     EnrolmentOutcome,
     EnrolmentPublic,
@@ -22,14 +32,19 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.domain.contact_links import preview_links, with_footer
-from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction, sequence_after
+from crm_campaigns.application.enrolments import enrol_by_hand, remove_by_hand
+from crm_campaigns.application.lifecycle import (
+    TemplateNotLive,
+    archive_template,
+    change_sequence_status,
+    edit_sequence,
+    save_new_sequence,
+)
+from crm_campaigns.application.previews import render_preview
+from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
-    EnrolmentRefused,
     EnrolmentState,
     EnrolmentStatus,
-    ExitReason,
-    SegmentTrigger,
     Sequence,
     Template,
 )
@@ -37,45 +52,20 @@ from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps,
 from crm_campaigns.domain.templates import (
     RenderError,
     TemplateError,
-    recipient_context,
-    render,
     validate_template,
 )
-from crm_campaigns.lifecycle import (
-    TemplateNotLive,
-    archive_template,
-    change_sequence_status,
-    edit_sequence,
-    hold_send_templates,
-)
-from crm_campaigns.publishers import to_sequence_saved
-from crm_campaigns.repository import (
-    BlockRepository,
-    BlocksRepo,
-    EnrolmentRepository,
-    EnrolmentsRepo,
-    MessagesRepo,
-    NotificationsRepo,
-    RecipientsRepo,
-    SegmentMemberRepository,
-    SequenceRepository,
-    SequencesRepo,
-    TemplatesRepo,
-)
+from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
     IfMatch,
     Page,
-    Platform,
     ProblemError,
-    Session,
     StaleVersionError,
-    current_trace_context,
     decode_cursor,
     encode_cursor,
     etag_for,
-    in_transaction,
     problem_responses,
     required_version,
     stale_version,
@@ -206,17 +196,16 @@ async def replace_template(
     responses=problem_responses(409),
 )
 async def delete_template(
-    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, request: Request
+    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, container: Container
 ) -> Response:
     """Archives a template: it leaves the list, nothing new may use it, and the messages that
     were sent with it keep naming it. A 409 names the sequences (not archived) and unfinished
     broadcasts that still use it."""
     if await templates.get(template_id) is None:
         raise _not_found("template", template_id)
-    platform: Platform = request.app.state.platform
     try:
         await archive_template(
-            platform.require_mongo(), platform.require_database(), principal.tenant_id, template_id
+            container.mongo, container.database, principal.tenant_id, template_id
         )
     except LifecycleConflict as error:
         raise _conflict(error) from None
@@ -230,7 +219,7 @@ async def preview_template(
     templates: TemplatesRepo,
     recipients: RecipientsRepo,
     blocks: BlocksRepo,
-    request: Request,
+    container: Container,
 ) -> TemplatePreview:
     """The template rendered for one candidate exactly as a send renders it (sender name, blocks,
     unsubscribe footer), without tracking; a 422 names the part, line and merge fields of a
@@ -241,23 +230,20 @@ async def preview_template(
     recipient = await recipients.get(body.candidate_id)
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
-    base_url: str = request.app.state.public_base_url
-    links = preview_links(base_url)
     try:
-        rendered = render(
-            template.subject,
-            template.html,
-            template.text,
-            recipient_context(recipient, request.app.state.sender_name, links),
-            await blocks.sources(),
+        preview = await render_preview(
+            template,
+            recipient,
+            blocks,
+            public_base_url=container.public_base_url,
+            sender_name=container.sender_name,
         )
     except RenderError as error:
         raise _invalid(
             f"the template cannot be rendered for candidate {body.candidate_id}: {error}",
             [{"field": error.part, "detail": str(error)}],
         ) from None
-    html, text = with_footer(rendered.html, rendered.text, links)
-    return TemplatePreview(subject=rendered.subject, html=html, text=text)
+    return TemplatePreview(subject=preview.subject, html=preview.html, text=preview.text)
 
 
 def _definition(
@@ -298,6 +284,7 @@ async def create_sequence(
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
     request: Request,
+    container: Container,
     response: Response,
 ) -> SequencePublic:
     """Creates a sequence after checking its trigger and steps; for a segment trigger its
@@ -312,33 +299,17 @@ async def create_sequence(
         reentry=body.reentry,
         exit_on=list(dict.fromkeys(body.exit_on)),
     )
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
-
-    async def store(session: Session) -> None:
-        await hold_send_templates(database, principal.tenant_id, steps, session=session)
-        await sequences.add(sequence, session=session)
-        await to_sequence_saved(platform.require_outbox(), sequence, session=session)
-        await sequences.mark_announced(sequence.id, session=session)
-        if not body.enrol_current_members or not isinstance(trigger, SegmentTrigger):
-            return
-        members = SegmentMemberRepository(database, principal.tenant_id)
-        enrolments = EnrolmentRepository(database, principal.tenant_id)
-        for candidate_id in await members.members(trigger.segment_id, session=session):
-            await enrolments.enrol(
-                sequence,
-                candidate_id,
-                current_trace_context(),
-                enrolled_by=f"segment:{trigger.segment_id}",
-                session=session,
-            )
-
     try:
-        await in_transaction(platform.require_mongo(), store)
+        await save_new_sequence(
+            container.mongo,
+            container.database,
+            container.outbox,
+            sequence,
+            enrol_current_members=body.enrol_current_members,
+        )
     except TemplateNotLive as error:
         raise _unknown_template(error) from None
-    platform.require_outbox().notify_committed()
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     response.headers["ETag"] = etag_for(sequence.version)
     return SequencePublic.model_validate(sequence.model_dump())
@@ -384,7 +355,7 @@ async def edit_sequence_route(
     body: SequenceUpdate,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    request: Request,
+    container: Container,
     response: Response,
     if_match: IfMatch = None,
 ) -> SequencePublic:
@@ -403,12 +374,11 @@ async def edit_sequence_route(
         changes["steps"] = [step.model_dump() for step in steps]
     if body.exit_on is not None:
         changes["exit_on"] = list(dict.fromkeys(changes["exit_on"]))
-    platform: Platform = request.app.state.platform
     try:
         await edit_sequence(
-            platform.require_mongo(),
-            platform.require_database(),
-            platform.require_outbox(),
+            container.mongo,
+            container.database,
+            container.outbox,
             sequence,
             version,
             changes,
@@ -421,7 +391,7 @@ async def edit_sequence_route(
         raise stale_version("sequence", sequence_id, stale.current, version) from None
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     return await get_sequence(sequence_id, sequences, response)
 
 
@@ -430,22 +400,21 @@ async def _change_status(
     action: SequenceAction,
     principal: CurrentPrincipal,
     sequences: SequenceRepository,
-    request: Request,
+    container: Container,
 ) -> Sequence:
     sequence = await _sequence(sequences, sequence_id)
-    platform: Platform = request.app.state.platform
     try:
         await change_sequence_status(
-            platform.require_mongo(),
-            platform.require_database(),
-            platform.require_outbox(),
+            container.mongo,
+            container.database,
+            container.outbox,
             sequence,
             action,
             principal.user_id,
         )
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     return await _sequence(sequences, sequence_id)
 
 
@@ -456,11 +425,13 @@ async def _change_status(
     responses=problem_responses(409),
 )
 async def pause_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> SequencePublic:
     """Pauses an active sequence: no step of it runs until it resumes; its enrolments (and any
     its trigger starts meanwhile) wait as `paused`. 409 if it is not active."""
-    paused = await _change_status(sequence_id, SequenceAction.PAUSE, principal, sequences, request)
+    paused = await _change_status(
+        sequence_id, SequenceAction.PAUSE, principal, sequences, container
+    )
     return SequencePublic.model_validate(paused.model_dump())
 
 
@@ -471,12 +442,12 @@ async def pause_sequence(
     responses=problem_responses(409),
 )
 async def resume_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> SequencePublic:
     """Resumes a paused sequence: its enrolments go on where they stopped, and a timer that
     passed meanwhile runs at once. 409 if it is not paused."""
     resumed = await _change_status(
-        sequence_id, SequenceAction.RESUME, principal, sequences, request
+        sequence_id, SequenceAction.RESUME, principal, sequences, container
     )
     return SequencePublic.model_validate(resumed.model_dump())
 
@@ -488,12 +459,12 @@ async def resume_sequence(
     responses=problem_responses(409),
 )
 async def archive_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, request: Request
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
 ) -> Response:
     """Archives a sequence (final): its trigger enrols nobody any more, its enrolments in
     progress exit (`sequence_archived`), and it leaves the list; its enrolments and messages
     are kept and readable. 409 if it is archived already."""
-    await _change_status(sequence_id, SequenceAction.ARCHIVE, principal, sequences, request)
+    await _change_status(sequence_id, SequenceAction.ARCHIVE, principal, sequences, container)
     return Response(status_code=204)
 
 
@@ -543,7 +514,7 @@ async def retry_enrolment(
     candidate_id: str,
     sequences: SequencesRepo,
     enrolments: EnrolmentsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentPublic:
     """Runs a failed enrolment's failed step again (after its template was fixed, say)."""
     await _sequence(sequences, sequence_id)
@@ -556,7 +527,7 @@ async def retry_enrolment(
             f"the enrolment of candidate {candidate_id} is {latest.status.value}, not failed",
             problem_type="conflict",
         )
-    request.app.state.steps_due.notify()
+    container.steps_due.notify()
     retried = await enrolments.latest(sequence_id, candidate_id)
     assert retried is not None
     return EnrolmentPublic.of(retried)
@@ -573,46 +544,25 @@ async def enrol_candidates(
     body: EnrolmentRequest,
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
-    recipients: RecipientsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentOutcome:
     """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
     Into a paused sequence they enrol paused; an archived one answers 409."""
     sequence = await _sequence(sequences, sequence_id)
     try:
-        sequence_after(sequence.status, SequenceAction.ENROL)
+        outcome = await enrol_by_hand(
+            container.mongo, container.database, sequence, body.candidate_ids, principal.user_id
+        )
     except LifecycleConflict as error:
         raise _conflict(error) from None
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
-    enrolled: list[EnrolmentPublic] = []
-    refused: list[RefusedEnrolment] = []
-
-    async def enrol(session: Session) -> None:
-        enrolled.clear()
-        refused.clear()
-        enrolments = EnrolmentRepository(database, principal.tenant_id)
-        for candidate_id in dict.fromkeys(body.candidate_ids):
-            if await recipients.get(candidate_id, session=session) is None:
-                refused.append(
-                    RefusedEnrolment(candidate_id=candidate_id, reason="unknown_candidate")
-                )
-                continue
-            outcome = await enrolments.enrol(
-                sequence,
-                candidate_id,
-                current_trace_context(),
-                enrolled_by=f"user:{principal.user_id}",
-                session=session,
-            )
-            if isinstance(outcome, EnrolmentRefused):
-                refused.append(RefusedEnrolment(candidate_id=candidate_id, reason=outcome))
-            else:
-                enrolled.append(EnrolmentPublic.of(outcome))
-
-    await in_transaction(platform.require_mongo(), enrol)
-    request.app.state.steps_due.notify()
-    return EnrolmentOutcome(enrolled=enrolled, refused=refused)
+    container.steps_due.notify()
+    return EnrolmentOutcome(
+        enrolled=[EnrolmentPublic.of(enrolment) for enrolment in outcome.enrolled],
+        refused=[
+            RefusedEnrolment(candidate_id=candidate_id, reason=reason)
+            for candidate_id, reason in outcome.refused
+        ],
+    )
 
 
 @router.delete(
@@ -626,18 +576,11 @@ async def remove_candidate(
     principal: CurrentPrincipal,
     sequences: SequencesRepo,
     enrolments: EnrolmentsRepo,
-    request: Request,
+    container: Container,
 ) -> EnrolmentPublic:
     """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
     await _sequence(sequences, sequence_id)
-    platform: Platform = request.app.state.platform
-
-    async def remove(session: Session) -> int:
-        return await enrolments.exit_active(
-            candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
-        )
-
-    if not await in_transaction(platform.require_mongo(), remove):
+    if not await remove_by_hand(container.mongo, enrolments, sequence_id, candidate_id):
         raise _not_found("active enrolment of candidate", candidate_id)
     latest = await enrolments.latest(sequence_id, candidate_id)
     assert latest is not None

@@ -16,7 +16,8 @@ Every message we send carries `Message-ID: <{message id}@{sender domain}>` and
 - Amazon SES publishes bounce and complaint notifications (JSON: `notificationType`, or
   `eventType` from a configuration set's event destination; `mail` with the original `headers`
   and `commonHeaders`; `bounce.bouncedRecipients[]`, `complaint.complainedRecipients[]`) to an
-  SNS topic, whose HTTPS subscription posts them wrapped in an SNS envelope (`crm_campaigns.sns`).
+  SNS topic, whose HTTPS subscription posts them wrapped in an SNS envelope
+  (`crm_campaigns.adapters.sns`).
   SES replaces the Message-ID it sends with, so the message is found from the original headers.
 - Postmark's inbound webhook (https://postmarkapp.com/developer/webhooks/inbound-webhook) posts
   a received mail as JSON with its `Headers`; a reply's `In-Reply-To` / `References` name our

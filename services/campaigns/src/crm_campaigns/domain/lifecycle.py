@@ -1,9 +1,12 @@
-"""What may happen to a sequence or a template in each of its states, and what depends on them.
+"""What may happen to a sequence, a broadcast or a template in each of its states, and what
+depends on them.
 
 A sequence is `active`, `paused` (nothing of it runs; its enrolments wait, new ones included)
 or `archived` (final: it enrols nobody and its enrolments in progress exited). A template is
 archived rather than deleted, since sent messages name it; it cannot be archived while a live
-sequence or an unfinished broadcast uses it.
+sequence or an unfinished broadcast uses it. A broadcast goes draft -> preparing -> sending ->
+completed, may be paused and resumed in between, and cancelled from anything not finished; only
+a draft may change or be deleted.
 """
 
 from __future__ import annotations
@@ -52,6 +55,54 @@ def sequence_after(status: SequenceStatus, action: SequenceAction) -> SequenceSt
     if status not in allowed:
         raise LifecycleConflict(f"the sequence is {status.value}; it cannot {action.value}")
     return target or status
+
+
+class BroadcastAction(StrEnum):
+    EDIT = "edit"
+    DELETE = "delete"
+    SEND = "send"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+_DRAFT = frozenset({BroadcastStatus.DRAFT})
+# The states an action applies in, and the state it leads to (None: the state stays, or for
+# resume the state it was paused from).
+_BROADCAST_ACTIONS: dict[
+    BroadcastAction, tuple[frozenset[BroadcastStatus], BroadcastStatus | None]
+] = {
+    BroadcastAction.EDIT: (_DRAFT, None),
+    BroadcastAction.DELETE: (_DRAFT, None),
+    BroadcastAction.SEND: (_DRAFT, BroadcastStatus.PREPARING),
+    BroadcastAction.PAUSE: (
+        frozenset({BroadcastStatus.PREPARING, BroadcastStatus.SENDING}),
+        BroadcastStatus.PAUSED,
+    ),
+    BroadcastAction.RESUME: (frozenset({BroadcastStatus.PAUSED}), None),
+    BroadcastAction.CANCEL: (frozenset(UNFINISHED_BROADCASTS), BroadcastStatus.CANCELLED),
+}
+
+
+def broadcast_after(
+    status: BroadcastStatus,
+    action: BroadcastAction,
+    *,
+    paused_from: BroadcastStatus | None = None,
+) -> BroadcastStatus:
+    """The broadcast's status after `action`; `LifecycleConflict` if it does not apply. A
+    resumed broadcast goes back to what it was paused from (sending if that is unknown)."""
+    allowed, target = _BROADCAST_ACTIONS[action]
+    if status not in allowed:
+        raise LifecycleConflict(f"the broadcast is {status.value}; it cannot {action.value}")
+    if action is BroadcastAction.RESUME:
+        return paused_from or BroadcastStatus.SENDING
+    return target or status
+
+
+def broadcast_allows(status: BroadcastStatus, action: BroadcastAction) -> bool:
+    """Whether `action` applies to a broadcast in `status`."""
+    return status in _BROADCAST_ACTIONS[action][0]
 
 
 def template_archivable(

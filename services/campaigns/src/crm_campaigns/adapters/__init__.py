@@ -1,0 +1,1 @@
+"""Clients of the outside world: SMTP connections, tenant senders, SNS verification."""

@@ -1,0 +1,1 @@
+"""Use cases of the campaigns service: what routes, subscribers and workers call."""

@@ -1,0 +1,142 @@
+"""What a user does to a broadcast once it exists: send, pause, resume, cancel.
+
+Each returns False when the broadcast's state does not allow the action (any more). The
+dispatchers pause broadcasts too (`hold_broadcast`) and settle the messages their recovery put
+back in the queue (`settle_requeued`).
+"""
+
+from __future__ import annotations
+
+from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_after, broadcast_allows
+from crm_campaigns.domain.models import Broadcast, BroadcastStatus, MessageStatus
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_shared import (
+    Database,
+    MongoClient,
+    Session,
+    current_trace_context,
+    in_transaction,
+    utc_now,
+)
+
+
+async def send_broadcast(broadcasts: BroadcastRepository, broadcast: Broadcast) -> bool:
+    """Starts a draft: the runner snapshots its audience and queues the messages for their
+    time."""
+    if not broadcast_allows(broadcast.status, BroadcastAction.SEND):
+        return False
+    return await broadcasts.transition(
+        broadcast.id,
+        BroadcastStatus.DRAFT,
+        {
+            "status": BroadcastStatus.PREPARING.value,
+            "started_at": utc_now(),
+            "trace_context": current_trace_context(),
+            "lease_until": None,
+        },
+    )
+
+
+async def hold_broadcast(
+    mongo: MongoClient, database: Database, tenant_id: str, broadcast_id: str, *, reason: str
+) -> bool:
+    """Pauses a preparing or sending broadcast and holds its queued messages; False if it was
+    in neither state."""
+    broadcasts = BroadcastRepository(database, tenant_id)
+
+    async def hold(session: Session) -> bool:
+        current = await broadcasts.get(broadcast_id, session=session)
+        if current is None or not broadcast_allows(current.status, BroadcastAction.PAUSE):
+            return False
+        changes = {
+            "status": BroadcastStatus.PAUSED.value,
+            "pause_reason": reason,
+            "paused_from": current.status.value,
+        }
+        if not await broadcasts.transition(broadcast_id, current.status, changes, session=session):
+            return False
+        await broadcasts.move_messages(
+            broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD, session=session
+        )
+        return True
+
+    return await in_transaction(mongo, hold)
+
+
+async def pause_broadcast(mongo: MongoClient, database: Database, broadcast: Broadcast) -> bool:
+    """Stops sending; queued messages are held until resumed."""
+    if not broadcast_allows(broadcast.status, BroadcastAction.PAUSE):
+        return False
+    return await hold_broadcast(mongo, database, broadcast.tenant_id, broadcast.id, reason="paused")
+
+
+async def resume_broadcast(
+    mongo: MongoClient, broadcasts: BroadcastRepository, broadcast: Broadcast
+) -> bool:
+    """Continues a paused broadcast where it was paused, with a fresh error-rate window."""
+    if not broadcast_allows(broadcast.status, BroadcastAction.RESUME):
+        return False
+    previous = broadcast_after(
+        broadcast.status, BroadcastAction.RESUME, paused_from=broadcast.paused_from
+    )
+
+    async def resume(session: Session) -> bool:
+        moved = await broadcasts.transition(
+            broadcast.id,
+            BroadcastStatus.PAUSED,
+            {
+                "status": previous.value,
+                "pause_reason": None,
+                "paused_from": None,
+                "stats.attempts": 0,
+                "stats.errors": 0,
+                "run_errors": 0,
+                "lease_until": None,
+            },
+            session=session,
+        )
+        if moved:
+            await broadcasts.move_messages(
+                broadcast.id, MessageStatus.HELD, MessageStatus.QUEUED, session=session
+            )
+        return moved
+
+    return await in_transaction(mongo, resume)
+
+
+async def cancel_broadcast(
+    mongo: MongoClient, broadcasts: BroadcastRepository, broadcast: Broadcast
+) -> bool:
+    """Stops a broadcast for good: nothing not yet sent will be."""
+    if not broadcast_allows(broadcast.status, BroadcastAction.CANCEL):
+        return False
+
+    async def cancel(session: Session) -> bool:
+        moved = await broadcasts.transition(
+            broadcast.id,
+            broadcast.status,
+            {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
+            session=session,
+        )
+        if moved:
+            for status in (MessageStatus.QUEUED, MessageStatus.HELD):
+                await broadcasts.move_messages(
+                    broadcast.id, status, MessageStatus.CANCELLED, session=session
+                )
+        return moved
+
+    return await in_transaction(mongo, cancel)
+
+
+async def settle_requeued(database: Database, tenant_id: str, broadcast_id: str) -> None:
+    """After messages of a broadcast went back to the queue (recovered claims), holds them if
+    the broadcast is paused and cancels them if it is cancelled, as pausing or cancelling it
+    would have done had they been queued then."""
+    broadcasts = BroadcastRepository(database, tenant_id)
+    current = await broadcasts.get(broadcast_id)
+    if current is None:
+        return
+    if current.status is BroadcastStatus.PAUSED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
+    elif current.status is BroadcastStatus.CANCELLED:
+        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED)

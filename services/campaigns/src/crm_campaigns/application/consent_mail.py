@@ -1,0 +1,134 @@
+"""Consent confirmation mails (double opt-in, re-permission): transactional, not marketing.
+
+They go out whatever the marketing consent (asking for consent is their purpose) but never to an
+address an erasure left a tombstone for, nor one the suppression list holds as bounced or
+suppressed by hand (an unsubscribed address may still confirm a new opt-in). They are sent
+straight from the subscriber, kept apart from the marketing send path: the consumer retries a
+failed send and dead-letters it in the end, and what was sent is recorded without the address
+(only its digest).
+"""
+
+from __future__ import annotations
+
+import html
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import MailTransport
+from crm_campaigns.domain.models import MessageCategory
+from crm_campaigns.domain.suppression import blocking_reason
+from crm_campaigns.repositories.suppressions import SuppressionRepository
+from crm_shared import (
+    ConsentConfirmationRequested,
+    Database,
+    EventEnvelope,
+    Session,
+    email_sha256,
+    is_erased,
+    is_erased_address,
+    utc_now,
+)
+
+CONSENT_MAILS = "consent_mails"
+
+SUBJECTS = {
+    "double_opt_in": "Please confirm your subscription",
+    "re_permission": "Would you like to keep hearing from us?",
+}
+INTRODUCTIONS = {
+    "double_opt_in": "thank you for joining our talent community. Please confirm that you want "
+    "to hear from us about roles and events:",
+    "re_permission": "your consent to hear from us about roles and events ends soon. If you "
+    "would like to keep hearing from us, please confirm:",
+}
+
+
+def confirmation_email(
+    request: ConsentConfirmationRequested, *, sender: str, message_id: str, domain: str
+) -> EmailMessage:
+    """The confirmation mail for a request."""
+    introduction = INTRODUCTIONS[request.reason]
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = request.email
+    email["Subject"] = SUBJECTS[request.reason]
+    email["Message-ID"] = make_msgid(idstring=message_id, domain=domain)
+    email["X-CRM-Message-Id"] = message_id
+    email["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hello {request.first_name}" if request.first_name else "Hello"
+    email.set_content(
+        f"{greeting},\n\n{introduction}\n\n{request.confirm_url}\n\n"
+        "If you did not ask for this, ignore this mail and nothing will happen.\n"
+    )
+    email.add_alternative(
+        f"<html><body><p>{html.escape(greeting)},</p><p>{html.escape(introduction)}</p>"
+        f'<p><a href="{html.escape(request.confirm_url)}">Confirm</a></p>'
+        "<p>If you did not ask for this, ignore this mail and nothing will happen.</p>"
+        "</body></html>",
+        subtype="html",
+    )
+    return email
+
+
+async def send_confirmation(
+    transport: MailTransport,
+    senders: Senders,
+    tenant_id: str,
+    request: ConsentConfirmationRequested,
+    message_id: str,
+) -> None:
+    """Sends the confirmation mail as the tenant's sender (DKIM-signed if it has a key), through
+    its own account if it has one, like every other mail of the tenant."""
+    profile = senders.for_tenant(tenant_id)
+    email = confirmation_email(
+        request, sender=profile.sender, message_id=message_id, domain=senders.message_domain
+    )
+    # CRLF line endings: what is signed must be what goes out.
+    content = await profile.sign(email.as_bytes(policy=policy.SMTP))
+    if (account := profile.account) is not None:
+        await account.transport.send_raw(account.envelope_sender, request.email, content)
+    else:
+        await transport.send_raw(senders.envelope_sender, request.email, content)
+
+
+async def mail_consent_confirmation(
+    database: Database,
+    transport: MailTransport,
+    senders: Senders,
+    envelope: EventEnvelope[ConsentConfirmationRequested],
+    session: Session,
+) -> None:
+    """Mails the confirmation link unless the person or address may not get it; records what
+    was done by address digest."""
+    request = envelope.data
+    tenant_id = envelope.tenant_id
+    message_id = f"consent-{envelope.id}"
+    listed = await SuppressionRepository(database, tenant_id).reasons(
+        email_sha256(request.email), session=session
+    )
+    suppressed = (
+        await is_erased(database, tenant_id, request.candidate_id, session=session)
+        or await is_erased_address(database, tenant_id, request.email, session=session)
+        # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
+        or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
+    )
+    if not suppressed:
+        await send_confirmation(transport, senders, tenant_id, request, message_id)
+    await database[CONSENT_MAILS].update_one(
+        {"_id": message_id},
+        {
+            "$set": {
+                "tenant_id": tenant_id,
+                "candidate_id": request.candidate_id,
+                "email_sha256": email_sha256(request.email),
+                "reason": request.reason,
+                "purpose": request.purpose,
+                "status": "suppressed" if suppressed else "sent",
+                "recorded_at": utc_now(),
+            }
+        },
+        upsert=True,
+        session=session,
+    )

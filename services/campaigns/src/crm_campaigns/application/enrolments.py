@@ -1,0 +1,267 @@
+"""What drives sequences from outside: triggers that enrol, signals that branches look at, and
+conditions that end enrolments early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from crm_campaigns.domain.lifecycle import SequenceAction, sequence_after
+from crm_campaigns.domain.models import (
+    AtsRejectedTrigger,
+    BranchCondition,
+    Enrolment,
+    EnrolmentRefused,
+    ExitReason,
+    Sequence,
+)
+from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.segments import SegmentMemberRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_campaigns.repositories.signals import SignalRepository
+from crm_shared import (
+    AtsApplicationCreated,
+    AtsApplicationHired,
+    AtsApplicationRejected,
+    Database,
+    EventCheckedIn,
+    EventRegistered,
+    MessageClicked,
+    MessageOpened,
+    MessageReplied,
+    MongoClient,
+    SegmentEntered,
+    SegmentExited,
+    Session,
+    current_trace_context,
+    in_transaction,
+)
+
+
+@dataclass(frozen=True)
+class ManualEnrolment:
+    """Who a recruiter's enrolment enrolled, and who it did not and why."""
+
+    enrolled: list[Enrolment]
+    refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]]
+
+
+async def enrol_by_hand(
+    mongo: MongoClient,
+    database: Database,
+    sequence: Sequence,
+    candidate_ids: list[str],
+    user_id: str,
+) -> ManualEnrolment:
+    """Enrols candidates as the sequence's re-entry policy allows, in one transaction."""
+    sequence_after(sequence.status, SequenceAction.ENROL)
+    enrolled: list[Enrolment] = []
+    refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]] = []
+
+    async def enrol(session: Session) -> None:
+        enrolled.clear()
+        refused.clear()
+        recipients = RecipientRepository(database, sequence.tenant_id)
+        enrolments = EnrolmentRepository(database, sequence.tenant_id)
+        for candidate_id in dict.fromkeys(candidate_ids):
+            if await recipients.get(candidate_id, session=session) is None:
+                refused.append((candidate_id, "unknown_candidate"))
+                continue
+            outcome = await enrolments.enrol(
+                sequence,
+                candidate_id,
+                current_trace_context(),
+                enrolled_by=f"user:{user_id}",
+                session=session,
+            )
+            if isinstance(outcome, EnrolmentRefused):
+                refused.append((candidate_id, outcome))
+            else:
+                enrolled.append(outcome)
+
+    await in_transaction(mongo, enrol)
+    return ManualEnrolment(enrolled, refused)
+
+
+async def remove_by_hand(
+    mongo: MongoClient, enrolments: EnrolmentRepository, sequence_id: str, candidate_id: str
+) -> bool:
+    """Ends a candidate's active enrolment in a sequence (`removed`); False if none was."""
+
+    async def remove(session: Session) -> int:
+        return await enrolments.exit_active(
+            candidate_id, ExitReason.REMOVED, sequence_ids=[sequence_id], session=session
+        )
+
+    return bool(await in_transaction(mongo, remove))
+
+
+async def enrol_in(
+    database: Database,
+    tenant_id: str,
+    sequences: list[Sequence],
+    candidate_id: str,
+    enrolled_by: str,
+    session: Session,
+) -> None:
+    """Enrols the candidate in each sequence, as its re-entry policy allows."""
+    enrolments = EnrolmentRepository(database, tenant_id)
+    carrier = current_trace_context()
+    for sequence in sequences:
+        await enrolments.enrol(
+            sequence, candidate_id, carrier, enrolled_by=enrolled_by, session=session
+        )
+
+
+async def end_enrolments(
+    database: Database, tenant_id: str, candidate_id: str, reason: ExitReason, session: Session
+) -> None:
+    """Ends the candidate's active enrolments in sequences that exit on `reason`."""
+    enrolments = EnrolmentRepository(database, tenant_id)
+    sequences = SequenceRepository(database, tenant_id)
+    ending = []
+    for sequence_id in await enrolments.active_sequences(candidate_id, session=session):
+        sequence = await sequences.get(sequence_id, session=session)
+        if sequence is None or reason in sequence.exit_on:
+            ending.append(sequence_id)
+    if ending:
+        await enrolments.exit_active(candidate_id, reason, sequence_ids=ending, session=session)
+
+
+async def record_signal(
+    database: Database, tenant_id: str, candidate_id: str, signal: Signal, session: Session
+) -> None:
+    """Remembers what the candidate did and lets branches waiting on them look again."""
+    await SignalRepository(database, tenant_id).record(candidate_id, signal, session=session)
+    await EnrolmentRepository(database, tenant_id).wake_awaiting(candidate_id, session=session)
+
+
+async def enter_segment(
+    database: Database, tenant_id: str, entered: SegmentEntered, session: Session
+) -> None:
+    """Records the membership and enrols the candidate in the sequences the segment triggers."""
+    await SegmentMemberRepository(database, tenant_id).enter(
+        entered.segment_id, entered.candidate_id, session=session
+    )
+    sequences = SequenceRepository(database, tenant_id)
+    triggered = await sequences.triggered_by_segment(entered.segment_id, session=session)
+    await enrol_in(
+        database,
+        tenant_id,
+        triggered,
+        entered.candidate_id,
+        f"segment:{entered.segment_id}",
+        session,
+    )
+
+
+async def exit_segment(
+    database: Database, tenant_id: str, exited: SegmentExited, session: Session
+) -> None:
+    """Keeps the segment membership projection current."""
+    await SegmentMemberRepository(database, tenant_id).exit(
+        exited.segment_id, exited.candidate_id, session=session
+    )
+
+
+async def enrol_attendee(
+    database: Database, tenant_id: str, attended: EventCheckedIn, session: Session
+) -> None:
+    """Enrols a candidate who attended an event in the sequences it (or any event) triggers."""
+    if attended.candidate_id is None:
+        return  # not a candidate yet; the candidates service creates one from the check-in
+    sequences = SequenceRepository(database, tenant_id)
+    triggered = await sequences.triggered_by(
+        "event_checked_in", event_id=attended.event_id, session=session
+    ) + await sequences.triggered_by("event_checked_in", event_id=None, session=session)
+    await enrol_in(
+        database,
+        tenant_id,
+        triggered,
+        attended.candidate_id,
+        f"event:{attended.event_id}",
+        session,
+    )
+
+
+async def enrol_rejected_applicant(
+    database: Database, tenant_id: str, rejected: AtsApplicationRejected, session: Session
+) -> None:
+    """Enrols a candidate rejected in the ATS in the sequences whose stages admit it."""
+    if rejected.candidate_id is None:
+        return
+    sequences = SequenceRepository(database, tenant_id)
+    triggered = [
+        sequence
+        for sequence in await sequences.triggered_by("ats_rejected", session=session)
+        if isinstance(sequence.trigger, AtsRejectedTrigger)
+        and sequence.trigger.admits(rejected.stage)
+    ]
+    await enrol_in(
+        database,
+        tenant_id,
+        triggered,
+        rejected.candidate_id,
+        f"ats:{rejected.ats_application_id}",
+        session,
+    )
+
+
+async def end_for_applicant(
+    database: Database, tenant_id: str, application: AtsApplicationCreated, session: Session
+) -> None:
+    """Ends the active enrolments of a candidate who applied in the ATS."""
+    if application.candidate_id is not None:
+        await end_enrolments(
+            database, tenant_id, application.candidate_id, ExitReason.APPLIED, session
+        )
+
+
+async def end_for_hire(
+    database: Database, tenant_id: str, hired: AtsApplicationHired, session: Session
+) -> None:
+    """Ends the active enrolments of a candidate who was hired."""
+    if hired.candidate_id is not None:
+        await end_enrolments(database, tenant_id, hired.candidate_id, ExitReason.HIRED, session)
+
+
+async def record_reply(
+    database: Database, tenant_id: str, replied: MessageReplied, session: Session
+) -> None:
+    """A reply is a signal for branches and ends enrolments of sequences that exit on it."""
+    signal = Signal(BranchCondition.REPLIED, replied.received_at, message_id=replied.message_id)
+    await record_signal(database, tenant_id, replied.candidate_id, signal, session)
+    await end_enrolments(database, tenant_id, replied.candidate_id, ExitReason.REPLIED, session)
+
+
+async def record_human_open(
+    database: Database, tenant_id: str, opened: MessageOpened, at: datetime, session: Session
+) -> None:
+    """An open by the candidate (not by a scanner or an image proxy) is a signal for branches."""
+    if opened.automated:
+        return  # a scanner or image proxy, not the candidate
+    signal = Signal(BranchCondition.OPENED, at, message_id=opened.message_id)
+    await record_signal(database, tenant_id, opened.candidate_id, signal, session)
+
+
+async def record_click(
+    database: Database, tenant_id: str, clicked: MessageClicked, at: datetime, session: Session
+) -> None:
+    """A click is a signal for branches."""
+    signal = Signal(BranchCondition.CLICKED, at, message_id=clicked.message_id)
+    await record_signal(database, tenant_id, clicked.candidate_id, signal, session)
+
+
+async def record_registration(
+    database: Database, tenant_id: str, registered: EventRegistered, session: Session
+) -> None:
+    """An event registration is a signal for branches."""
+    if registered.candidate_id is None:
+        return
+    signal = Signal(
+        BranchCondition.REGISTERED, registered.registered_at, event_id=registered.event_id
+    )
+    await record_signal(database, tenant_id, registered.candidate_id, signal, session)

@@ -1,0 +1,205 @@
+"""What comes back after sending: bounces, spam complaints and replies, matched to the message
+they concern.
+
+Each report is applied in one transaction: the message records it, the event is staged, and a
+bounce or complaint updates the suppression list. A report repeated by the provider (webhook
+retries, a DSN and a webhook for the same failure) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from crm_campaigns.adapters.sns import SnsEnvelope, SnsVerifier
+from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, SesNotification
+from crm_campaigns.domain.models import Message
+from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
+from crm_campaigns.publishers import to_message_bounced, to_message_replied
+from crm_campaigns.repositories.collections import MESSAGES
+from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
+from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.suppressions import SoftBounceRepository, SuppressionRepository
+from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
+
+FeedbackKind = Literal[
+    "bounced", "complained", "replied", "duplicate", "unmatched", "ignored", "subscribed"
+]
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    """What a bounce or reply report did (the inbound endpoints answer with it)."""
+
+    outcome: FeedbackKind
+    message_id: str | None = None
+    bounce_type: str | None = None
+    suppressed: bool = False
+
+
+class MailFeedback:
+    """Applies bounce and reply reports to one tenant's messages."""
+
+    def __init__(
+        self,
+        *,
+        mongo: MongoClient,
+        database: Database,
+        outbox: Outbox,
+        sns: SnsVerifier | None = None,
+    ) -> None:
+        self._mongo = mongo
+        self._database = database
+        self._outbox = outbox
+        self._sns = sns or SnsVerifier()
+
+    async def _first_known(self, tenant_id: str, message_ids: list[str]) -> Message | None:
+        messages = MessageRepository(self._database, tenant_id)
+        for message_id in message_ids:
+            message = await messages.get(message_id)
+            if message is not None:
+                return message
+        return None
+
+    async def bounce(self, tenant_id: str, report: BounceReport, source: str) -> FeedbackOutcome:
+        """Records a bounce: `message.bounced`, and the address suppressed when it is final."""
+        message = await self._first_known(tenant_id, report.message_ids)
+        if message is None:
+            return FeedbackOutcome("unmatched")
+        policy = await ContactPolicyRepository(self._database, tenant_id).get()
+        address = email_sha256(message.to_email or report.recipient or "")
+
+        async def record(session: Session) -> FeedbackOutcome:
+            # A hard bounce overrides a soft one; each message bounces at most once per kind.
+            not_yet = (
+                {"bounce_type": {"$ne": "hard"}}
+                if report.bounce_type == "hard"
+                else {"bounce_type": None}
+            )
+            updated = await self._database[MESSAGES].update_one(
+                {"_id": message.id, "tenant_id": tenant_id, **not_yet},
+                {
+                    "$set": {
+                        "bounce_type": report.bounce_type,
+                        "bounce_reason": report.reason,
+                        "bounced_at": utc_now(),
+                    }
+                },
+                session=session,
+            )
+            if not updated.modified_count:
+                return FeedbackOutcome("duplicate", message.id, report.bounce_type)
+            await to_message_bounced(
+                self._outbox,
+                message,
+                bounce_type=report.bounce_type,
+                reason=report.reason,
+                source=source,
+                session=session,
+            )
+            final = report.bounce_type == "hard"
+            note = None
+            if not final:
+                soft_bounces = await SoftBounceRepository(self._database, tenant_id).count(
+                    address, session=session
+                )
+                final = soft_bounces >= policy.soft_bounce_limit
+                note = f"{soft_bounces} soft bounces"
+            if final:
+                await SuppressionRepository(self._database, tenant_id).add(
+                    Suppression(
+                        tenant_id=tenant_id,
+                        email_sha256=address,
+                        reason=ListReason.BOUNCED,
+                        source=source,
+                        candidate_id=message.candidate_id,
+                        message_id=message.id,
+                        note=note or report.reason[:200],
+                    ),
+                    session=session,
+                )
+            return FeedbackOutcome("bounced", message.id, report.bounce_type, final)
+
+        outcome = await in_transaction(self._mongo, record)
+        self._outbox.notify_committed()
+        return outcome
+
+    async def complaint(
+        self, tenant_id: str, report: ComplaintReport, source: str
+    ) -> FeedbackOutcome:
+        """Records a spam complaint: the message notes it and the address is suppressed for all
+        mail (reason `complained`), once per message."""
+        message = await self._first_known(tenant_id, report.message_ids)
+        if message is None:
+            return FeedbackOutcome("unmatched")
+        address = email_sha256(message.to_email or report.recipient or "")
+
+        async def record(session: Session) -> FeedbackOutcome:
+            updated = await self._database[MESSAGES].update_one(
+                {"_id": message.id, "tenant_id": tenant_id, "complained_at": None},
+                {"$set": {"complained_at": utc_now(), "complaint_type": report.feedback_type}},
+                session=session,
+            )
+            if not updated.modified_count:
+                return FeedbackOutcome("duplicate", message.id)
+            await SuppressionRepository(self._database, tenant_id).add(
+                Suppression(
+                    tenant_id=tenant_id,
+                    email_sha256=address,
+                    reason=ListReason.COMPLAINED,
+                    source=source,
+                    candidate_id=message.candidate_id,
+                    message_id=message.id,
+                    note=f"spam complaint ({report.feedback_type})",
+                ),
+                session=session,
+            )
+            return FeedbackOutcome("complained", message.id, suppressed=True)
+
+        return await in_transaction(self._mongo, record)
+
+    async def sns_delivery(self, tenant_id: str, envelope: SnsEnvelope) -> FeedbackOutcome:
+        """An SNS delivery of Amazon SES notifications: verified (raises `SnsError` if SNS did not
+        sign it), then a subscription is confirmed, a bounce or complaint recorded."""
+        await self._sns.verify(envelope)
+        if envelope.type == "SubscriptionConfirmation":
+            await self._sns.confirm(envelope)
+            return FeedbackOutcome("subscribed")
+        if envelope.type != "Notification":
+            return FeedbackOutcome("ignored")
+        try:
+            notification = SesNotification.model_validate_json(envelope.message)
+        except ValueError:
+            # Something else published to the topic: acknowledged, so SNS does not retry it.
+            return FeedbackOutcome("ignored")
+        if (bounce := notification.bounce_report()) is not None:
+            return await self.bounce(tenant_id, bounce, "ses")
+        if (complaint := notification.complaint_report()) is not None:
+            return await self.complaint(tenant_id, complaint, "ses")
+        return FeedbackOutcome("ignored")
+
+    async def reply(
+        self, tenant_id: str, message_ids: list[str], *, received_at: datetime
+    ) -> FeedbackOutcome:
+        """Records the candidate's reply to a message: `message.replied` (once per message)."""
+        message = await self._first_known(tenant_id, message_ids)
+        if message is None:
+            return FeedbackOutcome("unmatched")
+
+        async def record(session: Session) -> FeedbackOutcome:
+            updated = await self._database[MESSAGES].update_one(
+                {"_id": message.id, "tenant_id": tenant_id, "replied_at": None},
+                {"$set": {"replied_at": received_at}},
+                session=session,
+            )
+            if not updated.modified_count:
+                return FeedbackOutcome("duplicate", message.id)
+            await to_message_replied(
+                self._outbox, message, received_at=received_at, session=session
+            )
+            return FeedbackOutcome("replied", message.id)
+
+        outcome = await in_transaction(self._mongo, record)
+        self._outbox.notify_committed()
+        return outcome

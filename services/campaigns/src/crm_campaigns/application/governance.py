@@ -1,0 +1,102 @@
+"""Contact governance at send time: the suppression list and the tenant's contact policy.
+
+The dispatcher asks right before a message leaves, so whatever changed after the message was
+queued (an unsubscribe, a bounce, an erasure, another campaign's mail) still counts:
+
+- `suppressed` checks a batch against the suppression list with one query per tenant: nothing
+  goes to an address that bounced, was erased or was suppressed by hand, and no marketing mail
+  to one that unsubscribed (the opt-in confirmation it asked for may still go).
+- `contact_policy` applies the frequency cap and quiet hours to marketing mail. An allowed
+  message takes its slot in the candidate's send ledger atomically (see `ContactLedger`), so
+  two messages for one candidate deciding at once cannot both take the last slot. A message
+  held back is deferred or skipped; the reason is counted per tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from crm_campaigns.domain.contact_policy import decide
+from crm_campaigns.domain.models import Message, MessageCategory, Recipient, SuppressionReason
+from crm_campaigns.domain.policy import ALLOW, Decision, SendCheck, SendRule, Verdict
+from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
+from crm_campaigns.repositories.collections import SUPPRESSIONS
+from crm_campaigns.repositories.contact_policies import ContactLedger, ContactPolicyRepository
+from crm_shared import Database
+
+
+class ContactGovernor:
+    """Answers, for messages about to be sent, whether governance lets them go now."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def suppressed(self, messages: Sequence[Message]) -> dict[str, SuppressionReason]:
+        """The messages (by id) the suppression list stops, with the reason."""
+        stopped: dict[str, SuppressionReason] = {}
+        by_tenant: dict[str, list[Message]] = {}
+        for message in messages:
+            if message.to_email:
+                by_tenant.setdefault(message.tenant_id, []).append(message)
+        for tenant_id, tenant_messages in by_tenant.items():
+            hashes = {email_sha256(m.to_email or ""): m for m in tenant_messages}
+            # One query for the tenant's whole batch; the filter names the tenant explicitly.
+            listed: dict[str, set[ListReason]] = {}
+            async for entry in self._database[SUPPRESSIONS].find(
+                {"tenant_id": tenant_id, "email_sha256": {"$in": sorted(hashes)}}
+            ):
+                listed.setdefault(entry["email_sha256"], set()).add(ListReason(entry["reason"]))
+            for message in tenant_messages:
+                reasons = listed.get(email_sha256(message.to_email or ""), set())
+                reason = blocking_reason(reasons, message.category)
+                if reason is not None:
+                    stopped[message.id] = SuppressionReason(reason.value)
+        return stopped
+
+    async def contact_policy(
+        self, message: Message, recipient: Recipient | None, *, now: datetime
+    ) -> Decision:
+        """The frequency cap and quiet hours for one message; reserves its slot if allowed."""
+        if message.category is not MessageCategory.MARKETING:
+            return ALLOW
+        policies = ContactPolicyRepository(self._database, message.tenant_id)
+        # Sends are recorded even without a cap, so a cap set later counts them.
+        policy = await policies.get()
+        time_zone = recipient.time_zone if recipient else None
+        decision = await ContactLedger(self._database, message.tenant_id).reserve(
+            message.candidate_id,
+            message.id,
+            lambda sends: decide(policy, now=now, time_zone=time_zone, recent_sends=sends),
+            now=now,
+        )
+        if decision.verdict is not Verdict.ALLOW and decision.reason is not None:
+            await policies.count_outcome(decision.verdict.value, str(decision.reason))
+        return decision
+
+
+def suppression_rule(governor: ContactGovernor) -> SendRule:
+    """The send rule of the suppression list (see `ContactGovernor.suppressed`)."""
+
+    async def suppression_list(checks: Sequence[SendCheck]) -> Mapping[str, Decision]:
+        stopped = await governor.suppressed([check.message for check in checks])
+        return {message_id: Decision.skip(reason) for message_id, reason in stopped.items()}
+
+    return suppression_list
+
+
+def contact_policy_rule(governor: ContactGovernor) -> SendRule:
+    """The send rule of the contact policy; it goes last, so only a message every other rule
+    lets through takes a slot of the frequency cap."""
+
+    async def contact_policy(checks: Sequence[SendCheck]) -> Mapping[str, Decision]:
+        decided: dict[str, Decision] = {}
+        for check in checks:
+            decision = await governor.contact_policy(check.message, check.recipient, now=check.now)
+            if decision.verdict is Verdict.SKIP:
+                decided[check.message.id] = Decision.skip(SuppressionReason.FREQUENCY_CAP)
+            elif decision.verdict is Verdict.DEFER:
+                decided[check.message.id] = decision
+        return decided
+
+    return contact_policy

@@ -1,0 +1,103 @@
+"""The MIME message a `Message` goes out as: headers, parts and their transfer encoding."""
+
+from __future__ import annotations
+
+import base64
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
+from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
+from crm_campaigns.domain.models import (
+    Message,
+)
+
+# The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
+# goes base64.
+MAX_SMTP_LINE = 998
+
+
+def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
+    """The headers of a message's mail (besides the MIME ones); the one place to add more."""
+    headers = [
+        ("From", sender),
+        ("To", message.to_email or ""),
+        ("Subject", message.subject),
+        # Bounces and replies name this Message-ID, which is how they find the message again.
+        ("Message-ID", message_id_header(message.id, message_domain)),
+        ("X-CRM-Message-Id", message.id),
+        # Providers such as Postmark return `X-PM-Metadata-*` in their bounce webhooks.
+        (f"X-PM-Metadata-{METADATA_MESSAGE_ID}", message.id),
+    ]
+    if message.unsubscribe_url:
+        headers.append(("List-Unsubscribe", f"<{message.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", LIST_UNSUBSCRIBE_POST))
+    return headers
+
+
+def email_for(message: Message, sender: str, message_domain: str) -> EmailMessage:
+    """The RFC 5322 message for a rendered message, built by the standard library."""
+    email = EmailMessage()
+    for name, value in message_headers(message, sender, message_domain):
+        email[name] = value
+    email.set_content(message.text)
+    email.add_alternative(message.html, subtype="html")
+    return email
+
+
+def _body(content: str, subtype: str) -> bytes:
+    if not content.endswith("\n"):
+        content += "\n"  # as the standard library does
+    if content.isascii():
+        # Split once, not searched with a regex: a pattern for "999 characters without a line
+        # break" restarts at every position and took a millisecond for 2 KB of HTML.
+        lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if max(map(len, lines)) <= MAX_SMTP_LINE:
+            # Plain ASCII in lines SMTP can carry goes as it is: a quarter smaller than base64,
+            # and no encoding work per message.
+            return (
+                f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: 7bit\r\n\r\n"
+            ).encode() + "\r\n".join(lines).encode()
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+
+
+def raw_email(message: Message, sender: str, message_domain: str) -> bytes:
+    """The same message as `email_for`, serialised directly: the standard library's policy
+    machinery costs several milliseconds a message, which bounds a broadcast's throughput.
+
+    Header values with non-ASCII text are encoded (RFC 2047); anything that could break a header
+    line falls back to `email_for`.
+    """
+    headers = message_headers(message, sender, message_domain)
+    if any("\r" in value or "\n" in value for _, value in headers):
+        return email_for(message, sender, message_domain).as_bytes()
+    lines = [
+        f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}"
+        for name, value in headers
+    ]
+    boundary = f"=_{message.id}"
+    head = "\r\n".join(
+        [
+            *lines,
+            f"Date: {formatdate(localtime=False)}",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        ]
+    )
+    separator = f"\r\n--{boundary}\r\n".encode()
+    return b"".join(
+        [
+            head.encode(),
+            b"\r\n",
+            separator,
+            _body(message.text, "plain"),
+            separator,
+            _body(message.html, "html"),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )

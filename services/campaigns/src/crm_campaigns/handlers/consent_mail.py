@@ -1,0 +1,40 @@
+"""The subscriber that mails consent confirmation links (double opt-in, re-permission)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import MailTransport
+from crm_campaigns.application.consent_mail import mail_consent_confirmation
+from crm_shared import (
+    CONSENT_CONFIRMATION_REQUESTED,
+    Database,
+    EventEnvelope,
+    IdempotentConsumer,
+    Session,
+)
+
+
+def build_consent_mail_router(
+    consumer: IdempotentConsumer, database: Database, transport: MailTransport, senders: Senders
+) -> KafkaRouter:
+    """The subscriber that mails consent confirmation links."""
+    router = KafkaRouter()
+
+    # The name is the consumer group's: renaming it would start a new group from the start.
+    async def on_consent_confirmation_requested(
+        envelope: EventEnvelope[Any], session: Session
+    ) -> None:
+        await mail_consent_confirmation(database, transport, senders, envelope, session)
+
+    consumer.subscribe(
+        router,
+        CONSENT_CONFIRMATION_REQUESTED,
+        on_consent_confirmation_requested,
+        description="Mails a consent confirmation link (double opt-in, re-permission); "
+        "transactional, so marketing consent does not apply, erased addresses do.",
+    )
+    return router

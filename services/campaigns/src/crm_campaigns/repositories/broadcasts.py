@@ -1,0 +1,233 @@
+"""Broadcasts: one-off sends to an audience, and their messages' progress."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_campaigns.domain.lifecycle import UNFINISHED_BROADCASTS
+from crm_campaigns.domain.models import (
+    Broadcast,
+    BroadcastStatus,
+    MessageStatus,
+    failure_reason_of,
+)
+from crm_campaigns.domain.pool_stages import with_stage_renamed
+from crm_campaigns.repositories.collections import (
+    BROADCASTS,
+    MESSAGES,
+)
+from crm_shared import (
+    Database,
+    PoolStageRenamed,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    to_document,
+    utc_now,
+)
+
+
+class BroadcastRepository:
+    """The tenant's broadcasts."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
+        self._messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+
+    async def rename_pool_stage(self, renamed: PoolStageRenamed, *, session: Session) -> None:
+        """Broadcasts to the renamed stage that have not snapshotted their audience yet (drafts
+        and those preparing) name its new name; one that did keeps the record of its audience."""
+        documents = await self._broadcasts.find(
+            {
+                "audience.type": "pool",
+                "audience.pool_id": renamed.pool_id,
+                "status": {"$in": [BroadcastStatus.DRAFT.value, BroadcastStatus.PREPARING.value]},
+            },
+            session=session,
+        )
+        for document in documents:
+            audience, changed = with_stage_renamed(
+                document["audience"], renamed.pool_id, renamed.from_stage, renamed.to_stage
+            )
+            if changed:
+                await self._broadcasts.update_one(
+                    {"_id": document["_id"]},
+                    {"$set": {"audience": audience}, "$inc": {"version": 1}},
+                    session=session,
+                )
+
+    async def unfinished_using_template(
+        self, template_id: str, *, session: Session
+    ) -> list[Broadcast]:
+        """The broadcasts that will still render `template_id`."""
+        documents = await self._broadcasts.find(
+            {
+                "template_id": template_id,
+                "status": {"$in": [status.value for status in UNFINISHED_BROADCASTS]},
+            },
+            session=session,
+        )
+        return [from_document(Broadcast, d) for d in documents]
+
+    async def add(self, broadcast: Broadcast) -> None:
+        # BSON has no date or time-of-day type: the schedule is stored as its JSON form.
+        document = to_document(broadcast) | {"schedule": broadcast.schedule.model_dump(mode="json")}
+        await self._broadcasts.insert_one(document)
+
+    async def replace_draft(self, broadcast: Broadcast, version: int) -> bool:
+        """Replaces a draft's definition if it is still a draft at `version`."""
+        definition = to_document(broadcast)
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast.id, "status": BroadcastStatus.DRAFT.value, "version": version},
+            {
+                "$set": {
+                    field: definition[field]
+                    for field in ("name", "template_id", "audience", "ab_test")
+                }
+                | {"schedule": broadcast.schedule.model_dump(mode="json")},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def delete_draft(self, broadcast_id: str) -> bool:
+        """Deletes a broadcast that was never sent; False if it is not a draft (any more)."""
+        result = await self._broadcasts.delete_one(
+            {"_id": broadcast_id, "status": BroadcastStatus.DRAFT.value}
+        )
+        return result.deleted_count == 1
+
+    async def get(self, broadcast_id: str, *, session: Session | None = None) -> Broadcast | None:
+        document = await self._broadcasts.find_one({"_id": broadcast_id}, session=session)
+        return from_document(Broadcast, document) if document else None
+
+    async def active_count(self) -> int:
+        """How many of the tenant's broadcasts are preparing or sending (a paused one is not)."""
+        return await self._broadcasts.count(
+            {"status": {"$in": [BroadcastStatus.PREPARING.value, BroadcastStatus.SENDING.value]}}
+        )
+
+    async def page(self, *, after: str | None, limit: int) -> list[Broadcast]:
+        query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
+        documents = await self._broadcasts.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Broadcast, d) for d in documents]
+
+    async def transition(
+        self,
+        broadcast_id: str,
+        expected: BroadcastStatus,
+        changes: dict[str, Any],
+        *,
+        session: Session | None = None,
+    ) -> bool:
+        """Applies `changes` only if the broadcast is still in `expected`; True if it was."""
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast_id, "status": expected.value}, {"$set": changes}, session=session
+        )
+        return result.modified_count == 1
+
+    async def renew_lease(
+        self, broadcast_id: str, expected: BroadcastStatus, owner: str, lease: timedelta
+    ) -> bool:
+        """Extends `owner`'s lease while the broadcast is still in `expected`; False if it is
+        not, or another worker holds the lease now."""
+        result = await self._broadcasts.update_one(
+            {"_id": broadcast_id, "status": expected.value, "lease_owner": owner},
+            {"$set": {"lease_until": utc_now() + lease}},
+        )
+        return result.modified_count == 1
+
+    async def move_messages(
+        self,
+        broadcast_id: str,
+        source: MessageStatus,
+        target: MessageStatus,
+        *,
+        session: Session | None = None,
+    ) -> int:
+        """Moves the broadcast's messages in `source` to `target` (hold, release, cancel)."""
+        result = await self._messages.update_many(
+            {"broadcast_id": broadcast_id, "status": source.value},
+            {"$set": {"status": target.value}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def decide_winner(self, broadcast_id: str, winner: str) -> None:
+        """Records the A/B winner unless one was recorded already."""
+        await self._broadcasts.update_one(
+            {"_id": broadcast_id, "winner": None},
+            {"$set": {"winner": winner, "winner_decided_at": utc_now()}},
+        )
+
+    async def skipped_reasons(self, broadcast_id: str) -> dict[str, int]:
+        """How many of the broadcast's messages a send rule skipped, by reason."""
+        documents = await self._messages.find(
+            {"broadcast_id": broadcast_id, "status": MessageStatus.SUPPRESSED.value},
+            projection={"suppression_reason": 1},
+        )
+        return dict(Counter(str(d.get("suppression_reason")) for d in documents))
+
+    async def failure_reasons(self, broadcast_id: str) -> dict[str, int]:
+        """Why the broadcast's failed messages failed, by reason (`render_failed`, or
+        `delivery_failed` for the SMTP errors each message's `last_error` spells out)."""
+        documents = await self._messages.find(
+            {"broadcast_id": broadcast_id, "status": MessageStatus.FAILED.value},
+            projection={"failure_reason": 1},
+        )
+        return dict(
+            Counter(
+                str(failure_reason_of(MessageStatus.FAILED, d.get("failure_reason")))
+                for d in documents
+            )
+        )
+
+    async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
+        return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
+
+
+async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str) -> bool:
+    """Marks a sending broadcast completed once all its messages are queued and none is left
+    without an outcome (queued, sending or held)."""
+    broadcasts = TenantScopedCollection(database[BROADCASTS], tenant_id)
+    messages = TenantScopedCollection(database[MESSAGES], tenant_id)
+    current = await broadcasts.find_one({"_id": broadcast_id})
+    if current is None or current.get("status") != BroadcastStatus.SENDING.value:
+        return False
+    if not current.get("materialized"):
+        return False
+    unfinished = [MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD]
+    # An existence check, not a count: it runs after every batch, with up to the whole audience
+    # still unfinished.
+    if await messages.find_one(
+        {"broadcast_id": broadcast_id, "status": {"$in": [s.value for s in unfinished]}}
+    ):
+        return False
+    result = await broadcasts.update_one(
+        {"_id": broadcast_id, "status": BroadcastStatus.SENDING.value, "materialized": True},
+        {"$set": {"status": BroadcastStatus.COMPLETED.value, "completed_at": utc_now()}},
+    )
+    return result.modified_count == 1
+
+
+async def complete_finished_broadcasts(database: Database) -> int:
+    """Completes every sending broadcast that has nothing left to send; returns how many.
+
+    Deliberately cross-tenant. The dispatchers complete the broadcasts they sent for, but a
+    process that died after a broadcast's last outcome, or whose last claims were recovered by
+    another process, leaves no dispatcher that would; this sweep does, whoever runs it.
+    """
+    sending = (
+        await database[BROADCASTS]
+        .find({"status": BroadcastStatus.SENDING.value, "materialized": True}, {"tenant_id": 1})
+        .to_list()
+    )
+    completed = 0
+    for broadcast in sending:
+        completed += await complete_if_done(database, broadcast["tenant_id"], broadcast["_id"])
+    return completed

@@ -1,0 +1,157 @@
+"""The collections of the campaigns service and their indexes."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import OperationFailure
+
+from crm_shared import (
+    Database,
+)
+
+RECIPIENTS = "recipients"
+
+
+TEMPLATES = "templates"
+
+
+SEQUENCES = "sequences"
+
+
+ENROLMENTS = "enrolments"
+
+
+MESSAGES = "messages"
+
+
+SEGMENT_MEMBERS = "segment_members"
+
+
+POOL_MEMBERS = "pool_members"
+
+
+LIST_MEMBERS = "list_members"
+
+
+POOL_STAGE_RENAMES = "pool_stage_renames"
+
+
+ARCHIVED_LISTS = "archived_lists"
+
+
+BROADCASTS = "broadcasts"
+
+
+BROADCAST_RECIPIENTS = "broadcast_recipients"
+
+
+BLOCKS = "blocks"
+
+
+SIGNALS = "candidate_signals"
+
+
+SIGNAL_RETENTION_SECONDS = 400 * 24 * 3600
+
+
+NOTIFICATIONS = "notifications"
+
+
+# The unique index of the first version, which allowed one enrolment per candidate and sequence.
+_SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
+
+
+SUPPRESSIONS = "suppressions"
+
+
+CONTACT_POLICIES = "contact_policies"
+
+
+CONTACT_LEDGER = "contact_ledger"
+
+
+SOFT_BOUNCES = "soft_bounces"
+
+
+GOVERNANCE_COUNTERS = "governance_counters"
+
+
+# The send ledger keeps what the longest possible frequency cap window can look at.
+LEDGER_RETENTION = timedelta(days=90)
+
+
+async def ensure_indexes(database: Database) -> None:
+    """Creates the indexes of the service's collections."""
+    await database[RECIPIENTS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[SEQUENCES].create_index(
+        [("tenant_id", ASCENDING), ("trigger.type", ASCENDING), ("trigger.segment_id", ASCENDING)]
+    )
+    enrolments = database[ENROLMENTS]
+    # Re-entry replaced "one enrolment per candidate and sequence" by one per entry.
+    with contextlib.suppress(OperationFailure):  # a database created since never had it
+        await enrolments.drop_index(_SINGLE_ENROLMENT_INDEX)
+    await enrolments.create_index(
+        [
+            ("tenant_id", ASCENDING),
+            ("sequence_id", ASCENDING),
+            ("candidate_id", ASCENDING),
+            ("entry", DESCENDING),
+        ],
+        unique=True,
+    )
+    await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
+    await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await database[POOL_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await database[LIST_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("list_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    await database[BROADCASTS].create_index([("status", ASCENDING)])
+    await database[BLOCKS].create_index([("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True)
+    await database[BROADCAST_RECIPIENTS].create_index(
+        [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("group", ASCENDING)]
+    )
+    for moved in (enrolments, database[MESSAGES]):
+        # Undoing a merge finds what it moved.
+        await moved.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
+    await database[SEGMENT_MEMBERS].create_index(
+        [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
+        unique=True,
+    )
+    messages = database[MESSAGES]
+    await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    await messages.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    await messages.create_index(
+        [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("status", ASCENDING)]
+    )
+    await database[SIGNALS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("kind", ASCENDING)]
+    )
+    # No branch window is longer than a year: older signals can never decide one.
+    await database[SIGNALS].create_index("at", expireAfterSeconds=SIGNAL_RETENTION_SECONDS)
+    await database[NOTIFICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("_id", ASCENDING)]
+    )
+    suppressions = database[SUPPRESSIONS]
+    await suppressions.create_index(
+        [("tenant_id", ASCENDING), ("email_sha256", ASCENDING), ("reason", ASCENDING)],
+        unique=True,
+    )
+    await suppressions.create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    for per_tenant in (CONTACT_POLICIES, GOVERNANCE_COUNTERS):
+        await database[per_tenant].create_index([("tenant_id", ASCENDING)], unique=True)
+    await database[CONTACT_LEDGER].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[SOFT_BOUNCES].create_index(
+        [("tenant_id", ASCENDING), ("email_sha256", ASCENDING)], unique=True
+    )

@@ -1,0 +1,268 @@
+"""Enrolments of candidates in sequences."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from crm_campaigns.domain.enrolments import reentry_refusal
+from crm_campaigns.domain.models import (
+    ENROLMENTS_IN_PROGRESS,
+    Enrolment,
+    EnrolmentRefused,
+    EnrolmentState,
+    EnrolmentStatus,
+    ExitReason,
+    Sequence,
+    SequenceStatus,
+    enrolment_id,
+)
+from crm_campaigns.repositories.collections import (
+    ENROLMENTS,
+)
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    give_back,
+    moved_by,
+    to_document,
+    utc_now,
+)
+
+
+class EnrolmentRepository:
+    """The tenant's enrolments."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._enrolments = TenantScopedCollection(database[ENROLMENTS], tenant_id)
+
+    async def latest(
+        self, sequence_id: str, candidate_id: str, *, session: Session | None = None
+    ) -> Enrolment | None:
+        """The candidate's most recent enrolment in the sequence."""
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id, "candidate_id": candidate_id},
+            sort=[("entry", DESCENDING)],
+            limit=1,
+            session=session,
+        )
+        return from_document(Enrolment, documents[0]) if documents else None
+
+    async def enrol(
+        self,
+        sequence: Sequence,
+        candidate_id: str,
+        trace_context: dict[str, str],
+        *,
+        enrolled_by: str,
+        session: Session,
+    ) -> Enrolment | EnrolmentRefused:
+        """Enrols a candidate as the sequence's re-entry policy allows; the enrolment or why not.
+
+        The id of the next entry is derived from sequence, candidate and entry number, so two
+        concurrent enrolments of the same entry collide on it and only one commits.
+        """
+        latest = await self.latest(sequence.id, candidate_id, session=session)
+        if latest is not None:
+            refused = reentry_refusal(sequence, latest, now=utc_now())
+            if refused is not None:
+                return refused
+        entry = latest.entry + 1 if latest is not None else 1
+        enrolment = Enrolment(
+            id=enrolment_id(sequence.id, candidate_id, entry),
+            tenant_id=self.tenant_id,
+            sequence_id=sequence.id,
+            candidate_id=candidate_id,
+            entry=entry,
+            enrolled_by=enrolled_by,
+            status=(
+                EnrolmentStatus.PAUSED
+                if sequence.status is SequenceStatus.PAUSED
+                else EnrolmentStatus.ACTIVE
+            ),
+        )
+        document = to_document(enrolment) | {
+            "trace_context": trace_context,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        await self._enrolments.insert_one(document, session=session)
+        return enrolment
+
+    async def exit_active(
+        self,
+        candidate_id: str,
+        reason: ExitReason,
+        *,
+        session: Session,
+        sequence_ids: list[str] | None = None,
+    ) -> int:
+        """Ends a candidate's active enrolments (of `sequence_ids`, or of every sequence whose
+        exit conditions include `reason`); returns how many ended."""
+        query: dict[str, Any] = {
+            "candidate_id": candidate_id,
+            "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+        }
+        if sequence_ids is not None:
+            query["sequence_id"] = {"$in": sequence_ids}
+        return await self._exit(query, reason, session=session)
+
+    async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
+        result = await self._enrolments.update_many(
+            query,
+            {
+                "$set": {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": reason.value,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                    "awaiting_signal": False,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count
+
+    async def move_all(
+        self,
+        sequence_id: str,
+        source: EnrolmentStatus,
+        target: EnrolmentStatus,
+        *,
+        session: Session,
+    ) -> int:
+        """Pauses or resumes the sequence's enrolments in `source` (timers are kept: one that
+        passed meanwhile runs at once on resume)."""
+        result = await self._enrolments.update_many(
+            {"sequence_id": sequence_id, "status": source.value},
+            {"$set": {"status": target.value}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def exit_sequence(self, sequence_id: str, reason: ExitReason, *, session: Session) -> int:
+        """Ends every enrolment of the sequence still in progress, with `reason`."""
+        in_progress = [status.value for status in ENROLMENTS_IN_PROGRESS]
+        query = {"sequence_id": sequence_id, "status": {"$in": in_progress}}
+        return await self._exit(query, reason, session=session)
+
+    async def active_sequences(self, candidate_id: str, *, session: Session) -> list[str]:
+        """The sequences the candidate is enrolled in and not done with (active, paused with its
+        sequence, or failed at a step), which exit conditions end."""
+        documents = await self._enrolments.find(
+            {
+                "candidate_id": candidate_id,
+                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+            },
+            session=session,
+        )
+        return sorted({document["sequence_id"] for document in documents})
+
+    async def wake_awaiting(self, candidate_id: str, *, session: Session) -> int:
+        """Makes the candidate's enrolments waiting at a branch look again now."""
+        result = await self._enrolments.update_many(
+            {
+                "candidate_id": candidate_id,
+                "status": EnrolmentStatus.ACTIVE.value,
+                "awaiting_signal": True,
+            },
+            {"$set": {"next_run_at": utc_now()}},
+            session=session,
+        )
+        return result.modified_count
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's enrolments continue under the survivor.
+
+        Where the survivor is enrolled in the same sequence already (a candidate goes through
+        a sequence once), the merged record's enrolment ends instead.
+        """
+        for document in await self._enrolments.find({"candidate_id": merged_id}, session=session):
+            taken = await self._enrolments.find_one(
+                {"sequence_id": document["sequence_id"], "candidate_id": survivor_id},
+                session=session,
+            )
+            change: dict[str, Any]
+            if taken is None:
+                change = {"candidate_id": survivor_id}
+            elif document.get("status") in {status.value for status in ENROLMENTS_IN_PROGRESS}:
+                change = {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": ExitReason.MERGED.value,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                }
+            else:
+                continue
+            await self._enrolments.update_one(
+                {"_id": document["_id"]},
+                {"$set": change, "$push": moved_by(merge_id, document, change)},
+                session=session,
+            )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the enrolments a merge moved go back to their own candidate."""
+        await give_back(self._enrolments, merge_id, session=session)
+
+    async def of_sequence(
+        self, sequence_id: str, state: EnrolmentState | None = None, *, limit: int = 1000
+    ) -> list[Enrolment]:
+        query = {"sequence_id": sequence_id} | (_state_query(state) if state else {})
+        documents = await self._enrolments.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Enrolment, d) for d in documents]
+
+    async def state_counts(self, sequence_id: str) -> dict[EnrolmentState, int]:
+        """How many of the sequence's enrolments are in each state."""
+        return {
+            state: await self._enrolments.count({"sequence_id": sequence_id} | _state_query(state))
+            for state in EnrolmentState
+        }
+
+    async def failure_reasons(self, sequence_id: str) -> dict[str, int]:
+        """Why the sequence's failed enrolments failed, by reason."""
+        documents = await self._enrolments.find(
+            {"sequence_id": sequence_id, "status": EnrolmentStatus.FAILED.value},
+            projection={"failure_reason": 1},
+        )
+        return dict(Counter(str(d.get("failure_reason")) for d in documents))
+
+    async def retry(self, enrolment: Enrolment) -> bool:
+        """Puts a failed enrolment back to work at the step that failed; False if it is no
+        longer failed."""
+        result = await self._enrolments.update_one(
+            {"_id": enrolment.id, "status": EnrolmentStatus.FAILED.value},
+            {
+                "$set": {
+                    "status": EnrolmentStatus.ACTIVE.value,
+                    "next_run_at": utc_now(),
+                    "failure_reason": None,
+                    "failed_at": None,
+                    "step_errors": 0,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def of_candidate(self, candidate_id: str) -> list[Enrolment]:
+        documents = await self._enrolments.find(
+            {"candidate_id": candidate_id}, sort=[("_id", ASCENDING)]
+        )
+        return [from_document(Enrolment, d) for d in documents]
+
+
+def _state_query(state: EnrolmentState) -> dict[str, Any]:
+    """The stored enrolments in `state`: `active` ones are due now, `waiting` ones later."""
+    if state is EnrolmentState.ACTIVE:
+        return {"status": EnrolmentStatus.ACTIVE.value, "next_run_at": {"$lte": utc_now()}}
+    if state is EnrolmentState.WAITING:
+        return {"status": EnrolmentStatus.ACTIVE.value, "next_run_at": {"$gt": utc_now()}}
+    return {"status": state.value}

@@ -1,0 +1,48 @@
+"""Recipients: the projection of candidates that messages are addressed to."""
+
+from __future__ import annotations
+
+from crm_campaigns.domain.models import (
+    Recipient,
+)
+from crm_campaigns.repositories.collections import (
+    RECIPIENTS,
+)
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+)
+
+
+class RecipientRepository:
+    """The tenant's projection of candidates: only what sending a message needs."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._recipients = TenantScopedCollection(database[RECIPIENTS], tenant_id)
+
+    async def upsert(self, recipient: Recipient, *, session: Session) -> None:
+        """Stores the latest known data of a candidate."""
+        fields = recipient.model_dump(exclude={"tenant_id"})
+        await self._recipients.update_one(
+            {"candidate_id": recipient.candidate_id}, {"$set": fields}, upsert=True, session=session
+        )
+
+    async def get(self, candidate_id: str, *, session: Session | None = None) -> Recipient | None:
+        """The recipient data of a candidate, if known."""
+        document = await self._recipients.find_one({"candidate_id": candidate_id}, session=session)
+        return Recipient.model_validate(document) if document else None
+
+    async def many(self, candidate_ids: list[str]) -> dict[str, Recipient]:
+        """The known recipients among `candidate_ids`, by candidate id, in one query."""
+        documents = await self._recipients.find({"candidate_id": {"$in": candidate_ids}})
+        return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
+
+    async def fold_into(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
+        """A merge: the merged candidate's recipient becomes the survivor's unless it has one."""
+        if await self.get(survivor_id, session=session) is not None:
+            await self._recipients.delete_one({"candidate_id": merged_id}, session=session)
+            return
+        await self._recipients.update_one(
+            {"candidate_id": merged_id}, {"$set": {"candidate_id": survivor_id}}, session=session
+        )

@@ -1,0 +1,104 @@
+"""The broadcast runner on the real database: a broadcast whose preparation keeps failing is
+paused with the reason after three tries, instead of being retried unseen for ever."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.models import Broadcast, BroadcastStatus, ListAudience
+from crm_campaigns.domain.tracking import TrackingTokens
+from crm_campaigns.repositories.collections import BROADCASTS, ensure_indexes
+from crm_shared import SignedLinks, Wakeup, create_mongo_client, to_document, utc_now
+from helpers import unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database(mongodb_uri: str) -> AsyncIterator[tuple[Any, Any]]:
+    settings = CampaignsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("runner"))
+    mongo = create_mongo_client(settings)
+    database = mongo[settings.mongodb_database]
+    await ensure_indexes(database)
+    yield mongo, database
+    await mongo.close()
+
+
+async def test_a_broadcast_that_keeps_failing_is_paused_with_the_reason(
+    database: tuple[Any, Any],
+) -> None:
+    mongo, db = database
+    tenant = unique("tenant")
+    broadcast = Broadcast(
+        tenant_id=tenant,
+        name="Spring fair",
+        template_id="t1",
+        audience=ListAudience(candidate_ids=["c1"]),
+        status=BroadcastStatus.PREPARING,
+        created_by="rita",
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    # Stored by an older version in a shape this one cannot read: every run fails.
+    document["audience"] = {"type": "carrier_pigeon"}
+    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    runner = runner_of(mongo, db)
+    for attempt in range(1, MAX_RUN_ERRORS + 1):
+        assert await runner.run_due() == 1
+        stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
+        assert stored is not None
+        assert stored["run_errors"] == attempt
+        assert stored["last_error"].startswith("ValidationError")
+        if attempt < MAX_RUN_ERRORS:
+            assert stored["status"] == "preparing"
+            # As if the lease ran out: the next run takes it again.
+            await db[BROADCASTS].update_one(
+                {"_id": broadcast.id}, {"$set": {"lease_until": utc_now()}}
+            )
+    assert stored["status"] == "paused"
+    assert stored["pause_reason"].startswith("failed 3 times: ValidationError")
+    assert await runner.run_due() == 0
+
+
+async def test_a_broadcast_whose_template_was_deleted_is_paused_at_once(
+    database: tuple[Any, Any],
+) -> None:
+    mongo, db = database
+    broadcast = Broadcast(
+        tenant_id=unique("tenant"),
+        name="Autumn fair",
+        template_id="deleted-template",
+        audience=ListAudience(candidate_ids=["c1"]),
+        status=BroadcastStatus.PREPARING,
+        created_by="rita",
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    assert await runner_of(mongo, db).run_due() == 1
+    stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
+    assert stored is not None
+    assert (stored["status"], stored["pause_reason"]) == (
+        "paused",
+        "template deleted-template no longer exists",
+    )
+
+
+def runner_of(mongo: Any, db: Any) -> BroadcastRunner:
+    return BroadcastRunner(
+        mongo=mongo,
+        database=db,
+        tokens=TrackingTokens("t" * 40),
+        links=SignedLinks("l" * 40),
+        public_base_url="http://crm.example",
+        sender_name="Talent",
+        lease=timedelta(minutes=5),
+        chunk_size=100,
+        default_time_zone="UTC",
+        tenant_time_zones={},
+        messages_queued=Wakeup(),
+    )

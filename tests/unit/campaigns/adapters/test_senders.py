@@ -1,0 +1,102 @@
+"""Tenants with a mail server account of their own: configured with TLS for credentials, sent
+through with the tenant's envelope sender and the account's own limit."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+from pydantic import ValidationError
+
+from crm_campaigns.adapters.senders import (
+    SenderAccount,
+    SenderProfile,
+    Senders,
+    TenantSenderSettings,
+    TenantSmtpSettings,
+)
+from crm_campaigns.adapters.smtp import SmtpPool, SmtpTls
+from crm_campaigns.application.consent_mail import send_confirmation
+from crm_shared import ConsentConfirmationRequested, RateLimiter
+
+pytestmark = pytest.mark.unit
+
+PLATFORM = "Talent Team <talent@recruitcrm.example>"
+
+
+class CapturingTransport:
+    size = 1
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        raise AssertionError("not used")
+
+    async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
+        self.sent.append((sender, recipient))
+
+    async def close(self) -> None:
+        pass
+
+
+def test_an_own_account_needs_tls_for_its_credentials() -> None:
+    with pytest.raises(ValidationError, match="need security starttls or tls"):
+        TenantSmtpSettings(host="smtp.acme.example", security=SmtpTls.NONE, username="acme")
+    account = TenantSmtpSettings(host="smtp.acme.example", username="acme", password="pw")
+    assert (account.port, account.security) == (587, SmtpTls.STARTTLS)
+    assert "pw" not in repr(account)
+
+
+async def test_a_tenant_account_has_its_own_connections_address_and_limit() -> None:
+    senders = Senders.from_settings(
+        PLATFORM,
+        {
+            "acme": TenantSenderSettings(
+                sender="Acme <talent@acme.example>",
+                smtp=TenantSmtpSettings(host="smtp.acme.example", rate_per_second=1, burst=2),
+            ),
+            "globex": TenantSenderSettings(sender="Globex <jobs@globex.example>"),
+        },
+        pool_size=3,
+    )
+    account = senders.for_tenant("acme").account
+    assert account is not None
+    assert isinstance(account.transport, SmtpPool)
+    assert account.transport.size == 3
+    assert account.envelope_sender == "talent@acme.example"
+    assert [account.reserve() for _ in range(2)] == [0.0, 0.0]
+    assert account.reserve() > 0
+    assert senders.for_tenant("globex").account is None
+    assert senders.envelope_sender == "talent@recruitcrm.example"
+    await senders.close()
+
+
+async def test_consent_confirmations_use_the_tenants_account() -> None:
+    platform, own = CapturingTransport(), CapturingTransport()
+    senders = Senders(
+        SenderProfile(PLATFORM),
+        {
+            "acme": SenderProfile(
+                "Acme <talent@acme.example>",
+                account=SenderAccount(
+                    own,
+                    "talent@acme.example",
+                    RateLimiter(0, 1),
+                    TenantSmtpSettings(host="smtp.acme.example"),
+                ),
+            )
+        },
+    )
+    request = ConsentConfirmationRequested(
+        candidate_id="c1",
+        email="ada@example.org",
+        first_name="Ada",
+        purpose="marketing",
+        reason="double_opt_in",
+        confirm_url="https://crm.example/confirm",
+    )
+    await send_confirmation(platform, senders, "acme", request, "consent-1")
+    await send_confirmation(platform, senders, "globex", request, "consent-2")
+    assert own.sent == [("talent@acme.example", "ada@example.org")]
+    assert platform.sent == [("talent@recruitcrm.example", "ada@example.org")]

@@ -1,0 +1,89 @@
+"""The directly serialised mail reads the same as the standard library's."""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+
+from crm_campaigns.domain.mail import email_for, raw_email
+from crm_campaigns.domain.models import Message
+
+pytestmark = pytest.mark.unit
+
+
+def message(subject: str, to_email: str = "ada@example.org") -> Message:
+    return Message(
+        id="b1-c1",
+        tenant_id="acme",
+        candidate_id="c1",
+        template_id="t",
+        to_email=to_email,
+        subject=subject,
+        html="<p>Grüße, Ada</p>" + "<p>long line</p>" * 200,
+        text="Grüße, Ada\nsecond line",
+    )
+
+
+@pytest.mark.parametrize("subject", ["Hello Ada", "Grüße aus Köln, José 👋"])
+def test_raw_mail_parses_to_the_same_headers_and_parts(subject: str) -> None:
+    sender = "Talent Team <talent@example.org>"
+    raw = BytesParser(policy=policy.default).parsebytes(
+        raw_email(message(subject), sender, "example.org")
+    )
+    reference = email_for(message(subject), sender, "example.org")
+    for header in ("From", "To", "Subject", "Message-ID", "X-CRM-Message-Id"):
+        assert str(raw[header]) == str(reference[header])
+    assert raw["Message-ID"] == "<b1-c1@example.org>"
+    for subtype in ("plain", "html"):
+        ours, theirs = raw.get_body((subtype,)), reference.get_body((subtype,))
+        assert ours is not None
+        assert theirs is not None
+        assert ours.get_content() == theirs.get_content()
+    assert all(len(line) <= 998 for line in raw_email(message(subject), sender, "x").split(b"\r\n"))
+
+
+def test_a_header_that_could_inject_lines_falls_back_to_the_standard_library() -> None:
+    with pytest.raises(ValueError, match="linefeed"):
+        raw_email(message("Hi\r\nBcc: everyone@example.org"), "t@example.org", "example.org")
+
+
+@pytest.mark.parametrize(
+    ("html", "encoding"),
+    [
+        ("<p>Hi Ada</p>\n<p>We are hiring.</p>", "7bit"),
+        ("<p>Hi Ada</p>\r\n<p>bare CR\rbare LF\n</p>", "7bit"),
+        ("<p>" + "x" * 1200 + "</p>", "base64"),  # one line longer than SMTP carries
+        ("a" * 998 + "\n" + "b" * 998, "7bit"),  # the longest lines SMTP carries
+        ("a" * 998 + "\r\n" + "b" * 999, "base64"),
+        ("a" * 500 + "\r" + "b" * 500 + "\r" + "c" * 999, "base64"),
+        ("<p>short</p>\n" * 200, "7bit"),  # long, in short lines
+        ("<p>Grüße</p>", "base64"),
+    ],
+)
+def test_ascii_bodies_in_short_lines_go_as_they_are(html: str, encoding: str) -> None:
+    plain = Message(
+        id="b1-c1",
+        tenant_id="acme",
+        candidate_id="c1",
+        template_id="t",
+        to_email="ada@example.org",
+        subject="Hello",
+        html=html,
+        text="Hi Ada",
+    )
+    raw = raw_email(plain, "talent@example.org", "example.org")
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    body = parsed.get_body(("html",))
+    assert body is not None
+    assert body["Content-Transfer-Encoding"] == encoding
+    reference = email_for(plain, "t@example.org", "x").get_body(("html",))
+    assert reference is not None
+
+    def lines(text: str) -> list[str]:
+        return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+    assert lines(body.get_content()) == lines(reference.get_content())
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\r" not in raw.replace(b"\r\n", b"")
