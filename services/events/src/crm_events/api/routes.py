@@ -57,6 +57,14 @@ def _cancelled(cancelled: EventCancelled) -> ProblemError:
     )
 
 
+def _no_registration(missing: RegistrationNotFound) -> ProblemError:
+    return ProblemError(
+        404,
+        f"no registration {missing.registration_id} for event {missing.event_id}",
+        problem_type="not-found",
+    )
+
+
 def _public(standing: EventStanding) -> EventPublic:
     return EventPublic.model_validate(
         standing.event.model_dump() | {"registered": standing.registered}
@@ -214,10 +222,8 @@ async def check_in(
         )
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    except RegistrationNotFound:
-        raise ProblemError(
-            404, f"no registration {registration_id} for event {event_id}", problem_type="not-found"
-        ) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
     return RegistrationDetail.model_validate(attended.model_dump())
 
 
@@ -253,6 +259,8 @@ async def walk_in(
         raise _not_found(missing) from None
     except EventCancelled as cancelled:
         raise _cancelled(cancelled) from None
+    except RegistrationNotFound as missing:  # erased between finding it and checking it in
+        raise _no_registration(missing) from None
     if not recorded.created:
         response.status_code = 200
     return RegistrationDetail.model_validate(recorded.registration.model_dump())

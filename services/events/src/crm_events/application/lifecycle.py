@@ -30,7 +30,8 @@ async def _standing(storage: EventsStorage, event: RecruitingEvent) -> EventStan
     return EventStanding(event, registered)
 
 
-async def _existing(storage: EventsStorage, tenant_id: str, event_id: str) -> RecruitingEvent:
+async def existing_event(storage: EventsStorage, tenant_id: str, event_id: str) -> RecruitingEvent:
+    """The tenant's event; `EventNotFound` if it has none."""
     event = await storage.events(tenant_id).get(event_id)
     if event is None:
         raise EventNotFound(event_id)
@@ -53,7 +54,7 @@ async def list_events(storage: EventsStorage, tenant_id: str) -> list[EventStand
 
 async def find_event(storage: EventsStorage, tenant_id: str, event_id: str) -> EventStanding:
     """One event with its registration count; `EventNotFound` if the tenant has none."""
-    return await _standing(storage, await _existing(storage, tenant_id, event_id))
+    return await _standing(storage, await existing_event(storage, tenant_id, event_id))
 
 
 async def edit_event(
@@ -99,14 +100,14 @@ async def cancel_event(
     storage: EventsStorage, tenant_id: str, event_id: str, reason: str | None
 ) -> None:
     """Cancels a published event (final); `EventChangeRefused` if it is not published."""
-    event = await _existing(storage, tenant_id, event_id)
+    event = await existing_event(storage, tenant_id, event_id)
     if not await storage.events(tenant_id).cancel(event_id, reason):
         raise EventChangeRefused(f"the event is {event.status.value} already")
 
 
 async def delete_event(storage: EventsStorage, tenant_id: str, event_id: str) -> None:
     """Deletes an event nobody registered for; `EventChangeRefused` otherwise (cancel it)."""
-    await _existing(storage, tenant_id, event_id)
+    await existing_event(storage, tenant_id, event_id)
     events = storage.events(tenant_id)
     registrations = storage.registrations(tenant_id)
 

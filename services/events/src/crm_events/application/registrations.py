@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm_events.application.attendance import announce_attendance
+from crm_events.application.lifecycle import existing_event
 from crm_events.application.storage import EventsStorage
 from crm_events.domain.models import (
     EventCancelled,
     EventNotFound,
     EventStatus,
-    RecruitingEvent,
     Registration,
     RegistrationNotFound,
     RegistrationStatus,
@@ -44,18 +44,11 @@ class _Closed(Exception):
     """The event stopped taking registrations while one was being stored."""
 
 
-async def _event(storage: EventsStorage, tenant_id: str, event_id: str) -> RecruitingEvent:
-    event = await storage.events(tenant_id).get(event_id)
-    if event is None:
-        raise EventNotFound(event_id)
-    return event
-
-
 async def registrations_for(
     storage: EventsStorage, tenant_id: str, event_id: str
 ) -> list[Registration]:
     """Who registered for an event (first 5000)."""
-    await _event(storage, tenant_id, event_id)
+    await existing_event(storage, tenant_id, event_id)
     return await storage.registrations(tenant_id).registrations(event_id)
 
 
@@ -65,7 +58,7 @@ async def check_in(
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
     created them from their registration."""
-    event = await _event(storage, tenant_id, event_id)
+    event = await existing_event(storage, tenant_id, event_id)
     registrations = storage.registrations(tenant_id)
     registration = await registrations.registration(event_id, registration_id)
     if registration is None:
@@ -94,7 +87,7 @@ async def walk_in(
     published as `event.registered` (so an unknown person becomes a candidate) and, once the
     person is a known candidate, `event.checked_in`. Somebody who had registered is simply
     checked in (`created` is False)."""
-    event = await _event(storage, tenant_id, event_id)
+    event = await existing_event(storage, tenant_id, event_id)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
     outbox = storage.outbox
