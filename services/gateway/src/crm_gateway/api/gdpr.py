@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from crm_gateway.api.proxy import AuthenticatedPrincipal, State
+from crm_gateway.api.deps import AuthenticatedPrincipal, Container
 from crm_gateway.domain.paths import encoded_path
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_shared import ProblemError, utc_now
@@ -29,14 +29,14 @@ async def _service_export(
 
 @router.get("/candidates/{candidate_id}/export", summary="GDPR export of a candidate")
 async def export_candidate(
-    candidate_id: str, request: Request, principal: AuthenticatedPrincipal, state: State
+    candidate_id: str, principal: AuthenticatedPrincipal, state: Container
 ) -> JSONResponse:
     """Everything held on the person across every service (GDPR article 15), one section per
     service. Admins only; an incomplete export is an error, never a partial answer."""
     if not principal.has_any_role(["admin"]):
         raise ProblemError(403, "requires one of the roles: admin", problem_type="forbidden")
     headers = {"authorization": f"Bearer {state.internal_tokens.mint(principal)}"}
-    urls: dict[str, str] = request.app.state.service_urls
+    urls = state.service_urls
     try:
         known = await state.upstream.get(
             urls["candidates"] + encoded_path(["candidates", candidate_id]), headers=headers
