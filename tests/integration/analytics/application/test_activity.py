@@ -24,12 +24,11 @@ from crm_shared import (
     EventEnvelope,
     MessageOpened,
     MongoClient,
-    Outbox,
     Session,
-    create_mongo_client,
     in_transaction,
 )
 from helpers import unique
+from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +43,9 @@ class Setup:
 @pytest.fixture
 async def setup(mongodb_uri: str) -> AsyncIterator[Setup]:
     settings = AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("analytics"))
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    outbox = Outbox(database, "analytics")
-    await outbox.ensure_indexes()
-    storage = AnalyticsStorage(database=database, outbox=outbox)
-    yield Setup(mongo, storage, ActivityRecorder(storage, settings.engagement_model()))
-    await mongo.close()
+    async with service_storage(settings, ensure_indexes) as built:
+        storage = AnalyticsStorage(database=built.database, outbox=built.outbox)
+        yield Setup(built.mongo, storage, ActivityRecorder(storage, settings.engagement_model()))
 
 
 def _opened(setup: Setup, tenant_id: str, message_id: str, **data: Any) -> EventEnvelope[Any]:

@@ -27,8 +27,9 @@ from crm_devstack.greenhouse import (
     new_candidate_application,
     reject_candidate,
 )
-from crm_shared import ATS_APPLICATION_CREATED, Outbox, create_mongo_client
+from crm_shared import ATS_APPLICATION_CREATED
 from helpers import unique
+from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +37,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def storage(mongodb_uri: str) -> AsyncIterator[AtsStorage]:
     settings = AtsSyncSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("ats"))
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    outbox = Outbox(database, "ats-sync")
-    await outbox.ensure_indexes()
-    yield AtsStorage(mongo=mongo, database=database, outbox=outbox)
-    await mongo.close()
+    async with service_storage(settings, ensure_indexes) as built:
+        yield AtsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
 
 
 async def _connected(storage: AtsStorage) -> Connection:

@@ -23,12 +23,11 @@ from crm_events.domain.models import (
 from crm_events.repositories import ensure_indexes
 from crm_shared import (
     EVENT_REGISTERED,
-    Outbox,
     StaleVersionError,
-    create_mongo_client,
     utc_now,
 )
 from helpers import unique
+from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +35,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def storage(mongodb_uri: str) -> AsyncIterator[EventsStorage]:
     settings = EventsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("events"))
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    outbox = Outbox(database, "events")
-    await outbox.ensure_indexes()
-    yield EventsStorage(mongo=mongo, database=database, outbox=outbox)
-    await mongo.close()
+    async with service_storage(settings, ensure_indexes) as built:
+        yield EventsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
 
 
 def _fields(capacity: int) -> dict[str, Any]:
