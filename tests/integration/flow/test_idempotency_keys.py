@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from crm_devstack.infra import free_ports
 from crm_gateway.main import create_app as create_gateway
-from crm_gateway.repository import IDEMPOTENCY_KEYS
+from crm_gateway.repositories.idempotency import IDEMPOTENCY_KEYS
 from helpers import eventually, serving, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 

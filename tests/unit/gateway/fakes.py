@@ -15,9 +15,9 @@ import httpx
 from fastapi import FastAPI
 from pymongo.errors import ServerSelectionTimeoutError
 
+from crm_gateway.application.idempotency import IdempotentRequests
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.domain.idempotency import IdempotencyRecord, KeyScope, RecordState
-from crm_gateway.idempotency import IdempotentRequests
 from crm_gateway.main import create_app
 
 SECRET = "unit-tests-internal-token-secret-0123456789"
@@ -123,7 +123,7 @@ class FakeServices:
 def gateway_with(services: FakeServices, **overrides: Any) -> FastAPI:
     app = create_app(settings(**overrides))
     client = httpx.AsyncClient(transport=httpx.MockTransport(services.handle))
-    app.state.gateway = dataclasses.replace(app.state.gateway, upstream=client)
+    app.state.container = dataclasses.replace(app.state.container, upstream=client)
     return app
 
 
@@ -240,5 +240,5 @@ def with_idempotency_records(app: FastAPI, records: MemoryIdempotencyRecords) ->
     requests = IdempotentRequests(
         records, lifetime=timedelta(hours=24), lease=timedelta(seconds=60)
     )
-    app.state.gateway = dataclasses.replace(app.state.gateway, idempotency=requests)
+    app.state.container = dataclasses.replace(app.state.container, idempotency=requests)
     return app

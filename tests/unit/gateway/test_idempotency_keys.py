@@ -13,10 +13,9 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from crm_gateway.api.idempotency import KeyedTiming
+from crm_gateway.application.idempotency import Claim, IdempotentRequests, KeyedTiming
 from crm_gateway.config import DevIdentity, Tenant
 from crm_gateway.domain.idempotency import KeyScope, RecordState, request_fingerprint
-from crm_gateway.idempotency import Claim, IdempotentRequests
 from unit.gateway.fakes import (
     RECRUITER,
     FakeServices,
@@ -205,8 +204,8 @@ async def test_a_request_that_outlives_its_504_is_not_run_again_but_replayed() -
         return response
 
     app = gateway(services)
-    app.state.gateway = dataclasses.replace(
-        app.state.gateway,
+    app.state.container = dataclasses.replace(
+        app.state.container,
         upstream=httpx.AsyncClient(transport=httpx.MockTransport(slow)),
         keyed_timing=KeyedTiming(answer_within_seconds=0.2, keep_waiting_seconds=5),
     )

@@ -62,7 +62,7 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
 
 def use_upstream(app: FastAPI, handler: Callable[[httpx.Request], httpx.Response]) -> None:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    app.state.gateway = dataclasses.replace(app.state.gateway, upstream=client)
+    app.state.container = dataclasses.replace(app.state.container, upstream=client)
 
 
 def test_an_authenticated_request_is_forwarded_with_an_internal_token(

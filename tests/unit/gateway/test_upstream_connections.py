@@ -71,7 +71,7 @@ async def test_a_request_right_after_a_500_reaches_the_service() -> None:
             assert failed.status_code == 500
             created = await client.post("/api/v1/candidates", json={}, headers=RECRUITER)
             assert created.status_code == 201, created.text
-        await gateway.state.gateway.upstream.aclose()
+        await gateway.state.container.upstream.aclose()
 
 
 def gateway_app(candidates_url: str) -> FastAPI:

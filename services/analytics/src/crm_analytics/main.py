@@ -10,9 +10,12 @@ from functools import partial
 from fastapi import FastAPI
 
 from crm_analytics.api.routes import router
+from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
+from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
-from crm_analytics.repository import ensure_indexes
+from crm_analytics.repositories import ensure_indexes
 from crm_shared import build_platform, create_service_app, install_gdpr
 
 
@@ -21,16 +24,14 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     settings = settings or AnalyticsSettings()
     platform = build_platform(settings)
     database = platform.require_database()
+    storage = AnalyticsStorage(database=database, outbox=platform.require_outbox())
+    model = settings.engagement_model()
+    container = AnalyticsContainer(
+        storage=storage, engagement_model=model, recorder=ActivityRecorder(storage, model)
+    )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.include_kafka_router(
-        build_router(
-            platform.require_consumer(),
-            database,
-            platform.require_outbox(),
-            settings.engagement_model(),
-        )
-    )
+    platform.include_kafka_router(build_router(platform.require_consumer(), container.recorder))
     app = create_service_app(
         platform,
         title="Analytics service",
@@ -42,5 +43,5 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             ),
         ],
     )
-    app.state.engagement_model = settings.engagement_model()
+    app.state.container = container
     return app

@@ -10,9 +10,11 @@ from functools import partial
 from fastapi import FastAPI
 
 from crm_ats_sync.api.routes import public_router, router
+from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.config import AtsSyncSettings
+from crm_ats_sync.container import AtsSyncContainer
 from crm_ats_sync.handlers import build_router
-from crm_ats_sync.repository import ensure_indexes
+from crm_ats_sync.repositories import ensure_indexes
 from crm_shared import build_platform, create_service_app, install_gdpr
 
 
@@ -21,9 +23,15 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
     settings = settings or AtsSyncSettings()
     platform = build_platform(settings)
     database = platform.require_database()
+    container = AtsSyncContainer(
+        storage=AtsStorage(
+            mongo=platform.require_mongo(), database=database, outbox=platform.require_outbox()
+        ),
+        public_base_url=settings.public_base_url.rstrip("/"),
+    )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.include_kafka_router(build_router(platform.require_consumer(), database))
+    platform.include_kafka_router(build_router(platform.require_consumer(), container.storage))
     app = create_service_app(
         platform,
         title="ATS sync service",
@@ -36,5 +44,5 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
             ),
         ],
     )
-    app.state.public_base_url = settings.public_base_url.rstrip("/")
+    app.state.container = container
     return app

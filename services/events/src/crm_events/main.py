@@ -10,9 +10,12 @@ from functools import partial
 from fastapi import FastAPI
 
 from crm_events.api.routes import public_router, router
+from crm_events.application.storage import EventsStorage
 from crm_events.config import EventsSettings
+from crm_events.container import EventsContainer
 from crm_events.handlers import build_router
-from crm_events.repository import backfill_lifecycle, ensure_indexes
+from crm_events.repositories import ensure_indexes
+from crm_events.repositories.events import backfill_lifecycle
 from crm_shared import build_platform, create_service_app, install_gdpr
 
 
@@ -21,13 +24,16 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
     platform = build_platform(settings)
     database = platform.require_database()
+    container = EventsContainer(
+        storage=EventsStorage(
+            mongo=platform.require_mongo(), database=database, outbox=platform.require_outbox()
+        )
+    )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(partial(backfill_lifecycle, database))
-    platform.include_kafka_router(
-        build_router(platform.require_consumer(), database, platform.require_outbox())
-    )
-    return create_service_app(
+    platform.include_kafka_router(build_router(platform.require_consumer(), container.storage))
+    app = create_service_app(
         platform,
         title="Events service",
         description="Career fairs, webinars, meetups, campus and open-house events.",
@@ -39,3 +45,5 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             ),
         ],
     )
+    app.state.container = container
+    return app

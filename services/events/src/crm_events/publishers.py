@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from crm_events.domain.models import RecruitingEvent, Registration
-from crm_events.repository import EventRepository
 from crm_shared import (
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
@@ -58,23 +57,3 @@ async def to_event_checked_in(
         data=payload,
         session=session,
     )
-
-
-async def announce_attendance(
-    outbox: Outbox,
-    events: EventRepository,
-    event: RecruitingEvent,
-    registration: Registration,
-    *,
-    session: Session,
-) -> None:
-    """Stages `event.checked_in` for a checked-in registrant known as a candidate, once.
-
-    An attendee nobody knew yet is announced when the candidates service has created them
-    (`know_candidate` links the registration), so the event carries the candidate and can
-    enrol them in sequences.
-    """
-    if registration.candidate_id is None or registration.attendance_published:
-        return
-    await to_event_checked_in(outbox, event, registration, session=session)
-    await events.mark_attendance_published(registration.id, session=session)

@@ -9,22 +9,22 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
+from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.api import docs, gdpr, proxy, public
-from crm_gateway.api.idempotency import (
-    IDEMPOTENCY_KEY_HEADER,
-    REPLAYED_HEADER,
+from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
+from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
+from crm_gateway.application.idempotency import (
+    IdempotentRequests,
     KeyedTiming,
     UnfinishedRequests,
 )
-from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
-from crm_gateway.captcha import SITEVERIFY_URLS, CaptchaVerifier
-from crm_gateway.catalogue import ServiceCatalogue
 from crm_gateway.config import GatewaySettings
+from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
-from crm_gateway.idempotency import IdempotentRequests
-from crm_gateway.repository import MongoIdempotencyRecords
+from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
 from crm_shared import build_platform, create_service_app
 
 
@@ -94,7 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_middleware(TraceHeaders)
     app.add_exception_handler(Exception, unexpected_error)
-    app.state.gateway = proxy.GatewayState(
+    app.state.container = GatewayContainer(
         upstream=upstream,
         routes=table,
         catalogue=ServiceCatalogue(
@@ -108,6 +108,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         public_limiter=RateLimiter(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        service_urls=service_urls(settings),
+        max_public_request_bytes=settings.max_public_request_bytes,
+        max_webhook_bytes=settings.max_webhook_bytes,
         trusted_proxies=tuple(settings.trusted_proxies),
         signup_address_limiter=RateLimiter(settings.signups_per_minute_per_ip),
         signup_community_limiter=RateLimiter(settings.signups_per_minute_per_community),
@@ -127,9 +130,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             ),
         ),
     )
-    app.state.service_urls = service_urls(settings)
-    app.state.max_public_request_bytes = settings.max_public_request_bytes
-    app.state.max_webhook_bytes = settings.max_webhook_bytes
     return app
 
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from crm_analytics.api.deps import Container
 from crm_analytics.api.schemas import (
     EngagementContribution,
     EngagementExplanation,
     TenantSummary,
 )
-from crm_analytics.domain.engagement import EngagementModel
+from crm_analytics.application.engagement import explain_engagement
+from crm_analytics.application.tallies import tenant_totals
 from crm_analytics.domain.metrics import TenantMetric
-from crm_analytics.repository import CountersRepo, EngagementRepo
-from crm_shared import utc_now
+from crm_shared import CurrentPrincipal
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 
 @router.get("/summary", response_model=TenantSummary)
-async def tenant_summary(counters: CountersRepo) -> TenantSummary:
+async def tenant_summary(principal: CurrentPrincipal, container: Container) -> TenantSummary:
     """The caller's tenant's totals, as of the events analytics has consumed."""
-    totals = await counters.totals()
+    totals = await tenant_totals(container.storage, principal.tenant_id)
     return TenantSummary(
         candidates=totals[TenantMetric.CANDIDATES_CREATED],
         messages_sent=totals[TenantMetric.MESSAGES_SENT],
@@ -33,32 +34,32 @@ async def tenant_summary(counters: CountersRepo) -> TenantSummary:
 
 @router.get("/candidates/{candidate_id}/engagement", response_model=EngagementExplanation)
 async def candidate_engagement(
-    candidate_id: str, engagement: EngagementRepo, request: Request
+    candidate_id: str, principal: CurrentPrincipal, container: Container
 ) -> EngagementExplanation:
     """A candidate's engagement score now, explained: each counted activity with its weight and
     what it still contributes after its decay. A candidate with no activity scores 0."""
-    model: EngagementModel = request.app.state.engagement_model
-    now = utc_now()
-    contributions = await engagement.of(candidate_id)
-    published = await engagement.published(candidate_id)
+    explained = await explain_engagement(
+        container.storage, container.engagement_model, principal.tenant_id, candidate_id
+    )
+    model = explained.model
     return EngagementExplanation(
-        candidate_id=candidate_id,
-        score=round(model.score(contributions, now), 4),
-        as_of=now,
+        candidate_id=explained.candidate_id,
+        score=explained.score,
+        as_of=explained.as_of,
         half_life_days=model.half_life_days,
         weights={kind.value: weight for kind, weight in model.weights.items()},
-        last_activity_at=max((c.occurred_at for c in contributions), default=None),
-        published_score=published["score"] if published else None,
-        published_at=published["scored_at"] if published else None,
+        last_activity_at=explained.last_activity_at,
+        published_score=explained.published_score,
+        published_at=explained.published_at,
         contributions=[
             EngagementContribution(
-                kind=c.kind.value,
-                reference=c.reference,
-                occurred_at=c.occurred_at,
-                weight=model.weights[c.kind],
-                contribution=round(model.decayed(c, now), 4),
-                event_id=c.event_id,
+                kind=counted.contribution.kind.value,
+                reference=counted.contribution.reference,
+                occurred_at=counted.contribution.occurred_at,
+                weight=counted.weight,
+                contribution=counted.decayed,
+                event_id=counted.contribution.event_id,
             )
-            for c in reversed(contributions)
+            for counted in explained.activities
         ],
     )

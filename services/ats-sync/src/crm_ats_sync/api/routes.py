@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
-
 from fastapi import APIRouter, Request, Response
 
+from crm_ats_sync.api.deps import Container, Storage
 from crm_ats_sync.api.schemas import (
     ApplicationPublic,
     ConnectionCreate,
@@ -15,32 +13,23 @@ from crm_ats_sync.api.schemas import (
     SecretRotation,
     WebhookReceipt,
 )
+from crm_ats_sync.application import applications, connections
+from crm_ats_sync.application.connections import ConnectionChanged, ConnectionNotFound
+from crm_ats_sync.application.webhooks import (
+    MalformedWebhook,
+    MissingDeliveryId,
+    UnknownConnection,
+    receive_greenhouse_webhook,
+)
 from crm_ats_sync.domain.greenhouse import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
-    ApplicationChange,
-    NewApplication,
     WebhookRejectedError,
-    body_digest,
-    parse_webhook,
-    verify_signature,
 )
-from crm_ats_sync.domain.models import Application, Connection, Provider
-from crm_ats_sync.publishers import to_ats_application_changed, to_ats_application_created
-from crm_ats_sync.repository import (
-    AtsRepo,
-    AtsRepository,
-    DuplicateDeliveryError,
-    find_connection_anywhere,
-)
+from crm_ats_sync.domain.models import Connection
 from crm_shared import (
-    CandidateDirectory,
     CurrentPrincipal,
-    Platform,
     ProblemError,
-    Session,
-    in_transaction,
-    normalise_email,
     problem_responses,
     require_roles,
     utc_now,
@@ -52,8 +41,7 @@ public_router = APIRouter(prefix="/public/ats", tags=["public"])
 MAX_WEBHOOK_BYTES = 512 * 1024
 
 
-def _public(connection: Connection, request: Request) -> ConnectionPublic:
-    base_url: str = request.app.state.public_base_url
+def _public(connection: Connection, base_url: str) -> ConnectionPublic:
     return ConnectionPublic(
         id=connection.id,
         provider=connection.provider,
@@ -69,11 +57,14 @@ def _public(connection: Connection, request: Request) -> ConnectionPublic:
     )
 
 
-async def _connection(ats: AtsRepository, connection_id: str) -> Connection:
-    connection = await ats.connection(connection_id)
-    if connection is None:
-        raise ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
-    return connection
+def _created(connection: Connection, base_url: str) -> ConnectionCreated:
+    return ConnectionCreated(
+        **_public(connection, base_url).model_dump(), webhook_secret=connection.webhook_secret
+    )
+
+
+def _not_found(connection_id: str) -> ProblemError:
+    return ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
 
 
 @router.post(
@@ -83,32 +74,36 @@ async def _connection(ats: AtsRepository, connection_id: str) -> Connection:
     dependencies=[require_roles("admin")],
 )
 async def create_connection(
-    body: ConnectionCreate, principal: CurrentPrincipal, ats: AtsRepo, request: Request
+    body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Connects an ATS account (admins only); returns the webhook URL and secret to configure."""
-    connection = Connection(
-        tenant_id=principal.tenant_id,
-        provider=body.provider,
-        name=body.name,
-        webhook_secret=secrets.token_urlsafe(32),
-        created_by=principal.user_id,
+    connection = await connections.create_connection(
+        container.storage, principal.tenant_id, principal.user_id, body.provider, body.name
     )
-    await ats.add_connection(connection)
-    return ConnectionCreated(
-        **_public(connection, request).model_dump(), webhook_secret=connection.webhook_secret
-    )
+    return _created(connection, container.public_base_url)
 
 
 @router.get("/connections", response_model=list[ConnectionPublic])
-async def list_connections(ats: AtsRepo, request: Request) -> list[ConnectionPublic]:
+async def list_connections(
+    principal: CurrentPrincipal, container: Container
+) -> list[ConnectionPublic]:
     """The caller's tenant's ATS connections (secrets are never shown again)."""
-    return [_public(connection, request) for connection in await ats.connections()]
+    found = await connections.list_connections(container.storage, principal.tenant_id)
+    return [_public(connection, container.public_base_url) for connection in found]
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionPublic)
-async def get_connection(connection_id: str, ats: AtsRepo, request: Request) -> ConnectionPublic:
+async def get_connection(
+    connection_id: str, principal: CurrentPrincipal, container: Container
+) -> ConnectionPublic:
     """One ATS connection (its secret is never shown again)."""
-    return _public(await _connection(ats, connection_id), request)
+    try:
+        connection = await connections.find_connection(
+            container.storage, principal.tenant_id, connection_id
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    return _public(connection, container.public_base_url)
 
 
 @router.post(
@@ -118,50 +113,50 @@ async def get_connection(connection_id: str, ats: AtsRepo, request: Request) -> 
     responses=problem_responses(409),
 )
 async def rotate_connection_secret(
-    connection_id: str, body: SecretRotation, ats: AtsRepo, request: Request
+    connection_id: str, body: SecretRotation, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Issues a new webhook secret (admins only), shown this once. The previous one is still
     accepted for `grace_hours`, so paste the new one into the ATS within that time; a second
     rotation ends the first one's grace at once."""
-    connection = await _connection(ats, connection_id)
-    new_secret = secrets.token_urlsafe(32)
-    previous_until = utc_now() + timedelta(hours=body.grace_hours)
-    if not await ats.rotate_secret(connection, new_secret, previous_until):
+    try:
+        rotated = await connections.rotate_connection_secret(
+            container.storage, principal.tenant_id, connection_id, body.grace_hours
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    except ConnectionChanged:
         raise ProblemError(
             409,
             f"ATS connection {connection_id} changed meanwhile; try again",
             problem_type="conflict",
-        )
-    rotated = await _connection(ats, connection_id)
-    return ConnectionCreated(
-        **_public(rotated, request).model_dump(), webhook_secret=rotated.webhook_secret
-    )
+        ) from None
+    return _created(rotated, container.public_base_url)
 
 
 @router.delete(
     "/connections/{connection_id}", status_code=204, dependencies=[require_roles("admin")]
 )
-async def delete_connection(connection_id: str, ats: AtsRepo) -> Response:
+async def delete_connection(
+    connection_id: str, principal: CurrentPrincipal, storage: Storage
+) -> Response:
     """Deletes a connection (admins only): its webhooks are refused from now on (404); the
     applications it reported stay, and so do their effects on candidates and sequences."""
-    if not await ats.delete_connection(connection_id):
-        raise ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
+    try:
+        await connections.delete_connection(storage, principal.tenant_id, connection_id)
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
     return Response(status_code=204)
 
 
 @router.get("/applications", response_model=list[ApplicationPublic])
 async def list_applications(
-    ats: AtsRepo, candidate_id: str | None = None
+    principal: CurrentPrincipal, storage: Storage, candidate_id: str | None = None
 ) -> list[ApplicationPublic]:
     """Applications the ATS reported, optionally of one candidate (first 1000)."""
     return [
         ApplicationPublic.model_validate(a.model_dump())
-        for a in await ats.applications(candidate_id=candidate_id)
+        for a in await applications.list_applications(storage, principal.tenant_id, candidate_id)
     ]
-
-
-def _rejected(detail: str) -> ProblemError:
-    return ProblemError(401, detail, problem_type="webhook-rejected")
 
 
 @public_router.post(
@@ -222,99 +217,36 @@ def _rejected(detail: str) -> ProblemError:
     },
 )
 async def greenhouse_webhook(
-    connection_id: str, request: Request, response: Response
+    connection_id: str, storage: Storage, request: Request, response: Response
 ) -> WebhookReceipt:
     """Receives a Greenhouse webhook: the signature checked (under the connection's secret, or
     the previous one during a rotation's grace period), each delivery id and each signed body
     processed once, and a change older than the application's recorded state ignored."""
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         raise ProblemError(413, "the webhook body is too large", problem_type="payload-too-large")
-    connection = await find_connection_anywhere(database, connection_id)
-    if connection is None or connection.provider is not Provider.GREENHOUSE:
+    delivery_id = request.headers.get(DELIVERY_ID_HEADER, "").strip()
+    try:
+        receipt = await receive_greenhouse_webhook(
+            storage,
+            connection_id,
+            body,
+            signature=request.headers.get(SIGNATURE_HEADER),
+            delivery_id=delivery_id,
+        )
+    except UnknownConnection:
         raise ProblemError(
             404, f"no Greenhouse connection {connection_id}", problem_type="not-found"
-        )
-    try:
-        verify_signature(
-            connection.accepted_secrets(utc_now()), body, request.headers.get(SIGNATURE_HEADER)
-        )
+        ) from None
     except WebhookRejectedError as rejected:
-        raise _rejected(str(rejected)) from None
-    try:
-        action, reported = parse_webhook(body)
-    except WebhookRejectedError as malformed:
+        raise ProblemError(401, str(rejected), problem_type="webhook-rejected") from None
+    except MalformedWebhook as malformed:
         # Genuinely from the ATS but not understood: say so, so the ATS's log shows why.
         raise ProblemError(422, str(malformed), problem_type="malformed-webhook") from None
-    delivery_id = request.headers.get(DELIVERY_ID_HEADER, "").strip()
-    if not delivery_id:
+    except MissingDeliveryId:
         raise ProblemError(
             400, f"the {DELIVERY_ID_HEADER} header is missing", problem_type="missing-delivery-id"
-        )
-    ats = AtsRepository(database, connection.tenant_id)
-    directory = CandidateDirectory(database, connection.tenant_id)
-    outbox = platform.require_outbox()
-    received_at = utc_now()
-
-    async def matched_candidate(emails: list[str], session: Session) -> str | None:
-        for email in emails:
-            candidate_id = await directory.candidate_for(email, session=session)
-            if candidate_id:
-                return candidate_id
-        return None
-
-    async def receive(session: Session) -> bool:
-        """Processes the delivery; False for a change older than what is recorded."""
-        await ats.record_delivery(
-            connection.id, delivery_id, body_digest(body), action, session=session
-        )
-        if isinstance(reported, ApplicationChange):
-            changed = await ats.apply_change(
-                connection,
-                reported,
-                await matched_candidate(reported.emails, session),
-                normalise_email(reported.emails[0]) if reported.emails else None,
-                session=session,
-            )
-            if changed is None:
-                return False
-            application, from_stage = changed
-            await to_ats_application_changed(
-                outbox,
-                application,
-                reported,
-                from_stage=from_stage,
-                received_at=received_at,
-                session=session,
-            )
-            return True
-        if not isinstance(reported, NewApplication):
-            return True
-        application = Application(
-            tenant_id=connection.tenant_id,
-            connection_id=connection.id,
-            provider=connection.provider,
-            ats_application_id=reported.ats_application_id,
-            ats_candidate_id=reported.ats_candidate_id,
-            candidate_id=await matched_candidate(reported.emails, session),
-            email=normalise_email(reported.emails[0]) if reported.emails else None,
-            job_name=reported.job_name,
-            applied_at=reported.applied_at,
-            stage=reported.stage,
-        )
-        if await ats.add_application(application, session=session):
-            await to_ats_application_created(outbox, application, session=session)
-        return True
-
-    try:
-        applied = await in_transaction(platform.require_mongo(), receive)
-    except DuplicateDeliveryError as seen:
+        ) from None
+    if receipt != "accepted":
         response.status_code = 200
-        return WebhookReceipt(status=seen.kind, delivery_id=delivery_id)
-    if not applied:
-        response.status_code = 200
-        return WebhookReceipt(status="stale", delivery_id=delivery_id)
-    outbox.notify_committed()
-    return WebhookReceipt(status="accepted", delivery_id=delivery_id)
+    return WebhookReceipt(status=receipt, delivery_id=delivery_id)

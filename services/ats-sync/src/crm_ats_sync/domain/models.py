@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_ats_sync.domain.greenhouse import ChangeKind
 from crm_shared import new_id, utc_now
 
 
@@ -50,6 +51,14 @@ class ApplicationStatus(StrEnum):
     ACTIVE = "active"
     REJECTED = "rejected"
     HIRED = "hired"
+
+
+def status_after(kind: ChangeKind) -> ApplicationStatus:
+    """An application's status after the ATS reported a change of `kind`."""
+    return {
+        ChangeKind.REJECTED: ApplicationStatus.REJECTED,
+        ChangeKind.HIRED: ApplicationStatus.HIRED,
+    }.get(kind, ApplicationStatus.ACTIVE)
 
 
 class Application(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from crm_events.api.deps import Storage
 from crm_events.api.schemas import (
     EventCancellation,
     EventCreate,
@@ -14,37 +15,25 @@ from crm_events.api.schemas import (
     RegistrationPublic,
     WalkInCreate,
 )
+from crm_events.application import lifecycle, registrations
+from crm_events.application.lifecycle import EventStanding
+from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
+    EventCancelled,
     EventChangeRefused,
-    EventStatus,
-    RecruitingEvent,
-    Registration,
-    RegistrationStatus,
-)
-from crm_events.lifecycle import delete_event, edit_event
-from crm_events.publishers import announce_attendance, to_event_registered
-from crm_events.repository import (
-    DuplicateRegistrationError,
-    EventRepository,
-    EventsRepo,
-    find_event_anywhere,
+    EventNotFound,
+    RegistrationNotFound,
 )
 from crm_shared import (
-    CandidateDirectory,
     CurrentPrincipal,
     IfMatch,
-    Platform,
     ProblemError,
-    Session,
     StaleVersionError,
     etag_for,
-    in_transaction,
-    normalise_email,
     problem_responses,
     require_roles,
     required_version,
     stale_version,
-    utc_now,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -54,56 +43,73 @@ public_router = APIRouter(prefix="/public/events", tags=["public"])
 EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
 
 
-def _not_found(event_id: str) -> ProblemError:
-    return ProblemError(404, f"no event {event_id}", problem_type="not-found")
+def _not_found(missing: EventNotFound) -> ProblemError:
+    return ProblemError(404, f"no event {missing.event_id}", problem_type="not-found")
 
 
-async def _public(event: RecruitingEvent, events: EventRepository) -> EventPublic:
-    return EventPublic.model_validate(
-        event.model_dump() | {"registered": await events.registered_count(event.id)}
+def _refused(error: EventChangeRefused) -> ProblemError:
+    return ProblemError(409, str(error), problem_type="conflict")
+
+
+def _cancelled(cancelled: EventCancelled) -> ProblemError:
+    return ProblemError(
+        409, f"the event {cancelled.event.name!r} was cancelled", problem_type="event-cancelled"
     )
+
+
+def _no_registration(missing: RegistrationNotFound) -> ProblemError:
+    return ProblemError(
+        404,
+        f"no registration {missing.registration_id} for event {missing.event_id}",
+        problem_type="not-found",
+    )
+
+
+def _public(standing: EventStanding) -> EventPublic:
+    return EventPublic.model_validate(
+        standing.event.model_dump() | {"registered": standing.registered}
+    )
+
+
+async def _found(storage: Storage, tenant_id: str, event_id: str) -> EventStanding:
+    try:
+        return await lifecycle.find_event(storage, tenant_id, event_id)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
 
 
 @router.post("", status_code=201, response_model=EventPublic)
 async def create_event(
     body: EventCreate,
     principal: CurrentPrincipal,
-    events: EventsRepo,
+    storage: Storage,
     request: Request,
     response: Response,
 ) -> EventPublic:
     """Creates a recruiting event that people can register for."""
-    event = RecruitingEvent(
-        tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump()
+    standing = await lifecycle.create_event(
+        storage, principal.tenant_id, principal.user_id, body.model_dump()
     )
-    await events.add(event)
-    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{event.id}"
-    return await _public(event, events)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{standing.event.id}"
+    return _public(standing)
 
 
 @router.get("", response_model=list[EventPublic])
-async def list_events(events: EventsRepo) -> list[EventPublic]:
+async def list_events(principal: CurrentPrincipal, storage: Storage) -> list[EventPublic]:
     """The caller's tenant's events, soonest first."""
-    return [await _public(event, events) for event in await events.all()]
+    return [
+        _public(standing) for standing in await lifecycle.list_events(storage, principal.tenant_id)
+    ]
 
 
 @router.get("/{event_id}", response_model=EventPublic)
-async def get_event(event_id: str, events: EventsRepo, response: Response) -> EventPublic:
+async def get_event(
+    event_id: str, principal: CurrentPrincipal, storage: Storage, response: Response
+) -> EventPublic:
     """One event with its registration count, and its version as `ETag`."""
-    event = await _event(events, event_id)
-    response.headers["ETag"] = etag_for(event.version)
-    return await _public(event, events)
-
-
-async def _event(events: EventRepository, event_id: str) -> RecruitingEvent:
-    event = await events.get(event_id)
-    if event is None:
-        raise _not_found(event_id)
-    return event
-
-
-def _refused(error: EventChangeRefused) -> ProblemError:
-    return ProblemError(409, str(error), problem_type="conflict")
+    standing = await _found(storage, principal.tenant_id, event_id)
+    response.headers["ETag"] = etag_for(standing.event.version)
+    return _public(standing)
 
 
 @router.patch(
@@ -115,8 +121,8 @@ def _refused(error: EventChangeRefused) -> ProblemError:
 async def update_event(
     event_id: str,
     body: EventUpdate,
-    events: EventsRepo,
-    request: Request,
+    principal: CurrentPrincipal,
+    storage: Storage,
     response: Response,
     if_match: IfMatch = None,
 ) -> EventPublic:
@@ -125,7 +131,7 @@ async def update_event(
     served; a capacity below the people registered is a 409, and so is any edit of a cancelled
     event."""
     version = required_version(if_match)
-    event = await _event(events, event_id)
+    await _found(storage, principal.tenant_id, event_id)
     changes = body.model_dump(exclude_unset=True)
     if any(
         changes.get(field) is None
@@ -137,16 +143,15 @@ async def update_event(
             "name, kind, starts_at and capacity cannot be null",
             problem_type="validation-error",
         )
-    platform: Platform = request.app.state.platform
     try:
-        await edit_event(
-            platform.require_mongo(), platform.require_outbox(), events, event, version, changes
-        )
+        await lifecycle.edit_event(storage, principal.tenant_id, event_id, version, changes)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
     except StaleVersionError as stale:
         raise stale_version("event", event_id, stale.current, version) from None
     except EventChangeRefused as refused:
         raise _refused(refused) from None
-    return await get_event(event_id, events, response)
+    return await get_event(event_id, principal, storage, response)
 
 
 @router.post(
@@ -156,40 +161,48 @@ async def update_event(
     responses=problem_responses(409),
 )
 async def cancel_event(
-    event_id: str, body: EventCancellation, events: EventsRepo, response: Response
+    event_id: str,
+    body: EventCancellation,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    response: Response,
 ) -> EventPublic:
     """Cancels an event (final): registration closes (409), and registrations and attendance
     are kept. 409 if it was cancelled already. Registrants are not told automatically yet."""
-    event = await _event(events, event_id)
-    if not await events.cancel(event_id, body.reason):
-        raise _refused(EventChangeRefused(f"the event is {event.status.value} already"))
-    return await get_event(event_id, events, response)
+    try:
+        await lifecycle.cancel_event(storage, principal.tenant_id, event_id, body.reason)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except EventChangeRefused as refused:
+        raise _refused(refused) from None
+    return await get_event(event_id, principal, storage, response)
 
 
 @router.delete(
     "/{event_id}", status_code=204, dependencies=[EVENT_STAFF], responses=problem_responses(409)
 )
-async def remove_event(event_id: str, events: EventsRepo, request: Request) -> Response:
+async def remove_event(event_id: str, principal: CurrentPrincipal, storage: Storage) -> Response:
     """Deletes an event nobody registered for (a mistake, a duplicate); one with registrations
     is a 409: cancel it instead, which keeps who registered and attended."""
-    await _event(events, event_id)
-    platform: Platform = request.app.state.platform
     try:
-        await delete_event(platform.require_mongo(), events, event_id)
+        await lifecycle.delete_event(storage, principal.tenant_id, event_id)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
     except EventChangeRefused as refused:
         raise _refused(refused) from None
     return Response(status_code=204)
 
 
 @router.get("/{event_id}/registrations", response_model=list[RegistrationDetail])
-async def event_registrations(event_id: str, events: EventsRepo) -> list[RegistrationDetail]:
+async def event_registrations(
+    event_id: str, principal: CurrentPrincipal, storage: Storage
+) -> list[RegistrationDetail]:
     """Who registered for an event (first 5000)."""
-    if await events.get(event_id) is None:
-        raise _not_found(event_id)
-    return [
-        RegistrationDetail.model_validate(r.model_dump())
-        for r in await events.registrations(event_id)
-    ]
+    try:
+        found = await registrations.registrations_for(storage, principal.tenant_id, event_id)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    return [RegistrationDetail.model_validate(r.model_dump()) for r in found]
 
 
 @router.post(
@@ -198,34 +211,19 @@ async def event_registrations(event_id: str, events: EventsRepo) -> list[Registr
     dependencies=[EVENT_STAFF],
 )
 async def check_in(
-    event_id: str, registration_id: str, events: EventsRepo, request: Request
+    event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
 ) -> RegistrationDetail:
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
     created them from their registration."""
-    event = await events.get(event_id)
-    if event is None:
-        raise _not_found(event_id)
-    registration = await events.registration(event_id, registration_id)
-    if registration is None:
-        raise ProblemError(
-            404, f"no registration {registration_id} for event {event_id}", problem_type="not-found"
+    try:
+        attended = await registrations.check_in(
+            storage, principal.tenant_id, event_id, registration_id
         )
-    platform: Platform = request.app.state.platform
-    outbox = platform.require_outbox()
-    attended = registration
-
-    async def record(session: Session) -> None:
-        nonlocal attended
-        checked_in = await events.check_in(registration, utc_now(), session=session)
-        if checked_in is not None:
-            attended = checked_in
-            await announce_attendance(outbox, events, event, checked_in, session=session)
-
-    if registration.checked_in_at is None:
-        await in_transaction(platform.require_mongo(), record)
-        outbox.notify_committed()
-        attended = await events.registration(event_id, registration_id) or attended
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
     return RegistrationDetail.model_validate(attended.model_dump())
 
 
@@ -243,69 +241,33 @@ async def check_in(
     },
 )
 async def walk_in(
-    event_id: str, body: WalkInCreate, events: EventsRepo, request: Request, response: Response
+    event_id: str,
+    body: WalkInCreate,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    response: Response,
 ) -> RegistrationDetail:
     """Captures somebody at the door: a registration that is checked in at once. It is
     published as `event.registered` (so an unknown person becomes a candidate) and, once the
     person is a known candidate, `event.checked_in`. Somebody who had registered is simply
     checked in (200)."""
-    event = await events.get(event_id)
-    if event is None:
-        raise _not_found(event_id)
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
-    outbox = platform.require_outbox()
-    directory = CandidateDirectory(database, event.tenant_id)
-    email = normalise_email(str(body.email))
-    existing = await events.registration_of(event.id, email)
-    if existing is not None:
-        response.status_code = 200
-        return await check_in(event_id, existing.id, events, request)
-    now = utc_now()
-    registration = Registration(
-        tenant_id=event.tenant_id,
-        event_id=event.id,
-        email=email,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        status=RegistrationStatus.REGISTERED,  # they are there: capacity no longer matters
-        registered_at=now,
-        checked_in_at=now,
-        walk_in=True,
-    )
-
-    async def store(session: Session) -> None:
-        nonlocal registration
-        registration = registration.model_copy(
-            update={"candidate_id": await directory.candidate_for(email, session=session)}
-        )
-        await events.register(registration, session=session)
-        await to_event_registered(outbox, event, registration, session=session)
-        await announce_attendance(outbox, events, event, registration, session=session)
-
     try:
-        await in_transaction(platform.require_mongo(), store)
-    except _Closed:
-        raise _cancelled(event) from None
-    except DuplicateRegistrationError:
-        # Registered (or captured by a colleague) at this very moment: check that one in.
-        raced = await events.registration_of(event.id, email)
-        if raced is None:  # pragma: no cover - the unique index just said it exists
-            raise
+        recorded = await registrations.walk_in(
+            storage, principal.tenant_id, event_id, _registrant(body)
+        )
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except EventCancelled as cancelled:
+        raise _cancelled(cancelled) from None
+    except RegistrationNotFound as missing:  # erased between finding it and checking it in
+        raise _no_registration(missing) from None
+    if not recorded.created:
         response.status_code = 200
-        return await check_in(event_id, raced.id, events, request)
-    outbox.notify_committed()
-    return RegistrationDetail.model_validate(registration.model_dump())
+    return RegistrationDetail.model_validate(recorded.registration.model_dump())
 
 
-class _Closed(Exception):
-    """The event stopped taking registrations while one was being stored."""
-
-
-def _cancelled(event: RecruitingEvent) -> ProblemError:
-    return ProblemError(
-        409, f"the event {event.name!r} was cancelled", problem_type="event-cancelled"
-    )
+def _registrant(body: RegistrationCreate) -> Registrant:
+    return Registrant(email=str(body.email), first_name=body.first_name, last_name=body.last_name)
 
 
 @public_router.post(
@@ -321,52 +283,15 @@ def _cancelled(event: RecruitingEvent) -> ProblemError:
     },
 )
 async def register(
-    event_id: str, body: RegistrationCreate, request: Request, response: Response
+    event_id: str, body: RegistrationCreate, storage: Storage, response: Response
 ) -> RegistrationPublic:
     """Registers somebody for an event; registering again returns the first registration."""
-    platform: Platform = request.app.state.platform
-    database = platform.require_database()
-    event = await find_event_anywhere(database, event_id)
-    if event is None:
-        raise _not_found(event_id)
-    if event.status is EventStatus.CANCELLED:
-        raise _cancelled(event)
-    events = EventRepository(database, event.tenant_id)
-    directory = CandidateDirectory(database, event.tenant_id)
-    email = normalise_email(str(body.email))
-    outbox = platform.require_outbox()
-    registration: Registration | None = None
-
-    async def store(session: Session) -> None:
-        nonlocal registration
-        if not await events.hold_open(event.id, session=session):
-            raise _Closed
-        current = await events.get(event.id, session=session)
-        capacity = current.capacity if current else event.capacity
-        full = await events.registered_count(event.id, session=session) >= capacity
-        registration = Registration(
-            tenant_id=event.tenant_id,
-            event_id=event.id,
-            email=email,
-            first_name=body.first_name,
-            last_name=body.last_name,
-            candidate_id=await directory.candidate_for(email, session=session),
-            status=RegistrationStatus.WAITLISTED if full else RegistrationStatus.REGISTERED,
-        )
-        await events.register(registration, session=session)
-        if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(outbox, event, registration, session=session)
-
     try:
-        await in_transaction(platform.require_mongo(), store)
-    except _Closed:
-        raise _cancelled(event) from None
-    except DuplicateRegistrationError:
-        existing = await events.registration_of(event.id, email)
-        if existing is None:  # pragma: no cover - the unique index just said it exists
-            raise
+        recorded = await registrations.register(storage, event_id, _registrant(body))
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except EventCancelled as cancelled:
+        raise _cancelled(cancelled) from None
+    if not recorded.created:
         response.status_code = 200
-        return RegistrationPublic.model_validate(existing.model_dump())
-    outbox.notify_committed()
-    assert registration is not None
-    return RegistrationPublic.model_validate(registration.model_dump())
+    return RegistrationPublic.model_validate(recorded.registration.model_dump())

@@ -53,6 +53,31 @@ class EventChangeRefused(ValueError):
     """An edit or cancellation the event's state does not allow."""
 
 
+class EventNotFound(LookupError):
+    """No event with this id in the tenant (or, for public registration, anywhere)."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+class RegistrationNotFound(LookupError):
+    """No registration with this id for the event."""
+
+    def __init__(self, event_id: str, registration_id: str) -> None:
+        super().__init__(registration_id)
+        self.event_id = event_id
+        self.registration_id = registration_id
+
+
+class EventCancelled(Exception):
+    """The event was cancelled: it takes no registrations."""
+
+    def __init__(self, event: RecruitingEvent) -> None:
+        super().__init__(event.id)
+        self.event = event
+
+
 def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> int:
     """How many waitlisted people a capacity of `capacity` lets in, given `registered` now.
 
@@ -70,6 +95,13 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
 class RegistrationStatus(StrEnum):
     REGISTERED = "registered"
     WAITLISTED = "waitlisted"
+
+
+def registration_status(capacity: int, registered: int) -> RegistrationStatus:
+    """A new registrant's status: waitlisted once the registered people fill the capacity."""
+    return (
+        RegistrationStatus.WAITLISTED if registered >= capacity else RegistrationStatus.REGISTERED
+    )
 
 
 class Registration(BaseModel):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from crm_gateway.api.proxy import State
+from crm_gateway.api.deps import Container
 from crm_gateway.api.public import PUBLIC_PATHS
 from crm_gateway.domain.openapi import merge_documents
 from crm_shared.pages import swagger_ui_page
@@ -18,13 +17,13 @@ CACHE_SECONDS = 30.0
 
 
 @router.get("/openapi.json")
-async def openapi(request: Request, state: State) -> JSONResponse:
+async def openapi(request: Request, state: Container) -> JSONResponse:
     """The public API of every service in one document (services that are down are left out):
     the operations the gateway forwards, and no others."""
-    cached = getattr(request.app.state, "openapi_cache", None)
-    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return JSONResponse(cached[1])
-    urls: dict[str, str] = request.app.state.service_urls
+    cached = state.openapi_cache.fresh(CACHE_SECONDS)
+    if cached is not None:
+        return JSONResponse(cached)
+    urls = state.service_urls
     fetched = await asyncio.gather(
         *(
             state.catalogue.document(state.upstream, service, max_age=CACHE_SECONDS)
@@ -34,7 +33,7 @@ async def openapi(request: Request, state: State) -> JSONResponse:
     services = {name: doc for name, doc in zip(urls, fetched, strict=True) if doc is not None}
     document = merge_documents(request.app.openapi(), services, state.routes, PUBLIC_PATHS)
     if len(services) == len(urls):
-        request.app.state.openapi_cache = (time.monotonic(), document)
+        state.openapi_cache.store(document)
     return JSONResponse(document)
 
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from fastapi import Request, Response
 from pymongo.errors import PyMongoError
 
+from crm_gateway.application.idempotency import (
+    Claim,
+    IdempotentRequests,
+    KeyedTiming,
+    UnfinishedRequests,
+)
 from crm_gateway.domain.idempotency import (
     InvalidIdempotencyKey,
     KeyInFlightError,
@@ -19,7 +24,6 @@ from crm_gateway.domain.idempotency import (
     StoredResponse,
     parse_key,
 )
-from crm_gateway.idempotency import Claim, IdempotentRequests
 from crm_shared import ProblemError
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -43,39 +47,6 @@ def requested_key(request: Request) -> str | None:
 
 def _invalid(detail: str) -> ProblemError:
     return ProblemError(400, detail, problem_type="invalid-idempotency-key")
-
-
-@dataclass(frozen=True)
-class KeyedTiming:
-    """How long a caller waits for a keyed request, and how long the gateway goes on waiting
-    for the service after answering the caller 504 (less than the key's lease, so no other
-    attempt can take the key over while the first still runs)."""
-
-    answer_within_seconds: float
-    keep_waiting_seconds: float
-
-
-class UnfinishedRequests:
-    """Keyed requests still running after their caller got a 504: their outcome is recorded
-    when they finish, so a repeat with the same key gets it instead of running again."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Response]] = set()
-
-    def keep(self, task: asyncio.Task[Response]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[Response]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.info("a keyed request that outlived its 504 failed: %s", task.exception())
-
-    async def cancel_all(self) -> None:
-        """On shutdown: their keys stay held until the lease ends, then a repeat runs again."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def forward_once(

@@ -4,46 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from crm_gateway.api.idempotency import (
-    KeyedTiming,
-    UnfinishedRequests,
-    forward_once,
-    requested_key,
-)
+from crm_gateway.adapters.catalogue import ServiceUnavailable
+from crm_gateway.api.deps import AuthenticatedPrincipal, Container, client_address
+from crm_gateway.api.idempotency import forward_once, requested_key
 from crm_gateway.api.middleware import raw_path
-from crm_gateway.captcha import CaptchaVerifier
-from crm_gateway.catalogue import ServiceCatalogue, ServiceUnavailable
-from crm_gateway.config import Tenant, TenantStatus
-from crm_gateway.domain.authentication import DevTokenAuthenticator
-from crm_gateway.domain.client_address import Network
-from crm_gateway.domain.client_address import client_address as resolve_client_address
+from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.idempotency import KeyScope, request_fingerprint
 from crm_gateway.domain.paths import encoded_path, path_segments
-from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
 from crm_gateway.domain.routing import (
     HTTP_METHODS,
     PUBLIC_API_PREFIX,
     MethodNotAllowed,
-    Route,
     public_location,
     route_for,
 )
-from crm_gateway.idempotency import IdempotentRequests
-from crm_shared import (
-    PROBLEM_JSON,
-    InternalTokens,
-    Principal,
-    ProblemError,
-    bearer_token,
-    declare_dependency_problems,
-    unauthorized,
-)
+from crm_shared import PROBLEM_JSON, Principal, ProblemError
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
@@ -94,41 +73,6 @@ _NEVER_SENT = (
 )
 
 
-@dataclass(frozen=True)
-class GatewayState:
-    """What the gateway's routes need, built once by the composition root."""
-
-    upstream: httpx.AsyncClient
-    routes: dict[str, Route]
-    catalogue: ServiceCatalogue
-    internal_hosts: frozenset[str]
-    authenticator: DevTokenAuthenticator
-    internal_tokens: InternalTokens
-    tenants: dict[str, Tenant]
-    tenant_limiter: RateLimiter
-    public_limiter: RateLimiter
-    max_request_bytes: int
-    max_upload_bytes: int
-    trusted_proxies: tuple[Network, ...] = ()
-    signup_address_limiter: RateLimiter | None = None
-    signup_community_limiter: RateLimiter | None = None
-    captcha: CaptchaVerifier | None = None
-    idempotency: IdempotentRequests | None = None
-    keyed_timing: KeyedTiming = field(
-        default_factory=lambda: KeyedTiming(answer_within_seconds=10, keep_waiting_seconds=50)
-    )
-    unfinished_requests: UnfinishedRequests = field(default_factory=UnfinishedRequests)
-
-
-def gateway_state(request: Request) -> GatewayState:
-    """FastAPI dependency: the gateway's state."""
-    state: GatewayState = request.app.state.gateway
-    return state
-
-
-State = Annotated[GatewayState, Depends(gateway_state)]
-
-
 def _too_large(max_bytes: int) -> ProblemError:
     return ProblemError(
         413, f"the request body exceeds {max_bytes} bytes", problem_type="payload-too-large"
@@ -159,56 +103,6 @@ async def streamed_body(request: Request, max_bytes: int) -> AsyncIterator[bytes
         if received > max_bytes:
             raise _too_large(max_bytes)
         yield chunk
-
-
-def throttled(wait: float, detail: str) -> ProblemError:
-    return ProblemError(
-        429, detail, problem_type="rate-limited", headers={"Retry-After": retry_after_header(wait)}
-    )
-
-
-def client_address(request: Request) -> str:
-    """The caller's IP address: the socket peer, or what trusted proxies say the client was.
-
-    The server must not rewrite the peer from headers itself (uvicorn `--no-proxy-headers`):
-    the gateway alone decides whom to believe (`TRUSTED_PROXIES`)."""
-    peer = request.client.host if request.client else "unknown"
-    state: GatewayState = request.app.state.gateway
-    forwarded = request.headers.getlist("x-forwarded-for")
-    return resolve_client_address(peer, forwarded, state.trusted_proxies)
-
-
-def limit_public_caller(request: Request, state: State) -> None:
-    """FastAPI dependency: a 429 problem when one IP address calls public endpoints too often."""
-    wait = state.public_limiter.acquire(client_address(request))
-    if wait:
-        raise throttled(wait, "too many requests from this address")
-
-
-def authenticated_principal(request: Request, state: State) -> Principal:
-    """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem."""
-    token = bearer_token(request)
-    if token is None:
-        raise unauthorized("a bearer token is required")
-    principal = state.authenticator.authenticate(token)
-    if principal is None:
-        raise unauthorized("the bearer token is not valid")
-    tenant = state.tenants.get(principal.tenant_id)
-    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-        raise ProblemError(
-            403,
-            f"tenant {principal.tenant_id!r} is unknown or not active",
-            problem_type="unknown-tenant",
-        )
-    wait = state.tenant_limiter.acquire(principal.tenant_id)
-    if wait:
-        raise throttled(wait, "this tenant is sending too many requests")
-    return principal
-
-
-declare_dependency_problems(limit_public_caller, 429)
-declare_dependency_problems(authenticated_principal, 401, 403, 429)
-AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 
 
 def _unavailable(detail: str) -> ProblemError:
@@ -278,7 +172,7 @@ def _public_problem(body: bytes, instance: str) -> bytes:
 
 async def forward(
     request: Request,
-    state: GatewayState,
+    state: GatewayContainer,
     base_url: str,
     segments: Sequence[str],
     *,
@@ -345,7 +239,7 @@ async def forward(
     include_in_schema=False,
 )
 async def forward_api(
-    request: Request, principal: AuthenticatedPrincipal, state: State
+    request: Request, principal: AuthenticatedPrincipal, state: Container
 ) -> Response:
     """Forwards an authenticated request to the operation a service publishes for its path and
     method, with a short-lived internal token for the caller; anything else is refused here."""

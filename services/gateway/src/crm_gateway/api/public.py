@@ -11,16 +11,10 @@ import json
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from crm_gateway.api.proxy import (
-    GatewayState,
-    State,
-    bounded_body,
-    client_address,
-    forward,
-    limit_public_caller,
-    throttled,
-)
-from crm_gateway.captcha import CaptchaUnavailable
+from crm_gateway.adapters.captcha import CaptchaUnavailable
+from crm_gateway.api.deps import Container, client_address, limit_public_caller, throttled
+from crm_gateway.api.proxy import bounded_body, forward
+from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
 from crm_shared import Principal, ProblemError, problem_responses
@@ -60,7 +54,7 @@ COMMUNITY_SIGNUP_USER = "public:community"
 
 async def forward_public(
     request: Request,
-    state: State,
+    state: Container,
     service: str,
     segments: tuple[str, ...],
     *,
@@ -68,13 +62,13 @@ async def forward_public(
 ) -> Response:
     """Forwards an unauthenticated public request to the path `segments` of `service`, its body
     capped at `max_bytes` (the public request cap unless given)."""
-    base = request.app.state.service_urls[service]
-    cap = request.app.state.max_public_request_bytes if max_bytes is None else max_bytes
+    base = state.service_urls[service]
+    cap = state.max_public_request_bytes if max_bytes is None else max_bytes
     return await forward(request, state, base, segments, principal=None, max_bytes=cap)
 
 
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
-async def open_pixel(token: str, request: Request, state: State) -> Response:
+async def open_pixel(token: str, request: Request, state: Container) -> Response:
     """The 1x1 pixel of a message; loading it records an open."""
     return await forward_public(
         request, state, "campaigns", ("tracking", "open", token), max_bytes=0
@@ -82,7 +76,7 @@ async def open_pixel(token: str, request: Request, state: State) -> Response:
 
 
 @router.get("/t/c/{token}", summary="Tracked link")
-async def tracked_link(token: str, request: Request, state: State) -> Response:
+async def tracked_link(token: str, request: Request, state: Container) -> Response:
     """Redirects to the URL stored for this link of the message and records the click."""
     return await forward_public(
         request, state, "campaigns", ("tracking", "click", token), max_bytes=0
@@ -92,7 +86,7 @@ async def tracked_link(token: str, request: Request, state: State) -> Response:
 @router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/events/{{event_id}}/registrations", include_in_schema=False
 )
-async def register_for_event(event_id: str, request: Request, state: State) -> Response:
+async def register_for_event(event_id: str, request: Request, state: Container) -> Response:
     """Public registration for a recruiting event."""
     path = ("public", "events", event_id, "registrations")
     return await forward_public(request, state, "events", path)
@@ -102,12 +96,10 @@ async def register_for_event(event_id: str, request: Request, state: State) -> R
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/greenhouse/{{connection_id}}/webhooks",
     include_in_schema=False,
 )
-async def greenhouse_webhook(connection_id: str, request: Request, state: State) -> Response:
+async def greenhouse_webhook(connection_id: str, request: Request, state: Container) -> Response:
     """A Greenhouse webhook delivery for one ATS connection."""
     path = ("public", "ats", "greenhouse", connection_id, "webhooks")
-    return await forward_public(
-        request, state, "ats-sync", path, max_bytes=request.app.state.max_webhook_bytes
-    )
+    return await forward_public(request, state, "ats-sync", path, max_bytes=state.max_webhook_bytes)
 
 
 def _signup_document(body: bytes) -> dict[str, object]:
@@ -135,7 +127,9 @@ def _signup_tenant_key(document: dict[str, object]) -> str:
     return key
 
 
-async def _check_captcha(state: GatewayState, document: dict[str, object], address: str) -> None:
+async def _check_captcha(
+    state: GatewayContainer, document: dict[str, object], address: str
+) -> None:
     if state.captcha is None:
         return
     token = document.get("captcha_token")
@@ -161,7 +155,7 @@ def _limit_signup(limiter: RateLimiter | None, key: str, detail: str) -> None:
 
 
 @router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/community/signups", include_in_schema=False)
-async def community_signup(request: Request, state: State) -> Response:
+async def community_signup(request: Request, state: Container) -> Response:
     """A talent-community sign-up; the form names its tenant by the tenant's public key.
 
     Beyond the public per-address limit, sign-ups have their own: per client address and per
@@ -169,7 +163,7 @@ async def community_signup(request: Request, state: State) -> Response:
     CAPTCHA when one is configured."""
     address = client_address(request)
     _limit_signup(state.signup_address_limiter, address, "too many sign-ups from this address")
-    body = await bounded_body(request, request.app.state.max_public_request_bytes)
+    body = await bounded_body(request, state.max_public_request_bytes)
     document = _signup_document(body)
     community_key = _signup_tenant_key(document)
     tenant_id = tenant_for_community_key(state.tenants, community_key)
@@ -180,7 +174,7 @@ async def community_signup(request: Request, state: State) -> Response:
     return await forward(
         request,
         state,
-        request.app.state.service_urls["candidates"],
+        state.service_urls["candidates"],
         ("public", "community", "signups"),
         principal=Principal(tenant_id=tenant_id, user_id=COMMUNITY_SIGNUP_USER),
         max_bytes=0,
@@ -193,7 +187,7 @@ async def community_signup(request: Request, state: State) -> Response:
     methods=["GET", "POST"],
     include_in_schema=False,
 )
-async def confirm_consent(token: str, request: Request, state: State) -> Response:
+async def confirm_consent(token: str, request: Request, state: Container) -> Response:
     """A consent confirmation link (double opt-in, re-permission)."""
     path = ("public", "community", "confirm", token)
     return await forward_public(request, state, "candidates", path)
@@ -204,27 +198,27 @@ async def confirm_consent(token: str, request: Request, state: State) -> Respons
     methods=["GET", "POST"],
     include_in_schema=False,
 )
-async def preference_centre(token: str, request: Request, state: State) -> Response:
+async def preference_centre(token: str, request: Request, state: Container) -> Response:
     """The preference centre a mail links to."""
     return await forward_public(request, state, "candidates", ("public", "preferences", token))
 
 
 @router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}", include_in_schema=False)
-async def unsubscribe(token: str, request: Request, state: State) -> Response:
+async def unsubscribe(token: str, request: Request, state: Container) -> Response:
     """One-click unsubscribe (RFC 8058)."""
     return await forward_public(request, state, "candidates", ("public", "unsubscribe", token))
 
 
 async def _inbound_mail(
-    token: str, path: tuple[str, ...], request: Request, state: State
+    token: str, path: tuple[str, ...], request: Request, state: Container
 ) -> Response:
     return await forward(
         request,
         state,
-        request.app.state.service_urls["campaigns"],
+        state.service_urls["campaigns"],
         ("public", "mail", token, *path),
         principal=None,
-        max_bytes=request.app.state.max_webhook_bytes,
+        max_bytes=state.max_webhook_bytes,
     )
 
 
@@ -233,7 +227,7 @@ async def _inbound_mail(
     summary="Bounce report (RFC 3464 delivery status notification)",
     responses=problem_responses(422, s422="The body is not a delivery status notification."),
 )
-async def mail_bounce_report(token: str, request: Request, state: State) -> Response:
+async def mail_bounce_report(token: str, request: Request, state: Container) -> Response:
     """A raw DSN as the mail server returned it; the token is the tenant's inbound credential."""
     return await _inbound_mail(token, ("bounces",), request, state)
 
@@ -243,7 +237,7 @@ async def mail_bounce_report(token: str, request: Request, state: State) -> Resp
     summary="Postmark bounce webhook",
     responses=problem_responses(422, s422="The body is not a Postmark bounce."),
 )
-async def postmark_bounce_webhook(token: str, request: Request, state: State) -> Response:
+async def postmark_bounce_webhook(token: str, request: Request, state: Container) -> Response:
     """Postmark's bounce webhook for the tenant named by the token."""
     return await _inbound_mail(token, ("postmark", "bounces"), request, state)
 
@@ -253,7 +247,7 @@ async def postmark_bounce_webhook(token: str, request: Request, state: State) ->
     summary="Postmark inbound webhook (replies)",
     responses=problem_responses(422, s422="The body is not a Postmark inbound message."),
 )
-async def postmark_inbound_webhook(token: str, request: Request, state: State) -> Response:
+async def postmark_inbound_webhook(token: str, request: Request, state: Container) -> Response:
     """Postmark's inbound webhook: replies to the tenant's messages."""
     return await _inbound_mail(token, ("postmark", "inbound"), request, state)
 
@@ -270,7 +264,7 @@ async def postmark_inbound_webhook(token: str, request: Request, state: State) -
         s502="SNS could not be reached to confirm the subscription.",
     ),
 )
-async def ses_notification(token: str, request: Request, state: State) -> Response:
+async def ses_notification(token: str, request: Request, state: Container) -> Response:
     """Amazon SES bounce and complaint notifications from an SNS HTTPS subscription; campaigns
     verifies SNS's signature and confirms the subscription."""
     return await _inbound_mail(token, ("ses",), request, state)

@@ -3,6 +3,8 @@ same request sent again gets the stored response."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ from crm_gateway.domain.idempotency import (
     is_replayable,
     verdict,
 )
-from crm_gateway.repository import IdempotencyRecords
+from crm_gateway.repositories.idempotency import IdempotencyRecords
 from crm_shared import utc_now
+
+logger = logging.getLogger(__name__)
 
 # Two attempts racing for one key settle in one round (one inserts, the other finds its
 # record); a third round only follows a lease that expired in between.
@@ -98,3 +102,36 @@ class IdempotentRequests:
         """Frees the key after an attempt that gave no response (the service timed out or was
         unreachable): whether it took effect is unknown, and the caller may send it again."""
         await self._records.delete(claim.scope, claim.record.claim)
+
+
+@dataclass(frozen=True)
+class KeyedTiming:
+    """How long a caller waits for a keyed request, and how long the gateway goes on waiting
+    for the service after answering the caller 504 (less than the key's lease, so no other
+    attempt can take the key over while the first still runs)."""
+
+    answer_within_seconds: float
+    keep_waiting_seconds: float
+
+
+class UnfinishedRequests:
+    """Keyed requests still running after their caller got a 504: their outcome is recorded
+    when they finish, so a repeat with the same key gets it instead of running again."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def keep(self, task: asyncio.Task[object]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.info("a keyed request that outlived its 504 failed: %s", task.exception())
+
+    async def cancel_all(self) -> None:
+        """On shutdown: their keys stay held until the lease ends, then a repeat runs again."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,49 +1,28 @@
-"""MongoDB access of the events service."""
+"""MongoDB access to a tenant's event registrations."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
 
-from fastapi import Depends, Request
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_events.domain.models import (
-    EventStatus,
-    RecruitingEvent,
-    Registration,
-    RegistrationStatus,
-)
+from crm_events.domain.models import Registration, RegistrationStatus
 from crm_shared import (
-    CurrentPrincipal,
     Database,
     Session,
     TenantScopedCollection,
-    backfill_versions,
-    ensure_directory_indexes,
     from_document,
     give_back,
     move_to_survivor,
     to_document,
-    utc_now,
 )
 
-EVENTS = "events"
 REGISTRATIONS = "registrations"
 
 
-async def backfill_lifecycle(database: Database) -> None:
-    """Events stored before they had a status and a version are published at version 1."""
-    await backfill_versions(database, [EVENTS])
-    await database[EVENTS].update_many(
-        {"status": {"$exists": False}}, {"$set": {"status": EventStatus.PUBLISHED.value}}
-    )
-
-
-async def ensure_indexes(database: Database) -> None:
-    """Creates the indexes of the service's collections."""
-    await database[EVENTS].create_index([("tenant_id", ASCENDING), ("starts_at", ASCENDING)])
+async def ensure_registration_indexes(database: Database) -> None:
+    """Creates the indexes of the registrations collection."""
     registrations = database[REGISTRATIONS]
     await registrations.create_index(
         [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("email", ASCENDING)], unique=True
@@ -51,85 +30,22 @@ async def ensure_indexes(database: Database) -> None:
     await registrations.create_index([("tenant_id", ASCENDING), ("email", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
-    await ensure_directory_indexes(database)
 
 
 class DuplicateRegistrationError(Exception):
     """The email is already registered for the event."""
 
 
-class EventRepository:
-    """One tenant's events and registrations."""
+class RegistrationRepository:
+    """One tenant's registrations for its events."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
-        self._events = TenantScopedCollection(database[EVENTS], tenant_id)
         self._registrations = TenantScopedCollection(database[REGISTRATIONS], tenant_id)
 
-    async def add(self, event: RecruitingEvent) -> None:
-        await self._events.insert_one(to_document(event))
-
-    async def get(self, event_id: str, *, session: Session | None = None) -> RecruitingEvent | None:
-        document = await self._events.find_one({"_id": event_id}, session=session)
-        return from_document(RecruitingEvent, document) if document else None
-
-    async def all(self) -> list[RecruitingEvent]:
-        documents = await self._events.find({}, sort=[("starts_at", ASCENDING)])
-        return [from_document(RecruitingEvent, d) for d in documents]
-
-    async def replace(
-        self, event_id: str, version: int, changes: dict[str, Any], *, session: Session
-    ) -> bool:
-        """Applies an edit if the event is still published at `version`."""
-        result = await self._events.update_one(
-            {"_id": event_id, "version": version, "status": EventStatus.PUBLISHED.value},
-            {"$set": changes | {"updated_at": utc_now()}, "$inc": {"version": 1}},
-            session=session,
-        )
-        return result.modified_count == 1
-
-    async def hold_open(self, event_id: str, *, session: Session) -> bool:
-        """Writes the published event in a registration's transaction; False if it is not
-        published any more.
-
-        Registration, edits, cancelling and deleting all write the event's document, so MongoDB
-        serialises them: no registration commits beside a cancel or deletion, and two
-        registrations (or one and a capacity change) never both take the last seat.
-        """
-        result = await self._events.update_one(
-            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
-            {"$inc": {"registrations_received": 1}},
-            session=session,
-        )
-        return result.matched_count == 1
-
-    async def cancel(self, event_id: str, reason: str | None) -> bool:
-        """Cancels a published event; False if it was not published."""
-        now = utc_now()
-        result = await self._events.update_one(
-            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
-            {
-                "$set": {
-                    "status": EventStatus.CANCELLED.value,
-                    "cancelled_at": now,
-                    "cancellation_reason": reason,
-                    "updated_at": now,
-                },
-                "$inc": {"version": 1},
-            },
-        )
-        return result.modified_count == 1
-
-    async def delete_if_unregistered(self, event_id: str, *, session: Session) -> bool:
-        """Deletes an event nobody registered for (waitlist included); False otherwise."""
-        # Written first, so a registration under way conflicts with this transaction.
-        await self._events.update_one(
-            {"_id": event_id}, {"$set": {"updated_at": utc_now()}}, session=session
-        )
-        if await self._registrations.count({"event_id": event_id}, session=session):
-            return False
-        result = await self._events.delete_one({"_id": event_id}, session=session)
-        return result.deleted_count == 1
+    async def any_for(self, event_id: str, *, session: Session) -> bool:
+        """Whether anybody registered for the event (waitlist included)."""
+        return bool(await self._registrations.count({"event_id": event_id}, session=session))
 
     async def promote_waitlisted(
         self, event_id: str, seats: int, *, session: Session
@@ -237,21 +153,3 @@ class EventRepository:
             {"$set": {"candidate_id": candidate_id}},
             session=session,
         )
-
-
-async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEvent | None:
-    """The event with this id in whichever tenant holds it.
-
-    Deliberately cross-tenant: public registration knows only the event id, and the event
-    found decides the tenant everything else is scoped to.
-    """
-    document: dict[str, Any] | None = await database[EVENTS].find_one({"_id": event_id})
-    return from_document(RecruitingEvent, document) if document else None
-
-
-def event_repository(request: Request, principal: CurrentPrincipal) -> EventRepository:
-    """FastAPI dependency: the caller's tenant's events."""
-    return EventRepository(request.app.state.platform.require_database(), principal.tenant_id)
-
-
-EventsRepo = Annotated[EventRepository, Depends(event_repository)]

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from crm_gateway.catalogue import FAILURE_HOLD_SECONDS, ServiceCatalogue
+from crm_gateway.adapters.catalogue import FAILURE_HOLD_SECONDS, ServiceCatalogue
 
 pytestmark = pytest.mark.unit
 

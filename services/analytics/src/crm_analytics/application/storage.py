@@ -1,0 +1,23 @@
+"""What the analytics service's use cases work with: its database, outbox and repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_analytics.repositories.counters import CounterRepository
+from crm_analytics.repositories.engagement import EngagementRepository
+from crm_shared import Database, Outbox
+
+
+@dataclass(frozen=True)
+class AnalyticsStorage:
+    """The service's database and outbox, and its tenant-scoped repositories."""
+
+    database: Database
+    outbox: Outbox
+
+    def counters(self, tenant_id: str) -> CounterRepository:
+        return CounterRepository(self.database, tenant_id)
+
+    def engagement(self, tenant_id: str) -> EngagementRepository:
+        return EngagementRepository(self.database, tenant_id)

@@ -1,0 +1,13 @@
+"""MongoDB access of the analytics service, one module per aggregate."""
+
+from __future__ import annotations
+
+from crm_analytics.repositories.counters import ensure_counter_indexes
+from crm_analytics.repositories.engagement import ensure_engagement_indexes
+from crm_shared import Database
+
+
+async def ensure_indexes(database: Database) -> None:
+    """Creates the indexes of the service's collections."""
+    await ensure_counter_indexes(database)
+    await ensure_engagement_indexes(database)

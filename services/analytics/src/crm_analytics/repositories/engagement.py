@@ -1,0 +1,75 @@
+"""MongoDB access to analytics' engagement contributions and published scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_analytics.domain.engagement import Contribution
+from crm_shared import Database, Session, TenantScopedCollection
+
+CONTRIBUTIONS_COLLECTION = "engagement_contributions"
+SCORES_COLLECTION = "engagement_scores"
+
+
+async def ensure_engagement_indexes(database: Database) -> None:
+    """One contribution per activity, one published score per candidate."""
+    # One contribution per candidate, kind of activity and the message or event it is about.
+    await database[CONTRIBUTIONS_COLLECTION].create_index(
+        [
+            ("tenant_id", ASCENDING),
+            ("candidate_id", ASCENDING),
+            ("kind", ASCENDING),
+            ("reference", ASCENDING),
+        ],
+        unique=True,
+    )
+    await database[SCORES_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+
+
+class EngagementRepository:
+    """One tenant's engagement contributions and the last score published per candidate."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._contributions = TenantScopedCollection(database[CONTRIBUTIONS_COLLECTION], tenant_id)
+        self._scores = TenantScopedCollection(database[SCORES_COLLECTION], tenant_id)
+
+    async def add(self, contribution: Contribution, *, session: Session) -> bool:
+        """Records an activity the first time it happens; False if it was counted before."""
+        document = contribution.model_dump()
+        key = {name: document.pop(name) for name in ("candidate_id", "kind", "reference")}
+        result = await self._contributions.update_one(
+            key, {"$setOnInsert": document}, upsert=True, session=session
+        )
+        return result.upserted_id is not None
+
+    async def of(self, candidate_id: str, *, session: Session | None = None) -> list[Contribution]:
+        """Every activity counted for a candidate, oldest first."""
+        documents = await self._contributions.find(
+            {"candidate_id": candidate_id}, sort=[("occurred_at", ASCENDING)], session=session
+        )
+        return [
+            Contribution.model_validate(
+                {k: v for k, v in d.items() if k not in ("_id", "tenant_id")}
+            )
+            for d in documents
+        ]
+
+    async def save_score(
+        self, candidate_id: str, score: float, scored_at: datetime, *, session: Session
+    ) -> None:
+        """Keeps the score last published for a candidate."""
+        await self._scores.update_one(
+            {"candidate_id": candidate_id},
+            {"$set": {"score": score, "scored_at": scored_at}},
+            upsert=True,
+            session=session,
+        )
+
+    async def published(self, candidate_id: str) -> dict[str, Any] | None:
+        """The score last published for a candidate and when, if any."""
+        return await self._scores.find_one({"candidate_id": candidate_id})

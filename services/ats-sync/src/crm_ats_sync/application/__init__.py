@@ -1,0 +1,1 @@
+"""Use cases of the ats-sync service, one module per capability."""

@@ -1,0 +1,69 @@
+"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret and
+disconnect it."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.domain.models import Connection, Provider
+from crm_shared import utc_now
+
+
+class ConnectionNotFound(LookupError):
+    """No connection with this id in the tenant (or it was deleted)."""
+
+
+class ConnectionChanged(Exception):
+    """The connection changed (or was deleted) while its secret was being rotated."""
+
+
+async def create_connection(
+    storage: AtsStorage, tenant_id: str, created_by: str, provider: Provider, name: str
+) -> Connection:
+    """Connects an ATS account with a new webhook secret."""
+    connection = Connection(
+        tenant_id=tenant_id,
+        provider=provider,
+        name=name,
+        webhook_secret=secrets.token_urlsafe(32),
+        created_by=created_by,
+    )
+    await storage.connections(tenant_id).add_connection(connection)
+    return connection
+
+
+async def list_connections(storage: AtsStorage, tenant_id: str) -> list[Connection]:
+    """The tenant's ATS connections that were not deleted."""
+    return await storage.connections(tenant_id).connections()
+
+
+async def find_connection(storage: AtsStorage, tenant_id: str, connection_id: str) -> Connection:
+    """One connection; `ConnectionNotFound` if there is none (or it was deleted)."""
+    connection = await storage.connections(tenant_id).connection(connection_id)
+    if connection is None:
+        raise ConnectionNotFound(connection_id)
+    return connection
+
+
+async def rotate_connection_secret(
+    storage: AtsStorage, tenant_id: str, connection_id: str, grace_hours: int
+) -> Connection:
+    """Issues a new webhook secret, the previous one still accepted for `grace_hours`;
+    `ConnectionChanged` if a concurrent change got there first."""
+    connection = await find_connection(storage, tenant_id, connection_id)
+    new_secret = secrets.token_urlsafe(32)
+    previous_until = utc_now() + timedelta(hours=grace_hours)
+    if not await storage.connections(tenant_id).rotate_secret(
+        connection, new_secret, previous_until
+    ):
+        raise ConnectionChanged(connection_id)
+    return await find_connection(storage, tenant_id, connection_id)
+
+
+async def delete_connection(storage: AtsStorage, tenant_id: str, connection_id: str) -> None:
+    """Deletes a connection: its webhooks are refused from now on; `ConnectionNotFound` if there
+    was none."""
+    if not await storage.connections(tenant_id).delete_connection(connection_id):
+        raise ConnectionNotFound(connection_id)

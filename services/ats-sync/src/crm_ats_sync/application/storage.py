@@ -1,0 +1,39 @@
+"""What the ats-sync service's use cases work with: its database, outbox and repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from crm_ats_sync.repositories.applications import ApplicationRepository
+from crm_ats_sync.repositories.connections import ConnectionRepository
+from crm_ats_sync.repositories.deliveries import DeliveryRepository
+from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class AtsStorage:
+    """The service's MongoDB connection and outbox, and its tenant-scoped repositories."""
+
+    mongo: MongoClient
+    database: Database
+    outbox: Outbox
+
+    def connections(self, tenant_id: str) -> ConnectionRepository:
+        return ConnectionRepository(self.database, tenant_id)
+
+    def deliveries(self, tenant_id: str) -> DeliveryRepository:
+        return DeliveryRepository(self.database, tenant_id)
+
+    def applications(self, tenant_id: str) -> ApplicationRepository:
+        return ApplicationRepository(self.database, tenant_id)
+
+    def directory(self, tenant_id: str) -> CandidateDirectory:
+        return CandidateDirectory(self.database, tenant_id)
+
+    async def in_transaction(self, work: Callable[[Session], Awaitable[ResultT]]) -> ResultT:
+        """Runs `work` in one multi-document transaction."""
+        return await in_transaction(self.mongo, work)

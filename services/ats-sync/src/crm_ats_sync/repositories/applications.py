@@ -1,0 +1,121 @@
+"""MongoDB access to the applications a tenant's ATS reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_ats_sync.domain.greenhouse import ApplicationChange, is_stale
+from crm_ats_sync.domain.models import Application, ApplicationStatus, Connection
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    give_back,
+    move_to_survivor,
+    to_document,
+    utc_now,
+)
+
+APPLICATIONS = "applications"
+
+
+async def ensure_application_indexes(database: Database) -> None:
+    """Creates the indexes of the applications collection."""
+    await database[APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_application_id", ASCENDING)],
+        unique=True,
+    )
+    for moved in ("candidate_id", "merges.merge_id"):
+        await database[APPLICATIONS].create_index([("tenant_id", ASCENDING), (moved, ASCENDING)])
+
+
+class ApplicationRepository:
+    """One tenant's applications, as its ATS connections reported them."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._applications = TenantScopedCollection(database[APPLICATIONS], tenant_id)
+
+    async def add_application(self, application: Application, *, session: Session) -> bool:
+        """Stores an application unless the ATS reported it before; True if new."""
+        result = await self._applications.update_one(
+            {
+                "connection_id": application.connection_id,
+                "ats_application_id": application.ats_application_id,
+            },
+            {
+                "$setOnInsert": {
+                    k: v
+                    for k, v in to_document(application).items()
+                    if k not in ("connection_id", "ats_application_id", "tenant_id")
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        return result.upserted_id is not None
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged candidate's applications become the survivor's."""
+        await move_to_survivor(
+            self._applications, merged_id, survivor_id, merge_id, session=session
+        )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the applications it moved go back to their own candidate."""
+        await give_back(self._applications, merge_id, session=session)
+
+    async def apply_change(
+        self,
+        connection: Connection,
+        change: ApplicationChange,
+        status: ApplicationStatus,
+        candidate_id: str | None,
+        email: str | None,
+        *,
+        session: Session,
+    ) -> tuple[Application, str | None] | None:
+        """Records a stage change, rejection or hire leaving the application in `status`; the
+        application after it and the stage it was in before (None when unknown), or None for a
+        change older than what is recorded. An application first heard of here is stored."""
+        key = {"connection_id": connection.id, "ats_application_id": change.ats_application_id}
+        before = await self._applications.find_one(key, session=session)
+        if before is not None and is_stale(change.occurred_at, before.get("ats_changed_at")):
+            return None
+        now = utc_now()
+        changes: dict[str, Any] = {"status": status.value, "updated_at": now}
+        if change.occurred_at is not None:
+            changes["ats_changed_at"] = change.occurred_at
+        if change.stage is not None:
+            changes["stage"] = change.stage
+        if before is None:
+            application = Application(
+                tenant_id=connection.tenant_id,
+                connection_id=connection.id,
+                provider=connection.provider,
+                ats_application_id=change.ats_application_id,
+                ats_candidate_id=change.ats_candidate_id,
+                candidate_id=candidate_id,
+                email=email,
+                job_name=change.job_name,
+                applied_at=None,
+                stage=change.stage,
+                status=status,
+                updated_at=now,
+                ats_changed_at=change.occurred_at,
+            )
+            await self._applications.insert_one(to_document(application), session=session)
+            return application, None
+        if before.get("candidate_id") is None and candidate_id is not None:
+            changes["candidate_id"] = candidate_id
+        await self._applications.update_one(key, {"$set": changes}, session=session)
+        return from_document(Application, before | changes), before.get("stage")
+
+    async def applications(self, *, candidate_id: str | None) -> list[Application]:
+        query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}
+        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=1000)
+        return [from_document(Application, d) for d in documents]

@@ -1,0 +1,1 @@
+"""Use cases of the events service, one module per capability."""

@@ -1,0 +1,180 @@
+"""Use cases of registration: the public registers, the door checks people in and captures
+walk-ins, recruiters see who registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_events.application.attendance import announce_attendance
+from crm_events.application.lifecycle import existing_event
+from crm_events.application.storage import EventsStorage
+from crm_events.domain.models import (
+    EventCancelled,
+    EventNotFound,
+    EventStatus,
+    Registration,
+    RegistrationNotFound,
+    RegistrationStatus,
+    registration_status,
+)
+from crm_events.publishers import to_event_registered
+from crm_events.repositories.events import find_event_anywhere
+from crm_events.repositories.registrations import DuplicateRegistrationError
+from crm_shared import Session, normalise_email, utc_now
+
+
+@dataclass(frozen=True)
+class Registrant:
+    """The person a registration or walk-in names."""
+
+    email: str
+    first_name: str
+    last_name: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A registration and whether this request created it (False: it existed already)."""
+
+    registration: Registration
+    created: bool
+
+
+class _Closed(Exception):
+    """The event stopped taking registrations while one was being stored."""
+
+
+async def registrations_for(
+    storage: EventsStorage, tenant_id: str, event_id: str
+) -> list[Registration]:
+    """Who registered for an event (first 5000)."""
+    await existing_event(storage, tenant_id, event_id)
+    return await storage.registrations(tenant_id).registrations(event_id)
+
+
+async def check_in(
+    storage: EventsStorage, tenant_id: str, event_id: str, registration_id: str
+) -> Registration:
+    """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
+    goes out once the attendee is a known candidate: now, or when the candidates service has
+    created them from their registration."""
+    event = await existing_event(storage, tenant_id, event_id)
+    registrations = storage.registrations(tenant_id)
+    registration = await registrations.registration(event_id, registration_id)
+    if registration is None:
+        raise RegistrationNotFound(event_id, registration_id)
+    outbox = storage.outbox
+    attended = registration
+
+    async def record(session: Session) -> None:
+        nonlocal attended
+        checked_in = await registrations.check_in(registration, utc_now(), session=session)
+        if checked_in is not None:
+            attended = checked_in
+            await announce_attendance(outbox, registrations, event, checked_in, session=session)
+
+    if registration.checked_in_at is None:
+        await storage.in_transaction(record)
+        outbox.notify_committed()
+        attended = await registrations.registration(event_id, registration_id) or attended
+    return attended
+
+
+async def walk_in(
+    storage: EventsStorage, tenant_id: str, event_id: str, person: Registrant
+) -> Recorded:
+    """Captures somebody at the door: a registration that is checked in at once. It is
+    published as `event.registered` (so an unknown person becomes a candidate) and, once the
+    person is a known candidate, `event.checked_in`. Somebody who had registered is simply
+    checked in (`created` is False)."""
+    event = await existing_event(storage, tenant_id, event_id)
+    registrations = storage.registrations(event.tenant_id)
+    directory = storage.directory(event.tenant_id)
+    outbox = storage.outbox
+    email = normalise_email(person.email)
+    existing = await registrations.registration_of(event.id, email)
+    if existing is not None:
+        return Recorded(await check_in(storage, tenant_id, event_id, existing.id), created=False)
+    now = utc_now()
+    registration = Registration(
+        tenant_id=event.tenant_id,
+        event_id=event.id,
+        email=email,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        status=RegistrationStatus.REGISTERED,  # they are there: capacity no longer matters
+        registered_at=now,
+        checked_in_at=now,
+        walk_in=True,
+    )
+
+    async def store(session: Session) -> None:
+        nonlocal registration
+        registration = registration.model_copy(
+            update={"candidate_id": await directory.candidate_for(email, session=session)}
+        )
+        await registrations.register(registration, session=session)
+        await to_event_registered(outbox, event, registration, session=session)
+        await announce_attendance(outbox, registrations, event, registration, session=session)
+
+    try:
+        await storage.in_transaction(store)
+    except _Closed:
+        raise EventCancelled(event) from None
+    except DuplicateRegistrationError:
+        # Registered (or captured by a colleague) at this very moment: check that one in.
+        raced = await registrations.registration_of(event.id, email)
+        if raced is None:  # pragma: no cover - the unique index just said it exists
+            raise
+        return Recorded(await check_in(storage, tenant_id, event_id, raced.id), created=False)
+    outbox.notify_committed()
+    return Recorded(registration, created=True)
+
+
+async def register(storage: EventsStorage, event_id: str, person: Registrant) -> Recorded:
+    """Registers somebody for an event, waitlisted when it is full; registering again returns
+    the first registration (`created` is False). The event decides the tenant."""
+    event = await find_event_anywhere(storage.database, event_id)
+    if event is None:
+        raise EventNotFound(event_id)
+    if event.status is EventStatus.CANCELLED:
+        raise EventCancelled(event)
+    events = storage.events(event.tenant_id)
+    registrations = storage.registrations(event.tenant_id)
+    directory = storage.directory(event.tenant_id)
+    email = normalise_email(person.email)
+    outbox = storage.outbox
+    registration: Registration | None = None
+
+    async def store(session: Session) -> None:
+        nonlocal registration
+        if not await events.hold_open(event.id, session=session):
+            raise _Closed
+        current = await events.get(event.id, session=session)
+        capacity = current.capacity if current else event.capacity
+        registered = await registrations.registered_count(event.id, session=session)
+        registration = Registration(
+            tenant_id=event.tenant_id,
+            event_id=event.id,
+            email=email,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            candidate_id=await directory.candidate_for(email, session=session),
+            status=registration_status(capacity, registered),
+        )
+        await registrations.register(registration, session=session)
+        if registration.status is RegistrationStatus.REGISTERED:
+            await to_event_registered(outbox, event, registration, session=session)
+
+    try:
+        await storage.in_transaction(store)
+    except _Closed:
+        raise EventCancelled(event) from None
+    except DuplicateRegistrationError:
+        existing = await registrations.registration_of(event.id, email)
+        if existing is None:  # pragma: no cover - the unique index just said it exists
+            raise
+        return Recorded(existing, created=False)
+    outbox.notify_committed()
+    assert registration is not None
+    return Recorded(registration, created=True)

@@ -1,0 +1,35 @@
+"""What the events service's use cases work with: its database, its outbox, its repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from crm_events.repositories.events import EventRepository
+from crm_events.repositories.registrations import RegistrationRepository
+from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class EventsStorage:
+    """The service's MongoDB connection and outbox, and its tenant-scoped repositories."""
+
+    mongo: MongoClient
+    database: Database
+    outbox: Outbox
+
+    def events(self, tenant_id: str) -> EventRepository:
+        return EventRepository(self.database, tenant_id)
+
+    def registrations(self, tenant_id: str) -> RegistrationRepository:
+        return RegistrationRepository(self.database, tenant_id)
+
+    def directory(self, tenant_id: str) -> CandidateDirectory:
+        return CandidateDirectory(self.database, tenant_id)
+
+    async def in_transaction(self, work: Callable[[Session], Awaitable[ResultT]]) -> ResultT:
+        """Runs `work` in one multi-document transaction."""
+        return await in_transaction(self.mongo, work)

@@ -1,0 +1,115 @@
+"""MongoDB access to a tenant's recruiting events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_events.domain.models import EventStatus, RecruitingEvent
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    backfill_versions,
+    from_document,
+    to_document,
+    utc_now,
+)
+
+EVENTS = "events"
+
+
+async def backfill_lifecycle(database: Database) -> None:
+    """Events stored before they had a status and a version are published at version 1."""
+    await backfill_versions(database, [EVENTS])
+    await database[EVENTS].update_many(
+        {"status": {"$exists": False}}, {"$set": {"status": EventStatus.PUBLISHED.value}}
+    )
+
+
+async def ensure_event_indexes(database: Database) -> None:
+    """Creates the indexes of the events collection."""
+    await database[EVENTS].create_index([("tenant_id", ASCENDING), ("starts_at", ASCENDING)])
+
+
+class EventRepository:
+    """One tenant's events."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self._events = TenantScopedCollection(database[EVENTS], tenant_id)
+
+    async def add(self, event: RecruitingEvent) -> None:
+        await self._events.insert_one(to_document(event))
+
+    async def get(self, event_id: str, *, session: Session | None = None) -> RecruitingEvent | None:
+        document = await self._events.find_one({"_id": event_id}, session=session)
+        return from_document(RecruitingEvent, document) if document else None
+
+    async def all(self) -> list[RecruitingEvent]:
+        documents = await self._events.find({}, sort=[("starts_at", ASCENDING)])
+        return [from_document(RecruitingEvent, d) for d in documents]
+
+    async def replace(
+        self, event_id: str, version: int, changes: dict[str, Any], *, session: Session
+    ) -> bool:
+        """Applies an edit if the event is still published at `version`."""
+        result = await self._events.update_one(
+            {"_id": event_id, "version": version, "status": EventStatus.PUBLISHED.value},
+            {"$set": changes | {"updated_at": utc_now()}, "$inc": {"version": 1}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def hold_open(self, event_id: str, *, session: Session) -> bool:
+        """Writes the published event in a registration's transaction; False if it is not
+        published any more.
+
+        Registration, edits, cancelling and deleting all write the event's document, so MongoDB
+        serialises them: no registration commits beside a cancel or deletion, and two
+        registrations (or one and a capacity change) never both take the last seat.
+        """
+        result = await self._events.update_one(
+            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
+            {"$inc": {"registrations_received": 1}},
+            session=session,
+        )
+        return result.matched_count == 1
+
+    async def cancel(self, event_id: str, reason: str | None) -> bool:
+        """Cancels a published event; False if it was not published."""
+        now = utc_now()
+        result = await self._events.update_one(
+            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
+            {
+                "$set": {
+                    "status": EventStatus.CANCELLED.value,
+                    "cancelled_at": now,
+                    "cancellation_reason": reason,
+                    "updated_at": now,
+                },
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def touch(self, event_id: str, *, session: Session) -> None:
+        """Writes the event's document, so a registration under way conflicts with `session`."""
+        await self._events.update_one(
+            {"_id": event_id}, {"$set": {"updated_at": utc_now()}}, session=session
+        )
+
+    async def delete(self, event_id: str, *, session: Session) -> bool:
+        result = await self._events.delete_one({"_id": event_id}, session=session)
+        return result.deleted_count == 1
+
+
+async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEvent | None:
+    """The event with this id in whichever tenant holds it.
+
+    Deliberately cross-tenant: public registration knows only the event id, and the event
+    found decides the tenant everything else is scoped to.
+    """
+    document: dict[str, Any] | None = await database[EVENTS].find_one({"_id": event_id})
+    return from_document(RecruitingEvent, document) if document else None

@@ -1,0 +1,1 @@
+"""Use cases of the gateway, one module per capability."""

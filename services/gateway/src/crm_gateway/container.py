@@ -1,0 +1,70 @@
+"""Everything `create_app` builds for the gateway's routes and middleware."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from crm_gateway.adapters.captcha import CaptchaVerifier
+from crm_gateway.adapters.catalogue import ServiceCatalogue
+from crm_gateway.application.idempotency import (
+    IdempotentRequests,
+    KeyedTiming,
+    UnfinishedRequests,
+)
+from crm_gateway.config import Tenant
+from crm_gateway.domain.authentication import DevTokenAuthenticator
+from crm_gateway.domain.client_address import Network
+from crm_gateway.domain.rate_limit import RateLimiter
+from crm_gateway.domain.routing import Route
+from crm_shared import InternalTokens
+
+
+class DocumentCache:
+    """The combined OpenAPI document last built from every service's, and when."""
+
+    def __init__(self) -> None:
+        self._stored: tuple[float, dict[str, Any]] | None = None
+
+    def fresh(self, max_age: float) -> dict[str, Any] | None:
+        """The stored document if it is younger than `max_age` seconds."""
+        if self._stored is not None and time.monotonic() - self._stored[0] < max_age:
+            return self._stored[1]
+        return None
+
+    def store(self, document: dict[str, Any]) -> None:
+        self._stored = (time.monotonic(), document)
+
+
+@dataclass(frozen=True)
+class GatewayContainer:
+    """What the gateway's routes need, built once by the composition root."""
+
+    upstream: httpx.AsyncClient
+    routes: dict[str, Route]
+    catalogue: ServiceCatalogue
+    internal_hosts: frozenset[str]
+    authenticator: DevTokenAuthenticator
+    internal_tokens: InternalTokens
+    tenants: dict[str, Tenant]
+    tenant_limiter: RateLimiter
+    public_limiter: RateLimiter
+    max_request_bytes: int
+    max_upload_bytes: int
+    # Each service's base URL, by service name.
+    service_urls: dict[str, str]
+    max_public_request_bytes: int
+    max_webhook_bytes: int
+    trusted_proxies: tuple[Network, ...] = ()
+    signup_address_limiter: RateLimiter | None = None
+    signup_community_limiter: RateLimiter | None = None
+    captcha: CaptchaVerifier | None = None
+    idempotency: IdempotentRequests | None = None
+    keyed_timing: KeyedTiming = field(
+        default_factory=lambda: KeyedTiming(answer_within_seconds=10, keep_waiting_seconds=50)
+    )
+    unfinished_requests: UnfinishedRequests = field(default_factory=UnfinishedRequests)
+    openapi_cache: DocumentCache = field(default_factory=DocumentCache)

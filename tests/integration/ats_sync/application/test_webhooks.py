@@ -1,0 +1,135 @@
+"""The ats-sync webhook and connection use cases against SecantusDB, below HTTP and Kafka:
+each delivery applied once, a replayed body ignored, a stale change never moving an
+application back, and a rotated secret accepted only during its grace."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from crm_ats_sync.application import connections
+from crm_ats_sync.application.applications import list_applications
+from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.application.webhooks import (
+    MalformedWebhook,
+    MissingDeliveryId,
+    UnknownConnection,
+    receive_greenhouse_webhook,
+)
+from crm_ats_sync.config import AtsSyncSettings
+from crm_ats_sync.domain.greenhouse import WebhookRejectedError, sign
+from crm_ats_sync.domain.models import ApplicationStatus, Connection, Provider
+from crm_ats_sync.repositories import ensure_indexes
+from crm_devstack.greenhouse import (
+    candidate_stage_change,
+    new_candidate_application,
+    reject_candidate,
+)
+from crm_shared import ATS_APPLICATION_CREATED
+from helpers import unique
+from integration.service_storage import service_storage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def storage(mongodb_uri: str) -> AsyncIterator[AtsStorage]:
+    settings = AtsSyncSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("ats"))
+    async with service_storage(settings, ensure_indexes) as built:
+        yield AtsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
+
+
+async def _connected(storage: AtsStorage) -> Connection:
+    return await connections.create_connection(
+        storage, unique("tenant"), "admin-1", Provider.GREENHOUSE, "Greenhouse"
+    )
+
+
+async def _deliver(
+    storage: AtsStorage, connection: Connection, body: bytes, delivery_id: str, **kwargs: Any
+) -> str:
+    return await receive_greenhouse_webhook(
+        storage,
+        connection.id,
+        body,
+        signature=kwargs.get("signature", sign(connection.webhook_secret, body)),
+        delivery_id=delivery_id,
+    )
+
+
+def _new_application(application_id: int = 11) -> bytes:
+    return new_candidate_application(
+        application_id=application_id,
+        candidate_id=22,
+        email="Ada@Example.org",
+        first_name="Ada",
+        last_name="Lovelace",
+        job_name="Platform Engineer",
+    )
+
+
+async def test_a_delivery_is_applied_once_and_a_replayed_body_is_ignored(
+    storage: AtsStorage,
+) -> None:
+    connection = await _connected(storage)
+    body = _new_application()
+    assert await _deliver(storage, connection, body, "d-1") == "accepted"
+    assert await _deliver(storage, connection, body, "d-1") == "duplicate"
+    assert await _deliver(storage, connection, body, "d-2") == "replayed"
+
+    found = await list_applications(storage, connection.tenant_id, None)
+    assert [(a.ats_application_id, a.email) for a in found] == [("11", "ada@example.org")]
+    staged = await storage.outbox.records.count_documents({"topic": ATS_APPLICATION_CREATED.name})
+    assert staged == 1
+
+
+async def test_a_change_older_than_the_recorded_state_is_stale(storage: AtsStorage) -> None:
+    connection = await _connected(storage)
+    rejected = reject_candidate(
+        application_id=11, candidate_id=22, email="ada@example.org", stage="Offer"
+    )
+    earlier = candidate_stage_change(
+        application_id=11, candidate_id=22, email="ada@example.org", stage="Face to Face"
+    )
+    assert await _deliver(storage, connection, rejected, "d-1") == "accepted"
+    assert await _deliver(storage, connection, earlier, "d-2") == "stale"
+
+    (application,) = await list_applications(storage, connection.tenant_id, None)
+    assert application.status is ApplicationStatus.REJECTED
+    assert application.stage == "Offer"
+
+
+async def test_refusals_come_in_the_order_they_are_checked(storage: AtsStorage) -> None:
+    connection = await _connected(storage)
+    body = _new_application()
+    with pytest.raises(UnknownConnection):
+        await receive_greenhouse_webhook(
+            storage, unique("no-connection"), body, signature=None, delivery_id="d-1"
+        )
+    with pytest.raises(WebhookRejectedError):
+        await _deliver(storage, connection, body, "d-1", signature="sha256 " + "0" * 64)
+    with pytest.raises(MalformedWebhook):
+        await _deliver(storage, connection, b"{}", "d-1")
+    with pytest.raises(MissingDeliveryId):
+        await _deliver(storage, connection, body, "")
+
+
+async def test_a_rotated_secret_keeps_the_previous_one_during_its_grace(
+    storage: AtsStorage,
+) -> None:
+    connection = await _connected(storage)
+    rotated = await connections.rotate_connection_secret(
+        storage, connection.tenant_id, connection.id, grace_hours=1
+    )
+    assert rotated.webhook_secret != connection.webhook_secret
+    body = _new_application()
+    assert await _deliver(storage, connection, body, "d-1") == "accepted"
+    assert await _deliver(storage, rotated, _new_application(12), "d-2") == "accepted"
+
+    await connections.delete_connection(storage, connection.tenant_id, connection.id)
+    with pytest.raises(connections.ConnectionNotFound):
+        await connections.find_connection(storage, connection.tenant_id, connection.id)
+    with pytest.raises(UnknownConnection):
+        await _deliver(storage, rotated, _new_application(13), "d-3")

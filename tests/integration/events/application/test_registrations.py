@@ -1,0 +1,141 @@
+"""The events service's registration and lifecycle use cases against SecantusDB, below HTTP
+and Kafka: the waitlist, its promotion when seats open, walk-ins, check-ins and deletion."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crm_events.application import lifecycle, registrations
+from crm_events.application.registrations import Registrant
+from crm_events.application.storage import EventsStorage
+from crm_events.config import EventsSettings
+from crm_events.domain.models import (
+    EventCancelled,
+    EventChangeRefused,
+    EventKind,
+    EventNotFound,
+    RegistrationStatus,
+)
+from crm_events.repositories import ensure_indexes
+from crm_shared import (
+    EVENT_REGISTERED,
+    StaleVersionError,
+    utc_now,
+)
+from helpers import unique
+from integration.service_storage import service_storage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def storage(mongodb_uri: str) -> AsyncIterator[EventsStorage]:
+    settings = EventsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("events"))
+    async with service_storage(settings, ensure_indexes) as built:
+        yield EventsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
+
+
+def _fields(capacity: int) -> dict[str, Any]:
+    return {
+        "name": "Campus fair",
+        "kind": EventKind.CAREER_FAIR,
+        "starts_at": utc_now() + timedelta(days=7),
+        "capacity": capacity,
+    }
+
+
+def _person(name: str) -> Registrant:
+    return Registrant(email=f"{name}@example.com", first_name=name.title(), last_name="Doe")
+
+
+async def _staged(storage: EventsStorage, topic: str) -> list[dict[str, Any]]:
+    return [r async for r in storage.outbox.records.find({"topic": topic})]
+
+
+async def test_a_full_event_waitlists_and_a_larger_capacity_promotes_first_come(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(1))).event
+    first = await registrations.register(storage, event.id, _person("ada"))
+    second = await registrations.register(storage, event.id, _person("bob"))
+    third = await registrations.register(storage, event.id, _person("cy"))
+    assert first.registration.status is RegistrationStatus.REGISTERED
+    assert second.registration.status is RegistrationStatus.WAITLISTED
+    assert third.registration.status is RegistrationStatus.WAITLISTED
+
+    again = await registrations.register(storage, event.id, _person("bob"))
+    assert not again.created
+    assert again.registration.id == second.registration.id
+
+    promoted = await lifecycle.edit_event(storage, tenant, event.id, 1, {"capacity": 2})
+    assert promoted == 1
+    standing = await lifecycle.find_event(storage, tenant, event.id)
+    assert standing.registered == 2
+    assert standing.event.version == 2
+    statuses = {
+        r.email: r.status for r in await registrations.registrations_for(storage, tenant, event.id)
+    }
+    assert statuses["bob@example.com"] is RegistrationStatus.REGISTERED
+    assert statuses["cy@example.com"] is RegistrationStatus.WAITLISTED
+    assert len(await _staged(storage, EVENT_REGISTERED.name)) == 2
+
+    with pytest.raises(StaleVersionError):
+        await lifecycle.edit_event(storage, tenant, event.id, 1, {"capacity": 3})
+    with pytest.raises(EventChangeRefused):
+        await lifecycle.edit_event(storage, tenant, event.id, 2, {"capacity": 1})
+
+
+async def test_a_cancelled_event_takes_no_registrations_and_cannot_be_cancelled_again(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(10))).event
+    await lifecycle.cancel_event(storage, tenant, event.id, "the venue fell through")
+    with pytest.raises(EventCancelled):
+        await registrations.register(storage, event.id, _person("ada"))
+    with pytest.raises(EventChangeRefused):
+        await lifecycle.cancel_event(storage, tenant, event.id, None)
+    with pytest.raises(EventNotFound):
+        await registrations.register(storage, unique("no-event"), _person("ada"))
+
+
+async def test_a_walk_in_is_checked_in_at_once_and_a_registrant_is_simply_checked_in(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(10))).event
+    walked_in = await registrations.walk_in(storage, tenant, event.id, _person("ada"))
+    assert walked_in.created
+    assert walked_in.registration.walk_in
+    assert walked_in.registration.checked_in_at is not None
+
+    registered = await registrations.register(storage, event.id, _person("bob"))
+    at_the_door = await registrations.walk_in(storage, tenant, event.id, _person("bob"))
+    assert not at_the_door.created
+    assert at_the_door.registration.id == registered.registration.id
+    assert at_the_door.registration.checked_in_at is not None
+
+    checked_again = await registrations.check_in(
+        storage, tenant, event.id, registered.registration.id
+    )
+    assert checked_again.checked_in_at == at_the_door.registration.checked_in_at
+
+
+async def test_only_an_event_nobody_registered_for_can_be_deleted(storage: EventsStorage) -> None:
+    tenant = unique("tenant")
+    empty = (await lifecycle.create_event(storage, tenant, "user-1", _fields(10))).event
+    taken = (await lifecycle.create_event(storage, tenant, "user-1", _fields(10))).event
+    await registrations.register(storage, taken.id, _person("ada"))
+
+    await lifecycle.delete_event(storage, tenant, empty.id)
+    with pytest.raises(EventNotFound):
+        await lifecycle.find_event(storage, tenant, empty.id)
+    with pytest.raises(EventChangeRefused):
+        await lifecycle.delete_event(storage, tenant, taken.id)
+    with pytest.raises(EventNotFound):
+        await lifecycle.find_event(storage, unique("other-tenant"), taken.id)

@@ -1,0 +1,16 @@
+"""The status an application is left in by each kind of change the ATS reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_ats_sync.domain.greenhouse import ChangeKind
+from crm_ats_sync.domain.models import ApplicationStatus, status_after
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_rejection_rejects_a_hire_hires_and_a_stage_change_keeps_it_active() -> None:
+    assert status_after(ChangeKind.REJECTED) is ApplicationStatus.REJECTED
+    assert status_after(ChangeKind.HIRED) is ApplicationStatus.HIRED
+    assert status_after(ChangeKind.STAGE_CHANGED) is ApplicationStatus.ACTIVE
