@@ -3,6 +3,9 @@
 Both are started once per test session on free ports in a temporary directory and stopped at the
 end. To iterate faster against an already running local stack, set CRM_TEST_KAFKA_BOOTSTRAP and
 CRM_TEST_MONGODB_URI (e.g. to the values `crm-stack up` prints).
+
+Every test is marked with the tier of its folder, and a run goes through the tiers fastest
+first (unit, integration, e2e, faults), so a unit failure shows in seconds, not at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +21,40 @@ import pytest
 from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
 from crm_devstack.smtp_sink import ReceivedMessage, SmtpSinkServer, read_messages
 from crm_shared import ensure_topics
+
+TESTS_DIRECTORY = Path(__file__).parent
+# The tier folders in run order; within the integration tier the flow package, which serves all
+# six services, runs after the folders that test one piece at a time.
+TIERS = ("unit", "integration", "e2e", "faults")
+SLOWEST_INTEGRATION_FOLDER = "flow"
+# A test already marked with one of these keeps its marks (a soak test in tests/e2e is no e2e).
+TIER_MARKERS = frozenset(TIERS) | {"soak"}
+
+
+def _folders(item: pytest.Item) -> tuple[str, ...]:
+    if not item.path.is_relative_to(TESTS_DIRECTORY):
+        return ()
+    return item.path.relative_to(TESTS_DIRECTORY).parts
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    folders = _folders(item)
+    tier = TIERS.index(folders[0]) if folders and folders[0] in TIERS else len(TIERS)
+    slowest = len(folders) > 2 and folders[1] == SLOWEST_INTEGRATION_FOLDER
+    return tier, int(slowest)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each unmarked test with its folder's tier (before -m selects), and orders the run
+    by tier."""
+    for item in items:
+        folders = _folders(item)
+        marked = any(mark.name in TIER_MARKERS for mark in item.iter_markers())
+        if folders and folders[0] in TIERS and not marked:
+            item.add_marker(folders[0])
+    # A stable sort: tests keep their order within a module, so module fixtures start once.
+    items.sort(key=_run_order)
 
 
 @pytest.fixture(scope="session")

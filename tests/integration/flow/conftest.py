@@ -1,11 +1,15 @@
 """Fixtures of the flow tests: all six services served in-process over real HTTP, on the
-session's real Kafka broker, SecantusDB and SMTP sink. Each test module gets fresh tenants."""
+session's real Kafka broker, SecantusDB and SMTP sink.
+
+The five consuming services start once for the flow package; each test module gets fresh
+tenants and a gateway of its own that maps the tokens below to them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +51,55 @@ SMALL_LIMITS = LimitOverrides(
 )
 
 
+FLOW_DIRECTORY = Path(__file__).parent
+# Modules that start more instances of the package's services, in its consumer groups and on its
+# databases. Under load an instance may miss its 60 s stop, and what is left of it must not
+# disturb the modules after it, so these run last.
+RUN_LAST = frozenset({"test_sequence_workers.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Moves the RUN_LAST modules behind the package's other modules, in place."""
+    positions = [n for n, item in enumerate(items) if item.path.parent == FLOW_DIRECTORY]
+    flow = sorted((items[n] for n in positions), key=lambda item: item.path.name in RUN_LAST)
+    for position, item in zip(positions, flow, strict=True):
+        items[position] = item
+
+
+@dataclass(frozen=True)
+class ModuleTenants:
+    """The tenants one test module works in, fresh for every module."""
+
+    acme: str
+    globex: str
+    small: str
+    ghost: str
+
+    @classmethod
+    def fresh(cls) -> ModuleTenants:
+        run = unique("flow")
+        return cls(f"{run}-acme", f"{run}-globex", f"{run}-small", f"{run}-ghost")
+
+    def registered(self) -> dict[str, Tenant]:
+        """The gateway's tenants (the ghost tenant is deliberately unknown)."""
+        return {
+            self.acme: Tenant(name="Acme", community_key=f"{self.acme}-community"),
+            self.globex: Tenant(name="Globex", community_key=f"{self.globex}-community"),
+            self.small: Tenant(name="Small", community_key=f"{self.small}-community"),
+        }
+
+    def dev_tokens(self) -> dict[str, DevIdentity]:
+        """The module's tokens: the same constants in every module, each module's tenants."""
+        return {
+            ACME_TOKEN: DevIdentity(tenant_id=self.acme, user_id="rita", roles=["recruiter"]),
+            ACME_ADMIN_TOKEN: DevIdentity(tenant_id=self.acme, user_id="ada", roles=["admin"]),
+            GLOBEX_TOKEN: DevIdentity(tenant_id=self.globex, user_id="gus", roles=["recruiter"]),
+            GLOBEX_ADMIN_TOKEN: DevIdentity(tenant_id=self.globex, user_id="gia", roles=["admin"]),
+            SMALL_TOKEN: DevIdentity(tenant_id=self.small, user_id="sam", roles=["recruiter"]),
+            GHOST_TOKEN: DevIdentity(tenant_id=self.ghost, user_id="g", roles=["admin"]),
+        }
+
+
 @dataclass
 class Stack:
     gateway: httpx.AsyncClient
@@ -78,30 +131,59 @@ class Stack:
         return {"Authorization": f"Bearer {token}"}
 
 
+@dataclass(frozen=True)
+class Backends:
+    """The five consuming services, started once for the flow package, and what a module's
+    gateway needs to front them."""
+
+    urls: dict[str, str]
+    settings: dict[str, Any]
+    gateway_port: int
+    gateway_database: str
+    common: dict[str, Any]
+    tenants_by_module: dict[Path, ModuleTenants]
+
+
 @pytest.fixture(scope="session")
 def flow_consumer_groups() -> str:
-    """The consumer-group prefix every module's stack shares.
+    """The consumer-group prefix of the flow package's services.
 
-    A new group starts at the earliest offset, as a new service must. Were each module's stack
-    given fresh groups, it would first replay every event the session had produced so far, and
-    the last modules would wait minutes behind that backlog. Sharing the groups, a stack resumes
-    where the previous module's stack committed; modules run one after another, so two stacks
-    never split a group's partitions between them.
+    A new group starts at the earliest offset, as a new service must; the services start once
+    for the whole package (not per module), so they join their groups once.
     """
     return unique("flow-groups")
 
 
-@pytest.fixture(scope="module")
-async def stack(
+def _flow_modules(session: pytest.Session) -> list[Path]:
+    """The test modules of this session that use the flow stack, in run order."""
+    modules: dict[Path, None] = {}
+    for item in session.items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            modules.setdefault(Path(item.path), None)
+    return list(modules)
+
+
+@pytest.fixture(scope="package")
+async def backends(
+    request: pytest.FixtureRequest,
     kafka_bootstrap_servers: str,
     mongodb_uri: str,
     smtp_sink: SmtpSink,
     span_exporter: InMemorySpanExporter,
     flow_consumer_groups: str,
-) -> AsyncIterator[Stack]:
+) -> AsyncIterator[Backends]:
+    """candidates, campaigns, events, ats-sync and analytics, served once for every module.
+
+    Starting the six services per module cost every module a stack start and stop (dozens of
+    consumer starts), and a stack that did not stop in time left its consumer groups
+    rebalancing for the next one.
+    Each module still gets fresh tenants: the tenants of every collected module are known
+    here, so their tenant-scoped settings (campaigns' time zones, quotas) are registered up
+    front, and each module's own gateway maps the tokens to its tenants.
+    """
+    tenants_by_module = {module: ModuleTenants.fresh() for module in _flow_modules(request.session)}
     run = unique("flow")
-    acme, globex, small = f"{run}-acme", f"{run}-globex", f"{run}-small"
-    quotas = Quotas(tenants={small: SMALL_LIMITS})
+    quotas = Quotas(tenants={t.small: SMALL_LIMITS for t in tenants_by_module.values()})
     ports = dict(
         zip(
             ("gateway", "candidates", "campaigns", "events", "ats-sync", "analytics"),
@@ -135,7 +217,7 @@ async def stack(
             tracking_secret="integration-tests-tracking-secret-0123456789",
             sequence_poll_interval_seconds=0.2,
             delivery_poll_interval_seconds=0.2,
-            tenant_time_zones={acme: "Europe/Berlin"},
+            tenant_time_zones={t.acme: "Europe/Berlin" for t in tenants_by_module.values()},
             # The tests open mail the moment it arrives, which the timing rule would take for
             # a scanner (user agents and addresses still flag machines).
             machine_fetch_window_seconds=0,
@@ -147,32 +229,6 @@ async def stack(
             mongodb_database=f"{run}_ats_sync", public_base_url=urls["gateway"], **common
         ),
         "analytics": AnalyticsSettings(mongodb_database=f"{run}_analytics", **common),
-        "gateway": GatewaySettings(
-            mongodb_database=f"{run}_gateway",
-            **common,
-            candidates_url=urls["candidates"],
-            campaigns_url=urls["campaigns"],
-            events_url=urls["events"],
-            ats_sync_url=urls["ats-sync"],
-            analytics_url=urls["analytics"],
-            # Every test signs people up from 127.0.0.1; the sign-up limits have tests of their
-            # own (tests/unit/gateway/test_public_abuse.py).
-            signups_per_minute_per_ip=6000,
-            signups_per_minute_per_community=6000,
-            tenants={
-                acme: Tenant(name="Acme", community_key=f"{acme}-community"),
-                globex: Tenant(name="Globex", community_key=f"{globex}-community"),
-                small: Tenant(name="Small", community_key=f"{small}-community"),
-            },
-            dev_tokens={
-                ACME_TOKEN: DevIdentity(tenant_id=acme, user_id="rita", roles=["recruiter"]),
-                ACME_ADMIN_TOKEN: DevIdentity(tenant_id=acme, user_id="ada", roles=["admin"]),
-                GLOBEX_TOKEN: DevIdentity(tenant_id=globex, user_id="gus", roles=["recruiter"]),
-                GLOBEX_ADMIN_TOKEN: DevIdentity(tenant_id=globex, user_id="gia", roles=["admin"]),
-                SMALL_TOKEN: DevIdentity(tenant_id=small, user_id="sam", roles=["recruiter"]),
-                GHOST_TOKEN: DevIdentity(tenant_id=f"{run}-ghost", user_id="g", roles=["admin"]),
-            },
-        ),
     }
     factories: dict[str, Callable[[Any], FastAPI]] = {
         "candidates": create_candidates,
@@ -180,15 +236,47 @@ async def stack(
         "events": create_events,
         "ats-sync": create_ats_sync,
         "analytics": create_analytics,
-        "gateway": create_gateway,
     }
     async with AsyncExitStack() as running:
         for name, factory in factories.items():
             await running.enter_async_context(serving(factory(settings[name]), ports[name]))
-        client = await running.enter_async_context(
-            httpx.AsyncClient(base_url=urls["gateway"], timeout=30)
+        yield Backends(
+            urls, settings, ports["gateway"], f"{run}_gateway", common, tenants_by_module
         )
-        yield Stack(client, urls["gateway"], urls, settings, acme, globex, small)
+
+
+@pytest.fixture(scope="module")
+async def stack(request: pytest.FixtureRequest, backends: Backends) -> AsyncIterator[Stack]:
+    """The flow stack as one test module sees it: fresh tenants, and a gateway of its own
+    (fresh rate-limit budgets, the tokens mapped to the module's tenants) on the port every
+    service links to."""
+    tenants = backends.tenants_by_module.get(Path(request.path))
+    if tenants is None:
+        raise LookupError(f"{request.path} was not collected when the flow stack started")
+    urls = backends.urls
+    gateway_settings = GatewaySettings(
+        mongodb_database=backends.gateway_database,
+        **backends.common,
+        candidates_url=urls["candidates"],
+        campaigns_url=urls["campaigns"],
+        events_url=urls["events"],
+        ats_sync_url=urls["ats-sync"],
+        analytics_url=urls["analytics"],
+        # Every test signs people up from 127.0.0.1; the sign-up limits have tests of their
+        # own (tests/unit/gateway/test_public_abuse.py).
+        signups_per_minute_per_ip=6000,
+        signups_per_minute_per_community=6000,
+        tenants=tenants.registered(),
+        dev_tokens=tenants.dev_tokens(),
+    )
+    settings = backends.settings | {"gateway": gateway_settings}
+    async with (
+        serving(create_gateway(gateway_settings), backends.gateway_port),
+        httpx.AsyncClient(base_url=urls["gateway"], timeout=30) as client,
+    ):
+        yield Stack(
+            client, urls["gateway"], urls, settings, tenants.acme, tenants.globex, tenants.small
+        )
 
 
 @pytest.fixture(scope="module")
