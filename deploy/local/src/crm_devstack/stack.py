@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import urlsplit
 
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
@@ -20,6 +21,7 @@ from .infra import (
     MongoServer,
     SmtpSink,
     Zipkin,
+    free_ports,
     http_ok,
 )
 from .processes import ManagedProcess
@@ -62,6 +64,42 @@ GATEWAY_UPSTREAM_VARS: dict[str, str] = {
     "ats-sync": "ATS_SYNC_URL",
     "analytics": "ANALYTICS_URL",
 }
+
+
+def address_port(address: str) -> int:
+    """The port of `host:port` or of a URL (`mongodb://host:port/...`)."""
+    port = urlsplit(address if "//" in address else f"//{address}").port
+    if port is None:
+        raise ValueError(f"no port in {address!r}")
+    return port
+
+
+def services_config(
+    *,
+    bootstrap_servers: str,
+    mongodb_uri: str,
+    smtp_port: int,
+    run_dir: Path,
+    kafka_group_prefix: str,
+) -> StackConfig:
+    """The config of a stack's services (and Zipkin) on free ports, against a broker, database
+    and SMTP sink that run already (a test session's, a benchmark's)."""
+    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics = free_ports(8)
+    return StackConfig(
+        kafka_port=address_port(bootstrap_servers.split(",")[0]),
+        mongodb_port=address_port(mongodb_uri),
+        smtp_port=smtp_port,
+        zipkin_port=zipkin,
+        gateway_port=gateway,
+        candidates_port=candidates,
+        campaigns_port=campaigns,
+        events_port=events,
+        ats_sync_port=ats_sync,
+        analytics_port=analytics,
+        gateway_metrics_port=metrics,
+        run_dir=run_dir,
+        kafka_group_prefix=kafka_group_prefix,
+    )
 
 
 def infra_components(config: StackConfig) -> list[InfraComponent]:
