@@ -1,5 +1,5 @@
-"""The platform's token buckets: a burst then the rate, per key, reservations in a queue, and
-forgetting only buckets that are full again."""
+"""The platform's token buckets: a burst then the rate, per key, reservations in a queue,
+forgetting only buckets that are full again, and the gateway's per-minute limits."""
 
 from __future__ import annotations
 
@@ -86,3 +86,20 @@ def test_per_minute_keeps_a_burst_of_one_for_low_rates_and_zero_is_unlimited() -
 @pytest.mark.parametrize(("seconds", "header"), [(0.01, "1"), (1.0, "1"), (1.2, "2"), (30.0, "30")])
 def test_retry_after_is_whole_seconds_rounded_up_at_least_one(seconds: float, header: str) -> None:
     assert retry_after_header(seconds) == header
+
+
+def test_the_gateways_per_minute_limit_allows_a_burst_then_the_rate() -> None:
+    now = [1000.0]
+    limiter = RateLimiter.per_minute(60, clock=lambda: now[0])  # one a second, bursts of 15
+    assert [limiter.take("ip") for _ in range(15)] == [0.0] * 15
+    wait = limiter.take("ip")
+    assert wait == pytest.approx(1.0)
+    assert limiter.take("other-ip") == 0.0
+    now[0] += 1.0
+    assert limiter.take("ip") == 0.0
+    assert limiter.take("ip") > 0
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
+    assert retry_after_header(0.01) == "1"
+    assert retry_after_header(2.2) == "3"

@@ -25,7 +25,6 @@ from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.client_address import client_address as resolve_client_address
 from crm_gateway.domain.idempotency import KeyScope, request_fingerprint
 from crm_gateway.domain.paths import encoded_path, path_segments
-from crm_gateway.domain.rate_limit import RateLimiter, retry_after_header
 from crm_gateway.domain.routing import (
     HTTP_METHODS,
     PUBLIC_API_PREFIX,
@@ -40,8 +39,10 @@ from crm_shared import (
     InternalTokens,
     Principal,
     ProblemError,
+    RateLimiter,
     bearer_token,
     declare_dependency_problems,
+    retry_after_header,
     unauthorized,
 )
 
@@ -180,7 +181,7 @@ def client_address(request: Request) -> str:
 
 def limit_public_caller(request: Request, state: State) -> None:
     """FastAPI dependency: a 429 problem when one IP address calls public endpoints too often."""
-    wait = state.public_limiter.acquire(client_address(request))
+    wait = state.public_limiter.take(client_address(request))
     if wait:
         raise throttled(wait, "too many requests from this address")
 
@@ -200,7 +201,7 @@ def authenticated_principal(request: Request, state: State) -> Principal:
             f"tenant {principal.tenant_id!r} is unknown or not active",
             problem_type="unknown-tenant",
         )
-    wait = state.tenant_limiter.acquire(principal.tenant_id)
+    wait = state.tenant_limiter.take(principal.tenant_id)
     if wait:
         raise throttled(wait, "this tenant is sending too many requests")
     return principal

@@ -21,9 +21,8 @@ from crm_gateway.api.proxy import (
     throttled,
 )
 from crm_gateway.captcha import CaptchaUnavailable
-from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
-from crm_shared import Principal, ProblemError, problem_responses
+from crm_shared import Principal, ProblemError, RateLimiter, problem_responses
 
 router = APIRouter(dependencies=[Depends(limit_public_caller)], tags=["public"])
 
@@ -155,7 +154,7 @@ async def _check_captcha(state: GatewayState, document: dict[str, object], addre
 
 
 def _limit_signup(limiter: RateLimiter | None, key: str, detail: str) -> None:
-    wait = limiter.acquire(key) if limiter is not None else 0.0
+    wait = limiter.take(key) if limiter is not None else 0.0
     if wait:
         raise throttled(wait, detail)
 
