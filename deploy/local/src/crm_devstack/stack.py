@@ -143,6 +143,42 @@ def service_url(config: StackConfig, service: str) -> str:
     return f"http://{LOCALHOST}:{config.service_ports[service]}"
 
 
+def service_process(
+    service: str,
+    port: int,
+    run_dir: Path,
+    env: dict[str, str],
+    *,
+    extra_ports: tuple[int, ...] = (),
+) -> ManagedProcess:
+    """One service as production runs it: uvicorn on its `create_app` factory, ready once its
+    `/readyz` answers. `extra_ports` are other ports it listens on (the gateway's metrics)."""
+    return ManagedProcess(
+        name=service,
+        argv=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"{service_module(service)}.main:create_app",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--timeout-keep-alive",
+            str(SERVER_KEEP_ALIVE_SECONDS),
+            # uvicorn believes X-Forwarded-For from loopback by default; only the
+            # gateway's TRUSTED_PROXIES may say who the client is.
+            "--no-proxy-headers",
+        ],
+        run_dir=run_dir,
+        env=env,
+        ports=(port, *extra_ports),
+        readiness=functools.partial(http_ok, f"http://{LOCALHOST}:{port}/readyz"),
+        ready_timeout=60,
+    )
+
+
 def service_processes(config: StackConfig) -> list[ManagedProcess]:
     """One uvicorn process per service, wired to the stack's infrastructure; gateway first."""
     # Each service's composition root is `crm_<service>.main:create_app`, an app factory.
@@ -187,31 +223,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
             env["METRICS_PORT"] = str(config.gateway_metrics_port)
-        readyz = f"{service_url(config, service)}/readyz"
+        extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()
         processes.append(
-            ManagedProcess(
-                name=service,
-                argv=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    f"{service_module(service)}.main:create_app",
-                    "--host",
-                    LOCALHOST,
-                    "--port",
-                    str(port),
-                    "--timeout-keep-alive",
-                    str(SERVER_KEEP_ALIVE_SECONDS),
-                    # uvicorn believes X-Forwarded-For from loopback by default; only the
-                    # gateway's TRUSTED_PROXIES may say who the client is.
-                    "--no-proxy-headers",
-                ],
-                run_dir=config.run_dir,
-                env=env,
-                ports=(port, config.gateway_metrics_port) if service == "gateway" else (port,),
-                readiness=functools.partial(http_ok, readyz),
-                ready_timeout=60,
-            )
+            service_process(service, port, config.run_dir, env, extra_ports=extra_ports)
         )
     return processes
