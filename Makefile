@@ -19,7 +19,7 @@ help:
 	@echo "make test       install and run every test tier (unit, integration, e2e)"
 	@echo "make test-faults  kill and restart services, the relay, the broker, the database under load"
 	@echo "make test-soak  the soak tier: the trace viewer after the journey and a 10,000-row import"
-	@echo "make lint       ruff and mypy --strict"
+	@echo "make lint       ruff, mypy --strict and the import contract (import-linter)"
 	@echo "make contracts  regenerate docs/contracts from the event models"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
@@ -71,6 +71,7 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy --cache-dir $(MYPY_CACHE_DIR) shared/src services/*/src deploy/local/src tests bench
+	$(UV) run --frozen lint-imports
 
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write

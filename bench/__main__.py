@@ -19,7 +19,12 @@ import uvloop
 
 from bench import api, broadcast, consumer, engagement, imports, outbox, segments
 from bench.report import Figure, table, write
-from bench.servers import PYTHON_SERVER_NAME, RUST_SERVER_NAME, RustMongoServer, rust_server_binary
+from bench.servers import (
+    PYTHON_SERVER_NAME,
+    RUST_SERVER_NAME,
+    rust_mongo_server,
+    rust_server_binary,
+)
 from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
 from crm_shared import ensure_topics
 
@@ -138,7 +143,7 @@ def main() -> None:
             if not mongodb_uri:
                 [port] = free_ports(1)
                 if rust_binary is not None:
-                    rust_server = RustMongoServer(rust_binary, Path(run_dir), port).start()
+                    rust_server = rust_mongo_server(rust_binary, Path(run_dir), port).start()
                     started.append(rust_server)
                     mongodb_uri, server = rust_server.mongodb_uri, RUST_SERVER_NAME
                 else:

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pymongo import AsyncMongoClient
@@ -28,8 +27,8 @@ from pymongo import AsyncMongoClient
 from bench.report import Figure
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import free_ports
-from crm_devstack.processes import ManagedProcess, process_tree
-from crm_devstack.stack import service_processes
+from crm_devstack.processes import ManagedProcess, peak_rss_kib
+from crm_devstack.stack import service_processes, services_config
 from crm_devstack.workload import Workload
 
 TOKEN = "dev-acme-recruiter"
@@ -55,26 +54,6 @@ class RateResult:
     @property
     def holds_budget(self) -> bool:
         return self.errors == 0 and self.percentile(0.99) < P99_BUDGET_MS
-
-
-def _port(address: str) -> int:
-    port = urlsplit(address if "//" in address else f"//{address}").port
-    assert port is not None, address
-    return port
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """High-water resident memory (VmHWM) of a process and its children, in MiB."""
-    total_kib = 0
-    for member in process_tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
 
 
 async def _open_loop(
@@ -265,19 +244,10 @@ async def run(
     bootstrap: str, mongodb_uri: str, candidates: int, rates: list[float], seconds: float
 ) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="crm-bench-api-") as run_dir:
-        zipkin_port, metrics_port, *service_ports = free_ports(8)
-        config = StackConfig(
-            kafka_port=_port(bootstrap.split(",")[0]),
-            mongodb_port=_port(mongodb_uri),
+        config = services_config(
+            bootstrap_servers=bootstrap,
+            mongodb_uri=mongodb_uri,
             smtp_port=free_ports(1)[0],
-            zipkin_port=zipkin_port,
-            gateway_port=service_ports[0],
-            candidates_port=service_ports[1],
-            campaigns_port=service_ports[2],
-            events_port=service_ports[3],
-            ats_sync_port=service_ports[4],
-            analytics_port=service_ports[5],
-            gateway_metrics_port=metrics_port,
             run_dir=Path(run_dir),
             kafka_group_prefix=f"bench-api-{uuid.uuid4().hex[:8]}",
         )
@@ -291,7 +261,7 @@ async def run(
                 f"http://127.0.0.1:{config.gateway_port}", mongodb_uri, candidates, rates, seconds
             )
             memory = {
-                process.name: _peak_rss_mib(pid)
+                process.name: peak_rss_kib(pid) / 1024
                 for process in processes
                 if (pid := process.pid) is not None
             }

@@ -69,7 +69,7 @@ from crm_campaigns.repositories.collections import (
     TEMPLATES,
     ensure_indexes,
 )
-from crm_devstack.infra import free_ports
+from crm_devstack.infra import SmtpSink, free_ports
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
 from crm_shared.bootstrap import tune_garbage_collector
 from crm_shared.mongo import Database, MongoClient
@@ -100,17 +100,8 @@ def start_sink(kind: str, run_dir: Path) -> Sink:
     smtp_port, http_port = free_ports(2)
     environment: dict[str, str] | None = None
     if kind == "devstack":
-        argv = [
-            sys.executable,
-            "-m",
-            "crm_devstack.smtp_sink",
-            "--smtp-port",
-            str(smtp_port),
-            "--http-port",
-            str(http_port),
-            "--dir",
-            str(run_dir / "mail"),
-        ]
+        devstack_sink = SmtpSink(run_dir, smtp_port, http_port, messages_dir=run_dir / "mail")
+        argv = list(devstack_sink.process.argv)
     elif kind == "postfix":
         binary = postfix_sink_binary()
         if binary is None:

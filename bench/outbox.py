@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from bench.consumer import create_topic, envelopes, produce
 from bench.report import Figure
-from crm_shared import Outbox, OutboxRelay, Session, in_transaction, utc_now
+from crm_shared import Outbox, OutboxRelay, Session, in_transaction, outbox_record, utc_now
 
 
 async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
@@ -31,17 +31,15 @@ async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
         async def write(session: Session, chunk: list[tuple[bytes, bytes]] = chunk) -> None:
             await outbox.records.insert_many(
                 [
-                    {
-                        "event_id": str(uuid.uuid4()),
-                        "tenant_id": "bench",
-                        "topic": spec.name,
-                        "key": key.decode(),
-                        "value": value.decode(),
-                        "trace_context": {},
-                        "created_at": utc_now(),
-                        "published": False,
-                        "sent_at": None,
-                    }
+                    outbox_record(
+                        event_id=str(uuid.uuid4()),
+                        tenant_id="bench",
+                        topic=spec.name,
+                        key=key.decode(),
+                        value=value.decode(),
+                        trace_context={},
+                        created_at=utc_now(),
+                    )
                     for key, value in chunk
                 ],
                 session=session,

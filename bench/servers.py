@@ -13,8 +13,7 @@ import shutil
 from pathlib import Path
 
 from crm_devstack.config import default_cache_dir
-from crm_devstack.infra import LOCALHOST, InfraComponent, mongodb_answers
-from crm_devstack.processes import ManagedProcess, port_open
+from crm_devstack.infra import LOCALHOST, MongoServer
 
 RUST_SERVER_NAME = "SecantusDB Rust server (secantusd-rs 0.5.3-beta.196)"
 PYTHON_SERVER_NAME = "SecantusDB Python server"
@@ -45,48 +44,31 @@ def postfix_sink_binary() -> Path | None:
     return None
 
 
-class RustMongoServer(InfraComponent):
+def rust_mongo_server(
+    binary: Path, run_dir: Path, port: int, *, cache_size: str = "2G"
+) -> MongoServer:
     """`secantusd-rs` on a fresh WiredTiger directory under `run_dir`."""
-
-    def __init__(self, binary: Path, run_dir: Path, port: int, *, cache_size: str = "2G") -> None:
-        self.name = "secantusd-rs"
-        self.port = port
-        self.home = run_dir / self.name
-        self.process = ManagedProcess(
-            name=self.name,
-            argv=[
-                str(binary),
-                # An explicit (empty) config file turns off discovery of ./secantusd.toml.
-                "--config",
-                str(self.home / "secantusd.toml"),
-                "--host",
-                LOCALHOST,
-                "--port",
-                str(port),
-                "--storage-path",
-                str(self.home / "data"),
-                "--cache-size",
-                cache_size,
-                "--log-level",
-                "WARNING",
-            ],
-            run_dir=run_dir,
-            cwd=self.home,
-            ports=(port,),
-            readiness=lambda: port_open(port) and mongodb_answers(self.mongodb_uri),
-            ready_timeout=30,
-        )
-
-    @property
-    def mongodb_uri(self) -> str:
-        """The connection string clients use."""
-        return f"mongodb://{LOCALHOST}:{self.port}/?directConnection=true"
-
-    def endpoints(self) -> dict[str, str]:
-        """Connection details to show to a developer."""
-        return {"MongoDB URI": self.mongodb_uri}
-
-    def prepare(self) -> None:
-        """Creates the server's directories and its empty config file."""
-        (self.home / "data").mkdir(parents=True, exist_ok=True)
-        (self.home / "secantusd.toml").touch()
+    name = "secantusd-rs"
+    data = run_dir / name / "data"
+    return MongoServer(
+        run_dir,
+        port,
+        name=name,
+        storage_path=data,
+        server_argv=[
+            str(binary),
+            # An explicit (empty) config file turns off discovery of ./secantusd.toml.
+            "--config",
+            str(MongoServer.config_file_in(run_dir / name)),
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--storage-path",
+            str(data),
+            "--cache-size",
+            cache_size,
+            "--log-level",
+            "WARNING",
+        ],
+    )

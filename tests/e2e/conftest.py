@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from conftest import SmtpSink
 
 from crm_devstack.config import StackConfig
-from crm_devstack.infra import Zipkin, free_ports
+from crm_devstack.infra import Zipkin
 from crm_devstack.processes import ManagedProcess, ProcessError
-from crm_devstack.stack import service_processes
+from crm_devstack.stack import service_processes, services_config
 
 
 @dataclass(frozen=True)
@@ -27,12 +26,6 @@ class ProcessStack:
         return f"http://127.0.0.1:{self.config.gateway_port}"
 
 
-def _port(address: str) -> int:
-    port = urlsplit(address if "//" in address else f"//{address}").port
-    assert port is not None, address
-    return port
-
-
 @pytest.fixture(scope="module")
 def process_stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -41,24 +34,15 @@ def process_stack(
     smtp_sink: SmtpSink,
 ) -> Iterator[ProcessStack]:
     run_dir: Path = tmp_path_factory.mktemp("e2e")
-    zipkin_port, metrics_port, *service_ports = free_ports(8)
-    config = StackConfig(
-        kafka_port=_port(kafka_bootstrap_servers.split(",")[0]),
-        mongodb_port=_port(mongodb_uri),
+    config = services_config(
+        bootstrap_servers=kafka_bootstrap_servers,
+        mongodb_uri=mongodb_uri,
         smtp_port=smtp_sink.port,
-        zipkin_port=zipkin_port,
-        gateway_port=service_ports[0],
-        candidates_port=service_ports[1],
-        campaigns_port=service_ports[2],
-        events_port=service_ports[3],
-        ats_sync_port=service_ports[4],
-        analytics_port=service_ports[5],
-        gateway_metrics_port=metrics_port,
         run_dir=run_dir,
         # Its own consumer groups, so no other stack on the session's broker takes its events.
         kafka_group_prefix=f"e2e-{run_dir.name}",
     )
-    zipkin = Zipkin(run_dir, zipkin_port).start()
+    zipkin = Zipkin(run_dir, config.zipkin_port).start()
     services: list[ManagedProcess] = service_processes(config)
     try:
         for process in services:

@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +18,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from crm_devstack.infra import free_ports, http_ok
+from crm_devstack.infra import free_ports
 from crm_devstack.processes import ManagedProcess
+from crm_devstack.stack import service_process
 from crm_shared import InternalTokens, Principal
 from helpers import unique
 from integration.conftest import INTERNAL_TOKEN_SECRET
@@ -52,26 +52,7 @@ class ServiceProcess:
     def __init__(self, service: str, run_dir: Path, env: dict[str, str]) -> None:
         [self.port] = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
-        package = f"crm_{service.replace('-', '_')}"
-        self.process = ManagedProcess(
-            name=service,
-            argv=[
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                f"{package}.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            run_dir=run_dir,
-            env=env,
-            ports=(self.port,),
-            readiness=lambda: http_ok(f"{self.url}/readyz"),
-            ready_timeout=60,
-        )
+        self.process = service_process(service, self.port, run_dir, env)
 
     async def start(self) -> None:
         self.process.start()

@@ -88,10 +88,14 @@ from crm_shared.contracts import (
     topic_spec,
     utc_now,
 )
+from crm_shared.dependencies import platform_database, tenant_repository
 from crm_shared.directory import (
     CandidateDirectory,
+    CandidateProjection,
     ensure_directory_indexes,
     normalise_email,
+    project_merge,
+    project_unmerge,
 )
 from crm_shared.errors import (
     ProblemError,
@@ -109,8 +113,24 @@ from crm_shared.gdpr import (
     known_emails,
     subscribe_candidate_erasure,
 )
+from crm_shared.leases import (
+    LEASE_RELEASED,
+    NamedLease,
+    claim_next,
+    lease_is_free,
+    leased_to,
+    release_lease,
+    renew_lease,
+)
 from crm_shared.links import LinkClaim, SignedLinks, TokenSigner
 from crm_shared.merges import give_back, move_to_survivor, moved_by
+from crm_shared.migrations import (
+    Migration,
+    MigrationHistoryError,
+    applied_migrations,
+    migrations_hook,
+    run_migrations,
+)
 from crm_shared.mongo import (
     Database,
     Document,
@@ -119,7 +139,14 @@ from crm_shared.mongo import (
     create_mongo_client,
     in_transaction,
 )
-from crm_shared.outbox import Outbox, OutboxRelay, RelayHealth, RelayState
+from crm_shared.outbox import (
+    Outbox,
+    OutboxRelay,
+    RelayHealth,
+    RelayState,
+    envelope_record,
+    outbox_record,
+)
 from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from crm_shared.preconditions import (
     IfMatch,
@@ -137,7 +164,7 @@ from crm_shared.problem_docs import (
 )
 from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.quotas import LimitOverrides, Limits, Quotas, quota_exceeded
-from crm_shared.rate_limit import RateLimiter
+from crm_shared.rate_limit import RateLimiter, retry_after_header
 from crm_shared.repository import (
     TenantMismatchError,
     TenantScopedCollection,
@@ -176,6 +203,7 @@ __all__ = [
     "ENGAGEMENT_SCORED",
     "EVENT_CHECKED_IN",
     "EVENT_REGISTERED",
+    "LEASE_RELEASED",
     "LIST_ARCHIVED",
     "LIST_MEMBER_ADDED",
     "LIST_MEMBER_REMOVED",
@@ -205,6 +233,7 @@ __all__ = [
     "CandidateErased",
     "CandidateMerged",
     "CandidateProfile",
+    "CandidateProjection",
     "CandidateUnmerged",
     "CandidateUpdated",
     "ConsentChanged",
@@ -235,7 +264,10 @@ __all__ = [
     "MessageOpened",
     "MessageReplied",
     "MessageSent",
+    "Migration",
+    "MigrationHistoryError",
     "MongoClient",
+    "NamedLease",
     "Outbox",
     "OutboxRelay",
     "Outcome",
@@ -269,9 +301,11 @@ __all__ = [
     "UploadTooLargeError",
     "Wakeup",
     "all_topic_names",
+    "applied_migrations",
     "backfill_versions",
     "bearer_token",
     "build_platform",
+    "claim_next",
     "create_mongo_client",
     "create_service_app",
     "current_principal",
@@ -284,6 +318,7 @@ __all__ = [
     "ensure_directory_indexes",
     "ensure_erasure_indexes",
     "ensure_topics",
+    "envelope_record",
     "etag_for",
     "export_personal_data",
     "exportable",
@@ -296,21 +331,33 @@ __all__ = [
     "is_erased",
     "is_erased_address",
     "known_emails",
+    "lease_is_free",
+    "leased_to",
     "limited",
+    "migrations_hook",
     "move_to_survivor",
     "moved_by",
     "new_id",
     "normalise_email",
+    "outbox_record",
+    "platform_database",
     "problem_response",
     "problem_response_doc",
     "problem_responses",
+    "project_merge",
+    "project_unmerge",
     "quota_exceeded",
     "readiness_checks",
     "reject_unknown_query_params",
+    "release_lease",
+    "renew_lease",
     "require_roles",
     "required_version",
+    "retry_after_header",
+    "run_migrations",
     "stale_version",
     "subscribe_candidate_erasure",
+    "tenant_repository",
     "to_document",
     "topic_spec",
     "unauthorized",

@@ -7,9 +7,11 @@ from `candidate.created` / `candidate.updated`.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pymongo import ASCENDING
 
-from crm_shared.contracts.events import CandidateProfile
+from crm_shared.contracts.events import CandidateMerged, CandidateProfile, CandidateUnmerged
 from crm_shared.mongo import Database, Session
 from crm_shared.repository import TenantScopedCollection
 from crm_shared.tombstones import is_erased
@@ -27,6 +29,34 @@ async def ensure_directory_indexes(database: Database) -> None:
     await database[CANDIDATE_DIRECTORY_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("email", ASCENDING)], unique=True
     )
+
+
+class CandidateProjection(Protocol):
+    """A service's own copy of candidates, kept current from the candidates service's events."""
+
+    async def learn(self, profile: CandidateProfile, *, session: Session) -> object:
+        """Stores (or refreshes) what the projection keeps of one candidate's profile."""
+        ...
+
+    async def fold(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
+        """What the projection held for `merged_id` now belongs to `survivor_id`."""
+        ...
+
+
+async def project_merge(
+    projection: CandidateProjection, merged: CandidateMerged, *, session: Session
+) -> None:
+    """A merge: the folded candidate's entries go to the survivor, whose profile is relearnt."""
+    await projection.fold(merged.merged_candidate_id, merged.survivor_candidate_id, session=session)
+    await projection.learn(merged.survivor, session=session)
+
+
+async def project_unmerge(
+    projection: CandidateProjection, unmerged: CandidateUnmerged, *, session: Session
+) -> None:
+    """An unmerge: both candidates' profiles are relearnt, the restored one's first."""
+    await projection.learn(unmerged.restored, session=session)
+    await projection.learn(unmerged.survivor, session=session)
 
 
 class CandidateDirectory:
@@ -54,11 +84,14 @@ class CandidateDirectory:
             )
         return emails
 
-    async def reassign(self, from_id: str, to_id: str, *, session: Session) -> None:
+    async def fold(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
         """Every address of one candidate now belongs to another (a merge folded them)."""
         await self._entries.update_many(
-            {"candidate_id": from_id}, {"$set": {"candidate_id": to_id}}, session=session
+            {"candidate_id": merged_id}, {"$set": {"candidate_id": survivor_id}}, session=session
         )
+
+    # The name the services call today; `fold` is the `CandidateProjection` one.
+    reassign = fold
 
     async def candidate_for(self, email: str, *, session: Session | None = None) -> str | None:
         """The candidate holding this email address, if any is known."""

@@ -28,6 +28,7 @@ from crm_shared.auth import Principal, require_roles
 from crm_shared.bootstrap import Platform
 from crm_shared.consumer import IdempotentConsumer
 from crm_shared.contracts import CANDIDATE_ERASED, CandidateErased, EventEnvelope
+from crm_shared.dependencies import platform_database
 from crm_shared.directory import normalise_email
 from crm_shared.mongo import Database, Document, Session
 from crm_shared.repository import TENANT_FIELD
@@ -182,7 +183,7 @@ def gdpr_router(service_name: str) -> APIRouter:
         candidate_id: str, request: Request, principal: AdminPrincipal
     ) -> dict[str, Any]:
         """Everything this service holds on the candidate, by collection (admins only)."""
-        database: Database = request.app.state.platform.require_database()
+        database = platform_database(request)
         sections = await export_personal_data(database, principal.tenant_id, candidate_id)
         return {"service": service_name, "collections": exportable(sections)}
 

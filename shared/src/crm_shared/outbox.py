@@ -40,6 +40,46 @@ PublishRecord = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitabl
 """Sends one record (topic, key, value, headers); returns an awaitable resolved on broker ack."""
 
 
+def outbox_record(
+    *,
+    event_id: str,
+    tenant_id: str,
+    topic: str,
+    key: str,
+    value: str,
+    trace_context: dict[str, str],
+    created_at: datetime,
+) -> Document:
+    """An unsent outbox record as the relay reads it: the serialised event and where it goes."""
+    return {
+        "_id": ObjectId(),
+        "event_id": event_id,
+        "tenant_id": tenant_id,
+        "topic": topic,
+        "key": key,
+        "value": value,
+        "trace_context": trace_context,
+        "created_at": created_at,
+        "published": False,
+        "sent_at": None,
+    }
+
+
+def envelope_record(
+    envelope: EventEnvelope[Any], *, trace_context: dict[str, str], created_at: datetime
+) -> Document:
+    """The outbox record of an event: on the envelope's topic, keyed by its subject."""
+    return outbox_record(
+        event_id=str(envelope.id),
+        tenant_id=envelope.tenant_id,
+        topic=envelope.type,
+        key=envelope.subject,
+        value=envelope.model_dump_json(),
+        trace_context=trace_context,
+        created_at=created_at,
+    )
+
+
 class Outbox:
     """Writes events into the service's outbox as part of the caller's transaction."""
 
@@ -88,20 +128,8 @@ class Outbox:
         """Stores the event in the caller's transaction, with the current trace context."""
         if not session.in_transaction:
             raise RuntimeError("outbox records must be written inside the entity's transaction")
-        carrier = current_trace_context()
         await self.records.insert_one(
-            {
-                "_id": ObjectId(),
-                "event_id": str(envelope.id),
-                "tenant_id": envelope.tenant_id,
-                "topic": envelope.type,
-                "key": envelope.subject,
-                "value": envelope.model_dump_json(),
-                "trace_context": carrier,
-                "created_at": utc_now(),
-                "published": False,
-                "sent_at": None,
-            },
+            envelope_record(envelope, trace_context=current_trace_context(), created_at=utc_now()),
             session=session,
         )
 
@@ -127,18 +155,7 @@ class Outbox:
         now = utc_now()
         await self.records.insert_many(
             [
-                {
-                    "_id": ObjectId(),
-                    "event_id": str(envelope.id),
-                    "tenant_id": envelope.tenant_id,
-                    "topic": envelope.type,
-                    "key": envelope.subject,
-                    "value": envelope.model_dump_json(),
-                    "trace_context": carrier,
-                    "created_at": now,
-                    "published": False,
-                    "sent_at": None,
-                }
+                envelope_record(envelope, trace_context=carrier, created_at=now)
                 for envelope, carrier in zip(envelopes, carriers, strict=True)
             ],
             ordered=True,

@@ -7,6 +7,7 @@ dispatchers), so the configured rate holds for the process however many workers 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,18 @@ class RateLimiter:
         self._max_keys = max_keys
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+
+    @classmethod
+    def per_minute(
+        cls,
+        per_minute: float,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RateLimiter:
+        """`per_minute` requests a minute per key, with bursts up to a quarter of that (at
+        least one); 0 means unlimited."""
+        return cls(per_minute / 60.0, max(1.0, per_minute / 4), max_keys=max_keys, clock=clock)
 
     def take(self, key: str, tokens: float = 1.0) -> float:
         """Takes `tokens` from `key`'s bucket and returns 0 if it has them; otherwise takes
@@ -86,3 +99,8 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def retry_after_header(seconds: float) -> str:
+    """A Retry-After value for a wait `take` returned: whole seconds, at least one."""
+    return str(max(1, math.ceil(seconds)))

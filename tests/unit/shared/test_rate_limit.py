@@ -1,11 +1,11 @@
-"""The platform's token buckets: a burst then the rate, per key, reservations in a queue, and
-forgetting only buckets that are full again."""
+"""The platform's token buckets: a burst then the rate, per key, reservations in a queue,
+forgetting only buckets that are full again, and the gateway's per-minute limits."""
 
 from __future__ import annotations
 
 import pytest
 
-from crm_shared import RateLimiter
+from crm_shared import RateLimiter, retry_after_header
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +63,43 @@ def test_past_the_key_limit_only_buckets_full_again_are_forgotten() -> None:
     assert limiter.take("busy") > 0
     assert limiter.take("indebted") == 0.0
     assert limiter.take("indebted") > 0
+
+
+def test_per_minute_allows_a_quarter_minute_burst_then_the_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter.per_minute(120, clock=clock)
+    assert [limiter.take("k") for _ in range(30)] == [0.0] * 30
+    assert limiter.take("k") == pytest.approx(0.5)
+    clock.now += 0.5
+    assert limiter.take("k") == 0.0
+
+
+def test_per_minute_keeps_a_burst_of_one_for_low_rates_and_zero_is_unlimited() -> None:
+    clock = Clock()
+    slow = RateLimiter.per_minute(2, clock=clock)
+    assert slow.take("k") == 0.0
+    assert slow.take("k") == pytest.approx(30.0)
+    unlimited = RateLimiter.per_minute(0, clock=clock)
+    assert all(unlimited.take("k") == 0.0 for _ in range(1000))
+
+
+@pytest.mark.parametrize(("seconds", "header"), [(0.01, "1"), (1.0, "1"), (1.2, "2"), (30.0, "30")])
+def test_retry_after_is_whole_seconds_rounded_up_at_least_one(seconds: float, header: str) -> None:
+    assert retry_after_header(seconds) == header
+
+
+def test_the_gateways_per_minute_limit_allows_a_burst_then_the_rate() -> None:
+    now = [1000.0]
+    limiter = RateLimiter.per_minute(60, clock=lambda: now[0])  # one a second, bursts of 15
+    assert [limiter.take("ip") for _ in range(15)] == [0.0] * 15
+    wait = limiter.take("ip")
+    assert wait == pytest.approx(1.0)
+    assert limiter.take("other-ip") == 0.0
+    now[0] += 1.0
+    assert limiter.take("ip") == 0.0
+    assert limiter.take("ip") > 0
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
+    assert retry_after_header(0.01) == "1"
+    assert retry_after_header(2.2) == "3"

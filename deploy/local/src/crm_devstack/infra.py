@@ -447,10 +447,13 @@ class MongoServer(InfraComponent):
         storage_path: Path | None = None,
         name: str = "mongodb",
         transaction_lifetime_seconds: float = DEFAULT_TRANSACTION_LIFETIME_SECONDS,
+        server_argv: Sequence[str] | None = None,
     ) -> None:
         """Describes the server; storage_path None keeps data in memory for the process's life.
         A transaction idle for `transaction_lifetime_seconds` is aborted (mongod's
-        transactionLifetimeLimitSeconds; see crm_devstack.secantusd)."""
+        transactionLifetimeLimitSeconds; see crm_devstack.secantusd). `server_argv` runs another
+        MongoDB-wire server instead (the benchmarks' Rust server), with `config_file` as its
+        config and `storage_path` as its data directory."""
         self.name = name
         self.run_dir = run_dir
         self.port = port
@@ -458,7 +461,9 @@ class MongoServer(InfraComponent):
         self.home = run_dir / name
         self.process = ManagedProcess(
             name=name,
-            argv=[
+            argv=list(server_argv)
+            if server_argv is not None
+            else [
                 # The wrapper runs secantusd-py's entry point with reliable SIGTERM handling.
                 sys.executable,
                 "-m",
@@ -466,7 +471,7 @@ class MongoServer(InfraComponent):
                 # An explicit (empty) config file turns off discovery of ./secantusd.toml and
                 # ~/.secantus/secantusd.toml, which could silently change this server.
                 "--config",
-                str(self.home / "secantusd.toml"),
+                str(self.config_file),
                 "--host",
                 LOCALHOST,
                 "--port",
@@ -487,6 +492,16 @@ class MongoServer(InfraComponent):
             ready_timeout=30,
         )
 
+    @staticmethod
+    def config_file_in(home: Path) -> Path:
+        """The server's (empty) config file: an explicit one turns off discovery of others."""
+        return home / "secantusd.toml"
+
+    @property
+    def config_file(self) -> Path:
+        """This server's config file."""
+        return self.config_file_in(self.home)
+
     @property
     def mongodb_uri(self) -> str:
         """The connection string clients use."""
@@ -499,7 +514,7 @@ class MongoServer(InfraComponent):
     def prepare(self) -> None:
         """Creates the server's directories and its empty config file."""
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "secantusd.toml").touch()
+        self.config_file.touch()
         if self.storage_path is not None:
             self.storage_path.mkdir(parents=True, exist_ok=True)
 

@@ -111,8 +111,8 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def rss_kib(pid: int) -> int:
-    """Sums the resident memory (VmRSS, KiB) of `pid` and its descendants."""
+def _tree_status_kib(pid: int, field: str) -> int:
+    """Sums one memory field of /proc/<pid>/status (KiB) over `pid` and its descendants."""
     total = 0
     for member in process_tree(pid):
         try:
@@ -120,10 +120,20 @@ def rss_kib(pid: int) -> int:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 total += int(line.split()[1])
                 break
     return total
+
+
+def rss_kib(pid: int) -> int:
+    """Sums the resident memory (VmRSS, KiB) of `pid` and its descendants."""
+    return _tree_status_kib(pid, "VmRSS")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Sums the high-water resident memory (VmHWM, KiB) of `pid` and its descendants."""
+    return _tree_status_kib(pid, "VmHWM")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import urlsplit
 
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
@@ -20,6 +21,7 @@ from .infra import (
     MongoServer,
     SmtpSink,
     Zipkin,
+    free_ports,
     http_ok,
 )
 from .processes import ManagedProcess
@@ -64,6 +66,42 @@ GATEWAY_UPSTREAM_VARS: dict[str, str] = {
 }
 
 
+def address_port(address: str) -> int:
+    """The port of `host:port` or of a URL (`mongodb://host:port/...`)."""
+    port = urlsplit(address if "//" in address else f"//{address}").port
+    if port is None:
+        raise ValueError(f"no port in {address!r}")
+    return port
+
+
+def services_config(
+    *,
+    bootstrap_servers: str,
+    mongodb_uri: str,
+    smtp_port: int,
+    run_dir: Path,
+    kafka_group_prefix: str,
+) -> StackConfig:
+    """The config of a stack's services (and Zipkin) on free ports, against a broker, database
+    and SMTP sink that run already (a test session's, a benchmark's)."""
+    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics = free_ports(8)
+    return StackConfig(
+        kafka_port=address_port(bootstrap_servers.split(",")[0]),
+        mongodb_port=address_port(mongodb_uri),
+        smtp_port=smtp_port,
+        zipkin_port=zipkin,
+        gateway_port=gateway,
+        candidates_port=candidates,
+        campaigns_port=campaigns,
+        events_port=events,
+        ats_sync_port=ats_sync,
+        analytics_port=analytics,
+        gateway_metrics_port=metrics,
+        run_dir=run_dir,
+        kafka_group_prefix=kafka_group_prefix,
+    )
+
+
 def infra_components(config: StackConfig) -> list[InfraComponent]:
     """The infrastructure in start order: Kafka, SecantusDB, SMTP sink, Zipkin."""
     run_dir = config.run_dir
@@ -103,6 +141,42 @@ def service_module(service: str) -> str:
 def service_url(config: StackConfig, service: str) -> str:
     """Base URL of one service."""
     return f"http://{LOCALHOST}:{config.service_ports[service]}"
+
+
+def service_process(
+    service: str,
+    port: int,
+    run_dir: Path,
+    env: dict[str, str],
+    *,
+    extra_ports: tuple[int, ...] = (),
+) -> ManagedProcess:
+    """One service as production runs it: uvicorn on its `create_app` factory, ready once its
+    `/readyz` answers. `extra_ports` are other ports it listens on (the gateway's metrics)."""
+    return ManagedProcess(
+        name=service,
+        argv=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"{service_module(service)}.main:create_app",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--timeout-keep-alive",
+            str(SERVER_KEEP_ALIVE_SECONDS),
+            # uvicorn believes X-Forwarded-For from loopback by default; only the
+            # gateway's TRUSTED_PROXIES may say who the client is.
+            "--no-proxy-headers",
+        ],
+        run_dir=run_dir,
+        env=env,
+        ports=(port, *extra_ports),
+        readiness=functools.partial(http_ok, f"http://{LOCALHOST}:{port}/readyz"),
+        ready_timeout=60,
+    )
 
 
 def service_processes(config: StackConfig) -> list[ManagedProcess]:
@@ -149,31 +223,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
             env["METRICS_PORT"] = str(config.gateway_metrics_port)
-        readyz = f"{service_url(config, service)}/readyz"
+        extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()
         processes.append(
-            ManagedProcess(
-                name=service,
-                argv=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    f"{service_module(service)}.main:create_app",
-                    "--host",
-                    LOCALHOST,
-                    "--port",
-                    str(port),
-                    "--timeout-keep-alive",
-                    str(SERVER_KEEP_ALIVE_SECONDS),
-                    # uvicorn believes X-Forwarded-For from loopback by default; only the
-                    # gateway's TRUSTED_PROXIES may say who the client is.
-                    "--no-proxy-headers",
-                ],
-                run_dir=config.run_dir,
-                env=env,
-                ports=(port, config.gateway_metrics_port) if service == "gateway" else (port,),
-                readiness=functools.partial(http_ok, readyz),
-                ready_timeout=60,
-            )
+            service_process(service, port, config.run_dir, env, extra_ports=extra_ports)
         )
     return processes

@@ -18,9 +18,8 @@ from crm_gateway.application.idempotency import (
 from crm_gateway.config import Tenant
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.client_address import Network
-from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import Route
-from crm_shared import InternalTokens
+from crm_shared import InternalTokens, RateLimiter
 
 
 class DocumentCache:

@@ -22,10 +22,9 @@ from crm_gateway.application.idempotency import (
 from crm_gateway.config import GatewaySettings
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.authentication import DevTokenAuthenticator
-from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
-from crm_shared import build_platform, create_service_app
+from crm_shared import RateLimiter, build_platform, create_service_app
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -104,16 +103,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         authenticator=DevTokenAuthenticator(settings.dev_tokens),
         internal_tokens=platform.internal_tokens,
         tenants=settings.tenants,
-        tenant_limiter=RateLimiter(settings.tenant_requests_per_minute),
-        public_limiter=RateLimiter(settings.public_requests_per_minute_per_ip),
+        tenant_limiter=RateLimiter.per_minute(settings.tenant_requests_per_minute),
+        public_limiter=RateLimiter.per_minute(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         service_urls=service_urls(settings),
         max_public_request_bytes=settings.max_public_request_bytes,
         max_webhook_bytes=settings.max_webhook_bytes,
         trusted_proxies=tuple(settings.trusted_proxies),
-        signup_address_limiter=RateLimiter(settings.signups_per_minute_per_ip),
-        signup_community_limiter=RateLimiter(settings.signups_per_minute_per_community),
+        signup_address_limiter=RateLimiter.per_minute(settings.signups_per_minute_per_ip),
+        signup_community_limiter=RateLimiter.per_minute(settings.signups_per_minute_per_community),
         captcha=captcha,
         idempotency=IdempotentRequests(
             MongoIdempotencyRecords(platform.require_database()),

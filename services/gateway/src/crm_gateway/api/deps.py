@@ -10,12 +10,12 @@ from fastapi import Depends, Request
 from crm_gateway.config import TenantStatus
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.client_address import client_address as resolve_client_address
-from crm_gateway.domain.rate_limit import retry_after_header
 from crm_shared import (
     Principal,
     ProblemError,
     bearer_token,
     declare_dependency_problems,
+    retry_after_header,
     unauthorized,
 )
 
@@ -48,7 +48,7 @@ def client_address(request: Request) -> str:
 
 def limit_public_caller(request: Request, state: Container) -> None:
     """FastAPI dependency: a 429 problem when one IP address calls public endpoints too often."""
-    wait = state.public_limiter.acquire(client_address(request))
+    wait = state.public_limiter.take(client_address(request))
     if wait:
         raise throttled(wait, "too many requests from this address")
 
@@ -68,7 +68,7 @@ def authenticated_principal(request: Request, state: Container) -> Principal:
             f"tenant {principal.tenant_id!r} is unknown or not active",
             problem_type="unknown-tenant",
         )
-    wait = state.tenant_limiter.acquire(principal.tenant_id)
+    wait = state.tenant_limiter.take(principal.tenant_id)
     if wait:
         raise throttled(wait, "this tenant is sending too many requests")
     return principal

@@ -15,9 +15,8 @@ from crm_gateway.adapters.captcha import CaptchaUnavailable
 from crm_gateway.api.deps import Container, client_address, limit_public_caller, throttled
 from crm_gateway.api.proxy import bounded_body, forward
 from crm_gateway.container import GatewayContainer
-from crm_gateway.domain.rate_limit import RateLimiter
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
-from crm_shared import Principal, ProblemError, problem_responses
+from crm_shared import Principal, ProblemError, RateLimiter, problem_responses
 
 router = APIRouter(dependencies=[Depends(limit_public_caller)], tags=["public"])
 
@@ -149,7 +148,7 @@ async def _check_captcha(
 
 
 def _limit_signup(limiter: RateLimiter | None, key: str, detail: str) -> None:
-    wait = limiter.acquire(key) if limiter is not None else 0.0
+    wait = limiter.take(key) if limiter is not None else 0.0
     if wait:
         raise throttled(wait, detail)
 

@@ -1,0 +1,124 @@
+"""Versioned migrations of a service's database: each runs once, ever, and is recorded.
+
+A service declares its migrations as a list of `Migration(version, name, apply)` and runs them
+at start-up (`run_migrations`, a start-up hook). Each applied migration is recorded in the
+database's `migrations` collection as `{_id: version, name, applied_at}`; a later start finds it
+there and skips it, so a backfill scans the data once instead of at every start of every
+replica. Replicas starting together take turns through a named lease (`crm_shared.leases`): one
+applies what is pending while the others wait, then finds nothing left to do.
+
+A migration must be safe to run again after a crash part-way (it is recorded only once it
+returned): an `update_many` guarded by the state it changes (`{"version": {"$exists": False}}`)
+is the usual shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from crm_shared.contracts.envelope import utc_now
+from crm_shared.leases import NamedLease
+from crm_shared.mongo import Database
+
+MIGRATIONS_COLLECTION = "migrations"
+MIGRATIONS_LEASE = "migrations"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One change to a service's stored data; `version` orders them and never changes."""
+
+    version: int
+    name: str
+    apply: Callable[[Database], Awaitable[None]]
+
+
+class MigrationHistoryError(RuntimeError):
+    """The declared migrations disagree with the ones recorded as applied."""
+
+
+def _checked(migrations: Sequence[Migration]) -> list[Migration]:
+    ordered = sorted(migrations, key=lambda migration: migration.version)
+    versions = [migration.version for migration in ordered]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"two migrations share a version: {versions}")
+    if versions and versions[0] < 1:
+        raise ValueError("migration versions start at 1")
+    return ordered
+
+
+async def applied_migrations(database: Database) -> dict[int, str]:
+    """The versions recorded as applied, with their names."""
+    records = await database[MIGRATIONS_COLLECTION].find({}, {"name": 1}).to_list()
+    return {int(record["_id"]): str(record["name"]) for record in records}
+
+
+async def run_migrations(
+    database: Database,
+    migrations: Sequence[Migration],
+    *,
+    lease: timedelta = timedelta(seconds=60),
+    poll_seconds: float = 0.5,
+    owner: str | None = None,
+) -> list[int]:
+    """Applies the migrations not yet recorded in `database`, in version order; returns the
+    versions this call applied (none when another replica did them).
+
+    While another replica holds the migrations lease, waits for it (polling every
+    `poll_seconds`); a replica that died holding it is taken over once its lease expires.
+    The lease is renewed before each migration, so one migration may take up to `lease`.
+    """
+    ordered = _checked(migrations)
+    if not ordered:
+        return []
+    owner = owner or f"migrations-{uuid.uuid4().hex[:12]}"
+    turn = NamedLease(database, MIGRATIONS_LEASE, owner=owner, lease=lease)
+    # Another replica is migrating: its lease ends when it is done, or expires if it died.
+    while True:
+        if await turn.claim():
+            break
+        await asyncio.sleep(poll_seconds)
+    applied: list[int] = []
+    try:
+        recorded = await applied_migrations(database)
+        for migration in ordered:
+            if migration.version in recorded:
+                if recorded[migration.version] != migration.name:
+                    raise MigrationHistoryError(
+                        f"migration {migration.version} is recorded as "
+                        f"{recorded[migration.version]!r}, declared as {migration.name!r}"
+                    )
+                continue
+            if not await turn.renew():
+                raise MigrationHistoryError(
+                    f"lost the migrations lease before migration {migration.version} "
+                    "(a migration outlasted the lease)"
+                )
+            logger.info("applying migration %d %s", migration.version, migration.name)
+            await migration.apply(database)
+            await database[MIGRATIONS_COLLECTION].insert_one(
+                {"_id": migration.version, "name": migration.name, "applied_at": utc_now()}
+            )
+            applied.append(migration.version)
+    finally:
+        await turn.release()
+    return applied
+
+
+def migrations_hook(
+    database: Database, migrations: Sequence[Migration]
+) -> Callable[[], Awaitable[None]]:
+    """A start-up hook (`Platform.startup_hooks`) that runs the service's migrations."""
+    _checked(migrations)  # a bad declaration fails when the app is built, not at its start
+
+    async def migrate() -> None:
+        await run_migrations(database, migrations)
+
+    return migrate
