@@ -1,0 +1,1 @@
+"""Clients of systems outside the gateway: identity providers' published keys."""
