@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.application.oidc_sign_in import OidcAuthenticator
+from crm_gateway.application.oidc_sign_in import BearerAuthenticator, OidcAuthenticator
 from crm_gateway.domain.oidc import (
     Rejection,
     TenantIssuer,
@@ -23,6 +23,7 @@ from crm_gateway.domain.oidc import (
     VerificationPolicy,
     signing_key,
 )
+from crm_shared import Principal
 from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
 
 pytestmark = pytest.mark.unit
@@ -268,3 +269,33 @@ def test_a_symmetric_jwk_never_becomes_a_signing_key() -> None:
     with pytest.raises(TokenRejected) as caught:
         signing_key(secret, "HS256")
     assert caught.value.reason == Rejection.UNKNOWN_KEY
+
+
+class KnownTokens:
+    def authenticate(self, token: str) -> Principal | None:
+        if token == "dev-acme-admin":
+            return Principal(tenant_id="acme", user_id="alice", roles=frozenset({"admin"}))
+        return None
+
+
+async def test_a_bearer_token_is_a_known_opaque_token_or_else_an_oidc_jwt(
+    authenticator: OidcAuthenticator, issuer: TestIssuer
+) -> None:
+    bearer = BearerAuthenticator(KnownTokens(), authenticator)
+    assert (await bearer.authenticate("dev-acme-admin")).user_id == "alice"
+    assert (await bearer.authenticate(issuer.token(sub="rita"))).user_id == "rita"
+    with pytest.raises(TokenRejected) as unknown:
+        await bearer.authenticate("dev-made-up")
+    with pytest.raises(TokenRejected) as expired:
+        await bearer.authenticate(
+            issuer.token(iat=int(time.time()) - 900, exp=int(time.time()) - 600)
+        )
+    assert unknown.value.reason == Rejection.UNKNOWN_TOKEN
+    assert expired.value.reason == Rejection.EXPIRED
+
+
+async def test_without_oidc_a_jwt_is_just_an_unknown_token(issuer: TestIssuer) -> None:
+    bearer = BearerAuthenticator(KnownTokens(), None)
+    with pytest.raises(TokenRejected) as caught:
+        await bearer.authenticate(issuer.token())
+    assert caught.value.reason == Rejection.UNKNOWN_TOKEN

@@ -37,6 +37,7 @@ OUR_ROLES: frozenset[str] = frozenset(get_args(Role))
 class Rejection(StrEnum):
     """Why a bearer token was refused; the gateway shows it in its 401."""
 
+    UNKNOWN_TOKEN = "unknown_token"  # noqa: S105  # a reason, not a credential
     MALFORMED = "malformed"
     UNSIGNED = "unsigned"
     DISALLOWED_ALGORITHM = "disallowed_algorithm"
