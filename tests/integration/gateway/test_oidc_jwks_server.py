@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,7 +14,7 @@ from crm_devstack.infra import LOCALHOST, free_port
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
 from crm_gateway.domain.oidc import Rejection, TenantIssuer, TokenRejected
-from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
+from unit.gateway.oidc_issuer import AUDIENCE, QuietHandler, TestIssuer, serving
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +29,7 @@ class IssuerServer:
         self.requests: list[str] = []
         served = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 served.requests.append(self.path)
                 if self.path == "/realms/acme/.well-known/openid-configuration":
@@ -48,25 +46,13 @@ class IssuerServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer((LOCALHOST, self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> IssuerServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.handler = Handler
 
 
 @pytest.fixture
 def issuer_server() -> Iterator[IssuerServer]:
-    with IssuerServer() as server:
+    server = IssuerServer()
+    with serving(server.handler, server.port):
         yield server
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -100,3 +104,24 @@ class TestIssuer:
             algorithm=key.algorithm,
             headers={"kid": key.kid, **(headers or {})},
         )
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output free of access logs."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """Serves `handler` on 127.0.0.1:`port` from a thread until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
