@@ -299,3 +299,19 @@ async def test_without_oidc_a_jwt_is_just_an_unknown_token(issuer: TestIssuer) -
     with pytest.raises(TokenRejected) as caught:
         await bearer.authenticate(issuer.token())
     assert caught.value.reason == Rejection.UNKNOWN_TOKEN
+
+
+async def test_keys_named_in_the_token_itself_are_never_used(
+    authenticator: OidcAuthenticator, issuer: TestIssuer
+) -> None:
+    """`jwk`, `jku` and `x5u` headers point at the attacker's key: only the issuer's JWKS counts."""
+    attacker = TestIssuer(ISSUER)
+    key = attacker.add_key("RS256")
+    embedded = attacker.token(
+        key, headers={"jwk": key.jwk, "jku": "https://evil.example.com/jwks.json"}
+    )
+    assert await refused(authenticator, embedded) == Rejection.UNKNOWN_KEY
+    under_known_kid = attacker.token(
+        key, headers={"kid": issuer.keys[0].kid, "jwk": key.jwk, "x5u": "https://evil.example.com"}
+    )
+    assert await refused(authenticator, under_known_kid) == Rejection.BAD_SIGNATURE
