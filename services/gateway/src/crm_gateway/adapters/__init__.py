@@ -1,2 +1,2 @@
-"""Clients of what the gateway talks to besides the services' APIs: their OpenAPI documents
-and the CAPTCHA provider."""
+"""Clients of what the gateway talks to besides the services' APIs: their OpenAPI documents,
+the CAPTCHA provider and identity providers' published keys."""

@@ -1,0 +1,68 @@
+"""Authenticating a caller by an OIDC bearer token from their tenant's identity provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from crm_gateway.domain.oidc import (
+    Rejection,
+    SigningKeys,
+    TenantIssuer,
+    TokenRejected,
+    VerificationPolicy,
+    choose_tenant_issuer,
+    principal_from_claims,
+    read_header,
+    signing_key,
+    verify_claims,
+)
+from crm_shared import Principal
+
+
+class OidcAuthenticator:
+    """Verifies bearer JWTs against the issuers the tenants trust."""
+
+    def __init__(
+        self,
+        issuers: Sequence[TenantIssuer],
+        keys: SigningKeys,
+        policy: VerificationPolicy | None = None,
+    ) -> None:
+        self._issuers = list(issuers)
+        self._keys = keys
+        self._policy = policy or VerificationPolicy()
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a token stands for; raises `TokenRejected` with the reason otherwise."""
+        header = read_header(token)
+        issuer = choose_tenant_issuer(self._issuers, header.issuer, header.claims)
+        jwk = await self._keys.jwk(issuer.issuer, header.key_id)
+        key = signing_key(jwk, header.algorithm)
+        claims = verify_claims(token, key, issuer, self._policy)
+        return principal_from_claims(claims, issuer)
+
+
+class OpaqueTokens(Protocol):
+    """Bearer tokens the gateway knows by value (the development tokens)."""
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal a token stands for, or None for an unknown token."""
+        ...
+
+
+class BearerAuthenticator:
+    """Authenticates a bearer token: a known opaque token, else an OIDC JWT if OIDC is on."""
+
+    def __init__(self, opaque: OpaqueTokens, oidc: OidcAuthenticator | None) -> None:
+        self._opaque = opaque
+        self._oidc = oidc
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a token stands for; raises `TokenRejected` with the reason otherwise."""
+        principal = self._opaque.authenticate(token)
+        if principal is not None:
+            return principal
+        if self._oidc is None or token.count(".") != 2:
+            raise TokenRejected(Rejection.UNKNOWN_TOKEN, "the bearer token is not valid")
+        return await self._oidc.authenticate(token)

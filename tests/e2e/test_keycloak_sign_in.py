@@ -1,0 +1,256 @@
+"""Signing in through Keycloak as a browser does (authorization code with PKCE), and the token
+it issues verified by the gateway's OIDC verifier."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from crm_devstack.infra import LOCALHOST, free_ports
+from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak
+from crm_gateway.adapters.jwks import JwksKeys
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator
+from crm_gateway.domain.oidc import TenantIssuer
+from crm_shared import Principal
+from unit.gateway.oidc_issuer import QuietHandler, serving
+
+# The first Keycloak start on a machine builds the server: minutes on a loaded one.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keycloak]:
+    (port,) = free_ports(1)
+    server = Keycloak(tmp_path_factory.mktemp("keycloak"), port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Callback:
+    """The local redirect_uri a native app or the console listens on for the code."""
+
+    def __init__(self) -> None:
+        (self.port,) = free_ports(1)
+        self.queries: list[dict[str, list[str]]] = []
+        received = self.queries
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                received.append(parse_qs(urlsplit(self.path).query))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.handler = Handler
+
+    @property
+    def uri(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}/callback"
+
+
+@pytest.fixture
+def callback() -> Iterator[Callback]:
+    server = Callback()
+    with serving(server.handler, server.port):
+        yield server
+
+
+class LoginForm(HTMLParser):
+    """Finds the login form's action and its hidden fields in Keycloak's sign-in page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("id") == "kc-form-login":
+            self.action = attributes.get("action")
+            self._inside = True
+        elif tag == "input" and self._inside and attributes.get("type") == "hidden":
+            self.fields[attributes.get("name") or ""] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
+
+def browser_client() -> httpx.Client:
+    """An HTTP client that keeps cookies as a browser does for loopback.
+
+    Keycloak marks its login session cookies `Secure`; browsers send those to loopback over plain
+    HTTP (a potentially trustworthy origin), Python's cookie jar does not, so each stored
+    cookie's `Secure` flag is dropped for this loopback-only client."""
+    client = httpx.Client(timeout=30)
+
+    def trust_loopback(response: httpx.Response) -> None:
+        for cookie in client.cookies.jar:
+            if cookie.domain in {LOCALHOST, "localhost"}:
+                cookie.secure = False
+
+    client.event_hooks["response"] = [trust_loopback]
+    return client
+
+
+def _pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@dataclass
+class Attempt:
+    """One sign-in through the browser flow: what the login form's POST answered."""
+
+    answer: httpx.Response
+    state: str
+    verifier: str
+
+
+def submit_login(keycloak: Keycloak, callback: Callback, username: str, password: str) -> Attempt:
+    """Opens the authorization endpoint with a PKCE challenge and submits the login form."""
+    verifier, challenge = _pkce_pair()
+    state = secrets.token_urlsafe(16)
+    with browser_client() as browser:
+        discovery = browser.get(keycloak.discovery_url).json()
+        login_page = browser.get(
+            discovery["authorization_endpoint"],
+            params={
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": callback.uri,
+                "scope": "openid",
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+        assert login_page.status_code == 200, login_page.text[:500]
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None, "no login form on the sign-in page"
+        answer = browser.post(
+            form.action, data={**form.fields, "username": username, "password": password}
+        )
+        if answer.status_code == 302:
+            # The browser follows the redirect to the local redirect_uri.
+            location = answer.headers["location"]
+            assert location.startswith(callback.uri + "?")
+            assert browser.get(location).status_code == 200
+    return Attempt(answer, state, verifier)
+
+
+def sign_in_like_a_browser(
+    keycloak: Keycloak, callback: Callback, username: str, password: str
+) -> tuple[str, str]:
+    """Runs the authorization code flow with PKCE; returns the code and the PKCE verifier."""
+    attempt = submit_login(keycloak, callback, username, password)
+    assert attempt.answer.status_code == 302, attempt.answer.text[:500]
+    (query,) = callback.queries
+    assert query["state"] == [attempt.state]
+    return query["code"][0], attempt.verifier
+
+
+async def exchange(
+    keycloak: Keycloak, callback: Callback, code: str, verifier: str | None
+) -> httpx.Response:
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": CLIENT_ID,
+        "code": code,
+        "redirect_uri": callback.uri,
+    }
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(keycloak.token_url, data=form)
+
+
+async def verify(keycloak: Keycloak, access_token: str) -> Principal:
+    async with httpx.AsyncClient(timeout=10) as client:
+        authenticator = OidcAuthenticator(
+            [
+                TenantIssuer(
+                    tenant_id=DEMO_TENANT,
+                    issuer=keycloak.issuer,
+                    audience=CLIENT_ID,
+                    tenant_claim="tenant_id",
+                )
+            ],
+            JwksKeys(client),
+        )
+        return await authenticator.authenticate(access_token)
+
+
+async def test_a_recruiter_signs_in_with_pkce_and_the_gateway_accepts_the_token(
+    keycloak: Keycloak, callback: Callback
+) -> None:
+    password, _ = DEMO_USERS["rita.recruiter"]
+    code, verifier = sign_in_like_a_browser(keycloak, callback, "rita.recruiter", password)
+    tokens = await exchange(keycloak, callback, code, verifier)
+    assert tokens.status_code == 200, tokens.text
+    principal = await verify(keycloak, tokens.json()["access_token"])
+    assert principal.tenant_id == DEMO_TENANT
+    assert principal.roles == frozenset({"recruiter"})
+    assert principal.user_id  # Keycloak's subject id of the user
+
+
+async def test_a_code_without_its_pkce_verifier_is_refused(
+    keycloak: Keycloak, callback: Callback
+) -> None:
+    password, _ = DEMO_USERS["vic.viewer"]
+    code, _ = sign_in_like_a_browser(keycloak, callback, "vic.viewer", password)
+    refused = await exchange(keycloak, callback, code, None)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
+
+
+def test_a_wrong_password_gets_the_form_again_and_no_code(
+    keycloak: Keycloak, callback: Callback
+) -> None:
+    attempt = submit_login(keycloak, callback, "rita.recruiter", "not-her-password")
+    assert attempt.answer.status_code == 200
+    assert "Invalid username or password" in attempt.answer.text
+    assert callback.queries == []
+
+
+@pytest.mark.parametrize(
+    ("username", "roles"),
+    [
+        ("alice.admin", {"admin"}),
+        ("rita.recruiter", {"recruiter"}),
+        ("vic.viewer", {"viewer"}),
+        # The gateway has no marketer role yet: a marketer holds none of ours.
+        ("mark.marketer", set()),
+    ],
+)
+async def test_the_documented_non_interactive_token_carries_each_demo_users_roles(
+    keycloak: Keycloak, username: str, roles: set[str]
+) -> None:
+    password, _ = DEMO_USERS[username]
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            keycloak.token_url,
+            data={
+                "grant_type": "password",
+                "client_id": CLIENT_ID,
+                "username": username,
+                "password": password,
+            },
+        )
+    assert response.status_code == 200, response.text
+    principal = await verify(keycloak, response.json()["access_token"])
+    assert principal.tenant_id == DEMO_TENANT
+    assert principal.roles == roles
