@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
+from crm_gateway.oidc_config import OidcSettings
 from crm_shared import Role, ServiceSettings
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
@@ -131,6 +132,12 @@ class GatewaySettings(ServiceSettings):
         default_factory=dict,
         description="Development bearer tokens (JSON object: token -> identity). Empty in "
         "production, where OIDC and API keys authenticate callers.",
+    )
+    oidc: OidcSettings = Field(
+        default_factory=OidcSettings,
+        description="OIDC sign-in (JSON): the identity provider each tenant trusts; a bearer "
+        "token that is no development token is verified as that provider's JWT "
+        "(docs/security.md, Signing in).",
     )
 
     @model_validator(mode="after")

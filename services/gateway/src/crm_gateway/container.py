@@ -15,8 +15,8 @@ from crm_gateway.application.idempotency import (
     KeyedTiming,
     UnfinishedRequests,
 )
+from crm_gateway.application.oidc_sign_in import BearerAuthenticator
 from crm_gateway.config import Tenant
-from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
 from crm_shared import InternalTokens, RateLimiter
@@ -46,7 +46,7 @@ class GatewayContainer:
     routes: dict[str, Route]
     catalogue: ServiceCatalogue
     internal_hosts: frozenset[str]
-    authenticator: DevTokenAuthenticator
+    authenticator: BearerAuthenticator
     internal_tokens: InternalTokens
     tenants: dict[str, Tenant]
     tenant_limiter: RateLimiter

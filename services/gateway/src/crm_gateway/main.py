@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
+from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.api import docs, gdpr, proxy, public
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
@@ -19,6 +20,7 @@ from crm_gateway.application.idempotency import (
     KeyedTiming,
     UnfinishedRequests,
 )
+from crm_gateway.application.oidc_sign_in import BearerAuthenticator, OidcAuthenticator
 from crm_gateway.config import GatewaySettings
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.authentication import DevTokenAuthenticator
@@ -44,6 +46,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     table = routes(settings)
     captcha = _captcha_verifier(settings)
     unfinished = UnfinishedRequests()
+    identity_providers = httpx.AsyncClient(timeout=settings.oidc.http_timeout_seconds)
+    oidc = _oidc_authenticator(settings, identity_providers)
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
@@ -51,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         finally:
             await unfinished.cancel_all()
             await upstream.aclose()
+            await identity_providers.aclose()
             if captcha is not None:
                 await captcha.client.aclose()
 
@@ -100,7 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             service_urls(settings), table, refresh_seconds=settings.route_refresh_seconds
         ),
         internal_hosts=internal_hosts(settings),
-        authenticator=DevTokenAuthenticator(settings.dev_tokens),
+        authenticator=BearerAuthenticator(DevTokenAuthenticator(settings.dev_tokens), oidc),
         internal_tokens=platform.internal_tokens,
         tenants=settings.tenants,
         tenant_limiter=RateLimiter.per_minute(settings.tenant_requests_per_minute),
@@ -142,4 +147,21 @@ def _captcha_verifier(settings: GatewaySettings) -> CaptchaVerifier | None:
         client=httpx.AsyncClient(timeout=settings.captcha_timeout_seconds),
         verify_url=settings.captcha_verify_url or SITEVERIFY_URLS[settings.captcha_provider],
         secret=secret,
+    )
+
+
+def _oidc_authenticator(
+    settings: GatewaySettings, client: httpx.AsyncClient
+) -> OidcAuthenticator | None:
+    """The verifier of the tenants' identity providers' JWTs; None when no tenant has one."""
+    if not settings.oidc.tenants:
+        return None
+    return OidcAuthenticator(
+        settings.oidc.tenant_issuers(),
+        JwksKeys(
+            client,
+            cache_seconds=settings.oidc.jwks_cache_seconds,
+            min_refetch_seconds=settings.oidc.jwks_min_refetch_seconds,
+        ),
+        settings.oidc.policy(),
     )

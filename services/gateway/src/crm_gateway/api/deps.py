@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from crm_gateway.config import TenantStatus
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.client_address import client_address as resolve_client_address
+from crm_gateway.domain.oidc import Rejection, TokenRejected
 from crm_shared import (
     Principal,
     ProblemError,
@@ -53,14 +54,16 @@ def limit_public_caller(request: Request, state: Container) -> None:
         raise throttled(wait, "too many requests from this address")
 
 
-def authenticated_principal(request: Request, state: Container) -> Principal:
-    """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem."""
+async def authenticated_principal(request: Request, state: Container) -> Principal:
+    """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem
+    (a 503 when the tenant's identity provider cannot be reached for its keys)."""
     token = bearer_token(request)
     if token is None:
         raise unauthorized("a bearer token is required")
-    principal = state.authenticator.authenticate(token)
-    if principal is None:
-        raise unauthorized("the bearer token is not valid")
+    try:
+        principal = await state.authenticator.authenticate(token)
+    except TokenRejected as rejected:
+        raise _refusal(rejected) from None
     tenant = state.tenants.get(principal.tenant_id)
     if tenant is None or tenant.status is not TenantStatus.ACTIVE:
         raise ProblemError(
@@ -75,5 +78,30 @@ def authenticated_principal(request: Request, state: Container) -> Principal:
 
 
 declare_dependency_problems(limit_public_caller, 429)
-declare_dependency_problems(authenticated_principal, 401, 403, 429)
+
+
+def _refusal(rejected: TokenRejected) -> ProblemError:
+    if rejected.reason is Rejection.KEYS_UNAVAILABLE:
+        return ProblemError(
+            503,
+            rejected.detail,
+            problem_type="identity-provider-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    if rejected.reason is Rejection.UNKNOWN_TOKEN:
+        return unauthorized(rejected.detail)
+    # RFC 6750: the reason goes in the challenge's error_description, and in the problem.
+    return ProblemError(
+        401,
+        f"the bearer token is not valid: {rejected.detail}",
+        problem_type="unauthorized",
+        headers={
+            "WWW-Authenticate": f'Bearer error="invalid_token", '
+            f'error_description="{rejected.reason.value}"'
+        },
+        extensions={"reason": rejected.reason.value},
+    )
+
+
+declare_dependency_problems(authenticated_principal, 401, 403, 429, 503)
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
