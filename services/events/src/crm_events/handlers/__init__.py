@@ -5,12 +5,12 @@ from __future__ import annotations
 from faststream.kafka import KafkaRouter
 
 from crm_events.application.storage import EventsStorage
-from crm_events.handlers.candidates import CandidateSubscribers
+from crm_events.handlers.candidates import candidate_subscribers
 from crm_shared import IdempotentConsumer
 
 
 def build_router(consumer: IdempotentConsumer, storage: EventsStorage) -> KafkaRouter:
     """The events service's subscribers."""
     router = KafkaRouter()
-    CandidateSubscribers(storage).subscribe(consumer, router)
+    candidate_subscribers(storage).subscribe(consumer, router)
     return router
