@@ -44,14 +44,15 @@ from crm_campaigns.domain.policy import (
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
 from crm_campaigns.handlers import build_consent_mail_router, build_router
-from crm_campaigns.repositories.collections import BROADCASTS, SEQUENCES, TEMPLATES, ensure_indexes
+from crm_campaigns.migrations import MIGRATIONS
+from crm_campaigns.repositories.collections import ensure_indexes
 from crm_shared import (
     BatchWorker,
     Wakeup,
-    backfill_versions,
     build_platform,
     create_service_app,
     install_gdpr,
+    migrations_hook,
 )
 
 
@@ -233,9 +234,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.startup_hooks.append(
-        partial(backfill_versions, database, [TEMPLATES, SEQUENCES, BROADCASTS])
-    )
+    platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
     platform.startup_hooks.append(partial(announce_sequences, mongo, database, outbox))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(

@@ -29,8 +29,7 @@ from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.handlers import build_router
-from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
-from crm_candidates.repositories.collections import POOLS_COLLECTION
+from crm_candidates.migrations import MIGRATIONS
 from crm_candidates.repositories.consents import ensure_consent_indexes
 from crm_candidates.repositories.imports import ensure_import_indexes
 from crm_candidates.repositories.indexes import ensure_indexes
@@ -40,11 +39,11 @@ from crm_shared import (
     LocalUploadStore,
     UploadStore,
     Wakeup,
-    backfill_versions,
     build_platform,
     create_service_app,
     ensure_erasure_indexes,
     gdpr_router,
+    migrations_hook,
 )
 from crm_shared.s3_uploads import S3UploadStore
 
@@ -128,13 +127,12 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
             await skill_jobs.stop()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.startup_hooks.append(partial(backfill_derived_fields, database))
-    platform.startup_hooks.append(partial(backfill_segment_ids, database))
     platform.startup_hooks.append(partial(ensure_consent_indexes, database))
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
     platform.startup_hooks.append(partial(ensure_list_indexes, database))
-    platform.startup_hooks.append(partial(backfill_versions, database, [POOLS_COLLECTION]))
+    # After the indexes: a migration may rely on them.
+    platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
     if isinstance(upload_store, S3UploadStore):
         platform.startup_hooks.append(upload_store.ensure_bucket)
     container = CandidatesContainer(

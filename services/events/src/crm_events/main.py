@@ -14,9 +14,9 @@ from crm_events.application.storage import EventsStorage
 from crm_events.config import EventsSettings
 from crm_events.container import EventsContainer
 from crm_events.handlers import build_router
+from crm_events.migrations import MIGRATIONS
 from crm_events.repositories import ensure_indexes
-from crm_events.repositories.events import backfill_lifecycle
-from crm_shared import build_platform, create_service_app, install_gdpr
+from crm_shared import build_platform, create_service_app, install_gdpr, migrations_hook
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
@@ -31,7 +31,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.startup_hooks.append(partial(backfill_lifecycle, database))
+    platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
     platform.include_kafka_router(build_router(platform.require_consumer(), container.storage))
     app = create_service_app(
         platform,

@@ -1,0 +1,20 @@
+"""Changes to the candidates service's stored data, each run once per database (versions never
+change; append new ones)."""
+
+from __future__ import annotations
+
+from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
+from crm_candidates.repositories.collections import POOLS_COLLECTION
+from crm_shared import Migration, backfill_versions
+from crm_shared.mongo import Database
+
+
+async def _version_pools(database: Database) -> None:
+    await backfill_versions(database, [POOLS_COLLECTION])
+
+
+MIGRATIONS = [
+    Migration(1, "candidates-derived-fields", backfill_derived_fields),
+    Migration(2, "candidates-segment-ids", backfill_segment_ids),
+    Migration(3, "pools-versioned", _version_pools),
+]

@@ -1,0 +1,9 @@
+"""Changes to the events service's stored data, each run once per database (versions never
+change; append new ones)."""
+
+from __future__ import annotations
+
+from crm_events.repositories.events import backfill_lifecycle
+from crm_shared import Migration
+
+MIGRATIONS = [Migration(1, "events-lifecycle", backfill_lifecycle)]

@@ -1,0 +1,57 @@
+"""The events service's start-up migrations: run on the first start against a database, recorded,
+never run again by later starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crm_devstack.infra import free_port
+from crm_events.config import EventsSettings
+from crm_events.main import create_app
+from helpers import serving, unique
+from integration.conftest import INTERNAL_TOKEN_SECRET
+
+pytestmark = pytest.mark.integration
+
+
+def legacy_event(event_id: str) -> dict[str, Any]:
+    """An event as stored before events had a status and a version."""
+    return {"_id": event_id, "tenant_id": "acme", "name": "Open house"}
+
+
+async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
+    kafka_bootstrap_servers: str, mongodb_uri: str
+) -> None:
+    settings = EventsSettings(
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        mongodb_uri=mongodb_uri,
+        mongodb_database=unique("events_migrations"),
+        kafka_group_prefix=unique("events-migrations"),
+        internal_token_secret=INTERNAL_TOKEN_SECRET,
+        log_json=False,
+    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[settings.mongodb_database]
+    try:
+        await database["events"].insert_one(legacy_event("before"))
+        async with serving(create_app(settings), free_port()):
+            pass
+        migrated = await database["events"].find_one({"_id": "before"})
+        assert migrated is not None
+        assert (migrated["status"], migrated["version"]) == ("published", 1)
+        recorded = await database["migrations"].find({}).to_list()
+        assert [(entry["_id"], entry["name"]) for entry in recorded] == [(1, "events-lifecycle")]
+
+        # A later start finds version 1 recorded and does not run it again.
+        await database["events"].insert_one(legacy_event("after"))
+        async with serving(create_app(settings), free_port()):
+            pass
+        untouched = await database["events"].find_one({"_id": "after"})
+        assert untouched is not None
+        assert "status" not in untouched
+    finally:
+        await client.drop_database(settings.mongodb_database)
+        await client.close()
