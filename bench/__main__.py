@@ -19,13 +19,13 @@ import uvloop
 
 from bench import api, broadcast, consumer, engagement, imports, outbox, segments
 from bench.report import Figure, table, write
-from bench.servers import (
+from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
+from crm_devstack.servers import (
     PYTHON_SERVER_NAME,
     RUST_SERVER_NAME,
     rust_mongo_server,
     rust_server_binary,
 )
-from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
 from crm_shared import ensure_topics
 
 SIZES: dict[str, dict[str, Any]] = {

@@ -37,7 +37,6 @@ from typing import Any
 import aiosmtplib
 
 from bench.report import RESULTS_DIR, Figure
-from bench.servers import postfix_sink_binary
 from crm_campaigns.adapters.smtp import SmtpPool
 from crm_campaigns.application.broadcasts import BroadcastRunner
 from crm_campaigns.application.delivery import (
@@ -70,6 +69,7 @@ from crm_campaigns.repositories.collections import (
     ensure_indexes,
 )
 from crm_devstack.infra import SmtpSink, free_ports
+from crm_devstack.servers import postfix_sink_binary
 from crm_shared import Outbox, SignedLinks, Wakeup, from_document, to_document, utc_now
 from crm_shared.bootstrap import tune_garbage_collector
 from crm_shared.mongo import Database, MongoClient

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,8 @@ class StackConfig(BaseSettings):
     kafka_group_prefix: str = "crm"
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)
+    # The Rust SecantusDB server whenever it is built (`make bench-server`), else the Python one.
+    database_server: Literal["auto", "rust", "python"] = "auto"
 
     @property
     def ports(self) -> dict[str, int]:

@@ -18,13 +18,13 @@ from .infra import (
     LOCALHOST,
     InfraComponent,
     KafkaBroker,
-    MongoServer,
     SmtpSink,
     Zipkin,
     free_ports,
     http_ok,
 )
 from .processes import ManagedProcess
+from .servers import stack_database_server
 
 # The local stack's tenants and development bearer tokens (documented in the README). They exist
 # only here: production gateways have no DEV_TOKENS and authenticate through OIDC / API keys.
@@ -109,7 +109,7 @@ def infra_components(config: StackConfig) -> list[InfraComponent]:
         KafkaBroker(
             run_dir, config.kafka_port, config.kafka_controller_port, cache_dir=config.cache_dir
         ),
-        MongoServer(run_dir, config.mongodb_port, storage_path=run_dir / "mongodb" / "data"),
+        stack_database_server(config),
         SmtpSink(run_dir, config.smtp_port, config.smtp_http_port),
         Zipkin(run_dir, config.zipkin_port, cache_dir=config.cache_dir),
     ]

@@ -1,9 +1,10 @@
-"""The MongoDB-wire server the full benchmarks run on.
+"""The MongoDB-wire server the local stack and the full benchmarks run on, and the C SMTP sink.
 
 SecantusDB's Python server is 4-17x slower than mongod by its authors' own benchmark, which
 would hide our own costs at 100k-1M documents; its Rust server (`secantusd-rs`, from the
-`secantus-mdb` crate) is what the full mode should use. `make bench-server` builds it into the
-cache; the suite falls back to the Python server, and says so, when it is not there.
+`secantus-mdb` crate) is what the full benchmarks and the local stack use whenever it is built
+(`make bench-server` builds it into the cache); both fall back to the Python server, and say
+so, when it is not there.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ import os
 import shutil
 from pathlib import Path
 
-from crm_devstack.config import default_cache_dir
+from crm_devstack.config import StackConfig, default_cache_dir
 from crm_devstack.infra import LOCALHOST, MongoServer
 
 RUST_SERVER_NAME = "SecantusDB Rust server (secantusd-rs 0.5.3-beta.196)"
 PYTHON_SERVER_NAME = "SecantusDB Python server"
 
 
-def rust_server_binary() -> Path | None:
+def rust_server_binary(cache_dir: Path | None = None) -> Path | None:
     """Where `secantusd-rs` is: CRM_BENCH_SECANTUSD_RS, the cache, or the PATH."""
     candidates = [
         os.environ.get("CRM_BENCH_SECANTUSD_RS", ""),
-        str(default_cache_dir() / "secantus-rs" / "bin" / "secantusd-rs"),
+        str((cache_dir or default_cache_dir()) / "secantus-rs" / "bin" / "secantusd-rs"),
         shutil.which("secantusd-rs") or "",
     ]
     for candidate in candidates:
@@ -45,10 +46,9 @@ def postfix_sink_binary() -> Path | None:
 
 
 def rust_mongo_server(
-    binary: Path, run_dir: Path, port: int, *, cache_size: str = "2G"
+    binary: Path, run_dir: Path, port: int, *, cache_size: str = "2G", name: str = "secantusd-rs"
 ) -> MongoServer:
-    """`secantusd-rs` on a fresh WiredTiger directory under `run_dir`."""
-    name = "secantusd-rs"
+    """`secantusd-rs` on a WiredTiger directory under `run_dir` (kept between starts)."""
     data = run_dir / name / "data"
     return MongoServer(
         run_dir,
@@ -71,4 +71,24 @@ def rust_mongo_server(
             "--log-level",
             "WARNING",
         ],
+    )
+
+
+def stack_database_server(config: StackConfig) -> MongoServer:
+    """The local stack's database: the Rust server (`secantusd-rs` in `crm-stack status`) when
+    it is built and CRM_STACK_DATABASE_SERVER allows it (`auto`, the default, or `rust`), else
+    the Python one (`mongodb`).
+
+    Each keeps its data in a directory of its own (`mongodb/` and `secantusd-rs/`), since their
+    storage formats differ: switching servers starts from an empty database."""
+    binary = rust_server_binary(config.cache_dir) if config.database_server != "python" else None
+    if config.database_server == "rust" and binary is None:
+        raise RuntimeError(
+            "CRM_STACK_DATABASE_SERVER=rust, but the Rust SecantusDB server is not built: "
+            "run `make bench-server` first"
+        )
+    if binary is not None:
+        return rust_mongo_server(binary, config.run_dir, config.mongodb_port, cache_size="1G")
+    return MongoServer(
+        config.run_dir, config.mongodb_port, storage_path=config.run_dir / "mongodb" / "data"
     )
