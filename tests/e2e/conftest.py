@@ -1,8 +1,10 @@
 """The e2e tier: every service as its own uvicorn process (started exactly as `crm-stack up`
-starts them), on the session's Kafka, SecantusDB and SMTP sink, exporting traces to Zipkin."""
+starts them), on a Kafka broker of its own and the session's SecantusDB and SMTP sink,
+exporting traces to Zipkin."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +13,10 @@ import pytest
 from conftest import SmtpSink
 
 from crm_devstack.config import StackConfig
-from crm_devstack.infra import Zipkin
+from crm_devstack.infra import KafkaBroker, Zipkin, free_ports
 from crm_devstack.processes import ManagedProcess, ProcessError
 from crm_devstack.stack import service_processes, services_config
+from crm_shared import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -27,19 +30,32 @@ class ProcessStack:
 
 
 @pytest.fixture(scope="module")
+def e2e_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the e2e tier's own, as a new deployment has: on the session's broker the
+    services' new consumer groups would first replay every event the integration tier produced
+    (minutes of backlog when e2e runs last) before the journey's."""
+    port, controller_port = free_ports(2)
+    broker = KafkaBroker(tmp_path_factory.mktemp("e2e-kafka"), port, controller_port).start()
+    try:
+        asyncio.run(ensure_topics(broker.bootstrap_servers))
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
 def process_stack(
     tmp_path_factory: pytest.TempPathFactory,
-    kafka_bootstrap_servers: str,
+    e2e_kafka: str,
     mongodb_uri: str,
     smtp_sink: SmtpSink,
 ) -> Iterator[ProcessStack]:
     run_dir: Path = tmp_path_factory.mktemp("e2e")
     config = services_config(
-        bootstrap_servers=kafka_bootstrap_servers,
+        bootstrap_servers=e2e_kafka,
         mongodb_uri=mongodb_uri,
         smtp_port=smtp_sink.port,
         run_dir=run_dir,
-        # Its own consumer groups, so no other stack on the session's broker takes its events.
         kafka_group_prefix=f"e2e-{run_dir.name}",
     )
     zipkin = Zipkin(run_dir, config.zipkin_port).start()
