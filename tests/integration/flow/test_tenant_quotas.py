@@ -3,6 +3,7 @@ through the gateway on the real broker and database."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -116,6 +117,29 @@ async def test_concurrent_imports_over_the_quota_are_a_429_until_one_finishes(
     await finished(stack, SMALL_TOKEN, first)
     accepted = await upload(stack, SMALL_TOKEN, second, csv_file(unique("c2"), 3))
     assert accepted.status_code == 202
+
+
+async def test_uploads_racing_for_the_last_import_place_never_exceed_the_quota(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("crm_candidates.application.imports.IMPORT_CHUNK_ROWS", 1)
+    imports = [await new_import(stack, SMALL_TOKEN) for _ in range(4)]
+
+    answers = await asyncio.gather(
+        *(
+            upload(stack, SMALL_TOKEN, import_id, csv_file(unique(f"race{number}"), 5))
+            for number, import_id in enumerate(imports)
+        )
+    )
+
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {202, 429}, [answer.text for answer in answers]
+    assert statuses.count(202) <= 1  # the quota is 1
+    for import_id, status in zip(imports, statuses, strict=True):
+        if status == 202:
+            await finished(stack, SMALL_TOKEN, import_id)
+        else:
+            assert (await state(stack, SMALL_TOKEN, import_id))["status"] == "awaiting_file"
 
 
 async def test_a_small_import_is_not_held_back_by_another_tenants_big_one(

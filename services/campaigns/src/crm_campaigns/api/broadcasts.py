@@ -318,32 +318,37 @@ async def send_broadcast(
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if broadcast_allows(broadcast.status, BroadcastAction.SEND):
-        await _check_concurrency(broadcasts, principal, container)
     if not await broadcast_controls.send_broadcast(broadcasts, broadcast):
         raise _conflict(broadcast, "be sent again")
+    await _check_concurrency(broadcasts, broadcast_id, principal, container)
     container.broadcasts_due.notify()
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
 
-async def _check_concurrency(
-    broadcasts: BroadcastRepository, principal: Principal, container: Container
-) -> None:
-    """429 if the tenant already sends as many broadcasts as its quota allows.
-
-    Checked before the broadcast starts: two sends racing may both pass (one over the limit).
-    """
+def _concurrency_limit(principal: Principal, container: Container) -> int:
     quotas: Quotas = container.quotas
-    limit = quotas.limits_for(principal.tenant_id, principal.roles).max_concurrent_broadcasts
-    if await broadcasts.active_count() >= limit:
-        raise quota_exceeded(
-            429,
-            f"the tenant has {limit} broadcasts preparing or sending, as many as its quota "
-            "allows; send this one when one has finished (or pause one)",
-            problem_type="too-many-broadcasts",
-            limit_name="max_concurrent_broadcasts",
-            limit=limit,
-        )
+    return quotas.limits_for(principal.tenant_id, principal.roles).max_concurrent_broadcasts
+
+
+def _too_many_broadcasts(limit: int) -> ProblemError:
+    return quota_exceeded(
+        429,
+        f"the tenant has {limit} broadcasts preparing or sending, as many as its quota "
+        "allows; send this one when one has finished (or pause one)",
+        problem_type="too-many-broadcasts",
+        limit_name="max_concurrent_broadcasts",
+        limit=limit,
+    )
+
+
+async def _check_concurrency(
+    broadcasts: BroadcastRepository, broadcast_id: str, principal: Principal, container: Container
+) -> None:
+    """429, and the broadcast a draft again, if sending it took the tenant past its quota of
+    broadcasts preparing or sending at once."""
+    limit = _concurrency_limit(principal, container)
+    if not await broadcast_controls.keep_within_concurrency_quota(broadcasts, broadcast_id, limit):
+        raise _too_many_broadcasts(limit)
 
 
 @router.post(
@@ -377,7 +382,11 @@ async def resume_broadcast(
     broadcast = await _get(broadcasts, broadcast_id)
     if not broadcast_allows(broadcast.status, BroadcastAction.RESUME):
         raise _conflict(broadcast, "be resumed")
-    await _check_concurrency(broadcasts, principal, container)
+    # Checked before resuming (a paused broadcast does not count): two resumes racing for the
+    # last place may both pass.
+    limit = _concurrency_limit(principal, container)
+    if await broadcasts.active_count() >= limit:
+        raise _too_many_broadcasts(limit)
     if not await broadcast_controls.resume_broadcast(container.mongo, broadcasts, broadcast):
         raise _conflict(broadcast, "be resumed")
     container.broadcasts_due.notify()

@@ -37,6 +37,20 @@ async def send_broadcast(broadcasts: BroadcastRepository, broadcast: Broadcast) 
     )
 
 
+async def keep_within_concurrency_quota(
+    broadcasts: BroadcastRepository, broadcast_id: str, limit: int
+) -> bool:
+    """After a send: False, and the broadcast a draft again, if it made the tenant's preparing
+    or sending broadcasts more than `limit`.
+
+    Counted after the send took its place, so of two sends racing for the last place the later
+    count sees both and gives its place back: the quota holds (at worst both give back). A
+    broadcast a runner already took up in between goes ahead."""
+    if await broadcasts.active_count() <= limit:
+        return True
+    return not await broadcasts.unsend(broadcast_id)
+
+
 async def hold_broadcast(
     mongo: MongoClient, database: Database, tenant_id: str, broadcast_id: str, *, reason: str
 ) -> bool:

@@ -131,6 +131,18 @@ class BroadcastRepository:
         )
         return result.modified_count == 1
 
+    async def unsend(self, broadcast_id: str) -> bool:
+        """Makes a broadcast just sent a draft again, unless a runner already took it up."""
+        result = await self._broadcasts.update_one(
+            {
+                "_id": broadcast_id,
+                "status": BroadcastStatus.PREPARING.value,
+                "lease_until": None,
+            },
+            {"$set": {"status": BroadcastStatus.DRAFT.value, "started_at": None}},
+        )
+        return result.modified_count == 1
+
     async def renew_lease(
         self, broadcast_id: str, expected: BroadcastStatus, owner: str, lease: timedelta
     ) -> bool:

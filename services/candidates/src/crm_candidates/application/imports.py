@@ -630,11 +630,14 @@ class ImportUploads:
             raise ImportNotFoundError(import_id)
         if job.status is not ImportStatus.AWAITING_FILE:
             raise ImportStartedError(import_id)
-        # Checked before this upload counts itself: two uploads racing may both pass (one over).
-        if await self.imports.active_count() >= limits.max_concurrent_imports:
-            raise TooManyImportsError(limits.max_concurrent_imports)
         if not await self.imports.start_upload(import_id):
             raise ImportStartedError(import_id)
+        # Counted after this upload claimed its place: of two uploads racing for the last one,
+        # the later count sees both and gives its place back, so the quota is never exceeded
+        # (at worst both give back, and both callers retry).
+        if await self.imports.active_count() > limits.max_concurrent_imports:
+            await self.imports.release_upload(import_id)
+            raise TooManyImportsError(limits.max_concurrent_imports)
         try:
             await receive_file(self.imports, self.store, job, body, limits, encoding=encoding)
         except CsvFormatError as invalid:

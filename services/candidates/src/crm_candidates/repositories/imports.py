@@ -93,6 +93,14 @@ class ImportRepository:
         )
         return result.modified_count == 1
 
+    async def release_upload(self, import_id: str) -> None:
+        """Gives back an upload claimed but not received (refused by the tenant's quota): the
+        import awaits its file again."""
+        await self._imports.update_one(
+            {"_id": import_id, "status": ImportStatus.QUEUED.value, "uploading": True},
+            {"$set": {"status": ImportStatus.AWAITING_FILE.value, "uploading": False}},
+        )
+
     async def page(self, *, before: str | None, limit: int) -> list[CandidateImport]:
         """The tenant's imports, newest first, before the import id `before`."""
         query: dict[str, Any] = {} if before is None else {"_id": {"$lt": before}}
