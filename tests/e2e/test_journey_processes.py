@@ -9,6 +9,7 @@ import httpx
 import pytest
 from conftest import SmtpSink
 from journey import JourneyActors, run_core_journey
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from crm_devstack.stack import DEV_TOKENS
 from e2e.conftest import ProcessStack
@@ -40,8 +41,12 @@ async def test_the_core_journey_across_processes_is_traced_end_to_end(
         other_tenant=token_for("globex", "recruiter"),
         gateway_url=process_stack.gateway_url,
     )
-    async with httpx.AsyncClient(base_url=process_stack.gateway_url, timeout=30) as gateway:
-        result = await run_core_journey(gateway, actors, smtp_sink)
+    # As an outside client: were httpx instrumented in this process (any in-process service
+    # built earlier in the session instruments it), the requests would carry this process's
+    # trace context, and the services' spans would not form the trace the test looks up.
+    with suppress_instrumentation():
+        async with httpx.AsyncClient(base_url=process_stack.gateway_url, timeout=30) as gateway:
+            result = await run_core_journey(gateway, actors, smtp_sink)
 
     # Creating the candidate is one trace from the gateway through every Kafka hop it caused:
     # candidates -> candidate.created / segment.entered -> campaigns (enrol, send, message.sent)
