@@ -13,9 +13,9 @@ from bench.consumer import bare_consume, produce, steady_rate
 from bench.report import Figure
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.main import create_app
-from crm_shared import MESSAGE_OPENED, EventEnvelope, MessageOpened
+from crm_shared import MESSAGE_OPENED, EventEnvelope, MessageOpened, generate_internal_key_pair
 
-SECRET = "benchmark-internal-token-secret-0123456789"
+KEYS = generate_internal_key_pair()
 
 
 async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
@@ -41,7 +41,8 @@ async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
         mongodb_uri=mongodb_uri,
         mongodb_database=run_id,
         kafka_group_prefix=run_id,
-        internal_token_secret=SECRET,
+        environment="development",
+        internal_token_public_key=KEYS.public_pem,
         log_json=False,
         log_level="WARNING",
     )

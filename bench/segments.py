@@ -25,7 +25,14 @@ from crm_candidates.main import create_app
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_devstack.workload import Workload
-from crm_shared import SEGMENT_ENTERED, InternalTokens, Principal, to_document
+from crm_shared import (
+    SEGMENT_ENTERED,
+    InternalTokenSigner,
+    Principal,
+    generate_internal_key_pair,
+    load_private_key,
+    to_document,
+)
 
 TYPICAL_RULE = {
     "all": [
@@ -40,7 +47,8 @@ API_FIELDS = set(Candidate.model_fields) - {
     "created_at",
     "updated_at",
 }
-SECRET = "benchmark-internal-token-secret-0123456789"
+SECRET = "benchmark-link-signing-secret-0123456789"
+KEYS = generate_internal_key_pair()
 
 
 def distinct_people(profiles: Iterable[dict[str, Any]], count: int) -> list[dict[str, Any]]:
@@ -145,14 +153,15 @@ async def membership_latency(
         mongodb_uri=mongodb_uri,
         mongodb_database=run,
         kafka_group_prefix=run,
-        internal_token_secret=SECRET,
+        environment="development",
+        internal_token_public_key=KEYS.public_pem,
         link_signing_secret=SECRET,
         log_json=False,
         log_level="WARNING",
     )
     app = create_app(settings)
-    token = InternalTokens(SECRET).mint(
-        Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"}))
+    token = InternalTokenSigner(load_private_key(KEYS.private_pem)).mint(
+        Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"})), "candidates"
     )
     headers = {"Authorization": f"Bearer {token}"}
     # Partitions assigned by hand, no consumer group: no rebalance can move the reader's

@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from crm_devstack.infra import free_ports
 from crm_devstack.processes import ManagedProcess
 from crm_devstack.stack import service_process
-from crm_shared import InternalTokens, Principal
+from crm_shared import Principal
 from helpers import unique
-from integration.conftest import INTERNAL_TOKEN_SECRET
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_token
 
 
 def service_env(
@@ -37,7 +37,8 @@ def service_env(
         "KAFKA_GROUP_PREFIX": unique("faults"),
         "MONGODB_URI": mongodb_uri,
         "MONGODB_DATABASE": database,
-        "INTERNAL_TOKEN_SECRET": INTERNAL_TOKEN_SECRET,
+        "ENVIRONMENT": "development",
+        "INTERNAL_TOKEN_PUBLIC_KEY": INTERNAL_TOKEN_PUBLIC_KEY,
         "LINK_SIGNING_SECRET": secrets.token_hex(16),
         "OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
         "LOG_JSON": "false",
@@ -77,10 +78,10 @@ def sigkill(process: ManagedProcess) -> None:
     assert not process.is_running()
 
 
-def recruiter_token(tenant_id: str) -> str:
-    """A gateway-minted token for a recruiter of `tenant_id`, as the service verifies it."""
-    return InternalTokens(INTERNAL_TOKEN_SECRET).mint(
-        Principal(tenant_id=tenant_id, user_id="rita", roles=frozenset({"recruiter"}))
+def recruiter_token(tenant_id: str, service: str = "candidates") -> str:
+    """A gateway-minted token for a recruiter of `tenant_id`, as `service` verifies it."""
+    return internal_token(
+        Principal(tenant_id=tenant_id, user_id="rita", roles=frozenset({"recruiter"})), service
     )
 
 

@@ -8,8 +8,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-INTERNAL_TOKEN_SECRET = "integration-tests-internal-token-secret-0123456789"
-
 
 @pytest.fixture(scope="session")
 def span_exporter() -> InMemorySpanExporter:

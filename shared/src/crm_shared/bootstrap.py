@@ -33,7 +33,7 @@ from prometheus_client import (
 )
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from crm_shared.auth import InternalTokens
+from crm_shared.auth import InternalTokenVerifier, load_public_key
 from crm_shared.consumer import IdempotentConsumer
 from crm_shared.errors import install_problem_docs, install_problem_handlers, problem_response
 from crm_shared.json_bodies import RejectUnpairedSurrogates
@@ -66,7 +66,8 @@ class Platform:
 
     settings: ServiceSettings
     registry: CollectorRegistry
-    internal_tokens: InternalTokens
+    # None only for the gateway, which mints internal tokens and serves no route that takes one.
+    internal_token_verifier: InternalTokenVerifier | None = None
     mongo: MongoClient | None = None
     database: Database | None = None
     broker: KafkaBroker | None = None
@@ -115,17 +116,26 @@ def build_platform(
     uses_mongo: bool = True,
     uses_kafka: bool = True,
     ready_needs_database: bool = True,
+    verifies_internal_tokens: bool = True,
 ) -> Platform:
-    """Creates (but does not open) the service's connections and platform components."""
+    """Creates (but does not open) the service's connections and platform components.
+
+    A service that verifies internal tokens refuses to start (`ValueError`) without the
+    gateway's public key: it could not tell the gateway's calls from anyone else's."""
+    verifier = (
+        InternalTokenVerifier(
+            load_public_key(settings.internal_token_public_key), settings.token_audience
+        )
+        if verifies_internal_tokens
+        else None
+    )
     configure_logging(settings)
     tracer_provider = configure_tracing(settings)
     registry = CollectorRegistry()
     platform = Platform(
         settings=settings,
         registry=registry,
-        internal_tokens=InternalTokens(
-            settings.internal_token_secret.get_secret_value(), settings.internal_token_ttl_seconds
-        ),
+        internal_token_verifier=verifier,
         ready_needs_database=ready_needs_database,
     )
     if uses_mongo:
@@ -374,7 +384,7 @@ def create_service_app(
         redoc_url=None,
     )
     app.state.platform = platform
-    app.state.internal_tokens = platform.internal_tokens
+    app.state.internal_token_verifier = platform.internal_token_verifier
     install_problem_handlers(app)
     install_problem_docs(app)
     app.add_middleware(_HttpMetricsMiddleware, registry=platform.registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,8 +29,15 @@ class ServiceSettings(BaseSettings):
     kafka_reconnect_backoff_max_ms: int = Field(default=5000, gt=0)
     mongodb_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"
     mongodb_database: str = ""
-    internal_token_secret: SecretStr = SecretStr("")
-    internal_token_ttl_seconds: int = 60
+    # Production unless said otherwise: a deployment that forgets the setting gets the safe
+    # checks (docs/security.md, "Safe defaults"); the devstack and the tests say development.
+    environment: Literal["production", "development"] = "production"
+    # The gateway's Ed25519 public key (PEM text, or the path of a PEM file) that every internal
+    # token must be signed with; a service refuses to start without it.
+    internal_token_public_key: str = ""
+    # The audience a service accepts internal tokens for; its service name unless set.
+    internal_token_audience: str = ""
+    internal_token_ttl_seconds: int = Field(default=60, gt=0)
     # Signs links for people without a login (opt-in, preference centre, unsubscribe); every
     # service that issues or honours such links must share it.
     link_signing_secret: SecretStr = SecretStr("")
@@ -81,6 +90,11 @@ class ServiceSettings(BaseSettings):
     def database_name(self) -> str:
         """The MongoDB database this service owns."""
         return self.mongodb_database or f"crm_{self.service_name.replace('-', '_')}"
+
+    @property
+    def token_audience(self) -> str:
+        """The `aud` of the internal tokens this service accepts (and the gateway mints for it)."""
+        return self.internal_token_audience or self.service_name
 
     @property
     def consumer_group(self) -> str:

@@ -58,6 +58,7 @@ from crm_devstack.processes import ManagedProcess
 from crm_devstack.smtp_sink import read_messages
 from crm_shared import Database, create_mongo_client, to_document
 from helpers import unique
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -247,7 +248,8 @@ async def test_killed_mid_broadcast_and_restarted_no_mail_is_lost_or_doubled(
             "KAFKA_GROUP_PREFIX": run,
             "MONGODB_URI": mongodb_uri,
             "MONGODB_DATABASE": database_name,
-            "INTERNAL_TOKEN_SECRET": secrets.token_hex(16),
+            "ENVIRONMENT": "development",
+            "INTERNAL_TOKEN_PUBLIC_KEY": INTERNAL_TOKEN_PUBLIC_KEY,
             "LINK_SIGNING_SECRET": secrets.token_hex(16),
             "TRACKING_SECRET": secrets.token_hex(16),
             "SMTP_HOST": smtp_sink.host,

@@ -12,7 +12,7 @@ from crm_devstack.infra import free_port
 from crm_events.config import EventsSettings
 from crm_events.main import create_app
 from helpers import serving, unique
-from integration.conftest import INTERNAL_TOKEN_SECRET
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
         mongodb_uri=mongodb_uri,
         mongodb_database=unique("events_migrations"),
         kafka_group_prefix=unique("events-migrations"),
-        internal_token_secret=INTERNAL_TOKEN_SECRET,
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
         log_json=False,
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)

@@ -34,7 +34,7 @@ from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app as create_gateway
 from crm_shared import LimitOverrides, Quotas
 from helpers import serving, unique
-from integration.conftest import INTERNAL_TOKEN_SECRET
+from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 
 ACME_TOKEN = "token-acme-recruiter"
 ACME_ADMIN_TOKEN = "token-acme-admin"
@@ -195,7 +195,8 @@ async def backends(
     common: dict[str, Any] = {
         "kafka_bootstrap_servers": kafka_bootstrap_servers,
         "mongodb_uri": mongodb_uri,
-        "internal_token_secret": INTERNAL_TOKEN_SECRET,
+        "environment": "development",
+        "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
         "link_signing_secret": "integration-tests-link-signing-secret-0123456789",
         "outbox_poll_interval_seconds": 0.2,
         "kafka_group_prefix": flow_consumer_groups,
@@ -268,6 +269,7 @@ async def stack(request: pytest.FixtureRequest, backends: Backends) -> AsyncIter
         signups_per_minute_per_community=6000,
         tenants=tenants.registered(),
         dev_tokens=tenants.dev_tokens(),
+        internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
     )
     settings = backends.settings | {"gateway": gateway_settings}
     async with (

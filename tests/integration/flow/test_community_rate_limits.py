@@ -12,11 +12,11 @@ import httpx
 import pytest
 from conftest import SmtpSink
 
-from crm_shared import InternalTokens, Principal, email_sha256, utc_now
+from crm_shared import Principal, email_sha256, utc_now
 from helpers import eventually
-from integration.conftest import INTERNAL_TOKEN_SECRET
 from integration.flow.conftest import Stack
 from integration.flow.consent_support import Mongo, assert_problem, database, new_person
+from internal_keys import internal_token
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,6 @@ async def test_500_sign_ups_of_one_address_send_three_confirmations(
     }
     # Straight to the candidates service, as the gateway forwards a sign-up, so the per-IP
     # limit of the gateway does not hide the per-address one.
-    tokens = InternalTokens(INTERNAL_TOKEN_SECRET)
     community = Principal(tenant_id=stack.acme, user_id="public:community")
 
     async def sign_up(client: httpx.AsyncClient, token: str) -> int:
@@ -54,10 +53,12 @@ async def test_500_sign_ups_of_one_address_send_three_confirmations(
         raise AssertionError("unreachable")
 
     async with httpx.AsyncClient(base_url=stack.candidates_url, timeout=60) as candidates:
-        statuses: Counter[int] = Counter([await sign_up(candidates, tokens.mint(community))])
+        statuses: Counter[int] = Counter(
+            [await sign_up(candidates, internal_token(community, "candidates"))]
+        )
         for start in range(1, REPLAYS, CONCURRENCY):
             # Internal tokens live a minute: each batch gets a fresh one, as from the gateway.
-            token = tokens.mint(community)
+            token = internal_token(community, "candidates")
             batch = range(start, min(start + CONCURRENCY, REPLAYS))
             statuses.update(await asyncio.gather(*(sign_up(candidates, token) for _ in batch)))
     assert statuses == Counter({202: REPLAYS})

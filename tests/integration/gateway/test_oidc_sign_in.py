@@ -17,14 +17,13 @@ from crm_devstack.infra import LOCALHOST, free_port
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
-from crm_shared import InternalTokens
+from crm_shared import InternalTokenVerifier, load_public_key
 from integration.gateway.test_oidc_jwks_server import IssuerServer
+from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import PUBLISHED, openapi_document
 from unit.gateway.oidc_issuer import AUDIENCE, serving
 
 pytestmark = pytest.mark.integration
-
-SECRET = "integration-tests-internal-token-secret-0123"
 
 
 @pytest.fixture
@@ -36,7 +35,8 @@ def issuer_server() -> Iterator[IssuerServer]:
 
 def gateway_trusting(issuer: str, forwarded: list[httpx.Request]) -> TestClient:
     settings = GatewaySettings(
-        internal_token_secret=SECRET,
+        environment="development",
+        internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
         candidates_url="http://candidates.internal",
         tenants={"acme": Tenant(name="Acme")},
         dev_tokens={"tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["admin"])},
@@ -74,7 +74,8 @@ def test_a_token_of_the_tenants_provider_is_forwarded_as_its_user(
 
     assert response.status_code == 200, response.text
     internal = forwarded[0].headers["authorization"].removeprefix("Bearer ")
-    principal = InternalTokens(SECRET).verify(internal)
+    verifier = InternalTokenVerifier(load_public_key(INTERNAL_TOKEN_PUBLIC_KEY), "candidates")
+    principal = verifier.verify(internal)
     assert (principal.tenant_id, principal.user_id) == ("acme", "kc-rita")
     assert principal.roles == frozenset({"recruiter"})
     # The development tokens keep working beside OIDC.

@@ -16,9 +16,9 @@ import pytest
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.main import create_app
 from crm_devstack.infra import MongoServer, free_ports
-from crm_shared import InternalTokens, Principal
+from crm_shared import Principal
 from helpers import serving, unique
-from integration.conftest import INTERNAL_TOKEN_SECRET
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_token
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +46,15 @@ async def test_a_stalled_database_gives_504s_and_an_unready_service_until_it_ans
         kafka_group_prefix=unique("stall"),
         mongodb_uri=database.mongodb_uri,
         mongodb_database="stall_candidates",
-        internal_token_secret=INTERNAL_TOKEN_SECRET,
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
         link_signing_secret="integration-tests-link-signing-secret-0123456789",
         mongodb_operation_timeout_seconds=OPERATION_TIMEOUT_SECONDS,
         readiness_timeout_seconds=1.0,
         log_json=False,
     )
-    token = InternalTokens(INTERNAL_TOKEN_SECRET).mint(
-        Principal(tenant_id=unique("tenant"), user_id="rita", roles=frozenset({"recruiter"}))
+    token = internal_token(
+        Principal(tenant_id=unique("tenant"), user_id="rita", roles=frozenset({"recruiter"})),
+        "candidates",
     )
     [port] = free_ports(1)
     async with (

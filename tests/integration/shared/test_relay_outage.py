@@ -20,7 +20,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastapi import FastAPI
-from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from crm_devstack.infra import KafkaBroker, free_ports
@@ -29,6 +28,7 @@ from crm_shared.bootstrap import build_platform, create_service_app
 from crm_shared.outbox import Outbox
 from crm_shared.settings import ServiceSettings
 from helpers import eventually, record_headers, unique
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +155,7 @@ async def test_a_kafka_outage_is_reported_bounded_and_loses_or_doubles_nothing(
         service_name=unique("outage").replace("_", "-"),
         kafka_bootstrap_servers=own_kafka.bootstrap_servers,
         mongodb_uri=mongodb_uri,
-        internal_token_secret=SecretStr("integration-tests-internal-token-secret-0123456789"),
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
         outbox_poll_interval_seconds=0.2,
         outbox_stall_after_seconds=1,
         outbox_backlog_sample_seconds=0.5,

@@ -9,11 +9,12 @@ from crm_campaigns.adapters.smtp import SmtpSecurity, SmtpTls
 from crm_campaigns.application.delivery import MailDispatcher
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.main import create_app, smtp_security
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
 
 SECRETS = {
-    "internal_token_secret": "unit-tests-internal-token-secret-0123456789",
+    "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
     "link_signing_secret": "unit-tests-link-signing-secret-0123456789",
     "tracking_secret": "unit-tests-tracking-secret-0123456789",
 }

@@ -40,7 +40,7 @@ EXPECTED_PUBLISHED_PORTS: dict[str, set[tuple[str, str, str]]] = {
 COMMON_ENV = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "MONGODB_URI",
-    "INTERNAL_TOKEN_SECRET",
+    "INTERNAL_TOKEN_PUBLIC_KEY",
     "LINK_SIGNING_SECRET",
     "OTEL_TRACES_EXPORTER",
 )
@@ -285,7 +285,13 @@ def test_service_environment(name: str) -> None:
     assert env["OTEL_TRACES_EXPORTER"] == "otlp"
     assert env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == "http://jaeger:4318"
     # Required from the caller's environment: never a default secret in the file.
-    assert env["INTERNAL_TOKEN_SECRET"].startswith("${INTERNAL_TOKEN_SECRET:?")
+    assert env["INTERNAL_TOKEN_PUBLIC_KEY"].startswith("${INTERNAL_TOKEN_PUBLIC_KEY:?")
+    assert env["ENVIRONMENT"] == "production"
+    # Only the gateway can mint internal tokens.
+    if name == "gateway":
+        assert env["INTERNAL_TOKEN_PRIVATE_KEY"].startswith("${INTERNAL_TOKEN_PRIVATE_KEY:?")
+    else:
+        assert "INTERNAL_TOKEN_PRIVATE_KEY" not in env
     assert env["LINK_SIGNING_SECRET"].startswith("${LINK_SIGNING_SECRET:?")
     if name == "campaigns":
         assert env["TRACKING_SECRET"].startswith("${TRACKING_SECRET:?")

@@ -19,8 +19,8 @@ from crm_gateway.application.idempotency import IdempotentRequests
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.domain.idempotency import IdempotencyRecord, KeyScope, RecordState
 from crm_gateway.main import create_app
+from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY
 
-SECRET = "unit-tests-internal-token-secret-0123456789"
 RECRUITER = {"Authorization": "Bearer tok-acme"}
 
 # What each fake service publishes: path template -> methods.
@@ -73,7 +73,8 @@ def openapi_document(paths: dict[str, list[str]]) -> dict[str, Any]:
 
 def settings(**overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {
-        "internal_token_secret": SECRET,
+        "environment": "development",
+        "internal_token_private_key": INTERNAL_TOKEN_PRIVATE_KEY,
         "candidates_url": "http://candidates.internal",
         "campaigns_url": "http://campaigns.internal",
         "events_url": "http://events.internal",

@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
-from crm_shared import InternalTokens
+from crm_shared import InternalTokenVerifier, load_public_key
+from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import PUBLISHED, openapi_document
 
 pytestmark = pytest.mark.unit
-
-SECRET = "unit-tests-internal-token-secret-0123456789"
 
 
 @pytest.fixture
@@ -29,7 +28,8 @@ def forwarded() -> list[httpx.Request]:
 @pytest.fixture
 def gateway(forwarded: list[httpx.Request]) -> TestClient:
     settings = GatewaySettings(
-        internal_token_secret=SECRET,
+        environment="development",
+        internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
         candidates_url="http://candidates.internal",
         tenants={
             "acme": Tenant(name="Acme"),
@@ -86,7 +86,8 @@ def test_an_authenticated_request_is_forwarded_with_an_internal_token(
     assert json.loads(request.content) == {"first_name": "Ada"}
     scheme, _, token = request.headers["authorization"].partition(" ")
     assert scheme == "Bearer"
-    principal = InternalTokens(SECRET).verify(token)
+    verifier = InternalTokenVerifier(load_public_key(INTERNAL_TOKEN_PUBLIC_KEY), "candidates")
+    principal = verifier.verify(token)
     assert (principal.tenant_id, principal.user_id) == ("acme", "rita")
 
 

@@ -18,7 +18,8 @@ from starlette.types import Receive, Scope, Send
 from crm_devstack.infra import free_ports
 from crm_shared import ServiceSettings, build_platform, create_service_app
 from helpers import serving
-from unit.gateway.fakes import RECRUITER, SECRET, settings
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
+from unit.gateway.fakes import RECRUITER, settings
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +41,11 @@ def failing_service(post_started: asyncio.Event) -> Any:
         return {"id": "c1"}
 
     platform = build_platform(
-        ServiceSettings(service_name="candidates", internal_token_secret=SECRET, log_json=False),
+        ServiceSettings(
+            service_name="candidates",
+            internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+            log_json=False,
+        ),
         uses_mongo=False,
         uses_kafka=False,
     )

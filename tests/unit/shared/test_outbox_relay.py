@@ -12,12 +12,12 @@ import httpx
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry, generate_latest
-from pydantic import SecretStr
 from pymongo.errors import ServerSelectionTimeoutError
 
 from crm_shared.bootstrap import Platform, _stop_platform, build_platform, create_service_app
 from crm_shared.outbox import Outbox, OutboxRelay, RelayState
 from crm_shared.settings import ServiceSettings
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -223,7 +223,7 @@ async def test_readyz_shows_the_relay_and_its_backlog_without_changing_readiness
         kafka_bootstrap_servers="127.0.0.1:9",
         mongodb_uri="mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=100",
         readiness_timeout_seconds=0.2,
-        internal_token_secret=SecretStr("unit-tests-internal-token-secret-0123456789"),
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
     )
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
@@ -270,7 +270,6 @@ async def test_shutdown_ends_within_the_grace_period_when_kafka_hangs() -> None:
     platform = Platform(
         settings=settings,
         registry=CollectorRegistry(),
-        internal_tokens=cast(Any, None),
         broker=cast(Any, HangingBroker()),
         mongo=cast(Any, mongo),
     )

@@ -20,6 +20,7 @@ from crm_shared.telemetry import (
     redact_url,
 )
 from helpers import serving
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +29,7 @@ def service(**overrides: object) -> object:
     settings = ServiceSettings(
         service_name="pages",
         log_json=False,
-        internal_token_secret="unit-tests-internal-token-secret-0123456789",
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
         **overrides,  # type: ignore[arg-type]
     )
     router = APIRouter()

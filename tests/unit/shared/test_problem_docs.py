@@ -30,11 +30,12 @@ from crm_shared import (
     require_roles,
 )
 from crm_shared.errors import install_problem_docs, install_problem_handlers
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
 
 SECRETS: dict[str, Any] = {
-    "internal_token_secret": "unit-tests-internal-token-secret-0123456789",
+    "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
     "link_signing_secret": "unit-tests-link-signing-secret-0123456789",
 }
 

@@ -7,10 +7,12 @@ import json
 import os
 import secrets
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlsplit
 
+from crm_shared import generate_internal_key_pair
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
 from .config import StackConfig
@@ -128,9 +130,30 @@ def persisted_secret(run_dir: Path, name: str) -> str:
     return secret
 
 
-def internal_token_secret(run_dir: Path) -> str:
-    """The secret services sign internal (service-to-service) tokens with."""
-    return persisted_secret(run_dir, "internal_token_secret")
+@dataclass(frozen=True)
+class InternalTokenKeyFiles:
+    """The stack's internal-token key pair as PEM files: the private one for the gateway only."""
+
+    private_key: Path
+    public_key: Path
+
+
+def internal_token_keys(run_dir: Path) -> InternalTokenKeyFiles:
+    """The Ed25519 key pair the gateway signs internal tokens with, generated on first use and
+    kept in the run dir (the private key readable by its owner only), so restarts agree."""
+    directory = run_dir / "secrets"
+    files = InternalTokenKeyFiles(
+        directory / "internal_token_private_key.pem", directory / "internal_token_public_key.pem"
+    )
+    if files.private_key.is_file() and files.public_key.is_file():
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+    pair = generate_internal_key_pair()
+    fd = os.open(files.private_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(pair.private_pem)
+    files.public_key.write_text(pair.public_pem)
+    return files
 
 
 def service_module(service: str) -> str:
@@ -182,12 +205,14 @@ def service_process(
 def service_processes(config: StackConfig) -> list[ManagedProcess]:
     """One uvicorn process per service, wired to the stack's infrastructure; gateway first."""
     # Each service's composition root is `crm_<service>.main:create_app`, an app factory.
-    secret = internal_token_secret(config.run_dir)
+    keys = internal_token_keys(config.run_dir)
     shared_env = {
+        # Development tokens, no OIDC issuer required: the local stack only (docs/security.md).
+        "ENVIRONMENT": "development",
         "KAFKA_BOOTSTRAP_SERVERS": config.bootstrap_servers,
         "KAFKA_GROUP_PREFIX": config.kafka_group_prefix,
         "MONGODB_URI": config.mongodb_uri,
-        "INTERNAL_TOKEN_SECRET": secret,
+        "INTERNAL_TOKEN_PUBLIC_KEY": str(keys.public_key),
         "LINK_SIGNING_SECRET": persisted_secret(config.run_dir, "link_signing_secret"),
         "OTEL_TRACES_EXPORTER": "zipkin",
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"http://{LOCALHOST}:{config.zipkin_port}/api/v2/spans",
@@ -209,6 +234,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
         },
         # Import files wait on local disk beside the stack's other data, never in the database.
         "candidates": {"UPLOAD_DIR": str(config.run_dir / "uploads")},
+        # Only the gateway can mint internal tokens.
+        "gateway": {"INTERNAL_TOKEN_PRIVATE_KEY": str(keys.private_key)},
     }
     processes = []
     for service, port in config.service_ports.items():

@@ -133,6 +133,18 @@ class GatewaySettings(ServiceSettings):
         description="Development bearer tokens (JSON object: token -> identity). Empty in "
         "production, where OIDC and API keys authenticate callers.",
     )
+    internal_token_private_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The Ed25519 private key (PEM text, or the path of a PEM file) the gateway "
+        "signs internal tokens with; the gateway refuses to start without it. Only the gateway "
+        "holds it; services get the public half (`INTERNAL_TOKEN_PUBLIC_KEY`).",
+    )
+    sign_in_without_oidc: bool = Field(
+        default=False,
+        description="Production only: start although no OIDC issuer is configured, because "
+        "callers authenticate otherwise (API keys). Without it such a gateway refuses to start, "
+        "as nobody could sign in.",
+    )
     oidc: OidcSettings = Field(
         default_factory=OidcSettings,
         description="OIDC sign-in (JSON): the identity provider each tenant trusts; a bearer "
@@ -148,6 +160,24 @@ class GatewaySettings(ServiceSettings):
                 "whose request is still running would be given to a second attempt"
             )
         return self
+
+    def production_refusals(self) -> list[str]:
+        """Why this configuration must not serve production (empty when it may, or when the
+        environment is development)."""
+        if self.environment != "production":
+            return []
+        refusals = []
+        if self.dev_tokens:
+            refusals.append(
+                "DEV_TOKENS is set: development tokens are accepted only with "
+                "ENVIRONMENT=development"
+            )
+        if not self.oidc.tenants and not self.sign_in_without_oidc:
+            refusals.append(
+                "no OIDC issuer is configured (OIDC): nobody could sign in; configure one, or "
+                "set SIGN_IN_WITHOUT_OIDC=true when callers use API keys only"
+            )
+        return refusals
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod

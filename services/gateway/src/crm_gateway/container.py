@@ -19,7 +19,7 @@ from crm_gateway.application.oidc_sign_in import BearerAuthenticator
 from crm_gateway.config import Tenant
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
-from crm_shared import InternalTokens, RateLimiter
+from crm_shared import InternalTokenSigner, RateLimiter
 
 
 class DocumentCache:
@@ -47,7 +47,7 @@ class GatewayContainer:
     catalogue: ServiceCatalogue
     internal_hosts: frozenset[str]
     authenticator: BearerAuthenticator
-    internal_tokens: InternalTokens
+    internal_tokens: InternalTokenSigner
     tenants: dict[str, Tenant]
     tenant_limiter: RateLimiter
     public_limiter: RateLimiter

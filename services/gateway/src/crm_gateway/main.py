@@ -26,16 +26,42 @@ from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
-from crm_shared import RateLimiter, build_platform, create_service_app
+from crm_shared import (
+    InternalTokenSigner,
+    RateLimiter,
+    build_platform,
+    create_service_app,
+    load_private_key,
+)
+
+
+class UnsafeConfiguration(ValueError):
+    """The settings would run an unsafe gateway (docs/security.md, "Safe defaults")."""
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """Builds the gateway: authentication, tenants, rate limits, routing, combined OpenAPI."""
     settings = settings or GatewaySettings()
-    # The gateway emits no events; its database holds idempotency keys only, so it is ready
-    # (and routes every request without a key) while MongoDB is unreachable.
+    refusals = settings.production_refusals()
+    if refusals:
+        raise UnsafeConfiguration(
+            "the gateway refuses to start in production (ENVIRONMENT=production): "
+            + "; ".join(refusals)
+        )
+    # Loaded first: without its key the gateway could forward no authenticated request.
+    signer = InternalTokenSigner(
+        load_private_key(settings.internal_token_private_key.get_secret_value()),
+        settings.internal_token_ttl_seconds,
+    )
+    # The gateway emits no events; its database holds idempotency keys and rate-limit counters
+    # only, so it is ready (and routes every request without a key, counting in the process)
+    # while MongoDB is unreachable. It mints internal tokens and verifies none.
     platform = build_platform(
-        settings, uses_mongo=True, uses_kafka=False, ready_needs_database=False
+        settings,
+        uses_mongo=True,
+        uses_kafka=False,
+        ready_needs_database=False,
+        verifies_internal_tokens=False,
     )
     upstream = httpx.AsyncClient(
         timeout=settings.upstream_timeout_seconds,
@@ -106,7 +132,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         internal_hosts=internal_hosts(settings),
         authenticator=BearerAuthenticator(DevTokenAuthenticator(settings.dev_tokens), oidc),
-        internal_tokens=platform.internal_tokens,
+        internal_tokens=signer,
         tenants=settings.tenants,
         tenant_limiter=RateLimiter.per_minute(settings.tenant_requests_per_minute),
         public_limiter=RateLimiter.per_minute(settings.public_requests_per_minute_per_ip),

@@ -24,7 +24,8 @@ from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import Message
 from crm_campaigns.main import create_app
-from crm_shared import ConsentConfirmationRequested, InternalTokens, Principal, Role
+from crm_shared import ConsentConfirmationRequested, Principal, Role
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
 
 pytestmark = pytest.mark.unit
 
@@ -246,7 +247,7 @@ async def test_admins_see_the_dns_record_to_publish_never_the_key(
 ) -> None:
     pem, public = key
     secrets = {
-        "internal_token_secret": "unit-tests-internal-token-secret-0123456789",
+        "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
         "link_signing_secret": "unit-tests-link-signing-secret-0123456789",
         "tracking_secret": "unit-tests-tracking-secret-0123456789",
     }
@@ -269,11 +270,10 @@ async def test_admins_see_the_dns_record_to_publish_never_the_key(
             }
         )
     )
-    tokens = InternalTokens(secrets["internal_token_secret"])
 
     def as_(tenant_id: str, role: Role) -> dict[str, str]:
         principal = Principal(tenant_id=tenant_id, user_id="ada", roles=frozenset({role}))
-        return {"Authorization": f"Bearer {tokens.mint(principal)}"}
+        return internal_bearer(principal, "campaigns")
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://campaigns"

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
+from crm_gateway.api.proxy import internal_authorization
 from crm_gateway.application.gdpr_export import CandidateUnknown, ExportIncomplete, gather_export
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_shared import ProblemError, utc_now
@@ -21,7 +22,10 @@ async def export_candidate(
     service. Admins only; an incomplete export is an error, never a partial answer."""
     if not principal.has_any_role(["admin"]):
         raise ProblemError(403, "requires one of the roles: admin", problem_type="forbidden")
-    headers = {"authorization": f"Bearer {state.internal_tokens.mint(principal)}"}
+
+    def headers(service: str) -> dict[str, str]:
+        return {"authorization": internal_authorization(state, principal, service)}
+
     try:
         sections = await gather_export(state.upstream, state.service_urls, candidate_id, headers)
     except CandidateUnknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from urllib.parse import quote
 
 from fastapi import Request
@@ -36,6 +37,13 @@ def trace_headers() -> dict[str, str]:
         "X-Trace-Id": trace_id,
         "traceparent": f"00-{trace_id}-{context.span_id:016x}-{context.trace_flags:02x}",
     }
+
+
+def request_id() -> str:
+    """The id of the request being handled: its trace id, the one `X-Trace-Id` tells the
+    caller (a random one outside a trace)."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else uuid.uuid4().hex
 
 
 class PathGuard:

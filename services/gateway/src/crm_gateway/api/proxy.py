@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from crm_gateway.adapters.catalogue import ServiceUnavailable
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container, client_address
 from crm_gateway.api.idempotency import forward_once, requested_key
-from crm_gateway.api.middleware import raw_path
+from crm_gateway.api.middleware import raw_path, request_id
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.idempotency import KeyScope, request_fingerprint
 from crm_gateway.domain.paths import encoded_path, path_segments
@@ -105,6 +105,14 @@ async def streamed_body(request: Request, max_bytes: int) -> AsyncIterator[bytes
         yield chunk
 
 
+def internal_authorization(state: GatewayContainer, principal: Principal, service: str) -> str:
+    """The `Authorization` value for a call to `service` on behalf of `principal`: a token only
+    that service accepts, carrying the id of the outside request."""
+    if principal.request_id is None:
+        principal = principal.model_copy(update={"request_id": request_id()})
+    return f"Bearer {state.internal_tokens.mint(principal, service)}"
+
+
 def _unavailable(detail: str) -> ProblemError:
     return ProblemError(502, detail, problem_type="upstream-unavailable")
 
@@ -177,6 +185,7 @@ async def forward(
     segments: Sequence[str],
     *,
     principal: Principal | None,
+    service: str = "",
     max_bytes: int,
     body: bytes | None = None,
     stream: bool = False,
@@ -184,7 +193,7 @@ async def forward(
     timeout: float | None = None,
 ) -> Response:
     """Forwards the request to the path `segments` (each percent-encoded) of the service at
-    `base_url`, with an internal token when the caller is authenticated.
+    `base_url`, with an internal token for `service` when the caller is authenticated.
 
     `body` is the request body when the caller already read it (to look inside it). A streamed
     request (a file upload) is passed on as it arrives instead of being buffered. `api` says the
@@ -205,7 +214,7 @@ async def forward(
     }
     headers["x-forwarded-for"] = client_address(request)
     if principal is not None:
-        headers["authorization"] = f"Bearer {state.internal_tokens.mint(principal)}"
+        headers["authorization"] = internal_authorization(state, principal, service)
     upstream = await exchange(
         state.upstream,
         request.method,
@@ -279,6 +288,7 @@ async def forward_api(
             route.base_url,
             segments,
             principal=principal,
+            service=route.service,
             max_bytes=max_bytes,
             stream=upload,
             api=True,
@@ -294,6 +304,7 @@ async def forward_api(
             route.base_url,
             segments,
             principal=principal,
+            service=route.service,
             max_bytes=max_bytes,
             body=body,
             api=True,

@@ -176,6 +176,7 @@ async def community_signup(request: Request, state: Container) -> Response:
         state.service_urls["candidates"],
         ("public", "community", "signups"),
         principal=Principal(tenant_id=tenant_id, user_id=COMMUNITY_SIGNUP_USER),
+        service="candidates",
         max_bytes=0,
         body=body,
     )

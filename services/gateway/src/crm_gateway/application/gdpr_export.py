@@ -4,6 +4,7 @@ not at all."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,22 +35,27 @@ async def _service_export(
 
 
 async def gather_export(
-    client: httpx.AsyncClient, urls: dict[str, str], candidate_id: str, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    urls: dict[str, str],
+    candidate_id: str,
+    headers: Callable[[str], dict[str, str]],
 ) -> dict[str, Any]:
-    """Each service's collections on the candidate, by service name, asked with `headers`.
+    """Each service's collections on the candidate, by service name, asked with the headers
+    `headers(service)` gives (each service's own internal token).
 
     `CandidateUnknown` when the candidates service has no such candidate; `ExportIncomplete`
     when it or any service gave no answer or refused."""
     try:
         known = await client.get(
-            urls["candidates"] + encoded_path(["candidates", candidate_id]), headers=headers
+            urls["candidates"] + encoded_path(["candidates", candidate_id]),
+            headers=headers("candidates"),
         )
     except httpx.HTTPError:
         known = None
     if known is not None and known.status_code == 404:
         raise CandidateUnknown(candidate_id)
     responses = await asyncio.gather(
-        *(_service_export(client, url, candidate_id, headers) for url in urls.values())
+        *(_service_export(client, url, candidate_id, headers(name)) for name, url in urls.items())
     )
     failed = [
         name
