@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, Request
@@ -101,7 +102,10 @@ def load_private_key(value: str) -> Ed25519PrivateKey:
     text = pem_text(value)
     if not text:
         raise ValueError("no internal token private key is configured")
-    key = serialization.load_pem_private_key(text.encode("ascii"), password=None)
+    try:
+        key = serialization.load_pem_private_key(text.encode("ascii"), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise ValueError(f"the internal token private key is no PEM private key: {error}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("the internal token private key must be an Ed25519 key")
     return key
@@ -112,7 +116,10 @@ def load_public_key(value: str) -> Ed25519PublicKey:
     text = pem_text(value)
     if not text:
         raise ValueError("no internal token public key is configured")
-    key = serialization.load_pem_public_key(text.encode("ascii"))
+    try:
+        key = serialization.load_pem_public_key(text.encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise ValueError(f"the internal token public key is no PEM public key: {error}") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("the internal token public key must be an Ed25519 key")
     return key

@@ -8,6 +8,13 @@ import pytest
 
 from crm_devstack.config import StackConfig
 from crm_devstack.stack import service_processes
+from crm_shared import (
+    InternalTokenSigner,
+    InternalTokenVerifier,
+    Principal,
+    load_private_key,
+    load_public_key,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -24,3 +31,26 @@ def test_the_gateway_serves_metrics_on_a_loopback_port_of_its_own(tmp_path: Path
     [gateway] = [p for p in service_processes(config) if p.name == "gateway"]
     assert gateway.env["METRICS_PORT"] == str(config.gateway_metrics_port)
     assert config.gateway_metrics_port in gateway.ports
+
+
+def test_the_stack_runs_in_development_with_a_key_pair_of_its_own(tmp_path: Path) -> None:
+    processes = {p.name: p for p in service_processes(StackConfig(run_dir=tmp_path))}
+    assert {p.env["ENVIRONMENT"] for p in processes.values()} == {"development"}
+    private = Path(processes["gateway"].env["INTERNAL_TOKEN_PRIVATE_KEY"])
+    assert private.stat().st_mode & 0o777 == 0o600
+    signer = InternalTokenSigner(load_private_key(str(private)))
+    principal = Principal(tenant_id="acme", user_id="rita")
+    for name, process in processes.items():
+        if name == "gateway":
+            continue
+        # Only the gateway can mint; every service verifies with the public half.
+        assert "INTERNAL_TOKEN_PRIVATE_KEY" not in process.env, name
+        verifier = InternalTokenVerifier(
+            load_public_key(process.env["INTERNAL_TOKEN_PUBLIC_KEY"]), name
+        )
+        assert verifier.verify(signer.mint(principal, name)) == principal
+    # A restart of the stack keeps its keys.
+    again = {p.name: p for p in service_processes(StackConfig(run_dir=tmp_path))}
+    assert Path(again["gateway"].env["INTERNAL_TOKEN_PRIVATE_KEY"]).read_text() == (
+        private.read_text()
+    )
