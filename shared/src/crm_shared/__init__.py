@@ -178,6 +178,14 @@ from crm_shared.repository import (
     to_document,
 )
 from crm_shared.settings import ServiceSettings
+from crm_shared.shared_rate_limit import (
+    RATE_LIMITS,
+    MemoryWindowCounters,
+    MongoWindowCounters,
+    RateLimitDecision,
+    SharedRateLimiter,
+    WindowCounters,
+)
 from crm_shared.telemetry import current_trace_context
 from crm_shared.tombstones import email_sha256, is_erased, is_erased_address
 from crm_shared.topics import ensure_topics
@@ -222,6 +230,7 @@ __all__ = [
     "POOL_STAGE_RENAMED",
     "PROBLEM_JSON",
     "PROBLEM_SCHEMA",
+    "RATE_LIMITS",
     "SEGMENT_ENTERED",
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
@@ -266,6 +275,7 @@ __all__ = [
     "ListMemberAdded",
     "ListMemberRemoved",
     "LocalUploadStore",
+    "MemoryWindowCounters",
     "MessageBounced",
     "MessageClicked",
     "MessageOpened",
@@ -274,6 +284,7 @@ __all__ = [
     "Migration",
     "MigrationHistoryError",
     "MongoClient",
+    "MongoWindowCounters",
     "NamedLease",
     "Outbox",
     "OutboxRelay",
@@ -286,6 +297,7 @@ __all__ = [
     "Principal",
     "ProblemError",
     "Quotas",
+    "RateLimitDecision",
     "RateLimiter",
     "RawEnvelope",
     "RelayHealth",
@@ -296,6 +308,7 @@ __all__ = [
     "SequenceSaved",
     "ServiceSettings",
     "Session",
+    "SharedRateLimiter",
     "SignedLinks",
     "StaleVersionError",
     "TenantMismatchError",
@@ -307,6 +320,7 @@ __all__ = [
     "UploadStore",
     "UploadTooLargeError",
     "Wakeup",
+    "WindowCounters",
     "all_topic_names",
     "applied_migrations",
     "backfill_versions",

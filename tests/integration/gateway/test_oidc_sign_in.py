@@ -37,6 +37,7 @@ def gateway_trusting(issuer: str, forwarded: list[httpx.Request]) -> TestClient:
     settings = GatewaySettings(
         environment="development",
         internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
+        rate_limit_storage="memory",
         candidates_url="http://candidates.internal",
         tenants={"acme": Tenant(name="Acme")},
         dev_tokens={"tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["admin"])},

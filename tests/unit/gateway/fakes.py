@@ -75,6 +75,8 @@ def settings(**overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {
         "environment": "development",
         "internal_token_private_key": INTERNAL_TOKEN_PRIVATE_KEY,
+        # No MongoDB in the unit tier: the counters of one process.
+        "rate_limit_storage": "memory",
         "candidates_url": "http://candidates.internal",
         "campaigns_url": "http://campaigns.internal",
         "events_url": "http://events.internal",

@@ -30,6 +30,7 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
     settings = GatewaySettings(
         environment="development",
         internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
+        rate_limit_storage="memory",
         candidates_url="http://candidates.internal",
         tenants={
             "acme": Tenant(name="Acme"),

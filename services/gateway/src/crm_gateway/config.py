@@ -86,7 +86,29 @@ class GatewaySettings(ServiceSettings):
     max_upload_bytes: int = 268_435_456
     max_public_request_bytes: int = 16_384
     max_webhook_bytes: int = 524_288
-    tenant_requests_per_minute: int = 6000
+    tenant_requests_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        description="Authenticated requests one tenant may send per minute, counted across "
+        "every gateway replica (in the gateway's MongoDB database); 0: unlimited.",
+    )
+    api_key_requests_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests one API key may send per minute, across every replica, within "
+        "its tenant's budget; 0: unlimited.",
+    )
+    rate_limit_storage: Literal["mongodb", "memory"] = Field(
+        default="mongodb",
+        description="Where the tenant and API-key counters live: `mongodb` (shared by every "
+        "replica) or `memory` (one process only: a single replica, tests).",
+    )
+    rate_limit_timeout_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="How long a request waits for its rate-limit count in MongoDB; past it "
+        "(or when MongoDB fails) the process counts on its own for a few seconds.",
+    )
     public_requests_per_minute_per_ip: int = 120
     signups_per_minute_per_ip: int = Field(
         default=10,

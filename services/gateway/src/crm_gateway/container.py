@@ -19,7 +19,7 @@ from crm_gateway.application.oidc_sign_in import BearerAuthenticator
 from crm_gateway.config import Tenant
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
-from crm_shared import InternalTokenSigner, RateLimiter
+from crm_shared import InternalTokenSigner, RateLimiter, SharedRateLimiter
 
 
 class DocumentCache:
@@ -49,7 +49,8 @@ class GatewayContainer:
     authenticator: BearerAuthenticator
     internal_tokens: InternalTokenSigner
     tenants: dict[str, Tenant]
-    tenant_limiter: RateLimiter
+    # Per tenant, and per API key within it (`Principal.api_key_id`), across replicas.
+    tenant_limiter: SharedRateLimiter
     public_limiter: RateLimiter
     max_request_bytes: int
     max_upload_bytes: int

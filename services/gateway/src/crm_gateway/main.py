@@ -14,7 +14,13 @@ from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.api import docs, gdpr, proxy, public
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
-from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
+from crm_gateway.api.middleware import (
+    RATE_LIMIT_HEADERS,
+    PathGuard,
+    RateLimitHeaders,
+    TraceHeaders,
+    unexpected_error,
+)
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -27,8 +33,14 @@ from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
 from crm_shared import (
+    RATE_LIMITS,
+    Database,
     InternalTokenSigner,
+    MemoryWindowCounters,
+    MongoWindowCounters,
     RateLimiter,
+    SharedRateLimiter,
+    WindowCounters,
     build_platform,
     create_service_app,
     load_private_key,
@@ -99,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
     app.add_middleware(PathGuard)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -114,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "Location",
             "ETag",
             "Retry-After",
+            *RATE_LIMIT_HEADERS,
             "X-Trace-Id",
             "traceparent",
             REPLAYED_HEADER,
@@ -134,7 +148,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         authenticator=BearerAuthenticator(DevTokenAuthenticator(settings.dev_tokens), oidc),
         internal_tokens=signer,
         tenants=settings.tenants,
-        tenant_limiter=RateLimiter.per_minute(settings.tenant_requests_per_minute),
+        tenant_limiter=_tenant_limiter(settings, platform.require_database()),
         public_limiter=RateLimiter.per_minute(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
@@ -161,6 +175,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
     )
     return app
+
+
+def _tenant_limiter(settings: GatewaySettings, database: Database) -> SharedRateLimiter:
+    """The per-tenant and per-API-key request limits, counted where the settings say."""
+    counters: WindowCounters = (
+        MongoWindowCounters(database[RATE_LIMITS], settings.rate_limit_timeout_seconds)
+        if settings.rate_limit_storage == "mongodb"
+        else MemoryWindowCounters()
+    )
+    return SharedRateLimiter(
+        counters,
+        name="requests",
+        limit=settings.tenant_requests_per_minute,
+        member_limit=settings.api_key_requests_per_minute,
+        window_seconds=60,
+    )
 
 
 def _captcha_verifier(settings: GatewaySettings) -> CaptchaVerifier | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_gateway.api.middleware import RATE_LIMIT_STATE
 from crm_gateway.config import TenantStatus
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.client_address import client_address as resolve_client_address
@@ -71,10 +72,25 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
             f"tenant {principal.tenant_id!r} is unknown or not active",
             problem_type="unknown-tenant",
         )
-    wait = state.tenant_limiter.take(principal.tenant_id)
-    if wait:
-        raise throttled(wait, "this tenant is sending too many requests")
+    await limit_requests(request, state, principal)
     return principal
+
+
+async def limit_requests(request: Request, state: GatewayContainer, principal: Principal) -> None:
+    """Counts the request against its tenant's budget (and its API key's, if it came with one),
+    shared by every gateway replica; a 429 problem when either is spent. The budget left goes
+    on the response (`RateLimitHeaders`)."""
+    decision = await state.tenant_limiter.hit(principal.tenant_id, principal.api_key_id)
+    if decision is None:
+        return
+    setattr(request.state, RATE_LIMIT_STATE, decision)
+    if not decision.allowed:
+        raise ProblemError(
+            429,
+            "this tenant or API key is sending too many requests",
+            problem_type="rate-limited",
+            headers={"Retry-After": str(decision.reset_seconds), **decision.headers()},
+        )
 
 
 declare_dependency_problems(limit_public_caller, 429)

@@ -13,7 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_gateway.domain.paths import InvalidPath, path_segments
-from crm_shared import problem_response
+from crm_shared import RateLimitDecision, problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,35 @@ def request_id() -> str:
     caller (a random one outside a trace)."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else uuid.uuid4().hex
+
+
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+# Where the rate-limit dependency leaves its decision for `RateLimitHeaders` (request.state).
+RATE_LIMIT_STATE = "rate_limit"
+
+
+class RateLimitHeaders:
+    """Puts the `RateLimit-*` headers of the caller's budget on every authenticated response,
+    whatever answered it (the service, a problem, a replay of an idempotent request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_budget(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope.get("state", {}).get(RATE_LIMIT_STATE)
+                if isinstance(decision, RateLimitDecision):
+                    response_headers = MutableHeaders(scope=message)
+                    for name, value in decision.headers().items():
+                        response_headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_budget)
 
 
 class PathGuard:
