@@ -179,6 +179,11 @@ class SharedRateLimiter:
         self._clock = clock
         self._fallback_until = 0.0
 
+    @property
+    def counting_in_process(self) -> bool:
+        """Whether the shared counters failed recently and this process counts on its own."""
+        return self._clock() < self._fallback_until
+
     async def hit(self, key: str, member: str | None = None) -> RateLimitDecision | None:
         """Counts one request of `key` (and of its `member`, e.g. an API key id); None when
         no limit applies to it."""

@@ -3,9 +3,12 @@ with the caller's request id, and puts the caller's rate-limit budget on the res
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
+from crm_devstack.infra import free_ports
 from crm_shared import InternalTokenVerifier, InvalidTokenError, load_public_key
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import RECRUITER, FakeServices, gateway_with
@@ -72,3 +75,23 @@ def test_a_spent_budget_is_a_429_problem_that_reaches_no_service() -> None:
     assert refused.headers["Retry-After"] == refused.headers["RateLimit-Reset"]
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert len(services.received) == 1
+
+
+def test_without_mongodb_the_gateway_counts_in_its_own_process() -> None:
+    """The shared counters are unreachable (nothing listens on the port): the first request
+    waits out `RATE_LIMIT_TIMEOUT_SECONDS` once, and the process counts on its own after."""
+    [port] = free_ports(1)
+    app = gateway_with(
+        FakeServices(),
+        mongodb_uri=f"mongodb://127.0.0.1:{port}/?directConnection=true",
+        rate_limit_storage="mongodb",
+        rate_limit_timeout_seconds=0.2,
+        tenant_requests_per_minute=3,
+    )
+    started = time.perf_counter()
+    with TestClient(app) as client:
+        responses = [client.get("/api/v1/candidates", headers=RECRUITER) for _ in range(4)]
+    assert time.perf_counter() - started < 3
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert [r.headers["RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    assert app.state.container.tenant_limiter.counting_in_process

@@ -88,7 +88,9 @@ async def test_while_the_shared_counters_fail_the_process_counts_on_its_own() ->
     assert [d.allowed for d in decisions if d] == [True, True, False]
     # One failed attempt, then the process's own counts until the back-off ends.
     assert down.calls == 1
+    assert limits.counting_in_process
     clock.now += 5
+    assert not limits.counting_in_process
     await limits.hit("acme")
     assert down.calls == 2
 
