@@ -34,6 +34,7 @@ from crm_shared.mongo import Document
 logger = logging.getLogger(__name__)
 
 RATE_LIMITS = "rate_limits"
+_UPSERT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -105,25 +106,31 @@ class MongoWindowCounters:
             }
             # Only the counts this request needs come back, not every member's.
             projection = {"count": 1} | ({} if member is None else {f"members.{member}": 1})
-            try:
-                document = await self._upsert(counter_id, update, projection)
-            except DuplicateKeyError:
-                # Two first requests of a window raced to insert it; the loser counts again.
-                document = await self._upsert(counter_id, update, projection)
+            document = await self._upsert(counter_id, update, projection)
         members = document.get("members", {})
         return WindowCount(int(document["count"]), int(members.get(member, 0)) if member else 0)
 
     async def _upsert(self, counter_id: str, update: Document, projection: Document) -> Document:
-        document: Document | None = await self._collection.find_one_and_update(
-            {"_id": counter_id},
-            update,
-            projection=projection,
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:  # an upsert with ReturnDocument.AFTER always returns one
-            raise PyMongoError("the counter upsert returned no document")
-        return document
+        """The counter document after the update, creating it on a window's first request.
+
+        The first requests of a window race to insert its document: the loser gets a duplicate
+        key error, and SecantusDB sometimes answers such a racing upsert with no document
+        although it applied it. Either way the request counts again, on the existing document:
+        a limit may over-count by one per such race, never under-count."""
+        for _ in range(_UPSERT_ATTEMPTS):
+            try:
+                document: Document | None = await self._collection.find_one_and_update(
+                    {"_id": counter_id},
+                    update,
+                    projection=projection,
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue
+            if document is not None:
+                return document
+        raise PyMongoError(f"no counter after {_UPSERT_ATTEMPTS} upserts of {counter_id}")
 
 
 class MemoryWindowCounters:
@@ -217,7 +224,7 @@ class SharedRateLimiter:
                     "rate limit %s: shared counters unavailable (%s); counting in this process "
                     "for %.0f s",
                     self._name,
-                    type(error).__name__,
+                    error,
                     self._fallback_seconds,
                 )
         return await self._fallback.increment(counter_id, key, member, expires_at)
