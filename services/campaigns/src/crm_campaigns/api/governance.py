@@ -30,18 +30,22 @@ from crm_shared import (
     SignedLinks,
     decode_cursor,
     encode_cursor,
-    require_roles,
+    require_permission,
 )
 
 router = APIRouter()
-ADMIN = [require_roles("admin")]
 
 
 def _public(suppression: Suppression) -> SuppressionPublic:
     return SuppressionPublic.model_validate(suppression.model_dump())
 
 
-@router.get("/suppressions", response_model=Page[SuppressionPublic], tags=["governance"])
+@router.get(
+    "/suppressions",
+    dependencies=[require_permission("settings:read")],
+    response_model=Page[SuppressionPublic],
+    tags=["governance"],
+)
 async def list_suppressions(
     suppressions: SuppressionsRepo,
     email: Annotated[str | None, Query(description="Only this address (matched by hash).")] = None,
@@ -64,6 +68,7 @@ async def list_suppressions(
 
 @router.post(
     "/suppressions",
+    dependencies=[require_permission("settings:write")],
     status_code=201,
     response_model=SuppressionPublic,
     tags=["governance"],
@@ -97,7 +102,12 @@ async def add_suppression(
     return _public(stored)
 
 
-@router.get("/suppressions/{suppression_id}", response_model=SuppressionPublic, tags=["governance"])
+@router.get(
+    "/suppressions/{suppression_id}",
+    dependencies=[require_permission("settings:read")],
+    response_model=SuppressionPublic,
+    tags=["governance"],
+)
 async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> SuppressionPublic:
     """One suppression."""
     found = await suppressions.get(suppression_id)
@@ -109,7 +119,7 @@ async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -
 @router.delete(
     "/suppressions/{suppression_id}",
     status_code=204,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> Response:
@@ -119,7 +129,12 @@ async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo
     return Response(status_code=204)
 
 
-@router.get("/settings/contact-policy", response_model=ContactPolicyPublic, tags=["governance"])
+@router.get(
+    "/settings/contact-policy",
+    dependencies=[require_permission("settings:read")],
+    response_model=ContactPolicyPublic,
+    tags=["governance"],
+)
 async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPublic:
     """The frequency cap and quiet hours, and how often they deferred or skipped a message."""
     policy = await policies.get()
@@ -129,7 +144,7 @@ async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPubl
 @router.put(
     "/settings/contact-policy",
     response_model=ContactPolicyPublic,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def put_contact_policy(
@@ -143,7 +158,7 @@ async def put_contact_policy(
 @router.get(
     "/settings/inbound-mail",
     response_model=InboundMailUrls,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -> InboundMailUrls:
@@ -162,7 +177,7 @@ async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -
 @router.get(
     "/settings/sender",
     response_model=SenderSettingsPublic,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def sender_settings(

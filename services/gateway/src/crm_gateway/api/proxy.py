@@ -22,7 +22,7 @@ from crm_gateway.domain.routing import (
     public_location,
     route_for,
 )
-from crm_shared import PROBLEM_JSON, Principal, ProblemError
+from crm_shared import PROBLEM_JSON, Principal, ProblemError, forwarded_operation
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
@@ -236,6 +236,7 @@ async def forward(
     "/{path:path}",
     methods=list(HTTP_METHODS),
     summary="Public API, forwarded to the owning service",
+    dependencies=[forwarded_operation()],
     include_in_schema=False,
 )
 async def forward_api(
