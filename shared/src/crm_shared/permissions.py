@@ -139,11 +139,17 @@ _MARKS: dict[Callable[..., Any], str] = {}
 def _permission_check(
     permission: Permission, principal_of: Callable[..., Any]
 ) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(principal_of)]) -> Principal:
+    def check(principal: Principal) -> Principal:
         if not principal_may(principal, permission):
             raise forbidden(permission)
         return principal
 
+    # Evaluated here, not as a string (this module postpones annotations), since FastAPI
+    # resolves string annotations in the module's namespace, where `principal_of` is unknown.
+    check.__annotations__ = {
+        "principal": Annotated[Principal, Depends(principal_of)],
+        "return": Principal,
+    }
     check.__name__ = check.__qualname__ = f"require_{permission.replace(':', '_')}"
     declare_dependency_problems(check, 403)
     _MARKS[check] = permission
