@@ -150,6 +150,7 @@ from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cur
 from crm_shared.permissions import (
     FAMILIES,
     FORWARDED,
+    OPENAPI_KEY,
     PERMISSIONS,
     PUBLIC,
     ROLE_PERMISSIONS,
@@ -233,6 +234,7 @@ __all__ = [
     "MESSAGE_OPENED",
     "MESSAGE_REPLIED",
     "MESSAGE_SENT",
+    "OPENAPI_KEY",
     "PERMISSIONS",
     "POOL_STAGE_CHANGED",
     "POOL_STAGE_RENAMED",
