@@ -187,9 +187,12 @@ def test_public_operations_are_only_the_unauthenticated_ones(apps: dict[str, Fas
     for service, app in apps.items():
         for (method, path), permission in route_permissions(app).items():
             if permission == PUBLIC:
-                assert path.startswith(
-                    ("/public", "/tracking", "/t/", "/healthz", "/readyz", "/metrics", "/docs")
-                ) or path == "/openapi.json", f"{service}: {method} {path} is marked public"
+                assert (
+                    path.startswith(
+                        ("/public", "/tracking", "/t/", "/healthz", "/readyz", "/metrics", "/docs")
+                    )
+                    or path == "/openapi.json"
+                ), f"{service}: {method} {path} is marked public"
 
 
 def test_the_checked_in_permission_matrix_matches_the_code(apps: dict[str, FastAPI]) -> None:
