@@ -142,6 +142,14 @@ def test_a_forbidden_call_is_a_403_naming_the_permission_before_its_body_is_vali
         created = client.post("/notes/7", json={"text": "x"}, headers=_as(tokens, "recruiter"))
         assert created.status_code == 200
         assert client.post("/notes/7", json={"text": "x"}).status_code == 401
+        # FastAPI parses a JSON body before it solves dependencies: one that is not JSON at all
+        # is a 422 even for a caller without the permission (docs/security.md says so).
+        malformed = client.post(
+            "/notes/7",
+            content=b"{",
+            headers=_as(tokens, "viewer") | {"content-type": "application/json"},
+        )
+        assert malformed.status_code == 422
 
 
 def test_the_permission_is_published_in_openapi_and_an_undeclared_route_is_found() -> None:
