@@ -51,44 +51,43 @@ def _gateway() -> FastAPI:
         f"{name}_url": f"http://{name}.internal"
         for name in ("candidates", "campaigns", "events", "ats_sync", "analytics")
     }
-    return create_app(GatewaySettings(**_SECRETS, **urls))
+    return create_app(GatewaySettings.model_validate(_SECRETS | urls))
 
 
 def _candidates() -> FastAPI:
     from crm_candidates.config import CandidatesSettings
     from crm_candidates.main import create_app
 
-    return create_app(CandidatesSettings(**_SECRETS))
+    return create_app(CandidatesSettings.model_validate(_SECRETS))
 
 
 def _campaigns() -> FastAPI:
     from crm_campaigns.config import CampaignsSettings
     from crm_campaigns.main import create_app
 
-    return create_app(
-        CampaignsSettings(**_SECRETS, tracking_secret=_SECRETS["link_signing_secret"])
-    )
+    tracking = {"tracking_secret": _SECRETS["link_signing_secret"]}
+    return create_app(CampaignsSettings.model_validate(_SECRETS | tracking))
 
 
 def _events() -> FastAPI:
     from crm_events.config import EventsSettings
     from crm_events.main import create_app
 
-    return create_app(EventsSettings(**_SECRETS))
+    return create_app(EventsSettings.model_validate(_SECRETS))
 
 
 def _ats_sync() -> FastAPI:
     from crm_ats_sync.config import AtsSyncSettings
     from crm_ats_sync.main import create_app
 
-    return create_app(AtsSyncSettings(**_SECRETS))
+    return create_app(AtsSyncSettings.model_validate(_SECRETS))
 
 
 def _analytics() -> FastAPI:
     from crm_analytics.config import AnalyticsSettings
     from crm_analytics.main import create_app
 
-    return create_app(AnalyticsSettings(**_SECRETS))
+    return create_app(AnalyticsSettings.model_validate(_SECRETS))
 
 
 SERVICE_APPS: dict[str, Callable[[], FastAPI]] = {
