@@ -222,13 +222,16 @@ def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
 def install_permission_docs(app: FastAPI) -> None:
     """Makes `app`'s OpenAPI document carry each operation's permission as `x-permission`."""
     generate = app.openapi
+    annotated: list[int] = []  # the id of the (cached) document already annotated
 
     def openapi() -> dict[str, Any]:
         document = generate()
-        for (method, path), permission in route_permissions(app).items():
-            operation = document.get("paths", {}).get(path, {}).get(method.lower())
-            if isinstance(operation, dict) and permission is not None:
-                operation[OPENAPI_KEY] = permission
+        if annotated != [id(document)]:
+            for (method, path), permission in route_permissions(app).items():
+                operation = document.get("paths", {}).get(path, {}).get(method.lower())
+                if isinstance(operation, dict) and permission is not None:
+                    operation[OPENAPI_KEY] = permission
+            annotated[:] = [id(document)]
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

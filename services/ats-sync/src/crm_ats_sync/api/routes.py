@@ -77,7 +77,8 @@ def _not_found(connection_id: str) -> ProblemError:
 async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
-    """Connects an ATS account (admins only); returns the webhook URL and secret to configure."""
+    """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
+    configure."""
     connection = await connections.create_connection(
         container.storage, principal.tenant_id, principal.user_id, body.provider, body.name
     )
@@ -124,7 +125,7 @@ async def get_connection(
 async def rotate_connection_secret(
     connection_id: str, body: SecretRotation, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
-    """Issues a new webhook secret (admins only), shown this once. The previous one is still
+    """Issues a new webhook secret (`settings:write`), shown this once. The previous one is still
     accepted for `grace_hours`, so paste the new one into the ATS within that time; a second
     rotation ends the first one's grace at once."""
     try:
@@ -150,7 +151,7 @@ async def rotate_connection_secret(
 async def delete_connection(
     connection_id: str, principal: CurrentPrincipal, storage: Storage
 ) -> Response:
-    """Deletes a connection (admins only): its webhooks are refused from now on (404); the
+    """Deletes a connection (`settings:write`): its webhooks are refused from now on (404); the
     applications it reported stay, and so do their effects on candidates and sequences."""
     try:
         await connections.delete_connection(storage, principal.tenant_id, connection_id)

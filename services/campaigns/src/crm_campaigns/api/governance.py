@@ -86,7 +86,8 @@ async def add_suppression(
     request: Request,
     response: Response,
 ) -> SuppressionPublic:
-    """Suppresses an address; answers 200 with the existing entry if it already was."""
+    """Suppresses an address; answers 200 with the existing entry if it already was
+    (`settings:write`: it silences the address for every colleague)."""
     digest = email_sha256(body.email)
     entry = Suppression(
         tenant_id=principal.tenant_id,
@@ -123,7 +124,7 @@ async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -
     tags=["governance"],
 )
 async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> Response:
-    """Lifts a suppression (admins only): the address may be mailed again under the rules."""
+    """Lifts a suppression (`settings:write`): the address may be mailed again under the rules."""
     if not await suppressions.delete(suppression_id):
         raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
     return Response(status_code=204)
@@ -150,7 +151,7 @@ async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPubl
 async def put_contact_policy(
     body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesRepo
 ) -> ContactPolicyPublic:
-    """Sets the tenant's contact policy (admins only); it applies from the next send."""
+    """Sets the tenant's contact policy (`settings:write`); it applies from the next send."""
     await policies.put(body, principal.user_id)
     return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
 
@@ -162,7 +163,7 @@ async def put_contact_policy(
     tags=["governance"],
 )
 async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -> InboundMailUrls:
-    """The tenant's URLs for bounce and reply reports (admins only: they are credentials)."""
+    """The tenant's URLs for bounce and reply reports (`settings:write`: they are credentials)."""
     links: SignedLinks = container.signed_links
     token = links.token(LinkClaim(INBOUND_PURPOSE, principal.tenant_id, principal.tenant_id))
     base = f"{container.public_base_url.rstrip('/')}/public/v1/mail/{token}"
@@ -184,7 +185,7 @@ async def sender_settings(
     principal: CurrentPrincipal, container: Container
 ) -> SenderSettingsPublic:
     """How the tenant's mail goes out: its From address, the DKIM record to publish in DNS and
-    its own mail server account, if any (admins only)."""
+    its own mail server account, if any (`settings:write`)."""
     senders: Senders = container.senders
     profile = senders.for_tenant(principal.tenant_id)
     signer, account = profile.signer, profile.account

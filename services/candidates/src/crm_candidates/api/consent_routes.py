@@ -106,7 +106,7 @@ async def erase_candidate(
     candidate_id: str, request: Request, principal: CurrentPrincipal
 ) -> ErasureResult:
     """Erases the person (GDPR article 17) and emits `candidate.erased` so every service
-    follows; a tombstone without personal data remains. Admins only."""
+    follows; a tombstone without personal data remains (`gdpr:write`)."""
     eraser: CandidateEraser = container_of(request).candidate_eraser
     erased_at = await eraser.erase(principal.tenant_id, candidate_id)
     if erased_at is None:
@@ -130,7 +130,7 @@ async def get_retention(request: Request, principal: CurrentPrincipal) -> Retent
 async def put_retention(
     body: RetentionPolicy, request: Request, principal: CurrentPrincipal
 ) -> RetentionPolicy:
-    """Replaces the tenant's retention policy (admins only); due consents follow it at their
+    """Replaces the tenant's retention policy (`settings:write`); due consents follow it at their
     next check."""
     await SettingsRepository(_database(request), principal.tenant_id).set_retention(body)
     return body

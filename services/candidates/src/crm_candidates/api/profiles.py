@@ -85,8 +85,6 @@ from crm_shared import (
     utc_now,
 )
 
-# Who may change how every profile of the tenant is read: not coordinators or viewers.
-
 settings_router = APIRouter(tags=["profile settings"])
 notes_router = APIRouter(prefix="/candidates", tags=["notes"])
 pools_router = APIRouter(prefix="/pools", tags=["talent pools"])

@@ -219,7 +219,7 @@ async def archive_candidate(candidate_id: str, profiles: CandidateProfilesDep) -
     """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
     and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
     `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
-    record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (admins)."""
+    record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (`gdpr:write`)."""
     await _set_status(candidate_id, CandidateStatus.ARCHIVED, profiles)
     return Response(status_code=204)
 

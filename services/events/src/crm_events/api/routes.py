@@ -1,4 +1,4 @@
-"""Routes of the events API: recruiters manage events; the public registers."""
+"""Routes of the events API: event coordinators manage events; the public registers."""
 
 from __future__ import annotations
 
