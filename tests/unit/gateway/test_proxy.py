@@ -173,3 +173,18 @@ def test_a_public_body_over_the_small_limit_is_refused(
     response = gateway.post("/public/v1/events/e1/registrations", content=b"x" * 20_000)
     assert response.status_code == 413
     assert forwarded == []
+
+
+def test_the_gdpr_export_needs_gdpr_read_and_asks_no_service_without_it(
+    gateway: TestClient, forwarded: list[httpx.Request]
+) -> None:
+    refused = gateway.get(
+        "/api/v1/candidates/c1/export", headers={"Authorization": "Bearer tok-acme"}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["permission"] == "gdpr:read"
+    assert forwarded == []
+    document = gateway.app.openapi()  # type: ignore[attr-defined]
+    export = document["paths"]["/api/v1/candidates/{candidate_id}/export"]["get"]
+    assert export["x-permission"] == "gdpr:read"
+    assert "403" in export["responses"]
