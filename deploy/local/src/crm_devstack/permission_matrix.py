@@ -14,7 +14,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from crm_shared import FAMILIES, OPENAPI_KEY, PERMISSIONS, ROLE_PERMISSIONS, ROLES, Family, Role
+from crm_shared import (
+    FAMILIES,
+    OPENAPI_KEY,
+    PERMISSIONS,
+    PUBLIC,
+    ROLE_PERMISSIONS,
+    ROLES,
+    Family,
+    Role,
+)
 
 DOCUMENT = Path(__file__).resolve().parents[4] / "docs" / "permissions.md"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -121,6 +130,12 @@ def _grant(role: Role, family: Family) -> str:
     return ", ".join(access) if access else "-"
 
 
+def _holders(permission: str) -> str:
+    if permission == PUBLIC:
+        return "anyone"
+    return ", ".join(role for role in ROLES if permission in ROLE_PERMISSIONS[role])
+
+
 def render(apps: dict[str, FastAPI] | None = None) -> str:
     """The Markdown document."""
     apps = service_apps() if apps is None else apps
@@ -159,9 +174,15 @@ def render(apps: dict[str, FastAPI] | None = None) -> str:
         f"permission is also in the OpenAPI documents as `{OPENAPI_KEY}`.",
     ]
     for service, app in apps.items():
-        lines += ["", f"### {service}", "", "| Method | Path | Permission |", "| --- | --- | --- |"]
         lines += [
-            f"| {method} | `{path}` | `{permission}` |"
+            "",
+            f"### {service}",
+            "",
+            "| Method | Path | Permission | Roles |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {method} | `{path}` | `{permission}` | {_holders(permission)} |"
             for method, path, permission in operations(app.openapi())
         ]
     return "\n".join(lines) + "\n"
