@@ -34,6 +34,15 @@ EVERY_SERVICE = (
 FAKE_ID = "authz-probe-id"
 # Calls in flight at once: the stack shares the test's event loop.
 CONCURRENCY = 8
+# The only non-GET operations that are reads: previews with a body, and marking one's own
+# notification read.
+READS_BY_POST = frozenset(
+    {
+        ("POST", "/api/v1/templates/{template_id}/preview"),
+        ("POST", "/api/v1/segments/preview"),
+        ("POST", "/api/v1/notifications/{notification_id}/read"),
+    }
+)
 
 
 async def _complete_document(stack: Stack) -> dict[str, Any]:
@@ -93,3 +102,15 @@ async def test_every_operation_is_refused_exactly_where_the_matrix_says(stack: S
                 f"naming the permission: {answer.text[:200]}"
             )
     assert wrong == [], "\n".join(wrong)
+
+    # Issue 16's probe, independent of what each operation declares: with a viewer's token no
+    # write goes through, with a coordinator's only the events'.
+    let_through = {
+        (role, method, path)
+        for (role, method, path, _), answer in zip(cases, answers, strict=True)
+        if method != "GET" and (method, path) not in READS_BY_POST and answer.status_code != 403
+    }
+    assert {(m, p) for role, m, p in let_through if role == "viewer"} == set()
+    coordinator = {p for role, _, p in let_through if role == "coordinator"}
+    assert all(p.startswith("/api/v1/events") for p in coordinator), coordinator
+    assert coordinator, "a coordinator must still be able to run events"
