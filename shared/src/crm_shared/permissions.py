@@ -116,6 +116,14 @@ def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
     return granted
 
 
+def parse_permission(text: str) -> Permission | None:
+    """`text` as a permission, or None when it names none (`public`, a typo)."""
+    for permission in PERMISSIONS:
+        if permission == text:
+            return permission
+    return None
+
+
 def principal_may(principal: Principal, permission: Permission) -> bool:
     """Whether the principal's roles grant `permission`."""
     return permission in permissions_of(principal.roles)
