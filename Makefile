@@ -20,7 +20,7 @@ help:
 	@echo "make test-faults  kill and restart services, the relay, the broker, the database under load"
 	@echo "make test-soak  the soak tier: the trace viewer after the journey and a 10,000-row import"
 	@echo "make lint       ruff, mypy --strict and the import contract (import-linter)"
-	@echo "make contracts  regenerate docs/contracts from the event models"
+	@echo "make contracts  regenerate docs/contracts from the event models, docs/permissions.md from the routes"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
 	@echo "make bench-server  build the Rust SecantusDB server the full benchmarks prefer"
@@ -75,6 +75,7 @@ lint: install
 
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write
+	$(UV) run --frozen python -m crm_devstack.permission_matrix write
 
 # Schemathesis over every operation of the gateway, as a recruiter and as an admin, against the
 # tests' in-process stack: the CI test (tests/integration/flow/test_api_fuzz.py) made long, with

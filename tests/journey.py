@@ -22,9 +22,12 @@ CAREERS_URL = "https://careers.example.org/jobs/platform-engineer?utm_source=crm
 
 @dataclass(frozen=True)
 class JourneyActors:
-    """Who takes part: a recruiter and an admin of one tenant, a recruiter of another."""
+    """Who takes part: a recruiter, a marketer, an event coordinator and an admin of one
+    tenant, a recruiter of another; each does what their role may (crm_shared.permissions)."""
 
     recruiter: dict[str, str]
+    marketer: dict[str, str]
+    coordinator: dict[str, str]
     admin: dict[str, str]
     other_tenant: dict[str, str]
     gateway_url: str
@@ -68,7 +71,7 @@ async def run_core_journey(
 
     template = await gateway.post(
         "/api/v1/templates",
-        headers=acme,
+        headers=actors.marketer,
         json={
             "name": "Welcome to the talent community",
             "subject": "{{ candidate.first_name | default('Hello') }}, platform roles at Acme",
@@ -176,7 +179,7 @@ async def run_core_journey(
     # 5. A public registration with her address (other case) is matched to her, not duplicated.
     event = await gateway.post(
         "/api/v1/events",
-        headers=acme,
+        headers=actors.coordinator,
         json={
             "name": "Berlin Python Meetup",
             "kind": "meetup",
@@ -263,7 +266,13 @@ async def run_core_journey(
     assert set(other.json().values()) == {0}
 
     await run_it_day_to_day(
-        gateway, acme, email, candidate_id, segment.json()["id"], sequence.json()["id"]
+        gateway,
+        acme,
+        actors.marketer,
+        email,
+        candidate_id,
+        segment.json()["id"],
+        sequence.json()["id"],
     )
     return JourneyResult(candidate_id, message_id, trace_ids)
 
@@ -279,6 +288,7 @@ EVERY_FIELD = (
 async def run_it_day_to_day(
     gateway: httpx.AsyncClient,
     acme: dict[str, str],
+    marketer: dict[str, str],
     email: str,
     candidate_id: str,
     segment_id: str,
@@ -292,7 +302,7 @@ async def run_it_day_to_day(
 
     template = await gateway.post(
         "/api/v1/templates",
-        headers=acme,
+        headers=marketer,
         json={"name": "Every field", "subject": "Fields", "html": "<p>x</p>", "text": EVERY_FIELD},
     )
     assert template.status_code == 201, template.text

@@ -37,6 +37,8 @@ async def test_the_core_journey_across_processes_is_traced_end_to_end(
 ) -> None:
     actors = JourneyActors(
         recruiter=token_for("acme", "recruiter"),
+        marketer=token_for("acme", "marketer"),
+        coordinator=token_for("acme", "coordinator"),
         admin=token_for("acme", "admin"),
         other_tenant=token_for("globex", "recruiter"),
         gateway_url=process_stack.gateway_url,

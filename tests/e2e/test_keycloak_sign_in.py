@@ -232,8 +232,7 @@ def test_a_wrong_password_gets_the_form_again_and_no_code(
         ("alice.admin", {"admin"}),
         ("rita.recruiter", {"recruiter"}),
         ("vic.viewer", {"viewer"}),
-        # The gateway has no marketer role yet: a marketer holds none of ours.
-        ("mark.marketer", set()),
+        ("mark.marketer", {"marketer"}),
     ],
 )
 async def test_the_documented_non_interactive_token_carries_each_demo_users_roles(

@@ -93,6 +93,8 @@ async def test_the_trace_viewer_answers_after_the_journey_and_a_10000_row_import
     # import's 10,000 in every consumer (issue 18), past the journey's 30 s per step.
     actors = JourneyActors(
         recruiter=token_for("acme", "recruiter"),
+        marketer=token_for("acme", "marketer"),
+        coordinator=token_for("acme", "coordinator"),
         admin=token_for("acme", "admin"),
         other_tenant=token_for("globex", "recruiter"),
         gateway_url=process_stack.gateway_url,

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm_shared.errors import ProblemError, declare_dependency_problems
 
-Role = Literal["admin", "recruiter", "coordinator", "viewer"]
+# What each role may do is one table: crm_shared.permissions.ROLE_PERMISSIONS.
+Role = Literal["admin", "recruiter", "marketer", "coordinator", "viewer"]
 
 INTERNAL_TOKEN_ISSUER = "crm-gateway"
 _ALGORITHM = "EdDSA"
@@ -218,17 +219,3 @@ def current_principal(request: Request) -> Principal:
 
 declare_dependency_problems(current_principal, 401)
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require_roles(*roles: Role) -> Any:
-    """FastAPI dependency factory: a 403 problem unless the principal holds one of `roles`."""
-
-    def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_any_role(roles):
-            raise ProblemError(
-                403, f"requires one of the roles: {', '.join(roles)}", problem_type="forbidden"
-            )
-        return principal
-
-    declare_dependency_problems(check, 403)
-    return Depends(check)

@@ -41,6 +41,7 @@ from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, swagger_ui_page
+from crm_shared.permissions import install_permission_docs, public_operation
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
 
@@ -288,7 +289,7 @@ async def readiness_checks(platform: Platform) -> dict[str, str]:
 
 
 def _probe_router(platform: Platform, *, metrics: bool) -> APIRouter:
-    probes = APIRouter(include_in_schema=False)
+    probes = APIRouter(include_in_schema=False, dependencies=[public_operation()])
 
     @probes.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -387,6 +388,7 @@ def create_service_app(
     app.state.internal_token_verifier = platform.internal_token_verifier
     install_problem_handlers(app)
     install_problem_docs(app)
+    install_permission_docs(app)
     app.add_middleware(_HttpMetricsMiddleware, registry=platform.registry)
     app.add_middleware(PageSecurityHeaders)
     app.add_middleware(RejectUnpairedSurrogates)
@@ -394,7 +396,7 @@ def create_service_app(
     app.include_router(_probe_router(platform, metrics=metrics_on_app))
     if serve_openapi:
 
-        @app.get("/docs", include_in_schema=False)
+        @app.get("/docs", include_in_schema=False, dependencies=[public_operation()])
         async def docs() -> Response:
             return swagger_ui_page("/openapi.json", title)
 

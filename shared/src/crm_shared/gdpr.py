@@ -18,19 +18,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from faststream.kafka import KafkaRouter
 from pymongo import ASCENDING
 
-from crm_shared.auth import Principal, require_roles
+from crm_shared.auth import CurrentPrincipal
 from crm_shared.bootstrap import Platform
 from crm_shared.consumer import IdempotentConsumer
 from crm_shared.contracts import CANDIDATE_ERASED, CandidateErased, EventEnvelope
 from crm_shared.dependencies import platform_database
 from crm_shared.directory import normalise_email
 from crm_shared.mongo import Database, Document, Session
+from crm_shared.permissions import require_permission
 from crm_shared.repository import TENANT_FIELD
 from crm_shared.tombstones import ERASED_CANDIDATES_COLLECTION, email_sha256, tombstone_id
 
@@ -171,18 +172,15 @@ def exportable(value: Any) -> Any:
     return str(value)
 
 
-AdminPrincipal = Annotated[Principal, require_roles("admin")]
-
-
 def gdpr_router(service_name: str) -> APIRouter:
     """The internal export endpoint every service serves (the gateway aggregates them)."""
     router = APIRouter(prefix="/gdpr", tags=["gdpr"])
 
-    @router.get("/candidates/{candidate_id}")
+    @router.get("/candidates/{candidate_id}", dependencies=[require_permission("gdpr:read")])
     async def export_candidate(
-        candidate_id: str, request: Request, principal: AdminPrincipal
+        candidate_id: str, request: Request, principal: CurrentPrincipal
     ) -> dict[str, Any]:
-        """Everything this service holds on the candidate, by collection (admins only)."""
+        """Everything this service holds on the candidate, by collection (`gdpr:read`)."""
         database = platform_database(request)
         sections = await export_personal_data(database, principal.tenant_id, candidate_id)
         return {"service": service_name, "collections": exportable(sections)}

@@ -4,7 +4,7 @@ An operation documents every error status it really answers, each as an RFC 9457
 (`application/problem+json`), so a client (or Schemathesis) can rely on the document. Most
 statuses follow from how a route is declared and are added for it by
 `crm_shared.errors.install_problem_docs`: 401 where the caller must be authenticated, 403 where
-a role is required, 404 where the path names a resource, 412 and 428 where an edit is
+a permission is required, 404 where the path names a resource, 412 and 428 where an edit is
 conditional on `If-Match`, 422 (problem+json, not FastAPI's `application/json`) where a request
 is validated. The statuses that depend on what the route does (409 for a conflicting state,
 400, 410, 413, 415) are declared on the route with `responses=problem_responses(409)`.
@@ -26,7 +26,8 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     400: "The request is malformed, e.g. a paging cursor this listing did not hand out "
     "(`invalid-cursor`); the problem `type` names what.",
     401: "No valid bearer token (`unauthorized`).",
-    403: "The caller may not do this (`forbidden`: a role is required).",
+    403: "The caller may not do this (`forbidden`: its `permission` member names the permission "
+    "the caller's roles do not grant).",
     404: "No such resource for the caller's tenant (`not-found`).",
     409: "The resource's state does not allow this (`conflict` or a more specific type).",
     410: "The link has expired (`expired-link`).",
@@ -54,6 +55,11 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "instance": {"type": "string", "description": "The path that was called."},
+            "permission": {
+                "type": "string",
+                "description": "A `forbidden` problem's missing permission, such as "
+                "`candidates:write` (docs/permissions.md).",
+            },
         },
         "required": ["type", "title", "status", "detail", "instance"],
     },

@@ -32,17 +32,26 @@ from crm_events.config import EventsSettings
 from crm_events.main import create_app as create_events
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app as create_gateway
-from crm_shared import LimitOverrides, Quotas
+from crm_shared import ROLES, LimitOverrides, Quotas, Role
 from helpers import serving, unique
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 
-ACME_TOKEN = "token-acme-recruiter"
+# The staff member most flow tests act as: one person who recruits, markets and runs events
+# (a small team's everyday user), so a test of one feature needs one token; they change no
+# tenant-wide setting (admins do). Each role alone has a token below for the permission matrix.
+STAFF_ROLES: list[Role] = ["recruiter", "marketer", "coordinator"]
+ACME_TOKEN = "token-acme-staff"
 ACME_ADMIN_TOKEN = "token-acme-admin"
-GLOBEX_TOKEN = "token-globex-recruiter"
+GLOBEX_TOKEN = "token-globex-staff"
 GLOBEX_ADMIN_TOKEN = "token-globex-admin"
 GHOST_TOKEN = "token-of-an-unknown-tenant"
 # A tenant with small quotas (tests/integration/flow/test_tenant_quotas.py).
-SMALL_TOKEN = "token-small-recruiter"
+SMALL_TOKEN = "token-small-staff"
+# One token per role, each holding that role alone (tests/integration/flow/test_permissions.py).
+ACME_ROLE_TOKENS: dict[Role, str] = {role: f"token-acme-{role}" for role in ROLES}
+ACME_RECRUITER_TOKEN = ACME_ROLE_TOKENS["recruiter"]
+ACME_MARKETER_TOKEN = ACME_ROLE_TOKENS["marketer"]
+ACME_COORDINATOR_TOKEN = ACME_ROLE_TOKENS["coordinator"]
 SMALL_LIMITS = LimitOverrides(
     max_upload_bytes=4096,
     max_import_rows=20,
@@ -91,11 +100,15 @@ class ModuleTenants:
     def dev_tokens(self) -> dict[str, DevIdentity]:
         """The module's tokens: the same constants in every module, each module's tenants."""
         return {
-            ACME_TOKEN: DevIdentity(tenant_id=self.acme, user_id="rita", roles=["recruiter"]),
+            **{
+                token: DevIdentity(tenant_id=self.acme, user_id=f"acme-{role}", roles=[role])
+                for role, token in ACME_ROLE_TOKENS.items()
+            },
+            ACME_TOKEN: DevIdentity(tenant_id=self.acme, user_id="rita", roles=STAFF_ROLES),
             ACME_ADMIN_TOKEN: DevIdentity(tenant_id=self.acme, user_id="ada", roles=["admin"]),
-            GLOBEX_TOKEN: DevIdentity(tenant_id=self.globex, user_id="gus", roles=["recruiter"]),
+            GLOBEX_TOKEN: DevIdentity(tenant_id=self.globex, user_id="gus", roles=STAFF_ROLES),
             GLOBEX_ADMIN_TOKEN: DevIdentity(tenant_id=self.globex, user_id="gia", roles=["admin"]),
-            SMALL_TOKEN: DevIdentity(tenant_id=self.small, user_id="sam", roles=["recruiter"]),
+            SMALL_TOKEN: DevIdentity(tenant_id=self.small, user_id="sam", roles=STAFF_ROLES),
             GHOST_TOKEN: DevIdentity(tenant_id=self.ghost, user_id="g", roles=["admin"]),
         }
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from helpers import read_events, unique
-from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_ADMIN_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +159,7 @@ async def test_a_custom_field_schema_must_make_sense(stack: Stack) -> None:
 
 
 async def test_custom_fields_belong_to_one_tenant(stack: Stack) -> None:
-    globex = stack.as_(GLOBEX_TOKEN)
+    globex = stack.as_(GLOBEX_ADMIN_TOKEN)
     key = unique("globex").lower()
     created = await stack.gateway.post(
         "/api/v1/custom-fields",
@@ -188,7 +188,7 @@ async def test_custom_fields_belong_to_one_tenant(stack: Stack) -> None:
 async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
     stack: Stack,
 ) -> None:
-    globex = stack.as_(GLOBEX_TOKEN)
+    globex = stack.as_(GLOBEX_ADMIN_TOKEN)
     notice, team = unique("notice").lower(), unique("team").lower()
     for definition in (
         {"key": notice, "label": "Notice", "type": "string"},

@@ -272,10 +272,16 @@ async def test_manual_suppression_api_roles_bad_input_and_tenant_isolation(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     email = f"{unique('grace')}@example.org"
+    # Suppressions are tenant-wide settings: an admin's, not a recruiter's or marketer's.
+    refused = await stack.gateway.post(
+        "/api/v1/suppressions", json={"email": email}, headers=stack.as_(ACME_TOKEN)
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["permission"] == "settings:write"
     added = await stack.gateway.post(
         "/api/v1/suppressions",
         json={"email": email.upper(), "note": "asked by phone"},
-        headers=stack.as_(ACME_TOKEN),
+        headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert added.status_code == 201, added.text
     entry = added.json()
@@ -284,7 +290,7 @@ async def test_manual_suppression_api_roles_bad_input_and_tenant_isolation(
     assert email not in json.dumps(entry)  # only the hash is stored
     assert added.headers["location"] == f"/api/v1/suppressions/{entry['id']}"
     again = await stack.gateway.post(
-        "/api/v1/suppressions", json={"email": email}, headers=stack.as_(ACME_TOKEN)
+        "/api/v1/suppressions", json={"email": email}, headers=stack.as_(ACME_ADMIN_TOKEN)
     )
     assert again.status_code == 200
     assert again.json()["id"] == entry["id"]
@@ -292,7 +298,7 @@ async def test_manual_suppression_api_roles_bad_input_and_tenant_isolation(
     bad = await stack.gateway.post(
         "/api/v1/suppressions",
         json={"email": "not-an-address", "reason": "bounced"},
-        headers=stack.as_(ACME_TOKEN),
+        headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"

@@ -8,14 +8,23 @@ from conftest import SmtpSink
 from journey import JourneyActors, run_core_journey
 
 from helpers import eventually, unique
-from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import (
+    ACME_ADMIN_TOKEN,
+    ACME_COORDINATOR_TOKEN,
+    ACME_MARKETER_TOKEN,
+    ACME_RECRUITER_TOKEN,
+    GLOBEX_TOKEN,
+    Stack,
+)
 
 pytestmark = pytest.mark.integration
 
 
 async def test_the_core_journey(stack: Stack, smtp_sink: SmtpSink) -> None:
     actors = JourneyActors(
-        recruiter=stack.as_(ACME_TOKEN),
+        recruiter=stack.as_(ACME_RECRUITER_TOKEN),
+        marketer=stack.as_(ACME_MARKETER_TOKEN),
+        coordinator=stack.as_(ACME_COORDINATOR_TOKEN),
         admin=stack.as_(ACME_ADMIN_TOKEN),
         other_tenant=stack.as_(GLOBEX_TOKEN),
         gateway_url=stack.gateway_url,

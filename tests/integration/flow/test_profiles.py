@@ -19,7 +19,13 @@ from crm_shared import (
     EventEnvelope,
 )
 from helpers import eventually, read_events, unique
-from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import (
+    ACME_ADMIN_TOKEN,
+    ACME_TOKEN,
+    GLOBEX_ADMIN_TOKEN,
+    GLOBEX_TOKEN,
+    Stack,
+)
 from integration.flow.sequencing import create_candidate, create_template, pool_move, publish
 
 pytestmark = pytest.mark.integration
@@ -54,7 +60,7 @@ async def test_messy_input_is_stored_normalised_and_the_event_carries_it(
     vocabulary = await stack.gateway.put(
         "/api/v1/skills/vocabulary",
         json={"skills": [{"canonical": "JavaScript", "synonyms": ["JS", "ECMAScript"]}]},
-        headers=stack.as_(ACME_TOKEN),
+        headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert vocabulary.status_code == 200, vocabulary.text
     assert vocabulary.json()["skills"] == [
@@ -134,7 +140,7 @@ async def test_messy_input_is_stored_normalised_and_the_event_carries_it(
     replaced = await stack.gateway.put(
         "/api/v1/skills/vocabulary",
         json={"skills": [{"canonical": "TypeScript", "synonyms": ["TS"]}]},
-        headers=stack.as_(ACME_TOKEN),
+        headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert replaced.status_code == 200, replaced.text
     retyped = await stack.gateway.patch(
@@ -181,7 +187,7 @@ async def test_fields_that_cannot_be_normalised_are_422s_naming_them(stack: Stac
     clash = await stack.gateway.put(
         "/api/v1/skills/vocabulary",
         json={"skills": [{"canonical": "Go", "synonyms": ["golang"]}, {"canonical": "Golang"}]},
-        headers=auth,
+        headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert error_fields(clash) == ["skills.1.canonical"]
 
@@ -692,7 +698,7 @@ async def test_a_synonym_added_later_re_spells_the_skills_already_stored(stack: 
     vocabulary = await stack.gateway.put(
         "/api/v1/skills/vocabulary",
         json={"skills": [{"canonical": "Kubernetes", "synonyms": ["k8s", "kube"]}]},
-        headers=globex,
+        headers=stack.as_(GLOBEX_ADMIN_TOKEN),
     )
     assert vocabulary.status_code == 200, vocabulary.text
     progress: dict[str, Any] = {}

@@ -138,3 +138,22 @@ def test_a_location_on_a_service_becomes_public_or_is_dropped(
     assert public_location(location, INTERNAL, ROUTES) == api
     expected_public = location if location.startswith("https://jobs") else public
     assert public_location(location, INTERNAL, None) == expected_public
+
+
+def test_a_published_operation_carries_the_permission_its_service_declares() -> None:
+    document = {
+        "paths": {
+            "/candidates/{candidate_id}": {
+                "get": {"x-permission": "candidates:read"},
+                "patch": {"x-permission": "candidates:write"},
+            },
+            "/candidates": {"get": {}},
+        }
+    }
+    published = ServiceOperations.published(document, "candidates", ROUTES)
+    assert published.match("PATCH", ("candidates", "c1")) == Operation(
+        "/candidates/{candidate_id}", "PATCH", "candidates:write"
+    )
+    found = published.match("GET", ("candidates",))
+    assert isinstance(found, Operation)
+    assert found.permission is None

@@ -175,3 +175,59 @@ def test_a_public_body_over_the_small_limit_is_refused(
     response = gateway.post("/public/v1/events/e1/registrations", content=b"x" * 20_000)
     assert response.status_code == 413
     assert forwarded == []
+
+
+def test_the_gdpr_export_needs_gdpr_read_and_asks_no_service_without_it(
+    gateway: TestClient, forwarded: list[httpx.Request]
+) -> None:
+    refused = gateway.get(
+        "/api/v1/candidates/c1/export", headers={"Authorization": "Bearer tok-acme"}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["permission"] == "gdpr:read"
+    assert forwarded == []
+    document = gateway.app.openapi()  # type: ignore[attr-defined]
+    export = document["paths"]["/api/v1/candidates/{candidate_id}/export"]["get"]
+    assert export["x-permission"] == "gdpr:read"
+    assert "403" in export["responses"]
+
+
+def test_a_call_without_the_declared_permission_is_refused_before_forwarding(
+    forwarded: list[httpx.Request],
+) -> None:
+    document = openapi_document(PUBLISHED["candidates"])
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if isinstance(operation, dict):
+                operation["x-permission"] = (
+                    "candidates:read" if method == "get" else "settings:write"
+                )
+    settings = GatewaySettings(
+        environment="development",
+        internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
+        rate_limit_storage="memory",
+        candidates_url="http://candidates.internal",
+        tenants={"acme": Tenant(name="Acme")},
+        dev_tokens={"tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["recruiter"])},
+        log_json=False,
+    )
+    app = create_app(settings)
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/openapi.json":
+            return httpx.Response(200, json=document)
+        forwarded.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    use_upstream(app, upstream)
+    with TestClient(app) as client:
+        auth = {"Authorization": "Bearer tok-acme"}
+        # Not even JSON: refused for the permission, before anything reads the body.
+        refused = client.post(
+            "/api/v1/candidates", content=b"{", headers=auth | {"content-type": "application/json"}
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["permission"] == "settings:write"
+        assert forwarded == []
+        assert client.get("/api/v1/candidates", headers=auth).status_code == 200
+        assert len(forwarded) == 1

@@ -27,7 +27,7 @@ from crm_shared import (
     IfMatch,
     problem_responses,
     reject_unknown_query_params,
-    require_roles,
+    require_permission,
 )
 from crm_shared.errors import install_problem_docs, install_problem_handlers
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
@@ -54,7 +54,9 @@ def app_with_routes() -> FastAPI:
     async def list_notes(principal: CurrentPrincipal, cursor: str | None = None) -> list[Note]:
         return []
 
-    @router.post("", dependencies=[require_roles("admin")], responses=problem_responses(409))
+    @router.post(
+        "", dependencies=[require_permission("settings:write")], responses=problem_responses(409)
+    )
     async def add_note(note: Note, principal: CurrentPrincipal) -> Note:
         return note
 

@@ -26,6 +26,8 @@ from .workload import Workload
 DEMO_TENANT = "acme"
 ADMIN_TOKEN = "dev-acme-admin"
 RECRUITER_TOKEN = "dev-acme-recruiter"
+MARKETER_TOKEN = "dev-acme-marketer"
+COORDINATOR_TOKEN = "dev-acme-coordinator"
 CAREERS_URL = "https://careers.acme.example/jobs/platform-engineer"
 
 # The candidates API takes these fields of a generated profile.
@@ -94,6 +96,8 @@ class DemoLoader:
         self._client = client
         self.recruiter = {"Authorization": f"Bearer {RECRUITER_TOKEN}"}
         self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self.marketer = {"Authorization": f"Bearer {MARKETER_TOKEN}"}
+        self.coordinator = {"Authorization": f"Bearer {COORDINATOR_TOKEN}"}
 
     async def call(
         self, method: str, path: str, *, retry_timeouts: bool = False, **kwargs: Any
@@ -149,7 +153,7 @@ class DemoLoader:
             201,
             "POST",
             "/api/v1/templates",
-            headers=self.recruiter,
+            headers=self.marketer,
             json={
                 "name": "Platform engineering at Acme",
                 "subject": "{{ candidate.first_name | default('Hi') }}, "
@@ -226,7 +230,7 @@ class DemoLoader:
             200,
             "PUT",
             "/api/v1/skills/vocabulary",
-            headers=self.recruiter,
+            headers=self.admin,
             json={"skills": DEMO_SKILL_VOCABULARY},
         )
         people = demo_people(candidates)
@@ -254,7 +258,7 @@ class DemoLoader:
             201,
             "POST",
             "/api/v1/events",
-            headers=self.recruiter,
+            headers=self.coordinator,
             json={
                 "name": "Acme Engineering Open House",
                 "kind": "open_house",

@@ -51,6 +51,13 @@ DEV_TOKENS: dict[str, DevToken] = {
         "user_id": "rita.recruiter",
         "roles": ["recruiter"],
     },
+    "dev-acme-marketer": {"tenant_id": "acme", "user_id": "mia.marketer", "roles": ["marketer"]},
+    "dev-acme-coordinator": {
+        "tenant_id": "acme",
+        "user_id": "cole.coordinator",
+        "roles": ["coordinator"],
+    },
+    "dev-acme-viewer": {"tenant_id": "acme", "user_id": "vic.viewer", "roles": ["viewer"]},
     "dev-globex-recruiter": {
         "tenant_id": "globex",
         "user_id": "gus.recruiter",

@@ -13,12 +13,14 @@ from crm_analytics.api.schemas import (
 from crm_analytics.application.engagement import explain_engagement
 from crm_analytics.application.tallies import tenant_totals
 from crm_analytics.domain.metrics import TenantMetric
-from crm_shared import CurrentPrincipal
+from crm_shared import CurrentPrincipal, require_permission
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 
-@router.get("/summary", response_model=TenantSummary)
+@router.get(
+    "/summary", dependencies=[require_permission("analytics:read")], response_model=TenantSummary
+)
 async def tenant_summary(principal: CurrentPrincipal, container: Container) -> TenantSummary:
     """The caller's tenant's totals, as of the events analytics has consumed."""
     totals = await tenant_totals(container.storage, principal.tenant_id)
@@ -32,7 +34,11 @@ async def tenant_summary(principal: CurrentPrincipal, container: Container) -> T
     )
 
 
-@router.get("/candidates/{candidate_id}/engagement", response_model=EngagementExplanation)
+@router.get(
+    "/candidates/{candidate_id}/engagement",
+    dependencies=[require_permission("analytics:read")],
+    response_model=EngagementExplanation,
+)
 async def candidate_engagement(
     candidate_id: str, principal: CurrentPrincipal, container: Container
 ) -> EngagementExplanation:

@@ -31,12 +31,13 @@ from crm_shared import (
     CurrentPrincipal,
     ProblemError,
     problem_responses,
-    require_roles,
+    public_operation,
+    require_permission,
     utc_now,
 )
 
 router = APIRouter(prefix="/ats", tags=["ats"])
-public_router = APIRouter(prefix="/public/ats", tags=["public"])
+public_router = APIRouter(prefix="/public/ats", tags=["public"], dependencies=[public_operation()])
 
 MAX_WEBHOOK_BYTES = 512 * 1024
 
@@ -71,19 +72,24 @@ def _not_found(connection_id: str) -> ProblemError:
     "/connections",
     status_code=201,
     response_model=ConnectionCreated,
-    dependencies=[require_roles("admin")],
+    dependencies=[require_permission("settings:write")],
 )
 async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
-    """Connects an ATS account (admins only); returns the webhook URL and secret to configure."""
+    """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
+    configure."""
     connection = await connections.create_connection(
         container.storage, principal.tenant_id, principal.user_id, body.provider, body.name
     )
     return _created(connection, container.public_base_url)
 
 
-@router.get("/connections", response_model=list[ConnectionPublic])
+@router.get(
+    "/connections",
+    dependencies=[require_permission("ats:read")],
+    response_model=list[ConnectionPublic],
+)
 async def list_connections(
     principal: CurrentPrincipal, container: Container
 ) -> list[ConnectionPublic]:
@@ -92,7 +98,11 @@ async def list_connections(
     return [_public(connection, container.public_base_url) for connection in found]
 
 
-@router.get("/connections/{connection_id}", response_model=ConnectionPublic)
+@router.get(
+    "/connections/{connection_id}",
+    dependencies=[require_permission("ats:read")],
+    response_model=ConnectionPublic,
+)
 async def get_connection(
     connection_id: str, principal: CurrentPrincipal, container: Container
 ) -> ConnectionPublic:
@@ -109,13 +119,13 @@ async def get_connection(
 @router.post(
     "/connections/{connection_id}/rotate-secret",
     response_model=ConnectionCreated,
-    dependencies=[require_roles("admin")],
+    dependencies=[require_permission("settings:write")],
     responses=problem_responses(409),
 )
 async def rotate_connection_secret(
     connection_id: str, body: SecretRotation, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
-    """Issues a new webhook secret (admins only), shown this once. The previous one is still
+    """Issues a new webhook secret (`settings:write`), shown this once. The previous one is still
     accepted for `grace_hours`, so paste the new one into the ATS within that time; a second
     rotation ends the first one's grace at once."""
     try:
@@ -134,12 +144,14 @@ async def rotate_connection_secret(
 
 
 @router.delete(
-    "/connections/{connection_id}", status_code=204, dependencies=[require_roles("admin")]
+    "/connections/{connection_id}",
+    status_code=204,
+    dependencies=[require_permission("settings:write")],
 )
 async def delete_connection(
     connection_id: str, principal: CurrentPrincipal, storage: Storage
 ) -> Response:
-    """Deletes a connection (admins only): its webhooks are refused from now on (404); the
+    """Deletes a connection (`settings:write`): its webhooks are refused from now on (404); the
     applications it reported stay, and so do their effects on candidates and sequences."""
     try:
         await connections.delete_connection(storage, principal.tenant_id, connection_id)
@@ -148,7 +160,11 @@ async def delete_connection(
     return Response(status_code=204)
 
 
-@router.get("/applications", response_model=list[ApplicationPublic])
+@router.get(
+    "/applications",
+    dependencies=[require_permission("ats:read")],
+    response_model=list[ApplicationPublic],
+)
 async def list_applications(
     principal: CurrentPrincipal, storage: Storage, candidate_id: str | None = None
 ) -> list[ApplicationPublic]:

@@ -49,6 +49,7 @@ from crm_shared import (
     etag_for,
     problem_responses,
     quota_exceeded,
+    require_permission,
     required_version,
     stale_version,
     utc_now,
@@ -146,7 +147,13 @@ async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> Broa
     )
 
 
-@router.post("/broadcasts", status_code=201, response_model=BroadcastPublic, tags=["broadcasts"])
+@router.post(
+    "/broadcasts",
+    dependencies=[require_permission("broadcasts:write")],
+    status_code=201,
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+)
 async def create_broadcast(
     body: BroadcastCreate,
     principal: CurrentPrincipal,
@@ -211,7 +218,12 @@ async def _checked(
             ) from None
 
 
-@router.get("/broadcasts", response_model=Page[BroadcastPublic], tags=["broadcasts"])
+@router.get(
+    "/broadcasts",
+    dependencies=[require_permission("broadcasts:read")],
+    response_model=Page[BroadcastPublic],
+    tags=["broadcasts"],
+)
 async def list_broadcasts(
     broadcasts: BroadcastsRepo,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
@@ -234,7 +246,12 @@ async def _get(broadcasts: BroadcastRepository, broadcast_id: str) -> Broadcast:
     return broadcast
 
 
-@router.get("/broadcasts/{broadcast_id}", response_model=BroadcastPublic, tags=["broadcasts"])
+@router.get(
+    "/broadcasts/{broadcast_id}",
+    dependencies=[require_permission("broadcasts:read")],
+    response_model=BroadcastPublic,
+    tags=["broadcasts"],
+)
 async def get_broadcast(
     broadcast_id: str, broadcasts: BroadcastsRepo, response: Response
 ) -> BroadcastPublic:
@@ -247,6 +264,7 @@ async def get_broadcast(
 
 @router.put(
     "/broadcasts/{broadcast_id}",
+    dependencies=[require_permission("broadcasts:write")],
     response_model=BroadcastPublic,
     tags=["broadcasts"],
     responses=problem_responses(409),
@@ -287,6 +305,7 @@ async def replace_draft(
 
 @router.delete(
     "/broadcasts/{broadcast_id}",
+    dependencies=[require_permission("broadcasts:write")],
     status_code=204,
     tags=["broadcasts"],
     responses=problem_responses(409),
@@ -303,6 +322,7 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
 
 @router.post(
     "/broadcasts/{broadcast_id}/send",
+    dependencies=[require_permission("broadcasts:write")],
     status_code=202,
     response_model=BroadcastPublic,
     tags=["broadcasts"],
@@ -353,6 +373,7 @@ async def _check_concurrency(
 
 @router.post(
     "/broadcasts/{broadcast_id}/pause",
+    dependencies=[require_permission("broadcasts:write")],
     response_model=BroadcastPublic,
     tags=["broadcasts"],
     responses=problem_responses(409),
@@ -369,6 +390,7 @@ async def pause_broadcast(
 
 @router.post(
     "/broadcasts/{broadcast_id}/resume",
+    dependencies=[require_permission("broadcasts:write")],
     response_model=BroadcastPublic,
     tags=["broadcasts"],
     responses=problem_responses(
@@ -396,6 +418,7 @@ async def resume_broadcast(
 
 @router.post(
     "/broadcasts/{broadcast_id}/cancel",
+    dependencies=[require_permission("broadcasts:write")],
     response_model=BroadcastPublic,
     tags=["broadcasts"],
     responses=problem_responses(409),
@@ -428,6 +451,7 @@ def _check_block(body: BlockCreate | BlockUpdate) -> None:
 
 @router.post(
     "/blocks",
+    dependencies=[require_permission("templates:write")],
     status_code=201,
     response_model=BlockPublic,
     tags=["templates"],
@@ -449,13 +473,23 @@ async def create_block(
     return _block_public(block)
 
 
-@router.get("/blocks", response_model=list[BlockPublic], tags=["templates"])
+@router.get(
+    "/blocks",
+    dependencies=[require_permission("templates:read")],
+    response_model=list[BlockPublic],
+    tags=["templates"],
+)
 async def list_blocks(blocks: BlocksRepo) -> list[BlockPublic]:
     """Every block of the caller's tenant."""
     return [_block_public(b) for b in await blocks.all()]
 
 
-@router.get("/blocks/{key}", response_model=BlockPublic, tags=["templates"])
+@router.get(
+    "/blocks/{key}",
+    dependencies=[require_permission("templates:read")],
+    response_model=BlockPublic,
+    tags=["templates"],
+)
 async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
     block = await blocks.get(key)
     if block is None:
@@ -464,7 +498,11 @@ async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
 
 
 @router.delete(
-    "/blocks/{key}", status_code=204, tags=["templates"], responses=problem_responses(409)
+    "/blocks/{key}",
+    dependencies=[require_permission("templates:write")],
+    status_code=204,
+    tags=["templates"],
+    responses=problem_responses(409),
 )
 async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -> Response:
     """Deletes a block no template (not archived) includes; a 409 names those that do. Mail
@@ -488,7 +526,12 @@ async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -
     return Response(status_code=204)
 
 
-@router.put("/blocks/{key}", response_model=BlockPublic, tags=["templates"])
+@router.put(
+    "/blocks/{key}",
+    dependencies=[require_permission("templates:write")],
+    response_model=BlockPublic,
+    tags=["templates"],
+)
 async def update_block(key: str, body: BlockUpdate, blocks: BlocksRepo) -> BlockPublic:
     """Changes a block; every template including it uses the new content from now on."""
     _check_block(body)

@@ -30,18 +30,22 @@ from crm_shared import (
     SignedLinks,
     decode_cursor,
     encode_cursor,
-    require_roles,
+    require_permission,
 )
 
 router = APIRouter()
-ADMIN = [require_roles("admin")]
 
 
 def _public(suppression: Suppression) -> SuppressionPublic:
     return SuppressionPublic.model_validate(suppression.model_dump())
 
 
-@router.get("/suppressions", response_model=Page[SuppressionPublic], tags=["governance"])
+@router.get(
+    "/suppressions",
+    dependencies=[require_permission("settings:read")],
+    response_model=Page[SuppressionPublic],
+    tags=["governance"],
+)
 async def list_suppressions(
     suppressions: SuppressionsRepo,
     email: Annotated[str | None, Query(description="Only this address (matched by hash).")] = None,
@@ -64,6 +68,7 @@ async def list_suppressions(
 
 @router.post(
     "/suppressions",
+    dependencies=[require_permission("settings:write")],
     status_code=201,
     response_model=SuppressionPublic,
     tags=["governance"],
@@ -81,7 +86,8 @@ async def add_suppression(
     request: Request,
     response: Response,
 ) -> SuppressionPublic:
-    """Suppresses an address; answers 200 with the existing entry if it already was."""
+    """Suppresses an address; answers 200 with the existing entry if it already was
+    (`settings:write`: it silences the address for every colleague)."""
     digest = email_sha256(body.email)
     entry = Suppression(
         tenant_id=principal.tenant_id,
@@ -97,7 +103,12 @@ async def add_suppression(
     return _public(stored)
 
 
-@router.get("/suppressions/{suppression_id}", response_model=SuppressionPublic, tags=["governance"])
+@router.get(
+    "/suppressions/{suppression_id}",
+    dependencies=[require_permission("settings:read")],
+    response_model=SuppressionPublic,
+    tags=["governance"],
+)
 async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> SuppressionPublic:
     """One suppression."""
     found = await suppressions.get(suppression_id)
@@ -109,17 +120,22 @@ async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -
 @router.delete(
     "/suppressions/{suppression_id}",
     status_code=204,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> Response:
-    """Lifts a suppression (admins only): the address may be mailed again under the rules."""
+    """Lifts a suppression (`settings:write`): the address may be mailed again under the rules."""
     if not await suppressions.delete(suppression_id):
         raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
     return Response(status_code=204)
 
 
-@router.get("/settings/contact-policy", response_model=ContactPolicyPublic, tags=["governance"])
+@router.get(
+    "/settings/contact-policy",
+    dependencies=[require_permission("settings:read")],
+    response_model=ContactPolicyPublic,
+    tags=["governance"],
+)
 async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPublic:
     """The frequency cap and quiet hours, and how often they deferred or skipped a message."""
     policy = await policies.get()
@@ -129,13 +145,13 @@ async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPubl
 @router.put(
     "/settings/contact-policy",
     response_model=ContactPolicyPublic,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def put_contact_policy(
     body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesRepo
 ) -> ContactPolicyPublic:
-    """Sets the tenant's contact policy (admins only); it applies from the next send."""
+    """Sets the tenant's contact policy (`settings:write`); it applies from the next send."""
     await policies.put(body, principal.user_id)
     return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
 
@@ -143,11 +159,11 @@ async def put_contact_policy(
 @router.get(
     "/settings/inbound-mail",
     response_model=InboundMailUrls,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -> InboundMailUrls:
-    """The tenant's URLs for bounce and reply reports (admins only: they are credentials)."""
+    """The tenant's URLs for bounce and reply reports (`settings:write`: they are credentials)."""
     links: SignedLinks = container.signed_links
     token = links.token(LinkClaim(INBOUND_PURPOSE, principal.tenant_id, principal.tenant_id))
     base = f"{container.public_base_url.rstrip('/')}/public/v1/mail/{token}"
@@ -162,14 +178,14 @@ async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -
 @router.get(
     "/settings/sender",
     response_model=SenderSettingsPublic,
-    dependencies=ADMIN,
+    dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
 async def sender_settings(
     principal: CurrentPrincipal, container: Container
 ) -> SenderSettingsPublic:
     """How the tenant's mail goes out: its From address, the DKIM record to publish in DNS and
-    its own mail server account, if any (admins only)."""
+    its own mail server account, if any (`settings:write`)."""
     senders: Senders = container.senders
     profile = senders.for_tenant(principal.tenant_id)
     signer, account = profile.signer, profile.account

@@ -17,9 +17,14 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkInbound,
     parse_dsn,
 )
-from crm_shared import ProblemError, SignedLinks, utc_now
+from crm_shared import ProblemError, SignedLinks, public_operation, utc_now
 
-router = APIRouter(prefix="/public/mail/{token}", tags=["inbound mail"], include_in_schema=False)
+router = APIRouter(
+    prefix="/public/mail/{token}",
+    tags=["inbound mail"],
+    include_in_schema=False,
+    dependencies=[public_operation()],
+)
 
 
 def _tenant(container: Container, token: str) -> str:

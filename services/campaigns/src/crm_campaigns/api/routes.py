@@ -67,6 +67,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     problem_responses,
+    require_permission,
     required_version,
     stale_version,
 )
@@ -107,7 +108,13 @@ def _conflict(error: LifecycleConflict) -> ProblemError:
     return ProblemError(409, str(error), problem_type="conflict")
 
 
-@router.post("/templates", status_code=201, response_model=TemplatePublic, tags=["templates"])
+@router.post(
+    "/templates",
+    dependencies=[require_permission("templates:write")],
+    status_code=201,
+    response_model=TemplatePublic,
+    tags=["templates"],
+)
 async def create_template(
     body: TemplateCreate,
     principal: CurrentPrincipal,
@@ -127,7 +134,12 @@ async def create_template(
     return TemplatePublic.model_validate(template.model_dump())
 
 
-@router.get("/templates", response_model=list[TemplatePublic], tags=["templates"])
+@router.get(
+    "/templates",
+    dependencies=[require_permission("templates:read")],
+    response_model=list[TemplatePublic],
+    tags=["templates"],
+)
 async def list_templates(
     templates: TemplatesRepo,
     include_archived: Annotated[bool, Query(description="Archived templates too.")] = False,
@@ -139,7 +151,12 @@ async def list_templates(
     ]
 
 
-@router.get("/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
+@router.get(
+    "/templates/{template_id}",
+    dependencies=[require_permission("templates:read")],
+    response_model=TemplatePublic,
+    tags=["templates"],
+)
 async def get_template(
     template_id: str, templates: TemplatesRepo, response: Response
 ) -> TemplatePublic:
@@ -153,6 +170,7 @@ async def get_template(
 
 @router.put(
     "/templates/{template_id}",
+    dependencies=[require_permission("templates:write")],
     response_model=TemplatePublic,
     tags=["templates"],
     responses=problem_responses(409),
@@ -191,6 +209,7 @@ async def replace_template(
 
 @router.delete(
     "/templates/{template_id}",
+    dependencies=[require_permission("templates:write")],
     status_code=204,
     tags=["templates"],
     responses=problem_responses(409),
@@ -212,7 +231,12 @@ async def delete_template(
     return Response(status_code=204)
 
 
-@router.post("/templates/{template_id}/preview", response_model=TemplatePreview, tags=["templates"])
+@router.post(
+    "/templates/{template_id}/preview",
+    dependencies=[require_permission("templates:read")],
+    response_model=TemplatePreview,
+    tags=["templates"],
+)
 async def preview_template(
     template_id: str,
     body: TemplatePreviewRequest,
@@ -278,7 +302,13 @@ def _unknown_template(error: TemplateNotLive) -> ProblemError:
     )
 
 
-@router.post("/sequences", status_code=201, response_model=SequencePublic, tags=["sequences"])
+@router.post(
+    "/sequences",
+    dependencies=[require_permission("sequences:write")],
+    status_code=201,
+    response_model=SequencePublic,
+    tags=["sequences"],
+)
 async def create_sequence(
     body: SequenceCreate,
     principal: CurrentPrincipal,
@@ -315,7 +345,12 @@ async def create_sequence(
     return SequencePublic.model_validate(sequence.model_dump())
 
 
-@router.get("/sequences", response_model=list[SequencePublic], tags=["sequences"])
+@router.get(
+    "/sequences",
+    dependencies=[require_permission("sequences:read")],
+    response_model=list[SequencePublic],
+    tags=["sequences"],
+)
 async def list_sequences(
     sequences: SequencesRepo,
     include_archived: Annotated[bool, Query(description="Archived sequences too.")] = False,
@@ -327,7 +362,12 @@ async def list_sequences(
     ]
 
 
-@router.get("/sequences/{sequence_id}", response_model=SequencePublic, tags=["sequences"])
+@router.get(
+    "/sequences/{sequence_id}",
+    dependencies=[require_permission("sequences:read")],
+    response_model=SequencePublic,
+    tags=["sequences"],
+)
 async def get_sequence(
     sequence_id: str, sequences: SequencesRepo, response: Response
 ) -> SequencePublic:
@@ -346,6 +386,7 @@ async def _sequence(sequences: SequenceRepository, sequence_id: str) -> Sequence
 
 @router.patch(
     "/sequences/{sequence_id}",
+    dependencies=[require_permission("sequences:write")],
     response_model=SequencePublic,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -420,6 +461,7 @@ async def _change_status(
 
 @router.post(
     "/sequences/{sequence_id}/pause",
+    dependencies=[require_permission("sequences:write")],
     response_model=SequencePublic,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -437,6 +479,7 @@ async def pause_sequence(
 
 @router.post(
     "/sequences/{sequence_id}/resume",
+    dependencies=[require_permission("sequences:write")],
     response_model=SequencePublic,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -454,6 +497,7 @@ async def resume_sequence(
 
 @router.delete(
     "/sequences/{sequence_id}",
+    dependencies=[require_permission("sequences:write")],
     status_code=204,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -469,7 +513,10 @@ async def archive_sequence(
 
 
 @router.get(
-    "/sequences/{sequence_id}/enrolments", response_model=list[EnrolmentPublic], tags=["sequences"]
+    "/sequences/{sequence_id}/enrolments",
+    dependencies=[require_permission("sequences:read")],
+    response_model=list[EnrolmentPublic],
+    tags=["sequences"],
 )
 async def sequence_enrolments(
     sequence_id: str,
@@ -487,6 +534,7 @@ async def sequence_enrolments(
 
 @router.get(
     "/sequences/{sequence_id}/enrolment-states",
+    dependencies=[require_permission("sequences:read")],
     response_model=SequenceEnrolmentStates,
     tags=["sequences"],
 )
@@ -505,6 +553,7 @@ async def sequence_enrolment_states(
 
 @router.post(
     "/sequences/{sequence_id}/enrolments/{candidate_id}/retry",
+    dependencies=[require_permission("sequences:write")],
     response_model=EnrolmentPublic,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -535,6 +584,7 @@ async def retry_enrolment(
 
 @router.post(
     "/sequences/{sequence_id}/enrolments",
+    dependencies=[require_permission("sequences:write")],
     response_model=EnrolmentOutcome,
     tags=["sequences"],
     responses=problem_responses(409),
@@ -567,6 +617,7 @@ async def enrol_candidates(
 
 @router.delete(
     "/sequences/{sequence_id}/enrolments/{candidate_id}",
+    dependencies=[require_permission("sequences:write")],
     response_model=EnrolmentPublic,
     tags=["sequences"],
 )
@@ -587,7 +638,12 @@ async def remove_candidate(
     return EnrolmentPublic.of(latest)
 
 
-@router.get("/notifications", response_model=Page[NotificationPublic], tags=["notifications"])
+@router.get(
+    "/notifications",
+    dependencies=[require_permission("sequences:read")],
+    response_model=Page[NotificationPublic],
+    tags=["notifications"],
+)
 async def list_notifications(
     principal: CurrentPrincipal,
     notifications: NotificationsRepo,
@@ -610,6 +666,7 @@ async def list_notifications(
 
 @router.post(
     "/notifications/{notification_id}/read",
+    dependencies=[require_permission("sequences:read")],
     response_model=NotificationPublic,
     tags=["notifications"],
 )
@@ -623,7 +680,12 @@ async def read_notification(
     return NotificationPublic.model_validate(notification.model_dump())
 
 
-@router.get("/messages", response_model=Page[MessagePublic], tags=["messages"])
+@router.get(
+    "/messages",
+    dependencies=[require_permission("candidates:read")],
+    response_model=Page[MessagePublic],
+    tags=["messages"],
+)
 async def list_messages(
     messages: MessagesRepo,
     candidate_id: str | None = None,
@@ -638,7 +700,12 @@ async def list_messages(
     return Page[MessagePublic](items=[MessagePublic.of(m) for m in items], next_cursor=next_cursor)
 
 
-@router.get("/messages/{message_id}", response_model=MessagePublic, tags=["messages"])
+@router.get(
+    "/messages/{message_id}",
+    dependencies=[require_permission("candidates:read")],
+    response_model=MessagePublic,
+    tags=["messages"],
+)
 async def get_message(message_id: str, messages: MessagesRepo) -> MessagePublic:
     """One message with its delivery status and engagement."""
     message = await messages.get(message_id)

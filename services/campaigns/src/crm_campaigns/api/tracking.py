@@ -9,9 +9,14 @@ from crm_campaigns.api.deps import Container
 from crm_campaigns.application.tracking import UnknownTrackingLink
 from crm_campaigns.domain.automation import Fetch
 from crm_campaigns.domain.tracking import TRANSPARENT_GIF
-from crm_shared import ProblemError, utc_now
+from crm_shared import ProblemError, public_operation, utc_now
 
-router = APIRouter(prefix="/tracking", tags=["tracking"], include_in_schema=False)
+router = APIRouter(
+    prefix="/tracking",
+    tags=["tracking"],
+    include_in_schema=False,
+    dependencies=[public_operation()],
+)
 
 
 def _forged() -> ProblemError:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Request
 
 from crm_candidates.api.consent_schemas import (
@@ -21,16 +19,13 @@ from crm_candidates.repositories.consents import ConsentRepository, SettingsRepo
 from crm_shared import (
     CurrentPrincipal,
     Database,
-    Principal,
     ProblemError,
-    require_roles,
+    require_permission,
     utc_now,
 )
 
 consent_router = APIRouter(tags=["consent"])
 retention_router = APIRouter(prefix="/settings", tags=["settings"])
-
-AdminPrincipal = Annotated[Principal, require_roles("admin")]
 
 
 def _database(request: Request) -> Database:
@@ -41,7 +36,11 @@ def _not_found(candidate_id: str) -> ProblemError:
     return ProblemError(404, f"no candidate {candidate_id}", problem_type="not-found")
 
 
-@consent_router.get("/candidates/{candidate_id}/consents", response_model=CandidateConsents)
+@consent_router.get(
+    "/candidates/{candidate_id}/consents",
+    dependencies=[require_permission("consent:read")],
+    response_model=CandidateConsents,
+)
 async def get_consents(
     candidate_id: str, request: Request, principal: CurrentPrincipal, candidates: CandidatesRepo
 ) -> CandidateConsents:
@@ -64,7 +63,10 @@ async def get_consents(
 
 
 @consent_router.post(
-    "/candidates/{candidate_id}/consents", status_code=201, response_model=ConsentEntryPublic
+    "/candidates/{candidate_id}/consents",
+    dependencies=[require_permission("consent:write")],
+    status_code=201,
+    response_model=ConsentEntryPublic,
 )
 async def record_consent(
     candidate_id: str, body: ConsentRecord, request: Request, principal: CurrentPrincipal
@@ -95,12 +97,16 @@ async def record_consent(
     return ConsentEntryPublic.model_validate(entry.model_dump())
 
 
-@consent_router.post("/candidates/{candidate_id}/erasure", response_model=ErasureResult)
+@consent_router.post(
+    "/candidates/{candidate_id}/erasure",
+    dependencies=[require_permission("gdpr:write")],
+    response_model=ErasureResult,
+)
 async def erase_candidate(
-    candidate_id: str, request: Request, principal: AdminPrincipal
+    candidate_id: str, request: Request, principal: CurrentPrincipal
 ) -> ErasureResult:
     """Erases the person (GDPR article 17) and emits `candidate.erased` so every service
-    follows; a tombstone without personal data remains. Admins only."""
+    follows; a tombstone without personal data remains (`gdpr:write`)."""
     eraser: CandidateEraser = container_of(request).candidate_eraser
     erased_at = await eraser.erase(principal.tenant_id, candidate_id)
     if erased_at is None:
@@ -108,17 +114,23 @@ async def erase_candidate(
     return ErasureResult(candidate_id=candidate_id, erased_at=erased_at)
 
 
-@retention_router.get("/retention", response_model=RetentionPolicy)
+@retention_router.get(
+    "/retention", dependencies=[require_permission("settings:read")], response_model=RetentionPolicy
+)
 async def get_retention(request: Request, principal: CurrentPrincipal) -> RetentionPolicy:
     """The tenant's consent lifetime, re-permission window and lapse action."""
     return await SettingsRepository(_database(request), principal.tenant_id).retention()
 
 
-@retention_router.put("/retention", response_model=RetentionPolicy)
+@retention_router.put(
+    "/retention",
+    dependencies=[require_permission("settings:write")],
+    response_model=RetentionPolicy,
+)
 async def put_retention(
-    body: RetentionPolicy, request: Request, principal: AdminPrincipal
+    body: RetentionPolicy, request: Request, principal: CurrentPrincipal
 ) -> RetentionPolicy:
-    """Replaces the tenant's retention policy (admins only); due consents follow it at their
+    """Replaces the tenant's retention policy (`settings:write`); due consents follow it at their
     next check."""
     await SettingsRepository(_database(request), principal.tenant_id).set_retention(body)
     return body

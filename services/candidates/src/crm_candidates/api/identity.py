@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_candidates.api.deps import CandidatesRepo, MergesRepo, Writer
 from crm_candidates.api.routes import _not_found, _public
@@ -18,7 +18,7 @@ from crm_shared import (
     CurrentPrincipal,
     ProblemError,
     problem_responses,
-    reject_unknown_query_params,
+    require_permission,
 )
 
 merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
@@ -48,7 +48,7 @@ def _refused(error: Exception) -> ProblemError:
 @duplicates_router.get(
     "/candidates/{candidate_id}/duplicates",
     response_model=list[DuplicateSuggestion],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("candidates:read")],
 )
 async def candidate_duplicates(
     candidate_id: str,
@@ -86,6 +86,7 @@ def _merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
 
 @merges_router.post(
     "",
+    dependencies=[require_permission("candidates:write")],
     status_code=201,
     response_model=MergePublic,
     responses=problem_responses(
@@ -134,7 +135,9 @@ async def merge_candidates(
     return _merge_public(merge)
 
 
-@merges_router.get("/{merge_id}", response_model=MergePublic)
+@merges_router.get(
+    "/{merge_id}", dependencies=[require_permission("candidates:read")], response_model=MergePublic
+)
 async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
     """One merge of the caller's tenant, with the provenance of every merged value."""
     merge = await merges.get(merge_id)
@@ -144,7 +147,10 @@ async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
 
 
 @merges_router.post(
-    "/{merge_id}/undo", response_model=MergePublic, responses=problem_responses(409)
+    "/{merge_id}/undo",
+    dependencies=[require_permission("candidates:write")],
+    response_model=MergePublic,
+    responses=problem_responses(409),
 )
 async def undo_merge(
     merge_id: str, principal: CurrentPrincipal, writer: Writer, merges: MergesRepo

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.deps import ImportsRepo, ImportUploadsDep, container_of
@@ -30,7 +30,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     quota_exceeded,
-    reject_unknown_query_params,
+    require_permission,
 )
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
@@ -95,7 +95,12 @@ def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
     )
 
 
-@imports_router.post("", status_code=201, response_model=ImportPublic)
+@imports_router.post(
+    "",
+    dependencies=[require_permission("imports:write")],
+    status_code=201,
+    response_model=ImportPublic,
+)
 async def create_import(
     body: ImportCreate,
     principal: CurrentPrincipal,
@@ -146,6 +151,7 @@ _CSV_BODY = {
 
 @imports_router.put(
     "/{import_id}/file",
+    dependencies=[require_permission("imports:write")],
     status_code=202,
     response_model=ImportPublic,
     openapi_extra={"requestBody": _CSV_BODY},
@@ -221,7 +227,7 @@ async def upload_import_file(
 @imports_router.get(
     "",
     response_model=Page[ImportPublic],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("imports:read")],
 )
 async def list_imports(
     imports: ImportsRepo,
@@ -236,7 +242,9 @@ async def list_imports(
     return Page[ImportPublic](items=[_public(job) for job in items], next_cursor=next_cursor)
 
 
-@imports_router.get("/{import_id}", response_model=ImportPublic)
+@imports_router.get(
+    "/{import_id}", dependencies=[require_permission("imports:read")], response_model=ImportPublic
+)
 async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
     """An import's status and progress: rows read, processed, created, merged, failed."""
     job = await imports.get(import_id)
@@ -253,7 +261,7 @@ REPORT_BATCH = 500
     "/{import_id}/errors.csv",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("imports:read")],
 )
 async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingResponse:
     """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
@@ -288,7 +296,7 @@ async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingRe
 @imports_router.get(
     "/{import_id}/errors",
     response_model=Page[ImportRowError],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("imports:read")],
 )
 async def import_errors(
     import_id: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_candidates.api.deps import CandidatesRepo, ListCommandsDep, ListsRepo
 from crm_candidates.api.list_schemas import (
@@ -17,7 +17,6 @@ from crm_candidates.api.list_schemas import (
     ListPublic,
     ListUpdate,
 )
-from crm_candidates.api.profiles import CONFIGURES, WRITES
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import CandidateSummary
 from crm_candidates.application.lists import ListNotFoundError
@@ -39,7 +38,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
-    reject_unknown_query_params,
+    require_permission,
     required_version,
     stale_version,
 )
@@ -78,7 +77,12 @@ def _added(plan: Additions, member_count: int) -> ListMembersAdded:
     )
 
 
-@lists_router.post("", status_code=201, response_model=ListCreated, dependencies=CONFIGURES)
+@lists_router.post(
+    "",
+    status_code=201,
+    response_model=ListCreated,
+    dependencies=[require_permission("candidates:write")],
+)
 async def create_list(
     body: ListCreate,
     principal: CurrentPrincipal,
@@ -109,7 +113,7 @@ async def create_list(
 
 
 @lists_router.get(
-    "", response_model=Page[ListPublic], dependencies=[Depends(reject_unknown_query_params)]
+    "", response_model=Page[ListPublic], dependencies=[require_permission("candidates:read")]
 )
 async def list_lists(
     lists: ListsRepo,
@@ -134,7 +138,9 @@ async def _list(lists: ListRepository, list_id: str) -> StaticList:
     return static_list
 
 
-@lists_router.get("/{list_id}", response_model=ListPublic)
+@lists_router.get(
+    "/{list_id}", dependencies=[require_permission("candidates:read")], response_model=ListPublic
+)
 async def get_list(list_id: str, lists: ListsRepo, response: Response) -> ListPublic:
     """One stored list, archived or not, with its member count and its version as `ETag`."""
     static_list = await _list(lists, list_id)
@@ -142,7 +148,9 @@ async def get_list(list_id: str, lists: ListsRepo, response: Response) -> ListPu
     return await _public(static_list, lists)
 
 
-@lists_router.patch("/{list_id}", response_model=ListPublic, dependencies=CONFIGURES)
+@lists_router.patch(
+    "/{list_id}", response_model=ListPublic, dependencies=[require_permission("candidates:write")]
+)
 async def update_list(
     list_id: str,
     body: ListUpdate,
@@ -174,7 +182,9 @@ async def update_list(
     return await _public(edited, lists)
 
 
-@lists_router.delete("/{list_id}", status_code=204, dependencies=CONFIGURES)
+@lists_router.delete(
+    "/{list_id}", status_code=204, dependencies=[require_permission("candidates:write")]
+)
 async def archive_list(
     list_id: str, principal: CurrentPrincipal, lists: ListsRepo, commands: ListCommandsDep
 ) -> Response:
@@ -194,7 +204,11 @@ async def archive_list(
     return Response(status_code=204)
 
 
-@lists_router.post("/{list_id}/members", response_model=ListMembersAdded, dependencies=WRITES)
+@lists_router.post(
+    "/{list_id}/members",
+    response_model=ListMembersAdded,
+    dependencies=[require_permission("candidates:write")],
+)
 async def add_list_members(
     list_id: str,
     body: ListMembersChange,
@@ -215,7 +229,11 @@ async def add_list_members(
     return _added(plan, await lists.member_count(list_id))
 
 
-@lists_router.delete("/{list_id}/members", response_model=ListMembersRemoved, dependencies=WRITES)
+@lists_router.delete(
+    "/{list_id}/members",
+    response_model=ListMembersRemoved,
+    dependencies=[require_permission("candidates:write")],
+)
 async def remove_list_members(
     list_id: str,
     body: ListMembersChange,
@@ -245,7 +263,7 @@ async def remove_list_members(
 @lists_router.get(
     "/{list_id}/members",
     response_model=Page[ListMemberListed],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("candidates:read")],
 )
 async def list_list_members(
     list_id: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from crm_candidates.api.deps import (
@@ -79,16 +79,11 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     problem_responses,
-    reject_unknown_query_params,
-    require_roles,
+    require_permission,
     required_version,
     stale_version,
     utc_now,
 )
-
-# Who may change how every profile of the tenant is read: not coordinators or viewers.
-CONFIGURES = [require_roles("admin", "recruiter")]
-WRITES = [require_roles("admin", "recruiter", "coordinator")]
 
 settings_router = APIRouter(tags=["profile settings"])
 notes_router = APIRouter(prefix="/candidates", tags=["notes"])
@@ -103,13 +98,21 @@ def _conflict(detail: str) -> ProblemError:
     return ProblemError(409, detail, problem_type="conflict")
 
 
-@settings_router.get("/profile-settings", response_model=ProfileSettings)
+@settings_router.get(
+    "/profile-settings",
+    dependencies=[require_permission("settings:read")],
+    response_model=ProfileSettings,
+)
 async def get_profile_settings(profile_rules: ProfileRulesRepo) -> ProfileSettings:
     """How the tenant's profiles are normalised: the region national phone numbers are read in."""
     return ProfileSettings(default_phone_region=await profile_rules.default_phone_region())
 
 
-@settings_router.put("/profile-settings", response_model=ProfileSettings, dependencies=CONFIGURES)
+@settings_router.put(
+    "/profile-settings",
+    response_model=ProfileSettings,
+    dependencies=[require_permission("settings:write")],
+)
 async def put_profile_settings(
     body: ProfileSettings, profile_rules: ProfileRulesRepo
 ) -> ProfileSettings:
@@ -133,14 +136,20 @@ def _vocabulary_body(vocabulary: SkillVocabulary) -> SkillVocabularyBody:
     )
 
 
-@settings_router.get("/skills/vocabulary", response_model=SkillVocabularyBody)
+@settings_router.get(
+    "/skills/vocabulary",
+    dependencies=[require_permission("settings:read")],
+    response_model=SkillVocabularyBody,
+)
 async def get_skill_vocabulary(profile_rules: ProfileRulesRepo) -> SkillVocabularyBody:
     """The tenant's canonical skills with the synonyms mapped to each."""
     return _vocabulary_body(await profile_rules.vocabulary())
 
 
 @settings_router.put(
-    "/skills/vocabulary", response_model=SkillVocabularyBody, dependencies=CONFIGURES
+    "/skills/vocabulary",
+    response_model=SkillVocabularyBody,
+    dependencies=[require_permission("settings:write")],
 )
 async def put_skill_vocabulary(
     body: SkillVocabularyBody,
@@ -167,6 +176,7 @@ async def put_skill_vocabulary(
 
 @settings_router.get(
     "/skills/vocabulary/progress",
+    dependencies=[require_permission("settings:read")],
     response_model=SkillRenormalisationPublic,
     responses=problem_responses(404, s404="The vocabulary was never changed (`not-found`)."),
 )
@@ -190,7 +200,7 @@ def _custom_field_public(definition: CustomFieldDefinition) -> CustomFieldPublic
     "/custom-fields",
     status_code=201,
     response_model=CustomFieldPublic,
-    dependencies=CONFIGURES,
+    dependencies=[require_permission("settings:write")],
     responses=problem_responses(409),
 )
 async def create_custom_field(
@@ -227,7 +237,11 @@ async def create_custom_field(
     return _custom_field_public(definition)
 
 
-@settings_router.get("/custom-fields", response_model=list[CustomFieldPublic])
+@settings_router.get(
+    "/custom-fields",
+    dependencies=[require_permission("settings:read")],
+    response_model=list[CustomFieldPublic],
+)
 async def list_custom_fields(
     profile_rules: ProfileRulesRepo,
     include_archived: Annotated[bool, Query(description="Deleted fields too.")] = False,
@@ -241,7 +255,9 @@ async def list_custom_fields(
 
 
 @settings_router.patch(
-    "/custom-fields/{key}", response_model=CustomFieldPublic, dependencies=CONFIGURES
+    "/custom-fields/{key}",
+    response_model=CustomFieldPublic,
+    dependencies=[require_permission("settings:write")],
 )
 async def update_custom_field(
     key: str, body: CustomFieldUpdate, profile_rules: ProfileRulesRepo
@@ -267,7 +283,7 @@ async def update_custom_field(
 @settings_router.delete(
     "/custom-fields/{key}",
     status_code=204,
-    dependencies=CONFIGURES,
+    dependencies=[require_permission("settings:write")],
     responses=problem_responses(409),
 )
 async def delete_custom_field(
@@ -295,7 +311,9 @@ async def delete_custom_field(
 
 
 @settings_router.post(
-    "/custom-fields/{key}/restore", response_model=CustomFieldPublic, dependencies=CONFIGURES
+    "/custom-fields/{key}/restore",
+    response_model=CustomFieldPublic,
+    dependencies=[require_permission("settings:write")],
 )
 async def restore_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
     """Brings a deleted custom field back, with the values candidates still hold."""
@@ -316,7 +334,11 @@ async def _live_custom_field(
     return definition
 
 
-@settings_router.get("/custom-fields/{key}", response_model=CustomFieldPublic)
+@settings_router.get(
+    "/custom-fields/{key}",
+    dependencies=[require_permission("settings:read")],
+    response_model=CustomFieldPublic,
+)
 async def get_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
     """One custom field by its key."""
     definition = await profile_rules.custom_field(key)
@@ -330,7 +352,10 @@ def _note_public(note: Note) -> NotePublic:
 
 
 @notes_router.post(
-    "/{candidate_id}/notes", status_code=201, response_model=NotePublic, dependencies=WRITES
+    "/{candidate_id}/notes",
+    status_code=201,
+    response_model=NotePublic,
+    dependencies=[require_permission("candidates:write")],
 )
 async def add_note(
     candidate_id: str,
@@ -355,7 +380,7 @@ async def add_note(
 @notes_router.get(
     "/{candidate_id}/notes",
     response_model=Page[NotePublic],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("candidates:read")],
 )
 async def list_notes(
     candidate_id: str,
@@ -402,7 +427,7 @@ def _member_public(membership: PoolMembership) -> PoolMemberPublic:
     "",
     status_code=201,
     response_model=PoolPublic,
-    dependencies=CONFIGURES,
+    dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
 async def create_pool(
@@ -445,7 +470,7 @@ def _distinct_stages(stages: list[str]) -> list[str]:
 @pools_router.patch(
     "/{pool_id}",
     response_model=PoolPublic,
-    dependencies=CONFIGURES,
+    dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
 async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
@@ -485,7 +510,7 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
 @pools_router.delete(
     "/{pool_id}/stages/{stage}",
     response_model=PoolPublic,
-    dependencies=CONFIGURES,
+    dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
 async def delete_pool_stage(
@@ -523,7 +548,11 @@ async def delete_pool_stage(
     return await _pool_public(await _pool(pools, pool_id), pools)
 
 
-@pools_router.patch("/{pool_id}/stages/{stage}", response_model=PoolPublic, dependencies=CONFIGURES)
+@pools_router.patch(
+    "/{pool_id}/stages/{stage}",
+    response_model=PoolPublic,
+    dependencies=[require_permission("pools:write")],
+)
 async def rename_pool_stage(
     pool_id: str,
     stage: str,
@@ -556,13 +585,17 @@ async def rename_pool_stage(
     return await _pool_public(latest, pools)
 
 
-@pools_router.get("", response_model=list[PoolPublic])
+@pools_router.get(
+    "", dependencies=[require_permission("pools:read")], response_model=list[PoolPublic]
+)
 async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
     """Every talent pool of the tenant with its member counts."""
     return [await _pool_public(pool, pools) for pool in await pools.all()]
 
 
-@pools_router.get("/{pool_id}", response_model=PoolPublic)
+@pools_router.get(
+    "/{pool_id}", dependencies=[require_permission("pools:read")], response_model=PoolPublic
+)
 async def get_pool(pool_id: str, pools: PoolsRepo, response: Response) -> PoolPublic:
     """One talent pool with its member count per stage and its version as `ETag`."""
     pool = await _pool(pools, pool_id)
@@ -574,7 +607,7 @@ async def get_pool(pool_id: str, pools: PoolsRepo, response: Response) -> PoolPu
     "/{pool_id}/members",
     status_code=201,
     response_model=PoolMemberPublic,
-    dependencies=WRITES,
+    dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
 async def add_pool_member(
@@ -599,7 +632,7 @@ async def add_pool_member(
 @pools_router.get(
     "/{pool_id}/members",
     response_model=Page[PoolMemberListed],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("pools:read")],
 )
 async def list_pool_members(
     pool_id: str,
@@ -639,7 +672,11 @@ async def list_pool_members(
     )
 
 
-@pools_router.get("/{pool_id}/members/{candidate_id}", response_model=PoolMemberDetail)
+@pools_router.get(
+    "/{pool_id}/members/{candidate_id}",
+    dependencies=[require_permission("pools:read")],
+    response_model=PoolMemberDetail,
+)
 async def get_pool_member(pool_id: str, candidate_id: str, pools: PoolsRepo) -> PoolMemberDetail:
     """A candidate's stage in the pool and the history of every move (kept after removal)."""
     pool = await _pool(pools, pool_id)
@@ -658,7 +695,7 @@ async def get_pool_member(pool_id: str, candidate_id: str, pools: PoolsRepo) -> 
 @pools_router.post(
     "/{pool_id}/members/{candidate_id}/stage",
     response_model=PoolMemberPublic,
-    dependencies=WRITES,
+    dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
 async def move_pool_member(
@@ -681,7 +718,11 @@ async def move_pool_member(
     return _member_public(membership)
 
 
-@pools_router.delete("/{pool_id}/members/{candidate_id}", status_code=204, dependencies=WRITES)
+@pools_router.delete(
+    "/{pool_id}/members/{candidate_id}",
+    status_code=204,
+    dependencies=[require_permission("pools:write")],
+)
 async def remove_pool_member(
     pool_id: str,
     candidate_id: str,

@@ -51,10 +51,11 @@ from crm_shared import (
     SignedLinks,
     is_erased,
     problem_responses,
+    public_operation,
     utc_now,
 )
 
-public_router = APIRouter(prefix="/public", tags=["public"])
+public_router = APIRouter(prefix="/public", tags=["public"], dependencies=[public_operation()])
 
 # Verifying against a moment before any link was issued accepts expired tokens, so an expired
 # link can be told apart (410) from a forged one (404).

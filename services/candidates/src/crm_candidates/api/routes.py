@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_candidates.api.deps import (
     CandidateProfilesDep,
@@ -62,7 +62,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     problem_responses,
-    reject_unknown_query_params,
+    require_permission,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -124,6 +124,7 @@ def profile_problem(invalid: ProfileError, what: str = "profile fields") -> Prob
 
 @router.post(
     "/candidates",
+    dependencies=[require_permission("candidates:write")],
     status_code=201,
     response_model=CandidateUpserted,
     responses={
@@ -172,7 +173,11 @@ async def create_candidate(
     )
 
 
-@router.get("/candidates/{candidate_id}", response_model=CandidatePublic)
+@router.get(
+    "/candidates/{candidate_id}",
+    dependencies=[require_permission("candidates:read")],
+    response_model=CandidatePublic,
+)
 async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> CandidatePublic:
     """One candidate of the caller's tenant (a merged record names its survivor)."""
     candidate = await candidates.get(candidate_id)
@@ -182,7 +187,10 @@ async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> Candid
 
 
 @router.patch(
-    "/candidates/{candidate_id}", response_model=CandidatePublic, responses=problem_responses(409)
+    "/candidates/{candidate_id}",
+    dependencies=[require_permission("candidates:write")],
+    response_model=CandidatePublic,
+    responses=problem_responses(409),
 )
 async def update_candidate(
     candidate_id: str, body: CandidateUpdate, profiles: CandidateProfilesDep
@@ -202,17 +210,25 @@ async def update_candidate(
     return _public(changed)
 
 
-@router.delete("/candidates/{candidate_id}", status_code=204)
+@router.delete(
+    "/candidates/{candidate_id}",
+    dependencies=[require_permission("candidates:write")],
+    status_code=204,
+)
 async def archive_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> Response:
     """Archives a candidate (deleting outside GDPR erasure): the record leaves lists, search
     and segments (`segment.exited`) and gets no marketing mail, and keeps everything, so
     `POST /candidates/{id}/restore` brings it back. Archiving again changes nothing; a merged
-    record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (admins)."""
+    record is a 409. Erasing a person's data is `POST /candidates/{id}/erasure` (`gdpr:write`)."""
     await _set_status(candidate_id, CandidateStatus.ARCHIVED, profiles)
     return Response(status_code=204)
 
 
-@router.post("/candidates/{candidate_id}/restore", response_model=CandidatePublic)
+@router.post(
+    "/candidates/{candidate_id}/restore",
+    dependencies=[require_permission("candidates:write")],
+    response_model=CandidatePublic,
+)
 async def restore_candidate(candidate_id: str, profiles: CandidateProfilesDep) -> CandidatePublic:
     """Brings an archived candidate back: lists, search, segments and mail as before."""
     return _public(await _set_status(candidate_id, CandidateStatus.ACTIVE, profiles))
@@ -265,7 +281,7 @@ async def _lookup_keys(
 @router.get(
     "/candidates",
     response_model=Page[CandidatePublic],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("candidates:read")],
 )
 async def list_candidates(
     candidates: CandidatesRepo,
@@ -331,7 +347,7 @@ async def list_candidates(
 @router.get(
     "/candidates/{candidate_id}/timeline",
     response_model=Page[TimelineEntryPublic],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("candidates:read")],
 )
 async def candidate_timeline(
     candidate_id: str,
@@ -378,7 +394,9 @@ async def _segment_public(segment: Segment, segments: SegmentRepository) -> Segm
     )
 
 
-@segments_router.post("/preview", response_model=SegmentPreview)
+@segments_router.post(
+    "/preview", dependencies=[require_permission("segments:read")], response_model=SegmentPreview
+)
 async def preview_segment(
     body: SegmentPreviewRequest, candidates: CandidatesRepo, definitions: SegmentDefinitionsDep
 ) -> SegmentPreview:
@@ -393,7 +411,12 @@ async def preview_segment(
     return SegmentPreview(count=count, sample=[_public(c) for c in sample])
 
 
-@segments_router.post("", status_code=201, response_model=SegmentPublic)
+@segments_router.post(
+    "",
+    dependencies=[require_permission("segments:write")],
+    status_code=201,
+    response_model=SegmentPublic,
+)
 async def create_segment(
     body: SegmentCreate,
     principal: CurrentPrincipal,
@@ -416,7 +439,11 @@ async def create_segment(
     return await _segment_public(segment, segments)
 
 
-@segments_router.patch("/{segment_id}", response_model=SegmentPublic)
+@segments_router.patch(
+    "/{segment_id}",
+    dependencies=[require_permission("segments:write")],
+    response_model=SegmentPublic,
+)
 async def update_segment(
     segment_id: str,
     body: SegmentUpdate,
@@ -435,13 +462,20 @@ async def update_segment(
     return await _segment_public(changed, segments)
 
 
-@segments_router.get("", response_model=list[SegmentPublic])
+@segments_router.get(
+    "", dependencies=[require_permission("segments:read")], response_model=list[SegmentPublic]
+)
 async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
     """Every segment of the caller's tenant."""
     return [await _segment_public(segment, segments) for segment in await segments.all()]
 
 
-@segments_router.delete("/{segment_id}", status_code=204, responses=problem_responses(409))
+@segments_router.delete(
+    "/{segment_id}",
+    dependencies=[require_permission("segments:write")],
+    status_code=204,
+    responses=problem_responses(409),
+)
 async def delete_segment(
     segment_id: str, segments: SegmentsRepo, definitions: SegmentDefinitionsDep
 ) -> Response:
@@ -464,7 +498,11 @@ async def delete_segment(
     return Response(status_code=204)
 
 
-@segments_router.get("/{segment_id}", response_model=SegmentPublic)
+@segments_router.get(
+    "/{segment_id}",
+    dependencies=[require_permission("segments:read")],
+    response_model=SegmentPublic,
+)
 async def get_segment(segment_id: str, segments: SegmentsRepo) -> SegmentPublic:
     """One segment with its current member count."""
     segment = await segments.get(segment_id)
@@ -476,7 +514,7 @@ async def get_segment(segment_id: str, segments: SegmentsRepo) -> SegmentPublic:
 @segments_router.get(
     "/{segment_id}/members",
     response_model=Page[CandidatePublic],
-    dependencies=[Depends(reject_unknown_query_params)],
+    dependencies=[require_permission("segments:read")],
 )
 async def segment_members(
     segment_id: str,

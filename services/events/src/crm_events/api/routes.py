@@ -1,4 +1,4 @@
-"""Routes of the events API: recruiters manage events; the public registers."""
+"""Routes of the events API: event coordinators manage events; the public registers."""
 
 from __future__ import annotations
 
@@ -31,16 +31,16 @@ from crm_shared import (
     StaleVersionError,
     etag_for,
     problem_responses,
-    require_roles,
+    public_operation,
+    require_permission,
     required_version,
     stale_version,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
-public_router = APIRouter(prefix="/public/events", tags=["public"])
-
-# People who run events (and the door); viewers only look.
-EVENT_STAFF = require_roles("admin", "recruiter", "coordinator")
+public_router = APIRouter(
+    prefix="/public/events", tags=["public"], dependencies=[public_operation()]
+)
 
 
 def _not_found(missing: EventNotFound) -> ProblemError:
@@ -78,7 +78,12 @@ async def _found(storage: Storage, tenant_id: str, event_id: str) -> EventStandi
         raise _not_found(missing) from None
 
 
-@router.post("", status_code=201, response_model=EventPublic)
+@router.post(
+    "",
+    dependencies=[require_permission("events:write")],
+    status_code=201,
+    response_model=EventPublic,
+)
 async def create_event(
     body: EventCreate,
     principal: CurrentPrincipal,
@@ -94,7 +99,7 @@ async def create_event(
     return _public(standing)
 
 
-@router.get("", response_model=list[EventPublic])
+@router.get("", dependencies=[require_permission("events:read")], response_model=list[EventPublic])
 async def list_events(principal: CurrentPrincipal, storage: Storage) -> list[EventPublic]:
     """The caller's tenant's events, soonest first."""
     return [
@@ -102,7 +107,9 @@ async def list_events(principal: CurrentPrincipal, storage: Storage) -> list[Eve
     ]
 
 
-@router.get("/{event_id}", response_model=EventPublic)
+@router.get(
+    "/{event_id}", dependencies=[require_permission("events:read")], response_model=EventPublic
+)
 async def get_event(
     event_id: str, principal: CurrentPrincipal, storage: Storage, response: Response
 ) -> EventPublic:
@@ -115,7 +122,7 @@ async def get_event(
 @router.patch(
     "/{event_id}",
     response_model=EventPublic,
-    dependencies=[EVENT_STAFF],
+    dependencies=[require_permission("events:write")],
     responses=problem_responses(409),
 )
 async def update_event(
@@ -157,7 +164,7 @@ async def update_event(
 @router.post(
     "/{event_id}/cancel",
     response_model=EventPublic,
-    dependencies=[EVENT_STAFF],
+    dependencies=[require_permission("events:write")],
     responses=problem_responses(409),
 )
 async def cancel_event(
@@ -179,7 +186,10 @@ async def cancel_event(
 
 
 @router.delete(
-    "/{event_id}", status_code=204, dependencies=[EVENT_STAFF], responses=problem_responses(409)
+    "/{event_id}",
+    status_code=204,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
 )
 async def remove_event(event_id: str, principal: CurrentPrincipal, storage: Storage) -> Response:
     """Deletes an event nobody registered for (a mistake, a duplicate); one with registrations
@@ -193,7 +203,11 @@ async def remove_event(event_id: str, principal: CurrentPrincipal, storage: Stor
     return Response(status_code=204)
 
 
-@router.get("/{event_id}/registrations", response_model=list[RegistrationDetail])
+@router.get(
+    "/{event_id}/registrations",
+    dependencies=[require_permission("events:read")],
+    response_model=list[RegistrationDetail],
+)
 async def event_registrations(
     event_id: str, principal: CurrentPrincipal, storage: Storage
 ) -> list[RegistrationDetail]:
@@ -208,7 +222,7 @@ async def event_registrations(
 @router.post(
     "/{event_id}/registrations/{registration_id}/check-in",
     response_model=RegistrationDetail,
-    dependencies=[EVENT_STAFF],
+    dependencies=[require_permission("events:write")],
 )
 async def check_in(
     event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
@@ -231,7 +245,7 @@ async def check_in(
     "/{event_id}/walk-ins",
     status_code=201,
     response_model=RegistrationDetail,
-    dependencies=[EVENT_STAFF],
+    dependencies=[require_permission("events:write")],
     responses={
         200: {
             "model": RegistrationDetail,

@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from crm_gateway.api.deps import Container
 from crm_gateway.api.public import PUBLIC_PATHS
 from crm_gateway.domain.openapi import merge_documents
+from crm_shared import public_operation
 from crm_shared.pages import swagger_ui_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[public_operation()])
 CACHE_SECONDS = 30.0
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
+from crm_gateway.api.permissions import require_gateway_permission
 from crm_gateway.api.proxy import internal_authorization
 from crm_gateway.application.gdpr_export import CandidateUnknown, ExportIncomplete, gather_export
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
@@ -14,14 +15,16 @@ from crm_shared import ProblemError, utc_now
 router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["gdpr"])
 
 
-@router.get("/candidates/{candidate_id}/export", summary="GDPR export of a candidate")
+@router.get(
+    "/candidates/{candidate_id}/export",
+    dependencies=[require_gateway_permission("gdpr:read")],
+    summary="GDPR export of a candidate",
+)
 async def export_candidate(
     candidate_id: str, principal: AuthenticatedPrincipal, state: Container
 ) -> JSONResponse:
     """Everything held on the person across every service (GDPR article 15), one section per
-    service. Admins only; an incomplete export is an error, never a partial answer."""
-    if not principal.has_any_role(["admin"]):
-        raise ProblemError(403, "requires one of the roles: admin", problem_type="forbidden")
+    service (`gdpr:read`: admins); an incomplete export is an error, never a partial answer."""
 
     def headers(service: str) -> dict[str, str]:
         return {"authorization": internal_authorization(state, principal, service)}

@@ -22,7 +22,15 @@ from crm_gateway.domain.routing import (
     public_location,
     route_for,
 )
-from crm_shared import PROBLEM_JSON, Principal, ProblemError
+from crm_shared import (
+    PROBLEM_JSON,
+    Principal,
+    ProblemError,
+    forbidden,
+    forwarded_operation,
+    parse_permission,
+    principal_may,
+)
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
@@ -245,6 +253,7 @@ async def forward(
     "/{path:path}",
     methods=list(HTTP_METHODS),
     summary="Public API, forwarded to the owning service",
+    dependencies=[forwarded_operation()],
     include_in_schema=False,
 )
 async def forward_api(
@@ -278,6 +287,11 @@ async def forward_api(
             problem_type="method-not-allowed",
             headers={"Allow": ", ".join(found.allowed)},
         )
+    # The service checks the permission too; refused here, a forbidden call sends nothing on
+    # and is a 403 before its body is read (even a body that is not JSON).
+    permission = parse_permission(found.permission or "")
+    if permission is not None and not principal_may(principal, permission):
+        raise forbidden(permission)
     upload = found.streams_uploads
     max_bytes = state.max_upload_bytes if upload else state.max_request_bytes
     key = requested_key(request) if request.method == "POST" else None

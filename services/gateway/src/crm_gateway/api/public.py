@@ -16,9 +16,9 @@ from crm_gateway.api.deps import Container, client_address, limit_public_caller,
 from crm_gateway.api.proxy import bounded_body, forward
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
-from crm_shared import Principal, ProblemError, RateLimiter, problem_responses
+from crm_shared import Principal, ProblemError, RateLimiter, problem_responses, public_operation
 
-router = APIRouter(dependencies=[Depends(limit_public_caller)], tags=["public"])
+router = APIRouter(dependencies=[public_operation(), Depends(limit_public_caller)], tags=["public"])
 
 # Service path -> (service, public path): how the services' public routes are published.
 PUBLIC_PATHS: dict[str, tuple[str, str]] = {

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crm_gateway.config import GatewaySettings, Tenant, TenantStatus
+from crm_shared import OPENAPI_KEY as PERMISSION_KEY
 
 PUBLIC_API_PREFIX = "/api/v1"
 PUBLIC_UNAUTHENTICATED_PREFIX = "/public/v1"
@@ -99,6 +100,8 @@ class Operation:
 
     template: str
     method: str
+    # The permission the service declares for it (OpenAPI `x-permission`), if any.
+    permission: str | None = None
 
     @property
     def streams_uploads(self) -> bool:
@@ -117,7 +120,13 @@ class ServiceOperations:
     """The operations one service publishes under the gateway's routed resources: the paths of
     its OpenAPI document (the one the gateway's `/docs` shows), and nothing else."""
 
-    def __init__(self, operations: Iterable[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        operations: Iterable[tuple[str, str]],
+        permissions: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        # (template, METHOD) -> the permission the service declares for the operation.
+        self._permissions = dict(permissions or {})
         methods: dict[str, set[str]] = {}
         for template, method in operations:
             methods.setdefault(template, set()).add(method.upper())
@@ -133,14 +142,19 @@ class ServiceOperations:
     ) -> ServiceOperations:
         """The operations of `service`'s OpenAPI document whose paths the gateway routes to it."""
         operations: list[tuple[str, str]] = []
+        permissions: dict[tuple[str, str], str] = {}
         for path, item in document.get("paths", {}).items():
             route = route_for(routes, path)
             if route is None or route.service != service or not isinstance(item, dict):
                 continue
-            operations.extend(
-                (path, method.upper()) for method in item if method.upper() in HTTP_METHODS
-            )
-        return cls(operations)
+            for method, operation in item.items():
+                if method.upper() not in HTTP_METHODS:
+                    continue
+                operations.append((path, method.upper()))
+                permission = operation.get(PERMISSION_KEY) if isinstance(operation, dict) else None
+                if isinstance(permission, str):
+                    permissions[(path, method.upper())] = permission
+        return cls(operations, permissions)
 
     def match(self, method: str, segments: tuple[str, ...]) -> Operation | MethodNotAllowed | None:
         """The operation serving `method` on the decoded path `segments`; MethodNotAllowed when
@@ -149,7 +163,8 @@ class ServiceOperations:
         for template, methods in self._templates:
             if template.matches(segments):
                 if method in methods:
-                    return Operation(template.text, method)
+                    permission = self._permissions.get((template.text, method))
+                    return Operation(template.text, method, permission)
                 allowed |= methods
         if allowed:
             return MethodNotAllowed(tuple(m for m in HTTP_METHODS if m in allowed))
