@@ -18,7 +18,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 from crm_gateway.application.idempotency import IdempotentRequests
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.domain.idempotency import IdempotencyRecord, KeyScope, RecordState
-from crm_gateway.main import create_app
+from unit.gateway.memory_identity import create_gateway
 
 SECRET = "unit-tests-internal-token-secret-0123456789"
 RECRUITER = {"Authorization": "Bearer tok-acme"}
@@ -121,7 +121,7 @@ class FakeServices:
 
 
 def gateway_with(services: FakeServices, **overrides: Any) -> FastAPI:
-    app = create_app(settings(**overrides))
+    app = create_gateway(settings(**overrides))
     client = httpx.AsyncClient(transport=httpx.MockTransport(services.handle))
     app.state.container = dataclasses.replace(app.state.container, upstream=client)
     return app

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
-from crm_gateway.main import create_app
 from crm_shared import InternalTokens
 from unit.gateway.fakes import PUBLISHED, openapi_document
+from unit.gateway.memory_identity import create_gateway
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +44,7 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
         public_requests_per_minute_per_ip=8,
         log_json=False,
     )
-    app = create_app(settings)
+    app = create_gateway(settings)
 
     def upstream(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/openapi.json":
