@@ -125,6 +125,12 @@ class TenantDirectory:
             self._read_at = self._clock()
             return self._snapshot
 
+    async def bootstrapped(self) -> None:
+        """Makes sure the bootstrap tenants were inserted (the first read does it)."""
+        if not self._bootstrapped:
+            self.invalidate()
+            await self._current()
+
     def invalidate(self) -> None:
         """Makes the next lookup read the database (after this process changed a tenant)."""
         self._read_at = float("-inf")
@@ -153,6 +159,7 @@ class TenantAdministration:
         self._directory = directory
 
     async def create(self, tenant: Tenant) -> Tenant:
+        await self._directory.bootstrapped()
         _check_issuer(tenant, await self._tenants.all())
         if not await self._tenants.insert(tenant):
             raise TenantExists(tenant.tenant_id)
@@ -160,9 +167,11 @@ class TenantAdministration:
         return tenant
 
     async def list(self) -> list[Tenant]:
+        await self._directory.bootstrapped()
         return await self._tenants.all()
 
     async def get(self, tenant_id: str) -> Tenant:
+        await self._directory.bootstrapped()
         tenant = await self._tenants.get(tenant_id)
         if tenant is None:
             raise TenantNotFound(tenant_id)
