@@ -142,11 +142,12 @@ class TenantDirectory:
         return list((await self._current()).values())
 
     async def issuers(self) -> list[TenantIssuer]:
-        """The identity provider of every active tenant that has one."""
+        """The identity provider of every tenant that has one (a suspended tenant's too, so
+        its members' tokens are refused as the suspended tenant's, with a 403)."""
         found: list[TenantIssuer] = []
         for tenant in (await self._current()).values():
             issuer = tenant.sign_in.tenant_issuer(tenant.tenant_id)
-            if tenant.active and issuer is not None:
+            if issuer is not None:
                 found.append(issuer)
         return found
 
