@@ -131,7 +131,7 @@ async def test_signing_in_links_the_identity_and_activates_the_invitation(
 
     principal = await sign_in.principal(acme, claims)
 
-    assert (principal.user_id, principal.roles) == (invited.user.user_id, {"recruiter"})
+    assert (principal.user_id, principal.roles) == (invited.user.user_id, frozenset({"recruiter"}))
     person = await users.by_identity(identity)
     assert person is not None
     assert person.name == "Nina"
