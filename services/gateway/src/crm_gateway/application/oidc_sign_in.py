@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crm_gateway.domain.oidc import (
-    Rejection,
     SigningKeys,
     TenantIssuer,
-    TokenRejected,
     VerificationPolicy,
     choose_tenant_issuer,
     principal_from_claims,
@@ -72,20 +70,3 @@ class OpaqueTokens(Protocol):
     def authenticate(self, token: str) -> Principal | None:
         """The principal a token stands for, or None for an unknown token."""
         ...
-
-
-class BearerAuthenticator:
-    """Authenticates a bearer token: a known opaque token, else an OIDC JWT if OIDC is on."""
-
-    def __init__(self, opaque: OpaqueTokens, oidc: OidcAuthenticator | None) -> None:
-        self._opaque = opaque
-        self._oidc = oidc
-
-    async def authenticate(self, token: str) -> Principal:
-        """The principal a token stands for; raises `TokenRejected` with the reason otherwise."""
-        principal = self._opaque.authenticate(token)
-        if principal is not None:
-            return principal
-        if self._oidc is None or token.count(".") != 2:
-            raise TokenRejected(Rejection.UNKNOWN_TOKEN, "the bearer token is not valid")
-        return await self._oidc.authenticate(token)
