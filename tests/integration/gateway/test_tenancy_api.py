@@ -82,6 +82,20 @@ def test_an_operator_creates_and_suspends_a_tenant_and_its_callers_are_refused(
     problem(client.get("/api/v1/platform/tenants/nope", headers=OPERATOR), 404, "not-found")
 
 
+def test_a_community_key_names_one_tenant(gateway: Gateway) -> None:
+    client = gateway.client
+    edited = client.patch(
+        "/api/v1/platform/tenants/acme", headers=OPERATOR, json={"community_key": "acme-careers"}
+    )
+    assert edited.json()["community_key"] == "acme-careers"
+
+    taken = client.patch(
+        "/api/v1/platform/tenants/globex", headers=OPERATOR, json={"community_key": "acme-careers"}
+    )
+
+    problem(taken, 409, "conflict")
+
+
 def test_two_tenants_may_share_an_issuer_only_with_tenant_claims(gateway: Gateway) -> None:
     client = gateway.client
     sign_in = {"issuer": "https://sso.example.com", "audience": "crm"}
@@ -254,3 +268,35 @@ def test_keys_are_created_with_known_scopes_and_a_bounded_lifetime(gateway: Gate
         "forbidden",
     )
     problem(client.delete("/api/v1/api-keys/000000000000", headers=ADMIN), 404, "not-found")
+
+
+def test_the_operator_invites_a_new_tenants_first_admin(gateway: Gateway) -> None:
+    client = gateway.client
+    client.post(
+        "/api/v1/platform/tenants", headers=OPERATOR, json={"tenant_id": "initech", "name": "I"}
+    )
+
+    invited = client.post(
+        "/api/v1/platform/tenants/initech/admins",
+        headers=OPERATOR,
+        json={"email": "lead@initech.example"},
+    )
+
+    assert invited.status_code == 201, invited.text
+    assert (invited.json()["roles"], invited.json()["status"]) == (["admin"], "invited")
+    problem(
+        client.post(
+            "/api/v1/platform/tenants/initech/admins",
+            headers=OPERATOR,
+            json={"email": "lead@initech.example"},
+        ),
+        409,
+        "conflict",
+    )
+    problem(
+        client.post(
+            "/api/v1/platform/tenants/nope/admins", headers=OPERATOR, json={"email": "a@b.example"}
+        ),
+        404,
+        "not-found",
+    )

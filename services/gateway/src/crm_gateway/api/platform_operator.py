@@ -16,6 +16,7 @@ from crm_gateway.api.tenancy_schemas import (
     TenantUpdate,
 )
 from crm_gateway.application.tenants import (
+    CommunityKeyTaken,
     IssuerConflict,
     TenantAdministration,
     TenantExists,
@@ -63,6 +64,8 @@ async def create_tenant(
         ) from None
     except IssuerConflict as conflict:
         raise ProblemError(409, str(conflict), problem_type="issuer-conflict") from None
+    except CommunityKeyTaken as taken:
+        raise ProblemError(409, str(taken), problem_type="conflict") from None
     return TenantPublic.of(created)
 
 
@@ -79,7 +82,12 @@ async def read_tenant(tenant_id: str, operator: PlatformOperator, state: Contain
         raise _not_found(tenant_id) from None
 
 
-@router.patch("/{tenant_id}", response_model=TenantPublic, summary="Edit a tenant")
+@router.patch(
+    "/{tenant_id}",
+    response_model=TenantPublic,
+    responses=problem_responses(409),
+    summary="Edit a tenant",
+)
 async def edit_tenant(
     tenant_id: str, body: TenantUpdate, operator: PlatformOperator, state: Container
 ) -> TenantPublic:
@@ -89,6 +97,8 @@ async def edit_tenant(
         )
     except TenantNotFound:
         raise _not_found(tenant_id) from None
+    except CommunityKeyTaken as taken:
+        raise ProblemError(409, str(taken), problem_type="conflict") from None
     return TenantPublic.of(edited)
 
 

@@ -124,7 +124,7 @@ class TenantCreate(BaseModel):
 
     tenant_id: TenantId
     name: str = Field(min_length=1, max_length=200)
-    community_key: str | None = Field(default=None, min_length=16, max_length=200)
+    community_key: str | None = Field(default=None, min_length=4, max_length=200)
     sign_in: SignInSettingsBody = Field(default_factory=SignInSettingsBody)
 
 
@@ -132,7 +132,7 @@ class TenantUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    community_key: str | None = Field(default=None, min_length=16, max_length=200)
+    community_key: str | None = Field(default=None, min_length=4, max_length=200)
 
 
 class TenantPublic(BaseModel):

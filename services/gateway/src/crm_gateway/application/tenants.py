@@ -60,6 +60,18 @@ def _check_issuer(tenant: Tenant, others: list[Tenant]) -> None:
             )
 
 
+class CommunityKeyTaken(Exception):
+    """Another tenant's community key is the same: a sign-up form could not name its tenant."""
+
+
+def _check_community_key(tenant: Tenant, others: list[Tenant]) -> None:
+    if tenant.community_key is None:
+        return
+    for other in others:
+        if other.tenant_id != tenant.tenant_id and other.community_key == tenant.community_key:
+            raise CommunityKeyTaken(f"tenant {other.tenant_id} has this community key")
+
+
 class DirectoryUnavailable(Exception):
     """The tenants could not be read, and none were read before."""
 
@@ -161,7 +173,9 @@ class TenantAdministration:
 
     async def create(self, tenant: Tenant) -> Tenant:
         await self._directory.bootstrapped()
-        _check_issuer(tenant, await self._tenants.all())
+        others = await self._tenants.all()
+        _check_issuer(tenant, others)
+        _check_community_key(tenant, others)
         if not await self._tenants.insert(tenant):
             raise TenantExists(tenant.tenant_id)
         self._directory.invalidate()
@@ -186,13 +200,13 @@ class TenantAdministration:
         self, tenant_id: str, *, name: str | None = None, community_key: str | None = None
     ) -> Tenant:
         tenant = await self.get(tenant_id)
-        return await self._store(
-            replace(
-                tenant,
-                name=name if name is not None else tenant.name,
-                community_key=community_key if community_key is not None else tenant.community_key,
-            )
+        edited = replace(
+            tenant,
+            name=name if name is not None else tenant.name,
+            community_key=community_key if community_key is not None else tenant.community_key,
         )
+        _check_community_key(edited, await self._tenants.all())
+        return await self._store(edited)
 
     async def set_sign_in(self, tenant_id: str, sign_in: SignInSettings) -> Tenant:
         tenant = replace(await self.get(tenant_id), sign_in=sign_in)

@@ -220,6 +220,12 @@ class MemberSignIn:
         admission = admit_newcomer(tenant, claims, invitation)
         assert claims.email is not None  # admit_newcomer refuses a token without one
         if admission is Admission.ACCEPT_INVITATION and invitation is not None:
+            if known is not None and known.user_id != invitation.user_id:
+                # The identity is another person's already: one identity, one person.
+                raise SignInRefused(
+                    "identity-conflict",
+                    f"the invitation for {claims.email} is for another account than yours",
+                )
             membership = replace(invitation, status=MembershipStatus.ACTIVE)
             await self._memberships.update(membership)
             user_id = invitation.user_id
