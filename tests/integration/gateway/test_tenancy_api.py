@@ -300,3 +300,24 @@ def test_the_operator_invites_a_new_tenants_first_admin(gateway: Gateway) -> Non
         404,
         "not-found",
     )
+
+
+def test_a_key_that_administers_users_cannot_make_a_broader_key(gateway: Gateway) -> None:
+    client = gateway.client
+    admin_key = client.post(
+        "/api/v1/api-keys",
+        headers=ADMIN,
+        json={"name": "provisioning", "scopes": ["users:write", "pools:read"]},
+    ).json()
+    as_key = {"Authorization": f"Bearer {admin_key['key']}"}
+
+    narrower = client.post(
+        "/api/v1/api-keys", headers=as_key, json={"name": "n", "scopes": ["pools:read"]}
+    )
+    broader = client.post(
+        "/api/v1/api-keys", headers=as_key, json={"name": "b", "scopes": ["gdpr:write"]}
+    )
+
+    assert narrower.status_code == 201, narrower.text
+    assert narrower.json()["created_by"] == f"key:{admin_key['key_id']}"
+    problem(broader, 403, "insufficient-scope")

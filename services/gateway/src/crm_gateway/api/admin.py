@@ -21,7 +21,7 @@ from crm_gateway.api.tenancy_schemas import (
     Roles,
     SignInSettingsBody,
 )
-from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound
+from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound, ScopeEscalation
 from crm_gateway.application.users import AlreadyMember, MemberNotFound
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_shared import ProblemError, problem_responses
@@ -122,6 +122,12 @@ async def create_api_key(body: ApiKeyCreate, admin: TenantAdmin, state: Containe
             422,
             f"not permissions: {', '.join(invalid.scopes) or '(none given)'}",
             problem_type="validation-error",
+        ) from None
+    except ScopeEscalation:
+        raise ProblemError(
+            403,
+            "an API key may create keys only with scopes it holds itself",
+            problem_type="insufficient-scope",
         ) from None
     answer = ApiKeyCreated(**ApiKeyPublic.of(created.key).model_dump(), key=created.plaintext)
     return JSONResponse(

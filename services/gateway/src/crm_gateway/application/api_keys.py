@@ -14,6 +14,7 @@ from crm_gateway.domain.api_keys import (
     MalformedKey,
     digest_matches,
     invalid_scopes,
+    key_id_of_principal,
     key_lookup_prefix,
     new_key_secret,
 )
@@ -42,6 +43,10 @@ class InvalidScopes(ValueError):
     def __init__(self, scopes: list[str]) -> None:
         super().__init__(", ".join(scopes))
         self.scopes = scopes
+
+
+class ScopeEscalation(Exception):
+    """A key asked to create a key with scopes it does not hold itself."""
 
 
 class KeyNotFound(Exception):
@@ -88,6 +93,12 @@ class ApiKeyAdministration:
         unknown = invalid_scopes(scopes)
         if unknown or not scopes:
             raise InvalidScopes(unknown)
+        creator_key = key_id_of_principal(created_by)
+        if creator_key is not None:
+            # A key (with `users:write`) may make keys, but none with more than its own scopes.
+            creator = await self._keys.get(tenant_id, creator_key)
+            if creator is None or not all(creator.allows(scope) for scope in scopes):
+                raise ScopeEscalation(created_by)
         secret = new_key_secret()
         now = self._clock()
         key = ApiKey(

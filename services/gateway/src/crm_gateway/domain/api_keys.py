@@ -175,4 +175,14 @@ class ApiKey:
     @property
     def principal_id(self) -> str:
         """The user id a key acts as in the services (the internal token's `sub`)."""
-        return f"key:{self.key_id}"
+        return f"{KEY_PRINCIPAL_PREFIX}{self.key_id}"
+
+
+KEY_PRINCIPAL_PREFIX = "key:"
+
+
+def key_id_of_principal(user_id: str) -> str | None:
+    """The key id a principal's user id names, or None for a person."""
+    if user_id.startswith(KEY_PRINCIPAL_PREFIX):
+        return user_id.removeprefix(KEY_PRINCIPAL_PREFIX)
+    return None
