@@ -147,8 +147,8 @@ class GatewaySettings(ServiceSettings):
     tenants: dict[str, Tenant] = Field(
         default_factory=dict,
         description="Bootstrap tenants (JSON object: tenant id -> {name, status, "
-        "community_key}). Tenants live in the gateway's database; on start, those here that "
-        "the database lacks are inserted (docs/security.md, Tenants and users).",
+        "community_key}). Tenants live in the gateway's database; on its first read, those here "
+        "that the database lacks are inserted (docs/security.md, Tenants, users and API keys).",
     )
     platform_operator_key_hashes: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -174,9 +174,9 @@ class GatewaySettings(ServiceSettings):
     )
     oidc: OidcSettings = Field(
         default_factory=OidcSettings,
-        description="OIDC sign-in (JSON): the identity provider each tenant trusts; a bearer "
-        "token that is no development token is verified as that provider's JWT "
-        "(docs/security.md, Signing in).",
+        description="OIDC sign-in (JSON): the token tolerances and key caching; and, as a "
+        "bootstrap of the `TENANTS` tenants' stored sign-in settings, the identity provider "
+        "each trusts (docs/security.md, Signing in).",
     )
 
     @model_validator(mode="after")

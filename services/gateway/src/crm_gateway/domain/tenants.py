@@ -4,7 +4,7 @@ rules of who may join a tenant by signing in."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from crm_gateway.domain.oidc import TenantIssuer
@@ -68,9 +68,6 @@ class Tenant:
     @property
     def active(self) -> bool:
         return self.status is TenantStatus.ACTIVE
-
-    def with_status(self, status: TenantStatus) -> Tenant:
-        return replace(self, status=status)
 
 
 def email_domain(email: str) -> str:
