@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pymongo.errors import PyMongoError
 
-from crm_gateway.application.api_keys import KeyAuthenticator, KeyRefused
+from crm_gateway.application.api_keys import KeyAuthenticator
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator, OpaqueTokens
 from crm_gateway.application.tenants import DirectoryUnavailable, TenantDirectory
 from crm_gateway.application.users import MemberSignIn
@@ -29,7 +29,8 @@ class CallerAuthentication:
     """Resolves a bearer token to the principal the services are told about.
 
     Raises `TokenRejected` or `KeyRefused` (401), `CallerRefused` (403), or
-    `DirectoryUnavailable` (503, no tenants ever read)."""
+    `DirectoryUnavailable` (503: the tenants were never read, or the members and keys
+    cannot be read now)."""
 
     def __init__(
         self,
@@ -96,6 +97,3 @@ class CallerAuthentication:
             return await self._members.principal(tenant, claims)
         except SignInRefused as refused:
             raise CallerRefused(refused.problem_type, refused.detail) from None
-
-
-__all__ = ["CallerAuthentication", "CallerRefused", "KeyRefused"]
