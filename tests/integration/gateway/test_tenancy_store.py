@@ -51,7 +51,12 @@ async def test_the_bootstrap_inserts_missing_tenants_and_never_overrides_stored_
 ) -> None:
     tenants = MongoTenants(database)
     await tenants.insert(Tenant("acme", "Acme", TenantStatus.SUSPENDED))
-    sso = SignInSettings(issuer="https://sso.example", audience="crm", jit_provisioning=True)
+    sso = SignInSettings(
+        issuer="https://sso.example",
+        audience="crm",
+        jit_provisioning=True,
+        role_mapping={"crm.admins": "admin", "$recruiters": "recruiter"},
+    )
 
     inserted = await bootstrap_tenants(
         tenants,

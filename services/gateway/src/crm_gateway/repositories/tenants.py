@@ -52,7 +52,8 @@ def _document(tenant: Tenant) -> Document:
             "issuer": sign_in.issuer,
             "audience": sign_in.audience,
             "roles_claim": sign_in.roles_claim,
-            "role_mapping": dict(sign_in.role_mapping),
+            # Pairs, not a subdocument: a provider's role name may hold `.` or start with `$`.
+            "role_mapping": [[name, role] for name, role in sign_in.role_mapping.items()],
             "user_claim": sign_in.user_claim,
             "email_claim": sign_in.email_claim,
             "name_claim": sign_in.name_claim,
@@ -72,7 +73,7 @@ def _tenant(document: dict[str, Any]) -> Tenant:
         issuer=stored.get("issuer"),
         audience=stored.get("audience"),
         roles_claim=stored.get("roles_claim", defaults.roles_claim),
-        role_mapping=dict(stored.get("role_mapping") or {}),
+        role_mapping={name: role for name, role in stored.get("role_mapping") or []},
         user_claim=stored.get("user_claim", defaults.user_claim),
         email_claim=stored.get("email_claim", defaults.email_claim),
         name_claim=stored.get("name_claim", defaults.name_claim),
