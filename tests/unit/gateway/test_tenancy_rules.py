@@ -75,6 +75,8 @@ def test_scopes_are_permissions_and_map_to_the_least_role_that_covers_them() -> 
     assert key_roles(frozenset({"candidates:read", "events:read"})) == {"viewer"}
     assert key_roles(frozenset({"candidates:write"})) == {"viewer", "recruiter"}
     assert key_roles(frozenset({"settings:write"})) == {"viewer", "admin"}
+    assert key_roles(frozenset({"users:read"})) == {"viewer", "admin"}
+    assert key_roles(frozenset({"settings:read"})) == {"viewer"}
 
 
 def test_a_key_is_usable_until_revoked_or_expired_and_a_write_includes_the_read() -> None:

@@ -139,12 +139,15 @@ def key_roles(scopes: frozenset[str]) -> frozenset[Role]:
 
     The gateway has already confined the key to its scopes' families (`required_permission`),
     so a role here only needs to be enough for them: read-only keys are viewers, keys that write
-    work data recruiters, keys that write tenant configuration, GDPR, users or audit admins."""
+    work data recruiters; keys that write tenant configuration, or touch GDPR, users or audit
+    (admin-only in the services and the gateway) admins."""
     writes = {scope.partition(":")[0] for scope in scopes if scope.endswith(":write")}
     roles: set[Role] = {"viewer"} if scopes else set()
     if writes - _ADMIN_FAMILIES:
         roles.add("recruiter")
-    if writes & _ADMIN_FAMILIES or any(scope.startswith(("gdpr:", "audit:")) for scope in scopes):
+    if writes & _ADMIN_FAMILIES or any(
+        scope.startswith(("gdpr:", "audit:", "users:")) for scope in scopes
+    ):
         roles.add("admin")
     return frozenset(roles)
 
