@@ -188,3 +188,26 @@ async def test_a_key_is_found_by_prefix_refused_once_revoked_and_its_use_recorde
     now += timedelta(days=31)
     with pytest.raises(KeyRefused):
         await KeyAuthenticator(keys, clock=clock).authenticate(created.plaintext)
+
+
+async def test_a_removal_through_another_replica_is_in_force_within_the_cache_time(
+    database: Database,
+) -> None:
+    users, memberships = MongoUsers(database), MongoMemberships(database)
+    clock = Clock()
+    here = MemberSignIn(users, memberships, clock=clock)
+    there = MemberSignIn(users, memberships, clock=clock)
+    acme = Tenant("acme", "Acme", sign_in=SignInSettings(jit_provisioning=True))
+    claims = SignInClaims(Identity("https://sso", "sub-tom"), "tom@example.com", True, "Tom")
+    tom = await here.principal(acme, claims)
+    assert (await there.principal(acme, claims)).user_id == tom.user_id
+
+    await UserAdministration(users, memberships, here).remove("acme", tom.user_id)
+
+    with pytest.raises(SignInRefused):
+        await here.principal(acme, claims)
+    assert (await there.principal(acme, claims)).user_id == tom.user_id  # within the 5 s
+    clock.now += 5
+    with pytest.raises(SignInRefused) as refused:
+        await there.principal(acme, claims)
+    assert refused.value.problem_type == "membership-removed"

@@ -3,6 +3,8 @@ as a member of its tenant."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -159,11 +161,17 @@ class MemberSignIn:
     the domain is one of its), else a refusal. Lookups are cached `cache_seconds` per process:
     a removal or role change on another gateway replica takes effect within that time."""
 
-    def __init__(self, users: Users, memberships: Memberships, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        users: Users,
+        memberships: Memberships,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._users = users
         self._memberships = memberships
-        self._people: TtlCache[Identity, User] = TtlCache(cache_seconds)
-        self._members: TtlCache[tuple[str, str], Membership] = TtlCache(cache_seconds)
+        self._people: TtlCache[Identity, User] = TtlCache(cache_seconds, clock=clock)
+        self._members: TtlCache[tuple[str, str], Membership] = TtlCache(cache_seconds, clock=clock)
 
     def forget(self, tenant_id: str, user_id: str) -> None:
         self._members.forget((tenant_id, user_id))
