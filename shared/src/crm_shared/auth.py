@@ -45,6 +45,9 @@ class Principal(BaseModel):
     user_id: str = Field(min_length=1)
     roles: frozenset[Role] = frozenset()
     api_key_id: str | None = None
+    # An API key's scopes (permission strings): the caller may do no more than these, whatever
+    # its roles grant. None for a person, whose roles alone decide.
+    scopes: frozenset[str] | None = None
     request_id: str | None = None
 
     def has_any_role(self, roles: Iterable[Role]) -> bool:
@@ -154,6 +157,8 @@ class InternalTokenSigner:
             claims["request_id"] = principal.request_id
         if principal.api_key_id is not None:
             claims["api_key_id"] = principal.api_key_id
+        if principal.scopes is not None:
+            claims["scopes"] = sorted(principal.scopes)
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
 
@@ -184,6 +189,7 @@ class InternalTokenVerifier:
                 user_id=claims["sub"],
                 roles=claims.get("roles", []),
                 api_key_id=claims.get("api_key_id"),
+                scopes=claims.get("scopes"),
                 request_id=claims.get("request_id"),
             )
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as error:

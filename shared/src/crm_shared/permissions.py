@@ -75,6 +75,8 @@ ROLES: tuple[Role, ...] = get_args(Role)
 # The marks of an operation that needs no permission.
 PUBLIC = "public"
 FORWARDED = "forwarded"
+# The platform operator's operations: authenticated by operator keys, outside every tenant.
+OPERATOR = "platform-operator"
 OPENAPI_KEY = "x-permission"
 
 
@@ -125,12 +127,26 @@ def parse_permission(text: str) -> Permission | None:
 
 
 def principal_may(principal: Principal, permission: Permission) -> bool:
-    """Whether the principal's roles grant `permission`."""
+    """Whether the principal's roles grant `permission`, and an API key's scopes include it."""
+    if principal.scopes is not None and permission not in principal.scopes:
+        return False
     return permission in permissions_of(principal.roles)
 
 
-def forbidden(permission: Permission) -> ProblemError:
-    """The 403 problem for a caller without `permission`; it names the permission."""
+def forbidden(permission: Permission, principal: Principal | None = None) -> ProblemError:
+    """The 403 problem for a caller without `permission`; it names the permission (an API key
+    whose scopes lack it gets `insufficient-scope`)."""
+    if (
+        principal is not None
+        and principal.scopes is not None
+        and permission not in principal.scopes
+    ):
+        return ProblemError(
+            403,
+            f"the API key's scopes do not include {permission}",
+            problem_type="insufficient-scope",
+            extensions={"permission": permission},
+        )
     return ProblemError(
         403,
         f"requires the permission {permission}",
@@ -149,7 +165,7 @@ def _permission_check(
 ) -> Callable[[Principal], Principal]:
     def check(principal: Principal) -> Principal:
         if not principal_may(principal, permission):
-            raise forbidden(permission)
+            raise forbidden(permission, principal)
         return principal
 
     # Evaluated here, not as a string (this module postpones annotations), since FastAPI
@@ -185,13 +201,24 @@ def _forwarded() -> None:
     """No permission here: the service the request is forwarded to checks it."""
 
 
+def _operator() -> None:
+    """No tenant permission: the route takes a platform operator's key, not a tenant's caller."""
+
+
 _MARKS[_public] = PUBLIC
 _MARKS[_forwarded] = FORWARDED
+_MARKS[_operator] = OPERATOR
 
 
 def public_operation() -> Any:
     """FastAPI dependency marking an operation public: tracking, webhooks, forms, probes."""
     return Depends(_public)
+
+
+def operator_operation() -> Any:
+    """FastAPI dependency marking a platform operator's operation (tenants), which no tenant
+    role or API key may call."""
+    return Depends(_operator)
 
 
 def forwarded_operation() -> Any:

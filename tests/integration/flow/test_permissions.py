@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crm_shared import OPENAPI_KEY, PERMISSIONS, PUBLIC, ROLE_PERMISSIONS, ROLES, Role
+from crm_shared import OPENAPI_KEY, OPERATOR, PERMISSIONS, PUBLIC, ROLE_PERMISSIONS, ROLES, Role
 from helpers import eventually
 from integration.flow.conftest import ACME_ROLE_TOKENS, Stack
 
@@ -71,7 +71,14 @@ async def test_every_operation_is_refused_exactly_where_the_matrix_says(stack: S
     assert undeclared == [], "operations without x-permission"
     public = [(m, p) for m, p, permission in operations if permission == PUBLIC]
     assert all(p.startswith(("/public/v1/", "/t/")) for _, p in public), public
-    guarded = [(m, p, permission) for m, p, permission in operations if permission != PUBLIC]
+    operator = [p for _, p, permission in operations if permission == OPERATOR]
+    assert operator, "the platform operator's operations are in the document"
+    assert all(p.startswith("/api/v1/platform/") for p in operator), operator
+    guarded = [
+        (m, p, permission)
+        for m, p, permission in operations
+        if permission not in (PUBLIC, OPERATOR)
+    ]
     assert all(permission in PERMISSIONS for _, _, permission in guarded)
     assert len(guarded) > 100  # the whole API, not a document that lost a service
     limit = asyncio.Semaphore(CONCURRENCY)

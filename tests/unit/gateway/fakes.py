@@ -18,8 +18,8 @@ from pymongo.errors import ServerSelectionTimeoutError
 from crm_gateway.application.idempotency import IdempotentRequests
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.domain.idempotency import IdempotencyRecord, KeyScope, RecordState
-from crm_gateway.main import create_app
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY
+from unit.gateway.memory_identity import create_gateway
 
 RECRUITER = {"Authorization": "Bearer tok-acme"}
 
@@ -124,7 +124,7 @@ class FakeServices:
 
 
 def gateway_with(services: FakeServices, **overrides: Any) -> FastAPI:
-    app = create_app(settings(**overrides))
+    app = create_gateway(settings(**overrides))
     client = httpx.AsyncClient(transport=httpx.MockTransport(services.handle))
     app.state.container = dataclasses.replace(app.state.container, upstream=client)
     return app

@@ -9,13 +9,18 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.application.oidc_sign_in import BearerAuthenticator, OidcAuthenticator
+from crm_gateway.application.api_keys import KeyAuthenticator, KeyRefused
+from crm_gateway.application.identity import CallerAuthentication
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator
+from crm_gateway.application.tenants import TenantDirectory
+from crm_gateway.application.users import MemberSignIn
 from crm_gateway.domain.oidc import (
     Rejection,
     TenantIssuer,
@@ -23,7 +28,14 @@ from crm_gateway.domain.oidc import (
     VerificationPolicy,
     signing_key,
 )
+from crm_gateway.domain.tenants import SignInSettings, Tenant
 from crm_shared import Principal
+from unit.gateway.memory_identity import (
+    MemoryApiKeys,
+    MemoryMemberships,
+    MemoryTenants,
+    MemoryUsers,
+)
 from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
 
 pytestmark = pytest.mark.unit
@@ -278,27 +290,41 @@ class KnownTokens:
         return None
 
 
-async def test_a_bearer_token_is_a_known_opaque_token_or_else_an_oidc_jwt(
+def callers(oidc: OidcAuthenticator) -> CallerAuthentication:
+    """Tenant acme, provisioning the provider's people with the token's roles."""
+    sign_in = SignInSettings(
+        issuer=ISSUER, audience=AUDIENCE, jit_provisioning=True, roles_from_token=True
+    )
+    tenants = TenantDirectory(MemoryTenants(), [Tenant("acme", "Acme", sign_in=sign_in)])
+    return CallerAuthentication(
+        KnownTokens(),
+        KeyAuthenticator(MemoryApiKeys()),
+        oidc,
+        tenants,
+        MemberSignIn(MemoryUsers(), MemoryMemberships()),
+    )
+
+
+async def test_a_bearer_token_is_a_known_opaque_token_a_key_or_an_oidc_jwt(
     authenticator: OidcAuthenticator, issuer: TestIssuer
 ) -> None:
-    bearer = BearerAuthenticator(KnownTokens(), authenticator)
+    bearer = callers(authenticator)
+    person: dict[str, Any] = {"email": "rita@acme.example", "email_verified": True}
+
     assert (await bearer.authenticate("dev-acme-admin")).user_id == "alice"
-    assert (await bearer.authenticate(issuer.token(sub="rita"))).user_id == "rita"
+    member = await bearer.authenticate(issuer.token(sub="rita", **person))
+    assert member.user_id.startswith("usr_")
+    assert member.roles == frozenset({"recruiter"})
     with pytest.raises(TokenRejected) as unknown:
         await bearer.authenticate("dev-made-up")
+    with pytest.raises(KeyRefused):
+        await bearer.authenticate("crm_0123456789ab_" + "x" * 43)
     with pytest.raises(TokenRejected) as expired:
         await bearer.authenticate(
-            issuer.token(iat=int(time.time()) - 900, exp=int(time.time()) - 600)
+            issuer.token(iat=int(time.time()) - 900, exp=int(time.time()) - 600, **person)
         )
     assert unknown.value.reason == Rejection.UNKNOWN_TOKEN
     assert expired.value.reason == Rejection.EXPIRED
-
-
-async def test_without_oidc_a_jwt_is_just_an_unknown_token(issuer: TestIssuer) -> None:
-    bearer = BearerAuthenticator(KnownTokens(), None)
-    with pytest.raises(TokenRejected) as caught:
-        await bearer.authenticate(issuer.token())
-    assert caught.value.reason == Rejection.UNKNOWN_TOKEN
 
 
 async def test_keys_named_in_the_token_itself_are_never_used(

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
-from crm_gateway.main import create_app
 from crm_shared import InternalTokenVerifier, load_public_key
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import PUBLISHED, openapi_document
+from unit.gateway.memory_identity import create_gateway
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +45,7 @@ def gateway(forwarded: list[httpx.Request]) -> TestClient:
         public_requests_per_minute_per_ip=8,
         log_json=False,
     )
-    app = create_app(settings)
+    app = create_gateway(settings)
 
     def upstream(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/openapi.json":
@@ -211,7 +211,7 @@ def test_a_call_without_the_declared_permission_is_refused_before_forwarding(
         dev_tokens={"tok-acme": DevIdentity(tenant_id="acme", user_id="rita", roles=["recruiter"])},
         log_json=False,
     )
-    app = create_app(settings)
+    app = create_gateway(settings)
 
     def upstream(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/openapi.json":

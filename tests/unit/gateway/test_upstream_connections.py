@@ -80,6 +80,6 @@ async def test_a_request_right_after_a_500_reaches_the_service() -> None:
 
 
 def gateway_app(candidates_url: str) -> FastAPI:
-    from crm_gateway.main import create_app
+    from unit.gateway.memory_identity import create_gateway
 
-    return create_app(settings(candidates_url=candidates_url))
+    return create_gateway(settings(candidates_url=candidates_url))

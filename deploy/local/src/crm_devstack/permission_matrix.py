@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from crm_shared import (
     FAMILIES,
     OPENAPI_KEY,
+    OPERATOR,
     PERMISSIONS,
     PUBLIC,
     ROLE_PERMISSIONS,
@@ -138,6 +139,8 @@ def _grant(role: Role, family: Family) -> str:
 def _holders(permission: str) -> str:
     if permission == PUBLIC:
         return "anyone"
+    if permission == OPERATOR:
+        return "platform operators (operator keys), no tenant role"
     return ", ".join(role for role in ROLES if permission in ROLE_PERMISSIONS[role])
 
 

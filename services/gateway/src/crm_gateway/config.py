@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,7 +15,9 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from crm_gateway.oidc_config import OidcSettings
+from crm_gateway.domain import tenants as tenancy
+from crm_gateway.domain.tenants import TenantStatus
+from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_shared import Role, ServiceSettings
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
@@ -28,13 +30,8 @@ class DevIdentity(BaseModel):
     roles: list[Role]
 
 
-class TenantStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-
-
 class Tenant(BaseModel):
-    """A customer organisation using the CRM."""
+    """A customer organisation using the CRM, as the `TENANTS` setting bootstraps it."""
 
     name: str
     status: TenantStatus = TenantStatus.ACTIVE
@@ -43,6 +40,30 @@ class Tenant(BaseModel):
         description="The public key naming the tenant in its talent-community sign-up form; "
         "without one the tenant has no public sign-up.",
     )
+
+    def as_stored(self, tenant_id: str, oidc: OidcTenantSettings | None) -> tenancy.Tenant:
+        """The tenant as the database keeps it; the `OIDC` setting's provider as its sign-in,
+        taking roles from the token and provisioning its users on first sign-in, as that
+        setting did before tenants were stored."""
+        sign_in = tenancy.SignInSettings()
+        if oidc is not None:
+            sign_in = tenancy.SignInSettings(
+                issuer=oidc.issuer,
+                audience=oidc.audience,
+                roles_claim=oidc.roles_claim,
+                role_mapping=dict(oidc.role_mapping),
+                user_claim=oidc.user_claim,
+                tenant_claim=oidc.tenant_claim,
+                jit_provisioning=True,
+                roles_from_token=True,
+            )
+        return tenancy.Tenant(
+            tenant_id=tenant_id,
+            name=self.name,
+            status=self.status,
+            community_key=self.community_key,
+            sign_in=sign_in,
+        )
 
 
 class GatewaySettings(ServiceSettings):
@@ -147,8 +168,26 @@ class GatewaySettings(ServiceSettings):
     captcha_timeout_seconds: float = Field(default=5.0, gt=0)
     tenants: dict[str, Tenant] = Field(
         default_factory=dict,
-        description="The tenants (JSON object: tenant id -> {name, status}). A caller whose "
-        "tenant is not here, or is suspended, is refused.",
+        description="Bootstrap tenants (JSON object: tenant id -> {name, status, "
+        "community_key}). Tenants live in the gateway's database; on its first read, those here "
+        "that the database lacks are inserted (docs/security.md, Tenants, users and API keys).",
+    )
+    platform_operator_key_hashes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SHA-256 hex digests (comma separated) of the platform operators' keys, "
+        "which authenticate `/api/v1/platform/...` (tenant creation and suspension). Empty: "
+        "no operator API.",
+    )
+    identity_cache_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long each gateway process reuses what it read of tenants, "
+        "memberships and API keys: a suspension, removal or revocation made through another "
+        "replica takes effect within this time.",
+    )
+    api_key_max_lifetime_days: int = Field(
+        default=366, gt=0, description="The longest lifetime an API key may be given."
     )
     dev_tokens: dict[str, DevIdentity] = Field(
         default_factory=dict,
@@ -169,9 +208,9 @@ class GatewaySettings(ServiceSettings):
     )
     oidc: OidcSettings = Field(
         default_factory=OidcSettings,
-        description="OIDC sign-in (JSON): the identity provider each tenant trusts; a bearer "
-        "token that is no development token is verified as that provider's JWT "
-        "(docs/security.md, Signing in).",
+        description="OIDC sign-in (JSON): the token tolerances and key caching; and, as a "
+        "bootstrap of the `TENANTS` tenants' stored sign-in settings, the identity provider "
+        "each trusts (docs/security.md, Signing in).",
     )
 
     @model_validator(mode="after")
@@ -201,7 +240,28 @@ class GatewaySettings(ServiceSettings):
             )
         return refusals
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("platform_operator_key_hashes")
+    @classmethod
+    def _sha256_digests(cls, digests: list[str]) -> list[str]:
+        for digest in digests:
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(
+                    "PLATFORM_OPERATOR_KEY_HASHES holds SHA-256 hex digests (64 lower-case hex "
+                    "characters), never the keys themselves"
+                )
+        return digests
+
+    def bootstrap_tenants(self) -> list[tenancy.Tenant]:
+        """The `TENANTS` setting's tenants, with their `OIDC` setting's identity provider."""
+        providers = {provider.tenant_id: provider for provider in self.oidc.tenants}
+        return [
+            tenant.as_stored(tenant_id, providers.get(tenant_id))
+            for tenant_id, tenant in self.tenants.items()
+        ]
+
+    @field_validator(
+        "trusted_proxies", "cors_origins", "platform_operator_key_hashes", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

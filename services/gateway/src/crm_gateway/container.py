@@ -10,16 +10,42 @@ import httpx
 
 from crm_gateway.adapters.captcha import CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
+from crm_gateway.application.api_keys import ApiKeyAdministration, ApiKeys
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
     UnfinishedRequests,
 )
-from crm_gateway.application.oidc_sign_in import BearerAuthenticator
-from crm_gateway.config import Tenant
+from crm_gateway.application.identity import CallerAuthentication
+from crm_gateway.application.tenants import TenantAdministration, TenantDirectory, Tenants
+from crm_gateway.application.users import Memberships, UserAdministration, Users
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
 from crm_shared import InternalTokenSigner, RateLimiter, SharedRateLimiter
+
+
+@dataclass(frozen=True)
+class IdentityStores:
+    """Where tenants, people, memberships and API keys are kept (the gateway's database)."""
+
+    tenants: Tenants
+    users: Users
+    memberships: Memberships
+    api_keys: ApiKeys
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Tenants, users and API keys: who may call, and their administration."""
+
+    tenants: TenantDirectory
+    authentication: CallerAuthentication
+    tenant_administration: TenantAdministration
+    user_administration: UserAdministration
+    key_administration: ApiKeyAdministration
+    # SHA-256 hex digests of the platform operators' keys.
+    operator_key_digests: frozenset[str]
+    api_key_max_lifetime_days: int
 
 
 class DocumentCache:
@@ -46,9 +72,8 @@ class GatewayContainer:
     routes: dict[str, Route]
     catalogue: ServiceCatalogue
     internal_hosts: frozenset[str]
-    authenticator: BearerAuthenticator
+    identity: Identity
     internal_tokens: InternalTokenSigner
-    tenants: dict[str, Tenant]
     # Per tenant, and per API key within it (`Principal.api_key_id`), across replicas.
     tenant_limiter: SharedRateLimiter
     public_limiter: RateLimiter

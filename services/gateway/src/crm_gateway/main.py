@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.api import docs, gdpr, proxy, public
+from crm_gateway.api import admin, docs, gdpr, platform_operator, proxy, public
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import (
     RATE_LIMIT_HEADERS,
@@ -21,17 +21,24 @@ from crm_gateway.api.middleware import (
     TraceHeaders,
     unexpected_error,
 )
+from crm_gateway.application.api_keys import ApiKeyAdministration, KeyAuthenticator
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
     UnfinishedRequests,
 )
-from crm_gateway.application.oidc_sign_in import BearerAuthenticator, OidcAuthenticator
+from crm_gateway.application.identity import CallerAuthentication
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator
+from crm_gateway.application.tenants import TenantAdministration, TenantDirectory
+from crm_gateway.application.users import MemberSignIn, UserAdministration
 from crm_gateway.config import GatewaySettings
-from crm_gateway.container import GatewayContainer
+from crm_gateway.container import GatewayContainer, Identity, IdentityStores
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
+from crm_gateway.repositories.api_keys import MongoApiKeys
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
+from crm_gateway.repositories.tenants import MongoTenants
+from crm_gateway.repositories.users import MongoMemberships, MongoUsers
 from crm_shared import (
     RATE_LIMITS,
     Database,
@@ -65,9 +72,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         load_private_key(settings.internal_token_private_key.get_secret_value()),
         settings.internal_token_ttl_seconds,
     )
-    # The gateway emits no events; its database holds idempotency keys and rate-limit counters
-    # only, so it is ready (and routes every request without a key, counting in the process)
-    # while MongoDB is unreachable. It mints internal tokens and verifies none.
+    # The gateway emits no events. Its database holds tenants, users, API keys, idempotency
+    # keys and rate-limit counters. It stays ready while MongoDB is unreachable: public
+    # endpoints and development tokens need no more than the tenants read before the outage
+    # (TenantDirectory), rate limits count in the process; members and API keys whose cached
+    # reads expired get a 503 until it is back. It mints internal tokens and verifies none.
     platform = build_platform(
         settings,
         uses_mongo=True,
@@ -85,7 +94,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     captcha = _captcha_verifier(settings)
     unfinished = UnfinishedRequests()
     identity_providers = httpx.AsyncClient(timeout=settings.oidc.http_timeout_seconds)
-    oidc = _oidc_authenticator(settings, identity_providers)
+    database = platform.require_database()
+    identity = build_identity(
+        settings,
+        IdentityStores(
+            tenants=MongoTenants(database),
+            users=MongoUsers(database),
+            memberships=MongoMemberships(database),
+            api_keys=MongoApiKeys(database),
+        ),
+        identity_providers,
+    )
 
     async def close_upstream() -> AsyncIterator[None]:
         try:
@@ -102,7 +121,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Recruitment CRM API",
         description="The public API of the recruitment CRM. Authenticate with "
         "`Authorization: Bearer <token>`; public endpoints need no login.",
-        routers=[public.router, gdpr.router, proxy.router, docs.router],
+        routers=[
+            public.router,
+            platform_operator.router,
+            admin.router,
+            gdpr.router,
+            proxy.router,
+            docs.router,
+        ],
         extra_lifespan=close_upstream,
         serve_openapi=False,
         # The gateway's port is the public one: metrics only on METRICS_PORT's own listener.
@@ -145,9 +171,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             service_urls(settings), table, refresh_seconds=settings.route_refresh_seconds
         ),
         internal_hosts=internal_hosts(settings),
-        authenticator=BearerAuthenticator(DevTokenAuthenticator(settings.dev_tokens), oidc),
+        identity=identity,
         internal_tokens=signer,
-        tenants=settings.tenants,
         tenant_limiter=_tenant_limiter(settings, platform.require_database()),
         public_limiter=RateLimiter.per_minute(settings.public_requests_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
@@ -160,7 +185,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         signup_community_limiter=RateLimiter.per_minute(settings.signups_per_minute_per_community),
         captcha=captcha,
         idempotency=IdempotentRequests(
-            MongoIdempotencyRecords(platform.require_database()),
+            MongoIdempotencyRecords(database),
             lifetime=timedelta(hours=settings.idempotency_key_lifetime_hours),
             lease=timedelta(seconds=settings.idempotency_lease_seconds),
         ),
@@ -206,18 +231,33 @@ def _captcha_verifier(settings: GatewaySettings) -> CaptchaVerifier | None:
     )
 
 
-def _oidc_authenticator(
-    settings: GatewaySettings, client: httpx.AsyncClient
-) -> OidcAuthenticator | None:
-    """The verifier of the tenants' identity providers' JWTs; None when no tenant has one."""
-    if not settings.oidc.tenants:
-        return None
-    return OidcAuthenticator(
-        settings.oidc.tenant_issuers(),
+def build_identity(
+    settings: GatewaySettings, stores: IdentityStores, identity_providers: httpx.AsyncClient
+) -> Identity:
+    """Tenants, members and API keys over `stores`, and the authentication of callers."""
+    cache_seconds = settings.identity_cache_seconds
+    directory = TenantDirectory(
+        stores.tenants, settings.bootstrap_tenants(), cache_seconds=cache_seconds
+    )
+    members = MemberSignIn(stores.users, stores.memberships, cache_seconds=cache_seconds)
+    keys = KeyAuthenticator(stores.api_keys, cache_seconds=cache_seconds)
+    oidc = OidcAuthenticator(
+        directory.issuers,
         JwksKeys(
-            client,
+            identity_providers,
             cache_seconds=settings.oidc.jwks_cache_seconds,
             min_refetch_seconds=settings.oidc.jwks_min_refetch_seconds,
         ),
         settings.oidc.policy(),
+    )
+    return Identity(
+        tenants=directory,
+        authentication=CallerAuthentication(
+            DevTokenAuthenticator(settings.dev_tokens), keys, oidc, directory, members
+        ),
+        tenant_administration=TenantAdministration(stores.tenants, directory),
+        user_administration=UserAdministration(stores.users, stores.memberships, members),
+        key_administration=ApiKeyAdministration(stores.api_keys, keys),
+        operator_key_digests=frozenset(settings.platform_operator_key_hashes),
+        api_key_max_lifetime_days=settings.api_key_max_lifetime_days,
     )

@@ -12,6 +12,16 @@ from crm_shared import Role
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+def https_outside_loopback(issuer: str) -> str:
+    """An issuer URL, if it is HTTPS (plain HTTP on loopback only); a ValueError otherwise."""
+    parts = urlsplit(issuer)
+    if parts.scheme == "https" and parts.hostname:
+        return issuer
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return issuer
+    raise ValueError("the issuer must be an https URL (http only on loopback)")
+
+
 class OidcTenantSettings(BaseModel):
     """One tenant's identity provider."""
 
@@ -43,12 +53,7 @@ class OidcTenantSettings(BaseModel):
     @field_validator("issuer")
     @classmethod
     def _https_outside_loopback(cls, issuer: str) -> str:
-        parts = urlsplit(issuer)
-        if parts.scheme == "https" and parts.hostname:
-            return issuer
-        if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
-            return issuer
-        raise ValueError("the issuer must be an https URL (http only on loopback)")
+        return https_outside_loopback(issuer)
 
     def tenant_issuer(self) -> TenantIssuer:
         """The domain's view of this configuration."""

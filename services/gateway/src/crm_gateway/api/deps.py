@@ -1,5 +1,6 @@
-"""FastAPI dependencies of the gateway: its container, the caller's address and identity, and
-the per-caller rate limits."""
+"""FastAPI dependencies of the gateway: its container, the caller's address and identity
+(tenant member, API key, development token, or platform operator), and the per-caller rate
+limits."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from crm_gateway.api.middleware import RATE_LIMIT_STATE
-from crm_gateway.config import TenantStatus
+from crm_gateway.application.api_keys import KeyRefused
+from crm_gateway.application.identity import CallerRefused
+from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
+from crm_gateway.domain.api_keys import digest_matches
 from crm_gateway.domain.client_address import client_address as resolve_client_address
 from crm_gateway.domain.oidc import Rejection, TokenRejected
 from crm_shared import (
@@ -57,21 +61,23 @@ def limit_public_caller(request: Request, state: Container) -> None:
 
 async def authenticated_principal(request: Request, state: Container) -> Principal:
     """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem
-    (a 503 when the tenant's identity provider cannot be reached for its keys)."""
+    (a 503 when the tenant's identity provider, or the gateway's database, cannot be reached).
+
+    The token's shape says what it is: a development token, an API key (`crm_...`), else an
+    OIDC JWT of the tenant's identity provider, mapped to a member of the tenant."""
     token = bearer_token(request)
     if token is None:
         raise unauthorized("a bearer token is required")
     try:
-        principal = await state.authenticator.authenticate(token)
+        principal = await state.identity.authentication.authenticate(token)
     except TokenRejected as rejected:
         raise _refusal(rejected) from None
-    tenant = state.tenants.get(principal.tenant_id)
-    if tenant is None or tenant.status is not TenantStatus.ACTIVE:
-        raise ProblemError(
-            403,
-            f"tenant {principal.tenant_id!r} is unknown or not active",
-            problem_type="unknown-tenant",
-        )
+    except KeyRefused as refused:
+        raise unauthorized(refused.detail) from None
+    except CallerRefused as refused:
+        raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
+    except DirectoryUnavailable:
+        raise _identity_store_unavailable() from None
     await limit_requests(request, state, principal)
     return principal
 
@@ -91,6 +97,15 @@ async def limit_requests(request: Request, state: GatewayContainer, principal: P
             problem_type="rate-limited",
             headers={"Retry-After": str(decision.reset_seconds), **decision.headers()},
         )
+
+
+def _identity_store_unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "the gateway cannot read its tenants right now",
+        problem_type="identity-store-unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 declare_dependency_problems(limit_public_caller, 429)
@@ -121,3 +136,21 @@ def _refusal(rejected: TokenRejected) -> ProblemError:
 
 declare_dependency_problems(authenticated_principal, 401, 403, 429, 503)
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
+
+
+def platform_operator(request: Request, state: Container) -> str:
+    """FastAPI dependency: a platform operator's key (not a tenant's credential), whose SHA-256
+    is one of `PLATFORM_OPERATOR_KEY_HASHES`; a 401 problem otherwise. Returns a short
+    fingerprint of the key (the digest's first 12 characters) to name the operator by."""
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized("a platform operator key is required")
+    # Every digest is compared, so the time taken says nothing about which one nearly matched.
+    matched = [d for d in state.identity.operator_key_digests if digest_matches(token, d)]
+    if not matched:
+        raise unauthorized("the platform operator key is not valid")
+    return matched[0][:12]
+
+
+declare_dependency_problems(platform_operator, 401)
+PlatformOperator = Annotated[str, Depends(platform_operator)]

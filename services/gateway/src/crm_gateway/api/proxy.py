@@ -291,7 +291,7 @@ async def forward_api(
     # and is a 403 before its body is read (even a body that is not JSON).
     permission = parse_permission(found.permission or "")
     if permission is not None and not principal_may(principal, permission):
-        raise forbidden(permission)
+        raise forbidden(permission, principal)
     upload = found.streams_uploads
     max_bytes = state.max_upload_bytes if upload else state.max_request_bytes
     key = requested_key(request) if request.method == "POST" else None

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from crm_gateway.adapters.captcha import CaptchaUnavailable
 from crm_gateway.api.deps import Container, client_address, limit_public_caller, throttled
 from crm_gateway.api.proxy import bounded_body, forward
+from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
 from crm_shared import Principal, ProblemError, RateLimiter, problem_responses, public_operation
@@ -165,7 +166,13 @@ async def community_signup(request: Request, state: Container) -> Response:
     body = await bounded_body(request, state.max_public_request_bytes)
     document = _signup_document(body)
     community_key = _signup_tenant_key(document)
-    tenant_id = tenant_for_community_key(state.tenants, community_key)
+    try:
+        tenants = await state.identity.tenants.all()
+    except DirectoryUnavailable:
+        raise ProblemError(
+            503, "sign-ups are unavailable right now", problem_type="unavailable"
+        ) from None
+    tenant_id = tenant_for_community_key(tenants, community_key)
     if tenant_id is None:
         raise ProblemError(404, "no talent community with this key", problem_type="not-found")
     _limit_signup(state.signup_community_limiter, tenant_id, "too many sign-ups for this community")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm_gateway.config import GatewaySettings, Tenant, TenantStatus
+from crm_gateway.config import GatewaySettings
+from crm_gateway.domain.tenants import Tenant
 from crm_shared import OPENAPI_KEY as PERMISSION_KEY
 
 PUBLIC_API_PREFIX = "/api/v1"
@@ -210,13 +211,13 @@ def internal_hosts(settings: GatewaySettings) -> frozenset[str]:
     return frozenset(urlsplit(url).netloc.lower() for url in service_urls(settings).values())
 
 
-def tenant_for_community_key(tenants: dict[str, Tenant], key: str) -> str | None:
+def tenant_for_community_key(tenants: Iterable[Tenant], key: str) -> str | None:
     """The active tenant whose public community key is `key`, if any."""
-    for tenant_id, tenant in tenants.items():
+    for tenant in tenants:
         if (
             tenant.community_key
-            and tenant.status is TenantStatus.ACTIVE
+            and tenant.active
             and hmac.compare_digest(tenant.community_key.encode(), key.encode())
         ):
-            return tenant_id
+            return tenant.tenant_id
     return None

@@ -1,0 +1,223 @@
+"""The tenant admin's API: users (invite, list, change roles, remove), API keys (create, list,
+revoke) and the tenant's admission rules. `users:read` / `users:write`: admins, and API keys
+with those scopes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+
+from crm_gateway.api.deps import AuthenticatedPrincipal as TenantAdmin
+from crm_gateway.api.deps import Container
+from crm_gateway.api.permissions import require_gateway_permission
+from crm_gateway.api.tenancy_schemas import (
+    AdmissionSettings,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyPublic,
+    Invitation,
+    MemberList,
+    MemberPublic,
+    Roles,
+    SignInSettingsBody,
+)
+from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound, ScopeEscalation
+from crm_gateway.application.users import AlreadyMember, MemberNotFound
+from crm_gateway.domain.routing import PUBLIC_API_PREFIX
+from crm_shared import ProblemError, problem_responses
+
+router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["administration"])
+
+
+def _no_member(user_id: str) -> ProblemError:
+    return ProblemError(404, f"no user {user_id} in this tenant", problem_type="not-found")
+
+
+@router.post(
+    "/users",
+    dependencies=[require_gateway_permission("users:write")],
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberPublic,
+    responses=problem_responses(409),
+    summary="Invite a user",
+)
+async def invite_user(body: Invitation, admin: TenantAdmin, state: Container) -> MemberPublic:
+    """Invites a person by e-mail with roles: pending until they first sign in through the
+    tenant's identity provider with that address verified."""
+    try:
+        member = await state.identity.user_administration.invite(
+            admin.tenant_id, str(body.email), frozenset(body.roles)
+        )
+    except AlreadyMember:
+        raise ProblemError(
+            409, f"{body.email} is a member or invited already", problem_type="conflict"
+        ) from None
+    return MemberPublic.of(member)
+
+
+@router.get(
+    "/users",
+    dependencies=[require_gateway_permission("users:read")],
+    response_model=MemberList,
+    summary="List users",
+)
+async def list_users(admin: TenantAdmin, state: Container) -> MemberList:
+    """The tenant's members and pending invitations."""
+    members = await state.identity.user_administration.list(admin.tenant_id)
+    return MemberList(items=[MemberPublic.of(member) for member in members])
+
+
+@router.get(
+    "/users/{user_id}",
+    dependencies=[require_gateway_permission("users:read")],
+    response_model=MemberPublic,
+    summary="Read a user",
+)
+async def read_user(user_id: str, admin: TenantAdmin, state: Container) -> MemberPublic:
+    try:
+        return MemberPublic.of(
+            await state.identity.user_administration.get(admin.tenant_id, user_id)
+        )
+    except MemberNotFound:
+        raise _no_member(user_id) from None
+
+
+@router.patch(
+    "/users/{user_id}",
+    dependencies=[require_gateway_permission("users:write")],
+    response_model=MemberPublic,
+    summary="Change a user's roles",
+)
+async def change_roles(
+    user_id: str, body: Roles, admin: TenantAdmin, state: Container
+) -> MemberPublic:
+    try:
+        member = await state.identity.user_administration.change_roles(
+            admin.tenant_id, user_id, frozenset(body.roles)
+        )
+    except MemberNotFound:
+        raise _no_member(user_id) from None
+    return MemberPublic.of(member)
+
+
+@router.delete(
+    "/users/{user_id}",
+    dependencies=[require_gateway_permission("users:write")],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a user",
+)
+async def remove_user(user_id: str, admin: TenantAdmin, state: Container) -> Response:
+    """Removes the person from the tenant: their tokens, still valid at their provider, are
+    refused with a 403 from now on, and they are not provisioned again on sign-in."""
+    try:
+        await state.identity.user_administration.remove(admin.tenant_id, user_id)
+    except MemberNotFound:
+        raise _no_member(user_id) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/api-keys",
+    dependencies=[require_gateway_permission("users:write")],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    summary="Create an API key",
+)
+async def create_api_key(body: ApiKeyCreate, admin: TenantAdmin, state: Container) -> JSONResponse:
+    """A key for an internal system, with scopes and an expiry. The key is in this answer only
+    (`Cache-Control: no-store`); the gateway keeps its SHA-256."""
+    longest = state.identity.api_key_max_lifetime_days
+    if body.expires_in_days > longest:
+        raise ProblemError(
+            422, f"an API key lives at most {longest} days", problem_type="validation-error"
+        )
+    try:
+        created = await state.identity.key_administration.create(
+            admin.tenant_id,
+            created_by=admin.user_id,
+            name=body.name,
+            scopes=body.scopes,
+            lifetime=timedelta(days=body.expires_in_days),
+        )
+    except InvalidScopes as invalid:
+        raise ProblemError(
+            422,
+            f"not permissions: {', '.join(invalid.scopes) or '(none given)'}",
+            problem_type="validation-error",
+        ) from None
+    except ScopeEscalation:
+        raise ProblemError(
+            403,
+            "an API key may create keys only with scopes it holds itself",
+            problem_type="insufficient-scope",
+        ) from None
+    answer = ApiKeyCreated(**ApiKeyPublic.of(created.key).model_dump(), key=created.plaintext)
+    return JSONResponse(
+        answer.model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/api-keys",
+    dependencies=[require_gateway_permission("users:read")],
+    response_model=ApiKeyList,
+    summary="List API keys",
+)
+async def list_api_keys(admin: TenantAdmin, state: Container) -> ApiKeyList:
+    """The tenant's keys, revoked and expired ones included (never their secrets)."""
+    keys = await state.identity.key_administration.list(admin.tenant_id)
+    return ApiKeyList(items=[ApiKeyPublic.of(key) for key in keys])
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    dependencies=[require_gateway_permission("users:write")],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+)
+async def revoke_api_key(key_id: str, admin: TenantAdmin, state: Container) -> Response:
+    """Revokes a key: refused with a 401 from now on (on every gateway replica within
+    `IDENTITY_CACHE_SECONDS`). The key stays listed, with its revocation time."""
+    try:
+        await state.identity.key_administration.revoke(admin.tenant_id, key_id)
+    except KeyNotFound:
+        raise ProblemError(404, f"no API key {key_id}", problem_type="not-found") from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/sign-in-settings",
+    dependencies=[require_gateway_permission("users:read")],
+    response_model=SignInSettingsBody,
+    summary="Sign-in settings",
+)
+async def read_sign_in_settings(admin: TenantAdmin, state: Container) -> SignInSettingsBody:
+    """The tenant's identity provider (set by the platform operator) and admission rules."""
+    tenant = await state.identity.tenant_administration.get(admin.tenant_id)
+    return SignInSettingsBody.of(tenant.sign_in)
+
+
+@router.put(
+    "/sign-in-settings/admission",
+    dependencies=[require_gateway_permission("users:write")],
+    response_model=SignInSettingsBody,
+    summary="Set who joins on first sign-in",
+)
+async def set_admission(
+    body: AdmissionSettings, admin: TenantAdmin, state: Container
+) -> SignInSettingsBody:
+    """E-mail domain rules, just-in-time provisioning and its default role, and whether roles
+    come from the token."""
+    tenant = await state.identity.tenant_administration.set_admission(
+        admin.tenant_id,
+        email_domains=tuple(body.email_domains),
+        jit_provisioning=body.jit_provisioning,
+        default_role=body.default_role,
+        roles_from_token=body.roles_from_token,
+    )
+    return SignInSettingsBody.of(tenant.sign_in)

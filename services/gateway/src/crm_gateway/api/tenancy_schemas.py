@@ -1,0 +1,243 @@
+"""Request and response bodies of the platform-operator and tenant-admin APIs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from crm_gateway.application.users import Member
+from crm_gateway.domain.api_keys import ApiKey
+from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
+from crm_gateway.oidc_config import https_outside_loopback
+from crm_shared import Role
+
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+Domain = Annotated[
+    str, StringConstraints(to_lower=True, pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253)
+]
+
+
+class AdmissionSettings(BaseModel):
+    """Who may join the tenant on first sign-in, and where members' roles come from: what a
+    tenant admin may change (the identity provider itself is the operator's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email_domains: list[Domain] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Domains whose verified addresses are provisioned on first sign-in (exact "
+        "match; empty: any domain).",
+    )
+    jit_provisioning: bool = Field(
+        default=False,
+        description="Whether a person the provider vouches for, with a verified address in "
+        "`email_domains`, becomes a member on first sign-in (with `default_role`).",
+    )
+    default_role: Role = "viewer"
+    roles_from_token: bool = Field(
+        default=False,
+        description="Take members' roles from the token's role claim instead of their "
+        "membership (for tenants that manage roles in their identity provider).",
+    )
+
+
+class SignInSettingsBody(AdmissionSettings):
+    """A tenant's identity provider (OIDC) and admission rules."""
+
+    issuer: str | None = Field(
+        default=None,
+        description="The issuer URL exactly as the provider's tokens name it (`iss`); none: "
+        "no OIDC sign-in.",
+    )
+    audience: str | None = Field(
+        default=None, description="The `aud` the tokens must carry (the gateway's client id)."
+    )
+    roles_claim: str = "realm_access.roles"
+    role_mapping: dict[str, Role] = Field(default_factory=dict)
+    user_claim: str = "sub"
+    email_claim: str = "email"
+    name_claim: str = "name"
+    tenant_claim: str | None = Field(
+        default=None,
+        description="Needed when several tenants trust one issuer: the claim naming the tenant.",
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, issuer: str | None) -> str | None:
+        # The same rule as the `OIDC` setting's.
+        return None if issuer is None else https_outside_loopback(issuer)
+
+    @model_validator(mode="after")
+    def _issuer_with_audience(self) -> SignInSettingsBody:
+        if (self.issuer is None) != (self.audience is None):
+            raise ValueError("issuer and audience go together")
+        return self
+
+    def settings(self) -> SignInSettings:
+        return SignInSettings(
+            issuer=self.issuer,
+            audience=self.audience,
+            roles_claim=self.roles_claim,
+            role_mapping=dict(self.role_mapping),
+            user_claim=self.user_claim,
+            email_claim=self.email_claim,
+            name_claim=self.name_claim,
+            tenant_claim=self.tenant_claim,
+            email_domains=tuple(self.email_domains),
+            jit_provisioning=self.jit_provisioning,
+            default_role=self.default_role,
+            roles_from_token=self.roles_from_token,
+        )
+
+    @classmethod
+    def of(cls, settings: SignInSettings) -> SignInSettingsBody:
+        return cls(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            roles_claim=settings.roles_claim,
+            role_mapping=dict(settings.role_mapping),
+            user_claim=settings.user_claim,
+            email_claim=settings.email_claim,
+            name_claim=settings.name_claim,
+            tenant_claim=settings.tenant_claim,
+            email_domains=list(settings.email_domains),
+            jit_provisioning=settings.jit_provisioning,
+            default_role=settings.default_role,
+            roles_from_token=settings.roles_from_token,
+        )
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: TenantId
+    name: str = Field(min_length=1, max_length=200)
+    community_key: str | None = Field(default=None, min_length=4, max_length=200)
+    sign_in: SignInSettingsBody = Field(default_factory=SignInSettingsBody)
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    community_key: str | None = Field(default=None, min_length=4, max_length=200)
+
+
+class TenantPublic(BaseModel):
+    tenant_id: str
+    name: str
+    status: TenantStatus
+    community_key: str | None
+    sign_in: SignInSettingsBody
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantPublic:
+        return cls(
+            tenant_id=tenant.tenant_id,
+            name=tenant.name,
+            status=tenant.status,
+            community_key=tenant.community_key,
+            sign_in=SignInSettingsBody.of(tenant.sign_in),
+        )
+
+
+class TenantList(BaseModel):
+    items: list[TenantPublic]
+
+
+class Roles(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Role] = Field(min_length=1)
+
+
+class Invitation(Roles):
+    email: EmailStr
+
+
+class AdminInvitation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    roles: list[Role]
+    status: str = Field(description="`invited` until the person first signs in, then `active`.")
+
+    @classmethod
+    def of(cls, member: Member) -> MemberPublic:
+        return cls(
+            user_id=member.user.user_id,
+            email=member.membership.email,
+            name=member.user.name,
+            roles=sorted(member.membership.roles),
+            status=member.membership.status.value,
+        )
+
+
+class MemberList(BaseModel):
+    items: list[MemberPublic]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(
+        min_length=1,
+        description="Permissions `<family>:<read|write>` (docs/security.md); a write includes "
+        "the family's read.",
+    )
+    expires_in_days: int = Field(default=90, gt=0)
+
+
+class ApiKeyPublic(BaseModel):
+    key_id: str
+    name: str
+    scopes: list[str]
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="When the key was last used (to within a minute)."
+    )
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyPublic:
+        return cls(
+            key_id=key.key_id,
+            name=key.name,
+            scopes=sorted(key.scopes),
+            created_by=key.created_by,
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+            last_used_at=key.last_used_at,
+        )
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(
+        description="The key, `crm_<key id>_<secret>`: shown this once, stored only as a hash."
+    )
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyPublic]

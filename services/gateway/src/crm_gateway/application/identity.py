@@ -1,0 +1,99 @@
+"""Who is calling: a bearer token resolved to a principal of an active tenant, by its shape -
+a development token, an API key (`crm_...`), or an OIDC JWT of the tenant's identity provider."""
+
+from __future__ import annotations
+
+from pymongo.errors import PyMongoError
+
+from crm_gateway.application.api_keys import KeyAuthenticator
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator, OpaqueTokens
+from crm_gateway.application.tenants import DirectoryUnavailable, TenantDirectory
+from crm_gateway.application.users import MemberSignIn
+from crm_gateway.domain.api_keys import granted_scopes, key_roles, looks_like_key
+from crm_gateway.domain.oidc import Rejection, TokenRejected
+from crm_gateway.domain.tenants import Tenant
+from crm_gateway.domain.users import SignInRefused, sign_in_claims
+from crm_shared import Principal
+
+
+class CallerRefused(Exception):
+    """An authenticated caller who may not make this call (a 403), with the problem type."""
+
+    def __init__(self, problem_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem_type = problem_type
+        self.detail = detail
+
+
+class CallerAuthentication:
+    """Resolves a bearer token to the principal the services are told about.
+
+    Raises `TokenRejected` or `KeyRefused` (401), `CallerRefused` (403), or
+    `DirectoryUnavailable` (503: the tenants were never read, or the members and keys
+    cannot be read now)."""
+
+    def __init__(
+        self,
+        dev_tokens: OpaqueTokens,
+        keys: KeyAuthenticator,
+        oidc: OidcAuthenticator,
+        tenants: TenantDirectory,
+        members: MemberSignIn,
+    ) -> None:
+        self._dev_tokens = dev_tokens
+        self._keys = keys
+        self._oidc = oidc
+        self._tenants = tenants
+        self._members = members
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a bearer token stands for."""
+        # Development tokens stand for a fixed identity and bypass memberships: they exist only
+        # where the development flag allows them.
+        principal = self._dev_tokens.authenticate(token)
+        if principal is not None:
+            await self._active_tenant(principal.tenant_id)
+            return principal
+        try:
+            if looks_like_key(token):
+                return await self._key_principal(token)
+            if token.count(".") == 2:
+                return await self._member_principal(token)
+        except PyMongoError as error:
+            raise DirectoryUnavailable("the members and keys cannot be read") from error
+        raise TokenRejected(Rejection.UNKNOWN_TOKEN, "the bearer token is not valid")
+
+    async def _active_tenant(self, tenant_id: str) -> Tenant:
+        tenant = await self._tenants.tenant(tenant_id)
+        if tenant is None or not tenant.active:
+            raise CallerRefused("unknown-tenant", f"tenant {tenant_id!r} is unknown or not active")
+        return tenant
+
+    async def _key_principal(self, token: str) -> Principal:
+        key = await self._keys.authenticate(token)
+        await self._active_tenant(key.tenant_id)
+        # Confined to its scopes wherever a permission is checked: the gateway's routes, its
+        # pass-through (each operation's `x-permission`) and the service behind it.
+        return Principal(
+            tenant_id=key.tenant_id,
+            user_id=key.principal_id,
+            roles=key_roles(key.scopes),
+            api_key_id=key.key_id,
+            scopes=granted_scopes(key.scopes),
+        )
+
+    async def _member_principal(self, token: str) -> Principal:
+        verified = await self._oidc.verify(token)
+        tenant = await self._active_tenant(verified.issuer.tenant_id)
+        claims = sign_in_claims(
+            verified.claims,
+            issuer=verified.issuer.issuer,
+            subject=verified.principal.user_id,
+            email_claim=tenant.sign_in.email_claim,
+            name_claim=tenant.sign_in.name_claim,
+            token_roles=verified.principal.roles,
+        )
+        try:
+            return await self._members.principal(tenant, claims)
+        except SignInRefused as refused:
+            raise CallerRefused(refused.problem_type, refused.detail) from None

@@ -1,0 +1,265 @@
+"""Users and memberships: the tenant admin's use cases, and signing a verified OIDC token in
+as a member of its tenant."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from crm_gateway.application.cache import TtlCache
+from crm_gateway.domain.tenants import Tenant
+from crm_gateway.domain.users import (
+    Admission,
+    Identity,
+    Membership,
+    MembershipStatus,
+    SignInClaims,
+    SignInRefused,
+    User,
+    admit_newcomer,
+    member_roles,
+)
+from crm_shared import Principal, Role, new_id
+
+
+class Users(Protocol):
+    """Where people are stored."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_identity(self, identity: Identity) -> User | None: ...
+
+    async def by_email(self, email: str) -> User | None: ...
+
+    async def insert(self, user: User) -> bool:
+        """Stores a new person; False when one with the e-mail address exists already."""
+        ...
+
+    async def add_identity(self, user_id: str, identity: Identity, name: str) -> None: ...
+
+
+class Memberships(Protocol):
+    """Where memberships are stored (each call confined to one tenant)."""
+
+    async def get(self, tenant_id: str, user_id: str) -> Membership | None: ...
+
+    async def by_email(self, tenant_id: str, email: str) -> Membership | None: ...
+
+    async def list(self, tenant_id: str) -> list[Membership]: ...
+
+    async def insert(self, membership: Membership) -> bool:
+        """Stores a new membership; False when the tenant has one for the person or address."""
+        ...
+
+    async def update(self, membership: Membership) -> bool:
+        """Stores a membership's roles and status; False when it does not exist."""
+        ...
+
+
+class MemberNotFound(Exception):
+    """The tenant has no such (present) member."""
+
+
+class AlreadyMember(Exception):
+    """The address belongs to a member or pending invitation of the tenant already."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A membership with the person's name, as the admin API shows it."""
+
+    user: User
+    membership: Membership
+
+
+async def _person(users: Users, email: str, name: str = "") -> User:
+    """The person with an address, created when there is none (a concurrent creation wins)."""
+    email = email.strip().lower()
+    found = await users.by_email(email)
+    if found is not None:
+        return found
+    created = User(user_id=f"usr_{new_id()}", email=email, name=name)
+    if await users.insert(created):
+        return created
+    found = await users.by_email(email)
+    if found is None:  # pragma: no cover - inserted and gone at once
+        raise RuntimeError(f"no user with {email} after a conflicting insert")
+    return found
+
+
+class UserAdministration:
+    """A tenant admin's use cases: invite, list, change roles, remove."""
+
+    def __init__(self, users: Users, memberships: Memberships, sign_in: MemberSignIn) -> None:
+        self._users = users
+        self._memberships = memberships
+        self._sign_in = sign_in
+
+    async def invite(self, tenant_id: str, email: str, roles: frozenset[Role]) -> Member:
+        """A pending membership for an address, active once the person first signs in with it
+        verified; re-inviting a removed member makes them pending again."""
+        user = await _person(self._users, email)
+        existing = await self._memberships.get(tenant_id, user.user_id)
+        if existing is not None and existing.status is not MembershipStatus.REMOVED:
+            raise AlreadyMember(user.email)
+        membership = Membership(
+            tenant_id=tenant_id,
+            user_id=user.user_id,
+            email=user.email,
+            roles=roles,
+            status=MembershipStatus.INVITED,
+        )
+        if existing is not None:
+            await self._memberships.update(membership)
+        elif not await self._memberships.insert(membership):
+            raise AlreadyMember(user.email)
+        self._sign_in.forget(tenant_id, user.user_id)
+        return Member(user, membership)
+
+    async def list(self, tenant_id: str) -> list[Member]:
+        """The tenant's members and pending invitations (removed ones are left out)."""
+        members: list[Member] = []
+        for membership in await self._memberships.list(tenant_id):
+            if membership.status is MembershipStatus.REMOVED:
+                continue
+            user = await self._users.get(membership.user_id)
+            if user is not None:
+                members.append(Member(user, membership))
+        return members
+
+    async def get(self, tenant_id: str, user_id: str) -> Member:
+        membership = await self._memberships.get(tenant_id, user_id)
+        user = await self._users.get(user_id)
+        if membership is None or user is None or membership.status is MembershipStatus.REMOVED:
+            raise MemberNotFound(user_id)
+        return Member(user, membership)
+
+    async def change_roles(self, tenant_id: str, user_id: str, roles: frozenset[Role]) -> Member:
+        member = await self.get(tenant_id, user_id)
+        membership = replace(member.membership, roles=roles)
+        await self._memberships.update(membership)
+        self._sign_in.forget(tenant_id, user_id)
+        return Member(member.user, membership)
+
+    async def remove(self, tenant_id: str, user_id: str) -> None:
+        """Removes a member: their tokens are refused from now on (on other gateway replicas
+        within the membership cache's lifetime), and they are not provisioned again."""
+        member = await self.get(tenant_id, user_id)
+        await self._memberships.update(
+            replace(member.membership, status=MembershipStatus.REMOVED, roles=frozenset())
+        )
+        self._sign_in.forget(tenant_id, user_id)
+
+
+class MemberSignIn:
+    """Turns a verified OIDC identity into a member of the token's tenant.
+
+    Known identity -> its person's membership. Unknown identity -> the pending invitation of
+    its verified e-mail address, else just-in-time provisioning (when the tenant allows it and
+    the domain is one of its), else a refusal. Lookups are cached `cache_seconds` per process:
+    a removal or role change on another gateway replica takes effect within that time."""
+
+    def __init__(
+        self,
+        users: Users,
+        memberships: Memberships,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._users = users
+        self._memberships = memberships
+        self._people: TtlCache[Identity, User] = TtlCache(cache_seconds, clock=clock)
+        self._members: TtlCache[tuple[str, str], Membership] = TtlCache(cache_seconds, clock=clock)
+
+    def forget(self, tenant_id: str, user_id: str) -> None:
+        self._members.forget((tenant_id, user_id))
+
+    async def principal(self, tenant: Tenant, claims: SignInClaims) -> Principal:
+        """The member a verified identity stands for; raises `SignInRefused` otherwise."""
+        user = await self._person(claims.identity)
+        membership = None if user is None else await self._membership(tenant, user.user_id)
+        if user is None or membership is None:
+            user, membership = await self._admit(tenant, claims, user)
+        if membership.status is MembershipStatus.REMOVED:
+            raise SignInRefused("membership-removed", "you were removed from this tenant")
+        if membership.status is MembershipStatus.INVITED:
+            # The identity is known from another tenant; this tenant's invitation is accepted
+            # only with the invited address verified.
+            user, membership = await self._admit(tenant, claims, user)
+        if membership.status is not MembershipStatus.ACTIVE:
+            raise SignInRefused(
+                "invitation-pending",
+                "your invitation to this tenant is for an address your token does not verify",
+            )
+        return Principal(
+            tenant_id=tenant.tenant_id,
+            user_id=user.user_id,
+            roles=member_roles(tenant, membership, claims),
+        )
+
+    async def _person(self, identity: Identity) -> User | None:
+        fresh, user = self._people.get(identity)
+        if fresh:
+            return user
+        user = await self._users.by_identity(identity)
+        if user is not None:
+            self._people.put(identity, user)
+        return user
+
+    async def _membership(self, tenant: Tenant, user_id: str) -> Membership | None:
+        fresh, membership = self._members.get((tenant.tenant_id, user_id))
+        if fresh:
+            return membership
+        membership = await self._memberships.get(tenant.tenant_id, user_id)
+        if membership is not None:
+            self._members.put((tenant.tenant_id, user_id), membership)
+        return membership
+
+    async def _admit(
+        self, tenant: Tenant, claims: SignInClaims, known: User | None
+    ) -> tuple[User, Membership]:
+        invitation = (
+            None
+            if claims.email is None
+            else await self._memberships.by_email(tenant.tenant_id, claims.email)
+        )
+        admission = admit_newcomer(tenant, claims, invitation)
+        assert claims.email is not None  # admit_newcomer refuses a token without one
+        if admission is Admission.ACCEPT_INVITATION and invitation is not None:
+            if known is not None and known.user_id != invitation.user_id:
+                # The identity is another person's already: one identity, one person.
+                raise SignInRefused(
+                    "identity-conflict",
+                    f"the invitation for {claims.email} is for another account than yours",
+                )
+            membership = replace(invitation, status=MembershipStatus.ACTIVE)
+            await self._memberships.update(membership)
+            user_id = invitation.user_id
+        else:
+            person = known or await _person(self._users, claims.email, claims.name)
+            membership = Membership(
+                tenant_id=tenant.tenant_id,
+                user_id=person.user_id,
+                email=claims.email,
+                roles=frozenset({tenant.sign_in.default_role}),
+                status=MembershipStatus.ACTIVE,
+            )
+            if not await self._memberships.insert(membership):
+                # A concurrent first request of the same person provisioned them.
+                stored = await self._memberships.get(tenant.tenant_id, person.user_id)
+                if stored is None:
+                    raise SignInRefused(
+                        "identity-conflict",
+                        f"another account with {claims.email} is already a member of this tenant",
+                    )
+                membership = stored
+            user_id = person.user_id
+        await self._users.add_identity(user_id, claims.identity, claims.name)
+        user = await self._users.get(user_id)
+        if user is None:  # pragma: no cover - the person was just stored
+            raise RuntimeError(f"user {user_id} vanished")
+        self._people.put(claims.identity, user)
+        self._members.put((tenant.tenant_id, user_id), membership)
+        return user, membership

@@ -1,0 +1,87 @@
+"""Tenants as the gateway stores them: status, community key and sign-in settings, and the
+rules of who may join a tenant by signing in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from crm_gateway.domain.oidc import TenantIssuer
+from crm_shared import Role
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """How a tenant's people sign in: their identity provider and who may join on first sign-in.
+
+    Without an issuer the tenant has no OIDC sign-in (development tokens and API keys only)."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    # Dotted claim paths; Keycloak's defaults. Entra ID: roles_claim `roles`.
+    roles_claim: str = "realm_access.roles"
+    role_mapping: Mapping[str, Role] = field(default_factory=dict)
+    user_claim: str = "sub"
+    email_claim: str = "email"
+    name_claim: str = "name"
+    # Needed when several tenants trust one issuer: the token names its tenant in this claim.
+    tenant_claim: str | None = None
+    # Lower-case domains whose verified e-mail addresses may be provisioned on first sign-in;
+    # empty: any domain (only with JIT provisioning on).
+    email_domains: tuple[str, ...] = ()
+    jit_provisioning: bool = False
+    default_role: Role = "viewer"
+    # Whether a member's roles come from the token's role claim instead of the membership.
+    roles_from_token: bool = False
+
+    def tenant_issuer(self, tenant_id: str) -> TenantIssuer | None:
+        """The OIDC verifier's view of these settings; None without an issuer."""
+        if not self.issuer or not self.audience:
+            return None
+        return TenantIssuer(
+            tenant_id=tenant_id,
+            issuer=self.issuer,
+            audience=self.audience,
+            roles_claim=self.roles_claim,
+            role_mapping=dict(self.role_mapping),
+            user_claim=self.user_claim,
+            tenant_claim=self.tenant_claim,
+        )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A customer organisation using the CRM."""
+
+    tenant_id: str
+    name: str
+    status: TenantStatus = TenantStatus.ACTIVE
+    community_key: str | None = None
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
+
+    @property
+    def active(self) -> bool:
+        return self.status is TenantStatus.ACTIVE
+
+
+def email_domain(email: str) -> str:
+    """The lower-case domain of an e-mail address ('' when it has none)."""
+    local, at, domain = email.strip().rpartition("@")
+    return domain.lower() if at and local and domain else ""
+
+
+def domain_allowed(email: str, domains: tuple[str, ...]) -> bool:
+    """Whether an address's domain is exactly one of `domains` (a subdomain is not: each is
+    listed); any address with a domain when `domains` is empty."""
+    found = email_domain(email)
+    if not found:
+        return False
+    if not domains:
+        return True
+    return found in domains
