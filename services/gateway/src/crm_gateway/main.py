@@ -12,9 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.api import docs, gdpr, proxy, public
+from crm_gateway.api import audit, docs, gdpr, proxy, public
+from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import PathGuard, TraceHeaders, unexpected_error
+from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -25,6 +27,7 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
+from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
 from crm_shared import RateLimiter, build_platform, create_service_app
 
@@ -48,11 +51,23 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     unfinished = UnfinishedRequests()
     identity_providers = httpx.AsyncClient(timeout=settings.oidc.http_timeout_seconds)
     oidc = _oidc_authenticator(settings, identity_providers)
+    audit_log = MongoAuditLog(
+        platform.require_database(), retention=timedelta(days=settings.audit_retention_days)
+    )
+    audit_trail = AuditTrail(
+        audit_log,
+        platform.registry,
+        capacity=settings.audit_buffer_entries,
+        batch_size=settings.audit_batch_size,
+        flush_interval_seconds=settings.audit_flush_interval_seconds,
+    )
 
     async def close_upstream() -> AsyncIterator[None]:
+        audit_trail.start()
         try:
             yield
         finally:
+            await audit_trail.stop()
             await unfinished.cancel_all()
             await upstream.aclose()
             await identity_providers.aclose()
@@ -64,7 +79,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Recruitment CRM API",
         description="The public API of the recruitment CRM. Authenticate with "
         "`Authorization: Bearer <token>`; public endpoints need no login.",
-        routers=[public.router, gdpr.router, proxy.router, docs.router],
+        # The gateway's own `/api/v1` routes before the proxy's catch-all.
+        routers=[public.router, gdpr.router, audit.router, proxy.router, docs.router],
         extra_lifespan=close_upstream,
         serve_openapi=False,
         # The gateway's port is the public one: metrics only on METRICS_PORT's own listener.
@@ -72,6 +88,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
+    # Inside the path guard: a refused path never reaches a route, so it is no API request.
+    app.add_middleware(AuditRecorder)
     app.add_middleware(PathGuard)
     app.add_middleware(
         CORSMiddleware,
@@ -91,6 +109,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "X-Trace-Id",
             "traceparent",
             REPLAYED_HEADER,
+            REQUEST_ID_HEADER,
         ],
         # Bearer tokens, not cookies: a browser never needs to send credentials implicitly.
         allow_credentials=False,
@@ -125,6 +144,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             lease=timedelta(seconds=settings.idempotency_lease_seconds),
         ),
         unfinished_requests=unfinished,
+        audit_trail=audit_trail,
+        audit_log=audit_log,
         keyed_timing=KeyedTiming(
             answer_within_seconds=settings.upstream_timeout_seconds,
             # A second short of the lease: the outcome is recorded before any other attempt

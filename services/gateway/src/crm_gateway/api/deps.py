@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_gateway.api.audit_middleware import note_caller, note_rejection
 from crm_gateway.config import TenantStatus
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.client_address import client_address as resolve_client_address
@@ -63,7 +64,9 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
     try:
         principal = await state.authenticator.authenticate(token)
     except TokenRejected as rejected:
+        note_rejection(request, rejected.reason.value)
         raise _refusal(rejected) from None
+    note_caller(request, principal)
     tenant = state.tenants.get(principal.tenant_id)
     if tenant is None or tenant.status is not TenantStatus.ACTIVE:
         raise ProblemError(

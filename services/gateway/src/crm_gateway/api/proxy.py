@@ -9,6 +9,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from crm_gateway.adapters.catalogue import ServiceUnavailable
+from crm_gateway.api.audit_middleware import note_operation
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container, client_address
 from crm_gateway.api.idempotency import forward_once, requested_key
 from crm_gateway.api.middleware import raw_path
@@ -269,6 +270,7 @@ async def forward_api(
             problem_type="method-not-allowed",
             headers={"Allow": ", ".join(found.allowed)},
         )
+    note_operation(request, found.template, segments)
     upload = found.streams_uploads
     max_bytes = state.max_upload_bytes if upload else state.max_request_bytes
     key = requested_key(request) if request.method == "POST" else None
