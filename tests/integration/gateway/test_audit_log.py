@@ -10,6 +10,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -59,7 +60,7 @@ def fake_candidates(request: httpx.Request) -> httpx.Response:
     return httpx.Response(status, json={"id": "c-1"})
 
 
-def gateway_on(mongodb_uri: str, *, database: str | None = None) -> Iterator[Gateway]:
+def gateway_on(mongodb_uri: str, **overrides: Any) -> Iterator[Gateway]:
     run = unique("audit")
     acme, globex = f"{run}-acme", f"{run}-globex"
     tokens = {
@@ -71,7 +72,7 @@ def gateway_on(mongodb_uri: str, *, database: str | None = None) -> Iterator[Gat
     settings = GatewaySettings(
         internal_token_secret=SECRET,
         mongodb_uri=mongodb_uri,
-        mongodb_database=database or f"{run}_gateway",
+        mongodb_database=f"{run}_gateway",
         candidates_url="http://candidates.internal",
         tenants={acme: Tenant(name="Acme"), globex: Tenant(name="Globex")},
         dev_tokens={
@@ -84,6 +85,7 @@ def gateway_on(mongodb_uri: str, *, database: str | None = None) -> Iterator[Gat
         },
         audit_flush_interval_seconds=0.05,
         log_json=False,
+        **overrides,
     )
     app = create_app(settings)
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(fake_candidates))
@@ -242,6 +244,40 @@ def test_admins_search_their_own_tenant_only_newest_first_with_paging(
         assert not set(ids) & {item["id"] for item in other.json()["items"]}
 
 
+def test_the_time_range_bounds_the_search(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]]
+) -> None:
+    made = gateway.client.post(
+        "/api/v1/candidates/timed-1/notes", json={}, headers=gateway.as_("acme-recruiter")
+    )
+    entry = stored(made.headers["X-Request-Id"])
+    at = entry["at"]
+
+    def found(**bounds: datetime) -> bool:
+        params = {name: value.isoformat() for name, value in bounds.items()}
+        listed = gateway.client.get(
+            "/api/v1/audit", params={**params, "limit": 200}, headers=gateway.as_("acme-admin")
+        )
+        assert listed.status_code == 200, listed.text
+        return entry["_id"] in {item["id"] for item in listed.json()["items"]}
+
+    millisecond = timedelta(milliseconds=1)
+    assert found(since=at, until=at + millisecond)
+    # The same instant in another offset.
+    assert found(since=at.astimezone(timezone(timedelta(hours=-5))))
+    assert not found(since=at + millisecond)
+    assert not found(until=at)
+
+
+def test_a_time_with_no_utc_equivalent_is_a_validation_problem(gateway: Gateway) -> None:
+    response = gateway.client.get(
+        "/api/v1/audit",
+        params={"since": "0001-01-01T00:00:00+01:00"},
+        headers=gateway.as_("acme-admin"),
+    )
+    assert response.status_code == 422, response.text
+
+
 def test_a_malformed_cursor_is_a_problem(gateway: Gateway) -> None:
     response = gateway.client.get(
         "/api/v1/audit", params={"cursor": "%%%"}, headers=gateway.as_("acme-admin")
@@ -306,8 +342,8 @@ def test_the_json_lines_export_holds_the_tenants_entries(
 
 def test_writes_go_through_while_the_audit_store_is_unreachable() -> None:
     """Availability over the log: no request waits for the audit store (docs/security.md)."""
-    closed = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"
-    for gateway in gateway_on(closed):
+    closed = f"mongodb://127.0.0.1:{free_port()}/"
+    for gateway in gateway_on(closed, mongodb_operation_timeout_seconds=0.5):
         started = time.perf_counter()
         response = gateway.client.post(
             "/api/v1/candidates/c-1/notes", json={}, headers=gateway.as_("acme-recruiter")
@@ -316,3 +352,8 @@ def test_writes_go_through_while_the_audit_store_is_unreachable() -> None:
         assert time.perf_counter() - started < 1.0
         metrics = gateway.client.app.state.platform.registry  # type: ignore[attr-defined]
         assert metrics.get_sample_value("crm_audit_buffer_entries") == 1
+        # Reading the log needs the store: a 503 problem, the export too (before it starts).
+        for path in ("/api/v1/audit", "/api/v1/audit/export"):
+            unreadable = gateway.client.get(path, headers=gateway.as_("acme-admin"))
+            assert unreadable.status_code == 503, unreadable.text
+            assert unreadable.json()["type"].endswith("audit-log-unavailable")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pymongo.errors import PyMongoError
 
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
 from crm_gateway.application.audit import export_audit_log, search_audit_log
@@ -60,7 +61,8 @@ AuditReader = Annotated[Principal, Depends(audit_reader)]
 
 
 def audit_log(state: Container) -> AuditLog:
-    """FastAPI dependency: the audit log store (a 503 when the gateway runs without one)."""
+    """FastAPI dependency: the audit log store (a 503 when the gateway runs without one; the
+    routes answer 503 too when the store cannot be read)."""
     if state.audit_log is None:
         raise ProblemError(503, "the audit log is not configured", problem_type="unavailable")
     return state.audit_log
@@ -120,6 +122,20 @@ class AuditFilters(BaseModel):
     action: str | None = Field(default=None, description="e.g. `DELETE /candidates/{id}`.")
     outcome: Outcome | None = None
 
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """The time in UTC (a time without an offset is UTC); one that has no UTC equivalent
+        (`0001-01-01T00:00:00+01:00`) is a 422, not a 500 from the database driver."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range") from None
+
     def query(self, before_id: str | None = None) -> AuditQuery:
         return AuditQuery(
             since=self.since,
@@ -149,9 +165,12 @@ async def search_audit(
     """The tenant's audit entries, newest first: writes, refusals, API-key use and exports.
     Admins only."""
     before_id = decode_cursor(cursor) if cursor else None
-    entries, last = await search_audit_log(
-        log, principal.tenant_id, filters.query(before_id), limit
-    )
+    try:
+        entries, last = await search_audit_log(
+            log, principal.tenant_id, filters.query(before_id), limit
+        )
+    except PyMongoError as error:
+        raise _store_unavailable(error) from None
     return Page(
         items=[AuditEntryPublic.of(entry) for entry in entries],
         next_cursor=encode_cursor(last) if last is not None else None,
@@ -179,6 +198,13 @@ async def export_audit(
     """Every matching entry of the tenant's audit log, streamed. Admins only; the export is
     itself audited."""
     entries = export_audit_log(log, principal.tenant_id, filters.query())
+    # The first read before the answer starts, so an unreachable store is a 503, not a cut
+    # stream.
+    try:
+        first = await anext(entries, None)
+    except PyMongoError as error:
+        raise _store_unavailable(error) from None
+    entries = _prepended(first, entries)
     extension = "csv" if format is ExportFormat.CSV else "jsonl"
     return StreamingResponse(
         _csv(entries) if format is ExportFormat.CSV else _json_lines(entries),
@@ -188,6 +214,25 @@ async def export_audit(
             "Cache-Control": "no-store",
         },
     )
+
+
+def _store_unavailable(error: PyMongoError) -> ProblemError:
+    return ProblemError(
+        503,
+        f"the audit log cannot be read now ({type(error).__name__})",
+        problem_type="audit-log-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _prepended(
+    first: AuditEntry | None, rest: AsyncIterator[AuditEntry]
+) -> AsyncIterator[AuditEntry]:
+    if first is None:
+        return
+    yield first
+    async for entry in rest:
+        yield entry
 
 
 async def _csv(entries: AsyncIterator[AuditEntry]) -> AsyncIterator[str]:
