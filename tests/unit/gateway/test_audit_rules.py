@@ -148,3 +148,26 @@ def test_recording_costs_microseconds() -> None:
         trail.record(each)
     per_entry = (time.perf_counter() - started) / len(entries)
     assert per_entry < 50e-6, per_entry
+
+
+def test_the_trail_starts_again_in_another_event_loop() -> None:
+    """A test client (or a server restart in one process) runs each start in a new loop."""
+    log = FlakyLog()
+    trail = trail_over(log, CollectorRegistry(), capacity=100)
+
+    async def one_run(number: int) -> None:
+        trail.start()
+        await asyncio.sleep(0.05)  # the writer is waiting for entries now
+        trail.record(entry(number))
+        trail.record(entry(number + 1))  # a full batch wakes the writer
+        for _ in range(100):
+            if len(log.stored) >= number + 2:
+                break
+            await asyncio.sleep(0.01)
+        # Written by the running writer, not by the final flush of `stop`.
+        assert len(log.stored) == number + 2
+        await trail.stop()
+
+    asyncio.run(one_run(0))
+    asyncio.run(one_run(2))
+    assert [each.at for each in log.stored] == [entry(n).at for n in range(4)]

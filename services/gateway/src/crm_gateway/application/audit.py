@@ -93,6 +93,8 @@ class AuditTrail:
     def start(self) -> None:
         """Starts the background writer (in the running event loop)."""
         if self._task is None:
+            # A fresh event per start: an app may be started again in another event loop.
+            self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def stop(self) -> None:
