@@ -47,9 +47,11 @@ class Gateway:
 
 
 def fake_candidates(request: httpx.Request) -> httpx.Response:
-    """The candidates service: refuses notes on `locked` candidates (403), accepts the rest."""
+    """Every service: refuses changes to `locked` candidates (403), accepts the rest."""
     if request.url.path == "/openapi.json":
         return httpx.Response(200, json=openapi_document(PUBLISHED["candidates"]))
+    if request.url.path.startswith("/gdpr/"):
+        return httpx.Response(200, json={"collections": {}})
     if "locked" in request.url.path:
         return httpx.Response(
             403,
@@ -188,6 +190,20 @@ def test_the_gateways_own_denial_is_audited_even_for_a_read(
         "refused",
         "rita",
     )
+
+
+def test_a_gdpr_export_is_audited_as_a_read_of_the_gateways_own_route(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]]
+) -> None:
+    response = gateway.client.get(
+        "/api/v1/candidates/c-9/export", headers=gateway.as_("acme-admin")
+    )
+
+    entry = stored(response.headers["X-Request-Id"])
+    assert entry["action"] == "GET /candidates/{candidate_id}/export"
+    assert entry["resource"] == {"candidate_id": "c-9"}
+    assert response.status_code == 200, response.text
+    assert (entry["actor_id"], entry["status"], entry["outcome"]) == ("ada", 200, "succeeded")
 
 
 def test_a_failed_sign_in_is_audited_without_the_token(
