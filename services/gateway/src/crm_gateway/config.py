@@ -166,6 +166,25 @@ class GatewaySettings(ServiceSettings):
         "one (tests point it at a local fake).",
     )
     captcha_timeout_seconds: float = Field(default=5.0, gt=0)
+    audit_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="How long an audit log entry is kept (days); the store deletes it after "
+        "that (a TTL index on each entry's `expires_at`, set when it is written).",
+    )
+    audit_buffer_entries: int = Field(
+        default=10_000,
+        gt=0,
+        description="Audit entries held in memory while they wait to be written (or while the "
+        "audit store is unreachable); past that, new entries are dropped and counted in "
+        "`crm_audit_entries_dropped_total`.",
+    )
+    audit_batch_size: int = Field(default=200, gt=0, description="Audit entries per write.")
+    audit_flush_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often buffered audit entries are written (sooner once a batch is full).",
+    )
     tenants: dict[str, Tenant] = Field(
         default_factory=dict,
         description="Bootstrap tenants (JSON object: tenant id -> {name, status, "

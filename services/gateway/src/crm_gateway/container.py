@@ -11,6 +11,7 @@ import httpx
 from crm_gateway.adapters.captcha import CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.application.api_keys import ApiKeyAdministration, ApiKeys
+from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -21,6 +22,7 @@ from crm_gateway.application.tenants import TenantAdministration, TenantDirector
 from crm_gateway.application.users import Memberships, UserAdministration, Users
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
+from crm_gateway.repositories.audit import AuditLog
 from crm_shared import InternalTokenSigner, RateLimiter, SharedRateLimiter
 
 
@@ -93,3 +95,6 @@ class GatewayContainer:
     )
     unfinished_requests: UnfinishedRequests = field(default_factory=UnfinishedRequests)
     openapi_cache: DocumentCache = field(default_factory=DocumentCache)
+    # The audit log: entries buffered on the way in (`audit_trail`), read back by tenant admins.
+    audit_trail: AuditTrail | None = None
+    audit_log: AuditLog | None = None

@@ -12,7 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.api import admin, docs, gdpr, platform_operator, proxy, public
+from crm_gateway.api import admin, audit, docs, gdpr, platform_operator, proxy, public
+from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import (
     RATE_LIMIT_HEADERS,
@@ -22,6 +23,7 @@ from crm_gateway.api.middleware import (
     unexpected_error,
 )
 from crm_gateway.application.api_keys import ApiKeyAdministration, KeyAuthenticator
+from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -36,6 +38,7 @@ from crm_gateway.container import GatewayContainer, Identity, IdentityStores
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.repositories.api_keys import MongoApiKeys
+from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
 from crm_gateway.repositories.tenants import MongoTenants
 from crm_gateway.repositories.users import MongoMemberships, MongoUsers
@@ -105,11 +108,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         identity_providers,
     )
+    audit_log = MongoAuditLog(database, retention=timedelta(days=settings.audit_retention_days))
+    audit_trail = AuditTrail(
+        audit_log,
+        platform.registry,
+        capacity=settings.audit_buffer_entries,
+        batch_size=settings.audit_batch_size,
+        flush_interval_seconds=settings.audit_flush_interval_seconds,
+    )
 
     async def close_upstream() -> AsyncIterator[None]:
+        audit_trail.start()
         try:
             yield
         finally:
+            await audit_trail.stop()
             await unfinished.cancel_all()
             await upstream.aclose()
             await identity_providers.aclose()
@@ -121,10 +134,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Recruitment CRM API",
         description="The public API of the recruitment CRM. Authenticate with "
         "`Authorization: Bearer <token>`; public endpoints need no login.",
+        # The gateway's own `/api/v1` routes before the proxy's catch-all.
         routers=[
             public.router,
             platform_operator.router,
             admin.router,
+            audit.router,
             gdpr.router,
             proxy.router,
             docs.router,
@@ -136,6 +151,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
+    # Inside the path guard: a refused path never reaches a route, so it is no API request.
+    app.add_middleware(AuditRecorder)
     app.add_middleware(PathGuard)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(
@@ -157,6 +174,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "X-Trace-Id",
             "traceparent",
             REPLAYED_HEADER,
+            REQUEST_ID_HEADER,
         ],
         # Bearer tokens, not cookies: a browser never needs to send credentials implicitly.
         allow_credentials=False,
@@ -190,6 +208,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             lease=timedelta(seconds=settings.idempotency_lease_seconds),
         ),
         unfinished_requests=unfinished,
+        audit_trail=audit_trail,
+        audit_log=audit_log,
         keyed_timing=KeyedTiming(
             answer_within_seconds=settings.upstream_timeout_seconds,
             # A second short of the lease: the outcome is recorded before any other attempt

@@ -17,7 +17,6 @@ from crm_candidates.application.imports import (
     TooManyImportsError,
     TooManyRowsError,
 )
-from crm_candidates.domain.csv_export import csv_line
 from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
 from crm_candidates.domain.models import CandidateImport
 from crm_shared import (
@@ -32,6 +31,7 @@ from crm_shared import (
     quota_exceeded,
     require_permission,
 )
+from crm_shared.csv_export import csv_line
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm_gateway.api.audit_middleware import note_caller, note_rejection
 from crm_gateway.api.middleware import RATE_LIMIT_STATE
 from crm_gateway.application.api_keys import KeyRefused
 from crm_gateway.application.identity import CallerRefused
@@ -71,6 +72,7 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
     try:
         principal = await state.identity.authentication.authenticate(token)
     except TokenRejected as rejected:
+        note_rejection(request, rejected.reason.value)
         raise _refusal(rejected) from None
     except KeyRefused as refused:
         raise unauthorized(refused.detail) from None
@@ -78,6 +80,7 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None
+    note_caller(request, principal, api_key_id=principal.api_key_id)
     await limit_requests(request, state, principal)
     return principal
 

@@ -9,6 +9,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from crm_gateway.adapters.catalogue import ServiceUnavailable
+from crm_gateway.api.audit_middleware import note_operation
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container, client_address
 from crm_gateway.api.idempotency import forward_once, requested_key
 from crm_gateway.api.middleware import raw_path, request_id
@@ -287,6 +288,7 @@ async def forward_api(
             problem_type="method-not-allowed",
             headers={"Allow": ", ".join(found.allowed)},
         )
+    note_operation(request, found.template, segments)
     # The service checks the permission too; refused here, a forbidden call sends nothing on
     # and is a 403 before its body is read (even a body that is not JSON).
     permission = parse_permission(found.permission or "")

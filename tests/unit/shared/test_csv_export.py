@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from crm_candidates.domain.csv_export import csv_line, neutralise
+from crm_shared.csv_export import csv_line, neutralise
 
 pytestmark = pytest.mark.unit
 

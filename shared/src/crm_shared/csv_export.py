@@ -1,4 +1,5 @@
-"""CSV the service writes, safe to open in a spreadsheet.
+"""CSV the services write (an import's error report, the audit log export), safe to open in a
+spreadsheet.
 
 A cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
 LibreOffice and Google Sheets as a formula (CSV injection: `=HYPERLINK(...)`, DDE). Values are

@@ -1,0 +1,242 @@
+"""The audit log for tenant admins: a paged search and an export (CSV or JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+from pymongo.errors import PyMongoError
+
+from crm_gateway.api.deps import AuthenticatedPrincipal, Container
+from crm_gateway.api.permissions import require_gateway_permission
+from crm_gateway.application.audit import export_audit_log, search_audit_log
+from crm_gateway.domain.audit import AuditEntry, AuditQuery, Outcome
+from crm_gateway.domain.routing import PUBLIC_API_PREFIX
+from crm_gateway.repositories.audit import AuditLog
+from crm_shared import (
+    MAX_PAGE_SIZE,
+    Page,
+    ProblemError,
+    declare_dependency_problems,
+    decode_cursor,
+    encode_cursor,
+)
+from crm_shared.csv_export import csv_line
+
+router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["audit"])
+
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "tenant_id",
+    "actor_kind",
+    "actor_id",
+    "action",
+    "resource",
+    "status",
+    "outcome",
+    "request_id",
+    "trace_id",
+    "client_address",
+    "reason",
+)
+
+
+# Whoever passed the route's `audit:read` check (admins, API keys with that scope).
+AuditReader = AuthenticatedPrincipal
+
+
+def audit_log(state: Container) -> AuditLog:
+    """FastAPI dependency: the audit log store (a 503 when the gateway runs without one; the
+    routes answer 503 too when the store cannot be read)."""
+    if state.audit_log is None:
+        raise ProblemError(503, "the audit log is not configured", problem_type="unavailable")
+    return state.audit_log
+
+
+declare_dependency_problems(audit_log, 503)
+AuditLogDep = Annotated[AuditLog, Depends(audit_log)]
+
+
+class AuditEntryPublic(BaseModel):
+    """One audited request: who did what to which resource, and how it ended."""
+
+    id: str
+    at: datetime
+    tenant_id: str | None
+    actor_kind: str = Field(description="`user`, `api_key` or `anonymous`.")
+    actor_id: str | None = Field(description="The user's or the API key's id; never a secret.")
+    action: str = Field(description="Method and route template, e.g. `POST /candidates`.")
+    resource: dict[str, str] = Field(description="The path parameters' values (ids).")
+    status: int
+    outcome: Outcome
+    request_id: str | None
+    trace_id: str | None
+    client_address: str | None
+    reason: str | None = Field(description="Why authentication failed, when it did.")
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryPublic:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            tenant_id=entry.tenant_id,
+            actor_kind=entry.actor.kind.value,
+            actor_id=entry.actor.id,
+            action=entry.action,
+            resource=entry.resource,
+            status=entry.status,
+            outcome=entry.outcome,
+            request_id=entry.request_id,
+            trace_id=entry.trace_id,
+            client_address=entry.client_address,
+            reason=entry.reason,
+        )
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+class AuditFilters(BaseModel):
+    """The filters both the search and the export take."""
+
+    since: datetime | None = Field(default=None, description="Entries at or after this time.")
+    until: datetime | None = Field(default=None, description="Entries before this time.")
+    actor: str | None = Field(default=None, description="A user's or an API key's id.")
+    action: str | None = Field(default=None, description="e.g. `DELETE /candidates/{id}`.")
+    outcome: Outcome | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """The time in UTC (a time without an offset is UTC); one that has no UTC equivalent
+        (`0001-01-01T00:00:00+01:00`) is a 422, not a 500 from the database driver."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range") from None
+
+    def query(self, before_id: str | None = None) -> AuditQuery:
+        return AuditQuery(
+            since=self.since,
+            until=self.until,
+            actor_id=self.actor,
+            action=self.action,
+            outcome=self.outcome,
+            before_id=before_id,
+        )
+
+
+Filters = Annotated[AuditFilters, Query()]
+
+
+@router.get(
+    "/audit",
+    dependencies=[require_gateway_permission("audit:read")],
+    summary="Search the tenant's audit log",
+    response_model=Page[AuditEntryPublic],
+)
+async def search_audit(
+    principal: AuditReader,
+    log: AuditLogDep,
+    filters: Filters,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+) -> Page[AuditEntryPublic]:
+    """The tenant's audit entries, newest first: writes, refusals, API-key use and exports.
+    Admins only."""
+    before_id = decode_cursor(cursor) if cursor else None
+    try:
+        entries, last = await search_audit_log(
+            log, principal.tenant_id, filters.query(before_id), limit
+        )
+    except PyMongoError as error:
+        raise _store_unavailable(error) from None
+    return Page(
+        items=[AuditEntryPublic.of(entry) for entry in entries],
+        next_cursor=encode_cursor(last) if last is not None else None,
+    )
+
+
+@router.get(
+    "/audit/export",
+    dependencies=[require_gateway_permission("audit:read")],
+    summary="Export the tenant's audit log",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The matching entries, newest first, as CSV (cells that a spreadsheet "
+            "would read as formulas are prefixed with `'`) or JSON lines.",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        }
+    },
+)
+async def export_audit(
+    principal: AuditReader,
+    log: AuditLogDep,
+    filters: Filters,
+    format: ExportFormat = ExportFormat.CSV,  # the query parameter's name
+) -> StreamingResponse:
+    """Every matching entry of the tenant's audit log, streamed. Admins only; the export is
+    itself audited."""
+    entries = export_audit_log(log, principal.tenant_id, filters.query())
+    # The first read before the answer starts, so an unreachable store is a 503, not a cut
+    # stream.
+    try:
+        first = await anext(entries, None)
+    except PyMongoError as error:
+        raise _store_unavailable(error) from None
+    entries = _prepended(first, entries)
+    extension = "csv" if format is ExportFormat.CSV else "jsonl"
+    return StreamingResponse(
+        _csv(entries) if format is ExportFormat.CSV else _json_lines(entries),
+        media_type="text/csv" if format is ExportFormat.CSV else "application/x-ndjson",
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-log.{extension}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _store_unavailable(error: PyMongoError) -> ProblemError:
+    return ProblemError(
+        503,
+        f"the audit log cannot be read now ({type(error).__name__})",
+        problem_type="audit-log-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _prepended(
+    first: AuditEntry | None, rest: AsyncIterator[AuditEntry]
+) -> AsyncIterator[AuditEntry]:
+    if first is None:
+        return
+    yield first
+    async for entry in rest:
+        yield entry
+
+
+async def _csv(entries: AsyncIterator[AuditEntry]) -> AsyncIterator[str]:
+    yield csv_line(CSV_COLUMNS)
+    async for entry in entries:
+        public = AuditEntryPublic.of(entry).model_dump(mode="json")
+        public["resource"] = ";".join(f"{k}={v}" for k, v in sorted(entry.resource.items()))
+        yield csv_line(public[column] for column in CSV_COLUMNS)
+
+
+async def _json_lines(entries: AsyncIterator[AuditEntry]) -> AsyncIterator[str]:
+    async for entry in entries:
+        yield json.dumps(AuditEntryPublic.of(entry).model_dump(mode="json")) + "\n"
