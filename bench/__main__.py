@@ -17,7 +17,7 @@ from typing import Any
 
 import uvloop
 
-from bench import api, broadcast, consumer, engagement, imports, outbox, segments
+from bench import api, auth, broadcast, consumer, engagement, imports, outbox, segments
 from bench.report import Figure, table, write
 from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
 from crm_devstack.servers import (
@@ -41,6 +41,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_seconds": 2,
         "import_rows": 2000,
         "broadcast": 2000,
+        "auth": 300,
     },
     "full": {
         "consumer": 5000,
@@ -55,6 +56,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_seconds": 10,
         "import_rows": 100_000,
         "broadcast": 100_000,
+        "auth": 5000,
     },
 }
 
@@ -81,6 +83,7 @@ def benchmarks(
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
         "import": lambda: imports.run(mongodb_uri, int(size["import_rows"])),
         "broadcast": lambda: broadcast.run(mongodb_uri, int(size["broadcast"])),
+        "auth": lambda: auth.run(mongodb_uri, int(size["auth"])),
         "api": lambda: api.run(
             bootstrap,
             mongodb_uri,

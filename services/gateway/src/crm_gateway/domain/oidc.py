@@ -6,9 +6,11 @@ keys may be used, which claims are required, and maps the claims to a tenant, us
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol, get_args
 
 import jwt
@@ -134,6 +136,13 @@ def read_header(token: str) -> TokenHeader:
     )
 
 
+@lru_cache(maxsize=64)
+def _parsed(jwk_json: str) -> jwt.PyJWK:
+    # Building the key object (an RSA key from its numbers above all) costs more than the
+    # signature check itself; an issuer's few keys are parsed once, not on every request.
+    return jwt.PyJWK(json.loads(jwk_json))
+
+
 def signing_key(jwk: Mapping[str, Any], algorithm: str) -> jwt.PyJWK:
     """The public key of a JWK, if it may verify a token signed with `algorithm`."""
     if jwk.get("use", "sig") != "sig" or jwk.get("kty") == "oct":
@@ -145,7 +154,7 @@ def signing_key(jwk: Mapping[str, Any], algorithm: str) -> jwt.PyJWK:
             f"the key is for {declared}, the token claims {algorithm}",
         )
     try:
-        key = jwt.PyJWK(dict(jwk))
+        key = _parsed(json.dumps(dict(jwk), sort_keys=True))
     except PyJWTError as error:
         raise TokenRejected(Rejection.UNKNOWN_KEY, "the key cannot be read") from error
     # A key without `alg` gets its type's algorithm (RSA -> RS256, P-256 -> ES256, Ed25519 ->
