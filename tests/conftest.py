@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from early_start import EarlyStarts, launch_needed, needed_components
 
 from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
 from crm_devstack.smtp_sink import ReceivedMessage, SmtpSinkServer, read_messages
@@ -55,6 +56,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(folders[0])
     # A stable sort: tests keep their order within a module, so module fixtures start once.
     items.sort(key=_run_order)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_starts(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EarlyStarts]:
+    """Launches, at the session's first test, the slow JVMs the selected e2e tests will need, so
+    they start while the faster tiers run (see early_start.py); stops any left untaken."""
+    selected = [getattr(item, "fixturenames", []) for item in request.session.items]
+    early = launch_needed(EarlyStarts(), needed_components(selected), tmp_path_factory.mktemp)
+    try:
+        yield early
+    finally:
+        early.close()
 
 
 @pytest.fixture(scope="session")

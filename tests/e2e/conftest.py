@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SmtpSink
+from early_start import E2E_KAFKA, ZIPKIN, EarlyStarts, take_or_start
 
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import KafkaBroker, Zipkin, free_ports
@@ -30,12 +31,17 @@ class ProcessStack:
 
 
 @pytest.fixture(scope="module")
-def e2e_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def e2e_kafka(tmp_path_factory: pytest.TempPathFactory, early_starts: EarlyStarts) -> Iterator[str]:
     """A broker of the e2e tier's own, as a new deployment has: on the session's broker the
     services' new consumer groups would first replay every event the integration tier produced
-    (minutes of backlog when e2e runs last) before the journey's."""
-    port, controller_port = free_ports(2)
-    broker = KafkaBroker(tmp_path_factory.mktemp("e2e-kafka"), port, controller_port).start()
+    (minutes of backlog when e2e runs last) before the journey's. The session launched it early
+    when it could."""
+
+    def fresh() -> KafkaBroker:
+        port, controller_port = free_ports(2)
+        return KafkaBroker(tmp_path_factory.mktemp("e2e-kafka"), port, controller_port)
+
+    broker = take_or_start(early_starts, E2E_KAFKA, KafkaBroker, fresh)
     try:
         asyncio.run(ensure_topics(broker.bootstrap_servers))
         yield broker.bootstrap_servers
@@ -49,6 +55,7 @@ def process_stack(
     e2e_kafka: str,
     mongodb_uri: str,
     smtp_sink: SmtpSink,
+    early_starts: EarlyStarts,
 ) -> Iterator[ProcessStack]:
     run_dir: Path = tmp_path_factory.mktemp("e2e")
     config = services_config(
@@ -58,7 +65,11 @@ def process_stack(
         run_dir=run_dir,
         kafka_group_prefix=f"e2e-{run_dir.name}",
     )
-    zipkin = Zipkin(run_dir, config.zipkin_port).start()
+    zipkin = take_or_start(
+        early_starts, ZIPKIN, Zipkin, lambda: Zipkin(run_dir, config.zipkin_port)
+    )
+    # An early-launched Zipkin listens on a port of its own choosing.
+    config = config.model_copy(update={"zipkin_port": zipkin.port})
     services: list[ManagedProcess] = service_processes(config)
     try:
         for process in services:

@@ -212,8 +212,13 @@ async def test_three_campaigns_instances_mail_each_step_exactly_once(
 
     settings = stack.settings["campaigns"]
     async with AsyncExitStack() as running:
-        for port in free_ports(2):
-            await running.enter_async_context(serving(create_campaigns(settings), port))
+        # Both instances join campaigns' consumer groups (one per handler) at the same time:
+        # each join waits for the group's members to rejoin, so one after the other took twice
+        # as long. A TaskGroup stops the other instance if one fails to start.
+        async with asyncio.TaskGroup() as starting:
+            for port in free_ports(2):
+                app = create_campaigns(settings)
+                starting.create_task(running.enter_async_context(serving(app, port)))
         outcome = await enrol(stack, ACME_TOKEN, sequence["id"], *candidates)
         assert len(outcome["enrolled"]) == len(candidates)
 

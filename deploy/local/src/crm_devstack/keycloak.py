@@ -113,7 +113,11 @@ class Keycloak(InfraComponent):
             env={
                 "KC_BOOTSTRAP_ADMIN_USERNAME": CONSOLE_ADMIN[0],
                 "KC_BOOTSTRAP_ADMIN_PASSWORD": CONSOLE_ADMIN[1],
-                "JAVA_OPTS_KC_HEAP": f"-Xms64m -Xmx{heap} -XX:+ExitOnOutOfMemoryError",
+                # C1 only, as for Zipkin: a local identity provider gains nothing from C2, and
+                # its start took about 30% less time (95/77 s against 116/133 s, loaded machine).
+                "JAVA_OPTS_KC_HEAP": (
+                    f"-Xms64m -Xmx{heap} -XX:+ExitOnOutOfMemoryError -XX:TieredStopAtLevel=1"
+                ),
                 # Per instance, so two Keycloaks from one cached home do not share them.
                 "JAVA_OPTS_APPEND": f"-Djava.io.tmpdir={scratch / 'tmp'} "
                 "-Dquarkus.transaction-manager.object-store.directory="
