@@ -51,7 +51,7 @@ class AcmeIds:
     candidate_id: str
 
 
-async def _created(response: httpx.Response, status: int = 201) -> dict[str, Any]:
+def _created(response: httpx.Response, status: int = 201) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -66,21 +66,21 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
     survivor_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
     merged_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
 
-    pool = await _created(
+    pool = _created(
         await gateway.post(
             "/api/v1/pools",
             headers=staff,
             json={"name": unique("pool"), "stages": ["Sourced", "Contacted", "Interviewing"]},
         )
     )
-    await _created(
+    _created(
         await gateway.post(
             f"/api/v1/pools/{pool['id']}/members",
             headers=staff,
             json={"candidate_id": candidate_id, "stage": "Contacted"},
         )
     )
-    segment = await _created(
+    segment = _created(
         await gateway.post(
             "/api/v1/segments",
             headers=staff,
@@ -88,7 +88,7 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
         )
     )
     block_key = unique("footer").lower().replace("-", "_")
-    await _created(
+    _created(
         await gateway.post(
             "/api/v1/blocks",
             headers=staff,
@@ -97,7 +97,7 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
     )
     # A sequence that both mails and notifies, so the candidate's enrolment leaves a message
     # and a notification to probe.
-    sequence = await _created(
+    sequence = _created(
         await gateway.post(
             "/api/v1/sequences",
             headers=staff,
@@ -112,7 +112,7 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
         )
     )
     await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
-    broadcast = await _created(
+    broadcast = _created(
         await gateway.post(
             "/api/v1/broadcasts",
             headers=staff,
@@ -123,7 +123,7 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
             },
         )
     )
-    event = await _created(
+    event = _created(
         await gateway.post(
             "/api/v1/events",
             headers=staff,
@@ -135,20 +135,20 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
             },
         )
     )
-    registration = await _created(
+    registration = _created(
         await gateway.post(
             f"/public/v1/events/{event['id']}/registrations",
             json={"first_name": "Zoë", "last_name": "Probe", "email": f"{tag}@example.org"},
         )
     )
-    stored_list = await _created(
+    stored_list = _created(
         await gateway.post(
             "/api/v1/lists",
             headers=staff,
             json={"name": unique("list"), "candidate_ids": [candidate_id]},
         )
     )
-    job = await _created(
+    job = _created(
         await gateway.post(
             "/api/v1/imports",
             headers=staff,
@@ -156,36 +156,38 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
         )
     )
     field_key = unique("field").lower().replace("-", "_")
-    await _created(
+    _created(
         await gateway.post(
             "/api/v1/custom-fields",
             headers=admin,
             json={"key": field_key, "label": "Probe", "type": "string"},
         )
     )
-    suppression = await _created(
+    suppression = _created(
         await gateway.post(
             "/api/v1/suppressions", headers=admin, json={"email": f"{tag}-s@example.org"}
         )
     )
-    connection = await _created(
+    connection = _created(
         await gateway.post(
             "/api/v1/ats/connections",
             headers=admin,
             json={"provider": "greenhouse", "name": unique("greenhouse")},
         )
     )
-    api_key = await _created(
+    api_key = _created(
         await gateway.post(
             "/api/v1/api-keys", headers=admin, json={"name": tag, "scopes": ["candidates:read"]}
         )
     )
-    user = await _created(
+    user = _created(
         await gateway.post(
-            "/api/v1/users", headers=admin, json={"email": f"{tag}-u@example.org", "roles": ["viewer"]}
+            "/api/v1/users",
+            headers=admin,
+            json={"email": f"{tag}-u@example.org", "roles": ["viewer"]},
         )
     )
-    merge = await _created(
+    merge = _created(
         await gateway.post(
             "/api/v1/candidates/merges",
             headers=staff,
