@@ -6,12 +6,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from crm_candidates.application.candidates import CandidateProfiles, CandidateWriter
+from crm_candidates.application.candidates import (
+    CandidateProfiles,
+    CandidateQueries,
+    CandidateWriter,
+)
 from crm_candidates.application.consents import ConsentService
 from crm_candidates.application.imports import ImportUploads
 from crm_candidates.application.lists import ListCommands
+from crm_candidates.application.merges import IdentityQueries, MergeWriter
 from crm_candidates.application.pools import PoolCommands
-from crm_candidates.application.segments import SegmentDefinitions
+from crm_candidates.application.segments import SegmentDefinitions, SegmentQueries
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.imports import ImportRepository
@@ -104,6 +109,24 @@ def timeline_repository(request: Request, principal: CurrentPrincipal) -> Timeli
 TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]
 
 
+def candidate_queries(
+    candidates: CandidatesRepo, profile_rules: ProfileRulesRepo, timeline: TimelineRepo
+) -> CandidateQueries:
+    """FastAPI dependency: the reads of the caller's tenant's candidates."""
+    return CandidateQueries(candidates, profile_rules, timeline)
+
+
+CandidateQueriesDep = Annotated[CandidateQueries, Depends(candidate_queries)]
+
+
+def segment_queries(segments: SegmentsRepo, candidates: CandidatesRepo) -> SegmentQueries:
+    """FastAPI dependency: the reads of the caller's tenant's segments."""
+    return SegmentQueries(segments, candidates)
+
+
+SegmentQueriesDep = Annotated[SegmentQueries, Depends(segment_queries)]
+
+
 def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:
     """FastAPI dependency: the imports of the caller's tenant."""
     return ImportRepository(_database(request), principal.tenant_id)
@@ -146,6 +169,22 @@ def candidate_profiles(writer: Writer, profile_rules: ProfileRulesRepo) -> Candi
 
 
 CandidateProfilesDep = Annotated[CandidateProfiles, Depends(candidate_profiles)]
+
+
+def merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
+    """FastAPI dependency: merging the caller's tenant's records and undoing merges."""
+    return MergeWriter(writer, merges)
+
+
+MergeWriterDep = Annotated[MergeWriter, Depends(merge_writer)]
+
+
+def identity_queries(candidates: CandidatesRepo, merges: MergesRepo) -> IdentityQueries:
+    """FastAPI dependency: the caller's tenant's duplicate suspects and merges."""
+    return IdentityQueries(candidates, merges)
+
+
+IdentityQueriesDep = Annotated[IdentityQueries, Depends(identity_queries)]
 
 
 def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
