@@ -13,9 +13,11 @@ from crm_candidates.application.candidates import (
 )
 from crm_candidates.application.consents import ConsentService
 from crm_candidates.application.imports import ImportUploads
-from crm_candidates.application.lists import ListCommands
+from crm_candidates.application.lists import ListCommands, ListQueries
 from crm_candidates.application.merges import IdentityQueries, MergeWriter
-from crm_candidates.application.pools import PoolCommands
+from crm_candidates.application.notes import CandidateNotes
+from crm_candidates.application.pools import PoolCommands, PoolDefinitions
+from crm_candidates.application.profile_settings import ProfileConfiguration
 from crm_candidates.application.segments import SegmentDefinitions, SegmentQueries
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
@@ -27,6 +29,7 @@ from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
+from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import CurrentPrincipal, Database
 
@@ -205,6 +208,14 @@ def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo
 ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]
 
 
+def list_queries(lists: ListsRepo, candidates: CandidatesRepo) -> ListQueries:
+    """FastAPI dependency: the reads of the caller's tenant's stored lists."""
+    return ListQueries(lists, candidates)
+
+
+ListQueriesDep = Annotated[ListQueries, Depends(list_queries)]
+
+
 def consent_service(request: Request, tenant_id: str) -> ConsentService:
     """The consent operations of one tenant."""
     container = container_of(request)
@@ -216,3 +227,40 @@ def consent_service(request: Request, tenant_id: str) -> ConsentService:
         container.consent_links,
         container.confirmation_policy,
     )
+
+
+def pool_definitions(
+    pools: PoolsRepo, candidates: CandidatesRepo, segments: SegmentsRepo
+) -> PoolDefinitions:
+    """FastAPI dependency: the definitions and reads of the caller's tenant's talent pools."""
+    return PoolDefinitions(pools, candidates, segments)
+
+
+PoolDefinitionsDep = Annotated[PoolDefinitions, Depends(pool_definitions)]
+
+
+def candidate_notes(candidates: CandidatesRepo, notes: NotesRepo) -> CandidateNotes:
+    """FastAPI dependency: the notes on the caller's tenant's candidates."""
+    return CandidateNotes(candidates, notes)
+
+
+CandidateNotesDep = Annotated[CandidateNotes, Depends(candidate_notes)]
+
+
+def profile_configuration(
+    request: Request,
+    principal: CurrentPrincipal,
+    profile_rules: ProfileRulesRepo,
+    segments: SegmentsRepo,
+) -> ProfileConfiguration:
+    """FastAPI dependency: the caller's tenant's profile settings, vocabulary, custom fields."""
+    container = container_of(request)
+    return ProfileConfiguration(
+        profile_rules,
+        segments,
+        SkillRenormalisationRepository(container.database, principal.tenant_id),
+        container.skill_jobs,
+    )
+
+
+ProfileConfigurationDep = Annotated[ProfileConfiguration, Depends(profile_configuration)]
