@@ -51,6 +51,7 @@ from crm_shared import (
     SignedLinks,
     email_sha256,
     in_transaction,
+    is_erased,
     new_id,
     normalise_email,
     utc_now,
@@ -215,6 +216,18 @@ class ConsentService:
         history = await self.consents.history(candidate_id)
         current = sorted(states.values(), key=lambda state: state.purpose.value)
         return ConsentLedger(candidate=candidate, current=current, history=history)
+
+    async def link_subject(self, candidate_id: str) -> Candidate | None:
+        """The candidate a signed link names; None when there is none."""
+        return await self.candidates.get(candidate_id)
+
+    async def erased(self, candidate_id: str) -> bool:
+        """Whether the person was erased (GDPR): their links answer 410, not 404."""
+        return await is_erased(self.database, self.tenant_id, candidate_id)
+
+    async def preferences(self, candidate_id: str) -> Preferences:
+        """The candidate's topics and frequency (defaults when never set)."""
+        return await PreferenceRepository(self.database, self.tenant_id).get(candidate_id)
 
     async def retention(self) -> RetentionPolicy:
         """The tenant's consent lifetime, re-permission window and lapse action."""
