@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm_candidates.api.schemas import CandidateCreate, CandidateUpdate
 from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpdate
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,
