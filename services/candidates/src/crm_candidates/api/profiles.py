@@ -359,10 +359,10 @@ async def list_notes(
     cursor: Cursor = None,
 ) -> Page[NotePublic]:
     """The notes on a candidate, newest first, one page at a time."""
+    if not await notes.candidate_exists(candidate_id):
+        raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
     found = await notes.page(candidate_id, before=before, limit=limit + 1)
-    if found is None:
-        raise _not_found("candidate", candidate_id)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
     return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)

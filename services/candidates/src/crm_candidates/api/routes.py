@@ -351,10 +351,10 @@ async def candidate_timeline(
     cursor: Cursor = None,
 ) -> Page[TimelineEntryPublic]:
     """What happened with the candidate across every service, newest first."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
     found = await candidates.timeline_page(candidate_id, before=before, limit=limit + 1)
-    if found is None:
-        raise _not_found("candidate", candidate_id)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].sort_key) if len(found) > limit else None
     return Page[TimelineEntryPublic](

@@ -423,9 +423,7 @@ class CandidateQueries:
 
     async def timeline_page(
         self, candidate_id: str, *, before: str | None, limit: int
-    ) -> list[TimelineEntry] | None:
+    ) -> list[TimelineEntry]:
         """Up to `limit` of the candidate's timeline entries, newest first, older than the key
-        `before`; None for an unknown candidate."""
-        if await self.candidates.get(candidate_id) is None:
-            return None
+        `before`."""
         return await self.timeline.page(candidate_id, before=before, limit=limit)

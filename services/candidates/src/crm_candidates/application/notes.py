@@ -26,9 +26,6 @@ class CandidateNotes:
         await self.notes.add(note)
         return True
 
-    async def page(self, candidate_id: str, *, before: str | None, limit: int) -> list[Note] | None:
-        """Up to `limit` notes on the candidate, newest first, before the note id `before`;
-        None for an unknown candidate."""
-        if not await self.candidate_exists(candidate_id):
-            return None
+    async def page(self, candidate_id: str, *, before: str | None, limit: int) -> list[Note]:
+        """Up to `limit` notes on the candidate, newest first, before the note id `before`."""
         return await self.notes.page(candidate_id, before=before, limit=limit)
