@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import IdentityQueriesDep, MergeWriterDep
 from crm_candidates.api.routes import _not_found, _public
@@ -17,6 +17,7 @@ from crm_shared import (
     CurrentPrincipal,
     ProblemError,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
 )
 
@@ -35,7 +36,7 @@ def _refused(error: Exception) -> ProblemError:
 @duplicates_router.get(
     "/candidates/{candidate_id}/duplicates",
     response_model=list[DuplicateSuggestion],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def candidate_duplicates(
     candidate_id: str,

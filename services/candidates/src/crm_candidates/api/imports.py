@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
@@ -29,6 +29,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     quota_exceeded,
+    reject_unknown_query_params,
     require_permission,
 )
 from crm_shared.csv_export import csv_line
@@ -227,7 +228,7 @@ async def upload_import_file(
 @imports_router.get(
     "",
     response_model=Page[ImportPublic],
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def list_imports(
     imports: ImportRecordsDep,
@@ -261,7 +262,7 @@ REPORT_BATCH = 500
     "/{import_id}/errors.csv",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> StreamingResponse:
     """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
@@ -296,7 +297,7 @@ async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> Stream
 @imports_router.get(
     "/{import_id}/errors",
     response_model=Page[ImportRowError],
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def import_errors(
     import_id: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import ListCommandsDep, ListQueriesDep
 from crm_candidates.api.list_schemas import (
@@ -37,6 +37,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
@@ -112,7 +113,9 @@ async def create_list(
 
 
 @lists_router.get(
-    "", response_model=Page[ListPublic], dependencies=[require_permission("candidates:read")]
+    "",
+    response_model=Page[ListPublic],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_lists(
     lists: ListQueriesDep,
@@ -262,7 +265,7 @@ async def remove_list_members(
 @lists_router.get(
     "/{list_id}/members",
     response_model=Page[ListMemberListed],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_list_members(
     list_id: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from crm_candidates.api.deps import (
@@ -65,6 +65,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
@@ -350,7 +351,7 @@ async def add_note(
 @notes_router.get(
     "/{candidate_id}/notes",
     response_model=Page[NotePublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_notes(
     candidate_id: str,
@@ -596,7 +597,7 @@ async def add_pool_member(
 @pools_router.get(
     "/{pool_id}/members",
     response_model=Page[PoolMemberListed],
-    dependencies=[require_permission("pools:read")],
+    dependencies=[require_permission("pools:read"), Depends(reject_unknown_query_params)],
 )
 async def list_pool_members(
     pool_id: str,

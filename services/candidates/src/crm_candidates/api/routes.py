@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import (
     CandidateProfilesDep,
@@ -58,6 +58,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
 )
 
@@ -277,7 +278,7 @@ async def _lookup_keys(
 @router.get(
     "/candidates",
     response_model=Page[CandidatePublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_candidates(
     candidates: CandidateQueriesDep,
@@ -342,7 +343,7 @@ async def list_candidates(
 @router.get(
     "/candidates/{candidate_id}/timeline",
     response_model=Page[TimelineEntryPublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def candidate_timeline(
     candidate_id: str,
@@ -506,7 +507,7 @@ async def get_segment(segment_id: str, segments: SegmentQueriesDep) -> SegmentPu
 @segments_router.get(
     "/{segment_id}/members",
     response_model=Page[CandidatePublic],
-    dependencies=[require_permission("segments:read")],
+    dependencies=[require_permission("segments:read"), Depends(reject_unknown_query_params)],
 )
 async def segment_members(
     segment_id: str,
