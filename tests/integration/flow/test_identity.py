@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_candidates.repositories.candidates import SearchQuery, search_filter
+from crm_candidates.domain.search import SearchQuery
+from crm_candidates.repositories.candidates import search_filter
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 

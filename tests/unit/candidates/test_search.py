@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
+from crm_candidates.domain.search import SearchQuery
 from crm_candidates.repositories.candidates import (
-    SearchQuery,
     search_filter,
     search_matches,
     seed_token,

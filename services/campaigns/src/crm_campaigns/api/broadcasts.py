@@ -6,13 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from crm_campaigns.api.deps import (
-    BlocksRepo,
-    BroadcastsRepo,
-    Container,
-    StoredListsRepo,
-    TemplatesRepo,
-)
+from crm_campaigns.api.deps import BlocksDep, BroadcastsDep, Container
 from crm_campaigns.api.schemas import (
     AbTestPublic,
     BlockCreate,
@@ -24,7 +18,8 @@ from crm_campaigns.api.schemas import (
     VariantResultPublic,
 )
 from crm_campaigns.application import broadcast_controls
-from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE, variant_results
+from crm_campaigns.application.broadcast_book import BroadcastBook
+from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
@@ -32,10 +27,7 @@ from crm_campaigns.domain.models import (
     MessageStatus,
     StoredListAudience,
 )
-from crm_campaigns.domain.templates import TemplateError, blocks_used, validate_template
-from crm_campaigns.repositories.broadcasts import BroadcastRepository
-from crm_campaigns.repositories.lists import StoredListRepository
-from crm_campaigns.repositories.templates import TemplateRepository
+from crm_campaigns.domain.templates import TemplateError, validate_template
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -80,7 +72,7 @@ def _conflict(broadcast: Broadcast, action: str) -> ProblemError:
     )
 
 
-async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> BroadcastPublic:
+async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastPublic:
     # Exact counts from the messages' states; the runner records candidates it skipped before
     # any message existed (unknown to campaigns) in the broadcast's stats.
     stats: dict[str, Any] = broadcast.stats
@@ -105,7 +97,7 @@ async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> Broa
     )
     ab_test = None
     if broadcast.ab_test is not None:
-        results = await variant_results(broadcasts, broadcast)
+        results = await broadcasts.variant_results(broadcast)
         ab_test = AbTestPublic(
             **broadcast.ab_test.model_dump(),
             test_ends_at=broadcast.test_ends_at,
@@ -157,16 +149,14 @@ async def _public(broadcasts: BroadcastRepository, broadcast: Broadcast) -> Broa
 async def create_broadcast(
     body: BroadcastCreate,
     principal: CurrentPrincipal,
-    broadcasts: BroadcastsRepo,
-    templates: TemplatesRepo,
-    lists: StoredListsRepo,
+    broadcasts: BroadcastsDep,
     request: Request,
     response: Response,
 ) -> BroadcastPublic:
     """Creates a draft broadcast; `POST /broadcasts/{id}/send` starts it. A `stored_list`
     audience names a list of `/lists` (an archived one is a 422); its members are read when
     the send starts."""
-    await _checked(body, templates, lists)
+    await _checked(body, broadcasts)
     broadcast = Broadcast(
         tenant_id=principal.tenant_id,
         created_by=principal.user_id,
@@ -182,17 +172,17 @@ async def create_broadcast(
     return await _public(broadcasts, broadcast)
 
 
-async def _checked(
-    body: BroadcastCreate, templates: TemplateRepository, lists: StoredListRepository
-) -> None:
+async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
     """A 422 naming what is wrong with a broadcast's definition."""
-    if await templates.live(body.template_id) is None:
+    if await broadcasts.live_template(body.template_id) is None:
         raise _invalid(
             f"template {body.template_id} does not exist",
             [{"field": "template_id", "detail": "unknown template"}],
         )
     audience = body.audience
-    if isinstance(audience, StoredListAudience) and await lists.is_archived(audience.list_id):
+    if isinstance(audience, StoredListAudience) and await broadcasts.list_archived(
+        audience.list_id
+    ):
         raise _invalid(
             f"list {audience.list_id} is archived",
             [{"field": "audience.list_id", "detail": "archived list"}],
@@ -225,7 +215,7 @@ async def _checked(
     tags=["broadcasts"],
 )
 async def list_broadcasts(
-    broadcasts: BroadcastsRepo,
+    broadcasts: BroadcastsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[BroadcastPublic]:
@@ -239,7 +229,7 @@ async def list_broadcasts(
     )
 
 
-async def _get(broadcasts: BroadcastRepository, broadcast_id: str) -> Broadcast:
+async def _get(broadcasts: BroadcastBook, broadcast_id: str) -> Broadcast:
     broadcast = await broadcasts.get(broadcast_id)
     if broadcast is None:
         raise _not_found("broadcast", broadcast_id)
@@ -253,7 +243,7 @@ async def _get(broadcasts: BroadcastRepository, broadcast_id: str) -> Broadcast:
     tags=["broadcasts"],
 )
 async def get_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, response: Response
+    broadcast_id: str, broadcasts: BroadcastsDep, response: Response
 ) -> BroadcastPublic:
     """One broadcast: status, progress (sent, failed, skipped with reasons) and A/B results,
     with its version as `ETag`."""
@@ -272,9 +262,7 @@ async def get_broadcast(
 async def replace_draft(
     broadcast_id: str,
     body: BroadcastCreate,
-    broadcasts: BroadcastsRepo,
-    templates: TemplatesRepo,
-    lists: StoredListsRepo,
+    broadcasts: BroadcastsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> BroadcastPublic:
@@ -285,7 +273,7 @@ async def replace_draft(
     current = await _get(broadcasts, broadcast_id)
     if not broadcast_allows(current.status, BroadcastAction.EDIT):
         raise _conflict(current, "change (only a draft can)")
-    await _checked(body, templates, lists)
+    await _checked(body, broadcasts)
     edited = current.model_copy(
         update={
             "name": body.name,
@@ -310,7 +298,7 @@ async def replace_draft(
     tags=["broadcasts"],
     responses=problem_responses(409),
 )
-async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Response:
+async def delete_draft(broadcast_id: str, broadcasts: BroadcastsDep) -> Response:
     """Deletes a draft. A broadcast that was sent is kept as the record of what went out: 409
     (cancel it to stop what has not gone yet)."""
     current = await _get(broadcasts, broadcast_id)
@@ -334,11 +322,11 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsRepo) -> Respons
     ),
 )
 async def send_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
+    broadcast_id: str, broadcasts: BroadcastsDep, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if not await broadcast_controls.send_broadcast(broadcasts, broadcast):
+    if not await broadcasts.send(broadcast):
         raise _conflict(broadcast, "be sent again")
     await _check_concurrency(broadcasts, broadcast_id, principal, container)
     container.broadcasts_due.notify()
@@ -362,12 +350,12 @@ def _too_many_broadcasts(limit: int) -> ProblemError:
 
 
 async def _check_concurrency(
-    broadcasts: BroadcastRepository, broadcast_id: str, principal: Principal, container: Container
+    broadcasts: BroadcastBook, broadcast_id: str, principal: Principal, container: Container
 ) -> None:
     """429, and the broadcast a draft again, if sending it took the tenant past its quota of
     broadcasts preparing or sending at once."""
     limit = _concurrency_limit(principal, container)
-    if not await broadcast_controls.keep_within_concurrency_quota(broadcasts, broadcast_id, limit):
+    if not await broadcasts.keep_within_concurrency_quota(broadcast_id, limit):
         raise _too_many_broadcasts(limit)
 
 
@@ -379,7 +367,7 @@ async def _check_concurrency(
     responses=problem_responses(409),
 )
 async def pause_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
+    broadcast_id: str, broadcasts: BroadcastsDep, container: Container
 ) -> BroadcastPublic:
     """Stops sending; queued messages are held until resumed."""
     broadcast = await _get(broadcasts, broadcast_id)
@@ -398,7 +386,7 @@ async def pause_broadcast(
     ),
 )
 async def resume_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, principal: CurrentPrincipal, container: Container
+    broadcast_id: str, broadcasts: BroadcastsDep, principal: CurrentPrincipal, container: Container
 ) -> BroadcastPublic:
     """Continues a paused broadcast with a fresh error-rate window."""
     broadcast = await _get(broadcasts, broadcast_id)
@@ -409,7 +397,7 @@ async def resume_broadcast(
     limit = _concurrency_limit(principal, container)
     if await broadcasts.active_count() >= limit:
         raise _too_many_broadcasts(limit)
-    if not await broadcast_controls.resume_broadcast(container.mongo, broadcasts, broadcast):
+    if not await broadcasts.resume(broadcast):
         raise _conflict(broadcast, "be resumed")
     container.broadcasts_due.notify()
     container.messages_queued.notify()
@@ -424,13 +412,13 @@ async def resume_broadcast(
     responses=problem_responses(409),
 )
 async def cancel_broadcast(
-    broadcast_id: str, broadcasts: BroadcastsRepo, container: Container
+    broadcast_id: str, broadcasts: BroadcastsDep, container: Container
 ) -> BroadcastPublic:
     """Stops a broadcast for good: nothing not yet sent will be."""
     broadcast = await _get(broadcasts, broadcast_id)
     if not broadcast_allows(broadcast.status, BroadcastAction.CANCEL):
         raise _conflict(broadcast, "be cancelled")
-    if not await broadcast_controls.cancel_broadcast(container.mongo, broadcasts, broadcast):
+    if not await broadcasts.cancel(broadcast):
         raise _conflict(broadcast, "be cancelled (its state changed meanwhile)")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 
@@ -460,7 +448,7 @@ def _check_block(body: BlockCreate | BlockUpdate) -> None:
 async def create_block(
     body: BlockCreate,
     principal: CurrentPrincipal,
-    blocks: BlocksRepo,
+    blocks: BlocksDep,
     request: Request,
     response: Response,
 ) -> BlockPublic:
@@ -479,7 +467,7 @@ async def create_block(
     response_model=list[BlockPublic],
     tags=["templates"],
 )
-async def list_blocks(blocks: BlocksRepo) -> list[BlockPublic]:
+async def list_blocks(blocks: BlocksDep) -> list[BlockPublic]:
     """Every block of the caller's tenant."""
     return [_block_public(b) for b in await blocks.all()]
 
@@ -490,7 +478,7 @@ async def list_blocks(blocks: BlocksRepo) -> list[BlockPublic]:
     response_model=BlockPublic,
     tags=["templates"],
 )
-async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
+async def get_block(key: str, blocks: BlocksDep) -> BlockPublic:
     block = await blocks.get(key)
     if block is None:
         raise _not_found("block", key)
@@ -504,16 +492,12 @@ async def get_block(key: str, blocks: BlocksRepo) -> BlockPublic:
     tags=["templates"],
     responses=problem_responses(409),
 )
-async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -> Response:
+async def delete_block(key: str, blocks: BlocksDep) -> Response:
     """Deletes a block no template (not archived) includes; a 409 names those that do. Mail
     already rendered with it is unchanged."""
     if await blocks.get(key) is None:
         raise _not_found("block", key)
-    using = sorted(
-        template.name
-        for template in await templates.all()
-        if key in blocks_used(template.html) | blocks_used(template.text)
-    )
+    using = await blocks.templates_including(key)
     if using:
         raise ProblemError(
             409,
@@ -532,7 +516,7 @@ async def delete_block(key: str, blocks: BlocksRepo, templates: TemplatesRepo) -
     response_model=BlockPublic,
     tags=["templates"],
 )
-async def update_block(key: str, body: BlockUpdate, blocks: BlocksRepo) -> BlockPublic:
+async def update_block(key: str, body: BlockUpdate, blocks: BlocksDep) -> BlockPublic:
     """Changes a block; every template including it uses the new content from now on."""
     _check_block(body)
     if await blocks.get(key) is None:

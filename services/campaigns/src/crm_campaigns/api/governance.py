@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.adapters.senders import Senders
-from crm_campaigns.api.deps import ContactPoliciesRepo, Container, SuppressionsRepo
+from crm_campaigns.api.deps import ContactPoliciesDep, Container, SuppressionListDep
 from crm_campaigns.api.schemas import (
     ContactPolicyPublic,
     DkimRecordPublic,
@@ -47,7 +47,7 @@ def _public(suppression: Suppression) -> SuppressionPublic:
     tags=["governance"],
 )
 async def list_suppressions(
-    suppressions: SuppressionsRepo,
+    suppressions: SuppressionListDep,
     email: Annotated[str | None, Query(description="Only this address (matched by hash).")] = None,
     reason: ListReason | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
@@ -82,7 +82,7 @@ async def list_suppressions(
 async def add_suppression(
     body: SuppressionCreate,
     principal: CurrentPrincipal,
-    suppressions: SuppressionsRepo,
+    suppressions: SuppressionListDep,
     request: Request,
     response: Response,
 ) -> SuppressionPublic:
@@ -109,7 +109,9 @@ async def add_suppression(
     response_model=SuppressionPublic,
     tags=["governance"],
 )
-async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> SuppressionPublic:
+async def get_suppression(
+    suppression_id: str, suppressions: SuppressionListDep
+) -> SuppressionPublic:
     """One suppression."""
     found = await suppressions.get(suppression_id)
     if found is None:
@@ -123,9 +125,9 @@ async def get_suppression(suppression_id: str, suppressions: SuppressionsRepo) -
     dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
-async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo) -> Response:
+async def delete_suppression(suppression_id: str, suppressions: SuppressionListDep) -> Response:
     """Lifts a suppression (`settings:write`): the address may be mailed again under the rules."""
-    if not await suppressions.delete(suppression_id):
+    if not await suppressions.lift(suppression_id):
         raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
     return Response(status_code=204)
 
@@ -136,7 +138,7 @@ async def delete_suppression(suppression_id: str, suppressions: SuppressionsRepo
     response_model=ContactPolicyPublic,
     tags=["governance"],
 )
-async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPublic:
+async def get_contact_policy(policies: ContactPoliciesDep) -> ContactPolicyPublic:
     """The frequency cap and quiet hours, and how often they deferred or skipped a message."""
     policy = await policies.get()
     return ContactPolicyPublic(**policy.model_dump(), outcomes=await policies.outcomes())
@@ -149,7 +151,7 @@ async def get_contact_policy(policies: ContactPoliciesRepo) -> ContactPolicyPubl
     tags=["governance"],
 )
 async def put_contact_policy(
-    body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesRepo
+    body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesDep
 ) -> ContactPolicyPublic:
     """Sets the tenant's contact policy (`settings:write`); it applies from the next send."""
     await policies.put(body, principal.user_id)

@@ -7,14 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from crm_campaigns.api.deps import (
-    BlocksRepo,
     Container,
-    EnrolmentsRepo,
-    MessagesRepo,
-    NotificationsRepo,
-    RecipientsRepo,
-    SequencesRepo,
-    TemplatesRepo,
+    MessagesDep,
+    NotificationsDep,
+    SequencesDep,
+    TemplatesDep,
 )
 from crm_campaigns.api.schemas import (
     EnrolmentOutcome,
@@ -32,7 +29,8 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.application.enrolments import enrol_by_hand, remove_by_hand
+from crm_campaigns.application.enrolments import SequenceEnrolments, enrol_by_hand
+from crm_campaigns.application.library import TemplateLibrary
 from crm_campaigns.application.lifecycle import (
     TemplateNotLive,
     archive_template,
@@ -40,7 +38,6 @@ from crm_campaigns.application.lifecycle import (
     edit_sequence,
     save_new_sequence,
 )
-from crm_campaigns.application.previews import render_preview
 from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
     EnrolmentState,
@@ -54,8 +51,6 @@ from crm_campaigns.domain.templates import (
     TemplateError,
     validate_template,
 )
-from crm_campaigns.repositories.blocks import BlockRepository
-from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -89,12 +84,12 @@ def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
     )
 
 
-async def _validated(body: TemplateCreate, blocks: BlockRepository) -> None:
+async def _validated(body: TemplateCreate, templates: TemplateLibrary) -> None:
     """A 422 naming each part of the template that does not parse or uses something unknown."""
     try:
         validate_template(
             {"subject": body.subject, "html": body.html, "text": body.text},
-            block_keys=await blocks.keys(),
+            block_keys=await templates.block_keys(),
             blocks_in=("html", "text"),
         )
     except TemplateError as error:
@@ -118,13 +113,12 @@ def _conflict(error: LifecycleConflict) -> ProblemError:
 async def create_template(
     body: TemplateCreate,
     principal: CurrentPrincipal,
-    templates: TemplatesRepo,
-    blocks: BlocksRepo,
+    templates: TemplatesDep,
     request: Request,
     response: Response,
 ) -> TemplatePublic:
     """Saves a template after checking its syntax and every merge field it uses."""
-    await _validated(body, blocks)
+    await _validated(body, templates)
     template = Template(
         tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump()
     )
@@ -141,7 +135,7 @@ async def create_template(
     tags=["templates"],
 )
 async def list_templates(
-    templates: TemplatesRepo,
+    templates: TemplatesDep,
     include_archived: Annotated[bool, Query(description="Archived templates too.")] = False,
 ) -> list[TemplatePublic]:
     """Every template of the caller's tenant (archived ones only when asked)."""
@@ -158,7 +152,7 @@ async def list_templates(
     tags=["templates"],
 )
 async def get_template(
-    template_id: str, templates: TemplatesRepo, response: Response
+    template_id: str, templates: TemplatesDep, response: Response
 ) -> TemplatePublic:
     """One template, archived or not, with its version as `ETag`."""
     template = await templates.get(template_id)
@@ -179,8 +173,7 @@ async def replace_template(
     template_id: str,
     body: TemplateCreate,
     principal: CurrentPrincipal,
-    templates: TemplatesRepo,
-    blocks: BlocksRepo,
+    templates: TemplatesDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TemplatePublic:
@@ -195,7 +188,7 @@ async def replace_template(
         raise ProblemError(
             409, f"template {template_id} is archived; it cannot change", problem_type="conflict"
         )
-    await _validated(body, blocks)
+    await _validated(body, templates)
     if not await templates.replace(
         template_id, version, body.model_dump(), updated_by=principal.user_id
     ):
@@ -215,7 +208,7 @@ async def replace_template(
     responses=problem_responses(409),
 )
 async def delete_template(
-    template_id: str, principal: CurrentPrincipal, templates: TemplatesRepo, container: Container
+    template_id: str, principal: CurrentPrincipal, templates: TemplatesDep, container: Container
 ) -> Response:
     """Archives a template: it leaves the list, nothing new may use it, and the messages that
     were sent with it keep naming it. A 409 names the sequences (not archived) and unfinished
@@ -240,9 +233,7 @@ async def delete_template(
 async def preview_template(
     template_id: str,
     body: TemplatePreviewRequest,
-    templates: TemplatesRepo,
-    recipients: RecipientsRepo,
-    blocks: BlocksRepo,
+    templates: TemplatesDep,
     container: Container,
 ) -> TemplatePreview:
     """The template rendered for one candidate exactly as a send renders it (sender name, blocks,
@@ -251,14 +242,13 @@ async def preview_template(
     template = await templates.get(template_id)
     if template is None:
         raise _not_found("template", template_id)
-    recipient = await recipients.get(body.candidate_id)
+    recipient = await templates.recipient(body.candidate_id)
     if recipient is None:
         raise _not_found("candidate", body.candidate_id)
     try:
-        preview = await render_preview(
+        preview = await templates.preview(
             template,
             recipient,
-            blocks,
             public_base_url=container.public_base_url,
             sender_name=container.sender_name,
         )
@@ -312,7 +302,7 @@ def _unknown_template(error: TemplateNotLive) -> ProblemError:
 async def create_sequence(
     body: SequenceCreate,
     principal: CurrentPrincipal,
-    sequences: SequencesRepo,
+    sequences: SequencesDep,
     request: Request,
     container: Container,
     response: Response,
@@ -352,7 +342,7 @@ async def create_sequence(
     tags=["sequences"],
 )
 async def list_sequences(
-    sequences: SequencesRepo,
+    sequences: SequencesDep,
     include_archived: Annotated[bool, Query(description="Archived sequences too.")] = False,
 ) -> list[SequencePublic]:
     """Every sequence of the caller's tenant (archived ones only when asked)."""
@@ -369,7 +359,7 @@ async def list_sequences(
     tags=["sequences"],
 )
 async def get_sequence(
-    sequence_id: str, sequences: SequencesRepo, response: Response
+    sequence_id: str, sequences: SequencesDep, response: Response
 ) -> SequencePublic:
     """One sequence, with its version as `ETag`."""
     sequence = await _sequence(sequences, sequence_id)
@@ -377,7 +367,7 @@ async def get_sequence(
     return SequencePublic.model_validate(sequence.model_dump())
 
 
-async def _sequence(sequences: SequenceRepository, sequence_id: str) -> Sequence:
+async def _sequence(sequences: SequenceEnrolments, sequence_id: str) -> Sequence:
     sequence = await sequences.get(sequence_id)
     if sequence is None:
         raise _not_found("sequence", sequence_id)
@@ -395,7 +385,7 @@ async def edit_sequence_route(
     sequence_id: str,
     body: SequenceUpdate,
     principal: CurrentPrincipal,
-    sequences: SequencesRepo,
+    sequences: SequencesDep,
     container: Container,
     response: Response,
     if_match: IfMatch = None,
@@ -440,7 +430,7 @@ async def _change_status(
     sequence_id: str,
     action: SequenceAction,
     principal: CurrentPrincipal,
-    sequences: SequenceRepository,
+    sequences: SequenceEnrolments,
     container: Container,
 ) -> Sequence:
     sequence = await _sequence(sequences, sequence_id)
@@ -467,7 +457,7 @@ async def _change_status(
     responses=problem_responses(409),
 )
 async def pause_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesDep, container: Container
 ) -> SequencePublic:
     """Pauses an active sequence: no step of it runs until it resumes; its enrolments (and any
     its trigger starts meanwhile) wait as `paused`. 409 if it is not active."""
@@ -485,7 +475,7 @@ async def pause_sequence(
     responses=problem_responses(409),
 )
 async def resume_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesDep, container: Container
 ) -> SequencePublic:
     """Resumes a paused sequence: its enrolments go on where they stopped, and a timer that
     passed meanwhile runs at once. 409 if it is not paused."""
@@ -503,7 +493,7 @@ async def resume_sequence(
     responses=problem_responses(409),
 )
 async def archive_sequence(
-    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesRepo, container: Container
+    sequence_id: str, principal: CurrentPrincipal, sequences: SequencesDep, container: Container
 ) -> Response:
     """Archives a sequence (final): its trigger enrols nobody any more, its enrolments in
     progress exit (`sequence_archived`), and it leaves the list; its enrolments and messages
@@ -520,8 +510,7 @@ async def archive_sequence(
 )
 async def sequence_enrolments(
     sequence_id: str,
-    sequences: SequencesRepo,
-    enrolments: EnrolmentsRepo,
+    sequences: SequencesDep,
     state: Annotated[
         EnrolmentState | None, Query(description="Only the enrolments in this state.")
     ] = None,
@@ -529,7 +518,7 @@ async def sequence_enrolments(
     """The candidates enrolled in a sequence and where each stands (first 1000), with the
     reason of every failed one."""
     await _sequence(sequences, sequence_id)
-    return [EnrolmentPublic.of(e) for e in await enrolments.of_sequence(sequence_id, state)]
+    return [EnrolmentPublic.of(e) for e in await sequences.of_sequence(sequence_id, state)]
 
 
 @router.get(
@@ -539,15 +528,15 @@ async def sequence_enrolments(
     tags=["sequences"],
 )
 async def sequence_enrolment_states(
-    sequence_id: str, sequences: SequencesRepo, enrolments: EnrolmentsRepo
+    sequence_id: str, sequences: SequencesDep
 ) -> SequenceEnrolmentStates:
     """How many enrolments are active, waiting, failed, completed and exited, and why the
     failed ones failed: where a stuck sequence shows."""
     await _sequence(sequences, sequence_id)
     return SequenceEnrolmentStates(
         sequence_id=sequence_id,
-        states=await enrolments.state_counts(sequence_id),
-        failure_reasons=await enrolments.failure_reasons(sequence_id),
+        states=await sequences.state_counts(sequence_id),
+        failure_reasons=await sequences.failure_reasons(sequence_id),
     )
 
 
@@ -561,23 +550,22 @@ async def sequence_enrolment_states(
 async def retry_enrolment(
     sequence_id: str,
     candidate_id: str,
-    sequences: SequencesRepo,
-    enrolments: EnrolmentsRepo,
+    sequences: SequencesDep,
     container: Container,
 ) -> EnrolmentPublic:
     """Runs a failed enrolment's failed step again (after its template was fixed, say)."""
     await _sequence(sequences, sequence_id)
-    latest = await enrolments.latest(sequence_id, candidate_id)
+    latest = await sequences.latest(sequence_id, candidate_id)
     if latest is None:
         raise _not_found("enrolment of candidate", candidate_id)
-    if latest.status is not EnrolmentStatus.FAILED or not await enrolments.retry(latest):
+    if latest.status is not EnrolmentStatus.FAILED or not await sequences.retry(latest):
         raise ProblemError(
             409,
             f"the enrolment of candidate {candidate_id} is {latest.status.value}, not failed",
             problem_type="conflict",
         )
     container.steps_due.notify()
-    retried = await enrolments.latest(sequence_id, candidate_id)
+    retried = await sequences.latest(sequence_id, candidate_id)
     assert retried is not None
     return EnrolmentPublic.of(retried)
 
@@ -593,7 +581,7 @@ async def enrol_candidates(
     sequence_id: str,
     body: EnrolmentRequest,
     principal: CurrentPrincipal,
-    sequences: SequencesRepo,
+    sequences: SequencesDep,
     container: Container,
 ) -> EnrolmentOutcome:
     """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
@@ -625,15 +613,13 @@ async def remove_candidate(
     sequence_id: str,
     candidate_id: str,
     principal: CurrentPrincipal,
-    sequences: SequencesRepo,
-    enrolments: EnrolmentsRepo,
-    container: Container,
+    sequences: SequencesDep,
 ) -> EnrolmentPublic:
     """Ends a candidate's active enrolment in a sequence (exit reason `removed`)."""
     await _sequence(sequences, sequence_id)
-    if not await remove_by_hand(container.mongo, enrolments, sequence_id, candidate_id):
+    if not await sequences.remove(sequence_id, candidate_id):
         raise _not_found("active enrolment of candidate", candidate_id)
-    latest = await enrolments.latest(sequence_id, candidate_id)
+    latest = await sequences.latest(sequence_id, candidate_id)
     assert latest is not None
     return EnrolmentPublic.of(latest)
 
@@ -646,7 +632,7 @@ async def remove_candidate(
 )
 async def list_notifications(
     principal: CurrentPrincipal,
-    notifications: NotificationsRepo,
+    notifications: NotificationsDep,
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
@@ -671,7 +657,7 @@ async def list_notifications(
     tags=["notifications"],
 )
 async def read_notification(
-    notification_id: str, principal: CurrentPrincipal, notifications: NotificationsRepo
+    notification_id: str, principal: CurrentPrincipal, notifications: NotificationsDep
 ) -> NotificationPublic:
     """Marks one of the caller's notifications read."""
     notification = await notifications.mark_read(principal.user_id, notification_id)
@@ -687,7 +673,7 @@ async def read_notification(
     tags=["messages"],
 )
 async def list_messages(
-    messages: MessagesRepo,
+    messages: MessagesDep,
     candidate_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
@@ -706,7 +692,7 @@ async def list_messages(
     response_model=MessagePublic,
     tags=["messages"],
 )
-async def get_message(message_id: str, messages: MessagesRepo) -> MessagePublic:
+async def get_message(message_id: str, messages: MessagesDep) -> MessagePublic:
     """One message with its delivery status and engagement."""
     message = await messages.get(message_id)
     if message is None:

@@ -13,6 +13,7 @@ from crm_campaigns.domain.models import (
     BranchCondition,
     Enrolment,
     EnrolmentRefused,
+    EnrolmentState,
     ExitReason,
     Sequence,
 )
@@ -265,3 +266,42 @@ async def record_registration(
         BranchCondition.REGISTERED, registered.registered_at, event_id=registered.event_id
     )
     await record_signal(database, tenant_id, registered.candidate_id, signal, session)
+
+
+@dataclass(frozen=True)
+class SequenceEnrolments:
+    """One tenant's sequences as people read them, and their enrolments read, retried or
+    ended by hand."""
+
+    mongo: MongoClient
+    sequences: SequenceRepository
+    enrolments: EnrolmentRepository
+
+    async def get(self, sequence_id: str) -> Sequence | None:
+        return await self.sequences.get(sequence_id)
+
+    async def all(self, *, include_archived: bool = False) -> list[Sequence]:
+        return await self.sequences.all(include_archived=include_archived)
+
+    async def of_sequence(
+        self, sequence_id: str, state: EnrolmentState | None = None
+    ) -> list[Enrolment]:
+        return await self.enrolments.of_sequence(sequence_id, state)
+
+    async def state_counts(self, sequence_id: str) -> dict[EnrolmentState, int]:
+        return await self.enrolments.state_counts(sequence_id)
+
+    async def failure_reasons(self, sequence_id: str) -> dict[str, int]:
+        return await self.enrolments.failure_reasons(sequence_id)
+
+    async def latest(self, sequence_id: str, candidate_id: str) -> Enrolment | None:
+        """The candidate's latest enrolment in the sequence."""
+        return await self.enrolments.latest(sequence_id, candidate_id)
+
+    async def retry(self, enrolment: Enrolment) -> bool:
+        """Puts a failed enrolment back to work; False if it is no longer failed."""
+        return await self.enrolments.retry(enrolment)
+
+    async def remove(self, sequence_id: str, candidate_id: str) -> bool:
+        """Ends the candidate's active enrolment (`removed`); False if none was."""
+        return await remove_by_hand(self.mongo, self.enrolments, sequence_id, candidate_id)

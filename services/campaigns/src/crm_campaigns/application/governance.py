@@ -15,14 +15,21 @@ queued (an unsubscribe, a bounce, an erasure, another campaign's mail) still cou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from crm_campaigns.domain.contact_policy import decide
+from crm_campaigns.domain.contact_policy import ContactPolicy, decide
 from crm_campaigns.domain.models import Message, MessageCategory, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import ALLOW, Decision, SendCheck, SendRule, Verdict
-from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
+from crm_campaigns.domain.suppression import (
+    ListReason,
+    Suppression,
+    blocking_reason,
+    email_sha256,
+)
 from crm_campaigns.repositories.collections import SUPPRESSIONS
 from crm_campaigns.repositories.contact_policies import ContactLedger, ContactPolicyRepository
+from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import Database
 
 
@@ -100,3 +107,52 @@ def contact_policy_rule(governor: ContactGovernor) -> SendRule:
         return decided
 
     return contact_policy
+
+
+@dataclass(frozen=True)
+class SuppressionList:
+    """One tenant's suppression list as people edit it: entries added, read and lifted."""
+
+    suppressions: SuppressionRepository
+
+    async def add(self, suppression: Suppression) -> bool:
+        """Suppresses the address for the reason; False when it already was."""
+        return await self.suppressions.add(suppression)
+
+    async def get(self, suppression_id: str) -> Suppression | None:
+        return await self.suppressions.get(suppression_id)
+
+    async def lift(self, suppression_id: str) -> bool:
+        """Deletes the entry; False when there was none."""
+        return await self.suppressions.delete(suppression_id)
+
+    async def page(
+        self,
+        *,
+        email_sha256: str | None,
+        reason: ListReason | None,
+        after: str | None,
+        limit: int,
+    ) -> list[Suppression]:
+        """Up to `limit` entries, oldest first, after the id `after`, optionally of one address
+        (by hash) or reason."""
+        return await self.suppressions.page(
+            email_sha256=email_sha256, reason=reason, after=after, limit=limit
+        )
+
+
+@dataclass(frozen=True)
+class ContactPolicies:
+    """One tenant's contact policy (frequency cap, quiet hours) and how often it applied."""
+
+    policies: ContactPolicyRepository
+
+    async def get(self) -> ContactPolicy:
+        return await self.policies.get()
+
+    async def put(self, policy: ContactPolicy, updated_by: str) -> None:
+        await self.policies.put(policy, updated_by)
+
+    async def outcomes(self) -> dict[str, int]:
+        """How often the policy deferred or skipped a message, by verdict and reason."""
+        return await self.policies.outcomes()

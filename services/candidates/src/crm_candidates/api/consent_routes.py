@@ -11,14 +11,12 @@ from crm_candidates.api.consent_schemas import (
     ConsentStatePublic,
     ErasureResult,
 )
-from crm_candidates.api.deps import CandidatesRepo, consent_service, container_of
+from crm_candidates.api.deps import consent_service, container_of
 from crm_candidates.application.consents import ConsentChange
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
-from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_shared import (
     CurrentPrincipal,
-    Database,
     ProblemError,
     require_permission,
     utc_now,
@@ -26,10 +24,6 @@ from crm_shared import (
 
 consent_router = APIRouter(tags=["consent"])
 retention_router = APIRouter(prefix="/settings", tags=["settings"])
-
-
-def _database(request: Request) -> Database:
-    return container_of(request).database
 
 
 def _not_found(candidate_id: str) -> ProblemError:
@@ -42,23 +36,17 @@ def _not_found(candidate_id: str) -> ProblemError:
     response_model=CandidateConsents,
 )
 async def get_consents(
-    candidate_id: str, request: Request, principal: CurrentPrincipal, candidates: CandidatesRepo
+    candidate_id: str, request: Request, principal: CurrentPrincipal
 ) -> CandidateConsents:
     """The candidate's current consent per purpose and the append-only ledger."""
-    candidate = await candidates.get(candidate_id)
-    if candidate is None:
+    ledger = await consent_service(request, principal.tenant_id).ledger(candidate_id)
+    if ledger is None:
         raise _not_found(candidate_id)
-    consents = ConsentRepository(_database(request), principal.tenant_id)
-    states = await consents.states(candidate_id)
-    history = await consents.history(candidate_id)
     return CandidateConsents(
         candidate_id=candidate_id,
-        marketing_consent=candidate.marketing_consent,
-        current=[
-            ConsentStatePublic.model_validate(s.model_dump())
-            for s in sorted(states.values(), key=lambda s: s.purpose.value)
-        ],
-        history=[ConsentEntryPublic.model_validate(e.model_dump()) for e in history],
+        marketing_consent=ledger.candidate.marketing_consent,
+        current=[ConsentStatePublic.model_validate(s.model_dump()) for s in ledger.current],
+        history=[ConsentEntryPublic.model_validate(e.model_dump()) for e in ledger.history],
     )
 
 
@@ -119,7 +107,7 @@ async def erase_candidate(
 )
 async def get_retention(request: Request, principal: CurrentPrincipal) -> RetentionPolicy:
     """The tenant's consent lifetime, re-permission window and lapse action."""
-    return await SettingsRepository(_database(request), principal.tenant_id).retention()
+    return await consent_service(request, principal.tenant_id).retention()
 
 
 @retention_router.put(
@@ -132,5 +120,5 @@ async def put_retention(
 ) -> RetentionPolicy:
     """Replaces the tenant's retention policy (`settings:write`); due consents follow it at their
     next check."""
-    await SettingsRepository(_database(request), principal.tenant_id).set_retention(body)
+    await consent_service(request, principal.tenant_id).set_retention(body)
     return body

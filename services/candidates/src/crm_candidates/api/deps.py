@@ -1,4 +1,5 @@
-"""FastAPI dependencies of the candidates API: the caller's tenant's repositories."""
+"""FastAPI dependencies of the candidates API: the container and the caller's tenant's use
+cases (built by `application/tenant.py`; routes never see a repository)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from crm_candidates.application.candidates import CandidateProfiles, CandidateWriter
+from crm_candidates.application.candidates import (
+    CandidateProfiles,
+    CandidateQueries,
+    CandidateWriter,
+)
 from crm_candidates.application.consents import ConsentService
-from crm_candidates.application.imports import ImportUploads
-from crm_candidates.application.lists import ListCommands
-from crm_candidates.application.pools import PoolCommands
-from crm_candidates.application.segments import SegmentDefinitions
+from crm_candidates.application.imports import ImportRecords, ImportUploads
+from crm_candidates.application.lists import ListCommands, ListQueries
+from crm_candidates.application.merges import IdentityQueries, MergeWriter
+from crm_candidates.application.notes import CandidateNotes
+from crm_candidates.application.pools import PoolCommands, PoolDefinitions
+from crm_candidates.application.profile_settings import ProfileConfiguration
+from crm_candidates.application.segments import SegmentDefinitions, SegmentQueries
+from crm_candidates.application.tenant import TenantUseCases
 from crm_candidates.container import CandidatesContainer
-from crm_candidates.repositories.candidates import CandidateRepository
-from crm_candidates.repositories.imports import ImportRepository
-from crm_candidates.repositories.lists import ListRepository
-from crm_candidates.repositories.merges import MergeRepository
-from crm_candidates.repositories.notes import NoteRepository
-from crm_candidates.repositories.pools import PoolRepository
-from crm_candidates.repositories.profile_rules import ProfileRulesRepository
-from crm_candidates.repositories.segments import SegmentRepository
-from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
-from crm_candidates.repositories.timeline import TimelineRepository
-from crm_shared import CurrentPrincipal, Database
+from crm_shared import CurrentPrincipal
 
 
 def container_of(request: Request) -> CandidatesContainer:
@@ -35,145 +34,107 @@ def container_of(request: Request) -> CandidatesContainer:
 Container = Annotated[CandidatesContainer, Depends(container_of)]
 
 
-def _database(request: Request) -> Database:
-    return container_of(request).database
+def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
+    """FastAPI dependency: the use cases of the caller's tenant (one per request)."""
+    return TenantUseCases(container, principal.tenant_id)
 
 
-def candidate_repository(request: Request, principal: CurrentPrincipal) -> CandidateRepository:
-    """FastAPI dependency: the candidates of the caller's tenant."""
-    return CandidateRepository(_database(request), principal.tenant_id)
+Tenant = Annotated[TenantUseCases, Depends(tenant_use_cases)]
 
 
-def segment_repository(request: Request, principal: CurrentPrincipal) -> SegmentRepository:
-    """FastAPI dependency: the segments of the caller's tenant."""
-    return SegmentRepository(_database(request), principal.tenant_id)
-
-
-def profile_rules_repository(
-    request: Request, principal: CurrentPrincipal
-) -> ProfileRulesRepository:
-    """FastAPI dependency: the profile settings and custom fields of the caller's tenant."""
-    return ProfileRulesRepository(_database(request), principal.tenant_id)
-
-
-def note_repository(request: Request, principal: CurrentPrincipal) -> NoteRepository:
-    """FastAPI dependency: the notes of the caller's tenant."""
-    return NoteRepository(_database(request), principal.tenant_id)
-
-
-def pool_repository(request: Request, principal: CurrentPrincipal) -> PoolRepository:
-    """FastAPI dependency: the talent pools of the caller's tenant."""
-    return PoolRepository(_database(request), principal.tenant_id)
-
-
-ProfileRulesRepo = Annotated[ProfileRulesRepository, Depends(profile_rules_repository)]
-NotesRepo = Annotated[NoteRepository, Depends(note_repository)]
-PoolsRepo = Annotated[PoolRepository, Depends(pool_repository)]
-
-
-def merge_repository(request: Request, principal: CurrentPrincipal) -> MergeRepository:
-    """FastAPI dependency: the merges of the caller's tenant."""
-    return MergeRepository(_database(request), principal.tenant_id)
-
-
-CandidatesRepo = Annotated[CandidateRepository, Depends(candidate_repository)]
-MergesRepo = Annotated[MergeRepository, Depends(merge_repository)]
-SegmentsRepo = Annotated[SegmentRepository, Depends(segment_repository)]
-
-
-def segment_definitions(
-    request: Request, principal: CurrentPrincipal, segments: SegmentsRepo
-) -> SegmentDefinitions:
-    """FastAPI dependency: the segment definitions of the caller's tenant."""
-    container = container_of(request)
-    return SegmentDefinitions(
-        segments,
-        SequenceReferenceRepository(container.database, principal.tenant_id),
-        container.segment_jobs,
-    )
-
-
-SegmentDefinitionsDep = Annotated[SegmentDefinitions, Depends(segment_definitions)]
-
-
-def timeline_repository(request: Request, principal: CurrentPrincipal) -> TimelineRepository:
-    """FastAPI dependency: the timelines of the caller's tenant."""
-    return TimelineRepository(_database(request), principal.tenant_id)
-
-
-TimelineRepo = Annotated[TimelineRepository, Depends(timeline_repository)]
-
-
-def import_repository(request: Request, principal: CurrentPrincipal) -> ImportRepository:
-    """FastAPI dependency: the imports of the caller's tenant."""
-    return ImportRepository(_database(request), principal.tenant_id)
-
-
-ImportsRepo = Annotated[ImportRepository, Depends(import_repository)]
-
-
-def import_uploads(request: Request, imports: ImportsRepo) -> ImportUploads:
-    """FastAPI dependency: receiving the files of the caller's tenant's imports."""
-    container = container_of(request)
-    return ImportUploads(imports, container.upload_store, container.import_jobs)
-
-
-ImportUploadsDep = Annotated[ImportUploads, Depends(import_uploads)]
-
-
-def list_repository(request: Request, principal: CurrentPrincipal) -> ListRepository:
-    """FastAPI dependency: the caller's tenant's stored lists."""
-    return ListRepository(_database(request), principal.tenant_id)
-
-
-ListsRepo = Annotated[ListRepository, Depends(list_repository)]
-
-
-def candidate_writer(
-    request: Request, candidates: CandidatesRepo, segments: SegmentsRepo
-) -> CandidateWriter:
+def candidate_writer(tenant: Tenant) -> CandidateWriter:
     """FastAPI dependency: the writer of the caller's tenant's candidates."""
-    container = container_of(request)
-    return CandidateWriter(container.mongo, container.outbox, candidates, segments)
+    return tenant.writer
+
+
+def candidate_profiles(tenant: Tenant) -> CandidateProfiles:
+    """FastAPI dependency: the profile use cases of the caller's tenant's candidates."""
+    return tenant.candidate_profiles()
+
+
+def candidate_queries(tenant: Tenant) -> CandidateQueries:
+    """FastAPI dependency: the reads of the caller's tenant's candidates."""
+    return tenant.candidate_queries()
+
+
+def segment_definitions(tenant: Tenant) -> SegmentDefinitions:
+    """FastAPI dependency: the segment definitions of the caller's tenant."""
+    return tenant.segment_definitions()
+
+
+def segment_queries(tenant: Tenant) -> SegmentQueries:
+    """FastAPI dependency: the reads of the caller's tenant's segments."""
+    return tenant.segment_queries()
+
+
+def merge_writer(tenant: Tenant) -> MergeWriter:
+    """FastAPI dependency: merging the caller's tenant's records and undoing merges."""
+    return tenant.merge_writer()
+
+
+def identity_queries(tenant: Tenant) -> IdentityQueries:
+    """FastAPI dependency: the caller's tenant's duplicate suspects and merges."""
+    return tenant.identity_queries()
+
+
+def import_uploads(tenant: Tenant) -> ImportUploads:
+    """FastAPI dependency: receiving the files of the caller's tenant's imports."""
+    return tenant.import_uploads()
+
+
+def import_records(tenant: Tenant) -> ImportRecords:
+    """FastAPI dependency: creating and reading the caller's tenant's imports."""
+    return tenant.import_records()
+
+
+def list_commands(tenant: Tenant) -> ListCommands:
+    """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
+    return tenant.list_commands()
+
+
+def list_queries(tenant: Tenant) -> ListQueries:
+    """FastAPI dependency: the reads of the caller's tenant's stored lists."""
+    return tenant.list_queries()
+
+
+def pool_commands(tenant: Tenant) -> PoolCommands:
+    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
+    return tenant.pool_commands()
+
+
+def pool_definitions(tenant: Tenant) -> PoolDefinitions:
+    """FastAPI dependency: the definitions and reads of the caller's tenant's talent pools."""
+    return tenant.pool_definitions()
+
+
+def candidate_notes(tenant: Tenant) -> CandidateNotes:
+    """FastAPI dependency: the notes on the caller's tenant's candidates."""
+    return tenant.candidate_notes()
+
+
+def profile_configuration(tenant: Tenant) -> ProfileConfiguration:
+    """FastAPI dependency: the caller's tenant's profile settings, vocabulary, custom fields."""
+    return tenant.profile_configuration()
 
 
 Writer = Annotated[CandidateWriter, Depends(candidate_writer)]
-
-
-def candidate_profiles(writer: Writer, profile_rules: ProfileRulesRepo) -> CandidateProfiles:
-    """FastAPI dependency: the profile use cases of the caller's tenant's candidates."""
-    return CandidateProfiles(writer, profile_rules)
-
-
 CandidateProfilesDep = Annotated[CandidateProfiles, Depends(candidate_profiles)]
-
-
-def pool_commands(request: Request, pools: PoolsRepo, writer: Writer) -> PoolCommands:
-    """FastAPI dependency: the commands of the caller's tenant's talent pools."""
-    container = container_of(request)
-    return PoolCommands(container.mongo, container.outbox, pools, writer)
-
-
-PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
-
-
-def list_commands(request: Request, lists: ListsRepo, candidates: CandidatesRepo) -> ListCommands:
-    """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
-    container = container_of(request)
-    return ListCommands(container.mongo, container.outbox, lists, candidates)
-
-
+CandidateQueriesDep = Annotated[CandidateQueries, Depends(candidate_queries)]
+SegmentDefinitionsDep = Annotated[SegmentDefinitions, Depends(segment_definitions)]
+SegmentQueriesDep = Annotated[SegmentQueries, Depends(segment_queries)]
+MergeWriterDep = Annotated[MergeWriter, Depends(merge_writer)]
+IdentityQueriesDep = Annotated[IdentityQueries, Depends(identity_queries)]
+ImportUploadsDep = Annotated[ImportUploads, Depends(import_uploads)]
+ImportRecordsDep = Annotated[ImportRecords, Depends(import_records)]
 ListCommandsDep = Annotated[ListCommands, Depends(list_commands)]
+ListQueriesDep = Annotated[ListQueries, Depends(list_queries)]
+PoolCommandsDep = Annotated[PoolCommands, Depends(pool_commands)]
+PoolDefinitionsDep = Annotated[PoolDefinitions, Depends(pool_definitions)]
+CandidateNotesDep = Annotated[CandidateNotes, Depends(candidate_notes)]
+ProfileConfigurationDep = Annotated[ProfileConfiguration, Depends(profile_configuration)]
 
 
 def consent_service(request: Request, tenant_id: str) -> ConsentService:
-    """The consent operations of one tenant."""
-    container = container_of(request)
-    return ConsentService(
-        container.mongo,
-        container.database,
-        container.outbox,
-        tenant_id,
-        container.consent_links,
-        container.confirmation_policy,
-    )
+    """The consent operations of one tenant (the public routes' tenant comes from a signed
+    link, not from a caller's identity)."""
+    return TenantUseCases(container_of(request), tenant_id).consent_service()

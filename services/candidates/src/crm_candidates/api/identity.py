@@ -4,37 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, MergesRepo, Writer
+from crm_candidates.api.deps import IdentityQueriesDep, MergeWriterDep
 from crm_candidates.api.routes import _not_found, _public
 from crm_candidates.api.schemas import DuplicateSuggestion, MergeCreate, MergePublic
-from crm_candidates.application.merges import MergeRefusedError, MergeWriter, RecordNotFoundError
-from crm_candidates.domain.identity import PersonSketch, block_keys, likeness
+from crm_candidates.application.merges import MergeRefusedError, RecordNotFoundError
+from crm_candidates.domain.identity import IdentityTakenError
 from crm_candidates.domain.merging import MergeChoiceError, check_choices
-from crm_candidates.domain.models import Candidate, Merge
-from crm_candidates.repositories.candidates import IdentityTakenError
+from crm_candidates.domain.models import Merge
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
 )
 
 merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
 duplicates_router = APIRouter(tags=["identity"])
-
-# How many records sharing a blocking key are compared at most.
-MAX_SUSPECTS = 500
-
-
-def _sketch(candidate: Candidate) -> PersonSketch:
-    return PersonSketch(
-        first_name=candidate.first_name,
-        last_name=candidate.last_name,
-        company=candidate.current_company,
-        location=candidate.location,
-    )
 
 
 def _merge_public(merge: Merge) -> MergePublic:
@@ -48,11 +36,11 @@ def _refused(error: Exception) -> ProblemError:
 @duplicates_router.get(
     "/candidates/{candidate_id}/duplicates",
     response_model=list[DuplicateSuggestion],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def candidate_duplicates(
     candidate_id: str,
-    candidates: CandidatesRepo,
+    identity: IdentityQueriesDep,
     min_score: Annotated[float, Query(ge=0, le=100, description="Lowest score to return.")] = 70,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[DuplicateSuggestion]:
@@ -61,27 +49,14 @@ async def candidate_duplicates(
     Only records sharing an indexed blocking key (last-name prefix or Soundex code) are
     compared, so the tenant is never scanned.
     """
-    candidate = await candidates.get(candidate_id)
-    if candidate is None:
-        raise _not_found("candidate", candidate_id)
-    suspects = await candidates.sharing_block_keys(
-        block_keys(candidate.last_name), exclude_id=candidate.id, limit=MAX_SUSPECTS
-    )
-    suggestions = []
-    for suspect in suspects:
-        alike = likeness(_sketch(candidate), _sketch(suspect))
-        if alike is not None and alike.score >= min_score:
-            suggestions.append(
-                DuplicateSuggestion(
-                    candidate=_public(suspect), score=alike.score, reason=alike.reason
-                )
-            )
-    suggestions.sort(key=lambda suggestion: (-suggestion.score, suggestion.candidate.id))
-    return suggestions[:limit]
-
-
-def _merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
-    return MergeWriter(writer, merges)
+    try:
+        found = await identity.duplicates(candidate_id, min_score=min_score, limit=limit)
+    except RecordNotFoundError as missing:
+        raise _not_found(missing.kind, missing.record_id) from None
+    return [
+        DuplicateSuggestion(candidate=_public(suspect), score=alike.score, reason=alike.reason)
+        for suspect, alike in found
+    ]
 
 
 @merges_router.post(
@@ -96,8 +71,7 @@ def _merge_writer(writer: Writer, merges: MergesRepo) -> MergeWriter:
 async def merge_candidates(
     body: MergeCreate,
     principal: CurrentPrincipal,
-    writer: Writer,
-    merges: MergesRepo,
+    merges: MergeWriterDep,
     request: Request,
     response: Response,
 ) -> MergePublic:
@@ -115,7 +89,7 @@ async def merge_candidates(
         )
     try:
         check_choices(body.choices)
-        merge = await _merge_writer(writer, merges).merge(
+        merge = await merges.merge(
             body.survivor_id, body.merged_id, body.choices, user_id=principal.user_id
         )
     except MergeChoiceError as invalid:
@@ -138,9 +112,9 @@ async def merge_candidates(
 @merges_router.get(
     "/{merge_id}", dependencies=[require_permission("candidates:read")], response_model=MergePublic
 )
-async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
+async def get_merge(merge_id: str, identity: IdentityQueriesDep) -> MergePublic:
     """One merge of the caller's tenant, with the provenance of every merged value."""
-    merge = await merges.get(merge_id)
+    merge = await identity.merge(merge_id)
     if merge is None:
         raise _not_found("merge", merge_id)
     return _merge_public(merge)
@@ -153,11 +127,11 @@ async def get_merge(merge_id: str, merges: MergesRepo) -> MergePublic:
     responses=problem_responses(409),
 )
 async def undo_merge(
-    merge_id: str, principal: CurrentPrincipal, writer: Writer, merges: MergesRepo
+    merge_id: str, principal: CurrentPrincipal, merges: MergeWriterDep
 ) -> MergePublic:
     """Restores both records exactly as before the merge; emits `candidate.unmerged`."""
     try:
-        merge = await _merge_writer(writer, merges).undo(merge_id, user_id=principal.user_id)
+        merge = await merges.undo(merge_id, user_id=principal.user_id)
     except RecordNotFoundError as missing:
         raise _not_found(missing.kind, missing.record_id) from None
     except (MergeRefusedError, IdentityTakenError) as refused:

@@ -6,10 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from crm_candidates.api.deps import ImportsRepo, ImportUploadsDep, container_of
+from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
 from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
 from crm_candidates.application.imports import (
     ImportNotFoundError,
@@ -29,6 +29,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     quota_exceeded,
+    reject_unknown_query_params,
     require_permission,
 )
 from crm_shared.csv_export import csv_line
@@ -104,7 +105,7 @@ def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
 async def create_import(
     body: ImportCreate,
     principal: CurrentPrincipal,
-    imports: ImportsRepo,
+    imports: ImportRecordsDep,
     request: Request,
     response: Response,
 ) -> ImportPublic:
@@ -128,7 +129,7 @@ async def create_import(
         encoding=encoding,
         created_by=principal.user_id,
     )
-    await imports.add(job)
+    await imports.create(job)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{job.id}"
     return _public(job)
 
@@ -227,10 +228,10 @@ async def upload_import_file(
 @imports_router.get(
     "",
     response_model=Page[ImportPublic],
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def list_imports(
-    imports: ImportsRepo,
+    imports: ImportRecordsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[ImportPublic]:
@@ -245,7 +246,7 @@ async def list_imports(
 @imports_router.get(
     "/{import_id}", dependencies=[require_permission("imports:read")], response_model=ImportPublic
 )
-async def get_import(import_id: str, imports: ImportsRepo) -> ImportPublic:
+async def get_import(import_id: str, imports: ImportRecordsDep) -> ImportPublic:
     """An import's status and progress: rows read, processed, created, merged, failed."""
     job = await imports.get(import_id)
     if job is None:
@@ -261,9 +262,9 @@ REPORT_BATCH = 500
     "/{import_id}/errors.csv",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "The report as CSV."}},
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
-async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingResponse:
+async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> StreamingResponse:
     """The whole report as a CSV file (UTF-8 with BOM, for Excel), in row order.
 
     Cells that a spreadsheet would evaluate as a formula (`=`, `+`, `-`, `@`, tab, CR first)
@@ -296,11 +297,11 @@ async def import_errors_csv(import_id: str, imports: ImportsRepo) -> StreamingRe
 @imports_router.get(
     "/{import_id}/errors",
     response_model=Page[ImportRowError],
-    dependencies=[require_permission("imports:read")],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def import_errors(
     import_id: str,
-    imports: ImportsRepo,
+    imports: ImportRecordsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[ImportRowError]:

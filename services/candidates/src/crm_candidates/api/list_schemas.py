@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from crm_candidates.api.schemas import CandidateSummary, Name, ShortText
+from crm_candidates.api.schemas import CandidateSummary
+from crm_candidates.domain.candidate_input import Name, ShortText
 from crm_candidates.domain.lists import MAX_IDS_PER_REQUEST, ListStatus
 
 CandidateId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

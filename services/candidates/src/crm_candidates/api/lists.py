@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_candidates.api.deps import CandidatesRepo, ListCommandsDep, ListsRepo
+from crm_candidates.api.deps import ListCommandsDep, ListQueriesDep
 from crm_candidates.api.list_schemas import (
     ListCreate,
     ListCreated,
@@ -19,7 +19,7 @@ from crm_candidates.api.list_schemas import (
 )
 from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import CandidateSummary
-from crm_candidates.application.lists import ListNotFoundError
+from crm_candidates.application.lists import ListNotFoundError, ListQueries
 from crm_candidates.domain.lists import (
     Additions,
     ListArchivedError,
@@ -27,8 +27,7 @@ from crm_candidates.domain.lists import (
     TooManyIdsError,
     distinct_ids,
 )
-from crm_candidates.repositories.lists import ListRepository
-from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
+from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
@@ -38,6 +37,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
@@ -61,7 +61,7 @@ def _ids(candidate_ids: list[str]) -> list[str]:
         raise ProblemError(422, str(error), problem_type="validation-error") from None
 
 
-async def _public(static_list: StaticList, lists: ListRepository) -> ListPublic:
+async def _public(static_list: StaticList, lists: ListQueries) -> ListPublic:
     return ListPublic.model_validate(
         {**static_list.model_dump(), "member_count": await lists.member_count(static_list.id)}
     )
@@ -86,7 +86,7 @@ def _added(plan: Additions, member_count: int) -> ListMembersAdded:
 async def create_list(
     body: ListCreate,
     principal: CurrentPrincipal,
-    lists: ListsRepo,
+    lists: ListQueriesDep,
     commands: ListCommandsDep,
     request: Request,
     response: Response,
@@ -113,10 +113,12 @@ async def create_list(
 
 
 @lists_router.get(
-    "", response_model=Page[ListPublic], dependencies=[require_permission("candidates:read")]
+    "",
+    response_model=Page[ListPublic],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_lists(
-    lists: ListsRepo,
+    lists: ListQueriesDep,
     include_archived: Annotated[bool, Query(description="Archived lists too.")] = False,
     limit: PageSize = 50,
     cursor: Cursor = None,
@@ -131,7 +133,7 @@ async def list_lists(
     )
 
 
-async def _list(lists: ListRepository, list_id: str) -> StaticList:
+async def _list(lists: ListQueries, list_id: str) -> StaticList:
     static_list = await lists.get(list_id)
     if static_list is None:
         raise _not_found(list_id)
@@ -141,7 +143,7 @@ async def _list(lists: ListRepository, list_id: str) -> StaticList:
 @lists_router.get(
     "/{list_id}", dependencies=[require_permission("candidates:read")], response_model=ListPublic
 )
-async def get_list(list_id: str, lists: ListsRepo, response: Response) -> ListPublic:
+async def get_list(list_id: str, lists: ListQueriesDep, response: Response) -> ListPublic:
     """One stored list, archived or not, with its member count and its version as `ETag`."""
     static_list = await _list(lists, list_id)
     response.headers["ETag"] = etag_for(static_list.version)
@@ -154,7 +156,7 @@ async def get_list(list_id: str, lists: ListsRepo, response: Response) -> ListPu
 async def update_list(
     list_id: str,
     body: ListUpdate,
-    lists: ListsRepo,
+    lists: ListQueriesDep,
     commands: ListCommandsDep,
     response: Response,
     if_match: IfMatch = None,
@@ -186,7 +188,7 @@ async def update_list(
     "/{list_id}", status_code=204, dependencies=[require_permission("candidates:write")]
 )
 async def archive_list(
-    list_id: str, principal: CurrentPrincipal, lists: ListsRepo, commands: ListCommandsDep
+    list_id: str, principal: CurrentPrincipal, lists: ListQueriesDep, commands: ListCommandsDep
 ) -> Response:
     """Archives a list (final; emits `list.archived`). It stays readable with its members,
     frozen: adding or removing members, or editing it, is a 409; its name is free for a new
@@ -213,7 +215,7 @@ async def add_list_members(
     list_id: str,
     body: ListMembersChange,
     principal: CurrentPrincipal,
-    lists: ListsRepo,
+    lists: ListQueriesDep,
     commands: ListCommandsDep,
 ) -> ListMembersAdded:
     """Adds candidates to the list (at most 1,000 ids a request; emits `list.member_added`
@@ -238,7 +240,7 @@ async def remove_list_members(
     list_id: str,
     body: ListMembersChange,
     principal: CurrentPrincipal,
-    lists: ListsRepo,
+    lists: ListQueriesDep,
     commands: ListCommandsDep,
 ) -> ListMembersRemoved:
     """Takes candidates off the list (the ids in the body, at most 1,000; emits
@@ -263,12 +265,11 @@ async def remove_list_members(
 @lists_router.get(
     "/{list_id}/members",
     response_model=Page[ListMemberListed],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_list_members(
     list_id: str,
-    lists: ListsRepo,
-    candidates: CandidatesRepo,
+    lists: ListQueriesDep,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[ListMemberListed]:
@@ -276,10 +277,8 @@ async def list_list_members(
     of the candidate (name, title, company, status)."""
     static_list = await _list(lists, list_id)
     after = decode_cursor(cursor) if cursor else None
-    found = await lists.members(static_list.id, after=after, limit=limit + 1)
-    items = found[:limit]
-    people = await candidates.get_many([member.candidate_id for member in items])
-    next_cursor = encode_cursor(items[-1].candidate_id) if len(found) > limit else None
+    items, people, more = await lists.members(static_list.id, after=after, limit=limit)
+    next_cursor = encode_cursor(items[-1].candidate_id) if more else None
     return Page[ListMemberListed](
         items=[
             ListMemberListed.model_validate(

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from crm_candidates.api.deps import (
-    CandidatesRepo,
-    NotesRepo,
+    CandidateNotesDep,
     PoolCommandsDep,
-    PoolsRepo,
-    ProfileRulesRepo,
-    SegmentsRepo,
-    container_of,
+    PoolDefinitionsDep,
+    ProfileConfigurationDep,
 )
 from crm_candidates.api.routes import Cursor, PageSize, profile_problem
 from crm_candidates.api.schemas import (
@@ -40,9 +37,10 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
-from crm_candidates.application.skills import replace_vocabulary
+from crm_candidates.application.pools import PoolDefinitions
+from crm_candidates.application.profile_settings import ProfileConfiguration
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
-from crm_candidates.domain.models import ProfileError
+from crm_candidates.domain.models import DuplicateKeyInTenantError, ProfileError
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
@@ -57,18 +55,6 @@ from crm_candidates.domain.pools import (
     resolve_stage,
 )
 from crm_candidates.domain.profile import SkillVocabulary, is_phone_region
-from crm_candidates.domain.segments import (
-    CUSTOM_FIELD_PREFIX,
-    Group,
-    names_pool_stage,
-    referenced_fields,
-)
-from crm_candidates.repositories.pools import PoolRepository
-from crm_candidates.repositories.profile_rules import (
-    DuplicateKeyInTenantError,
-    ProfileRulesRepository,
-)
-from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
@@ -79,6 +65,7 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
@@ -103,9 +90,9 @@ def _conflict(detail: str) -> ProblemError:
     dependencies=[require_permission("settings:read")],
     response_model=ProfileSettings,
 )
-async def get_profile_settings(profile_rules: ProfileRulesRepo) -> ProfileSettings:
+async def get_profile_settings(settings: ProfileConfigurationDep) -> ProfileSettings:
     """How the tenant's profiles are normalised: the region national phone numbers are read in."""
-    return ProfileSettings(default_phone_region=await profile_rules.default_phone_region())
+    return ProfileSettings(default_phone_region=await settings.default_phone_region())
 
 
 @settings_router.put(
@@ -114,7 +101,7 @@ async def get_profile_settings(profile_rules: ProfileRulesRepo) -> ProfileSettin
     dependencies=[require_permission("settings:write")],
 )
 async def put_profile_settings(
-    body: ProfileSettings, profile_rules: ProfileRulesRepo
+    body: ProfileSettings, settings: ProfileConfigurationDep
 ) -> ProfileSettings:
     """Sets the region national phone numbers are read in (applies to later writes)."""
     region = body.default_phone_region.upper()
@@ -123,7 +110,7 @@ async def put_profile_settings(
             ProfileError([("default_phone_region", f"{region!r} is not a known region")]),
             "profile settings",
         )
-    await profile_rules.set_default_phone_region(region)
+    await settings.set_default_phone_region(region)
     return ProfileSettings(default_phone_region=region)
 
 
@@ -141,9 +128,9 @@ def _vocabulary_body(vocabulary: SkillVocabulary) -> SkillVocabularyBody:
     dependencies=[require_permission("settings:read")],
     response_model=SkillVocabularyBody,
 )
-async def get_skill_vocabulary(profile_rules: ProfileRulesRepo) -> SkillVocabularyBody:
+async def get_skill_vocabulary(settings: ProfileConfigurationDep) -> SkillVocabularyBody:
     """The tenant's canonical skills with the synonyms mapped to each."""
-    return _vocabulary_body(await profile_rules.vocabulary())
+    return _vocabulary_body(await settings.vocabulary())
 
 
 @settings_router.put(
@@ -153,9 +140,7 @@ async def get_skill_vocabulary(profile_rules: ProfileRulesRepo) -> SkillVocabula
 )
 async def put_skill_vocabulary(
     body: SkillVocabularyBody,
-    profile_rules: ProfileRulesRepo,
-    principal: CurrentPrincipal,
-    request: Request,
+    settings: ProfileConfigurationDep,
 ) -> SkillVocabularyBody:
     """Replaces the vocabulary; skills written from now on map to their canonical skill, and
     the skills candidates already hold are re-spelled in the background (each a
@@ -170,7 +155,7 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
-    await replace_vocabulary(profile_rules, container_of(request).skill_jobs, vocabulary)
+    await settings.replace_vocabulary(vocabulary)
     return _vocabulary_body(vocabulary)
 
 
@@ -181,12 +166,11 @@ async def put_skill_vocabulary(
     responses=problem_responses(404, s404="The vocabulary was never changed (`not-found`)."),
 )
 async def skill_renormalisation_progress(
-    principal: CurrentPrincipal, request: Request
+    settings: ProfileConfigurationDep,
 ) -> SkillRenormalisationPublic:
     """How far re-spelling the stored skills after the last vocabulary change got (404 before
     any change)."""
-    database = container_of(request).database
-    job = await SkillRenormalisationRepository(database, principal.tenant_id).get()
+    job = await settings.renormalisation_progress()
     if job is None:
         raise _not_found("vocabulary change", "yet")
     return SkillRenormalisationPublic.model_validate(job)
@@ -206,7 +190,7 @@ def _custom_field_public(definition: CustomFieldDefinition) -> CustomFieldPublic
 async def create_custom_field(
     body: CustomFieldCreate,
     principal: CurrentPrincipal,
-    profile_rules: ProfileRulesRepo,
+    settings: ProfileConfigurationDep,
     request: Request,
     response: Response,
 ) -> CustomFieldPublic:
@@ -230,7 +214,7 @@ async def create_custom_field(
             "custom field",
         ) from None
     try:
-        await profile_rules.add_custom_field(definition)
+        await settings.add_custom_field(definition)
     except DuplicateKeyInTenantError:
         raise _conflict(f"a custom field with key {body.key!r} exists") from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{definition.key}"
@@ -243,13 +227,13 @@ async def create_custom_field(
     response_model=list[CustomFieldPublic],
 )
 async def list_custom_fields(
-    profile_rules: ProfileRulesRepo,
+    settings: ProfileConfigurationDep,
     include_archived: Annotated[bool, Query(description="Deleted fields too.")] = False,
 ) -> list[CustomFieldPublic]:
     """The tenant's custom fields in the order they were defined (deleted ones when asked)."""
     return [
         _custom_field_public(d)
-        for d in await profile_rules.custom_fields()
+        for d in await settings.custom_fields()
         if include_archived or d.archived_at is None
     ]
 
@@ -260,12 +244,12 @@ async def list_custom_fields(
     dependencies=[require_permission("settings:write")],
 )
 async def update_custom_field(
-    key: str, body: CustomFieldUpdate, profile_rules: ProfileRulesRepo
+    key: str, body: CustomFieldUpdate, settings: ProfileConfigurationDep
 ) -> CustomFieldPublic:
     """Changes a custom field's label, whether it is required, or its choices (which may grow,
     not shrink: candidates may hold any of them). Key and type never change. A required field
     binds later writes that send custom fields, not the records already stored."""
-    definition = await _live_custom_field(profile_rules, key)
+    definition = await _live_custom_field(settings, key)
     try:
         edited = widened(
             definition,
@@ -276,7 +260,7 @@ async def update_custom_field(
     except ValueError as invalid:
         message = str(invalid).removeprefix("Value error, ")
         raise profile_problem(ProfileError([("allowed_values", message)]), "custom field") from None
-    await profile_rules.replace_custom_field(edited)
+    await settings.replace_custom_field(edited)
     return _custom_field_public(edited)
 
 
@@ -286,27 +270,18 @@ async def update_custom_field(
     dependencies=[require_permission("settings:write")],
     responses=problem_responses(409),
 )
-async def delete_custom_field(
-    key: str, profile_rules: ProfileRulesRepo, segments: SegmentsRepo
-) -> Response:
+async def delete_custom_field(key: str, settings: ProfileConfigurationDep) -> Response:
     """Deletes a custom field: it takes no new values and leaves the list, while the values
     candidates hold stay on their records (and in exports); `POST .../restore` brings it back.
     A segment whose rule uses the field is a 409 naming it."""
-    definition = await _live_custom_field(profile_rules, key)
-    field = f"{CUSTOM_FIELD_PREFIX}{key}"
-    using = sorted(
-        segment.name
-        for segment in await segments.all()
-        if field in referenced_fields(Group.model_validate(segment.rule))
-    )
+    definition = await _live_custom_field(settings, key)
+    using = await settings.segments_using_field(key)
     if using:
         raise _conflict(
             f"custom field {key!r} is used by segment {', '.join(repr(n) for n in using)}; "
             "change those rules first"
         )
-    await profile_rules.replace_custom_field(
-        definition.model_copy(update={"archived_at": utc_now()})
-    )
+    await settings.replace_custom_field(definition.model_copy(update={"archived_at": utc_now()}))
     return Response(status_code=204)
 
 
@@ -315,20 +290,18 @@ async def delete_custom_field(
     response_model=CustomFieldPublic,
     dependencies=[require_permission("settings:write")],
 )
-async def restore_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
+async def restore_custom_field(key: str, settings: ProfileConfigurationDep) -> CustomFieldPublic:
     """Brings a deleted custom field back, with the values candidates still hold."""
-    definition = await profile_rules.custom_field(key)
+    definition = await settings.custom_field(key)
     if definition is None or definition.archived_at is None:
         raise _not_found("deleted custom field", key)
     restored = definition.model_copy(update={"archived_at": None})
-    await profile_rules.replace_custom_field(restored)
+    await settings.replace_custom_field(restored)
     return _custom_field_public(restored)
 
 
-async def _live_custom_field(
-    profile_rules: ProfileRulesRepository, key: str
-) -> CustomFieldDefinition:
-    definition = await profile_rules.custom_field(key)
+async def _live_custom_field(settings: ProfileConfiguration, key: str) -> CustomFieldDefinition:
+    definition = await settings.custom_field(key)
     if definition is None or definition.archived_at is not None:
         raise _not_found("custom field", key)
     return definition
@@ -339,9 +312,9 @@ async def _live_custom_field(
     dependencies=[require_permission("settings:read")],
     response_model=CustomFieldPublic,
 )
-async def get_custom_field(key: str, profile_rules: ProfileRulesRepo) -> CustomFieldPublic:
+async def get_custom_field(key: str, settings: ProfileConfigurationDep) -> CustomFieldPublic:
     """One custom field by its key."""
-    definition = await profile_rules.custom_field(key)
+    definition = await settings.custom_field(key)
     if definition is None:
         raise _not_found("custom field", key)
     return _custom_field_public(definition)
@@ -361,36 +334,33 @@ async def add_note(
     candidate_id: str,
     body: NoteCreate,
     principal: CurrentPrincipal,
-    candidates: CandidatesRepo,
-    notes: NotesRepo,
+    notes: CandidateNotesDep,
 ) -> NotePublic:
     """Adds a note on a candidate, written by the caller."""
-    if await candidates.get(candidate_id) is None:
-        raise _not_found("candidate", candidate_id)
     note = Note(
         tenant_id=principal.tenant_id,
         candidate_id=candidate_id,
         author_id=principal.user_id,
         body=body.body,
     )
-    await notes.add(note)
+    if not await notes.add(note):
+        raise _not_found("candidate", candidate_id)
     return _note_public(note)
 
 
 @notes_router.get(
     "/{candidate_id}/notes",
     response_model=Page[NotePublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_notes(
     candidate_id: str,
-    candidates: CandidatesRepo,
-    notes: NotesRepo,
+    notes: CandidateNotesDep,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[NotePublic]:
     """The notes on a candidate, newest first, one page at a time."""
-    if await candidates.get(candidate_id) is None:
+    if not await notes.candidate_exists(candidate_id):
         raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
     found = await notes.page(candidate_id, before=before, limit=limit + 1)
@@ -399,13 +369,13 @@ async def list_notes(
     return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)
 
 
-async def _pool_public(pool: Pool, pools: PoolRepository) -> PoolPublic:
+async def _pool_public(pool: Pool, pools: PoolDefinitions) -> PoolPublic:
     return PoolPublic.model_validate(
         {**pool.model_dump(), "member_counts": await pools.stage_counts(pool)}
     )
 
 
-async def _pool(pools: PoolRepository, pool_id: str) -> Pool:
+async def _pool(pools: PoolDefinitions, pool_id: str) -> Pool:
     pool = await pools.get(pool_id)
     if pool is None:
         raise _not_found("pool", pool_id)
@@ -433,7 +403,7 @@ def _member_public(membership: PoolMembership) -> PoolMemberPublic:
 async def create_pool(
     body: PoolCreate,
     principal: CurrentPrincipal,
-    pools: PoolsRepo,
+    pools: PoolDefinitionsDep,
     request: Request,
     response: Response,
 ) -> PoolPublic:
@@ -448,7 +418,7 @@ async def create_pool(
         created_by=principal.user_id,
     )
     try:
-        await pools.add(pool)
+        await pools.create(pool)
     except DuplicateKeyInTenantError:
         raise _conflict(f"a pool named {body.name!r} exists") from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{pool.id}"
@@ -473,7 +443,7 @@ def _distinct_stages(stages: list[str]) -> list[str]:
     dependencies=[require_permission("pools:write")],
     responses=problem_responses(409),
 )
-async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolPublic:
+async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolDefinitionsDep) -> PoolPublic:
     """Renames a pool, changes its owners, or reorders and extends its stages.
 
     A stage cannot be dropped or renamed here: members and their history refer to it (rename
@@ -516,8 +486,7 @@ async def update_pool(pool_id: str, body: PoolUpdate, pools: PoolsRepo) -> PoolP
 async def delete_pool_stage(
     pool_id: str,
     stage: str,
-    pools: PoolsRepo,
-    segments: SegmentsRepo,
+    pools: PoolDefinitionsDep,
     commands: PoolCommandsDep,
     principal: CurrentPrincipal,
     move_to: Annotated[
@@ -531,11 +500,7 @@ async def delete_pool_stage(
     pool = await _pool(pools, pool_id)
     deleted = _stage(pool, stage)
     target = _stage(pool, move_to) if move_to is not None else None
-    using = sorted(
-        segment.name
-        for segment in await segments.all()
-        if names_pool_stage(Group.model_validate(segment.rule), pool.id, deleted)
-    )
+    using = await pools.segments_naming_stage(pool.id, deleted)
     if using:
         raise _conflict(
             f"stage {deleted!r} is used by segment {', '.join(repr(n) for n in using)}; "
@@ -557,7 +522,7 @@ async def rename_pool_stage(
     pool_id: str,
     stage: str,
     body: StageRename,
-    pools: PoolsRepo,
+    pools: PoolDefinitionsDep,
     commands: PoolCommandsDep,
     principal: CurrentPrincipal,
     response: Response,
@@ -588,7 +553,7 @@ async def rename_pool_stage(
 @pools_router.get(
     "", dependencies=[require_permission("pools:read")], response_model=list[PoolPublic]
 )
-async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
+async def list_pools(pools: PoolDefinitionsDep) -> list[PoolPublic]:
     """Every talent pool of the tenant with its member counts."""
     return [await _pool_public(pool, pools) for pool in await pools.all()]
 
@@ -596,7 +561,7 @@ async def list_pools(pools: PoolsRepo) -> list[PoolPublic]:
 @pools_router.get(
     "/{pool_id}", dependencies=[require_permission("pools:read")], response_model=PoolPublic
 )
-async def get_pool(pool_id: str, pools: PoolsRepo, response: Response) -> PoolPublic:
+async def get_pool(pool_id: str, pools: PoolDefinitionsDep, response: Response) -> PoolPublic:
     """One talent pool with its member count per stage and its version as `ETag`."""
     pool = await _pool(pools, pool_id)
     response.headers["ETag"] = etag_for(pool.version)
@@ -614,7 +579,7 @@ async def add_pool_member(
     pool_id: str,
     body: PoolMemberAdd,
     principal: CurrentPrincipal,
-    pools: PoolsRepo,
+    pools: PoolDefinitionsDep,
     commands: PoolCommandsDep,
 ) -> PoolMemberPublic:
     """Adds a candidate to the pool (first stage unless given); emits `pool.stage_changed`."""
@@ -632,12 +597,11 @@ async def add_pool_member(
 @pools_router.get(
     "/{pool_id}/members",
     response_model=Page[PoolMemberListed],
-    dependencies=[require_permission("pools:read")],
+    dependencies=[require_permission("pools:read"), Depends(reject_unknown_query_params)],
 )
 async def list_pool_members(
     pool_id: str,
-    pools: PoolsRepo,
-    candidates: CandidatesRepo,
+    pools: PoolDefinitionsDep,
     stage: Annotated[str | None, Query(description="Only members at this stage")] = None,
     limit: PageSize = 50,
     cursor: Cursor = None,
@@ -650,10 +614,8 @@ async def list_pool_members(
     pool = await _pool(pools, pool_id)
     wanted = _stage(pool, stage) if stage is not None else None
     after = decode_cursor(cursor) if cursor else None
-    found = await pools.members(pool.id, stage=wanted, after=after, limit=limit + 1)
-    items = found[:limit]
-    people = await candidates.get_many([m.candidate_id for m in items])
-    next_cursor = encode_cursor(items[-1].candidate_id) if len(found) > limit else None
+    items, people, more = await pools.members(pool.id, stage=wanted, after=after, limit=limit)
+    next_cursor = encode_cursor(items[-1].candidate_id) if more else None
     return Page[PoolMemberListed](
         items=[
             PoolMemberListed.model_validate(
@@ -677,7 +639,9 @@ async def list_pool_members(
     dependencies=[require_permission("pools:read")],
     response_model=PoolMemberDetail,
 )
-async def get_pool_member(pool_id: str, candidate_id: str, pools: PoolsRepo) -> PoolMemberDetail:
+async def get_pool_member(
+    pool_id: str, candidate_id: str, pools: PoolDefinitionsDep
+) -> PoolMemberDetail:
     """A candidate's stage in the pool and the history of every move (kept after removal)."""
     pool = await _pool(pools, pool_id)
     history = await pools.history(pool.id, candidate_id)
@@ -703,7 +667,7 @@ async def move_pool_member(
     candidate_id: str,
     body: StageMove,
     principal: CurrentPrincipal,
-    pools: PoolsRepo,
+    pools: PoolDefinitionsDep,
     commands: PoolCommandsDep,
 ) -> PoolMemberPublic:
     """Moves a member to another stage of the pool; emits `pool.stage_changed`."""
@@ -727,7 +691,7 @@ async def remove_pool_member(
     pool_id: str,
     candidate_id: str,
     principal: CurrentPrincipal,
-    pools: PoolsRepo,
+    pools: PoolDefinitionsDep,
     commands: PoolCommandsDep,
 ) -> Response:
     """Takes a candidate out of the pool; emits `pool.stage_changed` with to_stage null."""

@@ -41,15 +41,11 @@ from crm_candidates.application.consents import (
 )
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
 from crm_candidates.domain.models import Candidate
-from crm_candidates.repositories.candidates import CandidateRepository
-from crm_candidates.repositories.consents import PreferenceRepository
 from crm_shared import (
     CurrentPrincipal,
-    Database,
     LinkClaim,
     ProblemError,
     SignedLinks,
-    is_erased,
     problem_responses,
     public_operation,
     utc_now,
@@ -60,10 +56,6 @@ public_router = APIRouter(prefix="/public", tags=["public"], dependencies=[publi
 # Verifying against a moment before any link was issued accepts expired tokens, so an expired
 # link can be told apart (410) from a forged one (404).
 _BEFORE_ANY_LINK = datetime(1970, 1, 2, tzinfo=UTC)
-
-
-def _database(request: Request) -> Database:
-    return container_of(request).database
 
 
 def _wants_html(request: Request) -> bool:
@@ -86,10 +78,10 @@ async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkCla
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
     if _link_expired(claim):
         raise _ExpiredLink
-    database = _database(request)
-    candidate = await CandidateRepository(database, claim.tenant_id).get(claim.subject)
+    service = consent_service(request, claim.tenant_id)
+    candidate = await service.link_subject(claim.subject)
     if candidate is None:
-        if await is_erased(database, claim.tenant_id, claim.subject):
+        if await service.erased(claim.subject):
             raise ProblemError(410, "this link is no longer valid", problem_type="expired-link")
         raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
     return claim, candidate
@@ -285,7 +277,7 @@ async def get_preferences(token: str, request: Request) -> Response:
         claim, candidate = await _verified(request, token, PREFERENCES_LINK)
     except _ExpiredLink:
         return _expired(request, PREFERENCES_LINK)
-    preferences = await PreferenceRepository(_database(request), claim.tenant_id).get(candidate.id)
+    preferences = await consent_service(request, claim.tenant_id).preferences(candidate.id)
     if _wants_html(request):
         return _page("Your preferences", _preferences_form(candidate, preferences))
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))

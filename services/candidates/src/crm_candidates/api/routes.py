@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_candidates.api.deps import (
     CandidateProfilesDep,
-    CandidatesRepo,
-    ProfileRulesRepo,
+    CandidateQueriesDep,
     SegmentDefinitionsDep,
-    SegmentsRepo,
-    TimelineRepo,
+    SegmentQueriesDep,
 )
 from crm_candidates.api.schemas import (
     CandidateCreate,
@@ -29,10 +27,11 @@ from crm_candidates.api.schemas import (
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor, encode_sort_cursor
 from crm_candidates.application.candidates import (
     CandidateProfiles,
+    CandidateQueries,
     InactiveCandidateError,
 )
-from crm_candidates.application.segments import SegmentInUseError
-from crm_candidates.domain.identity import identity_keys, query_tokens
+from crm_candidates.application.segments import SegmentInUseError, SegmentQueries
+from crm_candidates.domain.identity import IdentityTakenError, identity_keys, query_tokens
 from crm_candidates.domain.models import (
     Candidate,
     CandidateSource,
@@ -45,15 +44,12 @@ from crm_candidates.domain.models import (
 from crm_candidates.domain.profile import (
     normalise_phone,
 )
+from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import (
     Group,
     RuleError,
-    compile_segment_query,
     is_time_dependent,
 )
-from crm_candidates.repositories.candidates import IdentityTakenError, SearchQuery
-from crm_candidates.repositories.profile_rules import ProfileRulesRepository
-from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
@@ -62,6 +58,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
 )
 
@@ -178,7 +175,7 @@ async def create_candidate(
     dependencies=[require_permission("candidates:read")],
     response_model=CandidatePublic,
 )
-async def get_candidate(candidate_id: str, candidates: CandidatesRepo) -> CandidatePublic:
+async def get_candidate(candidate_id: str, candidates: CandidateQueriesDep) -> CandidatePublic:
     """One candidate of the caller's tenant (a merged record names its survivor)."""
     candidate = await candidates.get(candidate_id)
     if candidate is None:
@@ -259,7 +256,7 @@ def _lookup_problem(field: str, detail: str) -> ProblemError:
 
 
 async def _lookup_keys(
-    email: str | None, phone: str | None, q: str, profile_rules: ProfileRulesRepository
+    email: str | None, phone: str | None, q: str, candidates: CandidateQueries
 ) -> list[str] | None:
     """The identity keys an exact lookup names (`email`, `phone`, addresses in `q`), if any."""
     emails = [word for word in q.split() if "@" in word]
@@ -269,7 +266,7 @@ async def _lookup_keys(
         emails.append(email)
     keys = identity_keys(emails)
     if phone is not None:
-        region = await profile_rules.default_phone_region()
+        region = await candidates.default_phone_region()
         try:
             e164 = normalise_phone(phone, region)
         except ValueError as invalid:
@@ -281,11 +278,10 @@ async def _lookup_keys(
 @router.get(
     "/candidates",
     response_model=Page[CandidatePublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def list_candidates(
-    candidates: CandidatesRepo,
-    profile_rules: ProfileRulesRepo,
+    candidates: CandidateQueriesDep,
     q: Annotated[
         str | None,
         Query(
@@ -326,7 +322,7 @@ async def list_candidates(
     An unknown query parameter is a 422, so a misspelt filter never lists everyone.
     """
     text = q or ""
-    keys = await _lookup_keys(email, phone, text, profile_rules)
+    keys = await _lookup_keys(email, phone, text, candidates)
     search = SearchQuery(
         tokens=query_tokens(" ".join(word for word in text.split() if "@" not in word)),
         tags=unique_in_order([t.strip() for t in tag]),
@@ -347,12 +343,11 @@ async def list_candidates(
 @router.get(
     "/candidates/{candidate_id}/timeline",
     response_model=Page[TimelineEntryPublic],
-    dependencies=[require_permission("candidates:read")],
+    dependencies=[require_permission("candidates:read"), Depends(reject_unknown_query_params)],
 )
 async def candidate_timeline(
     candidate_id: str,
-    candidates: CandidatesRepo,
-    timeline: TimelineRepo,
+    candidates: CandidateQueriesDep,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[TimelineEntryPublic]:
@@ -360,7 +355,7 @@ async def candidate_timeline(
     if await candidates.get(candidate_id) is None:
         raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
-    found = await timeline.page(candidate_id, before=before, limit=limit + 1)
+    found = await candidates.timeline_page(candidate_id, before=before, limit=limit + 1)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].sort_key) if len(found) > limit else None
     return Page[TimelineEntryPublic](
@@ -384,7 +379,7 @@ def _refused_rule(invalid: RuleError) -> ProblemError:
     return _rule_problem(invalid.errors)
 
 
-async def _segment_public(segment: Segment, segments: SegmentRepository) -> SegmentPublic:
+async def _segment_public(segment: Segment, segments: SegmentQueries) -> SegmentPublic:
     return SegmentPublic.model_validate(
         {
             **segment.model_dump(),
@@ -398,16 +393,14 @@ async def _segment_public(segment: Segment, segments: SegmentRepository) -> Segm
     "/preview", dependencies=[require_permission("segments:read")], response_model=SegmentPreview
 )
 async def preview_segment(
-    body: SegmentPreviewRequest, candidates: CandidatesRepo, definitions: SegmentDefinitionsDep
+    body: SegmentPreviewRequest, segments: SegmentQueriesDep, definitions: SegmentDefinitionsDep
 ) -> SegmentPreview:
     """How many of the caller's active candidates a rule matches now, with a sample."""
     try:
         rule = await definitions.valid_rule(body.rule, "")
     except RuleError as invalid:
         raise _refused_rule(invalid) from None
-    query = compile_segment_query(rule)
-    count = await candidates.count_matching(query)
-    sample = await candidates.sample_matching(query, body.sample_size)
+    count, sample = await segments.preview(rule, body.sample_size)
     return SegmentPreview(count=count, sample=[_public(c) for c in sample])
 
 
@@ -420,7 +413,7 @@ async def preview_segment(
 async def create_segment(
     body: SegmentCreate,
     principal: CurrentPrincipal,
-    segments: SegmentsRepo,
+    segments: SegmentQueriesDep,
     definitions: SegmentDefinitionsDep,
     request: Request,
     response: Response,
@@ -447,7 +440,7 @@ async def create_segment(
 async def update_segment(
     segment_id: str,
     body: SegmentUpdate,
-    segments: SegmentsRepo,
+    segments: SegmentQueriesDep,
     definitions: SegmentDefinitionsDep,
 ) -> SegmentPublic:
     """Renames a segment or changes its rule; a new rule recomputes the membership in the
@@ -465,7 +458,7 @@ async def update_segment(
 @segments_router.get(
     "", dependencies=[require_permission("segments:read")], response_model=list[SegmentPublic]
 )
-async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
+async def list_segments(segments: SegmentQueriesDep) -> list[SegmentPublic]:
     """Every segment of the caller's tenant."""
     return [await _segment_public(segment, segments) for segment in await segments.all()]
 
@@ -477,7 +470,7 @@ async def list_segments(segments: SegmentsRepo) -> list[SegmentPublic]:
     responses=problem_responses(409),
 )
 async def delete_segment(
-    segment_id: str, segments: SegmentsRepo, definitions: SegmentDefinitionsDep
+    segment_id: str, segments: SegmentQueriesDep, definitions: SegmentDefinitionsDep
 ) -> Response:
     """Deletes a segment nothing uses: it leaves lists and evaluations at once, and its members
     exit (`segment.exited`) in the background. A segment that another segment's rule or a live
@@ -503,7 +496,7 @@ async def delete_segment(
     dependencies=[require_permission("segments:read")],
     response_model=SegmentPublic,
 )
-async def get_segment(segment_id: str, segments: SegmentsRepo) -> SegmentPublic:
+async def get_segment(segment_id: str, segments: SegmentQueriesDep) -> SegmentPublic:
     """One segment with its current member count."""
     segment = await segments.get(segment_id)
     if segment is None:
@@ -514,12 +507,11 @@ async def get_segment(segment_id: str, segments: SegmentsRepo) -> SegmentPublic:
 @segments_router.get(
     "/{segment_id}/members",
     response_model=Page[CandidatePublic],
-    dependencies=[require_permission("segments:read")],
+    dependencies=[require_permission("segments:read"), Depends(reject_unknown_query_params)],
 )
 async def segment_members(
     segment_id: str,
-    segments: SegmentsRepo,
-    candidates: CandidatesRepo,
+    segments: SegmentQueriesDep,
     limit: PageSize = 50,
     cursor: Cursor = None,
 ) -> Page[CandidatePublic]:
@@ -527,8 +519,6 @@ async def segment_members(
     if await segments.get(segment_id) is None:
         raise _not_found("segment", segment_id)
     after = decode_cursor(cursor) if cursor else None
-    ids = await segments.member_ids(segment_id, after=after, limit=limit + 1)
-    page_ids = ids[:limit]
-    members = [c for c in [await candidates.get(i) for i in page_ids] if c is not None]
-    next_cursor = encode_cursor(page_ids[-1]) if len(ids) > limit else None
+    members, last = await segments.members(segment_id, after=after, limit=limit)
+    next_cursor = encode_cursor(last) if last is not None else None
     return Page[CandidatePublic](items=[_public(c) for c in members], next_cursor=next_cursor)

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from crm_candidates.domain.candidate_input import (
+    DEFAULT_REGION_DESCRIPTION,
+    Label,
+    Name,
+    Region,
+    ShortText,
+)
+from crm_candidates.domain.candidate_input import CandidateCreate as CandidateCreate
+from crm_candidates.domain.candidate_input import CandidateUpdate as CandidateUpdate
 from crm_candidates.domain.custom_fields import CUSTOM_FIELD_KEY_PATTERN, CustomFieldType
 from crm_candidates.domain.merging import FieldChoice
 from crm_candidates.domain.models import (
@@ -22,8 +31,6 @@ from crm_candidates.domain.models import (
 )
 from crm_candidates.domain.segments import SEGMENTABLE_FIELDS
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 RULE_DESCRIPTION = (
     'A group `{"all"|"any"|"none": [...]}` of conditions `{"field", "op", "value"}`, '
     'segment references `{"segment": "<segment id>"}` and nested groups. Operators: equals, '
@@ -34,94 +41,6 @@ RULE_DESCRIPTION = (
     "spacing; a condition on a list field holds when any element satisfies it. See "
     "docs/segments.md."
 )
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-ProfileUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Locale = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-Region = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$")]
-OwnerId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-PHONES_DESCRIPTION = (
-    "Stored in E.164. A number without a country code is read in `default_region`, else the "
-    "tenant's default phone region (`/profile-settings`), else US."
-)
-PROFILE_URLS_DESCRIPTION = (
-    "Social and portfolio profiles, stored canonical: https, lower-case host without www, no "
-    "tracking parameters or trailing slash, `linkedin.com/in/<handle>`."
-)
-SKILLS_DESCRIPTION = "Mapped to the tenant's canonical skills (`/skills/vocabulary`), lower-case."
-CUSTOM_FIELDS_DESCRIPTION = (
-    "Values of the tenant's custom fields (`/custom-fields`) by key. On a change the keys sent "
-    "are merged into the stored values; null removes a key."
-)
-DEFAULT_REGION_DESCRIPTION = (
-    "Two-letter region to read national phone numbers of this request in, e.g. DE."
-)
-
-
-class CandidateCreate(BaseModel):
-    """What a recruiter sends to create a candidate."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    first_name: Name
-    last_name: Name
-    emails: list[EmailStr] = Field(min_length=1, max_length=10)
-    phones: list[Phone] = Field(default_factory=list, max_length=10, description=PHONES_DESCRIPTION)
-    headline: ShortText | None = None
-    current_title: ShortText | None = None
-    current_company: ShortText | None = None
-    location: ShortText | None = None
-    skills: list[Label] = Field(
-        default_factory=list, max_length=100, description=SKILLS_DESCRIPTION
-    )
-    tags: list[Label] = Field(default_factory=list, max_length=100)
-    source: CandidateSource = CandidateSource.SOURCED
-    owner_id: OwnerId | None = None
-    marketing_consent: bool = False
-    profile_urls: list[ProfileUrl] = Field(
-        default_factory=list, max_length=20, description=PROFILE_URLS_DESCRIPTION
-    )
-    time_zone: TimeZone | None = Field(default=None, description="IANA name, e.g. Europe/Berlin.")
-    locale: Locale | None = Field(default=None, description="Language tag, e.g. en or pt-BR.")
-    seniority: Label | None = None
-    desired_roles: list[Label] = Field(default_factory=list, max_length=20)
-    work_preferences: WorkPreferences | None = None
-    custom_fields: dict[str, Any] = Field(
-        default_factory=dict, max_length=100, description=CUSTOM_FIELDS_DESCRIPTION
-    )
-    default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
-
-
-class CandidateUpdate(BaseModel):
-    """A partial change to a candidate: only the fields sent are changed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    first_name: Name | None = None
-    last_name: Name | None = None
-    emails: list[EmailStr] | None = Field(default=None, min_length=1, max_length=10)
-    phones: list[Phone] | None = Field(default=None, max_length=10, description=PHONES_DESCRIPTION)
-    headline: ShortText | None = None
-    current_title: ShortText | None = None
-    current_company: ShortText | None = None
-    location: ShortText | None = None
-    skills: list[Label] | None = Field(default=None, max_length=100, description=SKILLS_DESCRIPTION)
-    tags: list[Label] | None = Field(default=None, max_length=100)
-    owner_id: OwnerId | None = None
-    marketing_consent: bool | None = None
-    profile_urls: list[ProfileUrl] | None = Field(
-        default=None, max_length=20, description=PROFILE_URLS_DESCRIPTION
-    )
-    time_zone: TimeZone | None = None
-    locale: Locale | None = None
-    seniority: Label | None = None
-    desired_roles: list[Label] | None = Field(default=None, max_length=20)
-    work_preferences: WorkPreferences | None = None
-    custom_fields: dict[str, Any] | None = Field(
-        default=None, max_length=100, description=CUSTOM_FIELDS_DESCRIPTION
-    )
-    default_region: Region | None = Field(default=None, description=DEFAULT_REGION_DESCRIPTION)
 
 
 class CandidatePublic(BaseModel):

@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crm_candidates.domain.identity import identity_keys, key_kind
+from crm_candidates.domain.identity import IdentityTakenError, identity_keys, key_kind
 from crm_candidates.domain.models import (
     PROJECTED,
     Candidate,
     CandidateStatus,
     ProfileError,
     Segment,
+    TimelineEntry,
     unique_in_order,
 )
 from crm_candidates.domain.profile import ProfileRules, is_phone_region, normalise_profile_fields
+from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import (
     Group,
     ReferenceGraph,
@@ -39,7 +41,6 @@ from crm_candidates.publishers import (
 )
 from crm_candidates.repositories.candidates import (
     CandidateRepository,
-    IdentityTakenError,
     candidate_identity_keys,
 )
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
@@ -394,3 +395,35 @@ class CandidateProfiles:
             return candidate.model_copy(update={"status": status})
 
         return await self.writer.change(candidate_id, apply)
+
+
+@dataclass(frozen=True)
+class CandidateQueries:
+    """The reads of one tenant's candidates: one record, a search, a timeline."""
+
+    candidates: CandidateRepository
+    profile_rules: ProfileRulesRepository
+    timeline: TimelineRepository
+
+    async def get(self, candidate_id: str) -> Candidate | None:
+        """One candidate (a merged record names its survivor)."""
+        return await self.candidates.get(candidate_id)
+
+    async def default_phone_region(self) -> str:
+        """The region national phone numbers are read in."""
+        return await self.profile_rules.default_phone_region()
+
+    async def holding_all(self, keys: list[str]) -> list[str]:
+        """The ids of the candidates holding every one of these identity keys."""
+        return await self.candidates.holding_all(keys)
+
+    async def search(self, search: SearchQuery) -> list[Candidate]:
+        """A page of active candidates matching the search."""
+        return await self.candidates.search(search)
+
+    async def timeline_page(
+        self, candidate_id: str, *, before: str | None, limit: int
+    ) -> list[TimelineEntry]:
+        """Up to `limit` of the candidate's timeline entries, newest first, older than the key
+        `before`."""
+        return await self.timeline.page(candidate_id, before=before, limit=limit)

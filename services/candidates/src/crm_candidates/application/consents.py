@@ -17,19 +17,22 @@ from crm_candidates.domain.consent import (
     ConsentEntry,
     ConsentPurpose,
     ConsentSource,
+    ConsentState,
     ConsentStatus,
     LawfulBasis,
     PendingSignup,
     Preferences,
+    RetentionPolicy,
     admit_confirmation,
     marketing_consent,
     next_check_at,
     signup_admitted,
     state_after,
 )
+from crm_candidates.domain.identity import IdentityTakenError
 from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
 from crm_candidates.publishers import to_consent_changed, to_consent_confirmation_requested
-from crm_candidates.repositories.candidates import CandidateRepository, IdentityTakenError
+from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.consents import (
     ConsentRepository,
     PendingSignupRepository,
@@ -48,6 +51,7 @@ from crm_shared import (
     SignedLinks,
     email_sha256,
     in_transaction,
+    is_erased,
     new_id,
     normalise_email,
     utc_now,
@@ -166,6 +170,15 @@ def confirm_url(
 
 
 @dataclass(frozen=True)
+class ConsentLedger:
+    """A candidate's consent: the record, the current state per purpose and the ledger."""
+
+    candidate: Candidate
+    current: list[ConsentState]
+    history: list[ConsentEntry]
+
+
+@dataclass(frozen=True)
 class ConsentService:
     """Records one tenant's consent changes."""
 
@@ -192,6 +205,37 @@ class ConsentService:
             self.candidates,
             SegmentRepository(self.database, self.tenant_id),
         )
+
+    async def ledger(self, candidate_id: str) -> ConsentLedger | None:
+        """The candidate's consent per purpose (by purpose) and its append-only ledger; None for
+        an unknown candidate."""
+        candidate = await self.candidates.get(candidate_id)
+        if candidate is None:
+            return None
+        states = await self.consents.states(candidate_id)
+        history = await self.consents.history(candidate_id)
+        current = sorted(states.values(), key=lambda state: state.purpose.value)
+        return ConsentLedger(candidate=candidate, current=current, history=history)
+
+    async def link_subject(self, candidate_id: str) -> Candidate | None:
+        """The candidate a signed link names; None when there is none."""
+        return await self.candidates.get(candidate_id)
+
+    async def erased(self, candidate_id: str) -> bool:
+        """Whether the person was erased (GDPR): their links answer 410, not 404."""
+        return await is_erased(self.database, self.tenant_id, candidate_id)
+
+    async def preferences(self, candidate_id: str) -> Preferences:
+        """The candidate's topics and frequency (defaults when never set)."""
+        return await PreferenceRepository(self.database, self.tenant_id).get(candidate_id)
+
+    async def retention(self) -> RetentionPolicy:
+        """The tenant's consent lifetime, re-permission window and lapse action."""
+        return await SettingsRepository(self.database, self.tenant_id).retention()
+
+    async def set_retention(self, policy: RetentionPolicy) -> None:
+        """Replaces the tenant's retention policy; due consents follow it at their next check."""
+        await SettingsRepository(self.database, self.tenant_id).set_retention(policy)
 
     async def apply(
         self,

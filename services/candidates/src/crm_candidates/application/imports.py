@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm_candidates.api.schemas import CandidateCreate, CandidateUpdate
 from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpdate
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
     CsvFormatError,
@@ -662,3 +662,27 @@ class ImportUploads:
         """Fails the import with `reason` and deletes whatever of its file was stored."""
         await self.imports.fail(job.id, reason)
         await self.store.delete(job.tenant_id, job.id)
+
+
+@dataclass(frozen=True)
+class ImportRecords:
+    """Creates one tenant's imports and reads them back with their row errors."""
+
+    imports: ImportRepository
+
+    async def create(self, job: CandidateImport) -> None:
+        """Stores a new import, waiting for its file."""
+        await self.imports.add(job)
+
+    async def get(self, import_id: str) -> CandidateImport | None:
+        return await self.imports.get(import_id)
+
+    async def page(self, *, before: str | None, limit: int) -> list[CandidateImport]:
+        """Up to `limit` imports, newest first, before the import id `before`."""
+        return await self.imports.page(before=before, limit=limit)
+
+    async def errors(
+        self, import_id: str, *, after: tuple[int, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Row errors of an import in row order, after `(row, id)`."""
+        return await self.imports.errors(import_id, after=after, limit=limit)

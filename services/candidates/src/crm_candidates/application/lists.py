@@ -13,11 +13,13 @@ from typing import TypeVar
 
 from crm_candidates.domain.lists import (
     Additions,
+    ListMember,
     Removals,
     StaticList,
     plan_additions,
     plan_removals,
 )
+from crm_candidates.domain.models import Candidate
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.lists import ListRepository
 from crm_shared import (
@@ -187,3 +189,34 @@ class ListCommands:
         result = await in_transaction(self.mongo, work)
         self.outbox.notify_committed()
         return result
+
+
+@dataclass(frozen=True)
+class ListQueries:
+    """The reads of one tenant's stored lists: the lists, their member counts and members."""
+
+    lists: ListRepository
+    candidates: CandidateRepository
+
+    async def get(self, list_id: str) -> StaticList | None:
+        """The list with this id, archived or not."""
+        return await self.lists.get(list_id)
+
+    async def page(
+        self, *, include_archived: bool, after: str | None, limit: int
+    ) -> list[StaticList]:
+        """Up to `limit` lists in creation order after the list id `after`."""
+        return await self.lists.page(include_archived=include_archived, after=after, limit=limit)
+
+    async def member_count(self, list_id: str) -> int:
+        return await self.lists.member_count(list_id)
+
+    async def members(
+        self, list_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[ListMember], dict[str, Candidate], bool]:
+        """Up to `limit` members in candidate id order after the candidate id `after`, the
+        candidates of those members that still exist (by id), and whether more follow."""
+        found = await self.lists.members(list_id, after=after, limit=limit + 1)
+        items = found[:limit]
+        people = await self.candidates.get_many([member.candidate_id for member in items])
+        return items, people, len(found) > limit

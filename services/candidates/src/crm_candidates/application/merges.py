@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.domain.identity import Likeness, PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
 from crm_candidates.domain.models import (
     Candidate,
@@ -25,7 +26,7 @@ from crm_candidates.publishers import (
     to_candidate_unmerged,
     to_candidate_updated,
 )
-from crm_candidates.repositories.candidates import candidate_from_document
+from crm_candidates.repositories.candidates import CandidateRepository, candidate_from_document
 from crm_candidates.repositories.merges import MergeRepository
 from crm_shared import Session, in_transaction, utc_now
 
@@ -41,6 +42,54 @@ class RecordNotFoundError(LookupError):
 
 class MergeRefusedError(Exception):
     """The merge or undo cannot be done in the records' current state."""
+
+
+# How many records sharing a blocking key are compared at most.
+MAX_SUSPECTS = 500
+
+
+def _sketch(candidate: Candidate) -> PersonSketch:
+    return PersonSketch(
+        first_name=candidate.first_name,
+        last_name=candidate.last_name,
+        company=candidate.current_company,
+        location=candidate.location,
+    )
+
+
+@dataclass(frozen=True)
+class IdentityQueries:
+    """The reads of identity resolution: duplicate suspects and recorded merges."""
+
+    candidates: CandidateRepository
+    merges: MergeRepository
+
+    async def duplicates(
+        self, candidate_id: str, *, min_score: float, limit: int
+    ) -> list[tuple[Candidate, Likeness]]:
+        """Records that may be the same person as this one, best first, with their likeness.
+
+        Only records sharing an indexed blocking key (last-name prefix or Soundex code) are
+        compared, so the tenant is never scanned. Raises `RecordNotFoundError` for an unknown
+        candidate.
+        """
+        candidate = await self.candidates.get(candidate_id)
+        if candidate is None:
+            raise RecordNotFoundError("candidate", candidate_id)
+        suspects = await self.candidates.sharing_block_keys(
+            block_keys(candidate.last_name), exclude_id=candidate.id, limit=MAX_SUSPECTS
+        )
+        found = []
+        for suspect in suspects:
+            alike = likeness(_sketch(candidate), _sketch(suspect))
+            if alike is not None and alike.score >= min_score:
+                found.append((suspect, alike))
+        found.sort(key=lambda pair: (-pair[1].score, pair[0].id))
+        return found[:limit]
+
+    async def merge(self, merge_id: str) -> Merge | None:
+        """One merge of the tenant, with the provenance of every merged value."""
+        return await self.merges.get(merge_id)
 
 
 @dataclass(frozen=True)

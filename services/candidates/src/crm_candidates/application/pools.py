@@ -26,7 +26,9 @@ from crm_candidates.domain.pools import (
 )
 from crm_candidates.domain.segments import Group, names_pool_stage, rule_with_pool_stage_renamed
 from crm_candidates.publishers import to_pool_stage_changed, to_pool_stage_renamed
+from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.pools import PoolRepository
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import MongoClient, Outbox, Session, StaleVersionError, in_transaction, utc_now
 
 ResultT = TypeVar("ResultT")
@@ -216,3 +218,55 @@ class PoolCommands:
         await self.pools.record_change(change, session=session)
         await to_pool_stage_changed(self.outbox, pool, change, session=session)
         return membership
+
+
+@dataclass(frozen=True)
+class PoolDefinitions:
+    """Defines one tenant's talent pools and reads them: pools, counts, members, history."""
+
+    pools: PoolRepository
+    candidates: CandidateRepository
+    segments: SegmentRepository
+
+    async def create(self, pool: Pool) -> None:
+        """Stores a new pool (`DuplicateKeyInTenantError` if the name is taken)."""
+        await self.pools.add(pool)
+
+    async def replace(self, pool: Pool) -> None:
+        """Stores a changed pool (`DuplicateKeyInTenantError` if the new name is taken)."""
+        await self.pools.replace(pool)
+
+    async def get(self, pool_id: str) -> Pool | None:
+        return await self.pools.get(pool_id)
+
+    async def all(self) -> list[Pool]:
+        return await self.pools.all()
+
+    async def stage_counts(self, pool: Pool) -> dict[str, int]:
+        """How many members each stage of the pool has."""
+        return await self.pools.stage_counts(pool)
+
+    async def members(
+        self, pool_id: str, *, stage: str | None, after: str | None, limit: int
+    ) -> tuple[list[PoolMembership], dict[str, Candidate], bool]:
+        """Up to `limit` members in candidate id order after `after`, optionally of one stage,
+        the candidates of those members that still exist (by id), and whether more follow."""
+        found = await self.pools.members(pool_id, stage=stage, after=after, limit=limit + 1)
+        items = found[:limit]
+        people = await self.candidates.get_many([member.candidate_id for member in items])
+        return items, people, len(found) > limit
+
+    async def history(self, pool_id: str, candidate_id: str) -> list[StageChange]:
+        """Every move of the candidate in the pool, oldest first (kept after removal)."""
+        return await self.pools.history(pool_id, candidate_id)
+
+    async def membership(self, pool_id: str, candidate_id: str) -> PoolMembership | None:
+        return await self.pools.membership(pool_id, candidate_id)
+
+    async def segments_naming_stage(self, pool_id: str, stage: str) -> list[str]:
+        """The names of the segments whose rule names the pool's stage, sorted."""
+        return sorted(
+            segment.name
+            for segment in await self.segments.all()
+            if names_pool_stage(Group.model_validate(segment.rule), pool_id, stage)
+        )

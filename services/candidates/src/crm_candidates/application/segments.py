@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from crm_candidates.application.candidates import MembershipEvaluator, TenantSegments
-from crm_candidates.domain.models import Segment, SegmentStatus
+from crm_candidates.domain.models import Candidate, Segment, SegmentStatus
 from crm_candidates.domain.segments import (
     Group,
     RuleError,
@@ -318,3 +318,38 @@ def stored_rule(rule: Group) -> dict[str, Any]:
     """The rule as stored on the segment."""
     stored: dict[str, Any] = rule.model_dump(mode="json", exclude_none=True)
     return stored
+
+
+@dataclass(frozen=True)
+class SegmentQueries:
+    """The reads of one tenant's segments: definitions, member counts, members, previews."""
+
+    segments: SegmentRepository
+    candidates: CandidateRepository
+
+    async def get(self, segment_id: str) -> Segment | None:
+        return await self.segments.get(segment_id)
+
+    async def all(self) -> list[Segment]:
+        return await self.segments.all()
+
+    async def member_count(self, segment_id: str) -> int:
+        return await self.segments.member_count(segment_id)
+
+    async def members(
+        self, segment_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[Candidate], str | None]:
+        """Up to `limit` current members after the id `after`, and the id to resume after (None
+        on the last page)."""
+        ids = await self.segments.member_ids(segment_id, after=after, limit=limit + 1)
+        page_ids = ids[:limit]
+        found = [await self.candidates.get(candidate_id) for candidate_id in page_ids]
+        members = [candidate for candidate in found if candidate is not None]
+        return members, (page_ids[-1] if len(ids) > limit else None)
+
+    async def preview(self, rule: Group, sample_size: int) -> tuple[int, list[Candidate]]:
+        """How many active candidates a (valid) rule matches now, and a sample of them."""
+        query = compile_segment_query(rule)
+        count = await self.candidates.count_matching(query)
+        sample = await self.candidates.sample_matching(query, sample_size)
+        return count, sample

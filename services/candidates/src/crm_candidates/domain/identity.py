@@ -28,6 +28,17 @@ MIN_PHONE_DIGITS = 7
 NAME_SIMILARITY_THRESHOLD = 85.0
 # Company or location at least this alike count as "the same".
 CONTEXT_SIMILARITY_THRESHOLD = 85.0
+
+
+class IdentityTakenError(Exception):
+    """Another candidate of the tenant already holds one of the identifiers."""
+
+    def __init__(self, existing_id: str | None, key: str | None = None) -> None:
+        super().__init__("another candidate already holds this identifier")
+        self.existing_id = existing_id
+        self.key = key
+
+
 # Share of the score carried by the name when a company or location backs it up.
 NAME_WEIGHT = 0.6
 # A name alone is weak evidence: its similarity is scaled down by this factor.

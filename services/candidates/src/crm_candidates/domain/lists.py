@@ -20,6 +20,17 @@ from crm_shared import new_id, utc_now
 MAX_IDS_PER_REQUEST = 1000
 
 
+class ListMember(BaseModel):
+    """A candidate on a list, and who put them there when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    list_id: str
+    candidate_id: str
+    added_by: str
+    added_at: datetime
+
+
 class ListStatus(StrEnum):
     ACTIVE = "active"
     ARCHIVED = "archived"

@@ -69,6 +69,10 @@ def unique_in_order(values: list[str]) -> list[str]:
     return [value for value in dict.fromkeys(values) if value]
 
 
+class DuplicateKeyInTenantError(Exception):
+    """The tenant already has a record with this unique name or key."""
+
+
 class ProfileError(ValueError):
     """Profile fields that cannot be normalised: `errors` holds `(field path, reason)` pairs."""
 

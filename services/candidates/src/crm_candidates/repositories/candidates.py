@@ -5,15 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crm_candidates.domain.identity import block_keys, identity_keys, search_tokens
+from crm_candidates.domain.identity import (
+    IdentityTakenError,
+    block_keys,
+    identity_keys,
+    search_tokens,
+)
 from crm_candidates.domain.models import Candidate, CandidateStatus
+from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
@@ -29,15 +34,6 @@ logger = logging.getLogger(__name__)
 DERIVED_FIELDS = ("facets", "search_tokens", "block_keys")
 ACTIVE = CandidateStatus.ACTIVE.value
 DUPLICATE_KEY_CODE = 11000
-
-
-class IdentityTakenError(Exception):
-    """Another candidate of the tenant already holds one of the identifiers."""
-
-    def __init__(self, existing_id: str | None, key: str | None = None) -> None:
-        super().__init__("another candidate already holds this identifier")
-        self.existing_id = existing_id
-        self.key = key
 
 
 def _taken_or_reraise(error: BulkWriteError) -> Exception:
@@ -87,22 +83,6 @@ def candidate_from_document(document: dict[str, Any]) -> Candidate:
     """A stored candidate document as the model."""
     stored_only = {*DERIVED_FIELDS, *SEGMENT_BOOKKEEPING}
     return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """A keyword search with filters, one page at a time."""
-
-    tokens: list[str]
-    tags: list[str]
-    skills: list[str]
-    source: str | None
-    owner_id: str | None
-    sort: str
-    after: tuple[Any, str] | None
-    limit: int
-    # Set by an exact lookup (email, phone): only these records can match.
-    candidate_ids: list[str] | None = None
 
 
 # What matching and sorting a search read of each record holding the seed token.

@@ -5,27 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_candidates.domain.lists import ListStatus, StaticList
-from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
+from crm_candidates.domain.lists import ListMember, ListStatus, StaticList
+from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
 
 LISTS_COLLECTION = "candidate_lists"
 LIST_MEMBERS_COLLECTION = "candidate_list_members"
-
-
-class ListMember(BaseModel):
-    """A candidate on a list, and who put them there when."""
-
-    model_config = ConfigDict(frozen=True)
-
-    list_id: str
-    candidate_id: str
-    added_by: str
-    added_at: datetime
 
 
 async def ensure_list_indexes(database: Database) -> None:

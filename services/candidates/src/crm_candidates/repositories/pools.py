@@ -7,13 +7,13 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_candidates.domain.pools import FormerStage, Pool, PoolMembership, StageChange
 from crm_candidates.repositories.collections import (
     POOL_MEMBERSHIPS_COLLECTION,
     POOL_STAGE_CHANGES_COLLECTION,
     POOLS_COLLECTION,
 )
-from crm_candidates.repositories.profile_rules import DuplicateKeyInTenantError
 from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
 
 

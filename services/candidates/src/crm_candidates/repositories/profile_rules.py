@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from crm_candidates.domain.custom_fields import CustomFieldDefinition
+from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_candidates.domain.profile import DEFAULT_PHONE_REGION, ProfileRules, SkillVocabulary
 from crm_candidates.repositories.collections import (
     CUSTOM_FIELDS_COLLECTION,
@@ -17,10 +18,6 @@ from crm_candidates.repositories.collections import (
 from crm_shared import Database, Session, TenantScopedCollection, from_document, new_id, to_document
 
 VOCABULARY_CACHE_SIZE = 256
-
-
-class DuplicateKeyInTenantError(Exception):
-    """The tenant already has a record with this unique name or key."""
 
 
 class ProfileRulesRepository:

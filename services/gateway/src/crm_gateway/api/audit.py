@@ -15,10 +15,9 @@ from pymongo.errors import PyMongoError
 
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
 from crm_gateway.api.permissions import require_gateway_permission
-from crm_gateway.application.audit import export_audit_log, search_audit_log
+from crm_gateway.application.audit import AuditLogQueries
 from crm_gateway.domain.audit import AuditEntry, AuditQuery, Outcome
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
-from crm_gateway.repositories.audit import AuditLog
 from crm_shared import (
     MAX_PAGE_SIZE,
     Page,
@@ -52,16 +51,16 @@ CSV_COLUMNS = (
 AuditReader = AuthenticatedPrincipal
 
 
-def audit_log(state: Container) -> AuditLog:
-    """FastAPI dependency: the audit log store (a 503 when the gateway runs without one; the
-    routes answer 503 too when the store cannot be read)."""
+def audit_log(state: Container) -> AuditLogQueries:
+    """FastAPI dependency: the reads of the audit log store (a 503 when the gateway runs
+    without one; the routes answer 503 too when the store cannot be read)."""
     if state.audit_log is None:
         raise ProblemError(503, "the audit log is not configured", problem_type="unavailable")
-    return state.audit_log
+    return AuditLogQueries(state.audit_log)
 
 
 declare_dependency_problems(audit_log, 503)
-AuditLogDep = Annotated[AuditLog, Depends(audit_log)]
+AuditLogDep = Annotated[AuditLogQueries, Depends(audit_log)]
 
 
 class AuditEntryPublic(BaseModel):
@@ -159,9 +158,7 @@ async def search_audit(
     Admins only."""
     before_id = decode_cursor(cursor) if cursor else None
     try:
-        entries, last = await search_audit_log(
-            log, principal.tenant_id, filters.query(before_id), limit
-        )
+        entries, last = await log.search(principal.tenant_id, filters.query(before_id), limit)
     except PyMongoError as error:
         raise _store_unavailable(error) from None
     return Page(
@@ -191,7 +188,7 @@ async def export_audit(
 ) -> StreamingResponse:
     """Every matching entry of the tenant's audit log, streamed. Admins only; the export is
     itself audited."""
-    entries = export_audit_log(log, principal.tenant_id, filters.query())
+    entries = log.export(principal.tenant_id, filters.query())
     # The first read before the answer starts, so an unreachable store is a 503, not a cut
     # stream.
     try:

@@ -157,3 +157,20 @@ async def export_audit_log(
         if len(batch) < EXPORT_BATCH:
             return
         query = replace(query, before_id=batch[-1].id)
+
+
+class AuditLogQueries:
+    """The audit log's reads the HTTP edge offers: a page of a search, and an export."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+
+    async def search(
+        self, tenant_id: str, query: AuditQuery, limit: int
+    ) -> tuple[list[AuditEntry], str | None]:
+        """One page of the tenant's audit log (see `search_audit_log`)."""
+        return await search_audit_log(self._log, tenant_id, query, limit)
+
+    def export(self, tenant_id: str, query: AuditQuery) -> AsyncIterator[AuditEntry]:
+        """Every matching entry of the tenant's audit log (see `export_audit_log`)."""
+        return export_audit_log(self._log, tenant_id, query)

@@ -1,0 +1,80 @@
+"""One tenant's broadcasts as people define, read and steer them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crm_campaigns.application import broadcast_controls
+from crm_campaigns.application.broadcasts import variant_results
+from crm_campaigns.domain.broadcasts import VariantResult
+from crm_campaigns.domain.models import Broadcast, Template
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.templates import TemplateRepository
+from crm_shared import MongoClient
+
+
+@dataclass(frozen=True)
+class BroadcastBook:
+    """Drafts, reads, sends, resumes and cancels one tenant's broadcasts."""
+
+    mongo: MongoClient
+    broadcasts: BroadcastRepository
+    templates: TemplateRepository
+    lists: StoredListRepository
+
+    async def add(self, broadcast: Broadcast) -> None:
+        await self.broadcasts.add(broadcast)
+
+    async def get(self, broadcast_id: str) -> Broadcast | None:
+        return await self.broadcasts.get(broadcast_id)
+
+    async def page(self, *, after: str | None, limit: int) -> list[Broadcast]:
+        return await self.broadcasts.page(after=after, limit=limit)
+
+    async def replace_draft(self, broadcast: Broadcast, version: int) -> bool:
+        """Replaces a draft's definition if it is still a draft at `version`."""
+        return await self.broadcasts.replace_draft(broadcast, version)
+
+    async def delete_draft(self, broadcast_id: str) -> bool:
+        """Deletes a broadcast that was never sent; False if it is not a draft (any more)."""
+        return await self.broadcasts.delete_draft(broadcast_id)
+
+    async def active_count(self) -> int:
+        """How many broadcasts are preparing or sending (a paused one is not)."""
+        return await self.broadcasts.active_count()
+
+    async def live_template(self, template_id: str) -> Template | None:
+        """The template, unless it is unknown or archived (nothing new may use it)."""
+        return await self.templates.live(template_id)
+
+    async def list_archived(self, list_id: str) -> bool:
+        return await self.lists.is_archived(list_id)
+
+    async def skipped_reasons(self, broadcast_id: str) -> dict[str, int]:
+        return await self.broadcasts.skipped_reasons(broadcast_id)
+
+    async def failure_reasons(self, broadcast_id: str) -> dict[str, int]:
+        return await self.broadcasts.failure_reasons(broadcast_id)
+
+    async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
+        return await self.broadcasts.count_messages(broadcast_id, **conditions)
+
+    async def variant_results(self, broadcast: Broadcast) -> list[VariantResult]:
+        return await variant_results(self.broadcasts, broadcast)
+
+    async def send(self, broadcast: Broadcast) -> bool:
+        """Starts a draft; False if it is not one."""
+        return await broadcast_controls.send_broadcast(self.broadcasts, broadcast)
+
+    async def keep_within_concurrency_quota(self, broadcast_id: str, limit: int) -> bool:
+        return await broadcast_controls.keep_within_concurrency_quota(
+            self.broadcasts, broadcast_id, limit
+        )
+
+    async def resume(self, broadcast: Broadcast) -> bool:
+        return await broadcast_controls.resume_broadcast(self.mongo, self.broadcasts, broadcast)
+
+    async def cancel(self, broadcast: Broadcast) -> bool:
+        return await broadcast_controls.cancel_broadcast(self.mongo, self.broadcasts, broadcast)

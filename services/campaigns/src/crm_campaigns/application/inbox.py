@@ -1,0 +1,42 @@
+"""What one tenant's people read of the mail that went out: messages and notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_campaigns.domain.models import Message, Notification
+from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.notifications import NotificationRepository
+
+
+@dataclass(frozen=True)
+class MessageLog:
+    """The tenant's messages, one candidate's or all."""
+
+    messages: MessageRepository
+
+    async def get(self, message_id: str) -> Message | None:
+        return await self.messages.get(message_id)
+
+    async def page(
+        self, *, candidate_id: str | None, after: str | None, limit: int
+    ) -> list[Message]:
+        return await self.messages.page(candidate_id=candidate_id, after=after, limit=limit)
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """A user's notifications (a sequence step asking them to act)."""
+
+    notifications: NotificationRepository
+
+    async def page(
+        self, user_id: str, *, unread_only: bool, after: str | None, limit: int
+    ) -> list[Notification]:
+        return await self.notifications.page(
+            user_id, unread_only=unread_only, after=after, limit=limit
+        )
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
+        """Marks one of the user's notifications read; None if the user has no such one."""
+        return await self.notifications.mark_read(user_id, notification_id)
