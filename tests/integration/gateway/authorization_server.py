@@ -152,7 +152,8 @@ class AuthorizationServer:
         return {
             "token_type": "Bearer",
             "access_token": self.issuer.token(**claims),
-            "id_token": self.issuer.token(**claims),
+            # As Keycloak's: the roles are in the access token only.
+            "id_token": self.issuer.token(**{**claims, "realm_access": None}),
             "refresh_token": refresh,
             "expires_in": self.expires_in,
         }

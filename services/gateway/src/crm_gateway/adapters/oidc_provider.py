@@ -174,9 +174,11 @@ class OidcProvider:
         lifetime = answer.get("expires_in")
         seconds = int(lifetime) if isinstance(lifetime, int | float) else DEFAULT_TOKEN_SECONDS
         refresh = answer.get("refresh_token")
+        access = answer.get("access_token")
         return ProviderTokens(
             id_token=id_token if isinstance(id_token, str) else "",
             refresh_token=refresh if isinstance(refresh, str) else None,
+            access_token=access if isinstance(access, str) and access.count(".") == 2 else None,
             expires_at=self._clock() + timedelta(seconds=seconds),
         )
 

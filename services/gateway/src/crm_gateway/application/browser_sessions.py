@@ -15,7 +15,7 @@ from crm_gateway.adapters.oidc_provider import (
     TokenRefused,
 )
 from crm_gateway.application.identity import CallerAuthentication, CallerRefused
-from crm_gateway.application.oidc_sign_in import OidcAuthenticator
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator, VerifiedToken
 from crm_gateway.application.tenants import TenantDirectory
 from crm_gateway.domain.oidc import TokenRejected
 from crm_gateway.domain.sessions import (
@@ -208,6 +208,7 @@ class BrowserSignIn:
             raise SignInFailed(
                 401, "wrong_nonce", "the ID token is not the one this sign-in asked for", tenant_id
             )
+        verified = await self._person_token(verified, tokens.access_token)
         try:
             principal, claims = await self._authentication.sign_in(verified)
         except CallerRefused as refused:
@@ -234,6 +235,24 @@ class BrowserSignIn:
         )
         await self._sessions.insert(session)
         return SignedIn(secret, session, principal, attempt.return_to)
+
+    async def _person_token(
+        self, id_token: VerifiedToken, access_token: str | None
+    ) -> VerifiedToken:
+        """What the person is mapped from: the access token when it is a JWT the verifier
+        accepts for the same tenant and subject (it carries the roles, as for a bearer
+        caller), else the ID token."""
+        if access_token is None:
+            return id_token
+        try:
+            access = await self._verifier.verify(access_token)
+        except TokenRejected:
+            return id_token
+        same = (access.issuer.tenant_id, access.principal.user_id) == (
+            id_token.issuer.tenant_id,
+            id_token.principal.user_id,
+        )
+        return access if same else id_token
 
     async def current(self, secret: str) -> CurrentSession:
         """The member a session cookie stands for, the session kept alive (and its provider
@@ -281,7 +300,9 @@ class BrowserSignIn:
                     verified.principal.user_id != session.subject
                 ):
                     raise TokenRefused("subject_changed")
-                token_roles = verified.principal.roles
+                token_roles = (
+                    await self._person_token(verified, tokens.access_token)
+                ).principal.roles
         except (TokenRefused, TokenRejected, SignInFailed, ProviderUnavailable):
             await self._sessions.delete(session.session_digest)
             raise SessionRefused(

@@ -96,6 +96,9 @@ class ProviderTokens:
 
     id_token: str
     refresh_token: str | None
+    # A JWT access token is mapped to the member as a bearer token is (Keycloak puts the
+    # roles there, not in the ID token); None when the provider's is opaque or absent.
+    access_token: str | None
     # When the provider's tokens expire: the session refreshes them after that.
     expires_at: datetime
 
