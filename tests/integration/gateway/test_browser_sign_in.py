@@ -70,7 +70,10 @@ def sign_in(gateway: Gateway, return_to: str | None = None) -> httpx.Response:
     assert start.status_code == 302, start.text
     at_provider = httpx.get(start.headers["location"], follow_redirects=False)
     assert at_provider.status_code == 302
-    return gateway.client.get(at_provider.headers["location"], follow_redirects=False)
+    back: httpx.Response = gateway.client.get(
+        at_provider.headers["location"], follow_redirects=False
+    )
+    return back
 
 
 def audit_entries(gateway: Gateway, action: str, count: int) -> list[dict[str, Any]]:
