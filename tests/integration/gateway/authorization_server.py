@@ -38,6 +38,8 @@ class AuthorizationServer:
     expires_in: int = 300
     # Set to an error code (`access_denied`) to refuse the next authorization requests.
     refuse_with: str | None = None
+    # Set to make the token endpoint fail as a provider in trouble does (a 500).
+    token_endpoint_down: bool = False
     codes: dict[str, _Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -122,6 +124,8 @@ class AuthorizationServer:
         return f"{back}?{urlencode({'code': code, 'state': query['state']})}"
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if self.token_endpoint_down:
+            return 500, {"error": "server_error"}
         if form.get("grant_type") == "authorization_code":
             grant = self.codes.pop(form.get("code", ""), None)
             if grant is None or grant.redirect_uri != form.get("redirect_uri"):

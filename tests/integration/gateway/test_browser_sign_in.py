@@ -258,6 +258,24 @@ def test_expired_provider_tokens_are_refreshed_and_a_refused_refresh_ends_the_se
         assert len(provider.token_requests) == calls
 
 
+def test_a_provider_that_cannot_refresh_now_is_a_503_and_the_session_is_kept(
+    mongodb_uri: str, provider: AuthorizationServer
+) -> None:
+    provider.expires_in = 1
+    with gateway_for(mongodb_uri, provider) as gateway:
+        gateway.client.base_url = httpx.URL(SITE)
+        sign_in(gateway)
+        time.sleep(1.1)  # the provider's tokens expired
+        provider.token_endpoint_down = True
+
+        down = gateway.client.get("/api/v1/candidates")
+
+        assert down.status_code == 503, down.text
+        assert down.json()["type"].endswith("identity-provider-unavailable")
+        provider.token_endpoint_down = False
+        assert gateway.client.get("/api/v1/candidates").status_code == 200
+
+
 def test_loopback_http_gets_a_cookie_without_secure(
     mongodb_uri: str, provider: AuthorizationServer
 ) -> None:

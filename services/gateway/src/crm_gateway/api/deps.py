@@ -11,7 +11,12 @@ from fastapi import Depends, Request
 from crm_gateway.api.audit_middleware import note_caller, note_rejection
 from crm_gateway.api.middleware import RATE_LIMIT_STATE
 from crm_gateway.application.api_keys import KeyRefused
-from crm_gateway.application.browser_sessions import BrowserSignIn, CurrentSession, SessionRefused
+from crm_gateway.application.browser_sessions import (
+    BrowserSignIn,
+    CurrentSession,
+    ProviderDown,
+    SessionRefused,
+)
 from crm_gateway.application.identity import CallerRefused
 from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
@@ -96,6 +101,13 @@ async def session_of(request: Request, sign_in: BrowserSignIn) -> CurrentSession
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None
+    except ProviderDown as down:
+        raise ProblemError(
+            503,
+            f"the identity provider cannot renew the sign-in now: {down}",
+            problem_type="identity-provider-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 def check_csrf(request: Request, state: GatewayContainer, expected: str) -> None:

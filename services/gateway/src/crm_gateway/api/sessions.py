@@ -186,7 +186,7 @@ async def callback(
     return response
 
 
-@router.get("/session", dependencies=[public_operation()], responses=problem_responses(401, 403))
+@router.get("/session", dependencies=[public_operation()], responses=problem_responses(401, 403, 503))
 async def current_session(request: Request, state: Container) -> SessionPublic:
     """Who is signed in with this browser's session cookie (401 when nobody is)."""
     sign_in = browser_sign_in(state)
@@ -208,7 +208,7 @@ async def current_session(request: Request, state: Container) -> SessionPublic:
     "/logout",
     dependencies=[public_operation()],
     response_model=SignedOut,
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 503),
 )
 async def logout(request: Request, state: Container) -> JSONResponse:
     """Signs out: the session is deleted and its cookie cleared; the answer names the

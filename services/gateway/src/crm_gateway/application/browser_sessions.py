@@ -3,6 +3,8 @@ ending in a session the browser holds as a cookie; the session's expiry, refresh
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,7 +19,7 @@ from crm_gateway.adapters.oidc_provider import (
 from crm_gateway.application.identity import CallerAuthentication, CallerRefused
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator, VerifiedToken
 from crm_gateway.application.tenants import TenantDirectory
-from crm_gateway.domain.oidc import TokenRejected
+from crm_gateway.domain.oidc import Rejection, TokenRejected
 from crm_gateway.domain.sessions import (
     BrowserSession,
     LoginAttempt,
@@ -63,6 +65,11 @@ class SignInFailed(Exception):
         self.reason = reason
         self.detail = detail
         self.tenant_id = tenant_id
+
+
+class ProviderDown(Exception):
+    """The identity provider could not renew a session's tokens now (unreachable, or its
+    keys cannot be fetched): a 503, the session kept for a later attempt."""
 
 
 class SessionRefused(Exception):
@@ -118,6 +125,10 @@ class BrowserSignIn:
         self._client_secrets = client_secrets
         self._attempt_lifetime = attempt_lifetime
         self._clock = clock
+        # One refresh at a time per session in this process; a lock lives while it is used.
+        self._refresh_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def _tenant_client(self, tenant_id: str) -> tuple[str, Client]:
         tenant = await self._tenants.tenant(tenant_id)
@@ -285,8 +296,21 @@ class BrowserSignIn:
         return CurrentSession(session, principal)
 
     async def _refreshed(self, session: BrowserSession) -> BrowserSession:
-        """The session with the provider's tokens renewed; a refused or impossible refresh
-        ends it (the provider no longer vouches for the person)."""
+        """The session with the provider's tokens renewed, once per process however many of
+        its requests find them expired at the same time (a provider that rotates refresh
+        tokens would refuse the second use of one)."""
+        lock = self._refresh_locks.setdefault(session.session_digest, asyncio.Lock())
+        async with lock:
+            stored = await self._sessions.get(session.session_digest)
+            if stored is None:
+                raise SessionRefused("unknown_session", "the session is unknown or has ended")
+            if stored.tokens_expire_at > self._clock():
+                return stored  # renewed by a concurrent request
+            return await self._refresh(stored)
+
+    async def _refresh(self, session: BrowserSession) -> BrowserSession:
+        """A refused or impossible refresh ends the session (the provider no longer vouches
+        for the person); a provider that cannot be reached keeps it (`ProviderDown`)."""
         if session.refresh_token is None:
             await self._sessions.delete(session.session_digest)
             raise SessionRefused("refresh_failed", "the sign-in has expired: sign in again")
@@ -303,7 +327,16 @@ class BrowserSignIn:
                 token_roles = (
                     await self._person_token(verified, tokens.access_token)
                 ).principal.roles
-        except (TokenRefused, TokenRejected, SignInFailed, ProviderUnavailable):
+        except ProviderUnavailable as unavailable:
+            raise ProviderDown(str(unavailable)) from None
+        except TokenRejected as rejected:
+            if rejected.reason is Rejection.KEYS_UNAVAILABLE:
+                raise ProviderDown(rejected.detail) from None
+            await self._sessions.delete(session.session_digest)
+            raise SessionRefused(
+                "refresh_failed", "the sign-in could not be renewed: sign in again"
+            ) from None
+        except (TokenRefused, SignInFailed):
             await self._sessions.delete(session.session_digest)
             raise SessionRefused(
                 "refresh_failed", "the sign-in could not be renewed: sign in again"
