@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pymongo
 import pytest
 
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
@@ -241,6 +242,12 @@ def test_expired_provider_tokens_are_refreshed_and_a_refused_refresh_ends_the_se
     with gateway_for(mongodb_uri, provider) as gateway:
         gateway.client.base_url = httpx.URL(SITE)
         sign_in(gateway)
+        with pymongo.MongoClient(mongodb_uri) as mongo:
+            stored = mongo[gateway.database]["browser_sessions"].find_one()
+        assert stored is not None
+        # Only the session id's digest and a sealed refresh token are stored.
+        assert stored["_id"] != gateway.client.cookies.get("crm_session")
+        assert stored["refresh_token"] not in provider.refresh_tokens
         time.sleep(1.1)  # the provider's tokens expired
 
         renewed = gateway.client.get("/api/v1/candidates")

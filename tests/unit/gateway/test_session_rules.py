@@ -23,6 +23,7 @@ from crm_gateway.domain.sessions import (
     same_secret,
     session_state,
 )
+from crm_gateway.repositories.sessions import TokenSealer
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
@@ -117,3 +118,13 @@ def test_secrets_compare_only_when_equal() -> None:
     assert same_secret("abc", "abc")
     assert not same_secret("abd", "abc")
     assert not same_secret(None, "abc")
+
+
+def test_a_sealed_refresh_token_opens_only_for_its_session_and_key() -> None:
+    sealer = TokenSealer.derived_from(b"the gateway's signing key")
+    sealed = sealer.seal("refresh-1", "digest-a")
+    assert "refresh-1" not in sealed
+    assert sealer.open(sealed, "digest-a") == "refresh-1"
+    assert sealer.open(sealed, "digest-b") is None
+    assert TokenSealer.derived_from(b"another key").open(sealed, "digest-a") is None
+    assert sealer.open("not base64!", "digest-a") is None

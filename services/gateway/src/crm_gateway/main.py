@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -43,7 +44,11 @@ from crm_gateway.domain.sessions import CSRF_HEADER, SessionPolicy
 from crm_gateway.repositories.api_keys import MongoApiKeys
 from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
-from crm_gateway.repositories.sessions import MongoBrowserSessions, MongoLoginAttempts
+from crm_gateway.repositories.sessions import (
+    MongoBrowserSessions,
+    MongoLoginAttempts,
+    TokenSealer,
+)
 from crm_gateway.repositories.tenants import MongoTenants
 from crm_gateway.repositories.users import MongoMemberships, MongoUsers
 from crm_shared import (
@@ -76,8 +81,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             + "; ".join(refusals)
         )
     # Loaded first: without its key the gateway could forward no authenticated request.
+    signing_key = load_private_key(settings.internal_token_private_key.get_secret_value())
     signer = InternalTokenSigner(
-        load_private_key(settings.internal_token_private_key.get_secret_value()),
+        signing_key,
         settings.internal_token_ttl_seconds,
     )
     # The gateway emits no events. Its database holds tenants, users, API keys, idempotency
@@ -111,7 +117,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             memberships=MongoMemberships(database),
             api_keys=MongoApiKeys(database),
             login_attempts=MongoLoginAttempts(database),
-            browser_sessions=MongoBrowserSessions(database),
+            browser_sessions=MongoBrowserSessions(
+                database,
+                TokenSealer.derived_from(
+                    signing_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                ),
+            ),
         ),
         identity_providers,
     )

@@ -186,7 +186,9 @@ async def callback(
     return response
 
 
-@router.get("/session", dependencies=[public_operation()], responses=problem_responses(401, 403, 503))
+@router.get(
+    "/session", dependencies=[public_operation()], responses=problem_responses(401, 403, 503)
+)
 async def current_session(request: Request, state: Container) -> SessionPublic:
     """Who is signed in with this browser's session cookie (401 when nobody is)."""
     sign_in = browser_sign_in(state)

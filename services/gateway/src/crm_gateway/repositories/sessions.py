@@ -4,9 +4,15 @@ indexes; the use cases check expiry themselves, since a TTL sweep runs only now 
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pymongo import ASCENDING
 
 from crm_gateway.domain.sessions import BrowserSession, LoginAttempt
@@ -14,6 +20,43 @@ from crm_shared import Database
 
 BROWSER_SESSIONS = "browser_sessions"
 LOGIN_ATTEMPTS = "login_attempts"
+
+
+class TokenSealer:
+    """Encrypts the provider's refresh token stored with a session (AES-256-GCM, bound to the
+    session's digest), so a copy of the database holds no usable refresh token."""
+
+    NONCE_BYTES = 12
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def derived_from(cls, secret: bytes) -> TokenSealer:
+        """A sealer whose key is derived (HKDF-SHA256) from a secret the gateway holds anyway
+        (its internal-token private key): no extra setting, and a new signing key makes the
+        stored refresh tokens unreadable, which ends those sessions at their next refresh."""
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"crm-gateway browser session refresh tokens",
+        ).derive(secret)
+        return cls(key)
+
+    def seal(self, plain: str, session_digest: str) -> str:
+        nonce = os.urandom(self.NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plain.encode(), session_digest.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def open(self, sealed: str, session_digest: str) -> str | None:
+        """The plain token; None when it cannot be decrypted (another key, another session)."""
+        try:
+            raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
+            nonce, body = raw[: self.NONCE_BYTES], raw[self.NONCE_BYTES :]
+            return self._aead.decrypt(nonce, body, session_digest.encode()).decode()
+        except (InvalidTag, ValueError):
+            return None
 
 
 class MongoLoginAttempts:
@@ -58,8 +101,9 @@ class MongoLoginAttempts:
 class MongoBrowserSessions:
     """Signed-in browsers in the gateway's database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, sealer: TokenSealer) -> None:
         self._collection = database[BROWSER_SESSIONS]
+        self._sealer = sealer
         self._indexed = False
 
     async def insert(self, session: BrowserSession) -> None:
@@ -69,18 +113,18 @@ class MongoBrowserSessions:
             )
             await self._collection.create_index([("tenant_id", ASCENDING), ("user_id", ASCENDING)])
             self._indexed = True
-        await self._collection.insert_one(_document(session))
+        await self._collection.insert_one(self._document(session))
 
     async def get(self, session_digest: str) -> BrowserSession | None:
         document = await self._collection.find_one({"_id": session_digest})
-        return None if document is None else _session(document)
+        return None if document is None else self._session(document)
 
     async def touch(self, session_digest: str, at: datetime) -> None:
         await self._collection.update_one({"_id": session_digest}, {"$set": {"last_seen_at": at}})
 
     async def replace(self, session: BrowserSession) -> None:
         """Stores a session's refreshed tokens (nothing when it was deleted meanwhile)."""
-        document = _document(session)
+        document = self._document(session)
         del document["_id"]
         await self._collection.update_one({"_id": session.session_digest}, {"$set": document})
 
@@ -89,46 +133,48 @@ class MongoBrowserSessions:
         result = await self._collection.delete_one({"_id": session_digest})
         return result.deleted_count == 1
 
+    def _document(self, session: BrowserSession) -> dict[str, Any]:
+        # The refresh token is a credential: stored sealed, sent to the provider, never logged
+        # nor returned by any route.
+        refresh = session.refresh_token
+        return {
+            "_id": session.session_digest,
+            "tenant_id": session.tenant_id,
+            "user_id": session.user_id,
+            "issuer": session.issuer,
+            "subject": session.subject,
+            "email": session.email,
+            "email_verified": session.email_verified,
+            "name": session.name,
+            "token_roles": sorted(session.token_roles),
+            "csrf_token": session.csrf_token,
+            "id_token": session.id_token,
+            "refresh_token": None
+            if refresh is None
+            else self._sealer.seal(refresh, session.session_digest),
+            "tokens_expire_at": session.tokens_expire_at,
+            "created_at": session.created_at,
+            "last_seen_at": session.last_seen_at,
+            "absolute_expires_at": session.absolute_expires_at,
+        }
 
-def _document(session: BrowserSession) -> dict[str, Any]:
-    # The refresh token is a credential: stored here and sent to the provider, never logged
-    # nor returned by any route.
-    return {
-        "_id": session.session_digest,
-        "tenant_id": session.tenant_id,
-        "user_id": session.user_id,
-        "issuer": session.issuer,
-        "subject": session.subject,
-        "email": session.email,
-        "email_verified": session.email_verified,
-        "name": session.name,
-        "token_roles": sorted(session.token_roles),
-        "csrf_token": session.csrf_token,
-        "id_token": session.id_token,
-        "refresh_token": session.refresh_token,
-        "tokens_expire_at": session.tokens_expire_at,
-        "created_at": session.created_at,
-        "last_seen_at": session.last_seen_at,
-        "absolute_expires_at": session.absolute_expires_at,
-    }
-
-
-def _session(document: dict[str, Any]) -> BrowserSession:
-    return BrowserSession(
-        session_digest=document["_id"],
-        tenant_id=document["tenant_id"],
-        user_id=document["user_id"],
-        issuer=document["issuer"],
-        subject=document["subject"],
-        email=document.get("email"),
-        email_verified=bool(document.get("email_verified")),
-        name=document.get("name", ""),
-        token_roles=frozenset(document.get("token_roles", [])),
-        csrf_token=document["csrf_token"],
-        id_token=document["id_token"],
-        refresh_token=document.get("refresh_token"),
-        tokens_expire_at=document["tokens_expire_at"],
-        created_at=document["created_at"],
-        last_seen_at=document["last_seen_at"],
-        absolute_expires_at=document["absolute_expires_at"],
-    )
+    def _session(self, document: dict[str, Any]) -> BrowserSession:
+        sealed = document.get("refresh_token")
+        return BrowserSession(
+            session_digest=document["_id"],
+            tenant_id=document["tenant_id"],
+            user_id=document["user_id"],
+            issuer=document["issuer"],
+            subject=document["subject"],
+            email=document.get("email"),
+            email_verified=bool(document.get("email_verified")),
+            name=document.get("name", ""),
+            token_roles=frozenset(document.get("token_roles", [])),
+            csrf_token=document["csrf_token"],
+            id_token=document["id_token"],
+            refresh_token=None if sealed is None else self._sealer.open(sealed, document["_id"]),
+            tokens_expire_at=document["tokens_expire_at"],
+            created_at=document["created_at"],
+            last_seen_at=document["last_seen_at"],
+            absolute_expires_at=document["absolute_expires_at"],
+        )
