@@ -242,12 +242,14 @@ def test_expired_provider_tokens_are_refreshed_and_a_refused_refresh_ends_the_se
     with gateway_for(mongodb_uri, provider) as gateway:
         gateway.client.base_url = httpx.URL(SITE)
         sign_in(gateway)
+        mongo: pymongo.MongoClient[dict[str, Any]]
         with pymongo.MongoClient(mongodb_uri) as mongo:
             stored = mongo[gateway.database]["browser_sessions"].find_one()
         assert stored is not None
         # Only the session id's digest and a sealed refresh token are stored.
         assert stored["_id"] != gateway.client.cookies.get("crm_session")
         assert stored["refresh_token"] not in provider.refresh_tokens
+        assert stored["id_token"].count(".") != 2
         time.sleep(1.1)  # the provider's tokens expired
 
         renewed = gateway.client.get("/api/v1/candidates")

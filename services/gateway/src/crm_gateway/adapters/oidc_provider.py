@@ -138,9 +138,10 @@ class OidcProvider:
             return None
         if not endpoints.end_session_endpoint:
             return None
+        hint = {"id_token_hint": id_token} if id_token else {}
         query = urlencode(
             {
-                "id_token_hint": id_token,
+                **hint,
                 "post_logout_redirect_uri": post_logout_redirect_uri,
                 "client_id": client.client_id,
             }

@@ -23,8 +23,8 @@ LOGIN_ATTEMPTS = "login_attempts"
 
 
 class TokenSealer:
-    """Encrypts the provider's refresh token stored with a session (AES-256-GCM, bound to the
-    session's digest), so a copy of the database holds no usable refresh token."""
+    """Encrypts the provider's tokens stored with a session (AES-256-GCM, bound to the
+    session's digest), so a copy of the database holds no usable token."""
 
     NONCE_BYTES = 12
 
@@ -148,7 +148,8 @@ class MongoBrowserSessions:
             "name": session.name,
             "token_roles": sorted(session.token_roles),
             "csrf_token": session.csrf_token,
-            "id_token": session.id_token,
+            # Its audience is the gateway's: it would pass as a bearer token until it expires.
+            "id_token": self._sealer.seal(session.id_token, session.session_digest),
             "refresh_token": None
             if refresh is None
             else self._sealer.seal(refresh, session.session_digest),
@@ -171,7 +172,7 @@ class MongoBrowserSessions:
             name=document.get("name", ""),
             token_roles=frozenset(document.get("token_roles", [])),
             csrf_token=document["csrf_token"],
-            id_token=document["id_token"],
+            id_token=self._sealer.open(document["id_token"], document["_id"]) or "",
             refresh_token=None if sealed is None else self._sealer.open(sealed, document["_id"]),
             tokens_expire_at=document["tokens_expire_at"],
             created_at=document["created_at"],
