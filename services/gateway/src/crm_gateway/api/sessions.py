@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -55,16 +56,15 @@ class SignedOut(BaseModel):
 def set_session_cookie(
     request: Request, state: GatewayContainer, response: Response, secret: str, max_age: int
 ) -> None:
-    url = request.url if not state.public_url else None
-    scheme = url.scheme if url else state.public_url.split("://", 1)[0]
-    host = url.hostname if url else state.public_url.split("://", 1)[-1].split("/")[0].split(":")[0]
+    """The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure but on plain-HTTP loopback."""
+    site = urlsplit(own_url(request, state))
     response.set_cookie(
         SESSION_COOKIE,
         secret,
         max_age=max_age,
         path="/",
         httponly=True,
-        secure=cookie_is_secure(scheme, host),
+        secure=cookie_is_secure(site.scheme, site.hostname),
         samesite="lax",
     )
 
@@ -189,8 +189,10 @@ async def callback(
 @router.get(
     "/session", dependencies=[public_operation()], responses=problem_responses(401, 403, 503)
 )
-async def current_session(request: Request, state: Container) -> SessionPublic:
+async def current_session(request: Request, state: Container, response: Response) -> SessionPublic:
     """Who is signed in with this browser's session cookie (401 when nobody is)."""
+    # It carries the CSRF token: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
     sign_in = browser_sign_in(state)
     current = await session_of(request, sign_in)
     session, principal = current.session, current.principal
