@@ -20,7 +20,9 @@ from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
 from crm_gateway.domain.oidc import TenantIssuer
+from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_shared import Principal
+from integration.gateway.tenancy_support import running_gateway
 from unit.gateway.oidc_issuer import QuietHandler, serving
 
 # The first Keycloak start on a machine builds the server: minutes on a loaded one.
@@ -260,3 +262,59 @@ async def test_the_documented_non_interactive_token_carries_each_demo_users_role
     principal = await verify(keycloak, response.json()["access_token"])
     assert principal.tenant_id == DEMO_TENANT
     assert principal.roles == roles
+
+
+def test_a_browser_signs_in_through_the_gateway_and_calls_the_api_with_its_cookie(
+    keycloak: Keycloak, mongodb_uri: str
+) -> None:
+    """The console's flow: the gateway's /auth/login sends the browser to Keycloak, the login
+    form is submitted, Keycloak sends the browser to the gateway's callback, and the session
+    cookie then authenticates API calls (roles from Keycloak's access token)."""
+    (port,) = free_ports(1)
+    site = f"http://{LOCALHOST}:{port}"
+    provider = OidcSettings(
+        tenants=[
+            OidcTenantSettings(
+                tenant_id=DEMO_TENANT,
+                issuer=keycloak.issuer,
+                audience=CLIENT_ID,
+                tenant_claim="tenant_id",
+            )
+        ]
+    )
+    password, _ = DEMO_USERS["rita.recruiter"]
+    with running_gateway(mongodb_uri, oidc=provider) as gateway, browser_client() as browser:
+        gateway.client.base_url = httpx.URL(site)
+        start = gateway.client.get(
+            "/auth/login", params={"tenant": DEMO_TENANT}, follow_redirects=False
+        )
+        assert start.status_code == 302, start.text
+        login_page = browser.get(start.headers["location"])
+        assert login_page.status_code == 200, login_page.text[:500]
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None
+        answer = browser.post(
+            form.action, data={**form.fields, "username": "rita.recruiter", "password": password}
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        back = answer.headers["location"]
+        assert back.startswith(f"{site}/auth/callback?")
+
+        signed_in = gateway.client.get(back, follow_redirects=False)
+
+        assert signed_in.status_code == 302, signed_in.text
+        session = gateway.client.get("/auth/session").json()
+        assert (session["tenant_id"], session["roles"]) == (DEMO_TENANT, ["recruiter"])
+        assert gateway.client.get("/api/v1/candidates").status_code == 200
+        assert gateway.forwarded_principal().roles == frozenset({"recruiter"})
+
+        signed_out = gateway.client.post(
+            "/auth/logout", headers={"X-CSRF-Token": session["csrf_token"]}
+        )
+        assert signed_out.status_code == 200, signed_out.text
+        end_session = signed_out.json()["end_session_url"]
+        assert end_session.startswith(keycloak.issuer + "/protocol/openid-connect/logout?")
+        # Keycloak accepts the RP-initiated logout (its confirmation or the redirect back).
+        assert browser.get(end_session).status_code in (200, 302)
+        assert gateway.client.get("/api/v1/candidates").status_code == 401

@@ -70,7 +70,8 @@ async def test_every_operation_is_refused_exactly_where_the_matrix_says(stack: S
     undeclared = [f"{m} {p}" for m, p, permission in operations if permission == "MISSING"]
     assert undeclared == [], "operations without x-permission"
     public = [(m, p) for m, p, permission in operations if permission == PUBLIC]
-    assert all(p.startswith(("/public/v1/", "/t/")) for _, p in public), public
+    # Browser sign-in (`/auth/`) checks its own credential: the flow's state, the session cookie.
+    assert all(p.startswith(("/public/v1/", "/t/", "/auth/")) for _, p in public), public
     operator = [p for _, p, permission in operations if permission == OPERATOR]
     assert operator, "the platform operator's operations are in the document"
     assert all(p.startswith("/api/v1/platform/") for p in operator), operator

@@ -203,7 +203,17 @@ def test_public_operations_are_only_the_unauthenticated_ones(apps: dict[str, Fas
             if permission == PUBLIC:
                 assert (
                     path.startswith(
-                        ("/public", "/tracking", "/t/", "/healthz", "/readyz", "/metrics", "/docs")
+                        (
+                            "/public",
+                            "/tracking",
+                            "/t/",
+                            "/healthz",
+                            "/readyz",
+                            "/metrics",
+                            "/docs",
+                            # Browser sign-in: the flow's state or the session cookie.
+                            "/auth/",
+                        )
                     )
                     or path == "/openapi.json"
                 ), f"{service}: {method} {path} is marked public"

@@ -225,6 +225,34 @@ class GatewaySettings(ServiceSettings):
         "callers authenticate otherwise (API keys). Without it such a gateway refuses to start, "
         "as nobody could sign in.",
     )
+    session_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="A console session (browser sign-in) ends after this long without a request.",
+    )
+    session_absolute_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="A console session ends this long after sign-in, however busy.",
+    )
+    sign_in_attempt_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a browser has to come back from the identity provider with the "
+        "`state` of a sign-in it started.",
+    )
+    oidc_client_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Client secrets (JSON object: tenant id -> secret) when a tenant's provider "
+        "registers the gateway as a confidential client; a tenant without one signs browsers in "
+        "as a public client (PKCE only). Kept in the settings, never in the database.",
+    )
+    public_url: str = Field(
+        default="",
+        description="The gateway's URL as browsers reach it (e.g. `https://crm.example.com`), "
+        "for the sign-in callback (`<url>/auth/callback`) and the page after sign-out; empty: "
+        "taken from each request.",
+    )
     oidc: OidcSettings = Field(
         default_factory=OidcSettings,
         description="OIDC sign-in (JSON): the token tolerances and key caching; and, as a "

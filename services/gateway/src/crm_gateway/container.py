@@ -12,6 +12,7 @@ from crm_gateway.adapters.captcha import CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.application.api_keys import ApiKeyAdministration, ApiKeys
 from crm_gateway.application.audit import AuditTrail
+from crm_gateway.application.browser_sessions import BrowserSessions, BrowserSignIn, LoginAttempts
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -34,6 +35,9 @@ class IdentityStores:
     users: Users
     memberships: Memberships
     api_keys: ApiKeys
+    # Browser sign-ins under way and the console's sessions (None: no browser sign-in).
+    login_attempts: LoginAttempts | None = None
+    browser_sessions: BrowserSessions | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Identity:
     # SHA-256 hex digests of the platform operators' keys.
     operator_key_digests: frozenset[str]
     api_key_max_lifetime_days: int
+    # The console's sign-in through the tenants' identity providers, and its sessions.
+    browser_sign_in: BrowserSignIn | None = None
 
 
 class DocumentCache:
@@ -98,3 +104,7 @@ class GatewayContainer:
     # The audit log: entries buffered on the way in (`audit_trail`), read back by tenant admins.
     audit_trail: AuditTrail | None = None
     audit_log: AuditLog | None = None
+    # The gateway's URL as browsers reach it (empty: each request's), and the other origins
+    # that may write with the console's session cookie (`CORS_ORIGINS`).
+    public_url: str = ""
+    cors_origins: frozenset[str] = frozenset()

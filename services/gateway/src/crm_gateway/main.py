@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
-from crm_gateway.api import admin, audit, docs, gdpr, platform_operator, proxy, public
+from crm_gateway.adapters.oidc_provider import OidcProvider
+from crm_gateway.api import admin, audit, docs, gdpr, platform_operator, proxy, public, sessions
 from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import (
@@ -24,6 +26,7 @@ from crm_gateway.api.middleware import (
 )
 from crm_gateway.application.api_keys import ApiKeyAdministration, KeyAuthenticator
 from crm_gateway.application.audit import AuditTrail
+from crm_gateway.application.browser_sessions import BrowserSignIn
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -37,9 +40,15 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.container import GatewayContainer, Identity, IdentityStores
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
+from crm_gateway.domain.sessions import CSRF_HEADER, SessionPolicy
 from crm_gateway.repositories.api_keys import MongoApiKeys
 from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
+from crm_gateway.repositories.sessions import (
+    MongoBrowserSessions,
+    MongoLoginAttempts,
+    TokenSealer,
+)
 from crm_gateway.repositories.tenants import MongoTenants
 from crm_gateway.repositories.users import MongoMemberships, MongoUsers
 from crm_shared import (
@@ -54,6 +63,7 @@ from crm_shared import (
     build_platform,
     create_service_app,
     load_private_key,
+    utc_now,
 )
 
 
@@ -71,8 +81,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             + "; ".join(refusals)
         )
     # Loaded first: without its key the gateway could forward no authenticated request.
+    signing_key = load_private_key(settings.internal_token_private_key.get_secret_value())
     signer = InternalTokenSigner(
-        load_private_key(settings.internal_token_private_key.get_secret_value()),
+        signing_key,
         settings.internal_token_ttl_seconds,
     )
     # The gateway emits no events. Its database holds tenants, users, API keys, idempotency
@@ -105,6 +116,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             users=MongoUsers(database),
             memberships=MongoMemberships(database),
             api_keys=MongoApiKeys(database),
+            login_attempts=MongoLoginAttempts(database),
+            browser_sessions=MongoBrowserSessions(
+                database,
+                TokenSealer.derived_from(
+                    signing_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                ),
+            ),
         ),
         identity_providers,
     )
@@ -137,6 +155,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # The gateway's own `/api/v1` routes before the proxy's catch-all.
         routers=[
             public.router,
+            sessions.router,
             platform_operator.router,
             admin.router,
             audit.router,
@@ -165,6 +184,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "If-Match",
             "If-None-Match",
             IDEMPOTENCY_KEY_HEADER,
+            CSRF_HEADER,
         ],
         expose_headers=[
             "Location",
@@ -210,6 +230,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         unfinished_requests=unfinished,
         audit_trail=audit_trail,
         audit_log=audit_log,
+        public_url=settings.public_url.rstrip("/"),
+        cors_origins=frozenset(origin.rstrip("/").lower() for origin in settings.cors_origins),
         keyed_timing=KeyedTiming(
             answer_within_seconds=settings.upstream_timeout_seconds,
             # A second short of the lease: the outcome is recorded before any other attempt
@@ -270,11 +292,33 @@ def build_identity(
         ),
         settings.oidc.policy(),
     )
+    authentication = CallerAuthentication(
+        DevTokenAuthenticator(settings.dev_tokens), keys, oidc, directory, members
+    )
+    browser_sign_in = None
+    if stores.login_attempts is not None and stores.browser_sessions is not None:
+        browser_sign_in = BrowserSignIn(
+            tenants=directory,
+            verifier=oidc,
+            authentication=authentication,
+            provider=OidcProvider(identity_providers, utc_now),
+            attempts=stores.login_attempts,
+            sessions=stores.browser_sessions,
+            policy=SessionPolicy(
+                idle=timedelta(minutes=settings.session_idle_minutes),
+                absolute=timedelta(hours=settings.session_absolute_hours),
+            ),
+            client_secrets={
+                tenant_id: secret.get_secret_value()
+                for tenant_id, secret in settings.oidc_client_secrets.items()
+            },
+            attempt_lifetime=timedelta(minutes=settings.sign_in_attempt_minutes),
+            clock=utc_now,
+        )
     return Identity(
         tenants=directory,
-        authentication=CallerAuthentication(
-            DevTokenAuthenticator(settings.dev_tokens), keys, oidc, directory, members
-        ),
+        authentication=authentication,
+        browser_sign_in=browser_sign_in,
         tenant_administration=TenantAdministration(stores.tenants, directory),
         user_administration=UserAdministration(stores.users, stores.memberships, members),
         key_administration=ApiKeyAdministration(stores.api_keys, keys),

@@ -11,12 +11,25 @@ from fastapi import Depends, Request
 from crm_gateway.api.audit_middleware import note_caller, note_rejection
 from crm_gateway.api.middleware import RATE_LIMIT_STATE
 from crm_gateway.application.api_keys import KeyRefused
+from crm_gateway.application.browser_sessions import (
+    BrowserSignIn,
+    CurrentSession,
+    ProviderDown,
+    SessionRefused,
+)
 from crm_gateway.application.identity import CallerRefused
 from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.api_keys import digest_matches
 from crm_gateway.domain.client_address import client_address as resolve_client_address
 from crm_gateway.domain.oidc import Rejection, TokenRejected
+from crm_gateway.domain.sessions import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    origin_allowed,
+    same_secret,
+)
 from crm_shared import (
     Principal,
     ProblemError,
@@ -60,15 +73,79 @@ def limit_public_caller(request: Request, state: Container) -> None:
         raise throttled(wait, "too many requests from this address")
 
 
+def own_url(request: Request, state: GatewayContainer) -> str:
+    """The gateway's URL as the browser reaches it (`PUBLIC_URL`, else the request's)."""
+    return (state.public_url or str(request.base_url)).rstrip("/")
+
+
+def browser_sign_in(state: GatewayContainer) -> BrowserSignIn:
+    """The browser sign-in use cases (a 404 problem where the gateway was built without)."""
+    if state.identity.browser_sign_in is None:
+        raise ProblemError(404, "browser sign-in is not configured")
+    return state.identity.browser_sign_in
+
+
+async def session_of(request: Request, sign_in: BrowserSignIn) -> CurrentSession:
+    """The browser session the request's cookie names, or a 401/403 problem."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        raise unauthorized("no one is signed in with this browser")
+    try:
+        return await sign_in.current(secret)
+    except SessionRefused as refused:
+        note_rejection(request, refused.reason)
+        raise ProblemError(
+            401, refused.detail, problem_type="unauthorized", extensions={"reason": refused.reason}
+        ) from None
+    except CallerRefused as refused:
+        raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
+    except DirectoryUnavailable:
+        raise _identity_store_unavailable() from None
+    except ProviderDown as down:
+        raise ProblemError(
+            503,
+            f"the identity provider cannot renew the sign-in now: {down}",
+            problem_type="identity-provider-unavailable",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+def check_csrf(request: Request, state: GatewayContainer, expected: str) -> None:
+    """A 403 problem unless a cookie-authenticated write carries the session's CSRF token
+    (`X-CSRF-Token`, from `GET /auth/session`) and comes from the gateway's own origin or an
+    allowed one: another site can make the browser send the cookie, but can read neither."""
+    if not origin_allowed(
+        request.headers.get("origin"), own_url(request, state), state.cors_origins
+    ):
+        raise ProblemError(
+            403, "this origin may not write with the session cookie", problem_type="csrf"
+        )
+    if not same_secret(request.headers.get(CSRF_HEADER), expected):
+        raise ProblemError(
+            403,
+            f"a write with the session cookie needs the {CSRF_HEADER} header "
+            "(its value is in GET /auth/session)",
+            problem_type="csrf",
+        )
+
+
 async def authenticated_principal(request: Request, state: Container) -> Principal:
     """FastAPI dependency: the authenticated caller of an active tenant, or a 401/403 problem
     (a 503 when the tenant's identity provider, or the gateway's database, cannot be reached).
 
     The token's shape says what it is: a development token, an API key (`crm_...`), else an
-    OIDC JWT of the tenant's identity provider, mapped to a member of the tenant."""
+    OIDC JWT of the tenant's identity provider, mapped to a member of the tenant. Without a
+    bearer token, the console's session cookie; a write with it needs the CSRF token."""
     token = bearer_token(request)
     if token is None:
-        raise unauthorized("a bearer token is required")
+        if SESSION_COOKIE not in request.cookies or state.identity.browser_sign_in is None:
+            raise unauthorized("a bearer token is required")
+        current = await session_of(request, state.identity.browser_sign_in)
+        if request.method.upper() not in SAFE_METHODS:
+            check_csrf(request, state, current.session.csrf_token)
+        note_caller(request, current.principal)
+        await limit_requests(request, state, current.principal)
+        return current.principal
     try:
         principal = await state.identity.authentication.authenticate(token)
     except TokenRejected as rejected:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pymongo.errors import PyMongoError
 
 from crm_gateway.application.api_keys import KeyAuthenticator
-from crm_gateway.application.oidc_sign_in import OidcAuthenticator, OpaqueTokens
+from crm_gateway.application.oidc_sign_in import OidcAuthenticator, OpaqueTokens, VerifiedToken
 from crm_gateway.application.tenants import DirectoryUnavailable, TenantDirectory
 from crm_gateway.application.users import MemberSignIn
 from crm_gateway.domain.api_keys import granted_scopes, key_roles, looks_like_key
 from crm_gateway.domain.oidc import Rejection, TokenRejected
 from crm_gateway.domain.tenants import Tenant
-from crm_gateway.domain.users import SignInRefused, sign_in_claims
+from crm_gateway.domain.users import SignInClaims, SignInRefused, sign_in_claims
 from crm_shared import Principal
 
 
@@ -83,7 +83,11 @@ class CallerAuthentication:
         )
 
     async def _member_principal(self, token: str) -> Principal:
-        verified = await self._oidc.verify(token)
+        return (await self.sign_in(await self._oidc.verify(token)))[0]
+
+    async def sign_in(self, verified: VerifiedToken) -> tuple[Principal, SignInClaims]:
+        """The member a verified token stands for, and what the token said of the person
+        (a browser session keeps it, to map the person again on each request)."""
         tenant = await self._active_tenant(verified.issuer.tenant_id)
         claims = sign_in_claims(
             verified.claims,
@@ -93,6 +97,12 @@ class CallerAuthentication:
             name_claim=tenant.sign_in.name_claim,
             token_roles=verified.principal.roles,
         )
+        return await self.member(tenant.tenant_id, claims), claims
+
+    async def member(self, tenant_id: str, claims: SignInClaims) -> Principal:
+        """The member of an active tenant a person is, exactly as a bearer token maps them;
+        raises `CallerRefused` for a removed member or a suspended tenant."""
+        tenant = await self._active_tenant(tenant_id)
         try:
             return await self._members.principal(tenant, claims)
         except SignInRefused as refused:

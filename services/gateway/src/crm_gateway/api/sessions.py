@@ -1,0 +1,236 @@
+"""Browser sign-in for the console: `/auth/login` sends the browser to its tenant's identity
+provider, `/auth/callback` opens a session (an HttpOnly cookie), `/auth/session` says who is
+signed in, `/auth/logout` ends it. These routes check their own credential (the flow's state,
+the session cookie), so they are public to the permission machinery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from opentelemetry import trace
+from pydantic import BaseModel
+
+from crm_gateway.api.deps import (
+    Container,
+    browser_sign_in,
+    check_csrf,
+    client_address,
+    own_url,
+    session_of,
+)
+from crm_gateway.application.browser_sessions import SignInFailed
+from crm_gateway.container import GatewayContainer
+from crm_gateway.domain.audit import Actor, ActorKind, AuditEntry, entry_id, outcome_of
+from crm_gateway.domain.sessions import SESSION_COOKIE, cookie_is_secure
+from crm_shared import ProblemError, Role, problem_responses, public_operation, utc_now
+from crm_shared.permissions import permissions_of
+
+router = APIRouter(prefix="/auth", tags=["sign-in"])
+
+CALLBACK_PATH = "/auth/callback"
+
+
+class SessionPublic(BaseModel):
+    """Who is signed in in this browser, and the CSRF token its writes must carry."""
+
+    tenant_id: str
+    user_id: str
+    name: str
+    email: str | None
+    roles: list[Role]
+    permissions: list[str]
+    expires_at: datetime
+    csrf_token: str
+
+
+class SignedOut(BaseModel):
+    """Where to send the browser to sign out at the identity provider too (None: nowhere)."""
+
+    end_session_url: str | None
+
+
+def set_session_cookie(
+    request: Request, state: GatewayContainer, response: Response, secret: str, max_age: int
+) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure but on plain-HTTP loopback."""
+    site = urlsplit(own_url(request, state))
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=cookie_is_secure(site.scheme, site.hostname),
+        samesite="lax",
+    )
+
+
+def record(
+    request: Request,
+    state: GatewayContainer,
+    action: str,
+    status: int,
+    *,
+    actor: Actor | None = None,
+    tenant_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """An audit entry for a sign-in or sign-out (these routes are outside `/api/v1`, which
+    the `AuditRecorder` covers)."""
+    if state.audit_trail is None:
+        return
+    span = trace.get_current_span().get_span_context()
+    at = utc_now()
+    actor = actor or Actor(ActorKind.ANONYMOUS, tenant_id=tenant_id)
+    state.audit_trail.record(
+        AuditEntry(
+            id=entry_id(at),
+            at=at,
+            tenant_id=actor.tenant_id or tenant_id,
+            actor=actor,
+            action=action,
+            status=status,
+            outcome=outcome_of(status),
+            request_id=uuid.uuid4().hex,
+            trace_id=format(span.trace_id, "032x") if span.is_valid else None,
+            client_address=client_address(request),
+            reason=reason,
+        )
+    )
+
+
+def _failure(failed: SignInFailed) -> ProblemError:
+    return ProblemError(
+        failed.status,
+        failed.detail,
+        problem_type="sign-in-failed",
+        extensions={"reason": failed.reason},
+    )
+
+
+@router.get(
+    "/login",
+    status_code=302,
+    response_class=RedirectResponse,
+    dependencies=[public_operation()],
+    responses={
+        302: {"description": "To the tenant's identity provider"},
+        **problem_responses(404, 409, 503),
+    },
+)
+async def login(
+    request: Request,
+    state: Container,
+    tenant: str = Query(min_length=1, max_length=64, description="The tenant to sign in to"),
+    return_to: str | None = Query(
+        default=None, max_length=2048, description="A path of this site to come back to"
+    ),
+) -> RedirectResponse:
+    """Starts a browser sign-in: redirects to the tenant's identity provider (authorization
+    code flow with PKCE)."""
+    try:
+        url = await browser_sign_in(state).begin(
+            tenant, return_to, own_url(request, state) + CALLBACK_PATH
+        )
+    except SignInFailed as failed:
+        raise _failure(failed) from None
+    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/callback",
+    status_code=302,
+    response_class=RedirectResponse,
+    dependencies=[public_operation()],
+    responses={
+        302: {"description": "Signed in: to the page the sign-in started from"},
+        **problem_responses(400, 401, 403, 503),
+    },
+)
+async def callback(
+    request: Request,
+    state: Container,
+    code: str | None = Query(default=None, max_length=4096),
+    sign_in_state: str | None = Query(default=None, alias="state", max_length=256),
+    error: str | None = Query(default=None, max_length=256),
+) -> RedirectResponse:
+    """The identity provider sends the browser back here: the code is exchanged, the person
+    mapped to a member of the tenant, and a session cookie set."""
+    action = "GET " + CALLBACK_PATH
+    sign_in = browser_sign_in(state)
+    try:
+        signed_in = await sign_in.complete(sign_in_state, code, error)
+    except SignInFailed as failed:
+        record(
+            request, state, action, failed.status, tenant_id=failed.tenant_id, reason=failed.reason
+        )
+        raise _failure(failed) from None
+    principal = signed_in.principal
+    record(
+        request,
+        state,
+        action,
+        302,
+        actor=Actor(ActorKind.USER, principal.user_id, principal.tenant_id),
+        reason="signed_in",
+    )
+    response = RedirectResponse(
+        signed_in.return_to, status_code=302, headers={"Cache-Control": "no-store"}
+    )
+    max_age = int(sign_in.policy.absolute.total_seconds())
+    set_session_cookie(request, state, response, signed_in.secret, max_age)
+    return response
+
+
+@router.get(
+    "/session", dependencies=[public_operation()], responses=problem_responses(401, 403, 503)
+)
+async def current_session(request: Request, state: Container, response: Response) -> SessionPublic:
+    """Who is signed in with this browser's session cookie (401 when nobody is)."""
+    # It carries the CSRF token: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    sign_in = browser_sign_in(state)
+    current = await session_of(request, sign_in)
+    session, principal = current.session, current.principal
+    return SessionPublic(
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        name=session.name,
+        email=session.email,
+        roles=sorted(principal.roles),
+        permissions=sorted(permissions_of(principal.roles)),
+        expires_at=session.expires_at(sign_in.policy),
+        csrf_token=session.csrf_token,
+    )
+
+
+@router.post(
+    "/logout",
+    dependencies=[public_operation()],
+    response_model=SignedOut,
+    responses=problem_responses(401, 403, 503),
+)
+async def logout(request: Request, state: Container) -> JSONResponse:
+    """Signs out: the session is deleted and its cookie cleared; the answer names the
+    provider's end-session URL to send the browser to (RP-initiated logout)."""
+    sign_in = browser_sign_in(state)
+    current = await session_of(request, sign_in)
+    check_csrf(request, state, current.session.csrf_token)
+    secret = request.cookies.get(SESSION_COOKIE, "")
+    _, url = await sign_in.end(secret, own_url(request, state) + "/")
+    principal = current.principal
+    record(
+        request,
+        state,
+        "POST /auth/logout",
+        200,
+        actor=Actor(ActorKind.USER, principal.user_id, principal.tenant_id),
+        reason="signed_out",
+    )
+    response = JSONResponse(SignedOut(end_session_url=url).model_dump())
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
