@@ -3,7 +3,8 @@
 A permission is `<family>:<read|write>`. API-key scopes are exactly these strings. Every
 operation of every service declares the one permission it needs with `require_permission`, or
 says it is public (`public_operation`: no login, the service checks its own credential) or
-forwarded (`forwarded_operation`: the gateway's pass-through, the service behind it checks).
+forwarded (`forwarded_operation`: the gateway's pass-through, the service behind it checks),
+or a platform operator's (`operator_operation`: operator keys, outside every tenant).
 The declaration is also published in OpenAPI as `x-permission`, so the gateway's combined
 document and docs/permissions.md show each operation's permission.
 """
