@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.application.api_keys import ApiKeyAdministration, ApiKeys
 from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.browser_sessions import BrowserSessions, BrowserSignIn, LoginAttempts
+from crm_gateway.application.cache import TtlCache
 from crm_gateway.application.idempotency import (
     IdempotentRequests,
     KeyedTiming,
@@ -56,20 +56,8 @@ class Identity:
     browser_sign_in: BrowserSignIn | None = None
 
 
-class DocumentCache:
-    """The combined OpenAPI document last built from every service's, and when."""
-
-    def __init__(self) -> None:
-        self._stored: tuple[float, dict[str, Any]] | None = None
-
-    def fresh(self, max_age: float) -> dict[str, Any] | None:
-        """The stored document if it is younger than `max_age` seconds."""
-        if self._stored is not None and time.monotonic() - self._stored[0] < max_age:
-            return self._stored[1]
-        return None
-
-    def store(self, document: dict[str, Any]) -> None:
-        self._stored = (time.monotonic(), document)
+# How long the combined OpenAPI document is served before it is built again.
+OPENAPI_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +88,10 @@ class GatewayContainer:
         default_factory=lambda: KeyedTiming(answer_within_seconds=10, keep_waiting_seconds=50)
     )
     unfinished_requests: UnfinishedRequests = field(default_factory=UnfinishedRequests)
-    openapi_cache: DocumentCache = field(default_factory=DocumentCache)
+    # The combined OpenAPI document last built from every service's (one entry).
+    openapi_cache: TtlCache[str, dict[str, Any]] = field(
+        default_factory=lambda: TtlCache(OPENAPI_CACHE_SECONDS, max_entries=1)
+    )
     # The audit log: entries buffered on the way in (`audit_trail`), read back by tenant admins.
     audit_trail: AuditTrail | None = None
     audit_log: AuditLog | None = None
