@@ -10,7 +10,7 @@ TEST_TIME_LIMIT ?= 40m
 # that outlives the clone (.ci/run), as mypy re-checks only what changed since.
 MYPY_CACHE_DIR ?= .mypy_cache
 
-.PHONY: help install run stop status test test-unit test-integration test-e2e test-faults test-soak lint fuzz-api contracts bench bench-small bench-server bench-sink
+.PHONY: help install browser console-screenshots run stop status test test-unit test-integration test-e2e test-faults test-soak lint fuzz-api contracts bench bench-small bench-server bench-sink
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
@@ -19,6 +19,8 @@ help:
 	@echo "make test       install and run every test tier (unit, integration, e2e)"
 	@echo "make test-faults  kill and restart services, the relay, the broker, the database under load"
 	@echo "make test-soak  the soak tier: the trace viewer after the journey and a 10,000-row import"
+	@echo "make browser    install Debian's Chromium for the console's browser tests (when missing)"
+	@echo "make console-screenshots  the browser tests, saving page screenshots into docs/console/"
 	@echo "make lint       ruff, mypy --strict and the import contract (import-linter)"
 	@echo "make contracts  regenerate docs/contracts from the event models, docs/permissions.md from the routes"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
@@ -30,6 +32,17 @@ help:
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
+
+# Debian's Chromium for the console's browser tests (Playwright drives it; its own browser
+# download cannot be reached here). Installed only when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium >/dev/null \
+		|| ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null)
+
+# The console's browser tests, saving each page's screenshot into docs/console/ (docs/console.md).
+console-screenshots: install browser
+	CONSOLE_SCREENSHOT_DIR=$(CURDIR)/docs/console $(UV) run --frozen pytest tests/e2e/test_console.py $(PYTEST_ARGS)
 
 run: install
 	$(UV) run --frozen crm-stack up
@@ -43,7 +56,7 @@ status:
 
 # The fault tier (tests/faults, about 11 minutes) is left out of `make test`, CI's budget; one
 # fault test, the campaigns process killed mid-broadcast, stays in the integration tier.
-test: install
+test: install browser
 	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults and not soak" $(PYTEST_ARGS)
 
 # Minutes-long runs under realistic volume (the trace viewer after the journey and a 10,000-row import).
@@ -56,7 +69,7 @@ test-unit: install
 test-integration: install
 	$(UV) run --frozen pytest -m integration $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install browser
 	$(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
 
 # Each fault in turn against the real broker, database and SMTP sink, with exact counts (see

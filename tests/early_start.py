@@ -28,7 +28,8 @@ ZIPKIN = "zipkin"
 NEEDED_BY_FIXTURE: dict[str, tuple[str, ...]] = {
     "keycloak": (KEYCLOAK,),
     "e2e_kafka": (E2E_KAFKA,),
-    "process_stack": (E2E_KAFKA, ZIPKIN),
+    # The process stack's gateway signs browsers in through Keycloak (the console's tests).
+    "process_stack": (E2E_KAFKA, ZIPKIN, KEYCLOAK),
 }
 
 

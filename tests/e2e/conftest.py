@@ -1,20 +1,23 @@
 """The e2e tier: every service as its own uvicorn process (started exactly as `crm-stack up`
 starts them), on a Kafka broker of its own and the session's SecantusDB and SMTP sink,
-exporting traces to Zipkin."""
+exporting traces to Zipkin, with the demo tenant signing in through Keycloak. One stack serves
+every e2e module: each would otherwise start its own broker and seven processes."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import SmtpSink
-from early_start import E2E_KAFKA, ZIPKIN, EarlyStarts, take_or_start
+from early_start import E2E_KAFKA, KEYCLOAK, ZIPKIN, EarlyStarts, take_or_start
 
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import KafkaBroker, Zipkin, free_ports
+from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, Keycloak
 from crm_devstack.processes import ManagedProcess, ProcessError
 from crm_devstack.stack import service_processes, services_config
 from crm_shared import ensure_topics
@@ -24,13 +27,43 @@ from crm_shared import ensure_topics
 class ProcessStack:
     config: StackConfig
     zipkin_url: str
+    keycloak: Keycloak
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.config.gateway_port}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def keycloak(
+    tmp_path_factory: pytest.TempPathFactory, early_starts: EarlyStarts
+) -> Iterator[Keycloak]:
+    """Keycloak with the demo realm; the session launched it at its first test when it could
+    (its first start on a machine builds the server: minutes)."""
+
+    def fresh() -> Keycloak:
+        (port,) = free_ports(1)
+        return Keycloak(tmp_path_factory.mktemp("keycloak"), port)
+
+    server = take_or_start(early_starts, KEYCLOAK, Keycloak, fresh)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def keycloak_sign_in_env(keycloak: Keycloak) -> dict[str, str]:
+    """The gateway settings that make the demo tenant sign in through `keycloak`."""
+    tenant = {
+        "tenant_id": DEMO_TENANT,
+        "issuer": keycloak.issuer,
+        "audience": CLIENT_ID,
+        "tenant_claim": "tenant_id",
+    }
+    return {"OIDC": json.dumps({"tenants": [tenant]})}
+
+
+@pytest.fixture(scope="session")
 def e2e_kafka(tmp_path_factory: pytest.TempPathFactory, early_starts: EarlyStarts) -> Iterator[str]:
     """A broker of the e2e tier's own, as a new deployment has: on the session's broker the
     services' new consumer groups would first replay every event the integration tier produced
@@ -49,13 +82,14 @@ def e2e_kafka(tmp_path_factory: pytest.TempPathFactory, early_starts: EarlyStart
         broker.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def process_stack(
     tmp_path_factory: pytest.TempPathFactory,
     e2e_kafka: str,
     mongodb_uri: str,
     smtp_sink: SmtpSink,
     early_starts: EarlyStarts,
+    keycloak: Keycloak,
 ) -> Iterator[ProcessStack]:
     run_dir: Path = tmp_path_factory.mktemp("e2e")
     config = services_config(
@@ -70,7 +104,9 @@ def process_stack(
     )
     # An early-launched Zipkin listens on a port of its own choosing.
     config = config.model_copy(update={"zipkin_port": zipkin.port})
-    services: list[ManagedProcess] = service_processes(config)
+    services: list[ManagedProcess] = service_processes(
+        config, gateway_env=keycloak_sign_in_env(keycloak)
+    )
     try:
         for process in services:
             process.start()
@@ -79,7 +115,7 @@ def process_stack(
                 process.wait_ready()
             except ProcessError:
                 pytest.fail(f"{process.name} did not start:\n{process.log_tail()}")
-        yield ProcessStack(config, zipkin.url)
+        yield ProcessStack(config, zipkin.url, keycloak)
     finally:
         for process in services:
             process.stop()

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from early_start import KEYCLOAK, EarlyStarts, take_or_start
 
 from crm_devstack.infra import LOCALHOST, free_ports
 from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak
@@ -27,22 +26,6 @@ from unit.gateway.oidc_issuer import QuietHandler, serving
 
 # The first Keycloak start on a machine builds the server: minutes on a loaded one.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def keycloak(
-    tmp_path_factory: pytest.TempPathFactory, early_starts: EarlyStarts
-) -> Iterator[Keycloak]:
-    def fresh() -> Keycloak:
-        (port,) = free_ports(1)
-        return Keycloak(tmp_path_factory.mktemp("keycloak"), port)
-
-    # Launched by the session at its first test when it could (early_start.py).
-    server = take_or_start(early_starts, KEYCLOAK, Keycloak, fresh)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Callback:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 
 def test_no_service_lets_uvicorn_rewrite_the_client_from_headers(tmp_path: Path) -> None:
     processes = service_processes(StackConfig(run_dir=tmp_path))
-    assert len(processes) == 6
+    assert len(processes) == 7  # six services and the console
     for process in processes:
         assert "--no-proxy-headers" in process.argv, process.name
 
@@ -54,3 +54,11 @@ def test_the_stack_runs_in_development_with_a_key_pair_of_its_own(tmp_path: Path
     assert Path(again["gateway"].env["INTERNAL_TOKEN_PRIVATE_KEY"]).read_text() == (
         private.read_text()
     )
+
+
+def test_the_gateway_serves_the_console_which_calls_the_gateway_back(tmp_path: Path) -> None:
+    config = StackConfig(run_dir=tmp_path)
+    by_name = {process.name: process for process in service_processes(config)}
+    assert by_name["gateway"].env["CONSOLE_URL"] == f"http://127.0.0.1:{config.console_port}"
+    assert by_name["console"].env["GATEWAY_URL"] == f"http://127.0.0.1:{config.gateway_port}"
+    assert "INTERNAL_TOKEN_PRIVATE_KEY" not in by_name["console"].env

@@ -17,6 +17,7 @@ SERVICE_PORT_FIELDS: dict[str, str] = {
     "events": "events_port",
     "ats-sync": "ats_sync_port",
     "analytics": "analytics_port",
+    "console": "console_port",
 }
 
 
@@ -75,6 +76,7 @@ class StackConfig(BaseSettings):
     events_port: int = 8003
     ats_sync_port: int = 8004
     analytics_port: int = 8005
+    console_port: int = 8006
     # The gateway's Prometheus listener (loopback); its public port serves no /metrics.
     gateway_metrics_port: int = 9100
     kafka_group_prefix: str = "crm"

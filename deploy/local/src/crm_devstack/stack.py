@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -65,6 +66,8 @@ DEV_TOKENS: dict[str, DevToken] = {
     },
 }
 
+# The organisation the console's sign-in page suggests: the demo tenant.
+DEMO_CONSOLE_TENANT = "acme"
 # Environment variable through which the gateway finds each backend service.
 GATEWAY_UPSTREAM_VARS: dict[str, str] = {
     "candidates": "CANDIDATES_URL",
@@ -93,7 +96,9 @@ def services_config(
 ) -> StackConfig:
     """The config of a stack's services (and Zipkin) on free ports, against a broker, database
     and SMTP sink that run already (a test session's, a benchmark's)."""
-    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics = free_ports(8)
+    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics, console = (
+        free_ports(9)
+    )
     return StackConfig(
         kafka_port=address_port(bootstrap_servers.split(",")[0]),
         mongodb_port=address_port(mongodb_uri),
@@ -105,6 +110,7 @@ def services_config(
         events_port=events,
         ats_sync_port=ats_sync,
         analytics_port=analytics,
+        console_port=console,
         gateway_metrics_port=metrics,
         run_dir=run_dir,
         kafka_group_prefix=kafka_group_prefix,
@@ -209,8 +215,11 @@ def service_process(
     )
 
 
-def service_processes(config: StackConfig) -> list[ManagedProcess]:
-    """One uvicorn process per service, wired to the stack's infrastructure; gateway first."""
+def service_processes(
+    config: StackConfig, *, gateway_env: Mapping[str, str] | None = None
+) -> list[ManagedProcess]:
+    """One uvicorn process per service, wired to the stack's infrastructure; gateway first.
+    `gateway_env` adds to (or replaces) the gateway's settings, e.g. its identity providers."""
     # Each service's composition root is `crm_<service>.main:create_app`, an app factory.
     keys = internal_token_keys(config.run_dir)
     shared_env = {
@@ -242,7 +251,15 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
         # Import files wait on local disk beside the stack's other data, never in the database.
         "candidates": {"UPLOAD_DIR": str(config.run_dir / "uploads")},
         # Only the gateway can mint internal tokens.
-        "gateway": {"INTERNAL_TOKEN_PRIVATE_KEY": str(keys.private_key)},
+        "gateway": {
+            "INTERNAL_TOKEN_PRIVATE_KEY": str(keys.private_key),
+            "CONSOLE_URL": service_url(config, "console"),
+        },
+        # The console calls the public API through the gateway, like any client.
+        "console": {
+            "GATEWAY_URL": service_url(config, "gateway"),
+            "DEFAULT_TENANT": DEMO_CONSOLE_TENANT,
+        },
     }
     processes = []
     for service, port in config.service_ports.items():
@@ -257,6 +274,7 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
             env["METRICS_PORT"] = str(config.gateway_metrics_port)
+            env |= dict(gateway_env or {})
         extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()
         processes.append(
             service_process(service, port, config.run_dir, env, extra_ports=extra_ports)

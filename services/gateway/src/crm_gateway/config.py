@@ -75,6 +75,11 @@ class GatewaySettings(ServiceSettings):
     events_url: str = "http://127.0.0.1:8003"
     ats_sync_url: str = "http://127.0.0.1:8004"
     analytics_url: str = "http://127.0.0.1:8005"
+    console_url: str = Field(
+        default="",
+        description="Where the console service runs; the gateway serves it at `/console/` to "
+        "signed-in browsers. Empty: no console.",
+    )
     upstream_timeout_seconds: float = 10.0
     upstream_keep_alive_seconds: float = Field(
         default=30.0,

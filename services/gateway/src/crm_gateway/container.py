@@ -83,6 +83,8 @@ class GatewayContainer:
     signup_address_limiter: RateLimiter | None = None
     signup_community_limiter: RateLimiter | None = None
     captcha: CaptchaVerifier | None = None
+    # The console service's base URL (None: the gateway serves no console).
+    console_url: str | None = None
     idempotency: IdempotentRequests | None = None
     keyed_timing: KeyedTiming = field(
         default_factory=lambda: KeyedTiming(answer_within_seconds=10, keep_waiting_seconds=50)

@@ -14,7 +14,17 @@ from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.adapters.oidc_provider import OidcProvider
-from crm_gateway.api import admin, audit, docs, gdpr, platform_operator, proxy, public, sessions
+from crm_gateway.api import (
+    admin,
+    audit,
+    console,
+    docs,
+    gdpr,
+    platform_operator,
+    proxy,
+    public,
+    sessions,
+)
 from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import (
@@ -161,6 +171,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             audit.router,
             gdpr.router,
             proxy.router,
+            console.router,
             docs.router,
         ],
         extra_lifespan=close_upstream,
@@ -216,6 +227,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         service_urls=service_urls(settings),
+        console_url=settings.console_url.rstrip("/") or None,
         max_public_request_bytes=settings.max_public_request_bytes,
         max_webhook_bytes=settings.max_webhook_bytes,
         trusted_proxies=tuple(settings.trusted_proxies),

@@ -68,6 +68,15 @@ _RESPONSE_HEADERS_KEPT = frozenset(
         "x-content-type-options",
         "referrer-policy",
         "x-frame-options",
+        # The console's instructions to htmx in the browser (go to a page, raise an event).
+        "hx-redirect",
+        "hx-location",
+        "hx-push-url",
+        "hx-replace-url",
+        "hx-trigger",
+        "hx-retarget",
+        "hx-reswap",
+        "hx-refresh",
     }
 )
 # Methods a request may be repeated with (RFC 9110, 9.2.2): sent twice, they do what once does.
@@ -200,6 +209,7 @@ async def forward(
     stream: bool = False,
     api: bool = False,
     timeout: float | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> Response:
     """Forwards the request to the path `segments` (each percent-encoded) of the service at
     `base_url`, with an internal token for `service` when the caller is authenticated.
@@ -207,7 +217,8 @@ async def forward(
     `body` is the request body when the caller already read it (to look inside it). A streamed
     request (a file upload) is passed on as it arrives instead of being buffered. `api` says the
     caller called the authenticated API, where the service's own paths are published. `timeout`
-    replaces the upstream client's own.
+    replaces the upstream client's own. `extra_headers` (lower-case names) replace whatever the
+    caller sent under the same names; an empty value removes the caller's.
     """
     content: bytes | AsyncIterator[bytes]
     if body is not None:
@@ -222,6 +233,11 @@ async def forward(
         if name.lower() not in _REQUEST_HEADERS_DROPPED
     }
     headers["x-forwarded-for"] = client_address(request)
+    for name, value in (extra_headers or {}).items():
+        if value:
+            headers[name] = value
+        else:
+            headers.pop(name, None)
     if principal is not None:
         headers["authorization"] = internal_authorization(state, principal, service)
     upstream = await exchange(

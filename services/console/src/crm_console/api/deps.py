@@ -1,0 +1,113 @@
+"""What every console page needs: who is looking (from the gateway's internal token and the
+session it forwarded), the gateway API client, and the template renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.container import ConsoleContainer
+from crm_console.domain.navigation import NavItem, navigation
+from crm_shared import CurrentPrincipal, Principal, unauthorized
+from crm_shared.permissions import Permission, permissions_of
+
+# Headers only the gateway sets (it drops whatever the browser sent under these names): the
+# browser session's secret, its CSRF token and the signed-in person's display name.
+SESSION_HEADER = "x-console-session"
+CSRF_HEADER = "x-csrf-token"
+USER_NAME_HEADER = "x-console-user-name"
+REQUEST_ID_HEADER = "x-request-id"
+# Scripts and styles from the console's own origin only; nothing inline.
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# The sign-in page's form goes on, through redirects, to the tenant's identity provider, which
+# may be on any origin: browsers apply `form-action` to every hop, so this page omits it (its
+# one form's target is fixed and the page shows nothing a person typed but the escaped tenant).
+SIGN_IN_CSP = CONSOLE_CSP.replace(" form-action 'self';", "")
+
+
+def container(request: Request) -> ConsoleContainer:
+    built: ConsoleContainer = request.app.state.container
+    return built
+
+
+Container = Annotated[ConsoleContainer, Depends(container)]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person looking at a page, and how the console calls the API for them."""
+
+    principal: Principal
+    caller: Caller
+    name: str
+    permissions: frozenset[Permission]
+
+    def may(self, permission: str) -> bool:
+        """Whether a link or button for `permission` belongs on the page (the API decides)."""
+        return permission in self.permissions
+
+
+def viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
+    """The page's viewer; a 401 problem when the gateway forwarded no session."""
+    session = request.headers.get(SESSION_HEADER)
+    csrf_token = request.headers.get(CSRF_HEADER)
+    if not session or not csrf_token:
+        raise unauthorized("the console is reached through the gateway with a browser session")
+    return Viewer(
+        principal=principal,
+        caller=Caller(session, csrf_token, request.headers.get(REQUEST_ID_HEADER)),
+        name=unquote(request.headers.get(USER_NAME_HEADER, "")) or principal.user_id,
+        permissions=permissions_of(principal.roles),
+    )
+
+
+CurrentViewer = Annotated[Viewer, Depends(viewer)]
+
+
+def api(state: Container) -> GatewayApi:
+    return state.gateway
+
+
+Api = Annotated[GatewayApi, Depends(api)]
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx asked for a fragment (the page itself is already in the browser)."""
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    templates: Jinja2Templates,
+    template: str,
+    context: dict[str, Any],
+    *,
+    viewer: Viewer | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page or fragment, with the viewer's navigation and the console's security policy."""
+    nav: list[NavItem] = navigation(viewer.permissions) if viewer else []
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "viewer": viewer,
+            "nav": nav,
+            "current_path": request.url.path,
+            "csrf_token": viewer.caller.csrf_token if viewer else "",
+            **context,
+        },
+        status_code=status_code,
+        headers={"Content-Security-Policy": CONSOLE_CSP, **(headers or {})},
+    )
+    return response

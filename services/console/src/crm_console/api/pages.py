@@ -1,0 +1,76 @@
+"""The console's own pages: sign-in, home, sign-out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem
+from crm_console.api.deps import SIGN_IN_CSP, Api, Container, CurrentViewer, is_htmx, render
+from crm_console.application.home import HomeDashboard
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_shared import public_operation
+
+router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
+
+
+def safe_return_path(value: str | None) -> str:
+    """A console path to come back to after signing in; anything else is the home page (an
+    open redirect would let a link send someone elsewhere after a genuine sign-in)."""
+    if value and value.startswith(f"{CONSOLE_PREFIX}/") and "\\" not in value and "//" not in value:
+        return value
+    return f"{CONSOLE_PREFIX}/"
+
+
+@router.get("/sign-in", dependencies=[public_operation()])
+async def sign_in_page(
+    request: Request,
+    state: Container,
+    return_to: Annotated[str | None, Query(max_length=2048)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    reason: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """Asks for the organisation, then hands over to its identity provider (`/auth/login`)."""
+    return render(
+        request,
+        state.templates,
+        "sign_in.html",
+        {
+            "tenant": tenant or state.settings.default_tenant,
+            "return_to": safe_return_path(return_to),
+            "expired": reason == "expired",
+        },
+        headers={"Content-Security-Policy": SIGN_IN_CSP},
+    )
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Response:
+    """Ends the session at the gateway, then at the identity provider when it offers that."""
+    try:
+        answer = await api.send(viewer.caller, "POST", "/auth/logout")
+        target = (answer or {}).get("end_session_url") or f"{CONSOLE_PREFIX}/sign-in"
+    except ApiProblem:
+        # A session that already ended is signed out all the same.
+        target = f"{CONSOLE_PREFIX}/sign-in"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return Response(status_code=303, headers={"Location": target})
+
+
+@router.get("/")
+async def home(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The talent team's overview: totals, the pipeline by pool and stage, upcoming events."""
+    figures = await HomeDashboard(state.gateway).figures(viewer.caller)
+    return render(request, state.templates, "home.html", {"figures": figures}, viewer=viewer)
+
+
+def sign_in_location(path_with_query: str, *, expired: bool) -> str:
+    """The sign-in page that brings the person back to `path_with_query`."""
+    query = {"return_to": path_with_query}
+    if expired:
+        query["reason"] = "expired"
+    return f"{CONSOLE_PREFIX}/sign-in?{urlencode(query)}"

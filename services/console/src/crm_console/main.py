@@ -1,0 +1,82 @@
+"""Composition root of the console: `uvicorn --factory crm_console.main:create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
+from crm_console.api import candidates, pages
+from crm_console.api.deps import is_htmx, render
+from crm_console.api.pages import sign_in_location
+from crm_console.config import ConsoleSettings
+from crm_console.container import ConsoleContainer
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_shared import build_platform, create_service_app
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    """Builds the console: its pages, static files and the client of the gateway's API."""
+    settings = settings or ConsoleSettings()
+    platform = build_platform(
+        settings, uses_mongo=False, uses_kafka=False, ready_needs_database=False
+    )
+    client = httpx.AsyncClient(
+        base_url=settings.gateway_url.rstrip("/"),
+        timeout=settings.gateway_timeout_seconds,
+        follow_redirects=False,
+    )
+    templates = Jinja2Templates(directory=PACKAGE / "templates")
+    templates.env.globals["console"] = CONSOLE_PREFIX
+    container = ConsoleContainer(settings=settings, gateway=GatewayApi(client), templates=templates)
+
+    async def close_client() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    app = create_service_app(
+        platform,
+        title="Console",
+        description="The talent team's web application.",
+        routers=[pages.router, candidates.router],
+        extra_lifespan=close_client,
+        serve_openapi=False,
+    )
+    app.state.container = container
+    app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+
+    @app.exception_handler(SignedOut)
+    async def signed_out(request: Request, _: Exception) -> Response:
+        target = sign_in_location(_path_with_query(request), expired=True)
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return Response(status_code=303, headers={"Location": target})
+
+    @app.exception_handler(ApiProblem)
+    async def api_problem(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiProblem)
+        template = "fragments/problem.html" if is_htmx(request) else "problem.html"
+        return render(
+            request,
+            templates,
+            template,
+            {"problem": error.problem},
+            status_code=error.problem.status,
+        )
+
+    return app
+
+
+def _path_with_query(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")

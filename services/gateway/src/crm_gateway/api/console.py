@@ -1,0 +1,104 @@
+"""The console, served at `/console/` to signed-in browsers.
+
+The gateway checks the session cookie (and the CSRF token of a write) as for the API, then
+hands the request to the console service with an internal token for it, the session's secret
+and CSRF token (so the console calls the public API as this browser, no more) and the person's
+display name. The sign-in page and static files need no session."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request, Response
+
+from crm_gateway.api.deps import Container, browser_sign_in, check_csrf, session_of
+from crm_gateway.api.proxy import forward
+from crm_gateway.domain.routing import HTTP_METHODS
+from crm_gateway.domain.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from crm_shared import ProblemError, public_operation
+
+CONSOLE_PREFIX = "/console"
+# What the console serves to anyone: its sign-in page and its scripts and styles.
+_OPEN_PATHS = ("sign-in",)
+_OPEN_PREFIXES = ("static/",)
+# Headers only the gateway may set on a console request.
+SESSION_HEADER = "x-console-session"
+USER_NAME_HEADER = "x-console-user-name"
+
+router = APIRouter()
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _to_sign_in(request: Request, *, expired: bool) -> Response:
+    """Sends the browser to the console's sign-in page, which brings it back here after."""
+    query = {"return_to": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+    if expired:
+        query["reason"] = "expired"
+    target = f"{CONSOLE_PREFIX}/sign-in?{urlencode(query)}"
+    if _is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return Response(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
+
+
+@router.api_route(
+    CONSOLE_PREFIX,
+    methods=["GET"],
+    include_in_schema=False,
+    dependencies=[public_operation()],
+)
+async def console_root() -> Response:
+    """`/console` without its slash: the home page."""
+    return Response(status_code=308, headers={"Location": f"{CONSOLE_PREFIX}/"})
+
+
+@router.api_route(
+    CONSOLE_PREFIX + "/{path:path}",
+    methods=list(HTTP_METHODS),
+    include_in_schema=False,
+    # The console's pages check the session cookie themselves, below.
+    dependencies=[public_operation()],
+)
+async def console_page(path: str, request: Request, state: Container) -> Response:
+    """A console page or file, for the signed-in browser (the sign-in page and files for all)."""
+    if state.console_url is None:
+        raise ProblemError(404, "this gateway serves no console")
+    segments = [CONSOLE_PREFIX.strip("/"), *path.split("/")]
+    if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
+        return await forward(
+            request,
+            state,
+            state.console_url,
+            segments,
+            principal=None,
+            max_bytes=state.max_request_bytes,
+            extra_headers={SESSION_HEADER: "", CSRF_HEADER.lower(): "", USER_NAME_HEADER: ""},
+        )
+    if SESSION_COOKIE not in request.cookies:
+        return _to_sign_in(request, expired=False)
+    try:
+        current = await session_of(request, browser_sign_in(state))
+    except ProblemError as refused:
+        if refused.status == 401:
+            return _to_sign_in(request, expired=True)
+        raise
+    if request.method.upper() not in SAFE_METHODS:
+        check_csrf(request, state, current.session.csrf_token)
+    return await forward(
+        request,
+        state,
+        state.console_url,
+        segments,
+        principal=current.principal,
+        service="console",
+        # A console form may carry a file (an import's CSV) on to the API.
+        max_bytes=state.max_upload_bytes,
+        stream=True,
+        extra_headers={
+            SESSION_HEADER: request.cookies[SESSION_COOKIE],
+            CSRF_HEADER.lower(): current.session.csrf_token,
+            USER_NAME_HEADER: quote(current.session.name or ""),
+        },
+    )
