@@ -21,8 +21,8 @@ from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     CANDIDATE_CREATED,
     ENGAGEMENT_SCORED,
-    CandidateCreated,
     MESSAGE_OPENED,
+    CandidateCreated,
     EventEnvelope,
     MessageOpened,
     MongoClient,

@@ -13,7 +13,7 @@ from crm_analytics.api.schemas import (
 from crm_analytics.application.engagement import UnknownCandidate, explain_engagement
 from crm_analytics.application.tallies import tenant_totals
 from crm_analytics.domain.metrics import TenantMetric
-from crm_shared import CurrentPrincipal, ProblemError, problem_responses, require_permission
+from crm_shared import CurrentPrincipal, ProblemError, require_permission
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -38,7 +38,6 @@ async def tenant_summary(principal: CurrentPrincipal, container: Container) -> T
     "/candidates/{candidate_id}/engagement",
     dependencies=[require_permission("analytics:read")],
     response_model=EngagementExplanation,
-    responses=problem_responses(404),
 )
 async def candidate_engagement(
     candidate_id: str, principal: CurrentPrincipal, container: Container

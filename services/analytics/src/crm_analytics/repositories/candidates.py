@@ -1,4 +1,4 @@
-"""MongoDB access to the candidates analytics knows a tenant has (learnt from `candidate.created`)."""
+"""MongoDB access to the candidates analytics knows a tenant has, from `candidate.created`."""
 
 from __future__ import annotations
 
