@@ -65,11 +65,15 @@ def note_caller(request: Request, principal: Principal, *, api_key_id: str | Non
         context.actor = Actor(kind, api_key_id or principal.user_id, principal.tenant_id)
 
 
-def note_rejection(request: Request, reason: str) -> None:
-    """Says why the caller's credentials were refused (`expired`, `unknown_token`, ...)."""
+def note_rejection(request: Request, reason: str, *, tenant_id: str | None = None) -> None:
+    """Says why the caller's credentials were refused (`expired`, `unknown_token`,
+    `membership-removed`, ...), and the tenant they were for when that is known for sure (a
+    real key of it, a verified token of its provider), so the tenant's admins see the refusal."""
     context = _context(request)
     if context is not None:
         context.reason = reason
+        if tenant_id is not None and context.actor.tenant_id is None:
+            context.actor = Actor(ActorKind.ANONYMOUS, None, tenant_id)
 
 
 def note_operation(request: Request, template: str, segments: Sequence[str]) -> None:
