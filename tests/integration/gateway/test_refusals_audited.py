@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -130,7 +130,7 @@ def _tampered(issuer: TestIssuer) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-BAD_TOKENS = {
+BAD_TOKENS: dict[str, Callable[[TestIssuer], str]] = {
     "expired": lambda i: i.token(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
     "not_yet_valid": lambda i: i.token(nbf=int(time.time()) + 3600),
     "wrong_audience": lambda i: i.token(aud="another-client"),
