@@ -228,6 +228,7 @@ def test_bad_revoked_expired_and_overreaching_keys_are_refused_and_audited(
     # The overreaching call was made by the key, in acme, and refused.
     assert (entries["beyond"]["actor_kind"], entries["beyond"]["actor_id"]) == ("api_key", key_id)
     assert (entries["beyond"]["tenant_id"], entries["beyond"]["status"]) == ("acme", 403)
+    assert entries["beyond"]["reason"] == "insufficient-scope"
     for entry in entries.values():
         assert secret not in json.dumps(entry, default=str)
 
@@ -365,3 +366,9 @@ def test_an_active_members_address_and_name_change_unique_and_audited(
         json={"name": "Mallory"},
     )
     assert recruiter.status_code == 403
+    entry = audit(recruiter)
+    assert (entry["actor_id"], entry["outcome"], entry["reason"]) == (
+        "rita",
+        "refused",
+        "forbidden",
+    )
