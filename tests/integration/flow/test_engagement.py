@@ -105,7 +105,11 @@ async def test_activities_are_scored_explained_published_and_segmented(
         return body
 
     async def three_activities() -> bool:
-        return len((await explained())["contributions"]) == 3
+        response = await stack.gateway.get(
+            f"/api/v1/analytics/candidates/{person}/engagement", headers=auth
+        )
+        # 404 until analytics has consumed the candidate's creation or an activity.
+        return response.status_code == 200 and len(response.json()["contributions"]) == 3
 
     await eventually(three_activities, message="the activities were not scored")
     explanation = await explained()
@@ -163,12 +167,45 @@ async def test_activities_are_scored_explained_published_and_segmented(
     )
     assert entered["subject"] == person
 
-    # Another tenant sees none of it.
+    # Another tenant sees none of it: to globex, acme's candidate does not exist.
     foreign = await stack.gateway.get(
         f"/api/v1/analytics/candidates/{person}/engagement", headers=stack.as_(GLOBEX_TOKEN)
     )
-    assert foreign.status_code == 200
-    assert (foreign.json()["score"], foreign.json()["contributions"]) == (0.0, [])
+    assert foreign.status_code == 404, foreign.text
+    assert foreign.headers["content-type"] == "application/problem+json"
+    assert "engaged" not in foreign.text
+
+
+async def test_a_new_candidate_scores_0_once_analytics_has_seen_it_a_stranger_is_404(
+    stack: Stack,
+) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("quiet")
+    created = await stack.gateway.post(
+        "/api/v1/candidates",
+        json={"first_name": "Quinn", "last_name": tag, "emails": [f"{tag}@example.org"]},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/analytics/candidates/{created.json()['id']}/engagement"
+    answers: list[httpx.Response] = []
+
+    async def seen() -> bool:
+        answers.append(await stack.gateway.get(path, headers=auth))
+        return answers[-1].status_code != 404
+
+    # The window: until analytics consumes `candidate.created`, the candidate is unknown there.
+    await eventually(seen, message="analytics never learnt the new candidate")
+    known = answers[-1]
+    assert known.status_code == 200, known.text
+    assert (known.json()["score"], known.json()["contributions"]) == (0.0, [])
+    assert known.json()["published_score"] is None
+
+    stranger = await stack.gateway.get(
+        f"/api/v1/analytics/candidates/{unique('nobody')}/engagement", headers=auth
+    )
+    assert stranger.status_code == 404, stranger.text
+    assert stranger.headers["content-type"] == "application/problem+json"
 
 
 async def test_the_engagement_endpoint_needs_a_caller(stack: Stack) -> None:

@@ -5,6 +5,7 @@ it), and each sign-in and sign-out in the audit log."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pymongo
 import pytest
 
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
+from crm_gateway.repositories.audit import AUDIT_LOG
 from integration.gateway.authorization_server import AuthorizationServer
 from integration.gateway.tenancy_support import ADMIN, Gateway, running_gateway
 from unit.gateway.oidc_issuer import AUDIENCE, serving
@@ -87,6 +89,23 @@ def audit_entries(gateway: Gateway, action: str, count: int) -> list[dict[str, A
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+def stored_entry(mongodb_uri: str, gateway: Gateway, response: httpx.Response) -> dict[str, Any]:
+    """The audit entry of one response, read from the database (a refused caller's entry may
+    name no tenant, so the tenant's own search would not show it)."""
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongodb_uri, tz_aware=True)
+    try:
+        collection = client[gateway.database][AUDIT_LOG]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = collection.find_one({"request_id": response.headers["X-Request-Id"]})
+            if found is not None:
+                return found
+            time.sleep(0.05)
+    finally:
+        client.close()
+    raise AssertionError(f"no audit entry for {response.request.url}")
 
 
 def test_a_browser_signs_in_and_calls_the_api_with_its_cookie(
@@ -183,7 +202,7 @@ def test_a_cookie_write_needs_the_csrf_token_and_its_own_origin(gateway: Gateway
 
 
 def test_sign_out_ends_the_session_and_a_replayed_cookie_is_a_401(
-    gateway: Gateway, provider: AuthorizationServer
+    gateway: Gateway, provider: AuthorizationServer, mongodb_uri: str
 ) -> None:
     sign_in(gateway)
     csrf = gateway.client.get("/auth/session").json()["csrf_token"]
@@ -203,6 +222,11 @@ def test_sign_out_ends_the_session_and_a_replayed_cookie_is_a_401(
     assert "crm_session" not in gateway.client.cookies
     replayed = gateway.client.get("/api/v1/candidates", headers={"Cookie": f"crm_session={cookie}"})
     assert replayed.status_code == 401
+    assert replayed.headers["content-type"] == "application/problem+json"
+    assert replayed.json()["reason"] == "unknown_session"
+    entry = stored_entry(mongodb_uri, gateway, replayed)
+    assert (entry["outcome"], entry["reason"]) == ("refused", "unknown_session")
+    assert cookie not in json.dumps(entry, default=str)
     assert (
         gateway.client.get("/auth/session", headers={"Cookie": f"crm_session={cookie}"}).status_code
         == 401
@@ -210,7 +234,7 @@ def test_sign_out_ends_the_session_and_a_replayed_cookie_is_a_401(
     assert len(audit_entries(gateway, "POST /auth/logout", 1)) == 1
 
 
-def test_a_removed_members_session_is_refused(gateway: Gateway) -> None:
+def test_a_removed_members_session_is_refused(gateway: Gateway, mongodb_uri: str) -> None:
     sign_in(gateway)
     user_id = gateway.client.get("/auth/session").json()["user_id"]
 
@@ -220,6 +244,12 @@ def test_a_removed_members_session_is_refused(gateway: Gateway) -> None:
     refused = gateway.client.get("/api/v1/candidates")
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("membership-removed")
+    entry = stored_entry(mongodb_uri, gateway, refused)
+    assert (entry["outcome"], entry["reason"], entry["tenant_id"]) == (
+        "refused",
+        "membership-removed",
+        "acme",
+    )
 
 
 def test_an_idle_session_expires(mongodb_uri: str, provider: AuthorizationServer) -> None:

@@ -14,7 +14,7 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.container import IdentityStores
 from crm_gateway.domain.api_keys import ApiKey
 from crm_gateway.domain.tenants import Tenant
-from crm_gateway.domain.users import Identity, Membership, User
+from crm_gateway.domain.users import AddressTaken, Identity, Membership, User
 from crm_gateway.main import build_identity, create_app
 
 
@@ -93,6 +93,9 @@ class MemoryMemberships:
         key = (membership.tenant_id, membership.user_id)
         if key not in self.stored:
             return False
+        holder = await self.by_email(membership.tenant_id, membership.email)
+        if holder is not None and holder.user_id != membership.user_id:
+            raise AddressTaken(membership.email)
         self.stored[key] = membership
         return True
 

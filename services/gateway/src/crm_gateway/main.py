@@ -25,7 +25,7 @@ from crm_gateway.api import (
     public,
     sessions,
 )
-from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder
+from crm_gateway.api.audit_middleware import REQUEST_ID_HEADER, AuditRecorder, audit_refusals
 from crm_gateway.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER
 from crm_gateway.api.middleware import (
     RATE_LIMIT_HEADERS,
@@ -183,6 +183,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
     # Inside the path guard: a refused path never reaches a route, so it is no API request.
     app.add_middleware(AuditRecorder)
+    audit_refusals(app)
     app.add_middleware(PathGuard)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from crm_analytics.application.activity import ActivityRecorder
-from crm_analytics.application.engagement import explain_engagement
+from crm_analytics.application.engagement import UnknownCandidate, explain_engagement
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.application.tallies import tenant_totals
 from crm_analytics.config import AnalyticsSettings
@@ -19,14 +19,17 @@ from crm_analytics.domain.engagement import ActivityKind
 from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
+    CANDIDATE_CREATED,
     ENGAGEMENT_SCORED,
     MESSAGE_OPENED,
+    CandidateCreated,
     EventEnvelope,
     MessageOpened,
     MongoClient,
     Session,
     in_transaction,
 )
+from crm_shared.tombstones import ERASED_CANDIDATES_COLLECTION, tombstone_id
 from helpers import unique
 from integration.service_storage import service_storage
 
@@ -82,10 +85,61 @@ async def test_an_open_counts_once_per_message_and_scores_the_candidate(setup: S
     assert published == 1
 
 
-async def test_a_candidate_with_no_activity_scores_zero(setup: Setup) -> None:
-    explained = await explain_engagement(
-        setup.storage, setup.recorder.model, unique("tenant"), "nobody"
+async def _created(setup: Setup, tenant_id: str, candidate_id: str) -> None:
+    envelope = setup.storage.outbox.envelope(
+        CANDIDATE_CREATED,
+        tenant_id=tenant_id,
+        subject=candidate_id,
+        data=CandidateCreated(
+            candidate_id=candidate_id,
+            first_name="Quinn",
+            last_name="Quiet",
+            emails=[],
+            source="sourced",
+        ),
     )
+
+    async def work(session: Session) -> None:
+        await setup.recorder.candidate_created(envelope, session)
+
+    await in_transaction(setup.mongo, work)
+
+
+async def test_a_created_candidate_with_no_activity_scores_zero(setup: Setup) -> None:
+    tenant = unique("tenant")
+    await _created(setup, tenant, "quiet-1")
+
+    explained = await explain_engagement(setup.storage, setup.recorder.model, tenant, "quiet-1")
+
     assert explained.score == 0
     assert explained.activities == []
     assert explained.published_score is None
+    assert (await tenant_totals(setup.storage, tenant))[TenantMetric.CANDIDATES_CREATED] == 1
+
+
+async def test_a_candidate_of_another_tenant_or_of_none_is_unknown(setup: Setup) -> None:
+    acme, globex = unique("acme"), unique("globex")
+    await _created(setup, acme, "acme-candidate")
+    await _apply(setup, _opened(setup, acme, "message-1"))  # candidate-1 scores in acme
+
+    for candidate in ("acme-candidate", "candidate-1", "nobody"):
+        with pytest.raises(UnknownCandidate):
+            await explain_engagement(setup.storage, setup.recorder.model, globex, candidate)
+    with pytest.raises(UnknownCandidate):
+        await explain_engagement(setup.storage, setup.recorder.model, acme, "nobody")
+    # A candidate whose creation analytics never saw, but whose activity it counted, is known.
+    scored = await explain_engagement(setup.storage, setup.recorder.model, acme, "candidate-1")
+    assert scored.score > 0
+
+
+async def test_a_creation_arriving_after_the_erasure_does_not_bring_the_candidate_back(
+    setup: Setup,
+) -> None:
+    tenant = unique("tenant")
+    await setup.storage.database[ERASED_CANDIDATES_COLLECTION].insert_one(
+        {"_id": tombstone_id(tenant, "erased-1"), "tenant_id": tenant, "candidate_id": "erased-1"}
+    )
+    await _created(setup, tenant, "erased-1")
+
+    with pytest.raises(UnknownCandidate):
+        await explain_engagement(setup.storage, setup.recorder.model, tenant, "erased-1")

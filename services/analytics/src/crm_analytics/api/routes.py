@@ -10,10 +10,10 @@ from crm_analytics.api.schemas import (
     EngagementExplanation,
     TenantSummary,
 )
-from crm_analytics.application.engagement import explain_engagement
+from crm_analytics.application.engagement import UnknownCandidate, explain_engagement
 from crm_analytics.application.tallies import tenant_totals
 from crm_analytics.domain.metrics import TenantMetric
-from crm_shared import CurrentPrincipal, require_permission
+from crm_shared import CurrentPrincipal, ProblemError, require_permission
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -43,10 +43,16 @@ async def candidate_engagement(
     candidate_id: str, principal: CurrentPrincipal, container: Container
 ) -> EngagementExplanation:
     """A candidate's engagement score now, explained: each counted activity with its weight and
-    what it still contributes after its decay. A candidate with no activity scores 0."""
-    explained = await explain_engagement(
-        container.storage, container.engagement_model, principal.tenant_id, candidate_id
-    )
+    what it still contributes after its decay. A candidate with no activity scores 0; a
+    candidate of another tenant, or one analytics has not seen created yet, is a 404."""
+    try:
+        explained = await explain_engagement(
+            container.storage, container.engagement_model, principal.tenant_id, candidate_id
+        )
+    except UnknownCandidate:
+        raise ProblemError(
+            404, f"no candidate {candidate_id} in this tenant", problem_type="not-found"
+        ) from None
     model = explained.model
     return EngagementExplanation(
         candidate_id=explained.candidate_id,

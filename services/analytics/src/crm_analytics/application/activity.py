@@ -12,6 +12,7 @@ from crm_analytics.application.tallies import count, count_once
 from crm_analytics.domain.engagement import ActivityKind, EngagementModel
 from crm_analytics.domain.metrics import TenantMetric
 from crm_shared import (
+    CandidateCreated,
     EventCheckedIn,
     EventEnvelope,
     EventRegistered,
@@ -42,7 +43,12 @@ class ActivityRecorder:
         await count(self.storage, envelope.tenant_id, metric, session=session)
 
     async def candidate_created(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        created: CandidateCreated = envelope.data
         await self._count(envelope, TenantMetric.CANDIDATES_CREATED, session)
+        # The engagement route answers 404 for a candidate the tenant does not have.
+        await self.storage.known_candidates(envelope.tenant_id).learn(
+            created.candidate_id, session=session
+        )
 
     async def message_sent(self, envelope: EventEnvelope[Any], session: Session) -> None:
         await self._count(envelope, TenantMetric.MESSAGES_SENT, session)

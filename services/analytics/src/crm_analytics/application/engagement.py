@@ -81,15 +81,30 @@ class EngagementExplained:
     activities: list[CountedActivity]  # newest first
 
 
+class UnknownCandidate(Exception):
+    """The tenant has no such candidate, as far as the events analytics consumed tell."""
+
+
 async def explain_engagement(
     storage: AnalyticsStorage, model: EngagementModel, tenant_id: str, candidate_id: str
 ) -> EngagementExplained:
     """A candidate's engagement score now, explained: each counted activity with its weight and
-    what it still contributes after its decay. A candidate with no activity scores 0."""
+    what it still contributes after its decay. A candidate with no activity scores 0; one the
+    tenant does not have raises `UnknownCandidate`.
+
+    A candidate is the tenant's when analytics consumed its `candidate.created`, or when it
+    has counted activity of the candidate (candidates created before analytics learnt them,
+    whose creation event it consumed before it kept the list)."""
     engagement = storage.engagement(tenant_id)
     now = utc_now()
     contributions = await engagement.of(candidate_id)
     published = await engagement.published(candidate_id)
+    if (
+        not contributions
+        and published is None
+        and not await storage.known_candidates(tenant_id).knows(candidate_id)
+    ):
+        raise UnknownCandidate(candidate_id)
     return EngagementExplained(
         candidate_id=candidate_id,
         score=round(model.score(contributions, now), 4),

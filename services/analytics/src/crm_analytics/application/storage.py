@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.engagement import EngagementRepository
 from crm_shared import Database, Outbox
@@ -21,3 +22,6 @@ class AnalyticsStorage:
 
     def engagement(self, tenant_id: str) -> EngagementRepository:
         return EngagementRepository(self.database, tenant_id)
+
+    def known_candidates(self, tenant_id: str) -> KnownCandidateRepository:
+        return KnownCandidateRepository(self.database, tenant_id)

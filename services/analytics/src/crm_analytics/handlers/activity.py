@@ -58,7 +58,12 @@ class ActivitySubscribers:
     def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
         """Subscribes every handler, in the order the service always subscribed them."""
         for spec, handler, description in (
-            (CANDIDATE_CREATED, self.on_candidate_created, "Counts candidates created per tenant."),
+            (
+                CANDIDATE_CREATED,
+                self.on_candidate_created,
+                "Counts candidates created per tenant and learns the tenant's candidates (the "
+                "engagement route answers 404 for any other).",
+            ),
             (MESSAGE_SENT, self.on_message_sent, "Counts messages sent per tenant."),
             (
                 MESSAGE_OPENED,

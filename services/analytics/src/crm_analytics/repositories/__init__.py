@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_analytics.repositories.candidates import ensure_known_candidate_indexes
 from crm_analytics.repositories.counters import ensure_counter_indexes
 from crm_analytics.repositories.engagement import ensure_engagement_indexes
 from crm_shared import Database
@@ -11,3 +12,4 @@ async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     await ensure_counter_indexes(database)
     await ensure_engagement_indexes(database)
+    await ensure_known_candidate_indexes(database)

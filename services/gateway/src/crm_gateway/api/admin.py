@@ -1,6 +1,6 @@
-"""The tenant admin's API: users (invite, list, change roles, remove), API keys (create, list,
-revoke) and the tenant's admission rules. `users:read` / `users:write`: admins, and API keys
-with those scopes."""
+"""The tenant admin's API: users (invite, list, change roles, address or name, remove), API keys
+(create, list, revoke) and the tenant's admission rules. `users:read` / `users:write`: admins,
+and API keys with those scopes."""
 
 from __future__ import annotations
 
@@ -21,12 +21,18 @@ from crm_gateway.api.tenancy_schemas import (
     Invitation,
     MemberList,
     MemberPublic,
-    Roles,
+    MemberUpdate,
     SignInSettingsBody,
 )
 from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound, ScopeEscalation
-from crm_gateway.application.users import AlreadyMember, MemberNotFound
+from crm_gateway.application.users import (
+    AlreadyMember,
+    InvitationAddressFixed,
+    MemberChange,
+    MemberNotFound,
+)
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
+from crm_gateway.domain.users import AddressTaken, LastAdminError
 from crm_shared import ProblemError, problem_responses
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["administration"])
@@ -34,6 +40,15 @@ router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["administration"])
 
 def _no_member(user_id: str) -> ProblemError:
     return ProblemError(404, f"no user {user_id} in this tenant", problem_type="not-found")
+
+
+def _last_admin(user_id: str, what: str) -> ProblemError:
+    return ProblemError(
+        409,
+        f"{what} {user_id} would leave this tenant without an active admin; make another "
+        "member an admin first (or ask the platform operator to suspend the tenant)",
+        problem_type="last-admin",
+    )
 
 
 @router.post(
@@ -89,17 +104,39 @@ async def read_user(user_id: str, admin: TenantAdmin, state: Container) -> Membe
     "/users/{user_id}",
     dependencies=[require_gateway_permission("users:write")],
     response_model=MemberPublic,
-    summary="Change a user's roles",
+    responses=problem_responses(409),
+    summary="Change a user's roles, address or name",
 )
-async def change_roles(
-    user_id: str, body: Roles, admin: TenantAdmin, state: Container
+async def change_user(
+    user_id: str, body: MemberUpdate, admin: TenantAdmin, state: Container
 ) -> MemberPublic:
+    """Changes a member's roles, the address this tenant knows them by (unique in the tenant,
+    as for invitations; an active member's only, since they sign in by their identity) or their
+    display name here. The last active admin cannot be demoted (409)."""
+    change = MemberChange(
+        roles=None if body.roles is None else frozenset(body.roles),
+        email=None if body.email is None else str(body.email),
+        name=body.name,
+    )
     try:
-        member = await state.identity.user_administration.change_roles(
-            admin.tenant_id, user_id, frozenset(body.roles)
-        )
+        member = await state.identity.user_administration.change(admin.tenant_id, user_id, change)
     except MemberNotFound:
         raise _no_member(user_id) from None
+    except LastAdminError:
+        raise _last_admin(user_id, "demoting") from None
+    except AddressTaken:
+        raise ProblemError(
+            409,
+            f"{body.email} belongs to another member, invitation or removed member of this tenant",
+            problem_type="conflict",
+        ) from None
+    except InvitationAddressFixed:
+        raise ProblemError(
+            409,
+            "a pending invitation's address is the one the person signs in with: remove the "
+            "invitation and invite the new address",
+            problem_type="conflict",
+        ) from None
     return MemberPublic.of(member)
 
 
@@ -107,15 +144,19 @@ async def change_roles(
     "/users/{user_id}",
     dependencies=[require_gateway_permission("users:write")],
     status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(409),
     summary="Remove a user",
 )
 async def remove_user(user_id: str, admin: TenantAdmin, state: Container) -> Response:
     """Removes the person from the tenant: their tokens, still valid at their provider, are
-    refused with a 403 from now on, and they are not provisioned again on sign-in."""
+    refused with a 403 from now on, and they are not provisioned again on sign-in. The last
+    active admin cannot be removed (409), not even by themselves."""
     try:
         await state.identity.user_administration.remove(admin.tenant_id, user_id)
     except MemberNotFound:
         raise _no_member(user_id) from None
+    except LastAdminError:
+        raise _last_admin(user_id, "removing") from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -9,12 +9,13 @@ Nothing here waits for the database.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request, Response
 from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,7 +35,7 @@ from crm_gateway.domain.audit import (
 )
 from crm_gateway.domain.client_address import client_address
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX, route_for
-from crm_shared import Principal, utc_now
+from crm_shared import Principal, ProblemError, utc_now
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _STATE_KEY = "audit"
@@ -65,11 +66,41 @@ def note_caller(request: Request, principal: Principal, *, api_key_id: str | Non
         context.actor = Actor(kind, api_key_id or principal.user_id, principal.tenant_id)
 
 
-def note_rejection(request: Request, reason: str) -> None:
-    """Says why the caller's credentials were refused (`expired`, `unknown_token`, ...)."""
+def note_rejection(request: Request, reason: str, *, tenant_id: str | None = None) -> None:
+    """Says why the caller's credentials were refused (`expired`, `unknown_token`,
+    `membership-removed`, ...), and the tenant they were for when that is known for sure (a
+    real key of it, a verified token of its provider), so the tenant's admins see the refusal."""
     context = _context(request)
     if context is not None:
         context.reason = reason
+        if tenant_id is not None and context.actor.tenant_id is None:
+            context.actor = Actor(ActorKind.ANONYMOUS, None, tenant_id)
+
+
+def note_refusal(request: Request, problem_type: str | None) -> None:
+    """Names a 401/403 answer's problem type (`forbidden`, `insufficient-scope`, `csrf`, ...)
+    as its reason, unless the credentials' own check already said why."""
+    context = _context(request)
+    if context is not None and context.reason is None and problem_type:
+        context.reason = problem_type
+
+
+def audit_refusals(app: FastAPI) -> None:
+    """Makes every 401/403 problem the app answers name its reason in the audit entry: the
+    refusals raised outside the gateway's own authentication (the shared permission check,
+    the proxy's scope check, CSRF) are then as clear in the log as a rejected token."""
+    answer = app.exception_handlers[ProblemError]
+
+    async def on_problem(request: Request, error: Exception) -> Response:
+        if isinstance(error, ProblemError) and error.status in (401, 403):
+            note_refusal(request, error.problem_type)
+        answered = answer(request, error)
+        if inspect.isawaitable(answered):
+            answered = await answered
+        assert isinstance(answered, Response)
+        return answered
+
+    app.add_exception_handler(ProblemError, on_problem)
 
 
 def note_operation(request: Request, template: str, segments: Sequence[str]) -> None:

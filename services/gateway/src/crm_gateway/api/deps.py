@@ -98,6 +98,7 @@ async def session_of(request: Request, sign_in: BrowserSignIn) -> CurrentSession
             401, refused.detail, problem_type="unauthorized", extensions={"reason": refused.reason}
         ) from None
     except CallerRefused as refused:
+        note_rejection(request, refused.problem_type, tenant_id=refused.tenant_id)
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None
@@ -152,8 +153,10 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
         note_rejection(request, rejected.reason.value)
         raise _refusal(rejected) from None
     except KeyRefused as refused:
+        note_rejection(request, refused.reason, tenant_id=refused.tenant_id)
         raise unauthorized(refused.detail) from None
     except CallerRefused as refused:
+        note_rejection(request, refused.problem_type, tenant_id=refused.tenant_id)
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None

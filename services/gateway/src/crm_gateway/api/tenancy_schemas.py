@@ -167,6 +167,32 @@ class Invitation(Roles):
     email: EmailStr
 
 
+class MemberUpdate(BaseModel):
+    """What a tenant admin changes about a member; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    email: EmailStr | None = Field(
+        default=None,
+        description="The address the tenant knows an active member by (unique in the tenant, "
+        "as for invitations). A pending invitation's address cannot change: remove it and "
+        "invite the new address.",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The member's display name in this tenant (else their provider's).",
+    )
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> MemberUpdate:
+        if self.roles is None and self.email is None and self.name is None:
+            raise ValueError("give at least one of roles, email and name")
+        return self
+
+
 class AdminInvitation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -185,7 +211,7 @@ class MemberPublic(BaseModel):
         return cls(
             user_id=member.user.user_id,
             email=member.membership.email,
-            name=member.user.name,
+            name=member.membership.name or member.user.name,
             roles=sorted(member.membership.roles),
             status=member.membership.status.value,
         )

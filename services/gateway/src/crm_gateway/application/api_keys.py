@@ -56,9 +56,14 @@ class KeyNotFound(Exception):
 class KeyRefused(Exception):
     """A presented key that is unknown, revoked or expired (the reason never shows the key)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(
+        self, detail: str, reason: str = "invalid_key", tenant_id: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        # For the audit entry: why, and the key's tenant when the key is a real one of it.
+        self.reason = reason
+        self.tenant_id = tenant_id
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,9 @@ class KeyAuthenticator:
             raise KeyRefused("the API key is not valid")
         now = self._clock()
         if key.revoked_at is not None:
-            raise KeyRefused(f"the API key {key.key_id} was revoked")
+            raise KeyRefused(f"the API key {key.key_id} was revoked", "key_revoked", key.tenant_id)
         if now >= key.expires_at:
-            raise KeyRefused(f"the API key {key.key_id} has expired")
+            raise KeyRefused(f"the API key {key.key_id} has expired", "key_expired", key.tenant_id)
         await self._record_use(key, now)
         return key
 

@@ -19,10 +19,12 @@ from crm_shared import Principal
 class CallerRefused(Exception):
     """An authenticated caller who may not make this call (a 403), with the problem type."""
 
-    def __init__(self, problem_type: str, detail: str) -> None:
+    def __init__(self, problem_type: str, detail: str, tenant_id: str | None = None) -> None:
         super().__init__(detail)
         self.problem_type = problem_type
         self.detail = detail
+        # The tenant the caller tried to act in, so its admins see the refusal in their log.
+        self.tenant_id = tenant_id
 
 
 class CallerAuthentication:
@@ -66,7 +68,11 @@ class CallerAuthentication:
     async def _active_tenant(self, tenant_id: str) -> Tenant:
         tenant = await self._tenants.tenant(tenant_id)
         if tenant is None or not tenant.active:
-            raise CallerRefused("unknown-tenant", f"tenant {tenant_id!r} is unknown or not active")
+            raise CallerRefused(
+                "unknown-tenant",
+                f"tenant {tenant_id!r} is unknown or not active",
+                None if tenant is None else tenant_id,
+            )
         return tenant
 
     async def _key_principal(self, token: str) -> Principal:
@@ -106,4 +112,4 @@ class CallerAuthentication:
         try:
             return await self._members.principal(tenant, claims)
         except SignInRefused as refused:
-            raise CallerRefused(refused.problem_type, refused.detail) from None
+            raise CallerRefused(refused.problem_type, refused.detail, tenant_id) from None

@@ -13,12 +13,14 @@ from crm_gateway.domain.tenants import Tenant
 from crm_gateway.domain.users import (
     Admission,
     Identity,
+    LastAdminError,
     Membership,
     MembershipStatus,
     SignInClaims,
     SignInRefused,
     User,
     admit_newcomer,
+    check_an_admin_remains,
     member_roles,
 )
 from crm_shared import Principal, Role, new_id
@@ -54,7 +56,8 @@ class Memberships(Protocol):
         ...
 
     async def update(self, membership: Membership) -> bool:
-        """Stores a membership's roles and status; False when it does not exist."""
+        """Stores a membership's roles, status, address and name; False when it does not exist;
+        raises `AddressTaken` when another membership of the tenant holds the address."""
         ...
 
 
@@ -64,6 +67,19 @@ class MemberNotFound(Exception):
 
 class AlreadyMember(Exception):
     """The address belongs to a member or pending invitation of the tenant already."""
+
+
+class InvitationAddressFixed(Exception):
+    """A pending invitation's address is what the invitee signs in with: it is not changed."""
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What a tenant admin changes about a member; None leaves it as it is."""
+
+    roles: frozenset[Role] | None = None
+    email: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,21 +152,53 @@ class UserAdministration:
             raise MemberNotFound(user_id)
         return Member(user, membership)
 
-    async def change_roles(self, tenant_id: str, user_id: str, roles: frozenset[Role]) -> Member:
+    async def change(self, tenant_id: str, user_id: str, change: MemberChange) -> Member:
+        """Changes a member's roles, the address the tenant knows them by, or their display name
+        in the tenant. An active member's address is contact data (they sign in by identity), so
+        it may change, unique in the tenant as for invitations (`AddressTaken`); a pending
+        invitation's may not (`InvitationAddressFixed`): it is what the invitee signs in with.
+        Raises `LastAdminError` for a demotion of the tenant's last active admin."""
         member = await self.get(tenant_id, user_id)
-        membership = replace(member.membership, roles=roles)
-        await self._memberships.update(membership)
-        self._sign_in.forget(tenant_id, user_id)
+        membership = member.membership
+        if change.roles is not None:
+            membership = replace(membership, roles=change.roles)
+        if change.email is not None and change.email.strip().lower() != membership.email:
+            if membership.status is MembershipStatus.INVITED:
+                raise InvitationAddressFixed(membership.email)
+            membership = replace(membership, email=change.email.strip().lower())
+        if change.name is not None:
+            membership = replace(membership, name=change.name.strip())
+        await self._store_keeping_an_admin(member.membership, membership)
         return Member(member.user, membership)
 
     async def remove(self, tenant_id: str, user_id: str) -> None:
         """Removes a member: their tokens are refused from now on (on other gateway replicas
-        within the membership cache's lifetime), and they are not provisioned again."""
+        within the membership cache's lifetime), and they are not provisioned again. Raises
+        `LastAdminError` for the tenant's last active admin (themselves included)."""
         member = await self.get(tenant_id, user_id)
-        await self._memberships.update(
-            replace(member.membership, status=MembershipStatus.REMOVED, roles=frozenset())
+        await self._store_keeping_an_admin(
+            member.membership,
+            replace(member.membership, status=MembershipStatus.REMOVED, roles=frozenset()),
         )
-        self._sign_in.forget(tenant_id, user_id)
+
+    async def _store_keeping_an_admin(self, before: Membership, after: Membership) -> None:
+        """Stores a changed membership unless it takes away the tenant's last active admin.
+
+        The rule is checked before the write and again after it: two admins demoting each other
+        at once both pass the first check, and the second sees the tenant without an admin and
+        puts its own change back (both may be put back; neither leaves the tenant adminless)."""
+        check_an_admin_remains(await self._memberships.list(before.tenant_id), after)
+        await self._memberships.update(after)
+        self._sign_in.forget(after.tenant_id, after.user_id)
+        try:
+            stored = await self._memberships.list(before.tenant_id)
+            check_an_admin_remains(
+                [before if m.user_id == after.user_id else m for m in stored], after
+            )
+        except LastAdminError:
+            await self._memberships.update(before)
+            self._sign_in.forget(before.tenant_id, before.user_id)
+            raise
 
 
 class MemberSignIn:

@@ -41,13 +41,40 @@ class MembershipStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Membership:
-    """A person's place in one tenant: their roles there."""
+    """A person's place in one tenant: their roles there, and the address and display name the
+    tenant knows them by (`name` empty: the name their identity provider gave)."""
 
     tenant_id: str
     user_id: str
     email: str
     roles: frozenset[Role]
     status: MembershipStatus
+    name: str = ""
+
+
+class AddressTaken(Exception):
+    """Another membership of the tenant (a member, an invitation or a removed member) holds the
+    e-mail address."""
+
+
+class LastAdminError(Exception):
+    """The change would leave the tenant without an active admin."""
+
+
+def is_active_admin(membership: Membership) -> bool:
+    """Whether the membership is an admin who can sign in now."""
+    return membership.status is MembershipStatus.ACTIVE and "admin" in membership.roles
+
+
+def check_an_admin_remains(members: list[Membership], changed: Membership) -> None:
+    """Raises `LastAdminError` when `changed` (a removal, or new roles) takes away the tenant's
+    last active admin. A change to anyone who is not an active admin now is always allowed, so
+    a tenant that has lost its admins (or never had one) can still be administered."""
+    before = next((m for m in members if m.user_id == changed.user_id), None)
+    if before is None or not is_active_admin(before) or is_active_admin(changed):
+        return
+    if not any(is_active_admin(m) for m in members if m.user_id != changed.user_id):
+        raise LastAdminError(changed.user_id)
 
 
 @dataclass(frozen=True)

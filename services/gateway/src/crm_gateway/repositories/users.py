@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_gateway.domain.users import Identity, Membership, MembershipStatus, User
+from crm_gateway.domain.users import AddressTaken, Identity, Membership, MembershipStatus, User
 from crm_shared import Database, TenantScopedCollection
 from crm_shared.mongo import Document
 
@@ -108,6 +108,7 @@ class MongoMemberships:
                     "email": membership.email.lower(),
                     "roles": sorted(membership.roles),
                     "status": membership.status.value,
+                    "name": membership.name,
                 }
             )
         except DuplicateKeyError:
@@ -115,11 +116,23 @@ class MongoMemberships:
         return True
 
     async def update(self, membership: Membership) -> bool:
-        """Stores a membership's roles and status; False when it does not exist."""
-        result = await self._scoped(membership.tenant_id).update_one(
-            {"user_id": membership.user_id},
-            {"$set": {"roles": sorted(membership.roles), "status": membership.status.value}},
-        )
+        """Stores a membership's roles, status, address and name; False when it does not exist;
+        raises `AddressTaken` when another membership of the tenant holds the address."""
+        await self._ensure_indexes()
+        try:
+            result = await self._scoped(membership.tenant_id).update_one(
+                {"user_id": membership.user_id},
+                {
+                    "$set": {
+                        "roles": sorted(membership.roles),
+                        "status": membership.status.value,
+                        "email": membership.email.lower(),
+                        "name": membership.name,
+                    }
+                },
+            )
+        except DuplicateKeyError:
+            raise AddressTaken(membership.email) from None
         return result.matched_count == 1
 
 
@@ -145,4 +158,5 @@ def _membership(document: dict[str, Any]) -> Membership:
         email=document["email"],
         roles=frozenset(document.get("roles", [])),
         status=MembershipStatus(document["status"]),
+        name=document.get("name", ""),
     )
