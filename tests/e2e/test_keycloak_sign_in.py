@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ import httpx
 import pytest
 from early_start import KEYCLOAK, EarlyStarts, take_or_start
 
+from crm_devstack.config import StackConfig
 from crm_devstack.infra import LOCALHOST, free_ports
-from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak
+from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak, demo_user_ids
+from crm_devstack.stack import service_processes
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
 from crm_gateway.domain.oidc import TenantIssuer
@@ -262,6 +265,8 @@ async def test_the_documented_non_interactive_token_carries_each_demo_users_role
     principal = await verify(keycloak, response.json()["access_token"])
     assert principal.tenant_id == DEMO_TENANT
     assert principal.roles == roles
+    # The realm file's fixed id: the same subject after every restart of Keycloak.
+    assert principal.user_id == demo_user_ids()[username]
 
 
 def test_a_browser_signs_in_through_the_gateway_and_calls_the_api_with_its_cookie(
@@ -318,3 +323,78 @@ def test_a_browser_signs_in_through_the_gateway_and_calls_the_api_with_its_cooki
         # Keycloak accepts the RP-initiated logout (its confirmation or the redirect back).
         assert browser.get(end_session).status_code in (200, 302)
         assert gateway.client.get("/api/v1/candidates").status_code == 401
+
+
+def _password_grant(keycloak: Keycloak, username: str) -> str:
+    password, _ = DEMO_USERS[username]
+    response = httpx.post(
+        keycloak.token_url,
+        data={
+            "grant_type": "password",
+            "client_id": CLIENT_ID,
+            "username": username,
+            "password": password,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_the_local_stacks_gateway_signs_alice_admin_in_through_keycloak(
+    keycloak: Keycloak, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The gateway configured exactly as `crm-stack up` configures it (its TENANTS, OIDC and
+    DEV_TOKENS), against this Keycloak: alice.admin signs in with a browser at the URL `make
+    run` prints, becomes an admin member of acme, and administers it; her password-grant
+    token (the scripted way) is the same member."""
+    config = StackConfig(run_dir=tmp_path_factory.mktemp("stack"), keycloak_port=keycloak.port)
+    [process] = [p for p in service_processes(config) if p.name == "gateway"]
+    stack_settings = {
+        "tenants": json.loads(process.env["TENANTS"]),
+        "oidc": json.loads(process.env["OIDC"]),
+        "dev_tokens": json.loads(process.env["DEV_TOKENS"]),
+    }
+    (port,) = free_ports(1)
+    site = f"http://{LOCALHOST}:{port}"
+    password, _ = DEMO_USERS["alice.admin"]
+    with running_gateway(mongodb_uri, **stack_settings) as gateway, browser_client() as browser:
+        gateway.client.base_url = httpx.URL(site)
+        start = gateway.client.get(
+            "/auth/login",
+            params={"tenant": DEMO_TENANT, "return_to": "/docs"},
+            follow_redirects=False,
+        )
+        assert start.status_code == 302, start.text
+        assert start.headers["location"].startswith(keycloak.issuer + "/")
+        login_page = browser.get(start.headers["location"])
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None, login_page.text[:500]
+        answer = browser.post(
+            form.action, data={**form.fields, "username": "alice.admin", "password": password}
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        signed_in = gateway.client.get(answer.headers["location"], follow_redirects=False)
+        assert signed_in.status_code == 302, signed_in.text
+        assert signed_in.headers["location"] == "/docs"
+
+        session = gateway.client.get("/auth/session").json()
+        assert (session["tenant_id"], session["roles"]) == (DEMO_TENANT, ["admin"])
+        members = gateway.client.get("/api/v1/users")
+        assert members.status_code == 200, members.text
+        [alice] = members.json()["items"]
+        assert alice["email"] == "alice.admin@acme.example"
+        assert alice["status"] == "active"
+
+        # The scripted way in: her Keycloak token as a bearer token, the same member.
+        gateway.client.cookies.clear()
+        bearer = {"Authorization": f"Bearer {_password_grant(keycloak, 'alice.admin')}"}
+        again = gateway.client.get("/api/v1/users", headers=bearer)
+        assert again.status_code == 200, again.text
+        assert [member["user_id"] for member in again.json()["items"]] == [alice["user_id"]]
+        # A viewer of the realm signs in as a viewer: no administration.
+        viewer = {"Authorization": f"Bearer {_password_grant(keycloak, 'vic.viewer')}"}
+        assert gateway.client.get("/api/v1/users", headers=viewer).status_code == 403
+        assert gateway.client.get("/api/v1/candidates", headers=viewer).status_code == 200
