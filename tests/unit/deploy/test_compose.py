@@ -453,7 +453,8 @@ def test_the_browser_and_the_gateway_know_keycloak_by_one_issuer() -> None:
     assert acme.sign_in.audience == json.loads(REALM_FILE.read_text())["clients"][0]["clientId"]
     # The browser reaches the issuer's origin: the host port published on loopback.
     [(host_ip, host_port, container_port)] = published_ports("keycloak")
-    assert hostname == f"http://localhost:{host_port}" and host_ip == "127.0.0.1"
+    assert hostname == f"http://localhost:{host_port}"
+    assert host_ip == "127.0.0.1"
     # The gateway reaches the same server by its compose name and container port.
     assert settings.oidc.backchannel_urls == {hostname: f"http://keycloak:{container_port}"}
     assert f"--http-port={container_port}" in command_words("keycloak")

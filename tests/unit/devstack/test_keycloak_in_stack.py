@@ -91,7 +91,8 @@ def test_keycloak_is_left_out_with_a_clear_message_when_memory_is_short(
     assert "development tokens work" in said
     monkeypatch.setattr(cli, "available_memory_mib", lambda: 4096)
     wanted = cli._keycloak_wanted(StackConfig(run_dir=tmp_path))
-    assert wanted is not None and wanted.port == 8180
+    assert wanted is not None
+    assert wanted.port == 8180
 
 
 def test_a_keycloak_that_cannot_start_is_reported_and_the_stack_goes_on(
