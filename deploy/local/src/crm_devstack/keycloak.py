@@ -186,7 +186,7 @@ class Keycloak(InfraComponent):
         """Connection details to show to a developer."""
         return {
             "Keycloak issuer": self.issuer,
-            "Keycloak admin console": f"{self.url}/admin/ ({'/'.join(CONSOLE_ADMIN)})",
+            "Keycloak admin": f"{self.url}/admin/ ({'/'.join(CONSOLE_ADMIN)})",
         }
 
     def prepare(self) -> None:

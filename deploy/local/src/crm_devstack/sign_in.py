@@ -38,10 +38,10 @@ def login_url(config: StackConfig) -> str:
 
 _STATE_NOTES = {
     KeycloakState.READY: "Keycloak is ready",
-    KeycloakState.STARTING: "Keycloak is still starting (a few minutes; `make status` shows "
-    "it listening once ready; until then the gateway answers 503)",
-    KeycloakState.NOT_RUNNING: "Keycloak is NOT running, so browser sign-in answers 503 "
-    "`identity-provider-unavailable`; `make run` starts it when the machine has the memory",
+    KeycloakState.STARTING: "Keycloak is still starting, a few minutes; `make status` shows "
+    "it listening once it is",
+    KeycloakState.NOT_RUNNING: "Keycloak is NOT running, so signing in fails (503 "
+    "`identity-provider-unavailable`); the development tokens below work",
 }
 
 
@@ -54,7 +54,7 @@ def sign_in_guide(config: StackConfig, state: KeycloakState | None = None) -> st
         f"    {username:<16} {password:<21} {role}"
         for username, (password, role) in DEMO_USERS.items()
     )
-    return f"""Sign in with a browser ({_STATE_NOTES[state]}):
+    return f"""Sign in with a browser. {_STATE_NOTES[state]}.
   open {login_url(config)}
   as one of the demo realm's users (user, password, role):
 {users}
