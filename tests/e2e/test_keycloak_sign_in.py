@@ -99,17 +99,18 @@ class LoginForm(HTMLParser):
             self._inside = False
 
 
-def browser_client() -> httpx.Client:
+def browser_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An HTTP client that keeps cookies as a browser does for loopback.
 
     Keycloak marks its login session cookies `Secure`; browsers send those to loopback over plain
     HTTP (a potentially trustworthy origin), Python's cookie jar does not, so each stored
     cookie's `Secure` flag is dropped for this loopback-only client."""
-    client = httpx.Client(timeout=30)
+    client = httpx.Client(timeout=30, transport=transport)
 
     def trust_loopback(response: httpx.Response) -> None:
         for cookie in client.cookies.jar:
-            if cookie.domain in {LOCALHOST, "localhost"}:
+            # The cookie jar files a dotless host's cookies under `<host>.local`.
+            if cookie.domain in {LOCALHOST, "localhost", "localhost.local"}:
                 cookie.secure = False
 
     client.event_hooks["response"] = [trust_loopback]
@@ -398,3 +399,83 @@ def test_the_local_stacks_gateway_signs_alice_admin_in_through_keycloak(
         viewer = {"Authorization": f"Bearer {_password_grant(keycloak, 'vic.viewer')}"}
         assert gateway.client.get("/api/v1/users", headers=viewer).status_code == 403
         assert gateway.client.get("/api/v1/candidates", headers=viewer).status_code == 200
+
+
+class PublishedPort(httpx.BaseTransport):
+    """Docker's port publishing, for the test's browser: requests to `origin` reach `target`,
+    addressed (Host header) as before."""
+
+    def __init__(self, origin: str, target: str) -> None:
+        self._origin = httpx.URL(origin)
+        self._target = httpx.URL(target)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if (url.scheme, url.host, url.port) == (
+            self._origin.scheme,
+            self._origin.host,
+            self._origin.port,
+        ):
+            url = url.copy_with(host=self._target.host, port=self._target.port)
+        return self._inner.handle_request(
+            httpx.Request(
+                request.method,
+                url,
+                headers=request.headers,
+                stream=request.stream,
+                extensions=request.extensions,
+            )
+        )
+
+
+def test_the_browser_and_the_gateway_reach_keycloak_at_different_addresses_as_compose_does(
+    keycloak: Keycloak, mongodb_uri: str
+) -> None:
+    """Compose's arrangement: the browser knows Keycloak by an origin nothing on the gateway's
+    side listens on (there, the host's published port), the gateway reaches the server at
+    another address through its `backchannel_urls`; the issuer is the browser's for both, and
+    a recruiter signs in. (Keycloak here derives its URLs from the Host header, which both
+    routes keep; compose fixes them with KC_HOSTNAME instead.)"""
+    (unused,) = free_ports(1)
+    browser_origin = f"http://localhost:{unused}"
+    issuer = f"{browser_origin}/realms/recruitcrm"
+    oidc = {
+        "tenants": [
+            {
+                "tenant_id": DEMO_TENANT,
+                "issuer": issuer,
+                "audience": CLIENT_ID,
+                "tenant_claim": "tenant_id",
+            }
+        ],
+        "backchannel_urls": {browser_origin: keycloak.url},
+    }
+    (port,) = free_ports(1)
+    site = f"http://{LOCALHOST}:{port}"
+    password, _ = DEMO_USERS["rita.recruiter"]
+    with (
+        running_gateway(mongodb_uri, oidc=oidc) as gateway,
+        browser_client(PublishedPort(browser_origin, keycloak.url)) as browser,
+    ):
+        gateway.client.base_url = httpx.URL(site)
+        start = gateway.client.get(
+            "/auth/login", params={"tenant": DEMO_TENANT}, follow_redirects=False
+        )
+        assert start.status_code == 302, start.text
+        assert start.headers["location"].startswith(issuer + "/protocol/openid-connect/auth?")
+        login_page = browser.get(start.headers["location"])
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None, login_page.text[:500]
+        assert form.action.startswith(issuer + "/")
+        answer = browser.post(
+            form.action, data={**form.fields, "username": "rita.recruiter", "password": password}
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        # The code is exchanged, and the ID token's keys fetched, through the back-channel.
+        signed_in = gateway.client.get(answer.headers["location"], follow_redirects=False)
+        assert signed_in.status_code == 302, signed_in.text
+        session = gateway.client.get("/auth/session").json()
+        assert (session["tenant_id"], session["roles"]) == (DEMO_TENANT, ["recruiter"])
+        assert gateway.client.get("/api/v1/candidates").status_code == 200

@@ -5,7 +5,7 @@ to sign in."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -141,3 +141,32 @@ def test_the_demo_guide_and_the_readme_tell_the_same(tmp_path: Path) -> None:
     assert login_url(config) in readme
     for username, (password, _) in DEMO_USERS.items():
         assert f"`{username}` / `{password}`" in readme
+
+
+@pytest.mark.parametrize("fetched", [False, True])
+def test_up_says_keycloak_starts_in_the_background_and_what_a_first_start_costs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fetched: bool,
+) -> None:
+    config = StackConfig(run_dir=tmp_path, cache_dir=tmp_path / "cache")
+    keycloak = identity_provider(config)
+    if fetched:
+        launcher = keycloak.home / "bin" / "kc.sh"
+        launcher.parent.mkdir(parents=True)
+        launcher.touch()
+    launched: list[bool] = []
+
+    def launch() -> bool:
+        launched.append(True)
+        return True
+
+    # Fetching and starting the JVM is the background thread's job, not this test's.
+    monkeypatch.setattr(keycloak, "launch", launch)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert cli._launch_in_background(keycloak, pool).result() is True
+    assert launched == [True]
+    said = capsys.readouterr().out
+    assert "keycloak   starting in the background" in said
+    assert ("first start on this machine: fetching Keycloak 26.7.3" in said) is not fetched

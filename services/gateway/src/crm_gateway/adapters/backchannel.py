@@ -19,7 +19,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 
 class BackchannelTransport(httpx.AsyncBaseTransport):
-    """Sends a request whose origin is mapped to the mapped origin, path and query kept."""
+    """Sends a request whose origin is mapped to the mapped origin, path, query and Host
+    header kept (as `curl --connect-to` does)."""
 
     def __init__(self, origins: Mapping[str, str], inner: httpx.AsyncBaseTransport) -> None:
         self._targets = {
@@ -29,12 +30,19 @@ class BackchannelTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         target = self._targets.get(_origin(request.url))
-        if target is not None:
-            request.url = request.url.copy_with(
-                scheme=target.scheme, host=target.host, port=target.port
-            )
-            request.headers["Host"] = target.netloc.decode("ascii")
-        return await self._inner.handle_async_request(request)
+        if target is None:
+            return await self._inner.handle_async_request(request)
+        # Connected elsewhere, addressed as before: the Host header stays the issuer's, so a
+        # provider deriving its URLs from it (Keycloak without a fixed hostname) answers as it
+        # does to browsers; and the caller's request (in errors, in cookies) is left as it was.
+        rerouted = httpx.Request(
+            request.method,
+            request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return await self._inner.handle_async_request(rerouted)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
