@@ -171,7 +171,9 @@ def _keycloak_outcome(keycloak: Keycloak | None, launch: Future[bool] | None) ->
         return KeycloakState.NOT_RUNNING
     try:
         launch.result()
-    except (ProcessError, RuntimeError, OSError) as exc:
+    except Exception as exc:
+        # Optional: whatever went wrong (a failed fetch, a broken archive, a taken port), the
+        # stack is up without it.
         _error(f"keycloak could not start: {exc}")
         keycloak.stop()
         _error(
