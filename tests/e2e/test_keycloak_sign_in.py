@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from crm_devstack.config import StackConfig
 from crm_devstack.infra import LOCALHOST, free_ports
-from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak
+from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak, demo_user_ids
+from crm_devstack.stack import service_processes
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
 from crm_gateway.domain.oidc import TenantIssuer
@@ -79,17 +82,18 @@ class LoginForm(HTMLParser):
             self._inside = False
 
 
-def browser_client() -> httpx.Client:
+def browser_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An HTTP client that keeps cookies as a browser does for loopback.
 
     Keycloak marks its login session cookies `Secure`; browsers send those to loopback over plain
     HTTP (a potentially trustworthy origin), Python's cookie jar does not, so each stored
     cookie's `Secure` flag is dropped for this loopback-only client."""
-    client = httpx.Client(timeout=30)
+    client = httpx.Client(timeout=30, transport=transport)
 
     def trust_loopback(response: httpx.Response) -> None:
         for cookie in client.cookies.jar:
-            if cookie.domain in {LOCALHOST, "localhost"}:
+            # The cookie jar files a dotless host's cookies under `<host>.local`.
+            if cookie.domain in {LOCALHOST, "localhost", "localhost.local"}:
                 cookie.secure = False
 
     client.event_hooks["response"] = [trust_loopback]
@@ -245,6 +249,8 @@ async def test_the_documented_non_interactive_token_carries_each_demo_users_role
     principal = await verify(keycloak, response.json()["access_token"])
     assert principal.tenant_id == DEMO_TENANT
     assert principal.roles == roles
+    # The realm file's fixed id: the same subject after every restart of Keycloak.
+    assert principal.user_id == demo_user_ids()[username]
 
 
 def test_a_browser_signs_in_through_the_gateway_and_calls_the_api_with_its_cookie(
@@ -301,3 +307,158 @@ def test_a_browser_signs_in_through_the_gateway_and_calls_the_api_with_its_cooki
         # Keycloak accepts the RP-initiated logout (its confirmation or the redirect back).
         assert browser.get(end_session).status_code in (200, 302)
         assert gateway.client.get("/api/v1/candidates").status_code == 401
+
+
+def _password_grant(keycloak: Keycloak, username: str) -> str:
+    password, _ = DEMO_USERS[username]
+    response = httpx.post(
+        keycloak.token_url,
+        data={
+            "grant_type": "password",
+            "client_id": CLIENT_ID,
+            "username": username,
+            "password": password,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_the_local_stacks_gateway_signs_alice_admin_in_through_keycloak(
+    keycloak: Keycloak, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The gateway configured exactly as `crm-stack up` configures it (its TENANTS, OIDC and
+    DEV_TOKENS), against this Keycloak: alice.admin signs in with a browser at the URL `make
+    run` prints, becomes an admin member of acme, and administers it; her password-grant
+    token (the scripted way) is the same member."""
+    config = StackConfig(run_dir=tmp_path_factory.mktemp("stack"), keycloak_port=keycloak.port)
+    [process] = [p for p in service_processes(config) if p.name == "gateway"]
+    stack_settings = {
+        "tenants": json.loads(process.env["TENANTS"]),
+        "oidc": json.loads(process.env["OIDC"]),
+        "dev_tokens": json.loads(process.env["DEV_TOKENS"]),
+    }
+    (port,) = free_ports(1)
+    site = f"http://{LOCALHOST}:{port}"
+    password, _ = DEMO_USERS["alice.admin"]
+    with running_gateway(mongodb_uri, **stack_settings) as gateway, browser_client() as browser:
+        gateway.client.base_url = httpx.URL(site)
+        start = gateway.client.get(
+            "/auth/login",
+            params={"tenant": DEMO_TENANT, "return_to": "/docs"},
+            follow_redirects=False,
+        )
+        assert start.status_code == 302, start.text
+        assert start.headers["location"].startswith(keycloak.issuer + "/")
+        login_page = browser.get(start.headers["location"])
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None, login_page.text[:500]
+        answer = browser.post(
+            form.action, data={**form.fields, "username": "alice.admin", "password": password}
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        signed_in = gateway.client.get(answer.headers["location"], follow_redirects=False)
+        assert signed_in.status_code == 302, signed_in.text
+        assert signed_in.headers["location"] == "/docs"
+
+        session = gateway.client.get("/auth/session").json()
+        assert (session["tenant_id"], session["roles"]) == (DEMO_TENANT, ["admin"])
+        members = gateway.client.get("/api/v1/users")
+        assert members.status_code == 200, members.text
+        [alice] = members.json()["items"]
+        assert alice["email"] == "alice.admin@acme.example"
+        assert alice["status"] == "active"
+
+        # The scripted way in: her Keycloak token as a bearer token, the same member.
+        gateway.client.cookies.clear()
+        bearer = {"Authorization": f"Bearer {_password_grant(keycloak, 'alice.admin')}"}
+        again = gateway.client.get("/api/v1/users", headers=bearer)
+        assert again.status_code == 200, again.text
+        assert [member["user_id"] for member in again.json()["items"]] == [alice["user_id"]]
+        # A viewer of the realm signs in as a viewer: no administration.
+        viewer = {"Authorization": f"Bearer {_password_grant(keycloak, 'vic.viewer')}"}
+        assert gateway.client.get("/api/v1/users", headers=viewer).status_code == 403
+        assert gateway.client.get("/api/v1/candidates", headers=viewer).status_code == 200
+
+
+class PublishedPort(httpx.BaseTransport):
+    """Docker's port publishing, for the test's browser: requests to `origin` reach `target`,
+    addressed (Host header) as before."""
+
+    def __init__(self, origin: str, target: str) -> None:
+        self._origin = httpx.URL(origin)
+        self._target = httpx.URL(target)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if (url.scheme, url.host, url.port) == (
+            self._origin.scheme,
+            self._origin.host,
+            self._origin.port,
+        ):
+            url = url.copy_with(host=self._target.host, port=self._target.port)
+        return self._inner.handle_request(
+            httpx.Request(
+                request.method,
+                url,
+                headers=request.headers,
+                stream=request.stream,
+                extensions=request.extensions,
+            )
+        )
+
+
+def test_the_browser_and_the_gateway_reach_keycloak_at_different_addresses_as_compose_does(
+    keycloak: Keycloak, mongodb_uri: str
+) -> None:
+    """Compose's arrangement: the browser knows Keycloak by an origin nothing on the gateway's
+    side listens on (there, the host's published port), the gateway reaches the server at
+    another address through its `backchannel_urls`; the issuer is the browser's for both, and
+    a recruiter signs in. (Keycloak here derives its URLs from the Host header, which both
+    routes keep; compose fixes them with KC_HOSTNAME instead.)"""
+    (unused,) = free_ports(1)
+    browser_origin = f"http://localhost:{unused}"
+    issuer = f"{browser_origin}/realms/recruitcrm"
+    oidc = {
+        "tenants": [
+            {
+                "tenant_id": DEMO_TENANT,
+                "issuer": issuer,
+                "audience": CLIENT_ID,
+                "tenant_claim": "tenant_id",
+            }
+        ],
+        "backchannel_urls": {browser_origin: keycloak.url},
+    }
+    (port,) = free_ports(1)
+    site = f"http://{LOCALHOST}:{port}"
+    password, _ = DEMO_USERS["rita.recruiter"]
+    with (
+        running_gateway(mongodb_uri, oidc=oidc) as gateway,
+        browser_client(PublishedPort(browser_origin, keycloak.url)) as browser,
+    ):
+        gateway.client.base_url = httpx.URL(site)
+        start = gateway.client.get(
+            "/auth/login", params={"tenant": DEMO_TENANT}, follow_redirects=False
+        )
+        assert start.status_code == 302, start.text
+        assert start.headers["location"].startswith(issuer + "/protocol/openid-connect/auth?")
+        login_page = browser.get(start.headers["location"])
+        form = LoginForm()
+        form.feed(login_page.text)
+        assert form.action is not None, login_page.text[:500]
+        assert form.action.startswith(issuer + "/")
+        answer = browser.post(
+            form.action, data={**form.fields, "username": "rita.recruiter", "password": password}
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        # The code is exchanged, and the ID token's keys fetched, through the back-channel.
+        signed_in = gateway.client.get(answer.headers["location"], follow_redirects=False)
+        assert signed_in.status_code == 302, signed_in.text
+        session = gateway.client.get("/auth/session").json()
+        assert (session["tenant_id"], session["roles"]) == (DEMO_TENANT, ["recruiter"])
+        assert gateway.client.get("/api/v1/candidates").status_code == 200

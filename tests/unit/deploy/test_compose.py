@@ -8,6 +8,7 @@ only after its infrastructure; only the gateway (plus two loopback-only UIs) rea
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from crm_gateway.config import GatewaySettings
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
 pytestmark = pytest.mark.unit
@@ -35,6 +37,7 @@ EXPECTED_PUBLISHED_PORTS: dict[str, set[tuple[str, str, str]]] = {
     "gateway": {("", "8000", "8000")},
     "jaeger": {("127.0.0.1", "16686", "16686")},
     "smtp": {("127.0.0.1", "8025", "8025")},
+    "keycloak": {("127.0.0.1", "8180", "8080")},
 }
 
 COMMON_ENV = (
@@ -409,6 +412,55 @@ def test_mongodb_is_a_replica_set_that_its_healthcheck_initiates() -> None:
     volumes = [str(volume) for volume in mongodb.get("volumes") or []]
     data_volume = next((v.split(":")[0] for v in volumes if v.endswith(":/data/db")), None)
     assert data_volume in (compose().get("volumes") or {}), "MongoDB data needs a named volume"
+
+
+REALM_FILE = REPO_ROOT / "deploy" / "local" / "keycloak" / "realm-recruitcrm.json"
+KEYCLOAK_IMPORT_DIR = "/opt/keycloak/data/import/"
+
+
+def test_keycloak_is_the_pinned_official_image_importing_the_demo_realm() -> None:
+    keycloak = service("keycloak")
+    assert re.fullmatch(r"quay\.io/keycloak/keycloak:26\.\d+\.\d+", str(keycloak.get("image")))
+    words = command_words("keycloak")
+    assert words[0] == "start-dev"
+    assert "--import-realm" in words
+    volumes = [str(volume) for volume in keycloak.get("volumes") or []]
+    [realm] = [volume for volume in volumes if KEYCLOAK_IMPORT_DIR in volume]
+    source, target, mode = realm.split(":")
+    assert (REPO_ROOT / source).resolve() == REALM_FILE
+    assert target == KEYCLOAK_IMPORT_DIR + REALM_FILE.name
+    assert mode == "ro"
+    env = environment("keycloak")
+    # No default admin password in the file.
+    assert env["KC_BOOTSTRAP_ADMIN_PASSWORD"].startswith("${KEYCLOAK_ADMIN_PASSWORD:?")
+    assert "/health/ready" in healthcheck_command("keycloak")
+
+
+def test_the_browser_and_the_gateway_know_keycloak_by_one_issuer() -> None:
+    """The issuer is the URL a browser on the host uses (Keycloak's KC_HOSTNAME, on the
+    published loopback port); the gateway reaches that origin on the compose network through
+    its back-channel mapping, and a production gateway accepts that configuration."""
+    hostname = environment("keycloak")["KC_HOSTNAME"]
+    realm = json.loads(REALM_FILE.read_text())["realm"]
+    gateway_env = environment("gateway")
+    settings = GatewaySettings(
+        environment=gateway_env["ENVIRONMENT"],
+        tenants=json.loads(gateway_env["TENANTS"]),
+        oidc=json.loads(gateway_env["OIDC"]),
+    )
+    [acme] = settings.bootstrap_tenants()
+    assert acme.sign_in.issuer == f"{hostname}/realms/{realm}"
+    assert acme.sign_in.audience == json.loads(REALM_FILE.read_text())["clients"][0]["clientId"]
+    # The browser reaches the issuer's origin: the host port published on loopback.
+    [(host_ip, host_port, container_port)] = published_ports("keycloak")
+    assert hostname == f"http://localhost:{host_port}"
+    assert host_ip == "127.0.0.1"
+    # The gateway reaches the same server by its compose name and container port.
+    assert settings.oidc.backchannel_urls == {hostname: f"http://keycloak:{container_port}"}
+    assert f"--http-port={container_port}" in command_words("keycloak")
+    assert settings.environment == "production"
+    assert settings.production_refusals() == []
+    assert dependencies("gateway").get("keycloak") == "service_started"
 
 
 def test_tracing_and_mail_catchers_exist() -> None:

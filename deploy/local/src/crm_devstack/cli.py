@@ -7,13 +7,15 @@ import asyncio
 import logging
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .config import StackConfig
 from .demo import load_demo
 from .infra import InfraComponent
+from .keycloak import KEYCLOAK_VERSION, Keycloak, available_memory_mib
 from .processes import ManagedProcess, ProcessError, port_open
-from .stack import infra_components, service_processes, service_url
+from .sign_in import KeycloakState, keycloak_state, sign_in_guide
+from .stack import identity_provider, infra_components, service_processes, service_url
 
 __all__ = ["main", "service_processes"]
 
@@ -128,6 +130,63 @@ def _start_services(services: list[ManagedProcess]) -> bool:
     return healthy
 
 
+def _keycloak_wanted(config: StackConfig) -> Keycloak | None:
+    """The stack's Keycloak, unless switched off or the machine lacks the memory (said why)."""
+    keycloak = identity_provider(config)
+    if keycloak.is_running():
+        return keycloak
+    if not config.keycloak_enabled:
+        _print("  keycloak   off (CRM_STACK_KEYCLOAK_ENABLED=false): no browser sign-in")
+        return None
+    available = available_memory_mib()
+    if available is not None and available < config.keycloak_min_available_mib:
+        _error(
+            f"keycloak NOT started: {available} MiB of memory available, it needs about 540 "
+            f"(CRM_STACK_KEYCLOAK_MIN_AVAILABLE_MIB={config.keycloak_min_available_mib}); the "
+            "stack runs without browser sign-in, development tokens work"
+        )
+        return None
+    return keycloak
+
+
+def _launch_in_background(keycloak: Keycloak, pool: ThreadPoolExecutor) -> Future[bool]:
+    """Fetches (first time) and starts Keycloak in a thread; its JVM start then takes minutes,
+    which nothing else waits for."""
+    if keycloak.is_running():
+        _print(f"  {keycloak.name:<10} already running")
+    elif keycloak.fetched:
+        _print(f"  {keycloak.name:<10} starting in the background (ready in 1-3 minutes)")
+    else:
+        _print(
+            f"  {keycloak.name:<10} starting in the background; first start on this machine: "
+            f"fetching Keycloak {KEYCLOAK_VERSION} through Maven (about 200 MB) and building "
+            "it, several minutes"
+        )
+    return pool.submit(keycloak.launch)
+
+
+def _keycloak_outcome(keycloak: Keycloak | None, launch: Future[bool] | None) -> KeycloakState:
+    """Waits for the background launch (not for readiness) and says how Keycloak stands."""
+    if keycloak is None or launch is None:
+        return KeycloakState.NOT_RUNNING
+    try:
+        launch.result()
+    except Exception as exc:
+        # Optional: whatever went wrong (a failed fetch, a broken archive, a taken port), the
+        # stack is up without it.
+        _error(f"keycloak could not start: {exc}")
+        keycloak.stop()
+        _error(
+            "the stack runs without it: browser sign-in answers 503, development tokens work; "
+            f"log {keycloak.process.log_path}"
+        )
+        return KeycloakState.NOT_RUNNING
+    state = keycloak_state(keycloak)
+    if state is KeycloakState.NOT_RUNNING:
+        _error(f"keycloak exited while starting:\n{keycloak.process.log_tail(15)}")
+    return state
+
+
 def up(config: StackConfig, *, infra_only: bool) -> int:
     """Starts infrastructure, topics and (unless infra_only) every service; returns exit code."""
     started = time.monotonic()
@@ -142,26 +201,34 @@ def up(config: StackConfig, *, infra_only: bool) -> int:
     services = [] if infra_only else service_processes(config)
     if not _ports_free([component.process for component in infra] + services):
         return 1
-    if not _start_infra(infra):
-        return 1
-    if not _ensure_topics(config.bootstrap_servers, required=not infra_only):
-        return 1
-    if infra_only:
-        _print("  services   skipped (--infra-only)")
-    elif not _start_services(services):
-        _error("some services failed; the rest keep running, `crm-stack down` stops everything")
-        return 1
+    keycloak = None if infra_only else _keycloak_wanted(config)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keycloak") as pool:
+        launch = None if keycloak is None else _launch_in_background(keycloak, pool)
+        if not _start_infra(infra):
+            return 1
+        if not _ensure_topics(config.bootstrap_servers, required=not infra_only):
+            return 1
+        if infra_only:
+            _print("  services   skipped (--infra-only)")
+        elif not _start_services(services):
+            _error("some services failed; the rest keep running, `crm-stack down` stops them")
+            return 1
+        state = _keycloak_outcome(keycloak, launch)
 
     _print()
     if not infra_only:
         gateway = service_url(config, "gateway")
         _print(f"  Gateway          {gateway}")
         _print(f"  API docs         {gateway}/docs")
-    for component in infra:
+    components: list[InfraComponent] = [*infra, *([keycloak] if keycloak is not None else [])]
+    for component in components:
         for label, value in component.endpoints().items():
             _print(f"  {label:<16} {value}")
     _print(f"  Logs             {config.run_dir / 'logs'}")
-    _print(f"\nstack up in {time.monotonic() - started:.1f}s")
+    if not infra_only:
+        _print()
+        _print(sign_in_guide(config, state))
+    _print(f"stack up in {time.monotonic() - started:.1f}s")
     return 0
 
 
@@ -170,7 +237,8 @@ def down(config: StackConfig) -> int:
     if not config.run_dir.is_dir():
         _print(f"nothing to stop: {config.run_dir} does not exist")
         return 0
-    services = service_processes(config)
+    # Keycloak depends on nothing and nothing on it: it stops with the services.
+    services = [*service_processes(config), identity_provider(config).process]
     infra = [component.process for component in reversed(infra_components(config))]
     # Services do not depend on each other, so they stop together; infrastructure outlives them
     # so that none loses its broker or database while still flushing.
@@ -194,7 +262,11 @@ def status(config: StackConfig) -> int:
     if not config.run_dir.is_dir():
         _print(f"stack never started: {config.run_dir} does not exist")
         return 0
-    processes = [*(c.process for c in infra_components(config)), *service_processes(config)]
+    processes = [
+        *(c.process for c in infra_components(config)),
+        identity_provider(config).process,
+        *service_processes(config),
+    ]
     _print(f"{'COMPONENT':<11} {'STATE':<24} {'PID':>7} {'RSS':>9}  PORTS")
     total_kib = 0
     for process in processes:
@@ -216,8 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parses the command line and runs the chosen command."""
     parser = argparse.ArgumentParser(
         prog="crm-stack",
-        description="Run the recruitment CRM locally: Kafka, SecantusDB, an SMTP sink, Zipkin "
-        "and every service as its own process. Ports and dirs come from CRM_STACK_* variables.",
+        description="Run the recruitment CRM locally: Kafka, SecantusDB, an SMTP sink, Zipkin, "
+        "Keycloak and every service as its own process. Ports and dirs come from CRM_STACK_* "
+        "variables.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start everything (idempotent)")

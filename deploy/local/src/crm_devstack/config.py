@@ -79,6 +79,11 @@ class StackConfig(BaseSettings):
     console_port: int = 8006
     # The gateway's Prometheus listener (loopback); its public port serves no /metrics.
     gateway_metrics_port: int = 9100
+    # The local identity provider (Keycloak, the demo realm): started in the background by `up`.
+    keycloak_port: int = 8180
+    keycloak_enabled: bool = True
+    # Below this much available memory `up` leaves Keycloak out (it takes about 540 MiB).
+    keycloak_min_available_mib: int = 768
     kafka_group_prefix: str = "crm"
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)

@@ -19,6 +19,7 @@ import httpx
 
 from .config import StackConfig
 from .greenhouse import GreenhouseWebhooks, new_candidate_application
+from .sign_in import sign_in_guide
 from .smtp_sink import read_messages
 from .stack import DEV_TOKENS
 from .workload import Workload
@@ -385,14 +386,17 @@ class DemoLoader:
 
 
 def guide(config: StackConfig) -> str:
-    """How to log in and what to try."""
+    """How to sign in (browser and tokens) and what to try."""
     gateway = f"http://127.0.0.1:{config.gateway_port}"
     tokens = "\n".join(
         f"    {token:24} {identity['tenant_id']:8} {identity['roles']}"
         for token, identity in DEV_TOKENS.items()
     )
     return f"""
-Demo tenant '{DEMO_TENANT}' is loaded. Log in with a development bearer token:
+Demo tenant '{DEMO_TENANT}' is loaded.
+
+{sign_in_guide(config)}
+Development bearer tokens (local stack only):
 {tokens}
 
 Try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tarfile
@@ -30,6 +31,32 @@ CONSOLE_ADMIN = ("admin", "admin")
 # Options fixed at Keycloak's build step: changing one rebuilds the server on the next start
 # (minutes), so every instance uses the same.
 _BUILD_OPTIONS = ("--db=dev-mem",)
+
+
+MEMINFO = Path("/proc/meminfo")
+
+
+def available_memory_mib(meminfo: Path = MEMINFO) -> int | None:
+    """The kernel's estimate of memory available to a new program (MiB); None if unknown."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "MemAvailable":
+                return int(value.split()[0]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def demo_user_ids(realm_file: Path = REALM_FILE) -> dict[str, str]:
+    """Each demo user's fixed Keycloak id (the tokens' `sub`), by username.
+
+    Fixed in the realm file because every start imports the realm into an empty in-memory
+    database: generated ids would change with each restart, and the gateway, which knows a
+    member by (issuer, subject), would then refuse the returning user as a second account
+    with a member's address (`identity-conflict`)."""
+    realm = json.loads(realm_file.read_text())
+    return {user["username"]: user["id"] for user in realm["users"]}
 
 
 def keycloak_home(cache_dir: Path | None = None) -> Path:
@@ -150,11 +177,16 @@ class Keycloak(InfraComponent):
         """Where tokens are issued (password grant for scripts, code exchange for browsers)."""
         return f"{self.issuer}/protocol/openid-connect/token"
 
+    @property
+    def fetched(self) -> bool:
+        """Whether the distribution is in the cache already (else the first start fetches it)."""
+        return (self.home / "bin" / "kc.sh").is_file()
+
     def endpoints(self) -> dict[str, str]:
         """Connection details to show to a developer."""
         return {
             "Keycloak issuer": self.issuer,
-            "Keycloak admin console": f"{self.url}/admin/ ({'/'.join(CONSOLE_ADMIN)})",
+            "Keycloak admin": f"{self.url}/admin/ ({'/'.join(CONSOLE_ADMIN)})",
         }
 
     def prepare(self) -> None:

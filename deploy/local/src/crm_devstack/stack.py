@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from crm_shared import generate_internal_key_pair
@@ -26,6 +26,9 @@ from .infra import (
     free_ports,
     http_ok,
 )
+from .keycloak import CLIENT_ID as KEYCLOAK_CLIENT_ID
+from .keycloak import DEMO_TENANT as KEYCLOAK_DEMO_TENANT
+from .keycloak import Keycloak
 from .processes import ManagedProcess
 from .servers import stack_database_server
 
@@ -128,6 +131,30 @@ def infra_components(config: StackConfig) -> list[InfraComponent]:
         SmtpSink(run_dir, config.smtp_port, config.smtp_http_port),
         Zipkin(run_dir, config.zipkin_port, cache_dir=config.cache_dir),
     ]
+
+
+def identity_provider(config: StackConfig) -> Keycloak:
+    """The stack's Keycloak with the demo realm (started in the background, optional)."""
+    return Keycloak(config.run_dir, config.keycloak_port, cache_dir=config.cache_dir)
+
+
+def gateway_oidc(config: StackConfig) -> dict[str, Any]:
+    """The gateway's `OIDC` setting: the demo tenant signs in through the stack's Keycloak.
+
+    A bootstrap, as `TENANTS` is: the gateway stores it as the tenant's sign-in settings with
+    just-in-time provisioning and roles from the token (the realm roles, named as ours), so
+    the realm file alone says who may sign in with which role and nothing is seeded through
+    the API. `tenant_claim`: the realm's users carry `tenant_id`."""
+    return {
+        "tenants": [
+            {
+                "tenant_id": KEYCLOAK_DEMO_TENANT,
+                "issuer": identity_provider(config).issuer,
+                "audience": KEYCLOAK_CLIENT_ID,
+                "tenant_claim": "tenant_id",
+            }
+        ]
+    }
 
 
 def persisted_secret(run_dir: Path, name: str) -> str:
@@ -272,7 +299,13 @@ def service_processes(
         }
         if service == "gateway":
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
-            env |= {"TENANTS": json.dumps(DEV_TENANTS), "DEV_TOKENS": json.dumps(DEV_TOKENS)}
+            env |= {
+                "TENANTS": json.dumps(DEV_TENANTS),
+                "DEV_TOKENS": json.dumps(DEV_TOKENS),
+                # Set whether or not Keycloak runs: without it a browser sign-in is a 503
+                # `identity-provider-unavailable`, and development tokens still work.
+                "OIDC": json.dumps(gateway_oidc(config)),
+            }
             env["METRICS_PORT"] = str(config.gateway_metrics_port)
             env |= dict(gateway_env or {})
         extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()

@@ -290,6 +290,12 @@ class GatewaySettings(ServiceSettings):
                 "no OIDC issuer is configured (OIDC): nobody could sign in; configure one, or "
                 "set SIGN_IN_WITHOUT_OIDC=true when callers use API keys only"
             )
+        downgrades = self.oidc.backchannel_downgrades()
+        if downgrades:
+            refusals.append(
+                "OIDC backchannel_urls sends an https issuer's calls over plain HTTP "
+                f"({', '.join(downgrades)}): only with ENVIRONMENT=development"
+            )
         return refusals
 
     @field_validator("platform_operator_key_hashes")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from crm_gateway.adapters.backchannel import identity_provider_client
 from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
@@ -117,7 +118,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     table = routes(settings)
     captcha = _captcha_verifier(settings)
     unfinished = UnfinishedRequests()
-    identity_providers = httpx.AsyncClient(timeout=settings.oidc.http_timeout_seconds)
+    identity_providers = identity_provider_client(
+        settings.oidc.http_timeout_seconds, settings.oidc.backchannel_urls
+    )
     database = platform.require_database()
     identity = build_identity(
         settings,

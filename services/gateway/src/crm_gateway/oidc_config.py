@@ -22,6 +22,22 @@ def https_outside_loopback(issuer: str) -> str:
     raise ValueError("the issuer must be an https URL (http only on loopback)")
 
 
+def _is_origin(url: str) -> bool:
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+def _plain_http_off_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS
+
+
 class OidcTenantSettings(BaseModel):
     """One tenant's identity provider."""
 
@@ -92,6 +108,37 @@ class OidcSettings(BaseModel):
         description="An unknown key id refetches the key set at most this often per issuer.",
     )
     http_timeout_seconds: float = Field(default=5.0, gt=0)
+    backchannel_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where the gateway itself reaches an issuer's host when it cannot use the "
+        'issuer\'s URL (origin -> origin, e.g. `{"http://localhost:8180": '
+        '"http://keycloak:8080"}` in compose): discovery, keys and the token endpoint go '
+        "there; browsers and the tokens' `iss` keep the issuer's URL.",
+    )
+
+    @field_validator("backchannel_urls")
+    @classmethod
+    def _origins_only(cls, urls: dict[str, str]) -> dict[str, str]:
+        for source, target in urls.items():
+            if not (_is_origin(source) and _is_origin(target)):
+                raise ValueError(
+                    "backchannel_urls maps origins (scheme://host[:port]) to origins: "
+                    f"{source!r} -> {target!r}"
+                )
+        return urls
+
+    def backchannel_downgrades(self) -> list[str]:
+        """Each back-channel route that takes an issuer's calls off TLS: a target on plain
+        HTTP to a host other than loopback, for an issuer that is not itself plain HTTP on
+        loopback (a local provider, which a container reaches over its host's network)."""
+        return [
+            f"{source} -> {target}"
+            for source, target in self.backchannel_urls.items()
+            if _plain_http_off_loopback(target)
+            and not (
+                urlsplit(source).scheme == "http" and urlsplit(source).hostname in _LOOPBACK_HOSTS
+            )
+        ]
 
     def tenant_issuers(self) -> list[TenantIssuer]:
         """Every tenant's issuer, as the verifier takes them."""
