@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 #
-# One image recipe for all six services; SERVICE picks which one:
+# One image recipe for all seven services; SERVICE picks which one:
 #
 #   docker build --build-arg SERVICE=ats-sync -t recruitcrm/ats-sync:latest .
 #
 # SERVICE is a directory name under services/ (gateway, candidates, campaigns, events,
-# ats-sync, analytics). Its workspace package is crm-${SERVICE}; its import package is
+# ats-sync, analytics, console). Its workspace package is crm-${SERVICE}; its import package is
 # crm_${SERVICE with - as _}, whose `main:create_app` is the ASGI factory uvicorn runs.
 #
 # The builder installs only that service's locked dependency closure (crm-shared plus its
@@ -44,6 +44,7 @@ COPY services/campaigns/pyproject.toml services/campaigns/
 COPY services/events/pyproject.toml services/events/
 COPY services/ats-sync/pyproject.toml services/ats-sync/
 COPY services/analytics/pyproject.toml services/analytics/
+COPY services/console/pyproject.toml services/console/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package "crm-${SERVICE}"
 

@@ -6,7 +6,6 @@ every e2e module: each would otherwise start its own broker and seven processes.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from early_start import E2E_KAFKA, KEYCLOAK, ZIPKIN, EarlyStarts, take_or_start
 
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import KafkaBroker, Zipkin, free_ports
-from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, Keycloak
+from crm_devstack.keycloak import Keycloak
 from crm_devstack.processes import ManagedProcess, ProcessError
 from crm_devstack.stack import service_processes, services_config
 from crm_shared import ensure_topics
@@ -50,17 +49,6 @@ def keycloak(
         yield server
     finally:
         server.stop()
-
-
-def keycloak_sign_in_env(keycloak: Keycloak) -> dict[str, str]:
-    """The gateway settings that make the demo tenant sign in through `keycloak`."""
-    tenant = {
-        "tenant_id": DEMO_TENANT,
-        "issuer": keycloak.issuer,
-        "audience": CLIENT_ID,
-        "tenant_claim": "tenant_id",
-    }
-    return {"OIDC": json.dumps({"tenants": [tenant]})}
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +90,10 @@ def process_stack(
     zipkin = take_or_start(
         early_starts, ZIPKIN, Zipkin, lambda: Zipkin(run_dir, config.zipkin_port)
     )
-    # An early-launched Zipkin listens on a port of its own choosing.
-    config = config.model_copy(update={"zipkin_port": zipkin.port})
-    services: list[ManagedProcess] = service_processes(
-        config, gateway_env=keycloak_sign_in_env(keycloak)
-    )
+    # An early-launched Zipkin listens on a port of its own choosing; the gateway signs the
+    # demo tenant in through the session's Keycloak, as `crm-stack up` does through its own.
+    config = config.model_copy(update={"zipkin_port": zipkin.port, "keycloak_port": keycloak.port})
+    services: list[ManagedProcess] = service_processes(config)
     try:
         for process in services:
             process.start()

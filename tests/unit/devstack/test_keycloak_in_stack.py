@@ -125,7 +125,7 @@ def test_the_guide_says_how_to_sign_in_with_a_browser_and_with_a_token(
 ) -> None:
     config = StackConfig(run_dir=tmp_path, gateway_port=18000)
     text = sign_in_guide(config, state)
-    assert "open http://127.0.0.1:18000/auth/login?tenant=acme&return_to=/docs" in text
+    assert "open the console at http://127.0.0.1:18000/console/ (organisation `acme`)" in text
     for username, (password, role) in DEMO_USERS.items():
         assert f"{username:<16} {password:<21} {role}" in text
     assert f"Authorization: Bearer {SCRIPT_TOKEN}" in text

@@ -30,10 +30,8 @@ def keycloak_state(keycloak: Keycloak) -> KeycloakState:
 
 
 def login_url(config: StackConfig) -> str:
-    """Where a browser starts signing in to the demo tenant (it lands on the API docs)."""
-    return (
-        f"http://{LOCALHOST}:{config.gateway_port}/auth/login?tenant={DEMO_TENANT}&return_to=/docs"
-    )
+    """Where a browser starts: the console, whose sign-in page suggests the demo tenant."""
+    return f"http://{LOCALHOST}:{config.gateway_port}/console/"
 
 
 _STATE_NOTES = {
@@ -55,7 +53,7 @@ def sign_in_guide(config: StackConfig, state: KeycloakState | None = None) -> st
         for username, (password, role) in DEMO_USERS.items()
     )
     return f"""Sign in with a browser. {_STATE_NOTES[state]}.
-  open {login_url(config)}
+  open the console at {login_url(config)} (organisation `{DEMO_TENANT}`)
   as one of the demo realm's users (user, password, role):
 {users}
 Scripts: a development bearer token (no browser; `crm-stack demo` lists them all), e.g.

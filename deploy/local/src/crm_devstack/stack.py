@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -242,11 +241,8 @@ def service_process(
     )
 
 
-def service_processes(
-    config: StackConfig, *, gateway_env: Mapping[str, str] | None = None
-) -> list[ManagedProcess]:
-    """One uvicorn process per service, wired to the stack's infrastructure; gateway first.
-    `gateway_env` adds to (or replaces) the gateway's settings, e.g. its identity providers."""
+def service_processes(config: StackConfig) -> list[ManagedProcess]:
+    """One uvicorn process per service, wired to the stack's infrastructure; gateway first."""
     # Each service's composition root is `crm_<service>.main:create_app`, an app factory.
     keys = internal_token_keys(config.run_dir)
     shared_env = {
@@ -307,7 +303,6 @@ def service_processes(
                 "OIDC": json.dumps(gateway_oidc(config)),
             }
             env["METRICS_PORT"] = str(config.gateway_metrics_port)
-            env |= dict(gateway_env or {})
         extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()
         processes.append(
             service_process(service, port, config.run_dir, env, extra_ports=extra_ports)
