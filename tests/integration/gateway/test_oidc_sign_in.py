@@ -93,6 +93,10 @@ def test_a_token_of_the_tenants_provider_is_forwarded_as_its_user(
     # The same person again is the same user; development tokens keep working beside OIDC.
     gateway.client.get("/api/v1/candidates", headers=bearer(token))
     assert gateway.forwarded_principal().user_id == principal.user_id
+    # The member list shows the roles the token brought, not the provisioning default.
+    members = gateway.client.get("/api/v1/users", headers=ADMIN).json()
+    [rita] = [m for m in _items(members) if m["user_id"] == principal.user_id]
+    assert rita["roles"] == ["recruiter"]
     assert gateway.client.get("/api/v1/candidates", headers=ADMIN).status_code == 200
 
 
@@ -234,3 +238,7 @@ def test_a_provider_that_cannot_be_reached_is_a_503_not_a_401(mongodb_uri: str) 
     assert response.json()["type"].endswith("identity-provider-unavailable")
     assert "retry-after" in response.headers
     assert gateway.forwarded == []
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    return list(body["items"] if isinstance(body, dict) else body)

@@ -241,11 +241,18 @@ class MemberSignIn:
                 "invitation-pending",
                 "your invitation to this tenant is for an address your token does not verify",
             )
-        return Principal(
-            tenant_id=tenant.tenant_id,
-            user_id=user.user_id,
-            roles=member_roles(tenant, membership, claims),
-        )
+        roles = member_roles(tenant, membership, claims)
+        if roles != membership.roles:
+            await self._keep_token_roles(replace(membership, roles=roles))
+        return Principal(tenant_id=tenant.tenant_id, user_id=user.user_id, roles=roles)
+
+    async def _keep_token_roles(self, membership: Membership) -> None:
+        """Stores the roles a token brought, where the tenant takes roles from its identity
+        provider, so the member list shows the roles in force as of the last sign-in (not the
+        default role the member was provisioned with). The provider decides these roles, so
+        the last-admin rule of administrators' changes does not apply."""
+        await self._memberships.update(membership)
+        self._members.put((membership.tenant_id, membership.user_id), membership)
 
     async def _person(self, identity: Identity) -> User | None:
         fresh, user = self._people.get(identity)
