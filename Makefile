@@ -13,7 +13,7 @@ MYPY_CACHE_DIR ?= .mypy_cache
 .PHONY: help install browser console-screenshots run stop status test test-unit test-integration test-e2e test-faults test-soak lint fuzz-api contracts bench bench-small bench-server bench-sink
 
 help:
-	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, six services), load demo data"
+	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, Keycloak, six services and the console), load demo data"
 	@echo "make stop       stop the local stack"
 	@echo "make status     show what runs and how much memory it takes"
 	@echo "make test       install and run every test tier (unit, integration, e2e)"

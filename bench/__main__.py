@@ -17,7 +17,17 @@ from typing import Any
 
 import uvloop
 
-from bench import api, auth, broadcast, consumer, engagement, imports, outbox, segments
+from bench import (
+    api,
+    auth,
+    broadcast,
+    console,
+    consumer,
+    engagement,
+    imports,
+    outbox,
+    segments,
+)
 from bench.report import Figure, table, write
 from crm_devstack.infra import InfraComponent, KafkaBroker, MongoServer, free_ports
 from crm_devstack.servers import (
@@ -42,6 +52,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "import_rows": 2000,
         "broadcast": 2000,
         "auth": 300,
+        "console_candidates": 300,
+        "console_rate": 5.0,
+        "console_seconds": 2,
     },
     "full": {
         "consumer": 5000,
@@ -57,6 +70,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "import_rows": 100_000,
         "broadcast": 100_000,
         "auth": 5000,
+        "console_candidates": 100_000,
+        "console_rate": 20.0,
+        "console_seconds": 15,
     },
 }
 
@@ -64,7 +80,7 @@ SIZES: dict[str, dict[str, Any]] = {
 # The benchmarks that talk to Kafka. The others (broadcast, import, segment counts) run without
 # a broker: an idle JVM still takes a few percent of a two-core machine, and on it the
 # broadcast is bound by CPU.
-USES_KAFKA = frozenset({"consumer", "outbox", "segment-latency", "engagement", "api"})
+USES_KAFKA = frozenset({"consumer", "outbox", "segment-latency", "engagement", "api", "console"})
 
 
 def benchmarks(
@@ -91,6 +107,13 @@ def benchmarks(
             [float(rate) for rate in size["api_rates"]],
             float(size["api_seconds"]),
         ),
+        "console": lambda: console.run(
+            bootstrap,
+            mongodb_uri,
+            int(size["console_candidates"]),
+            float(size["console_rate"]),
+            float(size["console_seconds"]),
+        ),
     }
 
 
@@ -109,6 +132,11 @@ async def run_suite(
         if name == "segment-count-large" and (mode != "full" or not fast_server):
             # A million documents on the Python server would take hours; say so, don't hide it.
             print(f"skipping {name}: it runs in full mode on the Rust server only", flush=True)
+            continue
+        if name == "console" and mode != "full" and name not in only:
+            # It starts Keycloak (a minute or more of a JVM), too much beside CI's tests; the
+            # browser tests cover the pages, `--only console` runs it at the small size.
+            print(f"skipping {name}: it runs in full mode or with --only console", flush=True)
             continue
         print(f"running {name} ...", flush=True)
         measured = await benchmark()

@@ -121,19 +121,23 @@ class _PeakMemory:
         return self.peak - self.start
 
 
-async def _import(
-    client: AsyncMongoClient[dict[str, Any]], database_name: str, path: Path
+async def import_file(
+    client: AsyncMongoClient[dict[str, Any]],
+    database_name: str,
+    path: Path,
+    tenant_id: str = TENANT,
 ) -> dict[str, Any]:
+    """Imports the CSV at `path` into `tenant_id`'s candidates with the service's own code."""
     database = client[database_name]
     await ensure_indexes(database)
     await ensure_import_indexes(database)
     outbox = Outbox(database, "bench")
     await outbox.ensure_indexes()
-    imports = ImportRepository(database, TENANT)
+    imports = ImportRepository(database, tenant_id)
     # The upload store beside the generated file, as the devstack keeps it on local disk.
     store = LocalUploadStore(path.parent / "uploads")
     job = CandidateImport(
-        tenant_id=TENANT,
+        tenant_id=tenant_id,
         mapping=list(COLUMNS.items()),
         default_region="DE",
         created_by="bench",
@@ -160,7 +164,7 @@ async def _import(
         "counts": done.counts.model_dump(),
         "status": done.status.value,
         "memory_growth_bytes": memory.growth,
-        "candidates": await database["candidates"].count_documents({"tenant_id": TENANT}),
+        "candidates": await database["candidates"].count_documents({"tenant_id": tenant_id}),
     }
 
 
@@ -199,7 +203,7 @@ async def measure(mongodb_uri: str, rows: int) -> dict[str, Any]:
             path = Path(directory) / "candidates.csv"
             write_csv(path, rows)
             size = path.stat().st_size
-            ours = await _import(client, f"bench_import_{run}", path)
+            ours = await import_file(client, f"bench_import_{run}", path)
             print(f"import of {rows:,} rows: {json.dumps(ours)}", flush=True)
             raw = await _raw(client, f"bench_import_{run}", f"bench_import_raw_{run}")
         for name in (f"bench_import_{run}", f"bench_import_raw_{run}"):

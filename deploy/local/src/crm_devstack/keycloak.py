@@ -7,7 +7,10 @@ import os
 import shutil
 import tarfile
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
+
+import httpx
 
 from .config import default_cache_dir
 from .infra import LOCALHOST, InfraComponent, _cache_lock, _mvn, _run_checked, http_ok
@@ -205,3 +208,57 @@ class Keycloak(InfraComponent):
 def start_keycloak(run_dir: Path, port: int, *, cache_dir: Path | None = None) -> Keycloak:
     """Starts Keycloak with the demo realm and waits until it serves the realm."""
     return Keycloak(run_dir, port, cache_dir=cache_dir).start()
+
+
+class _LoginForm(HTMLParser):
+    """Keycloak's login form: where it posts and its hidden fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("id") == "kc-form-login":
+            self.action = attributes.get("action")
+            self._inside = True
+        elif tag == "input" and self._inside and attributes.get("type") == "hidden":
+            self.fields[attributes.get("name") or ""] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
+
+def browser_session(gateway_url: str, username: str, tenant: str = DEMO_TENANT) -> str:
+    """Signs a demo user in to the gateway as a browser does (the gateway's `/auth/login`,
+    Keycloak's login form, the callback) and returns the session cookie's value: for scripts
+    and benchmarks that call the console or the API with a browser session."""
+    password, _ = DEMO_USERS[username]
+    with httpx.Client(timeout=60, follow_redirects=False) as browser:
+        # Keycloak marks its cookies Secure; a browser sends them to loopback over plain HTTP.
+        def trust_loopback(_: httpx.Response) -> None:
+            for cookie in browser.cookies.jar:
+                cookie.secure = False
+
+        browser.event_hooks["response"] = [trust_loopback]
+        start = browser.get(f"{gateway_url}/auth/login", params={"tenant": tenant})
+        if start.status_code != 302:
+            raise RuntimeError(f"the gateway did not start a sign-in: {start.status_code}")
+        page = browser.get(start.headers["location"])
+        form = _LoginForm()
+        form.feed(page.text)
+        if form.action is None:
+            raise RuntimeError("no login form on Keycloak's sign-in page")
+        answer = browser.post(
+            form.action, data={**form.fields, "username": username, "password": password}
+        )
+        if answer.status_code != 302:
+            raise RuntimeError(f"Keycloak refused {username}: {answer.status_code}")
+        back = browser.get(answer.headers["location"])
+        session = back.cookies.get("crm_session")
+        if back.status_code != 302 or not session:
+            raise RuntimeError(f"the gateway's callback answered {back.status_code}")
+        return session
