@@ -9,7 +9,6 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,7 +16,15 @@ import pytest
 
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import LOCALHOST, free_ports
-from crm_devstack.keycloak import CLIENT_ID, DEMO_TENANT, DEMO_USERS, Keycloak, demo_user_ids
+from crm_devstack.keycloak import (
+    CLIENT_ID,
+    DEMO_TENANT,
+    DEMO_USERS,
+    Keycloak,
+    LoginForm,
+    demo_user_ids,
+)
+from crm_devstack.keycloak import loopback_browser as browser_client
 from crm_devstack.stack import service_processes
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
@@ -58,46 +65,6 @@ def callback() -> Iterator[Callback]:
     server = Callback()
     with serving(server.handler, server.port):
         yield server
-
-
-class LoginForm(HTMLParser):
-    """Finds the login form's action and its hidden fields in Keycloak's sign-in page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-        self._inside = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "form" and attributes.get("id") == "kc-form-login":
-            self.action = attributes.get("action")
-            self._inside = True
-        elif tag == "input" and self._inside and attributes.get("type") == "hidden":
-            self.fields[attributes.get("name") or ""] = attributes.get("value") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._inside = False
-
-
-def browser_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """An HTTP client that keeps cookies as a browser does for loopback.
-
-    Keycloak marks its login session cookies `Secure`; browsers send those to loopback over plain
-    HTTP (a potentially trustworthy origin), Python's cookie jar does not, so each stored
-    cookie's `Secure` flag is dropped for this loopback-only client."""
-    client = httpx.Client(timeout=30, transport=transport)
-
-    def trust_loopback(response: httpx.Response) -> None:
-        for cookie in client.cookies.jar:
-            # The cookie jar files a dotless host's cookies under `<host>.local`.
-            if cookie.domain in {LOCALHOST, "localhost", "localhost.local"}:
-                cookie.secure = False
-
-    client.event_hooks["response"] = [trust_loopback]
-    return client
 
 
 def _pkce_pair() -> tuple[str, str]:

@@ -35,7 +35,8 @@ def gateway(mongodb_uri: str, issuer_server: IssuerServer) -> Iterator[Gateway]:
         yield running
 
 
-def gateway_trusting(mongodb_uri: str, issuer: str) -> Any:
+def gateway_trusting(mongodb_uri: str, issuer: str, **overrides: Any) -> Any:
+    """A gateway whose tenant acme trusts `issuer` (the `OIDC` setting's bootstrap)."""
     return running_gateway(
         mongodb_uri,
         oidc=OidcSettings(
@@ -46,6 +47,7 @@ def gateway_trusting(mongodb_uri: str, issuer: str) -> Any:
             ],
             http_timeout_seconds=2,
         ),
+        **overrides,
     )
 
 

@@ -20,39 +20,21 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pymongo import MongoClient
 
-from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_gateway.repositories.audit import AUDIT_LOG
 from crm_shared import utc_now
-from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway, running_gateway
-from integration.gateway.test_oidc_jwks_server import IssuerServer
-from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer, serving
+from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway
+from integration.gateway.test_oidc_jwks_server import IssuerServer, issuer_server
+from integration.gateway.test_oidc_sign_in import gateway_trusting
+from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def issuer_server() -> Iterator[IssuerServer]:
-    server = IssuerServer()
-    with serving(server.handler, server.port):
-        yield server
+__all__ = ["issuer_server"]
 
 
 @pytest.fixture
 def gateway(mongodb_uri: str, issuer_server: IssuerServer) -> Iterator[Gateway]:
-    with running_gateway(
-        mongodb_uri,
-        oidc=OidcSettings(
-            tenants=[
-                OidcTenantSettings(
-                    tenant_id="acme",
-                    issuer=issuer_server.issuer.issuer,
-                    audience=AUDIENCE,
-                    tenant_claim="tenant_id",
-                )
-            ],
-            http_timeout_seconds=2,
-        ),
-        audit_flush_interval_seconds=0.05,
+    with gateway_trusting(
+        mongodb_uri, issuer_server.issuer.issuer, audit_flush_interval_seconds=0.05
     ) as running:
         # Membership roles, invitations accepted, and newcomers of acme.example provisioned.
         answer = running.client.put(

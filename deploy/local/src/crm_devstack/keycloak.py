@@ -210,7 +210,7 @@ def start_keycloak(run_dir: Path, port: int, *, cache_dir: Path | None = None) -
     return Keycloak(run_dir, port, cache_dir=cache_dir).start()
 
 
-class _LoginForm(HTMLParser):
+class LoginForm(HTMLParser):
     """Keycloak's login form: where it posts and its hidden fields."""
 
     def __init__(self) -> None:
@@ -232,23 +232,35 @@ class _LoginForm(HTMLParser):
             self._inside = False
 
 
+def loopback_browser(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An HTTP client that keeps cookies as a browser does for loopback.
+
+    Keycloak marks its login session cookies `Secure`; browsers send those to loopback over
+    plain HTTP (a potentially trustworthy origin), Python's cookie jar does not, so each stored
+    cookie's `Secure` flag is dropped for this loopback-only client."""
+    client = httpx.Client(timeout=30, transport=transport)
+
+    def trust_loopback(response: httpx.Response) -> None:
+        for cookie in client.cookies.jar:
+            # The cookie jar files a dotless host's cookies under `<host>.local`.
+            if cookie.domain in {LOCALHOST, "localhost", "localhost.local"}:
+                cookie.secure = False
+
+    client.event_hooks["response"] = [trust_loopback]
+    return client
+
+
 def browser_session(gateway_url: str, username: str, tenant: str = DEMO_TENANT) -> str:
     """Signs a demo user in to the gateway as a browser does (the gateway's `/auth/login`,
     Keycloak's login form, the callback) and returns the session cookie's value: for scripts
     and benchmarks that call the console or the API with a browser session."""
     password, _ = DEMO_USERS[username]
-    with httpx.Client(timeout=60, follow_redirects=False) as browser:
-        # Keycloak marks its cookies Secure; a browser sends them to loopback over plain HTTP.
-        def trust_loopback(_: httpx.Response) -> None:
-            for cookie in browser.cookies.jar:
-                cookie.secure = False
-
-        browser.event_hooks["response"] = [trust_loopback]
+    with loopback_browser() as browser:
         start = browser.get(f"{gateway_url}/auth/login", params={"tenant": tenant})
         if start.status_code != 302:
             raise RuntimeError(f"the gateway did not start a sign-in: {start.status_code}")
         page = browser.get(start.headers["location"])
-        form = _LoginForm()
+        form = LoginForm()
         form.feed(page.text)
         if form.action is None:
             raise RuntimeError("no login form on Keycloak's sign-in page")
