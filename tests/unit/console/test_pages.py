@@ -219,6 +219,8 @@ async def test_a_candidate_the_api_does_not_know_is_a_404_page_with_the_reason(
     page = await client.get("/console/candidates/nobody", headers=gateway_headers())
     assert page.status_code == 404
     assert "no such route" in page.text
+    # The navigation stays, so the person can go on from the error.
+    assert 'aria-label="Sections"' in page.text
 
 
 def test_problem_fields_are_named_as_the_form_names_them() -> None:

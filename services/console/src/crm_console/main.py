@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
 from crm_console.api import candidates, pages
-from crm_console.api.deps import is_htmx, render
+from crm_console.api.deps import is_htmx, render, viewer_if_any
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
 from crm_console.container import ConsoleContainer
@@ -71,6 +71,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             templates,
             template,
             {"problem": error.problem},
+            viewer=viewer_if_any(request),
             status_code=error.problem.status,
         )
 

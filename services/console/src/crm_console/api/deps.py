@@ -14,7 +14,7 @@ from starlette.templating import Jinja2Templates
 from crm_console.adapters.gateway_api import Caller, GatewayApi
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
-from crm_shared import CurrentPrincipal, Principal, unauthorized
+from crm_shared import CurrentPrincipal, Principal, ProblemError, current_principal, unauthorized
 from crm_shared.permissions import Permission, permissions_of
 
 # Headers only the gateway sets (it drops whatever the browser sent under these names): the
@@ -71,6 +71,14 @@ def viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
 
 
 CurrentViewer = Annotated[Viewer, Depends(viewer)]
+
+
+def viewer_if_any(request: Request) -> Viewer | None:
+    """The viewer of a request that may have none (an error page keeps its navigation)."""
+    try:
+        return viewer(request, current_principal(request))
+    except ProblemError:
+        return None
 
 
 def api(state: Container) -> GatewayApi:

@@ -84,7 +84,8 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
         if refused.status == 401:
             return _to_sign_in(request, expired=True)
         raise
-    if request.method.upper() not in SAFE_METHODS:
+    writes = request.method.upper() not in SAFE_METHODS
+    if writes:
         check_csrf(request, state, current.session.csrf_token)
     return await forward(
         request,
@@ -93,9 +94,10 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
         segments,
         principal=current.principal,
         service="console",
-        # A console form may carry a file (an import's CSV) on to the API.
+        # A console form may carry a file (an import's CSV) on to the API. A read has no body
+        # and is sent buffered, so a connection the console closed meanwhile is retried.
         max_bytes=state.max_upload_bytes,
-        stream=True,
+        stream=writes,
         extra_headers={
             SESSION_HEADER: request.cookies[SESSION_COOKIE],
             CSRF_HEADER.lower(): current.session.csrf_token,
