@@ -8,7 +8,7 @@ import contextlib
 import statistics
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -144,6 +144,20 @@ async def running(app: FastAPI) -> Any:
         yield app
 
 
+class FreshInternalToken(httpx.Auth):
+    """Signs each request with a new internal token for `audience`."""
+
+    def __init__(self, signer: InternalTokenSigner, principal: Principal, audience: str) -> None:
+        self._signer = signer
+        self._principal = principal
+        self._audience = audience
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._signer.mint(self._principal, self._audience)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
 async def membership_latency(
     bootstrap: str, mongodb_uri: str, writes: int, per_second: float
 ) -> list[Figure]:
@@ -160,10 +174,13 @@ async def membership_latency(
         log_level="WARNING",
     )
     app = create_app(settings)
-    token = InternalTokenSigner(load_private_key(KEYS.private_pem)).mint(
-        Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"})), "candidates"
+    # A token per request, as the gateway mints them: one token would expire (60 s) during a
+    # run on a loaded machine.
+    auth = FreshInternalToken(
+        InternalTokenSigner(load_private_key(KEYS.private_pem)),
+        Principal(tenant_id=run, user_id="bench", roles=frozenset({"recruiter"})),
+        "candidates",
     )
-    headers = {"Authorization": f"Bearer {token}"}
     # Partitions assigned by hand, no consumer group: no rebalance can move the reader's
     # position while the writes run.
     # A newly assigned partition gets its position reset in the background by
@@ -189,7 +206,7 @@ async def membership_latency(
     async with (
         running(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://candidates", headers=headers
+            transport=httpx.ASGITransport(app=app), base_url="http://candidates", auth=auth
         ) as api,
     ):
         segment = (await api.post("/segments", json={"name": "bench", "rule": TYPICAL_RULE})).json()
