@@ -452,6 +452,35 @@ class ImportCreate(BaseModel):
     )
 
 
+class ImportPreviewColumn(BaseModel):
+    """One column of the file's header."""
+
+    name: str
+    suggested_field: str | None = Field(
+        description="The profile field the column's name suggests (`E-Mail`, `Vorname`, "
+        "`Prénom`...), null when none does."
+    )
+    samples: list[str] = Field(description="Its first non-empty values.")
+
+
+class ImportPreview(BaseModel):
+    """How the file reads: encoding, delimiter, columns, and the mapping they suggest."""
+
+    encoding: str
+    delimiter: str
+    columns: list[ImportPreviewColumn]
+    suggested_mapping: dict[str, str] = Field(
+        description="Column -> field for every column with a suggestion: a starting point "
+        "for `POST /imports`."
+    )
+    missing_required: list[str] = Field(
+        description="Required fields (first_name, last_name, emails) no column suggests."
+    )
+    fields: list[str] = Field(
+        description="Every field a column can be mapped to (and `custom_fields.<key>`)."
+    )
+
+
 class ImportPublic(BaseModel):
     """An import with its progress."""
 
