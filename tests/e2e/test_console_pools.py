@@ -182,3 +182,82 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
         assert tag in api_call(gateway, "GET", f"/candidates/{person['id']}")["tags"]
     assert api_call(gateway, "GET", f"/pools/{other_pool['id']}")["member_counts"] == {"Parked": 2}
     watch.assert_clean()
+
+
+def test_a_recruiter_builds_a_segment_watching_the_count_and_meets_a_cycle_at_the_rule(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    tag = unique("segment").lower()
+    for first, skills in (("Ana", ["rust"]), ("Bo", ["go"])):
+        api_call(
+            gateway,
+            "POST",
+            "/candidates",
+            {
+                "first_name": first,
+                "last_name": "Ørsted",
+                "emails": [f"{first.lower()}.{tag}@example.org"],
+                "tags": [tag],
+                "skills": skills,
+            },
+        )
+    name = unique("Rustaceans")
+
+    sign_in(page, gateway, "rita.recruiter", start="/console/segments/new")
+    expect(page.get_by_role("heading", name="New segment")).to_be_visible()
+    page.get_by_label("Name").fill(name)
+    # The first condition: tags is <tag>; the count follows the typing.
+    page.locator("#r-0-value").fill(tag)
+    expect(page.get_by_test_id("member-count")).to_have_text("2")
+    # A second one on another field: the builder changes its inputs, the count follows.
+    page.get_by_role("button", name="Add condition to the rule").click()
+    page.locator("#r-1-field").select_option("skills")
+    expect(page.locator("#r-1-field")).to_be_focused()
+    page.locator("#r-1-value").fill("rust")
+    expect(page.get_by_test_id("member-count")).to_have_text("1")
+    expect(page.get_by_test_id("member-sample")).to_contain_text("Ana Ørsted")
+    # A relative date in a nested group: created in the last 30 days, or never changed.
+    page.get_by_role("button", name="Add group to the rule").click()
+    expect(page.locator("#r-2-kind")).to_be_focused()
+    page.locator("#r-2-0-field").select_option("created_at")
+    expect(page.locator("#r-2-0-op")).to_have_value("after")
+    expect(page.locator("#r-2-0-amount")).to_have_value("30")
+    page.locator("#r-2-0-amount").fill("2")
+    expect(page.get_by_test_id("member-count")).to_have_text("1")
+    assert_accessible(page)
+    screenshot(page, "segment-builder")
+
+    page.get_by_role("button", name="Save segment").click()
+    page.wait_for_url(re.compile(r".*/console/segments/[0-9a-f-]+\?saved=1$"))
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    segment_id = page.url.rsplit("/", 1)[1].split("?")[0]
+    saved = api_call(gateway, "GET", f"/segments/{segment_id}")
+    assert saved["rule"] == {
+        "all": [
+            {"field": "tags", "op": "equals", "value": tag},
+            {"field": "skills", "op": "equals", "value": "rust"},
+            {"any": [{"field": "created_at", "op": "after", "relative": "-2d"}]},
+        ]
+    }
+
+    # Another segment refers to this one; referring back to it is a cycle, shown at the rule.
+    other = api_call(
+        gateway,
+        "POST",
+        "/segments",
+        {"name": unique("Uses it"), "rule": {"all": [{"segment": segment_id}]}},
+    )
+    page.get_by_role("button", name="Add segment reference to the rule").click()
+    page.locator("#r-3-segment").select_option(other["id"])
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.locator("#err-r-3")).to_contain_text("segment references form a cycle")
+    expect(page.locator("#r-3-segment")).to_have_value(other["id"])
+    assert_accessible(page)
+
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Segments").click()
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "segments")
+    watch.assert_clean()
