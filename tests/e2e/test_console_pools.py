@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,16 @@ def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
         context.close()
 
 
+def rebuilt(page: Page, change: Callable[[], object]) -> None:
+    """Makes a change that re-renders the rule builder and waits until the new one is in
+    place (typing into the old one meanwhile would be lost with it)."""
+    with page.expect_response(lambda response: "/console/segments/builder" in response.url):
+        change()
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def excel_export(path: Path, rows: list[list[str]]) -> Path:
     """A CSV file as Excel saves one on a German Windows: semicolons, CRLF, UTF-8 with BOM."""
     path.write_bytes(codecs.BOM_UTF8 + "".join(";".join(row) + "\r\n" for row in rows).encode())
@@ -66,7 +76,7 @@ def test_a_recruiter_imports_a_messy_excel_export_and_downloads_the_report(
 
     sign_in(page, gateway, "rita.recruiter", start="/console/imports")
     expect(page.get_by_role("heading", name="Imports", exact=True)).to_be_visible()
-    page.get_by_label("CSV file").set_input_files(export)
+    page.get_by_label("CSV file", exact=True).set_input_files(export)
     expect(page.get_by_test_id("detected")).to_contain_text("semicolon separated, with 5 columns")
     # The API suggested a field for each column it recognised; the rest is not imported.
     expect(page.get_by_label("Vorname", exact=True)).to_have_value("first_name")
@@ -75,7 +85,7 @@ def test_a_recruiter_imports_a_messy_excel_export_and_downloads_the_report(
     expect(page.get_by_label("Firma", exact=True)).to_have_value("current_company")
     expect(page.get_by_label("Lieblingsfarbe", exact=True)).to_have_value("")
     expect(page.get_by_role("cell", name="Jürgen")).to_be_visible()
-    page.get_by_label("Tags for every imported candidate").fill(tag)
+    page.get_by_label("Tags for every imported candidate", exact=True).fill(tag)
     assert_accessible(page)
     screenshot(page, "imports")
 
@@ -131,8 +141,8 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
 
     sign_in(page, gateway, "rita.recruiter", start="/console/pools")
     expect(page.get_by_role("heading", name="Talent pools", exact=True)).to_be_visible()
-    page.get_by_label("Name").fill(pool_name)
-    page.get_by_label("Stages").fill("New\nPhone screen\nOnsite")
+    page.locator("#f-name").fill(pool_name)
+    page.locator("#f-stages").fill("New\nPhone screen\nOnsite")
     assert_accessible(page)
     screenshot(page, "pools")
     page.get_by_role("button", name="Create pool").click()
@@ -151,7 +161,7 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     expect(page.locator('[data-stage-count="Phone screen"]')).to_have_text("0")
 
     # A move by keyboard: the card's stage select, then its button.
-    stage = page.get_by_label(f"Stage of Ana {family}")
+    stage = page.get_by_label(f"Stage of Ana {family}", exact=True)
     stage.focus()
     stage.select_option("Phone screen")
     page.keyboard.press("Tab")
@@ -159,13 +169,13 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     page.keyboard.press("Enter")
     expect(page.locator('[data-stage-count="Phone screen"]')).to_have_text("1")
     expect(page.locator('[data-stage-count="New"]')).to_have_text("1")
-    expect(page.get_by_label(f"Stage of Ana {family}")).to_be_focused()
+    expect(page.get_by_label(f"Stage of Ana {family}", exact=True)).to_be_focused()
     member = api_call(gateway, "GET", f"/pools/{pool_id}/members/{people[0]['id']}")
     assert member["stage"] == "Phone screen"
 
     # Bulk actions on the ticked members: tag them, then add them to another pool.
-    page.get_by_label(f"Select Ana {family}").check()
-    page.get_by_label(f"Select Bo {family}").check()
+    page.get_by_label(f"Select Ana {family}", exact=True).check()
+    page.get_by_label(f"Select Bo {family}", exact=True).check()
     tag = unique("shortlist").lower()
     page.get_by_label("Tags", exact=True).fill(tag)
     page.get_by_role("button", name="Add tags").click()
@@ -207,21 +217,21 @@ def test_a_recruiter_builds_a_segment_watching_the_count_and_meets_a_cycle_at_th
 
     sign_in(page, gateway, "rita.recruiter", start="/console/segments/new")
     expect(page.get_by_role("heading", name="New segment")).to_be_visible()
-    page.get_by_label("Name").fill(name)
+    page.locator("#f-name").fill(name)
     # The first condition: tags is <tag>; the count follows the typing.
     page.locator("#r-0-value").fill(tag)
     expect(page.get_by_test_id("member-count")).to_have_text("2")
     # A second one on another field: the builder changes its inputs, the count follows.
-    page.get_by_role("button", name="Add condition to the rule").click()
-    page.locator("#r-1-field").select_option("skills")
+    rebuilt(page, page.get_by_role("button", name="Add condition to the rule").click)
+    rebuilt(page, lambda: page.locator("#r-1-field").select_option("skills"))
     expect(page.locator("#r-1-field")).to_be_focused()
     page.locator("#r-1-value").fill("rust")
     expect(page.get_by_test_id("member-count")).to_have_text("1")
     expect(page.get_by_test_id("member-sample")).to_contain_text("Ana Ørsted")
     # A relative date in a nested group: created in the last 30 days, or never changed.
-    page.get_by_role("button", name="Add group to the rule").click()
+    rebuilt(page, page.get_by_role("button", name="Add group to the rule").click)
     expect(page.locator("#r-2-kind")).to_be_focused()
-    page.locator("#r-2-0-field").select_option("created_at")
+    rebuilt(page, lambda: page.locator("#r-2-0-field").select_option("created_at"))
     expect(page.locator("#r-2-0-op")).to_have_value("after")
     expect(page.locator("#r-2-0-amount")).to_have_value("30")
     page.locator("#r-2-0-amount").fill("2")
@@ -249,7 +259,7 @@ def test_a_recruiter_builds_a_segment_watching_the_count_and_meets_a_cycle_at_th
         "/segments",
         {"name": unique("Uses it"), "rule": {"all": [{"segment": segment_id}]}},
     )
-    page.get_by_role("button", name="Add segment reference to the rule").click()
+    rebuilt(page, page.get_by_role("button", name="Add segment reference to the rule").click)
     page.locator("#r-3-segment").select_option(other["id"])
     page.get_by_role("button", name="Save segment").click()
     expect(page.locator("#err-r-3")).to_contain_text("segment references form a cycle")

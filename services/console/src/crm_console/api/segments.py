@@ -75,6 +75,7 @@ def _context(
         "focus": None,
         "name_error": None,
         "problem": None,
+        "announce_errors": False,
         **extra,
     }
 
@@ -217,6 +218,7 @@ async def _save(
             name_error=name_error,
             problem=problem,
             preview_out_of_band=True,
+            announce_errors=True,
         ),
         viewer=viewer,
         status_code=problem.status if problem else 422,
