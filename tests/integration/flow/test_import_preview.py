@@ -45,7 +45,5 @@ async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stac
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "file"
-    wrong_type = await stack.gateway.post(
-        "/api/v1/imports/preview", json={"a": 1}, headers=auth
-    )
+    wrong_type = await stack.gateway.post("/api/v1/imports/preview", json={"a": 1}, headers=auth)
     assert wrong_type.status_code == 415

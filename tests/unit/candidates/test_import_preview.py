@@ -35,11 +35,14 @@ def test_a_column_name_suggests_the_field_people_mean(column: str, field: str | 
 
 
 def test_a_semicolon_excel_export_with_bom_reads_with_accents_and_suggestions() -> None:
-    data = codecs.BOM_UTF8 + (
-        "Vorname;Nachname;E-Mail;Firma;Lieblingsfarbe\r\n"
-        "Jürgen;Groß;juergen@example.de;Straße AG;blau\r\n"
-        "Zoë;;zoe@example.org;;\r\n"
-    ).encode()
+    data = (
+        codecs.BOM_UTF8
+        + (
+            "Vorname;Nachname;E-Mail;Firma;Lieblingsfarbe\r\n"
+            "Jürgen;Groß;juergen@example.de;Straße AG;blau\r\n"
+            "Zoë;;zoe@example.org;;\r\n"
+        ).encode()
+    )
     preview = preview_csv(data, complete=True)
     assert (preview.encoding, preview.delimiter) == ("utf-8", ";")
     assert [(c.name, c.suggested_field) for c in preview.columns] == [
@@ -83,9 +86,7 @@ def test_a_header_without_required_columns_says_which_are_missing() -> None:
     assert preview.missing_required == ["first_name", "last_name"]
 
 
-@pytest.mark.parametrize(
-    "data", [b"", b"\r\n\r\n", b"First,Last," + b"x" * 100, b"\xff\xfeF\x00F"]
-)
+@pytest.mark.parametrize("data", [b"", b"\r\n\r\n", b"First,Last," + b"x" * 100, b"\xff\xfeF\x00F"])
 def test_what_is_no_csv_header_is_refused_with_a_reason(data: bytes) -> None:
     with pytest.raises(CsvFormatError):
         preview_csv(data, complete=data != b"First,Last," + b"x" * 100)
