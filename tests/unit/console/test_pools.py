@@ -174,6 +174,18 @@ async def test_the_board_has_a_column_per_stage_and_a_card_per_member(console: C
     assert "Old" not in page.text
 
 
+async def test_a_viewer_sees_the_board_without_moves_or_selection(console: Console) -> None:
+    client, api = console
+    board_api(api)
+    viewer = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+    page = await client.get("/console/pools/p1", headers=gateway_headers(viewer))
+    assert page.status_code == 200
+    assert "Zoë Ødegård" in page.text
+    assert 'type="checkbox"' not in page.text
+    assert 'id="bulk-form"' not in page.text
+    assert "pool-move" not in page.text
+
+
 async def test_moving_a_card_returns_the_board_with_the_move_and_focus_on_it(
     console: Console,
 ) -> None:
