@@ -42,7 +42,7 @@ browser:
 
 # The console's browser tests, saving each page's screenshot into docs/console/ (docs/console.md).
 console-screenshots: install browser
-	CONSOLE_SCREENSHOT_DIR=$(CURDIR)/docs/console $(UV) run --frozen pytest tests/e2e/test_console.py $(PYTEST_ARGS)
+	CONSOLE_SCREENSHOT_DIR=$(CURDIR)/docs/console $(UV) run --frozen pytest tests/e2e/test_console*.py $(PYTEST_ARGS)
 
 run: install
 	$(UV) run --frozen crm-stack up

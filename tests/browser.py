@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -95,8 +96,11 @@ class PageWatch:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             text = message.text
-            # An API refusal the page shows to the person is not a fault of the page.
-            if "the server responded with a status of 4" in text:
+            # An API refusal the page shows to the person is not a fault of the page (the
+            # browser logs its status, and htmx each 4xx fragment it swaps in as an error).
+            if "the server responded with a status of 4" in text or re.match(
+                r"Response Status Error Code 4\d\d from ", text
+            ):
                 return
             self.errors.append(f"console: {text}")
 

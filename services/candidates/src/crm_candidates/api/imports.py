@@ -10,14 +10,27 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
-from crm_candidates.api.schemas import ImportCreate, ImportPublic, ImportRowError
+from crm_candidates.api.schemas import (
+    ImportCreate,
+    ImportPreview,
+    ImportPreviewColumn,
+    ImportPublic,
+    ImportRowError,
+)
 from crm_candidates.application.imports import (
     ImportNotFoundError,
     ImportStartedError,
     TooManyImportsError,
     TooManyRowsError,
 )
-from crm_candidates.domain.csv_import import CsvFormatError, encoding_name, mapping_errors
+from crm_candidates.domain.csv_import import (
+    IMPORTABLE_FIELDS,
+    SNIFF_BYTES,
+    CsvFormatError,
+    encoding_name,
+    mapping_errors,
+    preview_csv,
+)
 from crm_candidates.domain.models import CandidateImport
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -132,6 +145,73 @@ async def create_import(
     await imports.create(job)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{job.id}"
     return _public(job)
+
+
+_PREVIEW_BODY = {
+    "required": True,
+    "description": f"The CSV file, or its first bytes (at most {SNIFF_BYTES:,} are read; "
+    "send `truncated=true` when the body is only the start of a larger file).",
+    "content": {
+        media_type: {
+            "schema": {"type": "string", "format": "binary"},
+            "example": "\ufeffVorname;Nachname;E-Mail\r\nJürgen;Groß;juergen.gross@example.de\r\n",
+        }
+        for media_type in CSV_MEDIA_TYPES
+    },
+}
+
+
+@imports_router.post(
+    "/preview",
+    dependencies=[require_permission("imports:write")],
+    response_model=ImportPreview,
+    openapi_extra={"requestBody": _PREVIEW_BODY},
+    responses={
+        415: {"description": "The body is not `text/csv` (or `application/csv`, `text/plain`)."},
+        422: {"description": "The bytes cannot be read as CSV (`errors[].field` is `file`)."},
+    },
+)
+async def preview_import(
+    request: Request,
+    truncated: Annotated[
+        bool, Query(description="The body is the start of a larger file, not all of it.")
+    ] = False,
+) -> ImportPreview:
+    """Reads the start of a file as an import would, without keeping it: the encoding and
+    delimiter detected, the header's columns with their first values, and the field each
+    column's name suggests, so a person can map the columns before creating the import."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() not in CSV_MEDIA_TYPES:
+        raise ProblemError(415, "send the file as text/csv", problem_type="unsupported-media-type")
+    head = b""
+    async for piece in request.stream():
+        head += piece
+        if len(head) > SNIFF_BYTES:
+            truncated = True
+            break
+    try:
+        preview = preview_csv(
+            head[:SNIFF_BYTES], complete=not truncated, encoding=_charset(content_type)
+        )
+    except CsvFormatError as invalid:
+        raise _validation([("file", str(invalid))], f"the file cannot be read: {invalid}") from None
+    return ImportPreview(
+        encoding=preview.encoding,
+        delimiter=preview.delimiter,
+        columns=[
+            ImportPreviewColumn(
+                name=column.name, suggested_field=column.suggested_field, samples=column.samples
+            )
+            for column in preview.columns
+        ],
+        suggested_mapping={
+            column.name: column.suggested_field
+            for column in preview.columns
+            if column.suggested_field
+        },
+        missing_required=preview.missing_required,
+        fields=sorted(IMPORTABLE_FIELDS),
+    )
 
 
 _CSV_BODY = {

@@ -27,6 +27,8 @@ from crm_candidates.api.schemas import (
     PoolMemberDetail,
     PoolMemberListed,
     PoolMemberPublic,
+    PoolMembersAdd,
+    PoolMembersAdded,
     PoolPublic,
     PoolUpdate,
     ProfileSettings,
@@ -592,6 +594,34 @@ async def add_pool_member(
     except (AlreadyInPoolError, CandidateNotActiveError) as refused:
         raise _conflict(str(refused)) from None
     return _member_public(membership)
+
+
+@pools_router.post(
+    "/{pool_id}/members/bulk",
+    response_model=PoolMembersAdded,
+    dependencies=[require_permission("pools:write")],
+)
+async def add_pool_members(
+    pool_id: str,
+    body: PoolMembersAdd,
+    principal: CurrentPrincipal,
+    pools: PoolDefinitionsDep,
+    commands: PoolCommandsDep,
+) -> PoolMembersAdded:
+    """Adds a selection of candidates (at most 200) to the pool at a stage (the first unless
+    given), each as `POST /pools/{id}/members` would (`pool.stage_changed` for each added).
+    Every id is accounted for: added, a member already (left at its stage, so repeating the
+    request is harmless), unknown, or not active (archived or merged)."""
+    pool = await _pool(pools, pool_id)
+    stage = _stage(pool, body.stage)
+    outcome = await commands.add_many(pool, body.candidate_ids, stage, by=principal.user_id)
+    return PoolMembersAdded(
+        added=outcome.added,
+        already_members=outcome.already_members,
+        unknown=outcome.unknown,
+        not_active=outcome.not_active,
+        member_counts=await pools.stage_counts(pool),
+    )
 
 
 @pools_router.get(

@@ -15,6 +15,8 @@ from crm_candidates.api.deps import (
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
+    CandidatesTag,
+    CandidatesTagged,
     CandidateUpdate,
     CandidateUpserted,
     SegmentCreate,
@@ -205,6 +207,25 @@ async def update_candidate(
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return _public(changed)
+
+
+@router.post(
+    "/candidates/tags",
+    dependencies=[require_permission("candidates:write")],
+    response_model=CandidatesTagged,
+)
+async def tag_candidates(body: CandidatesTag, profiles: CandidateProfilesDep) -> CandidatesTagged:
+    """Adds tags to a selection of candidates (at most 200), each a change of its own
+    (`candidate.updated`, segment entries and exits). A tag a candidate holds already (ignoring
+    case and spacing) is not added twice, so repeating the request is harmless. Every id is
+    accounted for: tagged, holding every tag already, unknown, or not active."""
+    outcome = await profiles.tag(body.candidate_ids, body.tags)
+    return CandidatesTagged(
+        tagged=outcome.tagged,
+        already_tagged=outcome.already_tagged,
+        unknown=outcome.unknown,
+        not_active=outcome.not_active,
+    )
 
 
 @router.delete(

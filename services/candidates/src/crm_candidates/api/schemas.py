@@ -310,6 +310,47 @@ class PoolMemberAdd(BaseModel):
     stage: Label | None = Field(default=None, description="Defaults to the pool's first stage.")
 
 
+# How many candidates one bulk action (add to a pool, tag) takes: a page of a board or a list.
+MAX_SELECTION = 200
+
+
+class PoolMembersAdd(BaseModel):
+    """A selection of candidates to add to a pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_ids: list[Label] = Field(min_length=1, max_length=MAX_SELECTION)
+    stage: Label | None = Field(default=None, description="Defaults to the pool's first stage.")
+
+
+class PoolMembersAdded(BaseModel):
+    """What became of each candidate of the selection, and the pool's counts after."""
+
+    added: list[str]
+    already_members: list[str] = Field(description="Members already: left where they are.")
+    unknown: list[str] = Field(description="Not candidates of your tenant.")
+    not_active: list[str] = Field(description="Archived or merged records.")
+    member_counts: dict[str, int]
+
+
+class CandidatesTag(BaseModel):
+    """Tags to add to a selection of candidates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_ids: list[Label] = Field(min_length=1, max_length=MAX_SELECTION)
+    tags: list[Label] = Field(min_length=1, max_length=20)
+
+
+class CandidatesTagged(BaseModel):
+    """What became of each candidate of the selection."""
+
+    tagged: list[str]
+    already_tagged: list[str] = Field(description="Held every tag already: unchanged.")
+    unknown: list[str] = Field(description="Not candidates of your tenant.")
+    not_active: list[str] = Field(description="Archived or merged records (not changed).")
+
+
 class StageMove(BaseModel):
     """The stage to move a pool member to."""
 
@@ -449,6 +490,35 @@ class ImportCreate(BaseModel):
         description="The file's encoding: utf-8, utf-16 (-le, -be), windows-1252, iso-8859-1 "
         "or iso-8859-15 (any usual spelling). By default the upload's `charset`, else detected: "
         "a byte order mark, UTF-16 without one, UTF-8, else windows-1252.",
+    )
+
+
+class ImportPreviewColumn(BaseModel):
+    """One column of the file's header."""
+
+    name: str
+    suggested_field: str | None = Field(
+        description="The profile field the column's name suggests (`E-Mail`, `Vorname`, "
+        "`Prénom`...), null when none does."
+    )
+    samples: list[str] = Field(description="Its first non-empty values.")
+
+
+class ImportPreview(BaseModel):
+    """How the file reads: encoding, delimiter, columns, and the mapping they suggest."""
+
+    encoding: str
+    delimiter: str
+    columns: list[ImportPreviewColumn]
+    suggested_mapping: dict[str, str] = Field(
+        description="Column -> field for every column with a suggestion: a starting point "
+        "for `POST /imports`."
+    )
+    missing_required: list[str] = Field(
+        description="Required fields (first_name, last_name, emails) no column suggests."
+    )
+    fields: list[str] = Field(
+        description="Every field a column can be mapped to (and `custom_fields.<key>`)."
     )
 
 

@@ -21,7 +21,12 @@ from crm_candidates.domain.models import (
     TimelineEntry,
     unique_in_order,
 )
-from crm_candidates.domain.profile import ProfileRules, is_phone_region, normalise_profile_fields
+from crm_candidates.domain.profile import (
+    ProfileRules,
+    changed_tags,
+    is_phone_region,
+    normalise_profile_fields,
+)
 from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import (
     Group,
@@ -329,6 +334,16 @@ NULLABLE_FIELDS = frozenset(
 
 
 @dataclass(frozen=True)
+class Tagging:
+    """What tagging a selection of candidates did with each of them."""
+
+    tagged: list[str]
+    already_tagged: list[str]
+    unknown: list[str]
+    not_active: list[str]
+
+
+@dataclass(frozen=True)
 class CandidateProfiles:
     """Creates, changes, archives and restores one tenant's candidates; a profile is normalised
     against the tenant's rules (or refused with `ProfileError`) before anything is stored."""
@@ -385,6 +400,34 @@ class CandidateProfiles:
             return Candidate.model_validate({**candidate.model_dump(), **fields})
 
         return await self.writer.change(candidate_id, apply)
+
+    async def tag(self, candidate_ids: list[str], tags: list[str]) -> Tagging:
+        """Adds `tags` to each candidate (matched ignoring case and spacing; each a change of its
+        own with `candidate.updated`), and says what became of each."""
+        outcome = Tagging([], [], [], [])
+        holding: set[str] = set()
+
+        def apply(candidate: Candidate) -> Candidate:
+            if not candidate.is_active:
+                raise InactiveCandidateError(candidate)
+            tagged = changed_tags(candidate.tags, add=tags, remove=())
+            if tagged == candidate.tags:
+                holding.add(candidate.id)
+            return candidate.model_copy(update={"tags": tagged})
+
+        for candidate_id in dict.fromkeys(candidate_ids):
+            try:
+                changed = await self.writer.change(candidate_id, apply)
+            except InactiveCandidateError:
+                outcome.not_active.append(candidate_id)
+                continue
+            if changed is None:
+                outcome.unknown.append(candidate_id)
+            elif candidate_id in holding:
+                outcome.already_tagged.append(candidate_id)
+            else:
+                outcome.tagged.append(candidate_id)
+        return outcome
 
     async def set_status(self, candidate_id: str, status: CandidateStatus) -> Candidate | None:
         """Archives or restores a candidate (not a merged record); None if there is none."""

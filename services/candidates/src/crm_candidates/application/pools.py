@@ -35,6 +35,16 @@ ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
+class PoolAdditions:
+    """What adding a selection of candidates to a pool did with each of them."""
+
+    added: list[str]
+    already_members: list[str]
+    unknown: list[str]
+    not_active: list[str]
+
+
+@dataclass(frozen=True)
 class PoolCommands:
     """Adds candidates to one tenant's talent pools, moves them between stages, removes them.
 
@@ -57,6 +67,25 @@ class PoolCommands:
             return await self._set_stage(pool, candidate_id, None, stage, by, session=session)
 
         return await self._run(add)
+
+    async def add_many(
+        self, pool: Pool, candidate_ids: list[str], stage: str, *, by: str
+    ) -> PoolAdditions:
+        """Adds each candidate at `stage` (each an addition of its own, as `add`), and says
+        which were added, members already, unknown to the tenant or not active."""
+        outcome = PoolAdditions([], [], [], [])
+        for candidate_id in dict.fromkeys(candidate_ids):
+            try:
+                await self.add(pool, candidate_id, stage, by=by)
+            except AlreadyInPoolError:
+                outcome.already_members.append(candidate_id)
+            except CandidateNotFoundError:
+                outcome.unknown.append(candidate_id)
+            except CandidateNotActiveError:
+                outcome.not_active.append(candidate_id)
+            else:
+                outcome.added.append(candidate_id)
+        return outcome
 
     async def move(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
         """Moves a member to `stage` (no change if there already); `NotInPoolError` otherwise."""

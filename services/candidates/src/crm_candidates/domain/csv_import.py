@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -412,3 +413,201 @@ def iter_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
     """`items` in consecutive batches of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# What a column is usually called, per profile field: the column's name folded (accents and
+# everything but letters and digits dropped, lower case) as English, German, French, Spanish,
+# Dutch and Scandinavian exports spell it. The first field whose names hold it is suggested.
+_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": (
+        "firstname",
+        "first",
+        "givenname",
+        "forename",
+        "vorname",
+        "prenom",
+        "nombre",
+        "voornaam",
+        "fornavn",
+        "fornamn",
+        "nome",
+    ),
+    "last_name": (
+        "lastname",
+        "last",
+        "surname",
+        "familyname",
+        "nachname",
+        "nom",
+        "apellido",
+        "apellidos",
+        "achternaam",
+        "efternavn",
+        "efternamn",
+        "cognome",
+    ),
+    "emails": (
+        "email",
+        "emails",
+        "mail",
+        "emailaddress",
+        "workemail",
+        "personalemail",
+        "courriel",
+        "correo",
+        "correoelectronico",
+        "emailadresse",
+        "adressemail",
+        "adresseemail",
+    ),
+    "phones": (
+        "phone",
+        "phones",
+        "telephone",
+        "tel",
+        "mobile",
+        "cell",
+        "phonenumber",
+        "telefon",
+        "telefonnummer",
+        "telefono",
+        "handy",
+        "portable",
+        "mobil",
+    ),
+    "skills": ("skills", "skill", "competences", "kompetenzen", "fahigkeiten", "habilidades"),
+    "tags": ("tags", "tag", "labels", "schlagworte"),
+    "profile_urls": (
+        "profileurls",
+        "profileurl",
+        "linkedin",
+        "linkedinurl",
+        "github",
+        "website",
+        "url",
+    ),
+    "desired_roles": ("desiredroles", "desiredrole", "targetrole", "targetroles"),
+    "headline": ("headline", "summary"),
+    "current_title": (
+        "currenttitle",
+        "title",
+        "jobtitle",
+        "position",
+        "role",
+        "berufsbezeichnung",
+        "poste",
+        "titel",
+        "cargo",
+        "functie",
+    ),
+    "current_company": (
+        "currentcompany",
+        "company",
+        "employer",
+        "organisation",
+        "organization",
+        "firma",
+        "unternehmen",
+        "arbeitgeber",
+        "entreprise",
+        "societe",
+        "empresa",
+        "bedrijf",
+    ),
+    "location": ("location", "city", "ort", "stadt", "wohnort", "ville", "ciudad", "plaats"),
+    "time_zone": ("timezone", "tz", "zeitzone"),
+    "locale": ("locale", "language", "sprache", "langue", "idioma"),
+    "seniority": ("seniority", "level"),
+    "owner_id": ("owner", "ownerid"),
+    "marketing_consent": (
+        "marketingconsent",
+        "consent",
+        "optin",
+        "newsletter",
+        "einwilligung",
+        "consentement",
+    ),
+}
+# How many rows after the header a preview shows per column.
+PREVIEW_ROWS = 3
+
+
+def _folded(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(char for char in decomposed if char.isascii() and char.isalnum())
+
+
+def suggest_field(column: str) -> str | None:
+    """The profile field a column's name suggests (`E-Mail` -> `emails`), if any."""
+    folded = _folded(column)
+    if not folded:
+        return None
+    for target, names in _FIELD_ALIASES.items():
+        if folded == _folded(target) or folded in names:
+            return target
+    return None
+
+
+@dataclass(frozen=True)
+class PreviewColumn:
+    name: str
+    suggested_field: str | None
+    samples: list[str]
+
+
+@dataclass(frozen=True)
+class CsvPreview:
+    """What the first bytes of a file say: how to read it, its columns and a mapping to start
+    from (a single-valued field is suggested for the first column that names it only)."""
+
+    encoding: str
+    delimiter: str
+    columns: list[PreviewColumn]
+
+    @property
+    def missing_required(self) -> list[str]:
+        suggested = {column.suggested_field for column in self.columns}
+        return [name for name in REQUIRED_FIELDS if name not in suggested]
+
+
+def preview_csv(
+    head: bytes, *, complete: bool, encoding: str | None = None, delimiter: str | None = None
+) -> CsvPreview:
+    """The header and first rows of a file from its first bytes (`complete`: the whole file).
+
+    A record cut off by the end of the bytes is left out, as is a character cut in half.
+    """
+    encoding = encoding_name(encoding) if encoding else detect_encoding(head, complete=complete)
+    codec = ENCODINGS[encoding]
+    if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16-le"
+    decoder = codecs.getincrementaldecoder(codec)(
+        errors=_LATIN1_FALLBACK if encoding == "windows-1252" else "strict"
+    )
+    try:
+        text = str(decoder.decode(head, final=complete))
+    except UnicodeDecodeError as invalid:
+        raise CsvFormatError(
+            f"the file is not {encoding} text (at byte {invalid.start:,}: {invalid.reason})"
+        ) from None
+    header_line = _LINE_END.split(text, maxsplit=1)[0]
+    if not header_line.strip():
+        raise CsvFormatError("the file has no header row")
+    delimiter = delimiter or detect_delimiter(header_line)
+    records = RecordSplitter(delimiter).feed(text, final=complete)
+    if not records:
+        raise CsvFormatError("the header row does not end within the first bytes")
+    header = parse_record(records[0], delimiter)
+    rows = [parse_record(record, delimiter) for record in records[1 : PREVIEW_ROWS + 1]]
+    taken: set[str] = set()
+    columns: list[PreviewColumn] = []
+    for index, name in enumerate(header):
+        suggested = suggest_field(name)
+        # List fields take several columns (a work and a private e-mail); others take one.
+        if suggested in taken and suggested not in LIST_FIELDS:
+            suggested = None
+        if suggested:
+            taken.add(suggested)
+        samples = [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
+        columns.append(PreviewColumn(name.strip(), suggested, samples))
+    return CsvPreview(encoding=encoding, delimiter=delimiter, columns=columns)

@@ -3,7 +3,7 @@ its session cookie and CSRF token, exactly as the browser itself could."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class GatewayApi:
         *,
         params: QueryParams | None = None,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One call; a 4xx/5xx answer raises `ApiProblem` (`SignedOut` for a 401)."""

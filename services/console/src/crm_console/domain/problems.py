@@ -19,6 +19,9 @@ class Problem:
     problem_type: str = "about:blank"
     # Field name (the last part of the pydantic location) -> what is wrong with it.
     field_errors: dict[str, str] = field(default_factory=dict)
+    # Full field path as the API named it (`mapping.E-Mail`, `rule.all.0.value`) -> detail, for
+    # forms that show an error at a part of a field (a column's mapping, a condition of a rule).
+    paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def message(self) -> str:
@@ -49,16 +52,20 @@ def problem_from(status: int, body: bytes) -> Problem:
     except ValueError:
         title = "Error"
     field_errors: dict[str, str] = {}
+    paths: dict[str, str] = {}
     for entry in document.get("errors") or []:
         if isinstance(entry, dict):
             name = _field_name(entry)
             detail = entry.get("detail")
             if name and isinstance(detail, str):
                 field_errors.setdefault(name, detail)
+                path = str(entry["field"]).removeprefix("body.")
+                paths.setdefault(path, detail)
     return Problem(
         status=status,
         title=str(document.get("title") or title),
         detail=str(document.get("detail") or ""),
         problem_type=str(document.get("type") or "about:blank"),
         field_errors=field_errors,
+        paths=paths,
     )

@@ -1,0 +1,156 @@
+"""Talent pool pages: the list with a form for a new pool, a board per pool by stage, moves
+between stages and actions on a selection of members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem, SignedOut
+from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
+from crm_console.application.pools import TalentPools
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.pools import BULK_ACTIONS, BulkRequest, stages_from_text
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/pools", include_in_schema=False)
+
+
+@router.get("")
+async def pool_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Every pool with its members per stage, and the form for a new one."""
+    pools = await TalentPools(state.gateway).pools(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "pools/list.html",
+        {"pools": pools, "form": {}, "errors": {}},
+        viewer=viewer,
+    )
+
+
+@router.post("")
+async def create_pool(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Creates a pool and opens its board; what the API refuses is shown at the field."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    name = form.get("name", "").strip()
+    stages = stages_from_text(form.get("stages", ""))
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Give the pool a name"
+    if not stages:
+        errors["stages"] = "Name at least one stage"
+    problem = None
+    if not errors:
+        try:
+            created = await TalentPools(state.gateway).create(
+                viewer.caller, name, stages, form.get("description", "").strip() or None
+            )
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            problem = refused.problem
+            errors = dict(refused.problem.field_errors)
+        else:
+            target = f"{CONSOLE_PREFIX}/pools/{created['id']}"
+            if is_htmx(request):
+                return Response(status_code=204, headers={"HX-Redirect": target})
+            return Response(status_code=303, headers={"Location": target})
+    # A name taken is a 409 without a field: it belongs to the name all the same.
+    if problem is not None and problem.status == 409 and "name" not in errors:
+        errors["name"] = problem.message
+        problem = None
+    return render(
+        request,
+        state.templates,
+        "pools/create_form.html",
+        {"form": form, "errors": errors, "problem": problem},
+        viewer=viewer,
+        status_code=problem.status if problem else 422,
+    )
+
+
+@router.get("/{pool_id}")
+async def pool_board(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The pool's board: a column per stage, a card per member with a stage select."""
+    board = await TalentPools(state.gateway).board(
+        viewer.caller, pool_id, request.query_params.get("cursor") or None
+    )
+    return render(
+        request,
+        state.templates,
+        "pools/board.html",
+        {"board": board, "actions": BULK_ACTIONS, "bulk": {}, "errors": {}, "summary": []},
+        viewer=viewer,
+    )
+
+
+@router.post("/{pool_id}/members/{candidate_id}/stage")
+async def move_member(
+    pool_id: str, candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Moves a member to the stage chosen on its card; the board comes back with the move
+    announced, or with the API's refusal at the card."""
+    form = await request.form()
+    stage = str(form.get("stage", ""))
+    pools = TalentPools(state.gateway)
+    moved, refusal = "", None
+    try:
+        await pools.move(viewer.caller, pool_id, candidate_id, stage)
+        moved = stage
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        refusal = refused.problem.message
+    board = await pools.board(viewer.caller, pool_id)
+    return render(
+        request,
+        state.templates,
+        "pools/columns.html",
+        {
+            "board": board,
+            "moved": {"candidate_id": candidate_id, "stage": moved, "refusal": refusal},
+        },
+        viewer=viewer,
+        status_code=200 if refusal is None else 409,
+    )
+
+
+@router.post("/{pool_id}/bulk")
+async def bulk_action(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Adds the selected members to another pool, tags them or enrols them in a sequence
+    (one API call); the form comes back saying what became of each."""
+    form = await request.form()
+    selected = [str(value) for value in form.getlist("candidate_ids")]
+    bulk = BulkRequest.from_form(dict(form), selected)
+    pools = TalentPools(state.gateway)
+    choices = await pools.choices(viewer.caller, pool_id)
+    errors = bulk.errors()
+    summary: list[str] = []
+    problem = None
+    if not errors:
+        try:
+            summary = await pools.act(viewer.caller, bulk, choices)
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            problem = refused.problem
+    return render(
+        request,
+        state.templates,
+        "pools/bulk_form.html",
+        {
+            "pool_id": pool_id,
+            "choices": choices,
+            "actions": BULK_ACTIONS,
+            "bulk": bulk,
+            "errors": errors,
+            "problem": problem,
+            "summary": summary,
+        },
+        viewer=viewer,
+        status_code=422 if errors else (problem.status if problem else 200),
+    )

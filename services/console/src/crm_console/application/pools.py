@@ -1,0 +1,132 @@
+"""Talent pools through the API: the list, a new pool, a board (its members with their stages
+in one call), a move between stages, and actions on a selection of members."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
+from crm_console.domain.pools import BOARD_PAGE, BulkRequest, Column, board_columns, bulk_summary
+
+API = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a board's bulk actions choose from; a list the person may not read is None."""
+
+    pools: list[dict[str, Any]]
+    sequences: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Board:
+    pool: dict[str, Any]
+    columns: list[Column]
+    next_cursor: str | None
+    choices: Choices
+
+
+async def _readable(call: Any) -> Any:
+    try:
+        return await call
+    except SignedOut:
+        raise
+    except ApiProblem:
+        return None
+
+
+class TalentPools:
+    """What the talent pool pages ask the API."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def pools(self, caller: Caller) -> list[dict[str, Any]]:
+        pools: list[dict[str, Any]] = await self._api.get(caller, f"{API}/pools")
+        return pools
+
+    async def create(
+        self, caller: Caller, name: str, stages: list[str], description: str | None
+    ) -> dict[str, Any]:
+        created: dict[str, Any] = await self._api.send(
+            caller,
+            "POST",
+            f"{API}/pools",
+            {"name": name, "stages": stages, "description": description},
+        )
+        return created
+
+    async def choices(self, caller: Caller, pool_id: str) -> Choices:
+        """The other pools (to add the selection to) and the active sequences (to enrol it in)."""
+        pools, sequences = await asyncio.gather(
+            self.pools(caller), _readable(self._api.get(caller, f"{API}/sequences"))
+        )
+        return Choices(
+            pools=[pool for pool in pools if pool["id"] != pool_id],
+            sequences=(
+                None
+                if sequences is None
+                else [s for s in sequences if s.get("status") in ("active", "paused")]
+            ),
+        )
+
+    async def board(self, caller: Caller, pool_id: str, cursor: str | None = None) -> Board:
+        """The pool, a page of its members with their stages (one call), and the choices of
+        the bulk actions, fetched together."""
+        pool, members, choices = await asyncio.gather(
+            self._api.get(caller, f"{API}/pools/{pool_id}"),
+            self._api.get(
+                caller,
+                f"{API}/pools/{pool_id}/members",
+                {"limit": BOARD_PAGE, "cursor": cursor},
+            ),
+            self.choices(caller, pool_id),
+        )
+        return Board(
+            pool=pool,
+            columns=board_columns(pool, members.get("items", [])),
+            next_cursor=members.get("next_cursor"),
+            choices=choices,
+        )
+
+    async def move(self, caller: Caller, pool_id: str, candidate_id: str, stage: str) -> None:
+        await self._api.send(
+            caller, "POST", f"{API}/pools/{pool_id}/members/{candidate_id}/stage", {"stage": stage}
+        )
+
+    async def act(self, caller: Caller, request: BulkRequest, choices: Choices) -> list[str]:
+        """Runs a bulk action with one API call; what became of the selection, as sentences."""
+        ids = request.candidate_ids
+        if request.action == "add_to_pool":
+            target = next(
+                (p["name"] for p in choices.pools if p["id"] == request.pool_id), "the pool"
+            )
+            outcome = await self._api.send(
+                caller,
+                "POST",
+                f"{API}/pools/{request.pool_id}/members/bulk",
+                {"candidate_ids": ids},
+            )
+            return bulk_summary(request.action, outcome, f"“{target}”")
+        if request.action == "tag":
+            outcome = await self._api.send(
+                caller,
+                "POST",
+                f"{API}/candidates/tags",
+                {"candidate_ids": ids, "tags": request.tags},
+            )
+            return bulk_summary(request.action, outcome, ", ".join(request.tags))
+        target = next(
+            (s["name"] for s in choices.sequences or [] if s["id"] == request.sequence_id),
+            "the sequence",
+        )
+        outcome = await self._api.send(
+            caller,
+            "POST",
+            f"{API}/sequences/{request.sequence_id}/enrolments",
+            {"candidate_ids": ids},
+        )
+        return bulk_summary(request.action, outcome, f"“{target}”")

@@ -1,0 +1,151 @@
+"""Talent pools as the console shows them: a board of stages and cards, the stages typed when
+a pool is made, and the actions a person takes on a selection of its members."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Members a board shows at once (the API's largest page: one call per board).
+BOARD_PAGE = 200
+# Candidates one bulk action takes (the API's limit for adding to a pool and tagging).
+MAX_SELECTION = 200
+BULK_ACTIONS = {"add_to_pool": "Add to pool", "tag": "Add tags", "enrol": "Enrol in sequence"}
+REFUSAL_REASONS = {
+    "already_active": "enrolled already",
+    "reentry_not_allowed": "may not enrol again",
+    "reentry_too_soon": "enrolled too recently to enrol again",
+    "unknown_candidate": "not known to campaigns yet",
+}
+
+
+def stages_from_text(text: str) -> list[str]:
+    """Stages typed one per line or separated by commas, in order, blanks dropped."""
+    return [" ".join(part.split()) for part in re.split(r"[\n,]", text) if part.strip()]
+
+
+@dataclass(frozen=True)
+class Card:
+    candidate_id: str
+    name: str
+    detail: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class Column:
+    stage: str
+    # Members at the stage in the whole pool (the cards may be fewer: the board's page).
+    count: int
+    cards: list[Card] = field(default_factory=list)
+
+
+def _card(member: Mapping[str, Any]) -> Card:
+    person = member.get("candidate") or {}
+    name = f"{person.get('first_name', '')} {person.get('last_name', '')}".strip()
+    role = " · ".join(
+        str(part) for part in (person.get("current_title"), person.get("current_company")) if part
+    )
+    return Card(
+        candidate_id=str(member["candidate_id"]),
+        name=name or "(erased candidate)",
+        detail=role,
+        stage=str(member["stage"]),
+    )
+
+
+def board_columns(pool: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> list[Column]:
+    """One column per stage in the pool's order, its members' cards sorted by name; a member
+    at a stage the pool no longer lists (renamed meanwhile) gets a column of its own."""
+    counts: Mapping[str, int] = pool.get("member_counts") or {}
+    cards: dict[str, list[Card]] = {str(stage): [] for stage in pool.get("stages", [])}
+    for member in members:
+        card = _card(member)
+        cards.setdefault(card.stage, []).append(card)
+    return [
+        Column(
+            stage=stage,
+            count=max(int(counts.get(stage, 0)), len(held)),
+            cards=sorted(held, key=lambda card: card.name.casefold()),
+        )
+        for stage, held in cards.items()
+    ]
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    """An action on the selected members, as the board's form sent it."""
+
+    action: str
+    candidate_ids: list[str]
+    pool_id: str = ""
+    tags: list[str] = field(default_factory=list)
+    sequence_id: str = ""
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, Any], candidate_ids: list[str]) -> BulkRequest:
+        tags = [part.strip() for part in str(form.get("tags", "")).split(",") if part.strip()]
+        return cls(
+            action=str(form.get("action", "")),
+            candidate_ids=list(dict.fromkeys(candidate_ids)),
+            pool_id=str(form.get("target_pool", "")),
+            tags=list(dict.fromkeys(tags)),
+            sequence_id=str(form.get("sequence_id", "")),
+        )
+
+    def errors(self) -> dict[str, str]:
+        """What to fix before the API is asked, by the form's field name."""
+        found: dict[str, str] = {}
+        if self.action not in BULK_ACTIONS:
+            found["action"] = "Choose what to do with the selection"
+        if not self.candidate_ids:
+            found["selection"] = "Select at least one candidate on the board"
+        elif len(self.candidate_ids) > MAX_SELECTION:
+            found["selection"] = f"Select at most {MAX_SELECTION} candidates at a time"
+        if self.action == "add_to_pool" and not self.pool_id:
+            found["target_pool"] = "Choose the pool to add them to"
+        if self.action == "tag" and not self.tags:
+            found["tags"] = "Type at least one tag"
+        if self.action == "enrol" and not self.sequence_id:
+            found["sequence_id"] = "Choose the sequence to enrol them in"
+        return found
+
+
+def _people(count: int) -> str:
+    return f"{count} candidate{'s' if count != 1 else ''}"
+
+
+def bulk_summary(action: str, outcome: Mapping[str, Any], target: str) -> list[str]:
+    """What the API did with each of the selection, as sentences (nothing left unsaid)."""
+    if action == "add_to_pool":
+        parts = [
+            (outcome.get("added", []), f"added to {target}"),
+            (outcome.get("already_members", []), f"in {target} already"),
+            (outcome.get("not_active", []), "archived or merged, not added"),
+            (outcome.get("unknown", []), "unknown, not added"),
+        ]
+    elif action == "tag":
+        parts = [
+            (outcome.get("tagged", []), f"tagged {target}"),
+            (outcome.get("already_tagged", []), "held the tags already"),
+            (outcome.get("not_active", []), "archived or merged, not tagged"),
+            (outcome.get("unknown", []), "unknown, not tagged"),
+        ]
+    else:
+        refused: dict[str, int] = {}
+        for item in outcome.get("refused", []):
+            reason = str(item.get("reason", ""))
+            refused[reason] = refused.get(reason, 0) + 1
+        lines = (
+            [f"{_people(len(outcome.get('enrolled', [])))} enrolled in {target}"]
+            if outcome.get("enrolled")
+            else []
+        )
+        lines.extend(
+            f"{_people(count)} not enrolled: {REFUSAL_REASONS.get(reason, reason)}"
+            for reason, count in refused.items()
+        )
+        return lines or ["Nobody was enrolled"]
+    return [f"{_people(len(ids))} {what}" for ids, what in parts if ids] or ["Nothing changed"]

@@ -1,0 +1,49 @@
+"""Reading the start of a CSV file before an import is created, through the gateway."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from integration.flow.conftest import ACME_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stack: Stack) -> None:
+    auth = stack.as_(ACME_TOKEN)
+    excel = codecs.BOM_UTF8 + "Vorname;Nachname;E-Mail;Notiz\r\nJürgen;Groß;j@x.de;hi\r\n".encode()
+    answer = await stack.gateway.post(
+        "/api/v1/imports/preview",
+        content=excel,
+        headers=auth | {"content-type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert (preview["encoding"], preview["delimiter"]) == ("utf-8", ";")
+    assert preview["suggested_mapping"] == {
+        "Vorname": "first_name",
+        "Nachname": "last_name",
+        "E-Mail": "emails",
+    }
+    assert preview["columns"][3] == {"name": "Notiz", "suggested_field": None, "samples": ["hi"]}
+    assert preview["missing_required"] == []
+    assert "current_company" in preview["fields"]
+
+    cut = await stack.gateway.post(
+        "/api/v1/imports/preview",
+        params={"truncated": "true"},
+        content=b"First,Last,Email\nAnna,Berg,a@x.org\nBo,Gr",
+        headers=auth | {"content-type": "text/csv"},
+    )
+    assert cut.status_code == 200, cut.text
+    assert cut.json()["columns"][0]["samples"] == ["Anna"]
+
+    refused = await stack.gateway.post(
+        "/api/v1/imports/preview", content=b"\r\n", headers=auth | {"content-type": "text/csv"}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "file"
+    wrong_type = await stack.gateway.post("/api/v1/imports/preview", json={"a": 1}, headers=auth)
+    assert wrong_type.status_code == 415

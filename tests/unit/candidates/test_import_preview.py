@@ -1,0 +1,92 @@
+"""The start of a CSV file read for mapping: encoding, delimiter, columns, suggested fields."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from crm_candidates.domain.csv_import import CsvFormatError, preview_csv, suggest_field
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("column", "field"),
+    [
+        ("First name", "first_name"),
+        ("Vorname", "first_name"),
+        ("Prénom", "first_name"),
+        ("NACHNAME", "last_name"),
+        ("E-Mail", "emails"),
+        ("Work e-mail", "emails"),
+        ("Courriel", "emails"),
+        ("Téléphone", "phones"),
+        ("Job title", "current_title"),
+        ("Unternehmen", "current_company"),
+        ("LinkedIn", "profile_urls"),
+        ("marketing_consent", "marketing_consent"),
+        ("Lieblingsfarbe", None),
+        ("", None),
+    ],
+)
+def test_a_column_name_suggests_the_field_people_mean(column: str, field: str | None) -> None:
+    assert suggest_field(column) == field
+
+
+def test_a_semicolon_excel_export_with_bom_reads_with_accents_and_suggestions() -> None:
+    data = (
+        codecs.BOM_UTF8
+        + (
+            "Vorname;Nachname;E-Mail;Firma;Lieblingsfarbe\r\n"
+            "Jürgen;Groß;juergen@example.de;Straße AG;blau\r\n"
+            "Zoë;;zoe@example.org;;\r\n"
+        ).encode()
+    )
+    preview = preview_csv(data, complete=True)
+    assert (preview.encoding, preview.delimiter) == ("utf-8", ";")
+    assert [(c.name, c.suggested_field) for c in preview.columns] == [
+        ("Vorname", "first_name"),
+        ("Nachname", "last_name"),
+        ("E-Mail", "emails"),
+        ("Firma", "current_company"),
+        ("Lieblingsfarbe", None),
+    ]
+    assert preview.columns[0].samples == ["Jürgen", "Zoë"]
+    # An empty cell gives no sample.
+    assert preview.columns[1].samples == ["Groß"]
+    assert preview.missing_required == []
+
+
+def test_windows_1252_is_detected_and_a_single_field_is_suggested_once() -> None:
+    data = "Name,Surname,Email,Mail,First name\nRené,Müller,a@x.org,b@x.org,R\n".encode("cp1252")
+    preview = preview_csv(data, complete=True)
+    assert preview.encoding == "windows-1252"
+    assert [c.suggested_field for c in preview.columns] == [
+        None,
+        "last_name",
+        "emails",
+        "emails",  # a list field takes several columns
+        "first_name",
+    ]
+    assert preview.columns[1].samples == ["Müller"]
+
+
+def test_the_start_of_a_larger_file_leaves_out_the_cut_row_and_character() -> None:
+    whole = "First,Last,Email\nAnna,Åberg,anna@x.org\nBo,Öst,bo@x.org\n".encode()
+    cut = whole[: whole.index("Öst".encode()) + 1]  # half of the Ö
+    preview = preview_csv(cut, complete=False)
+    assert preview.columns[1].samples == ["Åberg"]
+    assert preview.missing_required == []
+
+
+def test_a_header_without_required_columns_says_which_are_missing() -> None:
+    preview = preview_csv(b"Email\tCity\nx@y.org\tOslo\n", complete=True)
+    assert preview.delimiter == "\t"
+    assert preview.missing_required == ["first_name", "last_name"]
+
+
+@pytest.mark.parametrize("data", [b"", b"\r\n\r\n", b"First,Last," + b"x" * 100, b"\xff\xfeF\x00F"])
+def test_what_is_no_csv_header_is_refused_with_a_reason(data: bytes) -> None:
+    with pytest.raises(CsvFormatError):
+        preview_csv(data, complete=data != b"First,Last," + b"x" * 100)

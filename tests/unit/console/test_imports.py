@@ -1,0 +1,361 @@
+"""The import pages in-process, the API answered by a stand-in: upload and mapping, the start
+of an import, its progress and its report (the real API: tests/e2e/test_console_pools.py)."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+
+import httpx
+import pytest
+
+from crm_console.domain.imports import (
+    ColumnChoice,
+    ImportProgress,
+    choices_from_form,
+    column_errors,
+    field_choices,
+    mapping_of,
+    mapping_problems,
+    tags_of,
+)
+
+# The page tests' console fixture and API stand-in, shared (`as` marks the re-export).
+from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_pages import console as console
+
+pytestmark = pytest.mark.unit
+
+HTMX = {**gateway_headers(), "hx-request": "true"}
+EXCEL = codecs.BOM_UTF8 + "Vorname;Nachname;E-Mail;Notiz\r\nJürgen;Groß;j@x.de;hi\r\n".encode()
+PREVIEW = {
+    "encoding": "utf-8",
+    "delimiter": ";",
+    "columns": [
+        {"name": "Vorname", "suggested_field": "first_name", "samples": ["Jürgen"]},
+        {"name": "Nachname", "suggested_field": "last_name", "samples": ["Groß"]},
+        {"name": "E-Mail", "suggested_field": "emails", "samples": ["j@x.de"]},
+        {"name": "Notiz", "suggested_field": None, "samples": ["hi"]},
+    ],
+    "suggested_mapping": {"Vorname": "first_name", "Nachname": "last_name", "E-Mail": "emails"},
+    "missing_required": [],
+    "fields": ["emails", "first_name", "last_name"],
+}
+MAPPED = {
+    "column_0": "Vorname",
+    "field_0": "first_name",
+    "column_1": "Nachname",
+    "field_1": "last_name",
+    "column_2": "E-Mail",
+    "field_2": "emails",
+    "column_3": "Notiz",
+    "field_3": "custom_fields.note",
+    "delimiter": ";",
+    "encoding": "utf-8",
+    "source": "event",
+    "tags": "meetup, berlin, meetup",
+}
+Console = tuple[httpx.AsyncClient, Api]
+
+
+def selected(html: str, select_id: str) -> str:
+    [select] = re.findall(rf'<select id="{select_id}".*?</select>', html, re.S)
+    found = re.findall(r'<option value="([^"]*)" selected>', select)
+    return found[0] if found else ""
+
+
+async def test_the_upload_form_and_recent_imports_are_listed(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/api/v1/imports",
+        body={
+            "items": [
+                {
+                    "id": "imp1",
+                    "status": "running",
+                    "created_at": "2026-12-01T10:00:00Z",
+                    "counts": {"rows_read": 10, "rows_processed": 4, "created": 3, "failed": 1},
+                }
+            ],
+            "next_cursor": None,
+        },
+    )
+    page = await client.get("/console/imports", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'hx-post="/console/imports/preview"' in page.text
+    assert 'href="/console/imports/imp1"' in page.text
+    assert "Importing" in page.text
+    assert "4 / 10" in page.text
+
+
+async def test_a_chosen_file_shows_its_columns_with_the_suggested_fields(console: Console) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
+    api.answer("GET", "/api/v1/custom-fields", body=[{"key": "note", "label": "Note"}])
+    fragment = await client.post(
+        "/console/imports/preview",
+        files={"file": ("leute.csv", EXCEL, "text/csv")},
+        data={"source": "sourced"},
+        headers=HTMX,
+    )
+    assert fragment.status_code == 200, fragment.text
+    assert "<html" not in fragment.text
+    assert "semicolon separated, with 4 columns" in fragment.text
+    assert selected(fragment.text, "field_0") == "first_name"
+    assert selected(fragment.text, "field_2") == "emails"
+    assert selected(fragment.text, "field_3") == ""
+    assert '<option value="custom_fields.note">Note (custom field)</option>' in fragment.text
+    preview_call = next(c for c in api.calls if c.url.path == "/api/v1/imports/preview")
+    # The whole (small) file is sent as it is, BOM and all, as CSV.
+    assert preview_call.content == EXCEL
+    assert preview_call.headers["content-type"] == "text/csv"
+    assert "truncated" not in preview_call.url.params
+
+
+async def test_a_large_file_sends_only_its_start_for_the_preview(console: Console) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
+    api.answer("GET", "/api/v1/custom-fields", 403, {"title": "Forbidden", "status": 403})
+    big = b"First,Last,Email\n" + b"Anna,Berg,a@x.org\n" * 10_000
+    fragment = await client.post(
+        "/console/imports/preview", files={"file": ("big.csv", big, "text/csv")}, headers=HTMX
+    )
+    assert fragment.status_code == 200
+    preview_call = next(c for c in api.calls if c.url.path == "/api/v1/imports/preview")
+    assert len(preview_call.content) == 65_536
+    assert preview_call.url.params["truncated"] == "true"
+    # Without settings:read the profile's own fields are offered.
+    assert "custom_fields." not in fragment.text
+
+
+async def test_a_file_the_api_cannot_read_is_explained_next_to_the_file_input(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/imports/preview",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "the file cannot be read: the file has no header row",
+            "errors": [{"field": "file", "detail": "the file has no header row"}],
+        },
+    )
+    fragment = await client.post(
+        "/console/imports/preview", files={"file": ("x.csv", b"\r\n", "text/csv")}, headers=HTMX
+    )
+    assert fragment.status_code == 422
+    assert re.search(
+        r'id="e-file" hx-swap-oob="true" role="alert">the file has no header', fragment.text
+    )
+    assert "<table" not in fragment.text
+
+
+async def test_starting_creates_the_import_with_the_mapping_then_streams_the_file(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports", 201, {"id": "imp9", "status": "awaiting_file"})
+    api.answer("PUT", "/api/v1/imports/imp9/file", 202, {"id": "imp9", "status": "queued"})
+    answer = await client.post(
+        "/console/imports",
+        files={"file": ("leute.csv", EXCEL, "text/csv")},
+        data=MAPPED,
+        headers=HTMX,
+    )
+    assert answer.status_code == 204, answer.text
+    assert answer.headers["hx-redirect"] == "/console/imports/imp9"
+    create, upload = api.calls
+    assert json.loads(create.content) == {
+        "mapping": {
+            "Vorname": "first_name",
+            "Nachname": "last_name",
+            "E-Mail": "emails",
+            "Notiz": "custom_fields.note",
+        },
+        "source": "event",
+        "tags": ["meetup", "berlin"],
+        "delimiter": ";",
+        "encoding": "utf-8",
+    }
+    assert upload.method == "PUT"
+    assert upload.content == EXCEL
+    assert upload.headers["content-type"] == "text/csv"
+
+
+async def test_a_mapping_without_a_required_field_is_refused_before_the_api_is_asked(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
+    form = {**MAPPED, "field_2": "", "field_3": "first_name"}
+    fragment = await client.post(
+        "/console/imports", files={"file": ("x.csv", EXCEL, "text/csv")}, data=form, headers=HTMX
+    )
+    assert fragment.status_code == 422
+    assert "Choose a column for: E-mail addresses" in fragment.text
+    assert "First name is already fed by column “Vorname”" in fragment.text
+    assert 'id="e-field_3"' in fragment.text
+    # What the person chose stays chosen.
+    assert selected(fragment.text, "field_2") == ""
+    assert selected(fragment.text, "field_3") == "first_name"
+    assert not [c for c in api.calls if c.url.path == "/api/v1/imports"]
+
+
+async def test_the_apis_refusal_of_a_column_is_shown_at_that_column(console: Console) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
+    api.answer(
+        "POST",
+        "/api/v1/imports",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "the import is not valid",
+            "errors": [{"field": "mapping.Notiz", "detail": "'custom_fields.note' is unknown"}],
+        },
+    )
+    fragment = await client.post(
+        "/console/imports", files={"file": ("x.csv", EXCEL, "text/csv")}, data=MAPPED, headers=HTMX
+    )
+    assert fragment.status_code == 422
+    assert re.search(
+        r'id="e-field_3">\'custom_fields.note\' is unknown<', fragment.text.replace("&#39;", "'")
+    )
+    assert "the import is not valid" in fragment.text
+
+
+async def test_progress_polls_until_finished_then_shows_the_report(console: Console) -> None:
+    client, api = console
+    running: dict[str, object] = {
+        "id": "imp9",
+        "status": "running",
+        "source": "sourced",
+        "tags": [],
+        "mapping": {"a": "first_name"},
+        "created_at": "2026-12-01T10:00:00Z",
+        "counts": {"rows_read": 200, "rows_processed": 50},
+        "error": None,
+    }
+    api.answer("GET", "/api/v1/imports/imp9", body=running)
+    page = await client.get("/console/imports/imp9", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'hx-trigger="every 1s"' in page.text
+    assert '<progress max="100" value="25"' in page.text
+    assert not [c for c in api.calls if c.url.path.endswith("/errors")]
+
+    done = {
+        **running,
+        "status": "completed",
+        "counts": {"rows_read": 200, "rows_processed": 200, "created": 198, "failed": 2},
+    }
+    api.answer("GET", "/api/v1/imports/imp9", body=done)
+    api.answer(
+        "GET",
+        "/api/v1/imports/imp9/errors",
+        body={
+            "items": [
+                {
+                    "row": 7,
+                    "column": "E-Mail",
+                    "field": "emails.0",
+                    "severity": "error",
+                    "message": "not an e-mail address",
+                }
+            ],
+            "next_cursor": None,
+        },
+    )
+    panel = await client.get("/console/imports/imp9/progress", headers=HTMX)
+    assert "<html" not in panel.text
+    assert "every 1s" not in panel.text
+    assert '<progress max="100" value="100"' in panel.text
+    assert "not an e-mail address" in panel.text
+    assert 'href="/console/imports/imp9/errors.csv"' in panel.text
+
+
+async def test_the_error_report_is_passed_through_as_the_api_sent_it(console: Console) -> None:
+    client, api = console
+    report = "\ufeffrow,column,field,severity,message\r\n7,E-Mail,emails.0,error,bad\r\n"
+    api.routes[("GET", "/api/v1/imports/imp9/errors.csv")] = httpx.Response(
+        200,
+        content=report.encode(),
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="import-imp9-report.csv"',
+        },
+    )
+    answer = await client.get("/console/imports/imp9/errors.csv", headers=gateway_headers())
+    assert answer.status_code == 200
+    assert answer.content == report.encode()
+    assert answer.headers["content-disposition"] == 'attachment; filename="import-imp9-report.csv"'
+    assert answer.headers["content-type"].startswith("text/csv")
+
+
+def test_the_form_rows_become_the_apis_mapping() -> None:
+    choices = choices_from_form(MAPPED)
+    assert [c.name for c in choices] == ["Vorname", "Nachname", "E-Mail", "Notiz"]
+    assert mapping_of([*choices, ColumnChoice(4, "Skip me", "")]) == {
+        "Vorname": "first_name",
+        "Nachname": "last_name",
+        "E-Mail": "emails",
+        "Notiz": "custom_fields.note",
+    }
+    assert choices_from_form({}) == []
+
+
+def test_a_mapping_may_feed_a_list_field_from_two_columns_but_not_a_single_one() -> None:
+    two_mails = [
+        ColumnChoice(0, "First", "first_name"),
+        ColumnChoice(1, "Last", "last_name"),
+        ColumnChoice(2, "Work", "emails"),
+        ColumnChoice(3, "Home", "emails"),
+    ]
+    assert mapping_problems(two_mails) == ({}, None)
+    twice = [*two_mails, ColumnChoice(4, "Nom", "last_name")]
+    per_column, table = mapping_problems(twice)
+    assert set(per_column) == {4}
+    assert table is None
+    assert mapping_problems([]) == (
+        {},
+        "Choose a column for: First name, Last name, E-mail addresses",
+    )
+
+
+def test_column_errors_find_the_column_the_api_named() -> None:
+    choices = [ColumnChoice(0, "E-Mail", "emails"), ColumnChoice(1, "x.y", "tags")]
+    paths = {"mapping.x.y": "bad", "mapping": "no column is mapped to first_name", "tags": "no"}
+    assert column_errors(paths, choices) == {1: "bad"}
+
+
+def test_field_choices_add_the_tenants_custom_fields() -> None:
+    choices = field_choices([{"key": "shoe_size", "label": ""}, {"label": "keyless"}])
+    assert choices[0] == ("first_name", "First name")
+    assert choices[-1] == ("custom_fields.shoe_size", "shoe_size (custom field)")
+
+
+def test_tags_are_split_trimmed_and_deduplicated() -> None:
+    assert tags_of(" a, b ,,a ") == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("job", "percent", "finished", "report"),
+    [
+        ({"status": "awaiting_file"}, 0, False, False),
+        ({"status": "queued", "counts": {"rows_read": 0}}, 0, False, False),
+        ({"status": "running", "counts": {"rows_read": 3, "rows_processed": 1}}, 33, False, False),
+        ({"status": "completed", "counts": {"rows_read": 0}}, 100, True, False),
+        ({"status": "completed", "counts": {"with_warnings": 1}}, 100, True, True),
+        ({"status": "failed", "counts": {"rows_read": 4, "rows_processed": 2}}, 50, True, False),
+    ],
+)
+def test_an_imports_progress(
+    job: dict[str, object], percent: int, finished: bool, report: bool
+) -> None:
+    progress = ImportProgress.of(job)
+    assert (progress.percent, progress.finished, progress.has_report) == (percent, finished, report)
