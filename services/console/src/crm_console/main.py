@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
-from crm_console.api import candidates, pages
+from crm_console.api import broadcasts, candidates, notifications, pages, sequences
+from crm_console.api import templates as template_pages
 from crm_console.api.deps import is_htmx, render
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
@@ -48,7 +49,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         platform,
         title="Console",
         description="The talent team's web application.",
-        routers=[pages.router, candidates.router],
+        routers=[
+            pages.router,
+            candidates.router,
+            template_pages.router,
+            sequences.router,
+            broadcasts.router,
+            notifications.router,
+        ],
         extra_lifespan=close_client,
         serve_openapi=False,
     )
