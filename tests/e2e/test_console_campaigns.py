@@ -120,14 +120,16 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Find a candidate").fill(zoe_name)
     expect(page.get_by_label("Preview for")).to_have_value(zoe)
-    page.get_by_label("Subject").fill("Hello ")
+    page.get_by_role("textbox", name="Subject").fill("Hello ")
     # The merge-field picker inserts where the cursor is.
     page.get_by_role("button", name="candidate.first_name").first.click()
-    expect(page.get_by_label("Subject")).to_have_value("Hello {{ candidate.first_name }}")
-    page.get_by_label("HTML body").fill(
+    expect(page.get_by_role("textbox", name="Subject")).to_have_value(
+        "Hello {{ candidate.first_name }}"
+    )
+    page.get_by_role("textbox", name="HTML body").fill(
         "<p>Hi {{ candidate.first_name }},</p>\n<p>How is {{ candidate.salary }}?</p>\n<p>Bye</p>"
     )
-    page.get_by_label("Plain-text body").fill("Hi {{ candidate.first_name }}")
+    page.get_by_role("textbox", name="Plain-text body").fill("Hi {{ candidate.first_name }}")
     problem = page.get_by_test_id("preview-problem")
     expect(problem).to_contain_text("HTML body, line 2:")
     expect(problem).to_contain_text("unknown merge field candidate.salary")
@@ -135,7 +137,7 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     assert_accessible(page)
     screenshot(page, "template-problem")
 
-    page.get_by_label("HTML body").fill(
+    page.get_by_role("textbox", name="HTML body").fill(
         "<p>Hi {{ candidate.first_name }},</p>\n"
         "<p>How is {{ candidate.current_company | default('life') }}?</p>"
     )

@@ -17,7 +17,7 @@ from crm_console.config import ConsoleSettings
 from crm_console.domain import broadcasts as broadcast_rules
 from crm_console.domain import sequences as sequence_rules
 from crm_console.domain.problems import LocatedError, Problem, problem_from
-from crm_console.domain.templates import TemplateDraft, excerpt, part_problems
+from crm_console.domain.templates import TemplateDraft, excerpt, part_problems, previewable_html
 from crm_console.main import create_app
 from crm_shared import Principal
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
@@ -771,3 +771,12 @@ def test_a_located_error_keeps_its_path_and_line() -> None:
         LocatedError("html", "x", 4),
     )
     assert problem.field_errors == {"steps": "unknown template", "html": "x"}
+
+
+def test_the_preview_frame_gets_the_mail_without_what_the_console_policy_refuses() -> None:
+    html = (
+        "<style>p { color: red }</style>"
+        '<p style="font-size:12px">Hi <img src="https://cdn.example/logo.png" alt="Acme"></p>'
+        "<p STYLE='x'>Bye <img src=x.png></p>"
+    )
+    assert previewable_html(html) == "<p>Hi [image: Acme]</p><p>Bye [image]</p>"

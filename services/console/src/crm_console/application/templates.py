@@ -9,7 +9,12 @@ from typing import Any
 from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
 from crm_console.application.lookups import API, Choices, choices, if_match
 from crm_console.domain.problems import Problem
-from crm_console.domain.templates import PartProblem, TemplateDraft, part_problems
+from crm_console.domain.templates import (
+    PartProblem,
+    TemplateDraft,
+    part_problems,
+    previewable_html,
+)
 
 # Candidates the preview offers before the person searches.
 CANDIDATE_CHOICES = 10
@@ -93,7 +98,7 @@ class TemplateStudio:
             raise
         except ApiProblem as refused:
             return Preview(problem=refused.problem, problems=part_problems(refused.problem, draft))
-        return Preview(rendered=rendered)
+        return Preview(rendered={**rendered, "html": previewable_html(str(rendered["html"]))})
 
     async def save(
         self, caller: Caller, template_id: str | None, draft: TemplateDraft, version: str

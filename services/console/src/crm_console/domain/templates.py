@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,3 +114,25 @@ def part_problems(problem: Problem, draft: TemplateDraft) -> list[PartProblem]:
 
 def _part_of(error: LocatedError) -> str:
     return error.field.split(".")[0]
+
+
+# What the console's policy would refuse inside the preview frame (which inherits it): inline
+# styles, style sheets and images from elsewhere. Taken out, so the browser neither drops them
+# silently nor reports a violation for each; what a mail says and how it is structured stays.
+_STYLE_ELEMENT = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+_STYLE_ATTRIBUTE = re.compile(r"""\s+style\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ALT = re.compile(r"""\balt\s*=\s*("[^"]*"|'[^']*')""", re.IGNORECASE)
+
+
+def previewable_html(html: str) -> str:
+    """A rendered mail's HTML as the preview frame shows it: without styles, images as their
+    alternative text in brackets. The frame is sandboxed; this is for fidelity, not safety."""
+    html = _STYLE_ELEMENT.sub("", html)
+    html = _STYLE_ATTRIBUTE.sub("", html)
+    return _IMAGE.sub(_image_text, html)
+
+
+def _image_text(image: re.Match[str]) -> str:
+    alt = _ALT.search(image.group(0))
+    return f"[image: {alt.group(1)[1:-1]}]" if alt and alt.group(1)[1:-1] else "[image]"
