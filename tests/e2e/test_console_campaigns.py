@@ -22,6 +22,8 @@ from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 MARKETER = "mark.marketer"
+# What follows a navigation or an htmx swap on a machine busy with the whole stack.
+SLOW = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +112,12 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     zoe_name = api_call(gateway, "GET", f"/candidates/{zoe}")["last_name"]
 
     sign_in(page, gateway, MARKETER, start="/console/templates")
-    expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible(timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "templates")
 
     page.get_by_role("link", name="New template").click()
-    expect(page.get_by_role("heading", name="New template")).to_be_visible()
+    expect(page.get_by_role("heading", name="New template")).to_be_visible(timeout=SLOW)
     name = unique("Welcome")
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Find a candidate").fill(zoe_name)
@@ -131,8 +133,8 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     )
     page.get_by_role("textbox", name="Plain-text body").fill("Hi {{ candidate.first_name }}")
     problem = page.get_by_test_id("preview-problem")
-    expect(problem).to_contain_text("HTML body, line 2:")
-    expect(problem).to_contain_text("unknown merge field candidate.salary")
+    expect(problem).to_contain_text("HTML body, line 2:", timeout=SLOW)
+    expect(problem).to_contain_text("unknown merge field candidate.salary", timeout=SLOW)
     expect(problem.locator("li.at-fault")).to_have_text(re.compile(r"candidate\.salary"))
     assert_accessible(page)
     screenshot(page, "template-problem")
@@ -141,12 +143,12 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
         "<p>Hi {{ candidate.first_name }},</p>\n"
         "<p>How is {{ candidate.current_company | default('life') }}?</p>"
     )
-    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Zoë")
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Zoë", timeout=SLOW)
     frame = page.frame_locator("iframe.mail-preview")
-    expect(frame.locator("body")).to_contain_text("How is Acme?")
+    expect(frame.locator("body")).to_contain_text("How is Acme?", timeout=SLOW)
     page.get_by_role("button", name="Save template").click()
-    expect(page.get_by_text("Saved (version 1).")).to_be_visible()
-    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    expect(page.get_by_text("Saved (version 1).")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "template-editor")
     watch.assert_clean()
@@ -164,14 +166,14 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     ada_name = api_call(gateway, "GET", f"/candidates/{ada}")["last_name"]
 
     sign_in(page, gateway, MARKETER, start="/console/sequences/new")
-    expect(page.get_by_role("heading", name="New sequence")).to_be_visible()
+    expect(page.get_by_role("heading", name="New sequence")).to_be_visible(timeout=SLOW)
     name = unique("Nurture")
     page.get_by_label("Name", exact=True).fill(name)
     first_step = page.locator("#steps > li").first
     first_step.get_by_label("Template").select_option(label=template_name)
     page.get_by_label("Kind of step to add").select_option("wait")
     page.get_by_role("button", name="Add step").click()
-    expect(page.locator("#steps > li")).to_have_count(2)
+    expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
     page.locator("#steps > li").nth(1).get_by_label("Days").fill("2")
     page.get_by_label("Kind of step to add").select_option("branch")
     page.get_by_role("button", name="Add step").click()
@@ -180,18 +182,20 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     assert_accessible(page)
     page.get_by_role("button", name="Create sequence").click()
     # The API's refusal lands on the step and field it names.
-    expect(branch.locator(".field-error")).to_contain_text("no step is labelled 'nowhere'")
+    expect(branch.locator(".field-error")).to_contain_text(
+        "no step is labelled 'nowhere'", timeout=SLOW
+    )
     screenshot(page, "sequence-builder")
     page.locator("#steps > li").nth(2).get_by_role("button", name="Remove this step").click()
-    expect(page.locator("#steps > li")).to_have_count(2)
+    expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
     page.get_by_role("button", name="Create sequence").click()
 
-    expect(page.get_by_role("heading", name=name)).to_be_visible()
-    expect(page.get_by_test_id("sequence-status")).to_have_text("active")
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
     page.get_by_label("Find candidates").fill(ada_name)
     page.get_by_label(re.compile(f"Ada {ada_name}")).check()
     page.get_by_role("button", name="Enrol the chosen candidates").click()
-    expect(page.get_by_test_id("enrol-outcome")).to_have_text("1 enrolled.")
+    expect(page.get_by_test_id("enrol-outcome")).to_have_text("1 enrolled.", timeout=SLOW)
     wait_for(lambda: bool(smtp_sink.messages_to(ada_email)), "the sequence's mail did not arrive")
     sequence_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     wait_for(
@@ -200,21 +204,21 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
         ),
         "the enrolment did not go on to its wait step",
     )
-    expect(page.locator(f'#enrolments tr[data-candidate="{ada}"]')).to_be_visible()
+    expect(page.locator(f'#enrolments tr[data-candidate="{ada}"]')).to_be_visible(timeout=SLOW)
     page.get_by_role("link", name=re.compile("^Waiting")).click()
-    expect(page.locator(f'tr[data-candidate="{ada}"]')).to_contain_text("waiting")
+    expect(page.locator(f'tr[data-candidate="{ada}"]')).to_contain_text("waiting", timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "sequence")
 
     page.get_by_role("button", name="Pause sequence").click()
-    expect(page.get_by_test_id("sequence-status")).to_have_text("paused")
+    expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)
     page.get_by_role("button", name="Resume sequence").click()
-    expect(page.get_by_test_id("sequence-status")).to_have_text("active")
+    expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
 
     page.get_by_role("navigation", name="Sections").get_by_role(
         "link", name="Notifications"
     ).click()
-    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible(timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "notifications")
     watch.assert_clean()
@@ -244,24 +248,24 @@ def test_a_broadcast_to_a_small_segment_runs_to_done(
     )
 
     sign_in(page, gateway, MARKETER, start="/console/broadcasts/new")
-    expect(page.get_by_role("heading", name="New broadcast")).to_be_visible()
+    expect(page.get_by_role("heading", name="New broadcast")).to_be_visible(timeout=SLOW)
     name = unique("December")
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Template").select_option(template_id)
     page.get_by_label("Segment").select_option(segment["id"])
     page.get_by_label("Send", exact=True).select_option("local_time")
-    expect(page.get_by_label("Time in each candidate's own time zone")).to_be_visible()
+    expect(page.get_by_label("Time in each candidate's own time zone")).to_be_visible(timeout=SLOW)
     page.get_by_label("Send", exact=True).select_option("now")
     assert_accessible(page)
     screenshot(page, "broadcast-compose")
     page.get_by_role("button", name="Save as draft").click()
 
-    expect(page.get_by_role("heading", name=name)).to_be_visible()
-    expect(page.get_by_test_id("broadcast-status")).to_have_text("Draft")
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    expect(page.get_by_test_id("broadcast-status")).to_have_text("Draft", timeout=SLOW)
     page.get_by_role("button", name="Send now").click()
     expect(page.get_by_test_id("broadcast-status")).to_have_text("Completed", timeout=90_000)
-    expect(page.locator('[data-figure="sent"]')).to_have_text("2")
-    expect(page.locator('[data-figure="audience_size"]')).to_have_text("2")
+    expect(page.locator('[data-figure="sent"]')).to_have_text("2", timeout=SLOW)
+    expect(page.locator('[data-figure="audience_size"]')).to_have_text("2", timeout=SLOW)
     for _, email in people:
         wait_for(lambda email=email: bool(smtp_sink.messages_to(email)), f"no mail to {email}")
     assert_accessible(page)

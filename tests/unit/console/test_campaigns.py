@@ -780,3 +780,27 @@ def test_the_preview_frame_gets_the_mail_without_what_the_console_policy_refuses
         "<p STYLE='x'>Bye <img src=x.png></p>"
     )
     assert previewable_html(html) == "<p>Hi [image: Acme]</p><p>Bye [image]</p>"
+
+
+async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    api.answer("GET", "/api/v1/lists", body={"items": []})
+    composer = await client.get("/console/broadcasts/new", headers=gateway_headers(MARK))
+    assert 'hx-get="/console/broadcasts/schedule-fields"' in composer.text
+    assert 'hx-get="/console/broadcasts/audience-fields"' in composer.text
+    builder = await client.get("/console/sequences/new", headers=gateway_headers(MARK))
+    assert 'hx-get="/console/sequences/trigger-fields"' in builder.text
+    assert 'min="0" max="3650"' in builder.text
+    local = await client.get(
+        "/console/broadcasts/schedule-fields",
+        params={"schedule_type": "local_time"},
+        headers=HTMX,
+    )
+    assert "own time zone</label>" in local.text
+    segment = await client.get(
+        "/console/sequences/trigger-fields",
+        params={"trigger_type": "segment_entered"},
+        headers=HTMX,
+    )
+    assert '<option value="seg1">Data people</option>' in segment.text
