@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -96,7 +97,10 @@ class PageWatch:
         if message.type == "error":
             text = message.text
             # An API refusal the page shows to the person is not a fault of the page.
-            if "the server responded with a status of 4" in text:
+            # htmx reports the same when it swaps such an answer in (a form with the API's errors).
+            if "the server responded with a status of 4" in text or re.match(
+                r"Response Status Error Code 4\d\d from ", text
+            ):
                 return
             self.errors.append(f"console: {text}")
 

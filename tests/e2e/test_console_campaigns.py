@@ -149,6 +149,10 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     page.get_by_role("button", name="Save template").click()
     expect(page.get_by_text("Saved (version 1).")).to_be_visible(timeout=SLOW)
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    # The saved template's page previews it again, for the first candidate offered.
+    expect(page.frame_locator("iframe.mail-preview").locator("body")).to_contain_text(
+        "How is", timeout=SLOW
+    )
     assert_accessible(page)
     screenshot(page, "template-editor")
     watch.assert_clean()
@@ -256,6 +260,7 @@ def test_a_broadcast_to_a_small_segment_runs_to_done(
     page.get_by_label("Send", exact=True).select_option("local_time")
     expect(page.get_by_label("Time in each candidate's own time zone")).to_be_visible(timeout=SLOW)
     page.get_by_label("Send", exact=True).select_option("now")
+    expect(page.get_by_text("as soon as you send it")).to_be_visible(timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "broadcast-compose")
     page.get_by_role("button", name="Save as draft").click()
