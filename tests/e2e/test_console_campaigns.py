@@ -259,6 +259,7 @@ def test_a_broadcast_to_a_small_segment_runs_to_done(
     page.get_by_label("Segment").select_option(segment["id"])
     page.get_by_label("Send", exact=True).select_option("local_time")
     expect(page.get_by_label("Time in each candidate's own time zone")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#schedule-fields.htmx-settling")).to_have_count(0, timeout=SLOW)
     page.get_by_label("Send", exact=True).select_option("now")
     expect(page.get_by_text("as soon as you send it")).to_be_visible(timeout=SLOW)
     assert_accessible(page)
