@@ -272,8 +272,10 @@ def test_a_broadcast_to_a_small_segment_runs_to_done(
     expect(page.get_by_test_id("broadcast-status")).to_have_text("Completed", timeout=90_000)
     expect(page.locator('[data-figure="sent"]')).to_have_text("2", timeout=SLOW)
     expect(page.locator('[data-figure="audience_size"]')).to_have_text("2", timeout=SLOW)
-    for _, email in people:
-        wait_for(lambda email=email: bool(smtp_sink.messages_to(email)), f"no mail to {email}")
+    wait_for(
+        lambda: all(smtp_sink.messages_to(email) for _, email in people),
+        "a member of the segment got no mail",
+    )
     assert_accessible(page)
     screenshot(page, "broadcast-progress")
     watch.assert_clean()

@@ -789,8 +789,8 @@ async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
     composer = await client.get("/console/broadcasts/new", headers=gateway_headers(MARK))
     assert 'hx-get="/console/broadcasts/schedule-fields"' in composer.text
     # Inside a form that swaps itself whole, the fields' own swap must be said: innerHTML.
-    assert 'hx-target="#schedule-fields" hx-trigger="change" hx-sync="this:replace" '
-    'hx-swap="innerHTML"' in composer.text
+    swap = 'hx-target="#schedule-fields" hx-trigger="change" hx-sync="this:replace" '
+    assert swap + 'hx-swap="innerHTML"' in composer.text
     assert 'hx-get="/console/broadcasts/audience-fields"' in composer.text
     builder = await client.get("/console/sequences/new", headers=gateway_headers(MARK))
     assert 'hx-get="/console/sequences/trigger-fields"' in builder.text
