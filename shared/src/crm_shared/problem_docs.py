@@ -80,6 +80,10 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
                                 "pointer": {"type": "string"},
                                 "source": {"type": "string"},
                                 "detail": {"type": "string"},
+                                "line": {
+                                    "type": "integer",
+                                    "description": "For a template part: the line it is on.",
+                                },
                             },
                             "required": ["field", "detail"],
                         },

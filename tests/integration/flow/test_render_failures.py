@@ -238,3 +238,51 @@ async def test_a_broadcast_sends_to_everyone_it_can_and_counts_the_rest_as_faile
     assert progress["failed_reasons"] == {"render_failed": 1}
     [failure] = await failed_messages(stack, between_id)
     assert failure["broadcast_id"] == broadcast_id
+
+
+async def test_an_editor_previews_a_draft_and_learns_the_line_of_each_problem(
+    stack: Stack,
+) -> None:
+    (_, _), (between_id, _) = await people(stack)
+    draft = {
+        "candidate_id": between_id,
+        "subject": "Hi {{ candidate.first_name }}",
+        "html": "<p>Hello</p>\n<p>{{ candidate.first_name | upper }}</p>",
+        "text": "Hello",
+    }
+    shown = await stack.gateway.post(
+        "/api/v1/templates/preview", headers=stack.as_(ACME_TOKEN), json=draft
+    )
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["subject"] == "Hi Zoë"
+    assert "<p>ZOË</p>" in shown.json()["html"]
+
+    broken = {**draft, "html": "<p>Hello</p>\n<p>{{ candidate.salary }}</p>\n{% if %}"}
+    refused = await stack.gateway.post(
+        "/api/v1/templates/preview", headers=stack.as_(ACME_TOKEN), json=broken
+    )
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert (error["field"], error["line"]) == ("html", 3)  # the syntax error comes first
+    unknown = {**draft, "html": "<p>Hello</p>\n<p>{{ candidate.salary }}</p>"}
+    refused = await stack.gateway.post(
+        "/api/v1/templates/preview", headers=stack.as_(ACME_TOKEN), json=unknown
+    )
+    assert refused.json()["errors"] == [
+        {"field": "html", "detail": "unknown merge field candidate.salary", "line": 2}
+    ]
+    unrenderable = {**draft, "html": COMPANY_TEAM}
+    refused = await stack.gateway.post(
+        "/api/v1/templates/preview", headers=stack.as_(ACME_TOKEN), json=unrenderable
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["line"] == 2
+
+    catalogue = await stack.gateway.get(
+        "/api/v1/templates/merge-fields", headers=stack.as_(ACME_TOKEN)
+    )
+    assert catalogue.status_code == 200, catalogue.text
+    names = [field["name"] for field in catalogue.json()["fields"]]
+    assert names[0] == "candidate.first_name"
+    assert "unsubscribe_url" in names
+    assert "default" in catalogue.json()["filters"]

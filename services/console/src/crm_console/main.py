@@ -12,7 +12,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
-from crm_console.api import candidates, imports, pages, pools, segments
+from crm_console.api import (
+    broadcasts,
+    candidates,
+    imports,
+    notifications,
+    pages,
+    pools,
+    segments,
+    sequences,
+)
+from crm_console.api import templates as template_pages
 from crm_console.api.deps import is_htmx, render, viewer_if_any
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
@@ -54,6 +64,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             imports.router,
             pools.router,
             segments.router,
+            template_pages.router,
+            sequences.router,
+            broadcasts.router,
+            notifications.router,
         ],
         extra_lifespan=close_client,
         serve_openapi=False,

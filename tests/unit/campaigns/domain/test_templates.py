@@ -7,11 +7,14 @@ from jinja2.exceptions import SecurityError
 
 from crm_campaigns.domain.models import Recipient
 from crm_campaigns.domain.templates import (
+    LINK_FIELDS,
     MAX_RENDERED_CHARS,
+    MERGE_FIELDS,
     BlockSource,
     CompiledTemplate,
     RenderError,
     TemplateError,
+    merge_fields,
     recipient_context,
     render,
     validate_template,
@@ -133,6 +136,32 @@ def test_a_syntax_error_names_its_part_and_line() -> None:
     [(part, message)] = raised.value.errors
     assert part == "text"
     assert message.startswith("line 2")
+    assert [(i.part, i.line) for i in raised.value.issues] == [("text", 2)]
+
+
+def test_each_problem_names_the_line_it_is_on() -> None:
+    source = (
+        "<p>Hi {{ candidate.first_name }}</p>\n<p>{{ candidate.salary }}</p>\n{{ x | attr('y') }}"
+    )
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"subject": "Hi", "html": source})
+    found = {(i.part, i.line, i.message) for i in raised.value.issues}
+    assert ("html", 2, "unknown merge field candidate.salary") in found
+    assert ("html", 3, "filter 'attr' is not allowed") in found
+    assert ("html", 3, "unknown merge field 'x'") in found
+
+
+def test_the_merge_field_catalogue_offers_every_field_the_validator_accepts() -> None:
+    offered = merge_fields(["footer"])
+    names = [field.name for field in offered]
+    assert names[0] == "candidate.first_name"
+    assert names[-1] == "blocks.footer"
+    for field in offered:
+        # Whatever the picker inserts is a valid template by itself.
+        validate_template({"html": field.insert}, block_keys=["footer"], blocks_in=("html",))
+        assert field.description
+    expected = {f"{ns}.{name}" for ns, names_ in MERGE_FIELDS.items() for name in names_}
+    assert expected | LINK_FIELDS | {"blocks.footer"} == set(names)
 
 
 @pytest.mark.parametrize(

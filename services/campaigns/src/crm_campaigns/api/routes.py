@@ -17,6 +17,8 @@ from crm_campaigns.api.schemas import (
     EnrolmentOutcome,
     EnrolmentPublic,
     EnrolmentRequest,
+    MergeFieldCatalogue,
+    MergeFieldPublic,
     MessagePublic,
     NotificationPublic,
     RefusedEnrolment,
@@ -25,6 +27,7 @@ from crm_campaigns.api.schemas import (
     SequencePublic,
     SequenceUpdate,
     TemplateCreate,
+    TemplateDraftPreviewRequest,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
@@ -47,8 +50,11 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps, parse_trigger
 from crm_campaigns.domain.templates import (
+    ALLOWED_FILTERS,
     RenderError,
     TemplateError,
+    TemplateIssue,
+    merge_fields,
     validate_template,
 )
 from crm_shared import (
@@ -84,8 +90,19 @@ def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
     )
 
 
-async def _validated(body: TemplateCreate, templates: TemplateLibrary) -> None:
-    """A 422 naming each part of the template that does not parse or uses something unknown."""
+def _issue(issue: TemplateIssue) -> dict[str, Any]:
+    """One `errors` entry of a template's 422, with the line of its part when known."""
+    entry: dict[str, Any] = {"field": issue.part, "detail": issue.message}
+    if issue.line is not None:
+        entry["line"] = issue.line
+    return entry
+
+
+async def _validated(
+    body: TemplateCreate | TemplateDraftPreviewRequest, templates: TemplateLibrary
+) -> None:
+    """A 422 naming each part of the template that does not parse or uses something unknown,
+    and the line of that part it is on."""
     try:
         validate_template(
             {"subject": body.subject, "html": body.html, "text": body.text},
@@ -94,9 +111,16 @@ async def _validated(body: TemplateCreate, templates: TemplateLibrary) -> None:
         )
     except TemplateError as error:
         raise _invalid(
-            f"the template is not valid: {error}",
-            [{"field": part, "detail": message} for part, message in error.errors],
+            f"the template is not valid: {error}", [_issue(issue) for issue in error.issues]
         ) from None
+
+
+def _render_failed(candidate_id: str, error: RenderError) -> ProblemError:
+    """The 422 of a render that fails for one candidate: its part and line."""
+    return _invalid(
+        f"the template cannot be rendered for candidate {candidate_id}: {error}",
+        [_issue(TemplateIssue(error.part, str(error), error.line))],
+    )
 
 
 def _conflict(error: LifecycleConflict) -> ProblemError:
@@ -143,6 +167,60 @@ async def list_templates(
         TemplatePublic.model_validate(t.model_dump())
         for t in await templates.all(include_archived=include_archived)
     ]
+
+
+@router.get(
+    "/templates/merge-fields",
+    dependencies=[require_permission("templates:read")],
+    response_model=MergeFieldCatalogue,
+    tags=["templates"],
+)
+async def template_merge_fields(templates: TemplatesDep) -> MergeFieldCatalogue:
+    """What a template may use: the merge fields, the signed links, the tenant's blocks and
+    the filters, for an editor's merge-field picker."""
+    return MergeFieldCatalogue(
+        fields=[
+            MergeFieldPublic(name=f.name, description=f.description, insert=f.insert)
+            for f in merge_fields(await templates.block_keys())
+        ],
+        filters=sorted(ALLOWED_FILTERS),
+    )
+
+
+@router.post(
+    "/templates/preview",
+    dependencies=[require_permission("templates:read")],
+    response_model=TemplatePreview,
+    tags=["templates"],
+)
+async def preview_draft(
+    body: TemplateDraftPreviewRequest, templates: TemplatesDep, container: Container
+) -> TemplatePreview:
+    """Unsaved template parts (an editor's draft) checked as a save checks them and rendered for
+    one candidate as a send renders them, without tracking; nothing is stored. A 422 names the
+    part and line of each problem (`errors[].line`)."""
+    await _validated(body, templates)
+    recipient = await templates.recipient(body.candidate_id)
+    if recipient is None:
+        raise _not_found("candidate", body.candidate_id)
+    draft = Template(
+        tenant_id=recipient.tenant_id,
+        name="draft",
+        subject=body.subject,
+        html=body.html,
+        text=body.text,
+        created_by="preview",
+    )
+    try:
+        preview = await templates.preview(
+            draft,
+            recipient,
+            public_base_url=container.public_base_url,
+            sender_name=container.sender_name,
+        )
+    except RenderError as error:
+        raise _render_failed(body.candidate_id, error) from None
+    return TemplatePreview(subject=preview.subject, html=preview.html, text=preview.text)
 
 
 @router.get(
@@ -253,10 +331,7 @@ async def preview_template(
             sender_name=container.sender_name,
         )
     except RenderError as error:
-        raise _invalid(
-            f"the template cannot be rendered for candidate {body.candidate_id}: {error}",
-            [{"field": error.part, "detail": str(error)}],
-        ) from None
+        raise _render_failed(body.candidate_id, error) from None
     return TemplatePreview(subject=preview.subject, html=preview.html, text=preview.text)
 
 

@@ -77,6 +77,32 @@ class TemplatePreview(BaseModel):
     text: str
 
 
+class TemplateDraftPreviewRequest(BaseModel):
+    """Unsaved template parts (an editor's draft) to render for one candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: str
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    html: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+
+class MergeFieldPublic(BaseModel):
+    name: str = Field(description="e.g. `candidate.first_name`, `unsubscribe_url`, `blocks.footer`")
+    description: str
+    insert: str = Field(description="What to type in a template: `{{ candidate.first_name }}`.")
+
+
+class MergeFieldCatalogue(BaseModel):
+    """What a template may use: merge fields, the signed links, the tenant's blocks, filters."""
+
+    fields: list[MergeFieldPublic]
+    filters: list[str] = Field(
+        description='Filters a merge field may go through, e.g. `default("there")`, `upper`.'
+    )
+
+
 class SequenceCreate(BaseModel):
     """A nurture sequence: who gets enrolled, the steps they go through, and what ends it.
 

@@ -49,6 +49,18 @@ MERGE_FIELDS: dict[str, frozenset[str]] = {
     "sender": frozenset({"name"}),
 }
 BLOCKS = "blocks"
+# What each merge field holds, for the editor's merge-field picker (`GET /templates/merge-fields`).
+MERGE_FIELD_DESCRIPTIONS: dict[str, str] = {
+    "candidate.first_name": "The candidate's first name",
+    "candidate.last_name": "The candidate's last name",
+    "candidate.email": "The address the mail goes to",
+    "candidate.current_title": "The candidate's current job title",
+    "candidate.current_company": "The candidate's current employer",
+    "candidate.location": "Where the candidate lives",
+    "sender.name": "The sender's display name",
+    "unsubscribe_url": "The recipient's signed unsubscribe link",
+    "preferences_url": "The recipient's signed link to their mail preferences",
+}
 ALLOWED_FILTERS = frozenset(
     {"default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate", "escape", "e"}
 )
@@ -81,6 +93,33 @@ MAX_SUBJECT_CHARS = 998
 LINK_FIELDS = frozenset({"unsubscribe_url", "preferences_url"})
 
 
+@dataclass(frozen=True)
+class MergeField:
+    """A name a template may use, as the editor offers it."""
+
+    name: str
+    description: str
+    # What to type: `{{ candidate.first_name }}`.
+    insert: str
+
+
+def merge_fields(block_keys: Collection[str] = ()) -> list[MergeField]:
+    """Every merge field, link and block (of `block_keys`) a template may use, in that order."""
+    fields = [
+        MergeField(name, description, f"{{{{ {name} }}}}")
+        for name, description in MERGE_FIELD_DESCRIPTIONS.items()
+    ]
+    fields += [
+        MergeField(
+            f"{BLOCKS}.{key}",
+            "A saved block (html and text parts only)",
+            f"{{{{ {BLOCKS}.{key} }}}}",
+        )
+        for key in sorted(block_keys)
+    ]
+    return fields
+
+
 class _BoundedEnvironment(SandboxedEnvironment):
     """The sandbox, refusing the operators that can grow a result without bound.
 
@@ -100,48 +139,72 @@ _environment = _BoundedEnvironment(autoescape=False, undefined=Undefined)
 _html_environment = _BoundedEnvironment(autoescape=True, undefined=Undefined)
 
 
-class TemplateError(ValueError):
-    """A template does not parse or uses something it may not."""
+@dataclass(frozen=True)
+class TemplateIssue:
+    """One thing wrong with a template part, and the line of that part it is on (1-based)."""
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
+    part: str
+    message: str
+    line: int | None = None
+
+
+class TemplateError(ValueError):
+    """A template does not parse or uses something it may not; `issues` say on which line."""
+
+    def __init__(
+        self, errors: list[tuple[str, str]], *, issues: list[TemplateIssue] | None = None
+    ) -> None:
         super().__init__("; ".join(f"{part}: {message}" for part, message in errors))
         self.errors = errors
+        self.issues = issues or [TemplateIssue(part, message) for part, message in errors]
 
 
-def _problems(source: str, block_keys: Collection[str] | None) -> list[str]:
+# A problem found in a part's source, with the line of the node it was found at.
+_Found = tuple[str, int | None]
+
+
+def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
     tree = _environment.parse(source)
     allowed = dict(MERGE_FIELDS)
     if block_keys is not None:
         allowed[BLOCKS] = frozenset(block_keys)
-    problems: list[str] = []
+    problems: list[_Found] = []
     for node_type, problem in FORBIDDEN_NODES.items():
-        if any(True for _ in tree.find_all(node_type)):
-            problems.append(problem)
+        first = next(iter(tree.find_all(node_type)), None)
+        if first is not None:
+            problems.append((problem, first.lineno))
     for filter_node in tree.find_all(nodes.Filter):
         if filter_node.name not in ALLOWED_FILTERS:
-            problems.append(f"filter {filter_node.name!r} is not allowed")
+            problems.append((f"filter {filter_node.name!r} is not allowed", filter_node.lineno))
     for test_node in tree.find_all(nodes.Test):
         if test_node.name not in ALLOWED_TESTS:
-            problems.append(f"test {test_node.name!r} is not allowed")
+            problems.append((f"test {test_node.name!r} is not allowed", test_node.lineno))
     attributes = {id(node.node) for node in tree.find_all(nodes.Getattr)}
     for name in tree.find_all(nodes.Name):
         if name.name in LINK_FIELDS:
             if id(name) in attributes:
-                problems.append(f"{name.name!r} has no fields")
+                problems.append((f"{name.name!r} has no fields", name.lineno))
         elif name.name not in allowed:
-            problems.append(f"unknown merge field {name.name!r}")
+            problems.append((f"unknown merge field {name.name!r}", name.lineno))
         elif id(name) not in attributes:
-            problems.append(f"{name.name!r} needs a field, e.g. {name.name}.first_name")
+            problems.append(
+                (f"{name.name!r} needs a field, e.g. {name.name}.first_name", name.lineno)
+            )
     for getattr_node in tree.find_all(nodes.Getattr):
         if isinstance(getattr_node.node, nodes.Name):
             namespace = getattr_node.node.name
             if namespace in allowed and getattr_node.attr not in allowed[namespace]:
                 kind = "block" if namespace == BLOCKS else "merge field"
-                problems.append(f"unknown {kind} {namespace}.{getattr_node.attr}")
+                problems.append(
+                    (f"unknown {kind} {namespace}.{getattr_node.attr}", getattr_node.lineno)
+                )
         else:
-            problems.append("merge fields are one level deep, e.g. candidate.first_name")
-    if any(True for _ in tree.find_all(nodes.Getitem)):
-        problems.append("use candidate.field, not candidate['field']")
+            problems.append(
+                ("merge fields are one level deep, e.g. candidate.first_name", getattr_node.lineno)
+            )
+    first_item = next(iter(tree.find_all(nodes.Getitem)), None)
+    if first_item is not None:
+        problems.append(("use candidate.field, not candidate['field']", first_item.lineno))
     return problems
 
 
@@ -152,15 +215,17 @@ def validate_template(
 
     `block_keys` are the tenant's blocks; only the parts named in `blocks_in` may use them.
     """
-    errors: list[tuple[str, str]] = []
+    issues: list[TemplateIssue] = []
     for part, source in parts.items():
         keys = block_keys if part in blocks_in else None
         try:
-            errors.extend((part, problem) for problem in _problems(source, keys))
+            issues.extend(TemplateIssue(part, msg, line) for msg, line in _problems(source, keys))
         except TemplateSyntaxError as error:
-            errors.append((part, f"line {error.lineno}: {error.message}"))
-    if errors:
-        raise TemplateError(errors)
+            issues.append(
+                TemplateIssue(part, f"line {error.lineno}: {error.message}", error.lineno)
+            )
+    if issues:
+        raise TemplateError([(issue.part, issue.message) for issue in issues], issues=issues)
 
 
 class RenderError(ValueError):

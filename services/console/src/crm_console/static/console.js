@@ -40,4 +40,46 @@
       alert.focus();
     }
   });
+
+  // Campaigns: the template editor's merge-field picker inserts `{{ field }}` where the cursor
+  // last was in the subject or a body (htmx cannot edit a field's text), and tells htmx the
+  // field changed so the live preview follows.
+  var insertTarget = null;
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-insert-target]")) {
+      insertTarget = event.target;
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-insert]");
+    if (button) {
+      var field = insertTarget && document.body.contains(insertTarget)
+        ? insertTarget
+        : document.querySelector("[data-insert-target]");
+      if (!field) {
+        return;
+      }
+      var text = button.getAttribute("data-insert");
+      var start = field.selectionStart || 0;
+      var end = field.selectionEnd || 0;
+      field.value = field.value.slice(0, start) + text + field.value.slice(end);
+      field.focus();
+      field.setSelectionRange(start + text.length, start + text.length);
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+      return;
+    }
+    // A builder's "Remove" button takes out the part it names (a sequence step).
+    var remover = event.target.closest && event.target.closest("[data-remove]");
+    if (remover) {
+      var part = document.querySelector(remover.getAttribute("data-remove"));
+      if (part) {
+        var list = part.parentElement;
+        part.remove();
+        var next = list && list.querySelector("button, input, select");
+        if (next) {
+          next.focus();
+        }
+      }
+    }
+  });
 })();

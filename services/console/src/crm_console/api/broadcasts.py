@@ -1,0 +1,193 @@
+"""Broadcast pages: the list, the composer (audience, template, schedule incl. each
+candidate's local time, A/B subjects) and the live progress view with its controls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem, SignedOut
+from crm_console.api.deps import Container, CurrentViewer, Viewer, render
+from crm_console.api.forms import form_values, go_to
+from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
+from crm_console.domain import broadcasts as rules
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/broadcasts", include_in_schema=False)
+HERE = f"{CONSOLE_PREFIX}/broadcasts"
+
+
+def _vocabulary() -> dict[str, Any]:
+    return {
+        "audience_kinds": rules.AUDIENCE_KINDS,
+        "schedule_kinds": rules.SCHEDULE_KINDS,
+        "ab_metrics": rules.AB_METRICS,
+        "ab_rows": range(rules.AB_VARIANT_ROWS),
+        "status_labels": rules.STATUS_LABELS,
+        "describe_audience": rules.describe_audience,
+        "describe_schedule": rules.describe_schedule,
+        "reasons": rules.reasons,
+        "done_share": rules.done_share,
+        "is_live": rules.is_live,
+        "actions": rules.actions,
+    }
+
+
+@router.get("")
+async def broadcast_list(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """The tenant's broadcasts with status and progress."""
+    page = await BroadcastDesk(state.gateway).page(viewer.caller, cursor)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/list.html",
+        {**_vocabulary(), "page": page},
+        viewer=viewer,
+    )
+
+
+async def _composer(
+    request: Request,
+    viewer: Viewer,
+    state: Container,
+    values: dict[str, Any],
+    problem: Problem | None = None,
+    fragment: bool = False,
+) -> HTMLResponse:
+    lookups = await BroadcastDesk(state.gateway).composer_choices(viewer.caller)
+    errors = {e.field: e.detail for e in problem.located} if problem else {}
+    return render(
+        request,
+        state.templates,
+        "broadcasts/compose_form.html" if fragment else "broadcasts/compose.html",
+        {
+            **_vocabulary(),
+            "values": values,
+            "lookups": lookups,
+            "problem": problem,
+            "errors": errors,
+        },
+        viewer=viewer,
+        status_code=problem.status if problem else 200,
+    )
+
+
+@router.get("/new")
+async def compose(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """An empty composer."""
+    return await _composer(
+        request, viewer, state, {"audience_type": "segment", "schedule_type": "now"}
+    )
+
+
+@router.get("/audience-fields")
+async def audience_fields(
+    request: Request, viewer: CurrentViewer, state: Container, audience_type: str = "segment"
+) -> HTMLResponse:
+    lookups = await BroadcastDesk(state.gateway).composer_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/audience_fields.html",
+        {"values": {"audience_type": audience_type}, "lookups": lookups, "errors": {}},
+    )
+
+
+@router.get("/schedule-fields")
+async def schedule_fields(
+    request: Request, viewer: CurrentViewer, state: Container, schedule_type: str = "now"
+) -> HTMLResponse:
+    return render(
+        request,
+        state.templates,
+        "broadcasts/schedule_fields.html",
+        {"values": {"schedule_type": schedule_type}, "errors": {}},
+    )
+
+
+@router.post("")
+async def create_broadcast(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Saves the composed broadcast as a draft and opens it, to be checked and sent."""
+    form = await form_values(request)
+    body = rules.broadcast_from_form(form)
+    try:
+        created = await BroadcastDesk(state.gateway).create(viewer.caller, body)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        values = {name: (vals[0] if vals else "") for name, vals in form.items()}
+        return await _composer(request, viewer, state, values, refused.problem, fragment=True)
+    return go_to(request, f"{HERE}/{created['id']}")
+
+
+@router.get("/{broadcast_id}")
+async def broadcast_page(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """A broadcast: what it sends to whom and when, and its live progress with controls."""
+    desk = BroadcastDesk(state.gateway)
+    broadcast = await desk.broadcast(viewer.caller, broadcast_id)
+    lookups = await desk.composer_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/detail.html",
+        {**_vocabulary(), "b": broadcast, "names": lookups.names(), "problem": None},
+        viewer=viewer,
+    )
+
+
+@router.get("/{broadcast_id}/progress")
+async def progress(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The progress panel alone: the page asks for it every few seconds while it can change."""
+    broadcast = await BroadcastDesk(state.gateway).broadcast(viewer.caller, broadcast_id)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/progress.html",
+        {**_vocabulary(), "b": broadcast, "problem": None},
+        viewer=viewer,
+    )
+
+
+@router.post("/{broadcast_id}/delete")
+async def delete_draft(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    await BroadcastDesk(state.gateway).delete(viewer.caller, broadcast_id)
+    return go_to(request, HERE)
+
+
+@router.post("/{broadcast_id}/{action}")
+async def control(
+    broadcast_id: str, action: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Sends, pauses, resumes or cancels; the panel shows the outcome or why the API refused."""
+    if action not in CONTROLS:
+        return Response(status_code=404)
+    desk = BroadcastDesk(state.gateway)
+    problem = None
+    try:
+        broadcast = await desk.control(viewer.caller, broadcast_id, action)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        problem = refused.problem
+        broadcast = await desk.broadcast(viewer.caller, broadcast_id)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/progress.html",
+        {**_vocabulary(), "b": broadcast, "problem": problem},
+        viewer=viewer,
+    )

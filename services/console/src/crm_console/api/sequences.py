@@ -1,0 +1,291 @@
+"""Sequence pages: the list, the step builder (every step kind, trigger, exits, re-entry), a
+sequence with its enrolments by state, pause and resume, enrolling by hand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem, SignedOut
+from crm_console.api.deps import Container, CurrentViewer, Viewer, render
+from crm_console.api.forms import form_values, go_to
+from crm_console.application.sequences import SequenceDesk
+from crm_console.domain import sequences as rules
+from crm_console.domain.forms import first
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/sequences", include_in_schema=False)
+HERE = f"{CONSOLE_PREFIX}/sequences"
+
+
+def _vocabulary() -> dict[str, Any]:
+    return {
+        "step_kinds": rules.STEP_KINDS,
+        "trigger_kinds": rules.TRIGGER_KINDS,
+        "exit_reasons": rules.EXIT_REASONS,
+        "reentry_policies": rules.REENTRY_POLICIES,
+        "weekdays": rules.WEEKDAYS,
+        "conditions": rules.BRANCH_CONDITIONS,
+    }
+
+
+@router.get("")
+async def sequence_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's sequences with their status and trigger."""
+    desk = SequenceDesk(state.gateway)
+    sequences = await desk.all(viewer.caller)
+    names = (await desk.builder_choices(viewer.caller)).names() if sequences.items else {}
+    return render(
+        request,
+        state.templates,
+        "sequences/list.html",
+        {"sequences": sequences, "names": names, "describe_trigger": rules.describe_trigger},
+        viewer=viewer,
+    )
+
+
+async def _builder(
+    request: Request,
+    viewer: Viewer,
+    state: Container,
+    *,
+    sequence: dict[str, Any] | None,
+    definition: dict[str, Any],
+    keys: list[str],
+    problem: Problem | None = None,
+    fragment: bool = False,
+) -> HTMLResponse:
+    lookups = await SequenceDesk(state.gateway).builder_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "sequences/builder_form.html" if fragment else "sequences/builder.html",
+        {
+            **_vocabulary(),
+            "sequence": sequence,
+            "definition": definition,
+            "trigger": definition.get("trigger", {"type": "manual"}),
+            "steps": rules.step_forms(keys, definition.get("steps", []), problem),
+            "errors": rules.other_errors(problem),
+            "problem": problem,
+            "lookups": lookups,
+        },
+        viewer=viewer,
+        status_code=problem.status if problem else 200,
+    )
+
+
+@router.get("/new")
+async def new_sequence(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """An empty builder: a manual trigger, one send step, the usual exits."""
+    definition = {
+        "name": "",
+        "trigger": {"type": "manual"},
+        "steps": [{"type": "send"}],
+        "reentry": {"policy": "never"},
+        "exit_on": list(rules.DEFAULT_EXITS),
+    }
+    return await _builder(request, viewer, state, sequence=None, definition=definition, keys=[])
+
+
+@router.get("/step")
+async def new_step(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    kind: Annotated[str, Query(alias="new_step_kind")] = "send",
+) -> HTMLResponse:
+    """One more step of the chosen kind, for the builder to append."""
+    step = rules.step_form(kind if kind in rules.STEP_KINDS else "send")
+    lookups = await SequenceDesk(state.gateway).builder_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "sequences/step.html",
+        {**_vocabulary(), "step": step, "lookups": lookups},
+        viewer=viewer,
+    )
+
+
+@router.get("/trigger-fields")
+async def trigger_fields(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    trigger_type: str = "manual",
+) -> HTMLResponse:
+    """The fields of the chosen trigger kind."""
+    lookups = await SequenceDesk(state.gateway).builder_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "sequences/trigger_fields.html",
+        {"trigger": {"type": trigger_type}, "lookups": lookups, "errors": {}, "sequence": None},
+        viewer=viewer,
+    )
+
+
+async def _save(
+    sequence_id: str | None, request: Request, viewer: Viewer, state: Container
+) -> Response:
+    form = await form_values(request)
+    keys, definition = rules.definition_from_form(form)
+    desk = SequenceDesk(state.gateway)
+    try:
+        if sequence_id is None:
+            definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
+            saved = await desk.create(viewer.caller, definition)
+        else:
+            saved = await desk.edit(viewer.caller, sequence_id, definition, first(form, "version"))
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
+        return await _builder(
+            request,
+            viewer,
+            state,
+            sequence=sequence,
+            definition=definition,
+            keys=keys,
+            problem=refused.problem,
+            fragment=True,
+        )
+    return go_to(request, f"{HERE}/{saved['id']}")
+
+
+@router.post("")
+async def create_sequence(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    return await _save(None, request, viewer, state)
+
+
+@router.get("/{sequence_id}")
+async def sequence_page(
+    sequence_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    enrolment_state: Annotated[str, Query(alias="state")] = "",
+) -> HTMLResponse:
+    """A sequence: its definition, status, enrolments by state with the reason of each failed
+    or ended one."""
+    shown = enrolment_state if enrolment_state in rules.ENROLMENT_STATES else ""
+    view = await SequenceDesk(state.gateway).view(viewer.caller, sequence_id, shown or None)
+    return render(
+        request,
+        state.templates,
+        "sequences/detail.html",
+        {
+            "view": view,
+            "shown_state": shown,
+            "enrolment_states": rules.ENROLMENT_STATES,
+            "actions": rules.sequence_actions(view.sequence["status"]),
+            "describe_trigger": rules.describe_trigger,
+            "describe_step": rules.describe_step,
+            "exit_reasons": rules.EXIT_REASONS,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/{sequence_id}/edit")
+async def edit_sequence(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The builder with the sequence's definition."""
+    sequence = await SequenceDesk(state.gateway).sequence(viewer.caller, sequence_id)
+    return await _builder(request, viewer, state, sequence=sequence, definition=sequence, keys=[])
+
+
+@router.post("/{sequence_id}")
+async def change_sequence(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    return await _save(sequence_id, request, viewer, state)
+
+
+@router.post("/{sequence_id}/pause")
+async def pause_sequence(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Pauses the sequence (the API says 409 when it is not active)."""
+    await SequenceDesk(state.gateway).change_status(viewer.caller, sequence_id, "pause")
+    return go_to(request, f"{HERE}/{sequence_id}")
+
+
+@router.post("/{sequence_id}/resume")
+async def resume_sequence(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Resumes the sequence (the API says 409 when it is not paused)."""
+    await SequenceDesk(state.gateway).change_status(viewer.caller, sequence_id, "resume")
+    return go_to(request, f"{HERE}/{sequence_id}")
+
+
+@router.get("/{sequence_id}/candidates")
+async def enrol_choice(
+    sequence_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    candidate_q: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """Candidates to enrol, as the person searches."""
+    found = await SequenceDesk(state.gateway).find_candidates(viewer.caller, candidate_q)
+    return render(
+        request,
+        state.templates,
+        "sequences/enrol_choice.html",
+        {"candidates": found, "sequence_id": sequence_id},
+    )
+
+
+@router.post("/{sequence_id}/enrolments")
+async def enrol(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Enrols the chosen candidates; says who was enrolled and why others were not."""
+    form = await form_values(request)
+    candidate_ids = [c for c in form.get("candidate_id", []) if c]
+    outcome: dict[str, Any] | None = None
+    problem: Problem | None = None
+    if candidate_ids:
+        try:
+            outcome = await SequenceDesk(state.gateway).enrol(
+                viewer.caller, sequence_id, candidate_ids
+            )
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            problem = refused.problem
+    return render(
+        request,
+        state.templates,
+        "sequences/enrol_outcome.html",
+        {"outcome": outcome, "problem": problem, "sequence_id": sequence_id},
+        viewer=viewer,
+        headers={"HX-Trigger": "enrolments-changed"} if outcome else None,
+    )
+
+
+@router.post("/{sequence_id}/enrolments/{candidate_id}/{action}")
+async def enrolment_action(
+    sequence_id: str,
+    candidate_id: str,
+    action: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+) -> Response:
+    """Retries a failed enrolment or removes the candidate from the sequence."""
+    desk = SequenceDesk(state.gateway)
+    if action == "retry":
+        await desk.retry(viewer.caller, sequence_id, candidate_id)
+    elif action == "remove":
+        await desk.remove(viewer.caller, sequence_id, candidate_id)
+    else:
+        return Response(status_code=404)
+    return go_to(request, f"{HERE}/{sequence_id}")

@@ -1,0 +1,220 @@
+"""Template and block pages: the list, the editor with live preview, merge fields and the
+problems of a draft shown at their line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem, SignedOut
+from crm_console.api.deps import Container, CurrentViewer, render
+from crm_console.api.forms import form_values, go_to
+from crm_console.application.templates import TemplateStudio
+from crm_console.domain.forms import first
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.templates import PART_LABELS, TemplateDraft, part_problems
+
+router = APIRouter(prefix=f"{CONSOLE_PREFIX}/templates", include_in_schema=False)
+HERE = f"{CONSOLE_PREFIX}/templates"
+
+
+@router.get("")
+async def template_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's templates and blocks."""
+    library = await TemplateStudio(state.gateway).library(viewer.caller)
+    return render(
+        request, state.templates, "templates/list.html", {"library": library}, viewer=viewer
+    )
+
+
+async def _editor_page(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    template: dict[str, object] | None,
+) -> HTMLResponse:
+    editor = await TemplateStudio(state.gateway).editor(viewer.caller)
+    draft = TemplateDraft.of(template or {})
+    return render(
+        request,
+        state.templates,
+        "templates/editor.html",
+        {
+            "template": template,
+            "draft": draft,
+            "editor": editor,
+            "parts": PART_LABELS,
+            "problem": None,
+            "problems": [],
+            "saved": request.query_params.get("saved") == "1",
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/new")
+async def new_template(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """An empty editor."""
+    return await _editor_page(request, viewer, state, None)
+
+
+@router.post("/preview")
+async def preview(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The editor's draft rendered for the chosen candidate, or its problems at their lines."""
+    form = await form_values(request)
+    draft = TemplateDraft.from_form(form)
+    candidate_id = first(form, "candidate_id")
+    result = None
+    if candidate_id and draft.subject and draft.html and draft.text:
+        result = await TemplateStudio(state.gateway).preview(viewer.caller, draft, candidate_id)
+    return render(
+        request,
+        state.templates,
+        "templates/preview.html",
+        {"result": result, "candidate_id": candidate_id, "draft": draft},
+        viewer=viewer,
+    )
+
+
+@router.get("/candidates")
+async def candidate_choice(
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    candidate_q: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """The candidates to preview for, as the person searches."""
+    found = await TemplateStudio(state.gateway).candidates(viewer.caller, candidate_q)
+    return render(
+        request, state.templates, "templates/candidate_choice.html", {"candidates": found}
+    )
+
+
+@router.get("/blocks/new")
+async def new_block(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    return render(
+        request,
+        state.templates,
+        "templates/block.html",
+        {"block": None, "values": {}, "problem": None},
+        viewer=viewer,
+    )
+
+
+@router.get("/blocks/{key}")
+async def block_page(
+    key: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    block = await TemplateStudio(state.gateway).block(viewer.caller, key)
+    return render(
+        request,
+        state.templates,
+        "templates/block.html",
+        {"block": block, "values": block, "problem": None},
+        viewer=viewer,
+    )
+
+
+async def _save_block(
+    key: str | None, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    form = await form_values(request)
+    fields = {name: first(form, name) for name in ("key", "name", "html", "text")}
+    try:
+        await TemplateStudio(state.gateway).save_block(viewer.caller, key, fields)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "templates/block_form.html",
+            {"block": {"key": key} if key else None, "values": fields, "problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return go_to(request, f"{HERE}?saved=block")
+
+
+@router.post("/blocks")
+async def create_block(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    return await _save_block(None, request, viewer, state)
+
+
+@router.post("/blocks/{key}")
+async def change_block(
+    key: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    return await _save_block(key, request, viewer, state)
+
+
+@router.post("/blocks/{key}/delete")
+async def delete_block(
+    key: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Deletes a block; the API refuses (409) while a template includes it."""
+    await TemplateStudio(state.gateway).delete_block(viewer.caller, key)
+    return go_to(request, HERE)
+
+
+@router.get("/{template_id}")
+async def edit_template(
+    template_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The editor of one template."""
+    template = await TemplateStudio(state.gateway).template(viewer.caller, template_id)
+    return await _editor_page(request, viewer, state, template)
+
+
+async def _save(
+    template_id: str | None, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    form = await form_values(request)
+    draft = TemplateDraft.from_form(form)
+    try:
+        saved = await TemplateStudio(state.gateway).save(
+            viewer.caller, template_id, draft, first(form, "version")
+        )
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "templates/form.html",
+            {
+                "template": {"id": template_id, "version": first(form, "version")}
+                if template_id
+                else None,
+                "draft": draft,
+                "parts": PART_LABELS,
+                "problem": refused.problem,
+                "problems": part_problems(refused.problem, draft),
+            },
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return go_to(request, f"{HERE}/{saved['id']}?saved=1")
+
+
+@router.post("")
+async def create_template(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    return await _save(None, request, viewer, state)
+
+
+@router.post("/{template_id}")
+async def replace_template(
+    template_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    return await _save(template_id, request, viewer, state)
+
+
+@router.post("/{template_id}/archive")
+async def archive_template(
+    template_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Archives a template; the API refuses (409) while a sequence or broadcast uses it."""
+    await TemplateStudio(state.gateway).archive(viewer.caller, template_id)
+    return go_to(request, HERE)

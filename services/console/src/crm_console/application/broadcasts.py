@@ -1,0 +1,70 @@
+"""Broadcasts: the list, the composer's choices, a broadcast's progress, and its controls."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.application.lookups import API, Choices, choices
+
+CONTROLS = frozenset({"send", "pause", "resume", "cancel"})
+
+
+@dataclass(frozen=True)
+class ComposerChoices:
+    templates: Choices
+    segments: Choices
+    pools: Choices
+    lists: Choices
+
+    def names(self) -> dict[str, str]:
+        return {
+            **self.templates.names(),
+            **self.segments.names(),
+            **self.pools.names(),
+            **self.lists.names(),
+        }
+
+
+class BroadcastDesk:
+    """What the broadcast pages read and write."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def page(self, caller: Caller, cursor: str | None) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(
+            caller, f"{API}/broadcasts", {"cursor": cursor, "limit": 50}
+        )
+        return found
+
+    async def composer_choices(self, caller: Caller) -> ComposerChoices:
+        templates, segments, pools, lists = await asyncio.gather(
+            choices(self._api.get(caller, f"{API}/templates")),
+            choices(self._api.get(caller, f"{API}/segments")),
+            choices(self._api.get(caller, f"{API}/pools")),
+            choices(self._api.get(caller, f"{API}/lists")),
+        )
+        return ComposerChoices(templates, segments, pools, lists)
+
+    async def broadcast(self, caller: Caller, broadcast_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/broadcasts/{broadcast_id}")
+        return found
+
+    async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = await self._api.send(caller, "POST", f"{API}/broadcasts", body)
+        return created
+
+    async def control(self, caller: Caller, broadcast_id: str, action: str) -> dict[str, Any]:
+        """Sends, pauses, resumes or cancels the broadcast; its state after."""
+        if action not in CONTROLS:
+            raise ValueError(f"unknown broadcast action {action!r}")
+        changed: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/broadcasts/{broadcast_id}/{action}"
+        )
+        return changed
+
+    async def delete(self, caller: Caller, broadcast_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/broadcasts/{broadcast_id}")

@@ -1,0 +1,147 @@
+"""The broadcast composer's rules: a broadcast read from its form, and what its status allows
+and shows while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from crm_console.domain.forms import FormValues, first, whole_number
+
+AUDIENCE_KINDS = {"segment": "A segment", "pool": "A talent pool", "stored_list": "A list"}
+SCHEDULE_KINDS = {
+    "now": "Now",
+    "at": "At a time (UTC)",
+    "local_time": "At a time in each candidate's own time zone",
+}
+AB_METRICS = {"open_rate": "Open rate", "click_rate": "Click rate"}
+# A/B variant rows the composer offers (the API takes 2 to 5).
+AB_VARIANT_ROWS = 3
+STATUS_LABELS = {
+    "draft": "Draft",
+    "preparing": "Preparing",
+    "sending": "Sending",
+    "paused": "Paused",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+}
+# Statuses in which the progress still changes: the page keeps asking.
+LIVE_STATUSES = frozenset({"preparing", "sending", "paused"})
+ACTIONS = {
+    "draft": ("send",),
+    "preparing": ("pause", "cancel"),
+    "sending": ("pause", "cancel"),
+    "paused": ("resume", "cancel"),
+}
+REASON_LABELS = {
+    "render_failed": "The template cannot be rendered for the candidate",
+    "delivery_failed": "The mail server refused it",
+    "outcome_unknown": "Stopped during sending; may have been delivered",
+    "no_marketing_consent": "No marketing consent",
+    "no_email_address": "No e-mail address",
+    "unsubscribed": "Unsubscribed",
+    "bounced": "The address bounced before",
+    "complained": "Reported an earlier mail as spam",
+    "erased": "Erased (GDPR)",
+    "manual": "Address suppressed by hand",
+    "frequency_cap": "Contact policy: too many mails lately",
+    "archived": "Candidate archived",
+    "unknown_candidate": "Not known to campaigns yet",
+}
+
+
+def broadcast_from_form(form: FormValues) -> dict[str, Any]:
+    """The API's broadcast (create body) the composer describes."""
+    kind = first(form, "audience_type", "segment")
+    audience: dict[str, Any] = {"type": kind}
+    if kind == "segment":
+        audience["segment_id"] = first(form, "segment_id")
+    elif kind == "pool":
+        audience["pool_id"] = first(form, "pool_id")
+        stage = first(form, "pool_stage")
+        if stage:
+            audience["stage"] = stage
+    elif kind == "stored_list":
+        audience["list_id"] = first(form, "list_id")
+    when = first(form, "schedule_type", "now")
+    schedule: dict[str, Any] = {"type": when}
+    if when == "at":
+        at = first(form, "send_at")
+        # `datetime-local` has no zone: the composer says the time is UTC.
+        schedule["send_at"] = f"{at}:00+00:00" if len(at) == 16 else at
+    elif when == "local_time":
+        schedule["date"] = first(form, "local_date")
+        schedule["local_time"] = first(form, "local_time")
+    body: dict[str, Any] = {
+        "name": first(form, "name"),
+        "template_id": first(form, "template_id"),
+        "audience": audience,
+        "schedule": schedule,
+    }
+    subjects = [
+        (first(form, f"variant_{i}_name") or chr(ord("A") + i), first(form, f"variant_{i}_subject"))
+        for i in range(AB_VARIANT_ROWS)
+    ]
+    variants = [{"name": name, "subject": subject} for name, subject in subjects if subject]
+    if variants:
+        body["ab_test"] = {
+            "variants": variants,
+            "test_percentage": whole_number(first(form, "ab_percentage")) or 20,
+            "metric": first(form, "ab_metric", "open_rate"),
+            "decide_after_minutes": whole_number(first(form, "ab_minutes")) or 60,
+        }
+    return body
+
+
+def is_live(status: str) -> bool:
+    """Whether the broadcast's progress can still change (the view polls while it can)."""
+    return status in LIVE_STATUSES
+
+
+def actions(status: str) -> tuple[str, ...]:
+    """The buttons a broadcast in `status` shows."""
+    return ACTIONS.get(status, ())
+
+
+def reasons(counts: Mapping[str, int]) -> list[tuple[str, str, int]]:
+    """Counts by reason, most first: `(reason, what it means, count)`."""
+    return [
+        (reason, REASON_LABELS.get(reason, reason.replace("_", " ")), count)
+        for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if count
+    ]
+
+
+def done_share(progress: Mapping[str, Any]) -> int:
+    """How much of the audience has an outcome (sent, failed or skipped), in percent."""
+    size = int(progress.get("audience_size") or 0)
+    if size <= 0:
+        return 0
+    done = sum(int(progress.get(key) or 0) for key in ("sent", "failed", "skipped"))
+    return min(100, round(100 * done / size))
+
+
+def describe_audience(audience: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    names = names or {}
+    kind = audience.get("type")
+    if kind == "segment":
+        return f"Segment {names.get(str(audience.get('segment_id')), audience.get('segment_id'))}"
+    if kind == "pool":
+        pool = names.get(str(audience.get("pool_id")), str(audience.get("pool_id")))
+        stage = audience.get("stage")
+        return f"Pool {pool}" + (f", stage {stage}" if stage else "")
+    if kind == "stored_list":
+        return f"List {names.get(str(audience.get('list_id')), audience.get('list_id'))}"
+    if kind == "list":
+        return f"{len(audience.get('candidate_ids', []))} candidates"
+    return str(kind)
+
+
+def describe_schedule(schedule: Mapping[str, Any]) -> str:
+    kind = schedule.get("type")
+    if kind == "at":
+        return f"At {str(schedule.get('send_at'))[:16].replace('T', ' ')} UTC"
+    if kind == "local_time":
+        when = f"{schedule.get('date')} at {schedule.get('local_time')}"
+        return f"On {when} in each candidate's time zone"
+    return "Now"

@@ -1,0 +1,263 @@
+"""The sequence builder's rules: the step kinds, triggers and exits the API supports, a
+definition read from the builder's form, and the API's problems placed on their step."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_console.domain.forms import FormValues, first, whole_number, words
+from crm_console.domain.problems import Problem
+
+STEP_KINDS: dict[str, str] = {
+    "send": "Send a mail",
+    "wait": "Wait",
+    "wait_until": "Wait until a weekday and time",
+    "branch": "Branch on a reaction",
+    "add_tag": "Add tags",
+    "remove_tag": "Remove tags",
+    "move_stage": "Move to a pool stage",
+    "notify_owner": "Notify the owner",
+}
+TRIGGER_KINDS: dict[str, str] = {
+    "manual": "Enrolled by hand",
+    "segment_entered": "Enters a segment",
+    "pool_stage_reached": "Reaches a pool stage",
+    "event_checked_in": "Checks in at an event",
+    "ats_rejected": "Rejected in the ATS",
+}
+# What may end an enrolment early (`removed` by a person and `sequence_archived` always do).
+EXIT_REASONS: dict[str, str] = {
+    "applied": "Applies",
+    "hired": "Is hired",
+    "replied": "Replies",
+    "unsubscribed": "Unsubscribes",
+    "merged": "Is merged into a candidate already enrolled",
+}
+DEFAULT_EXITS = ("applied", "hired", "replied", "unsubscribed")
+REENTRY_POLICIES = {"never": "Never", "after_days": "After some days", "always": "Always"}
+WEEKDAYS = {
+    "mon": "Mon",
+    "tue": "Tue",
+    "wed": "Wed",
+    "thu": "Thu",
+    "fri": "Fri",
+    "sat": "Sat",
+    "sun": "Sun",
+}
+BRANCH_CONDITIONS = {
+    "opened": "Opened the mail",
+    "clicked": "Clicked a link",
+    "replied": "Replied",
+    "registered": "Registered for an event",
+}
+ENROLMENT_STATES = ("active", "waiting", "paused", "failed", "completed", "exited")
+# The fields each step kind has besides its label (the form's names and the API's).
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "send": ("template_id",),
+    "wait": ("days", "hours", "minutes"),
+    "wait_until": ("weekdays", "time"),
+    "branch": (
+        "condition",
+        "after_send",
+        "event_id",
+        "within_days",
+        "within_hours",
+        "if_yes",
+        "if_no",
+    ),
+    "add_tag": ("tags",),
+    "remove_tag": ("tags",),
+    "move_stage": ("pool_id", "stage"),
+    "notify_owner": ("title", "body"),
+}
+_NUMBERS = frozenset({"days", "hours", "minutes", "within_days", "within_hours"})
+_TARGETS = frozenset({"after_send", "if_yes", "if_no"})
+
+
+def new_step_key() -> str:
+    """A key naming one step's fields in the form (`s-<key>-<field>`), unique on the page."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class StepForm:
+    """One step as the builder shows it: its kind, the values of its fields, its errors."""
+
+    key: str
+    kind: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return STEP_KINDS.get(self.kind, self.kind)
+
+
+def step_form(kind: str) -> StepForm:
+    """A new, empty step of `kind` (a wait of one day by default)."""
+    if kind not in STEP_KINDS:
+        raise ValueError(f"unknown step kind {kind!r}")
+    values: dict[str, Any] = {"days": 1} if kind == "wait" else {}
+    return StepForm(new_step_key(), kind, values)
+
+
+def _step(form: FormValues, key: str) -> dict[str, Any]:
+    prefix = f"s-{key}-"
+    kind = first(form, prefix + "type")
+    step: dict[str, Any] = {"type": kind}
+    label = first(form, prefix + "label")
+    if label:
+        step["label"] = label
+    for name in STEP_FIELDS.get(kind, ()):
+        if name == "weekdays":
+            step[name] = [day for day in form.get(prefix + name, []) if day]
+            continue
+        value = first(form, prefix + name)
+        if name == "tags":
+            step[name] = words(value)
+        elif name in _NUMBERS:
+            number = whole_number(value)
+            if number is not None:
+                step[name] = number
+        elif name in _TARGETS:
+            if value:
+                step[name] = int(value) if value.isdigit() else value
+        elif name == "event_id":
+            if value:
+                step[name] = value
+        elif name == "body" or value:
+            step[name] = value
+    return step
+
+
+def steps_from_form(form: FormValues) -> tuple[list[str], list[dict[str, Any]]]:
+    """The step keys in page order and the API's steps they describe."""
+    keys = [key for key in form.get("step", []) if key]
+    return keys, [_step(form, key) for key in keys]
+
+
+def trigger_from_form(form: FormValues) -> dict[str, Any]:
+    """The API's trigger for the builder's trigger fields."""
+    kind = first(form, "trigger_type", "manual")
+    trigger: dict[str, Any] = {"type": kind}
+    if kind == "segment_entered":
+        trigger["segment_id"] = first(form, "trigger_segment_id")
+    elif kind == "pool_stage_reached":
+        trigger["pool_id"] = first(form, "trigger_pool_id")
+        trigger["stage"] = first(form, "trigger_stage")
+    elif kind == "event_checked_in":
+        event_id = first(form, "trigger_event_id")
+        if event_id:
+            trigger["event_id"] = event_id
+    elif kind == "ats_rejected":
+        trigger["stages"] = words(first(form, "trigger_stages"))
+    return trigger
+
+
+def definition_from_form(form: FormValues) -> tuple[list[str], dict[str, Any]]:
+    """The step keys and the API's sequence definition (create body) the builder describes."""
+    keys, steps = steps_from_form(form)
+    policy = first(form, "reentry_policy", "never")
+    reentry: dict[str, Any] = {"policy": policy}
+    if policy == "after_days":
+        reentry["days"] = whole_number(first(form, "reentry_days")) or 0
+    definition: dict[str, Any] = {
+        "name": first(form, "name"),
+        "trigger": trigger_from_form(form),
+        "steps": steps,
+        "reentry": reentry,
+        "exit_on": [reason for reason in form.get("exit_on", []) if reason in EXIT_REASONS],
+    }
+    return keys, definition
+
+
+def step_forms(
+    keys: Sequence[str], steps: Sequence[Mapping[str, Any]], problem: Problem | None = None
+) -> list[StepForm]:
+    """The builder's steps for `steps` (as the API shows or takes them) and the API's errors
+    on each (`steps.<i>.<field>`, `steps.<i>` for the step as a whole)."""
+    errors: dict[int, dict[str, str]] = {}
+    for error in problem.located if problem else ():
+        parts = error.field.split(".")
+        if len(parts) >= 2 and parts[0] == "steps" and parts[1].isdigit():
+            name = parts[2] if len(parts) > 2 and not parts[2].isdigit() else "step"
+            errors.setdefault(int(parts[1]), {}).setdefault(name, error.detail)
+    forms = []
+    for index, step in enumerate(steps):
+        key = keys[index] if index < len(keys) else new_step_key()
+        values = dict(step)
+        for name in ("tags",):
+            if isinstance(values.get(name), list):
+                values[name] = ", ".join(values[name])
+        forms.append(StepForm(key, str(step.get("type", "")), values, errors.get(index, {})))
+    return forms
+
+
+def other_errors(problem: Problem | None) -> dict[str, str]:
+    """The API's errors not about one step: `name`, `trigger.segment_id`, `reentry`, ..."""
+    found: dict[str, str] = {}
+    for error in problem.located if problem else ():
+        if not error.field.startswith("steps."):
+            found.setdefault(error.field, error.detail)
+    return found
+
+
+def describe_trigger(trigger: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A trigger in words, naming segments, pools and events by name where known."""
+    names = names or {}
+    kind = str(trigger.get("type", "manual"))
+
+    def name_of(identifier: Any) -> str:
+        return names.get(str(identifier), str(identifier))
+
+    if kind == "segment_entered":
+        return f"Enters the segment {name_of(trigger.get('segment_id'))}"
+    if kind == "pool_stage_reached":
+        return f"Reaches {trigger.get('stage')} in {name_of(trigger.get('pool_id'))}"
+    if kind == "event_checked_in":
+        event = trigger.get("event_id")
+        return f"Checks in at {name_of(event)}" if event else "Checks in at any event"
+    if kind == "ats_rejected":
+        stages = trigger.get("stages") or []
+        return "Rejected in the ATS" + (f" at {', '.join(stages)}" if stages else "")
+    return TRIGGER_KINDS.get(kind, kind)
+
+
+def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A step in words, naming templates and pools by name where known."""
+    names = names or {}
+    kind = str(step.get("type"))
+    if kind == "send":
+        template = str(step.get("template_id"))
+        return f"Send “{names.get(template, template)}”"
+    if kind == "wait":
+        parts = [
+            f"{step.get(unit)} {unit}" for unit in ("days", "hours", "minutes") if step.get(unit)
+        ]
+        return "Wait " + (", ".join(parts) or "0 minutes")
+    if kind == "wait_until":
+        days = ", ".join(WEEKDAYS.get(d, d) for d in step.get("weekdays", []))
+        return f"Wait until {days} at {step.get('time')} (candidate's time)"
+    if kind == "branch":
+        condition = BRANCH_CONDITIONS.get(str(step.get("condition")), str(step.get("condition")))
+        window = f"{step.get('within_days', 0)} d {step.get('within_hours', 0)} h"
+        yes = step.get("if_yes") if step.get("if_yes") is not None else "next"
+        no = step.get("if_no") if step.get("if_no") is not None else "next"
+        return f"If {condition.lower()} within {window}: go to {yes}, else {no}"
+    if kind in ("add_tag", "remove_tag"):
+        verb = "Add" if kind == "add_tag" else "Remove"
+        return f"{verb} tags {', '.join(step.get('tags', []))}"
+    if kind == "move_stage":
+        pool = str(step.get("pool_id"))
+        return f"Move to {step.get('stage')} in {names.get(pool, pool)}"
+    if kind == "notify_owner":
+        return f"Notify the owner: {step.get('title')}"
+    return kind
+
+
+def sequence_actions(status: str) -> list[str]:
+    """The status changes a sequence in `status` allows (active <-> paused)."""
+    return {"active": ["pause"], "paused": ["resume"]}.get(status, [])

@@ -1,0 +1,281 @@
+"""The console's campaign pages in a real browser (Debian's Chromium under Playwright) against
+the process stack, signed in through Keycloak as the demo marketer: write a template and
+preview it, build a sequence and see its mail arrive, run a broadcast to a small segment and
+watch it finish. Each page is checked with axe-core and runs without script or CSP errors."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from browser import DESKTOP, PageWatch, assert_accessible, chromium, screenshot
+from conftest import SmtpSink
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import ProcessStack
+from e2e.console_support import api_call, dev_headers, sign_in
+from helpers import unique
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+MARKETER = "mark.marketer"
+# What follows a navigation or an htmx swap on a machine busy with the whole stack.
+SLOW = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        yield page, watch
+    finally:
+        context.close()
+
+
+def wait_for(condition: Callable[[], bool], message: str, timeout: float = 60.0) -> None:
+    """Waits, bounded, for what another service learns through Kafka."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(message)
+        time.sleep(0.25)
+
+
+def candidate(gateway: str, first_name: str, **fields: Any) -> tuple[str, str]:
+    """A consenting candidate: (id, e-mail address)."""
+    email = f"{unique(first_name.lower())}@example.org"
+    created = api_call(
+        gateway,
+        "POST",
+        "/candidates",
+        {
+            "first_name": first_name,
+            "last_name": unique("Ek").replace("-", "").replace("_", ""),
+            "emails": [email],
+            "marketing_consent": True,
+            **fields,
+        },
+    )
+    return str(created["id"]), email
+
+
+def api_template(gateway: str, name: str) -> str:
+    created = api_call(
+        gateway,
+        "POST",
+        "/templates",
+        {
+            "name": name,
+            "subject": "News for {{ candidate.first_name }}",
+            "html": "<p>Hi {{ candidate.first_name }}, we are hiring.</p>",
+            "text": "Hi {{ candidate.first_name }}, we are hiring.",
+        },
+    )
+    return str(created["id"])
+
+
+def known_to_campaigns(gateway: str, template_id: str, candidate_id: str) -> None:
+    """Waits until campaigns has the candidate (it learns of candidates from their events)."""
+
+    def previewed() -> bool:
+        answer = httpx.post(
+            f"{gateway}/api/v1/templates/{template_id}/preview",
+            json={"candidate_id": candidate_id},
+            headers=dev_headers("acme", "admin"),
+            timeout=10,
+        )
+        return answer.status_code == 200
+
+    wait_for(previewed, f"campaigns did not learn of candidate {candidate_id}")
+
+
+def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_it(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    known = api_template(gateway, unique("Known"))
+    zoe, _ = candidate(gateway, "Zoë", current_company="Acme")
+    known_to_campaigns(gateway, known, zoe)
+    zoe_name = api_call(gateway, "GET", f"/candidates/{zoe}")["last_name"]
+
+    sign_in(page, gateway, MARKETER, start="/console/templates")
+    expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible(timeout=SLOW)
+    assert_accessible(page)
+    screenshot(page, "templates")
+
+    page.get_by_role("link", name="New template").click()
+    expect(page.get_by_role("heading", name="New template")).to_be_visible(timeout=SLOW)
+    name = unique("Welcome")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Find a candidate").fill(zoe_name)
+    expect(page.get_by_label("Preview for")).to_have_value(zoe)
+    page.get_by_role("textbox", name="Subject").fill("Hello ")
+    # The merge-field picker inserts where the cursor is.
+    page.get_by_role("button", name="candidate.first_name").first.click()
+    expect(page.get_by_role("textbox", name="Subject")).to_have_value(
+        "Hello {{ candidate.first_name }}"
+    )
+    page.get_by_role("textbox", name="HTML body").fill(
+        "<p>Hi {{ candidate.first_name }},</p>\n<p>How is {{ candidate.salary }}?</p>\n<p>Bye</p>"
+    )
+    page.get_by_role("textbox", name="Plain-text body").fill("Hi {{ candidate.first_name }}")
+    problem = page.get_by_test_id("preview-problem")
+    expect(problem).to_contain_text("HTML body, line 2:", timeout=SLOW)
+    expect(problem).to_contain_text("unknown merge field candidate.salary", timeout=SLOW)
+    expect(problem.locator("li.at-fault")).to_have_text(re.compile(r"candidate\.salary"))
+    assert_accessible(page)
+    screenshot(page, "template-problem")
+
+    page.get_by_role("textbox", name="HTML body").fill(
+        "<p>Hi {{ candidate.first_name }},</p>\n"
+        "<p>How is {{ candidate.current_company | default('life') }}?</p>"
+    )
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Zoë", timeout=SLOW)
+    frame = page.frame_locator("iframe.mail-preview")
+    expect(frame.locator("body")).to_contain_text("How is Acme?", timeout=SLOW)
+    page.get_by_role("button", name="Save template").click()
+    expect(page.get_by_text("Saved (version 1).")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    # The saved template's page previews it again, for the first candidate offered.
+    expect(page.frame_locator("iframe.mail-preview").locator("body")).to_contain_text(
+        "How is", timeout=SLOW
+    )
+    assert_accessible(page)
+    screenshot(page, "template-editor")
+    watch.assert_clean()
+
+
+def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch], smtp_sink: SmtpSink
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    template_name = unique("Nurture mail")
+    template_id = api_template(gateway, template_name)
+    ada, ada_email = candidate(gateway, "Ada")
+    known_to_campaigns(gateway, template_id, ada)
+    ada_name = api_call(gateway, "GET", f"/candidates/{ada}")["last_name"]
+
+    sign_in(page, gateway, MARKETER, start="/console/sequences/new")
+    expect(page.get_by_role("heading", name="New sequence")).to_be_visible(timeout=SLOW)
+    name = unique("Nurture")
+    page.get_by_label("Name", exact=True).fill(name)
+    first_step = page.locator("#steps > li").first
+    first_step.get_by_label("Template").select_option(label=template_name)
+    page.get_by_label("Kind of step to add").select_option("wait")
+    page.get_by_role("button", name="Add step").click()
+    expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
+    page.locator("#steps > li").nth(1).get_by_label("Days").fill("2")
+    page.get_by_label("Kind of step to add").select_option("branch")
+    page.get_by_role("button", name="Add step").click()
+    branch = page.locator("#steps > li").nth(2)
+    branch.get_by_label("Then go to").fill("nowhere")
+    assert_accessible(page)
+    page.get_by_role("button", name="Create sequence").click()
+    # The API's refusal lands on the step and field it names.
+    expect(branch.locator(".field-error")).to_contain_text(
+        "no step is labelled 'nowhere'", timeout=SLOW
+    )
+    screenshot(page, "sequence-builder")
+    page.locator("#steps > li").nth(2).get_by_role("button", name="Remove this step").click()
+    expect(page.locator("#steps > li")).to_have_count(2, timeout=SLOW)
+    page.get_by_role("button", name="Create sequence").click()
+
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
+    page.get_by_label("Find candidates").fill(ada_name)
+    page.get_by_label(re.compile(f"Ada {ada_name}")).check()
+    page.get_by_role("button", name="Enrol the chosen candidates").click()
+    expect(page.get_by_test_id("enrol-outcome")).to_have_text("1 enrolled.", timeout=SLOW)
+    wait_for(lambda: bool(smtp_sink.messages_to(ada_email)), "the sequence's mail did not arrive")
+    sequence_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    wait_for(
+        lambda: bool(
+            api_call(gateway, "GET", f"/sequences/{sequence_id}/enrolments?state=waiting")
+        ),
+        "the enrolment did not go on to its wait step",
+    )
+    expect(page.locator(f'#enrolments tr[data-candidate="{ada}"]')).to_be_visible(timeout=SLOW)
+    page.get_by_role("link", name=re.compile("^Waiting")).click()
+    expect(page.locator(f'tr[data-candidate="{ada}"]')).to_contain_text("waiting", timeout=SLOW)
+    assert_accessible(page)
+    screenshot(page, "sequence")
+
+    page.get_by_role("button", name="Pause sequence").click()
+    expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)
+    page.get_by_role("button", name="Resume sequence").click()
+    expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
+
+    page.get_by_role("navigation", name="Sections").get_by_role(
+        "link", name="Notifications"
+    ).click()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible(timeout=SLOW)
+    assert_accessible(page)
+    screenshot(page, "notifications")
+    watch.assert_clean()
+
+
+def test_a_broadcast_to_a_small_segment_runs_to_done(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch], smtp_sink: SmtpSink
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    tag = unique("december").lower()
+    template_name = unique("December news")
+    template_id = api_template(gateway, template_name)
+    people = [candidate(gateway, first, tags=[tag]) for first in ("Lin", "Sam")]
+    for candidate_id, _ in people:
+        known_to_campaigns(gateway, template_id, candidate_id)
+    segment_name = unique("December people")
+    segment = api_call(
+        gateway,
+        "POST",
+        "/segments",
+        {"name": segment_name, "rule": {"all": [{"field": "tags", "op": "equals", "value": tag}]}},
+    )
+    wait_for(
+        lambda: api_call(gateway, "GET", f"/segments/{segment['id']}").get("member_count") == 2,
+        "the segment did not find its two members",
+    )
+
+    sign_in(page, gateway, MARKETER, start="/console/broadcasts/new")
+    expect(page.get_by_role("heading", name="New broadcast")).to_be_visible(timeout=SLOW)
+    name = unique("December")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Template").select_option(template_id)
+    page.get_by_label("Segment").select_option(segment["id"])
+    page.get_by_label("Send", exact=True).select_option("local_time")
+    expect(page.get_by_label("Time in each candidate's own time zone")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#schedule-fields.htmx-settling")).to_have_count(0, timeout=SLOW)
+    page.get_by_label("Send", exact=True).select_option("now")
+    expect(page.get_by_text("as soon as you send it")).to_be_visible(timeout=SLOW)
+    assert_accessible(page)
+    screenshot(page, "broadcast-compose")
+    page.get_by_role("button", name="Save as draft").click()
+
+    expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
+    expect(page.get_by_test_id("broadcast-status")).to_have_text("Draft", timeout=SLOW)
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_test_id("broadcast-status")).to_have_text("Completed", timeout=90_000)
+    expect(page.locator('[data-figure="sent"]')).to_have_text("2", timeout=SLOW)
+    expect(page.locator('[data-figure="audience_size"]')).to_have_text("2", timeout=SLOW)
+    wait_for(
+        lambda: all(smtp_sink.messages_to(email) for _, email in people),
+        "a member of the segment got no mail",
+    )
+    assert_accessible(page)
+    screenshot(page, "broadcast-progress")
+    watch.assert_clean()

@@ -1,0 +1,809 @@
+"""The console's campaign pages (templates and blocks, sequences, broadcasts, notifications)
+rendered in-process against a stand-in API: what each page shows for what the API says, what
+it asks the API, and the pure rules behind the forms (the real API: test_console_campaigns)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_console.adapters.gateway_api import GatewayApi
+from crm_console.config import ConsoleSettings
+from crm_console.domain import broadcasts as broadcast_rules
+from crm_console.domain import sequences as sequence_rules
+from crm_console.domain.problems import LocatedError, Problem, problem_from
+from crm_console.domain.templates import TemplateDraft, excerpt, part_problems, previewable_html
+from crm_console.main import create_app
+from crm_shared import Principal
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
+from unit.console.test_pages import Api, gateway_headers
+
+pytestmark = pytest.mark.unit
+
+Console = tuple[httpx.AsyncClient, Api]
+MARK = Principal(tenant_id="acme", user_id="mark", roles=frozenset({"marketer"}))
+HTMX = {**gateway_headers(MARK), "hx-request": "true"}
+NOW = "2026-12-03T08:00:00Z"
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Console]:
+    """The console in-process, its API the test's stand-in (as test_pages builds it)."""
+    api = Api()
+    app = create_app(ConsoleSettings(internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY))
+    stand_in = httpx.AsyncClient(base_url="http://gateway", transport=httpx.MockTransport(api))
+    object.__setattr__(app.state.container, "gateway", GatewayApi(stand_in))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        yield client, api
+
+
+def validation(*errors: dict[str, Any], detail: str = "not valid") -> dict[str, Any]:
+    return {
+        "type": "validation-error",
+        "title": "Request validation failed",
+        "status": 422,
+        "detail": detail,
+        "errors": list(errors),
+    }
+
+
+def sent_json(api: Api, method: str, path: str) -> Any:
+    [call] = [c for c in api.calls if c.method == method and c.url.path == path]
+    return json.loads(call.content)
+
+
+def template(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "t1",
+        "name": "Welcome",
+        "subject": "Hi {{ candidate.first_name }}",
+        "html": "<p>Hi</p>",
+        "text": "Hi",
+        "version": 3,
+        "created_at": NOW,
+        "updated_at": None,
+        **fields,
+    }
+
+
+# Templates and blocks
+
+
+async def test_the_template_list_shows_templates_and_blocks(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/templates", body=[template()])
+    api.answer("GET", "/api/v1/blocks", 403, {"status": 403, "detail": "no templates:read"})
+    page = await client.get("/console/templates", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'href="/console/templates/t1">Welcome</a>' in page.text
+    assert "Not available: no templates:read" in page.text
+    assert 'href="/console/templates/new"' in page.text  # a marketer may write
+
+
+async def test_the_editor_offers_the_merge_fields_and_candidates_to_preview_for(
+    site: Console,
+) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template())
+    api.answer(
+        "GET",
+        "/api/v1/templates/merge-fields",
+        body={
+            "fields": [
+                {
+                    "name": "candidate.first_name",
+                    "description": "The candidate's first name",
+                    "insert": "{{ candidate.first_name }}",
+                }
+            ],
+            "filters": ["default", "upper"],
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/candidates",
+        body={"items": [{"id": "c1", "first_name": "Zoë", "last_name": "Ek", "emails": []}]},
+    )
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'data-insert="{{ candidate.first_name }}"' in page.text
+    assert '<option value="c1">Zoë Ek</option>' in page.text
+    assert 'name="version" value="3"' in page.text
+    assert 'hx-post="/console/templates/preview"' in page.text
+    assert "data-insert-target" in page.text
+
+
+async def test_the_preview_renders_the_draft_for_the_candidate(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/templates/preview",
+        body={"subject": "Hi Zoë", "html": "<p>Hi <b>Zoë</b></p>", "text": "Hi Zoë"},
+    )
+    form = {
+        "subject": "Hi {{ x }}",
+        "html": "<p>Hi</p>\r\n<p>2</p>",
+        "text": "Hi",
+        "candidate_id": "c1",
+    }
+    shown = await client.post("/console/templates/preview", data=form, headers=HTMX)
+    assert shown.status_code == 200, shown.text
+    assert 'data-testid="preview-subject">Hi Zoë<' in shown.text
+    # The mail's HTML is shown in a sandboxed frame, escaped into its srcdoc.
+    assert 'sandbox srcdoc="&lt;p&gt;Hi &lt;b&gt;Zoë&lt;/b&gt;&lt;/p&gt;"' in shown.text
+    assert sent_json(api, "POST", "/api/v1/templates/preview") == {
+        "candidate_id": "c1",
+        "subject": "Hi {{ x }}",
+        "html": "<p>Hi</p>\n<p>2</p>",
+        "text": "Hi",
+    }
+
+
+async def test_a_preview_problem_is_shown_at_its_line(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/templates/preview",
+        422,
+        validation(
+            {"field": "html", "detail": "unknown merge field candidate.salary", "line": 2},
+            detail="the template is not valid",
+        ),
+    )
+    form = {
+        "subject": "Hi",
+        "html": "<p>one</p>\n<p>{{ candidate.salary }}</p>\n<p>three</p>",
+        "text": "Hi",
+        "candidate_id": "c1",
+    }
+    shown = await client.post("/console/templates/preview", data=form, headers=HTMX)
+    assert shown.status_code == 200
+    assert "HTML body, line 2:</strong> unknown merge field candidate.salary" in shown.text
+    assert re.search(r'<ol class="source-lines" start="1"', shown.text)
+    assert re.search(
+        r'<li class="at-fault"><code>&lt;p&gt;{{ candidate.salary }}&lt;/p&gt;</code>', shown.text
+    )
+
+
+async def test_no_preview_is_asked_for_before_a_candidate_and_every_part(
+    site: Console,
+) -> None:
+    client, api = site
+    shown = await client.post(
+        "/console/templates/preview", data={"subject": "Hi", "html": "", "text": "x"}, headers=HTMX
+    )
+    assert "Choose a candidate" in shown.text
+    assert api.calls == []
+
+
+async def test_saving_a_template_names_each_problem_at_its_field_and_line(
+    site: Console,
+) -> None:
+    client, api = site
+    api.answer(
+        "PUT",
+        "/api/v1/templates/t1",
+        422,
+        validation(
+            {"field": "text", "detail": "line 2: unexpected '}'", "line": 2},
+            detail="the template is not valid",
+        ),
+    )
+    form = {"version": "3", "name": "W", "subject": "S", "html": "<p>x</p>", "text": "a\n{{ }"}
+    refused = await client.post("/console/templates/t1", data=form, headers=HTMX)
+    assert refused.status_code == 422
+    assert 'id="f-text"' in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert "Plain-text body, line 2:" in refused.text
+    [put] = [c for c in api.calls if c.method == "PUT"]
+    assert put.headers["If-Match"] == '"3"'
+
+
+async def test_a_saved_template_opens_in_its_editor(site: Console) -> None:
+    client, api = site
+    api.answer("POST", "/api/v1/templates", 201, template(id="t9"))
+    form = {"name": "W", "subject": "S", "html": "<p>x</p>", "text": "x"}
+    saved = await client.post("/console/templates", data=form, headers=HTMX)
+    assert saved.status_code == 204
+    assert saved.headers["HX-Redirect"] == "/console/templates/t9?saved=1"
+
+
+async def test_a_block_the_api_refuses_keeps_what_was_typed(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/blocks",
+        422,
+        validation({"field": "body.key", "detail": "String should match pattern"}),
+    )
+    form = {"key": "Footer!", "name": "Footer", "html": "<p>Bye</p>", "text": "Bye"}
+    refused = await client.post("/console/templates/blocks", data=form, headers=HTMX)
+    assert refused.status_code == 422
+    assert 'value="Footer!"' in refused.text
+    assert 'id="e-f-key">String should match pattern' in refused.text
+
+
+# Sequences
+
+BUILDER_FORM: list[tuple[str, str]] = [
+    ("name", "Nurture"),
+    ("trigger_type", "segment_entered"),
+    ("trigger_segment_id", "seg1"),
+    ("step", "a"),
+    ("s-a-type", "send"),
+    ("s-a-label", "intro"),
+    ("s-a-template_id", "t1"),
+    ("step", "b"),
+    ("s-b-type", "wait"),
+    ("s-b-days", "2"),
+    ("s-b-hours", ""),
+    ("step", "c"),
+    ("s-c-type", "wait_until"),
+    ("s-c-weekdays", "tue"),
+    ("s-c-weekdays", "thu"),
+    ("s-c-time", "09:30"),
+    ("step", "d"),
+    ("s-d-type", "branch"),
+    ("s-d-condition", "opened"),
+    ("s-d-within_days", "3"),
+    ("s-d-if_yes", "end"),
+    ("s-d-if_no", "0"),
+    ("s-d-event_id", ""),
+    ("step", "e"),
+    ("s-e-type", "add_tag"),
+    ("s-e-tags", "warm, nurtured"),
+    ("step", "f"),
+    ("s-f-type", "move_stage"),
+    ("s-f-pool_id", "p1"),
+    ("s-f-stage", "Contacted"),
+    ("step", "g"),
+    ("s-g-type", "notify_owner"),
+    ("s-g-title", "{{ candidate.first_name }} opened"),
+    ("s-g-body", ""),
+    ("step", "h"),
+    ("s-h-type", "remove_tag"),
+    ("s-h-tags", "cold"),
+    ("exit_on", "replied"),
+    ("exit_on", "hired"),
+    ("reentry_policy", "after_days"),
+    ("reentry_days", "30"),
+]
+
+
+def form_of(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, []).append(value)
+    return values
+
+
+def test_the_builder_form_becomes_a_definition_with_every_step_kind() -> None:
+    keys, definition = sequence_rules.definition_from_form(form_of(BUILDER_FORM))
+    assert keys == list("abcdefgh")
+    assert definition["trigger"] == {"type": "segment_entered", "segment_id": "seg1"}
+    assert definition["steps"] == [
+        {"type": "send", "label": "intro", "template_id": "t1"},
+        {"type": "wait", "days": 2},
+        {"type": "wait_until", "weekdays": ["tue", "thu"], "time": "09:30"},
+        {"type": "branch", "condition": "opened", "within_days": 3, "if_yes": "end", "if_no": 0},
+        {"type": "add_tag", "tags": ["warm", "nurtured"]},
+        {"type": "move_stage", "pool_id": "p1", "stage": "Contacted"},
+        {"type": "notify_owner", "title": "{{ candidate.first_name }} opened", "body": ""},
+        {"type": "remove_tag", "tags": ["cold"]},
+    ]
+    assert definition["exit_on"] == ["replied", "hired"]
+    assert definition["reentry"] == {"policy": "after_days", "days": 30}
+    assert {step["type"] for step in definition["steps"]} == set(sequence_rules.STEP_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "trigger"),
+    [
+        ({}, {"type": "manual"}),
+        (
+            {
+                "trigger_type": ["pool_stage_reached"],
+                "trigger_pool_id": ["p"],
+                "trigger_stage": ["S"],
+            },
+            {"type": "pool_stage_reached", "pool_id": "p", "stage": "S"},
+        ),
+        (
+            {"trigger_type": ["event_checked_in"], "trigger_event_id": [""]},
+            {"type": "event_checked_in"},
+        ),
+        (
+            {"trigger_type": ["ats_rejected"], "trigger_stages": ["Screen, Onsite"]},
+            {"type": "ats_rejected", "stages": ["Screen", "Onsite"]},
+        ),
+    ],
+)
+def test_each_trigger_kind_reads_its_own_fields(
+    fields: dict[str, list[str]], trigger: dict[str, Any]
+) -> None:
+    assert sequence_rules.trigger_from_form(fields) == trigger
+
+
+def test_a_number_that_is_not_one_goes_to_the_api_as_typed_to_be_named() -> None:
+    _, steps = sequence_rules.steps_from_form(
+        {"step": ["k"], "s-k-type": ["wait"], "s-k-days": ["two"]}
+    )
+    assert steps == [{"type": "wait", "days": "two"}]
+
+
+def test_the_api_errors_land_on_their_step() -> None:
+    problem = problem_from(
+        422,
+        json.dumps(
+            validation(
+                {"field": "steps.1.if_yes", "detail": "no step is labelled 'x'"},
+                {"field": "steps.0", "detail": "loops back"},
+                {"field": "trigger.segment_id", "detail": "Field required"},
+            )
+        ).encode(),
+    )
+    forms = sequence_rules.step_forms(
+        ["a", "b"], [{"type": "send"}, {"type": "branch", "tags": ["x"]}], problem
+    )
+    assert [f.key for f in forms] == ["a", "b"]
+    assert forms[1].errors == {"if_yes": "no step is labelled 'x'"}
+    assert forms[0].errors == {"step": "loops back"}
+    assert sequence_rules.other_errors(problem) == {"trigger.segment_id": "Field required"}
+    with pytest.raises(ValueError, match="unknown step kind"):
+        sequence_rules.step_form("teleport")
+
+
+def test_a_definition_reads_in_words() -> None:
+    names = {"t1": "Welcome", "seg1": "Data people", "p1": "Engineers"}
+    describe = sequence_rules.describe_step
+    assert describe({"type": "send", "template_id": "t1"}, names) == "Send “Welcome”"
+    assert describe({"type": "wait", "days": 2, "hours": 3}) == "Wait 2 days, 3 hours"
+    assert describe({"type": "wait_until", "weekdays": ["tue"], "time": "09:30"}).startswith(
+        "Wait until Tue at 09:30"
+    )
+    assert describe(
+        {"type": "branch", "condition": "clicked", "within_days": 2, "if_no": "end"}
+    ) == ("If clicked a link within 2 d 0 h: go to next, else end")
+    assert describe({"type": "move_stage", "pool_id": "p1", "stage": "New"}, names) == (
+        "Move to New in Engineers"
+    )
+    assert describe({"type": "notify_owner", "title": "Hot"}) == "Notify the owner: Hot"
+    assert describe({"type": "remove_tag", "tags": ["a", "b"]}) == "Remove tags a, b"
+    trigger = sequence_rules.describe_trigger
+    assert trigger({"type": "segment_entered", "segment_id": "seg1"}, names) == (
+        "Enters the segment Data people"
+    )
+    assert trigger({"type": "event_checked_in"}) == "Checks in at any event"
+    assert (
+        trigger({"type": "ats_rejected", "stages": ["Screen"]}) == "Rejected in the ATS at Screen"
+    )
+    assert sequence_rules.sequence_actions("active") == ["pause"]
+    assert sequence_rules.sequence_actions("archived") == []
+
+
+def answer_builder_choices(api: Api) -> None:
+    api.answer("GET", "/api/v1/templates", body=[template()])
+    api.answer("GET", "/api/v1/segments", body={"items": [{"id": "seg1", "name": "Data people"}]})
+    api.answer("GET", "/api/v1/pools", body=[{"id": "p1", "name": "Engineers", "stages": ["New"]}])
+    api.answer("GET", "/api/v1/events", body={"items": []})
+
+
+async def test_the_builder_creates_the_sequence_and_opens_it(site: Console) -> None:
+    client, api = site
+    api.answer("POST", "/api/v1/sequences", 201, {"id": "s1"})
+    saved = await client.post("/console/sequences", data=form_of(BUILDER_FORM), headers=HTMX)
+    assert saved.status_code == 204, saved.text
+    assert saved.headers["HX-Redirect"] == "/console/sequences/s1"
+    body = sent_json(api, "POST", "/api/v1/sequences")
+    assert len(body["steps"]) == 8
+    assert body["enrol_current_members"] is False  # the box was not ticked
+
+
+async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
+    site: Console,
+) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    api.answer(
+        "POST",
+        "/api/v1/sequences",
+        422,
+        validation(
+            {"field": "steps.0.template_id", "detail": "unknown template"},
+            detail="the sequence is not valid: steps.0.template_id",
+        ),
+    )
+    refused = await client.post("/console/sequences", data=form_of(BUILDER_FORM), headers=HTMX)
+    assert refused.status_code == 422
+    assert 'id="e-s-a-template_id">unknown template' in refused.text
+    # What the person built is still there, in order, with its keys.
+    assert refused.text.index('id="step-a"') < refused.text.index('id="step-h"')
+    assert 'value="warm, nurtured"' in refused.text
+    assert '<option value="tue" ' not in refused.text  # weekdays are checkboxes
+    assert re.search(r'name="s-c-weekdays" value="thu" checked', refused.text)
+
+
+async def test_a_new_step_of_each_kind_has_its_fields(site: Console) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    for kind, field in [
+        ("send", "template_id"),
+        ("wait", "minutes"),
+        ("wait_until", "time"),
+        ("branch", "if_no"),
+        ("add_tag", "tags"),
+        ("remove_tag", "tags"),
+        ("move_stage", "stage"),
+        ("notify_owner", "body"),
+    ]:
+        step = await client.get(
+            "/console/sequences/step", params={"new_step_kind": kind}, headers=HTMX
+        )
+        assert step.status_code == 200, step.text
+        key = re.search(r'name="step" value="([0-9a-f]+)"', step.text)
+        assert key, step.text
+        assert f'name="s-{key.group(1)}-{field}"' in step.text
+        assert f'data-remove="#step-{key.group(1)}"' in step.text
+
+
+async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
+    site: Console,
+) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1",
+        body={
+            "id": "s1",
+            "name": "Nurture",
+            "status": "active",
+            "version": 2,
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "send", "template_id": "t1", "label": None}],
+            "reentry": {"policy": "never", "days": 0},
+            "exit_on": ["replied"],
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolment-states",
+        body={
+            "sequence_id": "s1",
+            "states": {"active": 0, "waiting": 1, "failed": 1, "exited": 1},
+            "failure_reasons": {"step 0 (send): template cannot be rendered": 1},
+        },
+    )
+    enrolment = {
+        "candidate_id": "c1",
+        "state": "failed",
+        "step_index": 0,
+        "step_count": 1,
+        "next_run_at": None,
+        "failure_reason": "step 0 (send): template cannot be rendered",
+        "exit_reason": None,
+        "last_error": None,
+        "enrolled_at": NOW,
+    }
+    exited = {
+        **enrolment,
+        "candidate_id": "c2",
+        "state": "exited",
+        "failure_reason": None,
+        "exit_reason": "replied",
+    }
+    api.answer("GET", "/api/v1/sequences/s1/enrolments", body=[enrolment, exited])
+    page = await client.get("/console/sequences/s1?state=failed", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert "Send “Welcome”" in page.text
+    assert 'hx-post="/console/sequences/s1/pause"' in page.text
+    assert "<strong>1</strong>: step 0 (send): template cannot be rendered" in page.text
+    assert re.search(
+        r'aria-current="page" data-state="failed">Failed <span class="count">1', page.text
+    )
+    assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
+    assert "<td>Replies</td>" in page.text
+    [call] = [c for c in api.calls if c.url.path == "/api/v1/sequences/s1/enrolments"]
+    assert call.url.params["state"] == "failed"
+
+
+async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/sequences/s1/enrolments",
+        body={
+            "enrolled": [{"candidate_id": "c1"}],
+            "refused": [{"candidate_id": "c2", "reason": "already_active"}],
+        },
+    )
+    done = await client.post(
+        "/console/sequences/s1/enrolments",
+        data={"candidate_id": ["c1", "c2"]},
+        headers=HTMX,
+    )
+    assert "1 enrolled, 1 not." in done.text
+    assert "c2: already active" in done.text
+    assert done.headers["HX-Trigger"] == "enrolments-changed"
+    assert sent_json(api, "POST", "/api/v1/sequences/s1/enrolments") == {
+        "candidate_ids": ["c1", "c2"]
+    }
+
+
+async def test_pausing_a_sequence_the_api_refuses_shows_why(site: Console) -> None:
+    client, api = site
+    api.answer("POST", "/api/v1/sequences/s1/pause", 409, {"status": 409, "detail": "it is paused"})
+    refused = await client.post("/console/sequences/s1/pause", headers=HTMX)
+    assert refused.status_code == 409
+    assert "it is paused" in refused.text
+
+
+# Broadcasts
+
+
+def test_the_composer_form_becomes_a_broadcast() -> None:
+    form = form_of(
+        [
+            ("name", "December news"),
+            ("template_id", "t1"),
+            ("audience_type", "pool"),
+            ("pool_id", "p1"),
+            ("pool_stage", ""),
+            ("schedule_type", "local_time"),
+            ("local_date", "2026-12-24"),
+            ("local_time", "09:00"),
+            ("variant_0_name", "A"),
+            ("variant_0_subject", "News"),
+            ("variant_1_name", "B"),
+            ("variant_1_subject", "Hi {{ candidate.first_name }}"),
+            ("variant_2_name", "C"),
+            ("variant_2_subject", ""),
+            ("ab_percentage", "30"),
+            ("ab_metric", "click_rate"),
+            ("ab_minutes", "90"),
+        ]
+    )
+    assert broadcast_rules.broadcast_from_form(form) == {
+        "name": "December news",
+        "template_id": "t1",
+        "audience": {"type": "pool", "pool_id": "p1"},
+        "schedule": {"type": "local_time", "date": "2026-12-24", "local_time": "09:00"},
+        "ab_test": {
+            "variants": [
+                {"name": "A", "subject": "News"},
+                {"name": "B", "subject": "Hi {{ candidate.first_name }}"},
+            ],
+            "test_percentage": 30,
+            "metric": "click_rate",
+            "decide_after_minutes": 90,
+        },
+    }
+    at = broadcast_rules.broadcast_from_form(
+        {
+            "audience_type": ["segment"],
+            "segment_id": ["s"],
+            "schedule_type": ["at"],
+            "send_at": ["2026-12-24T09:00"],
+        }
+    )
+    assert at["schedule"] == {"type": "at", "send_at": "2026-12-24T09:00:00+00:00"}
+    assert at["audience"] == {"type": "segment", "segment_id": "s"}
+    assert "ab_test" not in at
+
+
+def test_what_a_broadcast_shows_while_it_runs() -> None:
+    progress = {"audience_size": 8, "sent": 5, "failed": 1, "skipped": 1}
+    assert broadcast_rules.done_share(progress) == 88
+    assert broadcast_rules.done_share({"audience_size": 0}) == 0
+    assert broadcast_rules.is_live("sending")
+    assert not broadcast_rules.is_live("completed")
+    assert broadcast_rules.actions("draft") == ("send",)
+    assert broadcast_rules.actions("paused") == ("resume", "cancel")
+    assert broadcast_rules.actions("cancelled") == ()
+    assert broadcast_rules.reasons({"no_marketing_consent": 1, "frequency_cap": 3, "x_y": 0}) == [
+        ("frequency_cap", "Contact policy: too many mails lately", 3),
+        ("no_marketing_consent", "No marketing consent", 1),
+    ]
+    assert broadcast_rules.describe_schedule({"type": "now"}) == "Now"
+    assert broadcast_rules.describe_audience({"type": "list", "candidate_ids": ["a", "b"]}) == (
+        "2 candidates"
+    )
+
+
+def broadcast(status: str, **progress: Any) -> dict[str, Any]:
+    return {
+        "id": "b1",
+        "name": "December news",
+        "template_id": "t1",
+        "audience": {"type": "segment", "segment_id": "seg1"},
+        "schedule": {"type": "now"},
+        "status": status,
+        "pause_reason": None,
+        "created_at": NOW,
+        "started_at": NOW,
+        "completed_at": None,
+        "ab_test": None,
+        "progress": {
+            "audience_size": 4,
+            "queued": 3,
+            "pending": 1,
+            "sent": 2,
+            "failed": 0,
+            "failed_reasons": {},
+            "skipped": 1,
+            "skipped_reasons": {"no_marketing_consent": 1},
+            "held": 0,
+            **progress,
+        },
+    }
+
+
+async def test_a_sending_broadcast_polls_its_progress_and_a_finished_one_stops(
+    site: Console,
+) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("sending"))
+    panel = await client.get("/console/broadcasts/b1/progress", headers=HTMX)
+    assert 'hx-trigger="every 2s"' in panel.text
+    assert '<dd data-figure="sent">2</dd>' in panel.text
+    assert "No marketing consent" in panel.text
+    assert 'hx-post="/console/broadcasts/b1/pause"' in panel.text
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed", pending=0, sent=3))
+    panel = await client.get("/console/broadcasts/b1/progress", headers=HTMX)
+    assert "every 2s" not in panel.text
+    assert 'data-testid="broadcast-status">Completed' in panel.text
+    assert "/pause" not in panel.text
+
+
+async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/broadcasts/b1/send",
+        429,
+        {"status": 429, "title": "Too Many Requests", "detail": "the tenant has 2 broadcasts"},
+    )
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("draft"))
+    panel = await client.post("/console/broadcasts/b1/send", headers=HTMX)
+    assert panel.status_code == 200
+    assert "the tenant has 2 broadcasts" in panel.text
+    assert 'hx-post="/console/broadcasts/b1/send"' in panel.text
+
+
+async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Console) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    api.answer("GET", "/api/v1/lists", body={"items": []})
+    api.answer(
+        "POST",
+        "/api/v1/broadcasts",
+        422,
+        validation({"field": "body.audience.segment.segment_id", "detail": "Field required"}),
+    )
+    form = {"name": "N", "template_id": "t1", "audience_type": "segment", "schedule_type": "now"}
+    refused = await client.post("/console/broadcasts", data=form, headers=HTMX)
+    assert refused.status_code == 422
+    assert "Field required" in refused.text
+    assert 'value="N"' in refused.text
+
+
+# Notifications
+
+
+async def test_notifications_are_listed_and_marked_read(site: Console) -> None:
+    client, api = site
+    note = {
+        "id": "n1",
+        "candidate_id": "c1",
+        "sequence_id": "s1",
+        "enrolment_id": "e1",
+        "title": "Zoë opened the mail",
+        "body": "Call her",
+        "created_at": NOW,
+        "read_at": None,
+    }
+    api.answer("GET", "/api/v1/notifications", body={"items": [note], "next_cursor": None})
+    page = await client.get("/console/notifications?unread=true", headers=gateway_headers(MARK))
+    assert "Zoë opened the mail" in page.text
+    assert 'hx-post="/console/notifications/n1/read"' in page.text
+    [call] = api.calls
+    assert call.url.params["unread"] == "true"
+    api.answer("POST", "/api/v1/notifications/n1/read", body={**note, "read_at": NOW})
+    row = await client.post("/console/notifications/n1/read", headers=HTMX)
+    assert "Mark read" not in row.text
+    assert "Read <time" in row.text
+
+
+# Templates: the pure rules
+
+
+def test_an_excerpt_marks_the_line_at_fault_with_lines_around_it() -> None:
+    lines = excerpt("a\nb\nc\nd\ne\nf", 4)
+    assert [(line.number, line.at_fault) for line in lines] == [
+        (2, False),
+        (3, False),
+        (4, True),
+        (5, False),
+        (6, False),
+    ]
+    assert excerpt("a", None) == ()
+    assert excerpt("a", 7) == ()
+
+
+def test_template_problems_are_ordered_by_part_and_blocks_named() -> None:
+    problem = Problem(
+        422,
+        "Unprocessable",
+        "",
+        located=(
+            LocatedError("text", "bad", 1),
+            LocatedError("subject", "worse", None),
+            LocatedError("blocks.footer", "broken", 3),
+        ),
+    )
+    draft = TemplateDraft(subject="s", html="h", text="t")
+    found = part_problems(problem, draft)
+    assert [(p.part, p.line, bool(p.excerpt)) for p in found] == [
+        ("subject", None, False),
+        ("text", 1, True),
+        ("blocks.footer", 3, False),
+    ]
+
+
+def test_a_located_error_keeps_its_path_and_line() -> None:
+    problem = problem_from(
+        422,
+        json.dumps(
+            validation(
+                {"field": "body.steps.2.template_id", "detail": "unknown template"},
+                {"field": "html", "detail": "x", "line": 4},
+            )
+        ).encode(),
+    )
+    assert problem.located == (
+        LocatedError("steps.2.template_id", "unknown template", None),
+        LocatedError("html", "x", 4),
+    )
+    assert problem.field_errors == {"steps": "unknown template", "html": "x"}
+
+
+def test_the_preview_frame_gets_the_mail_without_what_the_console_policy_refuses() -> None:
+    html = (
+        "<style>p { color: red }</style>"
+        '<p style="font-size:12px">Hi <img src="https://cdn.example/logo.png" alt="Acme"></p>'
+        "<p STYLE='x'>Bye <img src=x.png></p>"
+    )
+    assert previewable_html(html) == "<p>Hi [image: Acme]</p><p>Bye [image]</p>"
+
+
+async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
+    client, api = site
+    answer_builder_choices(api)
+    api.answer("GET", "/api/v1/lists", body={"items": []})
+    composer = await client.get("/console/broadcasts/new", headers=gateway_headers(MARK))
+    assert 'hx-get="/console/broadcasts/schedule-fields"' in composer.text
+    # Inside a form that swaps itself whole, the fields' own swap must be said: innerHTML.
+    swap = 'hx-target="#schedule-fields" hx-trigger="change" hx-sync="this:replace" '
+    assert swap + 'hx-swap="innerHTML"' in composer.text
+    assert 'hx-get="/console/broadcasts/audience-fields"' in composer.text
+    builder = await client.get("/console/sequences/new", headers=gateway_headers(MARK))
+    assert 'hx-get="/console/sequences/trigger-fields"' in builder.text
+    assert 'min="0" max="3650"' in builder.text
+    local = await client.get(
+        "/console/broadcasts/schedule-fields",
+        params={"schedule_type": "local_time"},
+        headers=HTMX,
+    )
+    assert "own time zone</label>" in local.text
+    segment = await client.get(
+        "/console/sequences/trigger-fields",
+        params={"trigger_type": "segment_entered"},
+        headers=HTMX,
+    )
+    assert '<option value="seg1">Data people</option>' in segment.text
