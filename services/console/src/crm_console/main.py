@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
-from crm_console.api import candidates, pages
+from crm_console.api import candidates, events, pages
+from crm_console.api import settings as settings_pages
 from crm_console.api.deps import is_htmx, render
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
@@ -48,7 +49,13 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         platform,
         title="Console",
         description="The talent team's web application.",
-        routers=[pages.router, candidates.router],
+        routers=[
+            pages.router,
+            candidates.router,
+            events.router,
+            events.public_router,
+            settings_pages.router,
+        ],
         extra_lifespan=close_client,
         serve_openapi=False,
     )
