@@ -1,0 +1,292 @@
+"""The settings and administration pages rendered in-process against a stand-in API: users and
+roles, API keys, the audit log (the real API: tests/e2e/test_console_admin.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import httpx
+import pytest
+
+from crm_console.domain.settings import (
+    AuditFilters,
+    api_key_form,
+    chosen_roles,
+    settings_pages,
+)
+from crm_shared import Principal
+from crm_shared.permissions import permissions_of
+from unit.console.test_pages import RITA, Api, console, gateway_headers  # noqa: F401
+
+pytestmark = pytest.mark.unit
+
+ALICE = Principal(tenant_id="acme", user_id="alice", roles=frozenset({"admin"}))
+Console = tuple[httpx.AsyncClient, Api]
+HTMX = {"hx-request": "true"}
+MEMBERS = {
+    "items": [
+        {
+            "user_id": "u-rita",
+            "email": "rita@acme.example",
+            "name": "Rita",
+            "roles": ["recruiter"],
+            "status": "active",
+        },
+        {
+            "user_id": "u-alice",
+            "email": "alice@acme.example",
+            "name": "Alice",
+            "roles": ["admin"],
+            "status": "active",
+        },
+    ]
+}
+KEY = {
+    "key_id": "k1",
+    "name": "Warehouse",
+    "scopes": ["candidates:read"],
+    "created_by": "alice",
+    "created_at": "2026-12-01T10:00:00Z",
+    "expires_at": "2027-03-01T10:00:00Z",
+    "revoked_at": None,
+    "last_used_at": "2026-12-02T08:00:00Z",
+}
+
+
+def test_settings_pages_show_by_permission() -> None:
+    admin = [page.label for page in settings_pages(permissions_of({"admin"}))]
+    assert admin == ["Users and roles", "API keys", "Audit log"]
+    assert settings_pages(permissions_of({"recruiter"})) == []
+
+
+def test_roles_and_scopes_are_the_known_ones_in_order() -> None:
+    assert chosen_roles(["viewer", "root", "admin"]) == ["admin", "viewer"]
+    form = api_key_form(
+        {"name": " Warehouse ", "expires_in_days": "30"}, ["events:write", "nope", "audit:read"]
+    )
+    assert form.valid
+    assert form.body == {
+        "name": "Warehouse",
+        "scopes": ["events:write", "audit:read"],
+        "expires_in_days": 30,
+    }
+    assert set(api_key_form({"expires_in_days": "x"}, []).errors) == {
+        "name",
+        "scopes",
+        "expires_in_days",
+    }
+
+
+def test_audit_filters_are_whole_utc_days_and_drop_what_cannot_be_read() -> None:
+    filters = AuditFilters.from_query(
+        {"since": "2026-12-01", "until": "2026-12-02", "outcome": "weird", "action": "POST /users"}
+    )
+    assert (filters.since, filters.until, filters.outcome) == (
+        date(2026, 12, 1),
+        date(2026, 12, 2),
+        "",
+    )
+    assert filters.api_filters() == {
+        "since": "2026-12-01T00:00:00Z",
+        "until": "2026-12-03T00:00:00Z",
+        "actor": None,
+        "action": "POST /users",
+        "outcome": None,
+    }
+    assert AuditFilters.from_query({"since": "yesterday"}).since is None
+    assert filters.page_query() == [
+        ("since", "2026-12-01"),
+        ("until", "2026-12-02"),
+        ("action", "POST /users"),
+    ]
+
+
+async def test_the_settings_index_lists_what_the_person_may_open(console: Console) -> None:
+    client, _ = console
+    admin = await client.get("/console/settings", headers=gateway_headers(ALICE))
+    assert 'href="/console/settings/audit"' in admin.text
+    recruiter = await client.get("/console/settings", headers=gateway_headers(RITA))
+    assert "No settings here are yours to see." in recruiter.text
+
+
+async def test_users_are_listed_with_their_roles_and_invited(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert page.text.index("alice@acme.example") < page.text.index("rita@acme.example")
+    assert 'hx-post="/console/settings/users/u-rita/roles"' in page.text
+    api.answer("POST", "/api/v1/users", 201, MEMBERS["items"][0])
+    invited = await client.post(
+        "/console/settings/users",
+        data={"email": "new@acme.example", "roles": ["marketer", "viewer"]},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert invited.status_code == 204
+    assert invited.headers["hx-redirect"] == "/console/settings/users?invited=new@acme.example"
+    assert json.loads(api.calls[-1].content) == {
+        "email": "new@acme.example",
+        "roles": ["marketer", "viewer"],
+    }
+
+
+async def test_an_invitation_the_api_refuses_shows_why(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/users",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "x@acme.example is a member already"},
+    )
+    answer = await client.post(
+        "/console/settings/users",
+        data={"email": "x@acme.example", "roles": "viewer"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 409
+    assert "is a member already" in answer.text
+    assert 'value="x@acme.example"' in answer.text
+
+
+async def test_the_last_admin_refusal_shows_in_the_members_row(console: Console) -> None:
+    client, api = console
+    last_admin = {
+        "type": "last-admin",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "demoting u-alice would leave this tenant without an active admin",
+    }
+    api.answer("PATCH", "/api/v1/users/u-alice", 409, last_admin)
+    api.answer("DELETE", "/api/v1/users/u-alice", 409, last_admin)
+    api.answer("GET", "/api/v1/users/u-alice", body=MEMBERS["items"][1])
+    row = await client.post(
+        "/console/settings/users/u-alice/roles",
+        data={"roles": "viewer"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    # Swapped into the row (not as an error page): the message sits by the roles' controls.
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith('<tr id="member-u-alice"')
+    assert "without an active admin" in row.text
+    assert 'value="admin" checked' in row.text
+    assert json.loads(api.calls[0].content) == {"roles": ["viewer"]}
+    removal = await client.post(
+        "/console/settings/users/u-alice/remove", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert removal.status_code == 200
+    assert 'data-testid="member-problem"' in removal.text
+
+
+async def test_a_removed_member_leaves_the_table(console: Console) -> None:
+    client, api = console
+    api.routes[("DELETE", "/api/v1/users/u-rita")] = httpx.Response(204)
+    answer = await client.post(
+        "/console/settings/users/u-rita/remove", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert (answer.status_code, answer.text) == (200, "")
+
+
+async def test_a_new_api_key_is_shown_once_and_not_cached(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/api-keys", body={"items": [KEY]})
+    page = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
+    assert "Warehouse" in page.text and "Never" not in page.text
+    api.answer("POST", "/api/v1/api-keys", 201, KEY | {"key": "crm_secret_value"})
+    created = await client.post(
+        "/console/settings/api-keys",
+        data={"name": "Warehouse", "scopes": ["candidates:read"], "expires_in_days": "30"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert created.status_code == 200
+    assert 'value="crm_secret_value"' in created.text
+    assert "shown this once" in created.text
+    assert created.headers["cache-control"] == "no-store"
+    again = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
+    assert "crm_secret_value" not in again.text
+
+
+async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/api-keys", body={"items": []})
+    answer = await client.post(
+        "/console/settings/api-keys",
+        data={"name": "Nothing", "expires_in_days": "30"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 422
+    assert 'id="e-scopes">choose at least one permission<' in answer.text
+    assert [call.method for call in api.calls] == ["GET"]
+
+
+async def test_revoking_a_key_refreshes_the_list(console: Console) -> None:
+    client, api = console
+    api.routes[("DELETE", "/api/v1/api-keys/k1")] = httpx.Response(204)
+    api.answer("GET", "/api/v1/api-keys", body={"items": [KEY | {"revoked_at": "2026-12-03T09:00"}]})
+    answer = await client.post(
+        "/console/settings/api-keys/k1/revoke", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 200
+    assert "Revoked" in answer.text
+    assert [call.method for call in api.calls] == ["DELETE", "GET"]
+
+
+async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/api/v1/audit",
+        body={
+            "items": [
+                {
+                    "id": "a1",
+                    "at": "2026-12-03T09:00:00Z",
+                    "tenant_id": "acme",
+                    "actor_kind": "user",
+                    "actor_id": "alice",
+                    "action": "POST /users",
+                    "resource": {},
+                    "status": 201,
+                    "outcome": "succeeded",
+                    "request_id": None,
+                    "trace_id": None,
+                    "client_address": None,
+                    "reason": None,
+                }
+            ],
+            "next_cursor": "older",
+        },
+    )
+    results = await client.get(
+        "/console/settings/audit",
+        params={"action": "POST /users", "since": "2026-12-01"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert results.status_code == 200
+    assert "<code>POST /users</code>" in results.text
+    assert "cursor=older" in results.text
+    assert 'href="/console/settings/audit/export?since=2026-12-01&amp;action=POST+%2Fusers"' in (
+        results.text
+    )
+    [call] = api.calls
+    assert call.url.params["since"] == "2026-12-01T00:00:00Z"
+    assert call.url.params["action"] == "POST /users"
+    assert "until" not in call.url.params
+
+    api.routes[("GET", "/api/v1/audit/export")] = httpx.Response(
+        200,
+        content=b"id,at\na1,2026\n",
+        headers={
+            "content-type": "text/csv",
+            "content-disposition": 'attachment; filename="audit-log.csv"',
+        },
+    )
+    export = await client.get(
+        "/console/settings/audit/export",
+        params={"action": "POST /users"},
+        headers=gateway_headers(ALICE),
+    )
+    assert export.status_code == 200
+    assert export.content == b"id,at\na1,2026\n"
+    assert export.headers["content-disposition"] == 'attachment; filename="audit-log.csv"'
+    assert api.calls[-1].url.params["format"] == "csv"
