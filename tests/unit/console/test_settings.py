@@ -17,7 +17,7 @@ from crm_console.domain.settings import (
 )
 from crm_shared import Principal
 from crm_shared.permissions import permissions_of
-from unit.console.test_pages import RITA, Api, console, gateway_headers  # noqa: F401
+from unit.console.test_pages import RITA, Api, gateway_headers
 
 pytestmark = pytest.mark.unit
 
@@ -191,7 +191,8 @@ async def test_a_new_api_key_is_shown_once_and_not_cached(console: Console) -> N
     client, api = console
     api.answer("GET", "/api/v1/api-keys", body={"items": [KEY]})
     page = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
-    assert "Warehouse" in page.text and "Never" not in page.text
+    assert "Warehouse" in page.text
+    assert "Never" not in page.text
     api.answer("POST", "/api/v1/api-keys", 201, KEY | {"key": "crm_secret_value"})
     created = await client.post(
         "/console/settings/api-keys",
@@ -222,7 +223,9 @@ async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
 async def test_revoking_a_key_refreshes_the_list(console: Console) -> None:
     client, api = console
     api.routes[("DELETE", "/api/v1/api-keys/k1")] = httpx.Response(204)
-    api.answer("GET", "/api/v1/api-keys", body={"items": [KEY | {"revoked_at": "2026-12-03T09:00"}]})
+    api.answer(
+        "GET", "/api/v1/api-keys", body={"items": [KEY | {"revoked_at": "2026-12-03T09:00"}]}
+    )
     answer = await client.post(
         "/console/settings/api-keys/k1/revoke", headers={**gateway_headers(ALICE), **HTMX}
     )

@@ -36,7 +36,11 @@ async def event_list(request: Request, viewer: CurrentViewer, state: Container) 
     """The tenant's events, soonest first."""
     events = await EventDesk(state.gateway).events(viewer.caller)
     return render(
-        request, state.templates, "events/list.html", {"events": events, "kinds": KINDS}, viewer=viewer
+        request,
+        state.templates,
+        "events/list.html",
+        {"events": events, "kinds": KINDS},
+        viewer=viewer,
     )
 
 
@@ -241,9 +245,7 @@ async def public_event(event_id: str, request: Request, state: Container) -> HTM
 async def public_register(event_id: str, request: Request, state: Container) -> HTMLResponse:
     """Registers the visitor; the confirmation shows their code for the door."""
     fields = await form_of(request)
-    person = {
-        name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")
-    }
+    person = {name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")}
     public = PublicRegistration(state.gateway)
     try:
         registration = await public.register(event_id, person, _visitor(request))

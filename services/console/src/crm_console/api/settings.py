@@ -40,9 +40,7 @@ router = APIRouter(prefix=SETTINGS, include_in_schema=False)
 
 
 @router.get("")
-async def settings_index(
-    request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+async def settings_index(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The settings pages this person may open."""
     return render(
         request,
@@ -188,25 +186,19 @@ async def _keys_panel(
 
 
 @router.get("/api-keys")
-async def api_keys_page(
-    request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+async def api_keys_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The tenant's keys (when each was last used) and the form for a new one."""
     return await _keys_panel(request, viewer, state)
 
 
 @router.post("/api-keys")
-async def create_api_key(
-    request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+async def create_api_key(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """Creates a key and shows its secret this once (the page is not cached)."""
     form = api_key_form(await form_of(request), await form_lists(request, "scopes"))
     if not form.valid:
         return await _keys_panel(request, viewer, state, form=form, status_code=422)
     try:
-        created = await TenantAdministration(state.gateway).create_api_key(
-            viewer.caller, form.body
-        )
+        created = await TenantAdministration(state.gateway).create_api_key(viewer.caller, form.body)
     except ApiProblem as refused:
         errors = {**form.errors, **refused.problem.field_errors}
         return await _keys_panel(

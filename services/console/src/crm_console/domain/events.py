@@ -143,7 +143,7 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
 
     def matches(person: Mapping[str, Any]) -> bool:
         parts = f"{person['first_name']} {person['last_name']} {person['email']}".lower()
-        pieces = parts.replace("@", " ").replace(".", " ").split() + [str(person["email"])]
+        pieces = [*parts.replace("@", " ").replace(".", " ").split(), str(person["email"])]
         return all(any(piece.startswith(word) for piece in pieces) for word in words)
 
     found = [p for p in people if matches(p)]
