@@ -348,3 +348,10 @@ async def test_a_public_registration_refused_shows_why_by_the_field(console: Con
     assert answer.status_code == 422
     assert 'id="e-email">not an e-mail address<' in answer.text
     assert 'value="nope"' in answer.text
+
+
+async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Console) -> None:
+    client, _ = console
+    page = await client.get("/console/events/new", headers=gateway_headers(ALICE))
+    assert 'min=1 max=100000 inputmode=numeric' in page.text
+    assert "&#34;" not in page.text
