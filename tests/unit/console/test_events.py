@@ -353,5 +353,5 @@ async def test_a_public_registration_refused_shows_why_by_the_field(console: Con
 async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Console) -> None:
     client, _ = console
     page = await client.get("/console/events/new", headers=gateway_headers(ALICE))
-    assert 'min=1 max=100000 inputmode=numeric' in page.text
+    assert "min=1 max=100000 inputmode=numeric" in page.text
     assert "&#34;" not in page.text

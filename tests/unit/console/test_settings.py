@@ -9,6 +9,12 @@ from datetime import date
 import httpx
 import pytest
 
+from crm_console.domain.policies import (
+    policy_form,
+    policy_values,
+    retention_form,
+    retention_values,
+)
 from crm_console.domain.settings import (
     AuditFilters,
     api_key_form,
@@ -56,8 +62,17 @@ KEY = {
 
 def test_settings_pages_show_by_permission() -> None:
     admin = [page.label for page in settings_pages(permissions_of({"admin"}))]
-    assert admin == ["Users and roles", "API keys", "Audit log"]
-    assert settings_pages(permissions_of({"recruiter"})) == []
+    assert admin == [
+        "Users and roles",
+        "API keys",
+        "Contact policy and quiet hours",
+        "Retention",
+        "ATS connections",
+        "Audit log",
+    ]
+    recruiter = [page.label for page in settings_pages(permissions_of({"recruiter"}))]
+    assert recruiter == ["Contact policy and quiet hours", "Retention", "ATS connections"]
+    assert settings_pages([]) == []
 
 
 def test_roles_and_scopes_are_the_known_ones_in_order() -> None:
@@ -107,7 +122,8 @@ async def test_the_settings_index_lists_what_the_person_may_open(console: Consol
     admin = await client.get("/console/settings", headers=gateway_headers(ALICE))
     assert 'href="/console/settings/audit"' in admin.text
     recruiter = await client.get("/console/settings", headers=gateway_headers(RITA))
-    assert "No settings here are yours to see." in recruiter.text
+    assert 'href="/console/settings/retention"' in recruiter.text
+    assert 'href="/console/settings/audit"' not in recruiter.text
 
 
 async def test_users_are_listed_with_their_roles_and_invited(console: Console) -> None:
@@ -293,3 +309,161 @@ async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None
     assert export.content == b"id,at\na1,2026\n"
     assert export.headers["content-disposition"] == 'attachment; filename="audit-log.csv"'
     assert api.calls[-1].url.params["format"] == "csv"
+
+
+def test_the_contact_policy_form_is_the_apis_policy() -> None:
+    values = policy_values(
+        {
+            "frequency_cap": {"max_messages": 2, "period_days": 7},
+            "quiet_hours": None,
+            "on_limit": "skip",
+            "default_time_zone": "Europe/Berlin",
+            "soft_bounce_limit": 3,
+        }
+    )
+    assert (values["cap_on"], values["quiet_on"], values["quiet_start"]) == ("on", "", "21:00")
+    form = policy_form(values | {"quiet_on": "on", "quiet_start": "22:00", "quiet_end": "07:30"})
+    assert form.valid
+    assert form.body == {
+        "frequency_cap": {"max_messages": 2, "period_days": 7},
+        "quiet_hours": {"start": "22:00", "end": "07:30"},
+        "on_limit": "skip",
+        "default_time_zone": "Europe/Berlin",
+        "soft_bounce_limit": 3,
+    }
+    off = policy_form(values | {"cap_on": "", "max_messages": "lots"})
+    assert off.valid
+    assert off.body["frequency_cap"] is None
+    broken = policy_form(values | {"max_messages": "lots", "default_time_zone": "Atlantis/Main"})
+    assert set(broken.errors) == {"max_messages", "default_time_zone"}
+    retention = retention_form(retention_values({}) | {"on_lapse": "burn"})
+    assert set(retention.errors) == {"on_lapse"}
+    assert retention_form(retention_values({})).body == {
+        "consent_validity_days": 730,
+        "re_permission_days_before": 30,
+        "on_lapse": "archive",
+    }
+
+
+async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
+    console: Console,
+) -> None:
+    client, api = console
+    policy = {
+        "frequency_cap": None,
+        "quiet_hours": {"start": "21:00:00", "end": "08:00:00"},
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": 3,
+        "outcomes": {"defer.quiet_hours": 4},
+    }
+    api.answer("GET", "/api/v1/settings/contact-policy", body=policy)
+    page = await client.get("/console/settings/contact-policy", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'name="quiet_on" value="on" checked' in page.text
+    assert "defer: quiet hours" in page.text
+    read_only = await client.get("/console/settings/contact-policy", headers=gateway_headers(RITA))
+    assert "Save policy" not in read_only.text
+    assert "disabled" in read_only.text
+
+    api.answer(
+        "PUT",
+        "/api/v1/settings/contact-policy",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: quiet_hours",
+            "errors": [
+                {
+                    "field": "body.quiet_hours",
+                    "detail": "quiet hours need different start and end times",
+                }
+            ],
+        },
+    )
+    form = {
+        "quiet_on": "on",
+        "quiet_start": "21:00",
+        "quiet_end": "21:00",
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": "3",
+        "max_messages": "3",
+        "period_days": "7",
+    }
+    refused = await client.post(
+        "/console/settings/contact-policy", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert refused.status_code == 422
+    assert 'id="e-quiet_hours">quiet hours need different start and end times<' in refused.text
+    assert json.loads(api.calls[-1].content)["frequency_cap"] is None
+
+    api.answer("PUT", "/api/v1/settings/contact-policy", body=policy)
+    saved = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"quiet_end": "08:00"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "Saved" in saved.text
+
+
+async def test_retention_is_saved(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "PUT",
+        "/api/v1/settings/retention",
+        body={"consent_validity_days": 365, "re_permission_days_before": 14, "on_lapse": "purge"},
+    )
+    saved = await client.post(
+        "/console/settings/retention",
+        data={
+            "consent_validity_days": "365",
+            "re_permission_days_before": "14",
+            "on_lapse": "purge",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert 'value="365"' in saved.text
+    assert '<option value="purge" selected>' in saved.text
+    assert json.loads(api.calls[-1].content) == {
+        "consent_validity_days": 365,
+        "re_permission_days_before": 14,
+        "on_lapse": "purge",
+    }
+
+
+async def test_an_ats_connection_shows_its_secret_once_and_disconnects(console: Console) -> None:
+    client, api = console
+    connection = {
+        "id": "c1",
+        "provider": "greenhouse",
+        "name": "Greenhouse EU",
+        "webhook_url": "https://crm.example/public/v1/ats/greenhouse/c1/webhooks",
+        "created_at": "2026-12-01T10:00:00Z",
+        "secret_rotated_at": None,
+        "previous_secret_until": None,
+    }
+    api.answer("GET", "/api/v1/ats/connections", body=[connection])
+    api.answer("POST", "/api/v1/ats/connections", 201, connection | {"webhook_secret": "whsec_1"})
+    created = await client.post(
+        "/console/settings/ats",
+        data={"provider": "greenhouse", "name": "Greenhouse EU"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert created.status_code == 200
+    assert 'value="whsec_1"' in created.text
+    assert created.headers["cache-control"] == "no-store"
+    assert json.loads(api.calls[0].content) == {"provider": "greenhouse", "name": "Greenhouse EU"}
+    listed = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert "Greenhouse EU" in listed.text
+    assert "whsec_1" not in listed.text
+    assert "Disconnect" not in listed.text  # a recruiter reads ATS connections, changes none
+    api.routes[("DELETE", "/api/v1/ats/connections/c1")] = httpx.Response(204)
+    api.answer("GET", "/api/v1/ats/connections", body=[])
+    gone = await client.post(
+        "/console/settings/ats/c1/disconnect", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "No ATS connected." in gone.text

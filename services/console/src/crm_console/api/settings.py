@@ -1,5 +1,6 @@
-"""Settings and administration pages: the settings index, users and roles, API keys, and the
-audit log (filter, page, export)."""
+"""Settings and administration pages: the settings index, users and roles, API keys, the
+audit log (filter, page, export), the contact policy, the retention of consent and the ATS
+connections."""
 
 from __future__ import annotations
 
@@ -19,10 +20,25 @@ from crm_console.api.deps import (
     is_htmx,
     render,
 )
-from crm_console.application.settings import AuditTrail, TenantAdministration
+from crm_console.application.settings import (
+    AtsConnections,
+    AuditTrail,
+    TenantAdministration,
+    TenantPolicies,
+)
+from crm_console.domain.policies import (
+    ON_LAPSE,
+    ON_LIMIT,
+    PolicyForm,
+    policy_form,
+    policy_values,
+    retention_form,
+    retention_values,
+)
 from crm_console.domain.problems import Problem
 from crm_console.domain.settings import (
     API_KEY_DAYS,
+    ATS_PROVIDERS,
     COMMON_ACTIONS,
     OUTCOMES,
     ROLE_ABOUT,
@@ -259,3 +275,196 @@ async def audit_export(request: Request, viewer: CurrentViewer, state: Container
         media_type=download.media_type,
         headers={**download.headers, "Cache-Control": "no-store"},
     )
+
+
+# Policies
+
+
+def _policy_page(
+    request: Request,
+    viewer: Viewer,
+    state: Any,
+    name: str,
+    form: PolicyForm,
+    *,
+    outcomes: dict[str, int] | None = None,
+    problem: Problem | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    template = f"settings/{name}_form.html" if is_htmx(request) else f"settings/{name}.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "form": form,
+            "outcomes": outcomes or {},
+            "problem": problem,
+            "saved": saved,
+            "on_limit": ON_LIMIT,
+            "on_lapse": ON_LAPSE,
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/contact-policy")
+async def contact_policy_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The frequency cap, quiet hours and what they held back so far."""
+    policy = await TenantPolicies(state.gateway).contact_policy(viewer.caller)
+    form = PolicyForm(values=policy_values(policy))
+    return _policy_page(
+        request, viewer, state, "contact_policy", form, outcomes=policy.get("outcomes")
+    )
+
+
+@router.post("/contact-policy")
+async def save_contact_policy(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Saves the policy; it applies from the next send."""
+    form = policy_form(await form_of(request))
+    if not form.valid:
+        return _policy_page(request, viewer, state, "contact_policy", form, status_code=422)
+    try:
+        policy = await TenantPolicies(state.gateway).set_contact_policy(viewer.caller, form.body)
+    except ApiProblem as refused:
+        return _policy_page(
+            request,
+            viewer,
+            state,
+            "contact_policy",
+            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    saved = PolicyForm(values=policy_values(policy))
+    return _policy_page(
+        request,
+        viewer,
+        state,
+        "contact_policy",
+        saved,
+        outcomes=policy.get("outcomes"),
+        saved=True,
+    )
+
+
+@router.get("/retention")
+async def retention_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """How long consent lasts, when re-permission mail goes and what a lapse does."""
+    policy = await TenantPolicies(state.gateway).retention(viewer.caller)
+    return _policy_page(request, viewer, state, "retention", PolicyForm(retention_values(policy)))
+
+
+@router.post("/retention")
+async def save_retention(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Replaces the retention policy; due consents follow it at their next check."""
+    form = retention_form(await form_of(request))
+    if not form.valid:
+        return _policy_page(request, viewer, state, "retention", form, status_code=422)
+    try:
+        policy = await TenantPolicies(state.gateway).set_retention(viewer.caller, form.body)
+    except ApiProblem as refused:
+        return _policy_page(
+            request,
+            viewer,
+            state,
+            "retention",
+            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return _policy_page(
+        request, viewer, state, "retention", PolicyForm(retention_values(policy)), saved=True
+    )
+
+
+# ATS connections
+
+
+async def _ats_panel(
+    request: Request,
+    viewer: Viewer,
+    state: Any,
+    *,
+    shown: dict[str, Any] | None = None,
+    values: dict[str, str] | None = None,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    found = await AtsConnections(state.gateway).connections(viewer.caller)
+    template = "settings/ats_panel.html" if is_htmx(request) else "settings/ats.html"
+    answer = render(
+        request,
+        state.templates,
+        template,
+        {
+            "connections": found,
+            "shown": shown,
+            "values": values or {"provider": "greenhouse", "name": ""},
+            "errors": problem.field_errors if problem else {},
+            "problem": problem,
+            "providers": ATS_PROVIDERS,
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+    if shown:
+        answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+@router.get("/ats")
+async def ats_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's ATS connections and their webhook URLs; connecting another."""
+    return await _ats_panel(request, viewer, state)
+
+
+@router.post("/ats")
+async def connect_ats(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Connects an ATS account and shows the webhook secret this once."""
+    fields = await form_of(request)
+    values = {"provider": fields.get("provider", ""), "name": fields.get("name", "").strip()}
+    try:
+        created = await AtsConnections(state.gateway).connect(
+            viewer.caller, values["provider"], values["name"]
+        )
+    except ApiProblem as refused:
+        return await _ats_panel(
+            request,
+            viewer,
+            state,
+            values=values,
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return await _ats_panel(request, viewer, state, shown=created)
+
+
+@router.post("/ats/{connection_id}/rotate")
+async def rotate_ats_secret(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """A new webhook secret, shown this once (the old one works for another day)."""
+    try:
+        rotated = await AtsConnections(state.gateway).rotate_secret(viewer.caller, connection_id)
+    except ApiProblem as refused:
+        return await _ats_panel(request, viewer, state, problem=refused.problem)
+    return await _ats_panel(request, viewer, state, shown=rotated)
+
+
+@router.post("/ats/{connection_id}/disconnect")
+async def disconnect_ats(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Deletes the connection: its webhooks are refused from now on."""
+    try:
+        await AtsConnections(state.gateway).disconnect(viewer.caller, connection_id)
+    except ApiProblem as refused:
+        return await _ats_panel(request, viewer, state, problem=refused.problem)
+    return await _ats_panel(request, viewer, state)

@@ -76,3 +76,59 @@ class AuditTrail:
         return await self._api.download(
             caller, f"{API}/audit/export", params={**filters.api_filters(), "format": "csv"}
         )
+
+
+class TenantPolicies:
+    """The contact policy (campaigns) and the retention of consent (candidates)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def contact_policy(self, caller: Caller) -> dict[str, Any]:
+        """The policy and how often it held messages back (`outcomes`)."""
+        policy: dict[str, Any] = await self._api.get(caller, f"{API}/settings/contact-policy")
+        return policy
+
+    async def set_contact_policy(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/settings/contact-policy", body
+        )
+        return policy
+
+    async def retention(self, caller: Caller) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.get(caller, f"{API}/settings/retention")
+        return policy
+
+    async def set_retention(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/settings/retention", body
+        )
+        return policy
+
+
+class AtsConnections:
+    """The tenant's links to applicant tracking systems (ats-sync API)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def connections(self, caller: Caller) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._api.get(caller, f"{API}/ats/connections")
+        return found
+
+    async def connect(self, caller: Caller, provider: str, name: str) -> dict[str, Any]:
+        """The new connection with its webhook secret: the only time anyone sees it."""
+        created: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections", {"provider": provider, "name": name}
+        )
+        return created
+
+    async def rotate_secret(self, caller: Caller, connection_id: str) -> dict[str, Any]:
+        """A new webhook secret; the previous one stays valid for a day (the API's default)."""
+        rotated: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections/{connection_id}/rotate-secret", {}
+        )
+        return rotated
+
+    async def disconnect(self, caller: Caller, connection_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/ats/connections/{connection_id}")

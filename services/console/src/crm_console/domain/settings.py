@@ -37,6 +37,24 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "Keys for your own systems, with scopes and an expiry.",
     ),
     SettingsPage(
+        "Contact policy and quiet hours",
+        f"{SETTINGS}/contact-policy",
+        "settings:read",
+        "How often a candidate may get marketing mail, and when not.",
+    ),
+    SettingsPage(
+        "Retention",
+        f"{SETTINGS}/retention",
+        "settings:read",
+        "How long consent lasts and what happens when it lapses.",
+    ),
+    SettingsPage(
+        "ATS connections",
+        f"{SETTINGS}/ats",
+        "ats:read",
+        "Applicant tracking systems that report applications here.",
+    ),
+    SettingsPage(
         "Audit log",
         f"{SETTINGS}/audit",
         "audit:read",
@@ -64,6 +82,7 @@ COMMON_ACTIONS = (
 )
 AUDIT_PAGE_SIZE = 50
 API_KEY_DAYS = (30, 90, 180, 365)
+ATS_PROVIDERS = {"greenhouse": "Greenhouse"}
 
 
 def settings_pages(permissions: Iterable[str]) -> list[SettingsPage]:

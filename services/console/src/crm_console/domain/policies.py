@@ -1,5 +1,6 @@
-"""The contact policy form (frequency cap, quiet hours, what the cap does, the default time
-zone, the soft-bounce limit) as the page shows it and as the campaigns API takes it."""
+"""The tenant's policies as their forms show them and as the API takes them: the contact
+policy (frequency cap, quiet hours, what the cap does, the default time zone, the soft-bounce
+limit; campaigns API) and the retention of consent (candidates API)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ON_LIMIT = {"defer": "Defer it to the next allowed time", "skip": "Skip it"}
+ON_LAPSE = {
+    "archive": "Archive: keep the record out of lists",
+    "purge": "Purge: erase the person",
+}
 
 
 @dataclass(frozen=True)
@@ -95,5 +100,27 @@ def policy_form(form: Mapping[str, str]) -> PolicyForm:
         "on_limit": values["on_limit"],
         "default_time_zone": values["default_time_zone"] or "UTC",
         "soft_bounce_limit": _number(values, "soft_bounce_limit", errors),
+    }
+    return PolicyForm(values, errors, body)
+
+
+def retention_values(policy: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "consent_validity_days": str(policy.get("consent_validity_days", 730)),
+        "re_permission_days_before": str(policy.get("re_permission_days_before", 30)),
+        "on_lapse": str(policy.get("on_lapse", "archive")),
+    }
+
+
+def retention_form(form: Mapping[str, str]) -> PolicyForm:
+    """The retention policy the form asks for."""
+    values = {name: str(form.get(name, "")).strip() for name in retention_values({})}
+    errors: dict[str, str] = {}
+    if values["on_lapse"] not in ON_LAPSE:
+        errors["on_lapse"] = "choose what happens when consent lapses"
+    body = {
+        "consent_validity_days": _number(values, "consent_validity_days", errors),
+        "re_permission_days_before": _number(values, "re_permission_days_before", errors),
+        "on_lapse": values["on_lapse"],
     }
     return PolicyForm(values, errors, body)
