@@ -202,3 +202,44 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     assert exported.startswith("id,at,"), exported[:200]
     assert "POST /api-keys" in exported
     watch.assert_clean()
+
+
+def test_an_admin_sets_quiet_hours_retention_and_connects_an_ats(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    ats_name = unique("Greenhouse EU")
+
+    sign_in(page, gateway, "alice.admin", start="/console/settings/contact-policy")
+    expect(page.get_by_role("heading", name="Contact policy and quiet hours")).to_be_visible()
+    page.get_by_label("No marketing mail at night").check()
+    page.get_by_label("From").fill("21:30")
+    page.get_by_label("Until").fill("07:45")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-contact-policy")
+    page.reload()
+    expect(page.get_by_label("Until")).to_have_value("07:45")
+
+    page.goto(f"{gateway}/console/settings/retention")
+    page.get_by_label("Ask again (days before it ends)").fill("21")
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    expect(page.get_by_label("Ask again (days before it ends)")).to_have_value("21")
+    assert_accessible(page)
+    screenshot(page, "settings-retention")
+
+    page.goto(f"{gateway}/console/settings/ats")
+    page.get_by_label("Name").fill(ats_name)
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_label("Secret key")).to_have_value(re.compile(r".{16,}"))
+    expect(page.get_by_label("Webhook URL")).to_have_value(re.compile(r"/webhooks$"))
+    expect(page.locator(f'tr[data-connection="{ats_name}"]')).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-ats")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Disconnect {ats_name}").click()
+    expect(page.locator(f'tr[data-connection="{ats_name}"]')).to_have_count(0)
+    watch.assert_clean()
