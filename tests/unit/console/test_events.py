@@ -355,3 +355,15 @@ async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Con
     page = await client.get("/console/events/new", headers=gateway_headers(ALICE))
     assert "min=1 max=100000 inputmode=numeric" in page.text
     assert "&#34;" not in page.text
+
+
+async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "ada"},
+        headers={**gateway_headers(VIC), **HTMX},
+    )
+    assert "Ada Lovelace" in found.text
+    assert "hx-post" not in found.text
