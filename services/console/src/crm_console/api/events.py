@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import Container, CurrentViewer, Viewer, done, form_of, is_htmx, render
 from crm_console.application.events import EventDesk, PublicRegistration
+from crm_console.container import ConsoleContainer
 from crm_console.domain.events import (
     KINDS,
     EventForm,
@@ -47,7 +48,7 @@ async def event_list(request: Request, viewer: CurrentViewer, state: Container) 
 def _form_page(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     form: EventForm,
     *,
     event: dict[str, Any] | None = None,
@@ -88,7 +89,7 @@ async def create_event(request: Request, viewer: CurrentViewer, state: Container
 def _refused_form(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     form: EventForm,
     refused: ApiProblem,
     event: dict[str, Any] | None = None,

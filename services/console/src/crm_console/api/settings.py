@@ -26,6 +26,7 @@ from crm_console.application.settings import (
     TenantAdministration,
     TenantPolicies,
 )
+from crm_console.container import ConsoleContainer
 from crm_console.domain.policies import (
     ON_LAPSE,
     ON_LIMIT,
@@ -120,7 +121,7 @@ async def invite_user(request: Request, viewer: CurrentViewer, state: Container)
 def _member_row(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     member: dict[str, Any],
     *,
     problem: Problem | None = None,
@@ -174,7 +175,7 @@ async def remove_user(
 async def _keys_panel(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     *,
     form: ApiKeyForm | None = None,
     created: dict[str, Any] | None = None,
@@ -283,7 +284,7 @@ async def audit_export(request: Request, viewer: CurrentViewer, state: Container
 def _policy_page(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     name: str,
     form: PolicyForm,
     *,
@@ -390,7 +391,7 @@ async def save_retention(request: Request, viewer: CurrentViewer, state: Contain
 async def _ats_panel(
     request: Request,
     viewer: Viewer,
-    state: Any,
+    state: ConsoleContainer,
     *,
     shown: dict[str, Any] | None = None,
     values: dict[str, str] | None = None,
