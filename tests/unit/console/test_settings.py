@@ -67,11 +67,17 @@ def test_settings_pages_show_by_permission() -> None:
         "API keys",
         "Contact policy and quiet hours",
         "Retention",
+        "Suppressions",
         "ATS connections",
         "Audit log",
     ]
     recruiter = [page.label for page in settings_pages(permissions_of({"recruiter"}))]
-    assert recruiter == ["Contact policy and quiet hours", "Retention", "ATS connections"]
+    assert recruiter == [
+        "Contact policy and quiet hours",
+        "Retention",
+        "Suppressions",
+        "ATS connections",
+    ]
     assert settings_pages([]) == []
 
 
@@ -467,3 +473,69 @@ async def test_an_ats_connection_shows_its_secret_once_and_disconnects(console: 
         "/console/settings/ats/c1/disconnect", headers={**gateway_headers(ALICE), **HTMX}
     )
     assert "No ATS connected." in gone.text
+
+
+async def test_suppressions_are_found_added_and_lifted(console: Console) -> None:
+    client, api = console
+    entry = {
+        "id": "s1",
+        "email_sha256": "ab" * 32,
+        "reason": "manual",
+        "source": "user:alice",
+        "candidate_id": None,
+        "message_id": None,
+        "note": "asked by phone",
+        "created_at": "2026-12-01T10:00:00Z",
+    }
+    api.answer("GET", "/api/v1/suppressions", body={"items": [entry], "next_cursor": "n2"})
+    page = await client.get(
+        "/console/settings/suppressions",
+        params={"email": "zoe@example.org", "reason": "manual"},
+        headers=gateway_headers(ALICE),
+    )
+    assert page.status_code == 200
+    assert "asked by phone" in page.text
+    assert "By hand" in page.text
+    assert "email=zoe%40example.org&amp;reason=manual&amp;cursor=n2" in page.text
+    [call] = api.calls
+    assert (call.url.params["email"], call.url.params["reason"]) == ("zoe@example.org", "manual")
+
+    api.answer(
+        "POST",
+        "/api/v1/suppressions",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: email",
+            "errors": [{"field": "body.email", "detail": "String should match pattern '@'"}],
+        },
+    )
+    refused = await client.post(
+        "/console/settings/suppressions",
+        data={"email": "nobody", "reason": "manual", "note": ""},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 422
+    assert "<html" not in refused.text
+    assert "String should match pattern" in refused.text
+    assert 'id="e-email"' in refused.text
+    api.answer("POST", "/api/v1/suppressions", 201, entry)
+    added = await client.post(
+        "/console/settings/suppressions",
+        data={"email": "zoe@example.org", "reason": "unsubscribed", "note": ""},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert added.headers["hx-redirect"] == (
+        "/console/settings/suppressions?email=zoe%40example.org&added=1"
+    )
+    assert json.loads(api.calls[-1].content) == {
+        "email": "zoe@example.org",
+        "reason": "unsubscribed",
+        "note": None,
+    }
+    api.routes[("DELETE", "/api/v1/suppressions/s1")] = httpx.Response(204)
+    lifted = await client.post(
+        "/console/settings/suppressions/s1/lift", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert (lifted.status_code, lifted.text) == (200, "")

@@ -1,10 +1,11 @@
 """Settings and administration pages: the settings index, users and roles, API keys, the
-audit log (filter, page, export), the contact policy, the retention of consent and the ATS
-connections."""
+audit log (filter, page, export), the contact policy, the retention of consent, the
+suppression list and the ATS connections."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,6 +24,7 @@ from crm_console.api.deps import (
 from crm_console.application.settings import (
     AtsConnections,
     AuditTrail,
+    SuppressionList,
     TenantAdministration,
     TenantPolicies,
 )
@@ -41,11 +43,14 @@ from crm_console.domain.settings import (
     API_KEY_DAYS,
     ATS_PROVIDERS,
     COMMON_ACTIONS,
+    MANUAL_REASONS,
     OUTCOMES,
     ROLE_ABOUT,
     SETTINGS,
+    SUPPRESSION_REASONS,
     ApiKeyForm,
     AuditFilters,
+    SuppressionFilters,
     api_key_form,
     chosen_roles,
     scope_rows,
@@ -469,3 +474,89 @@ async def disconnect_ats(
     except ApiProblem as refused:
         return await _ats_panel(request, viewer, state, problem=refused.problem)
     return await _ats_panel(request, viewer, state)
+
+
+# Suppressions
+
+
+def _suppressions_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    filters: SuppressionFilters,
+    page: dict[str, Any],
+) -> HTMLResponse:
+    return render(
+        request,
+        state.templates,
+        "settings/suppressions.html",
+        {
+            "filters": filters,
+            "page": page,
+            "reasons": SUPPRESSION_REASONS,
+            "manual_reasons": MANUAL_REASONS,
+            "values": {"reason": "manual"},
+            "errors": {},
+            "problem": None,
+            "added": request.query_params.get("added") == "1",
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/suppressions")
+async def suppressions_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The suppression list, filtered by an address or a reason, page by page."""
+    filters = SuppressionFilters.from_query(request.query_params)
+    page = await SuppressionList(state.gateway).page(viewer.caller, filters)
+    return _suppressions_page(request, viewer, state, filters, page)
+
+
+@router.post("/suppressions")
+async def add_suppression(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Suppresses an address by hand, then shows its entry."""
+    fields = await form_of(request)
+    values = {name: fields.get(name, "").strip() for name in ("email", "reason", "note")}
+    suppressions = SuppressionList(state.gateway)
+    try:
+        await suppressions.add(viewer.caller, values["email"], values["reason"], values["note"])
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "settings/suppress_form.html",
+            {
+                "values": values,
+                "errors": refused.problem.field_errors,
+                "problem": refused.problem,
+                "reasons": SUPPRESSION_REASONS,
+                "manual_reasons": MANUAL_REASONS,
+            },
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    query = urlencode({"email": values["email"], "added": "1"})
+    return done(request, f"{SETTINGS}/suppressions?{query}")
+
+
+@router.post("/suppressions/{suppression_id}/lift")
+async def lift_suppression(
+    suppression_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Lifts a suppression: the address may be mailed again under the rules."""
+    try:
+        await SuppressionList(state.gateway).lift(viewer.caller, suppression_id)
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "fragments/problem.html",
+            {"problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    if is_htmx(request):
+        return HTMLResponse("")
+    return done(request, f"{SETTINGS}/suppressions")

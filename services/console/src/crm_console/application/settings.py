@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
-from crm_console.domain.settings import AuditFilters
+from crm_console.domain.settings import AuditFilters, SuppressionFilters
 
 API = "/api/v1"
 
@@ -132,3 +132,29 @@ class AtsConnections:
 
     async def disconnect(self, caller: Caller, connection_id: str) -> None:
         await self._api.send(caller, "DELETE", f"{API}/ats/connections/{connection_id}")
+
+
+class SuppressionList:
+    """The tenant's suppression list (campaigns API); addresses are kept only as hashes."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def page(self, caller: Caller, filters: SuppressionFilters) -> dict[str, Any]:
+        """One page, oldest first: `{items, next_cursor}`."""
+        found: dict[str, Any] = await self._api.get(
+            caller, f"{API}/suppressions", params=filters.query_params()
+        )
+        return found
+
+    async def add(self, caller: Caller, email: str, reason: str, note: str) -> dict[str, Any]:
+        added: dict[str, Any] = await self._api.send(
+            caller,
+            "POST",
+            f"{API}/suppressions",
+            {"email": email, "reason": reason, "note": note or None},
+        )
+        return added
+
+    async def lift(self, caller: Caller, suppression_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/suppressions/{suppression_id}")

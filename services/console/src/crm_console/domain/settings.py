@@ -49,6 +49,12 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "How long consent lasts and what happens when it lapses.",
     ),
     SettingsPage(
+        "Suppressions",
+        f"{SETTINGS}/suppressions",
+        "settings:read",
+        "Addresses no marketing mail goes to: unsubscribed, bounced, by hand.",
+    ),
+    SettingsPage(
         "ATS connections",
         f"{SETTINGS}/ats",
         "ats:read",
@@ -83,6 +89,15 @@ COMMON_ACTIONS = (
 AUDIT_PAGE_SIZE = 50
 API_KEY_DAYS = (30, 90, 180, 365)
 ATS_PROVIDERS = {"greenhouse": "Greenhouse"}
+SUPPRESSION_REASONS = {
+    "unsubscribed": "Unsubscribed",
+    "bounced": "Bounced",
+    "complained": "Reported as spam",
+    "erased": "Erased",
+    "manual": "By hand",
+}
+# What a person may add by hand (the others come from what happened to mail).
+MANUAL_REASONS = ("manual", "unsubscribed")
 
 
 def settings_pages(permissions: Iterable[str]) -> list[SettingsPage]:
@@ -192,3 +207,32 @@ class AuditFilters:
             ("outcome", self.outcome),
         ]
         return [(name, value) for name, value in pairs if value]
+
+
+@dataclass(frozen=True)
+class SuppressionFilters:
+    """The suppression list's filters: one address (matched by its hash), a reason."""
+
+    email: str = ""
+    reason: str = ""
+    cursor: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> SuppressionFilters:
+        reason = query.get("reason", "")
+        return cls(
+            email=query.get("email", "").strip()[:320],
+            reason=reason if reason in SUPPRESSION_REASONS else "",
+            cursor=query.get("cursor", ""),
+        )
+
+    def query_params(self) -> dict[str, Any]:
+        return {
+            "email": self.email or None,
+            "reason": self.reason or None,
+            "cursor": self.cursor or None,
+            "limit": AUDIT_PAGE_SIZE,
+        }
+
+    def page_query(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in (("email", self.email), ("reason", self.reason)) if v]
