@@ -204,7 +204,7 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     watch.assert_clean()
 
 
-def test_an_admin_sets_quiet_hours_retention_and_connects_an_ats(
+def test_an_admin_sets_quiet_hours_retention_suppresses_and_connects_an_ats(
     process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
 ) -> None:
     page, watch = watched_page
@@ -230,6 +230,16 @@ def test_an_admin_sets_quiet_hours_retention_and_connects_an_ats(
     expect(page.get_by_label("Ask again (days before it ends)")).to_have_value("21")
     assert_accessible(page)
     screenshot(page, "settings-retention")
+
+    suppressed = f"{unique('do-not-mail')}@example.org"
+    page.goto(f"{gateway}/console/settings/suppressions")
+    page.get_by_label("E-mail address").fill(suppressed)
+    page.get_by_label("Note").fill("asked by phone")
+    page.get_by_role("button", name="Suppress", exact=True).click()
+    expect(page.get_by_test_id("suppressed")).to_contain_text(suppressed)
+    expect(page.get_by_role("cell", name="asked by phone")).to_have_count(1)
+    assert_accessible(page)
+    screenshot(page, "settings-suppressions")
 
     page.goto(f"{gateway}/console/settings/ats")
     page.get_by_label("Name").fill(ats_name)
