@@ -65,6 +65,7 @@ def test_settings_pages_show_by_permission() -> None:
     assert admin == [
         "Users and roles",
         "API keys",
+        "Sign-in",
         "Contact policy and quiet hours",
         "Retention",
         "Suppressions",
@@ -539,3 +540,49 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
         "/console/settings/suppressions/s1/lift", headers={**gateway_headers(ALICE), **HTMX}
     )
     assert (lifted.status_code, lifted.text) == (200, "")
+
+
+async def test_sign_in_settings_show_the_provider_and_save_admission(console: Console) -> None:
+    client, api = console
+    settings = {
+        "issuer": "https://id.acme.example/realms/acme",
+        "audience": "crm",
+        "roles_claim": "realm_access.roles",
+        "role_mapping": {"crm-admin": "admin"},
+        "user_claim": "sub",
+        "email_claim": "email",
+        "name_claim": "name",
+        "tenant_claim": None,
+        "email_domains": ["acme.example"],
+        "jit_provisioning": False,
+        "default_role": "viewer",
+        "roles_from_token": False,
+    }
+    api.answer("GET", "/api/v1/sign-in-settings", body=settings)
+    page = await client.get("/console/settings/sign-in", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "https://id.acme.example/realms/acme" in page.text
+    assert "<code>crm-admin</code> → admin" in page.text
+    assert ">acme.example</textarea>" in page.text
+    api.answer(
+        "PUT",
+        "/api/v1/sign-in-settings/admission",
+        body=settings | {"email_domains": ["acme.example", "acme.io"], "jit_provisioning": True},
+    )
+    saved = await client.post(
+        "/console/settings/sign-in/admission",
+        data={
+            "email_domains": "Acme.example, acme.io\n",
+            "jit_provisioning": "on",
+            "default_role": "recruiter",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "Saved" in saved.text
+    assert json.loads(api.calls[-1].content) == {
+        "email_domains": ["acme.example", "acme.io"],
+        "jit_provisioning": True,
+        "default_role": "recruiter",
+        "roles_from_token": False,
+    }

@@ -24,6 +24,7 @@ from crm_console.api.deps import (
 from crm_console.application.settings import (
     AtsConnections,
     AuditTrail,
+    SignInSettings,
     SuppressionList,
     TenantAdministration,
     TenantPolicies,
@@ -48,9 +49,12 @@ from crm_console.domain.settings import (
     ROLE_ABOUT,
     SETTINGS,
     SUPPRESSION_REASONS,
+    AdmissionForm,
     ApiKeyForm,
     AuditFilters,
     SuppressionFilters,
+    admission_form,
+    admission_values,
     api_key_form,
     chosen_roles,
     scope_rows,
@@ -560,3 +564,63 @@ async def lift_suppression(
     if is_htmx(request):
         return HTMLResponse("")
     return done(request, f"{SETTINGS}/suppressions")
+
+
+# Sign-in
+
+
+def _sign_in_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    settings: dict[str, Any] | None,
+    form: AdmissionForm,
+    *,
+    problem: Problem | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    htmx = is_htmx(request)
+    return render(
+        request,
+        state.templates,
+        "settings/admission_form.html" if htmx else "settings/sign_in.html",
+        {"settings": settings, "form": form, "roles": ROLES, "problem": problem, "saved": saved},
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/sign-in")
+async def sign_in_settings_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The identity provider as the operator set it up, and the admission rules."""
+    settings = await SignInSettings(state.gateway).read(viewer.caller)
+    return _sign_in_page(
+        request, viewer, state, settings, AdmissionForm(admission_values(settings))
+    )
+
+
+@router.post("/sign-in/admission")
+async def save_admission(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Saves who joins on first sign-in."""
+    form = admission_form(await form_of(request))
+    if form.errors:
+        return _sign_in_page(request, viewer, state, None, form, status_code=422)
+    try:
+        saved = await SignInSettings(state.gateway).set_admission(viewer.caller, form.body)
+    except ApiProblem as refused:
+        errors = {**form.errors, **refused.problem.field_errors}
+        return _sign_in_page(
+            request,
+            viewer,
+            state,
+            None,
+            AdmissionForm(form.values, errors, form.body),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return _sign_in_page(
+        request, viewer, state, saved, AdmissionForm(admission_values(saved)), saved=True
+    )

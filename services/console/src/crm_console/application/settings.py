@@ -158,3 +158,20 @@ class SuppressionList:
 
     async def lift(self, caller: Caller, suppression_id: str) -> None:
         await self._api.send(caller, "DELETE", f"{API}/suppressions/{suppression_id}")
+
+
+class SignInSettings:
+    """The tenant's identity provider (the operator's) and admission rules (the admin's)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def read(self, caller: Caller) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/sign-in-settings")
+        return found
+
+    async def set_admission(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        saved: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/sign-in-settings/admission", body
+        )
+        return saved

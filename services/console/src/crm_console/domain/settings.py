@@ -37,6 +37,12 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "Keys for your own systems, with scopes and an expiry.",
     ),
     SettingsPage(
+        "Sign-in",
+        f"{SETTINGS}/sign-in",
+        "users:read",
+        "Your identity provider, and who joins on first sign-in.",
+    ),
+    SettingsPage(
         "Contact policy and quiet hours",
         f"{SETTINGS}/contact-policy",
         "settings:read",
@@ -236,3 +242,43 @@ class SuppressionFilters:
 
     def page_query(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in (("email", self.email), ("reason", self.reason)) if v]
+
+
+@dataclass(frozen=True)
+class AdmissionForm:
+    """Who joins the organisation on first sign-in, as the form asks for it."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def admission_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "email_domains": "\n".join(settings.get("email_domains") or []),
+        "jit_provisioning": bool(settings.get("jit_provisioning")),
+        "default_role": str(settings.get("default_role") or "viewer"),
+        "roles_from_token": bool(settings.get("roles_from_token")),
+    }
+
+
+def admission_form(form: Mapping[str, str]) -> AdmissionForm:
+    """The admission rules: one domain a line (or comma separated), the two switches, the
+    role a newcomer gets."""
+    text = form.get("email_domains", "")
+    domains = [d.strip().lower() for d in text.replace(",", "\n").split("\n") if d.strip()]
+    role = form.get("default_role", "viewer")
+    values = {
+        "email_domains": "\n".join(domains),
+        "jit_provisioning": bool(form.get("jit_provisioning")),
+        "default_role": role,
+        "roles_from_token": bool(form.get("roles_from_token")),
+    }
+    errors = {} if role in ROLES else {"default_role": "choose a role"}
+    body = {
+        "email_domains": domains,
+        "jit_provisioning": values["jit_provisioning"],
+        "default_role": role,
+        "roles_from_token": values["roles_from_token"],
+    }
+    return AdmissionForm(values, errors, body)
