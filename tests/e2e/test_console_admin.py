@@ -204,7 +204,7 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     watch.assert_clean()
 
 
-def test_an_admin_sets_quiet_hours_retention_suppresses_and_connects_an_ats(
+def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
 ) -> None:
     page, watch = watched_page
@@ -222,6 +222,14 @@ def test_an_admin_sets_quiet_hours_retention_suppresses_and_connects_an_ats(
     screenshot(page, "settings-contact-policy")
     page.reload()
     expect(page.get_by_label("Until")).to_have_value("07:45")
+
+    page.goto(f"{gateway}/console/settings/sign-in")
+    expect(page.get_by_role("heading", name="Identity provider")).to_be_visible()
+    expect(page.get_by_text("realms/recruitcrm")).to_be_visible()
+    page.get_by_role("button", name="Save", exact=True).click()  # unchanged: kept as it was
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-sign-in")
 
     page.goto(f"{gateway}/console/settings/retention")
     page.get_by_label("Ask again (days before it ends)").fill("21")
