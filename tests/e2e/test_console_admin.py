@@ -43,6 +43,15 @@ def refusals_shown(watch: PageWatch) -> None:
     watch.errors = [e for e in watch.errors if "Response Status Error Code 4" not in e]
 
 
+def open_page(page: Page, url: str, heading: str) -> None:
+    """Goes to a console page; a page that is not the one expected fails with what it showed."""
+    page.goto(url)
+    try:
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    except AssertionError as error:
+        raise AssertionError(f"{url} showed:\n{page.inner_text('main')[:1500]}") from error
+
+
 def assert_fits(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the page is {width} px wide"  # type: ignore[index]
@@ -223,15 +232,14 @@ def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     page.reload()
     expect(page.get_by_label("Until")).to_have_value("07:45")
 
-    page.goto(f"{gateway}/console/settings/sign-in")
-    expect(page.get_by_role("heading", name="Identity provider")).to_be_visible()
+    open_page(page, f"{gateway}/console/settings/sign-in", "Sign-in")
     expect(page.get_by_text("realms/recruitcrm")).to_be_visible()
     page.get_by_role("button", name="Save", exact=True).click()  # unchanged: kept as it was
     expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "settings-sign-in")
 
-    page.goto(f"{gateway}/console/settings/retention")
+    open_page(page, f"{gateway}/console/settings/retention", "Retention")
     page.get_by_label("Ask again (days before it ends)").fill("21")
     page.get_by_role("button", name="Save retention").click()
     expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
@@ -240,7 +248,7 @@ def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     screenshot(page, "settings-retention")
 
     suppressed = f"{unique('do-not-mail')}@example.org"
-    page.goto(f"{gateway}/console/settings/suppressions")
+    open_page(page, f"{gateway}/console/settings/suppressions", "Suppressions")
     page.get_by_label("E-mail address").fill(suppressed)
     page.get_by_label("Note").fill("asked by phone")
     page.get_by_role("button", name="Suppress", exact=True).click()
@@ -249,7 +257,7 @@ def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     assert_accessible(page)
     screenshot(page, "settings-suppressions")
 
-    page.goto(f"{gateway}/console/settings/ats")
+    open_page(page, f"{gateway}/console/settings/ats", "ATS connections")
     page.get_by_label("Name").fill(ats_name)
     page.get_by_role("button", name="Connect", exact=True).click()
     expect(page.get_by_label("Secret key")).to_have_value(re.compile(r".{16,}"))
