@@ -6,14 +6,16 @@ admin inviting a person and creating an API key, then finding both in the audit 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from browser import DESKTOP, PHONE, PageWatch, assert_accessible, chromium, screenshot
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import sign_in
+from e2e.console_support import dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -41,6 +43,21 @@ def refusals_shown(watch: PageWatch) -> None:
     """Drops htmx's console note of a 4xx answer it swapped in on purpose (a refused field
     shown by the form); `PageWatch` knows only the browser's own wording of it."""
     watch.errors = [e for e in watch.errors if "Response Status Error Code 4" not in e]
+
+
+def api_ready(gateway: str, path: str) -> None:
+    """Waits (bounded) until the gateway reaches the service behind `path`: its first call to a
+    service fetches that service's OpenAPI document, which a machine under load may be slow to
+    serve (a 502 `upstream-unavailable` the page would show, correctly, as such)."""
+    deadline = time.monotonic() + 90
+    while True:
+        status = httpx.get(
+            f"{gateway}/api/v1{path}", headers=dev_headers("acme", "admin"), timeout=30
+        ).status_code
+        if status < 500 or time.monotonic() > deadline:
+            assert status < 500, f"{path}: {status}"
+            return
+        time.sleep(2)
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
@@ -239,6 +256,7 @@ def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     assert_accessible(page)
     screenshot(page, "settings-sign-in")
 
+    api_ready(gateway, "/settings/retention")
     open_page(page, f"{gateway}/console/settings/retention", "Retention")
     page.get_by_label("Ask again (days before it ends)").fill("21")
     page.get_by_role("button", name="Save retention").click()
