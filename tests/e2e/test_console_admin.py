@@ -27,6 +27,17 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
+@pytest.fixture(autouse=True)
+def patient_expectations() -> Iterator[None]:
+    """Each htmx answer goes console -> gateway -> service and back; on a machine shared by
+    several stacks that can take longer than Playwright's default 5 s."""
+    expect.set_options(timeout=20_000)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
     context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
