@@ -116,3 +116,16 @@ async def test_concurrent_registrations_never_overbook_the_last_seat(stack: Stac
     assert sorted(o["status"] for o in outcomes) == ["registered"] * 2 + ["waitlisted"] * 10
     shown = await stack.gateway.get(f"/api/v1/events/{event['id']}", headers=stack.as_(ACME_TOKEN))
     assert shown.json()["registered"] == 2
+
+
+async def test_anyone_reads_an_event_as_its_registration_page_shows_it(stack: Stack) -> None:
+    event = await new_event(stack, capacity=1)
+    public = f"/public/v1/events/{event['id']}"
+    before = await stack.gateway.get(public)
+    assert before.status_code == 200, before.text
+    assert (before.json()["name"], before.json()["places_left"]) == (event["name"], 1)
+    assert "capacity" not in before.json()
+    await register(stack, event["id"], f"{unique('only')}@example.org")
+    after = (await stack.gateway.get(public)).json()
+    assert (after["places_left"], after["status"]) == (0, "published")
+    assert (await stack.gateway.get("/public/v1/events/no-such-event")).status_code == 404

@@ -47,10 +47,10 @@ def test_a_browser_without_a_session_is_sent_to_sign_in_and_back(gateway: Gatewa
     assert console_calls(gateway) == []
 
 
-def test_the_sign_in_page_and_files_are_served_to_anyone_without_credentials(
+def test_the_sign_in_page_files_and_public_pages_are_served_to_anyone_without_credentials(
     gateway: Gateway,
 ) -> None:
-    for path in ("/console/sign-in", "/console/static/console.css"):
+    for path in ("/console/sign-in", "/console/static/console.css", "/console/public/events/e1"):
         answer = gateway.client.get(
             path,
             headers={"x-console-session": "forged", "x-csrf-token": "forged"},

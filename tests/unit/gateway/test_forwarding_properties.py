@@ -33,7 +33,7 @@ PUBLIC_FORWARDS = {
         "/public/preferences/{t}",
         "/public/unsubscribe/{t}",
     ],
-    "events": ["/public/events/{e}/registrations"],
+    "events": ["/public/events/{e}", "/public/events/{e}/registrations"],
     "ats-sync": ["/public/ats/greenhouse/{c}/webhooks"],
     "analytics": [],
 }

@@ -15,6 +15,7 @@ from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
 from crm_console.api import (
     broadcasts,
     candidates,
+    events,
     imports,
     notifications,
     pages,
@@ -22,6 +23,7 @@ from crm_console.api import (
     segments,
     sequences,
 )
+from crm_console.api import settings as settings_pages
 from crm_console.api import templates as template_pages
 from crm_console.api.deps import is_htmx, render, viewer_if_any
 from crm_console.api.pages import sign_in_location
@@ -68,6 +70,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             sequences.router,
             broadcasts.router,
             notifications.router,
+            events.router,
+            events.public_router,
+            settings_pages.router,
         ],
         extra_lifespan=close_client,
         serve_openapi=False,

@@ -123,3 +123,29 @@ class GatewayApi:
             response.headers.get("content-type", "application/octet-stream"),
             kept,
         )
+
+    async def public(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        forwarded_for: str | None = None,
+    ) -> Any:
+        """A call of the public, unauthenticated API (`/public/v1/...`) for a public page: no
+        session, and the visitor's address so the gateway's per-address limit applies to them
+        (when the console's address is one of the gateway's `TRUSTED_PROXIES`)."""
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+        try:
+            response = await self._client.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise ApiProblem(
+                Problem(
+                    status=502,
+                    title="Bad Gateway",
+                    detail=f"the API could not be reached ({type(error).__name__})",
+                )
+            ) from None
+        if response.status_code >= 400:
+            raise ApiProblem(problem_from(response.status_code, response.content))
+        return response.json() if response.content else None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
@@ -119,3 +119,22 @@ def render(
         headers={"Content-Security-Policy": CONSOLE_CSP, **(headers or {})},
     )
     return response
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A submitted form's text fields (the last value of a repeated name); see `form_lists`."""
+    form = await request.form()
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+async def form_lists(request: Request, name: str) -> list[str]:
+    """Every value of a repeated form field (checkboxes)."""
+    form = await request.form()
+    return [value for value in form.getlist(name) if isinstance(value, str)]
+
+
+def done(request: Request, location: str) -> Response:
+    """After a write: htmx goes to `location`; a plain form post is redirected there."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return Response(status_code=303, headers={"Location": location})

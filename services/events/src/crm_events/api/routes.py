@@ -8,6 +8,7 @@ from crm_events.api.deps import Storage
 from crm_events.api.schemas import (
     EventCancellation,
     EventCreate,
+    EventListing,
     EventPublic,
     EventUpdate,
     RegistrationCreate,
@@ -282,6 +283,26 @@ async def walk_in(
 
 def _registrant(body: RegistrationCreate) -> Registrant:
     return Registrant(email=str(body.email), first_name=body.first_name, last_name=body.last_name)
+
+
+@public_router.get("/{event_id}", response_model=EventListing)
+async def read_published_event(event_id: str, storage: Storage) -> EventListing:
+    """An event as its public registration page shows it: name, time, place, whether it was
+    cancelled and how many seats are left (none: registering joins the waitlist)."""
+    try:
+        standing = await lifecycle.published_event(storage, event_id)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    event = standing.event
+    return EventListing(
+        id=event.id,
+        name=event.name,
+        kind=event.kind,
+        starts_at=event.starts_at,
+        location=event.location,
+        status=event.status,
+        places_left=max(event.capacity - standing.registered, 0),
+    )
 
 
 @public_router.post(

@@ -58,6 +58,20 @@ class EventPublic(BaseModel):
     cancellation_reason: str | None
 
 
+class EventListing(BaseModel):
+    """What anyone may know of an event: its public registration page's content."""
+
+    id: str
+    name: str
+    kind: EventKind
+    starts_at: datetime
+    location: str | None
+    status: EventStatus
+    places_left: int = Field(
+        description="Seats not yet taken; 0: a new registration joins the waitlist."
+    )
+
+
 class RegistrationCreate(BaseModel):
     """A public registration for an event (no login)."""
 

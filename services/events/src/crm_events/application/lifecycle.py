@@ -14,6 +14,7 @@ from crm_events.domain.models import (
     seats_to_promote,
 )
 from crm_events.publishers import to_event_registered
+from crm_events.repositories.events import find_event_anywhere
 from crm_shared import Session, StaleVersionError
 
 
@@ -55,6 +56,15 @@ async def list_events(storage: EventsStorage, tenant_id: str) -> list[EventStand
 async def find_event(storage: EventsStorage, tenant_id: str, event_id: str) -> EventStanding:
     """One event with its registration count; `EventNotFound` if the tenant has none."""
     return await _standing(storage, await existing_event(storage, tenant_id, event_id))
+
+
+async def published_event(storage: EventsStorage, event_id: str) -> EventStanding:
+    """An event as its public registration page shows it; the event id alone finds it (the
+    event decides the tenant, as for registering)."""
+    event = await find_event_anywhere(storage.database, event_id)
+    if event is None:
+        raise EventNotFound(event_id)
+    return await _standing(storage, event)
 
 
 async def edit_event(

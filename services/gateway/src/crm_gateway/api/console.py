@@ -11,16 +11,23 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from crm_gateway.api.deps import Container, browser_sign_in, check_csrf, session_of
+from crm_gateway.api.deps import (
+    Container,
+    browser_sign_in,
+    check_csrf,
+    limit_public_caller,
+    session_of,
+)
 from crm_gateway.api.proxy import forward
 from crm_gateway.domain.routing import HTTP_METHODS
 from crm_gateway.domain.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from crm_shared import ProblemError, public_operation
 
 CONSOLE_PREFIX = "/console"
-# What the console serves to anyone: its sign-in page and its scripts and styles.
+# What the console serves to anyone: its sign-in page, its scripts and styles, and the public
+# pages (an event's registration page) that call only the public, unauthenticated API.
 _OPEN_PATHS = ("sign-in",)
-_OPEN_PREFIXES = ("static/",)
+_OPEN_PREFIXES = ("static/", "public/")
 # Headers only the gateway may set on a console request.
 SESSION_HEADER = "x-console-session"
 USER_NAME_HEADER = "x-console-user-name"
@@ -67,6 +74,9 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
         raise ProblemError(404, "this gateway serves no console")
     segments = [CONSOLE_PREFIX.strip("/"), *path.split("/")]
     if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
+        if path.startswith("public/"):
+            # Anyone may send these forms: the public endpoints' per-address limit applies.
+            limit_public_caller(request, state)
         return await forward(
             request,
             state,

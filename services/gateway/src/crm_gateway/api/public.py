@@ -23,6 +23,7 @@ router = APIRouter(dependencies=[public_operation(), Depends(limit_public_caller
 
 # Service path -> (service, public path): how the services' public routes are published.
 PUBLIC_PATHS: dict[str, tuple[str, str]] = {
+    "/public/events/{event_id}": ("events", f"{PUBLIC_UNAUTHENTICATED_PREFIX}/events/{{event_id}}"),
     "/public/events/{event_id}/registrations": (
         "events",
         f"{PUBLIC_UNAUTHENTICATED_PREFIX}/events/{{event_id}}/registrations",
@@ -81,6 +82,12 @@ async def tracked_link(token: str, request: Request, state: Container) -> Respon
     return await forward_public(
         request, state, "campaigns", ("tracking", "click", token), max_bytes=0
     )
+
+
+@router.get(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/events/{{event_id}}", include_in_schema=False)
+async def published_event(event_id: str, request: Request, state: Container) -> Response:
+    """A recruiting event as its public registration page shows it."""
+    return await forward_public(request, state, "events", ("public", "events", event_id))
 
 
 @router.post(

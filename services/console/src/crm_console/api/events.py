@@ -1,0 +1,275 @@
+"""Event pages: the list, create and edit, an event with its registrations and waitlist,
+cancelling, the door's check-in (phone-sized), and the public registration page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem
+from crm_console.api.deps import Container, CurrentViewer, Viewer, done, form_of, is_htmx, render
+from crm_console.application.events import EventDesk, PublicRegistration
+from crm_console.container import ConsoleContainer
+from crm_console.domain.events import (
+    KINDS,
+    EventForm,
+    code_of,
+    event_form,
+    form_values,
+    registration_path,
+)
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_shared import public_operation
+
+EVENTS = f"{CONSOLE_PREFIX}/events"
+router = APIRouter(prefix=EVENTS, include_in_schema=False)
+public_router = APIRouter(
+    prefix=f"{CONSOLE_PREFIX}/public/events",
+    include_in_schema=False,
+    dependencies=[public_operation()],
+)
+
+
+@router.get("")
+async def event_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's events, soonest first."""
+    events = await EventDesk(state.gateway).events(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "events/list.html",
+        {"events": events, "kinds": KINDS},
+        viewer=viewer,
+    )
+
+
+def _form_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    form: EventForm,
+    *,
+    event: dict[str, Any] | None = None,
+    problem: Any = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    template = "events/form_fields.html" if is_htmx(request) else "events/form.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {"form": form, "event": event, "kinds": KINDS, "problem": problem},
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/new")
+async def new_event(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """An empty event form."""
+    blank = EventForm(values={"time_zone": "UTC", "capacity": "50", "kind": "meetup"})
+    return _form_page(request, viewer, state, blank)
+
+
+@router.post("")
+async def create_event(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Creates the event, then shows it; the form again with what is wrong next to each field."""
+    form = event_form(await form_of(request))
+    if not form.valid:
+        return _form_page(request, viewer, state, form, status_code=422)
+    try:
+        created = await EventDesk(state.gateway).create(viewer.caller, form.body)
+    except ApiProblem as refused:
+        return _refused_form(request, viewer, state, form, refused)
+    return done(request, f"{EVENTS}/{created['id']}")
+
+
+def _refused_form(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    form: EventForm,
+    refused: ApiProblem,
+    event: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    errors = {**form.errors, **refused.problem.field_errors}
+    return _form_page(
+        request,
+        viewer,
+        state,
+        EventForm(form.values, errors, form.body),
+        event=event,
+        problem=refused.problem,
+        status_code=refused.problem.status,
+    )
+
+
+@router.get("/{event_id}")
+async def event_page(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """One event: its details, the link to share, who registered and the waitlist."""
+    page = await EventDesk(state.gateway).page(viewer.caller, event_id)
+    return render(
+        request,
+        state.templates,
+        "events/detail.html",
+        {"page": page, "kinds": KINDS, "link": registration_path(event_id)},
+        viewer=viewer,
+    )
+
+
+@router.get("/{event_id}/edit")
+async def edit_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The event's form, filled in from its current version."""
+    event = await EventDesk(state.gateway).event(viewer.caller, event_id)
+    return _form_page(request, viewer, state, EventForm(values=form_values(event)), event=event)
+
+
+@router.post("/{event_id}")
+async def update_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Saves the edit made from the version the form was filled from."""
+    fields = await form_of(request)
+    form = event_form(fields)
+    event = {"id": event_id, "version": fields.get("version", "")}
+    if not form.valid:
+        return _form_page(request, viewer, state, form, event=event, status_code=422)
+    try:
+        await EventDesk(state.gateway).update(
+            viewer.caller, event_id, fields.get("version", ""), form.body
+        )
+    except ApiProblem as refused:
+        return _refused_form(request, viewer, state, form, refused, event)
+    return done(request, f"{EVENTS}/{event_id}")
+
+
+@router.post("/{event_id}/cancel")
+async def cancel_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Cancels the event (final); the API's refusal shows next to the button."""
+    fields = await form_of(request)
+    try:
+        await EventDesk(state.gateway).cancel(viewer.caller, event_id, fields.get("reason", ""))
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "fragments/problem.html",
+            {"problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return done(request, f"{EVENTS}/{event_id}")
+
+
+@router.get("/{event_id}/check-in")
+async def check_in_page(
+    event_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """The door: find a registrant by name, e-mail or code and check them in (a phone page);
+    htmx asks for the matches alone as the person types."""
+    desk = EventDesk(state.gateway)
+    if is_htmx(request):
+        matches = await desk.door(viewer.caller, event_id, q)
+        return render(
+            request,
+            state.templates,
+            "events/door_matches.html",
+            {"matches": matches, "q": q, "event_id": event_id},
+            viewer=viewer,
+        )
+    event = await desk.event(viewer.caller, event_id)
+    matches = await desk.door(viewer.caller, event_id, q) if q else []
+    return render(
+        request,
+        state.templates,
+        "events/check_in.html",
+        {"event": event, "matches": matches, "q": q, "event_id": event_id},
+        viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/check-in/{registration_id}")
+async def check_in(
+    event_id: str, registration_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Checks one registrant in; the answer replaces their row."""
+    try:
+        person = await EventDesk(state.gateway).check_in(viewer.caller, event_id, registration_id)
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "fragments/problem.html",
+            {"problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return render(
+        request,
+        state.templates,
+        "events/door_person.html",
+        {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        viewer=viewer,
+    )
+
+
+def _visitor(request: Request) -> str | None:
+    # The gateway names the visitor's address to the console; passed on for its rate limit.
+    return request.headers.get("x-forwarded-for")
+
+
+@public_router.get("/{event_id}")
+async def public_event(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """The public registration page of an event: no sign-in."""
+    event = await PublicRegistration(state.gateway).event(event_id, _visitor(request))
+    return render(
+        request,
+        state.templates,
+        "events/public.html",
+        {"event": event, "kinds": KINDS, "values": {}, "errors": {}, "problem": None},
+    )
+
+
+@public_router.post("/{event_id}")
+async def public_register(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """Registers the visitor; the confirmation shows their code for the door."""
+    fields = await form_of(request)
+    person = {name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")}
+    public = PublicRegistration(state.gateway)
+    try:
+        registration = await public.register(event_id, person, _visitor(request))
+    except ApiProblem as refused:
+        htmx = is_htmx(request)
+        event = {"id": event_id} if htmx else await public.event(event_id, _visitor(request))
+        return render(
+            request,
+            state.templates,
+            "events/public_form.html" if htmx else "events/public.html",
+            {
+                "event": event,
+                "kinds": KINDS,
+                "values": person,
+                "errors": refused.problem.field_errors,
+                "problem": refused.problem,
+            },
+            status_code=refused.problem.status,
+        )
+    template = "events/public_done.html" if is_htmx(request) else "events/public_done_page.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {"registration": registration, "code": code_of(registration), "person": person},
+    )

@@ -1,0 +1,626 @@
+"""Settings and administration pages: the settings index, users and roles, API keys, the
+audit log (filter, page, export), the contact policy, the retention of consent, the
+suppression list and the ATS connections."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    Viewer,
+    done,
+    form_lists,
+    form_of,
+    is_htmx,
+    render,
+)
+from crm_console.application.settings import (
+    AtsConnections,
+    AuditTrail,
+    SignInSettings,
+    SuppressionList,
+    TenantAdministration,
+    TenantPolicies,
+)
+from crm_console.container import ConsoleContainer
+from crm_console.domain.policies import (
+    ON_LAPSE,
+    ON_LIMIT,
+    PolicyForm,
+    policy_form,
+    policy_values,
+    retention_form,
+    retention_values,
+)
+from crm_console.domain.problems import Problem
+from crm_console.domain.settings import (
+    API_KEY_DAYS,
+    ATS_PROVIDERS,
+    COMMON_ACTIONS,
+    MANUAL_REASONS,
+    OUTCOMES,
+    ROLE_ABOUT,
+    SETTINGS,
+    SUPPRESSION_REASONS,
+    AdmissionForm,
+    ApiKeyForm,
+    AuditFilters,
+    SuppressionFilters,
+    admission_form,
+    admission_values,
+    api_key_form,
+    chosen_roles,
+    scope_rows,
+    settings_pages,
+)
+from crm_shared.permissions import ROLES
+
+router = APIRouter(prefix=SETTINGS, include_in_schema=False)
+
+
+@router.get("")
+async def settings_index(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The settings pages this person may open."""
+    return render(
+        request,
+        state.templates,
+        "settings/index.html",
+        {"pages": settings_pages(viewer.permissions)},
+        viewer=viewer,
+    )
+
+
+# Users and roles
+
+
+@router.get("/users")
+async def users_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Members and invitations, each with its roles and a remove button; the invite form."""
+    members = await TenantAdministration(state.gateway).members(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "settings/users.html",
+        {
+            "members": members,
+            "roles": ROLES,
+            "role_about": ROLE_ABOUT,
+            "invited": request.query_params.get("invited", ""),
+            "values": {"roles": ["recruiter"]},
+            "errors": {},
+            "problem": None,
+        },
+        viewer=viewer,
+    )
+
+
+@router.post("/users")
+async def invite_user(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Invites a person with roles; the form again with the API's refusal next to its field."""
+    fields = await form_of(request)
+    email = fields.get("email", "").strip()
+    roles = chosen_roles(await form_lists(request, "roles"))
+    try:
+        await TenantAdministration(state.gateway).invite(viewer.caller, email, roles)
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "settings/invite_form.html",
+            {
+                "roles": ROLES,
+                "role_about": ROLE_ABOUT,
+                "values": {"email": email, "roles": roles},
+                "errors": refused.problem.field_errors,
+                "problem": refused.problem,
+            },
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return done(request, f"{SETTINGS}/users?invited={email}")
+
+
+def _member_row(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    member: dict[str, Any],
+    *,
+    problem: Problem | None = None,
+    saved: bool = False,
+) -> HTMLResponse:
+    return render(
+        request,
+        state.templates,
+        "settings/member_row.html",
+        {"member": member, "roles": ROLES, "problem": problem, "saved": saved},
+        viewer=viewer,
+        # The row is swapped in either way: a refusal shows next to the control it concerns.
+        status_code=200,
+    )
+
+
+@router.post("/users/{user_id}/roles")
+async def change_roles(
+    user_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """New roles for a member; the last-admin refusal (409) shows in the member's row."""
+    roles = chosen_roles(await form_lists(request, "roles"))
+    admin = TenantAdministration(state.gateway)
+    try:
+        member = await admin.change_roles(viewer.caller, user_id, roles)
+    except ApiProblem as refused:
+        unchanged = await admin.member(viewer.caller, user_id)
+        return _member_row(request, viewer, state, unchanged, problem=refused.problem)
+    return _member_row(request, viewer, state, member, saved=True)
+
+
+@router.post("/users/{user_id}/remove")
+async def remove_user(
+    user_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Removes a member; the row goes, or shows why it cannot (the last admin)."""
+    admin = TenantAdministration(state.gateway)
+    try:
+        await admin.remove(viewer.caller, user_id)
+    except ApiProblem as refused:
+        member = await admin.member(viewer.caller, user_id)
+        return _member_row(request, viewer, state, member, problem=refused.problem)
+    if is_htmx(request):
+        return HTMLResponse("")
+    return done(request, f"{SETTINGS}/users")
+
+
+# API keys
+
+
+async def _keys_panel(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    *,
+    form: ApiKeyForm | None = None,
+    created: dict[str, Any] | None = None,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    keys = await TenantAdministration(state.gateway).api_keys(viewer.caller)
+    blank = ApiKeyForm(values={"name": "", "scopes": [], "expires_in_days": "90"})
+    template = "settings/api_keys_panel.html" if is_htmx(request) else "settings/api_keys.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "keys": keys,
+            "form": form or blank,
+            "created": created,
+            "problem": problem,
+            "scope_rows": scope_rows(),
+            "days": API_KEY_DAYS,
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/api-keys")
+async def api_keys_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's keys (when each was last used) and the form for a new one."""
+    return await _keys_panel(request, viewer, state)
+
+
+@router.post("/api-keys")
+async def create_api_key(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Creates a key and shows its secret this once (the page is not cached)."""
+    form = api_key_form(await form_of(request), await form_lists(request, "scopes"))
+    if not form.valid:
+        return await _keys_panel(request, viewer, state, form=form, status_code=422)
+    try:
+        created = await TenantAdministration(state.gateway).create_api_key(viewer.caller, form.body)
+    except ApiProblem as refused:
+        errors = {**form.errors, **refused.problem.field_errors}
+        return await _keys_panel(
+            request,
+            viewer,
+            state,
+            form=ApiKeyForm(form.values, errors, form.body),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    answer = await _keys_panel(request, viewer, state, created=created)
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+@router.post("/api-keys/{key_id}/revoke")
+async def revoke_api_key(
+    key_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Revokes a key; the list shows when."""
+    try:
+        await TenantAdministration(state.gateway).revoke_api_key(viewer.caller, key_id)
+    except ApiProblem as refused:
+        return await _keys_panel(request, viewer, state, problem=refused.problem)
+    return await _keys_panel(request, viewer, state)
+
+
+# Audit log
+
+
+@router.get("/audit")
+async def audit_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The audit log, newest first, filtered; htmx asks for the results alone."""
+    filters = AuditFilters.from_query(request.query_params)
+    page = await AuditTrail(state.gateway).search(viewer.caller, filters)
+    template = "settings/audit_results.html" if is_htmx(request) else "settings/audit.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "filters": filters,
+            "page": page,
+            "outcomes": OUTCOMES,
+            "actions": COMMON_ACTIONS,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/audit/export")
+async def audit_export(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """The filtered audit log as a CSV file (the API's own export, itself audited)."""
+    filters = AuditFilters.from_query(request.query_params)
+    download = await AuditTrail(state.gateway).export(viewer.caller, filters)
+    return Response(
+        download.content,
+        media_type=download.media_type,
+        headers={**download.headers, "Cache-Control": "no-store"},
+    )
+
+
+# Policies
+
+
+def _policy_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    name: str,
+    form: PolicyForm,
+    *,
+    outcomes: dict[str, int] | None = None,
+    problem: Problem | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    template = f"settings/{name}_form.html" if is_htmx(request) else f"settings/{name}.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "form": form,
+            "outcomes": outcomes or {},
+            "problem": problem,
+            "saved": saved,
+            "on_limit": ON_LIMIT,
+            "on_lapse": ON_LAPSE,
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/contact-policy")
+async def contact_policy_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The frequency cap, quiet hours and what they held back so far."""
+    policy = await TenantPolicies(state.gateway).contact_policy(viewer.caller)
+    form = PolicyForm(values=policy_values(policy))
+    return _policy_page(
+        request, viewer, state, "contact_policy", form, outcomes=policy.get("outcomes")
+    )
+
+
+@router.post("/contact-policy")
+async def save_contact_policy(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Saves the policy; it applies from the next send."""
+    form = policy_form(await form_of(request))
+    if not form.valid:
+        return _policy_page(request, viewer, state, "contact_policy", form, status_code=422)
+    try:
+        policy = await TenantPolicies(state.gateway).set_contact_policy(viewer.caller, form.body)
+    except ApiProblem as refused:
+        return _policy_page(
+            request,
+            viewer,
+            state,
+            "contact_policy",
+            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    saved = PolicyForm(values=policy_values(policy))
+    return _policy_page(
+        request,
+        viewer,
+        state,
+        "contact_policy",
+        saved,
+        outcomes=policy.get("outcomes"),
+        saved=True,
+    )
+
+
+@router.get("/retention")
+async def retention_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """How long consent lasts, when re-permission mail goes and what a lapse does."""
+    policy = await TenantPolicies(state.gateway).retention(viewer.caller)
+    return _policy_page(request, viewer, state, "retention", PolicyForm(retention_values(policy)))
+
+
+@router.post("/retention")
+async def save_retention(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Replaces the retention policy; due consents follow it at their next check."""
+    form = retention_form(await form_of(request))
+    if not form.valid:
+        return _policy_page(request, viewer, state, "retention", form, status_code=422)
+    try:
+        policy = await TenantPolicies(state.gateway).set_retention(viewer.caller, form.body)
+    except ApiProblem as refused:
+        return _policy_page(
+            request,
+            viewer,
+            state,
+            "retention",
+            PolicyForm(form.values, {**form.errors, **refused.problem.field_errors}),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return _policy_page(
+        request, viewer, state, "retention", PolicyForm(retention_values(policy)), saved=True
+    )
+
+
+# ATS connections
+
+
+async def _ats_panel(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    *,
+    shown: dict[str, Any] | None = None,
+    values: dict[str, str] | None = None,
+    problem: Problem | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    found = await AtsConnections(state.gateway).connections(viewer.caller)
+    template = "settings/ats_panel.html" if is_htmx(request) else "settings/ats.html"
+    answer = render(
+        request,
+        state.templates,
+        template,
+        {
+            "connections": found,
+            "shown": shown,
+            "values": values or {"provider": "greenhouse", "name": ""},
+            "errors": problem.field_errors if problem else {},
+            "problem": problem,
+            "providers": ATS_PROVIDERS,
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+    if shown:
+        answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+@router.get("/ats")
+async def ats_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The tenant's ATS connections and their webhook URLs; connecting another."""
+    return await _ats_panel(request, viewer, state)
+
+
+@router.post("/ats")
+async def connect_ats(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Connects an ATS account and shows the webhook secret this once."""
+    fields = await form_of(request)
+    values = {"provider": fields.get("provider", ""), "name": fields.get("name", "").strip()}
+    try:
+        created = await AtsConnections(state.gateway).connect(
+            viewer.caller, values["provider"], values["name"]
+        )
+    except ApiProblem as refused:
+        return await _ats_panel(
+            request,
+            viewer,
+            state,
+            values=values,
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return await _ats_panel(request, viewer, state, shown=created)
+
+
+@router.post("/ats/{connection_id}/rotate")
+async def rotate_ats_secret(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """A new webhook secret, shown this once (the old one works for another day)."""
+    try:
+        rotated = await AtsConnections(state.gateway).rotate_secret(viewer.caller, connection_id)
+    except ApiProblem as refused:
+        return await _ats_panel(request, viewer, state, problem=refused.problem)
+    return await _ats_panel(request, viewer, state, shown=rotated)
+
+
+@router.post("/ats/{connection_id}/disconnect")
+async def disconnect_ats(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Deletes the connection: its webhooks are refused from now on."""
+    try:
+        await AtsConnections(state.gateway).disconnect(viewer.caller, connection_id)
+    except ApiProblem as refused:
+        return await _ats_panel(request, viewer, state, problem=refused.problem)
+    return await _ats_panel(request, viewer, state)
+
+
+# Suppressions
+
+
+def _suppressions_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    filters: SuppressionFilters,
+    page: dict[str, Any],
+) -> HTMLResponse:
+    return render(
+        request,
+        state.templates,
+        "settings/suppressions.html",
+        {
+            "filters": filters,
+            "page": page,
+            "reasons": SUPPRESSION_REASONS,
+            "manual_reasons": MANUAL_REASONS,
+            "values": {"reason": "manual"},
+            "errors": {},
+            "problem": None,
+            "added": request.query_params.get("added") == "1",
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/suppressions")
+async def suppressions_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The suppression list, filtered by an address or a reason, page by page."""
+    filters = SuppressionFilters.from_query(request.query_params)
+    page = await SuppressionList(state.gateway).page(viewer.caller, filters)
+    return _suppressions_page(request, viewer, state, filters, page)
+
+
+@router.post("/suppressions")
+async def add_suppression(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Suppresses an address by hand, then shows its entry."""
+    fields = await form_of(request)
+    values = {name: fields.get(name, "").strip() for name in ("email", "reason", "note")}
+    suppressions = SuppressionList(state.gateway)
+    try:
+        await suppressions.add(viewer.caller, values["email"], values["reason"], values["note"])
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "settings/suppress_form.html",
+            {
+                "values": values,
+                "errors": refused.problem.field_errors,
+                "problem": refused.problem,
+                "reasons": SUPPRESSION_REASONS,
+                "manual_reasons": MANUAL_REASONS,
+            },
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    query = urlencode({"email": values["email"], "added": "1"})
+    return done(request, f"{SETTINGS}/suppressions?{query}")
+
+
+@router.post("/suppressions/{suppression_id}/lift")
+async def lift_suppression(
+    suppression_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Lifts a suppression: the address may be mailed again under the rules."""
+    try:
+        await SuppressionList(state.gateway).lift(viewer.caller, suppression_id)
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "fragments/problem.html",
+            {"problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    if is_htmx(request):
+        return HTMLResponse("")
+    return done(request, f"{SETTINGS}/suppressions")
+
+
+# Sign-in
+
+
+def _sign_in_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    settings: dict[str, Any] | None,
+    form: AdmissionForm,
+    *,
+    problem: Problem | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    htmx = is_htmx(request)
+    return render(
+        request,
+        state.templates,
+        "settings/admission_form.html" if htmx else "settings/sign_in.html",
+        {"settings": settings, "form": form, "roles": ROLES, "problem": problem, "saved": saved},
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/sign-in")
+async def sign_in_settings_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The identity provider as the operator set it up, and the admission rules."""
+    settings = await SignInSettings(state.gateway).read(viewer.caller)
+    return _sign_in_page(
+        request, viewer, state, settings, AdmissionForm(admission_values(settings))
+    )
+
+
+@router.post("/sign-in/admission")
+async def save_admission(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Saves who joins on first sign-in."""
+    form = admission_form(await form_of(request))
+    if form.errors:
+        return _sign_in_page(request, viewer, state, None, form, status_code=422)
+    try:
+        saved = await SignInSettings(state.gateway).set_admission(viewer.caller, form.body)
+    except ApiProblem as refused:
+        errors = {**form.errors, **refused.problem.field_errors}
+        return _sign_in_page(
+            request,
+            viewer,
+            state,
+            None,
+            AdmissionForm(form.values, errors, form.body),
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    return _sign_in_page(
+        request, viewer, state, saved, AdmissionForm(admission_values(saved)), saved=True
+    )

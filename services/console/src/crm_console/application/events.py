@@ -1,0 +1,94 @@
+"""What the event pages read and change through the API: events, their registrations and the
+door's check-in; and the public registration page's two calls."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.domain.events import Attendance, attendance, door_matches
+
+API = "/api/v1/events"
+PUBLIC = "/public/v1/events"
+
+
+@dataclass(frozen=True)
+class EventPage:
+    event: dict[str, Any]
+    attendance: Attendance
+
+
+class EventDesk:
+    """The event coordinator's use cases."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def events(self, caller: Caller) -> list[dict[str, Any]]:
+        """The tenant's events, soonest first."""
+        found: list[dict[str, Any]] = await self._api.get(caller, API)
+        return found
+
+    async def event(self, caller: Caller, event_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/{event_id}")
+        return found
+
+    async def page(self, caller: Caller, event_id: str) -> EventPage:
+        """The event and who registered, fetched together (one call each)."""
+        event, registrations = await asyncio.gather(
+            self._api.get(caller, f"{API}/{event_id}"),
+            self._api.get(caller, f"{API}/{event_id}/registrations"),
+        )
+        return EventPage(event, attendance(registrations))
+
+    async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = await self._api.send(caller, "POST", API, body)
+        return created
+
+    async def update(
+        self, caller: Caller, event_id: str, version: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Edits the version the form was filled from (a 412 when someone changed it since)."""
+        updated: dict[str, Any] = await self._api.send(
+            caller, "PATCH", f"{API}/{event_id}", body, headers={"If-Match": f'"{version}"'}
+        )
+        return updated
+
+    async def cancel(self, caller: Caller, event_id: str, reason: str) -> None:
+        await self._api.send(
+            caller, "POST", f"{API}/{event_id}/cancel", {"reason": reason.strip() or None}
+        )
+
+    async def door(self, caller: Caller, event_id: str, query: str) -> list[dict[str, Any]]:
+        """Registrants the door's search finds (one call for the event's registrations)."""
+        registrations = await self._api.get(caller, f"{API}/{event_id}/registrations")
+        return door_matches(registrations, query)
+
+    async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
+        attended: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/{event_id}/registrations/{registration_id}/check-in"
+        )
+        return attended
+
+
+class PublicRegistration:
+    """The public registration page: anyone, no session."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def event(self, event_id: str, visitor: str | None) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.public(
+            "GET", f"{PUBLIC}/{event_id}", forwarded_for=visitor
+        )
+        return found
+
+    async def register(
+        self, event_id: str, person: dict[str, str], visitor: str | None
+    ) -> dict[str, Any]:
+        registered: dict[str, Any] = await self._api.public(
+            "POST", f"{PUBLIC}/{event_id}/registrations", person, forwarded_for=visitor
+        )
+        return registered

@@ -1,0 +1,177 @@
+"""What the administration pages read and change through the gateway's API: members and
+their roles, API keys, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
+from crm_console.domain.settings import AuditFilters, SuppressionFilters
+
+API = "/api/v1"
+
+
+class TenantAdministration:
+    """Members, invitations and API keys of the signed-in person's tenant."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def members(self, caller: Caller) -> list[dict[str, Any]]:
+        """Members and pending invitations, by address."""
+        answer = await self._api.get(caller, f"{API}/users")
+        members: list[dict[str, Any]] = answer["items"]
+        return sorted(members, key=lambda member: str(member["email"]).lower())
+
+    async def member(self, caller: Caller, user_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/users/{user_id}")
+        return found
+
+    async def invite(self, caller: Caller, email: str, roles: list[str]) -> dict[str, Any]:
+        invited: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/users", {"email": email, "roles": roles}
+        )
+        return invited
+
+    async def change_roles(self, caller: Caller, user_id: str, roles: list[str]) -> dict[str, Any]:
+        """New roles for a member (a 409 when that would leave the tenant without an admin)."""
+        changed: dict[str, Any] = await self._api.send(
+            caller, "PATCH", f"{API}/users/{user_id}", {"roles": roles}
+        )
+        return changed
+
+    async def remove(self, caller: Caller, user_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/users/{user_id}")
+
+    async def api_keys(self, caller: Caller) -> list[dict[str, Any]]:
+        """Every key, newest first, revoked and expired ones included."""
+        answer = await self._api.get(caller, f"{API}/api-keys")
+        keys: list[dict[str, Any]] = answer["items"]
+        return sorted(keys, key=lambda key: str(key["created_at"]), reverse=True)
+
+    async def create_api_key(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        """The new key, with its secret: the only time anyone sees it."""
+        created: dict[str, Any] = await self._api.send(caller, "POST", f"{API}/api-keys", body)
+        return created
+
+    async def revoke_api_key(self, caller: Caller, key_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/api-keys/{key_id}")
+
+
+class AuditTrail:
+    """The tenant's audit log."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def search(self, caller: Caller, filters: AuditFilters) -> dict[str, Any]:
+        """One page of entries, newest first: `{items, next_cursor}`."""
+        page: dict[str, Any] = await self._api.get(
+            caller, f"{API}/audit", params=filters.query_params()
+        )
+        return page
+
+    async def export(self, caller: Caller, filters: AuditFilters) -> Download:
+        """Every matching entry as CSV, as the API streams it."""
+        return await self._api.download(
+            caller, f"{API}/audit/export", params={**filters.api_filters(), "format": "csv"}
+        )
+
+
+class TenantPolicies:
+    """The contact policy (campaigns) and the retention of consent (candidates)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def contact_policy(self, caller: Caller) -> dict[str, Any]:
+        """The policy and how often it held messages back (`outcomes`)."""
+        policy: dict[str, Any] = await self._api.get(caller, f"{API}/settings/contact-policy")
+        return policy
+
+    async def set_contact_policy(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/settings/contact-policy", body
+        )
+        return policy
+
+    async def retention(self, caller: Caller) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.get(caller, f"{API}/settings/retention")
+        return policy
+
+    async def set_retention(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        policy: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/settings/retention", body
+        )
+        return policy
+
+
+class AtsConnections:
+    """The tenant's links to applicant tracking systems (ats-sync API)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def connections(self, caller: Caller) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._api.get(caller, f"{API}/ats/connections")
+        return found
+
+    async def connect(self, caller: Caller, provider: str, name: str) -> dict[str, Any]:
+        """The new connection with its webhook secret: the only time anyone sees it."""
+        created: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections", {"provider": provider, "name": name}
+        )
+        return created
+
+    async def rotate_secret(self, caller: Caller, connection_id: str) -> dict[str, Any]:
+        """A new webhook secret; the previous one stays valid for a day (the API's default)."""
+        rotated: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections/{connection_id}/rotate-secret", {}
+        )
+        return rotated
+
+    async def disconnect(self, caller: Caller, connection_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/ats/connections/{connection_id}")
+
+
+class SuppressionList:
+    """The tenant's suppression list (campaigns API); addresses are kept only as hashes."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def page(self, caller: Caller, filters: SuppressionFilters) -> dict[str, Any]:
+        """One page, oldest first: `{items, next_cursor}`."""
+        found: dict[str, Any] = await self._api.get(
+            caller, f"{API}/suppressions", params=filters.query_params()
+        )
+        return found
+
+    async def add(self, caller: Caller, email: str, reason: str, note: str) -> dict[str, Any]:
+        added: dict[str, Any] = await self._api.send(
+            caller,
+            "POST",
+            f"{API}/suppressions",
+            {"email": email, "reason": reason, "note": note or None},
+        )
+        return added
+
+    async def lift(self, caller: Caller, suppression_id: str) -> None:
+        await self._api.send(caller, "DELETE", f"{API}/suppressions/{suppression_id}")
+
+
+class SignInSettings:
+    """The tenant's identity provider (the operator's) and admission rules (the admin's)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def read(self, caller: Caller) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/sign-in-settings")
+        return found
+
+    async def set_admission(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        saved: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/sign-in-settings/admission", body
+        )
+        return saved

@@ -1,0 +1,284 @@
+"""Settings and administration as the console's pages handle them: which settings pages a
+person sees, the roles and API-key scopes offered, and the audit log's filters as the page's
+query string holds them and as the API takes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_shared.permissions import FAMILIES, PERMISSIONS, ROLES
+
+SETTINGS = f"{CONSOLE_PREFIX}/settings"
+
+
+@dataclass(frozen=True)
+class SettingsPage:
+    label: str
+    path: str
+    needs: str
+    about: str
+
+
+SETTINGS_PAGES: tuple[SettingsPage, ...] = (
+    SettingsPage(
+        "Users and roles",
+        f"{SETTINGS}/users",
+        "users:read",
+        "Invite people, change their roles, remove them.",
+    ),
+    SettingsPage(
+        "API keys",
+        f"{SETTINGS}/api-keys",
+        "users:read",
+        "Keys for your own systems, with scopes and an expiry.",
+    ),
+    SettingsPage(
+        "Sign-in",
+        f"{SETTINGS}/sign-in",
+        "users:read",
+        "Your identity provider, and who joins on first sign-in.",
+    ),
+    SettingsPage(
+        "Contact policy and quiet hours",
+        f"{SETTINGS}/contact-policy",
+        "settings:read",
+        "How often a candidate may get marketing mail, and when not.",
+    ),
+    SettingsPage(
+        "Retention",
+        f"{SETTINGS}/retention",
+        "settings:read",
+        "How long consent lasts and what happens when it lapses.",
+    ),
+    SettingsPage(
+        "Suppressions",
+        f"{SETTINGS}/suppressions",
+        "settings:read",
+        "Addresses no marketing mail goes to: unsubscribed, bounced, by hand.",
+    ),
+    SettingsPage(
+        "ATS connections",
+        f"{SETTINGS}/ats",
+        "ats:read",
+        "Applicant tracking systems that report applications here.",
+    ),
+    SettingsPage(
+        "Audit log",
+        f"{SETTINGS}/audit",
+        "audit:read",
+        "Every change, refusal and export: who, what, when.",
+    ),
+)
+
+ROLE_ABOUT: dict[str, str] = {
+    "admin": "everything, including users, API keys and the audit log",
+    "recruiter": "works candidates, pools, segments, imports and sequences",
+    "marketer": "templates, sequences, broadcasts and segments",
+    "coordinator": "runs events; reads candidates",
+    "viewer": "reads everything but administration",
+}
+OUTCOMES = ("succeeded", "refused", "failed")
+# Actions an administrator looks for most, offered as suggestions in the audit filter.
+COMMON_ACTIONS = (
+    "POST /users",
+    "PATCH /users/{user_id}",
+    "DELETE /users/{user_id}",
+    "POST /api-keys",
+    "DELETE /api-keys/{key_id}",
+    "PUT /sign-in-settings/admission",
+    "GET /audit/export",
+)
+AUDIT_PAGE_SIZE = 50
+API_KEY_DAYS = (30, 90, 180, 365)
+ATS_PROVIDERS = {"greenhouse": "Greenhouse"}
+SUPPRESSION_REASONS = {
+    "unsubscribed": "Unsubscribed",
+    "bounced": "Bounced",
+    "complained": "Reported as spam",
+    "erased": "Erased",
+    "manual": "By hand",
+}
+# What a person may add by hand (the others come from what happened to mail).
+MANUAL_REASONS = ("manual", "unsubscribed")
+
+
+def settings_pages(permissions: Iterable[str]) -> list[SettingsPage]:
+    """The settings pages a person with `permissions` sees."""
+    held = frozenset(permissions)
+    return [page for page in SETTINGS_PAGES if page.needs in held]
+
+
+def chosen_roles(values: Iterable[str]) -> list[str]:
+    """The known roles among the checked boxes, in the console's order."""
+    picked = set(values)
+    return [role for role in ROLES if role in picked]
+
+
+def scope_rows() -> list[tuple[str, str, str]]:
+    """Per family: its name and its read and write permission, as the key form lists them."""
+    return [(family, f"{family}:read", f"{family}:write") for family in FAMILIES]
+
+
+@dataclass(frozen=True)
+class ApiKeyForm:
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def api_key_form(form: Mapping[str, str], scopes: Iterable[str]) -> ApiKeyForm:
+    """The key the form asks for: a name, the checked scopes, a lifetime in days."""
+    name = form.get("name", "").strip()
+    picked = [scope for scope in PERMISSIONS if scope in set(scopes)]
+    days_text = form.get("expires_in_days", "90").strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "a name is needed, such as the system that uses the key"
+    if not picked:
+        errors["scopes"] = "choose at least one permission"
+    days: int | None = None
+    try:
+        days = int(days_text)
+    except ValueError:
+        errors["expires_in_days"] = "a number of days"
+    return ApiKeyForm(
+        values={"name": name, "scopes": picked, "expires_in_days": days_text},
+        errors=errors,
+        body={"name": name, "scopes": picked, "expires_in_days": days},
+    )
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit page's filters: whole days (UTC) from and to, an actor, an action, an outcome."""
+
+    since: date | None = None
+    until: date | None = None
+    actor: str = ""
+    action: str = ""
+    outcome: str = ""
+    cursor: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> AuditFilters:
+        """Filters from the page's query string; what cannot be read is left out."""
+        outcome = query.get("outcome", "")
+        return cls(
+            since=_day(query.get("since", "")),
+            until=_day(query.get("until", "")),
+            actor=query.get("actor", "").strip()[:200],
+            action=query.get("action", "").strip()[:300],
+            outcome=outcome if outcome in OUTCOMES else "",
+            cursor=query.get("cursor", ""),
+        )
+
+    def api_filters(self) -> dict[str, Any]:
+        """The API's filters: `until` is the day after the last day shown (it is exclusive)."""
+        return {
+            "since": f"{self.since.isoformat()}T00:00:00Z" if self.since else None,
+            "until": (
+                f"{(self.until + timedelta(days=1)).isoformat()}T00:00:00Z" if self.until else None
+            ),
+            "actor": self.actor or None,
+            "action": self.action or None,
+            "outcome": self.outcome or None,
+        }
+
+    def query_params(self) -> dict[str, Any]:
+        """One page of the search."""
+        return {**self.api_filters(), "cursor": self.cursor or None, "limit": AUDIT_PAGE_SIZE}
+
+    def page_query(self) -> list[tuple[str, str]]:
+        """The filters as the page's own query string (for the export and the next page)."""
+        pairs = [
+            ("since", self.since.isoformat() if self.since else ""),
+            ("until", self.until.isoformat() if self.until else ""),
+            ("actor", self.actor),
+            ("action", self.action),
+            ("outcome", self.outcome),
+        ]
+        return [(name, value) for name, value in pairs if value]
+
+
+@dataclass(frozen=True)
+class SuppressionFilters:
+    """The suppression list's filters: one address (matched by its hash), a reason."""
+
+    email: str = ""
+    reason: str = ""
+    cursor: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> SuppressionFilters:
+        reason = query.get("reason", "")
+        return cls(
+            email=query.get("email", "").strip()[:320],
+            reason=reason if reason in SUPPRESSION_REASONS else "",
+            cursor=query.get("cursor", ""),
+        )
+
+    def query_params(self) -> dict[str, Any]:
+        return {
+            "email": self.email or None,
+            "reason": self.reason or None,
+            "cursor": self.cursor or None,
+            "limit": AUDIT_PAGE_SIZE,
+        }
+
+    def page_query(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in (("email", self.email), ("reason", self.reason)) if v]
+
+
+@dataclass(frozen=True)
+class AdmissionForm:
+    """Who joins the organisation on first sign-in, as the form asks for it."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def admission_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "email_domains": "\n".join(settings.get("email_domains") or []),
+        "jit_provisioning": bool(settings.get("jit_provisioning")),
+        "default_role": str(settings.get("default_role") or "viewer"),
+        "roles_from_token": bool(settings.get("roles_from_token")),
+    }
+
+
+def admission_form(form: Mapping[str, str]) -> AdmissionForm:
+    """The admission rules: one domain a line (or comma separated), the two switches, the
+    role a newcomer gets."""
+    text = form.get("email_domains", "")
+    domains = [d.strip().lower() for d in text.replace(",", "\n").split("\n") if d.strip()]
+    role = form.get("default_role", "viewer")
+    values = {
+        "email_domains": "\n".join(domains),
+        "jit_provisioning": bool(form.get("jit_provisioning")),
+        "default_role": role,
+        "roles_from_token": bool(form.get("roles_from_token")),
+    }
+    errors = {} if role in ROLES else {"default_role": "choose a role"}
+    body = {
+        "email_domains": domains,
+        "jit_provisioning": values["jit_provisioning"],
+        "default_role": role,
+        "roles_from_token": values["roles_from_token"],
+    }
+    return AdmissionForm(values, errors, body)

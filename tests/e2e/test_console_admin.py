@@ -1,0 +1,306 @@
+"""The console's events and administration in a real browser (Debian's Chromium under
+Playwright) against the process stack, signed in through Keycloak: an event created, registered
+for on its public page by someone not signed in and checked in at the door on a phone; an
+admin inviting a person and creating an API key, then finding both in the audit log."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from browser import DESKTOP, PHONE, PageWatch, assert_accessible, chromium, screenshot
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import ProcessStack
+from e2e.console_support import dev_headers, sign_in
+from helpers import unique
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(autouse=True)
+def patient_expectations() -> Iterator[None]:
+    """Each htmx answer goes console -> gateway -> service and back; on a machine shared by
+    several stacks that can take longer than Playwright's default 5 s."""
+    expect.set_options(timeout=20_000)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)
+
+
+@pytest.fixture
+def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        yield page, watch
+    finally:
+        context.close()
+
+
+def refusals_shown(watch: PageWatch) -> None:
+    """Drops htmx's console note of a 4xx answer it swapped in on purpose (a refused field
+    shown by the form); `PageWatch` knows only the browser's own wording of it."""
+    watch.errors = [e for e in watch.errors if "Response Status Error Code 4" not in e]
+
+
+def api_ready(gateway: str, path: str) -> None:
+    """Waits (bounded) until the gateway reaches the service behind `path`: its first call to a
+    service fetches that service's OpenAPI document, which a machine under load may be slow to
+    serve (a 502 `upstream-unavailable` the page would show, correctly, as such)."""
+    deadline = time.monotonic() + 90
+    while True:
+        status = httpx.get(
+            f"{gateway}/api/v1{path}", headers=dev_headers("acme", "admin"), timeout=30
+        ).status_code
+        if status < 500 or time.monotonic() > deadline:
+            assert status < 500, f"{path}: {status}"
+            return
+        time.sleep(2)
+
+
+def open_page(page: Page, url: str, heading: str) -> None:
+    """Goes to a console page; a page that is not the one expected fails with what it showed."""
+    page.goto(url)
+    try:
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    except AssertionError as error:
+        raise AssertionError(f"{url} showed:\n{page.inner_text('main')[:1500]}") from error
+
+
+def assert_fits(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"the page is {width} px wide"  # type: ignore[index]
+
+
+def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
+    process_stack: ProcessStack, browser: Browser, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    name = unique("Backend meetup")
+    surname = unique("Ångström").replace("-", "")
+
+    sign_in(page, gateway, "alice.admin", start="/console/events")
+    expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
+    page.get_by_role("link", name="New event").click()
+    expect(page.get_by_role("heading", name="New event")).to_be_visible()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Kind").select_option("meetup")
+    page.get_by_label("Starts").fill("2027-05-06T18:30")
+    page.get_by_label("Time zone").fill("Europe/Stockholm")
+    page.get_by_label("Location").fill("Malmö, Stortorget 1")
+    page.get_by_label("Seats").fill("30")
+    assert_accessible(page)
+    screenshot(page, "event-form")
+    page.get_by_role("button", name="Create event").click()
+
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    expect(page.get_by_text("2027-05-06 16:30")).to_be_visible()  # 18:30 in Stockholm, in UTC
+    link = page.get_by_label("Public registration link")
+    expect(link).to_have_value(re.compile(r"^http://.*/console/public/events/"))
+    registration_url = link.input_value()
+
+    # Someone who is not signed in registers on the public page, through the gateway.
+    visitor = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    try:
+        public = visitor.new_page()
+        public_watch = PageWatch()
+        public_watch.attach(public)
+        public.goto(registration_url)
+        expect(public.get_by_role("heading", name=name)).to_be_visible()
+        public.get_by_role("button", name="Register").click()
+        expect(public.locator("#e-email")).to_be_visible()  # the API's refusal, by the field
+        public.get_by_label("First name").fill("Zoë")
+        public.get_by_label("Last name").fill(surname)
+        public.get_by_label("E-mail").fill(f"{surname.lower()}@example.org")
+        public.get_by_role("button", name="Register").click()
+        code = public.get_by_test_id("registration-code")
+        expect(code).to_have_text(re.compile(r"^[0-9A-Z]{8}$"))
+        door_code = code.inner_text()
+        assert_fits(public)
+        assert_accessible(public)
+        screenshot(public, "event-public-registration")
+        refusals_shown(public_watch)
+        public_watch.assert_clean()
+    finally:
+        visitor.close()
+
+    page.reload()
+    expect(page.get_by_role("heading", name="Registered (1)")).to_be_visible()
+    expect(page.get_by_role("cell", name=door_code)).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "event")
+
+    # The door, on a phone: find the registrant by their code and check them in.
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.get_by_role("link", name="Check people in").click()
+    expect(page.get_by_role("heading", name="Check-in")).to_be_visible()
+    page.get_by_label("Name, e-mail or code").fill(door_code.lower())
+    button = page.get_by_role("button", name="Check in Zoë")
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    assert box is not None
+    assert box["height"] >= 44, f"a small touch target: {box}"
+    assert_fits(page)
+    assert_accessible(page)
+    button.click()
+    expect(page.get_by_role("status").filter(has_text="Checked in")).to_be_visible()
+    screenshot(page, "event-check-in")
+    assert_fits(page)
+
+    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+    page.get_by_role("link", name=name).click()
+    expect(page.get_by_test_id("checked-in-count")).to_have_text("1")
+    page.get_by_role("link", name="Events", exact=True).first.click()
+    expect(page.get_by_role("link", name=name)).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "events")
+    watch.assert_clean()
+
+
+def audit_shows(page: Page, action: str, expected: str) -> None:
+    """Filters the audit log by `action` until an entry shows `expected` (the log is written
+    as the request ends, so the newest entry may take a moment)."""
+    field = page.get_by_label("Action")
+    field.fill(action)
+    for _ in range(10):
+        page.get_by_role("button", name="Filter").click()
+        rows = page.locator("#audit-results tbody tr").filter(has_text=expected)
+        try:
+            expect(rows.first).to_be_visible(timeout=1_500)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"no audit entry for {action} with {expected}")
+
+
+def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    address = f"{unique('newcomer')}@example.org"
+    key_name = unique("Warehouse")
+
+    sign_in(page, gateway, "alice.admin", start="/console/settings")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Users and roles").click()
+    page.get_by_label("E-mail address").fill(address)
+    page.get_by_label("viewer").first.check()
+    page.get_by_label("recruiter").first.uncheck()
+    page.get_by_role("button", name="Invite").click()
+    expect(page.get_by_test_id("invited")).to_contain_text(address)
+    row = page.locator(f'tr[data-member="{address}"]')
+    expect(row).to_contain_text("Invited")
+    expect(row.get_by_label("viewer")).to_be_checked()
+    assert_accessible(page)
+    screenshot(page, "settings-users")
+
+    page.get_by_role("link", name="← Settings").click()
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill(key_name)
+    page.get_by_label("candidates:read").check()
+    page.get_by_label("Expires after").select_option("30")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_label("The new API key")
+    expect(secret).to_have_value(re.compile(r".{20,}"))
+    shown = secret.input_value()
+    expect(page.locator(f'tr[data-key="{key_name}"]')).to_contain_text("Never")
+    assert_accessible(page)
+    screenshot(page, "settings-api-keys")
+    page.reload()
+    expect(page.locator(f'tr[data-key="{key_name}"]')).to_be_visible()
+    assert shown not in page.content(), "the key's secret was shown a second time"
+
+    page.get_by_role("link", name="← Settings").click()
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    audit_shows(page, "POST /users", "POST /users")
+    audit_shows(page, "POST /api-keys", "POST /api-keys")
+    assert_accessible(page)
+    screenshot(page, "settings-audit")
+    with page.expect_download() as download:
+        page.get_by_test_id("audit-export").click()
+    exported = download.value.path().read_text()
+    assert exported.startswith("id,at,"), exported[:200]
+    assert "POST /api-keys" in exported
+    watch.assert_clean()
+
+
+def test_an_admin_reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    ats_name = unique("Greenhouse EU")
+
+    sign_in(page, gateway, "alice.admin", start="/console/settings/contact-policy")
+    expect(page.get_by_role("heading", name="Contact policy and quiet hours")).to_be_visible()
+    page.get_by_label("No marketing mail at night").check()
+    page.get_by_label("From").fill("21:30")
+    page.get_by_label("Until").fill("07:45")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-contact-policy")
+    page.reload()
+    expect(page.get_by_label("Until")).to_have_value("07:45")
+
+    open_page(page, f"{gateway}/console/settings/sign-in", "Sign-in")
+    expect(page.get_by_text("realms/recruitcrm")).to_be_visible()
+    page.get_by_role("button", name="Save", exact=True).click()  # unchanged: kept as it was
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-sign-in")
+
+    api_ready(gateway, "/settings/retention")
+    open_page(page, f"{gateway}/console/settings/retention", "Retention")
+    page.get_by_label("Ask again (days before it ends)").fill("21")
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    expect(page.get_by_label("Ask again (days before it ends)")).to_have_value("21")
+    assert_accessible(page)
+    screenshot(page, "settings-retention")
+
+    suppressed = f"{unique('do-not-mail')}@example.org"
+    open_page(page, f"{gateway}/console/settings/suppressions", "Suppressions")
+    page.get_by_label("E-mail address").fill(suppressed)
+    page.get_by_label("Note").fill("asked by phone")
+    page.get_by_role("button", name="Suppress", exact=True).click()
+    expect(page.get_by_test_id("suppressed")).to_contain_text(suppressed)
+    expect(page.get_by_role("cell", name="asked by phone")).to_have_count(1)
+    assert_accessible(page)
+    screenshot(page, "settings-suppressions")
+
+    open_page(page, f"{gateway}/console/settings/ats", "ATS connections")
+    page.get_by_label("Name").fill(ats_name)
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_label("Secret key")).to_have_value(re.compile(r".{16,}"))
+    expect(page.get_by_label("Webhook URL")).to_have_value(re.compile(r"/webhooks$"))
+    expect(page.locator(f'tr[data-connection="{ats_name}"]')).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "settings-ats")
+    secret = page.get_by_label("Secret key").input_value()
+    # Afresh: axe leaves empty `style` attributes behind, which htmx's settling of same-id
+    # elements would copy back (a CSP report that no person's page would cause).
+    page.reload()
+    expect(page.get_by_label("Secret key")).to_have_count(0)
+    assert secret not in page.content(), "the webhook secret was shown a second time"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Disconnect {ats_name}").click()
+    expect(page.locator(f'tr[data-connection="{ats_name}"]')).to_have_count(0)
+    watch.assert_clean()

@@ -1,0 +1,369 @@
+"""The event pages rendered in-process against a stand-in API: what each shows for what the API
+says and what it asks the API (the real API: tests/e2e/test_console_admin.py)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from crm_console.domain.events import (
+    attendance,
+    code_of,
+    door_matches,
+    event_form,
+    form_values,
+    registration_path,
+)
+from crm_shared import Principal
+from unit.console.test_pages import Api, gateway_headers
+
+pytestmark = pytest.mark.unit
+
+ALICE = Principal(tenant_id="acme", user_id="alice", roles=frozenset({"admin"}))
+VIC = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+Console = tuple[httpx.AsyncClient, Api]
+HTMX = {"hx-request": "true"}
+
+EVENT = {
+    "id": "ev1",
+    "name": "Backend meetup",
+    "kind": "meetup",
+    "starts_at": "2027-03-25T17:00:00Z",
+    "location": "Malmö",
+    "capacity": 2,
+    "registered": 2,
+    "created_at": "2026-12-01T10:00:00Z",
+    "status": "published",
+    "version": 3,
+    "updated_at": None,
+    "cancelled_at": None,
+    "cancellation_reason": None,
+}
+
+
+def person(
+    rid: str, first: str, last: str, status: str = "registered", **more: object
+) -> dict[str, object]:
+    return {
+        "id": rid,
+        "event_id": "ev1",
+        "status": status,
+        "registered_at": more.pop("registered_at", "2026-12-02T10:00:00Z"),
+        "email": f"{first.lower()}@example.org",
+        "first_name": first,
+        "last_name": last,
+        "candidate_id": None,
+        "checked_in_at": more.pop("checked_in_at", None),
+        "walk_in": False,
+    }
+
+
+REGISTRATIONS = [
+    person("b7c1d2e3f4a5", "Zoë", "Ångström", checked_in_at="2027-03-25T17:05:00Z"),
+    person("a1b2c3d4e5f6", "Ada", "Lovelace"),
+    person("ffff00001111", "Wait", "Second", "waitlisted", registered_at="2026-12-04T00:00:00Z"),
+    person("eeee00001111", "Wait", "First", "waitlisted", registered_at="2026-12-03T00:00:00Z"),
+]
+
+
+def body_of(request: httpx.Request) -> object:
+    return json.loads(request.content)
+
+
+def test_the_event_form_turns_a_local_time_in_a_zone_into_an_instant() -> None:
+    form = event_form(
+        {
+            "name": " Open house ",
+            "kind": "open_house",
+            "starts_at": "2027-03-25T18:00",
+            "time_zone": "Europe/Berlin",
+            "location": "",
+            "capacity": "40",
+        }
+    )
+    assert form.valid
+    assert form.body == {
+        "name": "Open house",
+        "kind": "open_house",
+        "starts_at": "2027-03-25T18:00:00+01:00",
+        "location": None,
+        "capacity": 40,
+    }
+    broken = event_form({"kind": "party", "starts_at": "soon", "time_zone": "Mars/Olympus"})
+    assert set(broken.errors) == {"name", "kind", "starts_at", "time_zone", "capacity"}
+
+
+def test_the_edit_form_shows_the_start_in_utc() -> None:
+    values = form_values(EVENT | {"starts_at": "2027-03-25T18:00:00+01:00"})
+    assert (values["starts_at"], values["time_zone"]) == ("2027-03-25T17:00", "UTC")
+    assert values["location"] == "Malmö"
+
+
+def test_registrations_split_into_the_registered_by_name_and_the_waitlist_by_arrival() -> None:
+    split = attendance(REGISTRATIONS)
+    assert [r["last_name"] for r in split.registered] == ["Lovelace", "Ångström"]
+    assert [r["last_name"] for r in split.waitlisted] == ["First", "Second"]
+    assert split.checked_in == 1
+    assert split.registered[0]["code"] == code_of(split.registered[0])
+
+
+def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -> None:
+    assert [p["id"] for p in door_matches(REGISTRATIONS, "a1b2c3d4")] == ["a1b2c3d4e5f6"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, "A1B2C3D4")] == ["a1b2c3d4e5f6"]
+    assert [p["first_name"] for p in door_matches(REGISTRATIONS, "wait")] == ["Wait", "Wait"]
+    assert [p["last_name"] for p in door_matches(REGISTRATIONS, "wait sec")] == ["Second"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, "ada@example.org")] == ["a1b2c3d4e5f6"]
+    assert door_matches(REGISTRATIONS, "   ") == []
+    assert door_matches(REGISTRATIONS, "nobody") == []
+    assert code_of({"id": "a1b2c3d4e5f6"}) == "A1B2C3D4"
+    assert registration_path("ev1") == "/console/public/events/ev1"
+
+
+async def test_the_list_offers_a_new_event_only_to_who_may_create_one(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events", body=[EVENT])
+    page = await client.get("/console/events", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "Backend meetup" in page.text
+    assert "2 / 2" in page.text
+    assert 'href="/console/events/new"' in page.text
+    viewer = await client.get("/console/events", headers=gateway_headers(VIC))
+    assert 'href="/console/events/new"' not in viewer.text
+
+
+async def test_creating_an_event_sends_every_field_and_opens_it(console: Console) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/events", 201, EVENT)
+    form = {
+        "name": "Backend meetup",
+        "kind": "meetup",
+        "starts_at": "2027-03-25T18:00",
+        "time_zone": "Europe/Stockholm",
+        "location": "Malmö",
+        "capacity": "2",
+    }
+    answer = await client.post(
+        "/console/events", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == "/console/events/ev1"
+    [call] = api.calls
+    assert body_of(call) == {
+        "name": "Backend meetup",
+        "kind": "meetup",
+        "starts_at": "2027-03-25T18:00:00+01:00",
+        "location": "Malmö",
+        "capacity": 2,
+    }
+
+
+async def test_the_apis_refusal_shows_next_to_its_field(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/events",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: capacity",
+            "errors": [{"field": "body.capacity", "detail": "must be at most 100000"}],
+        },
+    )
+    form = {"name": "Big", "kind": "meetup", "starts_at": "2027-01-01T10:00", "capacity": "9999999"}
+    answer = await client.post(
+        "/console/events", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 422
+    assert "<html" not in answer.text
+    assert 'id="e-capacity">must be at most 100000<' in answer.text
+    assert 'aria-invalid="true" aria-describedby="h-capacity e-capacity"' in answer.text
+    assert 'value="Big"' in answer.text
+
+
+async def test_a_form_the_console_can_tell_is_wrong_is_not_sent(console: Console) -> None:
+    client, api = console
+    form = {"name": "X", "kind": "meetup", "starts_at": "2027-01-01T10:00", "capacity": "3"}
+    answer = await client.post(
+        "/console/events",
+        data=form | {"time_zone": "Nowhere/Special"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 422
+    assert "not a time zone name" in answer.text
+    assert api.calls == []
+
+
+async def test_an_edit_names_the_version_it_was_made_from(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "PATCH",
+        "/api/v1/events/ev1",
+        412,
+        {"title": "Precondition Failed", "status": 412, "detail": "event ev1 is at version 4"},
+    )
+    form = {
+        "version": "3",
+        "name": "Renamed",
+        "kind": "meetup",
+        "starts_at": "2027-03-25T17:00",
+        "time_zone": "UTC",
+        "capacity": "5",
+    }
+    answer = await client.post(
+        "/console/events/ev1", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 412
+    assert "event ev1 is at version 4" in answer.text
+    [call] = api.calls
+    assert call.headers["if-match"] == '"3"'
+
+
+async def test_an_event_shows_its_link_registrations_and_waitlist(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'value="/console/public/events/ev1" data-absolute-link' in page.text
+    assert "Registered (2)" in page.text
+    assert "Waitlist (2)" in page.text
+    assert page.text.index("Wait First") < page.text.index("Wait Second")
+    assert 'data-testid="checked-in-count">1<' in page.text
+    assert "<code>A1B2C3D4</code>" in page.text
+    assert "Cancel event" in page.text
+
+
+async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "a1b2c3d4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert found.status_code == 200
+    assert "Ada Lovelace" in found.text
+    assert "Zoë" not in found.text
+    assert 'hx-post="/console/events/ev1/check-in/a1b2c3d4e5f6"' in found.text
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/registrations/a1b2c3d4e5f6/check-in",
+        body=REGISTRATIONS[1] | {"checked_in_at": "2027-03-25T17:10:00Z"},
+    )
+    checked = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert checked.status_code == 200
+    assert 'id="person-a1b2c3d4e5f6"' in checked.text
+    assert "Checked in" in checked.text
+    assert "hx-post" not in checked.text
+
+
+async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/cancel",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "the event was cancelled already"},
+    )
+    answer = await client.post(
+        "/console/events/ev1/cancel",
+        data={"reason": "Venue closed"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 409
+    assert "the event was cancelled already" in answer.text
+    assert body_of(api.calls[0]) == {"reason": "Venue closed"}
+
+
+async def test_the_public_page_needs_no_session_and_shows_the_code(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/public/v1/events/ev1",
+        body={
+            "id": "ev1",
+            "name": "Backend meetup",
+            "kind": "meetup",
+            "starts_at": "2027-03-25T17:00:00Z",
+            "location": "Malmö",
+            "status": "published",
+            "places_left": 0,
+        },
+    )
+    visitor = {"x-forwarded-for": "203.0.113.9"}
+    page = await client.get("/console/public/events/ev1", headers=visitor)
+    assert page.status_code == 200
+    assert "Backend meetup" in page.text
+    assert "waitlist" in page.text
+    assert 'hx-post="/console/public/events/ev1"' in page.text
+    [read] = api.calls
+    assert "cookie" not in read.headers
+    assert "x-csrf-token" not in read.headers
+    assert read.headers["x-forwarded-for"] == "203.0.113.9"
+
+    api.answer(
+        "POST",
+        "/public/v1/events/ev1/registrations",
+        201,
+        {"id": "c0ffee123456", "event_id": "ev1", "status": "waitlisted", "registered_at": "x"},
+    )
+    done = await client.post(
+        "/console/public/events/ev1",
+        data={"first_name": "Zoë", "last_name": "Ångström", "email": "zoe@example.org"},
+        headers={**visitor, **HTMX},
+    )
+    assert done.status_code == 200
+    assert 'data-testid="registration-code">C0FFEE12<' in done.text
+    assert "waitlist" in done.text
+    assert body_of(api.calls[-1]) == {
+        "first_name": "Zoë",
+        "last_name": "Ångström",
+        "email": "zoe@example.org",
+    }
+
+
+async def test_a_public_registration_refused_shows_why_by_the_field(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/public/v1/events/ev1/registrations",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: email",
+            "errors": [{"field": "body.email", "detail": "not an e-mail address"}],
+        },
+    )
+    answer = await client.post(
+        "/console/public/events/ev1",
+        data={"first_name": "A", "last_name": "B", "email": "nope"},
+        headers=HTMX,
+    )
+    assert answer.status_code == 422
+    assert 'id="e-email">not an e-mail address<' in answer.text
+    assert 'value="nope"' in answer.text
+
+
+async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Console) -> None:
+    client, _ = console
+    page = await client.get("/console/events/new", headers=gateway_headers(ALICE))
+    assert "min=1 max=100000 inputmode=numeric" in page.text
+    assert "&#34;" not in page.text
+
+
+async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "ada"},
+        headers={**gateway_headers(VIC), **HTMX},
+    )
+    assert "Ada Lovelace" in found.text
+    assert "hx-post" not in found.text

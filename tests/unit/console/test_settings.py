@@ -1,0 +1,588 @@
+"""The settings and administration pages rendered in-process against a stand-in API: users and
+roles, API keys, the audit log (the real API: tests/e2e/test_console_admin.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import httpx
+import pytest
+
+from crm_console.domain.policies import (
+    policy_form,
+    policy_values,
+    retention_form,
+    retention_values,
+)
+from crm_console.domain.settings import (
+    AuditFilters,
+    api_key_form,
+    chosen_roles,
+    settings_pages,
+)
+from crm_shared import Principal
+from crm_shared.permissions import permissions_of
+from unit.console.test_pages import RITA, Api, gateway_headers
+
+pytestmark = pytest.mark.unit
+
+ALICE = Principal(tenant_id="acme", user_id="alice", roles=frozenset({"admin"}))
+Console = tuple[httpx.AsyncClient, Api]
+HTMX = {"hx-request": "true"}
+MEMBERS = {
+    "items": [
+        {
+            "user_id": "u-rita",
+            "email": "rita@acme.example",
+            "name": "Rita",
+            "roles": ["recruiter"],
+            "status": "active",
+        },
+        {
+            "user_id": "u-alice",
+            "email": "alice@acme.example",
+            "name": "Alice",
+            "roles": ["admin"],
+            "status": "active",
+        },
+    ]
+}
+KEY = {
+    "key_id": "k1",
+    "name": "Warehouse",
+    "scopes": ["candidates:read"],
+    "created_by": "alice",
+    "created_at": "2026-12-01T10:00:00Z",
+    "expires_at": "2027-03-01T10:00:00Z",
+    "revoked_at": None,
+    "last_used_at": "2026-12-02T08:00:00Z",
+}
+
+
+def test_settings_pages_show_by_permission() -> None:
+    admin = [page.label for page in settings_pages(permissions_of({"admin"}))]
+    assert admin == [
+        "Users and roles",
+        "API keys",
+        "Sign-in",
+        "Contact policy and quiet hours",
+        "Retention",
+        "Suppressions",
+        "ATS connections",
+        "Audit log",
+    ]
+    recruiter = [page.label for page in settings_pages(permissions_of({"recruiter"}))]
+    assert recruiter == [
+        "Contact policy and quiet hours",
+        "Retention",
+        "Suppressions",
+        "ATS connections",
+    ]
+    assert settings_pages([]) == []
+
+
+def test_roles_and_scopes_are_the_known_ones_in_order() -> None:
+    assert chosen_roles(["viewer", "root", "admin"]) == ["admin", "viewer"]
+    form = api_key_form(
+        {"name": " Warehouse ", "expires_in_days": "30"}, ["events:write", "nope", "audit:read"]
+    )
+    assert form.valid
+    assert form.body == {
+        "name": "Warehouse",
+        "scopes": ["events:write", "audit:read"],
+        "expires_in_days": 30,
+    }
+    assert set(api_key_form({"expires_in_days": "x"}, []).errors) == {
+        "name",
+        "scopes",
+        "expires_in_days",
+    }
+
+
+def test_audit_filters_are_whole_utc_days_and_drop_what_cannot_be_read() -> None:
+    filters = AuditFilters.from_query(
+        {"since": "2026-12-01", "until": "2026-12-02", "outcome": "weird", "action": "POST /users"}
+    )
+    assert (filters.since, filters.until, filters.outcome) == (
+        date(2026, 12, 1),
+        date(2026, 12, 2),
+        "",
+    )
+    assert filters.api_filters() == {
+        "since": "2026-12-01T00:00:00Z",
+        "until": "2026-12-03T00:00:00Z",
+        "actor": None,
+        "action": "POST /users",
+        "outcome": None,
+    }
+    assert AuditFilters.from_query({"since": "yesterday"}).since is None
+    assert filters.page_query() == [
+        ("since", "2026-12-01"),
+        ("until", "2026-12-02"),
+        ("action", "POST /users"),
+    ]
+
+
+async def test_the_settings_index_lists_what_the_person_may_open(console: Console) -> None:
+    client, _ = console
+    admin = await client.get("/console/settings", headers=gateway_headers(ALICE))
+    assert 'href="/console/settings/audit"' in admin.text
+    recruiter = await client.get("/console/settings", headers=gateway_headers(RITA))
+    assert 'href="/console/settings/retention"' in recruiter.text
+    assert 'href="/console/settings/audit"' not in recruiter.text
+
+
+async def test_users_are_listed_with_their_roles_and_invited(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert page.text.index("alice@acme.example") < page.text.index("rita@acme.example")
+    assert 'hx-post="/console/settings/users/u-rita/roles"' in page.text
+    api.answer("POST", "/api/v1/users", 201, MEMBERS["items"][0])
+    invited = await client.post(
+        "/console/settings/users",
+        data={"email": "new@acme.example", "roles": ["marketer", "viewer"]},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert invited.status_code == 204
+    assert invited.headers["hx-redirect"] == "/console/settings/users?invited=new@acme.example"
+    assert json.loads(api.calls[-1].content) == {
+        "email": "new@acme.example",
+        "roles": ["marketer", "viewer"],
+    }
+
+
+async def test_an_invitation_the_api_refuses_shows_why(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/users",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "x@acme.example is a member already"},
+    )
+    answer = await client.post(
+        "/console/settings/users",
+        data={"email": "x@acme.example", "roles": "viewer"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 409
+    assert "is a member already" in answer.text
+    assert 'value="x@acme.example"' in answer.text
+
+
+async def test_the_last_admin_refusal_shows_in_the_members_row(console: Console) -> None:
+    client, api = console
+    last_admin = {
+        "type": "last-admin",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "demoting u-alice would leave this tenant without an active admin",
+    }
+    api.answer("PATCH", "/api/v1/users/u-alice", 409, last_admin)
+    api.answer("DELETE", "/api/v1/users/u-alice", 409, last_admin)
+    api.answer("GET", "/api/v1/users/u-alice", body=MEMBERS["items"][1])
+    row = await client.post(
+        "/console/settings/users/u-alice/roles",
+        data={"roles": "viewer"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    # Swapped into the row (not as an error page): the message sits by the roles' controls.
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith('<tr id="member-u-alice"')
+    assert "without an active admin" in row.text
+    assert 'value="admin" checked' in row.text
+    assert json.loads(api.calls[0].content) == {"roles": ["viewer"]}
+    removal = await client.post(
+        "/console/settings/users/u-alice/remove", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert removal.status_code == 200
+    assert 'data-testid="member-problem"' in removal.text
+
+
+async def test_a_removed_member_leaves_the_table(console: Console) -> None:
+    client, api = console
+    api.routes[("DELETE", "/api/v1/users/u-rita")] = httpx.Response(204)
+    answer = await client.post(
+        "/console/settings/users/u-rita/remove", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert (answer.status_code, answer.text) == (200, "")
+
+
+async def test_a_new_api_key_is_shown_once_and_not_cached(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/api-keys", body={"items": [KEY]})
+    page = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
+    assert "Warehouse" in page.text
+    assert "Never" not in page.text
+    api.answer("POST", "/api/v1/api-keys", 201, KEY | {"key": "crm_secret_value"})
+    created = await client.post(
+        "/console/settings/api-keys",
+        data={"name": "Warehouse", "scopes": ["candidates:read"], "expires_in_days": "30"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert created.status_code == 200
+    assert 'value="crm_secret_value"' in created.text
+    assert "shown this once" in created.text
+    assert created.headers["cache-control"] == "no-store"
+    again = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
+    assert "crm_secret_value" not in again.text
+
+
+async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/api-keys", body={"items": []})
+    answer = await client.post(
+        "/console/settings/api-keys",
+        data={"name": "Nothing", "expires_in_days": "30"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 422
+    assert 'id="e-scopes">choose at least one permission<' in answer.text
+    assert [call.method for call in api.calls] == ["GET"]
+
+
+async def test_revoking_a_key_refreshes_the_list(console: Console) -> None:
+    client, api = console
+    api.routes[("DELETE", "/api/v1/api-keys/k1")] = httpx.Response(204)
+    api.answer(
+        "GET", "/api/v1/api-keys", body={"items": [KEY | {"revoked_at": "2026-12-03T09:00"}]}
+    )
+    answer = await client.post(
+        "/console/settings/api-keys/k1/revoke", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 200
+    assert "Revoked" in answer.text
+    assert [call.method for call in api.calls] == ["DELETE", "GET"]
+
+
+async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/api/v1/audit",
+        body={
+            "items": [
+                {
+                    "id": "a1",
+                    "at": "2026-12-03T09:00:00Z",
+                    "tenant_id": "acme",
+                    "actor_kind": "user",
+                    "actor_id": "alice",
+                    "action": "POST /users",
+                    "resource": {},
+                    "status": 201,
+                    "outcome": "succeeded",
+                    "request_id": None,
+                    "trace_id": None,
+                    "client_address": None,
+                    "reason": None,
+                }
+            ],
+            "next_cursor": "older",
+        },
+    )
+    results = await client.get(
+        "/console/settings/audit",
+        params={"action": "POST /users", "since": "2026-12-01"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert results.status_code == 200
+    assert "<code>POST /users</code>" in results.text
+    assert "cursor=older" in results.text
+    assert 'href="/console/settings/audit/export?since=2026-12-01&amp;action=POST+%2Fusers"' in (
+        results.text
+    )
+    [call] = api.calls
+    assert call.url.params["since"] == "2026-12-01T00:00:00Z"
+    assert call.url.params["action"] == "POST /users"
+    assert "until" not in call.url.params
+
+    api.routes[("GET", "/api/v1/audit/export")] = httpx.Response(
+        200,
+        content=b"id,at\na1,2026\n",
+        headers={
+            "content-type": "text/csv",
+            "content-disposition": 'attachment; filename="audit-log.csv"',
+        },
+    )
+    export = await client.get(
+        "/console/settings/audit/export",
+        params={"action": "POST /users"},
+        headers=gateway_headers(ALICE),
+    )
+    assert export.status_code == 200
+    assert export.content == b"id,at\na1,2026\n"
+    assert export.headers["content-disposition"] == 'attachment; filename="audit-log.csv"'
+    assert api.calls[-1].url.params["format"] == "csv"
+
+
+def test_the_contact_policy_form_is_the_apis_policy() -> None:
+    values = policy_values(
+        {
+            "frequency_cap": {"max_messages": 2, "period_days": 7},
+            "quiet_hours": None,
+            "on_limit": "skip",
+            "default_time_zone": "Europe/Berlin",
+            "soft_bounce_limit": 3,
+        }
+    )
+    assert (values["cap_on"], values["quiet_on"], values["quiet_start"]) == ("on", "", "21:00")
+    form = policy_form(values | {"quiet_on": "on", "quiet_start": "22:00", "quiet_end": "07:30"})
+    assert form.valid
+    assert form.body == {
+        "frequency_cap": {"max_messages": 2, "period_days": 7},
+        "quiet_hours": {"start": "22:00", "end": "07:30"},
+        "on_limit": "skip",
+        "default_time_zone": "Europe/Berlin",
+        "soft_bounce_limit": 3,
+    }
+    off = policy_form(values | {"cap_on": "", "max_messages": "lots"})
+    assert off.valid
+    assert off.body["frequency_cap"] is None
+    broken = policy_form(values | {"max_messages": "lots", "default_time_zone": "Atlantis/Main"})
+    assert set(broken.errors) == {"max_messages", "default_time_zone"}
+    retention = retention_form(retention_values({}) | {"on_lapse": "burn"})
+    assert set(retention.errors) == {"on_lapse"}
+    assert retention_form(retention_values({})).body == {
+        "consent_validity_days": 730,
+        "re_permission_days_before": 30,
+        "on_lapse": "archive",
+    }
+
+
+async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
+    console: Console,
+) -> None:
+    client, api = console
+    policy = {
+        "frequency_cap": None,
+        "quiet_hours": {"start": "21:00:00", "end": "08:00:00"},
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": 3,
+        "outcomes": {"defer.quiet_hours": 4},
+    }
+    api.answer("GET", "/api/v1/settings/contact-policy", body=policy)
+    page = await client.get("/console/settings/contact-policy", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'name="quiet_on" value="on" checked' in page.text
+    assert "defer: quiet hours" in page.text
+    read_only = await client.get("/console/settings/contact-policy", headers=gateway_headers(RITA))
+    assert "Save policy" not in read_only.text
+    assert "disabled" in read_only.text
+
+    api.answer(
+        "PUT",
+        "/api/v1/settings/contact-policy",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: quiet_hours",
+            "errors": [
+                {
+                    "field": "body.quiet_hours",
+                    "detail": "quiet hours need different start and end times",
+                }
+            ],
+        },
+    )
+    form = {
+        "quiet_on": "on",
+        "quiet_start": "21:00",
+        "quiet_end": "21:00",
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": "3",
+        "max_messages": "3",
+        "period_days": "7",
+    }
+    refused = await client.post(
+        "/console/settings/contact-policy", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert refused.status_code == 422
+    assert 'id="e-quiet_hours">quiet hours need different start and end times<' in refused.text
+    assert json.loads(api.calls[-1].content)["frequency_cap"] is None
+
+    api.answer("PUT", "/api/v1/settings/contact-policy", body=policy)
+    saved = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"quiet_end": "08:00"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "Saved" in saved.text
+
+
+async def test_retention_is_saved(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "PUT",
+        "/api/v1/settings/retention",
+        body={"consent_validity_days": 365, "re_permission_days_before": 14, "on_lapse": "purge"},
+    )
+    saved = await client.post(
+        "/console/settings/retention",
+        data={
+            "consent_validity_days": "365",
+            "re_permission_days_before": "14",
+            "on_lapse": "purge",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert 'value="365"' in saved.text
+    assert '<option value="purge" selected>' in saved.text
+    assert json.loads(api.calls[-1].content) == {
+        "consent_validity_days": 365,
+        "re_permission_days_before": 14,
+        "on_lapse": "purge",
+    }
+
+
+async def test_an_ats_connection_shows_its_secret_once_and_disconnects(console: Console) -> None:
+    client, api = console
+    connection = {
+        "id": "c1",
+        "provider": "greenhouse",
+        "name": "Greenhouse EU",
+        "webhook_url": "https://crm.example/public/v1/ats/greenhouse/c1/webhooks",
+        "created_at": "2026-12-01T10:00:00Z",
+        "secret_rotated_at": None,
+        "previous_secret_until": None,
+    }
+    api.answer("GET", "/api/v1/ats/connections", body=[connection])
+    api.answer("POST", "/api/v1/ats/connections", 201, connection | {"webhook_secret": "whsec_1"})
+    created = await client.post(
+        "/console/settings/ats",
+        data={"provider": "greenhouse", "name": "Greenhouse EU"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert created.status_code == 200
+    assert 'value="whsec_1"' in created.text
+    assert created.headers["cache-control"] == "no-store"
+    assert json.loads(api.calls[0].content) == {"provider": "greenhouse", "name": "Greenhouse EU"}
+    listed = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert "Greenhouse EU" in listed.text
+    assert "whsec_1" not in listed.text
+    assert "Disconnect" not in listed.text  # a recruiter reads ATS connections, changes none
+    api.routes[("DELETE", "/api/v1/ats/connections/c1")] = httpx.Response(204)
+    api.answer("GET", "/api/v1/ats/connections", body=[])
+    gone = await client.post(
+        "/console/settings/ats/c1/disconnect", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "No ATS connected." in gone.text
+
+
+async def test_suppressions_are_found_added_and_lifted(console: Console) -> None:
+    client, api = console
+    entry = {
+        "id": "s1",
+        "email_sha256": "ab" * 32,
+        "reason": "manual",
+        "source": "user:alice",
+        "candidate_id": None,
+        "message_id": None,
+        "note": "asked by phone",
+        "created_at": "2026-12-01T10:00:00Z",
+    }
+    api.answer("GET", "/api/v1/suppressions", body={"items": [entry], "next_cursor": "n2"})
+    page = await client.get(
+        "/console/settings/suppressions",
+        params={"email": "zoe@example.org", "reason": "manual"},
+        headers=gateway_headers(ALICE),
+    )
+    assert page.status_code == 200
+    assert "asked by phone" in page.text
+    assert "By hand" in page.text
+    assert "email=zoe%40example.org&amp;reason=manual&amp;cursor=n2" in page.text
+    [call] = api.calls
+    assert (call.url.params["email"], call.url.params["reason"]) == ("zoe@example.org", "manual")
+
+    api.answer(
+        "POST",
+        "/api/v1/suppressions",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: email",
+            "errors": [{"field": "body.email", "detail": "String should match pattern '@'"}],
+        },
+    )
+    refused = await client.post(
+        "/console/settings/suppressions",
+        data={"email": "nobody", "reason": "manual", "note": ""},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 422
+    assert "<html" not in refused.text
+    assert "String should match pattern" in refused.text
+    assert 'id="e-email"' in refused.text
+    api.answer("POST", "/api/v1/suppressions", 201, entry)
+    added = await client.post(
+        "/console/settings/suppressions",
+        data={"email": "zoe@example.org", "reason": "unsubscribed", "note": ""},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert added.headers["hx-redirect"] == (
+        "/console/settings/suppressions?email=zoe%40example.org&added=1"
+    )
+    assert json.loads(api.calls[-1].content) == {
+        "email": "zoe@example.org",
+        "reason": "unsubscribed",
+        "note": None,
+    }
+    api.routes[("DELETE", "/api/v1/suppressions/s1")] = httpx.Response(204)
+    lifted = await client.post(
+        "/console/settings/suppressions/s1/lift", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert (lifted.status_code, lifted.text) == (200, "")
+
+
+async def test_sign_in_settings_show_the_provider_and_save_admission(console: Console) -> None:
+    client, api = console
+    settings = {
+        "issuer": "https://id.acme.example/realms/acme",
+        "audience": "crm",
+        "roles_claim": "realm_access.roles",
+        "role_mapping": {"crm-admin": "admin"},
+        "user_claim": "sub",
+        "email_claim": "email",
+        "name_claim": "name",
+        "tenant_claim": None,
+        "email_domains": ["acme.example"],
+        "jit_provisioning": False,
+        "default_role": "viewer",
+        "roles_from_token": False,
+    }
+    api.answer("GET", "/api/v1/sign-in-settings", body=settings)
+    page = await client.get("/console/settings/sign-in", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "https://id.acme.example/realms/acme" in page.text
+    assert "<code>crm-admin</code> → admin" in page.text
+    assert ">acme.example</textarea>" in page.text
+    api.answer(
+        "PUT",
+        "/api/v1/sign-in-settings/admission",
+        body=settings | {"email_domains": ["acme.example", "acme.io"], "jit_provisioning": True},
+    )
+    saved = await client.post(
+        "/console/settings/sign-in/admission",
+        data={
+            "email_domains": "Acme.example, acme.io\n",
+            "jit_provisioning": "on",
+            "default_role": "recruiter",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "Saved" in saved.text
+    assert json.loads(api.calls[-1].content) == {
+        "email_domains": ["acme.example", "acme.io"],
+        "jit_provisioning": True,
+        "default_role": "recruiter",
+        "roles_from_token": False,
+    }
