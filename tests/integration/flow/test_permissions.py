@@ -40,6 +40,8 @@ READS_BY_POST = frozenset(
     {
         ("POST", "/api/v1/templates/{template_id}/preview"),
         ("POST", "/api/v1/segments/preview"),
+        # An unsaved draft rendered for the editor's preview: nothing is stored.
+        ("POST", "/api/v1/templates/preview"),
         ("POST", "/api/v1/notifications/{notification_id}/read"),
     }
 )

@@ -303,6 +303,7 @@ def _body(method: str, path: str, ids: AcmeIds) -> dict[str, Any]:
         ("DELETE", "/api/v1/lists/{list_id}/members"): {"candidate_ids": [candidate]},
         ("PATCH", "/api/v1/pools/{pool_id}"): {"name": "Leak"},
         ("POST", "/api/v1/pools/{pool_id}/members"): {"candidate_id": candidate},
+        ("POST", "/api/v1/pools/{pool_id}/members/bulk"): {"candidate_ids": [candidate]},
         ("POST", "/api/v1/pools/{pool_id}/members/{candidate_id}/stage"): {"stage": "Sourced"},
         ("PATCH", "/api/v1/pools/{pool_id}/stages/{stage}"): {"name": "Leak"},
         ("PATCH", "/api/v1/segments/{segment_id}"): {"name": "Leak"},
