@@ -15,6 +15,7 @@ from crm_candidates.api.deps import (
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
+    CandidateSegmentPublic,
     CandidateUpdate,
     CandidateUpserted,
     SegmentCreate,
@@ -362,6 +363,24 @@ async def candidate_timeline(
         items=[TimelineEntryPublic.model_validate(entry.model_dump()) for entry in items],
         next_cursor=next_cursor,
     )
+
+
+@router.get(
+    "/candidates/{candidate_id}/segments",
+    response_model=list[CandidateSegmentPublic],
+    dependencies=[require_permission("segments:read"), Depends(reject_unknown_query_params)],
+    responses=problem_responses(404),
+)
+async def candidate_segments(
+    candidate_id: str, candidates: CandidateQueriesDep, segments: SegmentQueriesDep
+) -> list[CandidateSegmentPublic]:
+    """The segments the candidate is a member of now, by name, with when it entered each."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
+    return [
+        CandidateSegmentPublic(id=segment.id, name=segment.name, entered_at=entered_at)
+        for segment, entered_at in await segments.of_candidate(candidate_id)
+    ]
 
 
 def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:
