@@ -352,7 +352,10 @@ class SegmentQueries:
         """The segments the candidate is a member of now, by name, each with when it entered
         (two reads whatever the number of segments)."""
         entered = await self.segments.entries_of(candidate_id)
-        return [(segment, entered.get(segment.id)) for segment in await self.segments.named(list(entered))]
+        return [
+            (segment, entered.get(segment.id))
+            for segment in await self.segments.named(list(entered))
+        ]
 
     async def preview(self, rule: Group, sample_size: int) -> tuple[int, list[Candidate]]:
         """How many active candidates a (valid) rule matches now, and a sample of them."""
