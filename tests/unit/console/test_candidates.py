@@ -522,3 +522,65 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
             "other": "x",
         }
     ) == {"skills": "union", "headline": "merged"}
+
+
+async def test_the_list_offers_pool_stage_segment_consent_and_engagement_filters(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates", body={"items": [], "next_cursor": None})
+    api.answer(
+        "GET",
+        "/api/v1/pools",
+        body=[{"id": "p1", "name": "Backend", "stages": ["New", "Screen"]}],
+    )
+    api.answer("GET", "/api/v1/segments", body=[{"id": "s1", "name": "Berliners"}])
+    query = {
+        "location": " Berlin ",
+        "placement": "p1::Screen",
+        "segment": "s1",
+        "consent": "no",
+        "min_engagement": "2.5",
+    }
+    page = await client.get("/console/candidates", params=query, headers=gateway_headers())
+    assert page.status_code == 200
+    assert '<option value="p1::Screen" selected>Backend: Screen</option>' in page.text
+    assert '<option value="p1">Backend: any stage</option>' in page.text
+    assert '<option value="s1" selected>Berliners</option>' in page.text
+    assert '<option value="no" selected>Not given</option>' in page.text
+    assert 'value="2.5"' in page.text
+    [search] = [call for call in api.calls if call.url.path == "/api/v1/candidates"]
+    assert dict(search.url.params) == {
+        "location": "Berlin",
+        "pool_id": "p1",
+        "stage": "Screen",
+        "segment_id": "s1",
+        "marketing_consent": "false",
+        "min_engagement": "2.5",
+        "sort": "created_at",
+        "limit": "25",
+    }
+    # As the person types, htmx asks for the rows alone: one call.
+    api.calls.clear()
+    fragment = await client.get(
+        "/console/candidates",
+        params={"placement": "p1", "min_engagement": "-1", "consent": "maybe"},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert fragment.status_code == 200
+    [only] = api.calls
+    assert only.url.params["pool_id"] == "p1"
+    assert "stage" not in only.url.params
+    assert "min_engagement" not in only.url.params
+    assert "marketing_consent" not in only.url.params
+
+
+async def test_a_list_the_person_may_not_read_leaves_its_filter_out(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates", body={"items": [], "next_cursor": None})
+    api.answer("GET", "/api/v1/pools", 403, {"title": "Forbidden", "status": 403})
+    page = await client.get("/console/candidates", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'id="placement"' not in page.text
+    assert 'id="segment"' not in page.text
+    assert 'id="consent"' in page.text

@@ -3,13 +3,21 @@ side-by-side merge with undo, GDPR export and erasure."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
 from crm_console.application.candidates import CandidateDirectory
-from crm_console.domain.candidates import SORTS, SOURCES, CandidateFilters
+from crm_console.domain.candidates import (
+    CONSENT,
+    SORTS,
+    SOURCES,
+    CandidateFilters,
+    placement_value,
+)
 from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.profile import erasure_confirmed, erasure_phrase, full_name
@@ -32,15 +40,16 @@ def _redirect(request: Request, target: str) -> Response:
 async def candidate_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The search page; htmx asks for the results alone as the person types."""
     filters = CandidateFilters.from_query(dict(request.query_params))
-    page = await CandidateDirectory(state.gateway).search(viewer.caller, filters)
-    template = "candidates/results.html" if is_htmx(request) else "candidates/list.html"
-    return render(
-        request,
-        state.templates,
-        template,
-        {"filters": filters, "page": page, "sources": SOURCES, "sorts": SORTS},
-        viewer=viewer,
+    directory = CandidateDirectory(state.gateway)
+    context: dict[str, object] = {"filters": filters, "sources": SOURCES, "sorts": SORTS}
+    if is_htmx(request):
+        context["page"] = await directory.search(viewer.caller, filters)
+        return render(request, state.templates, "candidates/results.html", context, viewer=viewer)
+    page, choices = await asyncio.gather(
+        directory.search(viewer.caller, filters), directory.filter_choices(viewer.caller)
     )
+    context.update(page=page, choices=choices, consent=CONSENT, placement_value=placement_value)
+    return render(request, state.templates, "candidates/list.html", context, viewer=viewer)
 
 
 @router.get("/merges/{merge_id}")

@@ -40,6 +40,13 @@ class CandidateProfile:
 
 
 @dataclass(frozen=True)
+class FilterChoices:
+    # A list the person may not read offers nothing (its filter is then left out).
+    pools: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class MergeComparison:
     kept: dict[str, Any]
     other: dict[str, Any]
@@ -58,6 +65,20 @@ class CandidateDirectory:
             caller, f"{API}/candidates", params=filters.query_params()
         )
         return page
+
+    async def filter_choices(self, caller: Caller) -> FilterChoices:
+        """The pools (with stages) and segments the list's filters offer: two calls, made
+        with the first page's (htmx's later results need none)."""
+        pools, segments = await asyncio.gather(
+            part(self._api.get(caller, f"{API}/pools")),
+            part(self._api.get(caller, f"{API}/segments")),
+        )
+        return FilterChoices(
+            pools=sorted(items(pools.data), key=lambda pool: str(pool.get("name", "")).casefold()),
+            segments=sorted(
+                items(segments.data), key=lambda segment: str(segment.get("name", "")).casefold()
+            ),
+        )
 
     async def profile(self, caller: Caller, candidate_id: str) -> CandidateProfile:
         """The candidate and every panel of its page, fetched together."""
