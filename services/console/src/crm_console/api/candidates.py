@@ -196,7 +196,8 @@ async def erase_form(
 async def erase(
     candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """Erases the person once the typed confirmation names them; otherwise says so by the field."""
+    """Erases the person once the typed confirmation names them; otherwise the form comes back
+    with the reason by the field (a 200: the API was not asked, nothing was refused)."""
     directory = CandidateDirectory(state.gateway)
     typed = _form_text((await request.form()).get("confirmation"))
     candidate = await directory.candidate(viewer.caller, candidate_id)
@@ -213,7 +214,6 @@ async def erase(
                 "errors": {"confirmation": f"Type “{phrase}” exactly to confirm."},
             },
             viewer=viewer,
-            status_code=422,
         )
     result = await directory.erase(viewer.caller, candidate_id)
     return render(
