@@ -479,6 +479,8 @@ def test_placements_name_their_pools() -> None:
             "Applied for SRE (stage Applied)",
         ),
         ("ats.application_hired", {"job_name": "SRE"}, "Hired for SRE"),
+        ("segment.entered", {"segment_name": "Berliners"}, "Entered the segment Berliners"),
+        ("segment.exited", {}, "Left the segment"),
         ("candidate.something_new", {}, "Candidate something new"),
     ],
 )

@@ -126,6 +126,10 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "message.bounced": _bounced,
     "pool.stage_changed": _pool_stage,
     "consent.changed": _consent,
+    "segment.entered": lambda data: (
+        f"Entered the segment {_text(data, 'segment_name', '')}".strip()
+    ),
+    "segment.exited": lambda data: f"Left the segment {_text(data, 'segment_name', '')}".strip(),
     "event.registered": _event("Registered for"),
     "event.checked_in": _event("Checked in at"),
     "ats.application_created": _application("Applied for"),
