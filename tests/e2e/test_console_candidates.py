@@ -244,15 +244,15 @@ def test_home_charts_follow_the_date_range_with_the_apis_numbers(
     wait_until(lambda: events_this_week() >= 2, "analytics never counted the new candidates")
 
     sign_in(page, gateway, "rita.recruiter")
-    expect(page.locator("#sources-chart[data-drawn]")).to_have_count(1)
-    expect(page.locator("#engagement-chart[data-drawn]")).to_have_count(1)
+    expect(page.locator("canvas[id^=sources-chart-][data-drawn]")).to_have_count(1)
+    expect(page.locator("canvas[id^=engagement-chart-][data-drawn]")).to_have_count(1)
     page.get_by_label("Period", exact=True).select_option("7d")
     label = page.get_by_test_id("range-label")
     expect(label).to_have_text(f"{today - timedelta(days=6)} to {today}, per day")
     assert "range=7d" in page.url
     totals = page.get_by_test_id("source-totals")
     expect(totals).to_contain_text(f"Event{events_this_week()}")
-    expect(page.locator("#sources-chart[data-drawn]")).to_have_count(1)
+    expect(page.locator("canvas[id^=sources-chart-][data-drawn]")).to_have_count(1)
     assert_accessible(page)
     screenshot(page, "home-charts")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -70,7 +71,11 @@ async def home(request: Request, viewer: CurrentViewer, state: Container) -> HTM
     asks (htmx) for those two charts alone."""
     span = DateRange.from_query(dict(request.query_params), datetime.now(UTC).date())
     dashboard = HomeDashboard(state.gateway)
-    context: dict[str, object] = {"span": span, "presets": PRESETS}
+    context: dict[str, object] = {
+        "span": span,
+        "presets": PRESETS,
+        "render_id": secrets.token_hex(4),
+    }
     if is_htmx(request):
         context["charts"] = await dashboard.range_charts(viewer.caller, span)
         return render(request, state.templates, "home_charts.html", context, viewer=viewer)
