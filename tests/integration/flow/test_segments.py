@@ -84,6 +84,20 @@ async def test_segment_membership_follows_creates_and_changes(
     detail = await stack.gateway.get(f"/api/v1/segments/{segment['id']}", headers=auth)
     assert detail.json()["member_count"] == 1
 
+    # A profile lists the segments its candidate is in now (the console's profile page).
+    kept = await stack.gateway.get(
+        f"/api/v1/candidates/{before.json()['id']}/segments", headers=auth
+    )
+    assert kept.status_code == 200, kept.text
+    assert [(s["id"], s["name"]) for s in kept.json()] == [(segment["id"], segment["name"])]
+    assert kept.json()[0]["entered_at"]
+    left = await stack.gateway.get(
+        f"/api/v1/candidates/{after.json()['id']}/segments", headers=auth
+    )
+    assert left.json() == []
+    missing = await stack.gateway.get("/api/v1/candidates/nobody/segments", headers=auth)
+    assert missing.status_code == 404
+
 
 async def test_preview_counts_and_samples_the_rule(stack: Stack) -> None:
     auth = stack.as_(GLOBEX_TOKEN)

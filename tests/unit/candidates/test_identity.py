@@ -166,6 +166,13 @@ def test_choices_name_mergeable_fields_and_union_only_collections() -> None:
             {"salary": FieldChoice.MERGED, "first_name": FieldChoice.UNION},
         )
     assert [path for path, _ in invalid.value.errors] == ["choices.salary", "choices.first_name"]
+    # Every list and dictionary field can be united, a required one (emails) too.
+    profile, _ = merge_profiles(
+        _person("s"),
+        _person("m"),
+        {"emails": FieldChoice.UNION, "custom_fields": FieldChoice.UNION},
+    )
+    assert profile["emails"] == ["s@example.org", "m@example.org"]
 
 
 async def _records(pieces: list[bytes]) -> list[list[str]]:

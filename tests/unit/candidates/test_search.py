@@ -76,3 +76,48 @@ def test_a_hand_made_cursor_without_an_offset_is_read_as_utc() -> None:
     cursor = encode_cursor(json.dumps(["updated_at", "2026-12-01T10:00:00", "c1"]))
     value, after_id = decode_sort_cursor(cursor, CandidateSort.UPDATED_AT)
     assert (value, after_id) == (datetime(2026, 12, 1, 10, 0, tzinfo=UTC), "c1")
+
+
+def test_location_pool_segment_consent_and_engagement_filter_in_both_places() -> None:
+    search = query(
+        location="berlin",
+        pool_id="p1",
+        stage="Screen",
+        segment_id="s1",
+        marketing_consent=True,
+        min_engagement=2.5,
+    )
+    assert search_filter(search) == {
+        "status": "active",
+        "facets.location": "berlin",
+        "pools": {"$elemMatch": {"pool_id": "p1", "stage": "Screen"}},
+        "segment_ids": "s1",
+        "marketing_consent": True,
+        "engagement_score": {"$gte": 2.5},
+    }
+    assert search_filter(query(pool_id="p1"))["pools"] == {"$elemMatch": {"pool_id": "p1"}}
+    held = {
+        "_id": "c1",
+        "status": "active",
+        "facets": {"location": "berlin"},
+        "pools": [{"pool_id": "p0", "stage": "Screen"}, {"pool_id": "p1", "stage": "Screen"}],
+        "segment_ids": ["s0", "s1"],
+        "marketing_consent": True,
+        "engagement_score": 2.5,
+    }
+    assert search_matches(held, search)
+    # With keywords the database only sees the seed token: every filter is checked here.
+    assert search_matches(held, query(tokens=[], pool_id="p1"))
+    changes: list[dict[str, Any]] = [
+        {"facets": {"location": "munich"}},
+        {"facets": {}},
+        {"pools": [{"pool_id": "p1", "stage": "New"}]},
+        {"pools": [{"pool_id": "p2", "stage": "Screen"}]},
+        {"segment_ids": ["s0"]},
+        {"marketing_consent": False},
+        {"engagement_score": 2.49},
+        {"engagement_score": None},
+    ]
+    for change in changes:
+        assert not search_matches(held | change, search), change
+    assert search_matches(held | {"marketing_consent": False}, query(marketing_consent=False))

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from crm_analytics.api.deps import Container
 from crm_analytics.api.schemas import (
     EngagementContribution,
     EngagementExplanation,
+    SeriesPublic,
     TenantSummary,
+    TimeSeriesPublic,
 )
 from crm_analytics.application.engagement import UnknownCandidate, explain_engagement
-from crm_analytics.application.tallies import tenant_totals
+from crm_analytics.application.tallies import tenant_totals, time_series
 from crm_analytics.domain.metrics import TenantMetric
-from crm_shared import CurrentPrincipal, ProblemError, require_permission
+from crm_analytics.domain.timeseries import Interval, RangeError
+from crm_shared import (
+    CurrentPrincipal,
+    ProblemError,
+    problem_responses,
+    reject_unknown_query_params,
+    require_permission,
+)
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -73,5 +85,50 @@ async def candidate_engagement(
                 event_id=counted.contribution.event_id,
             )
             for counted in explained.activities
+        ],
+    )
+
+
+@router.get(
+    "/timeseries",
+    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    response_model=TimeSeriesPublic,
+    response_model_by_alias=True,
+    responses=problem_responses(422),
+)
+async def tenant_time_series(
+    principal: CurrentPrincipal,
+    container: Container,
+    metric: Annotated[list[TenantMetric], Query(min_length=1, description="One or more metrics.")],
+    start: Annotated[date, Query(alias="from", description="First UTC day, included.")],
+    end: Annotated[date, Query(alias="to", description="Last UTC day, included.")],
+    interval: Annotated[Interval, Query(description="`day` or `week` (ISO, from Monday).")] = (
+        Interval.DAY
+    ),
+) -> TimeSeriesPublic:
+    """The caller's tenant's metrics per day or week, zero where nothing happened, as of the
+    events analytics has consumed (counted per day from when this series was introduced).
+    New candidates also come broken down by source. A day series covers at most 400 days."""
+    metrics = list(dict.fromkeys(metric))
+    try:
+        found = await time_series(
+            container.storage, principal.tenant_id, metrics, start, end, interval
+        )
+    except RangeError as invalid:
+        raise ProblemError(
+            422,
+            str(invalid),
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={"errors": [{"field": "query.to", "detail": str(invalid)}]},
+        ) from None
+    return TimeSeriesPublic(
+        start=start,
+        end=end,
+        interval=found.interval.value,
+        periods=found.periods,
+        series=[
+            SeriesPublic(metric=s.metric.value, dimension=s.dimension or None, values=s.values)
+            for s in found.series
         ],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -43,3 +43,26 @@ class EngagementExplanation(BaseModel):
     )
     published_at: datetime | None
     contributions: list[EngagementContribution] = Field(description="Newest first.")
+
+
+class SeriesPublic(BaseModel):
+    """One metric's counts per period: its total, or one value of its breakdown."""
+
+    metric: str
+    dimension: str | None = Field(
+        description="Null for the metric's total; for `candidates_created` also one series per "
+        "candidate source (`sourced`, `referral`, ...)."
+    )
+    values: list[int] = Field(description="One count per period of `periods`.")
+
+
+class TimeSeriesPublic(BaseModel):
+    """Counts per day or ISO week over a range of UTC days."""
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    interval: str
+    periods: list[date] = Field(description="The first day of each period (weeks: Mondays).")
+    series: list[SeriesPublic]
+
+    model_config = {"populate_by_name": True}

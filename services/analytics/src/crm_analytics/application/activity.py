@@ -8,7 +8,7 @@ from typing import Any
 
 from crm_analytics.application.engagement import Activity, score_activity
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.application.tallies import count, count_once
+from crm_analytics.application.tallies import Counted, count, count_once
 from crm_analytics.domain.engagement import ActivityKind, EngagementModel
 from crm_analytics.domain.metrics import TenantMetric
 from crm_shared import (
@@ -38,13 +38,22 @@ class ActivityRecorder:
         )
 
     async def _count(
-        self, envelope: EventEnvelope[Any], metric: TenantMetric, session: Session
+        self,
+        envelope: EventEnvelope[Any],
+        metric: TenantMetric,
+        session: Session,
+        *,
+        dimension: str = "",
     ) -> None:
-        await count(self.storage, envelope.tenant_id, metric, session=session)
+        counted = Counted(envelope.tenant_id, metric, envelope.time, dimension)
+        await count(self.storage, counted, session=session)
 
     async def candidate_created(self, envelope: EventEnvelope[Any], session: Session) -> None:
         created: CandidateCreated = envelope.data
-        await self._count(envelope, TenantMetric.CANDIDATES_CREATED, session)
+        # New candidates are also counted per source (the home page's chart).
+        await self._count(
+            envelope, TenantMetric.CANDIDATES_CREATED, session, dimension=created.source
+        )
         # The engagement route answers 404 for a candidate the tenant does not have.
         await self.storage.known_candidates(envelope.tenant_id).learn(
             created.candidate_id, session=session
@@ -81,9 +90,8 @@ class ActivityRecorder:
         session: Session,
     ) -> None:
         """Counts the message once in `metric` and scores it as the candidate's activity."""
-        await count_once(
-            self.storage, envelope.tenant_id, metric, message.message_id, session=session
-        )
+        counted = Counted(envelope.tenant_id, metric, envelope.time)
+        await count_once(self.storage, counted, message.message_id, session=session)
         activity = Activity(
             message.candidate_id, kind, message.message_id, envelope.time, str(envelope.id)
         )

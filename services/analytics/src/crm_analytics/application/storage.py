@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.counters import CounterRepository
+from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
 from crm_shared import Database, Outbox
 
@@ -19,6 +20,9 @@ class AnalyticsStorage:
 
     def counters(self, tenant_id: str) -> CounterRepository:
         return CounterRepository(self.database, tenant_id)
+
+    def daily(self, tenant_id: str) -> DailyCountRepository:
+        return DailyCountRepository(self.database, tenant_id)
 
     def engagement(self, tenant_id: str) -> EngagementRepository:
         return EngagementRepository(self.database, tenant_id)

@@ -1,26 +1,70 @@
-"""The tenant's running totals: what each consumed event adds, and the summary."""
+"""The tenant's running totals and counts per day: what each consumed event adds, the summary
+and the time series."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.metrics import TenantMetric
+from crm_analytics.domain.timeseries import Interval, Series, day_of, periods, series
 from crm_shared import Session
 
 
-async def count(
-    storage: AnalyticsStorage, tenant_id: str, metric: TenantMetric, *, session: Session
-) -> None:
-    """Adds one to the tenant's `metric`."""
-    await storage.counters(tenant_id).increment(metric, session=session)
+@dataclass(frozen=True)
+class Counted:
+    """One event counted in `metric`: the tenant, when it happened and its breakdown value."""
+
+    tenant_id: str
+    metric: TenantMetric
+    occurred_at: datetime
+    dimension: str = ""
+
+
+async def count(storage: AnalyticsStorage, counted: Counted, *, session: Session) -> None:
+    """Adds one to the tenant's total of the metric and to its count of the event's day."""
+    await storage.counters(counted.tenant_id).increment(counted.metric, session=session)
+    await storage.daily(counted.tenant_id).increment(
+        counted.metric, day_of(counted.occurred_at), counted.dimension, session=session
+    )
 
 
 async def count_once(
-    storage: AnalyticsStorage, tenant_id: str, metric: TenantMetric, key: str, *, session: Session
+    storage: AnalyticsStorage, counted: Counted, key: str, *, session: Session
 ) -> None:
-    """Adds one to the tenant's `metric` the first time `key` (a message, say) is counted."""
-    await storage.counters(tenant_id).increment_once(metric, key, session=session)
+    """Counts the event the first time `key` (a message, say) is counted in its metric: a
+    second open of one mail is neither a new total nor a new day's count."""
+    if await storage.counters(counted.tenant_id).increment_once(
+        counted.metric, key, session=session
+    ):
+        await storage.daily(counted.tenant_id).increment(
+            counted.metric, day_of(counted.occurred_at), counted.dimension, session=session
+        )
 
 
 async def tenant_totals(storage: AnalyticsStorage, tenant_id: str) -> dict[TenantMetric, int]:
     """Every counter of the tenant, as of the events consumed; never counted reads as zero."""
     return await storage.counters(tenant_id).totals()
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    interval: Interval
+    periods: list[date]
+    series: list[Series]
+
+
+async def time_series(
+    storage: AnalyticsStorage,
+    tenant_id: str,
+    metrics: list[TenantMetric],
+    start: date,
+    end: date,
+    interval: Interval,
+) -> TimeSeries:
+    """The metrics per day or week from `start` to `end` (UTC days, both included); raises
+    `RangeError` for a range the interval cannot cover."""
+    axis = periods(start, end, interval)
+    counts = await storage.daily(tenant_id).between(metrics, start, end)
+    return TimeSeries(interval, axis, series(counts, metrics, axis, interval))

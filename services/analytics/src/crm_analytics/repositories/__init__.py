@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm_analytics.repositories.candidates import ensure_known_candidate_indexes
 from crm_analytics.repositories.counters import ensure_counter_indexes
+from crm_analytics.repositories.daily import ensure_daily_count_indexes
 from crm_analytics.repositories.engagement import ensure_engagement_indexes
 from crm_shared import Database
 
@@ -13,3 +14,4 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_counter_indexes(database)
     await ensure_engagement_indexes(database)
     await ensure_known_candidate_indexes(database)
+    await ensure_daily_count_indexes(database)

@@ -17,6 +17,7 @@ from crm_candidates.api.schemas import (
     CandidatePublic,
     CandidatesTag,
     CandidatesTagged,
+    CandidateSegmentPublic,
     CandidateUpdate,
     CandidateUpserted,
     SegmentCreate,
@@ -50,6 +51,7 @@ from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import (
     Group,
     RuleError,
+    facet_value,
     is_time_dependent,
 )
 from crm_shared import (
@@ -332,6 +334,26 @@ async def list_candidates(
     skill: Annotated[list[str], Query(description="Has every one of these skills.")] = [],  # noqa: B006
     source: CandidateSource | None = None,
     owner_id: str | None = None,
+    location: Annotated[
+        str | None,
+        Query(max_length=200, description="Lives here (case and spacing ignored): `berlin`."),
+    ] = None,
+    pool_id: Annotated[
+        str | None, Query(max_length=64, description="Is in this talent pool.")
+    ] = None,
+    stage: Annotated[
+        str | None,
+        Query(max_length=100, description="At this stage of the pool `pool_id` names."),
+    ] = None,
+    segment_id: Annotated[
+        str | None, Query(max_length=64, description="Is a member of this segment now.")
+    ] = None,
+    marketing_consent: Annotated[
+        bool | None, Query(description="Has (true) or has not (false) marketing consent.")
+    ] = None,
+    min_engagement: Annotated[
+        float | None, Query(ge=0, description="Engagement score at least this.")
+    ] = None,
     sort: Annotated[
         CandidateSort, Query(description="`created_at` (default), `updated_at` or `name`.")
     ] = CandidateSort.CREATED_AT,
@@ -342,6 +364,14 @@ async def list_candidates(
 
     An unknown query parameter is a 422, so a misspelt filter never lists everyone.
     """
+    if stage is not None and pool_id is None:
+        raise ProblemError(
+            422,
+            "a stage is searched within a pool: give pool_id too",
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={"errors": [{"field": "query.stage", "detail": "needs pool_id"}]},
+        )
     text = q or ""
     keys = await _lookup_keys(email, phone, text, candidates)
     search = SearchQuery(
@@ -354,6 +384,12 @@ async def list_candidates(
         after=decode_sort_cursor(cursor, sort) if cursor else None,
         limit=limit + 1,
         candidate_ids=None if keys is None else await candidates.holding_all(keys),
+        location=facet_value(location) or None if location else None,
+        pool_id=pool_id,
+        stage=stage,
+        segment_id=segment_id,
+        marketing_consent=marketing_consent,
+        min_engagement=min_engagement,
     )
     found = await candidates.search(search)
     items = found[:limit]
@@ -383,6 +419,24 @@ async def candidate_timeline(
         items=[TimelineEntryPublic.model_validate(entry.model_dump()) for entry in items],
         next_cursor=next_cursor,
     )
+
+
+@router.get(
+    "/candidates/{candidate_id}/segments",
+    response_model=list[CandidateSegmentPublic],
+    dependencies=[require_permission("segments:read"), Depends(reject_unknown_query_params)],
+    responses=problem_responses(404),
+)
+async def candidate_segments(
+    candidate_id: str, candidates: CandidateQueriesDep, segments: SegmentQueriesDep
+) -> list[CandidateSegmentPublic]:
+    """The segments the candidate is a member of now, by name, with when it entered each."""
+    if await candidates.get(candidate_id) is None:
+        raise _not_found("candidate", candidate_id)
+    return [
+        CandidateSegmentPublic(id=segment.id, name=segment.name, entered_at=entered_at)
+        for segment, entered_at in await segments.of_candidate(candidate_id)
+    ]
 
 
 def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:

@@ -149,6 +149,14 @@ class SegmentPublic(BaseModel):
     updated_at: datetime | None
 
 
+class CandidateSegmentPublic(BaseModel):
+    """A segment a candidate is a member of."""
+
+    id: str
+    name: str
+    entered_at: datetime | None = Field(description="When the candidate entered it.")
+
+
 class ProfileSettings(BaseModel):
     """A tenant's settings for normalising profiles."""
 

@@ -5,6 +5,7 @@ rechecks of relative-date rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -346,6 +347,15 @@ class SegmentQueries:
         found = [await self.candidates.get(candidate_id) for candidate_id in page_ids]
         members = [candidate for candidate in found if candidate is not None]
         return members, (page_ids[-1] if len(ids) > limit else None)
+
+    async def of_candidate(self, candidate_id: str) -> list[tuple[Segment, datetime | None]]:
+        """The segments the candidate is a member of now, by name, each with when it entered
+        (two reads whatever the number of segments)."""
+        entered = await self.segments.entries_of(candidate_id)
+        return [
+            (segment, entered.get(segment.id))
+            for segment in await self.segments.named(list(entered))
+        ]
 
     async def preview(self, rule: Group, sample_size: int) -> tuple[int, list[Candidate]]:
         """How many active candidates a (valid) rule matches now, and a sample of them."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_origin
 
 from crm_candidates.domain.identity import fold
 from crm_candidates.domain.models import RECORD_FIELDS, Candidate
@@ -25,6 +25,15 @@ from crm_candidates.domain.models import RECORD_FIELDS, Candidate
 NOT_MERGED = frozenset({"pools"})
 MERGEABLE_FIELDS = tuple(
     name for name in Candidate.model_fields if name not in RECORD_FIELDS | NOT_MERGED
+)
+
+
+# List and dictionary fields, by their declared type (a required list such as `emails` has no
+# default to tell from).
+_COLLECTION_FIELDS = frozenset(
+    name
+    for name in MERGEABLE_FIELDS
+    if get_origin(Candidate.model_fields[name].annotation) in (list, dict)
 )
 
 
@@ -44,10 +53,6 @@ class MergeChoiceError(ValueError):
         self.errors = errors
 
 
-def _is_collection(value: Any) -> bool:
-    return isinstance(value, list | dict)
-
-
 def check_choices(choices: dict[str, FieldChoice]) -> None:
     """Raises `MergeChoiceError` for choices naming unknown fields or impossible unions."""
     errors: list[tuple[str, str]] = []
@@ -56,8 +61,7 @@ def check_choices(choices: dict[str, FieldChoice]) -> None:
             known = ", ".join(MERGEABLE_FIELDS)
             errors.append((f"choices.{name}", f"not a mergeable field ({known})"))
             continue
-        default = Candidate.model_fields[name].get_default(call_default_factory=True)
-        if choice is FieldChoice.UNION and not _is_collection(default):
+        if choice is FieldChoice.UNION and name not in _COLLECTION_FIELDS:
             errors.append((f"choices.{name}", "only list and dictionary fields can be united"))
     if errors:
         raise MergeChoiceError(errors)

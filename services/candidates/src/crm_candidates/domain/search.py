@@ -20,3 +20,11 @@ class SearchQuery:
     limit: int
     # Set by an exact lookup (email, phone): only these records can match.
     candidate_ids: list[str] | None = None
+    # Normalised as segment facets are (trimmed, single-spaced, lower-case): "berlin".
+    location: str | None = None
+    # In this pool (at this stage, when given).
+    pool_id: str | None = None
+    stage: str | None = None
+    segment_id: str | None = None
+    marketing_consent: bool | None = None
+    min_engagement: float | None = None

@@ -87,7 +87,21 @@ def candidate_from_document(document: dict[str, Any]) -> Candidate:
 
 # What matching and sorting a search read of each record holding the seed token.
 SEARCH_PROJECTION = dict.fromkeys(
-    ("status", "search_tokens", "tags", "skills", "source", "owner_id", "updated_at", "last_name"),
+    (
+        "status",
+        "search_tokens",
+        "tags",
+        "skills",
+        "source",
+        "owner_id",
+        "updated_at",
+        "last_name",
+        "facets.location",
+        "pools",
+        SEGMENT_IDS,
+        "marketing_consent",
+        "engagement_score",
+    ),
     1,
 )
 # Documents read per query while filling a search page (doubling up to the maximum).
@@ -122,7 +136,29 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
         query["source"] = search.source
     if search.owner_id:
         query["owner_id"] = search.owner_id
+    if search.location:
+        query["facets.location"] = search.location
+    if search.pool_id:
+        placement = {"pool_id": search.pool_id}
+        if search.stage:
+            placement["stage"] = search.stage
+        query["pools"] = {"$elemMatch": placement}
+    if search.segment_id:
+        query[SEGMENT_IDS] = search.segment_id
+    if search.marketing_consent is not None:
+        query["marketing_consent"] = search.marketing_consent
+    if search.min_engagement is not None:
+        query["engagement_score"] = {"$gte": search.min_engagement}
     return query
+
+
+def _placed(document: dict[str, Any], search: SearchQuery) -> bool:
+    """Whether the candidate is in the searched pool (at the searched stage)."""
+    return any(
+        entry.get("pool_id") == search.pool_id
+        and (not search.stage or entry.get("stage") == search.stage)
+        for entry in document.get("pools") or []
+    )
 
 
 def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
@@ -138,7 +174,22 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
         return False
     if search.source and document.get("source") != search.source:
         return False
-    return not (search.owner_id and document.get("owner_id") != search.owner_id)
+    if search.owner_id and document.get("owner_id") != search.owner_id:
+        return False
+    if search.location and (document.get("facets") or {}).get("location") != search.location:
+        return False
+    if search.pool_id and not _placed(document, search):
+        return False
+    if search.segment_id and search.segment_id not in (document.get(SEGMENT_IDS) or []):
+        return False
+    if (
+        search.marketing_consent is not None
+        and bool(document.get("marketing_consent")) is not search.marketing_consent
+    ):
+        return False
+    return search.min_engagement is None or (
+        float(document.get("engagement_score") or 0) >= search.min_engagement
+    )
 
 
 def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:

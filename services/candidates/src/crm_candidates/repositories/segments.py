@@ -103,6 +103,20 @@ class SegmentRepository:
         documents = await self._memberships.find({"candidate_id": candidate_id}, session=session)
         return {document["segment_id"] for document in documents}
 
+    async def entries_of(self, candidate_id: str) -> dict[str, Any]:
+        """Segment id -> when the candidate entered it, for every segment it is a member of."""
+        documents = await self._memberships.find({"candidate_id": candidate_id})
+        return {document["segment_id"]: document.get("entered_at") for document in documents}
+
+    async def named(self, segment_ids: list[str]) -> list[Segment]:
+        """The segments (not deleted) with these ids, in name order."""
+        if not segment_ids:
+            return []
+        documents = await self._segments.find(
+            {"_id": {"$in": segment_ids}} | _NOT_DELETED, sort=[("name", ASCENDING)]
+        )
+        return [_segment_from_document(document) for document in documents]
+
     async def member_ids(self, segment_id: str, *, after: str | None, limit: int) -> list[str]:
         """Member candidate ids of a segment, in id order after `after`."""
         query: dict[str, Any] = {"segment_id": segment_id}

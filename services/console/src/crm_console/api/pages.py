@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -11,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import SIGN_IN_CSP, Api, Container, CurrentViewer, is_htmx, render
 from crm_console.application.home import HomeDashboard
+from crm_console.domain.home import PRESETS, DateRange
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_shared import public_operation
 
@@ -63,9 +66,22 @@ async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Respons
 
 @router.get("/")
 async def home(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
-    """The talent team's overview: totals, the pipeline by pool and stage, upcoming events."""
-    figures = await HomeDashboard(state.gateway).figures(viewer.caller)
-    return render(request, state.templates, "home.html", {"figures": figures}, viewer=viewer)
+    """The talent team's overview: totals, the pipeline by pool and stage, upcoming events,
+    and campaign engagement and new candidates by source over a date range; the range picker
+    asks (htmx) for those two charts alone."""
+    span = DateRange.from_query(dict(request.query_params), datetime.now(UTC).date())
+    dashboard = HomeDashboard(state.gateway)
+    context: dict[str, object] = {
+        "span": span,
+        "presets": PRESETS,
+        "render_id": secrets.token_hex(4),
+    }
+    if is_htmx(request):
+        context["charts"] = await dashboard.range_charts(viewer.caller, span)
+        return render(request, state.templates, "home_charts.html", context, viewer=viewer)
+    figures = await dashboard.figures(viewer.caller, span)
+    context.update(figures=figures, charts=figures)
+    return render(request, state.templates, "home.html", context, viewer=viewer)
 
 
 def sign_in_location(path_with_query: str, *, expired: bool) -> str:

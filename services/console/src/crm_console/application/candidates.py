@@ -1,5 +1,5 @@
-"""Candidate search and the profile page's data: each page is one or a few API calls, never
-one per row."""
+"""Candidate search, the profile page's data, notes, duplicates and merges, GDPR export and
+erasure: each page is one or a few API calls (a detail page's run together), never one per row."""
 
 from __future__ import annotations
 
@@ -7,22 +7,54 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
+from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
+from crm_console.application.parts import Part, items, part
 from crm_console.domain.candidates import CandidateFilters
+from crm_console.domain.merging import MergeRow, merge_rows
+from crm_console.domain.profile import (
+    LabelledValue,
+    Placement,
+    labelled_custom_fields,
+    placements,
+    timeline_summary,
+)
 
 API = "/api/v1"
+NOTES_SHOWN = 20
+DUPLICATES_SHOWN = 20
 
 
 @dataclass(frozen=True)
 class CandidateProfile:
     candidate: dict[str, Any]
-    timeline: list[dict[str, Any]]
-    engagement: dict[str, Any] | None
-    engagement_unavailable: str | None
+    custom_fields: list[LabelledValue]
+    pools: list[Placement]
+    # Each a `Part`: the panel's data or why the person cannot see it.
+    timeline: Part
+    engagement: Part
+    consents: Part
+    segments: Part
+    applications: Part
+    notes: Part
+    duplicates: Part
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    # A list the person may not read offers nothing (its filter is then left out).
+    pools: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MergeComparison:
+    kept: dict[str, Any]
+    other: dict[str, Any]
+    rows: list[MergeRow]
 
 
 class CandidateDirectory:
-    """What the candidate pages read."""
+    """What the candidate pages read and change."""
 
     def __init__(self, api: GatewayApi) -> None:
         self._api = api
@@ -34,39 +66,133 @@ class CandidateDirectory:
         )
         return page
 
-    async def profile(self, caller: Caller, candidate_id: str) -> CandidateProfile:
-        """The candidate, its latest activity and its engagement score, fetched together."""
-        candidate, timeline, engagement = await asyncio.gather(
-            self._api.get(caller, f"{API}/candidates/{candidate_id}"),
-            self._api.get(caller, f"{API}/candidates/{candidate_id}/timeline", {"limit": 50}),
-            self._engagement(caller, candidate_id),
-            return_exceptions=True,
+    async def filter_choices(self, caller: Caller) -> FilterChoices:
+        """The pools (with stages) and segments the list's filters offer: two calls, made
+        with the first page's (htmx's later results need none)."""
+        pools, segments = await asyncio.gather(
+            part(self._api.get(caller, f"{API}/pools")),
+            part(self._api.get(caller, f"{API}/segments")),
         )
-        # The candidate itself decides the page: its problem (404, 403) is the page's.
-        if isinstance(candidate, BaseException):
-            raise candidate
-        for other in (timeline, engagement):
-            if isinstance(other, SignedOut):
-                raise other
-        score, unavailable = (
-            (None, str(engagement)) if isinstance(engagement, BaseException) else engagement
-        )
-        return CandidateProfile(
-            candidate=candidate,
-            timeline=[] if isinstance(timeline, BaseException) else timeline.get("items", []),
-            engagement=score,
-            engagement_unavailable=unavailable,
+        return FilterChoices(
+            pools=sorted(items(pools.data), key=lambda pool: str(pool.get("name", "")).casefold()),
+            segments=sorted(
+                items(segments.data), key=lambda segment: str(segment.get("name", "")).casefold()
+            ),
         )
 
-    async def _engagement(
-        self, caller: Caller, candidate_id: str
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        try:
-            score = await self._api.get(
-                caller, f"{API}/analytics/candidates/{candidate_id}/engagement"
+    async def profile(self, caller: Caller, candidate_id: str) -> CandidateProfile:
+        """The candidate and every panel of its page, fetched together."""
+        path = f"{API}/candidates/{candidate_id}"
+        (
+            candidate,
+            definitions,
+            pools,
+            timeline,
+            engagement,
+            consents,
+            segments,
+            applications,
+            notes,
+            duplicates,
+        ) = await asyncio.gather(
+            # The candidate itself decides the page: its problem (404, 403) is the page's.
+            self._api.get(caller, path),
+            part(self._api.get(caller, f"{API}/custom-fields")),
+            part(self._api.get(caller, f"{API}/pools")),
+            part(self._api.get(caller, f"{path}/timeline", {"limit": 50})),
+            part(self._api.get(caller, f"{API}/analytics/candidates/{candidate_id}/engagement")),
+            part(self._api.get(caller, f"{path}/consents")),
+            part(self._api.get(caller, f"{path}/segments")),
+            part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),
+            part(self._api.get(caller, f"{path}/notes", {"limit": NOTES_SHOWN})),
+            part(self._api.get(caller, f"{path}/duplicates", {"limit": 5})),
+        )
+        entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
+        return CandidateProfile(
+            candidate=candidate,
+            custom_fields=labelled_custom_fields(
+                candidate.get("custom_fields") or {}, items(definitions.data)
+            ),
+            pools=placements(candidate.get("pools") or [], items(pools.data)),
+            timeline=timeline if timeline.unavailable else Part(data=entries),
+            engagement=engagement,
+            consents=consents,
+            segments=segments,
+            applications=applications,
+            notes=notes if notes.unavailable else Part(data=items(notes.data)),
+            duplicates=duplicates,
+        )
+
+    async def notes(self, caller: Caller, candidate_id: str) -> list[dict[str, Any]]:
+        """The newest notes on the candidate."""
+        return items(
+            await self._api.get(
+                caller, f"{API}/candidates/{candidate_id}/notes", {"limit": NOTES_SHOWN}
             )
-        except SignedOut:
-            raise
-        except ApiProblem as refused:
-            return None, refused.problem.message
-        return score, None
+        )
+
+    async def add_note(self, caller: Caller, candidate_id: str, body: str) -> dict[str, Any]:
+        """Writes a note as the caller; a refusal (empty, too long) raises `ApiProblem`."""
+        note: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/candidates/{candidate_id}/notes", {"body": body}
+        )
+        return note
+
+    async def duplicates(
+        self, caller: Caller, candidate_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The candidate and the records that may be the same person, best first."""
+        path = f"{API}/candidates/{candidate_id}"
+        candidate, suggestions = await asyncio.gather(
+            self._api.get(caller, path),
+            self._api.get(caller, f"{path}/duplicates", {"limit": DUPLICATES_SHOWN}),
+        )
+        return candidate, items(suggestions)
+
+    async def comparison(self, caller: Caller, kept_id: str, other_id: str) -> MergeComparison:
+        """Both records side by side, with the choice proposed for each field."""
+        kept, other = await asyncio.gather(
+            self._api.get(caller, f"{API}/candidates/{kept_id}"),
+            self._api.get(caller, f"{API}/candidates/{other_id}"),
+        )
+        return MergeComparison(kept=kept, other=other, rows=merge_rows(kept, other))
+
+    async def merge(
+        self, caller: Caller, kept_id: str, other_id: str, choices: dict[str, str]
+    ) -> dict[str, Any]:
+        """Folds `other_id` into `kept_id` with the person's field choices."""
+        merge: dict[str, Any] = await self._api.send(
+            caller,
+            "POST",
+            f"{API}/candidates/merges",
+            {"survivor_id": kept_id, "merged_id": other_id, "choices": choices},
+        )
+        return merge
+
+    async def merge_record(self, caller: Caller, merge_id: str) -> dict[str, Any]:
+        """One merge with both records' current state."""
+        merge: dict[str, Any] = await self._api.get(caller, f"{API}/candidates/merges/{merge_id}")
+        return merge
+
+    async def undo_merge(self, caller: Caller, merge_id: str) -> dict[str, Any]:
+        """Restores both records as they were before the merge."""
+        merge: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/candidates/merges/{merge_id}/undo"
+        )
+        return merge
+
+    async def candidate(self, caller: Caller, candidate_id: str) -> dict[str, Any]:
+        """One candidate."""
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/candidates/{candidate_id}")
+        return found
+
+    async def export(self, caller: Caller, candidate_id: str) -> Download:
+        """Everything every service holds on the person (GDPR article 15), as the API gives it."""
+        return await self._api.download(caller, f"{API}/candidates/{candidate_id}/export")
+
+    async def erase(self, caller: Caller, candidate_id: str) -> dict[str, Any]:
+        """Erases the person (GDPR article 17); every service follows."""
+        result: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/candidates/{candidate_id}/erasure"
+        )
+        return result

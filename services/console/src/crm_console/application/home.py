@@ -6,20 +6,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
+from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.application.parts import Part, items, part
 from crm_console.domain.charts import pipeline_by_pool_and_stage
+from crm_console.domain.home import (
+    ENGAGEMENT_METRICS,
+    NEW_CANDIDATES,
+    DateRange,
+    engagement_chart,
+    engagement_totals,
+    new_candidate_totals,
+    new_candidates_chart,
+)
 
 API = "/api/v1"
-
-
-@dataclass(frozen=True)
-class Part:
-    """One panel's data, or why it has none."""
-
-    data: Any = None
-    unavailable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,17 @@ class HomeFigures:
     summary: Part
     pipeline: Part
     upcoming_events: Part
+    # Over the chosen range: `{"chart": ..., "totals": ...}` each.
+    engagement: Part
+    new_candidates: Part
 
 
-async def _part(call: Any) -> Part:
-    try:
-        return Part(data=await call)
-    except SignedOut:
-        raise
-    except ApiProblem as refused:
-        return Part(unavailable=refused.problem.message)
+@dataclass(frozen=True)
+class RangeCharts:
+    """The charts that follow the date range (the htmx fragment the range picker swaps)."""
+
+    engagement: Part
+    new_candidates: Part
 
 
 class HomeDashboard:
@@ -44,15 +47,18 @@ class HomeDashboard:
     def __init__(self, api: GatewayApi) -> None:
         self._api = api
 
-    async def figures(self, caller: Caller, now: datetime | None = None) -> HomeFigures:
+    async def figures(
+        self, caller: Caller, span: DateRange, now: datetime | None = None
+    ) -> HomeFigures:
         now = now or datetime.now(UTC)
-        summary, pools, events = await asyncio.gather(
-            _part(self._api.get(caller, f"{API}/analytics/summary")),
-            _part(self._api.get(caller, f"{API}/pools")),
-            _part(self._api.get(caller, f"{API}/events")),
+        summary, pools, events, charts = await asyncio.gather(
+            part(self._api.get(caller, f"{API}/analytics/summary")),
+            part(self._api.get(caller, f"{API}/pools")),
+            part(self._api.get(caller, f"{API}/events")),
+            self.range_charts(caller, span),
         )
         pipeline = (
-            Part(data=pipeline_by_pool_and_stage(_items(pools.data)))
+            Part(data=pipeline_by_pool_and_stage(items(pools.data)))
             if pools.unavailable is None
             else pools
         )
@@ -60,7 +66,7 @@ class HomeDashboard:
             Part(
                 data=[
                     event
-                    for event in _items(events.data)
+                    for event in items(events.data)
                     if datetime.fromisoformat(str(event["starts_at"])) >= now
                     and event.get("status") != "cancelled"
                 ][:5]
@@ -68,11 +74,35 @@ class HomeDashboard:
             if events.unavailable is None
             else events
         )
-        return HomeFigures(summary=summary, pipeline=pipeline, upcoming_events=upcoming)
+        return HomeFigures(
+            summary=summary,
+            pipeline=pipeline,
+            upcoming_events=upcoming,
+            engagement=charts.engagement,
+            new_candidates=charts.new_candidates,
+        )
 
-
-def _items(body: Any) -> list[dict[str, Any]]:
-    """A list response's items, whether the API pages it (`{items: [...]}`) or not."""
-    if isinstance(body, dict):
-        return list(body.get("items", []))
-    return list(body or [])
+    async def range_charts(self, caller: Caller, span: DateRange) -> RangeCharts:
+        """Campaign engagement and new candidates by source over `span`: one API call."""
+        metrics = [metric for metric, _ in ENGAGEMENT_METRICS] + [NEW_CANDIDATES]
+        answer = await part(
+            self._api.get(
+                caller, f"{API}/analytics/timeseries", {"metric": metrics, **span.query_params()}
+            )
+        )
+        if answer.unavailable is not None:
+            return RangeCharts(answer, answer)
+        return RangeCharts(
+            engagement=Part(
+                data={
+                    "chart": engagement_chart(answer.data),
+                    "totals": engagement_totals(answer.data),
+                }
+            ),
+            new_candidates=Part(
+                data={
+                    "chart": new_candidates_chart(answer.data),
+                    "totals": new_candidate_totals(answer.data),
+                }
+            ),
+        )

@@ -14,7 +14,10 @@ SOURCES = {
     "ats_import": "ATS import",
 }
 SORTS = {"created_at": "Newest", "updated_at": "Recently updated", "name": "Name"}
+CONSENT = {"yes": "Given", "no": "Not given"}
 PAGE_SIZE = 25
+# A pool and stage in one select value: `<pool id>` (any stage) or `<pool id>::<stage>`.
+PLACEMENT_SEPARATOR = "::"
 
 
 def _words(value: str | None) -> list[str]:
@@ -29,6 +32,11 @@ class CandidateFilters:
     source: str = ""
     sort: str = "created_at"
     cursor: str = ""
+    location: str = ""
+    placement: str = ""
+    segment: str = ""
+    consent: str = ""
+    min_engagement: float | None = None
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> CandidateFilters:
@@ -42,16 +50,50 @@ class CandidateFilters:
             source=source if source in SOURCES else "",
             sort=sort if sort in SORTS else "created_at",
             cursor=query.get("cursor", ""),
+            location=query.get("location", "").strip()[:200],
+            placement=query.get("placement", "").strip()[:200],
+            segment=query.get("segment", "").strip()[:64],
+            consent=query.get("consent", "") if query.get("consent") in CONSENT else "",
+            min_engagement=_score(query.get("min_engagement")),
         )
+
+    @property
+    def pool_and_stage(self) -> tuple[str | None, str | None]:
+        """The pool and stage the placement select names (either may be None)."""
+        if not self.placement:
+            return None, None
+        pool_id, _, stage = self.placement.partition(PLACEMENT_SEPARATOR)
+        return pool_id or None, (stage or None) if pool_id else None
 
     def query_params(self) -> dict[str, Any]:
         """The API's query parameters for one page."""
+        pool_id, stage = self.pool_and_stage
         return {
             "q": self.q or None,
             "skill": self.skills,
             "tag": self.tags,
             "source": self.source or None,
+            "location": self.location or None,
+            "pool_id": pool_id,
+            "stage": stage,
+            "segment_id": self.segment or None,
+            "marketing_consent": {"yes": "true", "no": "false"}.get(self.consent),
+            "min_engagement": self.min_engagement,
             "sort": self.sort,
             "cursor": self.cursor or None,
             "limit": PAGE_SIZE,
         }
+
+
+def _score(text: str | None) -> float | None:
+    """A minimum engagement score from the query; anything but a number >= 0 is no filter."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 <= value < 1e6 else None
+
+
+def placement_value(pool_id: str, stage: str | None = None) -> str:
+    """The placement select's value for a pool (and stage)."""
+    return f"{pool_id}{PLACEMENT_SEPARATOR}{stage}" if stage else pool_id

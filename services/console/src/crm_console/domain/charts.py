@@ -68,3 +68,45 @@ def pipeline_by_pool_and_stage(pools: Sequence[Mapping[str, Any]]) -> dict[str, 
         for stage in stage_names
     }
     return stacked_bar([str(pool["name"]) for pool in pools], series, title="Pipeline by pool")
+
+
+def lines(
+    labels: Sequence[str], series: Mapping[str, Sequence[int]], *, title: str
+) -> dict[str, Any]:
+    """A line chart: one line per series over the same periods."""
+    return {
+        "type": "line",
+        "data": {
+            "labels": list(labels),
+            "datasets": [
+                {
+                    "label": name,
+                    "data": list(values),
+                    "borderColor": PALETTE[i % len(PALETTE)],
+                    "backgroundColor": PALETTE[i % len(PALETTE)],
+                    "tension": 0.2,
+                }
+                for i, (name, values) in enumerate(series.items())
+            ],
+        },
+        "options": {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": False,
+            "plugins": {"title": {"display": True, "text": title}},
+            "scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}},
+        },
+    }
+
+
+def stacked_columns(
+    labels: Sequence[str], series: Mapping[str, Sequence[int]], *, title: str
+) -> dict[str, Any]:
+    """A vertical stacked bar chart: one column per period, one stack part per series."""
+    config = stacked_bar(labels, series, title=title)
+    config["options"]["indexAxis"] = "x"
+    config["options"]["scales"] = {
+        "x": {"stacked": True},
+        "y": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
+    }
+    return config

@@ -73,6 +73,16 @@
     }
   });
 
+  // Home's date range: editing a date means "from - to", so the period select follows it
+  // (an <input data-custom-range="<select id>">).
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    var selectId = target && target.dataset ? target.dataset.customRange : null;
+    var select = selectId ? document.getElementById(selectId) : null;
+    if (select) {
+      select.value = "custom";
+    }
+  });
   // A response htmx swapped into the page as an error (4xx/5xx): move focus to its message
   // so keyboard and screen-reader users learn of it.
   document.addEventListener("htmx:afterSettle", function (event) {

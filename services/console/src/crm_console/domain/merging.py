@@ -1,0 +1,100 @@
+"""The side-by-side merge of two records of one person: which fields the page compares, which
+choices each field offers, what is chosen before the person changes anything, and the choices
+the API receives (`POST /candidates/merges`). Pure functions, tested without a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crm_console.domain.profile import NOTHING, display_value
+
+# The fields a person compares, in the profile's order. List and dictionary fields can also be
+# united; the API refuses a union of anything else.
+MERGE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("emails", "E-mail addresses"),
+    ("phones", "Phone numbers"),
+    ("headline", "Headline"),
+    ("current_title", "Title"),
+    ("current_company", "Company"),
+    ("location", "Location"),
+    ("time_zone", "Time zone"),
+    ("locale", "Language"),
+    ("seniority", "Seniority"),
+    ("skills", "Skills"),
+    ("tags", "Tags"),
+    ("desired_roles", "Desired roles"),
+    ("profile_urls", "Profile links"),
+    ("source", "Source"),
+    ("owner_id", "Owner"),
+    ("custom_fields", "Custom fields"),
+)
+UNITABLE = frozenset(
+    {"emails", "phones", "skills", "tags", "desired_roles", "profile_urls", "custom_fields"}
+)
+CHOICES = ("survivor", "merged", "union")
+
+
+@dataclass(frozen=True)
+class MergeRow:
+    """One field of the comparison."""
+
+    field: str
+    label: str
+    kept: str
+    other: str
+    # Whether the two records hold the same value: nothing to choose.
+    same: bool
+    choices: tuple[str, ...]
+    chosen: str
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _shown(field: str, value: Any) -> str:
+    if field == "custom_fields" and isinstance(value, Mapping):
+        return "; ".join(f"{key}: {display_value(item)}" for key, item in value.items()) or NOTHING
+    return display_value(value)
+
+
+def default_choice(field: str, kept: Any, other: Any) -> str:
+    """What the page proposes: lists united, otherwise the kept record's value unless it has
+    none (the API's own default, made visible)."""
+    if field in UNITABLE:
+        return "union"
+    return "merged" if _empty(kept) and not _empty(other) else "survivor"
+
+
+def merge_rows(kept: Mapping[str, Any], other: Mapping[str, Any]) -> list[MergeRow]:
+    """The comparison of the record that stays (`kept`) with the one folded into it."""
+    rows = []
+    for field, label in MERGE_FIELDS:
+        mine, theirs = kept.get(field), other.get(field)
+        rows.append(
+            MergeRow(
+                field=field,
+                label=label,
+                kept=_shown(field, mine),
+                other=_shown(field, theirs),
+                same=_shown(field, mine) == _shown(field, theirs),
+                choices=CHOICES if field in UNITABLE else CHOICES[:2],
+                chosen=default_choice(field, mine, theirs),
+            )
+        )
+    return rows
+
+
+def merge_choices(form: Mapping[str, str]) -> dict[str, str]:
+    """The API's `choices` from the submitted form (`choice.<field>` = survivor/merged/union):
+    only known fields and the choices they offer; the API checks them again."""
+    chosen: dict[str, str] = {}
+    for field, _ in MERGE_FIELDS:
+        value = form.get(f"choice.{field}")
+        if value in CHOICES and (value != "union" or field in UNITABLE):
+            chosen[field] = value
+    return chosen

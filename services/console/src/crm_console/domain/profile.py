@@ -1,0 +1,172 @@
+"""What a candidate's profile page shows, from what the API answered: custom fields under their
+labels, pool placements under their pools' names, one readable line per timeline entry, and
+the typed confirmation that guards an erasure. Pure functions, tested without a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# What a page shows for a value that is not there (an en dash, as the templates do).
+NOTHING = "\u2013"
+
+
+@dataclass(frozen=True)
+class LabelledValue:
+    key: str
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    pool_id: str
+    pool_name: str
+    stage: str
+
+
+def display_value(value: Any) -> str:
+    """A stored value as a person reads it: lists joined, yes/no, a dash for nothing."""
+    if value is None or value == "" or value == []:
+        return NOTHING
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(display_value(item) for item in value)
+    return str(value)
+
+
+def labelled_custom_fields(
+    values: Mapping[str, Any], definitions: Sequence[Mapping[str, Any]]
+) -> list[LabelledValue]:
+    """The candidate's custom fields in the tenant's definition order, each under its label; a
+    value whose definition is unknown (deleted, or definitions unreadable) keeps its key."""
+    labels = {str(d["key"]): str(d.get("label") or d["key"]) for d in definitions}
+    order = {key: index for index, key in enumerate(labels)}
+    keys = sorted(values, key=lambda key: (order.get(key, len(order)), key))
+    return [LabelledValue(key, labels.get(key, key), display_value(values[key])) for key in keys]
+
+
+def placements(
+    pools_of_candidate: Sequence[Mapping[str, Any]], pools: Sequence[Mapping[str, Any]]
+) -> list[Placement]:
+    """The candidate's pool placements with each pool's name (its id if the pool is unknown)."""
+    names = {str(pool["id"]): str(pool["name"]) for pool in pools}
+    return [
+        Placement(
+            str(p["pool_id"]), names.get(str(p["pool_id"]), str(p["pool_id"])), str(p["stage"])
+        )
+        for p in pools_of_candidate
+    ]
+
+
+def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key)
+    return str(value) if value not in (None, "") else default
+
+
+def _message(verb: str) -> Callable[[Mapping[str, Any]], str]:
+    def summary(data: Mapping[str, Any]) -> str:
+        subject = _text(data, "subject")
+        return f"{verb} “{subject}”" if subject else f"{verb} a mail"
+
+    return summary
+
+
+def _clicked(data: Mapping[str, Any]) -> str:
+    url = _text(data, "url")
+    return f"Clicked {url}" if url else "Clicked a link"
+
+
+def _bounced(data: Mapping[str, Any]) -> str:
+    kind = _text(data, "bounce_type", "a")
+    reason = _text(data, "reason")
+    return f"A mail bounced ({kind})" + (f": {reason}" if reason else "")
+
+
+def _pool_stage(data: Mapping[str, Any]) -> str:
+    pool = _text(data, "pool_name", "a talent pool")
+    before, after = data.get("from_stage"), data.get("to_stage")
+    if before and after:
+        return f"Moved from {before} to {after} in {pool}"
+    if after:
+        return f"Added to {pool} at {after}"
+    return f"Removed from {pool}"
+
+
+def _consent(data: Mapping[str, Any]) -> str:
+    purpose = _text(data, "purpose", "marketing").replace("_", " ")
+    status = _text(data, "status", "changed")
+    source = _text(data, "source").replace("_", " ")
+    return f"Consent to {purpose} {status}" + (f" ({source})" if source else "")
+
+
+def _event(verb: str) -> Callable[[Mapping[str, Any]], str]:
+    def summary(data: Mapping[str, Any]) -> str:
+        return f"{verb} {_text(data, 'event_name', 'an event')}"
+
+    return summary
+
+
+def _application(verb: str) -> Callable[[Mapping[str, Any]], str]:
+    def summary(data: Mapping[str, Any]) -> str:
+        job = _text(data, "job_name", "a job")
+        stage = _text(data, "stage")
+        return f"{verb} {job}" + (f" (stage {stage})" if stage else "")
+
+    return summary
+
+
+TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "message.sent": _message("Was sent"),
+    "message.opened": lambda _: "Opened a mail",
+    "message.clicked": _clicked,
+    "message.replied": lambda _: "Replied to a mail",
+    "message.bounced": _bounced,
+    "pool.stage_changed": _pool_stage,
+    "consent.changed": _consent,
+    "segment.entered": lambda data: (
+        f"Entered the segment {_text(data, 'segment_name', '')}".strip()
+    ),
+    "segment.exited": lambda data: f"Left the segment {_text(data, 'segment_name', '')}".strip(),
+    "event.registered": _event("Registered for"),
+    "event.checked_in": _event("Checked in at"),
+    "ats.application_created": _application("Applied for"),
+    "ats.application_stage_changed": _application("Application moved on for"),
+    "ats.application_rejected": _application("Application rejected for"),
+    "ats.application_hired": _application("Hired for"),
+}
+
+
+def timeline_summary(entry: Mapping[str, Any]) -> str:
+    """One readable line for a timeline entry; an unknown type is named as it is."""
+    kind = str(entry.get("type", ""))
+    data = entry.get("data") or {}
+    summary = TIMELINE_SUMMARIES.get(kind)
+    if summary is None:
+        return kind.replace(".", " ").replace("_", " ").capitalize() or "Activity"
+    return summary(data if isinstance(data, Mapping) else {})
+
+
+def full_name(candidate: Mapping[str, Any]) -> str:
+    """The candidate's name as the page shows it."""
+    return " ".join(
+        part
+        for part in (str(candidate.get("first_name") or ""), str(candidate.get("last_name") or ""))
+        if part
+    )
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def erasure_phrase(candidate: Mapping[str, Any]) -> str:
+    """What an admin types to confirm an erasure: the person's name (their id if nameless)."""
+    return full_name(candidate) or str(candidate["id"])
+
+
+def erasure_confirmed(candidate: Mapping[str, Any], typed: str) -> bool:
+    """Whether the typed confirmation names the person (case and spacing aside)."""
+    return bool(typed.strip()) and _folded(typed) == _folded(erasure_phrase(candidate))

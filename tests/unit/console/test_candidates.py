@@ -1,0 +1,588 @@
+"""The candidate pages in depth, rendered in-process against a stand-in API: the profile's
+panels, notes, duplicates, the side-by-side merge and its undo, GDPR export and erasure; and
+the pure rules behind them (the real API: tests/e2e/test_console_candidates.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_console.domain.merging import default_choice, merge_choices, merge_rows
+from crm_console.domain.profile import (
+    NOTHING,
+    display_value,
+    erasure_confirmed,
+    erasure_phrase,
+    labelled_custom_fields,
+    placements,
+    timeline_summary,
+)
+from crm_shared import Principal
+from unit.console.test_pages import Api, console, gateway_headers
+
+pytestmark = pytest.mark.unit
+
+__all__ = ["console"]
+
+ADMIN = Principal(tenant_id="acme", user_id="ada", roles=frozenset({"admin"}))
+Console = tuple[httpx.AsyncClient, Api]
+
+
+def candidate(candidate_id: str = "c1", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": candidate_id,
+        "first_name": "Zoë",
+        "last_name": "Ångström",
+        "emails": ["zoe@example.org"],
+        "phones": [],
+        "headline": None,
+        "current_title": "Engineer",
+        "current_company": "Globex",
+        "location": "Berlin",
+        "time_zone": None,
+        "locale": None,
+        "seniority": None,
+        "skills": ["python"],
+        "tags": [],
+        "desired_roles": [],
+        "profile_urls": [],
+        "source": "event",
+        "owner_id": None,
+        "marketing_consent": True,
+        "custom_fields": {},
+        "pools": [],
+        "engagement_score": 1.0,
+        **fields,
+    }
+
+
+def answer_profile(api: Api, **overrides: Any) -> None:
+    """Every call of the profile page answered; `overrides` replaces one by its path."""
+    base = "/api/v1/candidates/c1"
+    answers: dict[str, Any] = {
+        base: candidate(
+            custom_fields={"notice_period": 30, "remote": True, "legacy_key": "kept"},
+            pools=[{"pool_id": "p1", "stage": "Screen"}, {"pool_id": "gone", "stage": "New"}],
+        ),
+        "/api/v1/custom-fields": [
+            {"key": "remote", "label": "Works remotely"},
+            {"key": "notice_period", "label": "Notice period (days)"},
+        ],
+        "/api/v1/pools": [{"id": "p1", "name": "Backend engineers", "stages": ["New", "Screen"]}],
+        f"{base}/timeline": {
+            "items": [
+                {
+                    "type": "pool.stage_changed",
+                    "source": "candidates",
+                    "occurred_at": "2026-12-01T10:00:00+00:00",
+                    "data": {
+                        "pool_name": "Backend engineers",
+                        "from_stage": "New",
+                        "to_stage": "Screen",
+                    },
+                }
+            ]
+        },
+        "/api/v1/analytics/candidates/c1/engagement": {
+            "score": 3.25,
+            "half_life_days": 30,
+            "contributions": [],
+        },
+        f"{base}/consents": {
+            "candidate_id": "c1",
+            "marketing_consent": True,
+            "current": [
+                {
+                    "purpose": "marketing",
+                    "status": "granted",
+                    "lawful_basis": "consent",
+                    "source": "preference_centre",
+                    "granted_at": "2026-11-01T00:00:00+00:00",
+                    "withdrawn_at": None,
+                    "expires_at": None,
+                }
+            ],
+            "history": [
+                {
+                    "id": "l1",
+                    "purpose": "marketing",
+                    "status": "granted",
+                    "lawful_basis": "consent",
+                    "source": "preference_centre",
+                    "recorded_at": "2026-11-01T00:00:00+00:00",
+                    "expires_at": None,
+                    "message_id": None,
+                    "recorded_by": "candidate",
+                    "evidence": {},
+                }
+            ],
+        },
+        f"{base}/segments": [
+            {"id": "s1", "name": "Berlin Pythonistas", "entered_at": "2026-11-02T00:00:00+00:00"}
+        ],
+        "/api/v1/ats/applications": [
+            {
+                "id": "a1",
+                "provider": "greenhouse",
+                "ats_application_id": "gh-9",
+                "job_name": "Staff Engineer",
+                "stage": "Onsite",
+                "status": "active",
+                "applied_at": "2026-11-20T00:00:00+00:00",
+            }
+        ],
+        f"{base}/notes": {
+            "items": [
+                {
+                    "id": "n1",
+                    "candidate_id": "c1",
+                    "author_id": "rita",
+                    "body": "Met at PyCon",
+                    "created_at": "2026-11-03T00:00:00+00:00",
+                }
+            ],
+            "next_cursor": None,
+        },
+        f"{base}/duplicates": [
+            {
+                "candidate": candidate("c2", first_name="Zoe", last_name="Angstrom"),
+                "score": 91.0,
+                "reason": "same name, same company",
+            }
+        ],
+    }
+    for path, body in {**answers, **overrides}.items():
+        status, body = body if isinstance(body, tuple) else (200, body)
+        api.answer("GET", path, status, body)
+
+
+async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Console) -> None:
+    client, api = console
+    answer_profile(api)
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    text = page.text
+    # Custom fields under their labels, in the tenant's order; an unknown key keeps its key.
+    assert (
+        text.index("Works remotely") < text.index("Notice period (days)") < text.index("legacy_key")
+    )
+    assert "<dd>Yes</dd>" in text
+    assert "<dd>30</dd>" in text
+    # Pools by name (an unknown pool by its id), segments, consent, applications, notes.
+    assert ">Backend engineers</a> · Screen" in text
+    assert ">gone</a> · New" in text
+    assert ">Berlin Pythonistas</a>" in text
+    assert 'data-testid="consent-ledger"' in text
+    assert "preference centre" in text
+    assert "Staff Engineer" in text
+    assert "Onsite" in text
+    assert "Met at PyCon" in text
+    assert "91%" in text
+    assert "/console/candidates/c1/merge/c2" in text
+    # A readable line per timeline entry, not the topic.
+    assert "Moved from New to Screen in Backend engineers" in text
+    assert 'data-testid="engagement-score">3.25<' in text
+    # A recruiter may not export or erase: no links to do so.
+    assert "/export" not in text
+    assert "/erase" not in text
+    # One call per panel, all for this candidate (no request per row).
+    assert len(api.calls) == 10
+    [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
+    assert ats.url.params["candidate_id"] == "c1"
+
+
+async def test_a_panel_the_person_may_not_read_says_why_and_the_rest_renders(
+    console: Console,
+) -> None:
+    client, api = console
+    forbidden = (403, {"title": "Forbidden", "status": 403, "detail": "needs consent:read"})
+    answer_profile(api, **{"/api/v1/candidates/c1/consents": forbidden})
+    page = await client.get("/console/candidates/c1", headers=gateway_headers(ADMIN))
+    assert page.status_code == 200
+    assert "Ledger not available: needs consent:read" in page.text
+    assert "Met at PyCon" in page.text
+    # An admin gets the GDPR actions.
+    assert 'href="/console/candidates/c1/export"' in page.text
+    assert 'href="/console/candidates/c1/erase"' in page.text
+
+
+async def test_a_note_is_added_and_the_panel_comes_back_with_it(console: Console) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/candidates/c1/notes", 201, {"id": "n2", "body": "Call back"})
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c1/notes",
+        body={
+            "items": [
+                {
+                    "id": "n2",
+                    "author_id": "rita",
+                    "body": "Call back",
+                    "created_at": "2026-12-03T08:00:00+00:00",
+                }
+            ]
+        },
+    )
+    answer = await client.post(
+        "/console/candidates/c1/notes",
+        data={"body": "Call back"},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert answer.status_code == 200
+    assert "<html" not in answer.text
+    assert "Note added." in answer.text
+    assert "Call back" in answer.text
+    posted = [call for call in api.calls if call.method == "POST"]
+    assert [json.loads(call.content) for call in posted] == [{"body": "Call back"}]
+
+
+async def test_a_refused_note_keeps_the_text_with_the_reason_beside_it(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/candidates/c1/notes",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "body: too long",
+            "errors": [
+                {"field": "body.body", "detail": "String should have at most 10000 characters"}
+            ],
+        },
+    )
+    api.answer("GET", "/api/v1/candidates/c1/notes", body={"items": []})
+    answer = await client.post(
+        "/console/candidates/c1/notes",
+        data={"body": "far too long"},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert answer.status_code == 422
+    assert 'aria-invalid="true"' in answer.text
+    assert ">far too long</textarea>" in answer.text
+    assert "body: too long" in answer.text
+
+
+async def test_duplicates_are_listed_best_first_with_a_link_to_compare(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates/c1", body=candidate())
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c1/duplicates",
+        body=[
+            {
+                "candidate": candidate("c2", current_company="Globex"),
+                "score": 91.0,
+                "reason": "same name, same company",
+            },
+            {"candidate": candidate("c3"), "score": 72.4, "reason": "similar name"},
+        ],
+    )
+    page = await client.get("/console/candidates/c1/duplicates", headers=gateway_headers())
+    assert page.status_code == 200
+    assert page.text.index("91%") < page.text.index("72%")
+    assert "same name, same company" in page.text
+    assert "/console/candidates/c1/merge/c3" in page.text
+
+
+async def test_the_merge_sends_the_chosen_fields_and_opens_the_merge_with_its_undo(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates/c1", body=candidate(location=None, tags=["a"]))
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c2",
+        body=candidate("c2", first_name="Zoe", location="Munich", tags=["b"]),
+    )
+    form = await client.get("/console/candidates/c1/merge/c2", headers=gateway_headers())
+    assert form.status_code == 200
+    # The proposal: the kept record's name, the other's location where the kept has none,
+    # lists united; identical values need no choice.
+    assert 'name="choice.first_name" value="survivor" checked' in form.text
+    assert 'name="choice.location" value="merged" checked' in form.text
+    assert 'name="choice.tags" value="union" checked' in form.text
+    assert 'name="choice.last_name"' not in form.text
+
+    merge = {
+        "id": "m1",
+        "survivor_id": "c1",
+        "merged_id": "c2",
+        "choices": {"first_name": "merged"},
+        "provenance": {},
+        "status": "merged",
+        "created_by": "rita",
+        "created_at": "2026-12-03T08:00:00+00:00",
+        "undone_at": None,
+        "undone_by": None,
+    }
+    api.answer("POST", "/api/v1/candidates/merges", 201, merge)
+    done = await client.post(
+        "/console/candidates/c1/merge/c2",
+        data={
+            "choice.first_name": "merged",
+            "choice.tags": "union",
+            "choice.location": "union",
+            "choice.bogus": "merged",
+        },
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert done.status_code == 204
+    assert done.headers["hx-redirect"] == "/console/candidates/merges/m1"
+    [posted] = [call for call in api.calls if call.method == "POST"]
+    assert json.loads(posted.content) == {
+        "survivor_id": "c1",
+        "merged_id": "c2",
+        "choices": {"first_name": "merged", "tags": "union"},
+    }
+
+    api.answer("GET", "/api/v1/candidates/merges/m1", body=merge)
+    page = await client.get("/console/candidates/merges/m1", headers=gateway_headers())
+    assert "Undo this merge" in page.text
+    assert "first name → folded in" in page.text
+    api.answer(
+        "POST",
+        "/api/v1/candidates/merges/m1/undo",
+        body={
+            **merge,
+            "status": "undone",
+            "undone_at": "2026-12-03T08:05:00+00:00",
+            "undone_by": "rita",
+        },
+    )
+    undone = await client.post(
+        "/console/candidates/merges/m1/undo", headers={**gateway_headers(), "hx-request": "true"}
+    )
+    assert undone.status_code == 200
+    assert "Both records are back" in undone.text
+    assert "Undo this merge" not in undone.text
+
+
+async def test_a_refused_merge_says_why_where_the_outcome_goes(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/candidates/merges",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "c2 is already merged"},
+    )
+    answer = await client.post(
+        "/console/candidates/c1/merge/c2",
+        data={},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert answer.status_code == 409
+    assert 'role="alert"' in answer.text
+    assert "c2 is already merged" in answer.text
+
+
+async def test_the_gdpr_export_downloads_as_a_file(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates/c1/export", body={"candidate_id": "c1", "services": {}})
+    answer = await client.get("/console/candidates/c1/export", headers=gateway_headers(ADMIN))
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == 'attachment; filename="candidate-c1.json"'
+    assert answer.json() == {"candidate_id": "c1", "services": {}}
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c2/export",
+        403,
+        {"title": "Forbidden", "status": 403, "detail": "needs gdpr:read"},
+    )
+    refused = await client.get("/console/candidates/c2/export", headers=gateway_headers())
+    assert refused.status_code == 403
+    assert "needs gdpr:read" in refused.text
+
+
+async def test_erasure_needs_the_persons_name_typed_before_the_api_is_asked(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates/c1", body=candidate())
+    api.answer(
+        "POST",
+        "/api/v1/candidates/c1/erasure",
+        body={"candidate_id": "c1", "erased_at": "2026-12-03T08:10:00+00:00"},
+    )
+    htmx = {**gateway_headers(ADMIN), "hx-request": "true"}
+    page = await client.get("/console/candidates/c1/erase", headers=gateway_headers(ADMIN))
+    assert "Type <strong>Zoë Ångström</strong> to confirm" in page.text
+    wrong = await client.post(
+        "/console/candidates/c1/erase", data={"confirmation": "Zoe"}, headers=htmx
+    )
+    assert wrong.status_code == 200
+    assert 'aria-invalid="true"' in wrong.text
+    assert "exactly to confirm" in wrong.text
+    assert not [call for call in api.calls if call.method == "POST"]
+    done = await client.post(
+        "/console/candidates/c1/erase", data={"confirmation": "  zoë  ångström "}, headers=htmx
+    )
+    assert done.status_code == 200
+    assert "Zoë Ångström was erased" in done.text
+    assert [call.url.path for call in api.calls if call.method == "POST"] == [
+        "/api/v1/candidates/c1/erasure"
+    ]
+
+
+def test_custom_fields_take_their_labels_and_the_tenants_order() -> None:
+    shown = labelled_custom_fields(
+        {"b": ["x", "y"], "a": None, "zz": False},
+        [{"key": "a", "label": "First"}, {"key": "b", "label": "Second"}],
+    )
+    assert [(v.key, v.label, v.value) for v in shown] == [
+        ("a", "First", NOTHING),
+        ("b", "Second", "x, y"),
+        ("zz", "zz", "No"),
+    ]
+    assert display_value([]) == NOTHING
+    assert display_value(3.5) == "3.5"
+
+
+def test_placements_name_their_pools() -> None:
+    found = placements(
+        [{"pool_id": "p1", "stage": "New"}, {"pool_id": "p9", "stage": "Hired"}],
+        [{"id": "p1", "name": "Design"}],
+    )
+    assert [(p.pool_name, p.stage) for p in found] == [("Design", "New"), ("p9", "Hired")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "line"),
+    [
+        ("message.sent", {"subject": "Hello"}, "Was sent “Hello”"),
+        ("message.opened", {}, "Opened a mail"),
+        ("message.clicked", {"url": "https://x.example"}, "Clicked https://x.example"),
+        (
+            "message.bounced",
+            {"bounce_type": "hard", "reason": "no mailbox"},
+            "A mail bounced (hard): no mailbox",
+        ),
+        (
+            "pool.stage_changed",
+            {"pool_name": "Design", "to_stage": "New"},
+            "Added to Design at New",
+        ),
+        ("pool.stage_changed", {"pool_name": "Design", "from_stage": "New"}, "Removed from Design"),
+        (
+            "consent.changed",
+            {"purpose": "marketing", "status": "withdrawn", "source": "unsubscribe_link"},
+            "Consent to marketing withdrawn (unsubscribe link)",
+        ),
+        ("event.registered", {"event_name": "Meetup"}, "Registered for Meetup"),
+        ("event.checked_in", {"event_name": "Meetup"}, "Checked in at Meetup"),
+        (
+            "ats.application_created",
+            {"job_name": "SRE", "stage": "Applied"},
+            "Applied for SRE (stage Applied)",
+        ),
+        ("ats.application_hired", {"job_name": "SRE"}, "Hired for SRE"),
+        ("segment.entered", {"segment_name": "Berliners"}, "Entered the segment Berliners"),
+        ("segment.exited", {}, "Left the segment"),
+        ("candidate.something_new", {}, "Candidate something new"),
+    ],
+)
+def test_each_timeline_entry_reads_as_a_sentence(
+    kind: str, data: dict[str, Any], line: str
+) -> None:
+    assert timeline_summary({"type": kind, "data": data}) == line
+
+
+def test_erasure_is_confirmed_by_the_name_only() -> None:
+    person = {"id": "c1", "first_name": "Zoë", "last_name": "Ångström"}
+    assert erasure_phrase(person) == "Zoë Ångström"
+    assert erasure_confirmed(person, "zoë   ÅNGSTRÖM")
+    assert not erasure_confirmed(person, "Zoe Angstrom")
+    assert not erasure_confirmed(person, "")
+    nameless = {"id": "c9", "first_name": "", "last_name": ""}
+    assert erasure_phrase(nameless) == "c9"
+    assert erasure_confirmed(nameless, "c9")
+
+
+def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() -> None:
+    assert default_choice("skills", ["a"], ["b"]) == "union"
+    assert default_choice("location", None, "Paris") == "merged"
+    assert default_choice("location", "Berlin", "Paris") == "survivor"
+    rows = {
+        row.field: row
+        for row in merge_rows(
+            {"first_name": "Ada", "skills": []}, {"first_name": "Ada", "skills": ["go"]}
+        )
+    }
+    assert rows["first_name"].same
+    assert not rows["skills"].same
+    assert rows["skills"].choices == ("survivor", "merged", "union")
+    assert rows["first_name"].choices == ("survivor", "merged")
+    assert merge_choices(
+        {
+            "choice.skills": "union",
+            "choice.location": "union",
+            "choice.headline": "merged",
+            "choice.id": "merged",
+            "other": "x",
+        }
+    ) == {"skills": "union", "headline": "merged"}
+
+
+async def test_the_list_offers_pool_stage_segment_consent_and_engagement_filters(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates", body={"items": [], "next_cursor": None})
+    api.answer(
+        "GET",
+        "/api/v1/pools",
+        body=[{"id": "p1", "name": "Backend", "stages": ["New", "Screen"]}],
+    )
+    api.answer("GET", "/api/v1/segments", body=[{"id": "s1", "name": "Berliners"}])
+    query = {
+        "location": " Berlin ",
+        "placement": "p1::Screen",
+        "segment": "s1",
+        "consent": "no",
+        "min_engagement": "2.5",
+    }
+    page = await client.get("/console/candidates", params=query, headers=gateway_headers())
+    assert page.status_code == 200
+    assert '<option value="p1::Screen" selected>Backend: Screen</option>' in page.text
+    assert '<option value="p1">Backend: any stage</option>' in page.text
+    assert '<option value="s1" selected>Berliners</option>' in page.text
+    assert '<option value="no" selected>Not given</option>' in page.text
+    assert 'value="2.5"' in page.text
+    [search] = [call for call in api.calls if call.url.path == "/api/v1/candidates"]
+    assert dict(search.url.params) == {
+        "location": "Berlin",
+        "pool_id": "p1",
+        "stage": "Screen",
+        "segment_id": "s1",
+        "marketing_consent": "false",
+        "min_engagement": "2.5",
+        "sort": "created_at",
+        "limit": "25",
+    }
+    # As the person types, htmx asks for the rows alone: one call.
+    api.calls.clear()
+    fragment = await client.get(
+        "/console/candidates",
+        params={"placement": "p1", "min_engagement": "-1", "consent": "maybe"},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    assert fragment.status_code == 200
+    [only] = api.calls
+    assert only.url.params["pool_id"] == "p1"
+    assert "stage" not in only.url.params
+    assert "min_engagement" not in only.url.params
+    assert "marketing_consent" not in only.url.params
+
+
+async def test_a_list_the_person_may_not_read_leaves_its_filter_out(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates", body={"items": [], "next_cursor": None})
+    api.answer("GET", "/api/v1/pools", 403, {"title": "Forbidden", "status": 403})
+    page = await client.get("/console/candidates", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'id="placement"' not in page.text
+    assert 'id="segment"' not in page.text
+    assert 'id="consent"' in page.text
