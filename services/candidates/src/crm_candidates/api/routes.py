@@ -15,9 +15,9 @@ from crm_candidates.api.deps import (
 from crm_candidates.api.schemas import (
     CandidateCreate,
     CandidatePublic,
+    CandidateSegmentPublic,
     CandidatesTag,
     CandidatesTagged,
-    CandidateSegmentPublic,
     CandidateUpdate,
     CandidateUpserted,
     SegmentCreate,
