@@ -21,13 +21,12 @@ from crm_console.domain.templates import TemplateDraft, excerpt, part_problems, 
 from crm_console.main import create_app
 from crm_shared import Principal
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
-from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_pages import Api, gateway_headers, htmx_headers
 
 pytestmark = pytest.mark.unit
 
 Console = tuple[httpx.AsyncClient, Api]
 MARK = Principal(tenant_id="acme", user_id="mark", roles=frozenset({"marketer"}))
-HTMX = {**gateway_headers(MARK), "hx-request": "true"}
 NOW = "2026-12-03T08:00:00Z"
 
 
@@ -132,7 +131,7 @@ async def test_the_preview_renders_the_draft_for_the_candidate(site: Console) ->
         "text": "Hi",
         "candidate_id": "c1",
     }
-    shown = await client.post("/console/templates/preview", data=form, headers=HTMX)
+    shown = await client.post("/console/templates/preview", data=form, headers=htmx_headers(MARK))
     assert shown.status_code == 200, shown.text
     assert 'data-testid="preview-subject">Hi Zoë<' in shown.text
     # The mail's HTML is shown in a sandboxed frame, escaped into its srcdoc.
@@ -162,7 +161,7 @@ async def test_a_preview_problem_is_shown_at_its_line(site: Console) -> None:
         "text": "Hi",
         "candidate_id": "c1",
     }
-    shown = await client.post("/console/templates/preview", data=form, headers=HTMX)
+    shown = await client.post("/console/templates/preview", data=form, headers=htmx_headers(MARK))
     assert shown.status_code == 200
     assert "HTML body, line 2:</strong> unknown merge field candidate.salary" in shown.text
     assert re.search(r'<ol class="source-lines" start="1"', shown.text)
@@ -176,7 +175,9 @@ async def test_no_preview_is_asked_for_before_a_candidate_and_every_part(
 ) -> None:
     client, api = site
     shown = await client.post(
-        "/console/templates/preview", data={"subject": "Hi", "html": "", "text": "x"}, headers=HTMX
+        "/console/templates/preview",
+        data={"subject": "Hi", "html": "", "text": "x"},
+        headers=htmx_headers(MARK),
     )
     assert "Choose a candidate" in shown.text
     assert api.calls == []
@@ -196,7 +197,7 @@ async def test_saving_a_template_names_each_problem_at_its_field_and_line(
         ),
     )
     form = {"version": "3", "name": "W", "subject": "S", "html": "<p>x</p>", "text": "a\n{{ }"}
-    refused = await client.post("/console/templates/t1", data=form, headers=HTMX)
+    refused = await client.post("/console/templates/t1", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
     assert 'id="f-text"' in refused.text
     assert 'aria-invalid="true"' in refused.text
@@ -209,7 +210,7 @@ async def test_a_saved_template_opens_in_its_editor(site: Console) -> None:
     client, api = site
     api.answer("POST", "/api/v1/templates", 201, template(id="t9"))
     form = {"name": "W", "subject": "S", "html": "<p>x</p>", "text": "x"}
-    saved = await client.post("/console/templates", data=form, headers=HTMX)
+    saved = await client.post("/console/templates", data=form, headers=htmx_headers(MARK))
     assert saved.status_code == 204
     assert saved.headers["HX-Redirect"] == "/console/templates/t9?saved=1"
 
@@ -223,7 +224,7 @@ async def test_a_block_the_api_refuses_keeps_what_was_typed(site: Console) -> No
         validation({"field": "body.key", "detail": "String should match pattern"}),
     )
     form = {"key": "Footer!", "name": "Footer", "html": "<p>Bye</p>", "text": "Bye"}
-    refused = await client.post("/console/templates/blocks", data=form, headers=HTMX)
+    refused = await client.post("/console/templates/blocks", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
     assert 'value="Footer!"' in refused.text
     assert 'id="e-f-key">String should match pattern' in refused.text
@@ -397,7 +398,9 @@ def answer_builder_choices(api: Api) -> None:
 async def test_the_builder_creates_the_sequence_and_opens_it(site: Console) -> None:
     client, api = site
     api.answer("POST", "/api/v1/sequences", 201, {"id": "s1"})
-    saved = await client.post("/console/sequences", data=form_of(BUILDER_FORM), headers=HTMX)
+    saved = await client.post(
+        "/console/sequences", data=form_of(BUILDER_FORM), headers=htmx_headers(MARK)
+    )
     assert saved.status_code == 204, saved.text
     assert saved.headers["HX-Redirect"] == "/console/sequences/s1"
     body = sent_json(api, "POST", "/api/v1/sequences")
@@ -419,7 +422,9 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
             detail="the sequence is not valid: steps.0.template_id",
         ),
     )
-    refused = await client.post("/console/sequences", data=form_of(BUILDER_FORM), headers=HTMX)
+    refused = await client.post(
+        "/console/sequences", data=form_of(BUILDER_FORM), headers=htmx_headers(MARK)
+    )
     assert refused.status_code == 422
     assert 'id="e-s-a-template_id">unknown template' in refused.text
     # What the person built is still there, in order, with its keys.
@@ -443,7 +448,7 @@ async def test_a_new_step_of_each_kind_has_its_fields(site: Console) -> None:
         ("notify_owner", "body"),
     ]:
         step = await client.get(
-            "/console/sequences/step", params={"new_step_kind": kind}, headers=HTMX
+            "/console/sequences/step", params={"new_step_kind": kind}, headers=htmx_headers(MARK)
         )
         assert step.status_code == 200, step.text
         key = re.search(r'name="step" value="([0-9a-f]+)"', step.text)
@@ -526,7 +531,7 @@ async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> Non
     done = await client.post(
         "/console/sequences/s1/enrolments",
         data={"candidate_id": ["c1", "c2"]},
-        headers=HTMX,
+        headers=htmx_headers(MARK),
     )
     assert "1 enrolled, 1 not." in done.text
     assert "c2: already active" in done.text
@@ -539,7 +544,7 @@ async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> Non
 async def test_pausing_a_sequence_the_api_refuses_shows_why(site: Console) -> None:
     client, api = site
     api.answer("POST", "/api/v1/sequences/s1/pause", 409, {"status": 409, "detail": "it is paused"})
-    refused = await client.post("/console/sequences/s1/pause", headers=HTMX)
+    refused = await client.post("/console/sequences/s1/pause", headers=htmx_headers(MARK))
     assert refused.status_code == 409
     assert "it is paused" in refused.text
 
@@ -649,13 +654,13 @@ async def test_a_sending_broadcast_polls_its_progress_and_a_finished_one_stops(
 ) -> None:
     client, api = site
     api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("sending"))
-    panel = await client.get("/console/broadcasts/b1/progress", headers=HTMX)
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
     assert 'hx-trigger="every 2s"' in panel.text
     assert '<dd data-figure="sent">2</dd>' in panel.text
     assert "No marketing consent" in panel.text
     assert 'hx-post="/console/broadcasts/b1/pause"' in panel.text
     api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed", pending=0, sent=3))
-    panel = await client.get("/console/broadcasts/b1/progress", headers=HTMX)
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
     assert "every 2s" not in panel.text
     assert 'data-testid="broadcast-status">Completed' in panel.text
     assert "/pause" not in panel.text
@@ -670,7 +675,7 @@ async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -
         {"status": 429, "title": "Too Many Requests", "detail": "the tenant has 2 broadcasts"},
     )
     api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("draft"))
-    panel = await client.post("/console/broadcasts/b1/send", headers=HTMX)
+    panel = await client.post("/console/broadcasts/b1/send", headers=htmx_headers(MARK))
     assert panel.status_code == 200
     assert "the tenant has 2 broadcasts" in panel.text
     assert 'hx-post="/console/broadcasts/b1/send"' in panel.text
@@ -687,7 +692,7 @@ async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Cons
         validation({"field": "body.audience.segment.segment_id", "detail": "Field required"}),
     )
     form = {"name": "N", "template_id": "t1", "audience_type": "segment", "schedule_type": "now"}
-    refused = await client.post("/console/broadcasts", data=form, headers=HTMX)
+    refused = await client.post("/console/broadcasts", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
     assert "Field required" in refused.text
     assert 'value="N"' in refused.text
@@ -715,7 +720,7 @@ async def test_notifications_are_listed_and_marked_read(site: Console) -> None:
     [call] = api.calls
     assert call.url.params["unread"] == "true"
     api.answer("POST", "/api/v1/notifications/n1/read", body={**note, "read_at": NOW})
-    row = await client.post("/console/notifications/n1/read", headers=HTMX)
+    row = await client.post("/console/notifications/n1/read", headers=htmx_headers(MARK))
     assert "Mark read" not in row.text
     assert "Read <time" in row.text
 
@@ -798,12 +803,12 @@ async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
     local = await client.get(
         "/console/broadcasts/schedule-fields",
         params={"schedule_type": "local_time"},
-        headers=HTMX,
+        headers=htmx_headers(MARK),
     )
     assert "own time zone</label>" in local.text
     segment = await client.get(
         "/console/sequences/trigger-fields",
         params={"trigger_type": "segment_entered"},
-        headers=HTMX,
+        headers=htmx_headers(MARK),
     )
     assert '<option value="seg1">Data people</option>' in segment.text

@@ -22,12 +22,11 @@ from crm_console.domain.imports import (
 )
 
 # The page tests' console fixture and API stand-in, shared (`as` marks the re-export).
-from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_pages import Api, gateway_headers, htmx_headers
 from unit.console.test_pages import console as console
 
 pytestmark = pytest.mark.unit
 
-HTMX = {**gateway_headers(), "hx-request": "true"}
 EXCEL = codecs.BOM_UTF8 + "Vorname;Nachname;E-Mail;Notiz\r\nJürgen;Groß;j@x.de;hi\r\n".encode()
 PREVIEW = {
     "encoding": "utf-8",
@@ -98,7 +97,7 @@ async def test_a_chosen_file_shows_its_columns_with_the_suggested_fields(console
         "/console/imports/preview",
         files={"file": ("leute.csv", EXCEL, "text/csv")},
         data={"source": "sourced"},
-        headers=HTMX,
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 200, fragment.text
     assert "<html" not in fragment.text
@@ -120,7 +119,9 @@ async def test_a_large_file_sends_only_its_start_for_the_preview(console: Consol
     api.answer("GET", "/api/v1/custom-fields", 403, {"title": "Forbidden", "status": 403})
     big = b"First,Last,Email\n" + b"Anna,Berg,a@x.org\n" * 10_000
     fragment = await client.post(
-        "/console/imports/preview", files={"file": ("big.csv", big, "text/csv")}, headers=HTMX
+        "/console/imports/preview",
+        files={"file": ("big.csv", big, "text/csv")},
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 200
     preview_call = next(c for c in api.calls if c.url.path == "/api/v1/imports/preview")
@@ -146,7 +147,9 @@ async def test_a_file_the_api_cannot_read_is_explained_next_to_the_file_input(
         },
     )
     fragment = await client.post(
-        "/console/imports/preview", files={"file": ("x.csv", b"\r\n", "text/csv")}, headers=HTMX
+        "/console/imports/preview",
+        files={"file": ("x.csv", b"\r\n", "text/csv")},
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 422
     assert re.search(
@@ -165,7 +168,7 @@ async def test_starting_creates_the_import_with_the_mapping_then_streams_the_fil
         "/console/imports",
         files={"file": ("leute.csv", EXCEL, "text/csv")},
         data=MAPPED,
-        headers=HTMX,
+        headers=htmx_headers(),
     )
     assert answer.status_code == 204, answer.text
     assert answer.headers["hx-redirect"] == "/console/imports/imp9"
@@ -194,7 +197,10 @@ async def test_a_mapping_without_a_required_field_is_refused_before_the_api_is_a
     api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
     form = {**MAPPED, "field_2": "", "field_3": "first_name"}
     fragment = await client.post(
-        "/console/imports", files={"file": ("x.csv", EXCEL, "text/csv")}, data=form, headers=HTMX
+        "/console/imports",
+        files={"file": ("x.csv", EXCEL, "text/csv")},
+        data=form,
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 422
     assert "Choose a column for: E-mail addresses" in fragment.text
@@ -221,7 +227,10 @@ async def test_the_apis_refusal_of_a_column_is_shown_at_that_column(console: Con
         },
     )
     fragment = await client.post(
-        "/console/imports", files={"file": ("x.csv", EXCEL, "text/csv")}, data=MAPPED, headers=HTMX
+        "/console/imports",
+        files={"file": ("x.csv", EXCEL, "text/csv")},
+        data=MAPPED,
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 422
     assert re.search(
@@ -271,7 +280,7 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
             "next_cursor": None,
         },
     )
-    panel = await client.get("/console/imports/imp9/progress", headers=HTMX)
+    panel = await client.get("/console/imports/imp9/progress", headers=htmx_headers())
     assert "<html" not in panel.text
     assert "every 1s" not in panel.text
     assert '<progress max="100" value="100"' in panel.text

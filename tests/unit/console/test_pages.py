@@ -37,6 +37,12 @@ def gateway_headers(principal: Principal = RITA) -> dict[str, str]:
     }
 
 
+def htmx_headers(principal: Principal = RITA) -> dict[str, str]:
+    """A fragment request of a signed-in browser; minted per call, as internal tokens expire
+    in 60 s and a loaded machine can take longer than that to reach a test."""
+    return {**gateway_headers(principal), "hx-request": "true"}
+
+
 class Api:
     """The gateway's API as the test scripts it, recording what the console asked."""
 

@@ -13,13 +13,12 @@ import pytest
 
 from crm_console.domain.pools import BulkRequest, board_columns, bulk_summary, stages_from_text
 from crm_shared import Principal
-from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_pages import Api, gateway_headers, htmx_headers
 from unit.console.test_pages import console as console
 
 pytestmark = pytest.mark.unit
 
 Console = tuple[httpx.AsyncClient, Api]
-HTMX = {**gateway_headers(), "hx-request": "true"}
 POOL = {
     "id": "p1",
     "name": "Backend",
@@ -102,7 +101,7 @@ async def test_a_new_pool_is_created_with_its_stages_and_its_board_opened(
     answer = await client.post(
         "/console/pools",
         data={"name": " Data ", "stages": "New\r\nPhone screen, Onsite\n\n", "description": ""},
-        headers=HTMX,
+        headers=htmx_headers(),
     )
     assert answer.status_code == 204
     assert answer.headers["hx-redirect"] == "/console/pools/p9"
@@ -128,7 +127,7 @@ async def test_a_refused_pool_shows_the_apis_reasons_at_the_fields(console: Cons
         },
     )
     form = await client.post(
-        "/console/pools", data={"name": "Data", "stages": "New, new"}, headers=HTMX
+        "/console/pools", data={"name": "Data", "stages": "New, new"}, headers=htmx_headers()
     )
     assert form.status_code == 422
     assert '<p class="field-error" id="e-stages">stage names must differ</p>' in form.text
@@ -141,12 +140,14 @@ async def test_a_refused_pool_shows_the_apis_reasons_at_the_fields(console: Cons
         {"title": "Conflict", "status": 409, "detail": "a pool named 'Data' exists"},
     )
     taken = await client.post(
-        "/console/pools", data={"name": "Data", "stages": "New"}, headers=HTMX
+        "/console/pools", data={"name": "Data", "stages": "New"}, headers=htmx_headers()
     )
     assert taken.status_code == 422
     assert 'id="e-name">a pool named &#39;Data&#39; exists</p>' in taken.text
 
-    empty = await client.post("/console/pools", data={"name": "", "stages": ""}, headers=HTMX)
+    empty = await client.post(
+        "/console/pools", data={"name": "", "stages": ""}, headers=htmx_headers()
+    )
     assert "Give the pool a name" in empty.text
     assert "Name at least one stage" in empty.text
 
@@ -193,7 +194,7 @@ async def test_moving_a_card_returns_the_board_with_the_move_and_focus_on_it(
     board_api(api)
     api.answer("POST", "/api/v1/pools/p1/members/c1/stage", body={"stage": "Hired"})
     fragment = await client.post(
-        "/console/pools/p1/members/c1/stage", data={"stage": "Hired"}, headers=HTMX
+        "/console/pools/p1/members/c1/stage", data={"stage": "Hired"}, headers=htmx_headers()
     )
     assert fragment.status_code == 200
     assert '<div id="board">' in fragment.text
@@ -214,7 +215,7 @@ async def test_a_refused_move_is_shown_at_the_card(console: Console) -> None:
         {"title": "Conflict", "status": 409, "detail": "candidate c3 is archived"},
     )
     fragment = await client.post(
-        "/console/pools/p1/members/c3/stage", data={"stage": "Hired"}, headers=HTMX
+        "/console/pools/p1/members/c3/stage", data={"stage": "Hired"}, headers=htmx_headers()
     )
     assert fragment.status_code == 409
     assert 'id="e-move-c3">candidate c3 is archived</p>' in fragment.text
@@ -264,7 +265,7 @@ async def test_a_bulk_action_is_one_api_call_and_says_what_became_of_each(
     fragment = await client.post(
         "/console/pools/p1/bulk",
         content=str(httpx.QueryParams({**form, "candidate_ids": ["c1", "c2", "c1"]})),
-        headers={**HTMX, "content-type": "application/x-www-form-urlencoded"},
+        headers={**htmx_headers(), "content-type": "application/x-www-form-urlencoded"},
     )
     assert fragment.status_code == 200, fragment.text
     assert said in fragment.text
@@ -279,7 +280,7 @@ async def test_a_bulk_action_without_a_selection_or_target_is_explained_at_the_f
     client, api = console
     board_api(api)
     fragment = await client.post(
-        "/console/pools/p1/bulk", data={"action": "add_to_pool"}, headers=HTMX
+        "/console/pools/p1/bulk", data={"action": "add_to_pool"}, headers=htmx_headers()
     )
     assert fragment.status_code == 422
     assert "Select at least one candidate on the board" in fragment.text
@@ -299,7 +300,7 @@ async def test_the_apis_refusal_of_a_bulk_action_is_shown_in_the_form(console: C
     fragment = await client.post(
         "/console/pools/p1/bulk",
         data={"action": "tag", "tags": "x", "candidate_ids": "c1"},
-        headers=HTMX,
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 403
     assert "needs candidates:write" in fragment.text

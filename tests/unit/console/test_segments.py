@@ -30,13 +30,12 @@ from crm_console.domain.segments import (
     path_label,
     rule_of,
 )
-from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_pages import Api, gateway_headers, htmx_headers
 from unit.console.test_pages import console as console
 
 pytestmark = pytest.mark.unit
 
 Console = tuple[httpx.AsyncClient, Api]
-HTMX = {**gateway_headers(), "hx-request": "true"}
 CATALOGUE = FieldCatalogue.of(
     [
         {"key": "shoe_size", "label": "Shoe size", "type": "number"},
@@ -243,7 +242,7 @@ async def test_adding_a_group_rebuilds_the_builder_and_focuses_it(console: Conso
         "segment_id": "",
         "action": "add-group:r",
     }
-    fragment = await client.post("/console/segments/builder", data=form, headers=HTMX)
+    fragment = await client.post("/console/segments/builder", data=form, headers=htmx_headers())
     assert fragment.status_code == 200
     assert fragment.text.count('class="rule-group"') == 2
     # The new group's first control takes the focus; nothing else does.
@@ -271,7 +270,9 @@ async def test_the_live_count_places_the_apis_errors_at_their_conditions(
     )
     draft = Group(members=[Condition(value="berlin"), Reference(segment="s7")])
     fragment = await client.post(
-        "/console/segments/preview", data={**form_of(draft), "segment_id": "s1"}, headers=HTMX
+        "/console/segments/preview",
+        data={**form_of(draft), "segment_id": "s1"},
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 200
     assert (
@@ -288,7 +289,9 @@ async def test_saving_a_new_segment_opens_it(console: Console) -> None:
     api.answer("POST", "/api/v1/segments", 201, {**SEGMENT, "id": "s9"})
     draft = Group(members=[Condition(value="berlin")])
     answer = await client.post(
-        "/console/segments", data={**form_of(draft), "name": " Berlin  fans "}, headers=HTMX
+        "/console/segments",
+        data={**form_of(draft), "name": " Berlin  fans "},
+        headers=htmx_headers(),
     )
     assert answer.status_code == 204, answer.text
     assert answer.headers["hx-redirect"] == "/console/segments/s9?saved=1"
@@ -318,13 +321,13 @@ async def test_a_refused_save_shows_the_error_at_the_rule(console: Console) -> N
     fragment = await client.post(
         "/console/segments/s1",
         data={**form_of(draft), "name": "Loop", "segment_id": "s1"},
-        headers=HTMX,
+        headers=htmx_headers(),
     )
     assert fragment.status_code == 422
     assert 'id="err-r-0" role="alert">a cycle: s1 -&gt; s7 -&gt; s1</p>' in fragment.text
     assert 'class="problem"' not in fragment.text
     empty_name = await client.post(
-        "/console/segments", data={**form_of(draft), "name": " "}, headers=HTMX
+        "/console/segments", data={**form_of(draft), "name": " "}, headers=htmx_headers()
     )
     assert 'id="e-name">Give the segment a name</p>' in empty_name.text
 
@@ -337,10 +340,10 @@ async def test_a_segment_in_use_is_not_deleted_and_says_why(console: Console) ->
         409,
         {"title": "Conflict", "status": 409, "detail": "segment s7 is used by segment 'Loop'"},
     )
-    refused = await client.post("/console/segments/s7/delete", headers=HTMX)
+    refused = await client.post("/console/segments/s7/delete", headers=htmx_headers())
     assert refused.status_code == 409
     assert "is used by segment &#39;Loop&#39;" in refused.text
     api.answer("DELETE", "/api/v1/segments/s1", 204)
-    deleted = await client.post("/console/segments/s1/delete", headers=HTMX)
+    deleted = await client.post("/console/segments/s1/delete", headers=htmx_headers())
     assert deleted.status_code == 204
     assert deleted.headers["hx-redirect"] == "/console/segments"
