@@ -192,6 +192,8 @@ async def template_merge_fields(templates: TemplatesDep) -> MergeFieldCatalogue:
     dependencies=[require_permission("templates:read")],
     response_model=TemplatePreview,
     tags=["templates"],
+    # The candidate to render for may not exist.
+    responses=problem_responses(404),
 )
 async def preview_draft(
     body: TemplateDraftPreviewRequest, templates: TemplatesDep, container: Container
