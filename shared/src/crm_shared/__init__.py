@@ -117,6 +117,7 @@ from crm_shared.gdpr import (
     known_emails,
     subscribe_candidate_erasure,
 )
+from crm_shared.keyed_locks import KeyedLocks
 from crm_shared.leases import (
     LEASE_RELEASED,
     NamedLease,
@@ -298,6 +299,7 @@ __all__ = [
     "InternalTokenSigner",
     "InternalTokenVerifier",
     "InvalidTokenError",
+    "KeyedLocks",
     "LatestTasks",
     "LimitOverrides",
     "Limits",

@@ -13,7 +13,15 @@ from crm_candidates.application.facts import CandidateFacts
 from crm_candidates.application.imports import ImportJobs
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
-from crm_shared import Database, MongoClient, Outbox, Quotas, SignedLinks, UploadStore
+from crm_shared import (
+    Database,
+    KeyedLocks,
+    MongoClient,
+    Outbox,
+    Quotas,
+    SignedLinks,
+    UploadStore,
+)
 
 
 @dataclass(frozen=True)
@@ -35,3 +43,4 @@ class CandidatesContainer:
     candidate_eraser: CandidateEraser
     candidate_facts: CandidateFacts
     change_requests: ChangeRequests
+    signup_locks: KeyedLocks

@@ -36,6 +36,7 @@ from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.lists import ensure_list_indexes
 from crm_shared import (
     BatchWorker,
+    KeyedLocks,
     LocalUploadStore,
     UploadStore,
     Wakeup,
@@ -151,6 +152,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         candidate_eraser=CandidateEraser(mongo, database, outbox),
         candidate_facts=CandidateFacts(mongo, database, outbox),
         change_requests=ChangeRequests(mongo, database, outbox),
+        signup_locks=KeyedLocks(),
     )
     platform.include_kafka_router(
         build_router(

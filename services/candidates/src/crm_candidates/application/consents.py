@@ -44,6 +44,7 @@ from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,
+    KeyedLocks,
     LinkClaim,
     MongoClient,
     Outbox,
@@ -188,6 +189,9 @@ class ConsentService:
     tenant_id: str
     links: SignedLinks
     confirmation: ConfirmationPolicy
+    # Sign-ups of one address wait for each other in this process: they write one shared
+    # document, and a burst of them in parallel would mostly retry its transactions.
+    signup_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @property
     def candidates(self) -> CandidateRepository:
@@ -357,7 +361,8 @@ class ConsentService:
             await signups.record(record, session=session)
             return outcome
 
-        outcome = await in_transaction(self.mongo, work)
+        async with self.signup_locks.holding(f"{self.tenant_id}/{digest}"):
+            outcome = await in_transaction(self.mongo, work)
         self.outbox.notify_committed()
         return outcome
 

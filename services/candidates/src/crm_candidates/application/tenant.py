@@ -146,4 +146,5 @@ class TenantUseCases:
             self.tenant_id,
             self.container.consent_links,
             self.container.confirmation_policy,
+            self.container.signup_locks,
         )

@@ -3,8 +3,6 @@ ending in a session the browser holds as a cookie; the session's expiry, refresh
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,7 +32,7 @@ from crm_gateway.domain.sessions import (
     session_state,
 )
 from crm_gateway.domain.users import Identity, SignInClaims
-from crm_shared import Principal
+from crm_shared import KeyedLocks, Principal
 
 
 class LoginAttempts(Protocol):
@@ -125,10 +123,7 @@ class BrowserSignIn:
         self._client_secrets = client_secrets
         self._attempt_lifetime = attempt_lifetime
         self._clock = clock
-        # One refresh at a time per session in this process; a lock lives while it is used.
-        self._refresh_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._refresh_locks = KeyedLocks()
 
     async def _tenant_client(self, tenant_id: str) -> tuple[str, Client]:
         tenant = await self._tenants.tenant(tenant_id)
@@ -299,8 +294,7 @@ class BrowserSignIn:
         """The session with the provider's tokens renewed, once per process however many of
         its requests find them expired at the same time (a provider that rotates refresh
         tokens would refuse the second use of one)."""
-        lock = self._refresh_locks.setdefault(session.session_digest, asyncio.Lock())
-        async with lock:
+        async with self._refresh_locks.holding(session.session_digest):
             stored = await self._sessions.get(session.session_digest)
             if stored is None:
                 raise SessionRefused("unknown_session", "the session is unknown or has ended")
