@@ -256,3 +256,15 @@ def test_the_vendored_libraries_are_the_published_builds() -> None:
     }
     for name, digest in listed:
         assert hashlib.sha256(Path(vendor / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_every_block_of_the_stylesheet_is_closed() -> None:
+    # An unclosed `@media` block swallows every rule after it: they then hold on narrow
+    # screens only, and nothing in a desktop browser shows why.
+    source = (PACKAGE / "static" / "console.css").read_text()
+    stylesheet = re.sub(r"/\*.*?\*/", "", source, flags=re.S)
+    depth = 0
+    for number, line in enumerate(stylesheet.splitlines(), start=1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"line {number} closes a block that is not open"
+    assert depth == 0, "a block of console.css is never closed"
