@@ -68,6 +68,9 @@ def test_settings_pages_show_by_permission() -> None:
         "Sign-in",
         "Contact policy and quiet hours",
         "Retention",
+        "Profile settings",
+        "Skill vocabulary",
+        "Custom fields",
         "Suppressions",
         "ATS connections",
         "Audit log",
@@ -76,6 +79,9 @@ def test_settings_pages_show_by_permission() -> None:
     assert recruiter == [
         "Contact policy and quiet hours",
         "Retention",
+        "Profile settings",
+        "Skill vocabulary",
+        "Custom fields",
         "Suppressions",
         "ATS connections",
     ]

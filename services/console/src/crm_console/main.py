@@ -20,6 +20,7 @@ from crm_console.api import (
     notifications,
     pages,
     pools,
+    profile_settings,
     segments,
     sequences,
 )
@@ -73,6 +74,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             events.router,
             events.public_router,
             settings_pages.router,
+            profile_settings.router,
         ],
         extra_lifespan=close_client,
         serve_openapi=False,

@@ -55,6 +55,24 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "How long consent lasts and what happens when it lapses.",
     ),
     SettingsPage(
+        "Profile settings",
+        f"{SETTINGS}/profile",
+        "settings:read",
+        "The region phone numbers written without a country code are read in.",
+    ),
+    SettingsPage(
+        "Skill vocabulary",
+        f"{SETTINGS}/skills",
+        "settings:read",
+        "Canonical skills and their synonyms, so every spelling is found.",
+    ),
+    SettingsPage(
+        "Custom fields",
+        f"{SETTINGS}/custom-fields",
+        "settings:read",
+        "Fields of your own on candidates' profiles: text, numbers, dates, choices.",
+    ),
+    SettingsPage(
         "Suppressions",
         f"{SETTINGS}/suppressions",
         "settings:read",
