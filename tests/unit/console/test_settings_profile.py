@@ -340,7 +340,18 @@ async def test_saving_the_vocabulary_replaces_it_and_shows_a_clash_at_its_row(
         "&#39;js&#39; already maps to the skill “JavaScript”</p>"
     ) in refused.text
     assert 'id="e-skill-r0"' not in refused.text
+    assert "Not saved: the marked row says why." in refused.text
     assert 'value="JDK, js"' in refused.text  # what was typed stays
+
+    calls = len(api.calls)
+    nameless = await client.post(
+        "/console/settings/skills",
+        data={"row": ["n1"], "canonical": [""], "synonyms": ["golang"]},
+        headers=headers(htmx=True),
+    )
+    assert nameless.status_code == 422
+    assert "a skill needs a name before its synonyms" in nameless.text
+    assert len(api.calls) == calls  # not asked
 
     api.answer("PUT", "/api/v1/skills/vocabulary", body=VOCABULARY)
     api.answer("GET", "/api/v1/skills/vocabulary/progress", body=RUNNING | {"processed": 0})
@@ -416,7 +427,7 @@ async def test_a_custom_field_is_created_or_its_refusal_shown_by_the_field(
         "/console/settings/custom-fields", data=form, headers=headers(htmx=True)
     )
     assert taken.status_code == 409
-    assert "Not created: a custom field with key" in taken.text
+    assert 'id="e-key">a custom field with key &#39;contact_preference&#39; exists<' in taken.text
     assert "Préférence de contact" in taken.text  # what was typed stays
 
     api.answer(

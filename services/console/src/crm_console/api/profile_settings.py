@@ -267,7 +267,9 @@ async def create_custom_field(
             await CustomFields(state.gateway).create(viewer.caller, form.body)
         except ApiProblem as refused:
             problem, status = refused.problem, refused.problem.status
-            form = SettingsForm(form.values, {**form.errors, **problem.field_errors}, form.body)
+            # A 409 is the key in use: said by the key.
+            said = {"key": problem.message} if status == 409 else problem.field_errors
+            form = SettingsForm(form.values, {**form.errors, **said}, form.body)
         else:
             return done(
                 request, f"{SETTINGS}/custom-fields?{urlencode({'created': form.body['key']})}"
