@@ -399,12 +399,13 @@ async def test_the_editor_shows_the_name_and_each_stage_with_its_actions(console
     api.answer("GET", "/api/v1/pools/p1", body=POOL)
     page = await client.get("/console/pools/p1/edit", headers=gateway_headers())
     assert page.status_code == 200
-    assert 'id="f-name"' in page.text and 'value="Backend"' in page.text
+    assert 'id="f-name"' in page.text
+    assert 'value="Backend"' in page.text
     assert 'value="Senior backend engineers"' in page.text
     assert page.text.count('name="version" value="4"') == 3
     # Delete only on the empty stage.
     assert page.text.count('hx-post="/console/pools/p1/stages/delete"') == 1
-    assert "Delete<span class=\"visually-hidden\"> Hired</span>" in page.text
+    assert 'Delete<span class="visually-hidden"> Hired</span>' in page.text
     assert 'hx-post="/console/pools/p1/stages"' in page.text
 
 
@@ -525,7 +526,8 @@ async def test_a_refused_stage_rename_is_shown_in_its_row(
     )
     assert answer.status_code == status
     row_error = re.search(r'<p class="field-error" id="e-stage-1">([^<]*)<', answer.text)
-    assert row_error is not None and shown in row_error.group(1)
+    assert row_error is not None
+    assert shown in row_error.group(1)
     assert 'aria-describedby="e-stage-1"' in answer.text
 
 
@@ -547,7 +549,7 @@ async def test_an_empty_stage_is_deleted_and_a_refusal_shows_its_reason(console:
         {
             "title": "Conflict",
             "status": 409,
-            "detail": "stage 'Hired' is used by segment 'Hired last year'; change those rules first",
+            "detail": "stage 'Hired' is used by segment 'Hired 2026'; change those rules first",
         },
     )
     refused = await client.post(

@@ -250,13 +250,15 @@ async def add_stage(
     except SignedOut:
         raise
     except ApiProblem as refused:
+        # The API names the stage by its place (`stages.3`): here it is the one being added.
+        said = next(iter(refused.problem.paths.values()), refused.problem.message)
         return await _editor(
             request,
             viewer,
             state,
             pool_id,
             problem=refused.problem,
-            errors={"new_stage": next(iter(refused.problem.paths.values()), refused.problem.message)},
+            errors={"new_stage": said},
             values=values,
         )
     return await _editor(request, viewer, state, pool_id, notice=f"Stage “{stages[-1]}” added.")

@@ -90,7 +90,9 @@ class TalentPools:
 
     async def delete_stage(self, caller: Caller, pool_id: str, stage: str) -> None:
         """Deletes a stage; the API refuses one with members or the pool's only stage (409)."""
-        await self._api.send(caller, "DELETE", f"{API}/pools/{pool_id}/stages/{quote(stage, safe='')}")
+        await self._api.send(
+            caller, "DELETE", f"{API}/pools/{pool_id}/stages/{quote(stage, safe='')}"
+        )
 
     async def choices(self, caller: Caller, pool_id: str) -> Choices:
         """The other pools (to add the selection to) and the active sequences (to enrol it in)."""
