@@ -502,6 +502,8 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         "state": "exited",
         "failure_reason": None,
         "exit_reason": "replied",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
     }
     api.answer("GET", "/api/v1/sequences/s1/enrolments", body=[enrolment, exited])
     page = await client.get("/console/sequences/s1?state=failed", headers=gateway_headers(MARK))
@@ -514,6 +516,10 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
     assert "<td>Replies</td>" in page.text
+    # Names come with the list (one call, none per row); an unknown one shows the id.
+    assert '<a href="/console/candidates/c2">Ada Lovelace</a>' in page.text
+    assert '<a href="/console/candidates/c1">c1</a>' in page.text
+    assert not [c for c in api.calls if c.url.path.startswith("/api/v1/candidates")]
     [call] = [c for c in api.calls if c.url.path == "/api/v1/sequences/s1/enrolments"]
     assert call.url.params["state"] == "failed"
 
@@ -812,3 +818,13 @@ async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
         headers=htmx_headers(MARK),
     )
     assert '<option value="seg1">Data people</option>' in segment.text
+
+
+def test_an_enrolment_is_named_by_its_candidate_or_by_their_id_while_campaigns_knows_none() -> None:
+    name = sequence_rules.enrolment_name
+    assert name({"candidate_id": "c1", "first_name": "Ada", "last_name": "Lovelace"}) == (
+        "Ada Lovelace"
+    )
+    assert name({"candidate_id": "c1", "first_name": "Ada", "last_name": None}) == "Ada"
+    assert name({"candidate_id": "c1", "first_name": None, "last_name": None}) == "c1"
+    assert name({"candidate_id": "c1"}) == "c1"  # an API from before names were listed

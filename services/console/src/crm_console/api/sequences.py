@@ -185,6 +185,7 @@ async def sequence_page(
             "actions": rules.sequence_actions(view.sequence["status"]),
             "describe_trigger": rules.describe_trigger,
             "describe_step": rules.describe_step,
+            "enrolment_name": rules.enrolment_name,
             "exit_reasons": rules.EXIT_REASONS,
         },
         viewer=viewer,

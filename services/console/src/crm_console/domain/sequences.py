@@ -258,6 +258,13 @@ def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
     return kind
 
 
+def enrolment_name(enrolment: Mapping[str, Any]) -> str:
+    """Who an enrolment is, as its list shows it: the name the API gives with it, or the
+    candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
+    parts = (enrolment.get("first_name"), enrolment.get("last_name"))
+    return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+
+
 def sequence_actions(status: str) -> list[str]:
     """The status changes a sequence in `status` allows (active <-> paused)."""
     return {"active": ["pause"], "paused": ["resume"]}.get(status, [])
