@@ -27,7 +27,7 @@ from crm_campaigns.domain.models import (
     Sequence,
 )
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.repositories.collections import RECIPIENTS
+from crm_campaigns.repositories.collections import ENROLMENTS, RECIPIENTS
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
@@ -172,7 +172,9 @@ async def test_a_paused_enrolment_runs_no_step_and_resumes_where_it_stopped(
 async def test_an_enrolment_paused_with_its_sequence_is_held_and_then_waits_for_it(
     delivery: Setup,
 ) -> None:
-    sequence = await tagging_sequence(delivery, person(delivery, "ada", "Ada"))
+    sequence = await tagging_sequence(
+        delivery, person(delivery, "ada", "Ada"), person(delivery, "bo", "Bo")
+    )
     enrolments = desk(delivery)
     repository = SequenceRepository(delivery.database, delivery.tenant)
     outbox = Outbox(delivery.database, "campaigns")
@@ -193,11 +195,17 @@ async def test_an_enrolment_paused_with_its_sequence_is_held_and_then_waits_for_
     await engine(delivery).run_due_steps()
     assert await tags_asked_for(delivery, "ada") == []
 
+    # Stored before enrolments had `paused_by`: resumed with its sequence all the same.
+    await enrol_by_hand(delivery.mongo, delivery.database, paused, ["bo"], "rita")
+    await delivery.database[ENROLMENTS].update_one(
+        {"candidate_id": "bo"}, {"$unset": {"paused_by": "", "paused_at": ""}}
+    )
     await change_sequence_status(
         delivery.mongo, delivery.database, outbox, paused, SequenceAction.RESUME, "rita"
     )
     await engine(delivery).run_due_steps()
     assert (await enrolment(delivery, sequence, "ada")).status is EnrolmentStatus.COMPLETED
+    assert (await enrolment(delivery, sequence, "bo")).status is EnrolmentStatus.COMPLETED
 
 
 async def test_a_sequences_enrolments_are_listed_with_their_candidates_names(
