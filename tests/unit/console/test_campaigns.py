@@ -913,6 +913,8 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
     assert 'hx-post="/console/sequences/s1/enrolments/c2/resume"' in page.text
     assert "/enrolments/c2/pause" not in page.text
     assert "Paused on its own by mark" in page.text
+    # The row's buttons answer into #action-result, not with the table's own hx-select/swap.
+    assert 'hx-swap="outerHTML" hx-disinherit="*"' in page.text
     viewer = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
     read_only = await client.get("/console/sequences/s1", headers=gateway_headers(viewer))
     assert "/enrolments/c1/pause" not in read_only.text
@@ -938,7 +940,7 @@ async def test_an_enrolment_action_is_one_call_and_refreshes_the_table(
     assert done.status_code == 200, done.text
     assert said in done.text
     assert 'role="status"' in done.text
-    assert done.headers["HX-Trigger"] == "enrolments-changed"
+    assert done.headers["HX-Trigger-After-Settle"] == "enrolments-changed"
     assert [(c.method, c.url.path) for c in api.calls] == [(method, path)]
 
 
@@ -961,7 +963,7 @@ async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -
     assert refused.status_code == 409
     assert "it resumes when the sequence does" in refused.text
     assert 'role="alert"' in refused.text
-    assert "HX-Trigger" not in refused.headers
+    assert "HX-Trigger-After-Settle" not in refused.headers
     unknown = await client.post(
         "/console/sequences/s1/enrolments/c1/explode", headers=htmx_headers(MARK)
     )

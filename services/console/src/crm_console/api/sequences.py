@@ -296,5 +296,7 @@ async def enrolment_action(
         "sequences/enrolment_done.html",
         {"said": rules.enrolment_done(action, answer)},
         viewer=viewer,
-        headers={"HX-Trigger": "enrolments-changed"},
+        # Once the message is in place: the button that asked is inside the table, which the
+        # event replaces (the table's own hx-select and hx-swap are not inherited by it).
+        headers={"HX-Trigger-After-Settle": "enrolments-changed"},
     )
