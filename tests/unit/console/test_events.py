@@ -430,7 +430,7 @@ async def test_a_walk_in_is_registered_checked_in_and_the_form_emptied(console: 
     assert "Zoë Ångström is registered as a walk-in and checked in (code D00D00D0)." in answer.text
     assert 'role="status"' in answer.text
     assert 'value="Zoë"' not in answer.text  # the form is ready for the next person
-    assert 'maxlength=100 autofocus' in answer.text
+    assert "maxlength=100 autofocus" in answer.text
     [call] = api.calls
     assert call.url.path == "/api/v1/events/ev1/walk-ins"
     assert body_of(call) == {
