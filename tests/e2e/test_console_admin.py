@@ -1,7 +1,8 @@
 """The console's events and administration in a real browser (Debian's Chromium under
 Playwright) against the process stack, signed in through Keycloak: an event created, registered
-for on its public page by someone not signed in and checked in at the door on a phone; an
-admin inviting a person and creating an API key, then finding both in the audit log."""
+for on its public page by someone not signed in and checked in at the door on a phone, where a
+walk-in is registered and checked in too; an admin inviting a person and creating an API key,
+then finding both in the audit log."""
 
 from __future__ import annotations
 
@@ -161,9 +162,26 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     screenshot(page, "event-check-in")
     assert_fits(page)
 
+    # Somebody who did not register: a mistyped address is refused by the field, then they
+    # are registered and checked in at once.
+    walk_in = unique("Walkin").replace("-", "")
+    page.get_by_label("First name").fill("Ola")
+    page.get_by_label("Last name").fill(walk_in)
+    page.locator("#f-email").fill(f"{walk_in.lower()}-at-example.org")
+    page.get_by_role("button", name="Check in walk-in").click()
+    expect(page.locator("#e-email")).to_be_visible()
+    page.locator("#f-email").fill(f"{walk_in.lower()}@example.org")
+    page.get_by_role("button", name="Check in walk-in").click()
+    expect(page.get_by_test_id("walk-in-added")).to_contain_text(f"Ola {walk_in} is registered")
+    expect(page.get_by_label("Last name")).to_have_value("")
+    assert_fits(page)
+    assert_accessible(page)
+    screenshot(page, "event-walk-in")
+    refusals_shown(watch)
+
     page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
     page.get_by_role("link", name=name).click()
-    expect(page.get_by_test_id("checked-in-count")).to_have_text("1")
+    expect(page.get_by_test_id("checked-in-count")).to_have_text("2")
     page.get_by_role("link", name="Events", exact=True).first.click()
     expect(page.get_by_role("link", name=name)).to_be_visible()
     assert_accessible(page)

@@ -210,9 +210,22 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     )
     expect(page.locator(f'#enrolments tr[data-candidate="{ada}"]')).to_be_visible(timeout=SLOW)
     page.get_by_role("link", name=re.compile("^Waiting")).click()
-    expect(page.locator(f'tr[data-candidate="{ada}"]')).to_contain_text("waiting", timeout=SLOW)
+    row = page.locator(f'tr[data-candidate="{ada}"]')
+    expect(row).to_contain_text("waiting", timeout=SLOW)
+    expect(row.get_by_role("link", name=f"Ada {ada_name}")).to_be_visible()
+
+    # Ada's enrolment alone is paused, then resumed.
+    row.get_by_role("button", name=f"Pause Ada {ada_name}").click()
+    expect(page.get_by_test_id("enrolment-done")).to_contain_text("paused", timeout=SLOW)
+    page.get_by_role("link", name=re.compile("^Paused")).click()
+    expect(row).to_contain_text("Paused on its own", timeout=SLOW)
     assert_accessible(page)
     screenshot(page, "sequence")
+    row.get_by_role("button", name=f"Resume Ada {ada_name}").click()
+    expect(page.get_by_test_id("enrolment-done")).to_contain_text("resumed", timeout=SLOW)
+    assert api_call(gateway, "GET", f"/sequences/{sequence_id}/enrolments")[0]["state"] == (
+        "waiting"
+    )
 
     page.get_by_role("button", name="Pause sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)

@@ -194,6 +194,60 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     watch.assert_clean()
 
 
+def test_a_recruiter_renames_a_pool_and_adds_renames_and_deletes_stages(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    pool = api_call(
+        gateway, "POST", "/pools", {"name": unique("Data"), "stages": ["New", "Phone", "Onsite"]}
+    )
+    family = unique("Édith").replace("-", "")
+    person = api_call(
+        gateway,
+        "POST",
+        "/candidates",
+        {"first_name": "Lea", "last_name": family, "emails": [f"{family.lower()}@example.org"]},
+    )
+    api_call(gateway, "POST", f"/pools/{pool['id']}/members", {"candidate_id": person["id"]})
+    renamed = unique("Data platform")
+
+    sign_in(page, gateway, "rita.recruiter", start=f"/console/pools/{pool['id']}")
+    page.get_by_role("link", name="Edit pool and stages").click()
+    expect(page.get_by_role("heading", name="Edit pool", exact=True)).to_be_visible()
+    page.locator("#f-name").fill(renamed)  # its label ends in a required mark
+    page.get_by_role("button", name="Save name").click()
+    expect(page.get_by_test_id("pool-notice")).to_have_text(f"Renamed to “{renamed}”.")
+
+    page.get_by_label("New stage", exact=True).fill("Offer")
+    page.get_by_role("button", name="Add stage").click()
+    expect(page.get_by_test_id("pool-notice")).to_have_text("Stage “Offer” added.")
+    page.get_by_label("New name for Phone", exact=True).fill("Phone screen")
+    page.get_by_role("button", name="Rename Phone", exact=True).click()
+    expect(page.get_by_test_id("pool-notice")).to_have_text(
+        "Stage “Phone” renamed to “Phone screen”."
+    )
+    # Another stage's name is refused by the API (409), with its reason in the row.
+    page.get_by_label("New name for Onsite", exact=True).fill("new")
+    page.get_by_role("button", name="Rename Onsite", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Not changed")
+    expect(page.get_by_label("New name for Onsite", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    # Only an empty stage can be deleted: New holds Lea.
+    expect(page.get_by_role("button", name="Delete New", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Delete Onsite", exact=True).click()
+    expect(page.get_by_test_id("pool-notice")).to_have_text("Stage “Onsite” deleted.")
+    assert_accessible(page)
+    screenshot(page, "pool-editor")
+
+    changed = api_call(gateway, "GET", f"/pools/{pool['id']}")
+    assert changed["name"] == renamed
+    assert changed["stages"] == ["New", "Phone screen", "Offer"]
+    assert changed["member_counts"].get("New") == 1
+    watch.assert_clean()
+
+
 def test_a_recruiter_builds_a_segment_watching_the_count_and_meets_a_cycle_at_the_rule(
     process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
 ) -> None:

@@ -502,6 +502,8 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         "state": "exited",
         "failure_reason": None,
         "exit_reason": "replied",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
     }
     api.answer("GET", "/api/v1/sequences/s1/enrolments", body=[enrolment, exited])
     page = await client.get("/console/sequences/s1?state=failed", headers=gateway_headers(MARK))
@@ -514,6 +516,10 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
     assert "<td>Replies</td>" in page.text
+    # Names come with the list (one call, none per row); an unknown one shows the id.
+    assert '<a href="/console/candidates/c2">Ada Lovelace</a>' in page.text
+    assert '<a href="/console/candidates/c1">c1</a>' in page.text
+    assert not [c for c in api.calls if c.url.path.startswith("/api/v1/candidates")]
     [call] = [c for c in api.calls if c.url.path == "/api/v1/sequences/s1/enrolments"]
     assert call.url.params["state"] == "failed"
 
@@ -812,3 +818,156 @@ async def test_the_kind_selects_ask_for_their_fields(site: Console) -> None:
         headers=htmx_headers(MARK),
     )
     assert '<option value="seg1">Data people</option>' in segment.text
+
+
+def test_an_enrolment_is_named_by_its_candidate_or_by_their_id_while_campaigns_knows_none() -> None:
+    name = sequence_rules.enrolment_name
+    assert name({"candidate_id": "c1", "first_name": "Ada", "last_name": "Lovelace"}) == (
+        "Ada Lovelace"
+    )
+    assert name({"candidate_id": "c1", "first_name": "Ada", "last_name": None}) == "Ada"
+    assert name({"candidate_id": "c1", "first_name": None, "last_name": None}) == "c1"
+    assert name({"candidate_id": "c1"}) == "c1"  # an API from before names were listed
+
+
+@pytest.mark.parametrize(
+    ("enrolment", "offered"),
+    [
+        ({"state": "active"}, ["pause", "remove"]),
+        ({"state": "waiting"}, ["pause", "remove"]),
+        ({"state": "paused", "paused_by": None}, ["pause", "remove"]),  # with its sequence
+        ({"state": "paused", "paused_by": "mark"}, ["resume", "remove"]),
+        ({"state": "failed"}, ["retry", "remove"]),
+        ({"state": "completed"}, []),
+        ({"state": "exited"}, []),
+    ],
+)
+def test_an_enrolment_offers_what_its_state_allows(
+    enrolment: dict[str, Any], offered: list[str]
+) -> None:
+    assert sequence_rules.enrolment_actions(enrolment) == offered
+
+
+def test_after_an_action_the_page_says_what_became_of_the_enrolment() -> None:
+    done = sequence_rules.enrolment_done
+    assert done("pause", {"state": "paused"}).startswith("Enrolment paused")
+    assert done("resume", {"state": "waiting"}).endswith("goes on from the step it stopped at.")
+    assert done("resume", {"state": "paused"}).endswith("waits for its sequence, which is paused.")
+    assert done("retry", {"state": "active"}) == "The failed step runs again."
+    assert done("remove", {"state": "exited"}) == "Removed from the sequence."
+
+
+def enrolment_page_api(api: Api, *enrolments: dict[str, Any]) -> None:
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1",
+        body={
+            "id": "s1",
+            "name": "Nurture",
+            "status": "active",
+            "version": 2,
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "wait", "days": 2, "hours": 0, "minutes": 0, "label": None}],
+            "reentry": {"policy": "never", "days": 0},
+            "exit_on": [],
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolment-states",
+        body={"sequence_id": "s1", "states": {"waiting": 1, "paused": 1}, "failure_reasons": {}},
+    )
+    api.answer("GET", "/api/v1/sequences/s1/enrolments", body=list(enrolments))
+
+
+def listed(candidate_id: str, first: str, state: str, **more: Any) -> dict[str, Any]:
+    return {
+        "candidate_id": candidate_id,
+        "first_name": first,
+        "last_name": "Lovelace",
+        "state": state,
+        "step_index": 0,
+        "step_count": 0,
+        "next_run_at": NOW,
+        "failure_reason": None,
+        "exit_reason": None,
+        "last_error": None,
+        "enrolled_at": NOW,
+        "paused_by": None,
+        "paused_at": None,
+        **more,
+    }
+
+
+async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: Console) -> None:
+    client, api = site
+    enrolment_page_api(
+        api,
+        listed("c1", "Ada", "waiting"),
+        listed("c2", "Bo", "paused", paused_by="rita", paused_at=NOW),
+        listed("c3", "Cy", "paused", paused_by="mark", paused_at=NOW),
+    )
+    page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'hx-post="/console/sequences/s1/enrolments/c1/pause"' in page.text
+    assert 'Pause<span class="visually-hidden"> Ada Lovelace</span>' in page.text
+    assert 'hx-post="/console/sequences/s1/enrolments/c2/resume"' in page.text
+    assert "/enrolments/c2/pause" not in page.text
+    assert "Paused on its own by rita" in page.text
+    assert "Paused on its own by you" in page.text  # mark is looking
+    # The row's buttons answer into #action-result, not with the table's own hx-select/swap.
+    assert 'hx-swap="outerHTML" hx-disinherit="*"' in page.text
+    viewer = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+    read_only = await client.get("/console/sequences/s1", headers=gateway_headers(viewer))
+    assert "/enrolments/c1/pause" not in read_only.text
+
+
+@pytest.mark.parametrize(
+    ("action", "method", "path", "said"),
+    [
+        ("pause", "POST", "/api/v1/sequences/s1/enrolments/c1/pause", "Enrolment paused"),
+        ("resume", "POST", "/api/v1/sequences/s1/enrolments/c1/resume", "Enrolment resumed"),
+        ("retry", "POST", "/api/v1/sequences/s1/enrolments/c1/retry", "runs again"),
+        ("remove", "DELETE", "/api/v1/sequences/s1/enrolments/c1", "Removed"),
+    ],
+)
+async def test_an_enrolment_action_is_one_call_and_refreshes_the_table(
+    site: Console, action: str, method: str, path: str, said: str
+) -> None:
+    client, api = site
+    api.answer(method, path, body=listed("c1", "Ada", "waiting"))
+    done = await client.post(
+        f"/console/sequences/s1/enrolments/c1/{action}", headers=htmx_headers(MARK)
+    )
+    assert done.status_code == 200, done.text
+    assert said in done.text
+    assert 'role="status"' in done.text
+    assert done.headers["HX-Trigger-After-Settle"] == "enrolments-changed"
+    assert [(c.method, c.url.path) for c in api.calls] == [(method, path)]
+
+
+async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "POST",
+        "/api/v1/sequences/s1/enrolments/c1/resume",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "detail": "the enrolment of candidate c1 is paused with its sequence: it resumes "
+            "when the sequence does",
+        },
+    )
+    refused = await client.post(
+        "/console/sequences/s1/enrolments/c1/resume", headers=htmx_headers(MARK)
+    )
+    assert refused.status_code == 409
+    assert "it resumes when the sequence does" in refused.text
+    assert 'role="alert"' in refused.text
+    assert "HX-Trigger-After-Settle" not in refused.headers
+    unknown = await client.post(
+        "/console/sequences/s1/enrolments/c1/explode", headers=htmx_headers(MARK)
+    )
+    assert unknown.status_code == 404
+    assert len(api.calls) == 1

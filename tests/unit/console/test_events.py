@@ -15,6 +15,8 @@ from crm_console.domain.events import (
     event_form,
     form_values,
     registration_path,
+    walk_in_outcome,
+    walk_in_person,
 )
 from crm_shared import Principal
 from unit.console.test_pages import Api, gateway_headers
@@ -367,3 +369,139 @@ async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console:
     )
     assert "Ada Lovelace" in found.text
     assert "hx-post" not in found.text
+
+
+def test_a_walk_in_is_trimmed_and_its_outcome_says_whether_they_had_registered() -> None:
+    assert walk_in_person({"first_name": " Zoë ", "email": "z@example.org ", "x": "y"}) == {
+        "first_name": "Zoë",
+        "last_name": "",
+        "email": "z@example.org",
+    }
+    ada = REGISTRATIONS[1]
+    assert walk_in_outcome(ada, created=True) == (
+        "Ada Lovelace is registered as a walk-in and checked in (code A1B2C3D4)."
+    )
+    assert walk_in_outcome(ada, created=False) == (
+        "Ada Lovelace had registered (code A1B2C3D4) and is now checked in."
+    )
+
+
+async def test_the_door_offers_a_walk_in_form_to_who_may_check_people_in(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    door = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
+    assert door.status_code == 200
+    assert 'hx-post="/console/events/ev1/walk-ins"' in door.text
+    assert 'id="f-email"' in door.text
+    nobody = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "nobody"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert 'href="#f-first_name"' in nobody.text
+    viewer = await client.get("/console/events/ev1/check-in", headers=gateway_headers(VIC))
+    assert "walk-ins" not in viewer.text
+    nobody = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "nobody"},
+        headers={**gateway_headers(VIC), **HTMX},
+    )
+    assert "walk-in" not in nobody.text
+
+
+async def test_a_walk_in_is_registered_checked_in_and_the_form_emptied(console: Console) -> None:
+    client, api = console
+    walked = person("d00d00d00d00", "Zoë", "Ångström") | {
+        "checked_in_at": "2027-03-25T17:20:00Z",
+        "walk_in": True,
+    }
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 201, walked)
+    answer = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": " Zoë ", "last_name": "Ångström", "email": "zoe@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 201
+    assert "<html" not in answer.text
+    assert 'id="walk-in"' in answer.text
+    assert "Zoë Ångström is registered as a walk-in and checked in (code D00D00D0)." in answer.text
+    assert 'role="status"' in answer.text
+    assert 'value="Zoë"' not in answer.text  # the form is ready for the next person
+    assert "maxlength=100 autofocus" in answer.text
+    [call] = api.calls
+    assert call.url.path == "/api/v1/events/ev1/walk-ins"
+    assert body_of(call) == {
+        "first_name": "Zoë",
+        "last_name": "Ångström",
+        "email": "zoe@example.org",
+    }
+
+
+async def test_a_walk_in_who_had_registered_is_said_to_have_been_checked_in(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        200,
+        REGISTRATIONS[1] | {"checked_in_at": "2027-03-25T17:20:00Z"},
+    )
+    answer = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 200
+    assert "Ada Lovelace had registered (code A1B2C3D4) and is now checked in." in answer.text
+
+
+async def test_a_walk_in_refused_shows_why_by_the_field_and_keeps_what_was_typed(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: email",
+            "errors": [{"field": "body.email", "detail": "value is not a valid email address"}],
+        },
+    )
+    answer = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": "Zoë", "last_name": "Ångström", "email": "zoe-at-example"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 422
+    assert 'id="e-email">value is not a valid email address<' in answer.text
+    assert 'aria-invalid="true"' in answer.text
+    assert 'value="zoe-at-example"' in answer.text
+    assert 'value="Zoë"' in answer.text
+    assert 'role="alert"' in answer.text
+
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "detail": "the event 'Backend meetup' was cancelled",
+            "type": "event-cancelled",
+        },
+    )
+    cancelled = await client.post(
+        "/console/events/ev1/walk-ins",
+        data={"first_name": "Zoë", "last_name": "Ångström", "email": "zoe@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert cancelled.status_code == 409
+    assert "the event &#39;Backend meetup&#39; was cancelled" in cancelled.text
+    assert 'value="zoe@example.org"' in cancelled.text

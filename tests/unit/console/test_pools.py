@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from crm_console.domain.pools import BulkRequest, board_columns, bulk_summary, stages_from_text
+from crm_console.domain.pools import (
+    BulkRequest,
+    StageRow,
+    board_columns,
+    bulk_summary,
+    stage_rows,
+    stages_from_text,
+    stages_with,
+)
 from crm_shared import Principal
 from unit.console.test_pages import Api, gateway_headers, htmx_headers
 from unit.console.test_pages import console as console
@@ -25,6 +33,7 @@ POOL = {
     "description": "Senior backend engineers",
     "stages": ["New", "Contacted", "Hired"],
     "member_counts": {"New": 2, "Contacted": 1},
+    "version": 4,
 }
 
 
@@ -355,3 +364,196 @@ def test_a_bulk_summary_accounts_for_every_candidate() -> None:
         "1 candidate not enrolled: odd",
     ]
     assert bulk_summary("enrol", {"enrolled": [], "refused": []}, "“S”") == ["Nobody was enrolled"]
+
+
+def test_the_editor_lists_stages_with_counts_and_only_empty_ones_may_go() -> None:
+    assert stage_rows(POOL) == [
+        StageRow("New", 2),
+        StageRow("Contacted", 1),
+        StageRow("Hired", 0),
+    ]
+    assert [row.deletable for row in stage_rows(POOL)] == [False, False, True]
+
+
+def test_a_new_stage_goes_last_and_a_name_in_use_is_caught_before_the_api() -> None:
+    assert stages_with(POOL, "  Phone   screen ") == (
+        ["New", "Contacted", "Hired", "Phone screen"],
+        None,
+    )
+    assert stages_with(POOL, "hired")[1] == "The pool has a stage “hired” already"
+    assert stages_with(POOL, "  ")[1] == "Type the new stage's name"
+
+
+async def test_the_board_links_its_editor_for_who_may_change_pools(console: Console) -> None:
+    client, api = console
+    board_api(api)
+    page = await client.get("/console/pools/p1", headers=gateway_headers())
+    assert 'href="/console/pools/p1/edit"' in page.text
+    viewer = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+    page = await client.get("/console/pools/p1", headers=gateway_headers(viewer))
+    assert 'href="/console/pools/p1/edit"' not in page.text
+
+
+async def test_the_editor_shows_the_name_and_each_stage_with_its_actions(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    page = await client.get("/console/pools/p1/edit", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'id="f-name"' in page.text
+    assert 'value="Backend"' in page.text
+    assert 'value="Senior backend engineers"' in page.text
+    assert page.text.count('name="version" value="4"') == 3
+    # Delete only on the empty stage.
+    assert page.text.count('hx-post="/console/pools/p1/stages/delete"') == 1
+    assert 'Delete<span class="visually-hidden"> Hired</span>' in page.text
+    assert 'hx-post="/console/pools/p1/stages"' in page.text
+
+
+async def test_renaming_the_pool_sends_only_its_name_and_description(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body={**POOL, "name": "Platform"})
+    api.answer("PATCH", "/api/v1/pools/p1", body={**POOL, "name": "Platform"})
+    answer = await client.post(
+        "/console/pools/p1/edit",
+        data={"name": " Platform ", "description": ""},
+        headers=htmx_headers(),
+    )
+    assert answer.status_code == 200
+    assert "<html" not in answer.text
+    assert "Renamed to “Platform”." in answer.text
+    patch = next(call for call in api.calls if call.method == "PATCH")
+    assert json.loads(patch.content) == {"name": "Platform", "description": None}
+
+
+async def test_a_pool_name_in_use_is_shown_at_the_name(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer(
+        "PATCH",
+        "/api/v1/pools/p1",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "a pool named 'Design' exists"},
+    )
+    answer = await client.post(
+        "/console/pools/p1/edit", data={"name": "Design"}, headers=htmx_headers()
+    )
+    assert answer.status_code == 409
+    assert 'id="e-name">a pool named &#39;Design&#39; exists<' in answer.text
+    assert 'value="Design"' in answer.text
+    assert 'role="alert"' in answer.text
+
+
+async def test_a_stage_is_added_at_the_end_with_every_current_one_kept(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer("PATCH", "/api/v1/pools/p1", body=POOL)
+    answer = await client.post(
+        "/console/pools/p1/stages", data={"new_stage": " Offer "}, headers=htmx_headers()
+    )
+    assert answer.status_code == 200
+    assert "Stage “Offer” added." in answer.text
+    patch = next(call for call in api.calls if call.method == "PATCH")
+    assert json.loads(patch.content) == {"stages": ["New", "Contacted", "Hired", "Offer"]}
+
+    api.calls.clear()
+    taken = await client.post(
+        "/console/pools/p1/stages", data={"new_stage": "new"}, headers=htmx_headers()
+    )
+    assert taken.status_code == 422
+    assert 'id="e-new_stage">The pool has a stage “new” already<' in taken.text
+    assert all(call.method == "GET" for call in api.calls)
+
+
+async def test_the_apis_refusal_of_a_new_stage_is_shown_at_its_field(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer(
+        "PATCH",
+        "/api/v1/pools/p1",
+        422,
+        {
+            "title": "Request validation failed",
+            "status": 422,
+            "errors": [{"field": "body.stages.3", "detail": "at most 100 characters"}],
+        },
+    )
+    answer = await client.post(
+        "/console/pools/p1/stages", data={"new_stage": "x" * 101}, headers=htmx_headers()
+    )
+    assert answer.status_code == 422
+    assert 'id="e-new_stage">at most 100 characters<' in answer.text
+
+
+async def test_a_stage_is_renamed_from_the_version_shown(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer("PATCH", "/api/v1/pools/p1/stages/Phone screen", body=POOL)
+    answer = await client.post(
+        "/console/pools/p1/stages/rename",
+        data={"stage": "Phone screen", "name": " Call ", "version": "4"},
+        headers=htmx_headers(),
+    )
+    assert answer.status_code == 200
+    assert "Stage “Phone screen” renamed to “Call”." in answer.text
+    patch = next(call for call in api.calls if call.method == "PATCH")
+    assert patch.url.raw_path == b"/api/v1/pools/p1/stages/Phone%20screen"
+    assert patch.headers["if-match"] == '"4"'
+    assert json.loads(patch.content) == {"name": "Call"}
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "shown"),
+    [
+        (409, "the pool has a stage 'Hired' already", "the pool has a stage &#39;Hired&#39;"),
+        (412, "the pool changed", "Someone changed the pool meanwhile"),
+    ],
+)
+async def test_a_refused_stage_rename_is_shown_in_its_row(
+    console: Console, status: int, detail: str, shown: str
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer(
+        "PATCH",
+        "/api/v1/pools/p1/stages/New",
+        status,
+        {"title": "Refused", "status": status, "detail": detail},
+    )
+    answer = await client.post(
+        "/console/pools/p1/stages/rename",
+        data={"stage": "New", "name": "Hired", "version": "4"},
+        headers=htmx_headers(),
+    )
+    assert answer.status_code == status
+    row_error = re.search(r'<p class="field-error" id="e-stage-1">([^<]*)<', answer.text)
+    assert row_error is not None
+    assert shown in row_error.group(1)
+    assert 'aria-describedby="e-stage-1"' in answer.text
+
+
+async def test_an_empty_stage_is_deleted_and_a_refusal_shows_its_reason(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body=POOL)
+    api.answer("DELETE", "/api/v1/pools/p1/stages/Hired", body=POOL)
+    answer = await client.post(
+        "/console/pools/p1/stages/delete", data={"stage": "Hired"}, headers=htmx_headers()
+    )
+    assert answer.status_code == 200
+    assert "Stage “Hired” deleted." in answer.text
+    assert any(call.method == "DELETE" for call in api.calls)
+
+    api.answer(
+        "DELETE",
+        "/api/v1/pools/p1/stages/Hired",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "detail": "stage 'Hired' is used by segment 'Hired 2026'; change those rules first",
+        },
+    )
+    refused = await client.post(
+        "/console/pools/p1/stages/delete", data={"stage": "Hired"}, headers=htmx_headers()
+    )
+    assert refused.status_code == 409
+    assert 'id="e-stage-3">stage &#39;Hired&#39; is used by segment' in refused.text

@@ -14,6 +14,7 @@ from crm_campaigns.api.deps import (
     TemplatesDep,
 )
 from crm_campaigns.api.schemas import (
+    EnrolmentListed,
     EnrolmentOutcome,
     EnrolmentPublic,
     EnrolmentRequest,
@@ -32,7 +33,11 @@ from crm_campaigns.api.schemas import (
     TemplatePreviewRequest,
     TemplatePublic,
 )
-from crm_campaigns.application.enrolments import SequenceEnrolments, enrol_by_hand
+from crm_campaigns.application.enrolments import (
+    EnrolmentNotFound,
+    SequenceEnrolments,
+    enrol_by_hand,
+)
 from crm_campaigns.application.library import TemplateLibrary
 from crm_campaigns.application.lifecycle import (
     TemplateNotLive,
@@ -41,6 +46,7 @@ from crm_campaigns.application.lifecycle import (
     edit_sequence,
     save_new_sequence,
 )
+from crm_campaigns.domain.enrolments import EnrolmentHoldRefused
 from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
     EnrolmentState,
@@ -582,7 +588,7 @@ async def archive_sequence(
 @router.get(
     "/sequences/{sequence_id}/enrolments",
     dependencies=[require_permission("sequences:read")],
-    response_model=list[EnrolmentPublic],
+    response_model=list[EnrolmentListed],
     tags=["sequences"],
 )
 async def sequence_enrolments(
@@ -591,11 +597,14 @@ async def sequence_enrolments(
     state: Annotated[
         EnrolmentState | None, Query(description="Only the enrolments in this state.")
     ] = None,
-) -> list[EnrolmentPublic]:
-    """The candidates enrolled in a sequence and where each stands (first 1000), with the
-    reason of every failed one."""
+) -> list[EnrolmentListed]:
+    """The candidates enrolled in a sequence, by name, and where each stands (first 1000),
+    with the reason of every failed one."""
     await _sequence(sequences, sequence_id)
-    return [EnrolmentPublic.of(e) for e in await sequences.of_sequence(sequence_id, state)]
+    return [
+        EnrolmentListed.listed(listed.enrolment, listed.recipient)
+        for listed in await sequences.listed(sequence_id, state)
+    ]
 
 
 @router.get(
@@ -645,6 +654,61 @@ async def retry_enrolment(
     retried = await sequences.latest(sequence_id, candidate_id)
     assert retried is not None
     return EnrolmentPublic.of(retried)
+
+
+@router.post(
+    "/sequences/{sequence_id}/enrolments/{candidate_id}/pause",
+    dependencies=[require_permission("sequences:write")],
+    response_model=EnrolmentPublic,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
+async def pause_enrolment(
+    sequence_id: str,
+    candidate_id: str,
+    principal: CurrentPrincipal,
+    sequences: SequencesDep,
+) -> EnrolmentPublic:
+    """Pauses one candidate's enrolment on its own: no step of it runs (a step running at that
+    moment commits nothing) until it is resumed, and resuming its sequence leaves it paused.
+    Exit conditions still end it. 409 if it is not in progress (failed: retry or remove it;
+    completed or exited) or paused on its own already."""
+    sequence = await _sequence(sequences, sequence_id)
+    try:
+        paused = await sequences.pause(sequence, candidate_id, principal.user_id)
+    except EnrolmentNotFound:
+        raise _not_found("enrolment of candidate", candidate_id) from None
+    except EnrolmentHoldRefused as refused:
+        raise ProblemError(409, str(refused), problem_type="conflict") from None
+    return EnrolmentPublic.of(paused)
+
+
+@router.post(
+    "/sequences/{sequence_id}/enrolments/{candidate_id}/resume",
+    dependencies=[require_permission("sequences:write")],
+    response_model=EnrolmentPublic,
+    tags=["sequences"],
+    responses=problem_responses(409),
+)
+async def resume_enrolment(
+    sequence_id: str,
+    candidate_id: str,
+    sequences: SequencesDep,
+    container: Container,
+) -> EnrolmentPublic:
+    """Resumes an enrolment paused on its own: it goes on from the step it stopped at (a timer
+    that passed meanwhile runs at once), or, while its sequence is paused, waits with the
+    sequence. 409 if it was not paused on its own (one paused with its sequence resumes with
+    the sequence)."""
+    sequence = await _sequence(sequences, sequence_id)
+    try:
+        resumed = await sequences.resume(sequence, candidate_id)
+    except EnrolmentNotFound:
+        raise _not_found("enrolment of candidate", candidate_id) from None
+    except EnrolmentHoldRefused as refused:
+        raise ProblemError(409, str(refused), problem_type="conflict") from None
+    container.steps_due.notify()
+    return EnrolmentPublic.of(resumed)
 
 
 @router.post(

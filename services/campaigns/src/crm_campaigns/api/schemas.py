@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_campaigns.domain.contact_policy import ContactPolicy
+from crm_campaigns.domain.enrolments import paused_on_its_own
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
     AbMetric,
@@ -23,6 +24,7 @@ from crm_campaigns.domain.models import (
     Message,
     MessageCategory,
     MessageStatus,
+    Recipient,
     Reentry,
     Schedule,
     SendNow,
@@ -191,11 +193,47 @@ class EnrolmentPublic(BaseModel):
     enrolled_by: str | None
     enrolled_at: datetime
     ended_at: datetime | None
+    paused_by: str | None = Field(
+        default=None,
+        description="Who paused this enrolment on its own (`POST .../enrolments/{candidate_id}/"
+        "pause`): it stays `paused` until resumed, whatever its sequence does. Null for an "
+        "enrolment not paused, or paused only with its sequence.",
+    )
+    paused_at: datetime | None = None
 
     @classmethod
     def of(cls, enrolment: Enrolment) -> EnrolmentPublic:
         state = enrolment_state(enrolment.status, enrolment.next_run_at, utc_now())
-        return cls.model_validate(enrolment.model_dump() | {"state": state})
+        held = paused_on_its_own(enrolment)
+        return cls.model_validate(
+            enrolment.model_dump()
+            | {
+                "state": state,
+                "paused_by": enrolment.paused_by if held else None,
+                "paused_at": enrolment.paused_at if held else None,
+            }
+        )
+
+
+class EnrolmentListed(EnrolmentPublic):
+    """An enrolment in a sequence's list, with the candidate's name (one read for the list)."""
+
+    first_name: str | None = Field(
+        description="The candidate's first name as campaigns knows it; null (with `last_name`) "
+        "while campaigns has not learnt of the candidate yet, or after erasure."
+    )
+    last_name: str | None
+
+    @classmethod
+    def listed(cls, enrolment: Enrolment, recipient: Recipient | None) -> EnrolmentListed:
+        public = EnrolmentPublic.of(enrolment)
+        return cls.model_validate(
+            public.model_dump()
+            | {
+                "first_name": recipient.first_name if recipient else None,
+                "last_name": recipient.last_name if recipient else None,
+            }
+        )
 
 
 class SequenceEnrolmentStates(BaseModel):

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from crm_campaigns.domain.enrolments import (
+    EnrolmentHoldRefused,
+    check_pausable,
+    status_on_resume,
+)
 from crm_campaigns.domain.lifecycle import SequenceAction, sequence_after
 from crm_campaigns.domain.models import (
     AtsRejectedTrigger,
@@ -15,6 +20,7 @@ from crm_campaigns.domain.models import (
     EnrolmentRefused,
     EnrolmentState,
     ExitReason,
+    Recipient,
     Sequence,
 )
 from crm_campaigns.domain.sequences import Signal
@@ -268,14 +274,28 @@ async def record_registration(
     await record_signal(database, tenant_id, registered.candidate_id, signal, session)
 
 
+class EnrolmentNotFound(LookupError):
+    """The candidate has no enrolment in the sequence."""
+
+
+@dataclass(frozen=True)
+class ListedEnrolment:
+    """An enrolment with the candidate's name as campaigns' projection knows it (None when the
+    candidate is not projected yet, or was erased)."""
+
+    enrolment: Enrolment
+    recipient: Recipient | None
+
+
 @dataclass(frozen=True)
 class SequenceEnrolments:
-    """One tenant's sequences as people read them, and their enrolments read, retried or
-    ended by hand."""
+    """One tenant's sequences as people read them, and their enrolments read, retried, paused,
+    resumed or ended by hand."""
 
     mongo: MongoClient
     sequences: SequenceRepository
     enrolments: EnrolmentRepository
+    recipients: RecipientRepository
 
     async def get(self, sequence_id: str) -> Sequence | None:
         return await self.sequences.get(sequence_id)
@@ -287,6 +307,50 @@ class SequenceEnrolments:
         self, sequence_id: str, state: EnrolmentState | None = None
     ) -> list[Enrolment]:
         return await self.enrolments.of_sequence(sequence_id, state)
+
+    async def listed(
+        self, sequence_id: str, state: EnrolmentState | None = None
+    ) -> list[ListedEnrolment]:
+        """The sequence's enrolments (of one state) with their candidates' names: two queries,
+        whatever the number of enrolments."""
+        enrolments = await self.enrolments.of_sequence(sequence_id, state)
+        names = await self.recipients.many(sorted({e.candidate_id for e in enrolments}))
+        return [ListedEnrolment(e, names.get(e.candidate_id)) for e in enrolments]
+
+    async def pause(self, sequence: Sequence, candidate_id: str, by: str) -> Enrolment:
+        """Pauses the candidate's enrolment on its own: no step of it runs until it is resumed,
+        whatever its sequence does meanwhile. Raises `EnrolmentNotFound` or
+        `EnrolmentHoldRefused` (not in progress, paused already, or changed meanwhile)."""
+
+        async def hold(session: Session) -> Enrolment:
+            latest = await self._latest(sequence.id, candidate_id, session)
+            check_pausable(latest)
+            if not await self.enrolments.hold(latest, by, session=session):
+                raise EnrolmentHoldRefused(_changed(candidate_id))
+            return await self._latest(sequence.id, candidate_id, session)
+
+        return await in_transaction(self.mongo, hold)
+
+    async def resume(self, sequence: Sequence, candidate_id: str) -> Enrolment:
+        """Resumes an enrolment paused on its own from the step it stopped at (or leaves it
+        waiting for its paused sequence). Raises `EnrolmentNotFound` or `EnrolmentHoldRefused`
+        (not paused on its own, or changed meanwhile)."""
+
+        async def release(session: Session) -> Enrolment:
+            latest = await self._latest(sequence.id, candidate_id, session)
+            current = await self.sequences.get(sequence.id, session=session)
+            target = status_on_resume(latest, current.status if current else sequence.status)
+            if not await self.enrolments.release(latest, target, session=session):
+                raise EnrolmentHoldRefused(_changed(candidate_id))
+            return await self._latest(sequence.id, candidate_id, session)
+
+        return await in_transaction(self.mongo, release)
+
+    async def _latest(self, sequence_id: str, candidate_id: str, session: Session) -> Enrolment:
+        latest = await self.enrolments.latest(sequence_id, candidate_id, session=session)
+        if latest is None:
+            raise EnrolmentNotFound(candidate_id)
+        return latest
 
     async def state_counts(self, sequence_id: str) -> dict[EnrolmentState, int]:
         return await self.enrolments.state_counts(sequence_id)
@@ -305,3 +369,7 @@ class SequenceEnrolments:
     async def remove(self, sequence_id: str, candidate_id: str) -> bool:
         """Ends the candidate's active enrolment (`removed`); False if none was."""
         return await remove_by_hand(self.mongo, self.enrolments, sequence_id, candidate_id)
+
+
+def _changed(candidate_id: str) -> str:
+    return f"the enrolment of candidate {candidate_id} changed meanwhile; read it again"

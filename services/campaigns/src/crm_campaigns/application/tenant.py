@@ -55,6 +55,7 @@ class TenantUseCases:
             self.container.mongo,
             SequenceRepository(self.container.database, self.tenant_id),
             EnrolmentRepository(self.container.database, self.tenant_id),
+            RecipientRepository(self.container.database, self.tenant_id),
         )
 
     def broadcast_book(self) -> BroadcastBook:

@@ -378,7 +378,8 @@ class Sequence(BaseModel):
 
 class EnrolmentStatus(StrEnum):
     """active -> completed | exited; active -> failed (a step could not run) -> active (retried)
-    or exited; active <-> paused with its sequence. Failed and paused enrolments still hold the
+    or exited; active <-> paused with its sequence, or on its own (`paused_by`: a person paused
+    this enrolment, and only resuming it ends that). Failed and paused enrolments still hold the
     candidate's place in the sequence."""
 
     ACTIVE = "active"
@@ -451,6 +452,9 @@ class Enrolment(BaseModel):
     failed_at: datetime | None = None
     last_error: str | None = None
     step_errors: int = 0
+    # Who paused this enrolment on its own, and when: it stays paused when its sequence resumes.
+    paused_by: str | None = None
+    paused_at: datetime | None = None
 
 
 def enrolment_id(sequence_id: str, candidate_id: str, entry: int) -> str:

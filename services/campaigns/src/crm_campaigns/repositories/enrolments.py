@@ -137,9 +137,10 @@ class EnrolmentRepository:
         session: Session,
     ) -> int:
         """Pauses or resumes the sequence's enrolments in `source` (timers are kept: one that
-        passed meanwhile runs at once on resume)."""
+        passed meanwhile runs at once on resume). An enrolment a person paused on its own stays
+        paused when its sequence resumes."""
         result = await self._enrolments.update_many(
-            {"sequence_id": sequence_id, "status": source.value},
+            {"sequence_id": sequence_id, "status": source.value, "paused_by": None},
             {"$set": {"status": target.value}},
             session=session,
         )
@@ -249,6 +250,49 @@ class EnrolmentRepository:
                     "lease_until": None,
                 }
             },
+        )
+        return result.modified_count == 1
+
+    async def hold(self, enrolment: Enrolment, by: str, *, session: Session) -> bool:
+        """Pauses one enrolment on its own, as it was read (the engine claims only active ones,
+        and a step running meanwhile loses its claim and commits nothing); False if it changed
+        since it was read."""
+        result = await self._enrolments.update_one(
+            {"_id": enrolment.id, "status": enrolment.status.value, "paused_by": None},
+            {
+                "$set": {
+                    "status": EnrolmentStatus.PAUSED.value,
+                    "paused_by": by,
+                    "paused_at": utc_now(),
+                }
+            },
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def release(
+        self, enrolment: Enrolment, status: EnrolmentStatus, *, session: Session
+    ) -> bool:
+        """Ends a person's pause of one enrolment: it goes on from the step it stopped at (a
+        timer that passed meanwhile runs at once; a branch waiting for a reaction looks again
+        now), or waits with its paused sequence. False if it changed since it was read."""
+        changes: dict[str, Any] = {
+            "status": status.value,
+            "paused_by": None,
+            "paused_at": None,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if enrolment.awaiting_signal:
+            changes["next_run_at"] = utc_now()
+        result = await self._enrolments.update_one(
+            {
+                "_id": enrolment.id,
+                "status": EnrolmentStatus.PAUSED.value,
+                "paused_by": enrolment.paused_by,
+            },
+            {"$set": changes},
+            session=session,
         )
         return result.modified_count == 1
 

@@ -1,5 +1,5 @@
 """Event pages: the list, create and edit, an event with its registrations and waitlist,
-cancelling, the door's check-in (phone-sized), and the public registration page."""
+cancelling, the door's check-in and walk-ins (phone-sized), and the public registration page."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from crm_console.domain.events import (
     event_form,
     form_values,
     registration_path,
+    walk_in_outcome,
+    walk_in_person,
 )
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_shared import public_operation
@@ -195,7 +197,14 @@ async def check_in_page(
         request,
         state.templates,
         "events/check_in.html",
-        {"event": event, "matches": matches, "q": q, "event_id": event_id},
+        {
+            "event": event,
+            "matches": matches,
+            "q": q,
+            "event_id": event_id,
+            "values": {},
+            "errors": {},
+        },
         viewer=viewer,
     )
 
@@ -222,6 +231,38 @@ async def check_in(
         "events/door_person.html",
         {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
         viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/walk-ins")
+async def walk_in(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Registers somebody who came without registering and checks them in; the form comes back
+    empty with who was checked in, or with the API's refusal next to the field."""
+    person = walk_in_person(await form_of(request))
+    context: dict[str, Any] = {"event_id": event_id, "values": {}, "errors": {}}
+    try:
+        registration, created = await EventDesk(state.gateway).walk_in(
+            viewer.caller, event_id, person
+        )
+    except ApiProblem as refused:
+        context |= {
+            "values": person,
+            "errors": refused.problem.field_errors,
+            "problem": refused.problem,
+        }
+        status_code = refused.problem.status
+    else:
+        context["added"] = walk_in_outcome(registration, created=created)
+        status_code = 201 if created else 200
+    return render(
+        request,
+        state.templates,
+        "events/walk_in.html",
+        context,
+        viewer=viewer,
+        status_code=status_code,
     )
 
 

@@ -1,16 +1,27 @@
 """Talent pool pages: the list with a form for a new pool, a board per pool by stage, moves
-between stages and actions on a selection of members."""
+between stages and actions on a selection of members, and a pool's editor (its name, adding,
+renaming and deleting stages)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
+from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
 from crm_console.application.pools import TalentPools
+from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import CONSOLE_PREFIX
-from crm_console.domain.pools import BULK_ACTIONS, BulkRequest, stages_from_text
+from crm_console.domain.pools import (
+    BULK_ACTIONS,
+    BulkRequest,
+    stage_rows,
+    stages_from_text,
+    stages_with,
+)
+from crm_console.domain.problems import Problem
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/pools", include_in_schema=False)
 
@@ -154,3 +165,161 @@ async def bulk_action(
         viewer=viewer,
         status_code=422 if errors else (problem.status if problem else 200),
     )
+
+
+async def _editor(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    pool_id: str,
+    *,
+    notice: str = "",
+    problem: Problem | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The pool's editor as it stands now (read again after every change), with what the last
+    change did or why the API refused it, next to the part it concerned."""
+    pool = await TalentPools(state.gateway).pool(viewer.caller, pool_id)
+    context: dict[str, Any] = {
+        "pool": pool,
+        "rows": stage_rows(pool),
+        "notice": notice,
+        "problem": problem,
+        "errors": errors or {},
+        "values": values or {},
+    }
+    return render(
+        request,
+        state.templates,
+        "pools/editor_panel.html" if is_htmx(request) else "pools/editor.html",
+        context,
+        viewer=viewer,
+        status_code=problem.status if problem else (422 if errors else 200),
+    )
+
+
+@router.get("/{pool_id}/edit")
+async def pool_editor(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """A pool's name and description, and its stages: add, rename, delete."""
+    return await _editor(request, viewer, state, pool_id)
+
+
+@router.post("/{pool_id}/edit")
+async def rename_pool(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Renames the pool (and sets its description); a name in use is shown at the name."""
+    form = await form_of(request)
+    name, description = form.get("name", "").strip(), form.get("description", "").strip()
+    values = {"name": name, "description": description}
+    if not name:
+        return await _editor(
+            request, viewer, state, pool_id, errors={"name": "Give the pool a name"}, values=values
+        )
+    try:
+        await TalentPools(state.gateway).rename(viewer.caller, pool_id, name, description or None)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        # A name in use is a 409 without a field: it belongs to the name all the same.
+        errors = dict(refused.problem.field_errors) or {"name": refused.problem.message}
+        return await _editor(
+            request, viewer, state, pool_id, problem=refused.problem, errors=errors, values=values
+        )
+    return await _editor(request, viewer, state, pool_id, notice=f"Renamed to “{name}”.")
+
+
+@router.post("/{pool_id}/stages")
+async def add_stage(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Adds a stage at the end of the pipeline."""
+    typed = (await form_of(request)).get("new_stage", "")
+    pools = TalentPools(state.gateway)
+    stages, wrong = stages_with(await pools.pool(viewer.caller, pool_id), typed)
+    values = {"new_stage": typed.strip()}
+    if wrong:
+        return await _editor(
+            request, viewer, state, pool_id, errors={"new_stage": wrong}, values=values
+        )
+    try:
+        await pools.set_stages(viewer.caller, pool_id, stages)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        # The API names the stage by its place (`stages.3`): here it is the one being added.
+        said = next(iter(refused.problem.paths.values()), refused.problem.message)
+        return await _editor(
+            request,
+            viewer,
+            state,
+            pool_id,
+            problem=refused.problem,
+            errors={"new_stage": said},
+            values=values,
+        )
+    return await _editor(request, viewer, state, pool_id, notice=f"Stage “{stages[-1]}” added.")
+
+
+@router.post("/{pool_id}/stages/rename")
+async def rename_stage(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Renames a stage from the version the editor showed; its members stay where they are."""
+    form = await form_of(request)
+    stage, name = form.get("stage", ""), " ".join(form.get("name", "").split())
+    if not name:
+        return await _editor(
+            request, viewer, state, pool_id, errors={f"stage:{stage}": "Type the stage's new name"}
+        )
+    try:
+        await TalentPools(state.gateway).rename_stage(
+            viewer.caller, pool_id, stage, name, form.get("version", "")
+        )
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        return await _editor(
+            request,
+            viewer,
+            state,
+            pool_id,
+            problem=refused.problem,
+            errors={f"stage:{stage}": _stage_refusal(refused.problem)},
+            values={f"stage:{stage}": name},
+        )
+    return await _editor(
+        request, viewer, state, pool_id, notice=f"Stage “{stage}” renamed to “{name}”."
+    )
+
+
+@router.post("/{pool_id}/stages/delete")
+async def delete_stage(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Deletes a stage; the API's refusal (members at it, the only stage, a segment naming it)
+    is shown in its row."""
+    stage = (await form_of(request)).get("stage", "")
+    try:
+        await TalentPools(state.gateway).delete_stage(viewer.caller, pool_id, stage)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        return await _editor(
+            request,
+            viewer,
+            state,
+            pool_id,
+            problem=refused.problem,
+            errors={f"stage:{stage}": _stage_refusal(refused.problem)},
+        )
+    return await _editor(request, viewer, state, pool_id, notice=f"Stage “{stage}” deleted.")
+
+
+def _stage_refusal(problem: Problem) -> str:
+    if problem.status == 412:
+        return "Someone changed the pool meanwhile: the stages below are as it is now; try again."
+    return next(iter(problem.field_errors.values()), problem.message)

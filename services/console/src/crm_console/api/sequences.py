@@ -185,6 +185,9 @@ async def sequence_page(
             "actions": rules.sequence_actions(view.sequence["status"]),
             "describe_trigger": rules.describe_trigger,
             "describe_step": rules.describe_step,
+            "enrolment_name": rules.enrolment_name,
+            "enrolment_actions": rules.enrolment_actions,
+            "action_labels": rules.ENROLMENT_ACTIONS,
             "exit_reasons": rules.EXIT_REASONS,
         },
         viewer=viewer,
@@ -280,12 +283,20 @@ async def enrolment_action(
     viewer: CurrentViewer,
     state: Container,
 ) -> Response:
-    """Retries a failed enrolment or removes the candidate from the sequence."""
-    desk = SequenceDesk(state.gateway)
-    if action == "retry":
-        await desk.retry(viewer.caller, sequence_id, candidate_id)
-    elif action == "remove":
-        await desk.remove(viewer.caller, sequence_id, candidate_id)
-    else:
+    """Pauses, resumes or retries one enrolment, or removes the candidate from the sequence;
+    says so above the table, which refreshes itself (the API's refusal is shown there)."""
+    if action not in rules.ENROLMENT_ACTIONS:
         return Response(status_code=404)
-    return go_to(request, f"{HERE}/{sequence_id}")
+    answer = await SequenceDesk(state.gateway).act_on_enrolment(
+        viewer.caller, sequence_id, candidate_id, action
+    )
+    return render(
+        request,
+        state.templates,
+        "sequences/enrolment_done.html",
+        {"said": rules.enrolment_done(action, answer)},
+        viewer=viewer,
+        # Once the message is in place: the button that asked is inside the table, which the
+        # event replaces (the table's own hx-select and hx-swap are not inherited by it).
+        headers={"HX-Trigger-After-Settle": "enrolments-changed"},
+    )

@@ -72,6 +72,15 @@ class EventDesk:
         )
         return attended
 
+    async def walk_in(
+        self, caller: Caller, event_id: str, person: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        """Registers somebody at the door and checks them in; whether the registration is new
+        (201) or theirs from before (200)."""
+        answer = await self._api.request(caller, "POST", f"{API}/{event_id}/walk-ins", json=person)
+        registration: dict[str, Any] = answer.json()
+        return registration, answer.status_code == 201
+
 
 class PublicRegistration:
     """The public registration page: anyone, no session."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
 from crm_console.domain.pools import BOARD_PAGE, BulkRequest, Column, board_columns, bulk_summary
@@ -58,6 +59,40 @@ class TalentPools:
             {"name": name, "stages": stages, "description": description},
         )
         return created
+
+    async def pool(self, caller: Caller, pool_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/pools/{pool_id}")
+        return found
+
+    async def rename(
+        self, caller: Caller, pool_id: str, name: str, description: str | None
+    ) -> None:
+        """Renames the pool and changes its description (only those fields are sent)."""
+        await self._api.send(
+            caller, "PATCH", f"{API}/pools/{pool_id}", {"name": name, "description": description}
+        )
+
+    async def set_stages(self, caller: Caller, pool_id: str, stages: list[str]) -> None:
+        """Reorders or extends the stages (the API keeps every current one)."""
+        await self._api.send(caller, "PATCH", f"{API}/pools/{pool_id}", {"stages": stages})
+
+    async def rename_stage(
+        self, caller: Caller, pool_id: str, stage: str, name: str, version: str
+    ) -> None:
+        """Renames a stage from the pool version the editor showed (412 if it changed since)."""
+        await self._api.send(
+            caller,
+            "PATCH",
+            f"{API}/pools/{pool_id}/stages/{quote(stage, safe='')}",
+            {"name": name},
+            headers={"If-Match": f'"{version}"'},
+        )
+
+    async def delete_stage(self, caller: Caller, pool_id: str, stage: str) -> None:
+        """Deletes a stage; the API refuses one with members or the pool's only stage (409)."""
+        await self._api.send(
+            caller, "DELETE", f"{API}/pools/{pool_id}/stages/{quote(stage, safe='')}"
+        )
 
     async def choices(self, caller: Caller, pool_id: str) -> Choices:
         """The other pools (to add the selection to) and the active sequences (to enrol it in)."""

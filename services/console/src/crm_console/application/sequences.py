@@ -1,5 +1,5 @@
 """Sequences: the list, the builder's choices, a sequence with its enrolments by state, and
-the writes (create, edit, pause, resume, enrol, retry, remove)."""
+the writes (create, edit, pause, resume, enrol; pause, resume, retry or remove one enrolment)."""
 
 from __future__ import annotations
 
@@ -105,15 +105,17 @@ class SequenceDesk:
         )
         return outcome
 
-    async def retry(self, caller: Caller, sequence_id: str, candidate_id: str) -> None:
-        await self._api.send(
-            caller, "POST", f"{API}/sequences/{sequence_id}/enrolments/{candidate_id}/retry"
-        )
-
-    async def remove(self, caller: Caller, sequence_id: str, candidate_id: str) -> None:
-        await self._api.send(
-            caller, "DELETE", f"{API}/sequences/{sequence_id}/enrolments/{candidate_id}"
-        )
+    async def act_on_enrolment(
+        self, caller: Caller, sequence_id: str, candidate_id: str, action: str
+    ) -> dict[str, Any]:
+        """Pauses, resumes or retries one enrolment, or removes the candidate (`remove`); the
+        enrolment as the API answers with it."""
+        url = f"{API}/sequences/{sequence_id}/enrolments/{candidate_id}"
+        if action == "remove":
+            removed: dict[str, Any] = await self._api.send(caller, "DELETE", url)
+            return removed
+        changed: dict[str, Any] = await self._api.send(caller, "POST", f"{url}/{action}")
+        return changed
 
     async def find_candidates(self, caller: Caller, query: str) -> Choices:
         return await choices(

@@ -151,6 +151,23 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     return found[:CHECK_IN_MATCHES]
 
 
+WALK_IN_FIELDS = ("first_name", "last_name", "email")
+
+
+def walk_in_person(form: Mapping[str, str]) -> dict[str, str]:
+    """The door's walk-in form as the API takes it (the events API checks the values)."""
+    return {name: str(form.get(name, "")).strip() for name in WALK_IN_FIELDS}
+
+
+def walk_in_outcome(registration: Mapping[str, Any], *, created: bool) -> str:
+    """What the door says after a walk-in: a new registration checked in, or somebody who had
+    registered under that address and is now checked in (the API answers 200, not 201)."""
+    name = f"{registration['first_name']} {registration['last_name']}"
+    if created:
+        return f"{name} is registered as a walk-in and checked in (code {code_of(registration)})."
+    return f"{name} had registered (code {code_of(registration)}) and is now checked in."
+
+
 def registration_path(event_id: str) -> str:
     """The event's public registration page, to share (the browser prefixes its origin: the
     console does not know the address people reach the gateway at)."""

@@ -149,3 +149,35 @@ def bulk_summary(action: str, outcome: Mapping[str, Any], target: str) -> list[s
         )
         return lines or ["Nobody was enrolled"]
     return [f"{_people(len(ids))} {what}" for ids, what in parts if ids] or ["Nothing changed"]
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """A stage as the pool's editor lists it: its members and whether it may be deleted."""
+
+    stage: str
+    count: int
+
+    @property
+    def deletable(self) -> bool:
+        # The API refuses to delete a stage with members (without moving them) or the only
+        # stage; the editor offers Delete on empty stages and shows the API's word otherwise.
+        return self.count == 0
+
+
+def stage_rows(pool: Mapping[str, Any]) -> list[StageRow]:
+    """The pool's stages in pipeline order with their member counts."""
+    counts: Mapping[str, int] = pool.get("member_counts") or {}
+    return [StageRow(str(stage), int(counts.get(stage, 0))) for stage in pool.get("stages", [])]
+
+
+def stages_with(pool: Mapping[str, Any], new_stage: str) -> tuple[list[str], str | None]:
+    """The pool's stages with `new_stage` added last (the API takes the whole list, in order,
+    every current stage kept), or what is wrong with the name before the API is asked."""
+    name = " ".join(new_stage.split())
+    stages = [str(stage) for stage in pool.get("stages", [])]
+    if not name:
+        return stages, "Type the new stage's name"
+    if name.casefold() in {stage.casefold() for stage in stages}:
+        return stages, f"The pool has a stage “{name}” already"
+    return [*stages, name], None

@@ -258,6 +258,44 @@ def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
     return kind
 
 
+def enrolment_name(enrolment: Mapping[str, Any]) -> str:
+    """Who an enrolment is, as its list shows it: the name the API gives with it, or the
+    candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
+    parts = (enrolment.get("first_name"), enrolment.get("last_name"))
+    return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+
+
+# What a person may do with one enrolment, by its state, and the buttons' words.
+ENROLMENT_ACTIONS = {"pause": "Pause", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
+
+
+def enrolment_actions(enrolment: Mapping[str, Any]) -> list[str]:
+    """The actions an enrolment's row offers: one in progress can be paused (also one paused
+    with its sequence, so it stays paused when the sequence resumes) or removed; one paused on
+    its own resumed; a failed one retried. An ended one offers nothing."""
+    state = enrolment.get("state")
+    if state == "failed":
+        return ["retry", "remove"]
+    if state == "paused" and enrolment.get("paused_by"):
+        return ["resume", "remove"]
+    if state in ("active", "waiting", "paused"):
+        return ["pause", "remove"]
+    return []
+
+
+def enrolment_done(action: str, enrolment: Mapping[str, Any] | None) -> str:
+    """What the page says after an action on one enrolment (from the API's answer)."""
+    if action == "pause":
+        return "Enrolment paused: none of its steps runs until it is resumed."
+    if action == "resume":
+        if enrolment is not None and enrolment.get("state") == "paused":
+            return "Enrolment resumed: it waits for its sequence, which is paused."
+        return "Enrolment resumed: it goes on from the step it stopped at."
+    if action == "retry":
+        return "The failed step runs again."
+    return "Removed from the sequence."
+
+
 def sequence_actions(status: str) -> list[str]:
     """The status changes a sequence in `status` allows (active <-> paused)."""
     return {"active": ["pause"], "paused": ["resume"]}.get(status, [])

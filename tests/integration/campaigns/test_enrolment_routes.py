@@ -1,0 +1,103 @@
+"""The enrolment routes of the campaigns API in-process against SecantusDB: the list names its
+candidates; one enrolment is paused and resumed, with `sequences:write`, and the API's word
+(404, 409) for what cannot be."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.models import ManualTrigger, Recipient, Sequence, WaitStep
+from crm_campaigns.main import create_app
+from crm_campaigns.repositories.collections import ensure_indexes
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
+from crm_shared import Database, Principal, create_mongo_client, in_transaction
+from helpers import unique
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
+
+pytestmark = pytest.mark.integration
+
+RITA = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))
+VIC = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+
+
+@pytest.fixture
+async def api(mongodb_uri: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
+    settings = CampaignsSettings(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=unique("campaigns_enrolments"),
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+        tracking_secret="integration-tests-tracking-secret-0123456789",
+        link_signing_secret="integration-tests-link-signing-secret-0123456789",
+        log_json=False,
+    )
+    mongo = create_mongo_client(settings)
+    database = mongo[settings.mongodb_database]
+    await ensure_indexes(database)
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://campaigns") as client:
+        yield client, database
+    await mongo.drop_database(settings.mongodb_database)
+    await mongo.close()
+
+
+async def a_sequence_with(database: Database, client: httpx.AsyncClient) -> dict[str, Any]:
+    """A sequence with Ada (known to campaigns by name) enrolled."""
+    sequence = Sequence(
+        tenant_id="acme",
+        name=unique("nurture"),
+        trigger=ManualTrigger(),
+        steps=[WaitStep(days=3)],
+        created_by="rita",
+    )
+    await SequenceRepository(database, "acme").add(sequence)
+    recipients = RecipientRepository(database, "acme")
+    ada = Recipient(candidate_id="ada", tenant_id="acme", first_name="Ada", last_name="Lovelace")
+    await in_transaction(database.client, lambda session: recipients.upsert(ada, session=session))
+    enrolled = await client.post(
+        f"/sequences/{sequence.id}/enrolments",
+        json={"candidate_ids": ["ada"]},
+        headers=internal_bearer(RITA, "campaigns"),
+    )
+    assert enrolled.status_code == 200, enrolled.text
+    return {"id": sequence.id}
+
+
+async def test_one_enrolment_is_paused_and_resumed_through_the_api(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    sequence = await a_sequence_with(database, client)
+    url = f"/sequences/{sequence['id']}/enrolments"
+    rita, vic = internal_bearer(RITA, "campaigns"), internal_bearer(VIC, "campaigns")
+
+    listed = await client.get(url, headers=vic)
+    assert listed.status_code == 200, listed.text
+    [ada] = listed.json()
+    assert (ada["first_name"], ada["last_name"], ada["paused_by"]) == ("Ada", "Lovelace", None)
+
+    assert (await client.post(f"{url}/ada/pause", headers=vic)).status_code == 403
+    paused = await client.post(f"{url}/ada/pause", headers=rita)
+    assert paused.status_code == 200, paused.text
+    assert (paused.json()["state"], paused.json()["paused_by"]) == ("paused", "rita")
+    again = await client.post(f"{url}/ada/pause", headers=rita)
+    assert again.status_code == 409
+    assert "paused already" in again.json()["detail"]
+    assert (await client.get(url, headers=vic)).json()[0]["paused_by"] == "rita"
+
+    resumed = await client.post(f"{url}/ada/resume", headers=rita)
+    assert resumed.status_code == 200, resumed.text
+    # The engine does not run in-process (no lifespan): the first step is due still.
+    assert (resumed.json()["state"], resumed.json()["paused_by"]) == ("active", None)
+    assert resumed.json()["step_index"] == 0
+    assert (await client.post(f"{url}/ada/resume", headers=rita)).status_code == 409
+    missing = await client.post(f"{url}/nobody/pause", headers=rita)
+    assert missing.status_code == 404
+    assert (
+        await client.post("/sequences/nope/enrolments/ada/pause", headers=rita)
+    ).status_code == 404
