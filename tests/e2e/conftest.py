@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import DESKTOP, PageWatch, chromium
 from conftest import SmtpSink
 from early_start import E2E_KAFKA, KEYCLOAK, ZIPKIN, EarlyStarts, take_or_start
+from playwright.sync_api import Browser, Page
 
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import KafkaBroker, Zipkin, free_ports
@@ -107,3 +109,24 @@ def process_stack(
         for process in services:
             process.stop()
         zipkin.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the browser tests; each test gets a context of its own."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
+    """A desktop-sized page in a fresh context (no cookies), watched for script errors and
+    blocked resources."""
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        yield page, watch
+    finally:
+        context.close()

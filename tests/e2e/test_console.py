@@ -5,12 +5,11 @@ serious finding) and runs without script errors or blocked resources."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
 import pytest
-from browser import DESKTOP, PHONE, PageWatch, assert_accessible, chromium, screenshot
+from browser import PHONE, PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import ProcessStack
@@ -18,24 +17,6 @@ from e2e.console_support import api_call, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def test_a_recruiter_signs_in_searches_and_opens_a_profile(

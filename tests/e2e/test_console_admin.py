@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from browser import DESKTOP, PHONE, PageWatch, assert_accessible, chromium, screenshot
+from browser import DESKTOP, PHONE, PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import ProcessStack
@@ -20,35 +19,6 @@ from e2e.console_support import dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(autouse=True)
-def patient_expectations() -> Iterator[None]:
-    """Each htmx answer goes console -> gateway -> service and back; on a machine shared by
-    several stacks that can take longer than Playwright's default 5 s."""
-    expect.set_options(timeout=20_000)
-    try:
-        yield
-    finally:
-        expect.set_options(timeout=5_000)
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def refusals_shown(watch: PageWatch) -> None:

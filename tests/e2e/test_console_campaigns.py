@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from browser import DESKTOP, PageWatch, assert_accessible, chromium, screenshot
+from browser import PageWatch, assert_accessible, screenshot
 from conftest import SmtpSink
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, dev_headers, sign_in
@@ -24,24 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 MARKETER = "mark.marketer"
 # What follows a navigation or an htmx swap on a machine busy with the whole stack.
 SLOW = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def wait_for(condition: Callable[[], bool], message: str, timeout: float = 60.0) -> None:

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from browser import DESKTOP, PageWatch, assert_accessible, chromium, screenshot
-from playwright.sync_api import Browser, Page, expect
+from browser import PageWatch, assert_accessible, screenshot
+from playwright.sync_api import Page, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,18 +38,6 @@ def services_answering(process_stack: ProcessStack) -> None:
             return status < 500
 
         wait_until(answers, f"the gateway never reached {path}", timeout=120)
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30.0) -> None:

@@ -7,36 +7,18 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from browser import DESKTOP, PageWatch, assert_accessible, chromium, screenshot
-from playwright.sync_api import Browser, Page, expect
+from browser import PageWatch, assert_accessible, screenshot
+from playwright.sync_api import Page, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def rebuilt(page: Page, change: Callable[[], object]) -> None:

@@ -7,48 +7,18 @@ a clash shown at its row, and the re-spelling progress followed until it is done
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from browser import DESKTOP, PageWatch, assert_accessible, chromium, screenshot
-from playwright.sync_api import Browser, Page, expect
+from browser import PageWatch, assert_accessible, screenshot
+from playwright.sync_api import Page, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(autouse=True)
-def patient_expectations() -> Iterator[None]:
-    """Each htmx answer goes console -> gateway -> candidates service and back; on a shared
-    machine that can take longer than Playwright's default 5 s."""
-    expect.set_options(timeout=20_000)
-    try:
-        yield
-    finally:
-        expect.set_options(timeout=5_000)
-
-
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-    page = context.new_page()
-    watch = PageWatch()
-    watch.attach(page)
-    try:
-        yield page, watch
-    finally:
-        context.close()
 
 
 def candidates_ready(gateway: str) -> None:
