@@ -6,6 +6,12 @@ CRM_TEST_MONGODB_URI (e.g. to the values `crm-stack up` prints).
 
 Every test is marked with the tier of its folder, and a run goes through the tiers fastest
 first (unit, integration, e2e, faults), so a unit failure shows in seconds, not at the end.
+
+`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own broker
+and database: one takes the unit tier and the flow tests (six services in-process), the other
+the rest of the integration tier and the e2e tier (services as processes, Keycloak, Chromium).
+The two halves take about as long, and most of either is spent waiting on a broker, a database
+or a browser, so on two cores the run takes about half the time of one worker.
 """
 
 from __future__ import annotations
@@ -30,12 +36,23 @@ TIERS = ("unit", "integration", "e2e", "faults")
 SLOWEST_INTEGRATION_FOLDER = "flow"
 # A test already marked with one of these keeps its marks (a soak test in tests/e2e is no e2e).
 TIER_MARKERS = frozenset(TIERS) | {"soak"}
+# The two halves of a parallel run (xdist groups; see the module's docstring).
+IN_PROCESS_HALF = "in-process"
+PROCESSES_HALF = "processes"
+FIRST_TEST = pytest.StashKey[pytest.Item]()
 
 
 def _folders(item: pytest.Item) -> tuple[str, ...]:
     if not item.path.is_relative_to(TESTS_DIRECTORY):
         return ()
     return item.path.relative_to(TESTS_DIRECTORY).parts
+
+
+def _half(item: pytest.Item) -> str:
+    folders = _folders(item)
+    if folders[:1] == ("unit",) or folders[:2] == ("integration", SLOWEST_INTEGRATION_FOLDER):
+        return IN_PROCESS_HALF
+    return PROCESSES_HALF
 
 
 def _run_order(item: pytest.Item) -> tuple[int, int]:
@@ -47,24 +64,36 @@ def _run_order(item: pytest.Item) -> tuple[int, int]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks each unmarked test with its folder's tier (before -m selects), and orders the run
-    by tier."""
+    """Marks each unmarked test with its folder's tier (before -m selects) and its half of a
+    parallel run, and orders the run by tier."""
     for item in items:
         folders = _folders(item)
         marked = any(mark.name in TIER_MARKERS for mark in item.iter_markers())
         if folders and folders[0] in TIERS and not marked:
             item.add_marker(folders[0])
+        item.add_marker(pytest.mark.xdist_group(_half(item)))
     # A stable sort: tests keep their order within a module, so module fixtures start once.
     items.sort(key=_run_order)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """Notes the first test this process runs (before its fixtures are set up)."""
+    item.config.stash.setdefault(FIRST_TEST, item)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def early_starts(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EarlyStarts]:
-    """Launches, at the session's first test, the slow JVMs the selected e2e tests will need, so
-    they start while the faster tiers run (see early_start.py); stops any left untaken."""
-    selected = [getattr(item, "fixturenames", []) for item in request.session.items]
+    """Launches, at the first test this process runs, the slow JVMs that the selected e2e tests
+    it will run need, so they start while the faster tiers run (see early_start.py); stops any
+    left untaken. A parallel worker runs one half of the selection, the half of its first test."""
+    items = request.session.items
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        first = request.config.stash[FIRST_TEST]
+        items = [item for item in items if _half(item) == _half(first)]
+    selected = [getattr(item, "fixturenames", []) for item in items]
     early = launch_needed(EarlyStarts(), needed_components(selected), tmp_path_factory.mktemp)
     try:
         yield early
