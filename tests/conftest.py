@@ -7,9 +7,9 @@ CRM_TEST_MONGODB_URI (e.g. to the values `crm-stack up` prints).
 Every test is marked with the tier of its folder, and a run goes through the tiers fastest
 first (unit, integration, e2e, faults), so a unit failure shows in seconds, not at the end.
 
-`make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`), each with its own broker
-and database: one takes the unit tier and the flow tests (six services in-process), the other
-the rest of the integration tier and the e2e tier (services as processes, Keycloak, Chromium).
+`make test` runs two pytest-xdist workers (`-n 2`), each with its own broker and database: one
+takes the unit tier and the flow tests (six services in-process), the other the rest of the
+integration tier and the e2e tier (services as processes, Keycloak, Chromium).
 The two halves take about as long, and most of either is spent waiting on a broker, a database
 or a browser, so on two cores the run takes about half the time of one worker.
 """
@@ -21,9 +21,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from early_start import EarlyStarts, launch_needed, needed_components
+from xdist.scheduler import LoadScopeScheduling
 
 from crm_devstack.infra import KafkaBroker, MongoServer, free_ports
 from crm_devstack.smtp_sink import ReceivedMessage, SmtpSinkServer, read_messages
@@ -36,9 +38,10 @@ TIERS = ("unit", "integration", "e2e", "faults")
 SLOWEST_INTEGRATION_FOLDER = "flow"
 # A test already marked with one of these keeps its marks (a soak test in tests/e2e is no e2e).
 TIER_MARKERS = frozenset(TIERS) | {"soak"}
-# The two halves of a parallel run (xdist groups; see the module's docstring).
+# The two halves of a parallel run (see the module's docstring), by where a test's id starts.
 IN_PROCESS_HALF = "in-process"
 PROCESSES_HALF = "processes"
+IN_PROCESS_FOLDERS = ("tests/unit/", f"tests/integration/{SLOWEST_INTEGRATION_FOLDER}/")
 FIRST_TEST = pytest.StashKey[pytest.Item]()
 
 
@@ -48,11 +51,20 @@ def _folders(item: pytest.Item) -> tuple[str, ...]:
     return item.path.relative_to(TESTS_DIRECTORY).parts
 
 
-def _half(item: pytest.Item) -> str:
-    folders = _folders(item)
-    if folders[:1] == ("unit",) or folders[:2] == ("integration", SLOWEST_INTEGRATION_FOLDER):
-        return IN_PROCESS_HALF
-    return PROCESSES_HALF
+def _half(nodeid: str) -> str:
+    return IN_PROCESS_HALF if nodeid.startswith(IN_PROCESS_FOLDERS) else PROCESSES_HALF
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling:
+    """Each half is one unit of work, so each of the two workers runs one half from start to
+    end (its broker, database and stacks start once) in the tier order below. (xdist's
+    `loadgroup` would do it with marks, but cannot rename a test's id under pytest 9.)"""
+
+    class Halves(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no type hints
+        def _split_scope(self, nodeid: str) -> str:
+            return _half(nodeid)
+
+    return Halves(config, log)
 
 
 def _run_order(item: pytest.Item) -> tuple[int, int]:
@@ -64,14 +76,13 @@ def _run_order(item: pytest.Item) -> tuple[int, int]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks each unmarked test with its folder's tier (before -m selects) and its half of a
-    parallel run, and orders the run by tier."""
+    """Marks each unmarked test with its folder's tier (before -m selects), and orders the run
+    by tier."""
     for item in items:
         folders = _folders(item)
         marked = any(mark.name in TIER_MARKERS for mark in item.iter_markers())
         if folders and folders[0] in TIERS and not marked:
             item.add_marker(folders[0])
-        item.add_marker(pytest.mark.xdist_group(_half(item)))
     # A stable sort: tests keep their order within a module, so module fixtures start once.
     items.sort(key=_run_order)
 
@@ -92,7 +103,7 @@ def early_starts(
     items = request.session.items
     if os.environ.get("PYTEST_XDIST_WORKER"):
         first = request.config.stash[FIRST_TEST]
-        items = [item for item in items if _half(item) == _half(first)]
+        items = [item for item in items if _half(item.nodeid) == _half(first.nodeid)]
     selected = [getattr(item, "fixturenames", []) for item in items]
     early = launch_needed(EarlyStarts(), needed_components(selected), tmp_path_factory.mktemp)
     try:
