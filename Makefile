@@ -57,7 +57,7 @@ status:
 # The fault tier (tests/faults, about 11 minutes) is left out of `make test`, CI's budget; one
 # fault test, the campaigns process killed mid-broadcast, stays in the integration tier.
 test: install browser
-	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults and not soak" --durations=30 $(PYTEST_ARGS)
+	timeout --signal=INT --kill-after=60s $(TEST_TIME_LIMIT) $(UV) run --frozen pytest -m "not faults and not soak" -n 2 --durations=30 $(PYTEST_ARGS)
 
 # Minutes-long runs under realistic volume (the trace viewer after the journey and a 10,000-row import).
 test-soak: install

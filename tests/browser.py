@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from crm_devstack.config import default_cache_dir
 
@@ -36,6 +36,9 @@ PHONE = {"width": 390, "height": 844}
 SCREENSHOT_DIR = Path(
     os.environ.get("CONSOLE_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "console-screens"
 )
+# A page's answer (an htmx round trip through the gateway) takes seconds when the test run's
+# two workers keep both cores busy; expectations wait that long, not Playwright's 5 s.
+expect.set_options(timeout=15_000)
 
 
 def axe_source(cache_dir: Path | None = None) -> str:

@@ -86,7 +86,7 @@ async def test_two_engines_with_expiring_leases_run_every_step_exactly_once(
         | {"created_by": "rita"}
     )
     await SequenceRepository(database, tenant).add(sequence)
-    candidates = [f"c{i:03d}" for i in range(40)]
+    candidates = [f"c{i:03d}" for i in range(16)]
 
     async def seed(session: Any) -> None:
         recipients = RecipientRepository(database, tenant)
@@ -182,7 +182,7 @@ async def test_three_campaigns_instances_mail_each_step_exactly_once(
     ]
     sequence = await create_sequence(stack, ACME_TOKEN, trigger={"type": "manual"}, steps=steps)
     run = unique("race")
-    candidates = {f"{run}-{i:02d}": f"{run}-{i:02d}@example.org" for i in range(30)}
+    candidates = {f"{run}-{i:02d}": f"{run}-{i:02d}@example.org" for i in range(12)}
     for candidate_id, email in candidates.items():
         await publish(
             kafka_bootstrap_servers,

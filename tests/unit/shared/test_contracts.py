@@ -123,6 +123,8 @@ def test_unknown_payload_fields_are_tolerated_for_forward_compatibility() -> Non
         b"{}",
         json.dumps({"id": str(uuid4()), "type": "candidate.created"}).encode(),
     ],
+    # Named, not shown: the parallel run's workers must collect the same test ids.
+    ids=["not json", "empty object", "no data"],
 )
 def test_malformed_messages_are_undecodable(wire: bytes) -> None:
     with pytest.raises(UndecodableEventError):
