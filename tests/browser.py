@@ -38,7 +38,7 @@ SCREENSHOT_DIR = Path(
 )
 # A page's answer (an htmx round trip through the gateway) takes seconds when the test run's
 # two workers keep both cores busy; expectations wait that long, not Playwright's 5 s.
-expect.set_options(timeout=15_000)
+expect.set_options(timeout=20_000)
 
 
 def axe_source(cache_dir: Path | None = None) -> str:
