@@ -263,6 +263,9 @@ def test_a_broadcast_to_a_small_segment_runs_to_done(
 
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)
     expect(page.get_by_test_id("broadcast-status")).to_have_text("Draft", timeout=SLOW)
+    # The draft's page was reached by a redirect: its buttons work once htmx has started, at
+    # the page's load (a click before that did nothing on a loaded machine).
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Send now").click()
     expect(page.get_by_test_id("broadcast-status")).to_have_text("Completed", timeout=90_000)
     expect(page.locator('[data-figure="sent"]')).to_have_text("2", timeout=SLOW)
