@@ -111,9 +111,11 @@ def process_stack(
         zipkin.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the browser tests; each test gets a context of its own."""
+    """One Chromium per browser test module; each test gets a context of its own. Not one per
+    session: Playwright's sync API keeps an event loop running in the thread while it is open,
+    and the e2e modules after the console's call `asyncio.run`."""
     with chromium() as launched:
         yield launched
 

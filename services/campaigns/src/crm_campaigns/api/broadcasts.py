@@ -326,6 +326,13 @@ async def send_broadcast(
 ) -> BroadcastPublic:
     """Starts a draft: the audience is snapshotted now and the messages queued for their time."""
     broadcast = await _get(broadcasts, broadcast_id)
+    # A tenant at its quota already is refused before anything changes: counted only after
+    # the send, a runner could take the broadcast up in between and it would go ahead. The
+    # count after the send settles two sends racing for the last place.
+    if broadcast_allows(broadcast.status, BroadcastAction.SEND):
+        limit = _concurrency_limit(principal, container)
+        if await broadcasts.active_count() >= limit:
+            raise _too_many_broadcasts(limit)
     if not await broadcasts.send(broadcast):
         raise _conflict(broadcast, "be sent again")
     await _check_concurrency(broadcasts, broadcast_id, principal, container)
