@@ -119,6 +119,8 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.get_by_role("link", name="Check people in").click()
     expect(page.get_by_role("heading", name="Check-in")).to_be_visible()
+    # Typed once htmx has started (at the page's load): typed before, the search never ran.
+    page.wait_for_load_state("load")
     page.get_by_label("Name, e-mail or code").fill(door_code.lower())
     button = page.get_by_role("button", name="Check in Zoë")
     expect(button).to_be_visible()
