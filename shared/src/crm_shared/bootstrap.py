@@ -108,7 +108,8 @@ class Platform:
         """Adds a service's subscribers to the broker."""
         if self.broker is None:
             raise RuntimeError(f"{self.settings.service_name} was built without Kafka")
-        self.broker.include_router(router)
+        if self.settings.kafka_consumers_enabled:
+            self.broker.include_router(router)
 
 
 def build_platform(

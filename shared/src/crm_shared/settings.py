@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
     # From SIGTERM to a closed process, whatever Kafka does: under docker compose's 10 s and the
     # devstack's 15 s before SIGKILL. What the relay had not marked sent stays in the outbox.
     shutdown_grace_seconds: float = Field(default=8.0, gt=0)
+    # False runs a replica that serves HTTP and its workers (sequence steps, deliveries, the
+    # outbox relay) without joining any consumer group: workers scale past the topics'
+    # partition counts, which cap a group's useful members, and such a replica starts and
+    # stops without rebalancing every group of its service.
+    kafka_consumers_enabled: bool = True
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
     readiness_timeout_seconds: float = 2.0

@@ -210,11 +210,13 @@ async def test_three_campaigns_instances_mail_each_step_exactly_once(
 
     await eventually(all_known, timeout=60, message="campaigns did not learn the candidates")
 
-    settings = stack.settings["campaigns"]
+    # The two extra instances run the sequence engine beside the stack's own campaigns but
+    # join no consumer group: what races here is the steps, and each instance that joined
+    # campaigns' two dozen groups made every one of them rebalance, for the whole flow stack,
+    # on its start and again on its stop (a minute and more under load).
+    settings = stack.settings["campaigns"].model_copy(update={"kafka_consumers_enabled": False})
     async with AsyncExitStack() as running:
-        # Both instances join campaigns' consumer groups (one per handler) at the same time:
-        # each join waits for the group's members to rejoin, so one after the other took twice
-        # as long. A TaskGroup stops the other instance if one fails to start.
+        # A TaskGroup stops the other instance if one fails to start.
         async with asyncio.TaskGroup() as starting:
             for port in free_ports(2):
                 app = create_campaigns(settings)

@@ -4,12 +4,14 @@ candidate projection's merge and unmerge steps, and the check of a migrations de
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
+from faststream.kafka import KafkaRouter
 
 from crm_shared import (
     CANDIDATE_CREATED,
@@ -29,7 +31,10 @@ from crm_shared import (
     project_unmerge,
     tenant_repository,
 )
+from crm_shared.bootstrap import build_platform
 from crm_shared.outbox import Outbox
+from crm_shared.settings import ServiceSettings
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -184,3 +189,29 @@ def test_a_migrations_declaration_is_checked_when_the_hook_is_built() -> None:
     assert callable(
         migrations_hook(database, [Migration(2, "b", _nothing), Migration(1, "a", _nothing)])
     )
+
+
+@pytest.mark.parametrize("consumers_enabled", [True, False])
+def test_a_replica_without_consumers_registers_no_subscriber(consumers_enabled: bool) -> None:
+    settings = ServiceSettings(
+        service_name="replica",
+        kafka_bootstrap_servers="127.0.0.1:9",
+        mongodb_uri="mongodb://127.0.0.1:9/?directConnection=true",
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+        kafka_consumers_enabled=consumers_enabled,
+    )
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        platform = build_platform(settings)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    router = KafkaRouter()
+
+    @router.subscriber("candidate.created", group_id="replica.on_created")
+    async def on_created(body: bytes) -> None: ...
+
+    platform.include_kafka_router(router)
+    assert platform.broker is not None
+    assert len(platform.broker.subscribers) == (1 if consumers_enabled else 0)
