@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +17,11 @@ from aiosmtpd.controller import Controller
 from conftest import SmtpSink
 
 from crm_campaigns.adapters.smtp import SmtpPool, data_section
+from crm_campaigns.application.broadcast_controls import (
+    cancel_broadcast,
+    hold_broadcast,
+    resume_broadcast,
+)
 from crm_campaigns.application.delivery import (
     DeliveryJournal,
     DeliveryLimits,
@@ -51,7 +57,7 @@ from crm_shared import (
     to_document,
     utc_now,
 )
-from helpers import unique
+from helpers import eventually, unique
 
 pytestmark = pytest.mark.integration
 
@@ -750,6 +756,51 @@ async def test_a_handed_batch_of_a_broadcast_paused_meanwhile_is_not_inserted(
     assert await outcome is None
     assert await setup.database[MESSAGES].count_documents({"tenant_id": setup.tenant}) == 0
     assert all(smtp_sink.messages_to(address) == [] for address in addresses)
+    await pool.close()
+
+
+@pytest.mark.parametrize("stop", ["pause", "cancel"])
+async def test_a_batch_being_sent_stops_at_a_pause_or_cancel(
+    setup: Setup, smtp_sink: SmtpSink, stop: str
+) -> None:
+    # A claimed batch is in the dispatcher's hands, not in the queue: stopping the broadcast
+    # must stop what of it has not started, not only what is still queued.
+    broadcast_id = await sending_broadcast(setup)
+    addresses = await queue(setup, 30, broadcast_id=broadcast_id)
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 1)
+    # 20 mails a second: the batch of 30 takes 1.5 s to send.
+    worker = dispatcher(setup, pool, provider_rate=20, provider_burst=1)
+    sending = asyncio.create_task(worker.deliver_batch())
+
+    def delivered() -> int:
+        return sum(len(smtp_sink.messages_to(address)) for address in addresses)
+
+    async def under_way() -> bool:
+        return delivered() >= 3
+
+    await eventually(under_way, timeout=10, interval=0.02, message="no mail went out")
+    broadcasts = BroadcastRepository(setup.database, setup.tenant)
+    if stop == "pause":
+        assert await hold_broadcast(
+            setup.mongo, setup.database, setup.tenant, broadcast_id, reason="paused"
+        )
+    else:
+        broadcast = await broadcasts.get(broadcast_id)
+        assert broadcast is not None
+        assert await cancel_broadcast(setup.mongo, broadcasts, broadcast)
+    assert await sending == 30
+    sent_at_stop = delivered()
+    assert sent_at_stop < 10
+    by_status = Counter((await statuses(setup)).values())
+    stopped = MessageStatus.HELD if stop == "pause" else MessageStatus.CANCELLED
+    assert by_status == {MessageStatus.SENT.value: sent_at_stop, stopped.value: 30 - sent_at_stop}
+    if stop == "pause":
+        # Resumed, the held rest goes out: everyone gets exactly one mail.
+        paused = await broadcasts.get(broadcast_id)
+        assert paused is not None
+        assert await resume_broadcast(setup.mongo, broadcasts, paused)
+        await drain(worker, rounds=5)
+        assert all(len(smtp_sink.messages_to(address)) == 1 for address in addresses)
     await pool.close()
 
 

@@ -72,6 +72,9 @@ async def hold_broadcast(
         await broadcasts.move_messages(
             broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD, session=session
         )
+        # A dispatcher may hold a claimed batch of it, handed or queued: what of it has not
+        # started is held too, or the batch would run to its end after the pause.
+        await broadcasts.stop_unstarted(broadcast_id, MessageStatus.HELD, session=session)
         return True
 
     return await in_transaction(mongo, hold)
@@ -137,6 +140,7 @@ async def cancel_broadcast(
                 await broadcasts.move_messages(
                     broadcast.id, status, MessageStatus.CANCELLED, session=session
                 )
+            await broadcasts.stop_unstarted(broadcast.id, MessageStatus.CANCELLED, session=session)
         return moved
 
     return await in_transaction(mongo, cancel)

@@ -230,6 +230,7 @@ class BroadcastRunner:
                 await repository.move_messages(
                     claimed["_id"], MessageStatus.QUEUED, MessageStatus.HELD, session=session
                 )
+                await repository.stop_unstarted(claimed["_id"], MessageStatus.HELD, session=session)
 
         await in_transaction(self._mongo, pause)
         logger.warning("broadcast %s paused: %s", claimed["_id"], reason)

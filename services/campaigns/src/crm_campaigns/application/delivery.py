@@ -60,6 +60,7 @@ from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import ErrorThreshold, Outcome, classify_error, retry_delay
 from crm_campaigns.publishers import message_sent_envelope
 from crm_campaigns.repositories.broadcasts import (
+    BroadcastRepository,
     complete_finished_broadcasts,
     complete_if_done,
 )
@@ -385,6 +386,12 @@ class MailDispatcher:
             inserted = await TenantScopedCollection(
                 self._database[MESSAGES], handed.tenant_id
             ).insert_new(documents)
+            if inserted and not await self._still_expected(handed):
+                # Paused or cancelled between the look and the insert: the pause did not see
+                # these yet, so they are held or cancelled here, unsent.
+                await self._stop_handed(handed)
+                handed.inserted.set_result(None)
+                return []
         except asyncio.CancelledError:
             handed.inserted.cancel()
             raise
@@ -393,6 +400,19 @@ class MailDispatcher:
             raise
         handed.inserted.set_result(len(inserted))
         return inserted
+
+    async def _still_expected(self, handed: HandedBatch) -> bool:
+        broadcast = await self._database[BROADCASTS].find_one(
+            {"_id": handed.broadcast_id, "tenant_id": handed.tenant_id}, {"status": 1}
+        )
+        return broadcast is not None and broadcast["status"] == handed.expected_status.value
+
+    async def _stop_handed(self, handed: HandedBatch) -> None:
+        broadcasts = BroadcastRepository(self._database, handed.tenant_id)
+        current = await broadcasts.get(handed.broadcast_id)
+        cancelled = current is None or current.status is BroadcastStatus.CANCELLED
+        target = MessageStatus.CANCELLED if cancelled else MessageStatus.HELD
+        await broadcasts.stop_unstarted(handed.broadcast_id, target)
 
     def _new_claim(self, now: datetime) -> dict[str, Any]:
         return {
@@ -522,6 +542,8 @@ class MailDispatcher:
         and those to pause."""
         messages = self._database[MESSAGES]
         released = {"lease_owner": None, "lease_until": None}
+        # A message a pause or cancel took out of the batch meanwhile stays where it put it.
+        still_ours = {"status": MessageStatus.SENDING.value}
         tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
         for attempt in attempted:
             tally = _tally(tallies, attempt)
@@ -541,7 +563,7 @@ class MailDispatcher:
                 by_reason[reason].append(attempt)
             for reason, group in by_reason.items():
                 await messages.update_many(
-                    {"_id": {"$in": _ids(group)}},
+                    {"_id": {"$in": _ids(group)}, **still_ours},
                     {
                         "$set": {
                             "status": MessageStatus.SUPPRESSED.value,
@@ -566,7 +588,9 @@ class MailDispatcher:
                     # A rule held it back (quiet hours, frequency cap): say why and until when.
                     requeue["$set"] |= {"policy_reason": held_because, "deferred_until": retry_at}
                     requeue["$inc"] = {"deferrals": 1}
-                await messages.update_many({"_id": {"$in": _ids(group)}}, requeue, session=session)
+                await messages.update_many(
+                    {"_id": {"$in": _ids(group)}, **still_ours}, requeue, session=session
+                )
 
         if skipped or deferred:
             await in_transaction(self._mongo, record)

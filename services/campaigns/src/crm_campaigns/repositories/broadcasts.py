@@ -170,6 +170,33 @@ class BroadcastRepository:
         )
         return result.modified_count
 
+    async def stop_unstarted(
+        self, broadcast_id: str, target: MessageStatus, *, session: Session | None = None
+    ) -> int:
+        """Moves the broadcast's messages that a dispatcher claimed but whose SMTP transaction
+        has not started to `target` (held or cancelled), releasing the claim.
+
+        A dispatcher marks each message started, conditionally on its still being `sending`,
+        right before its transaction: a message moved here first fails that mark and is not
+        sent; a message marked first is in its transaction and finishes it."""
+        result = await self._messages.update_many(
+            {
+                "broadcast_id": broadcast_id,
+                "status": MessageStatus.SENDING.value,
+                "attempt_started_at": None,
+            },
+            {
+                "$set": {
+                    "status": target.value,
+                    "claim_id": None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count
+
     async def decide_winner(self, broadcast_id: str, winner: str) -> None:
         """Records the A/B winner unless one was recorded already."""
         await self._broadcasts.update_one(
