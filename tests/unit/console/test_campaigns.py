@@ -672,6 +672,22 @@ async def test_a_sending_broadcast_polls_its_progress_and_a_finished_one_stops(
     assert "/pause" not in panel.text
 
 
+async def test_a_pause_reason_is_shown_while_paused_and_not_after_a_cancel(site: Console) -> None:
+    client, api = site
+    paused = broadcast("paused") | {"pause_reason": "paused"}
+    api.answer("GET", "/api/v1/broadcasts/b1", body=paused)
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert "Paused by a user" in panel.text
+    throttled = broadcast("paused") | {"pause_reason": "error_threshold"}
+    api.answer("GET", "/api/v1/broadcasts/b1", body=throttled)
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert "Paused: error_threshold" in panel.text
+    cancelled = broadcast("cancelled") | {"pause_reason": "paused"}
+    api.answer("GET", "/api/v1/broadcasts/b1", body=cancelled)
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert "Paused" not in panel.text
+
+
 async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -> None:
     client, api = site
     api.answer(
