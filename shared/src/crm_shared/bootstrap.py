@@ -40,7 +40,7 @@ from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import Outbox, OutboxRelay
-from crm_shared.pages import PageSecurityHeaders, swagger_ui_page
+from crm_shared.pages import PageSecurityHeaders, mount_swagger_assets, swagger_ui_page
 from crm_shared.permissions import install_permission_docs, public_operation
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
@@ -400,6 +400,8 @@ def create_service_app(
         @app.get("/docs", include_in_schema=False, dependencies=[public_operation()])
         async def docs() -> Response:
             return swagger_ui_page("/openapi.json", title)
+
+        mount_swagger_assets(app)
 
     for router in routers:
         app.include_router(router)

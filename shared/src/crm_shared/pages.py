@@ -11,10 +11,13 @@ policy itself; the middleware fills in only what the response lacks.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import MutableHeaders
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Pages without script or style of their own: nothing may load, forms post back to the origin.
@@ -26,9 +29,14 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-# Where FastAPI's Swagger UI page loads its script, style and icon from.
-_SWAGGER_CDN = "https://cdn.jsdelivr.net"
-_SWAGGER_ICON = "https://fastapi.tiangolo.com"
+# Swagger UI's script, style and icon, served by the service itself (see static/VENDOR.md):
+# FastAPI's default loads them from a CDN, which a browser on a closed network cannot reach and
+# which the page's policy would otherwise have to trust.
+SWAGGER_ASSETS_PATH = "/docs/assets"
+SWAGGER_ASSETS_DIRECTORY = Path(__file__).with_name("static") / "swagger-ui"
+SWAGGER_SCRIPT = "swagger-ui-bundle-5.35.0.js"
+SWAGGER_STYLE = "swagger-ui-5.35.0.css"
+SWAGGER_ICON = "favicon-32x32.png"
 
 
 def new_nonce() -> str:
@@ -39,15 +47,29 @@ def new_nonce() -> str:
 def swagger_ui_page(openapi_url: str, title: str) -> HTMLResponse:
     """FastAPI's Swagger UI page, its one inline script allowed by a per-response nonce."""
     nonce = new_nonce()
-    page = bytes(get_swagger_ui_html(openapi_url=openapi_url, title=title).body).decode()
+    html = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=f"{SWAGGER_ASSETS_PATH}/{SWAGGER_SCRIPT}",
+        swagger_css_url=f"{SWAGGER_ASSETS_PATH}/{SWAGGER_STYLE}",
+        swagger_favicon_url=f"{SWAGGER_ASSETS_PATH}/{SWAGGER_ICON}",
+    )
+    page = bytes(html.body).decode()
     # The template has exactly one inline `<script>`: the bundle's own tag has a `src`.
     page = page.replace("<script>", f'<script nonce="{nonce}">', 1)
     policy = (
-        f"default-src 'none'; script-src 'nonce-{nonce}' {_SWAGGER_CDN}; "
-        f"style-src {_SWAGGER_CDN}; img-src {_SWAGGER_ICON} data:; connect-src 'self'; "
+        f"default-src 'none'; script-src 'nonce-{nonce}' 'self'; "
+        "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+
+def mount_swagger_assets(app: FastAPI) -> None:
+    """Serves the docs page's script, style and icon under `SWAGGER_ASSETS_PATH`."""
+    app.mount(
+        SWAGGER_ASSETS_PATH, StaticFiles(directory=SWAGGER_ASSETS_DIRECTORY), name="swagger-ui"
+    )
 
 
 class PageSecurityHeaders:

@@ -274,6 +274,7 @@ async def test_a_dropped_connection_is_retried_once_for_an_idempotent_request_on
         ("GET", b"/api/v1/candidates/..%2fmetrics", RECRUITER, 400),
         ("GET", b"/api/v1/candidates/c1/metrics", RECRUITER, 404),
         ("GET", b"/docs", {}, 200),
+        ("GET", b"/docs/assets/favicon-32x32.png", {}, 200),
         ("GET", b"/no-such-page", {}, 404),
     ],
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import sys
 
 import httpx
@@ -13,6 +15,12 @@ from fastapi.responses import HTMLResponse
 
 from crm_devstack.infra import free_ports
 from crm_shared import ServiceSettings, build_platform, create_service_app
+from crm_shared.pages import (
+    SWAGGER_ASSETS_DIRECTORY,
+    SWAGGER_ICON,
+    SWAGGER_SCRIPT,
+    SWAGGER_STYLE,
+)
 from crm_shared.telemetry import (
     RedactTokens,
     configure_logging,
@@ -68,6 +76,26 @@ async def test_every_html_page_gets_the_page_headers_and_json_only_nosniff() -> 
     assert docs.text.count("<script>") == 0
     assert f'<script nonce="{nonce}">' in docs.text
     assert redoc.status_code == 404
+
+
+async def test_the_docs_page_loads_swagger_ui_from_the_service_itself() -> None:
+    app = service()
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+        docs = await client.get("/docs")
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        served = {url: await client.get(url) for url in assets}
+    policy = docs.headers["content-security-policy"]
+    assert "https:" not in policy
+    assert "https:" not in docs.text
+    assert len(served) == 3
+    assert all(response.status_code == 200 for response in served.values())
+    # The files are the vendored npm builds, unchanged (static/VENDOR.md).
+    vendored = (SWAGGER_ASSETS_DIRECTORY.parent / "VENDOR.md").read_text()
+    for name in (SWAGGER_SCRIPT, SWAGGER_STYLE, SWAGGER_ICON):
+        digest = hashlib.sha256((SWAGGER_ASSETS_DIRECTORY / name).read_bytes()).hexdigest()
+        assert f"swagger-ui/{name} " in vendored
+        assert digest in vendored, name
 
 
 async def test_a_service_with_a_metrics_port_serves_metrics_only_there() -> None:

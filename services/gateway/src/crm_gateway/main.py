@@ -76,6 +76,7 @@ from crm_shared import (
     load_private_key,
     utc_now,
 )
+from crm_shared.pages import mount_swagger_assets
 
 
 class UnsafeConfiguration(ValueError):
@@ -182,6 +183,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # The gateway's port is the public one: metrics only on METRICS_PORT's own listener.
         public_metrics=False,
     )
+    mount_swagger_assets(app)
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
     # Inside the path guard: a refused path never reaches a route, so it is no API request.
