@@ -209,6 +209,18 @@ async def test_a_panel_the_person_may_not_read_says_why_and_the_rest_renders(
     assert 'href="/console/candidates/c1/erase"' in page.text
 
 
+async def test_a_person_analytics_has_no_record_of_yet_has_no_activity_not_an_error(
+    console: Console,
+) -> None:
+    client, api = console
+    missing = (404, {"title": "Not Found", "status": 404, "detail": "no candidate c1"})
+    answer_profile(api, **{"/api/v1/analytics/candidates/c1/engagement": missing})
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200
+    assert "Not available: no activity recorded for this person yet" in page.text
+    assert "no candidate c1" not in page.text
+
+
 async def test_a_note_is_added_and_the_panel_comes_back_with_it(console: Console) -> None:
     client, api = console
     api.answer("POST", "/api/v1/candidates/c1/notes", 201, {"id": "n2", "body": "Call back"})

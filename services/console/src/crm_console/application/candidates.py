@@ -100,7 +100,11 @@ class CandidateDirectory:
             part(self._api.get(caller, f"{API}/custom-fields")),
             part(self._api.get(caller, f"{API}/pools")),
             part(self._api.get(caller, f"{path}/timeline", {"limit": 50})),
-            part(self._api.get(caller, f"{API}/analytics/candidates/{candidate_id}/engagement")),
+            part(
+                self._api.get(caller, f"{API}/analytics/candidates/{candidate_id}/engagement"),
+                # Analytics learns of a candidate from `candidate.created`, a moment after it.
+                when_missing="no activity recorded for this person yet",
+            ),
             part(self._api.get(caller, f"{path}/consents")),
             part(self._api.get(caller, f"{path}/segments")),
             part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),

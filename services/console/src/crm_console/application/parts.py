@@ -18,14 +18,17 @@ class Part:
     unavailable: str | None = None
 
 
-async def part(call: Awaitable[Any]) -> Part:
-    """The call's answer as a panel; a refusal becomes the panel's reason, a lost session
-    still ends the page (the browser must sign in again)."""
+async def part(call: Awaitable[Any], *, when_missing: str | None = None) -> Part:
+    """The call's answer as a panel; a refusal becomes the panel's reason (`when_missing`, if
+    given, for a 404: what a missing record means on this panel), a lost session still ends the
+    page (the browser must sign in again)."""
     try:
         return Part(data=await call)
     except SignedOut:
         raise
     except ApiProblem as refused:
+        if when_missing is not None and refused.problem.status == 404:
+            return Part(unavailable=when_missing)
         return Part(unavailable=refused.problem.message)
 
 
