@@ -184,10 +184,28 @@ async def test_starting_creates_the_import_with_the_mapping_then_streams_the_fil
         "tags": ["meetup", "berlin"],
         "delimiter": ";",
         "encoding": "utf-8",
+        "default_region": None,
     }
     assert upload.method == "PUT"
     assert upload.content == EXCEL
     assert upload.headers["content-type"] == "text/csv"
+
+
+async def test_the_region_of_numbers_without_a_country_code_goes_with_the_import(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/imports", 201, {"id": "imp9", "status": "awaiting_file"})
+    api.answer("PUT", "/api/v1/imports/imp9/file", 202, {"id": "imp9", "status": "queued"})
+    answer = await client.post(
+        "/console/imports",
+        files={"file": ("leute.csv", EXCEL, "text/csv")},
+        data={**MAPPED, "default_region": " fr "},
+        headers=htmx_headers(),
+    )
+    assert answer.status_code == 204, answer.text
+    create, _ = api.calls
+    assert json.loads(create.content)["default_region"] == "FR"
 
 
 async def test_a_mapping_without_a_required_field_is_refused_before_the_api_is_asked(

@@ -143,6 +143,7 @@ async def start_import(request: Request, viewer: CurrentViewer, state: Container
         tags=tags_of(form.get("tags", "")),
         delimiter=form.get("delimiter") or None,
         encoding=form.get("encoding") or None,
+        default_region=form.get("default_region", "").strip().upper() or None,
     )
     try:
         job = await ImportDesk(state.gateway).start(viewer.caller, new, _pieces(file))

@@ -31,6 +31,8 @@ class NewImport:
     tags: list[str]
     delimiter: str | None
     encoding: str | None
+    # Where numbers without a country code are from; None: the tenant's default.
+    default_region: str | None = None
 
 
 class ImportDesk:
@@ -87,6 +89,7 @@ class ImportDesk:
                 "tags": new.tags,
                 "delimiter": new.delimiter,
                 "encoding": new.encoding,
+                "default_region": new.default_region,
             },
         )
         uploaded = await self._api.request(
