@@ -67,6 +67,12 @@ async def test_retention_settings_are_admin_only_and_validated(stack: Stack) -> 
         "on_lapse",
         "extra",
     }
+    too_early = await stack.gateway.put(
+        RETENTION,
+        json={"consent_validity_days": 30, "re_permission_days_before": 60},
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+    )
+    assert error_fields(assert_problem(too_early, 422)) == {"re_permission_days_before"}
     saved = await stack.gateway.put(RETENTION, json=policy, headers=stack.as_(GLOBEX_ADMIN_TOKEN))
     assert saved.status_code == 200, saved.text
     assert (await stack.gateway.get(RETENTION, headers=stack.as_(GLOBEX_TOKEN))).json() == policy

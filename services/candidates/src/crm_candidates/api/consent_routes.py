@@ -10,6 +10,7 @@ from crm_candidates.api.consent_schemas import (
     ConsentRecord,
     ConsentStatePublic,
     ErasureResult,
+    RetentionPolicyChange,
 )
 from crm_candidates.api.deps import consent_service, container_of
 from crm_candidates.application.consents import ConsentChange
@@ -116,9 +117,10 @@ async def get_retention(request: Request, principal: CurrentPrincipal) -> Retent
     response_model=RetentionPolicy,
 )
 async def put_retention(
-    body: RetentionPolicy, request: Request, principal: CurrentPrincipal
+    body: RetentionPolicyChange, request: Request, principal: CurrentPrincipal
 ) -> RetentionPolicy:
     """Replaces the tenant's retention policy (`settings:write`); due consents follow it at their
     next check."""
-    await consent_service(request, principal.tenant_id).set_retention(body)
-    return body
+    policy = RetentionPolicy.model_validate(body.model_dump())
+    await consent_service(request, principal.tenant_id).set_retention(policy)
+    return policy

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from crm_candidates.domain.consent import (
     ConsentPurpose,
@@ -13,6 +21,7 @@ from crm_candidates.domain.consent import (
     ConsentStatus,
     Frequency,
     LawfulBasis,
+    RetentionPolicy,
 )
 
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -143,3 +152,21 @@ class ErasureResult(BaseModel):
 
     candidate_id: str
     erased_at: datetime
+
+
+class RetentionPolicyChange(RetentionPolicy):
+    """A new retention policy; its re-permission mail must go while the consent still lasts.
+
+    Checked here rather than on the stored policy, so a policy stored before the rule still
+    reads."""
+
+    @field_validator("re_permission_days_before")
+    @classmethod
+    def _within_the_consent(cls, days: int, info: ValidationInfo) -> int:
+        validity = info.data.get("consent_validity_days")
+        if validity is not None and days >= validity:
+            raise ValueError(
+                f"the re-permission mail must go before the consent ends: fewer than the "
+                f"{validity} days a consent lasts"
+            )
+        return days
