@@ -139,7 +139,9 @@ async def our_consume(bootstrap: str, mongodb_uri: str, spec: TopicSpec, count: 
         if applied >= count:
             done.set()
 
-    consumer.subscribe(router, spec, on_bench_event, description="benchmark handler")
+    consumer.subscribe(
+        router, spec, on_bench_event, group="on_bench_event", description="benchmark handler"
+    )
     broker.include_router(router)
     await consumer.ensure_indexes()
     await broker.start()

@@ -17,6 +17,8 @@ from crm_shared.auth import (
 )
 from crm_shared.bootstrap import Platform, build_platform, create_service_app, readiness_checks
 from crm_shared.consumer import (
+    BatchHandler,
+    BatchLimits,
     DeliveredRecord,
     EventHandler,
     IdempotentConsumer,
@@ -271,6 +273,8 @@ __all__ = [
     "AtsApplicationHired",
     "AtsApplicationRejected",
     "AtsApplicationStageChanged",
+    "BatchHandler",
+    "BatchLimits",
     "BatchWorker",
     "CandidateChangeRequested",
     "CandidateCreated",

@@ -25,7 +25,7 @@ from crm_shared import (
 
 @dataclass(frozen=True)
 class ActivitySubscribers:
-    """One subscriber per topic; each handler's name is its consumer group."""
+    """One subscriber per topic, each in the consumer group declared next to it."""
 
     recorder: ActivityRecorder
 
@@ -57,36 +57,56 @@ class ActivitySubscribers:
 
     def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
         """Subscribes every handler, in the order the service always subscribed them."""
-        for spec, handler, description in (
+        for spec, group, handler, description in (
             (
                 CANDIDATE_CREATED,
+                "on_candidate_created",
                 self.on_candidate_created,
                 "Counts candidates created per tenant and learns the tenant's candidates (the "
                 "engagement route answers 404 for any other).",
             ),
-            (MESSAGE_SENT, self.on_message_sent, "Counts messages sent per tenant."),
+            (
+                MESSAGE_SENT,
+                "on_message_sent",
+                self.on_message_sent,
+                "Counts messages sent per tenant.",
+            ),
             (
                 MESSAGE_OPENED,
+                "on_message_opened",
                 self.on_message_opened,
                 "Counts messages opened by a person (not a bot); scores the candidate's "
                 "engagement.",
             ),
             (
                 MESSAGE_CLICKED,
+                "on_message_clicked",
                 self.on_message_clicked,
                 "Counts messages clicked by a person (not a scanner); scores engagement.",
             ),
-            (MESSAGE_REPLIED, self.on_message_replied, "Scores the candidate's engagement."),
+            (
+                MESSAGE_REPLIED,
+                "on_message_replied",
+                self.on_message_replied,
+                "Scores the candidate's engagement.",
+            ),
             (
                 EVENT_REGISTERED,
+                "on_event_registered",
                 self.on_event_registered,
                 "Counts event registrations per tenant; scores the candidate's engagement.",
             ),
-            (EVENT_CHECKED_IN, self.on_event_checked_in, "Scores the candidate's engagement."),
+            (
+                EVENT_CHECKED_IN,
+                "on_event_checked_in",
+                self.on_event_checked_in,
+                "Scores the candidate's engagement.",
+            ),
             (
                 ATS_APPLICATION_CREATED,
+                "on_ats_application_created",
                 self.on_ats_application_created,
                 "Counts ATS applications.",
             ),
         ):
-            consumer.subscribe(router, spec, handler, description=description)
+            consumer.subscribe(router, spec, handler, group=group, description=description)
