@@ -134,4 +134,3 @@ def _handler_name(spec: TopicSpec) -> str:
     # The consumer group (and marker prefix) of the subscription: part of the deployed state,
     # pinned by tests/unit/shared/test_consumer_groups.py.
     return f"on_{spec.name.replace('.', '_')}"
-
