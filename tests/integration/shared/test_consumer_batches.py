@@ -229,3 +229,53 @@ async def test_a_poison_event_is_dead_lettered_alone_and_the_rest_of_its_batch_c
         (record_headers(r)["x-dlq-error-type"], record_headers(r)["x-dlq-attempts"]) for r in found
     )
     assert attempts == [("RuntimeError", "3"), ("UndecodableEventError", "0")]
+
+
+async def test_a_batch_handler_s_failing_batch_is_halved_until_the_poison_event_is_alone(
+    kafka_bootstrap_servers: str, client: MongoClient, spec: TopicSpec
+) -> None:
+    pairs = [(f"k{n % 3}", event(spec, f"e{n:02d}", n)) for n in range(24)]
+    pairs[13] = ("k1", event(spec, "broken", 13))
+    await publish_all(kafka_bootstrap_servers, spec.name, pairs)
+
+    database = client[unique("halved_db")]
+    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    consumer = IdempotentConsumer(
+        client=client,
+        database=database,
+        broker=broker,
+        group_id=unique("halved"),
+        retry_backoff_seconds=0.01,
+        batch=BatchLimits(max_records=100, timeout_ms=50),
+        registry=CollectorRegistry(),
+    )
+    batches: list[list[str]] = []
+    router = KafkaRouter()
+
+    async def on_batch(envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
+        subjects = [e.subject for e in envelopes]
+        batches.append(subjects)
+        if "broken" in subjects:
+            raise RuntimeError("cannot handle broken")
+        await database["effects"].insert_many([{"subject": s} for s in subjects], session=session)
+
+    consumer.subscribe_batch(router, spec, on_batch, group="on_batch", description="test")
+    broker.include_router(router)
+    await broker.start()
+    try:
+
+        async def rest_applied() -> bool:
+            return await database["effects"].count_documents({}) == 23
+
+        await eventually(rest_applied, message="the rest of the batch was not applied")
+        await asyncio.sleep(0.5)
+    finally:
+        await broker.stop()
+
+    effects = await database["effects"].find({}, {"_id": 0, "subject": 1}).to_list()
+    assert sorted(e["subject"] for e in effects) == sorted(
+        s for s in (f"e{n:02d}" for n in range(24)) if s != "e13"
+    )
+    # Alone, the poison event had its two further attempts before it was dead-lettered.
+    assert batches.count(["broken"]) == 3
+    assert await database["processed_events"].count_documents({}) == 23
