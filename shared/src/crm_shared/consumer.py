@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,10 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -121,7 +126,45 @@ class _Progress:
     index: int | None = None
 
 
-_Apply = Callable[[Sequence[EventEnvelope[Any]], Session, _Progress], Awaitable[None]]
+_Apply = Callable[[Sequence[_Delivery], Session, _Progress], Awaitable[None]]
+
+_tracer = trace.get_tracer(__name__)
+
+
+def _trace_context(delivery: _Delivery) -> Context:
+    """The trace the event was published in (its W3C headers), to continue in its handling."""
+    return propagate.extract(delivery.record.headers)
+
+
+@contextmanager
+def _handling_span(topic: str, deliveries: Sequence[_Delivery]) -> Iterator[None]:
+    """A CONSUMER span around a batch's transaction: inside the trace of the event that was
+    published when the batch holds one event, else linked to each event's trace, as
+    OpenTelemetry's messaging conventions have it. FastStream's own span of a batch delivery
+    starts a new trace, so without this a request's trace would stop at the bus."""
+    attributes: dict[str, AttributeValue] = {
+        "messaging.system": "kafka",
+        "messaging.batch.message_count": len(deliveries),
+    }
+    if len(deliveries) == 1:
+        parent, links = _trace_context(deliveries[0]), None
+    else:
+        parent = None
+        links = [
+            Link(context)
+            for context in (
+                trace.get_current_span(_trace_context(d)).get_span_context() for d in deliveries
+            )
+            if context.is_valid
+        ]
+    with _tracer.start_as_current_span(
+        f"{topic} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes=attributes,
+    ):
+        yield
 
 
 @dataclass(frozen=True)
@@ -133,25 +176,30 @@ class _Subscription:
 
 
 def _per_event(handler: EventHandler) -> _Apply:
-    """Runs a per-event handler on each event of a batch in turn, noting which one it is on."""
+    """Runs a per-event handler on each event of a batch in turn, noting which one it is on;
+    in a batch of several, each event's writes (and what it stages) continue its own trace."""
 
-    async def apply(
-        envelopes: Sequence[EventEnvelope[Any]], session: Session, progress: _Progress
-    ) -> None:
-        for index, envelope in enumerate(envelopes):
+    async def apply(deliveries: Sequence[_Delivery], session: Session, progress: _Progress) -> None:
+        for index, delivery in enumerate(deliveries):
             progress.index = index
-            await handler(envelope, session)
+            if len(deliveries) == 1:
+                await handler(delivery.envelope, session)
+                continue
+            with _tracer.start_as_current_span(
+                f"{delivery.envelope.type} handle",
+                context=_trace_context(delivery),
+                kind=SpanKind.CONSUMER,
+            ):
+                await handler(delivery.envelope, session)
         progress.index = None
 
     return apply
 
 
 def _batched(handler: BatchHandler) -> _Apply:
-    async def apply(
-        envelopes: Sequence[EventEnvelope[Any]], session: Session, progress: _Progress
-    ) -> None:
+    async def apply(deliveries: Sequence[_Delivery], session: Session, progress: _Progress) -> None:
         progress.index = None
-        await handler(envelopes, session)
+        await handler([delivery.envelope for delivery in deliveries], session)
 
     return apply
 
@@ -396,12 +444,13 @@ class IdempotentConsumer:
                 if _is_duplicate_key(error):
                     raise _MarkersRacedError from None
                 raise
-            await subscription.apply([delivery.envelope for delivery in fresh], session, progress)
+            await subscription.apply(fresh, session, progress)
             return fresh
 
         for _ in range(self._max_attempts):
             try:
-                fresh = await in_transaction(self._client, apply)
+                with _handling_span(subscription.spec.name, deliveries):
+                    fresh = await in_transaction(self._client, apply)
             except _MarkersRacedError:
                 # A duplicate key from the handler's own writes is a failure like any other;
                 # one on a marker means another consumer applied an event first: look again.

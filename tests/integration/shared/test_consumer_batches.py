@@ -15,6 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker, KafkaRouter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
@@ -75,11 +77,21 @@ def event(spec: TopicSpec, subject: str, number: int = 0) -> bytes:
     )
 
 
-async def publish_all(bootstrap: str, topic_name: str, pairs: Sequence[tuple[str, bytes]]) -> None:
+async def publish_all(
+    bootstrap: str,
+    topic_name: str,
+    pairs: Sequence[tuple[str, bytes]],
+    headers: Sequence[list[tuple[str, bytes]]] = (),
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        sent = [await producer.send(topic_name, value, key=key.encode()) for key, value in pairs]
+        sent = [
+            await producer.send(
+                topic_name, value, key=key.encode(), headers=headers[n] if headers else None
+            )
+            for n, (key, value) in enumerate(pairs)
+        ]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
@@ -279,3 +291,53 @@ async def test_a_batch_handler_s_failing_batch_is_halved_until_the_poison_event_
     # Alone, the poison event had its two further attempts before it was dead-lettered.
     assert batches.count(["broken"]) == 3
     assert await database["processed_events"].count_documents({}) == 23
+
+
+async def test_each_event_of_a_batch_is_handled_inside_the_trace_it_was_published_in(
+    kafka_bootstrap_servers: str,
+    client: MongoClient,
+    spec: TopicSpec,
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    trace_ids = [f"{number + 1:032x}" for number in range(4)]
+    await publish_all(
+        kafka_bootstrap_servers,
+        spec.name,
+        [(f"k{n}", event(spec, f"t{n}", n)) for n in range(4)],
+        [[("traceparent", f"00-{trace_id}-{1:016x}-01".encode())] for trace_id in trace_ids],
+    )
+    database = client[unique("traced_db")]
+    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    consumer = IdempotentConsumer(
+        client=client,
+        database=database,
+        broker=broker,
+        group_id=unique("traced"),
+        batch=BatchLimits(max_records=100, timeout_ms=50),
+        registry=CollectorRegistry(),
+    )
+    router = KafkaRouter()
+
+    async def on_event(envelope: EventEnvelope[Any], session: Session) -> None:
+        await database["effects"].insert_one({"subject": envelope.subject}, session=session)
+
+    consumer.subscribe(router, spec, on_event, group="on_event", description="test handler")
+    broker.include_router(router)
+    await broker.start()
+    try:
+
+        async def all_applied() -> bool:
+            return await database["effects"].count_documents({}) == 4
+
+        await eventually(all_applied, message="the events were not applied")
+    finally:
+        await broker.stop()
+
+    handled = {
+        format(span.context.trace_id, "032x")
+        for span in span_exporter.get_finished_spans()
+        if span.kind is SpanKind.CONSUMER
+        and span.name.startswith(spec.name)
+        and span.context is not None
+    }
+    assert set(trace_ids) <= handled
