@@ -195,11 +195,12 @@ class ActivityRecorder:
             [once for _, e in effects for once in e.counted_once],
             session=session,
         )
-        learned = dict.fromkeys(
-            (tenant_id, e.learned) for tenant_id, e in effects if e.learned is not None
-        )
-        for tenant_id, candidate_id in learned:
-            await self.storage.known_candidates(tenant_id).learn(candidate_id, session=session)
+        learned = [(tenant_id, e.learned) for tenant_id, e in effects if e.learned is not None]
+        for tenant_id in dict.fromkeys(tenant for tenant, _ in learned):
+            await self.storage.known_candidates(tenant_id).learn_all(
+                [candidate_id for tenant, candidate_id in learned if tenant == tenant_id],
+                session=session,
+            )
         await score_activities(
             self.storage,
             self.model,
