@@ -1,6 +1,6 @@
 """Fault: a consumer (analytics) SIGKILLed twice while it consumes a stream of events.
 
-300 `candidate.created` events of one tenant are published one every 20 ms, every tenth of them
+300 `candidate.created` events of one tenant are published one every 100 ms, every tenth of them
 twice (as a producer retry or a relay restarted after a crash publishes it). analytics runs as
 a uvicorn process and counts each candidate once through the idempotent consumer (the counter
 update and the event's processed marker commit in one transaction). It is SIGKILLed after it
@@ -31,6 +31,10 @@ pytestmark = pytest.mark.faults
 
 EVENTS = 300
 KILL_AFTER = (100, 200)
+# Slow enough that the stream is still flowing at the second kill: the consumer applies what
+# it finds waiting as one batch, so a restart that took longer than the rest of the stream
+# would catch up at once and the second kill would come after the end.
+PUBLISH_INTERVAL_SECONDS = 0.1
 
 
 async def publish_steadily(bootstrap: str, tenant: str) -> int:
@@ -64,7 +68,7 @@ async def publish_steadily(bootstrap: str, tenant: str) -> int:
                     key=candidate_id.encode(),
                 )
                 sent += 1
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(PUBLISH_INTERVAL_SECONDS)
     finally:
         await producer.stop()
     return sent

@@ -17,6 +17,8 @@ from crm_shared.auth import (
 )
 from crm_shared.bootstrap import Platform, build_platform, create_service_app, readiness_checks
 from crm_shared.consumer import (
+    BatchHandler,
+    BatchLimits,
     DeliveredRecord,
     EventHandler,
     IdempotentConsumer,
@@ -210,7 +212,7 @@ from crm_shared.shared_rate_limit import (
     WindowCounters,
 )
 from crm_shared.telemetry import current_trace_context
-from crm_shared.tombstones import email_sha256, is_erased, is_erased_address
+from crm_shared.tombstones import email_sha256, erased_among, is_erased, is_erased_address
 from crm_shared.topics import ensure_topics
 from crm_shared.uploads import (
     LocalUploadStore,
@@ -271,6 +273,8 @@ __all__ = [
     "AtsApplicationHired",
     "AtsApplicationRejected",
     "AtsApplicationStageChanged",
+    "BatchHandler",
+    "BatchLimits",
     "BatchWorker",
     "CandidateChangeRequested",
     "CandidateCreated",
@@ -374,6 +378,7 @@ __all__ = [
     "ensure_erasure_indexes",
     "ensure_topics",
     "envelope_record",
+    "erased_among",
     "etag_for",
     "export_personal_data",
     "exportable",

@@ -34,7 +34,7 @@ from prometheus_client import (
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from crm_shared.auth import InternalTokenVerifier, load_public_key
-from crm_shared.consumer import IdempotentConsumer
+from crm_shared.consumer import BatchLimits, IdempotentConsumer
 from crm_shared.errors import install_problem_docs, install_problem_handlers, problem_response
 from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
@@ -186,6 +186,10 @@ def build_platform(
             group_id=settings.consumer_group,
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
+            batch=BatchLimits(
+                max_records=settings.consumer_batch_max_records,
+                timeout_ms=settings.consumer_batch_timeout_ms,
+            ),
             registry=registry,
         )
         platform.consumer.after_commit.append(platform.outbox.notify_committed)

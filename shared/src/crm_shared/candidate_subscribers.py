@@ -78,14 +78,30 @@ class CandidateSubscribers:
         """Subscribes every handler, in the order the services always subscribed them."""
         described = self.descriptions
         consumer.subscribe(
-            router, CANDIDATE_MERGED, self.on_candidate_merged, description=described.merged
+            router,
+            CANDIDATE_MERGED,
+            self.on_candidate_merged,
+            group="on_candidate_merged",
+            description=described.merged,
         )
         consumer.subscribe(
-            router, CANDIDATE_UNMERGED, self.on_candidate_unmerged, description=described.unmerged
+            router,
+            CANDIDATE_UNMERGED,
+            self.on_candidate_unmerged,
+            group="on_candidate_unmerged",
+            description=described.unmerged,
         )
         consumer.subscribe(
-            router, CANDIDATE_CREATED, self.on_candidate_created, description=described.created
+            router,
+            CANDIDATE_CREATED,
+            self.on_candidate_created,
+            group="on_candidate_created",
+            description=described.created,
         )
         consumer.subscribe(
-            router, CANDIDATE_UPDATED, self.on_candidate_updated, description=described.updated
+            router,
+            CANDIDATE_UPDATED,
+            self.on_candidate_updated,
+            group="on_candidate_updated",
+            description=described.updated,
         )

@@ -207,7 +207,13 @@ def subscribe_candidate_erasure(
             session=session,
         )
 
-    consumer.subscribe(router, CANDIDATE_ERASED, on_candidate_erased, description=description)
+    consumer.subscribe(
+        router,
+        CANDIDATE_ERASED,
+        on_candidate_erased,
+        group="on_candidate_erased",
+        description=description,
+    )
 
 
 def install_gdpr(platform: Platform, *, erasure: str) -> APIRouter:

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 from pydantic import BaseModel
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -145,6 +146,26 @@ class TenantScopedCollection:
         # The tenant in the scoped filter is what an upsert stamps on the new document.
         return await self._collection.update_one(
             self._scope(query), dict(update), upsert=upsert, session=session
+        )
+
+    async def update_each(
+        self,
+        updates: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+        *,
+        upsert: bool = False,
+        session: Session | None = None,
+    ) -> None:
+        """Applies each (query, update) to one of the tenant's documents, all in one bulk
+        write (unordered: the updates must not depend on each other)."""
+        if not updates:
+            return
+        await self._collection.bulk_write(
+            [
+                UpdateOne(self._scope(query), dict(update), upsert=upsert)
+                for query, update in updates
+            ],
+            ordered=False,
+            session=session,
         )
 
     async def update_many(

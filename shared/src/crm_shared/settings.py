@@ -81,6 +81,11 @@ class ServiceSettings(BaseSettings):
     kafka_consumers_enabled: bool = True
     consumer_max_attempts: int = 3
     consumer_retry_backoff_seconds: float = 0.2
+    # A subscriber applies at most this many fetched records in one transaction, and waits this
+    # long for records when none are buffered (docs/architecture.md, "Idempotent, at-least-once
+    # consumers"; measured in docs/performance.md).
+    consumer_batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_timeout_ms: int = Field(default=100, gt=0)
     readiness_timeout_seconds: float = 2.0
     # Every MongoDB operation (each statement, each cursor batch, each commit) gives up after
     # this long, so no request or worker waits forever on a database that stopped answering.

@@ -7,6 +7,7 @@ back into a projection, and a mail to an erased address can be refused by its di
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from crm_shared.mongo import Database, Session
 
@@ -31,6 +32,27 @@ async def is_erased(
         {"_id": tombstone_id(tenant_id, candidate_id)}, session=session
     )
     return tombstone is not None
+
+
+async def erased_among(
+    database: Database,
+    tenant_id: str,
+    candidate_ids: Sequence[str],
+    *,
+    session: Session | None = None,
+) -> set[str]:
+    """Which of the candidates this service erased, in one query (`is_erased` of each)."""
+    documents = await (
+        database[ERASED_CANDIDATES_COLLECTION]
+        .find(
+            {"_id": {"$in": [tombstone_id(tenant_id, c) for c in candidate_ids]}},
+            {"_id": 1},
+            session=session,
+        )
+        .to_list()
+    )
+    prefix = len(tombstone_id(tenant_id, ""))
+    return {document["_id"][prefix:] for document in documents}
 
 
 async def is_erased_address(

@@ -75,7 +75,9 @@ class Harness:
                 {"subject": envelope.subject, "event_id": str(envelope.id)}, session=session
             )
 
-        consumer.subscribe(router, self.spec, on_test_event, description="test handler")
+        consumer.subscribe(
+            router, self.spec, on_test_event, group="on_test_event", description="test handler"
+        )
         broker.include_router(router)
         await broker.start()
         self.broker = broker

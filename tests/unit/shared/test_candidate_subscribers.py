@@ -40,8 +40,10 @@ class RecordingConsumer:
         self.subscribed: list[tuple[str, str, str]] = []
         self.handlers: dict[str, Any] = {}
 
-    def subscribe(self, router: Any, topic: TopicSpec, handler: Any, *, description: str) -> None:
-        self.subscribed.append((topic.name, handler.__name__, description))
+    def subscribe(
+        self, router: Any, topic: TopicSpec, handler: Any, *, group: str, description: str
+    ) -> None:
+        self.subscribed.append((topic.name, group, description))
         self.handlers[topic.name] = handler
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from crm_shared import ENGAGEMENT_SCORED, EngagementScored, Outbox, Session
+from crm_shared import ENGAGEMENT_SCORED, EngagementScored, EventEnvelope, Outbox, Session
 
 
-async def to_engagement_scored(
+def engagement_scored(
     outbox: Outbox,
     *,
     tenant_id: str,
@@ -15,10 +17,9 @@ async def to_engagement_scored(
     score: float,
     last_activity_at: datetime | None,
     contributions: dict[str, float],
-    session: Session,
-) -> None:
-    """Stages `engagement.scored` with a candidate's recomputed score and what makes it up."""
-    await outbox.stage(
+) -> EventEnvelope[Any]:
+    """`engagement.scored` with a candidate's recomputed score and what makes it up."""
+    return outbox.envelope(
         ENGAGEMENT_SCORED,
         tenant_id=tenant_id,
         subject=candidate_id,
@@ -28,5 +29,11 @@ async def to_engagement_scored(
             last_activity_at=last_activity_at,
             contributions=contributions,
         ),
-        session=session,
     )
+
+
+async def to_engagement_scored_each(
+    outbox: Outbox, envelopes: Sequence[EventEnvelope[Any]], *, session: Session
+) -> None:
+    """Stages `engagement.scored` events (built by `engagement_scored`) with one write."""
+    await outbox.add_many(list(envelopes), session=session)

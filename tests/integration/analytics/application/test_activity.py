@@ -62,7 +62,7 @@ def _opened(setup: Setup, tenant_id: str, message_id: str, **data: Any) -> Event
 
 async def _apply(setup: Setup, envelope: EventEnvelope[Any]) -> None:
     async def work(session: Session) -> None:
-        await setup.recorder.message_opened(envelope, session)
+        await setup.recorder.record(envelope, session)
 
     await in_transaction(setup.mongo, work)
 
@@ -100,7 +100,7 @@ async def _created(setup: Setup, tenant_id: str, candidate_id: str) -> None:
     )
 
     async def work(session: Session) -> None:
-        await setup.recorder.candidate_created(envelope, session)
+        await setup.recorder.record(envelope, session)
 
     await in_transaction(setup.mongo, work)
 

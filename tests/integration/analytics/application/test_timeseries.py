@@ -93,7 +93,7 @@ async def test_the_series_counts_seeded_events_per_day_and_per_source(
         await feed(
             mongo,
             storage,
-            recorder.candidate_created,
+            recorder.record,
             CANDIDATE_CREATED,
             tenant,
             at(day, hour),
@@ -102,7 +102,7 @@ async def test_the_series_counts_seeded_events_per_day_and_per_source(
     await feed(
         mongo,
         storage,
-        recorder.candidate_created,
+        recorder.record,
         CANDIDATE_CREATED,
         other,
         at(2),
@@ -111,7 +111,7 @@ async def test_the_series_counts_seeded_events_per_day_and_per_source(
     # Mails: 3 sent on the 3rd; m1 opened twice (the 3rd, again the 4th), m2 once on the 4th,
     # a bot's open of m3 counted never.
     for m in ("m1", "m2", "m3"):
-        await feed(mongo, storage, recorder.message_sent, MESSAGE_SENT, tenant, at(3), sent(m))
+        await feed(mongo, storage, recorder.record, MESSAGE_SENT, tenant, at(3), sent(m))
     for message_id, day, automated in [
         ("m1", 3, False),
         ("m1", 4, False),
@@ -121,7 +121,7 @@ async def test_the_series_counts_seeded_events_per_day_and_per_source(
         await feed(
             mongo,
             storage,
-            recorder.message_opened,
+            recorder.record,
             MESSAGE_OPENED,
             tenant,
             at(day),

@@ -43,10 +43,16 @@ class RecordingConsumer:
         self.subscribed: list[tuple[str, str]] = []
 
     def subscribe(
-        self, router: KafkaRouter, spec: TopicSpec, handler: EventHandler, *, description: str
+        self,
+        router: KafkaRouter,
+        spec: TopicSpec,
+        handler: EventHandler,
+        *,
+        group: str,
+        description: str,
     ) -> None:
         assert description
-        self.subscribed.append((spec.name, handler.__name__))
+        self.subscribed.append((spec.name, group))
 
 
 def test_every_subscriber_keeps_its_topic_and_name() -> None:

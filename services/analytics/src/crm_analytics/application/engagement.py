@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.engagement import ActivityKind, Contribution, EngagementModel
-from crm_analytics.publishers import to_engagement_scored
-from crm_shared import Session, utc_now
+from crm_analytics.publishers import engagement_scored, to_engagement_scored_each
+from crm_shared import EventEnvelope, Session, utc_now
 
 
 @dataclass(frozen=True)
@@ -23,39 +25,101 @@ class Activity:
     event_id: str  # the event that reported it
 
 
+def _contribution(activity: Activity) -> Contribution:
+    return Contribution(
+        candidate_id=activity.candidate_id,
+        kind=activity.kind,
+        reference=activity.reference,
+        occurred_at=activity.occurred_at,
+        event_id=activity.event_id,
+    )
+
+
 async def score_activity(
     storage: AnalyticsStorage,
     model: EngagementModel,
     tenant_id: str,
     activity: Activity,
     *,
+    now: datetime,
     session: Session,
 ) -> None:
     """Counts the activity in the candidate's score (once) and publishes the new score."""
     engagement = storage.engagement(tenant_id)
     candidate_id = activity.candidate_id
-    contribution = Contribution(
-        candidate_id=candidate_id,
-        kind=activity.kind,
-        reference=activity.reference,
-        occurred_at=activity.occurred_at,
-        event_id=activity.event_id,
-    )
-    if not await engagement.add(contribution, session=session):
+    if not await engagement.add(_contribution(activity), session=session):
         return
     contributions = await engagement.of(candidate_id, session=session)
-    now = utc_now()
     score = round(model.score(contributions, now), 4)
     await engagement.save_score(candidate_id, score, now, session=session)
-    await to_engagement_scored(
+    await to_engagement_scored_each(
+        storage.outbox,
+        [_scored(storage, model, tenant_id, candidate_id, score, contributions, now)],
+        session=session,
+    )
+
+
+def _scored(
+    storage: AnalyticsStorage,
+    model: EngagementModel,
+    tenant_id: str,
+    candidate_id: str,
+    score: float,
+    contributions: list[Contribution],
+    now: datetime,
+) -> EventEnvelope[Any]:
+    return engagement_scored(
         storage.outbox,
         tenant_id=tenant_id,
         candidate_id=candidate_id,
         score=score,
         last_activity_at=max(c.occurred_at for c in contributions),
         contributions={k: round(v, 4) for k, v in model.by_kind(contributions, now).items()},
-        session=session,
     )
+
+
+async def score_activities(
+    storage: AnalyticsStorage,
+    model: EngagementModel,
+    activities: Sequence[tuple[str, Activity]],
+    *,
+    now: datetime,
+    session: Session,
+) -> None:
+    """Counts a batch of (tenant, activity) as `score_activity` of each in turn would, with one
+    read and one write per collection and tenant; each candidate is scored (and its score
+    published) once, with every activity of the batch."""
+    for tenant_id in dict.fromkeys(tenant for tenant, _ in activities):
+        mine = [_contribution(a) for tenant, a in activities if tenant == tenant_id]
+        engagement = storage.engagement(tenant_id)
+        counted = await engagement.of_each(
+            list(dict.fromkeys(c.candidate_id for c in mine)), session=session
+        )
+        seen = {(c.candidate_id, c.kind, c.reference) for cs in counted.values() for c in cs}
+        new: list[Contribution] = []
+        for contribution in mine:
+            key = (contribution.candidate_id, contribution.kind, contribution.reference)
+            if key not in seen:  # counted before, or earlier in the batch
+                seen.add(key)
+                new.append(contribution)
+        if not new:
+            continue
+        await engagement.add_all(new, session=session)
+        scores: list[tuple[str, float]] = []
+        envelopes: list[EventEnvelope[Any]] = []
+        for candidate_id in dict.fromkeys(c.candidate_id for c in new):
+            # Oldest first, as `of` reads them (a stable sort keeps ties in the order counted).
+            contributions = sorted(
+                [*counted[candidate_id], *(c for c in new if c.candidate_id == candidate_id)],
+                key=lambda c: c.occurred_at,
+            )
+            score = round(model.score(contributions, now), 4)
+            scores.append((candidate_id, score))
+            envelopes.append(
+                _scored(storage, model, tenant_id, candidate_id, score, contributions, now)
+            )
+        await engagement.save_scores(scores, now, session=session)
+        await to_engagement_scored_each(storage.outbox, envelopes, session=session)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ and the time series."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -40,6 +42,33 @@ async def count_once(
     ):
         await storage.daily(counted.tenant_id).increment(
             counted.metric, day_of(counted.occurred_at), counted.dimension, session=session
+        )
+
+
+async def count_batch(
+    storage: AnalyticsStorage,
+    counted: Sequence[Counted],
+    counted_once: Sequence[tuple[Counted, str]],
+    *,
+    session: Session,
+) -> None:
+    """Counts a batch of events as `count` of each of `counted` and `count_once` of each of
+    `counted_once` in turn would, summed in memory: one bulk `$inc` per collection and tenant."""
+    everything = list(counted)
+    for tenant_id in dict.fromkeys(c.tenant_id for c, _ in counted_once):
+        mine = [(c, key) for c, key in counted_once if c.tenant_id == tenant_id]
+        first = await storage.counters(tenant_id).first_counted(
+            [(c.metric, key) for c, key in mine], session=session
+        )
+        everything += [c for (c, _), new in zip(mine, first, strict=True) if new]
+    for tenant_id in dict.fromkeys(c.tenant_id for c in everything):
+        mine_counted = [c for c in everything if c.tenant_id == tenant_id]
+        await storage.counters(tenant_id).increment_each(
+            Counter(c.metric for c in mine_counted), session=session
+        )
+        await storage.daily(tenant_id).increment_each(
+            Counter((c.metric, day_of(c.occurred_at), c.dimension) for c in mine_counted),
+            session=session,
         )
 
 

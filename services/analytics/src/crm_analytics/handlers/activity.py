@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,73 +21,52 @@ from crm_shared import (
     EventEnvelope,
     IdempotentConsumer,
     Session,
+    TopicSpec,
+)
+
+# (topic, consumer group, description) of every subscription, in the order the service always
+# subscribed them. The group names are deployed state (tests/unit/shared/test_consumer_groups.py).
+SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
+    (
+        CANDIDATE_CREATED,
+        "on_candidate_created",
+        "Counts candidates created per tenant and learns the tenant's candidates (the "
+        "engagement route answers 404 for any other).",
+    ),
+    (MESSAGE_SENT, "on_message_sent", "Counts messages sent per tenant."),
+    (
+        MESSAGE_OPENED,
+        "on_message_opened",
+        "Counts messages opened by a person (not a bot); scores the candidate's engagement.",
+    ),
+    (
+        MESSAGE_CLICKED,
+        "on_message_clicked",
+        "Counts messages clicked by a person (not a scanner); scores engagement.",
+    ),
+    (MESSAGE_REPLIED, "on_message_replied", "Scores the candidate's engagement."),
+    (
+        EVENT_REGISTERED,
+        "on_event_registered",
+        "Counts event registrations per tenant; scores the candidate's engagement.",
+    ),
+    (EVENT_CHECKED_IN, "on_event_checked_in", "Scores the candidate's engagement."),
+    (ATS_APPLICATION_CREATED, "on_ats_application_created", "Counts ATS applications."),
 )
 
 
 @dataclass(frozen=True)
 class ActivitySubscribers:
-    """One subscriber per topic; each handler's name is its consumer group."""
+    """One batch subscriber per topic: each fetched batch is folded and written in bulk."""
 
     recorder: ActivityRecorder
 
-    async def on_candidate_created(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.candidate_created(envelope, session)
-
-    async def on_message_sent(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.message_sent(envelope, session)
-
-    async def on_message_opened(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.message_opened(envelope, session)
-
-    async def on_message_clicked(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.message_clicked(envelope, session)
-
-    async def on_message_replied(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.message_replied(envelope, session)
-
-    async def on_event_registered(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.event_registered(envelope, session)
-
-    async def on_event_checked_in(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.recorder.event_checked_in(envelope, session)
-
-    async def on_ats_application_created(
-        self, envelope: EventEnvelope[Any], session: Session
-    ) -> None:
-        await self.recorder.application_created(envelope, session)
+    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
+        await self.recorder.record_batch(envelopes, session)
 
     def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every handler, in the order the service always subscribed them."""
-        for spec, handler, description in (
-            (
-                CANDIDATE_CREATED,
-                self.on_candidate_created,
-                "Counts candidates created per tenant and learns the tenant's candidates (the "
-                "engagement route answers 404 for any other).",
-            ),
-            (MESSAGE_SENT, self.on_message_sent, "Counts messages sent per tenant."),
-            (
-                MESSAGE_OPENED,
-                self.on_message_opened,
-                "Counts messages opened by a person (not a bot); scores the candidate's "
-                "engagement.",
-            ),
-            (
-                MESSAGE_CLICKED,
-                self.on_message_clicked,
-                "Counts messages clicked by a person (not a scanner); scores engagement.",
-            ),
-            (MESSAGE_REPLIED, self.on_message_replied, "Scores the candidate's engagement."),
-            (
-                EVENT_REGISTERED,
-                self.on_event_registered,
-                "Counts event registrations per tenant; scores the candidate's engagement.",
-            ),
-            (EVENT_CHECKED_IN, self.on_event_checked_in, "Scores the candidate's engagement."),
-            (
-                ATS_APPLICATION_CREATED,
-                self.on_ats_application_created,
-                "Counts ATS applications.",
-            ),
-        ):
-            consumer.subscribe(router, spec, handler, description=description)
+        """Subscribes every topic, each in its declared consumer group."""
+        for spec, group, description in SUBSCRIPTIONS:
+            consumer.subscribe_batch(
+                router, spec, self.on_batch, group=group, description=description
+            )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo import ASCENDING
 
-from crm_shared import Database, Session, TenantScopedCollection, is_erased
+from crm_shared import Database, Session, TenantScopedCollection, erased_among, is_erased
 
 KNOWN_CANDIDATES_COLLECTION = "known_candidates"
 
@@ -34,6 +36,19 @@ class KnownCandidateRepository:
         await self._known.update_one(
             {"candidate_id": candidate_id},
             {"$setOnInsert": {"candidate_id": candidate_id}},
+            upsert=True,
+            session=session,
+        )
+
+    async def learn_all(self, candidate_ids: Sequence[str], *, session: Session) -> None:
+        """Records several candidates (`learn` of each) with one query and one bulk write."""
+        erased = await erased_among(self._database, self._tenant_id, candidate_ids, session=session)
+        await self._known.update_each(
+            [
+                ({"candidate_id": c}, {"$setOnInsert": {"candidate_id": c}})
+                for c in dict.fromkeys(candidate_ids)
+                if c not in erased
+            ],
             upsert=True,
             session=session,
         )

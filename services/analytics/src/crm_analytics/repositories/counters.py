@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from pymongo import ASCENDING
 
 from crm_analytics.domain.metrics import TenantMetric
@@ -42,6 +44,43 @@ class CounterRepository:
         await self._counted.insert_one(seen, session=session)
         await self.increment(metric, session=session)
         return True
+
+    async def increment_each(
+        self, increments: Mapping[TenantMetric, int], *, session: Session
+    ) -> None:
+        """Adds to several counters in one bulk write (`increment` of each)."""
+        await self._counters.update_each(
+            [({"metric": m.value}, {"$inc": {"value": by}}) for m, by in increments.items()],
+            upsert=True,
+            session=session,
+        )
+
+    async def first_counted(
+        self, keys: Sequence[tuple[TenantMetric, str]], *, session: Session
+    ) -> list[bool]:
+        """Marks each (metric, key) counted, with one query and one write, and tells which
+        were counted for the first time: what `increment_once` of each in turn would say."""
+        if not keys:
+            return []
+        found = await self._counted.find(
+            {
+                "metric": {"$in": sorted({m.value for m, _ in keys})},
+                "key": {"$in": sorted({key for _, key in keys})},
+            },
+            projection={"_id": 0, "metric": 1, "key": 1},
+            session=session,
+        )
+        seen = {(d["metric"], d["key"]) for d in found}
+        first: list[bool] = []
+        for metric, key in keys:
+            new = (metric.value, key) not in seen
+            seen.add((metric.value, key))
+            first.append(new)
+        fresh = [{"metric": m.value, "key": k} for (m, k), new in zip(keys, first, strict=True)]
+        fresh = [doc for doc, new in zip(fresh, first, strict=True) if new]
+        if fresh:
+            await self._counted.insert_batch(fresh, session=session)
+        return first
 
     async def totals(self) -> dict[TenantMetric, int]:
         """Every counter of the tenant; metrics never counted read as zero."""

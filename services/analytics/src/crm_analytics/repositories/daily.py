@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from pymongo import ASCENDING
@@ -40,6 +41,22 @@ class DailyCountRepository:
         await self._counts.update_one(
             {"metric": metric.value, "day": day.isoformat(), "dimension": dimension},
             {"$inc": {"value": 1}},
+            upsert=True,
+            session=session,
+        )
+
+    async def increment_each(
+        self, increments: Mapping[tuple[TenantMetric, date, str], int], *, session: Session
+    ) -> None:
+        """Adds to several (metric, day, breakdown value) counts in one bulk write."""
+        await self._counts.update_each(
+            [
+                (
+                    {"metric": metric.value, "day": day.isoformat(), "dimension": dimension},
+                    {"$inc": {"value": by}},
+                )
+                for (metric, day, dimension), by in increments.items()
+            ],
             upsert=True,
             session=session,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,43 @@ class EngagementRepository:
             key, {"$setOnInsert": document}, upsert=True, session=session
         )
         return result.upserted_id is not None
+
+    async def add_all(self, contributions: Sequence[Contribution], *, session: Session) -> None:
+        """Records activities known to be new (none counted before, no two alike) in one write."""
+        if contributions:
+            await self._contributions.insert_batch(
+                [contribution.model_dump() for contribution in contributions], session=session
+            )
+
+    async def of_each(
+        self, candidate_ids: Sequence[str], *, session: Session
+    ) -> dict[str, list[Contribution]]:
+        """Every activity counted for each of the candidates, oldest first, in one query."""
+        documents = await self._contributions.find(
+            {"candidate_id": {"$in": list(candidate_ids)}},
+            sort=[("occurred_at", ASCENDING)],
+            session=session,
+        )
+        found: dict[str, list[Contribution]] = {candidate_id: [] for candidate_id in candidate_ids}
+        for d in documents:
+            contribution = Contribution.model_validate(
+                {k: v for k, v in d.items() if k not in ("_id", "tenant_id")}
+            )
+            found[contribution.candidate_id].append(contribution)
+        return found
+
+    async def save_scores(
+        self, scores: Sequence[tuple[str, float]], scored_at: datetime, *, session: Session
+    ) -> None:
+        """Keeps the score last published for each candidate, in one bulk write."""
+        await self._scores.update_each(
+            [
+                ({"candidate_id": candidate_id}, {"$set": {"score": score, "scored_at": scored_at}})
+                for candidate_id, score in scores
+            ],
+            upsert=True,
+            session=session,
+        )
 
     async def of(self, candidate_id: str, *, session: Session | None = None) -> list[Contribution]:
         """Every activity counted for a candidate, oldest first."""

@@ -24,7 +24,6 @@ def build_consent_mail_router(
     """The subscriber that mails consent confirmation links."""
     router = KafkaRouter()
 
-    # The name is the consumer group's: renaming it would start a new group from the start.
     async def on_consent_confirmation_requested(
         envelope: EventEnvelope[Any], session: Session
     ) -> None:
@@ -34,6 +33,10 @@ def build_consent_mail_router(
         router,
         CONSENT_CONFIRMATION_REQUESTED,
         on_consent_confirmation_requested,
+        group="on_consent_confirmation_requested",
+        # The mail leaves before the transaction commits: a failed batch would mail its other
+        # events' recipients again, so each event is its own batch.
+        max_records=1,
         description="Mails a consent confirmation link (double opt-in, re-permission); "
         "transactional, so marketing consent does not apply, erased addresses do.",
     )

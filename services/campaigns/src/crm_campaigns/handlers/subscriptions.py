@@ -58,6 +58,7 @@ def subscribe(
             router,
             subscription.topic,
             _handler(subscription, database),
+            group=subscription.name,
             description=subscription.description,
         )
 

@@ -62,7 +62,7 @@ def build_router(
     """The candidates service's subscribers."""
     router = KafkaRouter()
     for spec, handler, name, description in subscriptions(facts, change_requests):
-        consumer.subscribe(router, spec, _named(handler, name), description=description)
+        consumer.subscribe(router, spec, handler, group=name, description=description)
     return router
 
 
@@ -131,14 +131,6 @@ def subscriptions(
 
 
 def _handler_name(spec: TopicSpec) -> str:
+    # The consumer group (and marker prefix) of the subscription: part of the deployed state,
+    # pinned by tests/unit/shared/test_consumer_groups.py.
     return f"on_{spec.name.replace('.', '_')}"
-
-
-def _named(handler: Handler, name: str) -> Handler:
-    # Each subscription has its own consumer group, derived from the handler's name: the name
-    # is therefore part of the deployed state and spelled out above, never taken from a method.
-    async def named(envelope: EventEnvelope[Any], session: Session) -> None:
-        await handler(envelope, session)
-
-    named.__name__ = named.__qualname__ = name
-    return named
