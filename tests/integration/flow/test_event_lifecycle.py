@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from crm_shared import EVENT_REGISTERED
+from crm_shared.errors import PROBLEM_TYPE_PREFIX as PROBLEM_PREFIX
 from helpers import read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
 
@@ -129,3 +130,126 @@ async def test_anyone_reads_an_event_as_its_registration_page_shows_it(stack: St
     after = (await stack.gateway.get(public)).json()
     assert (after["places_left"], after["status"]) == (0, "published")
     assert (await stack.gateway.get("/public/v1/events/no-such-event")).status_code == 404
+
+
+async def test_a_draft_crossing_a_dst_change_is_shown_in_local_time_then_published(
+    stack: Stack,
+) -> None:
+    headers = stack.as_(ACME_TOKEN)
+    # Wall-clock times in Berlin, across the change to summer time at 02:00 on 28 March 2027.
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "name": unique("Night hackathon"),
+            "kind": "meetup",
+            "format": "hybrid",
+            "location": "Berlin, Alexanderplatz 1",
+            "join_url": "https://meet.example.org/hack",
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2027-03-27T22:00:00",
+            "ends_at": "2027-03-28T10:00:00",
+            "capacity": 30,
+            "status": "draft",
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert (event["starts_at"], event["ends_at"]) == (
+        "2027-03-27T21:00:00Z",
+        "2027-03-28T08:00:00Z",
+    )
+    assert (event["starts_at_local"], event["ends_at_local"]) == (
+        "2027-03-27T22:00:00+01:00",
+        "2027-03-28T10:00:00+02:00",
+    )
+    assert (event["status"], len(event["organisers"])) == ("draft", 1)  # the creator
+
+    public = f"/public/v1/events/{event['id']}"
+    assert (await stack.gateway.get(public)).status_code == 404
+    draft = await register(stack, event["id"], f"{unique('early')}@example.org")
+    assert (draft["http_status"], draft["type"]) == (409, PROBLEM_PREFIX + "event-not-published")
+
+    url = f"/api/v1/events/{event['id']}"
+    skipped = await stack.gateway.patch(
+        url, headers=headers | {"If-Match": '"1"'}, json={"starts_at": "2027-03-28T02:30:00"}
+    )
+    assert skipped.status_code == 422, skipped.text
+    assert skipped.json()["errors"][0]["field"] == "starts_at"
+    published = await stack.gateway.post(f"{url}/publish", headers=headers)
+    assert published.status_code == 200, published.text
+    assert (published.json()["status"], published.json()["version"]) == ("published", 2)
+    shown = (await stack.gateway.get(public)).json()
+    assert (shown["starts_at_local"], shown["registration_open"]) == (
+        "2027-03-27T22:00:00+01:00",
+        True,
+    )
+    assert "join_url" not in shown
+    registered = await register(stack, event["id"], f"{unique('on-time')}@example.org")
+    assert registered["status"] == "registered"
+    again = await stack.gateway.post(f"{url}/publish", headers=headers)
+    assert again.status_code == 409, again.text
+    early = await stack.gateway.post(f"{url}/complete", headers=headers)
+    assert early.status_code == 409, early.text
+
+
+async def test_registration_outside_its_window_or_for_a_past_event_is_refused(
+    stack: Stack,
+) -> None:
+    headers = stack.as_(ACME_TOKEN)
+    virtual = await stack.gateway.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "name": unique("Webinar"),
+            "kind": "webinar",
+            "format": "virtual",
+            "starts_at": "2030-06-01T10:00:00+02:00",
+            "capacity": 100,
+        },
+    )
+    assert virtual.status_code == 422, virtual.text
+    assert virtual.json()["errors"] == [
+        {"field": "join_url", "detail": "a virtual event needs a join URL"}
+    ]
+    windowed = await stack.gateway.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "name": unique("Webinar"),
+            "kind": "webinar",
+            "format": "virtual",
+            "join_url": "https://meet.example.org/webinar",
+            "time_zone": "America/New_York",
+            "starts_at": "2030-06-01T10:00:00",
+            "registration_opens_at": "2030-05-01T09:00:00",
+            "capacity": 100,
+        },
+    )
+    assert windowed.status_code == 201, windowed.text
+    not_yet = await register(stack, windowed.json()["id"], f"{unique('eager')}@example.org")
+    assert not_yet["http_status"] == 409
+    assert not_yet["type"] == PROBLEM_PREFIX + "registration-not-open"
+    assert "opens at 2030-05-01T09:00:00-04:00" in not_yet["detail"]
+
+    past = await stack.gateway.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "name": unique("Yesterday's fair"),
+            "kind": "career_fair",
+            "starts_at": "2020-01-01T10:00:00Z",
+            "capacity": 10,
+        },
+    )
+    assert past.status_code == 201, past.text
+    late = await register(stack, past.json()["id"], f"{unique('late')}@example.org")
+    assert (late["http_status"], late["type"]) == (409, PROBLEM_PREFIX + "event-past")
+    url = f"/api/v1/events/{past.json()['id']}"
+    completed = await stack.gateway.post(f"{url}/complete", headers=headers)
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "completed"
+    over = await register(stack, past.json()["id"], f"{unique('later')}@example.org")
+    assert (over["http_status"], over["type"]) == (409, PROBLEM_PREFIX + "event-completed")
+    frozen = await stack.gateway.post(f"{url}/cancel", headers=headers, json={})
+    assert frozen.status_code == 409, frozen.text

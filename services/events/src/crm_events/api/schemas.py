@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
 
-from crm_events.domain.models import EventKind, EventStatus, RegistrationStatus
+from crm_events.domain.models import (
+    EventFormat,
+    EventKind,
+    EventStatus,
+    RecruitingEvent,
+    RegistrationStatus,
+    as_utc,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# An http(s) address, kept as given (a meeting link's query string matters to its service).
+JoinUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$"),
+]
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(
+        description="IANA time zone, e.g. `Europe/Berlin`; times without an offset are "
+        "wall-clock times there.",
+        examples=["Europe/Berlin"],
+    ),
+]
+LocalOrAware = Annotated[
+    datetime,
+    Field(
+        description="With an offset: that instant. Without one: wall-clock time in the "
+        "event's `time_zone` (a time the clocks skip is refused)."
+    ),
+]
+Organisers = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+    Field(max_length=20, description="User ids of the organisers; the creator if none."),
+]
 
 
 class EventCreate(BaseModel):
@@ -19,9 +58,20 @@ class EventCreate(BaseModel):
 
     name: Name
     kind: EventKind
-    starts_at: AwareDatetime
-    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    format: EventFormat = EventFormat.IN_PERSON
+    starts_at: LocalOrAware
+    ends_at: LocalOrAware | None = None
+    time_zone: TimeZoneName = "UTC"
+    location: Venue | None = Field(default=None, description="The venue (in person, hybrid).")
+    join_url: JoinUrl | None = Field(default=None, description="Where to join (virtual, hybrid).")
     capacity: int = Field(ge=1, le=100_000)
+    registration_opens_at: LocalOrAware | None = None
+    registration_closes_at: LocalOrAware | None = None
+    organisers: Organisers = Field(default_factory=list)
+    status: Literal[EventStatus.DRAFT, EventStatus.PUBLISHED] = Field(
+        default=EventStatus.PUBLISHED,
+        description="`draft` keeps it private until `POST /events/{id}/publish`.",
+    )
 
 
 class EventUpdate(BaseModel):
@@ -31,9 +81,16 @@ class EventUpdate(BaseModel):
 
     name: Name | None = None
     kind: EventKind | None = None
-    starts_at: AwareDatetime | None = None
-    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    format: EventFormat | None = None
+    starts_at: LocalOrAware | None = None
+    ends_at: LocalOrAware | None = None
+    time_zone: TimeZoneName | None = None
+    location: Venue | None = None
+    join_url: JoinUrl | None = None
     capacity: int | None = Field(default=None, ge=1, le=100_000)
+    registration_opens_at: LocalOrAware | None = None
+    registration_closes_at: LocalOrAware | None = None
+    organisers: Organisers | None = None
 
 
 class EventCancellation(BaseModel):
@@ -46,16 +103,45 @@ class EventPublic(BaseModel):
     id: str
     name: str
     kind: EventKind
-    starts_at: datetime
+    format: EventFormat
+    starts_at: datetime = Field(description="In UTC.")
+    ends_at: datetime | None = Field(description="In UTC.")
+    time_zone: str
+    starts_at_local: datetime = Field(description="The start in the event's time zone.")
+    ends_at_local: datetime | None
     location: str | None
+    join_url: str | None
     capacity: int
     registered: int
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    organisers: list[str]
     created_at: datetime
     status: EventStatus
     version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
     updated_at: datetime | None
     cancelled_at: datetime | None
     cancellation_reason: str | None
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, event: RecruitingEvent, registered: int) -> EventPublic:
+        """The event as the API shows it: instants in UTC, and the start and end again in the
+        event's own time zone."""
+        utc = {
+            name: as_utc(value)
+            for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
+            if (value := getattr(event, name)) is not None
+        }
+        return cls.model_validate(
+            event.model_dump()
+            | utc
+            | {
+                "registered": registered,
+                "starts_at_local": event.local(event.starts_at),
+                "ends_at_local": event.local(event.ends_at),
+            }
+        )
 
 
 class EventListing(BaseModel):
@@ -64,9 +150,17 @@ class EventListing(BaseModel):
     id: str
     name: str
     kind: EventKind
+    format: EventFormat
     starts_at: datetime
+    ends_at: datetime | None
+    time_zone: str
+    starts_at_local: datetime
+    ends_at_local: datetime | None
     location: str | None
     status: EventStatus
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    registration_open: bool = Field(description="Whether a registration is taken now.")
     places_left: int = Field(
         description="Seats not yet taken; 0: a new registration joins the waitlist."
     )

@@ -12,9 +12,13 @@ from crm_events.domain.models import (
     EventCancelled,
     EventNotFound,
     EventStatus,
+    RecruitingEvent,
     Registration,
     RegistrationNotFound,
+    RegistrationRefusal,
+    RegistrationRefused,
     RegistrationStatus,
+    registration_refusal,
     registration_status,
 )
 from crm_events.publishers import to_event_registered
@@ -42,6 +46,15 @@ class Recorded:
 
 class _Closed(Exception):
     """The event stopped taking registrations while one was being stored."""
+
+
+def _check_open(event: RecruitingEvent) -> None:
+    """Raises `RegistrationRefused` unless `event` takes registrations now."""
+    refusal = registration_refusal(event, utc_now())
+    if refusal is RegistrationRefusal.CANCELLED:
+        raise EventCancelled(event)
+    if refusal is not None:
+        raise RegistrationRefused(event, refusal)
 
 
 async def registrations_for(
@@ -86,8 +99,11 @@ async def walk_in(
     """Captures somebody at the door: a registration that is checked in at once. It is
     published as `event.registered` (so an unknown person becomes a candidate) and, once the
     person is a known candidate, `event.checked_in`. Somebody who had registered is simply
-    checked in (`created` is False)."""
+    checked in (`created` is False). A cancelled event takes no walk-ins (`EventCancelled`);
+    a draft's or a completed event's door still does (a rehearsal, a late entry)."""
     event = await existing_event(storage, tenant_id, event_id)
+    if event.status is EventStatus.CANCELLED:
+        raise EventCancelled(event)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
     outbox = storage.outbox
@@ -133,12 +149,16 @@ async def walk_in(
 
 async def register(storage: EventsStorage, event_id: str, person: Registrant) -> Recorded:
     """Registers somebody for an event, waitlisted when it is full; registering again returns
-    the first registration (`created` is False). The event decides the tenant."""
+    the first registration (`created` is False). The event decides the tenant.
+
+    `RegistrationRefused` (its `refusal` says why) for a draft, a cancelled or completed event,
+    one that took place, and outside the registration window; a draft is `EventNotFound` to
+    whoever does not know its id.
+    """
     event = await find_event_anywhere(storage.database, event_id)
     if event is None:
         raise EventNotFound(event_id)
-    if event.status is EventStatus.CANCELLED:
-        raise EventCancelled(event)
+    _check_open(event)
     events = storage.events(event.tenant_id)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
@@ -151,6 +171,8 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         if not await events.hold_open(event.id, session=session):
             raise _Closed
         current = await events.get(event.id, session=session)
+        if current is not None:
+            _check_open(current)  # edited meanwhile: a window closed, the start moved
         capacity = current.capacity if current else event.capacity
         registered = await registrations.registered_count(event.id, session=session)
         registration = Registration(
@@ -169,7 +191,12 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
     try:
         await storage.in_transaction(store)
     except _Closed:
-        raise EventCancelled(event) from None
+        # Cancelled or completed (or deleted) since it was read: say which.
+        latest = await events.get(event.id)
+        refusal = registration_refusal(latest, utc_now()) if latest else None
+        raise RegistrationRefused(
+            latest or event, refusal or RegistrationRefusal.CANCELLED
+        ) from None
     except DuplicateRegistrationError:
         existing = await registrations.registration_of(event.id, email)
         if existing is None:  # pragma: no cover - the unique index just said it exists
