@@ -31,6 +31,7 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
         mongodb_database=unique("events_migrations"),
         kafka_group_prefix=unique("events-migrations"),
         internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+        link_signing_secret="migration-tests-link-signing-secret-0123456789",
         log_json=False,
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)

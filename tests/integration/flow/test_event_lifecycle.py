@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from crm_shared import EVENT_REGISTERED
+from crm_shared import EVENT_REGISTERED, EVENT_REGISTRATION_PROMOTED
 from crm_shared.errors import PROBLEM_TYPE_PREFIX as PROBLEM_PREFIX
 from helpers import read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
@@ -39,7 +40,7 @@ async def register(stack: Stack, event_id: str, email: str) -> dict[str, Any]:
         f"/public/v1/events/{event_id}/registrations",
         json={"first_name": "Zoë", "last_name": "Ångström", "email": email},
     )
-    assert registered.status_code in (201, 409), registered.text
+    assert registered.status_code in (200, 201, 409), registered.text
     body: dict[str, Any] = registered.json()
     return body | {"http_status": registered.status_code}
 
@@ -253,3 +254,56 @@ async def test_registration_outside_its_window_or_for_a_past_event_is_refused(
     assert (over["http_status"], over["type"]) == (409, PROBLEM_PREFIX + "event-completed")
     frozen = await stack.gateway.post(f"{url}/cancel", headers=headers, json={})
     assert frozen.status_code == 409, frozen.text
+
+
+async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promoted(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    event = await new_event(stack, capacity=1)
+    seated_email = f"{unique('seated')}@example.org"
+    seated = await register(stack, event["id"], seated_email)
+    first_email = f"{unique('first-waiting')}@example.org"
+    first = await register(stack, event["id"], first_email)
+    second = await register(stack, event["id"], f"{unique('second-waiting')}@example.org")
+    assert (seated["status"], first["status"], second["status"]) == (
+        "registered",
+        "waitlisted",
+        "waitlisted",
+    )
+    link = urlsplit(seated["manage_url"]).path
+    assert link.startswith("/public/v1/event-registrations/")
+    repeat = await register(stack, event["id"], seated_email)
+    assert (repeat["http_status"], repeat["manage_url"]) == (200, None)
+
+    shown = await stack.gateway.get(link)
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["status"], shown.json()["event"]["id"]) == ("registered", event["id"])
+    cancelled = await stack.gateway.post(f"{link}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    [promoted] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_REGISTRATION_PROMOTED.name,
+        where=lambda e: e["data"]["event_id"] == event["id"],
+        count=1,
+    )
+    assert (promoted["data"]["email"], promoted["data"]["reason"]) == (first_email, "cancellation")
+    listed = await stack.gateway.get(
+        f"/api/v1/events/{event['id']}/registrations", headers=stack.as_(ACME_TOKEN)
+    )
+    statuses = {r["id"]: r["status"] for r in listed.json()}
+    assert statuses == {
+        seated["id"]: "cancelled",
+        first["id"]: "registered",
+        second["id"]: "waitlisted",
+    }
+
+    reused = await stack.gateway.post(f"{link}/cancel")
+    assert (reused.status_code, reused.json()["type"]) == (
+        409,
+        PROBLEM_PREFIX + "registration-cancelled",
+    )
+    token = link.rsplit("/", 1)[1]
+    tampered = link[: -len(token)] + token[::-1]
+    forged = await stack.gateway.post(f"{tampered}/cancel")
+    assert (forged.status_code, forged.json()["type"]) == (404, PROBLEM_PREFIX + "invalid-link")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from crm_events.api.deps import Storage
+from crm_events.api.registration_links import cancel_refused
 from crm_events.api.schemas import (
     EventCancellation,
     EventCreate,
@@ -16,7 +17,7 @@ from crm_events.api.schemas import (
     RegistrationPublic,
     WalkInCreate,
 )
-from crm_events.application import lifecycle, registrations
+from crm_events.application import cancellations, lifecycle, registrations
 from crm_events.application.lifecycle import EventStanding
 from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
@@ -24,6 +25,8 @@ from crm_events.domain.models import (
     EventDetailsInvalid,
     EventNotFound,
     EventStatus,
+    Registration,
+    RegistrationCancelRefused,
     RegistrationNotFound,
     RegistrationRefused,
     refusal_detail,
@@ -284,7 +287,7 @@ async def event_registrations(
         found = await registrations.registrations_for(storage, principal.tenant_id, event_id)
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    return [RegistrationDetail.model_validate(r.model_dump()) for r in found]
+    return [_detail(storage, r) for r in found]
 
 
 @router.post(
@@ -306,7 +309,7 @@ async def check_in(
         raise _not_found(missing) from None
     except RegistrationNotFound as missing:
         raise _no_registration(missing) from None
-    return RegistrationDetail.model_validate(attended.model_dump())
+    return _detail(storage, attended)
 
 
 @router.post(
@@ -345,7 +348,44 @@ async def walk_in(
         raise _no_registration(missing) from None
     if not recorded.created:
         response.status_code = 200
-    return RegistrationDetail.model_validate(recorded.registration.model_dump())
+    return _detail(storage, recorded.registration)
+
+
+@router.post(
+    "/{event_id}/registrations/{registration_id}/cancel",
+    response_model=RegistrationDetail,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
+)
+async def cancel_registration(
+    event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
+) -> RegistrationDetail:
+    """Cancels a registration on the registrant's behalf (they phoned, wrote); its seat goes
+    to the longest-waiting person on the waitlist. 409 if it was cancelled already
+    (`registration-cancelled`), the person checked in (`registration-attended`) or the event
+    is over (`event-past`)."""
+    try:
+        cancelled = await cancellations.cancel_registration(
+            storage, principal.tenant_id, event_id, registration_id
+        )
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
+    except RegistrationCancelRefused as refused:
+        raise cancel_refused(refused) from None
+    return _detail(storage, cancelled.registration)
+
+
+def _detail(storage: Storage, registration: Registration) -> RegistrationDetail:
+    """A registration as staff see it, with the registrant's links (to pass on)."""
+    return RegistrationDetail.model_validate(
+        registration.model_dump()
+        | {
+            "manage_url": storage.links.manage_url(registration),
+            "invitation_url": storage.links.invitation_url(registration),
+        }
+    )
 
 
 def _registrant(body: RegistrationCreate) -> Registrant:
@@ -398,6 +438,15 @@ async def register(
         raise _not_found(missing) from None
     except RegistrationRefused as refused:
         raise _refused_registration(refused) from None
+    registration = recorded.registration
     if not recorded.created:
+        # The address may be somebody else's: a repeat gets no link to their registration.
         response.status_code = 200
-    return RegistrationPublic.model_validate(recorded.registration.model_dump())
+        return RegistrationPublic.model_validate(registration.model_dump())
+    return RegistrationPublic.model_validate(
+        registration.model_dump()
+        | {
+            "manage_url": storage.links.manage_url(registration),
+            "invitation_url": storage.links.invitation_url(registration),
+        }
+    )

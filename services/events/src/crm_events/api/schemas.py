@@ -180,11 +180,28 @@ class RegistrationCreate(BaseModel):
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
 
 
-class RegistrationPublic(BaseModel):
+class RegistrationLinks(BaseModel):
+    """A registrant's signed links (given to whoever made the registration, never on a repeat
+    registration, which anybody knowing the address could send)."""
+
+    manage_url: str | None = Field(
+        default=None,
+        description="The registration without a login; `POST <manage_url>/cancel` cancels it.",
+    )
+    invitation_url: str | None = Field(
+        default=None, description="The registration's calendar invitation (`.ics`)."
+    )
+
+
+class RegistrationPublic(RegistrationLinks):
     id: str
     event_id: str
     status: RegistrationStatus
     registered_at: datetime
+    promoted_at: datetime | None = Field(
+        default=None, description="When a waitlisted registrant got a seat."
+    )
+    cancelled_at: datetime | None = None
 
 
 class RegistrationDetail(RegistrationPublic):
@@ -194,6 +211,38 @@ class RegistrationDetail(RegistrationPublic):
     candidate_id: str | None
     checked_in_at: datetime | None
     walk_in: bool
+
+
+class EventForRegistrant(BaseModel):
+    """What a registrant sees of the event they registered for, the join URL included."""
+
+    id: str
+    name: str
+    kind: EventKind
+    format: EventFormat
+    status: EventStatus
+    starts_at: datetime
+    ends_at: datetime | None
+    time_zone: str
+    starts_at_local: datetime
+    ends_at_local: datetime | None
+    location: str | None
+    join_url: str | None
+    cancellation_reason: str | None
+
+
+class LinkedRegistration(BaseModel):
+    """A registration as its signed link shows it to the registrant."""
+
+    id: str
+    status: RegistrationStatus
+    first_name: str
+    last_name: str
+    registered_at: datetime
+    promoted_at: datetime | None
+    cancelled_at: datetime | None
+    checked_in_at: datetime | None
+    event: EventForRegistrant
 
 
 class WalkInCreate(RegistrationCreate):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_events.application.storage import EventsStorage
+from crm_events.application.waitlist import promote
 from crm_events.domain.models import (
     EventChangeRefused,
     EventNotFound,
@@ -18,7 +19,6 @@ from crm_events.domain.models import (
     time_zone,
     times_in_utc,
 )
-from crm_events.publishers import to_event_registered
 from crm_events.repositories.events import find_event_anywhere
 from crm_shared import Session, StaleVersionError, utc_now
 
@@ -87,9 +87,10 @@ async def edit_event(
     """Applies an edit made from `version`; returns how many waitlisted people it registered.
 
     A larger capacity registers waitlisted people first come first served, each announced as
-    `event.registered` like any registration; a capacity below the registered count is refused
-    (`EventChangeRefused`). Times without an offset are wall-clock times in the event's time
-    zone (the new one, if the edit changes it); a new time zone alone keeps the instants.
+    `event.registered` like any registration and as `event.registration_promoted`; a capacity
+    below the registered count is refused (`EventChangeRefused`). Times without an offset are
+    wall-clock times in the event's time zone (the new one, if the edit changes it); a new time
+    zone alone keeps the instants.
     """
     events = storage.events(tenant_id)
     registrations = storage.registrations(tenant_id)
@@ -114,10 +115,7 @@ async def edit_event(
             raise StaleVersionError(current.version)
         edited = await events.get(event_id, session=session)
         assert edited is not None
-        promotions = await registrations.promote_waitlisted(event_id, seats, session=session)
-        for registration in promotions:
-            await to_event_registered(outbox, edited, registration, session=session)
-        promoted = len(promotions)
+        promoted = len(await promote(storage, edited, seats, "capacity", session=session))
 
     await storage.in_transaction(edit)
     outbox.notify_committed()

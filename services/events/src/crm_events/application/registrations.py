@@ -130,7 +130,7 @@ async def walk_in(
             update={"candidate_id": await directory.candidate_for(email, session=session)}
         )
         await registrations.register(registration, session=session)
-        await to_event_registered(outbox, event, registration, session=session)
+        await to_event_registered(outbox, storage.links, event, registration, session=session)
         await announce_attendance(outbox, registrations, event, registration, session=session)
 
     try:
@@ -186,7 +186,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         )
         await registrations.register(registration, session=session)
         if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(outbox, event, registration, session=session)
+            await to_event_registered(outbox, storage.links, event, registration, session=session)
 
     try:
         await storage.in_transaction(store)

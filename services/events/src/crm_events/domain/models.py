@@ -280,8 +280,11 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
 
 
 class RegistrationStatus(StrEnum):
+    """registered or waitlisted (-> registered when a seat opens); either -> cancelled."""
+
     REGISTERED = "registered"
     WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
 
 
 def registration_status(capacity: int, registered: int) -> RegistrationStatus:
@@ -309,3 +312,43 @@ class Registration(BaseModel):
     walk_in: bool = False
     # Whether `event.checked_in` went out: only once the attendee is a known candidate.
     attendance_published: bool = False
+    promoted_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+class RegistrationCancelRefused(Exception):
+    """A registration that cannot be cancelled: cancelled already, attended, or the event is
+    over. `problem_type` names which."""
+
+    def __init__(self, problem_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem_type = problem_type
+        self.detail = detail
+
+
+def check_cancellable(event: RecruitingEvent, registration: Registration, now: datetime) -> None:
+    """Refuses (`RegistrationCancelRefused`) to cancel a registration cancelled already (a
+    reused link), one checked in, or one for an event that is over; a cancelled event's
+    registrations may still be cancelled (nothing follows)."""
+    if registration.status is RegistrationStatus.CANCELLED:
+        assert registration.cancelled_at is not None
+        at = event.local(registration.cancelled_at)
+        assert at is not None
+        raise RegistrationCancelRefused(
+            "registration-cancelled",
+            f"this registration was cancelled already, at {at.isoformat()}",
+        )
+    if registration.checked_in_at is not None:
+        raise RegistrationCancelRefused(
+            "registration-attended", "this registration was checked in: the person attended"
+        )
+    if event.status is EventStatus.COMPLETED or now >= as_utc(event.ends_at or event.starts_at):
+        raise RegistrationCancelRefused("event-past", f"the event {event.name!r} is over")
+
+
+def seats_open(event: RecruitingEvent, registered: int) -> int:
+    """How many waitlisted people a published event can seat now; none once it is not
+    published (a cancelled or completed event promotes nobody)."""
+    if event.status is not EventStatus.PUBLISHED:
+        return 0
+    return max(event.capacity - registered, 0)

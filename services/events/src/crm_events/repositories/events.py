@@ -129,6 +129,14 @@ class EventRepository:
         )
         return result.modified_count == 1
 
+    async def hold(self, event_id: str, *, session: Session) -> None:
+        """Writes the event's document in a registration change's transaction (a cancellation),
+        so it is serialised with registrations and capacity edits like they are with each
+        other: a freed seat goes to exactly one waitlisted person."""
+        await self._events.update_one(
+            {"_id": event_id}, {"$inc": {"registration_changes": 1}}, session=session
+        )
+
     async def touch(self, event_id: str, *, session: Session) -> None:
         """Writes the event's document, so a registration under way conflicts with `session`."""
         await self._events.update_one(
