@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from icalendar import Calendar, Component
 
 from crm_shared import EVENT_REGISTERED, EVENT_REGISTRATION_PROMOTED
 from crm_shared.errors import PROBLEM_TYPE_PREFIX as PROBLEM_PREFIX
@@ -307,3 +308,66 @@ async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promote
     tampered = link[: -len(token)] + token[::-1]
     forged = await stack.gateway.post(f"{tampered}/cancel")
     assert (forged.status_code, forged.json()["type"]) == (404, PROBLEM_PREFIX + "invalid-link")
+
+
+def parsed_invitation(ics: bytes) -> tuple[Calendar, Component]:
+    calendar = Calendar.from_ical(ics)
+    [entry] = calendar.walk("VEVENT")
+    return calendar, entry
+
+
+async def test_the_invitation_follows_the_event_through_an_edit_and_its_cancellation(
+    stack: Stack,
+) -> None:
+    headers = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=headers,
+        json={
+            "name": unique("Night hackathon"),
+            "kind": "meetup",
+            "location": "Berlin, Alexanderplatz 1",
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2027-03-27T22:00:00",
+            "ends_at": "2027-03-28T10:00:00",
+            "capacity": 30,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    registered = await register(stack, event["id"], f"{unique('ada')}@example.org")
+    link = urlsplit(registered["invitation_url"]).path
+    first = await stack.gateway.get(link)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"].startswith("text/calendar")
+    calendar, entry = parsed_invitation(first.content)
+    starts, ends = entry.decoded("dtstart"), entry.decoded("dtend")
+    assert (starts.isoformat(), ends.isoformat()) == (
+        "2027-03-27T22:00:00+01:00",
+        "2027-03-28T10:00:00+02:00",
+    )
+    uid = str(entry["uid"])
+    assert (str(calendar["method"]), entry["sequence"]) == ("REQUEST", 1)
+
+    url = f"/api/v1/events/{event['id']}"
+    moved = await stack.gateway.patch(
+        url, headers=headers | {"If-Match": '"1"'}, json={"starts_at": "2027-03-27T21:00:00"}
+    )
+    assert moved.status_code == 200, moved.text
+    _, entry = parsed_invitation((await stack.gateway.get(link)).content)
+    assert (str(entry["uid"]), entry["sequence"]) == (uid, 2)
+    assert entry.decoded("dtstart").isoformat() == "2027-03-27T21:00:00+01:00"
+
+    await stack.gateway.post(f"{url}/cancel", headers=headers, json={"reason": "Venue flooded"})
+    staff = await stack.gateway.get(
+        f"{url}/registrations/{registered['id']}/invitation.ics", headers=headers
+    )
+    assert staff.status_code == 200, staff.text
+    calendar, entry = parsed_invitation(staff.content)
+    assert (str(calendar["method"]), str(entry["status"])) == ("CANCEL", "CANCELLED")
+    assert (str(entry["uid"]), entry["sequence"]) == (uid, 3)
+    assert (await stack.gateway.get(link)).content == staff.content
+    forged = await stack.gateway.get(
+        link.replace("/event-registrations/", "/event-registrations/x")
+    )
+    assert forged.status_code == 404

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
+from fastapi import APIRouter, Response
+
+from crm_events.adapters.calendar import MEDIA_TYPE
 from crm_events.api.deps import Storage
 from crm_events.api.schemas import EventForRegistrant, LinkedRegistration, RegistrationPublic
 from crm_events.application.cancellations import (
@@ -11,6 +14,7 @@ from crm_events.application.cancellations import (
     cancel_by_link,
     linked_registration,
 )
+from crm_events.application.invitations import invitation_by_link
 from crm_events.domain.models import (
     RecruitingEvent,
     Registration,
@@ -86,3 +90,37 @@ async def cancel_registration(token: str, storage: Storage) -> RegistrationPubli
     except RegistrationCancelRefused as refused:
         raise cancel_refused(refused) from None
     return RegistrationPublic.model_validate(cancelled.registration.model_dump())
+
+
+# How the `.ics` answers are documented in the OpenAPI document.
+CALENDAR_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An iCalendar invitation (RFC 5545, METHOD:REQUEST or METHOD:CANCEL).",
+        "content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
+}
+
+
+def calendar_file(ics: bytes) -> Response:
+    """An `.ics` answer a browser saves and a calendar opens; never cached, since an edit or a
+    cancellation replaces it."""
+    return Response(
+        ics,
+        media_type=f"{MEDIA_TYPE}; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="invitation.ics"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@links_router.get("/{token}/invitation.ics", response_class=Response, responses=CALENDAR_RESPONSE)
+async def registration_invitation(token: str, storage: Storage) -> Response:
+    """The registration's calendar invitation: the same UID for every copy, SEQUENCE from
+    the event's version, so an edit updates the calendar entry and a cancellation (of the
+    event or the registration: METHOD:CANCEL, STATUS:CANCELLED) removes it. 404
+    (`invalid-link`) for a forged or altered link."""
+    try:
+        return calendar_file(await invitation_by_link(storage, token))
+    except InvalidLink:
+        raise invalid_link() from None

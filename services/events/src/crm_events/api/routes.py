@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from crm_events.api.deps import Storage
-from crm_events.api.registration_links import cancel_refused
+from crm_events.api.registration_links import CALENDAR_RESPONSE, calendar_file, cancel_refused
 from crm_events.api.schemas import (
     EventCancellation,
     EventCreate,
@@ -17,7 +17,7 @@ from crm_events.api.schemas import (
     RegistrationPublic,
     WalkInCreate,
 )
-from crm_events.application import cancellations, lifecycle, registrations
+from crm_events.application import cancellations, invitations, lifecycle, registrations
 from crm_events.application.lifecycle import EventStanding
 from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
@@ -375,6 +375,27 @@ async def cancel_registration(
     except RegistrationCancelRefused as refused:
         raise cancel_refused(refused) from None
     return _detail(storage, cancelled.registration)
+
+
+@router.get(
+    "/{event_id}/registrations/{registration_id}/invitation.ics",
+    response_class=Response,
+    dependencies=[require_permission("events:read")],
+    responses=CALENDAR_RESPONSE,
+)
+async def registration_invitation(
+    event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
+) -> Response:
+    """A registration's calendar invitation, as its registrant's link gives it (to resend)."""
+    try:
+        ics = await invitations.invitation_for(
+            storage, principal.tenant_id, event_id, registration_id
+        )
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
+    return calendar_file(ics)
 
 
 def _detail(storage: Storage, registration: Registration) -> RegistrationDetail:
