@@ -56,7 +56,8 @@ def test_a_wall_clock_time_becomes_utc_with_the_offset_of_its_own_date() -> None
     assert fields["ends_at"] == datetime(2027, 3, 28, 8, 0, tzinfo=UTC)
     hackathon = event(time_zone="Europe/Berlin", **fields)
     starts, ends = hackathon.local(hackathon.starts_at), hackathon.local(hackathon.ends_at)
-    assert starts is not None and ends is not None
+    assert starts is not None
+    assert ends is not None
     assert (starts.isoformat(), ends.isoformat()) == (
         "2027-03-27T22:00:00+01:00",
         "2027-03-28T10:00:00+02:00",
