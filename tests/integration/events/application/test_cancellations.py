@@ -109,3 +109,21 @@ async def test_a_registration_for_an_event_that_is_over_cannot_be_cancelled(
     with pytest.raises(RegistrationCancelRefused) as over:
         await cancellations.cancel_registration(storage, tenant, event.id, seated.id)
     assert over.value.problem_type == "event-past"
+
+
+async def test_somebody_who_cancelled_registers_again_at_the_end_of_the_queue(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(1))).event
+    seated = (await registrations.register(storage, event.id, _person("ada"))).registration
+    await registrations.register(storage, event.id, _person("bob"))
+    await cancellations.cancel_registration(storage, tenant, event.id, seated.id)
+    again = await registrations.register(storage, event.id, _person("ada"))
+    assert again.created
+    assert again.registration.id == seated.id
+    assert again.registration.status is RegistrationStatus.WAITLISTED  # bob has the seat now
+    assert again.registration.cancelled_at is None
+    assert again.registration.registered_at > seated.registered_at
+    repeat = await registrations.register(storage, event.id, _person("ada"))
+    assert (repeat.created, repeat.registration.id) == (False, seated.id)

@@ -201,7 +201,55 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         existing = await registrations.registration_of(event.id, email)
         if existing is None:  # pragma: no cover - the unique index just said it exists
             raise
+        if existing.status is RegistrationStatus.CANCELLED:
+            return await _reopen(storage, event, existing, person)
         return Recorded(existing, created=False)
     outbox.notify_committed()
     assert registration is not None
     return Recorded(registration, created=True)
+
+
+async def _reopen(
+    storage: EventsStorage, event: RecruitingEvent, cancelled: Registration, person: Registrant
+) -> Recorded:
+    """Somebody who cancelled registers again: the same registration comes back, at the end
+    of the queue (registered if a seat is free, else waitlisted behind those already there)."""
+    events = storage.events(event.tenant_id)
+    registrations = storage.registrations(event.tenant_id)
+    reopened: Registration | None = None
+
+    async def store(session: Session) -> None:
+        nonlocal reopened
+        if not await events.hold_open(event.id, session=session):
+            raise _Closed
+        current = await events.get(event.id, session=session)
+        if current is not None:
+            _check_open(current)
+        registered = await registrations.registered_count(event.id, session=session)
+        capacity = current.capacity if current else event.capacity
+        reopened = await registrations.reopen(
+            cancelled.id,
+            registration_status(capacity, registered),
+            utc_now(),
+            first_name=person.first_name,
+            last_name=person.last_name,
+            session=session,
+        )
+        if reopened is None:  # registered again by a request at the same moment
+            reopened = await registrations.registration(event.id, cancelled.id, session=session)
+        elif reopened.status is RegistrationStatus.REGISTERED:
+            await to_event_registered(
+                storage.outbox, storage.links, event, reopened, session=session
+            )
+
+    try:
+        await storage.in_transaction(store)
+    except _Closed:
+        latest = await events.get(event.id)
+        refusal = registration_refusal(latest, utc_now()) if latest else None
+        raise RegistrationRefused(
+            latest or event, refusal or RegistrationRefusal.CANCELLED
+        ) from None
+    storage.outbox.notify_committed()
+    assert reopened is not None
+    return Recorded(reopened, created=True)

@@ -69,6 +69,37 @@ class RegistrationRepository:
             )
         return promoted
 
+    async def reopen(
+        self,
+        registration_id: str,
+        status: RegistrationStatus,
+        at: datetime,
+        *,
+        first_name: str,
+        last_name: str,
+        session: Session,
+    ) -> Registration | None:
+        """A cancelled registration made anew at `at` with `status`; None if it was not
+        cancelled (any more)."""
+        result = await self._registrations.update_one(
+            {"_id": registration_id, "status": RegistrationStatus.CANCELLED.value},
+            {
+                "$set": {
+                    "status": status.value,
+                    "registered_at": at,
+                    "cancelled_at": None,
+                    "promoted_at": None,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                }
+            },
+            session=session,
+        )
+        if result.modified_count != 1:
+            return None
+        document = await self._registrations.find_one({"_id": registration_id}, session=session)
+        return from_document(Registration, document) if document else None
+
     async def cancel(
         self, registration_id: str, at: datetime, *, session: Session
     ) -> Registration | None:
