@@ -127,3 +127,17 @@ async def test_somebody_who_cancelled_registers_again_at_the_end_of_the_queue(
     assert again.registration.registered_at > seated.registered_at
     repeat = await registrations.register(storage, event.id, _person("ada"))
     assert (repeat.created, repeat.registration.id) == (False, seated.id)
+
+
+async def test_somebody_who_cancelled_but_came_is_registered_again_and_checked_in(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(5))).event
+    seated = (await registrations.register(storage, event.id, _person("ada"))).registration
+    await cancellations.cancel_registration(storage, tenant, event.id, seated.id)
+    at_the_door = await registrations.walk_in(storage, tenant, event.id, _person("ada"))
+    assert (at_the_door.created, at_the_door.registration.id) == (False, seated.id)
+    assert at_the_door.registration.status is RegistrationStatus.REGISTERED
+    assert at_the_door.registration.checked_in_at is not None
+    assert at_the_door.registration.cancelled_at is None

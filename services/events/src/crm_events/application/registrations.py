@@ -70,7 +70,8 @@ async def check_in(
 ) -> Registration:
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
-    created them from their registration."""
+    created them from their registration. Somebody who had cancelled is registered again
+    (they came after all)."""
     event = await existing_event(storage, tenant_id, event_id)
     registrations = storage.registrations(tenant_id)
     registration = await registrations.registration(event_id, registration_id)
@@ -81,7 +82,20 @@ async def check_in(
 
     async def record(session: Session) -> None:
         nonlocal attended
-        checked_in = await registrations.check_in(registration, utc_now(), session=session)
+        now = utc_now()
+        if registration.status is RegistrationStatus.CANCELLED:
+            # They cancelled but came after all: they are there, so they have a seat again.
+            reopened = await registrations.reopen(
+                registration.id,
+                RegistrationStatus.REGISTERED,
+                now,
+                first_name=registration.first_name,
+                last_name=registration.last_name,
+                session=session,
+            )
+            if reopened is not None:
+                await to_event_registered(outbox, storage.links, event, reopened, session=session)
+        checked_in = await registrations.check_in(registration, now, session=session)
         if checked_in is not None:
             attended = checked_in
             await announce_attendance(outbox, registrations, event, checked_in, session=session)
