@@ -279,6 +279,7 @@ async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promote
     shown = await stack.gateway.get(link)
     assert shown.status_code == 200, shown.text
     assert (shown.json()["status"], shown.json()["event"]["id"]) == ("registered", event["id"])
+    assert shown.json()["event"]["starts_at"] == "2027-03-25T17:00:00Z"
     cancelled = await stack.gateway.post(f"{link}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"

@@ -19,6 +19,7 @@ from crm_events.domain.models import (
     RecruitingEvent,
     Registration,
     RegistrationCancelRefused,
+    as_utc,
 )
 from crm_shared import ProblemError, problem_responses, public_operation
 
@@ -40,14 +41,12 @@ def cancel_refused(refused: RegistrationCancelRefused) -> ProblemError:
 
 def for_registrant(event: RecruitingEvent) -> EventForRegistrant:
     """The event as a registrant sees it, times in UTC and in its own zone."""
-    starts_at_local = event.local(event.starts_at)
-    assert starts_at_local is not None
     return EventForRegistrant.model_validate(
         event.model_dump()
         | {
-            "starts_at": starts_at_local,
-            "ends_at": event.local(event.ends_at),
-            "starts_at_local": starts_at_local,
+            "starts_at": as_utc(event.starts_at),
+            "ends_at": as_utc(event.ends_at) if event.ends_at else None,
+            "starts_at_local": event.local(event.starts_at),
             "ends_at_local": event.local(event.ends_at),
         }
     )
