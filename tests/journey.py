@@ -186,7 +186,7 @@ async def run_core_journey(
         json={
             "name": "Berlin Python Meetup",
             "kind": "meetup",
-            "starts_at": "2026-12-10T18:00:00+01:00",
+            "starts_at": "2030-12-10T18:00:00+01:00",
             "location": "Berlin",
             "capacity": 80,
         },

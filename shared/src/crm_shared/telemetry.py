@@ -102,10 +102,10 @@ class JsonLogFormatter(logging.Formatter):
 
 
 # Paths whose next segment is a credential: mailed link tokens (confirmation, preferences,
-# unsubscribe), tracking tokens and the tenants' inbound-mail tokens, as the gateway publishes
-# them and as the services receive them.
+# unsubscribe, an event registration's), tracking tokens and the tenants' inbound-mail tokens,
+# as the gateway publishes them and as the services receive them.
 _TOKEN_PATHS = re.compile(
-    r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail)"
+    r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail|event-registrations)"
     r"|t/[oc]|tracking/(?:open|click))/)[^/?#\s\"']+"
 )
 REDACTED = "\u2026"

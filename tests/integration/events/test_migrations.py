@@ -31,6 +31,7 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
         mongodb_database=unique("events_migrations"),
         kafka_group_prefix=unique("events-migrations"),
         internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+        link_signing_secret="migration-tests-link-signing-secret-0123456789",
         log_json=False,
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
@@ -42,8 +43,16 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
         migrated = await database["events"].find_one({"_id": "before"})
         assert migrated is not None
         assert (migrated["status"], migrated["version"]) == ("published", 1)
+        assert (migrated["format"], migrated["time_zone"], migrated["organisers"]) == (
+            "in_person",
+            "UTC",
+            [],
+        )
         recorded = await database["migrations"].find({}).to_list()
-        assert [(entry["_id"], entry["name"]) for entry in recorded] == [(1, "events-lifecycle")]
+        assert [(entry["_id"], entry["name"]) for entry in recorded] == [
+            (1, "events-lifecycle"),
+            (2, "events-formats-and-time-zones"),
+        ]
 
         # A later start finds version 1 recorded and does not run it again.
         await database["events"].insert_one(legacy_event("after"))

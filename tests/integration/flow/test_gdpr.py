@@ -103,7 +103,7 @@ async def a_person_every_service_knows(
         json={
             "name": "Open house",
             "kind": "open_house",
-            "starts_at": "2026-12-10T18:00:00+01:00",
+            "starts_at": "2030-12-10T18:00:00+01:00",
             "capacity": 10,
         },
     )

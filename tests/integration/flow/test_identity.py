@@ -179,7 +179,7 @@ async def _register_for_event(stack: Stack, email: str) -> str:
         json={
             "name": "Identity meetup",
             "kind": "meetup",
-            "starts_at": "2026-12-10T18:00:00+01:00",
+            "starts_at": "2030-12-10T18:00:00+01:00",
             "capacity": 50,
         },
     )

@@ -88,7 +88,7 @@ async def test_registering_for_the_event_takes_the_yes_path(stack: Stack) -> Non
         json={
             "name": "Open house",
             "kind": "open_house",
-            "starts_at": "2026-12-12T10:00:00+01:00",
+            "starts_at": "2030-12-12T10:00:00+01:00",
             "capacity": 50,
         },
     )

@@ -100,7 +100,7 @@ async def test_check_in_and_walk_ins_emit_event_checked_in_and_enrol(
         json={
             "name": "Data meetup",
             "kind": "meetup",
-            "starts_at": "2026-12-10T18:00:00+01:00",
+            "starts_at": "2030-12-10T18:00:00+01:00",
             "capacity": 1,
         },
     )

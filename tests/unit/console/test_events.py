@@ -74,33 +74,61 @@ def body_of(request: httpx.Request) -> object:
     return json.loads(request.content)
 
 
-def test_the_event_form_turns_a_local_time_in_a_zone_into_an_instant() -> None:
+def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
     form = event_form(
         {
             "name": " Open house ",
             "kind": "open_house",
-            "starts_at": "2027-03-25T18:00",
+            "format": "hybrid",
+            "starts_at": "2027-03-27T22:00",
+            "ends_at": "2027-03-28T10:00",
             "time_zone": "Europe/Berlin",
             "location": "",
+            "join_url": "https://meet.example.org/x",
             "capacity": "40",
-        }
+            "draft": "on",
+        },
+        creating=True,
     )
     assert form.valid
     assert form.body == {
         "name": "Open house",
         "kind": "open_house",
-        "starts_at": "2027-03-25T18:00:00+01:00",
+        "format": "hybrid",
+        "time_zone": "Europe/Berlin",
+        "starts_at": "2027-03-27T22:00:00",
+        "ends_at": "2027-03-28T10:00:00",
+        "registration_opens_at": None,
+        "registration_closes_at": None,
         "location": None,
+        "join_url": "https://meet.example.org/x",
         "capacity": 40,
+        "status": "draft",
     }
-    broken = event_form({"kind": "party", "starts_at": "soon", "time_zone": "Mars/Olympus"})
-    assert set(broken.errors) == {"name", "kind", "starts_at", "time_zone", "capacity"}
+    broken = event_form(
+        {"kind": "party", "format": "holo", "starts_at": "soon", "time_zone": "Mars/Olympus"}
+    )
+    assert set(broken.errors) == {"name", "kind", "format", "starts_at", "time_zone", "capacity"}
+    assert "status" not in event_form({"draft": "on"}).body  # an edit never changes the status
 
 
-def test_the_edit_form_shows_the_start_in_utc() -> None:
-    values = form_values(EVENT | {"starts_at": "2027-03-25T18:00:00+01:00"})
-    assert (values["starts_at"], values["time_zone"]) == ("2027-03-25T17:00", "UTC")
+def test_the_edit_form_shows_the_times_in_the_events_zone_across_dst() -> None:
+    values = form_values(
+        EVENT
+        | {
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2027-03-27T21:00:00Z",
+            "ends_at": "2027-03-28T08:00:00Z",
+        }
+    )
+    assert (values["starts_at"], values["ends_at"], values["time_zone"]) == (
+        "2027-03-27T22:00",
+        "2027-03-28T10:00",
+        "Europe/Berlin",
+    )
     assert values["location"] == "Malmö"
+    legacy = form_values(EVENT | {"starts_at": "2027-03-25T18:00:00+01:00"})
+    assert (legacy["starts_at"], legacy["time_zone"]) == ("2027-03-25T17:00", "UTC")
 
 
 def test_registrations_split_into_the_registered_by_name_and_the_waitlist_by_arrival() -> None:
@@ -155,8 +183,14 @@ async def test_creating_an_event_sends_every_field_and_opens_it(console: Console
     assert body_of(call) == {
         "name": "Backend meetup",
         "kind": "meetup",
-        "starts_at": "2027-03-25T18:00:00+01:00",
+        "format": "in_person",
+        "time_zone": "Europe/Stockholm",
+        "starts_at": "2027-03-25T18:00:00",
+        "ends_at": None,
+        "registration_opens_at": None,
+        "registration_closes_at": None,
         "location": "Malmö",
+        "join_url": None,
         "capacity": 2,
     }
 
@@ -236,6 +270,30 @@ async def test_an_event_shows_its_link_registrations_and_waitlist(console: Conso
     assert 'data-testid="checked-in-count">1<' in page.text
     assert "<code>A1B2C3D4</code>" in page.text
     assert "Cancel event" in page.text
+
+
+async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
+    console: Console,
+) -> None:
+    client, api = console
+    draft = EVENT | {"status": "draft", "format": "virtual", "join_url": "https://meet.x/y"}
+    api.answer("GET", "/api/v1/events/ev1", body=draft)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert 'data-testid="publish-event"' in page.text
+    assert "Mark completed" not in page.text
+    assert "opens once you publish it" in page.text
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/publish",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "the event is published"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/publish", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert refused.status_code == 409
+    assert "the event is published" in refused.text
 
 
 async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) -> None:

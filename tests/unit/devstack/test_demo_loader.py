@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
 import httpx
 import pytest
 
 from crm_devstack.config import StackConfig
-from crm_devstack.demo import DemoLoader
+from crm_devstack.demo import DemoLoader, demo_people
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +63,37 @@ async def test_a_lost_response_to_a_request_without_a_key_is_not_repeated(tmp_pa
         loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
         with pytest.raises(httpx.ReadTimeout):
             await loader.call("POST", "/public/v1/events/e1/registrations", json={})
+
+
+async def test_the_past_event_is_made_as_it_happened_then_moved_back_and_completed(
+    tmp_path: Path,
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        path = request.url.path
+        if path == "/api/v1/events":
+            return httpx.Response(201, json={"id": "past", "version": 1})
+        if path.endswith("/registrations"):
+            return httpx.Response(201, json={"id": f"r{len(sent)}", "status": "registered"})
+        if path.endswith("/complete"):
+            return httpx.Response(200, json={"id": "past", "status": "completed"})
+        return httpx.Response(200, json={})
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
+        past = await loader.past_event(random.Random(1), demo_people(30))
+
+    assert (past["status"], past["attended"], past["no_shows"]) == ("completed", 10, 6)
+    calls = [(r.method, r.url.path.rsplit("/", 1)[-1]) for r in sent]
+    assert calls[0] == ("POST", "events")
+    assert calls[1:17] == [("POST", "registrations")] * 16
+    assert calls[17:27] == [("POST", "check-in")] * 10
+    assert calls[27:] == [("PATCH", "past"), ("POST", "complete")]
+    created, moved = json.loads(sent[0].content), json.loads(sent[27].content)
+    assert sent[27].headers["if-match"] == '"1"'
+    assert created["time_zone"] == "Europe/Berlin"
+    assert moved["starts_at"] < created["starts_at"]  # wall-clock times, 23 days earlier

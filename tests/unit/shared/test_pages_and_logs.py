@@ -123,6 +123,11 @@ async def test_a_service_with_a_metrics_port_serves_metrics_only_there() -> None
             "/public/v1/mail/\u2026/postmark/inbound",
         ),
         ("/public/preferences/eyJ.sig", "/public/preferences/\u2026"),
+        (
+            "/public/v1/event-registrations/eyJ.sig/invitation.ics",
+            "/public/v1/event-registrations/\u2026/invitation.ics",
+        ),
+        ("/public/event-registrations/eyJ.sig/cancel", "/public/event-registrations/\u2026/cancel"),
         ("/t/o/eyJ.sig", "/t/o/\u2026"),
         ("/t/c/eyJ.sig", "/t/c/\u2026"),
         ("/tracking/click/eyJ.sig", "/tracking/click/\u2026"),

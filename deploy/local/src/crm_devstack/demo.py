@@ -11,9 +11,10 @@ import asyncio
 import random
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -23,6 +24,9 @@ from .sign_in import sign_in_guide
 from .smtp_sink import read_messages
 from .stack import DEV_TOKENS
 from .workload import Workload
+
+# The demo tenant's events happen in Berlin.
+BERLIN = ZoneInfo("Europe/Berlin")
 
 DEMO_TENANT = "acme"
 ADMIN_TOKEN = "dev-acme-admin"
@@ -252,8 +256,9 @@ class DemoLoader:
                 return created
 
         created = await asyncio.gather(*(create(person) for person in people))
-        starts = (datetime.now(UTC) + timedelta(days=14)).replace(
-            hour=17, minute=0, second=0, microsecond=0
+        # Wall-clock times in Berlin: the events API reads them in the event's zone.
+        starts = (datetime.now(BERLIN) + timedelta(days=14)).replace(
+            hour=18, minute=0, second=0, microsecond=0, tzinfo=None
         )
         event = await self.expect(
             201,
@@ -263,8 +268,12 @@ class DemoLoader:
             json={
                 "name": "Acme Engineering Open House",
                 "kind": "open_house",
+                "format": "hybrid",
+                "time_zone": "Europe/Berlin",
                 "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=3)).isoformat(),
                 "location": "Acme HQ, Berlin",
+                "join_url": "https://meet.example.org/acme-open-house",
                 "capacity": 150,
             },
         )
@@ -292,6 +301,7 @@ class DemoLoader:
                     "email": f"walk.in.{n + 1}@example.org",
                 },
             )
+        past_event = await self.past_event(random.Random(11), people)  # leaves `rng` as it was
         pool_members = await self.fill_pool(created)
         engagement = await self.engage(rng)
         applications = await self.report_applications(rng, people[:40])
@@ -301,8 +311,75 @@ class DemoLoader:
             "template": template,
             "sequence": sequence,
             "event": event,
+            "past_event": past_event,
             "engagement": engagement,
             "applications": applications,
+        }
+
+    async def past_event(self, rng: random.Random, people: list[DemoPerson]) -> dict[str, Any]:
+        """A campus day three weeks ago, completed, with attendees and no-shows.
+
+        Nobody can register for a past event, so it is made as it happened: created ahead,
+        registered for, people checked in at the door, then moved to its real date and
+        completed.
+        """
+        ahead = (datetime.now(BERLIN) + timedelta(days=2)).replace(
+            hour=10, minute=0, second=0, microsecond=0, tzinfo=None
+        )
+        event = await self.expect(
+            201,
+            "POST",
+            "/api/v1/events",
+            headers=self.coordinator,
+            json={
+                "name": "Acme Campus Day TU Berlin",
+                "kind": "campus",
+                "time_zone": "Europe/Berlin",
+                "starts_at": ahead.isoformat(),
+                "ends_at": (ahead + timedelta(hours=6)).isoformat(),
+                "location": "TU Berlin, Hauptgebäude",
+                "capacity": 40,
+            },
+        )
+        registrants = rng.sample(people, k=min(16, len(people)))
+        registrations = [
+            await self.expect(
+                201,
+                "POST",
+                f"/public/v1/events/{event['id']}/registrations",
+                json={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                },
+            )
+            for person in registrants
+        ]
+        attended = registrations[: (len(registrations) * 2) // 3]  # the rest did not show up
+        for registration in attended:
+            await self.expect(
+                200,
+                "POST",
+                f"/api/v1/events/{event['id']}/registrations/{registration['id']}/check-in",
+                headers=self.coordinator,
+            )
+        happened = ahead - timedelta(days=23)
+        await self.expect(
+            200,
+            "PATCH",
+            f"/api/v1/events/{event['id']}",
+            headers=self.coordinator | {"If-Match": f'"{event["version"]}"'},
+            json={
+                "starts_at": happened.isoformat(),
+                "ends_at": (happened + timedelta(hours=6)).isoformat(),
+            },
+        )
+        completed: dict[str, Any] = await self.expect(
+            200, "POST", f"/api/v1/events/{event['id']}/complete", headers=self.coordinator
+        )
+        return completed | {
+            "attended": len(attended),
+            "no_shows": len(registrations) - len(attended),
         }
 
     async def fill_pool(self, created: list[dict[str, Any]]) -> int:
@@ -427,10 +504,12 @@ async def load_demo(config: StackConfig, candidates: int = 300) -> str:
             return "Demo data was loaded before; nothing added.\n" + guide(config)
         summary = await loader.load(candidates)
     engagement = summary["engagement"]
+    past = summary["past_event"]
     return (
         f"Loaded {summary['candidates']} candidates ({summary['pool_members']} in a talent "
-        "pool), 2 segments, 1 sequence, 1 event with 23 "
-        f"registrations, {engagement['mails']} nurture mails ({engagement['opened']} opened, "
+        "pool), 2 segments, 1 sequence, an upcoming event with 23 registrations, a past one "
+        f"with {past['attended']} attendees and {past['no_shows']} no-shows, "
+        f"{engagement['mails']} nurture mails ({engagement['opened']} opened, "
         f"{engagement['clicked']} clicked) and {summary['applications']} ATS applications.\n"
         + guide(config)
     )

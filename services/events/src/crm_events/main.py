@@ -9,7 +9,9 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_events.api.registration_links import links_router
 from crm_events.api.routes import public_router, router
+from crm_events.application.links import RegistrationLinks
 from crm_events.application.storage import EventsStorage
 from crm_events.config import EventsSettings
 from crm_events.container import EventsContainer
@@ -26,7 +28,10 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
     database = platform.require_database()
     container = EventsContainer(
         storage=EventsStorage(
-            mongo=platform.require_mongo(), database=database, outbox=platform.require_outbox()
+            mongo=platform.require_mongo(),
+            database=database,
+            outbox=platform.require_outbox(),
+            links=RegistrationLinks(settings.signed_links(), settings.public_base_url),
         )
     )
 
@@ -40,6 +45,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         routers=[
             router,
             public_router,
+            links_router,
             install_gdpr(
                 platform, erasure="Erases the person's registrations and directory entries."
             ),

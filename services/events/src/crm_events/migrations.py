@@ -3,7 +3,10 @@ change; append new ones)."""
 
 from __future__ import annotations
 
-from crm_events.repositories.events import backfill_lifecycle
+from crm_events.repositories.events import backfill_formats, backfill_lifecycle
 from crm_shared import Migration
 
-MIGRATIONS = [Migration(1, "events-lifecycle", backfill_lifecycle)]
+MIGRATIONS = [
+    Migration(1, "events-lifecycle", backfill_lifecycle),
+    Migration(2, "events-formats-and-time-zones", backfill_formats),
+]

@@ -22,6 +22,7 @@ from crm_shared.contracts.events import (
     EngagementScored,
     EventCheckedIn,
     EventRegistered,
+    EventRegistrationPromoted,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -255,6 +256,14 @@ EVENT_CHECKED_IN = TopicSpec(
     partitions=6,
     description="A registrant or walk-in attended a recruiting event.",
 )
+EVENT_REGISTRATION_PROMOTED = TopicSpec(
+    name="event.registration_promoted",
+    payload=EventRegistrationPromoted,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A waitlisted registrant got a seat (a cancellation, or a larger capacity).",
+)
 ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
     name="ats.application_stage_changed",
     payload=AtsApplicationStageChanged,
@@ -318,6 +327,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_HIRED,
     SEQUENCE_SAVED,
+    EVENT_REGISTRATION_PROMOTED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

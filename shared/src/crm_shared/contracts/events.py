@@ -147,6 +147,32 @@ class EventRegistered(_Payload):
     first_name: str
     last_name: str
     registered_at: datetime
+    manage_url: str | None = Field(
+        default=None,
+        description="The registrant's signed link: their registration, and `POST <link>/cancel` "
+        "to cancel it; absent in events published before it existed.",
+    )
+    invitation_url: str | None = Field(
+        default=None,
+        description="The registration's calendar invitation (`.ics`), through the signed link.",
+    )
+
+
+class EventRegistrationPromoted(_Payload):
+    """A waitlisted registrant got a seat: somebody cancelled, or the capacity grew."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    first_name: str
+    last_name: str
+    registered_at: datetime = Field(description="When they joined the waitlist.")
+    promoted_at: datetime
+    reason: Literal["cancellation", "capacity"]
+    manage_url: str | None = None
+    invitation_url: str | None = None
 
 
 class AtsApplicationCreated(_Payload):

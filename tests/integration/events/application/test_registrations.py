@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from crm_events.application import lifecycle, registrations
+from crm_events.application.links import RegistrationLinks
 from crm_events.application.registrations import Registrant
 from crm_events.application.storage import EventsStorage
 from crm_events.config import EventsSettings
@@ -23,6 +24,7 @@ from crm_events.domain.models import (
 from crm_events.repositories import ensure_indexes
 from crm_shared import (
     EVENT_REGISTERED,
+    SignedLinks,
     StaleVersionError,
     utc_now,
 )
@@ -31,12 +33,19 @@ from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
+LINK_SECRET = "application-tests-link-signing-secret-0123456789"
+
 
 @pytest.fixture
 async def storage(mongodb_uri: str) -> AsyncIterator[EventsStorage]:
     settings = EventsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("events"))
     async with service_storage(settings, ensure_indexes) as built:
-        yield EventsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
+        yield EventsStorage(
+            mongo=built.mongo,
+            database=built.database,
+            outbox=built.outbox,
+            links=RegistrationLinks(SignedLinks(LINK_SECRET), "https://crm.example"),
+        )
 
 
 def _fields(capacity: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@ cancelling, the door's check-in and walk-ins (phone-sized), and the public regis
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +14,7 @@ from crm_console.api.deps import Container, CurrentViewer, Viewer, done, form_of
 from crm_console.application.events import EventDesk, PublicRegistration
 from crm_console.container import ConsoleContainer
 from crm_console.domain.events import (
+    FORMATS,
     KINDS,
     EventForm,
     code_of,
@@ -62,7 +64,7 @@ def _form_page(
         request,
         state.templates,
         template,
-        {"form": form, "event": event, "kinds": KINDS, "problem": problem},
+        {"form": form, "event": event, "kinds": KINDS, "formats": FORMATS, "problem": problem},
         viewer=viewer,
         status_code=status_code,
     )
@@ -71,14 +73,16 @@ def _form_page(
 @router.get("/new")
 async def new_event(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """An empty event form."""
-    blank = EventForm(values={"time_zone": "UTC", "capacity": "50", "kind": "meetup"})
+    blank = EventForm(
+        values={"time_zone": "UTC", "capacity": "50", "kind": "meetup", "format": "in_person"}
+    )
     return _form_page(request, viewer, state, blank)
 
 
 @router.post("")
 async def create_event(request: Request, viewer: CurrentViewer, state: Container) -> Response:
     """Creates the event, then shows it; the form again with what is wrong next to each field."""
-    form = event_form(await form_of(request))
+    form = event_form(await form_of(request), creating=True)
     if not form.valid:
         return _form_page(request, viewer, state, form, status_code=422)
     try:
@@ -118,7 +122,12 @@ async def event_page(
         request,
         state.templates,
         "events/detail.html",
-        {"page": page, "kinds": KINDS, "link": registration_path(event_id)},
+        {
+            "page": page,
+            "kinds": KINDS,
+            "formats": FORMATS,
+            "link": registration_path(event_id),
+        },
         viewer=viewer,
     )
 
@@ -157,8 +166,48 @@ async def cancel_event(
 ) -> Response:
     """Cancels the event (final); the API's refusal shows next to the button."""
     fields = await form_of(request)
+    desk = EventDesk(state.gateway)
+    return await _status_change(
+        request,
+        viewer,
+        state,
+        event_id,
+        desk.cancel(viewer.caller, event_id, fields.get("reason", "")),
+    )
+
+
+@router.post("/{event_id}/publish")
+async def publish_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Publishes a draft: its registration page opens; the API's refusal shows by the button."""
+    desk = EventDesk(state.gateway)
+    return await _status_change(
+        request, viewer, state, event_id, desk.move(viewer.caller, event_id, "publish")
+    )
+
+
+@router.post("/{event_id}/complete")
+async def complete_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Marks an event that has started as completed (final)."""
+    desk = EventDesk(state.gateway)
+    return await _status_change(
+        request, viewer, state, event_id, desk.move(viewer.caller, event_id, "complete")
+    )
+
+
+async def _status_change(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    event_id: str,
+    change: Awaitable[None],
+) -> Response:
+    """Runs a publish, complete or cancel; the event page again, or the API's refusal."""
     try:
-        await EventDesk(state.gateway).cancel(viewer.caller, event_id, fields.get("reason", ""))
+        await change
     except ApiProblem as refused:
         return render(
             request,

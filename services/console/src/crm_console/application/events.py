@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
 from crm_console.domain.events import Attendance, attendance, door_matches
@@ -60,6 +60,12 @@ class EventDesk:
         await self._api.send(
             caller, "POST", f"{API}/{event_id}/cancel", {"reason": reason.strip() or None}
         )
+
+    async def move(
+        self, caller: Caller, event_id: str, action: Literal["publish", "complete"]
+    ) -> None:
+        """Publishes a draft or completes a started event."""
+        await self._api.send(caller, "POST", f"{API}/{event_id}/{action}")
 
     async def door(self, caller: Caller, event_id: str, query: str) -> list[dict[str, Any]]:
         """Registrants the door's search finds (one call for the event's registrations)."""

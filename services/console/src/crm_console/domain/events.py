@@ -40,36 +40,58 @@ class EventForm:
         return not self.errors
 
 
-def _local_starts_at(date_time: str, zone_name: str) -> tuple[str | None, dict[str, str]]:
-    """The ISO time with its offset of a `datetime-local` value in the IANA zone `zone_name`."""
-    errors: dict[str, str] = {}
+FORMATS = {"in_person": "In person", "virtual": "Virtual", "hybrid": "Hybrid"}
+# The form's times: wall-clock times in the event's zone, as a coordinator thinks of them.
+TIME_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
+EVENT_FIELDS = (
+    "name",
+    "kind",
+    "format",
+    "starts_at",
+    "ends_at",
+    "time_zone",
+    "location",
+    "join_url",
+    "registration_opens_at",
+    "registration_closes_at",
+    "capacity",
+    "draft",
+)
+
+
+def _local_time(name: str, value: str, errors: dict[str, str]) -> str | None:
+    """A `datetime-local` value as the API takes a wall-clock time (no offset: the API reads
+    it in the event's zone, and refuses a time the clocks skip there); None when empty."""
+    if not value:
+        if name == "starts_at":
+            errors[name] = "a date and a time are needed"
+        return None
     try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["time_zone"] = "not a time zone name such as Europe/Berlin or UTC"
-        zone = None
-    try:
-        local = datetime.fromisoformat(date_time)
+        return datetime.fromisoformat(value).replace(tzinfo=None).isoformat(timespec="seconds")
     except ValueError:
-        errors["starts_at"] = "a date and a time are needed"
-        local = None
-    if zone is None or local is None:
-        return None, errors
-    return local.replace(tzinfo=zone).isoformat(), errors
+        errors[name] = "a date and a time are needed"
+        return None
 
 
-def event_form(form: Mapping[str, str]) -> EventForm:
-    """The API body of the create and the edit form: every field (an empty location clears
-    it), with the start as an instant with its offset."""
+def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
+    """The API body of the create and the edit form: every field (an empty location, join URL
+    or time clears it), the times as wall-clock times in the named zone; a new event can be
+    saved as a draft."""
     values = {name: str(form.get(name, "")).strip() for name in EVENT_FIELDS}
     values["time_zone"] = values["time_zone"] or "UTC"
+    values["format"] = values["format"] or "in_person"
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = "a name is needed"
     if values["kind"] not in KINDS:
         errors["kind"] = "choose a kind of event"
-    starts_at, time_errors = _local_starts_at(values["starts_at"], values["time_zone"])
-    errors.update(time_errors)
+    if values["format"] not in FORMATS:
+        errors["format"] = "choose in person, virtual or hybrid"
+    try:
+        ZoneInfo(values["time_zone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["time_zone"] = "not a time zone name such as Europe/Berlin or UTC"
+    times = {name: _local_time(name, values[name], errors) for name in TIME_FIELDS}
     capacity: int | None = None
     try:
         capacity = int(values["capacity"])
@@ -78,27 +100,41 @@ def event_form(form: Mapping[str, str]) -> EventForm:
     body: dict[str, Any] = {
         "name": values["name"],
         "kind": values["kind"],
-        "starts_at": starts_at,
+        "format": values["format"],
+        "time_zone": values["time_zone"],
+        **times,
         "location": values["location"] or None,
+        "join_url": values["join_url"] or None,
         "capacity": capacity,
     }
+    if creating and values["draft"]:
+        body["status"] = "draft"
     return EventForm(values=values, errors=errors, body=body)
 
 
-EVENT_FIELDS = ("name", "kind", "starts_at", "time_zone", "location", "capacity")
+def _local_value(instant: Any, zone: ZoneInfo) -> str:
+    """An API instant as a `datetime-local` value in `zone`; empty for none."""
+    if not instant:
+        return ""
+    parsed = datetime.fromisoformat(str(instant).replace("Z", "+00:00"))
+    return parsed.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
 def form_values(event: Mapping[str, Any]) -> dict[str, str]:
-    """An event's fields as the edit form shows them: its start in UTC (the API keeps the
-    instant, not the zone it was entered in)."""
-    starts = datetime.fromisoformat(str(event["starts_at"]).replace("Z", "+00:00"))
-    in_utc = starts.astimezone(ZoneInfo("UTC"))
+    """An event's fields as the edit form shows them: its times in its own time zone."""
+    zone_name = str(event.get("time_zone") or "UTC")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone_name, zone = "UTC", ZoneInfo("UTC")
     return {
         "name": str(event.get("name") or ""),
         "kind": str(event.get("kind") or ""),
-        "starts_at": in_utc.strftime("%Y-%m-%dT%H:%M"),
-        "time_zone": "UTC",
+        "format": str(event.get("format") or "in_person"),
+        "time_zone": zone_name,
+        **{name: _local_value(event.get(name), zone) for name in TIME_FIELDS},
         "location": str(event.get("location") or ""),
+        "join_url": str(event.get("join_url") or ""),
         "capacity": str(event.get("capacity") or ""),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from crm_events.api.deps import Storage
+from crm_events.api.registration_links import CALENDAR_RESPONSE, calendar_file, cancel_refused
 from crm_events.api.schemas import (
     EventCancellation,
     EventCreate,
@@ -16,14 +17,20 @@ from crm_events.api.schemas import (
     RegistrationPublic,
     WalkInCreate,
 )
-from crm_events.application import lifecycle, registrations
+from crm_events.application import cancellations, invitations, lifecycle, registrations
 from crm_events.application.lifecycle import EventStanding
 from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
-    EventCancelled,
     EventChangeRefused,
+    EventDetailsInvalid,
     EventNotFound,
+    EventStatus,
+    Registration,
+    RegistrationCancelRefused,
     RegistrationNotFound,
+    RegistrationRefused,
+    refusal_detail,
+    registration_refusal,
 )
 from crm_shared import (
     CurrentPrincipal,
@@ -36,6 +43,7 @@ from crm_shared import (
     require_permission,
     required_version,
     stale_version,
+    utc_now,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -52,9 +60,21 @@ def _refused(error: EventChangeRefused) -> ProblemError:
     return ProblemError(409, str(error), problem_type="conflict")
 
 
-def _cancelled(cancelled: EventCancelled) -> ProblemError:
+def _refused_registration(refused: RegistrationRefused) -> ProblemError:
+    """409 whose type says why: `event-cancelled`, `event-not-published`, `event-past`,
+    `event-completed`, `registration-not-open`, `registration-closed`."""
     return ProblemError(
-        409, f"the event {cancelled.event.name!r} was cancelled", problem_type="event-cancelled"
+        409, refusal_detail(refused.event, refused.refusal), problem_type=refused.refusal.value
+    )
+
+
+def _invalid(error: EventDetailsInvalid) -> ProblemError:
+    return ProblemError(
+        422,
+        f"invalid request: {error.field}",
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": error.field, "detail": error.detail}]},
     )
 
 
@@ -67,9 +87,7 @@ def _no_registration(missing: RegistrationNotFound) -> ProblemError:
 
 
 def _public(standing: EventStanding) -> EventPublic:
-    return EventPublic.model_validate(
-        standing.event.model_dump() | {"registered": standing.registered}
-    )
+    return EventPublic.of(standing.event, standing.registered)
 
 
 async def _found(storage: Storage, tenant_id: str, event_id: str) -> EventStanding:
@@ -92,10 +110,15 @@ async def create_event(
     request: Request,
     response: Response,
 ) -> EventPublic:
-    """Creates a recruiting event that people can register for."""
-    standing = await lifecycle.create_event(
-        storage, principal.tenant_id, principal.user_id, body.model_dump()
-    )
+    """Creates a recruiting event: published (people can register) or a draft. Times without
+    an offset are wall-clock times in its `time_zone`; a venue is needed in person, a join
+    URL virtually, both for a hybrid event (422 otherwise)."""
+    try:
+        standing = await lifecycle.create_event(
+            storage, principal.tenant_id, principal.user_id, body.model_dump()
+        )
+    except EventDetailsInvalid as invalid:
+        raise _invalid(invalid) from None
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{standing.event.id}"
     return _public(standing)
 
@@ -134,21 +157,22 @@ async def update_event(
     response: Response,
     if_match: IfMatch = None,
 ) -> EventPublic:
-    """Edits a published event, made from the version `If-Match` names (428 without it, 412 if
-    it changed meanwhile). A larger capacity registers waitlisted people, first come first
-    served; a capacity below the people registered is a 409, and so is any edit of a cancelled
-    event."""
+    """Edits a draft or published event, made from the version `If-Match` names (428 without
+    it, 412 if it changed meanwhile). A larger capacity registers waitlisted people, first come
+    first served; a capacity below the people registered is a 409, and so is any edit of a
+    cancelled or completed event. Times without an offset are wall-clock times in the event's
+    time zone."""
     version = required_version(if_match)
     await _found(storage, principal.tenant_id, event_id)
     changes = body.model_dump(exclude_unset=True)
     if any(
         changes.get(field) is None
-        for field in ("name", "kind", "starts_at", "capacity")
+        for field in ("name", "kind", "format", "starts_at", "time_zone", "capacity", "organisers")
         if field in changes
     ):
         raise ProblemError(
             422,
-            "name, kind, starts_at and capacity cannot be null",
+            "name, kind, format, starts_at, time_zone, capacity and organisers cannot be null",
             problem_type="validation-error",
         )
     try:
@@ -159,7 +183,53 @@ async def update_event(
         raise stale_version("event", event_id, stale.current, version) from None
     except EventChangeRefused as refused:
         raise _refused(refused) from None
+    except EventDetailsInvalid as invalid:
+        raise _invalid(invalid) from None
     return await get_event(event_id, principal, storage, response)
+
+
+async def _move(
+    event_id: str,
+    target: EventStatus,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    response: Response,
+) -> EventPublic:
+    try:
+        await lifecycle.move_event(storage, principal.tenant_id, event_id, target)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except EventChangeRefused as refused:
+        raise _refused(refused) from None
+    return await get_event(event_id, principal, storage, response)
+
+
+@router.post(
+    "/{event_id}/publish",
+    response_model=EventPublic,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
+)
+async def publish_event(
+    event_id: str, principal: CurrentPrincipal, storage: Storage, response: Response
+) -> EventPublic:
+    """Publishes a draft: its public page appears and registration opens (within its
+    window). 409 for an event that is not a draft."""
+    return await _move(event_id, EventStatus.PUBLISHED, principal, storage, response)
+
+
+@router.post(
+    "/{event_id}/complete",
+    response_model=EventPublic,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
+)
+async def complete_event(
+    event_id: str, principal: CurrentPrincipal, storage: Storage, response: Response
+) -> EventPublic:
+    """Marks a published event that has started as completed (final): no more registrations
+    or edits; check-in and walk-ins still work for latecomers. 409 otherwise."""
+    return await _move(event_id, EventStatus.COMPLETED, principal, storage, response)
 
 
 @router.post(
@@ -175,8 +245,8 @@ async def cancel_event(
     storage: Storage,
     response: Response,
 ) -> EventPublic:
-    """Cancels an event (final): registration closes (409), and registrations and attendance
-    are kept. 409 if it was cancelled already. Registrants are not told automatically yet."""
+    """Cancels a draft or published event (final): registration closes (409), and
+    registrations and attendance are kept. 409 if it was cancelled or completed already."""
     try:
         await lifecycle.cancel_event(storage, principal.tenant_id, event_id, body.reason)
     except EventNotFound as missing:
@@ -217,7 +287,7 @@ async def event_registrations(
         found = await registrations.registrations_for(storage, principal.tenant_id, event_id)
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    return [RegistrationDetail.model_validate(r.model_dump()) for r in found]
+    return [_detail(storage, r) for r in found]
 
 
 @router.post(
@@ -239,7 +309,7 @@ async def check_in(
         raise _not_found(missing) from None
     except RegistrationNotFound as missing:
         raise _no_registration(missing) from None
-    return RegistrationDetail.model_validate(attended.model_dump())
+    return _detail(storage, attended)
 
 
 @router.post(
@@ -272,13 +342,71 @@ async def walk_in(
         )
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    except EventCancelled as cancelled:
-        raise _cancelled(cancelled) from None
+    except RegistrationRefused as refused:
+        raise _refused_registration(refused) from None
     except RegistrationNotFound as missing:  # erased between finding it and checking it in
         raise _no_registration(missing) from None
     if not recorded.created:
         response.status_code = 200
-    return RegistrationDetail.model_validate(recorded.registration.model_dump())
+    return _detail(storage, recorded.registration)
+
+
+@router.post(
+    "/{event_id}/registrations/{registration_id}/cancel",
+    response_model=RegistrationDetail,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
+)
+async def cancel_registration(
+    event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
+) -> RegistrationDetail:
+    """Cancels a registration on the registrant's behalf (they phoned, wrote); its seat goes
+    to the longest-waiting person on the waitlist. 409 if it was cancelled already
+    (`registration-cancelled`), the person checked in (`registration-attended`) or the event
+    is over (`event-past`)."""
+    try:
+        cancelled = await cancellations.cancel_registration(
+            storage, principal.tenant_id, event_id, registration_id
+        )
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
+    except RegistrationCancelRefused as refused:
+        raise cancel_refused(refused) from None
+    return _detail(storage, cancelled.registration)
+
+
+@router.get(
+    "/{event_id}/registrations/{registration_id}/invitation.ics",
+    response_class=Response,
+    dependencies=[require_permission("events:read")],
+    responses=CALENDAR_RESPONSE,
+)
+async def registration_invitation(
+    event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
+) -> Response:
+    """A registration's calendar invitation, as its registrant's link gives it (to resend)."""
+    try:
+        ics = await invitations.invitation_for(
+            storage, principal.tenant_id, event_id, registration_id
+        )
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationNotFound as missing:
+        raise _no_registration(missing) from None
+    return calendar_file(ics)
+
+
+def _detail(storage: Storage, registration: Registration) -> RegistrationDetail:
+    """A registration as staff see it, with the registrant's links (to pass on)."""
+    return RegistrationDetail.model_validate(
+        registration.model_dump()
+        | {
+            "manage_url": storage.links.manage_url(registration),
+            "invitation_url": storage.links.invitation_url(registration),
+        }
+    )
 
 
 def _registrant(body: RegistrationCreate) -> Registrant:
@@ -287,21 +415,22 @@ def _registrant(body: RegistrationCreate) -> Registrant:
 
 @public_router.get("/{event_id}", response_model=EventListing)
 async def read_published_event(event_id: str, storage: Storage) -> EventListing:
-    """An event as its public registration page shows it: name, time, place, whether it was
-    cancelled and how many seats are left (none: registering joins the waitlist)."""
+    """An event as its public registration page shows it: name, format, time (in UTC and in
+    its time zone), venue, whether it was cancelled, whether registration is open and how many
+    seats are left (none: registering joins the waitlist). A draft is a 404. The join URL is
+    for registrants only."""
     try:
         standing = await lifecycle.published_event(storage, event_id)
     except EventNotFound as missing:
         raise _not_found(missing) from None
     event = standing.event
-    return EventListing(
-        id=event.id,
-        name=event.name,
-        kind=event.kind,
-        starts_at=event.starts_at,
-        location=event.location,
-        status=event.status,
-        places_left=max(event.capacity - standing.registered, 0),
+    shown = EventPublic.of(event, standing.registered)
+    return EventListing.model_validate(
+        shown.model_dump()
+        | {
+            "registration_open": registration_refusal(event, utc_now()) is None,
+            "places_left": max(event.capacity - standing.registered, 0),
+        }
     )
 
 
@@ -320,13 +449,25 @@ async def read_published_event(event_id: str, storage: Storage) -> EventListing:
 async def register(
     event_id: str, body: RegistrationCreate, storage: Storage, response: Response
 ) -> RegistrationPublic:
-    """Registers somebody for an event; registering again returns the first registration."""
+    """Registers somebody for an event; registering again returns the first registration. A
+    409 whose type says why for a draft (`event-not-published`), a cancelled, completed or
+    past event (`event-cancelled`, `event-completed`, `event-past`), and outside the
+    registration window (`registration-not-open`, `registration-closed`)."""
     try:
         recorded = await registrations.register(storage, event_id, _registrant(body))
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    except EventCancelled as cancelled:
-        raise _cancelled(cancelled) from None
+    except RegistrationRefused as refused:
+        raise _refused_registration(refused) from None
+    registration = recorded.registration
     if not recorded.created:
+        # The address may be somebody else's: a repeat gets no link to their registration.
         response.status_code = 200
-    return RegistrationPublic.model_validate(recorded.registration.model_dump())
+        return RegistrationPublic.model_validate(registration.model_dump())
+    return RegistrationPublic.model_validate(
+        registration.model_dump()
+        | {
+            "manage_url": storage.links.manage_url(registration),
+            "invitation_url": storage.links.invitation_url(registration),
+        }
+    )

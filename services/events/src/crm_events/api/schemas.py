@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
 
-from crm_events.domain.models import EventKind, EventStatus, RegistrationStatus
+from crm_events.domain.models import (
+    EventFormat,
+    EventKind,
+    EventStatus,
+    RecruitingEvent,
+    RegistrationStatus,
+    as_utc,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# An http(s) address, kept as given (a meeting link's query string matters to its service).
+JoinUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$"),
+]
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(
+        description="IANA time zone, e.g. `Europe/Berlin`; times without an offset are "
+        "wall-clock times there.",
+        examples=["Europe/Berlin"],
+    ),
+]
+LocalOrAware = Annotated[
+    datetime,
+    Field(
+        description="With an offset: that instant. Without one: wall-clock time in the "
+        "event's `time_zone` (a time the clocks skip is refused)."
+    ),
+]
+Organisers = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+    Field(max_length=20, description="User ids of the organisers; the creator if none."),
+]
 
 
 class EventCreate(BaseModel):
@@ -19,9 +58,20 @@ class EventCreate(BaseModel):
 
     name: Name
     kind: EventKind
-    starts_at: AwareDatetime
-    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    format: EventFormat = EventFormat.IN_PERSON
+    starts_at: LocalOrAware
+    ends_at: LocalOrAware | None = None
+    time_zone: TimeZoneName = "UTC"
+    location: Venue | None = Field(default=None, description="The venue (in person, hybrid).")
+    join_url: JoinUrl | None = Field(default=None, description="Where to join (virtual, hybrid).")
     capacity: int = Field(ge=1, le=100_000)
+    registration_opens_at: LocalOrAware | None = None
+    registration_closes_at: LocalOrAware | None = None
+    organisers: Organisers = Field(default_factory=list)
+    status: Literal[EventStatus.DRAFT, EventStatus.PUBLISHED] = Field(
+        default=EventStatus.PUBLISHED,
+        description="`draft` keeps it private until `POST /events/{id}/publish`.",
+    )
 
 
 class EventUpdate(BaseModel):
@@ -31,9 +81,16 @@ class EventUpdate(BaseModel):
 
     name: Name | None = None
     kind: EventKind | None = None
-    starts_at: AwareDatetime | None = None
-    location: Annotated[str, StringConstraints(max_length=300)] | None = None
+    format: EventFormat | None = None
+    starts_at: LocalOrAware | None = None
+    ends_at: LocalOrAware | None = None
+    time_zone: TimeZoneName | None = None
+    location: Venue | None = None
+    join_url: JoinUrl | None = None
     capacity: int | None = Field(default=None, ge=1, le=100_000)
+    registration_opens_at: LocalOrAware | None = None
+    registration_closes_at: LocalOrAware | None = None
+    organisers: Organisers | None = None
 
 
 class EventCancellation(BaseModel):
@@ -46,16 +103,45 @@ class EventPublic(BaseModel):
     id: str
     name: str
     kind: EventKind
-    starts_at: datetime
+    format: EventFormat
+    starts_at: datetime = Field(description="In UTC.")
+    ends_at: datetime | None = Field(description="In UTC.")
+    time_zone: str
+    starts_at_local: datetime = Field(description="The start in the event's time zone.")
+    ends_at_local: datetime | None
     location: str | None
+    join_url: str | None
     capacity: int
     registered: int
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    organisers: list[str]
     created_at: datetime
     status: EventStatus
     version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
     updated_at: datetime | None
     cancelled_at: datetime | None
     cancellation_reason: str | None
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, event: RecruitingEvent, registered: int) -> EventPublic:
+        """The event as the API shows it: instants in UTC, and the start and end again in the
+        event's own time zone."""
+        utc = {
+            name: as_utc(value)
+            for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
+            if (value := getattr(event, name)) is not None
+        }
+        return cls.model_validate(
+            event.model_dump()
+            | utc
+            | {
+                "registered": registered,
+                "starts_at_local": event.local(event.starts_at),
+                "ends_at_local": event.local(event.ends_at),
+            }
+        )
 
 
 class EventListing(BaseModel):
@@ -64,9 +150,17 @@ class EventListing(BaseModel):
     id: str
     name: str
     kind: EventKind
+    format: EventFormat
     starts_at: datetime
+    ends_at: datetime | None
+    time_zone: str
+    starts_at_local: datetime
+    ends_at_local: datetime | None
     location: str | None
     status: EventStatus
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    registration_open: bool = Field(description="Whether a registration is taken now.")
     places_left: int = Field(
         description="Seats not yet taken; 0: a new registration joins the waitlist."
     )
@@ -86,11 +180,28 @@ class RegistrationCreate(BaseModel):
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
 
 
-class RegistrationPublic(BaseModel):
+class RegistrationLinks(BaseModel):
+    """A registrant's signed links (given to whoever made the registration, never on a repeat
+    registration, which anybody knowing the address could send)."""
+
+    manage_url: str | None = Field(
+        default=None,
+        description="The registration without a login; `POST <manage_url>/cancel` cancels it.",
+    )
+    invitation_url: str | None = Field(
+        default=None, description="The registration's calendar invitation (`.ics`)."
+    )
+
+
+class RegistrationPublic(RegistrationLinks):
     id: str
     event_id: str
     status: RegistrationStatus
     registered_at: datetime
+    promoted_at: datetime | None = Field(
+        default=None, description="When a waitlisted registrant got a seat."
+    )
+    cancelled_at: datetime | None = None
 
 
 class RegistrationDetail(RegistrationPublic):
@@ -100,6 +211,38 @@ class RegistrationDetail(RegistrationPublic):
     candidate_id: str | None
     checked_in_at: datetime | None
     walk_in: bool
+
+
+class EventForRegistrant(BaseModel):
+    """What a registrant sees of the event they registered for, the join URL included."""
+
+    id: str
+    name: str
+    kind: EventKind
+    format: EventFormat
+    status: EventStatus
+    starts_at: datetime
+    ends_at: datetime | None
+    time_zone: str
+    starts_at_local: datetime
+    ends_at_local: datetime | None
+    location: str | None
+    join_url: str | None
+    cancellation_reason: str | None
+
+
+class LinkedRegistration(BaseModel):
+    """A registration as its signed link shows it to the registrant."""
+
+    id: str
+    status: RegistrationStatus
+    first_name: str
+    last_name: str
+    registered_at: datetime
+    promoted_at: datetime | None
+    cancelled_at: datetime | None
+    checked_in_at: datetime | None
+    event: EventForRegistrant
 
 
 class WalkInCreate(RegistrationCreate):

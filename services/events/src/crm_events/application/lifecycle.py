@@ -1,5 +1,5 @@
-"""Use cases of an event's lifecycle: create, read, edit (promoting the waitlist when seats
-open), cancel and delete."""
+"""Use cases of an event's lifecycle: create (as a draft or published), read, edit (promoting
+the waitlist when seats open), publish, complete, cancel and delete."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_events.application.storage import EventsStorage
+from crm_events.application.waitlist import promote
 from crm_events.domain.models import (
     EventChangeRefused,
     EventNotFound,
+    EventStatus,
     RecruitingEvent,
+    check_event_details,
+    next_status,
     seats_to_promote,
+    time_zone,
+    times_in_utc,
 )
-from crm_events.publishers import to_event_registered
 from crm_events.repositories.events import find_event_anywhere
-from crm_shared import Session, StaleVersionError
+from crm_shared import Session, StaleVersionError, utc_now
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,17 @@ async def existing_event(storage: EventsStorage, tenant_id: str, event_id: str) 
 async def create_event(
     storage: EventsStorage, tenant_id: str, created_by: str, fields: dict[str, Any]
 ) -> EventStanding:
-    """Creates a recruiting event that people can register for."""
+    """Creates a recruiting event, a draft or published (open for registration).
+
+    Times without an offset are wall-clock times in the event's time zone; the organisers are
+    the creator unless named. `EventDetailsInvalid` for fields that do not fit together.
+    """
+    zone = time_zone(fields.get("time_zone") or "UTC")
+    fields = times_in_utc(fields, zone)
+    if not fields.get("organisers"):
+        fields["organisers"] = [created_by]
     event = RecruitingEvent(tenant_id=tenant_id, created_by=created_by, **fields)
+    check_event_details(event)
     await storage.events(tenant_id).add(event)
     return await _standing(storage, event)
 
@@ -62,7 +76,7 @@ async def published_event(storage: EventsStorage, event_id: str) -> EventStandin
     """An event as its public registration page shows it; the event id alone finds it (the
     event decides the tenant, as for registering)."""
     event = await find_event_anywhere(storage.database, event_id)
-    if event is None:
+    if event is None or event.status is EventStatus.DRAFT:  # a draft is nobody's business yet
         raise EventNotFound(event_id)
     return await _standing(storage, event)
 
@@ -73,8 +87,10 @@ async def edit_event(
     """Applies an edit made from `version`; returns how many waitlisted people it registered.
 
     A larger capacity registers waitlisted people first come first served, each announced as
-    `event.registered` like any registration; a capacity below the registered count is refused
-    (`EventChangeRefused`).
+    `event.registered` like any registration and as `event.registration_promoted`; a capacity
+    below the registered count is refused (`EventChangeRefused`). Times without an offset are
+    wall-clock times in the event's time zone (the new one, if the edit changes it); a new time
+    zone alone keeps the instants.
     """
     events = storage.events(tenant_id)
     registrations = storage.registrations(tenant_id)
@@ -86,33 +102,47 @@ async def edit_event(
         current = await events.get(event_id, session=session)
         if current is None:
             raise EventNotFound(event_id)
+        zone = time_zone(changes.get("time_zone") or current.time_zone)
+        edit_fields = times_in_utc(changes, zone)
+        check_event_details(current.model_copy(update=edit_fields))
         registered = await registrations.registered_count(event_id, session=session)
         seats = seats_to_promote(
             changes.get("capacity", current.capacity), registered, status=current.status
         )
         if current.version != version or not await events.replace(
-            event_id, version, changes, session=session
+            event_id, version, edit_fields, session=session
         ):
             raise StaleVersionError(current.version)
         edited = await events.get(event_id, session=session)
         assert edited is not None
-        promotions = await registrations.promote_waitlisted(event_id, seats, session=session)
-        for registration in promotions:
-            await to_event_registered(outbox, edited, registration, session=session)
-        promoted = len(promotions)
+        promoted = len(await promote(storage, edited, seats, "capacity", session=session))
 
     await storage.in_transaction(edit)
     outbox.notify_committed()
     return promoted
 
 
+async def move_event(
+    storage: EventsStorage, tenant_id: str, event_id: str, target: EventStatus
+) -> None:
+    """Publishes a draft, or completes a published event that has started;
+    `EventChangeRefused` for any other move."""
+    event = await existing_event(storage, tenant_id, event_id)
+    now = utc_now()
+    next_status(event, target, now)
+    changes = {"completed_at": now} if target is EventStatus.COMPLETED else {}
+    if not await storage.events(tenant_id).move(event_id, event.status, target, changes):
+        raise EventChangeRefused("the event changed meanwhile; read it again")
+
+
 async def cancel_event(
     storage: EventsStorage, tenant_id: str, event_id: str, reason: str | None
 ) -> None:
-    """Cancels a published event (final); `EventChangeRefused` if it is not published."""
+    """Cancels a draft or published event (final); `EventChangeRefused` if it is final
+    already (cancelled or completed)."""
     event = await existing_event(storage, tenant_id, event_id)
     if not await storage.events(tenant_id).cancel(event_id, reason):
-        raise EventChangeRefused(f"the event is {event.status.value} already")
+        raise EventChangeRefused(f"the event is {event.status.value}; it cannot be cancelled")
 
 
 async def delete_event(storage: EventsStorage, tenant_id: str, event_id: str) -> None:

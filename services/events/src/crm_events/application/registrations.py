@@ -12,9 +12,13 @@ from crm_events.domain.models import (
     EventCancelled,
     EventNotFound,
     EventStatus,
+    RecruitingEvent,
     Registration,
     RegistrationNotFound,
+    RegistrationRefusal,
+    RegistrationRefused,
     RegistrationStatus,
+    registration_refusal,
     registration_status,
 )
 from crm_events.publishers import to_event_registered
@@ -44,6 +48,15 @@ class _Closed(Exception):
     """The event stopped taking registrations while one was being stored."""
 
 
+def _check_open(event: RecruitingEvent) -> None:
+    """Raises `RegistrationRefused` unless `event` takes registrations now."""
+    refusal = registration_refusal(event, utc_now())
+    if refusal is RegistrationRefusal.CANCELLED:
+        raise EventCancelled(event)
+    if refusal is not None:
+        raise RegistrationRefused(event, refusal)
+
+
 async def registrations_for(
     storage: EventsStorage, tenant_id: str, event_id: str
 ) -> list[Registration]:
@@ -57,7 +70,8 @@ async def check_in(
 ) -> Registration:
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
-    created them from their registration."""
+    created them from their registration. Somebody who had cancelled is registered again
+    (they came after all)."""
     event = await existing_event(storage, tenant_id, event_id)
     registrations = storage.registrations(tenant_id)
     registration = await registrations.registration(event_id, registration_id)
@@ -68,7 +82,20 @@ async def check_in(
 
     async def record(session: Session) -> None:
         nonlocal attended
-        checked_in = await registrations.check_in(registration, utc_now(), session=session)
+        now = utc_now()
+        if registration.status is RegistrationStatus.CANCELLED:
+            # They cancelled but came after all: they are there, so they have a seat again.
+            reopened = await registrations.reopen(
+                registration.id,
+                RegistrationStatus.REGISTERED,
+                now,
+                first_name=registration.first_name,
+                last_name=registration.last_name,
+                session=session,
+            )
+            if reopened is not None:
+                await to_event_registered(outbox, storage.links, event, reopened, session=session)
+        checked_in = await registrations.check_in(registration, now, session=session)
         if checked_in is not None:
             attended = checked_in
             await announce_attendance(outbox, registrations, event, checked_in, session=session)
@@ -86,8 +113,11 @@ async def walk_in(
     """Captures somebody at the door: a registration that is checked in at once. It is
     published as `event.registered` (so an unknown person becomes a candidate) and, once the
     person is a known candidate, `event.checked_in`. Somebody who had registered is simply
-    checked in (`created` is False)."""
+    checked in (`created` is False). A cancelled event takes no walk-ins (`EventCancelled`);
+    a draft's or a completed event's door still does (a rehearsal, a late entry)."""
     event = await existing_event(storage, tenant_id, event_id)
+    if event.status is EventStatus.CANCELLED:
+        raise EventCancelled(event)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
     outbox = storage.outbox
@@ -114,7 +144,7 @@ async def walk_in(
             update={"candidate_id": await directory.candidate_for(email, session=session)}
         )
         await registrations.register(registration, session=session)
-        await to_event_registered(outbox, event, registration, session=session)
+        await to_event_registered(outbox, storage.links, event, registration, session=session)
         await announce_attendance(outbox, registrations, event, registration, session=session)
 
     try:
@@ -133,12 +163,16 @@ async def walk_in(
 
 async def register(storage: EventsStorage, event_id: str, person: Registrant) -> Recorded:
     """Registers somebody for an event, waitlisted when it is full; registering again returns
-    the first registration (`created` is False). The event decides the tenant."""
+    the first registration (`created` is False). The event decides the tenant.
+
+    `RegistrationRefused` (its `refusal` says why) for a draft, a cancelled or completed event,
+    one that took place, and outside the registration window; a draft is `EventNotFound` to
+    whoever does not know its id.
+    """
     event = await find_event_anywhere(storage.database, event_id)
     if event is None:
         raise EventNotFound(event_id)
-    if event.status is EventStatus.CANCELLED:
-        raise EventCancelled(event)
+    _check_open(event)
     events = storage.events(event.tenant_id)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
@@ -151,6 +185,8 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         if not await events.hold_open(event.id, session=session):
             raise _Closed
         current = await events.get(event.id, session=session)
+        if current is not None:
+            _check_open(current)  # edited meanwhile: a window closed, the start moved
         capacity = current.capacity if current else event.capacity
         registered = await registrations.registered_count(event.id, session=session)
         registration = Registration(
@@ -164,17 +200,70 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         )
         await registrations.register(registration, session=session)
         if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(outbox, event, registration, session=session)
+            await to_event_registered(outbox, storage.links, event, registration, session=session)
 
     try:
         await storage.in_transaction(store)
     except _Closed:
-        raise EventCancelled(event) from None
+        # Cancelled or completed (or deleted) since it was read: say which.
+        latest = await events.get(event.id)
+        refusal = registration_refusal(latest, utc_now()) if latest else None
+        raise RegistrationRefused(
+            latest or event, refusal or RegistrationRefusal.CANCELLED
+        ) from None
     except DuplicateRegistrationError:
         existing = await registrations.registration_of(event.id, email)
         if existing is None:  # pragma: no cover - the unique index just said it exists
             raise
+        if existing.status is RegistrationStatus.CANCELLED:
+            return await _reopen(storage, event, existing, person)
         return Recorded(existing, created=False)
     outbox.notify_committed()
     assert registration is not None
     return Recorded(registration, created=True)
+
+
+async def _reopen(
+    storage: EventsStorage, event: RecruitingEvent, cancelled: Registration, person: Registrant
+) -> Recorded:
+    """Somebody who cancelled registers again: the same registration comes back, at the end
+    of the queue (registered if a seat is free, else waitlisted behind those already there)."""
+    events = storage.events(event.tenant_id)
+    registrations = storage.registrations(event.tenant_id)
+    reopened: Registration | None = None
+
+    async def store(session: Session) -> None:
+        nonlocal reopened
+        if not await events.hold_open(event.id, session=session):
+            raise _Closed
+        current = await events.get(event.id, session=session)
+        if current is not None:
+            _check_open(current)
+        registered = await registrations.registered_count(event.id, session=session)
+        capacity = current.capacity if current else event.capacity
+        reopened = await registrations.reopen(
+            cancelled.id,
+            registration_status(capacity, registered),
+            utc_now(),
+            first_name=person.first_name,
+            last_name=person.last_name,
+            session=session,
+        )
+        if reopened is None:  # registered again by a request at the same moment
+            reopened = await registrations.registration(event.id, cancelled.id, session=session)
+        elif reopened.status is RegistrationStatus.REGISTERED:
+            await to_event_registered(
+                storage.outbox, storage.links, event, reopened, session=session
+            )
+
+    try:
+        await storage.in_transaction(store)
+    except _Closed:
+        latest = await events.get(event.id)
+        refusal = registration_refusal(latest, utc_now()) if latest else None
+        raise RegistrationRefused(
+            latest or event, refusal or RegistrationRefusal.CANCELLED
+        ) from None
+    storage.outbox.notify_committed()
+    assert reopened is not None
+    return Recorded(reopened, created=True)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from crm_events.application.links import RegistrationLinks
 from crm_events.repositories.events import EventRepository
 from crm_events.repositories.registrations import RegistrationRepository
 from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
@@ -15,11 +16,13 @@ ResultT = TypeVar("ResultT")
 
 @dataclass(frozen=True)
 class EventsStorage:
-    """The service's MongoDB connection and outbox, and its tenant-scoped repositories."""
+    """The service's MongoDB connection and outbox, its tenant-scoped repositories, and the
+    registrants' signed links its events carry."""
 
     mongo: MongoClient
     database: Database
     outbox: Outbox
+    links: RegistrationLinks
 
     def events(self, tenant_id: str) -> EventRepository:
         return EventRepository(self.database, tenant_id)

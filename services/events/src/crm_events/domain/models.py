@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,10 +21,60 @@ class EventKind(StrEnum):
 
 
 class EventStatus(StrEnum):
-    """published (open for registration) -> cancelled (final)."""
+    """draft -> published (open for registration) -> completed; draft or published ->
+    cancelled. Completed and cancelled are final."""
 
+    DRAFT = "draft"
     PUBLISHED = "published"
+    COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+class EventFormat(StrEnum):
+    """Where people attend: a venue, a join URL, or both."""
+
+    IN_PERSON = "in_person"
+    VIRTUAL = "virtual"
+    HYBRID = "hybrid"
+
+
+class EventDetailsInvalid(ValueError):
+    """Event fields that do not fit together (a 422): the field and why."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; `EventDetailsInvalid` for a name the tz database lacks."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise EventDetailsInvalid("time_zone", f"{name!r} is not an IANA time zone") from None
+
+
+def to_utc(field: str, value: datetime, zone: ZoneInfo) -> datetime:
+    """An instant in UTC: an aware time as it is, a naive one as wall-clock time in `zone`.
+
+    A wall-clock time that does not exist there (skipped when clocks go forward) is refused
+    rather than guessed; one that occurs twice (clocks go back) is the first occurrence.
+    """
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(UTC)
+    local = value.replace(tzinfo=zone, fold=0)
+    # A skipped time does not survive the round trip through UTC.
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value.replace(fold=0):
+        raise EventDetailsInvalid(
+            field, f"{value.isoformat()} does not exist in {zone.key} (the clocks skip it)"
+        )
+    return local.astimezone(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time (MongoDB keeps UTC without a zone) as an aware UTC time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class RecruitingEvent(BaseModel):
@@ -38,7 +90,7 @@ class RecruitingEvent(BaseModel):
     name: str
     kind: EventKind
     starts_at: datetime
-    location: str | None = None
+    location: str | None = Field(default=None, description="The venue (in person, hybrid).")
     capacity: int
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
@@ -47,6 +99,133 @@ class RecruitingEvent(BaseModel):
     updated_at: datetime | None = None
     cancelled_at: datetime | None = None
     cancellation_reason: str | None = None
+    # Added with formats and time zones; events stored before read with these defaults.
+    format: EventFormat = EventFormat.IN_PERSON
+    join_url: str | None = None
+    time_zone: str = "UTC"
+    ends_at: datetime | None = None
+    registration_opens_at: datetime | None = None
+    registration_closes_at: datetime | None = None
+    organisers: list[str] = Field(default_factory=list)
+    completed_at: datetime | None = None
+
+    def local(self, instant: datetime | None) -> datetime | None:
+        """`instant` as wall-clock time in the event's time zone (with its offset then)."""
+        return None if instant is None else as_utc(instant).astimezone(ZoneInfo(self.time_zone))
+
+
+TIME_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
+
+
+def times_in_utc(fields: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """`fields` with each time given (`TIME_FIELDS`) as a UTC instant; a time without an
+    offset is wall-clock time in `zone`."""
+    return fields | {
+        name: to_utc(name, value, zone)
+        for name, value in fields.items()
+        if name in TIME_FIELDS and isinstance(value, datetime)
+    }
+
+
+def check_event_details(event: RecruitingEvent) -> None:
+    """Refuses fields that do not fit together (`EventDetailsInvalid`).
+
+    The place follows the format: a virtual event has a join URL and no venue, a hybrid one
+    both, an in-person one no join URL and a venue that may still be unknown (announced
+    later; events stored before formats existed are such events). The end comes after the
+    start; registration closes after it opens and no later than the event ends.
+    """
+    if event.format is EventFormat.VIRTUAL and event.location:
+        raise EventDetailsInvalid("location", "a virtual event has no venue")
+    if event.format is EventFormat.HYBRID and not event.location:
+        raise EventDetailsInvalid("location", "a hybrid event needs a venue")
+    if event.format is EventFormat.IN_PERSON and event.join_url:
+        raise EventDetailsInvalid("join_url", "an in-person event has no join URL")
+    if event.format is not EventFormat.IN_PERSON and not event.join_url:
+        raise EventDetailsInvalid("join_url", f"a {event.format.value} event needs a join URL")
+    time_zone(event.time_zone)
+    starts = as_utc(event.starts_at)
+    if event.ends_at is not None and as_utc(event.ends_at) <= starts:
+        raise EventDetailsInvalid("ends_at", "the event must end after it starts")
+    opens, closes = event.registration_opens_at, event.registration_closes_at
+    if opens is not None and closes is not None and as_utc(opens) >= as_utc(closes):
+        raise EventDetailsInvalid(
+            "registration_closes_at", "registration must close after it opens"
+        )
+    end = as_utc(event.ends_at) if event.ends_at is not None else starts
+    if closes is not None and as_utc(closes) > end:
+        raise EventDetailsInvalid(
+            "registration_closes_at", "registration cannot close after the event ends"
+        )
+
+
+class RegistrationRefusal(StrEnum):
+    """Why an event takes no registration now; each value is the problem type."""
+
+    DRAFT = "event-not-published"
+    NOT_YET_OPEN = "registration-not-open"
+    CLOSED = "registration-closed"
+    PAST = "event-past"
+    COMPLETED = "event-completed"
+    CANCELLED = "event-cancelled"
+
+
+def registration_refusal(event: RecruitingEvent, now: datetime) -> RegistrationRefusal | None:
+    """Why `event` takes no registration at `now`, or None when it does.
+
+    Without a closing time registration closes when the event ends (or starts, when it has no
+    end): a webinar can still be joined while it runs.
+    """
+    if event.status is EventStatus.CANCELLED:
+        return RegistrationRefusal.CANCELLED
+    if event.status is EventStatus.DRAFT:
+        return RegistrationRefusal.DRAFT
+    if event.status is EventStatus.COMPLETED:
+        return RegistrationRefusal.COMPLETED
+    end = as_utc(event.ends_at or event.starts_at)
+    if now >= end:
+        return RegistrationRefusal.PAST
+    if event.registration_opens_at is not None and now < as_utc(event.registration_opens_at):
+        return RegistrationRefusal.NOT_YET_OPEN
+    if event.registration_closes_at is not None and now >= as_utc(event.registration_closes_at):
+        return RegistrationRefusal.CLOSED
+    return None
+
+
+def refusal_detail(event: RecruitingEvent, refusal: RegistrationRefusal) -> str:
+    """The sentence a refused registrant reads."""
+    name = repr(event.name)
+    match refusal:
+        case RegistrationRefusal.CANCELLED:
+            return f"the event {name} was cancelled"
+        case RegistrationRefusal.DRAFT:
+            return f"the event {name} is not open for registration yet (a draft)"
+        case RegistrationRefusal.COMPLETED:
+            return f"the event {name} is over"
+        case RegistrationRefusal.PAST:
+            return f"the event {name} has already taken place"
+        case RegistrationRefusal.NOT_YET_OPEN:
+            opens = event.local(event.registration_opens_at)
+            assert opens is not None
+            return f"registration for {name} opens at {opens.isoformat()}"
+        case RegistrationRefusal.CLOSED:
+            closes = event.local(event.registration_closes_at)
+            assert closes is not None
+            return f"registration for {name} closed at {closes.isoformat()}"
+
+
+def next_status(event: RecruitingEvent, target: EventStatus, now: datetime) -> EventStatus:
+    """The status an event moves to on publish / complete; `EventChangeRefused` otherwise.
+
+    Publish: a draft only. Complete: a published event once it has started.
+    """
+    if target is EventStatus.PUBLISHED and event.status is EventStatus.DRAFT:
+        return target
+    if target is EventStatus.COMPLETED and event.status is EventStatus.PUBLISHED:
+        if now < as_utc(event.starts_at):
+            raise EventChangeRefused("an event can be completed once it has started")
+        return target
+    raise EventChangeRefused(f"the event is {event.status.value}; it cannot become {target.value}")
 
 
 class EventChangeRefused(ValueError):
@@ -70,12 +249,20 @@ class RegistrationNotFound(LookupError):
         self.registration_id = registration_id
 
 
-class EventCancelled(Exception):
-    """The event was cancelled: it takes no registrations."""
+class RegistrationRefused(Exception):
+    """The event takes no registration now: a draft, outside its window, past, cancelled."""
+
+    def __init__(self, event: RecruitingEvent, refusal: RegistrationRefusal) -> None:
+        super().__init__(refusal.value)
+        self.event = event
+        self.refusal = refusal
+
+
+class EventCancelled(RegistrationRefused):
+    """The event was cancelled: it takes no registrations (not even walk-ins)."""
 
     def __init__(self, event: RecruitingEvent) -> None:
-        super().__init__(event.id)
-        self.event = event
+        super().__init__(event, RegistrationRefusal.CANCELLED)
 
 
 def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> int:
@@ -83,8 +270,8 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
 
     A capacity below the people already registered is refused: they were promised a seat.
     """
-    if status is EventStatus.CANCELLED:
-        raise EventChangeRefused("the event was cancelled; it cannot change")
+    if status in (EventStatus.CANCELLED, EventStatus.COMPLETED):
+        raise EventChangeRefused(f"the event is {status.value}; it cannot change")
     if capacity < registered:
         raise EventChangeRefused(
             f"{registered} people are registered; the capacity cannot go below that"
@@ -93,8 +280,11 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
 
 
 class RegistrationStatus(StrEnum):
+    """registered or waitlisted (-> registered when a seat opens); either -> cancelled."""
+
     REGISTERED = "registered"
     WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
 
 
 def registration_status(capacity: int, registered: int) -> RegistrationStatus:
@@ -122,3 +312,43 @@ class Registration(BaseModel):
     walk_in: bool = False
     # Whether `event.checked_in` went out: only once the attendee is a known candidate.
     attendance_published: bool = False
+    promoted_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+class RegistrationCancelRefused(Exception):
+    """A registration that cannot be cancelled: cancelled already, attended, or the event is
+    over. `problem_type` names which."""
+
+    def __init__(self, problem_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem_type = problem_type
+        self.detail = detail
+
+
+def check_cancellable(event: RecruitingEvent, registration: Registration, now: datetime) -> None:
+    """Refuses (`RegistrationCancelRefused`) to cancel a registration cancelled already (a
+    reused link), one checked in, or one for an event that is over; a cancelled event's
+    registrations may still be cancelled (nothing follows)."""
+    if registration.status is RegistrationStatus.CANCELLED:
+        assert registration.cancelled_at is not None
+        at = event.local(registration.cancelled_at)
+        assert at is not None
+        raise RegistrationCancelRefused(
+            "registration-cancelled",
+            f"this registration was cancelled already, at {at.isoformat()}",
+        )
+    if registration.checked_in_at is not None:
+        raise RegistrationCancelRefused(
+            "registration-attended", "this registration was checked in: the person attended"
+        )
+    if event.status is EventStatus.COMPLETED or now >= as_utc(event.ends_at or event.starts_at):
+        raise RegistrationCancelRefused("event-past", f"the event {event.name!r} is over")
+
+
+def seats_open(event: RecruitingEvent, registered: int) -> int:
+    """How many waitlisted people a published event can seat now; none once it is not
+    published (a cancelled or completed event promotes nobody)."""
+    if event.status is not EventStatus.PUBLISHED:
+        return 0
+    return max(event.capacity - registered, 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from crm_events.domain.models import EventStatus, RecruitingEvent
+from crm_events.domain.models import EventFormat, EventStatus, RecruitingEvent
 from crm_shared import (
     Database,
     Session,
@@ -26,6 +26,24 @@ async def backfill_lifecycle(database: Database) -> None:
     await database[EVENTS].update_many(
         {"status": {"$exists": False}}, {"$set": {"status": EventStatus.PUBLISHED.value}}
     )
+
+
+async def backfill_formats(database: Database) -> None:
+    """Events stored before formats and time zones are in-person events in UTC, organised by
+    nobody named (their creator still manages them as before)."""
+    await database[EVENTS].update_many(
+        {"format": {"$exists": False}}, {"$set": {"format": EventFormat.IN_PERSON.value}}
+    )
+    await database[EVENTS].update_many(
+        {"time_zone": {"$exists": False}}, {"$set": {"time_zone": "UTC"}}
+    )
+    await database[EVENTS].update_many(
+        {"organisers": {"$exists": False}}, {"$set": {"organisers": []}}
+    )
+
+
+# An event can be edited, cancelled (and registered for, if published) until it is final.
+_OPEN = [EventStatus.DRAFT.value, EventStatus.PUBLISHED.value]
 
 
 async def ensure_event_indexes(database: Database) -> None:
@@ -54,9 +72,9 @@ class EventRepository:
     async def replace(
         self, event_id: str, version: int, changes: dict[str, Any], *, session: Session
     ) -> bool:
-        """Applies an edit if the event is still published at `version`."""
+        """Applies an edit if the event is still a draft or published, at `version`."""
         result = await self._events.update_one(
-            {"_id": event_id, "version": version, "status": EventStatus.PUBLISHED.value},
+            {"_id": event_id, "version": version, "status": {"$in": _OPEN}},
             {"$set": changes | {"updated_at": utc_now()}, "$inc": {"version": 1}},
             session=session,
         )
@@ -77,11 +95,27 @@ class EventRepository:
         )
         return result.matched_count == 1
 
-    async def cancel(self, event_id: str, reason: str | None) -> bool:
-        """Cancels a published event; False if it was not published."""
+    async def move(
+        self, event_id: str, source: EventStatus, target: EventStatus, changes: dict[str, Any]
+    ) -> bool:
+        """Moves the event from `source` to `target` status (a new version); False if it was
+        not at `source` any more."""
+        result = await self._events.update_one(
+            {"_id": event_id, "status": source.value},
+            {
+                "$set": changes | {"status": target.value, "updated_at": utc_now()},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    async def cancel(
+        self, event_id: str, reason: str | None, *, session: Session | None = None
+    ) -> bool:
+        """Cancels a draft or published event; False if it was final already."""
         now = utc_now()
         result = await self._events.update_one(
-            {"_id": event_id, "status": EventStatus.PUBLISHED.value},
+            {"_id": event_id, "status": {"$in": _OPEN}},
             {
                 "$set": {
                     "status": EventStatus.CANCELLED.value,
@@ -91,8 +125,17 @@ class EventRepository:
                 },
                 "$inc": {"version": 1},
             },
+            session=session,
         )
         return result.modified_count == 1
+
+    async def hold(self, event_id: str, *, session: Session) -> None:
+        """Writes the event's document in a registration change's transaction (a cancellation),
+        so it is serialised with registrations and capacity edits like they are with each
+        other: a freed seat goes to exactly one waitlisted person."""
+        await self._events.update_one(
+            {"_id": event_id}, {"$inc": {"registration_changes": 1}}, session=session
+        )
 
     async def touch(self, event_id: str, *, session: Session) -> None:
         """Writes the event's document, so a registration under way conflicts with `session`."""

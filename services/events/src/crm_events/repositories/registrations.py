@@ -16,6 +16,7 @@ from crm_shared import (
     give_back,
     move_to_survivor,
     to_document,
+    utc_now,
 )
 
 REGISTRATIONS = "registrations"
@@ -50,7 +51,7 @@ class RegistrationRepository:
     async def promote_waitlisted(
         self, event_id: str, seats: int, *, session: Session
     ) -> list[Registration]:
-        """Registers up to `seats` waitlisted people, first come first served."""
+        """Registers up to `seats` waitlisted people, the longest waiting first."""
         if seats <= 0:
             return []
         documents = await self._registrations.find(
@@ -59,17 +60,60 @@ class RegistrationRepository:
             limit=seats,
             session=session,
         )
-        promoted = [
-            from_document(Registration, d | {"status": RegistrationStatus.REGISTERED.value})
-            for d in documents
-        ]
+        now = utc_now()
+        seated = {"status": RegistrationStatus.REGISTERED.value, "promoted_at": now}
+        promoted = [from_document(Registration, d | seated) for d in documents]
         if promoted:
             await self._registrations.update_many(
-                {"_id": {"$in": [r.id for r in promoted]}},
-                {"$set": {"status": RegistrationStatus.REGISTERED.value}},
-                session=session,
+                {"_id": {"$in": [r.id for r in promoted]}}, {"$set": seated}, session=session
             )
         return promoted
+
+    async def reopen(
+        self,
+        registration_id: str,
+        status: RegistrationStatus,
+        at: datetime,
+        *,
+        first_name: str,
+        last_name: str,
+        session: Session,
+    ) -> Registration | None:
+        """A cancelled registration made anew at `at` with `status`; None if it was not
+        cancelled (any more)."""
+        result = await self._registrations.update_one(
+            {"_id": registration_id, "status": RegistrationStatus.CANCELLED.value},
+            {
+                "$set": {
+                    "status": status.value,
+                    "registered_at": at,
+                    "cancelled_at": None,
+                    "promoted_at": None,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                }
+            },
+            session=session,
+        )
+        if result.modified_count != 1:
+            return None
+        document = await self._registrations.find_one({"_id": registration_id}, session=session)
+        return from_document(Registration, document) if document else None
+
+    async def cancel(
+        self, registration_id: str, at: datetime, *, session: Session
+    ) -> Registration | None:
+        """Cancels a registration; the registration as it is now, None if it was cancelled
+        already (by another request at the same moment)."""
+        result = await self._registrations.update_one(
+            {"_id": registration_id, "status": {"$ne": RegistrationStatus.CANCELLED.value}},
+            {"$set": {"status": RegistrationStatus.CANCELLED.value, "cancelled_at": at}},
+            session=session,
+        )
+        if result.modified_count != 1:
+            return None
+        document = await self._registrations.find_one({"_id": registration_id}, session=session)
+        return from_document(Registration, document) if document else None
 
     async def registered_count(self, event_id: str, *, session: Session | None = None) -> int:
         return await self._registrations.count(

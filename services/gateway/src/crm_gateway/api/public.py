@@ -28,6 +28,18 @@ PUBLIC_PATHS: dict[str, tuple[str, str]] = {
         "events",
         f"{PUBLIC_UNAUTHENTICATED_PREFIX}/events/{{event_id}}/registrations",
     ),
+    "/public/event-registrations/{token}": (
+        "events",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}",
+    ),
+    "/public/event-registrations/{token}/cancel": (
+        "events",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}/cancel",
+    ),
+    "/public/event-registrations/{token}/invitation.ics": (
+        "events",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}/invitation.ics",
+    ),
     "/public/ats/greenhouse/{connection_id}/webhooks": (
         "ats-sync",
         f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/greenhouse/{{connection_id}}/webhooks",
@@ -97,6 +109,35 @@ async def register_for_event(event_id: str, request: Request, state: Container) 
     """Public registration for a recruiting event."""
     path = ("public", "events", event_id, "registrations")
     return await forward_public(request, state, "events", path)
+
+
+@router.get(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}", include_in_schema=False
+)
+async def event_registration(token: str, request: Request, state: Container) -> Response:
+    """A registration behind the registrant's signed link."""
+    path = ("public", "event-registrations", token)
+    return await forward_public(request, state, "events", path, max_bytes=0)
+
+
+@router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}/cancel",
+    include_in_schema=False,
+)
+async def cancel_event_registration(token: str, request: Request, state: Container) -> Response:
+    """The registrant cancels through their signed link."""
+    path = ("public", "event-registrations", token, "cancel")
+    return await forward_public(request, state, "events", path)
+
+
+@router.get(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}/invitation.ics",
+    include_in_schema=False,
+)
+async def event_invitation(token: str, request: Request, state: Container) -> Response:
+    """The calendar invitation of a registration, through its signed link."""
+    path = ("public", "event-registrations", token, "invitation.ics")
+    return await forward_public(request, state, "events", path, max_bytes=0)
 
 
 @router.post(

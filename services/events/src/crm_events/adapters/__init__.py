@@ -1,0 +1,1 @@
+"""Formats and systems outside the events service: calendar invitations."""
