@@ -512,7 +512,8 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     assert 'hx-post="/console/sequences/s1/pause"' in page.text
     assert "<strong>1</strong>: step 0 (send): template cannot be rendered" in page.text
     assert re.search(
-        r'aria-current="page" data-state="failed">Failed <span class="count">1', page.text
+        r'aria-current="page" data-state="failed">Failed <span class="count" id="count-failed">1',
+        page.text,
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
     assert "<td>Replies</td>" in page.text
@@ -911,6 +912,8 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
     assert page.status_code == 200, page.text
     assert 'hx-post="/console/sequences/s1/enrolments/c1/pause"' in page.text
     assert 'Pause<span class="visually-hidden"> Ada Lovelace</span>' in page.text
+    assert '<tr id="enrolment-c1" data-candidate="c1">' in page.text
+    assert 'id="count-paused">1<' in page.text
     assert 'hx-post="/console/sequences/s1/enrolments/c2/resume"' in page.text
     assert "/enrolments/c2/pause" not in page.text
     assert "Paused on its own by rita" in page.text
@@ -931,19 +934,39 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
         ("remove", "DELETE", "/api/v1/sequences/s1/enrolments/c1", "Removed"),
     ],
 )
-async def test_an_enrolment_action_is_one_call_and_refreshes_the_table(
+async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place(
     site: Console, action: str, method: str, path: str, said: str
 ) -> None:
     client, api = site
-    api.answer(method, path, body=listed("c1", "Ada", "waiting"))
+    after = listed("c1", "", "paused", last_name="", paused_by="mark", paused_at=NOW)
+    api.answer(method, path, body=after)
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolment-states",
+        body={"sequence_id": "s1", "states": {"waiting": 0, "paused": 2}, "failure_reasons": {}},
+    )
     done = await client.post(
-        f"/console/sequences/s1/enrolments/c1/{action}", headers=htmx_headers(MARK)
+        f"/console/sequences/s1/enrolments/c1/{action}",
+        data={"name": "Ada Lovelace"},
+        headers=htmx_headers(MARK),
     )
     assert done.status_code == 200, done.text
     assert said in done.text
     assert 'role="status"' in done.text
-    assert done.headers["HX-Trigger-After-Settle"] == "enrolments-changed"
-    assert [(c.method, c.url.path) for c in api.calls] == [(method, path)]
+    # The row as the API answered (its state, its buttons, the name the row showed), in place
+    # of the old one, and the counts by state as they are now: no re-read of the table, which
+    # did not show the change.
+    assert '<tr id="enrolment-c1" data-candidate="c1" hx-swap-oob="true">' in done.text
+    assert '<span class="status status-paused">paused</span>' in done.text
+    assert 'hx-post="/console/sequences/s1/enrolments/c1/resume"' in done.text
+    assert '<a href="/console/candidates/c1">Ada Lovelace</a>' in done.text
+    assert '<span class="count" id="count-paused" hx-swap-oob="true">2</span>' in done.text
+    assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
+    assert "HX-Trigger-After-Settle" not in done.headers
+    assert [(c.method, c.url.path) for c in api.calls] == [
+        (method, path),
+        ("GET", "/api/v1/sequences/s1/enrolment-states"),
+    ]
 
 
 async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -> None:

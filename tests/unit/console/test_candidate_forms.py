@@ -82,9 +82,11 @@ def test_the_custom_inputs_follow_the_live_definitions_with_the_values() -> None
         {"custom_fields.level": "not allowed"},
     )
     assert [i.key for i in inputs] == ["notice_period", "remote", "level", "langs"]
-    assert inputs[0].value == "30" and inputs[0].input_type == "number"
+    assert inputs[0].value == "30"
+    assert inputs[0].input_type == "number"
     assert inputs[1].value == "yes"
-    assert inputs[2].choices == ("junior", "senior") and inputs[2].error == "not allowed"
+    assert inputs[2].choices == ("junior", "senior")
+    assert inputs[2].error == "not allowed"
     assert inputs[3].value == ["en"]
 
 
@@ -228,7 +230,8 @@ async def test_a_refused_field_is_shown_at_it_with_what_was_typed(console: Conso
     text = answer.text
     assert 'id="e-emails">not a valid email address' in text
     assert 'id="e-cf-notice_period">must be a number' in text
-    assert 'value="nope"' in text and 'value="thirty"' in text
+    assert 'value="nope"' in text
+    assert 'value="thirty"' in text
 
 
 async def test_a_duplicate_links_the_record_that_holds_the_address(console: Console) -> None:

@@ -284,19 +284,31 @@ async def enrolment_action(
     state: Container,
 ) -> Response:
     """Pauses, resumes or retries one enrolment, or removes the candidate from the sequence;
-    says so above the table, which refreshes itself (the API's refusal is shown there)."""
+    says so above the table and puts the row and the counts by state in place (the API's
+    refusal is shown above the table)."""
     if action not in rules.ENROLMENT_ACTIONS:
         return Response(status_code=404)
-    answer = await SequenceDesk(state.gateway).act_on_enrolment(
-        viewer.caller, sequence_id, candidate_id, action
-    )
+    desk = SequenceDesk(state.gateway)
+    answer = await desk.act_on_enrolment(viewer.caller, sequence_id, candidate_id, action)
+    counts = await desk.state_counts(viewer.caller, sequence_id)
+    # The API's answer carries no name: the row's button sent the one it showed.
+    name = (await form_values(request)).get("name") or [""]
+    shown = rules.answered_row(answer, name[0])
     return render(
         request,
         state.templates,
         "sequences/enrolment_done.html",
-        {"said": rules.enrolment_done(action, answer)},
+        {
+            "said": rules.enrolment_done(action, answer),
+            # The row and the counts are re-rendered from the API's answers, not re-read
+            # with the table, so the row shows the state the action produced.
+            "e": shown,
+            "counts": {st: counts.get(st, 0) for st in rules.ENROLMENT_STATES},
+            "sequence_id": sequence_id,
+            "enrolment_name": rules.enrolment_name,
+            "enrolment_actions": rules.enrolment_actions,
+            "action_labels": rules.ENROLMENT_ACTIONS,
+            "exit_reasons": rules.EXIT_REASONS,
+        },
         viewer=viewer,
-        # Once the message is in place: the button that asked is inside the table, which the
-        # event replaces (the table's own hx-select and hx-swap are not inherited by it).
-        headers={"HX-Trigger-After-Settle": "enrolments-changed"},
     )

@@ -265,6 +265,17 @@ def enrolment_name(enrolment: Mapping[str, Any]) -> str:
     return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
 
 
+def answered_row(enrolment: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """An enrolment as an action's answer gives it, named as its row named it (the answer
+    carries no name); None when there was no answer."""
+    if not enrolment or "candidate_id" not in enrolment:
+        return None
+    row = dict(enrolment)
+    if name and not (row.get("first_name") or row.get("last_name")):
+        row["first_name"] = name
+    return row
+
+
 # What a person may do with one enrolment, by its state, and the buttons' words.
 ENROLMENT_ACTIONS = {"pause": "Pause", "resume": "Resume", "retry": "Retry", "remove": "Remove"}
 
