@@ -180,6 +180,8 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
     page.get_by_label("Find candidates").fill(ada_name)
     page.get_by_label(re.compile(f"Ada {ada_name}")).check()
+    # Ticking puts her on the chosen list (kept across searches): what is enrolled.
+    expect(page.get_by_test_id("chosen")).to_contain_text(f"Ada {ada_name}", timeout=SLOW)
     page.get_by_role("button", name="Enrol the chosen candidates").click()
     expect(page.get_by_test_id("enrol-outcome")).to_have_text("1 enrolled.", timeout=SLOW)
     wait_for(lambda: bool(smtp_sink.messages_to(ada_email)), "the sequence's mail did not arrive")

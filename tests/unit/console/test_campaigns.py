@@ -542,9 +542,79 @@ async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> Non
     )
     assert "1 enrolled, 1 not." in done.text
     assert "c2: already active" in done.text
-    assert done.headers["HX-Trigger"] == "enrolments-changed"
+    assert done.headers["HX-Trigger"] == "enrolments-changed, enrol-chosen-changed"
+    # The chosen list empties once they are enrolled.
+    assert '<div id="enrol-chosen" aria-live="polite" hx-swap-oob="true">' in done.text
     assert sent_json(api, "POST", "/api/v1/sequences/s1/enrolments") == {
         "candidate_ids": ["c1", "c2"]
+    }
+
+
+def test_the_chosen_list_keeps_people_across_searches() -> None:
+    chosen = sequence_rules.chosen_people
+    so_far = {"candidate_id": ["c1", "c2"], "chosen_name": ["Ada", "Bo"]}
+    added = chosen(so_far, toggled="c3", toggled_name="Cy", ticked=True)
+    assert [(p.candidate_id, p.name) for p in added] == [("c1", "Ada"), ("c2", "Bo"), ("c3", "Cy")]
+    assert [p.candidate_id for p in chosen(so_far, toggled="c1", ticked=False)] == ["c2"]
+    assert [p.candidate_id for p in chosen(so_far, removed="c2")] == ["c1"]
+    assert [p.candidate_id for p in chosen(so_far, toggled="c1", ticked=True)] == ["c1", "c2"]
+
+
+async def test_manual_enrolment_keeps_the_chosen_across_searches(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "GET",
+        "/api/v1/candidates",
+        body={
+            "items": [
+                {"id": "c1", "first_name": "Ada", "last_name": "Lovelace", "emails": []},
+                {"id": "c3", "first_name": "Cy", "last_name": "Young", "emails": []},
+            ]
+        },
+    )
+    # A new search shows who is chosen already as ticked; the results are not what is sent.
+    found = await client.get(
+        "/console/sequences/s1/candidates",
+        params={"candidate_q": "a", "candidate_id": ["c1"], "chosen_name": ["Ada Lovelace"]},
+        headers=htmx_headers(MARK),
+    )
+    assert found.status_code == 200, found.text
+    assert re.search(r'name="pick" value="c1" checked', found.text)
+    assert not re.search(r'name="pick" value="c3" checked', found.text)
+    assert 'name="candidate_id"' not in found.text
+    # Ticking Cy adds him under the search, after Ada, each with a Remove button.
+    ticked = await client.get(
+        "/console/sequences/s1/chosen",
+        params={
+            "candidate_id": ["c1"],
+            "chosen_name": ["Ada Lovelace"],
+            "toggle_id": "c3",
+            "toggle_name": "Cy Young",
+            "pick": "c3",
+        },
+        headers=htmx_headers(MARK),
+    )
+    assert ticked.status_code == 200, ticked.text
+    assert re.findall(r'name="candidate_id" value="(c\d)"', ticked.text) == ["c1", "c3"]
+    assert "2 chosen" in ticked.text
+    assert 'Remove<span class="visually-hidden"> Cy Young</span>' in ticked.text
+    assert "HX-Trigger" not in ticked.headers
+    removed = await client.get(
+        "/console/sequences/s1/chosen",
+        params={"candidate_id": ["c1", "c3"], "chosen_name": ["Ada", "Cy"], "remove_id": "c1"},
+        headers=htmx_headers(MARK),
+    )
+    assert re.findall(r'name="candidate_id" value="(c\d)"', removed.text) == ["c3"]
+    assert removed.headers["HX-Trigger"] == "enrol-chosen-changed"
+    # Enrolling sends the chosen, not the ticks of the last search.
+    api.answer("POST", "/api/v1/sequences/s1/enrolments", body={"enrolled": [], "refused": []})
+    await client.post(
+        "/console/sequences/s1/enrolments",
+        data={"candidate_id": ["c1", "c3"], "pick": ["c3"]},
+        headers=htmx_headers(MARK),
+    )
+    assert sent_json(api, "POST", "/api/v1/sequences/s1/enrolments") == {
+        "candidate_ids": ["c1", "c3"]
     }
 
 

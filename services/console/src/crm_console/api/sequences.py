@@ -236,13 +236,45 @@ async def enrol_choice(
     state: Container,
     candidate_q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    """Candidates to enrol, as the person searches."""
+    """Candidates to enrol, as the person searches; those chosen already are ticked."""
     found = await SequenceDesk(state.gateway).find_candidates(viewer.caller, candidate_q)
+    chosen = {person.candidate_id for person in rules.chosen_people(_query(request))}
     return render(
         request,
         state.templates,
         "sequences/enrol_choice.html",
-        {"candidates": found, "sequence_id": sequence_id},
+        {"candidates": found, "sequence_id": sequence_id, "chosen_ids": chosen},
+    )
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return {name: request.query_params.getlist(name) for name in request.query_params}
+
+
+@router.get("/{sequence_id}/chosen")
+async def chosen_list(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The chosen list after a search result was ticked or unticked, or a chosen person
+    removed: kept across searches, so what is enrolled is what was chosen (no API call)."""
+    query = _query(request)
+    toggled = first(query, "toggle_id")
+    removed = first(query, "remove_id")
+    people = rules.chosen_people(
+        query,
+        toggled=toggled,
+        toggled_name=first(query, "toggle_name"),
+        ticked=toggled in query.get("pick", []),
+        removed=removed,
+    )
+    return render(
+        request,
+        state.templates,
+        "sequences/enrol_chosen.html",
+        {"chosen": people, "sequence_id": sequence_id},
+        viewer=viewer,
+        # A removal unticks the person in the results, which search again.
+        headers={"HX-Trigger": "enrol-chosen-changed"} if removed else None,
     )
 
 
@@ -268,9 +300,15 @@ async def enrol(
         request,
         state.templates,
         "sequences/enrol_outcome.html",
-        {"outcome": outcome, "problem": problem, "sequence_id": sequence_id},
+        {
+            "outcome": outcome,
+            "problem": problem,
+            "sequence_id": sequence_id,
+            "clear": bool(outcome),
+        },
         viewer=viewer,
-        headers={"HX-Trigger": "enrolments-changed"} if outcome else None,
+        # Enrolled: the table refreshes, the chosen list empties, the results untick.
+        headers={"HX-Trigger": "enrolments-changed, enrol-chosen-changed"} if outcome else None,
     )
 
 

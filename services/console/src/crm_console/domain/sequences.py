@@ -265,6 +265,44 @@ def enrolment_name(enrolment: Mapping[str, Any]) -> str:
     return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """A person chosen for manual enrolment: kept across searches until enrolled or removed."""
+
+    candidate_id: str
+    name: str
+
+
+MAX_CHOSEN = 500
+
+
+def chosen_people(
+    form: FormValues,
+    *,
+    toggled: str = "",
+    toggled_name: str = "",
+    ticked: bool = False,
+    removed: str = "",
+) -> list[Chosen]:
+    """The chosen list after one change: the people chosen so far (`candidate_id` and
+    `chosen_name` pairs, in order, no repeats), with a ticked search result added at the end,
+    an unticked one or a removed one left out."""
+    ids = list(form.get("candidate_id") or [])
+    names = list(form.get("chosen_name") or [])
+    people: dict[str, Chosen] = {}
+    for index, candidate_id in enumerate(ids):
+        if candidate_id and candidate_id not in people:
+            name = names[index] if index < len(names) else ""
+            people[candidate_id] = Chosen(candidate_id, name or candidate_id)
+    if toggled:
+        if ticked and toggled not in people:
+            people[toggled] = Chosen(toggled, toggled_name or toggled)
+        elif not ticked:
+            people.pop(toggled, None)
+    people.pop(removed, None)
+    return list(people.values())[:MAX_CHOSEN]
+
+
 def answered_row(enrolment: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
     """An enrolment as an action's answer gives it, named as its row named it (the answer
     carries no name); None when there was no answer."""
