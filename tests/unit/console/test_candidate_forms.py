@@ -18,6 +18,9 @@ from crm_console.domain.candidate_form import (
     custom_value,
     split_list,
 )
+from crm_console.domain.candidates import (
+    skills_cell,
+)
 from crm_shared import Principal
 from unit.console.test_candidates import answer_profile, candidate
 from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
@@ -379,3 +382,25 @@ async def test_a_merged_away_record_says_so_and_offers_no_change(console: Consol
     edit = await client.get("/console/candidates/c1/edit", headers=gateway_headers())
     assert edit.status_code == 303
     assert edit.headers["location"] == "/console/candidates/c1"
+
+
+# The list's skills column.
+
+
+def test_the_skills_cell_shows_how_many_more_and_the_filtered_skill_first() -> None:
+    cell = skills_cell(["go", "rust", "sql", "java", "python", "c"], ["Python"])
+    assert cell.shown == ["python", "go", "rust", "sql"]
+    assert cell.more_text == "+2 more"
+    assert skills_cell(["go"], []).more_text == ""
+
+
+async def test_the_list_says_how_many_skills_it_does_not_show(console: Console) -> None:
+    client, api = console
+    many = candidate(skills=["go", "rust", "sql", "java", "python", "kotlin"])
+    api.answer("GET", "/api/v1/candidates", body={"items": [many], "next_cursor": None})
+    page = await client.get(
+        "/console/candidates", params={"skills": "python"}, headers=htmx_headers()
+    )
+    assert page.status_code == 200, page.text
+    assert "<td>python, go, rust, sql <span" in page.text
+    assert "+2 more</span>" in page.text

@@ -34,6 +34,7 @@ from crm_console.domain.candidates import (
     SOURCES,
     CandidateFilters,
     placement_value,
+    skills_cell,
 )
 from crm_console.domain.forms import FormValues
 from crm_console.domain.merging import merge_choices
@@ -65,7 +66,12 @@ async def candidate_list(request: Request, viewer: CurrentViewer, state: Contain
     """The search page; htmx asks for the results alone as the person types."""
     filters = CandidateFilters.from_query(dict(request.query_params))
     directory = CandidateDirectory(state.gateway)
-    context: dict[str, object] = {"filters": filters, "sources": SOURCES, "sorts": SORTS}
+    context: dict[str, object] = {
+        "filters": filters,
+        "sources": SOURCES,
+        "sorts": SORTS,
+        "skills_cell": skills_cell,
+    }
     if is_htmx(request):
         context["page"] = await directory.search(viewer.caller, filters)
         return render(request, state.templates, "candidates/results.html", context, viewer=viewer)
