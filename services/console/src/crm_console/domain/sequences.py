@@ -235,7 +235,7 @@ def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
         return f"Send “{names.get(template, template)}”"
     if kind == "wait":
         parts = [
-            f"{step.get(unit)} {unit}" for unit in ("days", "hours", "minutes") if step.get(unit)
+            amount(step.get(unit), unit) for unit in ("days", "hours", "minutes") if step.get(unit)
         ]
         return "Wait " + (", ".join(parts) or "0 minutes")
     if kind == "wait_until":
@@ -301,6 +301,11 @@ def chosen_people(
             people.pop(toggled, None)
     people.pop(removed, None)
     return list(people.values())[:MAX_CHOSEN]
+
+
+def amount(count: Any, unit: str) -> str:
+    """`1 minute`, `2 minutes`: a count with its unit (plural `unit`) in the right number."""
+    return f"{count} {unit[:-1] if count == 1 else unit}"
 
 
 def answered_row(enrolment: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
