@@ -343,6 +343,7 @@ async def test_recording_consent_sends_the_documented_body(console: Console) -> 
         headers=htmx_headers(),
     )
     assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == "/console/candidates/c1"
     assert sent(api, "POST", "/api/v1/candidates/c1/consents") == [
         {
             "purpose": "talent_community",

@@ -326,7 +326,8 @@ async def record_consent(
             viewer=viewer,
             status_code=refused.problem.status,
         )
-    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}#consent-h")
+    # The page itself again (a fragment alone would not reload it).
+    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
 
 
 @router.get("/{candidate_id}/duplicates")
