@@ -201,6 +201,9 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     # Ada's enrolment alone is paused, then resumed.
     row.get_by_role("button", name=f"Pause Ada {ada_name}").click()
     expect(page.get_by_test_id("enrolment-done")).to_contain_text("paused", timeout=SLOW)
+    # The row shows the new state at once, from the API's answer.
+    expect(row).to_contain_text("Paused on its own", timeout=SLOW)
+    expect(page.locator("#count-paused")).to_have_text("1")
     page.get_by_role("link", name=re.compile("^Paused")).click()
     expect(row).to_contain_text("Paused on its own", timeout=SLOW)
     assert_accessible(page)
