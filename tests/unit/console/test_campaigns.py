@@ -983,6 +983,7 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
     assert 'hx-post="/console/sequences/s1/enrolments/c1/pause"' in page.text
     assert 'Pause<span class="visually-hidden"> Ada Lovelace</span>' in page.text
     assert '<tr id="enrolment-c1" data-candidate="c1">' in page.text
+    assert "<td>end</td>" not in page.text  # at step 0 of a one-step sequence
     assert 'id="count-paused">1<' in page.text
     assert 'hx-post="/console/sequences/s1/enrolments/c2/resume"' in page.text
     assert "/enrolments/c2/pause" not in page.text
@@ -1008,7 +1009,17 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     site: Console, action: str, method: str, path: str, said: str
 ) -> None:
     client, api = site
-    after = listed("c1", "", "paused", last_name="", paused_by="mark", paused_at=NOW)
+    # Past its sequence's last step (the answer's `step_count` counts steps run, not steps).
+    after = listed(
+        "c1",
+        "",
+        "paused",
+        last_name="",
+        paused_by="mark",
+        paused_at=NOW,
+        step_index=2,
+        step_count=1,
+    )
     api.answer(method, path, body=after)
     api.answer(
         "GET",
@@ -1017,7 +1028,7 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     )
     done = await client.post(
         f"/console/sequences/s1/enrolments/c1/{action}",
-        data={"name": "Ada Lovelace"},
+        data={"name": "Ada Lovelace", "steps": "2"},
         headers=htmx_headers(MARK),
     )
     assert done.status_code == 200, done.text
@@ -1030,6 +1041,8 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     assert '<span class="status status-paused">paused</span>' in done.text
     assert 'hx-post="/console/sequences/s1/enrolments/c1/resume"' in done.text
     assert '<a href="/console/candidates/c1">Ada Lovelace</a>' in done.text
+    assert "<td>end</td>" in done.text
+    assert '"steps": 2' in done.text  # the row's buttons send it on
     assert '<span class="count" id="count-paused" hx-swap-oob="true">2</span>' in done.text
     assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
     assert "HX-Trigger-After-Settle" not in done.headers

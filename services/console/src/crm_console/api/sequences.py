@@ -330,8 +330,10 @@ async def enrolment_action(
     answer = await desk.act_on_enrolment(viewer.caller, sequence_id, candidate_id, action)
     counts = await desk.state_counts(viewer.caller, sequence_id)
     # The API's answer carries no name: the row's button sent the one it showed.
-    name = (await form_values(request)).get("name") or [""]
-    shown = rules.answered_row(answer, name[0])
+    form = await form_values(request)
+    shown = rules.answered_row(answer, first(form, "name"))
+    # Nor the sequence's number of steps (its row says "end" past the last): the row sent it.
+    steps = first(form, "steps")
     return render(
         request,
         state.templates,
@@ -343,6 +345,7 @@ async def enrolment_action(
             "e": shown,
             "counts": {st: counts.get(st, 0) for st in rules.ENROLMENT_STATES},
             "sequence_id": sequence_id,
+            "step_total": int(steps) if steps.isdigit() else None,
             "enrolment_name": rules.enrolment_name,
             "enrolment_actions": rules.enrolment_actions,
             "action_labels": rules.ENROLMENT_ACTIONS,
