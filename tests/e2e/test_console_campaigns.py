@@ -216,6 +216,8 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
 
     page.get_by_role("button", name="Pause sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)
+    # The page was loaded again: its button works once htmx has started.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Resume sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
 
