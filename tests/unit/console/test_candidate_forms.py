@@ -378,7 +378,7 @@ async def test_a_merged_away_record_says_so_and_offers_no_change(console: Consol
     text = page.text
     assert 'data-testid="merged-notice"' in text
     assert 'href="/console/candidates/c5"' in text
-    for action in ("/edit", "/duplicates", "/merge/", "/erase", "/consents"):
+    for action in ("/edit", "/duplicates", "/merge/", "/erase", "/consents", "/notes"):
         assert f"/console/candidates/c1{action}" not in text, action
     edit = await client.get("/console/candidates/c1/edit", headers=gateway_headers())
     assert edit.status_code == 303
