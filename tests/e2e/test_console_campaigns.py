@@ -180,6 +180,8 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
     page.get_by_label("Find candidates").fill(ada_name)
     page.get_by_label(re.compile(f"Ada {ada_name}")).check()
+    # Ticking puts her on the chosen list (kept across searches): what is enrolled.
+    expect(page.get_by_test_id("chosen")).to_contain_text(f"Ada {ada_name}", timeout=SLOW)
     page.get_by_role("button", name="Enrol the chosen candidates").click()
     expect(page.get_by_test_id("enrol-outcome")).to_have_text("1 enrolled.", timeout=SLOW)
     wait_for(lambda: bool(smtp_sink.messages_to(ada_email)), "the sequence's mail did not arrive")
@@ -199,6 +201,9 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     # Ada's enrolment alone is paused, then resumed.
     row.get_by_role("button", name=f"Pause Ada {ada_name}").click()
     expect(page.get_by_test_id("enrolment-done")).to_contain_text("paused", timeout=SLOW)
+    # The row shows the new state at once, from the API's answer.
+    expect(row).to_contain_text("Paused on its own", timeout=SLOW)
+    expect(page.locator("#count-paused")).to_have_text("1")
     page.get_by_role("link", name=re.compile("^Paused")).click()
     expect(row).to_contain_text("Paused on its own", timeout=SLOW)
     assert_accessible(page)
@@ -211,6 +216,8 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
 
     page.get_by_role("button", name="Pause sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)
+    # The page was loaded again: its button works once htmx has started.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Resume sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
 

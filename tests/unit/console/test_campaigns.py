@@ -512,7 +512,8 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     assert 'hx-post="/console/sequences/s1/pause"' in page.text
     assert "<strong>1</strong>: step 0 (send): template cannot be rendered" in page.text
     assert re.search(
-        r'aria-current="page" data-state="failed">Failed <span class="count">1', page.text
+        r'aria-current="page" data-state="failed">Failed <span class="count" id="count-failed">1',
+        page.text,
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
     assert "<td>Replies</td>" in page.text
@@ -541,9 +542,79 @@ async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> Non
     )
     assert "1 enrolled, 1 not." in done.text
     assert "c2: already active" in done.text
-    assert done.headers["HX-Trigger"] == "enrolments-changed"
+    assert done.headers["HX-Trigger"] == "enrolments-changed, enrol-chosen-changed"
+    # The chosen list empties once they are enrolled.
+    assert '<div id="enrol-chosen" aria-live="polite" hx-swap-oob="true">' in done.text
     assert sent_json(api, "POST", "/api/v1/sequences/s1/enrolments") == {
         "candidate_ids": ["c1", "c2"]
+    }
+
+
+def test_the_chosen_list_keeps_people_across_searches() -> None:
+    chosen = sequence_rules.chosen_people
+    so_far = {"candidate_id": ["c1", "c2"], "chosen_name": ["Ada", "Bo"]}
+    added = chosen(so_far, toggled="c3", toggled_name="Cy", ticked=True)
+    assert [(p.candidate_id, p.name) for p in added] == [("c1", "Ada"), ("c2", "Bo"), ("c3", "Cy")]
+    assert [p.candidate_id for p in chosen(so_far, toggled="c1", ticked=False)] == ["c2"]
+    assert [p.candidate_id for p in chosen(so_far, removed="c2")] == ["c1"]
+    assert [p.candidate_id for p in chosen(so_far, toggled="c1", ticked=True)] == ["c1", "c2"]
+
+
+async def test_manual_enrolment_keeps_the_chosen_across_searches(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "GET",
+        "/api/v1/candidates",
+        body={
+            "items": [
+                {"id": "c1", "first_name": "Ada", "last_name": "Lovelace", "emails": []},
+                {"id": "c3", "first_name": "Cy", "last_name": "Young", "emails": []},
+            ]
+        },
+    )
+    # A new search shows who is chosen already as ticked; the results are not what is sent.
+    found = await client.get(
+        "/console/sequences/s1/candidates",
+        params={"candidate_q": "a", "candidate_id": ["c1"], "chosen_name": ["Ada Lovelace"]},
+        headers=htmx_headers(MARK),
+    )
+    assert found.status_code == 200, found.text
+    assert re.search(r'name="pick" value="c1" checked', found.text)
+    assert not re.search(r'name="pick" value="c3" checked', found.text)
+    assert 'name="candidate_id"' not in found.text
+    # Ticking Cy adds him under the search, after Ada, each with a Remove button.
+    ticked = await client.get(
+        "/console/sequences/s1/chosen",
+        params={
+            "candidate_id": ["c1"],
+            "chosen_name": ["Ada Lovelace"],
+            "toggle_id": "c3",
+            "toggle_name": "Cy Young",
+            "pick": "c3",
+        },
+        headers=htmx_headers(MARK),
+    )
+    assert ticked.status_code == 200, ticked.text
+    assert re.findall(r'name="candidate_id" value="(c\d)"', ticked.text) == ["c1", "c3"]
+    assert "2 chosen" in ticked.text
+    assert 'Remove<span class="visually-hidden"> Cy Young</span>' in ticked.text
+    assert "HX-Trigger" not in ticked.headers
+    removed = await client.get(
+        "/console/sequences/s1/chosen",
+        params={"candidate_id": ["c1", "c3"], "chosen_name": ["Ada", "Cy"], "remove_id": "c1"},
+        headers=htmx_headers(MARK),
+    )
+    assert re.findall(r'name="candidate_id" value="(c\d)"', removed.text) == ["c3"]
+    assert removed.headers["HX-Trigger"] == "enrol-chosen-changed"
+    # Enrolling sends the chosen, not the ticks of the last search.
+    api.answer("POST", "/api/v1/sequences/s1/enrolments", body={"enrolled": [], "refused": []})
+    await client.post(
+        "/console/sequences/s1/enrolments",
+        data={"candidate_id": ["c1", "c3"], "pick": ["c3"]},
+        headers=htmx_headers(MARK),
+    )
+    assert sent_json(api, "POST", "/api/v1/sequences/s1/enrolments") == {
+        "candidate_ids": ["c1", "c3"]
     }
 
 
@@ -927,6 +998,9 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
     assert page.status_code == 200, page.text
     assert 'hx-post="/console/sequences/s1/enrolments/c1/pause"' in page.text
     assert 'Pause<span class="visually-hidden"> Ada Lovelace</span>' in page.text
+    assert '<tr id="enrolment-c1" data-candidate="c1">' in page.text
+    assert "<td>end</td>" not in page.text  # at step 0 of a one-step sequence
+    assert 'id="count-paused">1<' in page.text
     assert 'hx-post="/console/sequences/s1/enrolments/c2/resume"' in page.text
     assert "/enrolments/c2/pause" not in page.text
     assert "Paused on its own by rita" in page.text
@@ -947,19 +1021,51 @@ async def test_each_enrolment_in_progress_has_its_pause_or_resume_button(site: C
         ("remove", "DELETE", "/api/v1/sequences/s1/enrolments/c1", "Removed"),
     ],
 )
-async def test_an_enrolment_action_is_one_call_and_refreshes_the_table(
+async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place(
     site: Console, action: str, method: str, path: str, said: str
 ) -> None:
     client, api = site
-    api.answer(method, path, body=listed("c1", "Ada", "waiting"))
+    # Past its sequence's last step (the answer's `step_count` counts steps run, not steps).
+    after = listed(
+        "c1",
+        "",
+        "paused",
+        last_name="",
+        paused_by="mark",
+        paused_at=NOW,
+        step_index=2,
+        step_count=1,
+    )
+    api.answer(method, path, body=after)
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolment-states",
+        body={"sequence_id": "s1", "states": {"waiting": 0, "paused": 2}, "failure_reasons": {}},
+    )
     done = await client.post(
-        f"/console/sequences/s1/enrolments/c1/{action}", headers=htmx_headers(MARK)
+        f"/console/sequences/s1/enrolments/c1/{action}",
+        data={"name": "Ada Lovelace", "steps": "2"},
+        headers=htmx_headers(MARK),
     )
     assert done.status_code == 200, done.text
     assert said in done.text
     assert 'role="status"' in done.text
-    assert done.headers["HX-Trigger-After-Settle"] == "enrolments-changed"
-    assert [(c.method, c.url.path) for c in api.calls] == [(method, path)]
+    # The row as the API answered (its state, its buttons, the name the row showed), in place
+    # of the old one, and the counts by state as they are now: no re-read of the table, which
+    # did not show the change.
+    assert '<tr id="enrolment-c1" data-candidate="c1" hx-swap-oob="true">' in done.text
+    assert '<span class="status status-paused">paused</span>' in done.text
+    assert 'hx-post="/console/sequences/s1/enrolments/c1/resume"' in done.text
+    assert '<a href="/console/candidates/c1">Ada Lovelace</a>' in done.text
+    assert "<td>end</td>" in done.text
+    assert '"steps": 2' in done.text  # the row's buttons send it on
+    assert '<span class="count" id="count-paused" hx-swap-oob="true">2</span>' in done.text
+    assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
+    assert "HX-Trigger-After-Settle" not in done.headers
+    assert [(c.method, c.url.path) for c in api.calls] == [
+        (method, path),
+        ("GET", "/api/v1/sequences/s1/enrolment-states"),
+    ]
 
 
 async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -> None:

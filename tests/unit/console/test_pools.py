@@ -278,6 +278,13 @@ async def test_a_bulk_action_is_one_api_call_and_says_what_became_of_each(
     )
     assert fragment.status_code == 200, fragment.text
     assert said in fragment.text
+    # How many were acted on, and their boxes on the board unticked (out of band).
+    assert "2 selected candidates acted on" in fragment.text
+    for candidate_id in ("c1", "c2"):
+        assert (
+            f'<input type="checkbox" id="pick-{candidate_id}" name="candidate_ids" '
+            f'value="{candidate_id}" form="bulk-form" hx-swap-oob="true">'
+        ) in fragment.text
     [call] = [c for c in api.calls if c.method == "POST"]
     assert call.url.path == path
     assert json.loads(call.content) == body
@@ -298,6 +305,7 @@ async def test_a_bulk_action_without_a_selection_or_target_is_explained_at_the_f
 
 
 async def test_the_apis_refusal_of_a_bulk_action_is_shown_in_the_form(console: Console) -> None:
+    """A refused action keeps the selection (nothing unticked), so the person can try again."""
     client, api = console
     board_api(api)
     api.answer(
@@ -314,6 +322,7 @@ async def test_the_apis_refusal_of_a_bulk_action_is_shown_in_the_form(console: C
     assert fragment.status_code == 403
     assert "needs candidates:write" in fragment.text
     assert 'value="x"' in fragment.text
+    assert "hx-swap-oob" not in fragment.text
 
 
 def test_stages_are_read_one_per_line_or_comma_separated() -> None:

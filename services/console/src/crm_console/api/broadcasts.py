@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, render
+from crm_console.api.deps import Container, CurrentViewer, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
 from crm_console.domain import broadcasts as rules
@@ -82,7 +82,8 @@ async def _composer(
 
 @router.get("/new")
 async def compose(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
-    """An empty composer."""
+    """An empty composer, for a person who may write broadcasts."""
+    require(viewer, "broadcasts:write")
     return await _composer(
         request, viewer, state, {"audience_type": "segment", "schedule_type": "now"}
     )

@@ -4,25 +4,50 @@ side-by-side merge with undo, GDPR export and erasure."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from crm_console.adapters.gateway_api import ApiProblem
-from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
+from crm_console.adapters.gateway_api import ApiProblem, SignedOut
+from crm_console.api.deps import Container, CurrentViewer, Viewer, is_htmx, render
+from crm_console.api.forms import form_values
 from crm_console.application.candidates import CandidateDirectory
+from crm_console.domain.candidate_form import (
+    CHANGED_MEANWHILE,
+    CONSENT_ACTIONS,
+    CONSENT_PURPOSES,
+    LAWFUL_BASES,
+    LIST_FIELDS,
+    REQUIRED,
+    TEXT_FIELDS,
+    changed_meanwhile,
+    changes,
+    consent_body,
+    create_body,
+    custom_inputs,
+    form_errors,
+)
 from crm_console.domain.candidates import (
     CONSENT,
     SORTS,
     SOURCES,
     CandidateFilters,
     placement_value,
+    skills_cell,
 )
+from crm_console.domain.forms import FormValues
 from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
 from crm_console.domain.profile import erasure_confirmed, erasure_phrase, full_name
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/candidates", include_in_schema=False)
+CONSENT_CHOICES: dict[str, object] = {
+    "purposes": CONSENT_PURPOSES,
+    "consent_actions": CONSENT_ACTIONS,
+    "lawful_bases": LAWFUL_BASES,
+}
 
 
 def _form_text(value: object) -> str:
@@ -41,7 +66,12 @@ async def candidate_list(request: Request, viewer: CurrentViewer, state: Contain
     """The search page; htmx asks for the results alone as the person types."""
     filters = CandidateFilters.from_query(dict(request.query_params))
     directory = CandidateDirectory(state.gateway)
-    context: dict[str, object] = {"filters": filters, "sources": SOURCES, "sorts": SORTS}
+    context: dict[str, object] = {
+        "filters": filters,
+        "sources": SOURCES,
+        "sorts": SORTS,
+        "skills_cell": skills_cell,
+    }
     if is_htmx(request):
         context["page"] = await directory.search(viewer.caller, filters)
         return render(request, state.templates, "candidates/results.html", context, viewer=viewer)
@@ -50,6 +80,95 @@ async def candidate_list(request: Request, viewer: CurrentViewer, state: Contain
     )
     context.update(page=page, choices=choices, consent=CONSENT, placement_value=placement_value)
     return render(request, state.templates, "candidates/list.html", context, viewer=viewer)
+
+
+def _form_context(
+    candidate: dict[str, Any],
+    definitions: list[dict[str, Any]],
+    *,
+    problem: Problem | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    """What the candidate form shows: the values (as stored or as typed), the typed custom
+    inputs, and the API's errors at their fields."""
+    errors = form_errors(problem.paths, problem.field_errors) if problem else {}
+    return {
+        "candidate": candidate,
+        "custom": custom_inputs(definitions, candidate.get("custom_fields") or {}, errors),
+        "text_fields": TEXT_FIELDS,
+        "list_fields": LIST_FIELDS,
+        "required": REQUIRED,
+        "sources": SOURCES,
+        "errors": errors,
+        "problem": problem,
+        **extra,
+    }
+
+
+def _as_typed(form: FormValues, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The form's values in the candidate's shape, to show again what was typed."""
+    typed: dict[str, Any] = dict(base or {})
+    for name in TEXT_FIELDS:
+        typed[name] = (form.get(name) or [""])[0]
+    for name in LIST_FIELDS:
+        typed[name] = [(form.get(name) or [""])[0]]
+    custom = dict(typed.get("custom_fields") or {})
+    for name, values in form.items():
+        if name.startswith("cf-"):
+            custom[name[3:]] = list(values) if len(values) > 1 else (values[0] if values else "")
+    typed["custom_fields"] = custom
+    typed["source"] = (form.get("source") or [typed.get("source") or ""])[0]
+    return typed
+
+
+def _form_problem(
+    request: Request,
+    state: Container,
+    viewer: Viewer,
+    context: dict[str, object],
+) -> HTMLResponse:
+    problem = context.get("problem")
+    status_code = problem.status if isinstance(problem, Problem) else 200
+    return render(
+        request,
+        state.templates,
+        "candidates/form_fields.html",
+        context,
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/new")
+async def new_candidate(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The form for a new candidate, with the tenant's custom fields."""
+    definitions = await CandidateDirectory(state.gateway).definitions(viewer.caller)
+    context = _form_context({"source": "sourced"}, definitions, mode="new")
+    return render(request, state.templates, "candidates/form.html", context, viewer=viewer)
+
+
+@router.post("")
+async def create_candidate(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Creates the candidate and opens their profile; a person already on file is linked,
+    a refusal shown at its field."""
+    directory = CandidateDirectory(state.gateway)
+    form = await form_values(request)
+    definitions = await directory.definitions(viewer.caller)
+    typed = _as_typed(form)
+    try:
+        created = await directory.create(viewer.caller, create_body(form, definitions))
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        if refused.problem.status not in (400, 409, 422):
+            raise
+        context = _form_context(typed, definitions, problem=refused.problem, mode="new")
+        context["existing_id"] = refused.problem.extensions.get("existing_candidate_id")
+        return _form_problem(request, state, viewer, context)
+    if created.get("created") is False:
+        context = _form_context(typed, definitions, mode="new", on_file=created)
+        return _form_problem(request, state, viewer, context)
+    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{created['id']}")
 
 
 @router.get("/merges/{merge_id}")
@@ -85,7 +204,11 @@ async def candidate_profile(
     """One candidate and every panel about them; a panel the person may not read says why."""
     profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
     return render(
-        request, state.templates, "candidates/profile.html", {"profile": profile}, viewer=viewer
+        request,
+        state.templates,
+        "candidates/profile.html",
+        {"profile": profile, "errors": {}, "typed": {}, **CONSENT_CHOICES},
+        viewer=viewer,
     )
 
 
@@ -118,6 +241,93 @@ async def add_note(
         viewer=viewer,
         status_code=status_code,
     )
+
+
+@router.get("/{candidate_id}/edit")
+async def edit_candidate(
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The profile's edit form: contact data, title and company, skills, tags and the tenant's
+    custom fields (definitions read once), as stored now."""
+    directory = CandidateDirectory(state.gateway)
+    candidate, definitions = await asyncio.gather(
+        directory.candidate(viewer.caller, candidate_id), directory.definitions(viewer.caller)
+    )
+    if candidate.get("status") == "merged":
+        # A merged-away record is not edited: its profile says so and links the kept one.
+        return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
+    context = _form_context(candidate, definitions, mode="edit")
+    return render(request, state.templates, "candidates/form.html", context, viewer=viewer)
+
+
+@router.post("/{candidate_id}")
+async def update_candidate(
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Sends what the person changed (only that); a record changed by someone else since the
+    form opened is not overwritten: the form says so (412) and asks for a reload."""
+    directory = CandidateDirectory(state.gateway)
+    form = await form_values(request)
+    current, definitions = await asyncio.gather(
+        directory.candidate(viewer.caller, candidate_id), directory.definitions(viewer.caller)
+    )
+    typed = _as_typed(form, current)
+    seen = (form.get("updated_at") or [""])[0]
+    if changed_meanwhile(current, seen):
+        stale = Problem(status=412, title="Precondition Failed", detail=CHANGED_MEANWHILE)
+        context = _form_context(typed, definitions, problem=stale, mode="edit", stale=True)
+        return _form_problem(request, state, viewer, context)
+    body = changes(current, form, definitions)
+    if body:
+        try:
+            await directory.update(viewer.caller, candidate_id, body)
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            if refused.problem.status not in (400, 409, 412, 422):
+                raise
+            problem = refused.problem
+            if problem.status == 412:
+                problem = Problem(status=412, title=problem.title, detail=CHANGED_MEANWHILE)
+            context = _form_context(typed, definitions, problem=problem, mode="edit")
+            context["existing_id"] = problem.extensions.get("existing_candidate_id")
+            context["stale"] = problem.status == 412
+            return _form_problem(request, state, viewer, context)
+    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
+
+
+@router.post("/{candidate_id}/consents")
+async def record_consent(
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Records a grant or withdrawal (source: recruiter) and reloads the profile, whose
+    consent panel then shows it; a refusal is shown at its field."""
+    form = await form_values(request)
+    try:
+        await CandidateDirectory(state.gateway).record_consent(
+            viewer.caller, candidate_id, consent_body(form)
+        )
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        if refused.problem.status not in (400, 422):
+            raise
+        return render(
+            request,
+            state.templates,
+            "candidates/consent_form.html",
+            {
+                "candidate_id": candidate_id,
+                "problem": refused.problem,
+                "errors": refused.problem.field_errors,
+                "typed": {name: (values or [""])[0] for name, values in form.items()},
+                **CONSENT_CHOICES,
+            },
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    # The page itself again (a fragment alone would not reload it).
+    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
 
 
 @router.get("/{candidate_id}/duplicates")

@@ -11,9 +11,10 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
-from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
+from crm_console.domain.problems import Problem
 from crm_shared import CurrentPrincipal, Principal, ProblemError, current_principal, unauthorized
 from crm_shared.permissions import Permission, permissions_of
 
@@ -71,6 +72,19 @@ def viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
 
 
 CurrentViewer = Annotated[Viewer, Depends(viewer)]
+
+
+def require(viewer: Viewer, permission: str) -> None:
+    """Refuses a page for a person whose role lacks `permission` with the usual 403 page (a
+    form that would only be refused when sent is not offered)."""
+    if not viewer.may(permission):
+        raise ApiProblem(
+            Problem(
+                status=403,
+                title="Forbidden",
+                detail=f"your role may not do this here (it needs {permission})",
+            )
+        )
 
 
 def viewer_if_any(request: Request) -> Viewer | None:

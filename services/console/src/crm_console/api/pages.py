@@ -15,6 +15,7 @@ from crm_console.api.deps import SIGN_IN_CSP, Api, Container, CurrentViewer, is_
 from crm_console.application.home import HomeDashboard
 from crm_console.domain.home import PRESETS, DateRange
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.signing_out import after_sign_out
 from crm_shared import public_operation
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
@@ -45,6 +46,7 @@ async def sign_in_page(
             "tenant": tenant or state.settings.default_tenant,
             "return_to": safe_return_path(return_to),
             "expired": reason == "expired",
+            "signed_out": reason == "signed_out",
         },
         headers={"Content-Security-Policy": SIGN_IN_CSP},
     )
@@ -55,10 +57,12 @@ async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Respons
     """Ends the session at the gateway, then at the identity provider when it offers that."""
     try:
         answer = await api.send(viewer.caller, "POST", "/auth/logout")
-        target = (answer or {}).get("end_session_url") or f"{CONSOLE_PREFIX}/sign-in"
+        # The provider returns the browser to the console's sign-in page, not the gateway's
+        # `/` (which has no page).
+        target = after_sign_out((answer or {}).get("end_session_url"))
     except ApiProblem:
         # A session that already ended is signed out all the same.
-        target = f"{CONSOLE_PREFIX}/sign-in"
+        target = after_sign_out(None)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return Response(status_code=303, headers={"Location": target})

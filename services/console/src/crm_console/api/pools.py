@@ -161,6 +161,8 @@ async def bulk_action(
             "errors": errors,
             "problem": problem,
             "summary": summary,
+            # Done: say for how many, and untick them on the board (out of band).
+            "acted_on": bulk.candidate_ids if summary else [],
         },
         viewer=viewer,
         status_code=422 if errors else (problem.status if problem else 200),

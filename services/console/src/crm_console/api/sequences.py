@@ -236,13 +236,45 @@ async def enrol_choice(
     state: Container,
     candidate_q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    """Candidates to enrol, as the person searches."""
+    """Candidates to enrol, as the person searches; those chosen already are ticked."""
     found = await SequenceDesk(state.gateway).find_candidates(viewer.caller, candidate_q)
+    chosen = {person.candidate_id for person in rules.chosen_people(_query(request))}
     return render(
         request,
         state.templates,
         "sequences/enrol_choice.html",
-        {"candidates": found, "sequence_id": sequence_id},
+        {"candidates": found, "sequence_id": sequence_id, "chosen_ids": chosen},
+    )
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return {name: request.query_params.getlist(name) for name in request.query_params}
+
+
+@router.get("/{sequence_id}/chosen")
+async def chosen_list(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The chosen list after a search result was ticked or unticked, or a chosen person
+    removed: kept across searches, so what is enrolled is what was chosen (no API call)."""
+    query = _query(request)
+    toggled = first(query, "toggle_id")
+    removed = first(query, "remove_id")
+    people = rules.chosen_people(
+        query,
+        toggled=toggled,
+        toggled_name=first(query, "toggle_name"),
+        ticked=toggled in query.get("pick", []),
+        removed=removed,
+    )
+    return render(
+        request,
+        state.templates,
+        "sequences/enrol_chosen.html",
+        {"chosen": people, "sequence_id": sequence_id},
+        viewer=viewer,
+        # A removal unticks the person in the results, which search again.
+        headers={"HX-Trigger": "enrol-chosen-changed"} if removed else None,
     )
 
 
@@ -268,9 +300,15 @@ async def enrol(
         request,
         state.templates,
         "sequences/enrol_outcome.html",
-        {"outcome": outcome, "problem": problem, "sequence_id": sequence_id},
+        {
+            "outcome": outcome,
+            "problem": problem,
+            "sequence_id": sequence_id,
+            "clear": bool(outcome),
+        },
         viewer=viewer,
-        headers={"HX-Trigger": "enrolments-changed"} if outcome else None,
+        # Enrolled: the table refreshes, the chosen list empties, the results untick.
+        headers={"HX-Trigger": "enrolments-changed, enrol-chosen-changed"} if outcome else None,
     )
 
 
@@ -284,19 +322,34 @@ async def enrolment_action(
     state: Container,
 ) -> Response:
     """Pauses, resumes or retries one enrolment, or removes the candidate from the sequence;
-    says so above the table, which refreshes itself (the API's refusal is shown there)."""
+    says so above the table and puts the row and the counts by state in place (the API's
+    refusal is shown above the table)."""
     if action not in rules.ENROLMENT_ACTIONS:
         return Response(status_code=404)
-    answer = await SequenceDesk(state.gateway).act_on_enrolment(
-        viewer.caller, sequence_id, candidate_id, action
-    )
+    desk = SequenceDesk(state.gateway)
+    answer = await desk.act_on_enrolment(viewer.caller, sequence_id, candidate_id, action)
+    counts = await desk.state_counts(viewer.caller, sequence_id)
+    # The API's answer carries no name: the row's button sent the one it showed.
+    form = await form_values(request)
+    shown = rules.answered_row(answer, first(form, "name"))
+    # Nor the sequence's number of steps (its row says "end" past the last): the row sent it.
+    steps = first(form, "steps")
     return render(
         request,
         state.templates,
         "sequences/enrolment_done.html",
-        {"said": rules.enrolment_done(action, answer)},
+        {
+            "said": rules.enrolment_done(action, answer),
+            # The row and the counts are re-rendered from the API's answers, not re-read
+            # with the table, so the row shows the state the action produced.
+            "e": shown,
+            "counts": {st: counts.get(st, 0) for st in rules.ENROLMENT_STATES},
+            "sequence_id": sequence_id,
+            "step_total": int(steps) if steps.isdigit() else None,
+            "enrolment_name": rules.enrolment_name,
+            "enrolment_actions": rules.enrolment_actions,
+            "action_labels": rules.ENROLMENT_ACTIONS,
+            "exit_reasons": rules.EXIT_REASONS,
+        },
         viewer=viewer,
-        # Once the message is in place: the button that asked is inside the table, which the
-        # event replaces (the table's own hx-select and hx-swap are not inherited by it).
-        headers={"HX-Trigger-After-Settle": "enrolments-changed"},
     )

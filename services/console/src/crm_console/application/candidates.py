@@ -200,3 +200,32 @@ class CandidateDirectory:
             caller, "POST", f"{API}/candidates/{candidate_id}/erasure"
         )
         return result
+
+    async def definitions(self, caller: Caller) -> list[dict[str, Any]]:
+        """The tenant's custom-field definitions, once per form (a person who may not read
+        them gets a form without custom fields)."""
+        return items((await part(self._api.get(caller, f"{API}/custom-fields"))).data)
+
+    async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates a candidate, or finds the person on file (`created: false`); a refusal
+        raises `ApiProblem` (422 at the field, 409 `duplicate-candidate`)."""
+        created: dict[str, Any] = await self._api.send(caller, "POST", f"{API}/candidates", body)
+        return created
+
+    async def update(
+        self, caller: Caller, candidate_id: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Changes the fields sent (the API merges custom fields by key)."""
+        changed: dict[str, Any] = await self._api.send(
+            caller, "PATCH", f"{API}/candidates/{candidate_id}", changes
+        )
+        return changed
+
+    async def record_consent(
+        self, caller: Caller, candidate_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Records a grant or withdrawal in the consent ledger."""
+        entry: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/candidates/{candidate_id}/consents", body
+        )
+        return entry

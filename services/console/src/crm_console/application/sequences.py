@@ -9,6 +9,7 @@ from typing import Any
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
 from crm_console.application.lookups import API, Choices, choices, if_match
+from crm_console.application.parts import part
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,15 @@ class SequenceDesk:
             return removed
         changed: dict[str, Any] = await self._api.send(caller, "POST", f"{url}/{action}")
         return changed
+
+    async def state_counts(self, caller: Caller, sequence_id: str) -> dict[str, int]:
+        """How many enrolments are in each state now (one call); none when unreadable (the
+        counts then stay as they were)."""
+        answer = await part(
+            self._api.get(caller, f"{API}/sequences/{sequence_id}/enrolment-states")
+        )
+        states = answer.data.get("states") if isinstance(answer.data, dict) else None
+        return {str(k): int(v) for k, v in (states or {}).items()}
 
     async def find_candidates(self, caller: Caller, query: str) -> Choices:
         return await choices(

@@ -97,3 +97,26 @@ def _score(text: str | None) -> float | None:
 def placement_value(pool_id: str, stage: str | None = None) -> str:
     """The placement select's value for a pool (and stage)."""
     return f"{pool_id}{PLACEMENT_SEPARATOR}{stage}" if stage else pool_id
+
+
+SKILLS_SHOWN = 4
+
+
+@dataclass(frozen=True)
+class SkillsCell:
+    shown: list[str]
+    more: int
+
+    @property
+    def more_text(self) -> str:
+        return f"+{self.more} more" if self.more else ""
+
+
+def skills_cell(skills: list[str], filtered: list[str], limit: int = SKILLS_SHOWN) -> SkillsCell:
+    """The list's skills column: the skills the search filters by first (so a match is seen),
+    then the others in their order, at most `limit`, and how many more there are."""
+    wanted = {skill.strip().casefold() for skill in filtered}
+    ordered = [s for s in skills if s.casefold() in wanted] + [
+        s for s in skills if s.casefold() not in wanted
+    ]
+    return SkillsCell(ordered[:limit], max(0, len(ordered) - limit))

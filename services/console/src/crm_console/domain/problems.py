@@ -31,6 +31,9 @@ class Problem:
     field_errors: dict[str, str] = field(default_factory=dict)
     # Every entry with its full path and line, for forms of repeated parts (a sequence's steps).
     located: tuple[LocatedError, ...] = ()
+    # The document's other members (RFC 9457 extensions), e.g. a duplicate's
+    # `existing_candidate_id`, so a page can link what the API named.
+    extensions: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def message(self) -> str:
@@ -95,4 +98,9 @@ def problem_from(status: int, body: bytes) -> Problem:
         problem_type=str(document.get("type") or "about:blank"),
         field_errors=field_errors,
         located=tuple(located),
+        extensions={
+            name: value
+            for name, value in document.items()
+            if name not in {"type", "title", "status", "detail", "instance", "errors"}
+        },
     )

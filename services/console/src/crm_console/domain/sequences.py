@@ -235,7 +235,7 @@ def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
         return f"Send “{names.get(template, template)}”"
     if kind == "wait":
         parts = [
-            f"{step.get(unit)} {unit}" for unit in ("days", "hours", "minutes") if step.get(unit)
+            amount(step.get(unit), unit) for unit in ("days", "hours", "minutes") if step.get(unit)
         ]
         return "Wait " + (", ".join(parts) or "0 minutes")
     if kind == "wait_until":
@@ -263,6 +263,60 @@ def enrolment_name(enrolment: Mapping[str, Any]) -> str:
     candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
     parts = (enrolment.get("first_name"), enrolment.get("last_name"))
     return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A person chosen for manual enrolment: kept across searches until enrolled or removed."""
+
+    candidate_id: str
+    name: str
+
+
+MAX_CHOSEN = 500
+
+
+def chosen_people(
+    form: FormValues,
+    *,
+    toggled: str = "",
+    toggled_name: str = "",
+    ticked: bool = False,
+    removed: str = "",
+) -> list[Chosen]:
+    """The chosen list after one change: the people chosen so far (`candidate_id` and
+    `chosen_name` pairs, in order, no repeats), with a ticked search result added at the end,
+    an unticked one or a removed one left out."""
+    ids = list(form.get("candidate_id") or [])
+    names = list(form.get("chosen_name") or [])
+    people: dict[str, Chosen] = {}
+    for index, candidate_id in enumerate(ids):
+        if candidate_id and candidate_id not in people:
+            name = names[index] if index < len(names) else ""
+            people[candidate_id] = Chosen(candidate_id, name or candidate_id)
+    if toggled:
+        if ticked and toggled not in people:
+            people[toggled] = Chosen(toggled, toggled_name or toggled)
+        elif not ticked:
+            people.pop(toggled, None)
+    people.pop(removed, None)
+    return list(people.values())[:MAX_CHOSEN]
+
+
+def amount(count: Any, unit: str) -> str:
+    """`1 minute`, `2 minutes`: a count with its unit (plural `unit`) in the right number."""
+    return f"{count} {unit[:-1] if count == 1 else unit}"
+
+
+def answered_row(enrolment: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """An enrolment as an action's answer gives it, named as its row named it (the answer
+    carries no name); None when there was no answer."""
+    if not enrolment or "candidate_id" not in enrolment:
+        return None
+    row = dict(enrolment)
+    if name and not (row.get("first_name") or row.get("last_name")):
+        row["first_name"] = name
+    return row
 
 
 # What a person may do with one enrolment, by its state, and the buttons' words.

@@ -1,0 +1,186 @@
+"""What a new user found missing or wrong in the console (issue 17), in a real browser
+against the process stack: creating and editing a candidate with custom fields and consent,
+a merged-away record, a viewer kept from the broadcast composer, and signing out. Each page
+is checked with axe-core and runs without script errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from browser import PageWatch, assert_accessible, screenshot
+from playwright.sync_api import Page, expect
+
+from e2e.conftest import ProcessStack
+from e2e.console_support import api_call, sign_in
+from e2e.test_console_candidates import services_answering, wait_until
+from helpers import unique
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+__all__ = ["services_answering"]
+
+
+def person(surname: str, first_name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "first_name": first_name,
+        "last_name": surname,
+        "emails": [f"{unique('p')}@example.org"],
+        **fields,
+    }
+
+
+def test_a_recruiter_creates_edits_and_records_consent_for_a_candidate(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Okafor").replace("_", "")
+    level = api_call(
+        gateway,
+        "POST",
+        "/custom-fields",
+        {
+            "key": unique("level"),
+            "label": f"Level {surname}",
+            "type": "enum",
+            "allowed_values": ["Junior", "Senior", "Staff"],
+        },
+    )
+    on_file = api_call(gateway, "POST", "/candidates", person(surname, "Kemi"))
+
+    sign_in(page, gateway, "rita.recruiter", start="/console/candidates")
+    page.get_by_role("link", name="New candidate").click()
+    expect(page.get_by_role("heading", name="New candidate")).to_be_visible()
+    page.wait_for_load_state("load")  # htmx is ready before the form is sent
+    # The API's refusal lands at its field, what was typed is kept.
+    page.get_by_label("First name").fill("Ngozi")
+    page.get_by_label("Last name").fill(surname)
+    page.get_by_label("E-mails").fill("not-an-address")
+    page.get_by_role("button", name="Create candidate").click()
+    expect(page.locator("#e-emails")).to_be_visible()
+    expect(page.get_by_label("First name")).to_have_value("Ngozi")
+    # A person already on file is linked, not made twice.
+    page.get_by_label("E-mails").fill(on_file["emails"][0])
+    page.get_by_role("button", name="Create candidate").click()
+    expect(page.get_by_test_id("on-file")).to_contain_text(f"Kemi {surname}")
+    address = f"{unique('ngozi')}@example.org"
+    page.get_by_label("E-mails").fill(address)
+    page.get_by_label("Skills").fill("python, go, rust, sql, kafka, terraform")
+    page.get_by_label("Title", exact=True).fill("Platform Engineer")
+    page.get_by_label(f"Level {surname}").select_option("Senior")
+    assert_accessible(page)
+    screenshot(page, "candidate-new")
+    page.get_by_role("button", name="Create candidate").click()
+    expect(page.get_by_role("heading", name=f"Ngozi {surname}", exact=True)).to_be_visible()
+    created_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    created = api_call(gateway, "GET", f"/candidates/{created_id}")
+    assert created["emails"] == [address]
+    assert created["custom_fields"] == {level["key"]: "Senior"}
+
+    # The list shows four skills and says how many more, the filtered one first.
+    page.goto(f"{gateway}/console/candidates?q={surname}&skills=terraform")
+    row = page.locator("#results tr").filter(has_text=f"Ngozi {surname}")
+    expect(row).to_contain_text(re.compile(r"\bterraform, \w"))
+    expect(row).to_contain_text("+2 more")
+
+    # Edit: only the change is sent; the form holds the record as stored.
+    page.goto(f"{gateway}/console/candidates/{created_id}")
+    page.get_by_role("link", name="Edit profile").click()
+    expect(page.get_by_role("heading", name=f"Edit Ngozi {surname}")).to_be_visible()
+    page.wait_for_load_state("load")
+    expect(page.get_by_label(f"Level {surname}")).to_have_value("Senior")
+    page.get_by_label("Company").fill("Initech")
+    page.get_by_label("Tags").fill("shortlist")
+    assert_accessible(page)
+    screenshot(page, "candidate-edit")
+    # Someone else changes the record meanwhile: the save is refused, nothing overwritten.
+    api_call(gateway, "PATCH", f"/candidates/{created_id}", {"location": "Lagos"})
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_test_id("changed-meanwhile")).to_contain_text("Reload")
+    assert api_call(gateway, "GET", f"/candidates/{created_id}")["current_company"] is None
+    page.get_by_role("link", name="Reload").click()
+    expect(page.get_by_label("Location")).to_have_value("Lagos")
+    page.wait_for_load_state("load")
+    page.get_by_label("Company").fill("Initech")
+    page.get_by_label("Tags").fill("shortlist")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(f"{gateway}/console/candidates/{created_id}")
+    expect(page.get_by_role("heading", name=f"Ngozi {surname}", exact=True)).to_be_visible()
+    page.wait_for_load_state("load")
+    saved = api_call(gateway, "GET", f"/candidates/{created_id}")
+    assert saved["current_company"] == "Initech"
+    assert saved["tags"] == ["shortlist"]
+    assert saved["location"] == "Lagos"
+
+    # Consent: a grant for the talent community, in the ledger.
+    page.get_by_label("Purpose", exact=True).select_option("talent_community")
+    page.get_by_label("Change", exact=True).select_option("grant")
+    page.get_by_label("Evidence (how it was obtained)").fill("Asked at the meetup")
+    page.get_by_role("button", name="Record consent").click()
+    expect(page.get_by_test_id("consent-current")).to_contain_text("talent community")
+    page.wait_for_load_state("load")
+    ledger = api_call(gateway, "GET", f"/candidates/{created_id}/consents")["history"]
+    assert ("talent_community", "granted", "recruiter") in [
+        (e["purpose"], e["status"], e["source"]) for e in ledger
+    ]
+    assert_accessible(page)
+    screenshot(page, "candidate-consent")
+    watch.assert_clean()
+
+
+def test_a_merged_away_record_says_so_and_links_the_kept_one(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Haddad").replace("_", "")
+    kept = api_call(gateway, "POST", "/candidates", person(surname, "Rana"))
+    other = api_call(gateway, "POST", "/candidates", person(surname, "Rania"))
+    api_call(
+        gateway,
+        "POST",
+        "/candidates/merges",
+        {"survivor_id": kept["id"], "merged_id": other["id"], "choices": {}},
+    )
+    wait_until(
+        lambda: api_call(gateway, "GET", f"/candidates/{other['id']}")["status"] == "merged",
+        "the record was never merged",
+    )
+    sign_in(page, gateway, "rita.recruiter", start=f"/console/candidates/{other['id']}")
+    expect(page.get_by_test_id("merged-notice")).to_be_visible()
+    expect(page.get_by_role("link", name="Edit profile")).to_have_count(0)
+    expect(page.get_by_role("link", name="Duplicates and merge")).to_have_count(0)
+    expect(page.get_by_role("button", name="Record consent")).to_have_count(0)
+    assert_accessible(page)
+    screenshot(page, "candidate-merged")
+    page.get_by_test_id("merged-into").click()
+    expect(page.get_by_role("heading", name=f"Rana {surname}", exact=True)).to_be_visible()
+    watch.assert_clean()
+
+
+def test_a_viewer_is_kept_from_the_composer_and_signs_out_to_the_console(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    sign_in(page, gateway, "vic.viewer", start="/console/broadcasts")
+    expect(page.get_by_role("link", name="New broadcast")).to_have_count(0)
+    # The page declares the console's icon, which is served (no /favicon.ico 404).
+    icon = page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon is not None
+    assert httpx.get(f"{gateway}{icon}", timeout=30).status_code == 200
+    answer = page.goto(f"{gateway}/console/broadcasts/new")
+    assert answer is not None
+    assert answer.status == 403
+    expect(page.get_by_text(re.compile("needs broadcasts:write"))).to_be_visible()
+    assert_accessible(page)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/console/sign-in\?reason=signed_out$"), timeout=30_000)
+    expect(page.get_by_test_id("signed-out")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert_accessible(page)
+    watch.assert_clean()

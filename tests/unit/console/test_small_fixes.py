@@ -1,0 +1,90 @@
+"""Small console fixes: the favicon, a composer a role may not use, plural units, where
+signing out lands."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from crm_console.domain.sequences import describe_step
+from crm_console.domain.signing_out import SIGNED_OUT_PATH, after_sign_out
+from crm_shared import Principal
+from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
+
+pytestmark = pytest.mark.unit
+
+__all__ = ["console"]
+
+Console = tuple[httpx.AsyncClient, Api]
+VIEWER = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
+
+
+async def test_every_page_declares_the_favicon_the_console_serves(console: Console) -> None:
+    client, _ = console
+    page = await client.get("/console/sign-in")
+    assert '<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">' in page.text
+    icon = await client.get("/console/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_a_viewer_gets_no_broadcast_composer(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/broadcasts", body={"items": [], "next_cursor": None})
+    listing = await client.get("/console/broadcasts", headers=gateway_headers(VIEWER))
+    assert "/console/broadcasts/new" not in listing.text
+    refused = await client.get("/console/broadcasts/new", headers=gateway_headers(VIEWER))
+    assert refused.status_code == 403
+    assert "broadcasts:write" in refused.text
+    assert 'aria-label="Sections"' in refused.text  # the usual page, with its navigation
+    assert api.calls == [c for c in api.calls if c.url.path == "/api/v1/broadcasts"]
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        ({"type": "wait", "days": 0, "hours": 0, "minutes": 1}, "Wait 1 minute"),
+        ({"type": "wait", "days": 1, "hours": 2, "minutes": 0}, "Wait 1 day, 2 hours"),
+        ({"type": "wait", "days": 3, "hours": 1, "minutes": 5}, "Wait 3 days, 1 hour, 5 minutes"),
+    ],
+)
+def test_a_wait_is_said_in_the_right_number(step: dict[str, object], said: str) -> None:
+    assert describe_step(step, {}) == said
+
+
+def test_signing_out_at_the_provider_returns_to_the_consoles_sign_in_page() -> None:
+    url = after_sign_out(
+        "http://127.0.0.1:8081/realms/acme/protocol/openid-connect/logout?id_token_hint=t"
+        "&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A8000%2F&client_id=crm"
+    )
+    parts = urlsplit(url)
+    assert parts.netloc == "127.0.0.1:8081"
+    query = parse_qs(parts.query)
+    assert query["post_logout_redirect_uri"] == [
+        "http://127.0.0.1:8000/console/sign-in?reason=signed_out"
+    ]
+    assert query["id_token_hint"] == ["t"]
+    assert query["client_id"] == ["crm"]
+    assert after_sign_out(None) == SIGNED_OUT_PATH
+
+
+async def test_sign_out_sends_the_browser_back_to_the_console(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/auth/logout",
+        body={
+            "end_session_url": "https://idp.example/logout?post_logout_redirect_uri="
+            "https%3A%2F%2Fcrm.example%2F"
+        },
+    )
+    answer = await client.post("/console/sign-out", headers=htmx_headers())
+    assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == (
+        "https://idp.example/logout?post_logout_redirect_uri="
+        "https%3A%2F%2Fcrm.example%2Fconsole%2Fsign-in%3Freason%3Dsigned_out"
+    )
+    page = await client.get("/console/sign-in", params={"reason": "signed_out"})
+    assert 'data-testid="signed-out"' in page.text
