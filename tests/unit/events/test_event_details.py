@@ -10,14 +10,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm_events.domain.models import (
+    DOOR_CODE_ALPHABET,
+    DOOR_CODE_LENGTH,
     EventChangeRefused,
     EventDetailsInvalid,
     EventFormat,
     EventKind,
     EventStatus,
     RecruitingEvent,
+    Registration,
     RegistrationRefusal,
+    RegistrationStatus,
     check_event_details,
+    new_door_code,
     next_status,
     refusal_detail,
     registration_refusal,
@@ -156,3 +161,24 @@ def test_a_draft_is_published_and_a_started_event_completed_nothing_else() -> No
     assert next_status(started, EventStatus.COMPLETED, NOW) is EventStatus.COMPLETED
     with pytest.raises(EventChangeRefused):
         next_status(event(status=EventStatus.CANCELLED), EventStatus.PUBLISHED, NOW)
+
+
+def test_door_codes_are_random_readable_and_do_not_follow_each_other() -> None:
+    codes = [new_door_code() for _ in range(2000)]
+    assert all(len(code) == DOOR_CODE_LENGTH for code in codes)
+    assert all(set(code) <= set(DOOR_CODE_ALPHABET) for code in codes)
+    assert not set("01IO") & set(DOOR_CODE_ALPHABET)
+    assert len(set(codes)) == len(codes)
+    # Registrations made in one second get codes with nothing in common (the code had been
+    # the start of the id, which is its creation time).
+    first = Registration(
+        tenant_id="t",
+        event_id="e",
+        email="a@x.org",
+        first_name="A",
+        last_name="B",
+        status=RegistrationStatus.REGISTERED,
+    )
+    # A registration read back keeps its stored code; a new one draws its own.
+    assert Registration(**first.model_dump()).code == first.code
+    assert Registration(**first.model_dump(exclude={"code", "id"})).code != first.code

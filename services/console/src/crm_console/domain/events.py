@@ -19,9 +19,6 @@ KINDS = {
     "campus": "Campus",
     "open_house": "Open house",
 }
-# A registration's code is the start of its id: short enough to read out at the door, long
-# enough that one event's registrations do not share it.
-CODE_LENGTH = 8
 # Who the door's search shows at most; a longer list is narrowed by typing more.
 CHECK_IN_MATCHES = 20
 
@@ -140,8 +137,10 @@ def form_values(event: Mapping[str, Any]) -> dict[str, str]:
 
 
 def code_of(registration: Mapping[str, Any]) -> str:
-    """The code a registrant shows at the door."""
-    return str(registration["id"])[:CODE_LENGTH].upper()
+    """The code a registrant shows at the door (the events service draws it at random); empty
+    where the API leaves it out (a repeat registration, which anybody knowing the address
+    could send)."""
+    return str(registration.get("code") or "")
 
 
 @dataclass(frozen=True)

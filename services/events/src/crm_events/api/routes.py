@@ -463,7 +463,7 @@ async def register(
     if not recorded.created:
         # The address may be somebody else's: a repeat gets no link to their registration.
         response.status_code = 200
-        return RegistrationPublic.model_validate(registration.model_dump())
+        return RegistrationPublic.model_validate(registration.model_dump() | {"code": None})
     return RegistrationPublic.model_validate(
         registration.model_dump()
         | {

@@ -196,6 +196,11 @@ class RegistrationLinks(BaseModel):
 class RegistrationPublic(RegistrationLinks):
     id: str
     event_id: str
+    code: str | None = Field(
+        default=None,
+        description="What the registrant shows at the door: 8 letters and digits, random; "
+        "null on a repeat registration, which anybody knowing the address could send.",
+    )
     status: RegistrationStatus
     registered_at: datetime
     promoted_at: datetime | None = Field(
@@ -235,6 +240,7 @@ class LinkedRegistration(BaseModel):
     """A registration as its signed link shows it to the registrant."""
 
     id: str
+    code: str
     status: RegistrationStatus
     first_name: str
     last_name: str

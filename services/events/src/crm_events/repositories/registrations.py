@@ -7,7 +7,7 @@ from datetime import datetime
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_events.domain.models import Registration, RegistrationStatus
+from crm_events.domain.models import Registration, RegistrationStatus, new_door_code
 from crm_shared import (
     Database,
     Session,
@@ -31,6 +31,17 @@ async def ensure_registration_indexes(database: Database) -> None:
     await registrations.create_index([("tenant_id", ASCENDING), ("email", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
+
+
+async def backfill_door_codes(database: Database) -> None:
+    """Registrations stored before door codes get one each (their code had been the start of
+    their id, which is its creation time: alike for a second's registrations)."""
+    registrations = database[REGISTRATIONS]
+    async for document in registrations.find({"code": {"$exists": False}}, {"_id": 1}):
+        await registrations.update_one(
+            {"_id": document["_id"], "code": {"$exists": False}},
+            {"$set": {"code": new_door_code()}},
+        )
 
 
 class DuplicateRegistrationError(Exception):
