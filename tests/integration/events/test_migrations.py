@@ -38,6 +38,17 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
     database = client[settings.mongodb_database]
     try:
         await database["events"].insert_one(legacy_event("before"))
+        await database["registrations"].insert_many(
+            [
+                {
+                    "_id": f"r{index}",
+                    "tenant_id": "acme",
+                    "event_id": "before",
+                    "email": f"p{index}@example.org",
+                }
+                for index in range(3)
+            ]
+        )
         async with serving(create_app(settings), free_port()):
             pass
         migrated = await database["events"].find_one({"_id": "before"})
@@ -52,7 +63,12 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
         assert [(entry["_id"], entry["name"]) for entry in recorded] == [
             (1, "events-lifecycle"),
             (2, "events-formats-and-time-zones"),
+            (3, "registrations-door-codes"),
         ]
+        # Registrations stored before door codes got one each, all different.
+        codes = {r["code"] for r in await database["registrations"].find({}).to_list()}
+        assert len(codes) == 3
+        assert all(len(code) == 8 for code in codes)
 
         # A later start finds version 1 recorded and does not run it again.
         await database["events"].insert_one(legacy_event("after"))
