@@ -88,6 +88,14 @@ class GatewaySettings(ServiceSettings):
         description="How long an idle connection to a service is kept for reuse. Shorter than "
         "the services' own keep-alive, so the gateway never reuses one a service is closing.",
     )
+    upstream_max_connections: int = Field(
+        default=200,
+        gt=0,
+        description="Connections to the services the gateway opens at most (all services "
+        "together); a request beyond waits for a free one, up to `upstream_timeout_seconds`. "
+        "Every one is kept alive for reuse: a pool that keeps fewer than it opens closes and "
+        "reconnects under load.",
+    )
     route_refresh_seconds: float = Field(
         default=30.0,
         gt=0,

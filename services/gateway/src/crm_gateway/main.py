@@ -111,7 +111,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     upstream = httpx.AsyncClient(
         timeout=settings.upstream_timeout_seconds,
-        limits=httpx.Limits(keepalive_expiry=settings.upstream_keep_alive_seconds),
+        # httpx keeps 20 idle connections by default: past 20 concurrent requests each one
+        # was a new TCP connection, closed after use.
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+            keepalive_expiry=settings.upstream_keep_alive_seconds,
+        ),
         # A redirect is the caller's to follow, through the gateway; never the gateway's.
         follow_redirects=False,
     )
