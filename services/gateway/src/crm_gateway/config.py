@@ -89,12 +89,11 @@ class GatewaySettings(ServiceSettings):
         "the services' own keep-alive, so the gateway never reuses one a service is closing.",
     )
     upstream_max_connections: int = Field(
-        default=200,
+        default=32,
         gt=0,
-        description="Connections to the services the gateway opens at most (all services "
-        "together); a request beyond waits for a free one, up to `upstream_timeout_seconds`. "
-        "Every one is kept alive for reuse: a pool that keeps fewer than it opens closes and "
-        "reconnects under load.",
+        description="Requests the gateway has in flight to the services at most (all services "
+        "together), each on a kept-alive connection; a request beyond waits for a free one, up "
+        "to `upstream_timeout_seconds`, then is a 502.",
     )
     route_refresh_seconds: float = Field(
         default=30.0,
