@@ -20,6 +20,7 @@ import signal
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -27,12 +28,11 @@ import uvloop
 
 from bench.api import RateResult, _open_loop, _seed, _stack_processes
 from crm_devstack.config import StackConfig
-from crm_devstack.infra import KafkaBroker, free_ports
+from crm_devstack.infra import InfraComponent, KafkaBroker, free_ports
 from crm_devstack.processes import ManagedProcess
 from crm_devstack.servers import rust_mongo_server, rust_server_binary
 from crm_devstack.stack import internal_token_keys, services_config
 from crm_shared import InternalTokenSigner, Principal, ensure_topics, load_private_key
-
 
 # Runs a module with pyinstrument's sampling profiler armed: SIGUSR1 starts it, SIGUSR2 stops it
 # and writes the text report, so the profile covers the measured load only (not start-up,
@@ -123,7 +123,7 @@ async def _measure(
         ids = [candidate["id"] for candidate in seeded]
         chooser = random.Random(11)
 
-        def reader(client: httpx.AsyncClient, path: str) -> object:
+        def reader(client: httpx.AsyncClient, path: str) -> Callable[[int], Awaitable[bool]]:
             async def read(_: int) -> bool:
                 response = await client.get(f"{path}/{chooser.choice(ids)}")
                 return response.status_code == 200
@@ -131,8 +131,8 @@ async def _measure(
             return read
 
         # A short warm-up on each path: connections, caches, the gateway's route catalogue.
-        await _open_loop(20, 1, reader(through_gateway, "/api/v1/candidates"))  # type: ignore[arg-type]
-        await _open_loop(20, 1, reader(direct, "/candidates"))  # type: ignore[arg-type]
+        await _open_loop(20, 1, reader(through_gateway, "/api/v1/candidates"))
+        await _open_loop(20, 1, reader(direct, "/candidates"))
         print(f"{len(ids)} candidates seeded", flush=True)
         for name in profiled:
             os.kill(pids[name], signal.SIGUSR1)
@@ -142,7 +142,7 @@ async def _measure(
                 ("straight to candidates", direct, "/candidates"),
             ):
                 before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
-                result = await _open_loop(rate, args.seconds, reader(client, path))  # type: ignore[arg-type]
+                result = await _open_loop(rate, args.seconds, reader(client, path))
                 used = {name: _cpu_seconds(pid) - before[name] for name, pid in pids.items()}
                 print(_summary(label, result, used), flush=True)
         for name in profiled:
@@ -171,7 +171,6 @@ async def _run(bootstrap: str, mongodb_uri: str, args: argparse.Namespace, run_d
     ]
     profiled = set(args.profile)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     workers = {name: count for name, count in (item.split("=", 1) for item in args.workers)}
     processes = [
         dataclasses.replace(p, argv=[*p.argv, "--workers", workers[p.name]])
@@ -221,7 +220,7 @@ def main() -> None:
     mongodb_uri = os.environ.get("CRM_BENCH_MONGODB_URI", "")
     binary = rust_server_binary()
     with tempfile.TemporaryDirectory(prefix="crm-bench-profile-") as run_dir:
-        started = []
+        started: list[InfraComponent] = []
         try:
             if not bootstrap:
                 kafka_port, controller_port = free_ports(2)
@@ -234,6 +233,7 @@ def main() -> None:
                 server = rust_mongo_server(binary, Path(run_dir), free_ports(1)[0]).start()
                 started.append(server)
                 mongodb_uri = server.mongodb_uri
+            Path(args.out).mkdir(parents=True, exist_ok=True)
             services_dir = Path(run_dir) / "stack"
             services_dir.mkdir()
             uvloop.run(_run(bootstrap, mongodb_uri, args, services_dir))
