@@ -10,7 +10,7 @@ import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
 from crm_candidates.domain.search import SearchQuery
-from crm_candidates.repositories.candidates import search_filter, search_matches
+from crm_candidates.repositories.candidates import search_filter, search_matches, seed_token
 from crm_shared import encode_cursor
 
 pytestmark = pytest.mark.unit
@@ -33,12 +33,11 @@ def query(**fields: Any) -> SearchQuery:
 def test_shapes_are_flat_and_carry_every_condition() -> None:
     one = search_filter(query(tokens=["lovelace"], source="referral"))
     assert one == {"status": "active", "search_tokens": "lovelace", "source": "referral"}
+    # Several words: the longest is asked (an equality the index serves), the rest checked.
+    assert seed_token(["ad", "lovelace", "eng"]) == "lovelace"
+    assert seed_token(["ab", "cd"]) == "cd"  # ties: a stable choice
     keywords = search_filter(query(tokens=["ad", "lovelace"], tags=["x"]))
-    assert keywords == {
-        "status": "active",
-        "search_tokens": {"$all": ["ad", "lovelace"]},
-        "tags": {"$all": ["x"]},
-    }
+    assert keywords == {"status": "active", "search_tokens": "lovelace", "tags": {"$all": ["x"]}}
     listing = search_filter(query(tags=["x"], skills=["go"], owner_id="rita"))
     assert listing == {
         "status": "active",

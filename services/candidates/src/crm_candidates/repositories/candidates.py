@@ -85,23 +85,33 @@ def candidate_from_document(document: dict[str, Any]) -> Candidate:
     return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
 
 
+def seed_token(tokens: list[str]) -> str:
+    """The query word the index is walked for: the longest (fewest records hold it)."""
+    return max(tokens, key=lambda token: (len(token), token))
+
+
+# Records read per query while filling a page of several keywords (doubling up to the maximum).
+SEARCH_BATCH = 50
+MAX_SEARCH_BATCH = 1000
+
+
 def search_filter(search: SearchQuery) -> dict[str, Any]:
     """Every condition of a search as one flat filter (tenant scoping is added by the caller).
 
     The database applies all of them, so one query with a limit returns a page: no batches
-    re-read and filtered here. It stays flat (no top-level operator), the shape SecantusDB
-    plans with an index: one keyword is an equality on `search_tokens` (the index
-    `tenant_id, search_tokens, status, _id`), several are `$all` (MongoDB and SecantusDB bound
-    the index scan with one of them and check the rest on the fetched record). Without
+    re-read and filtered here (except the keywords beyond the first, see `search`). It stays
+    flat (no top-level operator), the shape SecantusDB plans with an index: a keyword is an
+    equality on `search_tokens` (the index `tenant_id, search_tokens, status, _id`). Without
     keywords the walk is `tenant_id, status, <sort>, _id`. Each condition means exactly what
     `search_matches` checks, missing fields included (a record without `marketing_consent`
     has none; one without `engagement_score` has 0).
     """
     query: dict[str, Any] = {"status": ACTIVE}
-    if len(search.tokens) == 1:
-        query["search_tokens"] = search.tokens[0]
-    elif search.tokens:
-        query["search_tokens"] = {"$all": search.tokens}
+    if search.tokens:
+        # SecantusDB's Python server plans `$all` on the multikey field as a collection scan
+        # (its Rust server and MongoDB use the index), so the query names one word, the
+        # longest (likely rarest), and `search` checks the others.
+        query["search_tokens"] = seed_token(search.tokens)
     if search.tags:
         query["tags"] = {"$all": search.tags}
     if search.skills:
@@ -383,7 +393,8 @@ class CandidateRepository:
         """Active candidates matching `search`, in its sort order, after its cursor.
 
         One page is one keyset query (two at a tie of the cursor's sort value) with every
-        condition in the filter (`search_filter`), sorted on an index and limited.
+        condition in the filter (`search_filter`), sorted on an index and limited; with several
+        keywords, such queries in growing batches, the words beyond the longest checked here.
         """
         sort_field = SORT_FIELDS[search.sort]
         if search.candidate_ids is not None:
@@ -391,10 +402,23 @@ class CandidateRepository:
             documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
             page = _page_in_memory(documents, search, sort_field)
             return [candidate_from_document(document) for document in page]
-        documents = await self._keyset_batch(
-            search_filter(search), sort_field, search.after, search.limit
-        )
-        return [candidate_from_document(document) for document in documents]
+        base = search_filter(search)
+        if len(search.tokens) <= 1:
+            documents = await self._keyset_batch(base, sort_field, search.after, search.limit)
+            return [candidate_from_document(document) for document in documents]
+        # Several keywords: the database matched the longest and every filter; the other
+        # words are checked here, reading on in growing batches until the page is full.
+        found: list[dict[str, Any]] = []
+        after = search.after
+        batch = max(search.limit, SEARCH_BATCH)
+        while True:
+            documents = await self._keyset_batch(base, sort_field, after, batch)
+            found.extend(document for document in documents if search_matches(document, search))
+            if len(found) >= search.limit or len(documents) < batch:
+                return [candidate_from_document(document) for document in found[: search.limit]]
+            last = documents[-1]
+            after = (last.get(sort_field), last["_id"])
+            batch = min(batch * 2, MAX_SEARCH_BATCH)
 
     async def _keyset_batch(
         self, base: dict[str, Any], sort_field: str, after: tuple[Any, str] | None, limit: int
