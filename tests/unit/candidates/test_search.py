@@ -10,11 +10,7 @@ import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
 from crm_candidates.domain.search import SearchQuery
-from crm_candidates.repositories.candidates import (
-    search_filter,
-    search_matches,
-    seed_token,
-)
+from crm_candidates.repositories.candidates import search_filter, search_matches, seed_token
 from crm_shared import encode_cursor
 
 pytestmark = pytest.mark.unit
@@ -34,11 +30,14 @@ def query(**fields: Any) -> SearchQuery:
     return SearchQuery(**(defaults | fields))
 
 
-def test_shapes_are_flat_and_lead_with_an_indexed_equality() -> None:
+def test_shapes_are_flat_and_carry_every_condition() -> None:
+    one = search_filter(query(tokens=["lovelace"], source="referral"))
+    assert one == {"status": "active", "search_tokens": "lovelace", "source": "referral"}
+    # Several words: the longest is asked (an equality the index serves), the rest checked.
     assert seed_token(["ad", "lovelace", "eng"]) == "lovelace"
     assert seed_token(["ab", "cd"]) == "cd"  # ties: a stable choice
-    keywords = search_filter(query(tokens=["ad", "lovelace"], tags=["x"], source="referral"))
-    assert keywords == {"search_tokens": "lovelace", "status": "active"}
+    keywords = search_filter(query(tokens=["ad", "lovelace"], tags=["x"]))
+    assert keywords == {"status": "active", "search_tokens": "lovelace", "tags": {"$all": ["x"]}}
     listing = search_filter(query(tags=["x"], skills=["go"], owner_id="rita"))
     assert listing == {
         "status": "active",
@@ -46,8 +45,13 @@ def test_shapes_are_flat_and_lead_with_an_indexed_equality() -> None:
         "skills": {"$all": ["go"]},
         "owner_id": "rita",
     }
-    for shape in (keywords, listing):
+    for shape in (one, keywords, listing):
         assert not any(key.startswith("$") for key in shape)
+
+
+def test_missing_consent_and_score_mean_none_and_zero_in_the_filter_too() -> None:
+    assert search_filter(query(marketing_consent=False))["marketing_consent"] == {"$ne": True}
+    assert search_filter(query(min_engagement=0.0))["engagement_score"] == {"$not": {"$lt": 0.0}}
 
 
 def test_every_condition_is_checked_on_the_documents_read() -> None:
@@ -106,7 +110,6 @@ def test_location_pool_segment_consent_and_engagement_filter_in_both_places() ->
         "engagement_score": 2.5,
     }
     assert search_matches(held, search)
-    # With keywords the database only sees the seed token: every filter is checked here.
     assert search_matches(held, query(tokens=[], pool_id="p1"))
     changes: list[dict[str, Any]] = [
         {"facets": {"location": "munich"}},

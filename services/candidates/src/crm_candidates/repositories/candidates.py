@@ -85,49 +85,33 @@ def candidate_from_document(document: dict[str, Any]) -> Candidate:
     return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
 
 
-# What matching and sorting a search read of each record holding the seed token.
-SEARCH_PROJECTION = dict.fromkeys(
-    (
-        "status",
-        "search_tokens",
-        "tags",
-        "skills",
-        "source",
-        "owner_id",
-        "updated_at",
-        "last_name",
-        "facets.location",
-        "pools",
-        SEGMENT_IDS,
-        "marketing_consent",
-        "engagement_score",
-    ),
-    1,
-)
-# Documents read per query while filling a search page (doubling up to the maximum).
+def seed_token(tokens: list[str]) -> str:
+    """The query word the index is walked for: the longest (fewest records hold it)."""
+    return max(tokens, key=lambda token: (len(token), token))
+
+
+# Records read per query while filling a page of several keywords (doubling up to the maximum).
 SEARCH_BATCH = 50
 MAX_SEARCH_BATCH = 1000
 
 
-def seed_token(tokens: list[str]) -> str:
-    """The query token the index is walked for: the longest (fewest records hold it)."""
-    return max(tokens, key=lambda token: (len(token), token))
-
-
 def search_filter(search: SearchQuery) -> dict[str, Any]:
-    """The indexed part of a search, as a flat filter (tenant scoping is added by the caller).
+    """Every condition of a search as one flat filter (tenant scoping is added by the caller).
 
-    SecantusDB uses an index only for a filter without top-level operators whose equality
-    fields lead a compound index, so a keyword search asks for the seed token and the status
-    (`tenant_id, search_tokens, status, _id`) and `search_matches` checks the rest; a listing
-    asks for the status (`tenant_id, status, <sort>, _id`) and its filters.
+    The database applies all of them, so one query with a limit returns a page: no batches
+    re-read and filtered here (except the keywords beyond the first, see `search`). It stays
+    flat (no top-level operator), the shape SecantusDB plans with an index: a keyword is an
+    equality on `search_tokens` (the index `tenant_id, search_tokens, status, _id`). Without
+    keywords the walk is `tenant_id, status, <sort>, _id`. Each condition means exactly what
+    `search_matches` checks, missing fields included (a record without `marketing_consent`
+    has none; one without `engagement_score` has 0).
     """
-    if search.tokens:
-        return {"search_tokens": seed_token(search.tokens), "status": ACTIVE}
-    # Without keywords the filters go to the database too: MongoDB applies them while walking
-    # `tenant_id, status, <sort>, _id`; SecantusDB, which can then use no index but the
-    # tenant's, would read the tenant either way.
     query: dict[str, Any] = {"status": ACTIVE}
+    if search.tokens:
+        # SecantusDB's Python server plans `$all` on the multikey field as a collection scan
+        # (its Rust server and MongoDB use the index), so the query names one word, the
+        # longest (likely rarest), and `search` checks the others.
+        query["search_tokens"] = seed_token(search.tokens)
     if search.tags:
         query["tags"] = {"$all": search.tags}
     if search.skills:
@@ -145,10 +129,18 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
         query["pools"] = {"$elemMatch": placement}
     if search.segment_id:
         query[SEGMENT_IDS] = search.segment_id
-    if search.marketing_consent is not None:
-        query["marketing_consent"] = search.marketing_consent
+    if search.marketing_consent is True:
+        query["marketing_consent"] = True
+    elif search.marketing_consent is False:
+        # Matches false, null and a missing field alike, as `search_matches` does.
+        query["marketing_consent"] = {"$ne": True}
     if search.min_engagement is not None:
-        query["engagement_score"] = {"$gte": search.min_engagement}
+        # A missing score counts as 0: `$not $lt` also matches a missing or null field.
+        query["engagement_score"] = (
+            {"$gte": search.min_engagement}
+            if search.min_engagement > 0
+            else {"$not": {"$lt": search.min_engagement}}
+        )
     return query
 
 
@@ -400,9 +392,9 @@ class CandidateRepository:
     async def search(self, search: SearchQuery) -> list[Candidate]:
         """Active candidates matching `search`, in its sort order, after its cursor.
 
-        The database is asked only in shapes an index serves on MongoDB and on SecantusDB
-        (whose planner uses an index only for flat filters: see `search_filter`); the conditions
-        beyond the indexed one are checked here, reading on in batches until the page is full.
+        One page is one keyset query (two at a tie of the cursor's sort value) with every
+        condition in the filter (`search_filter`), sorted on an index and limited; with several
+        keywords, such queries in growing batches, the words beyond the longest checked here.
         """
         sort_field = SORT_FIELDS[search.sort]
         if search.candidate_ids is not None:
@@ -411,26 +403,19 @@ class CandidateRepository:
             page = _page_in_memory(documents, search, sort_field)
             return [candidate_from_document(document) for document in page]
         base = search_filter(search)
-        if search.tokens and sort_field != "_id":
-            # Every record holding the seed token is read and sorted here: a multikey index
-            # cannot give another order, so the database would sort them in memory as well.
-            # Only what matching and sorting need is read; the page is then read whole.
-            keys = await self._candidates.find(base, projection=SEARCH_PROJECTION)
-            page_ids = [str(d["_id"]) for d in _page_in_memory(keys, search, sort_field)]
-            by_id = await self.get_many(page_ids)
-            return [by_id[candidate_id] for candidate_id in page_ids if candidate_id in by_id]
+        if len(search.tokens) <= 1:
+            documents = await self._keyset_batch(base, sort_field, search.after, search.limit)
+            return [candidate_from_document(document) for document in documents]
+        # Several keywords: the database matched the longest and every filter; the other
+        # words are checked here, reading on in growing batches until the page is full.
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
         while True:
             documents = await self._keyset_batch(base, sort_field, after, batch)
-            for document in documents:
-                if search_matches(document, search):
-                    found.append(document)
-                    if len(found) == search.limit:
-                        return [candidate_from_document(d) for d in found]
-            if len(documents) < batch:
-                return [candidate_from_document(d) for d in found]
+            found.extend(document for document in documents if search_matches(document, search))
+            if len(found) >= search.limit or len(documents) < batch:
+                return [candidate_from_document(document) for document in found[: search.limit]]
             last = documents[-1]
             after = (last.get(sort_field), last["_id"])
             batch = min(batch * 2, MAX_SEARCH_BATCH)
