@@ -27,7 +27,6 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
     ParentBased,
     Sampler,
     TraceIdRatioBased,
@@ -55,12 +54,13 @@ def _exporter(name: str) -> SpanExporter | None:
     raise ValueError(f"unsupported OTEL_TRACES_EXPORTER {name!r} (zipkin, otlp, console, none)")
 
 
-def trace_sampler(exporting: bool, ratio: float) -> Sampler:
-    """Which spans are recorded: parent-based, `ratio` of new traces when spans are exported.
+def trace_sampler(ratio: float) -> Sampler:
+    """Which spans are recorded: parent-based, `ratio` of new traces.
 
-    Without an exporter a recorded span would be built, timed and dropped: none is recorded
-    (a span that is not recorded still carries its trace id to the logs and the next hop)."""
-    return ParentBased(TraceIdRatioBased(ratio) if exporting else ALWAYS_OFF)
+    Also without an exporter: the provider is the process's one, and a span processor added
+    to it later (an exporter configured by the embedding process, as the tests' in-memory one
+    is) must receive the spans of every service in the process."""
+    return ParentBased(TraceIdRatioBased(ratio))
 
 
 def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
@@ -71,7 +71,7 @@ def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
         exporter = _exporter(settings.otel_traces_exporter.strip().lower())
         provider = TracerProvider(
             resource=Resource.create({"service.name": settings.telemetry_service_name}),
-            sampler=trace_sampler(exporter is not None, settings.otel_traces_sampler_ratio),
+            sampler=trace_sampler(settings.otel_traces_sampler_ratio),
         )
         if exporter is not None:
             # A background thread exports full batches; a request never waits on an export.
