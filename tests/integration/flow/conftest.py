@@ -283,6 +283,9 @@ async def stack(request: pytest.FixtureRequest, backends: Backends) -> AsyncIter
         tenants=tenants.registered(),
         dev_tokens=tenants.dev_tokens(),
         internal_token_private_key=INTERNAL_TOKEN_PRIVATE_KEY,
+        # A module may set its gateway's limits (`GATEWAY_SETTINGS`), e.g. a module whose
+        # public requests outnumber the per-address budget when its tests run fast.
+        **getattr(request.module, "GATEWAY_SETTINGS", {}),
     )
     settings = backends.settings | {"gateway": gateway_settings}
     async with (
