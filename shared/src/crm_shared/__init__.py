@@ -14,7 +14,6 @@ from crm_shared.auth import (
     load_private_key,
     load_public_key,
     unauthorized,
-    verified_principal,
 )
 from crm_shared.bootstrap import Platform, build_platform, create_service_app, readiness_checks
 from crm_shared.consumer import (
@@ -440,6 +439,5 @@ __all__ = [
     "topic_spec",
     "unauthorized",
     "utc_now",
-    "verified_principal",
     "with_heartbeat",
 ]

@@ -31,15 +31,10 @@ def container_of(request: Request) -> CandidatesContainer:
     return container
 
 
-async def _container(request: Request) -> CandidatesContainer:
-    # Asynchronous, as every dependency here: FastAPI runs a plain function in a worker thread.
-    return container_of(request)
+Container = Annotated[CandidatesContainer, Depends(container_of)]
 
 
-Container = Annotated[CandidatesContainer, Depends(_container)]
-
-
-async def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
+def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
     """FastAPI dependency: the use cases of the caller's tenant (one per request)."""
     return TenantUseCases(container, principal.tenant_id)
 
@@ -47,77 +42,77 @@ async def tenant_use_cases(container: Container, principal: CurrentPrincipal) ->
 Tenant = Annotated[TenantUseCases, Depends(tenant_use_cases)]
 
 
-async def candidate_writer(tenant: Tenant) -> CandidateWriter:
+def candidate_writer(tenant: Tenant) -> CandidateWriter:
     """FastAPI dependency: the writer of the caller's tenant's candidates."""
     return tenant.writer
 
 
-async def candidate_profiles(tenant: Tenant) -> CandidateProfiles:
+def candidate_profiles(tenant: Tenant) -> CandidateProfiles:
     """FastAPI dependency: the profile use cases of the caller's tenant's candidates."""
     return tenant.candidate_profiles()
 
 
-async def candidate_queries(tenant: Tenant) -> CandidateQueries:
+def candidate_queries(tenant: Tenant) -> CandidateQueries:
     """FastAPI dependency: the reads of the caller's tenant's candidates."""
     return tenant.candidate_queries()
 
 
-async def segment_definitions(tenant: Tenant) -> SegmentDefinitions:
+def segment_definitions(tenant: Tenant) -> SegmentDefinitions:
     """FastAPI dependency: the segment definitions of the caller's tenant."""
     return tenant.segment_definitions()
 
 
-async def segment_queries(tenant: Tenant) -> SegmentQueries:
+def segment_queries(tenant: Tenant) -> SegmentQueries:
     """FastAPI dependency: the reads of the caller's tenant's segments."""
     return tenant.segment_queries()
 
 
-async def merge_writer(tenant: Tenant) -> MergeWriter:
+def merge_writer(tenant: Tenant) -> MergeWriter:
     """FastAPI dependency: merging the caller's tenant's records and undoing merges."""
     return tenant.merge_writer()
 
 
-async def identity_queries(tenant: Tenant) -> IdentityQueries:
+def identity_queries(tenant: Tenant) -> IdentityQueries:
     """FastAPI dependency: the caller's tenant's duplicate suspects and merges."""
     return tenant.identity_queries()
 
 
-async def import_uploads(tenant: Tenant) -> ImportUploads:
+def import_uploads(tenant: Tenant) -> ImportUploads:
     """FastAPI dependency: receiving the files of the caller's tenant's imports."""
     return tenant.import_uploads()
 
 
-async def import_records(tenant: Tenant) -> ImportRecords:
+def import_records(tenant: Tenant) -> ImportRecords:
     """FastAPI dependency: creating and reading the caller's tenant's imports."""
     return tenant.import_records()
 
 
-async def list_commands(tenant: Tenant) -> ListCommands:
+def list_commands(tenant: Tenant) -> ListCommands:
     """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
     return tenant.list_commands()
 
 
-async def list_queries(tenant: Tenant) -> ListQueries:
+def list_queries(tenant: Tenant) -> ListQueries:
     """FastAPI dependency: the reads of the caller's tenant's stored lists."""
     return tenant.list_queries()
 
 
-async def pool_commands(tenant: Tenant) -> PoolCommands:
+def pool_commands(tenant: Tenant) -> PoolCommands:
     """FastAPI dependency: the commands of the caller's tenant's talent pools."""
     return tenant.pool_commands()
 
 
-async def pool_definitions(tenant: Tenant) -> PoolDefinitions:
+def pool_definitions(tenant: Tenant) -> PoolDefinitions:
     """FastAPI dependency: the definitions and reads of the caller's tenant's talent pools."""
     return tenant.pool_definitions()
 
 
-async def candidate_notes(tenant: Tenant) -> CandidateNotes:
+def candidate_notes(tenant: Tenant) -> CandidateNotes:
     """FastAPI dependency: the notes on the caller's tenant's candidates."""
     return tenant.candidate_notes()
 
 
-async def profile_configuration(tenant: Tenant) -> ProfileConfiguration:
+def profile_configuration(tenant: Tenant) -> ProfileConfiguration:
     """FastAPI dependency: the caller's tenant's profile settings, vocabulary, custom fields."""
     return tenant.profile_configuration()
 

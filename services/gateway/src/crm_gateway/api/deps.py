@@ -46,12 +46,7 @@ def container(request: Request) -> GatewayContainer:
     return built
 
 
-async def _container(request: Request) -> GatewayContainer:
-    # Asynchronous: FastAPI runs a plain-function dependency in a worker thread.
-    return container(request)
-
-
-Container = Annotated[GatewayContainer, Depends(_container)]
+Container = Annotated[GatewayContainer, Depends(container)]
 
 
 def throttled(wait: float, detail: str) -> ProblemError:
