@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from browser import PageWatch, assert_accessible, screenshot
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, sign_in
@@ -201,7 +201,16 @@ def test_a_recruiter_renames_a_pool_and_adds_renames_and_deletes_stages(
     renamed = unique("Data platform")
 
     sign_in(page, gateway, "rita.recruiter", start=f"/console/pools/{pool['id']}")
-    page.get_by_role("link", name="Edit pool and stages").click()
+    # A form shown before htmx ran would be posted by the browser itself, without the CSRF
+    # header (a 403 page): so the page shows nothing until htmx has loaded.
+    htmx_script, held = re.compile(r"/static/vendor/htmx-[^/]*\.js$"), list[Route]()
+    page.route(htmx_script, lambda route: held.append(route))
+    with page.expect_request(htmx_script):
+        page.get_by_role("link", name="Edit pool and stages").click()
+    page.wait_for_timeout(1_000)
+    expect(page.get_by_role("button", name="Save name")).to_have_count(0, timeout=1)
+    held[0].continue_()
+    page.unroute(htmx_script)
     expect(page.get_by_role("heading", name="Edit pool", exact=True)).to_be_visible()
     page.locator("#f-name").fill(renamed)  # its label ends in a required mark
     page.get_by_role("button", name="Save name").click()
