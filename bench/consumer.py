@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.report import Figure
 from crm_devstack.workload import Workload
@@ -162,8 +163,14 @@ async def bare_consume(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
-async def bare_bulk_consume(bootstrap: str, mongodb_uri: str, topic: str, count: int) -> float:
-    """The rate of bare aiokafka plus hand-written bulk writes of our effects per fetched batch."""
+BatchEffects = Callable[[AsyncDatabase[dict[str, Any]], list[dict[str, Any]]], Awaitable[None]]
+
+
+async def bare_batch_rate(
+    bootstrap: str, mongodb_uri: str, topic: str, count: int, apply: BatchEffects
+) -> float:
+    """The rate of bare aiokafka fetching batches of `topic`, `apply` writing each batch's
+    effects by hand into a fresh database, and one offset commit per batch."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     database = client[f"bench_bare_bulk_{uuid.uuid4().hex[:8]}"]
     consumer = AIOKafkaConsumer(
@@ -179,29 +186,36 @@ async def bare_bulk_consume(bootstrap: str, mongodb_uri: str, topic: str, count:
     try:
         while seen < count:
             fetched = await consumer.getmany(timeout_ms=100, max_records=500)
-            records = [record for batch in fetched.values() for record in batch]
-            if not records:
+            events = [json.loads(record.value) for batch in fetched.values() for record in batch]
+            if not events:
                 continue
             if not first:
                 first = time.perf_counter()
-            events = [json.loads(record.value) for record in records]
-            await database["processed_events"].insert_many(
-                [
-                    {"_id": f"bare:{event['id']}", "tenant_id": event["tenant_id"]}
-                    for event in events
-                ],
-                ordered=False,
-            )
-            await database["counters"].update_one(
-                {"_id": "bench"}, {"$inc": {"value": len(events)}}, upsert=True
-            )
+            await apply(database, events)
             await consumer.commit()
-            seen += len(records)
+            seen += len(events)
         # As ours: from the first batch's arrival to the last one's commit, whole batches.
         return seen / (time.perf_counter() - first)
     finally:
         await consumer.stop()
         await client.close()
+
+
+async def bare_bulk_consume(bootstrap: str, mongodb_uri: str, topic: str, count: int) -> float:
+    """The rate of bare aiokafka plus hand-written bulk writes of our effects per fetched batch."""
+
+    async def mark_and_count(
+        database: AsyncDatabase[dict[str, Any]], events: list[dict[str, Any]]
+    ) -> None:
+        await database["processed_events"].insert_many(
+            [{"_id": f"bare:{event['id']}", "tenant_id": event["tenant_id"]} for event in events],
+            ordered=False,
+        )
+        await database["counters"].update_one(
+            {"_id": "bench"}, {"$inc": {"value": len(events)}}, upsert=True
+        )
+
+    return await bare_batch_rate(bootstrap, mongodb_uri, topic, count, mark_and_count)
 
 
 async def our_consume(

@@ -6,16 +6,14 @@ no framework, no transaction and no processed-event markers."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from collections import Counter
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.consumer import BatchTiming, bare_consume, produce
+from bench.consumer import BatchTiming, bare_batch_rate, bare_consume, produce
 from bench.report import Figure
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.main import create_app
@@ -26,92 +24,61 @@ KEYS = generate_internal_key_pair()
 
 async def bare_bulk_ingest(bootstrap: str, mongodb_uri: str, topic: str, count: int) -> float:
     """Bare aiokafka plus the analytics effects of each fetched batch, written by hand in bulk."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
-    database = client[f"bench_bare_engagement_{uuid.uuid4().hex[:8]}"]
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"bare-bulk-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+    return await bare_batch_rate(bootstrap, mongodb_uri, topic, count, analytics_effects)
+
+
+async def analytics_effects(
+    database: AsyncDatabase[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    """What analytics writes for a batch of opens: counted keys, counters, daily counts,
+    contributions, scores and their engagement.scored records."""
+    keys = [(e["tenant_id"], e["data"]["message_id"]) for e in events]
+    known = {
+        (d["tenant_id"], d["key"])
+        async for d in database["counted_keys"].find({"key": {"$in": [key for _, key in keys]}})
+    }
+    new = [e for e, key in zip(events, keys, strict=True) if key not in known]
+    if not new:
+        return
+    await database["counted_keys"].insert_many(
+        [{"tenant_id": e["tenant_id"], "key": e["data"]["message_id"]} for e in new]
     )
-    await consumer.start()
-    first = 0.0
-    seen = 0
-    try:
-        while seen < count:
-            fetched = await consumer.getmany(timeout_ms=100, max_records=500)
-            events = [json.loads(record.value) for batch in fetched.values() for record in batch]
-            if not events:
-                continue
-            if not first:
-                first = time.perf_counter()
-            seen += len(events)
-            keys = [(e["tenant_id"], e["data"]["message_id"]) for e in events]
-            known = {
-                (d["tenant_id"], d["key"])
-                async for d in database["counted_keys"].find(
-                    {"key": {"$in": [key for _, key in keys]}}
-                )
+    totals = Counter(e["tenant_id"] for e in new)
+    days = Counter((e["tenant_id"], e["time"][:10]) for e in new)
+    await database["tenant_counters"].bulk_write(
+        [UpdateOne({"_id": t}, {"$inc": {"value": n}}, upsert=True) for t, n in totals.items()]
+    )
+    await database["daily_counts"].bulk_write(
+        [
+            UpdateOne({"_id": f"{t}:{day}"}, {"$inc": {"value": n}}, upsert=True)
+            for (t, day), n in days.items()
+        ]
+    )
+    candidates = sorted({e["data"]["candidate_id"] for e in new})
+    earlier = await database["contributions"].find({"candidate_id": {"$in": candidates}}).to_list()
+    await database["contributions"].insert_many(
+        [
+            {
+                "tenant_id": e["tenant_id"],
+                "candidate_id": e["data"]["candidate_id"],
+                "reference": e["data"]["message_id"],
+                "occurred_at": e["time"],
             }
-            new = [e for e, key in zip(events, keys, strict=True) if key not in known]
-            if not new:
-                continue
-            await database["counted_keys"].insert_many(
-                [{"tenant_id": e["tenant_id"], "key": e["data"]["message_id"]} for e in new]
-            )
-            totals = Counter(e["tenant_id"] for e in new)
-            days = Counter((e["tenant_id"], e["time"][:10]) for e in new)
-            await database["tenant_counters"].bulk_write(
-                [
-                    UpdateOne({"_id": t}, {"$inc": {"value": n}}, upsert=True)
-                    for t, n in totals.items()
-                ]
-            )
-            await database["daily_counts"].bulk_write(
-                [
-                    UpdateOne({"_id": f"{t}:{day}"}, {"$inc": {"value": n}}, upsert=True)
-                    for (t, day), n in days.items()
-                ]
-            )
-            candidates = sorted({e["data"]["candidate_id"] for e in new})
-            earlier = (
-                await database["contributions"]
-                .find({"candidate_id": {"$in": candidates}})
-                .to_list()
-            )
-            await database["contributions"].insert_many(
-                [
-                    {
-                        "tenant_id": e["tenant_id"],
-                        "candidate_id": e["data"]["candidate_id"],
-                        "reference": e["data"]["message_id"],
-                        "occurred_at": e["time"],
-                    }
-                    for e in new
-                ]
-            )
-            per_candidate = Counter(d["candidate_id"] for d in earlier) + Counter(
-                e["data"]["candidate_id"] for e in new
-            )
-            await database["scores"].bulk_write(
-                [
-                    UpdateOne({"_id": c}, {"$set": {"score": float(n)}}, upsert=True)
-                    for c, n in per_candidate.items()
-                ]
-            )
-            await database["outbox"].insert_many(
-                [
-                    {"topic": "engagement.scored", "key": c, "score": n}
-                    for c, n in per_candidate.items()
-                ]
-            )
-            await consumer.commit()
-        # As ours: from the first batch's arrival to the last one's commit, whole batches.
-        return seen / (time.perf_counter() - first)
-    finally:
-        await consumer.stop()
-        await client.close()
+            for e in new
+        ]
+    )
+    per_candidate = Counter(d["candidate_id"] for d in earlier) + Counter(
+        e["data"]["candidate_id"] for e in new
+    )
+    await database["scores"].bulk_write(
+        [
+            UpdateOne({"_id": c}, {"$set": {"score": float(n)}}, upsert=True)
+            for c, n in per_candidate.items()
+        ]
+    )
+    await database["outbox"].insert_many(
+        [{"topic": "engagement.scored", "key": c, "score": n} for c, n in per_candidate.items()]
+    )
 
 
 async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
