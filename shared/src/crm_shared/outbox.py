@@ -212,6 +212,11 @@ def is_broker_error(error: BaseException) -> bool:
     return isinstance(error, KafkaError | TimeoutError | IncorrectState)
 
 
+# How many batches one pass of the relay reads with a single query: enough that draining a
+# backlog reads the pending range of the index rarely, few enough that a pass stays bounded.
+BATCHES_PER_PASS = 50
+
+
 class OutboxRelay:
     """Publishes unsent outbox records to Kafka in insertion order and marks them sent.
 
@@ -332,12 +337,33 @@ class OutboxRelay:
             logger.debug("outbox relay %s", state.value)
 
     async def relay_batch(self) -> int:
-        """Publishes one batch of unsent records; returns how many were published."""
-        batch = await (
-            self._records.find({"published": False}).sort("_id", ASCENDING).limit(self._batch_size)
-        ).to_list()
-        if not batch:
-            return 0
+        """Publishes the unsent records, oldest first, in batches of `batch_size`, each batch
+        marked sent once Kafka acked all of it; returns how many were published (at most
+        `batch_size * BATCHES_PER_PASS` in one call).
+
+        One query reads the whole pass as a cursor. A query per batch would read the index's
+        pending range again each time: SecantusDB reads the whole range whatever the `limit`,
+        which made draining a backlog of 20,000 records spend half its time in those reads."""
+        published = 0
+        batch: list[Document] = []
+        cursor = (
+            self._records.find({"published": False})
+            .sort("_id", ASCENDING)
+            .limit(self._batch_size * BATCHES_PER_PASS)
+            .batch_size(self._batch_size)
+        )
+        async with cursor:
+            async for record in cursor:
+                batch.append(record)
+                if len(batch) == self._batch_size:
+                    published += await self._relay(batch)
+                    batch = []
+        if batch:
+            published += await self._relay(batch)
+        return published
+
+    async def _relay(self, batch: list[Document]) -> int:
+        """Publishes `batch`, waits for all its acks, and marks it sent."""
         delivery = asyncio.ensure_future(self._deliver(batch))
         try:
             while True:

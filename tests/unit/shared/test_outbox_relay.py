@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -34,8 +35,21 @@ class FakeCursor:
     def limit(self, count: int) -> FakeCursor:
         return FakeCursor(self._documents[:count])
 
+    def batch_size(self, _: int) -> FakeCursor:
+        return self
+
     async def to_list(self) -> list[dict[str, Any]]:
         return [dict(document) for document in self._documents]
+
+    async def __aenter__(self) -> FakeCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        for document in await self.to_list():
+            yield document
 
 
 class FakeRecords:
@@ -44,6 +58,7 @@ class FakeRecords:
     def __init__(self) -> None:
         self.documents: list[dict[str, Any]] = []
         self.failure: Exception | None = None
+        self.queries = 0
 
     def add(self, count: int, created_at: datetime) -> None:
         start = len(self.documents)
@@ -67,6 +82,7 @@ class FakeRecords:
         return [d for d in self.documents if not d["published"]]
 
     def find(self, _: dict[str, Any]) -> FakeCursor:
+        self.queries += 1
         return FakeCursor(self._unpublished())
 
     async def find_one(self, *_: Any, **__: Any) -> dict[str, Any] | None:
@@ -289,3 +305,18 @@ def test_metrics_names_are_prometheus_conventional() -> None:
         "crm_outbox_published_records_total",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text
+
+
+async def test_a_backlog_is_drained_in_batches_from_one_query_per_pass() -> None:
+    # A query per batch made draining a backlog quadratic on SecantusDB, which reads the whole
+    # pending range of the index whatever the limit.
+    records, kafka = FakeRecords(), FakeKafka()
+    records.add(95, NOW)
+    relay, registry = relay_over(records, kafka)
+
+    assert await relay.relay_batch() == 95
+    assert records.queries == 1
+    assert kafka.sent == [f"e{number}" for number in range(95)]
+    assert all(document["published"] for document in records.documents)
+    assert metric(registry, "crm_outbox_published_records_total") == 95
+    assert await relay.relay_batch() == 0
