@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pymongo
@@ -38,8 +41,9 @@ from crm_shared.consumer import BatchLimits, IdempotentConsumer
 from crm_shared.errors import install_problem_docs, install_problem_handlers, problem_response
 from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
+from crm_shared.leases import NamedLease
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
-from crm_shared.outbox import Outbox, OutboxRelay
+from crm_shared.outbox import OUTBOX_RELAY_LEASE, Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, mount_swagger_assets, swagger_ui_page
 from crm_shared.permissions import install_permission_docs, public_operation
 from crm_shared.settings import ServiceSettings
@@ -177,6 +181,12 @@ def build_platform(
             poll_interval_seconds=settings.outbox_poll_interval_seconds,
             stall_after_seconds=settings.outbox_stall_after_seconds,
             backlog_sample_seconds=settings.outbox_backlog_sample_seconds,
+            lease=NamedLease(
+                platform.database,
+                OUTBOX_RELAY_LEASE,
+                owner=f"{settings.service_name}-{socket.gethostname()}-{uuid.uuid4().hex[:12]}",
+                lease=timedelta(seconds=settings.outbox_relay_lease_seconds),
+            ),
             registry=registry,
         )
         platform.consumer = IdempotentConsumer(

@@ -27,6 +27,7 @@ from pymongo import ASCENDING
 
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, utc_now
+from crm_shared.leases import NamedLease
 from crm_shared.mongo import Database, Document, Session
 from crm_shared.telemetry import current_trace_context
 from crm_shared.worker import STOP_WAIT_SECONDS, BatchWorker, Wakeup, cancel_within
@@ -177,6 +178,9 @@ class RelayState(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     # The relay cannot read or mark its records (the database is away or refuses it).
     STALLED = "stalled"
+    # Another replica of the service holds the relay's lease and publishes; this one waits to
+    # take over should that one stop renewing it.
+    STANDBY = "standby"
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,9 @@ def is_broker_error(error: BaseException) -> bool:
 # backlog reads the pending range of the index rarely, few enough that a pass stays bounded.
 BATCHES_PER_PASS = 50
 
+# The named lease (see `crm_shared.leases`) that one replica of a service relays under.
+OUTBOX_RELAY_LEASE = "outbox-relay"
+
 
 class OutboxRelay:
     """Publishes unsent outbox records to Kafka in insertion order and marks them sent.
@@ -236,10 +243,12 @@ class OutboxRelay:
         poll_interval_seconds: float = 1.0,
         stall_after_seconds: float = 5.0,
         backlog_sample_seconds: float = 5.0,
+        lease: NamedLease | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._records = outbox.records
+        self._lease = lease
         self._publish = publish
         self._batch_size = batch_size
         self._stall_after = stall_after_seconds
@@ -358,9 +367,16 @@ class OutboxRelay:
                 if len(batch) == self._batch_size:
                     published += await self._relay(batch)
                     batch = []
+                    if not await self._still_leased():
+                        return published
         if batch:
             published += await self._relay(batch)
         return published
+
+    async def _still_leased(self) -> bool:
+        """Renews the relay's lease between batches; False once another replica took it over
+        (this one was too slow to renew it), so the two do not publish side by side."""
+        return self._lease is None or await self._lease.renew()
 
     async def _relay(self, batch: list[Document]) -> int:
         """Publishes `batch`, waits for all its acks, and marks it sent."""
@@ -371,7 +387,9 @@ class OutboxRelay:
                 if done:
                     break
                 # Still the same records in flight: waiting on them, not sending them again,
-                # is what keeps each record on the topic once when the broker returns.
+                # is what keeps each record on the topic once when the broker returns. Holding
+                # the lease meanwhile keeps another replica from sending them as well.
+                await self._still_leased()
                 self._enter(
                     RelayState.BROKER_UNAVAILABLE,
                     TimeoutError(
@@ -410,6 +428,9 @@ class OutboxRelay:
     async def _relay_and_report(self) -> int:
         """One batch for the worker, with its outcome turned into the relay's state."""
         try:
+            if self._lease is not None and not await self._lease.claim():
+                self._enter(RelayState.STANDBY)
+                return 0
             published = await self.relay_batch()
         except asyncio.CancelledError:
             raise
@@ -465,6 +486,12 @@ class OutboxRelay:
             await cancel_within([self._sampler], STOP_WAIT_SECONDS, "outbox-backlog")
             self._sampler = None
         await self._worker.stop()
+        if self._lease is not None:
+            try:
+                # Handing the lease over now spares another replica waiting for it to expire.
+                await asyncio.wait_for(self._lease.release(), STOP_WAIT_SECONDS)
+            except Exception as error:  # the database may be the reason we stop
+                logger.warning("outbox relay lease not released (it will expire): %s", error)
 
     async def pending(self) -> int:
         """How many records wait to be published."""
