@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from opentelemetry import propagate
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge
 from pydantic import BaseModel
 from pymongo import ASCENDING
+from pymongo.errors import OperationFailure
 
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, utc_now
@@ -223,6 +225,10 @@ BATCHES_PER_PASS = 50
 # The named lease (see `crm_shared.leases`) that one replica of a service relays under.
 OUTBOX_RELAY_LEASE = "outbox-relay"
 
+# MongoDB's answers to `watch` on a server that has no change streams (a standalone server:
+# 40573 "only supported on replica sets"; 40324 "unrecognized pipeline stage").
+CHANGE_STREAMS_UNSUPPORTED = frozenset({40573, 40324})
+
 
 class OutboxRelay:
     """Publishes unsent outbox records to Kafka in insertion order and marks them sent.
@@ -244,11 +250,16 @@ class OutboxRelay:
         stall_after_seconds: float = 5.0,
         backlog_sample_seconds: float = 5.0,
         lease: NamedLease | None = None,
+        watch_retry_seconds: float | None = 5.0,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._records = outbox.records
+        self._committed = outbox.committed
         self._lease = lease
+        self._lease_confirmed_at: float | None = None
+        self._poll_interval = poll_interval_seconds
+        self._watch_retry = watch_retry_seconds
         self._publish = publish
         self._batch_size = batch_size
         self._stall_after = stall_after_seconds
@@ -262,6 +273,8 @@ class OutboxRelay:
             poll_interval_seconds=poll_interval_seconds,
         )
         self._sampler: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._watching = False
         self._state = RelayState.STARTING
         self._state_since = clock()
         self._last_error: str | None = None
@@ -294,6 +307,11 @@ class OutboxRelay:
             registry=registry,
         )
         self._state_metric.state(self._state.value)
+
+    @property
+    def watching(self) -> bool:
+        """Whether a change stream on the outbox wakes the relay (else it only polls)."""
+        return self._watching
 
     @property
     def state(self) -> RelayState:
@@ -367,16 +385,26 @@ class OutboxRelay:
                 if len(batch) == self._batch_size:
                     published += await self._relay(batch)
                     batch = []
-                    if not await self._still_leased():
+                    if not await self._holds_lease():
                         return published
         if batch:
             published += await self._relay(batch)
         return published
 
-    async def _still_leased(self) -> bool:
-        """Renews the relay's lease between batches; False once another replica took it over
-        (this one was too slow to renew it), so the two do not publish side by side."""
-        return self._lease is None or await self._lease.renew()
+    async def _holds_lease(self) -> bool:
+        """Claims or renews the relay's lease, at most every quarter of its length (a write per
+        batch would cost as much as marking it); False while another replica holds it, or once
+        another took it over (this one was too slow to renew it), so two never publish side by
+        side."""
+        if self._lease is None:
+            return True
+        now = time.monotonic()
+        renew_every = self._lease.lease.total_seconds() / 4
+        if self._lease_confirmed_at is not None and now - self._lease_confirmed_at < renew_every:
+            return True
+        held = await self._lease.claim()
+        self._lease_confirmed_at = now if held else None
+        return held
 
     async def _relay(self, batch: list[Document]) -> int:
         """Publishes `batch`, waits for all its acks, and marks it sent."""
@@ -389,7 +417,7 @@ class OutboxRelay:
                 # Still the same records in flight: waiting on them, not sending them again,
                 # is what keeps each record on the topic once when the broker returns. Holding
                 # the lease meanwhile keeps another replica from sending them as well.
-                await self._still_leased()
+                await self._holds_lease()
                 self._enter(
                     RelayState.BROKER_UNAVAILABLE,
                     TimeoutError(
@@ -428,8 +456,11 @@ class OutboxRelay:
     async def _relay_and_report(self) -> int:
         """One batch for the worker, with its outcome turned into the relay's state."""
         try:
-            if self._lease is not None and not await self._lease.claim():
+            if not await self._holds_lease():
                 self._enter(RelayState.STANDBY)
+                # Every record written wakes the relay; standing by, it looks again only at
+                # its poll interval rather than claiming the lease once per record.
+                await asyncio.sleep(self._poll_interval)
                 return 0
             published = await self.relay_batch()
         except asyncio.CancelledError:
@@ -469,15 +500,46 @@ class OutboxRelay:
                 logger.debug("outbox backlog sample failed: %r", error)
             await asyncio.sleep(self._sample_every)
 
+    async def _watch_forever(self, retry_seconds: float) -> None:
+        """Wakes the relay on every record inserted into the outbox, by any replica: a record
+        another replica committed would otherwise wait for this one's next poll. A server
+        without change streams (a standalone MongoDB) leaves the relay to its polling."""
+        while True:
+            try:
+                inserts = [{"$match": {"operationType": "insert"}}]
+                async with await self._records.watch(inserts) as stream:
+                    self._watching = True
+                    async for _ in stream:
+                        self._committed.notify()
+            except asyncio.CancelledError:
+                raise
+            except OperationFailure as error:
+                if error.code in CHANGE_STREAMS_UNSUPPORTED:
+                    logger.info("outbox relay polls only: no change streams here (%s)", error)
+                    return
+                logger.debug("outbox change stream ended: %r", error)
+            except Exception as error:
+                # The relay's state reports the database being away; the poll still runs.
+                logger.debug("outbox change stream ended: %r", error)
+            finally:
+                self._watching = False
+            # A record missed in between is found by the poll.
+            await asyncio.sleep(retry_seconds)
+
     async def run(self) -> None:
         """Relays until cancelled."""
         await self._worker.run()
 
     def start(self) -> None:
-        """Starts relaying and sampling the backlog in the background."""
+        """Starts relaying, sampling the backlog and (with `watch_retry_seconds`) watching the
+        outbox for new records in the background."""
         self._worker.start()
         if self._sampler is None:
             self._sampler = asyncio.create_task(self._sample_forever(), name="outbox-backlog")
+        if self._watcher is None and self._watch_retry is not None:
+            self._watcher = asyncio.create_task(
+                self._watch_forever(self._watch_retry), name="outbox-watch"
+            )
 
     async def stop(self) -> None:
         """Stops relaying at once, even with acks outstanding: records not yet marked sent stay
@@ -485,6 +547,9 @@ class OutboxRelay:
         if self._sampler is not None:
             await cancel_within([self._sampler], STOP_WAIT_SECONDS, "outbox-backlog")
             self._sampler = None
+        if self._watcher is not None:
+            await cancel_within([self._watcher], STOP_WAIT_SECONDS, "outbox-watch")
+            self._watcher = None
         await self._worker.stop()
         if self._lease is not None:
             try:

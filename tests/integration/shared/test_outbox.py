@@ -282,3 +282,40 @@ async def test_the_relay_publishes_in_write_order_per_key(
     )
     assert delivered == [str(e.id) for e in envelopes]
     await client.close()
+
+
+async def test_a_record_another_replica_wrote_is_relayed_without_waiting_for_a_poll(
+    kafka_bootstrap_servers: str, mongodb_uri: str
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[unique("outbox_watch")]
+    # Two replicas' outboxes on one database: a commit wakes only its own replica's relay.
+    relaying, writing = Outbox(database, source="test"), Outbox(database, source="test")
+    await relaying.ensure_indexes()
+    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
+    await broker.start()
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
+        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+
+    relay = OutboxRelay(relaying, publish, poll_interval_seconds=600, registry=CollectorRegistry())
+    relay.start()
+    try:
+
+        async def watching() -> bool:
+            return relay.watching and relay.state is RelayState.IDLE
+
+        await eventually(watching, timeout=30, message="the relay never watched its outbox")
+        written = await write_events(client, writing, unique("tenant"), 5)
+
+        async def relayed() -> bool:
+            return await relay.pending() == 0
+
+        await eventually(
+            relayed, timeout=15, message="the records waited for the relay's next poll"
+        )
+    finally:
+        await relay.stop()
+        await broker.stop()
+    assert len(written) == 5
+    await client.close()
