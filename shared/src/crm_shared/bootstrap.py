@@ -38,6 +38,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from crm_shared.auth import InternalTokenVerifier, load_public_key
 from crm_shared.consumer import BatchLimits, IdempotentConsumer
+from crm_shared.consumer_lag import ConsumerLagSampler
 from crm_shared.errors import install_problem_docs, install_problem_handlers, problem_response
 from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
@@ -79,6 +80,7 @@ class Platform:
     outbox: Outbox | None = None
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
+    consumer_lag: ConsumerLagSampler | None = None
     startup_hooks: list[StartupHook] = field(default_factory=list)
     # Whether the service is unready while its database is unreachable: false for one that
     # serves most requests without it (the gateway needs it only for idempotency keys).
@@ -203,6 +205,16 @@ def build_platform(
             registry=registry,
         )
         platform.consumer.after_commit.append(platform.outbox.notify_committed)
+        if settings.kafka_consumers_enabled and settings.consumer_lag_sample_seconds > 0:
+            consumer = platform.consumer
+            platform.consumer_lag = ConsumerLagSampler(
+                settings.kafka_bootstrap_servers,
+                lambda: consumer.groups,
+                lambda: consumer.dead_letter_topics,
+                every_seconds=settings.consumer_lag_sample_seconds,
+                client_id=settings.service_name,
+                registry=registry,
+            )
         platform.startup_hooks.extend(
             (platform.outbox.ensure_indexes, platform.consumer.ensure_indexes)
         )
@@ -247,6 +259,8 @@ async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
         await platform.broker.start()
     if platform.relay is not None:
         platform.relay.start()
+    if platform.consumer_lag is not None:
+        platform.consumer_lag.start()
     logger.info("%s started", platform.settings.service_name)
     try:
         yield
@@ -265,6 +279,8 @@ async def _stop_platform(platform: Platform) -> None:
     deadline = time.monotonic() + settings.shutdown_grace_seconds
     if platform.relay is not None:
         await platform.relay.stop()
+    if platform.consumer_lag is not None:
+        await platform.consumer_lag.stop()
     if platform.broker is not None:
         # asyncio.wait, not wait_for: past its timeout wait_for still waits for a stop that
         # ignores the cancel, and the whole shutdown hangs.
@@ -316,9 +332,11 @@ def _probe_router(platform: Platform, *, metrics: bool) -> APIRouter:
         # The relay's state is reported, never a reason to be unready: requests still commit
         # their events to the outbox, and taking the service out of rotation would turn a
         # Kafka outage into an API outage without helping the relay (docs/reliability.md).
-        detail = (
-            {} if platform.relay is None else {"outbox_relay": platform.relay.health().as_json()}
-        )
+        detail: dict[str, Any] = {}
+        if platform.relay is not None:
+            detail["outbox_relay"] = platform.relay.health().as_json()
+        if platform.consumer_lag is not None:
+            detail["consumers"] = platform.consumer_lag.latest.as_json()
         if all(state == "ok" for state in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks, **detail})
         return problem_response(

@@ -245,6 +245,8 @@ class IdempotentConsumer:
         self.group_id = group_id
         # (topic, consumer group) of every subscription, in the order they were declared.
         self.groups: list[tuple[str, str]] = []
+        # The dead-letter topics of the subscribed topics, each once.
+        self.dead_letter_topics: list[str] = []
         self._max_attempts = max(1, max_attempts)
         self._backoff = retry_backoff_seconds
         self.batch = batch or BatchLimits()
@@ -319,6 +321,8 @@ class IdempotentConsumer:
         consume.__name__ = consume.__qualname__ = name
         group = self.group_for(name)
         self.groups.append((subscription.spec.name, group))
+        if subscription.spec.dead_letter_topic not in self.dead_letter_topics:
+            self.dead_letter_topics.append(subscription.spec.dead_letter_topic)
         router.subscriber(
             subscription.spec.name,
             batch=True,

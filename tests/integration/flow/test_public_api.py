@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from crm_gateway.domain.routing import UPLOAD_OPERATIONS
+from helpers import eventually
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -162,6 +163,19 @@ async def test_every_service_serves_health_readiness_and_metrics(stack: Stack) -
     async with httpx.AsyncClient(base_url=stack.candidates_url) as client:
         checks = (await client.get("/readyz")).json()["checks"]
     assert checks == {"mongodb": "ok", "kafka": "ok"}
+
+    # A consuming service shows its groups' lag, as Kafka counts it, in both.
+    async with httpx.AsyncClient(base_url=stack.analytics_url) as client:
+
+        async def lag_sampled() -> bool:
+            consumers = (await client.get("/readyz")).json()["consumers"]
+            return consumers["sampled_at"] is not None and bool(consumers["lag"])
+
+        await eventually(lag_sampled, timeout=30, message="analytics never sampled its lag")
+        lag = (await client.get("/readyz")).json()["consumers"]["lag"]
+        exported = (await client.get("/metrics")).text
+    assert any(".on_message_opened" in group for group in lag), lag
+    assert "crm_consumer_lag_records{" in exported
 
 
 async def raw_get(base_url: str, target: str, token: str) -> tuple[int, dict[str, str], bytes]:
