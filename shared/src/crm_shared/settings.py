@@ -55,8 +55,9 @@ class ServiceSettings(BaseSettings):
         le=1.0,
         alias="OTEL_TRACES_SAMPLER_ARG",
         description="The share of new traces recorded (parent-based: a request that arrives "
-        "in a trace follows its caller's decision). Ignored without an exporter: then no "
-        "trace is recorded, while trace ids still reach logs and the next service.",
+        "in a trace follows its caller's decision), also without an exporter (a span processor "
+        "added later still gets them); 0 records none, while trace ids still reach logs and "
+        "the next service.",
     )
 
     metrics_port: int | None = Field(
