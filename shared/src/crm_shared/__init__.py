@@ -14,6 +14,7 @@ from crm_shared.auth import (
     load_private_key,
     load_public_key,
     unauthorized,
+    verified_principal,
 )
 from crm_shared.bootstrap import Platform, build_platform, create_service_app, readiness_checks
 from crm_shared.consumer import (
@@ -439,5 +440,6 @@ __all__ = [
     "topic_spec",
     "unauthorized",
     "utc_now",
+    "verified_principal",
     "with_heartbeat",
 ]

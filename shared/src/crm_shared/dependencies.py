@@ -3,7 +3,7 @@ tenant, written once instead of one hand-written function per repository and ser
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -26,11 +26,11 @@ def platform_database(request: Request) -> Database:
 def tenant_repository(
     repository: Callable[[Database, str], RepositoryT],
     database: DatabaseOf = platform_database,
-) -> Callable[[Request, CurrentPrincipal], RepositoryT]:
+) -> Callable[[Request, CurrentPrincipal], Awaitable[RepositoryT]]:
     """A FastAPI dependency: `repository(database, tenant)` for the caller's tenant, e.g.
     `Annotated[NoteRepository, Depends(tenant_repository(NoteRepository))]`."""
 
-    def dependency(request: Request, principal: CurrentPrincipal) -> RepositoryT:
+    async def dependency(request: Request, principal: CurrentPrincipal) -> RepositoryT:
         return repository(database(request), principal.tenant_id)
 
     dependency.__name__ = f"{getattr(repository, '__name__', 'repository')}_of_tenant"

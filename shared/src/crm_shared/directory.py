@@ -12,8 +12,8 @@ from typing import Protocol
 from pymongo import ASCENDING
 
 from crm_shared.contracts.events import CandidateMerged, CandidateProfile, CandidateUnmerged
-from crm_shared.mongo import Database, Session
-from crm_shared.repository import TenantScopedCollection
+from crm_shared.mongo import Database, Document, Session
+from crm_shared.repository import TenantScopedCollection, new_id
 from crm_shared.tombstones import is_erased
 
 CANDIDATE_DIRECTORY_COLLECTION = "candidate_directory"
@@ -96,4 +96,26 @@ class CandidateDirectory:
     async def candidate_for(self, email: str, *, session: Session | None = None) -> str | None:
         """The candidate holding this email address, if any is known."""
         document = await self._entries.find_one({"email": normalise_email(email)}, session=session)
-        return str(document["candidate_id"]) if document else None
+        return _candidate_of(document)
+
+    async def candidate_for_update(self, email: str, *, session: Session) -> str | None:
+        """The candidate holding this address, for a transaction that stores what it found
+        (a registrant's candidate, or none yet) and relies on `learn`'s transaction to link
+        what it stored unlinked.
+
+        A plain read would let the two miss each other: each reads a snapshot without the
+        other's uncommitted write (the entry; the unlinked record), both commit, and the record
+        stays unlinked for good. So the address's entry is written here (created without a
+        candidate if there is none): `learn` writes the same document, the database aborts
+        whichever transaction comes second, and the driver runs it again, seeing the other's."""
+        address = normalise_email(email)
+        await self._entries.update_one(
+            {"email": address}, {"$set": {"claimed_by": new_id()}}, upsert=True, session=session
+        )
+        return _candidate_of(await self._entries.find_one({"email": address}, session=session))
+
+
+def _candidate_of(entry: Document | None) -> str | None:
+    # An entry written by `candidate_for_update` before any candidate held the address has none.
+    candidate_id = entry.get("candidate_id") if entry else None
+    return str(candidate_id) if candidate_id else None

@@ -11,7 +11,7 @@ document and docs/permissions.md show each operation's permission.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
@@ -170,8 +170,10 @@ _MARKS: dict[Callable[..., Any], str] = {}
 @cache
 def _permission_check(
     permission: Permission, principal_of: Callable[..., Any]
-) -> Callable[[Principal], Principal]:
-    def check(principal: Principal) -> Principal:
+) -> Callable[[Principal], Awaitable[Principal]]:
+    # Asynchronous, as every dependency on the request path: FastAPI runs a plain function in
+    # a worker thread.
+    async def check(principal: Principal) -> Principal:
         if not principal_may(principal, permission):
             raise forbidden(permission, principal)
         return principal
@@ -201,15 +203,15 @@ def require_permission(
     return Depends(_permission_check(permission, principal_of))
 
 
-def _public() -> None:
+async def _public() -> None:
     """No permission: the caller is not logged in; the route checks its own credential."""
 
 
-def _forwarded() -> None:
+async def _forwarded() -> None:
     """No permission here: the service the request is forwarded to checks it."""
 
 
-def _operator() -> None:
+async def _operator() -> None:
     """No tenant permission: the route takes a platform operator's key, not a tenant's caller."""
 
 

@@ -49,6 +49,16 @@ class ServiceSettings(BaseSettings):
     # Standard OpenTelemetry variable names, so compose can point the same code at Jaeger (otlp).
     otel_traces_exporter: str = Field(default="none", alias="OTEL_TRACES_EXPORTER")
     otel_service_name: str = Field(default="", alias="OTEL_SERVICE_NAME")
+    otel_traces_sampler_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        alias="OTEL_TRACES_SAMPLER_ARG",
+        description="The share of new traces recorded (parent-based: a request that arrives "
+        "in a trace follows its caller's decision), also without an exporter (a span processor "
+        "added later still gets them); 0 records none, while trace ids still reach logs and "
+        "the next service.",
+    )
 
     metrics_port: int | None = Field(
         default=None,

@@ -1,7 +1,9 @@
 """Tracing and structured logging: one trace per request across HTTP, Kafka and MongoDB.
 
 Exporters follow the standard OpenTelemetry variables: `OTEL_TRACES_EXPORTER` (zipkin, otlp,
-console, none), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`. Kafka spans come
+console, none), `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`; sampling is
+parent-based with the ratio `OTEL_TRACES_SAMPLER_ARG` (1.0) for new traces. Spans leave in
+batches from a background thread, never on the request path. Kafka spans come
 from FastStream's telemetry middleware, which carries the context in message headers.
 """
 
@@ -23,6 +25,11 @@ from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
 )
 
 from crm_shared.log_limits import install_log_rate_limit
@@ -47,16 +54,27 @@ def _exporter(name: str) -> SpanExporter | None:
     raise ValueError(f"unsupported OTEL_TRACES_EXPORTER {name!r} (zipkin, otlp, console, none)")
 
 
+def trace_sampler(ratio: float) -> Sampler:
+    """Which spans are recorded: parent-based, `ratio` of new traces.
+
+    Also without an exporter: the provider is the process's one, and a span processor added
+    to it later (an exporter configured by the embedding process, as the tests' in-memory one
+    is) must receive the spans of every service in the process."""
+    return ParentBased(TraceIdRatioBased(ratio))
+
+
 def configure_tracing(settings: ServiceSettings) -> trace.TracerProvider:
     """Installs the process's tracer provider (once) and instruments PyMongo and httpx."""
     global _instrumented_libraries
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": settings.telemetry_service_name})
-        )
         exporter = _exporter(settings.otel_traces_exporter.strip().lower())
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.telemetry_service_name}),
+            sampler=trace_sampler(settings.otel_traces_sampler_ratio),
+        )
         if exporter is not None:
+            # A background thread exports full batches; a request never waits on an export.
             provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
     if not _instrumented_libraries:

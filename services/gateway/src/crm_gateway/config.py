@@ -88,6 +88,13 @@ class GatewaySettings(ServiceSettings):
         description="How long an idle connection to a service is kept for reuse. Shorter than "
         "the services' own keep-alive, so the gateway never reuses one a service is closing.",
     )
+    upstream_max_connections: int = Field(
+        default=32,
+        gt=0,
+        description="Requests the gateway has in flight to the services at most (all services "
+        "together), each on a kept-alive connection; a request beyond waits for a free one, up "
+        "to `upstream_timeout_seconds`, then is a 502.",
+    )
     route_refresh_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -15,6 +15,7 @@ from crm_gateway.adapters.captcha import SITEVERIFY_URLS, CaptchaVerifier
 from crm_gateway.adapters.catalogue import ServiceCatalogue
 from crm_gateway.adapters.jwks import JwksKeys
 from crm_gateway.adapters.oidc_provider import OidcProvider
+from crm_gateway.adapters.upstream import upstream_client
 from crm_gateway.api import (
     admin,
     audit,
@@ -110,11 +111,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ready_needs_database=False,
         verifies_internal_tokens=False,
     )
-    upstream = httpx.AsyncClient(
-        timeout=settings.upstream_timeout_seconds,
-        limits=httpx.Limits(keepalive_expiry=settings.upstream_keep_alive_seconds),
-        # A redirect is the caller's to follow, through the gateway; never the gateway's.
-        follow_redirects=False,
+    upstream = upstream_client(
+        max_connections=settings.upstream_max_connections,
+        keep_alive_seconds=settings.upstream_keep_alive_seconds,
+        timeout_seconds=settings.upstream_timeout_seconds,
     )
     table = routes(settings)
     captcha = _captcha_verifier(settings)

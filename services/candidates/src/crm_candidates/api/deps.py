@@ -31,10 +31,15 @@ def container_of(request: Request) -> CandidatesContainer:
     return container
 
 
-Container = Annotated[CandidatesContainer, Depends(container_of)]
+async def _container(request: Request) -> CandidatesContainer:
+    # Asynchronous, as every dependency here: FastAPI runs a plain function in a worker thread.
+    return container_of(request)
 
 
-def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
+Container = Annotated[CandidatesContainer, Depends(_container)]
+
+
+async def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
     """FastAPI dependency: the use cases of the caller's tenant (one per request)."""
     return TenantUseCases(container, principal.tenant_id)
 
@@ -42,77 +47,77 @@ def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> Tenan
 Tenant = Annotated[TenantUseCases, Depends(tenant_use_cases)]
 
 
-def candidate_writer(tenant: Tenant) -> CandidateWriter:
+async def candidate_writer(tenant: Tenant) -> CandidateWriter:
     """FastAPI dependency: the writer of the caller's tenant's candidates."""
     return tenant.writer
 
 
-def candidate_profiles(tenant: Tenant) -> CandidateProfiles:
+async def candidate_profiles(tenant: Tenant) -> CandidateProfiles:
     """FastAPI dependency: the profile use cases of the caller's tenant's candidates."""
     return tenant.candidate_profiles()
 
 
-def candidate_queries(tenant: Tenant) -> CandidateQueries:
+async def candidate_queries(tenant: Tenant) -> CandidateQueries:
     """FastAPI dependency: the reads of the caller's tenant's candidates."""
     return tenant.candidate_queries()
 
 
-def segment_definitions(tenant: Tenant) -> SegmentDefinitions:
+async def segment_definitions(tenant: Tenant) -> SegmentDefinitions:
     """FastAPI dependency: the segment definitions of the caller's tenant."""
     return tenant.segment_definitions()
 
 
-def segment_queries(tenant: Tenant) -> SegmentQueries:
+async def segment_queries(tenant: Tenant) -> SegmentQueries:
     """FastAPI dependency: the reads of the caller's tenant's segments."""
     return tenant.segment_queries()
 
 
-def merge_writer(tenant: Tenant) -> MergeWriter:
+async def merge_writer(tenant: Tenant) -> MergeWriter:
     """FastAPI dependency: merging the caller's tenant's records and undoing merges."""
     return tenant.merge_writer()
 
 
-def identity_queries(tenant: Tenant) -> IdentityQueries:
+async def identity_queries(tenant: Tenant) -> IdentityQueries:
     """FastAPI dependency: the caller's tenant's duplicate suspects and merges."""
     return tenant.identity_queries()
 
 
-def import_uploads(tenant: Tenant) -> ImportUploads:
+async def import_uploads(tenant: Tenant) -> ImportUploads:
     """FastAPI dependency: receiving the files of the caller's tenant's imports."""
     return tenant.import_uploads()
 
 
-def import_records(tenant: Tenant) -> ImportRecords:
+async def import_records(tenant: Tenant) -> ImportRecords:
     """FastAPI dependency: creating and reading the caller's tenant's imports."""
     return tenant.import_records()
 
 
-def list_commands(tenant: Tenant) -> ListCommands:
+async def list_commands(tenant: Tenant) -> ListCommands:
     """FastAPI dependency: the use cases of the caller's tenant's stored lists."""
     return tenant.list_commands()
 
 
-def list_queries(tenant: Tenant) -> ListQueries:
+async def list_queries(tenant: Tenant) -> ListQueries:
     """FastAPI dependency: the reads of the caller's tenant's stored lists."""
     return tenant.list_queries()
 
 
-def pool_commands(tenant: Tenant) -> PoolCommands:
+async def pool_commands(tenant: Tenant) -> PoolCommands:
     """FastAPI dependency: the commands of the caller's tenant's talent pools."""
     return tenant.pool_commands()
 
 
-def pool_definitions(tenant: Tenant) -> PoolDefinitions:
+async def pool_definitions(tenant: Tenant) -> PoolDefinitions:
     """FastAPI dependency: the definitions and reads of the caller's tenant's talent pools."""
     return tenant.pool_definitions()
 
 
-def candidate_notes(tenant: Tenant) -> CandidateNotes:
+async def candidate_notes(tenant: Tenant) -> CandidateNotes:
     """FastAPI dependency: the notes on the caller's tenant's candidates."""
     return tenant.candidate_notes()
 
 
-def profile_configuration(tenant: Tenant) -> ProfileConfiguration:
+async def profile_configuration(tenant: Tenant) -> ProfileConfiguration:
     """FastAPI dependency: the caller's tenant's profile settings, vocabulary, custom fields."""
     return tenant.profile_configuration()
 

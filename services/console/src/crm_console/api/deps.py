@@ -15,7 +15,7 @@ from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
 from crm_console.domain.problems import Problem
-from crm_shared import CurrentPrincipal, Principal, ProblemError, current_principal, unauthorized
+from crm_shared import CurrentPrincipal, Principal, ProblemError, unauthorized, verified_principal
 from crm_shared.permissions import Permission, permissions_of
 
 # Headers only the gateway sets (it drops whatever the browser sent under these names): the
@@ -90,7 +90,7 @@ def require(viewer: Viewer, permission: str) -> None:
 def viewer_if_any(request: Request) -> Viewer | None:
     """The viewer of a request that may have none (an error page keeps its navigation)."""
     try:
-        return viewer(request, current_principal(request))
+        return viewer(request, verified_principal(request))
     except ProblemError:
         return None
 

@@ -141,7 +141,7 @@ async def walk_in(
     async def store(session: Session) -> None:
         nonlocal registration
         registration = registration.model_copy(
-            update={"candidate_id": await directory.candidate_for(email, session=session)}
+            update={"candidate_id": await directory.candidate_for_update(email, session=session)}
         )
         await registrations.register(registration, session=session)
         await to_event_registered(outbox, storage.links, event, registration, session=session)
@@ -195,7 +195,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             email=email,
             first_name=person.first_name,
             last_name=person.last_name,
-            candidate_id=await directory.candidate_for(email, session=session),
+            candidate_id=await directory.candidate_for_update(email, session=session),
             status=registration_status(capacity, registered),
         )
         await registrations.register(registration, session=session)

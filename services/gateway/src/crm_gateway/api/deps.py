@@ -46,7 +46,12 @@ def container(request: Request) -> GatewayContainer:
     return built
 
 
-Container = Annotated[GatewayContainer, Depends(container)]
+async def _container(request: Request) -> GatewayContainer:
+    # Asynchronous: FastAPI runs a plain-function dependency in a worker thread.
+    return container(request)
+
+
+Container = Annotated[GatewayContainer, Depends(_container)]
 
 
 def throttled(wait: float, detail: str) -> ProblemError:
