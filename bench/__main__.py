@@ -50,6 +50,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (20, 40),
         "api_seconds": 2,
         "import_rows": 2000,
+        "index_cost_rows": 300,
         "broadcast": 2000,
         "auth": 300,
         "console_candidates": 300,
@@ -68,6 +69,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (25, 50, 100, 200, 400, 800),
         "api_seconds": 10,
         "import_rows": 100_000,
+        "index_cost_rows": 3000,
         "broadcast": 100_000,
         "auth": 5000,
         "console_candidates": 100_000,
@@ -98,6 +100,7 @@ def benchmarks(
         ),
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
         "import": lambda: imports.run(mongodb_uri, int(size["import_rows"])),
+        "import-index-cost": lambda: imports.index_costs(mongodb_uri, int(size["index_cost_rows"])),
         "broadcast": lambda: broadcast.run(mongodb_uri, int(size["broadcast"])),
         "auth": lambda: auth.run(mongodb_uri, int(size["auth"])),
         "api": lambda: api.run(
@@ -132,6 +135,10 @@ async def run_suite(
         if name == "segment-count-large" and (mode != "full" or not fast_server):
             # A million documents on the Python server would take hours; say so, don't hide it.
             print(f"skipping {name}: it runs in full mode on the Rust server only", flush=True)
+            continue
+        if name == "import-index-cost" and mode != "full" and name not in only:
+            # Thirteen collections filled one after the other: full mode, or `--only`.
+            print(f"skipping {name}: it runs in full mode or with --only {name}", flush=True)
             continue
         if name == "console" and mode != "full" and name not in only:
             # It starts Keycloak (a minute or more of a JVM), too much beside CI's tests; the

@@ -257,3 +257,71 @@ async def run(mongodb_uri: str, rows: int) -> list[Figure]:
         encoding="utf-8",
     )
     return found
+
+
+async def _insert_rate(collection: Any, documents: list[dict[str, Any]]) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(documents), IMPORT_CHUNK_ROWS):
+        await collection.insert_many(
+            [dict(document) for document in documents[start : start + IMPORT_CHUNK_ROWS]]
+        )
+    return len(documents) / (time.perf_counter() - started)
+
+
+async def index_costs(mongodb_uri: str, rows: int) -> list[Figure]:
+    """What each index of `candidates` costs a raw `insert_many` of the documents an import
+    stored: the rate with all of them, and with each one left out, against `_id` alone."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    run = uuid.uuid4().hex[:8]
+    source, target = f"bench_index_src_{run}", f"bench_index_{run}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="crm-bench-index-") as directory:
+            path = Path(directory) / "candidates.csv"
+            write_csv(path, rows)
+            await import_file(client, source, path)
+        stored = client[source]["candidates"]
+        documents = await stored.find({"tenant_id": TENANT}).sort("_id", 1).to_list()
+        indexes = {
+            name: info["key"]
+            for name, info in (await stored.index_information()).items()
+            if name != "_id_"
+        }
+        tokens = sum(len(d.get("search_tokens", [])) for d in documents) / len(documents)
+        database = client[target]
+        bare = await _insert_rate(database["only_id"], documents)
+
+        async def rate_without(left_out: str | None) -> float:
+            collection = database[f"without_{left_out or 'none'}"]
+            for name, key in indexes.items():
+                if name != left_out:
+                    await collection.create_index(key, name=name)
+            return await _insert_rate(collection, documents)
+
+        figures = [
+            Figure(
+                "import index cost",
+                f"insert_many, all {len(indexes)} indexes",
+                await rate_without(None),
+                "docs/s",
+                bare,
+                "insert_many with only _id",
+                f"{len(documents):,} stored candidates, {tokens:.0f} search tokens each",
+            )
+        ]
+        for name in indexes:
+            figures.append(
+                Figure(
+                    "import index cost",
+                    f"insert_many, all but {name}",
+                    await rate_without(name),
+                    "docs/s",
+                    bare,
+                    "insert_many with only _id",
+                )
+            )
+        return figures
+    finally:
+        for name in (source, target):
+            with suppress(Exception):
+                await client.drop_database(name)
+        await client.close()
