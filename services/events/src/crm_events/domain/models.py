@@ -280,6 +280,13 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
     return capacity - registered
 
 
+class Outcome(StrEnum):
+    """What became of a registration once its event was completed."""
+
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
 class RegistrationStatus(StrEnum):
     """registered or waitlisted (-> registered when a seat opens); either -> cancelled."""
 
@@ -327,6 +334,29 @@ class Registration(BaseModel):
     attendance_published: bool = False
     promoted_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # Set when the event is completed (or a late check-in to a completed event); the topic
+    # (`event.attended` / `event.no_show`) goes out once the registrant is a known candidate.
+    outcome: Outcome | None = None
+    outcome_published: bool = False
+
+
+def registration_outcome(registration: Registration) -> Outcome | None:
+    """What a completed event makes of a registration: attended if checked in, a no-show if
+    it held a seat without coming; nothing for the waitlisted and the cancelled."""
+    if registration.checked_in_at is not None:
+        return Outcome.ATTENDED
+    if registration.status is RegistrationStatus.REGISTERED:
+        return Outcome.NO_SHOW
+    return None
+
+
+# The event fields a registrant's calendar invitation is re-sent for when they change.
+INVITATION_FIELDS = ("starts_at", "ends_at", "location", "join_url")
+
+
+def invitation_changes(before: RecruitingEvent, after: RecruitingEvent) -> list[str]:
+    """Which of the fields registrants are told about changed between two versions."""
+    return [name for name in INVITATION_FIELDS if getattr(before, name) != getattr(after, name)]
 
 
 class RegistrationCancelRefused(Exception):

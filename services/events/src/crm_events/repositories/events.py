@@ -96,7 +96,13 @@ class EventRepository:
         return result.matched_count == 1
 
     async def move(
-        self, event_id: str, source: EventStatus, target: EventStatus, changes: dict[str, Any]
+        self,
+        event_id: str,
+        source: EventStatus,
+        target: EventStatus,
+        changes: dict[str, Any],
+        *,
+        session: Session | None = None,
     ) -> bool:
         """Moves the event from `source` to `target` status (a new version); False if it was
         not at `source` any more."""
@@ -106,6 +112,7 @@ class EventRepository:
                 "$set": changes | {"status": target.value, "updated_at": utc_now()},
                 "$inc": {"version": 1},
             },
+            session=session,
         )
         return result.modified_count == 1
 
