@@ -49,6 +49,8 @@ GROUPS = [
     ("crm.ats-sync.on_candidate_merged", "candidate.merged"),
     ("crm.ats-sync.on_candidate_unmerged", "candidate.unmerged"),
     ("crm.ats-sync.on_candidate_updated", "candidate.updated"),
+    ("crm.campaigns.mail_event_confirmation", "event.registered"),
+    ("crm.campaigns.mail_event_invitation_changed", "event.invitation_changed"),
     ("crm.campaigns.on_ats_application_created", "ats.application_created"),
     ("crm.campaigns.on_ats_application_hired", "ats.application_hired"),
     ("crm.campaigns.on_ats_application_rejected", "ats.application_rejected"),

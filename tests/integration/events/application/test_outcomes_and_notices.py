@@ -13,8 +13,8 @@ import pytest
 from icalendar import Calendar
 
 from crm_events.application import lifecycle, registrations
-from crm_events.application.candidates import CandidateFacts
 from crm_events.application.cancellations import cancel_registration
+from crm_events.application.candidates import CandidateFacts
 from crm_events.application.storage import EventsStorage
 from crm_events.domain.models import EventChangeRefused, EventStatus
 from crm_shared import (
