@@ -58,8 +58,9 @@ async def list_event_mails(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[EventMailPublic]:
-    """Mails to event registrants (confirmations, changes, cancellations), oldest first: of
-    one event or registration, or only the `failed` ones."""
+    """Mails to event registrants (confirmations, changes, cancellations), in a stable order
+    for paging (by id, not by time): of one event or registration, or only the `failed`
+    ones."""
     found = await event_mails(
         built.database,
         principal.tenant_id,

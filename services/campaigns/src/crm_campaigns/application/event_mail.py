@@ -122,7 +122,8 @@ async def event_mails(
     after: str | None,
     limit: int,
 ) -> list[EventMail]:
-    """The tenant's registrant mails, oldest first, of one event or registration if given."""
+    """The tenant's registrant mails by id (stable pages), of one event or registration if
+    given."""
     return await EventMailRepository(database, tenant_id).page(
         event_id=event_id,
         registration_id=registration_id,
