@@ -15,6 +15,7 @@ from crm_shared import (
     EVENT_NO_SHOW,
     EVENT_REGISTERED,
     EVENT_REGISTRATION_PROMOTED,
+    EVENT_REMINDER_REQUESTED,
     EventAttended,
     EventCheckedIn,
     EventInvitationChanged,
@@ -22,6 +23,7 @@ from crm_shared import (
     EventOutcome,
     EventRegistered,
     EventRegistrationPromoted,
+    EventReminderRequested,
     Outbox,
     Session,
 )
@@ -201,6 +203,45 @@ async def to_event_outcome(
         spec,
         tenant_id=registration.tenant_id,
         subject=registration.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_event_reminder_requested(
+    outbox: Outbox,
+    links: RegistrationLinks,
+    event: RecruitingEvent,
+    registration: Registration,
+    minutes_before: int,
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.reminder_requested` for one registrant, with the invitation as it is."""
+    manage_url = links.manage_url(registration)
+    payload = EventReminderRequested(
+        event_id=event.id,
+        event_name=event.name,
+        registration_id=registration.id,
+        candidate_id=registration.candidate_id,
+        email=registration.email,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+        minutes_before=minutes_before,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        time_zone=event.time_zone,
+        location=event.location,
+        join_url=event.join_url,
+        manage_url=manage_url,
+        invitation_url=links.invitation_url(registration),
+        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        sequence=invitation_sequence(event, registration),
+    )
+    await outbox.stage(
+        EVENT_REMINDER_REQUESTED,
+        tenant_id=registration.tenant_id,
+        subject=registration.candidate_id or registration.email,
         data=payload,
         session=session,
     )

@@ -26,6 +26,7 @@ from crm_shared.contracts.events import (
     EventNoShow,
     EventRegistered,
     EventRegistrationPromoted,
+    EventReminderRequested,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -294,6 +295,15 @@ EVENT_INVITATION_CHANGED = TopicSpec(
     description="A registrant's calendar invitation changed: the event moved (time, venue) or "
     "was cancelled; carries the new copy.",
 )
+EVENT_REMINDER_REQUESTED = TopicSpec(
+    name="event.reminder_requested",
+    payload=EventReminderRequested,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A registrant is due a reminder of their event (24 h, 1 h before, ...); "
+    "campaigns mails it.",
+)
 ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
     name="ats.application_stage_changed",
     payload=AtsApplicationStageChanged,
@@ -361,6 +371,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_ATTENDED,
     EVENT_NO_SHOW,
     EVENT_INVITATION_CHANGED,
+    EVENT_REMINDER_REQUESTED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -203,6 +203,29 @@ class EventInvitationChanged(_Payload):
     occurred_at: datetime
 
 
+class EventReminderRequested(_Payload):
+    """A registrant is due a reminder of their event (sent once per reminder and registrant;
+    campaigns mails it with the current invitation)."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    first_name: str
+    last_name: str
+    minutes_before: int = Field(ge=1, description="Which reminder: minutes before the start.")
+    starts_at: datetime
+    ends_at: datetime | None = None
+    time_zone: str
+    location: str | None = None
+    join_url: str | None = None
+    manage_url: str | None = None
+    invitation_url: str | None = None
+    invitation_ics: str = Field(description="The invitation as it is now (iCalendar text).")
+    sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
+
+
 class EventOutcome(_Payload):
     """What a completed event's outcome topics carry for one registration."""
 

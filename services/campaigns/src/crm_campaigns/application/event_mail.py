@@ -1,5 +1,6 @@
-"""Mailing an event's registrants (transactional): the confirmation of a registration, and the
-notice that their event moved or was cancelled, each with its calendar invitation.
+"""Mailing an event's registrants (transactional): the confirmation of a registration, the
+notice that their event moved or was cancelled, and reminders before it, each with its
+calendar invitation.
 
 Like consent confirmations they are sent straight from the subscriber, apart from the marketing
 send path: marketing consent does not apply (the person asked to come), erasures and the
@@ -28,6 +29,7 @@ from crm_shared import (
     EventEnvelope,
     EventInvitationChanged,
     EventRegistered,
+    EventReminderRequested,
     Session,
     email_sha256,
 )
@@ -109,6 +111,19 @@ async def tell_registrant(
     """Mails a registrant that their event moved or was cancelled, with the new invitation."""
     await mail_registrant(
         database, transport, senders, envelope, RegistrantMail.telling(envelope.data), session
+    )
+
+
+async def remind_registrant(
+    database: Database,
+    transport: MailTransport,
+    senders: Senders,
+    envelope: EventEnvelope[EventReminderRequested],
+    session: Session,
+) -> None:
+    """Mails a registrant the reminder of their event, with the invitation."""
+    await mail_registrant(
+        database, transport, senders, envelope, RegistrantMail.reminding(envelope.data), session
     )
 
 

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import EventInvitationChanged, EventRegistered, utc_now
+from crm_shared import EventInvitationChanged, EventRegistered, EventReminderRequested, utc_now
 
 
 class EventMailKind(StrEnum):
     CONFIRMATION = "confirmation"
     UPDATE = "update"
     CANCELLATION = "cancellation"
+    REMINDER = "reminder"
 
 
 class EventMailStatus(StrEnum):
@@ -69,6 +70,7 @@ class RegistrantMail:
     invitation_ics: str
     sequence: int | None = None
     cancellation_reason: str | None = None
+    minutes_before: int | None = None
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -114,11 +116,44 @@ class RegistrantMail:
             cancellation_reason=changed.cancellation_reason,
         )
 
+    @classmethod
+    def reminding(cls, reminder: EventReminderRequested) -> RegistrantMail:
+        """A reminder before the event, with the invitation as it is now."""
+        return cls(
+            kind=EventMailKind.REMINDER,
+            email=reminder.email,
+            first_name=reminder.first_name,
+            event_id=reminder.event_id,
+            event_name=reminder.event_name,
+            registration_id=reminder.registration_id,
+            candidate_id=reminder.candidate_id,
+            starts_at=reminder.starts_at,
+            time_zone=reminder.time_zone,
+            location=reminder.location,
+            join_url=reminder.join_url,
+            manage_url=reminder.manage_url,
+            invitation_ics=reminder.invitation_ics,
+            sequence=reminder.sequence,
+            minutes_before=reminder.minutes_before,
+        )
+
+
+def lead_time(minutes: int) -> str:
+    """`minutes` in words: "24 hours", "1 hour", "2 days", "90 minutes"."""
+    if minutes == 1440:
+        return "24 hours"  # what people say of the day before
+    for size, unit in ((1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
 
 SUBJECTS = {
     EventMailKind.CONFIRMATION: "You are registered: {name}",
     EventMailKind.UPDATE: "Changed: {name}",
     EventMailKind.CANCELLATION: "Cancelled: {name}",
+    EventMailKind.REMINDER: "Reminder: {name}",
 }
 
 
@@ -144,6 +179,8 @@ def _lines(mail: RegistrantMail) -> list[str]:
         return lines
     if mail.kind is EventMailKind.UPDATE:
         lines = [f"{mail.event_name} has changed. It now takes place:"]
+    elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
+        lines = [f"{mail.event_name} starts in {lead_time(mail.minutes_before)}."]
     else:
         lines = [f"Thank you for registering for {mail.event_name}."]
     if when:

@@ -8,10 +8,15 @@ from faststream.kafka import KafkaRouter
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
-from crm_campaigns.application.event_mail import confirm_registration, tell_registrant
+from crm_campaigns.application.event_mail import (
+    confirm_registration,
+    remind_registrant,
+    tell_registrant,
+)
 from crm_shared import (
     EVENT_INVITATION_CHANGED,
     EVENT_REGISTERED,
+    EVENT_REMINDER_REQUESTED,
     Database,
     EventEnvelope,
     IdempotentConsumer,
@@ -50,5 +55,18 @@ def build_event_mail_router(
         max_records=1,
         description="Mails a registrant that their event moved or was cancelled, with the new "
         "calendar invitation (same UID, higher SEQUENCE; METHOD:CANCEL when cancelled).",
+    )
+
+    async def mail_event_reminder(envelope: EventEnvelope[Any], session: Session) -> None:
+        await remind_registrant(database, transport, senders, envelope, session)
+
+    consumer.subscribe(
+        router,
+        EVENT_REMINDER_REQUESTED,
+        mail_event_reminder,
+        group="mail_event_reminder",
+        max_records=1,
+        description="Mails a registrant the reminder of their event (24 h, 1 h before, as the "
+        "event says), with the calendar invitation.",
     )
     return router

@@ -18,6 +18,7 @@ from crm_events.domain.models import (
     check_event_details,
     invitation_changes,
     next_status,
+    reminder_plan,
     seats_to_promote,
     time_zone,
     times_in_utc,
@@ -61,6 +62,7 @@ async def create_event(
         fields["organisers"] = [created_by]
     event = RecruitingEvent(tenant_id=tenant_id, created_by=created_by, **fields)
     check_event_details(event)
+    event = event.model_copy(update=reminder_plan(event, utc_now()))
     await storage.events(tenant_id).add(event)
     return await _standing(storage, event)
 
@@ -110,6 +112,10 @@ async def edit_event(
         zone = time_zone(changes.get("time_zone") or current.time_zone)
         edit_fields = times_in_utc(changes, zone)
         check_event_details(current.model_copy(update=edit_fields))
+        if "starts_at" in edit_fields or "reminders" in edit_fields:
+            # Reminders follow the new start: pending again if it moved later, skipped if
+            # their time has passed.
+            edit_fields |= reminder_plan(current.model_copy(update=edit_fields), utc_now())
         registered = await registrations.registered_count(event_id, session=session)
         seats = seats_to_promote(
             changes.get("capacity", current.capacity), registered, status=current.status

@@ -211,6 +211,15 @@ class RegistrationRepository:
         )
         return [from_document(Registration, d) for d in documents]
 
+    async def seated(self, event_id: str, *, session: Session) -> list[Registration]:
+        """Every registration of the event holding a seat (registered), however many."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "status": RegistrationStatus.REGISTERED.value},
+            sort=[("_id", ASCENDING)],
+            session=session,
+        )
+        return [from_document(Registration, d) for d in documents]
+
     async def settle(
         self, registration_id: str, outcome: Outcome, *, session: Session
     ) -> Registration | None:
