@@ -213,3 +213,45 @@ async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(
     # Both had their confirmation; nobody mails an outcome by itself.
     assert len(smtp_sink.messages_to(came_email)) == 1
     assert len(smtp_sink.messages_to(away_email)) == 1
+
+
+async def test_a_reminder_is_mailed_once_with_the_invitation(
+    stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Webinar"),
+            "kind": "webinar",
+            "format": "virtual",
+            "join_url": "https://meet.example/room-1",
+            # Its 5-minute reminder falls due three seconds from now.
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=5, seconds=3)).isoformat(),
+            "reminders": [5],
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert event["reminders"] == [5]
+    registration_id, email = await register(stack, event["id"], "dora")
+
+    [_, reminder] = await mails_to(smtp_sink, email, 2)
+    assert reminder.subject == f"Reminder: {event['name']}"
+    body = reminder.parsed().get_body(("plain",)).get_content()
+    assert "starts in 5 minutes" in body
+    assert "https://meet.example/room-1" in body
+    _, method, entry = invitation(reminder)
+    assert (method, str(entry["UID"])) == (
+        "REQUEST",
+        f"{registration_id}.{event['id']}@events.recruitcrm",
+    )
+    shown = await stack.gateway.get(f"/api/v1/events/{event['id']}", headers=acme)
+    assert shown.json()["next_reminder_at"] is None
+    listed = await stack.gateway.get(
+        "/api/v1/event-mails", headers=acme, params={"registration_id": registration_id}
+    )
+    assert {m["kind"] for m in listed.json()["items"]} == {"confirmation", "reminder"}
+    assert len(smtp_sink.messages_to(email)) == 2  # once
