@@ -180,6 +180,11 @@ async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(
     ada, bob = attended["data"]["candidate_id"], no_show["data"]["candidate_id"]
     assert None not in (ada, bob)
 
+    listed = await stack.gateway.get(f"/api/v1/events/{event_id}/registrations", headers=acme)
+    assert {r["id"]: r["outcome"] for r in listed.json()} == {
+        came: "attended",
+        stayed_away: "no_show",
+    }
     enrolled = await enrolment_of(
         stack, ACME_TOKEN, no_shows["id"], bob, lambda e: True, "the no-show was not enrolled"
     )

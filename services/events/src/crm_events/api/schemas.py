@@ -18,6 +18,7 @@ from crm_events.domain.models import (
     EventFormat,
     EventKind,
     EventStatus,
+    Outcome,
     RecruitingEvent,
     RegistrationStatus,
     as_utc,
@@ -239,6 +240,11 @@ class RegistrationDetail(RegistrationPublic):
     candidate_id: str | None
     checked_in_at: datetime | None
     walk_in: bool
+    outcome: Outcome | None = Field(
+        default=None,
+        description="Once the event is completed: `attended` or `no_show` (null for the "
+        "waitlisted and the cancelled).",
+    )
 
 
 class EventForRegistrant(BaseModel):
