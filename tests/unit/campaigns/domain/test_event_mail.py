@@ -29,7 +29,7 @@ def _changed(change: str) -> EventInvitationChanged:
         email="zoe@example.org",
         first_name="Zoë",
         last_name="Doe",
-        change=change,  # type: ignore[arg-type]
+        change=change,
         starts_at=STARTS,
         time_zone="Europe/Berlin",
         location="Hall B",
