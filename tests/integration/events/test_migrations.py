@@ -64,7 +64,10 @@ async def test_the_lifecycle_backfill_runs_once_and_is_recorded(
             (1, "events-lifecycle"),
             (2, "events-formats-and-time-zones"),
             (3, "registrations-door-codes"),
+            (4, "events-reminders"),
         ]
+        # Defaults without a start to count from: no reminder is ever due.
+        assert (migrated["reminders"], migrated["next_reminder_at"]) == ([1440, 60], None)
         # Registrations stored before door codes got one each, all different.
         codes = {r["code"] for r in await database["registrations"].find({}).to_list()}
         assert len(codes) == 3

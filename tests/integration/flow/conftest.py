@@ -238,7 +238,9 @@ async def backends(
             quotas=quotas,
             **common,
         ),
-        "events": EventsSettings(mongodb_database=f"{run}_events", **common),
+        "events": EventsSettings(
+            mongodb_database=f"{run}_events", reminder_poll_interval_seconds=0.5, **common
+        ),
         "ats-sync": AtsSyncSettings(
             mongodb_database=f"{run}_ats_sync", public_base_url=urls["gateway"], **common
         ),

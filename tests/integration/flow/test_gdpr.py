@@ -52,8 +52,8 @@ async def documents_mentioning(
 async def a_person_every_service_knows(
     stack: Stack, mongo: Mongo, smtp_sink: SmtpSink
 ) -> tuple[str, dict[str, Any]]:
-    """A candidate with consent, a sent sequence mail, an event registration, an ATS application,
-    a community sign-up and its confirmation mail."""
+    """A candidate with consent, a sent sequence mail, an event registration (and its
+    confirmation mail), an ATS application, a community sign-up and its confirmation mail."""
     acme = stack.as_(ACME_TOKEN)
     person = new_person("erasable")
     address = person["emails"][0]
@@ -157,12 +157,16 @@ async def a_person_every_service_knows(
             {"candidate_id": candidate_id, "status": "sent"}
         )
         mailed = await campaigns["consent_mails"].find_one({"candidate_id": candidate_id})
+        confirmed = await campaigns["event_mails"].find_one(
+            {"email_sha256": email_sha256(address), "status": "sent"}
+        )
         registered = await events["registrations"].find_one({"candidate_id": candidate_id})
         applied = await ats["applications"].find_one({"candidate_id": candidate_id})
-        return None not in (sent, mailed, registered, applied)
+        return None not in (sent, mailed, confirmed, registered, applied)
 
     await eventually(known_everywhere, timeout=60, message="not every service knows the person")
-    assert len(smtp_sink.messages_to(address)) == 2  # the sequence mail and the confirmation
+    # The sequence mail, the consent confirmation and the event registration's confirmation.
+    assert len(smtp_sink.messages_to(address)) == 3
     return candidate_id, person
 
 

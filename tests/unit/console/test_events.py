@@ -276,6 +276,43 @@ async def test_an_event_shows_its_link_registrations_and_waitlist(console: Conso
     assert "Cancel event" in page.text
 
 
+async def test_an_event_page_shows_each_registrants_outcome_and_mails_failures_first(
+    console: Console,
+) -> None:
+    client, api = console
+    completed = [
+        REGISTRATIONS[0] | {"outcome": "attended"},
+        REGISTRATIONS[1] | {"outcome": "no_show"},
+    ]
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=completed)
+    mail = {"event_id": "ev1", "registration_id": "a1b2c3d4e5f6", "reason": None}
+    api.answer(
+        "GET",
+        "/api/v1/event-mails",
+        body={
+            "items": [
+                mail | {"kind": "confirmation", "status": "sent", "recorded_at": "2027-03-01"},
+                mail
+                | {
+                    "kind": "update",
+                    "status": "failed",
+                    "reason": "SMTPServerDisconnected()",
+                    "recorded_at": "2027-03-02",
+                },
+            ],
+            "next_cursor": None,
+        },
+    )
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "update failed: SMTPServerDisconnected(); confirmation sent" in page.text
+    assert "<td>no-show</td>" in page.text
+    assert "<td>attended</td>" in page.text
+    [asked] = [c for c in api.calls if c.url.path == "/api/v1/event-mails"]
+    assert asked.url.params["event_id"] == "ev1"
+
+
 async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
     console: Console,
 ) -> None:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity
-from crm_campaigns.api import broadcasts, governance, inbound, routes, tracking
+from crm_campaigns.api import broadcasts, event_mails, governance, inbound, routes, tracking
 from crm_campaigns.application.broadcasts import BroadcastRunner
 from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
@@ -43,7 +43,11 @@ from crm_campaigns.domain.policy import (
 )
 from crm_campaigns.domain.sending import ErrorThreshold
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.handlers import build_consent_mail_router, build_router
+from crm_campaigns.handlers import (
+    build_consent_mail_router,
+    build_event_mail_router,
+    build_router,
+)
 from crm_campaigns.migrations import MIGRATIONS
 from crm_campaigns.repositories.collections import ensure_indexes
 from crm_shared import (
@@ -107,6 +111,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
 
     # Consent confirmations are sent from their subscriber, on a connection of their own.
     consent_transport = smtp_pool(1)
+    # So are the mails to event registrants (confirmations, changes, cancellations).
+    event_mail_transport = smtp_pool(1)
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
@@ -231,6 +237,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             for transport in transports:
                 await transport.close()
             await consent_transport.close()
+            await event_mail_transport.close()
             await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
@@ -239,6 +246,9 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(
         build_consent_mail_router(consumer, database, consent_transport, senders)
+    )
+    platform.include_kafka_router(
+        build_event_mail_router(consumer, database, event_mail_transport, senders)
     )
     gdpr = install_gdpr(
         platform,
@@ -254,6 +264,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             routes.router,
             broadcasts.router,
             governance.router,
+            event_mails.router,
             tracking.router,
             inbound.router,
             gdpr,

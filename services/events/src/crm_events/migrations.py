@@ -3,7 +3,11 @@ change; append new ones)."""
 
 from __future__ import annotations
 
-from crm_events.repositories.events import backfill_formats, backfill_lifecycle
+from crm_events.repositories.events import (
+    backfill_formats,
+    backfill_lifecycle,
+    backfill_reminders,
+)
 from crm_events.repositories.registrations import backfill_door_codes
 from crm_shared import Migration
 
@@ -11,4 +15,5 @@ MIGRATIONS = [
     Migration(1, "events-lifecycle", backfill_lifecycle),
     Migration(2, "events-formats-and-time-zones", backfill_formats),
     Migration(3, "registrations-door-codes", backfill_door_codes),
+    Migration(4, "events-reminders", backfill_reminders),
 ]

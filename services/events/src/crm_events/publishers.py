@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
+from crm_events.adapters.calendar import invitation, invitation_sequence
 from crm_events.application.links import RegistrationLinks
-from crm_events.domain.models import RecruitingEvent, Registration
+from crm_events.domain.models import Outcome, RecruitingEvent, Registration
 from crm_shared import (
+    EVENT_ATTENDED,
     EVENT_CHECKED_IN,
+    EVENT_INVITATION_CHANGED,
+    EVENT_NO_SHOW,
     EVENT_REGISTERED,
     EVENT_REGISTRATION_PROMOTED,
+    EVENT_REMINDER_REQUESTED,
+    EventAttended,
     EventCheckedIn,
+    EventInvitationChanged,
+    EventNoShow,
+    EventOutcome,
     EventRegistered,
     EventRegistrationPromoted,
+    EventReminderRequested,
     Outbox,
     Session,
 )
@@ -25,9 +36,13 @@ async def to_event_registered(
     registration: Registration,
     *,
     session: Session,
+    at_door: bool = False,
 ) -> None:
     """Stages `event.registered`, keyed by the candidate (or the email when nobody matched),
-    with the registrant's signed links for the confirmation."""
+    with what the confirmation mail needs: the event's time and place, the registrant's signed
+    links and the calendar invitation as it is now. `at_door`: registered by checking in (a
+    walk-in, or somebody who had cancelled), so nobody mails them a confirmation."""
+    manage_url = links.manage_url(registration)
     payload = EventRegistered(
         event_id=event.id,
         event_name=event.name,
@@ -37,8 +52,15 @@ async def to_event_registered(
         first_name=registration.first_name,
         last_name=registration.last_name,
         registered_at=registration.registered_at,
-        manage_url=links.manage_url(registration),
+        manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
+        walk_in=at_door or registration.walk_in,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        time_zone=event.time_zone,
+        location=event.location,
+        join_url=event.join_url,
+        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
     )
     await outbox.stage(
         EVENT_REGISTERED,
@@ -105,3 +127,125 @@ async def to_event_registration_promoted(
         data=payload,
         session=session,
     )
+
+
+async def to_event_invitation_changed(
+    outbox: Outbox,
+    links: RegistrationLinks,
+    event: RecruitingEvent,
+    registration: Registration,
+    changed_fields: list[str],
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.invitation_changed` for one registrant of an event that moved or was
+    cancelled, with the new copy of their invitation (same UID, higher SEQUENCE)."""
+    manage_url = links.manage_url(registration)
+    cancelled = event.cancelled_at is not None
+    payload = EventInvitationChanged(
+        event_id=event.id,
+        event_name=event.name,
+        registration_id=registration.id,
+        candidate_id=registration.candidate_id,
+        email=registration.email,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+        change="cancelled" if cancelled else "updated",
+        changed_fields=changed_fields,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        time_zone=event.time_zone,
+        location=event.location,
+        join_url=event.join_url,
+        cancellation_reason=event.cancellation_reason,
+        sequence=invitation_sequence(event, registration),
+        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        manage_url=manage_url,
+        invitation_url=links.invitation_url(registration),
+        occurred_at=_latest(event.cancelled_at, event.updated_at, event.created_at),
+    )
+    await outbox.stage(
+        EVENT_INVITATION_CHANGED,
+        tenant_id=registration.tenant_id,
+        subject=registration.candidate_id or registration.email,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_event_outcome(
+    outbox: Outbox, event: RecruitingEvent, registration: Registration, *, session: Session
+) -> None:
+    """Stages `event.attended` or `event.no_show` for a registrant of a completed event, who
+    is a known candidate."""
+    assert registration.candidate_id is not None
+    assert registration.outcome is not None
+    common: dict[str, Any] = {
+        "tenant_id": registration.tenant_id,
+        "event_id": event.id,
+        "event_name": event.name,
+        "registration_id": registration.id,
+        "candidate_id": registration.candidate_id,
+        "email": registration.email,
+        "occurred_at": event.completed_at or event.updated_at or event.starts_at,
+    }
+    payload: EventOutcome
+    if registration.outcome is Outcome.ATTENDED:
+        assert registration.checked_in_at is not None
+        payload = EventAttended(
+            **common, checked_in_at=registration.checked_in_at, walk_in=registration.walk_in
+        )
+        spec = EVENT_ATTENDED
+    else:
+        payload = EventNoShow(**common)
+        spec = EVENT_NO_SHOW
+    await outbox.stage(
+        spec,
+        tenant_id=registration.tenant_id,
+        subject=registration.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_event_reminder_requested(
+    outbox: Outbox,
+    links: RegistrationLinks,
+    event: RecruitingEvent,
+    registration: Registration,
+    minutes_before: int,
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.reminder_requested` for one registrant, with the invitation as it is."""
+    manage_url = links.manage_url(registration)
+    payload = EventReminderRequested(
+        event_id=event.id,
+        event_name=event.name,
+        registration_id=registration.id,
+        candidate_id=registration.candidate_id,
+        email=registration.email,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+        minutes_before=minutes_before,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        time_zone=event.time_zone,
+        location=event.location,
+        join_url=event.join_url,
+        manage_url=manage_url,
+        invitation_url=links.invitation_url(registration),
+        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        sequence=invitation_sequence(event, registration),
+    )
+    await outbox.stage(
+        EVENT_REMINDER_REQUESTED,
+        tenant_id=registration.tenant_id,
+        subject=registration.candidate_id or registration.email,
+        data=payload,
+        session=session,
+    )
+
+
+def _latest(*moments: datetime | None) -> datetime:
+    return max(moment for moment in moments if moment is not None)

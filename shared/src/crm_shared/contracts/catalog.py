@@ -20,9 +20,13 @@ from crm_shared.contracts.events import (
     ConsentChanged,
     ConsentConfirmationRequested,
     EngagementScored,
+    EventAttended,
     EventCheckedIn,
+    EventInvitationChanged,
+    EventNoShow,
     EventRegistered,
     EventRegistrationPromoted,
+    EventReminderRequested,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -264,6 +268,42 @@ EVENT_REGISTRATION_PROMOTED = TopicSpec(
     partitions=6,
     description="A waitlisted registrant got a seat (a cancellation, or a larger capacity).",
 )
+EVENT_ATTENDED = TopicSpec(
+    name="event.attended",
+    payload=EventAttended,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A completed event's registrant or walk-in was checked in (once per "
+    "registration, when the event is completed or a late check-in to a completed event).",
+)
+EVENT_NO_SHOW = TopicSpec(
+    name="event.no_show",
+    payload=EventNoShow,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A completed event's registrant held a seat but was never checked in "
+    "(once per registration).",
+)
+EVENT_INVITATION_CHANGED = TopicSpec(
+    name="event.invitation_changed",
+    payload=EventInvitationChanged,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A registrant's calendar invitation changed: the event moved (time, venue) or "
+    "was cancelled; carries the new copy.",
+)
+EVENT_REMINDER_REQUESTED = TopicSpec(
+    name="event.reminder_requested",
+    payload=EventReminderRequested,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A registrant is due a reminder of their event (24 h, 1 h before, ...); "
+    "campaigns mails it.",
+)
 ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
     name="ats.application_stage_changed",
     payload=AtsApplicationStageChanged,
@@ -328,6 +368,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATS_APPLICATION_HIRED,
     SEQUENCE_SAVED,
     EVENT_REGISTRATION_PROMOTED,
+    EVENT_ATTENDED,
+    EVENT_NO_SHOW,
+    EVENT_INVITATION_CHANGED,
+    EVENT_REMINDER_REQUESTED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

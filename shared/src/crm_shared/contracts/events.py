@@ -156,6 +156,97 @@ class EventRegistered(_Payload):
         default=None,
         description="The registration's calendar invitation (`.ics`), through the signed link.",
     )
+    walk_in: bool = Field(
+        default=False,
+        description="Registered at the door (a walk-in, or somebody who had cancelled and came "
+        "after all): nobody mails them a confirmation.",
+    )
+    starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
+    ends_at: datetime | None = None
+    time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
+    location: str | None = Field(default=None, description="The venue, if any.")
+    join_url: str | None = Field(default=None, description="Where to join online, if anywhere.")
+    invitation_ics: str | None = Field(
+        default=None,
+        description="The registration's calendar invitation (iCalendar text) as it was when "
+        "the registration committed; absent in events published before it existed.",
+    )
+
+
+class EventInvitationChanged(_Payload):
+    """A registrant's calendar invitation changed: their event moved (its time or venue) or
+    was cancelled. One per registrant not cancelled, carrying the new copy of the invitation
+    (same UID, higher SEQUENCE; METHOD:CANCEL for a cancellation)."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    first_name: str
+    last_name: str
+    change: Literal["updated", "cancelled"]
+    changed_fields: list[str] = Field(
+        default_factory=list,
+        description="For `updated`: which of starts_at, ends_at, location, join_url changed.",
+    )
+    starts_at: datetime
+    ends_at: datetime | None = None
+    time_zone: str
+    location: str | None = None
+    join_url: str | None = None
+    cancellation_reason: str | None = None
+    sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
+    invitation_ics: str = Field(description="The new copy of the invitation (iCalendar text).")
+    manage_url: str | None = None
+    invitation_url: str | None = None
+    occurred_at: datetime
+
+
+class EventReminderRequested(_Payload):
+    """A registrant is due a reminder of their event (sent once per reminder and registrant;
+    campaigns mails it with the current invitation)."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    first_name: str
+    last_name: str
+    minutes_before: int = Field(ge=1, description="Which reminder: minutes before the start.")
+    starts_at: datetime
+    ends_at: datetime | None = None
+    time_zone: str
+    location: str | None = None
+    join_url: str | None = None
+    manage_url: str | None = None
+    invitation_url: str | None = None
+    invitation_ics: str = Field(description="The invitation as it is now (iCalendar text).")
+    sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
+
+
+class EventOutcome(_Payload):
+    """What a completed event's outcome topics carry for one registration."""
+
+    tenant_id: str
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str
+    email: str
+    occurred_at: datetime = Field(description="When the event was completed.")
+
+
+class EventAttended(EventOutcome):
+    """A completed event's registrant (or walk-in) was checked in."""
+
+    checked_in_at: datetime
+    walk_in: bool = False
+
+
+class EventNoShow(EventOutcome):
+    """A completed event's registrant held a seat but was never checked in."""
 
 
 class EventRegistrationPromoted(_Payload):

@@ -118,6 +118,7 @@ class SequenceCreate(BaseModel):
     name: Name
     trigger: dict[str, Any] = Field(
         description="`segment_entered`, `pool_stage_reached`, `event_checked_in`, "
+        "`event_attended`, `event_no_show`, "
         '`ats_rejected` or `manual`, e.g. `{"type": "segment_entered", "segment_id": ...}`.'
     )
     steps: list[Any] = Field(

@@ -11,23 +11,18 @@ failed send and dead-letters it in the end, and what was sent is recorded withou
 from __future__ import annotations
 
 import html
-from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
-from crm_campaigns.domain.models import MessageCategory
-from crm_campaigns.domain.suppression import blocking_reason
-from crm_campaigns.repositories.suppressions import SuppressionRepository
+from crm_campaigns.application.transactional import send_as_tenant, transactional_block
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,
     EventEnvelope,
     Session,
     email_sha256,
-    is_erased,
-    is_erased_address,
     utc_now,
 )
 
@@ -81,16 +76,13 @@ async def send_confirmation(
 ) -> None:
     """Sends the confirmation mail as the tenant's sender (DKIM-signed if it has a key), through
     its own account if it has one, like every other mail of the tenant."""
-    profile = senders.for_tenant(tenant_id)
     email = confirmation_email(
-        request, sender=profile.sender, message_id=message_id, domain=senders.message_domain
+        request,
+        sender=senders.for_tenant(tenant_id).sender,
+        message_id=message_id,
+        domain=senders.message_domain,
     )
-    # CRLF line endings: what is signed must be what goes out.
-    content = await profile.sign(email.as_bytes(policy=policy.SMTP))
-    if (account := profile.account) is not None:
-        await account.transport.send_raw(account.envelope_sender, request.email, content)
-    else:
-        await transport.send_raw(senders.envelope_sender, request.email, content)
+    await send_as_tenant(transport, senders, tenant_id, email, request.email)
 
 
 async def mail_consent_confirmation(
@@ -105,14 +97,12 @@ async def mail_consent_confirmation(
     request = envelope.data
     tenant_id = envelope.tenant_id
     message_id = f"consent-{envelope.id}"
-    listed = await SuppressionRepository(database, tenant_id).reasons(
-        email_sha256(request.email), session=session
-    )
+    # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
     suppressed = (
-        await is_erased(database, tenant_id, request.candidate_id, session=session)
-        or await is_erased_address(database, tenant_id, request.email, session=session)
-        # A bounced or hand-suppressed address gets nothing; an unsubscribed one may.
-        or blocking_reason(listed, MessageCategory.TRANSACTIONAL) is not None
+        await transactional_block(
+            database, tenant_id, request.candidate_id, request.email, session=session
+        )
+        is not None
     )
     if not suppressed:
         await send_confirmation(transport, senders, tenant_id, request, message_id)

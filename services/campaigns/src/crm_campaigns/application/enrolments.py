@@ -34,7 +34,9 @@ from crm_shared import (
     AtsApplicationHired,
     AtsApplicationRejected,
     Database,
+    EventAttended,
     EventCheckedIn,
+    EventNoShow,
     EventRegistered,
     MessageClicked,
     MessageOpened,
@@ -190,6 +192,26 @@ async def enrol_attendee(
         triggered,
         attended.candidate_id,
         f"event:{attended.event_id}",
+        session,
+    )
+
+
+async def enrol_for_outcome(
+    database: Database, tenant_id: str, outcome: EventAttended | EventNoShow, session: Session
+) -> None:
+    """Enrols a completed event's attendee or no-show in the sequences that follow up on that
+    event (or on any event)."""
+    trigger = "event_attended" if isinstance(outcome, EventAttended) else "event_no_show"
+    sequences = SequenceRepository(database, tenant_id)
+    triggered = await sequences.triggered_by(
+        trigger, event_id=outcome.event_id, session=session
+    ) + await sequences.triggered_by(trigger, event_id=None, session=session)
+    await enrol_in(
+        database,
+        tenant_id,
+        triggered,
+        outcome.candidate_id,
+        f"event:{outcome.event_id}",
         session,
     )
 

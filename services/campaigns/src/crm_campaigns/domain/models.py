@@ -269,6 +269,26 @@ class EventCheckedInTrigger(BaseModel):
     event_id: Identifier | None = None
 
 
+class EventAttendedTrigger(BaseModel):
+    """Enrol candidates who attended an event, once it is completed (any event when
+    `event_id` is unset): a follow-up for attendees."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["event_attended"] = "event_attended"
+    event_id: Identifier | None = None
+
+
+class EventNoShowTrigger(BaseModel):
+    """Enrol candidates who held a seat at an event but did not come, once it is completed
+    (any event when `event_id` is unset): a follow-up for no-shows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["event_no_show"] = "event_no_show"
+    event_id: Identifier | None = None
+
+
 class AtsRejectedTrigger(BaseModel):
     """Enrol candidates rejected in the ATS; with `stages`, only those rejected after reaching
     one of them (silver medalists), compared case-insensitively."""
@@ -294,13 +314,21 @@ class ManualTrigger(BaseModel):
 
 
 Trigger = Annotated[
-    SegmentTrigger | PoolStageTrigger | EventCheckedInTrigger | AtsRejectedTrigger | ManualTrigger,
+    SegmentTrigger
+    | PoolStageTrigger
+    | EventCheckedInTrigger
+    | EventAttendedTrigger
+    | EventNoShowTrigger
+    | AtsRejectedTrigger
+    | ManualTrigger,
     Field(discriminator="type"),
 ]
 TRIGGER_TYPES: dict[str, type[BaseModel]] = {
     "segment_entered": SegmentTrigger,
     "pool_stage_reached": PoolStageTrigger,
     "event_checked_in": EventCheckedInTrigger,
+    "event_attended": EventAttendedTrigger,
+    "event_no_show": EventNoShowTrigger,
     "ats_rejected": AtsRejectedTrigger,
     "manual": ManualTrigger,
 }

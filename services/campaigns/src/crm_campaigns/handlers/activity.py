@@ -7,6 +7,7 @@ from crm_campaigns.application.enrolments import (
     end_for_applicant,
     end_for_hire,
     enrol_attendee,
+    enrol_for_outcome,
     enrol_rejected_applicant,
     record_click,
     record_human_open,
@@ -18,7 +19,9 @@ from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
+    EVENT_ATTENDED,
     EVENT_CHECKED_IN,
+    EVENT_NO_SHOW,
     EVENT_REGISTERED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
@@ -31,6 +34,20 @@ ACTIVITY_SUBSCRIPTIONS = (
         "on_event_checked_in",
         payload(enrol_attendee),
         description="Enrols a candidate who attended an event in the sequences it triggers.",
+    ),
+    Subscription(
+        EVENT_ATTENDED,
+        "on_event_attended",
+        payload(enrol_for_outcome),
+        description="Enrols an attendee of a completed event in the sequences that follow up "
+        "on attendance.",
+    ),
+    Subscription(
+        EVENT_NO_SHOW,
+        "on_event_no_show",
+        payload(enrol_for_outcome),
+        description="Enrols a no-show of a completed event in the sequences that follow up on "
+        "no-shows.",
     ),
     Subscription(
         ATS_APPLICATION_REJECTED,

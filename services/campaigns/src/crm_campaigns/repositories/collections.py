@@ -60,6 +60,9 @@ SIGNAL_RETENTION_SECONDS = 400 * 24 * 3600
 NOTIFICATIONS = "notifications"
 
 
+EVENT_MAILS = "event_mails"
+
+
 # The unique index of the first version, which allowed one enrolment per candidate and sequence.
 _SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
 
@@ -85,6 +88,9 @@ LEDGER_RETENTION = timedelta(days=90)
 
 async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
+    await database[EVENT_MAILS].create_index(
+        [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("registration_id", ASCENDING)]
+    )
     await database[RECIPIENTS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
     )

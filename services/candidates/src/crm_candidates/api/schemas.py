@@ -72,6 +72,10 @@ class CandidatePublic(BaseModel):
     last_activity_at: datetime | None
     events_registered: list[str] = Field(description="Ids of events registered for.")
     events_attended: list[str] = Field(description="Ids of events checked in at.")
+    events_no_show: list[str] = Field(
+        default_factory=list,
+        description="Ids of completed events the candidate held a seat at but did not come to.",
+    )
     ats_status: AtsStatus | None = Field(description="Latest application's status in the ATS.")
     ats_stage: str | None
     created_by: str

@@ -33,8 +33,10 @@ from crm_shared import (
     AtsApplicationCreated,
     Database,
     EngagementScored,
+    EventAttended,
     EventCheckedIn,
     EventEnvelope,
+    EventNoShow,
     EventRegistered,
     MessageOpened,
     MongoClient,
@@ -154,6 +156,35 @@ class CandidateFacts:
             lambda c: {
                 "events_attended": unique_in_order([*c.events_attended, attendance.event_id])
             },
+            session=session,
+        )
+        await self.record_in_timeline(envelope, candidate.id, session)
+
+    async def event_attended(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Records the attendance a completed event confirms (the check-in usually did already;
+        a late check-in after a no-show takes the event out of `events_no_show`)."""
+        attended: EventAttended = envelope.data
+        candidate = await self.find(envelope, attended.candidate_id, None, session=session)
+        if candidate is None:
+            return
+        await self.writer(envelope.tenant_id).project(
+            candidate,
+            lambda c: {
+                "events_attended": unique_in_order([*c.events_attended, attended.event_id]),
+                "events_no_show": [e for e in c.events_no_show if e != attended.event_id],
+            },
+            session=session,
+        )
+
+    async def event_no_show(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Records that the candidate held a seat at a completed event and did not come."""
+        no_show: EventNoShow = envelope.data
+        candidate = await self.find(envelope, no_show.candidate_id, None, session=session)
+        if candidate is None:
+            return
+        await self.writer(envelope.tenant_id).project(
+            candidate,
+            lambda c: {"events_no_show": unique_in_order([*c.events_no_show, no_show.event_id])},
             session=session,
         )
         await self.record_in_timeline(envelope, candidate.id, session)

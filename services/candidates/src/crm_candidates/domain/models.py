@@ -51,6 +51,7 @@ PROJECTED = frozenset(
         "last_activity_at",
         "events_registered",
         "events_attended",
+        "events_no_show",
         "ats_status",
         "ats_stage",
         "ats_changed_at",
@@ -146,6 +147,8 @@ class Candidate(BaseModel):
     last_activity_at: datetime | None = None
     events_registered: list[str] = Field(default_factory=list)
     events_attended: list[str] = Field(default_factory=list)
+    # Completed events the candidate held a seat at but did not come to (`event.no_show`).
+    events_no_show: list[str] = Field(default_factory=list)
     ats_status: AtsStatus | None = None
     ats_stage: str | None = None
     ats_changed_at: datetime | None = None

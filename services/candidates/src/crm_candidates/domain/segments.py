@@ -83,6 +83,7 @@ SEGMENTABLE_FIELDS: dict[str, FieldKind] = {
     "last_activity_at": FieldKind.DATE,
     "events_registered": FieldKind.TEXT_LIST,
     "events_attended": FieldKind.TEXT_LIST,
+    "events_no_show": FieldKind.TEXT_LIST,
     "ats_status": FieldKind.TEXT,
     "ats_stage": FieldKind.TEXT,
     "created_at": FieldKind.DATE,

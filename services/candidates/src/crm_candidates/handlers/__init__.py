@@ -22,7 +22,9 @@ from crm_shared import (
     CANDIDATE_CHANGE_REQUESTED,
     CONSENT_CHANGED,
     ENGAGEMENT_SCORED,
+    EVENT_ATTENDED,
     EVENT_CHECKED_IN,
+    EVENT_NO_SHOW,
     EVENT_REGISTERED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
@@ -93,6 +95,20 @@ def subscriptions(
             "on_event_checked_in",
             "Records event attendance on the candidate and in their timeline; re-evaluates "
             "their segments.",
+        ),
+        (
+            EVENT_ATTENDED,
+            facts.event_attended,
+            "on_event_attended",
+            "Records the attendance a completed event confirms on the candidate; re-evaluates "
+            "their segments.",
+        ),
+        (
+            EVENT_NO_SHOW,
+            facts.event_no_show,
+            "on_event_no_show",
+            "Records on the candidate (and in their timeline) that they did not come to an "
+            "event they registered for; re-evaluates their segments.",
         ),
         (
             SEQUENCE_SAVED,

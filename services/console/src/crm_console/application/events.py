@@ -8,16 +8,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
-from crm_console.domain.events import Attendance, attendance, door_matches
+from crm_console.application.parts import items, part
+from crm_console.domain.events import Attendance, attendance, door_matches, mail_outcomes
 
 API = "/api/v1/events"
 PUBLIC = "/public/v1/events"
+
+
+# Registrant mails (campaigns) an event page shows: one page of the API's largest size.
+MAILS_SHOWN = 200
 
 
 @dataclass(frozen=True)
 class EventPage:
     event: dict[str, Any]
     attendance: Attendance
+    # Why the registrants' mail outcomes are not shown, when they are not.
+    mails_unavailable: str | None = None
 
 
 class EventDesk:
@@ -36,12 +43,19 @@ class EventDesk:
         return found
 
     async def page(self, caller: Caller, event_id: str) -> EventPage:
-        """The event and who registered, fetched together (one call each)."""
-        event, registrations = await asyncio.gather(
+        """The event, who registered and what became of the mails to them, fetched together
+        (one call each; the page still shows when the mails cannot be read)."""
+        event, registrations, mails = await asyncio.gather(
             self._api.get(caller, f"{API}/{event_id}"),
             self._api.get(caller, f"{API}/{event_id}/registrations"),
+            part(
+                self._api.get(
+                    caller, "/api/v1/event-mails", {"event_id": event_id, "limit": MAILS_SHOWN}
+                )
+            ),
         )
-        return EventPage(event, attendance(registrations))
+        outcomes = mail_outcomes(items(mails.data)) if mails.data is not None else {}
+        return EventPage(event, attendance(registrations, outcomes), mails.unavailable)
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = await self._api.send(caller, "POST", API, body)

@@ -152,12 +152,37 @@ class Attendance:
     checked_in: int
 
 
-def attendance(registrations: Iterable[Mapping[str, Any]]) -> Attendance:
-    """Registered people by name, the waitlist in the order it is served (first come)."""
+def mail_outcomes(mails: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Per registration, what became of the mails to it, in words ("confirmation sent",
+    "update failed: ..."), failures first so they are not missed."""
+    by_registration: dict[str, list[Mapping[str, Any]]] = {}
+    for mail in mails:
+        by_registration.setdefault(str(mail.get("registration_id")), []).append(mail)
+    outcomes: dict[str, str] = {}
+    for registration_id, sent in by_registration.items():
+        ordered = sorted(
+            sent, key=lambda m: (m.get("status") != "failed", str(m.get("recorded_at")))
+        )
+        outcomes[registration_id] = "; ".join(_mail_outcome(m) for m in ordered)
+    return outcomes
+
+
+def _mail_outcome(mail: Mapping[str, Any]) -> str:
+    words = f"{mail.get('kind')} {mail.get('status')}"
+    reason = mail.get("reason")
+    return f"{words}: {reason}" if reason and mail.get("status") != "sent" else words
+
+
+def attendance(
+    registrations: Iterable[Mapping[str, Any]], mails: Mapping[str, str] | None = None
+) -> Attendance:
+    """Registered people by name, the waitlist in the order it is served (first come), each
+    with what became of the mails to them (`mails`, by registration)."""
     registered = [dict(r) for r in registrations if r.get("status") == "registered"]
     waitlisted = [dict(r) for r in registrations if r.get("status") == "waitlisted"]
     for person in (*registered, *waitlisted):
         person["code"] = code_of(person)
+        person["mails"] = (mails or {}).get(str(person.get("id")), "")
     registered.sort(key=lambda r: (str(r["last_name"]).lower(), str(r["first_name"]).lower()))
     waitlisted.sort(key=lambda r: str(r["registered_at"]))
     checked_in = sum(1 for r in registered if r.get("checked_in_at"))

@@ -132,6 +132,7 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "segment.exited": lambda data: f"Left the segment {_text(data, 'segment_name', '')}".strip(),
     "event.registered": _event("Registered for"),
     "event.checked_in": _event("Checked in at"),
+    "event.no_show": _event("Did not come to"),
     "ats.application_created": _application("Applied for"),
     "ats.application_stage_changed": _application("Application moved on for"),
     "ats.application_rejected": _application("Application rejected for"),

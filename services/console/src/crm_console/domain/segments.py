@@ -37,6 +37,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "owner_id": ("Owner (user id)", "text"),
     "events_registered": ("Registered for event (id)", "text_list"),
     "events_attended": ("Attended event (id)", "text_list"),
+    "events_no_show": ("Did not come to event (id)", "text_list"),
     "ats_status": ("ATS status", "text"),
     "ats_stage": ("ATS stage", "text"),
     "created_at": ("Created", "date"),

@@ -26,6 +26,8 @@ TRIGGER_KINDS: dict[str, str] = {
     "segment_entered": "Enters a segment",
     "pool_stage_reached": "Reaches a pool stage",
     "event_checked_in": "Checks in at an event",
+    "event_attended": "Attended an event (once completed)",
+    "event_no_show": "Did not come to an event (once completed)",
     "ats_rejected": "Rejected in the ATS",
 }
 # What may end an enrolment early (`removed` by a person and `sequence_archived` always do).
@@ -148,7 +150,7 @@ def trigger_from_form(form: FormValues) -> dict[str, Any]:
     elif kind == "pool_stage_reached":
         trigger["pool_id"] = first(form, "trigger_pool_id")
         trigger["stage"] = first(form, "trigger_stage")
-    elif kind == "event_checked_in":
+    elif kind in ("event_checked_in", "event_attended", "event_no_show"):
         event_id = first(form, "trigger_event_id")
         if event_id:
             trigger["event_id"] = event_id
@@ -220,6 +222,10 @@ def describe_trigger(trigger: Mapping[str, Any], names: Mapping[str, str] | None
     if kind == "event_checked_in":
         event = trigger.get("event_id")
         return f"Checks in at {name_of(event)}" if event else "Checks in at any event"
+    if kind in ("event_attended", "event_no_show"):
+        event = trigger.get("event_id")
+        verb = "Attended" if kind == "event_attended" else "Did not come to"
+        return f"{verb} {name_of(event)}" if event else f"{verb} any event"
     if kind == "ats_rejected":
         stages = trigger.get("stages") or []
         return "Rejected in the ATS" + (f" at {', '.join(stages)}" if stages else "")

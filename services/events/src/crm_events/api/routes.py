@@ -167,12 +167,22 @@ async def update_event(
     changes = body.model_dump(exclude_unset=True)
     if any(
         changes.get(field) is None
-        for field in ("name", "kind", "format", "starts_at", "time_zone", "capacity", "organisers")
+        for field in (
+            "name",
+            "kind",
+            "format",
+            "starts_at",
+            "time_zone",
+            "capacity",
+            "organisers",
+            "reminders",
+        )
         if field in changes
     ):
         raise ProblemError(
             422,
-            "name, kind, format, starts_at, time_zone, capacity and organisers cannot be null",
+            "name, kind, format, starts_at, time_zone, capacity, organisers and reminders "
+            "cannot be null",
             problem_type="validation-error",
         )
     try:

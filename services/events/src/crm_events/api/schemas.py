@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -17,6 +18,7 @@ from crm_events.domain.models import (
     EventFormat,
     EventKind,
     EventStatus,
+    Outcome,
     RecruitingEvent,
     RegistrationStatus,
     as_utc,
@@ -45,6 +47,22 @@ LocalOrAware = Annotated[
         "event's `time_zone` (a time the clocks skip is refused)."
     ),
 ]
+
+
+def _distinct_descending(minutes: list[int]) -> list[int]:
+    return sorted(set(minutes), reverse=True)
+
+
+Reminders = Annotated[
+    list[Annotated[int, Field(ge=5, le=43_200)]],
+    AfterValidator(_distinct_descending),
+    Field(
+        max_length=5,
+        description="Reminders mailed to registrants, in minutes before the start (5 minutes "
+        "to 30 days); `[]` sends none. Default `[1440, 60]`: 24 hours and 1 hour before.",
+        examples=[[1440, 60]],
+    ),
+]
 Organisers = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
     Field(max_length=20, description="User ids of the organisers; the creator if none."),
@@ -68,6 +86,7 @@ class EventCreate(BaseModel):
     registration_opens_at: LocalOrAware | None = None
     registration_closes_at: LocalOrAware | None = None
     organisers: Organisers = Field(default_factory=list)
+    reminders: Reminders = Field(default_factory=lambda: [1440, 60])
     status: Literal[EventStatus.DRAFT, EventStatus.PUBLISHED] = Field(
         default=EventStatus.PUBLISHED,
         description="`draft` keeps it private until `POST /events/{id}/publish`.",
@@ -91,6 +110,7 @@ class EventUpdate(BaseModel):
     registration_opens_at: LocalOrAware | None = None
     registration_closes_at: LocalOrAware | None = None
     organisers: Organisers | None = None
+    reminders: Reminders | None = None
 
 
 class EventCancellation(BaseModel):
@@ -123,6 +143,10 @@ class EventPublic(BaseModel):
     cancelled_at: datetime | None
     cancellation_reason: str | None
     completed_at: datetime | None
+    reminders: list[int] = Field(description="Reminders, in minutes before the start.")
+    next_reminder_at: datetime | None = Field(
+        description="When the next reminder goes out (UTC); null when none is left."
+    )
 
     @classmethod
     def of(cls, event: RecruitingEvent, registered: int) -> EventPublic:
@@ -216,6 +240,11 @@ class RegistrationDetail(RegistrationPublic):
     candidate_id: str | None
     checked_in_at: datetime | None
     walk_in: bool
+    outcome: Outcome | None = Field(
+        default=None,
+        description="Once the event is completed: `attended` or `no_show` (null for the "
+        "waitlisted and the cancelled).",
+    )
 
 
 class EventForRegistrant(BaseModel):

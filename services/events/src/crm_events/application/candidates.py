@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_events.application.attendance import announce_attendance
+from crm_events.application.attendance import announce_attendance, announce_outcome
 from crm_events.application.storage import EventsStorage
 from crm_shared import CandidateMerged, CandidateProfile, CandidateUnmerged, Session
 from crm_shared.directory import project_merge, project_unmerge
@@ -19,7 +19,8 @@ class CandidateFacts:
 
     async def know(self, tenant_id: str, profile: CandidateProfile, *, session: Session) -> None:
         """Learns the candidate's addresses, links their registrations and announces attendance
-        nobody could announce before (they checked in before they were known)."""
+        and outcomes nobody could announce before (they came, or their event was completed,
+        before they were known)."""
         emails = await self.storage.directory(tenant_id).learn(profile, session=session)
         events = self.storage.events(tenant_id)
         registrations = self.storage.registrations(tenant_id)
@@ -31,6 +32,14 @@ class CandidateFacts:
             event = await events.get(registration.event_id, session=session)
             if event is not None:
                 await announce_attendance(
+                    self.storage.outbox, registrations, event, registration, session=session
+                )
+        for registration in await registrations.unannounced_outcomes(
+            profile.candidate_id, session=session
+        ):
+            event = await events.get(registration.event_id, session=session)
+            if event is not None:
+                await announce_outcome(
                     self.storage.outbox, registrations, event, registration, session=session
                 )
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from crm_events.application.attendance import settle_outcomes
+from crm_events.application.notices import tell_registrants
 from crm_events.application.storage import EventsStorage
 from crm_events.application.waitlist import promote
 from crm_events.domain.models import (
@@ -14,7 +16,9 @@ from crm_events.domain.models import (
     EventStatus,
     RecruitingEvent,
     check_event_details,
+    invitation_changes,
     next_status,
+    reminder_plan,
     seats_to_promote,
     time_zone,
     times_in_utc,
@@ -58,6 +62,7 @@ async def create_event(
         fields["organisers"] = [created_by]
     event = RecruitingEvent(tenant_id=tenant_id, created_by=created_by, **fields)
     check_event_details(event)
+    event = event.model_copy(update=reminder_plan(event, utc_now()))
     await storage.events(tenant_id).add(event)
     return await _standing(storage, event)
 
@@ -85,6 +90,8 @@ async def edit_event(
     storage: EventsStorage, tenant_id: str, event_id: str, version: int, changes: dict[str, Any]
 ) -> int:
     """Applies an edit made from `version`; returns how many waitlisted people it registered.
+    A published event's registrants are told (`event.invitation_changed`, in the edit's
+    transaction) when its time or place changed.
 
     A larger capacity registers waitlisted people first come first served, each announced as
     `event.registered` like any registration and as `event.registration_promoted`; a capacity
@@ -105,6 +112,10 @@ async def edit_event(
         zone = time_zone(changes.get("time_zone") or current.time_zone)
         edit_fields = times_in_utc(changes, zone)
         check_event_details(current.model_copy(update=edit_fields))
+        if "starts_at" in edit_fields or "reminders" in edit_fields:
+            # Reminders follow the new start: pending again if it moved later, skipped if
+            # their time has passed.
+            edit_fields |= reminder_plan(current.model_copy(update=edit_fields), utc_now())
         registered = await registrations.registered_count(event_id, session=session)
         seats = seats_to_promote(
             changes.get("capacity", current.capacity), registered, status=current.status
@@ -115,7 +126,14 @@ async def edit_event(
             raise StaleVersionError(current.version)
         edited = await events.get(event_id, session=session)
         assert edited is not None
-        promoted = len(await promote(storage, edited, seats, "capacity", session=session))
+        seated = await promote(storage, edited, seats, "capacity", session=session)
+        promoted = len(seated)
+        changed = invitation_changes(current, edited)
+        if changed and edited.status is EventStatus.PUBLISHED:
+            # The promoted get a confirmation with the new details already.
+            await tell_registrants(
+                storage, edited, changed, session=session, excluding={r.id for r in seated}
+            )
 
     await storage.in_transaction(edit)
     outbox.notify_committed()
@@ -125,24 +143,48 @@ async def edit_event(
 async def move_event(
     storage: EventsStorage, tenant_id: str, event_id: str, target: EventStatus
 ) -> None:
-    """Publishes a draft, or completes a published event that has started;
-    `EventChangeRefused` for any other move."""
+    """Publishes a draft, or completes a published event that has started (each registrant
+    becomes `event.attended` or `event.no_show`); `EventChangeRefused` for any other move."""
     event = await existing_event(storage, tenant_id, event_id)
     now = utc_now()
     next_status(event, target, now)
+    events = storage.events(tenant_id)
     changes = {"completed_at": now} if target is EventStatus.COMPLETED else {}
-    if not await storage.events(tenant_id).move(event_id, event.status, target, changes):
-        raise EventChangeRefused("the event changed meanwhile; read it again")
+
+    async def move(session: Session) -> None:
+        if not await events.move(event_id, event.status, target, changes, session=session):
+            raise EventChangeRefused("the event changed meanwhile; read it again")
+        if target is EventStatus.COMPLETED:
+            moved = await events.get(event_id, session=session)
+            assert moved is not None
+            # In the move's transaction: a completion retried finds the event completed (409)
+            # and settles nothing twice.
+            await settle_outcomes(
+                storage.outbox, storage.registrations(tenant_id), moved, session=session
+            )
+
+    await storage.in_transaction(move)
+    storage.outbox.notify_committed()
 
 
 async def cancel_event(
     storage: EventsStorage, tenant_id: str, event_id: str, reason: str | None
 ) -> None:
-    """Cancels a draft or published event (final); `EventChangeRefused` if it is final
+    """Cancels a draft or published event (final), telling its registrants in the same
+    transaction (`event.invitation_changed`, `cancelled`); `EventChangeRefused` if it is final
     already (cancelled or completed)."""
     event = await existing_event(storage, tenant_id, event_id)
-    if not await storage.events(tenant_id).cancel(event_id, reason):
-        raise EventChangeRefused(f"the event is {event.status.value}; it cannot be cancelled")
+    events = storage.events(tenant_id)
+
+    async def cancel(session: Session) -> None:
+        if not await events.cancel(event_id, reason, session=session):
+            raise EventChangeRefused(f"the event is {event.status.value}; it cannot be cancelled")
+        cancelled = await events.get(event_id, session=session)
+        assert cancelled is not None
+        await tell_registrants(storage, cancelled, [], session=session)
+
+    await storage.in_transaction(cancel)
+    storage.outbox.notify_committed()
 
 
 async def delete_event(storage: EventsStorage, tenant_id: str, event_id: str) -> None:

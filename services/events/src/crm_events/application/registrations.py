@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_events.application.attendance import announce_attendance
+from crm_events.application.attendance import announce_attendance, settle_late_attendance
 from crm_events.application.lifecycle import existing_event
 from crm_events.application.storage import EventsStorage
 from crm_events.domain.models import (
@@ -94,11 +94,14 @@ async def check_in(
                 session=session,
             )
             if reopened is not None:
-                await to_event_registered(outbox, storage.links, event, reopened, session=session)
+                await to_event_registered(
+                    outbox, storage.links, event, reopened, session=session, at_door=True
+                )
         checked_in = await registrations.check_in(registration, now, session=session)
         if checked_in is not None:
             attended = checked_in
             await announce_attendance(outbox, registrations, event, checked_in, session=session)
+            await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
 
     if registration.checked_in_at is None:
         await storage.in_transaction(record)
@@ -146,6 +149,7 @@ async def walk_in(
         await registrations.register(registration, session=session)
         await to_event_registered(outbox, storage.links, event, registration, session=session)
         await announce_attendance(outbox, registrations, event, registration, session=session)
+        await settle_late_attendance(outbox, registrations, event, registration, session=session)
 
     try:
         await storage.in_transaction(store)
@@ -200,7 +204,9 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         )
         await registrations.register(registration, session=session)
         if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(outbox, storage.links, event, registration, session=session)
+            await to_event_registered(
+                outbox, storage.links, current or event, registration, session=session
+            )
 
     try:
         await storage.in_transaction(store)
@@ -253,7 +259,7 @@ async def _reopen(
             reopened = await registrations.registration(event.id, cancelled.id, session=session)
         elif reopened.status is RegistrationStatus.REGISTERED:
             await to_event_registered(
-                storage.outbox, storage.links, event, reopened, session=session
+                storage.outbox, storage.links, current or event, reopened, session=session
             )
 
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -78,6 +78,10 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# 24 hours and 1 hour before the start, unless the event says otherwise.
+DEFAULT_REMINDERS = (1440, 60)
+
+
 class RecruitingEvent(BaseModel):
     """A career fair, webinar, meetup, campus or open-house event.
 
@@ -109,10 +113,50 @@ class RecruitingEvent(BaseModel):
     registration_closes_at: datetime | None = None
     organisers: list[str] = Field(default_factory=list)
     completed_at: datetime | None = None
+    # Reminders, in minutes before the start; those whose time passed (sent, or already past
+    # when the event was created or moved) are `reminders_sent`; `next_reminder_at` is when
+    # the reminder worker looks at the event next (None: nothing left to send).
+    reminders: list[int] = Field(default_factory=lambda: list(DEFAULT_REMINDERS))
+    reminders_sent: list[int] = Field(default_factory=list)
+    next_reminder_at: datetime | None = None
 
     def local(self, instant: datetime | None) -> datetime | None:
         """`instant` as wall-clock time in the event's time zone (with its offset then)."""
         return None if instant is None else as_utc(instant).astimezone(ZoneInfo(self.time_zone))
+
+
+def reminder_plan(event: RecruitingEvent, now: datetime) -> dict[str, Any]:
+    """The reminder fields of an event created or moved at `now`: a reminder whose time has
+    passed already is not sent late (an event created two hours ahead gets no "24 hours"
+    reminder), the others are pending."""
+    return reminders_from(event.starts_at, event.reminders, now)
+
+
+def reminders_from(starts_at: datetime, reminders: list[int], now: datetime) -> dict[str, Any]:
+    """`reminder_plan` of an event starting at `starts_at` with these `reminders`."""
+    starts = as_utc(starts_at)
+    passed = [m for m in reminders if starts - timedelta(minutes=m) <= now]
+    return _plan(reminders, starts, passed)
+
+
+def due_reminder(event: RecruitingEvent, now: datetime) -> tuple[int | None, dict[str, Any]]:
+    """Which reminder to send at `now` (the nearest to the start among those due: a worker
+    that was down sends one reminder, not two) and the reminder fields after it; None once
+    the event has started."""
+    starts = as_utc(event.starts_at)
+    due = [
+        m
+        for m in event.reminders
+        if m not in event.reminders_sent and starts - timedelta(minutes=m) <= now
+    ]
+    minutes = min(due) if due and now < starts else None
+    return minutes, _plan(event.reminders, starts, [*event.reminders_sent, *due])
+
+
+def _plan(reminders: list[int], starts: datetime, done: list[int]) -> dict[str, Any]:
+    sent = sorted(set(done) & set(reminders), reverse=True)
+    pending = [starts - timedelta(minutes=m) for m in reminders if m not in sent]
+    return {"reminders_sent": sent, "next_reminder_at": min(pending) if pending else None}
 
 
 TIME_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
@@ -280,6 +324,13 @@ def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> 
     return capacity - registered
 
 
+class Outcome(StrEnum):
+    """What became of a registration once its event was completed."""
+
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
 class RegistrationStatus(StrEnum):
     """registered or waitlisted (-> registered when a seat opens); either -> cancelled."""
 
@@ -327,6 +378,29 @@ class Registration(BaseModel):
     attendance_published: bool = False
     promoted_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # Set when the event is completed (or a late check-in to a completed event); the topic
+    # (`event.attended` / `event.no_show`) goes out once the registrant is a known candidate.
+    outcome: Outcome | None = None
+    outcome_published: bool = False
+
+
+def registration_outcome(registration: Registration) -> Outcome | None:
+    """What a completed event makes of a registration: attended if checked in, a no-show if
+    it held a seat without coming; nothing for the waitlisted and the cancelled."""
+    if registration.checked_in_at is not None:
+        return Outcome.ATTENDED
+    if registration.status is RegistrationStatus.REGISTERED:
+        return Outcome.NO_SHOW
+    return None
+
+
+# The event fields a registrant's calendar invitation is re-sent for when they change.
+INVITATION_FIELDS = ("starts_at", "ends_at", "location", "join_url")
+
+
+def invitation_changes(before: RecruitingEvent, after: RecruitingEvent) -> list[str]:
+    """Which of the fields registrants are told about changed between two versions."""
+    return [name for name in INVITATION_FIELDS if getattr(before, name) != getattr(after, name)]
 
 
 class RegistrationCancelRefused(Exception):

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
 
-from crm_events.domain.models import EventFormat, EventStatus, RecruitingEvent
+from crm_events.domain.models import (
+    DEFAULT_REMINDERS,
+    EventFormat,
+    EventStatus,
+    RecruitingEvent,
+    reminders_from,
+)
 from crm_shared import (
+    LEASE_RELEASED,
     Database,
     Session,
     TenantScopedCollection,
     backfill_versions,
+    claim_next,
     from_document,
     to_document,
     utc_now,
@@ -42,6 +51,24 @@ async def backfill_formats(database: Database) -> None:
     )
 
 
+async def backfill_reminders(database: Database) -> None:
+    """Events stored before reminders get the default ones, those whose time has not passed
+    yet pending (an event already under way or over gets none)."""
+    now = utc_now()
+    reminders = list(DEFAULT_REMINDERS)
+    async for document in database[EVENTS].find({"reminders": {"$exists": False}}):
+        starts_at = document.get("starts_at")
+        plan = (
+            reminders_from(starts_at, reminders, now)
+            if isinstance(starts_at, datetime)
+            else {"reminders_sent": reminders, "next_reminder_at": None}  # no start: no reminder
+        )
+        await database[EVENTS].update_one(
+            {"_id": document["_id"], "reminders": {"$exists": False}},
+            {"$set": {"reminders": reminders} | plan},
+        )
+
+
 # An event can be edited, cancelled (and registered for, if published) until it is final.
 _OPEN = [EventStatus.DRAFT.value, EventStatus.PUBLISHED.value]
 
@@ -49,6 +76,7 @@ _OPEN = [EventStatus.DRAFT.value, EventStatus.PUBLISHED.value]
 async def ensure_event_indexes(database: Database) -> None:
     """Creates the indexes of the events collection."""
     await database[EVENTS].create_index([("tenant_id", ASCENDING), ("starts_at", ASCENDING)])
+    await database[EVENTS].create_index([("status", ASCENDING), ("next_reminder_at", ASCENDING)])
 
 
 class EventRepository:
@@ -96,7 +124,13 @@ class EventRepository:
         return result.matched_count == 1
 
     async def move(
-        self, event_id: str, source: EventStatus, target: EventStatus, changes: dict[str, Any]
+        self,
+        event_id: str,
+        source: EventStatus,
+        target: EventStatus,
+        changes: dict[str, Any],
+        *,
+        session: Session | None = None,
     ) -> bool:
         """Moves the event from `source` to `target` status (a new version); False if it was
         not at `source` any more."""
@@ -106,6 +140,7 @@ class EventRepository:
                 "$set": changes | {"status": target.value, "updated_at": utc_now()},
                 "$inc": {"version": 1},
             },
+            session=session,
         )
         return result.modified_count == 1
 
@@ -156,3 +191,44 @@ async def find_event_anywhere(database: Database, event_id: str) -> RecruitingEv
     """
     document: dict[str, Any] | None = await database[EVENTS].find_one({"_id": event_id})
     return from_document(RecruitingEvent, document) if document else None
+
+
+async def claim_due_reminder(
+    database: Database, *, owner: str, lease: timedelta, now: datetime
+) -> RecruitingEvent | None:
+    """Leases to `owner` the published event (of any tenant) whose next reminder is the most
+    overdue; None when no reminder is due."""
+    document = await claim_next(
+        database[EVENTS],
+        {"status": EventStatus.PUBLISHED.value, "next_reminder_at": {"$lte": now}},
+        owner=owner,
+        lease=lease,
+        sort=[("next_reminder_at", ASCENDING)],
+        now=now,
+    )
+    return from_document(RecruitingEvent, document) if document else None
+
+
+async def settle_reminder(
+    database: Database,
+    event: RecruitingEvent,
+    owner: str,
+    plan: dict[str, Any],
+    *,
+    session: Session | None = None,
+) -> bool:
+    """Records the reminders done and releases `owner`'s lease; False if the lease was lost
+    or the event changed since it was claimed (its next claim reads it anew)."""
+    result = await database[EVENTS].update_one(
+        {"_id": event.id, "version": event.version, "lease_owner": owner},
+        {"$set": plan | LEASE_RELEASED},
+        session=session,
+    )
+    return result.matched_count == 1
+
+
+async def release_reminder(database: Database, event_id: str, owner: str) -> None:
+    """Gives up `owner`'s lease without recording anything (the event changed meanwhile)."""
+    await database[EVENTS].update_one(
+        {"_id": event_id, "lease_owner": owner}, {"$set": LEASE_RELEASED}
+    )

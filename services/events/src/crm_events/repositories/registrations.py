@@ -7,7 +7,7 @@ from datetime import datetime
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crm_events.domain.models import Registration, RegistrationStatus, new_door_code
+from crm_events.domain.models import Outcome, Registration, RegistrationStatus, new_door_code
 from crm_shared import (
     Database,
     Session,
@@ -196,6 +196,59 @@ class RegistrationRepository:
                 "candidate_id": candidate_id,
                 "checked_in_at": {"$ne": None},
                 "attendance_published": {"$ne": True},
+            },
+            session=session,
+        )
+        return [from_document(Registration, d) for d in documents]
+
+    async def not_cancelled(self, event_id: str, *, session: Session) -> list[Registration]:
+        """Every registration of the event still standing (registered or waitlisted), however
+        many: whoever is told about a change of the event."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "status": {"$ne": RegistrationStatus.CANCELLED.value}},
+            sort=[("_id", ASCENDING)],
+            session=session,
+        )
+        return [from_document(Registration, d) for d in documents]
+
+    async def seated(self, event_id: str, *, session: Session) -> list[Registration]:
+        """Every registration of the event holding a seat (registered), however many."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "status": RegistrationStatus.REGISTERED.value},
+            sort=[("_id", ASCENDING)],
+            session=session,
+        )
+        return [from_document(Registration, d) for d in documents]
+
+    async def settle(
+        self, registration_id: str, outcome: Outcome, *, session: Session
+    ) -> Registration | None:
+        """Records a registration's outcome, unpublished; None if it had that outcome already
+        (a retried completion, a second late check-in)."""
+        result = await self._registrations.update_one(
+            {"_id": registration_id, "outcome": {"$ne": outcome.value}},
+            {"$set": {"outcome": outcome.value, "outcome_published": False}},
+            session=session,
+        )
+        if result.modified_count != 1:
+            return None
+        document = await self._registrations.find_one({"_id": registration_id}, session=session)
+        return from_document(Registration, document) if document else None
+
+    async def mark_outcome_published(self, registration_id: str, *, session: Session) -> None:
+        await self._registrations.update_one(
+            {"_id": registration_id}, {"$set": {"outcome_published": True}}, session=session
+        )
+
+    async def unannounced_outcomes(
+        self, candidate_id: str, *, session: Session
+    ) -> list[Registration]:
+        """The candidate's outcomes not published yet (they were unknown when it was set)."""
+        documents = await self._registrations.find(
+            {
+                "candidate_id": candidate_id,
+                "outcome": {"$ne": None},
+                "outcome_published": {"$ne": True},
             },
             session=session,
         )

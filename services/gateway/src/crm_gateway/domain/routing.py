@@ -46,6 +46,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("templates", "campaigns", settings.campaigns_url),
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
+        Route("event-mails", "campaigns", settings.campaigns_url),
         Route("notifications", "campaigns", settings.campaigns_url),
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),

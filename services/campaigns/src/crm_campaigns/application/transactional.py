@@ -1,0 +1,60 @@
+"""What every transactional mail (a consent confirmation, an event confirmation) shares: who
+may not get one, and sending it as the tenant.
+
+Transactional mail goes out whatever the marketing consent (the person asked for it) but never
+to a person or address an erasure left a tombstone for, nor one the suppression list holds as
+bounced, complained or suppressed by hand (an unsubscribed address still gets it).
+"""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage
+
+from crm_campaigns.adapters.senders import Senders
+from crm_campaigns.adapters.smtp import MailTransport
+from crm_campaigns.domain.models import MessageCategory
+from crm_campaigns.domain.suppression import blocking_reason
+from crm_campaigns.repositories.suppressions import SuppressionRepository
+from crm_shared import Database, Session, email_sha256, is_erased, is_erased_address
+
+
+async def transactional_block(
+    database: Database,
+    tenant_id: str,
+    candidate_id: str | None,
+    email: str,
+    *,
+    session: Session,
+) -> str | None:
+    """Why a transactional mail may not go to this person and address, or None if it may."""
+    if candidate_id is not None and await is_erased(
+        database, tenant_id, candidate_id, session=session
+    ):
+        return "erased"
+    if await is_erased_address(database, tenant_id, email, session=session):
+        return "erased"
+    listed = await SuppressionRepository(database, tenant_id).reasons(
+        email_sha256(email), session=session
+    )
+    reason = blocking_reason(listed, MessageCategory.TRANSACTIONAL)
+    return reason.value if reason is not None else None
+
+
+async def send_as_tenant(
+    transport: MailTransport,
+    senders: Senders,
+    tenant_id: str,
+    email: EmailMessage,
+    recipient: str,
+) -> None:
+    """Sends `email`, written from the tenant's sender (`senders.for_tenant(...).sender`),
+    DKIM-signed if it has a key, through its own account if it has one, like every other mail
+    of the tenant."""
+    profile = senders.for_tenant(tenant_id)
+    # CRLF line endings: what is signed must be what goes out.
+    content = await profile.sign(email.as_bytes(policy=policy.SMTP))
+    if (account := profile.account) is not None:
+        await account.transport.send_raw(account.envelope_sender, recipient, content)
+    else:
+        await transport.send_raw(senders.envelope_sender, recipient, content)

@@ -1,0 +1,226 @@
+"""Mails to an event's registrants: the confirmation of a registration, and the notice that
+their event moved or was cancelled, each with the event's calendar invitation attached
+(`text/calendar`, the same UID in every copy, so calendars update the entry they have)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_shared import EventInvitationChanged, EventRegistered, EventReminderRequested, utc_now
+
+
+class EventMailKind(StrEnum):
+    CONFIRMATION = "confirmation"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    REMINDER = "reminder"
+
+
+class EventMailStatus(StrEnum):
+    SENT = "sent"
+    # Not sent: the person or address may get no mail at all (erased, bounced, suppressed).
+    SUPPRESSED = "suppressed"
+    # The mail server refused it or could not be reached; retried, then dead-lettered.
+    FAILED = "failed"
+
+
+class EventMail(BaseModel):
+    """What was done with one mail to a registrant: kept by address digest, never the address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    tenant_id: str
+    event_id: str
+    registration_id: str
+    candidate_id: str | None = None
+    email_sha256: str
+    kind: EventMailKind
+    status: EventMailStatus
+    reason: str | None = Field(default=None, description="Why it was suppressed, or the error.")
+    attempts: int = 0
+    sequence: int | None = Field(default=None, description="The invitation's SEQUENCE.")
+    recorded_at: datetime = Field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class RegistrantMail:
+    """One mail to a registrant, before it is written: what it is and what it says."""
+
+    kind: EventMailKind
+    email: str
+    first_name: str
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None
+    starts_at: datetime | None
+    time_zone: str | None
+    location: str | None
+    join_url: str | None
+    manage_url: str | None
+    invitation_ics: str
+    sequence: int | None = None
+    cancellation_reason: str | None = None
+    minutes_before: int | None = None
+
+    @classmethod
+    def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
+        """The confirmation of a registration; None when none is due (registered at the door,
+        or announced before registrations carried their invitation)."""
+        if registered.walk_in or registered.invitation_ics is None:
+            return None
+        return cls(
+            kind=EventMailKind.CONFIRMATION,
+            email=registered.email,
+            first_name=registered.first_name,
+            event_id=registered.event_id,
+            event_name=registered.event_name,
+            registration_id=registered.registration_id,
+            candidate_id=registered.candidate_id,
+            starts_at=registered.starts_at,
+            time_zone=registered.time_zone,
+            location=registered.location,
+            join_url=registered.join_url,
+            manage_url=registered.manage_url,
+            invitation_ics=registered.invitation_ics,
+        )
+
+    @classmethod
+    def telling(cls, changed: EventInvitationChanged) -> RegistrantMail:
+        """The notice that a registrant's event moved or was cancelled."""
+        cancelled = changed.change == "cancelled"
+        return cls(
+            kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,
+            email=changed.email,
+            first_name=changed.first_name,
+            event_id=changed.event_id,
+            event_name=changed.event_name,
+            registration_id=changed.registration_id,
+            candidate_id=changed.candidate_id,
+            starts_at=changed.starts_at,
+            time_zone=changed.time_zone,
+            location=changed.location,
+            join_url=changed.join_url,
+            manage_url=None if cancelled else changed.manage_url,
+            invitation_ics=changed.invitation_ics,
+            sequence=changed.sequence,
+            cancellation_reason=changed.cancellation_reason,
+        )
+
+    @classmethod
+    def reminding(cls, reminder: EventReminderRequested) -> RegistrantMail:
+        """A reminder before the event, with the invitation as it is now."""
+        return cls(
+            kind=EventMailKind.REMINDER,
+            email=reminder.email,
+            first_name=reminder.first_name,
+            event_id=reminder.event_id,
+            event_name=reminder.event_name,
+            registration_id=reminder.registration_id,
+            candidate_id=reminder.candidate_id,
+            starts_at=reminder.starts_at,
+            time_zone=reminder.time_zone,
+            location=reminder.location,
+            join_url=reminder.join_url,
+            manage_url=reminder.manage_url,
+            invitation_ics=reminder.invitation_ics,
+            sequence=reminder.sequence,
+            minutes_before=reminder.minutes_before,
+        )
+
+
+def lead_time(minutes: int) -> str:
+    """`minutes` in words: "24 hours", "1 hour", "2 days", "90 minutes"."""
+    if minutes == 1440:
+        return "24 hours"  # what people say of the day before
+    for size, unit in ((1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+SUBJECTS = {
+    EventMailKind.CONFIRMATION: "You are registered: {name}",
+    EventMailKind.UPDATE: "Changed: {name}",
+    EventMailKind.CANCELLATION: "Cancelled: {name}",
+    EventMailKind.REMINDER: "Reminder: {name}",
+}
+
+
+def local_time(at: datetime | None, zone: str | None) -> str | None:
+    """`at` as the event's wall clock shows it, with the zone's abbreviation."""
+    if at is None:
+        return None
+    try:
+        local = at.astimezone(ZoneInfo(zone or "UTC"))
+    except ZoneInfoNotFoundError:  # an unknown zone cannot be stored; UTC says the truth anyway
+        local = at.astimezone(ZoneInfo("UTC"))
+    return local.strftime("%A %d %B %Y, %H:%M %Z").strip()
+
+
+def _lines(mail: RegistrantMail) -> list[str]:
+    when = local_time(mail.starts_at, mail.time_zone)
+    if mail.kind is EventMailKind.CANCELLATION:
+        reason = f": {mail.cancellation_reason}" if mail.cancellation_reason else "."
+        lines = [f"{mail.event_name} has been cancelled{reason}"]
+        if when:
+            lines.append(f"It was to take place on {when}.")
+        lines.append("The attached update takes it out of your calendar.")
+        return lines
+    if mail.kind is EventMailKind.UPDATE:
+        lines = [f"{mail.event_name} has changed. It now takes place:"]
+    elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
+        lines = [f"{mail.event_name} starts in {lead_time(mail.minutes_before)}."]
+    else:
+        lines = [f"Thank you for registering for {mail.event_name}."]
+    if when:
+        lines.append(f"When: {when}")
+    if mail.location:
+        lines.append(f"Where: {mail.location}")
+    if mail.join_url:
+        lines.append(f"Join online: {mail.join_url}")
+    lines.append("The calendar invitation is attached.")
+    if mail.manage_url:
+        lines.append(f"Your registration (or to cancel it): {mail.manage_url}")
+    return lines
+
+
+def registrant_email(
+    mail: RegistrantMail, *, sender: str, message_id: str, domain: str
+) -> EmailMessage:
+    """The mail, plain text and HTML, with the invitation as a `text/calendar` attachment whose
+    METHOD matches the calendar's (REQUEST, or CANCEL for a cancellation)."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = mail.email
+    email["Subject"] = SUBJECTS[mail.kind].format(name=mail.event_name)
+    email["Message-ID"] = make_msgid(idstring=message_id, domain=domain)
+    email["X-CRM-Message-Id"] = message_id
+    email["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hello {mail.first_name}" if mail.first_name else "Hello"
+    lines = _lines(mail)
+    email.set_content(f"{greeting},\n\n" + "\n".join(lines) + "\n")
+    email.add_alternative(
+        f"<html><body><p>{html.escape(greeting)},</p>"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        + "</body></html>",
+        subtype="html",
+    )
+    method = "CANCEL" if mail.kind is EventMailKind.CANCELLATION else "REQUEST"
+    email.add_attachment(
+        mail.invitation_ics,
+        subtype="calendar",
+        filename="invitation.ics",
+        params={"method": method},
+    )
+    return email

@@ -1,0 +1,35 @@
+"""Telling registrants that their event moved or was cancelled: one `event.invitation_changed`
+per registration still standing, with the new copy of its calendar invitation."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from crm_events.application.storage import EventsStorage
+from crm_events.domain.models import RecruitingEvent
+from crm_events.publishers import to_event_invitation_changed
+from crm_shared import Session
+
+
+async def tell_registrants(
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    changed_fields: list[str],
+    *,
+    session: Session,
+    excluding: Collection[str] = (),
+) -> int:
+    """Stages the notice for every registered and waitlisted person of `event` (as it is after
+    the change) inside `session`'s transaction, so each change is told exactly once; returns
+    how many. `excluding`: registrations told otherwise (just promoted, so confirmed anew)."""
+    told = 0
+    for registration in await storage.registrations(event.tenant_id).not_cancelled(
+        event.id, session=session
+    ):
+        if registration.id in excluding:
+            continue
+        await to_event_invitation_changed(
+            storage.outbox, storage.links, event, registration, changed_fields, session=session
+        )
+        told += 1
+    return told

@@ -1,0 +1,262 @@
+"""What an event tells people and the rest of the system, end to end on the real broker,
+database and SMTP sink: confirmations with a calendar invitation, a change and a cancellation
+mailed with the same UID and a higher SEQUENCE, and a completed event's attendees and no-shows
+(`event.attended`, `event.no_show`) following up in sequences and segments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import SmtpSink
+from icalendar import Calendar
+
+from crm_shared import EVENT_ATTENDED, EVENT_NO_SHOW
+from helpers import eventually, read_events, unique
+from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.sequencing import create_sequence, enrolment_of, mails_to
+
+pytestmark = pytest.mark.integration
+
+LONG_WAIT = [{"type": "wait", "days": 30}]
+
+
+async def register(stack: Stack, event_id: str, name: str) -> tuple[str, str]:
+    """Registers somebody new through the public page; (registration id, email)."""
+    email = f"{unique(name)}@example.org"
+    registered = await stack.gateway.post(
+        f"/public/v1/events/{event_id}/registrations",
+        json={"first_name": name.title(), "last_name": "Doe", "email": email},
+    )
+    assert registered.status_code == 201, registered.text
+    return registered.json()["id"], email
+
+
+def invitation(mail: Any) -> tuple[str, str, Any]:
+    """The calendar invitation attached to a received mail: (part METHOD, calendar METHOD,
+    its VEVENT)."""
+    [part] = [
+        p for p in mail.parsed().iter_attachments() if p.get_content_type() == "text/calendar"
+    ]
+    calendar = Calendar.from_ical(part.get_content())
+    [entry] = calendar.walk("VEVENT")
+    return str(part.get_param("method")), str(calendar["METHOD"]), entry
+
+
+async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_the_ics(
+    stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Open house"),
+            "kind": "open_house",
+            "time_zone": "Europe/Berlin",
+            # The evening after the change to summer time (early on 30 March 2031): the mail
+            # and the calendar both say 18:00, summer time.
+            "starts_at": "2031-03-30T18:00:00",
+            "ends_at": "2031-03-30T21:00:00",
+            "location": "München, Leopoldstraße 1",
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    registration_id, email = await register(stack, event["id"], "carol")
+
+    [confirmation] = await mails_to(smtp_sink, email, 1)
+    assert confirmation.subject == f"You are registered: {event['name']}"
+    part_method, method, first = invitation(confirmation)
+    assert (part_method, method, str(first["STATUS"])) == ("REQUEST", "REQUEST", "CONFIRMED")
+    assert str(first["UID"]) == f"{registration_id}.{event['id']}@events.recruitcrm"
+    assert first.decoded("DTSTART").isoformat() == "2031-03-30T18:00:00+02:00"
+    body = confirmation.parsed().get_body(("plain",)).get_content()
+    assert "Sunday 30 March 2031, 18:00 CEST" in body
+    assert "/public/v1/event-registrations/" in body  # the manage / cancel link
+
+    url = f"/api/v1/events/{event['id']}"
+    moved = await stack.gateway.patch(
+        url, headers=acme | {"If-Match": '"1"'}, json={"location": "München, Marienplatz 8"}
+    )
+    assert moved.status_code == 200, moved.text
+    [_, change] = await mails_to(smtp_sink, email, 2)
+    assert change.subject == f"Changed: {event['name']}"
+    _, method, updated = invitation(change)
+    assert (method, str(updated["UID"]), str(updated["LOCATION"])) == (
+        "REQUEST",
+        str(first["UID"]),
+        "München, Marienplatz 8",
+    )
+    assert int(updated["SEQUENCE"]) > int(first["SEQUENCE"])
+
+    cancelled = await stack.gateway.post(f"{url}/cancel", headers=acme, json={"reason": "Flood"})
+    assert cancelled.status_code == 200, cancelled.text
+    [_, _, cancellation] = await mails_to(smtp_sink, email, 3)
+    assert cancellation.subject == f"Cancelled: {event['name']}"
+    part_method, method, withdrawn = invitation(cancellation)
+    assert (part_method, method, str(withdrawn["STATUS"])) == ("CANCEL", "CANCEL", "CANCELLED")
+    assert str(withdrawn["UID"]) == str(first["UID"])
+    assert int(withdrawn["SEQUENCE"]) > int(updated["SEQUENCE"])
+    assert "Flood" in cancellation.parsed().get_body(("plain",)).get_content()
+
+    # Each mail is on record where staff look, by registration; none failed.
+    async def all_recorded() -> bool:
+        listed = await stack.gateway.get(
+            "/api/v1/event-mails", headers=acme, params={"registration_id": registration_id}
+        )
+        return len(listed.json()["items"]) == 3
+
+    await eventually(all_recorded, message="the mails were not recorded")
+    listed = await stack.gateway.get(
+        "/api/v1/event-mails", headers=acme, params={"event_id": event["id"]}
+    )
+    assert {(m["kind"], m["status"]) for m in listed.json()["items"]} == {
+        ("confirmation", "sent"),
+        ("update", "sent"),
+        ("cancellation", "sent"),
+    }
+
+
+async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    now = datetime.now(UTC)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Campus day"),
+            "kind": "campus",
+            # Under way: people may still register, and it may be completed.
+            "starts_at": (now - timedelta(minutes=30)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    no_shows = await create_sequence(
+        stack, ACME_TOKEN, trigger={"type": "event_no_show", "event_id": event_id}, steps=LONG_WAIT
+    )
+    attendees = await create_sequence(
+        stack, ACME_TOKEN, trigger={"type": "event_attended"}, steps=LONG_WAIT
+    )
+    came, came_email = await register(stack, event_id, "ada")
+    stayed_away, away_email = await register(stack, event_id, "bob")
+    checked_in = await stack.gateway.post(
+        f"/api/v1/events/{event_id}/registrations/{came}/check-in", headers=acme
+    )
+    assert checked_in.status_code == 200, checked_in.text
+
+    completed = await stack.gateway.post(f"/api/v1/events/{event_id}/complete", headers=acme)
+    assert completed.status_code == 200, completed.text
+    again = await stack.gateway.post(f"/api/v1/events/{event_id}/complete", headers=acme)
+    assert again.status_code == 409, again.text
+
+    [attended] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_ATTENDED.name,
+        where=lambda e: e["data"]["event_id"] == event_id,
+        count=1,
+    )
+    [no_show] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_NO_SHOW.name,
+        where=lambda e: e["data"]["event_id"] == event_id,
+        count=1,
+    )
+    assert (attended["data"]["registration_id"], attended["tenant_id"]) == (came, stack.acme)
+    assert attended["data"]["tenant_id"] == stack.acme
+    assert (no_show["data"]["registration_id"], no_show["data"]["email"]) == (
+        stayed_away,
+        away_email,
+    )
+    # Both were new: the candidates service created them from their registrations, and the
+    # outcomes name those candidates.
+    ada, bob = attended["data"]["candidate_id"], no_show["data"]["candidate_id"]
+    assert None not in (ada, bob)
+
+    listed = await stack.gateway.get(f"/api/v1/events/{event_id}/registrations", headers=acme)
+    assert {r["id"]: r["outcome"] for r in listed.json()} == {
+        came: "attended",
+        stayed_away: "no_show",
+    }
+    enrolled = await enrolment_of(
+        stack, ACME_TOKEN, no_shows["id"], bob, lambda e: True, "the no-show was not enrolled"
+    )
+    assert enrolled["enrolled_by"] == f"event:{event_id}"
+    await enrolment_of(
+        stack, ACME_TOKEN, attendees["id"], ada, lambda e: True, "the attendee was not enrolled"
+    )
+
+    async def no_show_recorded() -> bool:
+        profile = await stack.gateway.get(f"/api/v1/candidates/{bob}", headers=acme)
+        return bool(profile.json().get("events_no_show") == [event_id])
+
+    await eventually(no_show_recorded, message="events_no_show not projected")
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        headers=acme,
+        json={
+            "name": unique("No-shows"),
+            "rule": {"all": [{"field": "events_no_show", "op": "equals", "value": event_id}]},
+        },
+    )
+    assert segment.status_code == 201, segment.text
+
+    async def only_bob() -> bool:
+        members = await stack.gateway.get(
+            f"/api/v1/segments/{segment.json()['id']}/members", headers=acme
+        )
+        return members.status_code == 200 and [m["id"] for m in members.json()["items"]] == [bob]
+
+    await eventually(only_bob, message="the no-show segment does not hold exactly the no-show")
+    # Both had their confirmation; nobody mails an outcome by itself.
+    assert len(smtp_sink.messages_to(came_email)) == 1
+    assert len(smtp_sink.messages_to(away_email)) == 1
+
+
+async def test_a_reminder_is_mailed_once_with_the_invitation(
+    stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Webinar"),
+            "kind": "webinar",
+            "format": "virtual",
+            "join_url": "https://meet.example/room-1",
+            # Its 5-minute reminder falls due three seconds from now.
+            "starts_at": (datetime.now(UTC) + timedelta(minutes=5, seconds=3)).isoformat(),
+            "reminders": [5],
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert event["reminders"] == [5]
+    registration_id, email = await register(stack, event["id"], "dora")
+
+    [_, reminder] = await mails_to(smtp_sink, email, 2)
+    assert reminder.subject == f"Reminder: {event['name']}"
+    body = reminder.parsed().get_body(("plain",)).get_content()
+    assert "starts in 5 minutes" in body
+    assert "https://meet.example/room-1" in body
+    _, method, entry = invitation(reminder)
+    assert (method, str(entry["UID"])) == (
+        "REQUEST",
+        f"{registration_id}.{event['id']}@events.recruitcrm",
+    )
+    shown = await stack.gateway.get(f"/api/v1/events/{event['id']}", headers=acme)
+    assert shown.json()["next_reminder_at"] is None
+    listed = await stack.gateway.get(
+        "/api/v1/event-mails", headers=acme, params={"registration_id": registration_id}
+    )
+    assert {m["kind"] for m in listed.json()["items"]} == {"confirmation", "reminder"}
+    assert len(smtp_sink.messages_to(email)) == 2  # once

@@ -1,0 +1,89 @@
+"""The mails to event registrants as written: what each says and the invitation it carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crm_campaigns.domain.event_mail import (
+    EventMailKind,
+    RegistrantMail,
+    lead_time,
+    local_time,
+    registrant_email,
+)
+from crm_shared import EventInvitationChanged, EventRegistered
+
+pytestmark = pytest.mark.unit
+
+STARTS = datetime(2027, 3, 28, 16, tzinfo=UTC)  # 18:00 in Berlin, the day clocks go forward
+ICS = "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n"
+
+
+def _changed(change: str) -> EventInvitationChanged:
+    return EventInvitationChanged(
+        event_id="e1",
+        event_name="Campus day",
+        registration_id="r1",
+        email="zoe@example.org",
+        first_name="Zoë",
+        last_name="Doe",
+        change=change,
+        starts_at=STARTS,
+        time_zone="Europe/Berlin",
+        location="Hall B",
+        cancellation_reason="Venue flooded" if change == "cancelled" else None,
+        sequence=4,
+        invitation_ics=ICS,
+        manage_url="https://crm.example/manage",
+        occurred_at=STARTS,
+    )
+
+
+def test_a_cancellation_carries_the_cancelling_invitation_and_no_manage_link() -> None:
+    mail = RegistrantMail.telling(_changed("cancelled"))
+    assert (mail.kind, mail.sequence) == (EventMailKind.CANCELLATION, 4)
+    email = registrant_email(mail, sender="a@b.example", message_id="m1", domain="b.example")
+    assert email["Subject"] == "Cancelled: Campus day"
+    [calendar] = [p for p in email.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert calendar.get_param("method") == "CANCEL"
+    text = email.get_body(("plain",))
+    assert text is not None
+    assert "Campus day has been cancelled: Venue flooded" in text.get_content()
+    assert "https://crm.example/manage" not in text.get_content()
+
+
+def test_an_update_says_the_new_time_in_the_events_zone() -> None:
+    mail = RegistrantMail.telling(_changed("updated"))
+    email = registrant_email(mail, sender="a@b.example", message_id="m2", domain="b.example")
+    [calendar] = [p for p in email.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert calendar.get_param("method") == "REQUEST"
+    text = email.get_body(("plain",))
+    assert text is not None
+    assert "When: Sunday 28 March 2027, 18:00 CEST" in text.get_content()
+    assert local_time(STARTS, "No/Such_Zone") == "Sunday 28 March 2027, 16:00 UTC"
+
+
+def test_walk_ins_and_old_registrations_get_no_confirmation() -> None:
+    registered = EventRegistered(
+        event_id="e1",
+        event_name="Campus day",
+        registration_id="r1",
+        email="zoe@example.org",
+        first_name="Zoë",
+        last_name="Doe",
+        registered_at=STARTS,
+        invitation_ics=ICS,
+    )
+    assert RegistrantMail.confirming(registered) is not None
+    assert RegistrantMail.confirming(registered.model_copy(update={"walk_in": True})) is None
+    assert RegistrantMail.confirming(registered.model_copy(update={"invitation_ics": None})) is None
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [(1440, "24 hours"), (60, "1 hour"), (120, "2 hours"), (2880, "2 days"), (90, "90 minutes")],
+)
+def test_reminder_lead_times_read_naturally(minutes: int, words: str) -> None:
+    assert lead_time(minutes) == words
