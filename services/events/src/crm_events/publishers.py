@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from crm_events.adapters.calendar import invitation, invitation_sequence
 from crm_events.application.links import RegistrationLinks
 from crm_events.domain.models import Outcome, RecruitingEvent, Registration
@@ -26,6 +28,7 @@ from crm_shared import (
     EventReminderRequested,
     Outbox,
     Session,
+    TopicSpec,
 )
 
 
@@ -62,13 +65,7 @@ async def to_event_registered(
         join_url=event.join_url,
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
     )
-    await outbox.stage(
-        EVENT_REGISTERED,
-        tenant_id=registration.tenant_id,
-        subject=registration.candidate_id or registration.email,
-        data=payload,
-        session=session,
-    )
+    await _stage_for(outbox, EVENT_REGISTERED, registration, payload, session=session)
 
 
 async def to_event_checked_in(
@@ -85,13 +82,7 @@ async def to_event_checked_in(
         checked_in_at=registration.checked_in_at,
         walk_in=registration.walk_in,
     )
-    await outbox.stage(
-        EVENT_CHECKED_IN,
-        tenant_id=registration.tenant_id,
-        subject=registration.candidate_id or registration.email,
-        data=payload,
-        session=session,
-    )
+    await _stage_for(outbox, EVENT_CHECKED_IN, registration, payload, session=session)
 
 
 async def to_event_registration_promoted(
@@ -120,13 +111,7 @@ async def to_event_registration_promoted(
         manage_url=links.manage_url(registration),
         invitation_url=links.invitation_url(registration),
     )
-    await outbox.stage(
-        EVENT_REGISTRATION_PROMOTED,
-        tenant_id=registration.tenant_id,
-        subject=registration.candidate_id or registration.email,
-        data=payload,
-        session=session,
-    )
+    await _stage_for(outbox, EVENT_REGISTRATION_PROMOTED, registration, payload, session=session)
 
 
 async def to_event_invitation_changed(
@@ -164,13 +149,7 @@ async def to_event_invitation_changed(
         invitation_url=links.invitation_url(registration),
         occurred_at=_latest(event.cancelled_at, event.updated_at, event.created_at),
     )
-    await outbox.stage(
-        EVENT_INVITATION_CHANGED,
-        tenant_id=registration.tenant_id,
-        subject=registration.candidate_id or registration.email,
-        data=payload,
-        session=session,
-    )
+    await _stage_for(outbox, EVENT_INVITATION_CHANGED, registration, payload, session=session)
 
 
 async def to_event_outcome(
@@ -199,13 +178,7 @@ async def to_event_outcome(
     else:
         payload = EventNoShow(**common)
         spec = EVENT_NO_SHOW
-    await outbox.stage(
-        spec,
-        tenant_id=registration.tenant_id,
-        subject=registration.candidate_id,
-        data=payload,
-        session=session,
-    )
+    await _stage_for(outbox, spec, registration, payload, session=session)
 
 
 async def to_event_reminder_requested(
@@ -238,14 +211,27 @@ async def to_event_reminder_requested(
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
         sequence=invitation_sequence(event, registration),
     )
+    await _stage_for(outbox, EVENT_REMINDER_REQUESTED, registration, payload, session=session)
+
+
+def _latest(*moments: datetime | None) -> datetime:
+    return max(moment for moment in moments if moment is not None)
+
+
+async def _stage_for(
+    outbox: Outbox,
+    spec: TopicSpec,
+    registration: Registration,
+    payload: BaseModel,
+    *,
+    session: Session,
+) -> None:
+    """Stages `payload` on `spec` for one registrant, keyed by their candidate (or their
+    address while nobody matched them), so one person's events stay in order."""
     await outbox.stage(
-        EVENT_REMINDER_REQUESTED,
+        spec,
         tenant_id=registration.tenant_id,
         subject=registration.candidate_id or registration.email,
         data=payload,
         session=session,
     )
-
-
-def _latest(*moments: datetime | None) -> datetime:
-    return max(moment for moment in moments if moment is not None)
