@@ -86,15 +86,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+# Parsed sidecars by path: a stored message never changes (both files appear by rename), and
+# tests poll the sink many times a second while it holds thousands of messages.
+_parsed: dict[Path, ReceivedMessage] = {}
+
+
 def read_messages(directory: Path) -> list[ReceivedMessage]:
     """Lists the messages stored in `directory`, oldest first."""
     if not directory.is_dir():
         return []
     messages = []
     for sidecar_path in sorted(directory.glob("*.json")):
-        sidecar = json.loads(sidecar_path.read_text())
-        messages.append(
-            ReceivedMessage(
+        message = _parsed.get(sidecar_path)
+        if message is None:
+            sidecar = json.loads(sidecar_path.read_text())
+            message = ReceivedMessage(
                 id=sidecar_path.stem,
                 mail_from=sidecar["mail_from"],
                 rcpt_tos=tuple(sidecar["rcpt_tos"]),
@@ -102,7 +108,8 @@ def read_messages(directory: Path) -> list[ReceivedMessage]:
                 received_at=datetime.fromisoformat(sidecar["received_at"]),
                 eml_path=sidecar_path.with_suffix(".eml"),
             )
-        )
+            _parsed[sidecar_path] = message
+        messages.append(message)
     return messages
 
 

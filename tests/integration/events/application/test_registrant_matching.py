@@ -70,7 +70,9 @@ class _Gated(EventsStorage):
 
 
 def _gated(storage: EventsStorage, at: str) -> _Gated:
-    return _Gated(storage.mongo, storage.database, storage.outbox, storage.links, _Gate(), at)
+    return _Gated(
+        storage.mongo, storage.database, storage.outbox, storage.links, gate=_Gate(), at=at
+    )
 
 
 def _profile(candidate_id: str, email: str) -> CandidateProfile:

@@ -209,7 +209,8 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             )
 
     try:
-        await storage.in_transaction(store)
+        async with storage.seat_locks.holding(event.id):
+            await storage.in_transaction(store)
     except _Closed:
         # Cancelled or completed (or deleted) since it was read: say which.
         latest = await events.get(event.id)
@@ -263,7 +264,8 @@ async def _reopen(
             )
 
     try:
-        await storage.in_transaction(store)
+        async with storage.seat_locks.holding(event.id):
+            await storage.in_transaction(store)
     except _Closed:
         latest = await events.get(event.id)
         refusal = registration_refusal(latest, utc_now()) if latest else None

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from crm_events.application.links import RegistrationLinks
 from crm_events.repositories.events import EventRepository
 from crm_events.repositories.registrations import RegistrationRepository
-from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
+from crm_shared import (
+    CandidateDirectory,
+    Database,
+    KeyedLocks,
+    MongoClient,
+    Outbox,
+    Session,
+    in_transaction,
+)
 
 ResultT = TypeVar("ResultT")
 
@@ -23,6 +31,10 @@ class EventsStorage:
     database: Database
     outbox: Outbox
     links: RegistrationLinks
+    # Registrations for one event take turns within this process: each holds the event's
+    # document in its transaction, so a rush of them at once would otherwise retry one
+    # another's transactions (twelve at once took more than the gateway's 10 s under load).
+    seat_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     def events(self, tenant_id: str) -> EventRepository:
         return EventRepository(self.database, tenant_id)
