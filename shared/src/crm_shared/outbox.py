@@ -9,6 +9,7 @@ which the idempotent consumers absorb (at least once, never lost).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -416,8 +417,10 @@ class OutboxRelay:
                     break
                 # Still the same records in flight: waiting on them, not sending them again,
                 # is what keeps each record on the topic once when the broker returns. Holding
-                # the lease meanwhile keeps another replica from sending them as well.
-                await self._holds_lease()
+                # the lease meanwhile keeps another replica from sending them as well; if the
+                # database is away too, the wait goes on all the same.
+                with contextlib.suppress(Exception):
+                    await self._holds_lease()
                 self._enter(
                     RelayState.BROKER_UNAVAILABLE,
                     TimeoutError(
@@ -551,6 +554,7 @@ class OutboxRelay:
             await cancel_within([self._watcher], STOP_WAIT_SECONDS, "outbox-watch")
             self._watcher = None
         await self._worker.stop()
+        self._lease_confirmed_at = None
         if self._lease is not None:
             try:
                 # Handing the lease over now spares another replica waiting for it to expire.
