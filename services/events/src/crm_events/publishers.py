@@ -47,22 +47,12 @@ async def to_event_registered(
     walk-in, or somebody who had cancelled), so nobody mails them a confirmation."""
     manage_url = links.manage_url(registration)
     payload = EventRegistered(
-        event_id=event.id,
-        event_name=event.name,
-        registration_id=registration.id,
-        candidate_id=registration.candidate_id,
-        email=registration.email,
-        first_name=registration.first_name,
-        last_name=registration.last_name,
+        **_registrant(event, registration),
         registered_at=registration.registered_at,
         manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
         walk_in=at_door or registration.walk_in,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        time_zone=event.time_zone,
-        location=event.location,
-        join_url=event.join_url,
+        **_time_and_place(event),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
     )
     await _stage_for(outbox, EVENT_REGISTERED, registration, payload, session=session)
@@ -74,11 +64,7 @@ async def to_event_checked_in(
     """Stages `event.checked_in` for a registrant or walk-in who attended."""
     assert registration.checked_in_at is not None
     payload = EventCheckedIn(
-        event_id=event.id,
-        event_name=event.name,
-        registration_id=registration.id,
-        candidate_id=registration.candidate_id,
-        email=registration.email,
+        **_attendee(event, registration),
         checked_in_at=registration.checked_in_at,
         walk_in=registration.walk_in,
     )
@@ -98,13 +84,7 @@ async def to_event_registration_promoted(
     they can be told (with their links)."""
     assert registration.promoted_at is not None
     payload = EventRegistrationPromoted(
-        event_id=event.id,
-        event_name=event.name,
-        registration_id=registration.id,
-        candidate_id=registration.candidate_id,
-        email=registration.email,
-        first_name=registration.first_name,
-        last_name=registration.last_name,
+        **_registrant(event, registration),
         registered_at=registration.registered_at,
         promoted_at=registration.promoted_at,
         reason=reason,
@@ -128,20 +108,10 @@ async def to_event_invitation_changed(
     manage_url = links.manage_url(registration)
     cancelled = event.cancelled_at is not None
     payload = EventInvitationChanged(
-        event_id=event.id,
-        event_name=event.name,
-        registration_id=registration.id,
-        candidate_id=registration.candidate_id,
-        email=registration.email,
-        first_name=registration.first_name,
-        last_name=registration.last_name,
+        **_registrant(event, registration),
         change="cancelled" if cancelled else "updated",
         changed_fields=changed_fields,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        time_zone=event.time_zone,
-        location=event.location,
-        join_url=event.join_url,
+        **_time_and_place(event),
         cancellation_reason=event.cancellation_reason,
         sequence=invitation_sequence(event, registration),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
@@ -160,12 +130,8 @@ async def to_event_outcome(
     assert registration.candidate_id is not None
     assert registration.outcome is not None
     common: dict[str, Any] = {
+        **_attendee(event, registration),
         "tenant_id": registration.tenant_id,
-        "event_id": event.id,
-        "event_name": event.name,
-        "registration_id": registration.id,
-        "candidate_id": registration.candidate_id,
-        "email": registration.email,
         "occurred_at": event.completed_at or event.updated_at or event.starts_at,
     }
     payload: EventOutcome
@@ -193,19 +159,9 @@ async def to_event_reminder_requested(
     """Stages `event.reminder_requested` for one registrant, with the invitation as it is."""
     manage_url = links.manage_url(registration)
     payload = EventReminderRequested(
-        event_id=event.id,
-        event_name=event.name,
-        registration_id=registration.id,
-        candidate_id=registration.candidate_id,
-        email=registration.email,
-        first_name=registration.first_name,
-        last_name=registration.last_name,
+        **_registrant(event, registration),
         minutes_before=minutes_before,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        time_zone=event.time_zone,
-        location=event.location,
-        join_url=event.join_url,
+        **_time_and_place(event),
         manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
@@ -235,3 +191,34 @@ async def _stage_for(
         data=payload,
         session=session,
     )
+
+
+def _attendee(event: RecruitingEvent, registration: Registration) -> dict[str, Any]:
+    """Who registered for which event: the fields every registrant topic starts with."""
+    return {
+        "event_id": event.id,
+        "event_name": event.name,
+        "registration_id": registration.id,
+        "candidate_id": registration.candidate_id,
+        "email": registration.email,
+    }
+
+
+def _registrant(event: RecruitingEvent, registration: Registration) -> dict[str, Any]:
+    """`_attendee` and the name a mail to them greets."""
+    return {
+        **_attendee(event, registration),
+        "first_name": registration.first_name,
+        "last_name": registration.last_name,
+    }
+
+
+def _time_and_place(event: RecruitingEvent) -> dict[str, Any]:
+    """When and where the event is, as a registrant mail states it."""
+    return {
+        "starts_at": event.starts_at,
+        "ends_at": event.ends_at,
+        "time_zone": event.time_zone,
+        "location": event.location,
+        "join_url": event.join_url,
+    }
