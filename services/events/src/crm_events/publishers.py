@@ -27,6 +27,7 @@ from crm_shared import (
     EventRegistrationPromoted,
     EventReminderRequested,
     Outbox,
+    RegistrationAnswer,
     Session,
     TopicSpec,
 )
@@ -54,6 +55,10 @@ async def to_event_registered(
         walk_in=at_door or registration.walk_in,
         **_time_and_place(event),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        answers=[
+            RegistrationAnswer.model_validate(answer.model_dump(mode="json"))
+            for answer in registration.answers
+        ],
     )
     await _stage_for(outbox, EVENT_REGISTERED, registration, payload, session=session)
 

@@ -134,6 +134,21 @@ class MessageClicked(_Payload):
     )
 
 
+class RegistrationAnswer(_Payload):
+    """A registrant's answer to one of the event's registration questions."""
+
+    question_id: str
+    label: str = Field(description="The question as the registrant saw it.")
+    kind: Literal["text", "choice", "yes_no", "consent"]
+    value: str | bool = Field(
+        description="Text or the chosen option; true or false for yes/no; true for a ticked "
+        "consent (an unticked one is not an answer)."
+    )
+    purpose: str | None = Field(
+        default=None, description="What a consent covers: `marketing`, `talent_community`."
+    )
+
+
 class EventRegistered(_Payload):
     """Somebody registered for a recruiting event."""
 
@@ -170,6 +185,12 @@ class EventRegistered(_Payload):
         default=None,
         description="The registration's calendar invitation (iCalendar text) as it was when "
         "the registration committed; absent in events published before it existed.",
+    )
+    answers: list[RegistrationAnswer] = Field(
+        default_factory=list,
+        description="The answers to the event's registration questions (added in v1, "
+        "optional). A ticked consent is not yet a consent: the candidates service mails the "
+        "registrant a link to confirm it (double opt-in) and records it in the ledger then.",
     )
 
 

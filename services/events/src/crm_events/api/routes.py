@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 
 from crm_events.api.deps import Storage
@@ -12,6 +14,7 @@ from crm_events.api.schemas import (
     EventListing,
     EventPublic,
     EventUpdate,
+    PersonCreate,
     RegistrationCreate,
     RegistrationDetail,
     RegistrationPublic,
@@ -29,15 +32,19 @@ from crm_events.domain.models import (
     RegistrationCancelRefused,
     RegistrationNotFound,
     RegistrationRefused,
+    RegistrationStatus,
+    new_door_code,
     refusal_detail,
     registration_refusal,
 )
+from crm_events.domain.questions import AnswerInvalid
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
     ProblemError,
     StaleVersionError,
     etag_for,
+    new_id,
     problem_responses,
     public_operation,
     require_permission,
@@ -45,6 +52,8 @@ from crm_shared import (
     stale_version,
     utc_now,
 )
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/events", tags=["events"])
 public_router = APIRouter(
@@ -68,13 +77,17 @@ def _refused_registration(refused: RegistrationRefused) -> ProblemError:
     )
 
 
-def _invalid(error: EventDetailsInvalid) -> ProblemError:
+def _invalid(error: EventDetailsInvalid | AnswerInvalid) -> ProblemError:
+    """422 naming the field, as request validation does."""
+    field = (
+        error.field if isinstance(error, EventDetailsInvalid) else f"answers.{error.question_id}"
+    )
     return ProblemError(
         422,
-        f"invalid request: {error.field}",
+        f"invalid request: {field}",
         title="Request validation failed",
         problem_type="validation-error",
-        extensions={"errors": [{"field": error.field, "detail": error.detail}]},
+        extensions={"errors": [{"field": field, "detail": error.detail}]},
     )
 
 
@@ -176,13 +189,14 @@ async def update_event(
             "capacity",
             "organisers",
             "reminders",
+            "questions",
         )
         if field in changes
     ):
         raise ProblemError(
             422,
-            "name, kind, format, starts_at, time_zone, capacity, organisers and reminders "
-            "cannot be null",
+            "name, kind, format, starts_at, time_zone, capacity, organisers, reminders and "
+            "questions cannot be null",
             problem_type="validation-error",
         )
     try:
@@ -419,8 +433,27 @@ def _detail(storage: Storage, registration: Registration) -> RegistrationDetail:
     )
 
 
-def _registrant(body: RegistrationCreate) -> Registrant:
-    return Registrant(email=str(body.email), first_name=body.first_name, last_name=body.last_name)
+def _registrant(body: PersonCreate) -> Registrant:
+    answers = body.answers if isinstance(body, RegistrationCreate) else {}
+    return Registrant(
+        email=str(body.email),
+        first_name=body.first_name,
+        last_name=body.last_name,
+        answers=answers,
+    )
+
+
+def _unstored(event_id: str, body: RegistrationCreate) -> RegistrationPublic:
+    """What a registration with the honeypot filled is told: a registration like any other,
+    stored nowhere, so the bot learns nothing it could adapt to."""
+    logger.info("registration for event %s dropped: the honeypot field was filled", event_id)
+    return RegistrationPublic(
+        id=new_id(),
+        event_id=event_id,
+        code=new_door_code(),
+        status=RegistrationStatus.REGISTERED,
+        registered_at=utc_now(),
+    )
 
 
 @public_router.get("/{event_id}", response_model=EventListing)
@@ -462,13 +495,18 @@ async def register(
     """Registers somebody for an event; registering again returns the first registration. A
     409 whose type says why for a draft (`event-not-published`), a cancelled, completed or
     past event (`event-cancelled`, `event-completed`, `event-past`), and outside the
-    registration window (`registration-not-open`, `registration-closed`)."""
+    registration window (`registration-not-open`, `registration-closed`). Answers that do not
+    fit the event's questions are a 422 naming `answers.<question id>`."""
+    if body.website and body.website.strip():
+        return _unstored(event_id, body)
     try:
         recorded = await registrations.register(storage, event_id, _registrant(body))
     except EventNotFound as missing:
         raise _not_found(missing) from None
     except RegistrationRefused as refused:
         raise _refused_registration(refused) from None
+    except AnswerInvalid as invalid:
+        raise _invalid(invalid) from None
     registration = recorded.registration
     if not recorded.created:
         # The address may be somebody else's: a repeat gets no link to their registration.

@@ -23,6 +23,7 @@ from crm_events.domain.models import (
     RegistrationStatus,
     as_utc,
 )
+from crm_events.domain.questions import MAX_QUESTIONS, ConsentPurpose, QuestionKind
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -69,6 +70,43 @@ Organisers = Annotated[
 ]
 
 
+class QuestionSpec(BaseModel):
+    """One question of the registration form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        description="Names the answer (`answers.<id>`): 1 to 40 lower-case letters, digits "
+        "and underscores, starting with a letter.",
+        examples=["role_interest"],
+    )
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    kind: QuestionKind = Field(
+        description="`text`, `choice` (one of `options`), `yes_no`, or `consent` (a box the "
+        "registrant may tick; confirmed by a mailed link before it counts)."
+    )
+    required: bool = Field(default=False, description="Never for a `consent` question.")
+    options: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    ] = Field(default_factory=list, description="A `choice` question's 2 to 30 options.")
+    purpose: ConsentPurpose | None = Field(
+        default=None, description="What a `consent` question asks for."
+    )
+    help: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+        | None
+    ) = Field(default=None, description="A line of help shown under the question.")
+
+
+Questions = Annotated[
+    list[QuestionSpec],
+    Field(
+        max_length=MAX_QUESTIONS,
+        description="The registration form's own questions, asked after name and e-mail.",
+    ),
+]
+
+
 class EventCreate(BaseModel):
     """A recruiting event."""
 
@@ -87,6 +125,7 @@ class EventCreate(BaseModel):
     registration_closes_at: LocalOrAware | None = None
     organisers: Organisers = Field(default_factory=list)
     reminders: Reminders = Field(default_factory=lambda: [1440, 60])
+    questions: Questions = Field(default_factory=list)
     status: Literal[EventStatus.DRAFT, EventStatus.PUBLISHED] = Field(
         default=EventStatus.PUBLISHED,
         description="`draft` keeps it private until `POST /events/{id}/publish`.",
@@ -111,6 +150,10 @@ class EventUpdate(BaseModel):
     registration_closes_at: LocalOrAware | None = None
     organisers: Organisers | None = None
     reminders: Reminders | None = None
+    questions: Questions | None = Field(
+        default=None,
+        description="Replaces the questions; answers given before keep the wording they had.",
+    )
 
 
 class EventCancellation(BaseModel):
@@ -147,6 +190,7 @@ class EventPublic(BaseModel):
     next_reminder_at: datetime | None = Field(
         description="When the next reminder goes out (UTC); null when none is left."
     )
+    questions: list[QuestionSpec]
 
     @classmethod
     def of(cls, event: RecruitingEvent, registered: int) -> EventPublic:
@@ -188,10 +232,11 @@ class EventListing(BaseModel):
     places_left: int = Field(
         description="Seats not yet taken; 0: a new registration joins the waitlist."
     )
+    questions: list[QuestionSpec] = Field(description="What the registration form asks.")
 
 
-class RegistrationCreate(BaseModel):
-    """A public registration for an event (no login)."""
+class PersonCreate(BaseModel):
+    """Who registers or walks in."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -202,6 +247,22 @@ class RegistrationCreate(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
+
+
+class RegistrationCreate(PersonCreate):
+    """A public registration for an event (no login)."""
+
+    answers: dict[str, str | bool] = Field(
+        default_factory=dict,
+        description="Answers to the event's questions by question id: text or the chosen "
+        "option, `true`/`false` for yes/no, `true` for a ticked consent.",
+        examples=[{"role_interest": "Backend", "needs_parking": False, "job_news": True}],
+    )
+    website: str | None = Field(
+        default=None,
+        description="Leave empty. A hidden form field people never fill: a registration "
+        "with it filled is answered as usual and stored nowhere (spam protection).",
+    )
 
 
 class RegistrationLinks(BaseModel):
@@ -233,6 +294,16 @@ class RegistrationPublic(RegistrationLinks):
     cancelled_at: datetime | None = None
 
 
+class AnswerPublic(BaseModel):
+    """An answer with the question's wording as it was asked."""
+
+    question_id: str
+    label: str
+    kind: QuestionKind
+    value: str | bool
+    purpose: ConsentPurpose | None = None
+
+
 class RegistrationDetail(RegistrationPublic):
     email: str
     first_name: str
@@ -244,6 +315,9 @@ class RegistrationDetail(RegistrationPublic):
         default=None,
         description="Once the event is completed: `attended` or `no_show` (null for the "
         "waitlisted and the cancelled).",
+    )
+    answers: list[AnswerPublic] = Field(
+        default_factory=list, description="The answers to the event's questions."
     )
 
 
@@ -280,5 +354,5 @@ class LinkedRegistration(BaseModel):
     event: EventForRegistrant
 
 
-class WalkInCreate(RegistrationCreate):
+class WalkInCreate(PersonCreate):
     """Somebody who came to the event without registering, captured at the door."""

@@ -111,7 +111,8 @@ async def edit_event(
             raise EventNotFound(event_id)
         zone = time_zone(changes.get("time_zone") or current.time_zone)
         edit_fields = times_in_utc(changes, zone)
-        check_event_details(current.model_copy(update=edit_fields))
+        # Validated, not copied: the edit's questions arrive as plain fields.
+        check_event_details(RecruitingEvent.model_validate(current.model_dump() | edit_fields))
         if "starts_at" in edit_fields or "reminders" in edit_fields:
             # Reminders follow the new start: pending again if it moved later, skipped if
             # their time has passed.

@@ -3,7 +3,8 @@ walk-ins, recruiters see who registered."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from crm_events.application.attendance import announce_attendance, settle_late_attendance
 from crm_events.application.lifecycle import existing_event
@@ -21,6 +22,7 @@ from crm_events.domain.models import (
     registration_refusal,
     registration_status,
 )
+from crm_events.domain.questions import answers_to
 from crm_events.publishers import to_event_registered
 from crm_events.repositories.events import find_event_anywhere
 from crm_events.repositories.registrations import DuplicateRegistrationError
@@ -34,6 +36,8 @@ class Registrant:
     email: str
     first_name: str
     last_name: str
+    # Answers to the event's questions by question id, as the form or API gave them.
+    answers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,12 +175,14 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
 
     `RegistrationRefused` (its `refusal` says why) for a draft, a cancelled or completed event,
     one that took place, and outside the registration window; a draft is `EventNotFound` to
-    whoever does not know its id.
+    whoever does not know its id; `AnswerInvalid` for answers that do not fit the event's
+    questions. A repeat registration keeps the first one's answers.
     """
     event = await find_event_anywhere(storage.database, event_id)
     if event is None:
         raise EventNotFound(event_id)
     _check_open(event)
+    answers = answers_to(event.questions, person.answers)
     events = storage.events(event.tenant_id)
     registrations = storage.registrations(event.tenant_id)
     directory = storage.directory(event.tenant_id)
@@ -201,6 +207,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             last_name=person.last_name,
             candidate_id=await directory.candidate_for_update(email, session=session),
             status=registration_status(capacity, registered),
+            answers=answers,
         )
         await registrations.register(registration, session=session)
         if registration.status is RegistrationStatus.REGISTERED:

@@ -10,6 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_events.domain.questions import (
+    Answer,
+    QuestionsInvalid,
+    RegistrationQuestion,
+    check_questions,
+)
 from crm_shared import new_id, utc_now
 
 
@@ -119,6 +125,8 @@ class RecruitingEvent(BaseModel):
     reminders: list[int] = Field(default_factory=lambda: list(DEFAULT_REMINDERS))
     reminders_sent: list[int] = Field(default_factory=list)
     next_reminder_at: datetime | None = None
+    # The registration form's own questions (none for events stored before they existed).
+    questions: list[RegistrationQuestion] = Field(default_factory=list)
 
     def local(self, instant: datetime | None) -> datetime | None:
         """`instant` as wall-clock time in the event's time zone (with its offset then)."""
@@ -180,6 +188,10 @@ def check_event_details(event: RecruitingEvent) -> None:
     later; events stored before formats existed are such events). The end comes after the
     start; registration closes after it opens and no later than the event ends.
     """
+    try:
+        check_questions(event.questions)
+    except QuestionsInvalid as invalid:
+        raise EventDetailsInvalid(f"questions[{invalid.index}]", invalid.detail) from None
     if event.format is EventFormat.VIRTUAL and event.location:
         raise EventDetailsInvalid("location", "a virtual event has no venue")
     if event.format is EventFormat.HYBRID and not event.location:
@@ -382,6 +394,8 @@ class Registration(BaseModel):
     # (`event.attended` / `event.no_show`) goes out once the registrant is a known candidate.
     outcome: Outcome | None = None
     outcome_published: bool = False
+    # The answers to the event's questions as they were asked (none: asked nothing).
+    answers: list[Answer] = Field(default_factory=list)
 
 
 def registration_outcome(registration: Registration) -> Outcome | None:
