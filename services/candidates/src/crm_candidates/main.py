@@ -150,7 +150,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         import_jobs=import_jobs,
         consent_expiry=expiry,
         candidate_eraser=CandidateEraser(mongo, database, outbox),
-        candidate_facts=CandidateFacts(mongo, database, outbox),
+        candidate_facts=CandidateFacts(mongo, database, outbox, links, confirmation),
         change_requests=ChangeRequests(mongo, database, outbox),
         signup_locks=KeyedLocks(),
     )

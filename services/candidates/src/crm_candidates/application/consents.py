@@ -66,6 +66,11 @@ PREFERENCES_LINK = "preferences"
 UNSUBSCRIBE_LINK = "unsubscribe"
 COMMUNITY_PURPOSES = (ConsentPurpose.TALENT_COMMUNITY, ConsentPurpose.MARKETING)
 COMMUNITY_USER = "public:community"
+# Where a consent confirmed through a link came from, by the link's reason.
+LINK_SOURCES = {
+    "re_permission": ConsentSource.RE_PERMISSION,
+    "event_registration": ConsentSource.EVENT_REGISTRATION,
+}
 # Changes the person made through a signed link.
 CANDIDATE_USER = "public:candidate"
 
@@ -488,11 +493,7 @@ class ConsentService:
         """
         purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
         request_id = claim.data.get("request_id", "")
-        source = (
-            ConsentSource.RE_PERMISSION
-            if claim.data.get("reason") == "re_permission"
-            else ConsentSource.COMMUNITY_SIGNUP
-        )
+        source = LINK_SOURCES.get(claim.data.get("reason", ""), ConsentSource.COMMUNITY_SIGNUP)
 
         async def work(session: Session) -> list[ConsentEntry] | None:
             candidate = await self.candidates.get(claim.subject, session=session)

@@ -18,9 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.consents import ConfirmationPolicy, confirm_url
+from crm_candidates.domain.consent import ConsentPurpose, ConsentStatus
 from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, unique_in_order
 from crm_candidates.domain.timeline import timeline_entry
+from crm_candidates.publishers import to_consent_confirmation_requested
 from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.consents import ConsentRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_candidates.repositories.timeline import TimelineRepository
@@ -31,6 +35,7 @@ from crm_shared import (
     ATS_APPLICATION_STAGE_CHANGED,
     AtsApplicationChange,
     AtsApplicationCreated,
+    ConsentConfirmationRequested,
     Database,
     EngagementScored,
     EventAttended,
@@ -43,7 +48,9 @@ from crm_shared import (
     Outbox,
     SequenceSaved,
     Session,
+    SignedLinks,
     normalise_email,
+    utc_now,
 )
 
 # Records created from other services' events name the service as their creator.
@@ -67,6 +74,9 @@ class CandidateFacts:
     mongo: MongoClient
     database: Database
     outbox: Outbox
+    # For the consent confirmation links of consents ticked on event registration forms.
+    links: SignedLinks
+    confirmation: ConfirmationPolicy
 
     def writer(self, tenant_id: str) -> CandidateWriter:
         """The writer of one tenant's candidates."""
@@ -142,6 +152,59 @@ class CandidateFacts:
             session=session,
         )
         await self.record_in_timeline(envelope, candidate.id, session)
+        await self._confirm_event_consents(envelope, registration, candidate, session)
+
+    async def _confirm_event_consents(
+        self,
+        envelope: EventEnvelope[Any],
+        registration: EventRegistered,
+        candidate: Candidate,
+        session: Session,
+    ) -> None:
+        """A consent ticked on an event's registration form counts once the registrant
+        confirms it through a mailed link (double opt-in: anybody can type an address into a
+        form); one link for the purposes not granted already."""
+        ticked = [
+            ConsentPurpose(answer.purpose)
+            for answer in registration.answers
+            if answer.kind == "consent" and answer.value is True and answer.purpose
+        ]
+        if not ticked:
+            return
+        states = await ConsentRepository(self.database, envelope.tenant_id).states(
+            candidate.id, session=session
+        )
+        wanted = [
+            purpose
+            for purpose in dict.fromkeys(ticked)
+            if purpose not in states or states[purpose].status is not ConsentStatus.GRANTED
+        ]
+        if not wanted:
+            return
+        expires_at = utc_now() + self.confirmation.signup_ttl
+        await to_consent_confirmation_requested(
+            self.outbox,
+            envelope.tenant_id,
+            ConsentConfirmationRequested(
+                candidate_id=candidate.id,
+                email=normalise_email(registration.email),
+                first_name=candidate.first_name,
+                purpose=",".join(purpose.value for purpose in wanted),
+                reason="double_opt_in",
+                confirm_url=confirm_url(
+                    self.links,
+                    self.confirmation,
+                    tenant_id=envelope.tenant_id,
+                    candidate_id=candidate.id,
+                    purposes=wanted,
+                    request_id=f"event-registration:{registration.registration_id}",
+                    expires_at=expires_at,
+                    reason="event_registration",
+                ),
+                expires_at=expires_at,
+            ),
+            session=session,
+        )
 
     async def event_checked_in(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Records event attendance on the candidate."""

@@ -48,6 +48,8 @@ class ConsentSource(StrEnum):
     PREFERENCE_CENTRE = "preference_centre"
     UNSUBSCRIBE_LINK = "unsubscribe_link"
     EXPIRY = "expiry"
+    # Ticked on an event's registration form, then confirmed through the mailed link.
+    EVENT_REGISTRATION = "event_registration"
 
 
 class LapseAction(StrEnum):
