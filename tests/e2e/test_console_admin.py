@@ -15,7 +15,7 @@ from browser import DESKTOP, PHONE, PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import dev_headers, sign_in
+from e2e.console_support import api_call, dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -175,6 +175,88 @@ def audit_shows(page: Page, action: str, expected: str) -> None:
         except AssertionError:
             continue
     raise AssertionError(f"no audit entry for {action} with {expected}")
+
+
+def test_the_public_page_asks_the_events_own_questions_on_a_phone(
+    process_stack: ProcessStack, browser: Browser
+) -> None:
+    gateway = process_stack.gateway_url
+    api_ready(gateway, "/events")
+    event = api_call(
+        gateway,
+        "POST",
+        "/events",
+        {
+            "name": unique("Data science evening"),
+            "kind": "meetup",
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2031-09-18T18:00:00",
+            "location": "Köln, Domkloster 4",
+            "capacity": 40,
+            "questions": [
+                {
+                    "id": "team",
+                    "label": "Which team interests you?",
+                    "kind": "choice",
+                    "required": True,
+                    "options": ["Backend", "Data", "Design"],
+                },
+                {"id": "parking", "label": "Do you need a parking space?", "kind": "yes_no"},
+                {"id": "diet", "label": "Dietary needs", "kind": "text"},
+                {
+                    "id": "job_news",
+                    "label": "Send me news about jobs at Acme",
+                    "kind": "consent",
+                    "purpose": "marketing",
+                },
+            ],
+        },
+    )
+    visitor = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    try:
+        public = visitor.new_page()
+        watch = PageWatch()
+        watch.attach(public)
+        public.goto(f"{gateway}/console/public/events/{event['id']}")
+        expect(public.get_by_role("heading", name=event["name"])).to_be_visible()
+        public.get_by_label("First name").fill("Jürgen")
+        public.get_by_label("Last name").fill("Müller-Lüdenscheidt")
+        email = f"{unique('juergen')}@example.de"
+        public.get_by_label("E-mail").fill(email)
+        # The honeypot is there for bots, off the screen for people.
+        trap = public.locator("#f-website").bounding_box()
+        assert trap is not None
+        assert trap["x"] < 0, trap
+        public.get_by_role("group", name="Do you need a parking space?").get_by_label("No").check()
+        public.get_by_label("Dietary needs").fill("Vegetarisch")
+        public.get_by_label("Send me news about jobs at Acme").check()
+        assert_fits(public)
+        assert_accessible(public)
+        screenshot(public, "event-public-questions")
+        public.get_by_role("button", name="Register").click()
+        # The required choice was left out: the refusal is shown by it, what was typed kept.
+        expect(public.get_by_text("'Which team interests you?' needs an answer")).to_be_visible()
+        expect(public.get_by_role("alert")).to_have_text("Please check the answers marked below.")
+        expect(public.get_by_label("E-mail")).to_have_value(email)
+        expect(public.get_by_label("Dietary needs")).to_have_value("Vegetarisch")
+        expect(public.get_by_label("Send me news about jobs at Acme")).to_be_checked()
+        public.get_by_label("Which team interests you?").select_option("Data")
+        public.get_by_role("button", name="Register").click()
+        expect(public.get_by_test_id("registration-code")).to_have_text(
+            re.compile(r"^[0-9A-Z]{8}$")
+        )
+        refusals_shown(watch)
+        watch.assert_clean()
+    finally:
+        visitor.close()
+    [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
+    assert registration["email"] == email
+    assert [(a["question_id"], a["value"]) for a in registration["answers"]] == [
+        ("team", "Data"),
+        ("parking", False),
+        ("diet", "Vegetarisch"),
+        ("job_news", True),
+    ]
 
 
 def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(

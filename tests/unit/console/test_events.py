@@ -381,21 +381,20 @@ async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Con
     assert body_of(api.calls[0]) == {"reason": "Venue closed"}
 
 
+PUBLIC_EVENT = {
+    "id": "ev1",
+    "name": "Backend meetup",
+    "kind": "meetup",
+    "starts_at": "2027-03-25T17:00:00Z",
+    "location": "Malmö",
+    "status": "published",
+    "places_left": 0,
+}
+
+
 async def test_the_public_page_needs_no_session_and_shows_the_code(console: Console) -> None:
     client, api = console
-    api.answer(
-        "GET",
-        "/public/v1/events/ev1",
-        body={
-            "id": "ev1",
-            "name": "Backend meetup",
-            "kind": "meetup",
-            "starts_at": "2027-03-25T17:00:00Z",
-            "location": "Malmö",
-            "status": "published",
-            "places_left": 0,
-        },
-    )
+    api.answer("GET", "/public/v1/events/ev1", body=PUBLIC_EVENT)
     visitor = {"x-forwarded-for": "203.0.113.9"}
     page = await client.get("/console/public/events/ev1", headers=visitor)
     assert page.status_code == 200
@@ -431,11 +430,20 @@ async def test_the_public_page_needs_no_session_and_shows_the_code(console: Cons
         "first_name": "Zoë",
         "last_name": "Ångström",
         "email": "zoe@example.org",
+        "answers": {},
     }
 
 
 async def test_a_public_registration_refused_shows_why_by_the_field(console: Console) -> None:
     client, api = console
+    team = {
+        "id": "team",
+        "label": "Which team?",
+        "kind": "choice",
+        "required": True,
+        "options": ["Backend", "Data"],
+    }
+    api.answer("GET", "/public/v1/events/ev1", body=PUBLIC_EVENT | {"questions": [team]})
     api.answer(
         "POST",
         "/public/v1/events/ev1/registrations",
@@ -444,17 +452,26 @@ async def test_a_public_registration_refused_shows_why_by_the_field(console: Con
             "title": "Request validation failed",
             "status": 422,
             "detail": "invalid request: email",
-            "errors": [{"field": "body.email", "detail": "not an e-mail address"}],
+            "errors": [
+                {"field": "body.email", "detail": "not an e-mail address"},
+                {"field": "answers.team", "detail": "the answer is one of: Backend, Data"},
+            ],
         },
     )
     answer = await client.post(
         "/console/public/events/ev1",
-        data={"first_name": "A", "last_name": "B", "email": "nope"},
+        data={"first_name": "A", "last_name": "B", "email": "nope", "answers.team": "Data"},
         headers=HTMX,
     )
     assert answer.status_code == 422
     assert 'id="e-email">not an e-mail address<' in answer.text
     assert 'value="nope"' in answer.text
+    # The form is drawn again from the event's questions, the refusal by its field.
+    assert 'id="e-answers.team">the answer is one of: Backend, Data<' in answer.text
+    assert "<option selected>Data</option>" in answer.text
+    sent = body_of(api.calls[0])
+    assert isinstance(sent, dict)
+    assert sent["answers"] == {"team": "Data"}
 
 
 async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Console) -> None:

@@ -14,12 +14,14 @@ from crm_console.api.deps import Container, CurrentViewer, Viewer, done, form_of
 from crm_console.application.events import EventDesk, PublicRegistration
 from crm_console.container import ConsoleContainer
 from crm_console.domain.events import (
+    ANSWER_FIELD,
     FORMATS,
     KINDS,
     EventForm,
     code_of,
     event_form,
     form_values,
+    registration_answers,
     registration_path,
     walk_in_outcome,
     walk_in_person,
@@ -337,21 +339,27 @@ async def public_register(event_id: str, request: Request, state: Container) -> 
     """Registers the visitor; the confirmation shows their code for the door."""
     fields = await form_of(request)
     person = {name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")}
+    answers = registration_answers(fields)
     public = PublicRegistration(state.gateway)
     try:
-        registration = await public.register(event_id, person, _visitor(request))
+        honeypot = {"website": trap} if (trap := fields.get("website")) else {}
+        registration = await public.register(
+            event_id, {**person, "answers": answers, **honeypot}, _visitor(request)
+        )
     except ApiProblem as refused:
-        htmx = is_htmx(request)
-        event = {"id": event_id} if htmx else await public.event(event_id, _visitor(request))
+        # Read again for its questions (the form is drawn from them), htmx or not.
+        event = await public.event(event_id, _visitor(request))
+        typed = person | {f"{ANSWER_FIELD}{key}": value for key, value in answers.items()}
         return render(
             request,
             state.templates,
-            "events/public_form.html" if htmx else "events/public.html",
+            "events/public_form.html" if is_htmx(request) else "events/public.html",
             {
                 "event": event,
                 "kinds": KINDS,
-                "values": person,
-                "errors": refused.problem.field_errors,
+                "values": typed,
+                # An answer's refusal is named by its full path, `answers.<question id>`.
+                "errors": refused.problem.field_errors | refused.problem.paths,
                 "problem": refused.problem,
             },
             status_code=refused.problem.status,

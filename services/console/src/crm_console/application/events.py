@@ -115,7 +115,7 @@ class PublicRegistration:
         return found
 
     async def register(
-        self, event_id: str, person: dict[str, str], visitor: str | None
+        self, event_id: str, person: dict[str, Any], visitor: str | None
     ) -> dict[str, Any]:
         registered: dict[str, Any] = await self._api.public(
             "POST", f"{PUBLIC}/{event_id}/registrations", person, forwarded_for=visitor

@@ -212,6 +212,18 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")
+# The public form names an answer's field after its question: `answers.<question id>`.
+ANSWER_FIELD = "answers."
+
+
+def registration_answers(form: Mapping[str, str]) -> dict[str, str]:
+    """The answers a public registration form carries, by question id (the events API checks
+    them against the event's questions); an empty field is no answer."""
+    return {
+        name.removeprefix(ANSWER_FIELD): value.strip()
+        for name, value in form.items()
+        if name.startswith(ANSWER_FIELD) and value.strip()
+    }
 
 
 def walk_in_person(form: Mapping[str, str]) -> dict[str, str]:
