@@ -13,7 +13,9 @@ from crm_console.domain.events import (
     code_of,
     door_matches,
     event_form,
+    event_question_rows,
     form_values,
+    question_errors,
     registration_path,
     walk_in_outcome,
     walk_in_person,
@@ -76,6 +78,116 @@ def body_of(request: httpx.Request) -> object:
     return json.loads(request.content)
 
 
+def test_the_event_forms_question_rows_become_the_apis_questions() -> None:
+    form = event_form(
+        {
+            "name": "Campus day",
+            "kind": "campus",
+            "starts_at": "2031-05-12T10:00",
+            "capacity": "40",
+            "q0.id": "team",
+            "q0.label": "Which team? (renamed)",
+            "q0.kind": "choice",
+            "q0.options": " Backend \r\n\r\nData\n",
+            "q0.required": "on",
+            "q0.purpose": "marketing",
+            "q1.label": "Süße Träume?",
+            "q1.kind": "yes_no",
+            "q1.help": "Just asking",
+            "q2.label": "  ",  # a blank row, or a question taken out
+            "q2.kind": "text",
+            "q3.label": "Süße Träume?",
+            "q3.kind": "consent",
+            "q3.required": "on",
+            "q3.purpose": "talent_community",
+            "q10.label": "2026 plans",
+        }
+    )
+    assert form.body["questions"] == [
+        {
+            "id": "team",  # the id it had: its answers stay linked
+            "label": "Which team? (renamed)",
+            "kind": "choice",
+            "required": True,
+            "options": ["Backend", "Data"],
+            "purpose": None,
+            "help": None,
+        },
+        {
+            "id": "susse_traume",
+            "label": "Süße Träume?",
+            "kind": "yes_no",
+            "required": False,
+            "options": [],
+            "purpose": None,
+            "help": "Just asking",
+        },
+        {
+            "id": "susse_traume_2",
+            "label": "Süße Träume?",
+            "kind": "consent",
+            "required": False,  # a consent box is never required
+            "options": [],
+            "purpose": "talent_community",
+            "help": None,
+        },
+        {
+            "id": "q_2026_plans",
+            "label": "2026 plans",
+            "kind": "text",
+            "required": False,
+            "options": [],
+            "purpose": None,
+            "help": None,
+        },
+    ]
+    assert [row["label"] for row in form.questions] == [
+        "Which team? (renamed)",
+        "Süße Träume?",
+        "Süße Träume?",
+        "2026 plans",
+    ]
+
+
+def test_an_events_questions_fill_the_edit_forms_rows_and_refusals_find_their_row() -> None:
+    rows = event_question_rows(
+        {
+            "questions": [
+                {
+                    "id": "team",
+                    "label": "Team?",
+                    "kind": "choice",
+                    "required": True,
+                    "options": ["A", "B"],
+                    "purpose": None,
+                    "help": None,
+                }
+            ]
+        }
+    )
+    assert rows == [
+        {
+            "id": "team",
+            "label": "Team?",
+            "kind": "choice",
+            "required": "on",
+            "options": "A\nB",
+            "purpose": "",
+            "help": "",
+        }
+    ]
+    assert event_form({"q0." + part: value for part, value in rows[0].items()}).body["questions"][
+        0
+    ]["options"] == ["A", "B"]
+    assert question_errors(
+        {
+            "questions[1]": "a choice has 2 to 30 options",
+            "questions.0.label": "too long",
+            "name": "needed",
+        }
+    ) == {"questions[1]": "a choice has 2 to 30 options", "questions[0]": "too long"}
+
+
 def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
     form = event_form(
         {
@@ -105,6 +217,7 @@ def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
         "location": None,
         "join_url": "https://meet.example.org/x",
         "capacity": 40,
+        "questions": [],
         "status": "draft",
     }
     broken = event_form(
@@ -196,6 +309,7 @@ async def test_creating_an_event_sends_every_field_and_opens_it(console: Console
         "location": "Malmö",
         "join_url": None,
         "capacity": 2,
+        "questions": [],
     }
 
 
@@ -234,6 +348,29 @@ async def test_a_form_the_console_can_tell_is_wrong_is_not_sent(console: Console
     assert answer.status_code == 422
     assert "not a time zone name" in answer.text
     assert api.calls == []
+
+
+async def test_the_edit_form_shows_the_events_questions_and_room_for_more(
+    console: Console,
+) -> None:
+    client, api = console
+    team = {
+        "id": "team",
+        "label": "Which team?",
+        "kind": "choice",
+        "required": True,
+        "options": ["Backend", "Data"],
+        "purpose": None,
+        "help": None,
+    }
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"questions": [team]})
+    page = await client.get("/console/events/ev1/edit", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert '<input type="hidden" name="q0.id" value="team">' in page.text
+    assert 'name="q0.label" value="Which team?"' in page.text
+    assert '<option value="choice" selected>' in page.text
+    assert ">Backend\nData</textarea>" in page.text
+    assert page.text.count('data-testid="question-row"') == 3  # and two blank rows
 
 
 async def test_an_edit_names_the_version_it_was_made_from(console: Console) -> None:

@@ -15,12 +15,17 @@ from crm_console.application.events import EventDesk, PublicRegistration
 from crm_console.container import ConsoleContainer
 from crm_console.domain.events import (
     ANSWER_FIELD,
+    BLANK_QUESTION_ROWS,
+    CONSENT_PURPOSES,
     FORMATS,
     KINDS,
+    QUESTION_KINDS,
     EventForm,
     code_of,
     event_form,
+    event_question_rows,
     form_values,
+    question_errors,
     registration_answers,
     registration_path,
     walk_in_outcome,
@@ -66,7 +71,16 @@ def _form_page(
         request,
         state.templates,
         template,
-        {"form": form, "event": event, "kinds": KINDS, "formats": FORMATS, "problem": problem},
+        {
+            "form": form,
+            "event": event,
+            "kinds": KINDS,
+            "formats": FORMATS,
+            "question_kinds": QUESTION_KINDS,
+            "consent_purposes": CONSENT_PURPOSES,
+            "blank_questions": BLANK_QUESTION_ROWS,
+            "problem": problem,
+        },
         viewer=viewer,
         status_code=status_code,
     )
@@ -102,12 +116,13 @@ def _refused_form(
     refused: ApiProblem,
     event: dict[str, Any] | None = None,
 ) -> HTMLResponse:
-    errors = {**form.errors, **refused.problem.field_errors}
+    problem = refused.problem
+    errors = {**form.errors, **problem.field_errors, **question_errors(problem.paths)}
     return _form_page(
         request,
         viewer,
         state,
-        EventForm(form.values, errors, form.body),
+        EventForm(form.values, errors, form.body, form.questions),
         event=event,
         problem=refused.problem,
         status_code=refused.problem.status,
@@ -140,7 +155,8 @@ async def edit_event(
 ) -> HTMLResponse:
     """The event's form, filled in from its current version."""
     event = await EventDesk(state.gateway).event(viewer.caller, event_id)
-    return _form_page(request, viewer, state, EventForm(values=form_values(event)), event=event)
+    form = EventForm(values=form_values(event), questions=event_question_rows(event))
+    return _form_page(request, viewer, state, form, event=event)
 
 
 @router.post("/{event_id}")

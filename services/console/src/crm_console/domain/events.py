@@ -4,6 +4,8 @@ into the registered and the waitlist, and the door's search by name, e-mail or c
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +33,8 @@ class EventForm:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
+    # The registration questions as typed, one row each (`question_rows`).
+    questions: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -104,9 +108,102 @@ def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
         "join_url": values["join_url"] or None,
         "capacity": capacity,
     }
+    questions = question_rows(form)
+    body["questions"] = question_body(questions)
     if creating and values["draft"]:
         body["status"] = "draft"
-    return EventForm(values=values, errors=errors, body=body)
+    return EventForm(values=values, errors=errors, body=body, questions=questions)
+
+
+QUESTION_KINDS = {
+    "text": "Text",
+    "choice": "Choice (one of the options)",
+    "yes_no": "Yes or no",
+    "consent": "Consent box (optional; confirmed by a mailed link)",
+}
+CONSENT_PURPOSES = {
+    "marketing": "Marketing mail (jobs, events)",
+    "talent_community": "Talent community",
+}
+# Empty rows the form offers under the event's questions, to add more.
+BLANK_QUESTION_ROWS = 2
+_QUESTION_PART = re.compile(r"^q(\d+)\.(id|label|kind|required|options|purpose|help)$")
+
+
+def question_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
+    """The question rows of the event form (`q<n>.<part>`) in their order, those left without
+    a label dropped (a blank row, or a question taken out)."""
+    rows: dict[int, dict[str, str]] = {}
+    for name, value in form.items():
+        if matched := _QUESTION_PART.match(name):
+            rows.setdefault(int(matched[1]), {})[matched[2]] = str(value).strip()
+    return [rows[n] for n in sorted(rows) if rows[n].get("label")]
+
+
+def question_body(rows: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """The questions as the events API takes them. A new question's id is made from its label
+    (the API names answers by it); a question the event had keeps its id, so its answers stay
+    linked."""
+    taken: set[str] = set()
+    questions: list[dict[str, Any]] = []
+    for row in rows:
+        kind = row.get("kind") or "text"
+        question_id = row.get("id") or _id_for(row.get("label", ""), taken)
+        taken.add(question_id)
+        questions.append(
+            {
+                "id": question_id,
+                "label": row.get("label", ""),
+                "kind": kind,
+                "required": bool(row.get("required")) and kind != "consent",
+                "options": _lines(row.get("options", "")) if kind == "choice" else [],
+                "purpose": (row.get("purpose") or "marketing") if kind == "consent" else None,
+                "help": row.get("help") or None,
+            }
+        )
+    return questions
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _id_for(label: str, taken: set[str]) -> str:
+    """A question id from its label: `Which team?` -> `which_team` (ASCII, at most 40)."""
+    folded = unicodedata.normalize("NFKD", label.casefold()).encode("ascii", "ignore").decode()
+    stem = re.sub(r"[^a-z0-9]+", "_", folded).strip("_")[:32] or "question"
+    if not stem[0].isalpha():
+        stem = f"q_{stem}"[:32]
+    candidate, n = stem, 2
+    while candidate in taken:
+        candidate, n = f"{stem}_{n}", n + 1
+    return candidate
+
+
+def event_question_rows(event: Mapping[str, Any]) -> list[dict[str, str]]:
+    """An event's questions as the edit form's rows."""
+    return [
+        {
+            "id": str(question.get("id") or ""),
+            "label": str(question.get("label") or ""),
+            "kind": str(question.get("kind") or "text"),
+            "required": "on" if question.get("required") else "",
+            "options": "\n".join(question.get("options") or []),
+            "purpose": str(question.get("purpose") or ""),
+            "help": str(question.get("help") or ""),
+        }
+        for question in event.get("questions") or []
+    ]
+
+
+def question_errors(paths: Mapping[str, str]) -> dict[str, str]:
+    """The API's refusals of questions by row (`questions[<n>]`): its own (`questions[2]`)
+    and request validation's (`questions.2.label`)."""
+    errors: dict[str, str] = {}
+    for path, detail in paths.items():
+        if matched := re.match(r"^questions(?:\[(\d+)\]|\.(\d+))", path):
+            errors.setdefault(f"questions[{matched[1] or matched[2]}]", detail)
+    return errors
 
 
 def _local_value(instant: Any, zone: ZoneInfo) -> str:
