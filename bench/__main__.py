@@ -24,6 +24,7 @@ from bench import (
     console,
     consumer,
     engagement,
+    event_registrations,
     imports,
     outbox,
     segments,
@@ -56,6 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_candidates": 300,
         "console_rate": 5.0,
         "console_seconds": 2,
+        "event_registrations": 200,
     },
     "full": {
         "consumer": 5000,
@@ -75,6 +77,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_candidates": 100_000,
         "console_rate": 20.0,
         "console_seconds": 15,
+        "event_registrations": 5000,
     },
 }
 
@@ -82,7 +85,9 @@ SIZES: dict[str, dict[str, Any]] = {
 # The benchmarks that talk to Kafka. The others (broadcast, import, segment counts) run without
 # a broker: an idle JVM still takes a few percent of a two-core machine, and on it the
 # broadcast is bound by CPU.
-USES_KAFKA = frozenset({"consumer", "outbox", "segment-latency", "engagement", "api", "console"})
+USES_KAFKA = frozenset(
+    {"consumer", "outbox", "segment-latency", "engagement", "api", "console", "event-registrations"}
+)
 
 
 def benchmarks(
@@ -109,6 +114,9 @@ def benchmarks(
             int(size["api_candidates"]),
             [float(rate) for rate in size["api_rates"]],
             float(size["api_seconds"]),
+        ),
+        "event-registrations": lambda: event_registrations.run(
+            bootstrap, mongodb_uri, int(size["event_registrations"])
         ),
         "console": lambda: console.run(
             bootstrap,
@@ -138,6 +146,10 @@ async def run_suite(
             continue
         if name == "import-index-cost" and mode != "full" and name not in only:
             # Thirteen collections filled one after the other: full mode, or `--only`.
+            print(f"skipping {name}: it runs in full mode or with --only {name}", flush=True)
+            continue
+        if name == "event-registrations" and mode != "full" and name not in only:
+            # Six service processes started for it: full mode, or `--only`.
             print(f"skipping {name}: it runs in full mode or with --only {name}", flush=True)
             continue
         if name == "console" and mode != "full" and name not in only:

@@ -171,7 +171,7 @@ def _figures(name: str, ours: list[RateResult], raw: list[RateResult], note: str
     return figures
 
 
-def _stack_processes(config: StackConfig) -> list[ManagedProcess]:
+def stack_processes(config: StackConfig) -> list[ManagedProcess]:
     processes = []
     for process in service_processes(config):
         env = dict(process.env) | {"OTEL_TRACES_EXPORTER": "none", "LOG_LEVEL": "WARNING"}
@@ -252,7 +252,7 @@ async def run(
             run_dir=Path(run_dir),
             kafka_group_prefix=f"bench-api-{uuid.uuid4().hex[:8]}",
         )
-        processes = _stack_processes(config)
+        processes = stack_processes(config)
         try:
             for process in processes:
                 process.start()

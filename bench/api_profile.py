@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from bench.api import RateResult, _open_loop, _seed, _stack_processes
+from bench.api import RateResult, _open_loop, _seed, stack_processes
 from crm_devstack.config import StackConfig
 from crm_devstack.infra import InfraComponent, KafkaBroker, free_ports
 from crm_devstack.processes import ManagedProcess
@@ -160,7 +160,7 @@ async def _run(bootstrap: str, mongodb_uri: str, args: argparse.Namespace, run_d
         kafka_group_prefix=f"bench-profile-{uuid.uuid4().hex[:8]}",
     )
     wanted = set(args.services)
-    processes = [p for p in _stack_processes(config) if p.name in wanted]
+    processes = [p for p in stack_processes(config) if p.name in wanted]
     extra = dict(item.split("=", 1) for item in args.env)
     # `NAME=` with no value removes the variable.
     processes = [

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.api import RateResult, _open_loop, _stack_processes
+from bench.api import RateResult, _open_loop, stack_processes
 from bench.imports import import_file, write_csv
 from bench.report import Figure
 from crm_devstack.infra import free_ports
@@ -165,7 +165,7 @@ async def run(
         config = config.model_copy(update={"keycloak_port": keycloak_port})
         keycloak = Keycloak(run_dir, keycloak_port)
         keycloak_started = asyncio.create_task(keycloak.start_async())
-        processes = _stack_processes(config)
+        processes = stack_processes(config)
         try:
             sample = await _seed(mongodb_uri, run_dir, candidates)
             for process in processes:
