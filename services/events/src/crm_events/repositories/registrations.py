@@ -142,6 +142,19 @@ class RegistrationRepository:
         document = await self._registrations.find_one({"event_id": event_id, "email": email})
         return from_document(Registration, document) if document else None
 
+    async def by_codes(self, event_id: str, codes: list[str]) -> dict[str, list[Registration]]:
+        """The event's registrations holding any of `codes` (one read for a door's upload), by
+        code: more than one under a code is a collision the caller must not guess at."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "code": {"$in": sorted(set(codes))}},
+            sort=[("_id", ASCENDING)],
+        )
+        found: dict[str, list[Registration]] = {}
+        for document in documents:
+            registration = from_document(Registration, document)
+            found.setdefault(registration.code, []).append(registration)
+        return found
+
     async def registrations(self, event_id: str) -> list[Registration]:
         documents = await self._registrations.find(
             {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
