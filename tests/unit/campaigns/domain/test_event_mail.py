@@ -22,14 +22,23 @@ STARTS = datetime(2027, 3, 28, 16, tzinfo=UTC)  # 18:00 in Berlin, the day clock
 ICS = "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n"
 
 
+PERSON = {
+    "event_id": "e1",
+    "event_name": "Campus day",
+    "registration_id": "r1",
+    "email": "zoe@example.org",
+    "first_name": "Zoë",
+    "last_name": "Doe",
+}
+
+
+def _registered() -> EventRegistered:
+    return EventRegistered(**PERSON, registered_at=STARTS, invitation_ics=ICS)
+
+
 def _changed(change: str) -> EventInvitationChanged:
     return EventInvitationChanged(
-        event_id="e1",
-        event_name="Campus day",
-        registration_id="r1",
-        email="zoe@example.org",
-        first_name="Zoë",
-        last_name="Doe",
+        **PERSON,
         change=change,
         starts_at=STARTS,
         time_zone="Europe/Berlin",
@@ -67,16 +76,7 @@ def test_an_update_says_the_new_time_in_the_events_zone() -> None:
 
 
 def test_walk_ins_and_old_registrations_get_no_confirmation() -> None:
-    registered = EventRegistered(
-        event_id="e1",
-        event_name="Campus day",
-        registration_id="r1",
-        email="zoe@example.org",
-        first_name="Zoë",
-        last_name="Doe",
-        registered_at=STARTS,
-        invitation_ics=ICS,
-    )
+    registered = _registered()
     assert RegistrantMail.confirming(registered) is not None
     assert RegistrantMail.confirming(registered.model_copy(update={"walk_in": True})) is None
     assert RegistrantMail.confirming(registered.model_copy(update={"invitation_ics": None})) is None
@@ -84,12 +84,7 @@ def test_walk_ins_and_old_registrations_get_no_confirmation() -> None:
 
 def test_the_waitlisted_are_told_their_place_is_not_confirmed_and_get_no_invitation() -> None:
     waitlisted = EventWaitlisted(
-        event_id="e1",
-        event_name="Campus day",
-        registration_id="r1",
-        email="zoe@example.org",
-        first_name="Zoë",
-        last_name="Doe",
+        **PERSON,
         registered_at=STARTS,
         manage_url="https://crm.example/manage",
         starts_at=STARTS,
@@ -116,18 +111,7 @@ def test_the_waitlisted_are_told_their_place_is_not_confirmed_and_get_no_invitat
 
 def test_a_confirmation_shows_the_door_code_and_its_qr_code_inline() -> None:
     url = "https://crm.example/console/events/e1/check-in?code=ABCD2345"
-    registered = EventRegistered(
-        event_id="e1",
-        event_name="Campus day",
-        registration_id="r1",
-        email="zoe@example.org",
-        first_name="Zoë",
-        last_name="Doe",
-        registered_at=STARTS,
-        invitation_ics=ICS,
-        code="ABCD2345",
-        check_in_url=url,
-    )
+    registered = _registered().model_copy(update={"code": "ABCD2345", "check_in_url": url})
     mail = RegistrantMail.confirming(registered)
     assert mail is not None
     png = qr_png(url)

@@ -11,6 +11,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,15 +93,7 @@ class RegistrantMail:
             return None
         return cls(
             kind=EventMailKind.CONFIRMATION,
-            email=registered.email,
-            first_name=registered.first_name,
-            event_id=registered.event_id,
-            event_name=registered.event_name,
-            registration_id=registered.registration_id,
-            candidate_id=registered.candidate_id,
-            starts_at=registered.starts_at,
-            time_zone=registered.time_zone,
-            location=registered.location,
+            **_registrant_fields(registered),
             join_url=registered.join_url,
             manage_url=registered.manage_url,
             invitation_ics=registered.invitation_ics,
@@ -113,15 +106,7 @@ class RegistrantMail:
         """The notice that a registrant is on the waitlist: their place is not confirmed."""
         return cls(
             kind=EventMailKind.WAITLISTED,
-            email=waitlisted.email,
-            first_name=waitlisted.first_name,
-            event_id=waitlisted.event_id,
-            event_name=waitlisted.event_name,
-            registration_id=waitlisted.registration_id,
-            candidate_id=waitlisted.candidate_id,
-            starts_at=waitlisted.starts_at,
-            time_zone=waitlisted.time_zone,
-            location=waitlisted.location,
+            **_registrant_fields(waitlisted),
             join_url=None,
             manage_url=waitlisted.manage_url,
             invitation_ics=None,
@@ -133,15 +118,7 @@ class RegistrantMail:
         cancelled = changed.change == "cancelled"
         return cls(
             kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,
-            email=changed.email,
-            first_name=changed.first_name,
-            event_id=changed.event_id,
-            event_name=changed.event_name,
-            registration_id=changed.registration_id,
-            candidate_id=changed.candidate_id,
-            starts_at=changed.starts_at,
-            time_zone=changed.time_zone,
-            location=changed.location,
+            **_registrant_fields(changed),
             join_url=changed.join_url,
             manage_url=None if cancelled else changed.manage_url,
             invitation_ics=changed.invitation_ics,
@@ -154,21 +131,31 @@ class RegistrantMail:
         """A reminder before the event, with the invitation as it is now."""
         return cls(
             kind=EventMailKind.REMINDER,
-            email=reminder.email,
-            first_name=reminder.first_name,
-            event_id=reminder.event_id,
-            event_name=reminder.event_name,
-            registration_id=reminder.registration_id,
-            candidate_id=reminder.candidate_id,
-            starts_at=reminder.starts_at,
-            time_zone=reminder.time_zone,
-            location=reminder.location,
+            **_registrant_fields(reminder),
             join_url=reminder.join_url,
             manage_url=reminder.manage_url,
             invitation_ics=reminder.invitation_ics,
             sequence=reminder.sequence,
             minutes_before=reminder.minutes_before,
         )
+
+
+def _registrant_fields(
+    payload: EventRegistered | EventWaitlisted | EventInvitationChanged | EventReminderRequested,
+) -> dict[str, Any]:
+    """Who is mailed about which event, and when and where it is: what every registrant mail
+    takes from its topic alike."""
+    return {
+        "email": payload.email,
+        "first_name": payload.first_name,
+        "event_id": payload.event_id,
+        "event_name": payload.event_name,
+        "registration_id": payload.registration_id,
+        "candidate_id": payload.candidate_id,
+        "starts_at": payload.starts_at,
+        "time_zone": payload.time_zone,
+        "location": payload.location,
+    }
 
 
 def lead_time(minutes: int) -> str:

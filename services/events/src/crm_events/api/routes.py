@@ -80,12 +80,17 @@ def _refused_registration(refused: RegistrationRefused) -> ProblemError:
 
 
 def _invalid(error: EventDetailsInvalid) -> ProblemError:
+    return _invalid_fields(f"invalid request: {error.field}", {error.field: error.detail})
+
+
+def _invalid_fields(detail: str, errors: dict[str, str]) -> ProblemError:
+    """422 `validation-error` naming each field refused and why, as request validation does."""
     return ProblemError(
         422,
-        f"invalid request: {error.field}",
+        detail,
         title="Request validation failed",
         problem_type="validation-error",
-        extensions={"errors": [{"field": error.field, "detail": error.detail}]},
+        extensions={"errors": [{"field": f, "detail": why} for f, why in errors.items()]},
     )
 
 
@@ -354,17 +359,9 @@ async def upload_check_ins(
     except RegistrationRefused as refused:
         raise _refused_registration(refused) from None
     except DoorTimesRefused as refused:
-        raise ProblemError(
-            422,
+        raise _invalid_fields(
             f"{len(refused.refusals)} check-in time(s) cannot be kept; nothing was recorded",
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [
-                    {"field": f"check_ins[{index}].checked_in_at", "detail": why}
-                    for index, why in refused.refusals.items()
-                ]
-            },
+            {f"check_ins[{i}].checked_in_at": why for i, why in refused.refusals.items()},
         ) from None
     counts = dict.fromkeys(DoorCheckInOutcome, 0)
     for result in results:
