@@ -21,6 +21,7 @@ from crm_console.domain.events import (
     event_form,
     form_values,
     registration_path,
+    upload_summary,
     walk_in_outcome,
     walk_in_person,
 )
@@ -282,6 +283,36 @@ async def check_in(
         state.templates,
         "events/door_person.html",
         {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/check-ins")
+async def upload_check_ins(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Uploads the check-ins the door's page queued while offline (JSON, as the API takes it);
+    the answer says what each did, or the API's refusal, for the page to show."""
+    try:
+        batch = await request.json()
+    except ValueError:
+        batch = None
+    try:
+        report = await EventDesk(state.gateway).upload_check_ins(viewer.caller, event_id, batch)
+    except ApiProblem as refused:
+        return render(
+            request,
+            state.templates,
+            "fragments/problem.html",
+            {"problem": refused.problem},
+            viewer=viewer,
+            status_code=refused.problem.status,
+        )
+    return render(
+        request,
+        state.templates,
+        "events/door_upload.html",
+        {"lines": upload_summary(report)},
         viewer=viewer,
     )
 
