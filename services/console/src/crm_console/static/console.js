@@ -158,13 +158,16 @@
         : "";
     }
   }
-  function uploadDoorQueue(section) {
-    var queued = doorQueue(section);
+  // The API takes at most 500 check-ins an upload; a longer queue goes in several.
+  var DOOR_UPLOAD_SIZE = 500;
+  function uploadDoorQueue(section, continuing) {
+    var queued = doorQueue(section).slice(0, DOOR_UPLOAD_SIZE);
     if (!queued.length || !navigator.onLine || section.dataset.uploading) {
       showDoorQueue(section);
       return;
     }
     section.dataset.uploading = "1";
+    var taken = false;
     var result = section.querySelector("[data-door-upload-result]");
     fetch(section.dataset.uploadUrl, {
       method: "POST",
@@ -175,7 +178,11 @@
       .then(function (response) {
         return response.text().then(function (html) {
           if (result) {
-            result.innerHTML = html;
+            // A long queue's pieces are shown one after the other.
+            if (!continuing) {
+              result.innerHTML = "";
+            }
+            result.insertAdjacentHTML("beforeend", html);
           }
           // Taken (or refused for good: a cancelled event, a wrong clock, as the answer
           // shown says); otherwise (signed out, a server error) kept for the next try.
@@ -183,6 +190,7 @@
             // Only what was sent: a code queued meanwhile waits for the next upload.
             var left = doorQueue(section).slice(queued.length);
             window.localStorage.setItem(doorQueueKey(section), JSON.stringify(left));
+            taken = true;
           }
         });
       })
@@ -191,7 +199,11 @@
       })
       .then(function () {
         delete section.dataset.uploading;
-        showDoorQueue(section);
+        if (taken && doorQueue(section).length) {
+          uploadDoorQueue(section, true); // the next piece
+        } else {
+          showDoorQueue(section);
+        }
       });
   }
   function eachDoor(work) {
@@ -214,15 +226,19 @@
     window.localStorage.setItem(doorQueueKey(section), JSON.stringify(queued));
     input.value = "";
     input.focus();
-    uploadDoorQueue(section);
+    uploadDoorQueue(section, false);
   });
   window.addEventListener("online", function () {
-    eachDoor(uploadDoorQueue);
+    eachDoor(function (section) {
+      uploadDoorQueue(section, false);
+    });
   });
   window.addEventListener("offline", function () {
     eachDoor(showDoorQueue);
   });
   document.addEventListener("DOMContentLoaded", function () {
-    eachDoor(uploadDoorQueue);
+    eachDoor(function (section) {
+      uploadDoorQueue(section, false);
+    });
   });
 })();

@@ -84,44 +84,72 @@ async def check_in(
 async def admit(
     storage: EventsStorage, event: RecruitingEvent, registration: Registration, at: datetime
 ) -> tuple[Registration, bool]:
-    """Checks `registration` in as of `at` (now at the live door, the door's time for an
-    offline upload), once: its `event.checked_in` (and, for a completed event, its
-    `event.attended`) is staged in the same transaction, and a check-in that lost the race to
-    another changes nothing. Somebody who had cancelled is registered again first. The
-    registration as it is now, and whether this call checked it in."""
-    if registration.checked_in_at is not None:
-        return registration, False
+    """Checks `registration` in as of `at` (now at the live door); the registration as it is
+    now, and whether this call checked it in (see `admit_all`)."""
+    [(attended, newly)] = await admit_all(storage, event, [(registration, at)])
+    return attended, newly
+
+
+async def admit_all(
+    storage: EventsStorage, event: RecruitingEvent, arrivals: list[tuple[Registration, datetime]]
+) -> list[tuple[Registration, bool]]:
+    """Checks each registration in as of its time (now at the live door, the door's time for
+    an offline upload), once, in one transaction: its `event.checked_in` (and, for a completed
+    event, its `event.attended`) is staged with it, and a check-in that lost the race to
+    another (or came twice in `arrivals`) changes nothing. Somebody who had cancelled is
+    registered again first. Per arrival, the registration as it is now and whether this call
+    checked it in."""
     registrations = storage.registrations(event.tenant_id)
     outbox = storage.outbox
-    attended = registration
-    newly = False
+    newly = [False] * len(arrivals)
 
     async def record(session: Session) -> None:
-        nonlocal attended, newly
-        if registration.status is RegistrationStatus.CANCELLED:
-            # They cancelled but came after all: they are there, so they have a seat again.
-            reopened = await registrations.reopen(
-                registration.id,
-                RegistrationStatus.REGISTERED,
-                at,
-                first_name=registration.first_name,
-                last_name=registration.last_name,
-                session=session,
-            )
-            if reopened is not None:
-                await to_event_registered(
-                    outbox, storage.links, event, reopened, session=session, at_door=True
-                )
-        checked_in = await registrations.check_in(registration, at, session=session)
-        newly = checked_in is not None
-        if checked_in is not None:
-            attended = checked_in
-            await announce_attendance(outbox, registrations, event, checked_in, session=session)
-            await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
+        for index, (registration, at) in enumerate(arrivals):
+            newly[index] = await _admit_one(storage, event, registration, at, session=session)
 
-    await storage.in_transaction(record)
-    outbox.notify_committed()
-    return await registrations.registration(event.id, registration.id) or attended, newly
+    if any(registration.checked_in_at is None for registration, _ in arrivals):
+        await storage.in_transaction(record)
+        outbox.notify_committed()
+    current = await registrations.by_ids(event.id, [r.id for r, _ in arrivals])
+    return [
+        (current.get(registration.id, registration), newly[index])
+        for index, (registration, _) in enumerate(arrivals)
+    ]
+
+
+async def _admit_one(
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    registration: Registration,
+    at: datetime,
+    *,
+    session: Session,
+) -> bool:
+    """One check-in of `admit_all`, inside its transaction; whether it checked them in."""
+    if registration.checked_in_at is not None:
+        return False
+    registrations = storage.registrations(event.tenant_id)
+    outbox = storage.outbox
+    if registration.status is RegistrationStatus.CANCELLED:
+        # They cancelled but came after all: they are there, so they have a seat again.
+        reopened = await registrations.reopen(
+            registration.id,
+            RegistrationStatus.REGISTERED,
+            at,
+            first_name=registration.first_name,
+            last_name=registration.last_name,
+            session=session,
+        )
+        if reopened is not None:
+            await to_event_registered(
+                outbox, storage.links, event, reopened, session=session, at_door=True
+            )
+    checked_in = await registrations.check_in(registration, at, session=session)
+    if checked_in is None:
+        return False
+    await announce_attendance(outbox, registrations, event, checked_in, session=session)
+    await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
+    return True
 
 
 async def walk_in(

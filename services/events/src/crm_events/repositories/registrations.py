@@ -155,6 +155,13 @@ class RegistrationRepository:
             found.setdefault(registration.code, []).append(registration)
         return found
 
+    async def by_ids(self, event_id: str, ids: list[str]) -> dict[str, Registration]:
+        """The event's registrations among `ids`, by id (one read)."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "_id": {"$in": sorted(set(ids))}}
+        )
+        return {d["_id"]: from_document(Registration, d) for d in documents}
+
     async def registrations(self, event_id: str) -> list[Registration]:
         documents = await self._registrations.find(
             {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
