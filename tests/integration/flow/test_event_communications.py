@@ -35,6 +35,14 @@ async def register(stack: Stack, event_id: str, name: str) -> tuple[str, str]:
     return registered.json()["id"], email
 
 
+async def new_event(stack: Stack, fields: dict[str, Any]) -> dict[str, Any]:
+    """Creates an event as Acme's staff; the event as the API answers."""
+    created = await stack.gateway.post("/api/v1/events", headers=stack.as_(ACME_TOKEN), json=fields)
+    assert created.status_code == 201, created.text
+    event: dict[str, Any] = created.json()
+    return event
+
+
 def invitation(mail: Any) -> tuple[str, str, Any]:
     """The calendar invitation attached to a received mail: (part METHOD, calendar METHOD,
     its VEVENT)."""
@@ -50,10 +58,9 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     acme = stack.as_(ACME_TOKEN)
-    created = await stack.gateway.post(
-        "/api/v1/events",
-        headers=acme,
-        json={
+    event = await new_event(
+        stack,
+        {
             "name": unique("Open house"),
             "kind": "open_house",
             "time_zone": "Europe/Berlin",
@@ -65,8 +72,6 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
             "capacity": 10,
         },
     )
-    assert created.status_code == 201, created.text
-    event = created.json()
     registration_id, email = await register(stack, event["id"], "carol")
 
     [confirmation] = await mails_to(smtp_sink, email, 1)
@@ -126,10 +131,9 @@ async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holde
     stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
 ) -> None:
     acme = stack.as_(ACME_TOKEN)
-    created = await stack.gateway.post(
-        "/api/v1/events",
-        headers=acme,
-        json={
+    event = await new_event(
+        stack,
+        {
             "name": unique("Hackathon"),
             "kind": "meetup",
             "time_zone": "Europe/Berlin",
@@ -138,8 +142,6 @@ async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holde
             "capacity": 1,
         },
     )
-    assert created.status_code == 201, created.text
-    event = created.json()
     seated, seated_email = await register(stack, event["id"], "sam")
     waiting, waiting_email = await register(stack, event["id"], "wes")
 
@@ -210,20 +212,19 @@ async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(
 ) -> None:
     acme = stack.as_(ACME_TOKEN)
     now = datetime.now(UTC)
-    created = await stack.gateway.post(
-        "/api/v1/events",
-        headers=acme,
-        json={
-            "name": unique("Campus day"),
-            "kind": "campus",
-            # Under way: people may still register, and it may be completed.
-            "starts_at": (now - timedelta(minutes=30)).isoformat(),
-            "ends_at": (now + timedelta(hours=2)).isoformat(),
-            "capacity": 10,
-        },
-    )
-    assert created.status_code == 201, created.text
-    event_id = created.json()["id"]
+    event_id = (
+        await new_event(
+            stack,
+            {
+                "name": unique("Campus day"),
+                "kind": "campus",
+                # Under way: people may still register, and it may be completed.
+                "starts_at": (now - timedelta(minutes=30)).isoformat(),
+                "ends_at": (now + timedelta(hours=2)).isoformat(),
+                "capacity": 10,
+            },
+        )
+    )["id"]
     no_shows = await create_sequence(
         stack, ACME_TOKEN, trigger={"type": "event_no_show", "event_id": event_id}, steps=LONG_WAIT
     )
@@ -309,10 +310,9 @@ async def test_a_reminder_is_mailed_once_with_the_invitation(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     acme = stack.as_(ACME_TOKEN)
-    created = await stack.gateway.post(
-        "/api/v1/events",
-        headers=acme,
-        json={
+    event = await new_event(
+        stack,
+        {
             "name": unique("Webinar"),
             "kind": "webinar",
             "format": "virtual",
@@ -323,8 +323,6 @@ async def test_a_reminder_is_mailed_once_with_the_invitation(
             "capacity": 10,
         },
     )
-    assert created.status_code == 201, created.text
-    event = created.json()
     assert event["reminders"] == [5]
     registration_id, email = await register(stack, event["id"], "dora")
 

@@ -37,6 +37,20 @@ public_router = APIRouter(
 )
 
 
+def _refusal(
+    request: Request, state: ConsoleContainer, viewer: Viewer, refused: ApiProblem
+) -> HTMLResponse:
+    """The API's refusal, as a fragment for htmx (or the page's script) to show in place."""
+    return render(
+        request,
+        state.templates,
+        "fragments/problem.html",
+        {"problem": refused.problem},
+        viewer=viewer,
+        status_code=refused.problem.status,
+    )
+
+
 @router.get("")
 async def event_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The tenant's events, soonest first."""
@@ -210,14 +224,7 @@ async def _status_change(
     try:
         await change
     except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+        return _refusal(request, state, viewer, refused)
     return done(request, f"{EVENTS}/{event_id}")
 
 
@@ -270,14 +277,7 @@ async def check_in(
     try:
         person = await EventDesk(state.gateway).check_in(viewer.caller, event_id, registration_id)
     except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+        return _refusal(request, state, viewer, refused)
     return render(
         request,
         state.templates,
@@ -300,14 +300,7 @@ async def upload_check_ins(
     try:
         report = await EventDesk(state.gateway).upload_check_ins(viewer.caller, event_id, batch)
     except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+        return _refusal(request, state, viewer, refused)
     return render(
         request,
         state.templates,
