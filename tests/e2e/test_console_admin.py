@@ -194,8 +194,12 @@ def test_the_door_keeps_check_ins_while_offline_and_uploads_them_when_back(
     code = registered.json()["code"]
 
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    sign_in(page, gateway, "alice.admin", start=f"/console/events/{event['id']}/check-in")
+    # Where the confirmation's QR code leads: signed in first, then the person is found.
+    door = f"/console/events/{event['id']}/check-in?code={code}"
+    sign_in(page, gateway, "alice.admin", start=door)
     expect(page.get_by_role("heading", name="Check-in")).to_be_visible()
+    expect(page.get_by_label("Name, e-mail or code")).to_have_value(code)
+    expect(page.get_by_role("button", name="Check in Ola")).to_be_visible()
     page.wait_for_load_state("load")
     offline = page.locator("#door-offline")
     expect(offline).to_be_hidden()  # online, nothing queued
@@ -218,7 +222,7 @@ def test_the_door_keeps_check_ins_while_offline_and_uploads_them_when_back(
     expect(page.get_by_test_id("door-queued")).to_have_text("")
     assert page.evaluate(f"localStorage.getItem('crm-door-queue:{event['id']}')") == "[]"
 
-    page.get_by_label("Name, e-mail or code").fill(code)
+    page.reload()  # the search, as the QR code opened it
     expect(page.locator(".door-person .checked")).to_contain_text("Checked in")
     # The browser's own notes of the requests it could not make while offline.
     watch.errors = [e for e in watch.errors if "ERR_INTERNET_DISCONNECTED" not in e]
