@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -164,6 +165,73 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     expect(page.get_by_role("link", name=name)).to_be_visible()
     assert_accessible(page)
     screenshot(page, "events")
+    watch.assert_clean()
+
+
+def test_the_door_keeps_check_ins_while_offline_and_uploads_them_when_back(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    api_ready(gateway, "/events")
+    now = datetime.now(UTC)
+    event = api_call(
+        gateway,
+        "POST",
+        "/events",
+        {
+            "name": unique("Campus day"),
+            "kind": "campus",
+            "starts_at": (now - timedelta(minutes=30)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "capacity": 10,
+        },
+    )
+    registered = httpx.post(
+        f"{gateway}/public/v1/events/{event['id']}/registrations",
+        json={
+            "first_name": "Ola",
+            "last_name": "Nordmann",
+            "email": f"{unique('ola')}@example.org",
+        },
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    code = registered.json()["code"]
+
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    # Where the confirmation's QR code leads: signed in first, then the person is found.
+    door = f"/console/events/{event['id']}/check-in?code={code}"
+    sign_in(page, gateway, "alice.admin", start=door)
+    expect(page.get_by_role("heading", name="Check-in")).to_be_visible()
+    expect(page.get_by_label("Name, e-mail or code")).to_have_value(code)
+    expect(page.get_by_role("button", name="Check in Ola")).to_be_visible()
+    page.wait_for_load_state("load")
+    offline = page.locator("#door-offline")
+    expect(offline).to_be_hidden()  # online, nothing queued
+
+    page.context.set_offline(True)
+    expect(offline).to_be_visible()
+    page.get_by_label("Code", exact=True).fill(code.lower())
+    page.get_by_role("button", name="Keep check-in").click()
+    page.get_by_label("Code", exact=True).fill("ZZZZ9999")
+    page.get_by_role("button", name="Keep check-in").click()
+    expect(page.get_by_test_id("door-queued")).to_have_text("2 check-ins waiting to be uploaded.")
+    assert_fits(page)
+    assert_accessible(page)
+    screenshot(page, "event-check-in-offline")
+
+    page.context.set_offline(False)
+    uploaded = page.get_by_test_id("door-uploaded")
+    expect(uploaded).to_contain_text("1 checked in")
+    expect(uploaded).to_contain_text("1 unknown code: ZZZZ9999")
+    expect(page.get_by_test_id("door-queued")).to_have_text("")
+    assert page.evaluate(f"localStorage.getItem('crm-door-queue:{event['id']}')") == "[]"
+
+    page.reload()  # the search, as the QR code opened it
+    expect(page.locator(".door-person .checked")).to_contain_text("Checked in")
+    # The browser's own notes of the requests it could not make while offline.
+    watch.errors = [e for e in watch.errors if "ERR_INTERNET_DISCONNECTED" not in e]
     watch.assert_clean()
 
 

@@ -17,6 +17,7 @@ from crm_console.domain.events import (
     form_values,
     question_errors,
     registration_path,
+    upload_summary,
     walk_in_outcome,
     walk_in_person,
 )
@@ -764,3 +765,69 @@ async def test_a_walk_in_refused_shows_why_by_the_field_and_keeps_what_was_typed
     assert cancelled.status_code == 409
     assert "the event &#39;Backend meetup&#39; was cancelled" in cancelled.text
     assert 'value="zoe@example.org"' in cancelled.text
+
+
+async def test_a_scanned_qr_code_opens_the_door_with_the_person_found(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    door = await client.get(
+        "/console/events/ev1/check-in",
+        params={"code": "A1B2C3D4"},
+        headers=gateway_headers(ALICE),
+    )
+    assert door.status_code == 200
+    assert 'value="A1B2C3D4"' in door.text  # the search, filled in
+    assert "Ada Lovelace" in door.text
+    assert "Zoë" not in door.text
+    assert 'hx-post="/console/events/ev1/check-in/a1b2c3d4e5f6"' in door.text
+
+
+def test_an_offline_upload_reads_as_counts_and_the_codes_to_look_at() -> None:
+    report = {
+        "results": [
+            {"code": "AAAA2222", "outcome": "checked_in"},
+            {"code": "BBBB3333", "outcome": "checked_in"},
+            {"code": "CCCC4444", "outcome": "waitlisted"},
+            {"code": "ZZZZ9999", "outcome": "unknown_code"},
+            {"code": "AAAA2222", "outcome": "already_checked_in"},
+        ]
+    }
+    assert upload_summary(report) == [
+        "2 checked in",
+        "1 already checked in (unchanged): AAAA2222",
+        "1 checked in from the waitlist: CCCC4444",
+        "1 unknown code: ZZZZ9999",
+    ]
+
+
+async def test_the_door_uploads_its_offline_queue_and_shows_what_it_did(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/check-ins",
+        body={"results": [{"code": "A1B2C3D4", "outcome": "checked_in"}], "counts": {}},
+    )
+    batch = {"check_ins": [{"code": "a1b2c3d4", "checked_in_at": "2027-03-25T17:10:00Z"}]}
+    uploaded = await client.post(
+        "/console/events/ev1/check-ins",
+        json=batch,
+        headers=gateway_headers(ALICE),
+    )
+    assert uploaded.status_code == 200
+    assert 'data-testid="door-uploaded"' in uploaded.text
+    assert "1 checked in" in uploaded.text
+    assert json.loads(api.calls[0].content) == batch  # passed on as the door sent it
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/check-ins",
+        409,
+        {"title": "Conflict", "status": 409, "detail": "the event was cancelled"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/check-ins", json=batch, headers=gateway_headers(ALICE)
+    )
+    assert refused.status_code == 409
+    assert "the event was cancelled" in refused.text

@@ -18,6 +18,7 @@ from crm_shared import (
     EVENT_REGISTERED,
     EVENT_REGISTRATION_PROMOTED,
     EVENT_REMINDER_REQUESTED,
+    EVENT_WAITLISTED,
     EventAttended,
     EventCheckedIn,
     EventInvitationChanged,
@@ -26,6 +27,7 @@ from crm_shared import (
     EventRegistered,
     EventRegistrationPromoted,
     EventReminderRequested,
+    EventWaitlisted,
     Outbox,
     RegistrationAnswer,
     Session,
@@ -59,8 +61,31 @@ async def to_event_registered(
             RegistrationAnswer.model_validate(answer.model_dump(mode="json"))
             for answer in registration.answers
         ],
+        code=registration.code,
+        check_in_url=links.check_in_url(registration),
     )
     await _stage_for(outbox, EVENT_REGISTERED, registration, payload, session=session)
+
+
+async def to_event_waitlisted(
+    outbox: Outbox,
+    links: RegistrationLinks,
+    event: RecruitingEvent,
+    registration: Registration,
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.waitlisted` for a registrant who joined a full event's waitlist, so they
+    can be told their place is not confirmed (no invitation: they have no seat)."""
+    time_and_place = _time_and_place(event)
+    del time_and_place["join_url"]  # for those with a seat only
+    payload = EventWaitlisted(
+        **_registrant(event, registration),
+        registered_at=registration.registered_at,
+        manage_url=links.manage_url(registration),
+        **time_and_place,
+    )
+    await _stage_for(outbox, EVENT_WAITLISTED, registration, payload, session=session)
 
 
 async def to_event_checked_in(

@@ -27,6 +27,7 @@ from crm_shared.contracts.events import (
     EventRegistered,
     EventRegistrationPromoted,
     EventReminderRequested,
+    EventWaitlisted,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -304,6 +305,15 @@ EVENT_REMINDER_REQUESTED = TopicSpec(
     description="A registrant is due a reminder of their event (24 h, 1 h before, ...); "
     "campaigns mails it.",
 )
+EVENT_WAITLISTED = TopicSpec(
+    name="event.waitlisted",
+    payload=EventWaitlisted,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="Somebody registered for a full recruiting event and joined its waitlist "
+    "(campaigns mails them that their place is not confirmed).",
+)
 ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
     name="ats.application_stage_changed",
     payload=AtsApplicationStageChanged,
@@ -372,6 +382,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_NO_SHOW,
     EVENT_INVITATION_CHANGED,
     EVENT_REMINDER_REQUESTED,
+    EVENT_WAITLISTED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -192,6 +192,39 @@ class EventRegistered(_Payload):
         "optional). A ticked consent is not yet a consent: the candidates service mails the "
         "registrant a link to confirm it (double opt-in) and records it in the ledger then.",
     )
+    code: str | None = Field(
+        default=None,
+        description="The registration's code for the door (8 letters and digits); absent in "
+        "events published before it was carried.",
+    )
+    check_in_url: str | None = Field(
+        default=None,
+        description="The console's check-in page of the event with this registration's code "
+        "filled in (staff must be signed in): what the confirmation's QR code encodes.",
+    )
+
+
+class EventWaitlisted(_Payload):
+    """Somebody registered for a full recruiting event and joined its waitlist: no seat yet,
+    so no invitation; `event.registered` follows if a seat comes free."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = Field(
+        default=None, description="The matched candidate; null when the registrant is new."
+    )
+    email: str
+    first_name: str
+    last_name: str
+    registered_at: datetime = Field(description="When they joined the waitlist.")
+    manage_url: str | None = Field(
+        default=None, description="The registrant's signed link, to see or cancel it."
+    )
+    starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
+    ends_at: datetime | None = None
+    time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
+    location: str | None = Field(default=None, description="The venue, if any.")
 
 
 class EventInvitationChanged(_Payload):

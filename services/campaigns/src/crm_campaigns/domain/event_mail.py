@@ -1,6 +1,7 @@
-"""Mails to an event's registrants: the confirmation of a registration, and the notice that
-their event moved or was cancelled, each with the event's calendar invitation attached
-(`text/calendar`, the same UID in every copy, so calendars update the entry they have)."""
+"""Mails to an event's registrants: the confirmation of a registration (with the QR code of
+their door code), the notice that their event moved or was cancelled, each with the event's
+calendar invitation attached (`text/calendar`, the same UID in every copy, so calendars update
+the entry they have), and the notice that they are on the waitlist (no invitation: no seat)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import EventInvitationChanged, EventRegistered, EventReminderRequested, utc_now
+from crm_shared import (
+    EventInvitationChanged,
+    EventRegistered,
+    EventReminderRequested,
+    EventWaitlisted,
+    utc_now,
+)
 
 
 class EventMailKind(StrEnum):
@@ -22,6 +30,7 @@ class EventMailKind(StrEnum):
     UPDATE = "update"
     CANCELLATION = "cancellation"
     REMINDER = "reminder"
+    WAITLISTED = "waitlisted"
 
 
 class EventMailStatus(StrEnum):
@@ -67,10 +76,14 @@ class RegistrantMail:
     location: str | None
     join_url: str | None
     manage_url: str | None
-    invitation_ics: str
+    # None: no calendar entry (the waitlisted have no seat).
+    invitation_ics: str | None
     sequence: int | None = None
     cancellation_reason: str | None = None
     minutes_before: int | None = None
+    # The door code and the URL its QR code holds (confirmations only).
+    code: str | None = None
+    check_in_url: str | None = None
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -80,18 +93,23 @@ class RegistrantMail:
             return None
         return cls(
             kind=EventMailKind.CONFIRMATION,
-            email=registered.email,
-            first_name=registered.first_name,
-            event_id=registered.event_id,
-            event_name=registered.event_name,
-            registration_id=registered.registration_id,
-            candidate_id=registered.candidate_id,
-            starts_at=registered.starts_at,
-            time_zone=registered.time_zone,
-            location=registered.location,
+            **_registrant_fields(registered),
             join_url=registered.join_url,
             manage_url=registered.manage_url,
             invitation_ics=registered.invitation_ics,
+            code=registered.code,
+            check_in_url=registered.check_in_url,
+        )
+
+    @classmethod
+    def waitlisting(cls, waitlisted: EventWaitlisted) -> RegistrantMail:
+        """The notice that a registrant is on the waitlist: their place is not confirmed."""
+        return cls(
+            kind=EventMailKind.WAITLISTED,
+            **_registrant_fields(waitlisted),
+            join_url=None,
+            manage_url=waitlisted.manage_url,
+            invitation_ics=None,
         )
 
     @classmethod
@@ -100,15 +118,7 @@ class RegistrantMail:
         cancelled = changed.change == "cancelled"
         return cls(
             kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,
-            email=changed.email,
-            first_name=changed.first_name,
-            event_id=changed.event_id,
-            event_name=changed.event_name,
-            registration_id=changed.registration_id,
-            candidate_id=changed.candidate_id,
-            starts_at=changed.starts_at,
-            time_zone=changed.time_zone,
-            location=changed.location,
+            **_registrant_fields(changed),
             join_url=changed.join_url,
             manage_url=None if cancelled else changed.manage_url,
             invitation_ics=changed.invitation_ics,
@@ -121,21 +131,31 @@ class RegistrantMail:
         """A reminder before the event, with the invitation as it is now."""
         return cls(
             kind=EventMailKind.REMINDER,
-            email=reminder.email,
-            first_name=reminder.first_name,
-            event_id=reminder.event_id,
-            event_name=reminder.event_name,
-            registration_id=reminder.registration_id,
-            candidate_id=reminder.candidate_id,
-            starts_at=reminder.starts_at,
-            time_zone=reminder.time_zone,
-            location=reminder.location,
+            **_registrant_fields(reminder),
             join_url=reminder.join_url,
             manage_url=reminder.manage_url,
             invitation_ics=reminder.invitation_ics,
             sequence=reminder.sequence,
             minutes_before=reminder.minutes_before,
         )
+
+
+def _registrant_fields(
+    payload: EventRegistered | EventWaitlisted | EventInvitationChanged | EventReminderRequested,
+) -> dict[str, Any]:
+    """Who is mailed about which event, and when and where it is: what every registrant mail
+    takes from its topic alike."""
+    return {
+        "email": payload.email,
+        "first_name": payload.first_name,
+        "event_id": payload.event_id,
+        "event_name": payload.event_name,
+        "registration_id": payload.registration_id,
+        "candidate_id": payload.candidate_id,
+        "starts_at": payload.starts_at,
+        "time_zone": payload.time_zone,
+        "location": payload.location,
+    }
 
 
 def lead_time(minutes: int) -> str:
@@ -154,6 +174,7 @@ SUBJECTS = {
     EventMailKind.UPDATE: "Changed: {name}",
     EventMailKind.CANCELLATION: "Cancelled: {name}",
     EventMailKind.REMINDER: "Reminder: {name}",
+    EventMailKind.WAITLISTED: "You are on the waitlist: {name}",
 }
 
 
@@ -177,6 +198,20 @@ def _lines(mail: RegistrantMail) -> list[str]:
             lines.append(f"It was to take place on {when}.")
         lines.append("The attached update takes it out of your calendar.")
         return lines
+    if mail.kind is EventMailKind.WAITLISTED:
+        lines = [
+            f"Thank you for registering for {mail.event_name}. It is full, so you are on "
+            "the waitlist: your place is not confirmed yet.",
+            "If a seat frees up, it goes to the longest-waiting person, and we will mail you "
+            "the confirmation with a calendar invitation.",
+        ]
+        if when:
+            lines.append(f"When: {when}")
+        if mail.location:
+            lines.append(f"Where: {mail.location}")
+        if mail.manage_url:
+            lines.append(f"Your place on the waitlist (or to cancel it): {mail.manage_url}")
+        return lines
     if mail.kind is EventMailKind.UPDATE:
         lines = [f"{mail.event_name} has changed. It now takes place:"]
     elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
@@ -190,16 +225,25 @@ def _lines(mail: RegistrantMail) -> list[str]:
     if mail.join_url:
         lines.append(f"Join online: {mail.join_url}")
     lines.append("The calendar invitation is attached.")
+    if mail.code:
+        lines.append(f"Your code for the door: {mail.code}")
     if mail.manage_url:
         lines.append(f"Your registration (or to cancel it): {mail.manage_url}")
     return lines
 
 
 def registrant_email(
-    mail: RegistrantMail, *, sender: str, message_id: str, domain: str
+    mail: RegistrantMail,
+    *,
+    sender: str,
+    message_id: str,
+    domain: str,
+    qr_png: bytes | None = None,
 ) -> EmailMessage:
-    """The mail, plain text and HTML, with the invitation as a `text/calendar` attachment whose
-    METHOD matches the calendar's (REQUEST, or CANCEL for a cancellation)."""
+    """The mail, plain text and HTML, with the invitation (if any) as a `text/calendar`
+    attachment whose METHOD matches the calendar's (REQUEST, or CANCEL for a cancellation).
+    `qr_png`, the QR code of the door code, is shown in the HTML as an inline image (`cid:`),
+    after the code in words for readers that show no images."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = mail.email
@@ -210,17 +254,32 @@ def registrant_email(
     greeting = f"Hello {mail.first_name}" if mail.first_name else "Hello"
     lines = _lines(mail)
     email.set_content(f"{greeting},\n\n" + "\n".join(lines) + "\n")
+    qr_cid = make_msgid(idstring="qr", domain=domain) if qr_png is not None else None
+    image = (
+        f'<p><img src="cid:{qr_cid[1:-1]}" alt="QR code of your code {html.escape(mail.code or "")}'
+        '" width="200" height="200"></p>'
+        if qr_cid
+        else ""
+    )
     email.add_alternative(
         f"<html><body><p>{html.escape(greeting)},</p>"
         + "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        + image
         + "</body></html>",
         subtype="html",
     )
-    method = "CANCEL" if mail.kind is EventMailKind.CANCELLATION else "REQUEST"
-    email.add_attachment(
-        mail.invitation_ics,
-        subtype="calendar",
-        filename="invitation.ics",
-        params={"method": method},
-    )
+    if qr_png is not None and qr_cid is not None:
+        html_part = email.get_body(("html",))
+        assert html_part is not None
+        html_part.add_related(
+            qr_png, maintype="image", subtype="png", cid=qr_cid, filename="check-in.png"
+        )
+    if mail.invitation_ics is not None:
+        method = "CANCEL" if mail.kind is EventMailKind.CANCELLATION else "REQUEST"
+        email.add_attachment(
+            mail.invitation_ics,
+            subtype="calendar",
+            filename="invitation.ics",
+            params={"method": method},
+        )
     return email

@@ -28,6 +28,7 @@ from crm_console.domain.events import (
     question_errors,
     registration_answers,
     registration_path,
+    upload_summary,
     walk_in_outcome,
     walk_in_person,
 )
@@ -41,6 +42,20 @@ public_router = APIRouter(
     include_in_schema=False,
     dependencies=[public_operation()],
 )
+
+
+def _refusal(
+    request: Request, state: ConsoleContainer, viewer: Viewer, refused: ApiProblem
+) -> HTMLResponse:
+    """The API's refusal, as a fragment for htmx (or the page's script) to show in place."""
+    return render(
+        request,
+        state.templates,
+        "fragments/problem.html",
+        {"problem": refused.problem},
+        viewer=viewer,
+        status_code=refused.problem.status,
+    )
 
 
 @router.get("")
@@ -227,14 +242,7 @@ async def _status_change(
     try:
         await change
     except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+        return _refusal(request, state, viewer, refused)
     return done(request, f"{EVENTS}/{event_id}")
 
 
@@ -245,9 +253,12 @@ async def check_in_page(
     viewer: CurrentViewer,
     state: Container,
     q: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str, Query(max_length=50)] = "",
 ) -> HTMLResponse:
     """The door: find a registrant by name, e-mail or code and check them in (a phone page);
-    htmx asks for the matches alone as the person types."""
+    htmx asks for the matches alone as the person types. `code` is what a confirmation's QR
+    code opens the page with: the search filled in with it."""
+    q = q or code.strip()
     desk = EventDesk(state.gateway)
     if is_htmx(request):
         matches = await desk.door(viewer.caller, event_id, q)
@@ -284,19 +295,35 @@ async def check_in(
     try:
         person = await EventDesk(state.gateway).check_in(viewer.caller, event_id, registration_id)
     except ApiProblem as refused:
-        return render(
-            request,
-            state.templates,
-            "fragments/problem.html",
-            {"problem": refused.problem},
-            viewer=viewer,
-            status_code=refused.problem.status,
-        )
+        return _refusal(request, state, viewer, refused)
     return render(
         request,
         state.templates,
         "events/door_person.html",
         {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/check-ins")
+async def upload_check_ins(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Uploads the check-ins the door's page queued while offline (JSON, as the API takes it);
+    the answer says what each did, or the API's refusal, for the page to show."""
+    try:
+        batch = await request.json()
+    except ValueError:
+        batch = None
+    try:
+        report = await EventDesk(state.gateway).upload_check_ins(viewer.caller, event_id, batch)
+    except ApiProblem as refused:
+        return _refusal(request, state, viewer, refused)
+    return render(
+        request,
+        state.templates,
+        "events/door_upload.html",
+        {"lines": upload_summary(report)},
         viewer=viewer,
     )
 

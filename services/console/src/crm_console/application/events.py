@@ -92,6 +92,13 @@ class EventDesk:
         )
         return attended
 
+    async def upload_check_ins(self, caller: Caller, event_id: str, batch: Any) -> dict[str, Any]:
+        """Uploads the check-ins a door queued while offline; the API's report by item."""
+        report: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/{event_id}/check-ins", batch
+        )
+        return report
+
     async def walk_in(
         self, caller: Caller, event_id: str, person: dict[str, str]
     ) -> tuple[dict[str, Any], bool]:

@@ -341,3 +341,28 @@ def registration_path(event_id: str) -> str:
     """The event's public registration page, to share (the browser prefixes its origin: the
     console does not know the address people reach the gateway at)."""
     return f"{CONSOLE_PREFIX}/public/events/{event_id}"
+
+
+# How an offline upload's outcomes read at the door, in the order they are listed.
+UPLOAD_OUTCOMES = (
+    ("checked_in", "checked in"),
+    ("already_checked_in", "already checked in (unchanged)"),
+    ("waitlisted", "checked in from the waitlist"),
+    ("registration_cancelled", "had cancelled: registered again and checked in"),
+    ("unknown_code", "unknown code"),
+    ("ambiguous_code", "code held by two people: find them by name"),
+)
+
+
+def upload_summary(report: Mapping[str, Any]) -> list[str]:
+    """What an offline upload did, a line per outcome that occurred: how many, and the codes
+    of those that need a look (all but plain check-ins)."""
+    results = report.get("results") or []
+    lines = []
+    for outcome, words in UPLOAD_OUTCOMES:
+        codes = [str(r.get("code")) for r in results if r.get("outcome") == outcome]
+        if not codes:
+            continue
+        line = f"{len(codes)} {words}"
+        lines.append(line if outcome == "checked_in" else f"{line}: {', '.join(codes)}")
+    return lines

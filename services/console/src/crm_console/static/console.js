@@ -134,4 +134,111 @@
       }
     }
   });
+  // The door without network (the check-in page's #door-offline): codes typed or scanned are
+  // queued in localStorage with the time, per event, and uploaded in one batch when the browser
+  // is back online; the queue is emptied only once the console answered, so nothing is lost
+  // to a failed upload, and a repeated upload changes nothing (the API is idempotent).
+  function doorQueueKey(section) {
+    return "crm-door-queue:" + section.dataset.doorQueue;
+  }
+  function doorQueue(section) {
+    try {
+      return JSON.parse(window.localStorage.getItem(doorQueueKey(section)) || "[]");
+    } catch (error) {
+      return [];
+    }
+  }
+  function showDoorQueue(section) {
+    var queued = doorQueue(section).length;
+    section.hidden = navigator.onLine && queued === 0;
+    var said = section.querySelector("[data-door-queued]");
+    if (said) {
+      said.textContent = queued
+        ? queued + (queued === 1 ? " check-in" : " check-ins") + " waiting to be uploaded."
+        : "";
+    }
+  }
+  // The API takes at most 500 check-ins an upload; a longer queue goes in several.
+  var DOOR_UPLOAD_SIZE = 500;
+  function uploadDoorQueue(section, continuing) {
+    var queued = doorQueue(section).slice(0, DOOR_UPLOAD_SIZE);
+    if (!queued.length || !navigator.onLine || section.dataset.uploading) {
+      showDoorQueue(section);
+      return;
+    }
+    section.dataset.uploading = "1";
+    var taken = false;
+    var result = section.querySelector("[data-door-upload-result]");
+    fetch(section.dataset.uploadUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify({ check_ins: queued }),
+    })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          if (result) {
+            // A long queue's pieces are shown one after the other.
+            if (!continuing) {
+              result.innerHTML = "";
+            }
+            result.insertAdjacentHTML("beforeend", html);
+          }
+          // Taken (or refused for good: a cancelled event, a wrong clock, as the answer
+          // shown says); otherwise (signed out, a server error) kept for the next try.
+          if (response.ok || response.status === 409 || response.status === 422) {
+            // Only what was sent: a code queued meanwhile waits for the next upload.
+            var left = doorQueue(section).slice(queued.length);
+            window.localStorage.setItem(doorQueueKey(section), JSON.stringify(left));
+            taken = true;
+          }
+        });
+      })
+      .catch(function () {
+        // Still no way through: kept for the next "online".
+      })
+      .then(function () {
+        delete section.dataset.uploading;
+        if (taken && doorQueue(section).length) {
+          uploadDoorQueue(section, true); // the next piece
+        } else {
+          showDoorQueue(section);
+        }
+      });
+  }
+  function eachDoor(work) {
+    document.querySelectorAll("[data-door-queue]").forEach(work);
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-door-offline-form]");
+    if (!form) {
+      return;
+    }
+    event.preventDefault();
+    var section = form.closest("[data-door-queue]");
+    var input = form.querySelector("input[name=code]");
+    var code = input.value.trim();
+    if (!code) {
+      return;
+    }
+    var queued = doorQueue(section);
+    queued.push({ code: code, checked_in_at: new Date().toISOString() });
+    window.localStorage.setItem(doorQueueKey(section), JSON.stringify(queued));
+    input.value = "";
+    input.focus();
+    uploadDoorQueue(section, false);
+  });
+  window.addEventListener("online", function () {
+    eachDoor(function (section) {
+      uploadDoorQueue(section, false);
+    });
+  });
+  window.addEventListener("offline", function () {
+    eachDoor(showDoorQueue);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    eachDoor(function (section) {
+      uploadDoorQueue(section, false);
+    });
+  });
 })();

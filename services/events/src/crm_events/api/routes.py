@@ -9,6 +9,9 @@ from fastapi import APIRouter, Request, Response
 from crm_events.api.deps import Storage
 from crm_events.api.registration_links import CALENDAR_RESPONSE, calendar_file, cancel_refused
 from crm_events.api.schemas import (
+    DoorCheckInReport,
+    DoorCheckInResultPublic,
+    DoorCheckInUpload,
     EventCancellation,
     EventCreate,
     EventListing,
@@ -20,10 +23,18 @@ from crm_events.api.schemas import (
     RegistrationPublic,
     WalkInCreate,
 )
-from crm_events.application import cancellations, invitations, lifecycle, registrations
+from crm_events.application import (
+    cancellations,
+    door_uploads,
+    invitations,
+    lifecycle,
+    registrations,
+)
+from crm_events.application.door_uploads import DoorCheckIn, DoorTimesRefused
 from crm_events.application.lifecycle import EventStanding
 from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
+    DoorCheckInOutcome,
     EventChangeRefused,
     EventDetailsInvalid,
     EventNotFound,
@@ -78,16 +89,20 @@ def _refused_registration(refused: RegistrationRefused) -> ProblemError:
 
 
 def _invalid(error: EventDetailsInvalid | AnswerInvalid) -> ProblemError:
-    """422 naming the field, as request validation does."""
     field = (
         error.field if isinstance(error, EventDetailsInvalid) else f"answers.{error.question_id}"
     )
+    return _invalid_fields(f"invalid request: {field}", {field: error.detail})
+
+
+def _invalid_fields(detail: str, errors: dict[str, str]) -> ProblemError:
+    """422 `validation-error` naming each field refused and why, as request validation does."""
     return ProblemError(
         422,
-        f"invalid request: {field}",
+        detail,
         title="Request validation failed",
         problem_type="validation-error",
-        extensions={"errors": [{"field": field, "detail": error.detail}]},
+        extensions={"errors": [{"field": f, "detail": why} for f, why in errors.items()]},
     )
 
 
@@ -334,6 +349,49 @@ async def check_in(
     except RegistrationNotFound as missing:
         raise _no_registration(missing) from None
     return _detail(storage, attended)
+
+
+@router.post(
+    "/{event_id}/check-ins",
+    response_model=DoorCheckInReport,
+    dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
+)
+async def upload_check_ins(
+    event_id: str, body: DoorCheckInUpload, principal: CurrentPrincipal, storage: Storage
+) -> DoorCheckInReport:
+    """Uploads check-ins made at the door without network, each as of its door time: safe to
+    upload again (`already_checked_in`), and every item answered (unknown codes, the waitlisted,
+    cancelled registrations). 409 `event-cancelled` for a cancelled event; 422 naming the items
+    whose time is in the future or before the event's day (nothing is recorded then)."""
+    items = [DoorCheckIn(i.code, i.checked_in_at) for i in body.check_ins]
+    try:
+        results = await door_uploads.upload_check_ins(storage, principal.tenant_id, event_id, items)
+    except EventNotFound as missing:
+        raise _not_found(missing) from None
+    except RegistrationRefused as refused:
+        raise _refused_registration(refused) from None
+    except DoorTimesRefused as refused:
+        raise _invalid_fields(
+            f"{len(refused.refusals)} check-in time(s) cannot be kept; nothing was recorded",
+            {f"check_ins[{i}].checked_in_at": why for i, why in refused.refusals.items()},
+        ) from None
+    counts = dict.fromkeys(DoorCheckInOutcome, 0)
+    for result in results:
+        counts[result.outcome] += 1
+    return DoorCheckInReport(
+        results=[
+            DoorCheckInResultPublic(
+                index=index,
+                code=result.code,
+                outcome=result.outcome,
+                registration_id=result.registration.id if result.registration else None,
+                checked_in_at=result.registration.checked_in_at if result.registration else None,
+            )
+            for index, result in enumerate(results)
+        ],
+        counts=counts,
+    )
 
 
 @router.post(

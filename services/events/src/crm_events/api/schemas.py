@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -15,6 +16,8 @@ from pydantic import (
 )
 
 from crm_events.domain.models import (
+    MAX_DOOR_UPLOAD,
+    DoorCheckInOutcome,
     EventFormat,
     EventKind,
     EventStatus,
@@ -356,3 +359,50 @@ class LinkedRegistration(BaseModel):
 
 class WalkInCreate(PersonCreate):
     """Somebody who came to the event without registering, captured at the door."""
+
+
+class DoorCheckInItem(BaseModel):
+    """One check-in made at the door while offline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = (
+        Field(description="The registration's code, as scanned or typed (case and spaces aside).")
+    )
+    checked_in_at: AwareDatetime = Field(
+        description="When the person was checked in at the door, with its offset; kept as the "
+        "check-in time. Not in the future (5 minutes' clock skew allowed), not before the "
+        "event's day in its time zone."
+    )
+
+
+class DoorCheckInUpload(BaseModel):
+    """A batch of check-ins made without network, uploaded later (safe to upload again)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check_ins: list[DoorCheckInItem] = Field(min_length=1, max_length=MAX_DOOR_UPLOAD)
+
+
+class DoorCheckInResultPublic(BaseModel):
+    """What one uploaded check-in did."""
+
+    index: int = Field(description="The item's place in the upload, from 0.")
+    code: str = Field(description="The code as compared (capitals, no spaces).")
+    outcome: DoorCheckInOutcome = Field(
+        description="`checked_in`; `already_checked_in` (unchanged); `unknown_code` (no "
+        "registration of this event has it); `ambiguous_code` (two have it: nobody checked "
+        "in); `waitlisted` (checked in, although on the waitlist); `registration_cancelled` "
+        "(they had cancelled: registered again and checked in)."
+    )
+    registration_id: str | None = None
+    checked_in_at: datetime | None = Field(
+        default=None, description="The registration's check-in time as stored now."
+    )
+
+
+class DoorCheckInReport(BaseModel):
+    """Per item what an upload did, and how many items had each outcome."""
+
+    results: list[DoorCheckInResultPublic]
+    counts: dict[DoorCheckInOutcome, int]

@@ -4,6 +4,7 @@ walk-ins, recruiters see who registered."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from crm_events.application.attendance import announce_attendance, settle_late_attendance
@@ -23,7 +24,7 @@ from crm_events.domain.models import (
     registration_status,
 )
 from crm_events.domain.questions import answers_to
-from crm_events.publishers import to_event_registered
+from crm_events.publishers import to_event_registered, to_event_waitlisted
 from crm_events.repositories.events import find_event_anywhere
 from crm_events.repositories.registrations import DuplicateRegistrationError
 from crm_shared import Session, normalise_email, utc_now
@@ -77,41 +78,82 @@ async def check_in(
     created them from their registration. Somebody who had cancelled is registered again
     (they came after all)."""
     event = await existing_event(storage, tenant_id, event_id)
-    registrations = storage.registrations(tenant_id)
-    registration = await registrations.registration(event_id, registration_id)
+    registration = await storage.registrations(tenant_id).registration(event_id, registration_id)
     if registration is None:
         raise RegistrationNotFound(event_id, registration_id)
+    attended, _ = await admit(storage, event, registration, utc_now())
+    return attended
+
+
+async def admit(
+    storage: EventsStorage, event: RecruitingEvent, registration: Registration, at: datetime
+) -> tuple[Registration, bool]:
+    """Checks `registration` in as of `at` (now at the live door); the registration as it is
+    now, and whether this call checked it in (see `admit_all`)."""
+    [(attended, newly)] = await admit_all(storage, event, [(registration, at)])
+    return attended, newly
+
+
+async def admit_all(
+    storage: EventsStorage, event: RecruitingEvent, arrivals: list[tuple[Registration, datetime]]
+) -> list[tuple[Registration, bool]]:
+    """Checks each registration in as of its time (now at the live door, the door's time for
+    an offline upload), once, in one transaction: its `event.checked_in` (and, for a completed
+    event, its `event.attended`) is staged with it, and a check-in that lost the race to
+    another (or came twice in `arrivals`) changes nothing. Somebody who had cancelled is
+    registered again first. Per arrival, the registration as it is now and whether this call
+    checked it in."""
+    registrations = storage.registrations(event.tenant_id)
     outbox = storage.outbox
-    attended = registration
+    newly = [False] * len(arrivals)
 
     async def record(session: Session) -> None:
-        nonlocal attended
-        now = utc_now()
-        if registration.status is RegistrationStatus.CANCELLED:
-            # They cancelled but came after all: they are there, so they have a seat again.
-            reopened = await registrations.reopen(
-                registration.id,
-                RegistrationStatus.REGISTERED,
-                now,
-                first_name=registration.first_name,
-                last_name=registration.last_name,
-                session=session,
-            )
-            if reopened is not None:
-                await to_event_registered(
-                    outbox, storage.links, event, reopened, session=session, at_door=True
-                )
-        checked_in = await registrations.check_in(registration, now, session=session)
-        if checked_in is not None:
-            attended = checked_in
-            await announce_attendance(outbox, registrations, event, checked_in, session=session)
-            await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
+        for index, (registration, at) in enumerate(arrivals):
+            newly[index] = await _admit_one(storage, event, registration, at, session=session)
 
-    if registration.checked_in_at is None:
+    if any(registration.checked_in_at is None for registration, _ in arrivals):
         await storage.in_transaction(record)
         outbox.notify_committed()
-        attended = await registrations.registration(event_id, registration_id) or attended
-    return attended
+    current = await registrations.by_ids(event.id, [r.id for r, _ in arrivals])
+    return [
+        (current.get(registration.id, registration), newly[index])
+        for index, (registration, _) in enumerate(arrivals)
+    ]
+
+
+async def _admit_one(
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    registration: Registration,
+    at: datetime,
+    *,
+    session: Session,
+) -> bool:
+    """One check-in of `admit_all`, inside its transaction; whether it checked them in."""
+    if registration.checked_in_at is not None:
+        return False
+    registrations = storage.registrations(event.tenant_id)
+    outbox = storage.outbox
+    if registration.status is RegistrationStatus.CANCELLED:
+        # They cancelled but came after all: they are there, so they have a seat again.
+        reopened = await registrations.reopen(
+            registration.id,
+            RegistrationStatus.REGISTERED,
+            at,
+            first_name=registration.first_name,
+            last_name=registration.last_name,
+            session=session,
+        )
+        if reopened is not None:
+            await to_event_registered(
+                outbox, storage.links, event, reopened, session=session, at_door=True
+            )
+    checked_in = await registrations.check_in(registration, at, session=session)
+    if checked_in is None:
+        return False
+    await announce_attendance(outbox, registrations, event, checked_in, session=session)
+    await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
+    return True
 
 
 async def walk_in(
@@ -210,10 +252,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             answers=answers,
         )
         await registrations.register(registration, session=session)
-        if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(
-                outbox, storage.links, current or event, registration, session=session
-            )
+        await _announce(storage, current or event, registration, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):
@@ -235,6 +274,25 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
     outbox.notify_committed()
     assert registration is not None
     return Recorded(registration, created=True)
+
+
+async def _announce(
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    registration: Registration,
+    *,
+    session: Session,
+) -> None:
+    """Stages what a new (or renewed) registration tells: `event.registered` for a seat,
+    `event.waitlisted` for a place in the queue."""
+    if registration.status is RegistrationStatus.REGISTERED:
+        await to_event_registered(
+            storage.outbox, storage.links, event, registration, session=session
+        )
+    elif registration.status is RegistrationStatus.WAITLISTED:
+        await to_event_waitlisted(
+            storage.outbox, storage.links, event, registration, session=session
+        )
 
 
 async def _reopen(
@@ -265,10 +323,8 @@ async def _reopen(
         )
         if reopened is None:  # registered again by a request at the same moment
             reopened = await registrations.registration(event.id, cancelled.id, session=session)
-        elif reopened.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(
-                storage.outbox, storage.links, current or event, reopened, session=session
-            )
+        else:
+            await _announce(storage, current or event, reopened, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):

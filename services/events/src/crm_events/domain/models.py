@@ -453,3 +453,59 @@ def seats_open(event: RecruitingEvent, registered: int) -> int:
     if event.status is not EventStatus.PUBLISHED:
         return 0
     return max(event.capacity - registered, 0)
+
+
+# A door device's clock may run a little ahead of the server's: a check-in up to this far in the
+# future is taken as made now; further ahead is refused as a wrong clock.
+DOOR_CLOCK_SKEW = timedelta(minutes=5)
+# The most check-ins one offline upload may carry: about 10 ms each to write, so 500 stay well
+# inside the gateway's 10 s for a request (docs/events.md, Offline check-in).
+MAX_DOOR_UPLOAD = 500
+
+
+class DoorCheckInOutcome(StrEnum):
+    """What an uploaded (offline) check-in did, per item."""
+
+    CHECKED_IN = "checked_in"
+    # Checked in before (live, or by an earlier upload): unchanged, so re-uploading is safe.
+    ALREADY_CHECKED_IN = "already_checked_in"
+    # No registration of this event has the code (another event's or tenant's codes included).
+    UNKNOWN_CODE = "unknown_code"
+    # Two registrations of the event share the code (about one in 20,000 at 10,000 people):
+    # nobody is checked in; the door's search by name tells them apart.
+    AMBIGUOUS_CODE = "ambiguous_code"
+    # Checked in although on the waitlist: the door let them in, as the live door may.
+    WAITLISTED = "waitlisted"
+    # They had cancelled but came: registered again and checked in, as at the live door.
+    REGISTRATION_CANCELLED = "registration_cancelled"
+
+
+def normalise_door_code(code: str) -> str:
+    """A code as typed or scanned at the door, compared as drawn (capitals, no spaces)."""
+    return "".join(code.split()).upper()
+
+
+def door_time_refusal(event: RecruitingEvent, at: datetime, now: datetime) -> str | None:
+    """Why a check-in time from the door cannot be kept, or None: it may not lie ahead of `now`
+    (beyond a device clock's skew) nor before the day the event starts, in its time zone."""
+    at = as_utc(at)
+    if at > now + DOOR_CLOCK_SKEW:
+        return f"{at.isoformat()} is in the future"
+    zone = ZoneInfo(event.time_zone)
+    local_start = as_utc(event.starts_at).astimezone(zone)
+    day_begins = datetime.combine(local_start.date(), datetime.min.time(), tzinfo=zone)
+    if at < day_begins.astimezone(UTC):
+        return f"{at.isoformat()} is before the event's day ({local_start.date().isoformat()})"
+    return None
+
+
+def door_outcome(registration: Registration) -> DoorCheckInOutcome:
+    """What checking in `registration` (as it was before) does: nothing for somebody checked in
+    already; otherwise a check-in, flagged when they were waitlisted or had cancelled."""
+    if registration.checked_in_at is not None:
+        return DoorCheckInOutcome.ALREADY_CHECKED_IN
+    if registration.status is RegistrationStatus.WAITLISTED:
+        return DoorCheckInOutcome.WAITLISTED
+    if registration.status is RegistrationStatus.CANCELLED:
+        return DoorCheckInOutcome.REGISTRATION_CANCELLED
+    return DoorCheckInOutcome.CHECKED_IN

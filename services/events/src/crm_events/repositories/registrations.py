@@ -142,6 +142,26 @@ class RegistrationRepository:
         document = await self._registrations.find_one({"event_id": event_id, "email": email})
         return from_document(Registration, document) if document else None
 
+    async def by_codes(self, event_id: str, codes: list[str]) -> dict[str, list[Registration]]:
+        """The event's registrations holding any of `codes` (one read for a door's upload), by
+        code: more than one under a code is a collision the caller must not guess at."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "code": {"$in": sorted(set(codes))}},
+            sort=[("_id", ASCENDING)],
+        )
+        found: dict[str, list[Registration]] = {}
+        for document in documents:
+            registration = from_document(Registration, document)
+            found.setdefault(registration.code, []).append(registration)
+        return found
+
+    async def by_ids(self, event_id: str, ids: list[str]) -> dict[str, Registration]:
+        """The event's registrations among `ids`, by id (one read)."""
+        documents = await self._registrations.find(
+            {"event_id": event_id, "_id": {"$in": sorted(set(ids))}}
+        )
+        return {d["_id"]: from_document(Registration, d) for d in documents}
+
     async def registrations(self, event_id: str) -> list[Registration]:
         documents = await self._registrations.find(
             {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
