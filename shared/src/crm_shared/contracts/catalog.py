@@ -28,6 +28,7 @@ from crm_shared.contracts.events import (
     EventRegistrationCancelled,
     EventRegistrationPromoted,
     EventReminderRequested,
+    EventWaitlisted,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -314,6 +315,15 @@ EVENT_REMINDER_REQUESTED = TopicSpec(
     description="A registrant is due a reminder of their event (24 h, 1 h before, ...); "
     "campaigns mails it.",
 )
+EVENT_WAITLISTED = TopicSpec(
+    name="event.waitlisted",
+    payload=EventWaitlisted,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="Somebody registered for a full recruiting event and joined its waitlist "
+    "(campaigns mails them that their place is not confirmed).",
+)
 ATS_APPLICATION_STAGE_CHANGED = TopicSpec(
     name="ats.application_stage_changed",
     payload=AtsApplicationStageChanged,
@@ -383,6 +393,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_REGISTRATION_CANCELLED,
     EVENT_INVITATION_CHANGED,
     EVENT_REMINDER_REQUESTED,
+    EVENT_WAITLISTED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -173,6 +173,29 @@ class EventRegistered(_Payload):
     )
 
 
+class EventWaitlisted(_Payload):
+    """Somebody registered for a full recruiting event and joined its waitlist: no seat yet,
+    so no invitation; `event.registered` follows if a seat comes free."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = Field(
+        default=None, description="The matched candidate; null when the registrant is new."
+    )
+    email: str
+    first_name: str
+    last_name: str
+    registered_at: datetime = Field(description="When they joined the waitlist.")
+    manage_url: str | None = Field(
+        default=None, description="The registrant's signed link, to see or cancel it."
+    )
+    starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
+    ends_at: datetime | None = None
+    time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
+    location: str | None = Field(default=None, description="The venue, if any.")
+
+
 class EventInvitationChanged(_Payload):
     """A registrant's calendar invitation changed: their event moved (its time or venue) or
     was cancelled. One per registrant not cancelled, carrying the new copy of the invitation
