@@ -4,7 +4,7 @@ door's check-in; and the public registration page's two calls."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
@@ -30,7 +30,7 @@ class EventPage:
     # Why the registrants' mail outcomes are not shown, when they are not.
     mails_unavailable: str | None = None
     # The event's analytics report (docs/analytics.md), or why it is not shown.
-    report: Part = Part()
+    report: Part = field(default_factory=Part)
 
 
 class EventDesk:
