@@ -100,6 +100,17 @@ async def candidate_engagement(
     )
 
 
+def _range_refused(detail: str) -> ProblemError:
+    """A range of days the report cannot answer, as the 422 problem naming `to`."""
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": "query.to", "detail": detail}]},
+    )
+
+
 @router.get(
     "/timeseries",
     dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
@@ -126,13 +137,7 @@ async def tenant_time_series(
             container.storage, principal.tenant_id, metrics, start, end, interval
         )
     except RangeError as invalid:
-        raise ProblemError(
-            422,
-            str(invalid),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "query.to", "detail": str(invalid)}]},
-        ) from None
+        raise _range_refused(str(invalid)) from None
     return TimeSeriesPublic(
         start=start,
         end=end,
@@ -235,13 +240,8 @@ async def recruiting_events_report(
     """The report of every event whose start falls in the range of UTC days, and the totals
     over them. The range covers at most 400 days."""
     if end < start or (end - start).days >= MAX_REPORT_DAYS:
-        detail = f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
-        raise ProblemError(
-            422,
-            detail,
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "query.to", "detail": detail}]},
+        raise _range_refused(
+            f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
         )
     found = await period_report(
         container.storage,

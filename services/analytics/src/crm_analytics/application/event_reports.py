@@ -13,7 +13,7 @@ from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.event_report import (
     EventChange,
     EventFigures,
-    RegistrantChange,
+    Registrant,
     ReportedEvent,
     figures,
     totals,
@@ -29,6 +29,7 @@ from crm_shared import (
     EVENT_REGISTERED,
     EVENT_REGISTRATION_CANCELLED,
     EVENT_WAITLISTED,
+    AtsApplicationChange,
     AtsApplicationCreated,
     AtsApplicationHired,
     EventAttended,
@@ -50,13 +51,13 @@ class Folded:
     """What one consumed event tells the event reports."""
 
     event: EventChange | None = None
-    registrant: RegistrantChange | None = None
+    registrant: Registrant | None = None
     milestone: ReportedMilestone | None = None
 
 
-def _registrant(envelope: EventEnvelope[Any], **told: Any) -> RegistrantChange:
+def _registrant(envelope: EventEnvelope[Any], **told: Any) -> Registrant:
     data = envelope.data
-    return RegistrantChange(
+    return Registrant(
         event_id=data.event_id,
         registration_id=data.registration_id,
         candidate_id=data.candidate_id,
@@ -145,32 +146,29 @@ def _invitation_changed(envelope: EventEnvelope[Any]) -> Folded:
     )
 
 
-def _application(envelope: EventEnvelope[Any]) -> Folded:
-    created: AtsApplicationCreated = envelope.data
+def _milestone(
+    kind: MilestoneKind, change: AtsApplicationCreated | AtsApplicationChange, at: datetime
+) -> Folded:
     return Folded(
         milestone=ReportedMilestone(
-            kind=MilestoneKind.APPLICATION,
-            connection_id=created.connection_id,
-            ats_application_id=created.ats_application_id,
-            candidate_id=created.candidate_id,
-            email=normalise_email(created.email) if created.email else None,
-            at=created.applied_at or envelope.time,
+            kind=kind,
+            connection_id=change.connection_id,
+            ats_application_id=change.ats_application_id,
+            candidate_id=change.candidate_id,
+            email=normalise_email(change.email) if change.email else None,
+            at=at,
         )
     )
+
+
+def _application(envelope: EventEnvelope[Any]) -> Folded:
+    created: AtsApplicationCreated = envelope.data
+    return _milestone(MilestoneKind.APPLICATION, created, created.applied_at or envelope.time)
 
 
 def _hire(envelope: EventEnvelope[Any]) -> Folded:
     hired: AtsApplicationHired = envelope.data
-    return Folded(
-        milestone=ReportedMilestone(
-            kind=MilestoneKind.HIRE,
-            connection_id=hired.connection_id,
-            ats_application_id=hired.ats_application_id,
-            candidate_id=hired.candidate_id,
-            email=normalise_email(hired.email) if hired.email else None,
-            at=hired.occurred_at,
-        )
-    )
+    return _milestone(MilestoneKind.HIRE, hired, hired.occurred_at)
 
 
 _FOLDS: dict[str, Callable[[EventEnvelope[Any]], Folded]] = {
@@ -196,7 +194,7 @@ def folded(envelope: EventEnvelope[Any]) -> Folded:
 @dataclass(frozen=True)
 class EventReportFolder:
     """Applies consumed events to the event reports. Every change commutes (see
-    `RegistrantChange`), so a batch, a redelivery or events out of order leave one state."""
+    `Registrant`), so a batch, a redelivery or events out of order leave one state."""
 
     storage: AnalyticsStorage
 

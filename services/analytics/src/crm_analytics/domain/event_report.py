@@ -37,12 +37,24 @@ class EventStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(a, b) if a is not None and b is not None else a or b
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else a or b
+
+
 @dataclass(frozen=True)
 class Registrant:
-    """One registration as folded from the topics. The `*_at` of the three states are the
-    times the last announcement of each was published: the latest of them is the state now
-    (a cancelled registration may be made anew, a waitlisted one promoted)."""
+    """One registration as folded from the topics, or what one announcement tells of it. The
+    `*_at` of the three states are the times the last announcement of each was published: the
+    latest of them is the state now (a cancelled registration may be made anew, a waitlisted
+    one promoted). Announcements combine (`merged`) whatever their order or repetition: states
+    keep their latest time, a check-in its earliest, flags stay set; so a redelivered or late
+    event lands where it belongs."""
 
+    event_id: str
     registration_id: str
     candidate_id: str | None = None
     email: str | None = None
@@ -76,6 +88,26 @@ class Registrant:
     def person(self) -> str:
         """Who registered, for telling people apart: the candidate, else the address."""
         return self.candidate_id or (self.email or self.registration_id)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.event_id, self.registration_id
+
+    def merged(self, other: Registrant) -> Registrant:
+        """Both as one (`other` told later, for the candidate and address it names)."""
+        return Registrant(
+            event_id=self.event_id,
+            registration_id=self.registration_id,
+            candidate_id=other.candidate_id or self.candidate_id,
+            email=other.email or self.email,
+            seated_at=_latest(self.seated_at, other.seated_at),
+            waitlisted_at=_latest(self.waitlisted_at, other.waitlisted_at),
+            cancelled_at=_latest(self.cancelled_at, other.cancelled_at),
+            checked_in_at=_earliest(self.checked_in_at, other.checked_in_at),
+            walk_in=self.walk_in or other.walk_in,
+            attended=self.attended or other.attended,
+            no_show=self.no_show or other.no_show,
+        )
 
 
 @dataclass(frozen=True)
@@ -250,53 +282,6 @@ def totals(reports: Sequence[EventFigures]) -> EventFigures:
         applied=follow_ups([r.applied for r in reports]),
         hired=follow_ups([r.hired for r in reports]),
     )
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return max(a, b) if a is not None and b is not None else a or b
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return min(a, b) if a is not None and b is not None else a or b
-
-
-@dataclass(frozen=True)
-class RegistrantChange:
-    """What one announcement tells of a registration. Changes combine (`merged`) whatever
-    their order or repetition: states keep their latest time, a check-in its earliest, flags
-    stay set; so a redelivered or late event lands where it belongs."""
-
-    event_id: str
-    registration_id: str
-    candidate_id: str | None = None
-    email: str | None = None
-    seated_at: datetime | None = None
-    waitlisted_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    checked_in_at: datetime | None = None
-    walk_in: bool = False
-    attended: bool = False
-    no_show: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.event_id, self.registration_id
-
-    def merged(self, other: RegistrantChange) -> RegistrantChange:
-        """Both changes as one (`other` told later, for the candidate and address it names)."""
-        return RegistrantChange(
-            event_id=self.event_id,
-            registration_id=self.registration_id,
-            candidate_id=other.candidate_id or self.candidate_id,
-            email=other.email or self.email,
-            seated_at=_latest(self.seated_at, other.seated_at),
-            waitlisted_at=_latest(self.waitlisted_at, other.waitlisted_at),
-            cancelled_at=_latest(self.cancelled_at, other.cancelled_at),
-            checked_in_at=_earliest(self.checked_in_at, other.checked_in_at),
-            walk_in=self.walk_in or other.walk_in,
-            attended=self.attended or other.attended,
-            no_show=self.no_show or other.no_show,
-        )
 
 
 @dataclass(frozen=True)

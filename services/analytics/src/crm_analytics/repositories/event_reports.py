@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from crm_analytics.domain.event_report import EventChange, Registrant, RegistrantChange
+from crm_analytics.domain.event_report import EventChange, Registrant
 from crm_shared import Database, Session, TenantScopedCollection
 
 REPORTED_EVENTS_COLLECTION = "reported_events"
@@ -50,6 +50,7 @@ def _event(document: dict[str, Any]) -> EventChange:
 
 def _registrant(document: dict[str, Any]) -> Registrant:
     return Registrant(
+        event_id=document["event_id"],
         registration_id=document["registration_id"],
         candidate_id=document.get("candidate_id"),
         email=document.get("email"),
@@ -63,7 +64,7 @@ def _registrant(document: dict[str, Any]) -> Registrant:
     )
 
 
-def _registrant_update(change: RegistrantChange) -> dict[str, Any]:
+def _registrant_update(change: Registrant) -> dict[str, Any]:
     """The change as operators that commute: applying it again, or before an older change,
     leaves the same document."""
     latest = {
@@ -127,11 +128,9 @@ class EventReportRepository:
             session=session,
         )
 
-    async def fold_registrants(
-        self, changes: Sequence[RegistrantChange], *, session: Session
-    ) -> None:
+    async def fold_registrants(self, changes: Sequence[Registrant], *, session: Session) -> None:
         """Applies the changes, those of one registration merged first, in one bulk write."""
-        combined: dict[tuple[str, str], RegistrantChange] = {}
+        combined: dict[tuple[str, str], Registrant] = {}
         for change in changes:
             before = combined.get(change.key)
             combined[change.key] = before.merged(change) if before else change
