@@ -171,36 +171,16 @@ def scenario() -> list[EventEnvelope[Any]]:
             MOVED + timedelta(hours=3),
         )
     ats = {"provider": "greenhouse", "connection_id": "k1", "ats_candidate_id": "x"}
-    add(
-        ATS_APPLICATION_CREATED,
-        AtsApplicationCreated(
-            **ats,
-            ats_application_id="a1",
-            candidate_id="c-ada",
-            applied_at=MOVED + timedelta(days=10),
-        ),
-        MOVED + timedelta(days=10),
-    )
-    add(
-        ATS_APPLICATION_HIRED,
-        AtsApplicationHired(
-            **ats,
-            ats_application_id="a1",
-            candidate_id="c-ada",
-            occurred_at=MOVED + timedelta(days=30),
-        ),
-        MOVED + timedelta(days=30),
-    )
-    add(
-        ATS_APPLICATION_CREATED,
-        AtsApplicationCreated(
-            **ats,
-            ats_application_id="a2",
-            email="bob@example.org",
-            applied_at=MOVED + timedelta(days=120),
-        ),
-        MOVED + timedelta(days=120),
-    )
+    for application_id, person, days, hired in (
+        ("a1", {"candidate_id": "c-ada"}, 10, True),
+        ("a2", {"email": "bob@example.org"}, 120, False),
+    ):
+        applied = MOVED + timedelta(days=days)
+        named = ats | person | {"ats_application_id": application_id}
+        add(ATS_APPLICATION_CREATED, AtsApplicationCreated(**named, applied_at=applied), applied)
+        if hired:
+            hired_at = applied + timedelta(days=20)
+            add(ATS_APPLICATION_HIRED, AtsApplicationHired(**named, occurred_at=hired_at), hired_at)
     return events
 
 
