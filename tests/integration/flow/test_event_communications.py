@@ -1,5 +1,6 @@
 """What an event tells people and the rest of the system, end to end on the real broker,
-database and SMTP sink: confirmations with a calendar invitation, a change and a cancellation
+database and SMTP sink: confirmations with a calendar invitation and the door code's QR code,
+the waitlisted told their place is not confirmed, a change and a cancellation
 mailed with the same UID and a higher SEQUENCE, and a completed event's attendees and no-shows
 (`event.attended`, `event.no_show`) following up in sequences and segments."""
 
@@ -12,7 +13,8 @@ import pytest
 from conftest import SmtpSink
 from icalendar import Calendar
 
-from crm_shared import EVENT_ATTENDED, EVENT_NO_SHOW
+from crm_campaigns.adapters.qr import qr_png
+from crm_shared import EVENT_ATTENDED, EVENT_NO_SHOW, EVENT_REGISTERED, EVENT_WAITLISTED
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
 from integration.flow.sequencing import create_sequence, enrolment_of, mails_to
@@ -117,6 +119,89 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
         ("confirmation", "sent"),
         ("update", "sent"),
         ("cancellation", "sent"),
+    }
+
+
+async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holder_gets_a_qr(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Hackathon"),
+            "kind": "meetup",
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2031-06-14T10:00:00",
+            "location": "Berlin, Hall 3",
+            "capacity": 1,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    seated, seated_email = await register(stack, event["id"], "sam")
+    waiting, waiting_email = await register(stack, event["id"], "wes")
+
+    [notice] = await mails_to(smtp_sink, waiting_email, 1)
+    assert notice.subject == f"You are on the waitlist: {event['name']}"
+    parsed = notice.parsed()
+    assert [p.get_content_type() for p in parsed.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]  # no calendar invitation: no seat
+    body = parsed.get_body(("plain",)).get_content()
+    assert "your place is not confirmed" in body
+    assert "If a seat frees up" in body
+    assert "Saturday 14 June 2031, 10:00 CEST" in body
+    assert "/public/v1/event-registrations/" in body  # to leave the waitlist
+    [waitlisted] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_WAITLISTED.name,
+        where=lambda e: e["data"]["event_id"] == event["id"],
+        count=1,
+    )
+    assert (waitlisted["tenant_id"], waitlisted["data"]["registration_id"]) == (
+        stack.acme,
+        waiting,
+    )
+
+    # The seat holder's confirmation shows the door code and its QR code: the console's
+    # check-in page of the event, the code filled in.
+    [confirmation] = await mails_to(smtp_sink, seated_email, 1)
+    [registered] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_REGISTERED.name,
+        where=lambda e: e["data"]["registration_id"] == seated,
+        count=1,
+    )
+    code, url = registered["data"]["code"], registered["data"]["check_in_url"]
+    assert url.endswith(f"/console/events/{event['id']}/check-in?code={code}")
+    [image] = [p for p in confirmation.parsed().walk() if p.get_content_type() == "image/png"]
+    assert image.get_content() == qr_png(url)
+    content_id = str(image["Content-ID"]).strip("<>")
+    html = confirmation.parsed().get_body(("html",)).get_content()
+    assert f'src="cid:{content_id}"' in html
+    assert (
+        f"Your code for the door: {code}"
+        in confirmation.parsed().get_body(("plain",)).get_content()
+    )
+    invitation(confirmation)  # the calendar invitation is still there
+
+    async def both_recorded() -> bool:
+        listed = await stack.gateway.get(
+            "/api/v1/event-mails", headers=acme, params={"event_id": event["id"]}
+        )
+        return len(listed.json()["items"]) == 2
+
+    await eventually(both_recorded, message="the mails were not recorded")
+    listed = await stack.gateway.get(
+        "/api/v1/event-mails", headers=acme, params={"event_id": event["id"]}
+    )
+    assert {(m["registration_id"], m["kind"], m["status"]) for m in listed.json()["items"]} == {
+        (seated, "confirmation", "sent"),
+        (waiting, "waitlisted", "sent"),
     }
 
 

@@ -668,3 +668,19 @@ async def test_a_walk_in_refused_shows_why_by_the_field_and_keeps_what_was_typed
     assert cancelled.status_code == 409
     assert "the event &#39;Backend meetup&#39; was cancelled" in cancelled.text
     assert 'value="zoe@example.org"' in cancelled.text
+
+
+async def test_a_scanned_qr_code_opens_the_door_with_the_person_found(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    door = await client.get(
+        "/console/events/ev1/check-in",
+        params={"code": "A1B2C3D4"},
+        headers=gateway_headers(ALICE),
+    )
+    assert door.status_code == 200
+    assert 'value="A1B2C3D4"' in door.text  # the search, filled in
+    assert "Ada Lovelace" in door.text
+    assert "Zoë" not in door.text
+    assert 'hx-post="/console/events/ev1/check-in/a1b2c3d4e5f6"' in door.text

@@ -19,6 +19,7 @@ from crm_shared import (
     EVENT_REGISTRATION_CANCELLED,
     EVENT_REGISTRATION_PROMOTED,
     EVENT_REMINDER_REQUESTED,
+    EVENT_WAITLISTED,
     EventAttended,
     EventCheckedIn,
     EventInvitationChanged,
@@ -28,6 +29,7 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventRegistrationPromoted,
     EventReminderRequested,
+    EventWaitlisted,
     Outbox,
     Session,
     TopicSpec,
@@ -56,8 +58,31 @@ async def to_event_registered(
         walk_in=at_door or registration.walk_in,
         **_time_and_place(event),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        code=registration.code,
+        check_in_url=links.check_in_url(registration),
     )
     await _stage_for(outbox, EVENT_REGISTERED, registration, payload, session=session)
+
+
+async def to_event_waitlisted(
+    outbox: Outbox,
+    links: RegistrationLinks,
+    event: RecruitingEvent,
+    registration: Registration,
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.waitlisted` for a registrant who joined a full event's waitlist, so they
+    can be told their place is not confirmed (no invitation: they have no seat)."""
+    time_and_place = _time_and_place(event)
+    del time_and_place["join_url"]  # for those with a seat only
+    payload = EventWaitlisted(
+        **_registrant(event, registration),
+        registered_at=registration.registered_at,
+        manage_url=links.manage_url(registration),
+        **time_and_place,
+    )
+    await _stage_for(outbox, EVENT_WAITLISTED, registration, payload, session=session)
 
 
 async def to_event_checked_in(

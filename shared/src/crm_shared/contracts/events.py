@@ -171,6 +171,16 @@ class EventRegistered(_Payload):
         description="The registration's calendar invitation (iCalendar text) as it was when "
         "the registration committed; absent in events published before it existed.",
     )
+    code: str | None = Field(
+        default=None,
+        description="The registration's code for the door (8 letters and digits); absent in "
+        "events published before it was carried.",
+    )
+    check_in_url: str | None = Field(
+        default=None,
+        description="The console's check-in page of the event with this registration's code "
+        "filled in (staff must be signed in): what the confirmation's QR code encodes.",
+    )
 
 
 class EventWaitlisted(_Payload):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crm_campaigns.adapters.qr import qr_png
 from crm_campaigns.domain.event_mail import (
     EventMailKind,
     RegistrantMail,
@@ -13,7 +14,7 @@ from crm_campaigns.domain.event_mail import (
     local_time,
     registrant_email,
 )
-from crm_shared import EventInvitationChanged, EventRegistered
+from crm_shared import EventInvitationChanged, EventRegistered, EventWaitlisted
 
 pytestmark = pytest.mark.unit
 
@@ -79,6 +80,77 @@ def test_walk_ins_and_old_registrations_get_no_confirmation() -> None:
     assert RegistrantMail.confirming(registered) is not None
     assert RegistrantMail.confirming(registered.model_copy(update={"walk_in": True})) is None
     assert RegistrantMail.confirming(registered.model_copy(update={"invitation_ics": None})) is None
+
+
+def test_the_waitlisted_are_told_their_place_is_not_confirmed_and_get_no_invitation() -> None:
+    waitlisted = EventWaitlisted(
+        event_id="e1",
+        event_name="Campus day",
+        registration_id="r1",
+        email="zoe@example.org",
+        first_name="Zoë",
+        last_name="Doe",
+        registered_at=STARTS,
+        manage_url="https://crm.example/manage",
+        starts_at=STARTS,
+        time_zone="Europe/Berlin",
+        location="Hall B",
+    )
+    mail = RegistrantMail.waitlisting(waitlisted)
+    email = registrant_email(mail, sender="a@b.example", message_id="m3", domain="b.example")
+    assert email["Subject"] == "You are on the waitlist: Campus day"
+    assert [p.get_content_type() for p in email.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    text = email.get_body(("plain",))
+    assert text is not None
+    body = text.get_content()
+    assert "your place is not confirmed" in body
+    assert "If a seat frees up" in body
+    assert "we will mail you" in body
+    assert "When: Sunday 28 March 2027, 18:00 CEST" in body
+    assert "https://crm.example/manage" in body
+
+
+def test_a_confirmation_shows_the_door_code_and_its_qr_code_inline() -> None:
+    url = "https://crm.example/console/events/e1/check-in?code=ABCD2345"
+    registered = EventRegistered(
+        event_id="e1",
+        event_name="Campus day",
+        registration_id="r1",
+        email="zoe@example.org",
+        first_name="Zoë",
+        last_name="Doe",
+        registered_at=STARTS,
+        invitation_ics=ICS,
+        code="ABCD2345",
+        check_in_url=url,
+    )
+    mail = RegistrantMail.confirming(registered)
+    assert mail is not None
+    png = qr_png(url)
+    email = registrant_email(
+        mail, sender="a@b.example", message_id="m4", domain="b.example", qr_png=png
+    )
+    assert [p.get_content_type() for p in email.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+        "text/calendar",
+    ]
+    [image] = [p for p in email.walk() if p.get_content_type() == "image/png"]
+    assert image.get_content() == png
+    html = email.get_body(("html",))
+    assert html is not None
+    assert f'src="cid:{str(image["Content-ID"]).strip("<>")}"' in html.get_content()
+    text = email.get_body(("plain",))
+    assert text is not None
+    assert "Your code for the door: ABCD2345" in text.get_content()
 
 
 @pytest.mark.parametrize(

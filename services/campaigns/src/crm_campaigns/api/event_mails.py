@@ -31,7 +31,9 @@ class EventMailPublic(BaseModel):
     event_id: str
     registration_id: str
     candidate_id: str | None
-    kind: EventMailKind = Field(description="`confirmation`, `update` or `cancellation`.")
+    kind: EventMailKind = Field(
+        description="`confirmation`, `update`, `cancellation`, `reminder` or `waitlisted`."
+    )
     status: EventMailStatus = Field(description="`sent`, `suppressed` or `failed`.")
     reason: str | None = Field(description="Why it was suppressed, or the last send error.")
     attempts: int = Field(description="Attempts made to send it (retries after failures).")

@@ -1,6 +1,7 @@
-"""Mailing an event's registrants (transactional): the confirmation of a registration, the
-notice that their event moved or was cancelled, and reminders before it, each with its
-calendar invitation.
+"""Mailing an event's registrants (transactional): the confirmation of a registration (with
+the QR code of its door code), the notice that their event moved or was cancelled, and
+reminders before it, each with its calendar invitation; and the notice that they joined the
+waitlist (no invitation).
 
 Like consent confirmations they are sent straight from the subscriber, apart from the marketing
 send path: marketing consent does not apply (the person asked to come), erasures and the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm_campaigns.adapters.qr import qr_png
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.transactional import send_as_tenant, transactional_block
@@ -30,6 +32,7 @@ from crm_shared import (
     EventInvitationChanged,
     EventRegistered,
     EventReminderRequested,
+    EventWaitlisted,
     Session,
     email_sha256,
 )
@@ -77,6 +80,7 @@ async def mail_registrant(
         sender=senders.for_tenant(tenant_id).sender,
         message_id=mail_id,
         domain=senders.message_domain,
+        qr_png=qr_png(mail.check_in_url) if mail.check_in_url else None,
     )
     try:
         await send_as_tenant(transport, senders, tenant_id, email, mail.email)
@@ -99,6 +103,19 @@ async def confirm_registration(
     mail = RegistrantMail.confirming(envelope.data)
     if mail is not None:
         await mail_registrant(database, transport, senders, envelope, mail, session)
+
+
+async def tell_waitlisted(
+    database: Database,
+    transport: MailTransport,
+    senders: Senders,
+    envelope: EventEnvelope[EventWaitlisted],
+    session: Session,
+) -> None:
+    """Mails a registrant that they are on the waitlist: their place is not confirmed."""
+    await mail_registrant(
+        database, transport, senders, envelope, RegistrantMail.waitlisting(envelope.data), session
+    )
 
 
 async def tell_registrant(

@@ -1,6 +1,7 @@
-"""Mails to an event's registrants: the confirmation of a registration, and the notice that
-their event moved or was cancelled, each with the event's calendar invitation attached
-(`text/calendar`, the same UID in every copy, so calendars update the entry they have)."""
+"""Mails to an event's registrants: the confirmation of a registration (with the QR code of
+their door code), the notice that their event moved or was cancelled, each with the event's
+calendar invitation attached (`text/calendar`, the same UID in every copy, so calendars update
+the entry they have), and the notice that they are on the waitlist (no invitation: no seat)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_shared import EventInvitationChanged, EventRegistered, EventReminderRequested, utc_now
+from crm_shared import (
+    EventInvitationChanged,
+    EventRegistered,
+    EventReminderRequested,
+    EventWaitlisted,
+    utc_now,
+)
 
 
 class EventMailKind(StrEnum):
@@ -22,6 +29,7 @@ class EventMailKind(StrEnum):
     UPDATE = "update"
     CANCELLATION = "cancellation"
     REMINDER = "reminder"
+    WAITLISTED = "waitlisted"
 
 
 class EventMailStatus(StrEnum):
@@ -67,10 +75,14 @@ class RegistrantMail:
     location: str | None
     join_url: str | None
     manage_url: str | None
-    invitation_ics: str
+    # None: no calendar entry (the waitlisted have no seat).
+    invitation_ics: str | None
     sequence: int | None = None
     cancellation_reason: str | None = None
     minutes_before: int | None = None
+    # The door code and the URL its QR code holds (confirmations only).
+    code: str | None = None
+    check_in_url: str | None = None
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -92,6 +104,27 @@ class RegistrantMail:
             join_url=registered.join_url,
             manage_url=registered.manage_url,
             invitation_ics=registered.invitation_ics,
+            code=registered.code,
+            check_in_url=registered.check_in_url,
+        )
+
+    @classmethod
+    def waitlisting(cls, waitlisted: EventWaitlisted) -> RegistrantMail:
+        """The notice that a registrant is on the waitlist: their place is not confirmed."""
+        return cls(
+            kind=EventMailKind.WAITLISTED,
+            email=waitlisted.email,
+            first_name=waitlisted.first_name,
+            event_id=waitlisted.event_id,
+            event_name=waitlisted.event_name,
+            registration_id=waitlisted.registration_id,
+            candidate_id=waitlisted.candidate_id,
+            starts_at=waitlisted.starts_at,
+            time_zone=waitlisted.time_zone,
+            location=waitlisted.location,
+            join_url=None,
+            manage_url=waitlisted.manage_url,
+            invitation_ics=None,
         )
 
     @classmethod
@@ -154,6 +187,7 @@ SUBJECTS = {
     EventMailKind.UPDATE: "Changed: {name}",
     EventMailKind.CANCELLATION: "Cancelled: {name}",
     EventMailKind.REMINDER: "Reminder: {name}",
+    EventMailKind.WAITLISTED: "You are on the waitlist: {name}",
 }
 
 
@@ -177,6 +211,20 @@ def _lines(mail: RegistrantMail) -> list[str]:
             lines.append(f"It was to take place on {when}.")
         lines.append("The attached update takes it out of your calendar.")
         return lines
+    if mail.kind is EventMailKind.WAITLISTED:
+        lines = [
+            f"Thank you for registering for {mail.event_name}. It is full, so you are on "
+            "the waitlist: your place is not confirmed yet.",
+            "If a seat frees up, it goes to the longest-waiting person, and we will mail you "
+            "the confirmation with a calendar invitation.",
+        ]
+        if when:
+            lines.append(f"When: {when}")
+        if mail.location:
+            lines.append(f"Where: {mail.location}")
+        if mail.manage_url:
+            lines.append(f"Your place on the waitlist (or to cancel it): {mail.manage_url}")
+        return lines
     if mail.kind is EventMailKind.UPDATE:
         lines = [f"{mail.event_name} has changed. It now takes place:"]
     elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
@@ -190,16 +238,25 @@ def _lines(mail: RegistrantMail) -> list[str]:
     if mail.join_url:
         lines.append(f"Join online: {mail.join_url}")
     lines.append("The calendar invitation is attached.")
+    if mail.code:
+        lines.append(f"Your code for the door: {mail.code}")
     if mail.manage_url:
         lines.append(f"Your registration (or to cancel it): {mail.manage_url}")
     return lines
 
 
 def registrant_email(
-    mail: RegistrantMail, *, sender: str, message_id: str, domain: str
+    mail: RegistrantMail,
+    *,
+    sender: str,
+    message_id: str,
+    domain: str,
+    qr_png: bytes | None = None,
 ) -> EmailMessage:
-    """The mail, plain text and HTML, with the invitation as a `text/calendar` attachment whose
-    METHOD matches the calendar's (REQUEST, or CANCEL for a cancellation)."""
+    """The mail, plain text and HTML, with the invitation (if any) as a `text/calendar`
+    attachment whose METHOD matches the calendar's (REQUEST, or CANCEL for a cancellation).
+    `qr_png`, the QR code of the door code, is shown in the HTML as an inline image (`cid:`),
+    after the code in words for readers that show no images."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = mail.email
@@ -210,17 +267,32 @@ def registrant_email(
     greeting = f"Hello {mail.first_name}" if mail.first_name else "Hello"
     lines = _lines(mail)
     email.set_content(f"{greeting},\n\n" + "\n".join(lines) + "\n")
+    qr_cid = make_msgid(idstring="qr", domain=domain) if qr_png is not None else None
+    image = (
+        f'<p><img src="cid:{qr_cid[1:-1]}" alt="QR code of your code {html.escape(mail.code or "")}'
+        '" width="200" height="200"></p>'
+        if qr_cid
+        else ""
+    )
     email.add_alternative(
         f"<html><body><p>{html.escape(greeting)},</p>"
         + "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        + image
         + "</body></html>",
         subtype="html",
     )
-    method = "CANCEL" if mail.kind is EventMailKind.CANCELLATION else "REQUEST"
-    email.add_attachment(
-        mail.invitation_ics,
-        subtype="calendar",
-        filename="invitation.ics",
-        params={"method": method},
-    )
+    if qr_png is not None and qr_cid is not None:
+        html_part = email.get_body(("html",))
+        assert html_part is not None
+        html_part.add_related(
+            qr_png, maintype="image", subtype="png", cid=qr_cid, filename="check-in.png"
+        )
+    if mail.invitation_ics is not None:
+        method = "CANCEL" if mail.kind is EventMailKind.CANCELLATION else "REQUEST"
+        email.add_attachment(
+            mail.invitation_ics,
+            subtype="calendar",
+            filename="invitation.ics",
+            params={"method": method},
+        )
     return email

@@ -1,4 +1,5 @@
-"""The subscribers that mail an event's registrants: confirmations, changes, cancellations."""
+"""The subscribers that mail an event's registrants: confirmations, changes, cancellations,
+reminders and waitlist notices."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from crm_campaigns.application.event_mail import (
     confirm_registration,
     remind_registrant,
     tell_registrant,
+    tell_waitlisted,
 )
 from crm_shared import (
     EVENT_INVITATION_CHANGED,
     EVENT_REGISTERED,
     EVENT_REMINDER_REQUESTED,
+    EVENT_WAITLISTED,
     Database,
     EventEnvelope,
     IdempotentConsumer,
@@ -68,5 +71,18 @@ def build_event_mail_router(
         max_records=1,
         description="Mails a registrant the reminder of their event (24 h, 1 h before, as the "
         "event says), with the calendar invitation.",
+    )
+
+    async def mail_event_waitlisted(envelope: EventEnvelope[Any], session: Session) -> None:
+        await tell_waitlisted(database, transport, senders, envelope, session)
+
+    consumer.subscribe(
+        router,
+        EVENT_WAITLISTED,
+        mail_event_waitlisted,
+        group="mail_event_waitlisted",
+        max_records=1,
+        description="Mails a registrant that they are on the waitlist of a full event (no "
+        "calendar invitation: their place is not confirmed).",
     )
     return router

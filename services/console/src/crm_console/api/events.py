@@ -227,9 +227,12 @@ async def check_in_page(
     viewer: CurrentViewer,
     state: Container,
     q: Annotated[str, Query(max_length=200)] = "",
+    code: Annotated[str, Query(max_length=50)] = "",
 ) -> HTMLResponse:
     """The door: find a registrant by name, e-mail or code and check them in (a phone page);
-    htmx asks for the matches alone as the person types."""
+    htmx asks for the matches alone as the person types. `code` is what a confirmation's QR
+    code opens the page with: the search filled in with it."""
+    q = q or code.strip()
     desk = EventDesk(state.gateway)
     if is_htmx(request):
         matches = await desk.door(viewer.caller, event_id, q)

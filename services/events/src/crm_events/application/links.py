@@ -13,6 +13,8 @@ from crm_shared import LinkClaim, SignedLinks
 REGISTRATION_LINK = "event-registration"
 # Where the gateway publishes the registration link routes (docs/events.md).
 PUBLIC_PATH = "/public/v1/event-registrations"
+# Where the gateway serves the console's check-in page of an event.
+CHECK_IN_PATH = "/console/events/{event_id}/check-in"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class RegistrationLinks:
     def invitation_url(self, registration: Registration) -> str:
         """The registration's `.ics` calendar invitation."""
         return f"{self.manage_url(registration)}/invitation.ics"
+
+    def check_in_url(self, registration: Registration) -> str:
+        """The console's check-in page with the registration found by its code: what the
+        confirmation's QR code holds. Only signed-in staff get past the page's sign-in, and the
+        code names nobody to anyone else."""
+        path = CHECK_IN_PATH.format(event_id=registration.event_id)
+        return f"{self.public_base_url.rstrip('/')}{path}?code={registration.code}"
 
     def open(self, token: str) -> LinkedRegistration | None:
         """The registration a genuine token names; None for a forged or altered one."""

@@ -4,6 +4,7 @@ walk-ins, recruiters see who registered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from crm_events.application.attendance import announce_attendance, settle_late_attendance
 from crm_events.application.lifecycle import existing_event
@@ -21,7 +22,7 @@ from crm_events.domain.models import (
     registration_refusal,
     registration_status,
 )
-from crm_events.publishers import to_event_registered
+from crm_events.publishers import to_event_registered, to_event_waitlisted
 from crm_events.repositories.events import find_event_anywhere
 from crm_events.repositories.registrations import DuplicateRegistrationError
 from crm_shared import Session, normalise_email, utc_now
@@ -73,22 +74,36 @@ async def check_in(
     created them from their registration. Somebody who had cancelled is registered again
     (they came after all)."""
     event = await existing_event(storage, tenant_id, event_id)
-    registrations = storage.registrations(tenant_id)
-    registration = await registrations.registration(event_id, registration_id)
+    registration = await storage.registrations(tenant_id).registration(event_id, registration_id)
     if registration is None:
         raise RegistrationNotFound(event_id, registration_id)
+    attended, _ = await admit(storage, event, registration, utc_now())
+    return attended
+
+
+async def admit(
+    storage: EventsStorage, event: RecruitingEvent, registration: Registration, at: datetime
+) -> tuple[Registration, bool]:
+    """Checks `registration` in as of `at` (now at the live door, the door's time for an
+    offline upload), once: its `event.checked_in` (and, for a completed event, its
+    `event.attended`) is staged in the same transaction, and a check-in that lost the race to
+    another changes nothing. Somebody who had cancelled is registered again first. The
+    registration as it is now, and whether this call checked it in."""
+    if registration.checked_in_at is not None:
+        return registration, False
+    registrations = storage.registrations(event.tenant_id)
     outbox = storage.outbox
     attended = registration
+    newly = False
 
     async def record(session: Session) -> None:
-        nonlocal attended
-        now = utc_now()
+        nonlocal attended, newly
         if registration.status is RegistrationStatus.CANCELLED:
             # They cancelled but came after all: they are there, so they have a seat again.
             reopened = await registrations.reopen(
                 registration.id,
                 RegistrationStatus.REGISTERED,
-                now,
+                at,
                 first_name=registration.first_name,
                 last_name=registration.last_name,
                 session=session,
@@ -97,17 +112,16 @@ async def check_in(
                 await to_event_registered(
                     outbox, storage.links, event, reopened, session=session, at_door=True
                 )
-        checked_in = await registrations.check_in(registration, now, session=session)
+        checked_in = await registrations.check_in(registration, at, session=session)
+        newly = checked_in is not None
         if checked_in is not None:
             attended = checked_in
             await announce_attendance(outbox, registrations, event, checked_in, session=session)
             await settle_late_attendance(outbox, registrations, event, checked_in, session=session)
 
-    if registration.checked_in_at is None:
-        await storage.in_transaction(record)
-        outbox.notify_committed()
-        attended = await registrations.registration(event_id, registration_id) or attended
-    return attended
+    await storage.in_transaction(record)
+    outbox.notify_committed()
+    return await registrations.registration(event.id, registration.id) or attended, newly
 
 
 async def walk_in(
@@ -203,10 +217,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             status=registration_status(capacity, registered),
         )
         await registrations.register(registration, session=session)
-        if registration.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(
-                outbox, storage.links, current or event, registration, session=session
-            )
+        await _announce(storage, current or event, registration, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):
@@ -228,6 +239,25 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
     outbox.notify_committed()
     assert registration is not None
     return Recorded(registration, created=True)
+
+
+async def _announce(
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    registration: Registration,
+    *,
+    session: Session,
+) -> None:
+    """Stages what a new (or renewed) registration tells: `event.registered` for a seat,
+    `event.waitlisted` for a place in the queue."""
+    if registration.status is RegistrationStatus.REGISTERED:
+        await to_event_registered(
+            storage.outbox, storage.links, event, registration, session=session
+        )
+    elif registration.status is RegistrationStatus.WAITLISTED:
+        await to_event_waitlisted(
+            storage.outbox, storage.links, event, registration, session=session
+        )
 
 
 async def _reopen(
@@ -258,10 +288,8 @@ async def _reopen(
         )
         if reopened is None:  # registered again by a request at the same moment
             reopened = await registrations.registration(event.id, cancelled.id, session=session)
-        elif reopened.status is RegistrationStatus.REGISTERED:
-            await to_event_registered(
-                storage.outbox, storage.links, current or event, reopened, session=session
-            )
+        else:
+            await _announce(storage, current or event, reopened, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):
