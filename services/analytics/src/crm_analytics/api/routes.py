@@ -100,6 +100,10 @@ async def candidate_engagement(
     )
 
 
+FirstDay = Annotated[date, Query(alias="from", description="First UTC day, included.")]
+LastDay = Annotated[date, Query(alias="to", description="Last UTC day, included.")]
+
+
 def _range_refused(detail: str) -> ProblemError:
     """A range of days the report cannot answer, as the 422 problem naming `to`."""
     return ProblemError(
@@ -122,8 +126,8 @@ async def tenant_time_series(
     principal: CurrentPrincipal,
     container: Container,
     metric: Annotated[list[TenantMetric], Query(min_length=1, description="One or more metrics.")],
-    start: Annotated[date, Query(alias="from", description="First UTC day, included.")],
-    end: Annotated[date, Query(alias="to", description="Last UTC day, included.")],
+    start: FirstDay,
+    end: LastDay,
     interval: Annotated[Interval, Query(description="`day` or `week` (ISO, from Monday).")] = (
         Interval.DAY
     ),
@@ -233,8 +237,8 @@ async def recruiting_event_report(
 async def recruiting_events_report(
     principal: CurrentPrincipal,
     container: Container,
-    start: Annotated[date, Query(alias="from", description="First UTC day, included.")],
-    end: Annotated[date, Query(alias="to", description="Last UTC day, included.")],
+    start: FirstDay,
+    end: LastDay,
     within_days: WithinDays = 90,
 ) -> EventPeriodReportPublic:
     """The report of every event whose start falls in the range of UTC days, and the totals

@@ -183,8 +183,6 @@ _FOLDS: dict[str, Callable[[EventEnvelope[Any]], Folded]] = {
     ATS_APPLICATION_HIRED.name: _hire,
 }
 
-REPORTED_TOPICS = tuple(_FOLDS)
-
 
 def folded(envelope: EventEnvelope[Any]) -> Folded:
     """What the event tells the reports (a programming error for a topic they do not read)."""
