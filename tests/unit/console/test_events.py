@@ -451,6 +451,64 @@ async def test_an_event_page_shows_each_registrants_outcome_and_mails_failures_f
     assert asked.url.params["event_id"] == "ev1"
 
 
+REPORT = {
+    "event_id": "ev1",
+    "event_name": "Backend meetup",
+    "status": "completed",
+    "starts_at": "2027-03-25T17:00:00Z",
+    "completed_at": "2027-03-25T20:00:00Z",
+    "within_days": 90,
+    "window_end": "2027-06-23T17:00:00Z",
+    "registrations": 6,
+    "registered": 4,
+    "waitlisted": 1,
+    "cancelled": 1,
+    "checked_in": 2,
+    "walk_ins": 1,
+    "attended": 2,
+    "no_shows": 2,
+    "no_show_rate": 0.5,
+    "by_channel": {"online": 5, "walk_in": 1},
+    "by_source": {"event": 4, "unknown": 2},
+    "applied": {"count": 1, "candidate_ids": ["c-ada"], "truncated": False},
+    "hired": {"count": 0, "candidate_ids": [], "truncated": False},
+}
+
+
+async def test_an_event_page_shows_its_report_in_tables_with_headers(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer("GET", "/api/v1/analytics/events/ev1", body=REPORT)
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert '<th scope="row">Waitlisted</th><td>1</td>' in text
+    assert '<th scope="row">No-shows</th><td>2</td>' in text
+    assert '<th scope="row">No-show rate</th><td>50 %</td>' in text
+    assert '<th scope="row">event</th><td>4</td>' in text
+    assert "within 90 days of the start" in text
+    assert '<a href="/console/candidates/c-ada">c-ada</a>' in text
+    assert "<caption" in text
+
+
+async def test_an_event_page_says_why_it_has_no_report(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "Not available: nothing counted yet" in page.text
+    api.answer(
+        "GET",
+        "/api/v1/analytics/events/ev1",
+        status=200,
+        body=REPORT | {"status": "scheduled", "no_show_rate": None, "no_shows": 0},
+    )
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert "once the event is completed" in page.text
+
+
 async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
     console: Console,
 ) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
@@ -31,7 +32,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
-    platform.include_kafka_router(build_router(platform.require_consumer(), container.recorder))
+    platform.include_kafka_router(
+        build_router(platform.require_consumer(), container.recorder, EventReportFolder(storage))
+    )
     app = create_service_app(
         platform,
         title="Analytics service",

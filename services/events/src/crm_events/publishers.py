@@ -16,6 +16,7 @@ from crm_shared import (
     EVENT_INVITATION_CHANGED,
     EVENT_NO_SHOW,
     EVENT_REGISTERED,
+    EVENT_REGISTRATION_CANCELLED,
     EVENT_REGISTRATION_PROMOTED,
     EVENT_REMINDER_REQUESTED,
     EVENT_WAITLISTED,
@@ -25,6 +26,7 @@ from crm_shared import (
     EventNoShow,
     EventOutcome,
     EventRegistered,
+    EventRegistrationCancelled,
     EventRegistrationPromoted,
     EventReminderRequested,
     EventWaitlisted,
@@ -122,6 +124,23 @@ async def to_event_registration_promoted(
         invitation_url=links.invitation_url(registration),
     )
     await _stage_for(outbox, EVENT_REGISTRATION_PROMOTED, registration, payload, session=session)
+
+
+async def to_event_registration_cancelled(
+    outbox: Outbox,
+    event: RecruitingEvent,
+    registration: Registration,
+    held: Literal["seat", "waitlist"],
+    *,
+    session: Session,
+) -> None:
+    """Stages `event.registration_cancelled` for a registration just cancelled, saying whether
+    it held a seat or a place on the waitlist (analytics counts both apart)."""
+    assert registration.cancelled_at is not None
+    payload = EventRegistrationCancelled(
+        **_attendee(event, registration), cancelled_at=registration.cancelled_at, held=held
+    )
+    await _stage_for(outbox, EVENT_REGISTRATION_CANCELLED, registration, payload, session=session)
 
 
 async def to_event_invitation_changed(

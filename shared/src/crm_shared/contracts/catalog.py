@@ -25,6 +25,7 @@ from crm_shared.contracts.events import (
     EventInvitationChanged,
     EventNoShow,
     EventRegistered,
+    EventRegistrationCancelled,
     EventRegistrationPromoted,
     EventReminderRequested,
     EventWaitlisted,
@@ -287,6 +288,15 @@ EVENT_NO_SHOW = TopicSpec(
     description="A completed event's registrant held a seat but was never checked in "
     "(once per registration).",
 )
+EVENT_REGISTRATION_CANCELLED = TopicSpec(
+    name="event.registration_cancelled",
+    payload=EventRegistrationCancelled,
+    schema_version=1,
+    key=CANDIDATE_OR_EMAIL_KEY,
+    partitions=6,
+    description="A registration (a seat or a place on the waitlist) was cancelled, by the "
+    "registrant's link or by a coordinator.",
+)
 EVENT_INVITATION_CHANGED = TopicSpec(
     name="event.invitation_changed",
     payload=EventInvitationChanged,
@@ -380,6 +390,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_REGISTRATION_PROMOTED,
     EVENT_ATTENDED,
     EVENT_NO_SHOW,
+    EVENT_REGISTRATION_CANCELLED,
     EVENT_INVITATION_CHANGED,
     EVENT_REMINDER_REQUESTED,
     EVENT_WAITLISTED,

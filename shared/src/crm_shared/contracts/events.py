@@ -303,6 +303,22 @@ class EventNoShow(EventOutcome):
     """A completed event's registrant held a seat but was never checked in."""
 
 
+class EventRegistrationCancelled(_Payload):
+    """A registration was cancelled: by the registrant through their signed link, or by a
+    coordinator on their behalf. Its seat (if it held one) goes to the waitlist."""
+
+    event_id: str
+    event_name: str
+    registration_id: str
+    candidate_id: str | None = None
+    email: str
+    cancelled_at: datetime
+    held: Literal["seat", "waitlist"] = Field(
+        description="What the registration held when it was cancelled: a seat, or a place on "
+        "the waitlist."
+    )
+
+
 class EventRegistrationPromoted(_Payload):
     """A waitlisted registrant got a seat: somebody cancelled, or the capacity grew."""
 

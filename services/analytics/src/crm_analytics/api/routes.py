@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,12 +11,23 @@ from crm_analytics.api.deps import Container
 from crm_analytics.api.schemas import (
     EngagementContribution,
     EngagementExplanation,
+    EventFiguresPublic,
+    EventPeriodReportPublic,
+    EventReportPublic,
+    FollowUpPublic,
     SeriesPublic,
     TenantSummary,
     TimeSeriesPublic,
 )
 from crm_analytics.application.engagement import UnknownCandidate, explain_engagement
+from crm_analytics.application.event_reports import (
+    EventReport,
+    UnknownEvent,
+    event_report,
+    period_report,
+)
 from crm_analytics.application.tallies import tenant_totals, time_series
+from crm_analytics.domain.event_report import EventFigures, FollowUp, window_of
 from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.domain.timeseries import Interval, RangeError
 from crm_shared import (
@@ -89,6 +100,21 @@ async def candidate_engagement(
     )
 
 
+FirstDay = Annotated[date, Query(alias="from", description="First UTC day, included.")]
+LastDay = Annotated[date, Query(alias="to", description="Last UTC day, included.")]
+
+
+def _range_refused(detail: str) -> ProblemError:
+    """A range of days the report cannot answer, as the 422 problem naming `to`."""
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={"errors": [{"field": "query.to", "detail": detail}]},
+    )
+
+
 @router.get(
     "/timeseries",
     dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
@@ -100,8 +126,8 @@ async def tenant_time_series(
     principal: CurrentPrincipal,
     container: Container,
     metric: Annotated[list[TenantMetric], Query(min_length=1, description="One or more metrics.")],
-    start: Annotated[date, Query(alias="from", description="First UTC day, included.")],
-    end: Annotated[date, Query(alias="to", description="Last UTC day, included.")],
+    start: FirstDay,
+    end: LastDay,
     interval: Annotated[Interval, Query(description="`day` or `week` (ISO, from Monday).")] = (
         Interval.DAY
     ),
@@ -115,13 +141,7 @@ async def tenant_time_series(
             container.storage, principal.tenant_id, metrics, start, end, interval
         )
     except RangeError as invalid:
-        raise ProblemError(
-            422,
-            str(invalid),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "query.to", "detail": str(invalid)}]},
-        ) from None
+        raise _range_refused(str(invalid)) from None
     return TimeSeriesPublic(
         start=start,
         end=end,
@@ -131,4 +151,113 @@ async def tenant_time_series(
             SeriesPublic(metric=s.metric.value, dimension=s.dimension or None, values=s.values)
             for s in found.series
         ],
+    )
+
+
+# The longest period one report covers: a year of events and some.
+MAX_REPORT_DAYS = 400
+WithinDays = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=730,
+        description="Applications and hires count up to this many days after the event's start.",
+    ),
+]
+
+
+def _figures(figures: EventFigures) -> dict[str, object]:
+    def follow_up(f: FollowUp) -> FollowUpPublic:
+        return FollowUpPublic(count=f.count, candidate_ids=f.candidate_ids, truncated=f.truncated)
+
+    return {
+        "registrations": figures.registrations,
+        "registered": figures.registered,
+        "waitlisted": figures.waitlisted,
+        "cancelled": figures.cancelled,
+        "checked_in": figures.checked_in,
+        "walk_ins": figures.walk_ins,
+        "attended": figures.attended,
+        "no_shows": figures.no_shows,
+        "no_show_rate": figures.no_show_rate,
+        "by_channel": figures.by_channel,
+        "by_source": figures.by_source,
+        "applied": follow_up(figures.applied),
+        "hired": follow_up(figures.hired),
+    }
+
+
+def _event_report(report: EventReport, within_days: int) -> EventReportPublic:
+    event = report.event
+    window = window_of(event, within_days)
+    return EventReportPublic(
+        event_id=event.event_id,
+        event_name=event.event_name,
+        status=event.status.value,
+        starts_at=event.starts_at,
+        completed_at=event.completed_at,
+        within_days=within_days,
+        window_end=window[1] if window else None,
+        **_figures(report.figures),
+    )
+
+
+@router.get(
+    "/events/{event_id}",
+    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    response_model=EventReportPublic,
+    responses=problem_responses(404, 422),
+)
+async def recruiting_event_report(
+    event_id: str, principal: CurrentPrincipal, container: Container, within_days: WithinDays = 90
+) -> EventReportPublic:
+    """A recruiting event's report, as of the events analytics has consumed: its
+    registrations by state, check-ins, walk-ins, no-shows, registrants by channel and source,
+    and the registrants who applied or were hired within `within_days` of its start. An event
+    analytics was told nothing of (no registration yet, or another tenant's) is a 404."""
+    try:
+        report = await event_report(container.storage, principal.tenant_id, event_id, within_days)
+    except UnknownEvent:
+        raise ProblemError(
+            404,
+            f"analytics knows of no event {event_id} in this tenant (it learns an event from "
+            "its first registration)",
+            problem_type="not-found",
+        ) from None
+    return _event_report(report, within_days)
+
+
+@router.get(
+    "/events",
+    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    response_model=EventPeriodReportPublic,
+    response_model_by_alias=True,
+    responses=problem_responses(422),
+)
+async def recruiting_events_report(
+    principal: CurrentPrincipal,
+    container: Container,
+    start: FirstDay,
+    end: LastDay,
+    within_days: WithinDays = 90,
+) -> EventPeriodReportPublic:
+    """The report of every event whose start falls in the range of UTC days, and the totals
+    over them. The range covers at most 400 days."""
+    if end < start or (end - start).days >= MAX_REPORT_DAYS:
+        raise _range_refused(
+            f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
+        )
+    found = await period_report(
+        container.storage,
+        principal.tenant_id,
+        datetime.combine(start, time.min, UTC),
+        datetime.combine(end + timedelta(days=1), time.min, UTC),
+        within_days,
+    )
+    return EventPeriodReportPublic(
+        start=start,
+        end=end,
+        within_days=within_days,
+        events=[_event_report(r, within_days) for r in found.events],
+        totals=EventFiguresPublic(**_figures(found.totals)),
     )

@@ -66,3 +66,66 @@ class TimeSeriesPublic(BaseModel):
     series: list[SeriesPublic]
 
     model_config = {"populate_by_name": True}
+
+
+class FollowUpPublic(BaseModel):
+    """Registrants with an application (or a hire) within the window after the event."""
+
+    count: int = Field(description="How many registrants (people, not applications).")
+    candidate_ids: list[str] = Field(
+        description="Their candidate ids, sorted; at most 100 (see `truncated`)."
+    )
+    truncated: bool = Field(description="Whether more candidates count than are listed.")
+
+
+class EventFiguresPublic(BaseModel):
+    """An event's figures (docs/analytics.md defines each)."""
+
+    registrations: int = Field(
+        description="Every registration: registered + waitlisted + cancelled."
+    )
+    registered: int = Field(description="Holding a seat now (promoted, walk-ins, checked in).")
+    waitlisted: int = Field(description="On the waitlist now.")
+    cancelled: int = Field(description="Cancelled and not made anew.")
+    checked_in: int = Field(description="Checked in (attended), walk-ins included.")
+    walk_ins: int = Field(description="Registered at the door.")
+    attended: int = Field(description="Settled as attended when the event was completed.")
+    no_shows: int = Field(description="Held a seat but never came (settled at completion).")
+    no_show_rate: float | None = Field(
+        description="no_shows / (attended + no_shows); null until the event is completed."
+    )
+    by_channel: dict[str, int] = Field(description="Registrations by `online` / `walk_in`.")
+    by_source: dict[str, int] = Field(
+        description="Registrations by the candidate's source (`event`, `sourced`, ...); "
+        "`unknown` for a registrant not (yet) known as a candidate."
+    )
+    applied: FollowUpPublic
+    hired: FollowUpPublic
+
+
+class EventReportPublic(EventFiguresPublic):
+    """One recruiting event's report."""
+
+    event_id: str
+    event_name: str
+    status: str = Field(description="`scheduled`, `completed` or `cancelled`.")
+    starts_at: datetime | None = Field(description="Null if analytics was never told it.")
+    completed_at: datetime | None
+    within_days: int
+    window_end: datetime | None = Field(
+        description="Applications and hires count from `starts_at` up to this moment."
+    )
+
+
+class EventPeriodReportPublic(BaseModel):
+    """The reports of every event starting in a range of UTC days, and their totals."""
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    within_days: int
+    events: list[EventReportPublic] = Field(description="Earliest start first.")
+    totals: EventFiguresPublic = Field(
+        description="Sums over the events; a person in two events counts in each."
+    )
+
+    model_config = {"populate_by_name": True}

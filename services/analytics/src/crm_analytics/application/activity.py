@@ -42,7 +42,7 @@ class Effects:
     counted: tuple[Counted, ...] = ()
     # (count, key): counted the first time `key` (a message) is counted in the metric.
     counted_once: tuple[tuple[Counted, str], ...] = ()
-    learned: str | None = None  # a candidate id the tenant has
+    learned: tuple[str, str] | None = None  # a candidate the tenant has, and their source
     activity: Activity | None = None
 
 
@@ -66,7 +66,7 @@ def _candidate_created(envelope: EventEnvelope[Any]) -> Effects:
     # answers 404 for a candidate the tenant does not have, hence the candidate is learnt.
     return Effects(
         counted=(_counted(envelope, TenantMetric.CANDIDATES_CREATED, dimension=created.source),),
-        learned=created.candidate_id,
+        learned=(created.candidate_id, created.source),
     )
 
 
@@ -170,8 +170,9 @@ class ActivityRecorder:
         for counted, key in effects.counted_once:
             await count_once(self.storage, counted, key, session=session)
         if effects.learned is not None:
+            candidate_id, source = effects.learned
             await self.storage.known_candidates(envelope.tenant_id).learn(
-                effects.learned, session=session
+                candidate_id, source, session=session
             )
         if effects.activity is not None:
             await score_activity(
@@ -198,7 +199,7 @@ class ActivityRecorder:
         learned = [(tenant_id, e.learned) for tenant_id, e in effects if e.learned is not None]
         for tenant_id in dict.fromkeys(tenant for tenant, _ in learned):
             await self.storage.known_candidates(tenant_id).learn_all(
-                [candidate_id for tenant, candidate_id in learned if tenant == tenant_id],
+                [candidate for tenant, candidate in learned if tenant == tenant_id],
                 session=session,
             )
         await score_activities(

@@ -8,6 +8,8 @@ from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
+from crm_analytics.repositories.event_reports import EventReportRepository
+from crm_analytics.repositories.milestones import MilestoneRepository
 from crm_shared import Database, Outbox
 
 
@@ -29,3 +31,9 @@ class AnalyticsStorage:
 
     def known_candidates(self, tenant_id: str) -> KnownCandidateRepository:
         return KnownCandidateRepository(self.database, tenant_id)
+
+    def event_reports(self, tenant_id: str) -> EventReportRepository:
+        return EventReportRepository(self.database, tenant_id)
+
+    def milestones(self, tenant_id: str) -> MilestoneRepository:
+        return MilestoneRepository(self.database, tenant_id)

@@ -1,17 +1,23 @@
 """Kafka subscribers of the analytics service: each event updates the tenant's counters once,
-and a candidate's activities update their engagement score, published as `engagement.scored`."""
+a candidate's activities update their engagement score, published as `engagement.scored`, and
+the event, registrant and ATS topics keep the recruiting event reports."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
 from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.handlers.activity import ActivitySubscribers
+from crm_analytics.handlers.event_reports import EventReportSubscribers
 from crm_shared import IdempotentConsumer
 
 
-def build_router(consumer: IdempotentConsumer, recorder: ActivityRecorder) -> KafkaRouter:
+def build_router(
+    consumer: IdempotentConsumer, recorder: ActivityRecorder, folder: EventReportFolder
+) -> KafkaRouter:
     """The analytics service's subscribers, applying each event exactly once via `consumer`."""
     router = KafkaRouter()
     ActivitySubscribers(recorder).subscribe(consumer, router)
+    EventReportSubscribers(folder).subscribe(consumer, router)
     return router

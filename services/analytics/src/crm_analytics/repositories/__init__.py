@@ -6,6 +6,8 @@ from crm_analytics.repositories.candidates import ensure_known_candidate_indexes
 from crm_analytics.repositories.counters import ensure_counter_indexes
 from crm_analytics.repositories.daily import ensure_daily_count_indexes
 from crm_analytics.repositories.engagement import ensure_engagement_indexes
+from crm_analytics.repositories.event_reports import ensure_event_report_indexes
+from crm_analytics.repositories.milestones import ensure_milestone_indexes
 from crm_shared import Database
 
 
@@ -15,3 +17,5 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_engagement_indexes(database)
     await ensure_known_candidate_indexes(database)
     await ensure_daily_count_indexes(database)
+    await ensure_event_report_indexes(database)
+    await ensure_milestone_indexes(database)

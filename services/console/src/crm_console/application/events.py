@@ -4,11 +4,11 @@ door's check-in; and the public registration page's two calls."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from crm_console.adapters.gateway_api import Caller, GatewayApi
-from crm_console.application.parts import items, part
+from crm_console.application.parts import Part, items, part
 from crm_console.domain.events import Attendance, attendance, door_matches, mail_outcomes
 
 API = "/api/v1/events"
@@ -19,12 +19,18 @@ PUBLIC = "/public/v1/events"
 MAILS_SHOWN = 200
 
 
+# What the report panel says for an event analytics has not counted anything of yet.
+NO_REPORT_YET = "nothing counted yet: the report starts with the first registration."
+
+
 @dataclass(frozen=True)
 class EventPage:
     event: dict[str, Any]
     attendance: Attendance
     # Why the registrants' mail outcomes are not shown, when they are not.
     mails_unavailable: str | None = None
+    # The event's analytics report (docs/analytics.md), or why it is not shown.
+    report: Part = field(default_factory=Part)
 
 
 class EventDesk:
@@ -43,9 +49,10 @@ class EventDesk:
         return found
 
     async def page(self, caller: Caller, event_id: str) -> EventPage:
-        """The event, who registered and what became of the mails to them, fetched together
-        (one call each; the page still shows when the mails cannot be read)."""
-        event, registrations, mails = await asyncio.gather(
+        """The event, who registered, what became of the mails to them and the event's
+        report, fetched together (one call each; the page still shows when the mails or the
+        report cannot be read)."""
+        event, registrations, mails, report = await asyncio.gather(
             self._api.get(caller, f"{API}/{event_id}"),
             self._api.get(caller, f"{API}/{event_id}/registrations"),
             part(
@@ -53,9 +60,15 @@ class EventDesk:
                     caller, "/api/v1/event-mails", {"event_id": event_id, "limit": MAILS_SHOWN}
                 )
             ),
+            part(
+                self._api.get(caller, f"/api/v1/analytics/events/{event_id}"),
+                when_missing=NO_REPORT_YET,
+            ),
         )
         outcomes = mail_outcomes(items(mails.data)) if mails.data is not None else {}
-        return EventPage(event, attendance(registrations, outcomes), mails.unavailable)
+        return EventPage(
+            event, attendance(registrations, outcomes), mails.unavailable, report=report
+        )
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = await self._api.send(caller, "POST", API, body)

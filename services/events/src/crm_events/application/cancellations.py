@@ -15,6 +15,7 @@ from crm_events.domain.models import (
     check_cancellable,
     seats_open,
 )
+from crm_events.publishers import to_event_registration_cancelled
 from crm_shared import Session, utc_now
 
 
@@ -34,7 +35,8 @@ async def cancel_registration(
     storage: EventsStorage, tenant_id: str, event_id: str, registration_id: str
 ) -> Cancelled:
     """Cancels a registration; a seat it frees goes to the longest-waiting person on the
-    waitlist (`event.registered` and `event.registration_promoted`).
+    waitlist (`event.registered` and `event.registration_promoted`). Announced as
+    `event.registration_cancelled`.
 
     `RegistrationCancelRefused` for a registration cancelled already, one checked in, or an
     event that is over; `EventNotFound` / `RegistrationNotFound` when they are gone.
@@ -58,8 +60,16 @@ async def cancel_registration(
         cancelled = await registrations.cancel(registration_id, now, session=session)
         if cancelled is None:  # pragma: no cover - the event's document serialises cancels
             raise RegistrationNotFound(event_id, registration_id)
+        held_seat = registration.status is RegistrationStatus.REGISTERED
+        await to_event_registration_cancelled(
+            storage.outbox,
+            event,
+            cancelled,
+            "seat" if held_seat else "waitlist",
+            session=session,
+        )
         promoted: list[Registration] = []
-        if registration.status is RegistrationStatus.REGISTERED:
+        if held_seat:
             registered = await registrations.registered_count(event_id, session=session)
             seats = seats_open(event, registered)
             promoted = await promote(storage, event, seats, "cancellation", session=session)

@@ -1,0 +1,79 @@
+"""Subscribers that keep the recruiting event reports: the event, registrant and ATS topics,
+each in a consumer group of its own (apart from the counters' groups, so the reports were
+built from each topic's earliest retained event when they were introduced)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+
+from crm_analytics.application.event_reports import EventReportFolder
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    EVENT_ATTENDED,
+    EVENT_CHECKED_IN,
+    EVENT_INVITATION_CHANGED,
+    EVENT_NO_SHOW,
+    EVENT_REGISTERED,
+    EVENT_REGISTRATION_CANCELLED,
+    EVENT_WAITLISTED,
+    EventEnvelope,
+    IdempotentConsumer,
+    Session,
+    TopicSpec,
+)
+
+# (topic, consumer group, description); the group names are deployed state
+# (tests/unit/shared/test_consumer_groups.py).
+SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
+    (
+        EVENT_REGISTERED,
+        "report_event_registered",
+        "A registration holding a seat (promoted and walk-ins too), and the event's start.",
+    ),
+    (EVENT_WAITLISTED, "report_event_waitlisted", "A registration on the waitlist."),
+    (
+        EVENT_REGISTRATION_CANCELLED,
+        "report_event_registration_cancelled",
+        "A cancelled registration.",
+    ),
+    (EVENT_CHECKED_IN, "report_event_checked_in", "A registration checked in."),
+    (EVENT_ATTENDED, "report_event_attended", "An attendee of a completed event."),
+    (EVENT_NO_SHOW, "report_event_no_show", "A no-show of a completed event."),
+    (
+        EVENT_INVITATION_CHANGED,
+        "report_event_invitation_changed",
+        "An event moved (its start) or was cancelled.",
+    ),
+    (
+        ATS_APPLICATION_CREATED,
+        "report_ats_application_created",
+        "An application, to tell which events' registrants applied.",
+    ),
+    (
+        ATS_APPLICATION_HIRED,
+        "report_ats_application_hired",
+        "A hire, to tell which events' registrants were hired.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class EventReportSubscribers:
+    """One batch subscriber per topic, folding each batch into the event reports."""
+
+    folder: EventReportFolder
+
+    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
+        await self.folder.record_batch(envelopes, session)
+
+    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
+        """Subscribes every topic, each in its declared consumer group."""
+        for spec, group, description in SUBSCRIPTIONS:
+            consumer.subscribe_batch(
+                router, spec, self.on_batch, group=group, description=description
+            )

@@ -1,0 +1,211 @@
+"""A recruiting event's report through the gateway, folded by analytics from the real broker:
+a scenario with a known answer (seats, a waitlist, a cancellation and a promotion, a walk-in,
+check-ins, completion giving no-shows, an application and a hire inside the window and an
+application outside it, each ATS event delivered twice) and every figure asserted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crm_shared import (
+    ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
+    EVENT_ATTENDED,
+    EVENT_NO_SHOW,
+    AtsApplicationCreated,
+    AtsApplicationHired,
+)
+from helpers import eventually, publish_event, read_events, unique
+from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+GATEWAY_SETTINGS = {"public_requests_per_minute_per_ip": 1000}
+
+
+async def register(stack: Stack, event_id: str, name: str) -> tuple[str, str, str]:
+    """Registers somebody new through the public page; (registration id, email, status)."""
+    email = f"{unique(name)}@example.org"
+    registered = await stack.gateway.post(
+        f"/public/v1/events/{event_id}/registrations",
+        json={"first_name": name.title(), "last_name": "Doe", "email": email},
+    )
+    assert registered.status_code == 201, registered.text
+    return registered.json()["id"], email, registered.json()["status"]
+
+
+async def application(
+    stack: Stack, servers: str, kind: str, candidate_id: str | None, email: str, at: datetime
+) -> None:
+    """An ATS application (or its hire) as ats-sync announces it, delivered twice."""
+    ats_id = unique("app")
+    common: dict[str, Any] = {
+        "provider": "greenhouse",
+        "connection_id": "conn-1",
+        "ats_application_id": ats_id,
+        "ats_candidate_id": unique("ats-cand"),
+        "candidate_id": candidate_id,
+        "email": email,
+    }
+    created = AtsApplicationCreated(**common, applied_at=at)
+    subject = candidate_id or email
+    await publish_event(
+        servers,
+        ATS_APPLICATION_CREATED,
+        tenant_id=stack.acme,
+        subject=subject,
+        data=created,
+        copies=2,
+    )
+    if kind == "hire":
+        hired = AtsApplicationHired(**common, occurred_at=at + timedelta(days=20))
+        await publish_event(
+            servers,
+            ATS_APPLICATION_HIRED,
+            tenant_id=stack.acme,
+            subject=subject,
+            data=hired,
+            copies=2,
+        )
+
+
+async def test_an_events_report_has_every_figure_right(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    now = datetime.now(UTC)
+    starts = (now - timedelta(minutes=30)).replace(microsecond=0)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Career fair"),
+            "kind": "career_fair",
+            # Under way: people may still register and walk in, and it may be completed.
+            "starts_at": starts.isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "capacity": 3,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    url = f"/api/v1/events/{event_id}"
+
+    ada, ada_email, _ = await register(stack, event_id, "ada")
+    bob, bob_email, _ = await register(stack, event_id, "bob")
+    cat, _, _ = await register(stack, event_id, "cat")
+    dan, _, dan_status = await register(stack, event_id, "dan")
+    _, _, eve_status = await register(stack, event_id, "eve")
+    assert (dan_status, eve_status) == ("waitlisted", "waitlisted")
+    # Cat cancels: Dan, first on the waitlist, gets her seat; Eve stays waitlisted.
+    cancelled = await stack.gateway.post(f"{url}/registrations/{cat}/cancel", headers=acme)
+    assert cancelled.status_code == 200, cancelled.text
+    walked_in = await stack.gateway.post(
+        f"{url}/walk-ins",
+        headers=acme,
+        json={"first_name": "Wes", "last_name": "Doe", "email": f"{unique('wes')}@example.org"},
+    )
+    assert walked_in.status_code == 201, walked_in.text
+    checked_in = await stack.gateway.post(f"{url}/registrations/{ada}/check-in", headers=acme)
+    assert checked_in.status_code == 200, checked_in.text
+    completed = await stack.gateway.post(f"{url}/complete", headers=acme)
+    assert completed.status_code == 200, completed.text
+
+    attended = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_ATTENDED.name,
+        where=lambda e: e["data"]["event_id"] == event_id,
+        count=2,
+    )
+    candidate_of = {e["data"]["registration_id"]: e["data"]["candidate_id"] for e in attended}
+    no_shows = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_NO_SHOW.name,
+        where=lambda e: e["data"]["event_id"] == event_id,
+        count=2,
+    )
+    assert {e["data"]["registration_id"] for e in no_shows} == {bob, dan}
+    candidate_of |= {e["data"]["registration_id"]: e["data"]["candidate_id"] for e in no_shows}
+    ada_id = candidate_of[ada]
+    # Ada applied 10 days after the event and was hired 20 days later; Bob (known to the ATS
+    # by his address only) applied 120 days after: outside the default 90-day window.
+    await application(
+        stack, kafka_bootstrap_servers, "hire", ada_id, ada_email, starts + timedelta(days=10)
+    )
+    await application(
+        stack, kafka_bootstrap_servers, "application", None, bob_email, starts + timedelta(days=120)
+    )
+
+    report_url = f"/api/v1/analytics/events/{event_id}"
+
+    async def report(**params: Any) -> dict[str, Any]:
+        answer = await stack.gateway.get(report_url, params=params, headers=acme)
+        assert answer.status_code in (200, 404), answer.text
+        body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+        return body
+
+    async def settled() -> bool:
+        body = await report()
+        return bool(body) and (
+            body["no_shows"],
+            body["attended"],
+            body["applied"]["count"],
+            body["hired"]["count"],
+            body["by_source"].get("event"),
+        ) == (2, 2, 1, 1, 4)
+
+    await eventually(settled, timeout=60, message="the event's report did not settle")
+    body = await report()
+    assert body["event_id"] == event_id
+    assert body["status"] == "completed"
+    assert datetime.fromisoformat(body["starts_at"]) == starts
+    assert (
+        body["registrations"],
+        body["registered"],
+        body["waitlisted"],
+        body["cancelled"],
+    ) == (6, 4, 1, 1)
+    assert (body["checked_in"], body["walk_ins"], body["attended"], body["no_shows"]) == (
+        2,
+        1,
+        2,
+        2,
+    )
+    assert body["no_show_rate"] == 0.5
+    assert body["by_channel"] == {"online": 5, "walk_in": 1}
+    # Ada, Bob, Dan and Wes became candidates from their registrations (source `event`); Cat
+    # and Eve are known to analytics by their registration only.
+    assert body["by_source"] == {"event": 4, "unknown": 2}
+    assert body["applied"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
+    assert body["hired"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
+    assert body["within_days"] == 90
+    wider = await report(within_days=150)
+    assert wider["applied"]["count"] == 2
+    assert wider["applied"]["candidate_ids"] == sorted([ada_id, candidate_of[bob]])
+
+    day = starts.date()
+    period = await stack.gateway.get(
+        "/api/v1/analytics/events",
+        params={"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()},
+        headers=acme,
+    )
+    assert period.status_code == 200, period.text
+    [ours] = [e for e in period.json()["events"] if e["event_id"] == event_id]
+    assert ours == body
+    totals = period.json()["totals"]
+    assert totals["registrations"] >= 6
+    assert totals["no_shows"] >= 2
+
+    # Another tenant knows nothing of it; a range backwards or unknown parameters are refused.
+    theirs = await stack.gateway.get(report_url, headers=stack.as_(GLOBEX_TOKEN))
+    assert theirs.status_code == 404
+    assert theirs.headers["content-type"].startswith("application/problem+json")
+    backwards = await stack.gateway.get(
+        "/api/v1/analytics/events", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=acme
+    )
+    assert backwards.status_code == 422
+    too_far = await stack.gateway.get(report_url, params={"within_days": 0}, headers=acme)
+    assert too_far.status_code == 422
