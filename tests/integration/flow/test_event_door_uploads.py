@@ -134,21 +134,20 @@ async def test_an_offline_batch_checks_in_once_and_reports_every_conflict(
 
     # Each check-in is announced once, whether made live or uploaded twice, once its person is
     # a known candidate (they are new: the candidates service creates them from
-    # `event.registered`). The waitlisted one has no such announcement: the waitlisted do not
-    # become candidates (event.waitlisted is not consumed by the candidates service yet).
-    ours = {early["id"], seated["id"], gone["id"]}
+    # `event.registered`, and the waitlisted one from `event.waitlisted`).
+    ours = {early["id"], seated["id"], waiting["id"], gone["id"]}
 
     def of_event(envelope: dict[str, Any]) -> bool:
         return bool(envelope["data"]["event_id"] == event["id"])
 
     announced = await read_events(
-        kafka_bootstrap_servers, EVENT_CHECKED_IN.name, where=of_event, count=3
+        kafka_bootstrap_servers, EVENT_CHECKED_IN.name, where=of_event, count=4
     )
     assert sorted(e["data"]["registration_id"] for e in announced) == sorted(ours)
     await asyncio.sleep(2)  # anything announced twice would be on the topic by now
     with pytest.raises(AssertionError):
         await read_events(
-            kafka_bootstrap_servers, EVENT_CHECKED_IN.name, where=of_event, count=4, timeout=5
+            kafka_bootstrap_servers, EVENT_CHECKED_IN.name, where=of_event, count=5, timeout=5
         )
 
 

@@ -193,3 +193,61 @@ async def test_a_ticked_consent_is_recorded_in_the_ledger_once_the_registrant_co
     )
     assert entry["evidence"]["request_id"] == f"event-registration:{registered.json()['id']}"
     assert ledger["marketing_consent"] is True
+
+
+async def test_a_waitlisted_registrant_is_a_candidate_and_asked_for_consent_once(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Full house"),
+            "kind": "open_house",
+            "starts_at": "2031-06-02T17:00:00+02:00",
+            "location": "Malmö",
+            "capacity": 1,
+            "questions": [QUESTIONS[3]],
+        },
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    registrations = f"/public/v1/events/{event['id']}/registrations"
+    seated = await stack.gateway.post(registrations, json=person("seated"))
+    assert seated.json()["status"] == "registered"
+    waiting_person = person("waiting", answers={"job_news": True})
+    waiting = await stack.gateway.post(registrations, json=waiting_person)
+    assert waiting.json()["status"] == "waitlisted", waiting.text
+    address = waiting_person["email"]
+
+    # They showed interest: a candidate from the event, before any seat.
+    [requested] = await read_events(
+        kafka_bootstrap_servers,
+        "consent.confirmation_requested",
+        where=lambda e: e["data"]["email"] == address,
+        count=1,
+    )
+    candidate_id = requested["data"]["candidate_id"]
+    candidate = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
+    assert (candidate["source"], candidate["events_registered"]) == ("event", [])
+
+    # A seat frees up: promoted, registered on the candidate, and not asked a second time.
+    cancelled = await stack.gateway.post(
+        f"/api/v1/events/{event['id']}/registrations/{seated.json()['id']}/cancel", headers=acme
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def registered_on_candidate() -> bool:
+        found = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+        return bool(found.json()["events_registered"] == [event["id"]])
+
+    await eventually(registered_on_candidate, message="the promotion never reached the candidate")
+    with pytest.raises(AssertionError):
+        await read_events(
+            kafka_bootstrap_servers,
+            "consent.confirmation_requested",
+            where=lambda e: e["data"]["email"] == address,
+            count=2,
+            timeout=5,
+        )

@@ -59,10 +59,7 @@ async def to_event_registered(
         walk_in=at_door or registration.walk_in,
         **_time_and_place(event),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
-        answers=[
-            RegistrationAnswer.model_validate(answer.model_dump(mode="json"))
-            for answer in registration.answers
-        ],
+        answers=_answers(registration),
         code=registration.code,
         check_in_url=links.check_in_url(registration),
     )
@@ -86,8 +83,16 @@ async def to_event_waitlisted(
         registered_at=registration.registered_at,
         manage_url=links.manage_url(registration),
         **time_and_place,
+        answers=_answers(registration),
     )
     await _stage_for(outbox, EVENT_WAITLISTED, registration, payload, session=session)
+
+
+def _answers(registration: Registration) -> list[RegistrationAnswer]:
+    return [
+        RegistrationAnswer.model_validate(answer.model_dump(mode="json"))
+        for answer in registration.answers
+    ]
 
 
 async def to_event_checked_in(

@@ -225,6 +225,11 @@ class EventWaitlisted(_Payload):
     ends_at: datetime | None = None
     time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
     location: str | None = Field(default=None, description="The venue, if any.")
+    answers: list[RegistrationAnswer] = Field(
+        default_factory=list,
+        description="The answers to the event's registration questions, as on "
+        "`event.registered` (added in v1, optional).",
+    )
 
 
 class EventInvitationChanged(_Payload):

@@ -33,6 +33,7 @@ from crm_shared import (
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
+    EVENT_WAITLISTED,
     AtsApplicationChange,
     AtsApplicationCreated,
     ConsentConfirmationRequested,
@@ -43,6 +44,7 @@ from crm_shared import (
     EventEnvelope,
     EventNoShow,
     EventRegistered,
+    EventWaitlisted,
     MessageOpened,
     MongoClient,
     Outbox,
@@ -122,26 +124,7 @@ class CandidateFacts:
     async def event_registered(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Records a registration on the candidate, creating one for a registrant nobody knew."""
         registration: EventRegistered = envelope.data
-        candidates = CandidateRepository(self.database, envelope.tenant_id)
-        candidate: Candidate | None
-        if registration.candidate_id is not None:
-            candidate = await self.find(envelope, registration.candidate_id, None, session=session)
-        else:
-            email = normalise_email(registration.email)
-            candidate = await candidates.find_by_emails([email], session=session)
-            if candidate is None:
-                # A registrant nobody knew becomes a candidate (matched by email, so a known
-                # person is never duplicated).
-                candidate = Candidate(
-                    tenant_id=envelope.tenant_id,
-                    created_by=EVENTS_SERVICE_USER,
-                    first_name=registration.first_name,
-                    last_name=registration.last_name,
-                    emails=[email],
-                    source=CandidateSource.EVENT,
-                    events_registered=[registration.event_id],
-                )
-                await self.writer(envelope.tenant_id).add(candidate, session=session)
+        candidate = await self._registrant(envelope, registration, session)
         if candidate is None:
             return
         await self.writer(envelope.tenant_id).project(
@@ -152,12 +135,53 @@ class CandidateFacts:
             session=session,
         )
         await self.record_in_timeline(envelope, candidate.id, session)
-        await self._confirm_event_consents(envelope, registration, candidate, session)
+        # A registrant promoted from the waitlist was asked when they joined it.
+        asked = await TimelineRepository(self.database, envelope.tenant_id).mentions(
+            candidate.id, EVENT_WAITLISTED.name, registration.registration_id, session=session
+        )
+        if not asked:
+            await self._confirm_event_consents(envelope, registration, candidate, session)
+
+    async def event_waitlisted(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """A waitlisted registrant showed interest too: they become (or are matched to) a
+        candidate, with the waitlisting in their timeline; no seat, so no `events_registered`."""
+        waitlisted: EventWaitlisted = envelope.data
+        candidate = await self._registrant(envelope, waitlisted, session)
+        if candidate is None:
+            return
+        await self.record_in_timeline(envelope, candidate.id, session)
+        await self._confirm_event_consents(envelope, waitlisted, candidate, session)
+
+    async def _registrant(
+        self,
+        envelope: EventEnvelope[Any],
+        registration: EventRegistered | EventWaitlisted,
+        session: Session,
+    ) -> Candidate | None:
+        """The candidate a registration names, matched by email, or a new one (source
+        `event`) for a registrant nobody knew; None (logged) for a named one that is gone."""
+        if registration.candidate_id is not None:
+            return await self.find(envelope, registration.candidate_id, None, session=session)
+        email = normalise_email(registration.email)
+        candidates = CandidateRepository(self.database, envelope.tenant_id)
+        candidate = await candidates.find_by_emails([email], session=session)
+        if candidate is None:
+            # Matched by email, so a known person is never duplicated.
+            candidate = Candidate(
+                tenant_id=envelope.tenant_id,
+                created_by=EVENTS_SERVICE_USER,
+                first_name=registration.first_name,
+                last_name=registration.last_name,
+                emails=[email],
+                source=CandidateSource.EVENT,
+            )
+            await self.writer(envelope.tenant_id).add(candidate, session=session)
+        return candidate
 
     async def _confirm_event_consents(
         self,
         envelope: EventEnvelope[Any],
-        registration: EventRegistered,
+        registration: EventRegistered | EventWaitlisted,
         candidate: Candidate,
         session: Session,
     ) -> None:

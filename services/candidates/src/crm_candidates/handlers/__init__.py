@@ -26,6 +26,7 @@ from crm_shared import (
     EVENT_CHECKED_IN,
     EVENT_NO_SHOW,
     EVENT_REGISTERED,
+    EVENT_WAITLISTED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
@@ -88,6 +89,13 @@ def subscriptions(
             "on_event_registered",
             "Records the registration on the candidate (creating a candidate for a registrant "
             "nobody knew, matched by email) and in their timeline; re-evaluates their segments.",
+        ),
+        (
+            EVENT_WAITLISTED,
+            facts.event_waitlisted,
+            "on_event_waitlisted",
+            "Matches or creates the waitlisted registrant as a candidate (they showed interest) "
+            "and records the waitlisting in their timeline.",
         ),
         (
             EVENT_CHECKED_IN,

@@ -29,6 +29,20 @@ class TimelineRepository:
         )
         return result.upserted_id is not None
 
+    async def mentions(
+        self, candidate_id: str, event_type: str, registration_id: str, *, session: Session
+    ) -> bool:
+        """Whether the candidate's timeline has an entry of `event_type` for a registration."""
+        found = await self._entries.find_one(
+            {
+                "candidate_id": candidate_id,
+                "type": event_type,
+                "data.registration_id": registration_id,
+            },
+            session=session,
+        )
+        return found is not None
+
     async def page(
         self, candidate_id: str, *, before: str | None, limit: int
     ) -> list[TimelineEntry]:
