@@ -33,6 +33,7 @@ from pymongo import AsyncMongoClient
 from bench.api import stack_processes
 from bench.report import Figure
 from crm_devstack.infra import free_ports
+from crm_devstack.processes import ManagedProcess, cpu_seconds
 from crm_devstack.stack import services_config
 from crm_shared import EVENT_REGISTERED, utc_now
 
@@ -109,8 +110,16 @@ async def _published(bootstrap: str, event_id: str, expected: int) -> int:
         await reader.stop()
 
 
+def _cpu(processes: list[ManagedProcess]) -> dict[str, float]:
+    return {p.name: cpu_seconds(p.pid) for p in processes if p.pid is not None}
+
+
 async def _ours(
-    gateway_url: str, mongodb_uri: str, bootstrap: str, registrations: int
+    gateway_url: str,
+    mongodb_uri: str,
+    bootstrap: str,
+    registrations: int,
+    processes: list[ManagedProcess],
 ) -> tuple[Burst, list[Figure]]:
     capacity = registrations // 2
     run = uuid.uuid4().hex[:8]
@@ -145,7 +154,11 @@ async def _ours(
                 return type(error).__name__
             return "ok" if answer.status_code == 201 else str(answer.status_code)
 
+        cpu_before = _cpu(processes)
         burst = await _burst(registrations, register)
+        cpu_used = {
+            name: seconds - cpu_before.get(name, 0.0) for name, seconds in _cpu(processes).items()
+        }
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     try:
         stored = mongo["crm_events"]["registrations"]
@@ -161,6 +174,18 @@ async def _ours(
         ),
         Figure("event registrations", "seats taken", seated, "", capacity, "capacity"),
         Figure("event registrations", "event.registered on Kafka", published, "", seated, "seats"),
+    ]
+    # Where the burst's CPU went, per registration: the request path (gateway, events) and
+    # what the registrations set off meanwhile (candidates created, mails, analytics).
+    checks += [
+        Figure(
+            "event registrations",
+            f"CPU per registration, {name}",
+            seconds * 1000 / registrations,
+            "ms",
+            note="during the burst" if name == "gateway" else "",
+        )
+        for name, seconds in sorted(cpu_used.items(), key=lambda item: -item[1])
     ]
     return burst, checks
 
@@ -225,7 +250,11 @@ async def run(bootstrap: str, mongodb_uri: str, registrations: int) -> list[Figu
             for process in processes:
                 await asyncio.to_thread(process.wait_ready)
             ours, checks = await _ours(
-                f"http://127.0.0.1:{config.gateway_port}", mongodb_uri, bootstrap, registrations
+                f"http://127.0.0.1:{config.gateway_port}",
+                mongodb_uri,
+                bootstrap,
+                registrations,
+                processes,
             )
         finally:
             for process in processes:

@@ -136,6 +136,18 @@ def peak_rss_kib(pid: int) -> int:
     return _tree_status_kib(pid, "VmHWM")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) `pid` and its live descendants have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in process_tree(pid):
+        fields = _stat_fields(member)
+        if fields is not None:
+            # utime and stime are fields 14 and 15 of stat; `fields` starts at field 3.
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @dataclass
 class ManagedProcess:
     """A child process identified by a pid file under `run_dir`, logging to a file under it."""
