@@ -11,13 +11,14 @@ and hide its own queueing (coordinated omission). The raw stack is the same look
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -241,23 +242,38 @@ async def _measure(
     )
 
 
+def bench_stack_config(bootstrap: str, mongodb_uri: str, run_dir: str, name: str) -> StackConfig:
+    """The six services' config on the benchmark's broker and database, in `run_dir`."""
+    return services_config(
+        bootstrap_servers=bootstrap,
+        mongodb_uri=mongodb_uri,
+        smtp_port=free_ports(1)[0],
+        run_dir=Path(run_dir),
+        kafka_group_prefix=f"bench-{name}-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(processes: list[ManagedProcess]) -> AsyncIterator[None]:
+    """The processes started and ready for the block, stopped after it whatever happens."""
+    try:
+        for process in processes:
+            process.start()
+        for process in processes:
+            await asyncio.to_thread(process.wait_ready)
+        yield
+    finally:
+        for process in processes:
+            await asyncio.to_thread(process.stop)
+
+
 async def run(
     bootstrap: str, mongodb_uri: str, candidates: int, rates: list[float], seconds: float
 ) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="crm-bench-api-") as run_dir:
-        config = services_config(
-            bootstrap_servers=bootstrap,
-            mongodb_uri=mongodb_uri,
-            smtp_port=free_ports(1)[0],
-            run_dir=Path(run_dir),
-            kafka_group_prefix=f"bench-api-{uuid.uuid4().hex[:8]}",
-        )
+        config = bench_stack_config(bootstrap, mongodb_uri, run_dir, "api")
         processes = stack_processes(config)
-        try:
-            for process in processes:
-                process.start()
-            for process in processes:
-                await asyncio.to_thread(process.wait_ready)
+        async with serving(processes):
             figures = await _measure(
                 f"http://127.0.0.1:{config.gateway_port}", mongodb_uri, candidates, rates, seconds
             )
@@ -266,9 +282,6 @@ async def run(
                 for process in processes
                 if (pid := process.pid) is not None
             }
-        finally:
-            for process in processes:
-                await asyncio.to_thread(process.stop)
     for name, mib in memory.items():
         figures.append(Figure("service memory", f"peak RSS of {name}", mib, "MiB"))
     figures.append(
