@@ -26,6 +26,23 @@ from .stack import DEV_TOKENS
 from .workload import Workload
 
 # The demo tenant's events happen in Berlin.
+# The open house's own registration questions, as a coordinator would ask them.
+OPEN_HOUSE_QUESTIONS: list[dict[str, Any]] = [
+    {
+        "id": "team",
+        "label": "Which team interests you most?",
+        "kind": "choice",
+        "required": True,
+        "options": ["Backend", "Data", "Design", "Product"],
+    },
+    {"id": "diet", "label": "Dietary needs", "kind": "text", "help": "We cater for everyone."},
+    {
+        "id": "job_news",
+        "label": "Send me news about jobs and events at Acme",
+        "kind": "consent",
+        "purpose": "marketing",
+    },
+]
 BERLIN = ZoneInfo("Europe/Berlin")
 
 DEMO_TENANT = "acme"
@@ -275,10 +292,12 @@ class DemoLoader:
                 "location": "Acme HQ, Berlin",
                 "join_url": "https://meet.example.org/acme-open-house",
                 "capacity": 150,
+                "questions": OPEN_HOUSE_QUESTIONS,
             },
         )
         rng = random.Random(7)
         registrants = rng.sample(people, k=min(20, len(people)))
+        teams = OPEN_HOUSE_QUESTIONS[0]["options"]
         for person in registrants:
             await self.expect(
                 201,
@@ -288,6 +307,7 @@ class DemoLoader:
                     "first_name": person.first_name,
                     "last_name": person.last_name,
                     "email": person.email,
+                    "answers": {"team": rng.choice(teams)},
                 },
             )
         for n in range(3):  # newcomers nobody knew: they become candidates with source "event"
@@ -299,6 +319,7 @@ class DemoLoader:
                     "first_name": "Walk",
                     "last_name": f"In {n + 1}",
                     "email": f"walk.in.{n + 1}@example.org",
+                    "answers": {"team": teams[n], "diet": "Vegetarian" if n == 0 else ""},
                 },
             )
         past_event = await self.past_event(random.Random(11), people)  # leaves `rng` as it was
