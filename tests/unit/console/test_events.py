@@ -102,6 +102,9 @@ def test_the_event_forms_question_rows_become_the_apis_questions() -> None:
             "q3.required": "on",
             "q3.purpose": "talent_community",
             "q10.label": "2026 plans",
+            "q11.label": "Team",  # new: its id must not be the one a kept question holds
+            "q12.id": "team_2",
+            "q12.label": "Kept",
         }
     )
     assert form.body["questions"] == [
@@ -141,12 +144,32 @@ def test_the_event_forms_question_rows_become_the_apis_questions() -> None:
             "purpose": None,
             "help": None,
         },
+        {
+            "id": "team_3",
+            "label": "Team",
+            "kind": "text",
+            "required": False,
+            "options": [],
+            "purpose": None,
+            "help": None,
+        },
+        {
+            "id": "team_2",
+            "label": "Kept",
+            "kind": "text",
+            "required": False,
+            "options": [],
+            "purpose": None,
+            "help": None,
+        },
     ]
     assert [row["label"] for row in form.questions] == [
         "Which team? (renamed)",
         "Süße Träume?",
         "Süße Träume?",
         "2026 plans",
+        "Team",
+        "Kept",
     ]
 
 

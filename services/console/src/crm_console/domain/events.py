@@ -144,7 +144,9 @@ def question_body(rows: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
     """The questions as the events API takes them. A new question's id is made from its label
     (the API names answers by it); a question the event had keeps its id, so its answers stay
     linked."""
-    taken: set[str] = set()
+    rows = list(rows)
+    # A new question's id never takes an id a question the event had keeps.
+    taken = {row["id"] for row in rows if row.get("id")}
     questions: list[dict[str, Any]] = []
     for row in rows:
         kind = row.get("kind") or "text"
