@@ -501,7 +501,7 @@ def _registrant(body: PersonCreate) -> Registrant:
     )
 
 
-def _unstored(event_id: str, body: RegistrationCreate) -> RegistrationPublic:
+def _unstored(event_id: str) -> RegistrationPublic:
     """What a registration with the honeypot filled is told: a registration like any other,
     stored nowhere, so the bot learns nothing it could adapt to."""
     logger.info("registration for event %s dropped: the honeypot field was filled", event_id)
@@ -556,7 +556,7 @@ async def register(
     registration window (`registration-not-open`, `registration-closed`). Answers that do not
     fit the event's questions are a 422 naming `answers.<question id>`."""
     if body.website and body.website.strip():
-        return _unstored(event_id, body)
+        return _unstored(event_id)
     try:
         recorded = await registrations.register(storage, event_id, _registrant(body))
     except EventNotFound as missing:
