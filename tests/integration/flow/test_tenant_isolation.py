@@ -293,6 +293,9 @@ def _body(method: str, path: str, ids: AcmeIds) -> dict[str, Any]:
         ("PATCH", "/api/v1/custom-fields/{key}"): {"label": "Leak"},
         ("PATCH", "/api/v1/events/{event_id}"): {"name": "Leak"},
         ("POST", "/api/v1/events/{event_id}/cancel"): {"reason": "Leak"},
+        ("POST", "/api/v1/events/{event_id}/check-ins"): {
+            "check_ins": [{"code": "LEAKPRBE", "checked_in_at": "2030-01-01T10:00:00+00:00"}]
+        },
         ("POST", "/api/v1/events/{event_id}/walk-ins"): {
             "first_name": "Leak",
             "last_name": "Probe",
