@@ -3,6 +3,8 @@ reminders and waitlist notices."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from faststream.kafka import KafkaRouter
@@ -24,6 +26,43 @@ from crm_shared import (
     EventEnvelope,
     IdempotentConsumer,
     Session,
+    TopicSpec,
+)
+
+# The mail leaves before the transaction commits: a failed batch would mail its other events'
+# recipients again, so each event is its own batch (`max_records=1`).
+EventMailUseCase = Callable[
+    [Database, MailTransport, Senders, EventEnvelope[Any], Session], Awaitable[None]
+]
+EVENT_MAILS: tuple[tuple[TopicSpec, EventMailUseCase, str, str], ...] = (
+    (
+        EVENT_REGISTERED,
+        confirm_registration,
+        "mail_event_confirmation",
+        "Mails a registrant the confirmation with the calendar invitation "
+        "(transactional: marketing consent does not apply, erasures and suppressions do).",
+    ),
+    (
+        EVENT_INVITATION_CHANGED,
+        tell_registrant,
+        "mail_event_invitation_changed",
+        "Mails a registrant that their event moved or was cancelled, with the new "
+        "calendar invitation (same UID, higher SEQUENCE; METHOD:CANCEL when cancelled).",
+    ),
+    (
+        EVENT_REMINDER_REQUESTED,
+        remind_registrant,
+        "mail_event_reminder",
+        "Mails a registrant the reminder of their event (24 h, 1 h before, as the "
+        "event says), with the calendar invitation.",
+    ),
+    (
+        EVENT_WAITLISTED,
+        tell_waitlisted,
+        "mail_event_waitlisted",
+        "Mails a registrant that they are on the waitlist of a full event (no "
+        "calendar invitation: their place is not confirmed).",
+    ),
 )
 
 
@@ -32,57 +71,13 @@ def build_event_mail_router(
 ) -> KafkaRouter:
     """The subscribers that mail registrants their confirmation and their event's changes."""
     router = KafkaRouter()
-
-    async def mail_event_confirmation(envelope: EventEnvelope[Any], session: Session) -> None:
-        await confirm_registration(database, transport, senders, envelope, session)
-
-    async def mail_event_invitation_changed(envelope: EventEnvelope[Any], session: Session) -> None:
-        await tell_registrant(database, transport, senders, envelope, session)
-
-    # The mail leaves before the transaction commits: a failed batch would mail its other
-    # events' recipients again, so each event is its own batch.
-    consumer.subscribe(
-        router,
-        EVENT_REGISTERED,
-        mail_event_confirmation,
-        group="mail_event_confirmation",
-        max_records=1,
-        description="Mails a registrant the confirmation with the calendar invitation "
-        "(transactional: marketing consent does not apply, erasures and suppressions do).",
-    )
-    consumer.subscribe(
-        router,
-        EVENT_INVITATION_CHANGED,
-        mail_event_invitation_changed,
-        group="mail_event_invitation_changed",
-        max_records=1,
-        description="Mails a registrant that their event moved or was cancelled, with the new "
-        "calendar invitation (same UID, higher SEQUENCE; METHOD:CANCEL when cancelled).",
-    )
-
-    async def mail_event_reminder(envelope: EventEnvelope[Any], session: Session) -> None:
-        await remind_registrant(database, transport, senders, envelope, session)
-
-    consumer.subscribe(
-        router,
-        EVENT_REMINDER_REQUESTED,
-        mail_event_reminder,
-        group="mail_event_reminder",
-        max_records=1,
-        description="Mails a registrant the reminder of their event (24 h, 1 h before, as the "
-        "event says), with the calendar invitation.",
-    )
-
-    async def mail_event_waitlisted(envelope: EventEnvelope[Any], session: Session) -> None:
-        await tell_waitlisted(database, transport, senders, envelope, session)
-
-    consumer.subscribe(
-        router,
-        EVENT_WAITLISTED,
-        mail_event_waitlisted,
-        group="mail_event_waitlisted",
-        max_records=1,
-        description="Mails a registrant that they are on the waitlist of a full event (no "
-        "calendar invitation: their place is not confirmed).",
-    )
+    for topic, use_case, group, description in EVENT_MAILS:
+        consumer.subscribe(
+            router,
+            topic,
+            partial(use_case, database, transport, senders),
+            group=group,
+            max_records=1,
+            description=description,
+        )
     return router

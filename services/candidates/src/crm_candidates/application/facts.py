@@ -135,12 +135,7 @@ class CandidateFacts:
             session=session,
         )
         await self.record_in_timeline(envelope, candidate.id, session)
-        # A registrant promoted from the waitlist was asked when they joined it.
-        asked = await TimelineRepository(self.database, envelope.tenant_id).mentions(
-            candidate.id, EVENT_WAITLISTED.name, registration.registration_id, session=session
-        )
-        if not asked:
-            await self._confirm_event_consents(envelope, registration, candidate, session)
+        await self._confirm_event_consents(envelope, registration, candidate, session)
 
     async def event_waitlisted(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """A waitlisted registrant showed interest too: they become (or are matched to) a
@@ -195,6 +190,12 @@ class CandidateFacts:
         ]
         if not ticked:
             return
+        if isinstance(registration, EventRegistered) and await TimelineRepository(
+            self.database, envelope.tenant_id
+        ).mentions(
+            candidate.id, EVENT_WAITLISTED.name, registration.registration_id, session=session
+        ):
+            return  # promoted from the waitlist: asked when they joined it
         states = await ConsentRepository(self.database, envelope.tenant_id).states(
             candidate.id, session=session
         )
