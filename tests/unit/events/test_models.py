@@ -8,8 +8,8 @@ from crm_events.domain.models import (
     EventChangeRefused,
     EventStatus,
     RegistrationStatus,
+    check_capacity,
     registration_status,
-    seats_to_promote,
 )
 
 pytestmark = pytest.mark.unit
@@ -21,10 +21,10 @@ def test_a_registrant_is_waitlisted_once_the_registered_fill_the_capacity() -> N
     assert registration_status(capacity=0, registered=0) is RegistrationStatus.WAITLISTED
 
 
-def test_a_larger_capacity_promotes_the_difference_and_a_smaller_one_is_refused() -> None:
-    assert seats_to_promote(5, 3, status=EventStatus.PUBLISHED) == 2
-    assert seats_to_promote(3, 3, status=EventStatus.PUBLISHED) == 0
+def test_a_capacity_below_the_registered_and_a_final_event_s_change_are_refused() -> None:
+    check_capacity(5, 3, status=EventStatus.PUBLISHED)
+    check_capacity(3, 3, status=EventStatus.PUBLISHED)
     with pytest.raises(EventChangeRefused):
-        seats_to_promote(2, 3, status=EventStatus.PUBLISHED)
+        check_capacity(2, 3, status=EventStatus.PUBLISHED)
     with pytest.raises(EventChangeRefused):
-        seats_to_promote(5, 3, status=EventStatus.CANCELLED)
+        check_capacity(5, 3, status=EventStatus.CANCELLED)

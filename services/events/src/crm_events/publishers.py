@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from crm_events.adapters.calendar import invitation, invitation_sequence
 from crm_events.application.links import RegistrationLinks
-from crm_events.domain.models import Outcome, RecruitingEvent, Registration
+from crm_events.domain.models import Outcome, RecruitingEvent, Registration, as_attended
 from crm_shared import (
     EVENT_ATTENDED,
     EVENT_CHECKED_IN,
@@ -57,7 +57,7 @@ async def to_event_registered(
         manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
         walk_in=at_door or registration.walk_in,
-        **_time_and_place(event),
+        **_time_and_place(event, registration),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
         answers=_answers(registration),
         code=registration.code,
@@ -76,7 +76,7 @@ async def to_event_waitlisted(
 ) -> None:
     """Stages `event.waitlisted` for a registrant who joined a full event's waitlist, so they
     can be told their place is not confirmed (no invitation: they have no seat)."""
-    time_and_place = _time_and_place(event)
+    time_and_place = _time_and_place(event, registration)
     del time_and_place["join_url"]  # for those with a seat only
     payload = EventWaitlisted(
         **_registrant(event, registration),
@@ -165,7 +165,7 @@ async def to_event_invitation_changed(
         **_registrant(event, registration),
         change="cancelled" if cancelled else "updated",
         changed_fields=changed_fields,
-        **_time_and_place(event),
+        **_time_and_place(event, registration),
         cancellation_reason=event.cancellation_reason,
         sequence=invitation_sequence(event, registration),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
@@ -215,7 +215,7 @@ async def to_event_reminder_requested(
     payload = EventReminderRequested(
         **_registrant(event, registration),
         minutes_before=minutes_before,
-        **_time_and_place(event),
+        **_time_and_place(event, registration),
         manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
         invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
@@ -248,13 +248,17 @@ async def _stage_for(
 
 
 def _attendee(event: RecruitingEvent, registration: Registration) -> dict[str, Any]:
-    """Who registered for which event: the fields every registrant topic starts with."""
+    """Who registered for which event (and session): the fields every registrant topic
+    starts with."""
+    session = event.session(registration.session_id)
     return {
         "event_id": event.id,
         "event_name": event.name,
         "registration_id": registration.id,
         "candidate_id": registration.candidate_id,
         "email": registration.email,
+        "session_id": session.id if session else None,
+        "session_name": session.name if session else None,
     }
 
 
@@ -267,8 +271,10 @@ def _registrant(event: RecruitingEvent, registration: Registration) -> dict[str,
     }
 
 
-def _time_and_place(event: RecruitingEvent) -> dict[str, Any]:
-    """When and where the event is, as a registrant mail states it."""
+def _time_and_place(event: RecruitingEvent, registration: Registration) -> dict[str, Any]:
+    """When (their session's time, if they chose one) and where the event is, as a mail to
+    the registrant states it."""
+    event = as_attended(event, registration)
     return {
         "starts_at": event.starts_at,
         "ends_at": event.ends_at,

@@ -149,7 +149,18 @@ class RegistrationAnswer(_Payload):
     )
 
 
-class EventRegistered(_Payload):
+class _InSession(_Payload):
+    """The session (time slot) of an event with sessions a registration is for."""
+
+    session_id: str | None = Field(
+        default=None,
+        description="The session (time slot) the registration is for; null for an event "
+        "without sessions, and for walk-ins.",
+    )
+    session_name: str | None = Field(default=None, description="The session's name.")
+
+
+class EventRegistered(_InSession):
     """Somebody registered for a recruiting event."""
 
     event_id: str
@@ -204,7 +215,7 @@ class EventRegistered(_Payload):
     )
 
 
-class EventWaitlisted(_Payload):
+class EventWaitlisted(_InSession):
     """Somebody registered for a full recruiting event and joined its waitlist: no seat yet,
     so no invitation; `event.registered` follows if a seat comes free."""
 
@@ -232,7 +243,7 @@ class EventWaitlisted(_Payload):
     )
 
 
-class EventInvitationChanged(_Payload):
+class EventInvitationChanged(_InSession):
     """A registrant's calendar invitation changed: their event moved (its time or venue) or
     was cancelled. One per registrant not cancelled, carrying the new copy of the invitation
     (same UID, higher SEQUENCE; METHOD:CANCEL for a cancellation)."""
@@ -262,7 +273,7 @@ class EventInvitationChanged(_Payload):
     occurred_at: datetime
 
 
-class EventReminderRequested(_Payload):
+class EventReminderRequested(_InSession):
     """A registrant is due a reminder of their event (sent once per reminder and registrant;
     campaigns mails it with the current invitation)."""
 
@@ -285,7 +296,7 @@ class EventReminderRequested(_Payload):
     sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
 
 
-class EventOutcome(_Payload):
+class EventOutcome(_InSession):
     """What a completed event's outcome topics carry for one registration."""
 
     tenant_id: str
@@ -308,7 +319,7 @@ class EventNoShow(EventOutcome):
     """A completed event's registrant held a seat but was never checked in."""
 
 
-class EventRegistrationCancelled(_Payload):
+class EventRegistrationCancelled(_InSession):
     """A registration was cancelled: by the registrant through their signed link, or by a
     coordinator on their behalf. Its seat (if it held one) goes to the waitlist."""
 
@@ -324,7 +335,7 @@ class EventRegistrationCancelled(_Payload):
     )
 
 
-class EventRegistrationPromoted(_Payload):
+class EventRegistrationPromoted(_InSession):
     """A waitlisted registrant got a seat: somebody cancelled, or the capacity grew."""
 
     event_id: str
@@ -522,7 +533,7 @@ class MessageReplied(_Payload):
     enrolment_id: str | None = None
 
 
-class EventCheckedIn(_Payload):
+class EventCheckedIn(_InSession):
     """A registrant (or a walk-in) attended a recruiting event."""
 
     event_id: str

@@ -84,6 +84,8 @@ class RegistrantMail:
     # The door code and the URL its QR code holds (confirmations only).
     code: str | None = None
     check_in_url: str | None = None
+    # The session (time slot) of an event with sessions; `starts_at` is the session's start.
+    session_name: str | None = None
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -155,6 +157,7 @@ def _registrant_fields(
         "starts_at": payload.starts_at,
         "time_zone": payload.time_zone,
         "location": payload.location,
+        "session_name": payload.session_name,
     }
 
 
@@ -191,6 +194,8 @@ def local_time(at: datetime | None, zone: str | None) -> str | None:
 
 def _lines(mail: RegistrantMail) -> list[str]:
     when = local_time(mail.starts_at, mail.time_zone)
+    if when and mail.session_name:
+        when = f"{when} ({mail.session_name})"
     if mail.kind is EventMailKind.CANCELLATION:
         reason = f": {mail.cancellation_reason}" if mail.cancellation_reason else "."
         lines = [f"{mail.event_name} has been cancelled{reason}"]

@@ -16,6 +16,7 @@ from crm_events.domain.models import (
     RecruitingEvent,
     Registration,
     RegistrationStatus,
+    as_attended,
     as_utc,
 )
 
@@ -51,7 +52,10 @@ def invitation(
 ) -> bytes:
     """The `.ics` of `registration`: METHOD:REQUEST, or METHOD:CANCEL with STATUS:CANCELLED
     once the event or the registration is cancelled. Times carry the event's time zone (with
-    its VTIMEZONE), so calendars show them right on both sides of a DST change."""
+    its VTIMEZONE), so calendars show them right on both sides of a DST change. A registrant
+    of a session gets the session's time, and its name after the event's."""
+    session = event.session(registration.session_id)
+    event = as_attended(event, registration)
     starts = event.local(event.starts_at)
     assert starts is not None
     ends = event.local(event.ends_at) or starts + DEFAULT_DURATION
@@ -64,7 +68,8 @@ def invitation(
     entry.add("dtstart", starts)
     entry.add("dtend", ends)
     waitlisted = registration.status is RegistrationStatus.WAITLISTED
-    entry.add("summary", f"{event.name} (waitlist)" if waitlisted else event.name)
+    summary = f"{event.name}: {session.name}" if session else event.name
+    entry.add("summary", f"{summary} (waitlist)" if waitlisted else summary)
     if event.location or event.join_url:
         entry.add("location", event.location or event.join_url)
     if event.join_url:

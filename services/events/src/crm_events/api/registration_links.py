@@ -19,6 +19,7 @@ from crm_events.domain.models import (
     RecruitingEvent,
     Registration,
     RegistrationCancelRefused,
+    as_attended,
     as_utc,
 )
 from crm_shared import ProblemError, problem_responses, public_operation
@@ -39,8 +40,10 @@ def cancel_refused(refused: RegistrationCancelRefused) -> ProblemError:
     return ProblemError(409, refused.detail, problem_type=refused.problem_type)
 
 
-def for_registrant(event: RecruitingEvent) -> EventForRegistrant:
-    """The event as a registrant sees it, times in UTC and in its own zone."""
+def for_registrant(event: RecruitingEvent, registration: Registration) -> EventForRegistrant:
+    """The event as a registrant sees it (their session's time, if they chose one), times in
+    UTC and in its own zone."""
+    event = as_attended(event, registration)
     return EventForRegistrant.model_validate(
         event.model_dump()
         | {
@@ -70,7 +73,13 @@ async def read_registration(token: str, storage: Storage) -> LinkedRegistration:
     altered link."""
     registration, event = await _linked(storage, token)
     return LinkedRegistration.model_validate(
-        registration.model_dump() | {"event": for_registrant(event)}
+        registration.model_dump()
+        | {
+            "event": for_registrant(event, registration),
+            "session_name": session.name
+            if (session := event.session(registration.session_id))
+            else None,
+        }
     )
 
 

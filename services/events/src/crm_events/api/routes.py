@@ -49,6 +49,7 @@ from crm_events.domain.models import (
     registration_refusal,
 )
 from crm_events.domain.questions import AnswerInvalid
+from crm_events.domain.sessions import SessionChoiceInvalid
 from crm_shared import (
     CurrentPrincipal,
     IfMatch,
@@ -88,10 +89,14 @@ def _refused_registration(refused: RegistrationRefused) -> ProblemError:
     )
 
 
-def _invalid(error: EventDetailsInvalid | AnswerInvalid) -> ProblemError:
-    field = (
-        error.field if isinstance(error, EventDetailsInvalid) else f"answers.{error.question_id}"
-    )
+def _invalid(error: EventDetailsInvalid | AnswerInvalid | SessionChoiceInvalid) -> ProblemError:
+    match error:
+        case EventDetailsInvalid():
+            field = error.field
+        case AnswerInvalid():
+            field = f"answers.{error.question_id}"
+        case SessionChoiceInvalid():
+            field = "session_id"
     return _invalid_fields(f"invalid request: {field}", {field: error.detail})
 
 
@@ -115,7 +120,7 @@ def _no_registration(missing: RegistrationNotFound) -> ProblemError:
 
 
 def _public(standing: EventStanding) -> EventPublic:
-    return EventPublic.of(standing.event, standing.registered)
+    return EventPublic.of(standing.event, standing.registered, standing.seated)
 
 
 async def _found(storage: Storage, tenant_id: str, event_id: str) -> EventStanding:
@@ -498,6 +503,7 @@ def _registrant(body: PersonCreate) -> Registrant:
         first_name=body.first_name,
         last_name=body.last_name,
         answers=answers,
+        session_id=body.session_id if isinstance(body, RegistrationCreate) else None,
     )
 
 
@@ -525,7 +531,7 @@ async def read_published_event(event_id: str, storage: Storage) -> EventListing:
     except EventNotFound as missing:
         raise _not_found(missing) from None
     event = standing.event
-    shown = EventPublic.of(event, standing.registered)
+    shown = EventPublic.of(event, standing.registered, standing.seated)
     return EventListing.model_validate(
         shown.model_dump()
         | {
@@ -554,7 +560,8 @@ async def register(
     409 whose type says why for a draft (`event-not-published`), a cancelled, completed or
     past event (`event-cancelled`, `event-completed`, `event-past`), and outside the
     registration window (`registration-not-open`, `registration-closed`). Answers that do not
-    fit the event's questions are a 422 naming `answers.<question id>`."""
+    fit the event's questions are a 422 naming `answers.<question id>`; a session missing,
+    unknown or over, a 422 naming `session_id`."""
     if body.website and body.website.strip():
         return _unstored(event_id)
     try:
@@ -563,7 +570,7 @@ async def register(
         raise _not_found(missing) from None
     except RegistrationRefused as refused:
         raise _refused_registration(refused) from None
-    except AnswerInvalid as invalid:
+    except (AnswerInvalid, SessionChoiceInvalid) as invalid:
         raise _invalid(invalid) from None
     registration = recorded.registration
     if not recorded.created:

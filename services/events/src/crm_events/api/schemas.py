@@ -27,6 +27,7 @@ from crm_events.domain.models import (
     as_utc,
 )
 from crm_events.domain.questions import MAX_QUESTIONS, ConsentPurpose, QuestionKind
+from crm_events.domain.sessions import MAX_SESSIONS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -110,6 +111,36 @@ Questions = Annotated[
 ]
 
 
+class SessionSpec(BaseModel):
+    """One session (time slot) of an event: registrants choose one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        default=None,
+        description="Names the session (`session_id` of a registration): 1 to 40 lower-case "
+        "letters, digits, `-` and `_`. Omit it for a new session (it is named `slot-<n>`); "
+        "keep it in an edit to keep the session and its registrants.",
+        examples=["morning"],
+    )
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    starts_at: LocalOrAware
+    ends_at: LocalOrAware
+    capacity: int = Field(
+        ge=1, le=100_000, description="Seats in this session; the event's capacity bounds all."
+    )
+
+
+Sessions = Annotated[
+    list[SessionSpec],
+    Field(
+        max_length=MAX_SESSIONS,
+        description="Sessions (time slots) within the event's time; a registrant chooses one. "
+        "An event with sessions needs an `ends_at`.",
+    ),
+]
+
+
 class EventCreate(BaseModel):
     """A recruiting event."""
 
@@ -129,6 +160,7 @@ class EventCreate(BaseModel):
     organisers: Organisers = Field(default_factory=list)
     reminders: Reminders = Field(default_factory=lambda: [1440, 60])
     questions: Questions = Field(default_factory=list)
+    sessions: Sessions = Field(default_factory=list)
     status: Literal[EventStatus.DRAFT, EventStatus.PUBLISHED] = Field(
         default=EventStatus.PUBLISHED,
         description="`draft` keeps it private until `POST /events/{id}/publish`.",
@@ -157,12 +189,57 @@ class EventUpdate(BaseModel):
         default=None,
         description="Replaces the questions; answers given before keep the wording they had.",
     )
+    sessions: Sessions | None = Field(
+        default=None,
+        description="Replaces the sessions. A session people registered for cannot be "
+        "removed, nor its capacity go below its seats taken; a larger one seats its waitlist.",
+    )
 
 
 class EventCancellation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class SessionListing(BaseModel):
+    """A session as the public registration page shows it."""
+
+    id: str
+    name: str
+    starts_at: datetime = Field(description="In UTC.")
+    ends_at: datetime = Field(description="In UTC.")
+    starts_at_local: datetime = Field(description="The start in the event's time zone.")
+    ends_at_local: datetime
+    places_left: int = Field(
+        description="Seats of this session not yet taken (and free at the event); 0: "
+        "choosing it joins the waitlist."
+    )
+
+
+class SessionPublic(SessionListing):
+    """A session as staff see it."""
+
+    capacity: int
+    registered: int = Field(description="Seats taken.")
+
+
+def sessions_shown(
+    event: RecruitingEvent, seated: dict[str | None, int], registered: int
+) -> list[dict[str, object]]:
+    """Each session of `event` with its seats taken and left (the event's own free seats
+    bound every session's)."""
+    free_at_event = max(event.capacity - registered, 0)
+    return [
+        session.model_dump()
+        | {
+            "starts_at_local": event.local(session.starts_at),
+            "ends_at_local": event.local(session.ends_at),
+            "registered": seated.get(session.id, 0),
+            "places_left": min(max(session.capacity - seated.get(session.id, 0), 0), free_at_event),
+        }
+        for session in event.sessions
+    ]
 
 
 class EventPublic(BaseModel):
@@ -194,9 +271,12 @@ class EventPublic(BaseModel):
         description="When the next reminder goes out (UTC); null when none is left."
     )
     questions: list[QuestionSpec]
+    sessions: list[SessionPublic]
 
     @classmethod
-    def of(cls, event: RecruitingEvent, registered: int) -> EventPublic:
+    def of(
+        cls, event: RecruitingEvent, registered: int, seated: dict[str | None, int]
+    ) -> EventPublic:
         """The event as the API shows it: instants in UTC, and the start and end again in the
         event's own time zone."""
         utc = {
@@ -211,6 +291,7 @@ class EventPublic(BaseModel):
                 "registered": registered,
                 "starts_at_local": event.local(event.starts_at),
                 "ends_at_local": event.local(event.ends_at),
+                "sessions": sessions_shown(event, seated, registered),
             }
         )
 
@@ -236,6 +317,10 @@ class EventListing(BaseModel):
         description="Seats not yet taken; 0: a new registration joins the waitlist."
     )
     questions: list[QuestionSpec] = Field(description="What the registration form asks.")
+    sessions: list[SessionListing] = Field(
+        description="The sessions (time slots) a registrant chooses one of; none: the event "
+        "is one session."
+    )
 
 
 class PersonCreate(BaseModel):
@@ -260,6 +345,10 @@ class RegistrationCreate(PersonCreate):
         description="Answers to the event's questions by question id: text or the chosen "
         "option, `true`/`false` for yes/no, `true` for a ticked consent.",
         examples=[{"role_interest": "Backend", "needs_parking": False, "job_news": True}],
+    )
+    session_id: str | None = Field(
+        default=None,
+        description="The session (time slot) chosen: required for an event with sessions.",
     )
     website: str | None = Field(
         default=None,
@@ -290,6 +379,9 @@ class RegistrationPublic(RegistrationLinks):
         "null on a repeat registration, which anybody knowing the address could send.",
     )
     status: RegistrationStatus
+    session_id: str | None = Field(
+        default=None, description="The session (time slot) the place is in, if any."
+    )
     registered_at: datetime
     promoted_at: datetime | None = Field(
         default=None, description="When a waitlisted registrant got a seat."
@@ -348,6 +440,8 @@ class LinkedRegistration(BaseModel):
     id: str
     code: str
     status: RegistrationStatus
+    session_id: str | None = None
+    session_name: str | None = None
     first_name: str
     last_name: str
     registered_at: datetime

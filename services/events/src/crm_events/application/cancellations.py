@@ -13,7 +13,6 @@ from crm_events.domain.models import (
     RegistrationNotFound,
     RegistrationStatus,
     check_cancellable,
-    seats_open,
 )
 from crm_events.publishers import to_event_registration_cancelled
 from crm_shared import Session, utc_now
@@ -70,9 +69,7 @@ async def cancel_registration(
         )
         promoted: list[Registration] = []
         if held_seat:
-            registered = await registrations.registered_count(event_id, session=session)
-            seats = seats_open(event, registered)
-            promoted = await promote(storage, event, seats, "cancellation", session=session)
+            promoted = await promote(storage, event, "cancellation", session=session)
         outcome = Cancelled(cancelled, promoted)
 
     await storage.in_transaction(cancel)

@@ -15,29 +15,37 @@ from crm_events.domain.models import (
     EventNotFound,
     EventStatus,
     RecruitingEvent,
+    RegistrationStatus,
+    check_capacity,
     check_event_details,
     invitation_changes,
     next_status,
     reminder_plan,
-    seats_to_promote,
     time_zone,
     times_in_utc,
 )
+from crm_events.domain.sessions import check_session_edit, with_session_ids
 from crm_events.repositories.events import find_event_anywhere
 from crm_shared import Session, StaleVersionError, utc_now
 
 
 @dataclass(frozen=True)
 class EventStanding:
-    """An event with the number of people registered for it."""
+    """An event with the number of people registered for it (holding a seat), in all and by
+    session (None: registered without one)."""
 
     event: RecruitingEvent
     registered: int
+    seated: dict[str | None, int]
 
 
 async def _standing(storage: EventsStorage, event: RecruitingEvent) -> EventStanding:
-    registered = await storage.registrations(event.tenant_id).registered_count(event.id)
-    return EventStanding(event, registered)
+    registrations = storage.registrations(event.tenant_id)
+    if not event.sessions:
+        registered = await registrations.registered_count(event.id)
+        return EventStanding(event, registered, {None: registered})
+    seated = await registrations.by_session(event.id, RegistrationStatus.REGISTERED)
+    return EventStanding(event, sum(seated.values()), seated)
 
 
 async def existing_event(storage: EventsStorage, tenant_id: str, event_id: str) -> RecruitingEvent:
@@ -57,7 +65,7 @@ async def create_event(
     the creator unless named. `EventDetailsInvalid` for fields that do not fit together.
     """
     zone = time_zone(fields.get("time_zone") or "UTC")
-    fields = times_in_utc(fields, zone)
+    fields = times_in_utc(fields | _named_sessions(fields), zone)
     if not fields.get("organisers"):
         fields["organisers"] = [created_by]
     event = RecruitingEvent(tenant_id=tenant_id, created_by=created_by, **fields)
@@ -65,6 +73,11 @@ async def create_event(
     event = event.model_copy(update=reminder_plan(event, utc_now()))
     await storage.events(tenant_id).add(event)
     return await _standing(storage, event)
+
+
+def _named_sessions(fields: dict[str, Any]) -> dict[str, Any]:
+    """The sessions of a create or edit, each with an id (see `with_session_ids`)."""
+    return {"sessions": with_session_ids(fields["sessions"])} if fields.get("sessions") else {}
 
 
 async def list_events(storage: EventsStorage, tenant_id: str) -> list[EventStanding]:
@@ -93,9 +106,11 @@ async def edit_event(
     A published event's registrants are told (`event.invitation_changed`, in the edit's
     transaction) when its time or place changed.
 
-    A larger capacity registers waitlisted people first come first served, each announced as
-    `event.registered` like any registration and as `event.registration_promoted`; a capacity
-    below the registered count is refused (`EventChangeRefused`). Times without an offset are
+    A larger capacity (of the event or a session) registers waitlisted people first come first
+    served, each announced as `event.registered` like any registration and as
+    `event.registration_promoted`; a capacity below the registered count, and removing a
+    session somebody registered for, are refused (`EventChangeRefused`). Sessions without an
+    id are new ones. Times without an offset are
     wall-clock times in the event's time zone (the new one, if the edit changes it); a new time
     zone alone keeps the instants.
     """
@@ -110,30 +125,46 @@ async def edit_event(
         if current is None:
             raise EventNotFound(event_id)
         zone = time_zone(changes.get("time_zone") or current.time_zone)
-        edit_fields = times_in_utc(changes, zone)
-        # Validated, not copied: the edit's questions arrive as plain fields.
-        check_event_details(RecruitingEvent.model_validate(current.model_dump() | edit_fields))
-        if "starts_at" in edit_fields or "reminders" in edit_fields:
+        edit_fields = times_in_utc(changes | _named_sessions(changes), zone)
+        # Validated, not copied: the edit's questions and sessions arrive as plain fields.
+        edited_event = RecruitingEvent.model_validate(current.model_dump() | edit_fields)
+        check_event_details(edited_event)
+        if {"starts_at", "reminders", "sessions"} & edit_fields.keys():
             # Reminders follow the new start: pending again if it moved later, skipped if
             # their time has passed.
-            edit_fields |= reminder_plan(current.model_copy(update=edit_fields), utc_now())
-        registered = await registrations.registered_count(event_id, session=session)
-        seats = seats_to_promote(
-            changes.get("capacity", current.capacity), registered, status=current.status
+            edit_fields |= reminder_plan(edited_event, utc_now())
+        seated = await registrations.by_session(
+            event_id, RegistrationStatus.REGISTERED, session=session
         )
+        check_capacity(
+            changes.get("capacity", current.capacity), sum(seated.values()), status=current.status
+        )
+        if "sessions" in edit_fields:
+            refusal = check_session_edit(
+                current.sessions,
+                edited_event.sessions,
+                seated,
+                await registrations.by_session(event_id, session=session),
+            )
+            if refusal is not None:
+                raise EventChangeRefused(refusal)
         if current.version != version or not await events.replace(
             event_id, version, edit_fields, session=session
         ):
             raise StaleVersionError(current.version)
         edited = await events.get(event_id, session=session)
         assert edited is not None
-        seated = await promote(storage, edited, seats, "capacity", session=session)
-        promoted = len(seated)
-        changed = invitation_changes(current, edited)
-        if changed and edited.status is EventStatus.PUBLISHED:
+        newly_seated = await promote(storage, edited, "capacity", session=session)
+        promoted = len(newly_seated)
+        moved = invitation_changes(current, edited) or current.sessions != edited.sessions
+        if moved and edited.status is EventStatus.PUBLISHED:
             # The promoted get a confirmation with the new details already.
             await tell_registrants(
-                storage, edited, changed, session=session, excluding={r.id for r in seated}
+                storage,
+                current,
+                edited,
+                session=session,
+                excluding={r.id for r in newly_seated},
             )
 
     await storage.in_transaction(edit)
@@ -182,7 +213,7 @@ async def cancel_event(
             raise EventChangeRefused(f"the event is {event.status.value}; it cannot be cancelled")
         cancelled = await events.get(event_id, session=session)
         assert cancelled is not None
-        await tell_registrants(storage, cancelled, [], session=session)
+        await tell_registrants(storage, None, cancelled, session=session)
 
     await storage.in_transaction(cancel)
     storage.outbox.notify_committed()

@@ -24,9 +24,13 @@ from crm_events.domain.models import (
     registration_status,
 )
 from crm_events.domain.questions import answers_to
+from crm_events.domain.sessions import chosen_session
 from crm_events.publishers import to_event_registered, to_event_waitlisted
 from crm_events.repositories.events import find_event_anywhere
-from crm_events.repositories.registrations import DuplicateRegistrationError
+from crm_events.repositories.registrations import (
+    DuplicateRegistrationError,
+    RegistrationRepository,
+)
 from crm_shared import Session, normalise_email, utc_now
 
 
@@ -39,6 +43,8 @@ class Registrant:
     last_name: str
     # Answers to the event's questions by question id, as the form or API gave them.
     answers: dict[str, Any] = field(default_factory=dict)
+    # The session (time slot) they chose, for an event with sessions.
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,25 @@ class Recorded:
 
 class _Closed(Exception):
     """The event stopped taking registrations while one was being stored."""
+
+
+async def _status(
+    registrations: RegistrationRepository,
+    event: RecruitingEvent,
+    session_id: str | None,
+    *,
+    session: Session,
+) -> RegistrationStatus:
+    """A new registrant's status at `event` as it is now, in the session they chose (which
+    must still be one of its sessions, not over: `SessionChoiceInvalid`)."""
+    chosen = chosen_session(event.sessions, session_id, utc_now())
+    registered = await registrations.registered_count(event.id, session=session)
+    in_session = (
+        await registrations.registered_count(event.id, session_id=chosen.id, session=session)
+        if chosen is not None
+        else 0
+    )
+    return registration_status(event.capacity, registered, chosen, in_session)
 
 
 def _check_open(event: RecruitingEvent) -> None:
@@ -142,6 +167,7 @@ async def _admit_one(
             at,
             first_name=registration.first_name,
             last_name=registration.last_name,
+            session_id=registration.session_id,
             session=session,
         )
         if reopened is not None:
@@ -224,6 +250,7 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
     if event is None:
         raise EventNotFound(event_id)
     _check_open(event)
+    chosen_session(event.sessions, person.session_id, utc_now())
     answers = answers_to(event.questions, person.answers)
     events = storage.events(event.tenant_id)
     registrations = storage.registrations(event.tenant_id)
@@ -236,11 +263,8 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
         nonlocal registration
         if not await events.hold_open(event.id, session=session):
             raise _Closed
-        current = await events.get(event.id, session=session)
-        if current is not None:
-            _check_open(current)  # edited meanwhile: a window closed, the start moved
-        capacity = current.capacity if current else event.capacity
-        registered = await registrations.registered_count(event.id, session=session)
+        current = await events.get(event.id, session=session) or event
+        _check_open(current)  # edited meanwhile: a window closed, the start moved
         registration = Registration(
             tenant_id=event.tenant_id,
             event_id=event.id,
@@ -248,11 +272,12 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
             first_name=person.first_name,
             last_name=person.last_name,
             candidate_id=await directory.candidate_for_update(email, session=session),
-            status=registration_status(capacity, registered),
+            status=await _status(registrations, current, person.session_id, session=session),
             answers=answers,
+            session_id=person.session_id,
         )
         await registrations.register(registration, session=session)
-        await _announce(storage, current or event, registration, session=session)
+        await _announce(storage, current, registration, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):
@@ -299,7 +324,8 @@ async def _reopen(
     storage: EventsStorage, event: RecruitingEvent, cancelled: Registration, person: Registrant
 ) -> Recorded:
     """Somebody who cancelled registers again: the same registration comes back, at the end
-    of the queue (registered if a seat is free, else waitlisted behind those already there)."""
+    of the queue (registered if a seat is free, else waitlisted behind those already there),
+    in the session they chose this time."""
     events = storage.events(event.tenant_id)
     registrations = storage.registrations(event.tenant_id)
     reopened: Registration | None = None
@@ -308,23 +334,21 @@ async def _reopen(
         nonlocal reopened
         if not await events.hold_open(event.id, session=session):
             raise _Closed
-        current = await events.get(event.id, session=session)
-        if current is not None:
-            _check_open(current)
-        registered = await registrations.registered_count(event.id, session=session)
-        capacity = current.capacity if current else event.capacity
+        current = await events.get(event.id, session=session) or event
+        _check_open(current)
         reopened = await registrations.reopen(
             cancelled.id,
-            registration_status(capacity, registered),
+            await _status(registrations, current, person.session_id, session=session),
             utc_now(),
             first_name=person.first_name,
             last_name=person.last_name,
+            session_id=person.session_id,
             session=session,
         )
         if reopened is None:  # registered again by a request at the same moment
             reopened = await registrations.registration(event.id, cancelled.id, session=session)
         else:
-            await _announce(storage, current or event, reopened, session=session)
+            await _announce(storage, current, reopened, session=session)
 
     try:
         async with storage.seat_locks.holding(event.id):

@@ -1,7 +1,8 @@
-"""Reminders before an event (24 h and 1 h by default, per event): a worker leases each event
-whose next reminder is due, stages `event.reminder_requested` for every registrant holding a
-seat and records the reminder as done in the same transaction, so each goes out once, whatever
-the number of replicas (campaigns mails it)."""
+"""Reminders before an event (24 h and 1 h by default, per event; per session for an event with
+sessions): a worker leases each event whose next reminder is due, stages
+`event.reminder_requested` for every registrant holding a seat (in that session) and records
+the reminder as done in the same transaction, so each goes out once, whatever the number of
+replicas (campaigns mails it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from crm_events.application.storage import EventsStorage
-from crm_events.domain.models import RecruitingEvent, due_reminder
+from crm_events.domain.models import RecruitingEvent, due_reminders
 from crm_events.publishers import to_event_reminder_requested
 from crm_events.repositories.events import (
     claim_due_reminder,
@@ -49,7 +50,7 @@ class Reminders:
         """Stages the due reminder for each seated registrant of a leased event, recording it
         done (and releasing the lease) in the same transaction; returns how many were staged.
         An event edited since it was claimed is released untouched and claimed anew."""
-        minutes, plan = due_reminder(event, utc_now())
+        due, plan = due_reminders(event, utc_now())
         storage = self.storage
         registrations = storage.registrations(event.tenant_id)
         staged = 0
@@ -61,11 +62,19 @@ class Reminders:
                 storage.database, event, self.owner, plan, session=session
             ):
                 return False
-            if minutes is None:  # the event started before its reminder could go
+            if not due:  # the event (or session) started before its reminder could go
                 return True
+            minutes = {reminder.session_id: reminder.minutes for reminder in due}
             for registration in await registrations.seated(event.id, session=session):
+                if event.sessions and registration.session_id not in minutes:
+                    continue  # their session's reminder is not due (walk-ins have none)
                 await to_event_reminder_requested(
-                    storage.outbox, storage.links, event, registration, minutes, session=session
+                    storage.outbox,
+                    storage.links,
+                    event,
+                    registration,
+                    minutes[registration.session_id if event.sessions else None],
+                    session=session,
                 )
                 staged += 1
             return True
@@ -75,5 +84,5 @@ class Reminders:
             return 0
         storage.outbox.notify_committed()
         if staged:
-            logger.info("reminded %d registrants of event %s (%d min)", staged, event.id, minutes)
+            logger.info("reminded %d registrants of event %s (%s)", staged, event.id, due)
         return staged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,7 @@ from crm_events.domain.questions import (
     RegistrationQuestion,
     check_questions,
 )
+from crm_events.domain.sessions import EventSession, SessionsInvalid, check_sessions
 from crm_shared import new_id, utc_now
 
 
@@ -127,57 +129,114 @@ class RecruitingEvent(BaseModel):
     next_reminder_at: datetime | None = None
     # The registration form's own questions (none for events stored before they existed).
     questions: list[RegistrationQuestion] = Field(default_factory=list)
+    # Sessions (time slots) a registrant picks one of; none: the event is one session. Their
+    # reminders go by each session's start: those done, by session id.
+    sessions: list[EventSession] = Field(default_factory=list)
+    session_reminders_sent: dict[str, list[int]] = Field(default_factory=dict)
+
+    def session(self, session_id: str | None) -> EventSession | None:
+        """The event's session `session_id`, None for none (or one removed since)."""
+        return next((s for s in self.sessions if s.id == session_id), None)
 
     def local(self, instant: datetime | None) -> datetime | None:
         """`instant` as wall-clock time in the event's time zone (with its offset then)."""
         return None if instant is None else as_utc(instant).astimezone(ZoneInfo(self.time_zone))
 
 
+@dataclass(frozen=True)
+class DueReminder:
+    """A reminder to send now: to the registrants of one session, or of the whole event."""
+
+    session_id: str | None
+    minutes: int
+
+
+def _starts(event: RecruitingEvent) -> dict[str | None, datetime]:
+    """When each part of the event reminders count back from starts: each session, or the
+    event itself (key None) when it has no sessions."""
+    if event.sessions:
+        return {session.id: as_utc(session.starts_at) for session in event.sessions}
+    return {None: as_utc(event.starts_at)}
+
+
+def _sent(event: RecruitingEvent, key: str | None) -> list[int]:
+    return event.reminders_sent if key is None else event.session_reminders_sent.get(key, [])
+
+
 def reminder_plan(event: RecruitingEvent, now: datetime) -> dict[str, Any]:
     """The reminder fields of an event created or moved at `now`: a reminder whose time has
     passed already is not sent late (an event created two hours ahead gets no "24 hours"
-    reminder), the others are pending."""
-    return reminders_from(event.starts_at, event.reminders, now)
+    reminder), the others are pending. An event with sessions is planned per session."""
+    starts = _starts(event)
+    passed = {
+        key: [m for m in event.reminders if start - timedelta(minutes=m) <= now]
+        for key, start in starts.items()
+    }
+    return _plan(event.reminders, starts, passed)
 
 
 def reminders_from(starts_at: datetime, reminders: list[int], now: datetime) -> dict[str, Any]:
-    """`reminder_plan` of an event starting at `starts_at` with these `reminders`."""
+    """`reminder_plan` of an event without sessions starting at `starts_at`."""
     starts = as_utc(starts_at)
     passed = [m for m in reminders if starts - timedelta(minutes=m) <= now]
-    return _plan(reminders, starts, passed)
+    return _plan(reminders, {None: starts}, {None: passed})
 
 
-def due_reminder(event: RecruitingEvent, now: datetime) -> tuple[int | None, dict[str, Any]]:
-    """Which reminder to send at `now` (the nearest to the start among those due: a worker
-    that was down sends one reminder, not two) and the reminder fields after it; None once
-    the event has started."""
-    starts = as_utc(event.starts_at)
-    due = [
-        m
-        for m in event.reminders
-        if m not in event.reminders_sent and starts - timedelta(minutes=m) <= now
+def due_reminders(
+    event: RecruitingEvent, now: datetime
+) -> tuple[list[DueReminder], dict[str, Any]]:
+    """Which reminders to send at `now` (per session, the nearest to its start among those
+    due: a worker that was down sends one reminder, not two; none once it started) and the
+    reminder fields after them."""
+    due_now: list[DueReminder] = []
+    done: dict[str | None, list[int]] = {}
+    for key, start in _starts(event).items():
+        sent = _sent(event, key)
+        due = [m for m in event.reminders if m not in sent and start - timedelta(minutes=m) <= now]
+        if due and now < start:
+            due_now.append(DueReminder(key, min(due)))
+        done[key] = [*sent, *due]
+    return due_now, _plan(event.reminders, _starts(event), done)
+
+
+def _plan(
+    reminders: list[int], starts: dict[str | None, datetime], done: dict[str | None, list[int]]
+) -> dict[str, Any]:
+    sent = {key: sorted(set(done[key]) & set(reminders), reverse=True) for key in starts}
+    pending = [
+        start - timedelta(minutes=m)
+        for key, start in starts.items()
+        for m in reminders
+        if m not in sent[key]
     ]
-    minutes = min(due) if due and now < starts else None
-    return minutes, _plan(event.reminders, starts, [*event.reminders_sent, *due])
-
-
-def _plan(reminders: list[int], starts: datetime, done: list[int]) -> dict[str, Any]:
-    sent = sorted(set(done) & set(reminders), reverse=True)
-    pending = [starts - timedelta(minutes=m) for m in reminders if m not in sent]
-    return {"reminders_sent": sent, "next_reminder_at": min(pending) if pending else None}
+    plan: dict[str, Any] = {"next_reminder_at": min(pending) if pending else None}
+    if None in sent:
+        return {"reminders_sent": sent[None]} | plan
+    return {"session_reminders_sent": {str(key): minutes for key, minutes in sent.items()}} | plan
 
 
 TIME_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
 
 
 def times_in_utc(fields: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    """`fields` with each time given (`TIME_FIELDS`) as a UTC instant; a time without an
-    offset is wall-clock time in `zone`."""
-    return fields | {
+    """`fields` with each time given (`TIME_FIELDS`, and the sessions' times) as a UTC
+    instant; a time without an offset is wall-clock time in `zone`."""
+    in_utc = fields | {
         name: to_utc(name, value, zone)
         for name, value in fields.items()
         if name in TIME_FIELDS and isinstance(value, datetime)
     }
+    if fields.get("sessions"):
+        in_utc["sessions"] = [
+            session
+            | {
+                name: to_utc(f"sessions[{index}].{name}", session[name], zone)
+                for name in ("starts_at", "ends_at")
+                if isinstance(session.get(name), datetime)
+            }
+            for index, session in enumerate(fields["sessions"])
+        ]
+    return in_utc
 
 
 def check_event_details(event: RecruitingEvent) -> None:
@@ -214,6 +273,15 @@ def check_event_details(event: RecruitingEvent) -> None:
         raise EventDetailsInvalid(
             "registration_closes_at", "registration cannot close after the event ends"
         )
+    try:
+        check_sessions(
+            event.sessions,
+            event_starts=starts,
+            event_ends=as_utc(event.ends_at) if event.ends_at is not None else None,
+            event_capacity=event.capacity,
+        )
+    except SessionsInvalid as invalid:
+        raise EventDetailsInvalid(f"sessions[{invalid.index}]", invalid.detail) from None
 
 
 class RegistrationRefusal(StrEnum):
@@ -322,18 +390,15 @@ class EventCancelled(RegistrationRefused):
         super().__init__(event, RegistrationRefusal.CANCELLED)
 
 
-def seats_to_promote(capacity: int, registered: int, *, status: EventStatus) -> int:
-    """How many waitlisted people a capacity of `capacity` lets in, given `registered` now.
-
-    A capacity below the people already registered is refused: they were promised a seat.
-    """
+def check_capacity(capacity: int, registered: int, *, status: EventStatus) -> None:
+    """Refuses (`EventChangeRefused`) a capacity below the people already registered (they
+    were promised a seat), and any change of a cancelled or completed event."""
     if status in (EventStatus.CANCELLED, EventStatus.COMPLETED):
         raise EventChangeRefused(f"the event is {status.value}; it cannot change")
     if capacity < registered:
         raise EventChangeRefused(
             f"{registered} people are registered; the capacity cannot go below that"
         )
-    return capacity - registered
 
 
 class Outcome(StrEnum):
@@ -351,11 +416,14 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-def registration_status(capacity: int, registered: int) -> RegistrationStatus:
-    """A new registrant's status: waitlisted once the registered people fill the capacity."""
-    return (
-        RegistrationStatus.WAITLISTED if registered >= capacity else RegistrationStatus.REGISTERED
-    )
+def registration_status(
+    capacity: int, registered: int, session: EventSession | None = None, in_session: int = 0
+) -> RegistrationStatus:
+    """A new registrant's status: waitlisted once the registered people fill the capacity, or
+    (`in_session` of them) the session they chose."""
+    if registered >= capacity or (session is not None and in_session >= session.capacity):
+        return RegistrationStatus.WAITLISTED
+    return RegistrationStatus.REGISTERED
 
 
 # Letters and digits that cannot be misread for each other when read out at the door.
@@ -396,6 +464,18 @@ class Registration(BaseModel):
     outcome_published: bool = False
     # The answers to the event's questions as they were asked (none: asked nothing).
     answers: list[Answer] = Field(default_factory=list)
+    # The session (time slot) they hold a place in; None for an event without sessions, and
+    # for walk-ins (they are there).
+    session_id: str | None = None
+
+
+def as_attended(event: RecruitingEvent, registration: Registration) -> RecruitingEvent:
+    """The event as one registrant attends it: their session's start and end in place of the
+    event's (what their mails, invitation and reminders state)."""
+    session = event.session(registration.session_id)
+    if session is None:
+        return event
+    return event.model_copy(update={"starts_at": session.starts_at, "ends_at": session.ends_at})
 
 
 def registration_outcome(registration: Registration) -> Outcome | None:
@@ -445,14 +525,6 @@ def check_cancellable(event: RecruitingEvent, registration: Registration, now: d
         )
     if event.status is EventStatus.COMPLETED or now >= as_utc(event.ends_at or event.starts_at):
         raise RegistrationCancelRefused("event-past", f"the event {event.name!r} is over")
-
-
-def seats_open(event: RecruitingEvent, registered: int) -> int:
-    """How many waitlisted people a published event can seat now; none once it is not
-    published (a cancelled or completed event promotes nobody)."""
-    if event.status is not EventStatus.PUBLISHED:
-        return 0
-    return max(event.capacity - registered, 0)
 
 
 # A door device's clock may run a little ahead of the server's: a check-in up to this far in the

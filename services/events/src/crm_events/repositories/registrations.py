@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -59,26 +60,42 @@ class RegistrationRepository:
         """Whether anybody registered for the event (waitlist included)."""
         return bool(await self._registrations.count({"event_id": event_id}, session=session))
 
-    async def promote_waitlisted(
-        self, event_id: str, seats: int, *, session: Session
+    async def waitlist(
+        self, event_id: str, *, session_id: str | None = None, limit: int, session: Session
     ) -> list[Registration]:
-        """Registers up to `seats` waitlisted people, the longest waiting first."""
-        if seats <= 0:
+        """The first `limit` people on the event's waitlist (for one of its sessions, if
+        `session_id`), the longest waiting first."""
+        if limit <= 0:
             return []
+        query: dict[str, Any] = {
+            "event_id": event_id,
+            "status": RegistrationStatus.WAITLISTED.value,
+        }
+        if session_id is not None:
+            query["session_id"] = session_id
         documents = await self._registrations.find(
-            {"event_id": event_id, "status": RegistrationStatus.WAITLISTED.value},
+            query,
             sort=[("registered_at", ASCENDING), ("_id", ASCENDING)],
-            limit=seats,
+            limit=limit,
             session=session,
         )
+        return [from_document(Registration, d) for d in documents]
+
+    async def promote(
+        self, registrations: list[Registration], *, session: Session
+    ) -> list[Registration]:
+        """Gives each of `registrations` (waitlisted) a seat now."""
+        if not registrations:
+            return []
         now = utc_now()
         seated = {"status": RegistrationStatus.REGISTERED.value, "promoted_at": now}
-        promoted = [from_document(Registration, d | seated) for d in documents]
-        if promoted:
-            await self._registrations.update_many(
-                {"_id": {"$in": [r.id for r in promoted]}}, {"$set": seated}, session=session
-            )
-        return promoted
+        await self._registrations.update_many(
+            {"_id": {"$in": [r.id for r in registrations]}}, {"$set": seated}, session=session
+        )
+        return [
+            r.model_copy(update={"status": RegistrationStatus.REGISTERED, "promoted_at": now})
+            for r in registrations
+        ]
 
     async def reopen(
         self,
@@ -88,10 +105,11 @@ class RegistrationRepository:
         *,
         first_name: str,
         last_name: str,
+        session_id: str | None,
         session: Session,
     ) -> Registration | None:
-        """A cancelled registration made anew at `at` with `status`; None if it was not
-        cancelled (any more)."""
+        """A cancelled registration made anew at `at` with `status` (in `session_id`, which
+        may be another session than before); None if it was not cancelled (any more)."""
         result = await self._registrations.update_one(
             {"_id": registration_id, "status": RegistrationStatus.CANCELLED.value},
             {
@@ -102,6 +120,7 @@ class RegistrationRepository:
                     "promoted_at": None,
                     "first_name": first_name,
                     "last_name": last_name,
+                    "session_id": session_id,
                 }
             },
             session=session,
@@ -126,10 +145,42 @@ class RegistrationRepository:
         document = await self._registrations.find_one({"_id": registration_id}, session=session)
         return from_document(Registration, document) if document else None
 
-    async def registered_count(self, event_id: str, *, session: Session | None = None) -> int:
-        return await self._registrations.count(
-            {"event_id": event_id, "status": RegistrationStatus.REGISTERED.value}, session=session
+    async def registered_count(
+        self, event_id: str, *, session_id: str | None = None, session: Session | None = None
+    ) -> int:
+        """The seats taken at the event, or in one of its sessions."""
+        query: dict[str, Any] = {
+            "event_id": event_id,
+            "status": RegistrationStatus.REGISTERED.value,
+        }
+        if session_id is not None:
+            query["session_id"] = session_id
+        return await self._registrations.count(query, session=session)
+
+    async def by_session(
+        self,
+        event_id: str,
+        status: RegistrationStatus | None = None,
+        *,
+        session: Session | None = None,
+    ) -> dict[str | None, int]:
+        """How many registrations with `status` (registered or waitlisted, if None) each
+        session of the event has (None: those without a session)."""
+        statuses = (
+            [status.value]
+            if status is not None
+            else [RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value]
         )
+        documents = await self._registrations.find(
+            {"event_id": event_id, "status": {"$in": statuses}},
+            projection={"session_id": 1},
+            session=session,
+        )
+        counts: dict[str | None, int] = {}
+        for document in documents:
+            key = document.get("session_id")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     async def register(self, registration: Registration, *, session: Session) -> None:
         """Stores a registration; raises `DuplicateRegistrationError` for a repeat."""
