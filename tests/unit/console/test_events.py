@@ -14,9 +14,10 @@ from crm_console.domain.events import (
     door_matches,
     event_form,
     event_question_rows,
+    event_session_rows,
     form_values,
-    question_errors,
     registration_path,
+    row_errors,
     upload_summary,
     walk_in_outcome,
     walk_in_person,
@@ -203,13 +204,76 @@ def test_an_events_questions_fill_the_edit_forms_rows_and_refusals_find_their_ro
     assert event_form({"q0." + part: value for part, value in rows[0].items()}).body["questions"][
         0
     ]["options"] == ["A", "B"]
-    assert question_errors(
+    assert row_errors(
         {
             "questions[1]": "a choice has 2 to 30 options",
             "questions.0.label": "too long",
+            "sessions[2]": "ends after the event does",
             "name": "needed",
         }
-    ) == {"questions[1]": "a choice has 2 to 30 options", "questions[0]": "too long"}
+    ) == {
+        "questions[1]": "a choice has 2 to 30 options",
+        "questions[0]": "too long",
+        "sessions[2]": "ends after the event does",
+    }
+
+
+def test_the_event_forms_session_rows_become_the_apis_sessions_in_its_zone() -> None:
+    form = {
+        "name": "Career fair",
+        "kind": "career_fair",
+        "time_zone": "Europe/Berlin",
+        "starts_at": "2031-06-12T09:00",
+        "capacity": "40",
+        "s0.id": "morning",
+        "s0.name": "Morgens",
+        "s0.starts_at": "2031-06-12T09:00",
+        "s0.ends_at": "2031-06-12T12:00",
+        "s0.capacity": "20",
+        "s1.name": "Nachmittags",
+        "s1.starts_at": "2031-06-12T14:00",
+        "s1.capacity": "zwanzig",
+        "s2.name": "",
+        "s2.capacity": "5",
+    }
+    filled = event_form(form)
+    assert filled.body["sessions"] == [
+        {
+            "id": "morning",
+            "name": "Morgens",
+            "starts_at": "2031-06-12T09:00:00",
+            "ends_at": "2031-06-12T12:00:00",
+            "capacity": 20,
+        },
+        {
+            "name": "Nachmittags",
+            "starts_at": "2031-06-12T14:00:00",
+            "ends_at": None,
+            "capacity": None,
+        },
+    ]
+    assert filled.errors == {"sessions[1]": "a session needs a start and an end (date and time)"}
+    event = {
+        "time_zone": "Europe/Berlin",
+        "sessions": [
+            {
+                "id": "morning",
+                "name": "Morgens",
+                "starts_at": "2031-06-12T07:00:00Z",
+                "ends_at": "2031-06-12T10:00:00Z",
+                "capacity": 20,
+            }
+        ],
+    }
+    assert event_session_rows(event) == [
+        {
+            "id": "morning",
+            "name": "Morgens",
+            "starts_at": "2031-06-12T09:00",
+            "ends_at": "2031-06-12T12:00",
+            "capacity": "20",
+        }
+    ]
 
 
 def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
@@ -242,6 +306,7 @@ def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
         "join_url": "https://meet.example.org/x",
         "capacity": 40,
         "questions": [],
+        "sessions": [],
         "status": "draft",
     }
     broken = event_form(
@@ -334,6 +399,7 @@ async def test_creating_an_event_sends_every_field_and_opens_it(console: Console
         "join_url": None,
         "capacity": 2,
         "questions": [],
+        "sessions": [],
     }
 
 

@@ -16,6 +16,7 @@ from crm_console.container import ConsoleContainer
 from crm_console.domain.events import (
     ANSWER_FIELD,
     BLANK_QUESTION_ROWS,
+    BLANK_SESSION_ROWS,
     CONSENT_PURPOSES,
     FORMATS,
     KINDS,
@@ -24,10 +25,11 @@ from crm_console.domain.events import (
     code_of,
     event_form,
     event_question_rows,
+    event_session_rows,
     form_values,
-    question_errors,
     registration_answers,
     registration_path,
+    row_errors,
     upload_summary,
     walk_in_outcome,
     walk_in_person,
@@ -94,6 +96,7 @@ def _form_page(
             "question_kinds": QUESTION_KINDS,
             "consent_purposes": CONSENT_PURPOSES,
             "blank_questions": BLANK_QUESTION_ROWS,
+            "blank_sessions": BLANK_SESSION_ROWS,
             "problem": problem,
         },
         viewer=viewer,
@@ -132,12 +135,12 @@ def _refused_form(
     event: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     problem = refused.problem
-    errors = {**form.errors, **problem.field_errors, **question_errors(problem.paths)}
+    errors = {**form.errors, **problem.field_errors, **row_errors(problem.paths)}
     return _form_page(
         request,
         viewer,
         state,
-        EventForm(form.values, errors, form.body, form.questions),
+        EventForm(form.values, errors, form.body, form.questions, form.sessions),
         event=event,
         problem=refused.problem,
         status_code=refused.problem.status,
@@ -159,6 +162,7 @@ async def event_page(
             "kinds": KINDS,
             "formats": FORMATS,
             "link": registration_path(event_id),
+            "session_names": {s["id"]: s["name"] for s in page.event.get("sessions") or []},
         },
         viewer=viewer,
     )
@@ -170,7 +174,11 @@ async def edit_event(
 ) -> HTMLResponse:
     """The event's form, filled in from its current version."""
     event = await EventDesk(state.gateway).event(viewer.caller, event_id)
-    form = EventForm(values=form_values(event), questions=event_question_rows(event))
+    form = EventForm(
+        values=form_values(event),
+        questions=event_question_rows(event),
+        sessions=event_session_rows(event),
+    )
     return _form_page(request, viewer, state, form, event=event)
 
 
@@ -382,17 +390,18 @@ async def public_register(event_id: str, request: Request, state: Container) -> 
     """Registers the visitor; the confirmation shows their code for the door."""
     fields = await form_of(request)
     person = {name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")}
+    chosen = {"session_id": session} if (session := fields.get("session_id")) else {}
     answers = registration_answers(fields)
     public = PublicRegistration(state.gateway)
     try:
         honeypot = {"website": trap} if (trap := fields.get("website")) else {}
         registration = await public.register(
-            event_id, {**person, "answers": answers, **honeypot}, _visitor(request)
+            event_id, {**person, **chosen, "answers": answers, **honeypot}, _visitor(request)
         )
     except ApiProblem as refused:
         # Read again for its questions (the form is drawn from them), htmx or not.
         event = await public.event(event_id, _visitor(request))
-        typed = person | {f"{ANSWER_FIELD}{key}": value for key, value in answers.items()}
+        typed = person | chosen | {f"{ANSWER_FIELD}{key}": value for key, value in answers.items()}
         return render(
             request,
             state.templates,

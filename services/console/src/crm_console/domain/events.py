@@ -35,6 +35,8 @@ class EventForm:
     body: dict[str, Any] = field(default_factory=dict)
     # The registration questions as typed, one row each (`question_rows`).
     questions: list[dict[str, str]] = field(default_factory=list)
+    # The sessions (time slots) as typed, one row each (`session_rows`).
+    sessions: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -110,9 +112,13 @@ def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
     }
     questions = question_rows(form)
     body["questions"] = question_body(questions)
+    sessions = session_rows(form)
+    body["sessions"] = session_body(sessions, errors)
     if creating and values["draft"]:
         body["status"] = "draft"
-    return EventForm(values=values, errors=errors, body=body, questions=questions)
+    return EventForm(
+        values=values, errors=errors, body=body, questions=questions, sessions=sessions
+    )
 
 
 QUESTION_KINDS = {
@@ -198,14 +204,76 @@ def event_question_rows(event: Mapping[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def question_errors(paths: Mapping[str, str]) -> dict[str, str]:
-    """The API's refusals of questions by row (`questions[<n>]`): its own (`questions[2]`)
-    and request validation's (`questions.2.label`)."""
+def row_errors(paths: Mapping[str, str]) -> dict[str, str]:
+    """The API's refusals of questions and sessions by row (`questions[<n>]`,
+    `sessions[<n>]`): its own (`questions[2]`) and request validation's
+    (`questions.2.label`)."""
     errors: dict[str, str] = {}
     for path, detail in paths.items():
-        if matched := re.match(r"^questions(?:\[(\d+)\]|\.(\d+))", path):
-            errors.setdefault(f"questions[{matched[1] or matched[2]}]", detail)
+        if matched := re.match(r"^(questions|sessions)(?:\[(\d+)\]|\.(\d+))", path):
+            errors.setdefault(f"{matched[1]}[{matched[2] or matched[3]}]", detail)
     return errors
+
+
+# Empty rows the form offers under the event's sessions, to add more.
+BLANK_SESSION_ROWS = 2
+_SESSION_PART = re.compile(r"^s(\d+)\.(id|name|starts_at|ends_at|capacity)$")
+
+
+def session_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
+    """The session rows of the event form (`s<n>.<part>`) in their order, those left without
+    a name dropped (a blank row, or a session taken out)."""
+    rows: dict[int, dict[str, str]] = {}
+    for name, value in form.items():
+        if matched := _SESSION_PART.match(name):
+            rows.setdefault(int(matched[1]), {})[matched[2]] = str(value).strip()
+    return [rows[n] for n in sorted(rows) if rows[n].get("name")]
+
+
+def session_body(rows: Iterable[Mapping[str, str]], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The sessions as the events API takes them: times as wall-clock times in the event's
+    zone; a session the event had keeps its id (and its registrants), a new one gets one from
+    the API. A row without its times or seats is named in `errors` by its place."""
+    sessions: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        found: dict[str, str] = {}
+        times = {
+            part: _local_time(part, row.get(part, ""), found) for part in ("starts_at", "ends_at")
+        }
+        if found or times["ends_at"] is None:
+            errors[f"sessions[{index}]"] = "a session needs a start and an end (date and time)"
+        try:
+            capacity: int | None = int(row.get("capacity", ""))
+        except ValueError:
+            capacity = None
+            errors.setdefault(f"sessions[{index}]", "a session needs a whole number of seats")
+        sessions.append(
+            {"name": row.get("name", ""), **times, "capacity": capacity}
+            | ({"id": row["id"]} if row.get("id") else {})
+        )
+    return sessions
+
+
+def event_session_rows(event: Mapping[str, Any]) -> list[dict[str, str]]:
+    """An event's sessions as the edit form's rows: times in the event's own zone."""
+    zone = _zone_of(event)
+    return [
+        {
+            "id": str(session.get("id") or ""),
+            "name": str(session.get("name") or ""),
+            "starts_at": _local_value(session.get("starts_at"), zone),
+            "ends_at": _local_value(session.get("ends_at"), zone),
+            "capacity": str(session.get("capacity") or ""),
+        }
+        for session in event.get("sessions") or []
+    ]
+
+
+def _zone_of(event: Mapping[str, Any]) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(event.get("time_zone") or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def _local_value(instant: Any, zone: ZoneInfo) -> str:

@@ -129,7 +129,9 @@ async def edit_event(
         # Validated, not copied: the edit's questions and sessions arrive as plain fields.
         edited_event = RecruitingEvent.model_validate(current.model_dump() | edit_fields)
         check_event_details(edited_event)
-        if {"starts_at", "reminders", "sessions"} & edit_fields.keys():
+        # The console sends the sessions with every edit: only a real change counts.
+        sessions_changed = edited_event.sessions != current.sessions
+        if {"starts_at", "reminders"} & edit_fields.keys() or sessions_changed:
             # Reminders follow the new start: pending again if it moved later, skipped if
             # their time has passed.
             edit_fields |= reminder_plan(edited_event, utc_now())
@@ -139,7 +141,7 @@ async def edit_event(
         check_capacity(
             changes.get("capacity", current.capacity), sum(seated.values()), status=current.status
         )
-        if "sessions" in edit_fields:
+        if sessions_changed:
             refusal = check_session_edit(
                 current.sessions,
                 edited_event.sessions,
@@ -156,8 +158,7 @@ async def edit_event(
         assert edited is not None
         newly_seated = await promote(storage, edited, "capacity", session=session)
         promoted = len(newly_seated)
-        moved = invitation_changes(current, edited) or current.sessions != edited.sessions
-        if moved and edited.status is EventStatus.PUBLISHED:
+        if (invitation_changes(current, edited) or sessions_changed) and edited.status is EventStatus.PUBLISHED:
             # The promoted get a confirmation with the new details already.
             await tell_registrants(
                 storage,
