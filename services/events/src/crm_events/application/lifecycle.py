@@ -158,7 +158,9 @@ async def edit_event(
         assert edited is not None
         newly_seated = await promote(storage, edited, "capacity", session=session)
         promoted = len(newly_seated)
-        if (invitation_changes(current, edited) or sessions_changed) and edited.status is EventStatus.PUBLISHED:
+        if (
+            invitation_changes(current, edited) or sessions_changed
+        ) and edited.status is EventStatus.PUBLISHED:
             # The promoted get a confirmation with the new details already.
             await tell_registrants(
                 storage,
