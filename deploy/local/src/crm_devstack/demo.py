@@ -323,6 +323,7 @@ class DemoLoader:
                 },
             )
         past_event = await self.past_event(random.Random(11), people)  # leaves `rng` as it was
+        career_fair = await self.career_fair(random.Random(13), people)
         pool_members = await self.fill_pool(created)
         engagement = await self.engage(rng)
         applications = await self.report_applications(rng, people[:40])
@@ -333,6 +334,7 @@ class DemoLoader:
             "sequence": sequence,
             "event": event,
             "past_event": past_event,
+            "career_fair": career_fair,
             "engagement": engagement,
             "applications": applications,
         }
@@ -402,6 +404,53 @@ class DemoLoader:
             "attended": len(attended),
             "no_shows": len(registrations) - len(attended),
         }
+
+    async def career_fair(self, rng: random.Random, people: list[DemoPerson]) -> dict[str, Any]:
+        """A career fair in a month with three interview slots of its own capacity; the
+        afternoon's is full, so its latest registrants wait for a seat in it."""
+        day = (datetime.now(BERLIN) + timedelta(days=30)).replace(
+            hour=9, minute=0, second=0, microsecond=0, tzinfo=None
+        )
+        slots = [("Morning slot", 0, 3, 12), ("Midday slot", 3, 2, 12), ("Afternoon slot", 5, 3, 4)]
+        event: dict[str, Any] = await self.expect(
+            201,
+            "POST",
+            "/api/v1/events",
+            headers=self.coordinator,
+            json={
+                "name": "Acme Career Fair: Meet the Teams",
+                "kind": "career_fair",
+                "time_zone": "Europe/Berlin",
+                "starts_at": day.isoformat(),
+                "ends_at": (day + timedelta(hours=8)).isoformat(),
+                "location": "Kühlhaus Berlin, Luckenwalder Straße 3",
+                "capacity": 28,
+                "sessions": [
+                    {
+                        "name": name,
+                        "starts_at": (day + timedelta(hours=offset)).isoformat(),
+                        "ends_at": (day + timedelta(hours=offset + length)).isoformat(),
+                        "capacity": capacity,
+                    }
+                    for name, offset, length, capacity in slots
+                ],
+            },
+        )
+        session_ids = [session["id"] for session in event["sessions"]]
+        for person in rng.sample(people, k=min(14, len(people))):
+            await self.expect(
+                201,
+                "POST",
+                f"/public/v1/events/{event['id']}/registrations",
+                json={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                    # Most want the afternoon, so its waitlist fills.
+                    "session_id": rng.choice([*session_ids, session_ids[-1]]),
+                },
+            )
+        return event
 
     async def fill_pool(self, created: list[dict[str, Any]]) -> int:
         """A talent pool with the first candidates spread over its stages."""
@@ -528,7 +577,8 @@ async def load_demo(config: StackConfig, candidates: int = 300) -> str:
     past = summary["past_event"]
     return (
         f"Loaded {summary['candidates']} candidates ({summary['pool_members']} in a talent "
-        "pool), 2 segments, 1 sequence, an upcoming event with 23 registrations, a past one "
+        "pool), 2 segments, 1 sequence, an upcoming event with 23 registrations, a career "
+        "fair with three interview slots, a past event "
         f"with {past['attended']} attendees and {past['no_shows']} no-shows, "
         f"{engagement['mails']} nurture mails ({engagement['opened']} opened, "
         f"{engagement['clicked']} clicked) and {summary['applications']} ATS applications.\n"
