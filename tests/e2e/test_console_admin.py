@@ -71,10 +71,10 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     expect(page.get_by_role("heading", name="New event")).to_be_visible()
     page.get_by_label("Name").fill(name)
     page.get_by_label("Kind").select_option("meetup")
-    page.get_by_label("Starts").fill("2027-05-06T18:30")
+    page.locator("#f-starts_at").fill("2027-05-06T18:30")  # not a session's
     page.get_by_label("Time zone").fill("Europe/Stockholm")
     page.get_by_label("Location").fill("Malmö, Stortorget 1")
-    page.get_by_label("Seats").fill("30")
+    page.locator("#f-capacity").fill("30")
     page.get_by_label("Question 1", exact=True).fill("Which team interests you?")
     page.get_by_label("Answer to question 1").select_option("choice")
     page.get_by_label("Options of question 1").fill("Backend\nData")
@@ -331,6 +331,86 @@ def test_the_public_page_asks_the_events_own_questions_on_a_phone(
         ("diet", "Vegetarisch"),
         ("job_news", True),
     ]
+
+
+def test_the_public_page_offers_the_events_sessions_with_their_places_left(
+    process_stack: ProcessStack, browser: Browser
+) -> None:
+    gateway = process_stack.gateway_url
+    api_ready(gateway, "/events")
+    event = api_call(
+        gateway,
+        "POST",
+        "/events",
+        {
+            "name": unique("Career fair"),
+            "kind": "career_fair",
+            "time_zone": "Europe/Berlin",
+            "starts_at": "2031-06-12T09:00:00",
+            "ends_at": "2031-06-12T17:00:00",
+            "location": "Köln, Messeplatz 1",
+            "capacity": 40,
+            "sessions": [
+                {
+                    "id": "morning",
+                    "name": "Morning slot",
+                    "starts_at": "2031-06-12T09:00:00",
+                    "ends_at": "2031-06-12T12:00:00",
+                    "capacity": 1,
+                },
+                {
+                    "id": "afternoon",
+                    "name": "Afternoon slot",
+                    "starts_at": "2031-06-12T14:00:00",
+                    "ends_at": "2031-06-12T17:00:00",
+                    "capacity": 10,
+                },
+            ],
+        },
+    )
+    httpx.post(
+        f"{gateway}/public/v1/events/{event['id']}/registrations",
+        json={
+            "first_name": "Ana",
+            "last_name": "Sousa",
+            "email": f"{unique('ana')}@example.pt",
+            "session_id": "morning",
+        },
+        timeout=30,
+    ).raise_for_status()
+    visitor = browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    try:
+        public = visitor.new_page()
+        watch = PageWatch()
+        watch.attach(public)
+        public.goto(f"{gateway}/console/public/events/{event['id']}")
+        sessions = public.get_by_role("group", name="Session")
+        expect(
+            sessions.get_by_role("radio", name=re.compile("^Morning slot: 09:00\u201312:00"))
+        ).to_be_visible()
+        expect(sessions).to_contain_text("full: you join its waitlist")
+        expect(sessions).to_contain_text("10 places left")
+        public.get_by_label("First name").fill("Søren")
+        public.get_by_label("Last name").fill("Kierkegård")
+        email = f"{unique('soren')}@example.dk"
+        public.get_by_label("E-mail").fill(email)
+        public.get_by_role("button", name="Register").click()
+        # No session chosen: the refusal is shown by the group, what was typed kept.
+        expect(public.locator("#e-session_id")).to_contain_text("choose one of the event's")
+        expect(public.get_by_label("E-mail")).to_have_value(email)
+        sessions.get_by_role("radio", name=re.compile(r"^Afternoon slot")).check()
+        assert_fits(public)
+        assert_accessible(public)
+        public.get_by_role("button", name="Register").click()
+        expect(public.get_by_test_id("registration-code")).to_have_text(
+            re.compile(r"^[0-9A-Z]{8}$")
+        )
+        refusals_shown(watch)
+        watch.assert_clean()
+    finally:
+        visitor.close()
+    registrations = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
+    assert {r["email"]: r["session_id"] for r in registrations}[email] == "afternoon"
 
 
 def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(

@@ -4,6 +4,7 @@ and Kafka: the waitlist, its promotion when seats open, walk-ins, check-ins and 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -148,3 +149,50 @@ async def test_only_an_event_nobody_registered_for_can_be_deleted(storage: Event
         await lifecycle.delete_event(storage, tenant, taken.id)
     with pytest.raises(EventNotFound):
         await lifecycle.find_event(storage, unique("other-tenant"), taken.id)
+
+
+async def test_a_full_session_waitlists_and_its_larger_capacity_seats_its_own_queue(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    starts = utc_now() + timedelta(days=7)
+    hour = timedelta(hours=1)
+    am = {"id": "am", "name": "AM", "starts_at": starts, "ends_at": starts + 2 * hour}
+    pm = {"id": "pm", "name": "PM", "starts_at": starts + 3 * hour, "ends_at": starts + 6 * hour}
+    fields = _fields(3) | {
+        "starts_at": starts,
+        "ends_at": starts + 6 * hour,
+        "sessions": [am | {"capacity": 1}, pm | {"capacity": 3}],
+    }
+    event = (await lifecycle.create_event(storage, tenant, "user-1", fields)).event
+    people = [("ada", "am"), ("bob", "am"), ("cy", "pm"), ("dee", "pm"), ("eve", "pm")]
+    recorded = {}
+    for name, slot in people:
+        person = replace(_person(name), session_id=slot)
+        recorded[name] = (await registrations.register(storage, event.id, person)).registration
+    # The AM slot holds one; the event holds three in all, so Eve waits although PM has room.
+    assert {n: r.status.value for n, r in recorded.items()} == {
+        "ada": "registered",
+        "bob": "waitlisted",
+        "cy": "registered",
+        "dee": "registered",
+        "eve": "waitlisted",
+    }
+    standing = await lifecycle.find_event(storage, tenant, event.id)
+    assert (standing.registered, standing.seated) == (3, {"am": 1, "pm": 2})
+    # More room at the event and in AM: Bob (waiting longest, for AM) and Eve (PM) get seats.
+    sessions = [am | {"capacity": 2}, pm | {"capacity": 3}]
+    promoted = await lifecycle.edit_event(
+        storage, tenant, event.id, event.version, {"capacity": 6, "sessions": sessions}
+    )
+    assert promoted == 2
+    listed = {
+        r.email: r.status.value
+        for r in await registrations.registrations_for(storage, tenant, event.id)
+    }
+    assert listed["bob@example.com"] == listed["eve@example.com"] == "registered"
+    # A session somebody holds a place in cannot go.
+    with pytest.raises(EventChangeRefused, match="cannot be removed"):
+        await lifecycle.edit_event(
+            storage, tenant, event.id, event.version + 1, {"sessions": sessions[:1]}
+        )

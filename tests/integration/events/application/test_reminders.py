@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -79,3 +80,57 @@ async def test_each_due_reminder_goes_to_each_seated_registrant_once(
     assert later.reminders_sent == []
     assert later.next_reminder_at is not None
     assert later.next_reminder_at > utc_now() + timedelta(days=6)
+
+
+async def test_each_session_is_reminded_before_its_own_start(storage: EventsStorage) -> None:
+    tenant = unique("tenant")
+    now = utc_now()
+    # The early slot's 5-minute reminder falls due in two seconds; the late slot's in an hour.
+    fields = _fields(10) | {
+        "starts_at": now + timedelta(minutes=4),
+        "ends_at": now + timedelta(hours=3),
+        "reminders": [5],
+        "sessions": [
+            {
+                "id": "early",
+                "name": "Early",
+                "starts_at": now + timedelta(minutes=5, seconds=2),
+                "ends_at": now + timedelta(minutes=35),
+                "capacity": 5,
+            },
+            {
+                "id": "late",
+                "name": "Late",
+                "starts_at": now + timedelta(hours=1, minutes=5),
+                "ends_at": now + timedelta(hours=2),
+                "capacity": 5,
+            },
+        ],
+    }
+    event = (await lifecycle.create_event(storage, tenant, "user-1", fields)).event
+    early = await registrations.register(
+        storage, event.id, replace(_person("ada"), session_id="early")
+    )
+    await registrations.register(storage, event.id, replace(_person("bob"), session_id="late"))
+    [worker] = workers(storage, 1)
+
+    async def due() -> bool:
+        await worker.run_due()
+        return bool(await _reminders(storage, event.id))
+
+    await eventually(due, timeout=15, message="the early slot's reminder never went out")
+    [reminder] = await _reminders(storage, event.id)
+    assert (reminder["registration_id"], reminder["session_id"]) == (
+        early.registration.id,
+        "early",
+    )
+    assert reminder["starts_at"].startswith(
+        (now + timedelta(minutes=5, seconds=2)).strftime("%Y-%m-%dT%H:%M")
+    )
+    shown = (await lifecycle.find_event(storage, tenant, event.id)).event
+    assert shown.session_reminders_sent == {"early": [5], "late": []}
+    assert shown.next_reminder_at is not None
+    assert abs(
+        shown.next_reminder_at.replace(tzinfo=None)
+        - (now + timedelta(hours=1)).replace(tzinfo=None)
+    ) < timedelta(seconds=5)

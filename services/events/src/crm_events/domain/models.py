@@ -65,11 +65,13 @@ def time_zone(name: str) -> ZoneInfo:
 
 
 def to_utc(field: str, value: datetime, zone: ZoneInfo) -> datetime:
-    """An instant in UTC: an aware time as it is, a naive one as wall-clock time in `zone`.
+    """An instant in UTC, to the millisecond MongoDB keeps (so a time compares the same before
+    and after it is stored): an aware time as it is, a naive one as wall-clock time in `zone`.
 
     A wall-clock time that does not exist there (skipped when clocks go forward) is refused
     rather than guessed; one that occurs twice (clocks go back) is the first occurrence.
     """
+    value = value.replace(microsecond=value.microsecond // 1000 * 1000)
     if value.tzinfo is not None and value.utcoffset() is not None:
         return value.astimezone(UTC)
     local = value.replace(tzinfo=zone, fold=0)
