@@ -185,7 +185,9 @@ def scenario() -> list[EventEnvelope[Any]]:
 
 
 def sources() -> list[EventEnvelope[Any]]:
-    """The candidates analytics learns of, with their source."""
+    """The candidates analytics learns of, with their source and addresses: Eve's registration
+    created her (never checked in, so only her address ties her to it), Cat was sourced before
+    (she registered by address alone)."""
     return [
         EventEnvelope[Any](
             type=CANDIDATE_CREATED.name,
@@ -197,11 +199,17 @@ def sources() -> list[EventEnvelope[Any]]:
                 candidate_id=candidate_id,
                 first_name="X",
                 last_name="Doe",
-                emails=[f"{candidate_id}@example.org"],
+                emails=[f"{candidate_id}@example.org", *emails],
                 source=source,
             ),
         )
-        for candidate_id, source in (("c-ada", "event"), ("c-bob", "referral"), ("c-wes", "event"))
+        for candidate_id, source, emails in (
+            ("c-ada", "event", []),
+            ("c-bob", "referral", []),
+            ("c-wes", "event", []),
+            ("c-eve", "event", ["eve@example.org"]),
+            ("c-cat", "sourced", ["cat@example.org"]),
+        )
     ]
 
 
@@ -263,8 +271,9 @@ async def test_the_report_is_the_same_in_order_or_shuffled_repeated_and_batched(
     assert (f.checked_in, f.walk_ins, f.attended, f.no_shows) == (2, 1, 2, 2)
     assert f.no_show_rate == 0.5
     assert f.by_channel == {"online": 5, "walk_in": 1}
-    # Dan became a candidate, but analytics never consumed his creation: his source is unknown.
-    assert f.by_source == {"event": 2, "referral": 1, "unknown": 3}
+    # Eve and Cat are named by their addresses, before (or without) any check-in; Dan became
+    # a candidate, but analytics never consumed his creation: his source is unknown.
+    assert f.by_source == {"event": 3, "referral": 1, "sourced": 1, "unknown": 1}
     assert (f.applied.count, f.applied.candidate_ids) == (1, ["c-ada"])
     assert (f.hired.count, f.hired.candidate_ids) == (1, ["c-ada"])
     wider = await event_report(shuffled, "acme", EVENT, within_days=150)

@@ -16,8 +16,10 @@ from crm_analytics.domain.event_report import (
     Registrant,
     ReportedEvent,
     figures,
+    identified,
     totals,
 )
+from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.milestones import MilestoneKind, ReportedMilestone
 from crm_shared import (
     ATS_APPLICATION_CREATED,
@@ -41,6 +43,7 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventWaitlisted,
     Session,
+    email_sha256,
     erased_among,
     normalise_email,
 )
@@ -253,17 +256,32 @@ class UnknownEvent(Exception):
     another tenant's event)."""
 
 
+async def _holders(
+    known: KnownCandidateRepository, registrants: Sequence[Registrant]
+) -> dict[str, str]:
+    """The candidate holding each address of the registrants known only by address."""
+    digests = {
+        email_sha256(r.email): r.email for r in registrants if r.candidate_id is None and r.email
+    }
+    if not digests:
+        return {}
+    return {digests[d]: c for d, c in (await known.holding(list(digests))).items()}
+
+
 async def _reports(
     storage: AnalyticsStorage, tenant_id: str, events: Sequence[ReportedEvent], within_days: int
 ) -> list[EventReport]:
     """Each event's figures: its registrants, their sources and their applications and hires,
     read once for all the events."""
     reports = storage.event_reports(tenant_id)
+    known = storage.known_candidates(tenant_id)
     registrants = await reports.registrants([e.event_id for e in events])
+    holders = await _holders(known, [r for rs in registrants.values() for r in rs])
+    registrants = {event_id: identified(rs, holders) for event_id, rs in registrants.items()}
     everyone = [r for rs in registrants.values() for r in rs]
     candidate_ids = sorted({r.candidate_id for r in everyone if r.candidate_id})
     emails = sorted({r.email for r in everyone if r.email})
-    sources = await storage.known_candidates(tenant_id).sources(candidate_ids)
+    sources = await known.sources(candidate_ids)
     milestones = storage.milestones(tenant_id)
     applications = await milestones.of_people(MilestoneKind.APPLICATION, candidate_ids, emails)
     hires = await milestones.of_people(MilestoneKind.HIRE, candidate_ids, emails)
