@@ -157,6 +157,12 @@ class EventUpdate(BaseModel):
         default=None,
         description="Replaces the questions; answers given before keep the wording they had.",
     )
+    notify_registrants: bool = Field(
+        default=True,
+        description="Whether registrants are mailed a change of time or place (`Changed:` "
+        "with the new calendar invitation). False for a correction nobody needs to hear "
+        "about; the edit itself is the same. Not stored.",
+    )
 
 
 class EventCancellation(BaseModel):

@@ -87,11 +87,18 @@ async def published_event(storage: EventsStorage, event_id: str) -> EventStandin
 
 
 async def edit_event(
-    storage: EventsStorage, tenant_id: str, event_id: str, version: int, changes: dict[str, Any]
+    storage: EventsStorage,
+    tenant_id: str,
+    event_id: str,
+    version: int,
+    changes: dict[str, Any],
+    *,
+    notify_registrants: bool = True,
 ) -> int:
     """Applies an edit made from `version`; returns how many waitlisted people it registered.
     A published event's registrants are told (`event.invitation_changed`, in the edit's
-    transaction) when its time or place changed.
+    transaction) when its time or place changed; with `notify_registrants` False the change
+    is still announced (analytics follows the start) but marked not to be mailed.
 
     A larger capacity registers waitlisted people first come first served, each announced as
     `event.registered` like any registration and as `event.registration_promoted`; a capacity
@@ -133,7 +140,12 @@ async def edit_event(
         if changed and edited.status is EventStatus.PUBLISHED:
             # The promoted get a confirmation with the new details already.
             await tell_registrants(
-                storage, edited, changed, session=session, excluding={r.id for r in seated}
+                storage,
+                edited,
+                changed,
+                session=session,
+                excluding={r.id for r in seated},
+                notify=notify_registrants,
             )
 
     await storage.in_transaction(edit)

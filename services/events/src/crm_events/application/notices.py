@@ -18,10 +18,12 @@ async def tell_registrants(
     *,
     session: Session,
     excluding: Collection[str] = (),
+    notify: bool = True,
 ) -> int:
     """Stages the notice for every registered and waitlisted person of `event` (as it is after
     the change) inside `session`'s transaction, so each change is told exactly once; returns
-    how many. `excluding`: registrations told otherwise (just promoted, so confirmed anew)."""
+    how many. `excluding`: registrations told otherwise (just promoted, so confirmed anew);
+    `notify` False: announced, so other services learn the change, but not mailed."""
     told = 0
     for registration in await storage.registrations(event.tenant_id).not_cancelled(
         event.id, session=session
@@ -29,7 +31,13 @@ async def tell_registrants(
         if registration.id in excluding:
             continue
         await to_event_invitation_changed(
-            storage.outbox, storage.links, event, registration, changed_fields, session=session
+            storage.outbox,
+            storage.links,
+            event,
+            registration,
+            changed_fields,
+            session=session,
+            notify=notify,
         )
         told += 1
     return told
