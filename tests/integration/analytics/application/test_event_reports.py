@@ -22,6 +22,7 @@ from crm_analytics.application.event_reports import (
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.repositories import ensure_indexes
+from crm_analytics.repositories.event_reports import backfill_address_digests
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
@@ -45,8 +46,10 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventWaitlisted,
     MongoClient,
+    PersonalDataEraser,
     Session,
     TopicSpec,
+    email_sha256,
     in_transaction,
 )
 from helpers import unique
@@ -290,3 +293,107 @@ async def test_the_report_is_the_same_in_order_or_shuffled_repeated_and_batched(
     ).events == []
     with pytest.raises(UnknownEvent):
         await event_report(shuffled, "globex", EVENT, within_days=90)
+
+
+def told(spec: TopicSpec, data: BaseModel, when: datetime = T0) -> EventEnvelope[Any]:
+    return EventEnvelope[Any](
+        type=spec.name,
+        source="test",
+        tenant_id="acme",
+        subject="s",
+        schema_version=spec.schema_version,
+        time=when,
+        data=data,
+    )
+
+
+async def test_an_erasure_takes_a_registrant_known_only_by_address_and_keeps_them_out(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    """Nia's registration created her candidate: nothing analytics holds under her candidate id
+    has her address, yet her erasure (which names it by digest) takes her registration and
+    application, and a late redelivery does not bring them back."""
+    [(mongo, storage), _] = stores
+    registered = told(
+        EVENT_REGISTERED,
+        EventRegistered(
+            event_id="ev-nia",
+            event_name="Open day",
+            registration_id="r-nia",
+            email="Nia@Example.org",
+            first_name="Nia",
+            last_name="Doe",
+            registered_at=T0,
+            starts_at=STARTS,
+        ),
+    )
+    applied = told(
+        ATS_APPLICATION_CREATED,
+        AtsApplicationCreated(
+            provider="greenhouse",
+            connection_id="k1",
+            ats_candidate_id="x",
+            ats_application_id="a-nia",
+            email="nia@example.org",
+            applied_at=STARTS + timedelta(days=3),
+        ),
+        STARTS + timedelta(days=3),
+    )
+    created = told(
+        CANDIDATE_CREATED,
+        CandidateCreated(
+            candidate_id="c-nia",
+            first_name="Nia",
+            last_name="Doe",
+            emails=["nia@example.org"],
+            source="event",
+        ),
+    )
+    await fold(mongo, storage, [[registered, applied, created]])
+    report = await event_report(storage, "acme", "ev-nia", within_days=90)
+    assert report.figures.by_source == {"event": 1}
+    assert report.figures.applied.candidate_ids == ["c-nia"]
+
+    eraser = PersonalDataEraser(storage.database)
+    collections, emails = await eraser.prepare("acme", "c-nia")
+    assert emails == []  # the digest is the only way to her registration
+
+    async def erase(session: Session) -> None:
+        await eraser.erase(
+            "acme",
+            "c-nia",
+            collections=collections,
+            emails=emails,
+            email_hashes=[email_sha256("nia@example.org")],
+            erased_at=T0,
+            session=session,
+        )
+
+    await in_transaction(mongo, erase)
+    await fold(mongo, storage, [[registered, applied]])  # late: a redelivery after the erasure
+    database = storage.database
+    for collection in ("event_registrants", "ats_milestones", "known_candidates"):
+        assert await database[collection].count_documents({"tenant_id": "acme"}) == 0, collection
+    after = await event_report(storage, "acme", "ev-nia", within_days=90)
+    assert (after.figures.registrations, after.figures.by_source) == (0, {})
+
+
+async def test_registrations_stored_before_the_digests_get_theirs(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    [(_, storage), _] = stores
+    database = storage.database
+    before = {"tenant_id": "acme", "event_id": "e", "registration_id": "r", "email": "a@x.org"}
+    await database["event_registrants"].insert_one(dict(before))
+    await database["event_registrants"].insert_one(
+        before | {"registration_id": "r2"} | {"email": None}
+    )
+    await database["ats_milestones"].insert_one({"tenant_id": "acme", "email": "b@x.org"})
+    await backfill_address_digests(database)
+    await backfill_address_digests(database)  # a second run finds nothing to do
+    registrants = (
+        await database["event_registrants"].find({}, sort=[("registration_id", 1)]).to_list()
+    )
+    assert [r.get("address_sha256") for r in registrants] == [email_sha256("a@x.org"), None]
+    [milestone] = await database["ats_milestones"].find({}).to_list()
+    assert milestone["address_sha256"] == email_sha256("b@x.org")

@@ -44,6 +44,7 @@ from crm_shared import (
     EventWaitlisted,
     Session,
     email_sha256,
+    erased_addresses_among,
     erased_among,
     normalise_email,
 )
@@ -201,18 +202,13 @@ class EventReportFolder:
 
     async def record_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
         """Folds a batch with one read and write per collection and tenant; a person erased
-        already is not brought back by a late event about them."""
+        already (by candidate or by address) is not brought back by a late event about them."""
         by_tenant: dict[str, list[Folded]] = {}
         for envelope in envelopes:
             by_tenant.setdefault(envelope.tenant_id, []).append(folded(envelope))
         for tenant_id, all_folded in by_tenant.items():
-            named = [
-                c.candidate_id
-                for f in all_folded
-                for c in (f.registrant, f.milestone)
-                if c is not None and c.candidate_id is not None
-            ]
-            erased = await erased_among(self.storage.database, tenant_id, named, session=session)
+            people = [c for f in all_folded for c in (f.registrant, f.milestone) if c is not None]
+            erased = await self._erased(tenant_id, people, session)
             reports = self.storage.event_reports(tenant_id)
             await reports.fold_events(
                 [f.event for f in all_folded if f.event is not None], session=session
@@ -221,7 +217,7 @@ class EventReportFolder:
                 [
                     f.registrant
                     for f in all_folded
-                    if f.registrant is not None and f.registrant.candidate_id not in erased
+                    if f.registrant is not None and not erased(f.registrant)
                 ],
                 session=session,
             )
@@ -229,10 +225,24 @@ class EventReportFolder:
                 [
                     f.milestone
                     for f in all_folded
-                    if f.milestone is not None and f.milestone.candidate_id not in erased
+                    if f.milestone is not None and not erased(f.milestone)
                 ],
                 session=session,
             )
+
+    async def _erased(
+        self, tenant_id: str, people: Sequence[Registrant | ReportedMilestone], session: Session
+    ) -> Callable[[Registrant | ReportedMilestone], bool]:
+        """Whether each of the people was erased: their candidate, or their address (one
+        query each for the batch)."""
+        database = self.storage.database
+        named = [p.candidate_id for p in people if p.candidate_id is not None]
+        erased = await erased_among(database, tenant_id, named, session=session)
+        digests = [email_sha256(p.email) for p in people if p.email]
+        gone = await erased_addresses_among(database, tenant_id, digests, session=session)
+        return lambda p: (
+            p.candidate_id in erased or (p.email is not None and email_sha256(p.email) in gone)
+        )
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ def identified(registrants: Sequence[Registrant], holders: Mapping[str, str]) ->
     nobody; the candidate's creation, consumed in any order, names them here at once."""
     return [
         replace(r, candidate_id=holders[r.email])
-        if r.candidate_id is None and r.email in holders
+        if r.candidate_id is None and r.email is not None and r.email in holders
         else r
         for r in registrants
     ]
