@@ -127,6 +127,7 @@ from crm_shared.errors import (
     problem_response,
 )
 from crm_shared.gdpr import (
+    ADDRESS_DIGEST_FIELD,
     PersonalDataEraser,
     ensure_erasure_indexes,
     export_personal_data,
@@ -229,7 +230,13 @@ from crm_shared.shared_rate_limit import (
     WindowCounters,
 )
 from crm_shared.telemetry import current_trace_context
-from crm_shared.tombstones import email_sha256, erased_among, is_erased, is_erased_address
+from crm_shared.tombstones import (
+    email_sha256,
+    erased_addresses_among,
+    erased_among,
+    is_erased,
+    is_erased_address,
+)
 from crm_shared.topics import ensure_topics
 from crm_shared.uploads import (
     LocalUploadStore,
@@ -242,6 +249,7 @@ from crm_shared.uploads import (
 from crm_shared.worker import BatchWorker, LatestTasks, Wakeup
 
 __all__ = [
+    "ADDRESS_DIGEST_FIELD",
     "ATS_APPLICATION_CREATED",
     "ATS_APPLICATION_HIRED",
     "ATS_APPLICATION_REJECTED",
@@ -411,6 +419,7 @@ __all__ = [
     "ensure_erasure_indexes",
     "ensure_topics",
     "envelope_record",
+    "erased_addresses_among",
     "erased_among",
     "etag_for",
     "export_personal_data",

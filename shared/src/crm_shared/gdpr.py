@@ -4,7 +4,10 @@ Every service answers a GDPR export and handles `candidate.erased` the same way:
 *every* collection of its database for documents of the tenant that belong to the person, so a
 collection added later is covered without anyone remembering to add it here. A document belongs
 to the person when its `candidate_id` (or `_id`) is the candidate's id, or when one of its email
-fields holds one of the person's addresses (registrants and applicants known only by email).
+fields holds one of the person's addresses (registrants and applicants known only by email), or
+when its `address_sha256` is the digest of one of them: a document of somebody known only by an
+address this service never learnt belongs to its candidate keeps that digest, so the erasure
+(which names every address by digest) finds it all the same.
 Outbox records are found by their Kafka key, which is the candidate id (or the email address for
 people not yet matched), because published records keep their payload for a retention period.
 
@@ -40,6 +43,8 @@ from crm_shared.tombstones import ERASED_CANDIDATES_COLLECTION, email_sha256, to
 _NOT_PERSONAL = frozenset({"processed_events", ERASED_CANDIDATES_COLLECTION})
 _OUTBOX = "outbox"
 EMAIL_FIELDS = ("email", "emails", "to_email")
+# The digest of a document's address (`email_sha256`), kept beside it for the erasure.
+ADDRESS_DIGEST_FIELD = "address_sha256"
 
 
 async def ensure_erasure_indexes(database: Database) -> None:
@@ -49,10 +54,14 @@ async def ensure_erasure_indexes(database: Database) -> None:
     )
 
 
-def _belongs_to(tenant_id: str, candidate_id: str, emails: list[str]) -> Document:
+def _belongs_to(
+    tenant_id: str, candidate_id: str, emails: list[str], digests: list[str]
+) -> Document:
     matches: list[Document] = [{"candidate_id": candidate_id}, {"_id": candidate_id}]
     if emails:
         matches.extend({field: {"$in": emails}} for field in EMAIL_FIELDS)
+    if digests:
+        matches.append({ADDRESS_DIGEST_FIELD: {"$in": digests}})
     return {TENANT_FIELD: tenant_id, "$or": matches}
 
 
@@ -97,12 +106,15 @@ async def export_personal_data(
         {normalise_email(e) for e in emails}
         | set(await known_emails(database, tenant_id, candidate_id))
     )
+    digests = sorted({email_sha256(address) for address in addresses})
     sections: dict[str, list[Document]] = {}
     for name in await _personal_collections(database):
         if name == _OUTBOX:
             continue
         documents = (
-            await database[name].find(_belongs_to(tenant_id, candidate_id, addresses)).to_list()
+            await database[name]
+            .find(_belongs_to(tenant_id, candidate_id, addresses, digests))
+            .to_list()
         )
         if documents:
             sections[name] = documents
@@ -132,17 +144,17 @@ class PersonalDataEraser:
         session: Session,
     ) -> dict[str, int]:
         """Deletes the person's documents, leaves a tombstone; returns deletions by collection."""
+        hashes = sorted(set(email_hashes) | {email_sha256(email) for email in emails})
         deleted: dict[str, int] = {}
         for name in collections:
             query = (
                 _outbox_records_of(tenant_id, candidate_id, emails)
                 if name == _OUTBOX
-                else _belongs_to(tenant_id, candidate_id, emails)
+                else _belongs_to(tenant_id, candidate_id, emails, hashes)
             )
             result = await self._database[name].delete_many(query, session=session)
             if result.deleted_count:
                 deleted[name] = result.deleted_count
-        hashes = sorted(set(email_hashes) | {email_sha256(email) for email in emails})
         await self._database[ERASED_CANDIDATES_COLLECTION].update_one(
             {"_id": tombstone_id(tenant_id, candidate_id)},
             {

@@ -63,3 +63,23 @@ async def is_erased_address(
         {"tenant_id": tenant_id, "email_sha256": email_sha256(email)}, session=session
     )
     return tombstone is not None
+
+
+async def erased_addresses_among(
+    database: Database, tenant_id: str, digests: Sequence[str], *, session: Session | None = None
+) -> set[str]:
+    """Which of the address digests an erased person held, in one query
+    (`is_erased_address` of each)."""
+    if not digests:
+        return set()
+    wanted = set(digests)
+    documents = await (
+        database[ERASED_CANDIDATES_COLLECTION]
+        .find(
+            {"tenant_id": tenant_id, "email_sha256": {"$in": sorted(wanted)}},
+            {"_id": 0, "email_sha256": 1},
+            session=session,
+        )
+        .to_list()
+    )
+    return {d for document in documents for d in document["email_sha256"] if d in wanted}

@@ -14,7 +14,13 @@ from conftest import SmtpSink
 from icalendar import Calendar
 
 from crm_campaigns.adapters.qr import qr_png
-from crm_shared import EVENT_ATTENDED, EVENT_NO_SHOW, EVENT_REGISTERED, EVENT_WAITLISTED
+from crm_shared import (
+    EVENT_ATTENDED,
+    EVENT_INVITATION_CHANGED,
+    EVENT_NO_SHOW,
+    EVENT_REGISTERED,
+    EVENT_WAITLISTED,
+)
 from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
 from integration.flow.sequencing import create_sequence, enrolment_of, mails_to
@@ -125,6 +131,74 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
         ("update", "sent"),
         ("cancellation", "sent"),
     }
+
+
+async def test_an_edit_that_does_not_notify_registrants_mails_no_change(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
+) -> None:
+    """`notify_registrants: false` moves the event without a `Changed:` mail; the change is
+    still announced (for analytics), marked not to be mailed; the next edit is mailed."""
+    acme = stack.as_(ACME_TOKEN)
+    event = await new_event(
+        stack,
+        {
+            "name": unique("Campus day"),
+            "kind": "campus",
+            "starts_at": "2031-05-06T10:00:00",
+            "ends_at": "2031-05-06T16:00:00",
+            "location": "TU Berlin, Hauptgebude",
+            "capacity": 10,
+        },
+    )
+    registration_id, email = await register(stack, event["id"], "quinn")
+    await mails_to(smtp_sink, email, 1)  # the confirmation
+    url = f"/api/v1/events/{event['id']}"
+    quiet = await stack.gateway.patch(
+        url,
+        headers=acme | {"If-Match": '"1"'},
+        json={"location": "TU Berlin, Hauptgebäude", "notify_registrants": False},
+    )
+    assert quiet.status_code == 200, quiet.text
+    assert quiet.json()["location"] == "TU Berlin, Hauptgebäude"
+    [announced] = await read_events(
+        kafka_bootstrap_servers,
+        EVENT_INVITATION_CHANGED.name,
+        where=lambda e: e["data"]["registration_id"] == registration_id,
+        count=1,
+    )
+    assert announced["data"]["notify_registrant"] is False
+    assert announced["data"]["location"] == "TU Berlin, Hauptgebäude"
+
+    # Told: the move is mailed. Its notice is consumed after the quiet one (same registration,
+    # same partition), so once it arrives the quiet one was handled, and mailed nothing.
+    loud = await stack.gateway.patch(
+        url,
+        headers=acme | {"If-Match": f'"{quiet.json()["version"]}"'},
+        json={"starts_at": "2031-05-07T10:00:00", "ends_at": "2031-05-07T16:00:00"},
+    )
+    assert loud.status_code == 200, loud.text
+    [_, change] = await mails_to(smtp_sink, email, 2)
+    assert change.subject == f"Changed: {event['name']}"
+    assert "7 May 2031" in change.parsed().get_body(("plain",)).get_content()
+    assert len(smtp_sink.messages_to(email)) == 2
+
+    async def recorded() -> list[str]:
+        listed = await stack.gateway.get(
+            "/api/v1/event-mails", headers=acme, params={"registration_id": registration_id}
+        )
+        return sorted(m["kind"] for m in listed.json()["items"])
+
+    async def both_recorded() -> bool:
+        return len(await recorded()) >= 2
+
+    await eventually(both_recorded, message="the mails were not recorded")
+    assert await recorded() == ["confirmation", "update"]  # one update: the quiet edit's is none
+    malformed = await stack.gateway.patch(
+        url,
+        headers=acme | {"If-Match": f'"{loud.json()["version"]}"'},
+        json={"notify_registrants": None},
+    )
+    assert malformed.status_code == 422
 
 
 async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holder_gets_a_qr(

@@ -101,8 +101,8 @@ async def test_an_events_report_has_every_figure_right(
     _, _, eve_status = await register(stack, event_id, "eve")
     assert (dan_status, eve_status) == ("waitlisted", "waitlisted")
 
-    # Cat's cancellation names her candidate once the events service has learnt it; waiting for
-    # that makes her a candidate of source `event` in the report, not a race.
+    # Cat's cancellation names her candidate once the events service has learnt it (the report
+    # names her by her address either way).
     async def cat_known() -> bool:
         listed = await stack.gateway.get(f"{url}/registrations", headers=acme)
         return any(r["id"] == cat and r["candidate_id"] for r in listed.json())
@@ -163,7 +163,7 @@ async def test_an_events_report_has_every_figure_right(
             body["applied"]["count"],
             body["hired"]["count"],
             body["by_source"].get("event"),
-        ) == (2, 2, 1, 1, 5)
+        ) == (2, 2, 1, 1, 6)
 
     await eventually(settled, timeout=60, message="the event's report did not settle")
     body = await report()
@@ -184,9 +184,9 @@ async def test_an_events_report_has_every_figure_right(
     )
     assert body["no_show_rate"] == 0.5
     assert body["by_channel"] == {"online": 5, "walk_in": 1}
-    # Ada, Bob, Cat, Dan and Wes became candidates from their registrations (source `event`);
-    # Eve, still waitlisted, is known to analytics by her registration only.
-    assert body["by_source"] == {"event": 5, "unknown": 1}
+    # Everybody became a candidate from their registration (source `event`): Eve, still
+    # waitlisted and never named by an attendance topic, by her address.
+    assert body["by_source"] == {"event": 6}
     assert body["applied"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
     assert body["hired"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
     assert body["within_days"] == 90
@@ -217,3 +217,57 @@ async def test_an_events_report_has_every_figure_right(
     assert backwards.status_code == 422
     too_far = await stack.gateway.get(report_url, params={"within_days": 0}, headers=acme)
     assert too_far.status_code == 422
+
+
+async def test_a_new_registrants_source_shows_before_the_event_is_completed(
+    stack: Stack,
+) -> None:
+    """A new person registers: the registration creates the candidate, and the report shows
+    them as source `event` while the event is still scheduled; somebody known before shows
+    their own source."""
+    acme = stack.as_(ACME_TOKEN)
+    starts = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Open day"),
+            "kind": "open_house",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(),
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    known_email = f"{unique('kim')}@example.org"
+    known = await stack.gateway.post(
+        "/api/v1/candidates",
+        headers=acme,
+        json={
+            "first_name": "Kim",
+            "last_name": "Doe",
+            "emails": [known_email],
+            "source": "referral",
+        },
+    )
+    assert known.status_code == 201, known.text
+    await register(stack, event_id, "nia")
+    registered = await stack.gateway.post(
+        f"/public/v1/events/{event_id}/registrations",
+        json={"first_name": "Kim", "last_name": "Doe", "email": known_email.upper()},
+    )
+    assert registered.status_code == 201, registered.text
+
+    async def by_source() -> dict[str, int] | None:
+        answer = await stack.gateway.get(f"/api/v1/analytics/events/{event_id}", headers=acme)
+        if answer.status_code != 200:
+            return None
+        assert answer.json()["status"] == "scheduled"
+        sources: dict[str, int] = answer.json()["by_source"]
+        return sources
+
+    async def named() -> bool:
+        return await by_source() == {"event": 1, "referral": 1}
+
+    await eventually(named, timeout=60, message="the report never named both registrants")

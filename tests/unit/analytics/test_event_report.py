@@ -16,6 +16,7 @@ from crm_analytics.domain.event_report import (
     RegistrationState,
     ReportedEvent,
     figures,
+    identified,
     totals,
 )
 
@@ -176,3 +177,19 @@ def test_an_event_without_a_known_start_has_no_follow_up() -> None:
     unscheduled = ReportedEvent("e3", "Old event")
     found = figures(unscheduled, REGISTRANTS, SOURCES, [Milestone("c1", None, STARTS)], [], 90)
     assert found.applied.count == 0
+
+
+def test_a_registrant_known_only_by_address_is_named_by_the_candidate_holding_it() -> None:
+    registrants = [
+        change(email="new@x.org", seated_at=at(1)),  # the registration created the candidate
+        Registrant("e1", "r2", candidate_id="c2", email="known@x.org", seated_at=at(2)),
+        Registrant("e1", "r3", email="stranger@x.org", seated_at=at(3)),
+    ]
+    holders = {"new@x.org": "c1", "known@x.org": "c9"}
+    named = identified(registrants, holders)
+    # The registration's own candidate wins over an address another candidate holds.
+    assert [r.candidate_id for r in named] == ["c1", "c2", None]
+    found = figures(EVENT, named, {"c1": "event", "c2": "sourced"}, [], [], 90)
+    assert found.by_source == {"event": 1, "sourced": 1, "unknown": 1}
+    before = figures(EVENT, registrants, {"c1": "event", "c2": "sourced"}, [], [], 90)
+    assert before.by_source == {"sourced": 1, "unknown": 2}

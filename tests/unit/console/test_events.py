@@ -316,6 +316,13 @@ def test_the_event_form_sends_wall_clock_times_with_their_zone() -> None:
     assert "status" not in event_form({"draft": "on"}).body  # an edit never changes the status
 
 
+def test_an_edit_tells_registrants_only_with_the_box_ticked() -> None:
+    assert event_form({"notify_registrants": "on"}).body["notify_registrants"] is True
+    assert event_form({}).body["notify_registrants"] is False  # unticked: the box sends nothing
+    assert "notify_registrants" not in event_form({}, creating=True).body
+    assert form_values(EVENT)["notify_registrants"] == "on"  # the edit form starts ticked
+
+
 def test_the_edit_form_shows_the_times_in_the_events_zone_across_dst() -> None:
     values = form_values(
         EVENT
@@ -461,6 +468,9 @@ async def test_the_edit_form_shows_the_events_questions_and_room_for_more(
     assert '<option value="choice" selected>' in page.text
     assert ">Backend\nData</textarea>" in page.text
     assert page.text.count('data-testid="question-row"') == 3  # and two blank rows
+    assert '<input type="checkbox" name="notify_registrants" value="on" checked' in page.text, (
+        "the edit form offers telling registrants, ticked"
+    )
 
 
 async def test_an_edit_names_the_version_it_was_made_from(console: Console) -> None:
@@ -486,6 +496,7 @@ async def test_an_edit_names_the_version_it_was_made_from(console: Console) -> N
     assert "event ev1 is at version 4" in answer.text
     [call] = api.calls
     assert call.headers["if-match"] == '"3"'
+    assert json.loads(call.content)["notify_registrants"] is False  # the box was not ticked
 
 
 async def test_an_event_shows_its_link_registrations_and_waitlist(console: Console) -> None:

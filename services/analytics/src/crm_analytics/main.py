@@ -16,8 +16,9 @@ from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
+from crm_analytics.migrations import MIGRATIONS
 from crm_analytics.repositories import ensure_indexes
-from crm_shared import build_platform, create_service_app, install_gdpr
+from crm_shared import build_platform, create_service_app, install_gdpr, migrations_hook
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -32,6 +33,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
+    platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
     platform.include_kafka_router(
         build_router(platform.require_consumer(), container.recorder, EventReportFolder(storage))
     )

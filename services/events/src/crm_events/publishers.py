@@ -156,9 +156,11 @@ async def to_event_invitation_changed(
     changed_fields: list[str],
     *,
     session: Session,
+    notify: bool = True,
 ) -> None:
     """Stages `event.invitation_changed` for one registrant of an event that moved or was
-    cancelled, with the new copy of their invitation (same UID, higher SEQUENCE)."""
+    cancelled, with the new copy of their invitation (same UID, higher SEQUENCE); `notify`
+    False: announced for the record, not mailed."""
     manage_url = links.manage_url(registration)
     cancelled = event.cancelled_at is not None
     payload = EventInvitationChanged(
@@ -172,6 +174,7 @@ async def to_event_invitation_changed(
         manage_url=manage_url,
         invitation_url=links.invitation_url(registration),
         occurred_at=_latest(event.cancelled_at, event.updated_at, event.created_at),
+        notify_registrant=notify,
     )
     await _stage_for(outbox, EVENT_INVITATION_CHANGED, registration, payload, session=session)
 

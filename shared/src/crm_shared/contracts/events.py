@@ -271,6 +271,12 @@ class EventInvitationChanged(_InSession):
     manage_url: str | None = None
     invitation_url: str | None = None
     occurred_at: datetime
+    notify_registrant: bool = Field(
+        default=True,
+        description="False when the organiser edited the event without telling registrants "
+        "(a typo, a past event put on its real date): no mail goes out; the new details are "
+        "for the record (added in v1, optional).",
+    )
 
 
 class EventReminderRequested(_InSession):

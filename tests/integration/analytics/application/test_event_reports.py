@@ -22,6 +22,7 @@ from crm_analytics.application.event_reports import (
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.repositories import ensure_indexes
+from crm_analytics.repositories.event_reports import backfill_address_digests
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
@@ -45,8 +46,10 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventWaitlisted,
     MongoClient,
+    PersonalDataEraser,
     Session,
     TopicSpec,
+    email_sha256,
     in_transaction,
 )
 from helpers import unique
@@ -185,7 +188,9 @@ def scenario() -> list[EventEnvelope[Any]]:
 
 
 def sources() -> list[EventEnvelope[Any]]:
-    """The candidates analytics learns of, with their source."""
+    """The candidates analytics learns of, with their source and addresses: Eve's registration
+    created her (never checked in, so only her address ties her to it), Cat was sourced before
+    (she registered by address alone)."""
     return [
         EventEnvelope[Any](
             type=CANDIDATE_CREATED.name,
@@ -197,11 +202,17 @@ def sources() -> list[EventEnvelope[Any]]:
                 candidate_id=candidate_id,
                 first_name="X",
                 last_name="Doe",
-                emails=[f"{candidate_id}@example.org"],
+                emails=[f"{candidate_id}@example.org", *emails],
                 source=source,
             ),
         )
-        for candidate_id, source in (("c-ada", "event"), ("c-bob", "referral"), ("c-wes", "event"))
+        for candidate_id, source, emails in (
+            ("c-ada", "event", []),
+            ("c-bob", "referral", []),
+            ("c-wes", "event", []),
+            ("c-eve", "event", ["eve@example.org"]),
+            ("c-cat", "sourced", ["cat@example.org"]),
+        )
     ]
 
 
@@ -263,8 +274,9 @@ async def test_the_report_is_the_same_in_order_or_shuffled_repeated_and_batched(
     assert (f.checked_in, f.walk_ins, f.attended, f.no_shows) == (2, 1, 2, 2)
     assert f.no_show_rate == 0.5
     assert f.by_channel == {"online": 5, "walk_in": 1}
-    # Dan became a candidate, but analytics never consumed his creation: his source is unknown.
-    assert f.by_source == {"event": 2, "referral": 1, "unknown": 3}
+    # Eve and Cat are named by their addresses, before (or without) any check-in; Dan became
+    # a candidate, but analytics never consumed his creation: his source is unknown.
+    assert f.by_source == {"event": 3, "referral": 1, "sourced": 1, "unknown": 1}
     assert (f.applied.count, f.applied.candidate_ids) == (1, ["c-ada"])
     assert (f.hired.count, f.hired.candidate_ids) == (1, ["c-ada"])
     wider = await event_report(shuffled, "acme", EVENT, within_days=150)
@@ -281,3 +293,107 @@ async def test_the_report_is_the_same_in_order_or_shuffled_repeated_and_batched(
     ).events == []
     with pytest.raises(UnknownEvent):
         await event_report(shuffled, "globex", EVENT, within_days=90)
+
+
+def told(spec: TopicSpec, data: BaseModel, when: datetime = T0) -> EventEnvelope[Any]:
+    return EventEnvelope[Any](
+        type=spec.name,
+        source="test",
+        tenant_id="acme",
+        subject="s",
+        schema_version=spec.schema_version,
+        time=when,
+        data=data,
+    )
+
+
+async def test_an_erasure_takes_a_registrant_known_only_by_address_and_keeps_them_out(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    """Nia's registration created her candidate: nothing analytics holds under her candidate id
+    has her address, yet her erasure (which names it by digest) takes her registration and
+    application, and a late redelivery does not bring them back."""
+    [(mongo, storage), _] = stores
+    registered = told(
+        EVENT_REGISTERED,
+        EventRegistered(
+            event_id="ev-nia",
+            event_name="Open day",
+            registration_id="r-nia",
+            email="Nia@Example.org",
+            first_name="Nia",
+            last_name="Doe",
+            registered_at=T0,
+            starts_at=STARTS,
+        ),
+    )
+    applied = told(
+        ATS_APPLICATION_CREATED,
+        AtsApplicationCreated(
+            provider="greenhouse",
+            connection_id="k1",
+            ats_candidate_id="x",
+            ats_application_id="a-nia",
+            email="nia@example.org",
+            applied_at=STARTS + timedelta(days=3),
+        ),
+        STARTS + timedelta(days=3),
+    )
+    created = told(
+        CANDIDATE_CREATED,
+        CandidateCreated(
+            candidate_id="c-nia",
+            first_name="Nia",
+            last_name="Doe",
+            emails=["nia@example.org"],
+            source="event",
+        ),
+    )
+    await fold(mongo, storage, [[registered, applied, created]])
+    report = await event_report(storage, "acme", "ev-nia", within_days=90)
+    assert report.figures.by_source == {"event": 1}
+    assert report.figures.applied.candidate_ids == ["c-nia"]
+
+    eraser = PersonalDataEraser(storage.database)
+    collections, emails = await eraser.prepare("acme", "c-nia")
+    assert emails == []  # the digest is the only way to her registration
+
+    async def erase(session: Session) -> None:
+        await eraser.erase(
+            "acme",
+            "c-nia",
+            collections=collections,
+            emails=emails,
+            email_hashes=[email_sha256("nia@example.org")],
+            erased_at=T0,
+            session=session,
+        )
+
+    await in_transaction(mongo, erase)
+    await fold(mongo, storage, [[registered, applied]])  # late: a redelivery after the erasure
+    database = storage.database
+    for collection in ("event_registrants", "ats_milestones", "known_candidates"):
+        assert await database[collection].count_documents({"tenant_id": "acme"}) == 0, collection
+    after = await event_report(storage, "acme", "ev-nia", within_days=90)
+    assert (after.figures.registrations, after.figures.by_source) == (0, {})
+
+
+async def test_registrations_stored_before_the_digests_get_theirs(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    [(_, storage), _] = stores
+    database = storage.database
+    before = {"tenant_id": "acme", "event_id": "e", "registration_id": "r", "email": "a@x.org"}
+    await database["event_registrants"].insert_one(dict(before))
+    await database["event_registrants"].insert_one(
+        before | {"registration_id": "r2"} | {"email": None}
+    )
+    await database["ats_milestones"].insert_one({"tenant_id": "acme", "email": "b@x.org"})
+    await backfill_address_digests(database)
+    await backfill_address_digests(database)  # a second run finds nothing to do
+    registrants = (
+        await database["event_registrants"].find({}, sort=[("registration_id", 1)]).to_list()
+    )
+    assert [r.get("address_sha256") for r in registrants] == [email_sha256("a@x.org"), None]
+    [milestone] = await database["ats_milestones"].find({}).to_list()
+    assert milestone["address_sha256"] == email_sha256("b@x.org")

@@ -153,6 +153,16 @@ async def test_registrants_are_told_when_the_event_moves_and_when_it_is_cancelle
         "Hall B",
     )
     assert int(moved["SEQUENCE"]) > int(first_copy["SEQUENCE"])
+    assert update["notify_registrant"] is True
+
+    # A correction the organiser keeps quiet is announced all the same, marked not to mail.
+    await lifecycle.edit_event(
+        storage, tenant, event.id, 3, {"location": "Hall B2"}, notify_registrants=False
+    )
+    notices = await _staged(storage, EVENT_INVITATION_CHANGED.name, event.id)
+    quiet = [n["data"] for n in notices if n["data"]["location"] == "Hall B2"]
+    assert {q["registration_id"] for q in quiet} == {seated.id, waiting.id}
+    assert {q["notify_registrant"] for q in quiet} == {False}
 
     await lifecycle.cancel_event(storage, tenant, event.id, "Venue flooded")
     notices = await _staged(storage, EVENT_INVITATION_CHANGED.name, event.id)
@@ -160,6 +170,7 @@ async def test_registrants_are_told_when_the_event_moves_and_when_it_is_cancelle
     assert {c["registration_id"] for c in cancellations} == {seated.id, waiting.id}
     cancelled = next(c for c in cancellations if c["registration_id"] == seated.id)
     assert cancelled["cancellation_reason"] == "Venue flooded"
+    assert cancelled["notify_registrant"] is True
     method, withdrawn = _vevent(cancelled["invitation_ics"])
     assert (method, str(withdrawn["STATUS"]), str(withdrawn["UID"])) == (
         "CANCEL",

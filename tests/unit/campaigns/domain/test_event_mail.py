@@ -53,6 +53,7 @@ def _changed(change: str) -> EventInvitationChanged:
 
 def test_a_cancellation_carries_the_cancelling_invitation_and_no_manage_link() -> None:
     mail = RegistrantMail.telling(_changed("cancelled"))
+    assert mail is not None
     assert (mail.kind, mail.sequence) == (EventMailKind.CANCELLATION, 4)
     email = registrant_email(mail, sender="a@b.example", message_id="m1", domain="b.example")
     assert email["Subject"] == "Cancelled: Campus day"
@@ -66,6 +67,7 @@ def test_a_cancellation_carries_the_cancelling_invitation_and_no_manage_link() -
 
 def test_an_update_says_the_new_time_in_the_events_zone() -> None:
     mail = RegistrantMail.telling(_changed("updated"))
+    assert mail is not None
     email = registrant_email(mail, sender="a@b.example", message_id="m2", domain="b.example")
     [calendar] = [p for p in email.iter_attachments() if p.get_content_type() == "text/calendar"]
     assert calendar.get_param("method") == "REQUEST"
@@ -73,6 +75,12 @@ def test_an_update_says_the_new_time_in_the_events_zone() -> None:
     assert text is not None
     assert "When: Sunday 28 March 2027, 18:00 CEST" in text.get_content()
     assert local_time(STARTS, "No/Such_Zone") == "Sunday 28 March 2027, 16:00 UTC"
+
+
+def test_an_edit_the_organiser_kept_quiet_is_not_mailed() -> None:
+    quiet = _changed("updated").model_copy(update={"notify_registrant": False})
+    assert RegistrantMail.telling(quiet) is None
+    assert RegistrantMail.telling(_changed("updated")) is not None
 
 
 def test_walk_ins_and_old_registrations_get_no_confirmation() -> None:

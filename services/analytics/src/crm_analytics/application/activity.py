@@ -13,6 +13,7 @@ from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.application.tallies import Counted, count, count_batch, count_once
 from crm_analytics.domain.engagement import ActivityKind, EngagementModel
 from crm_analytics.domain.metrics import TenantMetric
+from crm_analytics.repositories.candidates import KnownCandidate
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     CANDIDATE_CREATED,
@@ -42,7 +43,7 @@ class Effects:
     counted: tuple[Counted, ...] = ()
     # (count, key): counted the first time `key` (a message) is counted in the metric.
     counted_once: tuple[tuple[Counted, str], ...] = ()
-    learned: tuple[str, str] | None = None  # a candidate the tenant has, and their source
+    learned: KnownCandidate | None = None  # a candidate the tenant has
     activity: Activity | None = None
 
 
@@ -63,10 +64,11 @@ def _activity(
 def _candidate_created(envelope: EventEnvelope[Any]) -> Effects:
     created: CandidateCreated = envelope.data
     # New candidates are also counted per source (the home page's chart); the engagement route
-    # answers 404 for a candidate the tenant does not have, hence the candidate is learnt.
+    # answers 404 for a candidate the tenant does not have, hence the candidate is learnt; the
+    # event reports name registrants known only by address by the digests learnt with it.
     return Effects(
         counted=(_counted(envelope, TenantMetric.CANDIDATES_CREATED, dimension=created.source),),
-        learned=(created.candidate_id, created.source),
+        learned=KnownCandidate.of(created.candidate_id, created.source, created.emails),
     )
 
 
@@ -170,9 +172,8 @@ class ActivityRecorder:
         for counted, key in effects.counted_once:
             await count_once(self.storage, counted, key, session=session)
         if effects.learned is not None:
-            candidate_id, source = effects.learned
             await self.storage.known_candidates(envelope.tenant_id).learn(
-                candidate_id, source, session=session
+                effects.learned, session=session
             )
         if effects.activity is not None:
             await score_activity(

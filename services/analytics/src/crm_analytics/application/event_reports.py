@@ -16,8 +16,10 @@ from crm_analytics.domain.event_report import (
     Registrant,
     ReportedEvent,
     figures,
+    identified,
     totals,
 )
+from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.milestones import MilestoneKind, ReportedMilestone
 from crm_shared import (
     ATS_APPLICATION_CREATED,
@@ -41,6 +43,8 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventWaitlisted,
     Session,
+    email_sha256,
+    erased_addresses_among,
     erased_among,
     normalise_email,
 )
@@ -198,18 +202,13 @@ class EventReportFolder:
 
     async def record_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
         """Folds a batch with one read and write per collection and tenant; a person erased
-        already is not brought back by a late event about them."""
+        already (by candidate or by address) is not brought back by a late event about them."""
         by_tenant: dict[str, list[Folded]] = {}
         for envelope in envelopes:
             by_tenant.setdefault(envelope.tenant_id, []).append(folded(envelope))
         for tenant_id, all_folded in by_tenant.items():
-            named = [
-                c.candidate_id
-                for f in all_folded
-                for c in (f.registrant, f.milestone)
-                if c is not None and c.candidate_id is not None
-            ]
-            erased = await erased_among(self.storage.database, tenant_id, named, session=session)
+            people = [c for f in all_folded for c in (f.registrant, f.milestone) if c is not None]
+            erased = await self._erased(tenant_id, people, session)
             reports = self.storage.event_reports(tenant_id)
             await reports.fold_events(
                 [f.event for f in all_folded if f.event is not None], session=session
@@ -218,7 +217,7 @@ class EventReportFolder:
                 [
                     f.registrant
                     for f in all_folded
-                    if f.registrant is not None and f.registrant.candidate_id not in erased
+                    if f.registrant is not None and not erased(f.registrant)
                 ],
                 session=session,
             )
@@ -226,10 +225,24 @@ class EventReportFolder:
                 [
                     f.milestone
                     for f in all_folded
-                    if f.milestone is not None and f.milestone.candidate_id not in erased
+                    if f.milestone is not None and not erased(f.milestone)
                 ],
                 session=session,
             )
+
+    async def _erased(
+        self, tenant_id: str, people: Sequence[Registrant | ReportedMilestone], session: Session
+    ) -> Callable[[Registrant | ReportedMilestone], bool]:
+        """Whether each of the people was erased: their candidate, or their address (one
+        query each for the batch)."""
+        database = self.storage.database
+        named = [p.candidate_id for p in people if p.candidate_id is not None]
+        erased = await erased_among(database, tenant_id, named, session=session)
+        digests = [email_sha256(p.email) for p in people if p.email]
+        gone = await erased_addresses_among(database, tenant_id, digests, session=session)
+        return lambda p: (
+            p.candidate_id in erased or (p.email is not None and email_sha256(p.email) in gone)
+        )
 
 
 @dataclass(frozen=True)
@@ -253,17 +266,32 @@ class UnknownEvent(Exception):
     another tenant's event)."""
 
 
+async def _holders(
+    known: KnownCandidateRepository, registrants: Sequence[Registrant]
+) -> dict[str, str]:
+    """The candidate holding each address of the registrants known only by address."""
+    digests = {
+        email_sha256(r.email): r.email for r in registrants if r.candidate_id is None and r.email
+    }
+    if not digests:
+        return {}
+    return {digests[d]: c for d, c in (await known.holding(list(digests))).items()}
+
+
 async def _reports(
     storage: AnalyticsStorage, tenant_id: str, events: Sequence[ReportedEvent], within_days: int
 ) -> list[EventReport]:
     """Each event's figures: its registrants, their sources and their applications and hires,
     read once for all the events."""
     reports = storage.event_reports(tenant_id)
+    known = storage.known_candidates(tenant_id)
     registrants = await reports.registrants([e.event_id for e in events])
+    holders = await _holders(known, [r for rs in registrants.values() for r in rs])
+    registrants = {event_id: identified(rs, holders) for event_id, rs in registrants.items()}
     everyone = [r for rs in registrants.values() for r in rs]
     candidate_ids = sorted({r.candidate_id for r in everyone if r.candidate_id})
     emails = sorted({r.email for r in everyone if r.email})
-    sources = await storage.known_candidates(tenant_id).sources(candidate_ids)
+    sources = await known.sources(candidate_ids)
     milestones = storage.milestones(tenant_id)
     applications = await milestones.of_people(MilestoneKind.APPLICATION, candidate_ids, emails)
     hires = await milestones.of_people(MilestoneKind.HIRE, candidate_ids, emails)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -108,6 +108,18 @@ class Registrant:
             attended=self.attended or other.attended,
             no_show=self.no_show or other.no_show,
         )
+
+
+def identified(registrants: Sequence[Registrant], holders: Mapping[str, str]) -> list[Registrant]:
+    """The registrants, those known only by address named by the candidate holding it
+    (`holders`: address to candidate id). A registration that creates its candidate names
+    nobody; the candidate's creation, consumed in any order, names them here at once."""
+    return [
+        replace(r, candidate_id=holders[r.email])
+        if r.candidate_id is None and r.email is not None and r.email in holders
+        else r
+        for r in registrants
+    ]
 
 
 @dataclass(frozen=True)

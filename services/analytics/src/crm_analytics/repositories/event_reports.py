@@ -10,7 +10,14 @@ from typing import Any
 from pymongo import ASCENDING
 
 from crm_analytics.domain.event_report import EventChange, Registrant
-from crm_shared import Database, Session, TenantScopedCollection
+from crm_analytics.repositories.milestones import MILESTONES_COLLECTION
+from crm_shared import (
+    ADDRESS_DIGEST_FIELD,
+    Database,
+    Session,
+    TenantScopedCollection,
+    email_sha256,
+)
 
 REPORTED_EVENTS_COLLECTION = "reported_events"
 EVENT_REGISTRANTS_COLLECTION = "event_registrants"
@@ -34,6 +41,19 @@ async def ensure_event_report_indexes(database: Database) -> None:
         [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("registration_id", ASCENDING)],
         unique=True,
     )
+
+
+async def backfill_address_digests(database: Database) -> None:
+    """Registrations and milestones stored before they kept their address's digest get it,
+    so the erasure finds those known only by address."""
+    for name in (EVENT_REGISTRANTS_COLLECTION, MILESTONES_COLLECTION):
+        collection = database[name]
+        missing = {"email": {"$type": "string"}, ADDRESS_DIGEST_FIELD: {"$exists": False}}
+        async for document in collection.find(missing, {"_id": 1, "email": 1}):
+            await collection.update_one(
+                {"_id": document["_id"], ADDRESS_DIGEST_FIELD: {"$exists": False}},
+                {"$set": {ADDRESS_DIGEST_FIELD: email_sha256(document["email"])}},
+            )
 
 
 def _event(document: dict[str, Any]) -> EventChange:
@@ -81,6 +101,8 @@ def _registrant_update(change: Registrant) -> dict[str, Any]:
         for name, value in (
             ("candidate_id", change.candidate_id),
             ("email", change.email),
+            # For the erasure of a registrant known only by address (crm_shared.gdpr).
+            (ADDRESS_DIGEST_FIELD, email_sha256(change.email) if change.email else None),
             ("walk_in", change.walk_in or None),
             ("attended", change.attended or None),
             ("no_show", change.no_show or None),

@@ -12,7 +12,13 @@ from typing import Any
 from pymongo import ASCENDING
 
 from crm_analytics.domain.event_report import Milestone
-from crm_shared import Database, Session, TenantScopedCollection
+from crm_shared import (
+    ADDRESS_DIGEST_FIELD,
+    Database,
+    Session,
+    TenantScopedCollection,
+    email_sha256,
+)
 
 MILESTONES_COLLECTION = "ats_milestones"
 
@@ -64,7 +70,16 @@ class MilestoneRepository:
             key = (m.kind.value, m.connection_id, m.ats_application_id)
             update = combined.setdefault(key, {"$min": {"at": m.at}})
             update["$min"]["at"] = min(update["$min"]["at"], m.at)
-            named = {k: v for k, v in (("candidate_id", m.candidate_id), ("email", m.email)) if v}
+            digest = email_sha256(m.email) if m.email else None  # for the erasure
+            named = {
+                k: v
+                for k, v in (
+                    ("candidate_id", m.candidate_id),
+                    ("email", m.email),
+                    (ADDRESS_DIGEST_FIELD, digest),
+                )
+                if v
+            }
             if named:
                 update.setdefault("$set", {}).update(named)
         if combined:

@@ -125,10 +125,11 @@ async def tell_registrant(
     envelope: EventEnvelope[EventInvitationChanged],
     session: Session,
 ) -> None:
-    """Mails a registrant that their event moved or was cancelled, with the new invitation."""
-    await mail_registrant(
-        database, transport, senders, envelope, RegistrantMail.telling(envelope.data), session
-    )
+    """Mails a registrant that their event moved or was cancelled, with the new invitation
+    (unless the organiser edited it without telling registrants)."""
+    mail = RegistrantMail.telling(envelope.data)
+    if mail is not None:
+        await mail_registrant(database, transport, senders, envelope, mail, session)
 
 
 async def remind_registrant(

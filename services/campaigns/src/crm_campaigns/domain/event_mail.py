@@ -115,8 +115,11 @@ class RegistrantMail:
         )
 
     @classmethod
-    def telling(cls, changed: EventInvitationChanged) -> RegistrantMail:
-        """The notice that a registrant's event moved or was cancelled."""
+    def telling(cls, changed: EventInvitationChanged) -> RegistrantMail | None:
+        """The notice that a registrant's event moved or was cancelled; None when the organiser
+        chose not to tell registrants of the edit."""
+        if not changed.notify_registrant:
+            return None
         cancelled = changed.change == "cancelled"
         return cls(
             kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,

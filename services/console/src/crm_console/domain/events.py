@@ -59,6 +59,7 @@ EVENT_FIELDS = (
     "registration_closes_at",
     "capacity",
     "draft",
+    "notify_registrants",
 )
 
 
@@ -79,7 +80,8 @@ def _local_time(name: str, value: str, errors: dict[str, str]) -> str | None:
 def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
     """The API body of the create and the edit form: every field (an empty location, join URL
     or time clears it), the times as wall-clock times in the named zone; a new event can be
-    saved as a draft."""
+    saved as a draft, an edit says whether registrants are told of it (the box unticked sends
+    nothing, so it is told only when ticked)."""
     values = {name: str(form.get(name, "")).strip() for name in EVENT_FIELDS}
     values["time_zone"] = values["time_zone"] or "UTC"
     values["format"] = values["format"] or "in_person"
@@ -116,6 +118,8 @@ def event_form(form: Mapping[str, str], *, creating: bool = False) -> EventForm:
     body["sessions"] = session_body(sessions, errors)
     if creating and values["draft"]:
         body["status"] = "draft"
+    if not creating:
+        body["notify_registrants"] = bool(values["notify_registrants"])
     return EventForm(
         values=values, errors=errors, body=body, questions=questions, sessions=sessions
     )
@@ -300,6 +304,7 @@ def form_values(event: Mapping[str, Any]) -> dict[str, str]:
         "location": str(event.get("location") or ""),
         "join_url": str(event.get("join_url") or ""),
         "capacity": str(event.get("capacity") or ""),
+        "notify_registrants": "on",  # ticked: telling registrants is the default
     }
 
 

@@ -194,10 +194,11 @@ async def update_event(
     it, 412 if it changed meanwhile). A larger capacity registers waitlisted people, first come
     first served; a capacity below the people registered is a 409, and so is any edit of a
     cancelled or completed event. Times without an offset are wall-clock times in the event's
-    time zone."""
+    time zone. Registrants are mailed a change of time or place unless `notify_registrants` is
+    false."""
     version = required_version(if_match)
     await _found(storage, principal.tenant_id, event_id)
-    changes = body.model_dump(exclude_unset=True)
+    changes = body.model_dump(exclude_unset=True, exclude={"notify_registrants"})
     if any(
         changes.get(field) is None
         for field in (
@@ -220,7 +221,14 @@ async def update_event(
             problem_type="validation-error",
         )
     try:
-        await lifecycle.edit_event(storage, principal.tenant_id, event_id, version, changes)
+        await lifecycle.edit_event(
+            storage,
+            principal.tenant_id,
+            event_id,
+            version,
+            changes,
+            notify_registrants=body.notify_registrants,
+        )
     except EventNotFound as missing:
         raise _not_found(missing) from None
     except StaleVersionError as stale:

@@ -194,6 +194,12 @@ class EventUpdate(BaseModel):
         description="Replaces the sessions. A session people registered for cannot be "
         "removed, nor its capacity go below its seats taken; a larger one seats its waitlist.",
     )
+    notify_registrants: bool = Field(
+        default=True,
+        description="Whether registrants are mailed a change of time or place (`Changed:` "
+        "with the new calendar invitation). False for a correction nobody needs to hear "
+        "about; the edit itself is the same. Not stored.",
+    )
 
 
 class EventCancellation(BaseModel):

@@ -100,11 +100,18 @@ async def published_event(storage: EventsStorage, event_id: str) -> EventStandin
 
 
 async def edit_event(
-    storage: EventsStorage, tenant_id: str, event_id: str, version: int, changes: dict[str, Any]
+    storage: EventsStorage,
+    tenant_id: str,
+    event_id: str,
+    version: int,
+    changes: dict[str, Any],
+    *,
+    notify_registrants: bool = True,
 ) -> int:
     """Applies an edit made from `version`; returns how many waitlisted people it registered.
     A published event's registrants are told (`event.invitation_changed`, in the edit's
-    transaction) when its time or place changed.
+    transaction) when its time or place changed; with `notify_registrants` False the change
+    is still announced (analytics follows the start) but marked not to be mailed.
 
     A larger capacity (of the event or a session) registers waitlisted people first come first
     served, each announced as `event.registered` like any registration and as
@@ -168,6 +175,7 @@ async def edit_event(
                 edited,
                 session=session,
                 excluding={r.id for r in newly_seated},
+                notify=notify_registrants,
             )
 
     await storage.in_transaction(edit)

@@ -18,12 +18,13 @@ async def tell_registrants(
     *,
     session: Session,
     excluding: Collection[str] = (),
+    notify: bool = True,
 ) -> int:
     """Stages the notice for every registered and waitlisted person of `event` (as it is after
     the change) whose time or place differs from `before` (everyone when `before` is None: the
     event was cancelled) inside `session`'s transaction, so each change is told exactly once;
     returns how many. `excluding`: registrations told otherwise (just promoted, so confirmed
-    anew)."""
+    anew); `notify` False: announced, so other services learn the change, but not mailed."""
     told = 0
     for registration in await storage.registrations(event.tenant_id).not_cancelled(
         event.id, session=session
@@ -38,7 +39,13 @@ async def tell_registrants(
             if not changed:  # another session moved, not theirs
                 continue
         await to_event_invitation_changed(
-            storage.outbox, storage.links, event, registration, changed, session=session
+            storage.outbox,
+            storage.links,
+            event,
+            registration,
+            changed,
+            session=session,
+            notify=notify,
         )
         told += 1
     return told

@@ -1,0 +1,9 @@
+"""Changes to the analytics service's stored data, each run once per database (versions never
+change; append new ones)."""
+
+from __future__ import annotations
+
+from crm_analytics.repositories.event_reports import backfill_address_digests
+from crm_shared import Migration
+
+MIGRATIONS = [Migration(1, "event-reports-address-digests", backfill_address_digests)]
