@@ -27,6 +27,7 @@ from crm_events.domain.models import (
     as_utc,
 )
 from crm_events.domain.questions import MAX_QUESTIONS, ConsentPurpose, QuestionKind
+from crm_shared import MAX_SITE_ORIGINS, site_origin
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -236,6 +237,11 @@ class EventListing(BaseModel):
         description="Seats not yet taken; 0: a new registration joins the waitlist."
     )
     questions: list[QuestionSpec] = Field(description="What the registration form asks.")
+    embedding_origins: list[str] = Field(
+        default_factory=list,
+        description="The sites the tenant lets frame the event's embeddable registration form "
+        "(its Content-Security-Policy frame-ancestors); empty: none may.",
+    )
 
 
 class PersonCreate(BaseModel):
@@ -406,3 +412,25 @@ class DoorCheckInReport(BaseModel):
 
     results: list[DoorCheckInResultPublic]
     counts: dict[DoorCheckInOutcome, int]
+
+
+SiteOrigin = Annotated[str, AfterValidator(site_origin)]
+
+
+class EmbeddingSettingsUpdate(BaseModel):
+    """The sites that may frame the tenant's embeddable registration forms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site_origins: list[SiteOrigin] = Field(
+        max_length=MAX_SITE_ORIGINS,
+        description="Site origins: https, a host and an optional port, no path "
+        "(`https://careers.example.com`); `https://*.example.com` allows every subdomain, "
+        "`http://localhost:<port>` a page tried out locally. An empty list: no site may.",
+    )
+
+
+class EmbeddingSettings(BaseModel):
+    """The sites that may frame the tenant's embeddable registration forms."""
+
+    site_origins: list[str] = Field(description="Each once, in the order given.")
