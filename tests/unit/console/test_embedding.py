@@ -16,16 +16,19 @@ from crm_console.domain.embedding import (
     embedding_form,
     origin_errors,
 )
-from crm_shared import Principal
-from unit.console.test_events import EVENT, PUBLIC_EVENT, REGISTRATIONS
-from unit.console.test_pages import Api, gateway_headers
+from unit.console.test_events import (
+    ALICE,
+    EVENT,
+    HTMX,
+    PUBLIC_EVENT,
+    REGISTRATIONS,
+    VIC,
+    Console,
+)
+from unit.console.test_pages import gateway_headers
 
 pytestmark = pytest.mark.unit
 
-ALICE = Principal(tenant_id="acme", user_id="alice", roles=frozenset({"admin"}))
-VIC = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
-Console = tuple[httpx.AsyncClient, Api]
-HTMX = {"hx-request": "true"}
 CAREERS = "https://careers.example.com"
 REGISTERED = {
     "id": "c0ffee123456",
