@@ -1,8 +1,8 @@
 """An event's registration form embedded in a careers site, in a real browser (Debian's Chromium
-under Playwright) against the process stack: a page served from another origin pastes the
-console's snippet, the framed form registers somebody and shows the confirmation, sized to fit;
-a site the tenant did not name gets the form's `frame-ancestors` without it, and Chromium
-refuses it the frame."""
+under Playwright) against the process stack: an admin names the site and copies the snippet
+from the console, a page served from that other origin pastes it, the framed form registers
+somebody and shows the confirmation, sized to fit; a site the tenant did not name gets the
+form's `frame-ancestors` without it, and Chromium refuses it the frame."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from browser import DESKTOP, PageWatch
+from browser import DESKTOP, PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Browser, Response, expect
 
 from crm_devstack.infra import free_ports
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call
+from e2e.console_support import api_call, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -27,38 +28,50 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 EMBED_URL = re.compile(r"/console/public/events/[^/]+/embed$")
 
 
+@dataclass
+class CareersSite:
+    """A careers page served on 127.0.0.1 at a port of its own: reached as `localhost:<port>`
+    it is another origin than the gateway's, as `127.0.0.1:<port>` yet another. `page` is the
+    HTML it serves, the console's snippet pasted in once the test has copied it."""
+
+    port: int
+    page: str = ""
+
+
 @contextmanager
-def careers_site(gateway_url: str, event_id: str) -> Iterator[int]:
-    """A careers page with the event's snippet pasted in, served on 127.0.0.1 at a port of its
-    own (reached as `localhost:<port>` it is another origin than the gateway's)."""
-    page = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Careers</title>"
-        "</head><body><h1>Join us</h1><p>Meet the team:</p>"
-        f'<script src="{gateway_url}/console/public/embed.js" data-event="{event_id}" async>'
-        "</script><footer>Acme careers</footer></body></html>"
-    ).encode()
+def careers_site() -> Iterator[CareersSite]:
+    (port,) = free_ports(1)
+    site = CareersSite(port)
 
     class CareersPage(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body = site.page.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(page)
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    (port,) = free_ports(1)
     server = ThreadingHTTPServer(("127.0.0.1", port), CareersPage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield port
+        yield site
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def careers_page(snippet: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Careers</title>"
+        "</head><body><main><h1>Join us</h1><p>Meet the team at our open house:</p>"
+        f"{snippet}</main><footer>Acme careers</footer></body></html>"
+    )
 
 
 def published_event() -> dict[str, Any]:
@@ -86,18 +99,66 @@ def test_a_careers_site_embeds_the_form_and_a_site_not_named_is_refused_the_fram
 ) -> None:
     gateway = process_stack.gateway_url
     event = api_call(gateway, "POST", "/events", published_event())
-    with careers_site(gateway, event["id"]) as port:
-        allowed = f"http://localhost:{port}"
-        api_call(gateway, "PUT", "/settings/event-embedding", {"site_origins": [allowed]})
+    with careers_site() as site:
+        allowed = f"http://localhost:{site.port}"
         try:
+            site.page = careers_page(_snippet_named_by_an_admin(browser, gateway, event, allowed))
             _registers_through_the_frame(browser, allowed, event)
             # The same page on 127.0.0.1: the same server, but an origin not on the list.
-            _is_refused_the_frame(browser, f"http://127.0.0.1:{port}", allowed)
+            _is_refused_the_frame(browser, f"http://127.0.0.1:{site.port}", allowed)
         finally:
             api_call(gateway, "PUT", "/settings/event-embedding", {"site_origins": []})
     [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
     assert registration["last_name"] == "Framed"
     assert [(a["question_id"], a["value"]) for a in registration["answers"]] == [("team", "Data")]
+
+
+def _snippet_named_by_an_admin(
+    browser: Browser, gateway: str, event: dict[str, Any], allowed: str
+) -> str:
+    """An admin sees the event cannot be embedded yet, names the careers site in the Embedding
+    settings (a line with a path refused first) and copies the snippet from the event page."""
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        watch = PageWatch()
+        watch.attach(page)
+        event_page = f"/console/events/{event['id']}"
+        api_call(gateway, "PUT", "/settings/event-embedding", {"site_origins": []})
+        sign_in(page, gateway, "alice.admin", start=event_page)
+        expect(page.get_by_test_id("embed-sites")).to_contain_text("No site may show this form")
+        page.get_by_test_id("embed-sites").get_by_role("link").click()
+        expect(page.get_by_role("heading", name="Embedding", exact=True)).to_be_visible()
+        page.get_by_label("Sites, one per line").fill(
+            f"{allowed}\nhttps://careers.example.com/jobs"
+        )
+        page.get_by_role("button", name="Save sites").click()
+        expect(page.get_by_role("alert")).to_contain_text(
+            "https://careers.example.com/jobs: 'https://careers.example.com/jobs' has a path"
+        )
+        page.get_by_label("Sites, one per line").fill(allowed)
+        page.get_by_role("button", name="Save sites").click()
+        expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+        assert_accessible(page)
+        screenshot(page, "settings-embedding")
+
+        page.goto(gateway + event_page)
+        expect(page.get_by_test_id("embed-sites")).to_contain_text(f"Allowed on {allowed}")
+        code = page.get_by_label("Embed code").input_value()
+        assert code == (
+            f'<script src="{gateway}/console/public/embed.js" data-event="{event["id"]}" async>'
+            "</script>"
+        )
+        page.get_by_role("button", name="Copy code").first.click()
+        expect(page.locator('[data-copy-status="embed-code"]')).to_have_text(re.compile("Cop"))
+        assert_accessible(page)
+        page.get_by_role("heading", name="Embed on your site").scroll_into_view_if_needed()
+        screenshot(page, "event-embed")
+        watch.errors = [e for e in watch.errors if "Response Status Error Code 4" not in e]
+        watch.assert_clean()
+        return code
+    finally:
+        context.close()
 
 
 def _registers_through_the_frame(browser: Browser, site: str, event: dict[str, Any]) -> None:
@@ -132,6 +193,7 @@ def _registers_through_the_frame(browser: Browser, site: str, event: dict[str, A
         # The confirmation is shorter than the form: the frame follows it down.
         expect(iframe).not_to_have_css("height", f"{form_height}px")
         assert _frame_height_once_settled(page) < form_height
+        screenshot(page, "event-embedded")
         watch.errors = [e for e in watch.errors if "Response Status Error Code 4" not in e]
         watch.assert_clean()
     finally:

@@ -52,6 +52,8 @@ def site_origin(text: str) -> str:
 def _host_and_port(authority: str, written: str) -> tuple[str, str]:
     if authority.startswith("[::1]"):
         host, port_part = "[::1]", authority[len("[::1]") :]
+    elif authority.startswith("["):
+        raise ValueError(f"{written!r} is an IP address: name the site by its host name")
     else:
         host, _, port = authority.partition(":")
         port_part = f":{port}" if ":" in authority else ""

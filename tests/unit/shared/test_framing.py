@@ -69,6 +69,7 @@ def test_a_site_origin_is_kept_in_its_one_spelling(written: str, origin: str) ->
         ("https://x.example.com 'unsafe-inline'", "no valid host name"),
         ("https://bücher.example", "write the host as xn--bcher-kva.example"),
         ("https://", "no valid host name"),
+        ("https://[2001:db8::1]:443", "is an IP address"),
     ],
 )
 def test_what_is_not_a_site_origin_is_refused_saying_why(written: str, says: str) -> None:
