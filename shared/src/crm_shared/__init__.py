@@ -126,6 +126,13 @@ from crm_shared.errors import (
     install_problem_handlers,
     problem_response,
 )
+from crm_shared.framing import (
+    MAX_SITE_ORIGINS,
+    frame_ancestors,
+    framed_by,
+    site_origin,
+    site_origins,
+)
 from crm_shared.gdpr import (
     ADDRESS_DIGEST_FIELD,
     PersonalDataEraser,
@@ -280,6 +287,7 @@ __all__ = [
     "LIST_MEMBER_ADDED",
     "LIST_MEMBER_REMOVED",
     "MAX_PAGE_SIZE",
+    "MAX_SITE_ORIGINS",
     "MESSAGE_BOUNCED",
     "MESSAGE_CLICKED",
     "MESSAGE_OPENED",
@@ -426,6 +434,8 @@ __all__ = [
     "exportable",
     "forbidden",
     "forwarded_operation",
+    "frame_ancestors",
+    "framed_by",
     "from_document",
     "gdpr_router",
     "generate_internal_key_pair",
@@ -470,6 +480,8 @@ __all__ = [
     "retry_after_header",
     "route_permissions",
     "run_migrations",
+    "site_origin",
+    "site_origins",
     "stale_version",
     "subscribe_candidate_erasure",
     "tenant_repository",

@@ -20,6 +20,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_shared.framing import allows_framing
+
 # Pages without script or style of their own: nothing may load, forms post back to the origin.
 PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_HEADERS = {
@@ -73,8 +75,9 @@ def mount_swagger_assets(app: FastAPI) -> None:
 
 
 class PageSecurityHeaders:
-    """Adds the page headers above to every `text/html` response that lacks them, and
-    `nosniff` to every response."""
+    """Adds the page headers above to every `text/html` response that lacks them (but no
+    `X-Frame-Options` to a page whose own policy lets named sites frame it: an embeddable
+    form), and `nosniff` to every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,8 +91,10 @@ class PageSecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if headers.get("content-type", "").startswith("text/html"):
+                    framed = allows_framing(headers.get("content-security-policy"))
                     for name, value in PAGE_HEADERS.items():
-                        headers.setdefault(name, value)
+                        if not (framed and name == "X-Frame-Options"):
+                            headers.setdefault(name, value)
                 else:
                     headers.setdefault("X-Content-Type-Options", "nosniff")
             await send(message)

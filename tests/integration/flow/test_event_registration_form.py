@@ -13,7 +13,13 @@ import pytest
 from conftest import SmtpSink
 
 from helpers import eventually, read_events, unique
-from integration.flow.conftest import ACME_TOKEN, Stack
+from integration.flow.conftest import (
+    ACME_ADMIN_TOKEN,
+    ACME_COORDINATOR_TOKEN,
+    ACME_TOKEN,
+    GLOBEX_ADMIN_TOKEN,
+    Stack,
+)
 from integration.flow.consent_support import assert_problem, error_fields
 
 pytestmark = pytest.mark.integration
@@ -251,3 +257,64 @@ async def test_a_waitlisted_registrant_is_a_candidate_and_asked_for_consent_once
             count=2,
             timeout=5,
         )
+
+
+async def test_an_admin_names_the_sites_that_may_frame_the_form_and_the_listing_carries_them(
+    stack: Stack,
+) -> None:
+    """Through the gateway to the events service and its database: only an admin changes the
+    list, each entry is checked, every tenant has its own, and the public listing (what the
+    console's embeddable page builds its frame-ancestors from) names the event's tenant's."""
+    settings = "/api/v1/settings/event-embedding"
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    event = await create_event(stack)
+    listing = f"/public/v1/events/{event['id']}"
+    assert (await stack.gateway.get(listing)).json()["embedding_origins"] == []
+
+    refused = await stack.gateway.put(
+        settings,
+        headers=admin,
+        json={"site_origins": ["https://careers.acme.example", "https://acme.example/jobs"]},
+    )
+    problem = assert_problem(refused, 422)
+    assert error_fields(problem) == {"site_origins.1"}
+    assert "has a path" in problem["errors"][0]["detail"]
+    wildcard_tld = await stack.gateway.put(
+        settings, headers=admin, json={"site_origins": ["https://*.example"]}
+    )
+    assert error_fields(assert_problem(wildcard_tld, 422)) == {"site_origins.0"}
+    coordinator = await stack.gateway.put(
+        settings,
+        headers=stack.as_(ACME_COORDINATOR_TOKEN),
+        json={"site_origins": ["https://careers.acme.example"]},
+    )
+    assert_problem(coordinator, 403)
+
+    stored = await stack.gateway.put(
+        settings,
+        headers=admin,
+        json={
+            "site_origins": [
+                "https://Careers.Acme.example/",
+                "https://*.acme.example",
+                "https://careers.acme.example",
+            ]
+        },
+    )
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == {
+        "site_origins": ["https://careers.acme.example", "https://*.acme.example"]
+    }
+    read = await stack.gateway.get(settings, headers=stack.as_(ACME_COORDINATOR_TOKEN))
+    assert read.json()["site_origins"] == ["https://careers.acme.example", "https://*.acme.example"]
+    assert (await stack.gateway.get(listing)).json()["embedding_origins"] == [
+        "https://careers.acme.example",
+        "https://*.acme.example",
+    ]
+    # Another tenant's list is its own.
+    globex = await stack.gateway.get(settings, headers=stack.as_(GLOBEX_ADMIN_TOKEN))
+    assert globex.json() == {"site_origins": []}
+
+    cleared = await stack.gateway.put(settings, headers=admin, json={"site_origins": []})
+    assert cleared.json() == {"site_origins": []}
+    assert (await stack.gateway.get(listing)).json()["embedding_origins"] == []

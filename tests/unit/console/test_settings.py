@@ -71,6 +71,7 @@ def test_settings_pages_show_by_permission() -> None:
         "Profile settings",
         "Skill vocabulary",
         "Custom fields",
+        "Embedding",
         "Suppressions",
         "ATS connections",
         "Audit log",
@@ -82,6 +83,7 @@ def test_settings_pages_show_by_permission() -> None:
         "Profile settings",
         "Skill vocabulary",
         "Custom fields",
+        "Embedding",
         "Suppressions",
         "ATS connections",
     ]

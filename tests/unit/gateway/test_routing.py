@@ -12,10 +12,17 @@ def test_the_most_specific_route_serves_a_path() -> None:
     )
     served_by = {
         path: getattr(route_for(table, path), "service", None)
-        for path in ("settings/retention", "/settings/contact-policy", "candidates/42/notes", "x")
+        for path in (
+            "settings/retention",
+            "settings/event-embedding",
+            "/settings/contact-policy",
+            "candidates/42/notes",
+            "x",
+        )
     }
     assert served_by == {
         "settings/retention": "candidates",
+        "settings/event-embedding": "events",
         "/settings/contact-policy": "campaigns",
         "candidates/42/notes": "candidates",
         "x": None,

@@ -50,7 +50,8 @@ FAMILY_SCOPE = {
     "ats": "ATS connections (read) and applications",
     "analytics": "summaries and engagement",
     "settings": "tenant-wide configuration: profile settings, skill vocabulary, custom-field "
-    "definitions, suppressions, mail governance, retention, ATS connections (write)",
+    "definitions, suppressions, mail governance, retention, sites that may embed event forms, "
+    "ATS connections (write)",
     "gdpr": "export and erasure of a person",
     "users": "tenant administration: users, roles, API keys, sign-in settings",
     "audit": "the audit log",

@@ -73,6 +73,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             notifications.router,
             events.router,
             events.public_router,
+            events.embed_script_router,
             settings_pages.router,
             profile_settings.router,
         ],

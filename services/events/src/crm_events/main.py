@@ -12,6 +12,7 @@ from uuid import uuid4
 
 from fastapi import FastAPI
 
+from crm_events.api.embedding import embedding_router
 from crm_events.api.registration_links import links_router
 from crm_events.api.routes import public_router, router
 from crm_events.application.links import RegistrationLinks
@@ -77,6 +78,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
             router,
             public_router,
             links_router,
+            embedding_router,
             install_gdpr(
                 platform, erasure="Erases the person's registrations and directory entries."
             ),

@@ -15,7 +15,14 @@ from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
 from crm_console.domain.problems import Problem
-from crm_shared import CurrentPrincipal, Principal, ProblemError, unauthorized, verified_principal
+from crm_shared import (
+    CurrentPrincipal,
+    Principal,
+    ProblemError,
+    framed_by,
+    unauthorized,
+    verified_principal,
+)
 from crm_shared.permissions import Permission, permissions_of
 
 # Headers only the gateway sets (it drops whatever the browser sent under these names): the
@@ -33,6 +40,12 @@ CONSOLE_CSP = (
 # may be on any origin: browsers apply `form-action` to every hop, so this page omits it (its
 # one form's target is fixed and the page shows nothing a person typed but the escaped tenant).
 SIGN_IN_CSP = CONSOLE_CSP.replace(" form-action 'self';", "")
+
+
+def embed_policy(site_origins: list[str]) -> str:
+    """The console's policy for a page a careers site frames: framed by `site_origins` alone
+    (an origin that is not one is dropped; none: no site may frame it)."""
+    return framed_by(CONSOLE_CSP, site_origins)
 
 
 def container(request: Request) -> ConsoleContainer:

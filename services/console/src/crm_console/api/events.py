@@ -1,18 +1,31 @@
 """Event pages: the list, create and edit, an event with its registrations and waitlist,
-cancelling, the door's check-in and walk-ins (phone-sized), and the public registration page."""
+cancelling, the door's check-in and walk-ins (phone-sized), and the public registration page
+with its embeddable variant and the careers site's script that frames it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem
-from crm_console.api.deps import Container, CurrentViewer, Viewer, done, form_of, is_htmx, render
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    Viewer,
+    done,
+    embed_policy,
+    form_of,
+    is_htmx,
+    render,
+)
 from crm_console.application.events import EventDesk, PublicRegistration
 from crm_console.container import ConsoleContainer
+from crm_console.domain.embedding import embed_frame_code, embed_path, embed_script_code
 from crm_console.domain.events import (
     ANSWER_FIELD,
     BLANK_QUESTION_ROWS,
@@ -35,6 +48,7 @@ from crm_console.domain.events import (
     walk_in_person,
 )
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
 from crm_shared import public_operation
 
 EVENTS = f"{CONSOLE_PREFIX}/events"
@@ -44,6 +58,16 @@ public_router = APIRouter(
     include_in_schema=False,
     dependencies=[public_operation()],
 )
+embed_script_router = APIRouter(
+    prefix=f"{CONSOLE_PREFIX}/public", include_in_schema=False, dependencies=[public_operation()]
+)
+# The careers site's script, as the console serves it at /console/public/embed.js.
+EMBED_SCRIPT = Path(__file__).parent.parent / "static" / "embed.js"
+
+
+@cache
+def embed_script_source() -> str:
+    return EMBED_SCRIPT.read_text(encoding="utf-8")
 
 
 def _refusal(
@@ -163,6 +187,8 @@ async def event_page(
             "formats": FORMATS,
             "link": registration_path(event_id),
             "session_names": {s["id"]: s["name"] for s in page.event.get("sessions") or []},
+            "embed_script": embed_script_code(event_id),
+            "embed_frame": embed_frame_code(event_id, page.event.get("name", "")),
         },
         viewer=viewer,
     )
@@ -373,21 +399,49 @@ def _visitor(request: Request) -> str | None:
     return request.headers.get("x-forwarded-for")
 
 
-@public_router.get("/{event_id}")
-async def public_event(event_id: str, request: Request, state: Container) -> HTMLResponse:
-    """The public registration page of an event: no sign-in."""
-    event = await PublicRegistration(state.gateway).event(event_id, _visitor(request))
+def _public_page(
+    request: Request,
+    state: ConsoleContainer,
+    event: dict[str, Any],
+    *,
+    embedded: bool,
+    values: dict[str, str] | None = None,
+    problem: Problem | None = None,
+) -> HTMLResponse:
+    """The registration page (hosted, or the embeddable variant a careers site frames), or
+    just its form for htmx; with what was typed and the API's refusal by each field."""
+    if is_htmx(request):
+        template = "events/public_form.html"
+    else:
+        template = "events/embed.html" if embedded else "events/public.html"
+    # An answer's refusal is named by its full path, `answers.<question id>`.
+    errors = problem.field_errors | problem.paths if problem else {}
     return render(
         request,
         state.templates,
-        "events/public.html",
-        {"event": event, "kinds": KINDS, "values": {}, "errors": {}, "problem": None},
+        template,
+        {
+            "event": event,
+            "kinds": KINDS,
+            "values": values or {},
+            "errors": errors,
+            "problem": problem,
+            "form_action": embed_path(event["id"]) if embedded else registration_path(event["id"]),
+        },
+        status_code=problem.status if problem else 200,
+        headers=_embed_headers(event) if embedded else None,
     )
 
 
-@public_router.post("/{event_id}")
-async def public_register(event_id: str, request: Request, state: Container) -> HTMLResponse:
-    """Registers the visitor; the confirmation shows their code for the door."""
+def _embed_headers(event: dict[str, Any]) -> dict[str, str]:
+    """The embeddable page may be framed by the sites the event's tenant named, no others."""
+    return {"Content-Security-Policy": embed_policy(event.get("embedding_origins") or [])}
+
+
+async def _registration(
+    event_id: str, request: Request, state: ConsoleContainer, *, embedded: bool
+) -> HTMLResponse:
+    """Registers the visitor from either page; the confirmation shows their code for the door."""
     fields = await form_of(request)
     person = {name: fields.get(name, "").strip() for name in ("first_name", "last_name", "email")}
     chosen = {"session_id": session} if (session := fields.get("session_id")) else {}
@@ -402,24 +456,59 @@ async def public_register(event_id: str, request: Request, state: Container) -> 
         # Read again for its questions (the form is drawn from them), htmx or not.
         event = await public.event(event_id, _visitor(request))
         typed = person | chosen | {f"{ANSWER_FIELD}{key}": value for key, value in answers.items()}
-        return render(
-            request,
-            state.templates,
-            "events/public_form.html" if is_htmx(request) else "events/public.html",
-            {
-                "event": event,
-                "kinds": KINDS,
-                "values": typed,
-                # An answer's refusal is named by its full path, `answers.<question id>`.
-                "errors": refused.problem.field_errors | refused.problem.paths,
-                "problem": refused.problem,
-            },
-            status_code=refused.problem.status,
+        return _public_page(
+            request, state, event, embedded=embedded, values=typed, problem=refused.problem
         )
-    template = "events/public_done.html" if is_htmx(request) else "events/public_done_page.html"
+    context = {"registration": registration, "code": code_of(registration), "person": person}
+    if is_htmx(request):
+        return render(request, state.templates, "events/public_done.html", context)
+    if not embedded:
+        return render(request, state.templates, "events/public_done_page.html", context)
+    # Sent without script (htmx did not run): a whole page, which must stay frameable.
+    event = await public.event(event_id, _visitor(request))
     return render(
         request,
         state.templates,
-        template,
-        {"registration": registration, "code": code_of(registration), "person": person},
+        "events/embed_done.html",
+        context | {"event": event},
+        headers=_embed_headers(event),
+    )
+
+
+@public_router.get("/{event_id}")
+async def public_event(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """The public registration page of an event: no sign-in."""
+    event = await PublicRegistration(state.gateway).event(event_id, _visitor(request))
+    return _public_page(request, state, event, embedded=False)
+
+
+@public_router.post("/{event_id}")
+async def public_register(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """Registers the visitor; the confirmation shows their code for the door."""
+    return await _registration(event_id, request, state, embedded=False)
+
+
+@public_router.get("/{event_id}/embed")
+async def embedded_event(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """The registration page a careers site frames (`embed.js` or an iframe): the same form
+    without the console's header, framed only by the sites its tenant allows."""
+    event = await PublicRegistration(state.gateway).event(event_id, _visitor(request))
+    return _public_page(request, state, event, embedded=True)
+
+
+@public_router.post("/{event_id}/embed")
+async def embedded_register(event_id: str, request: Request, state: Container) -> HTMLResponse:
+    """Registers the visitor from the framed form (no cookie and no CSRF token: it needs
+    neither, see docs/events.md "Embedding the registration form")."""
+    return await _registration(event_id, request, state, embedded=True)
+
+
+@embed_script_router.get("/embed.js")
+async def embed_script() -> Response:
+    """The careers site's script: inserts the event's framed form and sizes it to its content."""
+    return Response(
+        embed_script_source(),
+        media_type="text/javascript",
+        # Any site loads it; a short cache lets a fix reach them within minutes.
+        headers={"Cache-Control": "public, max-age=300"},
     )

@@ -24,12 +24,19 @@ from crm_console.api.deps import (
 from crm_console.application.settings import (
     AtsConnections,
     AuditTrail,
+    EmbeddingSites,
     SignInSettings,
     SuppressionList,
     TenantAdministration,
     TenantPolicies,
 )
 from crm_console.container import ConsoleContainer
+from crm_console.domain.embedding import (
+    EmbeddingForm,
+    embedding_form,
+    embedding_text,
+    origin_errors,
+)
 from crm_console.domain.policies import (
     ON_LAPSE,
     ON_LIMIT,
@@ -391,6 +398,54 @@ async def save_retention(request: Request, viewer: CurrentViewer, state: Contain
         )
     return _policy_page(
         request, viewer, state, "retention", PolicyForm(retention_values(policy)), saved=True
+    )
+
+
+# Embedding: the sites that may frame the event registration forms
+
+
+def _embedding_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    form: EmbeddingForm,
+    *,
+    problem: Problem | None = None,
+    saved: bool = False,
+) -> HTMLResponse:
+    template = "settings/embedding_form.html" if is_htmx(request) else "settings/embedding.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "form": form,
+            "problem": problem,
+            "refused": origin_errors(form, problem.paths) if problem else [],
+            "saved": saved,
+        },
+        viewer=viewer,
+        status_code=problem.status if problem else 200,
+    )
+
+
+@router.get("/embedding")
+async def embedding_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The careers sites that may frame the event registration forms."""
+    settings = await EmbeddingSites(state.gateway).settings(viewer.caller)
+    return _embedding_page(request, viewer, state, EmbeddingForm(embedding_text(settings)))
+
+
+@router.post("/embedding")
+async def save_embedding(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Replaces the list; the forms' frames follow it from their next load."""
+    form = embedding_form(await form_of(request))
+    try:
+        stored = await EmbeddingSites(state.gateway).replace(viewer.caller, form.origins)
+    except ApiProblem as refused:
+        return _embedding_page(request, viewer, state, form, problem=refused.problem)
+    return _embedding_page(
+        request, viewer, state, EmbeddingForm(embedding_text(stored)), saved=True
     )
 
 

@@ -31,6 +31,8 @@ class EventPage:
     mails_unavailable: str | None = None
     # The event's analytics report (docs/analytics.md), or why it is not shown.
     report: Part = field(default_factory=Part)
+    # The tenant's embedding settings (the sites that may frame the form), or why not shown.
+    embedding: Part = field(default_factory=Part)
 
 
 class EventDesk:
@@ -49,10 +51,10 @@ class EventDesk:
         return found
 
     async def page(self, caller: Caller, event_id: str) -> EventPage:
-        """The event, who registered, what became of the mails to them and the event's
-        report, fetched together (one call each; the page still shows when the mails or the
-        report cannot be read)."""
-        event, registrations, mails, report = await asyncio.gather(
+        """The event, who registered, what became of the mails to them, the event's report
+        and the sites that may embed its form, fetched together (one call each; the page still
+        shows when the mails, the report or the sites cannot be read)."""
+        event, registrations, mails, report, embedding = await asyncio.gather(
             self._api.get(caller, f"{API}/{event_id}"),
             self._api.get(caller, f"{API}/{event_id}/registrations"),
             part(
@@ -64,10 +66,15 @@ class EventDesk:
                 self._api.get(caller, f"/api/v1/analytics/events/{event_id}"),
                 when_missing=NO_REPORT_YET,
             ),
+            part(self._api.get(caller, "/api/v1/settings/event-embedding")),
         )
         outcomes = mail_outcomes(items(mails.data)) if mails.data is not None else {}
         return EventPage(
-            event, attendance(registrations, outcomes), mails.unavailable, report=report
+            event,
+            attendance(registrations, outcomes),
+            mails.unavailable,
+            report=report,
+            embedding=embedding,
         )
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:

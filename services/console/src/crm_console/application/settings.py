@@ -175,3 +175,20 @@ class SignInSettings:
             caller, "PUT", f"{API}/sign-in-settings/admission", body
         )
         return saved
+
+
+class EmbeddingSites:
+    """The sites that may frame the tenant's embeddable event forms (events API)."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def settings(self, caller: Caller) -> dict[str, Any]:
+        found: dict[str, Any] = await self._api.get(caller, f"{API}/settings/event-embedding")
+        return found
+
+    async def replace(self, caller: Caller, origins: list[str]) -> dict[str, Any]:
+        stored: dict[str, Any] = await self._api.send(
+            caller, "PUT", f"{API}/settings/event-embedding", {"site_origins": origins}
+        )
+        return stored

@@ -73,6 +73,12 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "Fields of your own on candidates' profiles: text, numbers, dates, choices.",
     ),
     SettingsPage(
+        "Embedding",
+        f"{SETTINGS}/embedding",
+        "settings:read",
+        "The careers sites that may show your event registration forms.",
+    ),
+    SettingsPage(
         "Suppressions",
         f"{SETTINGS}/suppressions",
         "settings:read",

@@ -41,6 +41,10 @@
         input.value = window.location.origin + input.value;
       }
     });
+    // Code to paste into another site (an event's embed snippet): its `src="/..."` likewise.
+    root.querySelectorAll("textarea[data-absolute-code]").forEach(function (code) {
+      code.value = code.value.replace(/src="\//g, 'src="' + window.location.origin + "/");
+    });
   }
 
   // A "Copy" button (data-copy="<input id>") copies that input's value and says so.

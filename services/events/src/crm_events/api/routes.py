@@ -26,6 +26,7 @@ from crm_events.api.schemas import (
 from crm_events.application import (
     cancellations,
     door_uploads,
+    embedding,
     invitations,
     lifecycle,
     registrations,
@@ -532,8 +533,8 @@ def _unstored(event_id: str) -> RegistrationPublic:
 async def read_published_event(event_id: str, storage: Storage) -> EventListing:
     """An event as its public registration page shows it: name, format, time (in UTC and in
     its time zone), venue, whether it was cancelled, whether registration is open and how many
-    seats are left (none: registering joins the waitlist). A draft is a 404. The join URL is
-    for registrants only."""
+    seats are left (none: registering joins the waitlist), and the sites its tenant lets frame
+    the embeddable form. A draft is a 404. The join URL is for registrants only."""
     try:
         standing = await lifecycle.published_event(storage, event_id)
     except EventNotFound as missing:
@@ -545,6 +546,7 @@ async def read_published_event(event_id: str, storage: Storage) -> EventListing:
         | {
             "registration_open": registration_refusal(event, utc_now()) is None,
             "places_left": max(event.capacity - standing.registered, 0),
+            "embedding_origins": await embedding.embedding_origins(storage, event.tenant_id),
         }
     )
 

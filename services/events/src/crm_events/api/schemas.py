@@ -28,6 +28,7 @@ from crm_events.domain.models import (
 )
 from crm_events.domain.questions import MAX_QUESTIONS, ConsentPurpose, QuestionKind
 from crm_events.domain.sessions import MAX_SESSIONS
+from crm_shared import MAX_SITE_ORIGINS, site_origin
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Venue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -327,6 +328,11 @@ class EventListing(BaseModel):
         description="The sessions (time slots) a registrant chooses one of; none: the event "
         "is one session."
     )
+    embedding_origins: list[str] = Field(
+        default_factory=list,
+        description="The sites the tenant lets frame the event's embeddable registration form "
+        "(its Content-Security-Policy frame-ancestors); empty: none may.",
+    )
 
 
 class PersonCreate(BaseModel):
@@ -506,3 +512,25 @@ class DoorCheckInReport(BaseModel):
 
     results: list[DoorCheckInResultPublic]
     counts: dict[DoorCheckInOutcome, int]
+
+
+SiteOrigin = Annotated[str, AfterValidator(site_origin)]
+
+
+class EmbeddingSettingsUpdate(BaseModel):
+    """The sites that may frame the tenant's embeddable registration forms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site_origins: list[SiteOrigin] = Field(
+        max_length=MAX_SITE_ORIGINS,
+        description="Site origins: https, a host and an optional port, no path "
+        "(`https://careers.example.com`); `https://*.example.com` allows every subdomain, "
+        "`http://localhost:<port>` a page tried out locally. An empty list: no site may.",
+    )
+
+
+class EmbeddingSettings(BaseModel):
+    """The sites that may frame the tenant's embeddable registration forms."""
+
+    site_origins: list[str] = Field(description="Each once, in the order given.")

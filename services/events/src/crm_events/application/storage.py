@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from crm_events.application.links import RegistrationLinks
+from crm_events.repositories.embedding import EmbeddingSettingsRepository
 from crm_events.repositories.events import EventRepository
 from crm_events.repositories.registrations import RegistrationRepository
 from crm_shared import (
@@ -41,6 +42,9 @@ class EventsStorage:
 
     def registrations(self, tenant_id: str) -> RegistrationRepository:
         return RegistrationRepository(self.database, tenant_id)
+
+    def embedding(self, tenant_id: str) -> EmbeddingSettingsRepository:
+        return EmbeddingSettingsRepository(self.database, tenant_id)
 
     def directory(self, tenant_id: str) -> CandidateDirectory:
         return CandidateDirectory(self.database, tenant_id)

@@ -43,6 +43,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("skills", "candidates", settings.candidates_url),
         Route("profile-settings", "candidates", settings.candidates_url),
         Route("settings/retention", "candidates", settings.candidates_url),
+        Route("settings/event-embedding", "events", settings.events_url),
         Route("templates", "campaigns", settings.campaigns_url),
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
@@ -52,7 +53,8 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("blocks", "campaigns", settings.campaigns_url),
         Route("suppressions", "campaigns", settings.campaigns_url),
         # Tenant settings live with the service they govern: the retention policy with the
-        # candidates service, every other setting (contact policy, inbound mail) with campaigns.
+        # candidates service, the sites that may frame event forms with events, every other
+        # setting (contact policy, inbound mail) with campaigns.
         Route("settings", "campaigns", settings.campaigns_url),
         Route("events", "events", settings.events_url),
         Route("ats", "ats-sync", settings.ats_sync_url),
