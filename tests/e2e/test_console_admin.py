@@ -401,6 +401,7 @@ def test_the_public_page_offers_the_events_sessions_with_their_places_left(
         sessions.get_by_role("radio", name=re.compile(r"^Afternoon slot")).check()
         assert_fits(public)
         assert_accessible(public)
+        screenshot(public, "event-public-sessions")
         public.get_by_role("button", name="Register").click()
         expect(public.get_by_test_id("registration-code")).to_have_text(
             re.compile(r"^[0-9A-Z]{8}$")
