@@ -143,11 +143,17 @@ _QUESTION_PART = re.compile(r"^q(\d+)\.(id|label|kind|required|options|purpose|h
 def question_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
     """The question rows of the event form (`q<n>.<part>`) in their order, those left without
     a label dropped (a blank row, or a question taken out)."""
+    return _rows(form, _QUESTION_PART, "label")
+
+
+def _rows(form: Mapping[str, str], part: re.Pattern[str], needed: str) -> list[dict[str, str]]:
+    """The form's rows whose fields `part` names (`<letter><n>.<part>`), by row number, those
+    with `needed` left empty dropped."""
     rows: dict[int, dict[str, str]] = {}
     for name, value in form.items():
-        if matched := _QUESTION_PART.match(name):
+        if matched := part.match(name):
             rows.setdefault(int(matched[1]), {})[matched[2]] = str(value).strip()
-    return [rows[n] for n in sorted(rows) if rows[n].get("label")]
+    return [rows[n] for n in sorted(rows) if rows[n].get(needed)]
 
 
 def question_body(rows: Iterable[Mapping[str, str]]) -> list[dict[str, Any]]:
@@ -227,11 +233,7 @@ _SESSION_PART = re.compile(r"^s(\d+)\.(id|name|starts_at|ends_at|capacity)$")
 def session_rows(form: Mapping[str, str]) -> list[dict[str, str]]:
     """The session rows of the event form (`s<n>.<part>`) in their order, those left without
     a name dropped (a blank row, or a session taken out)."""
-    rows: dict[int, dict[str, str]] = {}
-    for name, value in form.items():
-        if matched := _SESSION_PART.match(name):
-            rows.setdefault(int(matched[1]), {})[matched[2]] = str(value).strip()
-    return [rows[n] for n in sorted(rows) if rows[n].get("name")]
+    return _rows(form, _SESSION_PART, "name")
 
 
 def session_body(rows: Iterable[Mapping[str, str]], errors: dict[str, str]) -> list[dict[str, Any]]:
