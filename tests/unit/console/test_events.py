@@ -65,6 +65,7 @@ def person(
         "candidate_id": None,
         "checked_in_at": more.pop("checked_in_at", None),
         "walk_in": False,
+        **more,
     }
 
 
@@ -497,6 +498,71 @@ async def test_an_edit_names_the_version_it_was_made_from(console: Console) -> N
     [call] = api.calls
     assert call.headers["if-match"] == '"3"'
     assert json.loads(call.content)["notify_registrants"] is False  # the box was not ticked
+
+
+MORNING = {
+    "id": "morning",
+    "name": "Morgens",
+    "starts_at": "2027-03-25T08:00:00Z",
+    "ends_at": "2027-03-25T11:00:00Z",
+    "starts_at_local": "2027-03-25T09:00:00+01:00",
+    "ends_at_local": "2027-03-25T12:00:00+01:00",
+    "capacity": 1,
+    "registered": 1,
+    "places_left": 0,
+}
+
+
+async def test_an_event_with_sessions_shows_them_in_its_page_and_its_edit_form(
+    console: Console,
+) -> None:
+    client, api = console
+    event = EVENT | {"time_zone": "Europe/Berlin", "sessions": [MORNING]}
+    seated = person("a1b2c3d4", "Ada", "Lovelace", session_id="morning")
+    waiting = person("e5f6a7b8", "Wait", "First", "waitlisted", session_id="morning")
+    api.answer("GET", "/api/v1/events/ev1", body=event)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=[seated, waiting])
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    table = page.text[page.text.index('data-testid="sessions"') :]
+    assert "<td>Morgens</td>" in table
+    assert "<td>1</td><td>1</td><td>1</td></tr>" in table  # seats, registered, waiting
+    assert "wait@example.org · Morgens ·" in page.text  # the waitlisted person's session
+    form = await client.get("/console/events/ev1/edit", headers=gateway_headers(ALICE))
+    assert '<input type="hidden" name="s0.id" value="morning">' in form.text
+    assert 'name="s0.starts_at" type="datetime-local" value="2027-03-25T09:00"' in form.text
+    assert form.text.count('data-testid="session-row"') == 3  # and two blank rows
+
+
+async def test_a_session_the_api_refuses_to_drop_is_explained_on_the_form(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer(
+        "PATCH",
+        "/api/v1/events/ev1",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "detail": "1 people registered for the session 'Morgens'; it cannot be removed",
+        },
+    )
+    form = {
+        "version": "3",
+        "name": "Backend meetup",
+        "kind": "meetup",
+        "starts_at": "2027-03-25T17:00",
+        "time_zone": "UTC",
+        "capacity": "5",
+    }
+    answer = await client.post(
+        "/console/events/ev1", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 409
+    assert "it cannot be removed" in answer.text
+    [call] = api.calls
+    assert json.loads(call.content)["sessions"] == []
 
 
 async def test_an_event_shows_its_link_registrations_and_waitlist(console: Console) -> None:

@@ -208,8 +208,9 @@ def _lines(mail: RegistrantMail) -> list[str]:
         return lines
     if mail.kind is EventMailKind.WAITLISTED:
         lines = [
-            f"Thank you for registering for {mail.event_name}. It is full, so you are on "
-            "the waitlist: your place is not confirmed yet.",
+            f"Thank you for registering for {mail.event_name}. "
+            f"{'That session' if mail.session_name else 'It'} is full, so you are on the "
+            "waitlist: your place is not confirmed yet.",
             "If a seat frees up, it goes to the longest-waiting person, and we will mail you "
             "the confirmation with a calendar invitation.",
         ]
