@@ -78,6 +78,12 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     page.get_by_label("Question 1", exact=True).fill("Which team interests you?")
     page.get_by_label("Answer to question 1").select_option("choice")
     page.get_by_label("Options of question 1").fill("Backend\nData")
+    # Only the parts that apply to a kind show: a choice has options, a consent box a purpose.
+    expect(page.locator("#q0-purpose")).to_be_hidden()
+    expect(page.locator("#q1-options")).to_be_hidden()
+    page.get_by_label("Answer to question 2").select_option("consent")
+    expect(page.locator("#q1-purpose")).to_be_visible()
+    page.get_by_label("Answer to question 2").select_option("text")
     page.get_by_label("Question 1 needs an answer").check()
     assert_accessible(page)
     screenshot(page, "event-form")

@@ -28,10 +28,29 @@
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
     absoluteLinks(document);
+    questionParts(document);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     drawCharts(event.target);
     absoluteLinks(event.target);
+    questionParts(event.target);
+  });
+  // A registration question's options matter to a choice, its purpose to a consent box: the
+  // other kinds hide them (without script every part shows, and the server ignores the rest).
+  function questionParts(root) {
+    root.querySelectorAll("[data-question-kind]").forEach(function (select) {
+      var row = select.closest(".question-row");
+      if (row) {
+        row.querySelectorAll("[data-for-kind]").forEach(function (part) {
+          part.hidden = part.getAttribute("data-for-kind") !== select.value;
+        });
+      }
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-question-kind]")) {
+      questionParts(event.target.closest(".question-row"));
+    }
   });
   // A link to share (an event's public registration page) is rendered as a path: the browser
   // knows the address people reach the console at, the console does not.
