@@ -146,9 +146,9 @@ async def test_each_session_fills_waitlists_and_is_told_on_its_own(
     assert change.subject == f"Changed: {fair['name']}"
     assert invitation(change)[2].decoded("DTSTART") == datetime(2031, 6, 12, 15, tzinfo=BERLIN)
     listed = await stack.gateway.get(f"{url}/registrations", headers=acme)
-    assert {r["email"]: r["session_id"] for r in listed.json()} == {
-        seated_email: "morning",
-        waiting_email: "morning",
-        afternoon_email: "slot-1",
+    assert {r["email"]: (r["session_id"], r["session_name"]) for r in listed.json()} == {
+        seated_email: ("morning", "Morgens"),
+        waiting_email: ("morning", "Morgens"),
+        afternoon_email: ("slot-1", "Nachmittags"),
     }
     assert len(smtp_sink.messages_to(waiting_email)) == 2  # not told of the afternoon's move

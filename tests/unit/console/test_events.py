@@ -701,7 +701,8 @@ async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
 
 async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    ada = REGISTRATIONS[1] | {"session_id": "morning", "session_name": "Morgens"}
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=[REGISTRATIONS[0], ada])
     found = await client.get(
         "/console/events/ev1/check-in",
         params={"q": "a1b2c3d4"},
@@ -709,6 +710,7 @@ async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) 
     )
     assert found.status_code == 200
     assert "Ada Lovelace" in found.text
+    assert "<code>A1B2C3D4</code> · Morgens</span>" in found.text  # her time slot
     assert "Zoë" not in found.text
     assert 'hx-post="/console/events/ev1/check-in/a1b2c3d4e5f6"' in found.text
     api.answer(

@@ -40,6 +40,7 @@ from crm_events.domain.models import (
     EventDetailsInvalid,
     EventNotFound,
     EventStatus,
+    RecruitingEvent,
     Registration,
     RegistrationCancelRefused,
     RegistrationNotFound,
@@ -337,10 +338,11 @@ async def event_registrations(
 ) -> list[RegistrationDetail]:
     """Who registered for an event (first 5000)."""
     try:
+        event = await lifecycle.existing_event(storage, principal.tenant_id, event_id)
         found = await registrations.registrations_for(storage, principal.tenant_id, event_id)
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    return [_detail(storage, r) for r in found]
+    return [_detail(storage, r, event) for r in found]
 
 
 @router.post(
@@ -355,6 +357,7 @@ async def check_in(
     goes out once the attendee is a known candidate: now, or when the candidates service has
     created them from their registration."""
     try:
+        event = await lifecycle.existing_event(storage, principal.tenant_id, event_id)
         attended = await registrations.check_in(
             storage, principal.tenant_id, event_id, registration_id
         )
@@ -362,7 +365,7 @@ async def check_in(
         raise _not_found(missing) from None
     except RegistrationNotFound as missing:
         raise _no_registration(missing) from None
-    return _detail(storage, attended)
+    return _detail(storage, attended, event)
 
 
 @router.post(
@@ -494,13 +497,18 @@ async def registration_invitation(
     return calendar_file(ics)
 
 
-def _detail(storage: Storage, registration: Registration) -> RegistrationDetail:
-    """A registration as staff see it, with the registrant's links (to pass on)."""
+def _detail(
+    storage: Storage, registration: Registration, event: RecruitingEvent | None = None
+) -> RegistrationDetail:
+    """A registration as staff see it, with the registrant's links (to pass on) and, given
+    its event, the name of its session (for the door of an event with time slots)."""
+    session = event.session(registration.session_id) if event is not None else None
     return RegistrationDetail.model_validate(
         registration.model_dump()
         | {
             "manage_url": storage.links.manage_url(registration),
             "invitation_url": storage.links.invitation_url(registration),
+            "session_name": session.name if session else None,
         }
     )
 

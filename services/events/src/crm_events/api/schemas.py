@@ -412,6 +412,10 @@ class AnswerPublic(BaseModel):
 
 
 class RegistrationDetail(RegistrationPublic):
+    session_name: str | None = Field(
+        default=None,
+        description="The session's name (in the registrations list and a check-in's answer).",
+    )
     email: str
     first_name: str
     last_name: str
