@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, is_htmx, render
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, is_htmx, render
 from crm_console.api.forms import form_values
 from crm_console.application.candidates import CandidateDirectory
 from crm_console.domain.candidate_form import (
@@ -173,18 +173,22 @@ async def create_candidate(request: Request, viewer: CurrentViewer, state: Conta
 
 @router.get("/merges/{merge_id}")
 async def merge_page(
-    merge_id: str, request: Request, viewer: CurrentViewer, state: Container
+    merge_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """A merge: which record was folded into which, and its undo."""
     merge = await CandidateDirectory(state.gateway).merge_record(viewer.caller, merge_id)
     return render(
-        request, state.templates, "candidates/merge_done.html", {"merge": merge}, viewer=viewer
+        request,
+        state.templates,
+        "candidates/merge_done.html",
+        {"merge": merge, "people": people},
+        viewer=viewer,
     )
 
 
 @router.post("/merges/{merge_id}/undo")
 async def undo_merge(
-    merge_id: str, request: Request, viewer: CurrentViewer, state: Container
+    merge_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """Undoes a merge; the page's merge panel is replaced by its new state."""
     merge = await CandidateDirectory(state.gateway).undo_merge(viewer.caller, merge_id)
@@ -192,14 +196,14 @@ async def undo_merge(
         request,
         state.templates,
         "candidates/merge_status.html",
-        {"merge": merge, "undone_now": True},
+        {"merge": merge, "undone_now": True, "people": people},
         viewer=viewer,
     )
 
 
 @router.get("/{candidate_id}")
 async def candidate_profile(
-    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """One candidate and every panel about them; a panel the person may not read says why."""
     profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
@@ -207,19 +211,19 @@ async def candidate_profile(
         request,
         state.templates,
         "candidates/profile.html",
-        {"profile": profile, "errors": {}, "typed": {}, **CONSENT_CHOICES},
+        {"profile": profile, "errors": {}, "typed": {}, "people": people, **CONSENT_CHOICES},
         viewer=viewer,
     )
 
 
 @router.post("/{candidate_id}/notes")
 async def add_note(
-    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """Writes a note and answers with the notes panel; a refusal shows next to the text."""
     directory = CandidateDirectory(state.gateway)
     body = _form_text((await request.form()).get("body"))
-    context: dict[str, object] = {"candidate_id": candidate_id, "typed": ""}
+    context: dict[str, object] = {"candidate_id": candidate_id, "typed": "", "people": people}
     status_code = 200
     try:
         await directory.add_note(viewer.caller, candidate_id, body)
