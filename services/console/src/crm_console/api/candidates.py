@@ -36,7 +36,7 @@ from crm_console.domain.candidates import (
     placement_value,
     skills_cell,
 )
-from crm_console.domain.forms import FormValues
+from crm_console.domain.forms import FormValues, first
 from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
@@ -254,13 +254,14 @@ async def edit_candidate(
     """The profile's edit form: contact data, title and company, skills, tags and the tenant's
     custom fields (definitions read once), as stored now."""
     directory = CandidateDirectory(state.gateway)
-    candidate, definitions = await asyncio.gather(
-        directory.candidate(viewer.caller, candidate_id), directory.definitions(viewer.caller)
+    (candidate, revision), definitions = await asyncio.gather(
+        directory.candidate_as_read(viewer.caller, candidate_id),
+        directory.definitions(viewer.caller),
     )
     if candidate.get("status") == "merged":
         # A merged-away record is not edited: its profile says so and links the kept one.
         return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
-    context = _form_context(candidate, definitions, mode="edit")
+    context = _form_context(candidate, definitions, mode="edit", revision=revision)
     return render(request, state.templates, "candidates/form.html", context, viewer=viewer)
 
 
@@ -277,14 +278,18 @@ async def update_candidate(
     )
     typed = _as_typed(form, current)
     seen = (form.get("updated_at") or [""])[0]
+    # The revision the form was filled from: the API applies the change only to it.
+    revision = first(form, "revision") or None
     if changed_meanwhile(current, seen):
         stale = Problem(status=412, title="Precondition Failed", detail=CHANGED_MEANWHILE)
-        context = _form_context(typed, definitions, problem=stale, mode="edit", stale=True)
+        context = _form_context(
+            typed, definitions, problem=stale, mode="edit", stale=True, revision=revision
+        )
         return _form_problem(request, state, viewer, context)
     body = changes(current, form, definitions)
     if body:
         try:
-            await directory.update(viewer.caller, candidate_id, body)
+            await directory.update(viewer.caller, candidate_id, body, revision)
         except SignedOut:
             raise
         except ApiProblem as refused:
@@ -293,7 +298,9 @@ async def update_candidate(
             problem = refused.problem
             if problem.status == 412:
                 problem = Problem(status=412, title=problem.title, detail=CHANGED_MEANWHILE)
-            context = _form_context(typed, definitions, problem=problem, mode="edit")
+            context = _form_context(
+                typed, definitions, problem=problem, mode="edit", revision=revision
+            )
             context["existing_id"] = problem.extensions.get("existing_candidate_id")
             context["stale"] = problem.status == 412
             return _form_problem(request, state, viewer, context)
