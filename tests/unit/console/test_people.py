@@ -10,6 +10,7 @@ import pytest
 
 from crm_console.domain.people import people_from
 from crm_shared import Principal
+from unit.console.test_campaigns import broadcast
 from unit.console.test_candidates import ADMIN, answer_profile, candidate
 from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
 
@@ -119,3 +120,35 @@ async def test_the_audit_log_names_who_acted(console: Console) -> None:
     assert 'user: <span class="person" title="usr_rita">Rita Ruiz</span>' in page.text
     assert "api key: key_9" in page.text
     assert [c.url.path for c in api.calls].count("/api/v1/users") == 1
+
+
+async def test_an_import_and_a_broadcast_name_who_started_them(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    job: dict[str, Any] = {
+        "id": "imp9",
+        "status": "running",
+        "source": "sourced",
+        "tags": [],
+        "mapping": {"a": "first_name"},
+        "created_at": "2026-12-01T10:00:00Z",
+        "created_by": "usr_rita",
+        "counts": {"rows_read": 200, "rows_processed": 50},
+        "error": None,
+    }
+    api.answer("GET", "/api/v1/imports/imp9", body=job)
+    api.answer("GET", "/api/v1/imports", body={"items": [job], "next_cursor": None})
+    person = '<span class="person" title="usr_rita">Rita Ruiz</span>'
+    detail = await client.get("/console/imports/imp9", headers=gateway_headers(ADMIN))
+    assert f"Started by {person}" in detail.text
+    listing = await client.get("/console/imports", headers=gateway_headers(ADMIN))
+    assert f"<td>{person}</td>" in listing.text
+
+    api.answer(
+        "GET",
+        "/api/v1/broadcasts/b1",
+        body=broadcast("sending") | {"created_by": "usr_rita"},
+    )
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(ADMIN))
+    assert page.status_code == 200, page.text
+    assert f" by {person}</dd>" in page.text
