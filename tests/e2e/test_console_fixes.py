@@ -13,6 +13,7 @@ import pytest
 from browser import PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Page, expect
 
+from crm_devstack.keycloak import DEMO_USERS
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, sign_in
 from e2e.test_console_candidates import services_answering, wait_until
@@ -177,10 +178,22 @@ def test_a_viewer_is_kept_from_the_composer_and_signs_out_to_the_console(
     assert answer.status == 403
     expect(page.get_by_text(re.compile("needs broadcasts:write"))).to_be_visible()
     assert_accessible(page)
+    # Signing out lands on the signed-out page; "Sign in again" returns to the page left.
+    page.goto(f"{gateway}/console/broadcasts")
     with page.expect_navigation():
         page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url(re.compile(r".*/console/sign-in\?reason=signed_out$"), timeout=30_000)
+    page.wait_for_url(
+        re.compile(r".*/console/sign-in\?reason=signed_out&return_to=%2Fconsole%2Fbroadcasts"),
+        timeout=30_000,
+    )
     expect(page.get_by_test_id("signed-out")).to_be_visible()
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
     assert_accessible(page)
+    page.get_by_role("link", name="Sign in again").click()
+    page.locator("#username").wait_for(timeout=30_000)
+    page.locator("#username").fill("vic.viewer")
+    page.locator("#password").fill(DEMO_USERS["vic.viewer"][0])
+    page.locator("#kc-login").click()
+    page.wait_for_url(f"{gateway}/console/broadcasts", timeout=30_000)
+    expect(page.get_by_role("heading", name="Broadcasts", exact=True)).to_be_visible()
     watch.assert_clean()

@@ -234,6 +234,40 @@ async def test_every_text_field_is_bounded_on_create_and_change(stack: Stack) ->
     assert at_the_limit.status_code == 200, at_the_limit.text
 
 
+async def test_a_change_made_from_a_stale_read_is_refused_not_overwritten(stack: Stack) -> None:
+    """A candidate's `ETag` is its revision; a change sent with `If-Match` applies only to the
+    record as it was read, and one without applies as before."""
+    auth = stack.as_(ACME_TOKEN)
+    created = await create(stack, ACME_TOKEN, person(unique("etag")))
+    url = f"/api/v1/candidates/{created['id']}"
+    read = await stack.gateway.get(url, headers=auth)
+    assert read.status_code == 200, read.text
+    seen = read.headers["etag"]
+    first = await stack.gateway.patch(
+        url, json={"current_title": "Lead"}, headers={**auth, "If-Match": seen}
+    )
+    assert first.status_code == 200, first.text
+    now = first.headers["etag"]
+    assert now != seen
+    assert (await stack.gateway.get(url, headers=auth)).headers["etag"] == now
+
+    stale = await stack.gateway.patch(
+        url, json={"current_title": "Intern"}, headers={**auth, "If-Match": seen}
+    )
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["type"].endswith("precondition-failed")
+    assert stale.headers["etag"] == now
+    assert (await stack.gateway.get(url, headers=auth)).json()["current_title"] == "Lead"
+    malformed = await stack.gateway.patch(
+        url, json={"current_title": "Intern"}, headers={**auth, "If-Match": "Lead"}
+    )
+    assert malformed.status_code == 412
+
+    unconditional = await stack.gateway.patch(url, json={"current_title": "Head"}, headers=auth)
+    assert unconditional.status_code == 200, unconditional.text
+    assert unconditional.json()["current_title"] == "Head"
+
+
 async def test_notes_are_written_by_the_caller_and_stay_in_the_tenant(stack: Stack) -> None:
     created = await create(stack, ACME_TOKEN, person(unique("notes")))
     notes_path = f"/api/v1/candidates/{created['id']}/notes"

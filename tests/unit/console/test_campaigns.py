@@ -227,7 +227,8 @@ async def test_a_block_the_api_refuses_keeps_what_was_typed(site: Console) -> No
     refused = await client.post("/console/templates/blocks", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
     assert 'value="Footer!"' in refused.text
-    assert 'id="e-f-key">String should match pattern' in refused.text
+    assert 'id="e-f-key">This is not in the expected format.' in refused.text
+    assert "Not saved:</strong> Some of what was entered was not accepted" in refused.text
 
 
 # Sequences
@@ -355,7 +356,7 @@ def test_the_api_errors_land_on_their_step() -> None:
     assert [f.key for f in forms] == ["a", "b"]
     assert forms[1].errors == {"if_yes": "no step is labelled 'x'"}
     assert forms[0].errors == {"step": "loops back"}
-    assert sequence_rules.other_errors(problem) == {"trigger.segment_id": "Field required"}
+    assert sequence_rules.other_errors(problem) == {"trigger.segment_id": "This is required."}
     with pytest.raises(ValueError, match="unknown step kind"):
         sequence_rules.step_form("teleport")
 
@@ -787,7 +788,7 @@ async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Cons
     form = {"name": "N", "template_id": "t1", "audience_type": "segment", "schedule_type": "now"}
     refused = await client.post("/console/broadcasts", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
-    assert "Field required" in refused.text
+    assert "This is required." in refused.text
     assert 'value="N"' in refused.text
 
 

@@ -305,6 +305,48 @@ async def test_the_edit_form_holds_the_record_and_sends_only_the_change(console:
     assert sent(api, "PATCH", "/api/v1/candidates/c1") == [{"current_company": "Initech"}]
 
 
+async def test_the_edit_is_sent_with_if_match_of_the_revision_the_form_was_filled_from(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/custom-fields", body=[])
+    stored = candidate(updated_at=STORED)
+    api.routes[("GET", "/api/v1/candidates/c1")] = httpx.Response(
+        200, json=stored, headers={"ETag": '"1764583200000"'}
+    )
+    page = await client.get("/console/candidates/c1/edit", headers=gateway_headers())
+    assert 'name="revision" value="&#34;1764583200000&#34;"' in page.text
+    # Someone else's change lands between the console's read and its write: the API refuses.
+    api.answer(
+        "PATCH",
+        "/api/v1/candidates/c1",
+        412,
+        {"type": "urn:recruitcrm:problem:precondition-failed", "title": "Precondition Failed"},
+    )
+    refused = await client.post(
+        "/console/candidates/c1",
+        data={
+            "updated_at": STORED,
+            "revision": '"1764583200000"',
+            "first_name": "Other",
+            "last_name": "Ångström",
+            "emails": "zoe@example.org",
+            "current_title": "Engineer",
+            "current_company": "Globex",
+            "location": "Berlin",
+            "skills": "python",
+        },
+        headers=htmx_headers(),
+    )
+    assert refused.status_code == 412
+    assert "changed by someone else meanwhile" in refused.text
+    # The revision is kept, so sending the form again cannot overwrite either.
+    assert 'name="revision" value="&#34;1764583200000&#34;"' in refused.text
+    [patch] = [c for c in api.calls if c.method == "PATCH"]
+    assert patch.headers["if-match"] == '"1764583200000"'
+    assert json.loads(patch.content) == {"first_name": "Other"}
+
+
 async def test_an_edit_of_a_record_changed_meanwhile_asks_for_a_reload(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/custom-fields", body=[])

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from crm_console.adapters.gateway_api import GatewayApi
-from crm_console.api.pages import safe_return_path
 from crm_console.config import ConsoleSettings
 from crm_console.domain.problems import problem_from
+from crm_console.domain.signing_out import safe_return_path
 from crm_console.main import PACKAGE, create_app
 from crm_shared import Principal
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer

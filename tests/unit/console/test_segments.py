@@ -325,7 +325,9 @@ async def test_a_refused_save_shows_the_error_at_the_rule(console: Console) -> N
     )
     assert fragment.status_code == 422
     assert 'id="err-r-0" role="alert">a cycle: s1 -&gt; s7 -&gt; s1</p>' in fragment.text
-    assert 'class="problem"' not in fragment.text
+    # Placed at the rule, not repeated at the top: a friendly line there says so.
+    assert fragment.text.count("a cycle") == 1
+    assert 'data-testid="not-saved"' in fragment.text
     empty_name = await client.post(
         "/console/segments", data={**form_of(draft), "name": " "}, headers=htmx_headers()
     )

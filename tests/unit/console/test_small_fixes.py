@@ -1,17 +1,14 @@
-"""Small console fixes: the favicon, a composer a role may not use, plural units, where
-signing out lands."""
+"""Small console fixes: the favicon, a composer a role may not use, plural units (where
+signing out lands: test_signing_out.py)."""
 
 from __future__ import annotations
-
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from crm_console.domain.sequences import describe_step
-from crm_console.domain.signing_out import SIGNED_OUT_PATH, after_sign_out
 from crm_shared import Principal
-from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
+from unit.console.test_pages import Api, console, gateway_headers
 
 pytestmark = pytest.mark.unit
 
@@ -52,39 +49,3 @@ async def test_a_viewer_gets_no_broadcast_composer(console: Console) -> None:
 )
 def test_a_wait_is_said_in_the_right_number(step: dict[str, object], said: str) -> None:
     assert describe_step(step, {}) == said
-
-
-def test_signing_out_at_the_provider_returns_to_the_consoles_sign_in_page() -> None:
-    url = after_sign_out(
-        "http://127.0.0.1:8081/realms/acme/protocol/openid-connect/logout?id_token_hint=t"
-        "&post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A8000%2F&client_id=crm"
-    )
-    parts = urlsplit(url)
-    assert parts.netloc == "127.0.0.1:8081"
-    query = parse_qs(parts.query)
-    assert query["post_logout_redirect_uri"] == [
-        "http://127.0.0.1:8000/console/sign-in?reason=signed_out"
-    ]
-    assert query["id_token_hint"] == ["t"]
-    assert query["client_id"] == ["crm"]
-    assert after_sign_out(None) == SIGNED_OUT_PATH
-
-
-async def test_sign_out_sends_the_browser_back_to_the_console(console: Console) -> None:
-    client, api = console
-    api.answer(
-        "POST",
-        "/auth/logout",
-        body={
-            "end_session_url": "https://idp.example/logout?post_logout_redirect_uri="
-            "https%3A%2F%2Fcrm.example%2F"
-        },
-    )
-    answer = await client.post("/console/sign-out", headers=htmx_headers())
-    assert answer.status_code == 204
-    assert answer.headers["hx-redirect"] == (
-        "https://idp.example/logout?post_logout_redirect_uri="
-        "https%3A%2F%2Fcrm.example%2Fconsole%2Fsign-in%3Freason%3Dsigned_out"
-    )
-    page = await client.get("/console/sign-in", params={"reason": "signed_out"})
-    assert 'data-testid="signed-out"' in page.text

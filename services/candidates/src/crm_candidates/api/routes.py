@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from crm_candidates.api.deps import (
     CandidateProfilesDep,
@@ -32,6 +32,7 @@ from crm_candidates.application.candidates import (
     CandidateProfiles,
     CandidateQueries,
     InactiveCandidateError,
+    StaleCandidateError,
 )
 from crm_candidates.application.segments import SegmentInUseError, SegmentQueries
 from crm_candidates.domain.identity import IdentityTakenError, identity_keys, query_tokens
@@ -179,12 +180,42 @@ async def create_candidate(
     dependencies=[require_permission("candidates:read")],
     response_model=CandidatePublic,
 )
-async def get_candidate(candidate_id: str, candidates: CandidateQueriesDep) -> CandidatePublic:
-    """One candidate of the caller's tenant (a merged record names its survivor)."""
+async def get_candidate(
+    candidate_id: str, candidates: CandidateQueriesDep, response: Response
+) -> CandidatePublic:
+    """One candidate of the caller's tenant (a merged record names its survivor), with its
+    revision as `ETag` (send it as `If-Match` with a change)."""
     candidate = await candidates.get(candidate_id)
     if candidate is None:
         raise _not_found("candidate", candidate_id)
+    response.headers["ETag"] = f'"{candidate.revision}"'
     return _public(candidate)
+
+
+# Optional on a candidate, unlike on pools and lists: a change without it applies as before,
+# so clients written before candidates had an `ETag` keep working.
+CandidateIfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Optional: the `ETag` of the candidate as read (e.g. `"1764806400123"`); '
+        "the change is then applied only if nobody changed the record since (412 otherwise).",
+    ),
+]
+
+
+def _revision_named(if_match: str | None) -> str | None:
+    """The revision an `If-Match` names; None for none or `*` (any)."""
+    if if_match is None or if_match.strip() in ("", "*"):
+        return None
+    tag = if_match.strip().removeprefix("W/")
+    if len(tag) < 2 or not (tag.startswith('"') and tag.endswith('"')):
+        raise ProblemError(
+            412,
+            f"If-Match {if_match!r} is not an entity tag of this candidate",
+            problem_type="precondition-failed",
+        )
+    return tag[1:-1]
 
 
 @router.patch(
@@ -194,12 +225,30 @@ async def get_candidate(candidate_id: str, candidates: CandidateQueriesDep) -> C
     responses=problem_responses(409),
 )
 async def update_candidate(
-    candidate_id: str, body: CandidateUpdate, profiles: CandidateProfilesDep
+    candidate_id: str,
+    body: CandidateUpdate,
+    profiles: CandidateProfilesDep,
+    response: Response,
+    if_match: CandidateIfMatch = None,
 ) -> CandidatePublic:
-    """Changes the fields sent; emits `candidate.updated` and any segment entries and exits."""
+    """Changes the fields sent; emits `candidate.updated` and any segment entries and exits.
+    With `If-Match`, a record changed since it was read is refused (412) and left as it is."""
     changes = body.model_dump(exclude_unset=True, exclude={"default_region"})
     try:
-        changed = await profiles.change(candidate_id, changes, default_region=body.default_region)
+        changed = await profiles.change(
+            candidate_id,
+            changes,
+            default_region=body.default_region,
+            revision=_revision_named(if_match),
+        )
+    except StaleCandidateError as stale:
+        raise ProblemError(
+            412,
+            f"candidate {candidate_id} was changed by someone else since it was read; read it "
+            "again and reapply the change",
+            problem_type="precondition-failed",
+            headers={"ETag": f'"{stale.candidate.revision}"'},
+        ) from None
     except ProfileError as invalid:
         raise profile_problem(invalid) from None
     except IdentityTakenError as taken:
@@ -208,6 +257,7 @@ async def update_candidate(
         raise _inactive_problem(inactive, "change its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
+    response.headers["ETag"] = f'"{changed.revision}"'
     return _public(changed)
 
 

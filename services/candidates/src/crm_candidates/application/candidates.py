@@ -308,6 +308,15 @@ class MembershipEvaluator:
         await timeline.record(timeline_entry(envelope, candidate_id), session=session)
 
 
+class StaleCandidateError(Exception):
+    """The record changed since the revision an edit was made from."""
+
+    def __init__(self, candidate: Candidate, expected: str) -> None:
+        super().__init__(f"candidate {candidate.id} changed since revision {expected}")
+        self.candidate = candidate
+        self.expected = expected
+
+
 class InactiveCandidateError(Exception):
     """The record is not active (merged, or archived where that matters): its survivor, or
     restoring it, is the way on."""
@@ -383,9 +392,16 @@ class CandidateProfiles:
         return await self.writer.create(candidate)
 
     async def change(
-        self, candidate_id: str, changes: dict[str, Any], *, default_region: str | None
+        self,
+        candidate_id: str,
+        changes: dict[str, Any],
+        *,
+        default_region: str | None,
+        revision: str | None = None,
     ) -> Candidate | None:
-        """Changes the fields given of an active candidate; None if there is none."""
+        """Changes the fields given of an active candidate; None if there is none. With a
+        `revision`, only if the record is still at it (checked on the read inside the change's
+        transaction, so a change made meanwhile is never overwritten)."""
         for name, value in changes.items():
             if value is None and name not in NULLABLE_FIELDS:
                 raise ProfileError([(name, "cannot be null")])
@@ -394,6 +410,8 @@ class CandidateProfiles:
         def apply(candidate: Candidate) -> Candidate:
             if not candidate.is_active:
                 raise InactiveCandidateError(candidate)
+            if revision is not None and candidate.revision != revision:
+                raise StaleCandidateError(candidate, revision)
             fields = normalise_profile_fields(
                 changes, rules, current_custom_fields=candidate.custom_fields
             )

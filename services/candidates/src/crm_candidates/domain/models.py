@@ -173,6 +173,14 @@ class Candidate(BaseModel):
         """Whether the record is a live person: only these appear in lists, search, segments."""
         return self.status is CandidateStatus.ACTIVE
 
+    @property
+    def revision(self) -> str:
+        """When the record last changed, to the millisecond the database keeps: its `ETag`, so
+        an edit can be made conditional on the record being as it was read."""
+        changed = self.updated_at if self.updated_at.tzinfo else self.updated_at.replace(tzinfo=UTC)
+        seconds = int(changed.timestamp())
+        return str(seconds * 1000 + changed.microsecond // 1000)
+
 
 class SegmentStatus(StrEnum):
     """Where a segment's full evaluation stands."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, render, require
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
 from crm_console.domain import broadcasts as rules
@@ -131,7 +131,11 @@ async def create_broadcast(request: Request, viewer: CurrentViewer, state: Conta
 
 @router.get("/{broadcast_id}")
 async def broadcast_page(
-    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+    broadcast_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    people: PagePeople,
 ) -> HTMLResponse:
     """A broadcast: what it sends to whom and when, and its live progress with controls."""
     desk = BroadcastDesk(state.gateway)
@@ -141,7 +145,13 @@ async def broadcast_page(
         request,
         state.templates,
         "broadcasts/detail.html",
-        {**_vocabulary(), "b": broadcast, "names": lookups.names(), "problem": None},
+        {
+            **_vocabulary(),
+            "b": broadcast,
+            "names": lookups.names(),
+            "problem": None,
+            "people": people,
+        },
         viewer=viewer,
     )
 

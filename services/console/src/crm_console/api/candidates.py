@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, is_htmx, render
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, is_htmx, render
 from crm_console.api.forms import form_values
 from crm_console.application.candidates import CandidateDirectory
 from crm_console.domain.candidate_form import (
@@ -36,7 +36,7 @@ from crm_console.domain.candidates import (
     placement_value,
     skills_cell,
 )
-from crm_console.domain.forms import FormValues
+from crm_console.domain.forms import FormValues, first
 from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
@@ -173,18 +173,22 @@ async def create_candidate(request: Request, viewer: CurrentViewer, state: Conta
 
 @router.get("/merges/{merge_id}")
 async def merge_page(
-    merge_id: str, request: Request, viewer: CurrentViewer, state: Container
+    merge_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """A merge: which record was folded into which, and its undo."""
     merge = await CandidateDirectory(state.gateway).merge_record(viewer.caller, merge_id)
     return render(
-        request, state.templates, "candidates/merge_done.html", {"merge": merge}, viewer=viewer
+        request,
+        state.templates,
+        "candidates/merge_done.html",
+        {"merge": merge, "people": people},
+        viewer=viewer,
     )
 
 
 @router.post("/merges/{merge_id}/undo")
 async def undo_merge(
-    merge_id: str, request: Request, viewer: CurrentViewer, state: Container
+    merge_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """Undoes a merge; the page's merge panel is replaced by its new state."""
     merge = await CandidateDirectory(state.gateway).undo_merge(viewer.caller, merge_id)
@@ -192,14 +196,14 @@ async def undo_merge(
         request,
         state.templates,
         "candidates/merge_status.html",
-        {"merge": merge, "undone_now": True},
+        {"merge": merge, "undone_now": True, "people": people},
         viewer=viewer,
     )
 
 
 @router.get("/{candidate_id}")
 async def candidate_profile(
-    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """One candidate and every panel about them; a panel the person may not read says why."""
     profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
@@ -207,19 +211,19 @@ async def candidate_profile(
         request,
         state.templates,
         "candidates/profile.html",
-        {"profile": profile, "errors": {}, "typed": {}, **CONSENT_CHOICES},
+        {"profile": profile, "errors": {}, "typed": {}, "people": people, **CONSENT_CHOICES},
         viewer=viewer,
     )
 
 
 @router.post("/{candidate_id}/notes")
 async def add_note(
-    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """Writes a note and answers with the notes panel; a refusal shows next to the text."""
     directory = CandidateDirectory(state.gateway)
     body = _form_text((await request.form()).get("body"))
-    context: dict[str, object] = {"candidate_id": candidate_id, "typed": ""}
+    context: dict[str, object] = {"candidate_id": candidate_id, "typed": "", "people": people}
     status_code = 200
     try:
         await directory.add_note(viewer.caller, candidate_id, body)
@@ -250,13 +254,14 @@ async def edit_candidate(
     """The profile's edit form: contact data, title and company, skills, tags and the tenant's
     custom fields (definitions read once), as stored now."""
     directory = CandidateDirectory(state.gateway)
-    candidate, definitions = await asyncio.gather(
-        directory.candidate(viewer.caller, candidate_id), directory.definitions(viewer.caller)
+    (candidate, revision), definitions = await asyncio.gather(
+        directory.candidate_as_read(viewer.caller, candidate_id),
+        directory.definitions(viewer.caller),
     )
     if candidate.get("status") == "merged":
         # A merged-away record is not edited: its profile says so and links the kept one.
         return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
-    context = _form_context(candidate, definitions, mode="edit")
+    context = _form_context(candidate, definitions, mode="edit", revision=revision)
     return render(request, state.templates, "candidates/form.html", context, viewer=viewer)
 
 
@@ -273,14 +278,18 @@ async def update_candidate(
     )
     typed = _as_typed(form, current)
     seen = (form.get("updated_at") or [""])[0]
+    # The revision the form was filled from: the API applies the change only to it.
+    revision = first(form, "revision") or None
     if changed_meanwhile(current, seen):
         stale = Problem(status=412, title="Precondition Failed", detail=CHANGED_MEANWHILE)
-        context = _form_context(typed, definitions, problem=stale, mode="edit", stale=True)
+        context = _form_context(
+            typed, definitions, problem=stale, mode="edit", stale=True, revision=revision
+        )
         return _form_problem(request, state, viewer, context)
     body = changes(current, form, definitions)
     if body:
         try:
-            await directory.update(viewer.caller, candidate_id, body)
+            await directory.update(viewer.caller, candidate_id, body, revision)
         except SignedOut:
             raise
         except ApiProblem as refused:
@@ -289,7 +298,9 @@ async def update_candidate(
             problem = refused.problem
             if problem.status == 412:
                 problem = Problem(status=412, title=problem.title, detail=CHANGED_MEANWHILE)
-            context = _form_context(typed, definitions, problem=problem, mode="edit")
+            context = _form_context(
+                typed, definitions, problem=problem, mode="edit", revision=revision
+            )
             context["existing_id"] = problem.extensions.get("existing_candidate_id")
             context["stale"] = problem.status == 412
             return _form_problem(request, state, viewer, context)

@@ -12,8 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi
+from crm_console.application.people import read_people
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import NavItem, navigation
+from crm_console.domain.people import NOBODY, People
 from crm_console.domain.problems import Problem
 from crm_shared import (
     CurrentPrincipal,
@@ -87,6 +89,21 @@ def viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
 CurrentViewer = Annotated[Viewer, Depends(viewer)]
 
 
+async def page_people(viewer: CurrentViewer, state: Container) -> People:
+    """Who's who for a page that names people: FastAPI resolves a dependency once per request,
+    so the members are read once however many rows name someone."""
+    return await read_people(
+        state.gateway,
+        viewer.caller,
+        may_list=viewer.may("users:read"),
+        viewer_id=viewer.principal.user_id,
+        viewer_name=viewer.name,
+    )
+
+
+PagePeople = Annotated[People, Depends(page_people)]
+
+
 def require(viewer: Viewer, permission: str) -> None:
     """Refuses a page for a person whose role lacks `permission` with the usual 403 page (a
     form that would only be refused when sent is not offered)."""
@@ -140,6 +157,8 @@ def render(
             "nav": nav,
             "current_path": request.url.path,
             "csrf_token": viewer.caller.csrf_token if viewer else "",
+            # A fragment that names people without its route reading them shows the ids.
+            "people": NOBODY,
             **context,
         },
         status_code=status_code,

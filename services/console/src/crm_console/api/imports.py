@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, is_htmx, render
 from crm_console.application.imports import ImportDesk, NewImport
 from crm_console.domain.candidates import SOURCES
 from crm_console.domain.imports import (
@@ -31,15 +31,17 @@ UPLOAD_PIECE = 1 << 20
 
 
 @router.get("")
-async def import_list(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
-    """The upload form and the newest imports."""
+async def import_list(
+    request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
+) -> HTMLResponse:
+    """The upload form and the newest imports, each with who started it."""
     imports = await ImportDesk(state.gateway).recent(viewer.caller)
     rows = [(job, ImportProgress.of(job)) for job in imports]
     return render(
         request,
         state.templates,
         "imports/list.html",
-        {"imports": rows, "sources": SOURCES},
+        {"imports": rows, "sources": SOURCES, "people": people},
         viewer=viewer,
     )
 
@@ -181,11 +183,11 @@ async def _progress_context(
 
 @router.get("/{import_id}")
 async def import_page(
-    import_id: str, request: Request, viewer: CurrentViewer, state: Container
+    import_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
-    """One import: its progress bar (updated every second until it has finished), its counts
-    and the first rows of its error report."""
-    context = await _progress_context(state, viewer, import_id)
+    """One import: who started it, its progress bar (updated every second until it has
+    finished), its counts and the first rows of its error report."""
+    context = {**await _progress_context(state, viewer, import_id), "people": people}
     return render(request, state.templates, "imports/detail.html", context, viewer=viewer)
 
 

@@ -15,18 +15,10 @@ from crm_console.api.deps import SIGN_IN_CSP, Api, Container, CurrentViewer, is_
 from crm_console.application.home import HomeDashboard
 from crm_console.domain.home import PRESETS, DateRange
 from crm_console.domain.navigation import CONSOLE_PREFIX
-from crm_console.domain.signing_out import after_sign_out
+from crm_console.domain.signing_out import after_sign_out, page_left, safe_return_path
 from crm_shared import public_operation
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-
-
-def safe_return_path(value: str | None) -> str:
-    """A console path to come back to after signing in; anything else is the home page (an
-    open redirect would let a link send someone elsewhere after a genuine sign-in)."""
-    if value and value.startswith(f"{CONSOLE_PREFIX}/") and "\\" not in value and "//" not in value:
-        return value
-    return f"{CONSOLE_PREFIX}/"
 
 
 @router.get("/sign-in", dependencies=[public_operation()])
@@ -37,7 +29,8 @@ async def sign_in_page(
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     reason: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    """Asks for the organisation, then hands over to its identity provider (`/auth/login`)."""
+    """Asks for the organisation, then hands over to its identity provider (`/auth/login`);
+    after signing out, says so and offers to sign in again where the person was."""
     return render(
         request,
         state.templates,
@@ -54,15 +47,19 @@ async def sign_in_page(
 
 @router.post("/sign-out")
 async def sign_out(request: Request, viewer: CurrentViewer, api: Api) -> Response:
-    """Ends the session at the gateway, then at the identity provider when it offers that."""
+    """Ends the session at the gateway, then at the identity provider when it offers that; the
+    browser lands on the signed-out page, whose "Sign in again" returns to the page left."""
+    # htmx names the page the button was on; a plain form post has its `Referer`.
+    left = page_left(request.headers.get("hx-current-url") or request.headers.get("referer"))
+    tenant = viewer.principal.tenant_id
     try:
         answer = await api.send(viewer.caller, "POST", "/auth/logout")
-        # The provider returns the browser to the console's sign-in page, not the gateway's
-        # `/` (which has no page).
-        target = after_sign_out((answer or {}).get("end_session_url"))
+        # The provider returns the browser to the console's signed-out page, not the
+        # gateway's `/` (which has no page).
+        target = after_sign_out((answer or {}).get("end_session_url"), left, tenant)
     except ApiProblem:
         # A session that already ended is signed out all the same.
-        target = after_sign_out(None)
+        target = after_sign_out(None, left, tenant)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return Response(status_code=303, headers={"Location": target})

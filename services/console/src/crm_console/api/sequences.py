@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, render
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.sequences import SequenceDesk
 from crm_console.domain import sequences as rules
@@ -168,6 +168,7 @@ async def sequence_page(
     request: Request,
     viewer: CurrentViewer,
     state: Container,
+    people: PagePeople,
     enrolment_state: Annotated[str, Query(alias="state")] = "",
 ) -> HTMLResponse:
     """A sequence: its definition, status, enrolments by state with the reason of each failed
@@ -189,6 +190,7 @@ async def sequence_page(
             "enrolment_actions": rules.enrolment_actions,
             "action_labels": rules.ENROLMENT_ACTIONS,
             "exit_reasons": rules.EXIT_REASONS,
+            "people": people,
         },
         viewer=viewer,
     )
@@ -320,6 +322,7 @@ async def enrolment_action(
     request: Request,
     viewer: CurrentViewer,
     state: Container,
+    people: PagePeople,
 ) -> Response:
     """Pauses, resumes or retries one enrolment, or removes the candidate from the sequence;
     says so above the table and puts the row and the counts by state in place (the API's
@@ -350,6 +353,7 @@ async def enrolment_action(
             "enrolment_actions": rules.enrolment_actions,
             "action_labels": rules.ENROLMENT_ACTIONS,
             "exit_reasons": rules.EXIT_REASONS,
+            "people": people,
         },
         viewer=viewer,
     )

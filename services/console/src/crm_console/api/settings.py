@@ -4,6 +4,7 @@ suppression list and the ATS connections."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from crm_console.api.deps import (
     form_lists,
     form_of,
     is_htmx,
+    page_people,
     render,
 )
 from crm_console.application.settings import (
@@ -198,7 +200,10 @@ async def _keys_panel(
     problem: Problem | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    keys = await TenantAdministration(state.gateway).api_keys(viewer.caller)
+    keys, people = await asyncio.gather(
+        TenantAdministration(state.gateway).api_keys(viewer.caller),
+        page_people(viewer, state),
+    )
     blank = ApiKeyForm(values={"name": "", "scopes": [], "expires_in_days": "90"})
     template = "settings/api_keys_panel.html" if is_htmx(request) else "settings/api_keys.html"
     return render(
@@ -212,6 +217,7 @@ async def _keys_panel(
             "problem": problem,
             "scope_rows": scope_rows(),
             "days": API_KEY_DAYS,
+            "people": people,
         },
         viewer=viewer,
         status_code=status_code,
@@ -266,7 +272,9 @@ async def revoke_api_key(
 async def audit_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The audit log, newest first, filtered; htmx asks for the results alone."""
     filters = AuditFilters.from_query(request.query_params)
-    page = await AuditTrail(state.gateway).search(viewer.caller, filters)
+    page, people = await asyncio.gather(
+        AuditTrail(state.gateway).search(viewer.caller, filters), page_people(viewer, state)
+    )
     template = "settings/audit_results.html" if is_htmx(request) else "settings/audit.html"
     return render(
         request,
@@ -277,6 +285,7 @@ async def audit_page(request: Request, viewer: CurrentViewer, state: Container) 
             "page": page,
             "outcomes": OUTCOMES,
             "actions": COMMON_ACTIONS,
+            "people": people,
         },
         viewer=viewer,
     )

@@ -190,6 +190,15 @@ class CandidateDirectory:
         found: dict[str, Any] = await self._api.get(caller, f"{API}/candidates/{candidate_id}")
         return found
 
+    async def candidate_as_read(
+        self, caller: Caller, candidate_id: str
+    ) -> tuple[dict[str, Any], str | None]:
+        """One candidate with the revision it was read at (its `ETag`), for a form that edits
+        it: the change is sent with it as `If-Match`."""
+        response = await self._api.request(caller, "GET", f"{API}/candidates/{candidate_id}")
+        found: dict[str, Any] = response.json()
+        return found, response.headers.get("etag")
+
     async def export(self, caller: Caller, candidate_id: str) -> Download:
         """Everything every service holds on the person (GDPR article 15), as the API gives it."""
         return await self._api.download(caller, f"{API}/candidates/{candidate_id}/export")
@@ -213,11 +222,16 @@ class CandidateDirectory:
         return created
 
     async def update(
-        self, caller: Caller, candidate_id: str, changes: dict[str, Any]
+        self, caller: Caller, candidate_id: str, changes: dict[str, Any], revision: str | None
     ) -> dict[str, Any]:
-        """Changes the fields sent (the API merges custom fields by key)."""
+        """Changes the fields sent (the API merges custom fields by key), only if the record is
+        still at `revision` (the API answers 412 otherwise); unconditionally without one."""
         changed: dict[str, Any] = await self._api.send(
-            caller, "PATCH", f"{API}/candidates/{candidate_id}", changes
+            caller,
+            "PATCH",
+            f"{API}/candidates/{candidate_id}",
+            changes,
+            headers={"If-Match": revision} if revision else None,
         )
         return changed
 

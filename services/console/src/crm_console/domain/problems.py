@@ -4,9 +4,83 @@ field where the API named the field, and one for the form otherwise."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+
+# The API's type for a request its models refused (`urn:recruitcrm:problem:validation-error`);
+# its detail only lists the paths ("invalid request: body.answers.team").
+VALIDATION_ERROR = "validation-error"
+# The line at the top of a form the API refused field by field: each field says why.
+CHECK_THE_FIELDS = "Some of what was entered was not accepted; each marked field says why."
+
+
+def _plural(count: str, one: str, many: str) -> str:
+    return f"{count} {one if count == '1' else many}"
+
+
+def _choices(listed: str) -> str:
+    names = re.findall(r"'([^']*)'", listed)
+    return ", ".join(names) if names else listed
+
+
+# Pydantic's wording (what a developer reads) -> a sentence for the person at the form, tried
+# in order; a message the API wrote itself ("a pool with this name exists") is kept as it is.
+_FRIENDLY: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE | re.DOTALL), say)
+    for pattern, say in (
+        (r"^(?:Value error|Assertion failed), (.+)$", lambda m: friendly(m[1])),
+        (r"^Field required$", lambda m: "This is required."),
+        (r"^String should have at least 1 character", lambda m: "This is required."),
+        (
+            r"^String should have at least (\d+) characters",
+            lambda m: f"Use at least {_plural(m[1], 'character', 'characters')}.",
+        ),
+        (
+            r"^String should have at most (\d+) characters?",
+            lambda m: f"Use at most {_plural(m[1], 'character', 'characters')}.",
+        ),
+        (r"^List should have at least 1 item", lambda m: "Choose or enter at least one."),
+        (
+            r"^List should have at least (\d+) items",
+            lambda m: f"Choose or enter at least {m[1]}.",
+        ),
+        (r"^List should have at most (\d+) items?", lambda m: f"Choose or enter at most {m[1]}."),
+        (r"^Input should be a valid integer", lambda m: "Enter a whole number."),
+        (r"^Input should be a valid number", lambda m: "Enter a number."),
+        (r"^Input should be greater than or equal to (\S+?)$", lambda m: f"Enter {m[1]} or more."),
+        (r"^Input should be greater than (\S+?)$", lambda m: f"Enter a number above {m[1]}."),
+        (r"^Input should be less than or equal to (\S+?)$", lambda m: f"Enter {m[1]} or less."),
+        (r"^Input should be less than (\S+?)$", lambda m: f"Enter a number below {m[1]}."),
+        (r"^Input should be a valid datetime", lambda m: "Enter a date and time."),
+        (r"^Input should be a valid date", lambda m: "Enter a date (YYYY-MM-DD)."),
+        (r"^Input should be a valid URL", lambda m: "Enter a full web address (https://…)."),
+        (r"^Input should be a valid boolean", lambda m: "Choose yes or no."),
+        (
+            r"^value is not a valid email address",
+            lambda m: "Enter an e-mail address (name@example.org).",
+        ),
+        (r"^Input should be ('.*')$", lambda m: f"Choose one of: {_choices(m[1])}."),
+        (r"^String should match pattern", lambda m: "This is not in the expected format."),
+        (r"^Extra inputs are not permitted$", lambda m: "This cannot be set here."),
+        (
+            r"^Input should be a valid (?:string|list|dictionary|array|object)",
+            lambda m: "This is not in the expected form.",
+        ),
+    )
+)
+
+
+def friendly(detail: str) -> str:
+    """What is wrong with a field, said for the person at the form (see `_FRIENDLY`)."""
+    text = detail.strip()
+    for pattern, say in _FRIENDLY:
+        found = pattern.match(text)
+        if found:
+            return say(found)
+    return text
 
 
 @dataclass(frozen=True)
@@ -36,9 +110,25 @@ class Problem:
     extensions: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
+    def is_validation(self) -> bool:
+        """Whether the API's models refused the request field by field."""
+        return self.problem_type.rsplit(":", 1)[-1] == VALIDATION_ERROR or self.detail.startswith(
+            "invalid request:"
+        )
+
+    @property
     def message(self) -> str:
-        """One line for the top of a form or a page."""
+        """One line for the top of a form or a page: a refusal by field says so in words (each
+        field says why), never the API's list of paths."""
+        if self.is_validation and self.located:
+            return CHECK_THE_FIELDS
         return self.detail or self.title
+
+    @property
+    def summary(self) -> list[tuple[str, str]]:
+        """Each refused field as a person reads it (`answers.team` -> "Answers team") with
+        what is wrong, for the list under the top line."""
+        return [(_label(error.field), error.detail) for error in self.located]
 
     @property
     def paths(self) -> dict[str, str]:
@@ -49,6 +139,11 @@ class Problem:
         for error in self.located:
             found.setdefault(error.field, error.detail)
         return found
+
+
+def _label(path: str) -> str:
+    words = " ".join(part for part in path.replace("_", " ").split(".") if not part.isdigit())
+    return words[:1].upper() + words[1:]
 
 
 def _field_name(entry: dict[str, Any]) -> str | None:
@@ -79,6 +174,8 @@ def problem_from(status: int, body: bytes) -> Problem:
         if isinstance(entry, dict):
             name = _field_name(entry)
             detail = entry.get("detail")
+            if isinstance(detail, str):
+                detail = friendly(detail)
             if name and isinstance(detail, str):
                 field_errors.setdefault(name, detail)
             path = entry.get("field")

@@ -1,0 +1,44 @@
+"""Who did something, by name: the tenant's members as one lookup a page reads once, an id
+the lookup does not know (a removed member, an API key, a page whose viewer may not list
+members) shown as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class People:
+    """User id -> the person's name, for the ids one page shows."""
+
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, user_id: str | None) -> str:
+        """The person's name; the id itself when nobody by that id is known."""
+        if not user_id:
+            return ""
+        return self.names.get(user_id) or user_id
+
+    def knows(self, user_id: str | None) -> bool:
+        return bool(user_id) and user_id in self.names
+
+
+NOBODY = People()
+
+
+def people_from(members: Iterable[Mapping[str, Any]], viewer_id: str, viewer_name: str) -> People:
+    """The lookup from the API's member list (`GET /users` items), the viewer always in it
+    (their name comes with the session, so a page names them even when members are not
+    readable); a member without a name is known by their address."""
+    names: dict[str, str] = {}
+    for member in members:
+        user_id = member.get("user_id")
+        if isinstance(user_id, str) and user_id:
+            shown = str(member.get("name") or "").strip() or str(member.get("email") or "")
+            if shown:
+                names[user_id] = shown
+    if viewer_name and viewer_name != viewer_id:
+        names.setdefault(viewer_id, viewer_name)
+    return People(names)
