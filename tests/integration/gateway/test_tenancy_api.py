@@ -143,6 +143,11 @@ def test_a_tenant_admin_invites_lists_changes_and_removes_users(gateway: Gateway
         f"/api/v1/users/{nina['user_id']}", headers=ADMIN, json={"roles": ["recruiter"]}
     )
     assert changed.json()["roles"] == ["recruiter"]
+    # Colleagues see the team by name only: no address, no roles.
+    team = client.get("/api/v1/team", headers=RECRUITER)
+    assert team.status_code == 200, team.text
+    assert {"user_id": nina["user_id"], "name": ""} in team.json()["items"]
+    assert all(set(m) == {"user_id", "name"} for m in team.json()["items"])
     # Another tenant's admin sees none of acme's users, and cannot touch them.
     globex = {"Authorization": "Bearer tok-globex"}
     assert client.get("/api/v1/users", headers=globex).json()["items"] == []

@@ -1064,6 +1064,7 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
     assert "HX-Trigger-After-Settle" not in done.headers
     assert [(c.method, c.url.path) for c in api.calls] == [
+        ("GET", "/api/v1/team"),  # who paused it, by name
         (method, path),
         ("GET", "/api/v1/sequences/s1/enrolment-states"),
     ]
@@ -1093,4 +1094,6 @@ async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -
         "/console/sequences/s1/enrolments/c1/explode", headers=htmx_headers(MARK)
     )
     assert unknown.status_code == 404
-    assert len(api.calls) == 1
+    assert [c.url.path for c in api.calls if c.url.path != "/api/v1/team"] == [
+        "/api/v1/sequences/s1/enrolments/c1/resume"
+    ]

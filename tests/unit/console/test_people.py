@@ -20,8 +20,9 @@ __all__ = ["console"]
 Console = tuple[httpx.AsyncClient, Api]
 MEMBERS: dict[str, Any] = {
     "items": [
-        {"user_id": "usr_rita", "email": "rita@acme.test", "name": "Rita Ruiz", "roles": []},
-        {"user_id": "usr_bo", "email": "bo@acme.test", "name": "", "roles": []},
+        {"user_id": "usr_rita", "name": "Rita Ruiz"},
+        {"user_id": "usr_bo", "name": "Bo Berg"},
+        {"user_id": "usr_new", "name": ""},  # invited, no name yet
     ]
 }
 NOTES: dict[str, Any] = {
@@ -33,10 +34,11 @@ NOTES: dict[str, Any] = {
 }
 
 
-def test_a_member_is_known_by_name_else_by_address_and_an_unknown_id_stays_an_id() -> None:
+def test_a_member_is_known_by_name_and_an_unknown_id_stays_an_id() -> None:
     people = people_from(MEMBERS["items"], "usr_ada", "Ada Admin")
     assert people.name("usr_rita") == "Rita Ruiz"
-    assert people.name("usr_bo") == "bo@acme.test"
+    assert people.name("usr_bo") == "Bo Berg"
+    assert people.name("usr_new") == "usr_new"
     assert people.name("usr_ada") == "Ada Admin"
     assert people.name("key_123") == "key_123"
     assert not people.knows("key_123")
@@ -53,30 +55,29 @@ async def test_the_profile_names_note_authors_and_the_owner_from_one_member_read
     client, api = console
     answer_profile(api, **{"/api/v1/candidates/c1/notes": NOTES})
     api.answer("GET", "/api/v1/candidates/c1", body=candidate(owner_id="usr_bo"))
-    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    api.answer("GET", "/api/v1/team", body=MEMBERS)
     page = await client.get("/console/candidates/c1", headers=gateway_headers(ADMIN))
     assert page.status_code == 200, page.text
     assert page.text.count('<span class="person" title="usr_rita">Rita Ruiz</span>') == 2
-    assert '<dd data-testid="owner"><span class="person" title="usr_bo">bo@acme.test</span>' in (
+    assert '<dd data-testid="owner"><span class="person" title="usr_bo">Bo Berg</span>' in (
         page.text
     )
     # Someone no longer a member keeps their id.
     assert "usr_gone ·" in page.text
-    assert [c.url.path for c in api.calls].count("/api/v1/users") == 1
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 1
 
 
-async def test_a_viewer_who_may_not_list_members_sees_their_own_name_and_others_ids(
+async def test_a_recruiter_sees_colleagues_by_name_from_the_team_list(
     console: Console,
 ) -> None:
     client, api = console
     answer_profile(api, **{"/api/v1/candidates/c1/notes": NOTES})
-    rita = Principal(tenant_id="acme", user_id="usr_rita", roles=frozenset({"recruiter"}))
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(rita))
+    api.answer("GET", "/api/v1/team", body=MEMBERS)
+    bo = Principal(tenant_id="acme", user_id="usr_bo", roles=frozenset({"recruiter"}))
+    page = await client.get("/console/candidates/c1", headers=gateway_headers(bo))
     assert page.status_code == 200, page.text
-    # The session's name (gateway_headers) for the viewer; no member list asked for.
-    assert page.text.count('title="usr_rita">Rita Récruteuse</span>') == 2
-    assert "usr_bo ·" in page.text
-    assert "/api/v1/users" not in [c.url.path for c in api.calls]
+    assert page.text.count('title="usr_rita">Rita Ruiz</span>') == 2
+    assert "/api/v1/users" not in [c.url.path for c in api.calls]  # the admins' list
 
 
 async def test_a_member_list_that_cannot_be_read_leaves_the_ids_and_the_page_renders(
@@ -84,7 +85,7 @@ async def test_a_member_list_that_cannot_be_read_leaves_the_ids_and_the_page_ren
 ) -> None:
     client, api = console
     answer_profile(api, **{"/api/v1/candidates/c1/notes": NOTES})
-    api.answer("GET", "/api/v1/users", 503, {"title": "Unavailable", "status": 503})
+    api.answer("GET", "/api/v1/team", 503, {"title": "Unavailable", "status": 503})
     page = await client.get("/console/candidates/c1", headers=gateway_headers(ADMIN))
     assert page.status_code == 200, page.text
     assert "usr_rita ·" in page.text
@@ -92,7 +93,7 @@ async def test_a_member_list_that_cannot_be_read_leaves_the_ids_and_the_page_ren
 
 async def test_the_audit_log_names_who_acted(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    api.answer("GET", "/api/v1/team", body=MEMBERS)
     api.answer(
         "GET",
         "/api/v1/audit",
@@ -119,12 +120,12 @@ async def test_the_audit_log_names_who_acted(console: Console) -> None:
     assert page.status_code == 200, page.text
     assert 'user: <span class="person" title="usr_rita">Rita Ruiz</span>' in page.text
     assert "api key: key_9" in page.text
-    assert [c.url.path for c in api.calls].count("/api/v1/users") == 1
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 1
 
 
 async def test_an_import_and_a_broadcast_name_who_started_them(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    api.answer("GET", "/api/v1/team", body=MEMBERS)
     job: dict[str, Any] = {
         "id": "imp9",
         "status": "running",

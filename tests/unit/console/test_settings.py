@@ -251,7 +251,7 @@ async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
     # The keys and the members who made them are read; nothing is sent.
     assert sorted((call.method, call.url.path) for call in api.calls) == [
         ("GET", "/api/v1/api-keys"),
-        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/team"),
     ]
 
 
@@ -267,7 +267,7 @@ async def test_revoking_a_key_refreshes_the_list(console: Console) -> None:
     assert answer.status_code == 200
     assert "Revoked" in answer.text
     assert api.calls[0].method == "DELETE"
-    assert sorted(call.url.path for call in api.calls[1:]) == ["/api/v1/api-keys", "/api/v1/users"]
+    assert sorted(call.url.path for call in api.calls[1:]) == ["/api/v1/api-keys", "/api/v1/team"]
 
 
 async def test_the_audit_log_filters_pages_and_exports(console: Console) -> None:

@@ -95,7 +95,7 @@ async def page_people(viewer: CurrentViewer, state: Container) -> People:
     return await read_people(
         state.gateway,
         viewer.caller,
-        may_list=viewer.may("users:read"),
+        may_list=viewer.may("settings:read"),
         viewer_id=viewer.principal.user_id,
         viewer_name=viewer.name,
     )

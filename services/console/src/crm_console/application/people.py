@@ -10,7 +10,7 @@ from crm_console.domain.people import People, people_from
 async def read_people(
     api: GatewayApi, caller: Caller, *, may_list: bool, viewer_id: str, viewer_name: str
 ) -> People:
-    """One `GET /users` when the viewer may list members (admins); otherwise, or when the list
-    cannot be read, only the viewer is known by name and other ids are shown as they are."""
-    members = await choices(api.get(caller, f"{API}/users")) if may_list else None
+    """One `GET /team` (every member's id and name; every role may read it); when it cannot be
+    read, only the viewer is known by name and other ids are shown as they are."""
+    members = await choices(api.get(caller, f"{API}/team")) if may_list else None
     return people_from(members.items if members else [], viewer_id, viewer_name)

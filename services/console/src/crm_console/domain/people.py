@@ -1,6 +1,5 @@
 """Who did something, by name: the tenant's members as one lookup a page reads once, an id
-the lookup does not know (a removed member, an API key, a page whose viewer may not list
-members) shown as it is."""
+the lookup does not know (a removed member, an API key) shown as it is."""
 
 from __future__ import annotations
 
@@ -29,14 +28,14 @@ NOBODY = People()
 
 
 def people_from(members: Iterable[Mapping[str, Any]], viewer_id: str, viewer_name: str) -> People:
-    """The lookup from the API's member list (`GET /users` items), the viewer always in it
+    """The lookup from the API's team list (`GET /team` items), the viewer always in it
     (their name comes with the session, so a page names them even when members are not
-    readable); a member without a name is known by their address."""
+    readable); a member without a name yet (an invitation) is shown by id."""
     names: dict[str, str] = {}
     for member in members:
         user_id = member.get("user_id")
         if isinstance(user_id, str) and user_id:
-            shown = str(member.get("name") or "").strip() or str(member.get("email") or "")
+            shown = str(member.get("name") or "").strip()
             if shown:
                 names[user_id] = shown
     if viewer_name and viewer_name != viewer_id:

@@ -1,6 +1,6 @@
 """The tenant admin's API: users (invite, list, change roles, address or name, remove), API keys
 (create, list, revoke) and the tenant's admission rules. `users:read` / `users:write`: admins,
-and API keys with those scopes."""
+and API keys with those scopes; the team by name (`GET /team`) is for every role."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from crm_gateway.api.tenancy_schemas import (
     MemberPublic,
     MemberUpdate,
     SignInSettingsBody,
+    TeamList,
+    TeamMember,
 )
 from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound, ScopeEscalation
 from crm_gateway.application.users import (
@@ -83,6 +85,20 @@ async def list_users(admin: TenantAdmin, state: Container) -> MemberList:
     """The tenant's members and pending invitations."""
     members = await state.identity.user_administration.list(admin.tenant_id)
     return MemberList(items=[MemberPublic.of(member) for member in members])
+
+
+@router.get(
+    "/team",
+    dependencies=[require_gateway_permission("settings:read")],
+    response_model=TeamList,
+    summary="List the team by name",
+)
+async def list_team(member: TenantAdmin, state: Container) -> TeamList:
+    """Every member's id and name, and nothing else (no address, no roles): what a page needs
+    to show who did something (a note's author, a candidate's owner). Every role may read it
+    (`settings:read`); the full member list stays with `users:read`."""
+    members = await state.identity.user_administration.list(member.tenant_id)
+    return TeamList(items=[TeamMember.of(m) for m in members])
 
 
 @router.get(

@@ -221,6 +221,21 @@ class MemberList(BaseModel):
     items: list[MemberPublic]
 
 
+class TeamMember(BaseModel):
+    """A member as colleagues see them: who, not how to reach them or what they may do."""
+
+    user_id: str
+    name: str = Field(description="Empty until the person has a name (an invitation).")
+
+    @classmethod
+    def of(cls, member: Member) -> TeamMember:
+        return cls(user_id=member.user.user_id, name=member.membership.name or member.user.name)
+
+
+class TeamList(BaseModel):
+    items: list[TeamMember]
+
+
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
