@@ -232,6 +232,35 @@ async def test_an_existing_segment_opens_in_the_builder_with_its_count(console: 
     assert 'name="r.8.amount" value="30"' in page.text
 
 
+async def test_events_and_owners_are_chosen_by_name_and_sent_by_id(console: Console) -> None:
+    client, api = console
+    builder_api(api)
+    api.answer(
+        "GET",
+        "/api/v1/events",
+        body=[{"id": "ev1", "name": "Career fair", "starts_at": "2027-01-03T08:00:00Z"}],
+    )
+    api.answer("GET", "/api/v1/team", body={"items": [{"user_id": "usr_rita", "name": "Rita"}]})
+    api.answer("POST", "/api/v1/segments/preview", body={"count": 0, "sample": []})
+    draft = Group(
+        members=[
+            Condition(field="events_attended", op="equals", value="ev1"),
+            Condition(field="owner_id", op="equals", value="usr_gone"),
+            Condition(field="events_registered", op="in", value="ev1"),
+        ]
+    )
+    form = {**form_of(draft), "name": "x", "segment_id": "", "action": "recount"}
+    fragment = await client.post("/console/segments/builder", data=form, headers=htmx_headers())
+    assert fragment.status_code == 200, fragment.text
+    assert '<option value="ev1" selected>Career fair (2027-01-03)</option>' in fragment.text
+    assert '<option value="usr_rita">Rita</option>' in fragment.text
+    # An owner no longer in the team stays chosen, by id.
+    assert '<option value="usr_gone" selected>usr_gone</option>' in fragment.text
+    # Typed as a list, the ids are suggested by name.
+    assert 'list="known-events_registered"' in fragment.text
+    assert '<datalist id="known-events_registered">' in fragment.text
+
+
 async def test_adding_a_group_rebuilds_the_builder_and_focuses_it(console: Console) -> None:
     client, api = console
     builder_api(api)

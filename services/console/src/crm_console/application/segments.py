@@ -10,7 +10,7 @@ from typing import Any
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
 from crm_console.domain.problems import Problem
-from crm_console.domain.segments import FieldCatalogue
+from crm_console.domain.segments import FieldCatalogue, id_choices
 
 API = "/api/v1"
 SAMPLE_SIZE = 10
@@ -21,6 +21,8 @@ class BuilderChoices:
     catalogue: FieldCatalogue
     pools: list[dict[str, Any]]
     segments: list[dict[str, Any]]
+    # Fields whose values are ids, with what they name: (value, label) per field.
+    known_values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ async def _or_empty(call: Any) -> list[dict[str, Any]]:
     return found
 
 
+async def _items_or_empty(call: Any) -> list[dict[str, Any]]:
+    """A paged answer's items (`{"items": [...]}`), empty when not readable."""
+    try:
+        found: dict[str, Any] = await call
+    except SignedOut:
+        raise
+    except ApiProblem:
+        return []
+    return list(found.get("items") or [])
+
+
 class SegmentDesk:
     """What the segment pages ask the API."""
 
@@ -57,16 +70,20 @@ class SegmentDesk:
         return found
 
     async def choices(self, caller: Caller, editing: str | None = None) -> BuilderChoices:
-        """Pools, the other segments and the custom fields (each empty when not readable)."""
-        pools, segments, custom = await asyncio.gather(
+        """Pools, the other segments, the custom fields, and the events and members that
+        id-valued fields name (each empty when not readable)."""
+        pools, segments, custom, events, team = await asyncio.gather(
             _or_empty(self._api.get(caller, f"{API}/pools")),
             _or_empty(self._api.get(caller, f"{API}/segments")),
             _or_empty(self._api.get(caller, f"{API}/custom-fields")),
+            _or_empty(self._api.get(caller, f"{API}/events")),
+            _items_or_empty(self._api.get(caller, f"{API}/team")),
         )
         return BuilderChoices(
             catalogue=FieldCatalogue.of(custom),
             pools=pools,
             segments=[segment for segment in segments if segment["id"] != editing],
+            known_values=id_choices(events, team),
         )
 
     async def preview(self, caller: Caller, rule: dict[str, Any]) -> Preview:

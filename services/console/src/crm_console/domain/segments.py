@@ -34,15 +34,36 @@ FIELDS: dict[str, tuple[str, str]] = {
     "profile_urls": ("Profile links", "text_list"),
     "time_zone": ("Time zone", "text"),
     "locale": ("Language", "text"),
-    "owner_id": ("Owner (user id)", "text"),
-    "events_registered": ("Registered for event (id)", "text_list"),
-    "events_attended": ("Attended event (id)", "text_list"),
-    "events_no_show": ("Did not come to event (id)", "text_list"),
+    "owner_id": ("Owner", "text"),
+    "events_registered": ("Registered for event", "text_list"),
+    "events_attended": ("Attended event", "text_list"),
+    "events_no_show": ("Did not come to event", "text_list"),
     "ats_status": ("ATS status", "text"),
     "ats_stage": ("ATS stage", "text"),
     "created_at": ("Created", "date"),
     "updated_at": ("Last changed", "date"),
 }
+# Fields whose values are ids the builder offers by name (`id_choices`).
+EVENT_FIELDS = ("events_registered", "events_attended", "events_no_show")
+
+
+def id_choices(
+    events: list[dict[str, Any]], team: list[dict[str, Any]]
+) -> dict[str, list[tuple[str, str]]]:
+    """For each id-valued field, its (id, what a person reads) choices: events by name and
+    date, soonest first as the API lists them; members by name (an invitation without a name
+    yet is left out)."""
+    event_choices = [
+        (str(e["id"]), f"{e.get('name') or e['id']} ({str(e.get('starts_at') or '')[:10]})")
+        for e in events
+        if e.get("id")
+    ]
+    members = [
+        (str(m["user_id"]), str(m["name"])) for m in team if m.get("user_id") and m.get("name")
+    ]
+    return {name: event_choices for name in EVENT_FIELDS} | {"owner_id": members}
+
+
 OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     "text": ("equals", "not_equals", "in", "contains", "exists"),
     "text_list": ("equals", "not_equals", "in", "contains", "exists"),
