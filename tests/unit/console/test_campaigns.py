@@ -420,6 +420,7 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
         422,
         validation(
             {"field": "steps.0.template_id", "detail": "unknown template"},
+            {"field": "reentry.days", "detail": "Input should be greater than 0"},
             detail="the sequence is not valid: steps.0.template_id",
         ),
     )
@@ -428,6 +429,9 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
     )
     assert refused.status_code == 422
     assert 'id="e-s-a-template_id">unknown template' in refused.text
+    # A refusal not about one step is listed by the field's name in words, not its path.
+    assert "<li>Reentry days: " in refused.text
+    assert "<code>reentry.days</code>" not in refused.text
     # What the person built is still there, in order, with its keys.
     assert refused.text.index('id="step-a"') < refused.text.index('id="step-h"')
     assert 'value="warm, nurtured"' in refused.text

@@ -31,7 +31,7 @@ from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import CONSOLE_PREFIX
-from crm_console.domain.problems import CHECK_THE_FIELDS
+from crm_console.domain.problems import CHECK_THE_FIELDS, field_label
 from crm_shared import build_platform, create_service_app
 
 PACKAGE = Path(__file__).resolve().parent
@@ -52,6 +52,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     templates.env.globals["console"] = CONSOLE_PREFIX
     # The top line of a form refused field by field, for forms that place every error.
     templates.env.globals["check_the_fields"] = CHECK_THE_FIELDS
+    # An API field path in words, where a refusal lists the fields it names.
+    templates.env.filters["field_label"] = field_label
     container = ConsoleContainer(settings=settings, gateway=GatewayApi(client), templates=templates)
 
     async def close_client() -> AsyncIterator[None]:

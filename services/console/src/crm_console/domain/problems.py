@@ -128,7 +128,7 @@ class Problem:
     def summary(self) -> list[tuple[str, str]]:
         """Each refused field as a person reads it (`answers.team` -> "Answers team") with
         what is wrong, for the list under the top line."""
-        return [(_label(error.field), error.detail) for error in self.located]
+        return [(field_label(error.field), error.detail) for error in self.located]
 
     @property
     def paths(self) -> dict[str, str]:
@@ -141,7 +141,8 @@ class Problem:
         return found
 
 
-def _label(path: str) -> str:
+def field_label(path: str) -> str:
+    """A field's path as a person reads it: `trigger.segment_id` -> "Trigger segment id"."""
     words = " ".join(part for part in path.replace("_", " ").split(".") if not part.isdigit())
     return words[:1].upper() + words[1:]
 
