@@ -244,7 +244,8 @@ async def register(storage: EventsStorage, event_id: str, person: Registrant) ->
     `RegistrationRefused` (its `refusal` says why) for a draft, a cancelled or completed event,
     one that took place, and outside the registration window; a draft is `EventNotFound` to
     whoever does not know its id; `AnswerInvalid` for answers that do not fit the event's
-    questions. A repeat registration keeps the first one's answers.
+    questions; `SessionChoiceInvalid` for a session missing (the event has sessions), unknown
+    or over. A repeat registration keeps the first one's answers and session.
     """
     event = await find_event_anywhere(storage.database, event_id)
     if event is None:
