@@ -379,6 +379,16 @@ def test_every_alert_explains_itself_and_links_an_existing_runbook(rule: dict[st
     assert rule["alert"] in runbook.read_text()
 
 
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+def test_annotations_name_only_labels_the_alert_carries(rule: dict[str, Any]) -> None:
+    # An aggregation keeps only its `by` labels: `{{ $labels.topic }}` after `sum by (job)`
+    # would render empty in every notification.
+    kept = analyse(rule["expr"]).grouping_labels
+    for text in rule["annotations"].values():
+        for label in re.findall(r"\$labels\.(\w+)", text):
+            assert label in kept, f"{rule['alert']}: $labels.{label} is aggregated away"
+
+
 def _anchors(markdown: Path) -> set[str]:
     headings = re.findall(r"^#+ (.+)$", markdown.read_text(), re.MULTILINE)
     return {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
