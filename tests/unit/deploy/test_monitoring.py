@@ -73,75 +73,20 @@ TARGET_LABELS = frozenset({"job", "instance"})
 
 # What the rule expressions and dashboards may call (PromQL functions and aggregations).
 FUNCTIONS = frozenset(
-    [
-        "abs",
-        "absent",
-        "absent_over_time",
-        "avg_over_time",
-        "ceil",
-        "changes",
-        "clamp",
-        "clamp_max",
-        "clamp_min",
-        "count_over_time",
-        "day_of_month",
-        "day_of_week",
-        "days_in_month",
-        "delta",
-        "deriv",
-        "exp",
-        "floor",
-        "histogram_quantile",
-        "holt_winters",
-        "hour",
-        "idelta",
-        "increase",
-        "irate",
-        "label_join",
-        "label_replace",
-        "last_over_time",
-        "ln",
-        "log2",
-        "log10",
-        "max_over_time",
-        "min_over_time",
-        "minute",
-        "month",
-        "predict_linear",
-        "present_over_time",
-        "quantile_over_time",
-        "rate",
-        "resets",
-        "round",
-        "scalar",
-        "sgn",
-        "sort",
-        "sort_desc",
-        "sqrt",
-        "stddev_over_time",
-        "stdvar_over_time",
-        "sum_over_time",
-        "time",
-        "timestamp",
-        "vector",
-        "year",
-    ]
+    re.findall(
+        r"\S+",
+        """abs absent absent_over_time avg_over_time ceil changes clamp clamp_max clamp_min
+        count_over_time day_of_month day_of_week days_in_month delta deriv exp floor
+        histogram_quantile holt_winters hour idelta increase irate label_join label_replace
+        last_over_time ln log2 log10 max_over_time min_over_time minute month predict_linear
+        present_over_time quantile_over_time rate resets round scalar sgn sort sort_desc sqrt
+        stddev_over_time stdvar_over_time sum_over_time time timestamp vector year""",
+    )
 )
 AGGREGATIONS = frozenset(
-    [
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-    ]
+    re.findall(
+        r"\S+", "sum min max avg group stddev stdvar count count_values bottomk topk quantile"
+    )
 )
 GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset"})
