@@ -4,11 +4,13 @@ keeping entries while the store is down)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from crm_gateway.application import audit as audit_module
 from crm_gateway.application.audit import AuditTrail
 from crm_gateway.domain.audit import (
     Actor,
@@ -135,6 +137,38 @@ async def test_a_full_buffer_drops_new_entries_and_counts_them(
     assert "audit entries dropped" in caplog.text
     await trail.flush()
     assert log.stored == entries[:3]
+
+
+class StuckLog(FlakyLog):
+    """An audit store whose write never returns and ignores being cancelled, until the test
+    lets it go (so the event loop can close)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = False
+
+    async def append(self, entries: list[AuditEntry]) -> None:
+        while not self.released:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+
+async def test_stopping_ends_even_when_a_write_never_returns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(audit_module, "STOP_FLUSH_SECONDS", 0.2)
+    log = StuckLog()
+    trail = trail_over(log, CollectorRegistry())
+    trail.start()
+    trail.record(entry(0))
+    trail.record(entry(1))  # a full batch: the writer starts its write, which never ends
+    await asyncio.sleep(0.05)
+    try:
+        await asyncio.wait_for(trail.stop(), timeout=5)
+        assert "audit entries not written at shutdown: 2" in caplog.text
+    finally:
+        log.released = True
+        await asyncio.sleep(0.1)
 
 
 def test_recording_costs_microseconds() -> None:

@@ -98,15 +98,30 @@ class AuditTrail:
             self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def stop(self) -> None:
-        """Stops the writer and writes what is buffered, within `STOP_FLUSH_SECONDS`."""
+        """Stops the writer and writes what is buffered, each within `STOP_FLUSH_SECONDS`:
+        a write that ignores its cancel (a database call that does not return) is abandoned,
+        not waited for, so the process's shutdown always ends."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # asyncio.wait, not gather or wait_for: both wait for a cancel to be honoured.
+            await asyncio.wait({self._task}, timeout=STOP_FLUSH_SECONDS)
             self._task = None
-        try:
-            await asyncio.wait_for(self.flush(), STOP_FLUSH_SECONDS)
-        except Exception:  # shutting down: say what is lost, do not raise
-            logger.exception("audit entries not written at shutdown: %d", len(self._buffer))
+        flushing = asyncio.create_task(self.flush(), name="audit-final-flush")
+        await asyncio.wait({flushing}, timeout=STOP_FLUSH_SECONDS)
+        if not flushing.done():
+            flushing.cancel()
+            logger.error(
+                "audit entries not written at shutdown: %d (the store did not answer within "
+                "%.0f s)",
+                len(self._buffer),
+                STOP_FLUSH_SECONDS,
+            )
+        elif flushing.exception() is not None:  # shutting down: say what is lost, do not raise
+            logger.error(
+                "audit entries not written at shutdown: %d",
+                len(self._buffer),
+                exc_info=flushing.exception(),
+            )
 
     async def flush(self) -> None:
         """Writes every buffered entry, batch by batch; raises when the store refuses one (the
