@@ -8,16 +8,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_ats_sync.domain.greenhouse import (
+from crm_ats_sync.domain.changes import (
     NewApplication,
     WebhookRejectedError,
     body_digest,
     is_stale,
+)
+from crm_ats_sync.domain.greenhouse import (
     parse_webhook,
     sign,
     verify_signature,
 )
-from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.models import (
+    Connection,
+    Provider,
+)
 from crm_devstack.greenhouse import new_candidate_application
 
 pytestmark = pytest.mark.unit

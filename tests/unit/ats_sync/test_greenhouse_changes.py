@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_ats_sync.domain.greenhouse import (
+from crm_ats_sync.domain.changes import (
     ApplicationChange,
     ChangeKind,
     NewApplication,
     WebhookRejectedError,
+)
+from crm_ats_sync.domain.greenhouse import (
     parse_webhook,
 )
 from crm_devstack.greenhouse import (

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from crm_ats_sync.domain.greenhouse import ChangeKind
-from crm_ats_sync.domain.models import ApplicationStatus, status_after
+from crm_ats_sync.domain.changes import (
+    ApplicationStatus,
+    ChangeKind,
+    status_after,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -34,7 +34,7 @@ PUBLIC_FORWARDS = {
         "/public/unsubscribe/{t}",
     ],
     "events": ["/public/events/{e}", "/public/events/{e}/registrations"],
-    "ats-sync": ["/public/ats/greenhouse/{c}/webhooks"],
+    "ats-sync": ["/public/ats/{p}/{c}/webhooks"],
     "analytics": [],
 }
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from crm_ats_sync.application.ports import WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.domain.models import Provider
 
 
 @dataclass(frozen=True)
@@ -14,3 +17,5 @@ class AtsSyncContainer:
     storage: AtsStorage
     # The public address webhook URLs are built from, without a trailing slash.
     public_base_url: str
+    # How each ATS the CRM takes webhooks from signs and words them.
+    webhook_formats: Mapping[Provider, WebhookFormat]

@@ -9,6 +9,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_ats_sync.adapters import WEBHOOK_FORMATS
 from crm_ats_sync.api.routes import public_router, router
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.config import AtsSyncSettings
@@ -28,6 +29,7 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
             mongo=platform.require_mongo(), database=database, outbox=platform.require_outbox()
         ),
         public_base_url=settings.public_base_url.rstrip("/"),
+        webhook_formats=WEBHOOK_FORMATS,
     )
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
@@ -35,7 +37,7 @@ def create_app(settings: AtsSyncSettings | None = None) -> FastAPI:
     app = create_service_app(
         platform,
         title="ATS sync service",
-        description="The bridge to applicant tracking systems (Greenhouse Harvest webhooks).",
+        description="The bridge to applicant tracking systems (Greenhouse, Lever and Workable).",
         routers=[
             router,
             public_router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crm_ats_sync.domain.greenhouse import ApplicationChange, ChangeKind
+from crm_ats_sync.domain.changes import ApplicationChange, ChangeKind
 from crm_ats_sync.domain.models import Application
 from crm_shared import (
     ATS_APPLICATION_CREATED,

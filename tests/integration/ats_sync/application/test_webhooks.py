@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from crm_ats_sync.adapters.greenhouse import GreenhouseWebhooks
 from crm_ats_sync.application import connections
 from crm_ats_sync.application.applications import list_applications
 from crm_ats_sync.application.storage import AtsStorage
@@ -16,11 +17,12 @@ from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
     MissingDeliveryId,
     UnknownConnection,
-    receive_greenhouse_webhook,
+    receive_webhook,
 )
 from crm_ats_sync.config import AtsSyncSettings
-from crm_ats_sync.domain.greenhouse import WebhookRejectedError, sign
-from crm_ats_sync.domain.models import ApplicationStatus, Connection, Provider
+from crm_ats_sync.domain.changes import ApplicationStatus, WebhookRejectedError
+from crm_ats_sync.domain.greenhouse import sign
+from crm_ats_sync.domain.models import Connection, Provider
 from crm_ats_sync.repositories import ensure_indexes
 from crm_devstack.greenhouse import (
     candidate_stage_change,
@@ -50,13 +52,18 @@ async def _connected(storage: AtsStorage) -> Connection:
 async def _deliver(
     storage: AtsStorage, connection: Connection, body: bytes, delivery_id: str, **kwargs: Any
 ) -> str:
-    return await receive_greenhouse_webhook(
+    receipt, _ = await receive_webhook(
         storage,
+        Provider.GREENHOUSE,
+        GreenhouseWebhooks(),
         connection.id,
+        {
+            "signature": kwargs.get("signature", sign(connection.webhook_secret, body)),
+            "greenhouse-event-id": delivery_id,
+        },
         body,
-        signature=kwargs.get("signature", sign(connection.webhook_secret, body)),
-        delivery_id=delivery_id,
     )
+    return receipt
 
 
 def _new_application(application_id: int = 11) -> bytes:
@@ -105,8 +112,13 @@ async def test_refusals_come_in_the_order_they_are_checked(storage: AtsStorage) 
     connection = await _connected(storage)
     body = _new_application()
     with pytest.raises(UnknownConnection):
-        await receive_greenhouse_webhook(
-            storage, unique("no-connection"), body, signature=None, delivery_id="d-1"
+        await receive_webhook(
+            storage,
+            Provider.GREENHOUSE,
+            GreenhouseWebhooks(),
+            unique("no-connection"),
+            {"greenhouse-event-id": "d-1"},
+            body,
         )
     with pytest.raises(WebhookRejectedError):
         await _deliver(storage, connection, body, "d-1", signature="sha256 " + "0" * 64)

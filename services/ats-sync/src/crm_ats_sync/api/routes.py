@@ -19,14 +19,10 @@ from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
     MissingDeliveryId,
     UnknownConnection,
-    receive_greenhouse_webhook,
+    receive_webhook,
 )
-from crm_ats_sync.domain.greenhouse import (
-    DELIVERY_ID_HEADER,
-    SIGNATURE_HEADER,
-    WebhookRejectedError,
-)
-from crm_ats_sync.domain.models import Connection
+from crm_ats_sync.domain.changes import WebhookRejectedError
+from crm_ats_sync.domain.models import Connection, Provider
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
@@ -48,6 +44,8 @@ def _public(connection: Connection, base_url: str) -> ConnectionPublic:
         provider=connection.provider,
         name=connection.name,
         webhook_url=f"{base_url}/public/v1/ats/{connection.provider.value}/{connection.id}/webhooks",
+        api_connected=connection.api_key is not None,
+        api_base_url=connection.api_base_url,
         created_at=connection.created_at,
         secret_rotated_at=connection.secret_rotated_at,
         previous_secret_until=(
@@ -80,7 +78,13 @@ async def create_connection(
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
     configure."""
     connection = await connections.create_connection(
-        container.storage, principal.tenant_id, principal.user_id, body.provider, body.name
+        container.storage,
+        principal.tenant_id,
+        principal.user_id,
+        body.provider,
+        body.name,
+        api_key=body.api_key,
+        api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
     )
     return _created(connection, container.public_base_url)
 
@@ -176,83 +180,58 @@ async def list_applications(
 
 
 @public_router.post(
-    "/greenhouse/{connection_id}/webhooks",
+    "/{provider}/{connection_id}/webhooks",
     response_model=WebhookReceipt,
     status_code=202,
     responses={
         200: {"model": WebhookReceipt, "description": "A duplicate, replayed or stale delivery."},
-        400: {"description": f"No `{DELIVERY_ID_HEADER.title()}` header."},
+        400: {"description": "The delivery carries no delivery id."},
         401: {"description": "The signature does not match the connection's secret."},
-        404: {"description": "No such Greenhouse connection (or it was deleted)."},
+        404: {"description": "No such connection of this ATS (or it was deleted)."},
         413: {"description": "The body exceeds 512 KiB."},
-        422: {"description": "Signed, but not a Greenhouse webhook the CRM understands."},
+        422: {"description": "Signed, but not a webhook of this ATS the CRM understands."},
     },
     openapi_extra={
-        "parameters": [
-            {
-                "name": "Signature",
-                "in": "header",
-                "required": True,
-                "description": "`sha256 <hex>`: the lower-case hex HMAC-SHA256 of the raw body, "
-                "keyed with the connection's webhook secret (Greenhouse's format).",
-                "schema": {"type": "string", "pattern": "^sha256 [0-9a-f]{64}$"},
-            },
-            {
-                "name": "Greenhouse-Event-ID",
-                "in": "header",
-                "required": True,
-                "description": "Unique per delivery; a delivery id seen before is a duplicate.",
-                "schema": {"type": "string"},
-            },
-        ],
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["action", "payload"],
-                        "properties": {
-                            "action": {
-                                "type": "string",
-                                "description": "`new_candidate_application`, "
-                                "`candidate_stage_change`, `reject_candidate` and "
-                                "`hire_candidate` are used; others are acknowledged.",
-                            },
-                            "payload": {
-                                "type": "object",
-                                "description": '`{"application": {...}}` as Greenhouse '
-                                "sends it: `id`, `candidate` (`id`, `email_addresses`), "
-                                "`jobs`, `current_stage`, `rejected_at`, `last_activity_at`.",
-                            },
-                        },
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": {"type": "object"}}},
         },
     },
 )
-async def greenhouse_webhook(
-    connection_id: str, storage: Storage, request: Request, response: Response
+async def receive_ats_webhook(
+    provider: str,
+    connection_id: str,
+    container: Container,
+    request: Request,
+    response: Response,
 ) -> WebhookReceipt:
-    """Receives a Greenhouse webhook: the signature checked (under the connection's secret, or
-    the previous one during a rotation's grace period), each delivery id and each signed body
-    processed once, and a change older than the application's recorded state ignored."""
+    """Receives a webhook from the ATS of the connection (`provider` is `greenhouse`, `lever`
+    or `workable`, as in its `webhook_url`), signed and worded as that ATS documents it (see
+    docs/ats.md): the signature checked (under the connection's secret, or the previous one
+    during a rotation's grace period), each delivery id and each signed body processed once,
+    and a change older than the application's recorded state ignored."""
+    try:
+        ats = Provider(provider)
+    except ValueError:
+        ats = None
+    webhook_format = container.webhook_formats.get(ats) if ats else None
+    if ats is None or webhook_format is None:
+        raise ProblemError(404, f"no ATS called {provider}", problem_type="not-found")
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         raise ProblemError(413, "the webhook body is too large", problem_type="payload-too-large")
-    delivery_id = request.headers.get(DELIVERY_ID_HEADER, "").strip()
     try:
-        receipt = await receive_greenhouse_webhook(
-            storage,
+        receipt, delivery_id = await receive_webhook(
+            container.storage,
+            ats,
+            webhook_format,
             connection_id,
+            request.headers,
             body,
-            signature=request.headers.get(SIGNATURE_HEADER),
-            delivery_id=delivery_id,
         )
     except UnknownConnection:
         raise ProblemError(
-            404, f"no Greenhouse connection {connection_id}", problem_type="not-found"
+            404, f"no {provider} connection {connection_id}", problem_type="not-found"
         ) from None
     except WebhookRejectedError as rejected:
         raise ProblemError(401, str(rejected), problem_type="webhook-rejected") from None
@@ -261,7 +240,7 @@ async def greenhouse_webhook(
         raise ProblemError(422, str(malformed), problem_type="malformed-webhook") from None
     except MissingDeliveryId:
         raise ProblemError(
-            400, f"the {DELIVERY_ID_HEADER} header is missing", problem_type="missing-delivery-id"
+            400, "the delivery carries no delivery id", problem_type="missing-delivery-id"
         ) from None
     if receipt != "accepted":
         response.status_code = 200

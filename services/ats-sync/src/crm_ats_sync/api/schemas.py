@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
-from crm_ats_sync.domain.models import ApplicationStatus, Provider
+from crm_ats_sync.domain.changes import ApplicationStatus
+from crm_ats_sync.domain.models import Provider
 
 
 class ConnectionCreate(BaseModel):
@@ -17,6 +18,19 @@ class ConnectionCreate(BaseModel):
 
     provider: Provider
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    api_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="The ATS API key the CRM reads history and pushes candidates with (a "
+        "Greenhouse Harvest key, a Lever API key, a Workable access token); never shown again. "
+        "Without it the connection takes webhooks only.",
+    )
+    api_base_url: HttpUrl | None = Field(
+        default=None,
+        description="The ATS API's address, when not the provider's public one (e.g. a "
+        "Workable account's `https://<subdomain>.workable.com/spi/v3`, or a simulator).",
+    )
 
 
 class ConnectionPublic(BaseModel):
@@ -24,6 +38,10 @@ class ConnectionPublic(BaseModel):
     provider: Provider
     name: str
     webhook_url: str
+    api_connected: bool = Field(
+        default=False, description="Whether an API key is set (the key itself is never shown)."
+    )
+    api_base_url: str | None = None
     created_at: datetime
     secret_rotated_at: datetime | None = None
     previous_secret_until: datetime | None = Field(

@@ -20,15 +20,24 @@ class ConnectionChanged(Exception):
 
 
 async def create_connection(
-    storage: AtsStorage, tenant_id: str, created_by: str, provider: Provider, name: str
+    storage: AtsStorage,
+    tenant_id: str,
+    created_by: str,
+    provider: Provider,
+    name: str,
+    *,
+    api_key: str | None = None,
+    api_base_url: str | None = None,
 ) -> Connection:
-    """Connects an ATS account with a new webhook secret."""
+    """Connects an ATS account with a new webhook secret and, given an API key, its API."""
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
         name=name,
         webhook_secret=secrets.token_urlsafe(32),
         created_by=created_by,
+        api_key=api_key,
+        api_base_url=api_base_url,
     )
     await storage.connections(tenant_id).add_connection(connection)
     return connection

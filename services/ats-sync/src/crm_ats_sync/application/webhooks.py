@@ -1,20 +1,21 @@
-"""Receiving a Greenhouse webhook: verified, recorded once, applied unless stale, announced."""
+"""Receiving an ATS webhook: verified, recorded once, applied unless stale, announced."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
+from crm_ats_sync.application.ports import WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
-from crm_ats_sync.domain.greenhouse import (
+from crm_ats_sync.domain.changes import (
     ApplicationChange,
     NewApplication,
     WebhookRejectedError,
     body_digest,
-    parse_webhook,
-    verify_signature,
+    status_after,
 )
-from crm_ats_sync.domain.models import Application, Connection, Provider, status_after
+from crm_ats_sync.domain.models import Application, Connection, Provider
 from crm_ats_sync.publishers import to_ats_application_changed, to_ats_application_created
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
@@ -24,7 +25,7 @@ Receipt = Literal["accepted", "duplicate", "replayed", "stale"]
 
 
 class UnknownConnection(LookupError):
-    """No Greenhouse connection with this id (or it was deleted)."""
+    """No connection of this provider with this id (or it was deleted)."""
 
 
 class MalformedWebhook(ValueError):
@@ -35,28 +36,30 @@ class MissingDeliveryId(ValueError):
     """The delivery carries no delivery id."""
 
 
-async def receive_greenhouse_webhook(
+async def receive_webhook(
     storage: AtsStorage,
+    provider: Provider,
+    webhook_format: WebhookFormat,
     connection_id: str,
+    headers: Mapping[str, str],
     body: bytes,
-    *,
-    signature: str | None,
-    delivery_id: str,
-) -> Receipt:
-    """Receives a Greenhouse webhook: the signature checked (under the connection's secret, or
-    the previous one during a rotation's grace period), each delivery id and each signed body
-    processed once, and a change older than the application's recorded state ignored.
+) -> tuple[Receipt, str]:
+    """Receives a webhook of `provider`: the signature checked (under the connection's secret,
+    or the previous one during a rotation's grace period), each delivery id and each signed body
+    processed once, and a change older than the application's recorded state ignored. Answers
+    the receipt and the delivery id.
 
     Refusals, in the order they are checked: `UnknownConnection`, `WebhookRejectedError` (the
     signature), `MalformedWebhook`, `MissingDeliveryId`."""
     connection = await find_connection_anywhere(storage.database, connection_id)
-    if connection is None or connection.provider is not Provider.GREENHOUSE:
+    if connection is None or connection.provider is not provider:
         raise UnknownConnection(connection_id)
-    verify_signature(connection.accepted_secrets(utc_now()), body, signature)
+    webhook_format.verify(connection.accepted_secrets(utc_now()), headers, body)
     try:
-        action, reported = parse_webhook(body)
+        action, reported = webhook_format.parse(body)
     except WebhookRejectedError as malformed:
         raise MalformedWebhook(str(malformed)) from None
+    delivery_id = webhook_format.delivery_id(headers, body)
     if not delivery_id:
         raise MissingDeliveryId
     received_at = utc_now()
@@ -75,11 +78,11 @@ async def receive_greenhouse_webhook(
     try:
         applied = await storage.in_transaction(receive)
     except DuplicateDeliveryError as seen:
-        return "replayed" if seen.kind == "replayed" else "duplicate"
+        return ("replayed" if seen.kind == "replayed" else "duplicate"), delivery_id
     if not applied:
-        return "stale"
+        return "stale", delivery_id
     storage.outbox.notify_committed()
-    return "accepted"
+    return "accepted", delivery_id
 
 
 async def _matched_candidate(

@@ -13,10 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
+
+from crm_ats_sync.domain.changes import (
+    ApplicationChange,
+    ChangeKind,
+    NewApplication,
+    WebhookRejectedError,
+    WebhookReport,
+)
 
 SIGNATURE_HEADER = "signature"
 DELIVERY_ID_HEADER = "greenhouse-event-id"
@@ -24,10 +30,6 @@ NEW_APPLICATION = "new_candidate_application"
 STAGE_CHANGE = "candidate_stage_change"
 REJECTION = "reject_candidate"
 HIRE = "hire_candidate"
-
-
-class WebhookRejectedError(ValueError):
-    """The delivery is not from the connected Greenhouse account, or is not a valid webhook."""
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -43,60 +45,11 @@ def verify_signature(secrets: list[str], body: bytes, header: str | None) -> Non
         raise WebhookRejectedError("the webhook signature does not match")
 
 
-def body_digest(body: bytes) -> str:
-    """What identifies a delivery's content: Greenhouse signs the body only, so a signed body
-    sent again under a new event id is a replay, not a new event."""
-    return "body:" + hashlib.sha256(body).hexdigest()
-
-
-def is_stale(occurred_at: datetime | None, last_changed_at: datetime | None) -> bool:
-    """Whether a change the ATS dates `occurred_at` is older than the state already recorded
-    (dated `last_changed_at`): deliveries arrive out of order and can be replayed, and an old
-    one must never move an application back. Undated changes are applied."""
-    return occurred_at is not None and last_changed_at is not None and occurred_at < last_changed_at
-
-
-@dataclass(frozen=True)
-class NewApplication:
-    """The parts of a `new_candidate_application` webhook the CRM uses."""
-
-    ats_application_id: str
-    ats_candidate_id: str
-    emails: list[str]
-    first_name: str | None
-    last_name: str | None
-    job_name: str | None
-    applied_at: datetime | None
-    stage: str | None = None
-
-
-class ChangeKind(StrEnum):
-    """What happened to an application."""
-
-    STAGE_CHANGED = "stage_changed"
-    REJECTED = "rejected"
-    HIRED = "hired"
-
-
 CHANGE_ACTIONS = {
     STAGE_CHANGE: ChangeKind.STAGE_CHANGED,
     REJECTION: ChangeKind.REJECTED,
     HIRE: ChangeKind.HIRED,
 }
-
-
-@dataclass(frozen=True)
-class ApplicationChange:
-    """The parts of a stage change, rejection or hire webhook the CRM uses."""
-
-    kind: ChangeKind
-    ats_application_id: str
-    ats_candidate_id: str
-    emails: list[str]
-    job_name: str | None
-    stage: str | None
-    occurred_at: datetime | None
-    rejection_reason: str | None = None
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -119,7 +72,7 @@ def _job_name(application: Any) -> str | None:
     return str(job["name"]) if job.get("name") else None
 
 
-def parse_webhook(body: bytes) -> tuple[str, NewApplication | ApplicationChange | None]:
+def parse_webhook(body: bytes) -> tuple[str, WebhookReport]:
     """The webhook's action and what it reports about an application (None: not used)."""
     try:
         document: Any = json.loads(body)

@@ -7,12 +7,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_ats_sync.domain.greenhouse import ChangeKind
+from crm_ats_sync.domain.changes import ApplicationStatus
 from crm_shared import new_id, utc_now
 
 
 class Provider(StrEnum):
     GREENHOUSE = "greenhouse"
+    LEVER = "lever"
+    WORKABLE = "workable"
 
 
 class Connection(BaseModel):
@@ -26,6 +28,10 @@ class Connection(BaseModel):
     name: str
     webhook_secret: str
     created_by: str
+    # Where and how the ATS's read/write API is called (None: webhooks only, no backfill,
+    # reconciliation or push). The base URL defaults to the provider's public API.
+    api_base_url: str | None = None
+    api_key: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     # After a rotation the previous secret is still accepted until `previous_secret_until`, so
     # deliveries the ATS signed before it was reconfigured are not lost.
@@ -45,20 +51,6 @@ class Connection(BaseModel):
         ):
             secrets.append(self.previous_webhook_secret)
         return secrets
-
-
-class ApplicationStatus(StrEnum):
-    ACTIVE = "active"
-    REJECTED = "rejected"
-    HIRED = "hired"
-
-
-def status_after(kind: ChangeKind) -> ApplicationStatus:
-    """An application's status after the ATS reported a change of `kind`."""
-    return {
-        ChangeKind.REJECTED: ApplicationStatus.REJECTED,
-        ChangeKind.HIRED: ApplicationStatus.HIRED,
-    }.get(kind, ApplicationStatus.ACTIVE)
 
 
 class Application(BaseModel):

@@ -6,8 +6,8 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from crm_ats_sync.domain.greenhouse import ApplicationChange, is_stale
-from crm_ats_sync.domain.models import Application, ApplicationStatus, Connection
+from crm_ats_sync.domain.changes import ApplicationChange, ApplicationStatus, is_stale
+from crm_ats_sync.domain.models import Application, Connection
 from crm_shared import (
     Database,
     Session,

@@ -40,9 +40,9 @@ PUBLIC_PATHS: dict[str, tuple[str, str]] = {
         "events",
         f"{PUBLIC_UNAUTHENTICATED_PREFIX}/event-registrations/{{token}}/invitation.ics",
     ),
-    "/public/ats/greenhouse/{connection_id}/webhooks": (
+    "/public/ats/{provider}/{connection_id}/webhooks": (
         "ats-sync",
-        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/greenhouse/{{connection_id}}/webhooks",
+        f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/{{provider}}/{{connection_id}}/webhooks",
     ),
     "/public/community/signups": (
         "candidates",
@@ -141,12 +141,14 @@ async def event_invitation(token: str, request: Request, state: Container) -> Re
 
 
 @router.post(
-    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/greenhouse/{{connection_id}}/webhooks",
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/{{provider}}/{{connection_id}}/webhooks",
     include_in_schema=False,
 )
-async def greenhouse_webhook(connection_id: str, request: Request, state: Container) -> Response:
-    """A Greenhouse webhook delivery for one ATS connection."""
-    path = ("public", "ats", "greenhouse", connection_id, "webhooks")
+async def ats_webhook(
+    provider: str, connection_id: str, request: Request, state: Container
+) -> Response:
+    """A webhook delivery from an ATS (Greenhouse, Lever, Workable) for one connection."""
+    path = ("public", "ats", provider, connection_id, "webhooks")
     return await forward_public(request, state, "ats-sync", path, max_bytes=state.max_webhook_bytes)
 
 

@@ -1,0 +1,69 @@
+"""What the application layer needs from an ATS, whichever it is: the ports each adapter in
+`crm_ats_sync.adapters` implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from crm_ats_sync.domain.changes import (
+    ApplicationSnapshot,
+    AtsJob,
+    Page,
+    Prospect,
+    PushedProspect,
+    WebhookReport,
+)
+
+
+class WebhookFormat(Protocol):
+    """How one ATS signs, identifies and words its webhooks."""
+
+    def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
+        """Raises `WebhookRejectedError` unless the delivery is signed under one of `secrets`
+        (the current one and, during a rotation's grace, the previous one)."""
+        ...
+
+    def delivery_id(self, headers: Mapping[str, str], body: bytes) -> str:
+        """The id the ATS gives this delivery (the same on its retries); "" when it has none."""
+        ...
+
+    def parse(self, body: bytes) -> tuple[str, WebhookReport]:
+        """The webhook's event name and what it reports (None: acknowledged, not used); raises
+        `WebhookRejectedError` for a body that is not this ATS's webhook."""
+        ...
+
+
+class AtsUnavailableError(Exception):
+    """The ATS's API did not answer usefully after retries (down, refusing the credentials, or
+    rate-limiting beyond the retry budget); the message says which."""
+
+
+class AtsApi(Protocol):
+    """One connected ATS account's API. Implementations retry transient failures (429 after
+    its `Retry-After`, 5xx with backoff and jitter) and raise `AtsUnavailableError` when they
+    give up."""
+
+    async def applications_page(
+        self, *, updated_after: datetime | None, cursor: str | None
+    ) -> Page[ApplicationSnapshot]:
+        """One page of applications (and prospects) changed after `updated_after` (all when
+        None), oldest first where the ATS allows; `cursor` from the previous page's
+        `next_cursor`, None for the first."""
+        ...
+
+    async def jobs_page(
+        self, *, updated_after: datetime | None, cursor: str | None
+    ) -> Page[AtsJob]:
+        """One page of jobs changed after `updated_after` (all when None)."""
+        ...
+
+    async def push_prospect(self, prospect: Prospect) -> PushedProspect:
+        """Creates the person in the ATS as a prospect, or as an application for
+        `prospect.ats_job_id`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Releases the HTTP connections."""
+        ...

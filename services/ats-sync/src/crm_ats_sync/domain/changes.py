@@ -1,0 +1,157 @@
+"""What any ATS reports about applications and jobs, in the CRM's words.
+
+Every adapter (Greenhouse, Lever, Workable, ...) maps its webhooks into `NewApplication` and
+`ApplicationChange`, and its read API into `ApplicationSnapshot` and `AtsJob`; everything after
+that (storage, staleness, events) is the same for every ATS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+
+class WebhookRejectedError(ValueError):
+    """The delivery is not from the connected ATS account, or is not a valid webhook."""
+
+
+class ChangeKind(StrEnum):
+    """What happened to an application."""
+
+    STAGE_CHANGED = "stage_changed"
+    REJECTED = "rejected"
+    HIRED = "hired"
+
+
+class ApplicationStatus(StrEnum):
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    HIRED = "hired"
+
+
+def status_after(kind: ChangeKind) -> ApplicationStatus:
+    """An application's status after the ATS reported a change of `kind`."""
+    return {
+        ChangeKind.REJECTED: ApplicationStatus.REJECTED,
+        ChangeKind.HIRED: ApplicationStatus.HIRED,
+    }.get(kind, ApplicationStatus.ACTIVE)
+
+
+def body_digest(body: bytes) -> str:
+    """What identifies a delivery's content: an ATS that signs the body only lets a captured
+    body be sent again under a new delivery id, which is a replay, not a new event."""
+    return "body:" + hashlib.sha256(body).hexdigest()
+
+
+def is_stale(occurred_at: datetime | None, last_changed_at: datetime | None) -> bool:
+    """Whether a change the ATS dates `occurred_at` is older than the state already recorded
+    (dated `last_changed_at`): deliveries arrive out of order and can be replayed, and an old
+    one must never move an application back. Undated changes are applied."""
+    return occurred_at is not None and last_changed_at is not None and occurred_at < last_changed_at
+
+
+@dataclass(frozen=True)
+class NewApplication:
+    """A new application, as a webhook reports it."""
+
+    ats_application_id: str
+    ats_candidate_id: str
+    emails: list[str]
+    first_name: str | None
+    last_name: str | None
+    job_name: str | None
+    applied_at: datetime | None
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationChange:
+    """A stage change, rejection or hire, as a webhook reports it."""
+
+    kind: ChangeKind
+    ats_application_id: str
+    ats_candidate_id: str
+    emails: list[str]
+    job_name: str | None
+    stage: str | None
+    occurred_at: datetime | None
+    rejection_reason: str | None = None
+
+
+WebhookReport = NewApplication | ApplicationChange | None
+
+
+@dataclass(frozen=True)
+class ApplicationSnapshot:
+    """An application's whole current state, as the ATS's read API answers it (backfill and
+    reconciliation compare it with what the CRM holds)."""
+
+    ats_application_id: str
+    ats_candidate_id: str
+    emails: list[str]
+    first_name: str | None
+    last_name: str | None
+    job_name: str | None
+    applied_at: datetime | None
+    stage: str | None
+    status: ApplicationStatus
+    # When the ATS last changed the application: the time its state is dated by.
+    changed_at: datetime | None
+    rejection_reason: str | None = None
+    ats_job_id: str | None = None
+    # A prospect has no application for a job yet (Greenhouse prospects, Lever leads).
+    prospect: bool = False
+
+
+class JobStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    DRAFT = "draft"
+
+
+@dataclass(frozen=True)
+class AtsJob:
+    """A job (requisition, posting) in the ATS."""
+
+    ats_job_id: str
+    name: str
+    status: JobStatus
+    changed_at: datetime | None
+    departments: list[str] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prospect:
+    """A CRM candidate to create in the ATS, as a prospect or, with `ats_job_id`, an application
+    for that job."""
+
+    candidate_id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    ats_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PushedProspect:
+    """What the ATS answered for a pushed candidate: its ids for them."""
+
+    ats_candidate_id: str
+    ats_application_id: str | None
+
+
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    """One page of a read API's answer; `next_cursor` is None on the last page. The cursor is
+    opaque to the caller (a Greenhouse `Link` URL, a Lever `next` offset, a Workable `since_id`)
+    and is stored as is, so an interrupted backfill resumes where it stopped."""
+
+    items: list[Item]
+    next_cursor: str | None

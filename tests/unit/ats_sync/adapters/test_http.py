@@ -1,0 +1,66 @@
+"""The retry policy every ATS adapter calls its ATS with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from crm_ats_sync.adapters.http import AtsHttp, retry_after_seconds
+from crm_ats_sync.application.ports import AtsUnavailableError
+
+pytestmark = pytest.mark.unit
+
+
+def _client(answers: list[httpx.Response | Exception]) -> tuple[AtsHttp, list[float]]:
+    pending = list(answers)
+    waits: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        next_answer = pending.pop(0)
+        if isinstance(next_answer, Exception):
+            raise next_answer
+        return next_answer
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="https://ats.test")
+    return AtsHttp(client, attempts=3, sleep=sleep, jitter=lambda: 0.5), waits
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2026, 12, 4, 10, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Fri, 04 Dec 2026 10:00:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+async def test_a_429_is_waited_out_for_its_retry_after_then_answered() -> None:
+    http, waits = _client(
+        [httpx.Response(429, headers={"Retry-After": "2"}), httpx.Response(200, json={"ok": 1})]
+    )
+    response = await http.request("GET", "/v1/applications")
+    assert response.json() == {"ok": 1}
+    assert waits == [2.0]
+
+
+async def test_transient_failures_back_off_exponentially_then_give_up_with_the_reason() -> None:
+    http, waits = _client([httpx.ConnectError("down"), httpx.Response(503), httpx.Response(502)])
+    with pytest.raises(AtsUnavailableError, match="502"):
+        await http.request("GET", "/v1/jobs")
+    assert waits == [0.5, 1.0]
+
+
+async def test_a_refused_key_is_not_retried() -> None:
+    http, waits = _client([httpx.Response(401)])
+    with pytest.raises(AtsUnavailableError, match="API key"):
+        await http.request("GET", "/v1/jobs")
+    assert waits == []
+
+
+async def test_a_client_error_is_returned_for_the_adapter_to_read() -> None:
+    http, _ = _client([httpx.Response(422, json={"errors": ["email taken"]})])
+    assert (await http.request("POST", "/v1/prospects")).status_code == 422
