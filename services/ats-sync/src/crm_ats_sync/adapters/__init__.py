@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from crm_ats_sync.adapters.greenhouse import GreenhouseWebhooks
-from crm_ats_sync.application.ports import WebhookFormat
+from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.domain.models import Provider
 
 WEBHOOK_FORMATS: dict[Provider, WebhookFormat] = {
     Provider.GREENHOUSE: GreenhouseWebhooks(),
 }
+
+# Providers whose API the CRM reads (backfill, reconciliation, id-only webhooks) and writes
+# (push): each adapter module's `open_api`.
+API_FACTORIES: dict[Provider, AtsApiFactory] = {}

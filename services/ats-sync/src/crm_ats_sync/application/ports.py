@@ -53,6 +53,10 @@ class AtsApi(Protocol):
         `next_cursor`, None for the first."""
         ...
 
+    async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
+        """One application's current state; None when the ATS no longer has it."""
+        ...
+
     async def jobs_page(
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[AtsJob]:
@@ -67,3 +71,9 @@ class AtsApi(Protocol):
     async def aclose(self) -> None:
         """Releases the HTTP connections."""
         ...
+
+
+class AtsApiFactory(Protocol):
+    """Opens the API of one connected account (each adapter module has one: `open_api`)."""
+
+    def __call__(self, *, base_url: str | None, api_key: str) -> AtsApi: ...

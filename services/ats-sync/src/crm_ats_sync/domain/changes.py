@@ -81,7 +81,16 @@ class ApplicationChange:
     rejection_reason: str | None = None
 
 
-WebhookReport = NewApplication | ApplicationChange | None
+@dataclass(frozen=True)
+class ApplicationTouched:
+    """A webhook that names an application but not its new state (Lever's webhooks carry ids
+    only): the application is read back from the ATS's API and applied like a reconciliation."""
+
+    ats_application_id: str
+    occurred_at: datetime | None
+
+
+WebhookReport = NewApplication | ApplicationChange | ApplicationTouched | None
 
 
 @dataclass(frozen=True)
