@@ -145,7 +145,7 @@ class SyncRunRepository:
         }
         if errors:
             update["$push"] = {
-                "errors": {"$each": [to_document(e) for e in errors], "$slice": -MAX_RUN_ERRORS}
+                "errors": {"$each": [e.model_dump() for e in errors], "$slice": -MAX_RUN_ERRORS}
             }
         result = await self._runs.update_one(
             {
@@ -171,7 +171,7 @@ class SyncRunRepository:
             {
                 "$set": changes,
                 "$inc": {"failures": 1, "counts.errors": 1},
-                "$push": {"errors": {"$each": [to_document(error)], "$slice": -MAX_RUN_ERRORS}},
+                "$push": {"errors": {"$each": [error.model_dump()], "$slice": -MAX_RUN_ERRORS}},
             },
         )
 
@@ -182,7 +182,7 @@ class SyncRunRepository:
             {
                 "$set": {"state": SyncState.FAILED.value, "finished_at": utc_now()},
                 "$inc": {"counts.errors": 1},
-                "$push": {"errors": {"$each": [to_document(error)], "$slice": -MAX_RUN_ERRORS}},
+                "$push": {"errors": {"$each": [error.model_dump()], "$slice": -MAX_RUN_ERRORS}},
             },
         )
 
