@@ -38,6 +38,7 @@ async def to_ats_application_created(
         job_name=application.job_name,
         applied_at=application.applied_at,
         stage=application.stage,
+        prospect=application.prospect,
     )
     subject = application.candidate_id or application.email or application.ats_candidate_id
     await outbox.stage(

@@ -374,6 +374,11 @@ class AtsApplicationCreated(_Payload):
     stage: str | None = Field(
         default=None, description="The stage the application starts in (added in v1, optional)."
     )
+    prospect: bool = Field(
+        default=False,
+        description="A prospect: in the ATS, but with no application for a job yet (a sourced "
+        "person); added in v1, optional.",
+    )
 
 
 class CandidateMerged(_Payload):

@@ -124,6 +124,7 @@ async def test_a_closed_application_first_seen_is_created_then_closed_and_matche
         ("ats.application_hired", "cand-ada"),
         (CREATED, None),
     ]
+    assert [data["prospect"] for topic, data in events if topic == CREATED] == [False, True]
     by_id = {
         a.ats_application_id: a
         for a in await list_applications(storage, connection.tenant_id, None)
