@@ -19,7 +19,7 @@ from datetime import timedelta
 from time import monotonic
 
 from crm_ats_sync.application.connections import find_connection
-from crm_ats_sync.application.ports import AtsApi, AtsApiFactory, AtsUnavailableError
+from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
 from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.changes import ApplicationSnapshot, AtsJob, Page
@@ -271,47 +271,40 @@ class SyncRunner:
         assert connection.api_key is not None
         api = factory(base_url=connection.api_base_url, api_key=connection.api_key)
         try:
-            result = await self._pull(api, connection, run)
-        except AtsUnavailableError as unavailable:
-            await self._record_failure(run, str(unavailable))
+            if run.phase is SyncPhase.APPLICATIONS:
+                applications = await api.applications_page(
+                    updated_after=run.updated_after, cursor=run.cursor
+                )
+            else:
+                jobs = await api.jobs_page(updated_after=run.updated_after, cursor=run.cursor)
+        except Exception as unread:
+            # The ATS did not answer, or answered what its adapter cannot read: either way the
+            # page is asked for again later, and the run says why it is stuck.
+            await self._record_failure(run, _reason(unread))
             return
         finally:
             await api.aclose()
-        if result is None:
-            return
-        next_phase, next_cursor, finished = run.phase, result[0], False
-        if next_cursor is None and run.phase is SyncPhase.APPLICATIONS:
-            next_phase = SyncPhase.JOBS
-        elif next_cursor is None:
-            finished = True
-        page = result[1]
+        if run.phase is SyncPhase.APPLICATIONS:
+            next_cursor = applications.next_cursor
+            result = await self._apply_applications(connection, applications)
+        else:
+            next_cursor = jobs.next_cursor
+            result = await self._apply_jobs(connection, jobs)
+        finished = next_cursor is None and run.phase is SyncPhase.JOBS
+        next_phase = SyncPhase.JOBS if next_cursor is None else run.phase
         if not await runs.record_page(
             run,
             phase=next_phase,
             cursor=next_cursor,
-            counted=page.counts,
-            errors=page.errors,
+            counted=result.counts,
+            errors=result.errors,
             finished=finished,
         ):
             logger.info("sync run %s moved on meanwhile; its page was applied twice", run.id)
-        if page.announced:
+        if result.announced:
             self._storage.outbox.notify_committed()
         if not finished:
             self.wakeup.notify()
-
-    async def _pull(
-        self, api: AtsApi, connection: Connection, run: SyncRun
-    ) -> tuple[str | None, _PageResult] | None:
-        """Reads and applies one page: the next cursor and what the page did."""
-        if run.phase is SyncPhase.APPLICATIONS:
-            applications = await api.applications_page(
-                updated_after=run.updated_after, cursor=run.cursor
-            )
-            return applications.next_cursor, await self._apply_applications(
-                connection, applications
-            )
-        jobs = await api.jobs_page(updated_after=run.updated_after, cursor=run.cursor)
-        return jobs.next_cursor, await self._apply_jobs(connection, jobs)
 
     async def _apply_applications(
         self, connection: Connection, page: Page[ApplicationSnapshot]
@@ -391,6 +384,14 @@ class SyncRunner:
     async def stop(self) -> None:
         """Stops the runner; an interrupted page is read again by the next turn."""
         await self._worker.stop()
+
+
+def _reason(error: Exception) -> str:
+    """What a run records of a page it could not read."""
+    if isinstance(error, AtsUnavailableError):
+        return str(error)
+    logger.exception("the ATS's answer could not be read")
+    return f"the ATS's answer could not be read ({type(error).__name__}: {error})"
 
 
 def _item_error(ats_id: str, invalid: ValueError) -> SyncError:
