@@ -22,7 +22,6 @@ from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.sync import (
     SyncPolicy,
     SyncRunner,
-    SyncRunningError,
     start_backfill,
     start_reconcile,
     sync_status,
@@ -36,7 +35,7 @@ from crm_ats_sync.domain.changes import (
 )
 from crm_ats_sync.domain.models import Application, Connection, Provider
 from crm_ats_sync.domain.snapshots import as_new_application
-from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncRun, SyncState
+from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncRun, SyncRunningError, SyncState
 from crm_shared import NamedLease, Session, utc_now
 from integration.ats_sync.support import connected, staged
 

@@ -27,7 +27,7 @@ from crm_ats_sync.application.webhooks import (
 )
 from crm_ats_sync.domain.changes import JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
-from crm_ats_sync.domain.sync import SyncRun
+from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
@@ -192,7 +192,7 @@ def _not_startable(connection_id: str, error: Exception) -> ProblemError:
     """The answer to a backfill or reconciliation that cannot start."""
     if isinstance(error, ConnectionNotFound):
         return _not_found(connection_id)
-    if isinstance(error, sync.SyncRunningError):
+    if isinstance(error, SyncRunningError):
         return ProblemError(
             409,
             f"a {error.running.kind.value} of ATS connection {connection_id} is running "
@@ -225,7 +225,7 @@ async def start_backfill(
             connection_id,
             requested_by=principal.user_id,
         )
-    except (ConnectionNotFound, sync.SyncRunningError, sync.ApiNotConnected) as refused:
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
         raise _not_startable(connection_id, refused) from None
     container.sync_runner.wakeup.notify()
     return _run(run)
@@ -253,7 +253,7 @@ async def start_reconcile(
             overlap=container.sync_policy.overlap,
             requested_by=principal.user_id,
         )
-    except (ConnectionNotFound, sync.SyncRunningError, sync.ApiNotConnected) as refused:
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
         raise _not_startable(connection_id, refused) from None
     container.sync_runner.wakeup.notify()
     return _run(run)

@@ -30,27 +30,17 @@ from crm_ats_sync.domain.sync import (
     SyncKind,
     SyncPhase,
     SyncRun,
+    SyncRunningError,
     SyncState,
     reconcile_since,
     retry_delay,
 )
 from crm_ats_sync.publishers import to_job_changed
 from crm_ats_sync.repositories.connections import connections_with_api
-from crm_ats_sync.repositories.sync_runs import SyncRunningError, due_runs
+from crm_ats_sync.repositories.sync_runs import due_runs
 from crm_shared import BatchWorker, NamedLease, Session, Wakeup, new_id, utc_now
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "ApiNotConnected",
-    "SyncPolicy",
-    "SyncRunner",
-    "SyncRunningError",
-    "SyncStatus",
-    "start_backfill",
-    "start_reconcile",
-    "sync_status",
-]
 
 
 class ApiNotConnected(Exception):

@@ -82,6 +82,14 @@ class SyncRun(BaseModel):
     requested_by: str | None = None
 
 
+class SyncRunningError(Exception):
+    """The connection already has a backfill or reconciliation in progress."""
+
+    def __init__(self, running: SyncRun) -> None:
+        super().__init__(running.id)
+        self.running = running
+
+
 def reconcile_since(
     last_success_started_at: datetime | None, overlap: timedelta
 ) -> datetime | None:

@@ -15,6 +15,7 @@ from crm_ats_sync.domain.sync import (
     SyncKind,
     SyncPhase,
     SyncRun,
+    SyncRunningError,
     SyncState,
 )
 from crm_shared import Database, TenantScopedCollection, from_document, to_document, utc_now
@@ -40,14 +41,6 @@ async def ensure_sync_run_indexes(database: Database) -> None:
         ]
     )
     await database[SYNC_RUNS].create_index([("state", ASCENDING), ("due_at", ASCENDING)])
-
-
-class SyncRunningError(Exception):
-    """The connection already has a run in progress."""
-
-    def __init__(self, running: SyncRun) -> None:
-        super().__init__(running.id)
-        self.running = running
 
 
 class SyncRunRepository:
