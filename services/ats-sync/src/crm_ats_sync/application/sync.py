@@ -198,7 +198,11 @@ class SyncRunner:
             if not await lease.claim():
                 continue
             try:
-                await self._advance(run)
+                # Read again under the lease: another runner may have moved it on since.
+                current = await self._storage.sync_runs(run.tenant_id).get(run.id)
+                if current is None or current.state is not SyncState.RUNNING:
+                    continue
+                await self._advance(current)
             finally:
                 await lease.release()
             return 1
