@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from crm_shared import ServiceSettings
 
 
@@ -10,3 +12,14 @@ class AtsSyncSettings(ServiceSettings):
 
     service_name: str = "ats-sync"
     public_base_url: str = "http://127.0.0.1:8000"
+    # Every connection with an API key is reconciled this often (seconds).
+    reconcile_interval_seconds: int = Field(default=900, ge=10)
+    # A reconciliation reads again what changed this long before the last good run started.
+    reconcile_overlap_seconds: int = Field(default=300, ge=0)
+    # How often the sync runner looks for due backfill and reconciliation pages.
+    sync_poll_interval_seconds: float = Field(default=2.0, gt=0)
+    # How long a runner holds a connection while it pulls one page.
+    sync_lease_seconds: int = Field(default=120, ge=1)
+    # Pages the ATS does not answer in a row before a run fails, and the first wait after one.
+    sync_max_failures: int = Field(default=5, ge=1)
+    sync_retry_seconds: float = Field(default=30.0, ge=0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from crm_ats_sync.application.ports import WebhookFormat
+from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.application.sync import SyncPolicy, SyncRunner
 from crm_ats_sync.domain.models import Provider
 
 
@@ -19,3 +20,8 @@ class AtsSyncContainer:
     public_base_url: str
     # How each ATS the CRM takes webhooks from signs and words them.
     webhook_formats: Mapping[Provider, WebhookFormat]
+    # How each ATS whose API the CRM reads and writes is opened for one connection.
+    api_factories: Mapping[Provider, AtsApiFactory]
+    sync_policy: SyncPolicy
+    # Advances backfills and reconciliations in the background.
+    sync_runner: SyncRunner

@@ -10,19 +10,24 @@ from crm_ats_sync.api.schemas import (
     ConnectionCreate,
     ConnectionCreated,
     ConnectionPublic,
+    JobPublic,
     SecretRotation,
+    SyncRunPublic,
+    SyncStatusPublic,
     WebhookReceipt,
 )
-from crm_ats_sync.application import applications, connections
+from crm_ats_sync.application import applications, connections, jobs, sync
 from crm_ats_sync.application.connections import ConnectionChanged, ConnectionNotFound
+from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
     MissingDeliveryId,
     UnknownConnection,
     receive_webhook,
 )
-from crm_ats_sync.domain.changes import WebhookRejectedError
+from crm_ats_sync.domain.changes import JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
@@ -179,6 +184,119 @@ async def list_applications(
     ]
 
 
+def _run(run: SyncRun) -> SyncRunPublic:
+    return SyncRunPublic.model_validate(run.model_dump())
+
+
+def _not_startable(connection_id: str, error: Exception) -> ProblemError:
+    """The answer to a backfill or reconciliation that cannot start."""
+    if isinstance(error, ConnectionNotFound):
+        return _not_found(connection_id)
+    if isinstance(error, SyncRunningError):
+        return ProblemError(
+            409,
+            f"a {error.running.kind.value} of ATS connection {connection_id} is running "
+            f"(run {error.running.id}); wait for it to finish",
+            problem_type="sync-running",
+        )
+    return ProblemError(409, str(error), problem_type="api-not-connected")
+
+
+@router.post(
+    "/connections/{connection_id}/backfill",
+    status_code=202,
+    response_model=SyncRunPublic,
+    dependencies=[require_permission("settings:write")],
+    responses=problem_responses(409),
+)
+async def start_backfill(
+    connection_id: str, principal: CurrentPrincipal, container: Container
+) -> SyncRunPublic:
+    """Starts importing the ATS's whole history in the background (`settings:write`):
+    applications with their stages, rejections and hires, prospects, and jobs, page by page;
+    a failed backfill is resumed from where it stopped. 409 while a backfill or reconciliation
+    of the connection runs, or when the connection has no API key. Follow it with
+    `GET .../sync`."""
+    try:
+        run = await sync.start_backfill(
+            container.storage,
+            container.api_factories,
+            principal.tenant_id,
+            connection_id,
+            requested_by=principal.user_id,
+        )
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
+        raise _not_startable(connection_id, refused) from None
+    container.sync_runner.wakeup.notify()
+    return _run(run)
+
+
+@router.post(
+    "/connections/{connection_id}/reconcile",
+    status_code=202,
+    response_model=SyncRunPublic,
+    dependencies=[require_permission("settings:write")],
+    responses=problem_responses(409),
+)
+async def start_reconcile(
+    connection_id: str, principal: CurrentPrincipal, container: Container
+) -> SyncRunPublic:
+    """Starts a reconciliation now (`settings:write`): what the ATS changed since the last
+    successful backfill or reconciliation started (less the overlap) is read and applied, so
+    missed or out-of-order webhooks are repaired. Refusals as for the backfill."""
+    try:
+        run = await sync.start_reconcile(
+            container.storage,
+            container.api_factories,
+            principal.tenant_id,
+            connection_id,
+            overlap=container.sync_policy.overlap,
+            requested_by=principal.user_id,
+        )
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
+        raise _not_startable(connection_id, refused) from None
+    container.sync_runner.wakeup.notify()
+    return _run(run)
+
+
+@router.get(
+    "/connections/{connection_id}/sync",
+    dependencies=[require_permission("ats:read")],
+    response_model=SyncStatusPublic,
+)
+async def get_sync_status(
+    connection_id: str, principal: CurrentPrincipal, storage: Storage
+) -> SyncStatusPublic:
+    """The connection's last backfill and last reconciliation, with their progress and errors."""
+    try:
+        status = await sync.sync_status(storage, principal.tenant_id, connection_id)
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    return SyncStatusPublic(
+        backfill=_run(status.backfill) if status.backfill else None,
+        reconcile=_run(status.reconcile) if status.reconcile else None,
+    )
+
+
+@router.get(
+    "/jobs",
+    dependencies=[require_permission("ats:read")],
+    response_model=list[JobPublic],
+)
+async def list_jobs(
+    principal: CurrentPrincipal,
+    storage: Storage,
+    connection_id: str | None = None,
+    status: JobStatus | None = None,
+) -> list[JobPublic]:
+    """The jobs of the tenant's connected ATSs by name, optionally of one connection or status
+    (`open`, `closed`, `draft`); first 1000."""
+    found = await jobs.list_jobs(
+        storage, principal.tenant_id, connection_id=connection_id, status=status
+    )
+    return [JobPublic.model_validate(job.model_dump()) for job in found]
+
+
 @public_router.post(
     "/{provider}/{connection_id}/webhooks",
     response_model=WebhookReceipt,
@@ -190,6 +308,10 @@ async def list_applications(
         404: {"description": "No such connection of this ATS (or it was deleted)."},
         413: {"description": "The body exceeds 512 KiB."},
         422: {"description": "Signed, but not a webhook of this ATS the CRM understands."},
+        503: {
+            "description": "The webhook names an application only and the ATS's API did not "
+            "answer its read-back: nothing recorded, the ATS's retry is processed."
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -228,6 +350,7 @@ async def receive_ats_webhook(
             connection_id,
             request.headers,
             body,
+            api_factory=container.api_factories.get(ats),
         )
     except UnknownConnection:
         raise ProblemError(
@@ -241,6 +364,12 @@ async def receive_ats_webhook(
     except MissingDeliveryId:
         raise ProblemError(
             400, "the delivery carries no delivery id", problem_type="missing-delivery-id"
+        ) from None
+    except AtsUnavailableError as unavailable:
+        raise ProblemError(
+            503,
+            f"the application could not be read back from the ATS: {unavailable}",
+            problem_type="ats-unavailable",
         ) from None
     if receipt != "accepted":
         response.status_code = 200

@@ -9,6 +9,8 @@ from typing import TypeVar
 from crm_ats_sync.repositories.applications import ApplicationRepository
 from crm_ats_sync.repositories.connections import ConnectionRepository
 from crm_ats_sync.repositories.deliveries import DeliveryRepository
+from crm_ats_sync.repositories.jobs import JobRepository
+from crm_ats_sync.repositories.sync_runs import SyncRunRepository
 from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
 
 ResultT = TypeVar("ResultT")
@@ -30,6 +32,12 @@ class AtsStorage:
 
     def applications(self, tenant_id: str) -> ApplicationRepository:
         return ApplicationRepository(self.database, tenant_id)
+
+    def sync_runs(self, tenant_id: str) -> SyncRunRepository:
+        return SyncRunRepository(self.database, tenant_id)
+
+    def jobs(self, tenant_id: str) -> JobRepository:
+        return JobRepository(self.database, tenant_id)
 
     def directory(self, tenant_id: str) -> CandidateDirectory:
         return CandidateDirectory(self.database, tenant_id)

@@ -75,3 +75,8 @@ class Application(BaseModel):
     # When the ATS says the state it last reported happened: an older delivery never moves the
     # application back.
     ats_changed_at: datetime | None = None
+    # Why it was rejected (while `status` is rejected), the ATS's job and whether the person is a
+    # prospect (no application for a job yet): known from the read API and from rejections.
+    rejection_reason: str | None = None
+    ats_job_id: str | None = None
+    prospect: bool = False

@@ -57,6 +57,16 @@ class ApplicationRepository:
         )
         return result.upserted_id is not None
 
+    async def application(
+        self, connection_id: str, ats_application_id: str, *, session: Session
+    ) -> Application | None:
+        """The application the connection's ATS reported under this id, if any."""
+        document = await self._applications.find_one(
+            {"connection_id": connection_id, "ats_application_id": ats_application_id},
+            session=session,
+        )
+        return from_document(Application, document) if document else None
+
     async def fold_into(
         self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
     ) -> None:
@@ -92,6 +102,9 @@ class ApplicationRepository:
             changes["ats_changed_at"] = change.occurred_at
         if change.stage is not None:
             changes["stage"] = change.stage
+        changes["rejection_reason"] = (
+            change.rejection_reason if status is ApplicationStatus.REJECTED else None
+        )
         if before is None:
             application = Application(
                 tenant_id=connection.tenant_id,
@@ -107,6 +120,7 @@ class ApplicationRepository:
                 status=status,
                 updated_at=now,
                 ats_changed_at=change.occurred_at,
+                rejection_reason=changes["rejection_reason"],
             )
             await self._applications.insert_one(to_document(application), session=session)
             return application, None

@@ -72,3 +72,14 @@ async def find_connection_anywhere(database: Database, connection_id: str) -> Co
     """
     document = await database[CONNECTIONS].find_one({"_id": connection_id, "deleted_at": None})
     return from_document(Connection, document) if document else None
+
+
+async def connections_with_api(database: Database) -> list[Connection]:
+    """Every tenant's connections that have an API key (and were not deleted).
+
+    Deliberately cross-tenant: the reconciliation schedule serves every tenant; each connection
+    is then reconciled within its own tenant."""
+    documents = (
+        await database[CONNECTIONS].find({"deleted_at": None, "api_key": {"$ne": None}}).to_list()
+    )
+    return [from_document(Connection, document) for document in documents]
