@@ -230,7 +230,7 @@ async def test_a_refused_push_says_what_greenhouse_said() -> None:
         },
     )
     api, seen = _api(refusal, on_behalf_of="4080")
-    with pytest.raises(AtsUnavailableError, match="422.*job_id: unknown job"):
+    with pytest.raises(AtsUnavailableError, match=r"422.*job_id: unknown job"):
         await api.push_prospect(
             Prospect(candidate_id="c", email="a@b.c", first_name="A", last_name="B", ats_job_id="9")
         )
