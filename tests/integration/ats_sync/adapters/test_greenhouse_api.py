@@ -25,7 +25,7 @@ from crm_ats_sync.domain.changes import (
     Prospect,
 )
 from crm_ats_sync.domain.models import Provider
-from crm_devstack.ats.greenhouse import GreenhouseSimulator, parse_time
+from crm_devstack.ats.greenhouse import GreenhouseSimulator, parse_time, start_seeded_simulator
 from crm_devstack.greenhouse import GreenhouseWebhooks
 from crm_devstack.infra import free_port
 from helpers import serving
@@ -303,3 +303,16 @@ async def test_changes_arrive_as_signed_webhooks_the_crm_accepts() -> None:
     assert rejection.stage == "Recruiter Phone Screen"
     assert rejection.rejection_reason == "Took another offer"
     assert rejection.emails == ["soren@example.com"]
+
+
+async def test_the_demo_simulator_serves_a_seeded_account_from_a_thread() -> None:
+    server = start_seeded_simulator(free_port(), api_key="demo-key", n_applications=200)
+    try:
+        opened = open_api(base_url=server.base_url, api_key="demo-key")
+        try:
+            snapshots, _ = await _all_applications(opened)
+        finally:
+            await opened.aclose()
+    finally:
+        server.stop()
+    assert len(snapshots) == 200
