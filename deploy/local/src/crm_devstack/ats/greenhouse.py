@@ -511,6 +511,8 @@ class GreenhouseSimulator:
 
     async def advance(self, application_id: int, stage: str | None = None) -> Json:
         """Moves the application to `stage` (default: the next one): `candidate_stage_change`."""
+        if self.applications[application_id]["prospect"]:
+            raise ValueError("a prospect application has no job stages to move through")
         application = self._touched(application_id)
         job_id = application["jobs"][0]["id"]
         current = (application["current_stage"] or {}).get("name")
