@@ -17,6 +17,12 @@ from typing import Any
 import httpx
 
 
+def webhook_body(action: str, application: dict[str, Any]) -> bytes:
+    """The body of a webhook of `action` about `application` (with its `candidate` embedded,
+    as Greenhouse's application webhooks carry it)."""
+    return json.dumps({"action": action, "payload": {"application": application}}).encode()
+
+
 def _application(
     *,
     application_id: int,
@@ -69,9 +75,7 @@ def new_candidate_application(
         stage="Application Review",
     )
     application["applied_at"] = applied_at
-    return json.dumps(
-        {"action": "new_candidate_application", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("new_candidate_application", application)
 
 
 def candidate_stage_change(
@@ -97,9 +101,7 @@ def candidate_stage_change(
         stage=stage,
     )
     application |= {"rejected_at": None, "last_activity_at": last_activity_at}
-    return json.dumps(
-        {"action": "candidate_stage_change", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("candidate_stage_change", application)
 
 
 def reject_candidate(
@@ -134,9 +136,7 @@ def reject_candidate(
             "type": {"id": 1, "name": "We rejected them"},
         },
     }
-    return json.dumps(
-        {"action": "reject_candidate", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("reject_candidate", application)
 
 
 def hire_candidate(
@@ -169,9 +169,7 @@ def hire_candidate(
         "resolved_at": resolved_at,
         "starts_at": "2027-01-04",
     }
-    return json.dumps(
-        {"action": "hire_candidate", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("hire_candidate", application)
 
 
 @dataclass(frozen=True)

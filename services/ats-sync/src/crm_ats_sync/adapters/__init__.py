@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from crm_ats_sync.adapters import greenhouse
 from crm_ats_sync.adapters.greenhouse import GreenhouseWebhooks
 from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.domain.models import Provider
@@ -13,4 +14,6 @@ WEBHOOK_FORMATS: dict[Provider, WebhookFormat] = {
 
 # Providers whose API the CRM reads (backfill, reconciliation, id-only webhooks) and writes
 # (push): each adapter module's `open_api`.
-API_FACTORIES: dict[Provider, AtsApiFactory] = {}
+API_FACTORIES: dict[Provider, AtsApiFactory] = {
+    Provider.GREENHOUSE: greenhouse.open_api,
+}
