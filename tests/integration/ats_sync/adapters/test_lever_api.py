@@ -189,7 +189,8 @@ async def test_a_push_creates_the_opportunity_once(account: Account, api: LeverA
     assert lead.ats_application_id != pushed.ats_application_id
     assert lead.ats_candidate_id == pushed.ats_candidate_id
     lead_snapshot = await api.application(str(lead.ats_application_id))
-    assert lead_snapshot is not None and lead_snapshot.prospect
+    assert lead_snapshot is not None
+    assert lead_snapshot.prospect
 
 
 async def test_a_rate_limited_api_is_waited_out_after_its_retry_after() -> None:
