@@ -5,32 +5,21 @@ redelivery is recognised, and a body signed under another secret is refused."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 
 from crm_devstack.ats.lever import LeverSimulator, LeverWebhooks, webhook_body
 from helpers import unique
-from integration.flow.conftest import ACME_ADMIN_TOKEN, Stack
+from integration.flow.conftest import Stack
+from integration.flow.test_ats_connections import connect
 
 pytestmark = pytest.mark.integration
 
 
-async def connect(stack: Stack) -> dict[str, Any]:
-    created = await stack.gateway.post(
-        "/api/v1/ats/connections",
-        headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"provider": "lever", "name": unique("lever")},
-    )
-    assert created.status_code == 201, created.text
-    connection: dict[str, Any] = created.json()
-    assert connection["webhook_url"].endswith(f"/public/v1/ats/lever/{connection['id']}/webhooks")
-    return connection
-
-
 async def lever_account(stack: Stack) -> tuple[LeverSimulator, LeverWebhooks]:
-    connection = await connect(stack)
+    connection = await connect(stack, "lever")
+    assert connection["webhook_url"].endswith(f"/public/v1/ats/lever/{connection['id']}/webhooks")
     webhooks = LeverWebhooks(url=connection["webhook_url"], secret=connection["webhook_secret"])
     simulator = LeverSimulator(unique("key"), webhooks=webhooks)
     simulator.seed(50, years=2)
