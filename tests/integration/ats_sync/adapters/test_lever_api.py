@@ -140,6 +140,22 @@ async def test_one_opportunity_is_read_back_and_a_missing_one_is_none(
     assert await api.application("no-such-opportunity") is None
 
 
+async def test_a_posting_added_after_the_first_read_is_named(
+    account: Account, api: LeverApi
+) -> None:
+    await api.applications_page(updated_after=None, cursor=None)  # names read once here
+    posting = account.simulator.add_posting("Staff Data Engineer", team="Data", location="Porto")
+    applied = await account.simulator.apply(
+        name="Inês Gonçalves", email=f"{unique('ines')}@example.org", posting_id=posting["id"]
+    )
+
+    snapshot = await api.application(applied["id"])
+
+    assert snapshot is not None
+    assert (snapshot.job_name, snapshot.stage) == ("Staff Data Engineer", "New applicant")
+    assert (snapshot.first_name, snapshot.last_name) == ("Inês", "Gonçalves")
+
+
 async def test_postings_are_read_as_jobs(account: Account, api: LeverApi) -> None:
     page = await api.jobs_page(updated_after=None, cursor=None)
     assert page.next_cursor is None

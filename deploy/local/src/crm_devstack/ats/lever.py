@@ -209,34 +209,12 @@ class LeverSimulator:
         rng = random.Random(seed)  # noqa: S311 (a reproducible history, no secret)
         self._ids = random.Random(seed + 1)  # noqa: S311 (a reproducible history, no secret)
         start = HISTORY_END - timedelta(days=365 * years)
+        states = ["published", "published", "closed", "internal", "published", "closed",
+                  "published", "draft"]  # fmt: skip
         for index, (title, team, location) in enumerate(POSTINGS):
             opened = start + timedelta(days=60 * index)
-            state = [
-                "published",
-                "published",
-                "closed",
-                "internal",
-                "published",
-                "closed",
-                "published",
-                "draft",
-            ][index % 8]
-            self.postings.append(
-                {
-                    "id": self._new_id(),
-                    "text": title,
-                    "state": state,
-                    "createdAt": ms(opened),
-                    "updatedAt": ms(opened + timedelta(days=30)),
-                    "categories": {
-                        "team": team,
-                        "department": team,
-                        "location": location,
-                        "allLocations": [location],
-                        "commitment": "Full-time",
-                    },
-                }
-            )
+            self.add_posting(title, team=team, location=location, state=states[index % 8],
+                             created=opened, updated=opened + timedelta(days=30))  # fmt: skip
         span = (HISTORY_END - start).total_seconds()
         moments = sorted(
             start + timedelta(seconds=rng.uniform(0, span)) for _ in range(n_applications)
@@ -251,6 +229,35 @@ class LeverSimulator:
                 email = f"{_ascii(first)}.{_ascii(last)}.{len(people)}@example.org"
                 people.append((contact, name, email))
             self._seed_opportunity(rng, created, contact, name, email)
+
+    def add_posting(
+        self,
+        text: str,
+        *,
+        team: str,
+        location: str,
+        state: str = "published",
+        created: datetime | None = None,
+        updated: datetime | None = None,
+    ) -> Json:
+        """Adds a posting (a job), by default published now."""
+        created = created or self.clock()
+        posting = {
+            "id": self._new_id(),
+            "text": text,
+            "state": state,
+            "createdAt": ms(created),
+            "updatedAt": ms(updated or created),
+            "categories": {
+                "team": team,
+                "department": team,
+                "location": location,
+                "allLocations": [location],
+                "commitment": "Full-time",
+            },
+        }
+        self.postings.append(posting)
+        return posting
 
     def _seed_opportunity(
         self, rng: random.Random, created: datetime, contact: str, name: str, email: str
