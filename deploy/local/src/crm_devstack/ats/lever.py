@@ -268,16 +268,16 @@ class LeverSimulator:
         reached = rng.randrange(len(stages))
         moment, changes = created, []
         for stage_id in stages[: reached + 1]:
-            moment += timedelta(days=rng.uniform(1, 12))
+            moment = min(moment + timedelta(days=rng.uniform(1, 12)), HISTORY_END)
             changes.append({"toStageId": stage_id, "updatedAt": ms(moment)})
         opportunity = self._opportunity(contact, name, [email], posting, created, changes)
         age = HISTORY_END - moment
         if age > timedelta(days=45) and rng.random() < 0.9:
-            moment += timedelta(days=rng.uniform(1, 10))
+            moment = min(moment + timedelta(days=rng.uniform(1, 10)), HISTORY_END)
             hired = not lead and stages[reached] == "offer" and rng.random() < 0.7
             reason = HIRED_REASON if hired else rng.choice(ARCHIVE_REASONS[1:])[0]
             opportunity["archived"] = {"reason": reason, "archivedAt": ms(moment)}
-        opportunity["updatedAt"] = ms(min(moment, HISTORY_END))
+        opportunity["updatedAt"] = ms(moment)
         self._store(opportunity)
 
     def _opportunity(
