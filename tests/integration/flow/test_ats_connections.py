@@ -20,11 +20,11 @@ from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 pytestmark = pytest.mark.integration
 
 
-async def connect(stack: Stack) -> dict[str, Any]:
+async def connect(stack: Stack, provider: str = "greenhouse") -> dict[str, Any]:
     created = await stack.gateway.post(
         "/api/v1/ats/connections",
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"provider": "greenhouse", "name": unique("greenhouse")},
+        json={"provider": provider, "name": unique(provider)},
     )
     assert created.status_code == 201, created.text
     connection: dict[str, Any] = created.json()
