@@ -306,11 +306,19 @@ class WorkableSimulator:
         return candidate
 
     async def move(self, candidate_id: str, stage: str) -> Candidate:
-        """Moves a candidate to the stage with slug `stage` (`hired` hires)."""
+        """Moves a candidate to the stage with slug `stage` (`hired` hires), announced as
+        `candidate_moved`."""
         before = self.candidates[candidate_id]
         now = self._now_after(before.updated_at)
+        # Moving a disqualified candidate on requalifies them, as in Workable's pipeline.
         after = replace(
-            before, stage=stage, updated_at=now, hired_at=now if stage == "hired" else None
+            before,
+            stage=stage,
+            updated_at=now,
+            hired_at=now if stage == "hired" else None,
+            disqualified=False,
+            disqualification_reason=None,
+            disqualified_at=None,
         )
         self.candidates[candidate_id] = after
         await self.announce(CANDIDATE_MOVED, candidate_id)
