@@ -198,6 +198,8 @@ class WorkableSimulator:
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
     rate_limited: int = 0
+    # The subscriptions' answers to the last change announced.
+    last_deliveries: list[httpx.Response] = field(default_factory=list)
     _windows: dict[str, _Window] = field(default_factory=dict)
     _sequence: int = 0
 
@@ -363,7 +365,7 @@ class WorkableSimulator:
         """Sends `event` to every subscription to it (whose job/stage filter matches); the
         answers, in subscription order."""
         candidate = self.candidates[candidate_id]
-        answers = []
+        answers: list[httpx.Response] = []
         async with httpx.AsyncClient(timeout=30) as client:
             for subscription in self.subscriptions.values():
                 args = subscription.get("args") or {}
@@ -379,6 +381,7 @@ class WorkableSimulator:
                 answers.append(
                     await client.post(subscription["target"], content=body, headers=headers)
                 )
+        self.last_deliveries = answers
         return answers
 
     # The SPI --------------------------------------------------------------------------------
