@@ -309,34 +309,36 @@ class WorkableSimulator:
 
     async def move(self, candidate_id: str, stage: str) -> Candidate:
         """Moves a candidate to the stage with slug `stage` (`hired` hires), announced as
-        `candidate_moved`."""
-        before = self.candidates[candidate_id]
-        now = self._now_after(before.updated_at)
-        # Moving a disqualified candidate on requalifies them, as in Workable's pipeline.
-        after = replace(
-            before,
-            stage=stage,
-            updated_at=now,
-            hired_at=now if stage == "hired" else None,
-            disqualified=False,
-            disqualification_reason=None,
-            disqualified_at=None,
+        `candidate_moved`; a disqualified candidate moved on is requalified, as in Workable."""
+        return await self._changed(
+            candidate_id,
+            lambda before, now: replace(
+                before,
+                stage=stage,
+                hired_at=now if stage == "hired" else None,
+                disqualified=False,
+                disqualification_reason=None,
+                disqualified_at=None,
+            ),
         )
-        self.candidates[candidate_id] = after
-        await self.announce(CANDIDATE_MOVED, candidate_id)
-        return after
 
     async def disqualify(self, candidate_id: str, reason: str) -> Candidate:
-        """Disqualifies a candidate at the stage they reached."""
+        """Disqualifies a candidate at the stage they reached (announced as `candidate_moved`)."""
+        return await self._changed(
+            candidate_id,
+            lambda before, now: replace(
+                before, disqualified=True, disqualification_reason=reason, disqualified_at=now
+            ),
+        )
+
+    async def _changed(
+        self, candidate_id: str, change: Callable[[Candidate, datetime], Candidate]
+    ) -> Candidate:
+        """Applies `change` (given the candidate and the time of the change), dated by that
+        time, and announces it as `candidate_moved`."""
         before = self.candidates[candidate_id]
         now = self._now_after(before.updated_at)
-        after = replace(
-            before,
-            disqualified=True,
-            disqualification_reason=reason,
-            disqualified_at=now,
-            updated_at=now,
-        )
+        after = replace(change(before, now), updated_at=now)
         self.candidates[candidate_id] = after
         await self.announce(CANDIDATE_MOVED, candidate_id)
         return after

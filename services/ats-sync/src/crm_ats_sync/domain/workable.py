@@ -23,9 +23,10 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
@@ -147,40 +148,25 @@ def parse_webhook(body: bytes) -> tuple[str, WebhookReport]:
     event = str(document.get("event_type") or "candidate")
     candidate = document["data"]
     try:
-        if event == CANDIDATE_CREATED:
-            return event, _new_application(candidate)
-        if "stage" not in candidate and "disqualified" not in candidate:
-            return event, ApplicationTouched(str(candidate["id"]), _changed_at(candidate))
-        status = status_of(candidate)
-        return event, ApplicationChange(
-            kind=CHANGE_KINDS[status],
-            ats_application_id=str(candidate["id"]),
-            ats_candidate_id=str(candidate["id"]),
-            emails=_emails(candidate),
-            job_name=_job(candidate).get("title"),
-            stage=candidate.get("stage"),
-            occurred_at=_changed_at(candidate),
-            rejection_reason=(
-                candidate.get("disqualification_reason")
-                if status is ApplicationStatus.REJECTED
-                else None
-            ),
-        )
+        state = snapshot(candidate)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise WebhookRejectedError(f"the {event} payload is malformed") from error
-
-
-def _new_application(candidate: Mapping[str, Any]) -> NewApplication:
-    return NewApplication(
-        ats_application_id=str(candidate["id"]),
-        ats_candidate_id=str(candidate["id"]),
-        emails=_emails(candidate),
-        first_name=candidate.get("firstname"),
-        last_name=candidate.get("lastname"),
-        job_name=_job(candidate).get("title"),
-        applied_at=timestamp(candidate.get("created_at")),
-        stage=candidate.get("stage"),
+    if event == CANDIDATE_CREATED:
+        return event, _reported_as(state, NewApplication)
+    if "stage" not in candidate and "disqualified" not in candidate:
+        return event, ApplicationTouched(state.ats_application_id, state.changed_at)
+    return event, _reported_as(
+        state, ApplicationChange, kind=CHANGE_KINDS[state.status], occurred_at=state.changed_at
     )
+
+
+Report = TypeVar("Report", NewApplication, ApplicationChange)
+
+
+def _reported_as(state: ApplicationSnapshot, report: type[Report], **more: Any) -> Report:
+    """A candidate's state in a webhook report's words: the fields they share, and `more`."""
+    shared = {f.name: getattr(state, f.name) for f in fields(report) if f.name not in more}
+    return report(**shared, **more)
 
 
 def snapshot(candidate: Mapping[str, Any]) -> ApplicationSnapshot:
