@@ -4,13 +4,16 @@ mapping of a candidate's state, and the rate-limit reset."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from crm_ats_sync.adapters import API_FACTORIES, WEBHOOK_FORMATS
-from crm_ats_sync.adapters.workable import WorkableWebhooks
+from crm_ats_sync.adapters.http import AtsHttp
+from crm_ats_sync.adapters.workable import WorkableApi, WorkableWebhooks, rate_limit_wait
 from crm_ats_sync.domain import workable
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
@@ -224,3 +227,26 @@ def test_the_rate_limit_reset_is_read_as_unix_seconds_or_a_date() -> None:
     assert workable.rate_limit_wait(str(int(now.timestamp()) - 4), now=now) == 0.0
     assert workable.rate_limit_wait("later", now=now) is None
     assert workable.rate_limit_wait(None, now=now) is None
+
+
+async def test_a_429_waits_until_workables_rate_limit_reset_and_a_5xx_backs_off() -> None:
+    reset = str(int(time.time()) + 3)
+    answers = [
+        httpx.Response(429, headers={"X-Rate-Limit-Reset": reset}),
+        httpx.Response(503, headers={"X-Rate-Limit-Reset": reset}),
+        httpx.Response(200, json={"candidates": [], "paging": {}}),
+    ]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: answers.pop(0)))
+    http = AtsHttp(client, sleep=sleep, jitter=lambda: 0.5, wait_hint=rate_limit_wait)
+    api = WorkableApi(http, "https://acme.workable.com/spi/v3")
+    page = await api.applications_page(updated_after=None, cursor=None)
+    await api.aclose()
+    assert page.items == []
+    assert page.next_cursor is None
+    assert 1.0 < waits[0] <= 3.0  # until the reset, not a backoff
+    assert waits[1] == 1.0  # the 503: backoff (0.5 * 2, jitter 0.5), whatever the reset says
