@@ -95,10 +95,16 @@ async def create_connection(
         raise ProblemError(
             422,
             str(missing),
+            title="Request validation failed",
             problem_type="validation-error",
             extensions={
                 "errors": [
-                    {"field": f"body.{field}", "detail": f"required for {body.provider.value}"}
+                    {
+                        "field": field,
+                        "pointer": f"#/{field}",
+                        "source": "body",
+                        "detail": f"required for {body.provider.value}",
+                    }
                     for field in missing.fields
                 ]
             },
