@@ -1,1 +1,2 @@
-"""Simulated ATS accounts (real HTTP servers) for tests and the demo: one module per ATS."""
+"""Simulated ATS accounts (real HTTP servers speaking their documented APIs and webhooks)
+for tests and the demo: one module per ATS."""

@@ -187,7 +187,7 @@ class LeverSimulator:
         self._contacts_by_email: dict[str, str] = {}
         self._last_change_ms = 0
         self._bucket = _Bucket(tokens=float(self.burst), at=time.monotonic())
-        self._ids = random.Random(21)  # noqa: S311 (a reproducible history, no secret)
+        self._ids = random.Random(21)
         self.users = [
             {"id": str(uuid.UUID(int=1, version=4)), "name": "Lever Admin",
              "email": "admin@example.com", "accessRole": "super admin", "deactivatedAt": None},
@@ -206,8 +206,8 @@ class LeverSimulator:
         `HISTORY_END`: about one in ten a lead without a posting, about one in five by a person
         who applied before; most older ones archived (rejected with a reason, some hired). The
         same arguments give the same account."""
-        rng = random.Random(seed)  # noqa: S311 (a reproducible history, no secret)
-        self._ids = random.Random(seed + 1)  # noqa: S311 (a reproducible history, no secret)
+        rng = random.Random(seed)
+        self._ids = random.Random(seed + 1)
         start = HISTORY_END - timedelta(days=365 * years)
         states = ["published", "published", "closed", "internal", "published", "closed",
                   "published", "draft"]  # fmt: skip

@@ -17,7 +17,11 @@ from crm_ats_sync.api.schemas import (
     WebhookReceipt,
 )
 from crm_ats_sync.application import applications, connections, jobs, sync
-from crm_ats_sync.application.connections import ConnectionChanged, ConnectionNotFound
+from crm_ats_sync.application.connections import (
+    ConnectionChanged,
+    ConnectionNotFound,
+    MissingConnectionSetting,
+)
 from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
@@ -81,16 +85,35 @@ async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
-    configure."""
-    connection = await connections.create_connection(
-        container.storage,
-        principal.tenant_id,
-        principal.user_id,
-        body.provider,
-        body.name,
-        api_key=body.api_key,
-        api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
-    )
+    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them)."""
+    try:
+        connection = await connections.create_connection(
+            container.storage,
+            principal.tenant_id,
+            principal.user_id,
+            body.provider,
+            body.name,
+            api_key=body.api_key,
+            api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
+        )
+    except MissingConnectionSetting as missing:
+        raise ProblemError(
+            422,
+            str(missing),
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={
+                "errors": [
+                    {
+                        "field": field,
+                        "pointer": f"#/{field}",
+                        "source": "body",
+                        "detail": f"required for {body.provider.value}",
+                    }
+                    for field in missing.fields
+                ]
+            },
+        ) from None
     return _created(connection, container.public_base_url)
 
 

@@ -29,8 +29,9 @@ class ConnectionCreate(BaseModel):
     )
     api_base_url: HttpUrl | None = Field(
         default=None,
-        description="The ATS API's address, when not the provider's public one (e.g. a "
-        "Workable account's `https://<subdomain>.workable.com/spi/v3`, or a simulator).",
+        description="The ATS API's address, when not the provider's public one (a simulator); "
+        "required for Workable: the account's `https://<subdomain>.workable.com/spi/v3` (with "
+        "`api_key`, the access token Workable also signs its webhooks with).",
     )
 
 

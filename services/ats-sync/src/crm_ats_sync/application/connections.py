@@ -7,12 +7,20 @@ import secrets
 from datetime import timedelta
 
 from crm_ats_sync.application.storage import AtsStorage
-from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
 from crm_shared import utc_now
 
 
 class ConnectionNotFound(LookupError):
     """No connection with this id in the tenant (or it was deleted)."""
+
+
+class MissingConnectionSetting(ValueError):
+    """The ATS cannot be connected without these settings (`fields`, by name)."""
+
+    def __init__(self, provider: Provider, fields: list[str]) -> None:
+        super().__init__(f"a {provider.value} connection needs {', '.join(fields)}")
+        self.fields = fields
 
 
 class ConnectionChanged(Exception):
@@ -29,7 +37,12 @@ async def create_connection(
     api_key: str | None = None,
     api_base_url: str | None = None,
 ) -> Connection:
-    """Connects an ATS account with a new webhook secret and, given an API key, its API."""
+    """Connects an ATS account with a new webhook secret and, given an API key, its API;
+    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given."""
+    given = {"api_key": api_key, "api_base_url": api_base_url}
+    missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
+    if missing:
+        raise MissingConnectionSetting(provider, missing)
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
