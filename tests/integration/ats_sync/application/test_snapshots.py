@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 from ats_fake import FakeAts
 
-from crm_ats_sync.application.applications import list_applications
 from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
@@ -81,7 +80,9 @@ async def test_a_snapshot_is_applied_once_with_the_events_webhooks_would_have_ca
         "Onsite",
         "Hired another candidate",
     )
-    (application,) = await list_applications(storage, connection.tenant_id, None)
+    (application,) = await storage.applications(connection.tenant_id).applications(
+        candidate_id=None
+    )
     assert (application.status, application.stage, application.rejection_reason) == (
         ApplicationStatus.REJECTED,
         "Onsite",
@@ -127,7 +128,7 @@ async def test_a_closed_application_first_seen_is_created_then_closed_and_matche
     assert [data["prospect"] for topic, data in events if topic == CREATED] == [False, True]
     by_id = {
         a.ats_application_id: a
-        for a in await list_applications(storage, connection.tenant_id, None)
+        for a in await storage.applications(connection.tenant_id).applications(candidate_id=None)
     }
     assert by_id["a-9"].status is ApplicationStatus.HIRED
     assert by_id["p-1"].prospect

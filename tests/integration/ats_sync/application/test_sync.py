@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 import pytest
 from ats_fake import FakeAts
 
-from crm_ats_sync.application.applications import list_applications
 from crm_ats_sync.application.jobs import list_jobs
 from crm_ats_sync.application.recording import record_change, record_new_application
 from crm_ats_sync.application.snapshots import apply_snapshot
@@ -137,7 +136,9 @@ async def test_a_backfill_imports_the_whole_history_page_by_page(storage: AtsSto
     counts = done.counts
     assert (counts.pages, counts.applications_seen, counts.applications_created) == (6, 18, 18)
     assert (counts.applications_updated, counts.jobs_seen, counts.jobs_changed) == (0, 3, 3)
-    assert_matches(ats, await list_applications(storage, connection.tenant_id, None))
+    assert_matches(
+        ats, await storage.applications(connection.tenant_id).applications(candidate_id=None)
+    )
 
     topics = Counter(topic for topic, _ in await staged(storage, connection.tenant_id))
     rejected = sum(1 for s in ats.applications.values() if s.status is ApplicationStatus.REJECTED)
@@ -204,7 +205,9 @@ async def test_a_runner_killed_mid_page_is_resumed_by_another_with_nothing_dupli
     assert done.counts.applications_seen == 20
     # The three applied before the kill were found current: created by the killed runner.
     assert done.counts.applications_created == 17
-    assert_matches(ats, await list_applications(storage, connection.tenant_id, None))
+    assert_matches(
+        ats, await storage.applications(connection.tenant_id).applications(candidate_id=None)
+    )
     events = Counter(
         (topic, data.get("ats_application_id", data.get("ats_job_id")))
         for topic, data in await staged(storage, connection.tenant_id)
@@ -277,7 +280,7 @@ async def test_a_reconcile_repairs_missed_and_out_of_order_webhooks(storage: Ats
         await _deliver(storage, connection, ats, report)
     stale_or_missing = {
         a.ats_application_id
-        for a in await list_applications(storage, connection.tenant_id, None)
+        for a in await storage.applications(connection.tenant_id).applications(candidate_id=None)
         if (a.stage, a.status)
         != (
             ats.applications[a.ats_application_id].stage,
@@ -304,7 +307,9 @@ async def test_a_reconcile_repairs_missed_and_out_of_order_webhooks(storage: Ats
     assert (reconciled.kind, reconciled.state) == (SyncKind.RECONCILE, SyncState.SUCCEEDED)
     # Only what changed since the backfill was read.
     assert reconciled.counts.applications_seen == 8
-    assert_matches(ats, await list_applications(storage, connection.tenant_id, None))
+    assert_matches(
+        ats, await storage.applications(connection.tenant_id).applications(candidate_id=None)
+    )
     repairs = (await staged(storage, connection.tenant_id))[delivered_events:]
     assert {d["ats_application_id"] for _, d in repairs} == stale_or_missing
     assert before < delivered_events < delivered_events + len(repairs)

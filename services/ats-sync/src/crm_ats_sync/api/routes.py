@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ats_sync.api.deps import Container, Storage
 from crm_ats_sync.api.schemas import (
@@ -29,12 +31,14 @@ from crm_ats_sync.application.webhooks import (
     UnknownConnection,
     receive_webhook,
 )
-from crm_ats_sync.domain.changes import JobStatus, WebhookRejectedError
+from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
 from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
+    decode_cursor,
+    encode_cursor,
     problem_responses,
     public_operation,
     require_permission,
@@ -198,13 +202,31 @@ async def delete_connection(
     response_model=list[ApplicationPublic],
 )
 async def list_applications(
-    principal: CurrentPrincipal, storage: Storage, candidate_id: str | None = None
+    principal: CurrentPrincipal,
+    storage: Storage,
+    request: Request,
+    response: Response,
+    candidate_id: str | None = None,
+    connection_id: str | None = None,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: str | None = None,
 ) -> list[ApplicationPublic]:
-    """Applications the ATS reported, optionally of one candidate (first 1000)."""
-    return [
-        ApplicationPublic.model_validate(a.model_dump())
-        for a in await applications.list_applications(storage, principal.tenant_id, candidate_id)
-    ]
+    """Applications the ATS reported, in the order the CRM first heard of them, optionally of
+    one candidate, one connection or in one status; at most `limit` (default 1000). When there
+    are more, the `Link` header gives the next page (`rel="next"`, RFC 8288): the same query
+    with its `cursor`, as a reference relative to the request (so it holds behind the gateway)."""
+    found, next_after = await applications.list_applications(
+        storage,
+        principal.tenant_id,
+        applications.ApplicationFilters(candidate_id, connection_id, status),
+        after_id=decode_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+    if next_after is not None:
+        following = request.url.include_query_params(cursor=encode_cursor(next_after))
+        response.headers["Link"] = f'<?{following.query}>; rel="next"'
+    return [ApplicationPublic.model_validate(a.model_dump()) for a in found]
 
 
 def _run(run: SyncRun) -> SyncRunPublic:

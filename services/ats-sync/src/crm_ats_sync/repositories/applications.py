@@ -30,6 +30,10 @@ async def ensure_application_indexes(database: Database) -> None:
     )
     for moved in ("candidate_id", "merges.merge_id"):
         await database[APPLICATIONS].create_index([("tenant_id", ASCENDING), (moved, ASCENDING)])
+    # The listing of one connection's applications, page by page in id order.
+    await database[APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("_id", ASCENDING)]
+    )
 
 
 class ApplicationRepository:
@@ -129,7 +133,24 @@ class ApplicationRepository:
         await self._applications.update_one(key, {"$set": changes}, session=session)
         return from_document(Application, before | changes), before.get("stage")
 
-    async def applications(self, *, candidate_id: str | None) -> list[Application]:
-        query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}
-        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=1000)
+    async def applications(
+        self,
+        *,
+        candidate_id: str | None,
+        connection_id: str | None = None,
+        status: ApplicationStatus | None = None,
+        after_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Application]:
+        """Applications in id order, filtered, starting after `after_id`."""
+        query: dict[str, Any] = {}
+        if candidate_id:
+            query["candidate_id"] = candidate_id
+        if connection_id:
+            query["connection_id"] = connection_id
+        if status is not None:
+            query["status"] = status.value
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
+        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Application, d) for d in documents]
