@@ -138,6 +138,8 @@ class IdOnlyWebhooks:
     """A webhook format naming the application only (as Lever's do): `X-Signature` is the hex
     HMAC-SHA256 of the body, `{"id": delivery id, "application_id": ...}` the body."""
 
+    accepted_status = 202
+
     def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
         signature = headers.get("x-signature", "")
         if not any(hmac.compare_digest(sign(s, body), signature) for s in secrets):

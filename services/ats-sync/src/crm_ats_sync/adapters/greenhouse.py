@@ -35,6 +35,8 @@ class GreenhouseWebhooks:
     signature_header = "Signature"
     delivery_id_header = "Greenhouse-Event-ID"
 
+    accepted_status = 202
+
     def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
         greenhouse.verify_signature(list(secrets), body, headers.get(greenhouse.SIGNATURE_HEADER))
 

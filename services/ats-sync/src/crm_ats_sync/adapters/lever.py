@@ -38,6 +38,8 @@ class LeverWebhooks:
     """Lever's webhooks: the signature and the delivery's identity are in the JSON body, not in
     headers (see `crm_ats_sync.domain.lever`)."""
 
+    accepted_status = 202
+
     def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
         lever.verify_signature(list(secrets), body)
 

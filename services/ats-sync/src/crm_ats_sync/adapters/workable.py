@@ -36,6 +36,9 @@ class WorkableWebhooks:
     """Workable's webhooks: `X-Workable-Signature: <hex HMAC-SHA256 of the body>` keyed with
     the account's access token, `{"event_type", "data": <candidate>}` bodies, no delivery id."""
 
+    # Workable replays a delivery answered with anything but 200 (its webhook reference).
+    accepted_status = 200
+
     def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
         workable.verify_signature(list(secrets), body, headers.get(workable.SIGNATURE_HEADER))
 

@@ -347,7 +347,11 @@ async def list_jobs(
     response_model=WebhookReceipt,
     status_code=202,
     responses={
-        200: {"model": WebhookReceipt, "description": "A duplicate, replayed or stale delivery."},
+        200: {
+            "model": WebhookReceipt,
+            "description": "A duplicate, replayed or stale delivery; and an accepted one from "
+            "Workable, which counts any other code as a failure.",
+        },
         400: {"description": "The delivery carries no delivery id."},
         401: {"description": "The signature does not match the connection's secret."},
         404: {"description": "No such connection of this ATS (or it was deleted)."},
@@ -416,6 +420,5 @@ async def receive_ats_webhook(
             f"the application could not be read back from the ATS: {unavailable}",
             problem_type="ats-unavailable",
         ) from None
-    if receipt != "accepted":
-        response.status_code = 200
+    response.status_code = webhook_format.accepted_status if receipt == "accepted" else 200
     return WebhookReceipt(status=receipt, delivery_id=delivery_id)
