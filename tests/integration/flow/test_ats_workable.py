@@ -68,6 +68,21 @@ async def application(stack: Stack, ats_application_id: str) -> dict[str, Any]:
     return dict(found)
 
 
+async def test_an_api_address_outside_the_known_ats_hosts_is_refused(stack: Stack) -> None:
+    refused = await stack.gateway.post(
+        "/api/v1/ats/connections",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={
+            "provider": "workable",
+            "name": "Workable",
+            "api_key": "token",
+            "api_base_url": "http://169.254.169.254/latest/meta-data",
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["api_base_url"]
+
+
 async def test_a_workable_connection_needs_its_accounts_address_and_token(stack: Stack) -> None:
     refused = await stack.gateway.post(
         "/api/v1/ats/connections",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from crm_ats_sync.domain.addresses import KNOWN_API_HOSTS
 from crm_shared import ServiceSettings
 
 
@@ -12,6 +13,9 @@ class AtsSyncSettings(ServiceSettings):
 
     service_name: str = "ats-sync"
     public_base_url: str = "http://127.0.0.1:8000"
+    # The hosts a connection's `api_base_url` may name (`*.` for any subdomain): the ATSs' own
+    # by default; add a self-hosted or regional instance here (docs/ats.md).
+    api_hosts_allowed: list[str] = Field(default_factory=lambda: list(KNOWN_API_HOSTS))
     # Every connection with an API key is reconciled this often (seconds).
     reconcile_interval_seconds: int = Field(default=900, ge=10)
     # A reconciliation reads again what changed this long before the last good run started.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.sync import SyncPolicy, SyncRunner
+from crm_ats_sync.domain.addresses import ApiAddressPolicy
 from crm_ats_sync.domain.models import Provider
 
 
@@ -23,5 +24,7 @@ class AtsSyncContainer:
     # How each ATS whose API the CRM reads and writes is opened for one connection.
     api_factories: Mapping[Provider, AtsApiFactory]
     sync_policy: SyncPolicy
+    # Where a connection's API key may be sent.
+    address_policy: ApiAddressPolicy
     # Advances backfills and reconciliations in the background.
     sync_runner: SyncRunner

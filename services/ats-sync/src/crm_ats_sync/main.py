@@ -18,6 +18,7 @@ from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.sync import SyncPolicy, SyncRunner
 from crm_ats_sync.config import AtsSyncSettings
 from crm_ats_sync.container import AtsSyncContainer
+from crm_ats_sync.domain.addresses import ApiAddressPolicy
 from crm_ats_sync.domain.models import Provider
 from crm_ats_sync.handlers import build_router
 from crm_ats_sync.repositories import ensure_indexes
@@ -52,6 +53,9 @@ def create_app(
         webhook_formats=WEBHOOK_FORMATS,
         api_factories=factories,
         sync_policy=policy,
+        address_policy=ApiAddressPolicy(
+            tuple(settings.api_hosts_allowed), development=settings.environment == "development"
+        ),
         sync_runner=SyncRunner(
             storage, factories, policy, poll_seconds=settings.sync_poll_interval_seconds
         ),

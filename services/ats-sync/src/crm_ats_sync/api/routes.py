@@ -23,6 +23,7 @@ from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
     MissingConnectionSetting,
+    RefusedApiAddress,
 )
 from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.webhooks import (
@@ -75,6 +76,22 @@ def _created(connection: Connection, base_url: str) -> ConnectionCreated:
     )
 
 
+def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
+    """A 422 naming each refused body field, shaped as the request validation's."""
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={
+            "errors": [
+                {"field": f, "pointer": f"#/{f}", "source": "body", "detail": why}
+                for f, why in fields.items()
+            ]
+        },
+    )
+
+
 def _not_found(connection_id: str) -> ProblemError:
     return ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
 
@@ -99,24 +116,13 @@ async def create_connection(
             body.name,
             api_key=body.api_key,
             api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
+            address_policy=container.address_policy,
         )
+    except RefusedApiAddress as refused:
+        raise _invalid_body(str(refused), {"api_base_url": str(refused)}) from None
     except MissingConnectionSetting as missing:
-        raise ProblemError(
-            422,
-            str(missing),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [
-                    {
-                        "field": field,
-                        "pointer": f"#/{field}",
-                        "source": "body",
-                        "detail": f"required for {body.provider.value}",
-                    }
-                    for field in missing.fields
-                ]
-            },
+        raise _invalid_body(
+            str(missing), {f: f"required for {body.provider.value}" for f in missing.fields}
         ) from None
     return _created(connection, container.public_base_url)
 

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.domain.addresses import ApiAddressPolicy
 from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
 from crm_shared import utc_now
 
@@ -23,6 +24,10 @@ class MissingConnectionSetting(ValueError):
         self.fields = fields
 
 
+class RefusedApiAddress(ValueError):
+    """The API address names a host the service may not send the API key to."""
+
+
 class ConnectionChanged(Exception):
     """The connection changed (or was deleted) while its secret was being rotated."""
 
@@ -36,13 +41,18 @@ async def create_connection(
     *,
     api_key: str | None = None,
     api_base_url: str | None = None,
+    address_policy: ApiAddressPolicy = ApiAddressPolicy(),
 ) -> Connection:
     """Connects an ATS account with a new webhook secret and, given an API key, its API;
-    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given."""
+    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
+    `RefusedApiAddress` for an API address the key may not be sent to."""
     given = {"api_key": api_key, "api_base_url": api_base_url}
     missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
     if missing:
         raise MissingConnectionSetting(provider, missing)
+    refusal = address_policy.refusal(api_base_url) if api_base_url else None
+    if refusal:
+        raise RefusedApiAddress(refusal)
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
