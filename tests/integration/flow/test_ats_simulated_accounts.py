@@ -9,12 +9,14 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from crm_ats_sync.adapters import API_FACTORIES
+from crm_ats_sync.domain.changes import ApplicationSnapshot
 from crm_ats_sync.domain.models import Provider
 from crm_devstack.ats.greenhouse import GreenhouseSimulator
 from crm_devstack.ats.lever import LeverSimulator, LeverWebhooks
@@ -22,7 +24,13 @@ from crm_devstack.ats.workable import WorkableSimulator
 from crm_devstack.greenhouse import GreenhouseWebhooks
 from crm_devstack.infra import free_ports
 from helpers import eventually, serving, unique
-from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
+from integration.flow.conftest import (
+    ACME_ADMIN_TOKEN,
+    ACME_TOKEN,
+    GLOBEX_ADMIN_TOKEN,
+    GLOBEX_TOKEN,
+    Stack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -61,10 +69,10 @@ async def served(provider: Provider, size: int) -> AsyncIterator[Account]:
             yield Account(provider, workable, f"{url}/spi/v3", workable.token)
 
 
-async def connect(stack: Stack, account: Account) -> dict[str, Any]:
+async def connect(stack: Stack, account: Account, admin: str = ACME_ADMIN_TOKEN) -> dict[str, Any]:
     created = await stack.gateway.post(
         "/api/v1/ats/connections",
-        headers=stack.as_(ACME_ADMIN_TOKEN),
+        headers=stack.as_(admin),
         json={
             "provider": account.provider.value,
             "name": unique(account.provider.value),
@@ -77,20 +85,25 @@ async def connect(stack: Stack, account: Account) -> dict[str, Any]:
     return connection
 
 
-async def ats_state(account: Account) -> State:
-    """What the account's API says, read through the CRM's own adapter."""
+async def ats_snapshots(account: Account) -> list[ApplicationSnapshot]:
+    """Every application the account's API answers, read through the CRM's own adapter."""
     api = API_FACTORIES[account.provider](base_url=account.base_url, api_key=account.api_key)
-    state: State = {}
+    found: list[ApplicationSnapshot] = []
     cursor: str | None = None
     try:
         while True:
             page = await api.applications_page(updated_after=None, cursor=cursor)
-            state |= {a.ats_application_id: (a.status.value, a.stage) for a in page.items}
+            found.extend(page.items)
             if page.next_cursor is None:
-                return state
+                return found
             cursor = page.next_cursor
     finally:
         await api.aclose()
+
+
+async def ats_state(account: Account) -> State:
+    """What the account's API says."""
+    return {a.ats_application_id: (a.status.value, a.stage) for a in await ats_snapshots(account)}
 
 
 async def crm_state(stack: Stack, connection_id: str) -> State:
@@ -107,10 +120,12 @@ async def crm_state(stack: Stack, connection_id: str) -> State:
         url = "/api/v1/ats/applications" + following["url"]
 
 
-async def run_to_the_end(stack: Stack, connection_id: str, kind: str) -> dict[str, Any]:
+async def run_to_the_end(
+    stack: Stack, connection_id: str, kind: str, admin: str = ACME_ADMIN_TOKEN
+) -> dict[str, Any]:
     """Starts a backfill or reconciliation and waits until it has succeeded."""
     started = await stack.gateway.post(
-        f"/api/v1/ats/connections/{connection_id}/{kind}", headers=stack.as_(ACME_ADMIN_TOKEN)
+        f"/api/v1/ats/connections/{connection_id}/{kind}", headers=stack.as_(admin)
     )
     assert started.status_code == 202, started.text
     run_id = started.json()["id"]
@@ -118,14 +133,17 @@ async def run_to_the_end(stack: Stack, connection_id: str, kind: str) -> dict[st
 
     async def succeeded() -> bool:
         status = await stack.gateway.get(
-            f"/api/v1/ats/connections/{connection_id}/sync", headers=stack.as_(ACME_TOKEN)
+            f"/api/v1/ats/connections/{connection_id}/sync", headers=stack.as_(admin)
         )
         run = status.json()["backfill" if kind == "backfill" else "reconcile"]
         assert run["state"] != "failed", run
         finished.update(run)
         return bool(run["id"] == run_id and run["state"] == "succeeded")
 
-    await eventually(succeeded, message=f"the {kind} did not finish", timeout=120)
+    try:
+        await eventually(succeeded, message=f"the {kind} did not finish", timeout=180)
+    except AssertionError as unfinished:
+        raise AssertionError(f"{unfinished}: {finished}") from None
     return finished
 
 
@@ -233,3 +251,66 @@ async def test_a_lever_webhook_naming_an_opportunity_is_read_back_from_its_api(
             return (await crm_state(stack, connection["id"])).get(opportunity_id) == expected
 
         await eventually(read_back, message="the opportunity was not read back", timeout=60)
+
+
+SILVER_STAGES = ["Final Interview", "Offer"]
+
+
+async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_segment(
+    stack: Stack,
+) -> None:
+    # Globex: the other tenant's candidates come from other accounts with the same seeds.
+    auth = stack.as_(GLOBEX_TOKEN)
+    async with served(Provider.GREENHOUSE, 150) as account:
+        connection = await connect(stack, account, GLOBEX_ADMIN_TOKEN)
+        await run_to_the_end(stack, connection["id"], "backfill", GLOBEX_ADMIN_TOKEN)
+        snapshots = await ats_snapshots(account)
+        by_person: dict[str, list[ApplicationSnapshot]] = {}
+        for snapshot in snapshots:
+            by_person.setdefault(snapshot.emails[0].lower(), []).append(snapshot)
+
+        async def imported() -> bool:
+            for email in list(by_person)[:15]:
+                found = await stack.gateway.get(
+                    "/api/v1/candidates", params={"email": email}, headers=auth
+                )
+                if len(found.json()["items"]) != 1:
+                    return False
+            return True
+
+        await eventually(imported, message="past applicants not imported as candidates")
+        segment = await stack.gateway.post(
+            "/api/v1/segments",
+            headers=auth,
+            json={
+                "name": unique("silver medalists"),
+                "rule": {
+                    "all": [
+                        {"field": "ats_status", "op": "equals", "value": "rejected"},
+                        {"field": "ats_stage", "op": "in", "value": SILVER_STAGES},
+                        {"field": "ats_changed_at", "op": "after", "relative": "-156w"},
+                    ]
+                },
+            },
+        )
+        assert segment.status_code == 201, segment.text
+
+        async def ready() -> bool:
+            found = await stack.gateway.get(
+                f"/api/v1/segments/{segment.json()['id']}", headers=auth
+            )
+            return bool(found.json()["status"] == "ready")
+
+        await eventually(ready, message="the segment was not evaluated")
+        members = await stack.gateway.get(
+            f"/api/v1/segments/{segment.json()['id']}/members",
+            params={"limit": 200},
+            headers=auth,
+        )
+        assert members.status_code == 200, members.text
+        emails = [m["emails"][0] for m in members.json()["items"]]
+        assert emails, "no silver medalist in a seeded history"
+        for email in emails:
+            # Their latest application in the ATS was rejected at a late stage: not hired since.
+            latest = max(by_person[email], key=lambda a: a.changed_at or datetime.min)
+            assert (latest.status.value, latest.stage in SILVER_STAGES) == ("rejected", True)

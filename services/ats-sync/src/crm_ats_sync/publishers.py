@@ -25,9 +25,16 @@ from crm_shared import (
 
 
 async def to_ats_application_created(
-    outbox: Outbox, application: Application, *, session: Session
+    outbox: Outbox,
+    application: Application,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    session: Session,
 ) -> None:
-    """Stages `ats.application_created`, keyed by the candidate (or email, or ATS candidate)."""
+    """Stages `ats.application_created`, keyed by the candidate (or email, or ATS candidate),
+    with the person's name as the ATS has it (not stored here: the candidates service needs it
+    once, to create a candidate for a person nobody knew)."""
     payload = AtsApplicationCreated(
         provider=application.provider.value,
         connection_id=application.connection_id,
@@ -39,6 +46,8 @@ async def to_ats_application_created(
         applied_at=application.applied_at,
         stage=application.stage,
         prospect=application.prospect,
+        first_name=first_name,
+        last_name=last_name,
     )
     subject = application.candidate_id or application.email or application.ats_candidate_id
     await outbox.stage(

@@ -379,6 +379,14 @@ class AtsApplicationCreated(_Payload):
         description="A prospect: in the ATS, but with no application for a job yet (a sourced "
         "person); added in v1, optional.",
     )
+    first_name: str | None = Field(
+        default=None,
+        description="The person's first name as the ATS has it (the candidates service creates "
+        "a candidate from it for a person nobody knew); added in v1, optional.",
+    )
+    last_name: str | None = Field(
+        default=None, description="The person's last name as the ATS has it; added in v1."
+    )
 
 
 class CandidateMerged(_Payload):

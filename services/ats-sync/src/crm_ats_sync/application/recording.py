@@ -94,5 +94,11 @@ async def record_new_application(
         application, session=session
     ):
         return False
-    await to_ats_application_created(storage.outbox, application, session=session)
+    await to_ats_application_created(
+        storage.outbox,
+        application,
+        first_name=reported.first_name,
+        last_name=reported.last_name,
+        session=session,
+    )
     return True

@@ -51,12 +51,14 @@ from crm_shared import (
     SequenceSaved,
     Session,
     SignedLinks,
+    is_erased_address,
     normalise_email,
     utc_now,
 )
 
 # Records created from other services' events name the service as their creator.
 EVENTS_SERVICE_USER = "service:events"
+ATS_SERVICE_USER = "service:ats-sync"
 
 logger = logging.getLogger(__name__)
 
@@ -278,9 +280,16 @@ class CandidateFacts:
         await self.record_in_timeline(envelope, candidate.id, session)
 
     async def ats_application(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        """Keeps the candidate's ATS status and stage; the latest change wins."""
+        """Keeps the candidate's ATS status and stage; the latest change wins. A person the ATS
+        knows and the CRM does not becomes a candidate (source `ats_import`) with their first
+        application: a backfill brings the ATS's past applicants into the CRM."""
         change: AtsApplicationCreated | AtsApplicationChange = envelope.data
-        candidate = await self.find(envelope, change.candidate_id, change.email, session=session)
+        if isinstance(change, AtsApplicationCreated) and change.candidate_id is None:
+            candidate = await self._ats_person(envelope, change, session)
+        else:
+            candidate = await self.find(
+                envelope, change.candidate_id, change.email, session=session
+            )
         if candidate is None:
             return
         if isinstance(change, AtsApplicationChange):
@@ -298,6 +307,33 @@ class CandidateFacts:
 
         await self.writer(envelope.tenant_id).project(candidate, facts, session=session)
         await self.record_in_timeline(envelope, candidate.id, session)
+
+    async def _ats_person(
+        self, envelope: EventEnvelope[Any], application: AtsApplicationCreated, session: Session
+    ) -> Candidate | None:
+        """The candidate with the applicant's address, or a new one; None for an applicant
+        without an address (nobody to match or reach) or one an erasure removed (the ATS still
+        holds them; the CRM must not bring them back)."""
+        if not application.email:
+            return None
+        email = normalise_email(application.email)
+        candidates = CandidateRepository(self.database, envelope.tenant_id)
+        found = await candidates.find_by_emails([email], session=session)
+        if found is not None:
+            return found
+        if await is_erased_address(self.database, envelope.tenant_id, email, session=session):
+            logger.info("not importing an ATS applicant whose address was erased")
+            return None
+        candidate = Candidate(
+            tenant_id=envelope.tenant_id,
+            created_by=ATS_SERVICE_USER,
+            first_name=application.first_name or email.split("@")[0],
+            last_name=application.last_name or "",
+            emails=[email],
+            source=CandidateSource.ATS_IMPORT,
+        )
+        await self.writer(envelope.tenant_id).add(candidate, session=session)
+        return candidate
 
     async def sequence_saved(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Keeps which segments a live sequence enrols from."""

@@ -86,6 +86,8 @@ SEGMENTABLE_FIELDS: dict[str, FieldKind] = {
     "events_no_show": FieldKind.TEXT_LIST,
     "ats_status": FieldKind.TEXT,
     "ats_stage": FieldKind.TEXT,
+    # When the ATS made the change `ats_status`/`ats_stage` show (its own time).
+    "ats_changed_at": FieldKind.DATE,
     "created_at": FieldKind.DATE,
     "updated_at": FieldKind.DATE,
 }

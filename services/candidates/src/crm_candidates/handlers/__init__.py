@@ -138,7 +138,9 @@ def subscriptions(
                 facts.ats_application,
                 _handler_name(spec),
                 "Keeps the candidate's ATS status and stage (latest change wins) and their "
-                "timeline; re-evaluates their segments.",
+                "timeline (a new application of a person nobody knew creates the candidate, "
+                "source `ats_import`, unless their address was erased); re-evaluates their "
+                "segments.",
             )
             for spec in ATS_TOPICS
         ),

@@ -40,6 +40,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "events_no_show": ("Did not come to event", "text_list"),
     "ats_status": ("ATS status", "text"),
     "ats_stage": ("ATS stage", "text"),
+    "ats_changed_at": ("ATS status since", "date"),
     "created_at": ("Created", "date"),
     "updated_at": ("Last changed", "date"),
 }
