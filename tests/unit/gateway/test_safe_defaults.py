@@ -23,6 +23,7 @@ from crm_events.main import create_app as create_events
 from crm_gateway.config import GatewaySettings
 from crm_gateway.main import UnsafeConfiguration, create_app
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
+from helpers import ats_secret_keys
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import settings
 
@@ -94,7 +95,9 @@ SERVICES: dict[str, Callable[[dict[str, Any]], FastAPI]] = {
         CampaignsSettings(tracking_secret="unit-tests-tracking-secret-0123456789", **values)
     ),
     "events": lambda values: create_events(EventsSettings(**values)),
-    "ats-sync": lambda values: create_ats_sync(AtsSyncSettings(**values)),
+    "ats-sync": lambda values: create_ats_sync(
+        AtsSyncSettings(ats_secret_keys=ats_secret_keys(), **values)
+    ),
     "analytics": lambda values: create_analytics(AnalyticsSettings(**values)),
 }
 COMMON = {"link_signing_secret": "unit-tests-link-signing-secret-0123456789", "log_json": False}

@@ -29,8 +29,8 @@ from crm_devstack.greenhouse import (
     new_candidate_application,
     reject_candidate,
 )
-from crm_shared import ATS_APPLICATION_CREATED
-from helpers import unique
+from crm_shared import ATS_APPLICATION_CREATED, KeyRing
+from helpers import ats_secret_keys, unique
 from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,12 @@ pytestmark = pytest.mark.integration
 async def storage(mongodb_uri: str) -> AsyncIterator[AtsStorage]:
     settings = AtsSyncSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("ats"))
     async with service_storage(settings, ensure_indexes) as built:
-        yield AtsStorage(mongo=built.mongo, database=built.database, outbox=built.outbox)
+        yield AtsStorage(
+            mongo=built.mongo,
+            database=built.database,
+            outbox=built.outbox,
+            keyring=KeyRing.parse(ats_secret_keys(), setting="ATS_SECRET_KEYS"),
+        )
 
 
 async def _connected(storage: AtsStorage) -> Connection:

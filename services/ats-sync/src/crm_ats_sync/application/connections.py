@@ -1,5 +1,5 @@
-"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret and
-disconnect it."""
+"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret,
+replace its API key and disconnect it."""
 
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ async def rotate_connection_secret(
         connection, new_secret, previous_until
     ):
         raise ConnectionChanged(connection_id)
+    return await find_connection(storage, tenant_id, connection_id)
+
+
+async def replace_api_key(
+    storage: AtsStorage,
+    tenant_id: str,
+    connection_id: str,
+    api_key: str,
+    api_base_url: str | None,
+) -> Connection:
+    """Replaces the connection's API key and base URL (None: the provider's public API);
+    `ConnectionNotFound` if there is none."""
+    if not await storage.connections(tenant_id).replace_api_key(
+        connection_id, api_key, api_base_url
+    ):
+        raise ConnectionNotFound(connection_id)
     return await find_connection(storage, tenant_id, connection_id)
 
 

@@ -19,6 +19,7 @@ from crm_ats_sync.domain.models import Application, Connection, Provider
 from crm_ats_sync.publishers import to_ats_application_changed, to_ats_application_created
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
+from crm_ats_sync.repositories.webhook_log import REFUSED
 from crm_shared import Session, normalise_email, utc_now
 
 Receipt = Literal["accepted", "duplicate", "replayed", "stale"]
@@ -36,6 +37,14 @@ class MissingDeliveryId(ValueError):
     """The delivery carries no delivery id."""
 
 
+# How the health view names each refusal of a delivery from a known connection.
+_REFUSAL_REASONS: dict[type[Exception], str] = {
+    WebhookRejectedError: "bad_signature",
+    MalformedWebhook: "malformed",
+    MissingDeliveryId: "missing_delivery_id",
+}
+
+
 async def receive_webhook(
     storage: AtsStorage,
     provider: Provider,
@@ -51,17 +60,24 @@ async def receive_webhook(
 
     Refusals, in the order they are checked: `UnknownConnection`, `WebhookRejectedError` (the
     signature), `MalformedWebhook`, `MissingDeliveryId`."""
-    connection = await find_connection_anywhere(storage.database, connection_id)
+    connection = await find_connection_anywhere(storage.database, storage.keyring, connection_id)
     if connection is None or connection.provider is not provider:
         raise UnknownConnection(connection_id)
-    webhook_format.verify(connection.accepted_secrets(utc_now()), headers, body)
     try:
-        action, reported = webhook_format.parse(body)
-    except WebhookRejectedError as malformed:
-        raise MalformedWebhook(str(malformed)) from None
-    delivery_id = webhook_format.delivery_id(headers, body)
-    if not delivery_id:
-        raise MissingDeliveryId
+        webhook_format.verify(connection.accepted_secrets(utc_now()), headers, body)
+        try:
+            action, reported = webhook_format.parse(body)
+        except WebhookRejectedError as malformed:
+            raise MalformedWebhook(str(malformed)) from None
+        delivery_id = webhook_format.delivery_id(headers, body)
+        if not delivery_id:
+            raise MissingDeliveryId
+    except (WebhookRejectedError, MalformedWebhook, MissingDeliveryId) as refused:
+        # Recorded for the connection's health view: the ATS's log is not where admins look.
+        await storage.webhook_log(connection.tenant_id).record(
+            connection.id, REFUSED, reason=_REFUSAL_REASONS[type(refused)], detail=str(refused)
+        )
+        raise
     received_at = utc_now()
 
     async def receive(session: Session) -> bool:
@@ -75,14 +91,17 @@ async def receive_webhook(
             await _add_application(storage, connection, reported, session)
         return True
 
+    receipt: Receipt
     try:
         applied = await storage.in_transaction(receive)
     except DuplicateDeliveryError as seen:
-        return ("replayed" if seen.kind == "replayed" else "duplicate"), delivery_id
-    if not applied:
-        return "stale", delivery_id
-    storage.outbox.notify_committed()
-    return "accepted", delivery_id
+        receipt = "replayed" if seen.kind == "replayed" else "duplicate"
+    else:
+        receipt = "accepted" if applied else "stale"
+        if applied:
+            storage.outbox.notify_committed()
+    await storage.webhook_log(connection.tenant_id).record(connection.id, receipt)
+    return receipt, delivery_id
 
 
 async def _matched_candidate(

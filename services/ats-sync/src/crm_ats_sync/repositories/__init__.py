@@ -5,6 +5,7 @@ from __future__ import annotations
 from crm_ats_sync.repositories.applications import ensure_application_indexes
 from crm_ats_sync.repositories.connections import ensure_connection_indexes
 from crm_ats_sync.repositories.deliveries import ensure_delivery_indexes
+from crm_ats_sync.repositories.webhook_log import ensure_webhook_log_indexes
 from crm_shared import Database, ensure_directory_indexes
 
 
@@ -12,5 +13,6 @@ async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     await ensure_connection_indexes(database)
     await ensure_delivery_indexes(database)
+    await ensure_webhook_log_indexes(database)
     await ensure_application_indexes(database)
     await ensure_directory_indexes(database)
