@@ -95,13 +95,13 @@ class KeyRing:
                 f"{setting} is not set: give at least one key-encryption key as "
                 f"`id:key` (32 random bytes, URL-safe base64)"
             )
-        keys = []
-        for entry in entries:
-            key_id, separator, key = entry.partition(":")
-            if not separator:
-                raise KeyRingError(f"{setting}: each entry is `id:key`, got one without `:`")
-            keys.append((key_id.strip(), _decoded_key(key_id.strip(), key.strip())))
         try:
+            keys = []
+            for entry in entries:
+                key_id, separator, key = entry.partition(":")
+                if not separator:
+                    raise KeyRingError("each entry is `id:key`, got one without `:`")
+                keys.append((key_id.strip(), _decoded_key(key_id.strip(), key.strip())))
             return cls(keys)
         except KeyRingError as bad:
             raise KeyRingError(f"{setting}: {bad}") from None

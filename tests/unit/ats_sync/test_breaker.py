@@ -150,7 +150,8 @@ async def test_after_the_cool_down_one_trial_call_closes_it(
     api.down = False
     assert await breaker.call(CONNECTION, api) == "page"
     state, record = await breaker.state(CONNECTION)
-    assert state is BreakerState.CLOSED and record.consecutive_failures == 0
+    assert state is BreakerState.CLOSED
+    assert record.consecutive_failures == 0
 
 
 async def test_a_failed_trial_reopens_it_for_another_cool_down(
@@ -189,4 +190,5 @@ async def test_other_errors_say_nothing_about_the_ats(breaker: CircuitBreaker) -
         with pytest.raises(ValueError, match="cannot map"):
             await breaker.call(CONNECTION, unmappable)
     state, record = await breaker.state(CONNECTION)
-    assert state is BreakerState.CLOSED and record.consecutive_failures == 0
+    assert state is BreakerState.CLOSED
+    assert record.consecutive_failures == 0

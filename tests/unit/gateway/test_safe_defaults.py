@@ -1,6 +1,6 @@
 """Safe defaults: a production gateway (the default environment) refuses to start with
 development tokens, with nobody able to sign in, or without its signing key; a service refuses
-to start without the gateway's public key."""
+to start without the gateway's public key, and ats-sync without its secret keys."""
 
 from __future__ import annotations
 
@@ -115,3 +115,15 @@ def test_a_service_without_the_public_key_refuses_to_start(service: str) -> None
 def test_a_service_refuses_the_private_key_in_place_of_the_public_one(service: str) -> None:
     with pytest.raises(ValueError, match="no PEM public key"):
         SERVICES[service](COMMON | {"internal_token_public_key": INTERNAL_TOKEN_PRIVATE_KEY})
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_ats_sync_refuses_to_start_without_its_secret_keys(environment: str) -> None:
+    values: dict[str, Any] = COMMON | {
+        "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
+        "environment": environment,
+    }
+    with pytest.raises(ValueError, match="ATS_SECRET_KEYS is not set"):
+        create_ats_sync(AtsSyncSettings(**values))
+    with pytest.raises(ValueError, match=r"ATS_SECRET_KEYS: .* must be 32 bytes"):
+        create_ats_sync(AtsSyncSettings(ats_secret_keys="k1:dG9vLXNob3J0", **values))

@@ -20,7 +20,8 @@ def test_a_sealed_secret_opens_under_its_data_key_and_is_not_the_plaintext() -> 
     ring = KeyRing.parse(f"k1:{a_key()}", setting="ATS_SECRET_KEYS")
     data_key, wrapped = ring.new_data_key("conn-1")
     sealed = seal(data_key, "hunter2-api-key", owner="conn-1", field="api_key")
-    assert b"hunter2" not in sealed and b"hunter2" not in wrapped.ciphertext
+    assert b"hunter2" not in sealed
+    assert b"hunter2" not in wrapped.ciphertext
     assert wrapped.key_id == "k1"
     opened_key = ring.unwrap(wrapped, "conn-1")
     assert open_sealed(opened_key, sealed, owner="conn-1", field="api_key") == "hunter2-api-key"
@@ -49,7 +50,8 @@ def test_rotation_adds_a_key_rewraps_under_it_then_drops_the_old_one() -> None:
     rotated = KeyRing.parse(f"new:{new_key},old:{old_key}", setting="ATS_SECRET_KEYS")
     assert rotated.unwrap(wrapped, "conn-1") == data_key
     rewrapped = rotated.rewrap(wrapped, "conn-1")
-    assert rewrapped is not None and rewrapped.key_id == "new"
+    assert rewrapped is not None
+    assert rewrapped.key_id == "new"
     assert rotated.rewrap(rewrapped, "conn-1") is None
 
     new_only = KeyRing.parse(f"new:{new_key}", setting="ATS_SECRET_KEYS")

@@ -4,7 +4,6 @@ application back, and a rotated secret accepted only during its grace."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,33 +18,18 @@ from crm_ats_sync.application.webhooks import (
     UnknownConnection,
     receive_webhook,
 )
-from crm_ats_sync.config import AtsSyncSettings
 from crm_ats_sync.domain.changes import ApplicationStatus, WebhookRejectedError
 from crm_ats_sync.domain.greenhouse import sign
 from crm_ats_sync.domain.models import Connection, Provider
-from crm_ats_sync.repositories import ensure_indexes
 from crm_devstack.greenhouse import (
     candidate_stage_change,
     new_candidate_application,
     reject_candidate,
 )
-from crm_shared import ATS_APPLICATION_CREATED, KeyRing
-from helpers import ats_secret_keys, unique
-from integration.service_storage import service_storage
+from crm_shared import ATS_APPLICATION_CREATED
+from helpers import unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[AtsStorage]:
-    settings = AtsSyncSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("ats"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield AtsStorage(
-            mongo=built.mongo,
-            database=built.database,
-            outbox=built.outbox,
-            keyring=KeyRing.parse(ats_secret_keys(), setting="ATS_SECRET_KEYS"),
-        )
 
 
 async def _connected(storage: AtsStorage) -> Connection:
