@@ -20,11 +20,11 @@ from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 pytestmark = pytest.mark.integration
 
 
-async def connect(stack: Stack) -> dict[str, Any]:
+async def connect(stack: Stack, provider: str = "greenhouse") -> dict[str, Any]:
     created = await stack.gateway.post(
         "/api/v1/ats/connections",
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"provider": "greenhouse", "name": unique("greenhouse")},
+        json={"provider": provider, "name": unique(provider)},
     )
     assert created.status_code == 201, created.text
     connection: dict[str, Any] = created.json()
@@ -216,12 +216,12 @@ async def test_an_api_key_is_replaced_never_shown_and_the_health_view_counts_ref
     assert "first-key" not in created.text
 
     url = f"/api/v1/ats/connections/{connection['id']}/api-key"
-    body = {"api_key": "second-key", "api_base_url": "https://harvest.example.test/v1/"}
+    body = {"api_key": "second-key", "api_base_url": "https://harvest.greenhouse.io/v1/"}
     as_recruiter = await stack.gateway.put(url, headers=stack.as_(ACME_TOKEN), json=body)
     assert as_recruiter.status_code == 403, as_recruiter.text
     replaced = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json=body)
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["api_base_url"] == "https://harvest.example.test/v1"
+    assert replaced.json()["api_base_url"] == "https://harvest.greenhouse.io/v1"
     assert "second-key" not in replaced.text
     empty = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json={"api_key": ""})
     assert empty.status_code == 422, empty.text

@@ -202,6 +202,16 @@ async def _registrant(stack: Stack, event_id: str) -> str | None:
     return candidate_id
 
 
+async def _engaged_with(stack: Stack, candidate_id: str) -> set[str]:
+    """The events analytics counts in the candidate's engagement score."""
+    response = await stack.gateway.get(
+        f"/api/v1/analytics/candidates/{candidate_id}/engagement", headers=stack.as_(ACME_TOKEN)
+    )
+    if response.status_code != 200:
+        return set()
+    return {c["reference"] for c in response.json()["contributions"]}
+
+
 async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     stack: Stack, kafka_bootstrap_servers: str
 ) -> None:
@@ -236,6 +246,24 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
 
     await eventually(
         lambda: registrant_is(merged["id"]), message="registrant not matched", timeout=90
+    )
+
+    # Checked in once matched, so the attendance is the merged record's engagement.
+    listed = await stack.gateway.get(
+        f"/api/v1/events/{event_id}/registrations", headers=stack.as_(ACME_TOKEN)
+    )
+    [registration] = listed.json()
+    checked_in = await stack.gateway.post(
+        f"/api/v1/events/{event_id}/registrations/{registration['id']}/check-in",
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert checked_in.status_code == 200, checked_in.text
+
+    async def engaged(candidate_id: str, expected: set[str]) -> bool:
+        return await _engaged_with(stack, candidate_id) == expected
+
+    await eventually(
+        lambda: engaged(merged["id"], {event_id}), message="attendance not scored", timeout=90
     )
     segment = await stack.gateway.post(
         "/api/v1/segments",
@@ -317,6 +345,10 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     await eventually(
         lambda: registrant_is(survivor["id"]), message="registration not re-keyed", timeout=90
     )
+    # Analytics counts the merged record's history in the survivor's engagement.
+    await eventually(
+        lambda: engaged(survivor["id"], {event_id}), message="engagement not folded", timeout=90
+    )
 
     # Tenant isolation: another tenant can neither see, merge nor undo.
     globex = stack.as_(GLOBEX_TOKEN)
@@ -356,6 +388,10 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     await eventually(
         lambda: registrant_is(merged["id"]), message="registration not given back", timeout=90
     )
+    await eventually(
+        lambda: engaged(merged["id"], {event_id}), message="engagement not given back", timeout=90
+    )
+    assert await _engaged_with(stack, survivor["id"]) == set()
     twice = await stack.gateway.post(f"/api/v1/candidates/merges/{merge['id']}/undo", headers=auth)
     assert twice.status_code == 409
     back = await stack.gateway.get(f"/api/v1/segments/{segment.json()['id']}/members", headers=auth)

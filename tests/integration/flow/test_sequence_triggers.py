@@ -5,7 +5,7 @@ signed webhook, replies, consent withdrawals."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -242,12 +242,14 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
     )
     moved = await greenhouse.deliver(stack.gateway, stage_change, delivery_id=unique("d"))
     assert moved.status_code == 202, moved.text
+    rejected_at = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rejection = reject_candidate(
         application_id=application_id,
         candidate_id=7001,
         email=silver_email,
         stage="Offer",
         reason="Hired another candidate",
+        rejected_at=rejected_at,
     )
     rejected = await greenhouse.deliver(stack.gateway, rejection, delivery_id="reject-1")
     assert rejected.status_code == 202, rejected.text
@@ -282,7 +284,7 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
     by_candidate = {e["data"]["candidate_id"]: e["data"] for e in rejections}
     assert by_candidate[silver_id]["stage"] == "Offer"
     assert by_candidate[silver_id]["rejection_reason"] == "Hired another candidate"
-    assert by_candidate[silver_id]["occurred_at"].startswith("2026-11-28T15:50:41")
+    assert by_candidate[silver_id]["occurred_at"].startswith(rejected_at.removesuffix("Z"))
     assert by_candidate[early_id]["stage"] == "Application Review"
 
     # Both were rejected, so both joined the any-rejection sequence; only the one who reached
@@ -296,9 +298,15 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
     )
     assert [e["candidate_id"] for e in silver.json()] == [silver_id]
 
+    resolved_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     hired = await greenhouse.deliver(
         stack.gateway,
-        hire_candidate(application_id=application_id + 2, candidate_id=7001, email=silver_email),
+        hire_candidate(
+            application_id=application_id + 2,
+            candidate_id=7001,
+            email=silver_email,
+            resolved_at=resolved_at,
+        ),
     )
     assert hired.status_code == 202, hired.text
     [hire] = await read_events(
@@ -307,7 +315,7 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
         where=lambda e: e["data"]["candidate_id"] == silver_id,
         count=1,
     )
-    assert hire["data"]["occurred_at"].startswith("2026-11-30T09:00:00")
+    assert hire["data"]["occurred_at"].startswith(resolved_at.removesuffix("Z"))
     for sequence in (silver_only, any_rejection):
         ended = await enrolment_of(
             stack,

@@ -35,7 +35,11 @@ def change_of(body: bytes) -> ApplicationChange:
 def test_a_stage_change_names_the_new_stage() -> None:
     change = change_of(
         candidate_stage_change(
-            application_id=11, candidate_id=22, email="A@Example.org", stage="Face to Face"
+            application_id=11,
+            candidate_id=22,
+            email="A@Example.org",
+            stage="Face to Face",
+            last_activity_at="2026-11-27T10:00:00Z",
         )
     )
     assert change.kind is ChangeKind.STAGE_CHANGED
@@ -53,6 +57,7 @@ def test_a_rejection_carries_the_stage_reached_and_the_reason() -> None:
             email="a@example.org",
             stage="Offer",
             reason="Timing",
+            rejected_at="2026-11-28T15:50:41Z",
         )
     )
     assert change.kind is ChangeKind.REJECTED
@@ -63,7 +68,14 @@ def test_a_rejection_carries_the_stage_reached_and_the_reason() -> None:
 
 
 def test_a_hire_is_dated_by_the_accepted_offer_and_may_lack_a_stage() -> None:
-    change = change_of(hire_candidate(application_id=11, candidate_id=22, email="a@example.org"))
+    change = change_of(
+        hire_candidate(
+            application_id=11,
+            candidate_id=22,
+            email="a@example.org",
+            resolved_at="2026-11-30T09:00:00Z",
+        )
+    )
     assert change.kind is ChangeKind.HIRED
     assert change.stage is None
     assert change.occurred_at == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

@@ -489,6 +489,39 @@ async def test_an_ats_connection_shows_its_secret_once_and_disconnects(console: 
     assert "No ATS connected." in gone.text
 
 
+async def test_an_ats_api_key_is_sent_once_and_never_echoed(console: Console) -> None:
+    client, api = console
+    connection = {
+        "id": "c2",
+        "provider": "workable",
+        "name": "Workable",
+        "webhook_url": "https://crm.example/public/v1/ats/workable/c2/webhooks",
+        "created_at": "2026-12-01T10:00:00Z",
+        "api_connected": True,
+    }
+    api.answer("GET", "/api/v1/ats/connections", body=[connection])
+    api.answer("POST", "/api/v1/ats/connections", 201, connection | {"webhook_secret": "whsec_2"})
+    created = await client.post(
+        "/console/settings/ats",
+        data={
+            "provider": "workable",
+            "name": "Workable",
+            "api_key": " tok-secret ",
+            "api_base_url": "https://acme.workable.com/spi/v3",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert json.loads(api.calls[0].content) == {
+        "provider": "workable",
+        "name": "Workable",
+        "api_key": "tok-secret",
+        "api_base_url": "https://acme.workable.com/spi/v3",
+    }
+    assert "tok-secret" not in created.text
+    assert "Key set" in created.text
+    assert '<option value="lever"' in created.text
+
+
 async def test_suppressions_are_found_added_and_lifted(console: Console) -> None:
     client, api = console
     entry = {

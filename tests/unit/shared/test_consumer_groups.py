@@ -39,6 +39,8 @@ GROUPS = [
     ("crm.analytics.on_ats_application_created", "ats.application_created"),
     ("crm.analytics.on_candidate_created", "candidate.created"),
     ("crm.analytics.on_candidate_erased", "candidate.erased"),
+    ("crm.analytics.on_candidate_merged", "candidate.merged"),
+    ("crm.analytics.on_candidate_unmerged", "candidate.unmerged"),
     ("crm.analytics.on_event_checked_in", "event.checked_in"),
     ("crm.analytics.on_event_registered", "event.registered"),
     ("crm.analytics.on_message_clicked", "message.clicked"),

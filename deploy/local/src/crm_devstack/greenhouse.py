@@ -12,9 +12,16 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
+
+def webhook_body(action: str, application: dict[str, Any]) -> bytes:
+    """The body of a webhook of `action` about `application` (with its `candidate` embedded,
+    as Greenhouse's application webhooks carry it)."""
+    return json.dumps({"action": action, "payload": {"application": application}}).encode()
 
 
 def _application(
@@ -32,7 +39,7 @@ def _application(
         "id": application_id,
         "prospect": False,
         "status": status,
-        "applied_at": "2026-11-26T09:30:00.000Z",
+        "applied_at": _hours_ago(4),
         "source": {"id": 2, "public_name": "Jobs page on your website"},
         "jobs": [{"id": 107761, "name": job_name}],
         "candidate": {
@@ -47,6 +54,14 @@ def _application(
     return application
 
 
+def _hours_ago(hours: int) -> str:
+    """A recent Greenhouse time. The builders' default times are recent and in the order of a
+    real application's life (applied, moved, rejected, hired), because campaigns treat an ATS
+    change older than a week as history (it starts no sequence)."""
+    moment = datetime.now(UTC) - timedelta(hours=hours)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def new_candidate_application(
     *,
     application_id: int,
@@ -55,7 +70,7 @@ def new_candidate_application(
     first_name: str,
     last_name: str,
     job_name: str,
-    applied_at: str = "2026-11-26T09:30:00.000Z",
+    applied_at: str | None = None,
 ) -> bytes:
     """The body of a `new_candidate_application` webhook."""
     application = _application(
@@ -68,10 +83,8 @@ def new_candidate_application(
         status="active",
         stage="Application Review",
     )
-    application["applied_at"] = applied_at
-    return json.dumps(
-        {"action": "new_candidate_application", "payload": {"application": application}}
-    ).encode()
+    application["applied_at"] = applied_at or _hours_ago(4)
+    return webhook_body("new_candidate_application", application)
 
 
 def candidate_stage_change(
@@ -83,7 +96,7 @@ def candidate_stage_change(
     job_name: str = "Platform Engineer",
     first_name: str = "Ada",
     last_name: str = "Lovelace",
-    last_activity_at: str = "2026-11-27T10:00:00Z",
+    last_activity_at: str | None = None,
 ) -> bytes:
     """The body of a `candidate_stage_change` webhook: the application is now in `stage`."""
     application = _application(
@@ -96,10 +109,8 @@ def candidate_stage_change(
         status="active",
         stage=stage,
     )
-    application |= {"rejected_at": None, "last_activity_at": last_activity_at}
-    return json.dumps(
-        {"action": "candidate_stage_change", "payload": {"application": application}}
-    ).encode()
+    application |= {"rejected_at": None, "last_activity_at": last_activity_at or _hours_ago(3)}
+    return webhook_body("candidate_stage_change", application)
 
 
 def reject_candidate(
@@ -112,7 +123,7 @@ def reject_candidate(
     job_name: str = "Platform Engineer",
     first_name: str = "Ada",
     last_name: str = "Lovelace",
-    rejected_at: str = "2026-11-28T15:50:41Z",
+    rejected_at: str | None = None,
 ) -> bytes:
     """The body of a `reject_candidate` webhook; `stage` is the stage the application reached."""
     application = _application(
@@ -125,6 +136,7 @@ def reject_candidate(
         status="rejected",
         stage=stage,
     )
+    rejected_at = rejected_at or _hours_ago(2)
     application |= {
         "rejected_at": rejected_at,
         "last_activity_at": rejected_at,
@@ -134,9 +146,7 @@ def reject_candidate(
             "type": {"id": 1, "name": "We rejected them"},
         },
     }
-    return json.dumps(
-        {"action": "reject_candidate", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("reject_candidate", application)
 
 
 def hire_candidate(
@@ -147,7 +157,7 @@ def hire_candidate(
     job_name: str = "Platform Engineer",
     first_name: str = "Ada",
     last_name: str = "Lovelace",
-    resolved_at: str = "2026-11-30T09:00:00Z",
+    resolved_at: str | None = None,
 ) -> bytes:
     """The body of a `hire_candidate` webhook (an accepted offer); like Greenhouse's own
     example it carries the offer, not the stage."""
@@ -166,12 +176,10 @@ def hire_candidate(
         "version": 1,
         "created_at": "2026-11-29T10:00:00Z",
         "sent_at": "2026-11-29",
-        "resolved_at": resolved_at,
+        "resolved_at": resolved_at or _hours_ago(1),
         "starts_at": "2027-01-04",
     }
-    return json.dumps(
-        {"action": "hire_candidate", "payload": {"application": application}}
-    ).encode()
+    return webhook_body("hire_candidate", application)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.event_reports import EventReportFolder
+from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
@@ -35,7 +36,12 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_indexes, database))
     platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
     platform.include_kafka_router(
-        build_router(platform.require_consumer(), container.recorder, EventReportFolder(storage))
+        build_router(
+            platform.require_consumer(),
+            container.recorder,
+            EventReportFolder(storage),
+            MergeFollower(storage, model),
+        )
     )
     app = create_service_app(
         platform,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from crm_ats_sync.domain.addresses import KNOWN_API_HOSTS
 from crm_shared import ServiceSettings
 
 
@@ -21,3 +22,17 @@ class AtsSyncSettings(ServiceSettings):
     # trial call through after the cool-down.
     ats_breaker_failure_threshold: int = Field(default=5, ge=1)
     ats_breaker_cool_down_seconds: float = Field(default=60.0, gt=0)
+    # The hosts a connection's `api_base_url` may name (`*.` for any subdomain): the ATSs' own
+    # by default; add a self-hosted or regional instance here (docs/ats.md).
+    api_hosts_allowed: list[str] = Field(default_factory=lambda: list(KNOWN_API_HOSTS))
+    # Every connection with an API key is reconciled this often (seconds).
+    reconcile_interval_seconds: int = Field(default=900, ge=10)
+    # A reconciliation reads again what changed this long before the last good run started.
+    reconcile_overlap_seconds: int = Field(default=300, ge=0)
+    # How often the sync runner looks for due backfill and reconciliation pages.
+    sync_poll_interval_seconds: float = Field(default=2.0, gt=0)
+    # How long a runner holds a connection while it pulls one page.
+    sync_lease_seconds: int = Field(default=120, ge=1)
+    # Pages the ATS does not answer in a row before a run fails, and the first wait after one.
+    sync_max_failures: int = Field(default=5, ge=1)
+    sync_retry_seconds: float = Field(default=30.0, ge=0)

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from crm_ats_sync.application.breaker import CircuitBreaker
-from crm_ats_sync.application.ports import WebhookFormat
+from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.application.sync import SyncPolicy, SyncRunner
+from crm_ats_sync.domain.addresses import ApiAddressPolicy
 from crm_ats_sync.domain.models import Provider
 
 
@@ -22,3 +24,10 @@ class AtsSyncContainer:
     webhook_formats: Mapping[Provider, WebhookFormat]
     # Guards each connection's ATS API calls (backfill, reconcile, push).
     breaker: CircuitBreaker
+    # How each ATS whose API the CRM reads and writes is opened for one connection.
+    api_factories: Mapping[Provider, AtsApiFactory]
+    sync_policy: SyncPolicy
+    # Where a connection's API key may be sent.
+    address_policy: ApiAddressPolicy
+    # Advances backfills and reconciliations in the background.
+    sync_runner: SyncRunner

@@ -6,16 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from crm_ats_sync.domain.changes import ApplicationChange, ChangeKind
+from crm_ats_sync.domain.jobs import StoredJob
 from crm_ats_sync.domain.models import Application
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
+    JOB_CHANGED,
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
     AtsApplicationStageChanged,
+    JobChanged,
     Outbox,
     Session,
 )
@@ -35,6 +38,7 @@ async def to_ats_application_created(
         job_name=application.job_name,
         applied_at=application.applied_at,
         stage=application.stage,
+        prospect=application.prospect,
     )
     subject = application.candidate_id or application.email or application.ats_candidate_id
     await outbox.stage(
@@ -93,3 +97,26 @@ async def to_ats_application_changed(
             data=AtsApplicationHired(**common),
             session=session,
         )
+
+
+async def to_job_changed(
+    outbox: Outbox, job: StoredJob, *, created: bool, session: Session
+) -> None:
+    """Stages `job.changed`, keyed by the connection and the ATS's job id."""
+    await outbox.stage(
+        JOB_CHANGED,
+        tenant_id=job.tenant_id,
+        subject=f"{job.connection_id}:{job.ats_job_id}",
+        data=JobChanged(
+            provider=job.provider.value,
+            connection_id=job.connection_id,
+            ats_job_id=job.ats_job_id,
+            name=job.name,
+            status=job.status.value,
+            departments=job.departments,
+            locations=job.locations,
+            created=created,
+            changed_at=job.ats_changed_at,
+        ),
+        session=session,
+    )

@@ -206,6 +206,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         expose_headers=[
             "Location",
             "ETag",
+            "Link",
             "Retry-After",
             *RATE_LIMIT_HEADERS,
             "X-Trace-Id",

@@ -29,6 +29,7 @@ from crm_shared.contracts.events import (
     EventRegistrationPromoted,
     EventReminderRequested,
     EventWaitlisted,
+    JobChanged,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
@@ -348,6 +349,14 @@ ATS_APPLICATION_HIRED = TopicSpec(
     partitions=6,
     description="A candidate was hired through a connected ATS.",
 )
+JOB_CHANGED = TopicSpec(
+    name="job.changed",
+    payload=JobChanged,
+    schema_version=1,
+    key="connection id and ATS job id",
+    partitions=3,
+    description="A job of a connected ATS is new or changed (campaigns can promote open jobs).",
+)
 
 SEQUENCE_SAVED = TopicSpec(
     name="sequence.saved",
@@ -394,6 +403,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_INVITATION_CHANGED,
     EVENT_REMINDER_REQUESTED,
     EVENT_WAITLISTED,
+    JOB_CHANGED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -374,6 +374,11 @@ class AtsApplicationCreated(_Payload):
     stage: str | None = Field(
         default=None, description="The stage the application starts in (added in v1, optional)."
     )
+    prospect: bool = Field(
+        default=False,
+        description="A prospect: in the ATS, but with no application for a job yet (a sourced "
+        "person); added in v1, optional.",
+    )
 
 
 class CandidateMerged(_Payload):
@@ -579,6 +584,23 @@ class AtsApplicationRejected(AtsApplicationChange):
 
 class AtsApplicationHired(AtsApplicationChange):
     """The candidate was hired for the application's job."""
+
+
+class JobChanged(_Payload):
+    """A job of a connected ATS is new to the CRM or changed (name, status, departments or
+    locations): its whole state after, so a consumer keeps the latest."""
+
+    provider: str = Field(description="The ATS, e.g. `greenhouse`.")
+    connection_id: str
+    ats_job_id: str
+    name: str
+    status: Literal["open", "closed", "draft"]
+    departments: list[str] = Field(default_factory=list)
+    locations: list[str] = Field(default_factory=list)
+    created: bool = Field(description="Whether the CRM saw the job for the first time.")
+    changed_at: datetime | None = Field(
+        default=None, description="When the ATS last changed the job; later states are higher."
+    )
 
 
 class SequenceSaved(_Payload):

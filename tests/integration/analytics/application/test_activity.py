@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +20,11 @@ from crm_analytics.domain.engagement import ActivityKind
 from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
+    ATS_APPLICATION_CREATED,
     CANDIDATE_CREATED,
     ENGAGEMENT_SCORED,
     MESSAGE_OPENED,
+    AtsApplicationCreated,
     CandidateCreated,
     EventEnvelope,
     MessageOpened,
@@ -143,3 +146,33 @@ async def test_a_creation_arriving_after_the_erasure_does_not_bring_the_candidat
 
     with pytest.raises(UnknownCandidate):
         await explain_engagement(setup.storage, setup.recorder.model, tenant, "erased-1")
+
+
+async def test_an_application_counts_on_the_day_it_was_made_and_a_prospect_not_at_all(
+    setup: Setup,
+) -> None:
+    tenant = unique("tenant")
+    applied_at = datetime(2024, 3, 5, 14, 0, tzinfo=UTC)
+    for ats_id, prospect in (("a-1", False), ("a-2", True)):
+        await _apply(
+            setup,
+            setup.storage.outbox.envelope(
+                ATS_APPLICATION_CREATED,
+                tenant_id=tenant,
+                subject=ats_id,
+                data=AtsApplicationCreated(
+                    provider="greenhouse",
+                    connection_id="c1",
+                    ats_application_id=ats_id,
+                    ats_candidate_id="7",
+                    applied_at=applied_at,
+                    prospect=prospect,
+                ),
+            ),
+        )
+    totals = await tenant_totals(setup.storage, tenant)
+    assert totals[TenantMetric.APPLICATIONS] == 1
+    days = await setup.storage.daily(tenant).between(
+        [TenantMetric.APPLICATIONS], date(2024, 1, 1), date(2030, 1, 1)
+    )
+    assert [(d.day, d.value) for d in days] == [(date(2024, 3, 5), 1)]

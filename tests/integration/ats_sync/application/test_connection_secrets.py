@@ -48,7 +48,7 @@ async def _connected(storage: AtsStorage, api_key: str | None = "harvest-key-1")
         Provider.GREENHOUSE,
         "Greenhouse",
         api_key=api_key,
-        api_base_url="https://harvest.example.test/v1",
+        api_base_url="https://harvest.greenhouse.io/v1",
     )
 
 
@@ -180,6 +180,8 @@ async def test_refused_and_accepted_webhooks_show_in_the_health_view(
         "duplicate": 1,
         "replayed": 0,
         "stale": 0,
+        "not_read": 0,
+        "gone": 0,
         "refused": 1,
     }
 

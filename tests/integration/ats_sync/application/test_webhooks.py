@@ -10,7 +10,6 @@ import pytest
 
 from crm_ats_sync.adapters.greenhouse import GreenhouseWebhooks
 from crm_ats_sync.application import connections
-from crm_ats_sync.application.applications import list_applications
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
@@ -75,7 +74,7 @@ async def test_a_delivery_is_applied_once_and_a_replayed_body_is_ignored(
     assert await _deliver(storage, connection, body, "d-1") == "duplicate"
     assert await _deliver(storage, connection, body, "d-2") == "replayed"
 
-    found = await list_applications(storage, connection.tenant_id, None)
+    found = await storage.applications(connection.tenant_id).applications(candidate_id=None)
     assert [(a.ats_application_id, a.email) for a in found] == [("11", "ada@example.org")]
     staged = await storage.outbox.records.count_documents({"topic": ATS_APPLICATION_CREATED.name})
     assert staged == 1
@@ -92,7 +91,9 @@ async def test_a_change_older_than_the_recorded_state_is_stale(storage: AtsStora
     assert await _deliver(storage, connection, rejected, "d-1") == "accepted"
     assert await _deliver(storage, connection, earlier, "d-2") == "stale"
 
-    (application,) = await list_applications(storage, connection.tenant_id, None)
+    (application,) = await storage.applications(connection.tenant_id).applications(
+        candidate_id=None
+    )
     assert application.status is ApplicationStatus.REJECTED
     assert application.stage == "Offer"
 

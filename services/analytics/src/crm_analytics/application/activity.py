@@ -23,6 +23,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
+    AtsApplicationCreated,
     CandidateCreated,
     EventCheckedIn,
     EventEnvelope,
@@ -70,6 +71,17 @@ def _candidate_created(envelope: EventEnvelope[Any]) -> Effects:
         counted=(_counted(envelope, TenantMetric.CANDIDATES_CREATED, dimension=created.source),),
         learned=KnownCandidate.of(created.candidate_id, created.source, created.emails),
     )
+
+
+def _application_created(envelope: EventEnvelope[Any]) -> Effects:
+    application: AtsApplicationCreated = envelope.data
+    # Counted on the day the person applied: a backfill of the ATS's history brings years of
+    # applications in one afternoon, and none of them belongs to that afternoon. A prospect
+    # has not applied.
+    if application.prospect:
+        return Effects()
+    day = application.applied_at or envelope.time
+    return Effects(counted=(Counted(envelope.tenant_id, TenantMetric.APPLICATIONS, day, ""),))
 
 
 def _message_engaged(
@@ -134,9 +146,7 @@ def _event_checked_in(envelope: EventEnvelope[Any]) -> Effects:
 _EFFECTS: dict[str, Callable[[EventEnvelope[Any]], Effects]] = {
     CANDIDATE_CREATED.name: _candidate_created,
     MESSAGE_SENT.name: lambda e: Effects(counted=(_counted(e, TenantMetric.MESSAGES_SENT),)),
-    ATS_APPLICATION_CREATED.name: lambda e: Effects(
-        counted=(_counted(e, TenantMetric.APPLICATIONS),)
-    ),
+    ATS_APPLICATION_CREATED.name: _application_created,
     MESSAGE_OPENED.name: lambda e: _message_engaged(
         e, TenantMetric.MESSAGES_OPENED, ActivityKind.MESSAGE_OPENED
     ),

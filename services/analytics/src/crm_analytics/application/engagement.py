@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.engagement import ActivityKind, Contribution, EngagementModel
 from crm_analytics.publishers import engagement_scored, to_engagement_scored_each
-from crm_shared import EventEnvelope, Session, utc_now
+from crm_shared import EventEnvelope, Session, erased_among, utc_now
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ async def score_activity(
 ) -> None:
     """Counts the activity in the candidate's score (once) and publishes the new score."""
     engagement = storage.engagement(tenant_id)
-    candidate_id = activity.candidate_id
-    if not await engagement.add(_contribution(activity), session=session):
+    [current] = await _current_activities(storage, tenant_id, [activity], session)
+    if current is None:
+        return
+    candidate_id = current.candidate_id
+    if not await engagement.add(_contribution(current), session=session):
         return
     contributions = await engagement.of(candidate_id, session=session)
     score = round(model.score(contributions, now), 4)
@@ -57,6 +60,53 @@ async def score_activity(
         [_scored(storage, model, tenant_id, candidate_id, score, contributions, now)],
         session=session,
     )
+
+
+async def _current_activities(
+    storage: AnalyticsStorage, tenant_id: str, activities: Sequence[Activity], session: Session
+) -> list[Activity | None]:
+    """The activities as they count now: one of a record merged away is the survivor's (it
+    arrived late, or was reported under the old id), and one of an erased person counts for
+    nobody (None), so no late event recreates what the erasure removed."""
+    named = list(dict.fromkeys(a.candidate_id for a in activities))
+    survivors = await storage.engagement(tenant_id).survivors_of(named, session=session)
+    current = [
+        replace(a, candidate_id=survivors.get(a.candidate_id, a.candidate_id)) for a in activities
+    ]
+    erased = await erased_among(
+        storage.database,
+        tenant_id,
+        list(dict.fromkeys([*named, *survivors.values()])),
+        session=session,
+    )
+    return [None if a.candidate_id in erased else a for a in current]
+
+
+async def rescore(
+    storage: AnalyticsStorage,
+    model: EngagementModel,
+    tenant_id: str,
+    candidate_ids: Sequence[str],
+    *,
+    now: datetime,
+    session: Session,
+) -> None:
+    """Scores the candidates again from what is counted for them now (after a merge or its
+    undo moved activities) and publishes each score; one with nothing counted is skipped."""
+    engagement = storage.engagement(tenant_id)
+    counted = await engagement.of_each(list(dict.fromkeys(candidate_ids)), session=session)
+    scores: list[tuple[str, float]] = []
+    envelopes: list[EventEnvelope[Any]] = []
+    for candidate_id, contributions in counted.items():
+        if not contributions:
+            continue
+        score = round(model.score(contributions, now), 4)
+        scores.append((candidate_id, score))
+        envelopes.append(
+            _scored(storage, model, tenant_id, candidate_id, score, contributions, now)
+        )
+    await engagement.save_scores(scores, now, session=session)
+    await to_engagement_scored_each(storage.outbox, envelopes, session=session)
 
 
 def _scored(
@@ -90,7 +140,10 @@ async def score_activities(
     read and one write per collection and tenant; each candidate is scored (and its score
     published) once, with every activity of the batch."""
     for tenant_id in dict.fromkeys(tenant for tenant, _ in activities):
-        mine = [_contribution(a) for tenant, a in activities if tenant == tenant_id]
+        current = await _current_activities(
+            storage, tenant_id, [a for tenant, a in activities if tenant == tenant_id], session
+        )
+        mine = [_contribution(a) for a in current if a is not None]
         engagement = storage.engagement(tenant_id)
         counted = await engagement.of_each(
             list(dict.fromkeys(c.candidate_id for c in mine)), session=session

@@ -8,16 +8,22 @@ from faststream.kafka import KafkaRouter
 
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.event_reports import EventReportFolder
+from crm_analytics.application.merges import MergeFollower
 from crm_analytics.handlers.activity import ActivitySubscribers
 from crm_analytics.handlers.event_reports import EventReportSubscribers
+from crm_analytics.handlers.merges import MergeSubscribers
 from crm_shared import IdempotentConsumer
 
 
 def build_router(
-    consumer: IdempotentConsumer, recorder: ActivityRecorder, folder: EventReportFolder
+    consumer: IdempotentConsumer,
+    recorder: ActivityRecorder,
+    folder: EventReportFolder,
+    merges: MergeFollower,
 ) -> KafkaRouter:
     """The analytics service's subscribers, applying each event exactly once via `consumer`."""
     router = KafkaRouter()
     ActivitySubscribers(recorder).subscribe(consumer, router)
     EventReportSubscribers(folder).subscribe(consumer, router)
+    MergeSubscribers(merges).subscribe(consumer, router)
     return router

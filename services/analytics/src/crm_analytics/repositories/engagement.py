@@ -9,10 +9,15 @@ from typing import Any
 from pymongo import ASCENDING
 
 from crm_analytics.domain.engagement import Contribution
-from crm_shared import Database, Session, TenantScopedCollection
+from crm_shared import Database, Session, TenantScopedCollection, give_back
+from crm_shared.merges import MERGES_FIELD
 
 CONTRIBUTIONS_COLLECTION = "engagement_contributions"
 SCORES_COLLECTION = "engagement_scores"
+# Which candidate a merged record's id stands for now: a late activity of it is the survivor's.
+MERGED_COLLECTION = "engagement_merged_candidates"
+# Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
+MAX_MERGE_CHAIN = 16
 
 
 async def ensure_engagement_indexes(database: Database) -> None:
@@ -30,6 +35,15 @@ async def ensure_engagement_indexes(database: Database) -> None:
     await database[SCORES_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
     )
+    await database[CONTRIBUTIONS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), (f"{MERGES_FIELD}.merge_id", ASCENDING)]
+    )
+    await database[MERGED_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("merged_id", ASCENDING)], unique=True
+    )
+    await database[MERGED_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("merge_id", ASCENDING)]
+    )
 
 
 class EngagementRepository:
@@ -38,6 +52,7 @@ class EngagementRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._contributions = TenantScopedCollection(database[CONTRIBUTIONS_COLLECTION], tenant_id)
         self._scores = TenantScopedCollection(database[SCORES_COLLECTION], tenant_id)
+        self._merged = TenantScopedCollection(database[MERGED_COLLECTION], tenant_id)
 
     async def add(self, contribution: Contribution, *, session: Session) -> bool:
         """Records an activity the first time it happens; False if it was counted before."""
@@ -111,3 +126,60 @@ class EngagementRepository:
     async def published(self, candidate_id: str) -> dict[str, Any] | None:
         """The score last published for a candidate and when, if any."""
         return await self._scores.find_one({"candidate_id": candidate_id})
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: the merged record's activities count for the survivor from now on, and so
+        does any activity of the merged id reported later. An activity both records have (the
+        same person registered twice for one event) is counted once: the merged record's copy
+        stays where it is, unused, until the merge is undone."""
+        survivor_has = {(c.kind, c.reference) for c in await self.of(survivor_id, session=session)}
+        movable = [
+            d["_id"]
+            for d in await self._contributions.find({"candidate_id": merged_id}, session=session)
+            if (d["kind"], d["reference"]) not in survivor_has
+        ]
+        if movable:
+            await self._contributions.update_many(
+                {"_id": {"$in": movable}},
+                {
+                    "$set": {"candidate_id": survivor_id},
+                    "$push": {
+                        MERGES_FIELD: {
+                            "merge_id": merge_id,
+                            "previous": {"candidate_id": merged_id},
+                        }
+                    },
+                },
+                session=session,
+            )
+        await self._scores.delete_one({"candidate_id": merged_id}, session=session)
+        await self._merged.update_one(
+            {"merged_id": merged_id},
+            {"$set": {"survivor_id": survivor_id, "merge_id": merge_id}},
+            upsert=True,
+            session=session,
+        )
+
+    async def unfold(self, merge_id: str, restored_id: str, *, session: Session) -> None:
+        """An undone merge: the activities it moved are the restored record's again, and so
+        are its own later ones."""
+        await give_back(self._contributions, merge_id, session=session)
+        await self._merged.delete_one({"merged_id": restored_id}, session=session)
+
+    async def survivors_of(
+        self, candidate_ids: Sequence[str], *, session: Session
+    ) -> dict[str, str]:
+        """For each of the ids that was merged away, the candidate it stands for now (a
+        survivor merged away later in turn is followed; each undo removes only its own step)."""
+        current = {candidate_id: candidate_id for candidate_id in candidate_ids}
+        pending = set(candidate_ids)
+        for _ in range(MAX_MERGE_CHAIN):
+            found = await self._merged.find({"merged_id": {"$in": list(pending)}}, session=session)
+            if not found:
+                break
+            step = {d["merged_id"]: d["survivor_id"] for d in found}
+            current = {origin: step.get(now, now) for origin, now in current.items()}
+            pending = set(step.values())
+        return {origin: now for origin, now in current.items() if origin != now}

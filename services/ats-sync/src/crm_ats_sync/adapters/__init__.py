@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+from crm_ats_sync.adapters import greenhouse, lever, workable
 from crm_ats_sync.adapters.greenhouse import GreenhouseWebhooks
 from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.domain.models import Provider
 
 WEBHOOK_FORMATS: dict[Provider, WebhookFormat] = {
     Provider.GREENHOUSE: GreenhouseWebhooks(),
+    Provider.LEVER: lever.LeverWebhooks(),
+    Provider.WORKABLE: workable.WorkableWebhooks(),
 }
 
 # Providers whose API the CRM reads (backfill, reconciliation, id-only webhooks) and writes
 # (push): each adapter module's `open_api`.
-API_FACTORIES: dict[Provider, AtsApiFactory] = {}
+API_FACTORIES: dict[Provider, AtsApiFactory] = {
+    Provider.GREENHOUSE: greenhouse.open_api,
+    Provider.LEVER: lever.open_api,
+    Provider.WORKABLE: workable.open_api,
+}

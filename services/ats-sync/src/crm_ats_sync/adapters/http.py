@@ -47,6 +47,7 @@ class AtsHttp:
         max_delay: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        wait_hint: Callable[[httpx.Response], float | None] | None = None,
     ) -> None:
         self.client = client
         self._attempts = attempts
@@ -54,6 +55,9 @@ class AtsHttp:
         self._max_delay = max_delay
         self._sleep = sleep
         self._jitter = jitter
+        # How long the ATS asks to wait when it says so other than by `Retry-After` (Workable's
+        # `X-Rate-Limit-Reset`).
+        self._wait_hint = wait_hint
 
     async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
         """The ATS's answer to one request, retried while it is transient; raises
@@ -78,6 +82,8 @@ class AtsHttp:
                 return response
             problem = f"{method} {url} answered {response.status_code}"
             asked = retry_after_seconds(response.headers.get("retry-after"))
+            if asked is None and self._wait_hint is not None:
+                asked = self._wait_hint(response)
             wait = self._backoff(attempt) if asked is None else min(asked, self._max_delay)
         raise AtsUnavailableError(f"{problem} ({self._attempts} attempts)")
 

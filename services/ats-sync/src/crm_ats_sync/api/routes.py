@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ats_sync.api.deps import Container, Storage
 from crm_ats_sync.api.schemas import (
@@ -14,13 +16,22 @@ from crm_ats_sync.api.schemas import (
     ConnectionHealthPublic,
     ConnectionPublic,
     ConnectionView,
+    JobPublic,
     SecretRotation,
+    SyncRunPublic,
+    SyncStatusPublic,
     WebhookHealth,
     WebhookReceipt,
 )
-from crm_ats_sync.application import applications, connections
-from crm_ats_sync.application.connections import ConnectionChanged, ConnectionNotFound
+from crm_ats_sync.application import applications, connections, jobs, sync
+from crm_ats_sync.application.connections import (
+    ConnectionChanged,
+    ConnectionNotFound,
+    MissingConnectionSetting,
+    RefusedApiAddress,
+)
 from crm_ats_sync.application.health import ConnectionHealth, connections_health
+from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
     MissingDeliveryId,
@@ -28,11 +39,14 @@ from crm_ats_sync.application.webhooks import (
     receive_webhook,
 )
 from crm_ats_sync.container import AtsSyncContainer
-from crm_ats_sync.domain.changes import WebhookRejectedError
+from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
+    decode_cursor,
+    encode_cursor,
     problem_responses,
     public_operation,
     require_permission,
@@ -99,6 +113,31 @@ def _created(connection: Connection, base_url: str) -> ConnectionCreated:
     )
 
 
+def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
+    """A 422 naming each refused body field, shaped as the request validation's."""
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={
+            "errors": [
+                {"field": f, "pointer": f"#/{f}", "source": "body", "detail": why}
+                for f, why in fields.items()
+            ]
+        },
+    )
+
+
+def _refused_api_settings(refused: RefusedApiAddress | MissingConnectionSetting) -> ProblemError:
+    """A 422 naming the API setting that cannot be used, or the ones missing."""
+    if isinstance(refused, RefusedApiAddress):
+        return _invalid_body(str(refused), {"api_base_url": str(refused)})
+    return _invalid_body(
+        str(refused), {f: f"required for {refused.provider.value}" for f in refused.fields}
+    )
+
+
 def _not_found(connection_id: str) -> ProblemError:
     return ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
 
@@ -113,16 +152,20 @@ async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
-    configure."""
-    connection = await connections.create_connection(
-        container.storage,
-        principal.tenant_id,
-        principal.user_id,
-        body.provider,
-        body.name,
-        api_key=body.api_key,
-        api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
-    )
+    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them)."""
+    try:
+        connection = await connections.create_connection(
+            container.storage,
+            principal.tenant_id,
+            principal.user_id,
+            body.provider,
+            body.name,
+            api_key=body.api_key,
+            api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
+            address_policy=container.address_policy,
+        )
+    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+        raise _refused_api_settings(refused) from None
     return _created(connection, container.public_base_url)
 
 
@@ -168,7 +211,8 @@ async def replace_api_key(
     connection_id: str, body: ApiKeyReplacement, principal: CurrentPrincipal, container: Container
 ) -> ConnectionView:
     """Replaces the connection's ATS API key and base URL (`settings:write`); the key is stored
-    encrypted and never shown (`api_connected` says one is set)."""
+    encrypted and never shown (`api_connected` says one is set). The address is checked as when
+    connecting (422: a host the key may not be sent to, or Workable without one)."""
     try:
         connection = await connections.replace_api_key(
             container.storage,
@@ -176,9 +220,12 @@ async def replace_api_key(
             connection_id,
             body.api_key,
             str(body.api_base_url).rstrip("/") if body.api_base_url else None,
+            address_policy=container.address_policy,
         )
     except ConnectionNotFound:
         raise _not_found(connection_id) from None
+    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+        raise _refused_api_settings(refused) from None
     return (await _views(container, [connection]))[0]
 
 
@@ -232,13 +279,144 @@ async def delete_connection(
     response_model=list[ApplicationPublic],
 )
 async def list_applications(
-    principal: CurrentPrincipal, storage: Storage, candidate_id: str | None = None
+    principal: CurrentPrincipal,
+    storage: Storage,
+    request: Request,
+    response: Response,
+    candidate_id: str | None = None,
+    connection_id: str | None = None,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: str | None = None,
 ) -> list[ApplicationPublic]:
-    """Applications the ATS reported, optionally of one candidate (first 1000)."""
-    return [
-        ApplicationPublic.model_validate(a.model_dump())
-        for a in await applications.list_applications(storage, principal.tenant_id, candidate_id)
-    ]
+    """Applications the ATS reported, in the order the CRM first heard of them, optionally of
+    one candidate, one connection or in one status; at most `limit` (default 1000). When there
+    are more, the `Link` header gives the next page (`rel="next"`, RFC 8288): the same query
+    with its `cursor`, as a reference relative to the request (so it holds behind the gateway)."""
+    found, next_after = await applications.list_applications(
+        storage,
+        principal.tenant_id,
+        applications.ApplicationFilters(candidate_id, connection_id, status),
+        after_id=decode_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+    if next_after is not None:
+        following = request.url.include_query_params(cursor=encode_cursor(next_after))
+        response.headers["Link"] = f'<?{following.query}>; rel="next"'
+    return [ApplicationPublic.model_validate(a.model_dump()) for a in found]
+
+
+def _run(run: SyncRun) -> SyncRunPublic:
+    return SyncRunPublic.model_validate(run.model_dump())
+
+
+def _not_startable(connection_id: str, error: Exception) -> ProblemError:
+    """The answer to a backfill or reconciliation that cannot start."""
+    if isinstance(error, ConnectionNotFound):
+        return _not_found(connection_id)
+    if isinstance(error, SyncRunningError):
+        return ProblemError(
+            409,
+            f"a {error.running.kind.value} of ATS connection {connection_id} is running "
+            f"(run {error.running.id}); wait for it to finish",
+            problem_type="sync-running",
+        )
+    return ProblemError(409, str(error), problem_type="api-not-connected")
+
+
+@router.post(
+    "/connections/{connection_id}/backfill",
+    status_code=202,
+    response_model=SyncRunPublic,
+    dependencies=[require_permission("settings:write")],
+    responses=problem_responses(409),
+)
+async def start_backfill(
+    connection_id: str, principal: CurrentPrincipal, container: Container
+) -> SyncRunPublic:
+    """Starts importing the ATS's whole history in the background (`settings:write`):
+    applications with their stages, rejections and hires, prospects, and jobs, page by page;
+    a failed backfill is resumed from where it stopped. 409 while a backfill or reconciliation
+    of the connection runs, or when the connection has no API key. Follow it with
+    `GET .../sync`."""
+    try:
+        run = await sync.start_backfill(
+            container.storage,
+            container.api_factories,
+            principal.tenant_id,
+            connection_id,
+            requested_by=principal.user_id,
+        )
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
+        raise _not_startable(connection_id, refused) from None
+    container.sync_runner.wakeup.notify()
+    return _run(run)
+
+
+@router.post(
+    "/connections/{connection_id}/reconcile",
+    status_code=202,
+    response_model=SyncRunPublic,
+    dependencies=[require_permission("settings:write")],
+    responses=problem_responses(409),
+)
+async def start_reconcile(
+    connection_id: str, principal: CurrentPrincipal, container: Container
+) -> SyncRunPublic:
+    """Starts a reconciliation now (`settings:write`): what the ATS changed since the last
+    successful backfill or reconciliation started (less the overlap) is read and applied, so
+    missed or out-of-order webhooks are repaired. Refusals as for the backfill."""
+    try:
+        run = await sync.start_reconcile(
+            container.storage,
+            container.api_factories,
+            principal.tenant_id,
+            connection_id,
+            overlap=container.sync_policy.overlap,
+            requested_by=principal.user_id,
+        )
+    except (ConnectionNotFound, SyncRunningError, sync.ApiNotConnected) as refused:
+        raise _not_startable(connection_id, refused) from None
+    container.sync_runner.wakeup.notify()
+    return _run(run)
+
+
+@router.get(
+    "/connections/{connection_id}/sync",
+    dependencies=[require_permission("ats:read")],
+    response_model=SyncStatusPublic,
+)
+async def get_sync_status(
+    connection_id: str, principal: CurrentPrincipal, storage: Storage
+) -> SyncStatusPublic:
+    """The connection's last backfill and last reconciliation, with their progress and errors."""
+    try:
+        status = await sync.sync_status(storage, principal.tenant_id, connection_id)
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    return SyncStatusPublic(
+        backfill=_run(status.backfill) if status.backfill else None,
+        reconcile=_run(status.reconcile) if status.reconcile else None,
+    )
+
+
+@router.get(
+    "/jobs",
+    dependencies=[require_permission("ats:read")],
+    response_model=list[JobPublic],
+)
+async def list_jobs(
+    principal: CurrentPrincipal,
+    storage: Storage,
+    connection_id: str | None = None,
+    status: JobStatus | None = None,
+) -> list[JobPublic]:
+    """The jobs of the tenant's connected ATSs by name, optionally of one connection or status
+    (`open`, `closed`, `draft`); first 1000."""
+    found = await jobs.list_jobs(
+        storage, principal.tenant_id, connection_id=connection_id, status=status
+    )
+    return [JobPublic.model_validate(job.model_dump()) for job in found]
 
 
 @public_router.post(
@@ -246,12 +424,20 @@ async def list_applications(
     response_model=WebhookReceipt,
     status_code=202,
     responses={
-        200: {"model": WebhookReceipt, "description": "A duplicate, replayed or stale delivery."},
+        200: {
+            "model": WebhookReceipt,
+            "description": "A duplicate, replayed or stale delivery; and an accepted one from "
+            "Workable, which counts any other code as a failure.",
+        },
         400: {"description": "The delivery carries no delivery id."},
         401: {"description": "The signature does not match the connection's secret."},
         404: {"description": "No such connection of this ATS (or it was deleted)."},
         413: {"description": "The body exceeds 512 KiB."},
         422: {"description": "Signed, but not a webhook of this ATS the CRM understands."},
+        503: {
+            "description": "The webhook names an application only and the ATS's API did not "
+            "answer its read-back: nothing recorded, the ATS's retry is processed."
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -290,6 +476,7 @@ async def receive_ats_webhook(
             connection_id,
             request.headers,
             body,
+            api_factory=container.api_factories.get(ats),
         )
     except UnknownConnection:
         raise ProblemError(
@@ -304,6 +491,11 @@ async def receive_ats_webhook(
         raise ProblemError(
             400, "the delivery carries no delivery id", problem_type="missing-delivery-id"
         ) from None
-    if receipt != "accepted":
-        response.status_code = 200
+    except AtsUnavailableError as unavailable:
+        raise ProblemError(
+            503,
+            f"the application could not be read back from the ATS: {unavailable}",
+            problem_type="ats-unavailable",
+        ) from None
+    response.status_code = webhook_format.accepted_status if receipt == "accepted" else 200
     return WebhookReceipt(status=receipt, delivery_id=delivery_id)

@@ -8,8 +8,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from crm_ats_sync.domain.breaker import BreakerState
-from crm_ats_sync.domain.changes import ApplicationStatus
+from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus
 from crm_ats_sync.domain.models import Provider
+from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncState
 
 
 class ConnectionCreate(BaseModel):
@@ -29,8 +30,9 @@ class ConnectionCreate(BaseModel):
     )
     api_base_url: HttpUrl | None = Field(
         default=None,
-        description="The ATS API's address, when not the provider's public one (e.g. a "
-        "Workable account's `https://<subdomain>.workable.com/spi/v3`, or a simulator).",
+        description="The ATS API's address, when not the provider's public one (a simulator); "
+        "required for Workable: the account's `https://<subdomain>.workable.com/spi/v3` (with "
+        "`api_key`, the access token Workable also signs its webhooks with).",
     )
 
 
@@ -127,7 +129,10 @@ class WebhookReceipt(BaseModel):
     status: str = Field(
         description="`accepted`; `duplicate` (this delivery id was received before); "
         "`replayed` (this signed body was received before under another id: ignored); `stale` "
-        "(the change is older than the application's recorded state: ignored)."
+        "(the change is older than the application's recorded state: ignored); `not_read` (the "
+        "webhook names an application only and the connection has no API key to read it with: "
+        "recorded, nothing applied); `gone` (the application it names no longer exists in the "
+        "ATS: recorded, nothing applied)."
     )
     delivery_id: str
 
@@ -146,3 +151,64 @@ class ApplicationPublic(BaseModel):
     status: ApplicationStatus
     received_at: datetime
     updated_at: datetime | None
+    rejection_reason: str | None = None
+    ats_job_id: str | None = None
+    prospect: bool = Field(
+        default=False, description="A prospect: in the ATS, but no application for a job yet."
+    )
+
+
+class SyncCountsPublic(BaseModel):
+    pages: int = Field(description="Pages read from the ATS (applications, then jobs).")
+    applications_seen: int
+    applications_created: int = Field(description="Applications new to the CRM.")
+    applications_updated: int = Field(
+        description="Applications whose stage or status the CRM did not have yet."
+    )
+    jobs_seen: int
+    jobs_changed: int = Field(description="Jobs new to the CRM or changed.")
+    errors: int
+
+
+class SyncErrorPublic(BaseModel):
+    at: datetime
+    reason: str
+    ats_id: str | None = Field(
+        default=None, description="The application or job concerned; null for a page not read."
+    )
+
+
+class SyncRunPublic(BaseModel):
+    """A backfill or reconciliation of a connection and how far it got."""
+
+    id: str
+    connection_id: str
+    kind: SyncKind
+    state: SyncState
+    updated_after: datetime | None = Field(
+        description="Only what the ATS changed after this was read (null: everything)."
+    )
+    phase: SyncPhase = Field(description="What the run reads now: applications, then jobs.")
+    counts: SyncCountsPublic
+    errors: list[SyncErrorPublic] = Field(description="The latest 50 errors, oldest first.")
+    started_at: datetime
+    finished_at: datetime | None
+    requested_by: str | None = Field(description="Who started it; null for the schedule.")
+
+
+class SyncStatusPublic(BaseModel):
+    backfill: SyncRunPublic | None = Field(description="The connection's last backfill.")
+    reconcile: SyncRunPublic | None = Field(description="The connection's last reconciliation.")
+
+
+class JobPublic(BaseModel):
+    id: str
+    connection_id: str
+    provider: Provider
+    ats_job_id: str
+    name: str
+    status: JobStatus
+    departments: list[str]
+    locations: list[str]
+    ats_changed_at: datetime | None = Field(description="When the ATS last changed the job.")
+    updated_at: datetime = Field(description="When the CRM last stored a change of it.")

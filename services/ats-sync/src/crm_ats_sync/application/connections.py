@@ -7,7 +7,8 @@ import secrets
 from datetime import timedelta
 
 from crm_ats_sync.application.storage import AtsStorage
-from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.addresses import ApiAddressPolicy
+from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
 from crm_shared import utc_now
 
 
@@ -15,8 +16,37 @@ class ConnectionNotFound(LookupError):
     """No connection with this id in the tenant (or it was deleted)."""
 
 
+class MissingConnectionSetting(ValueError):
+    """The ATS cannot be connected without these settings (`fields`, by name)."""
+
+    def __init__(self, provider: Provider, fields: list[str]) -> None:
+        super().__init__(f"a {provider.value} connection needs {', '.join(fields)}")
+        self.provider = provider
+        self.fields = fields
+
+
+class RefusedApiAddress(ValueError):
+    """The API address names a host the service may not send the API key to."""
+
+
 class ConnectionChanged(Exception):
     """The connection changed (or was deleted) while its secret was being rotated."""
+
+
+def _check_api_settings(
+    provider: Provider,
+    api_key: str | None,
+    api_base_url: str | None,
+    address_policy: ApiAddressPolicy,
+) -> None:
+    """`MissingConnectionSetting` or `RefusedApiAddress` unless the API may be used so."""
+    given = {"api_key": api_key, "api_base_url": api_base_url}
+    missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
+    if missing:
+        raise MissingConnectionSetting(provider, missing)
+    refusal = address_policy.refusal(api_base_url) if api_base_url else None
+    if refusal:
+        raise RefusedApiAddress(refusal)
 
 
 async def create_connection(
@@ -28,8 +58,12 @@ async def create_connection(
     *,
     api_key: str | None = None,
     api_base_url: str | None = None,
+    address_policy: ApiAddressPolicy = ApiAddressPolicy(),
 ) -> Connection:
-    """Connects an ATS account with a new webhook secret and, given an API key, its API."""
+    """Connects an ATS account with a new webhook secret and, given an API key, its API;
+    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
+    `RefusedApiAddress` for an API address the key may not be sent to."""
+    _check_api_settings(provider, api_key, api_base_url, address_policy)
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
@@ -77,9 +111,14 @@ async def replace_api_key(
     connection_id: str,
     api_key: str,
     api_base_url: str | None,
+    *,
+    address_policy: ApiAddressPolicy = ApiAddressPolicy(),
 ) -> Connection:
     """Replaces the connection's API key and base URL (None: the provider's public API);
-    `ConnectionNotFound` if there is none."""
+    `ConnectionNotFound` if there is none, and `MissingConnectionSetting` or
+    `RefusedApiAddress` as when connecting."""
+    connection = await find_connection(storage, tenant_id, connection_id)
+    _check_api_settings(connection.provider, api_key, api_base_url, address_policy)
     if not await storage.connections(tenant_id).replace_api_key(
         connection_id, api_key, api_base_url
     ):

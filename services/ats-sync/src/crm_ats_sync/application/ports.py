@@ -20,6 +20,10 @@ from crm_ats_sync.domain.changes import (
 class WebhookFormat(Protocol):
     """How one ATS signs, identifies and words its webhooks."""
 
+    # What a delivery taken for processing is answered with: an ATS that counts anything but
+    # its documented code as a failure would otherwise send it again.
+    accepted_status: int
+
     def verify(self, secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
         """Raises `WebhookRejectedError` unless the delivery is signed under one of `secrets`
         (the current one and, during a rotation's grace, the previous one)."""

@@ -10,6 +10,8 @@ from crm_ats_sync.repositories.applications import ApplicationRepository
 from crm_ats_sync.repositories.breakers import BreakerRepository
 from crm_ats_sync.repositories.connections import ConnectionRepository
 from crm_ats_sync.repositories.deliveries import DeliveryRepository
+from crm_ats_sync.repositories.jobs import JobRepository
+from crm_ats_sync.repositories.sync_runs import SyncRunRepository
 from crm_ats_sync.repositories.webhook_log import WebhookLogRepository
 from crm_shared import (
     CandidateDirectory,
@@ -48,6 +50,12 @@ class AtsStorage:
 
     def applications(self, tenant_id: str) -> ApplicationRepository:
         return ApplicationRepository(self.database, tenant_id)
+
+    def sync_runs(self, tenant_id: str) -> SyncRunRepository:
+        return SyncRunRepository(self.database, tenant_id)
+
+    def jobs(self, tenant_id: str) -> JobRepository:
+        return JobRepository(self.database, tenant_id)
 
     def directory(self, tenant_id: str) -> CandidateDirectory:
         return CandidateDirectory(self.database, tenant_id)

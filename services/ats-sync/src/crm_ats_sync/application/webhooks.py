@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Literal
 
-from crm_ats_sync.application.ports import WebhookFormat
+from crm_ats_sync.application.ports import AtsApi, AtsApiFactory, WebhookFormat
+from crm_ats_sync.application.recording import record_change, record_new_application
+from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
+    ApplicationSnapshot,
+    ApplicationTouched,
     NewApplication,
     WebhookRejectedError,
     body_digest,
-    status_after,
 )
-from crm_ats_sync.domain.models import Application, Connection, Provider
-from crm_ats_sync.publishers import to_ats_application_changed, to_ats_application_created
+from crm_ats_sync.domain.models import Provider
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
 from crm_ats_sync.repositories.webhook_log import REFUSED
-from crm_shared import Session, normalise_email, utc_now
+from crm_shared import Session, utc_now
 
-Receipt = Literal["accepted", "duplicate", "replayed", "stale"]
+Receipt = Literal["accepted", "duplicate", "replayed", "stale", "not_read", "gone"]
 
 
 class UnknownConnection(LookupError):
@@ -52,14 +53,23 @@ async def receive_webhook(
     connection_id: str,
     headers: Mapping[str, str],
     body: bytes,
+    *,
+    api_factory: AtsApiFactory | None = None,
 ) -> tuple[Receipt, str]:
     """Receives a webhook of `provider`: the signature checked (under the connection's secret,
     or the previous one during a rotation's grace period), each delivery id and each signed body
     processed once, and a change older than the application's recorded state ignored. Answers
     the receipt and the delivery id.
 
+    A webhook naming an application but not its state (`ApplicationTouched`) is read back with
+    the connection's API (`api_factory`) and applied as a snapshot; a connection without an API
+    key records it and answers `not_read` (the next reconciliation cannot run either: the
+    connection takes the ATS's full webhooks only), and an application the ATS no longer has
+    answers `gone`.
+
     Refusals, in the order they are checked: `UnknownConnection`, `WebhookRejectedError` (the
-    signature), `MalformedWebhook`, `MissingDeliveryId`."""
+    signature), `MalformedWebhook`, `MissingDeliveryId`; `AtsUnavailableError` when the API
+    did not answer the read-back (nothing is recorded, so the ATS's retry is processed)."""
     connection = await find_connection_anywhere(storage.database, storage.keyring, connection_id)
     if connection is None or connection.provider is not provider:
         raise UnknownConnection(connection_id)
@@ -78,96 +88,51 @@ async def receive_webhook(
             connection.id, REFUSED, reason=_REFUSAL_REASONS[type(refused)], detail=str(refused)
         )
         raise
+    readable = connection.api_key is not None and api_factory is not None
+    snapshot: ApplicationSnapshot | None = None
+    if isinstance(reported, ApplicationTouched) and connection.api_key and api_factory:
+        snapshot = await _read_back(
+            api_factory(base_url=connection.api_base_url, api_key=connection.api_key),
+            reported.ats_application_id,
+        )
     received_at = utc_now()
 
-    async def receive(session: Session) -> bool:
-        """Processes the delivery; False for a change older than what is recorded."""
+    async def receive(session: Session) -> Receipt:
+        """Processes the delivery; answers what it did."""
         await storage.deliveries(connection.tenant_id).record_delivery(
             connection.id, delivery_id, body_digest(body), action, session=session
         )
         if isinstance(reported, ApplicationChange):
-            return await _apply_change(storage, connection, reported, received_at, session)
+            applied = await record_change(storage, connection, reported, received_at, session)
+            return "accepted" if applied else "stale"
         if isinstance(reported, NewApplication):
-            await _add_application(storage, connection, reported, session)
-        return True
+            await record_new_application(storage, connection, reported, session)
+        if isinstance(reported, ApplicationTouched):
+            if not readable:
+                return "not_read"
+            if snapshot is None:
+                return "gone"
+            outcome = await apply_snapshot(
+                storage, connection, snapshot, received_at=received_at, session=session
+            )
+            return "stale" if outcome is SnapshotOutcome.STALE else "accepted"
+        return "accepted"
 
     receipt: Receipt
     try:
-        applied = await storage.in_transaction(receive)
+        receipt = await storage.in_transaction(receive)
     except DuplicateDeliveryError as seen:
         receipt = "replayed" if seen.kind == "replayed" else "duplicate"
-    else:
-        receipt = "accepted" if applied else "stale"
-        if applied:
-            storage.outbox.notify_committed()
+    if receipt == "accepted":
+        storage.outbox.notify_committed()
     await storage.webhook_log(connection.tenant_id).record(connection.id, receipt)
     return receipt, delivery_id
 
 
-async def _matched_candidate(
-    storage: AtsStorage, tenant_id: str, emails: list[str], session: Session
-) -> str | None:
-    directory = storage.directory(tenant_id)
-    for email in emails:
-        candidate_id = await directory.candidate_for(email, session=session)
-        if candidate_id:
-            return candidate_id
-    return None
-
-
-def _first_email(emails: list[str]) -> str | None:
-    return normalise_email(emails[0]) if emails else None
-
-
-async def _apply_change(
-    storage: AtsStorage,
-    connection: Connection,
-    reported: ApplicationChange,
-    received_at: datetime,
-    session: Session,
-) -> bool:
-    """Records a stage change, rejection or hire and announces it; False if it is stale."""
-    changed = await storage.applications(connection.tenant_id).apply_change(
-        connection,
-        reported,
-        status_after(reported.kind),
-        await _matched_candidate(storage, connection.tenant_id, reported.emails, session),
-        _first_email(reported.emails),
-        session=session,
-    )
-    if changed is None:
-        return False
-    application, from_stage = changed
-    await to_ats_application_changed(
-        storage.outbox,
-        application,
-        reported,
-        from_stage=from_stage,
-        received_at=received_at,
-        session=session,
-    )
-    return True
-
-
-async def _add_application(
-    storage: AtsStorage, connection: Connection, reported: NewApplication, session: Session
-) -> None:
-    """Stores a new application and announces it, unless the ATS reported it before."""
-    application = Application(
-        tenant_id=connection.tenant_id,
-        connection_id=connection.id,
-        provider=connection.provider,
-        ats_application_id=reported.ats_application_id,
-        ats_candidate_id=reported.ats_candidate_id,
-        candidate_id=await _matched_candidate(
-            storage, connection.tenant_id, reported.emails, session
-        ),
-        email=_first_email(reported.emails),
-        job_name=reported.job_name,
-        applied_at=reported.applied_at,
-        stage=reported.stage,
-    )
-    if await storage.applications(connection.tenant_id).add_application(
-        application, session=session
-    ):
-        await to_ats_application_created(storage.outbox, application, session=session)
+async def _read_back(api: AtsApi, ats_application_id: str) -> ApplicationSnapshot | None:
+    """The application's current state from the connection's API (None: the ATS no longer has
+    it); read before the delivery's transaction, which holds no network call."""
+    try:
+        return await api.application(ats_application_id)
+    finally:
+        await api.aclose()

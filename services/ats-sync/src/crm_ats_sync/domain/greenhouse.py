@@ -1,4 +1,4 @@
-"""Greenhouse Harvest webhooks, as documented by Greenhouse.
+"""Greenhouse in the CRM's words: its Harvest webhooks and its Harvest API v1 records.
 
 Each delivery is a JSON body `{"action": ..., "payload": {...}}` with a `Signature` header
 `sha256 <hex HMAC-SHA256 of the whole body, keyed with the webhook's secret>` and a unique
@@ -13,13 +13,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
+    ApplicationSnapshot,
+    ApplicationStatus,
+    AtsJob,
     ChangeKind,
+    JobStatus,
     NewApplication,
+    Prospect,
+    PushedProspect,
     WebhookRejectedError,
     WebhookReport,
 )
@@ -127,3 +134,130 @@ def _application_change(kind: ChangeKind, action: str, document: Any) -> Applica
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise WebhookRejectedError(f"the {action} payload is malformed") from error
+
+
+# ---- the Harvest API (v1): applications, candidates, jobs --------------------------------
+
+
+class HarvestRecordError(ValueError):
+    """A Harvest API answer that is not the documented record."""
+
+
+# Harvest's `status`; `converted` is a prospect application that became a candidate
+# application (a new one, reported separately): the person is still in play.
+APPLICATION_STATUSES = {
+    "active": ApplicationStatus.ACTIVE,
+    "converted": ApplicationStatus.ACTIVE,
+    "rejected": ApplicationStatus.REJECTED,
+    "hired": ApplicationStatus.HIRED,
+}
+JOB_STATUSES = {"open": JobStatus.OPEN, "closed": JobStatus.CLOSED, "draft": JobStatus.DRAFT}
+
+
+LINK = re.compile(r"<([^>]*)>([^<]*)")
+LINK_REL = re.compile(r'rel\s*=\s*"?([^";]+)"?')
+
+
+def next_link(header: str | None) -> str | None:
+    """The `rel="next"` URL of a `Link` header (RFC 8288), None on the last page. Split on the
+    `<...>` targets, not on commas: a URL's query may hold commas (`candidate_ids=1,2`)."""
+    for url, params in LINK.findall(header or ""):
+        rel = LINK_REL.search(params)
+        if rel and "next" in rel.group(1).split():
+            return url.strip() or None
+    return None
+
+
+def _name(record: Any) -> str | None:
+    return str(record["name"]) if isinstance(record, dict) and record.get("name") else None
+
+
+def _latest(*values: Any) -> datetime | None:
+    moments = [m for m in (_timestamp(v) for v in values) if m is not None]
+    return max(moments) if moments else None
+
+
+def snapshot_from_harvest(application: Any, candidate: Any) -> ApplicationSnapshot:
+    """An application's state from Harvest's application record and its candidate's record
+    (the application names the person by `candidate_id` only)."""
+    try:
+        jobs = application.get("jobs") or []
+        stage = _name(application.get("current_stage"))
+        prospect = bool(application.get("prospect"))
+        if stage is None and prospect:
+            stage = _name((application.get("prospect_detail") or {}).get("prospect_stage"))
+        status = APPLICATION_STATUSES[str(application["status"])]
+        return ApplicationSnapshot(
+            ats_application_id=str(application["id"]),
+            ats_candidate_id=str(application["candidate_id"]),
+            emails=_emails(candidate or {}),
+            first_name=(candidate or {}).get("first_name"),
+            last_name=(candidate or {}).get("last_name"),
+            job_name=_name(jobs[0]) if jobs else None,
+            applied_at=_timestamp(application.get("applied_at")),
+            stage=stage,
+            status=status,
+            changed_at=_latest(application.get("last_activity_at"), application.get("rejected_at")),
+            rejection_reason=(
+                _name(application.get("rejection_reason"))
+                if status is ApplicationStatus.REJECTED
+                else None
+            ),
+            ats_job_id=str(jobs[0]["id"]) if jobs else None,
+            prospect=prospect,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise HarvestRecordError(f"not a Harvest application: {error!r}") from error
+
+
+def job_from_harvest(job: Any) -> AtsJob:
+    """A job from Harvest's job record; an office's location name, else its name."""
+    try:
+        return AtsJob(
+            ats_job_id=str(job["id"]),
+            name=str(job["name"]),
+            status=JOB_STATUSES[str(job["status"])],
+            changed_at=_timestamp(job.get("updated_at")),
+            departments=[str(d["name"]) for d in job.get("departments") or [] if d.get("name")],
+            locations=[
+                str(_name(o.get("location")) or o["name"])
+                for o in job.get("offices") or []
+                if _name(o.get("location")) or o.get("name")
+            ],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise HarvestRecordError(f"not a Harvest job: {error!r}") from error
+
+
+def person_body(prospect: Prospect) -> dict[str, Any]:
+    """The body of `POST /v1/prospects` (no job) or `POST /v1/candidates` (an application for
+    `prospect.ats_job_id`) for a CRM candidate. Harvest requires both names: a missing first
+    name is the email's local part, a missing last name "-"."""
+    body: dict[str, Any] = {
+        "first_name": prospect.first_name or prospect.email.partition("@")[0],
+        "last_name": prospect.last_name or "-",
+        "email_addresses": [{"value": prospect.email, "type": "personal"}],
+    }
+    if prospect.ats_job_id is None:
+        return body
+    return body | {"applications": [{"job_id": int(prospect.ats_job_id)}]}
+
+
+def pushed_from_harvest(candidate: Any, *, ats_job_id: str | None) -> PushedProspect:
+    """Greenhouse's ids for a person it just created: the candidate, and the application for
+    `ats_job_id` (the prospect application without one). Greenhouse may answer a new prospect
+    with a truncated record holding only its id: then the application id is unknown (None)."""
+    try:
+        applications = candidate.get("applications") or []
+        wanted = [
+            a
+            for a in applications
+            if (ats_job_id is None and a.get("prospect"))
+            or any(str(j.get("id")) == ats_job_id for j in a.get("jobs") or [])
+        ]
+        return PushedProspect(
+            ats_candidate_id=str(candidate["id"]),
+            ats_application_id=str(wanted[0]["id"]) if wanted else None,
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise HarvestRecordError(f"not a Harvest candidate: {error!r}") from error

@@ -17,6 +17,13 @@ class Provider(StrEnum):
     WORKABLE = "workable"
 
 
+# What a connection to each ATS cannot work without: Workable has no shared API host (every
+# account answers at its own subdomain) and signs its webhooks with the account's access token.
+REQUIRED_CONNECTION_SETTINGS: dict[Provider, tuple[str, ...]] = {
+    Provider.WORKABLE: ("api_base_url", "api_key"),
+}
+
+
 class Connection(BaseModel):
     """A tenant's link to one ATS account; its secret verifies the ATS's webhooks.
 
@@ -45,7 +52,10 @@ class Connection(BaseModel):
 
     def accepted_secrets(self, now: datetime) -> list[str]:
         """The secrets a delivery may be signed with at `now`: the current one, and the
-        previous one during its grace period."""
+        previous one during its grace period. Workable has no webhook secret: it signs with the
+        account's access token, the connection's API key."""
+        if self.provider is Provider.WORKABLE:
+            return [self.api_key] if self.api_key else []
         secrets = [self.webhook_secret]
         if (
             self.previous_webhook_secret
@@ -78,3 +88,8 @@ class Application(BaseModel):
     # When the ATS says the state it last reported happened: an older delivery never moves the
     # application back.
     ats_changed_at: datetime | None = None
+    # Why it was rejected (while `status` is rejected), the ATS's job and whether the person is a
+    # prospect (no application for a job yet): known from the read API and from rejections.
+    rejection_reason: str | None = None
+    ats_job_id: str | None = None
+    prospect: bool = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 from crm_ats_sync.repositories.applications import ensure_application_indexes
 from crm_ats_sync.repositories.connections import ensure_connection_indexes
 from crm_ats_sync.repositories.deliveries import ensure_delivery_indexes
+from crm_ats_sync.repositories.jobs import ensure_job_indexes
+from crm_ats_sync.repositories.sync_runs import ensure_sync_run_indexes
 from crm_ats_sync.repositories.webhook_log import ensure_webhook_log_indexes
 from crm_shared import Database, ensure_directory_indexes
 
@@ -15,4 +17,6 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_delivery_indexes(database)
     await ensure_webhook_log_indexes(database)
     await ensure_application_indexes(database)
+    await ensure_sync_run_indexes(database)
+    await ensure_job_indexes(database)
     await ensure_directory_indexes(database)

@@ -30,6 +30,10 @@ async def ensure_application_indexes(database: Database) -> None:
     )
     for moved in ("candidate_id", "merges.merge_id"):
         await database[APPLICATIONS].create_index([("tenant_id", ASCENDING), (moved, ASCENDING)])
+    # The listing of one connection's applications, page by page in id order.
+    await database[APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("_id", ASCENDING)]
+    )
 
 
 class ApplicationRepository:
@@ -56,6 +60,16 @@ class ApplicationRepository:
             session=session,
         )
         return result.upserted_id is not None
+
+    async def application(
+        self, connection_id: str, ats_application_id: str, *, session: Session
+    ) -> Application | None:
+        """The application the connection's ATS reported under this id, if any."""
+        document = await self._applications.find_one(
+            {"connection_id": connection_id, "ats_application_id": ats_application_id},
+            session=session,
+        )
+        return from_document(Application, document) if document else None
 
     async def fold_into(
         self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
@@ -92,6 +106,9 @@ class ApplicationRepository:
             changes["ats_changed_at"] = change.occurred_at
         if change.stage is not None:
             changes["stage"] = change.stage
+        changes["rejection_reason"] = (
+            change.rejection_reason if status is ApplicationStatus.REJECTED else None
+        )
         if before is None:
             application = Application(
                 tenant_id=connection.tenant_id,
@@ -107,6 +124,7 @@ class ApplicationRepository:
                 status=status,
                 updated_at=now,
                 ats_changed_at=change.occurred_at,
+                rejection_reason=changes["rejection_reason"],
             )
             await self._applications.insert_one(to_document(application), session=session)
             return application, None
@@ -115,7 +133,24 @@ class ApplicationRepository:
         await self._applications.update_one(key, {"$set": changes}, session=session)
         return from_document(Application, before | changes), before.get("stage")
 
-    async def applications(self, *, candidate_id: str | None) -> list[Application]:
-        query: dict[str, Any] = {"candidate_id": candidate_id} if candidate_id else {}
-        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=1000)
+    async def applications(
+        self,
+        *,
+        candidate_id: str | None,
+        connection_id: str | None = None,
+        status: ApplicationStatus | None = None,
+        after_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[Application]:
+        """Applications in id order, filtered, starting after `after_id`."""
+        query: dict[str, Any] = {}
+        if candidate_id:
+            query["candidate_id"] = candidate_id
+        if connection_id:
+            query["connection_id"] = connection_id
+        if status is not None:
+            query["status"] = status.value
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
+        documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Application, d) for d in documents]

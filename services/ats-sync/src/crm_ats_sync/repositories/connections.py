@@ -146,6 +146,19 @@ async def find_connection_anywhere(
     return _loaded(document, keyring) if document else None
 
 
+async def connections_with_api(database: Database, keyring: KeyRing) -> list[Connection]:
+    """Every tenant's connections that have an API key (and were not deleted).
+
+    Deliberately cross-tenant: the reconciliation schedule serves every tenant; each connection
+    is then reconciled within its own tenant."""
+    documents = (
+        await database[CONNECTIONS]
+        .find({"deleted_at": None, f"{SECRETS}.api_key": {"$ne": None}})
+        .to_list()
+    )
+    return [_loaded(document, keyring) for document in documents]
+
+
 async def rewrap_connection_keys(database: Database, keyring: KeyRing) -> int:
     """Wraps every connection's data key under the key ring's current key (a start-up hook), so
     a key-encryption key that is no longer first can be dropped once every replica ran with the

@@ -13,7 +13,7 @@ from crm_shared import Database, TenantScopedCollection, utc_now
 WEBHOOK_LOG = "webhook_log"
 WEBHOOK_LOG_DAYS = 30
 REFUSED = "refused"
-OUTCOMES = ("accepted", "duplicate", "replayed", "stale", REFUSED)
+OUTCOMES = ("accepted", "duplicate", "replayed", "stale", "not_read", "gone", REFUSED)
 
 
 async def ensure_webhook_log_indexes(database: Database) -> None:

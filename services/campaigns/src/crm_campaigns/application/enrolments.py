@@ -9,6 +9,7 @@ from typing import Literal
 
 from crm_campaigns.domain.enrolments import (
     EnrolmentHoldRefused,
+    ats_change_is_current,
     check_pausable,
     status_on_resume,
 )
@@ -47,6 +48,7 @@ from crm_shared import (
     Session,
     current_trace_context,
     in_transaction,
+    utc_now,
 )
 
 
@@ -219,8 +221,11 @@ async def enrol_for_outcome(
 async def enrol_rejected_applicant(
     database: Database, tenant_id: str, rejected: AtsApplicationRejected, session: Session
 ) -> None:
-    """Enrols a candidate rejected in the ATS in the sequences whose stages admit it."""
-    if rejected.candidate_id is None:
+    """Enrols a candidate rejected in the ATS in the sequences whose stages admit it, unless the
+    rejection is history (`ats_change_is_current`)."""
+    if rejected.candidate_id is None or not ats_change_is_current(
+        rejected.occurred_at, now=utc_now()
+    ):
         return
     sequences = SequenceRepository(database, tenant_id)
     triggered = [
@@ -242,8 +247,13 @@ async def enrol_rejected_applicant(
 async def end_for_applicant(
     database: Database, tenant_id: str, application: AtsApplicationCreated, session: Session
 ) -> None:
-    """Ends the active enrolments of a candidate who applied in the ATS."""
-    if application.candidate_id is not None:
+    """Ends the active enrolments of a candidate who applied in the ATS (a prospect has not
+    applied; an application from the ATS's history ends nothing)."""
+    if (
+        application.candidate_id is not None
+        and not application.prospect
+        and ats_change_is_current(application.applied_at, now=utc_now())
+    ):
         await end_enrolments(
             database, tenant_id, application.candidate_id, ExitReason.APPLIED, session
         )
@@ -252,8 +262,9 @@ async def end_for_applicant(
 async def end_for_hire(
     database: Database, tenant_id: str, hired: AtsApplicationHired, session: Session
 ) -> None:
-    """Ends the active enrolments of a candidate who was hired."""
-    if hired.candidate_id is not None:
+    """Ends the active enrolments of a candidate who was hired (recently: a hire from the ATS's
+    history ends nothing)."""
+    if hired.candidate_id is not None and ats_change_is_current(hired.occurred_at, now=utc_now()):
         await end_enrolments(database, tenant_id, hired.candidate_id, ExitReason.HIRED, session)
 
 

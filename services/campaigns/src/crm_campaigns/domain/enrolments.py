@@ -69,3 +69,15 @@ def status_on_resume(enrolment: Enrolment, sequence_status: SequenceStatus) -> E
     if sequence_status is SequenceStatus.PAUSED:
         return EnrolmentStatus.PAUSED
     return EnrolmentStatus.ACTIVE
+
+
+# An ATS change older than this when it reaches campaigns is history (a backfill of the ATS's
+# past, a webhook replayed long after): it enrols nobody and ends nothing. Connecting an ATS
+# must not mail every applicant rejected in the last ten years.
+ATS_CHANGE_HORIZON = timedelta(days=7)
+
+
+def ats_change_is_current(occurred_at: datetime | None, *, now: datetime) -> bool:
+    """Whether an ATS change dated `occurred_at` (undated: current) should still start or end
+    sequences at `now`."""
+    return occurred_at is None or now - occurred_at <= ATS_CHANGE_HORIZON

@@ -480,7 +480,7 @@ async def _ats_panel(
         {
             "connections": found,
             "shown": shown,
-            "values": values or {"provider": "greenhouse", "name": ""},
+            "values": values or {"provider": "greenhouse", "name": "", "api_base_url": ""},
             "errors": problem.field_errors if problem else {},
             "problem": problem,
             "providers": ATS_PROVIDERS,
@@ -503,10 +503,18 @@ async def ats_page(request: Request, viewer: CurrentViewer, state: Container) ->
 async def connect_ats(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """Connects an ATS account and shows the webhook secret this once."""
     fields = await form_of(request)
-    values = {"provider": fields.get("provider", ""), "name": fields.get("name", "").strip()}
+    values = {
+        "provider": fields.get("provider", ""),
+        "name": fields.get("name", "").strip(),
+        "api_base_url": fields.get("api_base_url", "").strip(),
+    }
     try:
         created = await AtsConnections(state.gateway).connect(
-            viewer.caller, values["provider"], values["name"]
+            viewer.caller,
+            values["provider"],
+            values["name"],
+            api_key=fields.get("api_key", "").strip(),
+            api_base_url=values["api_base_url"],
         )
     except ApiProblem as refused:
         return await _ats_panel(

@@ -116,10 +116,16 @@ class AtsConnections:
         found: list[dict[str, Any]] = await self._api.get(caller, f"{API}/ats/connections")
         return found
 
-    async def connect(self, caller: Caller, provider: str, name: str) -> dict[str, Any]:
-        """The new connection with its webhook secret: the only time anyone sees it."""
+    async def connect(
+        self, caller: Caller, provider: str, name: str, *, api_key: str, api_base_url: str
+    ) -> dict[str, Any]:
+        """The new connection with its webhook secret: the only time anyone sees it. An empty
+        API key or address is left out (webhooks only; the provider's public API)."""
+        body = {"provider": provider, "name": name}
+        body |= {"api_key": api_key} if api_key else {}
+        body |= {"api_base_url": api_base_url} if api_base_url else {}
         created: dict[str, Any] = await self._api.send(
-            caller, "POST", f"{API}/ats/connections", {"provider": provider, "name": name}
+            caller, "POST", f"{API}/ats/connections", body
         )
         return created
 

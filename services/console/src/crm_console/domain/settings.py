@@ -118,7 +118,7 @@ COMMON_ACTIONS = (
 )
 AUDIT_PAGE_SIZE = 50
 API_KEY_DAYS = (30, 90, 180, 365)
-ATS_PROVIDERS = {"greenhouse": "Greenhouse"}
+ATS_PROVIDERS = {"greenhouse": "Greenhouse", "lever": "Lever", "workable": "Workable"}
 SUPPRESSION_REASONS = {
     "unsubscribed": "Unsubscribed",
     "bounced": "Bounced",

@@ -63,6 +63,9 @@ _RESPONSE_HEADERS_KEPT = frozenset(
         "cache-control",
         "allow",
         "etag",
+        # The next page of a list that pages by `Link` (RFC 8288); services give it relative to
+        # the request, so no internal address leaks through it.
+        "link",
         # A page's own security policy (its CSP carries the nonce of its inline code).
         "content-security-policy",
         "x-content-type-options",

@@ -1,4 +1,4 @@
-"""The ats-sync use cases' storage on SecantusDB: a database of its own per test."""
+"""A database of its own for each ats-sync use-case test."""
 
 from __future__ import annotations
 

@@ -1,0 +1,56 @@
+"""Merges and their undo in analytics: the survivor's engagement includes the merged record's
+history, and an undo gives each record back its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from crm_analytics.application.engagement import rescore
+from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.domain.engagement import EngagementModel
+from crm_shared import CandidateMerged, CandidateUnmerged, Session, utc_now
+
+
+@dataclass(frozen=True)
+class MergeFollower:
+    """Applies `candidate.merged` and `candidate.unmerged` to the engagement scores."""
+
+    storage: AnalyticsStorage
+    model: EngagementModel
+    clock: Callable[[], datetime] = utc_now
+
+    async def fold(self, tenant_id: str, merged: CandidateMerged, *, session: Session) -> None:
+        """The merged record's activities count for the survivor (and its score is published
+        again with them); the merged record has no score of its own any more."""
+        await self.storage.engagement(tenant_id).fold_into(
+            merged.merged_candidate_id,
+            merged.survivor_candidate_id,
+            merged.merge_id,
+            session=session,
+        )
+        await rescore(
+            self.storage,
+            self.model,
+            tenant_id,
+            [merged.survivor_candidate_id],
+            now=self.clock(),
+            session=session,
+        )
+
+    async def unfold(
+        self, tenant_id: str, unmerged: CandidateUnmerged, *, session: Session
+    ) -> None:
+        """Each record gets back the activities it had, and both scores are published."""
+        await self.storage.engagement(tenant_id).unfold(
+            unmerged.merge_id, unmerged.restored_candidate_id, session=session
+        )
+        await rescore(
+            self.storage,
+            self.model,
+            tenant_id,
+            [unmerged.survivor_candidate_id, unmerged.restored_candidate_id],
+            now=self.clock(),
+            session=session,
+        )

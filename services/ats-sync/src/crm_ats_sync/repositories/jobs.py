@@ -1,0 +1,64 @@
+"""MongoDB access to the jobs a tenant's ATS connections hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_ats_sync.domain.changes import AtsJob, JobStatus
+from crm_ats_sync.domain.jobs import StoredJob, job_changed
+from crm_ats_sync.domain.models import Connection
+from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+
+JOBS = "jobs"
+
+
+async def ensure_job_indexes(database: Database) -> None:
+    """Creates the indexes of the jobs collection."""
+    await database[JOBS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_job_id", ASCENDING)],
+        unique=True,
+    )
+    await database[JOBS].create_index([("tenant_id", ASCENDING), ("status", ASCENDING)])
+
+
+class JobRepository:
+    """One tenant's ATS jobs, as its connections' APIs list them."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._jobs = TenantScopedCollection(database[JOBS], tenant_id)
+
+    async def save(
+        self, connection: Connection, job: AtsJob, *, session: Session
+    ) -> tuple[StoredJob, bool] | None:
+        """Stores the job as the ATS lists it: the job stored and whether it is new; None when
+        it is unchanged or older than what is stored."""
+        key = {"connection_id": connection.id, "ats_job_id": job.ats_job_id}
+        document = await self._jobs.find_one(key, session=session)
+        before = from_document(StoredJob, document) if document else None
+        after = StoredJob.of(connection, job, before)
+        if not job_changed(before, after):
+            return None
+        fields = {k: v for k, v in to_document(after).items() if k not in ("_id", "tenant_id")}
+        await self._jobs.update_one(
+            key,
+            {"$set": fields, "$setOnInsert": {"_id": after.id}},
+            upsert=True,
+            session=session,
+        )
+        return after, before is None
+
+    async def jobs(
+        self, *, connection_id: str | None, status: JobStatus | None, limit: int
+    ) -> list[StoredJob]:
+        """The tenant's jobs, by name."""
+        query: dict[str, Any] = {}
+        if connection_id is not None:
+            query["connection_id"] = connection_id
+        if status is not None:
+            query["status"] = status.value
+        documents = await self._jobs.find(
+            query, sort=[("name", ASCENDING), ("_id", ASCENDING)], limit=limit
+        )
+        return [from_document(StoredJob, d) for d in documents]

@@ -1,0 +1,235 @@
+"""Simulated Greenhouse, Lever and Workable accounts connected through the gateway, end to end
+on the real broker and database: each account's history brought in by a backfill equals what
+its API says; webhooks lost and reordered are repaired by one reconciliation; and Lever's
+id-only webhooks are read back from its API."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_ats_sync.adapters import API_FACTORIES
+from crm_ats_sync.domain.models import Provider
+from crm_devstack.ats.greenhouse import GreenhouseSimulator
+from crm_devstack.ats.lever import LeverSimulator, LeverWebhooks
+from crm_devstack.ats.workable import WorkableSimulator
+from crm_devstack.greenhouse import GreenhouseWebhooks
+from crm_devstack.infra import free_ports
+from helpers import eventually, serving, unique
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
+
+pytestmark = pytest.mark.integration
+
+# (status, stage) of each application, by the ATS's id.
+State = dict[str, tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class Account:
+    """A simulated ATS account served over HTTP: how the CRM connects to it."""
+
+    provider: Provider
+    simulator: Any
+    base_url: str
+    api_key: str
+
+
+@asynccontextmanager
+async def served(provider: Provider, size: int) -> AsyncIterator[Account]:
+    """A seeded account of `provider`, rate-limited as the ATS documents (scaled to the test)."""
+    [port] = free_ports(1)
+    if provider is Provider.GREENHOUSE:
+        greenhouse = GreenhouseSimulator(unique("harvest-key"), rate_limit=20, rate_window=1.0)
+        greenhouse.seed(size, years=3)
+        async with serving(greenhouse.app, port) as url:
+            yield Account(provider, greenhouse, f"{url}/v1", greenhouse.api_key)
+    elif provider is Provider.LEVER:
+        lever = LeverSimulator(unique("lever-key"))
+        lever.seed(size, years=3)
+        async with serving(lever.app, port) as url:
+            yield Account(provider, lever, f"{url}/v1", lever.api_key)
+    else:
+        workable = WorkableSimulator(rate_limit=50)
+        workable.seed(size)
+        async with serving(workable.app(), port) as url:
+            yield Account(provider, workable, f"{url}/spi/v3", workable.token)
+
+
+async def connect(stack: Stack, account: Account) -> dict[str, Any]:
+    created = await stack.gateway.post(
+        "/api/v1/ats/connections",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={
+            "provider": account.provider.value,
+            "name": unique(account.provider.value),
+            "api_key": account.api_key,
+            "api_base_url": account.base_url,
+        },
+    )
+    assert created.status_code == 201, created.text
+    connection: dict[str, Any] = created.json()
+    return connection
+
+
+async def ats_state(account: Account) -> State:
+    """What the account's API says, read through the CRM's own adapter."""
+    api = API_FACTORIES[account.provider](base_url=account.base_url, api_key=account.api_key)
+    state: State = {}
+    cursor: str | None = None
+    try:
+        while True:
+            page = await api.applications_page(updated_after=None, cursor=cursor)
+            state |= {a.ats_application_id: (a.status.value, a.stage) for a in page.items}
+            if page.next_cursor is None:
+                return state
+            cursor = page.next_cursor
+    finally:
+        await api.aclose()
+
+
+async def crm_state(stack: Stack, connection_id: str) -> State:
+    """What the CRM holds for the connection, page by page through the listing's `Link`."""
+    state: State = {}
+    url = f"/api/v1/ats/applications?connection_id={connection_id}&limit=250"
+    while True:
+        listed = await stack.gateway.get(url, headers=stack.as_(ACME_TOKEN))
+        assert listed.status_code == 200, listed.text
+        state |= {a["ats_application_id"]: (a["status"], a["stage"]) for a in listed.json()}
+        following = listed.links.get("next")
+        if following is None:
+            return state
+        url = "/api/v1/ats/applications" + following["url"]
+
+
+async def run_to_the_end(stack: Stack, connection_id: str, kind: str) -> dict[str, Any]:
+    """Starts a backfill or reconciliation and waits until it has succeeded."""
+    started = await stack.gateway.post(
+        f"/api/v1/ats/connections/{connection_id}/{kind}", headers=stack.as_(ACME_ADMIN_TOKEN)
+    )
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    finished: dict[str, Any] = {}
+
+    async def succeeded() -> bool:
+        status = await stack.gateway.get(
+            f"/api/v1/ats/connections/{connection_id}/sync", headers=stack.as_(ACME_TOKEN)
+        )
+        run = status.json()["backfill" if kind == "backfill" else "reconcile"]
+        assert run["state"] != "failed", run
+        finished.update(run)
+        return bool(run["id"] == run_id and run["state"] == "succeeded")
+
+    await eventually(succeeded, message=f"the {kind} did not finish", timeout=120)
+    return finished
+
+
+@pytest.mark.parametrize("provider", list(Provider), ids=lambda p: p.value)
+async def test_a_backfill_brings_in_the_accounts_whole_history(
+    stack: Stack, provider: Provider
+) -> None:
+    async with served(provider, 300) as account:
+        connection = await connect(stack, account)
+        run = await run_to_the_end(stack, connection["id"], "backfill")
+        expected = await ats_state(account)
+        assert len(expected) == 300
+        assert await crm_state(stack, connection["id"]) == expected
+        assert run["counts"]["applications_seen"] == 300, run
+        statuses = {status for status, _ in expected.values()}
+        assert {"active", "rejected"} <= statuses  # a history, not only open applications
+        jobs = await stack.gateway.get("/api/v1/ats/jobs", headers=stack.as_(ACME_TOKEN))
+        assert any(j["connection_id"] == connection["id"] for j in jobs.json())
+
+
+@dataclass(frozen=True)
+class HeldBack(GreenhouseWebhooks):
+    """The account's webhooks, kept instead of sent: the test decides which arrive, in which
+    order."""
+
+    held: list[bytes] = field(default_factory=list)
+
+    async def deliver(
+        self, client: httpx.AsyncClient, body: bytes, **options: Any
+    ) -> httpx.Response:
+        self.held.append(body)
+        return httpx.Response(202, request=httpx.Request("POST", self.url))
+
+
+async def test_one_reconcile_repairs_lost_and_reordered_webhooks(stack: Stack) -> None:
+    async with served(Provider.GREENHOUSE, 200) as account:
+        connection = await connect(stack, account)
+        await run_to_the_end(stack, connection["id"], "backfill")
+        simulator: GreenhouseSimulator = account.simulator
+        held = HeldBack(url=connection["webhook_url"], secret=connection["webhook_secret"])
+        simulator.webhooks = held
+        rng = random.Random(7)
+        active = [i for i, a in simulator.applications.items() if a["status"] == "active"]
+        changes: list[Callable[[int], Any]] = [
+            simulator.advance,
+            simulator.advance,
+            simulator.reject,
+            simulator.hire,
+        ]
+        movable = [i for i in active if not simulator.applications[i]["prospect"]]
+        assert len(movable) >= 8, "the seeded history has too few open applications"
+        for application_id in rng.sample(movable, min(len(movable), 20)):
+            await rng.choice(changes)(application_id)
+        job_id = next(iter(simulator.jobs))
+        for n in range(6):
+            await simulator.apply(
+                first_name="Zoë", last_name=f"Ångström {n}", email=f"{unique('z')}@example.org",
+                job_id=job_id,
+            )  # fmt: skip
+
+        # A third of the deliveries is lost; the rest arrive newest first.
+        delivered = rng.sample(held.held, len(held.held) * 2 // 3)
+        delivered.sort(key=held.held.index, reverse=True)
+        sender = GreenhouseWebhooks(
+            url=connection["webhook_url"].removeprefix(stack.gateway_url),
+            secret=connection["webhook_secret"],
+        )
+        for body in delivered:
+            answer = await sender.deliver(stack.gateway, body)
+            assert answer.status_code in (200, 202), answer.text
+        expected = await ats_state(account)
+
+        async def webhooks_applied() -> bool:
+            return len(await crm_state(stack, connection["id"])) >= 200 + sum(
+                b'"new_candidate_application"' in body for body in delivered
+            )
+
+        await eventually(webhooks_applied, message="the webhooks were not applied", timeout=60)
+        assert await crm_state(stack, connection["id"]) != expected  # what was lost is missing
+
+        await run_to_the_end(stack, connection["id"], "reconcile")
+        assert await crm_state(stack, connection["id"]) == expected
+
+
+async def test_a_lever_webhook_naming_an_opportunity_is_read_back_from_its_api(
+    stack: Stack,
+) -> None:
+    async with served(Provider.LEVER, 60) as account:
+        connection = await connect(stack, account)
+        await run_to_the_end(stack, connection["id"], "backfill")
+        simulator: LeverSimulator = account.simulator
+        simulator.webhooks = LeverWebhooks(
+            url=connection["webhook_url"], secret=connection["webhook_secret"]
+        )
+        opportunity_id = next(
+            i
+            for i, o in simulator.opportunities.items()
+            if o["archived"] is None and o["applications"] and o["stage"] != "offer"
+        )
+        await simulator.advance(opportunity_id, "offer")
+        expected = (await ats_state(account))[opportunity_id]
+        assert expected[1] is not None
+
+        async def read_back() -> bool:
+            return (await crm_state(stack, connection["id"])).get(opportunity_id) == expected
+
+        await eventually(read_back, message="the opportunity was not read back", timeout=60)
