@@ -225,6 +225,13 @@ async def test_an_api_key_is_replaced_never_shown_and_the_health_view_counts_ref
     assert "second-key" not in replaced.text
     empty = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json={"api_key": ""})
     assert empty.status_code == 422, empty.text
+    elsewhere = await stack.gateway.put(
+        url,
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"api_key": "k", "api_base_url": "https://collector.example.com/v1"},
+    )
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert [e["field"] for e in elsewhere.json()["errors"]] == ["api_base_url"]
     missing = await stack.gateway.put(
         f"/api/v1/ats/connections/{unique('none')}/api-key",
         headers=stack.as_(ACME_ADMIN_TOKEN),
