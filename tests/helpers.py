@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import secrets
 import time
 import uuid
 import warnings
@@ -22,6 +23,11 @@ from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 # A stack's app stops in seconds (its relay and Kafka clients have an 8 s grace); past this its
 # shutdown hangs, and the test session must go on.
 STOP_TIMEOUT_SECONDS = 60.0
+
+
+def ats_secret_keys() -> str:
+    """A fresh `ATS_SECRET_KEYS` value: one random key-encryption key."""
+    return f"test:{secrets.token_urlsafe(32)}"
 
 
 def unique(prefix: str) -> str:

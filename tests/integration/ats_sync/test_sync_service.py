@@ -20,7 +20,7 @@ from crm_ats_sync.domain.models import Provider
 from crm_ats_sync.main import create_app
 from crm_devstack.infra import free_ports
 from crm_shared import Principal, utc_now
-from helpers import eventually, read_events, serving, unique
+from helpers import ats_secret_keys, eventually, read_events, serving, unique
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,7 @@ async def service(mongodb_uri: str, kafka_bootstrap_servers: str) -> AsyncIterat
         kafka_group_prefix=unique("ats-sync-service"),
         internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
         environment="development",
+        ats_secret_keys=ats_secret_keys(),
         outbox_poll_interval_seconds=0.2,
         sync_poll_interval_seconds=0.2,
         log_json=False,

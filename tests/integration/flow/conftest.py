@@ -33,7 +33,7 @@ from crm_events.main import create_app as create_events
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app as create_gateway
 from crm_shared import ROLES, LimitOverrides, Quotas, Role
-from helpers import serving, unique
+from helpers import ats_secret_keys, serving, unique
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 
 # The staff member most flow tests act as: one person who recruits, markets and runs events
@@ -242,7 +242,10 @@ async def backends(
             mongodb_database=f"{run}_events", reminder_poll_interval_seconds=0.5, **common
         ),
         "ats-sync": AtsSyncSettings(
-            mongodb_database=f"{run}_ats_sync", public_base_url=urls["gateway"], **common
+            mongodb_database=f"{run}_ats_sync",
+            public_base_url=urls["gateway"],
+            ats_secret_keys=ats_secret_keys(),
+            **common,
         ),
         "analytics": AnalyticsSettings(mongodb_database=f"{run}_analytics", **common),
     }

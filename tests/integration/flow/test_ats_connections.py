@@ -200,3 +200,64 @@ async def test_a_new_application_gives_the_candidate_its_first_stage(stack: Stac
 
     await eventually(staged, message="the application did not reach the candidate")
     assert found["ats_stage"] == "Application Review"
+
+
+async def test_an_api_key_is_replaced_never_shown_and_the_health_view_counts_refusals(
+    stack: Stack,
+) -> None:
+    created = await stack.gateway.post(
+        "/api/v1/ats/connections",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"provider": "greenhouse", "name": unique("greenhouse"), "api_key": "first-key"},
+    )
+    assert created.status_code == 201, created.text
+    connection = created.json()
+    assert connection["api_connected"] is True
+    assert "first-key" not in created.text
+
+    url = f"/api/v1/ats/connections/{connection['id']}/api-key"
+    body = {"api_key": "second-key", "api_base_url": "https://harvest.greenhouse.io/v1/"}
+    as_recruiter = await stack.gateway.put(url, headers=stack.as_(ACME_TOKEN), json=body)
+    assert as_recruiter.status_code == 403, as_recruiter.text
+    replaced = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json=body)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["api_base_url"] == "https://harvest.greenhouse.io/v1"
+    assert "second-key" not in replaced.text
+    empty = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json={"api_key": ""})
+    assert empty.status_code == 422, empty.text
+    elsewhere = await stack.gateway.put(
+        url,
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"api_key": "k", "api_base_url": "https://collector.example.com/v1"},
+    )
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert [e["field"] for e in elsewhere.json()["errors"]] == ["api_base_url"]
+    missing = await stack.gateway.put(
+        f"/api/v1/ats/connections/{unique('none')}/api-key",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"api_key": "k"},
+    )
+    assert missing.status_code == 404, missing.text
+
+    greenhouse = webhooks(stack, connection, connection["webhook_secret"])
+    accepted = await greenhouse.deliver(stack.gateway, an_application(new_application_id()))
+    assert accepted.status_code == 202, accepted.text
+    forged = webhooks(stack, connection, "not-the-secret")
+    refused = await forged.deliver(stack.gateway, an_application(new_application_id()))
+    assert refused.status_code == 401, refused.text
+
+    shown = await stack.gateway.get(
+        f"/api/v1/ats/connections/{connection['id']}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert shown.status_code == 200, shown.text
+    health = shown.json()["health"]
+    assert health["webhooks"]["counts_24h"]["accepted"] == 1
+    assert health["webhooks"]["counts_24h"]["refused"] == 1
+    assert health["webhooks"]["last_refusal_reason"] == "bad_signature"
+    assert health["webhooks"]["last_received_at"] is not None
+    assert health["api"]["breaker"] == "closed"
+    listed = await stack.gateway.get("/api/v1/ats/connections", headers=stack.as_(ACME_TOKEN))
+    (mine,) = [c for c in listed.json() if c["id"] == connection["id"]]
+    assert mine["health"] == health
+    assert "second-key" not in listed.text
+    assert "api_key" not in listed.text

@@ -278,6 +278,7 @@ def _body(method: str, path: str, ids: AcmeIds) -> dict[str, Any]:
     template = {"name": "Leak", "subject": "Leak", "html": "<p>Leak</p>", "text": "Leak"}
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/api/v1/ats/connections/{connection_id}/rotate-secret"): {},
+        ("PUT", "/api/v1/ats/connections/{connection_id}/api-key"): {"api_key": "leak"},
         ("PUT", "/api/v1/blocks/{key}"): {"name": "Leak", "html": "<p>Leak</p>", "text": "Leak"},
         ("PUT", "/api/v1/broadcasts/{broadcast_id}"): {
             "name": "Leak",

@@ -309,6 +309,8 @@ def test_service_environment(name: str) -> None:
         assert env["LINK_SIGNING_SECRET"].startswith("${LINK_SIGNING_SECRET:?")
     if name == "campaigns":
         assert env["TRACKING_SECRET"].startswith("${TRACKING_SECRET:?")
+    if name == "ats-sync":
+        assert env["ATS_SECRET_KEYS"].startswith("${ATS_SECRET_KEYS:?")
     # Production authenticates callers otherwise; dev tokens must not leak into this stack.
     assert not env.get("DEV_TOKENS")
 

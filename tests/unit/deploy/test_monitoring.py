@@ -37,6 +37,7 @@ from crm_events.config import EventsSettings
 from crm_events.main import create_app as create_events
 from crm_gateway.main import create_app as create_gateway
 from crm_shared import Platform
+from helpers import ats_secret_keys
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import settings as gateway_settings
 
@@ -65,7 +66,9 @@ BUILDERS: dict[str, Callable[[], FastAPI]] = {
         CampaignsSettings(tracking_secret="unit-tests-tracking-secret-0123456789", **COMMON)
     ),
     "events": lambda: create_events(EventsSettings(**COMMON)),
-    "ats-sync": lambda: create_ats_sync(AtsSyncSettings(**COMMON)),
+    "ats-sync": lambda: create_ats_sync(
+        AtsSyncSettings(ats_secret_keys=ats_secret_keys(), **COMMON)
+    ),
     "analytics": lambda: create_analytics(AnalyticsSettings(**COMMON)),
 }
 # Labels Prometheus attaches to every scraped series.

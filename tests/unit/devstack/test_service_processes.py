@@ -11,6 +11,7 @@ from crm_devstack.stack import service_processes
 from crm_shared import (
     InternalTokenSigner,
     InternalTokenVerifier,
+    KeyRing,
     Principal,
     load_private_key,
     load_public_key,
@@ -62,3 +63,15 @@ def test_the_gateway_serves_the_console_which_calls_the_gateway_back(tmp_path: P
     assert by_name["gateway"].env["CONSOLE_URL"] == f"http://127.0.0.1:{config.console_port}"
     assert by_name["console"].env["GATEWAY_URL"] == f"http://127.0.0.1:{config.gateway_port}"
     assert "INTERNAL_TOKEN_PRIVATE_KEY" not in by_name["console"].env
+
+
+def test_ats_sync_alone_gets_a_secret_key_of_the_run_which_it_accepts(tmp_path: Path) -> None:
+    processes = {p.name: p for p in service_processes(StackConfig(run_dir=tmp_path))}
+    keys = processes["ats-sync"].env["ATS_SECRET_KEYS"]
+    assert KeyRing.parse(keys, setting="ATS_SECRET_KEYS").current_id == "dev"
+    assert [n for n, p in processes.items() if "ATS_SECRET_KEYS" in p.env] == ["ats-sync"]
+    # A restart keeps it: connections sealed under it stay readable.
+    again = {p.name: p for p in service_processes(StackConfig(run_dir=tmp_path))}
+    assert again["ats-sync"].env["ATS_SECRET_KEYS"] == keys
+    other_run = service_processes(StackConfig(run_dir=tmp_path / "other"))
+    assert {p.env.get("ATS_SECRET_KEYS") for p in other_run if p.name == "ats-sync"} != {keys}

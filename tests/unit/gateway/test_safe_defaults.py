@@ -1,6 +1,6 @@
 """Safe defaults: a production gateway (the default environment) refuses to start with
 development tokens, with nobody able to sign in, or without its signing key; a service refuses
-to start without the gateway's public key."""
+to start without the gateway's public key, and ats-sync without its secret keys."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from crm_events.main import create_app as create_events
 from crm_gateway.config import GatewaySettings
 from crm_gateway.main import UnsafeConfiguration, create_app
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
+from helpers import ats_secret_keys
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import settings
 
@@ -94,7 +95,9 @@ SERVICES: dict[str, Callable[[dict[str, Any]], FastAPI]] = {
         CampaignsSettings(tracking_secret="unit-tests-tracking-secret-0123456789", **values)
     ),
     "events": lambda values: create_events(EventsSettings(**values)),
-    "ats-sync": lambda values: create_ats_sync(AtsSyncSettings(**values)),
+    "ats-sync": lambda values: create_ats_sync(
+        AtsSyncSettings(ats_secret_keys=ats_secret_keys(), **values)
+    ),
     "analytics": lambda values: create_analytics(AnalyticsSettings(**values)),
 }
 COMMON = {"link_signing_secret": "unit-tests-link-signing-secret-0123456789", "log_json": False}
@@ -112,3 +115,15 @@ def test_a_service_without_the_public_key_refuses_to_start(service: str) -> None
 def test_a_service_refuses_the_private_key_in_place_of_the_public_one(service: str) -> None:
     with pytest.raises(ValueError, match="no PEM public key"):
         SERVICES[service](COMMON | {"internal_token_public_key": INTERNAL_TOKEN_PRIVATE_KEY})
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_ats_sync_refuses_to_start_without_its_secret_keys(environment: str) -> None:
+    values: dict[str, Any] = COMMON | {
+        "internal_token_public_key": INTERNAL_TOKEN_PUBLIC_KEY,
+        "environment": environment,
+    }
+    with pytest.raises(ValueError, match="ATS_SECRET_KEYS is not set"):
+        create_ats_sync(AtsSyncSettings(**values))
+    with pytest.raises(ValueError, match=r"ATS_SECRET_KEYS: .* must be 32 bytes"):
+        create_ats_sync(AtsSyncSettings(ats_secret_keys="k1:dG9vLXNob3J0", **values))

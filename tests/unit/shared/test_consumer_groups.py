@@ -23,6 +23,7 @@ from crm_candidates.main import create_app as create_candidates
 from crm_events.config import EventsSettings
 from crm_events.main import create_app as create_events
 from crm_shared import IdempotentConsumer
+from helpers import ats_secret_keys
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
@@ -117,7 +118,7 @@ GROUPS = [
 
 SERVICES: list[Callable[[], FastAPI]] = [
     lambda: create_analytics(AnalyticsSettings(**SECRETS)),
-    lambda: create_ats_sync(AtsSyncSettings(**SECRETS)),
+    lambda: create_ats_sync(AtsSyncSettings(ats_secret_keys=ats_secret_keys(), **SECRETS)),
     lambda: create_campaigns(
         CampaignsSettings(tracking_secret="unit-tests-tracking-secret-0123456789", **SECRETS)
     ),

@@ -30,6 +30,7 @@ from crm_shared import (
     require_permission,
 )
 from crm_shared.errors import install_problem_docs, install_problem_handlers
+from helpers import ats_secret_keys
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.unit
@@ -137,7 +138,9 @@ SERVICES: dict[str, Callable[[], FastAPI]] = {
         CampaignsSettings(tracking_secret="unit-tests-tracking-secret-0123456789", **SECRETS)
     ),
     "events": lambda: create_events(EventsSettings(**SECRETS)),
-    "ats-sync": lambda: create_ats_sync(AtsSyncSettings(**SECRETS)),
+    "ats-sync": lambda: create_ats_sync(
+        AtsSyncSettings(ats_secret_keys=ats_secret_keys(), **SECRETS)
+    ),
     "analytics": lambda: create_analytics(AnalyticsSettings(**SECRETS)),
 }
 

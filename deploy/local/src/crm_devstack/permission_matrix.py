@@ -7,6 +7,7 @@ the code declares, whatever the machine's configuration.
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -96,7 +97,8 @@ def _ats_sync() -> FastAPI:
     from crm_ats_sync.config import AtsSyncSettings
     from crm_ats_sync.main import create_app
 
-    return create_app(AtsSyncSettings.model_validate(_SECRETS))
+    keys = {"ats_secret_keys": f"matrix:{secrets.token_urlsafe(32)}"}
+    return create_app(AtsSyncSettings.model_validate(_SECRETS | keys))
 
 
 def _analytics() -> FastAPI:

@@ -271,6 +271,10 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             # rule would take for a security scanner.
             "MACHINE_FETCH_WINDOW_SECONDS": "0",
         },
+        # Connection secrets are sealed under data keys this key wraps (docs/ats.md).
+        "ats-sync": {
+            "ATS_SECRET_KEYS": f"dev:{persisted_secret(config.run_dir, 'ats_secret_key')}"
+        },
         # Import files wait on local disk beside the stack's other data, never in the database.
         "candidates": {"UPLOAD_DIR": str(config.run_dir / "uploads")},
         # Only the gateway can mint internal tokens.

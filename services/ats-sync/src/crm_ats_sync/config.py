@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from crm_ats_sync.domain.addresses import KNOWN_API_HOSTS
 from crm_shared import ServiceSettings
@@ -13,6 +13,15 @@ class AtsSyncSettings(ServiceSettings):
 
     service_name: str = "ats-sync"
     public_base_url: str = "http://127.0.0.1:8000"
+    # The key-encryption keys that wrap each connection's data key (`crm_shared.envelope`):
+    # `id:key[,id:key...]`, each key 32 random bytes in URL-safe base64; the first wraps, all
+    # unwrap. Required: the service refuses to start without it (docs/ats.md, "Secrets and
+    # health", says how to rotate it).
+    ats_secret_keys: SecretStr = SecretStr("")
+    # A connection's ATS API breaker opens after this many consecutive failed calls and lets a
+    # trial call through after the cool-down.
+    ats_breaker_failure_threshold: int = Field(default=5, ge=1)
+    ats_breaker_cool_down_seconds: float = Field(default=60.0, gt=0)
     # The hosts a connection's `api_base_url` may name (`*.` for any subdomain): the ATSs' own
     # by default; add a self-hosted or regional instance here (docs/ats.md).
     api_hosts_allowed: list[str] = Field(default_factory=lambda: list(KNOWN_API_HOSTS))

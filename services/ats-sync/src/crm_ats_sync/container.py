@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.ports import AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.sync import SyncPolicy, SyncRunner
@@ -21,6 +22,8 @@ class AtsSyncContainer:
     public_base_url: str
     # How each ATS the CRM takes webhooks from signs and words them.
     webhook_formats: Mapping[Provider, WebhookFormat]
+    # Guards each connection's ATS API calls (backfill, reconcile, push).
+    breaker: CircuitBreaker
     # How each ATS whose API the CRM reads and writes is opened for one connection.
     api_factories: Mapping[Provider, AtsApiFactory]
     sync_policy: SyncPolicy

@@ -8,14 +8,19 @@ from fastapi import APIRouter, Query, Request, Response
 
 from crm_ats_sync.api.deps import Container, Storage
 from crm_ats_sync.api.schemas import (
+    ApiHealth,
+    ApiKeyReplacement,
     ApplicationPublic,
     ConnectionCreate,
     ConnectionCreated,
+    ConnectionHealthPublic,
     ConnectionPublic,
+    ConnectionView,
     JobPublic,
     SecretRotation,
     SyncRunPublic,
     SyncStatusPublic,
+    WebhookHealth,
     WebhookReceipt,
 )
 from crm_ats_sync.application import applications, connections, jobs, sync
@@ -25,6 +30,7 @@ from crm_ats_sync.application.connections import (
     MissingConnectionSetting,
     RefusedApiAddress,
 )
+from crm_ats_sync.application.health import ConnectionHealth, connections_health
 from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.application.webhooks import (
     MalformedWebhook,
@@ -32,6 +38,7 @@ from crm_ats_sync.application.webhooks import (
     UnknownConnection,
     receive_webhook,
 )
+from crm_ats_sync.container import AtsSyncContainer
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
 from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
@@ -70,6 +77,36 @@ def _public(connection: Connection, base_url: str) -> ConnectionPublic:
     )
 
 
+def _health(health: ConnectionHealth) -> ConnectionHealthPublic:
+    webhooks, breaker = health.webhooks, health.breaker
+    return ConnectionHealthPublic(
+        webhooks=WebhookHealth(
+            last_received_at=webhooks.last_received_at,
+            last_refused_at=webhooks.last_refused_at,
+            last_refusal_reason=webhooks.last_refusal_reason,
+            last_refusal_detail=webhooks.last_refusal_detail,
+            counts_24h=webhooks.counts,
+        ),
+        api=ApiHealth(
+            breaker=health.breaker_state,
+            consecutive_failures=breaker.consecutive_failures,
+            retry_at=health.breaker_retry_at,
+            last_failure_at=breaker.last_failure_at,
+            last_error=breaker.last_error,
+        ),
+    )
+
+
+async def _views(container: AtsSyncContainer, found: list[Connection]) -> list[ConnectionView]:
+    healths = await connections_health(container.storage, container.breaker, found)
+    return [
+        ConnectionView(
+            **_public(connection, container.public_base_url).model_dump(), health=_health(health)
+        )
+        for connection, health in zip(found, healths, strict=True)
+    ]
+
+
 def _created(connection: Connection, base_url: str) -> ConnectionCreated:
     return ConnectionCreated(
         **_public(connection, base_url).model_dump(), webhook_secret=connection.webhook_secret
@@ -89,6 +126,15 @@ def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
                 for f, why in fields.items()
             ]
         },
+    )
+
+
+def _refused_api_settings(refused: RefusedApiAddress | MissingConnectionSetting) -> ProblemError:
+    """A 422 naming the API setting that cannot be used, or the ones missing."""
+    if isinstance(refused, RefusedApiAddress):
+        return _invalid_body(str(refused), {"api_base_url": str(refused)})
+    return _invalid_body(
+        str(refused), {f: f"required for {refused.provider.value}" for f in refused.fields}
     )
 
 
@@ -118,44 +164,69 @@ async def create_connection(
             api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
             address_policy=container.address_policy,
         )
-    except RefusedApiAddress as refused:
-        raise _invalid_body(str(refused), {"api_base_url": str(refused)}) from None
-    except MissingConnectionSetting as missing:
-        raise _invalid_body(
-            str(missing), {f: f"required for {body.provider.value}" for f in missing.fields}
-        ) from None
+    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+        raise _refused_api_settings(refused) from None
     return _created(connection, container.public_base_url)
 
 
 @router.get(
     "/connections",
     dependencies=[require_permission("ats:read")],
-    response_model=list[ConnectionPublic],
+    response_model=list[ConnectionView],
 )
 async def list_connections(
     principal: CurrentPrincipal, container: Container
-) -> list[ConnectionPublic]:
-    """The caller's tenant's ATS connections (secrets are never shown again)."""
+) -> list[ConnectionView]:
+    """The caller's tenant's ATS connections with their health (secrets and API keys are never
+    shown again)."""
     found = await connections.list_connections(container.storage, principal.tenant_id)
-    return [_public(connection, container.public_base_url) for connection in found]
+    return await _views(container, found)
 
 
 @router.get(
     "/connections/{connection_id}",
     dependencies=[require_permission("ats:read")],
-    response_model=ConnectionPublic,
+    response_model=ConnectionView,
 )
 async def get_connection(
     connection_id: str, principal: CurrentPrincipal, container: Container
-) -> ConnectionPublic:
-    """One ATS connection (its secret is never shown again)."""
+) -> ConnectionView:
+    """One ATS connection with its health: its webhooks of the last 24 hours, the last refused
+    one and why, and its API's circuit breaker (its secret and API key are never shown again)."""
     try:
         connection = await connections.find_connection(
             container.storage, principal.tenant_id, connection_id
         )
     except ConnectionNotFound:
         raise _not_found(connection_id) from None
-    return _public(connection, container.public_base_url)
+    return (await _views(container, [connection]))[0]
+
+
+@router.put(
+    "/connections/{connection_id}/api-key",
+    response_model=ConnectionView,
+    dependencies=[require_permission("settings:write")],
+)
+async def replace_api_key(
+    connection_id: str, body: ApiKeyReplacement, principal: CurrentPrincipal, container: Container
+) -> ConnectionView:
+    """Replaces the connection's ATS API key and base URL (`settings:write`); the key is stored
+    encrypted and never shown (`api_connected` says one is set). The address is checked as when
+    connecting (422: a host the key may not be sent to, or Workable without one)."""
+    try:
+        connection = await connections.replace_api_key(
+            container.storage,
+            principal.tenant_id,
+            connection_id,
+            body.api_key,
+            str(body.api_base_url).rstrip("/") if body.api_base_url else None,
+            address_policy=container.address_policy,
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+        raise _refused_api_settings(refused) from None
+    return (await _views(container, [connection]))[0]
 
 
 @router.post(

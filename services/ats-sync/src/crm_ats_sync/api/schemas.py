@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
+from crm_ats_sync.domain.breaker import BreakerState
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus
 from crm_ats_sync.domain.models import Provider
 from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncState
@@ -53,6 +54,51 @@ class ConnectionPublic(BaseModel):
     )
 
 
+class ApiKeyReplacement(BaseModel):
+    """Replace a connection's API key (and where its API is)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(
+        min_length=1, max_length=500, description="The new API key; never shown again."
+    )
+    api_base_url: HttpUrl | None = Field(
+        default=None,
+        description="The ATS API's address; absent or null: the provider's public API.",
+    )
+
+
+class WebhookHealth(BaseModel):
+    last_received_at: datetime | None = Field(
+        description="The last delivery from the ATS, whatever became of it (within 30 days)."
+    )
+    last_refused_at: datetime | None = Field(description="The last refused delivery.")
+    last_refusal_reason: str | None = Field(
+        description="`bad_signature`, `malformed` or `missing_delivery_id`."
+    )
+    last_refusal_detail: str | None = Field(description="What the ATS was answered.")
+    counts_24h: dict[str, int] = Field(
+        description="Deliveries of the last 24 hours by outcome: `accepted`, `duplicate`, "
+        "`replayed`, `stale`, `refused`."
+    )
+
+
+class ApiHealth(BaseModel):
+    breaker: BreakerState = Field(
+        description="`closed` (calls go through), `open` (paused after consecutive failures "
+        "until `retry_at`) or `half_open` (one trial call decides)."
+    )
+    consecutive_failures: int
+    retry_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_error: str | None = None
+
+
+class ConnectionHealthPublic(BaseModel):
+    webhooks: WebhookHealth
+    api: ApiHealth
+
+
 class SecretRotation(BaseModel):
     """Rotate a connection's webhook secret."""
 
@@ -65,6 +111,12 @@ class SecretRotation(BaseModel):
         description="How long the current secret stays valid beside the new one, so deliveries "
         "the ATS signs before you paste the new secret into it are not refused.",
     )
+
+
+class ConnectionView(ConnectionPublic):
+    """A connection with its health."""
+
+    health: ConnectionHealthPublic
 
 
 class ConnectionCreated(ConnectionPublic):

@@ -1,5 +1,5 @@
-"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret and
-disconnect it."""
+"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret,
+replace its API key and disconnect it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class MissingConnectionSetting(ValueError):
 
     def __init__(self, provider: Provider, fields: list[str]) -> None:
         super().__init__(f"a {provider.value} connection needs {', '.join(fields)}")
+        self.provider = provider
         self.fields = fields
 
 
@@ -30,6 +31,22 @@ class RefusedApiAddress(ValueError):
 
 class ConnectionChanged(Exception):
     """The connection changed (or was deleted) while its secret was being rotated."""
+
+
+def _check_api_settings(
+    provider: Provider,
+    api_key: str | None,
+    api_base_url: str | None,
+    address_policy: ApiAddressPolicy,
+) -> None:
+    """`MissingConnectionSetting` or `RefusedApiAddress` unless the API may be used so."""
+    given = {"api_key": api_key, "api_base_url": api_base_url}
+    missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
+    if missing:
+        raise MissingConnectionSetting(provider, missing)
+    refusal = address_policy.refusal(api_base_url) if api_base_url else None
+    if refusal:
+        raise RefusedApiAddress(refusal)
 
 
 async def create_connection(
@@ -46,13 +63,7 @@ async def create_connection(
     """Connects an ATS account with a new webhook secret and, given an API key, its API;
     `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
     `RefusedApiAddress` for an API address the key may not be sent to."""
-    given = {"api_key": api_key, "api_base_url": api_base_url}
-    missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
-    if missing:
-        raise MissingConnectionSetting(provider, missing)
-    refusal = address_policy.refusal(api_base_url) if api_base_url else None
-    if refusal:
-        raise RefusedApiAddress(refusal)
+    _check_api_settings(provider, api_key, api_base_url, address_policy)
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
@@ -91,6 +102,27 @@ async def rotate_connection_secret(
         connection, new_secret, previous_until
     ):
         raise ConnectionChanged(connection_id)
+    return await find_connection(storage, tenant_id, connection_id)
+
+
+async def replace_api_key(
+    storage: AtsStorage,
+    tenant_id: str,
+    connection_id: str,
+    api_key: str,
+    api_base_url: str | None,
+    *,
+    address_policy: ApiAddressPolicy = ApiAddressPolicy(),
+) -> Connection:
+    """Replaces the connection's API key and base URL (None: the provider's public API);
+    `ConnectionNotFound` if there is none, and `MissingConnectionSetting` or
+    `RefusedApiAddress` as when connecting."""
+    connection = await find_connection(storage, tenant_id, connection_id)
+    _check_api_settings(connection.provider, api_key, api_base_url, address_policy)
+    if not await storage.connections(tenant_id).replace_api_key(
+        connection_id, api_key, api_base_url
+    ):
+        raise ConnectionNotFound(connection_id)
     return await find_connection(storage, tenant_id, connection_id)
 
 

@@ -7,11 +7,21 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from crm_ats_sync.repositories.applications import ApplicationRepository
+from crm_ats_sync.repositories.breakers import BreakerRepository
 from crm_ats_sync.repositories.connections import ConnectionRepository
 from crm_ats_sync.repositories.deliveries import DeliveryRepository
 from crm_ats_sync.repositories.jobs import JobRepository
 from crm_ats_sync.repositories.sync_runs import SyncRunRepository
-from crm_shared import CandidateDirectory, Database, MongoClient, Outbox, Session, in_transaction
+from crm_ats_sync.repositories.webhook_log import WebhookLogRepository
+from crm_shared import (
+    CandidateDirectory,
+    Database,
+    KeyRing,
+    MongoClient,
+    Outbox,
+    Session,
+    in_transaction,
+)
 
 ResultT = TypeVar("ResultT")
 
@@ -23,9 +33,17 @@ class AtsStorage:
     mongo: MongoClient
     database: Database
     outbox: Outbox
+    # Wraps the data keys that seal each connection's secrets.
+    keyring: KeyRing
 
     def connections(self, tenant_id: str) -> ConnectionRepository:
-        return ConnectionRepository(self.database, tenant_id)
+        return ConnectionRepository(self.database, tenant_id, self.keyring)
+
+    def webhook_log(self, tenant_id: str) -> WebhookLogRepository:
+        return WebhookLogRepository(self.database, tenant_id)
+
+    def breakers(self, tenant_id: str) -> BreakerRepository:
+        return BreakerRepository(self.database, tenant_id)
 
     def deliveries(self, tenant_id: str) -> DeliveryRepository:
         return DeliveryRepository(self.database, tenant_id)

@@ -221,7 +221,7 @@ class SyncRunner:
         if not await schedule.claim():
             return 0
         started = 0
-        for connection in await connections_with_api(self._storage.database):
+        for connection in await connections_with_api(self._storage.database, self._storage.keyring):
             if connection.provider not in self._factories:
                 continue
             runs = self._storage.sync_runs(connection.tenant_id)

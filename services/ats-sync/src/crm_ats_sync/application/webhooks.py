@@ -20,6 +20,7 @@ from crm_ats_sync.domain.changes import (
 from crm_ats_sync.domain.models import Provider
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
+from crm_ats_sync.repositories.webhook_log import REFUSED
 from crm_shared import Session, utc_now
 
 Receipt = Literal["accepted", "duplicate", "replayed", "stale", "not_read", "gone"]
@@ -35,6 +36,14 @@ class MalformedWebhook(ValueError):
 
 class MissingDeliveryId(ValueError):
     """The delivery carries no delivery id."""
+
+
+# How the health view names each refusal of a delivery from a known connection.
+_REFUSAL_REASONS: dict[type[Exception], str] = {
+    WebhookRejectedError: "bad_signature",
+    MalformedWebhook: "malformed",
+    MissingDeliveryId: "missing_delivery_id",
+}
 
 
 async def receive_webhook(
@@ -61,17 +70,24 @@ async def receive_webhook(
     Refusals, in the order they are checked: `UnknownConnection`, `WebhookRejectedError` (the
     signature), `MalformedWebhook`, `MissingDeliveryId`; `AtsUnavailableError` when the API
     did not answer the read-back (nothing is recorded, so the ATS's retry is processed)."""
-    connection = await find_connection_anywhere(storage.database, connection_id)
+    connection = await find_connection_anywhere(storage.database, storage.keyring, connection_id)
     if connection is None or connection.provider is not provider:
         raise UnknownConnection(connection_id)
-    webhook_format.verify(connection.accepted_secrets(utc_now()), headers, body)
     try:
-        action, reported = webhook_format.parse(body)
-    except WebhookRejectedError as malformed:
-        raise MalformedWebhook(str(malformed)) from None
-    delivery_id = webhook_format.delivery_id(headers, body)
-    if not delivery_id:
-        raise MissingDeliveryId
+        webhook_format.verify(connection.accepted_secrets(utc_now()), headers, body)
+        try:
+            action, reported = webhook_format.parse(body)
+        except WebhookRejectedError as malformed:
+            raise MalformedWebhook(str(malformed)) from None
+        delivery_id = webhook_format.delivery_id(headers, body)
+        if not delivery_id:
+            raise MissingDeliveryId
+    except (WebhookRejectedError, MalformedWebhook, MissingDeliveryId) as refused:
+        # Recorded for the connection's health view: the ATS's log is not where admins look.
+        await storage.webhook_log(connection.tenant_id).record(
+            connection.id, REFUSED, reason=_REFUSAL_REASONS[type(refused)], detail=str(refused)
+        )
+        raise
     readable = connection.api_key is not None and api_factory is not None
     snapshot: ApplicationSnapshot | None = None
     if isinstance(reported, ApplicationTouched) and connection.api_key and api_factory:
@@ -102,12 +118,14 @@ async def receive_webhook(
             return "stale" if outcome is SnapshotOutcome.STALE else "accepted"
         return "accepted"
 
+    receipt: Receipt
     try:
         receipt = await storage.in_transaction(receive)
     except DuplicateDeliveryError as seen:
-        return ("replayed" if seen.kind == "replayed" else "duplicate"), delivery_id
+        receipt = "replayed" if seen.kind == "replayed" else "duplicate"
     if receipt == "accepted":
         storage.outbox.notify_committed()
+    await storage.webhook_log(connection.tenant_id).record(connection.id, receipt)
     return receipt, delivery_id
 
 

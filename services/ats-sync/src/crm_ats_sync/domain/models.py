@@ -25,7 +25,10 @@ REQUIRED_CONNECTION_SETTINGS: dict[Provider, tuple[str, ...]] = {
 
 
 class Connection(BaseModel):
-    """A tenant's link to one ATS account; its secret verifies the ATS's webhooks."""
+    """A tenant's link to one ATS account; its secret verifies the ATS's webhooks.
+
+    Its secrets are in the clear here and sealed where stored; `repr=False` keeps them out of
+    logs and tracebacks."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -33,16 +36,16 @@ class Connection(BaseModel):
     tenant_id: str
     provider: Provider
     name: str
-    webhook_secret: str
+    webhook_secret: str = Field(repr=False)
     created_by: str
     # Where and how the ATS's read/write API is called (None: webhooks only, no backfill,
     # reconciliation or push). The base URL defaults to the provider's public API.
     api_base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
     created_at: datetime = Field(default_factory=utc_now)
     # After a rotation the previous secret is still accepted until `previous_secret_until`, so
     # deliveries the ATS signed before it was reconfigured are not lost.
-    previous_webhook_secret: str | None = None
+    previous_webhook_secret: str | None = Field(default=None, repr=False)
     previous_secret_until: datetime | None = None
     secret_rotated_at: datetime | None = None
     deleted_at: datetime | None = None

@@ -7,6 +7,7 @@ from crm_ats_sync.repositories.connections import ensure_connection_indexes
 from crm_ats_sync.repositories.deliveries import ensure_delivery_indexes
 from crm_ats_sync.repositories.jobs import ensure_job_indexes
 from crm_ats_sync.repositories.sync_runs import ensure_sync_run_indexes
+from crm_ats_sync.repositories.webhook_log import ensure_webhook_log_indexes
 from crm_shared import Database, ensure_directory_indexes
 
 
@@ -14,6 +15,7 @@ async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     await ensure_connection_indexes(database)
     await ensure_delivery_indexes(database)
+    await ensure_webhook_log_indexes(database)
     await ensure_application_indexes(database)
     await ensure_sync_run_indexes(database)
     await ensure_job_indexes(database)
