@@ -57,6 +57,13 @@ def create_app(
         reconcile_every=timedelta(seconds=settings.reconcile_interval_seconds),
         overlap=timedelta(seconds=settings.reconcile_overlap_seconds),
     )
+    breaker = CircuitBreaker(
+        storage.breakers,
+        BreakerPolicy(
+            failure_threshold=settings.ats_breaker_failure_threshold,
+            cool_down=timedelta(seconds=settings.ats_breaker_cool_down_seconds),
+        ),
+    )
     container = AtsSyncContainer(
         storage=storage,
         public_base_url=settings.public_base_url.rstrip("/"),
@@ -67,15 +74,13 @@ def create_app(
             tuple(settings.api_hosts_allowed), development=settings.environment == "development"
         ),
         sync_runner=SyncRunner(
-            storage, factories, policy, poll_seconds=settings.sync_poll_interval_seconds
+            storage,
+            factories,
+            policy,
+            poll_seconds=settings.sync_poll_interval_seconds,
+            breaker=breaker,
         ),
-        breaker=CircuitBreaker(
-            storage.breakers,
-            BreakerPolicy(
-                failure_threshold=settings.ats_breaker_failure_threshold,
-                cool_down=timedelta(seconds=settings.ats_breaker_cool_down_seconds),
-            ),
-        ),
+        breaker=breaker,
     )
 
     async def run_background_work() -> AsyncIterator[None]:

@@ -477,6 +477,7 @@ async def receive_ats_webhook(
             request.headers,
             body,
             api_factory=container.api_factories.get(ats),
+            breaker=container.breaker,
         )
     except UnknownConnection:
         raise ProblemError(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from time import monotonic
 
+from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.connections import find_connection
 from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
 from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
@@ -167,9 +168,13 @@ class SyncRunner:
         *,
         poll_seconds: float = 2.0,
         owner: str | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._storage = storage
         self._factories = factories
+        # Every call to a connection's API goes through its breaker: an ATS that keeps failing
+        # is left alone for a while instead of being asked on every turn.
+        self._breaker = breaker or CircuitBreaker(storage.breakers)
         self._policy = policy
         self._owner = owner or new_id()
         self._next_schedule = 0.0
@@ -266,11 +271,17 @@ class SyncRunner:
         api = factory(base_url=connection.api_base_url, api_key=connection.api_key)
         try:
             if run.phase is SyncPhase.APPLICATIONS:
-                applications = await api.applications_page(
-                    updated_after=run.updated_after, cursor=run.cursor
+                applications = await self._breaker.call(
+                    connection,
+                    lambda: api.applications_page(
+                        updated_after=run.updated_after, cursor=run.cursor
+                    ),
                 )
             else:
-                jobs = await api.jobs_page(updated_after=run.updated_after, cursor=run.cursor)
+                jobs = await self._breaker.call(
+                    connection,
+                    lambda: api.jobs_page(updated_after=run.updated_after, cursor=run.cursor),
+                )
         except Exception as unread:
             # The ATS did not answer, or answered what its adapter cannot read: either way the
             # page is asked for again later, and the run says why it is stuck.

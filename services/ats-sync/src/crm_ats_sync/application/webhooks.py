@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.ports import AtsApi, AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.recording import record_change, record_new_application
 from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
@@ -17,7 +18,7 @@ from crm_ats_sync.domain.changes import (
     WebhookRejectedError,
     body_digest,
 )
-from crm_ats_sync.domain.models import Provider
+from crm_ats_sync.domain.models import Connection, Provider
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
 from crm_ats_sync.repositories.webhook_log import REFUSED
@@ -55,6 +56,7 @@ async def receive_webhook(
     body: bytes,
     *,
     api_factory: AtsApiFactory | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> tuple[Receipt, str]:
     """Receives a webhook of `provider`: the signature checked (under the connection's secret,
     or the previous one during a rotation's grace period), each delivery id and each signed body
@@ -62,7 +64,8 @@ async def receive_webhook(
     the receipt and the delivery id.
 
     A webhook naming an application but not its state (`ApplicationTouched`) is read back with
-    the connection's API (`api_factory`) and applied as a snapshot; a connection without an API
+    the connection's API (`api_factory`, through the connection's circuit `breaker`) and
+    applied as a snapshot; a connection without an API
     key records it and answers `not_read` (the next reconciliation cannot run either: the
     connection takes the ATS's full webhooks only), and an application the ATS no longer has
     answers `gone`.
@@ -92,6 +95,8 @@ async def receive_webhook(
     snapshot: ApplicationSnapshot | None = None
     if isinstance(reported, ApplicationTouched) and connection.api_key and api_factory:
         snapshot = await _read_back(
+            breaker or CircuitBreaker(storage.breakers),
+            connection,
             api_factory(base_url=connection.api_base_url, api_key=connection.api_key),
             reported.ats_application_id,
         )
@@ -129,10 +134,12 @@ async def receive_webhook(
     return receipt, delivery_id
 
 
-async def _read_back(api: AtsApi, ats_application_id: str) -> ApplicationSnapshot | None:
+async def _read_back(
+    breaker: CircuitBreaker, connection: Connection, api: AtsApi, ats_application_id: str
+) -> ApplicationSnapshot | None:
     """The application's current state from the connection's API (None: the ATS no longer has
     it); read before the delivery's transaction, which holds no network call."""
     try:
-        return await api.application(ats_application_id)
+        return await breaker.call(connection, lambda: api.application(ats_application_id))
     finally:
         await api.aclose()
