@@ -20,6 +20,7 @@ from crm_ats_sync.application import applications, connections, jobs, sync
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
+    InvalidConnectionSetting,
     MissingConnectionSetting,
 )
 from crm_ats_sync.application.ports import AtsUnavailableError
@@ -85,7 +86,9 @@ async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
-    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them)."""
+    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them); a
+    Greenhouse `api_key` is `<client id>:<client secret>` of Harvest v3 OAuth credentials
+    (422 otherwise)."""
     try:
         connection = await connections.create_connection(
             container.storage,
@@ -111,6 +114,23 @@ async def create_connection(
                         "detail": f"required for {body.provider.value}",
                     }
                     for field in missing.fields
+                ]
+            },
+        ) from None
+    except InvalidConnectionSetting as invalid:
+        raise ProblemError(
+            422,
+            str(invalid),
+            title="Request validation failed",
+            problem_type="validation-error",
+            extensions={
+                "errors": [
+                    {
+                        "field": invalid.field,
+                        "pointer": f"#/{invalid.field}",
+                        "source": "body",
+                        "detail": str(invalid),
+                    }
                 ]
             },
         ) from None

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
 from crm_shared import utc_now
 
@@ -21,6 +22,14 @@ class MissingConnectionSetting(ValueError):
     def __init__(self, provider: Provider, fields: list[str]) -> None:
         super().__init__(f"a {provider.value} connection needs {', '.join(fields)}")
         self.fields = fields
+
+
+class InvalidConnectionSetting(ValueError):
+    """A setting given is not in the form the ATS needs (`field`, by name)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
 
 
 class ConnectionChanged(Exception):
@@ -38,11 +47,18 @@ async def create_connection(
     api_base_url: str | None = None,
 ) -> Connection:
     """Connects an ATS account with a new webhook secret and, given an API key, its API;
-    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given."""
+    `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
+    `InvalidConnectionSetting` when one is not in the ATS's form (a Greenhouse `api_key` is
+    `<client id>:<client secret>`)."""
     given = {"api_key": api_key, "api_base_url": api_base_url}
     missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
     if missing:
         raise MissingConnectionSetting(provider, missing)
+    if provider is Provider.GREENHOUSE and api_key is not None:
+        try:
+            greenhouse.client_credentials(api_key)
+        except ValueError as error:
+            raise InvalidConnectionSetting("api_key", str(error)) from None
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
