@@ -797,6 +797,14 @@ def _time_filter(query: dict[str, str], name: str) -> tuple[Callable[..., bool],
         raise _BadQuery(name, f"{moment!r} is not an ISO-8601 timestamp") from error
 
 
+def _passing(
+    rows: Iterable[Json], field: str, compare: Callable[..., bool], bound: datetime
+) -> Iterable[Json]:
+    # A function of its own: a generator built in the caller's loop would see the loop's
+    # last `field`, not this one.
+    return (r for r in rows if compare(parse_time(r[field]), bound))
+
+
 def _filtered(rows: Iterable[Json], query: dict[str, str], *, created: str) -> Iterable[Json]:
     """`rows` that pass the filters every v3 list has: `ids`, `updated_at`, `created_at`
     (the record's `created` field), `status`."""
@@ -804,8 +812,7 @@ def _filtered(rows: Iterable[Json], query: dict[str, str], *, created: str) -> I
         rows = (r for r in rows if r["id"] in ids)
     for name, field in (("updated_at", "updated_at"), ("created_at", created)):
         if (test := _time_filter(query, name)) is not None:
-            compare, bound = test
-            rows = (r for r in rows if compare(parse_time(r[field]), bound))
+            rows = _passing(rows, field, *test)
     if status := query.get("status"):
         rows = (r for r in rows if r.get("status") == status)
     return rows

@@ -94,8 +94,6 @@ class HarvestToken(httpx.Auth):
     new token and is sent once more. The token request goes through the same client, so its
     transport and timeouts are the API's."""
 
-    requires_response_body = True
-
     def __init__(
         self,
         token_url: str,
@@ -115,11 +113,15 @@ class HarvestToken(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._token is None or self._clock() >= self._expires_at:
-            self._store((yield self._token_request()))
+            token_response = yield self._token_request()
+            await token_response.aread()
+            self._store(token_response)
         request.headers["Authorization"] = f"Bearer {self._token}"
         response = yield request
         if response.status_code == 401:
-            self._store((yield self._token_request()))
+            token_response = yield self._token_request()
+            await token_response.aread()
+            self._store(token_response)
             request.headers["Authorization"] = f"Bearer {self._token}"
             yield request
 
