@@ -100,41 +100,28 @@ async def create_connection(
             api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
         )
     except MissingConnectionSetting as missing:
-        raise ProblemError(
-            422,
-            str(missing),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [
-                    {
-                        "field": field,
-                        "pointer": f"#/{field}",
-                        "source": "body",
-                        "detail": f"required for {body.provider.value}",
-                    }
-                    for field in missing.fields
-                ]
-            },
+        raise _invalid_body(
+            str(missing), {f: f"required for {body.provider.value}" for f in missing.fields}
         ) from None
     except InvalidConnectionSetting as invalid:
-        raise ProblemError(
-            422,
-            str(invalid),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [
-                    {
-                        "field": invalid.field,
-                        "pointer": f"#/{invalid.field}",
-                        "source": "body",
-                        "detail": str(invalid),
-                    }
-                ]
-            },
-        ) from None
+        raise _invalid_body(str(invalid), {invalid.field: str(invalid)}) from None
     return _created(connection, container.public_base_url)
+
+
+def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
+    """The 422 for body fields (by name, with what is wrong with each)."""
+    return ProblemError(
+        422,
+        detail,
+        title="Request validation failed",
+        problem_type="validation-error",
+        extensions={
+            "errors": [
+                {"field": field, "pointer": f"#/{field}", "source": "body", "detail": problem}
+                for field, problem in fields.items()
+            ]
+        },
+    )
 
 
 @router.get(
