@@ -177,3 +177,22 @@ async def test_a_connection_without_an_api_key_or_unknown_is_refused(service: Se
     shown = (await service.client.get(f"{url}/sync", headers=service.admin)).json()
     assert shown["backfill"]["state"] == "running"
     assert "503" in shown["backfill"]["errors"][0]["reason"]
+
+
+async def test_a_greenhouse_key_must_be_its_v3_client_id_and_secret(service: Service) -> None:
+    # A Harvest v1 API key (retired with v1) is refused when connecting, not at the first sync.
+    refused = await service.client.post(
+        "/ats/connections",
+        headers=service.admin,
+        json={"provider": "greenhouse", "name": "Greenhouse", "api_key": "a-harvest-v1-key"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in refused.json()["errors"]] == ["api_key"]
+    assert "<client id>:<client secret>" in refused.json()["detail"]
+    created = await service.client.post(
+        "/ats/connections",
+        headers=service.admin,
+        json={"provider": "greenhouse", "name": "Greenhouse", "api_key": "client-id:secret"},
+    )
+    assert created.status_code == 201, created.text

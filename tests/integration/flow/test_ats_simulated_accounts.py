@@ -53,10 +53,12 @@ async def served(provider: Provider, size: int) -> AsyncIterator[Account]:
     """A seeded account of `provider`, rate-limited as the ATS documents (scaled to the test)."""
     [port] = free_ports(1)
     if provider is Provider.GREENHOUSE:
-        greenhouse = GreenhouseSimulator(unique("harvest-key"), rate_limit=20, rate_window=1.0)
+        greenhouse = GreenhouseSimulator(
+            unique("harvest-client"), unique("secret"), rate_limit=20, rate_window=1.0
+        )
         greenhouse.seed(size, years=3)
         async with serving(greenhouse.app, port) as url:
-            yield Account(provider, greenhouse, f"{url}/v1", greenhouse.api_key)
+            yield Account(provider, greenhouse, f"{url}/v3", greenhouse.api_key)
     elif provider is Provider.LEVER:
         lever = LeverSimulator(unique("lever-key"))
         lever.seed(size, years=3)

@@ -1,6 +1,8 @@
-"""Greenhouse Harvest API records in the CRM's words: applications with their candidate, jobs,
-the `Link` header's next page, and the bodies and answers of a push. Records are shaped like
-the examples in Greenhouse's Harvest v1 documentation."""
+"""Greenhouse Harvest API v3 in the CRM's words: the connection's client credentials, bearer
+tokens (cached, renewed before expiry, replaced once on a 401), applications with their
+candidate, jobs, the `Link` header's next page, and the bodies and answers of a push. Records
+are shaped like the examples of Greenhouse's Harvest documentation (v1 field names, which the
+adapter assumes v3 keeps; see the adapter's docstring)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,20 @@ from typing import Any
 import httpx
 import pytest
 
-from crm_ats_sync.adapters.greenhouse import GreenhouseApi
+from crm_ats_sync.adapters.greenhouse import (
+    DEFAULT_TOKEN_URL,
+    GreenhouseApi,
+    HarvestToken,
+    open_api,
+    token_url_for,
+)
 from crm_ats_sync.adapters.http import AtsHttp
 from crm_ats_sync.application.ports import AtsUnavailableError
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, Prospect
 from crm_ats_sync.domain.greenhouse import (
     HarvestRecordError,
+    client_credentials,
+    harvest_filter_time,
     job_from_harvest,
     next_link,
     person_body,
@@ -54,15 +64,120 @@ def _application(**changes: Any) -> dict[str, Any]:
 
 def test_next_link_follows_rel_next_even_when_urls_hold_commas() -> None:
     header = (
-        '<https://harvest.greenhouse.io/v1/candidates?candidate_ids=1,2&page=2>; rel="next", '
-        '<https://harvest.greenhouse.io/v1/candidates?candidate_ids=1,2&page=1>; rel="prev", '
-        '<https://harvest.greenhouse.io/v1/candidates?candidate_ids=1,2&page=9>; rel="last"'
+        '<https://harvest.greenhouse.io/v3/candidates?ids=1,2&cursor=b2s>; rel="next", '
+        '<https://harvest.greenhouse.io/v3/candidates?ids=1,2&cursor=cHJldg>; rel="prev"'
     )
-    assert next_link(header) == (
-        "https://harvest.greenhouse.io/v1/candidates?candidate_ids=1,2&page=2"
-    )
-    assert next_link('<https://h/v1/jobs?page=1>; rel="prev"') is None
+    assert next_link(header) == "https://harvest.greenhouse.io/v3/candidates?ids=1,2&cursor=b2s"
+    assert next_link('<https://h/v3/jobs?cursor=cHJldg>; rel="prev"') is None
     assert next_link(None) is None
+
+
+def test_the_api_key_holds_the_client_id_and_secret() -> None:
+    assert client_credentials("abc123:s3cr:et") == ("abc123", "s3cr:et")
+    for wrong in ("just-a-v1-key", ":secret", "client:", " : "):
+        with pytest.raises(ValueError, match="<client id>:<client secret>"):
+            client_credentials(wrong)
+
+
+async def test_an_api_key_not_in_that_form_is_reported_on_opening() -> None:
+    with pytest.raises(AtsUnavailableError, match="<client id>:<client secret>"):
+        open_api(base_url=None, api_key="a-harvest-v1-key")
+
+
+def test_the_updated_at_filter_is_at_or_after_in_utc() -> None:
+    moment = datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
+    assert harvest_filter_time(moment) == "gte|2026-03-01T12:30:05.123Z"
+
+
+def test_the_token_is_greenhouses_or_at_the_origin_of_another_api_address() -> None:
+    assert token_url_for(None) == DEFAULT_TOKEN_URL == "https://auth.greenhouse.io/token"
+    assert token_url_for("http://127.0.0.1:8791/v3") == "http://127.0.0.1:8791/token"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _account(
+    answers: list[httpx.Response], clock: _Clock
+) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    """A client for an account whose token endpoint hands out `token-1`, `token-2`... and whose
+    API gives the next of `answers` (200 `[]` when they run out)."""
+    seen: list[httpx.Request] = []
+    issued = iter(range(1, 100))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/token":
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": f"token-{next(issued)}",
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                },
+            )
+        return answers.pop(0) if answers else httpx.Response(200, json=[])
+
+    auth = HarvestToken("https://auth.test/token", "client", "secret", clock=clock)
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), base_url="https://harvest.test/v3", auth=auth
+    )
+    return client, seen
+
+
+async def test_a_token_is_fetched_with_the_client_credentials_and_reused_until_expiry() -> None:
+    clock = _Clock()
+    client, seen = _account([], clock)
+    await client.get("/jobs")
+    await client.get("/jobs")
+    token_request, first, second = seen
+    assert token_request.method == "POST"
+    assert token_request.url == "https://auth.test/token"
+    assert token_request.headers["Authorization"] == "Basic Y2xpZW50OnNlY3JldA=="
+    assert token_request.content == b"grant_type=client_credentials"
+    assert first.headers["Authorization"] == second.headers["Authorization"] == "Bearer token-1"
+
+    # A minute before the hour is up, the next call fetches a new token first.
+    clock.now += 3600 - 60
+    await client.get("/jobs")
+    assert [r.url.path for r in seen[3:]] == ["/token", "/v3/jobs"]
+    assert seen[-1].headers["Authorization"] == "Bearer token-2"
+    await client.aclose()
+
+
+async def test_a_401_gets_one_new_token_and_one_retry_only() -> None:
+    clock = _Clock()
+    client, seen = _account([httpx.Response(401), httpx.Response(200, json=[{"id": 1}])], clock)
+    answer = await client.get("/jobs")
+    assert answer.json() == [{"id": 1}]
+    assert [r.url.path for r in seen] == ["/token", "/v3/jobs", "/token", "/v3/jobs"]
+    assert seen[-1].headers["Authorization"] == "Bearer token-2"
+
+    # A second 401 in a row is the answer: the credentials no longer work.
+    client2, seen2 = _account([httpx.Response(401), httpx.Response(401)], clock)
+    assert (await client2.get("/jobs")).status_code == 401
+    assert len(seen2) == 4
+    await client.aclose()
+    await client2.aclose()
+
+
+async def test_refused_client_credentials_are_reported() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "invalid_client"})
+
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler),
+        base_url="https://harvest.test/v3",
+        auth=HarvestToken("https://auth.test/token", "client", "wrong"),
+    )
+    with pytest.raises(AtsUnavailableError, match="refused the client credentials \\(401\\)"):
+        await client.get("/jobs")
+    await client.aclose()
 
 
 def test_a_rejected_application_keeps_its_stage_reason_and_later_time() -> None:
@@ -124,6 +239,14 @@ def test_an_application_whose_person_is_gone_has_no_emails() -> None:
     snapshot = snapshot_from_harvest(_application(), None)
     assert snapshot.emails == []
     assert snapshot.first_name is None
+
+
+def test_an_application_naming_its_job_by_id_only_keeps_the_id() -> None:
+    snapshot = snapshot_from_harvest(
+        _application(jobs=None, job_id=4614, updated_at="2016-09-01T00:00:00Z"), CANDIDATE
+    )
+    assert (snapshot.ats_job_id, snapshot.job_name) == ("4614", None)
+    assert snapshot.changed_at == datetime(2016, 9, 1, tzinfo=UTC)
 
 
 def test_a_record_that_is_not_an_application_is_refused() -> None:
@@ -200,24 +323,15 @@ def _api(answer: httpx.Response, **options: Any) -> tuple[GreenhouseApi, list[ht
         return answer
 
     client = httpx.AsyncClient(
-        transport=httpx.MockTransport(handler), base_url="https://harvest.test/v1"
+        transport=httpx.MockTransport(handler), base_url="https://harvest.test/v3"
     )
     return GreenhouseApi(AtsHttp(client, attempts=1), **options), seen
-
-
-async def test_a_push_without_a_greenhouse_user_is_refused_before_calling() -> None:
-    api, seen = _api(httpx.Response(201, json={"id": 1}))
-    with pytest.raises(AtsUnavailableError, match="Greenhouse user"):
-        await api.push_prospect(
-            Prospect(candidate_id="c", email="a@b.c", first_name="A", last_name="B")
-        )
-    assert seen == []
 
 
 async def test_a_cursor_from_another_host_is_never_followed_with_the_key() -> None:
     api, seen = _api(httpx.Response(200, json=[]))
     with pytest.raises(AtsUnavailableError, match="cursor"):
-        await api.jobs_page(updated_after=None, cursor="https://evil.test/v1/jobs?page=2")
+        await api.jobs_page(updated_after=None, cursor="https://evil.test/v3/jobs?cursor=x")
     assert seen == []
 
 
@@ -229,10 +343,11 @@ async def test_a_refused_push_says_what_greenhouse_said() -> None:
             "errors": [{"field": "job_id", "message": "unknown job"}],
         },
     )
-    api, seen = _api(refusal, on_behalf_of="4080")
+    api, seen = _api(refusal)
     with pytest.raises(AtsUnavailableError, match=r"422.*job_id: unknown job"):
         await api.push_prospect(
             Prospect(candidate_id="c", email="a@b.c", first_name="A", last_name="B", ats_job_id="9")
         )
-    assert seen[0].headers["On-Behalf-Of"] == "4080"
-    assert seen[0].url.path == "/v1/candidates"
+    # v3 has no On-Behalf-Of: the write is the token's user's.
+    assert "On-Behalf-Of" not in seen[0].headers
+    assert seen[0].url.path == "/v3/candidates"

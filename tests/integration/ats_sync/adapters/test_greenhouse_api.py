@@ -1,14 +1,17 @@
-"""The Greenhouse adapter against a simulated Greenhouse account served over HTTP: a whole
-seeded history read page by page equals the account's, `updated_after` reads only what changed,
-429s are waited out, a wrong key is reported, pushes create people (a repeated push creates a
-second person, as Greenhouse does), and changes arrive as signed webhooks the CRM accepts."""
+"""The Greenhouse adapter (Harvest v3) against a simulated Greenhouse account served over HTTP:
+a whole seeded history read page by page equals the account's, `updated_after` reads only what
+changed, one token serves many calls and an expired one is replaced, 429s are waited out, wrong
+client credentials are reported, pushes create people (a repeated push creates a second person,
+as Greenhouse does), and changes arrive as signed webhooks the CRM accepts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 
@@ -32,10 +35,11 @@ from helpers import serving
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "harvest-test-key"
+CLIENT_ID = "harvest-client"
+CLIENT_SECRET = "harvest-secret"
+API_KEY = f"{CLIENT_ID}:{CLIENT_SECRET}"
 SEEDED = 3000
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-USER_ID = "4080"
 # The shared simulator's time: a test that changes it puts it back.
 CLOCK = [NOW]
 
@@ -70,7 +74,9 @@ async def _all_jobs(api: GreenhouseApi, updated_after: datetime | None) -> list[
 def simulator() -> GreenhouseSimulator:
     # A 1 s window keeps the reads of a few thousand applications (about 70 requests) under
     # Harvest's 50-per-window limit slow enough to be throttled, and the test fast.
-    built = GreenhouseSimulator(API_KEY, rate_limit=50, rate_window=1.0, clock=lambda: CLOCK[-1])
+    built = GreenhouseSimulator(
+        CLIENT_ID, CLIENT_SECRET, rate_limit=50, rate_window=1.0, clock=lambda: CLOCK[-1]
+    )
     built.seed(SEEDED, years=4, now=NOW)
     return built
 
@@ -78,12 +84,12 @@ def simulator() -> GreenhouseSimulator:
 @pytest.fixture
 async def base_url(simulator: GreenhouseSimulator) -> AsyncIterator[str]:
     async with serving(simulator.app, free_port()) as url:
-        yield f"{url}/v1"
+        yield f"{url}/v3"
 
 
 @pytest.fixture
 async def api(base_url: str) -> AsyncIterator[GreenhouseApi]:
-    opened = open_api(base_url=base_url, api_key=API_KEY, on_behalf_of=USER_ID)
+    opened = open_api(base_url=base_url, api_key=API_KEY)
     try:
         yield opened
     finally:
@@ -186,10 +192,12 @@ async def test_jobs_and_their_updated_after(
 
 
 async def test_a_rate_limit_is_waited_out() -> None:
-    tight = GreenhouseSimulator(API_KEY, rate_limit=2, rate_window=1.0, clock=lambda: NOW)
+    tight = GreenhouseSimulator(
+        CLIENT_ID, CLIENT_SECRET, rate_limit=2, rate_window=1.0, clock=lambda: NOW
+    )
     tight.seed(300, now=NOW)
     async with serving(tight.app, free_port()) as url:
-        opened = open_api(base_url=f"{url}/v1", api_key=API_KEY)
+        opened = open_api(base_url=f"{url}/v3", api_key=API_KEY)
         try:
             snapshots, _ = await _all_applications(opened)
         finally:
@@ -198,13 +206,70 @@ async def test_a_rate_limit_is_waited_out() -> None:
     assert tight.throttled > 0
 
 
-async def test_a_wrong_key_is_reported_as_unavailable(base_url: str) -> None:
-    opened = open_api(base_url=base_url, api_key="not-the-key")
+async def test_one_token_serves_many_calls_and_an_expired_one_is_replaced(
+    simulator: GreenhouseSimulator, base_url: str
+) -> None:
+    opened = open_api(base_url=base_url, api_key=API_KEY)
     try:
-        with pytest.raises(AtsUnavailableError, match="401"):
+        before = simulator.requests.count("POST /token")
+        await opened.jobs_page(updated_after=None, cursor=None)
+        await opened.jobs_page(updated_after=None, cursor=None)
+        assert simulator.requests.count("POST /token") == before + 1
+
+        # Greenhouse ends the token early: the 401 is answered by one new token and one retry.
+        simulator.expire_tokens()
+        page = await opened.jobs_page(updated_after=None, cursor=None)
+        assert page.items
+        assert simulator.requests.count("POST /token") == before + 2
+    finally:
+        await opened.aclose()
+
+
+async def test_a_token_is_renewed_before_it_expires() -> None:
+    # Greenhouse's tokens last an hour; one lasting just over the adapter's minute of margin
+    # is renewed a second after it was issued, without a 401.
+    short = GreenhouseSimulator(CLIENT_ID, CLIENT_SECRET, token_lifetime=61, clock=lambda: NOW)
+    short.seed(20, now=NOW)
+    async with serving(short.app, free_port()) as url:
+        opened = open_api(base_url=f"{url}/v3", api_key=API_KEY)
+        try:
+            await opened.jobs_page(updated_after=None, cursor=None)
+            await asyncio.sleep(1.2)
+            await opened.jobs_page(updated_after=None, cursor=None)
+        finally:
+            await opened.aclose()
+    assert short.requests.count("POST /token") == 2
+    assert all(not r.startswith("GET") or r == "GET /v3/jobs" for r in short.requests)
+
+
+async def test_wrong_client_credentials_are_reported_as_unavailable(base_url: str) -> None:
+    opened = open_api(base_url=base_url, api_key=f"{CLIENT_ID}:not-the-secret")
+    try:
+        with pytest.raises(AtsUnavailableError, match="client credentials"):
             await opened.jobs_page(updated_after=None, cursor=None)
     finally:
         await opened.aclose()
+
+
+async def test_a_cursor_is_the_only_parameter_of_a_next_page(
+    simulator: GreenhouseSimulator, api: GreenhouseApi, base_url: str
+) -> None:
+    page = await api.applications_page(updated_after=None, cursor=None)
+    assert page.next_cursor is not None
+    assert page.next_cursor.startswith(f"{base_url}/applications?cursor=")
+    # The simulator holds clients to it, as Greenhouse does.
+    async with httpx.AsyncClient() as client:
+        token = (
+            await client.post(
+                f"{base_url.removesuffix('/v3')}/token",
+                auth=(CLIENT_ID, CLIENT_SECRET),
+                data={"grant_type": "client_credentials"},
+            )
+        ).json()["access_token"]
+        mixed = await client.get(
+            f"{page.next_cursor}&per_page=10", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert mixed.status_code == 422
 
 
 async def test_a_prospect_is_pushed_and_a_repeat_creates_a_second_person(
@@ -252,14 +317,16 @@ async def test_a_candidate_is_pushed_as_an_application_for_a_job(
     assert application["current_stage"]["name"] == "Application Review"
 
 
-async def test_a_push_for_an_unknown_greenhouse_user_or_job_is_refused(base_url: str) -> None:
-    opened = open_api(base_url=base_url, api_key=API_KEY, on_behalf_of="1")
-    person = Prospect(candidate_id="crm-3", email="a@example.com", first_name="A", last_name="B")
-    try:
-        with pytest.raises(AtsUnavailableError, match="On-Behalf-Of"):
-            await opened.push_prospect(person)
-    finally:
-        await opened.aclose()
+async def test_a_push_for_an_unknown_job_is_refused(api: GreenhouseApi) -> None:
+    person = Prospect(
+        candidate_id="crm-3",
+        email="a@example.com",
+        first_name="A",
+        last_name="B",
+        ats_job_id="999",
+    )
+    with pytest.raises(AtsUnavailableError, match=r"422.*unknown job"):
+        await api.push_prospect(person)
 
 
 async def test_changes_arrive_as_signed_webhooks_the_crm_accepts() -> None:
@@ -274,7 +341,8 @@ async def test_changes_arrive_as_signed_webhooks_the_crm_accepts() -> None:
     secret = "whsec-greenhouse"
     async with serving(receiver, free_port()) as url:
         changing = GreenhouseSimulator(
-            API_KEY,
+            CLIENT_ID,
+            CLIENT_SECRET,
             webhooks=GreenhouseWebhooks(url=f"{url}/hook", secret=secret),
             clock=lambda: NOW,
         )
@@ -306,9 +374,9 @@ async def test_changes_arrive_as_signed_webhooks_the_crm_accepts() -> None:
 
 
 async def test_the_demo_simulator_serves_a_seeded_account_from_a_thread() -> None:
-    server = start_seeded_simulator(free_port(), api_key="demo-key", n_applications=200)
+    server = start_seeded_simulator(free_port(), n_applications=200)
     try:
-        opened = open_api(base_url=server.base_url, api_key="demo-key")
+        opened = open_api(base_url=server.base_url, api_key=server.simulator.api_key)
         try:
             snapshots, _ = await _all_applications(opened)
         finally:

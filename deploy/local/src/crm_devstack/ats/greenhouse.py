@@ -1,34 +1,35 @@
-"""A simulated Greenhouse account: a real HTTP server answering the Harvest API v1 calls the CRM
+"""A simulated Greenhouse account: a real HTTP server answering the Harvest API v3 calls the CRM
 makes, over a seeded, deterministic history, and sending Greenhouse's signed webhooks when that
 history changes. Tests and the demo connect the CRM to it as to a real account.
 
-What it follows, from Greenhouse's Harvest v1 documentation
-(developers.greenhouse.io/harvest.html, source github.com/grnhse/greenhouse-api-docs,
-`source/includes/harvest/_introduction.md`, `_applications.md`, `_candidates.md`, `_jobs.md`):
+What it follows, from Greenhouse's Harvest v3 documentation (harvestdocs.greenhouse.io:
+Authentication, Pagination, List endpoints, READ/WRITE endpoint migration guides):
 
-- Authentication: HTTP Basic, the API key as user name and an empty password; 401 otherwise.
-- Throttling: `X-RateLimit-Limit` requests per 10 s window (50 by default, the documented
-  example), `X-RateLimit-Limit`/`X-RateLimit-Remaining` on answers, 429 past the limit (without
-  those two headers). The docs do not name `Retry-After`; the simulator sends one (the seconds
-  left in the window), as the CRM's clients must also cope with a 429 that has none.
-- Pagination: `per_page` (1-500, default 100) and `page`; a `Link` header (RFC 5988) with
-  `rel="next"`, `rel="prev"` and `rel="last"` (no `last` with `skip_count=true`); no header
-  when there is one page. Clients are told to follow `next`, not to build pages themselves.
-- `GET /v1/applications` (`last_activity_after`, at or after; `created_after`; `status`;
-  `job_id`): applications carry `candidate_id`, not the person; `GET /v1/applications/{id}`.
-- `GET /v1/candidates` (`candidate_ids`, at most 50; `updated_after`), `GET /v1/candidates/{id}`.
-- `GET /v1/jobs` (`updated_after`, `status`).
-- `POST /v1/prospects` (a prospect on zero or more jobs) and `POST /v1/candidates` (a person
-  with at least one application), both needing `On-Behalf-Of: <Greenhouse user id>`; 201 with
-  the candidate. Neither deduplicates: posting the same person twice makes two people, as in
-  Greenhouse (whose UI flags possible duplicates for a person to merge). The docs do not say how
-  a missing or unknown `On-Behalf-Of` is answered; the simulator answers 422 (validation).
+- Authentication: OAuth 2.0 client credentials. `POST /token` with HTTP Basic
+  `<client id>:<client secret>` and the form `grant_type=client_credentials` (optionally
+  `sub=<Greenhouse user id>`) answers `{"access_token", "token_type": "Bearer", "expires_in"}`;
+  API calls carry `Authorization: Bearer <token>`, 401 when it is missing, unknown or expired.
+  Greenhouse serves the token at auth.greenhouse.io/token; the simulator at `/token` of its own
+  address, which is where the CRM's adapter looks for it when given another API address.
+- Throttling: `rate_limit` requests per `rate_window` seconds, `X-RateLimit-Limit` and
+  `X-RateLimit-Remaining` on answers, 429 with `Retry-After` (seconds left in the window) past
+  the limit. The token endpoint is not counted.
+- Pagination: `per_page` (1-500, default 100) and filters on the first request; a `Link`
+  header with only `rel="next"` whose URL carries a `cursor` (URL-safe Base64 of the filters
+  and the position) that must be the only query parameter (422 otherwise); no header on the
+  last page.
+- Filters: `ids`, `updated_at` and `created_at` as `<op>|<ISO time>` with `op` one of `gte`,
+  `gt`, `lte`, `lt`, `status`; applications also `candidate_ids` and `job_ids`; at most 50 ids.
+- `GET /v3/applications`, `/v3/applications/{id}`, `/v3/candidates`, `/v3/candidates/{id}`,
+  `/v3/jobs`; `POST /v3/prospects` and `POST /v3/candidates` (201 with the candidate, made as
+  the token's user: no On-Behalf-Of header in v3). Neither deduplicates: posting the same
+  person twice makes two people, as in Greenhouse.
 - Errors: `{"message": ...}`; validation errors 422 `{"message": "Validation error", "errors"}`.
-- Webhooks: the bodies and `Signature` of `crm_devstack.greenhouse`.
+- Webhooks: the bodies and `Signature` of `crm_devstack.greenhouse` (unchanged by v3).
 
-Greenhouse retired Harvest v1/v2 on 2026-08-31 in favour of Harvest v3 (OAuth 2.0 client
-credentials, cursor-only `Link` pagination): this simulator models v1 as the CRM's adapter
-speaks it, not v3.
+Assumed where the v3 reference could not be read (record schemas, create bodies, the token
+answer's fields beyond RFC 6749): records keep the v1 field names (applications also carry
+`updated_at`, their last activity), and the create bodies are v1's.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import json
 import math
 import random
+import secrets
 import threading
 import time
 import unicodedata
@@ -59,7 +62,13 @@ Json = dict[str, Any]
 
 MAX_PER_PAGE = 500
 DEFAULT_PER_PAGE = 100
-MAX_CANDIDATE_IDS = 50
+MAX_IDS = 50
+TIME_OPERATORS: dict[str, Callable[[datetime, datetime], bool]] = {
+    "gte": lambda value, bound: value >= bound,
+    "gt": lambda value, bound: value > bound,
+    "lte": lambda value, bound: value <= bound,
+    "lt": lambda value, bound: value < bound,
+}
 
 STAGES = [
     "Application Review",
@@ -215,14 +224,20 @@ class GreenhouseSimulator:
 
     def __init__(
         self,
-        api_key: str,
+        client_id: str,
+        client_secret: str,
         *,
+        token_lifetime: float = 3600.0,
         rate_limit: int = 50,
         rate_window: float = 10.0,
         webhooks: GreenhouseWebhooks | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
-        self.api_key = api_key
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_lifetime = token_lifetime
+        # Issued bearer tokens: when each expires (monotonic seconds) and its `sub`.
+        self.tokens: dict[str, tuple[float, str | None]] = {}
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.webhooks = webhooks
@@ -578,36 +593,58 @@ class GreenhouseSimulator:
 
     # ---- the Harvest API -----------------------------------------------------------------
 
-    def _authenticated(self, request: Request) -> bool:
+    @property
+    def api_key(self) -> str:
+        """The credentials as a CRM connection holds them: `<client id>:<client secret>`."""
+        return f"{self.client_id}:{self.client_secret}"
+
+    def expire_tokens(self) -> None:
+        """Ends every issued token now, as a revocation or an early expiry would."""
+        self.tokens.clear()
+
+    def _client_authenticated(self, request: Request) -> bool:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic":
             return False
         try:
-            user, _, _ = base64.b64decode(credentials).decode().partition(":")
+            user, _, password = base64.b64decode(credentials).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return user == self.api_key
+        return secrets.compare_digest(f"{user}:{password}", self.api_key)
+
+    def _bearer_valid(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        issued = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        return issued is not None and time.monotonic() < issued[0]
 
     def _count_request(self) -> tuple[int, float]:
-        """Counts one request in the key's window: the requests left, or the seconds to wait
-        (a negative count) when the window is spent."""
+        """Counts one request in the account's window: the requests left, or the seconds to
+        wait (a negative count) when the window is spent."""
         now = time.monotonic()
-        window = self._windows.get(self.api_key)
+        window = self._windows.get(self.client_id)
         if window is None or now - window.started >= self.rate_window:
-            window = self._windows[self.api_key] = _Window(started=now, used=0)
+            window = self._windows[self.client_id] = _Window(started=now, used=0)
         if window.used >= self.rate_limit:
             return -1, self.rate_window - (now - window.started)
         window.used += 1
         return self.rate_limit - window.used, 0.0
 
+    def application_view(self, application_id: int) -> Json:
+        """An application as v3 lists it: its `updated_at` is its last activity."""
+        application = self.applications[application_id]
+        return application | {"updated_at": application["last_activity_at"]}
+
     def _build_app(self) -> FastAPI:
-        app = FastAPI(title="Greenhouse Harvest API v1 (simulated)", openapi_url=None)
+        app = FastAPI(title="Greenhouse Harvest API v3 (simulated)", openapi_url=None)
 
         @app.middleware("http")
         async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
             self.requests.append(f"{request.method} {request.url.path}")
-            if not self._authenticated(request):
-                return JSONResponse({"message": "Invalid Basic Auth credentials"}, 401)
+            if request.url.path == "/token":
+                token_response: Response = await call_next(request)
+                return token_response
+            if not self._bearer_valid(request):
+                return JSONResponse({"message": "Invalid or expired access token"}, 401)
             left, wait = self._count_request()
             if left < 0:
                 self.throttled += 1
@@ -621,83 +658,76 @@ class GreenhouseSimulator:
             response.headers["X-RateLimit-Remaining"] = str(left)
             return response
 
-        @app.get("/v1/applications")
-        async def list_applications(request: Request) -> Response:
-            params = request.query_params
-            try:
-                after = _time_param(params.get("last_activity_after"))
-                created_after = _time_param(params.get("created_after"))
-            except ValueError as error:
-                return _validation_error("last_activity_after", str(error))
-            rows: Iterable[Json] = sorted(self.applications.values(), key=lambda a: a["id"])
-            if after is not None:
-                rows = (a for a in rows if parse_time(a["last_activity_at"]) >= after)
-            if created_after is not None:
-                rows = (a for a in rows if parse_time(a["applied_at"]) >= created_after)
-            if status := params.get("status"):
-                rows = (a for a in rows if a["status"] == status)
-            if job_id := params.get("job_id"):
-                rows = (a for a in rows if any(str(j["id"]) == job_id for j in a["jobs"]))
-            return _page(request, list(rows))
+        @app.post("/token")
+        async def token(request: Request) -> Response:
+            if not self._client_authenticated(request):
+                return JSONResponse({"error": "invalid_client"}, 401)
+            form = await request.form()
+            if form.get("grant_type") != "client_credentials":
+                return JSONResponse({"error": "unsupported_grant_type"}, 400)
+            sub = str(form.get("sub") or "").strip() or None
+            if sub is not None and (not sub.isdigit() or int(sub) not in self.user_ids):
+                return JSONResponse({"error": "invalid_request", "error_description": "sub"}, 400)
+            access_token = secrets.token_urlsafe(24)
+            self.tokens[access_token] = (time.monotonic() + self.token_lifetime, sub)
+            return JSONResponse(
+                {
+                    "access_token": access_token,
+                    "token_type": "Bearer",
+                    "expires_in": int(self.token_lifetime),
+                }
+            )
 
-        @app.get("/v1/applications/{application_id}")
+        @app.get("/v3/applications")
+        async def list_applications(request: Request) -> Response:
+            def rows(query: dict[str, str]) -> Iterable[Json]:
+                found: Iterable[Json] = (self.application_view(i) for i in self.applications)
+                if job_ids := _ids(query, "job_ids"):
+                    found = (a for a in found if any(j["id"] in job_ids for j in a["jobs"]))
+                if candidate_ids := _ids(query, "candidate_ids"):
+                    found = (a for a in found if a["candidate_id"] in candidate_ids)
+                return _filtered(found, query, created="applied_at")
+
+            return _list(request, rows)
+
+        @app.get("/v3/applications/{application_id}")
         async def get_application(application_id: int) -> Response:
             if application_id not in self.applications:
                 return JSONResponse({"message": "Resource not found"}, 404)
-            return JSONResponse(self.applications[application_id])
+            return JSONResponse(self.application_view(application_id))
 
-        @app.get("/v1/candidates")
+        @app.get("/v3/candidates")
         async def list_candidates(request: Request) -> Response:
-            params = request.query_params
-            rows = sorted(self.candidates)
-            if ids := params.get("candidate_ids"):
-                try:
-                    wanted = {int(i) for i in ids.split(",") if i.strip()}
-                except ValueError:
-                    return _validation_error("candidate_ids", "must be comma-separated ids")
-                rows = [i for i in rows if i in wanted][:MAX_CANDIDATE_IDS]
-            try:
-                after = _time_param(params.get("updated_after"))
-            except ValueError as error:
-                return _validation_error("updated_after", str(error))
-            if after is not None:
-                rows = [i for i in rows if parse_time(self.candidates[i]["updated_at"]) >= after]
-            return _page(request, [self.candidate_view(i) for i in rows])
+            def rows(query: dict[str, str]) -> Iterable[Json]:
+                found = (self.candidate_view(i) for i in self.candidates)
+                return _filtered(found, query, created="created_at")
 
-        @app.get("/v1/candidates/{candidate_id}")
+            return _list(request, rows)
+
+        @app.get("/v3/candidates/{candidate_id}")
         async def get_candidate(candidate_id: int) -> Response:
             if candidate_id not in self.candidates:
                 return JSONResponse({"message": "Resource not found"}, 404)
             return JSONResponse(self.candidate_view(candidate_id))
 
-        @app.get("/v1/jobs")
+        @app.get("/v3/jobs")
         async def list_jobs(request: Request) -> Response:
-            try:
-                after = _time_param(request.query_params.get("updated_after"))
-            except ValueError as error:
-                return _validation_error("updated_after", str(error))
-            rows = [self.jobs[i] for i in sorted(self.jobs)]
-            if after is not None:
-                rows = [j for j in rows if parse_time(j["updated_at"]) >= after]
-            if status := request.query_params.get("status"):
-                rows = [j for j in rows if j["status"] == status]
-            return _page(request, rows)
+            return _list(
+                request, lambda query: _filtered(self.jobs.values(), query, created="created_at")
+            )
 
-        @app.post("/v1/prospects")
+        @app.post("/v3/prospects")
         async def add_prospect(request: Request) -> Response:
             return await self._create_person(request, prospect=True)
 
-        @app.post("/v1/candidates")
+        @app.post("/v3/candidates")
         async def add_candidate(request: Request) -> Response:
             return await self._create_person(request, prospect=False)
 
         return app
 
     async def _create_person(self, request: Request, *, prospect: bool) -> Response:
-        """`POST /v1/prospects` or `POST /v1/candidates`: a new person, every time."""
-        on_behalf_of = request.headers.get("on-behalf-of", "").strip()
-        if not on_behalf_of.isdigit() or int(on_behalf_of) not in self.user_ids:
-            return _validation_error("On-Behalf-Of", "must be the id of a Greenhouse user")
+        """`POST /v3/prospects` or `POST /v3/candidates`: a new person, every time."""
         try:
             body = await request.json()
         except ValueError:
@@ -736,42 +766,98 @@ class GreenhouseSimulator:
         return JSONResponse(self.candidate_view(candidate_id), status_code=201)
 
 
-def _time_param(value: str | None) -> datetime | None:
-    if not value:
-        return None
+class _BadQuery(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _ids(query: dict[str, str], name: str) -> set[int]:
+    """A comma-separated id filter (at most 50 ids); empty when not given."""
+    raw = query.get(name, "")
     try:
-        return parse_time(value)
+        ids = {int(i) for i in raw.split(",") if i.strip()}
     except ValueError as error:
-        raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from error
+        raise _BadQuery(name, "must be comma-separated ids") from error
+    if len(ids) > MAX_IDS:
+        raise _BadQuery(name, f"at most {MAX_IDS} ids")
+    return ids
 
 
-def _page(request: Request, rows: list[Json]) -> Response:
-    """One page of `rows` with Harvest's `Link` header (none when everything fits one page)."""
-    params = request.query_params
+def _time_filter(query: dict[str, str], name: str) -> tuple[Callable[..., bool], datetime] | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    operator, bar, moment = raw.partition("|")
+    if not bar or operator not in TIME_OPERATORS:
+        raise _BadQuery(name, f"must be <{'|'.join(TIME_OPERATORS)}>|<ISO-8601 time>")
     try:
-        per_page = int(params.get("per_page", DEFAULT_PER_PAGE))
-        page = int(params.get("page", 1))
-    except ValueError:
-        return _validation_error("per_page", "per_page and page must be integers")
-    if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
+        return TIME_OPERATORS[operator], parse_time(moment)
+    except ValueError as error:
+        raise _BadQuery(name, f"{moment!r} is not an ISO-8601 timestamp") from error
+
+
+def _passing(
+    rows: Iterable[Json], field: str, compare: Callable[..., bool], bound: datetime
+) -> Iterable[Json]:
+    # A function of its own: a generator built in the caller's loop would see the loop's
+    # last `field`, not this one.
+    return (r for r in rows if compare(parse_time(r[field]), bound))
+
+
+def _filtered(rows: Iterable[Json], query: dict[str, str], *, created: str) -> Iterable[Json]:
+    """`rows` that pass the filters every v3 list has: `ids`, `updated_at`, `created_at`
+    (the record's `created` field), `status`."""
+    if ids := _ids(query, "ids"):
+        rows = (r for r in rows if r["id"] in ids)
+    for name, field in (("updated_at", "updated_at"), ("created_at", created)):
+        if (test := _time_filter(query, name)) is not None:
+            rows = _passing(rows, field, *test)
+    if status := query.get("status"):
+        rows = (r for r in rows if r.get("status") == status)
+    return rows
+
+
+def _cursor(query: dict[str, str], per_page: int, after: int) -> str:
+    state = json.dumps({"query": query, "per_page": per_page, "after": after})
+    return base64.urlsafe_b64encode(state.encode()).decode().rstrip("=")
+
+
+def _list(request: Request, rows: Callable[[dict[str, str]], Iterable[Json]]) -> Response:
+    """One page of a v3 list: the first request's `per_page` and filters, or a `cursor` alone
+    (which holds them and the last id answered); a `Link` `rel="next"` while more remain."""
+    params = dict(request.query_params)
+    after: int | None = None
+    if "cursor" in params:
+        if len(params) > 1:
+            return _validation_error("cursor", "must be the only query parameter")
+        try:
+            padded = params["cursor"] + "=" * (-len(params["cursor"]) % 4)
+            state = json.loads(base64.urlsafe_b64decode(padded))
+            query, per_page, after = dict(state["query"]), int(state["per_page"]), state["after"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return _validation_error("cursor", "is not a cursor this API gave")
+    else:
+        try:
+            per_page = int(params.pop("per_page", DEFAULT_PER_PAGE))
+        except ValueError:
+            return _validation_error("per_page", "must be an integer")
+        query = params
+    if not 1 <= per_page <= MAX_PER_PAGE:
         return _validation_error("per_page", f"must be between 1 and {MAX_PER_PAGE}")
-    last = max(1, math.ceil(len(rows) / per_page))
+    try:
+        ordered = sorted(rows(query), key=lambda r: int(r["id"]))
+    except _BadQuery as bad:
+        return _validation_error(bad.field, str(bad))
+    remaining = [r for r in ordered if after is None or int(r["id"]) > after]
+    page = remaining[:per_page]
     headers = {}
-    if last > 1:
-
-        def link(number: int) -> str:
-            query = dict(params) | {"page": str(number), "per_page": str(per_page)}
-            return f"<{request.url.replace(query=urlencode(query))}>"
-
-        links = []
-        if page < last:
-            links.append(f'{link(page + 1)}; rel="next"')
-        if page > 1:
-            links.append(f'{link(page - 1)}; rel="prev"')
-        if params.get("skip_count") != "true":
-            links.append(f'{link(last)}; rel="last"')
-        headers["Link"] = ", ".join(links)
-    return JSONResponse(rows[(page - 1) * per_page : page * per_page], headers=headers)
+    if len(remaining) > per_page:
+        cursor = _cursor(query, per_page, int(page[-1]["id"]))
+        headers["Link"] = (
+            f'<{request.url.replace(query=urlencode({"cursor": cursor}))}>; rel="next"'
+        )
+    return JSONResponse(page, headers=headers)
 
 
 class SimulatorServer:
@@ -779,7 +865,7 @@ class SimulatorServer:
 
     def __init__(self, simulator: GreenhouseSimulator, port: int, host: str = "127.0.0.1") -> None:
         self.simulator = simulator
-        self.base_url = f"http://{host}:{port}/v1"
+        self.base_url = f"http://{host}:{port}/v3"
         self._server = uvicorn.Server(
             uvicorn.Config(simulator.app, host=host, port=port, log_level="warning")
         )
@@ -804,21 +890,23 @@ class SimulatorServer:
 def start_seeded_simulator(
     port: int,
     *,
-    api_key: str = "greenhouse-demo-key",
+    client_id: str = "greenhouse-demo-client",
+    client_secret: str = "greenhouse-demo-secret",  # noqa: S107 (the local demo account)
     n_applications: int = 5000,
     years: int = 4,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
 ) -> SimulatorServer:
     """Starts a simulated Greenhouse account with a seeded history on `port` (for the demo):
-    connect the CRM with `api_base_url` = the server's `base_url` and `api_key`, and give the
+    connect the CRM with `api_base_url` = the server's `base_url` and `api_key` =
+    `<client id>:<client secret>` (the simulator's `api_key`), and give the
     connection's webhook URL and secret so that changes made through the simulator arrive."""
     webhooks = (
         GreenhouseWebhooks(url=webhook_url, secret=webhook_secret)
         if webhook_url and webhook_secret
         else None
     )
-    simulator = GreenhouseSimulator(api_key, webhooks=webhooks)
+    simulator = GreenhouseSimulator(client_id, client_secret, webhooks=webhooks)
     simulator.seed(n_applications, years=years)
     server = SimulatorServer(simulator, port)
     server.start()
@@ -829,11 +917,12 @@ def main(argv: list[str] | None = None) -> None:
     """Serves a seeded simulated Greenhouse account until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m crm_devstack.ats.greenhouse")
     parser.add_argument("--port", type=int, default=8791)
-    parser.add_argument("--api-key", default="greenhouse-demo-key")
+    parser.add_argument("--client-id", default="greenhouse-demo-client")
+    parser.add_argument("--client-secret", default="greenhouse-demo-secret")
     parser.add_argument("--applications", type=int, default=5000)
     parser.add_argument("--years", type=int, default=4)
     args = parser.parse_args(argv)
-    simulator = GreenhouseSimulator(args.api_key)
+    simulator = GreenhouseSimulator(args.client_id, args.client_secret)
     simulator.seed(args.applications, years=args.years)
     uvicorn.run(simulator.app, host="127.0.0.1", port=args.port, log_level="info")
 

@@ -1,10 +1,34 @@
-"""The Greenhouse adapter: its webhooks (Harvest web hooks) and its Harvest API."""
+"""The Greenhouse adapter: its webhooks (Harvest web hooks) and its Harvest API v3.
+
+Harvest v1/v2 (HTTP Basic with an API key) was retired on 2026-08-31; this speaks only v3, as
+documented at harvestdocs.greenhouse.io (Authentication, Pagination, List endpoints, READ and
+WRITE endpoint migration guides, List applications):
+
+- OAuth 2.0 client credentials: `POST https://auth.greenhouse.io/token`, HTTP Basic with the
+  client id and secret, form `grant_type=client_credentials`; the answer is the RFC 6749 token
+  document (`access_token`, `expires_in`); calls carry `Authorization: Bearer <token>`.
+  Without `sub` the token acts as the credential's own service user (Greenhouse's On-Behalf-Of
+  of v1 is the token's `sub` in v3), so writes are attributed to that user.
+- Lists: `per_page` 1-500 and filters on the first request only, then the `rel="next"` URL of
+  the `Link` header, a `cursor` that must be the only query parameter; `updated_at=gte|<time>`;
+  `ids` (at most 50 per request).
+- Endpoints: `GET /v3/applications`, `/v3/applications/{id}`, `/v3/candidates`, `/v3/jobs`.
+
+Assumed where the v3 reference could not be read (the record schemas and the create bodies
+were not in the material available): application, candidate and job records keep the v1 field
+names (`candidate_id`, `status`, `prospect`, `current_stage`, `jobs` or `job_id`,
+`rejection_reason`, `email_addresses`, `departments`, `offices`), and people are created with
+`POST /v3/prospects` and `POST /v3/candidates` taking the v1 bodies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+import base64
+import time
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -20,12 +44,16 @@ from crm_ats_sync.domain.changes import (
     WebhookReport,
 )
 
-DEFAULT_BASE_URL = "https://harvest.greenhouse.io/v1"
-# Harvest's largest page: the fewest requests against its per-10-seconds limit.
+DEFAULT_BASE_URL = "https://harvest.greenhouse.io/v3"
+DEFAULT_TOKEN_URL = "https://auth.greenhouse.io/token"  # noqa: S105 (an address, not a secret)
+# Harvest's largest page: the fewest requests against its rate limit.
 PAGE_SIZE = 500
-# How many candidates `GET /v1/candidates?candidate_ids=` answers at once (Harvest's maximum).
+# How many candidates `GET /v3/candidates?ids=` answers at once (Harvest's maximum).
 CANDIDATES_PER_REQUEST = 50
 TIMEOUT_SECONDS = 30.0
+# A token is renewed this long before Greenhouse says it expires, so a call that starts just
+# before expiry does not meet a 401 on the way.
+TOKEN_MARGIN_SECONDS = 60.0
 
 
 class GreenhouseWebhooks:
@@ -47,10 +75,6 @@ class GreenhouseWebhooks:
         return greenhouse.parse_webhook(body)
 
 
-def _harvest_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _problem(response: httpx.Response) -> str:
     """What Harvest said about a refused request: its `message` and field errors."""
     try:
@@ -66,25 +90,77 @@ def _problem(response: httpx.Response) -> str:
     return " ".join(part for part in (str(document.get("message", "")), details) if part)
 
 
-class GreenhouseApi:
-    """One Greenhouse account's Harvest API v1: reads page through the `Link` header's
-    `rel="next"` URL (the cursor a backfill stores); an application names its person by id
-    only, so each page's people are read in batches of 50. Writes (push) are made on behalf of
-    the Greenhouse user `on_behalf_of`, which Harvest requires for auditing."""
+class HarvestToken(httpx.Auth):
+    """Bearer tokens from Greenhouse's token endpoint (client credentials), cached until
+    shortly before they expire; a call answered 401 (a token revoked or expired early) gets a
+    new token and is sent once more. The token request goes through the same client, so its
+    transport and timeouts are the API's."""
 
     def __init__(
-        self, http: AtsHttp, *, on_behalf_of: str | None = None, per_page: int = PAGE_SIZE
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._token_url = token_url
+        pair = f"{client_id}:{client_secret}".encode()
+        self._basic = "Basic " + base64.b64encode(pair).decode()
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._token is None or self._clock() >= self._expires_at:
+            token_response = yield self._token_request()
+            await token_response.aread()
+            self._store(token_response)
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401:
+            token_response = yield self._token_request()
+            await token_response.aread()
+            self._store(token_response)
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def _token_request(self) -> httpx.Request:
+        request = httpx.Request("POST", self._token_url, data={"grant_type": "client_credentials"})
+        request.headers["Authorization"] = self._basic
+        return request
+
+    def _store(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise AtsUnavailableError(
+                f"Greenhouse refused the client credentials ({response.status_code}): "
+                f"{_problem(response)}; check the connection's client id and secret"
+            )
+        try:
+            document: Any = response.json()
+            token = str(document["access_token"])
+            lifetime = float(document.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError) as error:
+            raise AtsUnavailableError("Greenhouse's token endpoint answered no token") from error
+        self._token = token
+        self._expires_at = self._clock() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
+
+
+class GreenhouseApi:
+    """One Greenhouse account's Harvest API v3: reads page through the `Link` header's
+    `rel="next"` URL (the cursor a backfill stores); an application names its person by id
+    only, so each page's people are read in batches of 50."""
+
+    def __init__(self, http: AtsHttp, *, per_page: int = PAGE_SIZE) -> None:
         self._http = http
-        self._on_behalf_of = on_behalf_of
         self._per_page = per_page
 
     async def applications_page(
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[ApplicationSnapshot]:
-        # Harvest filters applications by `last_activity_after` (at or after), its "updated".
-        filters = {} if updated_after is None else {"last_activity_after": updated_after}
-        records, next_cursor = await self._page("applications", filters, cursor)
+        records, next_cursor = await self._page("applications", updated_after, cursor)
         people = await self._candidates(str(r.get("candidate_id")) for r in records)
         return Page(
             items=[
@@ -98,33 +174,24 @@ class GreenhouseApi:
         record = await self._record(f"applications/{ats_application_id}")
         if record is None:
             return None
-        person = await self._record(f"candidates/{record.get('candidate_id')}")
-        return greenhouse.snapshot_from_harvest(record, person)
+        people = await self._candidates([str(record.get("candidate_id"))])
+        return greenhouse.snapshot_from_harvest(record, people.get(str(record.get("candidate_id"))))
 
     async def jobs_page(
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[AtsJob]:
-        filters = {} if updated_after is None else {"updated_after": updated_after}
-        records, next_cursor = await self._page("jobs", filters, cursor)
+        records, next_cursor = await self._page("jobs", updated_after, cursor)
         return Page(
             items=[greenhouse.job_from_harvest(r) for r in records], next_cursor=next_cursor
         )
 
     async def push_prospect(self, prospect: Prospect) -> PushedProspect:
-        """A prospect (`POST /v1/prospects`) or, for a job, a candidate with an application
-        (`POST /v1/candidates`). Greenhouse creates a new person on every call: the caller
-        pushes a CRM candidate once and keeps the ids answered."""
-        if not self._on_behalf_of:
-            raise AtsUnavailableError(
-                "Greenhouse writes need the id of the Greenhouse user they are made on behalf "
-                "of: set the connection's Greenhouse user id"
-            )
+        """A prospect (`POST /v3/prospects`) or, for a job, a candidate with an application
+        (`POST /v3/candidates`), made as the credential's user. Greenhouse creates a new person
+        on every call: the caller pushes a CRM candidate once and keeps the ids answered."""
         path = "prospects" if prospect.ats_job_id is None else "candidates"
         response = await self._http.request(
-            "POST",
-            f"/{path}",
-            json=greenhouse.person_body(prospect),
-            headers={"On-Behalf-Of": self._on_behalf_of},
+            "POST", f"/{path}", json=greenhouse.person_body(prospect)
         )
         if response.status_code not in (200, 201):
             raise AtsUnavailableError(
@@ -136,14 +203,16 @@ class GreenhouseApi:
         await self._http.aclose()
 
     async def _page(
-        self, path: str, filters: Mapping[str, datetime], cursor: str | None
+        self, path: str, updated_after: datetime | None, cursor: str | None
     ) -> tuple[list[Any], str | None]:
         if cursor is None:
-            params: dict[str, str | int] = {"per_page": self._per_page, "skip_count": "true"}
-            params |= {name: _harvest_time(moment) for name, moment in filters.items()}
+            params: dict[str, str | int] = {"per_page": self._per_page}
+            if updated_after is not None:
+                params["updated_at"] = greenhouse.harvest_filter_time(updated_after)
             response = await self._http.request("GET", f"/{path}", params=params)
         else:
-            # The cursor is a URL Greenhouse gave; the API key is only ever sent to its API.
+            # The cursor is a URL Greenhouse gave (its only parameter is `cursor`, which holds
+            # the filters); the token is only ever sent to this account's API.
             if not cursor.startswith(str(self._http.client.base_url)):
                 raise AtsUnavailableError(f"the page cursor {cursor!r} is not this account's")
             response = await self._http.request("GET", cursor)
@@ -165,7 +234,7 @@ class GreenhouseApi:
             response = await self._http.request(
                 "GET",
                 "/candidates",
-                params={"candidate_ids": ",".join(batch), "per_page": CANDIDATES_PER_REQUEST},
+                params={"ids": ",".join(batch), "per_page": CANDIDATES_PER_REQUEST},
             )
             for record in self._answer(response, "candidates"):
                 found[str(record["id"])] = record
@@ -180,12 +249,25 @@ class GreenhouseApi:
         return response.json()
 
 
-def open_api(
-    *, base_url: str | None, api_key: str, on_behalf_of: str | None = None
-) -> GreenhouseApi:
-    """The Harvest API of the account `api_key` belongs to (HTTP Basic: the key as user name,
-    no password), at `base_url` or Greenhouse's own."""
+def token_url_for(base_url: str | None) -> str:
+    """Greenhouse's token endpoint, or for another API address (a simulator, a proxy) the
+    `/token` of that address's origin."""
+    if base_url is None:
+        return DEFAULT_TOKEN_URL
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}/token"
+
+
+def open_api(*, base_url: str | None, api_key: str) -> GreenhouseApi:
+    """The Harvest v3 API of the account whose OAuth client credentials `api_key` holds
+    (`<client id>:<client secret>`), at `base_url` or Greenhouse's own."""
+    try:
+        client_id, client_secret = greenhouse.client_credentials(api_key)
+    except ValueError as error:
+        raise AtsUnavailableError(str(error)) from error
     client = httpx.AsyncClient(
-        base_url=base_url or DEFAULT_BASE_URL, auth=(api_key, ""), timeout=TIMEOUT_SECONDS
+        base_url=base_url or DEFAULT_BASE_URL,
+        auth=HarvestToken(token_url_for(base_url), client_id, client_secret),
+        timeout=TIMEOUT_SECONDS,
     )
-    return GreenhouseApi(AtsHttp(client), on_behalf_of=on_behalf_of)
+    return GreenhouseApi(AtsHttp(client))

@@ -27,6 +27,7 @@ from crm_ats_sync.application import applications, connections, jobs, sync
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
+    InvalidConnectionSetting,
     MissingConnectionSetting,
     RefusedApiAddress,
 )
@@ -129,10 +130,14 @@ def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
     )
 
 
-def _refused_api_settings(refused: RefusedApiAddress | MissingConnectionSetting) -> ProblemError:
+def _refused_api_settings(
+    refused: RefusedApiAddress | MissingConnectionSetting | InvalidConnectionSetting,
+) -> ProblemError:
     """A 422 naming the API setting that cannot be used, or the ones missing."""
     if isinstance(refused, RefusedApiAddress):
         return _invalid_body(str(refused), {"api_base_url": str(refused)})
+    if isinstance(refused, InvalidConnectionSetting):
+        return _invalid_body(str(refused), {refused.field: str(refused)})
     return _invalid_body(
         str(refused), {f: f"required for {refused.provider.value}" for f in refused.fields}
     )
@@ -152,7 +157,9 @@ async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
 ) -> ConnectionCreated:
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
-    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them)."""
+    configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them); a
+    Greenhouse `api_key` is `<client id>:<client secret>` of Harvest v3 OAuth credentials
+    (422 otherwise)."""
     try:
         connection = await connections.create_connection(
             container.storage,
@@ -164,7 +171,7 @@ async def create_connection(
             api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
             address_policy=container.address_policy,
         )
-    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+    except (RefusedApiAddress, MissingConnectionSetting, InvalidConnectionSetting) as refused:
         raise _refused_api_settings(refused) from None
     return _created(connection, container.public_base_url)
 
@@ -224,7 +231,7 @@ async def replace_api_key(
         )
     except ConnectionNotFound:
         raise _not_found(connection_id) from None
-    except (RefusedApiAddress, MissingConnectionSetting) as refused:
+    except (RefusedApiAddress, MissingConnectionSetting, InvalidConnectionSetting) as refused:
         raise _refused_api_settings(refused) from None
     return (await _views(container, [connection]))[0]
 

@@ -25,7 +25,8 @@ class ConnectionCreate(BaseModel):
         min_length=1,
         max_length=500,
         description="The ATS API key the CRM reads history and pushes candidates with (a "
-        "Greenhouse Harvest key, a Lever API key, a Workable access token); never shown again. "
+        "Greenhouse Harvest v3 OAuth client id and secret written `<client id>:<client "
+        "secret>`, a Lever API key, a Workable access token); never shown again. "
         "Without it the connection takes webhooks only.",
     )
     api_base_url: HttpUrl | None = Field(

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from crm_ats_sync.application.storage import AtsStorage
+from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.addresses import ApiAddressPolicy
 from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
 from crm_shared import utc_now
@@ -29,6 +30,14 @@ class RefusedApiAddress(ValueError):
     """The API address names a host the service may not send the API key to."""
 
 
+class InvalidConnectionSetting(ValueError):
+    """A setting given is not in the form the ATS needs (`field`, by name)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
 class ConnectionChanged(Exception):
     """The connection changed (or was deleted) while its secret was being rotated."""
 
@@ -39,11 +48,17 @@ def _check_api_settings(
     api_base_url: str | None,
     address_policy: ApiAddressPolicy,
 ) -> None:
-    """`MissingConnectionSetting` or `RefusedApiAddress` unless the API may be used so."""
+    """`MissingConnectionSetting`, `InvalidConnectionSetting` or `RefusedApiAddress` unless
+    the API may be used so."""
     given = {"api_key": api_key, "api_base_url": api_base_url}
     missing = [f for f in REQUIRED_CONNECTION_SETTINGS.get(provider, ()) if not given.get(f)]
     if missing:
         raise MissingConnectionSetting(provider, missing)
+    if provider is Provider.GREENHOUSE and api_key is not None:
+        try:
+            greenhouse.client_credentials(api_key)
+        except ValueError as error:
+            raise InvalidConnectionSetting("api_key", str(error)) from None
     refusal = address_policy.refusal(api_base_url) if api_base_url else None
     if refusal:
         raise RefusedApiAddress(refusal)
@@ -62,7 +77,9 @@ async def create_connection(
 ) -> Connection:
     """Connects an ATS account with a new webhook secret and, given an API key, its API;
     `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
-    `RefusedApiAddress` for an API address the key may not be sent to."""
+    `RefusedApiAddress` for an API address the key may not be sent to,
+    `InvalidConnectionSetting` for a setting not in the ATS's form (a Greenhouse `api_key` is
+    `<client id>:<client secret>`)."""
     _check_api_settings(provider, api_key, api_base_url, address_policy)
     connection = Connection(
         tenant_id=tenant_id,

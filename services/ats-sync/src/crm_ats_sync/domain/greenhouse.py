@@ -1,4 +1,4 @@
-"""Greenhouse in the CRM's words: its Harvest webhooks and its Harvest API v1 records.
+"""Greenhouse in the CRM's words: its Harvest webhooks and its Harvest API v3 records.
 
 Each delivery is a JSON body `{"action": ..., "payload": {...}}` with a `Signature` header
 `sha256 <hex HMAC-SHA256 of the whole body, keyed with the webhook's secret>` and a unique
@@ -136,11 +136,30 @@ def _application_change(kind: ChangeKind, action: str, document: Any) -> Applica
         raise WebhookRejectedError(f"the {action} payload is malformed") from error
 
 
-# ---- the Harvest API (v1): applications, candidates, jobs --------------------------------
+# ---- the Harvest API (v3): credentials, applications, candidates, jobs --------------------
 
 
 class HarvestRecordError(ValueError):
     """A Harvest API answer that is not the documented record."""
+
+
+def client_credentials(api_key: str) -> tuple[str, str]:
+    """The Harvest v3 OAuth client id and secret a connection's `api_key` holds, written
+    `<client id>:<client secret>` (Greenhouse shows the two separately in Dev Center). Split at
+    the first colon: a client id has none. `ValueError` when either half is missing."""
+    client_id, colon, client_secret = api_key.partition(":")
+    if not colon or not client_id.strip() or not client_secret.strip():
+        raise ValueError(
+            "a Greenhouse api_key is the Harvest v3 OAuth client id and client secret, "
+            "written <client id>:<client secret>"
+        )
+    return client_id.strip(), client_secret.strip()
+
+
+def harvest_filter_time(moment: datetime) -> str:
+    """The `updated_at` filter of a Harvest v3 list: at or after `moment` (`gte|<time>`)."""
+    utc = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return f"gte|{utc}"
 
 
 # Harvest's `status`; `converted` is a prospect application that became a candidate
@@ -177,11 +196,20 @@ def _latest(*values: Any) -> datetime | None:
     return max(moments) if moments else None
 
 
+def _jobs(application: Any) -> list[Any]:
+    """The application's jobs as `{"id", "name"}` records: v3's `jobs` list, or its bare
+    `job_id` (a record without the name) when it carries only that."""
+    jobs = application.get("jobs") or []
+    if not jobs and application.get("job_id") is not None:
+        return [{"id": application["job_id"]}]
+    return list(jobs)
+
+
 def snapshot_from_harvest(application: Any, candidate: Any) -> ApplicationSnapshot:
     """An application's state from Harvest's application record and its candidate's record
     (the application names the person by `candidate_id` only)."""
     try:
-        jobs = application.get("jobs") or []
+        jobs = _jobs(application)
         stage = _name(application.get("current_stage"))
         prospect = bool(application.get("prospect"))
         if stage is None and prospect:
@@ -197,7 +225,11 @@ def snapshot_from_harvest(application: Any, candidate: Any) -> ApplicationSnapsh
             applied_at=_timestamp(application.get("applied_at")),
             stage=stage,
             status=status,
-            changed_at=_latest(application.get("last_activity_at"), application.get("rejected_at")),
+            changed_at=_latest(
+                application.get("last_activity_at"),
+                application.get("updated_at"),
+                application.get("rejected_at"),
+            ),
             rejection_reason=(
                 _name(application.get("rejection_reason"))
                 if status is ApplicationStatus.REJECTED
@@ -230,7 +262,7 @@ def job_from_harvest(job: Any) -> AtsJob:
 
 
 def person_body(prospect: Prospect) -> dict[str, Any]:
-    """The body of `POST /v1/prospects` (no job) or `POST /v1/candidates` (an application for
+    """The body of `POST /v3/prospects` (no job) or `POST /v3/candidates` (an application for
     `prospect.ats_job_id`) for a CRM candidate. Harvest requires both names: a missing first
     name is the email's local part, a missing last name "-"."""
     body: dict[str, Any] = {
