@@ -137,7 +137,7 @@ def test_with_no_matching_open_job_the_else_part_renders() -> None:
         ("{{ job.name }}", "job is only known inside"),
         ("{% for j in open_jobs %}{{ j.name }}{% endfor %}", "the only loop"),
         ("{% for job in range(10**6) %}{% endfor %}", "the only loop"),
-        ("{% for job in open_jobs %}{{ job.salary }}{% endfor %}", "unknown merge field job.salary"),
+        ("{% for job in open_jobs %}{{ job.salary }}{% endfor %}", "unknown merge field job."),
         ("{% for job in open_jobs %}{{ job.name.__class__ }}{% endfor %}", "one level deep"),
         ("{% for job in open_jobs %}{{ job }}{% endfor %}", "needs a field, e.g. job.name"),
         ("{% for job in open_jobs %}{{ loop.index }}{% endfor %}", "unknown merge field 'loop'"),
