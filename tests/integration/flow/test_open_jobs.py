@@ -151,6 +151,10 @@ async def test_a_template_preview_lists_the_open_jobs_matching_the_candidate(
     )
     assert matched["text"].startswith("Python Developer\nNurse\n")
 
+    catalogue = await stack.gateway.get("/api/v1/templates/merge-fields", headers=headers)
+    offered = {field["name"]: field["insert"] for field in catalogue.json()["fields"]}
+    assert offered["open_jobs"].startswith("{% for job in open_jobs %}")
+
     unmatched = await preview(parisian)
     assert unmatched["subject"] == "News"
     assert unmatched["html"].startswith("<ul><li>No open roles right now</li></ul>")
