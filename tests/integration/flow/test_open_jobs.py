@@ -1,6 +1,7 @@
 """Open ATS jobs in campaign templates, on the real broker and database: campaigns keeps the
 newest state of each job from `job.changed` (a late older state and a redelivery change
-nothing), and a template preview lists the open jobs matching the candidate, or its else part."""
+nothing), and a template preview lists the open jobs matching the candidate, or its else part,
+also for the jobs a Greenhouse backfill brought in."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from crm_devstack.ats.greenhouse import GreenhouseSimulator
+from crm_devstack.infra import free_ports
 from crm_shared import JOB_CHANGED, JobChanged
 from crm_shared.mongo import Database
-from helpers import eventually, publish_event, unique
-from integration.flow.conftest import ACME_TOKEN, Stack
+from helpers import eventually, publish_event, serving, unique
+from integration.flow.conftest import ACME_TOKEN, GLOBEX_ADMIN_TOKEN, GLOBEX_TOKEN, Stack
 from integration.flow.sequencing import create_candidate
 from integration.flow.test_broadcasts import campaigns_db
 
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 __all__ = ["campaigns_db"]
 
+API_KEY = "greenhouse-jobs-key"
 JOB_BOARD = (
     "<ul>{% for job in open_jobs %}<li>{{ job.name }} | {{ job.locations }}</li>"
     "{% else %}<li>No open roles right now</li>{% endfor %}</ul>"
@@ -158,3 +162,61 @@ async def test_a_template_preview_lists_the_open_jobs_matching_the_candidate(
     unmatched = await preview(parisian)
     assert unmatched["subject"] == "News"
     assert unmatched["html"].startswith("<ul><li>No open roles right now</li></ul>")
+
+
+async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stack) -> None:
+    # Globex: acme's open jobs above would be listed too.
+    admin, staff = stack.as_(GLOBEX_ADMIN_TOKEN), stack.as_(GLOBEX_TOKEN)
+    simulator = GreenhouseSimulator(API_KEY, rate_limit=1_000)
+    simulator.seed(20)
+    open_in_berlin = sorted(
+        (job["updated_at"], job["name"])
+        for job in simulator.jobs.values()
+        if job["status"] == "open"
+        and any(office["location"]["name"].startswith("Berlin") for office in job["offices"])
+    )
+    assert open_in_berlin, "the seeded account has an open job in Berlin"
+    async with serving(simulator.app, free_ports(1)[0]) as url:
+        created = await stack.gateway.post(
+            "/api/v1/ats/connections",
+            headers=admin,
+            json={
+                "provider": "greenhouse",
+                "name": unique("greenhouse"),
+                "api_base_url": f"{url}/v1",
+                "api_key": API_KEY,
+            },
+        )
+        assert created.status_code == 201, created.text
+        sync_url = f"/api/v1/ats/connections/{created.json()['id']}"
+        started = await stack.gateway.post(f"{sync_url}/backfill", headers=admin)
+        assert started.status_code == 202, started.text
+
+        async def backfilled() -> bool:
+            run = (await stack.gateway.get(f"{sync_url}/sync", headers=staff)).json()
+            return bool(run["backfill"] and run["backfill"]["state"] == "succeeded")
+
+        await eventually(backfilled, timeout=60, message="the backfill did not finish")
+
+    saved = await stack.gateway.post(
+        "/api/v1/templates",
+        headers=staff,
+        json={"name": unique("jobs"), "subject": "Roles", "html": JOB_BOARD, "text": "Roles"},
+    )
+    assert saved.status_code == 201, saved.text
+    template_id = saved.json()["id"]
+    berliner, _ = await create_candidate(stack, GLOBEX_TOKEN, template_id, location="Berlin")
+    expected = "".join(
+        f"<li>{name} | Berlin, Germany</li>" for _, name in reversed(open_in_berlin[-5:])
+    )
+
+    async def listed() -> bool:
+        response = await stack.gateway.post(
+            f"/api/v1/templates/{template_id}/preview",
+            headers=staff,
+            json={"candidate_id": berliner},
+        )
+        assert response.status_code == 200, response.text
+        return bool(response.json()["html"].startswith(f"<ul>{expected}</ul>"))
+
+    await eventually(listed, timeout=30, message="the preview did not list the open jobs")
