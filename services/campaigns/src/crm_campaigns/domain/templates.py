@@ -4,8 +4,9 @@ Templates are Jinja2 (`{{ candidate.first_name | default("there") }}`) rendered 
 environment. Everything a template may use is checked when it is saved, so a typo is an error
 then, not a blank in a candidate's inbox, and an injection attempt never reaches the renderer:
 
-- names: only `candidate`, `sender` and `blocks`, and only their documented fields, one level
-  deep (`candidate.first_name`, `blocks.footer`); no `[...]` subscripts;
+- names: only `candidate`, `sender`, `blocks` and `open_jobs` (with `job` in its loop), and only
+  their documented fields, one level deep (`candidate.first_name`, `blocks.footer`); no `[...]`
+  subscripts;
 - filters: only the text filters in `ALLOWED_FILTERS` (no `attr`, `map`, `format`, ...);
 - no calls, no `include`/`import`/`extends`/`macro`/`set` (nothing that reaches code);
 - one loop only: `{% for job in open_jobs %}...{% else %}...{% endfor %}`, not nested, reading
@@ -381,10 +382,10 @@ def blocks_used(source: str) -> set[str]:
 class _BlockPart:
     """One part of a block, compiled; rendered once per sender when it names nothing else.
 
-    A tenant has many blocks and a recipient's context differs only in `candidate` and the
-    links, so a block that names neither (a branding footer, a signature) is the same for every
-    recipient of a broadcast: rendering it once instead of per message is a large share of a
-    broadcast's rendering time.
+    A tenant has many blocks and a recipient's context differs only in `candidate`, `open_jobs`
+    and the links, so a block that names none of them (a branding footer, a signature) is the
+    same for every recipient of a broadcast: rendering it once instead of per message is a large
+    share of a broadcast's rendering time.
     """
 
     def __init__(self, environment: SandboxedEnvironment, key: str, source: str) -> None:
