@@ -87,16 +87,7 @@ async def test_a_broadcast_whose_template_was_deleted_is_paused_at_once(
     database: tuple[Any, Any],
 ) -> None:
     mongo, db = database
-    broadcast = Broadcast(
-        tenant_id=unique("tenant"),
-        name="Autumn fair",
-        template_id="deleted-template",
-        audience=ListAudience(candidate_ids=["c1"]),
-        status=BroadcastStatus.PREPARING,
-        created_by="rita",
-    )
-    document = to_document(broadcast) | {"schedule": {"type": "now"}}
-    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    broadcast = await preparing(db, unique("tenant"), "deleted-template", ["c1"])
     assert await runner_of(mongo, db).run_due() == 1
     stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
     assert stored is not None
@@ -146,16 +137,7 @@ async def test_each_message_lists_the_open_jobs_matching_its_recipient(
             await jobs.save(job, session=session)
 
     await in_transaction(mongo, store)
-    broadcast = Broadcast(
-        tenant_id=tenant,
-        name="Roles",
-        template_id=template.id,
-        audience=ListAudience(candidate_ids=["berlin", "paris"]),
-        status=BroadcastStatus.PREPARING,
-        created_by="rita",
-    )
-    document = to_document(broadcast) | {"schedule": {"type": "now"}}
-    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    broadcast = await preparing(db, tenant, template.id, ["berlin", "paris"])
     assert await runner_of(mongo, db).run_due() == 1
     texts = {
         message["candidate_id"]: message["text"]
@@ -163,6 +145,21 @@ async def test_each_message_lists_the_open_jobs_matching_its_recipient(
     }
     assert texts["berlin"].startswith("Nurse 1;")
     assert texts["paris"].startswith("Nothing yet")
+
+
+async def preparing(db: Any, tenant: str, template_id: str, candidate_ids: list[str]) -> Broadcast:
+    """A broadcast to a list, stored as sent now, for the runner's next run."""
+    broadcast = Broadcast(
+        tenant_id=tenant,
+        name="Fair",
+        template_id=template_id,
+        audience=ListAudience(candidate_ids=candidate_ids),
+        status=BroadcastStatus.PREPARING,
+        created_by="rita",
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    return broadcast
 
 
 def runner_of(mongo: Any, db: Any) -> BroadcastRunner:

@@ -16,16 +16,9 @@ async def project_job(
 ) -> bool:
     """Keeps the job's newest state (by the ATS's change time, or the event's when the ATS gave
     none); an older state arriving late is ignored. True when the job was stored."""
-    job = Job(
-        tenant_id=tenant_id,
-        connection_id=change.connection_id,
-        ats_job_id=change.ats_job_id,
-        provider=change.provider,
-        name=change.name,
-        status=change.status,
-        departments=change.departments,
-        locations=change.locations,
-        changed_at=change.changed_at or at,
+    job = Job.model_validate(
+        change.model_dump(exclude={"created"})
+        | {"tenant_id": tenant_id, "changed_at": change.changed_at or at}
     )
     jobs = JobRepository(database, tenant_id)
     stored = await jobs.get(job.connection_id, job.ats_job_id, session=session)
