@@ -52,19 +52,11 @@ async def test_a_broadcast_that_keeps_failing_is_paused_with_the_reason(
     database: tuple[Any, Any],
 ) -> None:
     mongo, db = database
-    tenant = unique("tenant")
-    broadcast = Broadcast(
-        tenant_id=tenant,
-        name="Spring fair",
-        template_id="t1",
-        audience=ListAudience(candidate_ids=["c1"]),
-        status=BroadcastStatus.PREPARING,
-        created_by="rita",
-    )
-    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    broadcast = await preparing(db, unique("tenant"), "t1", ["c1"])
     # Stored by an older version in a shape this one cannot read: every run fails.
-    document["audience"] = {"type": "carrier_pigeon"}
-    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    await db[BROADCASTS].update_one(
+        {"_id": broadcast.id}, {"$set": {"audience": {"type": "carrier_pigeon"}}}
+    )
     runner = runner_of(mongo, db)
     for attempt in range(1, MAX_RUN_ERRORS + 1):
         assert await runner.run_due() == 1
