@@ -118,6 +118,32 @@ async def test_the_editor_offers_the_merge_fields_and_candidates_to_preview_for(
     assert "data-insert-target" in page.text
 
 
+async def test_the_editor_offers_the_open_jobs_loop_with_its_help(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template())
+    loop = "{% for job in open_jobs %}{{ job.name }}\n{% else %}None yet.{% endfor %}"
+    api.answer(
+        "GET",
+        "/api/v1/templates/merge-fields",
+        body={
+            "fields": [
+                {
+                    "name": "open_jobs",
+                    "description": "Up to 5 open ATS jobs matching the recipient",
+                    "insert": loop,
+                }
+            ],
+            "filters": ["default"],
+        },
+    )
+    api.answer("GET", "/api/v1/candidates", body={"items": []})
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert f'data-insert="{loop}"' in page.text
+    assert "Up to 5 open ATS jobs matching the recipient" in page.text
+    assert "a list (<code>open_jobs</code>) comes as a loop" in page.text
+
+
 async def test_the_preview_renders_the_draft_for_the_candidate(site: Console) -> None:
     client, api = site
     api.answer(

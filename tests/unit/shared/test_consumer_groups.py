@@ -80,6 +80,7 @@ GROUPS = [
     ("crm.campaigns.on_event_checked_in", "event.checked_in"),
     ("crm.campaigns.on_event_no_show", "event.no_show"),
     ("crm.campaigns.on_event_registered", "event.registered"),
+    ("crm.campaigns.on_job_changed", "job.changed"),
     ("crm.campaigns.on_list_archived", "list.archived"),
     ("crm.campaigns.on_list_member_added", "list.member_added"),
     ("crm.campaigns.on_list_member_removed", "list.member_removed"),

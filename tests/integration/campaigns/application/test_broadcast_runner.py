@@ -1,5 +1,6 @@
 """The broadcast runner on the real database: a broadcast whose preparation keeps failing is
-paused with the reason after three tries, instead of being retried unseen for ever."""
+paused with the reason after three tries, instead of being retried unseen for ever; each
+recipient's message lists the open jobs matching them."""
 
 from __future__ import annotations
 
@@ -11,10 +12,27 @@ import pytest
 
 from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
 from crm_campaigns.config import CampaignsSettings
-from crm_campaigns.domain.models import Broadcast, BroadcastStatus, ListAudience
+from crm_campaigns.domain.jobs import Job
+from crm_campaigns.domain.models import (
+    Broadcast,
+    BroadcastStatus,
+    ListAudience,
+    Recipient,
+    Template,
+)
 from crm_campaigns.domain.tracking import TrackingTokens
-from crm_campaigns.repositories.collections import BROADCASTS, ensure_indexes
-from crm_shared import SignedLinks, Wakeup, create_mongo_client, to_document, utc_now
+from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES, ensure_indexes
+from crm_campaigns.repositories.jobs import JobRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.templates import TemplateRepository
+from crm_shared import (
+    SignedLinks,
+    Wakeup,
+    create_mongo_client,
+    in_transaction,
+    to_document,
+    utc_now,
+)
 from helpers import unique
 
 pytestmark = pytest.mark.integration
@@ -34,19 +52,11 @@ async def test_a_broadcast_that_keeps_failing_is_paused_with_the_reason(
     database: tuple[Any, Any],
 ) -> None:
     mongo, db = database
-    tenant = unique("tenant")
-    broadcast = Broadcast(
-        tenant_id=tenant,
-        name="Spring fair",
-        template_id="t1",
-        audience=ListAudience(candidate_ids=["c1"]),
-        status=BroadcastStatus.PREPARING,
-        created_by="rita",
-    )
-    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    broadcast = await preparing(db, unique("tenant"), "t1", ["c1"])
     # Stored by an older version in a shape this one cannot read: every run fails.
-    document["audience"] = {"type": "carrier_pigeon"}
-    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    await db[BROADCASTS].update_one(
+        {"_id": broadcast.id}, {"$set": {"audience": {"type": "carrier_pigeon"}}}
+    )
     runner = runner_of(mongo, db)
     for attempt in range(1, MAX_RUN_ERRORS + 1):
         assert await runner.run_due() == 1
@@ -69,16 +79,7 @@ async def test_a_broadcast_whose_template_was_deleted_is_paused_at_once(
     database: tuple[Any, Any],
 ) -> None:
     mongo, db = database
-    broadcast = Broadcast(
-        tenant_id=unique("tenant"),
-        name="Autumn fair",
-        template_id="deleted-template",
-        audience=ListAudience(candidate_ids=["c1"]),
-        status=BroadcastStatus.PREPARING,
-        created_by="rita",
-    )
-    document = to_document(broadcast) | {"schedule": {"type": "now"}}
-    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    broadcast = await preparing(db, unique("tenant"), "deleted-template", ["c1"])
     assert await runner_of(mongo, db).run_due() == 1
     stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
     assert stored is not None
@@ -86,6 +87,71 @@ async def test_a_broadcast_whose_template_was_deleted_is_paused_at_once(
         "paused",
         "template deleted-template no longer exists",
     )
+
+
+async def test_each_message_lists_the_open_jobs_matching_its_recipient(
+    database: tuple[Any, Any],
+) -> None:
+    mongo, db = database
+    tenant = unique("tenant")
+    template = Template(
+        tenant_id=tenant,
+        name="Roles",
+        subject="Roles",
+        html="<p>Hi</p>",
+        text="{% for job in open_jobs %}{{ job.name }};{% else %}Nothing yet{% endfor %}",
+        created_by="rita",
+    )
+    await TemplateRepository(db, tenant).add(template)
+    recipients = RecipientRepository(db, tenant)
+    jobs = JobRepository(db, tenant)
+
+    async def store(session: Any) -> None:
+        for candidate_id, location in (("berlin", "Berlin"), ("paris", "Paris")):
+            recipient = Recipient(
+                candidate_id=candidate_id,
+                tenant_id=tenant,
+                email=f"{candidate_id}@example.org",
+                location=location,
+                marketing_consent=True,
+            )
+            await recipients.upsert(recipient, session=session)
+        for job_id, status in (("1", "open"), ("2", "closed")):
+            job = Job(
+                tenant_id=tenant,
+                connection_id="conn",
+                ats_job_id=job_id,
+                provider="greenhouse",
+                name=f"Nurse {job_id}",
+                status=status,
+                locations=["Berlin, Germany"],
+            )
+            await jobs.save(job, session=session)
+
+    await in_transaction(mongo, store)
+    broadcast = await preparing(db, tenant, template.id, ["berlin", "paris"])
+    assert await runner_of(mongo, db).run_due() == 1
+    texts = {
+        message["candidate_id"]: message["text"]
+        async for message in db[MESSAGES].find({"broadcast_id": broadcast.id})
+    }
+    assert texts["berlin"].startswith("Nurse 1;")
+    assert texts["paris"].startswith("Nothing yet")
+
+
+async def preparing(db: Any, tenant: str, template_id: str, candidate_ids: list[str]) -> Broadcast:
+    """A broadcast to a list, stored as sent now, for the runner's next run."""
+    broadcast = Broadcast(
+        tenant_id=tenant,
+        name="Fair",
+        template_id=template_id,
+        audience=ListAudience(candidate_ids=candidate_ids),
+        status=BroadcastStatus.PREPARING,
+        created_by="rita",
+    )
+    document = to_document(broadcast) | {"schedule": {"type": "now"}}
+    await db[BROADCASTS].insert_one(document | {"lease_owner": None, "lease_until": None})
+    return broadcast
 
 
 def runner_of(mongo: Any, db: Any) -> BroadcastRunner:

@@ -8,6 +8,7 @@ import pytest
 from crm_campaigns.application.library import BlockLibrary, TemplateLibrary
 from crm_campaigns.domain.models import Block, Template
 from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from integration.campaigns.application.test_delivery import Setup
@@ -19,7 +20,8 @@ def _libraries(setup: Setup) -> tuple[TemplateLibrary, BlockLibrary]:
     templates = TemplateRepository(setup.database, setup.tenant)
     blocks = BlockRepository(setup.database, setup.tenant)
     recipients = RecipientRepository(setup.database, setup.tenant)
-    return TemplateLibrary(templates, blocks, recipients), BlockLibrary(blocks, templates)
+    jobs = JobRepository(setup.database, setup.tenant)
+    return TemplateLibrary(templates, blocks, recipients, jobs), BlockLibrary(blocks, templates)
 
 
 def _template(setup: Setup, name: str, html: str, text: str = "Hi") -> Template:

@@ -161,7 +161,7 @@ def test_the_merge_field_catalogue_offers_every_field_the_validator_accepts() ->
         validate_template({"html": field.insert}, block_keys=["footer"], blocks_in=("html",))
         assert field.description
     expected = {f"{ns}.{name}" for ns, names_ in MERGE_FIELDS.items() for name in names_}
-    assert expected | LINK_FIELDS | {"blocks.footer"} == set(names)
+    assert expected | LINK_FIELDS | {"open_jobs", "blocks.footer"} == set(names)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ SUBSCRIBERS = {
     ("event.checked_in", "on_event_checked_in"),
     ("event.no_show", "on_event_no_show"),
     ("event.registered", "on_event_registered"),
+    ("job.changed", "on_job_changed"),
     ("list.archived", "on_list_archived"),
     ("list.member_added", "on_list_member_added"),
     ("list.member_removed", "on_list_member_removed"),

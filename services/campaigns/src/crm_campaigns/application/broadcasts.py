@@ -22,6 +22,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, Handing
+from crm_campaigns.application.jobs import jobs_for
 from crm_campaigns.domain.broadcasts import (
     REST_GROUP,
     TEST_GROUP,
@@ -39,6 +41,7 @@ from crm_campaigns.domain.broadcasts import (
     send_time,
 )
 from crm_campaigns.domain.contact_links import contact_links, with_footer
+from crm_campaigns.domain.jobs import Job
 from crm_campaigns.domain.models import (
     Broadcast,
     BroadcastStatus,
@@ -55,6 +58,7 @@ from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository, complete_if_done
 from crm_campaigns.repositories.collections import BROADCAST_RECIPIENTS, BROADCASTS, MESSAGES
+from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.leases import claim_next
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.pools import PoolMemberRepository
@@ -91,6 +95,15 @@ class AudienceGoneError(LookupError):
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a broadcast's messages are rendered from: its template compiled, and the tenant's
+    open jobs (read once per broadcast, empty unless the template lists them)."""
+
+    template: CompiledTemplate
+    jobs: list[Job]
 
 
 def message_id_for(broadcast_id: str, candidate_id: str) -> str:
@@ -250,14 +263,22 @@ class BroadcastRunner:
         segment = SegmentMemberRepository(self._database, broadcast.tenant_id)
         return await segment.member_ids(audience.segment_id)
 
-    async def _compiled(self, broadcast: Broadcast) -> CompiledTemplate:
+    async def _compiled(self, broadcast: Broadcast) -> _Content:
         template = await TemplateRepository(self._database, broadcast.tenant_id).get(
             broadcast.template_id
         )
         if template is None:
             raise TemplateMissingError(f"template {broadcast.template_id} no longer exists")
         blocks = await BlockRepository(self._database, broadcast.tenant_id).sources()
-        return CompiledTemplate(template.subject, template.html, template.text, blocks)
+        subjects = [v.subject for v in broadcast.ab_test.variants] if broadcast.ab_test else []
+        jobs = await jobs_for(
+            JobRepository(self._database, broadcast.tenant_id),
+            (template.subject, template.html, template.text, *subjects),
+            blocks,
+        )
+        return _Content(
+            CompiledTemplate(template.subject, template.html, template.text, blocks), jobs
+        )
 
     def _start(self, broadcast: Broadcast) -> datetime:
         now = utc_now()
@@ -345,7 +366,7 @@ class BroadcastRunner:
     async def _queue_chunk(
         self,
         broadcast: Broadcast,
-        compiled: CompiledTemplate,
+        compiled: _Content,
         chunk: Sequence[Assignment],
         now: datetime,
         *,
@@ -459,7 +480,7 @@ class BroadcastRunner:
     def _message(
         self,
         broadcast: Broadcast,
-        compiled: CompiledTemplate,
+        compiled: _Content,
         recipient: Recipient,
         assignment: Assignment,
         variant_subject: str | None,
@@ -473,8 +494,8 @@ class BroadcastRunner:
             candidate_id=recipient.candidate_id,
             message_id=message_id,
         )
-        rendered = compiled.render(
-            recipient_context(recipient, self._sender_name, links),
+        rendered = compiled.template.render(
+            recipient_context(recipient, self._sender_name, links, compiled.jobs),
             subject=variant_subject or winner_subject,
         )
         html, text = with_footer(rendered.html, rendered.text, links)

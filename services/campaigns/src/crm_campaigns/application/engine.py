@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from crm_campaigns.application.jobs import jobs_for
 from crm_campaigns.domain.contact_links import contact_links, with_footer
 from crm_campaigns.domain.models import (
     AddTagStep,
@@ -62,6 +63,7 @@ from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.publishers import to_candidate_change_requested
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.collections import ENROLMENTS, MESSAGES
+from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.leases import claim_next
 from crm_campaigns.repositories.notifications import NotificationRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
@@ -508,6 +510,12 @@ class SequenceEngine:
         # Unique per executed step, so a send reached again through a loop is a new message.
         message_id = f"{enrolment.id}-{enrolment.step_count}"
         blocks = await BlockRepository(self._database, sequence.tenant_id).sources(session=session)
+        jobs = await jobs_for(
+            JobRepository(self._database, sequence.tenant_id),
+            (template.subject, template.html, template.text),
+            blocks,
+            session=session,
+        )
         links = contact_links(
             self._links,
             base_url=self._base_url,
@@ -520,7 +528,7 @@ class SequenceEngine:
                 template.subject,
                 template.html,
                 template.text,
-                recipient_context(recipient, self._sender_name, links),
+                recipient_context(recipient, self._sender_name, links, jobs),
                 blocks,
             )
         except RenderError as error:

@@ -9,6 +9,7 @@ from crm_campaigns.application.previews import render_preview
 from crm_campaigns.domain.models import Block, Recipient, Template
 from crm_campaigns.domain.templates import RenderedMessage, blocks_used
 from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 
@@ -20,6 +21,7 @@ class TemplateLibrary:
     templates: TemplateRepository
     blocks: BlockRepository
     recipients: RecipientRepository
+    jobs: JobRepository
 
     async def add(self, template: Template) -> None:
         await self.templates.add(template)
@@ -52,6 +54,7 @@ class TemplateLibrary:
             template,
             recipient,
             self.blocks,
+            self.jobs,
             public_base_url=public_base_url,
             sender_name=sender_name,
         )

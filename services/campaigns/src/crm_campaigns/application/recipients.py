@@ -46,6 +46,7 @@ async def project_profile(
             time_zone=profile.time_zone,
             owner_id=profile.owner_id,
             email_sha256=[email_sha256(email) for email in profile.emails],
+            skills=profile.skills,
         ),
         session=session,
     )

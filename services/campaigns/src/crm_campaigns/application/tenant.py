@@ -18,6 +18,7 @@ from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
@@ -45,6 +46,7 @@ class TenantUseCases:
             self._templates(),
             self._blocks(),
             RecipientRepository(self.container.database, self.tenant_id),
+            JobRepository(self.container.database, self.tenant_id),
         )
 
     def block_library(self) -> BlockLibrary:

@@ -42,6 +42,9 @@ class Recipient(BaseModel):
     email_sha256: list[str] = Field(
         default_factory=list, description="SHA-256 of each of the candidate's normalised emails."
     )
+    skills: list[str] = Field(
+        default_factory=list, description="Normalised skills, to match open jobs to the person."
+    )
 
 
 class Template(BaseModel):

@@ -4,10 +4,15 @@ Templates are Jinja2 (`{{ candidate.first_name | default("there") }}`) rendered 
 environment. Everything a template may use is checked when it is saved, so a typo is an error
 then, not a blank in a candidate's inbox, and an injection attempt never reaches the renderer:
 
-- names: only `candidate`, `sender` and `blocks`, and only their documented fields, one level
-  deep (`candidate.first_name`, `blocks.footer`); no `[...]` subscripts;
+- names: only `candidate`, `sender`, `blocks` and `open_jobs` (with `job` in its loop), and only
+  their documented fields, one level deep (`candidate.first_name`, `blocks.footer`); no `[...]`
+  subscripts;
 - filters: only the text filters in `ALLOWED_FILTERS` (no `attr`, `map`, `format`, ...);
-- no calls, no `include`/`import`/`extends`/`macro`/`set`/`for` (nothing that reaches code);
+- no calls, no `include`/`import`/`extends`/`macro`/`set` (nothing that reaches code);
+- one loop only: `{% for job in open_jobs %}...{% else %}...{% endfor %}`, not nested, reading
+  only `job.name`, `job.departments` and `job.locations`; `open_jobs` is otherwise only tested
+  (`{% if open_jobs %}`). It holds at most `MAX_OPEN_JOBS` jobs (see `crm_campaigns.domain.jobs`
+  for which), so a loop cannot grow a message without bound;
 - no `*`, `**` or `%`: the operators whose result can grow without bound from a short template
   (`{{ 'x' * 20000000 }}`, `{{ 3 ** 8000000 }}`); the renderer refuses them too, for templates
   saved before this rule.
@@ -28,7 +33,7 @@ its own merge fields are rendered for the recipient first. Blocks cannot include
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -40,6 +45,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from crm_campaigns.domain.contact_links import ContactLinks
+from crm_campaigns.domain.jobs import JOB_FIELDS, MAX_OPEN_JOBS, Job, open_jobs_context
 from crm_campaigns.domain.models import Recipient
 
 MERGE_FIELDS: dict[str, frozenset[str]] = {
@@ -49,6 +55,12 @@ MERGE_FIELDS: dict[str, frozenset[str]] = {
     "sender": frozenset({"name"}),
 }
 BLOCKS = "blocks"
+OPEN_JOBS = "open_jobs"
+JOB = "job"
+OPEN_JOBS_LOOP = (
+    "{% for job in open_jobs %}{{ job.name }} ({{ job.locations }})\n"
+    "{% else %}No open roles match right now.{% endfor %}"
+)
 # What each merge field holds, for the editor's merge-field picker (`GET /templates/merge-fields`).
 MERGE_FIELD_DESCRIPTIONS: dict[str, str] = {
     "candidate.first_name": "The candidate's first name",
@@ -60,7 +72,12 @@ MERGE_FIELD_DESCRIPTIONS: dict[str, str] = {
     "sender.name": "The sender's display name",
     "unsubscribe_url": "The recipient's signed unsubscribe link",
     "preferences_url": "The recipient's signed link to their mail preferences",
+    OPEN_JOBS: f"Up to {MAX_OPEN_JOBS} open ATS jobs matching the recipient's location or "
+    "skills, newest first; loop over them, each with job.name, job.departments and "
+    "job.locations; the else part shows when none match",
 }
+# What the picker inserts where a plain `{{ name }}` would not do.
+MERGE_FIELD_INSERTS: dict[str, str] = {OPEN_JOBS: OPEN_JOBS_LOOP}
 ALLOWED_FILTERS = frozenset(
     {"default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate", "escape", "e"}
 )
@@ -76,7 +93,6 @@ FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.CallBlock: "call blocks are not allowed",
     nodes.Assign: "set is not allowed",
     nodes.AssignBlock: "set is not allowed",
-    nodes.For: "loops are not allowed",
     nodes.FilterBlock: "filter blocks are not allowed",
     nodes.With: "with is not allowed",
     nodes.Mul: "* is not allowed (it can grow a message without bound)",
@@ -106,7 +122,7 @@ class MergeField:
 def merge_fields(block_keys: Collection[str] = ()) -> list[MergeField]:
     """Every merge field, link and block (of `block_keys`) a template may use, in that order."""
     fields = [
-        MergeField(name, description, f"{{{{ {name} }}}}")
+        MergeField(name, description, MERGE_FIELD_INSERTS.get(name, f"{{{{ {name} }}}}"))
         for name, description in MERGE_FIELD_DESCRIPTIONS.items()
     ]
     fields += [
@@ -163,12 +179,45 @@ class TemplateError(ValueError):
 _Found = tuple[str, int | None]
 
 
+def _loop_problems(loop: nodes.For) -> list[_Found]:
+    """What is wrong with a `{% for %}`: only `{% for job in open_jobs %}`, plain, not nested."""
+    problems: list[_Found] = []
+    if not (
+        isinstance(loop.iter, nodes.Name)
+        and loop.iter.name == OPEN_JOBS
+        and isinstance(loop.target, nodes.Name)
+        and loop.target.name == JOB
+    ):
+        problems.append(("the only loop is {% for job in open_jobs %}", loop.lineno))
+    if loop.test is not None or loop.recursive:
+        problems.append(("loops take no filter and are not recursive", loop.lineno))
+    if any(True for _ in loop.find_all(nodes.For)):
+        problems.append(("loops cannot be nested", loop.lineno))
+    return problems
+
+
+def _names_in(found: Iterable[nodes.Node]) -> set[int]:
+    return {id(name) for node in found for name in node.find_all(nodes.Name)} | {
+        id(node) for node in found if isinstance(node, nodes.Name)
+    }
+
+
 def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
     tree = _environment.parse(source)
     allowed = dict(MERGE_FIELDS)
+    allowed[JOB] = JOB_FIELDS
     if block_keys is not None:
         allowed[BLOCKS] = frozenset(block_keys)
     problems: list[_Found] = []
+    loops = list(tree.find_all(nodes.For))
+    for loop in loops:
+        problems.extend(_loop_problems(loop))
+    loop_targets = {id(loop.target) for loop in loops}
+    in_loops = _names_in([node for loop in loops for node in loop.body])
+    # `open_jobs` is a list: looped over or tested, never printed or dug into.
+    tests: list[nodes.Node] = [node.test for node in tree.find_all(nodes.If)]
+    tests += [node.test for node in tree.find_all(nodes.CondExpr) if node.test is not None]
+    open_jobs_uses = {id(loop.iter) for loop in loops} | _names_in(tests)
     for node_type, problem in FORBIDDEN_NODES.items():
         first = next(iter(tree.find_all(node_type)), None)
         if first is not None:
@@ -181,14 +230,27 @@ def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
             problems.append((f"test {test_node.name!r} is not allowed", test_node.lineno))
     attributes = {id(node.node) for node in tree.find_all(nodes.Getattr)}
     for name in tree.find_all(nodes.Name):
-        if name.name in LINK_FIELDS:
+        if id(name) in loop_targets:
+            continue
+        if name.name == OPEN_JOBS:
+            if id(name) not in open_jobs_uses:
+                problems.append(
+                    (
+                        "open_jobs is a list: use {% for job in open_jobs %} or {% if open_jobs %}",
+                        name.lineno,
+                    )
+                )
+        elif name.name == JOB and id(name) not in in_loops:
+            problems.append(("job is only known inside {% for job in open_jobs %}", name.lineno))
+        elif name.name in LINK_FIELDS:
             if id(name) in attributes:
                 problems.append((f"{name.name!r} has no fields", name.lineno))
         elif name.name not in allowed:
             problems.append((f"unknown merge field {name.name!r}", name.lineno))
         elif id(name) not in attributes:
+            example = "name" if name.name == JOB else "first_name"
             problems.append(
-                (f"{name.name!r} needs a field, e.g. {name.name}.first_name", name.lineno)
+                (f"{name.name!r} needs a field, e.g. {name.name}.{example}", name.lineno)
             )
     for getattr_node in tree.find_all(nodes.Getattr):
         if isinstance(getattr_node.node, nodes.Name):
@@ -320,10 +382,10 @@ def blocks_used(source: str) -> set[str]:
 class _BlockPart:
     """One part of a block, compiled; rendered once per sender when it names nothing else.
 
-    A tenant has many blocks and a recipient's context differs only in `candidate` and the
-    links, so a block that names neither (a branding footer, a signature) is the same for every
-    recipient of a broadcast: rendering it once instead of per message is a large share of a
-    broadcast's rendering time.
+    A tenant has many blocks and a recipient's context differs only in `candidate`, `open_jobs`
+    and the links, so a block that names none of them (a branding footer, a signature) is the
+    same for every recipient of a broadcast: rendering it once instead of per message is a large
+    share of a broadcast's rendering time.
     """
 
     def __init__(self, environment: SandboxedEnvironment, key: str, source: str) -> None:
@@ -409,15 +471,26 @@ def render(
     return CompiledTemplate(subject, html, text, blocks).render(context)
 
 
+def uses_open_jobs(*sources: str) -> bool:
+    """Whether any of these parts (a template's, its blocks') may list open jobs, so a sender
+    loads the tenant's jobs only for the templates that need them."""
+    return any(OPEN_JOBS in source for source in sources)
+
+
 def recipient_context(
-    recipient: Recipient, sender_name: str = "", links: ContactLinks | None = None
+    recipient: Recipient,
+    sender_name: str = "",
+    links: ContactLinks | None = None,
+    jobs: Sequence[Job] = (),
 ) -> dict[str, Any]:
     """The documented merge context; missing values are left out, so they render empty, test
-    false and take `default()`."""
+    false and take `default()`. `jobs` are the tenant's open jobs; `open_jobs` holds those
+    matching the recipient."""
     candidate = recipient.model_dump(include=set(MERGE_FIELDS["candidate"]))
     context: dict[str, Any] = {
         "candidate": {key: value for key, value in candidate.items() if value},
         "sender": {"name": sender_name} if sender_name else {},
+        OPEN_JOBS: open_jobs_context(recipient, jobs),
     }
     if links is not None:
         context |= {

@@ -82,6 +82,9 @@ SOFT_BOUNCES = "soft_bounces"
 GOVERNANCE_COUNTERS = "governance_counters"
 
 
+JOBS = "jobs"
+
+
 # The send ledger keeps what the longest possible frequency cap window can look at.
 LEDGER_RETENTION = timedelta(days=90)
 
@@ -157,6 +160,13 @@ async def ensure_indexes(database: Database) -> None:
         await database[per_tenant].create_index([("tenant_id", ASCENDING)], unique=True)
     await database[CONTACT_LEDGER].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
+    )
+    await database[JOBS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_job_id", ASCENDING)],
+        unique=True,
+    )
+    await database[JOBS].create_index(
+        [("tenant_id", ASCENDING), ("status", ASCENDING), ("changed_at", DESCENDING)]
     )
     await database[SOFT_BOUNCES].create_index(
         [("tenant_id", ASCENDING), ("email_sha256", ASCENDING)], unique=True
