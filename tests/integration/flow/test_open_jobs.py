@@ -24,7 +24,6 @@ pytestmark = pytest.mark.integration
 
 __all__ = ["campaigns_db"]
 
-API_KEY = "greenhouse-jobs-key"
 JOB_BOARD = (
     "<ul>{% for job in open_jobs %}<li>{{ job.name }} | {{ job.locations }}</li>"
     "{% else %}<li>No open roles right now</li>{% endfor %}</ul>"
@@ -167,7 +166,7 @@ async def test_a_template_preview_lists_the_open_jobs_matching_the_candidate(
 async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stack) -> None:
     # Globex: acme's open jobs above would be listed too.
     admin, staff = stack.as_(GLOBEX_ADMIN_TOKEN), stack.as_(GLOBEX_TOKEN)
-    simulator = GreenhouseSimulator(API_KEY, rate_limit=1_000)
+    simulator = GreenhouseSimulator("greenhouse-jobs", "jobs-secret", rate_limit=1_000)
     simulator.seed(20)
     open_in_berlin = sorted(
         (job["updated_at"], job["name"])
@@ -183,8 +182,8 @@ async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stac
             json={
                 "provider": "greenhouse",
                 "name": unique("greenhouse"),
-                "api_base_url": f"{url}/v1",
-                "api_key": API_KEY,
+                "api_base_url": f"{url}/v3",
+                "api_key": simulator.api_key,
             },
         )
         assert created.status_code == 201, created.text
