@@ -80,6 +80,8 @@ async def to_ats_application_changed(
         "job_name": application.job_name,
         "stage": application.stage,
         "occurred_at": change.occurred_at or received_at,
+        "first_name": change.first_name,
+        "last_name": change.last_name,
     }
     subject = application.candidate_id or application.email or application.ats_candidate_id
     if change.kind is ChangeKind.STAGE_CHANGED:

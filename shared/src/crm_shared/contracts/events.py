@@ -576,6 +576,14 @@ class AtsApplicationChange(_Payload):
     job_name: str | None = None
     stage: str | None = Field(default=None, description="The stage the application is in now.")
     occurred_at: datetime
+    first_name: str | None = Field(
+        default=None,
+        description="The person's first name as the ATS has it, where it said (the candidates "
+        "service creates a candidate from it for a person nobody knew); added in v1, optional.",
+    )
+    last_name: str | None = Field(
+        default=None, description="The person's last name as the ATS has it; added in v1."
+    )
 
 
 class AtsApplicationStageChanged(AtsApplicationChange):

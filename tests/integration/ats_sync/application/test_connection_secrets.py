@@ -40,7 +40,9 @@ def secret_keys() -> str:
     return f"old:{OLD_KEY}"
 
 
-async def _connected(storage: AtsStorage, api_key: str | None = "harvest-key-1") -> Connection:
+async def _connected(
+    storage: AtsStorage, api_key: str | None = "harvest-client:secret-1"
+) -> Connection:
     return await connections.create_connection(
         storage,
         unique("tenant"),
@@ -48,7 +50,7 @@ async def _connected(storage: AtsStorage, api_key: str | None = "harvest-key-1")
         Provider.GREENHOUSE,
         "Greenhouse",
         api_key=api_key,
-        api_base_url="https://harvest.greenhouse.io/v1",
+        api_base_url="https://harvest.greenhouse.io/v3",
     )
 
 
@@ -64,7 +66,7 @@ async def test_the_stored_document_holds_no_plaintext_secret(storage: AtsStorage
         storage, connection.tenant_id, connection.id, grace_hours=1
     )
     document = await _stored(storage, connection.id)
-    for plaintext in (rotated.webhook_secret, connection.webhook_secret, "harvest-key-1"):
+    for plaintext in (rotated.webhook_secret, connection.webhook_secret, "harvest-client:secret-1"):
         assert plaintext.encode() not in repr(document).encode()
         assert plaintext not in str(document)
     assert not {"webhook_secret", "previous_webhook_secret", "api_key"} & document.keys()
@@ -73,19 +75,19 @@ async def test_the_stored_document_holds_no_plaintext_secret(storage: AtsStorage
     loaded = await connections.find_connection(storage, connection.tenant_id, connection.id)
     assert loaded.webhook_secret == rotated.webhook_secret
     assert loaded.previous_webhook_secret == connection.webhook_secret
-    assert loaded.api_key == "harvest-key-1"
-    assert "harvest-key-1" not in repr(loaded)
+    assert loaded.api_key == "harvest-client:secret-1"
+    assert "harvest-client:secret-1" not in repr(loaded)
 
 
 async def test_replacing_the_api_key_stores_it_sealed(storage: AtsStorage) -> None:
     connection = await _connected(storage, api_key=None)
     replaced = await connections.replace_api_key(
-        storage, connection.tenant_id, connection.id, "lever-key-2", None
+        storage, connection.tenant_id, connection.id, "harvest-client:secret-2", None
     )
-    assert replaced.api_key == "lever-key-2"
+    assert replaced.api_key == "harvest-client:secret-2"
     assert replaced.api_base_url is None
     assert replaced.webhook_secret == connection.webhook_secret
-    assert "lever-key-2" not in str(await _stored(storage, connection.id))
+    assert "harvest-client:secret-2" not in str(await _stored(storage, connection.id))
     with pytest.raises(connections.ConnectionNotFound):
         await connections.replace_api_key(storage, connection.tenant_id, unique("c"), "k", None)
 
@@ -134,7 +136,7 @@ async def test_a_new_master_key_rewraps_every_data_key(storage: AtsStorage) -> N
         assert (await _stored(storage, connection.id))["secrets"]["key_id"] == "new"  # type: ignore[index]
         loaded = await connections.find_connection(new_only, connection.tenant_id, connection.id)
         assert loaded.webhook_secret == connection.webhook_secret
-        assert loaded.api_key == "harvest-key-1"
+        assert loaded.api_key == "harvest-client:secret-1"
 
 
 async def test_refused_and_accepted_webhooks_show_in_the_health_view(

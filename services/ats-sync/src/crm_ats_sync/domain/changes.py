@@ -79,6 +79,9 @@ class ApplicationChange:
     stage: str | None
     occurred_at: datetime | None
     rejection_reason: str | None = None
+    # The person's name, where the ATS said it (a snapshot does; most webhooks do).
+    first_name: str | None = None
+    last_name: str | None = None
 
 
 @dataclass(frozen=True)

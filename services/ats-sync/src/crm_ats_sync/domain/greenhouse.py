@@ -131,6 +131,8 @@ def _application_change(kind: ChangeKind, action: str, document: Any) -> Applica
             stage=str(stage["name"]) if stage.get("name") else None,
             occurred_at=_timestamp(occurred_at),
             rejection_reason=str(reason["name"]) if reason.get("name") else None,
+            first_name=candidate.get("first_name"),
+            last_name=candidate.get("last_name"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise WebhookRejectedError(f"the {action} payload is malformed") from error

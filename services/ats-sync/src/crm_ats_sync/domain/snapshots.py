@@ -44,6 +44,8 @@ def _change(kind: ChangeKind, snapshot: ApplicationSnapshot) -> ApplicationChang
         stage=snapshot.stage,
         occurred_at=snapshot.changed_at,
         rejection_reason=snapshot.rejection_reason if kind is ChangeKind.REJECTED else None,
+        first_name=snapshot.first_name,
+        last_name=snapshot.last_name,
     )
 
 

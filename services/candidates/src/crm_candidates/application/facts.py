@@ -281,10 +281,12 @@ class CandidateFacts:
 
     async def ats_application(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Keeps the candidate's ATS status and stage; the latest change wins. A person the ATS
-        knows and the CRM does not becomes a candidate (source `ats_import`) with their first
-        application: a backfill brings the ATS's past applicants into the CRM."""
+        knows and the CRM does not becomes a candidate (source `ats_import`) with whichever of
+        their applications' events arrives first: a backfill brings the ATS's past applicants
+        into the CRM."""
         change: AtsApplicationCreated | AtsApplicationChange = envelope.data
-        if isinstance(change, AtsApplicationCreated) and change.candidate_id is None:
+        if change.candidate_id is None:
+            # Any of the person's ATS events may come first: each topic is consumed apart.
             candidate = await self._ats_person(envelope, change, session)
         else:
             candidate = await self.find(
@@ -309,7 +311,10 @@ class CandidateFacts:
         await self.record_in_timeline(envelope, candidate.id, session)
 
     async def _ats_person(
-        self, envelope: EventEnvelope[Any], application: AtsApplicationCreated, session: Session
+        self,
+        envelope: EventEnvelope[Any],
+        application: AtsApplicationCreated | AtsApplicationChange,
+        session: Session,
     ) -> Candidate | None:
         """The candidate with the applicant's address, or a new one; None for an applicant
         without an address (nobody to match or reach) or one an erasure removed (the ATS still
