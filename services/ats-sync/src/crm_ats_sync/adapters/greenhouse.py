@@ -123,6 +123,7 @@ class GreenhouseApi:
             f"/{path}",
             json=greenhouse.person_body(prospect),
             headers={"On-Behalf-Of": self._on_behalf_of},
+            retry_transient=False,
         )
         if response.status_code not in (200, 201):
             raise AtsUnavailableError(

@@ -6,6 +6,8 @@ from crm_ats_sync.repositories.applications import ensure_application_indexes
 from crm_ats_sync.repositories.connections import ensure_connection_indexes
 from crm_ats_sync.repositories.deliveries import ensure_delivery_indexes
 from crm_ats_sync.repositories.jobs import ensure_job_indexes
+from crm_ats_sync.repositories.known_candidates import ensure_known_candidate_indexes
+from crm_ats_sync.repositories.pushes import ensure_push_indexes
 from crm_ats_sync.repositories.sync_runs import ensure_sync_run_indexes
 from crm_shared import Database, ensure_directory_indexes
 
@@ -17,4 +19,6 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_application_indexes(database)
     await ensure_sync_run_indexes(database)
     await ensure_job_indexes(database)
+    await ensure_push_indexes(database)
+    await ensure_known_candidate_indexes(database)
     await ensure_directory_indexes(database)
