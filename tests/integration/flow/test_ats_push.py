@@ -138,3 +138,58 @@ async def test_a_candidate_without_consent_is_refused_and_nothing_is_sent(
     )
     assert unknown_job.status_code == 422, unknown_job.text
     assert [e["field"] for e in unknown_job.json()["errors"]] == ["ats_job_id"]
+
+
+async def granted_candidate(stack: Stack, tag: str) -> str:
+    candidate_id = await create_candidate(stack, ACME_TOKEN, new_person(tag))
+    granted = await stack.gateway.post(
+        f"/api/v1/candidates/{candidate_id}/consents",
+        headers=stack.as_(ACME_TOKEN),
+        json={"purpose": "data_processing", "action": "grant", "lawful_basis": "consent"},
+    )
+    assert granted.status_code == 201, granted.text
+    return candidate_id
+
+
+async def links_of(stack: Stack, candidate_id: str) -> list[str]:
+    shown = await stack.gateway.get(
+        f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
+    )
+    return sorted(link["ats_candidate_id"] for link in shown.json()["ats_links"])
+
+
+async def test_ats_links_follow_a_merge_and_its_undo(
+    stack: Stack, greenhouse: tuple[GreenhouseSimulator, str]
+) -> None:
+    simulator, url = greenhouse
+    pushes = f"/api/v1/ats/connections/{await connect_greenhouse(stack, simulator, url)}/pushes"
+    folded = await granted_candidate(stack, "folded")
+    kept = await granted_candidate(stack, "kept")
+    first = (await push_once_known(stack, pushes, {"candidate_id": folded}, 201)).json()
+    await eventually(
+        lambda: _links_are(stack, folded, [first["ats_candidate_id"]]), message="folded linked"
+    )
+
+    merged = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        headers=stack.as_(ACME_TOKEN),
+        json={"survivor_id": kept, "merged_id": folded},
+    )
+    assert merged.status_code == 201, merged.text
+    assert await links_of(stack, kept) == [first["ats_candidate_id"]]
+
+    # Pushed while merged: the survivor's own link, which stays with it after the undo.
+    second = (await push_once_known(stack, pushes, {"candidate_id": kept}, 201)).json()
+    both = sorted([first["ats_candidate_id"], second["ats_candidate_id"]])
+    await eventually(lambda: _links_are(stack, kept, both), message="survivor linked twice")
+
+    undone = await stack.gateway.post(
+        f"/api/v1/candidates/merges/{merged.json()['id']}/undo", headers=stack.as_(ACME_TOKEN)
+    )
+    assert undone.status_code == 200, undone.text
+    assert await links_of(stack, folded) == [first["ats_candidate_id"]]
+    assert await links_of(stack, kept) == [second["ats_candidate_id"]]
+
+
+async def _links_are(stack: Stack, candidate_id: str, expected: list[str]) -> bool:
+    return await links_of(stack, candidate_id) == expected
