@@ -23,8 +23,10 @@ from crm_devstack.infra import free_ports
 from crm_shared import (
     ATS_CANDIDATE_PUSHED,
     CANDIDATE_CREATED,
+    CANDIDATE_ERASED,
     CONSENT_CHANGED,
     CandidateCreated,
+    CandidateErased,
     ConsentChanged,
     Principal,
     utc_now,
@@ -122,8 +124,9 @@ async def known_candidate(service: Service, *, consent: str | None = "granted") 
     return candidate_id
 
 
-async def change_consent(service: Service, candidate_id: str, status: str) -> None:
-    await publish_event(
+async def change_consent(service: Service, candidate_id: str, status: str) -> str:
+    """Publishes the push consent's new state; returns the event's id."""
+    return await publish_event(
         service.kafka,
         CONSENT_CHANGED,
         tenant_id=service.tenant,
@@ -290,3 +293,48 @@ async def test_an_abandoned_attempt_is_reported_before_it_is_retried(
     retried = await push_when_known(service, connection_id, body, 201)
     assert retried.json()["attempts"] == 2
     assert posts(service) == 2
+
+
+async def test_an_erased_candidate_leaves_no_push_and_is_not_learned_again(
+    service: Service, mongodb_uri: str
+) -> None:
+    connection_id = await connect(service, ats_user_id="4080")
+    candidate_id = await known_candidate(service)
+    await push_when_known(service, connection_id, {"candidate_id": candidate_id}, 201)
+
+    await publish_event(
+        service.kafka,
+        CANDIDATE_ERASED,
+        tenant_id=service.tenant,
+        subject=candidate_id,
+        data=CandidateErased(candidate_id=candidate_id, erased_at=utc_now()),
+    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    database = client[service.database]
+    mine = {"tenant_id": service.tenant, "candidate_id": candidate_id}
+
+    async def forgotten() -> bool:
+        return not await database["pushes"].count_documents(mine) and not await database[
+            "known_candidates"
+        ].count_documents(mine)
+
+    try:
+        await eventually(forgotten, message="the erasure removed the push and the copy")
+        # A consent event arriving after the erasure does not bring the person back.
+        late = await change_consent(service, candidate_id, "granted")
+
+        async def handled() -> bool:
+            marker = {"_id": f"on_consent_changed:{late}"}
+            return bool(await database["processed_events"].count_documents(marker))
+
+        await eventually(handled, message="ats-sync handled the late consent event")
+        assert not await database["known_candidates"].count_documents(mine)
+        refused = await service.client.post(
+            f"/ats/connections/{connection_id}/pushes",
+            headers=service.recruiter,
+            json={"candidate_id": candidate_id},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith(":candidate-unknown")
+    finally:
+        await client.close()
