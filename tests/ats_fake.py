@@ -121,7 +121,9 @@ class FakeAts:
         self.jobs[ats_job_id] = job
         return job
 
-    def open_api(self, *, base_url: str | None, api_key: str) -> FakeAtsApi:
+    def open_api(
+        self, *, base_url: str | None, api_key: str, on_behalf_of: str | None = None
+    ) -> FakeAtsApi:
         """The `AtsApiFactory` of this account."""
         self.api_keys_seen.append(api_key)
         self.opened += 1

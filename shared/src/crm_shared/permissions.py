@@ -97,9 +97,10 @@ _PRIVILEGED: tuple[Family, ...] = ("gdpr", "users", "audit")
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     "admin": frozenset(PERMISSIONS),
     # Works candidates end to end (sourcing, pools, segments, imports, consent, enrolling them
-    # in sequences); sees the rest; changes no tenant-wide setting and sends no broadcast.
-    "recruiter": _write("candidates", "pools", "segments", "imports", "consent", "sequences")
-    | _read("templates", "broadcasts", "events", "ats", "analytics", "settings"),
+    # in sequences, sending them to the ATS); sees the rest; changes no tenant-wide setting
+    # (connecting an ATS is one) and sends no broadcast.
+    "recruiter": _write("candidates", "pools", "segments", "imports", "consent", "sequences", "ats")
+    | _read("templates", "broadcasts", "events", "analytics", "settings"),
     # Owns outbound marketing (templates, sequences, broadcasts, the segments they target);
     # reads the people and results it works with.
     "marketer": _write("templates", "sequences", "broadcasts", "segments")

@@ -188,8 +188,9 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     # A recruiter may not export or erase: no links to do so.
     assert "/export" not in text
     assert "/erase" not in text
-    # One call per panel, all for this candidate (no request per row), and the team once.
-    assert len(api.calls) == 11
+    # One call per panel, all for this candidate (no request per row), and the team once; a
+    # recruiter may send the candidate to the ATS: its connections and open jobs too.
+    assert len(api.calls) == 13
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
 

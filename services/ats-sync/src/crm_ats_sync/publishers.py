@@ -8,16 +8,19 @@ from typing import Any
 from crm_ats_sync.domain.changes import ApplicationChange, ChangeKind
 from crm_ats_sync.domain.jobs import StoredJob
 from crm_ats_sync.domain.models import Application
+from crm_ats_sync.domain.pushes import Push
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
+    ATS_CANDIDATE_PUSHED,
     JOB_CHANGED,
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
     AtsApplicationStageChanged,
+    AtsCandidatePushed,
     JobChanged,
     Outbox,
     Session,
@@ -129,5 +132,27 @@ async def to_job_changed(
             created=created,
             changed_at=job.ats_changed_at,
         ),
+        session=session,
+    )
+
+
+async def to_ats_candidate_pushed(outbox: Outbox, push: Push, *, session: Session) -> None:
+    """Stages `ats.candidate_pushed` for a push the ATS answered, keyed by the candidate."""
+    if push.ats_candidate_id is None:
+        raise ValueError("only a push the ATS answered is announced")
+    payload = AtsCandidatePushed(
+        provider=push.provider.value,
+        connection_id=push.connection_id,
+        candidate_id=push.candidate_id,
+        ats_candidate_id=push.ats_candidate_id,
+        ats_application_id=push.ats_application_id,
+        ats_job_id=push.ats_job_id,
+        pushed_at=push.updated_at,
+    )
+    await outbox.stage(
+        ATS_CANDIDATE_PUSHED,
+        tenant_id=push.tenant_id,
+        subject=push.candidate_id,
+        data=payload,
         session=session,
     )

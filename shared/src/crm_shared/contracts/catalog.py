@@ -11,6 +11,7 @@ from crm_shared.contracts.events import (
     AtsApplicationHired,
     AtsApplicationRejected,
     AtsApplicationStageChanged,
+    AtsCandidatePushed,
     CandidateChangeRequested,
     CandidateCreated,
     CandidateErased,
@@ -357,6 +358,15 @@ JOB_CHANGED = TopicSpec(
     partitions=3,
     description="A job of a connected ATS is new or changed (campaigns can promote open jobs).",
 )
+ATS_CANDIDATE_PUSHED = TopicSpec(
+    name="ats.candidate_pushed",
+    payload=AtsCandidatePushed,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A CRM candidate was sent to a connected ATS (the candidates service shows the "
+    "ATS's ids on the candidate).",
+)
 
 SEQUENCE_SAVED = TopicSpec(
     name="sequence.saved",
@@ -404,6 +414,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_REMINDER_REQUESTED,
     EVENT_WAITLISTED,
     JOB_CHANGED,
+    ATS_CANDIDATE_PUSHED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -389,6 +389,24 @@ class AtsApplicationCreated(_Payload):
     )
 
 
+class AtsCandidatePushed(_Payload):
+    """A CRM candidate was created in a connected ATS, as a prospect or an application."""
+
+    provider: str = Field(description="The ATS, e.g. `greenhouse`.")
+    connection_id: str
+    candidate_id: str = Field(description="The CRM candidate that was pushed.")
+    ats_candidate_id: str = Field(description="The ATS's id for the person.")
+    ats_application_id: str | None = Field(
+        default=None,
+        description="The ATS's id for the application (or prospect record); null when the ATS "
+        "did not answer it.",
+    )
+    ats_job_id: str | None = Field(
+        default=None, description="The ATS job applied for; null for a prospect."
+    )
+    pushed_at: datetime
+
+
 class CandidateMerged(_Payload):
     """Two candidate records were found to be one person and merged into the survivor.
 

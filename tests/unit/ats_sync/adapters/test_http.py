@@ -64,3 +64,18 @@ async def test_a_refused_key_is_not_retried() -> None:
 async def test_a_client_error_is_returned_for_the_adapter_to_read() -> None:
     http, _ = _client([httpx.Response(422, json={"errors": ["email taken"]})])
     assert (await http.request("POST", "/v1/prospects")).status_code == 422
+
+
+async def test_a_write_is_retried_after_a_429_only() -> None:
+    # A 429 is refused before any work; a 5xx or a lost answer may follow a created person.
+    http, waits = _client(
+        [httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(201, json={"id": 7})]
+    )
+    response = await http.request("POST", "/v1/prospects", retry_transient=False)
+    assert (response.status_code, waits) == (201, [1.0])
+
+    for failure in (httpx.Response(503), httpx.ReadTimeout("no answer")):
+        http, waits = _client([failure, httpx.Response(201, json={"id": 8})])
+        with pytest.raises(AtsUnavailableError, match="may have made the change"):
+            await http.request("POST", "/v1/prospects", retry_transient=False)
+        assert waits == []

@@ -102,9 +102,13 @@ class HarvestToken(httpx.Auth):
         client_id: str,
         client_secret: str,
         *,
+        acting_user: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._token_url = token_url
+        # Harvest v3 replaced v1's `On-Behalf-Of` header with the token's subject: a token
+        # asked for with `sub` acts as that Greenhouse user, without it as the credential's own.
+        self._acting_user = acting_user
         pair = f"{client_id}:{client_secret}".encode()
         self._basic = "Basic " + base64.b64encode(pair).decode()
         self._clock = clock
@@ -128,7 +132,9 @@ class HarvestToken(httpx.Auth):
             yield request
 
     def _token_request(self) -> httpx.Request:
-        request = httpx.Request("POST", self._token_url, data={"grant_type": "client_credentials"})
+        form = {"grant_type": "client_credentials"}
+        form |= {"sub": self._acting_user} if self._acting_user else {}
+        request = httpx.Request("POST", self._token_url, data=form)
         request.headers["Authorization"] = self._basic
         return request
 
@@ -191,7 +197,7 @@ class GreenhouseApi:
         on every call: the caller pushes a CRM candidate once and keeps the ids answered."""
         path = "prospects" if prospect.ats_job_id is None else "candidates"
         response = await self._http.request(
-            "POST", f"/{path}", json=greenhouse.person_body(prospect)
+            "POST", f"/{path}", json=greenhouse.person_body(prospect), retry_transient=False
         )
         if response.status_code not in (200, 201):
             raise AtsUnavailableError(
@@ -258,16 +264,21 @@ def token_url_for(base_url: str | None) -> str:
     return f"{parts.scheme}://{parts.netloc}/token"
 
 
-def open_api(*, base_url: str | None, api_key: str) -> GreenhouseApi:
+def open_api(
+    *, base_url: str | None, api_key: str, on_behalf_of: str | None = None
+) -> GreenhouseApi:
     """The Harvest v3 API of the account whose OAuth client credentials `api_key` holds
-    (`<client id>:<client secret>`), at `base_url` or Greenhouse's own."""
+    (`<client id>:<client secret>`), at `base_url` or Greenhouse's own; acting as the
+    Greenhouse user `on_behalf_of` (the token's `sub`) when given."""
     try:
         client_id, client_secret = greenhouse.client_credentials(api_key)
     except ValueError as error:
         raise AtsUnavailableError(str(error)) from error
     client = httpx.AsyncClient(
         base_url=base_url or DEFAULT_BASE_URL,
-        auth=HarvestToken(token_url_for(base_url), client_id, client_secret),
+        auth=HarvestToken(
+            token_url_for(base_url), client_id, client_secret, acting_user=on_behalf_of
+        ),
         timeout=TIMEOUT_SECONDS,
     )
     return GreenhouseApi(AtsHttp(client))

@@ -18,6 +18,7 @@ from crm_ats_sync.application.ports import AtsUnavailableError
 Sleep = Callable[[float], Awaitable[None]]
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+UNKNOWN_OUTCOME = "not retried: the ATS may have made the change"
 
 
 def retry_after_seconds(header: str | None, *, now: datetime | None = None) -> float | None:
@@ -59,10 +60,16 @@ class AtsHttp:
         # `X-Rate-Limit-Reset`).
         self._wait_hint = wait_hint
 
-    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+    async def request(
+        self, method: str, url: str, *, retry_transient: bool = True, **options: Any
+    ) -> httpx.Response:
         """The ATS's answer to one request, retried while it is transient; raises
         `AtsUnavailableError` for a refusal (401/403) or when the attempts are spent. Other
-        4xx answers are returned for the adapter to read."""
+        4xx answers are returned for the adapter to read.
+
+        A write that creates something passes `retry_transient=False`: after a 5xx or a lost
+        answer the ATS may have created it already, so only a 429 (refused before any work) is
+        retried, and the other failures are raised at once, saying the outcome is unknown."""
         problem = ""
         wait = 0.0
         for attempt in range(self._attempts):
@@ -72,6 +79,8 @@ class AtsHttp:
                 response = await self.client.request(method, url, **options)
             except httpx.TransportError as error:
                 problem = f"{method} {url} failed: {type(error).__name__}"
+                if not retry_transient:
+                    raise AtsUnavailableError(f"{problem}; {UNKNOWN_OUTCOME}") from error
                 wait = self._backoff(attempt)
                 continue
             if response.status_code in (401, 403):
@@ -81,6 +90,8 @@ class AtsHttp:
             if response.status_code not in TRANSIENT_STATUSES:
                 return response
             problem = f"{method} {url} answered {response.status_code}"
+            if response.status_code != 429 and not retry_transient:
+                raise AtsUnavailableError(f"{problem}; {UNKNOWN_OUTCOME}")
             asked = retry_after_seconds(response.headers.get("retry-after"))
             if asked is None and self._wait_hint is not None:
                 asked = self._wait_hint(response)

@@ -54,19 +54,24 @@ class LeverApi:
     """One Lever account's API. Archive reasons and posting names are read once and read again
     when an opportunity names one not seen yet."""
 
-    def __init__(self, http: AtsHttp, *, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self, http: AtsHttp, *, page_size: int = PAGE_SIZE, perform_as: str | None = None
+    ) -> None:
         self._http = http
         self._page_size = page_size
         self._reasons: dict[str, lever.ArchiveReason] | None = None
         self._postings: dict[str, str] | None = None
-        self._perform_as: str | None = None
+        self._perform_as = perform_as
 
     async def _call(
         self, method: str, path: str, *, params: Any = None, json: Any = None
     ) -> Any | None:
         """The `data`-bearing answer to one call; None for a 404; `AtsUnavailableError` for any
         other failure."""
-        response = await self._http.request(method, path, params=params, json=json)
+        # Only reads are retried after a 5xx or a lost answer: a write may have been made.
+        response = await self._http.request(
+            method, path, params=params, json=json, retry_transient=method == "GET"
+        )
         if response.status_code == 404:
             return None
         if not response.is_success:
@@ -210,12 +215,13 @@ def _pushed(opportunity: Mapping[str, Any]) -> PushedProspect:
     )
 
 
-def open_api(*, base_url: str | None, api_key: str) -> LeverApi:
-    """The API of the Lever account `api_key` belongs to (Lever's public API by default)."""
+def open_api(*, base_url: str | None, api_key: str, on_behalf_of: str | None = None) -> LeverApi:
+    """The API of the Lever account `api_key` belongs to (Lever's public API by default);
+    opportunities are created as the user `on_behalf_of` (default: its first super admin)."""
     client = httpx.AsyncClient(
         base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"),
         auth=httpx.BasicAuth(api_key, ""),
         timeout=httpx.Timeout(30.0),
         headers={"Accept": "application/json"},
     )
-    return LeverApi(AtsHttp(client))
+    return LeverApi(AtsHttp(client), perform_as=on_behalf_of)

@@ -111,6 +111,7 @@ class WorkableApi:
             "POST",
             f"{self._base_url}/{path}",
             json={"sourced": True, "candidate": candidate},
+            retry_transient=False,
         )
         created = self._answer(response).get("candidate") or {}
         if not created.get("id"):
@@ -162,9 +163,10 @@ class WorkableApi:
         return document
 
 
-def open_api(*, base_url: str | None, api_key: str) -> WorkableApi:
+def open_api(*, base_url: str | None, api_key: str, on_behalf_of: str | None = None) -> WorkableApi:
     """The SPI of the Workable account at `base_url` (`https://<subdomain>.workable.com/spi/v3`:
-    Workable has no shared API host, so it is required)."""
+    Workable has no shared API host, so it is required). Workable's writes name no user:
+    `on_behalf_of` is not used."""
     if not base_url:
         raise ValueError("a Workable connection needs its api_base_url")
     client = httpx.AsyncClient(

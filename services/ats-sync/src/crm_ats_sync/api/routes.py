@@ -17,13 +17,15 @@ from crm_ats_sync.api.schemas import (
     ConnectionPublic,
     ConnectionView,
     JobPublic,
+    PushCreate,
+    PushPublic,
     SecretRotation,
     SyncRunPublic,
     SyncStatusPublic,
     WebhookHealth,
     WebhookReceipt,
 )
-from crm_ats_sync.application import applications, connections, jobs, sync
+from crm_ats_sync.application import applications, connections, jobs, pushes, sync
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
@@ -42,6 +44,7 @@ from crm_ats_sync.application.webhooks import (
 from crm_ats_sync.container import AtsSyncContainer
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, WebhookRejectedError
 from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.pushes import Push, PushRefused, PushState
 from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
@@ -68,6 +71,7 @@ def _public(connection: Connection, base_url: str) -> ConnectionPublic:
         webhook_url=f"{base_url}/public/v1/ats/{connection.provider.value}/{connection.id}/webhooks",
         api_connected=connection.api_key is not None,
         api_base_url=connection.api_base_url,
+        ats_user_id=connection.ats_user_id,
         created_at=connection.created_at,
         secret_rotated_at=connection.secret_rotated_at,
         previous_secret_until=(
@@ -170,6 +174,7 @@ async def create_connection(
             api_key=body.api_key,
             api_base_url=str(body.api_base_url).rstrip("/") if body.api_base_url else None,
             address_policy=container.address_policy,
+            ats_user_id=body.ats_user_id,
         )
     except (RefusedApiAddress, MissingConnectionSetting, InvalidConnectionSetting) as refused:
         raise _refused_api_settings(refused) from None
@@ -424,6 +429,115 @@ async def list_jobs(
         storage, principal.tenant_id, connection_id=connection_id, status=status
     )
     return [JobPublic.model_validate(job.model_dump()) for job in found]
+
+
+def _push(push: Push) -> PushPublic:
+    return PushPublic.model_validate(push.model_dump())
+
+
+def _field_problem(status: int, field: str, detail: str, problem_type: str) -> ProblemError:
+    """A refusal naming the request field it is about, for forms to show beside it."""
+    return ProblemError(
+        status,
+        detail,
+        problem_type=problem_type,
+        extensions={
+            "errors": [
+                {"field": field, "pointer": f"#/{field}", "source": "body", "detail": detail}
+            ]
+        },
+    )
+
+
+@router.post(
+    "/connections/{connection_id}/pushes",
+    status_code=201,
+    response_model=PushPublic,
+    dependencies=[require_permission("ats:write")],
+    responses={
+        200: {"model": PushPublic, "description": "Pushed before: the stored push, unchanged."},
+        202: {"model": PushPublic, "description": "Another request is pushing it right now."},
+        **problem_responses(
+            409,
+            502,
+            s409="No `data_processing` consent, the candidate is not an active record, the "
+            "connection takes no pushes, or the same push is being retried right now.",
+            s502="The ATS did not take the candidate; the push is stored as failed with the "
+            "reason, and sending it again retries it.",
+        ),
+    },
+)
+async def push_candidate(
+    connection_id: str,
+    body: PushCreate,
+    principal: CurrentPrincipal,
+    container: Container,
+    response: Response,
+) -> PushPublic:
+    """Sends a CRM candidate to the connection's ATS (`ats:write`): as a prospect, or with
+    `ats_job_id` as an application for that open job. Each (connection, candidate, job) is
+    sent once: a repeat answers the stored push (200) and does not call the ATS again; a failed
+    push (502, its reason stored) is tried again by sending it again. The candidate needs a
+    granted `data_processing` consent (409 `consent-required`)."""
+    try:
+        outcome = await pushes.push_candidate(
+            container.storage,
+            container.api_factories,
+            pushes.PushRequest(
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                candidate_id=body.candidate_id,
+                ats_job_id=body.ats_job_id,
+                requested_by=principal.user_id,
+            ),
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    except pushes.PushUnsupported as unsupported:
+        raise ProblemError(409, str(unsupported), problem_type="api-not-connected") from None
+    except pushes.UnknownJob as unknown:
+        raise _field_problem(422, "ats_job_id", str(unknown), "unknown-job") from None
+    except PushRefused as refused:
+        status = 422 if refused.reason == "candidate-unknown" else 409
+        raise _field_problem(status, "candidate_id", str(refused), refused.reason) from None
+    except pushes.PushInProgress:
+        raise ProblemError(
+            409, "this push is being sent right now; look again shortly", problem_type="conflict"
+        ) from None
+    push = outcome.push
+    if push.state is PushState.FAILED:
+        raise ProblemError(
+            502,
+            f"the ATS did not take the candidate: {push.error}",
+            problem_type="ats-push-failed",
+            extensions={"push": _push(push).model_dump(mode="json")},
+        )
+    if push.state is PushState.PENDING:
+        response.status_code = 202
+    elif not outcome.attempted:
+        response.status_code = 200
+    return _push(push)
+
+
+@router.get(
+    "/connections/{connection_id}/pushes",
+    dependencies=[require_permission("ats:read")],
+    response_model=list[PushPublic],
+)
+async def list_pushes(
+    connection_id: str,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    candidate_id: str | None = None,
+) -> list[PushPublic]:
+    """The connection's pushes, newest first, optionally of one candidate (first 200), failed
+    ones with their reason."""
+    try:
+        await connections.find_connection(storage, principal.tenant_id, connection_id)
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    found = await pushes.list_pushes(storage, principal.tenant_id, connection_id, candidate_id)
+    return [_push(push) for push in found]
 
 
 @public_router.post(

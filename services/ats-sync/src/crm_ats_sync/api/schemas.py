@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from crm_ats_sync.domain.breaker import BreakerState
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus
 from crm_ats_sync.domain.models import Provider
+from crm_ats_sync.domain.pushes import PushState
 from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncState
 
 
@@ -35,6 +36,15 @@ class ConnectionCreate(BaseModel):
         "required for Workable: the account's `https://<subdomain>.workable.com/spi/v3` (with "
         "`api_key`, the access token Workable also signs its webhooks with).",
     )
+    ats_user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The ATS user candidates are pushed on behalf of: required by Greenhouse "
+        "(a Harvest user id, from `GET /v1/users`) for pushes; for Lever the user to "
+        "`perform_as` (default: the account's first super admin); unused by Workable.",
+    )
 
 
 class ConnectionPublic(BaseModel):
@@ -46,6 +56,9 @@ class ConnectionPublic(BaseModel):
         default=False, description="Whether an API key is set (the key itself is never shown)."
     )
     api_base_url: str | None = None
+    ats_user_id: str | None = Field(
+        default=None, description="The ATS user candidates are pushed on behalf of."
+    )
     created_at: datetime
     secret_rotated_at: datetime | None = None
     previous_secret_until: datetime | None = Field(
@@ -200,6 +213,39 @@ class SyncRunPublic(BaseModel):
 class SyncStatusPublic(BaseModel):
     backfill: SyncRunPublic | None = Field(description="The connection's last backfill.")
     reconcile: SyncRunPublic | None = Field(description="The connection's last reconciliation.")
+
+
+class PushCreate(BaseModel):
+    """Send a CRM candidate to the connection's ATS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: str = Field(min_length=1, max_length=100)
+    ats_job_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="An open job of the connection (`GET /ats/jobs`): the candidate becomes an "
+        "application for it; without it, a prospect.",
+    )
+
+
+class PushPublic(BaseModel):
+    """A candidate sent (or being sent) to an ATS."""
+
+    id: str
+    connection_id: str
+    provider: Provider
+    candidate_id: str
+    ats_job_id: str | None
+    state: PushState = Field(description="`pending`, `done` or `failed` (see `error`).")
+    ats_candidate_id: str | None
+    ats_application_id: str | None
+    error: str | None = Field(description="Why the last attempt failed, while `failed`.")
+    attempts: int
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class JobPublic(BaseModel):

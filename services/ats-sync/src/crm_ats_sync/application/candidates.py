@@ -1,12 +1,22 @@
-"""What the ats-sync service learns from the candidates service: who an email belongs to, and
-which candidates were merged or unmerged."""
+"""What the ats-sync service learns from the candidates service: who an email belongs to, who
+may be pushed to an ATS (name, primary email, consent), and which candidates were merged or
+unmerged."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from crm_ats_sync.application.storage import AtsStorage
-from crm_shared import CandidateMerged, CandidateProfile, CandidateUnmerged, Session
+from crm_ats_sync.domain.pushes import PUSH_CONSENT_PURPOSE
+from crm_shared import (
+    CandidateMerged,
+    CandidateProfile,
+    CandidateUnmerged,
+    ConsentChanged,
+    EventEnvelope,
+    Session,
+)
 from crm_shared.directory import project_merge, project_unmerge
 
 
@@ -17,8 +27,30 @@ class CandidateFacts:
     storage: AtsStorage
 
     async def know(self, tenant_id: str, profile: CandidateProfile, *, session: Session) -> None:
-        """Learns the candidate's addresses, to match ATS applicants to them."""
+        """Learns the candidate's addresses, to match ATS applicants to them, and what a push
+        sends."""
         await self.storage.directory(tenant_id).learn(profile, session=session)
+        await self.storage.known_candidates(tenant_id).learn_profile(
+            profile.candidate_id,
+            first_name=profile.first_name,
+            last_name=profile.last_name,
+            emails=profile.emails,
+            status=profile.status,
+            session=session,
+        )
+
+    async def consent_changed(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Keeps whether the candidate's data may be sent to the ATS (the consent a push
+        needs); other purposes are not ats-sync's concern."""
+        changed: ConsentChanged = envelope.data
+        if changed.purpose != PUSH_CONSENT_PURPOSE:
+            return
+        await self.storage.known_candidates(envelope.tenant_id).learn_consent(
+            changed.candidate_id,
+            granted=changed.status == "granted",
+            expires_at=changed.expires_at,
+            session=session,
+        )
 
     async def fold_merged(
         self, tenant_id: str, merged: CandidateMerged, *, session: Session

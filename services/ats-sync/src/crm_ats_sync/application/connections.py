@@ -74,6 +74,7 @@ async def create_connection(
     api_key: str | None = None,
     api_base_url: str | None = None,
     address_policy: ApiAddressPolicy = ApiAddressPolicy(),
+    ats_user_id: str | None = None,
 ) -> Connection:
     """Connects an ATS account with a new webhook secret and, given an API key, its API;
     `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
@@ -89,6 +90,7 @@ async def create_connection(
         created_by=created_by,
         api_key=api_key,
         api_base_url=api_base_url,
+        ats_user_id=ats_user_id,
     )
     await storage.connections(tenant_id).add_connection(connection)
     return connection

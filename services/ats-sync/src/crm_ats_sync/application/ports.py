@@ -80,4 +80,9 @@ class AtsApi(Protocol):
 class AtsApiFactory(Protocol):
     """Opens the API of one connected account (each adapter module has one: `open_api`)."""
 
-    def __call__(self, *, base_url: str | None, api_key: str) -> AtsApi: ...
+    def __call__(
+        self, *, base_url: str | None, api_key: str, on_behalf_of: str | None = None
+    ) -> AtsApi:
+        """The API of the account `api_key` opens; writes made for the ATS user `on_behalf_of`
+        where the ATS asks for one."""
+        ...

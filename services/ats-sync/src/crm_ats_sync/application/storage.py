@@ -11,6 +11,8 @@ from crm_ats_sync.repositories.breakers import BreakerRepository
 from crm_ats_sync.repositories.connections import ConnectionRepository
 from crm_ats_sync.repositories.deliveries import DeliveryRepository
 from crm_ats_sync.repositories.jobs import JobRepository
+from crm_ats_sync.repositories.known_candidates import KnownCandidateRepository
+from crm_ats_sync.repositories.pushes import PushRepository
 from crm_ats_sync.repositories.sync_runs import SyncRunRepository
 from crm_ats_sync.repositories.webhook_log import WebhookLogRepository
 from crm_shared import (
@@ -56,6 +58,12 @@ class AtsStorage:
 
     def jobs(self, tenant_id: str) -> JobRepository:
         return JobRepository(self.database, tenant_id)
+
+    def pushes(self, tenant_id: str) -> PushRepository:
+        return PushRepository(self.database, tenant_id)
+
+    def known_candidates(self, tenant_id: str) -> KnownCandidateRepository:
+        return KnownCandidateRepository(self.database, tenant_id)
 
     def directory(self, tenant_id: str) -> CandidateDirectory:
         return CandidateDirectory(self.database, tenant_id)

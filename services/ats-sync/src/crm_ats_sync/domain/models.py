@@ -42,6 +42,9 @@ class Connection(BaseModel):
     # reconciliation or push). The base URL defaults to the provider's public API.
     api_base_url: str | None = None
     api_key: str | None = Field(default=None, repr=False)
+    # The ATS user writes (pushes) are made on behalf of, where the ATS asks for one (Greenhouse's
+    # `On-Behalf-Of`; Lever's `perform_as`, else its first super admin).
+    ats_user_id: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     # After a rotation the previous secret is still accepted until `previous_secret_until`, so
     # deliveries the ATS signed before it was reconfigured are not lost.

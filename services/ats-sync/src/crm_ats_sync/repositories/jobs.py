@@ -49,6 +49,13 @@ class JobRepository:
         )
         return after, before is None
 
+    async def job(self, connection_id: str, ats_job_id: str) -> StoredJob | None:
+        """One job of a connection, as last listed."""
+        document = await self._jobs.find_one(
+            {"connection_id": connection_id, "ats_job_id": ats_job_id}
+        )
+        return from_document(StoredJob, document) if document else None
+
     async def jobs(
         self, *, connection_id: str | None, status: JobStatus | None, limit: int
     ) -> list[StoredJob]:

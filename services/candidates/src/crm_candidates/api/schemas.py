@@ -43,6 +43,20 @@ RULE_DESCRIPTION = (
 )
 
 
+class AtsLinkPublic(BaseModel):
+    """The candidate in one connected ATS, since they were pushed to it."""
+
+    provider: str = Field(description="`greenhouse`, `lever` or `workable`.")
+    connection_id: str
+    candidate_id: str = Field(description="The CRM record that was pushed.")
+    ats_candidate_id: str = Field(description="The ATS's id for the person.")
+    ats_application_id: str | None = Field(
+        description="The ATS's id for the application or prospect record, when it answered one."
+    )
+    ats_job_id: str | None = Field(description="The ATS job applied for; null for a prospect.")
+    linked_at: datetime
+
+
 class CandidatePublic(BaseModel):
     """A candidate as the API returns it."""
 
@@ -78,6 +92,10 @@ class CandidatePublic(BaseModel):
     )
     ats_status: AtsStatus | None = Field(description="Latest application's status in the ATS.")
     ats_stage: str | None
+    ats_links: list[AtsLinkPublic] = Field(
+        default_factory=list,
+        description="Where the candidate was sent to a connected ATS, with the ATS's ids.",
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime

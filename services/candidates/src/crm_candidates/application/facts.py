@@ -20,7 +20,14 @@ from typing import Any
 from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.application.consents import ConfirmationPolicy, confirm_url
 from crm_candidates.domain.consent import ConsentPurpose, ConsentStatus
-from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, unique_in_order
+from crm_candidates.domain.models import (
+    AtsLink,
+    AtsStatus,
+    Candidate,
+    CandidateSource,
+    unique_in_order,
+    with_link,
+)
 from crm_candidates.domain.timeline import timeline_entry
 from crm_candidates.publishers import to_consent_confirmation_requested
 from crm_candidates.repositories.candidates import CandidateRepository
@@ -36,6 +43,7 @@ from crm_shared import (
     EVENT_WAITLISTED,
     AtsApplicationChange,
     AtsApplicationCreated,
+    AtsCandidatePushed,
     ConsentConfirmationRequested,
     Database,
     EngagementScored,
@@ -339,6 +347,29 @@ class CandidateFacts:
         )
         await self.writer(envelope.tenant_id).add(candidate, session=session)
         return candidate
+
+    async def ats_candidate_pushed(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """Keeps where the candidate was pushed to an ATS, with the ATS's ids, on the record
+        pushed or, if it was merged since, on the survivor."""
+        pushed: AtsCandidatePushed = envelope.data
+        candidate = await self.find(envelope, pushed.candidate_id, None, session=session)
+        if candidate is not None and candidate.merged_into is not None:
+            candidate = await self.find(envelope, candidate.merged_into, None, session=session)
+        if candidate is None:
+            return
+        link = AtsLink(
+            provider=pushed.provider,
+            connection_id=pushed.connection_id,
+            candidate_id=pushed.candidate_id,
+            ats_candidate_id=pushed.ats_candidate_id,
+            ats_application_id=pushed.ats_application_id,
+            ats_job_id=pushed.ats_job_id,
+            linked_at=pushed.pushed_at,
+        )
+        await self.writer(envelope.tenant_id).project(
+            candidate, lambda c: {"ats_links": with_link(c.ats_links, link)}, session=session
+        )
+        await self.record_in_timeline(envelope, candidate.id, session)
 
     async def sequence_saved(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Keeps which segments a live sequence enrols from."""

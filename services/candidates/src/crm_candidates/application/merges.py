@@ -10,16 +10,19 @@ segment), hands its identity keys to the survivor and stages `candidate.merged` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.identity import Likeness, PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
 from crm_candidates.domain.models import (
+    AtsLink,
     Candidate,
     CandidateStatus,
     Merge,
     MergeSnapshot,
     MergeStatus,
+    links_back_after_unmerge,
 )
 from crm_candidates.publishers import (
     to_candidate_merged,
@@ -199,10 +202,13 @@ class MergeWriter:
             raise MergeRefusedError(
                 f"candidate {merge.survivor_id} was merged or archived since; undo that first"
             )
-        survivor = await candidates.restore(
-            snapshot.survivor, snapshot.survivor_keys, session=session
+        survivor_document, merged_document = _with_links_learned_since(
+            snapshot, survivor_now, merge.merged_id
         )
-        restored = await candidates.restore(snapshot.merged, snapshot.merged_keys, session=session)
+        survivor = await candidates.restore(
+            survivor_document, snapshot.survivor_keys, session=session
+        )
+        restored = await candidates.restore(merged_document, snapshot.merged_keys, session=session)
         undone = merge.model_copy(
             update={"status": MergeStatus.UNDONE, "undone_at": utc_now(), "undone_by": user_id}
         )
@@ -213,3 +219,21 @@ class MergeWriter:
             await to_candidate_updated(outbox, record, session=session)
             await self.writer.reevaluate(record, session=session)
         return undone
+
+
+def _with_links_learned_since(
+    snapshot: MergeSnapshot, survivor_now: Candidate, merged_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both snapshots, with the ATS links the survivor learned while merged given to the record
+    each push named: a snapshot is restored exactly, but a push since is a fact, not an edit."""
+
+    def links(document: dict[str, Any]) -> list[AtsLink]:
+        return [AtsLink.model_validate(link) for link in document.get("ats_links", [])]
+
+    survivor_links, merged_links = links_back_after_unmerge(
+        survivor_now.ats_links, links(snapshot.survivor), links(snapshot.merged), merged_id
+    )
+    return (
+        snapshot.survivor | {"ats_links": [link.model_dump() for link in survivor_links]},
+        snapshot.merged | {"ats_links": [link.model_dump() for link in merged_links]},
+    )

@@ -55,6 +55,7 @@ PROJECTED = frozenset(
         "ats_status",
         "ats_stage",
         "ats_changed_at",
+        "ats_links",
     }
 )
 """Candidate fields that are projections of other services' facts, not part of the profile."""
@@ -113,6 +114,48 @@ class AtsStatus(StrEnum):
     HIRED = "hired"
 
 
+class AtsLink(BaseModel):
+    """The candidate as a connected ATS knows them, since they were pushed to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    connection_id: str
+    # The CRM record that was pushed: after a merge the survivor holds the links of both
+    # records, and an undo gives each record its own back.
+    candidate_id: str
+    ats_candidate_id: str
+    ats_application_id: str | None = None
+    ats_job_id: str | None = None
+    linked_at: datetime
+
+    def same_as(self, other: AtsLink) -> bool:
+        """Whether both name one push: one connection, ATS person and job."""
+        return (self.connection_id, self.ats_candidate_id, self.ats_job_id) == (
+            other.connection_id,
+            other.ats_candidate_id,
+            other.ats_job_id,
+        )
+
+
+def with_link(links: list[AtsLink], link: AtsLink) -> list[AtsLink]:
+    """`links` with `link` in place of the one naming the same push (a redelivery), else added."""
+    return [*(known for known in links if not known.same_as(link)), link]
+
+
+def links_back_after_unmerge(
+    current: list[AtsLink], survivor: list[AtsLink], merged: list[AtsLink], merged_id: str
+) -> tuple[list[AtsLink], list[AtsLink]]:
+    """Each record's links once a merge is undone: its own from before the merge, plus those
+    learned since, given to the record that was pushed (the survivor, unless the push named the
+    merged record)."""
+    before = [*survivor, *merged]
+    since = [link for link in current if not any(link.same_as(old) for old in before)]
+    to_merged = [link for link in since if link.candidate_id == merged_id]
+    to_survivor = [link for link in since if link.candidate_id != merged_id]
+    return [*survivor, *to_survivor], [*merged, *to_merged]
+
+
 class Candidate(BaseModel):
     """A person in the talent pipeline, as stored by the candidates service."""
 
@@ -152,6 +195,8 @@ class Candidate(BaseModel):
     ats_status: AtsStatus | None = None
     ats_stage: str | None = None
     ats_changed_at: datetime | None = None
+    # Where the candidate was pushed to a connected ATS (`ats.candidate_pushed`).
+    ats_links: list[AtsLink] = Field(default_factory=list)
     created_by: str
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

@@ -19,6 +19,7 @@ from crm_shared import (
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
+    ATS_CANDIDATE_PUSHED,
     CANDIDATE_CHANGE_REQUESTED,
     CONSENT_CHANGED,
     ENGAGEMENT_SCORED,
@@ -117,6 +118,13 @@ def subscriptions(
             "on_event_no_show",
             "Records on the candidate (and in their timeline) that they did not come to an "
             "event they registered for; re-evaluates their segments.",
+        ),
+        (
+            ATS_CANDIDATE_PUSHED,
+            facts.ats_candidate_pushed,
+            "on_ats_candidate_pushed",
+            "Keeps where the candidate was pushed to an ATS, with the ATS's ids (`ats_links`), "
+            "and adds it to their timeline.",
         ),
         (
             SEQUENCE_SAVED,

@@ -206,7 +206,9 @@ async def candidate_profile(
     candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """One candidate and every panel about them; a panel the person may not read says why."""
-    profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
+    profile = await CandidateDirectory(state.gateway).profile(
+        viewer.caller, candidate_id, may_push=viewer.may("ats:write")
+    )
     return render(
         request,
         state.templates,
@@ -339,6 +341,44 @@ async def record_consent(
         )
     # The page itself again (a fragment alone would not reload it).
     return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
+
+
+@router.post("/{candidate_id}/ats-pushes")
+async def push_to_ats(
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Sends the candidate to the chosen ATS connection (for a job, if one is chosen) and
+    answers with the form saying what the ATS answered; a refusal is shown at its field, and
+    one about the candidate (no consent) above the form."""
+    form = await form_values(request)
+    typed = {name: (values or [""])[0] for name, values in form.items()}
+    directory = CandidateDirectory(state.gateway)
+    context: dict[str, object] = {"candidate_id": candidate_id, "typed": typed, "errors": {}}
+    status_code = 200
+    if not typed.get("connection_id"):
+        context["errors"] = {"connection_id": "Choose the ATS to send the candidate to."}
+        status_code = 422
+    else:
+        try:
+            context["pushed"] = await directory.push_to_ats(
+                viewer.caller, candidate_id, typed["connection_id"], typed.get("ats_job_id") or None
+            )
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            if refused.problem.status not in (400, 404, 409, 422, 502):
+                raise
+            context.update(problem=refused.problem, errors=refused.problem.field_errors)
+            status_code = refused.problem.status
+    context["ats"] = await directory.ats_choices(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "candidates/ats_push_form.html",
+        context,
+        viewer=viewer,
+        status_code=status_code,
+    )
 
 
 @router.get("/{candidate_id}/duplicates")

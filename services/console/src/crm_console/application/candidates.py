@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.parts import Part, items, part
@@ -25,6 +26,14 @@ DUPLICATES_SHOWN = 20
 
 
 @dataclass(frozen=True)
+class AtsChoices:
+    """What the "Send to ATS" form offers: the tenant's connections and their open jobs."""
+
+    connections: Part
+    jobs: Part
+
+
+@dataclass(frozen=True)
 class CandidateProfile:
     candidate: dict[str, Any]
     custom_fields: list[LabelledValue]
@@ -37,6 +46,7 @@ class CandidateProfile:
     applications: Part
     notes: Part
     duplicates: Part
+    ats: AtsChoices
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,11 @@ class CandidateDirectory:
             ),
         )
 
-    async def profile(self, caller: Caller, candidate_id: str) -> CandidateProfile:
-        """The candidate and every panel of its page, fetched together."""
+    async def profile(
+        self, caller: Caller, candidate_id: str, *, may_push: bool = False
+    ) -> CandidateProfile:
+        """The candidate and every panel of its page, fetched together; with `may_push`, what
+        the "Send to ATS" form offers too."""
         path = f"{API}/candidates/{candidate_id}"
         (
             candidate,
@@ -94,6 +107,7 @@ class CandidateDirectory:
             applications,
             notes,
             duplicates,
+            ats,
         ) = await asyncio.gather(
             # The candidate itself decides the page: its problem (404, 403) is the page's.
             self._api.get(caller, path),
@@ -110,6 +124,7 @@ class CandidateDirectory:
             part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),
             part(self._api.get(caller, f"{path}/notes", {"limit": NOTES_SHOWN})),
             part(self._api.get(caller, f"{path}/duplicates", {"limit": 5})),
+            self.ats_choices(caller) if may_push else _no_ats_choices(),
         )
         entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
         return CandidateProfile(
@@ -125,6 +140,7 @@ class CandidateDirectory:
             applications=applications,
             notes=notes if notes.unavailable else Part(data=items(notes.data)),
             duplicates=duplicates,
+            ats=ats,
         )
 
     async def notes(self, caller: Caller, candidate_id: str) -> list[dict[str, Any]]:
@@ -235,6 +251,26 @@ class CandidateDirectory:
         )
         return changed
 
+    async def ats_choices(self, caller: Caller) -> AtsChoices:
+        """The connections and open jobs a candidate can be sent to, fetched together."""
+        connections, jobs = await asyncio.gather(
+            part(self._api.get(caller, f"{API}/ats/connections")),
+            part(self._api.get(caller, f"{API}/ats/jobs", {"status": "open"})),
+        )
+        return AtsChoices(connections=connections, jobs=jobs)
+
+    async def push_to_ats(
+        self, caller: Caller, candidate_id: str, connection_id: str, ats_job_id: str | None
+    ) -> dict[str, Any]:
+        """Sends the candidate to a connected ATS, as a prospect or for one of its jobs."""
+        body: dict[str, Any] = {"candidate_id": candidate_id}
+        if ats_job_id:
+            body["ats_job_id"] = ats_job_id
+        pushed: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections/{quote(connection_id, safe='')}/pushes", body
+        )
+        return pushed
+
     async def record_consent(
         self, caller: Caller, candidate_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -243,3 +279,9 @@ class CandidateDirectory:
             caller, "POST", f"{API}/candidates/{candidate_id}/consents", body
         )
         return entry
+
+
+async def _no_ats_choices() -> AtsChoices:
+    # Nobody is offered the form: nothing to fetch.
+    nothing = Part(data=[])
+    return AtsChoices(connections=nothing, jobs=nothing)
