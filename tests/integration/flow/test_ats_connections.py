@@ -108,7 +108,9 @@ async def test_a_deleted_connection_refuses_its_webhooks_and_keeps_its_applicati
     assert refused.status_code == 404, refused.text
 
     applications = await stack.gateway.get(
-        "/api/v1/ats/applications", headers=stack.as_(ACME_TOKEN)
+        "/api/v1/ats/applications",
+        params={"connection_id": connection["id"]},
+        headers=stack.as_(ACME_TOKEN),
     )
     assert str(application_id) in [a["ats_application_id"] for a in applications.json()]
 
@@ -146,7 +148,9 @@ async def test_a_replayed_body_or_an_older_change_moves_nothing_back(
     assert (late.status_code, late.json()["status"]) == (200, "stale")
 
     applications = await stack.gateway.get(
-        "/api/v1/ats/applications", headers=stack.as_(ACME_TOKEN)
+        "/api/v1/ats/applications",
+        params={"connection_id": connection["id"]},
+        headers=stack.as_(ACME_TOKEN),
     )
     [application] = [
         a for a in applications.json() if a["ats_application_id"] == str(application_id)
@@ -208,34 +212,41 @@ async def test_an_api_key_is_replaced_never_shown_and_the_health_view_counts_ref
     created = await stack.gateway.post(
         "/api/v1/ats/connections",
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"provider": "greenhouse", "name": unique("greenhouse"), "api_key": "first-key"},
+        json={
+            "provider": "greenhouse",
+            "name": unique("greenhouse"),
+            "api_key": "first-client:first-secret",
+        },
     )
     assert created.status_code == 201, created.text
     connection = created.json()
     assert connection["api_connected"] is True
-    assert "first-key" not in created.text
+    assert "first-client:first-secret" not in created.text
 
     url = f"/api/v1/ats/connections/{connection['id']}/api-key"
-    body = {"api_key": "second-key", "api_base_url": "https://harvest.greenhouse.io/v1/"}
+    body = {
+        "api_key": "second-client:second-secret",
+        "api_base_url": "https://harvest.greenhouse.io/v3/",
+    }
     as_recruiter = await stack.gateway.put(url, headers=stack.as_(ACME_TOKEN), json=body)
     assert as_recruiter.status_code == 403, as_recruiter.text
     replaced = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json=body)
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["api_base_url"] == "https://harvest.greenhouse.io/v1"
-    assert "second-key" not in replaced.text
+    assert replaced.json()["api_base_url"] == "https://harvest.greenhouse.io/v3"
+    assert "second-client:second-secret" not in replaced.text
     empty = await stack.gateway.put(url, headers=stack.as_(ACME_ADMIN_TOKEN), json={"api_key": ""})
     assert empty.status_code == 422, empty.text
     elsewhere = await stack.gateway.put(
         url,
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"api_key": "k", "api_base_url": "https://collector.example.com/v1"},
+        json={"api_key": "client:k", "api_base_url": "https://collector.example.com/v1"},
     )
     assert elsewhere.status_code == 422, elsewhere.text
     assert [e["field"] for e in elsewhere.json()["errors"]] == ["api_base_url"]
     missing = await stack.gateway.put(
         f"/api/v1/ats/connections/{unique('none')}/api-key",
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"api_key": "k"},
+        json={"api_key": "client:k"},
     )
     assert missing.status_code == 404, missing.text
 
@@ -259,5 +270,5 @@ async def test_an_api_key_is_replaced_never_shown_and_the_health_view_counts_ref
     listed = await stack.gateway.get("/api/v1/ats/connections", headers=stack.as_(ACME_TOKEN))
     (mine,) = [c for c in listed.json() if c["id"] == connection["id"]]
     assert mine["health"] == health
-    assert "second-key" not in listed.text
+    assert "second-client:second-secret" not in listed.text
     assert "api_key" not in listed.text

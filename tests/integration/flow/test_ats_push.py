@@ -61,7 +61,12 @@ async def push_once_known(stack: Stack, url: str, body: dict[str, Any], expected
 
 
 def posts(simulator: GreenhouseSimulator) -> int:
-    return sum(1 for request in simulator.requests if request.startswith("POST"))
+    """The people the simulated account was asked to create (not its token requests)."""
+    return sum(
+        1
+        for request in simulator.requests
+        if request.startswith("POST") and not request.endswith("/token")
+    )
 
 
 async def test_a_pushed_candidate_is_in_greenhouse_once_and_shows_its_ids(

@@ -62,8 +62,14 @@ async def connect(stack: Stack, simulator: WorkableSimulator, base_url: str) -> 
     return connection
 
 
-async def application(stack: Stack, ats_application_id: str) -> dict[str, Any]:
-    listed = await stack.gateway.get("/api/v1/ats/applications", headers=stack.as_(ACME_TOKEN))
+async def application(
+    stack: Stack, connection: dict[str, Any], ats_application_id: str
+) -> dict[str, Any]:
+    listed = await stack.gateway.get(
+        "/api/v1/ats/applications",
+        params={"connection_id": connection["id"]},
+        headers=stack.as_(ACME_TOKEN),
+    )
     [found] = [a for a in listed.json() if a["ats_application_id"] == ats_application_id]
     return dict(found)
 
@@ -119,7 +125,7 @@ async def test_signed_workable_webhooks_become_applications_once(
     [created] = simulator.last_deliveries
     # Workable replays a delivery answered with anything but 200.
     assert created.status_code == 200, created.text
-    stored = await application(stack, applied.id)
+    stored = await application(stack, connection, applied.id)
     assert stored["stage"] == "Applied"
     assert stored["status"] == "active"
     assert stored["job_name"] == simulator.jobs[shortcode].title
@@ -128,7 +134,7 @@ async def test_signed_workable_webhooks_become_applications_once(
     await simulator.move(applied.id, "interview")
     await simulator.disqualify(applied.id, "Failed final interview")
     assert [r.status_code for r in simulator.last_deliveries] == [200]
-    rejected = await application(stack, applied.id)
+    rejected = await application(stack, connection, applied.id)
     assert (rejected["status"], rejected["stage"]) == ("rejected", "Interview")
 
     # Workable retries a delivery with the candidate as it is then: the same state, the same
@@ -150,5 +156,5 @@ async def test_signed_workable_webhooks_become_applications_once(
     assert forged.headers["content-type"].startswith("application/problem+json")
 
     await simulator.hire(applied.id)
-    hired = await application(stack, applied.id)
+    hired = await application(stack, connection, applied.id)
     assert (hired["status"], hired["stage"]) == ("hired", "Hired")

@@ -27,6 +27,14 @@ from crm_shared import (
 )
 
 
+def application_key(application: Application) -> str:
+    """The key of an application's events: the application itself, so they stay in order on one
+    partition even when the person is matched to a candidate halfway through its life (a key by
+    candidate would move them to another partition). Consumers read the candidate from the
+    payload."""
+    return f"{application.connection_id}:{application.ats_application_id}"
+
+
 async def to_ats_application_created(
     outbox: Outbox,
     application: Application,
@@ -35,8 +43,8 @@ async def to_ats_application_created(
     last_name: str | None,
     session: Session,
 ) -> None:
-    """Stages `ats.application_created`, keyed by the candidate (or email, or ATS candidate),
-    with the person's name as the ATS has it (not stored here: the candidates service needs it
+    """Stages `ats.application_created`, keyed by the application (`application_key`), with
+    the person's name as the ATS has it (not stored here: the candidates service needs it
     once, to create a candidate for a person nobody knew)."""
     payload = AtsApplicationCreated(
         provider=application.provider.value,
@@ -52,7 +60,7 @@ async def to_ats_application_created(
         first_name=first_name,
         last_name=last_name,
     )
-    subject = application.candidate_id or application.email or application.ats_candidate_id
+    subject = application_key(application)
     await outbox.stage(
         ATS_APPLICATION_CREATED,
         tenant_id=application.tenant_id,
@@ -86,7 +94,7 @@ async def to_ats_application_changed(
         "first_name": change.first_name,
         "last_name": change.last_name,
     }
-    subject = application.candidate_id or application.email or application.ats_candidate_id
+    subject = application_key(application)
     if change.kind is ChangeKind.STAGE_CHANGED:
         await outbox.stage(
             ATS_APPLICATION_STAGE_CHANGED,
