@@ -555,7 +555,7 @@ Try:
   curl -s {gateway}/api/v1/sequences -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/events -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/ats/connections -H 'Authorization: Bearer {RECRUITER_TOKEN}'
-  open {gateway}/console/settings/ats   (the ATS connections and their backfill, in the console)
+  open {gateway}/console/settings/ats   (the ATS connections, in the console)
   # a new Python engineer in Berlin enters the segment at once and gets the nurture mail:
   curl -s {gateway}/api/v1/candidates -H 'Authorization: Bearer {RECRUITER_TOKEN}' \\
        -H 'Content-Type: application/json' -d '{{"first_name": "Grace", "last_name": "Hopper",

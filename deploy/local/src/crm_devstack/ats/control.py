@@ -83,8 +83,25 @@ def known_people(count: int) -> list[KnownPerson]:
     ]
 
 
-def arguments(prog: str, port: int, api_key: str) -> argparse.ArgumentParser:
-    """The command line every simulated account's `main()` takes."""
+class SeededAccount(ControlledAccount, Protocol):
+    """A simulated account the command line seeds and serves."""
+
+    app: FastAPI
+
+    def seed(self, n_applications: int, *, years: int = 4) -> None: ...
+
+    def adopt(self, people: list[KnownPerson]) -> None: ...
+
+
+def run(
+    prog: str,
+    port: int,
+    api_key: str,
+    account: Callable[[str], SeededAccount],
+    argv: list[str] | None = None,
+) -> None:
+    """The `main()` of a simulated account: seeds one (`account(api_key)`) as the command line
+    says and serves it, with its control API, until interrupted."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--api-key", default=api_key)
@@ -96,15 +113,11 @@ def arguments(prog: str, port: int, api_key: str) -> argparse.ArgumentParser:
         default=0,
         help="give this many of the demo tenant's people past applications here",
     )
-    return parser
-
-
-def serve(
-    api: FastAPI, account: ControlledAccount, port: int, *, log: Callable[[str], None] = print
-) -> None:
-    """Serves the account with its control API until interrupted."""
-    log(f"simulated ATS account on http://127.0.0.1:{port}")
-    uvicorn.run(control_app(api, account), host="127.0.0.1", port=port, log_level="info")
+    args = parser.parse_args(argv)
+    simulator = account(args.api_key)
+    simulator.seed(args.applications, years=args.years)
+    simulator.adopt(known_people(args.known_people))
+    uvicorn.run(control_app(simulator.app, simulator), host="127.0.0.1", port=args.port)
 
 
 def spread(

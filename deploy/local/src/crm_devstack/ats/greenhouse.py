@@ -51,7 +51,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from crm_devstack.ats.control import KnownPerson, arguments, known_people, serve, spread
+from crm_devstack.ats.control import KnownPerson, run, spread
 from crm_devstack.greenhouse import GreenhouseWebhooks, webhook_body
 
 Clock = Callable[[], datetime]
@@ -881,12 +881,13 @@ def start_seeded_simulator(
 
 def main(argv: list[str] | None = None) -> None:
     """Serves a seeded simulated Greenhouse account, with its control API, until interrupted."""
-    parser = arguments("python -m crm_devstack.ats.greenhouse", 8791, "greenhouse-demo-key")
-    args = parser.parse_args(argv)
-    simulator = GreenhouseSimulator(args.api_key)
-    simulator.seed(args.applications, years=args.years)
-    simulator.adopt(known_people(args.known_people))
-    serve(simulator.app, simulator, args.port)
+    run(
+        "python -m crm_devstack.ats.greenhouse",
+        8791,
+        "greenhouse-demo-key",
+        GreenhouseSimulator,
+        argv,
+    )
 
 
 if __name__ == "__main__":

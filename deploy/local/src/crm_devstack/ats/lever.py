@@ -50,7 +50,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from crm_devstack.ats.control import KnownPerson, arguments, known_people, serve, spread
+from crm_devstack.ats.control import KnownPerson, run, spread
 
 Json = dict[str, Any]
 
@@ -691,12 +691,7 @@ def _listed(request: Request, items: list[Json]) -> Response:
 
 def main(argv: list[str] | None = None) -> None:
     """Serves a seeded simulated Lever account, with its control API, until interrupted."""
-    parser = arguments("python -m crm_devstack.ats.lever", 8792, "lever-demo-key")
-    args = parser.parse_args(argv)
-    simulator = LeverSimulator(args.api_key)
-    simulator.seed(args.applications, years=args.years)
-    simulator.adopt(known_people(args.known_people))
-    serve(simulator.app, simulator, args.port)
+    run("python -m crm_devstack.ats.lever", 8792, "lever-demo-key", LeverSimulator, argv)
 
 
 if __name__ == "__main__":
