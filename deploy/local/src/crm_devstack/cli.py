@@ -288,9 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parses the command line and runs the chosen command."""
     parser = argparse.ArgumentParser(
         prog="crm-stack",
-        description="Run the recruitment CRM locally: Kafka, SecantusDB, an SMTP sink, Zipkin, "
-        "Keycloak and every service as its own process. Ports and dirs come from CRM_STACK_* "
-        "variables.",
+        description="Run the recruitment CRM locally: Kafka, SecantusDB, an SMTP sink, simulated "
+        "Greenhouse and Lever accounts, Zipkin, Keycloak and every service as its own process. "
+        "Ports and dirs come from CRM_STACK_* variables.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start everything (idempotent)")

@@ -69,6 +69,10 @@ class StackConfig(BaseSettings):
     mongodb_port: int = 27117
     smtp_port: int = 1025
     smtp_http_port: int = 8025
+    # Simulated ATS accounts the demo connects (crm_devstack.ats), with their past applicants.
+    greenhouse_simulator_port: int = 8791
+    lever_simulator_port: int = 8792
+    ats_simulator_applications: int = 2000
     zipkin_port: int = 9411
     gateway_port: int = 8000
     candidates_port: int = 8001

@@ -2,7 +2,8 @@
 
 A few hundred realistic candidates (some near-duplicates left for identity resolution), two
 segments, a template and a nurture sequence, an upcoming event with registrations, opens and
-clicks on the sent mail, and applications reported by a simulated Greenhouse account.
+clicks on the sent mail, and the history of a simulated Greenhouse and a simulated Lever account
+(connected through the API, backfilled, then reporting live changes by webhook).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from .config import StackConfig
-from .greenhouse import GreenhouseWebhooks, new_candidate_application
+from .demo_ats import SimulatedAccount, connect_ats
 from .sign_in import sign_in_guide
 from .smtp_sink import read_messages
-from .stack import DEV_TOKENS
+from .stack import DEV_TOKENS, ats_simulators
 from .workload import Workload
 
 # The demo tenant's events happen in Berlin.
@@ -326,7 +327,7 @@ class DemoLoader:
         career_fair = await self.career_fair(random.Random(13), people)
         pool_members = await self.fill_pool(created)
         engagement = await self.engage(rng)
-        applications = await self.report_applications(rng, people[:40])
+        ats = await self.connect_ats()
         return {
             "candidates": len({candidate["id"] for candidate in created}),
             "pool_members": pool_members,
@@ -336,7 +337,7 @@ class DemoLoader:
             "past_event": past_event,
             "career_fair": career_fair,
             "engagement": engagement,
-            "applications": applications,
+            "ats": ats,
         }
 
     async def past_event(self, rng: random.Random, people: list[DemoPerson]) -> dict[str, Any]:
@@ -502,36 +503,35 @@ class DemoLoader:
                     clicked += 1
         return {"mails": len(mails), "opened": opened, "clicked": clicked}
 
-    async def report_applications(self, rng: random.Random, people: list[DemoPerson]) -> int:
-        """Connects a (simulated) Greenhouse account and lets it report a few applications."""
-        connection = await self.expect(
-            201,
-            "POST",
-            "/api/v1/ats/connections",
-            headers=self.admin,
-            json={"provider": "greenhouse", "name": "Acme Greenhouse"},
-        )
-        greenhouse = GreenhouseWebhooks(
-            url=connection["webhook_url"].removeprefix(str(self._client.base_url).rstrip("/")),
-            secret=connection["webhook_secret"],
-        )
-        applicants = rng.sample(people, k=min(3, len(people)))
-        for number, person in enumerate(applicants):
-            body = new_candidate_application(
-                application_id=9_000_000 + number,
-                candidate_id=5_000_000 + number,
-                email=person.email,
-                first_name=person.first_name,
-                last_name=person.last_name,
-                job_name="Platform Engineer - Berlin",
+    async def connect_ats(self) -> dict[str, Any]:
+        """Connects the stack's simulated Greenhouse and Lever accounts, imports their history
+        and lets them report live changes; makes the silver-medallist segment."""
+        accounts = [
+            SimulatedAccount(
+                provider=simulator.provider,
+                name=f"Acme {simulator.provider.capitalize()}",
+                url=simulator.url,
+                api_key=simulator.api_key,
+                api_url=simulator.api_url,
             )
-            response = await greenhouse.deliver(self._client, body)
-            if response.status_code == 429:
-                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-                response = await greenhouse.deliver(self._client, body)
-            if response.status_code != 202:
-                raise RuntimeError(f"webhook refused: {response.status_code} {response.text}")
-        return len(applicants)
+            for simulator in ats_simulators(self._config)
+        ]
+        return await connect_ats(self, accounts)
+
+
+def ats_summary(ats: dict[str, Any]) -> str:
+    """What the ATS part of the demo did, one line per connection and the segment."""
+    lines = []
+    for connected in ats["connections"]:
+        counts = connected["backfill"]["counts"]
+        lines.append(
+            f"{connected['connection']['name']}: backfill {connected['backfill']['state']}, "
+            f"{counts['applications_seen']} applications, {counts['jobs_seen']} jobs; then "
+            f"live: {'; '.join(connected['live_changes'])}."
+        )
+    segment = ats["silver_medallists"]
+    lines.append(f"Segment '{segment['name']}': {segment['member_count']} members.")
+    return "\n".join(lines) + "\n"
 
 
 def guide(config: StackConfig) -> str:
@@ -555,6 +555,8 @@ Try:
   curl -s {gateway}/api/v1/pools -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/sequences -H 'Authorization: Bearer {RECRUITER_TOKEN}'
   curl -s {gateway}/api/v1/events -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  curl -s {gateway}/api/v1/ats/connections -H 'Authorization: Bearer {RECRUITER_TOKEN}'
+  open {gateway}/console/settings/ats   (the ATS connections, in the console)
   # a new Python engineer in Berlin enters the segment at once and gets the nurture mail:
   curl -s {gateway}/api/v1/candidates -H 'Authorization: Bearer {RECRUITER_TOKEN}' \\
        -H 'Content-Type: application/json' -d '{{"first_name": "Grace", "last_name": "Hopper",
@@ -583,6 +585,5 @@ async def load_demo(config: StackConfig, candidates: int = 300) -> str:
         "fair with three interview slots, a past event "
         f"with {past['attended']} attendees and {past['no_shows']} no-shows, "
         f"{engagement['mails']} nurture mails ({engagement['opened']} opened, "
-        f"{engagement['clicked']} clicked) and {summary['applications']} ATS applications.\n"
-        + guide(config)
+        f"{engagement['clicked']} clicked).\n" + ats_summary(summary["ats"]) + guide(config)
     )

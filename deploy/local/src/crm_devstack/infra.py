@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ign
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from .ats.control import READY_PATH as ATS_SIMULATOR_READY_PATH
 from .config import StackConfig, default_cache_dir, ephemeral_port_range
 from .processes import ManagedProcess, port_open
 from .secantusd import DEFAULT_TRANSACTION_LIFETIME_SECONDS
@@ -575,6 +576,66 @@ class SmtpSink(InfraComponent):
     def read_messages(self) -> list[ReceivedMessage]:
         """The messages received so far, oldest first."""
         return read_messages(self.messages_dir)
+
+
+class AtsSimulator(InfraComponent):
+    """A simulated ATS account (`python -m crm_devstack.ats.<provider>`) as its own process,
+    seeded with past applicants, some of them the demo tenant's people."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        provider: str,
+        port: int,
+        *,
+        applications: int,
+        known_people: int,
+    ) -> None:
+        self.name = provider
+        self.provider = provider
+        self.port = port
+        # Greenhouse's Harvest v3 takes OAuth client credentials, written as a connection holds
+        # them; Lever an API key.
+        self.api_key = (
+            "greenhouse-demo-client:greenhouse-demo-secret"
+            if provider == "greenhouse"
+            else f"{provider}-demo-key"
+        )
+        self.process = ManagedProcess(
+            name=self.name,
+            argv=[
+                sys.executable,
+                "-m",
+                f"crm_devstack.ats.{provider}",
+                "--port",
+                str(port),
+                "--api-key",
+                self.api_key,
+                "--applications",
+                str(applications),
+                "--known-people",
+                str(known_people),
+            ],
+            run_dir=run_dir,
+            env={"PYTHONUNBUFFERED": "1"},
+            ports=(port,),
+            readiness=lambda: http_ok(f"{self.url}{ATS_SIMULATOR_READY_PATH}"),
+            ready_timeout=60,
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL of the account's process (its control API is under `/admin`)."""
+        return f"http://{LOCALHOST}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The account's API, as a connection's `api_base_url`."""
+        return f"{self.url}/v3" if self.provider == "greenhouse" else f"{self.url}/v1"
+
+    def endpoints(self) -> dict[str, str]:
+        """Connection details to show to a developer."""
+        return {f"Simulated {self.provider.capitalize()}": self.api_url}
 
 
 class Zipkin(InfraComponent):

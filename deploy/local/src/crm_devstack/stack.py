@@ -18,6 +18,7 @@ from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 from .config import StackConfig
 from .infra import (
     LOCALHOST,
+    AtsSimulator,
     InfraComponent,
     KafkaBroker,
     SmtpSink,
@@ -68,6 +69,8 @@ DEV_TOKENS: dict[str, DevToken] = {
     },
 }
 
+# How many of the demo's people the simulated ATS accounts know from past applications.
+DEMO_KNOWN_PEOPLE = 60
 # The organisation the console's sign-in page suggests: the demo tenant.
 DEMO_CONSOLE_TENANT = "acme"
 # Environment variable through which the gateway finds each backend service.
@@ -120,7 +123,8 @@ def services_config(
 
 
 def infra_components(config: StackConfig) -> list[InfraComponent]:
-    """The infrastructure in start order: Kafka, SecantusDB, SMTP sink, Zipkin."""
+    """The infrastructure in start order: Kafka, SecantusDB, SMTP sink, the simulated ATS
+    accounts, Zipkin."""
     run_dir = config.run_dir
     return [
         KafkaBroker(
@@ -128,7 +132,26 @@ def infra_components(config: StackConfig) -> list[InfraComponent]:
         ),
         stack_database_server(config),
         SmtpSink(run_dir, config.smtp_port, config.smtp_http_port),
+        *ats_simulators(config),
         Zipkin(run_dir, config.zipkin_port, cache_dir=config.cache_dir),
+    ]
+
+
+def ats_simulators(config: StackConfig) -> list[AtsSimulator]:
+    """The simulated Greenhouse and Lever accounts the demo connects; some of their past
+    applicants are the demo's people (the first `DEMO_KNOWN_PEOPLE` it loads)."""
+    return [
+        AtsSimulator(
+            config.run_dir,
+            provider,
+            port,
+            applications=config.ats_simulator_applications,
+            known_people=DEMO_KNOWN_PEOPLE,
+        )
+        for provider, port in (
+            ("greenhouse", config.greenhouse_simulator_port),
+            ("lever", config.lever_simulator_port),
+        )
     ]
 
 

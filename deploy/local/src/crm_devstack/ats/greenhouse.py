@@ -34,7 +34,6 @@ answer's fields beyond RFC 6749): records keep the v1 field names (applications 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import json
@@ -55,6 +54,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from crm_devstack.ats.control import KnownPerson, run, spread
 from crm_devstack.greenhouse import GreenhouseWebhooks, webhook_body
 
 Clock = Callable[[], datetime]
@@ -491,6 +491,60 @@ class GreenhouseSimulator:
     def _stage(job_id: int, index: int) -> Json:
         return {"id": job_id * 10 + index, "name": STAGES[index]}
 
+    def adopt(self, people: list[KnownPerson], *, silver: int = 3) -> None:
+        """Makes seeded applicants into `people` (name and email), so the CRM matches them:
+        about one in `silver` becomes a silver medallist, whose latest application was rejected
+        at the final interview within the last three years; the others any seeded applicant."""
+        medallists, others = spread(people, silver)
+        since = self._clock() - timedelta(days=3 * 365)
+        latest = {
+            candidate_id: max(
+                (self.applications[i] for i in ids), key=lambda a: a["last_activity_at"]
+            )
+            for candidate_id, ids in self._applications_of.items()
+        }
+        finalists = [
+            candidate_id
+            for candidate_id, application in sorted(latest.items())
+            if application["status"] == "rejected"
+            and (application["current_stage"] or {}).get("name") == "Final Interview"
+            and parse_time(application["rejected_at"]) >= since
+        ]
+        rest = [candidate_id for candidate_id in sorted(latest) if candidate_id not in finalists]
+        rng = random.Random(len(people))
+        for person, candidate_id in [
+            *zip(medallists, finalists, strict=False),
+            *zip(others, rng.sample(rest, k=min(len(others), len(rest))), strict=False),
+        ]:
+            self.candidates[candidate_id] |= {
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "email_addresses": [{"value": person.email, "type": "personal"}],
+            }
+
+    def configure_webhooks(self, url: str, secret: str) -> None:
+        """Sends the account's changes to `url`, signed with `secret`, from now on."""
+        self.webhooks = GreenhouseWebhooks(url=url, secret=secret)
+
+    async def live_changes(self) -> list[str]:
+        """A few changes as a working day brings them, each sent as its webhook: a new
+        applicant, an application moving on, and one rejected."""
+        active = sorted(
+            i for i, a in self.applications.items() if a["status"] == "active" and not a["prospect"]
+        )
+        job_id = next(j for j in sorted(self.jobs) if self.jobs[j]["status"] == "open")
+        applied = await self.apply(
+            first_name="Zoë", last_name="Ångström", email="zoe.angstrom@example.org", job_id=job_id
+        )
+        changes = [f"new application {applied['id']} for {self.jobs[job_id]['name']}"]
+        if active:
+            moved = await self.advance(active[-1])
+            changes.append(f"application {active[-1]} moved to {moved['current_stage']['name']}")
+        if len(active) > 1:
+            await self.reject(active[-2], "Took another offer")
+            changes.append(f"application {active[-2]} rejected: Took another offer")
+        return changes
+
     # ---- views ------------------------------------------------------------------------
 
     def candidate_view(self, candidate_id: int) -> Json:
@@ -914,17 +968,20 @@ def start_seeded_simulator(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serves a seeded simulated Greenhouse account until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m crm_devstack.ats.greenhouse")
-    parser.add_argument("--port", type=int, default=8791)
-    parser.add_argument("--client-id", default="greenhouse-demo-client")
-    parser.add_argument("--client-secret", default="greenhouse-demo-secret")
-    parser.add_argument("--applications", type=int, default=5000)
-    parser.add_argument("--years", type=int, default=4)
-    args = parser.parse_args(argv)
-    simulator = GreenhouseSimulator(args.client_id, args.client_secret)
-    simulator.seed(args.applications, years=args.years)
-    uvicorn.run(simulator.app, host="127.0.0.1", port=args.port, log_level="info")
+    """Serves a seeded simulated Greenhouse account, with its control API, until interrupted.
+    `--api-key` is the credential pair as a connection holds it: `<client id>:<client secret>`."""
+    run(
+        "python -m crm_devstack.ats.greenhouse",
+        8791,
+        "greenhouse-demo-client:greenhouse-demo-secret",
+        _account_of,
+        argv,
+    )
+
+
+def _account_of(credentials: str) -> GreenhouseSimulator:
+    client_id, _, client_secret = credentials.partition(":")
+    return GreenhouseSimulator(client_id, client_secret or client_id)
 
 
 if __name__ == "__main__":

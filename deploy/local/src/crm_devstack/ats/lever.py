@@ -50,6 +50,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from crm_devstack.ats.control import KnownPerson, run, spread
+
 Json = dict[str, Any]
 
 MAX_LIMIT = 100
@@ -334,6 +336,65 @@ class LeverSimulator:
         if "applications" not in expand:
             shown["applications"] = [a["id"] for a in opportunity["applications"]]
         return shown
+
+    def adopt(self, people: list[KnownPerson], *, silver: int = 3) -> None:
+        """Makes seeded contacts into `people` (name and email), so the CRM matches them: about
+        one in `silver` becomes a silver medallist, whose latest opportunity was archived (not
+        hired) at the final interview within the three years before `HISTORY_END`; the others
+        any seeded contact."""
+        medallists, others = spread(people, silver)
+        since = ms(HISTORY_END - timedelta(days=3 * 365))
+        of_contact: dict[str, list[Json]] = {}
+        for opportunity in self.opportunities.values():
+            of_contact.setdefault(opportunity["contact"], []).append(opportunity)
+        finalists = []
+        for contact, opportunities in sorted(of_contact.items()):
+            latest = max(opportunities, key=lambda o: o["updatedAt"])
+            archived = latest["archived"]
+            if (
+                latest["stage"] == "final-interview"
+                and archived is not None
+                and archived["reason"] != HIRED_REASON
+                and archived["archivedAt"] >= since
+            ):
+                finalists.append(contact)
+        rest = [contact for contact in sorted(of_contact) if contact not in finalists]
+        rng = random.Random(len(people))
+        for person, contact in [
+            *zip(medallists, finalists, strict=False),
+            *zip(others, rng.sample(rest, k=min(len(others), len(rest))), strict=False),
+        ]:
+            for opportunity in of_contact[contact]:
+                opportunity["name"] = f"{person.first_name} {person.last_name}"
+                opportunity["emails"] = [person.email]
+            self._contacts_by_email[person.email.lower()] = contact
+
+    def configure_webhooks(self, url: str, secret: str) -> None:
+        """Sends the account's changes to `url`, signed with `secret`, from now on."""
+        self.webhooks = LeverWebhooks(url=url, secret=secret)
+
+    async def live_changes(self) -> list[str]:
+        """A few changes as a working day brings them, each sent as its webhook: a new
+        applicant, an opportunity moving on, and one archived."""
+        active = sorted(
+            i
+            for i, o in self.opportunities.items()
+            if o["archived"] is None and o["stage"] in APPLICANT_STAGES
+        )
+        posting = next(p for p in self.postings if p["state"] == "published")
+        applied = await self.apply(
+            name="Émile Okafor", email="emile.okafor@example.org", posting_id=posting["id"]
+        )
+        changes = [f"new opportunity {applied['id']} for {posting['text']}"]
+        if active:
+            current = APPLICANT_STAGES.index(self.opportunities[active[-1]]["stage"])
+            stage = APPLICANT_STAGES[min(current + 1, len(APPLICANT_STAGES) - 1)]
+            await self.advance(active[-1], stage)
+            changes.append(f"opportunity {active[-1]} moved to {STAGE_NAMES[stage]}")
+        if len(active) > 1:
+            await self.archive(active[-2], "position-filled")
+            changes.append(f"opportunity {active[-2]} archived: Position filled")
+        return changes
 
     # ---- changes, each sent as its webhook -----------------------------------------------
 
@@ -626,3 +687,12 @@ def _listed(request: Request, items: list[Json]) -> Response:
     if page["hasNext"]:
         page["next"] = _encode(start + limit)
     return JSONResponse(page)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serves a seeded simulated Lever account, with its control API, until interrupted."""
+    run("python -m crm_devstack.ats.lever", 8792, "lever-demo-key", LeverSimulator, argv)
+
+
+if __name__ == "__main__":
+    main()

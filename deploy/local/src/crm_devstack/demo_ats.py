@@ -1,0 +1,139 @@
+"""The demo's ATS part: connects the stack's simulated Greenhouse and Lever accounts through the
+API as an admin would, imports their history, lets them report a few live changes, and makes
+the silver-medallist segment that the imported history fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+# Who came close: rejected at the final interview (Greenhouse "Final Interview", Lever "Final
+# interview": text compares ignoring case). `ats_status` / `ats_stage` hold the candidate's
+# latest application change, so a hire since then takes the person out; `ats_changed_at` is
+# when the ATS made that change (156 weeks: three years).
+SILVER_MEDALLISTS: dict[str, Any] = {
+    "name": "Silver medallists",
+    "rule": {
+        "all": [
+            {"field": "ats_status", "op": "equals", "value": "rejected"},
+            {"field": "ats_stage", "op": "equals", "value": "final interview"},
+            {"field": "ats_changed_at", "op": "after", "relative": "-156w"},
+        ]
+    },
+}
+
+
+@dataclass(frozen=True)
+class SimulatedAccount:
+    """A simulated ATS account process: its control API at `url`, its ATS API at `api_url`."""
+
+    provider: str
+    name: str
+    url: str
+    api_key: str
+    api_url: str
+
+
+class ApiCaller(Protocol):
+    """The demo loader's way of calling the gateway (waiting out rate limits)."""
+
+    admin: dict[str, str]
+    recruiter: dict[str, str]
+
+    async def expect(
+        self, status: int | tuple[int, ...], method: str, path: str, **kwargs: Any
+    ) -> Any: ...
+
+
+async def connect_account(
+    api: ApiCaller, account: SimulatedAccount, *, timeout: float
+) -> dict[str, Any]:
+    """Connects one account, imports its history and lets it report live changes; answers the
+    connection with its finished backfill and the changes reported."""
+    connection = await api.expect(
+        201,
+        "POST",
+        "/api/v1/ats/connections",
+        headers=api.admin,
+        json={
+            "provider": account.provider,
+            "name": account.name,
+            "api_key": account.api_key,
+            "api_base_url": account.api_url,
+        },
+    )
+    async with httpx.AsyncClient(base_url=account.url, timeout=30) as control:
+        configured = await control.put(
+            "/admin/webhook",
+            json={"url": connection["webhook_url"], "secret": connection["webhook_secret"]},
+        )
+        configured.raise_for_status()
+        # The schedule backfills a new connection with an API key by itself; whichever of it
+        # and this request comes first runs, the other is told `sync-running` (409).
+        await api.expect(
+            (202, 409),
+            "POST",
+            f"/api/v1/ats/connections/{connection['id']}/backfill",
+            headers=api.admin,
+        )
+        backfill = await finished_backfill(api, connection["id"], timeout=timeout)
+        reported = await control.post("/admin/live-changes")
+        reported.raise_for_status()
+    return {
+        "connection": connection,
+        "backfill": backfill,
+        "live_changes": reported.json()["changes"],
+    }
+
+
+async def finished_backfill(api: ApiCaller, connection_id: str, *, timeout: float) -> Any:
+    """The connection's backfill once it has succeeded; fails on a failed or late one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await api.expect(
+            200, "GET", f"/api/v1/ats/connections/{connection_id}/sync", headers=api.admin
+        )
+        backfill = status["backfill"]
+        if backfill is not None and backfill["state"] == "succeeded":
+            return backfill
+        if backfill is not None and backfill["state"] == "failed":
+            raise RuntimeError(f"the backfill of {connection_id} failed: {backfill['errors']}")
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the backfill of {connection_id} did not finish: {backfill}")
+        await asyncio.sleep(1)
+
+
+async def populated_segment(
+    api: ApiCaller, definition: dict[str, Any], *, timeout: float
+) -> dict[str, Any]:
+    """Creates the segment and answers it once its first evaluation has found members (the
+    imported history reaches the candidates through Kafka, so it can lag the backfill)."""
+    segment: dict[str, Any] = await api.expect(
+        201, "POST", "/api/v1/segments", headers=api.recruiter, json=definition
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current: dict[str, Any] = await api.expect(
+            200, "GET", f"/api/v1/segments/{segment['id']}", headers=api.recruiter
+        )
+        if current["member_count"] > 0:
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the segment {definition['name']!r} found no members")
+        await asyncio.sleep(1)
+
+
+async def connect_ats(
+    api: ApiCaller, accounts: list[SimulatedAccount], *, timeout: float = 600
+) -> dict[str, Any]:
+    """Connects every account (their backfills run side by side), then makes the
+    silver-medallist segment; answers what a summary shows."""
+    connected = await asyncio.gather(
+        *(connect_account(api, account, timeout=timeout) for account in accounts)
+    )
+    segment = await populated_segment(api, SILVER_MEDALLISTS, timeout=timeout)
+    return {"connections": connected, "silver_medallists": segment}
