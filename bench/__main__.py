@@ -19,6 +19,7 @@ import uvloop
 
 from bench import (
     api,
+    ats_sync,
     auth,
     broadcast,
     console,
@@ -58,6 +59,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_rate": 5.0,
         "console_seconds": 2,
         "event_registrations": 200,
+        "ats_webhooks": 30,
+        "ats_applications": 1000,
     },
     "full": {
         "consumer": 5000,
@@ -78,6 +81,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_rate": 20.0,
         "console_seconds": 15,
         "event_registrations": 5000,
+        "ats_webhooks": 300,
+        "ats_applications": 50_000,
     },
 }
 
@@ -86,7 +91,16 @@ SIZES: dict[str, dict[str, Any]] = {
 # a broker: an idle JVM still takes a few percent of a two-core machine, and on it the
 # broadcast is bound by CPU.
 USES_KAFKA = frozenset(
-    {"consumer", "outbox", "segment-latency", "engagement", "api", "console", "event-registrations"}
+    {
+        "consumer",
+        "outbox",
+        "segment-latency",
+        "engagement",
+        "api",
+        "console",
+        "event-registrations",
+        "ats-sync",
+    }
 )
 
 
@@ -117,6 +131,9 @@ def benchmarks(
         ),
         "event-registrations": lambda: event_registrations.run(
             bootstrap, mongodb_uri, int(size["event_registrations"])
+        ),
+        "ats-sync": lambda: ats_sync.run(
+            bootstrap, mongodb_uri, int(size["ats_webhooks"]), int(size["ats_applications"])
         ),
         "console": lambda: console.run(
             bootstrap,
