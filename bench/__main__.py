@@ -1,4 +1,4 @@
-"""Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...]`.
+"""Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...] [--size NAME=N]`.
 
 Starts its own Kafka broker and SecantusDB in a temporary directory unless CRM_BENCH_KAFKA and
 CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire server). The broker
@@ -187,12 +187,24 @@ def main() -> None:
     parser.add_argument("--mode", choices=sorted(SIZES), default="small")
     parser.add_argument("--only", nargs="*", default=[], help="benchmark names to run")
     parser.add_argument(
+        "--size",
+        nargs="*",
+        default=[],
+        metavar="NAME=N",
+        help="overrides one of the mode's sizes (SIZES), e.g. ats_applications=2000",
+    )
+    parser.add_argument(
         "--server",
         choices=("auto", "rust", "python"),
         default="auto",
         help="the SecantusDB server to start: auto takes the Rust one when it is built",
     )
     args = parser.parse_args()
+    for override in args.size:
+        name, _, value = override.partition("=")
+        if name not in SIZES[args.mode] or not value.isdigit():
+            parser.error(f"--size {override}: expected NAME=N with NAME one of the mode's sizes")
+        SIZES[args.mode][name] = int(value)
     bootstrap = os.environ.get("CRM_BENCH_KAFKA", "")
     mongodb_uri = os.environ.get("CRM_BENCH_MONGODB_URI", "")
     server = os.environ.get("CRM_BENCH_DATABASE_SERVER", "the server at CRM_BENCH_MONGODB_URI")
