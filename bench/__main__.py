@@ -1,4 +1,4 @@
-"""Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...]`.
+"""Runs the benchmark suite: `python -m bench --mode small|full [--only NAME ...] [--size NAME=N]`.
 
 Starts its own Kafka broker and SecantusDB in a temporary directory unless CRM_BENCH_KAFKA and
 CRM_BENCH_MONGODB_URI name running ones (for example a faster MongoDB-wire server). The broker
@@ -19,6 +19,7 @@ import uvloop
 
 from bench import (
     api,
+    ats_sync,
     auth,
     broadcast,
     console,
@@ -58,6 +59,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_rate": 5.0,
         "console_seconds": 2,
         "event_registrations": 200,
+        "ats_webhooks": 30,
+        "ats_applications": 1000,
     },
     "full": {
         "consumer": 5000,
@@ -78,6 +81,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "console_rate": 20.0,
         "console_seconds": 15,
         "event_registrations": 5000,
+        "ats_webhooks": 300,
+        "ats_applications": 50_000,
     },
 }
 
@@ -86,7 +91,16 @@ SIZES: dict[str, dict[str, Any]] = {
 # a broker: an idle JVM still takes a few percent of a two-core machine, and on it the
 # broadcast is bound by CPU.
 USES_KAFKA = frozenset(
-    {"consumer", "outbox", "segment-latency", "engagement", "api", "console", "event-registrations"}
+    {
+        "consumer",
+        "outbox",
+        "segment-latency",
+        "engagement",
+        "api",
+        "console",
+        "event-registrations",
+        "ats-sync",
+    }
 )
 
 
@@ -117,6 +131,9 @@ def benchmarks(
         ),
         "event-registrations": lambda: event_registrations.run(
             bootstrap, mongodb_uri, int(size["event_registrations"])
+        ),
+        "ats-sync": lambda: ats_sync.run(
+            bootstrap, mongodb_uri, int(size["ats_webhooks"]), int(size["ats_applications"])
         ),
         "console": lambda: console.run(
             bootstrap,
@@ -170,12 +187,24 @@ def main() -> None:
     parser.add_argument("--mode", choices=sorted(SIZES), default="small")
     parser.add_argument("--only", nargs="*", default=[], help="benchmark names to run")
     parser.add_argument(
+        "--size",
+        nargs="*",
+        default=[],
+        metavar="NAME=N",
+        help="overrides one of the mode's sizes (SIZES), e.g. ats_applications=2000",
+    )
+    parser.add_argument(
         "--server",
         choices=("auto", "rust", "python"),
         default="auto",
         help="the SecantusDB server to start: auto takes the Rust one when it is built",
     )
     args = parser.parse_args()
+    for override in args.size:
+        name, _, value = override.partition("=")
+        if name not in SIZES[args.mode] or not value.isdigit():
+            parser.error(f"--size {override}: expected NAME=N with NAME one of the mode's sizes")
+        SIZES[args.mode][name] = int(value)
     bootstrap = os.environ.get("CRM_BENCH_KAFKA", "")
     mongodb_uri = os.environ.get("CRM_BENCH_MONGODB_URI", "")
     server = os.environ.get("CRM_BENCH_DATABASE_SERVER", "the server at CRM_BENCH_MONGODB_URI")
