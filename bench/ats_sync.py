@@ -66,6 +66,7 @@ async def _webhook_latencies(client: httpx.AsyncClient, webhooks: int) -> list[f
     connection = await _connect(client, "Greenhouse webhooks")
     simulator = GreenhouseSimulator(
         uuid.uuid4().hex,
+        uuid.uuid4().hex,
         webhooks=GreenhouseWebhooks(connection["webhook_url"], connection["webhook_secret"]),
     )
     simulator.seed(0, years=1)
@@ -147,7 +148,7 @@ async def _backfill(
 ) -> tuple[float, dict[str, Any], int]:
     """Seconds from starting a backfill to its run's success, its counts, and the 429s."""
     simulator = GreenhouseSimulator(
-        uuid.uuid4().hex, rate_limit=rate_limit, rate_window=RATE_WINDOW_SECONDS
+        uuid.uuid4().hex, uuid.uuid4().hex, rate_limit=rate_limit, rate_window=RATE_WINDOW_SECONDS
     )
     simulator.seed(applications)
     server = SimulatorServer(simulator, free_ports(1)[0])
@@ -176,14 +177,21 @@ async def _backfill(
 
 async def _raw_reads(applications: int) -> float:
     """Seconds to read the account's application pages and candidate batches, unthrottled."""
-    simulator = GreenhouseSimulator(uuid.uuid4().hex, rate_limit=UNTHROTTLED)
+    simulator = GreenhouseSimulator(uuid.uuid4().hex, uuid.uuid4().hex, rate_limit=UNTHROTTLED)
     simulator.seed(applications)
     server = SimulatorServer(simulator, free_ports(1)[0])
     server.start()
     try:
-        async with httpx.AsyncClient(auth=(simulator.api_key, ""), timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             started = time.perf_counter()
-            url: str | None = f"{server.base_url}/applications?per_page={PAGE}&skip_count=true"
+            token = await client.post(
+                server.base_url.removesuffix("/v3") + "/token",
+                data={"grant_type": "client_credentials"},
+                auth=(simulator.client_id, simulator.client_secret),
+            )
+            token.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            url: str | None = f"{server.base_url}/applications?per_page={PAGE}"
             while url:
                 page = await client.get(url)
                 page.raise_for_status()
@@ -192,7 +200,7 @@ async def _raw_reads(applications: int) -> float:
                     ids = ",".join(str(i) for i in people[first : first + CANDIDATE_BATCH])
                     batch = await client.get(
                         f"{server.base_url}/candidates",
-                        params={"candidate_ids": ids, "per_page": PAGE},
+                        params={"ids": ids, "per_page": PAGE},
                     )
                     batch.raise_for_status()
                 url = page.links.get("next", {}).get("url")

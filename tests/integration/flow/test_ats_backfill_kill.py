@@ -28,10 +28,12 @@ from crm_ats_sync.repositories.sync_runs import SYNC_RUNS
 from crm_devstack.ats.greenhouse import GreenhouseSimulator, SimulatorServer
 from crm_devstack.infra import free_ports
 from crm_shared import Principal
-from helpers import eventually, unique
+from helpers import ats_secret_keys, eventually, unique
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
 
 pytestmark = pytest.mark.integration
+
+SECRET_KEYS = ats_secret_keys()
 
 # Two pages (500, the adapter's page size and Harvest's maximum, then 100), each with its
 # candidate batches of 50. Storing a page takes the service a while (about 20 s a page of 500
@@ -77,6 +79,8 @@ async def ats_sync_process(
         "SYNC_LEASE_SECONDS": str(LEASE_SECONDS),
         "LOG_JSON": "false",
         "LOG_LEVEL": "WARNING",
+        # The same key for the killed process and the one after it: both read the secrets.
+        "ATS_SECRET_KEYS": SECRET_KEYS,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -163,7 +167,7 @@ async def test_a_killed_backfill_resumes_from_its_cursor_and_duplicates_nothing(
     mongodb_uri: str, kafka_bootstrap_servers: str
 ) -> None:
     simulator = GreenhouseSimulator(
-        unique("harvest-key"), rate_limit=RATE_LIMIT, rate_window=RATE_WINDOW
+        unique("harvest-client"), unique("secret"), rate_limit=RATE_LIMIT, rate_window=RATE_WINDOW
     )
     simulator.seed(APPLICATIONS, years=3)
     ats_port, sync_port = free_ports(2)
