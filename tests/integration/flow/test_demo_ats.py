@@ -29,7 +29,7 @@ def simulators(tmp_path: Path) -> Iterator[list[AtsSimulator]]:
     try:
         for provider, port in zip(("greenhouse", "lever"), free_ports(2), strict=True):
             simulator = AtsSimulator(
-                tmp_path, provider, port, applications=200, known_people=KNOWN_PEOPLE
+                tmp_path, provider, port, applications=80, known_people=KNOWN_PEOPLE
             )
             started.append(simulator.start())
         yield started
