@@ -34,6 +34,9 @@ BODY = new_candidate_application(
     first_name="John",
     last_name="Locke",
     job_name="UX Designer - Boston",
+    # A fixed time: the body's signature names a parametrized case, which every test worker
+    # must collect alike.
+    applied_at="2026-11-26T09:30:00.000Z",
 )
 
 

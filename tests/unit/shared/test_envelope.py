@@ -70,6 +70,8 @@ def test_rotation_adds_a_key_rewraps_under_it_then_drops_the_old_one() -> None:
         ("k1:!!!not base64!!!", "URL-safe base64|must be 32 bytes"),
         (f"bad id:{secrets.token_urlsafe(32)}", "key id"),
     ],
+    # Named, not by the random key: every test worker must collect the same cases.
+    ids=["empty", "blank", "no-colon", "short", "not-base64", "bad-id"],
 )
 def test_a_missing_or_malformed_ring_is_refused_with_the_setting_named(
     text: str, message: str
