@@ -309,7 +309,7 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
             )
             return bool(found.json()["status"] == "ready")
 
-        await eventually(ready, message="the segment was not evaluated")
+        await eventually(ready, message="the segment was not evaluated", timeout=90)
         members = await stack.gateway.get(
             f"/api/v1/segments/{segment.json()['id']}/members",
             params={"limit": 200},

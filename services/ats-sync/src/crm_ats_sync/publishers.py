@@ -28,11 +28,11 @@ from crm_shared import (
 
 
 def application_key(application: Application) -> str:
-    """The key of an application's events: the application itself, so they stay in order on one
-    partition even when the person is matched to a candidate halfway through its life (a key by
-    candidate would move them to another partition). Consumers read the candidate from the
-    payload."""
-    return f"{application.connection_id}:{application.ats_application_id}"
+    """The key of an application's events: its address when it has one (fixed for the
+    application's life, so its events stay in order on one partition even when the person is
+    matched to a candidate halfway through, which a key by candidate would break; and the key
+    a GDPR erasure finds its outbox records by), else the ATS's person."""
+    return application.email or application.candidate_id or application.ats_candidate_id
 
 
 async def to_ats_application_created(
