@@ -53,6 +53,8 @@ class FakeAts:
     # Whether reading one application fails (an API that does not answer a read-back).
     reads_unavailable: bool = False
     api_keys_seen: list[str] = field(default_factory=list)
+    # People created through the API, in order (an ATS makes a new person on every push).
+    pushed: list[Prospect] = field(default_factory=list)
     opened: int = 0
     closed: int = 0
 
@@ -187,7 +189,12 @@ class FakeAtsApi:
         return self.ats._page(list(self.ats.jobs.values()), updated_after, cursor)
 
     async def push_prospect(self, prospect: Prospect) -> PushedProspect:
-        raise NotImplementedError("the fake ATS takes no pushes")
+        self.ats.pushed.append(prospect)
+        number = len(self.ats.pushed)
+        return PushedProspect(
+            ats_candidate_id=f"pushed-{number}",
+            ats_application_id=f"pushed-app-{number}" if prospect.ats_job_id else None,
+        )
 
     async def aclose(self) -> None:
         self.ats.closed += 1
