@@ -519,6 +519,9 @@ async def test_an_ats_api_key_is_sent_once_and_never_echoed(console: Console) ->
     }
     assert "tok-secret" not in created.text
     assert "Key set" in created.text
+    # A browser must not offer a saved password for it (axe checks the attribute's value).
+    assert 'id="f-api_key" name="api_key" type="password"' in created.text
+    assert " autocomplete=new-password " in created.text
     assert '<option value="lever"' in created.text
 
 
