@@ -184,3 +184,32 @@ async def test_only_an_ats_that_issues_its_secrets_takes_them(stack: Stack) -> N
     assert blank.status_code == 422, blank.text
     unknown = await give_tokens(stack, unique("connection"), ["a token"])
     assert unknown.status_code == 404, unknown.text
+
+
+async def test_a_bulk_action_is_not_held_to_the_public_per_ip_limit(stack: Stack) -> None:
+    """Archiving 150 candidates at once in Lever sends 150 webhooks from one address: more than
+    the gateway's public limit of 120 a minute per address, which the webhooks are not held to;
+    the address's other public requests still are."""
+    _, webhooks = await lever_account(stack)
+    async with httpx.AsyncClient() as client:
+        statuses = [
+            (
+                await webhooks.deliver(
+                    client,
+                    webhooks.body(
+                        "candidateArchiveChange",
+                        {"opportunityId": f"bulk-{n}", "candidateId": f"bulk-{n}"},
+                        1_764_525_600_000,
+                    ),
+                )
+            ).status_code
+            for n in range(150)
+        ]
+    assert 429 not in statuses
+    assert set(statuses) == {200}  # verified and recorded (`not_read`: no API key)
+
+    public = [
+        (await stack.gateway.get(f"/public/v1/events/{unique('event')}")).status_code
+        for _ in range(100)
+    ]
+    assert 429 in public
