@@ -113,7 +113,7 @@ async def test_the_signature_tokens_lever_issues_verify_its_webhooks(stack: Stac
     assert as_recruiter.status_code == 403, as_recruiter.text
     given = await give_tokens(stack, connection_id, list(issued.values()))
     assert given.status_code == 200, given.text
-    assert given.json()["ats_webhook_secrets"] == len(WEBHOOK_EVENTS)
+    assert given.json()["ats_issued_secrets"] == len(WEBHOOK_EVENTS)
     assert given.json()["ats_secrets_set_at"] is not None
     shown = await stack.gateway.get(
         f"/api/v1/ats/connections/{connection_id}", headers=stack.as_(ACME_TOKEN)
@@ -166,7 +166,7 @@ async def test_replaced_tokens_stay_valid_for_their_grace_period(stack: Stack) -
     # An empty list returns to the connection's own secret.
     cleared = await give_tokens(stack, connection_id, [], grace_hours=0)
     assert cleared.status_code == 200, cleared.text
-    assert cleared.json()["ats_webhook_secrets"] == 0
+    assert cleared.json()["ats_issued_secrets"] == 0
     assert await deliver(own, 15) == 200
     assert await deliver(third, 16) == 401
 

@@ -81,7 +81,7 @@ def _public(connection: Connection, base_url: str) -> ConnectionPublic:
             if connection.previous_secret_until and connection.previous_secret_until > utc_now()
             else None
         ),
-        ats_webhook_secrets=len(connection.ats_webhook_secrets),
+        ats_issued_secrets=len(connection.ats_webhook_secrets),
         ats_secrets_set_at=connection.ats_secrets_set_at,
         previous_ats_secrets_until=(
             connection.previous_ats_secrets_until
@@ -294,7 +294,7 @@ async def set_ats_webhook_secrets(
     (`settings:write`): for Lever, the signature token of each webhook event type. Deliveries
     are then accepted when signed with any of them (instead of the connection's own secret);
     the ones set before stay valid for `grace_hours`. Stored encrypted, never shown
-    (`ats_webhook_secrets` counts them). 422 for an ATS that does not issue its secrets
+    (`ats_issued_secrets` counts them). 422 for an ATS that does not issue its secrets
     (Greenhouse, Workable) or more than 10."""
     try:
         connection = await connections.set_ats_webhook_secrets(

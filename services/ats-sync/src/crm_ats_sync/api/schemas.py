@@ -66,7 +66,7 @@ class ConnectionPublic(BaseModel):
         description="Until when deliveries signed with the secret before the last rotation are "
         "still accepted.",
     )
-    ats_webhook_secrets: int = Field(
+    ats_issued_secrets: int = Field(
         default=0,
         description="How many secrets the ATS issued are set (`PUT .../webhook-secrets`; the "
         "secrets themselves are never shown); while any is, deliveries are verified with "
