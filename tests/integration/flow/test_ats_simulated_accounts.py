@@ -19,7 +19,7 @@ from crm_ats_sync.adapters import API_FACTORIES
 from crm_ats_sync.domain.changes import ApplicationSnapshot
 from crm_ats_sync.domain.models import Provider
 from crm_devstack.ats.greenhouse import GreenhouseSimulator
-from crm_devstack.ats.lever import LeverSimulator, LeverWebhooks
+from crm_devstack.ats.lever import LeverSimulator
 from crm_devstack.ats.workable import WorkableSimulator
 from crm_devstack.greenhouse import GreenhouseWebhooks
 from crm_devstack.infra import free_ports
@@ -237,9 +237,15 @@ async def test_a_lever_webhook_naming_an_opportunity_is_read_back_from_its_api(
         connection = await connect(stack, account)
         await run_to_the_end(stack, connection["id"], "backfill")
         simulator: LeverSimulator = account.simulator
-        simulator.webhooks = LeverWebhooks(
-            url=connection["webhook_url"], secret=connection["webhook_secret"]
+        # As an admin connects Lever: Lever issues a signature token per event type, and the
+        # connection is given them.
+        tokens = simulator.configure_webhooks(connection["webhook_url"])
+        given = await stack.gateway.put(
+            f"/api/v1/ats/connections/{connection['id']}/webhook-secrets",
+            headers=stack.as_(ACME_ADMIN_TOKEN),
+            json={"secrets": list(tokens.values())},
         )
+        assert given.status_code == 200, given.text
         opportunity_id = next(
             i
             for i, o in simulator.opportunities.items()

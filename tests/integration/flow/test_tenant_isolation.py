@@ -279,6 +279,7 @@ def _body(method: str, path: str, ids: AcmeIds) -> dict[str, Any]:
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/api/v1/ats/connections/{connection_id}/rotate-secret"): {},
         ("PUT", "/api/v1/ats/connections/{connection_id}/api-key"): {"api_key": "leak"},
+        ("PUT", "/api/v1/ats/connections/{connection_id}/webhook-secrets"): {"secrets": ["leak"]},
         ("POST", "/api/v1/ats/connections/{connection_id}/pushes"): {"candidate_id": "leak"},
         ("PUT", "/api/v1/blocks/{key}"): {"name": "Leak", "html": "<p>Leak</p>", "text": "Leak"},
         ("PUT", "/api/v1/broadcasts/{broadcast_id}"): {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +28,9 @@ from crm_ats_sync.domain.lever import (
     sign,
     verify_signature,
 )
-from crm_ats_sync.domain.models import Provider
-from crm_devstack.ats.lever import webhook_body
+from crm_ats_sync.domain.models import Connection, Provider
+from crm_devstack.ats.lever import WEBHOOK_EVENTS, webhook_body
+from crm_devstack.ats.lever import LeverWebhooks as SimulatedWebhooks
 
 pytestmark = pytest.mark.unit
 
@@ -249,3 +250,70 @@ def test_a_posting_is_a_job_with_its_state_team_and_locations(
     assert job.departments == ["Engineering", "Platform"]
     assert job.locations == ["Berlin", "Remote"]
     assert job.changed_at == datetime(2025, 11, 30, 18, 0, tzinfo=UTC)
+
+
+NOW = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)
+
+
+def lever_connection(**fields: Any) -> Connection:
+    return Connection(
+        tenant_id="t1",
+        provider=Provider.LEVER,
+        name="Lever",
+        webhook_secret="the connection's own",
+        created_by="admin-1",
+        **fields,
+    )
+
+
+def test_each_event_is_verified_with_the_signature_token_lever_issued_for_it() -> None:
+    issued = SimulatedWebhooks.issued("http://crm.test/hooks")
+    connection = lever_connection(ats_webhook_secrets=tuple(issued.tokens.values()))
+    accepted = connection.accepted_secrets(NOW)
+
+    for event in WEBHOOK_EVENTS:
+        verify_signature(accepted, issued.body(event, IDS, TRIGGERED_AT))
+    # Once Lever's tokens are set, the connection's own secret no longer verifies.
+    own = SimulatedWebhooks.signed_with("http://crm.test/hooks", "the connection's own")
+    with pytest.raises(WebhookRejectedError):
+        verify_signature(accepted, own.body("candidateHired", IDS, TRIGGERED_AT))
+    with pytest.raises(WebhookRejectedError):
+        verify_signature(accepted, webhook_body("a guess", "candidateHired", IDS, TRIGGERED_AT))
+
+
+def test_without_issued_tokens_the_connection_verifies_with_its_own_secret() -> None:
+    connection = lever_connection()
+    assert connection.accepted_secrets(NOW) == ["the connection's own"]
+    verify_signature(
+        connection.accepted_secrets(NOW),
+        webhook_body("the connection's own", "candidateHired", IDS, TRIGGERED_AT),
+    )
+
+
+def test_replaced_tokens_are_accepted_until_their_grace_ends() -> None:
+    old = SimulatedWebhooks.issued("http://crm.test/hooks")
+    new = SimulatedWebhooks.issued("http://crm.test/hooks")
+    connection = lever_connection(
+        ats_webhook_secrets=tuple(new.tokens.values()),
+        previous_ats_webhook_secrets=tuple(old.tokens.values()),
+        previous_ats_secrets_until=NOW + timedelta(hours=1),
+    )
+    old_delivery = old.body("candidateStageChange", IDS, TRIGGERED_AT)
+
+    verify_signature(connection.accepted_secrets(NOW), old_delivery)
+    verify_signature(
+        connection.accepted_secrets(NOW), new.body("candidateStageChange", IDS, TRIGGERED_AT)
+    )
+    with pytest.raises(WebhookRejectedError):
+        verify_signature(connection.accepted_secrets(NOW + timedelta(hours=1)), old_delivery)
+    assert "the connection's own" not in connection.accepted_secrets(NOW)
+
+
+def test_issued_tokens_are_kept_out_of_the_connection_repr() -> None:
+    issued = SimulatedWebhooks.issued("http://crm.test/hooks")
+    connection = lever_connection(
+        ats_webhook_secrets=tuple(issued.tokens.values()),
+        previous_ats_webhook_secrets=("an older token",),
+    )
+    assert not any(token in repr(connection) for token in issued.tokens.values())
+    assert "an older token" not in repr(connection)

@@ -11,7 +11,7 @@ import pytest
 
 from crm_devstack.ats.control import KnownPerson, control_app
 from crm_devstack.ats.greenhouse import GreenhouseSimulator, parse_time
-from crm_devstack.ats.lever import HISTORY_END, LeverSimulator, ms
+from crm_devstack.ats.lever import HISTORY_END, WEBHOOK_EVENTS, LeverSimulator, ms
 
 pytestmark = pytest.mark.unit
 
@@ -78,8 +78,40 @@ async def test_live_changes_wait_for_the_webhook_target() -> None:
     assert bad.status_code == 422
     assert configured.status_code == 204
     assert simulator.webhooks is not None
-    assert (simulator.webhooks.url, simulator.webhooks.secret) == (
-        "http://crm.test/hooks",
-        "s3cret",
-    )
+    assert simulator.webhooks.url == "http://crm.test/hooks"
+    assert set(simulator.webhooks.tokens.values()) == {"s3cret"}
     assert api.status_code == 200
+
+
+async def test_lever_issues_a_signature_token_per_event_type_when_given_no_secret() -> None:
+    simulator = LeverSimulator("key")
+    app = control_app(simulator.app, simulator)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sim"
+    ) as control:
+        issued = await control.put("/admin/webhook", json={"url": "http://crm.test/hooks"})
+        reissued = await control.put("/admin/webhook", json={"url": "http://crm.test/hooks"})
+
+    assert issued.status_code == 200, issued.text
+    tokens = issued.json()["signature_tokens"]
+    assert set(tokens) == set(WEBHOOK_EVENTS)
+    assert len(set(tokens.values())) == len(WEBHOOK_EVENTS)
+    # Configuring the webhook again issues new tokens, as recreating a webhook in Lever does.
+    assert not set(tokens.values()) & set(reissued.json()["signature_tokens"].values())
+    assert simulator.webhooks is not None
+    assert dict(simulator.webhooks.tokens) == reissued.json()["signature_tokens"]
+
+
+async def test_greenhouse_needs_the_connection_secret() -> None:
+    simulator = GreenhouseSimulator("key", "secret", clock=lambda: NOW)
+    app = control_app(simulator.app, simulator)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sim"
+    ) as control:
+        refused = await control.put("/admin/webhook", json={"url": "http://crm.test/hooks"})
+        configured = await control.put(
+            "/admin/webhook", json={"url": "http://crm.test/hooks", "secret": "s3cret"}
+        )
+
+    assert refused.status_code == 422
+    assert configured.status_code == 204

@@ -27,6 +27,10 @@ SILVER_MEDALLISTS: dict[str, Any] = {
 }
 
 
+# The ATSs that issue the secrets they sign webhooks with (the connection is given them).
+ATS_ISSUED_SECRETS = frozenset({"lever"})
+
+
 @dataclass(frozen=True)
 class SimulatedAccount:
     """A simulated ATS account process: its control API at `url`, its ATS API at `api_url`."""
@@ -67,11 +71,26 @@ async def connect_account(
         },
     )
     async with httpx.AsyncClient(base_url=account.url, timeout=30) as control:
-        configured = await control.put(
-            "/admin/webhook",
-            json={"url": connection["webhook_url"], "secret": connection["webhook_secret"]},
-        )
-        configured.raise_for_status()
+        if account.provider in ATS_ISSUED_SECRETS:
+            # As in the ATS's settings: the account issues a signing secret per event type,
+            # and the admin gives them to the connection.
+            configured = await control.put(
+                "/admin/webhook", json={"url": connection["webhook_url"]}
+            )
+            configured.raise_for_status()
+            await api.expect(
+                200,
+                "PUT",
+                f"/api/v1/ats/connections/{connection['id']}/webhook-secrets",
+                headers=api.admin,
+                json={"secrets": sorted(set(configured.json()["signature_tokens"].values()))},
+            )
+        else:
+            configured = await control.put(
+                "/admin/webhook",
+                json={"url": connection["webhook_url"], "secret": connection["webhook_secret"]},
+            )
+            configured.raise_for_status()
         # The schedule backfills a new connection with an API key by itself; whichever of it
         # and this request comes first runs, the other is told `sync-running` (409).
         await api.expect(

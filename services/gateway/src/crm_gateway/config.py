@@ -142,7 +142,26 @@ class GatewaySettings(ServiceSettings):
         description="How long a request waits for its rate-limit count in MongoDB; past it "
         "(or when MongoDB fails) the process counts on its own for a few seconds.",
     )
-    public_requests_per_minute_per_ip: int = 120
+    public_requests_per_minute_per_ip: int = Field(
+        default=120,
+        ge=0,
+        description="Requests one client address may send per minute to the public endpoints "
+        "(bursts of a quarter of that), except the ATS webhooks; 0: unlimited.",
+    )
+    ats_webhooks_per_minute_per_connection: int = Field(
+        default=3000,
+        ge=0,
+        description="ATS webhook deliveries one connection (the id in the path) may receive per "
+        "minute, bursts of a quarter of that, instead of the public per-IP limit: an ATS sends "
+        "a bulk action's hundreds of webhooks at once, from a few addresses; 0: unlimited.",
+    )
+    ats_webhooks_per_minute_per_ip: int = Field(
+        default=12000,
+        ge=0,
+        description="ATS webhook deliveries one client address may send per minute to all "
+        "connections together (bursts of a quarter of that): a ceiling well above what an "
+        "ATS sends, against one address spraying made-up connection ids; 0: unlimited.",
+    )
     signups_per_minute_per_ip: int = Field(
         default=10,
         gt=0,

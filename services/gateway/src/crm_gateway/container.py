@@ -73,6 +73,9 @@ class GatewayContainer:
     # Per tenant, and per API key within it (`Principal.api_key_id`), across replicas.
     tenant_limiter: SharedRateLimiter
     public_limiter: RateLimiter
+    # ATS webhooks: per connection (the id in the path), and a ceiling per client address.
+    ats_webhook_limiter: RateLimiter
+    ats_webhook_address_limiter: RateLimiter
     max_request_bytes: int
     max_upload_bytes: int
     # Each service's base URL, by service name.

@@ -169,6 +169,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # The gateway's own `/api/v1` routes before the proxy's catch-all.
         routers=[
             public.router,
+            public.ats_webhook_router,
             sessions.router,
             platform_operator.router,
             admin.router,
@@ -231,6 +232,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         internal_tokens=signer,
         tenant_limiter=_tenant_limiter(settings, platform.require_database()),
         public_limiter=RateLimiter.per_minute(settings.public_requests_per_minute_per_ip),
+        ats_webhook_limiter=RateLimiter.per_minute(settings.ats_webhooks_per_minute_per_connection),
+        ats_webhook_address_limiter=RateLimiter.per_minute(settings.ats_webhooks_per_minute_per_ip),
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         service_urls=service_urls(settings),

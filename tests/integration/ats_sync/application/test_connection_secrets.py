@@ -92,6 +92,49 @@ async def test_replacing_the_api_key_stores_it_sealed(storage: AtsStorage) -> No
         await connections.replace_api_key(storage, connection.tenant_id, unique("c"), "k", None)
 
 
+async def test_ats_issued_secrets_are_stored_sealed_and_erased_with_the_connection(
+    storage: AtsStorage,
+) -> None:
+    tenant_id = unique("tenant")
+    connection = await connections.create_connection(
+        storage, tenant_id, "admin-1", Provider.LEVER, "Lever"
+    )
+    tokens = [f"lever-token-{n}-{secrets.token_hex(8)}" for n in range(5)]
+    given = await connections.set_ats_webhook_secrets(
+        storage, tenant_id, connection.id, [*tokens, tokens[0]], grace_hours=24
+    )
+    assert given.ats_webhook_secrets == tuple(tokens)  # in order, once each
+    assert given.previous_ats_secrets_until is None  # nothing was replaced
+    replaced = await connections.set_ats_webhook_secrets(
+        storage, tenant_id, connection.id, ["lever-token-new"], grace_hours=24
+    )
+    assert replaced.previous_ats_webhook_secrets == tuple(tokens)
+    assert replaced.previous_ats_secrets_until is not None
+    document = await _stored(storage, connection.id)
+    for plaintext in [*tokens, "lever-token-new"]:
+        assert plaintext not in str(document)
+    assert not {"ats_webhook_secrets", "previous_ats_webhook_secrets"} & document.keys()
+
+    # A replacement based on what was loaded before a concurrent one is refused.
+    repository = storage.connections(tenant_id)
+    assert not await repository.replace_ats_webhook_secrets(given, ["late"], None)
+    current = await connections.find_connection(storage, tenant_id, connection.id)
+    assert current.ats_webhook_secrets == ("lever-token-new",)
+
+    await connections.delete_connection(storage, tenant_id, connection.id)
+    erased = (await _stored(storage, connection.id))["secrets"]
+    assert erased["ats_webhook_secrets"] is None  # type: ignore[index]
+    assert erased["previous_ats_webhook_secrets"] is None  # type: ignore[index]
+
+
+async def test_only_lever_takes_secrets_it_issued(storage: AtsStorage) -> None:
+    connection = await _connected(storage)
+    with pytest.raises(connections.SecretsNotIssuedByAts):
+        await connections.set_ats_webhook_secrets(
+            storage, connection.tenant_id, connection.id, ["a token"], grace_hours=0
+        )
+
+
 async def test_the_migration_seals_connections_stored_in_the_clear(storage: AtsStorage) -> None:
     tenant_id = unique("tenant")
     await storage.database[CONNECTIONS].insert_one(

@@ -2,15 +2,16 @@
 
 The account exists before the CRM connection does, so the process cannot be told the
 connection's webhook URL and secret on its command line. The demo tells it afterwards through
-`PUT /admin/webhook`, and asks it for a few live changes (each sent as the ATS's signed webhook)
-through `POST /admin/live-changes`. The control API listens on loopback beside the simulated ATS
-API and, like the simulator, exists only in the local stack.
+`PUT /admin/webhook` (an account that issues its own signing secrets, as Lever does, answers
+them, for the demo to give the connection), and asks it for a few live changes (each sent as
+the ATS's signed webhook) through `POST /admin/live-changes`. The control API listens on
+loopback beside the simulated ATS API and, like the simulator, exists only in the local stack.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,16 +36,21 @@ class KnownPerson:
 class ControlledAccount(Protocol):
     """What the control API needs of a simulated account."""
 
-    def configure_webhooks(self, url: str, secret: str) -> None: ...
+    def configure_webhooks(self, url: str, secret: str | None) -> Mapping[str, str] | None:
+        """Posts webhooks to `url`, signed with `secret`; an account that issues its own
+        signing secrets (Lever) does so without one and answers them, by event type. Raises
+        `ValueError` for an account that needs `secret` and is not given one."""
+        ...
 
     def live_changes(self) -> Awaitable[list[str]]: ...
 
 
 class WebhookTarget(BaseModel):
-    """Where the account posts its webhooks and the secret it signs them with."""
+    """Where the account posts its webhooks and the secret it signs them with (none: the
+    account issues its own, where the ATS does)."""
 
     url: HttpUrl
-    secret: str
+    secret: str | None = None
 
 
 def control_app(api: FastAPI, account: ControlledAccount) -> FastAPI:
@@ -59,8 +65,13 @@ def control_app(api: FastAPI, account: ControlledAccount) -> FastAPI:
     @app.put("/admin/webhook", status_code=204)
     async def configure(target: WebhookTarget) -> Response:
         nonlocal configured
-        account.configure_webhooks(str(target.url), target.secret)
+        try:
+            issued = account.configure_webhooks(str(target.url), target.secret)
+        except ValueError as refused:
+            return JSONResponse({"message": str(refused)}, 422)
         configured = True
+        if issued is not None and target.secret is None:
+            return JSONResponse({"signature_tokens": dict(issued)})
         return Response(status_code=204)
 
     @app.post("/admin/live-changes")

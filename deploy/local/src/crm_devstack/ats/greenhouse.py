@@ -522,8 +522,11 @@ class GreenhouseSimulator:
                 "email_addresses": [{"value": person.email, "type": "personal"}],
             }
 
-    def configure_webhooks(self, url: str, secret: str) -> None:
-        """Sends the account's changes to `url`, signed with `secret`, from now on."""
+    def configure_webhooks(self, url: str, secret: str | None) -> None:
+        """Sends the account's changes to `url`, signed with `secret`, from now on (Greenhouse
+        signs with the secret the receiver chose: `ValueError` without one)."""
+        if secret is None:
+            raise ValueError("Greenhouse signs with the connection's secret: give `secret`")
         self.webhooks = GreenhouseWebhooks(url=url, secret=secret)
 
     async def live_changes(self) -> list[str]:

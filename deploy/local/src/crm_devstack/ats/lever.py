@@ -24,8 +24,10 @@ webhook signature follows the documented scheme as other integrators quote it:
 - Times are milliseconds since the epoch; errors `{"code": ..., "message": ...}`.
 - Webhooks: `{"triggeredAt", "event", "data", "token", "signature"}` where `signature` is the hex
   HMAC-SHA256 of `token + triggeredAt` keyed with the webhook's signature token. Lever issues a
-  signature token per event type; the simulator signs every event with the one `secret` it is
-  given (the CRM connection's secret).
+  signature token per webhook event type (the receiver cannot choose it); so does the simulator
+  (`LeverWebhooks.issued`: a fresh random token per event of `WEBHOOK_EVENTS`), which an admin
+  then gives the CRM connection. Given one `secret` instead (`LeverWebhooks.signed_with`), it
+  signs every event with it, as tests of a forged signature need.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ import hmac
 import json
 import math
 import random
+import secrets
 import time
 import unicodedata
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +58,20 @@ from crm_devstack.ats.control import KnownPerson, run, spread
 Json = dict[str, Any]
 
 MAX_LIMIT = 100
+# The webhook events an account can send (Lever's settings, Integrations and API > Webhooks),
+# each with its own signature token.
+WEBHOOK_EVENTS = (
+    "applicationCreated",
+    "candidateStageChange",
+    "candidateArchiveChange",
+    "candidateHired",
+    "candidateDeleted",
+    "interviewCreated",
+    "interviewUpdated",
+    "interviewDeleted",
+    "contactCreated",
+    "contactUpdated",
+)
 # Lever's documented steady rate and burst per API key.
 DEFAULT_RATE_PER_SECOND = 10.0
 DEFAULT_BURST = 20
@@ -131,10 +148,24 @@ def webhook_body(secret: str, event: str, data: Json, triggered_at: int) -> byte
 
 @dataclass(frozen=True)
 class LeverWebhooks:
-    """Where the account's webhooks post, and the signature token they are signed with."""
+    """Where the account's webhooks post, and the signature token of each event type."""
 
     url: str
-    secret: str
+    tokens: Mapping[str, str]
+
+    @classmethod
+    def issued(cls, url: str) -> LeverWebhooks:
+        """Webhooks to `url` with a new signature token per event type, as Lever issues them."""
+        return cls(url, {event: secrets.token_hex(16) for event in WEBHOOK_EVENTS})
+
+    @classmethod
+    def signed_with(cls, url: str, secret: str) -> LeverWebhooks:
+        """Webhooks to `url` with every event signed under `secret`."""
+        return cls(url, dict.fromkeys(WEBHOOK_EVENTS, secret))
+
+    def body(self, event: str, data: Json, triggered_at: int) -> bytes:
+        """A delivery of `event`, signed with its token."""
+        return webhook_body(self.tokens[event], event, data, triggered_at)
 
     async def deliver(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
         """Posts one delivery; posting the same body again is Lever retrying it."""
@@ -369,9 +400,14 @@ class LeverSimulator:
                 opportunity["emails"] = [person.email]
             self._contacts_by_email[person.email.lower()] = contact
 
-    def configure_webhooks(self, url: str, secret: str) -> None:
-        """Sends the account's changes to `url`, signed with `secret`, from now on."""
-        self.webhooks = LeverWebhooks(url=url, secret=secret)
+    def configure_webhooks(self, url: str, secret: str | None = None) -> dict[str, str]:
+        """Sends the account's changes to `url` from now on, each event signed with a new
+        signature token of its type (as Lever issues them) or, given one, with `secret`;
+        answers the token of each event type, to give the CRM connection."""
+        self.webhooks = (
+            LeverWebhooks.issued(url) if secret is None else LeverWebhooks.signed_with(url, secret)
+        )
+        return dict(self.webhooks.tokens)
 
     async def live_changes(self) -> list[str]:
         """A few changes as a working day brings them, each sent as its webhook: a new
@@ -413,7 +449,7 @@ class LeverSimulator:
     async def _notify(self, event: str, data: Json, triggered_at: int) -> bytes | None:
         if self.webhooks is None:
             return None
-        body = webhook_body(self.webhooks.secret, event, data, triggered_at)
+        body = self.webhooks.body(event, data, triggered_at)
         async with httpx.AsyncClient(timeout=10) as client:
             response = await self.webhooks.deliver(client, body)
         # A test making a change expects the CRM to take it; a refusal is the test's failure.

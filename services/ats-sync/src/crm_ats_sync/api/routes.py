@@ -11,6 +11,7 @@ from crm_ats_sync.api.schemas import (
     ApiHealth,
     ApiKeyReplacement,
     ApplicationPublic,
+    AtsWebhookSecrets,
     ConnectionCreate,
     ConnectionCreated,
     ConnectionHealthPublic,
@@ -32,6 +33,7 @@ from crm_ats_sync.application.connections import (
     InvalidConnectionSetting,
     MissingConnectionSetting,
     RefusedApiAddress,
+    SecretsNotIssuedByAts,
 )
 from crm_ats_sync.application.health import ConnectionHealth, connections_health
 from crm_ats_sync.application.ports import AtsUnavailableError
@@ -77,6 +79,15 @@ def _public(connection: Connection, base_url: str) -> ConnectionPublic:
         previous_secret_until=(
             connection.previous_secret_until
             if connection.previous_secret_until and connection.previous_secret_until > utc_now()
+            else None
+        ),
+        ats_issued_secrets=len(connection.ats_webhook_secrets),
+        ats_secrets_set_at=connection.ats_secrets_set_at,
+        previous_ats_secrets_until=(
+            connection.previous_ats_secrets_until
+            if connection.previous_ats_secrets_until
+            and connection.previous_ats_secrets_until > utc_now()
+            and connection.previous_ats_webhook_secrets
             else None
         ),
     )
@@ -260,12 +271,44 @@ async def rotate_connection_secret(
     except ConnectionNotFound:
         raise _not_found(connection_id) from None
     except ConnectionChanged:
-        raise ProblemError(
-            409,
-            f"ATS connection {connection_id} changed meanwhile; try again",
-            problem_type="conflict",
-        ) from None
+        raise _changed_meanwhile(connection_id) from None
     return _created(rotated, container.public_base_url)
+
+
+def _changed_meanwhile(connection_id: str) -> ProblemError:
+    return ProblemError(
+        409, f"ATS connection {connection_id} changed meanwhile; try again", problem_type="conflict"
+    )
+
+
+@router.put(
+    "/connections/{connection_id}/webhook-secrets",
+    response_model=ConnectionView,
+    dependencies=[require_permission("settings:write")],
+    responses=problem_responses(409),
+)
+async def set_ats_webhook_secrets(
+    connection_id: str, body: AtsWebhookSecrets, principal: CurrentPrincipal, container: Container
+) -> ConnectionView:
+    """Sets the secrets the ATS issued and signs the connection's webhooks with
+    (`settings:write`): for Lever, the signature token of each webhook event type. Deliveries
+    are then accepted when signed with any of them (instead of the connection's own secret);
+    the ones set before stay valid for `grace_hours`. Stored encrypted, never shown
+    (`ats_issued_secrets` counts them). 422 for an ATS that does not issue its secrets
+    (Greenhouse, Workable) or more than 10."""
+    try:
+        connection = await connections.set_ats_webhook_secrets(
+            container.storage, principal.tenant_id, connection_id, body.secrets, body.grace_hours
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    except SecretsNotIssuedByAts as refused:
+        raise _invalid_body(str(refused), {"secrets": str(refused)}) from None
+    except InvalidConnectionSetting as refused:
+        raise _refused_api_settings(refused) from None
+    except ConnectionChanged:
+        raise _changed_meanwhile(connection_id) from None
+    return (await _views(container, [connection]))[0]
 
 
 @router.delete(

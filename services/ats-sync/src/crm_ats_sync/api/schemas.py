@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from crm_ats_sync.domain.breaker import BreakerState
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus
-from crm_ats_sync.domain.models import Provider
+from crm_ats_sync.domain.models import MAX_ATS_WEBHOOK_SECRETS, Provider
 from crm_ats_sync.domain.pushes import PushState
 from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncState
 
@@ -65,6 +65,20 @@ class ConnectionPublic(BaseModel):
         default=None,
         description="Until when deliveries signed with the secret before the last rotation are "
         "still accepted.",
+    )
+    ats_issued_secrets: int = Field(
+        default=0,
+        description="How many secrets the ATS issued are set (`PUT .../webhook-secrets`; the "
+        "secrets themselves are never shown); while any is, deliveries are verified with "
+        "them instead of the connection's own secret.",
+    )
+    ats_secrets_set_at: datetime | None = Field(
+        default=None, description="When the ATS-issued secrets were last set."
+    )
+    previous_ats_secrets_until: datetime | None = Field(
+        default=None,
+        description="Until when deliveries signed with the ATS-issued secrets set before the "
+        "last change are still accepted.",
     )
 
 
@@ -124,6 +138,29 @@ class SecretRotation(BaseModel):
         le=720,
         description="How long the current secret stays valid beside the new one, so deliveries "
         "the ATS signs before you paste the new secret into it are not refused.",
+    )
+
+
+AtsSecret = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class AtsWebhookSecrets(BaseModel):
+    """Set the secrets the ATS issued and signs its webhooks with (Lever's signature tokens)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: list[AtsSecret] = Field(
+        max_length=MAX_ATS_WEBHOOK_SECRETS,
+        description="Every secret the ATS signs the connection's webhooks with: for Lever, the "
+        "signature token of each webhook event type turned on (Settings > Integrations and "
+        "API > Webhooks). Replaces the ones set before; stored encrypted and never shown. "
+        "Empty: deliveries are verified with the connection's own secret again.",
+    )
+    grace_hours: int = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="How long the secrets set before stay valid beside these (0: at once).",
     )
 
 

@@ -1,5 +1,5 @@
-"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret,
-replace its API key and disconnect it."""
+"""Use cases of ATS connections: admins connect an ATS account, rotate its webhook secret, set
+the secrets the ATS issued, replace its API key and disconnect it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from datetime import timedelta
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.addresses import ApiAddressPolicy
-from crm_ats_sync.domain.models import REQUIRED_CONNECTION_SETTINGS, Connection, Provider
+from crm_ats_sync.domain.models import (
+    ATS_ISSUED_WEBHOOK_SECRETS,
+    MAX_ATS_WEBHOOK_SECRETS,
+    REQUIRED_CONNECTION_SETTINGS,
+    Connection,
+    Provider,
+)
 from crm_shared import utc_now
 
 
@@ -36,6 +42,18 @@ class InvalidConnectionSetting(ValueError):
     def __init__(self, field: str, detail: str) -> None:
         super().__init__(detail)
         self.field = field
+
+
+class SecretsNotIssuedByAts(ValueError):
+    """The connection's ATS does not issue the secrets it signs webhooks with."""
+
+    def __init__(self, provider: Provider) -> None:
+        how = {
+            Provider.GREENHOUSE: "it signs with the secret the CRM issues (rotate-secret)",
+            Provider.WORKABLE: "it signs with the account's access token (the API key)",
+        }.get(provider, "it signs with the secret the CRM issues")
+        super().__init__(f"{provider.value} issues no webhook secrets: {how}")
+        self.provider = provider
 
 
 class ConnectionChanged(Exception):
@@ -119,6 +137,39 @@ async def rotate_connection_secret(
     previous_until = utc_now() + timedelta(hours=grace_hours)
     if not await storage.connections(tenant_id).rotate_secret(
         connection, new_secret, previous_until
+    ):
+        raise ConnectionChanged(connection_id)
+    return await find_connection(storage, tenant_id, connection_id)
+
+
+async def set_ats_webhook_secrets(
+    storage: AtsStorage,
+    tenant_id: str,
+    connection_id: str,
+    ats_secrets: list[str],
+    grace_hours: int,
+) -> Connection:
+    """Sets the secrets the connection's ATS issued and signs its webhooks with (Lever: the
+    signature token of each webhook event type); deliveries are then verified with any of them
+    instead of the connection's own secret, and the ones they replace are still accepted for
+    `grace_hours`. An empty list returns to the connection's own secret.
+
+    `ConnectionNotFound`; `SecretsNotIssuedByAts` for an ATS that does not issue them;
+    `InvalidConnectionSetting` (`secrets`) for more than `MAX_ATS_WEBHOOK_SECRETS`;
+    `ConnectionChanged` if a concurrent change got there first."""
+    connection = await find_connection(storage, tenant_id, connection_id)
+    if connection.provider not in ATS_ISSUED_WEBHOOK_SECRETS:
+        raise SecretsNotIssuedByAts(connection.provider)
+    distinct = list(dict.fromkeys(ats_secrets))
+    if len(distinct) > MAX_ATS_WEBHOOK_SECRETS:
+        raise InvalidConnectionSetting(
+            "secrets", f"at most {MAX_ATS_WEBHOOK_SECRETS} secrets (one per event type)"
+        )
+    previous_until = (
+        utc_now() + timedelta(hours=grace_hours) if connection.ats_webhook_secrets else None
+    )
+    if not await storage.connections(tenant_id).replace_ats_webhook_secrets(
+        connection, distinct, previous_until
     ):
         raise ConnectionChanged(connection_id)
     return await find_connection(storage, tenant_id, connection_id)

@@ -23,6 +23,13 @@ REQUIRED_CONNECTION_SETTINGS: dict[Provider, tuple[str, ...]] = {
     Provider.WORKABLE: ("api_base_url", "api_key"),
 }
 
+# The ATSs that issue the secrets they sign webhooks with, which an admin copies into the CRM:
+# Lever generates a signature token per webhook event type (the CRM cannot choose it).
+# Greenhouse takes the secret the CRM issues; Workable signs with the account's access token.
+ATS_ISSUED_WEBHOOK_SECRETS = frozenset({Provider.LEVER})
+# At most this many ATS-issued secrets per connection: one per Lever webhook event type.
+MAX_ATS_WEBHOOK_SECRETS = 10
+
 
 class Connection(BaseModel):
     """A tenant's link to one ATS account; its secret verifies the ATS's webhooks.
@@ -51,21 +58,34 @@ class Connection(BaseModel):
     previous_webhook_secret: str | None = Field(default=None, repr=False)
     previous_secret_until: datetime | None = None
     secret_rotated_at: datetime | None = None
+    # The secrets the ATS issued and signs with (Lever: one signature token per webhook event
+    # type), set by an admin; while any is set they verify deliveries instead of
+    # `webhook_secret`. The ones they replaced are still accepted until
+    # `previous_ats_secrets_until`.
+    ats_webhook_secrets: tuple[str, ...] = Field(default=(), repr=False)
+    previous_ats_webhook_secrets: tuple[str, ...] = Field(default=(), repr=False)
+    previous_ats_secrets_until: datetime | None = None
+    ats_secrets_set_at: datetime | None = None
     deleted_at: datetime | None = None
 
     def accepted_secrets(self, now: datetime) -> list[str]:
-        """The secrets a delivery may be signed with at `now`: the current one, and the
-        previous one during its grace period. Workable has no webhook secret: it signs with the
-        account's access token, the connection's API key."""
+        """The secrets a delivery may be signed with at `now`: the ATS-issued ones when set,
+        else the connection's own and, during a rotation's grace, its previous one; and the
+        ATS-issued ones replaced last, during their grace. Workable has no webhook secret: it
+        signs with the account's access token, the connection's API key."""
         if self.provider is Provider.WORKABLE:
             return [self.api_key] if self.api_key else []
-        secrets = [self.webhook_secret]
-        if (
-            self.previous_webhook_secret
-            and self.previous_secret_until is not None
-            and now < self.previous_secret_until
-        ):
-            secrets.append(self.previous_webhook_secret)
+        secrets = list(self.ats_webhook_secrets)
+        if not secrets:
+            secrets.append(self.webhook_secret)
+            if (
+                self.previous_webhook_secret
+                and self.previous_secret_until is not None
+                and now < self.previous_secret_until
+            ):
+                secrets.append(self.previous_webhook_secret)
+        if self.previous_ats_secrets_until is not None and now < self.previous_ats_secrets_until:
+            secrets.extend(s for s in self.previous_ats_webhook_secrets if s not in secrets)
         return secrets
 
 

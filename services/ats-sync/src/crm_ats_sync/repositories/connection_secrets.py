@@ -2,20 +2,45 @@
 stored wrapped by the service's key-encryption key (`crm_shared.envelope`).
 
 The stored `secrets` sub-document is `{key_id, data_key, webhook_secret,
-previous_webhook_secret, api_key}`, every value but `key_id` ciphertext; the plaintext exists
+previous_webhook_secret, api_key, ats_webhook_secrets, previous_ats_webhook_secrets}`, every
+value but `key_id` ciphertext (a list of secrets sealed as one JSON array); the plaintext exists
 only in the `Connection` a repository hands back after loading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm_shared import Document, KeyRing, WrappedKey, open_sealed, seal
 
 SECRETS = "secrets"
 # The connection's fields held sealed in `secrets`, never in the clear.
-SEALED_FIELDS = ("webhook_secret", "previous_webhook_secret", "api_key")
+SEALED_FIELDS = (
+    "webhook_secret",
+    "previous_webhook_secret",
+    "api_key",
+    "ats_webhook_secrets",
+    "previous_ats_webhook_secrets",
+)
+# The sealed fields that hold several secrets: sealed as one JSON array, an empty one as null.
+SEALED_LISTS = frozenset({"ats_webhook_secrets", "previous_ats_webhook_secrets"})
+
+
+def sealable(field: str, value: str | Sequence[str] | None) -> str | None:
+    """A connection field's value as the text that is sealed (None: nothing to seal)."""
+    if field in SEALED_LISTS:
+        return json.dumps(list(value)) if value else None
+    assert value is None or isinstance(value, str), field
+    return value
+
+
+def unsealed(field: str, text: str | None) -> str | list[str] | None:
+    """A sealed field's opened text as the connection's value."""
+    if field in SEALED_LISTS:
+        return [str(secret) for secret in json.loads(text)] if text else []
+    return text
 
 
 def wrapped_key(secrets: Mapping[str, Any]) -> WrappedKey:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +13,13 @@ from pymongo import ASCENDING
 from crm_ats_sync.domain.models import Connection
 from crm_ats_sync.repositories.connection_secrets import (
     SEALED_FIELDS,
+    SEALED_LISTS,
     SECRETS,
     opened_secrets,
     resealed,
+    sealable,
     sealed_secrets,
+    unsealed,
     wrapped_key,
 )
 from crm_shared import (
@@ -41,14 +44,15 @@ async def ensure_connection_indexes(database: Database) -> None:
 
 def _stored(connection: Connection, keyring: KeyRing) -> Document:
     document = to_document(connection)
-    plaintext = {field: document.pop(field) for field in SEALED_FIELDS}
+    plaintext = {field: sealable(field, document.pop(field)) for field in SEALED_FIELDS}
     document[SECRETS] = sealed_secrets(keyring, connection.id, plaintext)
     return document
 
 
 def _loaded(document: Mapping[str, Any], keyring: KeyRing) -> Connection:
     fields = dict(document)
-    fields |= opened_secrets(keyring, str(document["_id"]), fields.pop(SECRETS))
+    opened = opened_secrets(keyring, str(document["_id"]), fields.pop(SECRETS))
+    fields |= {field: unsealed(field, text) for field, text in opened.items()}
     return from_document(Connection, fields)
 
 
@@ -104,6 +108,51 @@ class ConnectionRepository:
         )
         return result.modified_count == 1
 
+    async def replace_ats_webhook_secrets(
+        self,
+        connection: Connection,
+        ats_secrets: Sequence[str],
+        previous_until: datetime | None,
+    ) -> bool:
+        """Makes `ats_secrets` the secrets the ATS signs with, the ones set before accepted
+        until `previous_until`; False if they changed, or the connection was deleted, since
+        `connection` was loaded."""
+        document = await self._connections.find_one({"_id": connection.id, "deleted_at": None})
+        if document is None:
+            return False
+        secrets = document[SECRETS]
+        current = unsealed(
+            "ats_webhook_secrets",
+            opened_secrets(self._keyring, connection.id, secrets)["ats_webhook_secrets"],
+        )
+        if current != list(connection.ats_webhook_secrets):
+            return False
+        changes = resealed(
+            self._keyring,
+            connection.id,
+            secrets,
+            {
+                field: sealable(field, value)
+                for field, value in (
+                    ("ats_webhook_secrets", ats_secrets),
+                    ("previous_ats_webhook_secrets", connection.ats_webhook_secrets),
+                )
+            },
+        )
+        # The sealed current list is the version: a concurrent replacement changed it.
+        result = await self._connections.update_one(
+            {
+                "_id": connection.id,
+                f"{SECRETS}.ats_webhook_secrets": secrets.get("ats_webhook_secrets"),
+                "deleted_at": None,
+            },
+            {
+                "$set": changes
+                | {"previous_ats_secrets_until": previous_until, "ats_secrets_set_at": utc_now()}
+            },
+        )
+        return result.modified_count == 1
+
     async def replace_api_key(
         self, connection_id: str, api_key: str, api_base_url: str | None
     ) -> bool:
@@ -129,6 +178,7 @@ class ConnectionRepository:
                     f"{SECRETS}.previous_webhook_secret": None,
                     f"{SECRETS}.api_key": None,
                 }
+                | {f"{SECRETS}.{field}": None for field in SEALED_LISTS}
             },
         )
         return result.modified_count == 1

@@ -78,6 +78,18 @@ def limit_public_caller(request: Request, state: Container) -> None:
         raise throttled(wait, "too many requests from this address")
 
 
+def limit_ats_webhook(connection_id: str, request: Request, state: Container) -> None:
+    """FastAPI dependency of the ATS webhook endpoints, instead of the public per-IP limit: a
+    429 problem when one connection receives webhooks too often, or one address sends more of
+    them (to any connections) than an ATS would."""
+    wait = state.ats_webhook_address_limiter.take(client_address(request))
+    if wait:
+        raise throttled(wait, "too many webhooks from this address")
+    wait = state.ats_webhook_limiter.take(connection_id)
+    if wait:
+        raise throttled(wait, "too many webhooks for this connection")
+
+
 def own_url(request: Request, state: GatewayContainer) -> str:
     """The gateway's URL as the browser reaches it (`PUBLIC_URL`, else the request's)."""
     return (state.public_url or str(request.base_url)).rstrip("/")
@@ -197,6 +209,7 @@ def _identity_store_unavailable() -> ProblemError:
 
 
 declare_dependency_problems(limit_public_caller, 429)
+declare_dependency_problems(limit_ats_webhook, 429)
 
 
 def _refusal(rejected: TokenRejected) -> ProblemError:

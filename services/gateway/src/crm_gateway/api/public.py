@@ -2,7 +2,9 @@
 sign-up, consent confirmation, preference centre and unsubscribe, inbound mail.
 
 Each is rate-limited per IP address and accepts only small bodies; the service behind it checks
-its own credential (a signed token, an existing event, a webhook signature).
+its own credential (a signed token, an existing event, a webhook signature). The ATS webhooks
+are limited per connection instead (`ats_webhook_router`): an ATS sends a bulk action's
+hundreds of deliveries at once from a few addresses.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import json
 from fastapi import APIRouter, Depends, Request, Response
 
 from crm_gateway.adapters.captcha import CaptchaUnavailable
-from crm_gateway.api.deps import Container, client_address, limit_public_caller, throttled
+from crm_gateway.api.deps import (
+    Container,
+    client_address,
+    limit_ats_webhook,
+    limit_public_caller,
+    throttled,
+)
 from crm_gateway.api.proxy import bounded_body, forward
 from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
@@ -20,6 +28,11 @@ from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for
 from crm_shared import Principal, ProblemError, RateLimiter, problem_responses, public_operation
 
 router = APIRouter(dependencies=[public_operation(), Depends(limit_public_caller)], tags=["public"])
+# The ATS webhooks: limited per connection, with a generous ceiling per address
+# (`ATS_WEBHOOKS_PER_MINUTE_PER_CONNECTION`, `ATS_WEBHOOKS_PER_MINUTE_PER_IP`).
+ats_webhook_router = APIRouter(
+    dependencies=[public_operation(), Depends(limit_ats_webhook)], tags=["public"]
+)
 
 # Service path -> (service, public path): how the services' public routes are published.
 PUBLIC_PATHS: dict[str, tuple[str, str]] = {
@@ -140,7 +153,7 @@ async def event_invitation(token: str, request: Request, state: Container) -> Re
     return await forward_public(request, state, "events", path, max_bytes=0)
 
 
-@router.post(
+@ats_webhook_router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/ats/{{provider}}/{{connection_id}}/webhooks",
     include_in_schema=False,
 )
