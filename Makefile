@@ -10,7 +10,7 @@ TEST_TIME_LIMIT ?= 40m
 # that outlives the clone (.ci/run), as mypy re-checks only what changed since.
 MYPY_CACHE_DIR ?= .mypy_cache
 
-.PHONY: help install browser console-screenshots run stop status test test-unit test-integration test-e2e test-faults test-soak lint fuzz-api contracts bench bench-small bench-server bench-sink
+.PHONY: help install browser console-screenshots run stop status test test-unit test-integration test-e2e test-faults test-soak lint helm-check fuzz-api contracts bench bench-small bench-server bench-sink
 
 help:
 	@echo "make run        install, start the local stack (Kafka, SecantusDB, SMTP sink, Zipkin, Keycloak, six services and the console), load demo data"
@@ -22,6 +22,7 @@ help:
 	@echo "make browser    install Debian's Chromium for the console's browser tests (when missing)"
 	@echo "make console-screenshots  the browser tests, saving page screenshots into docs/console/"
 	@echo "make lint       ruff, mypy --strict and the import contract (import-linter)"
+	@echo "make helm-check helm lint, helm template | kubeconform -strict and the policy check of deploy/helm"
 	@echo "make contracts  regenerate docs/contracts from the event models, docs/permissions.md from the routes"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"
@@ -83,12 +84,19 @@ test-faults: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy --cache-dir $(MYPY_CACHE_DIR) shared/src services/*/src deploy/local/src tests bench
+	$(UV) run --frozen mypy --cache-dir $(MYPY_CACHE_DIR) shared/src services/*/src deploy/local/src deploy/helm/*.py tests bench
 	$(UV) run --frozen lint-imports
 
 contracts: install
 	$(UV) run --frozen python -m crm_shared.contracts.specification write
 	$(UV) run --frozen python -m crm_devstack.permission_matrix write
+	$(UV) run --frozen python -m crm_devstack.helm_consumers write
+
+# The Helm chart without a cluster: lint, render each values file into kubeconform -strict
+# (Kubernetes and KEDA schemas) and the policy check. helm and kubeconform are built with
+# `go install` once into a cache that outlives the clone (HELM_CHECK_CACHE); see deploy/helm/check.
+helm-check: install
+	UV_RUN="$(UV) run --frozen" bash deploy/helm/check
 
 # Schemathesis over every operation of the gateway, as a recruiter and as an admin, against the
 # tests' in-process stack: the CI test (tests/integration/flow/test_api_fuzz.py) made long, with

@@ -29,8 +29,20 @@ async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> 
         await admin.close()
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m crm_shared.topics BOOTSTRAP_SERVERS")
-    created = asyncio.run(ensure_topics(sys.argv[1]))
+def main(argv: list[str]) -> int:
+    """Command line: the bootstrap servers, and the replication factor (1 unless given: a single
+    broker, as compose and the local stack run; a cluster's topics want 3, which the Helm
+    chart's migrations Job passes from `kafka.topicReplicationFactor`)."""
+    if len(argv) not in (1, 2) or not all(word.isdigit() and int(word) > 0 for word in argv[1:]):
+        print(
+            "usage: python -m crm_shared.topics BOOTSTRAP_SERVERS [REPLICATION_FACTOR]",
+            file=sys.stderr,
+        )
+        return 2
+    created = asyncio.run(ensure_topics(argv[0], int(argv[1]) if len(argv) == 2 else 1))
     print("created topics:", ", ".join(created) or "none (all existed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
