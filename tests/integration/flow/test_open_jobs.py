@@ -1,7 +1,7 @@
 """Open ATS jobs in campaign templates, on the real broker and database: campaigns keeps the
 newest state of each job from `job.changed` (a late older state and a redelivery change
 nothing), and a template preview lists the open jobs matching the candidate, or its else part,
-also for the jobs a Greenhouse backfill brought in."""
+also for the jobs a Greenhouse backfill brought in, until its connection is deleted."""
 
 from __future__ import annotations
 
@@ -163,7 +163,9 @@ async def test_a_template_preview_lists_the_open_jobs_matching_the_candidate(
     assert unmatched["html"].startswith("<ul><li>No open roles right now</li></ul>")
 
 
-async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stack) -> None:
+async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview_until_disconnected(
+    stack: Stack, campaigns_db: Database
+) -> None:
     # Globex: acme's open jobs above would be listed too.
     admin, staff = stack.as_(GLOBEX_ADMIN_TOKEN), stack.as_(GLOBEX_TOKEN)
     simulator = GreenhouseSimulator("greenhouse-jobs", "jobs-secret", rate_limit=1_000)
@@ -187,7 +189,8 @@ async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stac
             },
         )
         assert created.status_code == 201, created.text
-        sync_url = f"/api/v1/ats/connections/{created.json()['id']}"
+        connection_id = created.json()["id"]
+        sync_url = f"/api/v1/ats/connections/{connection_id}"
         started = await stack.gateway.post(f"{sync_url}/backfill", headers=admin)
         assert started.status_code == 202, started.text
 
@@ -219,3 +222,30 @@ async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview(stack: Stac
         return bool(response.json()["html"].startswith(f"<ul>{expected}</ul>"))
 
     await eventually(listed, timeout=30, message="the preview did not list the open jobs")
+
+    # Disconnected: ats-sync announces each of its jobs closed, and mails stop offering them.
+    deleted = await stack.gateway.delete(sync_url, headers=admin)
+    assert deleted.status_code == 204, deleted.text
+
+    async def offered_none() -> bool:
+        response = await stack.gateway.post(
+            f"/api/v1/templates/{template_id}/preview",
+            headers=staff,
+            json={"candidate_id": berliner},
+        )
+        assert response.status_code == 200, response.text
+        return bool(response.json()["html"].startswith("<ul><li>No open roles right now</li>"))
+
+    await eventually(offered_none, timeout=30, message="the preview still lists the jobs")
+    projected = {
+        document["status"]
+        async for document in campaigns_db["jobs"].find(
+            {"tenant_id": stack.globex, "connection_id": connection_id}
+        )
+    }
+    assert projected == {"closed"}
+    still_open = await stack.gateway.get(
+        f"/api/v1/ats/jobs?connection_id={connection_id}&status=open", headers=staff
+    )
+    assert still_open.status_code == 200, still_open.text
+    assert still_open.json() == []

@@ -525,6 +525,190 @@ async def test_an_ats_api_key_is_sent_once_and_never_echoed(console: Console) ->
     assert '<option value="lever"' in created.text
 
 
+GREENHOUSE = {
+    "id": "c3",
+    "provider": "greenhouse",
+    "name": "Greenhouse EU",
+    "webhook_url": "https://crm.example/public/v1/ats/greenhouse/c3/webhooks",
+    "created_at": "2026-12-01T10:00:00Z",
+    "api_connected": True,
+    "health": {
+        "webhooks": {
+            "last_received_at": "2026-12-03T09:15:00Z",
+            "last_refused_at": "2026-12-02T08:00:00Z",
+            "last_refusal_reason": "bad_signature",
+            "last_refusal_detail": "the signature does not match",
+            "counts_24h": {"accepted": 12, "refused": 1},
+        },
+        "api": {
+            "breaker": "open",
+            "consecutive_failures": 5,
+            "retry_at": "2026-12-03T09:20:00Z",
+            "last_failure_at": "2026-12-03T09:19:00Z",
+            "last_error": "GET /v3/applications answered 401",
+        },
+    },
+}
+
+
+def sync_run(kind: str, state: str, **counts: int) -> dict[str, object]:
+    return {
+        "id": f"run-{kind}",
+        "connection_id": "c3",
+        "kind": kind,
+        "state": state,
+        "updated_after": None,
+        "phase": "applications",
+        "counts": {"pages": 1} | counts,
+        "errors": [
+            {"at": "2026-12-03T09:10:00Z", "reason": "not stored: no stage", "ats_id": "a-7"}
+        ],
+        "started_at": "2026-12-03T09:00:00Z",
+        "finished_at": None if state == "running" else "2026-12-03T09:12:00Z",
+        "requested_by": "alice",
+    }
+
+
+async def test_an_ats_connection_shows_its_health_and_last_runs(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections", body=[GREENHOUSE])
+    api.answer(
+        "GET",
+        "/api/v1/ats/connections/c3/sync",
+        body={
+            "backfill": sync_run("backfill", "succeeded", applications_seen=40),
+            "reconcile": None,
+        },
+    )
+    page = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert page.status_code == 200
+    text = page.text
+    assert "12 accepted, 1 refused" in text
+    assert "bad signature (the signature does not match)" in text
+    assert "Paused after repeated failures" in text
+    assert "GET /v3/applications answered 401" in text
+    assert "40 applications seen" in text
+    assert "not stored: no stage (ATS id a-7)" in text
+    assert "Last reconciliation:</strong>\n    none yet" in text
+    assert 'hx-trigger="every 2s"' not in text  # nothing runs: nothing to ask again
+    # A recruiter reads them and starts or changes nothing.
+    assert "Start backfill" not in text
+    assert 'name="api_key"' not in text
+
+
+async def test_an_admin_starts_a_backfill_and_its_progress_is_asked_for_while_it_runs(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections/c3", body=GREENHOUSE)
+    api.answer("POST", "/api/v1/ats/connections/c3/backfill", 202, sync_run("backfill", "running"))
+    api.answer(
+        "GET",
+        "/api/v1/ats/connections/c3/sync",
+        body={"backfill": sync_run("backfill", "running", applications_seen=7), "reconcile": None},
+    )
+    started = await client.post(
+        "/console/settings/ats/c3/backfill", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert started.status_code == 200
+    assert [(c.method, c.url.path) for c in api.calls][:1] == [
+        ("POST", "/api/v1/ats/connections/c3/backfill")
+    ]
+    assert 'hx-get="/console/settings/ats/c3/sync" hx-trigger="every 2s"' in started.text
+    assert "7 applications seen" in started.text
+    assert "Running" in started.text
+
+    api.answer(
+        "GET",
+        "/api/v1/ats/connections/c3/sync",
+        body={
+            "backfill": sync_run("backfill", "succeeded", applications_seen=40),
+            "reconcile": None,
+        },
+    )
+    done = await client.get(
+        "/console/settings/ats/c3/sync", headers={**gateway_headers(RITA), **HTMX}
+    )
+    assert "40 applications seen" in done.text
+    assert "every 2s" not in done.text  # finished: the asking stops
+
+
+async def test_a_refused_reconcile_shows_the_apis_reason(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections/c3", body=GREENHOUSE)
+    api.answer(
+        "GET",
+        "/api/v1/ats/connections/c3/sync",
+        body={"backfill": sync_run("backfill", "succeeded"), "reconcile": None},
+    )
+    api.answer(
+        "POST",
+        "/api/v1/ats/connections/c3/reconcile",
+        409,
+        {
+            "type": "urn:problem:sync-running",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "a backfill of this connection is running",
+        },
+    )
+    refused = await client.post(
+        "/console/settings/ats/c3/reconcile", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "409 · Conflict</strong>: a backfill of this connection is running" in refused.text
+
+
+async def test_an_admin_sets_a_connections_api_key_which_is_never_echoed(
+    console: Console,
+) -> None:
+    client, api = console
+    webhooks_only = GREENHOUSE | {"api_connected": False}
+    api.answer("GET", "/api/v1/ats/connections", body=[webhooks_only])
+    api.answer("GET", "/api/v1/ats/connections/c3/sync", body={"backfill": None, "reconcile": None})
+    page = await client.get("/console/settings/ats", headers=gateway_headers(ALICE))
+    assert "Set an API key" in page.text
+    assert "Start backfill" not in page.text  # nothing to read the history with yet
+    # A browser must not offer a saved password for it (axe checks the attribute's value).
+    assert 'id="key-c3" name="api_key" type="password" autocomplete="new-password"' in page.text
+
+    api.answer(
+        "PUT",
+        "/api/v1/ats/connections/c3/api-key",
+        422,
+        {
+            "type": "urn:problem:validation-error",
+            "title": "Unprocessable Content",
+            "status": 422,
+            "detail": "the API key may not be sent there",
+            "errors": [{"field": "api_base_url", "detail": "not a known ATS API host"}],
+        },
+    )
+    api.answer("GET", "/api/v1/ats/connections/c3", body=webhooks_only)
+    refused = await client.post(
+        "/console/settings/ats/c3/api-key",
+        data={"api_key": "client:secret-1", "api_base_url": "https://db.internal"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 422
+    assert 'id="key-url-e-c3">not a known ATS API host' in refused.text
+    assert 'value="https://db.internal"' in refused.text
+    assert "secret-1" not in refused.text
+
+    api.answer("PUT", "/api/v1/ats/connections/c3/api-key", body=GREENHOUSE)
+    api.answer("GET", "/api/v1/ats/connections/c3", body=GREENHOUSE)
+    saved = await client.post(
+        "/console/settings/ats/c3/api-key",
+        data={"api_key": " client:secret-2 ", "api_base_url": ""},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    put = [c for c in api.calls if c.method == "PUT"][-1]
+    assert json.loads(put.content) == {"api_key": "client:secret-2", "api_base_url": None}
+    assert "API key saved" in saved.text
+    assert "secret-2" not in saved.text
+    assert "Start backfill" in saved.text
+
+
 async def test_suppressions_are_found_added_and_lifted(console: Console) -> None:
     client, api = console
     entry = {

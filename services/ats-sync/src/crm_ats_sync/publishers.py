@@ -122,9 +122,15 @@ async def to_ats_application_changed(
 
 
 async def to_job_changed(
-    outbox: Outbox, job: StoredJob, *, created: bool, session: Session
+    outbox: Outbox,
+    job: StoredJob,
+    *,
+    created: bool,
+    session: Session,
+    changed_at: datetime | None = None,
 ) -> None:
-    """Stages `job.changed`, keyed by the connection and the ATS's job id."""
+    """Stages `job.changed`, keyed by the connection and the ATS's job id; `changed_at` when
+    the state is the CRM's own (a job closed with its connection), else the ATS's time."""
     await outbox.stage(
         JOB_CHANGED,
         tenant_id=job.tenant_id,
@@ -138,7 +144,7 @@ async def to_job_changed(
             departments=job.departments,
             locations=job.locations,
             created=created,
-            changed_at=job.ats_changed_at,
+            changed_at=changed_at or job.ats_changed_at,
         ),
         session=session,
     )

@@ -2,7 +2,8 @@
 port: the whole history imported page by page with its progress stored; a runner killed
 mid-page resumed by another from the stored cursor with nothing duplicated; a run the ATS
 stops answering failed with the reason and resumed; a reconciliation that repairs missed and
-out-of-order webhooks; reconciliations started on schedule."""
+out-of-order webhooks; reconciliations started on schedule; a deleted connection's jobs
+announced closed, also when a run was reading them."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import asyncio
 import random
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from ats_fake import FakeAts
+from ats_fake import FakeAts, FakeAtsApi
 
+from crm_ats_sync.application.connections import delete_connection
 from crm_ats_sync.application.jobs import list_jobs
 from crm_ats_sync.application.recording import record_change, record_new_application
 from crm_ats_sync.application.snapshots import apply_snapshot
@@ -400,3 +403,69 @@ async def _scheduled_for(sync: SyncRunner, storage: AtsStorage, connection: Conn
     await sync.schedule_reconciliations()
     after = await sync_status(storage, connection.tenant_id, connection.id)
     return before.reconcile != after.reconcile
+
+
+async def test_deleting_a_connection_announces_its_jobs_closed(storage: AtsStorage) -> None:
+    connection = await connected(storage)
+    ats = FakeAts()
+    history(ats, 2, utc_now() - timedelta(days=10))
+    await backfill(storage, ats, connection)
+    await run_all(runner(storage, ats))
+    announced = len(await staged(storage, connection.tenant_id))
+
+    await delete_connection(storage, connection.tenant_id, connection.id)
+
+    closing = (await staged(storage, connection.tenant_id))[announced:]
+    # The two open jobs; the one closed already is not announced again.
+    assert sorted((topic, data["ats_job_id"], data["status"]) for topic, data in closing) == [
+        ("job.changed", "job-1", "closed"),
+        ("job.changed", "job-3", "closed"),
+    ]
+    for _, data in closing:
+        # Later than the open state the ATS dated, so consumers keeping the latest close it.
+        dated = ats.jobs[data["ats_job_id"]].changed_at
+        assert dated is not None
+        assert datetime.fromisoformat(data["changed_at"]) > dated
+    jobs = await list_jobs(storage, connection.tenant_id, connection_id=connection.id, status=None)
+    assert {job.status for job in jobs} == {JobStatus.CLOSED}
+
+
+async def test_a_run_reading_jobs_while_its_connection_is_deleted_stores_none_open(
+    storage: AtsStorage,
+) -> None:
+    connection = await connected(storage)
+    ats = FakeAts()
+    history(ats, 2, utc_now() - timedelta(days=10))
+
+    def deleting_while_jobs_are_read(
+        *, base_url: str | None, api_key: str, on_behalf_of: str | None = None
+    ) -> FakeAtsApi:
+        """The ATS answers the jobs page after the runner loaded the connection, and before
+        it stores the page the connection is deleted."""
+        api = ats.open_api(base_url=base_url, api_key=api_key)
+        read_jobs = api.jobs_page
+
+        async def jobs_page(*, updated_after: datetime | None, cursor: str | None) -> Any:
+            page = await read_jobs(updated_after=updated_after, cursor=cursor)
+            await delete_connection(storage, connection.tenant_id, connection.id)
+            return page
+
+        api.jobs_page = jobs_page  # type: ignore[method-assign]
+        return api
+
+    factories = {Provider.LEVER: deleting_while_jobs_are_read}
+    await start_backfill(
+        storage, factories, connection.tenant_id, connection.id, requested_by="admin-1"
+    )
+    await run_all(SyncRunner(storage, factories, POLICY, owner="racing"))
+
+    assert (
+        await list_jobs(storage, connection.tenant_id, connection_id=connection.id, status=None)
+        == []
+    )
+    topics = {topic for topic, _ in await staged(storage, connection.tenant_id)}
+    assert "job.changed" not in topics
+    run = await storage.sync_runs(connection.tenant_id).latest(connection.id, SyncKind.BACKFILL)
+    assert run is not None
+    assert run.state is SyncState.FAILED
+    assert [error.reason for error in run.errors][-1] == "the connection was deleted"

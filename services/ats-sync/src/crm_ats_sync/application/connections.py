@@ -9,6 +9,7 @@ from datetime import timedelta
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.addresses import ApiAddressPolicy
+from crm_ats_sync.domain.jobs import closed_with_connection_at
 from crm_ats_sync.domain.models import (
     ATS_ISSUED_WEBHOOK_SECRETS,
     MAX_ATS_WEBHOOK_SECRETS,
@@ -16,7 +17,8 @@ from crm_ats_sync.domain.models import (
     Connection,
     Provider,
 )
-from crm_shared import utc_now
+from crm_ats_sync.publishers import to_job_changed
+from crm_shared import Session, utc_now
 
 
 class ConnectionNotFound(LookupError):
@@ -197,7 +199,27 @@ async def replace_api_key(
 
 
 async def delete_connection(storage: AtsStorage, tenant_id: str, connection_id: str) -> None:
-    """Deletes a connection: its webhooks are refused from now on; `ConnectionNotFound` if there
-    was none."""
-    if not await storage.connections(tenant_id).delete_connection(connection_id):
-        raise ConnectionNotFound(connection_id)
+    """Deletes a connection: its webhooks are refused from now on, and each of its jobs not
+    closed yet is closed and announced so on `job.changed` (mails stop offering them), in the
+    one transaction; `ConnectionNotFound` if there was none."""
+    deleted_at = utc_now()
+
+    async def delete(session: Session) -> int:
+        connections = storage.connections(tenant_id)
+        if not await connections.delete_connection(connection_id, deleted_at, session=session):
+            raise ConnectionNotFound(connection_id)
+        closed = await storage.jobs(tenant_id).close_connection_jobs(
+            connection_id, deleted_at, session=session
+        )
+        for job in closed:
+            await to_job_changed(
+                storage.outbox,
+                job,
+                created=False,
+                session=session,
+                changed_at=closed_with_connection_at(job, deleted_at),
+            )
+        return len(closed)
+
+    if await storage.in_transaction(delete):
+        storage.outbox.notify_committed()

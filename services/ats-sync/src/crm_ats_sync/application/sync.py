@@ -43,6 +43,8 @@ from crm_shared import BatchWorker, NamedLease, Session, Wakeup, new_id, utc_now
 
 logger = logging.getLogger(__name__)
 
+_DELETED = "the connection was deleted"
+
 
 class ApiNotConnected(Exception):
     """The connection has no API key (or its ATS has no read adapter yet): it takes webhooks
@@ -149,11 +151,17 @@ async def sync_status(storage: AtsStorage, tenant_id: str, connection_id: str) -
     )
 
 
+class _ConnectionDeleted(Exception):
+    """The connection was deleted while its run stored a page: nothing more is stored."""
+
+
 @dataclass
 class _PageResult:
     counts: SyncCounts
     errors: list[SyncError] = field(default_factory=list)
     announced: bool = False
+    # The connection was deleted while the page was stored.
+    deleted: bool = False
 
 
 class SyncRunner:
@@ -262,7 +270,7 @@ class SyncRunner:
         connection = await self._storage.connections(run.tenant_id).connection(run.connection_id)
         try:
             if connection is None:
-                raise ApiNotConnected("the connection was deleted")
+                raise ApiNotConnected(_DELETED)
             factory = _readable(connection, self._factories)
         except ApiNotConnected as gone:
             await runs.fail(run, SyncError(at=utc_now(), reason=str(gone)))
@@ -295,6 +303,11 @@ class SyncRunner:
         else:
             next_cursor = jobs.next_cursor
             result = await self._apply_jobs(connection, jobs)
+        if result.deleted:
+            await runs.fail(run, SyncError(at=utc_now(), reason=_DELETED))
+            if result.announced:
+                self._storage.outbox.notify_committed()
+            return
         finished = next_cursor is None and run.phase is SyncPhase.JOBS
         next_phase = SyncPhase.JOBS if next_cursor is None else run.phase
         if not await runs.record_page(
@@ -349,12 +362,15 @@ class SyncRunner:
         changed = 0
         errors: list[SyncError] = []
         jobs = self._storage.jobs(connection.tenant_id)
+        connections = self._storage.connections(connection.tenant_id)
         for job in page.items:
 
             async def save(session: Session, job: AtsJob = job) -> bool:
                 saved = await jobs.save(connection, job, session=session)
                 if saved is None:
                     return False
+                if not await connections.hold_for_jobs(connection.id, session=session):
+                    raise _ConnectionDeleted(connection.id)
                 stored, created = saved
                 await to_job_changed(self._storage.outbox, stored, created=created, session=session)
                 return True
@@ -363,6 +379,9 @@ class SyncRunner:
                 changed += await self._storage.in_transaction(save)
             except ValueError as invalid:
                 errors.append(_item_error(job.ats_job_id, invalid))
+            except _ConnectionDeleted:
+                # Its deletion closed its jobs: none of them may be stored open after it.
+                return _PageResult(SyncCounts(), errors, announced=changed > 0, deleted=True)
         counts = SyncCounts(
             pages=1, jobs_seen=len(page.items), jobs_changed=changed, errors=len(errors)
         )

@@ -57,3 +57,12 @@ def job_changed(before: StoredJob | None, after: StoredJob) -> bool:
     if is_stale(after.ats_changed_at, before.ats_changed_at):
         return False
     return any(getattr(before, name) != getattr(after, name) for name in _COMPARED)
+
+
+def closed_with_connection_at(job: StoredJob, deleted_at: datetime) -> datetime:
+    """The time `job.changed` gives a job closed because its connection was deleted: the
+    deletion's, or the ATS's last change if its clock runs ahead, so consumers that keep the
+    latest state by this time take the closing over every state the ATS announced."""
+    if job.ats_changed_at is not None and job.ats_changed_at > deleted_at:
+        return job.ats_changed_at
+    return deleted_at

@@ -26,6 +26,7 @@ from crm_shared import (
     Database,
     Document,
     KeyRing,
+    Session,
     TenantScopedCollection,
     from_document,
     to_document,
@@ -167,21 +168,36 @@ class ConnectionRepository:
         )
         return result.matched_count == 1
 
-    async def delete_connection(self, connection_id: str) -> bool:
+    async def delete_connection(
+        self, connection_id: str, at: datetime, *, session: Session | None = None
+    ) -> bool:
         """Deletes a connection: its webhooks are refused from now on, and the applications it
         reported are kept. False if there was no such connection."""
         result = await self._connections.update_one(
             {"_id": connection_id, "deleted_at": None},
             {
                 "$set": {
-                    "deleted_at": utc_now(),
+                    "deleted_at": at,
                     f"{SECRETS}.previous_webhook_secret": None,
                     f"{SECRETS}.api_key": None,
                 }
                 | {f"{SECRETS}.{field}": None for field in SEALED_LISTS}
             },
+            session=session,
         )
         return result.modified_count == 1
+
+    async def hold_for_jobs(self, connection_id: str, *, session: Session) -> bool:
+        """Writes the connection's `jobs_changed_at` in the transaction that stores one of its
+        jobs; False if it was deleted. The write makes that transaction and the deletion's
+        (which closes the connection's jobs) conflict, so one of them sees the other: a job
+        is never stored open after its connection's deletion announced it closed."""
+        result = await self._connections.update_one(
+            {"_id": connection_id, "deleted_at": None},
+            {"$set": {"jobs_changed_at": utc_now()}},
+            session=session,
+        )
+        return result.matched_count == 1
 
 
 async def find_connection_anywhere(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -9,7 +10,13 @@ from pymongo import ASCENDING
 from crm_ats_sync.domain.changes import AtsJob, JobStatus
 from crm_ats_sync.domain.jobs import StoredJob, job_changed
 from crm_ats_sync.domain.models import Connection
-from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    to_document,
+)
 
 JOBS = "jobs"
 
@@ -48,6 +55,28 @@ class JobRepository:
             session=session,
         )
         return after, before is None
+
+    async def close_connection_jobs(
+        self, connection_id: str, at: datetime, *, session: Session
+    ) -> list[StoredJob]:
+        """Marks every job of the connection not closed yet as closed (its connection is being
+        deleted); the jobs as they are after, for announcing."""
+        query = {"connection_id": connection_id, "status": {"$ne": JobStatus.CLOSED.value}}
+        documents = await self._jobs.find(query, sort=[("_id", ASCENDING)], session=session)
+        if not documents:
+            return []
+        closed = [
+            from_document(StoredJob, document).model_copy(
+                update={"status": JobStatus.CLOSED, "updated_at": at}
+            )
+            for document in documents
+        ]
+        await self._jobs.update_many(
+            {"_id": {"$in": [job.id for job in closed]}},
+            {"$set": {"status": JobStatus.CLOSED.value, "updated_at": at}},
+            session=session,
+        )
+        return closed
 
     async def job(self, connection_id: str, ats_job_id: str) -> StoredJob | None:
         """One job of a connection, as last listed."""

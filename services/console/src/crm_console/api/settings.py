@@ -51,7 +51,13 @@ from crm_console.domain.policies import (
 from crm_console.domain.problems import Problem
 from crm_console.domain.settings import (
     API_KEY_DAYS,
+    ATS_BREAKER,
+    ATS_ERRORS_SHOWN,
     ATS_PROVIDERS,
+    ATS_REFUSALS,
+    ATS_SYNC_COUNTS,
+    ATS_SYNC_KINDS,
+    ATS_SYNC_STATES,
     COMMON_ACTIONS,
     MANUAL_REASONS,
     OUTCOMES,
@@ -65,6 +71,7 @@ from crm_console.domain.settings import (
     admission_form,
     admission_values,
     api_key_form,
+    ats_sync_running,
     chosen_roles,
     scope_rows,
     settings_pages,
@@ -461,6 +468,29 @@ async def save_embedding(request: Request, viewer: CurrentViewer, state: Contain
 # ATS connections
 
 
+async def _sync_of(
+    gateway_connections: AtsConnections, viewer: Viewer, connection_id: str
+) -> tuple[dict[str, Any] | None, Problem | None]:
+    """A connection's last runs, or why they could not be read (shown in its card)."""
+    try:
+        return await gateway_connections.sync_status(viewer.caller, connection_id), None
+    except ApiProblem as refused:
+        return None, refused.problem
+
+
+def _ats_labels() -> dict[str, Any]:
+    return {
+        "providers": ATS_PROVIDERS,
+        "sync_kinds": ATS_SYNC_KINDS,
+        "sync_states": ATS_SYNC_STATES,
+        "sync_counts": ATS_SYNC_COUNTS,
+        "refusals": ATS_REFUSALS,
+        "breaker": ATS_BREAKER,
+        "errors_shown": ATS_ERRORS_SHOWN,
+        "sync_running": ats_sync_running,
+    }
+
+
 async def _ats_panel(
     request: Request,
     viewer: Viewer,
@@ -471,7 +501,9 @@ async def _ats_panel(
     problem: Problem | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    found = await AtsConnections(state.gateway).connections(viewer.caller)
+    gateway_connections = AtsConnections(state.gateway)
+    found = await gateway_connections.connections(viewer.caller)
+    runs = await asyncio.gather(*(_sync_of(gateway_connections, viewer, c["id"]) for c in found))
     template = "settings/ats_panel.html" if is_htmx(request) else "settings/ats.html"
     answer = render(
         request,
@@ -479,12 +511,16 @@ async def _ats_panel(
         template,
         {
             "connections": found,
+            "cards": [
+                {"c": connection, "sync": sync, "sync_problem": sync_problem}
+                for connection, (sync, sync_problem) in zip(found, runs, strict=True)
+            ],
             "shown": shown,
             "values": values or {"provider": "greenhouse", "name": "", "api_base_url": ""},
             "errors": problem.field_errors if problem else {},
             "problem": problem,
-            "providers": ATS_PROVIDERS,
-        },
+        }
+        | _ats_labels(),
         viewer=viewer,
         status_code=status_code,
     )
@@ -550,6 +586,100 @@ async def disconnect_ats(
     except ApiProblem as refused:
         return await _ats_panel(request, viewer, state, problem=refused.problem)
     return await _ats_panel(request, viewer, state)
+
+
+async def _ats_fragment(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    template: str,
+    connection_id: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """One connection's card (`ats_connection.html`) or its runs (`ats_sync.html`), read
+    afresh."""
+    gateway_connections = AtsConnections(state.gateway)
+    connection, (sync, sync_problem) = await asyncio.gather(
+        gateway_connections.connection(viewer.caller, connection_id),
+        _sync_of(gateway_connections, viewer, connection_id),
+    )
+    return render(
+        request,
+        state.templates,
+        template,
+        {"c": connection, "sync": sync, "sync_problem": sync_problem}
+        | _ats_labels()
+        | (context or {}),
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@router.get("/ats/{connection_id}/sync")
+async def ats_sync(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """A connection's last backfill and reconciliation (htmx asks every 2 s while one runs)."""
+    return await _ats_fragment(request, viewer, state, "settings/ats_sync.html", connection_id)
+
+
+async def _start_sync(
+    request: Request, viewer: Viewer, state: ConsoleContainer, connection_id: str, kind: str
+) -> HTMLResponse:
+    """Starts a run and shows the runs; a refusal (one runs already, no API key) is shown
+    above them."""
+    refusal: Problem | None = None
+    try:
+        await AtsConnections(state.gateway).start_sync(viewer.caller, connection_id, kind)
+    except ApiProblem as refused:
+        refusal = refused.problem
+    return await _ats_fragment(
+        request, viewer, state, "settings/ats_sync.html", connection_id, {"refusal": refusal}
+    )
+
+
+@router.post("/ats/{connection_id}/backfill")
+async def start_ats_backfill(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Starts importing the ATS's whole history (or resumes a failed backfill)."""
+    return await _start_sync(request, viewer, state, connection_id, "backfill")
+
+
+@router.post("/ats/{connection_id}/reconcile")
+async def start_ats_reconcile(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Starts reading what the ATS changed since the last good run."""
+    return await _start_sync(request, viewer, state, connection_id, "reconcile")
+
+
+@router.post("/ats/{connection_id}/api-key")
+async def replace_ats_api_key(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Sets the connection's API key and address; the key is never shown again."""
+    fields = await form_of(request)
+    api_base_url = fields.get("api_base_url", "").strip()
+    try:
+        await AtsConnections(state.gateway).replace_api_key(
+            viewer.caller, connection_id, fields.get("api_key", "").strip(), api_base_url
+        )
+    except ApiProblem as refused:
+        return await _ats_fragment(
+            request,
+            viewer,
+            state,
+            "settings/ats_connection.html",
+            connection_id,
+            {"key_problem": refused.problem, "key_base_url": api_base_url},
+            status_code=refused.problem.status,
+        )
+    return await _ats_fragment(
+        request, viewer, state, "settings/ats_connection.html", connection_id, {"key_saved": True}
+    )
 
 
 # Suppressions

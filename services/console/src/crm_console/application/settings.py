@@ -139,6 +139,40 @@ class AtsConnections:
     async def disconnect(self, caller: Caller, connection_id: str) -> None:
         await self._api.send(caller, "DELETE", f"{API}/ats/connections/{connection_id}")
 
+    async def connection(self, caller: Caller, connection_id: str) -> dict[str, Any]:
+        """One connection with its health (webhooks received and refused, the API's breaker)."""
+        found: dict[str, Any] = await self._api.get(
+            caller, f"{API}/ats/connections/{connection_id}"
+        )
+        return found
+
+    async def sync_status(self, caller: Caller, connection_id: str) -> dict[str, Any]:
+        """The connection's last backfill and reconciliation: `{backfill, reconcile}`."""
+        found: dict[str, Any] = await self._api.get(
+            caller, f"{API}/ats/connections/{connection_id}/sync"
+        )
+        return found
+
+    async def start_sync(self, caller: Caller, connection_id: str, kind: str) -> dict[str, Any]:
+        """Starts a `backfill` or a `reconcile` run; the API refuses one while another runs."""
+        started: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/ats/connections/{connection_id}/{kind}"
+        )
+        return started
+
+    async def replace_api_key(
+        self, caller: Caller, connection_id: str, api_key: str, api_base_url: str
+    ) -> dict[str, Any]:
+        """Sets the connection's API key (never shown again) and address (empty: the
+        provider's public API)."""
+        replaced: dict[str, Any] = await self._api.send(
+            caller,
+            "PUT",
+            f"{API}/ats/connections/{connection_id}/api-key",
+            {"api_key": api_key, "api_base_url": api_base_url or None},
+        )
+        return replaced
+
 
 class SuppressionList:
     """The tenant's suppression list (campaigns API); addresses are kept only as hashes."""

@@ -119,6 +119,31 @@ COMMON_ACTIONS = (
 AUDIT_PAGE_SIZE = 50
 API_KEY_DAYS = (30, 90, 180, 365)
 ATS_PROVIDERS = {"greenhouse": "Greenhouse", "lever": "Lever", "workable": "Workable"}
+# The runs an admin starts from a connection's card (`POST .../backfill`, `.../reconcile`).
+ATS_SYNC_KINDS = {"backfill": "Backfill", "reconcile": "Reconciliation"}
+ATS_SYNC_STATES = {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"}
+# A run's counts as a person reads them, in the order shown.
+ATS_SYNC_COUNTS = {
+    "pages": "pages read",
+    "applications_seen": "applications seen",
+    "applications_created": "new",
+    "applications_updated": "updated",
+    "jobs_seen": "jobs seen",
+    "jobs_changed": "jobs changed",
+    "errors": "errors",
+}
+ATS_REFUSALS = {
+    "bad_signature": "bad signature",
+    "malformed": "not a webhook the CRM understands",
+    "missing_delivery_id": "no delivery id",
+}
+ATS_BREAKER = {
+    "closed": "Answering",
+    "open": "Paused after repeated failures",
+    "half_open": "Paused; the next call is a trial",
+}
+# How many of a run's latest errors a card shows (the API keeps 50).
+ATS_ERRORS_SHOWN = 5
 SUPPRESSION_REASONS = {
     "unsubscribed": "Unsubscribed",
     "bounced": "Bounced",
@@ -306,3 +331,11 @@ def admission_form(form: Mapping[str, str]) -> AdmissionForm:
         "roles_from_token": values["roles_from_token"],
     }
     return AdmissionForm(values, errors, body)
+
+
+def ats_sync_running(status: Mapping[str, Any] | None) -> bool:
+    """Whether a backfill or reconciliation of the connection is running: its card asks for
+    the progress again while one is."""
+    if not status:
+        return False
+    return any((status.get(kind) or {}).get("state") == "running" for kind in ATS_SYNC_KINDS)
