@@ -120,7 +120,7 @@ async def test_ses_bounces_and_complaints_take_the_bounce_and_suppression_path(
     [entry] = await suppressions(delivery, complained_to)
     assert (entry["reason"], entry["source"]) == ("complained", "ses")
     # The complaint is published once (analytics' message reports count it).
-    staged = await delivery.database[OUTBOX_COLLECTION].find({"topic": "message.complained"})
+    staged = delivery.database[OUTBOX_COLLECTION].find({"topic": "message.complained"})
     published = [json.loads(r["value"])["data"] for r in await staged.to_list()]
     assert [
         (d["source"], d["feedback_type"]) for d in published if d["message_id"] == (complained_id)
