@@ -29,6 +29,7 @@ from crm_shared import (
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
+    MESSAGE_SENT,
     CandidateErased,
     ConsentChanged,
     EventEnvelope,
@@ -558,6 +559,14 @@ async def test_a_reply_emits_message_replied(stack: Stack, kafka_bootstrap_serve
     assert event["data"]["candidate_id"] == candidate_id
     assert event["data"]["sequence_id"] == message["sequence_id"]
     assert event["data"]["enrolment_id"] == message["enrolment_id"]
+    # The sequence step that sent it is named in `message.sent` (analytics' per-step report).
+    [sent] = await read_events(
+        kafka_bootstrap_servers,
+        MESSAGE_SENT.name,
+        where=lambda e: e["data"]["message_id"] == message["id"],
+        count=1,
+    )
+    assert (sent["data"]["step_index"], sent["data"]["step_label"]) == (0, None)
     shown = await stack.gateway.get(
         f"/api/v1/messages/{message['id']}", headers=stack.as_(ACME_TOKEN)
     )

@@ -9,10 +9,12 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.merges import MergeFollower
+from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
@@ -41,6 +43,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             container.recorder,
             EventReportFolder(storage),
             MergeFollower(storage, model),
+            MessageReportFolder(storage),
         )
     )
     app = create_service_app(
@@ -49,6 +52,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         description="What happened and what worked: per-tenant aggregates of every event.",
         routers=[
             router,
+            message_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),

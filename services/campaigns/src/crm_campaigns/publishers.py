@@ -11,6 +11,7 @@ from crm_shared import (
     CANDIDATE_CHANGE_REQUESTED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
+    MESSAGE_COMPLAINED,
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
@@ -19,6 +20,7 @@ from crm_shared import (
     EventEnvelope,
     MessageBounced,
     MessageClicked,
+    MessageComplained,
     MessageOpened,
     MessageReplied,
     MessageSent,
@@ -39,6 +41,8 @@ def message_sent_envelope(outbox: Outbox, message: Message) -> EventEnvelope[Any
         enrolment_id=message.enrolment_id,
         broadcast_id=message.broadcast_id,
         variant=message.variant,
+        step_index=message.step_index,
+        step_label=message.step_label,
     )
     return outbox.envelope(
         MESSAGE_SENT, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
@@ -130,6 +134,25 @@ async def to_message_bounced(
     )
     await outbox.stage(
         MESSAGE_BOUNCED,
+        tenant_id=message.tenant_id,
+        subject=message.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_message_complained(
+    outbox: Outbox, message: Message, *, feedback_type: str, source: str, session: Session
+) -> None:
+    """Stages `message.complained` for the first spam complaint about a message."""
+    payload = MessageComplained(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        feedback_type=feedback_type,
+        source=source,
+    )
+    await outbox.stage(
+        MESSAGE_COMPLAINED,
         tenant_id=message.tenant_id,
         subject=message.candidate_id,
         data=payload,

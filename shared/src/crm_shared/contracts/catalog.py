@@ -36,6 +36,7 @@ from crm_shared.contracts.events import (
     ListMemberRemoved,
     MessageBounced,
     MessageClicked,
+    MessageComplained,
     MessageOpened,
     MessageReplied,
     MessageSent,
@@ -256,6 +257,14 @@ MESSAGE_REPLIED = TopicSpec(
     partitions=6,
     description="A candidate replied to a message.",
 )
+MESSAGE_COMPLAINED = TopicSpec(
+    name="message.complained",
+    payload=MessageComplained,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A recipient reported a message as spam; the address is suppressed.",
+)
 EVENT_CHECKED_IN = TopicSpec(
     name="event.checked_in",
     payload=EventCheckedIn,
@@ -415,6 +424,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     EVENT_WAITLISTED,
     JOB_CHANGED,
     ATS_CANDIDATE_PUSHED,
+    MESSAGE_COMPLAINED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -109,6 +109,15 @@ class MessageSent(_Payload):
     enrolment_id: str | None = None
     broadcast_id: str | None = None
     variant: str | None = Field(default=None, description="A/B test variant, e.g. `A`.")
+    step_index: int | None = Field(
+        default=None,
+        description="The sequence step that sent it (0-based, its place in the sequence when "
+        "it sent), for a sequence's message (added in v1, optional).",
+    )
+    step_label: str | None = Field(
+        default=None,
+        description="That step's label, if it has one (added in v1, optional).",
+    )
 
 
 class MessageOpened(_Payload):
@@ -558,6 +567,15 @@ class MessageBounced(_Payload):
     bounce_type: Literal["hard", "soft"]
     reason: str
     source: str = Field(description="`dsn` or the provider webhook that reported it.")
+
+
+class MessageComplained(_Payload):
+    """The recipient reported a message as spam (a feedback loop); the address is suppressed."""
+
+    message_id: str
+    candidate_id: str
+    feedback_type: str = Field(description="The report's feedback type (`abuse`, ...).")
+    source: str = Field(description="The provider that reported it: `postmark`, `ses`.")
 
 
 class MessageReplied(_Payload):

@@ -16,6 +16,7 @@ from crm_campaigns.domain.models import MessageStatus
 from crm_campaigns.domain.suppression import email_sha256
 from crm_campaigns.repositories.collections import MESSAGES, SUPPRESSIONS
 from crm_shared import Outbox
+from crm_shared.outbox import OUTBOX_COLLECTION
 from integration.campaigns.application.test_delivery import Setup, queue
 
 pytestmark = pytest.mark.integration
@@ -118,6 +119,12 @@ async def test_ses_bounces_and_complaints_take_the_bounce_and_suppression_path(
     assert stored["complained_at"] is not None
     [entry] = await suppressions(delivery, complained_to)
     assert (entry["reason"], entry["source"]) == ("complained", "ses")
+    # The complaint is published once (analytics' message reports count it).
+    staged = delivery.database[OUTBOX_COLLECTION].find({"topic": "message.complained"})
+    published = [json.loads(r["value"])["data"] for r in await staged.to_list()]
+    assert [
+        (d["source"], d["feedback_type"]) for d in published if d["message_id"] == (complained_id)
+    ] == [("ses", "abuse")]
 
     # Another tenant's URL cannot reach these messages.
     other = await feedback.sns_delivery(f"{delivery.tenant}-other", envelope(key, bounce))

@@ -129,3 +129,60 @@ class EventPeriodReportPublic(BaseModel):
     )
 
     model_config = {"populate_by_name": True}
+
+
+class MessageFiguresPublic(BaseModel):
+    """Message figures, each counting messages (docs/analytics.md "Message reports")."""
+
+    sent: int = Field(description="Messages handed to SMTP.")
+    delivered: int = Field(description="Messages sent that never bounced (counted when sent).")
+    bounced: int = Field(description="bounced_hard + bounced_soft.")
+    bounced_hard: int = Field(description="Messages with a hard bounce.")
+    bounced_soft: int = Field(description="Messages with a soft bounce and no hard one.")
+    opened: int = Field(description="Messages opened by a person (first human open).")
+    clicked: int = Field(description="Messages with a link followed by a person.")
+    machine_opened: int = Field(description="Messages opened by a prefetcher or bot.")
+    machine_clicked: int = Field(description="Messages with a link followed by a scanner.")
+    replied: int = Field(description="Messages replied to.")
+    unsubscribed: int = Field(description="Messages whose link withdrew marketing consent.")
+    complained: int = Field(description="Messages reported as spam.")
+    delivery_rate: float | None = Field(description="delivered / sent; null when nothing sent.")
+    bounce_rate: float | None = Field(description="bounced / sent.")
+    open_rate: float | None = Field(description="opened / delivered.")
+    click_rate: float | None = Field(description="clicked / delivered.")
+    reply_rate: float | None = Field(description="replied / delivered.")
+    unsubscribe_rate: float | None = Field(description="unsubscribed / delivered.")
+    complaint_rate: float | None = Field(description="complained / delivered.")
+
+
+class MessageDayPublic(MessageFiguresPublic):
+    """What happened on one UTC day."""
+
+    day: date
+
+
+class MessageGroupPublic(BaseModel):
+    """One group of a message report: an A/B variant, a sequence step, or a source."""
+
+    key: str = Field(
+        description="The variant (`A`; empty without an A/B test), the step's index (`0`, "
+        "`1`, ...), or the source (`broadcast:<id>`, `sequence:<id>:<step>`, `direct`)."
+    )
+    label: str | None = Field(description="A sequence step's label, if it has one.")
+    figures: MessageFiguresPublic = Field(description="Over the period.")
+    series: list[MessageDayPublic] = Field(description="Per day of the period.")
+
+
+class MessageReportPublic(BaseModel):
+    """A broadcast's, sequence's or template's message report over a range of UTC days."""
+
+    report: str = Field(description="`broadcast`, `sequence` or `template`.")
+    id: str = Field(description="The broadcast, sequence or template id.")
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    breakdown: str = Field(description="What the groups are: `variant`, `step` or `source`.")
+    totals: MessageFiguresPublic = Field(description="Over the period.")
+    series: list[MessageDayPublic] = Field(description="Per day of the period, zero-filled.")
+    groups: list[MessageGroupPublic]
+
+    model_config = {"populate_by_name": True}

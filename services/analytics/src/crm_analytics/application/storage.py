@@ -9,6 +9,7 @@ from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
 from crm_analytics.repositories.event_reports import EventReportRepository
+from crm_analytics.repositories.message_reports import MessageReportRepository
 from crm_analytics.repositories.milestones import MilestoneRepository
 from crm_shared import Database, Outbox
 
@@ -37,3 +38,6 @@ class AnalyticsStorage:
 
     def milestones(self, tenant_id: str) -> MilestoneRepository:
         return MilestoneRepository(self.database, tenant_id)
+
+    def message_reports(self, tenant_id: str) -> MessageReportRepository:
+        return MessageReportRepository(self.database, tenant_id)

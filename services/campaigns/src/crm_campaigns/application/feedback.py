@@ -1,8 +1,9 @@
 """What comes back after sending: bounces, spam complaints and replies, matched to the message
 they concern.
 
-Each report is applied in one transaction: the message records it, the event is staged, and a
-bounce or complaint updates the suppression list. A report repeated by the provider (webhook
+Each report is applied in one transaction: the message records it, the event is staged
+(`message.bounced`, `message.complained`, `message.replied`), and a bounce or complaint updates
+the suppression list. A report repeated by the provider (webhook
 retries, a DSN and a webhook for the same failure) changes nothing the second time.
 """
 
@@ -16,7 +17,11 @@ from crm_campaigns.adapters.sns import SnsEnvelope, SnsVerifier
 from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, SesNotification
 from crm_campaigns.domain.models import Message
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
-from crm_campaigns.publishers import to_message_bounced, to_message_replied
+from crm_campaigns.publishers import (
+    to_message_bounced,
+    to_message_complained,
+    to_message_replied,
+)
 from crm_campaigns.repositories.collections import MESSAGES
 from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
 from crm_campaigns.repositories.messages import MessageRepository
@@ -143,6 +148,13 @@ class MailFeedback:
             )
             if not updated.modified_count:
                 return FeedbackOutcome("duplicate", message.id)
+            await to_message_complained(
+                self._outbox,
+                message,
+                feedback_type=report.feedback_type,
+                source=source,
+                session=session,
+            )
             await SuppressionRepository(self._database, tenant_id).add(
                 Suppression(
                     tenant_id=tenant_id,
@@ -157,7 +169,9 @@ class MailFeedback:
             )
             return FeedbackOutcome("complained", message.id, suppressed=True)
 
-        return await in_transaction(self._mongo, record)
+        outcome = await in_transaction(self._mongo, record)
+        self._outbox.notify_committed()
+        return outcome
 
     async def sns_delivery(self, tenant_id: str, envelope: SnsEnvelope) -> FeedbackOutcome:
         """An SNS delivery of Amazon SES notifications: verified (raises `SnsError` if SNS did not

@@ -590,6 +590,10 @@ class Message(BaseModel):
     sequence_id: str | None = None
     enrolment_id: str | None = None
     broadcast_id: str | None = None
+    step_index: int | None = Field(
+        default=None, description="The sequence step that queued it (its place when it did)."
+    )
+    step_label: str | None = None
     variant: str | None = None
     in_ab_test: bool = Field(
         default=False, description="Sent to the A/B test group (not the winner's rest)."

@@ -1,0 +1,220 @@
+"""The message reports' fold against the real database: a seeded workload folded in order one
+by one, and shuffled, partly repeated and batched, gives the same reports, equal to the counts
+computed independently from the raw events; an erasure keeps a late event out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crm_analytics.api.message_reports import csv_rows
+from crm_analytics.application.message_reports import (
+    MessageReportFolder,
+    RangeRefused,
+    ReportScope,
+    UnknownSource,
+    message_report,
+)
+from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.config import AnalyticsSettings
+from crm_analytics.domain.message_report import MessageFigures, MessageReport
+from crm_analytics.repositories import ensure_indexes
+from crm_shared import (
+    MESSAGE_COMPLAINED,
+    EventEnvelope,
+    MessageComplained,
+    MongoClient,
+    PersonalDataEraser,
+    Session,
+    in_transaction,
+)
+from helpers import unique
+from integration.analytics.message_scenario import FIGURES, Ids, expected, scenario
+from integration.service_storage import service_storage
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+IDS = Ids(tenant_id="acme", broadcast_id="b-1", sequence_id="s-1", template_id="t-1")
+
+
+@pytest.fixture
+async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
+    opened = [
+        service_storage(
+            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("messages")),
+            ensure_indexes,
+        )
+        for _ in range(2)
+    ]
+    async with opened[0] as one, opened[1] as other:
+        yield [
+            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
+        ]
+
+
+async def fold(
+    mongo: MongoClient, storage: AnalyticsStorage, batches: list[list[EventEnvelope[Any]]]
+) -> None:
+    folder = MessageReportFolder(storage)
+    for batch in batches:
+
+        async def apply(session: Session, batch: list[Any] = batch) -> None:
+            await folder.record_batch(batch, session)
+
+        await in_transaction(mongo, apply)
+
+
+def counts(figures: MessageFigures) -> dict[str, int]:
+    found = figures.counts()
+    return {figure: found[figure] for figure in FIGURES}
+
+
+def as_groups(report: MessageReport) -> dict[str, dict[str, int]]:
+    return {"total": counts(report.totals)} | {g.key: counts(g.figures) for g in report.groups}
+
+
+async def reports(storage: AnalyticsStorage) -> list[MessageReport]:
+    return [
+        await message_report(storage, "acme", scope, None, None)
+        for scope in (
+            ReportScope.broadcast(IDS.broadcast_id),
+            ReportScope.sequence(IDS.sequence_id),
+            ReportScope.template(IDS.template_id),
+        )
+    ]
+
+
+async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    (mongo, in_order), (other_mongo, shuffled) = stores
+    events = scenario(IDS, seed=7, start=START)
+    await fold(mongo, in_order, [[e] for e in events])
+    rng = random.Random(11)
+    mixed = events + rng.sample(events, 25) + events  # a replay, some twice more
+    rng.shuffle(mixed)
+    batches, at = [], 0
+    while at < len(mixed):
+        size = rng.choice((1, 4, 16))
+        batches.append(mixed[at : at + size])
+        at += size
+    await fold(other_mongo, shuffled, batches)
+
+    broadcast, sequence, template = await reports(in_order)
+    assert [broadcast, sequence, template] == await reports(shuffled)
+
+    by_variant = expected(
+        events, lambda s: s.variant if s.broadcast_id == IDS.broadcast_id else None
+    )
+    assert as_groups(broadcast) == by_variant
+    by_step = expected(
+        events, lambda s: str(s.step_index) if s.sequence_id == IDS.sequence_id else None
+    )
+    assert as_groups(sequence) == by_step
+    assert [(g.key, g.label) for g in sequence.groups] == [("0", "Hello"), ("2", "Follow-up")]
+    by_source = expected(
+        events,
+        lambda s: (
+            f"broadcast:{s.broadcast_id}"
+            if s.broadcast_id
+            else f"sequence:{s.sequence_id}:{s.step_index}"
+        ),
+    )
+    assert as_groups(template) == by_source
+    total = by_variant["total"]
+    # The workload has what the report must tell apart.
+    assert total["bounced_hard"] == 2
+    assert total["bounced_soft"] == 1
+    assert total["machine_opened"] > 0
+    assert total["opened"] > 0
+    assert (total["unsubscribed"], total["complained"]) == (1, 1)
+    # The daily series adds up to the totals, and the range is the active days.
+    assert sum(day.sent for day in broadcast.series) == broadcast.totals.sent
+    assert broadcast.first_day == START.date()
+    assert len(broadcast.series) == (broadcast.last_day - broadcast.first_day).days + 1
+
+    # A range: only what happened on its days.
+    first = await message_report(
+        in_order,
+        "acme",
+        ReportScope.broadcast(IDS.broadcast_id),
+        START.date(),
+        START.date(),
+    )
+    assert first.totals == broadcast.series[0]
+    with pytest.raises(RangeRefused):
+        await message_report(
+            in_order,
+            "acme",
+            ReportScope.broadcast(IDS.broadcast_id),
+            START.date(),
+            START.date() - timedelta(days=1),
+        )
+    with pytest.raises(UnknownSource):
+        await message_report(
+            in_order, "globex", ReportScope.broadcast(IDS.broadcast_id), None, None
+        )
+
+    # The CSV holds the same figures: a totals row, then one per day, for each group.
+    rows = list(
+        csv.DictReader(io.StringIO("".join(csv_rows(broadcast, "variant")).lstrip("\ufeff")))
+    )
+    whole = {r["variant"]: r for r in rows if r["day"] == ""}
+    assert set(whole) == {"total", "A", "B"}
+    assert {k: int(v) for k, v in whole["A"].items() if k in FIGURES} == by_variant["A"]
+    assert whole["total"]["open_rate"] == str(broadcast.totals.open_rate)
+    assert len(rows) == 3 * (1 + len(broadcast.series))
+
+
+async def test_an_erased_candidates_late_event_is_not_counted(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    [(mongo, storage), _] = stores
+    events = scenario(IDS, seed=3, start=START)
+    await fold(mongo, storage, [events])
+    [before, _, _] = await reports(storage)
+    # c-13 (variant B) is erased; a late complaint about their message arrives afterwards.
+    eraser = PersonalDataEraser(storage.database)
+    collections, emails = await eraser.prepare("acme", "acme-c13")
+
+    async def erase(session: Session) -> None:
+        await eraser.erase(
+            "acme",
+            "acme-c13",
+            collections=collections,
+            emails=emails,
+            email_hashes=[],
+            erased_at=START,
+            session=session,
+        )
+
+    await in_transaction(mongo, erase)
+    index = storage.database["message_index"]
+    assert await index.count_documents({"candidate_id": "acme-c13"}) == 0
+    late = EventEnvelope[Any](
+        type=MESSAGE_COMPLAINED.name,
+        source="test",
+        tenant_id="acme",
+        subject="acme-c13",
+        schema_version=1,
+        time=START + timedelta(days=3),
+        data=MessageComplained(
+            message_id=f"{IDS.broadcast_id}-m13",
+            candidate_id="acme-c13",
+            feedback_type="abuse",
+            source="ses",
+        ),
+    )
+    await fold(mongo, storage, [[late]])
+    [after, _, _] = await reports(storage)
+    # The aggregate counts stay as they were (no personal data), and nothing is recreated.
+    assert after.totals == before.totals
+    assert after.totals.complained == 1  # the scenario's own complaint only
+    assert await index.count_documents({"candidate_id": "acme-c13"}) == 0

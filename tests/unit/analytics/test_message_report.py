@@ -1,0 +1,144 @@
+"""The message reports' pure folding: a message's facts merge in any order and any number of
+times, its contribution waits for its sending, a hard bounce overrides a soft one, and a report
+totals, groups and zero-fills its days."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from crm_analytics.domain.message_report import (
+    Breakdown,
+    Figure,
+    MessageFacts,
+    MessageFigures,
+    MessageSource,
+    RollupRow,
+    SourceKind,
+    change,
+    report,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DAY0 = T0.date()
+SOURCE = MessageSource(SourceKind.BROADCAST, "b1", "t1", variant="A")
+
+
+def told() -> list[MessageFacts]:
+    """One message: sent, opened by a bot, opened twice by a person the next day, clicked."""
+    return [
+        MessageFacts("m1", "c1", source=SOURCE, sent_at=T0),
+        MessageFacts("m1", "c1", machine_opened_at=T0 + timedelta(minutes=1)),
+        MessageFacts("m1", "c1", opened_at=T0 + timedelta(days=1, hours=2)),
+        MessageFacts("m1", "c1", opened_at=T0 + timedelta(days=1)),
+        MessageFacts("m1", "c1", clicked_at=T0 + timedelta(days=1, hours=1)),
+    ]
+
+
+def merged(facts: list[MessageFacts]) -> MessageFacts:
+    result = facts[0]
+    for each in facts[1:]:
+        result = result.merged(each)
+    return result
+
+
+def test_facts_merge_to_the_same_in_every_order_and_repetition() -> None:
+    results = {merged(list(order)) for order in itertools.permutations(told())}
+    assert len(results) == 1
+    [result] = results
+    assert result == merged(told() + told())
+    assert result.opened_at == T0 + timedelta(days=1)  # the first human open
+    assert dict(result.contributions()) == {
+        (DAY0, Figure.SENT): 1,
+        (DAY0, Figure.DELIVERED): 1,
+        (DAY0, Figure.MACHINE_OPENED): 1,
+        (DAY0 + timedelta(days=1), Figure.OPENED): 1,
+        (DAY0 + timedelta(days=1), Figure.CLICKED): 1,
+    }
+
+
+def test_an_open_before_its_sending_counts_when_the_sending_is_folded() -> None:
+    pending = MessageFacts("m1", "c1", opened_at=T0 + timedelta(hours=1))
+    assert change(None, pending) == {}
+    sent = pending.merged(MessageFacts("m1", "c1", source=SOURCE, sent_at=T0))
+    assert change(pending, sent) == {
+        (SOURCE, DAY0): {Figure.SENT: 1, Figure.DELIVERED: 1, Figure.OPENED: 1}
+    }
+
+
+def test_a_repeated_fact_changes_nothing() -> None:
+    sent = MessageFacts("m1", "c1", source=SOURCE, sent_at=T0)
+    opened = sent.merged(MessageFacts("m1", "c1", opened_at=T0))
+    assert change(opened, opened.merged(MessageFacts("m1", "c1", opened_at=T0))) == {}
+    # A later open of a message opened before moves nothing either.
+    later = MessageFacts("m1", "c1", opened_at=T0 + timedelta(days=3))
+    assert change(opened, opened.merged(later)) == {}
+
+
+def test_a_hard_bounce_after_a_soft_one_moves_the_message_to_hard() -> None:
+    sent = MessageFacts("m1", "c1", source=SOURCE, sent_at=T0)
+    soft = sent.merged(MessageFacts("m1", "c1", soft_bounced_at=T0 + timedelta(days=1)))
+    assert change(sent, soft) == {
+        (SOURCE, DAY0): {Figure.DELIVERED: -1},
+        (SOURCE, DAY0 + timedelta(days=1)): {Figure.BOUNCED_SOFT: 1},
+    }
+    hard = soft.merged(MessageFacts("m1", "c1", hard_bounced_at=T0 + timedelta(days=2)))
+    assert change(soft, hard) == {
+        (SOURCE, DAY0 + timedelta(days=1)): {Figure.BOUNCED_SOFT: -1},
+        (SOURCE, DAY0 + timedelta(days=2)): {Figure.BOUNCED_HARD: 1},
+    }
+
+
+def figures(**counts: int) -> MessageFigures:
+    return MessageFigures.of(counts)
+
+
+def test_a_report_totals_groups_and_zero_fills_its_days() -> None:
+    b = MessageSource(SourceKind.BROADCAST, "b1", "t1", variant="B")
+    rows = [
+        RollupRow(SOURCE, DAY0, figures(sent=10, delivered=9, bounced_hard=1, opened=4)),
+        RollupRow(b, DAY0, figures(sent=10, delivered=10, opened=2, machine_opened=5)),
+        RollupRow(SOURCE, DAY0 + timedelta(days=2), figures(opened=1, clicked=2)),
+        RollupRow(SOURCE, DAY0 + timedelta(days=9), figures(opened=7)),  # outside the range
+    ]
+    found = report(rows, Breakdown.VARIANT, DAY0, DAY0 + timedelta(days=2))
+    assert found.days == [DAY0 + timedelta(days=n) for n in range(3)]
+    assert found.totals == figures(
+        sent=20, delivered=19, bounced_hard=1, opened=7, clicked=2, machine_opened=5
+    )
+    assert found.series[1] == MessageFigures()
+    assert [(g.key, g.figures.sent, g.figures.opened) for g in found.groups] == [
+        ("A", 10, 5),
+        ("B", 10, 2),
+    ]
+    a = found.groups[0].figures
+    assert (a.bounced, a.open_rate, a.click_rate, a.bounce_rate) == (1, 0.5556, 0.2222, 0.1)
+    assert MessageFigures().open_rate is None
+
+
+def test_a_sequence_report_orders_its_steps_by_index_with_their_labels() -> None:
+    def step(index: int, label: str | None) -> MessageSource:
+        return MessageSource(SourceKind.SEQUENCE, "s1", "t1", step_index=index, step_label=label)
+
+    rows = [
+        RollupRow(step(10, None), DAY0, figures(sent=1)),
+        RollupRow(step(2, "Hello"), DAY0, figures(sent=3)),
+        RollupRow(step(2, "Welcome"), DAY0 + timedelta(days=1), figures(sent=2)),
+    ]
+    found = report(rows, Breakdown.STEP, DAY0, DAY0 + timedelta(days=1))
+    assert [(g.key, g.label, g.figures.sent) for g in found.groups] == [
+        ("2", "Welcome", 5),
+        ("10", None, 1),
+    ]
+    by_source = report(rows, Breakdown.SOURCE, DAY0, DAY0)
+    assert [g.key for g in by_source.groups] == ["sequence:s1:10", "sequence:s1:2"]
+
+
+def test_days_are_utc_days() -> None:
+    late = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    facts = MessageFacts("m1", None, source=SOURCE, sent_at=late)
+    assert {day for day, _ in facts.contributions()} == {date(2026, 12, 1)}
