@@ -7,6 +7,7 @@ from `candidate.created` / `candidate.updated`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from pymongo import ASCENDING
@@ -97,6 +98,22 @@ class CandidateDirectory:
         """The candidate holding this email address, if any is known."""
         document = await self._entries.find_one({"email": normalise_email(email)}, session=session)
         return _candidate_of(document)
+
+    async def candidates_for(
+        self, emails: Iterable[str], *, session: Session | None = None
+    ) -> dict[str, str]:
+        """The candidate holding each of these addresses that one is known for (normalised
+        address -> candidate id), in one query: what `candidate_for` answers for each."""
+        addresses = sorted({normalise_email(email) for email in emails})
+        if not addresses:
+            return {}
+        entries = await self._entries.find(
+            {"email": {"$in": addresses}},
+            projection={"email": 1, "candidate_id": 1},
+            session=session,
+        )
+        found = {str(entry["email"]): _candidate_of(entry) for entry in entries}
+        return {email: candidate for email, candidate in found.items() if candidate}
 
     async def candidate_for_update(self, email: str, *, session: Session) -> str | None:
         """The candidate holding this address, for a transaction that stores what it found

@@ -10,7 +10,13 @@ from pydantic import BaseModel
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from crm_shared.mongo import Document, Session
 
@@ -154,12 +160,13 @@ class TenantScopedCollection:
         *,
         upsert: bool = False,
         session: Session | None = None,
-    ) -> None:
+    ) -> BulkWriteResult | None:
         """Applies each (query, update) to one of the tenant's documents, all in one bulk
-        write (unordered: the updates must not depend on each other)."""
+        write (unordered: the updates must not depend on each other); its result (which of
+        them created a document, in `upserted_ids`), None when there was nothing to write."""
         if not updates:
-            return
-        await self._collection.bulk_write(
+            return None
+        return await self._collection.bulk_write(
             [
                 UpdateOne(self._scope(query), dict(update), upsert=upsert)
                 for query, update in updates

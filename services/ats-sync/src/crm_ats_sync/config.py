@@ -36,3 +36,6 @@ class AtsSyncSettings(ServiceSettings):
     # Pages the ATS does not answer in a row before a run fails, and the first wait after one.
     sync_max_failures: int = Field(default=5, ge=1)
     sync_retry_seconds: float = Field(default=30.0, ge=0)
+    # Snapshots of a backfill or reconciliation page stored in one transaction, with their
+    # events (docs/ats.md).
+    sync_apply_batch: int = Field(default=500, ge=1, le=2000)

@@ -56,6 +56,7 @@ def create_app(
         retry_base=timedelta(seconds=settings.sync_retry_seconds),
         reconcile_every=timedelta(seconds=settings.reconcile_interval_seconds),
         overlap=timedelta(seconds=settings.reconcile_overlap_seconds),
+        apply_batch=settings.sync_apply_batch,
     )
     breaker = CircuitBreaker(
         storage.breakers,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from crm_ats_sync.domain.changes import ApplicationChange, ChangeKind
 from crm_ats_sync.domain.jobs import StoredJob
 from crm_ats_sync.domain.models import Application
@@ -21,9 +23,11 @@ from crm_shared import (
     AtsApplicationRejected,
     AtsApplicationStageChanged,
     AtsCandidatePushed,
+    EventEnvelope,
     JobChanged,
     Outbox,
     Session,
+    TopicSpec,
 )
 
 
@@ -35,17 +39,12 @@ def application_key(application: Application) -> str:
     return application.email or application.candidate_id or application.ats_candidate_id
 
 
-async def to_ats_application_created(
-    outbox: Outbox,
-    application: Application,
-    *,
-    first_name: str | None,
-    last_name: str | None,
-    session: Session,
-) -> None:
-    """Stages `ats.application_created`, keyed by the application (`application_key`), with
-    the person's name as the ATS has it (not stored here: the candidates service needs it
-    once, to create a candidate for a person nobody knew)."""
+def ats_application_created(
+    outbox: Outbox, application: Application, *, first_name: str | None, last_name: str | None
+) -> EventEnvelope[Any]:
+    """`ats.application_created`, keyed by the application (`application_key`), with the
+    person's name as the ATS has it (not stored here: the candidates service needs it once, to
+    create a candidate for a person nobody knew). `ValueError` if it cannot be keyed."""
     payload = AtsApplicationCreated(
         provider=application.provider.value,
         connection_id=application.connection_id,
@@ -60,27 +59,40 @@ async def to_ats_application_created(
         first_name=first_name,
         last_name=last_name,
     )
-    subject = application_key(application)
-    await outbox.stage(
+    return outbox.envelope(
         ATS_APPLICATION_CREATED,
         tenant_id=application.tenant_id,
-        subject=subject,
+        subject=application_key(application),
         data=payload,
-        session=session,
     )
 
 
-async def to_ats_application_changed(
+async def to_ats_application_created(
+    outbox: Outbox,
+    application: Application,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    session: Session,
+) -> None:
+    """Stages `ats.application_created` (`ats_application_created`) in the caller's
+    transaction."""
+    envelope = ats_application_created(
+        outbox, application, first_name=first_name, last_name=last_name
+    )
+    await outbox.add(envelope, session=session)
+
+
+def ats_application_changed(
     outbox: Outbox,
     application: Application,
     change: ApplicationChange,
     *,
     from_stage: str | None,
     received_at: datetime,
-    session: Session,
-) -> None:
-    """Stages `ats.application_stage_changed`, `ats.application_rejected` (with the stage the
-    application reached) or `ats.application_hired`."""
+) -> EventEnvelope[Any]:
+    """`ats.application_stage_changed`, `ats.application_rejected` (with the stage the
+    application reached) or `ats.application_hired` of `application` as the change left it."""
     common: dict[str, Any] = {
         "provider": application.provider.value,
         "connection_id": application.connection_id,
@@ -94,31 +106,35 @@ async def to_ats_application_changed(
         "first_name": change.first_name,
         "last_name": change.last_name,
     }
-    subject = application_key(application)
+    spec: TopicSpec
+    data: BaseModel
     if change.kind is ChangeKind.STAGE_CHANGED:
-        await outbox.stage(
-            ATS_APPLICATION_STAGE_CHANGED,
-            tenant_id=application.tenant_id,
-            subject=subject,
-            data=AtsApplicationStageChanged(**common, from_stage=from_stage),
-            session=session,
-        )
+        spec = ATS_APPLICATION_STAGE_CHANGED
+        data = AtsApplicationStageChanged(**common, from_stage=from_stage)
     elif change.kind is ChangeKind.REJECTED:
-        await outbox.stage(
-            ATS_APPLICATION_REJECTED,
-            tenant_id=application.tenant_id,
-            subject=subject,
-            data=AtsApplicationRejected(**common, rejection_reason=change.rejection_reason),
-            session=session,
-        )
+        spec = ATS_APPLICATION_REJECTED
+        data = AtsApplicationRejected(**common, rejection_reason=change.rejection_reason)
     else:
-        await outbox.stage(
-            ATS_APPLICATION_HIRED,
-            tenant_id=application.tenant_id,
-            subject=subject,
-            data=AtsApplicationHired(**common),
-            session=session,
-        )
+        spec, data = ATS_APPLICATION_HIRED, AtsApplicationHired(**common)
+    return outbox.envelope(
+        spec, tenant_id=application.tenant_id, subject=application_key(application), data=data
+    )
+
+
+async def to_ats_application_changed(
+    outbox: Outbox,
+    application: Application,
+    change: ApplicationChange,
+    *,
+    from_stage: str | None,
+    received_at: datetime,
+    session: Session,
+) -> None:
+    """Stages the change's event (`ats_application_changed`) in the caller's transaction."""
+    envelope = ats_application_changed(
+        outbox, application, change, from_stage=from_stage, received_at=received_at
+    )
+    await outbox.add(envelope, session=session)
 
 
 async def to_job_changed(

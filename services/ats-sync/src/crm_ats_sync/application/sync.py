@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from time import monotonic
 
 from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.connections import find_connection
 from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
-from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
+from crm_ats_sync.application.snapshots import (
+    SnapshotOutcome,
+    SnapshotResult,
+    apply_snapshots,
+)
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.changes import ApplicationSnapshot, AtsJob, Page
 from crm_ats_sync.domain.models import Connection, Provider
@@ -67,6 +71,9 @@ class SyncPolicy:
     overlap: timedelta = timedelta(minutes=5)
     # How often the runner looks for connections due a reconciliation.
     schedule_check: timedelta = timedelta(seconds=60)
+    # Snapshots of a page applied in one transaction (with their events): a Harvest page of
+    # 500 at once by default.
+    apply_batch: int = 500
 
 
 @dataclass(frozen=True)
@@ -327,27 +334,31 @@ class SyncRunner:
     async def _apply_applications(
         self, connection: Connection, page: Page[ApplicationSnapshot]
     ) -> _PageResult:
-        """Applies each snapshot in its own transaction; one the CRM cannot store is recorded
-        as the run's error and skipped (the next run reads it again if the ATS changes it)."""
+        """Applies the page's snapshots `apply_batch` at a time, each batch in one transaction
+        (`apply_snapshots`); one the CRM cannot store is recorded as the run's error and skipped
+        (the next run reads it again if the ATS changes it)."""
         created = updated = 0
         errors: list[SyncError] = []
         received_at = utc_now()
-        for snapshot in page.items:
-
-            async def apply(
-                session: Session, snapshot: ApplicationSnapshot = snapshot
-            ) -> SnapshotOutcome:
-                return await apply_snapshot(
-                    self._storage, connection, snapshot, received_at=received_at, session=session
-                )
-
+        size = self._policy.apply_batch
+        for first in range(0, len(page.items), size):
+            batch = page.items[first : first + size]
             try:
-                outcome = await self._storage.in_transaction(apply)
-            except ValueError as invalid:
-                errors.append(_item_error(snapshot.ats_application_id, invalid))
-                continue
-            created += outcome == SnapshotOutcome.CREATED
-            updated += outcome == SnapshotOutcome.UPDATED
+                results = await self._apply_batch(connection, batch, received_at)
+            except ValueError:
+                # Not one snapshot's fault that could be told apart: each on its own, so the
+                # others are stored and the one that fails is named.
+                results = []
+                for snapshot in batch:
+                    results += await self._apply_batch(
+                        connection, [snapshot], received_at, raises=False
+                    )
+            for snapshot, result in zip(batch, results, strict=True):
+                if isinstance(result, ValueError):
+                    errors.append(_item_error(snapshot.ats_application_id, result))
+                    continue
+                created += result == SnapshotOutcome.CREATED
+                updated += result == SnapshotOutcome.UPDATED
         counts = SyncCounts(
             pages=1,
             applications_seen=len(page.items),
@@ -356,6 +367,29 @@ class SyncRunner:
             errors=len(errors),
         )
         return _PageResult(counts, errors, announced=created + updated > 0)
+
+    async def _apply_batch(
+        self,
+        connection: Connection,
+        batch: list[ApplicationSnapshot],
+        received_at: datetime,
+        *,
+        raises: bool = True,
+    ) -> list[SnapshotResult]:
+        """Applies the snapshots in one transaction; with `raises` False a `ValueError` that
+        escapes it (nothing written) is the result of each."""
+
+        async def apply(session: Session) -> list[SnapshotResult]:
+            return await apply_snapshots(
+                self._storage, connection, batch, received_at=received_at, session=session
+            )
+
+        try:
+            return await self._storage.in_transaction(apply)
+        except ValueError as invalid:
+            if raises:
+                raise
+            return [invalid] * len(batch)
 
     async def _apply_jobs(self, connection: Connection, page: Page[AtsJob]) -> _PageResult:
         """Stores each job in its own transaction, announcing the new and changed ones."""

@@ -4,6 +4,8 @@ other, so backfill, reconciliation and id-only webhooks announce exactly what we
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
     ApplicationSnapshot,
@@ -76,3 +78,30 @@ def changes_to_reach(
     if moved and stored.status is ApplicationStatus.ACTIVE:
         return [_change(ChangeKind.STAGE_CHANGED, snapshot), _change(terminal, snapshot)]
     return [_change(terminal, snapshot)]
+
+
+def after_change(
+    application: Application,
+    change: ApplicationChange,
+    status: ApplicationStatus,
+    candidate_id: str | None,
+    now: datetime,
+) -> Application:
+    """The application once a (not stale) stage change, rejection or hire is recorded at `now`:
+    in `status` (the one the change leaves it in, `status_after`), at the change's stage and
+    date where it says them, with the rejection's reason while rejected, and matched to
+    `candidate_id` if it was not."""
+    update: dict[str, object] = {
+        "status": status,
+        "updated_at": now,
+        "rejection_reason": change.rejection_reason
+        if status is ApplicationStatus.REJECTED
+        else None,
+    }
+    if change.occurred_at is not None:
+        update["ats_changed_at"] = change.occurred_at
+    if change.stage is not None:
+        update["stage"] = change.stage
+    if application.candidate_id is None and candidate_id is not None:
+        update["candidate_id"] = candidate_id
+    return application.model_copy(update=update)

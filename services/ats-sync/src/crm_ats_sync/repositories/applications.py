@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING
 
 from crm_ats_sync.domain.changes import ApplicationChange, ApplicationStatus, is_stale
 from crm_ats_sync.domain.models import Application, Connection
+from crm_ats_sync.domain.snapshots import after_change
 from crm_shared import (
     Database,
     Session,
@@ -49,13 +51,7 @@ class ApplicationRepository:
                 "connection_id": application.connection_id,
                 "ats_application_id": application.ats_application_id,
             },
-            {
-                "$setOnInsert": {
-                    k: v
-                    for k, v in to_document(application).items()
-                    if k not in ("connection_id", "ats_application_id", "tenant_id")
-                }
-            },
+            {"$setOnInsert": _insertable(application)},
             upsert=True,
             session=session,
         )
@@ -70,6 +66,61 @@ class ApplicationRepository:
             session=session,
         )
         return from_document(Application, document) if document else None
+
+    async def by_ats_ids(
+        self, connection_id: str, ats_application_ids: Sequence[str], *, session: Session
+    ) -> dict[str, Application]:
+        """The applications the connection's ATS reported under these ids, by id, in one
+        query (a page of snapshots compared with what is stored)."""
+        if not ats_application_ids:
+            return {}
+        documents = await self._applications.find(
+            {
+                "connection_id": connection_id,
+                "ats_application_id": {"$in": list(ats_application_ids)},
+            },
+            session=session,
+        )
+        return {str(d["ats_application_id"]): from_document(Application, d) for d in documents}
+
+    async def add_applications(
+        self, applications: Sequence[Application], *, session: Session
+    ) -> list[bool]:
+        """Stores each application unless the ATS reported it before (as `add_application`
+        does), all in one bulk write; for each, in order, whether it was new."""
+        result = await self._applications.update_each(
+            [
+                (
+                    {
+                        "connection_id": application.connection_id,
+                        "ats_application_id": application.ats_application_id,
+                    },
+                    {"$setOnInsert": _insertable(application)},
+                )
+                for application in applications
+            ],
+            upsert=True,
+            session=session,
+        )
+        upserted = (result.upserted_ids if result is not None else None) or {}
+        return [index in upserted for index in range(len(applications))]
+
+    async def save_states(self, applications: Sequence[Application], *, session: Session) -> None:
+        """Writes the state (stage, status, dates, rejection reason, matched candidate) of
+        applications already stored, as changes left them, in one bulk write."""
+        await self._applications.update_each(
+            [
+                (
+                    {
+                        "connection_id": application.connection_id,
+                        "ats_application_id": application.ats_application_id,
+                    },
+                    {"$set": _state(application)},
+                )
+                for application in applications
+            ],
+            session=session,
+        )
 
     async def fold_into(
         self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
@@ -101,14 +152,6 @@ class ApplicationRepository:
         if before is not None and is_stale(change.occurred_at, before.get("ats_changed_at")):
             return None
         now = utc_now()
-        changes: dict[str, Any] = {"status": status.value, "updated_at": now}
-        if change.occurred_at is not None:
-            changes["ats_changed_at"] = change.occurred_at
-        if change.stage is not None:
-            changes["stage"] = change.stage
-        changes["rejection_reason"] = (
-            change.rejection_reason if status is ApplicationStatus.REJECTED else None
-        )
         if before is None:
             application = Application(
                 tenant_id=connection.tenant_id,
@@ -124,14 +167,16 @@ class ApplicationRepository:
                 status=status,
                 updated_at=now,
                 ats_changed_at=change.occurred_at,
-                rejection_reason=changes["rejection_reason"],
+                rejection_reason=(
+                    change.rejection_reason if status is ApplicationStatus.REJECTED else None
+                ),
             )
             await self._applications.insert_one(to_document(application), session=session)
             return application, None
-        if before.get("candidate_id") is None and candidate_id is not None:
-            changes["candidate_id"] = candidate_id
-        await self._applications.update_one(key, {"$set": changes}, session=session)
-        return from_document(Application, before | changes), before.get("stage")
+        stored = from_document(Application, before)
+        after = after_change(stored, change, status, candidate_id, now)
+        await self._applications.update_one(key, {"$set": _state(after)}, session=session)
+        return after, stored.stage
 
     async def applications(
         self,
@@ -154,3 +199,28 @@ class ApplicationRepository:
             query["_id"] = {"$gt": after_id}
         documents = await self._applications.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Application, d) for d in documents]
+
+
+# What a change of state writes (`after_change`): the rest of an application is fixed once stored.
+_STATE_FIELDS = (
+    "status",
+    "updated_at",
+    "ats_changed_at",
+    "stage",
+    "rejection_reason",
+    "candidate_id",
+)
+
+
+def _state(application: Application) -> dict[str, Any]:
+    document = to_document(application)
+    return {name: document[name] for name in _STATE_FIELDS}
+
+
+def _insertable(application: Application) -> dict[str, Any]:
+    """What an upsert keyed by the connection and the ATS's id sets on insert."""
+    return {
+        k: v
+        for k, v in to_document(application).items()
+        if k not in ("connection_id", "ats_application_id", "tenant_id")
+    }
