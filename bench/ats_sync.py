@@ -164,8 +164,18 @@ async def _backfill(
         answer = await client.post(f"{url}/backfill")
         if answer.status_code not in (202, 409):
             answer.raise_for_status()
+        refusals: list[str] = []
         while True:
-            run = (await client.get(f"{url}/sync")).json()["backfill"]
+            answer = await client.get(f"{url}/sync")
+            if answer.status_code != 200:
+                # Under CI's load a poll was once answered with a problem (no `backfill`):
+                # the run goes on, so the poll is repeated; only a lasting refusal ends it.
+                refusals.append(f"{answer.status_code} {answer.text[:200]}")
+                if len(refusals) > 20:
+                    raise RuntimeError(f"the backfill's status could not be read: {refusals[-3:]}")
+                await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+                continue
+            run = answer.json()["backfill"]
             if run and run["state"] == "failed":
                 raise RuntimeError(f"the backfill failed: {run['errors'][-5:]}")
             if run and run["state"] == "succeeded":

@@ -88,4 +88,7 @@ async def wait_for_recipient_consent(
         found = await recipients.find_one({"tenant_id": tenant_id, "candidate_id": candidate_id})
         return found is not None and found["marketing_consent"] is expected
 
-    await eventually(projected, message=f"campaigns did not see marketing_consent={expected}")
+    # 30 s was once too little under CI's load (a consent projected through the bus).
+    await eventually(
+        projected, timeout=60, message=f"campaigns did not see marketing_consent={expected}"
+    )

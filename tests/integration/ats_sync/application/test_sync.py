@@ -367,7 +367,9 @@ async def test_reconciliations_start_on_schedule_for_connections_with_an_api_key
     webhooks_only = await connected(storage, api_key=None)
     ats = FakeAts()
     history(ats, 3, utc_now() - timedelta(days=10))
-    policy = SyncPolicy(reconcile_every=timedelta(milliseconds=200), schedule_check=timedelta(0))
+    # Long enough that the backfill (a few transactions) is over before a reconciliation is due,
+    # even on a loaded machine: at 200 ms one was scheduled behind it under CI's load.
+    policy = SyncPolicy(reconcile_every=timedelta(seconds=3), schedule_check=timedelta(0))
     sync = SyncRunner(storage, {Provider.LEVER: ats.open_api}, policy, owner="scheduler")
 
     # Never pulled: the first scheduled run is a backfill.
