@@ -203,7 +203,7 @@ async def test_a_new_application_gives_the_candidate_its_first_stage(stack: Stac
         return found.get("ats_status") == "applied"
 
     # Other tests' backfills import their applicants through the same consumers meanwhile: the
-    # candidates service applies the ATS topics one event per transaction (issue 18), so under
+    # candidates service creates each and re-evaluates its segments event by event, so under
     # CI's load a few hundred imports ahead of this one took longer than 90 s.
     await eventually(staged, message="the application did not reach the candidate", timeout=200)
     assert found["ats_stage"] == "Application Review"
