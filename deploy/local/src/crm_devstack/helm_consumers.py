@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from crm_devstack.generated import write_or_check
 from crm_devstack.permission_matrix import SERVICE_APPS
 from crm_shared import Platform
 from crm_shared.contracts.catalog import TOPICS
@@ -53,16 +54,7 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """`write` regenerates the file; `check` fails when the checked-in one is stale."""
-    command = argv[0] if argv else "check"
-    text = render()
-    if command == "write":
-        DOCUMENT.write_text(text, encoding="utf-8")
-        print(f"wrote {DOCUMENT}")
-        return 0
-    if DOCUMENT.exists() and DOCUMENT.read_text(encoding="utf-8") == text:
-        return 0
-    print(f"{DOCUMENT} is stale: run `make contracts`", file=sys.stderr)
-    return 1
+    return write_or_check(argv, DOCUMENT, render)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from crm_devstack.generated import write_or_check
 from crm_shared import (
     FAMILIES,
     OPENAPI_KEY,
@@ -201,16 +202,7 @@ def render(apps: dict[str, FastAPI] | None = None) -> str:
 
 def main(argv: list[str]) -> int:
     """`write` regenerates the document; `check` fails when the checked-in one is stale."""
-    command = argv[0] if argv else "check"
-    text = render()
-    if command == "write":
-        DOCUMENT.write_text(text, encoding="utf-8")
-        print(f"wrote {DOCUMENT}")
-        return 0
-    if DOCUMENT.exists() and DOCUMENT.read_text(encoding="utf-8") == text:
-        return 0
-    print(f"{DOCUMENT} is stale: run `make contracts`", file=sys.stderr)
-    return 1
+    return write_or_check(argv, DOCUMENT, render)
 
 
 if __name__ == "__main__":
