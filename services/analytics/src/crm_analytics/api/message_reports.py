@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -160,13 +160,16 @@ async def _answer(
     return _public(kind, source_id, found, breakdown)
 
 
-@message_router.get(
-    "/broadcasts/{broadcast_id}",
-    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
-    response_model=MessageReportPublic,
-    response_model_by_alias=True,
-    responses=_RESPONSES,
-)
+# What the three report routes share: who may read them, the answer's model and its problems.
+_REPORT_ROUTE: dict[str, Any] = {
+    "dependencies": [require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    "response_model": MessageReportPublic,
+    "response_model_by_alias": True,
+    "responses": _RESPONSES,
+}
+
+
+@message_router.get("/broadcasts/{broadcast_id}", **_REPORT_ROUTE)
 async def broadcast_report(
     broadcast_id: str,
     principal: CurrentPrincipal,
@@ -189,13 +192,7 @@ async def broadcast_report(
     )
 
 
-@message_router.get(
-    "/sequences/{sequence_id}",
-    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
-    response_model=MessageReportPublic,
-    response_model_by_alias=True,
-    responses=_RESPONSES,
-)
+@message_router.get("/sequences/{sequence_id}", **_REPORT_ROUTE)
 async def sequence_report(
     sequence_id: str,
     principal: CurrentPrincipal,
@@ -218,13 +215,7 @@ async def sequence_report(
     )
 
 
-@message_router.get(
-    "/templates/{template_id}",
-    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
-    response_model=MessageReportPublic,
-    response_model_by_alias=True,
-    responses=_RESPONSES,
-)
+@message_router.get("/templates/{template_id}", **_REPORT_ROUTE)
 async def template_report(
     template_id: str,
     principal: CurrentPrincipal,
