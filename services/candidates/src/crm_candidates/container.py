@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_candidates.application.ats_applications import AtsApplications
 from crm_candidates.application.change_requests import ChangeRequests
 from crm_candidates.application.consents import ConfirmationPolicy
 from crm_candidates.application.erasure import CandidateEraser
@@ -42,5 +43,6 @@ class CandidatesContainer:
     consent_expiry: ConsentExpiryWorker
     candidate_eraser: CandidateEraser
     candidate_facts: CandidateFacts
+    ats_applications: AtsApplications
     change_requests: ChangeRequests
     signup_locks: KeyedLocks

@@ -18,6 +18,7 @@ from crm_candidates.api.lists import lists_router
 from crm_candidates.api.profiles import notes_router, pools_router, settings_router
 from crm_candidates.api.public_routes import public_router
 from crm_candidates.api.routes import router, segments_router
+from crm_candidates.application.ats_applications import AtsApplications
 from crm_candidates.application.change_requests import ChangeRequests
 from crm_candidates.application.consents import ConfirmationPolicy
 from crm_candidates.application.erasure import CandidateEraser
@@ -151,12 +152,16 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         consent_expiry=expiry,
         candidate_eraser=CandidateEraser(mongo, database, outbox),
         candidate_facts=CandidateFacts(mongo, database, outbox, links, confirmation),
+        ats_applications=AtsApplications(database, outbox),
         change_requests=ChangeRequests(mongo, database, outbox),
         signup_locks=KeyedLocks(),
     )
     platform.include_kafka_router(
         build_router(
-            platform.require_consumer(), container.candidate_facts, container.change_requests
+            platform.require_consumer(),
+            container.candidate_facts,
+            container.ats_applications,
+            container.change_requests,
         )
     )
     app = create_service_app(

@@ -50,6 +50,24 @@ async def to_candidate_created(outbox: Outbox, candidate: Candidate, *, session:
     )
 
 
+async def to_candidates_created(
+    outbox: Outbox, candidates: list[Candidate], *, session: Session
+) -> None:
+    """Stages `candidate.created` for each of several new candidates, with one write."""
+    await outbox.add_many(
+        [
+            outbox.envelope(
+                CANDIDATE_CREATED,
+                tenant_id=candidate.tenant_id,
+                subject=candidate.id,
+                data=CandidateCreated.model_validate(_carried(candidate)),
+            )
+            for candidate in candidates
+        ],
+        session=session,
+    )
+
+
 async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
     """Stages `candidate.updated` with the whole profile after the change."""
     payload = CandidateUpdated.model_validate(_carried(candidate))

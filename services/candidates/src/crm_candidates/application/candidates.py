@@ -264,18 +264,28 @@ class MembershipEvaluator:
     segments: SegmentRepository
 
     async def reevaluate(
-        self, candidate: Candidate, *, session: Session, only: set[str] | None = None
+        self,
+        candidate: Candidate,
+        *,
+        session: Session,
+        only: set[str] | None = None,
+        tenant: TenantSegments | None = None,
+        members: set[str] | None = None,
     ) -> datetime | None:
         """Brings the candidate's memberships (of `only` these segments, or all) in line with
         the rules now; returns when a relative date could next change one by time alone.
 
         Segments are evaluated after the segments they refer to, with the memberships as
         changed so far, so a change propagates to dependent segments in the same transaction.
+        A caller evaluating many candidates in one transaction passes the tenant's segments
+        and the candidate's memberships as it read them (`members` is kept up to date here).
         """
         now = utc_now()
-        tenant = await TenantSegments.load(self.segments, session=session)
+        if tenant is None:
+            tenant = await TenantSegments.load(self.segments, session=session)
         facets = candidate_facets(candidate.model_dump())
-        members = await self.segments.memberships_of(candidate.id, session=session)
+        if members is None:
+            members = await self.segments.memberships_of(candidate.id, session=session)
         upcoming: list[datetime] = []
         for segment, rule in tenant.ordered:
             if is_time_dependent(rule):

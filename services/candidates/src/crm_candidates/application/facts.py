@@ -1,7 +1,8 @@
-"""Facts from other services (event registrations and attendance, ATS applications, engagement
-scores) are projected onto the candidate document, re-evaluating only that candidate's segment
-memberships in the handler's transaction; every event about a candidate also becomes an entry
-of the candidate's activity timeline.
+"""Facts from other services (event registrations and attendance, engagement scores) are
+projected onto the candidate document, re-evaluating only that candidate's segment memberships
+in the handler's transaction; every event about a candidate also becomes an entry of the
+candidate's activity timeline. ATS applications have their own batch use case
+(`ats_applications`).
 
 An event about a candidate this service does not hold (never known, erased, or in another
 tenant) is ignored with a log line rather than dead-lettered: the message itself is valid, no
@@ -22,7 +23,6 @@ from crm_candidates.application.consents import ConfirmationPolicy, confirm_url
 from crm_candidates.domain.consent import ConsentPurpose, ConsentStatus
 from crm_candidates.domain.models import (
     AtsLink,
-    AtsStatus,
     Candidate,
     CandidateSource,
     unique_in_order,
@@ -36,13 +36,7 @@ from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
-    ATS_APPLICATION_CREATED,
-    ATS_APPLICATION_HIRED,
-    ATS_APPLICATION_REJECTED,
-    ATS_APPLICATION_STAGE_CHANGED,
     EVENT_WAITLISTED,
-    AtsApplicationChange,
-    AtsApplicationCreated,
     AtsCandidatePushed,
     ConsentConfirmationRequested,
     Database,
@@ -59,23 +53,14 @@ from crm_shared import (
     SequenceSaved,
     Session,
     SignedLinks,
-    is_erased_address,
     normalise_email,
     utc_now,
 )
 
 # Records created from other services' events name the service as their creator.
 EVENTS_SERVICE_USER = "service:events"
-ATS_SERVICE_USER = "service:ats-sync"
 
 logger = logging.getLogger(__name__)
-
-ATS_STATUS_BY_TOPIC = {
-    ATS_APPLICATION_CREATED.name: AtsStatus.APPLIED,
-    ATS_APPLICATION_STAGE_CHANGED.name: AtsStatus.IN_PROCESS,
-    ATS_APPLICATION_REJECTED.name: AtsStatus.REJECTED,
-    ATS_APPLICATION_HIRED.name: AtsStatus.HIRED,
-}
 
 
 @dataclass(frozen=True)
@@ -286,67 +271,6 @@ class CandidateFacts:
             session=session,
         )
         await self.record_in_timeline(envelope, candidate.id, session)
-
-    async def ats_application(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        """Keeps the candidate's ATS status and stage; the latest change wins. A person the ATS
-        knows and the CRM does not becomes a candidate (source `ats_import`) with whichever of
-        their applications' events arrives first: a backfill brings the ATS's past applicants
-        into the CRM."""
-        change: AtsApplicationCreated | AtsApplicationChange = envelope.data
-        if change.candidate_id is None:
-            # Any of the person's ATS events may come first: each topic is consumed apart.
-            candidate = await self._ats_person(envelope, change, session)
-        else:
-            candidate = await self.find(
-                envelope, change.candidate_id, change.email, session=session
-            )
-        if candidate is None:
-            return
-        if isinstance(change, AtsApplicationChange):
-            occurred_at, stage = change.occurred_at, change.stage
-        else:
-            occurred_at, stage = change.applied_at or envelope.time, change.stage
-        status = ATS_STATUS_BY_TOPIC[envelope.type]
-
-        def facts(current: Candidate) -> dict[str, Any]:
-            # The latest change of any of the candidate's applications wins; an older one
-            # arriving late (another application, a replay) does not roll the status back.
-            if current.ats_changed_at is not None and occurred_at < current.ats_changed_at:
-                return {}
-            return {"ats_status": status, "ats_stage": stage, "ats_changed_at": occurred_at}
-
-        await self.writer(envelope.tenant_id).project(candidate, facts, session=session)
-        await self.record_in_timeline(envelope, candidate.id, session)
-
-    async def _ats_person(
-        self,
-        envelope: EventEnvelope[Any],
-        application: AtsApplicationCreated | AtsApplicationChange,
-        session: Session,
-    ) -> Candidate | None:
-        """The candidate with the applicant's address, or a new one; None for an applicant
-        without an address (nobody to match or reach) or one an erasure removed (the ATS still
-        holds them; the CRM must not bring them back)."""
-        if not application.email:
-            return None
-        email = normalise_email(application.email)
-        candidates = CandidateRepository(self.database, envelope.tenant_id)
-        found = await candidates.find_by_emails([email], session=session)
-        if found is not None:
-            return found
-        if await is_erased_address(self.database, envelope.tenant_id, email, session=session):
-            logger.info("not importing an ATS applicant whose address was erased")
-            return None
-        candidate = Candidate(
-            tenant_id=envelope.tenant_id,
-            created_by=ATS_SERVICE_USER,
-            first_name=application.first_name or email.split("@")[0],
-            last_name=application.last_name or "",
-            emails=[email],
-            source=CandidateSource.ATS_IMPORT,
-        )
-        await self.writer(envelope.tenant_id).add(candidate, session=session)
-        return candidate
 
     async def ats_candidate_pushed(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Keeps where the candidate was pushed to an ATS, with the ATS's ids, on the record

@@ -1,5 +1,6 @@
 """Kafka subscribers of the candidates service: each decodes its event (the idempotent consumer
-does) and calls one use case of `application/` in the consumer's transaction.
+does) and calls one use case of `application/` in the consumer's transaction; the ATS
+applications' subscribers apply a fetched batch at once (a backfill announces thousands).
 
 An event about a candidate this service does not hold is ignored with a log line rather than
 dead-lettered (see `application/facts.py`).
@@ -12,6 +13,7 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
+from crm_candidates.application.ats_applications import AtsApplications
 from crm_candidates.application.change_requests import ChangeRequests
 from crm_candidates.application.facts import CandidateFacts
 from crm_shared import (
@@ -60,20 +62,38 @@ TIMELINE_TOPICS = (
 )
 
 
+ATS_DESCRIPTION = (
+    "Keeps the candidate's ATS status and stage (latest change wins) and their timeline (a new "
+    "application of a person nobody knew creates the candidate, source `ats_import`, unless "
+    "their address was erased); re-evaluates their segments. A fetched batch is applied at once."
+)
+
+
 def build_router(
-    consumer: IdempotentConsumer, facts: CandidateFacts, change_requests: ChangeRequests
+    consumer: IdempotentConsumer,
+    facts: CandidateFacts,
+    ats_applications: AtsApplications,
+    change_requests: ChangeRequests,
 ) -> KafkaRouter:
     """The candidates service's subscribers."""
     router = KafkaRouter()
     for spec, handler, name, description in subscriptions(facts, change_requests):
         consumer.subscribe(router, spec, handler, group=name, description=description)
+    for spec in ATS_TOPICS:
+        consumer.subscribe_batch(
+            router,
+            spec,
+            ats_applications.apply,
+            group=_handler_name(spec),
+            description=ATS_DESCRIPTION,
+        )
     return router
 
 
 def subscriptions(
     facts: CandidateFacts, change_requests: ChangeRequests
 ) -> list[tuple[TopicSpec, Handler, str, str]]:
-    """(topic, use case, handler name, description) of every subscription."""
+    """(topic, use case, handler name, description) of every per-event subscription."""
     return [
         (
             CANDIDATE_CHANGE_REQUESTED,
@@ -139,18 +159,6 @@ def subscriptions(
             "on_engagement_scored",
             "Keeps the candidate's engagement score and last activity; re-evaluates their "
             "segments.",
-        ),
-        *(
-            (
-                spec,
-                facts.ats_application,
-                _handler_name(spec),
-                "Keeps the candidate's ATS status and stage (latest change wins) and their "
-                "timeline (a new application of a person nobody knew creates the candidate, "
-                "source `ats_import`, unless their address was erased); re-evaluates their "
-                "segments.",
-            )
-            for spec in ATS_TOPICS
         ),
         *(
             (

@@ -79,6 +79,10 @@ def new_candidate_document(candidate: Candidate) -> dict[str, Any]:
     return candidate_document(candidate) | {SEGMENT_IDS: []}
 
 
+def _without_id(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != "_id"}
+
+
 def candidate_from_document(document: dict[str, Any]) -> Candidate:
     """A stored candidate document as the model."""
     stored_only = {*DERIVED_FIELDS, *SEGMENT_BOOKKEEPING}
@@ -249,9 +253,27 @@ class CandidateRepository:
             await self._identities.delete_many(
                 {"key": {"$in": released}, "candidate_id": candidate.id}, session=session
             )
-        changes = candidate_document(candidate)
-        del changes["_id"]
-        await self._candidates.update_one({"_id": candidate.id}, {"$set": changes}, session=session)
+        await self._candidates.update_one(
+            {"_id": candidate.id},
+            {"$set": _without_id(candidate_document(candidate))},
+            session=session,
+        )
+
+    async def store_projected(
+        self, changes: list[tuple[Candidate, Candidate]], *, session: Session
+    ) -> None:
+        """Stores (changed, previous) pairs whose identifiers did not change (facts projected
+        from other services) in one bulk write: `replace` without its identity-key checks."""
+        for changed, previous in changes:
+            if candidate_identity_keys(changed) != candidate_identity_keys(previous):
+                raise ValueError(f"candidate {changed.id} changed identifiers: use `replace`")
+        await self._candidates.update_each(
+            [
+                ({"_id": changed.id}, {"$set": _without_id(candidate_document(changed))})
+                for changed, _ in changes
+            ],
+            session=session,
+        )
 
     async def restore(
         self, document: dict[str, Any], keys: list[str], *, session: Session
@@ -479,6 +501,16 @@ class CandidateRepository:
         """Records when the candidate's segment membership changes next by time alone."""
         change = {"$set": {RECHECK_AT: at}} if at else {"$unset": {RECHECK_AT: ""}}
         await self._candidates.update_one({"_id": candidate_id}, change, session=session)
+
+    async def set_rechecks_at(self, due: dict[str, datetime], *, session: Session) -> None:
+        """`set_recheck_at` of several candidates in one bulk write."""
+        await self._candidates.update_each(
+            [
+                ({"_id": candidate_id}, {"$set": {RECHECK_AT: at}})
+                for candidate_id, at in due.items()
+            ],
+            session=session,
+        )
 
     async def bring_recheck_forward(self, candidate_id: str, at: datetime) -> None:
         """Makes the candidate's next time-driven re-evaluation no later than `at`."""

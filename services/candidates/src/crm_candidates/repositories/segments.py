@@ -103,6 +103,19 @@ class SegmentRepository:
         documents = await self._memberships.find({"candidate_id": candidate_id}, session=session)
         return {document["segment_id"] for document in documents}
 
+    async def memberships_of_many(
+        self, candidate_ids: list[str], *, session: Session
+    ) -> dict[str, set[str]]:
+        """`memberships_of` each of the candidates, in one query."""
+        members: dict[str, set[str]] = {candidate_id: set() for candidate_id in candidate_ids}
+        if candidate_ids:
+            documents = await self._memberships.find(
+                {"candidate_id": {"$in": candidate_ids}}, session=session
+            )
+            for document in documents:
+                members[document["candidate_id"]].add(document["segment_id"])
+        return members
+
     async def entries_of(self, candidate_id: str) -> dict[str, Any]:
         """Segment id -> when the candidate entered it, for every segment it is a member of."""
         documents = await self._memberships.find({"candidate_id": candidate_id})

@@ -20,14 +20,18 @@ class TimelineRepository:
 
     async def record(self, entry: TimelineEntry, *, session: Session) -> bool:
         """Adds an entry once (keyed by its event id); False if it was recorded before."""
-        document = entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}
         result = await self._entries.update_one(
-            {"_id": entry.event_id},
-            {"$setOnInsert": document},
+            {"_id": entry.event_id}, _recorded(entry), upsert=True, session=session
+        )
+        return result.upserted_id is not None
+
+    async def record_many(self, entries: list[TimelineEntry], *, session: Session) -> None:
+        """`record` of several entries (of distinct events) in one bulk write."""
+        await self._entries.update_each(
+            [({"_id": entry.event_id}, _recorded(entry)) for entry in entries],
             upsert=True,
             session=session,
         )
-        return result.upserted_id is not None
 
     async def mentions(
         self, candidate_id: str, event_type: str, registration_id: str, *, session: Session
@@ -58,3 +62,8 @@ class TimelineRepository:
             )
             for document in documents
         ]
+
+
+def _recorded(entry: TimelineEntry) -> dict[str, Any]:
+    """The upsert that stores an entry unless its event's entry exists already."""
+    return {"$setOnInsert": entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}}
