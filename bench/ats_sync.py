@@ -16,6 +16,10 @@ its signed webhooks to the connection's public URL on the gateway.
    at Harvest's documented rate limit (50 requests per 10 s) and once unthrottled. The raw
    stack: reading the same application pages and candidate batches straight from the
    unthrottled simulator, which is what the ATS's side of the backfill costs.
+3. Past applicants as candidates: the candidates service runs too, and the first backfill is
+   also timed until every person of the account is a candidate (the candidates service
+   consuming the backfill's `ats.application_*` events). The raw stack: the same number of
+   candidate documents written with one bare `insert_many`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from pymongo import AsyncMongoClient
 
 from bench.api import bench_stack_config, serving, stack_processes
 from bench.report import Figure
+from crm_candidates.domain.identity import identity_keys
+from crm_candidates.repositories.collections import IDENTITIES_COLLECTION
 from crm_devstack.ats.greenhouse import GreenhouseSimulator, SimulatorServer
 from crm_devstack.greenhouse import GreenhouseWebhooks
 from crm_devstack.infra import free_ports
@@ -45,6 +51,9 @@ POLL_SECONDS = 0.01
 STATE_WAIT_SECONDS = 30.0
 PAGE = 500
 CANDIDATE_BATCH = 50
+TENANT = "acme"
+IMPORT_POLL_SECONDS = 2.0
+IMPORT_WAIT_SECONDS = 3600.0
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -143,14 +152,53 @@ async def _gateway_round_trips(client: httpx.AsyncClient, count: int) -> list[fl
     return latencies
 
 
+@dataclasses.dataclass(frozen=True)
+class Backfill:
+    """A timed backfill: until its run succeeded, and until its people were all candidates."""
+
+    seconds: float
+    counts: dict[str, Any]
+    refused: int
+    people: int
+    imported_seconds: float | None
+
+
+async def _imported(identities: Any, emails: list[str], started: float) -> float:
+    """Seconds from `started` until a candidate holds each of `emails`."""
+    # Read through the identity keys' unique index: a `count` of `$in` on the candidates'
+    # `emails` took most of the Python SecantusDB server's time, slowing what it measured.
+    keys = identity_keys(emails)
+    while time.perf_counter() - started < IMPORT_WAIT_SECONDS:
+        held = await identities.find(
+            {"tenant_id": TENANT, "key": {"$in": keys}}, {"_id": 1}
+        ).to_list()
+        if len(held) >= len(keys):
+            return time.perf_counter() - started
+        await asyncio.sleep(IMPORT_POLL_SECONDS)
+    raise RuntimeError(
+        f"the backfill's people were not all candidates after {IMPORT_WAIT_SECONDS} s"
+    )
+
+
 async def _backfill(
-    client: httpx.AsyncClient, applications: int, rate_limit: int
-) -> tuple[float, dict[str, Any], int]:
-    """Seconds from starting a backfill to its run's success, its counts, and the 429s."""
+    client: httpx.AsyncClient,
+    applications: int,
+    rate_limit: int,
+    identities: Any | None = None,
+) -> Backfill:
+    """A backfill timed until its run succeeded and, given the candidates' identity keys, until
+    its people were all candidates."""
     simulator = GreenhouseSimulator(
         uuid.uuid4().hex, uuid.uuid4().hex, rate_limit=rate_limit, rate_window=RATE_WINDOW_SECONDS
     )
     simulator.seed(applications)
+    emails = sorted(
+        {
+            address["value"].strip().lower()
+            for person in simulator.candidates.values()
+            for address in person["email_addresses"][:1]
+        }
+    )
     server = SimulatorServer(simulator, free_ports(1)[0])
     server.start()
     try:
@@ -179,7 +227,11 @@ async def _backfill(
             if run and run["state"] == "failed":
                 raise RuntimeError(f"the backfill failed: {run['errors'][-5:]}")
             if run and run["state"] == "succeeded":
-                return time.perf_counter() - started, run["counts"], simulator.throttled
+                seconds = time.perf_counter() - started
+                imported = None
+                if identities is not None:
+                    imported = await _imported(identities, emails, started)
+                return Backfill(seconds, run["counts"], simulator.throttled, len(emails), imported)
             await asyncio.sleep(0.5)
     finally:
         server.stop()
@@ -230,8 +282,9 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
                 p, env=dict(p.env) | {"PUBLIC_REQUESTS_PER_MINUTE_PER_IP": "100000000"}
             )
             for p in stack_processes(config)
-            if p.name in ("gateway", "ats-sync")
+            if p.name in ("gateway", "ats-sync", "candidates")
         ]
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
         async with (
             serving(processes),
             httpx.AsyncClient(
@@ -242,9 +295,18 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
         ):
             ours = await _webhook_latencies(client, webhooks)
             round_trips = await _gateway_round_trips(client, len(ours))
-            throttled = await _backfill(client, applications, DOCUMENTED_LIMIT)
+            try:
+                throttled = await _backfill(
+                    client,
+                    applications,
+                    DOCUMENTED_LIMIT,
+                    mongo["crm_candidates"][IDENTITIES_COLLECTION],
+                )
+            finally:
+                await mongo.close()
             unthrottled = await _backfill(client, applications, UNTHROTTLED)
     raw = await _raw_latencies(mongodb_uri, len(ours))
+    raw_inserts = await _raw_inserts(mongodb_uri, throttled.people)
     raw_reads = await _raw_reads(applications)
     baseline = "bare upsert + find_one"
     note = f"{len(ours)} webhooks one at a time: new applications, stage changes, rejections"
@@ -269,13 +331,11 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
             note="GET /healthz on the gateway",
         )
     )
-    for name, (seconds, counts, refused) in (
-        ("at 50 requests / 10 s", throttled),
-        ("unthrottled", unthrottled),
-    ):
+    for name, backfill in (("at 50 requests / 10 s", throttled), ("unthrottled", unthrottled)):
+        seconds = backfill.seconds
         note = (
-            f"{counts['applications_created']:,} created of {applications:,}, "
-            f"{counts['pages']} pages, {refused} answered 429"
+            f"{backfill.counts['applications_created']:,} created of {applications:,}, "
+            f"{backfill.counts['pages']} pages, {backfill.refused} answered 429"
         )
         figures.append(
             Figure(
@@ -291,4 +351,49 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
         figures.append(
             Figure("ats backfill", f"rate, {name}", applications / seconds, "applications/s")
         )
+    if throttled.imported_seconds is not None:
+        people = throttled.people
+        figures += [
+            Figure(
+                "ats backfill",
+                f"{people:,} people as candidates, at 50 requests / 10 s",
+                throttled.imported_seconds,
+                "s",
+                raw_inserts,
+                "bare insert_many of as many candidates",
+                "from the backfill's start until a candidate holds each person's address",
+            ),
+            Figure(
+                "ats backfill",
+                "people as candidates, rate",
+                people / throttled.imported_seconds,
+                "people/s",
+            ),
+        ]
     return figures
+
+
+async def _raw_inserts(mongodb_uri: str, count: int) -> float:
+    """Seconds to insert `count` candidate-sized documents with one bare `insert_many`."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        collection = client["bench_raw"][f"candidates_{uuid.uuid4().hex[:8]}"]
+        documents = [
+            {
+                "_id": uuid.uuid4().hex,
+                "tenant_id": TENANT,
+                "first_name": "Zoë",
+                "last_name": "Ångström",
+                "emails": [f"person{n}@example.org"],
+                "source": "ats_import",
+                "status": "active",
+            }
+            for n in range(count)
+        ]
+        started = time.perf_counter()
+        await collection.insert_many(documents)
+        seconds = time.perf_counter() - started
+        await collection.drop()
+        return seconds
+    finally:
+        await client.close()
