@@ -202,9 +202,9 @@ async def test_a_new_application_gives_the_candidate_its_first_stage(stack: Stac
         found = response.json()
         return found.get("ats_status") == "applied"
 
-    # Other tests' backfills import their applicants through the same consumers meanwhile: the
-    # candidates service creates each and re-evaluates its segments event by event, so under
-    # CI's load a few hundred imports ahead of this one took longer than 90 s.
+    # Other tests' backfills import their applicants through the same consumers meanwhile; when
+    # the candidates service applied them one by one, a few hundred imports ahead of this one
+    # took longer than 90 s under CI's load (now a batch at a time; the wait is kept generous).
     await eventually(staged, message="the application did not reach the candidate", timeout=200)
     assert found["ats_stage"] == "Application Review"
 
