@@ -61,6 +61,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "event_registrations": 200,
         "ats_webhooks": 30,
         "ats_applications": 1000,
+        "ats_replicas": 1,
     },
     "full": {
         "consumer": 5000,
@@ -83,6 +84,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "event_registrations": 5000,
         "ats_webhooks": 300,
         "ats_applications": 50_000,
+        "ats_replicas": 1,
     },
 }
 
@@ -133,7 +135,11 @@ def benchmarks(
             bootstrap, mongodb_uri, int(size["event_registrations"])
         ),
         "ats-sync": lambda: ats_sync.run(
-            bootstrap, mongodb_uri, int(size["ats_webhooks"]), int(size["ats_applications"])
+            bootstrap,
+            mongodb_uri,
+            int(size["ats_webhooks"]),
+            int(size["ats_applications"]),
+            int(size["ats_replicas"]),
         ),
         "console": lambda: console.run(
             bootstrap,

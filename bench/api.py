@@ -242,14 +242,18 @@ async def _measure(
     )
 
 
-def bench_stack_config(bootstrap: str, mongodb_uri: str, run_dir: str, name: str) -> StackConfig:
-    """The six services' config on the benchmark's broker and database, in `run_dir`."""
+def bench_stack_config(
+    bootstrap: str, mongodb_uri: str, run_dir: str, name: str, *, replicas: int = 1
+) -> StackConfig:
+    """The six services' config on the benchmark's broker and database, in `run_dir`, with
+    `replicas` processes of each."""
     return services_config(
         bootstrap_servers=bootstrap,
         mongodb_uri=mongodb_uri,
         smtp_port=free_ports(1)[0],
         run_dir=Path(run_dir),
         kafka_group_prefix=f"bench-{name}-{uuid.uuid4().hex[:8]}",
+        replicas=replicas,
     )
 
 

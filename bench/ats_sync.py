@@ -52,6 +52,7 @@ STATE_WAIT_SECONDS = 30.0
 PAGE = 500
 CANDIDATE_BATCH = 50
 TENANT = "acme"
+STACK = ("gateway", "ats-sync", "candidates")
 IMPORT_POLL_SECONDS = 2.0
 IMPORT_WAIT_SECONDS = 3600.0
 
@@ -271,9 +272,11 @@ async def _raw_reads(applications: int) -> float:
         server.stop()
 
 
-async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int) -> list[Figure]:
+async def run(
+    bootstrap: str, mongodb_uri: str, webhooks: int, applications: int, replicas: int = 1
+) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="crm-bench-ats-") as run_dir:
-        config = bench_stack_config(bootstrap, mongodb_uri, run_dir, "ats")
+        config = bench_stack_config(bootstrap, mongodb_uri, run_dir, "ats", replicas=replicas)
         # Greenhouse sends every webhook from a few addresses, and the gateway's per-address
         # limit of public requests (120 a minute by default) answered the 300 here with 429s:
         # it is lifted, as for an ATS that sends more; each request still pays the limiter.
@@ -282,7 +285,8 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
                 p, env=dict(p.env) | {"PUBLIC_REQUESTS_PER_MINUTE_PER_IP": "100000000"}
             )
             for p in stack_processes(config)
-            if p.name in ("gateway", "ats-sync", "candidates")
+            # Every replica of each (`<service>-<k>`), the gateway's too.
+            if p.name.rsplit("-", 1)[0] in STACK or p.name in STACK
         ]
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
         async with (
@@ -356,7 +360,8 @@ async def run(bootstrap: str, mongodb_uri: str, webhooks: int, applications: int
         figures += [
             Figure(
                 "ats backfill",
-                f"{people:,} people as candidates, at 50 requests / 10 s",
+                f"{people:,} people as candidates, at 50 requests / 10 s"
+                + (f", {replicas} replicas" if replicas > 1 else ""),
                 throttled.imported_seconds,
                 "s",
                 raw_inserts,

@@ -1,7 +1,8 @@
-"""The e2e tier: every service as its own uvicorn process (started exactly as `crm-stack up`
-starts them), on a Kafka broker of its own and the session's SecantusDB and SMTP sink,
-exporting traces to Zipkin, with the demo tenant signing in through Keycloak. One stack serves
-every e2e module: each would otherwise start its own broker and seven processes."""
+"""The e2e tier: every service as its own uvicorn processes (started exactly as `crm-stack up
+--replicas 2` starts them: two of each, sharing their consumer groups and workers), on a Kafka
+broker of its own and the session's SecantusDB and SMTP sink, exporting traces to Zipkin, with
+the demo tenant signing in through Keycloak. One stack serves every e2e module: each would
+otherwise start its own broker and fourteen processes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from crm_devstack.keycloak import Keycloak
 from crm_devstack.processes import ManagedProcess, ProcessError
 from crm_devstack.stack import service_processes, services_config
 from crm_shared import ensure_topics
+
+# Every e2e test runs against two processes of each service (tests/e2e/test_replicas.py).
+E2E_REPLICAS = 2
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def process_stack(
         smtp_port=smtp_sink.port,
         run_dir=run_dir,
         kafka_group_prefix=f"e2e-{run_dir.name}",
+        replicas=E2E_REPLICAS,
     )
     zipkin = take_or_start(
         early_starts, ZIPKIN, Zipkin, lambda: Zipkin(run_dir, config.zipkin_port)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from crm_devstack.config import StackConfig
-from crm_devstack.stack import service_processes
+from crm_devstack.cli import REPLICAS_FILE, started_replicas
+from crm_devstack.config import MAX_REPLICAS, StackConfig
+from crm_devstack.stack import service_processes, services_config
 from crm_shared import (
     InternalTokenSigner,
     InternalTokenVerifier,
@@ -75,3 +76,50 @@ def test_ats_sync_alone_gets_a_secret_key_of_the_run_which_it_accepts(tmp_path: 
     assert again["ats-sync"].env["ATS_SECRET_KEYS"] == keys
     other_run = service_processes(StackConfig(run_dir=tmp_path / "other"))
     assert {p.env.get("ATS_SECRET_KEYS") for p in other_run if p.name == "ats-sync"} != {keys}
+
+
+def test_each_replica_is_a_process_of_its_own_sharing_the_services_groups(tmp_path: Path) -> None:
+    config = StackConfig(run_dir=tmp_path, replicas=2)
+    processes = {p.name: p for p in service_processes(config)}
+    assert len(processes) == 14
+    for service in config.service_ports:
+        first, second = processes[service], processes[f"{service}-2"]
+        assert (
+            second.argv[second.argv.index("--factory") + 1]
+            == (first.argv[first.argv.index("--factory") + 1])
+        )
+        # The same consumer groups, database and secrets: one service, two processes.
+        assert {k: v for k, v in second.env.items() if k != "METRICS_PORT"} == {
+            k: v for k, v in first.env.items() if k != "METRICS_PORT"
+        }
+        assert second.ports[0] == first.ports[0] + config.replica_port_step
+        assert second.log_path != first.log_path
+        assert second.pid_path != first.pid_path
+    gateways = [processes["gateway"], processes["gateway-2"]]
+    assert len({g.env["METRICS_PORT"] for g in gateways}) == 2
+    every_port = [port for p in processes.values() for port in p.ports]
+    assert len(every_port) == len(set(every_port))
+
+
+def test_a_test_stack_gets_free_ports_for_every_replica(tmp_path: Path) -> None:
+    config = services_config(
+        bootstrap_servers="127.0.0.1:19092",
+        mongodb_uri="mongodb://127.0.0.1:27117/?directConnection=true",
+        smtp_port=1025,
+        run_dir=tmp_path,
+        kafka_group_prefix="t",
+        replicas=3,
+    )
+    processes = service_processes(config)
+    assert len(processes) == 21
+    every_port = [port for p in processes for port in p.ports]
+    assert len(every_port) == len(set(every_port))
+
+
+def test_down_and_status_find_the_replicas_up_started(tmp_path: Path) -> None:
+    assert started_replicas(StackConfig(run_dir=tmp_path)).replicas == 1
+    (tmp_path / REPLICAS_FILE).write_text("3")
+    assert started_replicas(StackConfig(run_dir=tmp_path)).replicas == 3
+    assert started_replicas(StackConfig(run_dir=tmp_path, replicas=4)).replicas == 4
+    with pytest.raises(ValueError, match="less than or equal"):
+        StackConfig(run_dir=tmp_path, replicas=MAX_REPLICAS + 1)

@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .config import StackConfig
+from .config import MAX_REPLICAS, StackConfig
 from .demo import load_demo
 from .infra import InfraComponent
 from .keycloak import KEYCLOAK_VERSION, Keycloak, available_memory_mib
@@ -187,9 +187,23 @@ def _keycloak_outcome(keycloak: Keycloak | None, launch: Future[bool] | None) ->
     return state
 
 
+REPLICAS_FILE = "replicas"
+
+
+def started_replicas(config: StackConfig) -> StackConfig:
+    """`config` with as many replicas as the running stack was started with (`up --replicas`),
+    so that `down` and `status` find every process."""
+    try:
+        replicas = int((config.run_dir / REPLICAS_FILE).read_text())
+    except (OSError, ValueError):
+        return config
+    return config.model_copy(update={"replicas": max(config.replicas, replicas)})
+
+
 def up(config: StackConfig, *, infra_only: bool) -> int:
     """Starts infrastructure, topics and (unless infra_only) every service; returns exit code."""
     started = time.monotonic()
+    config = started_replicas(config)
     problems = config.ephemeral_port_problems()
     for problem in problems:
         _error(problem)
@@ -201,6 +215,9 @@ def up(config: StackConfig, *, infra_only: bool) -> int:
     services = [] if infra_only else service_processes(config)
     if not _ports_free([component.process for component in infra] + services):
         return 1
+    if not infra_only:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        (config.run_dir / REPLICAS_FILE).write_text(str(config.replicas))
     keycloak = None if infra_only else _keycloak_wanted(config)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keycloak") as pool:
         launch = None if keycloak is None else _launch_in_background(keycloak, pool)
@@ -220,6 +237,8 @@ def up(config: StackConfig, *, infra_only: bool) -> int:
         gateway = service_url(config, "gateway")
         _print(f"  Gateway          {gateway}")
         _print(f"  API docs         {gateway}/docs")
+        if config.replicas > 1:
+            _print(f"  Replicas         {config.replicas} processes of each service")
     components: list[InfraComponent] = [*infra, *([keycloak] if keycloak is not None else [])]
     for component in components:
         for label, value in component.endpoints().items():
@@ -237,6 +256,7 @@ def down(config: StackConfig) -> int:
     if not config.run_dir.is_dir():
         _print(f"nothing to stop: {config.run_dir} does not exist")
         return 0
+    config = started_replicas(config)
     # Keycloak depends on nothing and nothing on it: it stops with the services.
     services = [*service_processes(config), identity_provider(config).process]
     infra = [component.process for component in reversed(infra_components(config))]
@@ -247,6 +267,7 @@ def down(config: StackConfig) -> int:
     reports += [_stop(process) for process in infra]
     for report in reports:
         _print(report)
+    (config.run_dir / REPLICAS_FILE).unlink(missing_ok=True)
     return 0
 
 
@@ -262,6 +283,7 @@ def status(config: StackConfig) -> int:
     if not config.run_dir.is_dir():
         _print(f"stack never started: {config.run_dir} does not exist")
         return 0
+    config = started_replicas(config)
     processes = [
         *(c.process for c in infra_components(config)),
         identity_provider(config).process,
@@ -297,6 +319,15 @@ def main(argv: list[str] | None = None) -> None:
     up_parser.add_argument(
         "--infra-only", action="store_true", help="start infrastructure and topics, no services"
     )
+    up_parser.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, MAX_REPLICAS + 1),
+        default=None,
+        metavar="N",
+        help=f"processes of each service, 1 to {MAX_REPLICAS} (default CRM_STACK_REPLICAS, 1); "
+        "replica k listens on the service's port + 100 k",
+    )
     commands.add_parser("down", help="stop everything")
     commands.add_parser("status", help="show what runs and how much memory it uses")
     demo_parser = commands.add_parser(
@@ -310,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     config = StackConfig()
     if args.command == "up":
+        if args.replicas is not None:
+            config = config.model_copy(update={"replicas": args.replicas})
         code = up(config, infra_only=args.infra_only)
     elif args.command == "down":
         code = down(config)

@@ -21,6 +21,11 @@ SERVICE_PORT_FIELDS: dict[str, str] = {
 }
 
 
+# The gateway's Prometheus listeners, one per gateway replica, in `StackConfig.replica_ports`.
+GATEWAY_METRICS = "gateway-metrics"
+# More processes of each service than this would only add rebalancing on two cores.
+MAX_REPLICAS = 4
+
 EPHEMERAL_PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # Where the file cannot be read (not Linux): Linux's default low end, IANA's high end.
 FALLBACK_EPHEMERAL_PORT_RANGE = (32768, 65535)
@@ -89,6 +94,12 @@ class StackConfig(BaseSettings):
     # Below this much available memory `up` leaves Keycloak out (it takes about 540 MiB).
     keycloak_min_available_mib: int = 768
     kafka_group_prefix: str = "crm"
+    # Processes of each service (`crm-stack up --replicas N`). Replica k (from 1) of a service
+    # listens on its port plus `replica_port_step` times k, unless `extra_replica_ports` names
+    # its ports (the tests' free ports; the gateway's metrics listeners under `gateway-metrics`).
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    replica_port_step: int = 100
+    extra_replica_ports: dict[str, list[int]] = Field(default_factory=dict)
     run_dir: Path = Field(default_factory=default_run_dir)
     cache_dir: Path = Field(default_factory=default_cache_dir)
     # The Rust SecantusDB server whenever it is built (`make bench-server`), else the Python one.
@@ -118,6 +129,19 @@ class StackConfig(BaseSettings):
     def service_ports(self) -> dict[str, int]:
         """Maps each service name to its HTTP port."""
         return {name: getattr(self, attr) for name, attr in SERVICE_PORT_FIELDS.items()}
+
+    def replica_ports(self, name: str) -> list[int]:
+        """The port of each replica of a service (or of the gateway's `gateway-metrics`)."""
+        base = self.gateway_metrics_port if name == GATEWAY_METRICS else self.service_ports[name]
+        extra = self.extra_replica_ports.get(name)
+        if extra is not None and len(extra) < self.replicas - 1:
+            raise ValueError(f"{name}: {self.replicas} replicas but {len(extra)} extra ports")
+        others = (
+            extra[: self.replicas - 1]
+            if extra is not None
+            else [base + self.replica_port_step * k for k in range(1, self.replicas)]
+        )
+        return [base, *others]
 
     @property
     def bootstrap_servers(self) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from crm_shared import generate_internal_key_pair
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
 
-from .config import StackConfig
+from .config import GATEWAY_METRICS, SERVICE_PORT_FIELDS, StackConfig
 from .infra import (
     LOCALHOST,
     AtsSimulator,
@@ -98,12 +98,22 @@ def services_config(
     smtp_port: int,
     run_dir: Path,
     kafka_group_prefix: str,
+    replicas: int = 1,
 ) -> StackConfig:
     """The config of a stack's services (and Zipkin) on free ports, against a broker, database
-    and SMTP sink that run already (a test session's, a benchmark's)."""
-    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics, console = (
-        free_ports(9)
-    )
+    and SMTP sink that run already (a test session's, a benchmark's), with `replicas` processes
+    of each service."""
+    extra = replicas - 1
+    # One draw: ports drawn apart may repeat, none being bound yet.
+    ports = free_ports(9 + extra * (len(SERVICE_PORT_FIELDS) + 1))
+    zipkin, metrics, gateway, candidates, campaigns, events, ats_sync, analytics, console = ports[
+        :9
+    ]
+    spare = ports[9:]
+    extra_replica_ports = {
+        name: spare[index * extra : (index + 1) * extra]
+        for index, name in enumerate([*SERVICE_PORT_FIELDS, GATEWAY_METRICS])
+    }
     return StackConfig(
         kafka_port=address_port(bootstrap_servers.split(",")[0]),
         mongodb_port=address_port(mongodb_uri),
@@ -119,6 +129,8 @@ def services_config(
         gateway_metrics_port=metrics,
         run_dir=run_dir,
         kafka_group_prefix=kafka_group_prefix,
+        replicas=replicas,
+        extra_replica_ports=extra_replica_ports if extra else {},
     )
 
 
@@ -235,9 +247,11 @@ def service_process(
     env: dict[str, str],
     *,
     extra_ports: tuple[int, ...] = (),
+    module: str | None = None,
 ) -> ManagedProcess:
     """One service as production runs it: uvicorn on its `create_app` factory, ready once its
-    `/readyz` answers. `extra_ports` are other ports it listens on (the gateway's metrics)."""
+    `/readyz` answers. `extra_ports` are other ports it listens on (the gateway's metrics);
+    `module` is the service's package when `service` names one of its replicas."""
     return ManagedProcess(
         name=service,
         argv=[
@@ -245,7 +259,7 @@ def service_process(
             "-m",
             "uvicorn",
             "--factory",
-            f"{service_module(service)}.main:create_app",
+            f"{module or service_module(service)}.main:create_app",
             "--host",
             LOCALHOST,
             "--port",
@@ -312,7 +326,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
         },
     }
     processes = []
-    for service, port in config.service_ports.items():
+    metrics_ports = config.replica_ports(GATEWAY_METRICS)
+    for service in config.service_ports:
         env = {
             **shared_env,
             "SERVICE_NAME": service,
@@ -321,6 +336,8 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             **own_env.get(service, {}),
         }
         if service == "gateway":
+            # A service's other replicas share its consumer groups and workers; HTTP goes to
+            # its first (in a cluster, the Kubernetes Service spreads it over them all).
             env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {
                 "TENANTS": json.dumps(DEV_TENANTS),
@@ -329,9 +346,25 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
                 # `identity-provider-unavailable`, and development tokens still work.
                 "OIDC": json.dumps(gateway_oidc(config)),
             }
-            env["METRICS_PORT"] = str(config.gateway_metrics_port)
-        extra_ports = (config.gateway_metrics_port,) if service == "gateway" else ()
-        processes.append(
-            service_process(service, port, config.run_dir, env, extra_ports=extra_ports)
-        )
+        for replica, port in enumerate(config.replica_ports(service)):
+            replica_env = dict(env)
+            extra_ports: tuple[int, ...] = ()
+            if service == "gateway":
+                replica_env["METRICS_PORT"] = str(metrics_ports[replica])
+                extra_ports = (metrics_ports[replica],)
+            processes.append(
+                service_process(
+                    replica_name(service, replica),
+                    port,
+                    config.run_dir,
+                    replica_env,
+                    extra_ports=extra_ports,
+                    module=service_module(service),
+                )
+            )
     return processes
+
+
+def replica_name(service: str, replica: int) -> str:
+    """A replica's process name (its log and pid files): the service's, then `<service>-2`..."""
+    return service if replica == 0 else f"{service}-{replica + 1}"
