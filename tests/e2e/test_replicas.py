@@ -13,6 +13,7 @@ import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import KafkaError
 from conftest import SmtpSink
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from pymongo import AsyncMongoClient
@@ -29,11 +30,9 @@ CONSUMERS = (
 RECIPIENTS = 12
 
 
-def marketer() -> dict[str, str]:
+def admin() -> dict[str, str]:
     [token] = [
-        t
-        for t, who in DEV_TOKENS.items()
-        if who["tenant_id"] == "acme" and "marketer" in who["roles"]
+        t for t, who in DEV_TOKENS.items() if who["tenant_id"] == "acme" and "admin" in who["roles"]
     ]
     return {"Authorization": f"Bearer {token}"}
 
@@ -75,9 +74,15 @@ async def test_both_replicas_of_a_service_share_each_of_its_consumer_groups(
     try:
 
         async def shared() -> bool:
-            groups = assignments(await admin.describe_consumer_groups(sorted(expected)))
             unsettled.clear()
             for group_id, entry in expected.items():
+                try:
+                    # One group a request: aiokafka failed to parse Kafka 4.4's answer about
+                    # all of them at once.
+                    groups = assignments(await admin.describe_consumer_groups([group_id]))
+                except KafkaError as error:
+                    unsettled.append(f"{group_id}: {error!r}")
+                    continue
                 members = groups.get(group_id, {})
                 held = [pair for pairs in members.values() for pair in pairs]
                 every = {(entry["topic"], p) for p in range(entry["partitions"])}
@@ -105,7 +110,7 @@ async def test_a_broadcast_through_the_second_gateway_reaches_each_recipient_onc
     first_gateway, second_gateway = (
         f"http://127.0.0.1:{port}" for port in process_stack.config.replica_ports("gateway")
     )
-    headers = marketer()
+    headers = admin()
     tag = unique("scaled")
     emails = [f"{tag}-{n}@example.org" for n in range(RECIPIENTS)]
     with suppress_instrumentation():
