@@ -1,12 +1,14 @@
 """Scale-out on one machine: the e2e tier runs two processes of every service (as
 `crm-stack up --replicas 2` does). Each consumer group's partitions are shared between the two
 replicas of its service, and a broadcast sent through the second gateway reaches each
-recipient exactly once, with exact counts in its progress and in analytics."""
+recipient exactly once, with exact counts in its progress and in analytics; and no process
+logged the addresses or names it was asked for."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -195,6 +197,23 @@ async def test_a_broadcast_through_the_second_gateway_reaches_each_recipient_onc
                 return bool(report.get("totals", {}).get("sent") == RECIPIENTS)
 
             await eventually(counted, timeout=90, message=f"analytics did not count: {report}")
+
+            # Searched for by address and name through both gateways: every process logs the
+            # requests (uvicorn's access log, httpx's client log), and none logs whom they
+            # were about.
+            for gateway in (first, second):
+                found = await gateway.get("/api/v1/candidates", params={"email": emails[0]})
+                assert len(found.json()["items"]) == 1, found.text
+                searched = await gateway.get("/api/v1/candidates", params={"q": "Ångström"})
+                assert searched.status_code == 200, searched.text
+    logs = sorted((process_stack.config.run_dir / "logs").glob("*.log"))
+    assert len(logs) >= 2 * len(process_stack.config.service_ports)
+    for log in logs:
+        text = log.read_text(errors="replace")
+        leaked = [
+            shown for shown in (tag, quote(tag), "Ångström", quote("Ångström")) if shown in text
+        ]
+        assert not leaked, f"{log.name} shows {leaked}"
 
 
 async def projected_in_campaigns(mongodb_uri: str, segment_id: str) -> None:

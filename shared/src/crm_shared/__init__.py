@@ -250,7 +250,7 @@ from crm_shared.shared_rate_limit import (
     SharedRateLimiter,
     WindowCounters,
 )
-from crm_shared.telemetry import current_trace_context
+from crm_shared.telemetry import add_log_fields, current_trace_context, log_fields
 from crm_shared.tombstones import (
     email_sha256,
     erased_addresses_among,
@@ -432,6 +432,7 @@ __all__ = [
     "Wakeup",
     "WindowCounters",
     "WrappedKey",
+    "add_log_fields",
     "all_topic_names",
     "applied_migrations",
     "backfill_versions",
@@ -476,6 +477,7 @@ __all__ = [
     "limited",
     "load_private_key",
     "load_public_key",
+    "log_fields",
     "migrations_hook",
     "move_to_survivor",
     "moved_by",

@@ -26,6 +26,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_shared.errors import ProblemError, declare_dependency_problems
+from crm_shared.telemetry import add_log_fields
 
 # What each role may do is one table: crm_shared.permissions.ROLE_PERMISSIONS.
 Role = Literal["admin", "recruiter", "marketer", "coordinator", "viewer"]
@@ -227,8 +228,11 @@ async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the verified principal of the request, or a 401 problem.
 
     Asynchronous on purpose, as every dependency on the request path: FastAPI runs a plain
-    function in a worker thread, a hand-off that cost more than the verification itself."""
-    return verified_principal(request)
+    function in a worker thread, a hand-off that cost more than the verification itself.
+    The request's log lines carry its tenant and the gateway's request id from here on."""
+    principal = verified_principal(request)
+    add_log_fields(tenant_id=principal.tenant_id, request_id=principal.request_id)
+    return principal
 
 
 declare_dependency_problems(current_principal, 401)

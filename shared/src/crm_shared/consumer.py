@@ -37,6 +37,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from crm_shared.contracts.catalog import TopicSpec
 from crm_shared.contracts.envelope import AnyEnvelope, EventEnvelope, RawEnvelope, utc_now
 from crm_shared.mongo import Database, MongoClient, Session, in_transaction
+from crm_shared.telemetry import log_fields
 
 PROCESSED_EVENTS_COLLECTION = "processed_events"
 # Longer than any topic's retention, so a redelivery can never outlive its marker.
@@ -182,15 +183,17 @@ def _per_event(handler: EventHandler) -> _Apply:
     async def apply(deliveries: Sequence[_Delivery], session: Session, progress: _Progress) -> None:
         for index, delivery in enumerate(deliveries):
             progress.index = index
-            if len(deliveries) == 1:
-                await handler(delivery.envelope, session)
-                continue
-            with _tracer.start_as_current_span(
-                f"{delivery.envelope.type} handle",
-                context=_trace_context(delivery),
-                kind=SpanKind.CONSUMER,
-            ):
-                await handler(delivery.envelope, session)
+            envelope = delivery.envelope
+            with log_fields(tenant_id=envelope.tenant_id, event_id=str(envelope.id)):
+                if len(deliveries) == 1:
+                    await handler(envelope, session)
+                    continue
+                with _tracer.start_as_current_span(
+                    f"{envelope.type} handle",
+                    context=_trace_context(delivery),
+                    kind=SpanKind.CONSUMER,
+                ):
+                    await handler(envelope, session)
         progress.index = None
 
     return apply
@@ -451,9 +454,17 @@ class IdempotentConsumer:
             await subscription.apply(fresh, session, progress)
             return fresh
 
+        tenants = {delivery.envelope.tenant_id for delivery in deliveries}
         for _ in range(self._max_attempts):
             try:
-                with _handling_span(subscription.spec.name, deliveries):
+                with (
+                    _handling_span(subscription.spec.name, deliveries),
+                    log_fields(
+                        topic=subscription.spec.name,
+                        tenant_id=next(iter(tenants)) if len(tenants) == 1 else None,
+                        event_id=str(deliveries[0].envelope.id) if len(deliveries) == 1 else None,
+                    ),
+                ):
                     fresh = await in_transaction(self._client, apply)
             except _MarkersRacedError:
                 # A duplicate key from the handler's own writes is a failure like any other;

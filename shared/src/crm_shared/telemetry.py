@@ -13,7 +13,11 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -95,8 +99,38 @@ def current_trace_context() -> dict[str, str]:
     return carrier
 
 
+# Ids of what the current task works for (tenant, request, event), on each of its log lines.
+# Read-only: each change sets a new mapping, so the shared default is never altered.
+_log_fields: ContextVar[Mapping[str, str]] = ContextVar(
+    "crm_log_fields",
+    default=MappingProxyType({}),
+)
+
+
+def add_log_fields(**fields: str | None) -> None:
+    """Puts ids (`tenant_id`, `request_id`, `event_id`...) on every log line the current task
+    (a request, a consumed event) writes from here on; None values are left out. Ids only:
+    never an address or a name, which the logs must not hold."""
+    _log_fields.set(_with(fields))
+
+
+def _with(fields: Mapping[str, str | None]) -> dict[str, str]:
+    return {**_log_fields.get(), **{k: v for k, v in fields.items() if v is not None}}
+
+
+@contextmanager
+def log_fields(**fields: str | None) -> Iterator[None]:
+    """`add_log_fields` for the duration of a block."""
+    token = _log_fields.set(_with(fields))
+    try:
+        yield
+    finally:
+        _log_fields.reset(token)
+
+
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, carrying the active trace and span ids."""
+    """One JSON object per line, carrying the active trace and span ids and the ids of what the
+    task works for (`add_log_fields`)."""
 
     def __init__(self, service_name: str) -> None:
         super().__init__()
@@ -109,6 +143,7 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "service": self._service_name,
             "message": record.getMessage(),
+            **_log_fields.get(),
         }
         span_context = trace.get_current_span().get_span_context()
         if span_context.is_valid:
@@ -126,12 +161,17 @@ _TOKEN_PATHS = re.compile(
     r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail|event-registrations)"
     r"|t/[oc]|tracking/(?:open|click))/)[^/?#\s\"']+"
 )
+# A query parameter's value: a search may be a person's name or address (`?email=`, `?q=`).
+_QUERY_VALUES = re.compile(r"([?&][^=&?#\s\"']+=)[^&#\s\"']+")
 REDACTED = "\u2026"
 
 
 def redact_url(text: str) -> str:
-    """`text` with the token segment of every link-token path replaced by an ellipsis."""
-    return _TOKEN_PATHS.sub(lambda found: found.group(1) + REDACTED, text)
+    """`text` with the token segment of every link-token path and the value of every query
+    parameter replaced by an ellipsis: logs and traces hold no credential and no personal data
+    a request's URL carried."""
+    text = _TOKEN_PATHS.sub(lambda found: found.group(1) + REDACTED, text)
+    return _QUERY_VALUES.sub(lambda found: found.group(1) + REDACTED, text)
 
 
 class RedactTokens(logging.Filter):
@@ -143,13 +183,21 @@ class RedactTokens(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact_url(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_url(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(_redacted_argument(arg) for arg in record.args)
         if record.exc_info and not record.exc_text:
             # An exception's message may quote a URL (httpx's do); formatters use exc_text.
             record.exc_text = redact_url(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+def _redacted_argument(argument: object) -> object:
+    """A log argument with `redact_url` applied: a string, or a URL object (httpx logs each
+    request with its `httpx.URL`) as its redacted text; numbers and the rest stay as they are."""
+    if isinstance(argument, str):
+        return redact_url(argument)
+    if type(argument).__name__ == "URL":
+        return redact_url(str(argument))
+    return argument
 
 
 # Span attributes (old and new HTTP semantic conventions) that hold a request's URL or path.

@@ -5,6 +5,8 @@ rest of its batch commits; the events of one key are applied in offset order."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -29,6 +31,7 @@ from crm_shared import (
     Session,
     TopicSpec,
 )
+from crm_shared.telemetry import JsonLogFormatter
 from helpers import eventually, record_headers, unique
 from integration.shared.consumer_process import SUBSCRIPTION, counting_consumer, topic
 
@@ -293,7 +296,7 @@ async def test_a_batch_handler_s_failing_batch_is_halved_until_the_poison_event_
     assert await database["processed_events"].count_documents({}) == 23
 
 
-async def test_each_event_of_a_batch_is_handled_inside_the_trace_it_was_published_in(
+async def test_each_event_of_a_batch_is_handled_in_its_trace_its_log_lines_naming_it(
     kafka_bootstrap_servers: str,
     client: MongoClient,
     spec: TopicSpec,
@@ -318,7 +321,13 @@ async def test_each_event_of_a_batch_is_handled_inside_the_trace_it_was_publishe
     )
     router = KafkaRouter()
 
+    formatter = JsonLogFormatter("test")
+    # What a log line written while handling each event says, by the event's id.
+    logged: dict[str, dict[str, Any]] = {}
+
     async def on_event(envelope: EventEnvelope[Any], session: Session) -> None:
+        line = logging.LogRecord("handler", logging.INFO, __file__, 1, "handled", (), None)
+        logged[str(envelope.id)] = json.loads(formatter.format(line))
         await database["effects"].insert_one({"subject": envelope.subject}, session=session)
 
     consumer.subscribe(router, spec, on_event, group="on_event", description="test handler")
@@ -341,3 +350,7 @@ async def test_each_event_of_a_batch_is_handled_inside_the_trace_it_was_publishe
         and span.context is not None
     }
     assert set(trace_ids) <= handled
+    # Each line names the event and its tenant (and the topic), whatever the batch held.
+    assert len(logged) == 4
+    for event_id, line in logged.items():
+        assert (line["event_id"], line["tenant_id"], line["topic"]) == (event_id, "acme", spec.name)

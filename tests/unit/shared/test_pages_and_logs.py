@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -22,9 +24,12 @@ from crm_shared.pages import (
     SWAGGER_STYLE,
 )
 from crm_shared.telemetry import (
+    JsonLogFormatter,
     RedactTokens,
+    add_log_fields,
     configure_logging,
     install_token_redaction,
+    log_fields,
     redact_url,
 )
 from helpers import serving
@@ -117,7 +122,16 @@ async def test_a_service_with_a_metrics_port_serves_metrics_only_there() -> None
     [
         ("/public/v1/preferences/eyJhYmMi.c2ln.k1", "/public/v1/preferences/\u2026"),
         ("/public/v1/unsubscribe/eyJ.sig", "/public/v1/unsubscribe/\u2026"),
-        ("/public/v1/community/confirm/eyJ.sig?x=1", "/public/v1/community/confirm/\u2026?x=1"),
+        (
+            "/public/v1/community/confirm/eyJ.sig?x=1",
+            "/public/v1/community/confirm/\u2026?x=\u2026",
+        ),
+        (
+            "/api/v1/candidates?email=zo%C3%AB%40example.org&limit=50",
+            "/api/v1/candidates?email=\u2026&limit=\u2026",
+        ),
+        ("/api/v1/candidates?q=Z\u00f6e+\u00c5ngstr\u00f6m", "/api/v1/candidates?q=\u2026"),
+        ("GET /api/v1/candidates?email= HTTP/1.1", "GET /api/v1/candidates?email= HTTP/1.1"),
         (
             "/public/v1/mail/secret-token/postmark/inbound",
             "/public/v1/mail/\u2026/postmark/inbound",
@@ -135,7 +149,7 @@ async def test_a_service_with_a_metrics_port_serves_metrics_only_there() -> None
         ("/public/v1/community/signups", "/public/v1/community/signups"),
     ],
 )
-def test_link_tokens_are_redacted_from_urls(url: str, redacted: str) -> None:
+def test_link_tokens_and_query_values_are_redacted_from_urls(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
 
 
@@ -179,3 +193,58 @@ def test_a_logged_exception_quoting_a_link_url_is_redacted(log_json: bool) -> No
     assert "secret-sig" not in text
     assert "other-sig" not in text
     assert "/public/preferences/\u2026" in (json.loads(text)["exception"] if log_json else text)
+
+
+def test_a_log_line_carries_the_ids_of_what_its_task_works_for() -> None:
+    formatter = JsonLogFormatter("candidates")
+
+    def line() -> dict[str, Any]:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "applied", (), None)
+        entry: dict[str, Any] = json.loads(formatter.format(record))
+        return entry
+
+    assert "tenant_id" not in line()
+    with log_fields(tenant_id="acme", event_id="e1", request_id=None):
+        assert line() | {"time": None} == {
+            "time": None,
+            "level": "INFO",
+            "logger": "x",
+            "service": "candidates",
+            "message": "applied",
+            "tenant_id": "acme",
+            "event_id": "e1",
+        }
+    assert "tenant_id" not in line()
+
+
+async def test_each_task_keeps_its_own_log_fields() -> None:
+    async def request(tenant: str) -> str:
+        add_log_fields(tenant_id=tenant, request_id=f"r-{tenant}")
+        await asyncio.sleep(0)
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+        return str(json.loads(JsonLogFormatter("g").format(record))["tenant_id"])
+
+    assert list(await asyncio.gather(request("acme"), request("globex"))) == ["acme", "globex"]
+
+
+def test_an_outgoing_requests_log_line_shows_no_address_it_searched_for() -> None:
+    # httpx logs each request it sends (the gateway's to the services) with its URL object.
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        'HTTP Request: %s %s "%s %d %s"',
+        (
+            "GET",
+            httpx.URL("http://candidates/candidates?email=zoe%40example.org"),
+            "HTTP/1.1",
+            200,
+            "OK",
+        ),
+        None,
+    )
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == (
+        'HTTP Request: GET http://candidates/candidates?email=\u2026 "HTTP/1.1 200 OK"'
+    )
