@@ -195,7 +195,9 @@ async def test_a_push_for_an_open_job_creates_the_application_once_and_is_announ
     started = await service.client.post(
         f"/ats/connections/{connection_id}/backfill", headers=service.admin
     )
-    assert started.status_code == 202, started.text
+    # A connection with an API key is backfilled by the schedule unasked: a 409 `sync-running`
+    # says the schedule started it first (CI once met that race), and that run lists the jobs.
+    assert started.status_code == 202 or "sync-running" in started.text, started.text
 
     async def jobs_listed() -> bool:
         listed = await service.client.get(
