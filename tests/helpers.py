@@ -16,6 +16,12 @@ from typing import Any
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from crm_shared import EventEnvelope, TopicSpec
 from crm_shared.bootstrap import SERVER_KEEP_ALIVE_SECONDS
@@ -178,3 +184,19 @@ async def publish_event(
     finally:
         await producer.stop()
     return str(envelope.id)
+
+
+class Commands(CommandListener):
+    """The commands a client sent, by name."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass

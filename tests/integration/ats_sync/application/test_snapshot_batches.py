@@ -13,12 +13,6 @@ from typing import Any
 import pytest
 from ats_fake import FakeAts
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
 from crm_ats_sync.application.snapshots import (
     SnapshotOutcome,
@@ -31,6 +25,7 @@ from crm_ats_sync.application.sync import SyncPolicy, SyncRunner, start_backfill
 from crm_ats_sync.domain.changes import ApplicationSnapshot, ApplicationStatus
 from crm_ats_sync.domain.models import Connection, Provider
 from crm_shared import CandidateProfile, Outbox, Session, utc_now
+from helpers import Commands
 from integration.ats_sync.support import connected, staged
 
 pytestmark = pytest.mark.integration
@@ -240,22 +235,6 @@ async def test_a_batch_has_the_outcomes_events_and_state_of_applying_one_by_one(
     again = await batched(storage, batch, page)
     assert again.count("created") + again.count("updated") == 0
     assert await state(storage, batch) == (events, applications)
-
-
-class Commands(CommandListener):
-    """The commands a client sent, by name."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.fixture

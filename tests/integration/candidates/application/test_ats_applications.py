@@ -13,12 +13,6 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
 from crm_candidates.application.ats_applications import AtsApplications
 from crm_candidates.config import CandidatesSettings
@@ -51,7 +45,7 @@ from crm_shared import (
     utc_now,
 )
 from crm_shared.tombstones import ERASED_CANDIDATES_COLLECTION
-from helpers import unique
+from helpers import Commands, unique
 from integration.service_storage import ServiceStorage, service_storage
 
 pytestmark = pytest.mark.integration
@@ -373,22 +367,6 @@ async def test_applying_a_batch_again_changes_nothing(storage: ServiceStorage) -
     first = await state(storage, segment_ids)
     await apply_in_batches(storage, events, len(events))
     assert await state(storage, segment_ids) == first
-
-
-class Commands(CommandListener):
-    """The commands a client sent, by name."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.mark.parametrize("people", [1, 80])
