@@ -170,6 +170,7 @@ from crm_shared.leases import (
 )
 from crm_shared.links import LinkClaim, SignedLinks, TokenSigner
 from crm_shared.merges import give_back, move_to_survivor, moved_by
+from crm_shared.metrics import PeriodicSampler
 from crm_shared.migrations import (
     Migration,
     MigrationHistoryError,
@@ -397,6 +398,7 @@ __all__ = [
     "OutboxRelay",
     "Outcome",
     "Page",
+    "PeriodicSampler",
     "Permission",
     "PersonalDataEraser",
     "Platform",

@@ -43,6 +43,7 @@ from crm_shared.errors import install_problem_docs, install_problem_handlers, pr
 from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.leases import NamedLease
+from crm_shared.metrics import DatabaseCommandMetrics, PeriodicSampler
 from crm_shared.mongo import Database, MongoClient, create_mongo_client
 from crm_shared.outbox import OUTBOX_RELAY_LEASE, Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, mount_swagger_assets, swagger_ui_page
@@ -81,6 +82,8 @@ class Platform:
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
     consumer_lag: ConsumerLagSampler | None = None
+    # Figures a service samples from its own collections (see `crm_shared.metrics`).
+    samplers: list[PeriodicSampler] = field(default_factory=list)
     startup_hooks: list[StartupHook] = field(default_factory=list)
     # Whether the service is unready while its database is unreachable: false for one that
     # serves most requests without it (the gateway needs it only for idempotency keys).
@@ -147,7 +150,7 @@ def build_platform(
         ready_needs_database=ready_needs_database,
     )
     if uses_mongo:
-        platform.mongo = create_mongo_client(settings)
+        platform.mongo = create_mongo_client(settings, listeners=[DatabaseCommandMetrics(registry)])
         platform.database = platform.mongo[settings.database_name]
     if uses_kafka:
         install_reconnect_backoff(
@@ -261,6 +264,8 @@ async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
         platform.relay.start()
     if platform.consumer_lag is not None:
         platform.consumer_lag.start()
+    for sampler in platform.samplers:
+        sampler.start()
     logger.info("%s started", platform.settings.service_name)
     try:
         yield
@@ -281,6 +286,8 @@ async def _stop_platform(platform: Platform) -> None:
         await platform.relay.stop()
     if platform.consumer_lag is not None:
         await platform.consumer_lag.stop()
+    for sampler in platform.samplers:
+        await sampler.stop()
     if platform.broker is not None:
         # asyncio.wait, not wait_for: past its timeout wait_for still waits for a stop that
         # ignores the cancel, and the whole shutdown hangs.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -19,10 +19,15 @@ Session = AsyncClientSession
 ResultT = TypeVar("ResultT")
 
 
-def create_mongo_client(settings: ServiceSettings) -> MongoClient:
-    """An async client for the service's MongoDB (or any MongoDB-wire server); connects lazily."""
+def create_mongo_client(
+    settings: ServiceSettings, *, listeners: Sequence[monitoring.CommandListener] = ()
+) -> MongoClient:
+    """An async client for the service's MongoDB (or any MongoDB-wire server); connects lazily.
+
+    `listeners` observe its commands (the service's database metrics)."""
     return AsyncMongoClient(
         settings.mongodb_uri,
+        event_listeners=list(listeners),
         appname=settings.service_name,
         tz_aware=True,
         serverSelectionTimeoutMS=10_000,

@@ -87,6 +87,9 @@ class ServiceSettings(BaseSettings):
     # How often a process that consumes asks Kafka for its groups' lag and its dead-letter
     # topics' depth (/metrics, /readyz); 0 never does.
     consumer_lag_sample_seconds: float = Field(default=15.0, ge=0)
+    # How often a service reads the figures it samples from its own collections for /metrics
+    # (imports in progress, broadcasts sending); 0 never does.
+    metrics_sample_seconds: float = Field(default=15.0, ge=0)
     # From SIGTERM to a closed process, whatever Kafka does: under docker compose's 10 s and the
     # devstack's 15 s before SIGKILL. What the relay had not marked sent stays in the outbox.
     shutdown_grace_seconds: float = Field(default=8.0, gt=0)

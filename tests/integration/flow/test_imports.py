@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from crm_candidates.domain.models import CandidateImport, ImportStatus
@@ -79,6 +81,7 @@ async def test_import_maps_validates_dedupes_and_reports(
         headers=auth,
     )
     assert segment.status_code == 201, segment.text
+    metrics_before = await import_metrics(stack)
     job = await start_import(stack, ACME_TOKEN, tags=[tag], source="referral")
     assert job["status"] == "awaiting_file"
     csv_text = (
@@ -108,6 +111,15 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert result["started_at"] is not None
     assert result["started_at"] <= result["finished_at"]
     assert result["chunks_done"] == result["chunks_total"] == 1
+    # The candidates service's /metrics counted the same rows, and the import's end.
+    metrics_after = await import_metrics(stack)
+    assert {name: metrics_after[name] - metrics_before.get(name, 0) for name in metrics_after} == {
+        ("crm_import_rows_total", "created"): 3,
+        ("crm_import_rows_total", "merged"): 2,
+        ("crm_import_rows_total", "failed"): 2,
+        ("crm_imports_finished_total", "completed"): 1,
+        ("crm_imports_finished_total", "failed"): 0,
+    }
 
     imported = await stack.gateway.get(
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
@@ -295,6 +307,18 @@ async def test_an_interrupted_import_is_resumed_from_its_next_chunk(
             await anext(upload_store(stack).read(stack.acme, job.id))
     finally:
         await mongo.close()
+
+
+async def import_metrics(stack: Stack) -> dict[tuple[str, str], float]:
+    """The import counters the candidates service exposes, by (name, outcome or status)."""
+    async with httpx.AsyncClient(base_url=stack.candidates_url) as client:
+        exposed = (await client.get("/metrics")).text
+    return {
+        (sample.name, sample.labels.get("outcome") or sample.labels["status"]): sample.value
+        for family in text_string_to_metric_families(exposed)
+        for sample in family.samples
+        if sample.name in ("crm_import_rows_total", "crm_imports_finished_total")
+    }
 
 
 def upload_store(stack: Stack) -> LocalUploadStore:

@@ -23,6 +23,7 @@ from crm_campaigns.application.delivery import (
     MailDispatcher,
     SendingRates,
 )
+from crm_campaigns.application.delivery_metrics import BroadcastGauges, DeliveryMetrics
 from crm_campaigns.application.engine import SequenceEngine
 from crm_campaigns.application.feedback import MailFeedback
 from crm_campaigns.application.governance import (
@@ -52,6 +53,7 @@ from crm_campaigns.migrations import MIGRATIONS
 from crm_campaigns.repositories.collections import ensure_indexes
 from crm_shared import (
     BatchWorker,
+    PeriodicSampler,
     Wakeup,
     build_platform,
     create_service_app,
@@ -155,6 +157,15 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     # One journal for the process: each commit records the progress of every dispatcher's
     # connections, instead of one commit per dispatcher.
     journal = DeliveryJournal(mongo, database, outbox, limits, lease)
+    delivery_metrics = DeliveryMetrics(platform.registry, provider_rate=limits.provider_rate)
+    broadcast_gauges = BroadcastGauges(database, platform.registry)
+    platform.samplers.append(
+        PeriodicSampler(
+            "broadcast-gauges",
+            broadcast_gauges.sample,
+            every_seconds=settings.metrics_sample_seconds,
+        )
+    )
     # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
     # checked here, at start, and the accounts' connections are shared by all dispatchers.
     senders = Senders.from_settings(
@@ -180,6 +191,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             rates=rates,
             senders=senders,
             journal=journal,
+            metrics=delivery_metrics,
         )
         for transport in transports
     ]

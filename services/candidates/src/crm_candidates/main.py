@@ -24,6 +24,7 @@ from crm_candidates.application.consents import ConfirmationPolicy
 from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.application.expiry import ConsentExpiryWorker
 from crm_candidates.application.facts import CandidateFacts
+from crm_candidates.application.import_metrics import ImportMetrics
 from crm_candidates.application.imports import ImportJobs
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
@@ -39,6 +40,7 @@ from crm_shared import (
     BatchWorker,
     KeyedLocks,
     LocalUploadStore,
+    PeriodicSampler,
     UploadStore,
     Wakeup,
     build_platform,
@@ -103,6 +105,12 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         mongo, database, outbox, poll_seconds=settings.segment_recheck_poll_seconds
     )
     upload_store = build_upload_store(settings)
+    import_metrics = ImportMetrics(database, platform.registry)
+    platform.samplers.append(
+        PeriodicSampler(
+            "import-gauges", import_metrics.sample, every_seconds=settings.metrics_sample_seconds
+        )
+    )
     import_jobs = ImportJobs(
         mongo,
         database,
@@ -110,6 +118,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         upload_store,
         poll_seconds=settings.import_poll_interval_seconds,
         upload_stall=timedelta(seconds=settings.import_upload_stall_seconds),
+        metrics=import_metrics,
     )
 
     async def run_background_work() -> AsyncIterator[None]:

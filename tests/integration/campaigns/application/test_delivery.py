@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import SmtpSink
+from prometheus_client import CollectorRegistry
 
 from crm_campaigns.adapters.smtp import SmtpPool, data_section
 from crm_campaigns.application.broadcast_controls import (
@@ -28,6 +29,7 @@ from crm_campaigns.application.delivery import (
     MailDispatcher,
     SendingRates,
 )
+from crm_campaigns.application.delivery_metrics import BroadcastGauges, DeliveryMetrics
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import (
@@ -153,6 +155,7 @@ def dispatcher(
     handoff: BatchHandoff | None = None,
     rates: SendingRates | None = None,
     journal: DeliveryJournal | None = None,
+    metrics: DeliveryMetrics | None = None,
     **overrides: Any,
 ) -> MailDispatcher:
     return MailDispatcher(
@@ -169,6 +172,7 @@ def dispatcher(
         handoff=handoff,
         rates=rates,
         journal=journal,
+        metrics=metrics,
     )
 
 
@@ -481,7 +485,9 @@ async def test_transient_errors_are_retried_and_5xx_fails_at_once(
     handler.replies = ["451 4.3.0 try again later", "421 4.7.0 busy"]
     [address] = await queue(setup, 1)
     pool = SmtpPool("127.0.0.1", port, 10, 1)
-    await drain(dispatcher(setup, pool))
+    registry = CollectorRegistry()
+    metrics = DeliveryMetrics(registry, provider_rate=0)
+    await drain(dispatcher(setup, pool, metrics=metrics))
     [document] = await setup.database[MESSAGES].find({"tenant_id": setup.tenant}).to_list()
     assert document["status"] == MessageStatus.SENT.value
     assert document["attempts"] == 2
@@ -489,13 +495,24 @@ async def test_transient_errors_are_retried_and_5xx_fails_at_once(
 
     handler.replies = ["554 5.7.1 rejected"]
     [rejected] = await queue(setup, 1)
-    await drain(dispatcher(setup, pool), rounds=3)
+    await drain(dispatcher(setup, pool, metrics=metrics), rounds=3)
     failed = await setup.database[MESSAGES].find_one({"to_email": rejected})
     assert failed is not None
     assert failed["status"] == MessageStatus.FAILED.value
     assert failed["attempts"] == 1
     assert "554" in failed["last_error"]
+    # Each SMTP transaction is counted once, by how it ended.
+    assert smtp_outcomes(registry) == {"sent": 1, "deferred": 2, "failed": 1}
     await pool.close()
+
+
+def smtp_outcomes(registry: CollectorRegistry) -> dict[str, int]:
+    return {
+        outcome: int(
+            registry.get_sample_value("crm_smtp_messages_total", {"outcome": outcome}) or 0
+        )
+        for outcome in ("sent", "deferred", "failed")
+    }
 
 
 async def test_retries_stop_after_the_maximum_attempts(
@@ -539,7 +556,13 @@ async def test_a_broadcast_pauses_itself_when_its_error_rate_crosses_the_thresho
     broadcast_id = await sending_broadcast(setup)
     await queue(setup, 40, broadcast_id=broadcast_id)
     pool = SmtpPool("127.0.0.1", port, 10, 2)
-    worker = dispatcher(setup, pool, error_threshold=ErrorThreshold(min_sample=10, ratio=0.5))
+    registry = CollectorRegistry()
+    worker = dispatcher(
+        setup,
+        pool,
+        metrics=DeliveryMetrics(registry, provider_rate=0),
+        error_threshold=ErrorThreshold(min_sample=10, ratio=0.5),
+    )
     worker._batch_size = 10
     await drain(worker, rounds=6)
     paused = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
@@ -551,6 +574,13 @@ async def test_a_broadcast_pauses_itself_when_its_error_rate_crosses_the_thresho
     counts = list((await statuses(setup)).values())
     assert counts.count(MessageStatus.FAILED.value) == 10
     assert counts.count(MessageStatus.HELD.value) == 30
+    assert registry.get_sample_value("crm_broadcast_messages_total", {"outcome": "failed"}) == 10
+    assert registry.get_sample_value("crm_broadcast_messages_total", {"outcome": "sent"}) == 0
+    # The sampled figures: one paused broadcast, none sending.
+    gauges = BroadcastGauges(setup.database, registry)
+    await gauges.sample()
+    assert registry.get_sample_value("crm_broadcasts_open", {"status": "paused"}) == 1
+    assert registry.get_sample_value("crm_broadcasts_open", {"status": "sending"}) == 0
     await pool.close()
 
 
@@ -641,9 +671,15 @@ async def test_a_broadcast_completes_once_its_last_batch_is_sent(
     broadcast_id = await sending_broadcast(setup, materialized=True)
     # Exactly two full batches: the completion check waits for a batch that is not full.
     await queue(setup, 100, broadcast_id=broadcast_id)
+    await setup.database[BROADCASTS].update_one({"_id": broadcast_id}, {"$set": {"queued": 100}})
     pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 4)
     worker = dispatcher(setup, pool)
+    registry = CollectorRegistry()
+    gauges = BroadcastGauges(setup.database, registry)
     assert await worker.deliver_batch() == 50
+    await gauges.sample()
+    assert registry.get_sample_value("crm_broadcasts_open", {"status": "sending"}) == 1
+    assert registry.get_sample_value("crm_broadcast_messages_remaining") == 50
     assert await worker.deliver_batch() == 50
     stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
     assert stored is not None
@@ -652,6 +688,9 @@ async def test_a_broadcast_completes_once_its_last_batch_is_sent(
     stored = await setup.database[BROADCASTS].find_one({"_id": broadcast_id})
     assert stored is not None
     assert stored["status"] == BroadcastStatus.COMPLETED.value
+    await gauges.sample()
+    assert registry.get_sample_value("crm_broadcasts_open", {"status": "sending"}) == 0
+    assert registry.get_sample_value("crm_broadcast_messages_remaining") == 0
     await pool.close()
 
 

@@ -37,11 +37,13 @@ from typing import Any
 import aiosmtplib
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from prometheus_client import CollectorRegistry
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
 
 from crm_campaigns.adapters.senders import SenderProfile, Senders, SigningError
 from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.broadcast_controls import hold_broadcast, settle_requeued
+from crm_campaigns.application.delivery_metrics import HELD_BY_TENANT_RATE, DeliveryMetrics
 from crm_campaigns.application.handoff import (
     BatchHandoff,
     DueMessageHints,
@@ -188,6 +190,7 @@ class MailDispatcher:
         rates: SendingRates | None = None,
         senders: Senders | None = None,
         journal: DeliveryJournal | None = None,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self._mongo = mongo
         self._database = database
@@ -213,6 +216,10 @@ class MailDispatcher:
         # The process's dispatchers share one, so that one commit records all their
         # connections' progress; a dispatcher on its own has its own.
         self._journal = journal or DeliveryJournal(mongo, database, outbox, limits, lease)
+        # The process's dispatchers share one registry's counters; one on its own keeps its own.
+        self._metrics = metrics or DeliveryMetrics(
+            CollectorRegistry(), provider_rate=limits.provider_rate
+        )
         # Broadcasts this dispatcher sent for since it last checked whether they are complete.
         self._unsettled: set[tuple[str, str]] = set()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
@@ -506,6 +513,7 @@ class MailDispatcher:
         account = profile.account
         wait = account.reserve() if account else self.rates.reserve_provider()
         if wait > 0:
+            self._metrics.waited_for_rate(wait, own_account=account is not None)
             await asyncio.sleep(wait)
         # Marked only now, right before its transaction, so that a crash while it waited for
         # its turn puts it back in the queue instead of making its outcome unknown.
@@ -545,16 +553,29 @@ class MailDispatcher:
         # A message a pause or cancel took out of the batch meanwhile stays where it put it.
         still_ours = {"status": MessageStatus.SENDING.value}
         tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+        metrics = self._metrics
         for attempt in attempted:
             tally = _tally(tallies, attempt)
+            final = _is_final(attempt, self._limits)
+            metrics.attempted(attempt.outcome or Outcome.TRANSIENT, final=final)
             if attempt.outcome is Outcome.SENT:
                 tally.sent += 1
             else:
                 tally.errors += 1
-                tally.failed += _is_final(attempt, self._limits)
+                tally.failed += final
         for attempt, reason in skipped:
             tally = _tally(tallies, attempt)
             tally.skipped = (tally.skipped or Counter()) + Counter({reason: 1})
+            metrics.suppressed(reason)
+        for _, _, held_because in deferred:
+            metrics.held(held_because or HELD_BY_TENANT_RATE)
+        for (_, broadcast_id), tally in tallies.items():
+            if broadcast_id:
+                metrics.broadcast_finished(
+                    sent=tally.sent,
+                    failed=tally.failed,
+                    skipped=sum((tally.skipped or Counter()).values()),
+                )
         to_pause: list[tuple[str, str]] = []
 
         async def record(session: Session) -> None:

@@ -270,3 +270,31 @@ async def complete_finished_broadcasts(database: Database) -> int:
     for broadcast in sending:
         completed += await complete_if_done(database, broadcast["tenant_id"], broadcast["_id"])
     return completed
+
+
+# Broadcasts with work ahead of them (a draft has none yet; the rest are finished).
+OPEN_BROADCASTS = (BroadcastStatus.PREPARING, BroadcastStatus.SENDING, BroadcastStatus.PAUSED)
+
+
+async def open_broadcast_figures(database: Database) -> tuple[dict[BroadcastStatus, int], int]:
+    """How many broadcasts are preparing, sending or paused, and how many queued messages the
+    sending ones have yet to finish (sent, failed or skipped), from their progress counters.
+
+    Deliberately cross-tenant: these are the service's figures for `/metrics`, no tenant's."""
+    open_broadcasts = (
+        await database[BROADCASTS]
+        .find(
+            {"status": {"$in": [status.value for status in OPEN_BROADCASTS]}},
+            {"status": 1, "queued": 1, "stats.finished": 1},
+        )
+        .to_list()
+    )
+    by_status = dict.fromkeys(OPEN_BROADCASTS, 0)
+    remaining = 0
+    for broadcast in open_broadcasts:
+        status = BroadcastStatus(broadcast["status"])
+        by_status[status] += 1
+        if status is BroadcastStatus.SENDING:
+            finished = int((broadcast.get("stats") or {}).get("finished", 0))
+            remaining += max(0, int(broadcast.get("queued", 0)) - finished)
+    return by_status, remaining

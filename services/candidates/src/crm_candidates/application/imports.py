@@ -25,9 +25,11 @@ from functools import partial
 from time import monotonic
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.application.import_metrics import ImportMetrics
 from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpdate
 from crm_candidates.domain.csv_import import (
     ColumnPlan,
@@ -377,15 +379,17 @@ class ImportProcessor:
     database: Database
     outbox: Outbox
 
-    async def process_chunk(self, job: CandidateImport, chunks: FileChunks) -> None:
-        """Processes the import's next chunk, read from its file, in one transaction."""
+    async def process_chunk(self, job: CandidateImport, chunks: FileChunks) -> ImportCounts:
+        """Processes the import's next chunk, read from its file, in one transaction; returns
+        what became of its rows."""
         rules = await ProfileRulesRepository(self.database, job.tenant_id).rules(
             default_region=job.default_region
         )
         # Read before the transaction: a retried transaction processes the very same rows.
         stored = await chunks.chunk(job.next_chunk)
-        await in_transaction(self.mongo, partial(self._chunk, job, rules, stored))
+        counts = await in_transaction(self.mongo, partial(self._chunk, job, rules, stored))
         self.outbox.notify_committed()
+        return counts
 
     async def run(self, job: CandidateImport, store: UploadStore) -> None:
         """Processes all the import's remaining chunks (the benchmark's path; no turns taken)."""
@@ -405,7 +409,7 @@ class ImportProcessor:
         rules: ProfileRules,
         stored: tuple[int, list[list[str]]] | None,
         session: Session,
-    ) -> None:
+    ) -> ImportCounts:
         imports = ImportRepository(self.database, job.tenant_id)
         counts = ImportCounts()
         rows: list[_Row] = []
@@ -436,6 +440,7 @@ class ImportProcessor:
         await imports.add_errors(errors, session=session)
         if not await imports.complete_chunk(job, counts, session=session):
             raise _ChunkTakenError(job.id)
+        return counts
 
     async def _store(
         self, job: CandidateImport, rows: list[_Row], counts: ImportCounts, session: Session
@@ -509,9 +514,11 @@ class ImportJobs:
         *,
         poll_seconds: float = 1.0,
         upload_stall: timedelta = timedelta(minutes=10),
+        metrics: ImportMetrics | None = None,
     ) -> None:
         self._database = database
         self._store = store
+        self._metrics = metrics or ImportMetrics(database, CollectorRegistry())
         self._upload_stall = upload_stall
         self._next_stall_check = 0.0
         self._processor = ImportProcessor(mongo, database, outbox)
@@ -537,15 +544,21 @@ class ImportJobs:
                 self._database, stalled_for=self._upload_stall
             ):
                 logger.warning("import %s failed: its upload stalled", import_id)
+                self._metrics.finished(ImportStatus.FAILED)
                 await self._store.delete(tenant_id, import_id)
         job = await claim_import(self._database, self._owner)
         if job is None:
             return 0
         imports = ImportRepository(self._database, job.tenant_id)
+        # Whether this turn did the import's work (so that its end, if it came, is counted by
+        # this process only): not when another worker had processed the chunk already.
+        worked = True
         try:
-            await self._processor.process_chunk(job, await self._chunks_of(job))
+            counts = await self._processor.process_chunk(job, await self._chunks_of(job))
+            self._metrics.chunk_processed(counts)
         except _ChunkTakenError:
             logger.info("import %s is being processed by another worker", job.id)
+            worked = False
             await self._forget(job.id)
         except UploadMissingError:
             await imports.fail(job.id, "the uploaded file is gone; send it again with a new import")
@@ -556,6 +569,8 @@ class ImportJobs:
             await imports.release(job.id)
         current = await imports.get(job.id)
         if current is None or current.status in (ImportStatus.COMPLETED, ImportStatus.FAILED):
+            if worked and current is not None:
+                self._metrics.finished(current.status)
             # Finished: only its counts and report stay; the file goes.
             await self._forget(job.id)
             await self._store.delete(job.tenant_id, job.id)

@@ -26,6 +26,7 @@ _IMPORT_LEASE_FIELDS = (
     "upload_seen_at",
     "failures",
     "turn_at",
+    "progressed_at",
 )
 # An import taking up one of its tenant's concurrent-import slots.
 _ACTIVE_IMPORT = {"status": {"$in": [ImportStatus.QUEUED.value, ImportStatus.RUNNING.value]}}
@@ -126,6 +127,7 @@ class ImportRepository:
                     "chunks_total": chunks_total,
                     "counts.rows_read": rows_read,
                     "uploading": False,
+                    "progressed_at": utc_now(),
                     "delimiter": delimiter,
                     "encoding": encoding,
                 }
@@ -157,7 +159,11 @@ class ImportRepository:
         done = job.next_chunk + 1
         finished = job.chunks_total is not None and done >= job.chunks_total
         # The lease ends with the chunk: the next turn may go to another tenant.
-        changes: dict[str, Any] = {"next_chunk": done, "lease_until": None}
+        changes: dict[str, Any] = {
+            "next_chunk": done,
+            "lease_until": None,
+            "progressed_at": utc_now(),
+        }
         if finished:
             changes |= {
                 "status": ImportStatus.COMPLETED.value,
@@ -272,3 +278,34 @@ async def fail_stalled_uploads(
     for document in stalled:
         await ImportRepository(database, document["tenant_id"]).fail(document["_id"], reason)
     return [(document["tenant_id"], document["_id"]) for document in stalled]
+
+
+async def active_import_figures(database: Database) -> tuple[dict[ImportStatus, int], float]:
+    """How many imports are queued or running, and the longest any of those whose file is in
+    has gone without progress (seconds since its upload finished or its last chunk was
+    processed; 0 when there is none): a worker taking turns keeps that to seconds, so a long
+    one means the imports are not being worked on.
+
+    Deliberately cross-tenant, like `claim_import`: these are the service's figures for
+    `/metrics`, no tenant's."""
+    active = await (
+        database[IMPORTS_COLLECTION]
+        .find(
+            _ACTIVE_IMPORT,
+            {"status": 1, "uploading": 1, "progressed_at": 1, "started_at": 1, "created_at": 1},
+        )
+        .to_list()
+    )
+    by_status = {ImportStatus.QUEUED: 0, ImportStatus.RUNNING: 0}
+    now = utc_now()
+    longest = 0.0
+    for document in active:
+        by_status[ImportStatus(document["status"])] += 1
+        if document.get("uploading"):
+            continue  # still receiving its file: `fail_stalled_uploads` watches those
+        # Imports stored before progress was recorded fall back to when they started.
+        since = (
+            document.get("progressed_at") or document.get("started_at") or document["created_at"]
+        )
+        longest = max(longest, (now - since).total_seconds())
+    return by_status, longest
