@@ -82,6 +82,43 @@ async def test_a_grant_and_a_withdrawal_are_recorded_published_and_projected(
     assert await ledger_documents.count_documents({"candidate_id": candidate_id}) == 2
 
 
+async def test_a_grant_for_another_purpose_leaves_marketing_consent_alone(stack: Stack) -> None:
+    """Marketing consent set without the ledger (an import, a PATCH) stays as it is when a
+    data-processing consent is recorded: one purpose's entry says nothing of the others."""
+    acme = stack.as_(ACME_TOKEN)
+    candidate_id = await create_candidate(stack, ACME_TOKEN, new_person("other-purpose"))
+    patched = await stack.gateway.patch(
+        f"/api/v1/candidates/{candidate_id}", json={"marketing_consent": True}, headers=acme
+    )
+    assert patched.status_code == 200, patched.text
+    recorded = await stack.gateway.post(
+        f"/api/v1/candidates/{candidate_id}/consents",
+        json={
+            "purpose": "data_processing",
+            "action": "grant",
+            "lawful_basis": "legitimate_interest",
+            "source": "recruiter",
+        },
+        headers=acme,
+    )
+    assert recorded.status_code == 201, recorded.text
+    candidate = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+    assert candidate.json()["marketing_consent"] is True
+    ledger = (
+        await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
+    ).json()
+    assert ledger["marketing_consent"] is True
+    # A marketing entry still decides the flag.
+    withdrawn = await stack.gateway.post(
+        f"/api/v1/candidates/{candidate_id}/consents",
+        json={"purpose": "marketing", "action": "withdraw"},
+        headers=acme,
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    candidate = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+    assert candidate.json()["marketing_consent"] is False
+
+
 async def test_bad_consent_input_is_a_422_naming_the_field(stack: Stack) -> None:
     acme = stack.as_(ACME_TOKEN)
     candidate_id = await create_candidate(stack, ACME_TOKEN, new_person("ledgerbad"))

@@ -283,7 +283,13 @@ class ConsentService:
             await self.consents.save_state(state, session=session)
             states[change.purpose] = state
             entries.append(entry)
-        marketing = marketing_consent(states.values())
+        # Only a marketing entry moves the candidate's flag: a grant for another purpose leaves
+        # alone a flag set without the ledger (an import, `PATCH marketing_consent`).
+        marketing = (
+            marketing_consent(states.values())
+            if any(entry.purpose is ConsentPurpose.MARKETING for entry in entries)
+            else candidate.marketing_consent
+        )
         updates: dict[str, object] = {}
         if marketing != candidate.marketing_consent:
             updates["marketing_consent"] = marketing
