@@ -28,6 +28,7 @@ from bench import (
     event_registrations,
     imports,
     outbox,
+    replicas,
     segments,
 )
 from bench.report import Figure, table, write
@@ -62,6 +63,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "ats_webhooks": 30,
         "ats_applications": 1000,
         "ats_replicas": 1,
+        "replicas_candidates": 100,
+        "replicas_seconds": 10,
     },
     "full": {
         "consumer": 5000,
@@ -85,6 +88,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "ats_webhooks": 300,
         "ats_applications": 50_000,
         "ats_replicas": 1,
+        "replicas_candidates": 1000,
+        "replicas_seconds": 30,
     },
 }
 
@@ -102,6 +107,7 @@ USES_KAFKA = frozenset(
         "console",
         "event-registrations",
         "ats-sync",
+        "replicas",
     }
 )
 
@@ -141,6 +147,12 @@ def benchmarks(
             int(size["ats_applications"]),
             int(size["ats_replicas"]),
         ),
+        "replicas": lambda: replicas.run(
+            bootstrap,
+            mongodb_uri,
+            int(size["replicas_candidates"]),
+            float(size["replicas_seconds"]),
+        ),
         "console": lambda: console.run(
             bootstrap,
             mongodb_uri,
@@ -173,6 +185,11 @@ async def run_suite(
             continue
         if name == "event-registrations" and mode != "full" and name not in only:
             # Six service processes started for it: full mode, or `--only`.
+            print(f"skipping {name}: it runs in full mode or with --only {name}", flush=True)
+            continue
+        if name == "replicas" and mode != "full" and name not in only:
+            # Two stacks of six (then twelve) service processes, one after the other: full
+            # mode, or `--only`.
             print(f"skipping {name}: it runs in full mode or with --only {name}", flush=True)
             continue
         if name == "console" and mode != "full" and name not in only:
