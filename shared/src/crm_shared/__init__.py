@@ -25,6 +25,7 @@ from crm_shared.consumer import (
     IdempotentConsumer,
     Outcome,
     UndecodableEventError,
+    by_tenant,
     decode_event,
 )
 from crm_shared.contracts import (
@@ -447,6 +448,7 @@ __all__ = [
     "current_trace_context",
     "declare_dependency_problems",
     "decode_cursor",
+    "by_tenant",
     "decode_event",
     "email_sha256",
     "encode_cursor",

@@ -56,6 +56,15 @@ DUPLICATE_KEY = 11000
 logger = logging.getLogger(__name__)
 
 
+def by_tenant(envelopes: Sequence[EventEnvelope[Any]]) -> dict[str, list[EventEnvelope[Any]]]:
+    """A batch's events grouped by tenant, each group in the batch's order: a batch handler
+    applies each tenant's part within that tenant's scope."""
+    grouped: dict[str, list[EventEnvelope[Any]]] = {}
+    for envelope in envelopes:
+        grouped.setdefault(envelope.tenant_id, []).append(envelope)
+    return grouped
+
+
 class UndecodableEventError(ValueError):
     """The message is not a valid event of its topic, or a handler found it unusable; retrying
     cannot help, so it is dead-lettered without further attempts."""

@@ -9,7 +9,7 @@ import pytest
 from faststream.kafka import KafkaRouter
 
 from crm_campaigns.handlers import build_router
-from crm_shared import Database, EventHandler, IdempotentConsumer, TopicSpec
+from crm_shared import BatchHandler, Database, EventHandler, IdempotentConsumer, TopicSpec
 
 pytestmark = pytest.mark.unit
 
@@ -50,6 +50,18 @@ class RecordingConsumer:
         router: KafkaRouter,
         spec: TopicSpec,
         handler: EventHandler,
+        *,
+        group: str,
+        description: str,
+    ) -> None:
+        assert description
+        self.subscribed.append((spec.name, group))
+
+    def subscribe_batch(
+        self,
+        router: KafkaRouter,
+        spec: TopicSpec,
+        handler: BatchHandler,
         *,
         group: str,
         description: str,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
 from crm_campaigns.application.enrolments import end_enrolments
 from crm_campaigns.domain.models import ExitReason, Recipient
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
@@ -17,59 +21,93 @@ from crm_shared import (
     ConsentChanged,
     Database,
     Session,
-    is_erased,
+    erased_among,
 )
 
 MARKETING = "marketing"
 
 
-async def project_profile(
-    database: Database, tenant_id: str, profile: CandidateProfile, session: Session
-) -> bool:
-    """Stores the recipient; True when this change withdrew marketing consent."""
-    if await is_erased(database, tenant_id, profile.candidate_id, session=session):
-        return False  # a profile event still in flight when the person was erased
+@dataclass(frozen=True)
+class ProfileChange:
+    """A candidate's profile as the candidates service published it, and when it did."""
+
+    profile: CandidateProfile
+    # The event's time: `candidate.created`, `candidate.updated` and the merges are consumed
+    # apart, so a profile can arrive after a newer one and must not replace it.
+    as_of: datetime
+
+
+async def project_profiles(
+    database: Database, tenant_id: str, changes: Sequence[ProfileChange], session: Session
+) -> list[str]:
+    """Stores the recipients of one tenant's profile changes with one read and one bulk write
+    whatever their number, each change applied in turn unless the recipient holds a newer
+    profile already; returns the candidates whose change withdrew marketing consent, in order.
+    """
+    candidate_ids = list(dict.fromkeys(change.profile.candidate_id for change in changes))
+    # A profile event still in flight when the person was erased stores nothing.
+    erased = await erased_among(database, tenant_id, candidate_ids, session=session)
     recipients = RecipientRepository(database, tenant_id)
-    before = await recipients.get(profile.candidate_id, session=session)
-    await recipients.upsert(
-        Recipient(
-            candidate_id=profile.candidate_id,
-            tenant_id=tenant_id,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            email=profile.emails[0] if profile.emails else None,
-            current_title=profile.current_title,
-            current_company=profile.current_company,
-            location=profile.location,
-            marketing_consent=profile.marketing_consent,
-            active=profile.status == "active",
-            time_zone=profile.time_zone,
-            owner_id=profile.owner_id,
-            email_sha256=[email_sha256(email) for email in profile.emails],
-            skills=profile.skills,
-        ),
-        session=session,
+    latest = await recipients.many(candidate_ids, session=session)
+    changed: dict[str, Recipient] = {}
+    withdrawn: list[str] = []
+    for change in changes:
+        candidate_id = change.profile.candidate_id
+        before = latest.get(candidate_id)
+        if candidate_id in erased or not is_newer(change, before):
+            continue
+        if before is not None and before.marketing_consent and not change.profile.marketing_consent:
+            withdrawn.append(candidate_id)
+        latest[candidate_id] = changed[candidate_id] = recipient_of(tenant_id, change)
+    if changed:
+        await recipients.upsert_many(list(changed.values()), session=session)
+    return withdrawn
+
+
+def is_newer(change: ProfileChange, stored: Recipient | None) -> bool:
+    """Whether a change is at least as recent as the profile a recipient holds (one stored
+    before the profiles' times were kept takes any)."""
+    return stored is None or stored.profile_as_of is None or change.as_of >= stored.profile_as_of
+
+
+def recipient_of(tenant_id: str, change: ProfileChange) -> Recipient:
+    """What sending a message needs of a candidate's profile."""
+    profile = change.profile
+    return Recipient(
+        candidate_id=profile.candidate_id,
+        tenant_id=tenant_id,
+        first_name=profile.first_name,
+        last_name=profile.last_name,
+        email=profile.emails[0] if profile.emails else None,
+        current_title=profile.current_title,
+        current_company=profile.current_company,
+        location=profile.location,
+        marketing_consent=profile.marketing_consent,
+        active=profile.status == "active",
+        time_zone=profile.time_zone,
+        owner_id=profile.owner_id,
+        email_sha256=[email_sha256(email) for email in profile.emails],
+        skills=profile.skills,
+        profile_as_of=change.as_of,
     )
-    return before is not None and before.marketing_consent and not profile.marketing_consent
 
 
-async def update_profile(
-    database: Database, tenant_id: str, profile: CandidateProfile, session: Session
+async def update_profiles(
+    database: Database, tenant_id: str, changes: Sequence[ProfileChange], session: Session
 ) -> None:
-    """Keeps the recipient current; a consent withdrawal ends enrolments."""
-    if await project_profile(database, tenant_id, profile, session):
-        await end_enrolments(
-            database, tenant_id, profile.candidate_id, ExitReason.UNSUBSCRIBED, session
-        )
+    """Keeps one tenant's recipients current from a batch of changes; a consent withdrawal
+    ends the candidate's enrolments."""
+    for candidate_id in await project_profiles(database, tenant_id, changes, session):
+        await end_enrolments(database, tenant_id, candidate_id, ExitReason.UNSUBSCRIBED, session)
 
 
 async def fold_merged_candidate(
-    database: Database, tenant_id: str, merged: CandidateMerged, session: Session
+    database: Database, tenant_id: str, merged: CandidateMerged, at: datetime, session: Session
 ) -> None:
     """Moves a merged candidate's recipient, enrolments and messages to the survivor."""
     folded, survivor = merged.merged_candidate_id, merged.survivor_candidate_id
     await RecipientRepository(database, tenant_id).fold_into(folded, survivor, session=session)
-    await project_profile(database, tenant_id, merged.survivor, session)
+    await project_profiles(database, tenant_id, [ProfileChange(merged.survivor, at)], session)
     await EnrolmentRepository(database, tenant_id).fold_into(
         folded, survivor, merged.merge_id, session=session
     )
@@ -79,13 +117,17 @@ async def fold_merged_candidate(
 
 
 async def restore_unmerged_candidates(
-    database: Database, tenant_id: str, unmerged: CandidateUnmerged, session: Session
+    database: Database, tenant_id: str, unmerged: CandidateUnmerged, at: datetime, session: Session
 ) -> None:
     """Moves back what a merge moved and projects both restored candidates."""
     await EnrolmentRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await MessageRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
-    await project_profile(database, tenant_id, unmerged.survivor, session)
-    await project_profile(database, tenant_id, unmerged.restored, session)
+    await project_profiles(
+        database,
+        tenant_id,
+        [ProfileChange(unmerged.survivor, at), ProfileChange(unmerged.restored, at)],
+        session,
+    )
 
 
 async def follow_consent_change(

@@ -45,6 +45,11 @@ class Recipient(BaseModel):
     skills: list[str] = Field(
         default_factory=list, description="Normalised skills, to match open jobs to the person."
     )
+    profile_as_of: datetime | None = Field(
+        default=None,
+        description="When the candidates service published the profile held here: an older "
+        "one arriving later (its topics are consumed apart) does not replace it.",
+    )
 
 
 class Template(BaseModel):

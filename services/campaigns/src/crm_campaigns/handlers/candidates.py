@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
 from crm_campaigns.application.recipients import (
+    ProfileChange,
     fold_merged_candidate,
     follow_consent_change,
-    project_profile,
+    project_profiles,
     restore_unmerged_candidates,
     suppress_erased_candidate,
-    update_profile,
+    update_profiles,
 )
-from crm_campaigns.handlers.subscriptions import Subscription, payload
+from crm_campaigns.handlers.subscriptions import (
+    BatchHandle,
+    BatchSubscription,
+    Subscription,
+    payload,
+    timed_payload,
+)
 from crm_shared import (
     CANDIDATE_CREATED,
     CANDIDATE_ERASED,
@@ -18,20 +28,41 @@ from crm_shared import (
     CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
     CONSENT_CHANGED,
+    Database,
+    EventEnvelope,
+    Session,
+    by_tenant,
 )
+
+ProfileUseCase = Callable[[Database, str, Sequence[ProfileChange], Session], Awaitable[object]]
+
+
+def profile_changes(use_case: ProfileUseCase) -> BatchHandle:
+    """Calls the use case once per tenant with that tenant's profiles in the batch's order,
+    each with its event's time."""
+
+    async def handle(
+        database: Database, envelopes: Sequence[EventEnvelope[Any]], session: Session
+    ) -> None:
+        for tenant_id, events in by_tenant(envelopes).items():
+            changes = [ProfileChange(event.data, event.time) for event in events]
+            await use_case(database, tenant_id, changes, session)
+
+    return handle
+
 
 CANDIDATE_SUBSCRIPTIONS = (
     Subscription(
         CANDIDATE_MERGED,
         "on_candidate_merged",
-        payload(fold_merged_candidate),
+        timed_payload(fold_merged_candidate),
         description="Moves a merged candidate's recipient, enrolments and messages to the "
         "survivor (an enrolment in a sequence the survivor is in already ends).",
     ),
     Subscription(
         CANDIDATE_UNMERGED,
         "on_candidate_unmerged",
-        payload(restore_unmerged_candidates),
+        timed_payload(restore_unmerged_candidates),
         description="Moves back what a merge moved and projects both restored candidates.",
     ),
     # A subscriber of its own (and so a consumer group of its own) next to the GDPR eraser's
@@ -42,16 +73,16 @@ CANDIDATE_SUBSCRIPTIONS = (
         payload(suppress_erased_candidate),
         description="Suppresses every address of an erased candidate for good (by hash only).",
     ),
-    Subscription(
+    BatchSubscription(
         CANDIDATE_CREATED,
         "on_candidate_created",
-        payload(project_profile),
+        profile_changes(project_profiles),
         description="Keeps the recipient projection (name, email, consent, zone) of candidates.",
     ),
-    Subscription(
+    BatchSubscription(
         CANDIDATE_UPDATED,
         "on_candidate_updated",
-        payload(update_profile),
+        profile_changes(update_profiles),
         description="Keeps the recipient projection current; a consent withdrawal ends enrolments.",
     ),
     Subscription(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from crm_shared import Database, EventEnvelope, IdempotentConsumer, Session, Top
 UseCase = Callable[[Database, str, Any, Session], Awaitable[object]]
 TimedUseCase = Callable[[Database, str, Any, datetime, Session], Awaitable[object]]
 Handle = Callable[[Database, EventEnvelope[Any], Session], Awaitable[object]]
+BatchHandle = Callable[[Database, Sequence[EventEnvelope[Any]], Session], Awaitable[object]]
 
 
 def payload(use_case: UseCase) -> Handle:
@@ -46,14 +47,34 @@ class Subscription:
     description: str
 
 
+@dataclass(frozen=True)
+class BatchSubscription:
+    """One subscriber of the service that applies a fetched batch at once (bulk writes)."""
+
+    topic: TopicSpec
+    # As `Subscription.name`: the consumer group and marker prefix, never renamed.
+    name: str
+    handle: BatchHandle
+    description: str
+
+
 def subscribe(
     consumer: IdempotentConsumer,
     router: KafkaRouter,
     database: Database,
-    subscriptions: tuple[Subscription, ...],
+    subscriptions: tuple[Subscription | BatchSubscription, ...],
 ) -> None:
     """Subscribes one handler per subscription, named as it declares."""
     for subscription in subscriptions:
+        if isinstance(subscription, BatchSubscription):
+            consumer.subscribe_batch(
+                router,
+                subscription.topic,
+                _batch_handler(subscription, database),
+                group=subscription.name,
+                description=subscription.description,
+            )
+            continue
         consumer.subscribe(
             router,
             subscription.topic,
@@ -70,6 +91,18 @@ def _handler(
 
     async def handler(envelope: EventEnvelope[Any], session: Session) -> None:
         await handle(database, envelope, session)
+
+    handler.__name__ = handler.__qualname__ = subscription.name
+    return handler
+
+
+def _batch_handler(
+    subscription: BatchSubscription, database: Database
+) -> Callable[[Sequence[EventEnvelope[Any]], Session], Awaitable[None]]:
+    handle = subscription.handle
+
+    async def handler(envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
+        await handle(database, envelopes, session)
 
     handler.__name__ = handler.__qualname__ = subscription.name
     return handler

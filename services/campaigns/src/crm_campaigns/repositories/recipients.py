@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from crm_campaigns.domain.models import (
     Recipient,
 )
@@ -23,19 +25,34 @@ class RecipientRepository:
 
     async def upsert(self, recipient: Recipient, *, session: Session) -> None:
         """Stores the latest known data of a candidate."""
-        fields = recipient.model_dump(exclude={"tenant_id"})
-        await self._recipients.update_one(
-            {"candidate_id": recipient.candidate_id}, {"$set": fields}, upsert=True, session=session
-        )
+        await self.upsert_many([recipient], session=session)
 
     async def get(self, candidate_id: str, *, session: Session | None = None) -> Recipient | None:
         """The recipient data of a candidate, if known."""
         document = await self._recipients.find_one({"candidate_id": candidate_id}, session=session)
         return Recipient.model_validate(document) if document else None
 
-    async def many(self, candidate_ids: list[str]) -> dict[str, Recipient]:
+    async def upsert_many(self, recipients: Sequence[Recipient], *, session: Session) -> None:
+        """Stores the latest known data of several candidates (each once) in one bulk write."""
+        await self._recipients.update_each(
+            [
+                (
+                    {"candidate_id": recipient.candidate_id},
+                    {"$set": recipient.model_dump(exclude={"tenant_id"})},
+                )
+                for recipient in recipients
+            ],
+            upsert=True,
+            session=session,
+        )
+
+    async def many(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, Recipient]:
         """The known recipients among `candidate_ids`, by candidate id, in one query."""
-        documents = await self._recipients.find({"candidate_id": {"$in": candidate_ids}})
+        documents = await self._recipients.find(
+            {"candidate_id": {"$in": candidate_ids}}, session=session
+        )
         return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
 
     async def fold_into(self, merged_id: str, survivor_id: str, *, session: Session) -> None:

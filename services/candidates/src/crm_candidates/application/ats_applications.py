@@ -38,6 +38,7 @@ from crm_shared import (
     EventEnvelope,
     Outbox,
     Session,
+    by_tenant,
     email_sha256,
     erased_addresses_among,
     normalise_email,
@@ -87,10 +88,7 @@ class AtsApplications:
 
     async def apply(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
         """Applies a batch (of any tenants, in offset order) in the caller's transaction."""
-        by_tenant: dict[str, list[EventEnvelope[Any]]] = {}
-        for envelope in envelopes:
-            by_tenant.setdefault(envelope.tenant_id, []).append(envelope)
-        for tenant_id, changes in by_tenant.items():
+        for tenant_id, changes in by_tenant(envelopes).items():
             await self._apply_for_tenant(tenant_id, changes, session)
 
     async def _apply_for_tenant(
