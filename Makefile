@@ -22,7 +22,7 @@ help:
 	@echo "make browser    install Debian's Chromium for the console's browser tests (when missing)"
 	@echo "make console-screenshots  the browser tests, saving page screenshots into docs/console/"
 	@echo "make lint       ruff, mypy --strict and the import contract (import-linter)"
-	@echo "make helm-check helm lint, helm template | kubeconform -strict and the policy check of deploy/helm"
+	@echo "make helm-check helm lint, helm template | kubeconform -strict and the policy check of deploy/helm; promtool on deploy/monitoring"
 	@echo "make contracts  regenerate docs/contracts from the event models, docs/permissions.md from the routes"
 	@echo "make fuzz-api   Schemathesis over every gateway operation, long (minutes); report in .run/fuzz-api"
 	@echo "make bench      the benchmark suite, full size (minutes); make bench-small runs in CI"

@@ -6,7 +6,8 @@ them (every service, the gateway's audit trail included), not from a list kept b
 metric renamed or a label dropped in the code fails here, as does an expression naming a
 metric or label that no service exposes. PromQL is checked only as far as a small tokenizer
 can: balanced brackets, known functions and aggregations, well-formed range durations and
-label matchers. promtool would check the full grammar, but needs a Go build of Prometheus.
+label matchers. The full grammar, and what the rules do with series, is promtool's, in
+`make helm-check` (deploy/monitoring/alerts_test.yml).
 """
 
 from __future__ import annotations
