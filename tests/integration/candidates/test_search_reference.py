@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_candidates.domain.identity import fold, query_tokens
+from crm_candidates.domain.identity import query_tokens
 from crm_candidates.domain.models import Candidate, PoolPlacement
 from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import facet_value
@@ -22,6 +22,7 @@ from crm_candidates.repositories.candidates import (
 )
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
+from crm_shared.text import fold
 from helpers import unique
 
 pytestmark = pytest.mark.integration

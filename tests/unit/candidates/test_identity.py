@@ -17,7 +17,6 @@ from crm_candidates.domain.identity import (
     PersonSketch,
     block_keys,
     canonical_profile_url,
-    fold,
     identity_keys,
     likeness,
     query_tokens,
@@ -26,6 +25,7 @@ from crm_candidates.domain.identity import (
 )
 from crm_candidates.domain.merging import FieldChoice, MergeChoiceError, merge_profiles
 from crm_candidates.domain.models import Candidate, CandidateSource
+from crm_shared.text import fold
 
 pytestmark = pytest.mark.unit
 
@@ -58,6 +58,25 @@ def test_identity_keys_are_unique_and_ordered_emails_first() -> None:
 
 def test_fold_removes_accents_case_and_extra_spaces() -> None:
     assert fold("  Zoë   MÜLLER-Straße ") == "zoe muller-strasse"
+
+
+@pytest.mark.parametrize(
+    ("written", "typed"),
+    [
+        ("Łukasz Łukasiewicz", "lukasz lukasiewicz"),
+        ("Żółć", "zolc"),
+        ("Sørensen", "sorensen"),
+        ("Ægir Æbeltoft", "aegir aebeltoft"),
+        ("Þórsson", "thorsson"),
+        ("Guðmundsdóttir", "gudmundsdottir"),
+        ("Đorđević", "dordevic"),
+        ("Œuvre", "oeuvre"),
+    ],
+)
+def test_fold_spells_letters_without_a_combining_mark_as_a_plain_keyboard_does(
+    written: str, typed: str
+) -> None:
+    assert fold(written) == typed
 
 
 @pytest.mark.parametrize(
@@ -108,6 +127,12 @@ def test_search_tokens_hold_words_and_prefixes_folded() -> None:
     tokens = search_tokens(["Zoë Müller", "Senior Engineer", None, "C++"])
     assert {"zoe", "zo", "muller", "mu", "senior", "engineer", "eng", "c++"} <= set(tokens)
     assert query_tokens("  ENGIN  zoë ") == ["engin", "zoe"]
+
+
+def test_a_name_with_an_apostrophe_is_found_with_or_without_it() -> None:
+    tokens = set(search_tokens(["Siobhán O'Connor", "D\u2019Angelo"]))
+    for query in ("oconnor", "o connor", "connor", "O'Connor", "dangelo", "angelo", "siobhan"):
+        assert set(query_tokens(query)) <= tokens, query
 
 
 def _person(person_id: str, **fields: object) -> Candidate:

@@ -3,7 +3,11 @@ change; append new ones)."""
 
 from __future__ import annotations
 
-from crm_candidates.repositories.candidates import backfill_derived_fields, backfill_segment_ids
+from crm_candidates.repositories.candidates import (
+    backfill_derived_fields,
+    backfill_segment_ids,
+    refresh_search_fields,
+)
 from crm_candidates.repositories.collections import POOLS_COLLECTION
 from crm_shared import Migration, backfill_versions
 from crm_shared.mongo import Database
@@ -17,4 +21,5 @@ MIGRATIONS = [
     Migration(1, "candidates-derived-fields", backfill_derived_fields),
     Migration(2, "candidates-segment-ids", backfill_segment_ids),
     Migration(3, "pools-versioned", _version_pools),
+    Migration(4, "candidates-search-folding", refresh_search_fields),
 ]

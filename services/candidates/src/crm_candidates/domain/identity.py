@@ -9,7 +9,6 @@ key. Fuzzy matching compares names with company or location and explains each su
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from rapidfuzz import fuzz
 
 from crm_shared import normalise_email
+from crm_shared.text import fold, without_apostrophes
 
 EMAIL_KEY = "email"
 PHONE_KEY = "phone"
@@ -58,13 +58,6 @@ _SOUNDEX_CODES = {
     "r": "6",
 }
 _TOKEN_SPLIT = re.compile(r"[^0-9a-z+#]+")
-
-
-def fold(text: str) -> str:
-    """Lower-case text without accents and with single spaces: `  Zoë  Müller` -> `zoe muller`."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(stripped.casefold().replace("ß", "ss").split())
 
 
 def phone_digits(phone: str) -> str | None:
@@ -141,7 +134,9 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
     """Folded words of `texts` and their prefixes, for keyword search over an ordinary index."""
     tokens: set[str] = set()
     for text in texts:
-        for word in query_tokens(text or ""):
+        # `O'Connor` is found by `o connor`, `connor` and `oconnor`.
+        words = query_tokens(text or "") + query_tokens(without_apostrophes(text or ""))
+        for word in words:
             tokens.update(
                 word[:length]
                 for length in range(min(MIN_PREFIX_LENGTH, len(word)), len(word) + 1)

@@ -17,8 +17,8 @@ import unicodedata
 from enum import StrEnum
 from typing import Any, get_origin
 
-from crm_candidates.domain.identity import fold
 from crm_candidates.domain.models import RECORD_FIELDS, Candidate
+from crm_shared.text import fold
 
 # Pool placements are kept by the pool commands from their own memberships: the survivor keeps
 # its own (the merged record's memberships are listed on the merge, not moved).
@@ -83,16 +83,9 @@ def _origins(record: Candidate, field: str, values: list[Any]) -> list[dict[str,
     return [_origin(record, field, value) for value in values]
 
 
-# Letters that carry no combining mark to drop, spelled as they are without the keyboard for them.
-_PLAIN_SPELLING = str.maketrans(
-    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L",
-     "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH"}
-)  # fmt: skip
-
-
 def _folded(text: str) -> str:
     """The text without diacritics, case or extra blanks: what two spellings share."""
-    return fold(text.translate(_PLAIN_SPELLING))
+    return fold(text)
 
 
 def _how_well_written(text: str) -> tuple[int, bool, int]:

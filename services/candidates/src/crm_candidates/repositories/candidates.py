@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_candidates.domain.identity import (
@@ -54,19 +54,8 @@ def candidate_identity_keys(candidate: Candidate) -> list[str]:
 
 def derived_fields(candidate: Candidate) -> dict[str, Any]:
     """The query fields stored beside a candidate: segment facets, search tokens, block keys."""
-    return {
-        "facets": candidate_facets(candidate.model_dump()),
-        "search_tokens": search_tokens(
-            [
-                candidate.first_name,
-                candidate.last_name,
-                candidate.current_title,
-                candidate.current_company,
-                *candidate.skills,
-            ]
-        ),
-        "block_keys": block_keys(candidate.last_name),
-    }
+    fields = candidate.model_dump()
+    return {"facets": candidate_facets(fields), **search_fields(fields)}
 
 
 def candidate_document(candidate: Candidate) -> dict[str, Any]:
@@ -623,6 +612,57 @@ async def backfill_derived_fields(database: Database, *, batch: int = 500) -> No
             completed += 1
     if completed:
         logger.info("gave %d older candidate records their identity keys", completed)
+
+
+async def refresh_search_fields(database: Database, *, batch: int = 500) -> None:
+    """Writes every record's search tokens and block keys again with today's folding (Łukasz
+    found by `lukasz`, O'Connor by `oconnor`), a batch at a time in `_id` order.
+
+    Deliberately cross-tenant, like `backfill_derived_fields`: it runs once per database as a
+    migration; each record keeps its tenant."""
+    collection = database[CANDIDATES_COLLECTION]
+    after: str | None = None
+    refreshed = 0
+    while documents := (
+        await collection.find(
+            {} if after is None else {"_id": {"$gt": after}},
+            {"first_name": 1, "last_name": 1, "current_title": 1, "current_company": 1,
+             "skills": 1, "tenant_id": 1},
+        )
+        .sort("_id", ASCENDING)
+        .limit(batch)
+        .to_list()
+    ):  # fmt: skip
+        await collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": document["_id"], "tenant_id": document["tenant_id"]},
+                    {"$set": search_fields(document)},
+                )
+                for document in documents
+            ],
+            ordered=False,
+        )
+        refreshed += len(documents)
+        after = str(documents[-1]["_id"])
+    if refreshed:
+        logger.info("refreshed the search tokens of %d candidate records", refreshed)
+
+
+def search_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored record's search tokens and block keys, from its stored fields."""
+    return {
+        "search_tokens": search_tokens(
+            [
+                document.get("first_name"),
+                document.get("last_name"),
+                document.get("current_title"),
+                document.get("current_company"),
+                *(document.get("skills") or []),
+            ]
+        ),
+        "block_keys": block_keys(str(document.get("last_name") or "")),
+    }
 
 
 """Indexed vocabularies by (tenant, version), oldest first; bounded by VOCABULARY_CACHE_SIZE."""

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_shared.text import APOSTROPHES, fold, without_apostrophes
 
 KINDS = {
     "career_fair": "Career fair",
@@ -367,7 +368,7 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     """Who the door's search finds: a code matches its registration exactly, otherwise every
     word must start a part of the name or the e-mail address. Waitlisted people are included
     (the coordinator decides whether a seat is free); an empty search finds nobody."""
-    words = query.strip().lower().split()
+    words = fold(query).split()
     if not words:
         return []
     people = [dict(r) | {"code": code_of(r)} for r in registrations]
@@ -376,8 +377,11 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
         return by_code
 
     def matches(person: Mapping[str, Any]) -> bool:
-        parts = f"{person['first_name']} {person['last_name']} {person['email']}".lower()
-        pieces = [*parts.replace("@", " ").replace(".", " ").split(), str(person["email"])]
+        # Łukasz is found by `lukasz`, O'Connor by `oconnor` as well as `o connor`.
+        name = fold(f"{person['first_name']} {person['last_name']}")
+        apart = name.translate(str.maketrans(APOSTROPHES, " " * len(APOSTROPHES)))
+        parts = f"{apart} {without_apostrophes(name)} {fold(str(person['email']))}"
+        pieces = [*parts.replace("@", " ").replace(".", " ").split(), str(person["email"]).lower()]
         return all(any(piece.startswith(word) for piece in pieces) for word in words)
 
     found = [p for p in people if matches(p)]

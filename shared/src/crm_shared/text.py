@@ -1,0 +1,28 @@
+"""Folding text for matching: the form two spellings of one name share."""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Letters that carry no combining mark to drop, spelled as they are without the keyboard for
+# them: a recruiter types `lukasiewicz` for Łukasiewicz, `sorensen` for Sørensen.
+_PLAIN_SPELLING = str.maketrans(
+    {"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ł": "l", "Ł": "L",
+     "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "\u0131": "i", "ħ": "h",
+     "Ħ": "H", "ŧ": "t", "Ŧ": "T"}
+)  # fmt: skip
+# Apostrophes inside a name (O'Connor, the typographic ones too), which a search may leave out.
+APOSTROPHES = "'\u2019\u2018\u02bc`"
+
+
+def fold(text: str) -> str:
+    """Lower-case text without accents and with single spaces, each letter spelled as on a
+    plain keyboard: `  Zoë  Łukasiewicz-Þórsson` -> `zoe lukasiewicz-thorsson`; `ß` -> `ss`."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_PLAIN_SPELLING))
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(stripped.casefold().split())
+
+
+def without_apostrophes(text: str) -> str:
+    """The text with the apostrophes inside names left out: `O'Connor` -> `OConnor`."""
+    return text.translate(str.maketrans("", "", APOSTROPHES))

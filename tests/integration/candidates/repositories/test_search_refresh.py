@@ -1,0 +1,64 @@
+"""Migration 4 writes every stored record's search tokens and block keys again with today's
+folding: records stored before it are found by `lukasz`, `oconnor`, `gudmundsdottir`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from crm_candidates.config import CandidatesSettings
+from crm_candidates.domain.identity import query_tokens
+from crm_candidates.repositories.candidates import refresh_search_fields
+from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
+from crm_shared import Database, create_mongo_client
+from helpers import unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database(mongodb_uri: str) -> AsyncIterator[Database]:
+    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("folding"))
+    mongo = create_mongo_client(settings)
+    yield mongo[settings.mongodb_database]
+    await mongo.close()
+
+
+async def test_records_stored_with_the_old_folding_are_found_as_typed(database: Database) -> None:
+    people = [
+        ("t1", "Łukasz", "Łukasiewicz"),
+        ("t1", "Siobhán", "O'Connor"),
+        ("t2", "Þóra", "Guðmundsdóttir"),
+    ]
+    # What the old folding stored: no tokens for the letters it dropped.
+    await database[CANDIDATES_COLLECTION].insert_many(
+        [
+            {
+                "_id": f"c{index}",
+                "tenant_id": tenant,
+                "first_name": first,
+                "last_name": last,
+                "skills": ["python"],
+                "search_tokens": ["ukasz", "python"],
+                "block_keys": [],
+            }
+            for index, (tenant, first, last) in enumerate(people)
+        ]
+    )
+    await refresh_search_fields(database, batch=2)
+    stored = {
+        document["_id"]: document
+        for document in await database[CANDIDATES_COLLECTION].find().to_list()
+    }
+    for candidate_id, query in (
+        ("c0", "lukasz lukasiewicz"),
+        ("c1", "oconnor siobhan"),
+        ("c1", "o connor"),
+        ("c2", "thora gudmundsdottir"),
+    ):
+        assert set(query_tokens(query)) <= set(stored[candidate_id]["search_tokens"]), query
+    assert "python" in stored["c2"]["search_tokens"]
+    assert stored["c0"]["block_keys"]
+    # Each record keeps its tenant.
+    assert [stored[f"c{n}"]["tenant_id"] for n in range(3)] == ["t1", "t1", "t2"]
