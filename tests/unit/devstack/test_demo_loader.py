@@ -53,6 +53,43 @@ async def test_a_create_keeps_its_key_through_a_409_and_a_lost_response(tmp_path
     assert keys[4] is None
 
 
+async def test_a_read_that_timed_out_at_the_gateway_is_asked_again(tmp_path: Path) -> None:
+    timed_out = httpx.Response(504, json={"type": "urn:recruitcrm:problem:upstream-timeout"})
+    answers = [timed_out, timed_out, httpx.Response(200, json={"backfill": None})]
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
+        status = await loader.expect(200, "GET", "/api/v1/ats/connections/c1/sync")
+    assert status == {"backfill": None}
+
+
+@pytest.mark.parametrize(
+    ("candidates", "segments", "state"),
+    [
+        ([], [], "empty"),
+        ([{"id": "c1"}], [{"name": "Python in Berlin"}], "partial"),
+        ([{"id": "c1"}], [{"name": "Python in Berlin"}, {"name": "Silver medallists"}], "complete"),
+    ],
+)
+async def test_a_demo_stopped_half_way_is_told_apart_from_a_whole_one(
+    tmp_path: Path, candidates: list[object], segments: list[object], state: str
+) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/candidates":
+            return httpx.Response(200, json={"items": candidates})
+        return httpx.Response(200, json=segments)
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        assert await DemoLoader(StackConfig(run_dir=tmp_path), client).loaded() == state
+
+
 async def test_a_lost_response_to_a_request_without_a_key_is_not_repeated(tmp_path: Path) -> None:
     def gateway(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("the response was lost")

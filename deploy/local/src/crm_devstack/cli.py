@@ -10,7 +10,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .config import MAX_REPLICAS, StackConfig
-from .demo import load_demo
+from .demo import DemoIncompleteError, load_demo
 from .infra import InfraComponent
 from .keycloak import KEYCLOAK_VERSION, Keycloak, available_memory_mib
 from .processes import ManagedProcess, ProcessError, port_open
@@ -347,8 +347,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "down":
         code = down(config)
     elif args.command == "demo":
-        _print(asyncio.run(load_demo(config, args.candidates)))
-        code = 0
+        try:
+            _print(asyncio.run(load_demo(config, args.candidates)))
+            code = 0
+        except DemoIncompleteError as error:
+            _print(f"crm-stack demo: {error}")
+            code = 1
     else:
         code = status(config)
     raise SystemExit(code)

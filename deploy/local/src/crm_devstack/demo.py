@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from .config import StackConfig
-from .demo_ats import SimulatedAccount, connect_ats
+from .demo_ats import SILVER_MEDALLISTS, SimulatedAccount, connect_ats
 from .sign_in import sign_in_guide
 from .smtp_sink import read_messages
 from .stack import DEV_TOKENS, ats_simulators
@@ -88,6 +88,10 @@ class DemoPerson:
     payload: dict[str, Any]
 
 
+class DemoIncompleteError(RuntimeError):
+    """An earlier load of the demo stopped half-way; loading again would duplicate it."""
+
+
 def demo_people(count: int, seed: int = 2026) -> list[DemoPerson]:
     """Seeded, realistic candidates from the shared workload; about 5% are near-duplicates."""
     people = []
@@ -131,8 +135,10 @@ class DemoLoader:
         again when its response was lost (the gateway replays it, or answers 409 while it still
         runs, which is waited out). With `retry_timeouts`, for a request that is safe to repeat
         even though it runs again, a 504 (the service did not answer in time on this loaded
-        machine; it may have done the work) is sent again: the gateway stores no 504.
+        machine; it may have done the work) is sent again: the gateway stores no 504. A GET is
+        always such a request: it changes nothing.
         """
+        retry_timeouts = retry_timeouts or method == "GET"
         if method == "POST" and path.startswith("/api/v1/"):
             kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": str(uuid4())}
         timeouts = lost = 0
@@ -144,8 +150,9 @@ class DemoLoader:
                     raise
                 lost += 1
                 continue
-            if response.status_code == 504 and retry_timeouts and timeouts < 3:
+            if response.status_code == 504 and retry_timeouts and timeouts < 5:
                 timeouts += 1
+                await asyncio.sleep(timeouts)
                 continue
             if not _wait_and_repeat(response):
                 return response
@@ -166,9 +173,15 @@ class DemoLoader:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json()
 
-    async def already_loaded(self) -> bool:
+    async def loaded(self) -> str:
+        """`empty`, `complete` (the last thing it makes, the silver-medallist segment, is
+        there) or `partial` (an earlier load stopped half-way)."""
         page = await self.expect(200, "GET", "/api/v1/candidates?limit=1", headers=self.recruiter)
-        return bool(page["items"])
+        if not page["items"]:
+            return "empty"
+        segments = await self.expect(200, "GET", "/api/v1/segments", headers=self.recruiter)
+        names = {segment["name"] for segment in segments}
+        return "complete" if SILVER_MEDALLISTS["name"] in names else "partial"
 
     async def load(self, candidates: int) -> dict[str, Any]:
         """Loads everything; returns what was created, for the summary."""
@@ -574,8 +587,15 @@ async def load_demo(config: StackConfig, candidates: int = 300) -> str:
         base_url=f"http://127.0.0.1:{config.gateway_port}", timeout=30
     ) as client:
         loader = DemoLoader(config, client)
-        if await loader.already_loaded():
+        state = await loader.loaded()
+        if state == "complete":
             return "Demo data was loaded before; nothing added.\n" + guide(config)
+        if state == "partial":
+            raise DemoIncompleteError(
+                "An earlier demo load stopped half-way (its error is above that run's end), and "
+                "loading it again over what it left would duplicate it. To start afresh: "
+                f"`make stop`, delete {config.run_dir} (the local stack's data), `make run`."
+            )
         summary = await loader.load(candidates)
     engagement = summary["engagement"]
     past = summary["past_event"]
