@@ -82,6 +82,19 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     described = []
     for error in errors:
         location = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            # Pydantic puts the character offset where a field would be: say it in words.
+            offset = location[1] if len(location) > 1 else "?"
+            reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+            described.append(
+                {
+                    "field": "body",
+                    "pointer": "",
+                    "source": "body",
+                    "detail": f"the body is not valid JSON: {reason} (at character {offset})",
+                }
+            )
+            continue
         field = _field_path(location)
         described.append(
             {
@@ -111,6 +124,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if (
+            media_type
+            and not media_type.endswith(("/json", "+json"))
+            and any(tuple(e.get("loc", ())) == ("body",) for e in error.errors())
+            and request.method in ("POST", "PUT", "PATCH")
+        ):
+            # The whole body, which the route reads as a JSON object, came as something else
+            # (`text/plain`): a form's fields would be named one by one, and stay 422s.
+            return problem_response(
+                415,
+                f"the body must be application/json, not {media_type}",
+                instance=request.url.path,
+                problem_type="unsupported-media-type",
+                title="Unsupported media type",
+            )
         errors = validation_errors(error.errors())
         fields = ", ".join(entry["field"] for entry in errors)
         return problem_response(

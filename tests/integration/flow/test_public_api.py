@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from crm_gateway.domain.routing import UPLOAD_OPERATIONS
 from helpers import eventually
-from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +135,26 @@ async def test_candidates_are_listed_page_by_page_in_creation_order(stack: Stack
         "/api/v1/candidates", params={"limit": 10_000}, headers=stack.as_(token)
     )
     assert_problem(too_big, 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/messages", {"candidate_id": "c1", "emial": "ada@example.org"}),
+        ("/api/v1/suppressions", {"reasn": "bounced"}),
+        ("/api/v1/events", {"stauts": "published"}),
+    ],
+)
+async def test_a_misspelt_filter_of_campaigns_and_events_is_refused_not_ignored(
+    stack: Stack, path: str, params: dict[str, str]
+) -> None:
+    """An unknown filter would list everything; it is a 422 naming it, as in candidates."""
+    answer = await stack.gateway.get(path, params=params, headers=stack.as_(ACME_ADMIN_TOKEN))
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    misspelt = sorted(name for name in params if name != "candidate_id")
+    assert [e["field"] for e in answer.json()["errors"]] == misspelt
+    assert {e["source"] for e in answer.json()["errors"]} == {"query"}
 
 
 async def test_unknown_resources_and_oversized_bodies_are_problems(stack: Stack) -> None:

@@ -62,6 +62,32 @@ def test_a_validation_error_is_a_422_problem_naming_the_bad_field(client: TestCl
     assert problem["errors"][0]["pointer"] == "#/emails/1"
 
 
+def test_broken_json_is_a_422_about_the_body_not_a_field_named_by_an_offset(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/people",
+        content=b'{"name": "Ada", "emails": [',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "body"
+    assert error["pointer"] == ""
+    assert error["detail"].startswith("the body is not valid JSON")
+    assert "at character" in error["detail"]
+
+
+def test_a_body_that_is_not_json_is_a_415(client: TestClient) -> None:
+    response = client.post("/people", content=b"name=Ada", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json()["type"] == "urn:recruitcrm:problem:unsupported-media-type"
+    assert "text/plain" in response.json()["detail"]
+    # A JSON body of the wrong shape stays a 422.
+    wrong = client.post("/people", json=["Ada"])
+    assert wrong.status_code == 422
+
+
 def test_a_problem_error_keeps_its_status_type_and_extensions(client: TestClient) -> None:
     problem = client.get("/conflict").json()
     assert problem == {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from crm_campaigns.api.deps import Container
@@ -17,10 +17,14 @@ from crm_shared import (
     Page,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
     require_permission,
 )
 
-router = APIRouter()
+router = APIRouter(
+    # A misspelt filter (`?emial=`) is a 422 naming it, not a silently wider list.
+    dependencies=[Depends(reject_unknown_query_params)]
+)
 
 
 class EventMailPublic(BaseModel):

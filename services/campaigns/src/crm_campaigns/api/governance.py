@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.api.deps import ContactPoliciesDep, Container, SuppressionListDep
@@ -30,10 +30,14 @@ from crm_shared import (
     SignedLinks,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
     require_permission,
 )
 
-router = APIRouter()
+router = APIRouter(
+    # A misspelt filter (`?emial=`) is a 422 naming it, not a silently wider list.
+    dependencies=[Depends(reject_unknown_query_params)]
+)
 
 
 def _public(suppression: Suppression) -> SuppressionPublic:

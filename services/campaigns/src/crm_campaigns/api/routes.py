@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_campaigns.api.deps import (
     Container,
@@ -74,12 +74,16 @@ from crm_shared import (
     encode_cursor,
     etag_for,
     problem_responses,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
 )
 
-router = APIRouter()
+router = APIRouter(
+    # A misspelt filter (`?emial=`) is a 422 naming it, not a silently wider list.
+    dependencies=[Depends(reject_unknown_query_params)]
+)
 
 
 def _not_found(kind: str, identifier: str) -> ProblemError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from crm_events.api.deps import Storage
 from crm_events.api.registration_links import CALENDAR_RESPONSE, calendar_file, cancel_refused
@@ -61,6 +61,7 @@ from crm_shared import (
     new_id,
     problem_responses,
     public_operation,
+    reject_unknown_query_params,
     require_permission,
     required_version,
     stale_version,
@@ -69,7 +70,12 @@ from crm_shared import (
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(
+    prefix="/events",
+    tags=["events"],
+    # A misspelt filter (`?emial=`) is a 422 naming it, not a silently wider list.
+    dependencies=[Depends(reject_unknown_query_params)],
+)
 public_router = APIRouter(
     prefix="/public/events", tags=["public"], dependencies=[public_operation()]
 )
