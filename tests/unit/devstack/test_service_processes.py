@@ -8,7 +8,7 @@ import pytest
 
 from crm_devstack.cli import REPLICAS_FILE, started_replicas
 from crm_devstack.config import MAX_REPLICAS, StackConfig
-from crm_devstack.stack import service_processes, services_config
+from crm_devstack.stack import GATEWAY_UPSTREAM_VARS, service_processes, services_config
 from crm_shared import (
     InternalTokenSigner,
     InternalTokenVerifier,
@@ -89,14 +89,20 @@ def test_each_replica_is_a_process_of_its_own_sharing_the_services_groups(tmp_pa
             == (first.argv[first.argv.index("--factory") + 1])
         )
         # The same consumer groups, database and secrets: one service, two processes.
-        assert {k: v for k, v in second.env.items() if k != "METRICS_PORT"} == {
-            k: v for k, v in first.env.items() if k != "METRICS_PORT"
+        own = {"METRICS_PORT", *GATEWAY_UPSTREAM_VARS.values()}
+        assert {k: v for k, v in second.env.items() if k not in own} == {
+            k: v for k, v in first.env.items() if k not in own
         }
         assert second.ports[0] == first.ports[0] + config.replica_port_step
         assert second.log_path != first.log_path
         assert second.pid_path != first.pid_path
     gateways = [processes["gateway"], processes["gateway-2"]]
     assert len({g.env["METRICS_PORT"] for g in gateways}) == 2
+    # Each gateway talks to its own replica of each service: HTTP spreads as a Service's does.
+    for replica, gateway in enumerate(gateways):
+        for service, variable in GATEWAY_UPSTREAM_VARS.items():
+            port = config.replica_ports(service)[replica]
+            assert gateway.env[variable] == f"http://127.0.0.1:{port}"
     every_port = [port for p in processes.values() for port in p.ports]
     assert len(every_port) == len(set(every_port))
 

@@ -240,6 +240,13 @@ def service_url(config: StackConfig, service: str) -> str:
     return f"http://{LOCALHOST}:{config.service_ports[service]}"
 
 
+def replica_url(config: StackConfig, service: str, replica: int) -> str:
+    """Base URL of a service's replica `replica` (0: the first), or of its first when it has
+    fewer."""
+    ports = config.replica_ports(service)
+    return f"http://{LOCALHOST}:{ports[min(replica, len(ports) - 1)]}"
+
+
 def service_process(
     service: str,
     port: int,
@@ -336,9 +343,6 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             **own_env.get(service, {}),
         }
         if service == "gateway":
-            # A service's other replicas share its consumer groups and workers; HTTP goes to
-            # its first (in a cluster, the Kubernetes Service spreads it over them all).
-            env |= {var: service_url(config, name) for name, var in GATEWAY_UPSTREAM_VARS.items()}
             env |= {
                 "TENANTS": json.dumps(DEV_TENANTS),
                 "DEV_TOKENS": json.dumps(DEV_TOKENS),
@@ -352,6 +356,13 @@ def service_processes(config: StackConfig) -> list[ManagedProcess]:
             if service == "gateway":
                 replica_env["METRICS_PORT"] = str(metrics_ports[replica])
                 extra_ports = (metrics_ports[replica],)
+                # Gateway k sends each service's requests to that service's replica k, so
+                # clients spread over the gateways spread over every service's replicas, as a
+                # cluster's Services do (one gateway and one replica each: all to the first).
+                replica_env |= {
+                    var: replica_url(config, name, replica)
+                    for name, var in GATEWAY_UPSTREAM_VARS.items()
+                }
             processes.append(
                 service_process(
                     replica_name(service, replica),
