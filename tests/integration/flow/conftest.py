@@ -231,6 +231,9 @@ async def backends(
             tracking_secret="integration-tests-tracking-secret-0123456789",
             sequence_poll_interval_seconds=0.2,
             delivery_poll_interval_seconds=0.2,
+            # An audience member campaigns does not know is waited for this long (180 s in
+            # production), so that the tests of skipped unknown candidates end soon.
+            broadcast_recipient_wait_seconds=8,
             tenant_time_zones={t.acme: "Europe/Berlin" for t in tenants_by_module.values()},
             # The tests open mail the moment it arrives, which the timing rule would take for
             # a scanner (user agents and addresses still flag machines).

@@ -66,11 +66,14 @@ async def known_candidates(
     database: Database,
     tenant_id: str,
     people: list[dict[str, Any]],
+    *,
+    ids_given: list[str] | None = None,
 ) -> list[str]:
-    """Announces candidates (`candidate.created`) and waits until campaigns projected them."""
+    """Announces candidates (`candidate.created`, with these ids if given) and waits until
+    campaigns projected them."""
     ids = []
-    for person in people:
-        candidate_id = unique("cand")
+    for index, person in enumerate(people):
+        candidate_id = ids_given[index] if ids_given else unique("cand")
         ids.append(candidate_id)
         profile = CandidateCreated(
             candidate_id=candidate_id,
@@ -206,6 +209,7 @@ async def test_a_segment_broadcast_arrives_personalised_with_the_branding_block(
     assert done["progress"] | {"skipped_reasons": None} == {
         "audience_size": 3,
         "queued": 3,
+        "awaiting_recipients": 0,
         "pending": 0,
         "sent": 2,
         "failed": 0,
@@ -256,6 +260,43 @@ async def test_a_static_list_broadcast_skips_unknown_candidates_and_falls_back(
     assert done["progress"]["skipped_reasons"] == {"unknown_candidate": 1}
     assert [m.subject for m in smtp_sink.messages_to(address(named))] == ["Hello Lin"]
     assert [m.subject for m in smtp_sink.messages_to(address(unnamed))] == ["Hello there"]
+
+
+async def test_a_broadcast_waits_for_people_campaigns_does_not_know_yet(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str, campaigns_db: Database
+) -> None:
+    """Someone whose `candidate.created` reaches campaigns after the send (a backlog behind an
+    import) still gets the mail: the preparation waits for them, saying so in its progress."""
+    gateway, acme = stack.gateway, stack.as_(ACME_TOKEN)
+    [known] = await known_candidates(
+        kafka_bootstrap_servers, campaigns_db, stack.acme, [{"first_name": "Lin"}]
+    )
+    late = unique("late")
+    template_id = await template(gateway, acme)
+    broadcast = await start(
+        gateway,
+        acme,
+        {
+            "name": "After the import",
+            "template_id": template_id,
+            "audience": {"type": "list", "candidate_ids": [known, late]},
+        },
+    )
+
+    async def waiting() -> bool:
+        current = (await gateway.get(f"/api/v1/broadcasts/{broadcast['id']}", headers=acme)).json()
+        return bool(current["progress"]["awaiting_recipients"] == 1)
+
+    await eventually(waiting, timeout=20, message="the broadcast did not wait for the unknown")
+    # The late person reaches campaigns while the broadcast waits (8 s in these tests).
+    await known_candidates(
+        kafka_bootstrap_servers, campaigns_db, stack.acme, [{"first_name": "Kim"}], ids_given=[late]
+    )
+    done = await settled(gateway, acme, broadcast["id"], "completed")
+    assert done["progress"]["sent"] == 2
+    assert done["progress"]["skipped_reasons"] == {}
+    assert done["progress"]["awaiting_recipients"] == 0
+    assert [m.subject for m in smtp_sink.messages_to(address(late))] == ["Hello Kim"]
 
 
 async def test_a_pool_stage_broadcast_reaches_only_that_stage(

@@ -65,6 +65,9 @@ class CampaignsSettings(ServiceSettings):
     tenant_time_zones: dict[str, str] = Field(default_factory=dict)
     broadcast_poll_interval_seconds: float = 1.0
     broadcast_chunk_size: int = Field(default=1000, ge=1)
+    # How long after its send a broadcast waits for audience members the service does not know
+    # yet (their `candidate.created` still on its way) before skipping them; 0 never waits.
+    broadcast_recipient_wait_seconds: float = Field(default=180.0, ge=0)
     quotas: Quotas = Field(
         default_factory=Quotas,
         description="Concurrent broadcasts per tenant (`max_concurrent_broadcasts`): defaults, "

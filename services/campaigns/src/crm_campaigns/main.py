@@ -209,6 +209,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         messages_queued=messages_queued,
         hints=due_hints,
         handoff=handoff,
+        recipient_wait=timedelta(seconds=settings.broadcast_recipient_wait_seconds),
     )
     workers = [
         BatchWorker(

@@ -88,6 +88,7 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
         queued=broadcast.queued,
+        awaiting_recipients=broadcast.awaiting_recipients,
         pending=await count_messages(
             broadcast.id,
             status={"$in": [MessageStatus.QUEUED.value, MessageStatus.SENDING.value]},

@@ -371,6 +371,13 @@ class AbTestPublic(BaseModel):
 class BroadcastProgress(BaseModel):
     audience_size: int = Field(description="Candidates in the snapshot taken at send.")
     queued: int = Field(description="Messages queued so far (the A/B rest once decided).")
+    awaiting_recipients: int = Field(
+        default=0,
+        description="While `preparing`: people of the audience the campaigns service does not "
+        "know yet (just created, their profile still on its way). The broadcast waits up to "
+        "3 minutes from its send for them; those still unknown then are skipped as "
+        "`unknown_candidate`.",
+    )
     pending: int = Field(description="Queued messages without an outcome yet.")
     sent: int
     failed: int

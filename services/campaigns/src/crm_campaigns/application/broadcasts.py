@@ -80,6 +80,8 @@ from crm_shared import (
 )
 
 UNKNOWN_CANDIDATE = "unknown_candidate"
+# How often a broadcast waiting for audience members campaigns does not know yet looks again.
+RECIPIENT_RECHECK = timedelta(seconds=5)
 RENDER_FAILED = "render_failed"
 # Failures in a row of a broadcast's preparation (or A/B finish) before it is paused.
 MAX_RUN_ERRORS = 3
@@ -153,8 +155,10 @@ class BroadcastRunner:
         messages_queued: Wakeup,
         hints: DueMessageHints | None = None,
         handoff: BatchHandoff | None = None,
+        recipient_wait: timedelta = timedelta(minutes=3),
     ) -> None:
         self._mongo = mongo
+        self._recipient_wait = recipient_wait
         self._database = database
         self._tokens = tokens
         self._links = links
@@ -289,6 +293,8 @@ class BroadcastRunner:
         repository = BroadcastRepository(self._database, broadcast.tenant_id)
         compiled = await self._compiled(broadcast)
         candidate_ids = await self._audience(broadcast)
+        if await self._awaits_recipients(broadcast, candidate_ids, repository):
+            return  # its lease, shortened, brings it back in a few seconds
         assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
         now = utc_now()
         unknown = queued = 0
@@ -324,6 +330,34 @@ class BroadcastRunner:
             },
         )
         await self._settle(repository, broadcast.id, moved)
+
+    async def _awaits_recipients(
+        self, broadcast: Broadcast, candidate_ids: list[str], repository: BroadcastRepository
+    ) -> bool:
+        """Whether to wait before queuing: some of the audience are not known to campaigns yet
+        (a segment's `segment.entered` can arrive before the person's `candidate.created`, the
+        topics being consumed apart, and an import's people reach campaigns behind their
+        backlog), and the broadcast was sent less than `recipient_wait` ago. Queued now, they
+        would be skipped for good. Past the wait, the still unknown are skipped
+        (`unknown_candidate`) and the rest go. Records how many it waits for."""
+        recipients = RecipientRepository(self._database, broadcast.tenant_id)
+        unknown = 0
+        for start in range(0, len(candidate_ids), self._chunk_size):
+            chunk = candidate_ids[start : start + self._chunk_size]
+            unknown += len(chunk) - len(await recipients.known_among(chunk))
+        now = utc_now()
+        waiting = unknown > 0 and now - (broadcast.started_at or now) < self._recipient_wait
+        if waiting:
+            await repository.await_recipients(broadcast.id, unknown, until=now + RECIPIENT_RECHECK)
+        elif broadcast.awaiting_recipients:
+            await repository.await_recipients(broadcast.id, 0, until=None)
+        if waiting:
+            logger.info(
+                "broadcast %s waits for %d of its audience to reach campaigns",
+                broadcast.id,
+                unknown,
+            )
+        return waiting
 
     async def _still_ours(
         self, repository: BroadcastRepository, broadcast_id: str, status: BroadcastStatus

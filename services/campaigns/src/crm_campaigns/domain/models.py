@@ -773,6 +773,9 @@ class Broadcast(BaseModel):
     completed_at: datetime | None = None
     audience_size: int = 0
     queued: int = 0
+    # While preparing: how many of the audience campaigns does not know yet (their
+    # `candidate.created` still on its way); the preparation waits a little for them.
+    awaiting_recipients: int = 0
     materialized: bool = False
     test_ends_at: datetime | None = None
     winner: str | None = None

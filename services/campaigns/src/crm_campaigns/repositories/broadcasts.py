@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -228,6 +228,18 @@ class BroadcastRepository:
 
     async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
         return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
+
+    async def await_recipients(
+        self, broadcast_id: str, count: int, *, until: datetime | None
+    ) -> None:
+        """Records how many of a preparing broadcast's audience it waits for; while it waits,
+        its runner's lease ends at `until`, when it is looked at again."""
+        changes: dict[str, Any] = {"awaiting_recipients": count}
+        if until is not None:
+            changes["lease_until"] = until
+        await self._broadcasts.update_one(
+            {"_id": broadcast_id, "status": BroadcastStatus.PREPARING.value}, {"$set": changes}
+        )
 
 
 async def complete_if_done(database: Database, tenant_id: str, broadcast_id: str) -> bool:

@@ -55,6 +55,13 @@ class RecipientRepository:
         )
         return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
 
+    async def known_among(self, candidate_ids: list[str]) -> set[str]:
+        """Which of `candidate_ids` have a recipient, in one query."""
+        documents = await self._recipients.find(
+            {"candidate_id": {"$in": candidate_ids}}, projection={"candidate_id": 1}
+        )
+        return {str(document["candidate_id"]) for document in documents}
+
     async def fold_into(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
         """A merge: the merged candidate's recipient becomes the survivor's unless it has one."""
         if await self.get(survivor_id, session=session) is not None:
