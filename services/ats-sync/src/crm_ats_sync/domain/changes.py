@@ -65,6 +65,10 @@ class NewApplication:
     job_name: str | None
     applied_at: datetime | None
     stage: str | None = None
+    # The ATS's job, where the webhook names it, and whether the person is a prospect (no
+    # application for a job yet).
+    ats_job_id: str | None = None
+    prospect: bool = False
 
 
 @dataclass(frozen=True)
