@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -200,9 +200,12 @@ class GreenhouseApi:
             "POST", f"/{path}", json=greenhouse.person_body(prospect), retry_transient=False
         )
         if response.status_code not in (200, 201):
-            raise AtsUnavailableError(
+            refused = (
                 f"Greenhouse refused POST /{path} ({response.status_code}): {_problem(response)}"
             )
+            if 400 <= response.status_code < 500:
+                raise AtsRequestRefused(refused)
+            raise AtsUnavailableError(refused)
         return greenhouse.pushed_from_harvest(response.json(), ats_job_id=prospect.ats_job_id)
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import lever
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -66,14 +66,18 @@ class LeverApi:
     async def _call(
         self, method: str, path: str, *, params: Any = None, json: Any = None
     ) -> Any | None:
-        """The `data`-bearing answer to one call; None for a 404; `AtsUnavailableError` for any
-        other failure."""
+        """The `data`-bearing answer to one call; None for a 404; `AtsRequestRefused` for a write
+        Lever refuses (another 4xx); `AtsUnavailableError` for any other failure."""
         # Only reads are retried after a 5xx or a lost answer: a write may have been made.
         response = await self._http.request(
             method, path, params=params, json=json, retry_transient=method == "GET"
         )
         if response.status_code == 404:
             return None
+        if method != "GET" and 400 <= response.status_code < 500:
+            raise AtsRequestRefused(
+                f"Lever refused {method} {path} ({response.status_code}): {response.text[:300]}"
+            )
         if not response.is_success:
             raise AtsUnavailableError(
                 f"Lever answered {response.status_code} to {method} {path}: {response.text[:300]}"

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import workable
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -113,6 +113,10 @@ class WorkableApi:
             json={"sourced": True, "candidate": candidate},
             retry_transient=False,
         )
+        if 400 <= response.status_code < 500:
+            raise AtsRequestRefused(
+                f"Workable refused POST /{path} ({response.status_code}): {response.text[:200]}"
+            )
         created = self._answer(response).get("candidate") or {}
         if not created.get("id"):
             raise AtsUnavailableError(f"Workable answered no candidate id for POST /{path}")

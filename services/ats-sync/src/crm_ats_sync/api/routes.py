@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -27,6 +28,7 @@ from crm_ats_sync.api.schemas import (
     WebhookReceipt,
 )
 from crm_ats_sync.application import applications, connections, jobs, pushes, sync
+from crm_ats_sync.application.breaker import CircuitOpenError
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
@@ -474,6 +476,21 @@ async def list_jobs(
     return [JobPublic.model_validate(job.model_dump()) for job in found]
 
 
+def _circuit_open(paused: CircuitOpenError) -> ProblemError:
+    """A 503 for a call the connection's open circuit breaker did not let through, saying when
+    it lets one through again (unknown while another call's trial decides)."""
+    if paused.retry_at is None:
+        return ProblemError(503, str(paused), problem_type="ats-circuit-open")
+    wait = max(1, math.ceil((paused.retry_at - utc_now()).total_seconds()))
+    return ProblemError(
+        503,
+        str(paused),
+        problem_type="ats-circuit-open",
+        headers={"Retry-After": str(wait)},
+        extensions={"retry_at": paused.retry_at.isoformat()},
+    )
+
+
 def _push(push: Push) -> PushPublic:
     return PushPublic.model_validate(push.model_dump())
 
@@ -503,10 +520,14 @@ def _field_problem(status: int, field: str, detail: str, problem_type: str) -> P
         **problem_responses(
             409,
             502,
+            503,
             s409="No `data_processing` consent, the candidate is not an active record, the "
             "connection takes no pushes, or the same push is being retried right now.",
             s502="The ATS did not take the candidate; the push is stored as failed with the "
             "reason, and sending it again retries it.",
+            s503="The connection's circuit breaker is open (its ATS API failed repeatedly): the "
+            "ATS was not called and nothing was recorded; `retry_at` (and `Retry-After`) say "
+            "when it lets a call through again.",
         ),
     },
 )
@@ -521,11 +542,13 @@ async def push_candidate(
     `ats_job_id` as an application for that open job. Each (connection, candidate, job) is
     sent once: a repeat answers the stored push (200) and does not call the ATS again; a failed
     push (502, its reason stored) is tried again by sending it again. The candidate needs a
-    granted `data_processing` consent (409 `consent-required`)."""
+    granted `data_processing` consent (409 `consent-required`). While the connection's circuit
+    breaker is open the ATS is not called: 503 `ats-circuit-open`, nothing recorded."""
     try:
         outcome = await pushes.push_candidate(
             container.storage,
             container.api_factories,
+            container.breaker,
             pushes.PushRequest(
                 tenant_id=principal.tenant_id,
                 connection_id=connection_id,
@@ -547,6 +570,8 @@ async def push_candidate(
         raise ProblemError(
             409, "this push is being sent right now; look again shortly", problem_type="conflict"
         ) from None
+    except CircuitOpenError as paused:
+        raise _circuit_open(paused) from None
     push = outcome.push
     if push.state is PushState.FAILED:
         raise ProblemError(
