@@ -22,7 +22,9 @@ from crm_ats_sync.domain.changes import (
     Page,
     Prospect,
     PushedProspect,
+    UnmappedRecord,
     WebhookReport,
+    map_records,
 )
 
 DEFAULT_BASE_URL = "https://api.lever.co/v1"
@@ -121,14 +123,21 @@ class LeverApi:
             }
         return self._postings
 
-    async def _snapshots(self, opportunities: list[dict[str, Any]]) -> list[ApplicationSnapshot]:
+    async def _snapshots(
+        self, opportunities: list[dict[str, Any]]
+    ) -> tuple[list[ApplicationSnapshot], list[UnmappedRecord]]:
+        """The opportunities mapped each on its own, and the ones that could not be."""
         reasons = await self._archive_reasons(
             {r for r in map(lever.archive_reason_of, opportunities) if r is not None}
         )
         postings = await self._posting_names(
             {p for p in map(lever.posting_of, opportunities) if p is not None}
         )
-        return [lever.opportunity_snapshot(o, reasons, postings) for o in opportunities]
+        return map_records(
+            opportunities,
+            lambda o: lever.opportunity_snapshot(o, reasons, postings),
+            what="opportunity",
+        )
 
     async def applications_page(
         self, *, updated_after: datetime | None, cursor: str | None
@@ -139,7 +148,8 @@ class LeverApi:
         if cursor:
             params.append(("offset", cursor))
         document = await self._listed("/opportunities", params)
-        return Page(await self._snapshots(document["data"]), _next_offset(document))
+        items, rejected = await self._snapshots(document["data"])
+        return Page(items, _next_offset(document), rejected)
 
     async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
         document = await self._call(
@@ -147,7 +157,10 @@ class LeverApi:
         )
         if document is None:
             return None
-        return (await self._snapshots([document["data"]]))[0]
+        mapped, rejected = await self._snapshots([document["data"]])
+        if rejected:
+            raise ValueError(rejected[0].reason)
+        return mapped[0]
 
     async def jobs_page(
         self, *, updated_after: datetime | None, cursor: str | None
@@ -158,10 +171,10 @@ class LeverApi:
         if cursor:
             params.append(("offset", cursor))
         document = await self._listed("/postings", params)
-        jobs = [lever.posting_job(p) for p in document["data"]]
+        jobs, rejected = map_records(document["data"], lever.posting_job, what="posting")
         if updated_after is not None:
             jobs = [j for j in jobs if j.changed_at is None or j.changed_at >= updated_after]
-        return Page(jobs, _next_offset(document))
+        return Page(jobs, _next_offset(document), rejected)
 
     async def _user_to_perform_as(self) -> str:
         """Lever creates opportunities on behalf of a user (`perform_as`): the account's first

@@ -21,13 +21,21 @@ from crm_ats_sync.api.schemas import (
     JobPublic,
     PushCreate,
     PushPublic,
+    RejectedPayloadPublic,
     SecretRotation,
     SyncRunPublic,
     SyncStatusPublic,
     WebhookHealth,
     WebhookReceipt,
 )
-from crm_ats_sync.application import applications, connections, jobs, pushes, sync
+from crm_ats_sync.application import (
+    applications,
+    connections,
+    jobs,
+    pushes,
+    rejected_payloads,
+    sync,
+)
 from crm_ats_sync.application.breaker import CircuitOpenError
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
@@ -458,6 +466,42 @@ async def get_sync_status(
 
 
 @router.get(
+    "/connections/{connection_id}/rejected-payloads",
+    dependencies=[require_permission("settings:write")],
+    response_model=list[RejectedPayloadPublic],
+)
+async def list_rejected_payloads(
+    connection_id: str,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+) -> list[RejectedPayloadPublic]:
+    """What the connection's ATS sent that the CRM could not map or store (admins:
+    `settings:write`, since the bodies hold personal data), newest first: signed webhooks it
+    did not understand (answered 422) and records a backfill or reconciliation skipped. Each is
+    kept once, for 30 days, its body cut at 64 KiB, at most 1000 per connection. At most
+    `limit` (1-100, default 50) per answer; when there are more, the `Link` header gives the
+    next page (`rel="next"`, relative to the request)."""
+    try:
+        found, next_before = await rejected_payloads.list_rejected(
+            storage,
+            principal.tenant_id,
+            connection_id,
+            before_id=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    if next_before is not None:
+        following = request.url.include_query_params(cursor=encode_cursor(next_before))
+        response.headers["Link"] = f'<?{following.query}>; rel="next"'
+    return [RejectedPayloadPublic.model_validate(p.model_dump()) for p in found]
+
+
+@router.get(
     "/jobs",
     dependencies=[require_permission("ats:read")],
     response_model=list[JobPublic],
@@ -622,7 +666,10 @@ async def list_pushes(
         401: {"description": "The signature does not match the connection's secret."},
         404: {"description": "No such connection of this ATS (or it was deleted)."},
         413: {"description": "The body exceeds 512 KiB."},
-        422: {"description": "Signed, but not a webhook of this ATS the CRM understands."},
+        422: {
+            "description": "Signed, but not a webhook of this ATS the CRM understands: its "
+            "body is kept among the connection's rejected payloads."
+        },
         503: {
             "description": "The webhook names an application only and the ATS's API did not "
             "answer its read-back: nothing recorded, the ATS's retry is processed."

@@ -247,6 +247,7 @@ def snapshot_from_harvest(application: Any, candidate: Any) -> ApplicationSnapsh
             ),
             ats_job_id=str(jobs[0]["id"]) if jobs else None,
             prospect=prospect,
+            source={"application": application, "candidate": candidate},
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise HarvestRecordError(f"not a Harvest application: {error!r}") from error
