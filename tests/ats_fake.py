@@ -23,6 +23,7 @@ from crm_ats_sync.domain.changes import (
     Page,
     Prospect,
     PushedProspect,
+    UnmappedRecord,
 )
 
 Item = TypeVar("Item", ApplicationSnapshot, AtsJob)
@@ -55,6 +56,8 @@ class FakeAts:
     api_keys_seen: list[str] = field(default_factory=list)
     # People created through the API, in order (an ATS makes a new person on every push).
     pushed: list[Prospect] = field(default_factory=list)
+    # Records the adapter could not map, answered with the first page of applications.
+    unmapped: list[UnmappedRecord] = field(default_factory=list)
     opened: int = 0
     closed: int = 0
 
@@ -176,7 +179,8 @@ class FakeAtsApi:
     async def applications_page(
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[ApplicationSnapshot]:
-        return self.ats._page(list(self.ats.applications.values()), updated_after, cursor)
+        page = self.ats._page(list(self.ats.applications.values()), updated_after, cursor)
+        return page if cursor else replace(page, rejected=list(self.ats.unmapped))
 
     async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
         if self.ats.reads_unavailable:

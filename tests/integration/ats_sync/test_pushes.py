@@ -273,6 +273,43 @@ async def test_a_failed_push_keeps_its_reason_and_is_retried_on_request(
     assert "refused" in shown["error"]
 
 
+async def test_an_open_breaker_refuses_a_push_without_calling_the_ats_or_recording_it(
+    service: Service,
+) -> None:
+    # Greenhouse has no user 1: every attempt is refused a token, a failure of its API, until
+    # the connection's breaker opens (after 5 in a row, the default threshold).
+    refused_user = await connect(service, ats_user_id="1")
+    failing = await known_candidate(service)
+    body = {"candidate_id": failing}
+    for _ in range(AtsSyncSettings().ats_breaker_failure_threshold):
+        failed = await push_when_known(service, refused_user, body, 502)
+    assert failed.json()["push"]["attempts"] == 5
+    calls = len(service.greenhouse.requests)
+
+    other = await known_candidate(service)
+    paused = await push_when_known(service, refused_user, {"candidate_id": other}, 503)
+    problem = paused.json()
+    assert paused.headers["content-type"].startswith("application/problem+json")
+    assert problem["type"].endswith(":ats-circuit-open"), problem
+    assert 0 < int(paused.headers["Retry-After"]) <= 60
+    assert problem["retry_at"] > utc_now().isoformat()
+    # A retry of the failed push is refused alike, and leaves it as it was.
+    again = await service.client.post(
+        f"/ats/connections/{refused_user}/pushes", headers=service.recruiter, json=body
+    )
+    assert again.status_code == 503, again.text
+    assert len(service.greenhouse.requests) == calls  # the ATS was not called
+
+    listed = await service.client.get(
+        f"/ats/connections/{refused_user}/pushes", headers=service.recruiter
+    )
+    assert [(p["candidate_id"], p["state"], p["attempts"]) for p in listed.json()] == [
+        (failing, "failed", 5)
+    ]
+    shown = await service.client.get(f"/ats/connections/{refused_user}", headers=service.admin)
+    assert shown.json()["health"]["api"]["breaker"] == "open"
+
+
 async def test_an_abandoned_attempt_is_reported_before_it_is_retried(
     service: Service, mongodb_uri: str
 ) -> None:

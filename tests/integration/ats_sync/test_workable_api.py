@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_ats_sync.adapters.workable import WorkableApi, open_api
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain.changes import ApplicationSnapshot, ApplicationStatus, Prospect
 from crm_devstack.ats.workable import WorkableSimulator
 from crm_devstack.infra import free_ports
@@ -157,7 +157,7 @@ async def test_a_prospect_goes_to_the_talent_pool_or_to_a_job_as_sourced(
     assert created.job is not None
     assert created.job.shortcode == shortcode
     assert created.stage == "sourced"
-    with pytest.raises(AtsUnavailableError, match="404"):
+    with pytest.raises(AtsRequestRefused, match="404"):
         await api.push_prospect(
             Prospect(
                 candidate_id="c3",

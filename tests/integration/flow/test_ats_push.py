@@ -1,16 +1,21 @@
-"""Pushing a CRM candidate to a simulated Greenhouse account through the gateway, on the real
-broker and database: ats-sync learns the candidate and their consent from the candidates
-service's events, the push creates the person in Greenhouse once (a repeat calls Greenhouse no
-more), the candidate shows Greenhouse's ids, and a candidate without consent is refused."""
+"""Pushing a CRM candidate to simulated Greenhouse, Lever and Workable accounts through the
+gateway, on the real broker and database: ats-sync learns the candidate and their consent from
+the candidates service's events, the push creates the person in the ATS once (a repeat calls the
+ATS no more), the candidate shows the ATS's ids, and a candidate without consent is refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from crm_ats_sync.domain.models import Provider
 from crm_devstack.ats.greenhouse import GreenhouseSimulator
+from crm_devstack.ats.lever import LeverSimulator
+from crm_devstack.ats.workable import WorkableSimulator
 from crm_devstack.infra import free_port
 from helpers import eventually, serving, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
@@ -20,29 +25,113 @@ pytestmark = pytest.mark.integration
 
 GREENHOUSE_USER = "4080"
 
+# A person as the ATS holds them: (first name, last name, email addresses).
+Held = tuple[str, str, list[str]]
+
+
+@dataclass(frozen=True)
+class PushAccount:
+    """A simulated ATS account served over HTTP, and what a test reads of it."""
+
+    provider: Provider
+    simulator: Any
+    # How the CRM connects to it (`POST /ats/connections` fields beside provider and name).
+    settings: dict[str, str]
+    # The requests the account has answered so far.
+    calls: Callable[[], int]
+    # The people (Lever: opportunities) the account holds.
+    people: Callable[[], int]
+    # A person by the id the push answered as `ats_candidate_id`.
+    held: Callable[[str], Held]
+
+
+def greenhouse_account(simulator: GreenhouseSimulator, url: str) -> PushAccount:
+    def held(ats_candidate_id: str) -> Held:
+        person = simulator.candidates[int(ats_candidate_id)]
+        emails = [e["value"] for e in person["email_addresses"]]
+        return person["first_name"], person["last_name"], emails
+
+    return PushAccount(
+        Provider.GREENHOUSE,
+        simulator,
+        {"api_key": simulator.api_key, "api_base_url": f"{url}/v3", "ats_user_id": GREENHOUSE_USER},
+        calls=lambda: len(simulator.requests),
+        people=lambda: len(simulator.candidates),
+        held=held,
+    )
+
+
+def lever_account(simulator: LeverSimulator, url: str) -> PushAccount:
+    def held(ats_candidate_id: str) -> Held:
+        [opportunity] = [
+            o for o in simulator.opportunities.values() if o["contact"] == ats_candidate_id
+        ]
+        first, _, last = opportunity["name"].partition(" ")
+        return first, last, opportunity["emails"]
+
+    return PushAccount(
+        Provider.LEVER,
+        simulator,
+        {"api_key": simulator.api_key, "api_base_url": f"{url}/v1"},
+        calls=lambda: simulator.requests,
+        people=lambda: len(simulator.opportunities),
+        held=held,
+    )
+
+
+def workable_account(simulator: WorkableSimulator, url: str) -> PushAccount:
+    def held(ats_candidate_id: str) -> Held:
+        person = simulator.candidates[ats_candidate_id]
+        return person.firstname, person.lastname, [person.email]
+
+    return PushAccount(
+        Provider.WORKABLE,
+        simulator,
+        {"api_key": simulator.token, "api_base_url": f"{url}/spi/v3"},
+        calls=lambda: simulator.requests,
+        people=lambda: len(simulator.candidates),
+        held=held,
+    )
+
+
+@asynccontextmanager
+async def served(provider: Provider) -> AsyncIterator[PushAccount]:
+    """A small seeded account of `provider`, served on a free port."""
+    if provider is Provider.GREENHOUSE:
+        greenhouse = GreenhouseSimulator(unique("harvest"), unique("secret"))
+        greenhouse.seed(5, years=1)
+        async with serving(greenhouse.app, free_port()) as url:
+            yield greenhouse_account(greenhouse, url)
+    elif provider is Provider.LEVER:
+        lever = LeverSimulator(unique("lever-key"))
+        lever.seed(5, years=1)
+        async with serving(lever.app, free_port()) as url:
+            yield lever_account(lever, url)
+    else:
+        workable = WorkableSimulator(rate_limit=1_000)
+        workable.seed(5)
+        async with serving(workable.app(), free_port()) as url:
+            yield workable_account(workable, url)
+
 
 @pytest.fixture
-async def greenhouse() -> AsyncIterator[tuple[GreenhouseSimulator, str]]:
-    simulator = GreenhouseSimulator(unique("harvest"), unique("secret"))
-    simulator.seed(5, years=1)
-    async with serving(simulator.app, free_port()) as url:
-        yield simulator, f"{url}/v3"
+async def greenhouse() -> AsyncIterator[PushAccount]:
+    async with served(Provider.GREENHOUSE) as account:
+        yield account
 
 
-async def connect_greenhouse(stack: Stack, simulator: GreenhouseSimulator, url: str) -> str:
+async def connect_account(stack: Stack, account: PushAccount) -> str:
     created = await stack.gateway.post(
         "/api/v1/ats/connections",
         headers=stack.as_(ACME_ADMIN_TOKEN),
         json={
-            "provider": "greenhouse",
-            "name": unique("greenhouse"),
-            "api_key": simulator.api_key,
-            "api_base_url": url,
-            "ats_user_id": GREENHOUSE_USER,
+            "provider": account.provider.value,
+            "name": unique(account.provider.value),
+            **account.settings,
         },
     )
     assert created.status_code == 201, created.text
-    assert created.json()["ats_user_id"] == GREENHOUSE_USER
+    assert created.json()["ats_user_id"] == account.settings.get("ats_user_id")
     connection_id: str = created.json()["id"]
     return connection_id
 
@@ -60,73 +149,73 @@ async def push_once_known(stack: Stack, url: str, body: dict[str, Any], expected
     return answers[-1]
 
 
-def posts(simulator: GreenhouseSimulator) -> int:
-    """The people the simulated account was asked to create (not its token requests)."""
-    return sum(
-        1
-        for request in simulator.requests
-        if request.startswith("POST") and not request.endswith("/token")
-    )
-
-
-async def test_a_pushed_candidate_is_in_greenhouse_once_and_shows_its_ids(
-    stack: Stack, greenhouse: tuple[GreenhouseSimulator, str]
+@pytest.mark.parametrize("provider", list(Provider), ids=lambda p: p.value)
+async def test_a_pushed_candidate_is_in_the_ats_once_and_shows_its_ids(
+    stack: Stack, provider: Provider
 ) -> None:
-    simulator, url = greenhouse
-    connection_id = await connect_greenhouse(stack, simulator, url)
-    person = new_person("push")
-    candidate_id = await create_candidate(stack, ACME_TOKEN, person)
-    granted = await stack.gateway.post(
-        f"/api/v1/candidates/{candidate_id}/consents",
-        headers=stack.as_(ACME_TOKEN),
-        json={"purpose": "data_processing", "action": "grant", "lawful_basis": "consent"},
-    )
-    assert granted.status_code == 201, granted.text
-    pushes = f"/api/v1/ats/connections/{connection_id}/pushes"
+    async with served(provider) as account:
+        connection_id = await connect_account(stack, account)
+        person = new_person("push")
+        candidate_id = await create_candidate(stack, ACME_TOKEN, person)
+        granted = await stack.gateway.post(
+            f"/api/v1/candidates/{candidate_id}/consents",
+            headers=stack.as_(ACME_TOKEN),
+            json={"purpose": "data_processing", "action": "grant", "lawful_basis": "consent"},
+        )
+        assert granted.status_code == 201, granted.text
+        pushes = f"/api/v1/ats/connections/{connection_id}/pushes"
+        people = account.people()
 
-    pushed = await push_once_known(stack, pushes, {"candidate_id": candidate_id}, 201)
-    push = pushed.json()
-    assert (push["state"], push["provider"], push["requested_by"]) == ("done", "greenhouse", "rita")
-    ats_id = int(push["ats_candidate_id"])
-    held = simulator.candidates[ats_id]
-    assert (held["first_name"], held["last_name"]) == (person["first_name"], person["last_name"])
-    assert [e["value"] for e in held["email_addresses"]] == person["emails"]
-    assert posts(simulator) == 1
+        pushed = await push_once_known(stack, pushes, {"candidate_id": candidate_id}, 201)
+        push = pushed.json()
+        assert (push["state"], push["provider"], push["requested_by"]) == (
+            "done",
+            provider.value,
+            "rita",
+        )
+        assert account.held(push["ats_candidate_id"]) == (
+            person["first_name"],
+            person["last_name"],
+            person["emails"],
+        )
+        assert account.people() == people + 1
+        calls = account.calls()
 
-    again = await stack.gateway.post(
-        pushes, headers=stack.as_(ACME_TOKEN), json={"candidate_id": candidate_id}
-    )
-    assert again.status_code == 200, again.text
-    assert again.json()["id"] == push["id"]
-    assert posts(simulator) == 1
+        again = await stack.gateway.post(
+            pushes, headers=stack.as_(ACME_TOKEN), json={"candidate_id": candidate_id}
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == push["id"]
+        assert (account.people(), account.calls()) == (people + 1, calls)
 
-    listed = await stack.gateway.get(
-        pushes, params={"candidate_id": candidate_id}, headers=stack.as_(ACME_TOKEN)
-    )
-    assert [p["id"] for p in listed.json()] == [push["id"]]
+        listed = await stack.gateway.get(
+            pushes, params={"candidate_id": candidate_id}, headers=stack.as_(ACME_TOKEN)
+        )
+        assert [p["id"] for p in listed.json()] == [push["id"]]
 
-    async def linked() -> bool:
+        async def linked() -> bool:
+            shown = await stack.gateway.get(
+                f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
+            )
+            return bool(shown.json()["ats_links"])
+
+        await eventually(linked, message="the candidate shows the ATS link")
         shown = await stack.gateway.get(
             f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
         )
-        return bool(shown.json()["ats_links"])
-
-    await eventually(linked, message="the candidate shows the ATS link")
-    shown = await stack.gateway.get(
-        f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
-    )
-    [link] = shown.json()["ats_links"]
-    assert link["connection_id"] == connection_id
-    assert link["ats_candidate_id"] == push["ats_candidate_id"]
-    assert link["ats_application_id"] == push["ats_application_id"]
-    assert link["ats_job_id"] is None
+        [link] = shown.json()["ats_links"]
+        assert link["connection_id"] == connection_id
+        assert link["provider"] == provider.value
+        assert link["ats_candidate_id"] == push["ats_candidate_id"]
+        assert link["ats_application_id"] == push["ats_application_id"]
+        assert link["ats_job_id"] is None
 
 
 async def test_a_candidate_without_consent_is_refused_and_nothing_is_sent(
-    stack: Stack, greenhouse: tuple[GreenhouseSimulator, str]
+    stack: Stack, greenhouse: PushAccount
 ) -> None:
-    simulator, url = greenhouse
-    connection_id = await connect_greenhouse(stack, simulator, url)
+    connection_id = await connect_account(stack, greenhouse)
+    calls = greenhouse.calls()
     candidate_id = await create_candidate(stack, ACME_TOKEN, new_person("silent"))
     pushes = f"/api/v1/ats/connections/{connection_id}/pushes"
 
@@ -134,7 +223,7 @@ async def test_a_candidate_without_consent_is_refused_and_nothing_is_sent(
     problem = refused.json()
     assert problem["type"].endswith(":consent-required"), problem
     assert [e["field"] for e in problem["errors"]] == ["candidate_id"]
-    assert posts(simulator) == 0
+    assert greenhouse.calls() == calls
 
     unknown_job = await stack.gateway.post(
         pushes,
@@ -163,11 +252,8 @@ async def links_of(stack: Stack, candidate_id: str) -> list[str]:
     return sorted(link["ats_candidate_id"] for link in shown.json()["ats_links"])
 
 
-async def test_ats_links_follow_a_merge_and_its_undo(
-    stack: Stack, greenhouse: tuple[GreenhouseSimulator, str]
-) -> None:
-    simulator, url = greenhouse
-    pushes = f"/api/v1/ats/connections/{await connect_greenhouse(stack, simulator, url)}/pushes"
+async def test_ats_links_follow_a_merge_and_its_undo(stack: Stack, greenhouse: PushAccount) -> None:
+    pushes = f"/api/v1/ats/connections/{await connect_account(stack, greenhouse)}/pushes"
     folded = await granted_candidate(stack, "folded")
     kept = await granted_candidate(stack, "kept")
     first = (await push_once_known(stack, pushes, {"candidate_id": folded}, 201)).json()

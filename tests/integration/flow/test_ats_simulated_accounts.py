@@ -6,7 +6,8 @@ id-only webhooks are read back from its API."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,15 @@ import pytest
 from crm_ats_sync.adapters import API_FACTORIES
 from crm_ats_sync.domain.changes import ApplicationSnapshot
 from crm_ats_sync.domain.models import Provider
+from crm_devstack.ats.greenhouse import REJECTION_REASONS as GREENHOUSE_REASONS
 from crm_devstack.ats.greenhouse import GreenhouseSimulator
-from crm_devstack.ats.lever import LeverSimulator
-from crm_devstack.ats.workable import WorkableSimulator
+from crm_devstack.ats.lever import APPLICANT_STAGES as LEVER_STAGES
+from crm_devstack.ats.lever import ARCHIVE_REASONS as LEVER_REASONS
+from crm_devstack.ats.lever import LeverSimulator, LeverWebhooks
+from crm_devstack.ats.workable import CANDIDATE_CREATED as WORKABLE_CREATED
+from crm_devstack.ats.workable import CANDIDATE_MOVED as WORKABLE_MOVED
+from crm_devstack.ats.workable import DISQUALIFICATION_REASONS, WorkableSimulator
+from crm_devstack.ats.workable import STAGES as WORKABLE_STAGES
 from crm_devstack.greenhouse import GreenhouseWebhooks
 from crm_devstack.infra import free_ports
 from helpers import eventually, serving, unique
@@ -34,8 +41,8 @@ from integration.flow.conftest import (
 
 pytestmark = pytest.mark.integration
 
-# (status, stage) of each application, by the ATS's id.
-State = dict[str, tuple[str, str | None]]
+# (status, stage, rejection reason, job id, job name) of each application, by the ATS's id.
+State = dict[str, tuple[str, str | None, str | None, str | None, str | None]]
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,16 @@ async def ats_snapshots(account: Account) -> list[ApplicationSnapshot]:
 
 async def ats_state(account: Account) -> State:
     """What the account's API says."""
-    return {a.ats_application_id: (a.status.value, a.stage) for a in await ats_snapshots(account)}
+    return {
+        a.ats_application_id: (
+            a.status.value,
+            a.stage,
+            a.rejection_reason,
+            a.ats_job_id,
+            a.job_name,
+        )
+        for a in await ats_snapshots(account)
+    }
 
 
 async def crm_state(stack: Stack, connection_id: str) -> State:
@@ -115,7 +131,16 @@ async def crm_state(stack: Stack, connection_id: str) -> State:
     while True:
         listed = await stack.gateway.get(url, headers=stack.as_(ACME_TOKEN))
         assert listed.status_code == 200, listed.text
-        state |= {a["ats_application_id"]: (a["status"], a["stage"]) for a in listed.json()}
+        state |= {
+            a["ats_application_id"]: (
+                a["status"],
+                a["stage"],
+                a["rejection_reason"],
+                a["ats_job_id"],
+                a["job_name"],
+            )
+            for a in listed.json()
+        }
         following = listed.links.get("next")
         if following is None:
             return state
@@ -160,68 +185,192 @@ async def test_a_backfill_brings_in_the_accounts_whole_history(
         assert len(expected) == 120
         assert await crm_state(stack, connection["id"]) == expected
         assert run["counts"]["applications_seen"] == 120, run
-        statuses = {status for status, _ in expected.values()}
+        statuses = {status for status, *_ in expected.values()}
         assert {"active", "rejected"} <= statuses  # a history, not only open applications
         jobs = await stack.gateway.get("/api/v1/ats/jobs", headers=stack.as_(ACME_TOKEN))
         assert any(j["connection_id"] == connection["id"] for j in jobs.json())
 
 
 @dataclass(frozen=True)
-class HeldBack(GreenhouseWebhooks):
-    """The account's webhooks, kept instead of sent: the test decides which arrive, in which
+class Delivery:
+    """One webhook delivery as the ATS would post it, kept instead of sent."""
+
+    headers: dict[str, str]
+    body: bytes
+    # Whether it reports a new application (the others report changes of known ones).
+    creates: bool
+
+
+@dataclass(frozen=True)
+class HeldGreenhouse(GreenhouseWebhooks):
+    """Greenhouse's webhooks, kept instead of sent: the test decides which arrive, in which
     order."""
 
-    held: list[bytes] = field(default_factory=list)
+    held: list[Delivery] = field(default_factory=list)
 
     async def deliver(
         self, client: httpx.AsyncClient, body: bytes, **options: Any
     ) -> httpx.Response:
-        self.held.append(body)
+        headers = {
+            "Content-Type": "application/json",
+            "Signature": self.signature(body),
+            "Greenhouse-Event-ID": str(uuid.uuid4()),
+        }
+        self.held.append(Delivery(headers, body, b'"new_candidate_application"' in body))
         return httpx.Response(202, request=httpx.Request("POST", self.url))
 
 
-async def test_one_reconcile_repairs_lost_and_reordered_webhooks(stack: Stack) -> None:
-    async with served(Provider.GREENHOUSE, 120) as account:
+@dataclass(frozen=True)
+class HeldLever(LeverWebhooks):
+    """Lever's webhooks, kept instead of sent."""
+
+    held: list[Delivery] = field(default_factory=list)
+
+    async def deliver(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+        headers = {"Content-Type": "application/json"}
+        self.held.append(Delivery(headers, body, b'"applicationCreated"' in body))
+        return httpx.Response(202, request=httpx.Request("POST", self.url))
+
+
+async def greenhouse_changes(
+    stack: Stack, account: Account, connection: dict[str, Any], rng: random.Random
+) -> list[Delivery]:
+    """Moves, rejects and hires some of the account's open applications and adds new ones,
+    keeping the webhooks Greenhouse sends for them."""
+    simulator: GreenhouseSimulator = account.simulator
+    held = HeldGreenhouse(url=connection["webhook_url"], secret=connection["webhook_secret"])
+    simulator.webhooks = held
+    movable = [
+        i
+        for i, a in simulator.applications.items()
+        if a["status"] == "active" and not a["prospect"]
+    ]
+    assert len(movable) >= 5, "the seeded history has too few open applications"
+    reasons = [name for _, name, _ in GREENHOUSE_REASONS]
+    for application_id in rng.sample(movable, min(len(movable), 12)):
+        match rng.randrange(4):
+            case 0 | 1:
+                await simulator.advance(application_id)
+            case 2:
+                await simulator.reject(application_id, rng.choice(reasons))
+            case _:
+                await simulator.hire(application_id)
+    job_id = next(iter(simulator.jobs))
+    for n in range(6):
+        await simulator.apply(
+            first_name="Zoë", last_name=f"Ångström {n}", email=f"{unique('z')}@example.org",
+            job_id=job_id,
+        )  # fmt: skip
+    return held.held
+
+
+async def lever_changes(
+    stack: Stack, account: Account, connection: dict[str, Any], rng: random.Random
+) -> list[Delivery]:
+    """As `greenhouse_changes`, for Lever: opportunities moved, archived with a reason, hired
+    and created; the connection given the signature tokens Lever issues."""
+    simulator: LeverSimulator = account.simulator
+    tokens = simulator.configure_webhooks(connection["webhook_url"])
+    given = await stack.gateway.put(
+        f"/api/v1/ats/connections/{connection['id']}/webhook-secrets",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"secrets": list(tokens.values())},
+    )
+    assert given.status_code == 200, given.text
+    held = HeldLever(connection["webhook_url"], tokens)
+    simulator.webhooks = held
+    movable = sorted(
+        i
+        for i, o in simulator.opportunities.items()
+        if o["archived"] is None and o["stage"] in LEVER_STAGES[:-1]
+    )
+    assert len(movable) >= 5, "the seeded history has too few open opportunities"
+    reasons = [r for r, _, kind in LEVER_REASONS if kind == "non-hired"]
+    for opportunity_id in rng.sample(movable, min(len(movable), 12)):
+        match rng.randrange(4):
+            case 0 | 1:
+                stage = simulator.opportunities[opportunity_id]["stage"]
+                await simulator.advance(opportunity_id, LEVER_STAGES[LEVER_STAGES.index(stage) + 1])
+            case 2:
+                await simulator.archive(opportunity_id, rng.choice(reasons))
+            case _:
+                await simulator.hire(opportunity_id)
+    posting = next(p for p in simulator.postings if p["state"] == "published")
+    for n in range(6):
+        await simulator.apply(
+            name=f"Zoë Ångström {n}", email=f"{unique('z')}@example.org", posting_id=posting["id"]
+        )
+    return held.held
+
+
+async def workable_changes(
+    stack: Stack, account: Account, connection: dict[str, Any], rng: random.Random
+) -> list[Delivery]:
+    """As `greenhouse_changes`, for Workable: candidates moved, disqualified with a reason,
+    hired and created; each change's webhook as Workable would post it then."""
+    simulator: WorkableSimulator = account.simulator
+    held: list[Delivery] = []
+
+    def keep(event: str, candidate_id: str) -> None:
+        headers, body = simulator.webhook(event, candidate_id)
+        held.append(Delivery(headers, body, event == WORKABLE_CREATED))
+
+    movable = sorted(
+        i
+        for i, c in simulator.candidates.items()
+        if c.job is not None and not c.disqualified and c.stage not in ("offer", "hired")
+    )
+    assert len(movable) >= 5, "the seeded history has too few open candidates"
+    slugs = [slug for slug, _ in WORKABLE_STAGES]
+    for candidate_id in rng.sample(movable, min(len(movable), 12)):
+        match rng.randrange(4):
+            case 0 | 1:
+                stage = simulator.candidates[candidate_id].stage
+                await simulator.move(candidate_id, slugs[slugs.index(stage) + 1])
+            case 2:
+                await simulator.disqualify(candidate_id, rng.choice(DISQUALIFICATION_REASONS))
+            case _:
+                await simulator.hire(candidate_id)
+        keep(WORKABLE_MOVED, candidate_id)
+    shortcode = next(s for s, job in simulator.jobs.items() if job.state == "published")
+    for n in range(6):
+        applied = await simulator.apply(
+            firstname="Zoë", lastname=f"Ångström {n}", email=f"{unique('z')}@example.org",
+            shortcode=shortcode,
+        )  # fmt: skip
+        keep(WORKABLE_CREATED, applied.id)
+    return held
+
+
+CHANGES = {
+    Provider.GREENHOUSE: greenhouse_changes,
+    Provider.LEVER: lever_changes,
+    Provider.WORKABLE: workable_changes,
+}
+
+
+@pytest.mark.parametrize("provider", list(Provider), ids=lambda p: p.value)
+async def test_one_reconcile_repairs_lost_and_reordered_webhooks(
+    stack: Stack, provider: Provider
+) -> None:
+    async with served(provider, 120) as account:
         connection = await connect(stack, account)
         await run_to_the_end(stack, connection["id"], "backfill")
-        simulator: GreenhouseSimulator = account.simulator
-        held = HeldBack(url=connection["webhook_url"], secret=connection["webhook_secret"])
-        simulator.webhooks = held
         rng = random.Random(7)
-        active = [i for i, a in simulator.applications.items() if a["status"] == "active"]
-        changes: list[Callable[[int], Any]] = [
-            simulator.advance,
-            simulator.advance,
-            simulator.reject,
-            simulator.hire,
-        ]
-        movable = [i for i in active if not simulator.applications[i]["prospect"]]
-        assert len(movable) >= 5, "the seeded history has too few open applications"
-        for application_id in rng.sample(movable, min(len(movable), 12)):
-            await rng.choice(changes)(application_id)
-        job_id = next(iter(simulator.jobs))
-        for n in range(6):
-            await simulator.apply(
-                first_name="Zoë", last_name=f"Ångström {n}", email=f"{unique('z')}@example.org",
-                job_id=job_id,
-            )  # fmt: skip
+        held = await CHANGES[provider](stack, account, connection, rng)
 
         # A third of the deliveries is lost; the rest arrive newest first.
-        delivered = rng.sample(held.held, len(held.held) * 2 // 3)
-        delivered.sort(key=held.held.index, reverse=True)
-        sender = GreenhouseWebhooks(
-            url=connection["webhook_url"].removeprefix(stack.gateway_url),
-            secret=connection["webhook_secret"],
-        )
-        for body in delivered:
-            answer = await sender.deliver(stack.gateway, body)
+        delivered = rng.sample(held, len(held) * 2 // 3)
+        delivered.sort(key=held.index, reverse=True)
+        path = connection["webhook_url"].removeprefix(stack.gateway_url)
+        for delivery in delivered:
+            answer = await stack.gateway.post(path, content=delivery.body, headers=delivery.headers)
             assert answer.status_code in (200, 202), answer.text
         expected = await ats_state(account)
+        created = sum(delivery.creates for delivery in delivered)
 
         async def webhooks_applied() -> bool:
-            return len(await crm_state(stack, connection["id"])) >= 120 + sum(
-                b'"new_candidate_application"' in body for body in delivered
-            )
+            return len(await crm_state(stack, connection["id"])) >= 120 + created
 
         await eventually(webhooks_applied, message="the webhooks were not applied", timeout=60)
         assert await crm_state(stack, connection["id"]) != expected  # what was lost is missing

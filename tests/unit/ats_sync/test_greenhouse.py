@@ -61,6 +61,8 @@ def test_a_new_application_is_parsed() -> None:
     assert application.emails == ["John.Locke@Example.org"]
     assert application.job_name == "UX Designer - Boston"
     assert application.applied_at is not None
+    # Its job, as the read API's snapshot names it, so a reconciliation finds it equal.
+    assert (application.ats_job_id, application.prospect) == ("107761", False)
 
 
 def test_other_actions_are_recognised_but_carry_no_application() -> None:

@@ -20,7 +20,7 @@ from crm_ats_sync.adapters.greenhouse import (
     token_url_for,
 )
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus, Prospect
 from crm_ats_sync.domain.greenhouse import (
     HarvestRecordError,
@@ -344,7 +344,7 @@ async def test_a_refused_push_says_what_greenhouse_said() -> None:
         },
     )
     api, seen = _api(refusal)
-    with pytest.raises(AtsUnavailableError, match=r"422.*job_id: unknown job"):
+    with pytest.raises(AtsRequestRefused, match=r"422.*job_id: unknown job"):
         await api.push_prospect(
             Prospect(candidate_id="c", email="a@b.c", first_name="A", last_name="B", ats_job_id="9")
         )

@@ -3,6 +3,7 @@ webhook stream would have reported, nothing for an equal state, None for an olde
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,11 @@ from crm_ats_sync.domain.changes import (
     ChangeKind,
 )
 from crm_ats_sync.domain.models import Application, Provider
-from crm_ats_sync.domain.snapshots import changes_after_creation, changes_to_reach
+from crm_ats_sync.domain.snapshots import (
+    changes_after_creation,
+    changes_to_reach,
+    details_to_reach,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -127,3 +132,24 @@ def test_an_application_first_seen_closed_is_created_then_rejected_or_hired() ->
     assert (rejected.kind, rejected.rejection_reason) == (ChangeKind.REJECTED, "x")
     (hired,) = changes_after_creation(snapshot("Offer", ApplicationStatus.HIRED))
     assert hired.kind is ChangeKind.HIRED
+
+
+def test_the_details_a_snapshot_corrects_are_its_job_prospect_and_rejection_reason() -> None:
+    # Stored from a webhook that named no job: the snapshot says which, with no state change.
+    application = stored("Onsite").model_copy(update={"job_name": None})
+    with_job = replace(snapshot("Onsite", at=LATER), ats_job_id="4012")
+    assert changes_to_reach(application, with_job) == []
+    assert details_to_reach(application, with_job) == {
+        "ats_job_id": "4012",
+        "job_name": "Data Engineer",
+    }
+    rejected = stored("Onsite", ApplicationStatus.REJECTED).model_copy(
+        update={"ats_job_id": "4012", "rejection_reason": "Withdrew"}
+    )
+    corrected = replace(
+        snapshot("Onsite", ApplicationStatus.REJECTED, at=LATER, reason="Took another offer"),
+        ats_job_id="4012",
+    )
+    assert details_to_reach(rejected, corrected) == {"rejection_reason": "Took another offer"}
+    same = rejected.model_copy(update={"rejection_reason": "Took another offer"})
+    assert details_to_reach(same, corrected) == {}

@@ -123,7 +123,14 @@ def test_candidate_created_is_a_new_application() -> None:
         job_name="Backend Engineer",
         applied_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
         stage="Applied",
+        ats_job_id="BACKEN00",
     )
+
+
+def test_a_candidate_created_in_the_talent_pool_is_a_prospect() -> None:
+    _, report = workable.parse_webhook(_body("candidate_created", job=None, stage="Sourced"))
+    assert isinstance(report, NewApplication)
+    assert (report.ats_job_id, report.prospect) == (None, True)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ class AtsSyncContainer:
     public_base_url: str
     # How each ATS the CRM takes webhooks from signs and words them.
     webhook_formats: Mapping[Provider, WebhookFormat]
-    # Guards each connection's ATS API calls (backfill, reconcile, push).
+    # Guards each connection's ATS API calls (backfill, reconcile, webhook read-back, push).
     breaker: CircuitBreaker
     # How each ATS whose API the CRM reads and writes is opened for one connection.
     api_factories: Mapping[Provider, AtsApiFactory]

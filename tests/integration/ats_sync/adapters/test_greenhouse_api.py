@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 
 from crm_ats_sync.adapters import API_FACTORIES, WEBHOOK_FORMATS
 from crm_ats_sync.adapters.greenhouse import GreenhouseApi, open_api
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain.changes import (
     ApplicationChange,
     ApplicationSnapshot,
@@ -325,7 +325,7 @@ async def test_a_push_for_an_unknown_job_is_refused(api: GreenhouseApi) -> None:
         last_name="B",
         ats_job_id="999",
     )
-    with pytest.raises(AtsUnavailableError, match=r"422.*unknown job"):
+    with pytest.raises(AtsRequestRefused, match=r"422.*unknown job"):
         await api.push_prospect(person)
 
 

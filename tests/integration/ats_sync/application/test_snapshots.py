@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -132,6 +133,31 @@ async def test_a_closed_application_first_seen_is_created_then_closed_and_matche
     }
     assert by_id["a-9"].status is ApplicationStatus.HIRED
     assert by_id["p-1"].prospect
+
+
+async def test_a_snapshot_sets_the_job_a_webhook_left_out_and_announces_nothing(
+    storage: AtsStorage,
+) -> None:
+    connection = await connected(storage)
+    ats = FakeAts()
+    read = ats.add("a-3", email="ada@example.org", stage="Onsite", at=utc_now())
+    # As a webhook that named no job stored it: the same state, less its job.
+    assert await apply(storage, connection, replace(read, ats_job_id=None, job_name=None)) is (
+        SnapshotOutcome.CREATED
+    )
+    announced = len(await staged(storage, connection.tenant_id))
+
+    assert await apply(storage, connection, read) is SnapshotOutcome.UPDATED
+    assert await apply(storage, connection, read) is SnapshotOutcome.UNCHANGED
+    assert len(await staged(storage, connection.tenant_id)) == announced
+    (application,) = await storage.applications(connection.tenant_id).applications(
+        candidate_id=None
+    )
+    assert (application.ats_job_id, application.job_name, application.stage) == (
+        read.ats_job_id,
+        "Data Engineer",
+        "Onsite",
+    )
 
 
 class IdOnlyWebhooks:

@@ -8,8 +8,10 @@ announced closed, also when a run was reading them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from ats_fake import FakeAts, FakeAtsApi
 from crm_ats_sync.application.connections import delete_connection
 from crm_ats_sync.application.jobs import list_jobs
 from crm_ats_sync.application.recording import record_change, record_new_application
+from crm_ats_sync.application.rejected_payloads import list_rejected
 from crm_ats_sync.application.snapshots import apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.application.sync import (
@@ -34,8 +37,10 @@ from crm_ats_sync.domain.changes import (
     ApplicationStatus,
     ChangeKind,
     JobStatus,
+    UnmappedRecord,
 )
 from crm_ats_sync.domain.models import Application, Connection, Provider
+from crm_ats_sync.domain.rejected_payloads import PayloadSource
 from crm_ats_sync.domain.snapshots import as_new_application
 from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncRun, SyncRunningError, SyncState
 from crm_shared import NamedLease, Session, utc_now
@@ -217,6 +222,36 @@ async def test_a_runner_killed_mid_page_is_resumed_by_another_with_nothing_dupli
     )
     assert len([t for t, _ in events if t == "ats.application_created"]) == 20
     assert set(events.values()) == {1}, "an event was staged twice"
+
+
+async def test_records_not_mapped_or_not_stored_are_skipped_and_kept(storage: AtsStorage) -> None:
+    connection = await connected(storage)
+    ats = FakeAts(page_size=10)
+    history(ats, 4, utc_now() - timedelta(days=100))
+    # One record the adapter could not map, and one the CRM cannot key (no address, no id).
+    ats.unmapped.append(
+        UnmappedRecord("x-1", "application not mapped: 'status'", {"id": "x-1", "status": "?"})
+    )
+    unkeyed = ats.add("unkeyed", email="u@example.org", stage="New", at=utc_now())
+    ats.applications["unkeyed"] = replace(unkeyed, emails=[], ats_candidate_id="")
+    await backfill(storage, ats, connection)
+    await run_all(runner(storage, ats))
+
+    done, _ = await status_of(storage, connection)
+    assert done.state is SyncState.SUCCEEDED
+    counts = done.counts
+    assert (counts.applications_seen, counts.applications_created, counts.errors) == (6, 4, 2)
+    assert sorted(str(e.ats_id) for e in done.errors) == ["unkeyed", "x-1"]
+    kept, _ = await list_rejected(
+        storage, connection.tenant_id, connection.id, before_id=None, limit=10
+    )
+    by_id = {p.ats_id: p for p in kept}
+    assert {p.source for p in kept} == {PayloadSource.BACKFILL}
+    assert json.loads(by_id["x-1"].body) == {"id": "x-1", "status": "?"}
+    assert by_id["x-1"].reason == "application not mapped: 'status'"
+    # Without the ATS's own record at hand, the snapshot it was mapped into is kept.
+    assert json.loads(by_id["unkeyed"].body)["ats_application_id"] == "unkeyed"
+    assert by_id["unkeyed"].reason.startswith("not stored: ")
 
 
 async def test_a_backfill_the_ats_stops_answering_fails_with_the_reason_and_resumes(

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import greenhouse
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -42,6 +42,7 @@ from crm_ats_sync.domain.changes import (
     Prospect,
     PushedProspect,
     WebhookReport,
+    map_records,
 )
 
 DEFAULT_BASE_URL = "https://harvest.greenhouse.io/v3"
@@ -168,13 +169,17 @@ class GreenhouseApi:
     ) -> Page[ApplicationSnapshot]:
         records, next_cursor = await self._page("applications", updated_after, cursor)
         people = await self._candidates(str(r.get("candidate_id")) for r in records)
-        return Page(
-            items=[
-                greenhouse.snapshot_from_harvest(r, people.get(str(r.get("candidate_id"))))
-                for r in records
-            ],
-            next_cursor=next_cursor,
+
+        def person(record: Any) -> Any:
+            return people.get(str(record.get("candidate_id")))
+
+        items, rejected = map_records(
+            records,
+            lambda r: greenhouse.snapshot_from_harvest(r, person(r)),
+            what="application",
+            payload=lambda r: {"application": r, "candidate": person(r)},
         )
+        return Page(items=items, next_cursor=next_cursor, rejected=rejected)
 
     async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
         record = await self._record(f"applications/{ats_application_id}")
@@ -187,9 +192,8 @@ class GreenhouseApi:
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[AtsJob]:
         records, next_cursor = await self._page("jobs", updated_after, cursor)
-        return Page(
-            items=[greenhouse.job_from_harvest(r) for r in records], next_cursor=next_cursor
-        )
+        items, rejected = map_records(records, greenhouse.job_from_harvest, what="job")
+        return Page(items=items, next_cursor=next_cursor, rejected=rejected)
 
     async def push_prospect(self, prospect: Prospect) -> PushedProspect:
         """A prospect (`POST /v3/prospects`) or, for a job, a candidate with an application
@@ -200,9 +204,12 @@ class GreenhouseApi:
             "POST", f"/{path}", json=greenhouse.person_body(prospect), retry_transient=False
         )
         if response.status_code not in (200, 201):
-            raise AtsUnavailableError(
+            refused = (
                 f"Greenhouse refused POST /{path} ({response.status_code}): {_problem(response)}"
             )
+            if 400 <= response.status_code < 500:
+                raise AtsRequestRefused(refused)
+            raise AtsUnavailableError(refused)
         return greenhouse.pushed_from_harvest(response.json(), ats_job_id=prospect.ats_job_id)
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import lever
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -22,7 +22,9 @@ from crm_ats_sync.domain.changes import (
     Page,
     Prospect,
     PushedProspect,
+    UnmappedRecord,
     WebhookReport,
+    map_records,
 )
 
 DEFAULT_BASE_URL = "https://api.lever.co/v1"
@@ -66,14 +68,18 @@ class LeverApi:
     async def _call(
         self, method: str, path: str, *, params: Any = None, json: Any = None
     ) -> Any | None:
-        """The `data`-bearing answer to one call; None for a 404; `AtsUnavailableError` for any
-        other failure."""
+        """The `data`-bearing answer to one call; None for a 404; `AtsRequestRefused` for a write
+        Lever refuses (another 4xx); `AtsUnavailableError` for any other failure."""
         # Only reads are retried after a 5xx or a lost answer: a write may have been made.
         response = await self._http.request(
             method, path, params=params, json=json, retry_transient=method == "GET"
         )
         if response.status_code == 404:
             return None
+        if method != "GET" and 400 <= response.status_code < 500:
+            raise AtsRequestRefused(
+                f"Lever refused {method} {path} ({response.status_code}): {response.text[:300]}"
+            )
         if not response.is_success:
             raise AtsUnavailableError(
                 f"Lever answered {response.status_code} to {method} {path}: {response.text[:300]}"
@@ -117,14 +123,21 @@ class LeverApi:
             }
         return self._postings
 
-    async def _snapshots(self, opportunities: list[dict[str, Any]]) -> list[ApplicationSnapshot]:
+    async def _snapshots(
+        self, opportunities: list[dict[str, Any]]
+    ) -> tuple[list[ApplicationSnapshot], list[UnmappedRecord]]:
+        """The opportunities mapped each on its own, and the ones that could not be."""
         reasons = await self._archive_reasons(
             {r for r in map(lever.archive_reason_of, opportunities) if r is not None}
         )
         postings = await self._posting_names(
             {p for p in map(lever.posting_of, opportunities) if p is not None}
         )
-        return [lever.opportunity_snapshot(o, reasons, postings) for o in opportunities]
+        return map_records(
+            opportunities,
+            lambda o: lever.opportunity_snapshot(o, reasons, postings),
+            what="opportunity",
+        )
 
     async def applications_page(
         self, *, updated_after: datetime | None, cursor: str | None
@@ -135,7 +148,8 @@ class LeverApi:
         if cursor:
             params.append(("offset", cursor))
         document = await self._listed("/opportunities", params)
-        return Page(await self._snapshots(document["data"]), _next_offset(document))
+        items, rejected = await self._snapshots(document["data"])
+        return Page(items, _next_offset(document), rejected)
 
     async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
         document = await self._call(
@@ -143,7 +157,10 @@ class LeverApi:
         )
         if document is None:
             return None
-        return (await self._snapshots([document["data"]]))[0]
+        mapped, rejected = await self._snapshots([document["data"]])
+        if rejected:
+            raise ValueError(rejected[0].reason)
+        return mapped[0]
 
     async def jobs_page(
         self, *, updated_after: datetime | None, cursor: str | None
@@ -154,10 +171,10 @@ class LeverApi:
         if cursor:
             params.append(("offset", cursor))
         document = await self._listed("/postings", params)
-        jobs = [lever.posting_job(p) for p in document["data"]]
+        jobs, rejected = map_records(document["data"], lever.posting_job, what="posting")
         if updated_after is not None:
             jobs = [j for j in jobs if j.changed_at is None or j.changed_at >= updated_after]
-        return Page(jobs, _next_offset(document))
+        return Page(jobs, _next_offset(document), rejected)
 
     async def _user_to_perform_as(self) -> str:
         """Lever creates opportunities on behalf of a user (`perform_as`): the account's first

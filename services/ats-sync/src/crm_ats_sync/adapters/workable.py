@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from crm_ats_sync.adapters.http import AtsHttp
-from crm_ats_sync.application.ports import AtsUnavailableError
+from crm_ats_sync.application.ports import AtsRequestRefused, AtsUnavailableError
 from crm_ats_sync.domain import workable
 from crm_ats_sync.domain.changes import (
     ApplicationSnapshot,
@@ -26,6 +26,7 @@ from crm_ats_sync.domain.changes import (
     Prospect,
     PushedProspect,
     WebhookReport,
+    map_records,
 )
 from crm_shared import utc_now
 
@@ -70,10 +71,10 @@ class WorkableApi:
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[ApplicationSnapshot]:
         document = await self._page("candidates", updated_after, cursor)
-        return Page(
-            items=[workable.snapshot(c) for c in document.get("candidates") or []],
-            next_cursor=self._next(document),
+        items, rejected = map_records(
+            document.get("candidates") or [], workable.snapshot, what="candidate"
         )
+        return Page(items=items, next_cursor=self._next(document), rejected=rejected)
 
     async def application(self, ats_application_id: str) -> ApplicationSnapshot | None:
         response = await self._http.request(
@@ -90,10 +91,8 @@ class WorkableApi:
         self, *, updated_after: datetime | None, cursor: str | None
     ) -> Page[AtsJob]:
         document = await self._page("jobs", updated_after, cursor)
-        return Page(
-            items=[workable.ats_job(j) for j in document.get("jobs") or []],
-            next_cursor=self._next(document),
-        )
+        items, rejected = map_records(document.get("jobs") or [], workable.ats_job, what="job")
+        return Page(items=items, next_cursor=self._next(document), rejected=rejected)
 
     async def push_prospect(self, prospect: Prospect) -> PushedProspect:
         # Without a job the person goes to the account's talent pool, Workable's prospects;
@@ -113,6 +112,10 @@ class WorkableApi:
             json={"sourced": True, "candidate": candidate},
             retry_transient=False,
         )
+        if 400 <= response.status_code < 500:
+            raise AtsRequestRefused(
+                f"Workable refused POST /{path} ({response.status_code}): {response.text[:200]}"
+            )
         created = self._answer(response).get("candidate") or {}
         if not created.get("id"):
             raise AtsUnavailableError(f"Workable answered no candidate id for POST /{path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,13 +21,22 @@ from crm_ats_sync.api.schemas import (
     JobPublic,
     PushCreate,
     PushPublic,
+    RejectedPayloadPublic,
     SecretRotation,
     SyncRunPublic,
     SyncStatusPublic,
     WebhookHealth,
     WebhookReceipt,
 )
-from crm_ats_sync.application import applications, connections, jobs, pushes, sync
+from crm_ats_sync.application import (
+    applications,
+    connections,
+    jobs,
+    pushes,
+    rejected_payloads,
+    sync,
+)
+from crm_ats_sync.application.breaker import CircuitOpenError
 from crm_ats_sync.application.connections import (
     ConnectionChanged,
     ConnectionNotFound,
@@ -456,6 +466,42 @@ async def get_sync_status(
 
 
 @router.get(
+    "/connections/{connection_id}/rejected-payloads",
+    dependencies=[require_permission("settings:write")],
+    response_model=list[RejectedPayloadPublic],
+)
+async def list_rejected_payloads(
+    connection_id: str,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+) -> list[RejectedPayloadPublic]:
+    """What the connection's ATS sent that the CRM could not map or store (admins:
+    `settings:write`, since the bodies hold personal data), newest first: signed webhooks it
+    did not understand (answered 422) and records a backfill or reconciliation skipped. Each is
+    kept once, for 30 days, its body cut at 64 KiB, at most 1000 per connection. At most
+    `limit` (1-100, default 50) per answer; when there are more, the `Link` header gives the
+    next page (`rel="next"`, relative to the request)."""
+    try:
+        found, next_before = await rejected_payloads.list_rejected(
+            storage,
+            principal.tenant_id,
+            connection_id,
+            before_id=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+    except ConnectionNotFound:
+        raise _not_found(connection_id) from None
+    if next_before is not None:
+        following = request.url.include_query_params(cursor=encode_cursor(next_before))
+        response.headers["Link"] = f'<?{following.query}>; rel="next"'
+    return [RejectedPayloadPublic.model_validate(p.model_dump()) for p in found]
+
+
+@router.get(
     "/jobs",
     dependencies=[require_permission("ats:read")],
     response_model=list[JobPublic],
@@ -472,6 +518,21 @@ async def list_jobs(
         storage, principal.tenant_id, connection_id=connection_id, status=status
     )
     return [JobPublic.model_validate(job.model_dump()) for job in found]
+
+
+def _circuit_open(paused: CircuitOpenError) -> ProblemError:
+    """A 503 for a call the connection's open circuit breaker did not let through, saying when
+    it lets one through again (unknown while another call's trial decides)."""
+    if paused.retry_at is None:
+        return ProblemError(503, str(paused), problem_type="ats-circuit-open")
+    wait = max(1, math.ceil((paused.retry_at - utc_now()).total_seconds()))
+    return ProblemError(
+        503,
+        str(paused),
+        problem_type="ats-circuit-open",
+        headers={"Retry-After": str(wait)},
+        extensions={"retry_at": paused.retry_at.isoformat()},
+    )
 
 
 def _push(push: Push) -> PushPublic:
@@ -503,10 +564,14 @@ def _field_problem(status: int, field: str, detail: str, problem_type: str) -> P
         **problem_responses(
             409,
             502,
+            503,
             s409="No `data_processing` consent, the candidate is not an active record, the "
             "connection takes no pushes, or the same push is being retried right now.",
             s502="The ATS did not take the candidate; the push is stored as failed with the "
             "reason, and sending it again retries it.",
+            s503="The connection's circuit breaker is open (its ATS API failed repeatedly): the "
+            "ATS was not called and nothing was recorded; `retry_at` (and `Retry-After`) say "
+            "when it lets a call through again.",
         ),
     },
 )
@@ -521,11 +586,13 @@ async def push_candidate(
     `ats_job_id` as an application for that open job. Each (connection, candidate, job) is
     sent once: a repeat answers the stored push (200) and does not call the ATS again; a failed
     push (502, its reason stored) is tried again by sending it again. The candidate needs a
-    granted `data_processing` consent (409 `consent-required`)."""
+    granted `data_processing` consent (409 `consent-required`). While the connection's circuit
+    breaker is open the ATS is not called: 503 `ats-circuit-open`, nothing recorded."""
     try:
         outcome = await pushes.push_candidate(
             container.storage,
             container.api_factories,
+            container.breaker,
             pushes.PushRequest(
                 tenant_id=principal.tenant_id,
                 connection_id=connection_id,
@@ -547,6 +614,8 @@ async def push_candidate(
         raise ProblemError(
             409, "this push is being sent right now; look again shortly", problem_type="conflict"
         ) from None
+    except CircuitOpenError as paused:
+        raise _circuit_open(paused) from None
     push = outcome.push
     if push.state is PushState.FAILED:
         raise ProblemError(
@@ -597,7 +666,10 @@ async def list_pushes(
         401: {"description": "The signature does not match the connection's secret."},
         404: {"description": "No such connection of this ATS (or it was deleted)."},
         413: {"description": "The body exceeds 512 KiB."},
-        422: {"description": "Signed, but not a webhook of this ATS the CRM understands."},
+        422: {
+            "description": "Signed, but not a webhook of this ATS the CRM understands: its "
+            "body is kept among the connection's rejected payloads."
+        },
         503: {
             "description": "The webhook names an application only and the ATS's API did not "
             "answer its read-back: nothing recorded, the ATS's retry is processed."

@@ -11,6 +11,7 @@ from crm_ats_sync.domain.breaker import BreakerState
 from crm_ats_sync.domain.changes import ApplicationStatus, JobStatus
 from crm_ats_sync.domain.models import MAX_ATS_WEBHOOK_SECRETS, Provider
 from crm_ats_sync.domain.pushes import PushState
+from crm_ats_sync.domain.rejected_payloads import PayloadSource
 from crm_ats_sync.domain.sync import SyncKind, SyncPhase, SyncState
 
 
@@ -296,3 +297,24 @@ class JobPublic(BaseModel):
     locations: list[str]
     ats_changed_at: datetime | None = Field(description="When the ATS last changed the job.")
     updated_at: datetime = Field(description="When the CRM last stored a change of it.")
+
+
+class RejectedPayloadPublic(BaseModel):
+    """A payload from the ATS the CRM could not map or store, as it was received."""
+
+    id: str
+    connection_id: str
+    source: PayloadSource = Field(
+        description="`webhook` (answered 422), `backfill` or `reconcile` (the record skipped)."
+    )
+    reason: str = Field(description="Why it was rejected.")
+    ats_id: str | None = Field(
+        default=None, description="The ATS's id of the record, where the payload names one."
+    )
+    received_at: datetime
+    body: str = Field(
+        description="The payload as text (UTF-8), at most 64 KiB: a webhook's body as sent, a "
+        "record of the ATS's API as JSON."
+    )
+    size: int = Field(description="The payload's whole size in bytes.")
+    truncated: bool = Field(description="Whether `body` was cut at 64 KiB.")

@@ -44,6 +44,12 @@ class AtsUnavailableError(Exception):
     rate-limiting beyond the retry budget); the message says which."""
 
 
+class AtsRequestRefused(ValueError):
+    """The ATS answered and refused this one request (a 4xx other than 401, 403 and 429: an
+    unknown job, a field it would not take): the request's fault, not the ATS's health, so the
+    circuit breaker does not count it."""
+
+
 class AtsApi(Protocol):
     """One connected ATS account's API. Implementations retry transient failures (429 after
     its `Retry-After`, 5xx with backoff and jitter) and raise `AtsUnavailableError` when they
@@ -69,7 +75,7 @@ class AtsApi(Protocol):
 
     async def push_prospect(self, prospect: Prospect) -> PushedProspect:
         """Creates the person in the ATS as a prospect, or as an application for
-        `prospect.ats_job_id`."""
+        `prospect.ats_job_id`; `AtsRequestRefused` when the ATS refuses this person or job."""
         ...
 
     async def aclose(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from crm_ats_sync.application.breaker import CircuitBreaker, CircuitOpenError
 from crm_ats_sync.application.connections import find_connection
 from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
 from crm_ats_sync.application.storage import AtsStorage
@@ -58,12 +59,17 @@ class PushOutcome:
 
 
 async def push_candidate(
-    storage: AtsStorage, factories: Mapping[Provider, AtsApiFactory], request: PushRequest
+    storage: AtsStorage,
+    factories: Mapping[Provider, AtsApiFactory],
+    breaker: CircuitBreaker,
+    request: PushRequest,
 ) -> PushOutcome:
     """Sends the candidate to the ATS unless this (connection, candidate, job) was sent before:
-    then the stored push is answered as it is. A failed push is tried again. Raises
-    `ConnectionNotFound`, `PushUnsupported`, `UnknownJob`, `PushRefused` (unknown candidate, no
-    consent) and `PushInProgress`; a failure of the ATS is recorded on the push, not raised."""
+    then the stored push is answered as it is. A failed push is tried again. The call goes
+    through the connection's circuit `breaker`. Raises `ConnectionNotFound`, `PushUnsupported`,
+    `UnknownJob`, `PushRefused` (unknown candidate, no consent), `PushInProgress`, and
+    `CircuitOpenError` while the breaker is open (the ATS was not called, and the push is left
+    as it was: none, or failed); a failure of the ATS is recorded on the push, not raised."""
     connection = await find_connection(storage, request.tenant_id, request.connection_id)
     factory = factories.get(connection.provider)
     if connection.api_key is None or factory is None:
@@ -94,6 +100,7 @@ async def push_candidate(
             requested_by=request.requested_by,
         )
     )
+    before: Push | None = None
     if claimed is None:
         existing = await pushes.by_key(key)
         if existing is None:  # deleted by an erasure meanwhile
@@ -110,7 +117,7 @@ async def push_candidate(
             return PushOutcome(failed, attempted=False)
         if existing.state is not PushState.FAILED:
             return PushOutcome(existing, attempted=False)
-        claimed = await pushes.retry(existing)
+        before, claimed = existing, await pushes.retry(existing)
         if claimed is None:
             raise PushInProgress(key)
     prospect = Prospect(
@@ -126,7 +133,10 @@ async def push_candidate(
         on_behalf_of=connection.ats_user_id,
     )
     try:
-        answered = await api.push_prospect(prospect)
+        answered = await breaker.call(connection, lambda: api.push_prospect(prospect))
+    except CircuitOpenError:
+        await pushes.release(claimed, before)
+        raise
     except (AtsUnavailableError, ValueError) as failure:
         failed = claimed.model_copy(
             update={"state": PushState.FAILED, "error": str(failure), "updated_at": utc_now()}

@@ -68,8 +68,6 @@ async def record_new_application(
     session: Session,
     *,
     changed_at: datetime | None = None,
-    ats_job_id: str | None = None,
-    prospect: bool = False,
 ) -> bool:
     """Stores a new application and announces it, unless the ATS reported it before; True if
     new. `changed_at` dates the state it is created in, when the ATS says (a snapshot)."""
@@ -87,8 +85,8 @@ async def record_new_application(
         applied_at=reported.applied_at,
         stage=reported.stage,
         ats_changed_at=changed_at,
-        ats_job_id=ats_job_id,
-        prospect=prospect,
+        ats_job_id=reported.ats_job_id,
+        prospect=reported.prospect,
     )
     if not await storage.applications(connection.tenant_id).add_application(
         application, session=session

@@ -25,6 +25,7 @@ from crm_ats_sync.domain.snapshots import (
     as_new_application,
     changes_after_creation,
     changes_to_reach,
+    details_to_reach,
 )
 from crm_ats_sync.publishers import ats_application_changed, ats_application_created
 from crm_shared import EventEnvelope, Session, normalise_email, utc_now
@@ -204,7 +205,13 @@ def _plan(
         if reaching is None:
             return SnapshotOutcome.STALE
         if not reaching:
-            return SnapshotOutcome.UNCHANGED
+            details = details_to_reach(stored, snapshot)
+            if not details:
+                return SnapshotOutcome.UNCHANGED
+            # The state is the ATS's already: the details are set, and nothing is announced.
+            return _Plan(
+                stored.model_copy(update=details | {"updated_at": now}), SnapshotOutcome.UPDATED
+            )
         plan = _Plan(stored, SnapshotOutcome.UPDATED)
         changes = reaching
     for change in changes:
@@ -221,4 +228,7 @@ def _plan(
                 received_at=received_at,
             )
         )
+    details = details_to_reach(plan.application, snapshot)
+    if details and stored is not None:
+        plan.application = plan.application.model_copy(update=details)
     return plan

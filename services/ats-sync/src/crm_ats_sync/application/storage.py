@@ -13,6 +13,7 @@ from crm_ats_sync.repositories.deliveries import DeliveryRepository
 from crm_ats_sync.repositories.jobs import JobRepository
 from crm_ats_sync.repositories.known_candidates import KnownCandidateRepository
 from crm_ats_sync.repositories.pushes import PushRepository
+from crm_ats_sync.repositories.rejected_payloads import RejectedPayloadRepository
 from crm_ats_sync.repositories.sync_runs import SyncRunRepository
 from crm_ats_sync.repositories.webhook_log import WebhookLogRepository
 from crm_shared import (
@@ -61,6 +62,9 @@ class AtsStorage:
 
     def pushes(self, tenant_id: str) -> PushRepository:
         return PushRepository(self.database, tenant_id)
+
+    def rejected_payloads(self, tenant_id: str) -> RejectedPayloadRepository:
+        return RejectedPayloadRepository(self.database, tenant_id)
 
     def known_candidates(self, tenant_id: str) -> KnownCandidateRepository:
         return KnownCandidateRepository(self.database, tenant_id)

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
+from typing import Any
 
 from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.connections import find_connection
 from crm_ats_sync.application.ports import AtsApiFactory, AtsUnavailableError
+from crm_ats_sync.application.rejected_payloads import Rejection, keep_rejected
 from crm_ats_sync.application.snapshots import (
     SnapshotOutcome,
     SnapshotResult,
@@ -29,6 +31,7 @@ from crm_ats_sync.application.snapshots import (
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.changes import ApplicationSnapshot, AtsJob, Page
 from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.rejected_payloads import PayloadSource, as_json_bytes
 from crm_ats_sync.domain.sync import (
     SyncCounts,
     SyncError,
@@ -48,6 +51,7 @@ from crm_shared import BatchWorker, NamedLease, Session, Wakeup, new_id, utc_now
 logger = logging.getLogger(__name__)
 
 _DELETED = "the connection was deleted"
+_SOURCES = {SyncKind.BACKFILL: PayloadSource.BACKFILL, SyncKind.RECONCILE: PayloadSource.RECONCILE}
 
 
 class ApiNotConnected(Exception):
@@ -304,12 +308,13 @@ class SyncRunner:
             return
         finally:
             await api.aclose()
+        source = _SOURCES[run.kind]
         if run.phase is SyncPhase.APPLICATIONS:
             next_cursor = applications.next_cursor
-            result = await self._apply_applications(connection, applications)
+            result = await self._apply_applications(connection, applications, source)
         else:
             next_cursor = jobs.next_cursor
-            result = await self._apply_jobs(connection, jobs)
+            result = await self._apply_jobs(connection, jobs, source)
         if result.deleted:
             await runs.fail(run, SyncError(at=utc_now(), reason=_DELETED))
             if result.announced:
@@ -332,13 +337,15 @@ class SyncRunner:
             self.wakeup.notify()
 
     async def _apply_applications(
-        self, connection: Connection, page: Page[ApplicationSnapshot]
+        self, connection: Connection, page: Page[ApplicationSnapshot], source: PayloadSource
     ) -> _PageResult:
         """Applies the page's snapshots `apply_batch` at a time, each batch in one transaction
-        (`apply_snapshots`); one the CRM cannot store is recorded as the run's error and skipped
-        (the next run reads it again if the ATS changes it)."""
+        (`apply_snapshots`); a record the adapter could not map, and a snapshot the CRM cannot
+        store, is recorded as the run's error, kept among the connection's rejected payloads
+        and skipped (the next run reads it again if the ATS changes it)."""
         created = updated = 0
-        errors: list[SyncError] = []
+        errors = await self._unmapped(connection, page, source)
+        rejections: list[Rejection] = []
         received_at = utc_now()
         size = self._policy.apply_batch
         for first in range(0, len(page.items), size):
@@ -355,13 +362,22 @@ class SyncRunner:
                     )
             for snapshot, result in zip(batch, results, strict=True):
                 if isinstance(result, ValueError):
-                    errors.append(_item_error(snapshot.ats_application_id, result))
+                    error = _item_error(snapshot.ats_application_id, result)
+                    errors.append(error)
+                    rejections.append(
+                        Rejection(
+                            error.reason,
+                            as_json_bytes(snapshot.source or snapshot),
+                            snapshot.ats_application_id,
+                        )
+                    )
                     continue
                 created += result == SnapshotOutcome.CREATED
                 updated += result == SnapshotOutcome.UPDATED
+        await keep_rejected(self._storage, connection, source, rejections)
         counts = SyncCounts(
             pages=1,
-            applications_seen=len(page.items),
+            applications_seen=len(page.items) + len(page.rejected),
             applications_created=created,
             applications_updated=updated,
             errors=len(errors),
@@ -391,10 +407,36 @@ class SyncRunner:
                 raise
             return [invalid] * len(batch)
 
-    async def _apply_jobs(self, connection: Connection, page: Page[AtsJob]) -> _PageResult:
-        """Stores each job in its own transaction, announcing the new and changed ones."""
+    async def _unmapped(
+        self, connection: Connection, page: Page[Any], source: PayloadSource
+    ) -> list[SyncError]:
+        """The run's errors for the page's records the adapter could not map, each kept among
+        the connection's rejected payloads."""
+        errors = [
+            SyncError(at=utc_now(), reason=record.reason, ats_id=record.ats_id)
+            for record in page.rejected
+        ]
+        for error in errors:
+            logger.warning("ATS record %s not mapped: %s", error.ats_id, error.reason)
+        await keep_rejected(
+            self._storage,
+            connection,
+            source,
+            [
+                Rejection(record.reason, as_json_bytes(record.payload), record.ats_id)
+                for record in page.rejected
+            ],
+        )
+        return errors
+
+    async def _apply_jobs(
+        self, connection: Connection, page: Page[AtsJob], source: PayloadSource
+    ) -> _PageResult:
+        """Stores each job in its own transaction, announcing the new and changed ones; a job
+        not mapped or not stored is an error of the run, kept among the rejected payloads."""
         changed = 0
-        errors: list[SyncError] = []
+        errors = await self._unmapped(connection, page, source)
+        rejections: list[Rejection] = []
         jobs = self._storage.jobs(connection.tenant_id)
         connections = self._storage.connections(connection.tenant_id)
         for job in page.items:
@@ -412,12 +454,18 @@ class SyncRunner:
             try:
                 changed += await self._storage.in_transaction(save)
             except ValueError as invalid:
-                errors.append(_item_error(job.ats_job_id, invalid))
+                error = _item_error(job.ats_job_id, invalid)
+                errors.append(error)
+                rejections.append(Rejection(error.reason, as_json_bytes(job), job.ats_job_id))
             except _ConnectionDeleted:
                 # Its deletion closed its jobs: none of them may be stored open after it.
                 return _PageResult(SyncCounts(), errors, announced=changed > 0, deleted=True)
+        await keep_rejected(self._storage, connection, source, rejections)
         counts = SyncCounts(
-            pages=1, jobs_seen=len(page.items), jobs_changed=changed, errors=len(errors)
+            pages=1,
+            jobs_seen=len(page.items) + len(page.rejected),
+            jobs_changed=changed,
+            errors=len(errors),
         )
         return _PageResult(counts, errors, announced=changed > 0)
 

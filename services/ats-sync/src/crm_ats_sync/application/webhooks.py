@@ -8,6 +8,7 @@ from typing import Literal
 from crm_ats_sync.application.breaker import CircuitBreaker
 from crm_ats_sync.application.ports import AtsApi, AtsApiFactory, WebhookFormat
 from crm_ats_sync.application.recording import record_change, record_new_application
+from crm_ats_sync.application.rejected_payloads import Rejection, keep_rejected
 from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.changes import (
@@ -19,6 +20,7 @@ from crm_ats_sync.domain.changes import (
     body_digest,
 )
 from crm_ats_sync.domain.models import Connection, Provider
+from crm_ats_sync.domain.rejected_payloads import PayloadSource
 from crm_ats_sync.repositories.connections import find_connection_anywhere
 from crm_ats_sync.repositories.deliveries import DuplicateDeliveryError
 from crm_ats_sync.repositories.webhook_log import REFUSED
@@ -71,7 +73,8 @@ async def receive_webhook(
     answers `gone`.
 
     Refusals, in the order they are checked: `UnknownConnection`, `WebhookRejectedError` (the
-    signature), `MalformedWebhook`, `MissingDeliveryId`; `AtsUnavailableError` when the API
+    signature), `MalformedWebhook` (its body kept among the connection's rejected payloads),
+    `MissingDeliveryId`; `AtsUnavailableError` when the API
     did not answer the read-back (nothing is recorded, so the ATS's retry is processed)."""
     connection = await find_connection_anywhere(storage.database, storage.keyring, connection_id)
     if connection is None or connection.provider is not provider:
@@ -90,6 +93,11 @@ async def receive_webhook(
         await storage.webhook_log(connection.tenant_id).record(
             connection.id, REFUSED, reason=_REFUSAL_REASONS[type(refused)], detail=str(refused)
         )
+        if isinstance(refused, MalformedWebhook):
+            # From the ATS (signed) but not understood: kept for an admin to see what it sent.
+            await keep_rejected(
+                storage, connection, PayloadSource.WEBHOOK, [Rejection(str(refused), body)]
+            )
         raise
     readable = connection.api_key is not None and api_factory is not None
     snapshot: ApplicationSnapshot | None = None

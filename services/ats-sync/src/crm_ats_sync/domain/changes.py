@@ -8,10 +8,11 @@ that (storage, staleness, events) is the same for every ATS.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 
 class WebhookRejectedError(ValueError):
@@ -65,6 +66,10 @@ class NewApplication:
     job_name: str | None
     applied_at: datetime | None
     stage: str | None = None
+    # The ATS's job, where the webhook names it, and whether the person is a prospect (no
+    # application for a job yet).
+    ats_job_id: str | None = None
+    prospect: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,9 @@ class ApplicationSnapshot:
     ats_job_id: str | None = None
     # A prospect has no application for a job yet (Greenhouse prospects, Lever leads).
     prospect: bool = False
+    # The ATS's record(s) it was read from, as the API answered them: kept as a rejected
+    # payload if the CRM cannot store the snapshot. Not part of the state.
+    source: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class JobStatus(StrEnum):
@@ -158,12 +166,58 @@ class PushedProspect:
 
 Item = TypeVar("Item")
 
+# What mapping a record of an ATS's answer raises when the record is not what the CRM expects.
+MAPPING_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+@dataclass(frozen=True)
+class UnmappedRecord:
+    """A record of a read API's page the CRM could not map: skipped (the rest of the page is
+    applied) and kept, with why, among the connection's rejected payloads."""
+
+    ats_id: str | None
+    reason: str
+    # The record as the ATS answered it (with what it was read with: Greenhouse's candidate).
+    payload: Any
+
 
 @dataclass(frozen=True)
 class Page(Generic[Item]):
     """One page of a read API's answer; `next_cursor` is None on the last page. The cursor is
     opaque to the caller (a Greenhouse `Link` URL, a Lever `next` offset, a Workable `since_id`)
-    and is stored as is, so an interrupted backfill resumes where it stopped."""
+    and is stored as is, so an interrupted backfill resumes where it stopped. `rejected` are
+    the page's records the adapter could not map."""
 
     items: list[Item]
     next_cursor: str | None
+    rejected: list[UnmappedRecord] = field(default_factory=list)
+
+
+def map_records(
+    records: Iterable[Any],
+    mapper: Callable[[Any], Item],
+    *,
+    what: str,
+    payload: Callable[[Any], Any] | None = None,
+) -> tuple[list[Item], list[UnmappedRecord]]:
+    """Each record mapped on its own: the ones mapped, and the ones that could not be (with
+    their id where they have one, why, and `payload(record)`, by default the record)."""
+    mapped: list[Item] = []
+    rejected: list[UnmappedRecord] = []
+    for record in records:
+        try:
+            mapped.append(mapper(record))
+        except MAPPING_ERRORS as error:
+            ats_id = record.get("id") if isinstance(record, Mapping) else None
+            try:
+                kept = record if payload is None else payload(record)
+            except MAPPING_ERRORS:
+                kept = record
+            rejected.append(
+                UnmappedRecord(
+                    ats_id=None if ats_id is None else str(ats_id),
+                    reason=f"{what} not mapped: {error}",
+                    payload=kept,
+                )
+            )
+    return mapped, rejected

@@ -106,9 +106,17 @@ def _new_application(document: Any) -> NewApplication:
             job_name=_job_name(application),
             applied_at=_timestamp(application.get("applied_at")),
             stage=(application.get("current_stage") or {}).get("name"),
+            ats_job_id=_job_id(application),
+            prospect=bool(application.get("prospect")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise WebhookRejectedError(f"the {NEW_APPLICATION} payload is malformed") from error
+
+
+def _job_id(application: Any) -> str | None:
+    """The application's job (its first, as the read API's snapshot takes it)."""
+    jobs = _jobs(application)
+    return str(jobs[0]["id"]) if jobs and jobs[0].get("id") is not None else None
 
 
 def _application_change(kind: ChangeKind, action: str, document: Any) -> ApplicationChange:
@@ -239,6 +247,7 @@ def snapshot_from_harvest(application: Any, candidate: Any) -> ApplicationSnapsh
             ),
             ats_job_id=str(jobs[0]["id"]) if jobs else None,
             prospect=prospect,
+            source={"application": application, "candidate": candidate},
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise HarvestRecordError(f"not a Harvest application: {error!r}") from error

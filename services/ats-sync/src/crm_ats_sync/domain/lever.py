@@ -224,6 +224,7 @@ def opportunity_snapshot(
         rejection_reason=rejection_reason,
         ats_job_id=posting_id,
         prospect=posting_id is None,
+        source=opportunity,
     )
 
 

@@ -33,6 +33,8 @@ def as_new_application(snapshot: ApplicationSnapshot) -> NewApplication:
         job_name=snapshot.job_name,
         applied_at=snapshot.applied_at,
         stage=snapshot.stage,
+        ats_job_id=snapshot.ats_job_id,
+        prospect=snapshot.prospect,
     )
 
 
@@ -78,6 +80,23 @@ def changes_to_reach(
     if moved and stored.status is ApplicationStatus.ACTIVE:
         return [_change(ChangeKind.STAGE_CHANGED, snapshot), _change(terminal, snapshot)]
     return [_change(terminal, snapshot)]
+
+
+def details_to_reach(stored: Application, snapshot: ApplicationSnapshot) -> dict[str, object]:
+    """The fields besides status and stage in which the stored application differs from a
+    snapshot that is not stale: its job (id and name), whether it is a prospect, and its
+    rejection's reason. No event reports them (a webhook may have left them out, or the ATS
+    corrected them), so a snapshot sets them as it says: after a reconciliation the CRM holds
+    what the ATS does."""
+    wanted: dict[str, object] = {
+        "ats_job_id": snapshot.ats_job_id,
+        "job_name": snapshot.job_name,
+        "prospect": snapshot.prospect,
+        "rejection_reason": snapshot.rejection_reason
+        if snapshot.status is ApplicationStatus.REJECTED
+        else None,
+    }
+    return {name: value for name, value in wanted.items() if getattr(stored, name) != value}
 
 
 def after_change(

@@ -194,6 +194,7 @@ def snapshot(candidate: Mapping[str, Any]) -> ApplicationSnapshot:
         ),
         ats_job_id=str(job["shortcode"]) if job.get("shortcode") else None,
         prospect=not job,
+        source=candidate,
     )
 
 

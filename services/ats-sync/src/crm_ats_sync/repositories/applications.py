@@ -106,8 +106,8 @@ class ApplicationRepository:
         return [index in upserted for index in range(len(applications))]
 
     async def save_states(self, applications: Sequence[Application], *, session: Session) -> None:
-        """Writes the state (stage, status, dates, rejection reason, matched candidate) of
-        applications already stored, as changes left them, in one bulk write."""
+        """Writes the state (stage, status, dates, rejection reason, matched candidate, job and
+        prospect) of applications already stored, as changes left them, in one bulk write."""
         await self._applications.update_each(
             [
                 (
@@ -201,7 +201,8 @@ class ApplicationRepository:
         return [from_document(Application, d) for d in documents]
 
 
-# What a change of state writes (`after_change`): the rest of an application is fixed once stored.
+# What a change of state writes (`after_change`), and the details a snapshot corrects
+# (`details_to_reach`): the rest of an application is fixed once stored.
 _STATE_FIELDS = (
     "status",
     "updated_at",
@@ -209,6 +210,9 @@ _STATE_FIELDS = (
     "stage",
     "rejection_reason",
     "candidate_id",
+    "ats_job_id",
+    "job_name",
+    "prospect",
 )
 
 

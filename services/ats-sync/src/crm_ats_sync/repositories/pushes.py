@@ -64,6 +64,29 @@ class PushRepository:
             }
         )
 
+    async def release(self, claimed: Push, before: Push | None) -> None:
+        """Undoes a claim whose attempt never called the ATS: a new push is deleted, a retried
+        one is put back as it was (`before`). Nothing happens if it changed meanwhile."""
+        current = {
+            "_id": claimed.id,
+            "state": PushState.PENDING.value,
+            "attempts": claimed.attempts,
+        }
+        if before is None:
+            await self._pushes.delete_one(current)
+            return
+        await self._pushes.update_one(
+            current,
+            {
+                "$set": {
+                    "state": before.state.value,
+                    "error": before.error,
+                    "updated_at": before.updated_at,
+                },
+                "$inc": {"attempts": -1},
+            },
+        )
+
     async def finish(self, push: Push, *, session: Session | None = None) -> None:
         """Records the outcome of `push`'s attempt (done with the ATS's ids, or failed)."""
         fields: dict[str, Any] = {
