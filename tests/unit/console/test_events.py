@@ -791,6 +791,7 @@ async def test_the_public_page_needs_no_session_and_shows_the_code(console: Cons
             "code": "K7QX2MPA",
             "status": "waitlisted",
             "registered_at": "x",
+            "invitation_url": "http://crm.example/public/v1/registrations/t/invitation.ics",
         },
     )
     done = await client.post(
@@ -801,6 +802,8 @@ async def test_the_public_page_needs_no_session_and_shows_the_code(console: Cons
     assert done.status_code == 200
     assert 'data-testid="registration-code">K7QX2MPA<' in done.text
     assert "waitlist" in done.text
+    # No seat, no calendar invitation to offer (events.md: the waitlisted get none).
+    assert "registration-invitation" not in done.text
     assert body_of(api.calls[-1]) == {
         "first_name": "Zoë",
         "last_name": "Ångström",
@@ -887,10 +890,14 @@ async def test_the_door_offers_a_walk_in_form_to_who_may_check_people_in(
     console: Console,
 ) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    in_stockholm = {"time_zone": "Europe/Stockholm", "starts_at_local": "2027-03-25T18:00:00"}
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | in_stockholm)
     api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
     door = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
     assert door.status_code == 200
+    # The start as the door sees it: in the event's zone, and saying which.
+    assert "2027-03-25 18:00</time>" in door.text
+    assert "Europe/Stockholm" in door.text
     assert 'hx-post="/console/events/ev1/walk-ins"' in door.text
     assert 'id="f-email"' in door.text
     nobody = await client.get(
