@@ -9,6 +9,7 @@ are declared here once and never renamed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from faststream.kafka import KafkaRouter
@@ -28,8 +29,12 @@ from crm_shared.mongo import Session
 class CandidateProjectionSteps(Protocol):
     """What a service does with each candidates-service event."""
 
-    async def know(self, tenant_id: str, profile: CandidateProfile, *, session: Session) -> None:
-        """A candidate was created or changed."""
+    async def know(
+        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+    ) -> None:
+        """A candidate was created or changed; `as_of` is when the candidates service published
+        it. `candidate.created` and `candidate.updated` are consumed apart, so a profile can
+        arrive after a newer one: what a step keeps of the profile must not go back to it."""
         ...
 
     async def fold_merged(
@@ -63,10 +68,14 @@ class CandidateSubscribers:
     descriptions: CandidateTopicDescriptions
 
     async def on_candidate_created(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.steps.know(envelope.tenant_id, envelope.data, session=session)
+        await self.steps.know(
+            envelope.tenant_id, envelope.data, as_of=envelope.time, session=session
+        )
 
     async def on_candidate_updated(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.steps.know(envelope.tenant_id, envelope.data, session=session)
+        await self.steps.know(
+            envelope.tenant_id, envelope.data, as_of=envelope.time, session=session
+        )
 
     async def on_candidate_merged(self, envelope: EventEnvelope[Any], session: Session) -> None:
         await self.steps.fold_merged(envelope.tenant_id, envelope.data, session=session)

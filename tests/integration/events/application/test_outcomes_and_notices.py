@@ -53,7 +53,7 @@ async def _know(storage: EventsStorage, tenant: str, name: str) -> str:
     )
 
     async def learn(session: Any) -> None:
-        await CandidateFacts(storage).know(tenant, profile, session=session)
+        await CandidateFacts(storage).know(tenant, profile, as_of=utc_now(), session=session)
 
     await storage.in_transaction(learn)
     return candidate_id

@@ -13,7 +13,7 @@ import pytest
 from crm_events.application import lifecycle, registrations
 from crm_events.application.candidates import CandidateFacts
 from crm_events.application.storage import EventsStorage
-from crm_shared import EVENT_CHECKED_IN, CandidateDirectory, CandidateProfile, Session
+from crm_shared import EVENT_CHECKED_IN, CandidateDirectory, CandidateProfile, Session, utc_now
 from helpers import unique
 from integration.events.application.test_registrations import _fields, _person, storage
 
@@ -107,7 +107,9 @@ async def test_a_registrant_learnt_meanwhile_is_linked(
     async def learn() -> None:
         async def know(session: Session) -> None:
             facts = CandidateFacts(facts_storage)
-            await facts.know(tenant, _profile(candidate_id, registrant.email), session=session)
+            await facts.know(
+                tenant, _profile(candidate_id, registrant.email), as_of=utc_now(), session=session
+            )
 
         await facts_storage.in_transaction(know)
 

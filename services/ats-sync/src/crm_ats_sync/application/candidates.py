@@ -5,6 +5,7 @@ unmerged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from crm_ats_sync.application.storage import AtsStorage
@@ -26,7 +27,9 @@ class CandidateFacts:
 
     storage: AtsStorage
 
-    async def know(self, tenant_id: str, profile: CandidateProfile, *, session: Session) -> None:
+    async def know(
+        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+    ) -> None:
         """Learns the candidate's addresses, to match ATS applicants to them, and what a push
         sends."""
         await self.storage.directory(tenant_id).learn(profile, session=session)
@@ -36,6 +39,7 @@ class CandidateFacts:
             last_name=profile.last_name,
             emails=profile.emails,
             status=profile.status,
+            as_of=as_of,
             session=session,
         )
 

@@ -44,14 +44,22 @@ class KnownCandidateRepository:
         last_name: str,
         emails: list[str],
         status: str,
+        as_of: datetime,
         session: Session,
     ) -> None:
-        """The candidate's name, first (primary) email and record status."""
+        """The candidate's name, first (primary) email and record status, as published at
+        `as_of`; a profile older than the one held (arriving late, from the other topic) is
+        ignored."""
+        held = await self._known.find_one({"candidate_id": candidate_id}, session=session)
+        held_as_of = held.get("profile_as_of") if held else None
+        if held_as_of is not None and as_of < held_as_of:
+            return
         fields = {
             "first_name": first_name,
             "last_name": last_name,
             "email": normalise_email(emails[0]) if emails else None,
             "status": status,
+            "profile_as_of": as_of,
         }
         await self._learn(candidate_id, fields, session)
 

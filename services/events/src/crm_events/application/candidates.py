@@ -4,6 +4,7 @@ which candidates were merged or unmerged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from crm_events.application.attendance import announce_attendance, announce_outcome
 from crm_events.application.storage import EventsStorage
@@ -17,7 +18,9 @@ class CandidateFacts:
 
     storage: EventsStorage
 
-    async def know(self, tenant_id: str, profile: CandidateProfile, *, session: Session) -> None:
+    async def know(
+        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+    ) -> None:
         """Learns the candidate's addresses, links their registrations and announces attendance
         and outcomes nobody could announce before (they came, or their event was completed,
         before they were known)."""
