@@ -8,13 +8,13 @@ are declared here once and never renamed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from faststream.kafka import KafkaRouter
 
-from crm_shared.consumer import IdempotentConsumer
+from crm_shared.consumer import IdempotentConsumer, by_tenant
 from crm_shared.contracts.catalog import (
     CANDIDATE_CREATED,
     CANDIDATE_MERGED,
@@ -22,7 +22,8 @@ from crm_shared.contracts.catalog import (
     CANDIDATE_UPDATED,
 )
 from crm_shared.contracts.envelope import EventEnvelope
-from crm_shared.contracts.events import CandidateMerged, CandidateProfile, CandidateUnmerged
+from crm_shared.contracts.events import CandidateMerged, CandidateUnmerged
+from crm_shared.directory import ProfileChange
 from crm_shared.mongo import Session
 
 
@@ -30,11 +31,10 @@ class CandidateProjectionSteps(Protocol):
     """What a service does with each candidates-service event."""
 
     async def know(
-        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+        self, tenant_id: str, changes: Sequence[ProfileChange], *, session: Session
     ) -> None:
-        """A candidate was created or changed; `as_of` is when the candidates service published
-        it. `candidate.created` and `candidate.updated` are consumed apart, so a profile can
-        arrive after a newer one: what a step keeps of the profile must not go back to it."""
+        """Candidates were created or changed: one tenant's profiles from a fetched batch, in
+        the order they were published; the state left must be that of each applied in turn."""
         ...
 
     async def fold_merged(
@@ -67,15 +67,20 @@ class CandidateSubscribers:
     steps: CandidateProjectionSteps
     descriptions: CandidateTopicDescriptions
 
-    async def on_candidate_created(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.steps.know(
-            envelope.tenant_id, envelope.data, as_of=envelope.time, session=session
-        )
+    async def on_candidate_created(
+        self, envelopes: Sequence[EventEnvelope[Any]], session: Session
+    ) -> None:
+        await self._know(envelopes, session)
 
-    async def on_candidate_updated(self, envelope: EventEnvelope[Any], session: Session) -> None:
-        await self.steps.know(
-            envelope.tenant_id, envelope.data, as_of=envelope.time, session=session
-        )
+    async def on_candidate_updated(
+        self, envelopes: Sequence[EventEnvelope[Any]], session: Session
+    ) -> None:
+        await self._know(envelopes, session)
+
+    async def _know(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
+        for tenant_id, events in by_tenant(envelopes).items():
+            changes = [ProfileChange(event.data, event.time) for event in events]
+            await self.steps.know(tenant_id, changes, session=session)
 
     async def on_candidate_merged(self, envelope: EventEnvelope[Any], session: Session) -> None:
         await self.steps.fold_merged(envelope.tenant_id, envelope.data, session=session)
@@ -100,14 +105,14 @@ class CandidateSubscribers:
             group="on_candidate_unmerged",
             description=described.unmerged,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             router,
             CANDIDATE_CREATED,
             self.on_candidate_created,
             group="on_candidate_created",
             description=described.created,
         )
-        consumer.subscribe(
+        consumer.subscribe_batch(
             router,
             CANDIDATE_UPDATED,
             self.on_candidate_updated,

@@ -7,7 +7,9 @@ from `candidate.created` / `candidate.updated`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from pymongo import ASCENDING
@@ -15,7 +17,7 @@ from pymongo import ASCENDING
 from crm_shared.contracts.events import CandidateMerged, CandidateProfile, CandidateUnmerged
 from crm_shared.mongo import Database, Document, Session
 from crm_shared.repository import TenantScopedCollection, new_id
-from crm_shared.tombstones import is_erased
+from crm_shared.tombstones import erased_among
 
 CANDIDATE_DIRECTORY_COLLECTION = "candidate_directory"
 
@@ -30,6 +32,16 @@ async def ensure_directory_indexes(database: Database) -> None:
     await database[CANDIDATE_DIRECTORY_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("email", ASCENDING)], unique=True
     )
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """A candidate's profile as the candidates service published it, and when it did."""
+
+    profile: CandidateProfile
+    # The event's time. `candidate.created` and `candidate.updated` are consumed apart, so a
+    # profile can arrive after a newer one: what a service keeps of it must not go back to it.
+    as_of: datetime
 
 
 class CandidateProjection(Protocol):
@@ -73,17 +85,39 @@ class CandidateDirectory:
 
         A profile event of an erased candidate that arrives after the erasure is ignored.
         """
-        if await is_erased(self._database, self._tenant_id, profile.candidate_id, session=session):
-            return []
-        emails = [normalise_email(email) for email in profile.emails]
-        for email in emails:
-            await self._entries.update_one(
-                {"email": email},
-                {"$set": {"candidate_id": profile.candidate_id}},
-                upsert=True,
-                session=session,
-            )
+        [emails] = await self.learn_many([profile], session=session)
         return emails
+
+    async def learn_many(
+        self, profiles: Sequence[CandidateProfile], *, session: Session
+    ) -> list[list[str]]:
+        """`learn` of each profile in turn, with one read and one bulk write: returns each
+        profile's normalised addresses (none for an erased candidate's), in order. An address
+        two of the profiles hold ends with the later one, as one by one."""
+        erased = await erased_among(
+            self._database,
+            self._tenant_id,
+            list(dict.fromkeys(profile.candidate_id for profile in profiles)),
+            session=session,
+        )
+        learned: list[list[str]] = []
+        holder: dict[str, str] = {}
+        for profile in profiles:
+            if profile.candidate_id in erased:
+                learned.append([])
+                continue
+            emails = [normalise_email(email) for email in profile.emails]
+            holder.update(dict.fromkeys(emails, profile.candidate_id))
+            learned.append(emails)
+        await self._entries.update_each(
+            [
+                ({"email": email}, {"$set": {"candidate_id": candidate_id}})
+                for email, candidate_id in holder.items()
+            ],
+            upsert=True,
+            session=session,
+        )
+        return learned
 
     async def fold(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
         """Every address of one candidate now belongs to another (a merge folded them)."""

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 from pydantic import BaseModel
-from pymongo import UpdateOne
+from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from pymongo.results import (
@@ -172,6 +172,23 @@ class TenantScopedCollection:
                 for query, update in updates
             ],
             ordered=False,
+            session=session,
+        )
+
+    async def update_in_order(
+        self,
+        updates: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+        *,
+        session: Session | None = None,
+    ) -> BulkWriteResult | None:
+        """Applies each (query, update) to every one of the tenant's documents it matches, in
+        the given order, in one ordered bulk write (a later update sees what an earlier one
+        changed, as `update_many` of each in turn would); None when there was nothing to do."""
+        if not updates:
+            return None
+        return await self._collection.bulk_write(
+            [UpdateMany(self._scope(query), dict(update)) for query, update in updates],
+            ordered=True,
             session=session,
         )
 

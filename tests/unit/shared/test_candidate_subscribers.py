@@ -25,8 +25,8 @@ class RecordingSteps:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
 
-    async def know(self, tenant_id: str, profile: Any, *, session: Any) -> None:
-        self.calls.append(("know", tenant_id, profile))
+    async def know(self, tenant_id: str, changes: Any, *, session: Any) -> None:
+        self.calls.append(("know", tenant_id, [(c.profile, c.as_of) for c in changes]))
 
     async def fold_merged(self, tenant_id: str, merged: Any, *, session: Any) -> None:
         self.calls.append(("fold_merged", tenant_id, merged))
@@ -46,11 +46,17 @@ class RecordingConsumer:
         self.subscribed.append((topic.name, group, description))
         self.handlers[topic.name] = handler
 
+    def subscribe_batch(
+        self, router: Any, topic: TopicSpec, handler: Any, *, group: str, description: str
+    ) -> None:
+        self.subscribe(router, topic, handler, group=group, description=description)
+
 
 class Envelope:
-    def __init__(self, tenant_id: str, data: str) -> None:
+    def __init__(self, tenant_id: str, data: str, time: int = 0) -> None:
         self.tenant_id = tenant_id
         self.data = data
+        self.time = time
 
 
 def subscribers(steps: RecordingSteps) -> CandidateSubscribers:
@@ -72,11 +78,25 @@ async def test_each_topic_reaches_its_step_with_the_envelopes_tenant() -> None:
     steps = RecordingSteps()
     consumer = RecordingConsumer()
     subscribers(steps).subscribe(cast(IdempotentConsumer, consumer), KafkaRouter())
-    for topic in (CANDIDATE_CREATED, CANDIDATE_UPDATED, CANDIDATE_MERGED, CANDIDATE_UNMERGED):
+    for topic in (CANDIDATE_CREATED, CANDIDATE_UPDATED):
+        await consumer.handlers[topic.name]([Envelope("acme", topic.name, 1)], None)
+    for topic in (CANDIDATE_MERGED, CANDIDATE_UNMERGED):
         await consumer.handlers[topic.name](Envelope("acme", topic.name), None)
     assert steps.calls == [
-        ("know", "acme", CANDIDATE_CREATED.name),
-        ("know", "acme", CANDIDATE_UPDATED.name),
+        ("know", "acme", [(CANDIDATE_CREATED.name, 1)]),
+        ("know", "acme", [(CANDIDATE_UPDATED.name, 1)]),
         ("fold_merged", "acme", CANDIDATE_MERGED.name),
         ("unfold_unmerged", "acme", CANDIDATE_UNMERGED.name),
+    ]
+
+
+async def test_a_batch_of_profiles_reaches_the_step_once_per_tenant_in_order() -> None:
+    steps = RecordingSteps()
+    consumer = RecordingConsumer()
+    subscribers(steps).subscribe(cast(IdempotentConsumer, consumer), KafkaRouter())
+    batch = [Envelope("acme", "a1", 1), Envelope("globex", "g1", 2), Envelope("acme", "a2", 3)]
+    await consumer.handlers[CANDIDATE_CREATED.name](batch, None)
+    assert steps.calls == [
+        ("know", "acme", [("a1", 1), ("a2", 3)]),
+        ("know", "globex", [("g1", 2)]),
     ]

@@ -12,6 +12,7 @@ import pytest
 from crm_ats_sync.config import AtsSyncSettings
 from crm_ats_sync.repositories.known_candidates import KnownCandidateRepository
 from crm_shared import (
+    CandidateProfile,
     Database,
     MongoClient,
     Session,
@@ -19,6 +20,7 @@ from crm_shared import (
     in_transaction,
     utc_now,
 )
+from crm_shared.directory import ProfileChange
 from helpers import ats_secret_keys, unique
 
 pytestmark = pytest.mark.integration
@@ -43,26 +45,30 @@ async def test_a_late_profile_does_not_replace_a_newer_one(
     known = KnownCandidateRepository(db, "t1")
     created_at = utc_now()
 
-    async def learn(first_name: str, status: str, at_seconds: int) -> None:
+    def change(first_name: str, status: str, at_seconds: int) -> ProfileChange:
+        profile = CandidateProfile(
+            candidate_id="c1",
+            first_name=first_name,
+            last_name="Ñúñez",
+            emails=["zoe@example.org"],
+            source="sourced",
+            status=status,
+        )
+        return ProfileChange(profile, created_at + timedelta(seconds=at_seconds))
+
+    async def learn(*changes: ProfileChange) -> None:
         async def work(session: Session) -> None:
-            await known.learn_profile(
-                "c1",
-                first_name=first_name,
-                last_name="Ñúñez",
-                emails=["zoe@example.org"],
-                status=status,
-                as_of=created_at + timedelta(seconds=at_seconds),
-                session=session,
-            )
+            await known.learn_profiles(changes, session=session)
 
         await in_transaction(mongo, work)
 
-    await learn("Zoë", "archived", 5)  # the update, consumed first
-    await learn("Zoe", "active", 0)  # the create, late
+    await learn(change("Zoë", "archived", 5))  # the update, consumed first
+    await learn(change("Zoe", "active", 0))  # the create, late
     held = await known.get("c1")
     assert held is not None
     assert (held.first_name, held.status) == ("Zoë", "archived")
-    await learn("Zoë Maria", "active", 9)  # a later change still applies
+    # In one batch too: the newest applies, whatever the order.
+    await learn(change("Zoë Maria", "active", 9), change("Zoe", "active", 0))
     held = await known.get("c1")
     assert held is not None
     assert (held.first_name, held.status) == ("Zoë Maria", "active")

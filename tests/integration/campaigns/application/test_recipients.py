@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from crm_campaigns.application.recipients import ProfileChange, project_profiles
+from crm_campaigns.application.recipients import project_profiles
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_shared import CandidateProfile, Session, in_transaction, utc_now
+from crm_shared.directory import ProfileChange
 from crm_shared.tombstones import ERASED_CANDIDATES_COLLECTION, tombstone_id
 from helpers import unique
 from integration.campaigns.application.test_delivery import Setup

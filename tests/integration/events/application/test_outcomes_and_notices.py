@@ -25,6 +25,7 @@ from crm_shared import (
     CandidateCreated,
     utc_now,
 )
+from crm_shared.directory import ProfileChange
 from helpers import unique
 from integration.events.application.test_registrations import _fields, _person, storage
 
@@ -53,7 +54,9 @@ async def _know(storage: EventsStorage, tenant: str, name: str) -> str:
     )
 
     async def learn(session: Any) -> None:
-        await CandidateFacts(storage).know(tenant, profile, as_of=utc_now(), session=session)
+        await CandidateFacts(storage).know(
+            tenant, [ProfileChange(profile, utc_now())], session=session
+        )
 
     await storage.in_transaction(learn)
     return candidate_id

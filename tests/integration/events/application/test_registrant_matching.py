@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -14,6 +15,7 @@ from crm_events.application import lifecycle, registrations
 from crm_events.application.candidates import CandidateFacts
 from crm_events.application.storage import EventsStorage
 from crm_shared import EVENT_CHECKED_IN, CandidateDirectory, CandidateProfile, Session, utc_now
+from crm_shared.directory import ProfileChange
 from helpers import unique
 from integration.events.application.test_registrations import _fields, _person, storage
 
@@ -40,7 +42,7 @@ class _Gate:
 
 
 class _GatedDirectory(CandidateDirectory):
-    """The directory, with the registration paused after its lookup, or `learn` after its
+    """The directory, with the registration paused after its lookup, or `learn_many` after its
     write (both inside their transactions)."""
 
     def __init__(self, storage: EventsStorage, tenant_id: str, gate: _Gate, at: str) -> None:
@@ -53,8 +55,10 @@ class _GatedDirectory(CandidateDirectory):
             await self._gate.pass_()
         return found
 
-    async def learn(self, profile: CandidateProfile, *, session: Session) -> list[str]:
-        emails = await super().learn(profile, session=session)
+    async def learn_many(
+        self, profiles: Sequence[CandidateProfile], *, session: Session
+    ) -> list[list[str]]:
+        emails = await super().learn_many(profiles, session=session)
         if self._at == "learn":
             await self._gate.pass_()
         return emails
@@ -108,7 +112,9 @@ async def test_a_registrant_learnt_meanwhile_is_linked(
         async def know(session: Session) -> None:
             facts = CandidateFacts(facts_storage)
             await facts.know(
-                tenant, _profile(candidate_id, registrant.email), as_of=utc_now(), session=session
+                tenant,
+                [ProfileChange(_profile(candidate_id, registrant.email), utc_now())],
+                session=session,
             )
 
         await facts_storage.in_transaction(know)
@@ -149,3 +155,39 @@ async def test_an_address_claimed_before_any_candidate_is_unknown_until_learnt(
     await storage.in_transaction(learn)
     assert await storage.in_transaction(claim) == candidate_id
     assert await directory.candidate_for("ada@example.com") == candidate_id
+
+
+async def test_a_batch_of_profiles_leaves_what_one_by_one_leaves(storage: EventsStorage) -> None:
+    """Several registrants learnt in one batch: each registration goes to the first candidate
+    that named its address, the directory to the last, as one profile at a time would; a
+    walk-in's attendance is announced once it is linked."""
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(5))).event
+    ada, bob = _person("ada"), _person("bob")
+    await registrations.register(storage, event.id, ada)
+    await registrations.walk_in(storage, tenant, event.id, bob)
+    first, second, bob_id = unique("first"), unique("second"), unique("bob")
+    now = utc_now()
+
+    async def know(session: Session) -> None:
+        await CandidateFacts(storage).know(
+            tenant,
+            [
+                ProfileChange(_profile(first, ada.email), now),
+                ProfileChange(_profile(bob_id, bob.email), now),
+                ProfileChange(_profile(second, ada.email), now),
+            ],
+            session=session,
+        )
+
+    await storage.in_transaction(know)
+    stored = {
+        r.email: r.candidate_id
+        for r in await registrations.registrations_for(storage, tenant, event.id)
+    }
+    assert stored == {ada.email: first, bob.email: bob_id}
+    directory = storage.directory(tenant)
+    assert await directory.candidate_for(ada.email) == second
+    assert await directory.candidate_for(bob.email) == bob_id
+    attended = await storage.outbox.records.find({"topic": EVENT_CHECKED_IN.name}).to_list()
+    assert [json.loads(r["value"])["data"]["candidate_id"] for r in attended] == [bob_id]

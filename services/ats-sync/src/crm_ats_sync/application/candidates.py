@@ -4,21 +4,20 @@ unmerged."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.pushes import PUSH_CONSENT_PURPOSE
 from crm_shared import (
     CandidateMerged,
-    CandidateProfile,
     CandidateUnmerged,
     ConsentChanged,
     EventEnvelope,
     Session,
 )
-from crm_shared.directory import project_merge, project_unmerge
+from crm_shared.directory import ProfileChange, project_merge, project_unmerge
 
 
 @dataclass(frozen=True)
@@ -28,20 +27,14 @@ class CandidateFacts:
     storage: AtsStorage
 
     async def know(
-        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+        self, tenant_id: str, changes: Sequence[ProfileChange], *, session: Session
     ) -> None:
-        """Learns the candidate's addresses, to match ATS applicants to them, and what a push
-        sends."""
-        await self.storage.directory(tenant_id).learn(profile, session=session)
-        await self.storage.known_candidates(tenant_id).learn_profile(
-            profile.candidate_id,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            emails=profile.emails,
-            status=profile.status,
-            as_of=as_of,
-            session=session,
+        """Learns the candidates' addresses, to match ATS applicants to them, and what a push
+        sends: a batch of profiles in a few queries."""
+        await self.storage.directory(tenant_id).learn_many(
+            [change.profile for change in changes], session=session
         )
+        await self.storage.known_candidates(tenant_id).learn_profiles(changes, session=session)
 
     async def consent_changed(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Keeps whether the candidate's data may be sent to the ATS (the consent a push

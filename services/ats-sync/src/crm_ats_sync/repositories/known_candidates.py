@@ -3,13 +3,22 @@ record status and push consent, learned from the candidates service's events."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 
 from crm_ats_sync.domain.pushes import KnownCandidate
-from crm_shared import Database, Session, TenantScopedCollection, is_erased, normalise_email
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    erased_among,
+    is_erased,
+    normalise_email,
+)
+from crm_shared.directory import ProfileChange
 
 KNOWN_CANDIDATES = "known_candidates"
 
@@ -36,32 +45,47 @@ class KnownCandidateRepository:
             {"candidate_id": candidate_id}, {"$set": fields}, upsert=True, session=session
         )
 
-    async def learn_profile(
-        self,
-        candidate_id: str,
-        *,
-        first_name: str,
-        last_name: str,
-        emails: list[str],
-        status: str,
-        as_of: datetime,
-        session: Session,
-    ) -> None:
-        """The candidate's name, first (primary) email and record status, as published at
-        `as_of`; a profile older than the one held (arriving late, from the other topic) is
-        ignored."""
-        held = await self._known.find_one({"candidate_id": candidate_id}, session=session)
-        held_as_of = held.get("profile_as_of") if held else None
-        if held_as_of is not None and as_of < held_as_of:
+    async def learn_profiles(self, changes: Sequence[ProfileChange], *, session: Session) -> None:
+        """Each candidate's name, first (primary) email and record status from their newest
+        profile among `changes` and the one held, in one read and one bulk write: a profile
+        older than the one held (arriving late, from the other topic) is ignored, and an erased
+        candidate's is not stored."""
+        candidate_ids = list(dict.fromkeys(change.profile.candidate_id for change in changes))
+        if not candidate_ids:
             return
-        fields = {
-            "first_name": first_name,
-            "last_name": last_name,
-            "email": normalise_email(emails[0]) if emails else None,
-            "status": status,
-            "profile_as_of": as_of,
+        erased = await erased_among(self._database, self._tenant_id, candidate_ids, session=session)
+        held = await self._known.find(
+            {"candidate_id": {"$in": candidate_ids}},
+            projection={"candidate_id": 1, "profile_as_of": 1},
+            session=session,
+        )
+        as_of: dict[str, datetime] = {
+            str(document["candidate_id"]): document["profile_as_of"]
+            for document in held
+            if document.get("profile_as_of") is not None
         }
-        await self._learn(candidate_id, fields, session)
+        newest: dict[str, dict[str, Any]] = {}
+        for change in changes:
+            profile = change.profile
+            candidate_id = profile.candidate_id
+            if candidate_id in erased or change.as_of < as_of.get(candidate_id, change.as_of):
+                continue
+            as_of[candidate_id] = change.as_of
+            newest[candidate_id] = {
+                "first_name": profile.first_name,
+                "last_name": profile.last_name,
+                "email": normalise_email(profile.emails[0]) if profile.emails else None,
+                "status": profile.status,
+                "profile_as_of": change.as_of,
+            }
+        await self._known.update_each(
+            [
+                ({"candidate_id": candidate_id}, {"$set": fields})
+                for candidate_id, fields in newest.items()
+            ],
+            upsert=True,
+            session=session,
+        )
 
     async def learn_consent(
         self, candidate_id: str, *, granted: bool, expires_at: datetime | None, session: Session

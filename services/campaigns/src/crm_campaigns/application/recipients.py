@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from crm_campaigns.application.enrolments import end_enrolments
@@ -16,25 +15,15 @@ from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import (
     CandidateErased,
     CandidateMerged,
-    CandidateProfile,
     CandidateUnmerged,
     ConsentChanged,
     Database,
     Session,
     erased_among,
 )
+from crm_shared.directory import ProfileChange
 
 MARKETING = "marketing"
-
-
-@dataclass(frozen=True)
-class ProfileChange:
-    """A candidate's profile as the candidates service published it, and when it did."""
-
-    profile: CandidateProfile
-    # The event's time: `candidate.created`, `candidate.updated` and the merges are consumed
-    # apart, so a profile can arrive after a newer one and must not replace it.
-    as_of: datetime
 
 
 async def project_profiles(

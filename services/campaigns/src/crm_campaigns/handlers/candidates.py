@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from crm_campaigns.application.recipients import (
-    ProfileChange,
     fold_merged_candidate,
     follow_consent_change,
     project_profiles,
@@ -33,6 +32,7 @@ from crm_shared import (
     Session,
     by_tenant,
 )
+from crm_shared.directory import ProfileChange
 
 ProfileUseCase = Callable[[Database, str, Sequence[ProfileChange], Session], Awaitable[object]]
 

@@ -3,13 +3,14 @@ which candidates were merged or unmerged."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from crm_events.application.attendance import announce_attendance, announce_outcome
 from crm_events.application.storage import EventsStorage
-from crm_shared import CandidateMerged, CandidateProfile, CandidateUnmerged, Session
-from crm_shared.directory import project_merge, project_unmerge
+from crm_events.domain.models import RecruitingEvent, Registration
+from crm_shared import CandidateMerged, CandidateUnmerged, Session
+from crm_shared.directory import ProfileChange, project_merge, project_unmerge
 
 
 @dataclass(frozen=True)
@@ -19,29 +20,44 @@ class CandidateFacts:
     storage: EventsStorage
 
     async def know(
-        self, tenant_id: str, profile: CandidateProfile, *, as_of: datetime, session: Session
+        self, tenant_id: str, changes: Sequence[ProfileChange], *, session: Session
     ) -> None:
-        """Learns the candidate's addresses, links their registrations and announces attendance
+        """Learns the candidates' addresses, links their registrations and announces attendance
         and outcomes nobody could announce before (they came, or their event was completed,
-        before they were known)."""
-        emails = await self.storage.directory(tenant_id).learn(profile, session=session)
-        events = self.storage.events(tenant_id)
+        before they were known): for a batch of profiles, a few queries in all."""
+        profiles = [change.profile for change in changes]
+        learned = await self.storage.directory(tenant_id).learn_many(profiles, session=session)
         registrations = self.storage.registrations(tenant_id)
-        for email in emails:
-            await registrations.link_candidate(email, profile.candidate_id, session=session)
-        for registration in await registrations.unannounced_attendance(
-            profile.candidate_id, session=session
+        await registrations.link_candidates(
+            [
+                (email, profile.candidate_id)
+                for profile, emails in zip(profiles, learned, strict=True)
+                for email in emails
+            ],
+            session=session,
+        )
+        candidate_ids = list(dict.fromkeys(profile.candidate_id for profile in profiles))
+        events = self.storage.events(tenant_id)
+        known_events: dict[str, RecruitingEvent | None] = {}
+
+        async def event_of(registration: Registration) -> RecruitingEvent | None:
+            if registration.event_id not in known_events:
+                known_events[registration.event_id] = await events.get(
+                    registration.event_id, session=session
+                )
+            return known_events[registration.event_id]
+
+        for registration in await registrations.unannounced_attendance_of(
+            candidate_ids, session=session
         ):
-            event = await events.get(registration.event_id, session=session)
-            if event is not None:
+            if (event := await event_of(registration)) is not None:
                 await announce_attendance(
                     self.storage.outbox, registrations, event, registration, session=session
                 )
-        for registration in await registrations.unannounced_outcomes(
-            profile.candidate_id, session=session
+        for registration in await registrations.unannounced_outcomes_of(
+            candidate_ids, session=session
         ):
-            event = await events.get(registration.event_id, session=session)
-            if event is not None:
+            if (event := await event_of(registration)) is not None:
                 await announce_outcome(
                     self.storage.outbox, registrations, event, registration, session=session
                 )

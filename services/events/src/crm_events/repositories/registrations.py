@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -258,18 +259,29 @@ class RegistrationRepository:
             {"_id": registration_id}, {"$set": {"attendance_published": True}}, session=session
         )
 
-    async def unannounced_attendance(
-        self, candidate_id: str, *, session: Session
+    async def unannounced_attendance_of(
+        self, candidate_ids: Sequence[str], *, session: Session
     ) -> list[Registration]:
-        """The candidate's check-ins not published yet (they were unknown when checked in)."""
-        documents = await self._registrations.find(
-            {
-                "candidate_id": candidate_id,
-                "checked_in_at": {"$ne": None},
-                "attendance_published": {"$ne": True},
-            },
+        """The candidates' check-ins not published yet (they were unknown when checked in),
+        in the order of `candidate_ids`."""
+        return await self._of_candidates(
+            candidate_ids,
+            {"checked_in_at": {"$ne": None}, "attendance_published": {"$ne": True}},
             session=session,
         )
+
+    async def _of_candidates(
+        self, candidate_ids: Sequence[str], query: Mapping[str, Any], *, session: Session
+    ) -> list[Registration]:
+        if not candidate_ids:
+            return []
+        documents = await self._registrations.find(
+            {"candidate_id": {"$in": list(candidate_ids)}, **query},
+            sort=[("_id", ASCENDING)],
+            session=session,
+        )
+        rank = {candidate_id: index for index, candidate_id in enumerate(candidate_ids)}
+        documents.sort(key=lambda document: rank[str(document["candidate_id"])])
         return [from_document(Registration, d) for d in documents]
 
     async def not_cancelled(self, event_id: str, *, session: Session) -> list[Registration]:
@@ -311,24 +323,25 @@ class RegistrationRepository:
             {"_id": registration_id}, {"$set": {"outcome_published": True}}, session=session
         )
 
-    async def unannounced_outcomes(
-        self, candidate_id: str, *, session: Session
+    async def unannounced_outcomes_of(
+        self, candidate_ids: Sequence[str], *, session: Session
     ) -> list[Registration]:
-        """The candidate's outcomes not published yet (they were unknown when it was set)."""
-        documents = await self._registrations.find(
-            {
-                "candidate_id": candidate_id,
-                "outcome": {"$ne": None},
-                "outcome_published": {"$ne": True},
-            },
+        """The candidates' outcomes not published yet (they were unknown when it was set), in
+        the order of `candidate_ids`."""
+        return await self._of_candidates(
+            candidate_ids,
+            {"outcome": {"$ne": None}, "outcome_published": {"$ne": True}},
             session=session,
         )
-        return [from_document(Registration, d) for d in documents]
 
-    async def link_candidate(self, email: str, candidate_id: str, *, session: Session) -> None:
-        """Links registrations made before the person was known as a candidate."""
-        await self._registrations.update_many(
-            {"email": email, "candidate_id": None},
-            {"$set": {"candidate_id": candidate_id}},
+    async def link_candidates(self, links: Sequence[tuple[str, str]], *, session: Session) -> None:
+        """Links registrations made before the person was known as a candidate: for each
+        (address, candidate) in turn, the address's unlinked registrations (one ordered bulk
+        write: an address named twice goes to the first, as one by one)."""
+        await self._registrations.update_in_order(
+            [
+                ({"email": email, "candidate_id": None}, {"$set": {"candidate_id": candidate_id}})
+                for email, candidate_id in links
+            ],
             session=session,
         )
