@@ -3,6 +3,7 @@ idempotency keys, so they must never change; each topic reaches its step."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -25,7 +26,7 @@ class RecordingSteps:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
 
-    async def know(self, tenant_id: str, profile: Any, *, session: Any) -> None:
+    async def know(self, tenant_id: str, profile: Any, *, as_of: Any, session: Any) -> None:
         self.calls.append(("know", tenant_id, profile))
 
     async def fold_merged(self, tenant_id: str, merged: Any, *, session: Any) -> None:
@@ -51,6 +52,7 @@ class Envelope:
     def __init__(self, tenant_id: str, data: str) -> None:
         self.tenant_id = tenant_id
         self.data = data
+        self.time = datetime(2026, 12, 4, tzinfo=UTC)
 
 
 def subscribers(steps: RecordingSteps) -> CandidateSubscribers:
