@@ -1,7 +1,8 @@
 """A recruiting event's report through the gateway, folded by analytics from the real broker:
 a scenario with a known answer (seats, a waitlist, a cancellation and a promotion, a walk-in,
 check-ins, completion giving no-shows, an application and a hire inside the window and an
-application outside it, each ATS event delivered twice) and every figure asserted."""
+application outside it, each ATS event delivered twice) and every figure asserted; the same
+reports as CSV hold every figure of the JSON ones."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from crm_shared import (
 )
 from helpers import eventually, publish_event, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.csv_reports import csv_cells, csv_of, event_cells
 
 pytestmark = pytest.mark.integration
 
@@ -200,17 +202,33 @@ async def test_an_events_report_has_every_figure_right(
     assert wider["applied"]["candidate_ids"] == sorted([ada_id, candidate_of[bob]])
 
     day = starts.date()
-    period = await stack.gateway.get(
-        "/api/v1/analytics/events",
-        params={"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()},
-        headers=acme,
-    )
+    days = {"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()}
+    period = await stack.gateway.get("/api/v1/analytics/events", params=days, headers=acme)
     assert period.status_code == 200, period.text
     [ours] = [e for e in period.json()["events"] if e["event_id"] == event_id]
     assert ours == body
     totals = period.json()["totals"]
     assert totals["registrations"] >= 6
     assert totals["no_shows"] >= 2
+
+    # The same reports as CSV files, through the gateway: every figure of the JSON, no other.
+    exported = await stack.gateway.get(report_url, params={"format": "csv"}, headers=acme)
+    exported_cells = csv_cells(csv_of(exported, f"event-{event_id}-report.csv"))
+    assert exported_cells == event_cells(event_id, body)
+    assert exported_cells[(event_id, "by_source", "event")] == "6"
+    assert exported_cells[(event_id, "applied.candidate_ids", "")] == ada_id
+    period_csv = await stack.gateway.get(
+        "/api/v1/analytics/events", params={**days, "format": "csv"}, headers=acme
+    )
+    want = event_cells("total", totals)
+    for each in period.json()["events"]:
+        want |= event_cells(each["event_id"], each)
+    name = f"events-{days['from']}-to-{days['to']}-report.csv"
+    assert csv_cells(csv_of(period_csv, name)) == want
+    for url, query in ((report_url, {}), ("/api/v1/analytics/events", days)):
+        unknown = await stack.gateway.get(url, params={**query, "format": "xlsx"}, headers=acme)
+        assert unknown.status_code == 422, unknown.text
+        assert "format" in unknown.text
 
     # Another tenant knows nothing of it; a range backwards or unknown parameters are refused.
     theirs = await stack.gateway.get(report_url, headers=stack.as_(GLOBEX_TOKEN))
