@@ -1,5 +1,6 @@
 """The analytics time series through the gateway, fed by the real broker: candidates created
-through the API count on today's UTC day under their source, in their tenant only."""
+through the API count on today's UTC day under their source, in their tenant only; the series
+and the summary as CSV files hold the JSON's figures."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from helpers import eventually, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.csv_reports import csv_of
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +72,30 @@ async def test_new_candidates_count_today_by_source_in_their_tenant(stack: Stack
     assert total["values"][-1] == old_total["values"][-1] + 3
     assert referrals_today(await now(globex)) == referrals_today(theirs_before)
 
+    # The same series as a CSV file through the gateway: a row per day, a column per series.
+    exported = await stack.gateway.get(PATH, params={**query, "format": "csv"}, headers=acme)
+    header, *rows = csv_of(exported, f"timeseries-{query['from']}-to-{query['to']}.csv")
+    columns = [
+        s["metric"] if s["dimension"] is None else f"{s['metric']}.{s['dimension']}"
+        for s in after["series"]
+    ]
+    assert header == ["period", *columns]
+    assert "candidates_created.referral" in header
+    assert [row[0] for row in rows] == after["periods"]
+    for column, series in zip(columns, after["series"], strict=True):
+        assert [int(row[header.index(column)]) for row in rows] == series["values"], column
+
+    summary = await stack.gateway.get("/api/v1/analytics/summary", headers=acme)
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["candidates"] >= 3
+    summary_csv = await stack.gateway.get(
+        "/api/v1/analytics/summary", params={"format": "csv"}, headers=acme
+    )
+    header, *rows = csv_of(summary_csv, "summary.csv")
+    assert header == ["figure", "value"]
+    assert [row[0] for row in rows] == list(summary.json())
+    assert {name: int(value) for name, value in rows} == summary.json()
+
 
 async def test_a_range_it_cannot_answer_is_a_problem_naming_the_field(stack: Stack) -> None:
     acme = stack.as_(ACME_TOKEN)
@@ -84,6 +110,15 @@ async def test_a_range_it_cannot_answer_is_a_problem_naming_the_field(stack: Sta
         PATH, params={"metric": "salaries", "from": "2026-01-01", "to": "2026-01-02"}, headers=acme
     )
     assert unknown.status_code == 422
+    for path, query in (
+        (PATH, {"metric": "messages_sent", "from": "2026-01-01", "to": "2026-01-02"}),
+        ("/api/v1/analytics/summary", {}),
+    ):
+        not_a_format = await stack.gateway.get(
+            path, params={**query, "format": "xlsx"}, headers=acme
+        )
+        assert not_a_format.status_code == 422, not_a_format.text
+        assert "format" in not_a_format.text
     weekly = await stack.gateway.get(
         PATH,
         params={

@@ -1,7 +1,9 @@
 """A recruiting event's report through the gateway, folded by analytics from the real broker:
 a scenario with a known answer (seats, a waitlist, a cancellation and a promotion, a walk-in,
 check-ins, completion giving no-shows, an application and a hire inside the window and an
-application outside it, each ATS event delivered twice) and every figure asserted."""
+application outside it, each ATS event delivered twice) and every figure asserted; the same
+reports as CSV hold every figure of the JSON ones; and a person registered under two records
+counts once after their merge, twice after its undo."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from crm_shared import (
 )
 from helpers import eventually, publish_event, read_events, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.csv_reports import csv_cells, csv_of, event_cells
 
 pytestmark = pytest.mark.integration
 
@@ -200,17 +203,33 @@ async def test_an_events_report_has_every_figure_right(
     assert wider["applied"]["candidate_ids"] == sorted([ada_id, candidate_of[bob]])
 
     day = starts.date()
-    period = await stack.gateway.get(
-        "/api/v1/analytics/events",
-        params={"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()},
-        headers=acme,
-    )
+    days = {"from": (day - timedelta(days=1)).isoformat(), "to": day.isoformat()}
+    period = await stack.gateway.get("/api/v1/analytics/events", params=days, headers=acme)
     assert period.status_code == 200, period.text
     [ours] = [e for e in period.json()["events"] if e["event_id"] == event_id]
     assert ours == body
     totals = period.json()["totals"]
     assert totals["registrations"] >= 6
     assert totals["no_shows"] >= 2
+
+    # The same reports as CSV files, through the gateway: every figure of the JSON, no other.
+    exported = await stack.gateway.get(report_url, params={"format": "csv"}, headers=acme)
+    exported_cells = csv_cells(csv_of(exported, f"event-{event_id}-report.csv"))
+    assert exported_cells == event_cells(event_id, body)
+    assert exported_cells[(event_id, "by_source", "event")] == "6"
+    assert exported_cells[(event_id, "applied.candidate_ids", "")] == ada_id
+    period_csv = await stack.gateway.get(
+        "/api/v1/analytics/events", params={**days, "format": "csv"}, headers=acme
+    )
+    want = event_cells("total", totals)
+    for each in period.json()["events"]:
+        want |= event_cells(each["event_id"], each)
+    name = f"events-{days['from']}-to-{days['to']}-report.csv"
+    assert csv_cells(csv_of(period_csv, name)) == want
+    for url, query in ((report_url, {}), ("/api/v1/analytics/events", days)):
+        unknown = await stack.gateway.get(url, params={**query, "format": "xlsx"}, headers=acme)
+        assert unknown.status_code == 422, unknown.text
+        assert "format" in unknown.text
 
     # Another tenant knows nothing of it; a range backwards or unknown parameters are refused.
     theirs = await stack.gateway.get(report_url, headers=stack.as_(GLOBEX_TOKEN))
@@ -276,3 +295,64 @@ async def test_a_new_registrants_source_shows_before_the_event_is_completed(
         return await by_source() == {"event": 1, "referral": 1}
 
     await eventually(named, timeout=60, message="the report never named both registrants")
+
+
+async def test_two_records_of_one_person_count_once_after_a_merge_and_twice_after_its_undo(
+    stack: Stack,
+) -> None:
+    """The same person registered under two records; the merge (candidates service, through
+    the broker) makes them one registrant of the event's report, its undo two again."""
+    acme = stack.as_(ACME_TOKEN)
+    starts = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+    created = await stack.gateway.post(
+        "/api/v1/events",
+        headers=acme,
+        json={
+            "name": unique("Meetup"),
+            "kind": "meetup",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "capacity": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    ids: dict[str, str] = {}
+    for name, source in (("zoe", "sourced"), ("zoe-old", "referral")):
+        email = f"{unique(name)}@example.org"
+        candidate = await stack.gateway.post(
+            "/api/v1/candidates",
+            headers=acme,
+            json={"first_name": "Zoe", "last_name": "Doe", "emails": [email], "source": source},
+        )
+        assert candidate.status_code == 201, candidate.text
+        ids[source] = candidate.json()["id"]
+        registered = await stack.gateway.post(
+            f"/public/v1/events/{event_id}/registrations",
+            json={"first_name": "Zoe", "last_name": "Doe", "email": email},
+        )
+        assert registered.status_code == 201, registered.text
+
+    async def counted(registrations: int, by_source: dict[str, int]) -> bool:
+        answer = await stack.gateway.get(f"/api/v1/analytics/events/{event_id}", headers=acme)
+        return answer.status_code == 200 and (
+            answer.json()["registrations"],
+            answer.json()["by_source"],
+        ) == (registrations, by_source)
+
+    apart = {"referral": 1, "sourced": 1}
+    await eventually(lambda: counted(2, apart), timeout=90, message="two registrants not seen")
+    merged = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": ids["sourced"], "merged_id": ids["referral"]},
+        headers=acme,
+    )
+    assert merged.status_code == 201, merged.text
+    await eventually(
+        lambda: counted(1, {"sourced": 1}), timeout=90, message="the merge was not folded"
+    )
+    undone = await stack.gateway.post(
+        f"/api/v1/candidates/merges/{merged.json()['id']}/undo", headers=acme
+    )
+    assert undone.status_code == 200, undone.text
+    await eventually(lambda: counted(2, apart), timeout=90, message="the undo was not folded")

@@ -1,5 +1,6 @@
 """The event report's rules: a registration's state from the announcements folded in any
-order or repeated, and every figure of a scenario with a known answer."""
+order or repeated, every figure of a scenario with a known answer, and a person with two
+records merged counted once."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from crm_analytics.domain.event_report import (
     ReportedEvent,
     figures,
     identified,
+    one_per_person,
     totals,
 )
 
@@ -186,10 +188,56 @@ def test_a_registrant_known_only_by_address_is_named_by_the_candidate_holding_it
         Registrant("e1", "r3", email="stranger@x.org", seated_at=at(3)),
     ]
     holders = {"new@x.org": "c1", "known@x.org": "c9"}
-    named = identified(registrants, holders)
+    named = identified(registrants, holders, {})
     # The registration's own candidate wins over an address another candidate holds.
     assert [r.candidate_id for r in named] == ["c1", "c2", None]
     found = figures(EVENT, named, {"c1": "event", "c2": "sourced"}, [], [], 90)
     assert found.by_source == {"event": 1, "sourced": 1, "unknown": 1}
     before = figures(EVENT, registrants, {"c1": "event", "c2": "sourced"}, [], [], 90)
     assert before.by_source == {"sourced": 1, "unknown": 2}
+
+
+def test_a_merged_records_registration_is_the_survivors_and_the_person_counts_once() -> None:
+    """Zoe registered under two records (c-old waitlisted by address, c-zoe with a seat and
+    checked in) that were merged into c-zoe; c-old's application names only its old id."""
+    registrants = [
+        Registrant("e1", "r-old", email="old@x.org", waitlisted_at=at(1)),
+        Registrant("e1", "r-zoe", candidate_id="c-zoe", seated_at=at(2), checked_in_at=STARTS),
+        Registrant("e1", "r-ann", candidate_id="c-ann", seated_at=at(3)),
+    ]
+    holders = {"old@x.org": "c-old"}
+    merged = identified(registrants, holders, {"c-old": "c-zoe"})
+    assert [r.candidate_id for r in merged] == ["c-zoe", "c-zoe", "c-ann"]
+    applied = [Milestone("c-zoe", None, STARTS + timedelta(days=3))]
+    sources = {"c-zoe": "sourced", "c-ann": "event", "c-old": "referral"}
+    found = figures(EVENT, merged, sources, applied, [], 90)
+    assert (found.registrations, found.registered, found.waitlisted, found.checked_in) == (
+        2,
+        2,
+        0,
+        1,
+    )
+    assert found.by_source == {"event": 1, "sourced": 1}
+    assert (found.applied.count, found.applied.candidate_ids) == (1, ["c-zoe"])
+    # Before the merge (or after its undo): two people, the waitlisted one c-old.
+    apart = figures(EVENT, identified(registrants, holders, {}), sources, applied, [], 90)
+    assert (apart.registrations, apart.waitlisted, apart.by_source["referral"]) == (3, 1, 1)
+
+
+def test_a_person_is_their_furthest_registration_whatever_the_order() -> None:
+    """Attended over checked in over a seat over the waitlist over cancelled; between equals
+    the smallest registration id, so the order they are read in does not matter."""
+    regs = [
+        Registrant("e1", "r1", candidate_id="c1", cancelled_at=at(1)),
+        Registrant("e1", "r2", candidate_id="c1", waitlisted_at=at(2)),
+        Registrant("e1", "r3", candidate_id="c1", seated_at=at(3), no_show=True),
+        Registrant("e1", "r4", candidate_id="c1", seated_at=at(4), checked_in_at=at(9)),
+        Registrant("e1", "r5", candidate_id="c1", seated_at=at(5), attended=True),
+        Registrant("e1", "r6", candidate_id="c1", seated_at=at(6), attended=True),
+    ]
+    for end in range(1, len(regs) + 1):
+        for order in itertools.permutations(regs[:end]):
+            [lead] = one_per_person(list(order))
+            assert lead.registration_id == ("r5" if end == 6 else f"r{end}")
+    apart = [Registrant("e1", "r7", email="a@x.org"), Registrant("e1", "r8", email="b@x.org")]
+    assert len(one_per_person([*regs, *apart])) == 3

@@ -669,6 +669,36 @@ async def test_an_event_page_shows_its_report_in_tables_with_headers(console: Co
     assert "<caption" in text
 
 
+async def test_an_events_report_downloads_as_the_apis_csv(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer("GET", "/api/v1/analytics/events/ev1", body=REPORT)
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert 'href="/console/events/ev1/report.csv" download' in page.text
+
+    exported = "\ufeffevent_id,figure,key,value\r\nev1,registrations,,6\r\n".encode()
+    api.routes[("GET", "/api/v1/analytics/events/ev1")] = httpx.Response(
+        200,
+        content=exported,
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="event-ev1-report.csv"',
+        },
+    )
+    api.calls.clear()
+    download = await client.get("/console/events/ev1/report.csv", headers=gateway_headers(ALICE))
+    assert download.status_code == 200
+    assert download.content == exported
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert download.headers["content-disposition"] == 'attachment; filename="event-ev1-report.csv"'
+    [call] = api.calls
+    assert (call.url.path, dict(call.url.params)) == (
+        "/api/v1/analytics/events/ev1",
+        {"format": "csv"},
+    )
+
+
 async def test_an_event_page_says_why_it_has_no_report(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
@@ -676,6 +706,7 @@ async def test_an_event_page_says_why_it_has_no_report(console: Console) -> None
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert page.status_code == 200
     assert "Not available: nothing counted yet" in page.text
+    assert "report.csv" not in page.text  # no report, nothing to download
     api.answer(
         "GET",
         "/api/v1/analytics/events/ev1",

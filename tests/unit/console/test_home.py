@@ -196,6 +196,55 @@ async def test_home_asks_for_the_range_once_and_the_picker_swaps_the_charts_alon
     )
 
 
+async def test_the_charts_figures_download_as_the_apis_csv_for_the_range_shown(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/analytics/timeseries", body=answer(["2026-01-05"]))
+    fragment = await client.get(
+        "/console/",
+        params={"range": "custom", "from": "2026-01-01", "to": "2026-06-30"},
+        headers={**gateway_headers(), "hx-request": "true"},
+    )
+    link = 'href="/console/timeseries.csv?range=custom&amp;from=2026-01-01&amp;to=2026-06-30"'
+    assert f"{link} download" in fragment.text
+
+    exported = "\ufeffperiod,messages_sent\r\n2026-01-05,3\r\n".encode()
+    api.routes[("GET", "/api/v1/analytics/timeseries")] = httpx.Response(
+        200,
+        content=exported,
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="timeseries-2026-01-01-to-2026-06-30.csv"',
+        },
+    )
+    api.calls.clear()
+    download = await client.get(
+        "/console/timeseries.csv",
+        params={"range": "custom", "from": "2026-01-01", "to": "2026-06-30"},
+        headers=gateway_headers(),
+    )
+    assert download.status_code == 200
+    assert download.content == exported
+    assert download.headers["content-disposition"] == (
+        'attachment; filename="timeseries-2026-01-01-to-2026-06-30.csv"'
+    )
+    [call] = api.calls
+    assert call.url.path == "/api/v1/analytics/timeseries"
+    assert call.url.params.get_list("metric") == [
+        "messages_sent",
+        "messages_opened",
+        "messages_clicked",
+        "candidates_created",
+    ]
+    assert (
+        call.url.params["from"],
+        call.url.params["to"],
+        call.url.params["interval"],
+        call.url.params["format"],
+    ) == ("2026-01-01", "2026-06-30", "week", "csv")
+
+
 async def test_a_range_the_api_refuses_is_said_and_the_rest_of_home_renders(
     console: Console,
 ) -> None:

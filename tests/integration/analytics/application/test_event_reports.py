@@ -1,6 +1,7 @@
 """The event reports' fold against the real database: one scenario's events applied in order,
 one by one, and shuffled, repeated and batched, leave the same report with the known answer
-(a promotion before the waitlisting, a hire before the registration, a redelivery)."""
+(a promotion before the waitlisting, a hire before the registration, a redelivery); a merge,
+folded before or after the registrations, makes two records one person, and its undo two."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from crm_analytics.application.event_reports import (
     event_report,
     period_report,
 )
+from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.repositories import ensure_indexes
@@ -37,6 +39,9 @@ from crm_shared import (
     AtsApplicationCreated,
     AtsApplicationHired,
     CandidateCreated,
+    CandidateMerged,
+    CandidateProfile,
+    CandidateUnmerged,
     EventAttended,
     EventCheckedIn,
     EventEnvelope,
@@ -397,3 +402,204 @@ async def test_registrations_stored_before_the_digests_get_theirs(
     assert [r.get("address_sha256") for r in registrants] == [email_sha256("a@x.org"), None]
     [milestone] = await database["ats_milestones"].find({}).to_list()
     assert milestone["address_sha256"] == email_sha256("b@x.org")
+
+
+def merge_scenario() -> list[EventEnvelope[Any]]:
+    """Zoe registered twice for one event: under her old record (known only by the address
+    her old record holds, waitlisted) and as c-zoe (a seat, attended); Ann once. The ATS has
+    an application under the old record's id alone, and a hire under c-zoe."""
+    event = {"event_id": "ev-merge", "event_name": "Meetup", "last_name": "Doe"}
+    ats = {"provider": "greenhouse", "connection_id": "k1", "ats_candidate_id": "x"}
+
+    def created(candidate_id: str, source: str) -> CandidateCreated:
+        return CandidateCreated(
+            candidate_id=candidate_id,
+            first_name="X",
+            last_name="Doe",
+            emails=[f"{candidate_id}@example.org"],
+            source=source,
+        )
+
+    return [
+        told(CANDIDATE_CREATED, created("c-old", "referral")),
+        told(CANDIDATE_CREATED, created("c-zoe", "sourced")),
+        told(CANDIDATE_CREATED, created("c-ann", "event")),
+        told(
+            EVENT_WAITLISTED,
+            EventWaitlisted(
+                **event,
+                registration_id="r-old",
+                email="C-Old@Example.org",
+                first_name="Zoe",
+                registered_at=at(1),
+                starts_at=STARTS,
+            ),
+            at(1),
+        ),
+        told(
+            EVENT_REGISTERED,
+            EventRegistered(
+                **event,
+                registration_id="r-zoe",
+                candidate_id="c-zoe",
+                email="c-zoe@example.org",
+                first_name="Zoe",
+                registered_at=at(2),
+                starts_at=STARTS,
+            ),
+            at(2),
+        ),
+        told(
+            EVENT_REGISTERED,
+            EventRegistered(
+                **event,
+                registration_id="r-ann",
+                candidate_id="c-ann",
+                email="c-ann@example.org",
+                first_name="Ann",
+                registered_at=at(3),
+                starts_at=STARTS,
+            ),
+            at(3),
+        ),
+        told(
+            EVENT_ATTENDED,
+            EventAttended(
+                event_id="ev-merge",
+                event_name="Meetup",
+                registration_id="r-zoe",
+                candidate_id="c-zoe",
+                email="c-zoe@example.org",
+                tenant_id="acme",
+                occurred_at=STARTS + timedelta(hours=3),
+                checked_in_at=STARTS,
+            ),
+            STARTS + timedelta(hours=3),
+        ),
+        told(
+            ATS_APPLICATION_CREATED,
+            AtsApplicationCreated(
+                **ats,
+                ats_application_id="a-old",
+                candidate_id="c-old",
+                applied_at=STARTS + timedelta(days=5),
+            ),
+        ),
+        told(
+            ATS_APPLICATION_HIRED,
+            AtsApplicationHired(
+                **ats,
+                ats_application_id="a-zoe",
+                candidate_id="c-zoe",
+                occurred_at=STARTS + timedelta(days=20),
+            ),
+        ),
+    ]
+
+
+def profile(candidate_id: str) -> CandidateProfile:
+    return CandidateProfile(
+        candidate_id=candidate_id,
+        first_name="Zoe",
+        last_name="Doe",
+        emails=[f"{candidate_id}@example.org"],
+        source="sourced",
+    )
+
+
+MERGED = CandidateMerged(
+    merge_id="merge-zoe",
+    survivor_candidate_id="c-zoe",
+    merged_candidate_id="c-old",
+    survivor=profile("c-zoe"),
+)
+UNMERGED = CandidateUnmerged(
+    merge_id="merge-zoe",
+    survivor_candidate_id="c-zoe",
+    restored_candidate_id="c-old",
+    survivor=profile("c-zoe"),
+    restored=profile("c-old"),
+)
+
+
+async def follow(
+    mongo: MongoClient, storage: AnalyticsStorage, change: CandidateMerged | CandidateUnmerged
+) -> None:
+    """Applies a merge or its undo as analytics' subscriber does."""
+    follower = MergeFollower(storage, AnalyticsSettings().engagement_model())
+
+    async def apply(session: Session) -> None:
+        if isinstance(change, CandidateMerged):
+            await follower.fold("acme", change, session=session)
+        else:
+            await follower.unfold("acme", change, session=session)
+
+    await in_transaction(mongo, apply)
+
+
+async def test_a_merge_before_or_after_the_registrations_makes_them_one_person(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    (mongo, merge_first), (other_mongo, merge_last) = stores
+    events = merge_scenario()
+    await follow(mongo, merge_first, MERGED)
+    await fold(mongo, merge_first, [[e] for e in events])
+    await fold(other_mongo, merge_last, [events])
+    apart = await event_report(merge_last, "acme", "ev-merge", within_days=90)
+    await follow(other_mongo, merge_last, MERGED)
+    await follow(other_mongo, merge_last, MERGED)  # a redelivery under a new envelope id
+
+    merged = await event_report(merge_first, "acme", "ev-merge", within_days=90)
+    assert merged == await event_report(merge_last, "acme", "ev-merge", within_days=90)
+    f = merged.figures
+    # Zoe once, as her furthest registration (attended): Ann and Zoe, both holding a seat.
+    assert (f.registrations, f.registered, f.waitlisted, f.checked_in, f.attended) == (
+        2,
+        2,
+        0,
+        1,
+        1,
+    )
+    assert f.by_source == {"event": 1, "sourced": 1}
+    # The old record's application is Zoe's: one person applied (and was hired).
+    assert (f.applied.count, f.applied.candidate_ids) == (1, ["c-zoe"])
+    assert (f.hired.count, f.hired.candidate_ids) == (1, ["c-zoe"])
+
+    # Before the merge, two people: the old record waitlisted, with its own application.
+    a = apart.figures
+    assert (a.registrations, a.registered, a.waitlisted) == (3, 2, 1)
+    assert a.by_source == {"event": 1, "referral": 1, "sourced": 1}
+    assert (a.applied.count, a.applied.candidate_ids) == (1, ["c-old"])
+    assert (a.hired.count, a.hired.candidate_ids) == (1, ["c-zoe"])
+
+    # The undo gives each record back its own, in both stores, redelivered too.
+    for each_mongo, storage in stores:
+        await follow(each_mongo, storage, UNMERGED)
+        await follow(each_mongo, storage, UNMERGED)
+        assert await event_report(storage, "acme", "ev-merge", within_days=90) == apart
+
+
+async def test_a_registrant_merged_twice_is_the_last_survivor_and_a_stale_undo_keeps_it(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    """c-old merged into c-zoe, c-zoe into c-ada: all three are one person, c-ada. The undo
+    of a merge of c-old that is not the one in force (a late redelivery) changes nothing."""
+    [(mongo, storage), _] = stores
+    await fold(mongo, storage, [merge_scenario()])
+    await follow(mongo, storage, MERGED)
+    await follow(
+        mongo,
+        storage,
+        CandidateMerged(
+            merge_id="merge-ada",
+            survivor_candidate_id="c-ada",
+            merged_candidate_id="c-zoe",
+            survivor=profile("c-ada"),
+        ),
+    )
+    stale = UNMERGED.model_copy(update={"merge_id": "an-older-merge"})
+    await follow(mongo, storage, stale)
+    f = (await event_report(storage, "acme", "ev-merge", within_days=90)).figures
+    assert (f.registrations, f.by_source) == (2, {"event": 1, "unknown": 1})
+    assert (f.applied.count, f.applied.candidate_ids) == (1, ["c-ada"])
+    assert (f.hired.count, f.hired.candidate_ids) == (1, ["c-ada"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from crm_analytics.api.deps import Container
+from crm_analytics.api.exports import JSON_OR_CSV, TOTAL, Format, ReportFormat, csv_file
 from crm_analytics.api.schemas import (
     MessageDayPublic,
     MessageFiguresPublic,
@@ -36,11 +36,6 @@ from crm_shared.csv_export import csv_line
 message_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 
-class ReportFormat(StrEnum):
-    JSON = "json"
-    CSV = "csv"
-
-
 FirstDay = Annotated[
     date | None,
     Query(alias="from", description="First UTC day, included (default: the first active day)."),
@@ -49,17 +44,7 @@ LastDay = Annotated[
     date | None,
     Query(alias="to", description="Last UTC day, included (default: the last active day)."),
 ]
-Format = Annotated[
-    ReportFormat, Query(description="`json`, or `csv` for the same report as a CSV file.")
-]
-
-_RESPONSES = {
-    **problem_responses(404, 422),
-    200: {
-        "content": {"application/json": {}, "text/csv": {}},
-        "description": "The report, as JSON or (with `format=csv`) as CSV.",
-    },
-}
+_RESPONSES = {**problem_responses(404, 422), **JSON_OR_CSV}
 
 
 def _figures(figures: MessageFigures) -> dict[str, int | float | None]:
@@ -97,7 +82,7 @@ def _public(
 
 # The CSV's group cell of the totals' rows; a group without a key (a broadcast without an A/B
 # test) is written `none`.
-TOTAL_GROUP = "total"
+TOTAL_GROUP = TOTAL
 NO_GROUP = "none"
 
 
@@ -116,11 +101,6 @@ def csv_rows(report: MessageReport, breakdown: str) -> Iterator[str]:
             values = _figures(each)
             cells = ["" if values[c] is None else values[c] for c in columns]
             yield csv_line([key, day, *cells])
-
-
-def _safe(text: str) -> str:
-    """The id as a file name part: letters, digits, `-` and `_` only."""
-    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)
 
 
 async def _answer(
@@ -151,12 +131,7 @@ async def _answer(
         ) from None
     breakdown = scope.breakdown.value
     if format is ReportFormat.CSV:
-        name = f"{kind}-{_safe(source_id)}-report.csv"
-        return Response(
-            "".join(csv_rows(found, breakdown)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_file(csv_rows(found, breakdown), f"{kind}-{source_id}-report")
     return _public(kind, source_id, found, breakdown)
 
 

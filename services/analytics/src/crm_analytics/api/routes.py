@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from crm_analytics.api.deps import Container
+from crm_analytics.api.exports import (
+    JSON_OR_CSV,
+    Format,
+    ReportFormat,
+    csv_file,
+    event_rows,
+    summary_rows,
+    time_series_rows,
+)
 from crm_analytics.api.schemas import (
     EngagementContribution,
     EngagementExplanation,
@@ -42,12 +51,18 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 
 @router.get(
-    "/summary", dependencies=[require_permission("analytics:read")], response_model=TenantSummary
+    "/summary",
+    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    response_model=TenantSummary,
+    responses={**problem_responses(422), **JSON_OR_CSV},
 )
-async def tenant_summary(principal: CurrentPrincipal, container: Container) -> TenantSummary:
-    """The caller's tenant's totals, as of the events analytics has consumed."""
+async def tenant_summary(
+    principal: CurrentPrincipal, container: Container, format: Format = ReportFormat.JSON
+) -> Response | TenantSummary:
+    """The caller's tenant's totals, as of the events analytics has consumed (`format=csv`:
+    one row per figure)."""
     totals = await tenant_totals(container.storage, principal.tenant_id)
-    return TenantSummary(
+    summary = TenantSummary(
         candidates=totals[TenantMetric.CANDIDATES_CREATED],
         messages_sent=totals[TenantMetric.MESSAGES_SENT],
         messages_opened=totals[TenantMetric.MESSAGES_OPENED],
@@ -55,6 +70,9 @@ async def tenant_summary(principal: CurrentPrincipal, container: Container) -> T
         event_registrations=totals[TenantMetric.EVENT_REGISTRATIONS],
         applications=totals[TenantMetric.APPLICATIONS],
     )
+    if format is ReportFormat.CSV:
+        return csv_file(summary_rows(summary), "summary")
+    return summary
 
 
 @router.get(
@@ -120,7 +138,7 @@ def _range_refused(detail: str) -> ProblemError:
     dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
     response_model=TimeSeriesPublic,
     response_model_by_alias=True,
-    responses=problem_responses(422),
+    responses={**problem_responses(422), **JSON_OR_CSV},
 )
 async def tenant_time_series(
     principal: CurrentPrincipal,
@@ -131,10 +149,12 @@ async def tenant_time_series(
     interval: Annotated[Interval, Query(description="`day` or `week` (ISO, from Monday).")] = (
         Interval.DAY
     ),
-) -> TimeSeriesPublic:
+    format: Format = ReportFormat.JSON,
+) -> Response | TimeSeriesPublic:
     """The caller's tenant's metrics per day or week, zero where nothing happened, as of the
     events analytics has consumed (counted per day from when this series was introduced).
-    New candidates also come broken down by source. A day series covers at most 400 days."""
+    New candidates also come broken down by source. A day series covers at most 400 days.
+    `format=csv`: one row per period, one column per series."""
     metrics = list(dict.fromkeys(metric))
     try:
         found = await time_series(
@@ -142,7 +162,7 @@ async def tenant_time_series(
         )
     except RangeError as invalid:
         raise _range_refused(str(invalid)) from None
-    return TimeSeriesPublic(
+    answer = TimeSeriesPublic(
         start=start,
         end=end,
         interval=found.interval.value,
@@ -152,6 +172,9 @@ async def tenant_time_series(
             for s in found.series
         ],
     )
+    if format is ReportFormat.CSV:
+        return csv_file(time_series_rows(answer), f"timeseries-{start}-to-{end}")
+    return answer
 
 
 # The longest period one report covers: a year of events and some.
@@ -206,15 +229,20 @@ def _event_report(report: EventReport, within_days: int) -> EventReportPublic:
     "/events/{event_id}",
     dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
     response_model=EventReportPublic,
-    responses=problem_responses(404, 422),
+    responses={**problem_responses(404, 422), **JSON_OR_CSV},
 )
 async def recruiting_event_report(
-    event_id: str, principal: CurrentPrincipal, container: Container, within_days: WithinDays = 90
-) -> EventReportPublic:
+    event_id: str,
+    principal: CurrentPrincipal,
+    container: Container,
+    within_days: WithinDays = 90,
+    format: Format = ReportFormat.JSON,
+) -> Response | EventReportPublic:
     """A recruiting event's report, as of the events analytics has consumed: its
     registrations by state, check-ins, walk-ins, no-shows, registrants by channel and source,
     and the registrants who applied or were hired within `within_days` of its start. An event
-    analytics was told nothing of (no registration yet, or another tenant's) is a 404."""
+    analytics was told nothing of (no registration yet, or another tenant's) is a 404.
+    `format=csv`: one row per figure."""
     try:
         report = await event_report(container.storage, principal.tenant_id, event_id, within_days)
     except UnknownEvent:
@@ -224,7 +252,10 @@ async def recruiting_event_report(
             "its first registration)",
             problem_type="not-found",
         ) from None
-    return _event_report(report, within_days)
+    answer = _event_report(report, within_days)
+    if format is ReportFormat.CSV:
+        return csv_file(event_rows([answer]), f"event-{event_id}-report")
+    return answer
 
 
 @router.get(
@@ -232,7 +263,7 @@ async def recruiting_event_report(
     dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
     response_model=EventPeriodReportPublic,
     response_model_by_alias=True,
-    responses=problem_responses(422),
+    responses={**problem_responses(422), **JSON_OR_CSV},
 )
 async def recruiting_events_report(
     principal: CurrentPrincipal,
@@ -240,9 +271,11 @@ async def recruiting_events_report(
     start: FirstDay,
     end: LastDay,
     within_days: WithinDays = 90,
-) -> EventPeriodReportPublic:
+    format: Format = ReportFormat.JSON,
+) -> Response | EventPeriodReportPublic:
     """The report of every event whose start falls in the range of UTC days, and the totals
-    over them. The range covers at most 400 days."""
+    over them. The range covers at most 400 days. `format=csv`: one row per figure of each
+    event, then of the totals."""
     if end < start or (end - start).days >= MAX_REPORT_DAYS:
         raise _range_refused(
             f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
@@ -254,10 +287,10 @@ async def recruiting_events_report(
         datetime.combine(end + timedelta(days=1), time.min, UTC),
         within_days,
     )
+    events = [_event_report(r, within_days) for r in found.events]
+    totals = EventFiguresPublic(**_figures(found.totals))
+    if format is ReportFormat.CSV:
+        return csv_file(event_rows(events, totals), f"events-{start}-to-{end}-report")
     return EventPeriodReportPublic(
-        start=start,
-        end=end,
-        within_days=within_days,
-        events=[_event_report(r, within_days) for r in found.events],
-        totals=EventFiguresPublic(**_figures(found.totals)),
+        start=start, end=end, within_days=within_days, events=events, totals=totals
     )

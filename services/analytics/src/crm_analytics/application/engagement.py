@@ -69,7 +69,7 @@ async def _current_activities(
     arrived late, or was reported under the old id), and one of an erased person counts for
     nobody (None), so no late event recreates what the erasure removed."""
     named = list(dict.fromkeys(a.candidate_id for a in activities))
-    survivors = await storage.engagement(tenant_id).survivors_of(named, session=session)
+    survivors = await storage.merged_candidates(tenant_id).survivors_of(named, session=session)
     current = [
         replace(a, candidate_id=survivors.get(a.candidate_id, a.candidate_id)) for a in activities
     ]

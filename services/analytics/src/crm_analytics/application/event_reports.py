@@ -5,7 +5,7 @@ them (one event, or every event starting in a period)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.event_report import (
     EventChange,
     EventFigures,
+    Milestone,
     Registrant,
     ReportedEvent,
     figures,
@@ -20,6 +21,7 @@ from crm_analytics.domain.event_report import (
     totals,
 )
 from crm_analytics.repositories.candidates import KnownCandidateRepository
+from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
 from crm_analytics.repositories.milestones import MilestoneKind, ReportedMilestone
 from crm_shared import (
     ATS_APPLICATION_CREATED,
@@ -281,20 +283,28 @@ async def _holders(
 async def _reports(
     storage: AnalyticsStorage, tenant_id: str, events: Sequence[ReportedEvent], within_days: int
 ) -> list[EventReport]:
-    """Each event's figures: its registrants, their sources and their applications and hires,
-    read once for all the events."""
+    """Each event's figures: its registrants as the candidates they are now (by address, and
+    a merged record as its survivor), their sources and their applications and hires (those
+    of any record merged into them too), read once for all the events."""
     reports = storage.event_reports(tenant_id)
     known = storage.known_candidates(tenant_id)
-    registrants = await reports.registrants([e.event_id for e in events])
-    holders = await _holders(known, [r for rs in registrants.values() for r in rs])
-    registrants = {event_id: identified(rs, holders) for event_id, rs in registrants.items()}
+    merges = storage.merged_candidates(tenant_id)
+    stored = await reports.registrants([e.event_id for e in events])
+    holders = await _holders(known, [r for rs in stored.values() for r in rs])
+    named = {r.candidate_id for rs in stored.values() for r in rs if r.candidate_id}
+    survivors = await merges.survivors_of(sorted(named | set(holders.values())))
+    registrants = {event_id: identified(rs, holders, survivors) for event_id, rs in stored.items()}
     everyone = [r for rs in registrants.values() for r in rs]
     candidate_ids = sorted({r.candidate_id for r in everyone if r.candidate_id})
     emails = sorted({r.email for r in everyone if r.email})
     sources = await known.sources(candidate_ids)
+    # Applications and hires the ATS reported under a record merged into a registrant since.
+    absorbed = await merges.absorbed_by(candidate_ids)
     milestones = storage.milestones(tenant_id)
-    applications = await milestones.of_people(MilestoneKind.APPLICATION, candidate_ids, emails)
-    hires = await milestones.of_people(MilestoneKind.HIRE, candidate_ids, emails)
+    asked = sorted({*candidate_ids, *absorbed})
+    applications = await milestones.of_people(MilestoneKind.APPLICATION, asked, emails)
+    hires = await milestones.of_people(MilestoneKind.HIRE, asked, emails)
+    applications, hires = await _as_survivors(merges, applications, hires)
     return [
         EventReport(
             event,
@@ -302,6 +312,21 @@ async def _reports(
         )
         for event in events
     ]
+
+
+async def _as_survivors(
+    merges: MergedCandidateRepository, *found: list[Milestone]
+) -> tuple[list[Milestone], ...]:
+    """The milestones, each naming the candidate its candidate stands for now."""
+    named = sorted({m.candidate_id for ms in found for m in ms if m.candidate_id})
+    survivors = await merges.survivors_of(named) if named else {}
+    return tuple(
+        [
+            replace(m, candidate_id=survivors[m.candidate_id]) if m.candidate_id in survivors else m
+            for m in ms
+        ]
+        for ms in found
+    )
 
 
 async def event_report(

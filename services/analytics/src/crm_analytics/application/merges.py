@@ -1,5 +1,6 @@
 """Merges and their undo in analytics: the survivor's engagement includes the merged record's
-history, and an undo gives each record back its own."""
+history, the event reports count the two records as one person (they resolve the merged id
+when read), and an undo gives each record back its own."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from crm_shared import CandidateMerged, CandidateUnmerged, Session, utc_now
 
 @dataclass(frozen=True)
 class MergeFollower:
-    """Applies `candidate.merged` and `candidate.unmerged` to the engagement scores."""
+    """Applies `candidate.merged` and `candidate.unmerged` to the engagement scores and to the
+    map of merged ids the event reports and late activities resolve through."""
 
     storage: AnalyticsStorage
     model: EngagementModel
@@ -23,8 +25,15 @@ class MergeFollower:
 
     async def fold(self, tenant_id: str, merged: CandidateMerged, *, session: Session) -> None:
         """The merged record's activities count for the survivor (and its score is published
-        again with them); the merged record has no score of its own any more."""
+        again with them); the merged record has no score of its own any more, and its id
+        stands for the survivor (its registrations and applications are the survivor's)."""
         await self.storage.engagement(tenant_id).fold_into(
+            merged.merged_candidate_id,
+            merged.survivor_candidate_id,
+            merged.merge_id,
+            session=session,
+        )
+        await self.storage.merged_candidates(tenant_id).record(
             merged.merged_candidate_id,
             merged.survivor_candidate_id,
             merged.merge_id,
@@ -42,8 +51,10 @@ class MergeFollower:
     async def unfold(
         self, tenant_id: str, unmerged: CandidateUnmerged, *, session: Session
     ) -> None:
-        """Each record gets back the activities it had, and both scores are published."""
-        await self.storage.engagement(tenant_id).unfold(
+        """Each record gets back the activities, registrations and applications it had, and
+        both scores are published."""
+        await self.storage.engagement(tenant_id).unfold(unmerged.merge_id, session=session)
+        await self.storage.merged_candidates(tenant_id).forget(
             unmerged.merge_id, unmerged.restored_candidate_id, session=session
         )
         await rescore(

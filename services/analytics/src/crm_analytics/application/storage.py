@@ -9,6 +9,7 @@ from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
 from crm_analytics.repositories.event_reports import EventReportRepository
+from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
 from crm_analytics.repositories.message_reports import MessageReportRepository
 from crm_analytics.repositories.milestones import MilestoneRepository
 from crm_shared import Database, Outbox
@@ -29,6 +30,9 @@ class AnalyticsStorage:
 
     def engagement(self, tenant_id: str) -> EngagementRepository:
         return EngagementRepository(self.database, tenant_id)
+
+    def merged_candidates(self, tenant_id: str) -> MergedCandidateRepository:
+        return MergedCandidateRepository(self.database, tenant_id)
 
     def known_candidates(self, tenant_id: str) -> KnownCandidateRepository:
         return KnownCandidateRepository(self.database, tenant_id)

@@ -110,16 +110,57 @@ class Registrant:
         )
 
 
-def identified(registrants: Sequence[Registrant], holders: Mapping[str, str]) -> list[Registrant]:
-    """The registrants, those known only by address named by the candidate holding it
-    (`holders`: address to candidate id). A registration that creates its candidate names
-    nobody; the candidate's creation, consumed in any order, names them here at once."""
-    return [
+def identified(
+    registrants: Sequence[Registrant],
+    holders: Mapping[str, str],
+    survivors: Mapping[str, str],
+) -> list[Registrant]:
+    """The registrants named by the candidate they are now: one known only by address by the
+    candidate holding it (`holders`: address to candidate id), and a record merged into
+    another by the survivor (`survivors`: merged id to survivor id). A registration that
+    creates its candidate names nobody; the candidate's creation, consumed in any order, names
+    them here at once; a merge, consumed before or after the registration, likewise."""
+    named = [
         replace(r, candidate_id=holders[r.email])
         if r.candidate_id is None and r.email is not None and r.email in holders
         else r
         for r in registrants
     ]
+    return [
+        replace(r, candidate_id=survivors[r.candidate_id])
+        if r.candidate_id is not None and r.candidate_id in survivors
+        else r
+        for r in named
+    ]
+
+
+def _progress(registrant: Registrant) -> int:
+    """How far a registration got: attended, checked in, holding a seat, waitlisted,
+    cancelled (highest first)."""
+    if registrant.attended:
+        return 4
+    if registrant.checked_in_at is not None:
+        return 3
+    return {
+        RegistrationState.REGISTERED: 2,
+        RegistrationState.WAITLISTED: 1,
+        RegistrationState.CANCELLED: 0,
+    }[registrant.state]
+
+
+def one_per_person(registrants: Sequence[Registrant]) -> list[Registrant]:
+    """Each person once (two merged records' registrations for one event are one person's):
+    the registration that got furthest stands for them, the smallest registration id among
+    equals, so the answer does not depend on the order they are read in."""
+    leading: dict[str, Registrant] = {}
+    for registrant in registrants:
+        held = leading.get(registrant.person)
+        if held is None or (_progress(registrant), held.registration_id) > (
+            _progress(held),
+            registrant.registration_id,
+        ):
+            leading[registrant.person] = registrant
+    return list(leading.values())
 
 
 @dataclass(frozen=True)
@@ -230,24 +271,25 @@ def figures(
     within_days: int,
 ) -> EventFigures:
     """The event's figures from its registrations, the candidates' sources (by candidate id)
-    and the applications and hires of its registrants."""
-    states = Counter(r.state for r in registrants)
+    and the applications and hires of its registrants. A person with several registrations
+    counts once, as their furthest (`one_per_person`); an application or hire matches any of
+    their registrations' candidate or address."""
+    people = one_per_person(registrants)
+    states = Counter(r.state for r in people)
     window = window_of(event, within_days)
     return EventFigures(
-        registrations=len(registrants),
+        registrations=len(people),
         registered=states[RegistrationState.REGISTERED],
         waitlisted=states[RegistrationState.WAITLISTED],
         cancelled=states[RegistrationState.CANCELLED],
-        checked_in=sum(1 for r in registrants if r.checked_in_at is not None or r.attended),
-        walk_ins=sum(1 for r in registrants if r.walk_in),
-        attended=sum(1 for r in registrants if r.attended),
+        checked_in=sum(1 for r in people if r.checked_in_at is not None or r.attended),
+        walk_ins=sum(1 for r in people if r.walk_in),
+        attended=sum(1 for r in people if r.attended),
         # A late check-in after completion turns a no-show into an attendee.
-        no_shows=sum(1 for r in registrants if r.no_show and not r.attended),
+        no_shows=sum(1 for r in people if r.no_show and not r.attended),
         by_channel=dict(
             sorted(
-                Counter(
-                    Channel.WALK_IN if r.walk_in else Channel.ONLINE for r in registrants
-                ).items()
+                Counter(Channel.WALK_IN if r.walk_in else Channel.ONLINE for r in people).items()
             )
         ),
         by_source=dict(
@@ -256,7 +298,7 @@ def figures(
                     sources.get(r.candidate_id, UNKNOWN_SOURCE)
                     if r.candidate_id
                     else UNKNOWN_SOURCE
-                    for r in registrants
+                    for r in people
                 ).items()
             )
         ),

@@ -7,6 +7,7 @@ from crm_analytics.repositories.counters import ensure_counter_indexes
 from crm_analytics.repositories.daily import ensure_daily_count_indexes
 from crm_analytics.repositories.engagement import ensure_engagement_indexes
 from crm_analytics.repositories.event_reports import ensure_event_report_indexes
+from crm_analytics.repositories.merged_candidates import ensure_merged_candidate_indexes
 from crm_analytics.repositories.message_reports import ensure_message_report_indexes
 from crm_analytics.repositories.milestones import ensure_milestone_indexes
 from crm_shared import Database
@@ -16,6 +17,7 @@ async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     await ensure_counter_indexes(database)
     await ensure_engagement_indexes(database)
+    await ensure_merged_candidate_indexes(database)
     await ensure_known_candidate_indexes(database)
     await ensure_daily_count_indexes(database)
     await ensure_event_report_indexes(database)

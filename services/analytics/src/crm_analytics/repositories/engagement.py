@@ -14,10 +14,6 @@ from crm_shared.merges import MERGES_FIELD
 
 CONTRIBUTIONS_COLLECTION = "engagement_contributions"
 SCORES_COLLECTION = "engagement_scores"
-# Which candidate a merged record's id stands for now: a late activity of it is the survivor's.
-MERGED_COLLECTION = "engagement_merged_candidates"
-# Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
-MAX_MERGE_CHAIN = 16
 
 
 async def ensure_engagement_indexes(database: Database) -> None:
@@ -38,12 +34,6 @@ async def ensure_engagement_indexes(database: Database) -> None:
     await database[CONTRIBUTIONS_COLLECTION].create_index(
         [("tenant_id", ASCENDING), (f"{MERGES_FIELD}.merge_id", ASCENDING)]
     )
-    await database[MERGED_COLLECTION].create_index(
-        [("tenant_id", ASCENDING), ("merged_id", ASCENDING)], unique=True
-    )
-    await database[MERGED_COLLECTION].create_index(
-        [("tenant_id", ASCENDING), ("merge_id", ASCENDING)]
-    )
 
 
 class EngagementRepository:
@@ -52,7 +42,6 @@ class EngagementRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._contributions = TenantScopedCollection(database[CONTRIBUTIONS_COLLECTION], tenant_id)
         self._scores = TenantScopedCollection(database[SCORES_COLLECTION], tenant_id)
-        self._merged = TenantScopedCollection(database[MERGED_COLLECTION], tenant_id)
 
     async def add(self, contribution: Contribution, *, session: Session) -> bool:
         """Records an activity the first time it happens; False if it was counted before."""
@@ -130,10 +119,10 @@ class EngagementRepository:
     async def fold_into(
         self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
     ) -> None:
-        """A merge: the merged record's activities count for the survivor from now on, and so
-        does any activity of the merged id reported later. An activity both records have (the
-        same person registered twice for one event) is counted once: the merged record's copy
-        stays where it is, unused, until the merge is undone."""
+        """A merge: the merged record's activities count for the survivor from now on (a later
+        activity of the merged id goes to the survivor through `MergedCandidateRepository`).
+        An activity both records have (the same person registered twice for one event) is
+        counted once: the merged record's copy stays where it is, unused, until the undo."""
         survivor_has = {(c.kind, c.reference) for c in await self.of(survivor_id, session=session)}
         movable = [
             d["_id"]
@@ -155,31 +144,7 @@ class EngagementRepository:
                 session=session,
             )
         await self._scores.delete_one({"candidate_id": merged_id}, session=session)
-        await self._merged.update_one(
-            {"merged_id": merged_id},
-            {"$set": {"survivor_id": survivor_id, "merge_id": merge_id}},
-            upsert=True,
-            session=session,
-        )
 
-    async def unfold(self, merge_id: str, restored_id: str, *, session: Session) -> None:
-        """An undone merge: the activities it moved are the restored record's again, and so
-        are its own later ones."""
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the activities it moved are the restored record's again."""
         await give_back(self._contributions, merge_id, session=session)
-        await self._merged.delete_one({"merged_id": restored_id}, session=session)
-
-    async def survivors_of(
-        self, candidate_ids: Sequence[str], *, session: Session
-    ) -> dict[str, str]:
-        """For each of the ids that was merged away, the candidate it stands for now (a
-        survivor merged away later in turn is followed; each undo removes only its own step)."""
-        current = {candidate_id: candidate_id for candidate_id in candidate_ids}
-        pending = set(candidate_ids)
-        for _ in range(MAX_MERGE_CHAIN):
-            found = await self._merged.find({"merged_id": {"$in": list(pending)}}, session=session)
-            if not found:
-                break
-            step = {d["merged_id"]: d["survivor_id"] for d in found}
-            current = {origin: step.get(now, now) for origin, now in current.items()}
-            pending = set(step.values())
-        return {origin: now for origin, now in current.items() if origin != now}

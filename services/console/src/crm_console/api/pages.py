@@ -85,6 +85,18 @@ async def home(request: Request, viewer: CurrentViewer, state: Container) -> HTM
     return render(request, state.templates, "home.html", context, viewer=viewer)
 
 
+@router.get("/timeseries.csv")
+async def home_charts_csv(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """Home's charts over the range the query asks for, as the analytics API's CSV file."""
+    span = DateRange.from_query(dict(request.query_params), datetime.now(UTC).date())
+    download = await HomeDashboard(state.gateway).range_csv(viewer.caller, span)
+    return Response(
+        download.content,
+        media_type=download.media_type,
+        headers={**download.headers, "Cache-Control": "no-store"},
+    )
+
+
 def sign_in_location(path_with_query: str, *, expired: bool) -> str:
     """The sign-in page that brings the person back to `path_with_query`."""
     query = {"return_to": path_with_query}

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.parts import Part, items, part
 from crm_console.domain.events import Attendance, attendance, door_matches, mail_outcomes
 
@@ -75,6 +75,12 @@ class EventDesk:
             mails.unavailable,
             report=report,
             embedding=embedding,
+        )
+
+    async def report_csv(self, caller: Caller, event_id: str) -> Download:
+        """The event's analytics report as the API's CSV file."""
+        return await self._api.download(
+            caller, f"/api/v1/analytics/events/{event_id}", {"format": "csv"}
         )
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:

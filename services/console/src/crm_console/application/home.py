@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from crm_console.adapters.gateway_api import Caller, GatewayApi
+from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.parts import Part, items, part
 from crm_console.domain.charts import pipeline_by_pool_and_stage
 from crm_console.domain.home import (
@@ -21,6 +22,12 @@ from crm_console.domain.home import (
 )
 
 API = "/api/v1"
+# What the range charts show: one time series of these metrics.
+CHART_METRICS = [metric for metric, _ in ENGAGEMENT_METRICS] + [NEW_CANDIDATES]
+
+
+def _series_query(span: DateRange) -> dict[str, Any]:
+    return {"metric": CHART_METRICS, **span.query_params()}
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,8 @@ class HomeDashboard:
 
     async def range_charts(self, caller: Caller, span: DateRange) -> RangeCharts:
         """Campaign engagement and new candidates by source over `span`: one API call."""
-        metrics = [metric for metric, _ in ENGAGEMENT_METRICS] + [NEW_CANDIDATES]
         answer = await part(
-            self._api.get(
-                caller, f"{API}/analytics/timeseries", {"metric": metrics, **span.query_params()}
-            )
+            self._api.get(caller, f"{API}/analytics/timeseries", _series_query(span))
         )
         if answer.unavailable is not None:
             return RangeCharts(answer, answer)
@@ -105,4 +109,10 @@ class HomeDashboard:
                     "totals": new_candidate_totals(answer.data),
                 }
             ),
+        )
+
+    async def range_csv(self, caller: Caller, span: DateRange) -> Download:
+        """The charts' figures over `span` as the API's CSV file (a row per period)."""
+        return await self._api.download(
+            caller, f"{API}/analytics/timeseries", {**_series_query(span), "format": "csv"}
         )

@@ -82,6 +82,10 @@ class DateRange:
             preset, days = DEFAULT_PRESET, 30
         return cls(preset, today - timedelta(days=days - 1), today)
 
+    def page_params(self) -> dict[str, str]:
+        """The console's query for exactly these days (a link that keeps them tomorrow)."""
+        return {"range": "custom", "from": self.start.isoformat(), "to": self.end.isoformat()}
+
     def query_params(self) -> dict[str, Any]:
         """The analytics API's parameters (metrics aside)."""
         return {

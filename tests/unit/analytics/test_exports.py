@@ -1,0 +1,153 @@
+"""The reports as CSV files: the summary one row per figure, the time series one row per
+period, an event's report one row per figure (breakdowns by key, follow-ups apart), a period's
+totals under `total`; UTF-8 with a BOM, formulas neutralised, the file named in the header."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+import pytest
+
+from crm_analytics.api.exports import csv_file, event_rows, summary_rows, time_series_rows
+from crm_analytics.api.schemas import (
+    EventFiguresPublic,
+    EventReportPublic,
+    FollowUpPublic,
+    SeriesPublic,
+    TenantSummary,
+    TimeSeriesPublic,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def read(lines: Iterable[str]) -> list[list[str]]:
+    text = "".join(lines)
+    assert text.startswith("\ufeff")
+    assert text.count("\ufeff") == 1
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
+    summary = TenantSummary(
+        candidates=5,
+        messages_sent=4,
+        messages_opened=3,
+        messages_clicked=2,
+        event_registrations=1,
+        applications=0,
+    )
+    assert read(summary_rows(summary)) == [
+        ["figure", "value"],
+        ["candidates", "5"],
+        ["messages_sent", "4"],
+        ["messages_opened", "3"],
+        ["messages_clicked", "2"],
+        ["event_registrations", "1"],
+        ["applications", "0"],
+    ]
+
+
+def test_the_time_series_is_one_row_per_period_and_a_column_per_series() -> None:
+    found = TimeSeriesPublic(
+        start=date(2026, 11, 30),
+        end=date(2026, 12, 1),
+        interval="day",
+        periods=[date(2026, 11, 30), date(2026, 12, 1)],
+        series=[
+            SeriesPublic(metric="messages_sent", dimension=None, values=[3, 0]),
+            SeriesPublic(metric="candidates_created", dimension=None, values=[1, 2]),
+            SeriesPublic(metric="candidates_created", dimension="referral", values=[1, 0]),
+            SeriesPublic(metric="candidates_created", dimension="=bad", values=[0, 2]),
+        ],
+    )
+    assert read(time_series_rows(found)) == [
+        [
+            "period",
+            "messages_sent",
+            "candidates_created",
+            "candidates_created.referral",
+            "candidates_created.=bad",
+        ],
+        ["2026-11-30", "3", "1", "1", "0"],
+        ["2026-12-01", "0", "2", "0", "2"],
+    ]
+
+
+def figures(**changed: object) -> dict[str, object]:
+    return {
+        "registrations": 3,
+        "registered": 2,
+        "waitlisted": 0,
+        "cancelled": 1,
+        "checked_in": 1,
+        "walk_ins": 1,
+        "attended": 1,
+        "no_shows": 1,
+        "no_show_rate": 0.5,
+        "by_channel": {"online": 2, "walk_in": 1},
+        "by_source": {"event": 2, "unknown": 1},
+        "applied": FollowUpPublic(count=2, candidate_ids=["c1", "c2"], truncated=False),
+        "hired": FollowUpPublic(count=0, candidate_ids=[], truncated=False),
+    } | changed
+
+
+def test_an_event_report_is_one_row_per_figure_and_a_period_adds_its_totals() -> None:
+    event = EventReportPublic(
+        event_id="ev-1",
+        event_name='=HYPERLINK("http://x")',
+        status="completed",
+        starts_at=datetime(2026, 11, 20, 17, tzinfo=UTC),
+        completed_at=None,
+        within_days=90,
+        window_end=datetime(2027, 2, 18, 17, tzinfo=UTC),
+        **figures(),
+    )
+    totals = EventFiguresPublic(**figures(no_show_rate=None))
+    rows = read(event_rows([event], totals))
+    assert rows[0] == ["event_id", "figure", "key", "value"]
+    mine = [r[1:] for r in rows if r[0] == "ev-1"]
+    assert mine == [
+        ["event_name", "", '\'=HYPERLINK("http://x")'],  # not a formula in a spreadsheet
+        ["status", "", "completed"],
+        ["starts_at", "", "2026-11-20T17:00:00Z"],
+        ["completed_at", "", ""],
+        ["within_days", "", "90"],
+        ["window_end", "", "2027-02-18T17:00:00Z"],
+        ["registrations", "", "3"],
+        ["registered", "", "2"],
+        ["waitlisted", "", "0"],
+        ["cancelled", "", "1"],
+        ["checked_in", "", "1"],
+        ["walk_ins", "", "1"],
+        ["attended", "", "1"],
+        ["no_shows", "", "1"],
+        ["no_show_rate", "", "0.5"],
+        ["by_channel", "online", "2"],
+        ["by_channel", "walk_in", "1"],
+        ["by_source", "event", "2"],
+        ["by_source", "unknown", "1"],
+        ["applied.count", "", "2"],
+        ["applied.candidate_ids", "", "c1 c2"],
+        ["applied.truncated", "", "false"],
+        ["hired.count", "", "0"],
+        ["hired.candidate_ids", "", ""],
+        ["hired.truncated", "", "false"],
+    ]
+    total = [r[1:] for r in rows if r[0] == "total"]
+    assert total[0] == ["registrations", "", "3"]
+    assert ["no_show_rate", "", ""] in total  # null: nothing settled
+    assert len(total) == len(mine) - 6  # the figures, without the event's own fields
+    assert len(rows) == 1 + len(mine) + len(total)
+
+
+def test_a_csv_file_is_named_and_utf8() -> None:
+    answer = csv_file(iter(["\ufeffa\r\n"]), "event-ev/../1 é-report")
+    assert answer.media_type == "text/csv; charset=utf-8"
+    assert answer.headers["content-disposition"] == (
+        'attachment; filename="event-ev____1__-report.csv"'
+    )
+    assert answer.body == "\ufeffa\r\n".encode()
