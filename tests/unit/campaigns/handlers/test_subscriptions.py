@@ -66,8 +66,9 @@ class RecordingConsumer:
         group: str,
         description: str,
     ) -> None:
-        assert description
-        self.subscribed.append((spec.name, group))
+        self.subscribe(
+            router, spec, cast(EventHandler, handler), group=group, description=description
+        )
 
 
 def test_every_subscriber_keeps_its_topic_and_name() -> None:

@@ -340,24 +340,27 @@ class BroadcastRunner:
         backlog), and the broadcast was sent less than `recipient_wait` ago. Queued now, they
         would be skipped for good. Past the wait, the still unknown are skipped
         (`unknown_candidate`) and the rest go. Records how many it waits for."""
+        now = utc_now()
+        if now - (broadcast.started_at or now) >= self._recipient_wait:
+            # Past the wait nobody is waited for: the audience is not read twice.
+            if broadcast.awaiting_recipients:
+                await repository.await_recipients(broadcast.id, 0, until=None)
+            return False
         recipients = RecipientRepository(self._database, broadcast.tenant_id)
         unknown = 0
         for start in range(0, len(candidate_ids), self._chunk_size):
             chunk = candidate_ids[start : start + self._chunk_size]
             unknown += len(chunk) - len(await recipients.known_among(chunk))
-        now = utc_now()
-        waiting = unknown > 0 and now - (broadcast.started_at or now) < self._recipient_wait
-        if waiting:
+        if unknown:
             await repository.await_recipients(broadcast.id, unknown, until=now + RECIPIENT_RECHECK)
-        elif broadcast.awaiting_recipients:
-            await repository.await_recipients(broadcast.id, 0, until=None)
-        if waiting:
             logger.info(
                 "broadcast %s waits for %d of its audience to reach campaigns",
                 broadcast.id,
                 unknown,
             )
-        return waiting
+        elif broadcast.awaiting_recipients:
+            await repository.await_recipients(broadcast.id, 0, until=None)
+        return unknown > 0
 
     async def _still_ours(
         self, repository: BroadcastRepository, broadcast_id: str, status: BroadcastStatus
