@@ -238,6 +238,14 @@ async def test_a_broadcast_sends_to_everyone_it_can_and_counts_the_rest_as_faile
     assert progress["failed_reasons"] == {"render_failed": 1}
     [failure] = await failed_messages(stack, between_id)
     assert failure["broadcast_id"] == broadcast_id
+    # The broadcast's failures, as its page lists them: through the gateway, by filter.
+    listed = await stack.gateway.get(
+        f"/api/v1/messages?broadcast_id={broadcast_id}&status=failed", headers=headers
+    )
+    assert listed.status_code == 200, listed.text
+    assert [(m["id"], m["candidate_id"]) for m in listed.json()["items"]] == [
+        (failure["id"], between_id)
+    ]
 
 
 async def test_an_editor_previews_a_draft_and_learns_the_line_of_each_problem(

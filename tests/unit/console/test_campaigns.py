@@ -774,6 +774,53 @@ async def test_a_sending_broadcast_polls_its_progress_and_a_finished_one_stops(
     assert "/pause" not in panel.text
 
 
+async def test_a_broadcast_with_failed_mail_lists_who_it_was_for_and_why(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed", failed=2))
+    api.answer("GET", "/api/v1/templates", body={"items": [], "next_cursor": None})
+    for listed in ("segments", "pools", "lists", "team"):
+        api.answer("GET", f"/api/v1/{listed}", body={"items": [], "next_cursor": None})
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'hx-get="/console/broadcasts/b1/failures" hx-trigger="load"' in page.text
+
+    failed = {
+        "id": "m1",
+        "candidate_id": "c-zoe",
+        "to_email": "zoé@example.org",
+        "failure_reason": "render_failed",
+        "last_error": "'first_name' is undefined",
+        "created_at": NOW,
+    }
+    api.answer(
+        "GET",
+        "/api/v1/messages",
+        body={
+            "items": [failed, failed | {"id": "m2", "failure_reason": None}],
+            "next_cursor": "m2",
+        },
+    )
+    table = await client.get("/console/broadcasts/b1/failures", headers=htmx_headers(MARK))
+    assert table.status_code == 200, table.text
+    asked = api.calls[-1].url.params
+    assert (asked["broadcast_id"], asked["status"]) == ("b1", "failed")
+    assert '<a href="/console/candidates/c-zoe">zoé@example.org</a>' in table.text
+    assert "The template cannot be rendered for the candidate" in table.text
+    assert "The mail server refused it" in table.text
+    assert "&#39;first_name&#39; is undefined" in table.text
+    assert "/console/broadcasts/b1/failures?cursor=m2" in table.text
+
+
+async def test_a_broadcast_without_failed_mail_does_not_ask_for_it(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed"))
+    for listed in ("templates", "segments", "pools", "lists", "team"):
+        api.answer("GET", f"/api/v1/{listed}", body={"items": [], "next_cursor": None})
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert "/failures" not in page.text
+
+
 async def test_a_pause_reason_is_shown_while_paused_and_not_after_a_cancel(site: Console) -> None:
     client, api = site
     paused = broadcast("paused") | {"pause_reason": "paused"}

@@ -51,6 +51,8 @@ from crm_campaigns.domain.lifecycle import LifecycleConflict, SequenceAction
 from crm_campaigns.domain.models import (
     EnrolmentState,
     EnrolmentStatus,
+    MessageFilter,
+    MessageStatus,
     Sequence,
     Template,
 )
@@ -820,12 +822,24 @@ async def read_notification(
 async def list_messages(
     messages: MessagesDep,
     candidate_id: str | None = None,
+    broadcast_id: Annotated[
+        str | None, Query(description="Only the messages of this broadcast.")
+    ] = None,
+    sequence_id: Annotated[
+        str | None, Query(description="Only the messages of this sequence's steps.")
+    ] = None,
+    status: Annotated[
+        MessageStatus | None,
+        Query(description="Only messages in this state, e.g. `failed` with their reasons."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[MessagePublic]:
-    """Messages of the caller's tenant, optionally of one candidate, oldest first."""
+    """Messages of the caller's tenant, oldest first, optionally of one candidate, broadcast or
+    sequence and in one state (the filters combine)."""
     after = decode_cursor(cursor) if cursor else None
-    found = await messages.page(candidate_id=candidate_id, after=after, limit=limit + 1)
+    shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status)
+    found = await messages.page(shown, after=after, limit=limit + 1)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
     return Page[MessagePublic](items=[MessagePublic.of(m) for m in items], next_cursor=next_cursor)

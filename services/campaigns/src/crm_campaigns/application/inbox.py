@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_campaigns.domain.models import Message, Notification
+from crm_campaigns.domain.models import Message, MessageFilter, Notification
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
 
@@ -18,10 +18,8 @@ class MessageLog:
     async def get(self, message_id: str) -> Message | None:
         return await self.messages.get(message_id)
 
-    async def page(
-        self, *, candidate_id: str | None, after: str | None, limit: int
-    ) -> list[Message]:
-        return await self.messages.page(candidate_id=candidate_id, after=after, limit=limit)
+    async def page(self, shown: MessageFilter, *, after: str | None, limit: int) -> list[Message]:
+        return await self.messages.page(shown, after=after, limit=limit)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date as date_type
 from datetime import datetime, timedelta
 from datetime import time as time_type
@@ -581,6 +582,16 @@ class MessageCategory(StrEnum):
 
     MARKETING = "marketing"
     TRANSACTIONAL = "transactional"
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Which of the tenant's messages a list shows; the filters given combine."""
+
+    candidate_id: str | None = None
+    broadcast_id: str | None = None
+    sequence_id: str | None = None
+    status: MessageStatus | None = None
 
 
 class Message(BaseModel):

@@ -142,6 +142,13 @@ async def ensure_indexes(database: Database) -> None:
     await messages.create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("status", ASCENDING)]
     )
+    # A broadcast's or a sequence's messages listed page by page (`GET /messages`).
+    await messages.create_index(
+        [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("_id", ASCENDING)]
+    )
+    await messages.create_index(
+        [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("_id", ASCENDING)]
+    )
     await database[SIGNALS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("kind", ASCENDING)]
     )

@@ -9,6 +9,7 @@ from pymongo import ASCENDING
 
 from crm_campaigns.domain.models import (
     Message,
+    MessageFilter,
 )
 from crm_campaigns.repositories.collections import (
     MESSAGES,
@@ -33,12 +34,17 @@ class MessageRepository:
         document = await self._messages.find_one({"_id": message_id}, session=session)
         return from_document(Message, document) if document else None
 
-    async def page(
-        self, *, candidate_id: str | None, after: str | None, limit: int
-    ) -> list[Message]:
+    async def page(self, shown: MessageFilter, *, after: str | None, limit: int) -> list[Message]:
+        """One page in id order (creation order)."""
         query: dict[str, Any] = {}
-        if candidate_id:
-            query["candidate_id"] = candidate_id
+        if shown.candidate_id:
+            query["candidate_id"] = shown.candidate_id
+        if shown.broadcast_id:
+            query["broadcast_id"] = shown.broadcast_id
+        if shown.sequence_id:
+            query["sequence_id"] = shown.sequence_id
+        if shown.status:
+            query["status"] = shown.status.value
         if after:
             query["_id"] = {"$gt": after}
         documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)

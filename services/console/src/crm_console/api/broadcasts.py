@@ -171,6 +171,25 @@ async def progress(
     )
 
 
+@router.get("/{broadcast_id}/failures")
+async def failures(
+    broadcast_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """Who the broadcast's failed mail was for and why, a page at a time."""
+    page = await BroadcastDesk(state.gateway).failed_messages(viewer.caller, broadcast_id, cursor)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/failures.html",
+        {**_vocabulary(), "broadcast_id": broadcast_id, "page": page},
+        viewer=viewer,
+    )
+
+
 @router.post("/{broadcast_id}/delete")
 async def delete_draft(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container

@@ -53,6 +53,17 @@ class BroadcastDesk:
         found: dict[str, Any] = await self._api.get(caller, f"{API}/broadcasts/{broadcast_id}")
         return found
 
+    async def failed_messages(
+        self, caller: Caller, broadcast_id: str, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page of the broadcast's messages that failed, each with its reason."""
+        found: dict[str, Any] = await self._api.get(
+            caller,
+            f"{API}/messages",
+            {"broadcast_id": broadcast_id, "status": "failed", "cursor": cursor, "limit": 50},
+        )
+        return found
+
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = await self._api.send(caller, "POST", f"{API}/broadcasts", body)
         return created

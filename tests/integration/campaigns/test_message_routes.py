@@ -1,0 +1,130 @@
+"""`GET /messages` of the campaigns API in-process against SecantusDB: a broadcast's or a
+sequence's messages, and those in one state, page by page; a state it does not know is a 422."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from crm_campaigns.config import CampaignsSettings
+from crm_campaigns.domain.models import Message, MessageStatus
+from crm_campaigns.main import create_app
+from crm_campaigns.repositories.collections import MESSAGES, ensure_indexes
+from crm_shared import Database, Principal, create_mongo_client, to_document
+from helpers import unique
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
+
+pytestmark = pytest.mark.integration
+
+RITA = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))
+OTHER_TENANT = Principal(tenant_id="globex", user_id="gus", roles=frozenset({"recruiter"}))
+
+
+@pytest.fixture
+async def api(mongodb_uri: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
+    settings = CampaignsSettings(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=unique("campaigns_messages"),
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+        tracking_secret="integration-tests-tracking-secret-0123456789",
+        link_signing_secret="integration-tests-link-signing-secret-0123456789",
+        log_json=False,
+    )
+    mongo = create_mongo_client(settings)
+    database = mongo[settings.mongodb_database]
+    await ensure_indexes(database)
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://campaigns") as client:
+        yield client, database
+    await mongo.drop_database(settings.mongodb_database)
+    await mongo.close()
+
+
+def a_message(
+    number: int,
+    *,
+    broadcast_id: str | None = None,
+    sequence_id: str | None = None,
+    status: MessageStatus = MessageStatus.SENT,
+    tenant_id: str = "acme",
+) -> Message:
+    return Message(
+        id=f"m{number:03d}",
+        tenant_id=tenant_id,
+        candidate_id=f"c{number:03d}",
+        template_id="welcome",
+        broadcast_id=broadcast_id,
+        sequence_id=sequence_id,
+        to_email=f"person{number}@example.org",
+        subject="Hello",
+        html="<p>Hello</p>",
+        text="Hello",
+        status=status,
+        failure_reason="render_failed" if status is MessageStatus.FAILED else None,
+    )
+
+
+async def listed_ids(client: httpx.AsyncClient, query: str, principal: Principal) -> list[str]:
+    """Every page of `GET /messages?<query>`, three at a time, as message ids."""
+    ids: list[str] = []
+    cursor = ""
+    while True:
+        response = await client.get(
+            f"/messages?{query}&limit=3{cursor}", headers=internal_bearer(principal, "campaigns")
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            return ids
+        cursor = f"&cursor={page['next_cursor']}"
+
+
+async def test_a_broadcasts_messages_and_its_failures_are_listed_page_by_page(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    messages = [
+        a_message(
+            n,
+            broadcast_id="spring",
+            status=MessageStatus.FAILED if n % 3 == 0 else MessageStatus.SENT,
+        )
+        for n in range(1, 9)
+    ]
+    messages += [a_message(n, broadcast_id="autumn") for n in range(9, 12)]
+    messages += [a_message(n, sequence_id="nurture") for n in range(12, 16)]
+    messages += [a_message(16, broadcast_id="spring", tenant_id="globex")]
+    await database[MESSAGES].insert_many([to_document(m) for m in messages])
+
+    spring = await listed_ids(client, "broadcast_id=spring", RITA)
+    assert spring == [f"m{n:03d}" for n in range(1, 9)]
+    failed = await listed_ids(client, "broadcast_id=spring&status=failed", RITA)
+    assert failed == ["m003", "m006"]
+    assert await listed_ids(client, "sequence_id=nurture", RITA) == [
+        f"m{n:03d}" for n in range(12, 16)
+    ]
+    assert await listed_ids(client, "status=failed", RITA) == ["m003", "m006"]
+    assert await listed_ids(client, "broadcast_id=spring", OTHER_TENANT) == ["m016"]
+
+    failure = await client.get(
+        "/messages?broadcast_id=spring&status=failed", headers=internal_bearer(RITA, "campaigns")
+    )
+    assert [item["failure_reason"] for item in failure.json()["items"]] == [
+        "render_failed",
+        "render_failed",
+    ]
+
+
+async def test_a_state_it_does_not_know_is_a_problem_naming_the_filter(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, _ = api
+    response = await client.get(
+        "/messages?status=bounced", headers=internal_bearer(RITA, "campaigns")
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "status" in response.text
