@@ -244,10 +244,10 @@ async def run_core_journey(
         gateway,
         f"/api/v1/sequences/{sequence.json()['id']}/enrolments",
         acme,
-        lambda items: items and items[0]["status"] == "exited",
+        lambda page: page["items"] and page["items"][0]["status"] == "exited",
         "the enrolment did not end",
     )
-    assert enrolments[0]["exit_reason"] == "applied"
+    assert enrolments["items"][0]["exit_reason"] == "applied"
 
     # 7. Analytics: this tenant saw one more of everything; another tenant sees nothing.
     expected = {

@@ -210,9 +210,9 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     screenshot(page, "sequence")
     row.get_by_role("button", name=f"Resume Ada {ada_name}").click()
     expect(page.get_by_test_id("enrolment-done")).to_contain_text("resumed", timeout=SLOW)
-    assert api_call(gateway, "GET", f"/sequences/{sequence_id}/enrolments")[0]["state"] == (
-        "waiting"
-    )
+    assert api_call(gateway, "GET", f"/sequences/{sequence_id}/enrolments")["items"][0][
+        "state"
+    ] == ("waiting")
 
     page.get_by_role("button", name="Pause sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("paused", timeout=SLOW)

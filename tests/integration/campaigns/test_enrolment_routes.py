@@ -16,7 +16,7 @@ from crm_campaigns.main import create_app
 from crm_campaigns.repositories.collections import ensure_indexes
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
-from crm_shared import Database, Principal, create_mongo_client, in_transaction
+from crm_shared import Database, Principal, Session, create_mongo_client, in_transaction
 from helpers import unique
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
 
@@ -78,7 +78,7 @@ async def test_one_enrolment_is_paused_and_resumed_through_the_api(
 
     listed = await client.get(url, headers=vic)
     assert listed.status_code == 200, listed.text
-    [ada] = listed.json()
+    [ada] = listed.json()["items"]
     assert (ada["first_name"], ada["last_name"], ada["paused_by"]) == ("Ada", "Lovelace", None)
 
     assert (await client.post(f"{url}/ada/pause", headers=vic)).status_code == 403
@@ -88,7 +88,7 @@ async def test_one_enrolment_is_paused_and_resumed_through_the_api(
     again = await client.post(f"{url}/ada/pause", headers=rita)
     assert again.status_code == 409
     assert "paused already" in again.json()["detail"]
-    assert (await client.get(url, headers=vic)).json()[0]["paused_by"] == "rita"
+    assert (await client.get(url, headers=vic)).json()["items"][0]["paused_by"] == "rita"
 
     resumed = await client.post(f"{url}/ada/resume", headers=rita)
     assert resumed.status_code == 200, resumed.text
@@ -101,3 +101,40 @@ async def test_one_enrolment_is_paused_and_resumed_through_the_api(
     assert (
         await client.post("/sequences/nope/enrolments/ada/pause", headers=rita)
     ).status_code == 404
+
+
+async def test_a_sequences_enrolments_are_listed_a_page_at_a_time(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    sequence = await a_sequence_with(database, client)
+    url = f"/sequences/{sequence['id']}/enrolments"
+    rita = internal_bearer(RITA, "campaigns")
+    more = ["bo", "cy", "di", "ed"]
+    recipients = RecipientRepository(database, "acme")
+
+    async def learn_all(session: Session) -> None:
+        for candidate_id in more:
+            known = Recipient(candidate_id=candidate_id, tenant_id="acme", first_name=candidate_id)
+            await recipients.upsert(known, session=session)
+
+    await in_transaction(database.client, learn_all)
+    enrolled = await client.post(url, json={"candidate_ids": more}, headers=rita)
+    assert enrolled.status_code == 200, enrolled.text
+    assert enrolled.json()["refused"] == []
+
+    seen: list[str] = []
+    cursor = ""
+    pages = 0
+    while True:
+        page = await client.get(f"{url}?limit=2{cursor}", headers=rita)
+        assert page.status_code == 200, page.text
+        pages += 1
+        seen += [item["candidate_id"] for item in page.json()["items"]]
+        if page.json()["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page.json()['next_cursor']}"
+    assert pages == 3
+    assert sorted(seen) == ["ada", *more]
+    assert len(set(seen)) == 5
+    assert (await client.get(f"{url}?limit=201", headers=rita)).status_code == 422

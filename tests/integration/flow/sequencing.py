@@ -105,7 +105,7 @@ async def enrolment_of(
             f"/api/v1/sequences/{sequence_id}/enrolments", headers=stack.as_(token)
         )
         assert response.status_code == 200, response.text
-        mine = [e for e in response.json() if e["candidate_id"] == candidate_id]
+        mine = [e for e in response.json()["items"] if e["candidate_id"] == candidate_id]
         if not mine:
             return False
         found = max(mine, key=lambda e: e["entry"])

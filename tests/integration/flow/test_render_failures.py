@@ -165,7 +165,7 @@ async def test_a_mail_that_cannot_be_rendered_fails_its_enrolment_visibly(
         f"/api/v1/sequences/{sequence['id']}/enrolments?state=failed",
         headers=stack.as_(ACME_TOKEN),
     )
-    assert [e["candidate_id"] for e in only_failed.json()] == [between_id]
+    assert [e["candidate_id"] for e in only_failed.json()["items"]] == [between_id]
 
     messages = await failed_messages(stack, between_id)
     assert [m["failure_reason"] for m in messages] == ["render_failed"]

@@ -85,7 +85,7 @@ async def test_reaching_a_pool_stage_enrols_only_in_that_tenant(
     listed = await stack.gateway.get(
         f"/api/v1/sequences/{sequence['id']}/enrolments", headers=stack.as_(ACME_TOKEN)
     )
-    assert [e["entry"] for e in listed.json()] == [1]
+    assert [e["entry"] for e in listed.json()["items"]] == [1]
 
 
 async def test_check_in_and_walk_ins_emit_event_checked_in_and_enrol(
@@ -296,7 +296,7 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
     silver = await stack.gateway.get(
         f"/api/v1/sequences/{silver_only['id']}/enrolments", headers=stack.as_(ACME_TOKEN)
     )
-    assert [e["candidate_id"] for e in silver.json()] == [silver_id]
+    assert [e["candidate_id"] for e in silver.json()["items"]] == [silver_id]
 
     resolved_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     hired = await greenhouse.deliver(
@@ -414,8 +414,8 @@ async def test_replies_and_withdrawn_consent_end_enrolments_that_exit_on_them(
     kept = await stack.gateway.get(
         f"/api/v1/sequences/{hires_only['id']}/enrolments", headers=stack.as_(ACME_TOKEN)
     )
-    assert {e["status"] for e in kept.json()} == {"active"}
-    assert len(kept.json()) == 3
+    assert {e["status"] for e in kept.json()["items"]} == {"active"}
+    assert len(kept.json()["items"]) == 3
 
 
 async def test_a_reply_to_the_send_takes_the_yes_path_of_a_replied_branch(

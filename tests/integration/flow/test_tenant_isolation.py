@@ -409,7 +409,7 @@ async def _acme_still_has_everything(stack: Stack, ids: AcmeIds) -> None:
     enrolments = await gateway.get(
         f"/api/v1/sequences/{values['sequence_id']}/enrolments", headers=staff
     )
-    assert [e["candidate_id"] for e in enrolments.json()] == [ids.candidate_id]
+    assert [e["candidate_id"] for e in enrolments.json()["items"]] == [ids.candidate_id]
     user = await gateway.get(f"/api/v1/users/{values['user_id']}", headers=admin)
     assert user.json()["roles"] == ["viewer"]
     for path in (

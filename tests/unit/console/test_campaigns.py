@@ -536,7 +536,11 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         "first_name": "Ada",
         "last_name": "Lovelace",
     }
-    api.answer("GET", "/api/v1/sequences/s1/enrolments", body=[enrolment, exited])
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolments",
+        body={"items": [enrolment, exited], "next_cursor": "e2"},
+    )
     page = await client.get("/console/sequences/s1?state=failed", headers=gateway_headers(MARK))
     assert page.status_code == 200, page.text
     assert "Send “Welcome”" in page.text
@@ -554,6 +558,11 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     assert not [c for c in api.calls if c.url.path.startswith("/api/v1/candidates")]
     [call] = [c for c in api.calls if c.url.path == "/api/v1/sequences/s1/enrolments"]
     assert call.url.params["state"] == "failed"
+    # More than a page: the next one keeps the state shown.
+    assert 'href="/console/sequences/s1?state=failed&amp;cursor=e2"' in page.text
+    await client.get("/console/sequences/s1?state=failed&cursor=e2", headers=gateway_headers(MARK))
+    last = [c for c in api.calls if c.url.path == "/api/v1/sequences/s1/enrolments"][-1]
+    assert (last.url.params["state"], last.url.params["cursor"]) == ("failed", "e2")
 
 
 async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> None:
@@ -1042,7 +1051,11 @@ def enrolment_page_api(api: Api, *enrolments: dict[str, Any]) -> None:
         "/api/v1/sequences/s1/enrolment-states",
         body={"sequence_id": "s1", "states": {"waiting": 1, "paused": 1}, "failure_reasons": {}},
     )
-    api.answer("GET", "/api/v1/sequences/s1/enrolments", body=list(enrolments))
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolments",
+        body={"items": list(enrolments), "next_cursor": None},
+    )
 
 
 def listed(candidate_id: str, first: str, state: str, **more: Any) -> dict[str, Any]:

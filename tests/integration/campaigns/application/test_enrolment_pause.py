@@ -215,7 +215,7 @@ async def test_a_sequences_enrolments_are_listed_with_their_candidates_names(
         delivery, person(delivery, "ada", "Ada"), person(delivery, "nameless")
     )
     await enrol_by_hand(delivery.mongo, delivery.database, sequence, ["ada", "nameless"], "rita")
-    listed = await desk(delivery).listed(sequence.id)
+    listed = await desk(delivery).listed(sequence.id, limit=10)
     names = {
         item.enrolment.candidate_id: (item.recipient.first_name, item.recipient.last_name)
         for item in listed
@@ -226,7 +226,7 @@ async def test_a_sequences_enrolments_are_listed_with_their_candidates_names(
     await delivery.database[RECIPIENTS].delete_many({"candidate_id": "ada"})
     [ada] = [
         item
-        for item in await desk(delivery).listed(sequence.id)
+        for item in await desk(delivery).listed(sequence.id, limit=10)
         if item.enrolment.candidate_id == "ada"
     ]
     assert ada.recipient is None

@@ -594,7 +594,7 @@ async def archive_sequence(
 @router.get(
     "/sequences/{sequence_id}/enrolments",
     dependencies=[require_permission("sequences:read")],
-    response_model=list[EnrolmentListed],
+    response_model=Page[EnrolmentListed],
     tags=["sequences"],
 )
 async def sequence_enrolments(
@@ -603,14 +603,20 @@ async def sequence_enrolments(
     state: Annotated[
         EnrolmentState | None, Query(description="Only the enrolments in this state.")
     ] = None,
-) -> list[EnrolmentListed]:
-    """The candidates enrolled in a sequence, by name, and where each stands (first 1000),
-    with the reason of every failed one."""
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[EnrolmentListed]:
+    """The candidates enrolled in a sequence, by name, and where each stands, with the reason
+    of every failed one; in the order they were enrolled, a page at a time."""
     await _sequence(sequences, sequence_id)
-    return [
-        EnrolmentListed.listed(listed.enrolment, listed.recipient)
-        for listed in await sequences.listed(sequence_id, state)
-    ]
+    after = decode_cursor(cursor) if cursor else None
+    found = await sequences.listed(sequence_id, state, after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1].enrolment.id) if len(found) > limit else None
+    return Page[EnrolmentListed](
+        items=[EnrolmentListed.listed(listed.enrolment, listed.recipient) for listed in items],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

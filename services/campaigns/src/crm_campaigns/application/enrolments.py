@@ -336,17 +336,17 @@ class SequenceEnrolments:
     async def all(self, *, include_archived: bool = False) -> list[Sequence]:
         return await self.sequences.all(include_archived=include_archived)
 
-    async def of_sequence(
-        self, sequence_id: str, state: EnrolmentState | None = None
-    ) -> list[Enrolment]:
-        return await self.enrolments.of_sequence(sequence_id, state)
-
     async def listed(
-        self, sequence_id: str, state: EnrolmentState | None = None
+        self,
+        sequence_id: str,
+        state: EnrolmentState | None = None,
+        *,
+        after: str | None = None,
+        limit: int,
     ) -> list[ListedEnrolment]:
-        """The sequence's enrolments (of one state) with their candidates' names: two queries,
-        whatever the number of enrolments."""
-        enrolments = await self.enrolments.of_sequence(sequence_id, state)
+        """One page of the sequence's enrolments (of one state) with their candidates' names:
+        two queries, whatever the page's size."""
+        enrolments = await self.enrolments.of_sequence(sequence_id, state, after=after, limit=limit)
         names = await self.recipients.many(sorted({e.candidate_id for e in enrolments}))
         return [ListedEnrolment(e, names.get(e.candidate_id)) for e in enrolments]
 

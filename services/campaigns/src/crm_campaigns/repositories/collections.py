@@ -116,6 +116,10 @@ async def ensure_indexes(database: Database) -> None:
     )
     await enrolments.create_index([("status", ASCENDING), ("next_run_at", ASCENDING)])
     await enrolments.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
+    # A sequence's enrolments listed page by page.
+    await enrolments.create_index(
+        [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("_id", ASCENDING)]
+    )
     await database[POOL_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("pool_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,

@@ -213,9 +213,19 @@ class EnrolmentRepository:
         await give_back(self._enrolments, merge_id, session=session)
 
     async def of_sequence(
-        self, sequence_id: str, state: EnrolmentState | None = None, *, limit: int = 1000
+        self,
+        sequence_id: str,
+        state: EnrolmentState | None = None,
+        *,
+        after: str | None = None,
+        limit: int,
     ) -> list[Enrolment]:
-        query = {"sequence_id": sequence_id} | (_state_query(state) if state else {})
+        """One page of the sequence's enrolments (of one state) in the order they were made."""
+        query: dict[str, Any] = {"sequence_id": sequence_id}
+        if state:
+            query |= _state_query(state)
+        if after:
+            query["_id"] = {"$gt": after}
         documents = await self._enrolments.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Enrolment, d) for d in documents]
 

@@ -170,11 +170,12 @@ async def sequence_page(
     state: Container,
     people: PagePeople,
     enrolment_state: Annotated[str, Query(alias="state")] = "",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HTMLResponse:
-    """A sequence: its definition, status, enrolments by state with the reason of each failed
-    or ended one."""
+    """A sequence: its definition, status, enrolments by state (fifty a page) with the reason
+    of each failed or ended one."""
     shown = enrolment_state if enrolment_state in rules.ENROLMENT_STATES else ""
-    view = await SequenceDesk(state.gateway).view(viewer.caller, sequence_id, shown or None)
+    view = await SequenceDesk(state.gateway).view(viewer.caller, sequence_id, shown or None, cursor)
     return render(
         request,
         state.templates,

@@ -35,7 +35,8 @@ class BuilderChoices:
 class SequenceView:
     sequence: dict[str, Any]
     states: dict[str, Any]
-    enrolments: list[dict[str, Any]]
+    enrolments: dict[str, Any]
+    """One page of enrolments: `items`, and `next_cursor` when there are more."""
     names: dict[str, str]
 
 
@@ -61,13 +62,18 @@ class SequenceDesk:
         found: dict[str, Any] = await self._api.get(caller, f"{API}/sequences/{sequence_id}")
         return found
 
-    async def view(self, caller: Caller, sequence_id: str, state: str | None) -> SequenceView:
-        """A sequence, its counts by state and its enrolments (of one state), one call each."""
+    async def view(
+        self, caller: Caller, sequence_id: str, state: str | None, cursor: str | None = None
+    ) -> SequenceView:
+        """A sequence, its counts by state and a page of its enrolments (of one state), one
+        call each."""
         sequence, states, enrolments, lookups = await asyncio.gather(
             self.sequence(caller, sequence_id),
             self._api.get(caller, f"{API}/sequences/{sequence_id}/enrolment-states"),
             self._api.get(
-                caller, f"{API}/sequences/{sequence_id}/enrolments", {"state": state or None}
+                caller,
+                f"{API}/sequences/{sequence_id}/enrolments",
+                {"state": state or None, "cursor": cursor, "limit": 50},
             ),
             self.builder_choices(caller),
         )
