@@ -556,6 +556,25 @@ def _reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=f"Disconnect {ats_name}").click()
     expect(page.locator(f'[data-connection="{ats_name}"]')).to_have_count(0)
+
+    # Lever signs with tokens it issues: the admin pastes them, then takes them back.
+    lever_name = f"Lever {ats_name}"
+    page.get_by_label("System").select_option("lever")
+    page.get_by_label("Name").fill(lever_name)
+    page.get_by_role("button", name="Connect", exact=True).click()
+    lever = page.locator(f'[data-connection="{lever_name}"]')
+    expect(lever.get_by_test_id("ats-secrets-state")).to_contain_text("None set")
+    lever.get_by_label(f"Signature tokens of {lever_name}").fill("lever-token-1\nlever-token-2")
+    lever.get_by_role("button", name=f"Save tokens of {lever_name}").click()
+    expect(lever.get_by_test_id("ats-secrets-state")).to_contain_text("2 tokens set")
+    assert "lever-token-1" not in page.content(), "a token Lever issued was shown back"
+    assert_accessible(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    lever.get_by_role("button", name=f"Remove tokens of {lever_name}").click()
+    expect(lever.get_by_test_id("ats-secrets-state")).to_contain_text("None set")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Disconnect {lever_name}").click()
+    expect(lever).to_have_count(0)
     watch.assert_clean()
 
 

@@ -18,6 +18,7 @@ from crm_console.domain.policies import (
 from crm_console.domain.settings import (
     AuditFilters,
     api_key_form,
+    ats_issued_secrets_from_form,
     chosen_roles,
     settings_pages,
 )
@@ -819,3 +820,112 @@ async def test_sign_in_settings_show_the_provider_and_save_admission(console: Co
         "default_role": "recruiter",
         "roles_from_token": False,
     }
+
+
+LEVER = {
+    "id": "c4",
+    "provider": "lever",
+    "name": "Lever",
+    "webhook_url": "https://crm.example/public/v1/ats/lever/c4/webhooks",
+    "created_at": "2026-12-01T10:00:00Z",
+    "api_connected": False,
+    "ats_issued_secrets": 0,
+}
+
+
+def test_lever_tokens_are_one_per_line_with_hours_of_grace() -> None:
+    given = ats_issued_secrets_from_form({"secrets": " tok-a \n\n tok-b\r\n", "grace_hours": ""})
+    assert (given.secrets, given.grace_hours, given.problem) == (("tok-a", "tok-b"), 24, None)
+    cleared = ats_issued_secrets_from_form({"secrets": "ignored", "clear": "1", "grace_hours": "0"})
+    assert (cleared.secrets, cleared.grace_hours, cleared.problem) == ((), 0, None)
+    empty = ats_issued_secrets_from_form({"secrets": " \n", "grace_hours": "a day"})
+    assert empty.problem is not None
+    assert set(empty.problem.field_errors) == {"secrets", "grace_hours"}
+    many = ats_issued_secrets_from_form({"secrets": "\n".join(f"t{n}" for n in range(11))})
+    assert many.problem is not None
+    assert many.problem.field_errors == {"secrets": "at most 10 tokens"}
+
+
+async def test_an_admin_sets_levers_tokens_and_they_are_never_echoed(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections", body=[LEVER])
+    page = await client.get("/console/settings/ats", headers=gateway_headers(ALICE))
+    assert 'data-testid="ats-issued-secrets"' in page.text
+    assert "None set" in page.text
+    assert "Remove tokens" not in page.text
+
+    set_now = LEVER | {"ats_issued_secrets": 2, "ats_secrets_set_at": "2026-12-04T09:00:00Z"}
+    api.answer("PUT", "/api/v1/ats/connections/c4/webhook-secrets", body=set_now)
+    api.answer("GET", "/api/v1/ats/connections/c4", body=set_now)
+    api.answer("GET", "/api/v1/ats/connections/c4/sync", body={"backfill": None, "reconcile": None})
+    saved = await client.post(
+        "/console/settings/ats/c4/webhook-secrets",
+        data={"secrets": "lever-token-1\nlever-token-2", "grace_hours": "12"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200, saved.text
+    [put] = [c for c in api.calls if c.method == "PUT"]
+    assert json.loads(put.content) == {
+        "secrets": ["lever-token-1", "lever-token-2"],
+        "grace_hours": 12,
+    }
+    assert "Tokens saved" in saved.text
+    assert "lever-token" not in saved.text
+    assert '<strong data-testid="ats-secrets-state">2 tokens set' in saved.text
+    assert 'name="clear" value="1"' in saved.text
+
+    api.answer("PUT", "/api/v1/ats/connections/c4/webhook-secrets", body=LEVER)
+    api.answer("GET", "/api/v1/ats/connections/c4", body=LEVER)
+    cleared = await client.post(
+        "/console/settings/ats/c4/webhook-secrets",
+        data={"secrets": "", "grace_hours": "24", "clear": "1"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert json.loads([c for c in api.calls if c.method == "PUT"][-1].content) == {
+        "secrets": [],
+        "grace_hours": 24,
+    }
+    assert "Tokens removed" in cleared.text
+
+
+async def test_a_token_form_the_api_refuses_shows_why_at_the_field(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections/c4", body=LEVER)
+    api.answer("GET", "/api/v1/ats/connections/c4/sync", body={"backfill": None, "reconcile": None})
+    empty = await client.post(
+        "/console/settings/ats/c4/webhook-secrets",
+        data={"secrets": "  ", "grace_hours": "24"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert empty.status_code == 422
+    assert "paste the signature token of each webhook" in empty.text
+    assert not [c for c in api.calls if c.method == "PUT"]
+    api.answer(
+        "PUT",
+        "/api/v1/ats/connections/c4/webhook-secrets",
+        422,
+        {
+            "type": "urn:problem-type:validation-error",
+            "status": 422,
+            "title": "Unprocessable Content",
+            "detail": "invalid request: grace_hours",
+            "errors": [{"field": "body.grace_hours", "detail": "must be at most 720"}],
+        },
+    )
+    refused = await client.post(
+        "/console/settings/ats/c4/webhook-secrets",
+        data={"secrets": "tok", "grace_hours": "9999"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 422
+    assert 'id="grace-e-c4">' in refused.text
+    assert 'value="9999"' in refused.text
+
+
+async def test_only_a_lever_connection_offers_tokens(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections", body=[GREENHOUSE])
+    api.answer("GET", "/api/v1/ats/connections/c3/sync", body={"backfill": None, "reconcile": None})
+    page = await client.get("/console/settings/ats", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert "ats-issued-secrets" not in page.text

@@ -71,6 +71,7 @@ from crm_console.domain.settings import (
     admission_form,
     admission_values,
     api_key_form,
+    ats_issued_secrets_from_form,
     ats_sync_running,
     chosen_roles,
     scope_rows,
@@ -679,6 +680,41 @@ async def replace_ats_api_key(
         )
     return await _ats_fragment(
         request, viewer, state, "settings/ats_connection.html", connection_id, {"key_saved": True}
+    )
+
+
+@router.post("/ats/{connection_id}/webhook-secrets")
+async def set_ats_issued_secrets(
+    connection_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Sets the signature tokens Lever issued for the connection's webhooks (one per line), or
+    clears them (`clear`); never shown again."""
+    fields = await form_of(request)
+    issued = ats_issued_secrets_from_form(fields)
+    if issued.problem is None:
+        try:
+            await AtsConnections(state.gateway).set_ats_issued_secrets(
+                viewer.caller, connection_id, list(issued.secrets), issued.grace_hours
+            )
+        except ApiProblem as refused:
+            issued = issued.refused(refused.problem)
+    if issued.problem is not None:
+        return await _ats_fragment(
+            request,
+            viewer,
+            state,
+            "settings/ats_connection.html",
+            connection_id,
+            {"secrets_problem": issued.problem, "secrets_grace": fields.get("grace_hours", "")},
+            status_code=issued.problem.status,
+        )
+    return await _ats_fragment(
+        request,
+        viewer,
+        state,
+        "settings/ats_connection.html",
+        connection_id,
+        {"secrets_saved": "cleared" if not issued.secrets else "set"},
     )
 
 

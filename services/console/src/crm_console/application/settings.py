@@ -160,6 +160,19 @@ class AtsConnections:
         )
         return started
 
+    async def set_ats_issued_secrets(
+        self, caller: Caller, connection_id: str, secrets: list[str], grace_hours: int
+    ) -> dict[str, Any]:
+        """Sets the signature tokens the ATS issued (Lever); `[]` goes back to the
+        connection's own secret. The ones set before stay valid for `grace_hours`."""
+        changed: dict[str, Any] = await self._api.send(
+            caller,
+            "PUT",
+            f"{API}/ats/connections/{connection_id}/webhook-secrets",
+            {"secrets": secrets, "grace_hours": grace_hours},
+        )
+        return changed
+
     async def replace_api_key(
         self, caller: Caller, connection_id: str, api_key: str, api_base_url: str
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
 from crm_shared.permissions import FAMILIES, PERMISSIONS, ROLES
 
 SETTINGS = f"{CONSOLE_PREFIX}/settings"
@@ -203,6 +204,56 @@ def api_key_form(form: Mapping[str, str], scopes: Iterable[str]) -> ApiKeyForm:
         errors=errors,
         body={"name": name, "scopes": picked, "expires_in_days": days},
     )
+
+
+# Lever issues a signature token per webhook event; the API keeps up to ten.
+MAX_ATS_ISSUED_SECRETS = 10
+
+
+@dataclass(frozen=True)
+class IssuedSecretsForm:
+    """The signature tokens an ATS issued, as the connection's form gave them (`clear`: go
+    back to the connection's own secret), and what is wrong with them if anything."""
+
+    secrets: tuple[str, ...]
+    grace_hours: int
+    problem: Problem | None = None
+
+    def refused(self, problem: Problem) -> IssuedSecretsForm:
+        return IssuedSecretsForm(self.secrets, self.grace_hours, problem)
+
+
+def ats_issued_secrets_from_form(form: Mapping[str, str]) -> IssuedSecretsForm:
+    """One token per line (blank lines and surrounding spaces dropped); hours of grace for
+    the tokens set before, 24 when left empty."""
+    clearing = form.get("clear") == "1"
+    secrets = (
+        ()
+        if clearing
+        else tuple(line.strip() for line in form.get("secrets", "").splitlines() if line.strip())
+    )
+    grace_text = form.get("grace_hours", "").strip() or "24"
+    errors: dict[str, str] = {}
+    grace_hours = 24
+    try:
+        grace_hours = int(grace_text)
+    except ValueError:
+        errors["grace_hours"] = "a whole number of hours, 0 to 720"
+    if not clearing and not secrets:
+        errors["secrets"] = "paste the signature token of each webhook, one per line"
+    elif len(secrets) > MAX_ATS_ISSUED_SECRETS:
+        errors["secrets"] = f"at most {MAX_ATS_ISSUED_SECRETS} tokens"
+    problem = (
+        Problem(
+            status=422,
+            title="Unprocessable Content",
+            detail="the tokens were not saved",
+            field_errors=errors,
+        )
+        if errors
+        else None
+    )
+    return IssuedSecretsForm(secrets, grace_hours, problem)
 
 
 def _day(value: str) -> date | None:
