@@ -589,6 +589,40 @@ async def test_an_event_shows_its_link_registrations_and_waitlist(console: Conso
     assert 'data-testid="checked-in-count">1<' in page.text
     assert "<code>A1B2C3D4</code>" in page.text
     assert "Cancel event" in page.text
+    assert "Delete event" not in page.text
+
+
+async def test_an_event_nobody_registered_for_can_be_deleted(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert 'hx-post="/console/events/ev1/delete"' in page.text
+    # A registration cancelled since still keeps the event (the API refuses to delete it).
+    cancelled = [REGISTRATIONS[0] | {"status": "cancelled"}]
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=cancelled)
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert "/console/events/ev1/delete" not in page.text
+
+    api.routes[("DELETE", "/api/v1/events/ev1")] = httpx.Response(204)
+    deleted = await client.post(
+        "/console/events/ev1/delete", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert deleted.status_code == 204
+    assert deleted.headers["HX-Redirect"] == "/console/events"
+    assert [c.method for c in api.calls if c.url.path == "/api/v1/events/ev1"][-1] == "DELETE"
+
+    api.answer(
+        "DELETE",
+        "/api/v1/events/ev1",
+        409,
+        {"status": 409, "title": "Conflict", "detail": "people registered for this event"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/delete", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert refused.status_code == 409
+    assert "people registered for this event" in refused.text
 
 
 async def test_an_event_page_shows_each_registrants_outcome_and_mails_failures_first(

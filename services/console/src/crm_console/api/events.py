@@ -254,6 +254,19 @@ async def cancel_event(
     )
 
 
+@router.post("/{event_id}/delete")
+async def delete_event(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """Deletes an event nobody registered for, then shows the list; the API's refusal (someone
+    registered meanwhile) shows by the button."""
+    try:
+        await EventDesk(state.gateway).delete(viewer.caller, event_id)
+    except ApiProblem as refused:
+        return _refusal(request, state, viewer, refused)
+    return done(request, EVENTS)
+
+
 @router.post("/{event_id}/publish")
 async def publish_event(
     event_id: str, request: Request, viewer: CurrentViewer, state: Container

@@ -101,6 +101,10 @@ class EventDesk:
             caller, "POST", f"{API}/{event_id}/cancel", {"reason": reason.strip() or None}
         )
 
+    async def delete(self, caller: Caller, event_id: str) -> None:
+        """Deletes an event nobody registered for (the API refuses one with registrations)."""
+        await self._api.send(caller, "DELETE", f"{API}/{event_id}")
+
     async def move(
         self, caller: Caller, event_id: str, action: Literal["publish", "complete"]
     ) -> None:

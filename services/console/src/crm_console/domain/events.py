@@ -325,6 +325,8 @@ class Attendance:
     registered: list[dict[str, Any]]
     waitlisted: list[dict[str, Any]]
     checked_in: int
+    # Every registration, cancelled ones too: an event anyone ever registered for is kept.
+    ever_registered: int = 0
 
 
 def mail_outcomes(mails: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -353,15 +355,16 @@ def attendance(
 ) -> Attendance:
     """Registered people by name, the waitlist in the order it is served (first come), each
     with what became of the mails to them (`mails`, by registration)."""
-    registered = [dict(r) for r in registrations if r.get("status") == "registered"]
-    waitlisted = [dict(r) for r in registrations if r.get("status") == "waitlisted"]
+    every = list(registrations)
+    registered = [dict(r) for r in every if r.get("status") == "registered"]
+    waitlisted = [dict(r) for r in every if r.get("status") == "waitlisted"]
     for person in (*registered, *waitlisted):
         person["code"] = code_of(person)
         person["mails"] = (mails or {}).get(str(person.get("id")), "")
     registered.sort(key=lambda r: (str(r["last_name"]).lower(), str(r["first_name"]).lower()))
     waitlisted.sort(key=lambda r: str(r["registered_at"]))
     checked_in = sum(1 for r in registered if r.get("checked_in_at"))
-    return Attendance(registered, waitlisted, checked_in)
+    return Attendance(registered, waitlisted, checked_in, ever_registered=len(every))
 
 
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
