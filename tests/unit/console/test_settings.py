@@ -24,7 +24,7 @@ from crm_console.domain.settings import (
 )
 from crm_shared import Principal
 from crm_shared.permissions import permissions_of
-from unit.console.test_pages import RITA, Api, gateway_headers
+from unit.console.test_pages import RITA, Api, gateway_headers, htmx_headers
 
 pytestmark = pytest.mark.unit
 
@@ -929,3 +929,47 @@ async def test_only_a_lever_connection_offers_tokens(console: Console) -> None:
     page = await client.get("/console/settings/ats", headers=gateway_headers(ALICE))
     assert page.status_code == 200
     assert "ats-issued-secrets" not in page.text
+
+
+async def test_an_admin_reads_what_the_ats_sent_that_was_rejected_page_by_page(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections", body=[LEVER])
+    page = await client.get("/console/settings/ats", headers=gateway_headers(ALICE))
+    assert 'hx-get="/console/settings/ats/c4/rejected"' in page.text
+    reader = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert "/rejected" not in reader.text
+
+    rejected = {
+        "id": "p1",
+        "connection_id": "c4",
+        "source": "webhook",
+        "reason": "no candidate e-mail",
+        "ats_id": "opp-9",
+        "received_at": "2026-12-04T09:00:00Z",
+        "body": '{"event": "candidateStageChange", "name": "<Zoë>"}',
+        "size": 52,
+        "truncated": False,
+    }
+    api.routes[("GET", "/api/v1/ats/connections/c4/rejected-payloads")] = httpx.Response(
+        200,
+        json=[rejected],
+        headers={"Link": '<?limit=10&cursor=cDE>; rel="next"'},
+    )
+    shown = await client.get("/console/settings/ats/c4/rejected", headers=htmx_headers(ALICE))
+    assert shown.status_code == 200, shown.text
+    assert "Webhook (answered 422) · ATS id <code>opp-9</code>: no candidate e-mail" in shown.text
+    assert "&lt;Zoë&gt;" in shown.text
+    assert 'hx-get="/console/settings/ats/c4/rejected?cursor=cDE"' in shown.text
+    assert api.calls[-1].url.params["limit"] == "10"
+
+    api.routes[("GET", "/api/v1/ats/connections/c4/rejected-payloads")] = httpx.Response(
+        200, json=[]
+    )
+    last = await client.get(
+        "/console/settings/ats/c4/rejected?cursor=cDE", headers=htmx_headers(ALICE)
+    )
+    assert api.calls[-1].url.params["cursor"] == "cDE"
+    assert "Nothing was rejected" in last.text
+    assert "Older ones" not in last.text

@@ -5,10 +5,10 @@ suppression list and the ATS connections."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem
@@ -53,6 +53,7 @@ from crm_console.domain.settings import (
     API_KEY_DAYS,
     ATS_BREAKER,
     ATS_ERRORS_SHOWN,
+    ATS_PAYLOAD_SOURCES,
     ATS_PROVIDERS,
     ATS_REFUSALS,
     ATS_SYNC_COUNTS,
@@ -680,6 +681,28 @@ async def replace_ats_api_key(
         )
     return await _ats_fragment(
         request, viewer, state, "settings/ats_connection.html", connection_id, {"key_saved": True}
+    )
+
+
+@router.get("/ats/{connection_id}/rejected")
+async def ats_rejected_payloads(
+    connection_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """What the connection's ATS sent that could not be mapped or stored, with its body (admins
+    only, as the API has it: the bodies hold personal data)."""
+    page = await AtsConnections(state.gateway).rejected_payloads(
+        viewer.caller, connection_id, cursor
+    )
+    return render(
+        request,
+        state.templates,
+        "settings/ats_rejected.html",
+        {"connection_id": connection_id, "page": page, "sources": ATS_PAYLOAD_SOURCES},
+        viewer=viewer,
     )
 
 

@@ -4,9 +4,13 @@ their roles, API keys, and the audit log."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.domain.settings import AuditFilters, SuppressionFilters
+
+# Rejected payloads shown at a time: each may hold a body of up to 64 KiB.
+REJECTED_PAGE = 10
 
 API = "/api/v1"
 
@@ -152,6 +156,21 @@ class AtsConnections:
             caller, f"{API}/ats/connections/{connection_id}/sync"
         )
         return found
+
+    async def rejected_payloads(
+        self, caller: Caller, connection_id: str, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page (ten, newest first) of what the ATS sent that could not be mapped or
+        stored: `{items, next_cursor}`, the cursor read from the API's `Link` header."""
+        response = await self._api.request(
+            caller,
+            "GET",
+            f"{API}/ats/connections/{connection_id}/rejected-payloads",
+            params={"limit": REJECTED_PAGE, "cursor": cursor},
+        )
+        following = response.links.get("next", {}).get("url", "")
+        next_cursor = parse_qs(urlsplit(following).query).get("cursor", [None])[0]
+        return {"items": response.json(), "next_cursor": next_cursor}
 
     async def start_sync(self, caller: Caller, connection_id: str, kind: str) -> dict[str, Any]:
         """Starts a `backfill` or a `reconcile` run; the API refuses one while another runs."""

@@ -120,6 +120,11 @@ COMMON_ACTIONS = (
 AUDIT_PAGE_SIZE = 50
 API_KEY_DAYS = (30, 90, 180, 365)
 ATS_PROVIDERS = {"greenhouse": "Greenhouse", "lever": "Lever", "workable": "Workable"}
+ATS_PAYLOAD_SOURCES = {
+    "webhook": "Webhook (answered 422)",
+    "backfill": "Backfill (record skipped)",
+    "reconcile": "Reconciliation (record skipped)",
+}
 # The runs an admin starts from a connection's card (`POST .../backfill`, `.../reconcile`).
 ATS_SYNC_KINDS = {"backfill": "Backfill", "reconcile": "Reconciliation"}
 ATS_SYNC_STATES = {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"}
