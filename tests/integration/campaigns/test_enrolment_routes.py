@@ -4,46 +4,22 @@ candidates; one enrolment is paused and resumed, with `sequences:write`, and the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import ManualTrigger, Recipient, Sequence, WaitStep
-from crm_campaigns.main import create_app
-from crm_campaigns.repositories.collections import ensure_indexes
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
-from crm_shared import Database, Principal, Session, create_mongo_client, in_transaction
+from crm_shared import Database, Principal, Session, in_transaction
 from helpers import unique
-from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
+from internal_keys import internal_bearer
 
 pytestmark = pytest.mark.integration
 
 RITA = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))
 VIC = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
-
-
-@pytest.fixture
-async def api(mongodb_uri: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
-    settings = CampaignsSettings(
-        mongodb_uri=mongodb_uri,
-        mongodb_database=unique("campaigns_enrolments"),
-        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
-        tracking_secret="integration-tests-tracking-secret-0123456789",
-        link_signing_secret="integration-tests-link-signing-secret-0123456789",
-        log_json=False,
-    )
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    transport = httpx.ASGITransport(app=create_app(settings))
-    async with httpx.AsyncClient(transport=transport, base_url="http://campaigns") as client:
-        yield client, database
-    await mongo.drop_database(settings.mongodb_database)
-    await mongo.close()
 
 
 async def a_sequence_with(database: Database, client: httpx.AsyncClient) -> dict[str, Any]:

@@ -3,43 +3,18 @@ sequence's messages, and those in one state, page by page; a state it does not k
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
-from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.models import Message, MessageStatus
-from crm_campaigns.main import create_app
-from crm_campaigns.repositories.collections import MESSAGES, ensure_indexes
-from crm_shared import Database, Principal, create_mongo_client, to_document
-from helpers import unique
-from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
+from crm_campaigns.repositories.collections import MESSAGES
+from crm_shared import Database, Principal, to_document
+from internal_keys import internal_bearer
 
 pytestmark = pytest.mark.integration
 
 RITA = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))
 OTHER_TENANT = Principal(tenant_id="globex", user_id="gus", roles=frozenset({"recruiter"}))
-
-
-@pytest.fixture
-async def api(mongodb_uri: str) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
-    settings = CampaignsSettings(
-        mongodb_uri=mongodb_uri,
-        mongodb_database=unique("campaigns_messages"),
-        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
-        tracking_secret="integration-tests-tracking-secret-0123456789",
-        link_signing_secret="integration-tests-link-signing-secret-0123456789",
-        log_json=False,
-    )
-    mongo = create_mongo_client(settings)
-    database = mongo[settings.mongodb_database]
-    await ensure_indexes(database)
-    transport = httpx.ASGITransport(app=create_app(settings))
-    async with httpx.AsyncClient(transport=transport, base_url="http://campaigns") as client:
-        yield client, database
-    await mongo.drop_database(settings.mongodb_database)
-    await mongo.close()
 
 
 def a_message(
