@@ -34,6 +34,7 @@ from crm_campaigns.application.governance import (
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
 from crm_campaigns.application.lifecycle import announce_sequences
 from crm_campaigns.application.tracking import EngagementTracker
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.container import CampaignsContainer
 from crm_campaigns.domain.policy import (
@@ -258,10 +259,18 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(announce_sequences, mongo, database, outbox))
     platform.include_kafka_router(build_router(consumer, database))
     platform.include_kafka_router(
-        build_consent_mail_router(consumer, database, consent_transport, senders)
+        build_consent_mail_router(
+            consumer,
+            database,
+            TransactionalMailer(consent_transport, senders, delivery_metrics),
+        )
     )
     platform.include_kafka_router(
-        build_event_mail_router(consumer, database, event_mail_transport, senders)
+        build_event_mail_router(
+            consumer,
+            database,
+            TransactionalMailer(event_mail_transport, senders, delivery_metrics),
+        )
     )
     gdpr = install_gdpr(
         platform,

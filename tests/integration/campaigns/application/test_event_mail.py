@@ -10,10 +10,13 @@ import aiosmtplib
 import pytest
 from conftest import SmtpSink
 from icalendar import Calendar
+from prometheus_client import CollectorRegistry
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import SmtpPool
+from crm_campaigns.application.delivery_metrics import DeliveryMetrics
 from crm_campaigns.application.event_mail import confirm_registration, event_mails
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_campaigns.domain.event_mail import EventMail, EventMailKind, EventMailStatus
 from crm_campaigns.domain.suppression import ListReason, Suppression
 from crm_campaigns.repositories.suppressions import SuppressionRepository
@@ -66,12 +69,16 @@ def registered(tenant: str, email: str, **changes: object) -> EventEnvelope[Even
 
 
 async def confirm(
-    delivery: Setup, pool: SmtpPool, envelope: EventEnvelope[EventRegistered]
+    delivery: Setup,
+    pool: SmtpPool,
+    envelope: EventEnvelope[EventRegistered],
+    metrics: DeliveryMetrics | None = None,
 ) -> None:
     senders = Senders.from_settings(SENDER, {})
+    mailer = TransactionalMailer(pool, senders, metrics)
 
     async def work(session: Session) -> None:
-        await confirm_registration(delivery.database, pool, senders, envelope, session)
+        await confirm_registration(delivery.database, mailer, envelope, session)
 
     await in_transaction(delivery.mongo, work)
 
@@ -144,8 +151,16 @@ async def test_a_send_that_fails_is_recorded_and_raised_then_a_retry_sends_it(
     down = SmtpPool("127.0.0.1", nothing_listens, 2, 1)
     address = f"{unique('unlucky')}@example.org"
     envelope = registered(delivery.tenant, address)
+    # Counted beside the marketing mail, so the SMTP alerts see event mail too.
+    registry = CollectorRegistry()
+    metrics = DeliveryMetrics(registry, provider_rate=10)
+
+    def transactions(outcome: str) -> float | None:
+        return registry.get_sample_value("crm_smtp_messages_total", {"outcome": outcome})
+
     with pytest.raises((OSError, aiosmtplib.SMTPException)):  # refused, however it says so
-        await confirm(delivery, down, envelope)
+        await confirm(delivery, down, envelope, metrics)
+    assert (transactions("deferred"), transactions("sent")) == (1, 0)
     await down.close()
 
     async def record() -> EventMail:
@@ -167,10 +182,12 @@ async def test_a_send_that_fails_is_recorded_and_raised_then_a_retry_sends_it(
 
     up = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 1)
     try:
-        await confirm(delivery, up, envelope)  # the consumer's retry
-        await confirm(delivery, up, envelope)  # delivered again after a lost commit: not re-sent
+        await confirm(delivery, up, envelope, metrics)  # the consumer's retry
+        # Delivered again after a lost commit: not re-sent, not counted again.
+        await confirm(delivery, up, envelope, metrics)
     finally:
         await up.close()
     sent = await record()
     assert (sent.status, sent.attempts) == (EventMailStatus.SENT, 2)
     assert len(smtp_sink.messages_to(address)) == 1
+    assert (transactions("deferred"), transactions("sent")) == (1, 1)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from crm_campaigns.adapters.senders import DkimSigner, Senders, SigningError, TenantSenderSettings
 from crm_campaigns.application.consent_mail import send_confirmation
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import Message
@@ -225,8 +226,9 @@ async def test_consent_confirmations_go_out_as_the_tenant_signed(key: tuple[byte
         confirm_url="https://crm.example/public/v1/community/confirm/token",
     )
     transport = CapturingTransport()
-    await send_confirmation(transport, senders, "acme", request, "consent-1")
-    await send_confirmation(transport, senders, "globex", request, "consent-2")
+    mailer = TransactionalMailer(transport, senders)
+    await send_confirmation(mailer, "acme", request, "consent-1")
+    await send_confirmation(mailer, "globex", request, "consent-2")
     (acme_from, acme_to, acme_mail), (globex_from, _, globex_mail) = transport.sent
     # The envelope stays the platform's; the From is the tenant's, and signed.
     assert (acme_from, acme_to, globex_from) == (

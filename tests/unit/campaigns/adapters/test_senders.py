@@ -17,6 +17,7 @@ from crm_campaigns.adapters.senders import (
 )
 from crm_campaigns.adapters.smtp import SmtpPool, SmtpTls
 from crm_campaigns.application.consent_mail import send_confirmation
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_shared import ConsentConfirmationRequested, RateLimiter
 
 pytestmark = pytest.mark.unit
@@ -96,7 +97,8 @@ async def test_consent_confirmations_use_the_tenants_account() -> None:
         reason="double_opt_in",
         confirm_url="https://crm.example/confirm",
     )
-    await send_confirmation(platform, senders, "acme", request, "consent-1")
-    await send_confirmation(platform, senders, "globex", request, "consent-2")
+    mailer = TransactionalMailer(platform, senders)
+    await send_confirmation(mailer, "acme", request, "consent-1")
+    await send_confirmation(mailer, "globex", request, "consent-2")
     assert own.sent == [("talent@acme.example", "ada@example.org")]
     assert platform.sent == [("talent@recruitcrm.example", "ada@example.org")]

@@ -14,9 +14,7 @@ import html
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from crm_campaigns.adapters.senders import Senders
-from crm_campaigns.adapters.smtp import MailTransport
-from crm_campaigns.application.transactional import send_as_tenant, transactional_block
+from crm_campaigns.application.transactional import TransactionalMailer, transactional_block
 from crm_shared import (
     ConsentConfirmationRequested,
     Database,
@@ -68,8 +66,7 @@ def confirmation_email(
 
 
 async def send_confirmation(
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     tenant_id: str,
     request: ConsentConfirmationRequested,
     message_id: str,
@@ -78,17 +75,16 @@ async def send_confirmation(
     its own account if it has one, like every other mail of the tenant."""
     email = confirmation_email(
         request,
-        sender=senders.for_tenant(tenant_id).sender,
+        sender=mailer.sender_of(tenant_id),
         message_id=message_id,
-        domain=senders.message_domain,
+        domain=mailer.message_domain,
     )
-    await send_as_tenant(transport, senders, tenant_id, email, request.email)
+    await mailer.send(tenant_id, email, request.email)
 
 
 async def mail_consent_confirmation(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[ConsentConfirmationRequested],
     session: Session,
 ) -> None:
@@ -105,7 +101,7 @@ async def mail_consent_confirmation(
         is not None
     )
     if not suppressed:
-        await send_confirmation(transport, senders, tenant_id, request, message_id)
+        await send_confirmation(mailer, tenant_id, request, message_id)
     await database[CONSENT_MAILS].update_one(
         {"_id": message_id},
         {

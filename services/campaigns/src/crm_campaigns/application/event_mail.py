@@ -16,9 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_campaigns.adapters.qr import qr_png
-from crm_campaigns.adapters.senders import Senders
-from crm_campaigns.adapters.smtp import MailTransport
-from crm_campaigns.application.transactional import send_as_tenant, transactional_block
+from crm_campaigns.application.transactional import TransactionalMailer, transactional_block
 from crm_campaigns.domain.event_mail import (
     EventMail,
     EventMailStatus,
@@ -40,8 +38,7 @@ from crm_shared import (
 
 async def mail_registrant(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[Any],
     mail: RegistrantMail,
     session: Session,
@@ -77,13 +74,13 @@ async def mail_registrant(
         return EventMailStatus.SUPPRESSED
     email = registrant_email(
         mail,
-        sender=senders.for_tenant(tenant_id).sender,
+        sender=mailer.sender_of(tenant_id),
         message_id=mail_id,
-        domain=senders.message_domain,
+        domain=mailer.message_domain,
         qr_png=qr_png(mail.check_in_url) if mail.check_in_url else None,
     )
     try:
-        await send_as_tenant(transport, senders, tenant_id, email, mail.email)
+        await mailer.send(tenant_id, email, mail.email)
     except Exception as error:
         # Outside the transaction: it is undone by the raise, the record must stay.
         await mails.record(recorded(EventMailStatus.FAILED, repr(error)[:500]))
@@ -94,34 +91,31 @@ async def mail_registrant(
 
 async def confirm_registration(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[EventRegistered],
     session: Session,
 ) -> None:
     """Mails the confirmation of a registration with its invitation (none for a walk-in)."""
     mail = RegistrantMail.confirming(envelope.data)
     if mail is not None:
-        await mail_registrant(database, transport, senders, envelope, mail, session)
+        await mail_registrant(database, mailer, envelope, mail, session)
 
 
 async def tell_waitlisted(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[EventWaitlisted],
     session: Session,
 ) -> None:
     """Mails a registrant that they are on the waitlist: their place is not confirmed."""
     await mail_registrant(
-        database, transport, senders, envelope, RegistrantMail.waitlisting(envelope.data), session
+        database, mailer, envelope, RegistrantMail.waitlisting(envelope.data), session
     )
 
 
 async def tell_registrant(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[EventInvitationChanged],
     session: Session,
 ) -> None:
@@ -129,19 +123,18 @@ async def tell_registrant(
     (unless the organiser edited it without telling registrants)."""
     mail = RegistrantMail.telling(envelope.data)
     if mail is not None:
-        await mail_registrant(database, transport, senders, envelope, mail, session)
+        await mail_registrant(database, mailer, envelope, mail, session)
 
 
 async def remind_registrant(
     database: Database,
-    transport: MailTransport,
-    senders: Senders,
+    mailer: TransactionalMailer,
     envelope: EventEnvelope[EventReminderRequested],
     session: Session,
 ) -> None:
     """Mails a registrant the reminder of their event, with the invitation."""
     await mail_registrant(
-        database, transport, senders, envelope, RegistrantMail.reminding(envelope.data), session
+        database, mailer, envelope, RegistrantMail.reminding(envelope.data), session
     )
 
 

@@ -8,12 +8,15 @@ bounced, complained or suppressed by hand (an unsubscribed address still gets it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
+from crm_campaigns.application.delivery_metrics import DeliveryMetrics
 from crm_campaigns.domain.models import MessageCategory
+from crm_campaigns.domain.sending import Outcome
 from crm_campaigns.domain.suppression import blocking_reason
 from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import Database, Session, email_sha256, is_erased, is_erased_address
@@ -58,3 +61,32 @@ async def send_as_tenant(
         await account.transport.send_raw(account.envelope_sender, recipient, content)
     else:
         await transport.send_raw(senders.envelope_sender, recipient, content)
+
+
+@dataclass(frozen=True)
+class TransactionalMailer:
+    """Sends a tenant's transactional mail as the tenant (`send_as_tenant`) and counts each SMTP
+    transaction in `crm_smtp_messages_total` beside the marketing mail's: a failed one as
+    `deferred`, since the consumer that asked for it delivers the event again."""
+
+    transport: MailTransport
+    senders: Senders
+    metrics: DeliveryMetrics | None = None
+
+    def sender_of(self, tenant_id: str) -> str:
+        """The tenant's From address."""
+        return self.senders.for_tenant(tenant_id).sender
+
+    @property
+    def message_domain(self) -> str:
+        return self.senders.message_domain
+
+    async def send(self, tenant_id: str, email: EmailMessage, recipient: str) -> None:
+        try:
+            await send_as_tenant(self.transport, self.senders, tenant_id, email, recipient)
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.attempted(Outcome.TRANSIENT, final=False)
+            raise
+        if self.metrics is not None:
+            self.metrics.attempted(Outcome.SENT, final=True)

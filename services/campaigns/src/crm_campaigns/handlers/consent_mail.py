@@ -6,9 +6,8 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_campaigns.adapters.senders import Senders
-from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.consent_mail import mail_consent_confirmation
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_shared import (
     CONSENT_CONFIRMATION_REQUESTED,
     Database,
@@ -19,7 +18,7 @@ from crm_shared import (
 
 
 def build_consent_mail_router(
-    consumer: IdempotentConsumer, database: Database, transport: MailTransport, senders: Senders
+    consumer: IdempotentConsumer, database: Database, mailer: TransactionalMailer
 ) -> KafkaRouter:
     """The subscriber that mails consent confirmation links."""
     router = KafkaRouter()
@@ -27,7 +26,7 @@ def build_consent_mail_router(
     async def on_consent_confirmation_requested(
         envelope: EventEnvelope[Any], session: Session
     ) -> None:
-        await mail_consent_confirmation(database, transport, senders, envelope, session)
+        await mail_consent_confirmation(database, mailer, envelope, session)
 
     consumer.subscribe(
         router,

@@ -9,14 +9,13 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from crm_campaigns.adapters.senders import Senders
-from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.event_mail import (
     confirm_registration,
     remind_registrant,
     tell_registrant,
     tell_waitlisted,
 )
+from crm_campaigns.application.transactional import TransactionalMailer
 from crm_shared import (
     EVENT_INVITATION_CHANGED,
     EVENT_REGISTERED,
@@ -32,7 +31,7 @@ from crm_shared import (
 # The mail leaves before the transaction commits: a failed batch would mail its other events'
 # recipients again, so each event is its own batch (`max_records=1`).
 EventMailUseCase = Callable[
-    [Database, MailTransport, Senders, EventEnvelope[Any], Session], Awaitable[None]
+    [Database, TransactionalMailer, EventEnvelope[Any], Session], Awaitable[None]
 ]
 EVENT_MAILS: tuple[tuple[TopicSpec, EventMailUseCase, str, str], ...] = (
     (
@@ -67,7 +66,7 @@ EVENT_MAILS: tuple[tuple[TopicSpec, EventMailUseCase, str, str], ...] = (
 
 
 def build_event_mail_router(
-    consumer: IdempotentConsumer, database: Database, transport: MailTransport, senders: Senders
+    consumer: IdempotentConsumer, database: Database, mailer: TransactionalMailer
 ) -> KafkaRouter:
     """The subscribers that mail registrants their confirmation and their event's changes."""
     router = KafkaRouter()
@@ -75,7 +74,7 @@ def build_event_mail_router(
         consumer.subscribe(
             router,
             topic,
-            partial(use_case, database, transport, senders),
+            partial(use_case, database, mailer),
             group=group,
             max_records=1,
             description=description,
