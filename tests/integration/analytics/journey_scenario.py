@@ -329,7 +329,9 @@ def expected_funnel(
     else:
         values = memberships(events, by)
         for p in cohort:
-            keys: set[str | None] = set(values.get(p) or {None})
+            keys: set[str | None] = set(values.get(p, set()))
+            if not keys:
+                keys.add(None)
             for v in keys:
                 groups.setdefault(v, set()).add(p)
     answer: dict[str | None, list[tuple[str, int, float | None]]] = {}
