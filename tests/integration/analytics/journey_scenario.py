@@ -433,4 +433,3 @@ def expected_attribution(
         for kind, ref, share in shares:
             credit[(kind, ref)] = credit.get((kind, ref), 0.0) + share
     return {k: round(v, 4) for k, v in credit.items()}
-

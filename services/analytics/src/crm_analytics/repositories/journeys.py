@@ -347,20 +347,26 @@ class JourneyRepository:
         )
 
     async def holders(self, digests: Sequence[str]) -> dict[str, str]:
-        """The candidate holding each address digest (the smallest id, should two hold it)."""
+        """The candidate holding each address digest: should several hold it, the one sourced
+        first (then the smallest id), so the answer does not depend on the order the creations
+        were consumed in, and a record created later with the address (a registration or an
+        ATS application creating a candidate anew) does not take it from the person it was."""
         if not digests:
             return {}
         found = await self._journeys.find(
             {"address_digests": {"$in": list(digests)}},
-            projection={"_id": 0, "candidate_id": 1, "address_digests": 1},
+            projection={"_id": 0, "candidate_id": 1, "address_digests": 1, "sourced_at": 1},
         )
         wanted = set(digests)
-        holders: dict[str, str] = {}
+        best: dict[str, tuple[bool, datetime | None, str]] = {}
         for document in found:
+            sourced = document.get("sourced_at")
+            rank = (sourced is None, sourced, document["candidate_id"])
             for digest in wanted.intersection(document["address_digests"]):
-                candidate = document["candidate_id"]
-                holders[digest] = min(holders.get(digest, candidate), candidate)
-        return holders
+                held = best.get(digest)
+                if held is None or _before(rank, held):
+                    best[digest] = rank
+        return {digest: rank[2] for digest, rank in best.items()}
 
     async def addresses(self, digests: Sequence[str]) -> dict[str, Journey]:
         """What people known only by these addresses did, by digest."""
@@ -404,6 +410,17 @@ class JourneyRepository:
                 Touch(at=d["at"], kind=TouchKind(d["kind"]), ref=d["ref"])
             )
         return touches
+
+
+def _before(
+    rank: tuple[bool, datetime | None, str], other: tuple[bool, datetime | None, str]
+) -> bool:
+    """Whether a holder ranks before another: sourced (known) first, earlier, smaller id."""
+    if rank[0] != other[0]:
+        return not rank[0]
+    if rank[1] is not None and other[1] is not None and rank[1] != other[1]:
+        return rank[1] < other[1]
+    return rank[2] < other[2]
 
 
 def journey_of(document: Mapping[str, Any]) -> Journey:
