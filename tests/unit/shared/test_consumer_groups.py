@@ -36,6 +36,20 @@ SECRETS: dict[str, Any] = {
 
 # (consumer group, topic), sorted; the names every deployed consumer has committed offsets under.
 GROUPS = [
+    ("crm.analytics.journey_ats_application_created", "ats.application_created"),
+    ("crm.analytics.journey_ats_application_hired", "ats.application_hired"),
+    ("crm.analytics.journey_ats_application_stage_changed", "ats.application_stage_changed"),
+    ("crm.analytics.journey_candidate_created", "candidate.created"),
+    ("crm.analytics.journey_event_attended", "event.attended"),
+    ("crm.analytics.journey_event_checked_in", "event.checked_in"),
+    ("crm.analytics.journey_event_registered", "event.registered"),
+    ("crm.analytics.journey_event_waitlisted", "event.waitlisted"),
+    ("crm.analytics.journey_message_clicked", "message.clicked"),
+    ("crm.analytics.journey_message_opened", "message.opened"),
+    ("crm.analytics.journey_message_replied", "message.replied"),
+    ("crm.analytics.journey_message_sent", "message.sent"),
+    ("crm.analytics.journey_pool_stage_changed", "pool.stage_changed"),
+    ("crm.analytics.journey_segment_entered", "segment.entered"),
     ("crm.analytics.on_ats_application_created", "ats.application_created"),
     ("crm.analytics.on_candidate_created", "candidate.created"),
     ("crm.analytics.on_candidate_erased", "candidate.erased"),

@@ -9,16 +9,19 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from crm_analytics.api.funnels import funnel_router
 from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.event_reports import EventReportFolder
+from crm_analytics.application.journeys import JourneyFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
+from crm_analytics.handlers.journeys import build_journey_router
 from crm_analytics.migrations import MIGRATIONS
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import build_platform, create_service_app, install_gdpr, migrations_hook
@@ -46,6 +49,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             MessageReportFolder(storage),
         )
     )
+    platform.include_kafka_router(
+        build_journey_router(platform.require_consumer(), JourneyFolder(storage))
+    )
     app = create_service_app(
         platform,
         title="Analytics service",
@@ -53,6 +59,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         routers=[
             router,
             message_router,
+            funnel_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),

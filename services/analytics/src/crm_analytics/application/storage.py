@@ -9,9 +9,11 @@ from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
 from crm_analytics.repositories.event_reports import EventReportRepository
+from crm_analytics.repositories.journeys import JourneyRepository
 from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
 from crm_analytics.repositories.message_reports import MessageReportRepository
 from crm_analytics.repositories.milestones import MilestoneRepository
+from crm_analytics.repositories.settings import AnalyticsSettingsRepository
 from crm_shared import Database, Outbox
 
 
@@ -45,3 +47,9 @@ class AnalyticsStorage:
 
     def message_reports(self, tenant_id: str) -> MessageReportRepository:
         return MessageReportRepository(self.database, tenant_id)
+
+    def journeys(self, tenant_id: str) -> JourneyRepository:
+        return JourneyRepository(self.database, tenant_id)
+
+    def settings(self, tenant_id: str) -> AnalyticsSettingsRepository:
+        return AnalyticsSettingsRepository(self.database, tenant_id)

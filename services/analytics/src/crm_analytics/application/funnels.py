@@ -1,0 +1,196 @@
+"""Funnels and attribution, read from the journeys: the people as they are now (records merged
+into one person read as one, people known only by an address as the candidate holding it),
+over a period of days in the tenant's time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from crm_analytics.application.settings import tenant_time_zone
+from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.domain.attribution import (
+    Attribution,
+    Credited,
+    Model,
+    Outcome,
+    Touch,
+    attribute,
+)
+from crm_analytics.domain.funnel import Funnel, FunnelBy, Journey, funnels, in_cohort
+from crm_analytics.domain.time_zone import days_in_zone
+from crm_analytics.repositories.journeys import journey_of
+
+# The longest period a funnel or attribution report covers, and the most people (a funnel's
+# cohort) and outcomes (attribution) one request folds: a request above is refused (422) and
+# asks for a shorter period, so no request reads more than this many journeys or outcomes.
+MAX_PERIOD_DAYS = 400
+MAX_COHORT = 100_000
+MAX_OUTCOMES = 50_000
+MAX_LOOKBACK_DAYS = 730
+
+
+class PeriodRefused(Exception):
+    """A period a report cannot answer (reversed, too long, or too many people in it)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Period:
+    first_day: date
+    last_day: date
+    time_zone: str
+    start: datetime
+    end: datetime
+
+
+async def period(
+    storage: AnalyticsStorage, tenant_id: str, first_day: date, last_day: date
+) -> Period:
+    """The days `first_day` to `last_day` in the tenant's time zone, as instants."""
+    if last_day < first_day or (last_day - first_day).days >= MAX_PERIOD_DAYS:
+        raise PeriodRefused(
+            "to", f"`to` must be on or after `from` and at most {MAX_PERIOD_DAYS} days later"
+        )
+    zone = await tenant_time_zone(storage, tenant_id)
+    start, end = days_in_zone(first_day, last_day, zone)
+    return Period(first_day, last_day, zone.key, start, end)
+
+
+@dataclass
+class People:
+    """Who each record and address is now: the person (a candidate id, the survivor of every
+    merge) standing for it."""
+
+    survivors: dict[str, str]
+    holders: dict[str, str]
+
+    def of(self, candidate_id: str | None, digest: str | None = None) -> str | None:
+        if candidate_id:
+            return self.survivors.get(candidate_id, candidate_id)
+        if digest and digest in self.holders:
+            holder = self.holders[digest]
+            return self.survivors.get(holder, holder)
+        return None
+
+
+async def _people(
+    storage: AnalyticsStorage, tenant_id: str, documents: Sequence[dict[str, Any]]
+) -> tuple[dict[str, Journey], People]:
+    """The journeys of the people the documents' records belong to, each combining every
+    record merged into the person and the steps of the person's addresses."""
+    journeys = storage.journeys(tenant_id)
+    merges = storage.merged_candidates(tenant_id)
+    loaded = {d["candidate_id"]: d for d in documents}
+    survivors = await merges.survivors_of(sorted(loaded))
+    persons = sorted({survivors.get(c, c) for c in loaded})
+    absorbed = await merges.absorbed_by(persons)
+    missing = sorted((set(persons) | set(absorbed)) - set(loaded))
+    for document in await journeys.journeys_of(missing):
+        loaded[document["candidate_id"]] = document
+    survivors |= absorbed
+    digests = sorted({d for doc in loaded.values() for d in doc.get("address_digests") or ()})
+    people = People(survivors, await journeys.holders(digests))
+    records: dict[str, list[Journey]] = {}
+    for candidate_id in sorted(loaded):
+        person = people.of(candidate_id) or candidate_id
+        records.setdefault(person, []).append(journey_of(loaded[candidate_id]))
+    combined: dict[str, Journey] = {}
+    for person, theirs in records.items():
+        theirs.sort(key=lambda j: j.person_id != person)  # the person's own record first
+        journey = replace(theirs[0], person_id=person)
+        for other in theirs[1:]:
+            journey = journey.combined(other)
+        combined[person] = journey
+    for digest, address in (await journeys.addresses(digests)).items():
+        holder = people.of(None, digest)
+        if holder in combined:
+            # An address's steps carry no source: the person's own stays.
+            combined[holder] = combined[holder].combined(address)
+    return combined, people
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    period: Period
+    by: FunnelBy
+    cohort: int
+    funnels: list[Funnel]
+
+
+async def funnel_report(
+    storage: AnalyticsStorage, tenant_id: str, first_day: date, last_day: date, by: FunnelBy
+) -> FunnelReport:
+    """The funnel of the people sourced in the period (first sourced, over all their records),
+    split by `by`; `PeriodRefused` for a period it cannot answer."""
+    days = await period(storage, tenant_id, first_day, last_day)
+    journeys = storage.journeys(tenant_id)
+    if await journeys.count_sourced(days.start, days.end) > MAX_COHORT:
+        raise PeriodRefused(
+            "from", f"more than {MAX_COHORT} candidates were sourced in the period: shorten it"
+        )
+    people, _ = await _people(
+        storage, tenant_id, await journeys.sourced_between(days.start, days.end)
+    )
+    cohort = in_cohort(people.values(), days.start, days.end)
+    cohort.sort(key=lambda j: j.person_id)
+    return FunnelReport(days, by, len(cohort), funnels(cohort, by))
+
+
+@dataclass(frozen=True)
+class AttributionReport:
+    period: Period
+    outcome: Outcome
+    model: Model
+    lookback_days: int
+    attribution: Attribution
+
+
+async def attribution_report(
+    storage: AnalyticsStorage,
+    tenant_id: str,
+    first_day: date,
+    last_day: date,
+    outcome: Outcome,
+    model: Model,
+    lookback_days: int,
+) -> AttributionReport:
+    """The credit of each campaign, sequence, event and source for the applications (or hires)
+    in the period, from each one's person's touches in the lookback before it."""
+    days = await period(storage, tenant_id, first_day, last_day)
+    journeys = storage.journeys(tenant_id)
+    if await journeys.count_outcomes(outcome, days.start, days.end) > MAX_OUTCOMES:
+        raise PeriodRefused(
+            "from", f"more than {MAX_OUTCOMES} {outcome.value}s fall in the period: shorten it"
+        )
+    stored = await journeys.outcomes_between(outcome, days.start, days.end)
+    lookback = timedelta(days=lookback_days)
+    holders = await journeys.holders(
+        sorted({o.address_digest for o in stored if not o.candidate_id and o.address_digest})
+    )
+    named = {o.candidate_id or holders.get(o.address_digest or "") for o in stored}
+    merges = storage.merged_candidates(tenant_id)
+    survivors = await merges.survivors_of(sorted(c for c in named if c))
+    people = People(survivors, holders)
+    persons = sorted({p for o in stored if (p := people.of(o.candidate_id, o.address_digest))})
+    absorbed = await merges.absorbed_by(persons)
+    records = sorted({*persons, *absorbed})
+    touches: dict[str, list[Touch]] = {}
+    if stored:
+        found = await journeys.touches_of(
+            records, min(o.at for o in stored) - lookback, max(o.at for o in stored)
+        )
+        for candidate_id, theirs in found.items():
+            person = absorbed.get(candidate_id, candidate_id)
+            touches.setdefault(person, []).extend(theirs)
+    credited = [
+        Credited(o.outcome_id, people.of(o.candidate_id, o.address_digest), o.at) for o in stored
+    ]
+    return AttributionReport(
+        days, outcome, model, lookback_days, attribute(credited, touches, lookback, model)
+    )

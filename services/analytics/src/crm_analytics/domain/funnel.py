@@ -1,0 +1,186 @@
+"""Funnels to hire: each candidate's journey (the first time of each step) and the funnel of a
+cohort, split by source, pool, segment, broadcast, sequence or event.
+
+Pure rules. A journey's step times keep their earliest value, so facts combine in any order and
+any number of times; the journeys of records merged into one person combine the same way. Every
+figure's definition is in docs/analytics.md ("Funnels")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from statistics import median
+
+
+class Step(StrEnum):
+    """The funnel's steps, in order."""
+
+    SOURCED = "sourced"
+    ENGAGED = "engaged"
+    RESPONDED = "responded"
+    APPLIED = "applied"
+    INTERVIEWED = "interviewed"
+    HIRED = "hired"
+
+
+STEPS: tuple[Step, ...] = tuple(Step)
+
+
+class FunnelBy(StrEnum):
+    """What a funnel report is split by: one funnel per value."""
+
+    NONE = "none"
+    SOURCE = "source"
+    POOL = "pool"
+    SEGMENT = "segment"
+    BROADCAST = "broadcast"
+    SEQUENCE = "sequence"
+    EVENT = "event"
+
+
+# The word a stage's name holds when it is an interview (case-insensitive).
+INTERVIEW_WORD = "interview"
+
+
+def is_interview_stage(stage: str | None) -> bool:
+    """Whether an ATS stage is an interview: its name contains "interview", in any case
+    ("Phone interview", "Onsite Interview", "Interviewing")."""
+    return stage is not None and INTERVIEW_WORD in stage.casefold()
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else a or b
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One person's way to a hire, as far as analytics knows it: the first time of each step,
+    how they entered the CRM (`source`), and what they were in or engaged with."""
+
+    person_id: str
+    times: Mapping[Step, datetime] = field(default_factory=dict)
+    source: str | None = None
+    pools: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+    broadcasts: frozenset[str] = frozenset()
+    sequences: frozenset[str] = frozenset()
+    events: frozenset[str] = frozenset()
+
+    def at(self, step: Step) -> datetime | None:
+        return self.times.get(step)
+
+    def combined(self, other: Journey) -> Journey:
+        """Two records of one person as one (a merge): each step's earliest time, every set's
+        union; the source of whichever record was sourced first (this one's on a tie)."""
+        times = dict(self.times)
+        for step, at in other.times.items():
+            times[step] = _earliest(times.get(step), at) or at
+        mine, theirs = self.at(Step.SOURCED), other.at(Step.SOURCED)
+        first_is_other = theirs is not None and (mine is None or theirs < mine)
+        return Journey(
+            person_id=self.person_id,
+            times=times,
+            source=(other.source or self.source)
+            if first_is_other
+            else (self.source or other.source),
+            pools=self.pools | other.pools,
+            segments=self.segments | other.segments,
+            broadcasts=self.broadcasts | other.broadcasts,
+            sequences=self.sequences | other.sequences,
+            events=self.events | other.events,
+        )
+
+    def furthest(self) -> int:
+        """The index of the furthest step reached (-1: none)."""
+        reached = [index for index, step in enumerate(STEPS) if step in self.times]
+        return max(reached, default=-1)
+
+    def values(self, by: FunnelBy) -> frozenset[str | None]:
+        """The funnels of a split the person counts in (None: the group of those with none)."""
+        if by is FunnelBy.NONE:
+            return frozenset({None})
+        if by is FunnelBy.SOURCE:
+            return frozenset({self.source})
+        found: frozenset[str] = {
+            FunnelBy.POOL: self.pools,
+            FunnelBy.SEGMENT: self.segments,
+            FunnelBy.BROADCAST: self.broadcasts,
+            FunnelBy.SEQUENCE: self.sequences,
+            FunnelBy.EVENT: self.events,
+        }[by]
+        return frozenset(found) if found else frozenset({None})
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """One step of a funnel."""
+
+    step: Step
+    count: int
+    from_previous: float | None
+    from_first: float | None
+    median_hours_from_previous: float | None
+    timed: int
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """The funnel of one group of the cohort (`key` None: everyone, or those with no value)."""
+
+    key: str | None
+    steps: list[StepFigures]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def funnel(key: str | None, journeys: Sequence[Journey]) -> Funnel:
+    """The funnel of the journeys: a person counts at a step when they reached it or any later
+    step (someone who applied without opening a mail still passed "engaged"), so each count is
+    at most the previous one; the median time from the previous step is over the people with
+    both times, the later step not before the earlier (`timed` of them)."""
+    furthest = [j.furthest() for j in journeys]
+    counts = [sum(1 for f in furthest if f >= index) for index in range(len(STEPS))]
+    steps: list[StepFigures] = []
+    for index, step in enumerate(STEPS):
+        hours: list[float] = []
+        if index:
+            before = STEPS[index - 1]
+            for j in journeys:
+                start, end = j.at(before), j.at(step)
+                if start is not None and end is not None and end >= start:
+                    hours.append((end - start).total_seconds() / 3600)
+        steps.append(
+            StepFigures(
+                step=step,
+                count=counts[index],
+                from_previous=_rate(counts[index], counts[index - 1]) if index else None,
+                from_first=_rate(counts[index], counts[0]) if index else None,
+                median_hours_from_previous=round(median(hours), 2) if hours else None,
+                timed=len(hours),
+            )
+        )
+    return Funnel(key, steps)
+
+
+def in_cohort(journeys: Iterable[Journey], start: datetime, end: datetime) -> list[Journey]:
+    """The people sourced in [start, end)."""
+    return [j for j in journeys if (at := j.at(Step.SOURCED)) is not None and start <= at < end]
+
+
+def funnels(cohort: Sequence[Journey], by: FunnelBy) -> list[Funnel]:
+    """One funnel per value of the split, values sorted, the group with none last (for `none`
+    the one funnel of everyone)."""
+    groups: dict[str | None, list[Journey]] = {}
+    for journey in cohort:
+        for value in journey.values(by):
+            groups.setdefault(value, []).append(journey)
+    if by is FunnelBy.NONE:
+        return [funnel(None, cohort)]
+    keys: list[str | None] = [*sorted(k for k in groups if k is not None)]
+    if None in groups:
+        keys.append(None)
+    return [funnel(k, groups[k]) for k in keys]

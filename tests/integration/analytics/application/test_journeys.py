@@ -1,0 +1,197 @@
+"""The journeys' fold against the real database: a seeded workload folded in order, and
+shuffled, partly repeated and batched, gives the same funnels and attribution, equal to the
+figures computed independently from the raw events, in the tenant's time zone; an erasure keeps
+a late event out."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from crm_analytics.application.funnels import (
+    AttributionReport,
+    FunnelReport,
+    PeriodRefused,
+    attribution_report,
+    funnel_report,
+)
+from crm_analytics.application.journeys import JourneyFolder
+from crm_analytics.application.merges import MergeFollower
+from crm_analytics.application.settings import save_analytics_settings
+from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.config import AnalyticsSettings
+from crm_analytics.domain.attribution import Model, Outcome
+from crm_analytics.domain.funnel import FunnelBy
+from crm_analytics.repositories import ensure_indexes
+from crm_shared import (
+    CANDIDATE_MERGED,
+    MESSAGE_OPENED,
+    EventEnvelope,
+    MessageOpened,
+    MongoClient,
+    PersonalDataEraser,
+    Session,
+    in_transaction,
+)
+from helpers import unique
+from integration.analytics.journey_scenario import (
+    ZONE,
+    Ids,
+    expected_attribution,
+    expected_funnel,
+    scenario,
+    shuffled_with_repeats,
+)
+from integration.service_storage import service_storage
+
+pytestmark = pytest.mark.integration
+
+IDS = Ids(tenant_id="acme", broadcast_id="b-1", sequence_id="s-1", event_id="e-1")
+NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
+
+
+@pytest.fixture
+async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
+    opened = [
+        service_storage(
+            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("journeys")),
+            ensure_indexes,
+        )
+        for _ in range(2)
+    ]
+    async with opened[0] as one, opened[1] as other:
+        yield [
+            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
+        ]
+
+
+async def fold(
+    mongo: MongoClient, storage: AnalyticsStorage, batches: list[list[EventEnvelope[Any]]]
+) -> None:
+    folder = JourneyFolder(storage)
+    merges = MergeFollower(storage, AnalyticsSettings().engagement_model())
+    for batch in batches:
+
+        async def apply(session: Session, batch: list[Any] = batch) -> None:
+            journeys = [e for e in batch if e.type != CANDIDATE_MERGED.name]
+            if journeys:
+                await folder.record_batch(journeys, session)
+            for e in batch:
+                if e.type == CANDIDATE_MERGED.name:
+                    await merges.fold(e.tenant_id, e.data, session=session)
+
+        await in_transaction(mongo, apply)
+
+
+def steps_of(report: FunnelReport) -> dict[str | None, list[tuple[str, int, float | None]]]:
+    return {
+        f.key: [(s.step.value, s.count, s.median_hours_from_previous) for s in f.steps]
+        for f in report.funnels
+    }
+
+
+def credits_of(report: AttributionReport) -> dict[tuple[str, str], float]:
+    """The credited rows (a touch the model gave nothing is listed with 0)."""
+    return {(c.kind, c.ref): c.credit for c in report.attribution.credits if c.credit}
+
+
+async def test_funnels_and_attribution_equal_the_raw_events_in_any_order(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    (mongo, in_order), (other_mongo, shuffled) = stores
+    events = scenario(IDS, seed=4)
+    await fold(mongo, in_order, [[e] for e in events])
+    mixed = shuffled_with_repeats(events, seed=9)
+    rng = random.Random(3)
+    batches, at = [], 0
+    while at < len(mixed):
+        size = rng.choice((1, 5, 17))
+        batches.append(mixed[at : at + size])
+        at += size
+    await fold(other_mongo, shuffled, batches)
+    for storage in (in_order, shuffled):
+        await save_analytics_settings(storage, "acme", ZONE.key, "u-admin")
+
+    for by in FunnelBy:
+        if by in (FunnelBy.POOL, FunnelBy.SEGMENT):
+            continue  # the workload has none
+        report = await funnel_report(in_order, "acme", *NOVEMBER, by)
+        assert steps_of(report) == steps_of(await funnel_report(shuffled, "acme", *NOVEMBER, by))
+        assert steps_of(report) == expected_funnel(events, by.value), by
+    [everyone] = (await funnel_report(in_order, "acme", *NOVEMBER, FunnelBy.NONE)).funnels
+    counts = [s.count for s in everyone.steps]
+    # The workload reaches every step; the late-evening creation and the merged record are
+    # not people of their own in November in New York.
+    assert counts[0] == 13
+    assert all(counts)
+    assert counts == sorted(counts, reverse=True)
+
+    for outcome in Outcome:
+        for model in Model:
+            found = await attribution_report(in_order, "acme", *NOVEMBER, outcome, model, 90)
+            again = await attribution_report(shuffled, "acme", *NOVEMBER, outcome, model, 90)
+            assert credits_of(found) == credits_of(again)
+            want = expected_attribution(events, outcome.value, model.value, timedelta(days=90))
+            assert credits_of(found) == want, (outcome, model)
+            assert round(sum(want.values()), 4) == found.attribution.outcomes
+    linear = await attribution_report(
+        in_order, "acme", *NOVEMBER, Outcome.APPLICATION, Model.LINEAR, 90
+    )
+    kinds = {c.kind for c in linear.attribution.credits}
+    assert {"broadcast", "sequence", "event", "source"} <= kinds
+    short = await attribution_report(
+        in_order, "acme", *NOVEMBER, Outcome.APPLICATION, Model.LAST, 1
+    )
+    assert credits_of(short) == expected_attribution(
+        events, "application", "last", timedelta(days=1)
+    )
+    assert ("no touch", "no touch") in credits_of(short)
+
+    # In UTC, the late-evening creation is a November candidate.
+    await save_analytics_settings(in_order, "acme", "UTC", "u-admin")
+    utc = await funnel_report(in_order, "acme", *NOVEMBER, FunnelBy.NONE)
+    assert utc.cohort == 14
+    with pytest.raises(PeriodRefused):
+        await funnel_report(in_order, "acme", date(2026, 11, 2), date(2026, 11, 1), FunnelBy.NONE)
+
+
+async def test_an_erased_candidates_late_event_is_not_recorded(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    [(mongo, storage), _] = stores
+    events = scenario(IDS, seed=4)
+    await fold(mongo, storage, [events])
+    person = IDS.candidate(2)
+    eraser = PersonalDataEraser(storage.database)
+    collections, emails = await eraser.prepare("acme", person)
+
+    async def erase(session: Session) -> None:
+        await eraser.erase(
+            "acme",
+            person,
+            collections=collections,
+            emails=emails,
+            email_hashes=[],
+            erased_at=events[-1].time,
+            session=session,
+        )
+
+    await in_transaction(mongo, erase)
+    for name in ("journeys", "journey_touches", "journey_messages"):
+        assert await storage.database[name].count_documents({"candidate_id": person}) == 0
+    late = EventEnvelope[Any](
+        type=MESSAGE_OPENED.name,
+        source="test",
+        tenant_id="acme",
+        subject=person,
+        schema_version=1,
+        time=events[-1].time,
+        data=MessageOpened(message_id=f"{IDS.broadcast_id}-2", candidate_id=person),
+    )
+    await fold(mongo, storage, [[late]])
+    for name in ("journeys", "journey_touches", "journey_messages"):
+        assert await storage.database[name].count_documents({"candidate_id": person}) == 0
