@@ -5,13 +5,18 @@ Run with `uvicorn --factory crm_analytics.main:create_app`.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
+from uuid import uuid4
 
 from fastapi import FastAPI
 
 from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
@@ -21,7 +26,15 @@ from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
 from crm_analytics.migrations import MIGRATIONS
 from crm_analytics.repositories import ensure_indexes
-from crm_shared import build_platform, create_service_app, install_gdpr, migrations_hook
+from crm_shared import (
+    BatchWorker,
+    NamedLease,
+    Wakeup,
+    build_platform,
+    create_service_app,
+    install_gdpr,
+    migrations_hook,
+)
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -46,6 +59,36 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             MessageReportFolder(storage),
         )
     )
+    sweep = DecaySweep(
+        storage,
+        platform.require_mongo(),
+        model,
+        NamedLease(
+            database,
+            DECAY_LEASE,
+            owner=f"{settings.service_name}-{uuid4().hex[:12]}",
+            lease=timedelta(seconds=settings.engagement_republish_lease_seconds),
+        ),
+        batch_size=settings.engagement_republish_batch_size,
+        max_per_sweep=settings.engagement_republish_max_per_sweep,
+    )
+    # Each sweep is bounded, then waits the interval (a batch size it never reaches).
+    decay_worker = BatchWorker(
+        "engagement-decay",
+        sweep.run,
+        batch_size=sys.maxsize,
+        wakeup=Wakeup(),
+        poll_interval_seconds=settings.engagement_republish_interval_seconds,
+    )
+
+    async def run_workers() -> AsyncIterator[None]:
+        if settings.engagement_republish_interval_seconds > 0:
+            decay_worker.start()
+        try:
+            yield
+        finally:
+            await decay_worker.stop()
+
     app = create_service_app(
         platform,
         title="Analytics service",
@@ -57,6 +100,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),
         ],
+        extra_lifespan=run_workers,
     )
     app.state.container = container
     return app
