@@ -6,6 +6,7 @@ from pydantic import Field
 
 from crm_analytics.domain.decay import RepublishPolicy
 from crm_analytics.domain.engagement import ActivityKind, EngagementModel
+from crm_analytics.domain.pool_health import LATE_STAGE_WORDS
 from crm_shared import ServiceSettings
 
 
@@ -37,6 +38,11 @@ class AnalyticsSettings(ServiceSettings):
     engagement_republish_batch_size: int = Field(default=500, ge=1, le=10_000)
     engagement_republish_max_per_sweep: int = Field(default=5000, ge=1)
     engagement_republish_lease_seconds: float = Field(default=180.0, gt=0)
+    pool_health_late_stage_words: list[str] = Field(
+        default=list(LATE_STAGE_WORDS),
+        description="An ATS stage whose name holds one of these words (ignoring case) is an "
+        "interview or later: a rejection there makes a silver medallist.",
+    )
 
     def engagement_model(self) -> EngagementModel:
         """The engagement score's weights and half-life as configured."""

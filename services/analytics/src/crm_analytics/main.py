@@ -14,12 +14,14 @@ from uuid import uuid4
 from fastapi import FastAPI
 
 from crm_analytics.api.message_reports import message_router
+from crm_analytics.api.pool_health import pool_health_router
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
+from crm_analytics.application.pool_health import PoolHealthFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
@@ -57,6 +59,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             EventReportFolder(storage),
             MergeFollower(storage, model),
             MessageReportFolder(storage),
+            PoolHealthFolder(
+                storage, tuple(w.casefold() for w in settings.pool_health_late_stage_words)
+            ),
         )
     )
     sweep = DecaySweep(
@@ -96,6 +101,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         routers=[
             router,
             message_router,
+            pool_health_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),

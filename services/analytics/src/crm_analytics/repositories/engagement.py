@@ -119,7 +119,7 @@ class EngagementRepository:
             )
 
     async def of_each(
-        self, candidate_ids: Sequence[str], *, session: Session
+        self, candidate_ids: Sequence[str], *, session: Session | None = None
     ) -> dict[str, list[Contribution]]:
         """Every activity counted for each of the candidates, oldest first, in one query."""
         documents = await self._contributions.find(
