@@ -58,8 +58,9 @@ async def republish(
     for candidate_id, contributions in counted.items():
         if not contributions:
             continue
-        score = published_value(round(model.score(contributions, now), 4), model.republish)
-        records.append(scored_record(model, candidate_id, score, contributions, now))
+        exact = round(model.score(contributions, now), 4)
+        score = published_value(exact, model.republish)
+        records.append(scored_record(model, candidate_id, score, contributions, now, exact))
         envelopes.append(
             scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
         )

@@ -119,12 +119,15 @@ def scored_record(
     score: float,
     contributions: list[Contribution],
     now: datetime,
+    exact: float | None = None,
 ) -> ScoreRecord:
-    """The score published at `now`, kept with when it is to be published again as it
-    decays, the candidate's last activity and the highest their score has been."""
+    """The score published at `now` (`exact`: the score itself, when published as 0 at the
+    floor), kept with when it is to be published again as it decays, the candidate's last
+    activity and the highest their score has been."""
     return ScoreRecord(
         candidate_id=candidate_id,
         score=score,
+        exact_score=score if exact is None else exact,
         scored_at=now,
         republish_at=next_republish(score, now, model.half_life_days, model.republish),
         last_activity_at=max((c.occurred_at for c in contributions), default=None),

@@ -65,7 +65,9 @@ def _moved(envelope: EventEnvelope[Any]) -> Told:
 
 def _renamed(envelope: EventEnvelope[Any]) -> Told:
     data: PoolStageRenamed = envelope.data
-    return StageRename(data.pool_id, data.from_stage, data.to_stage, data.renamed_at)
+    return StageRename(
+        data.pool_id, data.from_stage, data.to_stage, data.renamed_at, data.pool_name
+    )
 
 
 def _created(envelope: EventEnvelope[Any]) -> Told:
@@ -182,8 +184,12 @@ class PoolHealthFolder:
                 if after != m:
                     changed[(m.pool_id, m.candidate_id)] = after
         await pools.save(list(changed.values()), session=session)
+        # Every transaction that moves or renames in a pool writes its pool's document, so a
+        # move and a rename committed at once conflict and one is retried, seeing the other.
         await pools.name_pools(
-            [(m.pool_id, m.pool_name, m.moved_at) for m in moves], session=session
+            [(m.pool_id, m.pool_name, m.moved_at) for m in moves]
+            + [(r.pool_id, r.pool_name, r.renamed_at) for r in new_renames],
+            session=session,
         )
 
     async def _fold_outcomes(
@@ -253,7 +259,8 @@ async def _engagement(
     counted = await engagement.of_each(older) if older else {}
     found: dict[str, Engagement] = {}
     for candidate_id, d in stored.items():
-        score = decayed(d["score"], d["scored_at"], now, model.half_life_days)
+        exact = d.get("exact_score", d["score"])  # `score` is 0 once published at the floor
+        score = decayed(exact, d["scored_at"], now, model.half_life_days)
         if candidate_id in counted:
             contributions = counted[candidate_id]
             found[candidate_id] = Engagement(

@@ -39,6 +39,7 @@ class StageRename:
     from_stage: str
     to_stage: str
     renamed_at: datetime
+    pool_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ SCORES_COLLECTION = "engagement_scores"
 
 @dataclass(frozen=True)
 class ScoreRecord:
-    """A candidate's score as last published, and what follows from their activities: when it
+    """A candidate's score as last published (and as it was exactly: a decayed score at the
+    floor is published as 0), and what follows from their activities: when it
     is to be published again as it decays (None: never, it is 0), their last activity and the
     highest their score has been."""
 
@@ -29,10 +30,12 @@ class ScoreRecord:
     republish_at: datetime | None
     last_activity_at: datetime | None
     peak_score: float
+    exact_score: float  # the score itself, `score` being 0 once it decayed to the floor
 
     def fields(self) -> dict[str, Any]:
         return {
             "score": self.score,
+            "exact_score": self.exact_score,
             "scored_at": self.scored_at,
             "republish_at": self.republish_at,
             "last_activity_at": self.last_activity_at,

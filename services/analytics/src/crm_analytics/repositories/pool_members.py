@@ -121,7 +121,9 @@ class PoolMemberRepository:
     async def name_pools(
         self, names: Sequence[tuple[str, str, datetime]], *, session: Session
     ) -> None:
-        """Keeps each pool's name as announced last: (pool id, name, when announced)."""
+        """Keeps each pool's name as announced last, (pool id, name, when announced), and
+        counts a change of each pool named (`changes`), so two transactions changing one
+        pool's members always conflict."""
         latest: dict[str, tuple[datetime, str]] = {}
         for pool_id, name, at in names:
             latest[pool_id] = max(latest.get(pool_id, (at, name)), (at, name))
@@ -131,11 +133,13 @@ class PoolMemberRepository:
             d["pool_id"]: d
             for d in await self._pools.find({"pool_id": {"$in": list(latest)}}, session=session)
         }
-        updates = []
+        updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for pool_id, (at, name) in latest.items():
+            update: dict[str, Any] = {"$inc": {"changes": 1}}
             known = stored.get(pool_id)
             if known is None or known["named_at"] < at:
-                updates.append(({"pool_id": pool_id}, {"$set": {"name": name, "named_at": at}}))
+                update["$set"] = {"name": name, "named_at": at}
+            updates.append(({"pool_id": pool_id}, update))
         await self._pools.update_each(updates, upsert=True, session=session)
 
     async def pools(self, pool_ids: Sequence[str] | None = None) -> dict[str, str]:
