@@ -21,6 +21,16 @@ class AnalyticsSettings(ServiceSettings):
     engagement_weight_event_registered: float = Field(default=5.0, ge=0)
     engagement_weight_event_checked_in: float = Field(default=10.0, ge=0)
 
+    weekly_report_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the weekly report job looks for due reports."
+    )
+    weekly_report_lease_seconds: float = Field(
+        default=120.0, gt=0, description="The job's lease: one replica runs it at a time."
+    )
+    weekly_report_retry_seconds: float = Field(
+        default=3600.0, gt=0, description="A report that failed to compile is tried again after."
+    )
+
     def engagement_model(self) -> EngagementModel:
         """The engagement score's weights and half-life as configured."""
         return EngagementModel(

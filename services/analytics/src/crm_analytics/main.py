@@ -5,6 +5,7 @@ Run with `uvicorn --factory crm_analytics.main:create_app`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import partial
 
 from fastapi import FastAPI
@@ -12,12 +13,14 @@ from fastapi import FastAPI
 from crm_analytics.api.funnels import funnel_router
 from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.routes import router
+from crm_analytics.api.weekly_reports import weekly_report_router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.journeys import JourneyFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.application.weekly_reports import weekly_report_worker
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
@@ -52,6 +55,22 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     platform.include_kafka_router(
         build_journey_router(platform.require_consumer(), JourneyFolder(storage))
     )
+    weekly_reports = weekly_report_worker(
+        platform.require_mongo(),
+        storage,
+        service_name=settings.service_name,
+        interval_seconds=settings.weekly_report_interval_seconds,
+        lease_seconds=settings.weekly_report_lease_seconds,
+        retry_seconds=settings.weekly_report_retry_seconds,
+    )
+
+    async def run_weekly_reports() -> AsyncIterator[None]:
+        weekly_reports.start()
+        try:
+            yield
+        finally:
+            await weekly_reports.stop()
+
     app = create_service_app(
         platform,
         title="Analytics service",
@@ -60,10 +79,12 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             router,
             message_router,
             funnel_router,
+            weekly_report_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),
         ],
+        extra_lifespan=run_weekly_reports,
     )
     app.state.container = container
     return app

@@ -12,6 +12,8 @@ from crm_analytics.repositories.merged_candidates import ensure_merged_candidate
 from crm_analytics.repositories.message_reports import ensure_message_report_indexes
 from crm_analytics.repositories.milestones import ensure_milestone_indexes
 from crm_analytics.repositories.settings import ensure_settings_indexes
+from crm_analytics.repositories.week_figures import ensure_week_figure_indexes
+from crm_analytics.repositories.weekly_reports import ensure_weekly_report_indexes
 from crm_shared import Database
 
 
@@ -27,3 +29,5 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_message_report_indexes(database)
     await ensure_journey_indexes(database)
     await ensure_settings_indexes(database)
+    await ensure_weekly_report_indexes(database)
+    await ensure_week_figure_indexes(database)
