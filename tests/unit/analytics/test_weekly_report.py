@@ -97,13 +97,13 @@ def test_recipients_are_trimmed_lower_cased_and_deduplicated() -> None:
     assert valid_recipients([" Ana@X.org", "ana@x.org", "bo@y.co"]) == ["ana@x.org", "bo@y.co"]
     assert valid_recipients([]) == []
     for bad in ("ana", "ana@x", "<a@x.org>", "a b@x.org", "a@x.org, b@y.org", "a@@x.org"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not an e-mail address"):
             valid_recipients([bad])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at most 20"):
         valid_recipients([f"u{n}@x.org" for n in range(21)])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="weekday"):
         WeeklySchedule((), weekday=8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="hour"):
         WeeklySchedule((), hour=24)
 
 
