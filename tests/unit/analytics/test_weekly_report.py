@@ -26,8 +26,8 @@ AUCKLAND = ZoneInfo("Pacific/Auckland")
 MONDAY_8 = WeeklySchedule(("a@x.org",), weekday=1, hour=8)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_next_report_in_berlin_winter_and_summer() -> None:
