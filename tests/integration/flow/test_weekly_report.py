@@ -199,8 +199,10 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
             params={"from": "2026-11-16", "to": "2026-11-22", "outcome": "hire"},
             headers=acme,
         )
-        assert funnel.status_code == 200, funnel.text
-        assert hires.status_code == 200, hires.text
+        if funnel.status_code != 200 or hires.status_code != 200:
+            # A busy gateway's 429 is waited out; anything else fails at once.
+            assert {funnel.status_code, hires.status_code} <= {200, 429}, (funnel.text, hires.text)
+            return False
         analytics = mongo[stack.analytics_settings.database_name]
         messages = await analytics["message_index"].count_documents(
             {
