@@ -250,7 +250,12 @@ async def backends(
             ats_secret_keys=ats_secret_keys(),
             **common,
         ),
-        "analytics": AnalyticsSettings(mongodb_database=f"{run}_analytics", **common),
+        "analytics": AnalyticsSettings(
+            mongodb_database=f"{run}_analytics",
+            # The weekly report job looks for due reports this often (a test makes one due).
+            weekly_report_interval_seconds=0.5,
+            **common,
+        ),
     }
     factories: dict[str, Callable[[Any], FastAPI]] = {
         "candidates": create_candidates,

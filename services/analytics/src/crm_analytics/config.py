@@ -44,6 +44,16 @@ class AnalyticsSettings(ServiceSettings):
         "interview or later: a rejection there makes a silver medallist.",
     )
 
+    weekly_report_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the weekly report job looks for due reports."
+    )
+    weekly_report_lease_seconds: float = Field(
+        default=120.0, gt=0, description="The job's lease: one replica runs it at a time."
+    )
+    weekly_report_retry_seconds: float = Field(
+        default=3600.0, gt=0, description="A report that failed to compile is tried again after."
+    )
+
     def engagement_model(self) -> EngagementModel:
         """The engagement score's weights and half-life as configured."""
         return EngagementModel(

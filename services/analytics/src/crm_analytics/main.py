@@ -17,6 +17,7 @@ from crm_analytics.api.funnels import funnel_router
 from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.pool_health import pool_health_router
 from crm_analytics.api.routes import router
+from crm_analytics.api.weekly_reports import weekly_report_router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
 from crm_analytics.application.event_reports import EventReportFolder
@@ -25,6 +26,7 @@ from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.pool_health import PoolHealthFolder
 from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.application.weekly_reports import weekly_report_worker
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
 from crm_analytics.handlers import build_router
@@ -92,12 +94,23 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         poll_interval_seconds=settings.engagement_republish_interval_seconds,
     )
 
+    weekly_reports = weekly_report_worker(
+        platform.require_mongo(),
+        storage,
+        service_name=settings.service_name,
+        interval_seconds=settings.weekly_report_interval_seconds,
+        lease_seconds=settings.weekly_report_lease_seconds,
+        retry_seconds=settings.weekly_report_retry_seconds,
+    )
+
     async def run_workers() -> AsyncIterator[None]:
         if settings.engagement_republish_interval_seconds > 0:
             decay_worker.start()
+        weekly_reports.start()
         try:
             yield
         finally:
+            await weekly_reports.stop()
             await decay_worker.stop()
 
     app = create_service_app(
@@ -109,6 +122,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             message_router,
             funnel_router,
             pool_health_router,
+            weekly_report_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),

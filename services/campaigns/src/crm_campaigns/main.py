@@ -14,7 +14,15 @@ from fastapi import FastAPI
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import SmtpPool, SmtpSecurity
-from crm_campaigns.api import broadcasts, event_mails, governance, inbound, routes, tracking
+from crm_campaigns.api import (
+    broadcasts,
+    event_mails,
+    governance,
+    inbound,
+    report_mails,
+    routes,
+    tracking,
+)
 from crm_campaigns.application.broadcasts import BroadcastRunner
 from crm_campaigns.application.delivery import (
     RECOVERY_INTERVAL_SECONDS,
@@ -50,6 +58,7 @@ from crm_campaigns.handlers import (
     build_event_mail_router,
     build_router,
 )
+from crm_campaigns.handlers.report_mail import build_report_mail_router
 from crm_campaigns.migrations import MIGRATIONS
 from crm_campaigns.repositories.collections import ensure_indexes
 from crm_shared import (
@@ -116,6 +125,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     consent_transport = smtp_pool(1)
     # So are the mails to event registrants (confirmations, changes, cancellations).
     event_mail_transport = smtp_pool(1)
+    # And the weekly reports to staff.
+    report_mail_transport = smtp_pool(1)
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
@@ -252,6 +263,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
                 await transport.close()
             await consent_transport.close()
             await event_mail_transport.close()
+            await report_mail_transport.close()
             await senders.close()
 
     platform.startup_hooks.append(partial(ensure_indexes, database))
@@ -272,6 +284,13 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             TransactionalMailer(event_mail_transport, senders, delivery_metrics),
         )
     )
+    platform.include_kafka_router(
+        build_report_mail_router(
+            consumer,
+            database,
+            TransactionalMailer(report_mail_transport, senders, delivery_metrics),
+        )
+    )
     gdpr = install_gdpr(
         platform,
         erasure="Erases the person's recipient data, messages with their rendered bodies, "
@@ -287,6 +306,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             broadcasts.router,
             governance.router,
             event_mails.router,
+            report_mails.router,
             tracking.router,
             inbound.router,
             gdpr,

@@ -37,6 +37,7 @@ from crm_shared.contracts.catalog import (
     MESSAGE_SENT,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
+    REPORT_COMPILED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     SEQUENCE_SAVED,
@@ -90,6 +91,7 @@ from crm_shared.contracts.events import (
     SegmentExited,
     SequenceSaved,
 )
+from crm_shared.contracts.reports import ReportCompiled, ReportPeriod
 
 __all__ = [
     "ATS_APPLICATION_CREATED",
@@ -128,6 +130,7 @@ __all__ = [
     "MESSAGE_SENT",
     "POOL_STAGE_CHANGED",
     "POOL_STAGE_RENAMED",
+    "REPORT_COMPILED",
     "SEGMENT_ENTERED",
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
@@ -173,6 +176,8 @@ __all__ = [
     "PoolStageRenamed",
     "RawEnvelope",
     "RegistrationAnswer",
+    "ReportCompiled",
+    "ReportPeriod",
     "SegmentEntered",
     "SegmentExited",
     "SequenceSaved",

@@ -46,6 +46,7 @@ from crm_shared.contracts.events import (
     SegmentExited,
     SequenceSaved,
 )
+from crm_shared.contracts.reports import ReportCompiled
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -386,6 +387,16 @@ SEQUENCE_SAVED = TopicSpec(
     description="A nurture sequence was created, edited, paused, resumed or archived.",
 )
 
+REPORT_COMPILED = TopicSpec(
+    name="report.compiled",
+    payload=ReportCompiled,
+    schema_version=1,
+    key="tenant id",
+    partitions=3,
+    description="Analytics compiled a tenant's scheduled (weekly) report, rendered for its "
+    "recipients.",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     CANDIDATE_CREATED,
     CANDIDATE_UPDATED,
@@ -425,6 +436,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     JOB_CHANGED,
     ATS_CANDIDATE_PUSHED,
     MESSAGE_COMPLAINED,
+    REPORT_COMPILED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from crm_analytics.application.report_schedule import reschedule_weekly_report
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.time_zone import DEFAULT_TIME_ZONE, valid_time_zone
 
@@ -39,4 +40,5 @@ async def save_analytics_settings(
     zone = valid_time_zone(time_zone)
     now = datetime.now(UTC)
     await storage.settings(tenant_id).save(zone, updated_by, now)
+    await reschedule_weekly_report(storage.database, tenant_id)
     return TenantAnalyticsSettings(time_zone=zone, updated_at=now)

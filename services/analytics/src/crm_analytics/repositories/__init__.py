@@ -14,6 +14,8 @@ from crm_analytics.repositories.message_reports import ensure_message_report_ind
 from crm_analytics.repositories.milestones import ensure_milestone_indexes
 from crm_analytics.repositories.pool_members import ensure_pool_member_indexes
 from crm_analytics.repositories.settings import ensure_settings_indexes
+from crm_analytics.repositories.week_figures import ensure_week_figure_indexes
+from crm_analytics.repositories.weekly_reports import ensure_weekly_report_indexes
 from crm_shared import Database
 
 
@@ -31,3 +33,5 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_settings_indexes(database)
     await ensure_pool_member_indexes(database)
     await ensure_outcome_indexes(database)
+    await ensure_weekly_report_indexes(database)
+    await ensure_week_figure_indexes(database)

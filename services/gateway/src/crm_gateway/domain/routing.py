@@ -48,6 +48,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("sequences", "campaigns", settings.campaigns_url),
         Route("messages", "campaigns", settings.campaigns_url),
         Route("event-mails", "campaigns", settings.campaigns_url),
+        Route("report-mails", "campaigns", settings.campaigns_url),
         Route("notifications", "campaigns", settings.campaigns_url),
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),
