@@ -209,6 +209,16 @@ class EngagementRepository:
                 },
                 session=session,
             )
+        # Written before it goes: an activity of the merged id being scored at this moment
+        # writes this document too, so the two transactions conflict and the one retried sees
+        # the other. Without the write, a merged record with no score yet would keep a late
+        # activity as its own (each transaction reading the other's state from before it).
+        await self._scores.update_one(
+            {"candidate_id": merged_id},
+            {"$set": {"merged_into": survivor_id, "republish_at": None}},
+            upsert=True,
+            session=session,
+        )
         await self._scores.delete_one({"candidate_id": merged_id}, session=session)
 
     async def unfold(self, merge_id: str, *, session: Session) -> None:
