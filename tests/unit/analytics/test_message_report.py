@@ -5,7 +5,7 @@ totals, groups and zero-fills its days."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -142,3 +142,22 @@ def test_days_are_utc_days() -> None:
     late = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
     facts = MessageFacts("m1", None, source=SOURCE, sent_at=late)
     assert {day for day, _ in facts.contributions()} == {date(2026, 12, 1)}
+
+
+def test_a_time_with_another_offset_counts_on_its_utc_day_whoever_read_it() -> None:
+    # 20:30 in New York on 1 December is 01:30 UTC on the 2nd. A fact as an event states it
+    # (with its offset) and as the database gives it back (in UTC) count on the same day, so
+    # the difference a later fold makes never moves a figure to another day.
+    new_york = timezone(timedelta(hours=-5))
+    evening = datetime(2026, 12, 1, 20, 30, tzinfo=new_york)
+    told = MessageFacts("m1", None, source=SOURCE, sent_at=evening, opened_at=evening)
+    stored = MessageFacts(
+        "m1",
+        None,
+        source=SOURCE,
+        sent_at=evening.astimezone(UTC),
+        opened_at=evening.astimezone(UTC),
+    )
+    assert {day for day, _ in told.contributions()} == {date(2026, 12, 2)}
+    assert told.contributions() == stored.contributions()
+    assert change(stored, told) == {}

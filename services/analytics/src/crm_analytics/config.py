@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from crm_analytics.domain.decay import RepublishPolicy
 from crm_analytics.domain.engagement import ActivityKind, EngagementModel
+from crm_analytics.domain.pool_health import LATE_STAGE_WORDS
 from crm_shared import ServiceSettings
 
 
@@ -20,6 +22,27 @@ class AnalyticsSettings(ServiceSettings):
     engagement_weight_message_replied: float = Field(default=8.0, ge=0)
     engagement_weight_event_registered: float = Field(default=5.0, ge=0)
     engagement_weight_event_checked_in: float = Field(default=10.0, ge=0)
+    engagement_republish_step: float = Field(
+        default=1.0,
+        gt=0,
+        description="A decaying score is published again once it dropped by this many points "
+        "(or by `engagement_republish_ratio` of itself, whichever is more).",
+    )
+    engagement_republish_ratio: float = Field(default=0.1, ge=0, lt=1)
+    engagement_republish_floor: float = Field(
+        default=1.0, gt=0, description="A decayed score at or below it is published as 0."
+    )
+    engagement_republish_interval_seconds: float = Field(
+        default=60.0, ge=0, description="Between two decay sweeps; 0 runs none."
+    )
+    engagement_republish_batch_size: int = Field(default=500, ge=1, le=10_000)
+    engagement_republish_max_per_sweep: int = Field(default=5000, ge=1)
+    engagement_republish_lease_seconds: float = Field(default=180.0, gt=0)
+    pool_health_late_stage_words: list[str] = Field(
+        default=list(LATE_STAGE_WORDS),
+        description="An ATS stage whose name holds one of these words (ignoring case) is an "
+        "interview or later: a rejection there makes a silver medallist.",
+    )
 
     def engagement_model(self) -> EngagementModel:
         """The engagement score's weights and half-life as configured."""
@@ -32,4 +55,9 @@ class AnalyticsSettings(ServiceSettings):
                 ActivityKind.EVENT_CHECKED_IN: self.engagement_weight_event_checked_in,
             },
             half_life_days=self.engagement_half_life_days,
+            republish=RepublishPolicy(
+                step=self.engagement_republish_step,
+                ratio=self.engagement_republish_ratio,
+                floor=self.engagement_republish_floor,
+            ),
         )

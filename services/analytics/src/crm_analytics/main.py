@@ -5,18 +5,25 @@ Run with `uvicorn --factory crm_analytics.main:create_app`.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
+from uuid import uuid4
 
 from fastapi import FastAPI
 
 from crm_analytics.api.funnels import funnel_router
 from crm_analytics.api.message_reports import message_router
+from crm_analytics.api.pool_health import pool_health_router
 from crm_analytics.api.routes import router
 from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.journeys import JourneyFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
+from crm_analytics.application.pool_health import PoolHealthFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.container import AnalyticsContainer
@@ -24,7 +31,15 @@ from crm_analytics.handlers import build_router
 from crm_analytics.handlers.journeys import build_journey_router
 from crm_analytics.migrations import MIGRATIONS
 from crm_analytics.repositories import ensure_indexes
-from crm_shared import build_platform, create_service_app, install_gdpr, migrations_hook
+from crm_shared import (
+    BatchWorker,
+    NamedLease,
+    Wakeup,
+    build_platform,
+    create_service_app,
+    install_gdpr,
+    migrations_hook,
+)
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -47,11 +62,44 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             EventReportFolder(storage),
             MergeFollower(storage, model),
             MessageReportFolder(storage),
+            PoolHealthFolder(
+                storage, tuple(w.casefold() for w in settings.pool_health_late_stage_words)
+            ),
         )
     )
     platform.include_kafka_router(
         build_journey_router(platform.require_consumer(), JourneyFolder(storage))
     )
+    sweep = DecaySweep(
+        storage,
+        platform.require_mongo(),
+        model,
+        NamedLease(
+            database,
+            DECAY_LEASE,
+            owner=f"{settings.service_name}-{uuid4().hex[:12]}",
+            lease=timedelta(seconds=settings.engagement_republish_lease_seconds),
+        ),
+        batch_size=settings.engagement_republish_batch_size,
+        max_per_sweep=settings.engagement_republish_max_per_sweep,
+    )
+    # Each sweep is bounded, then waits the interval (a batch size it never reaches).
+    decay_worker = BatchWorker(
+        "engagement-decay",
+        sweep.run,
+        batch_size=sys.maxsize,
+        wakeup=Wakeup(),
+        poll_interval_seconds=settings.engagement_republish_interval_seconds,
+    )
+
+    async def run_workers() -> AsyncIterator[None]:
+        if settings.engagement_republish_interval_seconds > 0:
+            decay_worker.start()
+        try:
+            yield
+        finally:
+            await decay_worker.stop()
+
     app = create_service_app(
         platform,
         title="Analytics service",
@@ -60,10 +108,12 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             router,
             message_router,
             funnel_router,
+            pool_health_router,
             install_gdpr(
                 platform, erasure="Erases per-candidate data; the tenant's aggregate counts stay."
             ),
         ],
+        extra_lifespan=run_workers,
     )
     app.state.container = container
     return app

@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
+from crm_analytics.domain.decay import next_republish
 from crm_analytics.domain.engagement import ActivityKind, Contribution, EngagementModel
 from crm_analytics.publishers import engagement_scored, to_engagement_scored_each
+from crm_analytics.repositories.engagement import ScoreRecord
 from crm_shared import EventEnvelope, Session, erased_among, utc_now
 
 
@@ -54,10 +56,12 @@ async def score_activity(
         return
     contributions = await engagement.of(candidate_id, session=session)
     score = round(model.score(contributions, now), 4)
-    await engagement.save_score(candidate_id, score, now, session=session)
+    await engagement.save_scores(
+        [scored_record(model, candidate_id, score, contributions, now)], session=session
+    )
     await to_engagement_scored_each(
         storage.outbox,
-        [_scored(storage, model, tenant_id, candidate_id, score, contributions, now)],
+        [scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)],
         session=session,
     )
 
@@ -95,21 +99,43 @@ async def rescore(
     undo moved activities) and publishes each score; one with nothing counted is skipped."""
     engagement = storage.engagement(tenant_id)
     counted = await engagement.of_each(list(dict.fromkeys(candidate_ids)), session=session)
-    scores: list[tuple[str, float]] = []
+    scores: list[ScoreRecord] = []
     envelopes: list[EventEnvelope[Any]] = []
     for candidate_id, contributions in counted.items():
         if not contributions:
             continue
         score = round(model.score(contributions, now), 4)
-        scores.append((candidate_id, score))
+        scores.append(scored_record(model, candidate_id, score, contributions, now))
         envelopes.append(
-            _scored(storage, model, tenant_id, candidate_id, score, contributions, now)
+            scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
         )
-    await engagement.save_scores(scores, now, session=session)
+    await engagement.save_scores(scores, session=session)
     await to_engagement_scored_each(storage.outbox, envelopes, session=session)
 
 
-def _scored(
+def scored_record(
+    model: EngagementModel,
+    candidate_id: str,
+    score: float,
+    contributions: list[Contribution],
+    now: datetime,
+    exact: float | None = None,
+) -> ScoreRecord:
+    """The score published at `now` (`exact`: the score itself, when published as 0 at the
+    floor), kept with when it is to be published again as it decays, the candidate's last
+    activity and the highest their score has been."""
+    return ScoreRecord(
+        candidate_id=candidate_id,
+        score=score,
+        exact_score=score if exact is None else exact,
+        scored_at=now,
+        republish_at=next_republish(score, now, model.half_life_days, model.republish),
+        last_activity_at=max((c.occurred_at for c in contributions), default=None),
+        peak_score=round(model.peak(contributions), 4),
+    )
+
+
+def scored_event(
     storage: AnalyticsStorage,
     model: EngagementModel,
     tenant_id: str,
@@ -118,13 +144,16 @@ def _scored(
     contributions: list[Contribution],
     now: datetime,
 ) -> EventEnvelope[Any]:
+    """`engagement.scored` with the score published at `now` and its split by kind (all 0 when
+    the score is published as 0: decayed to the floor)."""
+    by_kind = model.by_kind(contributions, now)
     return engagement_scored(
         storage.outbox,
         tenant_id=tenant_id,
         candidate_id=candidate_id,
         score=score,
         last_activity_at=max(c.occurred_at for c in contributions),
-        contributions={k: round(v, 4) for k, v in model.by_kind(contributions, now).items()},
+        contributions={k: round(v, 4) if score else 0.0 for k, v in by_kind.items()},
     )
 
 
@@ -158,7 +187,7 @@ async def score_activities(
         if not new:
             continue
         await engagement.add_all(new, session=session)
-        scores: list[tuple[str, float]] = []
+        scores: list[ScoreRecord] = []
         envelopes: list[EventEnvelope[Any]] = []
         for candidate_id in dict.fromkeys(c.candidate_id for c in new):
             # Oldest first, as `of` reads them (a stable sort keeps ties in the order counted).
@@ -167,11 +196,11 @@ async def score_activities(
                 key=lambda c: c.occurred_at,
             )
             score = round(model.score(contributions, now), 4)
-            scores.append((candidate_id, score))
+            scores.append(scored_record(model, candidate_id, score, contributions, now))
             envelopes.append(
-                _scored(storage, model, tenant_id, candidate_id, score, contributions, now)
+                scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
             )
-        await engagement.save_scores(scores, now, session=session)
+        await engagement.save_scores(scores, session=session)
         await to_engagement_scored_each(storage.outbox, envelopes, session=session)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_analytics.repositories.ats_outcomes import OutcomeRepository
 from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
@@ -13,6 +14,7 @@ from crm_analytics.repositories.journeys import JourneyRepository
 from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
 from crm_analytics.repositories.message_reports import MessageReportRepository
 from crm_analytics.repositories.milestones import MilestoneRepository
+from crm_analytics.repositories.pool_members import PoolMemberRepository
 from crm_analytics.repositories.settings import AnalyticsSettingsRepository
 from crm_shared import Database, Outbox
 
@@ -53,3 +55,9 @@ class AnalyticsStorage:
 
     def settings(self, tenant_id: str) -> AnalyticsSettingsRepository:
         return AnalyticsSettingsRepository(self.database, tenant_id)
+
+    def pool_members(self, tenant_id: str) -> PoolMemberRepository:
+        return PoolMemberRepository(self.database, tenant_id)
+
+    def ats_outcomes(self, tenant_id: str) -> OutcomeRepository:
+        return OutcomeRepository(self.database, tenant_id)

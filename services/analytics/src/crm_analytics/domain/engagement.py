@@ -10,11 +10,13 @@ loads the pixel ten times does not make a candidate ten times as engaged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+from crm_analytics.domain.decay import RepublishPolicy
 
 
 class ActivityKind(StrEnum):
@@ -45,6 +47,7 @@ class EngagementModel:
 
     weights: dict[ActivityKind, float]
     half_life_days: float
+    republish: RepublishPolicy = field(default_factory=RepublishPolicy)
 
     def decayed(self, contribution: Contribution, at: datetime) -> float:
         """What one activity contributes at `at` (its full weight when it just happened)."""
@@ -63,3 +66,17 @@ class EngagementModel:
             kind = contribution.kind.value
             totals[kind] = totals.get(kind, 0.0) + self.decayed(contribution, at)
         return totals
+
+    def peak(self, contributions: list[Contribution]) -> float:
+        """The highest the score has been: its value right after each activity, each earlier
+        one decayed to that instant (the score only falls between activities)."""
+        peak = running = 0.0
+        previous: datetime | None = None
+        for contribution in sorted(contributions, key=lambda c: c.occurred_at):
+            if previous is not None:
+                days = (contribution.occurred_at - previous).total_seconds() / 86_400
+                running *= 0.5 ** (days / self.half_life_days)
+            running += self.weights[contribution.kind]
+            previous = contribution.occurred_at
+            peak = max(peak, running)
+        return peak

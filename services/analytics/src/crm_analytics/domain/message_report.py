@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from crm_analytics.domain.timeseries import day_of
+
 
 class Figure(StrEnum):
     """What the rollup counts, per message: each message counts at most once in each."""
@@ -99,13 +101,13 @@ class MessageFacts:
         counted: Counter[tuple[date, Figure]] = Counter()
         if self.source is None or self.sent_at is None:
             return counted
-        counted[(self.sent_at.date(), Figure.SENT)] += 1
+        counted[(day_of(self.sent_at), Figure.SENT)] += 1
         if self.hard_bounced_at is None and self.soft_bounced_at is None:
-            counted[(self.sent_at.date(), Figure.DELIVERED)] += 1
+            counted[(day_of(self.sent_at), Figure.DELIVERED)] += 1
         if self.hard_bounced_at is not None:
-            counted[(self.hard_bounced_at.date(), Figure.BOUNCED_HARD)] += 1
+            counted[(day_of(self.hard_bounced_at), Figure.BOUNCED_HARD)] += 1
         elif self.soft_bounced_at is not None:
-            counted[(self.soft_bounced_at.date(), Figure.BOUNCED_SOFT)] += 1
+            counted[(day_of(self.soft_bounced_at), Figure.BOUNCED_SOFT)] += 1
         for at, figure in (
             (self.opened_at, Figure.OPENED),
             (self.clicked_at, Figure.CLICKED),
@@ -116,7 +118,7 @@ class MessageFacts:
             (self.complained_at, Figure.COMPLAINED),
         ):
             if at is not None:
-                counted[(at.date(), figure)] += 1
+                counted[(day_of(at), figure)] += 1
         return counted
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_analytics.repositories.ats_outcomes import ensure_outcome_indexes
 from crm_analytics.repositories.candidates import ensure_known_candidate_indexes
 from crm_analytics.repositories.counters import ensure_counter_indexes
 from crm_analytics.repositories.daily import ensure_daily_count_indexes
@@ -11,6 +12,7 @@ from crm_analytics.repositories.journeys import ensure_journey_indexes
 from crm_analytics.repositories.merged_candidates import ensure_merged_candidate_indexes
 from crm_analytics.repositories.message_reports import ensure_message_report_indexes
 from crm_analytics.repositories.milestones import ensure_milestone_indexes
+from crm_analytics.repositories.pool_members import ensure_pool_member_indexes
 from crm_analytics.repositories.settings import ensure_settings_indexes
 from crm_shared import Database
 
@@ -27,3 +29,5 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_message_report_indexes(database)
     await ensure_journey_indexes(database)
     await ensure_settings_indexes(database)
+    await ensure_pool_member_indexes(database)
+    await ensure_outcome_indexes(database)

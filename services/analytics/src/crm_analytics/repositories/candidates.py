@@ -113,3 +113,11 @@ class KnownCandidateRepository:
     async def knows(self, candidate_id: str) -> bool:
         """Whether analytics has seen the candidate's creation in this tenant."""
         return await self._known.find_one({"candidate_id": candidate_id}) is not None
+
+    async def digests_of(self, candidate_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The address digests learnt of each of the candidates (those analytics learnt)."""
+        found = await self._known.find(
+            {"candidate_id": {"$in": list(candidate_ids)}},
+            projection={"_id": 0, "candidate_id": 1, "email_sha256": 1},
+        )
+        return {d["candidate_id"]: list(d.get("email_sha256", [])) for d in found}

@@ -3,17 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
 
 from crm_analytics.domain.engagement import Contribution
-from crm_shared import Database, Session, TenantScopedCollection, give_back
+from crm_shared import Database, Session, TenantScopedCollection, give_back, utc_now
 from crm_shared.merges import MERGES_FIELD
 
 CONTRIBUTIONS_COLLECTION = "engagement_contributions"
 SCORES_COLLECTION = "engagement_scores"
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """A candidate's score as last published (and as it was exactly: a decayed score at the
+    floor is published as 0), and what follows from their activities: when it
+    is to be published again as it decays (None: never, it is 0), their last activity and the
+    highest their score has been."""
+
+    candidate_id: str
+    score: float
+    scored_at: datetime
+    republish_at: datetime | None
+    last_activity_at: datetime | None
+    peak_score: float
+    exact_score: float  # the score itself, `score` being 0 once it decayed to the floor
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "exact_score": self.exact_score,
+            "scored_at": self.scored_at,
+            "republish_at": self.republish_at,
+            "last_activity_at": self.last_activity_at,
+            "peak_score": self.peak_score,
+        }
+
+
+@dataclass(frozen=True)
+class DueScore:
+    """A published score due to be published again."""
+
+    tenant_id: str
+    candidate_id: str
+    republish_at: datetime
+
+
+async def due_for_republish(database: Database, now: datetime, limit: int) -> list[DueScore]:
+    """The scores of every tenant due to be published again at `now`, the longest due first
+    (the decay sweep's work, across tenants like the other workers' claims)."""
+    cursor = (
+        database[SCORES_COLLECTION]
+        .find(
+            {"republish_at": {"$lte": now}},
+            projection={"_id": 0, "tenant_id": 1, "candidate_id": 1, "republish_at": 1},
+        )
+        .sort([("republish_at", ASCENDING)])
+        .limit(limit)
+    )
+    found = await cursor.to_list()
+    return [DueScore(d["tenant_id"], d["candidate_id"], d["republish_at"]) for d in found]
 
 
 async def ensure_engagement_indexes(database: Database) -> None:
@@ -33,6 +85,16 @@ async def ensure_engagement_indexes(database: Database) -> None:
     )
     await database[CONTRIBUTIONS_COLLECTION].create_index(
         [("tenant_id", ASCENDING), (f"{MERGES_FIELD}.merge_id", ASCENDING)]
+    )
+    # The decay sweep's due scores, across tenants.
+    await database[SCORES_COLLECTION].create_index([("republish_at", ASCENDING)])
+
+
+async def schedule_unscheduled_scores(database: Database) -> None:
+    """Scores published before they were republished as they decay are due now: the decay
+    sweep publishes each as it stands and keeps its schedule, last activity and peak."""
+    await database[SCORES_COLLECTION].update_many(
+        {"republish_at": {"$exists": False}}, {"$set": {"republish_at": utc_now()}}
     )
 
 
@@ -60,7 +122,7 @@ class EngagementRepository:
             )
 
     async def of_each(
-        self, candidate_ids: Sequence[str], *, session: Session
+        self, candidate_ids: Sequence[str], *, session: Session | None = None
     ) -> dict[str, list[Contribution]]:
         """Every activity counted for each of the candidates, oldest first, in one query."""
         documents = await self._contributions.find(
@@ -76,18 +138,33 @@ class EngagementRepository:
             found[contribution.candidate_id].append(contribution)
         return found
 
-    async def save_scores(
-        self, scores: Sequence[tuple[str, float]], scored_at: datetime, *, session: Session
-    ) -> None:
+    async def save_scores(self, records: Sequence[ScoreRecord], *, session: Session) -> None:
         """Keeps the score last published for each candidate, in one bulk write."""
         await self._scores.update_each(
-            [
-                ({"candidate_id": candidate_id}, {"$set": {"score": score, "scored_at": scored_at}})
-                for candidate_id, score in scores
-            ],
+            [({"candidate_id": r.candidate_id}, {"$set": r.fields()}) for r in records],
             upsert=True,
             session=session,
         )
+
+    async def scores_of(
+        self, candidate_ids: Sequence[str], *, session: Session | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The stored score of each of the candidates that has one, in one query."""
+        documents = await self._scores.find(
+            {"candidate_id": {"$in": list(candidate_ids)}},
+            projection={"_id": 0, "tenant_id": 0},
+            session=session,
+        )
+        return {d["candidate_id"]: d for d in documents}
+
+    async def stop_republishing(self, candidate_ids: Sequence[str], *, session: Session) -> None:
+        """The candidates' scores are not to be published again (nothing left to decay)."""
+        if candidate_ids:
+            await self._scores.update_many(
+                {"candidate_id": {"$in": list(candidate_ids)}},
+                {"$set": {"republish_at": None}},
+                session=session,
+            )
 
     async def of(self, candidate_id: str, *, session: Session | None = None) -> list[Contribution]:
         """Every activity counted for a candidate, oldest first."""
@@ -100,17 +177,6 @@ class EngagementRepository:
             )
             for d in documents
         ]
-
-    async def save_score(
-        self, candidate_id: str, score: float, scored_at: datetime, *, session: Session
-    ) -> None:
-        """Keeps the score last published for a candidate."""
-        await self._scores.update_one(
-            {"candidate_id": candidate_id},
-            {"$set": {"score": score, "scored_at": scored_at}},
-            upsert=True,
-            session=session,
-        )
 
     async def published(self, candidate_id: str) -> dict[str, Any] | None:
         """The score last published for a candidate and when, if any."""

@@ -1,0 +1,76 @@
+"""The engagement score as it decays between activities, in closed form.
+
+Every activity halves in weight each half-life, so between two activities a candidate's whole
+score decays the same way:
+
+    S(t) = S0 * 0.5 ** ((t - t0) / half_life)
+
+and the instant it reaches a lower value S1 is
+
+    t1 = t0 + half_life * log2(S0 / S1).
+
+The score published last is published again at the instant it has dropped by one **step**:
+the larger of `step` points and `ratio` of itself (1 point, or 10%, by default), so a segment
+rule on the score turns true at most one step late. A score at or below the **floor** is
+published as 0, and then no more.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class RepublishPolicy:
+    """When a decaying score is published again."""
+
+    step: float = 1.0  # points
+    ratio: float = 0.1  # of the published score
+    floor: float = 1.0  # at or below it, the score is published as 0
+
+
+def decayed(score: float, scored_at: datetime, at: datetime, half_life_days: float) -> float:
+    """A score computed at `scored_at`, as it stands at `at` (no activity in between)."""
+    age_days = max(0.0, (at - scored_at).total_seconds() / DAY_SECONDS)
+    factor: float = 0.5 ** (age_days / half_life_days)
+    return score * factor
+
+
+def published_value(score: float, policy: RepublishPolicy) -> float:
+    """What a republication publishes for the score: 0 at or below the floor."""
+    return 0.0 if score <= policy.floor else score
+
+
+def next_target(published: float, policy: RepublishPolicy) -> float | None:
+    """The value at which the published score is published again; None when it is 0."""
+    if published <= 0:
+        return None
+    if published <= policy.floor:
+        return published  # at once: it is to be published as 0
+    target = published - max(policy.step, policy.ratio * published)
+    return max(target, policy.floor)
+
+
+def reaches_at(score: float, scored_at: datetime, value: float, half_life_days: float) -> datetime:
+    """The instant a score of `score` at `scored_at` has decayed to `value` (0 < value <= score),
+    rounded up to the next millisecond (what the database keeps), so the score has reached the
+    value by then."""
+    seconds = half_life_days * DAY_SECONDS * math.log2(score / value)
+    instant = scored_at + timedelta(seconds=seconds)
+    rounded = instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+    return rounded if rounded >= instant else rounded + timedelta(milliseconds=1)
+
+
+def next_republish(
+    published: float, published_at: datetime, half_life_days: float, policy: RepublishPolicy
+) -> datetime | None:
+    """When the score published at `published_at` is to be published again (None: never, it
+    is 0)."""
+    target = next_target(published, policy)
+    if target is None:
+        return None
+    return reaches_at(published, published_at, target, half_life_days)
