@@ -465,6 +465,119 @@ async def test_the_reports_download_as_the_apis_csv(
     assert dict(call.url.params) == params
 
 
+# Pool health
+
+
+HEALTH = {
+    "pool_id": "p1",
+    "pool_name": "Backend",
+    "as_of": "2026-12-03T10:00:00Z",
+    "size": 14,
+    "by_stage": {"Contacted": 4, "New": 10},
+    "growth": [
+        {"days": 7, "added": 2, "removed": 1},
+        {"days": 30, "added": 5, "removed": 1},
+        {"days": 90, "added": 14, "removed": 3},
+    ],
+    "engagement": {"buckets": {"0": 6, "1-9": 5, "10-24": 3, "25-49": 0, "50+": 0}, "median": 1.5},
+    "freshness": {
+        "buckets": {"<30d": 7, "30-90d": 2, "90-180d": 0, ">180d": 0, "never": 5},
+        "median_days": 12.5,
+    },
+    "going_cold": {
+        "count": 12,
+        "candidate_ids": [f"c{i}" for i in range(1, 13)],
+        "truncated": False,
+        "cold_after_days": 60,
+        "engaged_score": 10.0,
+    },
+    "silver_medallists": {"count": 1, "candidate_ids": ["c-far"], "truncated": False},
+}
+
+
+async def test_the_board_loads_its_health_after_itself(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/pools/p1", body={"id": "p1", "name": "Backend", "stages": ["New"]})
+    api.answer("GET", "/api/v1/pools/p1/members", body={"items": [], "next_cursor": None})
+    api.answer("GET", "/api/v1/pools", body=[])
+    page = await client.get("/console/pools/p1", headers=gateway_headers())
+    assert page.status_code == 200
+    assert 'hx-get="/console/pools/p1/health" hx-trigger="load"' in page.text
+    # The board itself never waits for the report.
+    assert [c for c in api.calls if "health" in c.url.path] == []
+
+
+async def test_the_health_panel_shows_the_figures_and_names_the_people(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/analytics/pools/p1/health", body=HEALTH)
+    api.answer(
+        "GET",
+        "/api/v1/pools/p1/members",
+        body={
+            "items": [
+                {
+                    "candidate_id": "c1",
+                    "stage": "New",
+                    "candidate": {"first_name": "Ana", "last_name": "Ødegård"},
+                },
+                {
+                    "candidate_id": "c2",
+                    "stage": "New",
+                    "candidate": {"first_name": "Zoë", "last_name": "Li"},
+                },
+            ],
+            "next_cursor": None,
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/pools/p1",
+        body={"id": "p1", "name": "Backend", "stages": ["New", "Contacted"]},
+    )
+    panel = await client.get("/console/pools/p1/health", headers=htmx_headers())
+    assert panel.status_code == 200
+    assert "<html" not in panel.text
+    assert 'data-testid="pool-health-size">14<' in panel.text
+    # Stages in the pool's order, not the report's (by name).
+    assert "<dt>New</dt><dd>10</dd><dt>Contacted</dt><dd>4</dd>" in panel.text
+    assert '<th scope="row">30 days</th><td>5</td><td>1</td>' in panel.text
+    assert "<dt>No activity yet</dt><dd>5</dd>" in panel.text
+    chart = charts_of(panel.text)["pool-engagement"]
+    assert chart["data"]["labels"] == ["0", "1-9", "10-24", "25-49", "50+"]
+    assert chart["data"]["datasets"][0]["data"] == [6, 5, 3, 0, 0]
+    # The first ten going cold, named when the members page names them, linked to profiles.
+    assert 'data-testid="going-cold-count">12<' in panel.text
+    assert '<a href="/console/candidates/c1">Ana Ødegård</a>' in panel.text
+    assert '<a href="/console/candidates/c3">c3</a>' in panel.text
+    assert "/console/candidates/c11" not in panel.text
+    assert "and 2 more going cold" in panel.text
+    assert '<a href="/console/candidates/c-far">c-far</a>' in panel.text
+    [members] = [c for c in api.calls if c.url.path == "/api/v1/pools/p1/members"]
+    assert members.url.params["limit"] == "200"
+
+
+async def test_a_health_report_that_cannot_be_read_says_why(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/api/v1/analytics/pools/p1/health",
+        404,
+        {"title": "Not Found", "status": 404, "detail": "analytics knows of no pool p1"},
+    )
+    panel = await client.get("/console/pools/p1/health", headers=htmx_headers())
+    assert panel.status_code == 200
+    assert "Not available: no health report yet" in panel.text
+    api.answer(
+        "GET",
+        "/api/v1/analytics/pools/p1/health",
+        503,
+        {"title": "Service Unavailable", "status": 503, "detail": "analytics is not answering"},
+    )
+    panel = await client.get("/console/pools/p1/health", headers=htmx_headers())
+    assert panel.status_code == 200
+    assert "Not available: analytics is not answering" in panel.text
+
+
 # Settings
 
 

@@ -71,6 +71,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             pages.router,
             analytics.router,
             analytics.settings_router,
+            analytics.pools_router,
             candidates.router,
             imports.router,
             pools.router,

@@ -33,6 +33,7 @@ from crm_console.domain.settings import SETTINGS
 PAGE = f"{CONSOLE_PREFIX}/analytics"
 router = APIRouter(prefix=PAGE, include_in_schema=False)
 settings_router = APIRouter(prefix=SETTINGS, include_in_schema=False)
+pools_router = APIRouter(prefix=f"{CONSOLE_PREFIX}/pools", include_in_schema=False)
 
 # What every analytics template is given besides the reports.
 CHOICES = {
@@ -180,6 +181,25 @@ async def attribution_csv(request: Request, viewer: CurrentViewer, state: Contai
     if "lookback_days" in query.errors:
         raise ApiProblem(_not_asked(query).problem or Problem(422, "Not asked", ""))
     return _file(await desk.attribution_csv(viewer.caller, query))
+
+
+# A talent pool's health, the panel its board loads after itself
+
+
+@pools_router.get("/{pool_id}/health")
+async def pool_health_panel(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The pool's health (htmx, once the board is shown): a report that cannot be read says
+    why in the panel, and the board stays as it is."""
+    health = await AnalyticsDesk(state.gateway).pool_health(viewer.caller, pool_id)
+    return render(
+        request,
+        state.templates,
+        "analytics/pool_health.html",
+        {"health": health, "pool_id": pool_id, "render_id": secrets.token_hex(4)},
+        viewer=viewer,
+    )
 
 
 # Settings: the analytics time zone

@@ -9,9 +9,11 @@ import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, GatewayApi, SignedOut
 from crm_console.application.lookups import Choices, choices, items_of
+from crm_console.application.parts import Part, part
 from crm_console.domain.analytics import (
     AnalyticsQuery,
     CreditRow,
@@ -23,6 +25,8 @@ from crm_console.domain.analytics import (
     funnel_chart_label,
     funnel_groups,
     kinds_to_name,
+    member_names,
+    pool_health_view,
     refusal_text,
 )
 from crm_console.domain.pools import BOARD_PAGE
@@ -37,6 +41,11 @@ NAME_LISTS = {
     "sequence": f"{API}/sequences",
     "event": f"{API}/events",
 }
+# What the pool health panel says of a pool analytics has not been told of a member of yet.
+NO_HEALTH_YET = (
+    "no health report yet: analytics learns of a pool from its first member, a moment after "
+    "they are added"
+)
 # Broadcasts are listed a page at a time (oldest first): at most this many pages are read to
 # name them; a broadcast beyond keeps its id.
 BROADCAST_PAGES = 5
@@ -217,3 +226,22 @@ class AnalyticsDesk:
         return await self._api.download(
             caller, f"{API}/analytics/attribution", {**query.attribution_params(), "format": "csv"}
         )
+
+    async def pool_health(self, caller: Caller, pool_id: str) -> Part:
+        """A talent pool's health, its people named from the first page of the pool's
+        members (the people it lists are members) and its stages in the pool's order (both
+        read alongside)."""
+        pool = quote(pool_id, safe="")
+        report, members, found = await asyncio.gather(
+            part(
+                self._api.get(caller, f"{API}/analytics/pools/{pool}/health"),
+                when_missing=NO_HEALTH_YET,
+            ),
+            choices(self._api.get(caller, f"{API}/pools/{pool}/members", {"limit": BOARD_PAGE})),
+            part(self._api.get(caller, f"{API}/pools/{pool}")),
+        )
+        if report.unavailable is not None:
+            return report
+        # The report sorts stages by name (the topics carry no order); the pool has its own.
+        stages = [str(s) for s in (found.data or {}).get("stages", [])] if found.data else []
+        return Part(data=pool_health_view(report.data, member_names(members.items), stages))

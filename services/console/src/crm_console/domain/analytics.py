@@ -366,3 +366,116 @@ def time_zone_error(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return "Not a time zone name such as Europe/Berlin, America/New_York or UTC."
     return None
+
+
+# Pool health (a talent pool's page, docs/analytics.md "Pool health")
+
+# People of a list (going cold, silver medallists) the panel names; the rest are counted.
+FIRST_PEOPLE = 10
+FRESHNESS = {
+    "<30d": "Under 30 days",
+    "30-90d": "30 to 90 days",
+    "90-180d": "90 to 180 days",
+    ">180d": "Over 180 days",
+    "never": "No activity yet",
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    candidate_id: str
+    # None: not among the members the panel read names of (shown by id).
+    name: str | None
+
+
+@dataclass(frozen=True)
+class PeopleList:
+    count: int
+    first: list[Person]
+
+    @property
+    def more(self) -> int:
+        return max(0, self.count - len(self.first))
+
+
+@dataclass(frozen=True)
+class PoolHealthView:
+    size: int
+    by_stage: list[tuple[str, int]]
+    # (days, added, removed) for the last 7, 30 and 90 days.
+    growth: list[tuple[int, int, int]]
+    engagement: list[tuple[str, int]]
+    engagement_median: float | None
+    engagement_chart: dict[str, Any]
+    freshness: list[tuple[str, int]]
+    freshness_median_days: float | None
+    going_cold: PeopleList
+    silver_medallists: PeopleList
+    cold_after_days: int
+    engaged_score: float
+    as_of: str
+
+
+def member_names(members: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Candidate id -> name, from a page of the pool's members (`GET /pools/{id}/members`)."""
+    names: dict[str, str] = {}
+    for member in members:
+        person = member.get("candidate") or {}
+        name = f"{person.get('first_name', '')} {person.get('last_name', '')}".strip()
+        if name:
+            names[str(member["candidate_id"])] = name
+    return names
+
+
+def _people(listed: Mapping[str, Any], names: Mapping[str, str]) -> PeopleList:
+    ids = [str(c) for c in listed.get("candidate_ids", [])][:FIRST_PEOPLE]
+    return PeopleList(
+        count=int(listed.get("count", 0)), first=[Person(c, names.get(c)) for c in ids]
+    )
+
+
+def in_pipeline_order(by_stage: Mapping[str, Any], stages: Sequence[str]) -> list[tuple[str, int]]:
+    """Members per stage in the pool's order; a stage the pool does not list (renamed since
+    analytics was told) after them, by name."""
+    known = [(stage, int(by_stage[stage])) for stage in stages if stage in by_stage]
+    others = sorted((str(s), int(n)) for s, n in by_stage.items() if s not in stages)
+    return known + others
+
+
+def pool_health_view(
+    body: Mapping[str, Any], names: Mapping[str, str], stages: Sequence[str] = ()
+) -> PoolHealthView:
+    """The panel's figures from `GET /analytics/pools/{id}/health`, people named from the
+    members the console read, stages in the pool's order."""
+    engagement = body.get("engagement") or {}
+    freshness = body.get("freshness") or {}
+    going_cold = body.get("going_cold") or {}
+    buckets = [(str(label), int(n)) for label, n in (engagement.get("buckets") or {}).items()]
+    chart = bar(
+        [label for label, _ in buckets],
+        [n for _, n in buckets],
+        title="Members by engagement score",
+        label="Members",
+    )
+    chart["options"]["scales"]["y"]["ticks"] = {"precision": 0}
+    return PoolHealthView(
+        size=int(body.get("size", 0)),
+        by_stage=in_pipeline_order(body.get("by_stage") or {}, stages),
+        growth=[
+            (int(g.get("days", 0)), int(g.get("added", 0)), int(g.get("removed", 0)))
+            for g in body.get("growth", [])
+        ],
+        engagement=buckets,
+        engagement_median=engagement.get("median"),
+        engagement_chart=chart,
+        freshness=[
+            (FRESHNESS.get(str(label), str(label)), int(n))
+            for label, n in (freshness.get("buckets") or {}).items()
+        ],
+        freshness_median_days=freshness.get("median_days"),
+        going_cold=_people(going_cold, names),
+        silver_medallists=_people(body.get("silver_medallists") or {}, names),
+        cold_after_days=int(going_cold.get("cold_after_days", 0)),
+        engaged_score=float(going_cold.get("engaged_score", 0)),
+        as_of=str(body.get("as_of", "")),
+    )
