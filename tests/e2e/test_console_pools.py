@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from browser import PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Page, Route, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, sign_in
+from e2e.console_support import api_call, dev_headers, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -29,6 +31,21 @@ def rebuilt(page: Page, change: Callable[[], object]) -> None:
     page.wait_for_function(
         "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
     )
+
+
+def pool_health_of(gateway: str, pool_id: str, size: int) -> None:
+    """Waits (bounded) until analytics has folded the pool's members into its health."""
+    deadline = time.monotonic() + 120
+    while True:
+        answer = httpx.get(
+            f"{gateway}/api/v1/analytics/pools/{pool_id}/health",
+            headers=dev_headers("acme", "admin"),
+            timeout=30,
+        )
+        if answer.is_success and answer.json()["size"] == size:
+            return
+        assert time.monotonic() < deadline, f"pool health: {answer.status_code} {answer.text[:300]}"
+        time.sleep(2)
 
 
 def excel_export(path: Path, rows: list[list[str]]) -> Path:
@@ -179,6 +196,15 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     for person in people:
         assert tag in api_call(gateway, "GET", f"/candidates/{person['id']}")["tags"]
     assert api_call(gateway, "GET", f"/pools/{other_pool['id']}")["member_counts"] == {"Parked": 2}
+
+    # The pool's health, loaded after the board (htmx) once analytics knows both members.
+    pool_health_of(gateway, pool_id, size=2)
+    page.reload()
+    health = page.get_by_test_id("pool-health")
+    expect(health.get_by_test_id("pool-health-size")).to_have_text("2")
+    expect(health.locator("canvas[data-drawn]")).to_have_count(1)
+    assert_accessible(page)
+    screenshot(page, "pool-health")
     watch.assert_clean()
 
 

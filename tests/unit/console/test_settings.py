@@ -69,6 +69,7 @@ def test_settings_pages_show_by_permission() -> None:
         "Sign-in",
         "Contact policy and quiet hours",
         "Retention",
+        "Analytics",
         "Profile settings",
         "Skill vocabulary",
         "Custom fields",
@@ -81,6 +82,7 @@ def test_settings_pages_show_by_permission() -> None:
     assert recruiter == [
         "Contact policy and quiet hours",
         "Retention",
+        "Analytics",
         "Profile settings",
         "Skill vocabulary",
         "Custom fields",

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
 from crm_console.api import (
+    analytics,
     broadcasts,
     candidates,
     events,
@@ -68,6 +69,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         description="The talent team's web application.",
         routers=[
             pages.router,
+            analytics.router,
+            analytics.settings_router,
+            analytics.pools_router,
             candidates.router,
             imports.router,
             pools.router,

@@ -19,6 +19,7 @@ class NavItem:
 
 SECTIONS: tuple[NavItem, ...] = (
     NavItem("Home", f"{CONSOLE_PREFIX}/", ("analytics:read",)),
+    NavItem("Analytics", f"{CONSOLE_PREFIX}/analytics", ("analytics:read",)),
     NavItem("Candidates", f"{CONSOLE_PREFIX}/candidates", ("candidates:read",)),
     NavItem("Imports", f"{CONSOLE_PREFIX}/imports", ("imports:read",)),
     NavItem("Talent pools", f"{CONSOLE_PREFIX}/pools", ("pools:read",)),

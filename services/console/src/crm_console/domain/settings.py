@@ -56,6 +56,12 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "How long consent lasts and what happens when it lapses.",
     ),
     SettingsPage(
+        "Analytics",
+        f"{SETTINGS}/analytics",
+        "settings:read",
+        "The time zone whose days the funnel and attribution periods are.",
+    ),
+    SettingsPage(
         "Profile settings",
         f"{SETTINGS}/profile",
         "settings:read",

@@ -1,0 +1,272 @@
+"""The analytics page (the funnel to hire and the attribution of applications and hires over
+a period, docs/console.md "Analytics") and the analytics time zone's settings page."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm_console.adapters.gateway_api import ApiProblem, Download
+from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
+from crm_console.application.analytics import AnalyticsDesk, Report
+from crm_console.container import ConsoleContainer
+from crm_console.domain.analytics import (
+    CREDIT_KINDS,
+    FUNNEL_BY,
+    MODELS,
+    OUTCOMES,
+    AnalyticsQuery,
+    credit,
+    local_today,
+    time_zone_error,
+    time_zone_names,
+)
+from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.problems import Problem
+from crm_console.domain.settings import SETTINGS
+
+PAGE = f"{CONSOLE_PREFIX}/analytics"
+router = APIRouter(prefix=PAGE, include_in_schema=False)
+settings_router = APIRouter(prefix=SETTINGS, include_in_schema=False)
+pools_router = APIRouter(prefix=f"{CONSOLE_PREFIX}/pools", include_in_schema=False)
+
+# What every analytics template is given besides the reports.
+CHOICES = {
+    "funnel_by": FUNNEL_BY,
+    "outcomes": OUTCOMES,
+    "models": MODELS,
+    "credit_kinds": CREDIT_KINDS,
+    "credit": credit,
+}
+
+
+async def _question(
+    request: Request, viewer: Viewer, desk: AnalyticsDesk
+) -> tuple[AnalyticsQuery, str | None, str | None]:
+    """The page's question, its days read in the tenant's analytics zone (UTC when the zone
+    cannot be read, and why)."""
+    zone, why = await desk.time_zone(viewer.caller)
+    today = local_today(zone, datetime.now(UTC))
+    return AnalyticsQuery.from_query(dict(request.query_params), today), zone, why
+
+
+def _not_asked(query: AnalyticsQuery) -> Report:
+    """Attribution with a lookback that is no number: not asked, the field says why."""
+    reason = query.errors["lookback_days"]
+    return Report(
+        problem=Problem(
+            status=422, title="Not asked", detail=reason, field_errors={"lookback_days": reason}
+        )
+    )
+
+
+async def _attribution(desk: AnalyticsDesk, viewer: Viewer, query: AnalyticsQuery) -> Report:
+    if "lookback_days" in query.errors:
+        return _not_asked(query)
+    return await desk.attribution(viewer.caller, query)
+
+
+def _field_errors(query: AnalyticsQuery, *reports: Report) -> dict[str, str]:
+    """What the form shows at each field: the console's own reading, then each report's
+    refusal of a field (the period too long, too many people in it)."""
+    errors: dict[str, list[str]] = {name: [text] for name, text in query.errors.items()}
+    for report in reports:
+        for name, text in (report.problem.field_errors if report.problem else {}).items():
+            if text not in errors.setdefault(name, []):
+                errors[name].append(text)
+    return {name: " ".join(texts) for name, texts in errors.items()}
+
+
+def _context(query: AnalyticsQuery, **more: object) -> dict[str, object]:
+    return {
+        **CHOICES,
+        "query": query,
+        "page_query": urlencode(query.page_params()),
+        "render_id": secrets.token_hex(4),
+        **more,
+    }
+
+
+def _pushed(query: AnalyticsQuery) -> dict[str, str]:
+    """The page's address for a fragment's question, for the browser's history."""
+    return {"HX-Push-Url": f"{PAGE}?{urlencode(query.page_params())}"}
+
+
+@router.get("")
+async def analytics_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The funnel and attribution over a period (the last 90 days unless asked); the form's
+    Show asks (htmx) for both panels again with the form."""
+    desk = AnalyticsDesk(state.gateway)
+    query, zone, zone_problem = await _question(request, viewer, desk)
+    funnel, attribution = await asyncio.gather(
+        desk.funnel(viewer.caller, query), _attribution(desk, viewer, query)
+    )
+    # The zone the reports used (the settings' when neither could be read).
+    for report in (funnel, attribution):
+        if report.data is not None:
+            zone = report.data.time_zone
+            break
+    context = _context(
+        query,
+        funnel=funnel,
+        attribution=attribution,
+        zone=zone,
+        zone_problem=zone_problem,
+        errors=_field_errors(query, funnel, attribution),
+    )
+    template = "analytics/panel.html" if is_htmx(request) else "analytics/page.html"
+    return render(request, state.templates, template, context, viewer=viewer)
+
+
+@router.get("/funnel")
+async def funnel_panel(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """The funnel panel alone (the `by` select swaps it)."""
+    desk = AnalyticsDesk(state.gateway)
+    query, _, _ = await _question(request, viewer, desk)
+    funnel = await desk.funnel(viewer.caller, query)
+    return render(
+        request,
+        state.templates,
+        "analytics/funnel.html",
+        _context(query, funnel=funnel),
+        viewer=viewer,
+        headers=_pushed(query),
+    )
+
+
+@router.get("/attribution")
+async def attribution_panel(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The attribution panel alone (its outcome, model and lookback swap it)."""
+    desk = AnalyticsDesk(state.gateway)
+    query, _, _ = await _question(request, viewer, desk)
+    attribution = await _attribution(desk, viewer, query)
+    return render(
+        request,
+        state.templates,
+        "analytics/attribution.html",
+        _context(query, attribution=attribution),
+        viewer=viewer,
+        headers=_pushed(query),
+    )
+
+
+def _file(download: Download) -> Response:
+    return Response(
+        download.content,
+        media_type=download.media_type,
+        headers={**download.headers, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/funnel.csv")
+async def funnel_csv(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """The funnel the query asks for, as the analytics API's CSV file."""
+    desk = AnalyticsDesk(state.gateway)
+    query, _, _ = await _question(request, viewer, desk)
+    return _file(await desk.funnel_csv(viewer.caller, query))
+
+
+@router.get("/attribution.csv")
+async def attribution_csv(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """The attribution the query asks for, as the analytics API's CSV file."""
+    desk = AnalyticsDesk(state.gateway)
+    query, _, _ = await _question(request, viewer, desk)
+    if "lookback_days" in query.errors:
+        raise ApiProblem(_not_asked(query).problem or Problem(422, "Not asked", ""))
+    return _file(await desk.attribution_csv(viewer.caller, query))
+
+
+# A talent pool's health, the panel its board loads after itself
+
+
+@pools_router.get("/{pool_id}/health")
+async def pool_health_panel(
+    pool_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The pool's health (htmx, once the board is shown): a report that cannot be read says
+    why in the panel, and the board stays as it is."""
+    health = await AnalyticsDesk(state.gateway).pool_health(viewer.caller, pool_id)
+    return render(
+        request,
+        state.templates,
+        "analytics/pool_health.html",
+        {"health": health, "pool_id": pool_id, "render_id": secrets.token_hex(4)},
+        viewer=viewer,
+    )
+
+
+# Settings: the analytics time zone
+
+
+def _settings_page(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    problem: Problem | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    template = "settings/analytics_form.html" if is_htmx(request) else "settings/analytics.html"
+    return render(
+        request,
+        state.templates,
+        template,
+        {
+            "values": values,
+            "errors": errors or {},
+            "problem": problem,
+            "saved": saved,
+            "zones": time_zone_names(),
+        },
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+@settings_router.get("/analytics")
+async def analytics_settings_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The time zone whose days the funnel and attribution periods are."""
+    found = await AnalyticsDesk(state.gateway).settings(viewer.caller)
+    values = {"time_zone": str(found.get("time_zone") or "UTC")}
+    return _settings_page(request, viewer, state, values)
+
+
+@settings_router.post("/analytics")
+async def save_analytics_settings(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Saves the time zone (admins); a name that is none, ours or the API's verdict, is shown
+    at the field with what was typed."""
+    typed = (await form_of(request)).get("time_zone", "").strip()
+    values = {"time_zone": typed}
+    error = time_zone_error(typed)
+    if error:
+        return _settings_page(
+            request, viewer, state, values, errors={"time_zone": error}, status_code=422
+        )
+    try:
+        saved = await AnalyticsDesk(state.gateway).save_settings(viewer.caller, typed)
+    except ApiProblem as refused:
+        return _settings_page(
+            request,
+            viewer,
+            state,
+            values,
+            errors=refused.problem.field_errors,
+            problem=refused.problem,
+            status_code=refused.problem.status,
+        )
+    values = {"time_zone": str(saved.get("time_zone") or typed)}
+    return _settings_page(request, viewer, state, values, saved=True)
