@@ -136,6 +136,26 @@ async def connect_account(stack: Stack, account: PushAccount) -> str:
     return connection_id
 
 
+async def pulled_once(stack: Stack, connection_id: str) -> None:
+    """Waits until the connection's first backfill has run (started here, or by the schedule,
+    which pulls a connection never pulled): from then on the account answers no reads but the
+    pushes' until the next scheduled reconciliation, 15 minutes later."""
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    started = await stack.gateway.post(
+        f"/api/v1/ats/connections/{connection_id}/backfill", headers=admin
+    )
+    assert started.status_code in (202, 409), started.text  # 409: the schedule started it
+
+    async def succeeded() -> bool:
+        status = await stack.gateway.get(
+            f"/api/v1/ats/connections/{connection_id}/sync", headers=admin
+        )
+        backfill = status.json()["backfill"]
+        return backfill is not None and backfill["state"] == "succeeded"
+
+    await eventually(succeeded, message="the first backfill did not finish", timeout=120)
+
+
 async def push_once_known(stack: Stack, url: str, body: dict[str, Any], expected: int) -> Any:
     """The push's answer once ats-sync has learned the candidate (and any consent) from Kafka."""
     answers: list[Any] = []
@@ -164,6 +184,8 @@ async def test_a_pushed_candidate_is_in_the_ats_once_and_shows_its_ids(
         )
         assert granted.status_code == 201, granted.text
         pushes = f"/api/v1/ats/connections/{connection_id}/pushes"
+        # The first backfill reads the account: the calls counted below are the pushes' only.
+        await pulled_once(stack, connection_id)
         people = account.people()
 
         pushed = await push_once_known(stack, pushes, {"candidate_id": candidate_id}, 201)
