@@ -95,7 +95,11 @@ async def _people(
         loaded[document["candidate_id"]] = document
     survivors |= absorbed
     digests = sorted({d for doc in loaded.values() for d in doc.get("address_digests") or ()})
-    people = People(survivors, await journeys.holders(digests))
+    # Only an address someone known by it alone did something with needs its holder: asking
+    # for the holders of every address of a large cohort took 7 s for 2,500 people (a multikey
+    # `$in` on the Python SecantusDB server), and a 90-day funnel timed out.
+    by_address = await journeys.addresses(digests)
+    people = People(survivors, await journeys.holders(sorted(by_address)))
     records: dict[str, list[Journey]] = {}
     for candidate_id in sorted(loaded):
         person = people.of(candidate_id) or candidate_id
@@ -107,7 +111,7 @@ async def _people(
         for other in theirs[1:]:
             journey = journey.combined(other)
         combined[person] = journey
-    for digest, address in (await journeys.addresses(digests)).items():
+    for digest, address in by_address.items():
         holder = people.of(None, digest)
         if holder in combined:
             # An address's steps carry no source: the person's own stays.
