@@ -218,6 +218,12 @@ class _Window:
     used: int
 
 
+# How long a simulated change waits for the CRM to take its webhook: on a loaded machine (a
+# test run beside `make run`) the local stack answered one after more than 10 s, and the demo
+# failed at its live ATS changes although the CRM had taken the change.
+WEBHOOK_TIMEOUT_SECONDS = 30.0
+
+
 class GreenhouseSimulator:
     """One Greenhouse account: its people, applications and jobs, its API (`app`) and the
     webhook it sends changes to (`webhooks`, None: none configured)."""
@@ -643,7 +649,7 @@ class GreenhouseSimulator:
                 "resolved_at": moment,
                 "starts_at": moment[:10],
             }
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
             response = await self.webhooks.deliver(client, webhook_body(action, application))
         # A test sending a change expects the CRM to take it; a refusal is the test's failure.
         response.raise_for_status()

@@ -187,6 +187,12 @@ def _decode(token: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
 
 
+# How long a simulated change waits for the CRM to take its webhook: on a loaded machine (a
+# test run beside `make run`) the local stack answered one after more than 10 s, and the demo
+# failed at its live ATS changes although the CRM had taken the change.
+WEBHOOK_TIMEOUT_SECONDS = 30.0
+
+
 class _BadRequest(Exception):
     pass
 
@@ -450,7 +456,7 @@ class LeverSimulator:
         if self.webhooks is None:
             return None
         body = self.webhooks.body(event, data, triggered_at)
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
             response = await self.webhooks.deliver(client, body)
         # A test making a change expects the CRM to take it; a refusal is the test's failure.
         response.raise_for_status()
