@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -322,6 +322,17 @@ class IdempotentConsumer:
             _Subscription(spec, group, _batched(handler), self.batch.max_records),
             description,
         )
+
+    def subscribe_batches(
+        self,
+        router: KafkaRouter,
+        subscriptions: Iterable[tuple[TopicSpec, str, str]],
+        handler: BatchHandler,
+    ) -> None:
+        """Subscribes one batch handler to several topics, each `(topic, group, description)`
+        in its own declared consumer group."""
+        for spec, group, description in subscriptions:
+            self.subscribe_batch(router, spec, handler, group=group, description=description)
 
     def _register(self, router: KafkaRouter, subscription: _Subscription, description: str) -> None:
         async def consume(message: KafkaMessage) -> None:

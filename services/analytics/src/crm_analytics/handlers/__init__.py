@@ -12,11 +12,8 @@ from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.pool_health import PoolHealthFolder
-from crm_analytics.handlers.activity import ActivitySubscribers
-from crm_analytics.handlers.event_reports import EventReportSubscribers
+from crm_analytics.handlers import activity, event_reports, message_reports, pools
 from crm_analytics.handlers.merges import MergeSubscribers
-from crm_analytics.handlers.message_reports import MessageReportSubscribers
-from crm_analytics.handlers.pools import PoolHealthSubscribers
 from crm_shared import IdempotentConsumer
 
 
@@ -26,13 +23,13 @@ def build_router(
     folder: EventReportFolder,
     merges: MergeFollower,
     messages: MessageReportFolder,
-    pools: PoolHealthFolder,
+    health: PoolHealthFolder,
 ) -> KafkaRouter:
     """The analytics service's subscribers, applying each event exactly once via `consumer`."""
     router = KafkaRouter()
-    ActivitySubscribers(recorder).subscribe(consumer, router)
-    EventReportSubscribers(folder).subscribe(consumer, router)
+    consumer.subscribe_batches(router, activity.SUBSCRIPTIONS, recorder.record_batch)
+    consumer.subscribe_batches(router, event_reports.SUBSCRIPTIONS, folder.record_batch)
     MergeSubscribers(merges).subscribe(consumer, router)
-    MessageReportSubscribers(messages).subscribe(consumer, router)
-    PoolHealthSubscribers(pools).subscribe(consumer, router)
+    consumer.subscribe_batches(router, message_reports.SUBSCRIPTIONS, messages.record_batch)
+    consumer.subscribe_batches(router, pools.SUBSCRIPTIONS, health.record_batch)
     return router

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from faststream.kafka import KafkaRouter
-
-from crm_analytics.application.activity import ActivityRecorder
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     CANDIDATE_CREATED,
@@ -18,9 +11,6 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
-    EventEnvelope,
-    IdempotentConsumer,
-    Session,
     TopicSpec,
 )
 
@@ -53,20 +43,3 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
     (EVENT_CHECKED_IN, "on_event_checked_in", "Scores the candidate's engagement."),
     (ATS_APPLICATION_CREATED, "on_ats_application_created", "Counts ATS applications."),
 )
-
-
-@dataclass(frozen=True)
-class ActivitySubscribers:
-    """One batch subscriber per topic: each fetched batch is folded and written in bulk."""
-
-    recorder: ActivityRecorder
-
-    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
-        await self.recorder.record_batch(envelopes, session)
-
-    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every topic, each in its declared consumer group."""
-        for spec, group, description in SUBSCRIPTIONS:
-            consumer.subscribe_batch(
-                router, spec, self.on_batch, group=group, description=description
-            )

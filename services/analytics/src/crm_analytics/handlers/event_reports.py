@@ -4,13 +4,6 @@ built from each topic's earliest retained event when they were introduced)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from faststream.kafka import KafkaRouter
-
-from crm_analytics.application.event_reports import EventReportFolder
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
@@ -21,9 +14,6 @@ from crm_shared import (
     EVENT_REGISTERED,
     EVENT_REGISTRATION_CANCELLED,
     EVENT_WAITLISTED,
-    EventEnvelope,
-    IdempotentConsumer,
-    Session,
     TopicSpec,
 )
 
@@ -60,20 +50,3 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
         "A hire, to tell which events' registrants were hired.",
     ),
 )
-
-
-@dataclass(frozen=True)
-class EventReportSubscribers:
-    """One batch subscriber per topic, folding each batch into the event reports."""
-
-    folder: EventReportFolder
-
-    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
-        await self.folder.record_batch(envelopes, session)
-
-    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every topic, each in its declared consumer group."""
-        for spec, group, description in SUBSCRIPTIONS:
-            consumer.subscribe_batch(
-                router, spec, self.on_batch, group=group, description=description
-            )

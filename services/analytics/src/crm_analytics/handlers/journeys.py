@@ -5,10 +5,6 @@ retained event when they were introduced)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
 from faststream.kafka import KafkaRouter
 
 from crm_analytics.application.journeys import JourneyFolder
@@ -27,9 +23,7 @@ from crm_shared import (
     MESSAGE_SENT,
     POOL_STAGE_CHANGED,
     SEGMENT_ENTERED,
-    EventEnvelope,
     IdempotentConsumer,
-    Session,
     TopicSpec,
 )
 
@@ -73,25 +67,8 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class JourneySubscribers:
-    """One batch subscriber per topic, folding each batch into the journeys."""
-
-    folder: JourneyFolder
-
-    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
-        await self.folder.record_batch(envelopes, session)
-
-    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every topic, each in its declared consumer group."""
-        for spec, group, description in SUBSCRIPTIONS:
-            consumer.subscribe_batch(
-                router, spec, self.on_batch, group=group, description=description
-            )
-
-
 def build_journey_router(consumer: IdempotentConsumer, folder: JourneyFolder) -> KafkaRouter:
     """The journeys' subscribers, applying each event exactly once via `consumer`."""
     router = KafkaRouter()
-    JourneySubscribers(folder).subscribe(consumer, router)
+    consumer.subscribe_batches(router, SUBSCRIPTIONS, folder.record_batch)
     return router

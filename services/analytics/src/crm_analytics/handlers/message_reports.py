@@ -4,13 +4,6 @@ topic's earliest retained event when they were introduced)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from faststream.kafka import KafkaRouter
-
-from crm_analytics.application.message_reports import MessageReportFolder
 from crm_shared import (
     CONSENT_CHANGED,
     MESSAGE_BOUNCED,
@@ -19,9 +12,6 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
-    EventEnvelope,
-    IdempotentConsumer,
-    Session,
     TopicSpec,
 )
 
@@ -44,20 +34,3 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
         "An unsubscribe from a message's link (a consent withdrawn naming the message).",
     ),
 )
-
-
-@dataclass(frozen=True)
-class MessageReportSubscribers:
-    """One batch subscriber per topic, folding each batch into the message reports."""
-
-    folder: MessageReportFolder
-
-    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
-        await self.folder.record_batch(envelopes, session)
-
-    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every topic, each in its declared consumer group."""
-        for spec, group, description in SUBSCRIPTIONS:
-            consumer.subscribe_batch(
-                router, spec, self.on_batch, group=group, description=description
-            )

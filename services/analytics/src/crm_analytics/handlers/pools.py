@@ -4,13 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from faststream.kafka import KafkaRouter
-
-from crm_analytics.application.pool_health import PoolHealthFolder
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
@@ -18,9 +11,6 @@ from crm_shared import (
     ATS_APPLICATION_STAGE_CHANGED,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
-    EventEnvelope,
-    IdempotentConsumer,
-    Session,
     TopicSpec,
 )
 
@@ -54,20 +44,3 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
         "A hire (silver medallists hired since are no longer available).",
     ),
 )
-
-
-@dataclass(frozen=True)
-class PoolHealthSubscribers:
-    """One batch subscriber per topic, folding each batch into pool health."""
-
-    folder: PoolHealthFolder
-
-    async def on_batch(self, envelopes: Sequence[EventEnvelope[Any]], session: Session) -> None:
-        await self.folder.record_batch(envelopes, session)
-
-    def subscribe(self, consumer: IdempotentConsumer, router: KafkaRouter) -> None:
-        """Subscribes every topic, each in its declared consumer group."""
-        for spec, group, description in SUBSCRIPTIONS:
-            consumer.subscribe_batch(
-                router, spec, self.on_batch, group=group, description=description
-            )
