@@ -256,6 +256,7 @@ from crm_shared.shared_rate_limit import (
     WindowCounters,
 )
 from crm_shared.telemetry import add_log_fields, current_trace_context, log_fields
+from crm_shared.time_zones import valid_time_zone
 from crm_shared.tombstones import (
     email_sha256,
     erased_addresses_among,
@@ -527,6 +528,7 @@ __all__ = [
     "topic_spec",
     "unauthorized",
     "utc_now",
+    "valid_time_zone",
     "verified_principal",
     "with_heartbeat",
 ]

@@ -18,7 +18,8 @@ from crm_analytics.domain.funnel import (
     in_cohort,
     is_interview_stage,
 )
-from crm_analytics.domain.time_zone import days_in_zone, valid_time_zone
+from crm_analytics.domain.time_zone import days_in_zone
+from crm_shared import valid_time_zone
 
 pytestmark = pytest.mark.unit
 

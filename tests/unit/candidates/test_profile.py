@@ -21,8 +21,8 @@ from crm_candidates.domain.profile import (
     normalise_locale,
     normalise_phone,
     normalise_profile_fields,
-    valid_time_zone,
 )
+from crm_shared import valid_time_zone
 
 pytestmark = pytest.mark.unit
 

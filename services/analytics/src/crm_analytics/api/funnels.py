@@ -22,13 +22,13 @@ from crm_analytics.application.funnels import (
 from crm_analytics.application.settings import analytics_settings, save_analytics_settings
 from crm_analytics.domain.attribution import Model, Outcome
 from crm_analytics.domain.funnel import FunnelBy
-from crm_analytics.domain.time_zone import valid_time_zone
 from crm_shared import (
     CurrentPrincipal,
     ProblemError,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
+    valid_time_zone,
 )
 from crm_shared.csv_export import csv_line
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from crm_analytics.application.report_schedule import reschedule_weekly_report
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.domain.time_zone import DEFAULT_TIME_ZONE, valid_time_zone
+from crm_analytics.domain.time_zone import DEFAULT_TIME_ZONE
+from crm_shared import valid_time_zone
 
 
 @dataclass(frozen=True)

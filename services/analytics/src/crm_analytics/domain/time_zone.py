@@ -4,28 +4,9 @@ as the instants it covers."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 DEFAULT_TIME_ZONE = "UTC"
-
-
-@cache
-def _known_time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def valid_time_zone(name: str) -> str:
-    """An IANA time zone name as given (`Europe/Berlin`); `ValueError` otherwise."""
-    candidate = name.strip()
-    # ZoneInfo would also open files by relative path: the name must be a known zone.
-    if candidate not in _known_time_zones():
-        raise ValueError(f"{name!r} is not an IANA time zone name such as Europe/Berlin")
-    try:
-        ZoneInfo(candidate)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone name") from None
-    return candidate
 
 
 def days_in_zone(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

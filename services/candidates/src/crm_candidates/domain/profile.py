@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, validate_custom_fields
 from crm_candidates.domain.models import ProfileError, normalise_skill, unique_in_order
-from crm_shared import normalise_email
+from crm_shared import normalise_email, valid_time_zone
 
 DEFAULT_PHONE_REGION = "US"
 MIN_UNLISTED_NATIONAL_DIGITS = 6
@@ -127,24 +125,6 @@ def _profile_path(path: str, prefixes: tuple[str, ...]) -> str:
     if len(segments) >= 2 and segments[0].lower() in prefixes:
         return f"/{segments[0].lower()}/{segments[1].lower()}"
     return "/" + "/".join(segments)
-
-
-def valid_time_zone(name: str) -> str:
-    """An IANA time zone name as given (`Europe/Berlin`); raises `ValueError` otherwise."""
-    candidate = name.strip()
-    # ZoneInfo would also open files by relative path; the name must be one of the known zones.
-    if candidate not in _known_time_zones():
-        raise ValueError(f"{name!r} is not an IANA time zone name such as Europe/Berlin")
-    try:
-        ZoneInfo(candidate)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone name") from None
-    return candidate
-
-
-@cache
-def _known_time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
 
 
 def normalise_locale(raw: str) -> str:
