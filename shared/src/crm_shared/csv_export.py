@@ -4,7 +4,9 @@ spreadsheet.
 A cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
 LibreOffice and Google Sheets as a formula (CSV injection: `=HYPERLINK(...)`, DDE). Values are
 stored verbatim; only what is written out as CSV is neutralised, by prefixing such a cell with
-`'`, which spreadsheets show as text and do not evaluate.
+`'`, which spreadsheets show as text and do not evaluate. A number (an `int` or `float`, not a
+string of digits) is written as it is: `-3` is a number to a spreadsheet, not a formula, and a
+report's negative change must stay one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> str:
-    """A cell as text no spreadsheet evaluates (`=1+1` -> `'=1+1`); None is empty."""
+    """A cell as text no spreadsheet evaluates (`=1+1` -> `'=1+1`); None is empty; a number
+    as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 

@@ -211,6 +211,9 @@ async def _acme_resources(stack: Stack, kafka_bootstrap_servers: str) -> AcmeIds
             "merge_id": merge["id"],
             "message_id": message_id,
             "notification_id": notification_id,
+            # A weekly report is named by its week, the same for every tenant; its lookup is
+            # scoped to the caller's tenant (test_weekly_report.py reads acme's own).
+            "week": "2026-W47",
         },
         template_id=template_id,
         candidate_id=candidate_id,

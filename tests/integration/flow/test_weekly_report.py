@@ -8,8 +8,10 @@ nobody again."""
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -274,6 +276,26 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
         "previous": 1,
         "conversion_from_previous": None,
     }
+    # The same report by its week, and as a CSV file; a week not compiled is a 404.
+    one = await stack.gateway.get("/api/v1/analytics/weekly-reports/2026-W47", headers=acme)
+    assert one.status_code == 200, one.text
+    assert one.json() == report
+    as_csv = await stack.gateway.get(
+        "/api/v1/analytics/weekly-reports/2026-W47", params={"format": "csv"}, headers=acme
+    )
+    assert as_csv.status_code == 200, as_csv.text
+    assert 'filename="weekly-report-2026-W47.csv"' in as_csv.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(as_csv.text.removeprefix("\ufeff"))))
+    assert rows[1] == ["figure", "new_candidates", "3", "1", "2"]
+    assert ["source", "referral", "2", "0", "2"] in rows
+    assert ["source", "sourced", "1", "1", "0"] in rows
+    assert ["funnel", "sourced", "3", "1", "2"] in rows
+    for missing in ("2026-W46", "2026-W99", "last-week"):
+        absent = await stack.gateway.get(
+            f"/api/v1/analytics/weekly-reports/{missing}", headers=acme
+        )
+        assert absent.status_code == 404, (missing, absent.text)
+        assert absent.headers["content-type"] == "application/problem+json"
     after = (await stack.gateway.get(settings_url, headers=acme)).json()
     assert after["last_report_id"] == report_id
     assert after["last_report_error"] is None

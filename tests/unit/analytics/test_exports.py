@@ -20,6 +20,7 @@ from crm_analytics.api.schemas import (
     TenantSummary,
     TimeSeriesPublic,
 )
+from crm_analytics.api.weekly_reports import WeeklyReportPublic, weekly_report_rows
 
 pytestmark = pytest.mark.unit
 
@@ -151,3 +152,57 @@ def test_a_csv_file_is_named_and_utf8() -> None:
         'attachment; filename="event-ev____1__-report.csv"'
     )
     assert answer.body == "\ufeffa\r\n".encode()
+
+
+def test_a_weekly_report_is_one_row_per_figure_source_and_funnel_step() -> None:
+    figures = {
+        "new_candidates": 3,
+        "by_source": {"referral": 2, "=cmd": 1},
+        "messages_sent": 4,
+        "messages_opened": 2,
+        "messages_clicked": 1,
+        "event_registrations": 1,
+        "applications": 1,
+        "hires": 0,
+    }
+    previous = figures | {"new_candidates": 1, "by_source": {"referral": 1, "career fair": 1}}
+    report = WeeklyReportPublic.model_validate(
+        {
+            "report_id": "acme:2026-W47",
+            "week": "2026-W47",
+            "first_day": "2026-11-16",
+            "last_day": "2026-11-22",
+            "start": "2026-11-15T23:00:00Z",
+            "end": "2026-11-22T23:00:00Z",
+            "time_zone": "Europe/Berlin",
+            "recipients": ["ana@acme.test"],
+            "subject": "Weekly recruiting report 2026-W47",
+            "compiled_at": "2026-11-23T07:00:00Z",
+            "figures": figures,
+            "previous": previous,
+            "change": {},
+            "by_source_change": {},
+            "funnel": [
+                {"step": "sourced", "count": 3, "previous": 1, "conversion_from_previous": None},
+                {"step": "engaged", "count": 1, "previous": 1, "conversion_from_previous": 1 / 3},
+            ],
+        }
+    )
+
+    rows = read(weekly_report_rows(report))
+
+    assert rows == [
+        ["section", "name", "this_week", "week_before", "change"],
+        ["figure", "new_candidates", "3", "1", "2"],
+        ["figure", "messages_sent", "4", "4", "0"],
+        ["figure", "messages_opened", "2", "2", "0"],
+        ["figure", "messages_clicked", "1", "1", "0"],
+        ["figure", "event_registrations", "1", "1", "0"],
+        ["figure", "applications", "1", "1", "0"],
+        ["figure", "hires", "0", "0", "0"],
+        ["source", "'=cmd", "1", "0", "1"],
+        ["source", "career fair", "0", "1", "-1"],
+        ["source", "referral", "2", "1", "1"],
+        ["funnel", "sourced", "3", "1", "2"],
+        ["funnel", "engaged", "1", "1", "0"],
+    ]

@@ -12,6 +12,7 @@ from crm_analytics.domain.weekly_report import (
     FunnelLine,
     WeekFigures,
     WeeklySchedule,
+    monday_of,
     next_report_at,
     render,
     report_id,
@@ -133,3 +134,21 @@ def test_the_rendering_escapes_every_value_and_shows_the_change() -> None:
     assert "Hires: 1 (+1)" in rendered.text
     assert "engaged: 1 (33.3% of the previous step) [-1, -50.0%]" in rendered.text
     assert "<td>Messages sent</td><td>10</td><td>+5, +100.0%</td>" in rendered.html
+
+
+@pytest.mark.parametrize(
+    ("week", "monday"),
+    [
+        ("2026-W47", date(2026, 11, 16)),
+        ("2026-W01", date(2025, 12, 29)),
+        ("2026-W53", date(2026, 12, 28)),
+    ],
+)
+def test_an_iso_week_names_its_monday(week: str, monday: date) -> None:
+    assert monday_of(week) == monday
+
+
+@pytest.mark.parametrize("week", ["2025-W53", "2026-W00", "2026-47", "2026W47", "26-W47", "x"])
+def test_anything_else_is_no_week(week: str) -> None:
+    with pytest.raises(ValueError, match=r"(?i)week"):
+        monday_of(week)

@@ -26,6 +26,10 @@ pytestmark = pytest.mark.unit
         ("", ""),
         (None, ""),
         (7, "7"),
+        (-3, "-3"),
+        (-0.25, "-0.25"),
+        ("-3", "'-3"),
+        (True, "True"),
     ],
 )
 def test_cells_a_spreadsheet_would_evaluate_are_prefixed(value: object, written: str) -> None:

@@ -3,24 +3,27 @@ the reports compiled."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from crm_analytics.api.deps import Container
+from crm_analytics.api.exports import JSON_OR_CSV, Format, ReportFormat, csv_file
 from crm_analytics.application.report_schedule import (
     WeeklyReportSettings,
     save_weekly_report_settings,
     weekly_report_settings,
 )
-from crm_analytics.application.weekly_reports import weekly_reports_page
+from crm_analytics.application.weekly_reports import weekly_report_of, weekly_reports_page
 from crm_analytics.domain.weekly_report import (
     DEFAULT_HOUR,
     DEFAULT_WEEKDAY,
     MAX_RECIPIENTS,
     WeeklySchedule,
+    monday_of,
     valid_recipients,
 )
 from crm_shared import (
@@ -34,6 +37,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
+from crm_shared.csv_export import csv_line
 
 weekly_report_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -193,3 +197,52 @@ async def list_weekly_reports(
     items = [WeeklyReportPublic.model_validate(d) for d in found[:limit]]
     next_cursor = encode_cursor(items[-1].first_day.isoformat()) if len(found) > limit else None
     return Page[WeeklyReportPublic](items=items, next_cursor=next_cursor)
+
+
+WEEKLY_REPORT_COLUMNS = ("section", "name", "this_week", "week_before", "change")
+
+
+def weekly_report_rows(report: WeeklyReportPublic) -> Iterator[str]:
+    """`section,name,this_week,week_before,change`: each figure, then each source of new
+    candidates, then each funnel step (its count of the week's cohort and of the week before's)."""
+    yield "\ufeff" + csv_line(WEEKLY_REPORT_COLUMNS)
+    this_week, week_before = report.figures, report.previous
+    for name, value in this_week.model_dump(exclude={"by_source"}).items():
+        previous = getattr(week_before, name)
+        yield csv_line(["figure", name, value, previous, value - previous])
+    for source in sorted({*this_week.by_source, *week_before.by_source}):
+        value, previous = this_week.by_source.get(source, 0), week_before.by_source.get(source, 0)
+        yield csv_line(["source", source, value, previous, value - previous])
+    for line in report.funnel:
+        yield csv_line(["funnel", line.step, line.count, line.previous, line.count - line.previous])
+
+
+@weekly_report_router.get(
+    "/weekly-reports/{week}",
+    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    response_model=WeeklyReportPublic,
+    responses={**problem_responses(404, 422), **JSON_OR_CSV},
+)
+async def read_weekly_report(
+    principal: CurrentPrincipal,
+    container: Container,
+    week: Annotated[str, Path(description="The ISO week, `2026-W47`.")],
+    format: Format = ReportFormat.JSON,
+) -> WeeklyReportPublic | Response:
+    """One compiled weekly report, by its ISO week; `format=csv`: one row per figure, source of
+    new candidates and funnel step, with the week before's value and the change. A week that
+    is no ISO week, or whose report was not compiled, is a 404."""
+    try:
+        found = await weekly_report_of(container.storage, principal.tenant_id, monday_of(week))
+    except ValueError:
+        found = None
+    if found is None:
+        raise ProblemError(
+            404,
+            f"no weekly report was compiled for {week!r}",
+            problem_type="not-found",
+        )
+    report = WeeklyReportPublic.model_validate(found)
+    if format is ReportFormat.CSV:
+        return csv_file(weekly_report_rows(report), f"weekly-report-{report.week}")
+    return report

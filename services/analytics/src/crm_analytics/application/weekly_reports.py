@@ -243,6 +243,13 @@ async def weekly_reports_page(
     return await WeeklyReportRepository(storage.database, tenant_id).page(before, limit)
 
 
+async def weekly_report_of(
+    storage: AnalyticsStorage, tenant_id: str, first_day: date
+) -> dict[str, Any] | None:
+    """The tenant's report of the week starting on `first_day`, if compiled."""
+    return await WeeklyReportRepository(storage.database, tenant_id).of_week(first_day)
+
+
 def weekly_report_worker(
     mongo: MongoClient,
     storage: AnalyticsStorage,

@@ -116,6 +116,14 @@ def week_before(moment: datetime, zone: ZoneInfo) -> ReportWeek:
     return week_starting(this_monday - timedelta(days=7), zone)
 
 
+def monday_of(iso_week: str) -> date:
+    """The Monday an ISO week (`2026-W47`) starts on; ValueError for anything else."""
+    year, separator, week = iso_week.partition("-W")
+    if not (separator and len(year) == 4 and len(week) == 2 and (year + week).isdigit()):
+        raise ValueError(f"{iso_week!r} is not an ISO week such as 2026-W47")
+    return date.fromisocalendar(int(year), int(week), 1)
+
+
 def report_id(tenant_id: str, week: ReportWeek) -> str:
     """Deterministic: the same tenant and week is the same report."""
     return f"{tenant_id}:{week.iso_week}"

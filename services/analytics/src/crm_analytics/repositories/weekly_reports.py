@@ -136,6 +136,13 @@ class WeeklyReportRepository:
         )
         return attempts
 
+    async def of_week(self, first_day: date) -> dict[str, Any] | None:
+        """The report of the week starting on `first_day`, if compiled."""
+        found = await self._reports.find(
+            {"first_day": first_day.isoformat()}, limit=1, projection={"_id": 0}
+        )
+        return found[0] if found else None
+
     async def page(self, before: date | None, limit: int) -> list[dict[str, Any]]:
         """Compiled reports, newest week first, those of weeks before `before` if given."""
         query: dict[str, Any] = {}
