@@ -635,7 +635,7 @@ async def test_the_time_zone_is_shown_saved_and_refused_by_its_field(console: Co
     )
     assert saved.status_code == 200
     assert "periods are days in Europe/Berlin from now on" in saved.text
-    [call] = api.calls
+    [call] = [c for c in api.calls if c.method == "PUT"]
     assert (call.method, json.loads(call.content)) == ("PUT", {"time_zone": "Europe/Berlin"})
 
 

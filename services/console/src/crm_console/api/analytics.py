@@ -1,11 +1,14 @@
 """The analytics page (the funnel to hire and the attribution of applications and hires over
-a period, docs/console.md "Analytics") and the analytics time zone's settings page."""
+a period, docs/console.md "Analytics"), the weekly reports compiled, and the analytics
+settings page (the time zone and who gets the weekly report when)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -14,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem, Download
 from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
 from crm_console.application.analytics import AnalyticsDesk, Report
+from crm_console.application.weekly_reports import WeeklyReports
 from crm_console.container import ConsoleContainer
 from crm_console.domain.analytics import (
     CREDIT_KINDS,
@@ -29,6 +33,19 @@ from crm_console.domain.analytics import (
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 from crm_console.domain.settings import SETTINGS
+from crm_console.domain.weekly_report import (
+    HOURS,
+    WEEKDAYS,
+    ScheduleForm,
+    days,
+    figure_rows,
+    funnel_lines,
+    in_zone,
+    mail_lines,
+    signed,
+    source_rows,
+    week_of,
+)
 
 PAGE = f"{CONSOLE_PREFIX}/analytics"
 router = APIRouter(prefix=PAGE, include_in_schema=False)
@@ -183,6 +200,72 @@ async def attribution_csv(request: Request, viewer: CurrentViewer, state: Contai
     return _file(await desk.attribution_csv(viewer.caller, query))
 
 
+# The weekly reports compiled (docs/analytics.md "Weekly report")
+
+# What the weekly report templates are given to say figures, days and instants.
+WEEKLY = {
+    "weekdays": WEEKDAYS,
+    "hours": HOURS,
+    "in_zone": in_zone,
+    "week_of": week_of,
+    "days": days,
+    "signed": signed,
+}
+
+
+@router.get("/weekly-reports")
+async def weekly_reports_page(
+    request: Request, viewer: CurrentViewer, state: Container, cursor: str | None = None
+) -> HTMLResponse:
+    """The reports compiled, newest week first, a page at a time (the API's cursor)."""
+    page = await WeeklyReports(state.gateway).page(viewer.caller, cursor or None)
+    return render(
+        request,
+        state.templates,
+        "analytics/weekly_reports.html",
+        {**WEEKLY, "page": page, "cursor": cursor},
+        viewer=viewer,
+    )
+
+
+@router.get("/weekly-reports/{week}.csv")
+async def weekly_report_csv(week: str, viewer: CurrentViewer, state: Container) -> Response:
+    """One report as the analytics API's CSV file."""
+    return _file(await WeeklyReports(state.gateway).csv(viewer.caller, week))
+
+
+@router.get("/weekly-reports/{week}")
+async def weekly_report_page(
+    week: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """One report: its figures against the week before, its sources and funnel, and what
+    became of each mail (a panel that says why when that cannot be read). A week not
+    compiled is the API's 404, shown as the console's problem page."""
+    found = await WeeklyReports(state.gateway).report(
+        viewer.caller, viewer.principal.tenant_id, week
+    )
+    report = found.report
+    return render(
+        request,
+        state.templates,
+        "analytics/weekly_report.html",
+        {
+            **WEEKLY,
+            "report": report,
+            "figures": figure_rows(report),
+            "sources": source_rows(report),
+            "funnel": funnel_lines(report),
+            "mails": found.mails,
+            "mail_lines": (
+                mail_lines([str(r) for r in report.get("recipients") or []], found.mails.data)
+                if found.mails.data is not None
+                else []
+            ),
+        },
+        viewer=viewer,
+    )
+
+
 # A talent pool's health, the panel its board loads after itself
 
 
@@ -202,7 +285,33 @@ async def pool_health_panel(
     )
 
 
-# Settings: the analytics time zone
+# Settings: the analytics time zone, and who gets the weekly report when
+
+
+@dataclass(frozen=True)
+class WeeklyPanel:
+    """The weekly report's part of the settings page: the settings as saved (or why they
+    could not be read), the form as typed, and the API's verdict on it."""
+
+    status: dict[str, Any] | None = None
+    unavailable: str | None = None
+    form: ScheduleForm = field(default_factory=ScheduleForm)
+    errors: dict[str, str] = field(default_factory=dict)
+    problem: Problem | None = None
+    saved: bool = False
+
+
+async def _weekly_panel(state: ConsoleContainer, viewer: Viewer) -> WeeklyPanel:
+    found = await WeeklyReports(state.gateway).settings(viewer.caller)
+    return WeeklyPanel(
+        status=found.data,
+        unavailable=found.unavailable,
+        form=ScheduleForm.from_settings(found.data or {}),
+    )
+
+
+def _weekly_context(weekly: WeeklyPanel, *, oob: bool = False) -> dict[str, object]:
+    return {**WEEKLY, "weekly": weekly, "oob": oob}
 
 
 def _settings_page(
@@ -215,8 +324,12 @@ def _settings_page(
     problem: Problem | None = None,
     saved: bool = False,
     status_code: int = 200,
+    weekly: WeeklyPanel | None = None,
 ) -> HTMLResponse:
-    template = "settings/analytics_form.html" if is_htmx(request) else "settings/analytics.html"
+    """The whole page, or (htmx) the time zone's form, with the weekly report's part swapped
+    out of band when given (a new zone moves its next report)."""
+    fragment = is_htmx(request)
+    template = "settings/analytics_form.html" if fragment else "settings/analytics.html"
     return render(
         request,
         state.templates,
@@ -227,6 +340,8 @@ def _settings_page(
             "problem": problem,
             "saved": saved,
             "zones": time_zone_names(),
+            **_weekly_context(weekly or WeeklyPanel(), oob=fragment),
+            "with_weekly": weekly is not None,
         },
         viewer=viewer,
         status_code=status_code,
@@ -237,10 +352,13 @@ def _settings_page(
 async def analytics_settings_page(
     request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """The time zone whose days the funnel and attribution periods are."""
-    found = await AnalyticsDesk(state.gateway).settings(viewer.caller)
+    """The time zone whose days the funnel, attribution and weekly report are, and who gets
+    the weekly report when."""
+    found, weekly = await asyncio.gather(
+        AnalyticsDesk(state.gateway).settings(viewer.caller), _weekly_panel(state, viewer)
+    )
     values = {"time_zone": str(found.get("time_zone") or "UTC")}
-    return _settings_page(request, viewer, state, values)
+    return _settings_page(request, viewer, state, values, weekly=weekly)
 
 
 @settings_router.post("/analytics")
@@ -248,13 +366,22 @@ async def save_analytics_settings(
     request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
     """Saves the time zone (admins); a name that is none, ours or the API's verdict, is shown
-    at the field with what was typed."""
+    at the field with what was typed. Once saved, the weekly report's part is read again:
+    its next report moved to its hour in the new zone."""
     typed = (await form_of(request)).get("time_zone", "").strip()
     values = {"time_zone": typed}
+    # The whole page (a form posted without htmx) shows the weekly report's part too.
+    weekly = None if is_htmx(request) else await _weekly_panel(state, viewer)
     error = time_zone_error(typed)
     if error:
         return _settings_page(
-            request, viewer, state, values, errors={"time_zone": error}, status_code=422
+            request,
+            viewer,
+            state,
+            values,
+            errors={"time_zone": error},
+            status_code=422,
+            weekly=weekly,
         )
     try:
         saved = await AnalyticsDesk(state.gateway).save_settings(viewer.caller, typed)
@@ -267,6 +394,58 @@ async def save_analytics_settings(
             errors=refused.problem.field_errors,
             problem=refused.problem,
             status_code=refused.problem.status,
+            weekly=weekly,
         )
     values = {"time_zone": str(saved.get("time_zone") or typed)}
-    return _settings_page(request, viewer, state, values, saved=True)
+    weekly = await _weekly_panel(state, viewer)
+    return _settings_page(request, viewer, state, values, saved=True, weekly=weekly)
+
+
+async def _weekly_answer(
+    request: Request,
+    viewer: Viewer,
+    state: ConsoleContainer,
+    weekly: WeeklyPanel,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The weekly report's part (htmx), or the whole page with the time zone as saved."""
+    if is_htmx(request):
+        return render(
+            request,
+            state.templates,
+            "settings/weekly_report_form.html",
+            _weekly_context(weekly),
+            viewer=viewer,
+            status_code=status_code,
+        )
+    found = await AnalyticsDesk(state.gateway).settings(viewer.caller)
+    values = {"time_zone": str(found.get("time_zone") or "UTC")}
+    return _settings_page(request, viewer, state, values, weekly=weekly, status_code=status_code)
+
+
+@settings_router.post("/analytics/weekly-report")
+async def save_weekly_report_settings(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Saves who gets the weekly report and when (admins): the API's refusal is shown at the
+    field it names, with what was typed kept."""
+    form = ScheduleForm.from_form(await form_of(request))
+    reports = WeeklyReports(state.gateway)
+    if form.errors:
+        status = await reports.settings(viewer.caller)
+        weekly = WeeklyPanel(status.data, status.unavailable, form, form.errors)
+        return await _weekly_answer(request, viewer, state, weekly, 422)
+    try:
+        saved = await reports.save_settings(viewer.caller, form)
+    except ApiProblem as refused:
+        status = await reports.settings(viewer.caller)
+        weekly = WeeklyPanel(
+            status.data,
+            status.unavailable,
+            form,
+            refused.problem.field_errors,
+            refused.problem,
+        )
+        return await _weekly_answer(request, viewer, state, weekly, refused.problem.status)
+    weekly = WeeklyPanel(saved, None, ScheduleForm.from_settings(saved), saved=True)
+    return await _weekly_answer(request, viewer, state, weekly)
