@@ -241,9 +241,7 @@ async def weekly_report_page(
     """One report: its figures against the week before, its sources and funnel, and what
     became of each mail (a panel that says why when that cannot be read). A week not
     compiled is the API's 404, shown as the console's problem page."""
-    found = await WeeklyReports(state.gateway).report(
-        viewer.caller, viewer.principal.tenant_id, week
-    )
+    found = await WeeklyReports(state.gateway).report(viewer.caller, week)
     report = found.report
     return render(
         request,

@@ -4,7 +4,6 @@ went (campaigns' `GET /report-mails`)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -53,19 +52,16 @@ class WeeklyReports:
         )
         return found
 
-    async def report(self, caller: Caller, tenant_id: str, week: str) -> WeeklyReport:
-        """One report and its mails, read together: a report's id is the tenant and its ISO
-        week (docs/analytics.md "Weekly report"). The report's refusal (404: not compiled) is
-        raised; the mails' is the mail panel's reason."""
-        report, mails = await asyncio.gather(
-            self._api.get(caller, f"{REPORTS}/{quote(week, safe='')}"),
-            part(
-                self._api.get(
-                    caller,
-                    f"{API}/report-mails",
-                    {"report_id": f"{tenant_id}:{week}", "limit": MAILS_PAGE},
-                )
-            ),
+    async def report(self, caller: Caller, week: str) -> WeeklyReport:
+        """One report, then its mails by the id the report names. The report's refusal (404:
+        not compiled) is raised; the mails' is the mail panel's reason."""
+        report: dict[str, Any] = await self._api.get(caller, f"{REPORTS}/{quote(week, safe='')}")
+        mails = await part(
+            self._api.get(
+                caller,
+                f"{API}/report-mails",
+                {"report_id": str(report.get("report_id") or ""), "limit": MAILS_PAGE},
+            )
         )
         if mails.data is not None:
             mails = Part(data=items(mails.data))
