@@ -242,3 +242,29 @@ def test_blocks_render_per_recipient_or_once_per_sender_and_unused_ones_never() 
     assert for_("Grace", "Rita") == "<b>Hi Grace</b><i>Rita</i>"
     assert for_("Grace", "Gus") == "<b>Hi Grace</b><i>Gus</i>"
     assert for_("Alan", "") == "<b>Hi Alan</b><i>The team</i>"
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("{{ candidate.team.name }}", "`team` has no value for this recipient"),
+        ("{{ open_jobs[0].title }}", "the list has no element 0 for this recipient"),
+    ],
+)
+def test_a_value_some_recipients_lack_is_explained_in_words_and_how_to_guard_it(
+    source: str, said: str
+) -> None:
+    with pytest.raises(RenderError) as raised:
+        render("s", source, "t", context())
+
+    reason = raised.value.reason
+    assert reason.startswith(said), reason
+    assert "{% if ... %}" in reason
+    assert "object" in reason.split("[", 1)[1]  # Jinja's own words kept, in brackets
+
+
+def test_an_error_with_no_plainer_words_keeps_jinjas() -> None:
+    with pytest.raises(RenderError) as raised:
+        render("s", "{{ candidate.email - 1 }}", "t", context())
+
+    assert raised.value.reason == "unsupported operand type(s) for -: 'str' and 'int'"

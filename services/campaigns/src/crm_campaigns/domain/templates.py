@@ -34,12 +34,13 @@ its own merge fields are rendered for the recipient first. Blocks cannot include
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, Undefined, nodes
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
@@ -333,13 +334,40 @@ def _fields_on_line(source: str, line: int | None) -> list[str]:
     )
 
 
+_MISSING_ATTRIBUTE = re.compile(r"^'?\w+ object'? has no attribute '([^']*)'$")
+_MISSING_ELEMENT = re.compile(r"^'?\w+ object'? has no element (.+)$")
+_NOT_ITERABLE = re.compile(r"^'NoneType' object is not iterable$")
+# Said after each explanation below: how a template copes with a value some recipients lack.
+_GUARD = "guard it with {% if ... %} or give it a default (`| default(...)`)"
+
+
+def render_reason(error: Exception) -> str:
+    """Why a template failed for one recipient, in a recruiter's words where Jinja's are a
+    Python type's (`'dict object' has no attribute 'team'`), with Jinja's own in brackets."""
+    text = str(error)
+    explained: str | None = None
+    if isinstance(error, UndefinedError):
+        if found := _MISSING_ATTRIBUTE.match(text):
+            explained = (
+                f"`{found.group(1)}` has no value for this recipient, and the template uses a "
+                f"field or method of it"
+            )
+        elif found := _MISSING_ELEMENT.match(text):
+            explained = f"the list has no element {found.group(1)} for this recipient"
+    elif isinstance(error, TypeError) and _NOT_ITERABLE.match(text):
+        explained = "a field without a value for this recipient is used as a list"
+    if explained is None:
+        return text
+    return f"{explained}: {_GUARD} [{text}]"
+
+
 def _render_part(part: str, source: str, template: Template, context: dict[str, Any]) -> str:
     """One part rendered, or a `RenderError` saying where and why it failed."""
     try:
         rendered = template.render(context)
     except Exception as error:
         line = _template_line(error)
-        raise RenderError(part, line, _fields_on_line(source, line), str(error)) from error
+        raise RenderError(part, line, _fields_on_line(source, line), render_reason(error)) from error
     if len(rendered) > MAX_RENDERED_CHARS:
         raise RenderError(
             part, None, [], f"the rendered text exceeds {MAX_RENDERED_CHARS} characters"
