@@ -33,8 +33,8 @@ its own merge fields are rendered for the recipient first. Blocks cannot include
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
 import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -367,7 +367,8 @@ def _render_part(part: str, source: str, template: Template, context: dict[str, 
         rendered = template.render(context)
     except Exception as error:
         line = _template_line(error)
-        raise RenderError(part, line, _fields_on_line(source, line), render_reason(error)) from error
+        fields = _fields_on_line(source, line)
+        raise RenderError(part, line, fields, render_reason(error)) from error
     if len(rendered) > MAX_RENDERED_CHARS:
         raise RenderError(
             part, None, [], f"the rendered text exceeds {MAX_RENDERED_CHARS} characters"
