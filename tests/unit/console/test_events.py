@@ -1140,3 +1140,17 @@ async def test_the_door_uploads_its_offline_queue_and_shows_what_it_did(
     )
     assert refused.status_code == 409
     assert "the event was cancelled" in refused.text
+
+
+async def test_an_event_is_offered_completion_only_once_it_has_started(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"starts_at": "2099-01-01T09:00:00Z"})
+    upcoming = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert "Mark completed" not in upcoming.text
+    assert "once it has started" in upcoming.text
+
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"starts_at": "2020-01-01T09:00:00Z"})
+    started = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert "Mark completed" in started.text
+    assert "once it has started" not in started.text

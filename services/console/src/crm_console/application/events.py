@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.parts import Part, items, part
-from crm_console.domain.events import Attendance, attendance, door_matches, mail_outcomes
+from crm_console.domain.events import (
+    Attendance,
+    attendance,
+    door_matches,
+    has_started,
+    mail_outcomes,
+)
 
 API = "/api/v1/events"
 PUBLIC = "/public/v1/events"
@@ -33,6 +40,8 @@ class EventPage:
     report: Part = field(default_factory=Part)
     # The tenant's embedding settings (the sites that may frame the form), or why not shown.
     embedding: Part = field(default_factory=Part)
+    # Whether its start has come: only then may it be marked completed.
+    started: bool = True
 
 
 class EventDesk:
@@ -75,6 +84,7 @@ class EventDesk:
             mails.unavailable,
             report=report,
             embedding=embedding,
+            started=has_started(event, datetime.now(UTC)),
         )
 
     async def report_csv(self, caller: Caller, event_id: str) -> Download:

@@ -311,6 +311,18 @@ def form_values(event: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def has_started(event: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the event's start has come (the API completes only an event that has started);
+    an event whose start cannot be read counts as started, so the API decides."""
+    try:
+        starts_at = datetime.fromisoformat(str(event.get("starts_at")))
+    except ValueError:
+        return True
+    if starts_at.tzinfo is None:
+        return True
+    return starts_at <= now
+
+
 def code_of(registration: Mapping[str, Any]) -> str:
     """The code a registrant shows at the door (the events service draws it at random); empty
     where the API leaves it out (a repeat registration, which anybody knowing the address
