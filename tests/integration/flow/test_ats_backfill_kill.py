@@ -39,10 +39,11 @@ SECRET_KEYS = ats_secret_keys()
 # candidate batches of 50. The service stores a page in transactions of `APPLY_BATCH`
 # applications (500 by default: a page at once), so with small ones the test kills it while it
 # stores the second page: part of that page applied (its first transactions committed), its
-# cursor not yet stored.
+# cursor not yet stored. Transactions of 2 leave the kill a window of some 45 commits: with 10,
+# a loaded machine (load 15 on 2 cores) stored the whole page between two looks at the count.
 APPLICATIONS = 600
 PER_PAGE = 500
-APPLY_BATCH = 10
+APPLY_BATCH = 2
 KILL_AT = 510
 # 11 requests for the first page against 5 a second: it is throttled (429, `Retry-After`).
 RATE_LIMIT, RATE_WINDOW = 5, 1.0
