@@ -67,6 +67,7 @@ class EventDesk:
         """Every registration of the event, page after page (one call per 200)."""
         found: list[dict[str, Any]] = []
         cursor: str | None = None
+        asked: set[str] = set()
         while True:
             page = await self._api.get(
                 caller,
@@ -75,8 +76,10 @@ class EventDesk:
             )
             found.extend(page["items"])
             cursor = page.get("next_cursor")
-            if not cursor:
+            # A cursor answered before would repeat the same pages for ever.
+            if not cursor or cursor in asked:
                 return found
+            asked.add(cursor)
 
     async def page(self, caller: Caller, event_id: str) -> EventPage:
         """The event, who registered (every page), what became of the mails to them, the
