@@ -197,7 +197,8 @@ async def run_core_journey(
     async def registered_and_matched() -> bool:
         registrations = await gateway.get(f"/api/v1/events/{event_id}/registrations", headers=acme)
         return bool(
-            registrations.json() and registrations.json()[0]["candidate_id"] == candidate_id
+            registrations.json()["items"]
+            and registrations.json()["items"][0]["candidate_id"] == candidate_id
         )
 
     registration = await gateway.post(

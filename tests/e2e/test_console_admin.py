@@ -332,7 +332,7 @@ def test_the_public_page_asks_the_events_own_questions_on_a_phone(
         watch.assert_clean()
     finally:
         visitor.close()
-    [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
+    [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")["items"]
     assert registration["email"] == email
     assert [(a["question_id"], a["value"]) for a in registration["answers"]] == [
         ("team", "Data"),
@@ -419,7 +419,7 @@ def test_the_public_page_offers_the_events_sessions_with_their_places_left(
         watch.assert_clean()
     finally:
         visitor.close()
-    registrations = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
+    registrations = api_call(gateway, "GET", f"/events/{event['id']}/registrations")["items"]
     assert {r["email"]: r["session_id"] for r in registrations}[email] == "afternoon"
 
 

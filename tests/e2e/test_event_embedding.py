@@ -108,7 +108,7 @@ def test_a_careers_site_embeds_the_form_and_a_site_not_named_is_refused_the_fram
             _is_refused_the_frame(browser, f"http://127.0.0.1:{site.port}", allowed)
         finally:
             api_call(gateway, "PUT", "/settings/event-embedding", {"site_origins": []})
-    [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")
+    [registration] = api_call(gateway, "GET", f"/events/{event['id']}/registrations")["items"]
     assert registration["last_name"] == "Framed"
     assert [(a["question_id"], a["value"]) for a in registration["answers"]] == [("team", "Data")]
 

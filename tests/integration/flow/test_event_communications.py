@@ -341,7 +341,7 @@ async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(
     assert None not in (ada, bob)
 
     listed = await stack.gateway.get(f"/api/v1/events/{event_id}/registrations", headers=acme)
-    assert {r["id"]: r["outcome"] for r in listed.json()} == {
+    assert {r["id"]: r["outcome"] for r in listed.json()["items"]} == {
         came: "attended",
         stayed_away: "no_show",
     }

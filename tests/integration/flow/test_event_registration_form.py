@@ -97,7 +97,7 @@ async def test_answers_are_checked_kept_and_published_with_the_wording_asked(
     assert registered.status_code == 201, registered.text
 
     listed = await stack.gateway.get(f"/api/v1/events/{event['id']}/registrations", headers=acme)
-    [stored] = listed.json()
+    [stored] = listed.json()["items"]
     assert stored["email"] == answered["email"]
     assert [(a["question_id"], a["label"], a["value"]) for a in stored["answers"]] == [
         ("team", "Which team interests you?", "Data"),
@@ -121,7 +121,7 @@ async def test_answers_are_checked_kept_and_published_with_the_wording_asked(
     assert edited.status_code == 200, edited.text
     assert [q["label"] for q in edited.json()["questions"]] == ["Team?"]
     listed = await stack.gateway.get(f"/api/v1/events/{event['id']}/registrations", headers=acme)
-    assert listed.json()[0]["answers"][0]["label"] == "Which team interests you?"
+    assert listed.json()["items"][0]["answers"][0]["label"] == "Which team interests you?"
 
     refused = await stack.gateway.patch(
         f"/api/v1/events/{event['id']}",
@@ -141,7 +141,7 @@ async def test_a_filled_honeypot_is_answered_as_usual_and_stores_nothing(stack: 
     listed = await stack.gateway.get(
         f"/api/v1/events/{event['id']}/registrations", headers=stack.as_(ACME_TOKEN)
     )
-    assert listed.json() == []
+    assert listed.json()["items"] == []
     assert (
         await stack.gateway.get(f"/api/v1/events/{event['id']}", headers=stack.as_(ACME_TOKEN))
     ).json()["registered"] == 0

@@ -108,7 +108,7 @@ async def test_an_events_report_has_every_figure_right(
     # names her by her address either way).
     async def cat_known() -> bool:
         listed = await stack.gateway.get(f"{url}/registrations", headers=acme)
-        return any(r["id"] == cat and r["candidate_id"] for r in listed.json())
+        return any(r["id"] == cat and r["candidate_id"] for r in listed.json()["items"])
 
     await eventually(cat_known, timeout=60, message="the events service never learnt Cat")
     # Cat cancels: Dan, first on the waitlist, gets her seat; Eve stays waitlisted.

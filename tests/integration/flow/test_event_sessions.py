@@ -146,7 +146,7 @@ async def test_each_session_fills_waitlists_and_is_told_on_its_own(
     assert change.subject == f"Changed: {fair['name']}"
     assert invitation(change)[2].decoded("DTSTART") == datetime(2031, 6, 12, 15, tzinfo=BERLIN)
     listed = await stack.gateway.get(f"{url}/registrations", headers=acme)
-    assert {r["email"]: (r["session_id"], r["session_name"]) for r in listed.json()} == {
+    assert {r["email"]: (r["session_id"], r["session_name"]) for r in listed.json()["items"]} == {
         seated_email: ("morning", "Morgens"),
         waiting_email: ("morning", "Morgens"),
         afternoon_email: ("slot-1", "Nachmittags"),

@@ -197,7 +197,7 @@ async def _registrant(stack: Stack, event_id: str) -> str | None:
     response = await stack.gateway.get(
         f"/api/v1/events/{event_id}/registrations", headers=stack.as_(ACME_TOKEN)
     )
-    [registration] = response.json()
+    [registration] = response.json()["items"]
     candidate_id: str | None = registration["candidate_id"]
     return candidate_id
 
@@ -252,7 +252,7 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     listed = await stack.gateway.get(
         f"/api/v1/events/{event_id}/registrations", headers=stack.as_(ACME_TOKEN)
     )
-    [registration] = listed.json()
+    [registration] = listed.json()["items"]
     checked_in = await stack.gateway.post(
         f"/api/v1/events/{event_id}/registrations/{registration['id']}/check-in",
         headers=stack.as_(ACME_TOKEN),

@@ -194,7 +194,7 @@ async def test_check_in_and_walk_ins_emit_event_checked_in_and_enrol(
     )
     assert enrolment["enrolled_by"] == f"event:{event_id}"
     listed = await stack.gateway.get(f"/api/v1/events/{event_id}/registrations", headers=acme)
-    checked = {r["id"]: r["checked_in_at"] is not None for r in listed.json()}
+    checked = {r["id"]: r["checked_in_at"] is not None for r in listed.json()["items"]}
     assert checked == {registration_id: True, walk_in.json()["id"]: True}
 
 

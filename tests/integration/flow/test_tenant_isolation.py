@@ -402,7 +402,7 @@ async def _acme_still_has_everything(stack: Stack, ids: AcmeIds) -> None:
     registrations = await gateway.get(
         f"/api/v1/events/{values['event_id']}/registrations", headers=staff
     )
-    assert [r["id"] for r in registrations.json()] == [values["registration_id"]]
+    assert [r["id"] for r in registrations.json()["items"]] == [values["registration_id"]]
     event = await gateway.get(f"/api/v1/events/{values['event_id']}", headers=staff)
     assert event.json()["status"] != "cancelled"
     members = await gateway.get(f"/api/v1/lists/{values['list_id']}/members", headers=staff)

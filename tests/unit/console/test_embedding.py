@@ -161,7 +161,7 @@ async def test_the_event_page_offers_the_snippet_and_says_where_it_may_show(
 ) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     api.answer("GET", "/api/v1/settings/event-embedding", body={"site_origins": []})
     page = await client.get("/console/events/ev1", headers=gateway_headers(VIC))
     assert "Embed on your site" in page.text

@@ -532,7 +532,7 @@ async def test_an_event_with_sessions_shows_them_in_its_page_and_its_edit_form(
     seated = person("a1b2c3d4", "Ada", "Lovelace", session_id="morning")
     waiting = person("e5f6a7b8", "Wait", "First", "waitlisted", session_id="morning")
     api.answer("GET", "/api/v1/events/ev1", body=event)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=[seated, waiting])
+    api.answer_pages("/api/v1/events/ev1/registrations", [seated, waiting])
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert page.status_code == 200
     table = page.text[page.text.index('data-testid="sessions"') :]
@@ -579,7 +579,7 @@ async def test_a_session_the_api_refuses_to_drop_is_explained_on_the_form(
 async def test_an_event_shows_its_link_registrations_and_waitlist(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert page.status_code == 200
     assert 'value="/console/public/events/ev1" data-absolute-link' in page.text
@@ -592,15 +592,55 @@ async def test_an_event_shows_its_link_registrations_and_waitlist(console: Conso
     assert "Delete event" not in page.text
 
 
+async def test_an_event_page_reads_every_page_of_its_registrations(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT)
+    # More registrants than one page of the API holds: all of them show, none twice.
+    api.answer_pages(
+        "/api/v1/events/ev1/registrations", REGISTRATIONS[:2], REGISTRATIONS[2:3], REGISTRATIONS[3:]
+    )
+    page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
+    assert page.status_code == 200, page.text
+    assert "Registered (2)" in page.text
+    assert "Waitlist (2)" in page.text
+    assert page.text.index("Wait First") < page.text.index("Wait Second")
+    reads = [c for c in api.calls if c.url.path == "/api/v1/events/ev1/registrations"]
+    assert [(c.url.params["limit"], c.url.params.get("cursor")) for c in reads] == [
+        ("200", None),
+        ("200", "page2"),
+        ("200", "page3"),
+    ]
+
+
+async def test_the_door_finds_a_registrant_on_a_later_page(console: Console) -> None:
+    client, api = console
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS[:1], REGISTRATIONS[1:])
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "a1b2c3d4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert found.status_code == 200, found.text
+    assert "Ada Lovelace" in found.text
+    assert 'hx-post="/console/events/ev1/check-in/a1b2c3d4e5f6"' in found.text
+    by_name = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "wait"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "Wait First" in by_name.text
+    assert "Wait Second" in by_name.text
+
+
 async def test_an_event_nobody_registered_for_can_be_deleted(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    api.answer_pages("/api/v1/events/ev1/registrations", [])
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert 'hx-post="/console/events/ev1/delete"' in page.text
     # A registration cancelled since still keeps the event (the API refuses to delete it).
     cancelled = [REGISTRATIONS[0] | {"status": "cancelled"}]
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=cancelled)
+    api.answer_pages("/api/v1/events/ev1/registrations", cancelled)
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert "/console/events/ev1/delete" not in page.text
 
@@ -634,7 +674,7 @@ async def test_an_event_page_shows_each_registrants_outcome_and_mails_failures_f
         REGISTRATIONS[1] | {"outcome": "no_show"},
     ]
     api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=completed)
+    api.answer_pages("/api/v1/events/ev1/registrations", completed)
     mail = {"event_id": "ev1", "registration_id": "a1b2c3d4e5f6", "reason": None}
     api.answer(
         "GET",
@@ -689,7 +729,7 @@ REPORT = {
 async def test_an_event_page_shows_its_report_in_tables_with_headers(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     api.answer("GET", "/api/v1/analytics/events/ev1", body=REPORT)
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert page.status_code == 200
@@ -706,7 +746,7 @@ async def test_an_event_page_shows_its_report_in_tables_with_headers(console: Co
 async def test_an_events_report_downloads_as_the_apis_csv(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"status": "completed"})
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     api.answer("GET", "/api/v1/analytics/events/ev1", body=REPORT)
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert 'href="/console/events/ev1/report.csv" download' in page.text
@@ -736,7 +776,7 @@ async def test_an_events_report_downloads_as_the_apis_csv(console: Console) -> N
 async def test_an_event_page_says_why_it_has_no_report(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    api.answer_pages("/api/v1/events/ev1/registrations", [])
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert page.status_code == 200
     assert "Not available: nothing counted yet" in page.text
@@ -757,7 +797,7 @@ async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
     client, api = console
     draft = EVENT | {"status": "draft", "format": "virtual", "join_url": "https://meet.x/y"}
     api.answer("GET", "/api/v1/events/ev1", body=draft)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=[])
+    api.answer_pages("/api/v1/events/ev1/registrations", [])
     page = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert 'data-testid="publish-event"' in page.text
     assert "Mark completed" not in page.text
@@ -778,7 +818,7 @@ async def test_a_draft_offers_publishing_and_the_apis_refusal_shows_by_it(
 async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) -> None:
     client, api = console
     ada = REGISTRATIONS[1] | {"session_id": "morning", "session_name": "Morgens"}
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=[REGISTRATIONS[0], ada])
+    api.answer_pages("/api/v1/events/ev1/registrations", [REGISTRATIONS[0], ada])
     found = await client.get(
         "/console/events/ev1/check-in",
         params={"q": "a1b2c3d4"},
@@ -926,7 +966,7 @@ async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Con
 
 async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     found = await client.get(
         "/console/events/ev1/check-in",
         params={"q": "ada"},
@@ -957,7 +997,7 @@ async def test_the_door_offers_a_walk_in_form_to_who_may_check_people_in(
     client, api = console
     in_stockholm = {"time_zone": "Europe/Stockholm", "starts_at_local": "2027-03-25T18:00:00"}
     api.answer("GET", "/api/v1/events/ev1", body=EVENT | in_stockholm)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     door = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
     assert door.status_code == 200
     # The start as the door sees it: in the event's zone, and saying which.
@@ -1079,7 +1119,7 @@ async def test_a_walk_in_refused_shows_why_by_the_field_and_keeps_what_was_typed
 async def test_a_scanned_qr_code_opens_the_door_with_the_person_found(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events/ev1", body=EVENT)
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     door = await client.get(
         "/console/events/ev1/check-in",
         params={"code": "A1B2C3D4"},
@@ -1144,7 +1184,7 @@ async def test_the_door_uploads_its_offline_queue_and_shows_what_it_did(
 
 async def test_an_event_is_offered_completion_only_once_it_has_started(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/events/ev1/registrations", body=REGISTRATIONS)
+    api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
     api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"starts_at": "2099-01-01T09:00:00Z"})
     upcoming = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert "Mark completed" not in upcoming.text

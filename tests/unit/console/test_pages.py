@@ -48,13 +48,29 @@ class Api:
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], httpx.Response] = {}
+        self.pages: dict[tuple[str, str], dict[str | None, httpx.Response]] = {}
         self.calls: list[httpx.Request] = []
 
     def answer(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
         self.routes[(method, path)] = httpx.Response(status, json=body)
 
+    def answer_pages(self, path: str, *pages: list[Any]) -> None:
+        """A paged list read with GET: `pages` in turn, each naming the next by its cursor
+        (`page2`, `page3`...); a cursor not handed out is a 400."""
+        cursors = [None, *(f"page{n}" for n in range(2, len(pages) + 1))]
+        following = [*cursors[1:], None]
+        self.pages[("GET", path)] = {
+            cursor: httpx.Response(200, json={"items": items, "next_cursor": after})
+            for cursor, items, after in zip(cursors, pages, following, strict=True)
+        }
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
+        paged = self.pages.get((request.method, request.url.path))
+        if paged is not None:
+            return paged.get(request.url.params.get("cursor")) or httpx.Response(
+                400, json={"title": "Bad Request", "status": 400, "type": "invalid-cursor"}
+            )
         found = self.routes.get((request.method, request.url.path))
         if found is None:
             return httpx.Response(

@@ -25,6 +25,10 @@ PUBLIC = "/public/v1/events"
 # Registrant mails (campaigns) an event page shows: one page of the API's largest size.
 MAILS_SHOWN = 200
 
+# Registrations asked for a page at a time (the API's largest page): the event page and the
+# door read every page, so a fair with thousands of registrants shows them all.
+REGISTRATIONS_PAGE = 200
+
 
 # What the report panel says for an event analytics has not counted anything of yet.
 NO_REPORT_YET = "nothing counted yet: the report starts with the first registration."
@@ -59,13 +63,32 @@ class EventDesk:
         found: dict[str, Any] = await self._api.get(caller, f"{API}/{event_id}")
         return found
 
+    async def registrations(self, caller: Caller, event_id: str) -> list[dict[str, Any]]:
+        """Every registration of the event, page after page (one call per 200)."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        asked: set[str] = set()
+        while True:
+            page = await self._api.get(
+                caller,
+                f"{API}/{event_id}/registrations",
+                {"limit": REGISTRATIONS_PAGE, "cursor": cursor},
+            )
+            found.extend(page["items"])
+            cursor = page.get("next_cursor")
+            # A cursor answered before would repeat the same pages for ever.
+            if not cursor or cursor in asked:
+                return found
+            asked.add(cursor)
+
     async def page(self, caller: Caller, event_id: str) -> EventPage:
-        """The event, who registered, what became of the mails to them, the event's report
-        and the sites that may embed its form, fetched together (one call each; the page still
-        shows when the mails, the report or the sites cannot be read)."""
+        """The event, who registered (every page), what became of the mails to them, the
+        event's report and the sites that may embed its form, fetched together (one call each,
+        a call per 200 registrations; the page still shows when the mails, the report or the
+        sites cannot be read)."""
         event, registrations, mails, report, embedding = await asyncio.gather(
             self._api.get(caller, f"{API}/{event_id}"),
-            self._api.get(caller, f"{API}/{event_id}/registrations"),
+            self.registrations(caller, event_id),
             part(
                 self._api.get(
                     caller, "/api/v1/event-mails", {"event_id": event_id, "limit": MAILS_SHOWN}
@@ -122,9 +145,9 @@ class EventDesk:
         await self._api.send(caller, "POST", f"{API}/{event_id}/{action}")
 
     async def door(self, caller: Caller, event_id: str, query: str) -> list[dict[str, Any]]:
-        """Registrants the door's search finds (one call for the event's registrations)."""
-        registrations = await self._api.get(caller, f"{API}/{event_id}/registrations")
-        return door_matches(registrations, query)
+        """Registrants the door's search finds among all the event's registrations (a call
+        per 200 of them)."""
+        return door_matches(await self.registrations(caller, event_id), query)
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_events.api.deps import Storage
 from crm_events.api.registration_links import CALENDAR_RESPONSE, calendar_file, cancel_refused
@@ -53,10 +54,14 @@ from crm_events.domain.models import (
 from crm_events.domain.questions import AnswerInvalid
 from crm_events.domain.sessions import SessionChoiceInvalid
 from crm_shared import (
+    MAX_PAGE_SIZE,
     CurrentPrincipal,
     IfMatch,
+    Page,
     ProblemError,
     StaleVersionError,
+    decode_cursor,
+    encode_cursor,
     etag_for,
     new_id,
     problem_responses,
@@ -337,18 +342,30 @@ async def remove_event(event_id: str, principal: CurrentPrincipal, storage: Stor
 @router.get(
     "/{event_id}/registrations",
     dependencies=[require_permission("events:read")],
-    response_model=list[RegistrationDetail],
+    response_model=Page[RegistrationDetail],
 )
 async def event_registrations(
-    event_id: str, principal: CurrentPrincipal, storage: Storage
-) -> list[RegistrationDetail]:
-    """Who registered for an event (first 5000)."""
+    event_id: str,
+    principal: CurrentPrincipal,
+    storage: Storage,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[RegistrationDetail]:
+    """Who registered for an event (registered, waitlisted and cancelled alike) in the order
+    they first registered, a page at a time."""
+    after = decode_cursor(cursor) if cursor else None
     try:
         event = await lifecycle.existing_event(storage, principal.tenant_id, event_id)
-        found = await registrations.registrations_for(storage, principal.tenant_id, event_id)
+        found = await registrations.registrations_for(
+            storage, principal.tenant_id, event_id, after=after, limit=limit + 1
+        )
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    return [_detail(storage, r, event) for r in found]
+    shown = found[:limit]
+    return Page[RegistrationDetail](
+        items=[_detail(storage, r, event) for r in shown],
+        next_cursor=encode_cursor(shown[-1].id) if len(found) > limit else None,
+    )
 
 
 @router.post(

@@ -88,11 +88,12 @@ def _check_open(event: RecruitingEvent) -> None:
 
 
 async def registrations_for(
-    storage: EventsStorage, tenant_id: str, event_id: str
+    storage: EventsStorage, tenant_id: str, event_id: str, *, after: str | None = None, limit: int
 ) -> list[Registration]:
-    """Who registered for an event (first 5000)."""
+    """One page of who registered for an event, in the order they registered: the first
+    `limit` after the registration `after`."""
     await existing_event(storage, tenant_id, event_id)
-    return await storage.registrations(tenant_id).registrations(event_id)
+    return await storage.registrations(tenant_id).of_event(event_id, after=after, limit=limit)
 
 
 async def check_in(

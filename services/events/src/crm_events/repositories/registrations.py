@@ -33,6 +33,10 @@ async def ensure_registration_indexes(database: Database) -> None:
     await registrations.create_index([("tenant_id", ASCENDING), ("email", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     await registrations.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
+    # An event's registrations listed page by page, in the order they were made.
+    await registrations.create_index(
+        [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("_id", ASCENDING)]
+    )
 
 
 async def backfill_door_codes(database: Database) -> None:
@@ -214,10 +218,15 @@ class RegistrationRepository:
         )
         return {d["_id"]: from_document(Registration, d) for d in documents}
 
-    async def registrations(self, event_id: str) -> list[Registration]:
-        documents = await self._registrations.find(
-            {"event_id": event_id}, sort=[("_id", ASCENDING)], limit=5000
-        )
+    async def of_event(
+        self, event_id: str, *, after: str | None = None, limit: int
+    ) -> list[Registration]:
+        """One page of the event's registrations (every status) in the order they were made:
+        the first `limit` whose id comes after `after`."""
+        query: dict[str, Any] = {"event_id": event_id}
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._registrations.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Registration, d) for d in documents]
 
     async def fold_into(
