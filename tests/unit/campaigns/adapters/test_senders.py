@@ -3,7 +3,10 @@ through with the tenant's envelope sender and the account's own limit."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
 from pydantic import ValidationError
@@ -30,12 +33,14 @@ class CapturingTransport:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.contents: list[bytes] = []
 
     async def send(self, message: EmailMessage) -> None:
         raise AssertionError("not used")
 
     async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
         self.sent.append((sender, recipient))
+        self.contents.append(content)
 
     async def close(self) -> None:
         pass
@@ -102,3 +107,20 @@ async def test_consent_confirmations_use_the_tenants_account() -> None:
     await send_confirmation(mailer, "globex", request, "consent-2")
     assert own.sent == [("talent@acme.example", "ada@example.org")]
     assert platform.sent == [("talent@recruitcrm.example", "ada@example.org")]
+
+
+async def test_a_transactional_mail_without_a_date_is_sent_with_one() -> None:
+    transport = CapturingTransport()
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = PLATFORM, "ada@example.org", "Weekly report"
+    mail.set_content("Figures")
+
+    await TransactionalMailer(transport, Senders(SenderProfile(PLATFORM), {})).send(
+        "acme", mail, "ada@example.org"
+    )
+
+    [content] = transport.contents
+    sent = BytesParser(policy=policy.default).parsebytes(content)
+    assert sent["Date"] is not None
+    # `-0000`: UTC, written as the marketing mail's `Date` is (formatdate, not local time).
+    assert abs(sent["Date"].datetime.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5)

@@ -36,6 +36,8 @@ def test_raw_mail_parses_to_the_same_headers_and_parts(subject: str) -> None:
     for header in ("From", "To", "Subject", "Message-ID", "X-CRM-Message-Id"):
         assert str(raw[header]) == str(reference[header])
     assert raw["Message-ID"] == "<b1-c1@example.org>"
+    assert raw["Date"] is not None
+    assert reference["Date"] is not None
     for subtype in ("plain", "html"):
         ours, theirs = raw.get_body((subtype,)), reference.get_body((subtype,))
         assert ours is not None

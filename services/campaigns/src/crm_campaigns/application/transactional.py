@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
+from email.utils import formatdate
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
@@ -53,7 +54,10 @@ async def send_as_tenant(
 ) -> None:
     """Sends `email`, written from the tenant's sender (`senders.for_tenant(...).sender`),
     DKIM-signed if it has a key, through its own account if it has one, like every other mail
-    of the tenant."""
+    of the tenant. A message without a `Date` (RFC 5322 requires one; spam filters score its
+    absence) gets the time it is sent."""
+    if "Date" not in email:
+        email["Date"] = formatdate(localtime=False)
     profile = senders.for_tenant(tenant_id)
     # CRLF line endings: what is signed must be what goes out.
     content = await profile.sign(email.as_bytes(policy=policy.SMTP))

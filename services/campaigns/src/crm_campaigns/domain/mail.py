@@ -41,6 +41,7 @@ def email_for(message: Message, sender: str, message_domain: str) -> EmailMessag
     email = EmailMessage()
     for name, value in message_headers(message, sender, message_domain):
         email[name] = value
+    email["Date"] = formatdate(localtime=False)
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     return email
