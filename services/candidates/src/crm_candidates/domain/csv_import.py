@@ -417,7 +417,8 @@ def iter_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 # What a column is usually called, per profile field: the column's name folded (accents and
 # everything but letters and digits dropped, lower case) as English, German, French, Spanish,
-# Dutch and Scandinavian exports spell it. The first field whose names hold it is suggested.
+# Dutch, Scandinavian and Finnish exports spell it. The first field whose names hold it is
+# suggested.
 _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": (
         "firstname",
@@ -431,6 +432,7 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "fornavn",
         "fornamn",
         "nome",
+        "etunimi",
     ),
     "last_name": (
         "lastname",
@@ -444,7 +446,9 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "achternaam",
         "efternavn",
         "efternamn",
+        "etternavn",
         "cognome",
+        "sukunimi",
     ),
     "emails": (
         "email",
@@ -462,7 +466,9 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "epost",
         "epostadress",
         "epostadresse",
+        "emailadres",
         "sahkoposti",
+        "sahkopostiosoite",
     ),
     "phones": (
         "phone",
@@ -481,6 +487,8 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "mobiltelefon",
         "telefonnr",
         "puhelin",
+        "matkapuhelin",
+        "puhelinnumero",
     ),
     "skills": ("skills", "skill", "competences", "kompetenzen", "fahigkeiten", "habilidades"),
     "tags": ("tags", "tag", "labels", "schlagworte"),
@@ -509,6 +517,8 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "befattning",
         "yrkestitel",
         "stilling",
+        "titteli",
+        "tehtavanimike",
     ),
     "current_company": (
         "currentcompany",
@@ -529,7 +539,18 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "bedrift",
         "yritys",
     ),
-    "location": ("location", "city", "ort", "stadt", "wohnort", "ville", "ciudad", "plaats"),
+    "location": (
+        "location",
+        "city",
+        "ort",
+        "stadt",
+        "wohnort",
+        "ville",
+        "ciudad",
+        "plaats",
+        "kaupunki",
+        "paikkakunta",
+    ),
     "time_zone": ("timezone", "tz", "zeitzone"),
     "locale": ("locale", "language", "sprache", "langue", "idioma"),
     "seniority": ("seniority", "level"),
