@@ -349,8 +349,8 @@ def render_reason(error: Exception) -> str:
     if isinstance(error, UndefinedError):
         if found := _MISSING_ATTRIBUTE.match(text):
             explained = (
-                f"`{found.group(1)}` has no value for this recipient, and the template uses a "
-                f"field or method of it"
+                f"`{found.group(1)}` has no value for this recipient, where the template needs "
+                f"one (a field or method of it, or arithmetic with it)"
             )
         elif found := _MISSING_ELEMENT.match(text):
             explained = f"the list has no element {found.group(1)} for this recipient"
