@@ -109,6 +109,8 @@ def test_recipients_are_read_one_a_line_or_comma_separated() -> None:
         "dee@acme.test",
     ]
     assert recipients_from("  \n ") == []
+    # A space does not split: an entry that is not an address reaches the API whole.
+    assert recipients_from("ana@acme.test, not an address") == ["ana@acme.test", "not an address"]
     form = ScheduleForm.from_form({"recipients": "a@x.test, b@x.test", "weekday": "7", "hour": "0"})
     assert form.errors == {}
     assert form.body() == {"recipients": ["a@x.test", "b@x.test"], "weekday": 7, "hour": 0}

@@ -37,14 +37,15 @@ FIGURES = {
     "hires": "Hires",
 }
 MAIL_OUTCOMES = {"sent": "Sent", "suppressed": "Not sent (suppressed)", "failed": "Failed"}
-# Recipients are typed one a line or separated by commas (or semicolons, as mail programs do).
-_SEPARATORS = re.compile(r"[\s,;]+")
+# Recipients are typed one a line or separated by commas (or semicolons, as mail programs do);
+# not by spaces, so that an entry with a space in it is refused whole, as typed.
+_SEPARATORS = re.compile(r"[\n,;]+")
 
 
 def recipients_from(text: str) -> list[str]:
     """The addresses typed, in order, blanks dropped (the API trims, lower-cases, drops
     duplicates and decides what an address is)."""
-    return [address for address in _SEPARATORS.split(text) if address]
+    return [address.strip() for address in _SEPARATORS.split(text) if address.strip()]
 
 
 @dataclass(frozen=True)
