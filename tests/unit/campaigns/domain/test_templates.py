@@ -268,3 +268,20 @@ def test_an_error_with_no_plainer_words_keeps_jinjas() -> None:
         render("s", "{{ candidate.email - 1 }}", "t", context())
 
     assert raised.value.reason == "unsupported operand type(s) for -: 'str' and 'int'"
+
+
+def test_a_refusal_is_said_once_and_names_what_was_subscripted() -> None:
+    with pytest.raises(TemplateError) as raised:
+        validate_template(
+            {
+                "html": "{{ candidate.custom.team.name }}\n{{ open_jobs[0].title }}\n"
+                "{{ candidate['first_name'] }}"
+            }
+        )
+    messages = [(i.line, i.message) for i in raised.value.issues]
+    assert messages.count((1, "merge fields are one level deep, e.g. candidate.first_name")) == 1
+    assert len(messages) == len(set(messages))
+    line_2 = [message for line, message in messages if line == 2]
+    assert "open_jobs is a list: use {% for job in open_jobs %} or {% if open_jobs %}" in line_2
+    assert not [message for message in line_2 if "candidate[" in message]
+    assert (3, "use candidate.field, not candidate[...]") in messages

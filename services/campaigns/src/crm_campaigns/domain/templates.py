@@ -265,10 +265,13 @@ def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
             problems.append(
                 ("merge fields are one level deep, e.g. candidate.first_name", getattr_node.lineno)
             )
-    first_item = next(iter(tree.find_all(nodes.Getitem)), None)
-    if first_item is not None:
-        problems.append(("use candidate.field, not candidate['field']", first_item.lineno))
-    return problems
+    for item in tree.find_all(nodes.Getitem):
+        subscripted = item.node.name if isinstance(item.node, nodes.Name) else "candidate"
+        if subscripted == OPEN_JOBS:
+            continue  # "open_jobs is a list: ..." said above
+        problems.append((f"use {subscripted}.field, not {subscripted}[...]", item.lineno))
+    # One problem once: `a.b.c.d` digs two levels too deep, and says so once for its line.
+    return list(dict.fromkeys(problems))
 
 
 def validate_template(
