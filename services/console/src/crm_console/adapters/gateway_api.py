@@ -101,6 +101,33 @@ class GatewayApi:
         """A JSON read."""
         return (await self.request(caller, "GET", path, params=params)).json()
 
+    async def every_page(
+        self,
+        caller: Caller,
+        path: str,
+        params: QueryParams | None = None,
+        *,
+        max_pages: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The items of a paged list (`{items, next_cursor}`), page after page by its cursor:
+        all of them, or those of the first `max_pages`. A cursor answered before ends it (it
+        would repeat the same pages for ever)."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        asked: set[str] = set()
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            page = await self.get(caller, path, {**(params or {}), "cursor": cursor})
+            pages += 1
+            if not isinstance(page, dict):
+                break
+            found.extend(item for item in page.get("items") or [] if isinstance(item, dict))
+            cursor = page.get("next_cursor")
+            if not cursor or cursor in asked:
+                break
+            asked.add(cursor)
+        return found
+
     async def send(
         self, caller: Caller, method: str, path: str, body: Any = None, **options: Any
     ) -> Any:

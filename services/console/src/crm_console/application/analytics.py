@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, GatewayApi, SignedOut
-from crm_console.application.lookups import Choices, choices, items_of
+from crm_console.application.lookups import Choices, choices
 from crm_console.application.parts import Part, part
 from crm_console.domain.analytics import (
     AnalyticsQuery,
@@ -135,17 +135,9 @@ class AnalyticsDesk:
         return await choices(self._api.get(caller, NAME_LISTS[kind], params))
 
     async def _broadcasts(self, caller: Caller) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(BROADCAST_PAGES):
-            page = await self._api.get(
-                caller, NAME_LISTS["broadcast"], {"limit": BOARD_PAGE, "cursor": cursor}
-            )
-            found.extend(items_of(page))
-            cursor = page.get("next_cursor") if isinstance(page, dict) else None
-            if not cursor:
-                break
-        return found
+        return await self._api.every_page(
+            caller, NAME_LISTS["broadcast"], {"limit": BOARD_PAGE}, max_pages=BROADCAST_PAGES
+        )
 
     async def funnel(self, caller: Caller, query: AnalyticsQuery) -> Report:
         """The funnel split by the query's `by` (names looked up alongside), and the whole

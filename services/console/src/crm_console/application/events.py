@@ -65,21 +65,9 @@ class EventDesk:
 
     async def registrations(self, caller: Caller, event_id: str) -> list[dict[str, Any]]:
         """Every registration of the event, page after page (one call per 200)."""
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        asked: set[str] = set()
-        while True:
-            page = await self._api.get(
-                caller,
-                f"{API}/{event_id}/registrations",
-                {"limit": REGISTRATIONS_PAGE, "cursor": cursor},
-            )
-            found.extend(page["items"])
-            cursor = page.get("next_cursor")
-            # A cursor answered before would repeat the same pages for ever.
-            if not cursor or cursor in asked:
-                return found
-            asked.add(cursor)
+        return await self._api.every_page(
+            caller, f"{API}/{event_id}/registrations", {"limit": REGISTRATIONS_PAGE}
+        )
 
     async def page(self, caller: Caller, event_id: str) -> EventPage:
         """The event, who registered (every page), what became of the mails to them, the
