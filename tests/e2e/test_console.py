@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from browser import PHONE, PageWatch, assert_accessible, screenshot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from e2e.conftest import ProcessStack
 from e2e.console_support import api_call, sign_in
@@ -75,6 +75,54 @@ def test_a_recruiter_signs_in_searches_and_opens_a_profile(
         page.get_by_role("button", name="Sign out").click()
     page.goto(f"{gateway}/console/candidates")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    watch.assert_clean()
+
+
+def test_a_search_typed_while_the_page_still_loads_is_sent(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    """htmx wires the page at DOMContentLoaded, which waits for the deferred chart script:
+    holding that script back leaves the search field on screen and unwired, as on a slow line."""
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Öberg").replace("-", "")
+    api_call(
+        gateway,
+        "POST",
+        "/candidates",
+        {"first_name": "Åsa", "last_name": surname, "emails": [f"{surname.lower()}@example.se"]},
+    )
+    api_call(
+        gateway,
+        "POST",
+        "/candidates",
+        {
+            "first_name": "Åke",
+            "last_name": "Lind",
+            "emails": [f"lind.{surname.lower()}@example.se"],
+        },
+    )
+    sign_in(page, gateway, "rita.recruiter")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(re.compile(r"/static/vendor/chart-[^/]*\.js$"), hold)
+
+    page.goto(f"{gateway}/console/candidates", wait_until="commit")
+    page.get_by_label("Search").fill(surname)
+    for _ in range(200):  # the handler runs while Playwright waits, so wait in its terms
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the chart script was not requested"
+    assert page.evaluate("typeof Chart") == "undefined", "the page loaded before the typing"
+    held[0].continue_()
+
+    expect(page).to_have_url(re.compile(r"q=" + re.escape(quote(surname))))
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    expect(page.locator("#results").get_by_role("link", name=f"Åsa {surname}")).to_be_visible()
     watch.assert_clean()
 
 

@@ -30,6 +30,19 @@
     absoluteLinks(document);
     questionParts(document);
   });
+  // htmx wires the page at DOMContentLoaded and takes each field's value then as its last one,
+  // so a search typed before that (a page still arriving on a slow line) or restored by the
+  // browser on "Back" would send nothing until typed again: ask for it once htmx is ready.
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target !== document.body) {
+      return;
+    }
+    document.querySelectorAll("input[type=search]").forEach(function (field) {
+      if (field.value !== field.defaultValue) {
+        htmx.trigger(field, "typed-early");
+      }
+    });
+  });
   document.addEventListener("htmx:afterSettle", function (event) {
     drawCharts(event.target);
     absoluteLinks(event.target);
