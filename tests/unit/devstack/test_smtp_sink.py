@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import smtplib
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -98,3 +99,20 @@ def test_unknown_paths_are_not_found(tmp_path: Path, path: str) -> None:
 def test_read_messages_of_missing_directory_is_empty(tmp_path: Path) -> None:
     """A sink that has received nothing yet has no directory; that reads as no messages."""
     assert read_messages(tmp_path / "absent") == []
+
+
+def test_mail_to_a_non_ascii_address_is_taken_by_smtputf8(tmp_path: Path) -> None:
+    smtp_port, http_port = free_ports(2)
+    directory = tmp_path / "messages"
+    message = invitation()
+    message.replace_header("To", "josé@example.es")
+    with SmtpSinkServer(directory, smtp_port, http_port):
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("smtputf8")
+            content = message.as_bytes(policy=policy.SMTPUTF8)
+            client.sendmail(message["From"], ["josé@example.es"], content, ["SMTPUTF8"])
+
+        [received] = read_messages(directory)
+        assert received.rcpt_tos == ("josé@example.es",)
+        assert received.subject == "Einladung zum Gespräch"  # raw UTF-8 now, read as such

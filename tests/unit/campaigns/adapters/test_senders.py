@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 
 import pytest
 from pydantic import ValidationError
@@ -124,3 +124,26 @@ async def test_a_transactional_mail_without_a_date_is_sent_with_one() -> None:
     assert sent["Date"] is not None
     # `-0000`: UTC, written as the marketing mail's `Date` is (formatdate, not local time).
     assert abs(sent["Date"].datetime.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+async def test_a_transactional_mail_to_a_non_ascii_address_names_it_readably() -> None:
+    transport = CapturingTransport()
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = (
+        "Ørsted Talent <talent@orsted.example>",
+        "josé@example.es",
+        "Välkommen",
+    )
+    mail.set_content("Hej")
+
+    await TransactionalMailer(transport, Senders(SenderProfile(PLATFORM), {})).send(
+        "acme", mail, "josé@example.es"
+    )
+
+    [content] = transport.contents
+    assert "To: josé@example.es\r\n".encode() in content  # RFC 6532, not an encoded word
+    # The standard library reads bytes as ASCII: UTF-8 headers are read from text.
+    sent = Parser(policy=policy.SMTPUTF8).parsestr(content.decode())
+    assert sent["To"].addresses[0].addr_spec == "josé@example.es"
+    assert sent["From"].addresses[0].addr_spec == "talent@orsted.example"
+    assert sent["From"].addresses[0].display_name == "Ørsted Talent"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from email import policy
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 
 import pytest
 
-from crm_campaigns.domain.mail import email_for, raw_email
+from crm_campaigns.domain.mail import email_for, raw_email, smtp_bytes
 from crm_campaigns.domain.models import Message
 
 pytestmark = pytest.mark.unit
@@ -89,3 +89,30 @@ def test_ascii_bodies_in_short_lines_go_as_they_are(html: str, encoding: str) ->
     assert lines(body.get_content()) == lines(reference.get_content())
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert b"\r" not in raw.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("sender", "display_name", "sender_address"),
+    [
+        ("Ørsted Talent <talent@orsted.example>", "Ørsted Talent", "talent@orsted.example"),
+        ('"Åberg, Talent" <talent@aberg.example>', "Åberg, Talent", "talent@aberg.example"),
+        ("Talent Team <talent@example.org>", "Talent Team", "talent@example.org"),
+    ],
+)
+@pytest.mark.parametrize("recipient", ["ada@example.org", "josé@example.es"])
+def test_mailboxes_stay_addresses_whatever_their_letters(
+    sender: str, display_name: str, sender_address: str, recipient: str
+) -> None:
+    for content in (
+        raw_email(message("Hej", to_email=recipient), sender, "example.org"),
+        smtp_bytes(email_for(message("Hej", to_email=recipient), sender, "example.org")),
+    ):
+        # The standard library reads bytes as ASCII: UTF-8 headers are read from text.
+        parsed = Parser(policy=policy.SMTPUTF8).parsestr(content.decode())
+        [mailbox] = parsed["From"].addresses
+        assert (mailbox.display_name, mailbox.addr_spec) == (display_name, sender_address)
+        assert parsed["To"].addresses[0].addr_spec == recipient
+        assert not parsed["From"].defects
+        head = content.split(b"\r\n\r\n", 1)[0]
+        # 8-bit headers only where the envelope goes by SMTPUTF8 anyway.
+        assert head.isascii() == recipient.isascii()

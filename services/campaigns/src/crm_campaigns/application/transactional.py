@@ -9,13 +9,13 @@ bounced, complained or suppressed by hand (an unsubscribed address still gets it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import MailTransport
 from crm_campaigns.application.delivery_metrics import DeliveryMetrics
+from crm_campaigns.domain.mail import smtp_bytes
 from crm_campaigns.domain.models import MessageCategory
 from crm_campaigns.domain.sending import Outcome
 from crm_campaigns.domain.suppression import blocking_reason
@@ -60,7 +60,7 @@ async def send_as_tenant(
         email["Date"] = formatdate(localtime=False)
     profile = senders.for_tenant(tenant_id)
     # CRLF line endings: what is signed must be what goes out.
-    content = await profile.sign(email.as_bytes(policy=policy.SMTP))
+    content = await profile.sign(smtp_bytes(email))
     if (account := profile.account) is not None:
         await account.transport.send_raw(account.envelope_sender, recipient, content)
     else:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+from email import policy
 from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, parseaddr
 
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
@@ -16,6 +17,43 @@ from crm_campaigns.domain.models import (
 # The longest line SMTP carries (RFC 5321: 998 octets before CRLF); a body with a longer one
 # goes base64.
 MAX_SMTP_LINE = 998
+
+# The headers whose values are mailboxes: their addresses must stay readable as addresses.
+ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To", "Sender")
+
+
+def header_value(name: str, value: str) -> str:
+    """`value` as it may stand in header `name`.
+
+    Non-ASCII text is encoded (RFC 2047), but never a mailbox's address: an encoded word there
+    (`=?utf-8?q?jos=C3=A9?=@example.es`, or a whole `Name <address>` as one word) is no address
+    to any mail program. A mailbox's display name is encoded alone; a non-ASCII address goes
+    as UTF-8 (RFC 6532), as its envelope must go by SMTPUTF8 anyway.
+    """
+    if value.isascii():
+        return value
+    if name in ADDRESS_HEADERS:
+        display, address = parseaddr(value)
+        if "@" in address:
+            if address.isascii():
+                return formataddr((display, address), charset="utf-8")
+            if not display:
+                return address
+            quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{quoted}" <{address}>'
+    return Header(value, "utf-8").encode()
+
+
+def smtp_bytes(email: EmailMessage) -> bytes:
+    """`email` as SMTP carries it (CRLF). The standard library's SMTP policy writes a non-ASCII
+    address as an encoded word, which is no address: a message naming one is written in UTF-8
+    (RFC 6532) instead, as it goes by SMTPUTF8 anyway."""
+    utf8 = any(
+        not parseaddr(str(value))[1].isascii()
+        for name in ADDRESS_HEADERS
+        for value in email.get_all(name, [])
+    )
+    return email.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
 
 
 def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:
@@ -71,16 +109,13 @@ def raw_email(message: Message, sender: str, message_domain: str) -> bytes:
     """The same message as `email_for`, serialised directly: the standard library's policy
     machinery costs several milliseconds a message, which bounds a broadcast's throughput.
 
-    Header values with non-ASCII text are encoded (RFC 2047); anything that could break a header
-    line falls back to `email_for`.
+    Header values with non-ASCII text are written as `header_value` says; anything that could
+    break a header line falls back to `email_for`.
     """
     headers = message_headers(message, sender, message_domain)
     if any("\r" in value or "\n" in value for _, value in headers):
-        return email_for(message, sender, message_domain).as_bytes()
-    lines = [
-        f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}"
-        for name, value in headers
-    ]
+        return smtp_bytes(email_for(message, sender, message_domain))
+    lines = [f"{name}: {header_value(name, value)}" for name, value in headers]
     boundary = f"=_{message.id}"
     head = "\r\n".join(
         [
