@@ -68,6 +68,11 @@ def running_gateway(mongodb_uri: str, **overrides: Any) -> Iterator[Gateway]:
         if request.url.path == "/openapi.json":
             return httpx.Response(200, json=_with_permissions(PUBLISHED["candidates"]))
         forwarded.append(request)
+        # Paths that stand for a service that is slower than the gateway waits, or down.
+        if request.url.path.endswith("/answers-late"):
+            raise httpx.ReadTimeout("no answer", request=request)
+        if request.url.path.endswith("/is-down"):
+            raise httpx.ConnectError("connection refused", request=request)
         return httpx.Response(200, json={"items": []})
 
     upstream = httpx.AsyncClient(transport=httpx.MockTransport(candidates))

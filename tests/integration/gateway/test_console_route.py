@@ -106,3 +106,31 @@ def test_a_gateway_without_a_console_says_so(
         answer = running.client.get("/console/sign-in")
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_console_that_does_not_answer_is_said_so_in_html_not_json(gateway: Gateway) -> None:
+    assert sign_in(gateway).status_code == 302
+    csrf = gateway.client.get("/auth/session").json()["csrf_token"]
+
+    page = gateway.client.get("/console/candidates/answers-late?q=Zo%C3%AB")
+    fragment = gateway.client.get("/console/answers-late", headers={"HX-Request": "true"})
+    write = gateway.client.post(
+        "/console/answers-late", headers={"X-CSRF-Token": csrf, "HX-Request": "true"}
+    )
+    down = gateway.client.get("/console/is-down")
+
+    assert page.status_code == 504
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>The console did not answer in time</h1>" in page.text
+    assert '<a href="/console/candidates/answers-late?q=Zo%C3%AB">Try again</a>' in page.text
+    assert (fragment.status_code, fragment.headers["content-type"][:9]) == (504, "text/html")
+    assert fragment.text.startswith('<div class="problem" role="alert">')
+    assert "<html" not in fragment.text
+    assert "Look at the page again before you repeat what you did" in write.text
+    assert "Look at the page again" not in fragment.text
+    assert down.status_code == 502
+    assert "<h1>The console is not available</h1>" in down.text
+    # The API's own failures stay problem documents.
+    api = gateway.client.get("/api/v1/candidates/answers-late")
+    assert api.status_code == 504
+    assert api.headers["content-type"].startswith("application/problem+json")

@@ -7,9 +7,11 @@ display name. The sign-in page and static files need no session."""
 
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
 
 from crm_gateway.api.deps import (
     Container,
@@ -19,9 +21,10 @@ from crm_gateway.api.deps import (
     session_of,
 )
 from crm_gateway.api.proxy import forward
+from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.routing import HTTP_METHODS
 from crm_gateway.domain.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
-from crm_shared import ProblemError, public_operation
+from crm_shared import Principal, ProblemError, public_operation
 
 CONSOLE_PREFIX = "/console"
 # What the console serves to anyone: its sign-in page, its scripts and styles, and the public
@@ -48,6 +51,42 @@ def _to_sign_in(request: Request, *, expired: bool) -> Response:
     if _is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return Response(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
+
+
+def _unanswered(request: Request, failed: ProblemError) -> HTMLResponse:
+    """The console's own kind of error, in HTML, when the console did not answer (down, or
+    slower than the gateway waits): a browser would show the problem document's JSON as it is,
+    and htmx would put it into the page."""
+    title = (
+        "The console did not answer in time"
+        if failed.status == 504
+        else "The console is not available"
+    )
+    detail = escape(failed.detail)
+    if failed.status == 504 and request.method.upper() not in SAFE_METHODS:
+        detail += ". Look at the page again before you repeat what you did."
+    problem = (
+        f'<div class="problem" role="alert"><p><strong>{failed.status} · {title}</strong>: '
+        f"{detail}</p></div>"
+    )
+    if _is_htmx(request):
+        body = problem
+    else:
+        again = escape(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
+        body = (
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title} · RecruitCRM</title>"
+            f'<link rel="stylesheet" href="{CONSOLE_PREFIX}/static/console.css"></head>'
+            f'<body><main id="main"><section class="card"><h1>{title}</h1>{problem}'
+            f'<p><a href="{again}">Try again</a> · <a href="{CONSOLE_PREFIX}/">Home</a></p>'
+            "</section></main></body></html>"
+        )
+    return HTMLResponse(
+        body, status_code=failed.status, headers={**failed.headers, "Cache-Control": "no-store"}
+    )
 
 
 @router.api_route(
@@ -77,10 +116,9 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
         if path.startswith("public/"):
             # Anyone may send these forms: the public endpoints' per-address limit applies.
             limit_public_caller(request, state)
-        return await forward(
+        return await _forward_to_console(
             request,
             state,
-            state.console_url,
             segments,
             principal=None,
             max_bytes=state.max_request_bytes,
@@ -97,13 +135,11 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
     writes = request.method.upper() not in SAFE_METHODS
     if writes:
         check_csrf(request, state, current.session.csrf_token)
-    return await forward(
+    return await _forward_to_console(
         request,
         state,
-        state.console_url,
         segments,
         principal=current.principal,
-        service="console",
         # A console form may carry a file (an import's CSV) on to the API. A read has no body
         # and is sent buffered, so a connection the console closed meanwhile is retried.
         max_bytes=state.max_upload_bytes,
@@ -114,3 +150,33 @@ async def console_page(path: str, request: Request, state: Container) -> Respons
             USER_NAME_HEADER: quote(current.session.name or ""),
         },
     )
+
+
+async def _forward_to_console(
+    request: Request,
+    state: GatewayContainer,
+    segments: list[str],
+    *,
+    principal: Principal | None,
+    max_bytes: int,
+    extra_headers: dict[str, str],
+    stream: bool = False,
+) -> Response:
+    """`forward` to the console, its failures to answer shown as HTML (`_unanswered`)."""
+    assert state.console_url is not None
+    try:
+        return await forward(
+            request,
+            state,
+            state.console_url,
+            segments,
+            principal=principal,
+            service="console" if principal is not None else "",
+            max_bytes=max_bytes,
+            stream=stream,
+            extra_headers=extra_headers,
+        )
+    except ProblemError as failed:
+        if failed.status < 500:
+            raise
+        return _unanswered(request, failed)
