@@ -25,6 +25,17 @@
     });
   }
 
+  // Chart.js loads async: the charts already parsed are drawn when it arrives, the rest (or
+  // all, when it arrived first) once the page is parsed.
+  document.addEventListener(
+    "load",
+    function (event) {
+      if (event.target.hasAttribute && event.target.hasAttribute("data-chart-library")) {
+        drawCharts(document);
+      }
+    },
+    true
+  );
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
     absoluteLinks(document);
