@@ -229,7 +229,7 @@ def test_a_recruiter_renames_a_pool_and_adds_renames_and_deletes_stages(
     sign_in(page, gateway, "rita.recruiter", start=f"/console/pools/{pool['id']}")
     # A form shown before htmx ran would be posted by the browser itself, without the CSRF
     # header (a 403 page): so the page shows nothing until htmx has loaded.
-    htmx_script, held = re.compile(r"/static/vendor/htmx-[^/]*\.js$"), list[Route]()
+    htmx_script, held = re.compile(r"/static/vendor/htmx-[^/?]*\.js(\?v=\w+)?$"), list[Route]()
     page.route(htmx_script, lambda route: held.append(route))
     with page.expect_request(htmx_script):
         page.get_by_role("link", name="Edit pool and stages").click()

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from fastapi.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from crm_console.adapters.gateway_api import ApiProblem, GatewayApi, SignedOut
@@ -27,6 +26,7 @@ from crm_console.api import (
 )
 from crm_console.api import settings as settings_pages
 from crm_console.api import templates as template_pages
+from crm_console.api.assets import VersionedStaticFiles
 from crm_console.api.deps import is_htmx, render, viewer_if_any
 from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
@@ -49,8 +49,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         timeout=settings.gateway_timeout_seconds,
         follow_redirects=False,
     )
+    static_files = VersionedStaticFiles(PACKAGE / "static")
     templates = Jinja2Templates(directory=PACKAGE / "templates")
     templates.env.globals["console"] = CONSOLE_PREFIX
+    templates.env.globals["asset"] = static_files.url
     # The top line of a form refused field by field, for forms that place every error.
     templates.env.globals["check_the_fields"] = CHECK_THE_FIELDS
     # An API field path in words, where a refusal lists the fields it names.
@@ -90,7 +92,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         serve_openapi=False,
     )
     app.state.container = container
-    app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+    app.mount(f"{CONSOLE_PREFIX}/static", static_files, name="static")
 
     @app.exception_handler(SignedOut)
     async def signed_out(request: Request, _: Exception) -> Response:
