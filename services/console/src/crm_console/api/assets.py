@@ -57,7 +57,8 @@ class VersionedStaticFiles(StaticFiles):
 
 
 def _version_asked(scope: Scope) -> str | None:
-    for part in scope.get("query_string", b"").decode("latin-1").split("&"):
+    query: bytes = scope.get("query_string", b"")
+    for part in query.decode("latin-1").split("&"):
         name, _, value = part.partition("=")
         if name == "v":
             return value
