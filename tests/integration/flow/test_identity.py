@@ -605,3 +605,27 @@ async def test_the_search_queries_are_served_by_an_index(stack: Stack, mongodb_u
     )
     assert "IXSCAN" in str(explained["queryPlanner"]["winningPlan"])
     await mongo.close()
+
+
+async def test_names_in_greek_and_cyrillic_are_searched_by_their_words(stack: Stack) -> None:
+    auth = stack.as_(GLOBEX_TOKEN)
+    tag = unique("scripts")
+    people = (("Νίκος", "Παπαδόπουλος"), ("Иван", "Петров"), ("Ada", "Lovelace"))
+    for index, (first, last) in enumerate(people):
+        await create(
+            stack,
+            person(f"{tag}-{index}", first_name=first, last_name=last, tags=[tag]),
+            GLOBEX_TOKEN,
+        )
+
+    async def names(q: str) -> list[str]:
+        response = await stack.gateway.get(
+            "/api/v1/candidates", params={"q": q, "tag": tag}, headers=auth
+        )
+        assert response.status_code == 200, response.text
+        return [c["last_name"] for c in response.json()["items"]]
+
+    assert await names("Παπαδόπουλος") == ["Παπαδόπουλος"]
+    assert await names("νικος παπαδ") == ["Παπαδόπουλος"]
+    assert await names("петров") == ["Петров"]
+    assert await names("Ωmega") == []

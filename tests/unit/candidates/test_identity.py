@@ -135,6 +135,29 @@ def test_a_name_with_an_apostrophe_is_found_with_or_without_it() -> None:
         assert set(query_tokens(query)) <= tokens, query
 
 
+@pytest.mark.parametrize(
+    ("name", "queries"),
+    [
+        ("Νίκος Παπαδόπουλος", ("Παπαδόπουλος", "παπαδοπουλος", "ΠΑΠΑΔ", "νικος")),
+        ("Иван Петров", ("Петров", "петр", "иван петров")),
+        ("王 小明", ("王", "小明")),
+        ("प्रिया शर्मा", ("प्रिया", "शर्मा")),
+        ("Łukasz Żółć", ("lukasz", "zolc", "Żółć")),
+    ],
+)
+def test_names_in_any_script_are_found_by_their_words(name: str, queries: tuple[str, ...]) -> None:
+    tokens = set(search_tokens([name]))
+    for query in queries:
+        words = query_tokens(query)
+        assert words, query
+        assert set(words) <= tokens, query
+
+
+def test_signs_make_no_word_and_underscores_separate() -> None:
+    assert query_tokens("😀 - … ·") == []
+    assert query_tokens("data_engineer c++ c#") == ["data", "engineer", "c++", "c#"]
+
+
 def _person(person_id: str, **fields: object) -> Candidate:
     values: dict[str, object] = {
         "id": person_id,

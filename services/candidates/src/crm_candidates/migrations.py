@@ -22,4 +22,6 @@ MIGRATIONS = [
     Migration(2, "candidates-segment-ids", backfill_segment_ids),
     Migration(3, "pools-versioned", _version_pools),
     Migration(4, "candidates-search-folding", refresh_search_fields),
+    # Words in Greek, Cyrillic, CJK and other scripts became search tokens (December 2026).
+    Migration(5, "candidates-search-any-script", refresh_search_fields),
 ]

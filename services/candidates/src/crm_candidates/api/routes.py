@@ -424,8 +424,13 @@ async def list_candidates(
         )
     text = q or ""
     keys = await _lookup_keys(email, phone, text, candidates)
+    tokens = query_tokens(" ".join(word for word in text.split() if "@" not in word))
+    if keys is None and not tokens and text.strip():
+        # Only signs no word is made of (`-`, `😀`): nothing can match them, and listing
+        # everyone would answer a search with unrelated people.
+        return Page[CandidatePublic](items=[], next_cursor=None)
     search = SearchQuery(
-        tokens=query_tokens(" ".join(word for word in text.split() if "@" not in word)),
+        tokens=tokens,
         tags=unique_in_order([t.strip() for t in tag]),
         skills=unique_in_order([normalise_skill(s) for s in skill]),
         source=source.value if source else None,

@@ -9,6 +9,7 @@ key. Fuzzy matching compares names with company or location and explains each su
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -57,7 +58,9 @@ _SOUNDEX_CODES = {
     **dict.fromkeys("mn", "5"),
     "r": "6",
 }
-_TOKEN_SPLIT = re.compile(r"[^0-9a-z+#]+")
+# Folded ASCII text: words are a-z and digits, with `+` and `#` kept for `c++` and `c#`.
+_ASCII_TOKEN_SPLIT = re.compile(r"[^0-9a-z+#]+")
+_KEPT_SIGNS = frozenset("+#")
 
 
 def phone_digits(phone: str) -> str | None:
@@ -147,8 +150,26 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
 
 def query_tokens(text: str) -> list[str]:
     """The folded words of a search query (each must match a word or a word's prefix)."""
-    words = [word for word in _TOKEN_SPLIT.split(fold(text)) if word]
+    words = _words(fold(text))
     return list(dict.fromkeys(word[:MAX_PREFIX_LENGTH] for word in words))
+
+
+def _words(folded: str) -> list[str]:
+    """The words of folded text: letters of any script (Greek, Cyrillic, CJK, Devanagari with
+    its vowel signs) and digits, with `+` and `#`; anything else, `_` included, separates."""
+    if folded.isascii():
+        return [word for word in _ASCII_TOKEN_SPLIT.split(folded) if word]
+    words: list[str] = []
+    word: list[str] = []
+    for char in folded:
+        if char.isalnum() or char in _KEPT_SIGNS or unicodedata.category(char).startswith("M"):
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    return words
 
 
 @dataclass(frozen=True)
