@@ -43,6 +43,7 @@ import secrets
 import threading
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from crm_devstack.ats.control import KnownPerson, run, spread
+from crm_devstack.ats.retries import deliver_with_retries
 from crm_devstack.greenhouse import GreenhouseWebhooks, webhook_body
 
 Clock = Callable[[], datetime]
@@ -649,8 +651,16 @@ class GreenhouseSimulator:
                 "resolved_at": moment,
                 "starts_at": moment[:10],
             }
+        webhooks, body, delivery_id = (
+            self.webhooks,
+            webhook_body(action, application),
+            str(uuid.uuid4()),
+        )
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
-            response = await self.webhooks.deliver(client, webhook_body(action, application))
+            # Each attempt is the same delivery: Greenhouse repeats its `Greenhouse-Event-ID`.
+            response = await deliver_with_retries(
+                lambda: webhooks.deliver(client, body, delivery_id=delivery_id)
+            )
         # A test sending a change expects the CRM to take it; a refusal is the test's failure.
         response.raise_for_status()
 

@@ -54,6 +54,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from crm_devstack.ats.control import KnownPerson, run, spread
+from crm_devstack.ats.retries import deliver_with_retries
 
 Json = dict[str, Any]
 
@@ -456,8 +457,9 @@ class LeverSimulator:
         if self.webhooks is None:
             return None
         body = self.webhooks.body(event, data, triggered_at)
+        webhooks = self.webhooks
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
-            response = await self.webhooks.deliver(client, body)
+            response = await deliver_with_retries(lambda: webhooks.deliver(client, body))
         # A test making a change expects the CRM to take it; a refusal is the test's failure.
         response.raise_for_status()
         return body
