@@ -278,7 +278,7 @@ async def run_one(
         tokens=tokens,
         links=SignedLinks("bench-link-signing-secret-0123456789abcdef"),
         public_base_url="https://crm.example.org",
-        sender_name="Talent Team",
+        sender_names=lambda _tenant: "Talent Team",
         lease=timedelta(minutes=10),
         chunk_size=500,
         default_time_zone="UTC",

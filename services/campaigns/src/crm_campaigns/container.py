@@ -23,8 +23,6 @@ class CampaignsContainer:
     tracker: EngagementTracker
     signed_links: SignedLinks
     public_base_url: str
-    # The display name of the default sender, as templates render it.
-    sender_name: str
     quotas: Quotas
     mail_feedback: MailFeedback
     senders: Senders

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from email.utils import parseaddr
 from functools import partial
 
 from fastapi import FastAPI
@@ -127,6 +126,14 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     event_mail_transport = smtp_pool(1)
     # And the weekly reports to staff.
     report_mail_transport = smtp_pool(1)
+    # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
+    # checked here, at start, and the accounts' connections are shared by all dispatchers.
+    senders = Senders.from_settings(
+        settings.smtp_sender,
+        settings.tenant_senders,
+        timeout=settings.smtp_timeout_seconds,
+        pool_size=settings.smtp_pool_size,
+    )
     engine = SequenceEngine(
         mongo=mongo,
         database=database,
@@ -134,7 +141,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         tokens=tokens,
         links=links,
         public_base_url=settings.public_base_url,
-        sender_name=parseaddr(settings.smtp_sender)[0],
+        sender_names=senders.display_name,
         lease=lease,
         batch_size=100,
         messages_queued=messages_queued,
@@ -178,14 +185,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             every_seconds=settings.metrics_sample_seconds,
         )
     )
-    # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
-    # checked here, at start, and the accounts' connections are shared by all dispatchers.
-    senders = Senders.from_settings(
-        settings.smtp_sender,
-        settings.tenant_senders,
-        timeout=settings.smtp_timeout_seconds,
-        pool_size=settings.smtp_pool_size,
-    )
     dispatchers = [
         MailDispatcher(
             mongo=mongo,
@@ -213,7 +212,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         tokens=tokens,
         links=links,
         public_base_url=settings.public_base_url,
-        sender_name=parseaddr(settings.smtp_sender)[0],
+        sender_names=senders.display_name,
         lease=lease,
         chunk_size=settings.broadcast_chunk_size,
         default_time_zone=settings.default_time_zone,
@@ -327,7 +326,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         ),
         signed_links=links,
         public_base_url=settings.public_base_url,
-        sender_name=parseaddr(settings.smtp_sender)[0],
         quotas=settings.quotas,
         mail_feedback=MailFeedback(mongo=mongo, database=database, outbox=outbox),
         senders=senders,

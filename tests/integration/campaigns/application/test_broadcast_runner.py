@@ -161,7 +161,7 @@ def runner_of(mongo: Any, db: Any) -> BroadcastRunner:
         tokens=TrackingTokens("t" * 40),
         links=SignedLinks("l" * 40),
         public_base_url="http://crm.example",
-        sender_name="Talent",
+        sender_names=lambda _tenant: "Talent",
         lease=timedelta(minutes=5),
         chunk_size=100,
         default_time_zone="UTC",

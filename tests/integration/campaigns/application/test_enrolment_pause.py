@@ -48,7 +48,7 @@ def engine(setup: Setup, batch_size: int = 50) -> SequenceEngine:
         tokens=TrackingTokens(SECRET),
         links=SignedLinks(SECRET),
         public_base_url="http://campaigns.test",
-        sender_name="Acme",
+        sender_names=lambda _tenant: "Acme",
         lease=timedelta(seconds=60),
         batch_size=batch_size,
         messages_queued=Wakeup(),

@@ -147,3 +147,12 @@ async def test_a_transactional_mail_to_a_non_ascii_address_names_it_readably() -
     assert sent["To"].addresses[0].addr_spec == "josé@example.es"
     assert sent["From"].addresses[0].addr_spec == "talent@orsted.example"
     assert sent["From"].addresses[0].display_name == "Ørsted Talent"
+
+
+def test_sender_name_in_templates_is_the_tenants_own() -> None:
+    senders = Senders(
+        SenderProfile(PLATFORM),
+        {"acme": SenderProfile('"Björk & Ørsted Talent, Malmö" <talent@acme.example>')},
+    )
+    assert senders.display_name("acme") == "Björk & Ørsted Talent, Malmö"
+    assert senders.display_name("globex") == "Talent Team"

@@ -191,6 +191,9 @@ class Senders:
     def __init__(self, default: SenderProfile, tenants: Mapping[str, SenderProfile]) -> None:
         self._default = default
         self._tenants = dict(tenants)
+        # Parsed once: a broadcast renders `sender.name` into every message.
+        self._default_name = parseaddr(default.sender)[0]
+        self._names = {tenant: parseaddr(profile.sender)[0] for tenant, profile in tenants.items()}
 
     @classmethod
     def from_settings(
@@ -223,6 +226,10 @@ class Senders:
 
     def for_tenant(self, tenant_id: str) -> SenderProfile:
         return self._tenants.get(tenant_id, self._default)
+
+    def display_name(self, tenant_id: str) -> str:
+        """The display name of the tenant's From address (`sender.name` in its templates)."""
+        return self._names.get(tenant_id, self._default_name)
 
     def has_own(self, tenant_id: str) -> bool:
         """Whether the tenant has a sender of its own (else it sends as the platform)."""

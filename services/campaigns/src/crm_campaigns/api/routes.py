@@ -230,7 +230,7 @@ async def preview_draft(
             draft,
             recipient,
             public_base_url=container.public_base_url,
-            sender_name=container.sender_name,
+            sender_name=container.senders.display_name(recipient.tenant_id),
         )
     except RenderError as error:
         raise _render_failed(body.candidate_id, error) from None
@@ -342,7 +342,7 @@ async def preview_template(
             template,
             recipient,
             public_base_url=container.public_base_url,
-            sender_name=container.sender_name,
+            sender_name=container.senders.display_name(recipient.tenant_id),
         )
     except RenderError as error:
         raise _render_failed(body.candidate_id, error) from None

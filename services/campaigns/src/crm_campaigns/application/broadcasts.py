@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,7 +147,7 @@ class BroadcastRunner:
         tokens: TrackingTokens,
         links: SignedLinks,
         public_base_url: str,
-        sender_name: str,
+        sender_names: Callable[[str], str],
         lease: timedelta,
         chunk_size: int,
         default_time_zone: str,
@@ -163,7 +163,7 @@ class BroadcastRunner:
         self._tokens = tokens
         self._links = links
         self._base_url = public_base_url.rstrip("/")
-        self._sender_name = sender_name
+        self._sender_names = sender_names
         self._lease = lease
         self._chunk_size = chunk_size
         self._default_time_zone = default_time_zone
@@ -532,7 +532,9 @@ class BroadcastRunner:
             message_id=message_id,
         )
         rendered = compiled.template.render(
-            recipient_context(recipient, self._sender_name, links, compiled.jobs),
+            recipient_context(
+                recipient, self._sender_names(recipient.tenant_id), links, compiled.jobs
+            ),
             subject=variant_subject or winner_subject,
         )
         html, text = with_footer(rendered.html, rendered.text, links)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -134,7 +135,7 @@ class SequenceEngine:
         tokens: TrackingTokens,
         links: SignedLinks,
         public_base_url: str,
-        sender_name: str,
+        sender_names: Callable[[str], str],
         lease: timedelta,
         batch_size: int,
         messages_queued: Wakeup,
@@ -147,7 +148,7 @@ class SequenceEngine:
         self._tokens = tokens
         self._links = links
         self._base_url = public_base_url.rstrip("/")
-        self._sender_name = sender_name
+        self._sender_names = sender_names
         self._lease = lease
         self._batch_size = batch_size
         self._messages_queued = messages_queued
@@ -530,7 +531,7 @@ class SequenceEngine:
                 template.subject,
                 template.html,
                 template.text,
-                recipient_context(recipient, self._sender_name, links, jobs),
+                recipient_context(recipient, self._sender_names(recipient.tenant_id), links, jobs),
                 blocks,
             )
         except RenderError as error:
