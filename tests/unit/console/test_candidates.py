@@ -176,6 +176,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert ">gone</a> · New" in text
     assert ">Berlin Pythonistas</a>" in text
     assert 'data-testid="consent-ledger"' in text
+    assert "Ledger (1 entry)" in text
     assert "preference centre" in text
     assert "Staff Engineer" in text
     assert "Onsite" in text
