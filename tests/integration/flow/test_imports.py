@@ -165,6 +165,8 @@ async def test_import_maps_validates_dedupes_and_reports(
         (7, "phones.0", "Phone", "warning"),
     ]
     assert all(error["message"] for error in errors)
+    # In words, not the model library's "Field required".
+    assert errors[1]["message"] == "required, and the row has no value for it"
 
     created = await read_events(
         kafka_bootstrap_servers,

@@ -27,6 +27,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
 from crm_candidates.application.import_metrics import ImportMetrics
@@ -234,9 +235,17 @@ class RowResult:
 
 def _pydantic_problems(invalid: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     return [
-        (prefix + (".".join(str(part) for part in error["loc"]) or "row"), error["msg"])
+        (prefix + (".".join(str(part) for part in error["loc"]) or "row"), _in_words(error))
         for error in invalid.errors()
     ]
+
+
+def _in_words(error: ErrorDetails) -> str:
+    """The reason a report's reader understands: a value the row lacks is said so, not as
+    the model library's "Field required"."""
+    if error["type"] == "missing":
+        return "required, and the row has no value for it"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _value_problems(
