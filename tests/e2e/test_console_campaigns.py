@@ -92,6 +92,9 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     zoe, _ = candidate(gateway, "Zoë", current_company="Acme")
     known_to_campaigns(gateway, known, zoe)
     zoe_name = api_call(gateway, "GET", f"/candidates/{zoe}")["last_name"]
+    jose, _ = candidate(gateway, "José", current_company="Núñez SL")
+    known_to_campaigns(gateway, known, jose)
+    jose_name = api_call(gateway, "GET", f"/candidates/{jose}")["last_name"]
 
     sign_in(page, gateway, MARKETER, start="/console/templates")
     expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible(timeout=SLOW)
@@ -128,6 +131,13 @@ def test_a_marketer_writes_a_template_sees_the_problem_at_its_line_and_previews_
     expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Zoë", timeout=SLOW)
     frame = page.frame_locator("iframe.mail-preview")
     expect(frame.locator("body")).to_contain_text("How is Acme?", timeout=SLOW)
+    # A search with a single match swaps in a select already showing that person (no `change`
+    # to choose them): the preview follows it without a keystroke in the draft.
+    page.get_by_label("Find a candidate").fill(jose_name)
+    expect(page.get_by_label("Preview for")).to_have_value(jose, timeout=SLOW)
+    expect(page.get_by_label("Preview for").locator("option")).to_have_count(1)
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello José", timeout=SLOW)
+    expect(frame.locator("body")).to_contain_text("How is Núñez SL?", timeout=SLOW)
     page.get_by_role("button", name="Save template").click()
     expect(page.get_by_text("Saved (version 1).")).to_be_visible(timeout=SLOW)
     expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=SLOW)

@@ -118,6 +118,64 @@ async def test_the_editor_offers_the_merge_fields_and_candidates_to_preview_for(
     assert "data-insert-target" in page.text
 
 
+async def test_the_preview_follows_the_candidate_a_search_puts_in_the_picker(
+    site: Console,
+) -> None:
+    """A select the search swaps in fires no `change`, and `from:` binds to the element there
+    when the page was wired: the preview asks again when the results' container (kept, its
+    inside replaced) has settled, for whoever the new select shows as chosen."""
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template())
+    api.answer("GET", "/api/v1/templates/merge-fields", body={"fields": [], "filters": []})
+    api.answer(
+        "GET",
+        "/api/v1/candidates",
+        body={"items": [{"id": "c1", "first_name": "Zoë", "last_name": "Ek", "emails": []}]},
+    )
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    preview = re.search(r'<div id="preview"[^>]*>', page.text)
+    search = re.search(r'<input id="candidate-q"[^>]*>', page.text)
+    assert preview, page.text
+    assert search, page.text
+    trigger = re.search(r'hx-trigger="([^"]*)"', preview.group(0))
+    assert trigger
+    triggers = [t.strip() for t in trigger.group(1).split(",")]
+    assert "htmx:afterSettle from:#candidate-choice" in triggers
+    # The search fills the container the preview listens on; it never replaces it.
+    assert 'hx-target="#candidate-choice"' in search.group(0)
+    assert "hx-swap" not in search.group(0)  # htmx's default: the inside (innerHTML)
+    assert 'hx-include="#editor, #candidate-choice"' in preview.group(0)
+    # The latest request wins: an older answer never lands over a newer one.
+    assert 'hx-sync="this:replace"' in preview.group(0)
+    assert 'hx-sync="this:replace"' in search.group(0)
+    assert page.text.count('id="candidate-choice"') == 1
+
+    # What the search puts there: a select showing its only match as chosen.
+    api.answer(
+        "GET",
+        "/api/v1/candidates",
+        body={
+            "items": [
+                {
+                    "id": "c2",
+                    "first_name": "José",
+                    "last_name": "Núñez",
+                    "emails": ["josé.núñez@example.es"],
+                }
+            ]
+        },
+    )
+    found = await client.get(
+        "/console/templates/candidates",
+        params={"candidate_q": "josé.núñez@example.es"},
+        headers=htmx_headers(MARK),
+    )
+    assert found.status_code == 200, found.text
+    assert '<option value="c2">José Núñez · josé.núñez@example.es</option>' in found.text
+    assert 'id="candidate-choice"' not in found.text  # the inside only
+
+
 async def test_the_editor_offers_the_open_jobs_loop_with_its_help(site: Console) -> None:
     client, api = site
     api.answer("GET", "/api/v1/templates/t1", body=template())

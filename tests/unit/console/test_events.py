@@ -376,6 +376,48 @@ def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -
     assert registration_path("ev1") == "/console/public/events/ev1"
 
 
+def test_the_door_finds_an_accented_address_typed_with_or_without_its_accents() -> None:
+    jose = person("a0a0a0a0a0a0", "José", "Núñez", email="josé.núñez@example.es")
+    zoe = person("b0b0b0b0b0b0", "Zoë", "Ang", email="zoe.ang@example.org")
+    jorg = person("c0c0c0c0c0c0", "Jörg", "Åberg", email="J.Aberg@Firma.DE")
+    door = [zoe, jose, jorg]
+    for typed in (
+        "josé.n",
+        "jose.n",
+        "josé.núñez@",
+        "jose.nunez@",
+        "josé.núñez@example.es",
+        "JOSE.NUNEZ@EXAMPLE.ES",
+        "núñez",
+        "nunez@ex",
+        "José Núñez",
+    ):
+        assert [p["first_name"] for p in door_matches(door, typed)] == ["José"], typed
+    assert [p["first_name"] for p in door_matches(door, "zoe.ang")] == ["Zoë"]
+    assert [p["first_name"] for p in door_matches(door, "zoë.ang@example.org")] == ["Zoë"]
+    # An address stored with accents or capitals is found by its plain spelling, and back.
+    assert [p["first_name"] for p in door_matches(door, "j.aberg@firma.de")] == ["Jörg"]
+    assert [p["first_name"] for p in door_matches(door, "jörg åberg")] == ["Jörg"]
+
+
+def test_the_door_finds_any_part_of_an_address_those_starting_a_part_first() -> None:
+    door = [
+        person("a0a0a0a0a0a0", "José", "Núñez", email="josé.núñez@example.es"),
+        person("b0b0b0b0b0b0", "Zoë", "Ang", email="zoe.ang@example.org"),
+        person("c0c0c0c0c0c0", "Anna", "Berg", email="anna@berg.se"),
+        person("d0d0d0d0d0d0", "Hanna", "Abel", email="hanna@abel.se"),
+    ]
+    # The domain, or any part of it, as a door person reads it off a badge or a mail.
+    assert [p["first_name"] for p in door_matches(door, "example.es")] == ["José"]
+    assert [p["first_name"] for p in door_matches(door, "@example")] == ["Zoë", "José"]
+    assert [p["first_name"] for p in door_matches(door, "ñez@exam")] == ["José"]
+    assert [p["first_name"] for p in door_matches(door, ".se")] == ["Hanna", "Anna"]
+    # `ann` starts Anna's name and is inside Hanna's address: Anna first, then Hanna.
+    assert [p["first_name"] for p in door_matches(door, "ann")] == ["Anna", "Hanna"]
+    assert [p["first_name"] for p in door_matches(door, "ann berg")] == ["Anna"]
+    assert door_matches(door, "example.com") == []
+
+
 async def test_the_list_offers_a_new_event_only_to_who_may_create_one(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events", body=[EVENT])

@@ -214,6 +214,50 @@ async def test_moving_a_card_returns_the_board_with_the_move_and_focus_on_it(
     assert json.loads(move.content) == {"stage": "Hired"}
 
 
+async def test_a_move_answers_with_counts_that_add_up_to_the_members_shown(
+    console: Console,
+) -> None:
+    """Another move landing while this answer is read: the pool's `member_counts` (read
+    alongside, a stage at a time) still counts c1 at New while the members read has it at
+    Hired. The whole pool is on the board, so its columns count their cards."""
+    client, api = console
+    board_api(api)
+    moved = [member("c1", "Zoë", "Hired"), *MEMBERS["items"][1:]]
+    api.answer("GET", "/api/v1/pools/p1/members", body={"items": moved, "next_cursor": None})
+    api.answer("POST", "/api/v1/pools/p1/members/c1/stage", body={"stage": "Hired"})
+    fragment = await client.post(
+        "/console/pools/p1/members/c1/stage", data={"stage": "Hired"}, headers=htmx_headers()
+    )
+    assert fragment.status_code == 200, fragment.text
+    counts = dict(re.findall(r'data-stage-count="([^"]+)">(\d+)<', fragment.text))
+    assert counts == {"New": "1", "Contacted": "1", "Hired": "1"}
+
+
+async def test_one_move_at_a_time_on_the_board(console: Console) -> None:
+    """While a move is under way every Move button is disabled and another request from the
+    board dropped: the board replaced last is the one read after the last move."""
+    client, api = console
+    board_api(api)
+    page = await client.get("/console/pools/p1", headers=gateway_headers())
+    forms = re.findall(r'<form class="pool-move"[^>]*>', page.text)
+    assert len(forms) == 3
+    for form in forms:
+        assert 'hx-target="#board" hx-swap="outerHTML"' in form
+        assert 'hx-sync="closest #board:drop"' in form
+        assert 'hx-disabled-elt="#board .pool-move button"' in form
+
+
+def test_a_page_of_a_larger_pool_counts_the_whole_pool() -> None:
+    """Only part of the pool is on the board: the counts are the pool's, never fewer than the
+    cards shown."""
+    page = board_columns(POOL, [member("c1", "Zoë", "New"), member("c9", "Al", "Hired")])
+    assert [(c.stage, c.count) for c in page] == [("New", 2), ("Contacted", 1), ("Hired", 1)]
+    whole = board_columns(
+        POOL, [member("c1", "Zoë", "New"), member("c9", "Al", "Hired")], every_member=True
+    )
+    assert [(c.stage, c.count) for c in whole] == [("New", 1), ("Contacted", 0), ("Hired", 1)]
+
+
 async def test_a_refused_move_is_shown_at_the_card(console: Console) -> None:
     client, api = console
     board_api(api)

@@ -120,10 +120,15 @@ class TalentPools:
             ),
             self.choices(caller, pool_id),
         )
+        next_cursor = members.get("next_cursor")
         return Board(
             pool=pool,
-            columns=board_columns(pool, members.get("items", [])),
-            next_cursor=members.get("next_cursor"),
+            columns=board_columns(
+                pool,
+                members.get("items", []),
+                every_member=cursor is None and next_cursor is None,
+            ),
+            next_cursor=next_cursor,
             choices=choices,
         )
 

@@ -381,8 +381,12 @@ def attendance(
 
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
     """Who the door's search finds: a code matches its registration exactly, otherwise every
-    word must start a part of the name or the e-mail address. Waitlisted people are included
-    (the coordinator decides whether a seat is free); an empty search finds nobody."""
+    word must start a part of the name or appear anywhere in the e-mail address (its domain,
+    `nunez@`, the whole address), accents folded on both sides as a plain keyboard types them.
+    People whose every word starts a part of the name or of the address (the whole, or a part
+    between `@ . - _ +`) come first, then those found only inside an address; each by name.
+    Waitlisted people are included (the coordinator decides whether a seat is free); an empty
+    search finds nobody."""
     words = fold(query).split()
     if not words:
         return []
@@ -391,17 +395,30 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     if by_code:
         return by_code
 
-    def matches(person: Mapping[str, Any]) -> bool:
+    def rank(person: Mapping[str, Any]) -> int | None:
+        """0: every word starts a part; 1: some are found only inside the address; None: no."""
         # Łukasz is found by `lukasz`, O'Connor by `oconnor` as well as `o connor`.
         name = fold(f"{person['first_name']} {person['last_name']}")
         apart = name.translate(str.maketrans(APOSTROPHES, " " * len(APOSTROPHES)))
-        parts = f"{apart} {without_apostrophes(name)} {fold(str(person['email']))}"
-        pieces = [*parts.replace("@", " ").replace(".", " ").split(), str(person["email"]).lower()]
-        return all(any(piece.startswith(word) for piece in pieces) for word in words)
+        address = fold(str(person.get("email") or ""))
+        names = f"{apart} {without_apostrophes(name)}".split()
+        pieces = [*names, address, *_ADDRESS_PARTS.split(address)]
+        starts = [any(piece.startswith(word) for piece in pieces) for word in words]
+        if all(starts):
+            return 0
+        if all(started or word in address for started, word in zip(starts, words, strict=True)):
+            return 1
+        return None
 
-    found = [p for p in people if matches(p)]
-    found.sort(key=lambda p: (str(p["last_name"]).lower(), str(p["first_name"]).lower()))
-    return found[:CHECK_IN_MATCHES]
+    ranked = [(r, p) for p in people if (r := rank(p)) is not None]
+    ranked.sort(
+        key=lambda rp: (rp[0], str(rp[1]["last_name"]).lower(), str(rp[1]["first_name"]).lower())
+    )
+    return [p for _, p in ranked[:CHECK_IN_MATCHES]]
+
+
+# Where an e-mail address splits into parts a door search may start: `jose.nunez@example.es`.
+_ADDRESS_PARTS = re.compile(r"[@.\-_+]+")
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")

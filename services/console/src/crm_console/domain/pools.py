@@ -56,9 +56,17 @@ def _card(member: Mapping[str, Any]) -> Card:
     )
 
 
-def board_columns(pool: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> list[Column]:
+def board_columns(
+    pool: Mapping[str, Any], members: Sequence[Mapping[str, Any]], *, every_member: bool = False
+) -> list[Column]:
     """One column per stage in the pool's order, its members' cards sorted by name; a member
-    at a stage the pool no longer lists (renamed meanwhile) gets a column of its own."""
+    at a stage the pool no longer lists (renamed meanwhile) gets a column of its own.
+
+    With `every_member` (the read holds the whole pool) a column counts its cards: the counts
+    and the cards come from one read, so they add up to the members shown even while other
+    moves land (the pool's `member_counts` is read alongside, a stage at a time, and may be
+    from before or after one of them). A board of one page of a larger pool counts the whole
+    pool from `member_counts`."""
     counts: Mapping[str, int] = pool.get("member_counts") or {}
     cards: dict[str, list[Card]] = {str(stage): [] for stage in pool.get("stages", [])}
     for member in members:
@@ -67,7 +75,7 @@ def board_columns(pool: Mapping[str, Any], members: Sequence[Mapping[str, Any]])
     return [
         Column(
             stage=stage,
-            count=max(int(counts.get(stage, 0)), len(held)),
+            count=len(held) if every_member else max(int(counts.get(stage, 0)), len(held)),
             cards=sorted(held, key=lambda card: card.name.casefold()),
         )
         for stage, held in cards.items()
