@@ -142,6 +142,8 @@ async def test_the_preview_follows_the_candidate_a_search_puts_in_the_picker(
     assert trigger
     triggers = [t.strip() for t in trigger.group(1).split(",")]
     assert "htmx:afterSettle from:#candidate-choice" in triggers
+    # A choice in a swapped-in select bubbles to the kept container, where the preview listens.
+    assert "change from:#candidate-choice" in triggers
     # The search fills the container the preview listens on; it never replaces it.
     assert 'hx-target="#candidate-choice"' in search.group(0)
     assert "hx-swap" not in search.group(0)  # htmx's default: the inside (innerHTML)
