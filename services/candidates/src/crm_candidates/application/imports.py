@@ -9,7 +9,8 @@ that waited longest and handles it in one MongoDB transaction, reading the rows 
 file: each row is validated (errors are stored with row number and field), resolved against the
 identity keys of existing candidates and of earlier rows of the file, and the chunk's new
 candidates, identity keys and `candidate.created` events are written with one insert each; rows
-that are a known person add their identifiers to that record (`candidate.updated`). The same
+that are a known person add their identifiers and the import's tags to that record
+(`candidate.updated`, segments re-evaluated, as for any change). The same
 transaction records the chunk as done, so a restart resumes at the next chunk and no chunk is
 applied twice. A finished import's file is deleted.
 """
@@ -45,7 +46,7 @@ from crm_candidates.domain.models import (
     ImportStatus,
     ProfileError,
 )
-from crm_candidates.domain.profile import ProfileRules, normalise_profile_fields
+from crm_candidates.domain.profile import ProfileRules, changed_tags, normalise_profile_fields
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
 from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
@@ -67,6 +68,7 @@ from crm_shared import (
     in_transaction,
     limited,
     new_id,
+    utc_now,
     with_heartbeat,
 )
 
@@ -367,6 +369,20 @@ def _with(
     return merged
 
 
+def merged_row(
+    base: Candidate, incoming: Candidate, foreign: set[str], import_tags: list[str]
+) -> Candidate:
+    """The record `base` after a row that is the same person (`incoming`) merged into it.
+
+    It gains the row's identifiers no other record holds (`with_identifiers`) and the import's
+    tags it lacks (matched ignoring case and spacing, as any tagging; none removed). The row's
+    other values do not overwrite what is on file.
+    """
+    grown = with_identifiers(base, incoming, foreign)
+    tags = changed_tags(grown.tags, add=import_tags, remove=())
+    return grown if tags == grown.tags else grown.model_copy(update={"tags": tags})
+
+
 class _ChunkTakenError(Exception):
     """Another worker completed this chunk first."""
 
@@ -469,7 +485,7 @@ class ImportProcessor:
                 raise LookupError(f"identity keys name candidate {target}, which is gone")
             counts.merged += 1
             foreign = {key for key in keys if holder_of.get(key, target) != target}
-            grown = with_identifiers(base, row.candidate, foreign)
+            grown = merged_row(base, row.candidate, foreign, job.tags)
             for key in candidate_identity_keys(grown):
                 holder_of.setdefault(key, target)
             if target in new:
@@ -492,8 +508,15 @@ class ImportProcessor:
         if (await TenantSegments.load(segments, session=session)).ordered:
             for candidate in new.values():
                 await writer.reevaluate(candidate, session=session)
+        # A known person who gained identifiers or tags: a change like any other (its revision,
+        # `candidate.updated`, segment entries and exits on its timeline).
+        changed_at = utc_now()
         for target, grown in extended.items():
-            await writer.store_change(grown, previous=existing[target], session=session)
+            await writer.store_change(
+                grown.model_copy(update={"updated_at": changed_at}),
+                previous=existing[target],
+                session=session,
+            )
 
 
 class ImportJobs:
