@@ -152,6 +152,21 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert again.json()["tags"] == [tag]
     # The record's other values are not the row's to overwrite.
     assert again.json()["first_name"] == "Known"
+    # Which row merged into which record: Ada's second line into her first, Known into theirs.
+    merged_page = await stack.gateway.get(
+        f"/api/v1/imports/{job['id']}/merged-rows", params={"limit": 1}, headers=auth
+    )
+    assert merged_page.status_code == 200, merged_page.text
+    rest = await stack.gateway.get(
+        f"/api/v1/imports/{job['id']}/merged-rows",
+        params={"cursor": merged_page.json()["next_cursor"]},
+        headers=auth,
+    )
+    assert rest.json()["next_cursor"] is None
+    assert merged_page.json()["items"] + rest.json()["items"] == [
+        {"row": 2, "candidate_id": ada["id"]},
+        {"row": 3, "candidate_id": known.json()["id"]},
+    ]
 
     first_page = await stack.gateway.get(
         f"/api/v1/imports/{job['id']}/errors", params={"limit": 2}, headers=auth
@@ -309,6 +324,11 @@ async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
     assert (
         await stack.gateway.get(
             f"/api/v1/imports/{acme_job['id']}", headers=stack.as_(GLOBEX_TOKEN)
+        )
+    ).status_code == 404
+    assert (
+        await stack.gateway.get(
+            f"/api/v1/imports/{acme_job['id']}/merged-rows", headers=stack.as_(GLOBEX_TOKEN)
         )
     ).status_code == 404
     stolen = await upload(stack, GLOBEX_TOKEN, acme_job["id"], "First,Last,E-mail\n")

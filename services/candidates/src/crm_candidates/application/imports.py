@@ -10,7 +10,8 @@ file: each row is validated (errors are stored with row number and field), resol
 identity keys of existing candidates and of earlier rows of the file, and the chunk's new
 candidates, identity keys and `candidate.created` events are written with one insert each; rows
 that are a known person add their identifiers and the import's tags to that record
-(`candidate.updated`, segments re-evaluated, as for any change). The same
+(`candidate.updated`, segments re-evaluated, as for any change). Which
+record each merged row ended on is kept beside the row errors. The same
 transaction records the chunk as done, so a restart resumes at the next chunk and no chunk is
 applied twice. A finished import's file is deleted.
 """
@@ -452,16 +453,18 @@ class ImportProcessor:
                     }
                     for problem in result.problems
                 )
-        await self._store(job, rows, counts, session)
+        merged = await self._store(job, rows, counts, session)
         await imports.add_errors(errors, session=session)
+        await imports.add_merged_rows(job.id, merged, session=session)
         if not await imports.complete_chunk(job, counts, session=session):
             raise _ChunkTakenError(job.id)
         return counts
 
     async def _store(
         self, job: CandidateImport, rows: list[_Row], counts: ImportCounts, session: Session
-    ) -> None:
-        """Resolves the rows against known people and earlier rows, then writes in batches."""
+    ) -> list[tuple[int, str]]:
+        """Resolves the rows against known people and earlier rows, then writes in batches;
+        returns (row number, candidate id) of each row that merged into a record."""
         tenant = job.tenant_id
         candidates = CandidateRepository(self.database, tenant)
         segments = SegmentRepository(self.database, tenant)
@@ -472,6 +475,7 @@ class ImportProcessor:
         existing = await candidates.get_many(sorted(set(holder_of.values())), session=session)
         new: dict[str, Candidate] = {}
         extended: dict[str, Candidate] = {}
+        merged: list[tuple[int, str]] = []
         for row in rows:
             keys = keys_of[row.number]
             target = next((holder_of[key] for key in keys if key in holder_of), None)
@@ -484,6 +488,7 @@ class ImportProcessor:
             if base is None:
                 raise LookupError(f"identity keys name candidate {target}, which is gone")
             counts.merged += 1
+            merged.append((row.number, target))
             foreign = {key for key in keys if holder_of.get(key, target) != target}
             grown = merged_row(base, row.candidate, foreign, job.tags)
             for key in candidate_identity_keys(grown):
@@ -517,6 +522,7 @@ class ImportProcessor:
                 previous=existing[target],
                 session=session,
             )
+        return merged
 
 
 class ImportJobs:
@@ -724,3 +730,9 @@ class ImportRecords:
     ) -> list[dict[str, Any]]:
         """Row errors of an import in row order, after `(row, id)`."""
         return await self.imports.errors(import_id, after=after, limit=limit)
+
+    async def merged_rows(
+        self, import_id: str, *, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """(row, candidate id) of the rows that merged into a record, in row order."""
+        return await self.imports.merged_rows(import_id, after=after, limit=limit)
