@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -125,7 +125,7 @@ async def test_import_maps_validates_dedupes_and_reports(
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
     )
     people = {c["last_name"]: c for c in imported.json()["items"]}
-    assert set(people) == {"Hopper", "Lovelace", "Phone"}
+    assert set(people) == {"Hopper", "Lovelace", "Phone", "Person"}
     # Its only fault was an optional value: imported without it, with a warning.
     assert people["Phone"]["phones"] == []
     ada = people["Lovelace"]
@@ -139,14 +139,34 @@ async def test_import_maps_validates_dedupes_and_reports(
     members = await stack.gateway.get(
         f"/api/v1/segments/{segment.json()['id']}/members", headers=auth
     )
+    # The person on file that a row merged into is tagged like the new ones, so a segment on
+    # the import's tag holds everyone on the list.
     assert {m["id"] for m in members.json()["items"]} == {
         ada["id"],
         people["Hopper"]["id"],
         people["Phone"]["id"],
+        known.json()["id"],
     }
     again = await stack.gateway.get(f"/api/v1/candidates/{known.json()['id']}", headers=auth)
     assert again.json()["emails"] == [f"{tag}-known@x.org", f"{tag}-known@work.org"]
-    assert tag not in again.json()["tags"]  # a known person only gains identifiers
+    assert again.json()["tags"] == [tag]
+    # The record's other values are not the row's to overwrite.
+    assert again.json()["first_name"] == "Known"
+    # Which row merged into which record: Ada's second line into her first, Known into theirs.
+    merged_page = await stack.gateway.get(
+        f"/api/v1/imports/{job['id']}/merged-rows", params={"limit": 1}, headers=auth
+    )
+    assert merged_page.status_code == 200, merged_page.text
+    rest = await stack.gateway.get(
+        f"/api/v1/imports/{job['id']}/merged-rows",
+        params={"cursor": merged_page.json()["next_cursor"]},
+        headers=auth,
+    )
+    assert rest.json()["next_cursor"] is None
+    assert merged_page.json()["items"] + rest.json()["items"] == [
+        {"row": 2, "candidate_id": ada["id"]},
+        {"row": 3, "candidate_id": known.json()["id"]},
+    ]
 
     first_page = await stack.gateway.get(
         f"/api/v1/imports/{job['id']}/errors", params={"limit": 2}, headers=auth
@@ -186,6 +206,113 @@ async def test_import_maps_validates_dedupes_and_reports(
         count=1,
     )
     assert f"{tag}-known@work.org" in updated["data"]["emails"]
+    assert updated["data"]["tags"] == [tag]
+
+
+async def test_an_imports_tags_reach_every_row_s_candidate_new_or_on_file(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    """A fair's list tagged "Messe": everyone on it ends up tagged, whether the row created a
+    record or merged into one (on file, or made by an earlier row), through the same change
+    path as any tagging; no tag is removed or doubled."""
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("messe")
+
+    async def person(name: str, tags: list[str]) -> dict[str, Any]:
+        created = await stack.gateway.post(
+            "/api/v1/candidates",
+            json={
+                "first_name": name,
+                "last_name": "Known",
+                "emails": [f"{tag}-{name}@x.org"],
+                "tags": tags,
+            },
+            headers=auth,
+        )
+        assert created.status_code == 201, created.text
+        # As stored (the database keeps milliseconds), to compare `updated_at` with later.
+        stored = await stack.gateway.get(f"/api/v1/candidates/{created.json()['id']}", headers=auth)
+        found: dict[str, Any] = stored.json()
+        return found
+
+    bare = await person("bare", ["alumni"])  # only the tags are new: no identifier to add
+    grows = await person("grows", [])  # gains a phone and the tags
+    holds = await person("holds", [tag.upper(), "Stand B"])  # has both already, spelled apart
+    segment = await stack.gateway.post(
+        "/api/v1/segments",
+        json={"name": tag, "rule": {"all": [{"field": "tags", "op": "equals", "value": tag}]}},
+        headers=auth,
+    )
+    assert segment.status_code == 201, segment.text
+    segment_id = segment.json()["id"]
+
+    async def segment_ready() -> bool:
+        found = await stack.gateway.get(f"/api/v1/segments/{segment_id}", headers=auth)
+        return bool(found.json()["status"] == "ready")
+
+    # Evaluated before the import, so the people on file enter it through the import's change.
+    await eventually(segment_ready, message="the segment's first evaluation did not finish")
+    job = await start_import(stack, ACME_TOKEN, tags=[tag, "stand b"])
+    header = ",".join(MAPPING)
+    text = (
+        f"{header}\n"
+        f"Other,Name,{tag}-bare@x.org,,,,\n"
+        f"Grows,Known,{tag}-grows@x.org,,+49 30 1234567,,\n"
+        f"Holds,Known,{tag}-holds@x.org,,,,\n"
+        f"New,Person,{tag}-new@x.org,,,,\n"
+        f"New,Person,{tag}-new@x.org,{tag}-new@work.org,,,\n"
+    )
+    assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
+    result = await finished(stack, ACME_TOKEN, job["id"])
+    assert result["status"] == "completed", result
+    assert (result["counts"]["created"], result["counts"]["merged"]) == (1, 4)
+
+    async def now(candidate: dict[str, Any]) -> dict[str, Any]:
+        response = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
+        found: dict[str, Any] = response.json()
+        return found
+
+    bare_now, grows_now, holds_now = await now(bare), await now(grows), await now(holds)
+    assert bare_now["tags"] == ["alumni", tag, "stand b"]
+    assert bare_now["first_name"] == "bare"  # the row's name does not overwrite the record's
+    assert grows_now["tags"] == [tag, "stand b"]
+    assert grows_now["phones"] == ["+49301234567"]
+    assert holds_now["tags"] == [tag.upper(), "Stand B"]
+
+    # A change like any other: a new revision for the changed, none for the unchanged.
+    def changed_at(candidate: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(candidate["updated_at"])
+
+    assert changed_at(bare_now) > changed_at(bare)
+    assert changed_at(grows_now) > changed_at(grows)
+    assert changed_at(holds_now) == changed_at(holds)
+    listed = await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+    [new] = [c for c in listed.json()["items"] if c["last_name"] == "Person"]
+    assert new["tags"] == [tag, "stand b"]
+    assert new["emails"] == [f"{tag}-new@x.org", f"{tag}-new@work.org"]
+
+    members = await stack.gateway.get(f"/api/v1/segments/{segment_id}/members", headers=auth)
+    imported_ids = {bare["id"], grows["id"], new["id"]}
+    assert imported_ids <= {m["id"] for m in members.json()["items"]}
+    updated = await read_events(
+        kafka_bootstrap_servers,
+        "candidate.updated",
+        where=lambda e: e["subject"] in {bare["id"], grows["id"]} and tag in e["data"]["tags"],
+        count=2,
+    )
+    assert {e["subject"] for e in updated} == {bare["id"], grows["id"]}
+    entered = await read_events(
+        kafka_bootstrap_servers,
+        "segment.entered",
+        where=lambda e: e["data"]["segment_id"] == segment_id and e["subject"] in imported_ids,
+        count=3,
+    )
+    assert {e["subject"] for e in entered} == imported_ids
+    timeline = await stack.gateway.get(f"/api/v1/candidates/{bare['id']}/timeline", headers=auth)
+    assert any(
+        entry["type"] == "segment.entered" and entry["data"]["segment_id"] == segment_id
+        for entry in timeline.json()["items"]
+    )
 
 
 async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
@@ -199,6 +326,11 @@ async def test_imports_are_confined_to_their_tenant(stack: Stack) -> None:
     assert (
         await stack.gateway.get(
             f"/api/v1/imports/{acme_job['id']}", headers=stack.as_(GLOBEX_TOKEN)
+        )
+    ).status_code == 404
+    assert (
+        await stack.gateway.get(
+            f"/api/v1/imports/{acme_job['id']}/merged-rows", headers=stack.as_(GLOBEX_TOKEN)
         )
     ).status_code == 404
     stolen = await upload(stack, GLOBEX_TOKEN, acme_job["id"], "First,Last,E-mail\n")

@@ -304,6 +304,30 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
     assert '<progress max="100" value="100"' in panel.text
     assert "not an e-mail address" in panel.text
     assert 'href="/console/imports/imp9/errors.csv"' in panel.text
+    assert not [c for c in api.calls if c.url.path.endswith("/merged-rows")]
+    assert "Merged rows" not in panel.text
+
+    # Rows that merged are listed with the record each joined, linked to its profile.
+    api.answer(
+        "GET",
+        "/api/v1/imports/imp9",
+        body={
+            **done,
+            "counts": {"rows_read": 200, "rows_processed": 200, "created": 196, "merged": 2},
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/imports/imp9/merged-rows",
+        body={
+            "items": [{"row": 3, "candidate_id": "c-ada"}, {"row": 9, "candidate_id": "c-known"}],
+            "next_cursor": None,
+        },
+    )
+    panel = await client.get("/console/imports/imp9/progress", headers=htmx_headers())
+    assert "Merged rows" in panel.text
+    assert 'Row 3 → <a href="/console/candidates/c-ada">' in panel.text
+    assert 'Row 9 → <a href="/console/candidates/c-known">' in panel.text
 
 
 async def test_the_error_report_is_passed_through_as_the_api_sent_it(console: Console) -> None:

@@ -11,9 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_candidates.application import imports as imports_module
-from crm_candidates.application.imports import ERROR, WARNING, RowProblem, validate_row
+from crm_candidates.application.imports import (
+    ERROR,
+    WARNING,
+    RowProblem,
+    merged_row,
+    validate_row,
+)
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
-from crm_candidates.domain.models import CandidateImport
+from crm_candidates.domain.models import Candidate, CandidateImport
 from crm_candidates.domain.profile import ProfileRules
 from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import Limits, LocalUploadStore, UploadTooLargeError
@@ -258,3 +264,36 @@ def test_a_5200_character_name_is_a_row_error_naming_the_field_and_its_limit() -
     assert "200" in found["first_name"].message
     assert found["current_title"].severity == WARNING
     assert "300" in found["current_title"].message
+
+
+def on_file(**fields: object) -> Candidate:
+    return Candidate.model_validate(
+        {
+            "tenant_id": "acme",
+            "first_name": "Ada",
+            "last_name": "Known",
+            "emails": ["ada@x.org"],
+            "created_by": "rita",
+        }
+        | fields
+    )
+
+
+def test_a_merged_row_adds_the_imports_tags_to_the_record_on_file() -> None:
+    base = on_file(tags=["alumni"])
+    incoming = on_file(first_name="Other", emails=["ada@x.org"], phones=["+4930123456"])
+    merged = merged_row(base, incoming, set(), ["Messe 2026", "alumni"])
+    assert merged.tags == ["alumni", "Messe 2026"]
+    assert merged.phones == ["+4930123456"]
+    assert merged.first_name == "Ada"  # the row's other values do not overwrite the record's
+
+
+def test_a_tag_the_record_has_in_another_spelling_is_not_doubled_nor_removed() -> None:
+    base = on_file(tags=["MESSE  2026", "vip"])
+    merged = merged_row(base, on_file(), set(), ["messe 2026"])
+    assert merged == base
+
+
+def test_only_the_imports_tags_reach_a_record_on_file_not_a_rows_tags_column() -> None:
+    merged = merged_row(on_file(), on_file(tags=["from the row", "fair"]), set(), ["fair"])
+    assert merged.tags == ["fair"]

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
 from crm_candidates.api.schemas import (
     ImportCreate,
+    ImportMergedRow,
     ImportPreview,
     ImportPreviewColumn,
     ImportPublic,
@@ -406,4 +407,35 @@ async def import_errors(
     )
     return Page[ImportRowError](
         items=[ImportRowError.model_validate(item) for item in items], next_cursor=next_cursor
+    )
+
+
+@imports_router.get(
+    "/{import_id}/merged-rows",
+    response_model=Page[ImportMergedRow],
+    dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
+)
+async def import_merged_rows(
+    import_id: str,
+    imports: ImportRecordsDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[ImportMergedRow]:
+    """The rows that were a person already on file (or made by an earlier row of the file),
+    in row order, each with the candidate it merged into."""
+    if await imports.get(import_id) is None:
+        raise _not_found(import_id)
+    after: int | None = None
+    if cursor:
+        try:
+            after = int(decode_cursor(cursor))
+        except ValueError:
+            raise ProblemError(
+                400, "the cursor is not valid", problem_type="invalid-cursor"
+            ) from None
+    found = await imports.merged_rows(import_id, after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(str(items[-1]["row"])) if len(found) > limit else None
+    return Page[ImportMergedRow](
+        items=[ImportMergedRow.model_validate(item) for item in items], next_cursor=next_cursor
     )

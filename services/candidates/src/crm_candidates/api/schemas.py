@@ -572,6 +572,13 @@ class ImportPublic(BaseModel):
     finished_at: datetime | None
 
 
+class ImportMergedRow(BaseModel):
+    """A row of an import that was a person already on file, or made by an earlier row."""
+
+    row: int = Field(description="1 for the first row after the header.")
+    candidate_id: str = Field(description="The candidate the row merged into.")
+
+
 class ImportRowError(BaseModel):
     """Why one row of an import was not imported."""
 

@@ -9,7 +9,9 @@ that waited longest and handles it in one MongoDB transaction, reading the rows 
 file: each row is validated (errors are stored with row number and field), resolved against the
 identity keys of existing candidates and of earlier rows of the file, and the chunk's new
 candidates, identity keys and `candidate.created` events are written with one insert each; rows
-that are a known person add their identifiers to that record (`candidate.updated`). The same
+that are a known person add their identifiers and the import's tags to that record
+(`candidate.updated`, segments re-evaluated, as for any change). Which
+record each merged row ended on is kept beside the row errors. The same
 transaction records the chunk as done, so a restart resumes at the next chunk and no chunk is
 applied twice. A finished import's file is deleted.
 """
@@ -46,7 +48,7 @@ from crm_candidates.domain.models import (
     ImportStatus,
     ProfileError,
 )
-from crm_candidates.domain.profile import ProfileRules, normalise_profile_fields
+from crm_candidates.domain.profile import ProfileRules, changed_tags, normalise_profile_fields
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
 from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
@@ -68,6 +70,7 @@ from crm_shared import (
     in_transaction,
     limited,
     new_id,
+    utc_now,
     with_heartbeat,
 )
 
@@ -376,6 +379,20 @@ def _with(
     return merged
 
 
+def merged_row(
+    base: Candidate, incoming: Candidate, foreign: set[str], import_tags: list[str]
+) -> Candidate:
+    """The record `base` after a row that is the same person (`incoming`) merged into it.
+
+    It gains the row's identifiers no other record holds (`with_identifiers`) and the import's
+    tags it lacks (matched ignoring case and spacing, as any tagging; none removed). The row's
+    other values do not overwrite what is on file.
+    """
+    grown = with_identifiers(base, incoming, foreign)
+    tags = changed_tags(grown.tags, add=import_tags, remove=())
+    return grown if tags == grown.tags else grown.model_copy(update={"tags": tags})
+
+
 class _ChunkTakenError(Exception):
     """Another worker completed this chunk first."""
 
@@ -445,16 +462,18 @@ class ImportProcessor:
                     }
                     for problem in result.problems
                 )
-        await self._store(job, rows, counts, session)
+        merged = await self._store(job, rows, counts, session)
         await imports.add_errors(errors, session=session)
+        await imports.add_merged_rows(job.id, merged, session=session)
         if not await imports.complete_chunk(job, counts, session=session):
             raise _ChunkTakenError(job.id)
         return counts
 
     async def _store(
         self, job: CandidateImport, rows: list[_Row], counts: ImportCounts, session: Session
-    ) -> None:
-        """Resolves the rows against known people and earlier rows, then writes in batches."""
+    ) -> list[tuple[int, str]]:
+        """Resolves the rows against known people and earlier rows, then writes in batches;
+        returns (row number, candidate id) of each row that merged into a record."""
         tenant = job.tenant_id
         candidates = CandidateRepository(self.database, tenant)
         segments = SegmentRepository(self.database, tenant)
@@ -465,6 +484,7 @@ class ImportProcessor:
         existing = await candidates.get_many(sorted(set(holder_of.values())), session=session)
         new: dict[str, Candidate] = {}
         extended: dict[str, Candidate] = {}
+        merged: list[tuple[int, str]] = []
         for row in rows:
             keys = keys_of[row.number]
             target = next((holder_of[key] for key in keys if key in holder_of), None)
@@ -477,8 +497,9 @@ class ImportProcessor:
             if base is None:
                 raise LookupError(f"identity keys name candidate {target}, which is gone")
             counts.merged += 1
+            merged.append((row.number, target))
             foreign = {key for key in keys if holder_of.get(key, target) != target}
-            grown = with_identifiers(base, row.candidate, foreign)
+            grown = merged_row(base, row.candidate, foreign, job.tags)
             for key in candidate_identity_keys(grown):
                 holder_of.setdefault(key, target)
             if target in new:
@@ -501,8 +522,16 @@ class ImportProcessor:
         if (await TenantSegments.load(segments, session=session)).ordered:
             for candidate in new.values():
                 await writer.reevaluate(candidate, session=session)
+        # A known person who gained identifiers or tags: a change like any other (its revision,
+        # `candidate.updated`, segment entries and exits on its timeline).
+        changed_at = utc_now()
         for target, grown in extended.items():
-            await writer.store_change(grown, previous=existing[target], session=session)
+            await writer.store_change(
+                grown.model_copy(update={"updated_at": changed_at}),
+                previous=existing[target],
+                session=session,
+            )
+        return merged
 
 
 class ImportJobs:
@@ -710,3 +739,9 @@ class ImportRecords:
     ) -> list[dict[str, Any]]:
         """Row errors of an import in row order, after `(row, id)`."""
         return await self.imports.errors(import_id, after=after, limit=limit)
+
+    async def merged_rows(
+        self, import_id: str, *, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """(row, candidate id) of the rows that merged into a record, in row order."""
+        return await self.imports.merged_rows(import_id, after=after, limit=limit)

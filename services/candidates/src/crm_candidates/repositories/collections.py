@@ -29,3 +29,5 @@ RECHECK_AT = "segments_recheck_at"
 SEGMENT_BOOKKEEPING = (SEGMENT_IDS, RECHECK_AT)
 IMPORTS_COLLECTION = "candidate_imports"
 IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
+# Which record each merged row of an import ended on (row number -> candidate id).
+IMPORT_MERGED_ROWS_COLLECTION = "candidate_import_merged_rows"

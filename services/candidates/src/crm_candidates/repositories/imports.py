@@ -1,4 +1,4 @@
-"""CSV imports of candidates: the jobs, their leases and their row errors."""
+"""CSV imports of candidates: the jobs, their leases, their row errors and merged rows."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from crm_candidates.domain.models import CandidateImport, ImportCounts, ImportStatus
-from crm_candidates.repositories.collections import IMPORT_ERRORS_COLLECTION, IMPORTS_COLLECTION
+from crm_candidates.repositories.collections import (
+    IMPORT_ERRORS_COLLECTION,
+    IMPORT_MERGED_ROWS_COLLECTION,
+    IMPORTS_COLLECTION,
+)
 from crm_shared import (
     Database,
     Session,
     TenantScopedCollection,
     from_document,
+    new_id,
     to_document,
     utc_now,
 )
@@ -33,7 +38,7 @@ _ACTIVE_IMPORT = {"status": {"$in": [ImportStatus.QUEUED.value, ImportStatus.RUN
 
 
 async def ensure_import_indexes(database: Database) -> None:
-    """Indexes of imports and their row errors."""
+    """Indexes of imports, their row errors and their merged rows."""
     await database[IMPORTS_COLLECTION].create_index(
         [("status", ASCENDING), ("lease_until", ASCENDING)]
     )
@@ -49,6 +54,9 @@ async def ensure_import_indexes(database: Database) -> None:
     await database[IMPORTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[IMPORT_ERRORS_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("row", ASCENDING), ("_id", ASCENDING)]
+    )
+    await database[IMPORT_MERGED_ROWS_COLLECTION].create_index(
+        [("tenant_id", ASCENDING), ("import_id", ASCENDING), ("row", ASCENDING)], unique=True
     )
 
 
@@ -66,6 +74,7 @@ class ImportRepository:
         self.tenant_id = tenant_id
         self._imports = TenantScopedCollection(database[IMPORTS_COLLECTION], tenant_id)
         self._errors = TenantScopedCollection(database[IMPORT_ERRORS_COLLECTION], tenant_id)
+        self._merged = TenantScopedCollection(database[IMPORT_MERGED_ROWS_COLLECTION], tenant_id)
 
     async def add(self, job: CandidateImport) -> None:
         """Stores a new import."""
@@ -202,6 +211,28 @@ class ImportRepository:
         return await self._errors.find(
             query, sort=[("row", ASCENDING), ("_id", ASCENDING)], limit=limit
         )
+
+    async def add_merged_rows(
+        self, import_id: str, merged: list[tuple[int, str]], *, session: Session
+    ) -> None:
+        """Stores which candidate each merged row of a chunk ended on, as (row, candidate id)."""
+        if merged:
+            await self._merged.insert_batch(
+                [
+                    {"_id": new_id(), "import_id": import_id, "row": row, "candidate_id": target}
+                    for row, target in merged
+                ],
+                session=session,
+            )
+
+    async def merged_rows(
+        self, import_id: str, *, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The merged rows of an import in row order, after row `after`."""
+        query: dict[str, Any] = {"import_id": import_id}
+        if after is not None:
+            query["row"] = {"$gt": after}
+        return await self._merged.find(query, sort=[("row", ASCENDING)], limit=limit)
 
 
 IMPORT_LEASE = timedelta(seconds=60)

@@ -178,7 +178,12 @@ async def _progress_context(
         if progress.finished and progress.has_report
         else []
     )
-    return {"job": job, "progress": progress, "report": report}
+    merged = (
+        await desk.first_merged_rows(viewer.caller, import_id)
+        if progress.finished and progress.counts.get("merged")
+        else {"items": [], "next_cursor": None}
+    )
+    return {"job": job, "progress": progress, "report": report, "merged": merged}
 
 
 @router.get("/{import_id}")
@@ -186,7 +191,7 @@ async def import_page(
     import_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """One import: who started it, its progress bar (updated every second until it has
-    finished), its counts and the first rows of its error report."""
+    finished), its counts, the first rows of its error report and of its merged rows."""
     context = {**await _progress_context(state, viewer, import_id), "people": people}
     return render(request, state.templates, "imports/detail.html", context, viewer=viewer)
 

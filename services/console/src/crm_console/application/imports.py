@@ -1,5 +1,6 @@
 """CSV imports through the API: preview a file's start, create the import with the mapping a
-person chose and stream the file to it, follow its progress, fetch its error report."""
+person chose and stream the file to it, follow its progress, fetch its error report and the
+rows that merged into people on file."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ API = "/api/v1"
 CSV_HEADERS = {"Content-Type": "text/csv"}
 # The first refused rows a finished import's page lists (the whole report is a download).
 REPORT_ROWS = 20
+# The first merged rows a finished import's page lists, each linking the record it joined.
+MERGED_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,14 @@ class ImportDesk:
             caller, f"{API}/imports/{import_id}/errors", {"limit": REPORT_ROWS}
         )
         return list(page.get("items", []))
+
+    async def first_merged_rows(self, caller: Caller, import_id: str) -> dict[str, Any]:
+        """The first rows that merged into a record (`items` of row and candidate id), with
+        the API's `next_cursor` when there are more."""
+        page: dict[str, Any] = await self._api.get(
+            caller, f"{API}/imports/{import_id}/merged-rows", {"limit": MERGED_ROWS}
+        )
+        return page
 
     async def report(self, caller: Caller, import_id: str) -> Download:
         """The API's CSV error report, passed through as it is."""
