@@ -14,21 +14,41 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutralise(value: object) -> str:
+@dataclass(frozen=True)
+class CsvDialect:
+    """How cells are separated and how a fractional number is written."""
+
+    delimiter: str = ","
+    decimal_mark: str = "."
+
+
+# RFC 4180: what every program reads, and Excel by double-click where the decimal mark is `.`.
+COMMA = CsvDialect()
+# What Excel reads by double-click where the decimal mark is a comma (German, Swedish, French,
+# Spanish...): there it separates cells at `;` and reads `0,25` as a number, `0.25` as text.
+SEMICOLON = CsvDialect(delimiter=";", decimal_mark=",")
+
+
+def neutralise(value: object, dialect: CsvDialect = COMMA) -> str:
     """A cell as text no spreadsheet evaluates (`=1+1` -> `'=1+1`); None is empty; a number
-    as it is."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    as it is, a fractional one with the dialect's decimal mark."""
+    if isinstance(value, float):
+        return str(value).replace(".", dialect.decimal_mark)
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def csv_line(cells: Iterable[object]) -> str:
+def csv_line(cells: Iterable[object], dialect: CsvDialect = COMMA) -> str:
     """One CSV record (CRLF-terminated, as RFC 4180 and Excel expect) of neutralised cells."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow([neutralise(cell) for cell in cells])
+    csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="\r\n").writerow(
+        [neutralise(cell, dialect) for cell in cells]
+    )
     return buffer.getvalue()

@@ -290,6 +290,20 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
     assert ["source", "referral", "2", "0", "2"] in rows
     assert ["source", "sourced", "1", "1", "0"] in rows
     assert ["funnel", "sourced", "3", "1", "2"] in rows
+    # For Excel where the decimal mark is a comma: `;` between cells.
+    european = await stack.gateway.get(
+        "/api/v1/analytics/weekly-reports/2026-W47",
+        params={"format": "csv", "separator": "semicolon"},
+        headers=acme,
+    )
+    assert european.status_code == 200, european.text
+    assert european.text.removeprefix("\ufeff").splitlines()[1] == "figure;new_candidates;3;1;2"
+    unknown = await stack.gateway.get(
+        "/api/v1/analytics/weekly-reports/2026-W47",
+        params={"format": "csv", "separator": "tab"},
+        headers=acme,
+    )
+    assert unknown.status_code == 422, unknown.text
     for missing in ("2026-W46", "2026-W99", "last-week"):
         absent = await stack.gateway.get(
             f"/api/v1/analytics/weekly-reports/{missing}", headers=acme

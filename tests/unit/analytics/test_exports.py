@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import pytest
 
-from crm_analytics.api.exports import csv_file, event_rows, summary_rows, time_series_rows
+from crm_analytics.api.exports import (
+    CsvSeparator,
+    Rows,
+    csv_file,
+    event_rows,
+    summary_rows,
+    time_series_rows,
+)
 from crm_analytics.api.schemas import (
     EventFiguresPublic,
     EventReportPublic,
@@ -25,11 +31,13 @@ from crm_analytics.api.weekly_reports import WeeklyReportPublic, weekly_report_r
 pytestmark = pytest.mark.unit
 
 
-def read(lines: Iterable[str]) -> list[list[str]]:
-    text = "".join(lines)
+def read(rows: Rows, separator: CsvSeparator = CsvSeparator.COMMA) -> list[list[str]]:
+    """The rows as the CSV file holds them, read back as a spreadsheet would."""
+    text = bytes(csv_file(rows, "report", separator).body).decode()
     assert text.startswith("\ufeff")
     assert text.count("\ufeff") == 1
-    return list(csv.reader(io.StringIO(text[1:])))
+    delimiter = ";" if separator is CsvSeparator.SEMICOLON else ","
+    return list(csv.reader(io.StringIO(text[1:]), delimiter=delimiter))
 
 
 def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
@@ -146,12 +154,27 @@ def test_an_event_report_is_one_row_per_figure_and_a_period_adds_its_totals() ->
 
 
 def test_a_csv_file_is_named_and_utf8() -> None:
-    answer = csv_file(iter(["\ufeffa\r\n"]), "event-ev/../1 é-report")
+    answer = csv_file([["a", "é"]], "event-ev/../1 é-report")
     assert answer.media_type == "text/csv; charset=utf-8"
     assert answer.headers["content-disposition"] == (
         'attachment; filename="event-ev____1__-report.csv"'
     )
-    assert answer.body == "\ufeffa\r\n".encode()
+    assert answer.body == "\ufeffa,é\r\n".encode()
+
+
+def test_a_semicolon_csv_writes_fractions_with_a_decimal_comma_for_european_excel() -> None:
+    rows = [("figure", "value"), ("open_rate", 0.25), ("sent", 12), ("note", "a;b"), ("=x", -1.5)]
+    assert read(rows, CsvSeparator.SEMICOLON) == [
+        ["figure", "value"],
+        ["open_rate", "0,25"],
+        ["sent", "12"],
+        ["note", "a;b"],
+        ["'=x", "-1,5"],
+    ]
+    answer = csv_file(rows, "r", CsvSeparator.SEMICOLON)
+    assert bytes(answer.body).decode().splitlines()[1] == "open_rate;0,25"
+    # The default stays RFC 4180.
+    assert read(rows)[1] == ["open_rate", "0.25"]
 
 
 def test_a_weekly_report_is_one_row_per_figure_source_and_funnel_step() -> None:

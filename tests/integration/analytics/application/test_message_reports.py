@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from crm_analytics.api.exports import csv_file
 from crm_analytics.api.message_reports import csv_rows
 from crm_analytics.application.message_reports import (
     MessageReportFolder,
@@ -164,7 +165,9 @@ async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
 
     # The CSV holds the same figures: a totals row, then one per day, for each group.
     rows = list(
-        csv.DictReader(io.StringIO("".join(csv_rows(broadcast, "variant")).lstrip("\ufeff")))
+        csv.DictReader(
+            io.StringIO(bytes(csv_file(csv_rows(broadcast, "variant"), "r").body).decode()[1:])
+        )
     )
     whole = {r["variant"]: r for r in rows if r["day"] == ""}
     assert set(whole) == {"total", "A", "B"}

@@ -17,7 +17,7 @@ from crm_analytics.api.schemas import (
     TenantSummary,
     TimeSeriesPublic,
 )
-from crm_shared.csv_export import csv_line
+from crm_shared.csv_export import COMMA, SEMICOLON, csv_line
 
 
 class ReportFormat(StrEnum):
@@ -28,6 +28,26 @@ class ReportFormat(StrEnum):
 Format = Annotated[
     ReportFormat, Query(description="`json`, or `csv` for the same report as a CSV file.")
 ]
+
+
+class CsvSeparator(StrEnum):
+    COMMA = "comma"
+    SEMICOLON = "semicolon"
+
+
+Separator = Annotated[
+    CsvSeparator,
+    Query(
+        description=(
+            "The CSV's separator: `comma` (RFC 4180), or `semicolon` with decimal commas "
+            "(`0,25`), as Excel opens a file by double-click where the decimal mark is a comma "
+            "(German, Swedish, French...). Ignored for JSON."
+        )
+    ),
+]
+_DIALECTS = {CsvSeparator.COMMA: COMMA, CsvSeparator.SEMICOLON: SEMICOLON}
+# A report's rows for its CSV file: the header first, then its cells, row by row.
+Rows = Iterable[Sequence[object]]
 
 # The first cell of the rows that sum several groups (a message report's totals, a period's
 # events' totals).
@@ -47,19 +67,15 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)
 
 
-def csv_file(lines: Iterable[str], name: str) -> Response:
-    """CSV lines as a download: UTF-8 with a BOM (so Excel reads it as UTF-8), named `name`."""
+def csv_file(rows: Rows, name: str, separator: CsvSeparator = CsvSeparator.COMMA) -> Response:
+    """The rows as a CSV download: UTF-8 with a BOM (so Excel reads it as UTF-8), named
+    `name`, separated as `separator` says."""
+    dialect = _DIALECTS[separator]
     return Response(
-        "".join(lines),
+        "\ufeff" + "".join(csv_line(row, dialect) for row in rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{safe_name(name)}.csv"'},
     )
-
-
-def _records(rows: Iterable[Sequence[object]]) -> Iterator[str]:
-    """The rows as CSV records, the first (the header) behind the BOM."""
-    for index, row in enumerate(rows):
-        yield ("\ufeff" if index == 0 else "") + csv_line(row)
 
 
 def cell(value: object) -> object:
@@ -74,10 +90,10 @@ def cell(value: object) -> object:
     return value
 
 
-def summary_rows(summary: TenantSummary) -> Iterator[str]:
+def summary_rows(summary: TenantSummary) -> Rows:
     """`figure,value`: one row per figure of the summary, in the JSON's order."""
     values = summary.model_dump(mode="json")
-    return _records([("figure", "value"), *[(name, cell(v)) for name, v in values.items()]])
+    return [("figure", "value"), *[(name, cell(v)) for name, v in values.items()]]
 
 
 def series_column(metric: str, dimension: str | None) -> str:
@@ -86,13 +102,13 @@ def series_column(metric: str, dimension: str | None) -> str:
     return metric if dimension is None else f"{metric}.{dimension}"
 
 
-def time_series_rows(found: TimeSeriesPublic) -> Iterator[str]:
+def time_series_rows(found: TimeSeriesPublic) -> Rows:
     """`period`, then one column per series in the JSON's order; one row per period."""
     header = ["period", *[series_column(s.metric, s.dimension) for s in found.series]]
     rows: list[Sequence[object]] = [header]
     for index, period in enumerate(found.periods):
         rows.append([period.isoformat(), *[s.values[index] for s in found.series]])
-    return _records(rows)
+    return rows
 
 
 # An event's own fields, then its figures, in the CSV's row order; `by_channel` and
@@ -128,7 +144,7 @@ def _figure_rows(first: str, figures: BaseModel, fields: Sequence[str]) -> Itera
 
 def event_rows(
     events: Sequence[EventReportPublic], totals: EventFiguresPublic | None = None
-) -> Iterator[str]:
+) -> Rows:
     """`event_id,figure,key,value`: each event's rows (its fields, figures, breakdowns by
     `key`, follow-ups), then, for a period, the totals' figures under event id `total`."""
     rows: list[Sequence[object]] = [EVENT_COLUMNS]
@@ -136,4 +152,4 @@ def event_rows(
         rows += _figure_rows(event.event_id, event, EVENT_FIELDS)
     if totals is not None:
         rows += _figure_rows(TOTAL, totals, ())
-    return _records(rows)
+    return rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Annotated
 
@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from crm_analytics.api.deps import Container
-from crm_analytics.api.exports import JSON_OR_CSV, Format, ReportFormat, cell, csv_file
+from crm_analytics.api.exports import (
+    JSON_OR_CSV,
+    CsvSeparator,
+    Format,
+    ReportFormat,
+    Separator,
+    cell,
+    csv_file,
+)
 from crm_analytics.application.funnels import (
     MAX_LOOKBACK_DAYS,
     AttributionReport,
@@ -30,7 +38,6 @@ from crm_shared import (
     require_permission,
     valid_time_zone,
 )
-from crm_shared.csv_export import csv_line
 
 funnel_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -201,15 +208,13 @@ FUNNEL_COLUMNS = (
 )
 
 
-def funnel_rows(report: FunnelReportPublic) -> Iterator[str]:
+def funnel_rows(report: FunnelReportPublic) -> Iterator[Sequence[object]]:
     """One row per funnel and step, in the JSON's order."""
-    yield "\ufeff" + csv_line(FUNNEL_COLUMNS)
+    yield FUNNEL_COLUMNS
     for f in report.funnels:
         for s in f.steps:
             values = s.model_dump()
-            yield csv_line(
-                [report.by, f.key or NO_VALUE, *(cell(values[c]) for c in FUNNEL_COLUMNS[2:])]
-            )
+            yield [report.by, f.key or NO_VALUE, *(cell(values[c]) for c in FUNNEL_COLUMNS[2:])]
 
 
 @funnel_router.get(
@@ -226,6 +231,7 @@ async def funnel(
     end: LastDay,
     by: Annotated[FunnelBy, Query(description="One funnel per value of this.")] = FunnelBy.NONE,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | FunnelReportPublic:
     """The funnel to hire of the people first sourced in the period (days in the tenant's
     zone): per step, how many reached it, conversion from the previous step and from the
@@ -237,7 +243,7 @@ async def funnel(
         raise _refused(refused) from None
     answer = _funnel_public(found)
     if format is ReportFormat.CSV:
-        return csv_file(funnel_rows(answer), f"funnel-{start}-to-{end}-by-{by.value}")
+        return csv_file(funnel_rows(answer), f"funnel-{start}-to-{end}-by-{by.value}", separator)
     return answer
 
 
@@ -266,11 +272,11 @@ def _attribution_public(found: AttributionReport) -> AttributionReportPublic:
 ATTRIBUTION_COLUMNS = ("kind", "ref", "credit", "outcomes")
 
 
-def attribution_rows(report: AttributionReportPublic) -> Iterator[str]:
+def attribution_rows(report: AttributionReportPublic) -> Iterator[Sequence[object]]:
     """One row per credited (kind, ref), highest credit first, as in the JSON."""
-    yield "\ufeff" + csv_line(ATTRIBUTION_COLUMNS)
+    yield ATTRIBUTION_COLUMNS
     for c in report.credits:
-        yield csv_line([c.kind, c.ref, c.credit, c.outcomes])
+        yield [c.kind, c.ref, c.credit, c.outcomes]
 
 
 @funnel_router.get(
@@ -291,6 +297,7 @@ async def attribution(
     model: Annotated[Model, Query(description="first, last or linear.")] = Model.LAST,
     outcome: Annotated[Outcome, Query(description="application or hire.")] = Outcome.APPLICATION,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | AttributionReportPublic:
     """For each application (or hire) in the period (days in the tenant's zone), the touches
     in the `lookback_days` before it: mails of a broadcast or sequence opened or clicked by a
@@ -306,5 +313,5 @@ async def attribution(
     answer = _attribution_public(found)
     if format is ReportFormat.CSV:
         name = f"attribution-{outcome.value}-{model.value}-{start}-to-{end}"
-        return csv_file(attribution_rows(answer), name)
+        return csv_file(attribution_rows(answer), name, separator)
     return answer

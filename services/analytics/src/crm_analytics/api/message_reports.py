@@ -3,14 +3,22 @@ CSV (`?format=csv`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from crm_analytics.api.deps import Container
-from crm_analytics.api.exports import JSON_OR_CSV, TOTAL, Format, ReportFormat, csv_file
+from crm_analytics.api.exports import (
+    JSON_OR_CSV,
+    TOTAL,
+    CsvSeparator,
+    Format,
+    ReportFormat,
+    Separator,
+    csv_file,
+)
 from crm_analytics.api.schemas import (
     MessageDayPublic,
     MessageFiguresPublic,
@@ -31,7 +39,6 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
-from crm_shared.csv_export import csv_line
 
 message_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -86,11 +93,11 @@ TOTAL_GROUP = TOTAL
 NO_GROUP = "none"
 
 
-def csv_rows(report: MessageReport, breakdown: str) -> Iterator[str]:
+def csv_rows(report: MessageReport, breakdown: str) -> Iterator[Sequence[object]]:
     """The report as CSV: a header, then for the totals and each group one row over the
     period (empty `day`) followed by one row per day."""
     columns = [*MessageFigures().counts(), *MessageFigures().rates()]
-    yield "\ufeff" + csv_line([breakdown, "day", *columns])
+    yield [breakdown, "day", *columns]
     sections = [(TOTAL_GROUP, report.totals, report.series)] + [
         (g.key or NO_GROUP, g.figures, g.series) for g in report.groups
     ]
@@ -100,7 +107,7 @@ def csv_rows(report: MessageReport, breakdown: str) -> Iterator[str]:
         for day, each in days:
             values = _figures(each)
             cells = ["" if values[c] is None else values[c] for c in columns]
-            yield csv_line([key, day, *cells])
+            yield [key, day, *cells]
 
 
 async def _answer(
@@ -112,6 +119,7 @@ async def _answer(
     start: date | None,
     end: date | None,
     format: ReportFormat,
+    separator: CsvSeparator,
 ) -> Response | MessageReportPublic:
     try:
         found = await message_report(container.storage, tenant_id, scope, start, end)
@@ -131,7 +139,7 @@ async def _answer(
         ) from None
     breakdown = scope.breakdown.value
     if format is ReportFormat.CSV:
-        return csv_file(csv_rows(found, breakdown), f"{kind}-{source_id}-report")
+        return csv_file(csv_rows(found, breakdown), f"{kind}-{source_id}-report", separator)
     return _public(kind, source_id, found, breakdown)
 
 
@@ -152,6 +160,7 @@ async def broadcast_report(
     start: FirstDay = None,
     end: LastDay = None,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | MessageReportPublic:
     """A broadcast's message report: totals, per A/B variant, and per UTC day, as of the events
     analytics has consumed. A broadcast of which analytics saw no message sent is a 404."""
@@ -164,6 +173,7 @@ async def broadcast_report(
         start,
         end,
         format,
+        separator,
     )
 
 
@@ -175,6 +185,7 @@ async def sequence_report(
     start: FirstDay = None,
     end: LastDay = None,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | MessageReportPublic:
     """A sequence's message report: totals, per step, and per UTC day. A sequence of which
     analytics saw no message sent is a 404."""
@@ -187,6 +198,7 @@ async def sequence_report(
         start,
         end,
         format,
+        separator,
     )
 
 
@@ -198,6 +210,7 @@ async def template_report(
     start: FirstDay = None,
     end: LastDay = None,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | MessageReportPublic:
     """A template's message report: totals, per broadcast, sequence step or direct mail that
     sent it, and per UTC day. A template analytics saw no message of is a 404."""
@@ -210,4 +223,5 @@ async def template_report(
         start,
         end,
         format,
+        separator,
     )

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from crm_analytics.api.deps import Container
-from crm_analytics.api.exports import JSON_OR_CSV, Format, ReportFormat, cell, csv_file
+from crm_analytics.api.exports import (
+    JSON_OR_CSV,
+    CsvSeparator,
+    Format,
+    ReportFormat,
+    Separator,
+    cell,
+    csv_file,
+)
 from crm_analytics.application.pool_health import PoolReport, UnknownPool, pool_reports
 from crm_analytics.domain.pool_health import HealthRules, Listed
 from crm_shared import (
@@ -22,7 +30,6 @@ from crm_shared import (
     require_permission,
     utc_now,
 )
-from crm_shared.csv_export import csv_line
 
 pool_health_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -139,13 +146,12 @@ def _pool_rows(pool: PoolHealthPublic) -> Iterator[list[object]]:
         yield [first, f"{name}.truncated", "", cell(people.truncated)]
 
 
-def pool_rows(pools: Sequence[PoolHealthPublic]) -> Iterator[str]:
+def pool_rows(pools: Sequence[PoolHealthPublic]) -> Iterator[Sequence[object]]:
     """`pool_id,figure,key,value`: each pool's figures, a row each (by stage, growth window and
     bucket in `key`)."""
-    yield "\ufeff" + csv_line(POOL_COLUMNS)
+    yield POOL_COLUMNS
     for pool in pools:
-        for row in _pool_rows(pool):
-            yield csv_line(row)
+        yield from _pool_rows(pool)
 
 
 _ROUTE: dict[str, Any] = {
@@ -165,6 +171,7 @@ async def every_pool_health(
     cold_after_days: ColdAfterDays = 60,
     engaged_score: EngagedScore = 10.0,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | PoolsHealthPublic:
     """The health of every talent pool of the tenant analytics was told of (by name): size and
     stages, growth, engagement, freshness, members going cold and silver medallists available.
@@ -176,7 +183,7 @@ async def every_pool_health(
     )
     pools = [_public(r, now) for r in reports]
     if format is ReportFormat.CSV:
-        return csv_file(pool_rows(pools), "pools-health")
+        return csv_file(pool_rows(pools), "pools-health", separator)
     return PoolsHealthPublic(
         as_of=now, cold_after_days=cold_after_days, engaged_score=engaged_score, pools=pools
     )
@@ -195,6 +202,7 @@ async def pool_health(
     cold_after_days: ColdAfterDays = 60,
     engaged_score: EngagedScore = 10.0,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | PoolHealthPublic:
     """A talent pool's health (see `GET /analytics/pools/health`). A pool analytics was told
     of no member of (another tenant's, or one nobody was ever added to) is a 404."""
@@ -218,5 +226,5 @@ async def pool_health(
         ) from None
     answer = _public(report, now)
     if format is ReportFormat.CSV:
-        return csv_file(pool_rows([answer]), f"pool-{pool_id}-health")
+        return csv_file(pool_rows([answer]), f"pool-{pool_id}-health", separator)
     return answer

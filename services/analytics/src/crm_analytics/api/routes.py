@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
     JSON_OR_CSV,
+    CsvSeparator,
     Format,
     ReportFormat,
+    Separator,
     csv_file,
     event_rows,
     summary_rows,
@@ -57,7 +59,10 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
     responses={**problem_responses(422), **JSON_OR_CSV},
 )
 async def tenant_summary(
-    principal: CurrentPrincipal, container: Container, format: Format = ReportFormat.JSON
+    principal: CurrentPrincipal,
+    container: Container,
+    format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | TenantSummary:
     """The caller's tenant's totals, as of the events analytics has consumed (`format=csv`:
     one row per figure)."""
@@ -71,7 +76,7 @@ async def tenant_summary(
         applications=totals[TenantMetric.APPLICATIONS],
     )
     if format is ReportFormat.CSV:
-        return csv_file(summary_rows(summary), "summary")
+        return csv_file(summary_rows(summary), "summary", separator)
     return summary
 
 
@@ -150,6 +155,7 @@ async def tenant_time_series(
         Interval.DAY
     ),
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | TimeSeriesPublic:
     """The caller's tenant's metrics per day or week, zero where nothing happened, as of the
     events analytics has consumed (counted per day from when this series was introduced).
@@ -173,7 +179,7 @@ async def tenant_time_series(
         ],
     )
     if format is ReportFormat.CSV:
-        return csv_file(time_series_rows(answer), f"timeseries-{start}-to-{end}")
+        return csv_file(time_series_rows(answer), f"timeseries-{start}-to-{end}", separator)
     return answer
 
 
@@ -237,6 +243,7 @@ async def recruiting_event_report(
     container: Container,
     within_days: WithinDays = 90,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | EventReportPublic:
     """A recruiting event's report, as of the events analytics has consumed: its
     registrations by state, check-ins, walk-ins, no-shows, registrants by channel and source,
@@ -254,7 +261,7 @@ async def recruiting_event_report(
         ) from None
     answer = _event_report(report, within_days)
     if format is ReportFormat.CSV:
-        return csv_file(event_rows([answer]), f"event-{event_id}-report")
+        return csv_file(event_rows([answer]), f"event-{event_id}-report", separator)
     return answer
 
 
@@ -272,6 +279,7 @@ async def recruiting_events_report(
     end: LastDay,
     within_days: WithinDays = 90,
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> Response | EventPeriodReportPublic:
     """The report of every event whose start falls in the range of UTC days, and the totals
     over them. The range covers at most 400 days. `format=csv`: one row per figure of each
@@ -290,7 +298,7 @@ async def recruiting_events_report(
     events = [_event_report(r, within_days) for r in found.events]
     totals = EventFiguresPublic(**_figures(found.totals))
     if format is ReportFormat.CSV:
-        return csv_file(event_rows(events, totals), f"events-{start}-to-{end}-report")
+        return csv_file(event_rows(events, totals), f"events-{start}-to-{end}-report", separator)
     return EventPeriodReportPublic(
         start=start, end=end, within_days=within_days, events=events, totals=totals
     )

@@ -3,7 +3,7 @@ the reports compiled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -11,7 +11,14 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from crm_analytics.api.deps import Container
-from crm_analytics.api.exports import JSON_OR_CSV, Format, ReportFormat, csv_file
+from crm_analytics.api.exports import (
+    JSON_OR_CSV,
+    CsvSeparator,
+    Format,
+    ReportFormat,
+    Separator,
+    csv_file,
+)
 from crm_analytics.application.report_schedule import (
     WeeklyReportSettings,
     save_weekly_report_settings,
@@ -37,7 +44,6 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
-from crm_shared.csv_export import csv_line
 
 weekly_report_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -202,19 +208,19 @@ async def list_weekly_reports(
 WEEKLY_REPORT_COLUMNS = ("section", "name", "this_week", "week_before", "change")
 
 
-def weekly_report_rows(report: WeeklyReportPublic) -> Iterator[str]:
+def weekly_report_rows(report: WeeklyReportPublic) -> Iterator[Sequence[object]]:
     """`section,name,this_week,week_before,change`: each figure, then each source of new
     candidates, then each funnel step (its count of the week's cohort and of the week before's)."""
-    yield "\ufeff" + csv_line(WEEKLY_REPORT_COLUMNS)
+    yield WEEKLY_REPORT_COLUMNS
     this_week, week_before = report.figures, report.previous
     for name, value in this_week.model_dump(exclude={"by_source"}).items():
         previous = getattr(week_before, name)
-        yield csv_line(["figure", name, value, previous, value - previous])
+        yield ["figure", name, value, previous, value - previous]
     for source in sorted({*this_week.by_source, *week_before.by_source}):
         value, previous = this_week.by_source.get(source, 0), week_before.by_source.get(source, 0)
-        yield csv_line(["source", source, value, previous, value - previous])
+        yield ["source", source, value, previous, value - previous]
     for line in report.funnel:
-        yield csv_line(["funnel", line.step, line.count, line.previous, line.count - line.previous])
+        yield ["funnel", line.step, line.count, line.previous, line.count - line.previous]
 
 
 @weekly_report_router.get(
@@ -228,6 +234,7 @@ async def read_weekly_report(
     container: Container,
     week: Annotated[str, Path(description="The ISO week, `2026-W47`.")],
     format: Format = ReportFormat.JSON,
+    separator: Separator = CsvSeparator.COMMA,
 ) -> WeeklyReportPublic | Response:
     """One compiled weekly report, by its ISO week; `format=csv`: one row per figure, source of
     new candidates and funnel step, with the week before's value and the change. A week that
@@ -244,5 +251,5 @@ async def read_weekly_report(
         )
     report = WeeklyReportPublic.model_validate(found)
     if format is ReportFormat.CSV:
-        return csv_file(weekly_report_rows(report), f"weekly-report-{report.week}")
+        return csv_file(weekly_report_rows(report), f"weekly-report-{report.week}", separator)
     return report
