@@ -207,6 +207,18 @@ def test_the_analytics_section_is_for_those_who_read_analytics() -> None:
 # The page
 
 
+async def test_a_funnel_the_api_does_not_answer_in_time_is_said_so_and_the_rest_renders(
+    console: Console,
+) -> None:
+    client, api = console
+    standard_answers(api)
+    api.failures[("GET", "/api/v1/analytics/funnel")] = httpx.ReadTimeout("slow")
+    page = await client.get("/console/analytics", headers=gateway_headers())
+    assert page.status_code == 200
+    assert "the API did not answer in time (ReadTimeout)" in page.text
+    assert 'data-testid="credits-table"' in page.text
+
+
 async def test_the_page_asks_for_the_funnel_and_attribution_of_the_last_90_days_in_the_zone(
     console: Console,
 ) -> None:

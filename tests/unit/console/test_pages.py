@@ -50,6 +50,8 @@ class Api:
         self.routes: dict[tuple[str, str], httpx.Response] = {}
         self.pages: dict[tuple[str, str], dict[str | None, httpx.Response]] = {}
         self.calls: list[httpx.Request] = []
+        # Calls that get no answer at all (a timeout, a refused connection).
+        self.failures: dict[tuple[str, str], Exception] = {}
 
     def answer(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
         self.routes[(method, path)] = httpx.Response(status, json=body)
@@ -66,6 +68,8 @@ class Api:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
+        if (failure := self.failures.get((request.method, request.url.path))) is not None:
+            raise failure
         paged = self.pages.get((request.method, request.url.path))
         if paged is not None:
             return paged.get(request.url.params.get("cursor")) or httpx.Response(

@@ -16,7 +16,14 @@ class ConsoleSettings(ServiceSettings):
         default="http://127.0.0.1:8000",
         description="Where the console reaches the gateway's public API (an internal address).",
     )
-    gateway_timeout_seconds: float = Field(default=30.0, gt=0)
+    gateway_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        description="How long the console waits for one API answer. Shorter than the gateway's "
+        "`UPSTREAM_TIMEOUT_SECONDS` (10 s), which bounds the whole page: a slow report becomes "
+        "its panel's reason and the rest of the page still renders, instead of the page "
+        "timing out.",
+    )
     default_tenant: str = Field(
         default="",
         max_length=64,

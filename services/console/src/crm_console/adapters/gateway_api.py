@@ -82,6 +82,15 @@ class GatewayApi:
                 content=content,
                 headers=self._headers(caller, headers),
             )
+        except httpx.TimeoutException as error:
+            raise ApiProblem(
+                Problem(
+                    status=504,
+                    title="Gateway Timeout",
+                    detail=f"the API did not answer in time ({type(error).__name__}); "
+                    "what was asked may still have been done",
+                )
+            ) from None
         except httpx.HTTPError as error:
             raise ApiProblem(
                 Problem(
