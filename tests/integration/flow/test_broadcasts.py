@@ -407,6 +407,44 @@ async def test_local_time_schedule_pause_resume_and_cancel(
     assert all(not smtp_sink.messages_to(address(c)) for c in (berlin, new_york, nowhere))
 
 
+async def test_an_ab_test_at_local_time_is_decided_after_its_last_test_mail(
+    stack: Stack, kafka_bootstrap_servers: str, campaigns_db: Database
+) -> None:
+    gateway, acme = stack.gateway, stack.as_(ACME_TOKEN)
+    people = await known_candidates(
+        kafka_bootstrap_servers,
+        campaigns_db,
+        stack.acme,
+        [{"time_zone": "Europe/Berlin"}, {"time_zone": "America/Los_Angeles"}] * 2,
+    )
+    day = date.today() + timedelta(days=30)
+    broadcast = await start(
+        gateway,
+        acme,
+        {
+            "name": "Local A/B",
+            "template_id": await template(gateway, acme),
+            "audience": {"type": "list", "candidate_ids": people},
+            "schedule": {"type": "local_time", "date": day.isoformat(), "local_time": "09:30"},
+            "ab_test": {
+                "variants": [{"name": "A", "subject": "News"}, {"name": "B", "subject": "News!"}],
+                "test_percentage": 100,
+                "metric": "open_rate",
+                "decide_after_minutes": 60,
+            },
+        },
+    )
+    sending = await settled(gateway, acme, broadcast["id"], "sending")
+    last_test_mail = max(
+        datetime.fromisoformat(m["next_attempt_at"])
+        for m in await messages_of(gateway, acme, broadcast["id"])
+    )
+    # 09:30 in Los Angeles, a day away; the decision an hour after it, not an hour from now.
+    assert last_test_mail.astimezone(UTC).hour in (16, 17)
+    decided_at = datetime.fromisoformat(sending["ab_test"]["test_ends_at"])
+    assert decided_at == last_test_mail + timedelta(hours=1)
+
+
 def pixel_url(mail_html: str) -> str:
     match = re.search(r'src="[^"]*(/t/o/[^"]+)"', mail_html)
     assert match is not None

@@ -28,6 +28,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from pymongo import DESCENDING
 
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, Handing
 from crm_campaigns.application.jobs import jobs_for
@@ -51,6 +52,7 @@ from crm_campaigns.domain.models import (
     PoolAudience,
     Recipient,
     SendAt,
+    SendAtLocalTime,
     StoredListAudience,
 )
 from crm_campaigns.domain.templates import CompiledTemplate, RenderError, recipient_context
@@ -289,6 +291,25 @@ class BroadcastRunner:
         schedule = broadcast.schedule
         return max(schedule.send_at, now) if isinstance(schedule, SendAt) else now
 
+    async def _test_ends_at(self, broadcast: Broadcast) -> datetime | None:
+        """When the A/B test is decided: `decide_after_minutes` after its mails went. At a time
+        in each recipient's own zone they go over up to a day, so it counts from the last of
+        them (the test's messages are the broadcast's only ones yet); deciding from the start
+        would pick a winner before any test mail went."""
+        if broadcast.ab_test is None:
+            return None
+        went = self._start(broadcast)
+        if isinstance(broadcast.schedule, SendAtLocalTime):
+            last = await TenantScopedCollection(self._database[MESSAGES], broadcast.tenant_id).find(
+                {"broadcast_id": broadcast.id, "next_attempt_at": {"$ne": None}},
+                sort=[("next_attempt_at", DESCENDING)],
+                limit=1,
+                projection={"next_attempt_at": 1},
+            )
+            if last:
+                went = max(went, last[0]["next_attempt_at"])
+        return went + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
+
     async def _prepare(self, broadcast: Broadcast) -> None:
         repository = BroadcastRepository(self._database, broadcast.tenant_id)
         compiled = await self._compiled(broadcast)
@@ -310,11 +331,7 @@ class BroadcastRunner:
             if not await self._all_went_in(handing, repository, broadcast.id):
                 return  # a resume prepares the broadcast again
         has_rest = any(a.group == REST_GROUP for a in assignments)
-        test_ends_at = (
-            self._start(broadcast) + timedelta(minutes=broadcast.ab_test.decide_after_minutes)
-            if broadcast.ab_test
-            else None
-        )
+        test_ends_at = await self._test_ends_at(broadcast)
         moved = await repository.transition(
             broadcast.id,
             BroadcastStatus.PREPARING,
