@@ -179,3 +179,35 @@ async def test_the_api_document_offers_the_key_on_every_post(stack: Stack) -> No
             assert {"409", "422"} <= set(operation["responses"]), path
         else:
             assert "Idempotency-Key" not in names, path
+
+
+async def test_an_erasure_forgets_the_stored_responses_that_name_the_person(
+    stack: Stack, mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    surname = unique("Παπαδόπουλος")
+    body = {"first_name": "Γιώργος", "last_name": surname, "emails": [f"{uuid.uuid4()}@x.org"]}
+    created = await stack.gateway.post(
+        "/api/v1/candidates", headers=keyed(stack, str(uuid.uuid4())), json=body
+    )
+    assert created.status_code == 201, created.text
+    someone_else = await stack.gateway.post(
+        "/api/v1/events", headers=keyed(stack, str(uuid.uuid4())), json=open_house(unique("Day"))
+    )
+    assert someone_else.status_code == 201, someone_else.text
+    records = mongo[stack.settings["gateway"].database_name][IDEMPOTENCY_KEYS]
+
+    async def stored_naming(text: str) -> int:
+        found = await records.find({"tenant_id": stack.acme}).to_list()
+        return sum(text.encode() in bytes(d["response"]["body"]) for d in found if d["response"])
+
+    candidate_id = created.json()["id"]
+    assert await stored_naming(candidate_id) == 1
+    events_before = await stored_naming(someone_else.json()["id"])
+
+    erased = await stack.gateway.post(
+        f"/api/v1/candidates/{candidate_id}/erasure", headers=stack.as_(ACME_ADMIN_TOKEN)
+    )
+    assert erased.status_code < 300, erased.text
+    assert await stored_naming(candidate_id) == 0
+    assert await stored_naming(surname) == 0
+    assert await stored_naming(someone_else.json()["id"]) == events_before == 1

@@ -207,6 +207,7 @@ class MemoryIdempotencyRecords:
 
     records: dict[str, IdempotencyRecord] = field(default_factory=dict)
     failing: bool = False
+    tenant_of: dict[str, str] = field(default_factory=dict)
 
     def _check(self) -> None:
         if self.failing:
@@ -221,6 +222,7 @@ class MemoryIdempotencyRecords:
         if scope.record_id in self.records:
             return False
         self.records[scope.record_id] = record
+        self.tenant_of[scope.record_id] = scope.tenant_id
         return True
 
     async def replace(self, scope: KeyScope, claim: str, record: IdempotencyRecord) -> bool:
@@ -236,6 +238,19 @@ class MemoryIdempotencyRecords:
         found = self.records.get(scope.record_id)
         if found is not None and found.claim == claim and found.state is RecordState.IN_FLIGHT:
             del self.records[scope.record_id]
+
+    async def forget_responses_naming(self, tenant_id: str, text: str) -> int:
+        self._check()
+        naming = [
+            record_id
+            for record_id, record in self.records.items()
+            if self.tenant_of.get(record_id) == tenant_id
+            and record.response is not None
+            and text.encode() in record.response.body
+        ]
+        for record_id in naming:
+            del self.records[record_id]
+        return len(naming)
 
 
 def with_idempotency_records(app: FastAPI, records: MemoryIdempotencyRecords) -> FastAPI:

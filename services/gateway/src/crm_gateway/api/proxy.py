@@ -82,6 +82,8 @@ _RESPONSE_HEADERS_KEPT = frozenset(
         "hx-refresh",
     }
 )
+# An erasure: on success, the gateway forgets its stored responses naming the person too.
+ERASURE_OPERATION = ("POST", "/candidates/{candidate_id}/erasure")
 # Methods a request may be repeated with (RFC 9110, 9.2.2): sent twice, they do what once does.
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # The request surely never reached the service: no connection, or none free in time.
@@ -314,16 +316,40 @@ async def forward_api(
     if permission is not None and not principal_may(principal, permission):
         raise forbidden(permission, principal)
     upload = found.streams_uploads
+    answer = await _forward_operation(
+        request, principal, state, route.base_url, route.service, segments, upload
+    )
+    if (
+        (request.method, found.template) == ERASURE_OPERATION
+        and answer.status_code < 300
+        and state.idempotency is not None
+    ):
+        # The person's data must not outlive the erasure in a response kept for replay.
+        await state.idempotency.forget_person(principal.tenant_id, segments[1])
+    return answer
+
+
+async def _forward_operation(
+    request: Request,
+    principal: AuthenticatedPrincipal,
+    state: Container,
+    base_url: str,
+    service: str,
+    segments: tuple[str, ...],
+    upload: bool,
+) -> Response:
+    """The operation's answer: forwarded once, or, under an `Idempotency-Key`, at most once
+    per key with the first outcome replayed."""
     max_bytes = state.max_upload_bytes if upload else state.max_request_bytes
     key = requested_key(request) if request.method == "POST" else None
     if key is None or state.idempotency is None:
         return await forward(
             request,
             state,
-            route.base_url,
+            base_url,
             segments,
             principal=principal,
-            service=route.service,
+            service=service,
             max_bytes=max_bytes,
             stream=upload,
             api=True,
@@ -336,10 +362,10 @@ async def forward_api(
         lambda: forward(
             request,
             state,
-            route.base_url,
+            base_url,
             segments,
             principal=principal,
-            service=route.service,
+            service=service,
             max_bytes=max_bytes,
             body=body,
             api=True,

@@ -55,6 +55,11 @@ class IdempotentRequests:
         self._lease = lease
         self._clock = clock
 
+    async def forget_person(self, tenant_id: str, candidate_id: str) -> int:
+        """Forgets the stored responses that name an erased candidate (a create's 201 holds
+        their name and address for the records' lifetime otherwise); how many."""
+        return await self._records.forget_responses_naming(tenant_id, candidate_id)
+
     async def begin(self, scope: KeyScope, fingerprint: str) -> Claim | StoredResponse:
         """A claim to run the request, or the response it completed with before.
 

@@ -38,6 +38,10 @@ class IdempotencyRecords(Protocol):
         """Deletes the in-flight record held by `claim`, if it still is."""
         ...
 
+    async def forget_responses_naming(self, tenant_id: str, text: str) -> int:
+        """Deletes the tenant's records whose stored response contains `text`; how many."""
+        ...
+
 
 class MongoIdempotencyRecords:
     """Idempotency records in the gateway's database, every access confined to the tenant."""
@@ -78,6 +82,19 @@ class MongoIdempotencyRecords:
         await self._scoped(scope).delete_one(
             {"_id": scope.record_id, "claim": claim, "state": RecordState.IN_FLIGHT.value}
         )
+
+    async def forget_responses_naming(self, tenant_id: str, text: str) -> int:
+        # Rare (an erasure) and bounded by the records' lifetime: the tenant's stored responses
+        # are read and searched here, as a body is stored as bytes, not as fields to query.
+        scoped = TenantScopedCollection(self._collection, tenant_id)
+        needle = text.encode()
+        stored = await scoped.find(
+            {"response": {"$ne": None}}, projection={"_id": 1, "response.body": 1}
+        )
+        naming = [d["_id"] for d in stored if needle in bytes(d["response"]["body"])]
+        if naming:
+            await scoped.delete_many({"_id": {"$in": naming}})
+        return len(naming)
 
 
 def _fields(scope: KeyScope, record: IdempotencyRecord) -> Document:
