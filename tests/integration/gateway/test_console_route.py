@@ -121,12 +121,15 @@ def test_a_console_that_does_not_answer_is_said_so_in_html_not_json(gateway: Gat
 
     assert page.status_code == 504
     assert page.headers["content-type"].startswith("text/html")
+    assert "style-src 'self'" in page.headers["content-security-policy"]
+    assert "may have taken effect" not in page.text  # a read changed nothing
     assert "<h1>The console did not answer in time</h1>" in page.text
     assert '<a href="/console/candidates/answers-late?q=Zo%C3%AB">Try again</a>' in page.text
     assert (fragment.status_code, fragment.headers["content-type"][:9]) == (504, "text/html")
     assert fragment.text.startswith('<div class="problem" role="alert">')
     assert "<html" not in fragment.text
     assert "Look at the page again before you repeat what you did" in write.text
+    assert "may have taken effect" in write.text
     assert "Look at the page again" not in fragment.text
     assert down.status_code == 502
     assert "<h1>The console is not available</h1>" in down.text

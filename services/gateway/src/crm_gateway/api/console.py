@@ -35,6 +35,11 @@ _OPEN_PREFIXES = ("static/", "public/")
 SESSION_HEADER = "x-console-session"
 USER_NAME_HEADER = "x-console-user-name"
 
+UNANSWERED_PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
 router = APIRouter()
 
 
@@ -62,8 +67,10 @@ def _unanswered(request: Request, failed: ProblemError) -> HTMLResponse:
         if failed.status == 504
         else "The console is not available"
     )
-    detail = escape(failed.detail)
-    if failed.status == 504 and request.method.upper() not in SAFE_METHODS:
+    reading = request.method.upper() in SAFE_METHODS
+    # "It may have taken effect" is said of a write; a page read changed nothing.
+    detail = escape(failed.detail.split(";")[0] if reading else failed.detail)
+    if failed.status == 504 and not reading:
         detail += ". Look at the page again before you repeat what you did."
     problem = (
         f'<div class="problem" role="alert"><p><strong>{failed.status} · {title}</strong>: '
@@ -85,7 +92,14 @@ def _unanswered(request: Request, failed: ProblemError) -> HTMLResponse:
             "</section></main></body></html>"
         )
     return HTMLResponse(
-        body, status_code=failed.status, headers={**failed.headers, "Cache-Control": "no-store"}
+        body,
+        status_code=failed.status,
+        headers={
+            **failed.headers,
+            "Cache-Control": "no-store",
+            # The console's stylesheet, and nothing else, may load.
+            "Content-Security-Policy": UNANSWERED_PAGE_CSP,
+        },
     )
 
 
