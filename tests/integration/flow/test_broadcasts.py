@@ -400,6 +400,7 @@ async def test_local_time_schedule_pause_resume_and_cancel(
     cancelled = await gateway.post(f"/api/v1/broadcasts/{broadcast_id}/cancel", headers=acme)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["progress"]["cancelled"] == 3
     assert {m["status"] for m in await messages_of(gateway, acme, broadcast_id)} == {"cancelled"}
     assert (
         await gateway.post(f"/api/v1/broadcasts/{broadcast_id}/resume", headers=acme)

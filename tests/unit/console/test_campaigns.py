@@ -906,6 +906,38 @@ async def test_a_pause_reason_is_shown_while_paused_and_not_after_a_cancel(site:
     assert "Paused" not in panel.text
 
 
+async def test_a_cancelled_broadcast_accounts_for_the_mail_it_did_not_send(site: Console) -> None:
+    client, api = site
+    ab_test = {
+        "variants": [{"name": "A", "subject": "a"}, {"name": "B", "subject": "b"}],
+        "test_ends_at": "2026-12-24T10:00:00+00:00",
+        "winner": None,
+        "results": [
+            {
+                "name": "A",
+                "subject": "a",
+                "sent": 0,
+                "opened": 0,
+                "clicked": 0,
+                "open_rate": 0.0,
+                "click_rate": 0.0,
+                "messages": 1,
+            }
+        ],
+    }
+    cancelled = broadcast("cancelled", pending=0, sent=1, skipped=1, cancelled=2)
+    api.answer("GET", "/api/v1/broadcasts/b1", body=cancelled | {"ab_test": ab_test})
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert '<dd data-figure="cancelled">2</dd>' in panel.text
+    assert "100 %" in panel.text
+    assert "not decided, the broadcast was cancelled" in panel.text
+    assert "decided at" not in panel.text
+    # A broadcast nothing was cancelled of shows no such tile.
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("sending"))
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert 'data-figure="cancelled"' not in panel.text
+
+
 async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -> None:
     client, api = site
     api.answer(

@@ -99,6 +99,7 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
         skipped=sum(skipped_reasons.values()),
         skipped_reasons=skipped_reasons,
         held=await count_messages(broadcast.id, status=MessageStatus.HELD.value),
+        cancelled=await count_messages(broadcast.id, status=MessageStatus.CANCELLED.value),
     )
     ab_test = None
     if broadcast.ab_test is not None:

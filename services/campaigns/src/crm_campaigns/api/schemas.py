@@ -390,6 +390,9 @@ class BroadcastProgress(BaseModel):
     skipped: int
     skipped_reasons: dict[str, int]
     held: int = Field(description="Messages held while the broadcast is paused.")
+    cancelled: int = Field(
+        default=0, description="Messages that were not sent because the broadcast was cancelled."
+    )
 
 
 class BroadcastPublic(BaseModel):

@@ -113,11 +113,12 @@ def reasons(counts: Mapping[str, int]) -> list[tuple[str, str, int]]:
 
 
 def done_share(progress: Mapping[str, Any]) -> int:
-    """How much of the audience has an outcome (sent, failed or skipped), in percent."""
+    """How much of the audience has an outcome (sent, failed, skipped, or not sent as the
+    broadcast was cancelled), in percent."""
     size = int(progress.get("audience_size") or 0)
     if size <= 0:
         return 0
-    done = sum(int(progress.get(key) or 0) for key in ("sent", "failed", "skipped"))
+    done = sum(int(progress.get(key) or 0) for key in ("sent", "failed", "skipped", "cancelled"))
     return min(100, round(100 * done / size))
 
 
