@@ -52,3 +52,24 @@ async def test_a_viewer_gets_no_broadcast_composer(console: Console) -> None:
 )
 def test_a_wait_is_said_in_the_right_number(step: dict[str, object], said: str) -> None:
     assert describe_step(step, {}) == said
+
+
+@pytest.mark.parametrize(
+    ("path", "roles"),
+    [
+        ("/console/candidates/new", {"viewer"}),
+        ("/console/events/new", {"viewer", "marketer", "recruiter"}),
+        ("/console/segments/new", {"viewer"}),
+        ("/console/sequences/new", {"viewer"}),
+        ("/console/templates/new", {"viewer", "recruiter"}),
+    ],
+)
+async def test_a_form_the_role_could_not_send_is_not_offered_by_url_either(
+    console: Console, path: str, roles: set[str]
+) -> None:
+    client, _ = console
+    for role in roles:
+        person = Principal(tenant_id="acme", user_id=role, roles=frozenset({role}))
+        page = await client.get(path, headers=gateway_headers(person))
+        assert page.status_code == 403, (path, role)
+        assert "your role may not do this here" in page.text

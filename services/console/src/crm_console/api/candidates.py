@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, is_htmx, render
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    PagePeople,
+    Viewer,
+    is_htmx,
+    render,
+    require,
+)
 from crm_console.api.forms import form_values
 from crm_console.application.candidates import CandidateDirectory
 from crm_console.domain.candidate_form import (
@@ -142,6 +150,7 @@ def _form_problem(
 @router.get("/new")
 async def new_candidate(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The form for a new candidate, with the tenant's custom fields."""
+    require(viewer, "candidates:write")
     definitions = await CandidateDirectory(state.gateway).definitions(viewer.caller)
     context = _form_context({"source": "sourced"}, definitions, mode="new")
     return render(request, state.templates, "candidates/form.html", context, viewer=viewer)

@@ -22,6 +22,7 @@ from crm_console.api.deps import (
     form_of,
     is_htmx,
     render,
+    require,
 )
 from crm_console.application.events import EventDesk, PublicRegistration
 from crm_console.container import ConsoleContainer
@@ -131,6 +132,7 @@ def _form_page(
 @router.get("/new")
 async def new_event(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """An empty event form."""
+    require(viewer, "events:write")
     blank = EventForm(
         values={"time_zone": "UTC", "capacity": "50", "kind": "meetup", "format": "in_person"}
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, is_htmx, render
+from crm_console.api.deps import Container, CurrentViewer, is_htmx, render, require
 from crm_console.application.segments import BuilderChoices, Preview, SegmentDesk
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
@@ -114,6 +114,7 @@ async def _editor(
 @router.get("/new")
 async def new_segment(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """The builder with one empty condition."""
+    require(viewer, "segments:write")
     return await _editor(request, viewer, state, None)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render
+from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.sequences import SequenceDesk
 from crm_console.domain import sequences as rules
@@ -81,6 +81,7 @@ async def _builder(
 @router.get("/new")
 async def new_sequence(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """An empty builder: a manual trigger, one send step, the usual exits."""
+    require(viewer, "sequences:write")
     definition = {
         "name": "",
         "trigger": {"type": "manual"},

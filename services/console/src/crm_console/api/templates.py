@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, render
+from crm_console.api.deps import Container, CurrentViewer, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.templates import TemplateStudio
 from crm_console.domain.forms import first
@@ -57,6 +57,7 @@ async def _editor_page(
 @router.get("/new")
 async def new_template(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """An empty editor."""
+    require(viewer, "templates:write")
     return await _editor_page(request, viewer, state, None)
 
 
