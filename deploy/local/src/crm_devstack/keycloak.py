@@ -27,6 +27,7 @@ DEMO_USERS: dict[str, tuple[str, str]] = {
     "alice.admin": ("alice-admin-demo", "admin"),
     "rita.recruiter": ("rita-recruiter-demo", "recruiter"),
     "mark.marketer": ("mark-marketer-demo", "marketer"),
+    "cole.coordinator": ("cole-coordinator-demo", "coordinator"),
     "vic.viewer": ("vic-viewer-demo", "viewer"),
 }
 # The master realm's administrator of a local Keycloak (admin console only).
