@@ -793,6 +793,10 @@ def test_what_a_broadcast_shows_while_it_runs() -> None:
         ("no_marketing_consent", "No marketing consent", 1),
     ]
     assert broadcast_rules.describe_schedule({"type": "now"}) == "Now"
+    local = {"type": "local_time", "date": "2026-12-24", "local_time": "09:30:00"}
+    assert broadcast_rules.describe_schedule(local) == (
+        "On 2026-12-24 at 09:30 in each candidate's time zone"
+    )
     assert broadcast_rules.describe_audience({"type": "list", "candidate_ids": ["a", "b"]}) == (
         "2 candidates"
     )

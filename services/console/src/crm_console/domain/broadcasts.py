@@ -143,6 +143,6 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
     if kind == "at":
         return f"At {str(schedule.get('send_at'))[:16].replace('T', ' ')} UTC"
     if kind == "local_time":
-        when = f"{schedule.get('date')} at {schedule.get('local_time')}"
+        when = f"{schedule.get('date')} at {str(schedule.get('local_time'))[:5]}"
         return f"On {when} in each candidate's time zone"
     return "Now"
