@@ -328,6 +328,12 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
     assert "Merged rows" in panel.text
     assert 'Row 3 → <a href="/console/candidates/c-ada">' in panel.text
     assert 'Row 9 → <a href="/console/candidates/c-known">' in panel.text
+    # A list that cannot be read says why; the rest of the progress still shows.
+    api.answer("GET", "/api/v1/imports/imp9/merged-rows", 503, {"status": 503, "title": "Down"})
+    panel = await client.get("/console/imports/imp9/progress", headers=htmx_headers())
+    assert panel.status_code == 200
+    assert "Merged rows not available" in panel.text
+    assert '<progress max="100" value="100"' in panel.text
 
 
 async def test_the_error_report_is_passed_through_as_the_api_sent_it(console: Console) -> None:

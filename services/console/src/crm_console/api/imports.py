@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, PagePeople, is_htmx, render
 from crm_console.application.imports import ImportDesk, NewImport
+from crm_console.application.parts import Part, part
 from crm_console.domain.candidates import SOURCES
 from crm_console.domain.imports import (
     PREVIEW_BYTES,
@@ -178,10 +179,11 @@ async def _progress_context(
         if progress.finished and progress.has_report
         else []
     )
+    # A panel of its own: if the list cannot be read, the rest of the progress still shows.
     merged = (
-        await desk.first_merged_rows(viewer.caller, import_id)
+        await part(desk.first_merged_rows(viewer.caller, import_id))
         if progress.finished and progress.counts.get("merged")
-        else {"items": [], "next_cursor": None}
+        else Part(data={"items": [], "next_cursor": None})
     )
     return {"job": job, "progress": progress, "report": report, "merged": merged}
 
