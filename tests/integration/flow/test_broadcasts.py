@@ -217,6 +217,7 @@ async def test_a_segment_broadcast_arrives_personalised_with_the_branding_block(
         "skipped": 1,
         "skipped_reasons": None,
         "held": 0,
+        "cancelled": 0,
     }
     assert done["progress"]["skipped_reasons"] == {"no_marketing_consent": 1}
     [ada] = smtp_sink.messages_to(emails["Ada"])
