@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_candidates.api.deps import ImportRecordsDep, ImportUploadsDep, container_of
+from crm_candidates.api.routes import Cursor, PageSize
 from crm_candidates.api.schemas import (
     ImportCreate,
     ImportMergedRow,
@@ -416,10 +417,7 @@ async def import_errors(
     dependencies=[require_permission("imports:read"), Depends(reject_unknown_query_params)],
 )
 async def import_merged_rows(
-    import_id: str,
-    imports: ImportRecordsDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    import_id: str, imports: ImportRecordsDep, limit: PageSize = 50, cursor: Cursor = None
 ) -> Page[ImportMergedRow]:
     """The rows that were a person already on file (or made by an earlier row of the file),
     in row order, each with the candidate it merged into."""
