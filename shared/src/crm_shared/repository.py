@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -22,6 +22,8 @@ from crm_shared.mongo import Document, Session
 
 TENANT_FIELD = "tenant_id"
 DUPLICATE_KEY = 11000
+# How many values one `$in` of `find_in` lists (see there).
+IN_SLICE = 200
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -134,6 +136,42 @@ class TenantScopedCollection:
             cursor = cursor.sort(list(sort))
         if limit:
             cursor = cursor.limit(limit)
+        return await cursor.to_list()
+
+    async def find_in(
+        self,
+        field: str,
+        values: Iterable[Any],
+        query: Mapping[str, Any] | None = None,
+        *,
+        projection: Mapping[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> list[Document]:
+        """The tenant's documents matching `query` whose `field` is one of `values`, asked
+        `IN_SLICE` values at a time. A document whose array `field` holds values of several
+        slices is returned once per slice."""
+        # The Python SecantusDB server matches every document an index probe finds against the
+        # whole `$in` list, one value after the other: the cost grows with found documents times
+        # listed values, and one `$in` of 4,500 address digests took 4 s where slices of
+        # IN_SLICE take 0.1 s. On MongoDB the slices cost a round trip each and nothing more.
+        distinct = list(dict.fromkeys(values))
+        found: list[Document] = []
+        for start in range(0, len(distinct), IN_SLICE):
+            sliced = {**(query or {}), field: {"$in": distinct[start : start + IN_SLICE]}}
+            found.extend(await self.find(sliced, projection=projection, session=session))
+        return found
+
+    async def aggregate(
+        self,
+        query: Mapping[str, Any],
+        stages: Sequence[Mapping[str, Any]],
+        *,
+        session: Session | None = None,
+    ) -> list[Document]:
+        """The `stages` run over the tenant's documents matching `query` (the first stage is
+        always the tenant's `$match`, so no stage sees another tenant's documents)."""
+        pipeline = [{"$match": self._scope(query)}, *stages]
+        cursor = await self._collection.aggregate(pipeline, session=session)
         return await cursor.to_list()
 
     async def count(self, query: Mapping[str, Any], *, session: Session | None = None) -> int:

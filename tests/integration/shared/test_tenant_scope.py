@@ -8,6 +8,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crm_shared import TenantMismatchError, TenantScopedCollection
+from crm_shared.repository import IN_SLICE
 from helpers import unique
 
 pytestmark = pytest.mark.integration
@@ -38,4 +39,25 @@ async def test_every_operation_is_confined_to_the_tenant(mongodb_uri: str) -> No
         await acme.insert_one({"_id": "x", "tenant_id": "globex"})
     with pytest.raises(ValueError, match="needs a tenant"):
         TenantScopedCollection(collection, "")
+    await client.close()
+
+
+async def test_find_in_asks_in_slices_and_finds_every_match_of_the_tenant(
+    mongodb_uri: str,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    collection = client[unique("scope")]["things"]
+    acme = TenantScopedCollection(collection, "acme")
+    globex = TenantScopedCollection(collection, "globex")
+    count = 2 * IN_SLICE + 7
+    await acme.insert_many(
+        [{"_id": f"a{n}", "n": n, "kind": "even" if n % 2 == 0 else "odd"} for n in range(count)]
+    )
+    await globex.insert_many([{"_id": f"g{n}", "n": n, "kind": "even"} for n in range(count)])
+
+    asked = [*range(count), *range(10)]  # repeated values are asked once
+    found = await acme.find_in("n", asked, {"kind": "even"}, projection={"_id": 1})
+
+    assert sorted(d["_id"] for d in found) == sorted(f"a{n}" for n in range(0, count, 2))
+    assert await acme.find_in("n", []) == []
     await client.close()

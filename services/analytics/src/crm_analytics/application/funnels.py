@@ -95,9 +95,8 @@ async def _people(
         loaded[document["candidate_id"]] = document
     survivors |= absorbed
     digests = sorted({d for doc in loaded.values() for d in doc.get("address_digests") or ()})
-    # Only an address someone known by it alone did something with needs its holder: asking
-    # for the holders of every address of a large cohort took 7 s for 2,500 people (a multikey
-    # `$in` on the Python SecantusDB server), and a 90-day funnel timed out.
+    # Only an address someone known by it alone did something with needs its holder: the
+    # holders of every address of a large cohort would be a multikey lookup per address.
     by_address = await journeys.addresses(digests)
     people = People(survivors, await journeys.holders(sorted(by_address)))
     records: dict[str, list[Journey]] = {}

@@ -94,12 +94,8 @@ class OutcomeRepository:
         digests."""
         if not candidate_ids and not digests:
             return []
-        found = await self._outcomes.find(
-            {
-                "$or": [
-                    {"candidate_id": {"$in": list(candidate_ids)}},
-                    {"candidate_id": None, ADDRESS_DIGEST_FIELD: {"$in": list(digests)}},
-                ]
-            }
+        named = await self._outcomes.find_in("candidate_id", candidate_ids)
+        unnamed = await self._outcomes.find_in(
+            ADDRESS_DIGEST_FIELD, digests, {"candidate_id": None}
         )
-        return [_outcome(d) for d in found]
+        return [_outcome(d) for d in (*named, *unnamed)]

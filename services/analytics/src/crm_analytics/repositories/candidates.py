@@ -88,8 +88,10 @@ class KnownCandidateRepository:
     async def sources(self, candidate_ids: Sequence[str]) -> dict[str, str]:
         """How each of the candidates entered the CRM, for those analytics learnt it of
         (candidates learnt before it kept sources have none)."""
-        found = await self._known.find(
-            {"candidate_id": {"$in": list(candidate_ids)}, "source": {"$exists": True}},
+        found = await self._known.find_in(
+            "candidate_id",
+            candidate_ids,
+            {"source": {"$exists": True}},
             projection={"_id": 0, "candidate_id": 1, "source": 1},
         )
         return {d["candidate_id"]: d["source"] for d in found}
@@ -98,8 +100,9 @@ class KnownCandidateRepository:
         """The candidate holding each of the address digests, for those analytics learnt of;
         should two hold one, the smaller id, so the answer does not depend on the order the
         creations were consumed in."""
-        found = await self._known.find(
-            {"email_sha256": {"$in": list(digests)}},
+        found = await self._known.find_in(
+            "email_sha256",
+            digests,
             projection={"_id": 0, "candidate_id": 1, "email_sha256": 1},
         )
         wanted = set(digests)
@@ -116,8 +119,9 @@ class KnownCandidateRepository:
 
     async def digests_of(self, candidate_ids: Sequence[str]) -> dict[str, list[str]]:
         """The address digests learnt of each of the candidates (those analytics learnt)."""
-        found = await self._known.find(
-            {"candidate_id": {"$in": list(candidate_ids)}},
+        found = await self._known.find_in(
+            "candidate_id",
+            candidate_ids,
             projection={"_id": 0, "candidate_id": 1, "email_sha256": 1},
         )
         return {d["candidate_id"]: list(d.get("email_sha256", [])) for d in found}

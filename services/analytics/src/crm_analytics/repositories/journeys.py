@@ -342,8 +342,8 @@ class JourneyRepository:
     async def journeys_of(self, candidate_ids: Sequence[str]) -> list[dict[str, Any]]:
         if not candidate_ids:
             return []
-        return await self._journeys.find(
-            {"candidate_id": {"$in": list(candidate_ids)}}, projection={"_id": 0, "touch_count": 0}
+        return await self._journeys.find_in(
+            "candidate_id", candidate_ids, projection={"_id": 0, "touch_count": 0}
         )
 
     async def holders(self, digests: Sequence[str]) -> dict[str, str]:
@@ -353,8 +353,9 @@ class JourneyRepository:
         ATS application creating a candidate anew) does not take it from the person it was."""
         if not digests:
             return {}
-        found = await self._journeys.find(
-            {"address_digests": {"$in": list(digests)}},
+        found = await self._journeys.find_in(
+            "address_digests",
+            digests,
             projection={"_id": 0, "candidate_id": 1, "address_digests": 1, "sourced_at": 1},
         )
         wanted = set(digests)
@@ -372,7 +373,7 @@ class JourneyRepository:
         """What people known only by these addresses did, by digest."""
         if not digests:
             return {}
-        found = await self._addresses.find({ADDRESS_DIGEST_FIELD: {"$in": list(digests)}})
+        found = await self._addresses.find_in(ADDRESS_DIGEST_FIELD, digests)
         return {d[ADDRESS_DIGEST_FIELD]: _journey(d, "") for d in found}
 
     async def count_outcomes(self, kind: Outcome, start: datetime, end: datetime) -> int:
@@ -400,8 +401,10 @@ class JourneyRepository:
         """Each candidate's touches in [start, end]."""
         if not candidate_ids:
             return {}
-        found = await self._touches.find(
-            {"candidate_id": {"$in": list(candidate_ids)}, "at": {"$gte": start, "$lte": end}},
+        found = await self._touches.find_in(
+            "candidate_id",
+            candidate_ids,
+            {"at": {"$gte": start, "$lte": end}},
             projection={"_id": 0, "candidate_id": 1, "kind": 1, "ref": 1, "at": 1},
         )
         touches: dict[str, list[Touch]] = {}

@@ -59,7 +59,7 @@ class MergedCandidateRepository:
         for _ in range(MAX_MERGE_CHAIN):
             if not pending:
                 break
-            found = await self._merged.find({"merged_id": {"$in": list(pending)}}, session=session)
+            found = await self._merged.find_in("merged_id", sorted(pending), session=session)
             if not found:
                 break
             step = {d["merged_id"]: d["survivor_id"] for d in found}
@@ -71,15 +71,16 @@ class MergedCandidateRepository:
         """Every id merged (directly or through a chain) into one of the survivors, with the
         survivor it stands for now."""
         absorbed: dict[str, str] = {}
+        survivors = set(survivor_ids)
         frontier = {survivor_id: survivor_id for survivor_id in survivor_ids}
         for _ in range(MAX_MERGE_CHAIN):
             if not frontier:
                 break
-            found = await self._merged.find({"survivor_id": {"$in": list(frontier)}})
+            found = await self._merged.find_in("survivor_id", sorted(frontier))
             step = {
                 d["merged_id"]: frontier[d["survivor_id"]]
                 for d in found
-                if d["merged_id"] not in absorbed and d["merged_id"] not in survivor_ids
+                if d["merged_id"] not in absorbed and d["merged_id"] not in survivors
             }
             absorbed |= step
             frontier = step

@@ -101,14 +101,16 @@ class MilestoneRepository:
         """The milestones of a kind naming any of the candidates or addresses."""
         if not candidate_ids and not emails:
             return []
-        found = await self._milestones.find(
-            {
-                "kind": kind.value,
-                "$or": [
-                    {"candidate_id": {"$in": list(candidate_ids)}},
-                    {"email": {"$in": list(emails)}},
-                ],
-            },
-            projection={"_id": 0, "candidate_id": 1, "email": 1, "at": 1},
-        )
-        return [Milestone(d.get("candidate_id"), d.get("email"), d["at"]) for d in found]
+        fields = {"candidate_id": 1, "email": 1, "at": 1}
+        kind_of = {"kind": kind.value}
+        # A milestone naming one of the candidates and one of the addresses is found twice.
+        found = {
+            d["_id"]: d
+            for d in (
+                *await self._milestones.find_in(
+                    "candidate_id", candidate_ids, kind_of, projection=fields
+                ),
+                *await self._milestones.find_in("email", emails, kind_of, projection=fields),
+            )
+        }
+        return [Milestone(d.get("candidate_id"), d.get("email"), d["at"]) for d in found.values()]

@@ -68,11 +68,15 @@ class PoolMemberRepository:
         """The memberships of the pools (of the candidates, or at the stage, when given), past
         ones included (growth counts removals)."""
         query: dict[str, Any] = {"pool_id": {"$in": list(pool_ids)}}
-        if candidate_ids is not None:
-            query["candidate_id"] = {"$in": list(candidate_ids)}
         if stage is not None:
             query["stage"] = stage
-        return [_membership(d) for d in await self._members.find(query, session=session)]
+        if candidate_ids is None:
+            found = await self._members.find(query, session=session)
+        else:
+            found = await self._members.find_in(
+                "candidate_id", candidate_ids, query, session=session
+            )
+        return [_membership(d) for d in found]
 
     async def save(self, memberships: Sequence[Membership], *, session: Session) -> None:
         """Stores each membership as folded, in one bulk write."""
