@@ -301,7 +301,7 @@ async def test_killed_mid_broadcast_and_restarted_no_mail_is_lost_or_doubled(
         assert by_status[MessageStatus.FAILED.value] == len(unknown)
         assert len(sent) + len(unknown) == AUDIENCE
         repository = BroadcastRepository(database, tenant)
-        assert await repository.failure_reasons(broadcast_id) == (
+        assert (await repository.tally(broadcast_id)).failure_reasons == (
             {OUTCOME_UNKNOWN: len(unknown)} if unknown else {}
         )
         # At most the transactions in flight at each kill are unknown.

@@ -356,7 +356,7 @@ async def test_an_abandoned_claim_requeues_the_untried_and_fails_only_the_starte
     assert stored is not None
     assert stored["status"] == BroadcastStatus.COMPLETED.value
     repository = BroadcastRepository(setup.database, setup.tenant)
-    assert await repository.failure_reasons(broadcast_id) == {"outcome_unknown": 1}
+    assert (await repository.tally(broadcast_id)).failure_reasons == {"outcome_unknown": 1}
     await pool.close()
 
 

@@ -80,26 +80,23 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
     # Exact counts from the messages' states; the runner records candidates it skipped before
     # any message existed (unknown to campaigns) in the broadcast's stats.
     stats: dict[str, Any] = broadcast.stats
-    skipped_reasons = await broadcasts.skipped_reasons(broadcast.id)
+    tally = await broadcasts.tally(broadcast.id)
+    skipped_reasons = dict(tally.skipped_reasons)
     for reason, count in (stats.get("skipped") or {}).items():
         if reason == UNKNOWN_CANDIDATE and count:
             skipped_reasons[reason] = int(count)
-    count_messages = broadcasts.count_messages
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
         queued=broadcast.queued,
         awaiting_recipients=broadcast.awaiting_recipients,
-        pending=await count_messages(
-            broadcast.id,
-            status={"$in": [MessageStatus.QUEUED.value, MessageStatus.SENDING.value]},
-        ),
-        sent=await count_messages(broadcast.id, status=MessageStatus.SENT.value),
-        failed=await count_messages(broadcast.id, status=MessageStatus.FAILED.value),
-        failed_reasons=await broadcasts.failure_reasons(broadcast.id),
+        pending=tally.of(MessageStatus.QUEUED, MessageStatus.SENDING),
+        sent=tally.of(MessageStatus.SENT),
+        failed=tally.of(MessageStatus.FAILED),
+        failed_reasons=tally.failure_reasons,
         skipped=sum(skipped_reasons.values()),
         skipped_reasons=skipped_reasons,
-        held=await count_messages(broadcast.id, status=MessageStatus.HELD.value),
-        cancelled=await count_messages(broadcast.id, status=MessageStatus.CANCELLED.value),
+        held=tally.of(MessageStatus.HELD),
+        cancelled=tally.of(MessageStatus.CANCELLED),
     )
     ab_test = None
     if broadcast.ab_test is not None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcasts import variant_results
-from crm_campaigns.domain.broadcasts import VariantResult
+from crm_campaigns.domain.broadcasts import MessageTally, VariantResult
 from crm_campaigns.domain.models import Broadcast, Template
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.lists import StoredListRepository
@@ -52,14 +51,8 @@ class BroadcastBook:
     async def list_archived(self, list_id: str) -> bool:
         return await self.lists.is_archived(list_id)
 
-    async def skipped_reasons(self, broadcast_id: str) -> dict[str, int]:
-        return await self.broadcasts.skipped_reasons(broadcast_id)
-
-    async def failure_reasons(self, broadcast_id: str) -> dict[str, int]:
-        return await self.broadcasts.failure_reasons(broadcast_id)
-
-    async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
-        return await self.broadcasts.count_messages(broadcast_id, **conditions)
+    async def tally(self, broadcast_id: str) -> MessageTally:
+        return await self.broadcasts.tally(broadcast_id)
 
     async def variant_results(self, broadcast: Broadcast) -> list[VariantResult]:
         return await variant_results(self.broadcasts, broadcast)

@@ -121,18 +121,18 @@ async def variant_results(
     """How each A/B variant did so far (opens counted without automated ones)."""
     if broadcast.ab_test is None:
         return []
+    tallies = await broadcasts.variant_tallies(broadcast.id)
     results = []
     for variant in broadcast.ab_test.variants:
-        count = broadcasts.count_messages
-        test_group = {"variant": variant.name, "in_ab_test": True}
+        tally = tallies.get(variant.name, {})
         results.append(
             VariantResult(
                 name=variant.name,
                 subject=variant.subject,
-                messages=await count(broadcast.id, **test_group),
-                sent=await count(broadcast.id, **test_group, status="sent"),
-                opened=await count(broadcast.id, **test_group, opens={"$gt": 0}),
-                clicked=await count(broadcast.id, **test_group, clicks={"$gt": 0}),
+                messages=tally.get("messages", 0),
+                sent=tally.get("sent", 0),
+                opened=tally.get("opened", 0),
+                clicked=tally.get("clicked", 0),
             )
         )
     return results

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crm_campaigns.domain.models import AbMetric, AbTest, Schedule, SendAt, SendAtLocalTime
+from crm_campaigns.domain.models import (
+    AbMetric,
+    AbTest,
+    MessageStatus,
+    Schedule,
+    SendAt,
+    SendAtLocalTime,
+)
 
 TEST_GROUP = "test"
 REST_GROUP = "rest"
@@ -77,6 +84,18 @@ def send_time(
     else:
         due = now
     return max(due, now)
+
+
+@dataclass(frozen=True)
+class MessageTally:
+    """A broadcast's messages counted by status, and the skipped and failed ones by reason."""
+
+    by_status: dict[str, int]
+    skipped_reasons: dict[str, int]
+    failure_reasons: dict[str, int]
+
+    def of(self, *statuses: MessageStatus) -> int:
+        return sum(self.by_status.get(status.value, 0) for status in statuses)
 
 
 @dataclass(frozen=True)

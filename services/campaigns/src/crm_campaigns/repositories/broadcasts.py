@@ -8,6 +8,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
+from crm_campaigns.domain.broadcasts import MessageTally
 from crm_campaigns.domain.lifecycle import UNFINISHED_BROADCASTS
 from crm_campaigns.domain.models import (
     Broadcast,
@@ -204,30 +205,64 @@ class BroadcastRepository:
             {"$set": {"winner": winner, "winner_decided_at": utc_now()}},
         )
 
-    async def skipped_reasons(self, broadcast_id: str) -> dict[str, int]:
-        """How many of the broadcast's messages a send rule skipped, by reason."""
-        documents = await self._messages.find(
-            {"broadcast_id": broadcast_id, "status": MessageStatus.SUPPRESSED.value},
-            projection={"suppression_reason": 1},
+    async def tally(self, broadcast_id: str) -> MessageTally:
+        """The broadcast's messages counted by status, with the reasons of the skipped and
+        the failed, in one grouped query (the progress view asks every two seconds)."""
+        groups = await self._messages.aggregate(
+            {"broadcast_id": broadcast_id},
+            [
+                {
+                    "$group": {
+                        "_id": {
+                            "status": "$status",
+                            "suppression_reason": "$suppression_reason",
+                            "failure_reason": "$failure_reason",
+                        },
+                        "messages": {"$sum": 1},
+                    }
+                }
+            ],
         )
-        return dict(Counter(str(d.get("suppression_reason")) for d in documents))
+        by_status: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for group in groups:
+            key, messages = group["_id"], int(group["messages"])
+            status = MessageStatus(key["status"])
+            by_status[status.value] += messages
+            if status is MessageStatus.SUPPRESSED:
+                skipped[str(key.get("suppression_reason"))] += messages
+            elif status is MessageStatus.FAILED:
+                failed[str(failure_reason_of(status, key.get("failure_reason")))] += messages
+        return MessageTally(dict(by_status), dict(skipped), dict(failed))
 
-    async def failure_reasons(self, broadcast_id: str) -> dict[str, int]:
-        """Why the broadcast's failed messages failed, by reason (`render_failed`, or
-        `delivery_failed` for the SMTP errors each message's `last_error` spells out)."""
-        documents = await self._messages.find(
-            {"broadcast_id": broadcast_id, "status": MessageStatus.FAILED.value},
-            projection={"failure_reason": 1},
-        )
-        return dict(
-            Counter(
-                str(failure_reason_of(MessageStatus.FAILED, d.get("failure_reason")))
-                for d in documents
-            )
-        )
+    async def variant_tallies(self, broadcast_id: str) -> dict[str, dict[str, int]]:
+        """For each A/B variant's test group: its messages, and how many were sent, opened
+        (by a person) and clicked, in one grouped query."""
 
-    async def count_messages(self, broadcast_id: str, **conditions: Any) -> int:
-        return await self._messages.count({"broadcast_id": broadcast_id, **conditions})
+        def holding(condition: dict[str, Any]) -> dict[str, Any]:
+            return {"$sum": {"$cond": [condition, 1, 0]}}
+
+        groups = await self._messages.aggregate(
+            {"broadcast_id": broadcast_id, "in_ab_test": True},
+            [
+                {
+                    "$group": {
+                        "_id": "$variant",
+                        "messages": {"$sum": 1},
+                        "sent": holding({"$eq": ["$status", MessageStatus.SENT.value]}),
+                        "opened": holding({"$gt": ["$opens", 0]}),
+                        "clicked": holding({"$gt": ["$clicks", 0]}),
+                    }
+                }
+            ],
+        )
+        return {
+            str(group["_id"]): {
+                figure: int(group[figure]) for figure in ("messages", "sent", "opened", "clicked")
+            }
+            for group in groups
+        }
 
     async def await_recipients(
         self, broadcast_id: str, count: int, *, until: datetime | None
