@@ -249,6 +249,7 @@ from crm_shared.repository import (
 from crm_shared.settings import ServiceSettings
 from crm_shared.shared_rate_limit import (
     RATE_LIMITS,
+    ClaimingWindowCounters,
     MemoryWindowCounters,
     MongoWindowCounters,
     RateLimitDecision,
@@ -350,6 +351,7 @@ __all__ = [
     "CandidateProjection",
     "CandidateUnmerged",
     "CandidateUpdated",
+    "ClaimingWindowCounters",
     "ConsentChanged",
     "ConsentConfirmationRequested",
     "CurrentPrincipal",

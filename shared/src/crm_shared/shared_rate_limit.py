@@ -15,6 +15,7 @@ nor add a timeout to every request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -74,8 +75,11 @@ class WindowCounters(Protocol):
     """Where the counters live: MongoDB for every replica, or one process's memory."""
 
     async def increment(
-        self, counter_id: str, key: str, member: str | None, expires_at: float
-    ) -> WindowCount: ...
+        self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
+    ) -> WindowCount:
+        """Adds `by` to the key's count in the window (and to its member's), and returns the
+        counts after it."""
+        ...
 
 
 class MongoWindowCounters:
@@ -87,7 +91,7 @@ class MongoWindowCounters:
         self._indexed = False
 
     async def increment(
-        self, counter_id: str, key: str, member: str | None, expires_at: float
+        self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
     ) -> WindowCount:
         with pymongo.timeout(self._timeout):
             if not self._indexed:
@@ -96,7 +100,7 @@ class MongoWindowCounters:
                     [("expires_at", ASCENDING)], expireAfterSeconds=0
                 )
                 self._indexed = True
-            increments = {"count": 1} | ({} if member is None else {f"members.{member}": 1})
+            increments = {"count": by} | ({} if member is None else {f"members.{member}": by})
             update = {
                 "$inc": increments,
                 "$setOnInsert": {
@@ -141,19 +145,118 @@ class MemoryWindowCounters:
         self._max = max_counters
 
     async def increment(
-        self, counter_id: str, key: str, member: str | None, expires_at: float
+        self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
     ) -> WindowCount:
         if len(self._counts) >= self._max:
             now = time.time()
             self._counts = {name: kept for name, kept in self._counts.items() if kept[0] > now}
-        count = self._bump(counter_id, expires_at)
-        member_count = 0 if member is None else self._bump(f"{counter_id}/{member}", expires_at)
+        count = self._bump(counter_id, expires_at, by)
+        member_count = 0 if member is None else self._bump(f"{counter_id}/{member}", expires_at, by)
         return WindowCount(count, member_count)
 
-    def _bump(self, counter_id: str, expires_at: float) -> int:
+    def _bump(self, counter_id: str, expires_at: float, by: int) -> int:
         _, count = self._counts.get(counter_id, (expires_at, 0))
-        self._counts[counter_id] = (expires_at, count + 1)
-        return count + 1
+        self._counts[counter_id] = (expires_at, count + by)
+        return count + by
+
+
+@dataclass
+class _Block:
+    """Counts a process claimed from the shared counters and hands out one request at a time:
+    the shared counts after the claim (`top`, `member_top`) and how many it spent."""
+
+    size: int
+    top: int
+    member_top: int
+    claimed_at: float
+    expires_at: float
+    spent: int = 0
+
+    def spend(self, member: str | None) -> WindowCount:
+        self.spent += 1
+        unspent = self.size - self.spent
+        return WindowCount(self.top - unspent, 0 if member is None else self.member_top - unspent)
+
+
+class ClaimingWindowCounters:
+    """Shared counters asked once per block of requests instead of once per request.
+
+    A process claims a block of counts with one increment and hands them out in its own memory;
+    each request is told the count it would have had, had the block been claimed one by one. The
+    block grows with the key's request rate (about `claim_seconds` of requests, at most
+    `max_block`, or `max_member_block` for a key with a member) and a slow key claims one at a
+    time, exactly like the shared counters. Every count is handed out once across replicas, so a
+    limit is never exceeded; counts claimed but not spent (at most a block per replica and key,
+    and a block older than `max_age_seconds` is left for a new one) are refused to nobody and
+    only make a limit bite a little early."""
+
+    def __init__(
+        self,
+        shared: WindowCounters,
+        *,
+        max_block: int,
+        max_member_block: int,
+        claim_seconds: float = 0.2,
+        max_age_seconds: float = 1.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._shared = shared
+        self._max_block = max(1, max_block)
+        self._max_member_block = max(1, max_member_block)
+        self._claim_seconds = claim_seconds
+        self._max_age = max_age_seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        self._blocks: dict[tuple[str, str | None], _Block] = {}
+        self._sizes: dict[tuple[str, str | None], int] = {}
+        self._locks: dict[tuple[str, str | None], asyncio.Lock] = {}
+
+    async def increment(
+        self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
+    ) -> WindowCount:
+        if by != 1:
+            return await self._shared.increment(counter_id, key, member, expires_at, by)
+        slot = (counter_id, member)
+        lock = self._locks.get(slot)
+        if lock is None:
+            self._forget_ended_windows()
+            lock = self._locks[slot] = asyncio.Lock()
+        async with lock:
+            now = self._clock()
+            block = self._blocks.get(slot)
+            if block is None or block.spent >= block.size or now - block.claimed_at > self._max_age:
+                size = self._next_size((key, member), block, now)
+                counted = await self._shared.increment(counter_id, key, member, expires_at, size)
+                block = _Block(size, counted.count, counted.member_count, now, expires_at)
+                self._blocks[slot] = block
+            return block.spend(member)
+
+    def _next_size(self, rated: tuple[str, str | None], spent: _Block | None, now: float) -> int:
+        """About `claim_seconds` of the key's requests, at the rate its last block was spent."""
+        largest = self._max_block if rated[1] is None else self._max_member_block
+        size = self._sizes.get(rated, 1)
+        if spent is not None:
+            rate = spent.spent / max(now - spent.claimed_at, 1e-3)
+            size = round(rate * self._claim_seconds)
+        size = min(max(size, 1), largest)
+        self._sizes[rated] = size
+        return size
+
+    def _forget_ended_windows(self) -> None:
+        if len(self._locks) < self._max_keys:
+            return
+        now = time.time()
+        for slot in [
+            slot
+            for slot, lock in self._locks.items()
+            if not lock.locked()
+            and ((block := self._blocks.get(slot)) is None or block.expires_at <= now)
+        ]:
+            self._blocks.pop(slot, None)
+            del self._locks[slot]
+        if len(self._sizes) >= self._max_keys:
+            self._sizes.clear()
 
 
 class SharedRateLimiter:

@@ -18,11 +18,13 @@ from pymongo import AsyncMongoClient
 from crm_gateway.config import DevIdentity, Tenant
 from crm_shared import (
     RATE_LIMITS,
+    ClaimingWindowCounters,
     MemoryWindowCounters,
     MongoWindowCounters,
     SharedRateLimiter,
 )
 from crm_shared.mongo import Document
+from crm_shared.shared_rate_limit import WindowCount
 from helpers import unique
 from unit.gateway.fakes import FakeServices, gateway_with
 
@@ -139,6 +141,38 @@ async def test_concurrent_first_requests_of_a_window_are_all_counted(
     # Never under-counted. SecantusDB answers some racing upserts with no document although it
     # applied them; counting those again over-counts by one each (MongoDB counts exactly).
     assert 1000 - 2 * 41 <= last.remaining <= 1000 - 41
+
+
+async def test_replicas_claiming_blocks_hand_out_each_count_once(
+    counters: MongoWindowCounters,
+) -> None:
+    await _not_near_a_window_end()
+    round_trips = 0
+
+    class Counted:
+        async def increment(
+            self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
+        ) -> WindowCount:
+            nonlocal round_trips
+            round_trips += 1
+            return await counters.increment(counter_id, key, member, expires_at, by)
+
+    replicas = [
+        SharedRateLimiter(
+            ClaimingWindowCounters(Counted(), max_block=50, max_member_block=5),
+            name="blocks",
+            limit=300,
+        )
+        for _ in range(2)
+    ]
+    tenant = unique("acme")
+    decisions = await asyncio.gather(*(replicas[n % 2].hit(tenant) for n in range(400)))
+    allowed = [d for d in decisions if d and d.allowed]
+    # Never over the limit; under it by at most the counts claimed but not spent (a block per
+    # replica) and SecantusDB's racing upserts counted twice.
+    assert 300 - 2 * 50 - 10 <= len(allowed) <= 300
+    assert len({d.remaining for d in allowed}) == len(allowed)
+    assert round_trips < 400 / 5
 
 
 async def test_the_cost_of_a_shared_count(counters: MongoWindowCounters, mongodb_uri: str) -> None:

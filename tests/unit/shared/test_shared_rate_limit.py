@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import NetworkTimeout
 
-from crm_shared import MemoryWindowCounters, RateLimitDecision, SharedRateLimiter
+from crm_shared import (
+    ClaimingWindowCounters,
+    MemoryWindowCounters,
+    RateLimitDecision,
+    SharedRateLimiter,
+)
 from crm_shared.shared_rate_limit import WindowCount
 
 pytestmark = pytest.mark.unit
@@ -64,7 +69,7 @@ async def test_a_member_is_limited_on_its_own_within_its_keys_budget() -> None:
 async def test_no_limit_costs_no_count() -> None:
     class Failing:
         async def increment(
-            self, counter_id: str, key: str, member: str | None, expires_at: float
+            self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
         ) -> WindowCount:
             raise AssertionError("an unlimited key must not be counted")
 
@@ -77,7 +82,7 @@ async def test_while_the_shared_counters_fail_the_process_counts_on_its_own() ->
         calls = 0
 
         async def increment(
-            self, counter_id: str, key: str, member: str | None, expires_at: float
+            self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
         ) -> WindowCount:
             self.calls += 1
             raise NetworkTimeout("no answer")
@@ -102,3 +107,88 @@ def test_the_tighter_decision_is_a_refusal_then_the_smaller_budget() -> None:
     assert roomy.tighter(tight) == tight
     assert tight.tighter(refused) == refused
     assert roomy.tighter(None) == roomy
+
+
+class CountedCalls:
+    """Shared counters in memory that count the round trips asked of them."""
+
+    def __init__(self) -> None:
+        self.counters = MemoryWindowCounters()
+        self.calls = 0
+
+    async def increment(
+        self, counter_id: str, key: str, member: str | None, expires_at: float, by: int = 1
+    ) -> WindowCount:
+        self.calls += 1
+        return await self.counters.increment(counter_id, key, member, expires_at, by)
+
+
+def claiming(shared: CountedCalls, clock: Clock, **sizes: int) -> ClaimingWindowCounters:
+    return ClaimingWindowCounters(
+        shared,
+        max_block=sizes.get("max_block", 100),
+        max_member_block=sizes.get("max_member_block", 10),
+        clock=clock,
+    )
+
+
+async def test_a_slow_key_is_counted_one_request_at_a_time() -> None:
+    clock, shared = Clock(), CountedCalls()
+    limits = SharedRateLimiter(claiming(shared, clock), name="t", limit=3, clock=clock)
+    decisions = []
+    for _ in range(4):
+        decisions.append(await limits.hit("acme"))
+        clock.now += 2  # slower than a block's lifetime
+    assert [(d.allowed, d.remaining) for d in decisions if d] == [
+        (True, 2),
+        (True, 1),
+        (True, 0),
+        (False, 0),
+    ]
+    assert shared.calls == 4
+
+
+async def test_a_busy_key_claims_blocks_and_replicas_never_exceed_the_limit_together() -> None:
+    clock, shared = Clock(), CountedCalls()
+    replicas = [
+        SharedRateLimiter(claiming(shared, clock), name="t", limit=1000, clock=clock)
+        for _ in range(2)
+    ]
+    decisions = []
+    for request in range(1400):  # 1,000 requests a second, alternating between the replicas
+        decisions.append(await replicas[request % 2].hit("acme"))
+        clock.now += 0.001
+    allowed = [d for d in decisions if d and d.allowed]
+    # Counts claimed but not yet spent (at most a block per replica) only refuse a little early.
+    assert 1000 - 2 * 100 <= len(allowed) <= 1000
+    assert all(not d.allowed for d in decisions[len(allowed) + 2 * 100 :] if d)
+    # Each request was told a count of its own, across both replicas.
+    assert len({d.remaining for d in allowed}) == len(allowed)
+    assert shared.calls < 1400 / 10
+
+
+async def test_a_key_with_a_member_claims_at_most_the_member_block() -> None:
+    clock, shared = Clock(), CountedCalls()
+    counters = claiming(shared, clock, max_block=100, max_member_block=3)
+    limits = SharedRateLimiter(counters, name="t", limit=1000, member_limit=30, clock=clock)
+    decisions = []
+    for _ in range(40):
+        decisions.append(await limits.hit("acme", "key-1"))
+        clock.now += 0.0001
+    assert [d.allowed for d in decisions if d].count(True) == 30
+    assert shared.calls >= 40 / 3
+
+
+async def test_a_block_older_than_its_lifetime_is_claimed_anew() -> None:
+    clock, shared = Clock(), CountedCalls()
+    counters = claiming(shared, clock)
+    limits = SharedRateLimiter(counters, name="t", limit=1000, clock=clock)
+    for _ in range(50):
+        await limits.hit("acme")
+        clock.now += 0.001
+    calls = shared.calls
+    clock.now += 1.5
+    late = await limits.hit("acme")
+    assert shared.calls == calls + 1
+    assert late is not None
+    assert late.allowed

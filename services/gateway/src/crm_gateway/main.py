@@ -65,6 +65,7 @@ from crm_gateway.repositories.tenants import MongoTenants
 from crm_gateway.repositories.users import MongoMemberships, MongoUsers
 from crm_shared import (
     RATE_LIMITS,
+    ClaimingWindowCounters,
     Database,
     InternalTokenSigner,
     MemoryWindowCounters,
@@ -268,11 +269,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 def _tenant_limiter(settings: GatewaySettings, database: Database) -> SharedRateLimiter:
     """The per-tenant and per-API-key request limits, counted where the settings say."""
-    counters: WindowCounters = (
-        MongoWindowCounters(database[RATE_LIMITS], settings.rate_limit_timeout_seconds)
-        if settings.rate_limit_storage == "mongodb"
-        else MemoryWindowCounters()
-    )
+    counters: WindowCounters = MemoryWindowCounters()
+    if settings.rate_limit_storage == "mongodb":
+        # A busy tenant's requests are counted in blocks of about a fifth of a second, each
+        # block at most a fiftieth of a budget: one round trip per block, not per request.
+        counters = ClaimingWindowCounters(
+            MongoWindowCounters(database[RATE_LIMITS], settings.rate_limit_timeout_seconds),
+            max_block=settings.tenant_requests_per_minute // 50,
+            max_member_block=settings.api_key_requests_per_minute // 50,
+        )
     return SharedRateLimiter(
         counters,
         name="requests",
