@@ -256,7 +256,12 @@ from crm_shared.shared_rate_limit import (
     SharedRateLimiter,
     WindowCounters,
 )
-from crm_shared.telemetry import add_log_fields, current_trace_context, log_fields
+from crm_shared.telemetry import (
+    add_log_fields,
+    current_trace_context,
+    instrument_http_client,
+    log_fields,
+)
 from crm_shared.time_zones import valid_time_zone
 from crm_shared.tombstones import (
     email_sha256,
@@ -482,6 +487,7 @@ __all__ = [
     "install_gdpr",
     "install_permission_docs",
     "install_problem_handlers",
+    "instrument_http_client",
     "is_erased",
     "is_erased_address",
     "known_emails",

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
@@ -220,6 +221,13 @@ def redact_span_urls(span: Any, *_: Any) -> None:
 async def redact_span_urls_async(span: Any, *_: Any) -> None:
     """`redact_span_urls` for httpx's asynchronous client hook."""
     redact_span_urls(span)
+
+
+def instrument_http_client(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Traces `client`'s requests and passes the trace on in their headers, whatever its
+    transport: the library-wide instrumentation only reaches httpx's own transport."""
+    HTTPXClientInstrumentor.instrument_client(client, request_hook=redact_span_urls_async)
+    return client
 
 
 def install_token_redaction() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from aiohttp import web
 
 from crm_gateway.adapters.upstream import BoundedTransport, upstream_client
 
@@ -62,3 +65,114 @@ def test_the_client_follows_no_redirects() -> None:
     client = upstream_client(max_connections=4, keep_alive_seconds=5, timeout_seconds=3)
     assert client.follow_redirects is False
     assert client.timeout.read == 3
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[str]:
+    """A local HTTP service: echoes bodies, streams, sets cookies, takes its time."""
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        response = web.Response(
+            body=body,
+            headers={"X-Method": request.method, "X-Cookie": request.headers.get("Cookie", "")},
+        )
+        response.headers.add("X-Seen", "one")
+        response.headers.add("X-Seen", "two")
+        response.set_cookie("session", "someone-else")
+        return response
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for part in (b"first ", b"second ", b"third"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/streamed", streamed)
+    app.router.add_get("/slow", slow)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_bodies_and_headers_pass_both_ways_and_no_cookie_is_kept(service: str) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"Zo\xc3\xab ", b"Andr\xc3\xa9 ", b"Bj\xc3\xb6rk"):
+            yield part
+
+    async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+        posted = await c.post(f"{service}/echo", content=b'{"name": "Zo\xc3\xab"}')
+        assert posted.status_code == 200
+        assert posted.content == b'{"name": "Zo\xc3\xab"}'
+        assert posted.headers.get_list("x-seen") == ["one", "two"]
+        streamed_up = await c.put(f"{service}/echo", content=chunks())
+        assert streamed_up.text == "Zoë André Björk"
+        assert streamed_up.headers["x-method"] == "PUT"
+        # The service's cookie is not sent back on the next request (another caller's).
+        assert streamed_up.headers["x-cookie"] == ""
+        async with c.stream("GET", f"{service}/streamed") as down:
+            assert b"".join([part async for part in down.aiter_bytes()]) == b"first second third"
+        many = await asyncio.gather(*(c.get(f"{service}/echo") for _ in range(10)))
+        assert {r.status_code for r in many} == {200}
+
+
+async def test_no_connection_is_an_error_that_says_the_request_never_left() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+        with pytest.raises(httpx.ConnectError):
+            await c.get(f"http://127.0.0.1:{port}/echo")
+
+
+async def test_no_answer_in_time_is_a_read_timeout(service: str) -> None:
+    async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(f"{service}/slow", timeout=0.2)
+
+
+async def test_a_connection_closed_without_an_answer_may_have_taken_effect() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+            with pytest.raises(httpx.HTTPError) as raised:
+                await c.post(f"http://127.0.0.1:{port}/echo", content=b"{}")
+            # Not one of the errors that mean "never sent": the proxy answers 504 for it.
+            assert not isinstance(raised.value, httpx.ConnectError | httpx.ConnectTimeout)
+            assert not isinstance(raised.value, httpx.TimeoutException)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_streamed_body_that_fails_raises_its_own_error(service: str) -> None:
+    class TooLarge(Exception):
+        pass
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"the first part"
+        raise TooLarge
+
+    async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+        with pytest.raises(TooLarge):
+            await c.post(f"{service}/echo", content=chunks())
+        assert (await c.get(f"{service}/echo")).status_code == 200
