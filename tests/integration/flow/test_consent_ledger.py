@@ -4,6 +4,7 @@ marketing only to candidates whose consent it has seen."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,79 @@ async def test_campaigns_mails_only_candidates_whose_consent_it_has_seen(
     assert suppressed is not None
     assert suppressed["status"] == "suppressed"
     assert suppressed["suppression_reason"] == "no_marketing_consent"
+
+
+async def test_a_merge_carries_the_later_withdrawal_and_its_undo_puts_the_grant_back(
+    stack: Stack, kafka_bootstrap_servers: str, mongo: Mongo
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    survivor_id = await create_candidate(stack, ACME_TOKEN, new_person("merge-grant"))
+    merged_id = await create_candidate(stack, ACME_TOKEN, new_person("merge-withdraw"))
+
+    async def decide(candidate_id: str, action: str) -> None:
+        decided = await stack.gateway.post(
+            f"/api/v1/candidates/{candidate_id}/consents",
+            json={"purpose": "marketing", "action": action},
+            headers=acme,
+        )
+        assert decided.status_code == 201, decided.text
+
+    async def ledger(candidate_id: str) -> dict[str, Any]:
+        found = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
+        assert found.status_code == 200, found.text
+        return dict(found.json())
+
+    await decide(survivor_id, "grant")
+    await decide(merged_id, "grant")
+    await decide(merged_id, "withdraw")  # the person's latest word, given on the other record
+    done = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": survivor_id, "merged_id": merged_id},
+        headers=acme,
+    )
+    assert done.status_code == 201, done.text
+
+    merged_ledger = await ledger(survivor_id)
+    assert merged_ledger["marketing_consent"] is False
+    assert [e["status"] for e in merged_ledger["history"]] == ["granted", "withdrawn"]
+    carried = merged_ledger["history"][1]
+    assert carried["evidence"]["carried_from"] == merged_id
+    assert carried["evidence"]["merge_id"] == done.json()["id"]
+    [current] = merged_ledger["current"]
+    assert current["status"] == "withdrawn"
+    await wait_for_recipient_consent(stack, mongo, stack.acme, survivor_id, False)
+
+    undone = await stack.gateway.post(
+        f"/api/v1/candidates/merges/{done.json()['id']}/undo", headers=acme
+    )
+    assert undone.status_code == 200, undone.text
+    restored = await ledger(survivor_id)
+    assert restored["marketing_consent"] is True
+    [current] = restored["current"]
+    assert current["status"] == "granted"
+    # The ledger keeps every entry, the carried one included.
+    assert [e["status"] for e in restored["history"]] == ["granted", "withdrawn"]
+    assert (await ledger(merged_id))["marketing_consent"] is False
+    await wait_for_recipient_consent(stack, mongo, stack.acme, survivor_id, True)
+
+
+async def test_a_merge_keeps_the_survivors_later_decision(stack: Stack) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    survivor_id = await create_candidate(stack, ACME_TOKEN, new_person("merge-later"))
+    merged_id = await create_candidate(stack, ACME_TOKEN, new_person("merge-earlier"))
+    for candidate_id, action in ((merged_id, "withdraw"), (survivor_id, "grant")):
+        decided = await stack.gateway.post(
+            f"/api/v1/candidates/{candidate_id}/consents",
+            json={"purpose": "marketing", "action": action},
+            headers=acme,
+        )
+        assert decided.status_code == 201, decided.text
+    done = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": survivor_id, "merged_id": merged_id},
+        headers=acme,
+    )
+    assert done.status_code == 201, done.text
+    found = await stack.gateway.get(f"/api/v1/candidates/{survivor_id}/consents", headers=acme)
+    assert found.json()["marketing_consent"] is True
+    assert [e["status"] for e in found.json()["history"]] == ["granted"]

@@ -19,6 +19,7 @@ from crm_candidates.domain.consent import (
     admit_confirmation,
     expiry_action,
     lapse_leaves_no_consent,
+    later_decisions,
     marketing_consent,
     next_check_at,
     replay,
@@ -187,3 +188,38 @@ def test_a_pending_sign_up_expires_unless_confirmed() -> None:
 def test_a_tenant_takes_sign_ups_up_to_its_hourly_cap() -> None:
     assert signup_admitted(499, 500)
     assert not signup_admitted(500, 500)
+
+
+def _decided(purpose: ConsentPurpose, status: ConsentStatus, day: int) -> ConsentState:
+    return ConsentState(
+        tenant_id="acme",
+        candidate_id="someone",
+        purpose=purpose,
+        status=status,
+        lawful_basis=LawfulBasis.CONSENT,
+        source=ConsentSource.RECRUITER,
+        changed_at=datetime(2026, 11, day, tzinfo=UTC),
+    )
+
+
+def test_a_merge_carries_only_the_merged_records_later_decisions() -> None:
+    marketing, community, processing = (
+        ConsentPurpose.MARKETING,
+        ConsentPurpose.TALENT_COMMUNITY,
+        ConsentPurpose.DATA_PROCESSING,
+    )
+    survivor = {
+        marketing: _decided(marketing, ConsentStatus.GRANTED, 1),
+        community: _decided(community, ConsentStatus.GRANTED, 9),
+    }
+    merged = {
+        marketing: _decided(marketing, ConsentStatus.WITHDRAWN, 5),  # later: carried
+        community: _decided(community, ConsentStatus.WITHDRAWN, 3),  # earlier: the survivor's
+        processing: _decided(processing, ConsentStatus.GRANTED, 2),  # survivor has none
+    }
+    carried = later_decisions(survivor, merged)
+    assert sorted((s.purpose.value, s.status.value) for s in carried) == [
+        ("data_processing", "granted"),
+        ("marketing", "withdrawn"),
+    ]
+    assert later_decisions(survivor, {}) == []

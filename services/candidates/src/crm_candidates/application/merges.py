@@ -3,7 +3,11 @@
 A merge snapshots both records and the identity keys they hold, writes the survivor's merged
 profile with the provenance of every value, marks the other record `merged` (it leaves every
 segment), hands its identity keys to the survivor and stages `candidate.merged` plus
-`candidate.updated` for the survivor. An undo puts both snapshots back exactly and stages
+`candidate.updated` for the survivor. The merged record's consent decisions that are later than
+the survivor's (per purpose) are carried over: appended to the survivor's ledger (their original
+source, with the merged record and the decision's time as evidence) with `consent.changed`, and
+the survivor's marketing flag follows. An undo puts both snapshots back exactly, the survivor's
+consent states included where no later decision was recorded since, and stages
 `candidate.unmerged` plus `candidate.updated` for both records.
 """
 
@@ -13,6 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.domain.consent import (
+    ConsentEntry,
+    ConsentPurpose,
+    later_decisions,
+    marketing_consent,
+    next_check_at,
+    state_after,
+)
 from crm_candidates.domain.identity import Likeness, PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
 from crm_candidates.domain.models import (
@@ -28,8 +40,10 @@ from crm_candidates.publishers import (
     to_candidate_merged,
     to_candidate_unmerged,
     to_candidate_updated,
+    to_consent_changed,
 )
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_from_document
+from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_candidates.repositories.merges import MergeRepository
 from crm_shared import Session, in_transaction, utc_now
 
@@ -101,6 +115,8 @@ class MergeWriter:
 
     writer: CandidateWriter
     merges: MergeRepository
+    consents: ConsentRepository
+    settings: SettingsRepository
 
     async def merge(
         self,
@@ -144,6 +160,7 @@ class MergeWriter:
             merged=merged_document,
             survivor_keys=await candidates.keys_of(survivor.id, session=session),
             merged_keys=await candidates.keys_of(merged.id, session=session),
+            survivor_consent=await self.consents.state_documents(survivor.id, session=session),
         )
         fields, provenance = merge_profiles(survivor, merged, choices)
         now = utc_now()
@@ -156,6 +173,10 @@ class MergeWriter:
             created_by=user_id,
             created_at=now,
         )
+        carried = await self._carry_consent(survivor.id, merged.id, merge.id, user_id, session)
+        if carried is not None and carried.marketing is not None:
+            # The ledger decides the flag, whatever field choice the caller made for it.
+            fields["marketing_consent"] = carried.marketing
         merged_survivor = Candidate.model_validate(
             {
                 **survivor.model_dump(),
@@ -173,11 +194,60 @@ class MergeWriter:
         await candidates.replace(folded, previous=folded, session=session)
         await candidates.replace(merged_survivor, previous=survivor, session=session)
         await self.merges.add(merge, snapshot, session=session)
+        if carried is not None:
+            for entry in carried.entries:
+                await to_consent_changed(
+                    self.writer.outbox,
+                    entry,
+                    marketing_consent=merged_survivor.marketing_consent,
+                    session=session,
+                )
         await to_candidate_merged(self.writer.outbox, merge, merged_survivor, session=session)
         await to_candidate_updated(self.writer.outbox, merged_survivor, session=session)
         await self.writer.reevaluate(merged_survivor, session=session)
         await self.writer.reevaluate(folded, session=session)
         return merge
+
+    async def _carry_consent(
+        self, survivor_id: str, merged_id: str, merge_id: str, user_id: str, session: Session
+    ) -> _CarriedConsent | None:
+        """Appends the merged record's later decisions to the survivor's ledger; None when
+        there are none. The marketing flag is the survivor's consent state after them, when a
+        marketing decision was carried, else left as the profile merge set it."""
+        states = await self.consents.states(survivor_id, session=session)
+        carried = later_decisions(states, await self.consents.states(merged_id, session=session))
+        if not carried:
+            return None
+        policy = await self.settings.retention(session=session)
+        entries = []
+        for decision in carried:
+            entry = ConsentEntry(
+                tenant_id=self.consents.tenant_id,
+                candidate_id=survivor_id,
+                purpose=decision.purpose,
+                status=decision.status,
+                lawful_basis=decision.lawful_basis,
+                source=decision.source,
+                expires_at=decision.expires_at,
+                recorded_by=user_id,
+                evidence={
+                    "merge_id": merge_id,
+                    "carried_from": merged_id,
+                    "decided_at": decision.changed_at.isoformat(),
+                },
+            )
+            await self.consents.append(entry, session=session)
+            state = state_after(states.get(entry.purpose), entry)
+            state = state.model_copy(update={"next_check_at": next_check_at(state, policy)})
+            await self.consents.save_state(state, session=session)
+            states[entry.purpose] = state
+            entries.append(entry)
+        marketing = (
+            marketing_consent(states.values())
+            if any(e.purpose is ConsentPurpose.MARKETING for e in entries)
+            else None
+        )
+        return _CarriedConsent(entries, marketing)
 
     async def undo(self, merge_id: str, *, user_id: str) -> Merge:
         """Restores both records of a merge exactly as they were before it."""
@@ -209,6 +279,7 @@ class MergeWriter:
             survivor_document, snapshot.survivor_keys, session=session
         )
         restored = await candidates.restore(merged_document, snapshot.merged_keys, session=session)
+        survivor = await self._restore_consent(merge, snapshot, survivor, session)
         undone = merge.model_copy(
             update={"status": MergeStatus.UNDONE, "undone_at": utc_now(), "undone_by": user_id}
         )
@@ -219,6 +290,55 @@ class MergeWriter:
             await to_candidate_updated(outbox, record, session=session)
             await self.writer.reevaluate(record, session=session)
         return undone
+
+    async def _restore_consent(
+        self, merge: Merge, snapshot: MergeSnapshot, survivor: Candidate, session: Session
+    ) -> Candidate:
+        """Puts back the survivor's consent state of each purpose the merge carried a decision
+        into, unless a later decision was recorded since (that one is the person's word now);
+        the marketing flag then follows the survivor's marketing state. The carried entries
+        stay in the ledger, as every entry does."""
+        carried = await self.consents.carried_by_merge(survivor.id, merge.id, session=session)
+        if not carried:
+            return survivor
+        states = await self.consents.states(survivor.id, session=session)
+        before = {
+            ConsentPurpose(document["purpose"]): document for document in snapshot.survivor_consent
+        }
+        for entry in carried:
+            current = states.get(entry.purpose)
+            if current is not None and current.changed_at == entry.recorded_at:
+                restored = await self.consents.put_back(
+                    survivor.id, entry.purpose, before.get(entry.purpose), session=session
+                )
+                if restored is None:
+                    states.pop(entry.purpose)
+                else:
+                    states[entry.purpose] = restored
+        if all(entry.purpose is not ConsentPurpose.MARKETING for entry in carried):
+            return survivor
+        marketing = (
+            marketing_consent(states.values())
+            if ConsentPurpose.MARKETING in states
+            else snapshot.survivor.get("marketing_consent", False)
+        )
+        if marketing == survivor.marketing_consent:
+            return survivor
+        changed = await self.writer.change_in(
+            survivor.id,
+            lambda current: current.model_copy(update={"marketing_consent": marketing}),
+            session=session,
+        )
+        return changed or survivor
+
+
+@dataclass(frozen=True)
+class _CarriedConsent:
+    """The decisions a merge appended to the survivor's ledger, and the marketing flag they
+    leave (None when no marketing decision was carried)."""
+
+    entries: list[ConsentEntry]
+    marketing: bool | None
 
 
 def _with_links_learned_since(

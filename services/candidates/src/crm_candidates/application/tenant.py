@@ -25,6 +25,7 @@ from crm_candidates.application.profile_settings import ProfileConfiguration
 from crm_candidates.application.segments import SegmentDefinitions, SegmentQueries
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_candidates.repositories.imports import ImportRepository
 from crm_candidates.repositories.lists import ListRepository
 from crm_candidates.repositories.merges import MergeRepository
@@ -100,7 +101,12 @@ class TenantUseCases:
         return SegmentQueries(self._segments, self._candidates)
 
     def merge_writer(self) -> MergeWriter:
-        return MergeWriter(self.writer, self._merges)
+        return MergeWriter(
+            self.writer,
+            self._merges,
+            ConsentRepository(self.container.database, self.tenant_id),
+            SettingsRepository(self.container.database, self.tenant_id),
+        )
 
     def identity_queries(self) -> IdentityQueries:
         return IdentityQueries(self._candidates, self._merges)

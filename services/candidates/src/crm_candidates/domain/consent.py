@@ -7,7 +7,7 @@ that purpose, kept beside the ledger so the expiry worker can find what is due b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -147,6 +147,20 @@ def replay(entries: Iterable[ConsentEntry]) -> dict[ConsentPurpose, ConsentState
     for entry in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
         states[entry.purpose] = state_after(states.get(entry.purpose), entry)
     return states
+
+
+def later_decisions(
+    survivor: Mapping[ConsentPurpose, ConsentState], merged: Mapping[ConsentPurpose, ConsentState]
+) -> list[ConsentState]:
+    """The merged record's current decisions a merge carries over to the survivor: those of a
+    purpose the survivor decided nothing on, or decided on earlier. The person's latest word
+    stands, whichever of their records it was given on: a withdrawal on one address is not
+    undone by an older grant on another."""
+    return [
+        state
+        for purpose, state in sorted(merged.items())
+        if purpose not in survivor or state.changed_at > survivor[purpose].changed_at
+    ]
 
 
 def marketing_consent(states: Iterable[ConsentState]) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -307,6 +307,9 @@ class MergeSnapshot:
     merged: dict[str, Any]
     survivor_keys: list[str]
     merged_keys: list[str]
+    # The survivor's consent state per purpose (as stored) before the merge carried the merged
+    # record's later decisions over; absent in merges recorded before consent was carried.
+    survivor_consent: list[dict[str, Any]] = field(default_factory=list)
 
     def as_document(self) -> dict[str, Any]:
         """The snapshot as stored inside its merge."""
@@ -315,6 +318,7 @@ class MergeSnapshot:
             "merged": self.merged,
             "survivor_keys": self.survivor_keys,
             "merged_keys": self.merged_keys,
+            "survivor_consent": self.survivor_consent,
         }
 
     @classmethod
@@ -325,6 +329,7 @@ class MergeSnapshot:
             merged=document["merged"],
             survivor_keys=list(document["survivor_keys"]),
             merged_keys=list(document["merged_keys"]),
+            survivor_consent=list(document.get("survivor_consent", [])),
         )
 
 

@@ -107,6 +107,41 @@ class ConsentRepository:
         states = [_state(d) for d in documents]
         return {state.purpose: state for state in states}
 
+    async def state_documents(self, candidate_id: str, *, session: Session) -> list[Document]:
+        """The candidate's consent states as stored, to be put back later (a merge's undo)."""
+        return [
+            _state_document(state)
+            for state in (await self.states(candidate_id, session=session)).values()
+        ]
+
+    async def carried_by_merge(
+        self, candidate_id: str, merge_id: str, *, session: Session
+    ) -> list[ConsentEntry]:
+        """The entries a merge appended to the candidate's ledger (carried decisions)."""
+        documents = await self._ledger.find(
+            {"candidate_id": candidate_id, "evidence.merge_id": merge_id}, session=session
+        )
+        return [from_document(ConsentEntry, d) for d in documents]
+
+    async def put_back(
+        self,
+        candidate_id: str,
+        purpose: ConsentPurpose,
+        document: Document | None,
+        *,
+        session: Session,
+    ) -> ConsentState | None:
+        """Puts back one purpose's state as `state_documents` gave it; None removes the state
+        (the candidate had decided nothing on the purpose)."""
+        if document is None:
+            await self._states.delete_one(
+                {"candidate_id": candidate_id, "purpose": purpose.value}, session=session
+            )
+            return None
+        state = _state(document)
+        await self.save_state(state, session=session)
+        return state
+
     async def save_state(self, state: ConsentState, *, session: Session) -> None:
         """Stores the current state of one purpose, releasing any worker lease on it."""
         await self._states.update_one(
