@@ -78,6 +78,7 @@ async def test_writes_and_denials_reach_the_tenants_audit_log_without_personal_d
         stack.acme,
     )
     assert write["trace_id"] == created.headers["X-Trace-Id"]
+    assert write["resource"] == {"created_id": candidate_id}
     patch = await entry_of(stack, noted.headers["X-Request-Id"])
     assert patch["action"] == "PATCH /candidates/{candidate_id}"
     assert patch["resource"] == {"candidate_id": candidate_id}

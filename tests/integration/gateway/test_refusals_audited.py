@@ -207,6 +207,13 @@ def test_bad_revoked_expired_and_overreaching_keys_are_refused_and_audited(
         "key_expired",
         "acme",
     )
+    # A real key presented after its end is named, as its 401 names it.
+    assert (entries["revoked"]["actor_kind"], entries["revoked"]["actor_id"]) == ("api_key", key_id)
+    assert (entries["expired"]["actor_kind"], entries["expired"]["actor_id"]) == (
+        "api_key",
+        expired_id,
+    )
+    assert entries["tampered"]["actor_kind"] == "anonymous"
     # The overreaching call was made by the key, in acme, and refused.
     assert (entries["beyond"]["actor_kind"], entries["beyond"]["actor_id"]) == ("api_key", key_id)
     assert (entries["beyond"]["tenant_id"], entries["beyond"]["status"]) == ("acme", 403)
@@ -274,7 +281,7 @@ def test_the_last_active_admin_is_neither_removed_nor_demoted_but_the_tenant_sus
         assert (entry["action"], entry["status"], entry["outcome"]) == (
             f"{response.request.method} /users/{{user_id}}",
             409,
-            "failed",
+            "refused",
         )
     assert client.get(f"/api/v1/users/{ada_id}", headers=ADMIN).json()["roles"] == ["admin"]
 

@@ -20,6 +20,7 @@ from crm_gateway.domain.audit import (
     Outcome,
     action_name,
     bounded_resource,
+    created_id,
     entry_id,
     is_audited,
     outcome_of,
@@ -35,7 +36,8 @@ KEY = Actor(ActorKind.API_KEY, "key-1", "acme")
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [(200, "succeeded"), (201, "succeeded"), (304, "succeeded"), (401, "refused"),
-     (403, "refused"), (429, "refused"), (404, "failed"), (422, "failed"), (502, "failed")],
+     (403, "refused"), (429, "refused"), (404, "refused"), (422, "refused"), (409, "refused"),
+     (500, "failed"), (502, "failed"), (504, "failed")],
 )  # fmt: skip
 def test_the_outcome_follows_the_status(status: int, outcome: str) -> None:
     assert outcome_of(status) == Outcome(outcome)
@@ -205,3 +207,19 @@ def test_the_trail_starts_again_in_another_event_loop() -> None:
     asyncio.run(one_run(0))
     asyncio.run(one_run(2))
     assert [each.at for each in log.stored] == [entry(n).at for n in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "expected"),
+    [
+        (201, "/api/v1/api-keys/key_7f3a", "key_7f3a"),
+        (201, "http://127.0.0.1:8000/api/v1/candidates/merges/m-1/", "m-1"),
+        (202, "/api/v1/imports/imp%201", "imp 1"),
+        (201, None, None),
+        (409, "/api/v1/candidates/c-1", None),
+    ],
+)
+def test_a_creation_names_the_id_of_its_location(
+    status: int, location: str | None, expected: str | None
+) -> None:
+    assert created_id(status, location) == expected

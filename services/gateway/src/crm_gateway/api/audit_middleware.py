@@ -28,6 +28,7 @@ from crm_gateway.domain.audit import (
     AuditEntry,
     action_name,
     bounded_resource,
+    created_id,
     entry_id,
     is_audited,
     outcome_of,
@@ -50,6 +51,8 @@ class AuditContext:
     template: str | None = None
     resource: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+    # The id a creation answered with (its `Location`), as the entry's resource.
+    created_id: str | None = None
 
 
 def _context(request: Request) -> AuditContext | None:
@@ -66,15 +69,19 @@ def note_caller(request: Request, principal: Principal, *, api_key_id: str | Non
         context.actor = Actor(kind, api_key_id or principal.user_id, principal.tenant_id)
 
 
-def note_rejection(request: Request, reason: str, *, tenant_id: str | None = None) -> None:
+def note_rejection(
+    request: Request, reason: str, *, tenant_id: str | None = None, api_key_id: str | None = None
+) -> None:
     """Says why the caller's credentials were refused (`expired`, `unknown_token`,
     `membership-removed`, ...), and the tenant they were for when that is known for sure (a
-    real key of it, a verified token of its provider), so the tenant's admins see the refusal."""
+    real key of it, a verified token of its provider), so the tenant's admins see the refusal;
+    a real key that was revoked or expired is named as the caller."""
     context = _context(request)
     if context is not None:
         context.reason = reason
         if tenant_id is not None and context.actor.tenant_id is None:
-            context.actor = Actor(ActorKind.ANONYMOUS, None, tenant_id)
+            kind = ActorKind.API_KEY if api_key_id else ActorKind.ANONYMOUS
+            context.actor = Actor(kind, api_key_id, tenant_id)
 
 
 def note_refusal(request: Request, problem_type: str | None) -> None:
@@ -133,7 +140,9 @@ class AuditRecorder:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = context.request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = context.request_id
+                context.created_id = created_id(status, headers.get("location"))
             await send(message)
 
         try:
@@ -157,6 +166,8 @@ def _entry(
 ) -> AuditEntry | None:
     method = str(scope["method"]).upper()
     template, resource = _operation(scope, container, context)
+    if context.created_id is not None:
+        resource = {**resource, **bounded_resource({"created_id": context.created_id})}
     action = action_name(method, template)
     if not is_audited(method, action, status, context.actor):
         return None

@@ -170,7 +170,9 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
         note_rejection(request, rejected.reason.value)
         raise _refusal(rejected) from None
     except KeyRefused as refused:
-        note_rejection(request, refused.reason, tenant_id=refused.tenant_id)
+        note_rejection(
+            request, refused.reason, tenant_id=refused.tenant_id, api_key_id=refused.key_id
+        )
         raise unauthorized(refused.detail) from None
     except CallerRefused as refused:
         note_rejection(request, refused.problem_type, tenant_id=refused.tenant_id)

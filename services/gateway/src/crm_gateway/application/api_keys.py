@@ -57,13 +57,18 @@ class KeyRefused(Exception):
     """A presented key that is unknown, revoked or expired (the reason never shows the key)."""
 
     def __init__(
-        self, detail: str, reason: str = "invalid_key", tenant_id: str | None = None
+        self,
+        detail: str,
+        reason: str = "invalid_key",
+        tenant_id: str | None = None,
+        key_id: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        # For the audit entry: why, and the key's tenant when the key is a real one of it.
+        # For the audit entry: why, and the key (its id and tenant) when it is a real one.
         self.reason = reason
         self.tenant_id = tenant_id
+        self.key_id = key_id
 
 
 @dataclass(frozen=True)
@@ -175,9 +180,13 @@ class KeyAuthenticator:
             raise KeyRefused("the API key is not valid")
         now = self._clock()
         if key.revoked_at is not None:
-            raise KeyRefused(f"the API key {key.key_id} was revoked", "key_revoked", key.tenant_id)
+            raise KeyRefused(
+                f"the API key {key.key_id} was revoked", "key_revoked", key.tenant_id, key.key_id
+            )
         if now >= key.expires_at:
-            raise KeyRefused(f"the API key {key.key_id} has expired", "key_expired", key.tenant_id)
+            raise KeyRefused(
+                f"the API key {key.key_id} has expired", "key_expired", key.tenant_id, key.key_id
+            )
         await self._record_use(key, now)
         return key
 

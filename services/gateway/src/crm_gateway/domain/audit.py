@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import unquote, urlsplit
 
 # Methods that change nothing: a read is recorded only when it is refused, made with an API key,
 # or is itself an export of personal or audit data (below).
@@ -24,8 +25,6 @@ SENSITIVE_READS = frozenset(
         "GET /audit/export",
     }
 )
-# Statuses that say the caller was not let in or not allowed.
-REFUSED_STATUSES = frozenset({401, 403, 429})
 # A path parameter is an id; anything longer is cut, so a path cannot smuggle a document in.
 MAX_RESOURCE_VALUE_LENGTH = 128
 # What a request whose route was never resolved is recorded as.
@@ -62,12 +61,21 @@ class Actor:
 
 
 def outcome_of(status: int) -> Outcome:
-    """Succeeded below 400; refused for 401, 403 and 429; failed otherwise."""
+    """Succeeded below 400; refused for a 4xx (not allowed, invalid, in conflict, too many);
+    failed for a 5xx (the system could not do what it was asked)."""
     if status < 400:
         return Outcome.SUCCEEDED
-    if status in REFUSED_STATUSES:
+    if status < 500:
         return Outcome.REFUSED
     return Outcome.FAILED
+
+
+def created_id(status: int, location: str | None) -> str | None:
+    """The id a successful creation answered with: the last segment of its `Location`."""
+    if not 200 <= status < 300 or not location:
+        return None
+    path = urlsplit(location).path.rstrip("/")
+    return unquote(path.rsplit("/", 1)[-1]) or None
 
 
 def is_audited(method: str, action: str, status: int, actor: Actor) -> bool:
