@@ -600,3 +600,23 @@ async def test_a_list_the_person_may_not_read_leaves_its_filter_out(console: Con
     assert 'id="placement"' not in page.text
     assert 'id="segment"' not in page.text
     assert 'id="consent"' in page.text
+
+
+async def test_the_merge_page_tells_two_records_of_one_name_apart(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/candidates/c1", body=candidate())
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c2",
+        body=candidate("c2", emails=["z.angstrom@example.se"], source="import"),
+    )
+    form = await client.get("/console/candidates/c1/merge/c2", headers=gateway_headers())
+    assert form.status_code == 200
+    text = form.text
+    kept = text[text.index('data-testid="record-c1"') :]
+    other = text[text.index('data-testid="record-c2"') :]
+    assert "(zoe@example.org, added" in kept[: kept.index("</span>")]
+    assert ", event)" in kept[: kept.index("</span>")]
+    assert "(z.angstrom@example.se, added" in other[: other.index("</span>")]
+    assert ", import)" in other[: other.index("</span>")]
+    assert "Consent follows the person's latest decision" in text
