@@ -167,10 +167,12 @@
       field.dispatchEvent(new Event("input", { bubbles: true }));
       return;
     }
-    // A builder's "Remove" button takes out the part it names (a sequence step).
+    // A builder's "Remove" button takes out the part it names: its nearest enclosing element
+    // matching data-remove (a sequence step, a skill row), never an element found by an id
+    // built from data, which may hold characters a CSS selector does not allow.
     var remover = event.target.closest && event.target.closest("[data-remove]");
     if (remover) {
-      var part = document.querySelector(remover.getAttribute("data-remove"));
+      var part = remover.closest(remover.getAttribute("data-remove"));
       if (part) {
         var list = part.parentElement;
         part.remove();
