@@ -278,7 +278,7 @@ async def test_saving_a_template_names_each_problem_at_its_field_and_line(
         "/api/v1/templates/t1",
         422,
         validation(
-            {"field": "text", "detail": "line 2: unexpected '}'", "line": 2},
+            {"field": "text", "detail": "unexpected '}'", "line": 2},
             detail="the template is not valid",
         ),
     )
@@ -287,7 +287,7 @@ async def test_saving_a_template_names_each_problem_at_its_field_and_line(
     assert refused.status_code == 422
     assert 'id="f-text"' in refused.text
     assert 'aria-invalid="true"' in refused.text
-    assert "Plain-text body, line 2:" in refused.text
+    assert "Plain-text body, line 2:</strong> unexpected" in refused.text
     [put] = [c for c in api.calls if c.method == "PUT"]
     assert put.headers["If-Match"] == '"3"'
 
