@@ -76,6 +76,27 @@
       questionParts(event.target.closest(".question-row"));
     }
   });
+  // A box that switches a setting on (quiet hours, the frequency cap) enables the fields of
+  // that setting (data-enables="<id>"): unticked, they are disabled, so nothing is typed there
+  // to be dropped on saving, and "<id>-off" says the setting is off. The server renders the
+  // same state, so a page without script shows it too.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box.matches && box.matches("input[type=checkbox][data-enables]"))) {
+      return;
+    }
+    var name = box.getAttribute("data-enables");
+    var part = document.getElementById(name);
+    if (part) {
+      part.querySelectorAll("input, select, textarea").forEach(function (control) {
+        control.disabled = !box.checked;
+      });
+    }
+    var off = document.getElementById(name + "-off");
+    if (off) {
+      off.hidden = box.checked;
+    }
+  });
   // A link to share (an event's public registration page) is rendered as a path: the browser
   // knows the address people reach the console at, the console does not.
   function absoluteLinks(root) {
