@@ -436,12 +436,12 @@ async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
 def _input(page: str, name: str) -> str:
     """The one <input> tag of the field `name`."""
     [tag] = re.findall(rf'<input id="f-{name}"[^>]*>', page)
-    return tag
+    return str(tag)
 
 
 def _note(page: str, testid: str) -> str:
     [tag] = re.findall(rf'<p [^>]*data-testid="{testid}"[^>]*>', page)
-    return tag
+    return str(tag)
 
 
 async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited(
