@@ -501,7 +501,14 @@ def _reviews_sign_in_sets_policies_suppresses_and_connects_an_ats(
 ) -> None:
     sign_in(page, gateway, "alice.admin", start="/console/settings/contact-policy")
     expect(page.get_by_role("heading", name="Contact policy and quiet hours")).to_be_visible()
+    # Unticked, the times cannot be edited (what was typed there would not be saved) and the
+    # page says quiet hours are off; ticking the box enables them.
+    page.get_by_label("No marketing mail at night").uncheck()
+    expect(page.get_by_label("From")).to_be_disabled()
+    expect(page.get_by_test_id("quiet-off")).to_be_visible()
     page.get_by_label("No marketing mail at night").check()
+    expect(page.get_by_label("From")).to_be_enabled()
+    expect(page.get_by_test_id("quiet-off")).to_be_hidden()
     now = datetime.now(UTC)
     quiet_from, quiet_until = (f"{(now + timedelta(hours=h)).hour:02d}:45" for h in (4, 5))
     page.get_by_label("From").fill(quiet_from)

@@ -240,6 +240,59 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     watch.assert_clean()
 
 
+def test_the_owner_marks_a_notification_read(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    # A notification's id holds dots (<sequence>.<candidate>.<step>-<n>): "Mark read" once
+    # targeted "#n-<id>", which the browser refused as a selector, sending nothing.
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    sign_in(page, gateway, MARKETER, start="/console/notifications?unread=true")
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible(timeout=SLOW)
+    # The marketer's user id is the gateway's, not the identity provider's `sub`.
+    marketer_id = page.request.get(f"{gateway}/auth/session").json()["user_id"]
+    template_id = api_template(gateway, unique("Owner check"))
+    ada, _ = candidate(gateway, "Ada", owner_id=marketer_id)
+    known_to_campaigns(gateway, template_id, ada)
+    title = unique("Call Ada")
+    sequence = api_call(
+        gateway,
+        "POST",
+        "/sequences",
+        {
+            "name": unique("Owner notice"),
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "notify_owner", "title": title}],
+        },
+    )
+    api_call(gateway, "POST", f"/sequences/{sequence['id']}/enrolments", {"candidate_ids": [ada]})
+    wait_for(
+        lambda: (
+            [
+                e["status"]
+                for e in api_call(gateway, "GET", f"/sequences/{sequence['id']}/enrolments")[
+                    "items"
+                ]
+            ]
+            == ["completed"]
+        ),
+        "the notifying enrolment did not complete",
+    )
+
+    page.reload()
+    row = page.locator("li.notification", has_text=title)
+    expect(row.locator(".badge.new")).to_have_text("New", timeout=SLOW)
+    row.get_by_role("button", name="Mark read").click()
+    expect(row).to_contain_text("Read ", timeout=SLOW)
+    expect(row.locator(".badge.new")).to_have_count(0)
+    expect(row.get_by_role("button", name="Mark read")).to_have_count(0)
+    page.reload()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible(timeout=SLOW)
+    expect(page.locator("li.notification", has_text=title)).to_have_count(0)  # read: not unread
+    assert_accessible(page)
+    watch.assert_clean()
+
+
 def test_a_broadcast_to_a_small_segment_runs_to_done(
     process_stack: ProcessStack, watched_page: tuple[Page, PageWatch], smtp_sink: SmtpSink
 ) -> None:

@@ -4,6 +4,7 @@ roles, API keys, the audit log (the real API: tests/e2e/test_console_admin.py)."
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import httpx
@@ -430,6 +431,86 @@ async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
     )
     assert saved.status_code == 200
     assert "Saved" in saved.text
+
+
+def _input(page: str, name: str) -> str:
+    """The one <input> tag of the field `name`."""
+    [tag] = re.findall(rf'<input id="f-{name}"[^>]*>', page)
+    return str(tag)
+
+
+def _note(page: str, testid: str) -> str:
+    [tag] = re.findall(rf'<p [^>]*data-testid="{testid}"[^>]*>', page)
+    return str(tag)
+
+
+async def test_quiet_hours_left_unticked_are_said_to_be_off_and_cannot_be_edited(
+    console: Console,
+) -> None:
+    # Before: the times stayed editable while the box was unticked, and what was typed there
+    # was dropped on saving ("Saved", quiet_hours still null, the defaults shown again).
+    client, api = console
+    policy = {
+        "frequency_cap": {"max_messages": 2, "period_days": 7},
+        "quiet_hours": None,
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": 3,
+    }
+    api.answer("GET", "/api/v1/settings/contact-policy", body=policy)
+    page = (
+        await client.get("/console/settings/contact-policy", headers=gateway_headers(ALICE))
+    ).text
+    for name in ("quiet_start", "quiet_end"):
+        assert " disabled" in _input(page, name), name
+    assert "hidden" not in _note(page, "quiet-off")
+    assert "Quiet hours are off: marketing mail goes out at any hour." in page
+    # The box names the part it switches on, which holds both times (console.js enables them).
+    assert 'name="quiet_on" value="on" data-enables="quiet-times"' in page
+    times = page.split('id="quiet-times"', 1)[1].split('data-testid="quiet-off"', 1)[0]
+    assert 'id="f-quiet_start"' in times
+    assert 'id="f-quiet_end"' in times
+    # The cap is on: its numbers are editable, and nothing says it is off.
+    for name in ("max_messages", "period_days"):
+        assert "disabled" not in _input(page, name), name
+    assert " hidden" in _note(page, "cap-off")
+
+    # Saved as a browser sends it: the disabled times are not in the form.
+    api.answer("PUT", "/api/v1/settings/contact-policy", body=policy)
+    form = {
+        "cap_on": "on",
+        "max_messages": "2",
+        "period_days": "7",
+        "on_limit": "defer",
+        "default_time_zone": "UTC",
+        "soft_bounce_limit": "3",
+    }
+    saved = await client.post(
+        "/console/settings/contact-policy", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert saved.status_code == 200
+    assert json.loads(api.calls[-1].content)["quiet_hours"] is None
+    assert "Quiet hours are off" in saved.text
+    assert " disabled" in _input(saved.text, "quiet_start")
+    # Shown again after a refusal elsewhere, the times are the defaults, not empty.
+    refused = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"default_time_zone": "Atlantis/Main"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 422
+    assert 'value="21:00"' in _input(refused.text, "quiet_start")
+    assert 'value="08:00"' in _input(refused.text, "quiet_end")
+    assert " disabled" in _input(refused.text, "quiet_end")
+
+    # Ticked, the times are editable and sent.
+    ticked = await client.post(
+        "/console/settings/contact-policy",
+        data=form | {"quiet_on": "on", "quiet_start": "22:00", "quiet_end": "07:00"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert ticked.status_code == 200
+    assert json.loads(api.calls[-1].content)["quiet_hours"] == {"start": "22:00", "end": "07:00"}
 
 
 async def test_retention_is_saved(console: Console) -> None:

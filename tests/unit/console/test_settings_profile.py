@@ -276,7 +276,8 @@ async def test_the_vocabulary_lists_skills_with_their_synonyms_and_progress(
     assert 'name="canonical" value="JavaScript"' in page.text
     assert 'name="synonyms" value="JS, ECMAScript"' in page.text
     assert "Add skill" in page.text
-    assert 'data-remove="#skill-r1"' in page.text
+    assert 'id="skill-r1"' in page.text
+    assert 'data-remove="tr"' in page.text  # removes the row it sits in
     # Running: the panel asks again every 2 s.
     assert 'hx-get="/console/settings/skills/progress" hx-trigger="every 2s"' in page.text
     assert "120 candidates with skills looked at, 7 re-spelled" in page.text

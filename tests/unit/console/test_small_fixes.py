@@ -1,9 +1,11 @@
-"""Small console fixes: the favicon, a composer a role may not use, plural units (where
-signing out lands: test_signing_out.py)."""
+"""Small console fixes: the favicon, a composer a role may not use, plural units, htmx targets
+for ids with dots (where signing out lands: test_signing_out.py)."""
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
+from importlib.resources import files
 
 import httpx
 import pytest
@@ -73,3 +75,77 @@ async def test_a_form_the_role_could_not_send_is_not_offered_by_url_either(
         page = await client.get(path, headers=gateway_headers(person))
         assert page.status_code == 403, (path, role)
         assert "your role may not do this here" in page.text
+
+
+class _Elements(HTMLParser):
+    """Each element's attributes and the elements it sits in (outermost first)."""
+
+    VOID = frozenset({"input", "br", "img", "meta", "link", "hr", "source", "col", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, dict[str, str | None]]] = []
+        self.found: list[
+            tuple[str, dict[str, str | None], list[tuple[str, dict[str, str | None]]]]
+        ] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = (tag, dict(attrs))
+        self.found.append((tag, element[1], list(self.open)))
+        if tag not in self.VOID:
+            self.open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open:
+            if self.open.pop()[0] == tag:
+                break
+
+
+async def test_mark_read_targets_its_row_whatever_the_notification_id_holds(
+    console: Console,
+) -> None:
+    # Notification ids are "<sequence>.<candidate>.<step>-<n>": "#n-s1.c1.1-0" is no valid
+    # CSS selector (the browser threw and sent nothing), so the button names its row instead.
+    client, api = console
+    marked = Principal(tenant_id="acme", user_id="mark", roles=frozenset({"marketer"}))
+    note = {
+        "id": "s1.c1.1-0",
+        "candidate_id": "c1",
+        "sequence_id": "s1",
+        "enrolment_id": "e1",
+        "title": "Zoë opened the mail",
+        "body": None,
+        "created_at": "2026-12-03T08:00:00Z",
+        "read_at": None,
+    }
+    api.answer("GET", "/api/v1/notifications", body={"items": [note], "next_cursor": None})
+    page = await client.get("/console/notifications", headers=gateway_headers(marked))
+    parsed = _Elements()
+    parsed.feed(page.text)
+    [(_, button, around)] = [
+        (tag, attrs, around)
+        for tag, attrs, around in parsed.found
+        if attrs.get("hx-post") == "/console/notifications/s1.c1.1-0/read"
+    ]
+    assert button["hx-target"] == "closest li"
+    assert button["hx-swap"] == "outerHTML"
+    nearest_li = [attrs for tag, attrs in around if tag == "li"][-1]
+    assert nearest_li["id"] == "n-s1.c1.1-0"  # the row the answer replaces
+
+
+def test_no_template_selects_an_element_by_an_id_built_from_data() -> None:
+    # An id from data ("#n-{{ n.id }}") breaks as a selector once it holds a dot, a colon or
+    # the like; targets are fixed ids or relative ("closest li", "this").
+    templates = files("crm_console") / "templates"
+    selector = re.compile(r'(?:hx-target|hx-include|hx-select|hx-indicator|data-remove)="([^"]*)"')
+    offending = []
+    stack = [templates]
+    while stack:
+        entry = stack.pop()
+        if entry.is_dir():
+            stack.extend(entry.iterdir())
+        elif entry.name.endswith(".html"):
+            for value in selector.findall(entry.read_text(encoding="utf-8")):
+                if "{{" in value or "{%" in value:
+                    offending.append((entry.name, value))
+    assert offending == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 import pytest
 
@@ -14,6 +15,7 @@ from crm_campaigns.domain.event_mail import (
     local_time,
     registrant_email,
 )
+from crm_campaigns.domain.mail import smtp_bytes
 from crm_shared import EventInvitationChanged, EventRegistered, EventWaitlisted
 
 pytestmark = pytest.mark.unit
@@ -115,6 +117,28 @@ def test_the_waitlisted_are_told_their_place_is_not_confirmed_and_get_no_invitat
     assert "we will mail you" in body
     assert "When: Sunday 28 March 2027, 18:00 CEST" in body
     assert "https://crm.example/manage" in body
+
+
+def test_a_waitlist_subject_keeps_every_space_through_smtp() -> None:
+    # Sent as "...Découverte \u2013Équipe Données": folded between two encoded words, the
+    # space after the dash fell outside both and decoders dropped it.
+    name = "Soirée Découverte \u2013 Équipe Données"
+    waitlisted = EventWaitlisted(
+        **(PERSON | {"event_name": name}),
+        registered_at=STARTS,
+        manage_url="https://crm.example/manage",
+        starts_at=STARTS,
+        time_zone="Europe/Berlin",
+        location="Hall B",
+    )
+    email = registrant_email(
+        RegistrantMail.waitlisting(waitlisted), sender="a@b.example", message_id="m", domain="b"
+    )
+    raw = smtp_bytes(email)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\n =?utf-8?" in head  # long enough to fold
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == f"You are on the waitlist: {name}"
 
 
 def test_a_confirmation_shows_the_door_code_and_its_qr_code_inline() -> None:

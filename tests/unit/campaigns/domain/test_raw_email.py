@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email import policy
+from email import message_from_bytes, policy
 from email.parser import BytesParser, Parser
 
 import pytest
@@ -44,6 +44,34 @@ def test_raw_mail_parses_to_the_same_headers_and_parts(subject: str) -> None:
         assert theirs is not None
         assert ours.get_content() == theirs.get_content()
     assert all(len(line) <= 998 for line in raw_email(message(subject), sender, "x").split(b"\r\n"))
+
+
+# Accents, an en dash with a space either side, long enough to fold: the standard library's
+# folding put the space after the dash between two encoded words, where decoders drop it.
+LONG_SUBJECT = "You are on the waitlist: Soirée Découverte \u2013 Équipe Données"
+
+
+def _bare_line_feeds(raw: bytes) -> int:
+    return raw.count(b"\n") - raw.count(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [LONG_SUBJECT, "Grüße aus Köln \u2013 " + "und noch etwas mehr Text, " * 4 + "José 👋"],
+    ids=["waitlist", "longer"],
+)
+def test_a_long_subject_with_accents_and_a_dash_decodes_to_itself(subject: str) -> None:
+    sender = "Talent Team <talent@example.org>"
+    for raw in (
+        raw_email(message(subject), sender, "example.org"),
+        smtp_bytes(email_for(message(subject), sender, "example.org")),
+    ):
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        assert b"\r\n =?utf-8?" in head  # folded between encoded words
+        assert _bare_line_feeds(head) == 0
+        assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+        parsed = message_from_bytes(raw, policy=policy.default)
+        assert parsed["Subject"] == subject
 
 
 def test_a_header_that_could_inject_lines_falls_back_to_the_standard_library() -> None:

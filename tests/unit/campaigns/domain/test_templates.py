@@ -118,6 +118,8 @@ def test_a_render_error_names_the_part_line_and_merge_fields() -> None:
     error = raised.value
     assert (error.part, error.line, error.fields) == ("html", 2, ["candidate.first_name"])
     assert str(error).startswith("html, line 2 (candidate.first_name): ")
+    # What an API error says besides its `field` and `line`: not the part and line again.
+    assert error.detail == f"candidate.first_name: {error.reason}"
 
 
 def test_a_rendered_part_past_the_size_limit_fails() -> None:
@@ -137,6 +139,46 @@ def test_a_syntax_error_names_its_part_and_line() -> None:
     assert part == "text"
     assert message.startswith("line 2")
     assert [(i.part, i.line) for i in raised.value.issues] == [("text", 2)]
+
+
+def test_a_syntax_error_says_its_line_once() -> None:
+    # The API gives the line as `line`; the console puts "HTML body, line 2:" before the
+    # message, which therefore does not start with it again.
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"html": "<p>Hi</p>\n{{ candidate.first_name }"})
+    [issue] = raised.value.issues
+    assert (issue.part, issue.line) == ("html", 2)
+    assert not issue.message.startswith("line")
+    assert "line 2" not in issue.message
+    # Where no `line` travels with it (a block, a notification step), the line is said once.
+    assert raised.value.errors == [("html", f"line 2: {issue.message}")]
+
+
+def test_an_unclosed_block_names_its_tag_and_the_line_it_was_opened_on() -> None:
+    source = "<p>Hi</p>\n<p>{{ candidate.first_name }}</p>\n{% if candidate.city %}\n{{ x }}\n"
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"html": source})
+    [issue] = raised.value.issues
+    assert issue.line == 4  # where Jinja noticed: the end of the template
+    assert issue.message.startswith("the {% if %} on line 3 is not closed: add {% endif %}")
+    assert "Unexpected end of template" in issue.message  # Jinja's own words stay, after it
+
+
+def test_a_wrong_end_tag_names_the_block_left_open_inside() -> None:
+    source = "{% for job in open_jobs %}\n{% if job.title %}\n{{ job.title }}\n{% endfor %}"
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"html": source})
+    [issue] = raised.value.issues
+    assert issue.line == 4
+    assert issue.message.startswith("the {% if %} on line 2 is not closed: add {% endif %}")
+    assert "Encountered unknown tag 'endfor'" in issue.message
+
+
+def test_other_syntax_errors_keep_jinjas_message() -> None:
+    with pytest.raises(TemplateError) as raised:
+        validate_template({"html": "<p>\n{% endif %}"})
+    [issue] = raised.value.issues
+    assert (issue.line, issue.message) == (2, "Encountered unknown tag 'endif'.")
 
 
 def test_each_problem_names_the_line_it_is_on() -> None:

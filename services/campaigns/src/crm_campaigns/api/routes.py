@@ -131,7 +131,7 @@ def _render_failed(candidate_id: str, error: RenderError) -> ProblemError:
     """The 422 of a render that fails for one candidate: its part and line."""
     return _invalid(
         f"the template cannot be rendered for candidate {candidate_id}: {error}",
-        [_issue(TemplateIssue(error.part, str(error), error.line))],
+        [_issue(TemplateIssue(error.part, error.detail, error.line))],
     )
 
 

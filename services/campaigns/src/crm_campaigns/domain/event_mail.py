@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_campaigns.domain.mail import set_header
 from crm_shared import (
     EventInvitationChanged,
     EventRegistered,
@@ -256,7 +257,7 @@ def registrant_email(
     email = EmailMessage()
     email["From"] = sender
     email["To"] = mail.email
-    email["Subject"] = SUBJECTS[mail.kind].format(name=mail.event_name)
+    set_header(email, "Subject", SUBJECTS[mail.kind].format(name=mail.event_name))
     email["Message-ID"] = make_msgid(idstring=message_id, domain=domain)
     email["X-CRM-Message-Id"] = message_id
     email["Auto-Submitted"] = "auto-generated"

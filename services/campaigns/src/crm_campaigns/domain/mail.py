@@ -41,7 +41,25 @@ def header_value(name: str, value: str) -> str:
                 return address
             quoted = display.replace("\\", "\\\\").replace('"', '\\"')
             return f'"{quoted}" <{address}>'
-    return Header(value, "utf-8").encode()
+    # Header encodes the whole value as encoded words, its spaces inside them, and folds
+    # between words; CRLF, as the header is written into SMTP data as it is.
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def set_header(email: EmailMessage, name: str, value: str) -> None:
+    """Sets header `name` of `email` to `value`, non-ASCII text encoded as `header_value` does.
+
+    The standard library's own folding of an unstructured header (Python 3.11) may break the
+    line between two encoded words with the space that separated them outside both
+    ("...=?utf-8?b?...4oCT?=\r\n =?utf-8?q?=C3=89quipe...?="), and decoders drop such a
+    space: a subject "Decouverte - Equipe" with accents and an en dash arrived as "... -Equipe".
+    So a non-ASCII value other than a mailbox is stored encoded and folded already, which the
+    SMTP policy writes unchanged (its lines are short)."""
+    del email[name]
+    if value.isascii() or name in ADDRESS_HEADERS or "\r" in value or "\n" in value:
+        email[name] = value  # a line break in a value is refused here, as before
+        return
+    email.set_raw(name, header_value(name, value))
 
 
 def smtp_bytes(email: EmailMessage) -> bytes:
@@ -78,7 +96,7 @@ def email_for(message: Message, sender: str, message_domain: str) -> EmailMessag
     """The RFC 5322 message for a rendered message, built by the standard library."""
     email = EmailMessage()
     for name, value in message_headers(message, sender, message_domain):
-        email[name] = value
+        set_header(email, name, value)
     email["Date"] = formatdate(localtime=False)
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_campaigns.domain.mail import set_header
 from crm_shared import ReportCompiled, utc_now
 
 
@@ -51,7 +52,7 @@ def report_email(
     email = EmailMessage()
     email["From"] = sender
     email["To"] = recipient
-    email["Subject"] = report.subject
+    set_header(email, "Subject", report.subject)
     email["Message-ID"] = make_msgid(idstring=mail_id, domain=domain)
     email["X-CRM-Message-Id"] = mail_id
     email["X-CRM-Report-Id"] = report.report_id

@@ -158,11 +158,18 @@ _html_environment = _BoundedEnvironment(autoescape=True, undefined=Undefined)
 
 @dataclass(frozen=True)
 class TemplateIssue:
-    """One thing wrong with a template part, and the line of that part it is on (1-based)."""
+    """One thing wrong with a template part, and the line of that part it is on (1-based).
+
+    `message` does not repeat the line (an API error carries it as `line`, and the console says
+    "HTML body, line 4: ..."); `said` is the message with its line, for a reader without one."""
 
     part: str
     message: str
     line: int | None = None
+
+    @property
+    def said(self) -> str:
+        return self.message if self.line is None else f"line {self.line}: {self.message}"
 
 
 class TemplateError(ValueError):
@@ -172,6 +179,7 @@ class TemplateError(ValueError):
         self, errors: list[tuple[str, str]], *, issues: list[TemplateIssue] | None = None
     ) -> None:
         super().__init__("; ".join(f"{part}: {message}" for part, message in errors))
+        # (part, message with its line): for errors that carry no line of their own.
         self.errors = errors
         self.issues = issues or [TemplateIssue(part, message) for part, message in errors]
 
@@ -287,11 +295,68 @@ def validate_template(
         try:
             issues.extend(TemplateIssue(part, msg, line) for msg, line in _problems(source, keys))
         except TemplateSyntaxError as error:
-            issues.append(
-                TemplateIssue(part, f"line {error.lineno}: {error.message}", error.lineno)
-            )
+            issues.append(TemplateIssue(part, syntax_reason(error, source), error.lineno))
     if issues:
-        raise TemplateError([(issue.part, issue.message) for issue in issues], issues=issues)
+        raise TemplateError([(issue.part, issue.said) for issue in issues], issues=issues)
+
+
+# Jinja's last sentence when a block is left open: "The innermost block that needs to be closed
+# is 'if'." (after "Unexpected end of template." or "Encountered unknown tag 'endfor'.").
+_INNERMOST = re.compile(r"The innermost block that needs to be closed is '(\w+)'\.")
+# Jinja's tags that open a block closed by `end<tag>` (`set` only without `=`).
+_BLOCK_TAGS = frozenset(
+    {"if", "for", "macro", "call", "filter", "set", "with", "autoescape", "block", "trans"}
+)
+
+
+def syntax_reason(error: TemplateSyntaxError, source: str) -> str:
+    """Jinja's message for a syntax error, without the line (the error carries it). For a block
+    left open, first which tag it is and the line it was opened on: Jinja names the tag but marks
+    where it noticed (the end of the template, or an end tag that closes something else)."""
+    message = error.message or str(error)
+    found = _INNERMOST.search(message)
+    if found is None:
+        return message
+    tag = found.group(1)
+    opened = _open_block_line(source, tag)
+    if opened is None:
+        where = ""
+    elif opened == error.lineno:
+        where = " on this line"
+    else:
+        where = f" on line {opened}"
+    return f"the {{% {tag} %}}{where} is not closed: add {{% end{tag} %}} where it ends [{message}]"
+
+
+def _open_block_line(source: str, tag: str) -> int | None:
+    """The line of the innermost `{% tag %}` still open where the nesting goes wrong: at the
+    end of the source, or at the first end tag that closes something else."""
+    try:
+        tokens = list(_environment.lex(source))
+    except TemplateSyntaxError:
+        return None
+    open_blocks: list[tuple[str, int]] = []
+    index = 0
+    while index < len(tokens):
+        line, kind, _ = tokens[index]
+        index += 1
+        if kind != "block_begin":
+            continue
+        words: list[str] = []
+        while index < len(tokens) and tokens[index][1] != "block_end":
+            if tokens[index][1] != "whitespace":
+                words.append(tokens[index][2])
+            index += 1
+        if not words:
+            continue
+        name = words[0]
+        if name.startswith("end"):
+            if not open_blocks or open_blocks[-1][0] != name[3:]:
+                break  # the nesting mistake Jinja reports
+            open_blocks.pop()
+        elif name in _BLOCK_TAGS and not (name == "set" and "=" in words):
+            open_blocks.append((name, line))
+    return next((line for name, line in reversed(open_blocks) if name == tag), None)
 
 
 class RenderError(ValueError):
@@ -306,6 +371,12 @@ class RenderError(ValueError):
         self.line = line
         self.fields = fields
         self.reason = reason
+
+    @property
+    def detail(self) -> str:
+        """Why, with the merge fields of the line but not the part and line (an API error
+        carries those as `field` and `line`)."""
+        return f"{', '.join(self.fields)}: {self.reason}" if self.fields else self.reason
 
 
 def _template_line(error: BaseException) -> int | None:

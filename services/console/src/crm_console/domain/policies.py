@@ -17,6 +17,11 @@ ON_LAPSE = {
 }
 
 
+# The fields a box switches on: disabled while it is unticked (contact_policy_form.html).
+CAP_FIELDS = ("max_messages", "period_days")
+QUIET_FIELDS = ("quiet_start", "quiet_end")
+
+
 @dataclass(frozen=True)
 class PolicyForm:
     values: dict[str, str]
@@ -75,6 +80,12 @@ def policy_form(form: Mapping[str, str]) -> PolicyForm:
         "soft_bounce_limit",
     )
     values = {name: str(form.get(name, "")).strip() for name in names}
+    # The numbers of a cap and the times of quiet hours left unticked are disabled, so the
+    # browser does not send them: shown again (a refusal elsewhere), they are the defaults.
+    defaults = policy_values({})
+    for switch, parts in (("cap_on", CAP_FIELDS), ("quiet_on", QUIET_FIELDS)):
+        if not values[switch]:
+            values.update({name: values[name] or defaults[name] for name in parts})
     errors: dict[str, str] = {}
     cap = None
     if values["cap_on"]:

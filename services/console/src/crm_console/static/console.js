@@ -76,6 +76,27 @@
       questionParts(event.target.closest(".question-row"));
     }
   });
+  // A box that switches a setting on (quiet hours, the frequency cap) enables the fields of
+  // that setting (data-enables="<id>"): unticked, they are disabled, so nothing is typed there
+  // to be dropped on saving, and "<id>-off" says the setting is off. The server renders the
+  // same state, so a page without script shows it too.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box.matches && box.matches("input[type=checkbox][data-enables]"))) {
+      return;
+    }
+    var name = box.getAttribute("data-enables");
+    var part = document.getElementById(name);
+    if (part) {
+      part.querySelectorAll("input, select, textarea").forEach(function (control) {
+        control.disabled = !box.checked;
+      });
+    }
+    var off = document.getElementById(name + "-off");
+    if (off) {
+      off.hidden = box.checked;
+    }
+  });
   // A link to share (an event's public registration page) is rendered as a path: the browser
   // knows the address people reach the console at, the console does not.
   function absoluteLinks(root) {
@@ -167,10 +188,12 @@
       field.dispatchEvent(new Event("input", { bubbles: true }));
       return;
     }
-    // A builder's "Remove" button takes out the part it names (a sequence step).
+    // A builder's "Remove" button takes out the part it names: its nearest enclosing element
+    // matching data-remove (a sequence step, a skill row), never an element found by an id
+    // built from data, which may hold characters a CSS selector does not allow.
     var remover = event.target.closest && event.target.closest("[data-remove]");
     if (remover) {
-      var part = document.querySelector(remover.getAttribute("data-remove"));
+      var part = remover.closest(remover.getAttribute("data-remove"));
       if (part) {
         var list = part.parentElement;
         part.remove();
