@@ -376,6 +376,37 @@ def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -
     assert registration_path("ev1") == "/console/public/events/ev1"
 
 
+def test_the_door_finds_names_as_written_hyphens_apostrophes_and_marks_folded() -> None:
+    # Adébáyọ̀ is written with a dot below and a grave on the o (two combining marks).
+    ngozi = person("a0a0a0a0a0a0", "Ngozi", "Okonkwo-Ad\u00e9b\u00e1y\u1ecd\u0300", email="n@ex.ng")
+    francois = person("b0b0b0b0b0b0", "Fran\u00e7ois", "L'H\u00f4pital", email="fl@ex.fr")
+    other = person("c0c0c0c0c0c0", "Lea", "Hopper", email="lea@ex.de")
+    door = [ngozi, francois, other]
+    for typed in (
+        "adebayo",
+        "ad\u00e9",
+        "Ad\u00e9b\u00e1y\u1ecd\u0300",
+        "okonkwo",
+        "okonkwo-adebayo",
+        "ngozi adeb",
+        "Okonkwo\u2011Ad\u00e9",  # a non-breaking hyphen, as a phone keyboard may insert
+    ):
+        assert [p["first_name"] for p in door_matches(door, typed)] == ["Ngozi"], typed
+    for typed in (
+        "l'h\u00f4pital",
+        "L\u2019H\u00f4pital",
+        "l\u2019hop",
+        "lhopital",
+        "h\u00f4pital",
+        "l hopital",
+        "francois l'hopital",
+    ):
+        assert [p["first_name"] for p in door_matches(door, typed)] == ["Fran\u00e7ois"], typed
+    # Hyphens split the query's words as they split names: both parts must still start one.
+    assert door_matches(door, "okonkwo-smith") == []
+    assert door_matches(door, "l'hopitalx") == []
+
+
 def test_the_door_finds_an_accented_address_typed_with_or_without_its_accents() -> None:
     jose = person("a0a0a0a0a0a0", "José", "Núñez", email="josé.núñez@example.es")
     zoe = person("b0b0b0b0b0b0", "Zoë", "Ang", email="zoe.ang@example.org")

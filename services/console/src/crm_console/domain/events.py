@@ -382,11 +382,14 @@ def attendance(
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
     """Who the door's search finds: a code matches its registration exactly, otherwise every
     word must start a part of the name or appear anywhere in the e-mail address (its domain,
-    `nunez@`, the whole address), accents folded on both sides as a plain keyboard types them.
+    `nunez@`, the whole address), folded on both sides as the candidate search folds them
+    (accents and other marks dropped, letters spelled as a plain keyboard types them). A name
+    splits into parts at spaces and hyphens, and a word with an apostrophe is found with or
+    without it, on either side (`l'hôpital`, `L’Hôpital`, `lhopital`, `l hopital`).
     People whose every word starts a part of the name or of the address (the whole, or a part
     between `@ . - _ +`) come first, then those found only inside an address; each by name.
-    Waitlisted people are included (the coordinator decides whether a seat is free); an empty
-    search finds nobody."""
+    Waitlisted and cancelled people are included (the page marks them; whether a seat is free
+    is the door's call); an empty search finds nobody."""
     words = fold(query).split()
     if not words:
         return []
@@ -397,13 +400,10 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
 
     def rank(person: Mapping[str, Any]) -> int | None:
         """0: every word starts a part; 1: some are found only inside the address; None: no."""
-        # Łukasz is found by `lukasz`, O'Connor by `oconnor` as well as `o connor`.
-        name = fold(f"{person['first_name']} {person['last_name']}")
-        apart = name.translate(str.maketrans(APOSTROPHES, " " * len(APOSTROPHES)))
+        names = name_parts(f"{person['first_name']} {person['last_name']}")
         address = fold(str(person.get("email") or ""))
-        names = f"{apart} {without_apostrophes(name)}".split()
         pieces = [*names, address, *_ADDRESS_PARTS.split(address)]
-        starts = [any(piece.startswith(word) for piece in pieces) for word in words]
+        starts = [_starts_a_part(word, names, pieces) for word in words]
         if all(starts):
             return 0
         if all(started or word in address for started, word in zip(starts, words, strict=True)):
@@ -417,8 +417,30 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     return [p for _, p in ranked[:CHECK_IN_MATCHES]]
 
 
+def name_parts(name: str) -> list[str]:
+    """The parts of a name a door search may start, folded: split at spaces and hyphens, and
+    a part with an apostrophe both apart and joined (Okonkwo-Adébáyọ̀ gives `okonkwo` and
+    `adebayo`; O'Connor gives `o`, `connor` and `oconnor`)."""
+    parts = _NAME_SEPARATORS.split(fold(name))
+    apart = [piece for part in parts for piece in _APOSTROPHE_SPLIT.split(part)]
+    joined = [without_apostrophes(part) for part in parts]
+    return [part for part in dict.fromkeys([*apart, *joined]) if part]
+
+
+def _starts_a_part(word: str, names: list[str], pieces: list[str]) -> bool:
+    """Whether a query word starts a part: as typed (`jose.n`, `nunez@`), or split as a name
+    splits (`okonkwo-ade`: each of its parts starts one; `l'hop`: `lhop` does)."""
+    if any(piece.startswith(word) for piece in pieces):
+        return True
+    split = [part for part in _NAME_SEPARATORS.split(without_apostrophes(word)) if part]
+    return bool(split) and all(any(name.startswith(part) for name in names) for part in split)
+
+
 # Where an e-mail address splits into parts a door search may start: `jose.nunez@example.es`.
 _ADDRESS_PARTS = re.compile(r"[@.\-_+]+")
+# Where a folded name splits into parts: spaces and hyphens (the typographic ones too).
+_NAME_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
+_APOSTROPHE_SPLIT = re.compile(f"[{re.escape(APOSTROPHES)}]+")
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")
