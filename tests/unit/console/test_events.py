@@ -16,6 +16,7 @@ from crm_console.domain.events import (
     event_question_rows,
     event_session_rows,
     form_values,
+    readmission_note,
     registration_path,
     row_errors,
     upload_summary,
@@ -1035,6 +1036,91 @@ async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Con
     page = await client.get("/console/events/new", headers=gateway_headers(ALICE))
     assert "min=1 max=100000 inputmode=numeric" in page.text
     assert "&#34;" not in page.text
+
+
+async def test_the_door_marks_a_cancelled_registration_and_offers_no_plain_check_in(
+    console: Console,
+) -> None:
+    client, api = console
+    zoe = person("c4c4c4c4c4c4", "Zoë", "Berg", "cancelled", cancelled_at="2027-03-20T09:30:00Z")
+    api.answer_pages("/api/v1/events/ev1/registrations", [*REGISTRATIONS, zoe])
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 3, "registered": 3})
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "C4C4C4C4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert found.status_code == 200, found.text
+    assert '<span class="badge cancelled">Cancelled</span>' in found.text
+    assert "Cancelled their registration on" in found.text
+    assert "Check in Zoë" not in found.text
+    assert 'hx-post="/console/events/ev1/check-in/c4c4c4c4c4c4"' not in found.text
+    assert 'hx-post="/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in"' in found.text
+    assert "Let in Zoë as walk-in" in found.text
+    assert "The event is full: letting them in registers them again over its capacity" in (
+        found.text
+    )
+    assert "takes a seat" not in found.text
+    # A seat free: the button's note says it takes one.
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 4, "registered": 3})
+    free = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "zoe berg"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "registers them again and takes a seat (1 seat is free)" in free.text
+    # Who may not check people in sees the mark and no button.
+    viewer = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "C4C4C4C4"},
+        headers={**gateway_headers(VIC), **HTMX},
+    )
+    assert '<span class="badge cancelled">Cancelled</span>' in viewer.text
+    assert "hx-post" not in viewer.text
+
+
+async def test_letting_in_a_cancelled_registrant_is_a_walk_in_with_their_address(
+    console: Console,
+) -> None:
+    client, api = console
+    back = person("c4c4c4c4c4c4", "Zoë", "Berg", checked_in_at="2027-03-25T17:10:00Z")
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 200, back)
+    let_in = await client.post(
+        "/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in",
+        data={"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert let_in.status_code == 200, let_in.text
+    [call] = [c for c in api.calls if c.method == "POST"]
+    assert call.url.path == "/api/v1/events/ev1/walk-ins"
+    assert body_of(call) == {"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"}
+    assert 'id="person-c4c4c4c4c4c4"' in let_in.text
+    assert "Zoë Berg had cancelled: registered again as a walk-in and checked in." in let_in.text
+    assert "Cancelled</span>" not in let_in.text
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        409,
+        {"title": "Conflict", "status": 409, "type": "event-cancelled", "detail": "was cancelled"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in",
+        data={"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 409
+    assert "was cancelled" in refused.text
+
+
+def test_a_cancelled_registrants_seat_note_counts_their_session() -> None:
+    fair = EVENT | {
+        "capacity": 10,
+        "registered": 4,
+        "sessions": [{"id": "am", "places_left": 0}, {"id": "pm", "places_left": 2}],
+    }
+    assert "takes a seat (6 seats are free)" in readmission_note(fair, {"session_id": None})
+    assert "takes a seat (2 seats are free)" in readmission_note(fair, {"session_id": "pm"})
+    assert readmission_note(fair, {"session_id": "am"}).startswith("Their session is full: ")
 
 
 async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:

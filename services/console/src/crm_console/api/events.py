@@ -41,6 +41,7 @@ from crm_console.domain.events import (
     event_question_rows,
     event_session_rows,
     form_values,
+    readmitted_outcome,
     registration_answers,
     registration_path,
     row_errors,
@@ -330,7 +331,7 @@ async def check_in_page(
             viewer=viewer,
         )
     event = await desk.event(viewer.caller, event_id)
-    matches = await desk.door(viewer.caller, event_id, q) if q else []
+    matches = await desk.door(viewer.caller, event_id, q, event) if q else []
     return render(
         request,
         state.templates,
@@ -361,6 +362,32 @@ async def check_in(
         state.templates,
         "events/door_person.html",
         {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/check-in/{registration_id}/walk-in")
+async def let_in_as_walk_in(
+    event_id: str, registration_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Lets in somebody who had cancelled, the door's explicit choice: the events API's walk-in
+    with their name and address registers them again and checks them in (a plain check-in of a
+    cancelled registration is refused); the answer replaces their row."""
+    person = walk_in_person(await form_of(request))
+    try:
+        registration, _ = await EventDesk(state.gateway).walk_in(viewer.caller, event_id, person)
+    except ApiProblem as refused:
+        return _refusal(request, state, viewer, refused)
+    return render(
+        request,
+        state.templates,
+        "events/door_person.html",
+        {
+            "person": registration | {"code": code_of(registration)},
+            "event_id": event_id,
+            "just_checked": True,
+            "outcome": readmitted_outcome(registration),
+        },
         viewer=viewer,
     )
 

@@ -16,6 +16,7 @@ from crm_console.domain.events import (
     door_matches,
     has_started,
     mail_outcomes,
+    readmission_note,
 )
 
 API = "/api/v1/events"
@@ -132,10 +133,20 @@ class EventDesk:
         """Publishes a draft or completes a started event."""
         await self._api.send(caller, "POST", f"{API}/{event_id}/{action}")
 
-    async def door(self, caller: Caller, event_id: str, query: str) -> list[dict[str, Any]]:
+    async def door(
+        self, caller: Caller, event_id: str, query: str, event: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Registrants the door's search finds among all the event's registrations (a call
-        per 200 of them)."""
-        return door_matches(await self.registrations(caller, event_id), query)
+        per 200 of them); one who cancelled carries what letting them in would do to the seats
+        (`readmission`), from the event's counts (`event`, read only when such a person is
+        found and it was not given)."""
+        matches = door_matches(await self.registrations(caller, event_id), query)
+        cancelled = [person for person in matches if person.get("status") == "cancelled"]
+        if cancelled:
+            counts = event if event is not None else await self.event(caller, event_id)
+            for person in cancelled:
+                person["readmission"] = readmission_note(counts, person)
+        return matches
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(

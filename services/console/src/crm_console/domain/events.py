@@ -384,8 +384,9 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     word must start a part of the name or appear anywhere in the e-mail address (its domain,
     `nunez@`, the whole address), folded on both sides as the candidate search folds them
     (accents and other marks dropped, letters spelled as a plain keyboard types them). A name
-    splits into parts at spaces and hyphens, and a word with an apostrophe is found with or
-    without it, on either side (`l'hôpital`, `L’Hôpital`, `lhopital`, `l hopital`).
+    splits into parts at spaces and hyphens, and a word with an apostrophe (straight or
+    typographic) is found with or without it, on either side (`l'hôpital`, `lhopital`,
+    `l hopital`).
     People whose every word starts a part of the name or of the address (the whole, or a part
     between `@ . - _ +`) come first, then those found only inside an address; each by name.
     Waitlisted and cancelled people are included (the page marks them; whether a seat is free
@@ -441,6 +442,36 @@ _ADDRESS_PARTS = re.compile(r"[@.\-_+]+")
 # Where a folded name splits into parts: spaces and hyphens (the typographic ones too).
 _NAME_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
 _APOSTROPHE_SPLIT = re.compile(f"[{re.escape(APOSTROPHES)}]+")
+
+
+def seats_left(event: Mapping[str, Any], session_id: Any = None) -> tuple[int, str]:
+    """The seats free as the API last counted them, and where: in the session a registration
+    holds (its places bound by the event's), otherwise at the event; 0 when full."""
+    for held in event.get("sessions") or []:
+        if session_id and held.get("id") == session_id:
+            return max(int(held.get("places_left") or 0), 0), "their session"
+    free = int(event.get("capacity") or 0) - int(event.get("registered") or 0)
+    return max(free, 0), "the event"
+
+
+def readmission_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str:
+    """What the door's "Let in as walk-in" does for somebody who cancelled: they gave their seat
+    up (it may have gone to somebody on the waitlist), so letting them in registers them again,
+    taking a seat if one is free, otherwise over the capacity, as any walk-in."""
+    free, where = seats_left(event, person.get("session_id"))
+    if free:
+        seats = "1 seat is free" if free == 1 else f"{free} seats are free"
+        return f"Letting them in registers them again and takes a seat ({seats})."
+    return (
+        f"{where.capitalize()} is full: letting them in registers them again over its "
+        "capacity, as any walk-in."
+    )
+
+
+def readmitted_outcome(registration: Mapping[str, Any]) -> str:
+    """What the door says after letting in somebody who had cancelled."""
+    name = f"{registration['first_name']} {registration['last_name']}"
+    return f"{name} had cancelled: registered again as a walk-in and checked in."
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")
