@@ -450,6 +450,23 @@ def test_the_door_finds_any_part_of_an_address_those_starting_a_part_first() -> 
     assert door_matches(door, "example.com") == []
 
 
+async def test_the_list_labels_its_start_column_as_the_rows_show_it(console: Console) -> None:
+    client, api = console
+    berlin = EVENT | {
+        "time_zone": "Europe/Berlin",
+        "starts_at": "2026-12-19T17:00:00Z",
+        "starts_at_local": "2026-12-19T18:00:00+01:00",
+    }
+    api.answer("GET", "/api/v1/events", body=[berlin])
+    page = await client.get("/console/events", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    # Each row shows the start in the event's own zone, named beside it: not UTC.
+    assert '<time datetime="2026-12-19T18:00:00+01:00">2026-12-19 18:00</time>' in page.text
+    assert '<span class="muted">Europe/Berlin</span>' in page.text
+    assert '<th scope="col">Starts (event\'s time zone)</th>' in page.text
+    assert "(UTC)" not in page.text
+
+
 async def test_the_list_offers_a_new_event_only_to_who_may_create_one(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/events", body=[EVENT])
