@@ -4,6 +4,7 @@ says and what it asks the API (the real API: tests/e2e/test_console_admin.py).""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from crm_console.domain.events import (
     event_question_rows,
     event_session_rows,
     form_values,
+    may_cancel,
     readmission_note,
     registration_path,
     row_errors,
@@ -1370,3 +1372,153 @@ async def test_an_event_is_offered_completion_only_once_it_has_started(console: 
     started = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert "Mark completed" in started.text
     assert "once it has started" not in started.text
+
+
+LINKED_EVENT: dict[str, object] = {
+    "id": "ev1",
+    "name": "Backend meetup",
+    "kind": "meetup",
+    "format": "in_person",
+    "status": "published",
+    "starts_at": "2031-06-12T16:00:00Z",
+    "ends_at": "2031-06-12T19:00:00Z",
+    "time_zone": "Europe/Berlin",
+    "starts_at_local": "2031-06-12T18:00:00+02:00",
+    "ends_at_local": "2031-06-12T21:00:00+02:00",
+    "location": "Malmö",
+    "join_url": None,
+    "cancellation_reason": None,
+}
+LINKED: dict[str, object] = {
+    "id": "c0ffee123456",
+    "code": "K7QX2MPA",
+    "status": "registered",
+    "session_id": None,
+    "session_name": None,
+    "first_name": "Zoë",
+    "last_name": "Ångström",
+    "registered_at": "2031-05-01T10:00:00Z",
+    "promoted_at": None,
+    "cancelled_at": None,
+    "checked_in_at": None,
+    "event": LINKED_EVENT,
+}
+TOKEN = "eyJhIjoiYiJ9.c2lnbmF0dXJl"
+LINK_API = f"/public/v1/event-registrations/{TOKEN}"
+LINK_PAGE = f"/console/public/registrations/{TOKEN}"
+
+
+async def test_the_registrants_link_opens_a_page_with_the_event_and_a_cancel_button(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", LINK_API, body=LINKED)
+    visitor = {"x-forwarded-for": "203.0.113.9"}
+    page = await client.get(LINK_PAGE, headers=visitor)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"  # the join link learns no token
+    assert page.headers["cache-control"] == "no-store"
+    assert "<h1>Backend meetup</h1>" in page.text
+    assert "2031-06-12 18:00" in page.text  # in the event's zone
+    assert 'data-testid="registration-registered"' in page.text
+    assert 'data-testid="registration-code">K7QX2MPA<' in page.text
+    assert f'href="{LINK_API}/invitation.ics"' in page.text
+    # A plain form post (no script, no session): the link itself is the key.
+    assert f'<form method="post" action="{LINK_PAGE}/cancel"' in page.text
+    assert "Cancel my registration" in page.text
+    [read] = api.calls
+    assert (read.method, read.url.path) == ("GET", LINK_API)
+    assert "cookie" not in read.headers
+    assert read.headers["x-forwarded-for"] == "203.0.113.9"
+
+    waiting = LINKED | {"status": "waitlisted"}
+    api.answer("GET", LINK_API, body=waiting)
+    page = await client.get(LINK_PAGE)
+    assert 'data-testid="registration-waitlisted"' in page.text
+    assert "invitation.ics" not in page.text
+    assert "Cancel my registration" in page.text
+
+
+async def test_a_cancelled_or_attended_registration_offers_no_cancel_button(
+    console: Console,
+) -> None:
+    client, api = console
+    cancelled = LINKED | {"status": "cancelled", "cancelled_at": "2031-06-01T08:30:00Z"}
+    api.answer("GET", LINK_API, body=cancelled)
+    page = await client.get(LINK_PAGE)
+    assert page.status_code == 200
+    assert 'data-testid="registration-cancelled"' in page.text
+    assert "This registration was cancelled on" in page.text
+    assert 'href="/console/public/events/ev1"' in page.text  # to register again
+    assert "Cancel my registration" not in page.text
+    assert "K7QX2MPA" not in page.text
+    attended = LINKED | {"checked_in_at": "2031-06-12T16:10:00Z"}
+    api.answer("GET", LINK_API, body=attended)
+    page = await client.get(LINK_PAGE)
+    assert 'data-testid="registration-attended"' in page.text
+    assert "Cancel my registration" not in page.text
+    called_off = LINKED | {
+        "event": LINKED_EVENT | {"status": "cancelled", "cancellation_reason": "Flood"}
+    }
+    api.answer("GET", LINK_API, body=called_off)
+    page = await client.get(LINK_PAGE)
+    assert "This event was cancelled: Flood." in page.text
+    assert "Cancel my registration" not in page.text
+
+
+async def test_the_cancel_form_cancels_through_the_api_and_confirms(console: Console) -> None:
+    client, api = console
+    api.answer("POST", f"{LINK_API}/cancel", body=LINKED | {"status": "cancelled"})
+    api.answer("GET", LINK_API, body=LINKED | {"status": "cancelled"})
+    done = await client.post(f"{LINK_PAGE}/cancel")
+    assert done.status_code == 200, done.text
+    assert "Your registration for Backend meetup is cancelled, Zoë." in done.text
+    assert [(c.method, c.url.path) for c in api.calls] == [
+        ("POST", f"{LINK_API}/cancel"),
+        ("GET", LINK_API),
+    ]
+    # Used again: the API's 409 is shown on the page, which offers no button any more.
+    api.answer(
+        "POST",
+        f"{LINK_API}/cancel",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "type": "registration-cancelled",
+            "detail": "this registration was cancelled already, at 2031-06-01T10:30:00+02:00",
+        },
+    )
+    again = await client.post(f"{LINK_PAGE}/cancel")
+    assert again.status_code == 409
+    assert "was cancelled already" in again.text
+    assert "Cancel my registration" not in again.text
+
+
+async def test_a_link_that_is_not_one_is_a_404_and_never_a_path(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/public/v1/event-registrations/forged",
+        404,
+        {"title": "Not Found", "status": 404, "type": "invalid-link", "detail": "invalid"},
+    )
+    forged = await client.get("/console/public/registrations/forged")
+    assert forged.status_code == 404
+    odd = await client.get("/console/public/registrations/..%2E")
+    assert odd.status_code == 404
+    dotted = await client.post("/console/public/registrations/.x/cancel")
+    assert dotted.status_code == 404
+    assert [c.url.path for c in api.calls] == ["/public/v1/event-registrations/forged"]
+
+
+def test_a_registration_may_be_cancelled_only_until_the_event_is_over() -> None:
+    before = datetime(2031, 6, 12, 18, 0, tzinfo=UTC)
+    after = datetime(2031, 6, 12, 19, 30, tzinfo=UTC)
+    assert may_cancel(LINKED, before)
+    assert not may_cancel(LINKED, after)
+    assert not may_cancel(LINKED | {"event": LINKED_EVENT | {"status": "completed"}}, before)
+    assert not may_cancel(LINKED | {"status": "cancelled"}, before)

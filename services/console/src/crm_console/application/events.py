@@ -21,6 +21,8 @@ from crm_console.domain.events import (
 
 API = "/api/v1/events"
 PUBLIC = "/public/v1/events"
+# The registrant's own link, answered as JSON by the events service (docs/events.md).
+REGISTRANT_LINKS = "/public/v1/event-registrations"
 
 
 # Registrant mails (campaigns) an event page shows: one page of the API's largest size.
@@ -190,3 +192,25 @@ class PublicRegistration:
             "POST", f"{PUBLIC}/{event_id}/registrations", person, forwarded_for=visitor
         )
         return registered
+
+
+class RegistrantLink:
+    """The registrant's own page, behind the signed link the mails carry: anyone holding the
+    link, no session."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def registration(self, token: str, visitor: str | None) -> dict[str, Any]:
+        """The registration the link names, with its event (a 404 problem for a forged one)."""
+        found: dict[str, Any] = await self._api.public(
+            "GET", f"{REGISTRANT_LINKS}/{token}", forwarded_for=visitor
+        )
+        return found
+
+    async def cancel(self, token: str, visitor: str | None) -> dict[str, Any]:
+        """Cancels it; the API's 409 says why it cannot be (cancelled already, attended, over)."""
+        cancelled: dict[str, Any] = await self._api.public(
+            "POST", f"{REGISTRANT_LINKS}/{token}/cancel", forwarded_for=visitor
+        )
+        return cancelled

@@ -509,6 +509,32 @@ def registration_path(event_id: str) -> str:
     return f"{CONSOLE_PREFIX}/public/events/{event_id}"
 
 
+# What a registrant's signed link looks like (URL-safe base64 and dots): anything else is
+# answered as a link that is not valid, never passed on as a path.
+REGISTRANT_TOKEN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,2047}$")
+
+
+def registrant_page_path(token: str) -> str:
+    """The registrant's own page (the mails link to it); its form cancels at `<path>/cancel`."""
+    return f"{CONSOLE_PREFIX}/public/registrations/{token}"
+
+
+def may_cancel(registration: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the registrant's page offers "Cancel my registration": not cancelled already,
+    not checked in, the event neither cancelled nor completed nor over (the events API still
+    decides, and its refusal is shown)."""
+    event = registration.get("event") or {}
+    if registration.get("status") == "cancelled" or registration.get("checked_in_at"):
+        return False
+    if event.get("status") in ("cancelled", "completed"):
+        return False
+    try:
+        over = datetime.fromisoformat(str(event.get("ends_at") or event.get("starts_at")))
+    except ValueError:
+        return True
+    return over.tzinfo is None or over > now
+
+
 # How an offline upload's outcomes read at the door, in the order they are listed.
 UPLOAD_OUTCOMES = (
     ("checked_in", "checked in"),
