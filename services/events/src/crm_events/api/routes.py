@@ -536,6 +536,7 @@ def _detail(
         registration.model_dump()
         | {
             "manage_url": storage.links.manage_url(registration),
+            "manage_page_url": storage.links.page_url(registration),
             "invitation_url": storage.links.invitation_url(registration),
             "session_name": session.name if session else None,
         }
@@ -628,6 +629,7 @@ async def register(
         registration.model_dump()
         | {
             "manage_url": storage.links.manage_url(registration),
+            "manage_page_url": storage.links.page_url(registration),
             "invitation_url": storage.links.invitation_url(registration),
         }
     )
