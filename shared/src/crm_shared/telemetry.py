@@ -156,10 +156,12 @@ class JsonLogFormatter(logging.Formatter):
 
 
 # Paths whose next segment is a credential: mailed link tokens (confirmation, preferences,
-# unsubscribe, an event registration's), tracking tokens and the tenants' inbound-mail tokens,
-# as the gateway publishes them and as the services receive them.
+# unsubscribe, an event registration's, and the console's registrant page at
+# `/console/public/registrations/`), tracking tokens and the tenants' inbound-mail tokens, as
+# the gateway publishes them and as the services receive them.
 _TOKEN_PATHS = re.compile(
-    r"(/(?:public(?:/v1)?/(?:community/confirm|preferences|unsubscribe|mail|event-registrations)"
+    r"(/(?:public(?:/v1)?/"
+    r"(?:community/confirm|preferences|unsubscribe|mail|event-registrations|registrations)"
     r"|t/[oc]|tracking/(?:open|click))/)[^/?#\s\"']+"
 )
 # A query parameter's value: a search may be a person's name or address (`?email=`, `?q=`).

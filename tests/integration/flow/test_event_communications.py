@@ -88,7 +88,9 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
     assert first.decoded("DTSTART").isoformat() == "2031-03-30T18:00:00+02:00"
     body = confirmation.parsed().get_body(("plain",)).get_content()
     assert "Sunday 30 March 2031, 18:00 CEST" in body
-    assert "/public/v1/event-registrations/" in body  # the manage / cancel link
+    # The link to see or cancel it is the registrant's page (HTML), not the JSON API.
+    assert "/console/public/registrations/" in body
+    assert "/public/v1/event-registrations/" not in body
 
     url = f"/api/v1/events/{event['id']}"
     moved = await stack.gateway.patch(
@@ -231,7 +233,7 @@ async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holde
     assert "your place is not confirmed" in body
     assert "If a seat frees up" in body
     assert "Saturday 14 June 2031, 10:00 CEST" in body
-    assert "/public/v1/event-registrations/" in body  # to leave the waitlist
+    assert "/console/public/registrations/" in body  # to leave the waitlist
     [waitlisted] = await read_events(
         kafka_bootstrap_servers,
         EVENT_WAITLISTED.name,

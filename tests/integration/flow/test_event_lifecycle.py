@@ -1,26 +1,47 @@
 """An event's lifecycle through the gateway, on the real broker and database: edits with
-If-Match, a larger capacity registering the waitlist, cancelling, and deleting only an event
-nobody registered for."""
+If-Match, a larger capacity registering the waitlist, cancelling (a registrant through the
+console's page their link opens, served behind the module's gateway), and deleting only an
+event nobody registered for."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from icalendar import Calendar, Component
 
+from crm_console.config import ConsoleSettings
+from crm_console.main import create_app as create_console
+from crm_devstack.infra import free_ports
 from crm_shared import EVENT_REGISTERED, EVENT_REGISTRATION_PROMOTED
 from crm_shared.errors import PROBLEM_TYPE_PREFIX as PROBLEM_PREFIX
-from helpers import read_events, unique
+from helpers import read_events, serving, unique
 from integration.flow.conftest import ACME_TOKEN, Stack
+from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 
 pytestmark = pytest.mark.integration
 # Its tests make many public requests (registrations, links, invitations) from one address; on
 # a fast run they exceeded the default per-address budget of 120 a minute (a 429 in CI), which
 # test_community_rate_limits covers.
-GATEWAY_SETTINGS = {"public_requests_per_minute_per_ip": 1000}
+# The console, for the registrant's page the links open: the module's gateway serves it.
+[CONSOLE_PORT] = free_ports(1)
+GATEWAY_SETTINGS = {
+    "public_requests_per_minute_per_ip": 1000,
+    "console_url": f"http://127.0.0.1:{CONSOLE_PORT}",
+}
+
+
+@pytest.fixture(scope="module")
+async def console(stack: Stack) -> AsyncIterator[str]:
+    """The console behind the module's gateway (it calls the gateway's public API back)."""
+    settings = ConsoleSettings(
+        gateway_url=stack.gateway_url, internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY
+    )
+    async with serving(create_console(settings), CONSOLE_PORT) as url:
+        yield url
 
 
 async def new_event(stack: Stack, capacity: int) -> dict[str, Any]:
@@ -303,8 +324,8 @@ async def test_registration_outside_its_window_or_for_a_past_event_is_refused(
     assert frozen.status_code == 409, frozen.text
 
 
-async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promoted(
-    stack: Stack, kafka_bootstrap_servers: str
+async def test_a_registrant_cancels_on_their_page_and_the_oldest_waitlisted_is_promoted(
+    stack: Stack, console: str, kafka_bootstrap_servers: str
 ) -> None:
     event = await new_event(stack, capacity=1)
     seated_email = f"{unique('seated')}@example.org"
@@ -319,16 +340,34 @@ async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promote
     )
     link = urlsplit(seated["manage_url"]).path
     assert link.startswith("/public/v1/event-registrations/")
+    token = link.rsplit("/", 1)[1]
+    page = urlsplit(seated["manage_page_url"]).path
+    assert page == f"/console/public/registrations/{token}"
     repeat = await register(stack, event["id"], seated_email)
-    assert (repeat["http_status"], repeat["manage_url"]) == (200, None)
+    assert (repeat["http_status"], repeat["manage_url"], repeat["manage_page_url"]) == (
+        200,
+        None,
+        None,
+    )
 
+    # The JSON stays for API users.
     shown = await stack.gateway.get(link)
     assert shown.status_code == 200, shown.text
     assert (shown.json()["status"], shown.json()["event"]["id"]) == ("registered", event["id"])
     assert shown.json()["event"]["starts_at"] == "2027-03-25T17:00:00Z"
-    cancelled = await stack.gateway.post(f"{link}/cancel")
+    # A person opens the page the mails link to: the event, their seat, a cancel button.
+    opened = await stack.gateway.get(page)
+    assert opened.status_code == 200, opened.text
+    assert opened.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in opened.headers["content-security-policy"]
+    assert event["name"] in opened.text
+    assert 'data-testid="registration-registered"' in opened.text
+    assert f'<form method="post" action="{page}/cancel"' in opened.text
+    # The button is a plain form post, without cookie or CSRF token (the link is the key).
+    cancelled = await stack.gateway.post(f"{page}/cancel")
     assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["status"] == "cancelled"
+    assert f"Your registration for {event['name']} is cancelled" in cancelled.text
+    assert first_email not in cancelled.text  # who moved up is nobody else's business
     [promoted] = await read_events(
         kafka_bootstrap_servers,
         EVENT_REGISTRATION_PROMOTED.name,
@@ -345,16 +384,24 @@ async def test_a_registrant_cancels_by_link_and_the_oldest_waitlisted_is_promote
         first["id"]: "registered",
         second["id"]: "waitlisted",
     }
+    reopened = await stack.gateway.get(page)
+    assert 'data-testid="registration-cancelled"' in reopened.text
+    assert "Cancel my registration" not in reopened.text
+    twice = await stack.gateway.post(f"{page}/cancel")
+    assert twice.status_code == 409
+    assert "cancelled already" in twice.text
 
     reused = await stack.gateway.post(f"{link}/cancel")
     assert (reused.status_code, reused.json()["type"]) == (
         409,
         PROBLEM_PREFIX + "registration-cancelled",
     )
-    token = link.rsplit("/", 1)[1]
     tampered = link[: -len(token)] + token[::-1]
     forged = await stack.gateway.post(f"{tampered}/cancel")
     assert (forged.status_code, forged.json()["type"]) == (404, PROBLEM_PREFIX + "invalid-link")
+    forged_page = await stack.gateway.get(page[: -len(token)] + token[::-1])
+    assert forged_page.status_code == 404
+    assert forged_page.headers["content-type"].startswith("text/html")
 
 
 def parsed_invitation(ics: bytes) -> tuple[Calendar, Component]:

@@ -4,6 +4,7 @@ says and what it asks the API (the real API: tests/e2e/test_console_admin.py).""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from crm_console.domain.events import (
     event_question_rows,
     event_session_rows,
     form_values,
+    may_cancel,
+    readmission_note,
     registration_path,
     row_errors,
     upload_summary,
@@ -376,6 +379,37 @@ def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -
     assert registration_path("ev1") == "/console/public/events/ev1"
 
 
+def test_the_door_finds_names_as_written_hyphens_apostrophes_and_marks_folded() -> None:
+    # Adébáyọ̀ is written with a dot below and a grave on the o (two combining marks).
+    ngozi = person("a0a0a0a0a0a0", "Ngozi", "Okonkwo-Ad\u00e9b\u00e1y\u1ecd\u0300", email="n@ex.ng")
+    francois = person("b0b0b0b0b0b0", "Fran\u00e7ois", "L'H\u00f4pital", email="fl@ex.fr")
+    other = person("c0c0c0c0c0c0", "Lea", "Hopper", email="lea@ex.de")
+    door = [ngozi, francois, other]
+    for typed in (
+        "adebayo",
+        "ad\u00e9",
+        "Ad\u00e9b\u00e1y\u1ecd\u0300",
+        "okonkwo",
+        "okonkwo-adebayo",
+        "ngozi adeb",
+        "Okonkwo\u2011Ad\u00e9",  # a non-breaking hyphen, as a phone keyboard may insert
+    ):
+        assert [p["first_name"] for p in door_matches(door, typed)] == ["Ngozi"], typed
+    for typed in (
+        "l'h\u00f4pital",
+        "L\u2019H\u00f4pital",
+        "l\u2019hop",
+        "lhopital",
+        "h\u00f4pital",
+        "l hopital",
+        "francois l'hopital",
+    ):
+        assert [p["first_name"] for p in door_matches(door, typed)] == ["Fran\u00e7ois"], typed
+    # Hyphens split the query's words as they split names: both parts must still start one.
+    assert door_matches(door, "okonkwo-smith") == []
+    assert door_matches(door, "l'hopitalx") == []
+
+
 def test_the_door_finds_an_accented_address_typed_with_or_without_its_accents() -> None:
     jose = person("a0a0a0a0a0a0", "José", "Núñez", email="josé.núñez@example.es")
     zoe = person("b0b0b0b0b0b0", "Zoë", "Ang", email="zoe.ang@example.org")
@@ -416,6 +450,23 @@ def test_the_door_finds_any_part_of_an_address_those_starting_a_part_first() -> 
     assert [p["first_name"] for p in door_matches(door, "ann")] == ["Anna", "Hanna"]
     assert [p["first_name"] for p in door_matches(door, "ann berg")] == ["Anna"]
     assert door_matches(door, "example.com") == []
+
+
+async def test_the_list_labels_its_start_column_as_the_rows_show_it(console: Console) -> None:
+    client, api = console
+    berlin = EVENT | {
+        "time_zone": "Europe/Berlin",
+        "starts_at": "2026-12-19T17:00:00Z",
+        "starts_at_local": "2026-12-19T18:00:00+01:00",
+    }
+    api.answer("GET", "/api/v1/events", body=[berlin])
+    page = await client.get("/console/events", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    # Each row shows the start in the event's own zone, named beside it: not UTC.
+    assert '<time datetime="2026-12-19T18:00:00+01:00">2026-12-19 18:00</time>' in page.text
+    assert '<span class="muted">Europe/Berlin</span>' in page.text
+    assert '<th scope="col">Starts (event\'s time zone)</th>' in page.text
+    assert "(UTC)" not in page.text
 
 
 async def test_the_list_offers_a_new_event_only_to_who_may_create_one(console: Console) -> None:
@@ -1006,6 +1057,91 @@ async def test_the_fields_extra_attributes_reach_the_page_unescaped(console: Con
     assert "&#34;" not in page.text
 
 
+async def test_the_door_marks_a_cancelled_registration_and_offers_no_plain_check_in(
+    console: Console,
+) -> None:
+    client, api = console
+    zoe = person("c4c4c4c4c4c4", "Zoë", "Berg", "cancelled", cancelled_at="2027-03-20T09:30:00Z")
+    api.answer_pages("/api/v1/events/ev1/registrations", [*REGISTRATIONS, zoe])
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 3, "registered": 3})
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "C4C4C4C4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert found.status_code == 200, found.text
+    assert '<span class="badge cancelled">Cancelled</span>' in found.text
+    assert "Cancelled their registration on" in found.text
+    assert "Check in Zoë" not in found.text
+    assert 'hx-post="/console/events/ev1/check-in/c4c4c4c4c4c4"' not in found.text
+    assert 'hx-post="/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in"' in found.text
+    assert "Let in Zoë as walk-in" in found.text
+    assert "The event is full: letting them in registers them again over its capacity" in (
+        found.text
+    )
+    assert "takes a seat" not in found.text
+    # A seat free: the button's note says it takes one.
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 4, "registered": 3})
+    free = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "zoe berg"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "registers them again and takes a seat (1 seat is free)" in free.text
+    # Who may not check people in sees the mark and no button.
+    viewer = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "C4C4C4C4"},
+        headers={**gateway_headers(VIC), **HTMX},
+    )
+    assert '<span class="badge cancelled">Cancelled</span>' in viewer.text
+    assert "hx-post" not in viewer.text
+
+
+async def test_letting_in_a_cancelled_registrant_is_a_walk_in_with_their_address(
+    console: Console,
+) -> None:
+    client, api = console
+    back = person("c4c4c4c4c4c4", "Zoë", "Berg", checked_in_at="2027-03-25T17:10:00Z")
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 200, back)
+    let_in = await client.post(
+        "/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in",
+        data={"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert let_in.status_code == 200, let_in.text
+    [call] = [c for c in api.calls if c.method == "POST"]
+    assert call.url.path == "/api/v1/events/ev1/walk-ins"
+    assert body_of(call) == {"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"}
+    assert 'id="person-c4c4c4c4c4c4"' in let_in.text
+    assert "Zoë Berg had cancelled: registered again as a walk-in and checked in." in let_in.text
+    assert "Cancelled</span>" not in let_in.text
+    api.answer(
+        "POST",
+        "/api/v1/events/ev1/walk-ins",
+        409,
+        {"title": "Conflict", "status": 409, "type": "event-cancelled", "detail": "was cancelled"},
+    )
+    refused = await client.post(
+        "/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in",
+        data={"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert refused.status_code == 409
+    assert "was cancelled" in refused.text
+
+
+def test_a_cancelled_registrants_seat_note_counts_their_session() -> None:
+    fair = EVENT | {
+        "capacity": 10,
+        "registered": 4,
+        "sessions": [{"id": "am", "places_left": 0}, {"id": "pm", "places_left": 2}],
+    }
+    assert "takes a seat (6 seats are free)" in readmission_note(fair, {"session_id": None})
+    assert "takes a seat (2 seats are free)" in readmission_note(fair, {"session_id": "pm"})
+    assert readmission_note(fair, {"session_id": "am"}).startswith("Their session is full: ")
+
+
 async def test_the_door_offers_check_in_only_to_who_may_check_people_in(console: Console) -> None:
     client, api = console
     api.answer_pages("/api/v1/events/ev1/registrations", REGISTRATIONS)
@@ -1236,3 +1372,153 @@ async def test_an_event_is_offered_completion_only_once_it_has_started(console: 
     started = await client.get("/console/events/ev1", headers=gateway_headers(ALICE))
     assert "Mark completed" in started.text
     assert "once it has started" not in started.text
+
+
+LINKED_EVENT: dict[str, object] = {
+    "id": "ev1",
+    "name": "Backend meetup",
+    "kind": "meetup",
+    "format": "in_person",
+    "status": "published",
+    "starts_at": "2031-06-12T16:00:00Z",
+    "ends_at": "2031-06-12T19:00:00Z",
+    "time_zone": "Europe/Berlin",
+    "starts_at_local": "2031-06-12T18:00:00+02:00",
+    "ends_at_local": "2031-06-12T21:00:00+02:00",
+    "location": "Malmö",
+    "join_url": None,
+    "cancellation_reason": None,
+}
+LINKED: dict[str, object] = {
+    "id": "c0ffee123456",
+    "code": "K7QX2MPA",
+    "status": "registered",
+    "session_id": None,
+    "session_name": None,
+    "first_name": "Zoë",
+    "last_name": "Ångström",
+    "registered_at": "2031-05-01T10:00:00Z",
+    "promoted_at": None,
+    "cancelled_at": None,
+    "checked_in_at": None,
+    "event": LINKED_EVENT,
+}
+TOKEN = "eyJhIjoiYiJ9.c2lnbmF0dXJl"
+LINK_API = f"/public/v1/event-registrations/{TOKEN}"
+LINK_PAGE = f"/console/public/registrations/{TOKEN}"
+
+
+async def test_the_registrants_link_opens_a_page_with_the_event_and_a_cancel_button(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", LINK_API, body=LINKED)
+    visitor = {"x-forwarded-for": "203.0.113.9"}
+    page = await client.get(LINK_PAGE, headers=visitor)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"  # the join link learns no token
+    assert page.headers["cache-control"] == "no-store"
+    assert "<h1>Backend meetup</h1>" in page.text
+    assert "2031-06-12 18:00" in page.text  # in the event's zone
+    assert 'data-testid="registration-registered"' in page.text
+    assert 'data-testid="registration-code">K7QX2MPA<' in page.text
+    assert f'href="{LINK_API}/invitation.ics"' in page.text
+    # A plain form post (no script, no session): the link itself is the key.
+    assert f'<form method="post" action="{LINK_PAGE}/cancel"' in page.text
+    assert "Cancel my registration" in page.text
+    [read] = api.calls
+    assert (read.method, read.url.path) == ("GET", LINK_API)
+    assert "cookie" not in read.headers
+    assert read.headers["x-forwarded-for"] == "203.0.113.9"
+
+    waiting = LINKED | {"status": "waitlisted"}
+    api.answer("GET", LINK_API, body=waiting)
+    page = await client.get(LINK_PAGE)
+    assert 'data-testid="registration-waitlisted"' in page.text
+    assert "invitation.ics" not in page.text
+    assert "Cancel my registration" in page.text
+
+
+async def test_a_cancelled_or_attended_registration_offers_no_cancel_button(
+    console: Console,
+) -> None:
+    client, api = console
+    cancelled = LINKED | {"status": "cancelled", "cancelled_at": "2031-06-01T08:30:00Z"}
+    api.answer("GET", LINK_API, body=cancelled)
+    page = await client.get(LINK_PAGE)
+    assert page.status_code == 200
+    assert 'data-testid="registration-cancelled"' in page.text
+    assert "This registration was cancelled on" in page.text
+    assert 'href="/console/public/events/ev1"' in page.text  # to register again
+    assert "Cancel my registration" not in page.text
+    assert "K7QX2MPA" not in page.text
+    attended = LINKED | {"checked_in_at": "2031-06-12T16:10:00Z"}
+    api.answer("GET", LINK_API, body=attended)
+    page = await client.get(LINK_PAGE)
+    assert 'data-testid="registration-attended"' in page.text
+    assert "Cancel my registration" not in page.text
+    called_off = LINKED | {
+        "event": LINKED_EVENT | {"status": "cancelled", "cancellation_reason": "Flood"}
+    }
+    api.answer("GET", LINK_API, body=called_off)
+    page = await client.get(LINK_PAGE)
+    assert "This event was cancelled: Flood." in page.text
+    assert "Cancel my registration" not in page.text
+
+
+async def test_the_cancel_form_cancels_through_the_api_and_confirms(console: Console) -> None:
+    client, api = console
+    api.answer("POST", f"{LINK_API}/cancel", body=LINKED | {"status": "cancelled"})
+    api.answer("GET", LINK_API, body=LINKED | {"status": "cancelled"})
+    done = await client.post(f"{LINK_PAGE}/cancel")
+    assert done.status_code == 200, done.text
+    assert "Your registration for Backend meetup is cancelled, Zoë." in done.text
+    assert [(c.method, c.url.path) for c in api.calls] == [
+        ("POST", f"{LINK_API}/cancel"),
+        ("GET", LINK_API),
+    ]
+    # Used again: the API's 409 is shown on the page, which offers no button any more.
+    api.answer(
+        "POST",
+        f"{LINK_API}/cancel",
+        409,
+        {
+            "title": "Conflict",
+            "status": 409,
+            "type": "registration-cancelled",
+            "detail": "this registration was cancelled already, at 2031-06-01T10:30:00+02:00",
+        },
+    )
+    again = await client.post(f"{LINK_PAGE}/cancel")
+    assert again.status_code == 409
+    assert "was cancelled already" in again.text
+    assert "Cancel my registration" not in again.text
+
+
+async def test_a_link_that_is_not_one_is_a_404_and_never_a_path(console: Console) -> None:
+    client, api = console
+    api.answer(
+        "GET",
+        "/public/v1/event-registrations/forged",
+        404,
+        {"title": "Not Found", "status": 404, "type": "invalid-link", "detail": "invalid"},
+    )
+    forged = await client.get("/console/public/registrations/forged")
+    assert forged.status_code == 404
+    odd = await client.get("/console/public/registrations/..%2E")
+    assert odd.status_code == 404
+    dotted = await client.post("/console/public/registrations/.x/cancel")
+    assert dotted.status_code == 404
+    assert [c.url.path for c in api.calls] == ["/public/v1/event-registrations/forged"]
+
+
+def test_a_registration_may_be_cancelled_only_until_the_event_is_over() -> None:
+    before = datetime(2031, 6, 12, 18, 0, tzinfo=UTC)
+    after = datetime(2031, 6, 12, 19, 30, tzinfo=UTC)
+    assert may_cancel(LINKED, before)
+    assert not may_cancel(LINKED, after)
+    assert not may_cancel(LINKED | {"event": LINKED_EVENT | {"status": "completed"}}, before)
+    assert not may_cancel(LINKED | {"status": "cancelled"}, before)

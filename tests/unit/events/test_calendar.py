@@ -71,7 +71,9 @@ def when(entry: Component, name: str) -> datetime:
 
 
 def test_the_invitation_keeps_the_wall_clock_times_on_both_sides_of_the_dst_change() -> None:
-    ics = invitation(hackathon(), ada(), manage_url="https://crm.example/public/v1/x")
+    ics = invitation(
+        hackathon(), ada(), page_url="https://crm.example/console/public/registrations/x"
+    )
     calendar, entry = parsed(ics)
     assert str(calendar["method"]) == "REQUEST"
     starts, ends = when(entry, "dtstart"), when(entry, "dtend")
@@ -89,7 +91,12 @@ def test_the_invitation_keeps_the_wall_clock_times_on_both_sides_of_the_dst_chan
     assert "https://meet.example.org/hack" in str(entry["description"])
     assert str(entry["attendee"]) == "mailto:ada@example.org"
     # The same copy fetched twice is the same bytes (DTSTAMP is the last change, not now).
-    assert invitation(hackathon(), ada(), manage_url="https://crm.example/public/v1/x") == ics
+    assert (
+        invitation(
+            hackathon(), ada(), page_url="https://crm.example/console/public/registrations/x"
+        )
+        == ics
+    )
 
 
 def test_an_edit_raises_the_sequence_and_a_cancellation_cancels_the_same_uid() -> None:

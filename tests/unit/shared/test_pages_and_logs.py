@@ -142,6 +142,12 @@ async def test_a_service_with_a_metrics_port_serves_metrics_only_there() -> None
             "/public/v1/event-registrations/\u2026/invitation.ics",
         ),
         ("/public/event-registrations/eyJ.sig/cancel", "/public/event-registrations/\u2026/cancel"),
+        (
+            "/console/public/registrations/eyJ.sig/cancel",
+            "/console/public/registrations/\u2026/cancel",
+        ),
+        ("/console/public/events/ev1/embed", "/console/public/events/ev1/embed"),
+        ("/public/v1/events/ev1/registrations", "/public/v1/events/ev1/registrations"),
         ("/t/o/eyJ.sig", "/t/o/\u2026"),
         ("/t/c/eyJ.sig", "/t/c/\u2026"),
         ("/tracking/click/eyJ.sig", "/tracking/click/\u2026"),

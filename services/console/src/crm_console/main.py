@@ -84,6 +84,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             notifications.router,
             events.router,
             events.public_router,
+            events.registrant_router,
             events.embed_script_router,
             settings_pages.router,
             profile_settings.router,

@@ -50,15 +50,16 @@ async def to_event_registered(
     with what the confirmation mail needs: the event's time and place, the registrant's signed
     links and the calendar invitation as it is now. `at_door`: registered by checking in (a
     walk-in, or somebody who had cancelled), so nobody mails them a confirmation."""
-    manage_url = links.manage_url(registration)
+    manage_url, page_url = links.manage_url(registration), links.page_url(registration)
     payload = EventRegistered(
         **_registrant(event, registration),
         registered_at=registration.registered_at,
         manage_url=manage_url,
+        manage_page_url=page_url,
         invitation_url=links.invitation_url(registration),
         walk_in=at_door or registration.walk_in,
         **_time_and_place(event, registration),
-        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        invitation_ics=invitation(event, registration, page_url=page_url).decode(),
         answers=_answers(registration),
         code=registration.code,
         check_in_url=links.check_in_url(registration),
@@ -82,6 +83,7 @@ async def to_event_waitlisted(
         **_registrant(event, registration),
         registered_at=registration.registered_at,
         manage_url=links.manage_url(registration),
+        manage_page_url=links.page_url(registration),
         **time_and_place,
         answers=_answers(registration),
     )
@@ -126,6 +128,7 @@ async def to_event_registration_promoted(
         promoted_at=registration.promoted_at,
         reason=reason,
         manage_url=links.manage_url(registration),
+        manage_page_url=links.page_url(registration),
         invitation_url=links.invitation_url(registration),
     )
     await _stage_for(outbox, EVENT_REGISTRATION_PROMOTED, registration, payload, session=session)
@@ -161,7 +164,7 @@ async def to_event_invitation_changed(
     """Stages `event.invitation_changed` for one registrant of an event that moved or was
     cancelled, with the new copy of their invitation (same UID, higher SEQUENCE); `notify`
     False: announced for the record, not mailed."""
-    manage_url = links.manage_url(registration)
+    manage_url, page_url = links.manage_url(registration), links.page_url(registration)
     cancelled = event.cancelled_at is not None
     payload = EventInvitationChanged(
         **_registrant(event, registration),
@@ -170,8 +173,9 @@ async def to_event_invitation_changed(
         **_time_and_place(event, registration),
         cancellation_reason=event.cancellation_reason,
         sequence=invitation_sequence(event, registration),
-        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        invitation_ics=invitation(event, registration, page_url=page_url).decode(),
         manage_url=manage_url,
+        manage_page_url=page_url,
         invitation_url=links.invitation_url(registration),
         occurred_at=_latest(event.cancelled_at, event.updated_at, event.created_at),
         notify_registrant=notify,
@@ -214,14 +218,15 @@ async def to_event_reminder_requested(
     session: Session,
 ) -> None:
     """Stages `event.reminder_requested` for one registrant, with the invitation as it is."""
-    manage_url = links.manage_url(registration)
+    manage_url, page_url = links.manage_url(registration), links.page_url(registration)
     payload = EventReminderRequested(
         **_registrant(event, registration),
         minutes_before=minutes_before,
         **_time_and_place(event, registration),
         manage_url=manage_url,
+        manage_page_url=page_url,
         invitation_url=links.invitation_url(registration),
-        invitation_ics=invitation(event, registration, manage_url=manage_url).decode(),
+        invitation_ics=invitation(event, registration, page_url=page_url).decode(),
         sequence=invitation_sequence(event, registration),
     )
     await _stage_for(outbox, EVENT_REMINDER_REQUESTED, registration, payload, session=session)

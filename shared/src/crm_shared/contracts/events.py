@@ -187,6 +187,11 @@ class EventRegistered(_InSession):
         description="The registrant's signed link: their registration, and `POST <link>/cancel` "
         "to cancel it; absent in events published before it existed.",
     )
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login) showing the registration with a "
+        "button to cancel it: the link for people (added in v1, optional).",
+    )
     invitation_url: str | None = Field(
         default=None,
         description="The registration's calendar invitation (`.ics`), through the signed link.",
@@ -241,6 +246,11 @@ class EventWaitlisted(_InSession):
     manage_url: str | None = Field(
         default=None, description="The registrant's signed link, to see or cancel it."
     )
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login) showing the registration with a "
+        "button to cancel it: the link for people (added in v1, optional).",
+    )
     starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
     ends_at: datetime | None = None
     time_zone: str | None = Field(default=None, description="The event's IANA time zone.")
@@ -278,6 +288,11 @@ class EventInvitationChanged(_InSession):
     sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
     invitation_ics: str = Field(description="The new copy of the invitation (iCalendar text).")
     manage_url: str | None = None
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login) showing the registration with a "
+        "button to cancel it: the link for people (added in v1, optional).",
+    )
     invitation_url: str | None = None
     occurred_at: datetime
     notify_registrant: bool = Field(
@@ -306,6 +321,11 @@ class EventReminderRequested(_InSession):
     location: str | None = None
     join_url: str | None = None
     manage_url: str | None = None
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login) showing the registration with a "
+        "button to cancel it: the link for people (added in v1, optional).",
+    )
     invitation_url: str | None = None
     invitation_ics: str = Field(description="The invitation as it is now (iCalendar text).")
     sequence: int = Field(ge=0, description="The invitation's SEQUENCE.")
@@ -364,6 +384,11 @@ class EventRegistrationPromoted(_InSession):
     promoted_at: datetime
     reason: Literal["cancellation", "capacity"]
     manage_url: str | None = None
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login) showing the registration with a "
+        "button to cancel it: the link for people (added in v1, optional).",
+    )
     invitation_url: str | None = None
 
 

@@ -13,7 +13,7 @@ import pytest
 from crm_events.application import cancellations, lifecycle, registrations
 from crm_events.application.cancellations import InvalidLink
 from crm_events.application.storage import EventsStorage
-from crm_events.domain.models import RegistrationCancelRefused, RegistrationStatus
+from crm_events.domain.models import CheckInRefused, RegistrationCancelRefused, RegistrationStatus
 from crm_shared import EVENT_REGISTRATION_PROMOTED, utc_now
 from helpers import unique
 from integration.events.application.test_registrations import _fields, _person, storage
@@ -142,3 +142,28 @@ async def test_somebody_who_cancelled_but_came_is_registered_again_and_checked_i
     assert at_the_door.registration.status is RegistrationStatus.REGISTERED
     assert at_the_door.registration.checked_in_at is not None
     assert at_the_door.registration.cancelled_at is None
+
+
+async def test_a_cancelled_registration_is_not_checked_in_plainly_its_seat_is_gone(
+    storage: EventsStorage,
+) -> None:
+    tenant = unique("tenant")
+    event = (await lifecycle.create_event(storage, tenant, "user-1", _fields(1))).event
+    zoe = (await registrations.register(storage, event.id, _person("zoe"))).registration
+    bob = (await registrations.register(storage, event.id, _person("bob"))).registration
+    await cancellations.cancel_registration(storage, tenant, event.id, zoe.id)  # bob moves up
+    with pytest.raises(CheckInRefused) as refused:
+        await registrations.check_in(storage, tenant, event.id, zoe.id)
+    assert refused.value.problem_type == "registration-cancelled"
+    assert "cancelled this registration" in refused.value.detail
+    assert "walk-in" in refused.value.detail
+    seated = await storage.registrations(tenant).by_ids(event.id, [zoe.id, bob.id])
+    assert seated[zoe.id].status is RegistrationStatus.CANCELLED
+    assert seated[zoe.id].checked_in_at is None
+    assert seated[bob.id].status is RegistrationStatus.REGISTERED
+    assert await storage.registrations(tenant).registered_count(event.id) == 1
+    # The door's explicit choice: letting her in as a walk-in registers her again.
+    let_in = await registrations.walk_in(storage, tenant, event.id, _person("zoe"))
+    assert (let_in.created, let_in.registration.id) == (False, zoe.id)
+    assert let_in.registration.status is RegistrationStatus.REGISTERED
+    assert let_in.registration.checked_in_at is not None

@@ -175,3 +175,27 @@ def test_a_confirmation_shows_the_door_code_and_its_qr_code_inline() -> None:
 )
 def test_reminder_lead_times_read_naturally(minutes: int, words: str) -> None:
     assert lead_time(minutes) == words
+
+
+def test_every_mail_links_the_registrants_page_not_the_json_api() -> None:
+    page = "https://crm.example/console/public/registrations/tok"
+    api = "https://crm.example/public/v1/event-registrations/tok"
+    links = {"manage_url": api, "manage_page_url": page}
+    mails = [
+        RegistrantMail.confirming(_registered().model_copy(update=links)),
+        RegistrantMail.telling(_changed("updated").model_copy(update=links)),
+        RegistrantMail.waitlisting(
+            EventWaitlisted(**PERSON, registered_at=STARTS, time_zone="Europe/Berlin", **links)
+        ),
+    ]
+    for mail in mails:
+        assert mail is not None
+        email = registrant_email(mail, sender="a@b.example", message_id="m9", domain="b.example")
+        text = email.get_body(("plain",))
+        assert text is not None
+        assert page in text.get_content(), mail.kind
+        assert api not in text.get_content(), mail.kind
+    # Announced before pages existed: the link it has.
+    old = RegistrantMail.telling(_changed("updated"))
+    assert old is not None
+    assert old.manage_url == "https://crm.example/manage"

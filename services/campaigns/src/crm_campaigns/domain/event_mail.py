@@ -76,6 +76,7 @@ class RegistrantMail:
     time_zone: str | None
     location: str | None
     join_url: str | None
+    # The registrant's own page (the JSON link in events announced before pages existed).
     manage_url: str | None
     # None: no calendar entry (the waitlisted have no seat).
     invitation_ics: str | None
@@ -98,7 +99,7 @@ class RegistrantMail:
             kind=EventMailKind.CONFIRMATION,
             **_registrant_fields(registered),
             join_url=registered.join_url,
-            manage_url=registered.manage_url,
+            manage_url=registered.manage_page_url or registered.manage_url,
             invitation_ics=registered.invitation_ics,
             code=registered.code,
             check_in_url=registered.check_in_url,
@@ -111,7 +112,7 @@ class RegistrantMail:
             kind=EventMailKind.WAITLISTED,
             **_registrant_fields(waitlisted),
             join_url=None,
-            manage_url=waitlisted.manage_url,
+            manage_url=waitlisted.manage_page_url or waitlisted.manage_url,
             invitation_ics=None,
         )
 
@@ -126,7 +127,7 @@ class RegistrantMail:
             kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,
             **_registrant_fields(changed),
             join_url=changed.join_url,
-            manage_url=None if cancelled else changed.manage_url,
+            manage_url=None if cancelled else (changed.manage_page_url or changed.manage_url),
             invitation_ics=changed.invitation_ics,
             sequence=changed.sequence,
             cancellation_reason=changed.cancellation_reason,
@@ -139,7 +140,7 @@ class RegistrantMail:
             kind=EventMailKind.REMINDER,
             **_registrant_fields(reminder),
             join_url=reminder.join_url,
-            manage_url=reminder.manage_url,
+            manage_url=reminder.manage_page_url or reminder.manage_url,
             invitation_ics=reminder.invitation_ics,
             sequence=reminder.sequence,
             minutes_before=reminder.minutes_before,

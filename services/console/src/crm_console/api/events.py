@@ -5,6 +5,7 @@ with its embeddable variant and the careers site's script that frames it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,12 @@ from crm_console.api.deps import (
     render,
     require,
 )
-from crm_console.application.events import EventDesk, PublicRegistration
+from crm_console.application.events import (
+    REGISTRANT_LINKS,
+    EventDesk,
+    PublicRegistration,
+    RegistrantLink,
+)
 from crm_console.container import ConsoleContainer
 from crm_console.domain.embedding import embed_frame_code, embed_path, embed_script_code
 from crm_console.domain.events import (
@@ -35,12 +41,16 @@ from crm_console.domain.events import (
     FORMATS,
     KINDS,
     QUESTION_KINDS,
+    REGISTRANT_TOKEN,
     EventForm,
     code_of,
     event_form,
     event_question_rows,
     event_session_rows,
     form_values,
+    may_cancel,
+    readmitted_outcome,
+    registrant_page_path,
     registration_answers,
     registration_path,
     row_errors,
@@ -56,6 +66,11 @@ EVENTS = f"{CONSOLE_PREFIX}/events"
 router = APIRouter(prefix=EVENTS, include_in_schema=False)
 public_router = APIRouter(
     prefix=f"{CONSOLE_PREFIX}/public/events",
+    include_in_schema=False,
+    dependencies=[public_operation()],
+)
+registrant_router = APIRouter(
+    prefix=f"{CONSOLE_PREFIX}/public/registrations",
     include_in_schema=False,
     dependencies=[public_operation()],
 )
@@ -330,7 +345,7 @@ async def check_in_page(
             viewer=viewer,
         )
     event = await desk.event(viewer.caller, event_id)
-    matches = await desk.door(viewer.caller, event_id, q) if q else []
+    matches = await desk.door(viewer.caller, event_id, q, event) if q else []
     return render(
         request,
         state.templates,
@@ -361,6 +376,32 @@ async def check_in(
         state.templates,
         "events/door_person.html",
         {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        viewer=viewer,
+    )
+
+
+@router.post("/{event_id}/check-in/{registration_id}/walk-in")
+async def let_in_as_walk_in(
+    event_id: str, registration_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Lets in somebody who had cancelled, the door's explicit choice: the events API's walk-in
+    with their name and address registers them again and checks them in (a plain check-in of a
+    cancelled registration is refused); the answer replaces their row."""
+    person = walk_in_person(await form_of(request))
+    try:
+        registration, _ = await EventDesk(state.gateway).walk_in(viewer.caller, event_id, person)
+    except ApiProblem as refused:
+        return _refusal(request, state, viewer, refused)
+    return render(
+        request,
+        state.templates,
+        "events/door_person.html",
+        {
+            "person": registration | {"code": code_of(registration)},
+            "event_id": event_id,
+            "just_checked": True,
+            "outcome": readmitted_outcome(registration),
+        },
         viewer=viewer,
     )
 
@@ -527,6 +568,79 @@ async def embedded_register(event_id: str, request: Request, state: Container) -
     """Registers the visitor from the framed form (no cookie and no CSRF token: it needs
     neither, see docs/events.md "Embedding the registration form")."""
     return await _registration(event_id, request, state, embedded=True)
+
+
+def _registrant_token(token: str) -> str:
+    """The link's token, or the 404 a link that is not one gets (never passed on as a path)."""
+    if not REGISTRANT_TOKEN.match(token):
+        raise ApiProblem(
+            Problem(
+                status=404,
+                title="Not Found",
+                detail="this link is not valid",
+                problem_type="invalid-link",
+            )
+        )
+    return token
+
+
+def _registrant_page(
+    request: Request,
+    state: ConsoleContainer,
+    token: str,
+    registration: dict[str, Any],
+    *,
+    problem: Problem | None = None,
+) -> HTMLResponse:
+    """The registrant's page: the event, where their registration stands, and the button to
+    cancel it while it can be; with the API's refusal when a cancel was refused."""
+    return render(
+        request,
+        state.templates,
+        "events/registrant.html",
+        {
+            "registration": registration,
+            "event": registration.get("event") or {},
+            "kinds": KINDS,
+            "may_cancel": may_cancel(registration, datetime.now(UTC)),
+            "cancel_action": f"{registrant_page_path(token)}/cancel",
+            "invitation_path": f"{REGISTRANT_LINKS}/{token}/invitation.ics",
+            "problem": problem,
+        },
+        status_code=problem.status if problem else 200,
+    )
+
+
+@registrant_router.get("/{token}")
+async def registrant_page(token: str, request: Request, state: Container) -> HTMLResponse:
+    """The page a registrant's mails link to (no sign-in; the signed link is the key): the
+    event, whether they have a seat, wait or cancelled, and "Cancel my registration"."""
+    link = RegistrantLink(state.gateway)
+    registration = await link.registration(_registrant_token(token), _visitor(request))
+    return _registrant_page(request, state, token, registration)
+
+
+@registrant_router.post("/{token}/cancel")
+async def registrant_cancel(token: str, request: Request, state: Container) -> HTMLResponse:
+    """Cancels the registration from its page (a plain form post: no session, so no CSRF
+    token; see docs/events.md "The registrant's page"), then says it is cancelled; a refusal
+    (cancelled already, attended, over) shows on the page again."""
+    link = RegistrantLink(state.gateway)
+    _registrant_token(token)
+    try:
+        await link.cancel(token, _visitor(request))
+    except ApiProblem as refused:
+        if refused.problem.status == 404:
+            raise
+        registration = await link.registration(token, _visitor(request))
+        return _registrant_page(request, state, token, registration, problem=refused.problem)
+    registration = await link.registration(token, _visitor(request))
+    return render(
+        request,
+        state.templates,
+        "events/registrant_cancelled.html",
+        {"registration": registration, "event": registration.get("event") or {}, "kinds": KINDS},
+    )
 
 
 @embed_script_router.get("/embed.js")

@@ -16,10 +16,13 @@ from crm_console.domain.events import (
     door_matches,
     has_started,
     mail_outcomes,
+    readmission_note,
 )
 
 API = "/api/v1/events"
 PUBLIC = "/public/v1/events"
+# The registrant's own link, answered as JSON by the events service (docs/events.md).
+REGISTRANT_LINKS = "/public/v1/event-registrations"
 
 
 # Registrant mails (campaigns) an event page shows: one page of the API's largest size.
@@ -132,10 +135,20 @@ class EventDesk:
         """Publishes a draft or completes a started event."""
         await self._api.send(caller, "POST", f"{API}/{event_id}/{action}")
 
-    async def door(self, caller: Caller, event_id: str, query: str) -> list[dict[str, Any]]:
+    async def door(
+        self, caller: Caller, event_id: str, query: str, event: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Registrants the door's search finds among all the event's registrations (a call
-        per 200 of them)."""
-        return door_matches(await self.registrations(caller, event_id), query)
+        per 200 of them); one who cancelled carries what letting them in would do to the seats
+        (`readmission`), from the event's counts (`event`, read only when such a person is
+        found and it was not given)."""
+        matches = door_matches(await self.registrations(caller, event_id), query)
+        cancelled = [person for person in matches if person.get("status") == "cancelled"]
+        if cancelled:
+            counts = event if event is not None else await self.event(caller, event_id)
+            for person in cancelled:
+                person["readmission"] = readmission_note(counts, person)
+        return matches
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(
@@ -179,3 +192,25 @@ class PublicRegistration:
             "POST", f"{PUBLIC}/{event_id}/registrations", person, forwarded_for=visitor
         )
         return registered
+
+
+class RegistrantLink:
+    """The registrant's own page, behind the signed link the mails carry: anyone holding the
+    link, no session."""
+
+    def __init__(self, api: GatewayApi) -> None:
+        self._api = api
+
+    async def registration(self, token: str, visitor: str | None) -> dict[str, Any]:
+        """The registration the link names, with its event (a 404 problem for a forged one)."""
+        found: dict[str, Any] = await self._api.public(
+            "GET", f"{REGISTRANT_LINKS}/{token}", forwarded_for=visitor
+        )
+        return found
+
+    async def cancel(self, token: str, visitor: str | None) -> dict[str, Any]:
+        """Cancels it; the API's 409 says why it cannot be (cancelled already, attended, over)."""
+        cancelled: dict[str, Any] = await self._api.public(
+            "POST", f"{REGISTRANT_LINKS}/{token}/cancel", forwarded_for=visitor
+        )
+        return cancelled

@@ -382,11 +382,15 @@ def attendance(
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
     """Who the door's search finds: a code matches its registration exactly, otherwise every
     word must start a part of the name or appear anywhere in the e-mail address (its domain,
-    `nunez@`, the whole address), accents folded on both sides as a plain keyboard types them.
+    `nunez@`, the whole address), folded on both sides as the candidate search folds them
+    (accents and other marks dropped, letters spelled as a plain keyboard types them). A name
+    splits into parts at spaces and hyphens, and a word with an apostrophe (straight or
+    typographic) is found with or without it, on either side (`l'hôpital`, `lhopital`,
+    `l hopital`).
     People whose every word starts a part of the name or of the address (the whole, or a part
     between `@ . - _ +`) come first, then those found only inside an address; each by name.
-    Waitlisted people are included (the coordinator decides whether a seat is free); an empty
-    search finds nobody."""
+    Waitlisted and cancelled people are included (the page marks them; whether a seat is free
+    is the door's call); an empty search finds nobody."""
     words = fold(query).split()
     if not words:
         return []
@@ -397,13 +401,10 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
 
     def rank(person: Mapping[str, Any]) -> int | None:
         """0: every word starts a part; 1: some are found only inside the address; None: no."""
-        # Łukasz is found by `lukasz`, O'Connor by `oconnor` as well as `o connor`.
-        name = fold(f"{person['first_name']} {person['last_name']}")
-        apart = name.translate(str.maketrans(APOSTROPHES, " " * len(APOSTROPHES)))
+        names = name_parts(f"{person['first_name']} {person['last_name']}")
         address = fold(str(person.get("email") or ""))
-        names = f"{apart} {without_apostrophes(name)}".split()
         pieces = [*names, address, *_ADDRESS_PARTS.split(address)]
-        starts = [any(piece.startswith(word) for piece in pieces) for word in words]
+        starts = [_starts_a_part(word, names, pieces) for word in words]
         if all(starts):
             return 0
         if all(started or word in address for started, word in zip(starts, words, strict=True)):
@@ -417,8 +418,60 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     return [p for _, p in ranked[:CHECK_IN_MATCHES]]
 
 
+def name_parts(name: str) -> list[str]:
+    """The parts of a name a door search may start, folded: split at spaces and hyphens, and
+    a part with an apostrophe both apart and joined (Okonkwo-Adébáyọ̀ gives `okonkwo` and
+    `adebayo`; O'Connor gives `o`, `connor` and `oconnor`)."""
+    parts = _NAME_SEPARATORS.split(fold(name))
+    apart = [piece for part in parts for piece in _APOSTROPHE_SPLIT.split(part)]
+    joined = [without_apostrophes(part) for part in parts]
+    return [part for part in dict.fromkeys([*apart, *joined]) if part]
+
+
+def _starts_a_part(word: str, names: list[str], pieces: list[str]) -> bool:
+    """Whether a query word starts a part: as typed (`jose.n`, `nunez@`), or split as a name
+    splits (`okonkwo-ade`: each of its parts starts one; `l'hop`: `lhop` does)."""
+    if any(piece.startswith(word) for piece in pieces):
+        return True
+    split = [part for part in _NAME_SEPARATORS.split(without_apostrophes(word)) if part]
+    return bool(split) and all(any(name.startswith(part) for name in names) for part in split)
+
+
 # Where an e-mail address splits into parts a door search may start: `jose.nunez@example.es`.
 _ADDRESS_PARTS = re.compile(r"[@.\-_+]+")
+# Where a folded name splits into parts: spaces and hyphens (the typographic ones too).
+_NAME_SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
+_APOSTROPHE_SPLIT = re.compile(f"[{re.escape(APOSTROPHES)}]+")
+
+
+def seats_left(event: Mapping[str, Any], session_id: Any = None) -> tuple[int, str]:
+    """The seats free as the API last counted them, and where: in the session a registration
+    holds (its places bound by the event's), otherwise at the event; 0 when full."""
+    for held in event.get("sessions") or []:
+        if session_id and held.get("id") == session_id:
+            return max(int(held.get("places_left") or 0), 0), "their session"
+    free = int(event.get("capacity") or 0) - int(event.get("registered") or 0)
+    return max(free, 0), "the event"
+
+
+def readmission_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str:
+    """What the door's "Let in as walk-in" does for somebody who cancelled: they gave their seat
+    up (it may have gone to somebody on the waitlist), so letting them in registers them again,
+    taking a seat if one is free, otherwise over the capacity, as any walk-in."""
+    free, where = seats_left(event, person.get("session_id"))
+    if free:
+        seats = "1 seat is free" if free == 1 else f"{free} seats are free"
+        return f"Letting them in registers them again and takes a seat ({seats})."
+    return (
+        f"{where.capitalize()} is full: letting them in registers them again over its "
+        "capacity, as any walk-in."
+    )
+
+
+def readmitted_outcome(registration: Mapping[str, Any]) -> str:
+    """What the door says after letting in somebody who had cancelled."""
+    name = f"{registration['first_name']} {registration['last_name']}"
+    return f"{name} had cancelled: registered again as a walk-in and checked in."
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")
@@ -454,6 +507,32 @@ def registration_path(event_id: str) -> str:
     """The event's public registration page, to share (the browser prefixes its origin: the
     console does not know the address people reach the gateway at)."""
     return f"{CONSOLE_PREFIX}/public/events/{event_id}"
+
+
+# What a registrant's signed link looks like (URL-safe base64 and dots): anything else is
+# answered as a link that is not valid, never passed on as a path.
+REGISTRANT_TOKEN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,2047}$")
+
+
+def registrant_page_path(token: str) -> str:
+    """The registrant's own page (the mails link to it); its form cancels at `<path>/cancel`."""
+    return f"{CONSOLE_PREFIX}/public/registrations/{token}"
+
+
+def may_cancel(registration: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the registrant's page offers "Cancel my registration": not cancelled already,
+    not checked in, the event neither cancelled nor completed nor over (the events API still
+    decides, and its refusal is shown)."""
+    event = registration.get("event") or {}
+    if registration.get("status") == "cancelled" or registration.get("checked_in_at"):
+        return False
+    if event.get("status") in ("cancelled", "completed"):
+        return False
+    try:
+        over = datetime.fromisoformat(str(event.get("ends_at") or event.get("starts_at")))
+    except ValueError:
+        return True
+    return over.tzinfo is None or over > now
 
 
 # How an offline upload's outcomes read at the door, in the order they are listed.

@@ -48,7 +48,7 @@ def is_cancellation(event: RecruitingEvent, registration: Registration) -> bool:
 
 
 def invitation(
-    event: RecruitingEvent, registration: Registration, *, manage_url: str | None = None
+    event: RecruitingEvent, registration: Registration, *, page_url: str | None = None
 ) -> bytes:
     """The `.ics` of `registration`: METHOD:REQUEST, or METHOD:CANCEL with STATUS:CANCELLED
     once the event or the registration is cancelled. Times carry the event's time zone (with
@@ -74,7 +74,7 @@ def invitation(
         entry.add("location", event.location or event.join_url)
     if event.join_url:
         entry.add("url", event.join_url)
-    entry.add("description", _description(event, registration, manage_url))
+    entry.add("description", _description(event, registration, page_url))
     if cancelled:
         entry.add("status", "CANCELLED")
     else:
@@ -108,7 +108,7 @@ def _stamp(event: RecruitingEvent, registration: Registration) -> datetime:
     return max(as_utc(at) for at in changes if at is not None)
 
 
-def _description(event: RecruitingEvent, registration: Registration, manage_url: str | None) -> str:
+def _description(event: RecruitingEvent, registration: Registration, page_url: str | None) -> str:
     lines: list[str] = []
     if event.status is EventStatus.CANCELLED:
         reason = f": {event.cancellation_reason}" if event.cancellation_reason else ""
@@ -119,6 +119,6 @@ def _description(event: RecruitingEvent, registration: Registration, manage_url:
         lines.append("You are on the waitlist; you will be told if a seat comes free.")
     if event.join_url:
         lines.append(f"Join: {event.join_url}")
-    if manage_url and registration.status is not RegistrationStatus.CANCELLED:
-        lines.append(f"Your registration (or to cancel it): {manage_url}")
+    if page_url and registration.status is not RegistrationStatus.CANCELLED:
+        lines.append(f"Your registration (or to cancel it): {page_url}")
     return "\n".join(lines) or event.name

@@ -36,6 +36,7 @@ from crm_events.application.door_uploads import DoorCheckIn, DoorTimesRefused
 from crm_events.application.lifecycle import EventStanding
 from crm_events.application.registrations import Registrant
 from crm_events.domain.models import (
+    CheckInRefused,
     DoorCheckInOutcome,
     EventChangeRefused,
     EventDetailsInvalid,
@@ -372,13 +373,16 @@ async def event_registrations(
     "/{event_id}/registrations/{registration_id}/check-in",
     response_model=RegistrationDetail,
     dependencies=[require_permission("events:write")],
+    responses=problem_responses(409),
 )
 async def check_in(
     event_id: str, registration_id: str, principal: CurrentPrincipal, storage: Storage
 ) -> RegistrationDetail:
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
-    created them from their registration."""
+    created them from their registration. 409 `registration-cancelled` for a registration that
+    was cancelled: the person holds no seat, and letting them in anyway is a walk-in
+    (`POST /events/{id}/walk-ins` with their address), which registers them again."""
     try:
         event = await lifecycle.existing_event(storage, principal.tenant_id, event_id)
         attended = await registrations.check_in(
@@ -388,6 +392,8 @@ async def check_in(
         raise _not_found(missing) from None
     except RegistrationNotFound as missing:
         raise _no_registration(missing) from None
+    except CheckInRefused as refused:
+        raise ProblemError(409, refused.detail, problem_type=refused.problem_type) from None
     return _detail(storage, attended, event)
 
 
@@ -530,6 +536,7 @@ def _detail(
         registration.model_dump()
         | {
             "manage_url": storage.links.manage_url(registration),
+            "manage_page_url": storage.links.page_url(registration),
             "invitation_url": storage.links.invitation_url(registration),
             "session_name": session.name if session else None,
         }
@@ -622,6 +629,7 @@ async def register(
         registration.model_dump()
         | {
             "manage_url": storage.links.manage_url(registration),
+            "manage_page_url": storage.links.page_url(registration),
             "invitation_url": storage.links.invitation_url(registration),
         }
     )

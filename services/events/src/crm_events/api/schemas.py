@@ -377,6 +377,11 @@ class RegistrationLinks(BaseModel):
         default=None,
         description="The registration without a login; `POST <manage_url>/cancel` cancels it.",
     )
+    manage_page_url: str | None = Field(
+        default=None,
+        description="The registrant's own page (HTML, no login): the registration, its event "
+        "and a button to cancel it. What the mails link to; `manage_url` is the same as JSON.",
+    )
     invitation_url: str | None = Field(
         default=None, description="The registration's calendar invitation (`.ics`)."
     )

@@ -12,7 +12,7 @@ from crm_events.domain.models import Registration, RegistrationNotFound
 
 async def _render(storage: EventsStorage, registration: Registration) -> bytes:
     event = await existing_event(storage, registration.tenant_id, registration.event_id)
-    return invitation(event, registration, manage_url=storage.links.manage_url(registration))
+    return invitation(event, registration, page_url=storage.links.page_url(registration))
 
 
 async def invitation_by_link(storage: EventsStorage, token: str) -> bytes:

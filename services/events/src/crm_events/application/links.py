@@ -13,6 +13,9 @@ from crm_shared import LinkClaim, SignedLinks
 REGISTRATION_LINK = "event-registration"
 # Where the gateway publishes the registration link routes (docs/events.md).
 PUBLIC_PATH = "/public/v1/event-registrations"
+# Where the gateway serves the console's page of a registration, for the registrant: the
+# registration and its event, with a button to cancel it (the JSON routes stay for API users).
+PAGE_PATH = "/console/public/registrations"
 # Where the gateway serves the console's check-in page of an event.
 CHECK_IN_PATH = "/console/events/{event_id}/check-in"
 
@@ -48,6 +51,10 @@ class RegistrationLinks:
     def manage_url(self, registration: Registration) -> str:
         """The registration behind its link (`GET`); `POST <url>/cancel` cancels it."""
         return f"{self.public_base_url.rstrip('/')}{PUBLIC_PATH}/{self.token(registration)}"
+
+    def page_url(self, registration: Registration) -> str:
+        """The registrant's own page (HTML): what the mails and the invitation link to."""
+        return f"{self.public_base_url.rstrip('/')}{PAGE_PATH}/{self.token(registration)}"
 
     def invitation_url(self, registration: Registration) -> str:
         """The registration's `.ics` calendar invitation."""

@@ -20,6 +20,7 @@ from crm_events.domain.models import (
     RegistrationRefusal,
     RegistrationRefused,
     RegistrationStatus,
+    check_admissible,
     registration_refusal,
     registration_status,
 )
@@ -101,41 +102,50 @@ async def check_in(
 ) -> Registration:
     """Marks a registrant as attended; checking in again changes nothing. `event.checked_in`
     goes out once the attendee is a known candidate: now, or when the candidates service has
-    created them from their registration. Somebody who had cancelled is registered again
-    (they came after all)."""
+    created them from their registration. A cancelled registration is refused
+    (`CheckInRefused`): letting that person in is a walk-in (`walk_in`), the door's explicit
+    choice."""
+    return await _check_in(storage, tenant_id, event_id, registration_id, readmit=False)
+
+
+async def _check_in(
+    storage: EventsStorage, tenant_id: str, event_id: str, registration_id: str, *, readmit: bool
+) -> Registration:
+    """Checks a registration in now; `readmit`: somebody who had cancelled is registered
+    again first, otherwise refused."""
     event = await existing_event(storage, tenant_id, event_id)
     registration = await storage.registrations(tenant_id).registration(event_id, registration_id)
     if registration is None:
         raise RegistrationNotFound(event_id, registration_id)
-    attended, _ = await admit(storage, event, registration, utc_now())
+    if not readmit:
+        check_admissible(event, registration)
+    [(attended, _)] = await admit_all(storage, event, [(registration, utc_now())], readmit=readmit)
     return attended
 
 
-async def admit(
-    storage: EventsStorage, event: RecruitingEvent, registration: Registration, at: datetime
-) -> tuple[Registration, bool]:
-    """Checks `registration` in as of `at` (now at the live door); the registration as it is
-    now, and whether this call checked it in (see `admit_all`)."""
-    [(attended, newly)] = await admit_all(storage, event, [(registration, at)])
-    return attended, newly
-
-
 async def admit_all(
-    storage: EventsStorage, event: RecruitingEvent, arrivals: list[tuple[Registration, datetime]]
+    storage: EventsStorage,
+    event: RecruitingEvent,
+    arrivals: list[tuple[Registration, datetime]],
+    *,
+    readmit: bool = True,
 ) -> list[tuple[Registration, bool]]:
     """Checks each registration in as of its time (now at the live door, the door's time for
     an offline upload), once, in one transaction: its `event.checked_in` (and, for a completed
     event, its `event.attended`) is staged with it, and a check-in that lost the race to
     another (or came twice in `arrivals`) changes nothing. Somebody who had cancelled is
-    registered again first. Per arrival, the registration as it is now and whether this call
-    checked it in."""
+    registered again first when `readmit` (a walk-in, an offline door), refused
+    (`CheckInRefused`) otherwise, even when they cancelled a moment ago. Per arrival, the
+    registration as it is now and whether this call checked it in."""
     registrations = storage.registrations(event.tenant_id)
     outbox = storage.outbox
     newly = [False] * len(arrivals)
 
     async def record(session: Session) -> None:
         for index, (registration, at) in enumerate(arrivals):
-            newly[index] = await _admit_one(storage, event, registration, at, session=session)
+            newly[index] = await _admit_one(
+                storage, event, registration, at, readmit=readmit, session=session
+            )
 
     if any(registration.checked_in_at is None for registration, _ in arrivals):
         await storage.in_transaction(record)
@@ -153,6 +163,7 @@ async def _admit_one(
     registration: Registration,
     at: datetime,
     *,
+    readmit: bool,
     session: Session,
 ) -> bool:
     """One check-in of `admit_all`, inside its transaction; whether it checked them in."""
@@ -160,8 +171,14 @@ async def _admit_one(
         return False
     registrations = storage.registrations(event.tenant_id)
     outbox = storage.outbox
+    if not readmit:
+        # Read again in the transaction: a cancellation committed since the registration was
+        # read is seen (or, if it commits meanwhile, one of the two writes is retried).
+        latest = await registrations.registration(event.id, registration.id, session=session)
+        registration = latest or registration
+        check_admissible(event, registration)
     if registration.status is RegistrationStatus.CANCELLED:
-        # They cancelled but came after all: they are there, so they have a seat again.
+        # They cancelled but came after all, and the door let them in: a seat again.
         reopened = await registrations.reopen(
             registration.id,
             RegistrationStatus.REGISTERED,
@@ -189,7 +206,8 @@ async def walk_in(
     """Captures somebody at the door: a registration that is checked in at once. It is
     published as `event.registered` (so an unknown person becomes a candidate) and, once the
     person is a known candidate, `event.checked_in`. Somebody who had registered is simply
-    checked in (`created` is False). A cancelled event takes no walk-ins (`EventCancelled`);
+    checked in (`created` is False), one who had cancelled registered again first (the door
+    let them in). A cancelled event takes no walk-ins (`EventCancelled`);
     a draft's or a completed event's door still does (a rehearsal, a late entry)."""
     event = await existing_event(storage, tenant_id, event_id)
     if event.status is EventStatus.CANCELLED:
@@ -200,7 +218,9 @@ async def walk_in(
     email = normalise_email(person.email)
     existing = await registrations.registration_of(event.id, email)
     if existing is not None:
-        return Recorded(await check_in(storage, tenant_id, event_id, existing.id), created=False)
+        # Somebody who had cancelled is registered again: the door lets them in as a walk-in.
+        checked_in = await _check_in(storage, tenant_id, event_id, existing.id, readmit=True)
+        return Recorded(checked_in, created=False)
     now = utc_now()
     registration = Registration(
         tenant_id=event.tenant_id,
@@ -233,7 +253,8 @@ async def walk_in(
         raced = await registrations.registration_of(event.id, email)
         if raced is None:  # pragma: no cover - the unique index just said it exists
             raise
-        return Recorded(await check_in(storage, tenant_id, event_id, raced.id), created=False)
+        checked_in = await _check_in(storage, tenant_id, event_id, raced.id, readmit=True)
+        return Recorded(checked_in, created=False)
     outbox.notify_committed()
     return Recorded(registration, created=True)
 

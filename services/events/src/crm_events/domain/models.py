@@ -529,6 +529,31 @@ def check_cancellable(event: RecruitingEvent, registration: Registration, now: d
         raise RegistrationCancelRefused("event-past", f"the event {event.name!r} is over")
 
 
+class CheckInRefused(Exception):
+    """A plain check-in the registration does not allow; `problem_type` names why."""
+
+    def __init__(self, problem_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem_type = problem_type
+        self.detail = detail
+
+
+def check_admissible(event: RecruitingEvent, registration: Registration) -> None:
+    """Refuses (`CheckInRefused`) a plain check-in of a cancelled registration: the person
+    gave their seat up (it may have gone to somebody on the waitlist), so letting them in
+    after all is the door's explicit choice, a walk-in, which registers them again."""
+    if registration.status is not RegistrationStatus.CANCELLED:
+        return
+    at = event.local(registration.cancelled_at)
+    when = f" at {at.isoformat(timespec='seconds')}" if at is not None else ""
+    raise CheckInRefused(
+        "registration-cancelled",
+        f"{registration.first_name} {registration.last_name} cancelled this registration"
+        f"{when} and holds no seat: to let them in anyway, record them as a walk-in "
+        "(registered again and checked in, over the capacity if the event is full)",
+    )
+
+
 # A door device's clock may run a little ahead of the server's: a check-in up to this far in the
 # future is taken as made now; further ahead is refused as a wrong clock.
 DOOR_CLOCK_SKEW = timedelta(minutes=5)
@@ -550,7 +575,8 @@ class DoorCheckInOutcome(StrEnum):
     AMBIGUOUS_CODE = "ambiguous_code"
     # Checked in although on the waitlist: the door let them in, as the live door may.
     WAITLISTED = "waitlisted"
-    # They had cancelled but came: registered again and checked in, as at the live door.
+    # They had cancelled but came: registered again and checked in, as a walk-in at the live
+    # door is (the door let them in without network, so it is too late to ask).
     REGISTRATION_CANCELLED = "registration_cancelled"
 
 
