@@ -45,11 +45,13 @@ async def to_event_registered(
     *,
     session: Session,
     at_door: bool = False,
+    promoted: bool = False,
 ) -> None:
     """Stages `event.registered`, keyed by the candidate (or the email when nobody matched),
     with what the confirmation mail needs: the event's time and place, the registrant's signed
     links and the calendar invitation as it is now. `at_door`: registered by checking in (a
-    walk-in, or somebody who had cancelled), so nobody mails them a confirmation."""
+    walk-in, or somebody who had cancelled), so nobody mails them a confirmation; `promoted`:
+    given a seat that came free, from the waitlist."""
     manage_url, page_url = links.manage_url(registration), links.page_url(registration)
     payload = EventRegistered(
         **_registrant(event, registration),
@@ -58,6 +60,7 @@ async def to_event_registered(
         manage_page_url=page_url,
         invitation_url=links.invitation_url(registration),
         walk_in=at_door or registration.walk_in,
+        promoted=promoted,
         **_time_and_place(event, registration),
         invitation_ics=invitation(event, registration, page_url=page_url).decode(),
         answers=_answers(registration),

@@ -201,6 +201,11 @@ class EventRegistered(_InSession):
         description="Registered at the door (a walk-in, or somebody who had cancelled and came "
         "after all): nobody mails them a confirmation.",
     )
+    promoted: bool = Field(
+        default=False,
+        description="Given a seat that came free, from the waitlist (added in v1, optional): "
+        "the confirmation says so.",
+    )
     starts_at: datetime | None = Field(default=None, description="When the event starts (UTC).")
     ends_at: datetime | None = None
     time_zone: str | None = Field(default=None, description="The event's IANA time zone.")

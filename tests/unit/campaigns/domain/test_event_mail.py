@@ -199,3 +199,20 @@ def test_every_mail_links_the_registrants_page_not_the_json_api() -> None:
     old = RegistrantMail.telling(_changed("updated"))
     assert old is not None
     assert old.manage_url == "https://crm.example/manage"
+
+
+def test_a_seat_that_came_free_is_confirmed_as_such() -> None:
+    promoted = RegistrantMail.confirming(_registered().model_copy(update={"promoted": True}))
+    plain = RegistrantMail.confirming(_registered())
+    assert promoted is not None
+    assert plain is not None
+    email = registrant_email(promoted, sender="a@b.example", message_id="m", domain="b")
+    assert email["Subject"] == "A seat came free, you are registered: Campus day"
+    text = email.get_body(("plain",))
+    assert text is not None
+    assert "A seat came free at Campus day and it is yours" in text.get_content()
+    usual = registrant_email(plain, sender="a@b.example", message_id="m", domain="b")
+    assert usual["Subject"] == "You are registered: Campus day"
+    usual_text = usual.get_body(("plain",))
+    assert usual_text is not None
+    assert "Thank you for registering" in usual_text.get_content()

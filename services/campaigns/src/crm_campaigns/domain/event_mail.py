@@ -88,6 +88,8 @@ class RegistrantMail:
     check_in_url: str | None = None
     # The session (time slot) of an event with sessions; `starts_at` is the session's start.
     session_name: str | None = None
+    # A confirmation of a seat that came free to someone on the waitlist.
+    promoted: bool = False
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -103,6 +105,7 @@ class RegistrantMail:
             invitation_ics=registered.invitation_ics,
             code=registered.code,
             check_in_url=registered.check_in_url,
+            promoted=registered.promoted,
         )
 
     @classmethod
@@ -184,6 +187,7 @@ SUBJECTS = {
     EventMailKind.REMINDER: "Reminder: {name}",
     EventMailKind.WAITLISTED: "You are on the waitlist: {name}",
 }
+PROMOTED_SUBJECT = "A seat came free, you are registered: {name}"
 
 
 def local_time(at: datetime | None, zone: str | None) -> str | None:
@@ -227,6 +231,11 @@ def _lines(mail: RegistrantMail) -> list[str]:
         lines = [f"{mail.event_name} has changed. It now takes place:"]
     elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
         lines = [f"{mail.event_name} starts in {lead_time(mail.minutes_before)}."]
+    elif mail.promoted:
+        lines = [
+            f"A seat came free at {mail.event_name} and it is yours: you are registered. "
+            "You no longer wait on the waitlist."
+        ]
     else:
         lines = [f"Thank you for registering for {mail.event_name}."]
     if when:
@@ -258,7 +267,8 @@ def registrant_email(
     email = EmailMessage()
     email["From"] = sender
     email["To"] = mail.email
-    set_header(email, "Subject", SUBJECTS[mail.kind].format(name=mail.event_name))
+    subject = PROMOTED_SUBJECT if mail.promoted else SUBJECTS[mail.kind]
+    set_header(email, "Subject", subject.format(name=mail.event_name))
     email["Message-ID"] = make_msgid(idstring=message_id, domain=domain)
     email["X-CRM-Message-Id"] = message_id
     email["Auto-Submitted"] = "auto-generated"

@@ -60,7 +60,7 @@ async def promote(
     promoted = await registrations.promote([r for r in waiting if r.id in chosen], session=session)
     for registration in promoted:
         await to_event_registered(
-            storage.outbox, storage.links, event, registration, session=session
+            storage.outbox, storage.links, event, registration, session=session, promoted=True
         )
         await to_event_registration_promoted(
             storage.outbox, storage.links, event, registration, reason, session=session
