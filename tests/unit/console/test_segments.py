@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -378,3 +379,101 @@ async def test_a_segment_in_use_is_not_deleted_and_says_why(console: Console) ->
     deleted = await client.post("/console/segments/s1/delete", headers=htmx_headers())
     assert deleted.status_code == 204
     assert deleted.headers["hx-redirect"] == "/console/segments"
+
+
+CHOICE_FIELDS = [
+    {
+        "key": "office",
+        "label": "Office",
+        "type": "enum",
+        "allowed_values": ["Berlin, Germany", "Oslo"],
+    },
+    {"key": "langs", "label": "Languages", "type": "multi_enum", "allowed_values": ["de", "en"]},
+]
+
+
+def _operators(fragment: str, path_id: str) -> list[str]:
+    [menu] = re.findall(rf'<select id="{path_id}-op".*?</select>', fragment, re.S)
+    return re.findall(r'<option value="([^"]+)"', menu)
+
+
+async def test_a_choice_list_field_is_compared_with_its_choices(console: Console) -> None:
+    client, api = console
+    builder_api(api)
+    api.answer("GET", "/api/v1/custom-fields", body=CHOICE_FIELDS)
+    api.answer("POST", "/api/v1/segments/preview", body={"count": 0, "sample": []})
+    draft = Group(
+        members=[
+            Condition(field="custom_fields.office", op="after"),
+            Condition(field="custom_fields.langs", op="equals", value="en"),
+            Condition(field="custom_fields.office", op="in", value="Berlin, Germany"),
+        ]
+    )
+    form = {**form_of(draft), "name": "x", "segment_id": "", "action": "recount"}
+    fragment = await client.post("/console/segments/builder", data=form, headers=htmx_headers())
+    assert fragment.status_code == 200, fragment.text
+    # Only what a choice takes: no "between", "before", "after" nor a substring.
+    assert _operators(fragment.text, "r-0") == ["equals", "not_equals", "in", "exists"]
+    # An operator a choice does not take became its first, the value one of the choices.
+    assert '<option value="equals" selected>is</option>' in fragment.text
+    [office] = re.findall(r'<select id="r-0-value".*?</select>', fragment.text, re.S)
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", office) == [
+        "Choose…",
+        "Berlin, Germany",
+        "Oslo",
+    ]
+    # Several of a list: its condition holds when the candidate's list includes the value.
+    assert '<option value="equals" selected>includes</option>' in fragment.text
+    [langs] = re.findall(r'<select id="r-1-value"[^>]*>.*?</select>', fragment.text, re.S)
+    assert "<option selected>en</option>" in langs
+    # "is one of" is a multi-select, a choice holding a comma is one choice.
+    [several] = re.findall(r'<select id="r-2-value"[^>]*>.*?</select>', fragment.text, re.S)
+    assert "multiple" in several
+    assert "<option selected>Berlin, Germany</option>" in several
+    assert "<option>Oslo</option>" in several
+
+
+async def test_choices_chosen_several_go_to_the_api_whole(console: Console) -> None:
+    client, api = console
+    builder_api(api)
+    api.answer("GET", "/api/v1/custom-fields", body=CHOICE_FIELDS)
+    api.answer("POST", "/api/v1/segments/preview", body={"count": 2, "sample": []})
+    draft = Group(members=[Condition(field="custom_fields.office", op="in")])
+    form = [
+        *((name, value) for name, value in form_of(draft).items() if name != "r.0.value"),
+        ("r.0.value", "Berlin, Germany"),
+        ("r.0.value", "Oslo"),
+        ("segment_id", ""),
+    ]
+    fragment = await client.post(
+        "/console/segments/preview",
+        content=urlencode(form),
+        headers={**htmx_headers(), "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert fragment.status_code == 200, fragment.text
+    preview_call = next(c for c in api.calls if c.url.path == "/api/v1/segments/preview")
+    assert json.loads(preview_call.content)["rule"] == {
+        "all": [{"field": "custom_fields.office", "op": "in", "value": ["Berlin, Germany", "Oslo"]}]
+    }
+    # A stored rule comes back into the builder with the same two choices.
+    stored = draft_from_rule(json.loads(preview_call.content)["rule"])
+    catalogue = FieldCatalogue.of(CHOICE_FIELDS)
+    assert rule_of(stored, catalogue)[0] == json.loads(preview_call.content)["rule"]
+
+
+def test_a_custom_field_is_offered_the_operators_of_its_declared_type() -> None:
+    catalogue = FieldCatalogue.of(
+        [
+            *CHOICE_FIELDS,
+            {"key": "team", "type": "string"},
+            {"key": "start", "type": "date"},
+            {"key": "remote", "type": "boolean"},
+        ]
+    )
+    assert catalogue.operators("custom_fields.team") == OPERATORS_BY_KIND["text"]
+    assert catalogue.operators("custom_fields.remote") == OPERATORS_BY_KIND["boolean"]
+    assert "contains" not in catalogue.operators("custom_fields.start")
+    assert catalogue.value_type("custom_fields.start") == "date"
+    assert catalogue.choices["custom_fields.office"] == ("Berlin, Germany", "Oslo")
+    # One whose type cannot be read (the person may not list the fields) takes every operator.
+    assert catalogue.operators("custom_fields.unknown") == OPERATORS_BY_KIND["custom"]

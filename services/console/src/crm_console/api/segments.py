@@ -119,7 +119,15 @@ async def new_segment(request: Request, viewer: CurrentViewer, state: Container)
 
 
 async def _form(request: Request) -> dict[str, str]:
-    return {key: str(value) for key, value in (await request.form()).items()}
+    """The builder's form, a value chosen several times (a choice list's "is one of") one
+    a line: a choice may hold a comma, never a line break."""
+    form = await request.form()
+    return {
+        key: "\n".join(str(value) for value in form.getlist(key))
+        if key.endswith(".value")
+        else str(form[key])
+        for key in form
+    }
 
 
 @router.post("/builder")

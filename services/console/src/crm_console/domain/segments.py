@@ -72,6 +72,13 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     "number": ("equals", "not_equals", "in", "range", "exists"),
     "date": ("after", "before", "range", "exists"),
     "pools": ("in_pool", "exists"),
+    # A custom field of a known type (the custom-field definitions say it): a choice list's
+    # value is one of its choices (a list of them for several), compared whole; a date
+    # compares as a date, by the day.
+    "choice": ("equals", "not_equals", "in", "exists"),
+    "choice_list": ("equals", "not_equals", "in", "exists"),
+    "custom_date": ("equals", "not_equals", "in", "range", "before", "after", "exists"),
+    # A custom field whose type the person cannot read: everything the language allows.
     "custom": (
         "equals",
         "not_equals",
@@ -94,6 +101,22 @@ OPERATOR_LABELS = {
     "after": "is after",
     "in_pool": "is in pool",
 }
+# A list holds when any of its elements does: said so for a "several of a list" field.
+CHOICE_LIST_LABELS = {
+    "equals": "includes",
+    "not_equals": "does not include",
+    "in": "includes one of",
+}
+# How a custom field's declared type (`GET /custom-fields`) is compared, as a builder kind.
+CUSTOM_KINDS = {
+    "string": "text",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "custom_date",
+    "enum": "choice",
+    "multi_enum": "choice_list",
+}
+CHOICE_KINDS = ("choice", "choice_list")
 RELATIVE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^([+-])(\d{1,5})([mhdw])$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
@@ -104,21 +127,29 @@ CUSTOM_PREFIX = "custom_fields."
 class FieldCatalogue:
     """The fields a rule may name for one tenant: the profile's, then its custom fields."""
 
-    # field -> (label, kind); a custom field's declared type decides how its value is read.
+    # field -> (label, kind); a custom field's declared type decides its kind (the operators
+    # offered) and how its value is read.
     fields: dict[str, tuple[str, str]]
     custom_types: dict[str, str] = field(default_factory=dict)
+    # A choice-list custom field's choices, in the definition's order and spelling.
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, custom_fields: list[dict[str, Any]]) -> FieldCatalogue:
         fields = dict(FIELDS)
         types: dict[str, str] = {}
+        choices: dict[str, tuple[str, ...]] = {}
         for item in custom_fields:
             key = item.get("key")
             if key:
                 name = f"{CUSTOM_PREFIX}{key}"
-                fields[name] = (f"{item.get('label') or key} (custom)", "custom")
-                types[name] = str(item.get("type", "string"))
-        return cls(fields, types)
+                declared = str(item.get("type", "string"))
+                kind = CUSTOM_KINDS.get(declared, "custom")
+                fields[name] = (f"{item.get('label') or key} (custom)", kind)
+                types[name] = declared
+                if kind in CHOICE_KINDS:
+                    choices[name] = tuple(str(v) for v in item.get("allowed_values") or [])
+        return cls(fields, types, choices)
 
     def kind(self, name: str) -> str:
         if name in self.fields:
@@ -128,13 +159,24 @@ class FieldCatalogue:
     def operators(self, name: str) -> tuple[str, ...]:
         return OPERATORS_BY_KIND[self.kind(name)]
 
+    def operator_label(self, name: str, op: str) -> str:
+        """What the operator menu says for `op` on the field `name`."""
+        if self.kind(name) == "choice_list":
+            return CHOICE_LIST_LABELS.get(op, OPERATOR_LABELS[op])
+        return OPERATOR_LABELS[op]
+
     def value_type(self, name: str, typed: str = "") -> str:
         """How a condition's typed value is sent: text, number, boolean or date."""
         kind = self.kind(name)
         if kind == "custom":
             declared = self.custom_types.get(name) or typed or "string"
             return declared if declared in ("number", "boolean", "date") else "text"
-        return {"number": "number", "boolean": "boolean", "date": "date"}.get(kind, "text")
+        return {
+            "number": "number",
+            "boolean": "boolean",
+            "date": "date",
+            "custom_date": "date",
+        }.get(kind, "text")
 
 
 @dataclass
@@ -219,7 +261,9 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(_text(item) for item in value)
+        # One a line: an item may hold a comma ("Berlin, Germany"), never a line break; a
+        # field typed as text shows them comma-separated.
+        return "\n".join(_text(item) for item in value)
     return "" if value is None else str(value)
 
 
@@ -283,8 +327,11 @@ def _typed(text: str, value_type: str) -> Any:
     return text.strip()
 
 
-def _items(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _items(text: str, *, by_line: bool = False) -> list[str]:
+    """The items of an `in` value: one a line (a choice list's, or a stored rule's), else as
+    typed, separated by commas."""
+    parts = text.splitlines() if by_line or "\n" in text else text.split(",")
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _condition_rule(condition: Condition, catalogue: FieldCatalogue) -> dict[str, Any]:
@@ -317,7 +364,10 @@ def _condition_rule(condition: Condition, catalogue: FieldCatalogue) -> dict[str
             bounds[upper_op] = _typed(condition.upper, bound_type)
         rule["value"] = bounds
     elif op == "in":
-        rule["value"] = [_typed(item, value_type) for item in _items(condition.value)]
+        by_line = catalogue.kind(condition.field) in CHOICE_KINDS
+        rule["value"] = [
+            _typed(item, value_type) for item in _items(condition.value, by_line=by_line)
+        ]
     else:
         rule["value"] = _typed(condition.value, value_type)
     return rule
