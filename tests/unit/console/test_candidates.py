@@ -443,14 +443,16 @@ async def test_erasure_needs_the_persons_name_typed_before_the_api_is_asked(
 
 def test_custom_fields_take_their_labels_and_the_tenants_order() -> None:
     shown = labelled_custom_fields(
-        {"b": ["x", "y"], "a": None, "zz": False},
+        {"b": ["x, y", "z"], "a": None, "zz": False},
         [{"key": "a", "label": "First"}, {"key": "b", "label": "Second"}],
     )
     assert [(v.key, v.label, v.value) for v in shown] == [
         ("a", "First", NOTHING),
-        ("b", "Second", "x, y"),
+        ("b", "Second", "x, y, z"),
         ("zz", "zz", "No"),
     ]
+    # Several choices are shown one an item: a choice may hold a comma.
+    assert [v.items for v in shown] == [(), ("x, y", "z"), ()]
     assert display_value([]) == NOTHING
     assert display_value(3.5) == "3.5"
 

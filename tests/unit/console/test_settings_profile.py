@@ -5,6 +5,7 @@ tests/e2e/test_console_settings_profile.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -172,7 +173,7 @@ def test_a_custom_field_form_checks_what_the_api_would() -> None:
     repeated = custom_field_form(
         {"key": "k", "label": "L", "type": "multi_enum", "allowed_values": "Oui\noui"}
     )
-    assert repeated.errors == {"allowed_values": "each choice once (ignoring case): oui"}
+    assert repeated.errors == {"allowed_values": "each choice once (ignoring case): “oui”"}
     assert custom_field_form({"key": "k", "label": "L", "type": "text"}).errors == {
         "type": "choose a type"
     }
@@ -191,7 +192,7 @@ def test_an_edit_only_adds_choices() -> None:
         "required": False,
     }
     assert custom_field_edit(CONTACT, {"label": "C", "new_values": "e-mail"}).errors == {
-        "new_values": "already a choice: e-mail"
+        "new_values": "already a choice: “e-mail”"
     }
     assert set(custom_field_edit(NOTICE, {"label": "", "new_values": "x"}).errors) == {
         "label",
@@ -381,13 +382,20 @@ async def test_a_viewer_reads_the_vocabulary_without_editing_it(console: Console
 
 async def test_custom_fields_are_listed_with_deleted_ones_on_request(console: Console) -> None:
     client, api = console
-    api.answer("GET", "/api/v1/custom-fields", body=[CONTACT])
+    api.answer(
+        "GET",
+        "/api/v1/custom-fields",
+        body=[CONTACT | {"allowed_values": ["E-mail", "Téléphone, le soir"]}],
+    )
     page = await client.get("/console/settings/custom-fields", headers=headers())
     assert page.status_code == 200
     assert "Préférence de contact" in page.text
     assert "<code>contact_preference</code>" in page.text
     assert "One of a list" in page.text
-    assert "E-mail, Téléphone" in page.text
+    # One choice an item: a choice may itself hold a comma.
+    [choices] = re.findall(r'<ul class="choices" data-testid="choices">(.*?)</ul>', page.text)
+    assert choices == "<li>E-mail</li><li>Téléphone, le soir</li>"
+    assert "E-mail, Téléphone" not in page.text
     assert "Create field" in page.text
     assert "include_archived" not in str(api.calls[-1].url)
 

@@ -17,6 +17,8 @@ class LabelledValue:
     key: str
     label: str
     value: str
+    # A list's items (several of a list), shown one an item: a choice may hold a comma.
+    items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,17 @@ def labelled_custom_fields(
     labels = {str(d["key"]): str(d.get("label") or d["key"]) for d in definitions}
     order = {key: index for index, key in enumerate(labels)}
     keys = sorted(values, key=lambda key: (order.get(key, len(order)), key))
-    return [LabelledValue(key, labels.get(key, key), display_value(values[key])) for key in keys]
+    return [
+        LabelledValue(
+            key,
+            labels.get(key, key),
+            display_value(values[key]),
+            tuple(display_value(item) for item in values[key])
+            if isinstance(values[key], list)
+            else (),
+        )
+        for key in keys
+    ]
 
 
 def placements(

@@ -172,6 +172,11 @@ def choice_lines(text: str) -> list[str]:
     return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
+def _quoted(choices: Iterable[str]) -> str:
+    """Choices named in a sentence, each quoted: a choice may hold a comma."""
+    return ", ".join(f"“{choice}”" for choice in choices)
+
+
 def _repeated(choices: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     repeated: list[str] = []
@@ -194,7 +199,7 @@ def _label_error(label: str) -> str | None:
 def _choices_error(choices: list[str]) -> str | None:
     repeated = _repeated(choices)
     if repeated:
-        return f"each choice once (ignoring case): {', '.join(repeated)}"
+        return f"each choice once (ignoring case): {_quoted(repeated)}"
     long = [choice for choice in choices if len(choice) > LABEL_LENGTH]
     if long:
         return f"a choice has at most {LABEL_LENGTH} characters"
@@ -269,7 +274,7 @@ def custom_field_edit(definition: Mapping[str, Any], form: Mapping[str, str]) ->
             had = {value.casefold() for value in current}
             there = [value for value in added if value.casefold() in had]
             if there:
-                errors["new_values"] = f"already a choice: {', '.join(there)}"
+                errors["new_values"] = f"already a choice: {_quoted(there)}"
             elif (problem := _choices_error(added)) is not None:
                 errors["new_values"] = problem
             body["allowed_values"] = current + added
