@@ -4,6 +4,7 @@ ATS" form for those who may push, whose refusals show at their field."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -126,3 +127,87 @@ async def test_refusals_show_at_their_field(console: Console) -> None:
     )
     assert missing.status_code == 422
     assert 'id="e-ats-connection_id">Choose the ATS' in missing.text
+
+
+def application(ats_application_id: str, **fields: object) -> dict[str, object]:
+    return {
+        "id": f"a-{ats_application_id}",
+        "connection_id": "k2",
+        "provider": "lever",
+        "ats_application_id": ats_application_id,
+        "ats_candidate_id": "opp-1",
+        "job_name": None,
+        "ats_job_id": None,
+        "prospect": False,
+        "stage": "Screen",
+        "status": "active",
+        "applied_at": "2026-11-20T00:00:00+00:00",
+        **fields,
+    }
+
+
+async def test_an_application_names_its_job_and_says_job_id_when_nobody_named_it(
+    console: Console,
+) -> None:
+    client, api = console
+    applications = [
+        application("app-1", job_name="Staff Engineer", ats_job_id="post-1"),
+        # Lever's webhook names the posting by id: the job list knows it (closed by now).
+        application("app-2", ats_job_id="post-2"),
+        application("app-3", ats_job_id="post-3"),
+        application("app-4", prospect=True),
+    ]
+    pushed = {**LINK, "connection_id": "k2", "provider": "lever", "ats_job_id": "post-2"}
+    answer_profile(
+        api,
+        **{
+            "/api/v1/ats/applications": applications,
+            "/api/v1/candidates/c1": candidate(ats_links=[pushed]),
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/ats/jobs",
+        200,
+        [
+            {
+                **JOBS[0],
+                "connection_id": "k2",
+                "ats_job_id": "post-2",
+                "name": "Data Engineer",
+                "provider": "lever",
+                "status": "closed",
+            }
+        ],
+    )
+    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    assert page.status_code == 200, page.text
+    [table] = re.findall(r'data-testid="applications">.*?</table>', page.text, re.S)
+    jobs = [
+        " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+        for cell in re.findall(r"<tr><td>(.*?)</td>", table, re.S)
+    ]
+    assert jobs == [
+        "Staff Engineer (lever · job post-1)",
+        "Data Engineer (lever · job post-2)",
+        "Job post-3 (lever)",
+        "No job: a prospect (lever)",
+    ]
+    # Neither the application's own id nor a bare job id stands for the job.
+    assert "app-3" not in table
+    [links] = re.findall(r'data-testid="ats-links">.*?</table>', page.text, re.S)
+    assert "Data Engineer" in links
+    # The job list is read once, whatever its status, as a job was named by id alone.
+    [listed] = [c for c in api.calls if c.url.path == "/api/v1/ats/jobs"]
+    assert "status" not in listed.url.params
+
+
+async def test_applications_with_named_jobs_cost_no_job_list(console: Console) -> None:
+    client, api = console
+    answer_profile(
+        api,
+        **{"/api/v1/ats/applications": [application("app-1", job_name="SRE", ats_job_id="9")]},
+    )
+    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    assert "SRE" in page.text
+    assert not [c for c in api.calls if c.url.path == "/api/v1/ats/jobs"]

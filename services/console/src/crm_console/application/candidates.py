@@ -15,9 +15,12 @@ from crm_console.domain.merging import MergeRow, merge_rows
 from crm_console.domain.profile import (
     LabelledValue,
     Placement,
+    job_names,
     labelled_custom_fields,
     placements,
+    shown_job,
     timeline_summary,
+    unnamed_jobs,
 )
 
 API = "/api/v1"
@@ -127,6 +130,7 @@ class CandidateDirectory:
             self.ats_choices(caller) if may_push else _no_ats_choices(),
         )
         entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
+        candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
         return CandidateProfile(
             candidate=candidate,
             custom_fields=labelled_custom_fields(
@@ -250,6 +254,32 @@ class CandidateDirectory:
             headers={"If-Match": revision} if revision else None,
         )
         return changed
+
+    async def _jobs_named(
+        self, caller: Caller, candidate: dict[str, Any], applications: Part, ats: AtsChoices
+    ) -> tuple[dict[str, Any], Part]:
+        """The candidate's ATS links and applications, each with its job as the page says it
+        (`job`): by the name the ATS gave, else from the job list (the open jobs the push form
+        read already, or, only when a job is still named by id alone, `GET /ats/jobs` once),
+        else "Job <id>"."""
+        found = items(applications.data)
+        # A link without a job is a prospect: a push without a job makes one.
+        links = [
+            {**link, "prospect": not link.get("ats_job_id")}
+            for link in candidate.get("ats_links") or []
+        ]
+        names = job_names(found, items(ats.jobs.data))
+        if unnamed_jobs([*found, *links], names):
+            jobs = await part(self._api.get(caller, f"{API}/ats/jobs"))
+            names = job_names(found, items(ats.jobs.data), items(jobs.data))
+        if links:
+            candidate = {
+                **candidate,
+                "ats_links": [{**link, "job": shown_job(link, names)} for link in links],
+            }
+        if not applications.unavailable:
+            applications = Part(data=[{**a, "job": shown_job(a, names)} for a in found])
+        return candidate, applications
 
     async def ats_choices(self, caller: Caller) -> AtsChoices:
         """The connections and open jobs a candidate can be sent to, fetched together."""

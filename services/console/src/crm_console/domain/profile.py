@@ -60,6 +60,56 @@ def labelled_custom_fields(
     ]
 
 
+@dataclass(frozen=True)
+class JobShown:
+    """An ATS application's or link's job as the profile says it: its name where the ATS or the
+    job list gives one, else "Job <id>"; `ref` is the ATS's id, shown muted beside a name."""
+
+    text: str
+    ref: str = ""
+
+
+def _job_key(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    job_id = entry.get("ats_job_id")
+    return (str(entry.get("connection_id") or ""), str(job_id)) if job_id else None
+
+
+def job_names(*sources: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """The job names known by (connection, ATS job id): from `GET /ats/jobs` entries (`name`)
+    and from applications that carry their job's name (`job_name`)."""
+    names: dict[tuple[str, str], str] = {}
+    for entries in sources:
+        for entry in entries:
+            key = _job_key(entry)
+            name = entry.get("job_name") or entry.get("name")
+            if key is not None and name:
+                names.setdefault(key, str(name))
+    return names
+
+
+def unnamed_jobs(
+    entries: Sequence[Mapping[str, Any]], names: Mapping[tuple[str, str], str]
+) -> bool:
+    """Whether an entry names a job by id only (no name of its own, none known)."""
+    return any(
+        (key := _job_key(entry)) is not None and not entry.get("job_name") and key not in names
+        for entry in entries
+    )
+
+
+def shown_job(entry: Mapping[str, Any], names: Mapping[tuple[str, str], str]) -> JobShown:
+    """What the Job cell of an application (or of a link to the ATS) says."""
+    key = _job_key(entry)
+    name = entry.get("job_name") or (names.get(key) if key else None)
+    if key is not None:
+        return JobShown(str(name), f"job {key[1]}") if name else JobShown(f"Job {key[1]}")
+    if name:
+        return JobShown(str(name))
+    if entry.get("prospect"):
+        return JobShown("No job: a prospect")
+    return JobShown("Job not named by the ATS")
+
+
 def placements(
     pools_of_candidate: Sequence[Mapping[str, Any]], pools: Sequence[Mapping[str, Any]]
 ) -> list[Placement]:
