@@ -24,6 +24,7 @@ from crm_console.domain.events import (
     upload_summary,
     walk_in_outcome,
     walk_in_person,
+    was_readmitted,
 )
 from crm_shared import Principal
 from unit.console.test_pages import Api, gateway_headers
@@ -1104,6 +1105,8 @@ async def test_letting_in_a_cancelled_registrant_is_a_walk_in_with_their_address
     client, api = console
     back = person("c4c4c4c4c4c4", "Zoë", "Berg", checked_in_at="2027-03-25T17:10:00Z")
     api.answer("POST", "/api/v1/events/ev1/walk-ins", 200, back)
+    # Read after: the event counts them, over its capacity of 3.
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 3, "registered": 4})
     let_in = await client.post(
         "/console/events/ev1/check-in/c4c4c4c4c4c4/walk-in",
         data={"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"},
@@ -1114,7 +1117,10 @@ async def test_letting_in_a_cancelled_registrant_is_a_walk_in_with_their_address
     assert call.url.path == "/api/v1/events/ev1/walk-ins"
     assert body_of(call) == {"first_name": "Zoë", "last_name": "Berg", "email": "zoë@example.org"}
     assert 'id="person-c4c4c4c4c4c4"' in let_in.text
-    assert "Zoë Berg had cancelled: registered again as a walk-in and checked in." in let_in.text
+    assert (
+        "Zoë Berg had cancelled their registration: registered again as a walk-in (code "
+        "C4C4C4C4) and checked in, over the capacity: the event was full."
+    ) in let_in.text
     assert "Cancelled</span>" not in let_in.text
     api.answer(
         "POST",
@@ -1244,6 +1250,60 @@ async def test_a_walk_in_who_had_registered_is_said_to_have_been_checked_in(
     )
     assert answer.status_code == 200
     assert "Ada Lovelace had registered (code A1B2C3D4) and is now checked in." in answer.text
+
+
+async def test_a_walk_in_who_had_cancelled_is_said_to_be_registered_again(
+    console: Console,
+) -> None:
+    client, api = console
+    # The events API registers them again at the instant it checks them in (200, as for
+    # somebody who had registered).
+    again = "2027-03-25T17:20:00.123000Z"
+    zoe = person("c4c4c4c4c4c4", "Zoë", "Berg", registered_at=again, checked_in_at=again)
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 200, zoe)
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"capacity": 4, "registered": 4})
+    form = {"first_name": "Zoë", "last_name": "Berg", "email": "zoe@example.org"}
+    answer = await client.post(
+        "/console/events/ev1/walk-ins", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert answer.status_code == 200, answer.text
+    assert (
+        "Zoë Berg had cancelled their registration: registered again as a walk-in (code "
+        "C4C4C4C4) and checked in, taking a free seat."
+    ) in answer.text
+    assert "had registered (code" not in answer.text
+    # Their session was full: they are in over its capacity.
+    in_session = zoe | {"session_id": "pm"}
+    api.answer("POST", "/api/v1/events/ev1/walk-ins", 200, in_session)
+    api.answer(
+        "GET",
+        "/api/v1/events/ev1",
+        body=EVENT
+        | {
+            "capacity": 10,
+            "registered": 5,
+            "sessions": [{"id": "pm", "capacity": 2, "registered": 3, "places_left": 0}],
+        },
+    )
+    answer = await client.post(
+        "/console/events/ev1/walk-ins", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "checked in, over the capacity: their session was full." in answer.text
+    # Counts that cannot be read are said so, the check-in still reported.
+    api.answer("GET", "/api/v1/events/ev1", 503, {"title": "Unavailable", "status": 503})
+    answer = await client.post(
+        "/console/events/ev1/walk-ins", data=form, headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "and checked in; whether a seat was free could not be read." in answer.text
+
+
+def test_only_a_registration_made_again_at_its_check_in_was_readmitted() -> None:
+    ada = REGISTRATIONS[1] | {"checked_in_at": "2027-03-25T17:20:00Z"}
+    assert not was_readmitted(ada, created=False)
+    same = ada | {"registered_at": "2027-03-25T17:20:00+00:00"}
+    assert was_readmitted(same, created=False)
+    assert not was_readmitted(same, created=True)  # a new walk-in
+    assert not was_readmitted(REGISTRATIONS[1], created=False)  # not checked in
 
 
 async def test_a_walk_in_refused_shows_why_by_the_field_and_keeps_what_was_typed(

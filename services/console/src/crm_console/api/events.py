@@ -49,13 +49,11 @@ from crm_console.domain.events import (
     event_session_rows,
     form_values,
     may_cancel,
-    readmitted_outcome,
     registrant_page_path,
     registration_answers,
     registration_path,
     row_errors,
     upload_summary,
-    walk_in_outcome,
     walk_in_person,
 )
 from crm_console.domain.navigation import CONSOLE_PREFIX
@@ -389,7 +387,9 @@ async def let_in_as_walk_in(
     cancelled registration is refused); the answer replaces their row."""
     person = walk_in_person(await form_of(request))
     try:
-        registration, _ = await EventDesk(state.gateway).walk_in(viewer.caller, event_id, person)
+        registration, _, said = await EventDesk(state.gateway).walk_in_said(
+            viewer.caller, event_id, person, had_cancelled=True
+        )
     except ApiProblem as refused:
         return _refusal(request, state, viewer, refused)
     return render(
@@ -400,7 +400,7 @@ async def let_in_as_walk_in(
             "person": registration | {"code": code_of(registration)},
             "event_id": event_id,
             "just_checked": True,
-            "outcome": readmitted_outcome(registration),
+            "outcome": said,
         },
         viewer=viewer,
     )
@@ -438,7 +438,7 @@ async def walk_in(
     person = walk_in_person(await form_of(request))
     context: dict[str, Any] = {"event_id": event_id, "values": {}, "errors": {}}
     try:
-        registration, created = await EventDesk(state.gateway).walk_in(
+        _, created, said = await EventDesk(state.gateway).walk_in_said(
             viewer.caller, event_id, person
         )
     except ApiProblem as refused:
@@ -449,7 +449,7 @@ async def walk_in(
         }
         status_code = refused.problem.status
     else:
-        context["added"] = walk_in_outcome(registration, created=created)
+        context["added"] = said
         status_code = 201 if created else 200
     return render(
         request,

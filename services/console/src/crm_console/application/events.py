@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
+from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, GatewayApi, SignedOut
 from crm_console.application.parts import Part, items, part
 from crm_console.domain.events import (
     Attendance,
@@ -17,6 +17,10 @@ from crm_console.domain.events import (
     has_started,
     mail_outcomes,
     readmission_note,
+    readmitted_outcome,
+    took_a_seat,
+    walk_in_outcome,
+    was_readmitted,
 )
 
 API = "/api/v1/events"
@@ -171,6 +175,29 @@ class EventDesk:
         answer = await self._api.request(caller, "POST", f"{API}/{event_id}/walk-ins", json=person)
         registration: dict[str, Any] = answer.json()
         return registration, answer.status_code == 201
+
+    async def walk_in_said(
+        self,
+        caller: Caller,
+        event_id: str,
+        person: dict[str, str],
+        *,
+        had_cancelled: bool = False,
+    ) -> tuple[dict[str, Any], bool, str]:
+        """A walk-in (`walk_in`) and what the door says of it. Somebody who had cancelled
+        (`had_cancelled`: the door let them in as such, or the answer shows it) is said to be
+        registered again, and whether that took a seat, from the event's counts read after."""
+        registration, created = await self.walk_in(caller, event_id, person)
+        if not (had_cancelled or was_readmitted(registration, created=created)):
+            return registration, created, walk_in_outcome(registration, created=created)
+        try:
+            event = await self.event(caller, event_id)
+        except SignedOut:
+            raise
+        except ApiProblem:
+            return registration, created, readmitted_outcome(registration)
+        seat = took_a_seat(event, registration)
+        return registration, created, readmitted_outcome(registration, seat)
 
 
 class PublicRegistration:

@@ -468,10 +468,56 @@ def readmission_note(event: Mapping[str, Any], person: Mapping[str, Any]) -> str
     )
 
 
-def readmitted_outcome(registration: Mapping[str, Any]) -> str:
-    """What the door says after letting in somebody who had cancelled."""
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def was_readmitted(registration: Mapping[str, Any], *, created: bool) -> bool:
+    """Whether a walk-in's answer is somebody who had cancelled, registered again and checked
+    in: the events API answers 200 for them as for somebody who had registered, but registers
+    them again at the instant of their check-in (docs/events.md, "At the door"), while an
+    earlier registration was made before it."""
+    if created:
+        return False
+    registered = _instant(registration.get("registered_at"))
+    return registered is not None and registered == _instant(registration.get("checked_in_at"))
+
+
+def took_a_seat(event: Mapping[str, Any], registration: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether somebody registered again at the door holds a seat of the event (and of their
+    session), from the event's counts read after it (which count them), and where it was full
+    if not: "the event" or "their session"."""
+    if int(event.get("registered") or 0) > int(event.get("capacity") or 0):
+        return False, "the event"
+    session_id = registration.get("session_id")
+    for held in event.get("sessions") or []:
+        over = int(held.get("registered") or 0) > int(held.get("capacity") or 0)
+        if session_id and held.get("id") == session_id and over:
+            return False, "their session"
+    return True, ""
+
+
+def readmitted_outcome(
+    registration: Mapping[str, Any], seat: tuple[bool, str] | None = None
+) -> str:
+    """What the door says after letting in somebody who had cancelled: registered again and
+    checked in, and whether that took a free seat or was over the capacity (`seat`, from
+    `took_a_seat`; None when the event's counts could not be read, which it says)."""
     name = f"{registration['first_name']} {registration['last_name']}"
-    return f"{name} had cancelled: registered again as a walk-in and checked in."
+    code = code_of(registration)
+    said = (
+        f"{name} had cancelled their registration: registered again as a walk-in"
+        f"{f' (code {code})' if code else ''} and checked in"
+    )
+    if seat is None:
+        return f"{said}; whether a seat was free could not be read."
+    taken, where = seat
+    if taken:
+        return f"{said}, taking a free seat."
+    return f"{said}, over the capacity: {where} was full."
 
 
 WALK_IN_FIELDS = ("first_name", "last_name", "email")
