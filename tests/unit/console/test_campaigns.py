@@ -974,6 +974,19 @@ async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Cons
     assert 'value="N"' in refused.text
 
 
+async def test_a_created_broadcast_opens_at_its_own_address(site: Console) -> None:
+    # Not left at /console/broadcasts/new: a reload or bookmark then shows the broadcast.
+    client, api = site
+    api.answer("POST", "/api/v1/broadcasts", 201, {"id": "b9"})
+    form = {"name": "N", "template_id": "t1", "audience_type": "segment", "segment_id": "s1"}
+    created = await client.post("/console/broadcasts", data=form, headers=htmx_headers(MARK))
+    assert created.status_code == 204
+    assert created.headers["HX-Redirect"] == "/console/broadcasts/b9"
+    plain = await client.post("/console/broadcasts", data=form, headers=gateway_headers(MARK))
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "/console/broadcasts/b9"
+
+
 # Notifications
 
 
