@@ -75,7 +75,11 @@ async def service() -> AsyncIterator[str]:
         body = await request.read()
         response = web.Response(
             body=body,
-            headers={"X-Method": request.method, "X-Cookie": request.headers.get("Cookie", "")},
+            headers={
+                "X-Method": request.method,
+                "X-Cookie": request.headers.get("Cookie", ""),
+                "X-Content-Type": request.headers.get("Content-Type", "(none)"),
+            },
         )
         response.headers.add("X-Seen", "one")
         response.headers.add("X-Seen", "two")
@@ -126,6 +130,11 @@ async def test_bodies_and_headers_pass_both_ways_and_no_cookie_is_kept(service: 
         assert streamed_up.headers["x-cookie"] == ""
         async with c.stream("GET", f"{service}/streamed") as down:
             assert b"".join([part async for part in down.aiter_bytes()]) == b"first second third"
+        # A body without a type reaches the service without one, as it was sent.
+        untyped = await c.post(f"{service}/echo", content=b"\x00\x01")
+        assert untyped.headers["x-content-type"] == "(none)"
+        typed = await c.post(f"{service}/echo", json={"a": 1})
+        assert typed.headers["x-content-type"] == "application/json"
         many = await asyncio.gather(*(c.get(f"{service}/echo") for _ in range(10)))
         assert {r.status_code for r in many} == {200}
 

@@ -129,6 +129,10 @@ def _as_httpx_errors() -> Iterator[None]:
         raise httpx.RemoteProtocolError(str(error) or type(error).__name__) from error
 
 
+# Headers aiohttp writes when a request has none: the proxy passes on only what it was given.
+_NOT_ADDED = frozenset({"Content-Type", "Accept", "Accept-Encoding", "User-Agent"})
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx's requests sent over aiohttp's connection pool.
 
@@ -181,6 +185,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     data=data,
                     allow_redirects=False,
                     compress=False,
+                    # The caller's headers as httpx built them, and nothing aiohttp would add
+                    # (a body without a type is not `application/octet-stream` to the service).
+                    skip_auto_headers=_NOT_ADDED,
                     timeout=aiohttp.ClientTimeout(
                         total=None,
                         sock_connect=timeouts.get("connect"),
