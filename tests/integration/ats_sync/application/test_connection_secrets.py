@@ -233,7 +233,8 @@ async def test_refused_and_accepted_webhooks_show_in_the_health_view(
 
 async def test_the_breaker_state_is_stored_per_connection(storage: AtsStorage) -> None:
     connection, other = await _connected(storage), await _connected(storage)
-    policy = BreakerPolicy(failure_threshold=2, cool_down=timedelta(milliseconds=300))
+    # A cool-down no slow step of the test can outlast; "later" is a clock past it.
+    policy = BreakerPolicy(failure_threshold=2, cool_down=timedelta(seconds=60))
     breaker = CircuitBreaker(storage.breakers, policy)
     calls = 0
 
@@ -260,7 +261,9 @@ async def test_the_breaker_state_is_stored_per_connection(storage: AtsStorage) -
     async def up() -> str:
         return "ok"
 
-    later = CircuitBreaker(storage.breakers, policy, clock=lambda: utc_now() + timedelta(seconds=1))
+    later = CircuitBreaker(
+        storage.breakers, policy, clock=lambda: utc_now() + timedelta(seconds=61)
+    )
     assert await later.call(connection, up) == "ok"
     state, record = await later.state(connection)
     assert state is BreakerState.CLOSED
