@@ -175,6 +175,23 @@ def confirm_url(
     return f"{policy.public_base_url.rstrip('/')}/public/v1/community/confirm/{token}"
 
 
+async def append_decision(
+    consents: ConsentRepository,
+    states: dict[ConsentPurpose, ConsentState],
+    entry: ConsentEntry,
+    policy: RetentionPolicy,
+    *,
+    session: Session,
+) -> None:
+    """Appends `entry` to the ledger and moves its purpose's stored state (and `states`) on,
+    with the expiry worker's next look at it."""
+    await consents.append(entry, session=session)
+    state = state_after(states.get(entry.purpose), entry)
+    state = state.model_copy(update={"next_check_at": next_check_at(state, policy)})
+    await consents.save_state(state, session=session)
+    states[entry.purpose] = state
+
+
 @dataclass(frozen=True)
 class ConsentLedger:
     """A candidate's consent: the record, the current state per purpose and the ledger."""
@@ -277,11 +294,7 @@ class ConsentService:
                 recorded_by=recorded_by,
                 evidence=change.evidence,
             )
-            await self.consents.append(entry, session=session)
-            state = state_after(states.get(change.purpose), entry)
-            state = state.model_copy(update={"next_check_at": next_check_at(state, policy)})
-            await self.consents.save_state(state, session=session)
-            states[change.purpose] = state
+            await append_decision(self.consents, states, entry, policy, session=session)
             entries.append(entry)
         # Only a marketing entry moves the candidate's flag: a grant for another purpose leaves
         # alone a flag set without the ledger (an import, `PATCH marketing_consent`).

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
+from crm_candidates.application.consents import append_decision
 from crm_candidates.domain.consent import (
     ConsentEntry,
     ConsentPurpose,
     later_decisions,
     marketing_consent,
-    next_check_at,
-    state_after,
 )
 from crm_candidates.domain.identity import Likeness, PersonSketch, block_keys, likeness
 from crm_candidates.domain.merging import FieldChoice, merge_profiles
@@ -236,11 +235,7 @@ class MergeWriter:
                     "decided_at": decision.changed_at.isoformat(),
                 },
             )
-            await self.consents.append(entry, session=session)
-            state = state_after(states.get(entry.purpose), entry)
-            state = state.model_copy(update={"next_check_at": next_check_at(state, policy)})
-            await self.consents.save_state(state, session=session)
-            states[entry.purpose] = state
+            await append_decision(self.consents, states, entry, policy, session=session)
             entries.append(entry)
         marketing = (
             marketing_consent(states.values())
