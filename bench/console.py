@@ -10,8 +10,9 @@ service, and the page's rendering. The raw stack is the same API call the page m
 (`GET /api/v1/candidates...` with the same cookie), so the ratio is what the console adds.
 
 Candidates are seeded by the candidates service's own import code (a workload CSV of up to
-2,000 rows), then cloned with new ids up to the wanted count: list and search pages read the
-candidates collection, whose documents the clones are.
+2,000 rows) before the services start, then, once they have run their start-up migrations,
+cloned with new ids up to the wanted count: list and search pages read the candidates
+collection, whose documents the clones are.
 """
 
 from __future__ import annotations
@@ -42,14 +43,23 @@ TENANT = "acme"
 USER = "rita.recruiter"
 
 
-async def _seed(mongodb_uri: str, run_dir: Path, count: int) -> list[dict[str, Any]]:
-    """`count` candidates of the demo tenant in the stack's candidates database; returns a
-    sample of them (ids and search words)."""
+async def _import(mongodb_uri: str, run_dir: Path, count: int) -> None:
+    """Up to `SEED_ROWS` workload candidates of the demo tenant, imported by the candidates
+    service's own code."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:
         path = run_dir / "seed.csv"
         write_csv(path, min(count, SEED_ROWS))
         await import_file(client, "crm_candidates", path, TENANT)
+    finally:
+        await client.close()
+
+
+async def _clone(mongodb_uri: str, count: int) -> list[dict[str, Any]]:
+    """The imported candidates cloned with new ids up to `count`; returns the originals (ids
+    and search words)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
         collection = client["crm_candidates"]["candidates"]
         originals = await collection.find({"tenant_id": TENANT}).to_list()
         missing = count - len(originals)
@@ -167,11 +177,15 @@ async def run(
         keycloak_started = asyncio.create_task(keycloak.start_async())
         processes = stack_processes(config)
         try:
-            sample = await _seed(mongodb_uri, run_dir, candidates)
+            # Imported before the services start (so no import worker of theirs takes the file
+            # over) and cloned after: their start-up migrations then rewrite the imported
+            # records only, and the clones are copies of records as the current code stores them.
+            await _import(mongodb_uri, run_dir, candidates)
             for process in processes:
                 process.start()
             for process in processes:
                 await asyncio.to_thread(process.wait_ready)
+            sample = await _clone(mongodb_uri, candidates)
             await keycloak_started
             gateway_url = f"http://127.0.0.1:{config.gateway_port}"
             session = await asyncio.to_thread(browser_session, gateway_url, USER)
