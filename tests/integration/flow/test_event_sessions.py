@@ -116,7 +116,7 @@ async def test_each_session_fills_waitlists_and_is_told_on_its_own(
     )
     assert (promoted["data"]["email"], promoted["data"]["session_id"]) == (waiting_email, "morning")
     mails = await mails_to(smtp_sink, waiting_email, 2)  # the waitlist notice, the seat's
-    [seat] = [m for m in mails if m.subject.startswith("You are registered")]
+    [seat] = [m for m in mails if m.subject.startswith("A seat came free, you are registered")]
     assert invitation(seat)[2].decoded("DTSTART") == datetime(2031, 6, 12, 9, tzinfo=BERLIN)
 
     # The afternoon moves an hour later: only its registrant is told.
