@@ -32,6 +32,7 @@ from crm_devstack.infra import (
     start_zipkin,
 )
 from crm_devstack.processes import PortInUseError, port_open, process_tree
+from helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,13 @@ async def test_kafka_round_trip_then_clean_stop(tmp_path: Path) -> None:
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-            assert topic in await admin.list_topics()
+
+            # The broker answers the creation before its metadata cache holds the topic
+            # (KRaft applies the record asynchronously), so a listing may briefly miss it.
+            async def topic_listed() -> bool:
+                return topic in await admin.list_topics()
+
+            await eventually(topic_listed, timeout=15, message=f"{topic} listed")
         finally:
             await admin.close()
 
