@@ -26,14 +26,16 @@ from crm_candidates.domain.identity import query_tokens
 from crm_candidates.domain.models import Candidate
 from crm_candidates.domain.search import SearchQuery
 from crm_candidates.repositories.candidates import (
-    SORT_FIELDS,
     CandidateRepository,
+    SortOrder,
     new_candidate_document,
+    search_filter,
 )
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_devstack.workload import Workload
 from crm_shared import utc_now
+from crm_shared.windows import KeyEnds
 
 DATABASE = "crm_candidates_search_bench"
 TENANT = "acme"
@@ -70,9 +72,14 @@ def shapes() -> dict[str, dict[str, Any]]:
     """The pages measured: what the console's list and search-as-you-type ask."""
     return {
         "list, created order, first page": {},
+        "list, newest first, first page": {"sort": "-created_at"},
+        "list, newest first, page 1,000": {"sort": "-created_at", "skip": 50_000},
+        "list, recently updated first": {"sort": "-updated_at"},
         "list, name order, first page": {"sort": "name"},
         "list + source filter": {"source": "event"},
+        "list + source filter, newest first": {"source": "event", "sort": "-created_at"},
         "search 'senior' (about 1 in 4)": {"q": "senior"},
+        "search 'senior', newest first": {"q": "senior", "sort": "-created_at"},
         "search 'zalando' (about 1 in 25)": {"q": "zalando"},
         "search prefix 'zal'": {"q": "zal"},
         "search 'senior python'": {"q": "senior python"},
@@ -81,7 +88,7 @@ def shapes() -> dict[str, dict[str, Any]]:
     }
 
 
-def search_of(shape: dict[str, Any]) -> SearchQuery:
+def search_of(shape: dict[str, Any], after: tuple[Any, str] | None = None) -> SearchQuery:
     return SearchQuery(
         tokens=query_tokens(shape.get("q", "")),
         tags=[],
@@ -89,28 +96,58 @@ def search_of(shape: dict[str, Any]) -> SearchQuery:
         source=shape.get("source"),
         owner_id=None,
         sort=shape.get("sort", "created_at"),
-        after=None,
+        after=after,
         limit=PAGE + 1,
     )
 
 
+async def cursor_at(
+    client: AsyncMongoClient[dict[str, Any]], name: str, shape: dict[str, Any]
+) -> tuple[Any, str] | None:
+    """The cursor of the page `shape["skip"]` records in (found once, not measured)."""
+    if not shape.get("skip"):
+        return None
+    order = SortOrder.of(shape.get("sort", "created_at"))
+    query = {"tenant_id": TENANT, **search_filter(search_of(shape))}
+    cursor = client[name][CANDIDATES_COLLECTION].find(query, {order.field: 1})
+    [document] = await cursor.sort(order.spec).skip(shape["skip"]).limit(1).to_list()
+    return (document.get(order.field), document["_id"])
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+
+
 async def measure(client: AsyncMongoClient[dict[str, Any]], name: str, repeat: int) -> None:
-    repository = CandidateRepository(client[name], TENANT)
-    total = await client[name][CANDIDATES_COLLECTION].estimated_document_count()
+    """Each shape's page through the repository, and the same page as one bare `find` (the
+    raw server's cost of the query the repository would ask without windows)."""
+    repository = CandidateRepository(client[name], TENANT, key_ends=KeyEnds())
+    candidates = client[name][CANDIDATES_COLLECTION]
+    total = await candidates.estimated_document_count()
     print(f"{total:,} candidates; one page of {PAGE}, {repeat} times each, sequential")
-    for name, shape in shapes().items():
-        search = search_of(shape)
+    for label, shape in shapes().items():
+        search = search_of(shape, await cursor_at(client, name, shape))
+        order = SortOrder.of(search.sort)
+        bare_query = {"tenant_id": TENANT, **search_filter(search)}
+        if search.after is not None:
+            bare_query[order.field] = order.beyond(search.after[0])
+        await repository.search(search)  # a first page's end is found once per process
         times: list[float] = []
+        bare_times: list[float] = []
         found = 0
         for _ in range(repeat):
             started = time.perf_counter()
             found = len(await repository.search(search))
             times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+            started = time.perf_counter()
+            await candidates.find(bare_query).sort(order.spec).limit(search.limit).to_list()
+            bare_times.append((time.perf_counter() - started) * 1000)
+        p50, p95 = percentiles(times)
+        bare_p50, bare_p95 = percentiles(bare_times)
         print(
-            f"{name:40s} p50 {statistics.median(times):9.1f} ms  p95 {p95:9.1f} ms  "
-            f"({found} found, sort {SORT_FIELDS[search.sort]})",
+            f"{label:40s} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms   one bare find: "
+            f"p50 {bare_p50:8.1f} ms  p95 {bare_p95:8.1f} ms  ({found} found)",
             flush=True,
         )
 

@@ -23,6 +23,7 @@ from crm_candidates.repositories.candidates import (
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_shared.text import fold
+from crm_shared.windows import KeyEnds
 from helpers import unique
 
 pytestmark = pytest.mark.integration
@@ -84,11 +85,17 @@ def random_candidate(rng: random.Random, tenant_id: str, number: int) -> dict[st
             for pool in rng.sample(["p1", "p2"], rng.randint(0, 2))
         ],
         created_by="test",
-        # Ties in the sort value, so the cursor's tie-break by id is exercised.
-        updated_at=NOW - timedelta(hours=rng.randint(0, 20)),
+        # Ties in the sort value, so the cursor's tie-break by id is exercised, and times
+        # far apart, so a page spans several windows (`crm_shared.windows`).
+        updated_at=NOW
+        - rng.choice([timedelta(hours=rng.randint(0, 20)), timedelta(days=rng.uniform(0, 700))]),
         status=rng.choice(["active"] * 5 + ["archived", "merged"]),
     )
     document = new_candidate_document(candidate)
+    # Ids as a tenant gathers them: spread over two years, and an import's burst.
+    if rng.random() < 0.5:
+        created = NOW - timedelta(days=rng.uniform(0, 700))
+        document["_id"] = f"{int(created.timestamp()):08x}{rng.getrandbits(64):016x}"
     document["segment_ids"] = rng.sample(["s1", "s2"], rng.randint(0, 2))
     # Records written before a field existed lack it: no consent, a score of 0.
     for field in ("marketing_consent", "engagement_score", "tags", "facets"):
@@ -149,7 +156,7 @@ def random_search(rng: random.Random) -> SearchQuery:
         skills=rng.sample(SKILLS, rng.choice([0, 0, 1])),
         source=rng.choice([None, None, *SOURCES]),
         owner_id=rng.choice([None, None, "rita"]),
-        sort=rng.choice(list(SORT_FIELDS)),
+        sort=rng.choice([*SORT_FIELDS, "-created_at", "-updated_at"]),
         after=None,
         limit=7,
         location=rng.choice([None, None, "berlin", fold("München")]),
@@ -165,7 +172,7 @@ async def every_page(repository: CandidateRepository, search: SearchQuery) -> li
     """The ids of every page, following the cursor as the API does."""
     found: list[str] = []
     after = None
-    sort_field = SORT_FIELDS[search.sort]
+    sort_field = SORT_FIELDS[search.sort.removeprefix("-")]
     for _ in range(200):
         page = await repository.search(SearchQuery(**{**search.__dict__, "after": after}))
         found.extend(candidate.id for candidate in page)
@@ -193,14 +200,15 @@ async def test_the_search_finds_what_the_reference_finds(mongodb_uri: str) -> No
                 for document in documents
             ]
         )
-        repository = CandidateRepository(database, tenant_id)
+        repository = CandidateRepository(database, tenant_id, key_ends=KeyEnds())
         checked = 0
         for _ in range(100):
             search = random_search(rng)
-            sort_field = SORT_FIELDS[search.sort]
+            sort_field = SORT_FIELDS[search.sort.removeprefix("-")]
             expected = sorted(
                 (d for d in documents if reference_matches(d, search)),
                 key=lambda d: (d.get(sort_field), d["_id"]),
+                reverse=search.sort.startswith("-"),
             )
             found = await every_page(repository, search)
             assert found == [d["_id"] for d in expected], search

@@ -469,6 +469,20 @@ async def test_search_by_keywords_with_filters_sort_and_pages(stack: Stack) -> N
             break
     assert seen == ["Zoë", "Chloé", "Bob", "Eve"]
     assert cursor is None
+    # The other end first: newest, most recently changed (read in windows of the key).
+    oldest_first = await names(q=word, tag=tag)
+    assert await names(q=word, tag=tag, sort="-created_at") == oldest_first[::-1]
+    seen, cursor = [], None
+    for _ in range(4):
+        params = {"tag": tag, "sort": "-updated_at", "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+        seen += [c["first_name"] for c in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["Eve", "Bob", "Chloé", "Zoë"]
     wrong = await stack.gateway.get(
         "/api/v1/candidates",
         params={"tag": tag, "sort": "name", "cursor": page.json().get("next_cursor") or "bad"},

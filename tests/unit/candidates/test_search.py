@@ -11,7 +11,7 @@ import pytest
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
 from crm_candidates.domain.search import SearchQuery
 from crm_candidates.repositories.candidates import search_filter, search_matches, seed_token
-from crm_shared import encode_cursor
+from crm_shared import ProblemError, encode_cursor
 
 pytestmark = pytest.mark.unit
 
@@ -80,6 +80,14 @@ def test_a_hand_made_cursor_without_an_offset_is_read_as_utc() -> None:
     cursor = encode_cursor(json.dumps(["updated_at", "2026-12-01T10:00:00", "c1"]))
     value, after_id = decode_sort_cursor(cursor, CandidateSort.UPDATED_AT)
     assert (value, after_id) == (datetime(2026, 12, 1, 10, 0, tzinfo=UTC), "c1")
+
+
+def test_a_cursor_belongs_to_one_direction_of_its_order() -> None:
+    cursor = encode_cursor(json.dumps(["-updated_at", "2026-12-01T10:00:00+00:00", "c1"]))
+    value, _ = decode_sort_cursor(cursor, CandidateSort.RECENTLY_UPDATED_FIRST)
+    assert value == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    with pytest.raises(ProblemError):
+        decode_sort_cursor(cursor, CandidateSort.UPDATED_AT)
 
 
 def test_location_pool_segment_consent_and_engagement_filter_in_both_places() -> None:

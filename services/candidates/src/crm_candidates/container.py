@@ -23,6 +23,7 @@ from crm_shared import (
     SignedLinks,
     UploadStore,
 )
+from crm_shared.windows import KeyEnds
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,5 @@ class CandidatesContainer:
     ats_applications: AtsApplications
     change_requests: ChangeRequests
     signup_locks: KeyedLocks
+    # Where the candidate list's ascending first pages begin (`crm_shared.windows`).
+    list_key_ends: KeyEnds

@@ -50,6 +50,7 @@ from crm_shared import (
     migrations_hook,
 )
 from crm_shared.s3_uploads import S3UploadStore
+from crm_shared.windows import KeyEnds
 
 
 def build_upload_store(settings: CandidatesSettings) -> UploadStore:
@@ -164,6 +165,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
         ats_applications=AtsApplications(database, outbox),
         change_requests=ChangeRequests(mongo, database, outbox),
         signup_locks=KeyedLocks(),
+        list_key_ends=KeyEnds(),
     )
     platform.include_kafka_router(
         build_router(

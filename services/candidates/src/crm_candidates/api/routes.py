@@ -405,7 +405,12 @@ async def list_candidates(
         float | None, Query(ge=0, description="Engagement score at least this.")
     ] = None,
     sort: Annotated[
-        CandidateSort, Query(description="`created_at` (default), `updated_at` or `name`.")
+        CandidateSort,
+        Query(
+            description="`created_at` (oldest first, the default), `-created_at` (newest "
+            "first), `updated_at` (least recently changed first), `-updated_at` (most "
+            "recently changed first) or `name` (by last name).",
+        ),
     ] = CandidateSort.CREATED_AT,
     limit: PageSize = 50,
     cursor: Cursor = None,

@@ -12,15 +12,23 @@ from crm_shared import ProblemError, decode_cursor, encode_cursor
 
 
 class CandidateSort(StrEnum):
-    """Orders the candidate list can be read in (each backed by an index, ties broken by id)."""
+    """Orders the candidate list can be read in (each backed by an index, ties broken by id);
+    a leading `-` reads it from the other end."""
 
     CREATED_AT = "created_at"
+    NEWEST_FIRST = "-created_at"
     UPDATED_AT = "updated_at"
+    RECENTLY_UPDATED_FIRST = "-updated_at"
     NAME = "name"
+
+    @property
+    def by_update(self) -> bool:
+        """Whether the order is by the time of the last change."""
+        return self in (CandidateSort.UPDATED_AT, CandidateSort.RECENTLY_UPDATED_FIRST)
 
 
 def _sort_value(candidate: Candidate, sort: CandidateSort) -> Any:
-    if sort is CandidateSort.UPDATED_AT:
+    if sort.by_update:
         return candidate.updated_at.isoformat()
     if sort is CandidateSort.NAME:
         return candidate.last_name
@@ -44,7 +52,7 @@ def decode_sort_cursor(cursor: str, sort: CandidateSort) -> tuple[Any, str]:
         raise _invalid() from None
     if cursor_sort != sort.value or not isinstance(after_id, str):
         raise _invalid()
-    if sort is CandidateSort.UPDATED_AT:
+    if sort.by_update:
         try:
             moment = datetime.fromisoformat(value)
         except (TypeError, ValueError):

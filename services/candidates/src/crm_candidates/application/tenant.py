@@ -48,7 +48,9 @@ class TenantUseCases:
 
     @cached_property
     def _candidates(self) -> CandidateRepository:
-        return CandidateRepository(self.container.database, self.tenant_id)
+        return CandidateRepository(
+            self.container.database, self.tenant_id, key_ends=self.container.list_key_ends
+        )
 
     @cached_property
     def _segments(self) -> SegmentRepository:

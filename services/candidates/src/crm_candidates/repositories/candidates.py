@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_candidates.domain.identity import (
@@ -27,7 +28,14 @@ from crm_candidates.repositories.collections import (
     RECHECK_AT,
     SEGMENT_BOOKKEEPING,
 )
-from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+from crm_shared import (
+    Database,
+    Session,
+    TenantScopedCollection,
+    from_document,
+    to_document,
+)
+from crm_shared.windows import OBJECT_IDS, TIMES, KeyAxis, KeyEnds, KeyWindows
 
 logger = logging.getLogger(__name__)
 # Fields derived from the profile and stored beside it for queries; never part of the model.
@@ -177,31 +185,65 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SortOrder:
+    """A sort of the candidate list: its stored field and direction, ties broken by id in the
+    same direction."""
+
+    field: str
+    descending: bool
+
+    @classmethod
+    def of(cls, sort: str) -> SortOrder:
+        """`created_at`, `-created_at` (newest first), `updated_at`, `-updated_at`, `name`."""
+        return cls(SORT_FIELDS[sort.removeprefix("-")], sort.startswith("-"))
+
+    @property
+    def spec(self) -> list[tuple[str, int]]:
+        """The order as a `sort` argument."""
+        direction = DESCENDING if self.descending else ASCENDING
+        if self.field == "_id":
+            return [("_id", direction)]
+        return [(self.field, direction), ("_id", direction)]
+
+    def beyond(self, value: Any) -> dict[str, Any]:
+        """The condition of the values after `value` in this order."""
+        return {"$lt": value} if self.descending else {"$gt": value}
+
+
 def _sort_key(document: dict[str, Any], sort_field: str) -> tuple[Any, str]:
     return (document.get(sort_field), document["_id"])
 
 
 def _page_in_memory(
-    documents: list[dict[str, Any]], search: SearchQuery, sort_field: str
+    documents: list[dict[str, Any]], search: SearchQuery, order: SortOrder
 ) -> list[dict[str, Any]]:
     """One page of `documents` that match, sorted and cut after the cursor here."""
     matching = [d for d in documents if search_matches(d, search)]
-    matching.sort(key=lambda d: _sort_key(d, sort_field))
+    matching.sort(key=lambda d: _sort_key(d, order.field), reverse=order.descending)
     if search.after is not None:
         value, after_id = search.after
-        cursor = (after_id, after_id) if sort_field == "_id" else (value, after_id)
-        matching = [d for d in matching if _sort_key(d, sort_field) > cursor]
+        cursor = (after_id, after_id) if order.field == "_id" else (value, after_id)
+        if order.descending:
+            matching = [d for d in matching if _sort_key(d, order.field) < cursor]
+        else:
+            matching = [d for d in matching if _sort_key(d, order.field) > cursor]
     return matching[: search.limit]
 
 
 class CandidateRepository:
     """Stores and reads one tenant's candidates and the identifiers they hold."""
 
-    def __init__(self, database: Database, tenant_id: str) -> None:
+    def __init__(
+        self, database: Database, tenant_id: str, *, key_ends: KeyEnds | None = None
+    ) -> None:
         self.tenant_id = tenant_id
         self.database = database
         self._candidates = TenantScopedCollection(database[CANDIDATES_COLLECTION], tenant_id)
         self._identities = TenantScopedCollection(database[IDENTITIES_COLLECTION], tenant_id)
+        # Where a list's first page begins its windows (see `_walk`); without them such a
+        # page is one unbounded read.
+        self._key_ends = key_ends
 
     async def add(self, candidate: Candidate, *, session: Session) -> None:
         """Stores a new candidate and its identity keys; raises `IdentityTakenError` if held."""
@@ -403,19 +445,19 @@ class CandidateRepository:
     async def search(self, search: SearchQuery) -> list[Candidate]:
         """Active candidates matching `search`, in its sort order, after its cursor.
 
-        One page is one keyset query (two at a tie of the cursor's sort value) with every
+        One page is one keyset walk (two at a tie of the cursor's sort value) with every
         condition in the filter (`search_filter`), sorted on an index and limited; with several
-        keywords, such queries in growing batches, the words beyond the longest checked here.
+        keywords, such walks in growing batches, the words beyond the longest checked here.
         """
-        sort_field = SORT_FIELDS[search.sort]
+        order = SortOrder.of(search.sort)
         if search.candidate_ids is not None:
             ids = sorted(set(search.candidate_ids))
             documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
-            page = _page_in_memory(documents, search, sort_field)
+            page = _page_in_memory(documents, search, order)
             return [candidate_from_document(document) for document in page]
         base = search_filter(search)
         if len(search.tokens) <= 1:
-            documents = await self._keyset_batch(base, sort_field, search.after, search.limit)
+            documents = await self._keyset_batch(base, order, search.after, search.limit)
             return [candidate_from_document(document) for document in documents]
         # Several keywords: the database matched the longest and every filter; the other
         # words are checked here, reading on in growing batches until the page is full.
@@ -423,40 +465,79 @@ class CandidateRepository:
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
         while True:
-            documents = await self._keyset_batch(base, sort_field, after, batch)
+            documents = await self._keyset_batch(base, order, after, batch)
             found.extend(document for document in documents if search_matches(document, search))
             if len(found) >= search.limit or len(documents) < batch:
                 return [candidate_from_document(document) for document in found[: search.limit]]
             last = documents[-1]
-            after = (last.get(sort_field), last["_id"])
+            after = (last.get(order.field), last["_id"])
             batch = min(batch * 2, MAX_SEARCH_BATCH)
 
     async def _keyset_batch(
-        self, base: dict[str, Any], sort_field: str, after: tuple[Any, str] | None, limit: int
+        self, base: dict[str, Any], order: SortOrder, after: tuple[Any, str] | None, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` documents matching `base` after `(sort value, id)` in that order.
 
-        Two flat queries rather than one `$or`: the ties of the cursor's value after its id,
-        then the greater values; each is a prefix-plus-range walk of one compound index.
+        Two flat walks rather than one `$or`: the ties of the cursor's value after its id,
+        then the values beyond it; each is a prefix-plus-range walk of one compound index.
         """
-        if sort_field == "_id":
-            query = base if after is None else {**base, "_id": {"$gt": after[1]}}
-            return await self._candidates.find(query, sort=[("_id", ASCENDING)], limit=limit)
-        order = [(sort_field, ASCENDING), ("_id", ASCENDING)]
+        if order.field == "_id":
+            return await self._walk(base, order, None if after is None else after[1], limit)
         if after is None:
-            return await self._candidates.find(base, sort=order, limit=limit)
+            return await self._walk(base, order, None, limit)
         value, after_id = after
         ties = await self._candidates.find(
-            {**base, sort_field: value, "_id": {"$gt": after_id}},
-            sort=[("_id", ASCENDING)],
+            {**base, order.field: value, "_id": order.beyond(after_id)},
+            sort=[("_id", DESCENDING if order.descending else ASCENDING)],
             limit=limit,
         )
         if len(ties) == limit:
             return ties
-        greater = await self._candidates.find(
-            {**base, sort_field: {"$gt": value}}, sort=order, limit=limit - len(ties)
+        return ties + await self._walk(base, order, value, limit - len(ties))
+
+    async def _walk(
+        self, base: dict[str, Any], order: SortOrder, after: Any | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` documents matching `base` whose sort value lies beyond `after`.
+
+        Read in windows of the sort value (`crm_shared.windows`) where the walked index
+        narrows on it; otherwise one read.
+        """
+
+        async def read(condition: dict[str, Any], wanted: int) -> list[dict[str, Any]]:
+            query = {**base, order.field: condition} if condition else base
+            return await self._candidates.find(query, sort=order.spec, limit=wanted)
+
+        if order.field not in KEY_AXES or not set(base) <= WINDOWED_FILTERS[order.field]:
+            return await read({} if after is None else order.beyond(after), limit)
+        windows = KeyWindows(KEY_AXES[order.field], descending=order.descending)
+        origin = None if after is not None else await self._window_origin(order)
+        documents: list[dict[str, Any]] = await windows.read_page(
+            read, after=after, origin=origin, limit=limit
         )
-        return ties + greater
+        if after is None and order.descending and documents and self._key_ends is not None:
+            self._key_ends.saw_newest(self._ends_key(order), documents[0].get(order.field))
+        return documents
+
+    async def _window_origin(self, order: SortOrder) -> Any | None:
+        """Where a first page's windows begin: the end of the tenant's records (any status)
+        the page starts from, as this process knows it (`KeyEnds`)."""
+        if self._key_ends is None:
+            return None
+        direction = DESCENDING if order.descending else ASCENDING
+
+        async def find_end() -> Any | None:
+            end = await self._candidates.find(
+                {}, sort=[(order.field, direction)], limit=1, projection={order.field: 1}
+            )
+            return end[0].get(order.field) if end else None
+
+        return await self._key_ends.end(
+            self._ends_key(order), descending=order.descending, find_end=find_end
+        )
+
+    def _ends_key(self, order: SortOrder) -> tuple[str, str, str]:
+        return (self.tenant_id, CANDIDATES_COLLECTION, order.field)
 
     async def sharing_block_keys(
         self, keys: list[str], *, exclude_id: str, limit: int
@@ -552,6 +633,27 @@ SORT_FIELDS = {
     "created_at": "_id",
     "updated_at": "updated_at",
     "name": "last_name",
+}
+# The sort fields a page is read in windows of, and the filters under which the walked index
+# narrows on them: `_id` ends both `tenant_id, status, _id` and `tenant_id, search_tokens,
+# status, _id`; `updated_at` follows only the equalities of `tenant_id, status, updated_at,
+# _id`. Fields no index leads with after the tenant are checked on each record the walk
+# reaches, so they leave the walk as it is. Under a filter on an indexed field (a location, a
+# segment) the database may walk that field's index, which a window would not narrow: each
+# window would read it whole again.
+KEY_AXES: dict[str, KeyAxis[Any]] = {"_id": OBJECT_IDS, "updated_at": TIMES}
+UNINDEXED_FILTERS = {
+    "tags",
+    "skills",
+    "source",
+    "owner_id",
+    "pools",
+    "marketing_consent",
+    "engagement_score",
+}
+WINDOWED_FILTERS = {
+    "_id": {"status", "search_tokens", *UNINDEXED_FILTERS},
+    "updated_at": {"status", *UNINDEXED_FILTERS},
 }
 
 
