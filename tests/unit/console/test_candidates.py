@@ -575,7 +575,7 @@ async def test_the_list_offers_pool_stage_segment_consent_and_engagement_filters
         "segment_id": "s1",
         "marketing_consent": "false",
         "min_engagement": "2.5",
-        "sort": "created_at",
+        "sort": "-created_at",
         "limit": "25",
     }
     # As the person types, htmx asks for the rows alone: one call.

@@ -13,7 +13,13 @@ SOURCES = {
     "career_site": "Career site",
     "ats_import": "ATS import",
 }
-SORTS = {"created_at": "Newest", "updated_at": "Recently updated", "name": "Name"}
+SORTS = {
+    "-created_at": "Newest",
+    "-updated_at": "Recently updated",
+    "name": "Name",
+    "created_at": "Oldest",
+}
+DEFAULT_SORT = "-created_at"
 CONSENT = {"yes": "Given", "no": "Not given"}
 PAGE_SIZE = 25
 # A pool and stage in one select value: `<pool id>` (any stage) or `<pool id>::<stage>`.
@@ -30,7 +36,7 @@ class CandidateFilters:
     skills: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     source: str = ""
-    sort: str = "created_at"
+    sort: str = DEFAULT_SORT
     cursor: str = ""
     location: str = ""
     placement: str = ""
@@ -42,13 +48,13 @@ class CandidateFilters:
     def from_query(cls, query: dict[str, str]) -> CandidateFilters:
         """Filters from the page's query string; unknown sources and sorts are dropped."""
         source = query.get("source", "")
-        sort = query.get("sort", "created_at")
+        sort = query.get("sort", DEFAULT_SORT)
         return cls(
             q=query.get("q", "").strip()[:200],
             skills=_words(query.get("skills")),
             tags=_words(query.get("tags")),
             source=source if source in SOURCES else "",
-            sort=sort if sort in SORTS else "created_at",
+            sort=sort if sort in SORTS else DEFAULT_SORT,
             cursor=query.get("cursor", ""),
             location=query.get("location", "").strip()[:200],
             placement=query.get("placement", "").strip()[:200],
