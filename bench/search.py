@@ -80,6 +80,13 @@ def shapes() -> dict[str, dict[str, Any]]:
         "list + source filter, newest first": {"source": "event", "sort": "-created_at"},
         "search 'senior' (about 1 in 4)": {"q": "senior"},
         "search 'senior', newest first": {"q": "senior", "sort": "-created_at"},
+        "search 'senior', page 2": {"q": "senior", "skip": 50},
+        "search 'senior', page 200": {"q": "senior", "skip": 10_000},
+        "search 'senior', newest first, page 200": {
+            "q": "senior",
+            "sort": "-created_at",
+            "skip": 10_000,
+        },
         "search 'zalando' (about 1 in 25)": {"q": "zalando"},
         "search prefix 'zal'": {"q": "zal"},
         "search 'senior python'": {"q": "senior python"},

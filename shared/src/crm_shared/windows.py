@@ -123,7 +123,9 @@ class KeyWindows(Generic[ValueT]):
         while True:
             edge = place - span if self.descending else place + span
             last = edge < self.axis.lowest if self.descending else edge > self.axis.highest
-            condition = near if last else {**near, **self._until(edge)}
+            # The far edge first: on a multikey index the Rust server bounds the scan by the
+            # first operator on a field only, and the near side has been read already.
+            condition = near if last else {**self._until(edge), **near}
             documents = await read(condition, limit - len(found))
             found.extend(documents)
             if last or len(found) >= limit:
