@@ -122,6 +122,11 @@ async def test_a_page_of_a_dense_burst_reads_a_few_hundred_of_a_hundred_thousand
     )
     assert page == keys[50_001:50_026]
     assert store.matched < 1_000, store.reads
+    # Each bounded window names its far edge first (what the Rust server bounds a multikey
+    # scan by), then the near one.
+    assert [list(condition) for condition in store.reads if len(condition) == 2] == [
+        ["$lt", "$gt"]
+    ] + [["$lt", "$gte"]] * (sum(len(c) == 2 for c in store.reads) - 1)
     # Newest first, from the newest key as the repository remembers it.
     newest = KeyWindows(OBJECT_IDS, descending=True)
     store.matched = 0
