@@ -76,6 +76,7 @@ def shapes() -> dict[str, dict[str, Any]]:
         "list, newest first, page 1,000": {"sort": "-created_at", "skip": 50_000},
         "list, recently updated first": {"sort": "-updated_at"},
         "list, name order, first page": {"sort": "name"},
+        "list, name order, page 1,000": {"sort": "name", "skip": 50_000},
         "list + source filter": {"source": "event"},
         "list + source filter, newest first": {"source": "event", "sort": "-created_at"},
         "search 'senior' (about 1 in 4)": {"q": "senior"},

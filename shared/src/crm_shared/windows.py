@@ -90,8 +90,47 @@ class DateTimeAxis:
         return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=number)
 
 
+class TextAxis:
+    """Strings, placed by their first three code points (BSON orders strings by their UTF-8
+    bytes, which is code point order): a window of a name order spans a stretch of names
+    (`Mül`-`Mün`), growing to whole initials."""
+
+    # Code points of a place (the longer a prefix, the finer the first windows).
+    width = 3
+    base = 0x110000
+    first_span = 1
+    lowest = 0
+    highest = base**width - 1
+
+    def number(self, value: Any) -> int | None:
+        if not isinstance(value, str):
+            return None
+        points = [ord(character) for character in value[: self.width]]
+        points += [0] * (self.width - len(points))
+        place = 0
+        for point in points:
+            place = place * self.base + point
+        return place
+
+    def value(self, number: int) -> str:
+        points: list[int] = []
+        for _ in range(self.width):
+            number, point = divmod(number, self.base)
+            points.insert(0, point)
+        text = []
+        for point in points:
+            if 0xD800 <= point < 0xE000:
+                # UTF-8 has no surrogates: the least string past them keeps the order.
+                text.append(chr(0xE000))
+                break
+            text.append(chr(point))
+        # A trailing 0 is the end of a shorter string ("Al" sorts before "Al" + anything).
+        return "".join(text).rstrip("\x00")
+
+
 OBJECT_IDS = ObjectIdAxis()
 TIMES = DateTimeAxis()
+TEXTS = TextAxis()
 
 
 @dataclass(frozen=True)

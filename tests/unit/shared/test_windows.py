@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crm_shared.windows import OBJECT_IDS, TIMES, KeyAxis, KeyEnds, KeyWindows
+from crm_shared.windows import OBJECT_IDS, TEXTS, TIMES, KeyAxis, KeyEnds, KeyWindows
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -104,6 +104,31 @@ async def test_time_pages_are_those_of_one_read(descending: bool) -> None:
     origin = datetime(2030, 1, 1, tzinfo=UTC) if descending else min(keys)
     found = await every_page(KeyWindows(TIMES, descending=descending), store, origin, 20)
     assert found == sorted(set(keys), reverse=descending)
+
+
+NAMES = ["Müller", "Muller", "Mül", "de Vries", "Ørsted", "王芳", "Zoë", "", "A", "Al", "Ab"]
+
+
+async def test_name_pages_are_those_of_one_read() -> None:
+    rng = random.Random(5)
+    keys = sorted({rng.choice(NAMES) + rng.choice(["", "a", "son", "ßen"]) for _ in range(300)})
+    store = Store(keys)
+    found = await every_page(KeyWindows(TEXTS), store, min(keys), 4)
+    assert found == keys
+
+
+def test_an_edge_a_span_away_lies_beyond_the_value() -> None:
+    samples: list[tuple[KeyAxis[Any], Any]] = [
+        *((TEXTS, name) for name in NAMES),
+        (TIMES, datetime(2026, 12, 5, 10, 0, 0, 500, tzinfo=UTC)),
+        (OBJECT_IDS, "65a0000000000000000000ff"),
+    ]
+    for axis, value in samples:
+        place = axis.number(value)
+        assert place is not None
+        assert axis.value(place + axis.first_span) > value
+        if place - axis.first_span >= axis.lowest:
+            assert axis.value(place - axis.first_span) < value
 
 
 async def test_a_page_of_a_dense_burst_reads_a_few_hundred_of_a_hundred_thousand() -> None:

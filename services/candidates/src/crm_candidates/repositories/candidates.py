@@ -35,7 +35,7 @@ from crm_shared import (
     from_document,
     to_document,
 )
-from crm_shared.windows import OBJECT_IDS, TIMES, KeyAxis, KeyEnds, KeyWindows
+from crm_shared.windows import OBJECT_IDS, TEXTS, TIMES, KeyAxis, KeyEnds, KeyWindows
 
 logger = logging.getLogger(__name__)
 # Fields derived from the profile and stored beside it for queries; never part of the model.
@@ -636,12 +636,12 @@ SORT_FIELDS = {
 }
 # The sort fields a page is read in windows of, and the filters under which the walked index
 # narrows on them: `_id` ends both `tenant_id, status, _id` and `tenant_id, search_tokens,
-# status, _id`; `updated_at` follows only the equalities of `tenant_id, status, updated_at,
-# _id`. Fields no index leads with after the tenant are checked on each record the walk
-# reaches, so they leave the walk as it is. Under a filter on an indexed field (a location, a
+# status, _id`; `updated_at` and `last_name` follow only the equalities of `tenant_id, status,
+# <field>, _id`. Fields no index leads with after the tenant are checked on each record the
+# walk reaches, so they leave the walk as it is. Under a filter on an indexed field (a location, a
 # segment) the database may walk that field's index, which a window would not narrow: each
 # window would read it whole again.
-KEY_AXES: dict[str, KeyAxis[Any]] = {"_id": OBJECT_IDS, "updated_at": TIMES}
+KEY_AXES: dict[str, KeyAxis[Any]] = {"_id": OBJECT_IDS, "updated_at": TIMES, "last_name": TEXTS}
 UNINDEXED_FILTERS = {
     "tags",
     "skills",
@@ -654,6 +654,7 @@ UNINDEXED_FILTERS = {
 WINDOWED_FILTERS = {
     "_id": {"status", "search_tokens", *UNINDEXED_FILTERS},
     "updated_at": {"status", *UNINDEXED_FILTERS},
+    "last_name": {"status", *UNINDEXED_FILTERS},
 }
 
 
