@@ -15,6 +15,7 @@ is the usual shape.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -73,7 +74,9 @@ async def run_migrations(
 
     While another replica holds the migrations lease, waits for it (polling every
     `poll_seconds`); a replica that died holding it is taken over once its lease expires.
-    The lease is renewed before each migration, so one migration may take up to `lease`.
+    The lease is renewed every third of `lease` while a migration runs, so a migration may
+    take as long as it needs (a backfill of a million records) without another replica
+    starting it too.
     """
     ordered = _checked(migrations)
     if not ordered:
@@ -102,7 +105,7 @@ async def run_migrations(
                     "(a migration outlasted the lease)"
                 )
             logger.info("applying migration %d %s", migration.version, migration.name)
-            await migration.apply(database)
+            await _apply_holding(turn, migration, database)
             await database[MIGRATIONS_COLLECTION].insert_one(
                 {"_id": migration.version, "name": migration.name, "applied_at": utc_now()}
             )
@@ -110,6 +113,28 @@ async def run_migrations(
     finally:
         await turn.release()
     return applied
+
+
+async def _apply_holding(turn: NamedLease, migration: Migration, database: Database) -> None:
+    """Runs one migration, renewing the lease while it runs; should the lease be lost (the
+    database unreachable longer than the lease), the migration is cancelled rather than run
+    beside the replica that took the lease over."""
+    applying = asyncio.ensure_future(migration.apply(database))
+    try:
+        while True:
+            done, _ = await asyncio.wait({applying}, timeout=turn.lease.total_seconds() / 3)
+            if done:
+                applying.result()
+                return
+            if not await turn.renew():
+                raise MigrationHistoryError(
+                    f"lost the migrations lease while migration {migration.version} ran"
+                )
+    finally:
+        if not applying.done():
+            applying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await applying
 
 
 def migrations_hook(

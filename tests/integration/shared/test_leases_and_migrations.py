@@ -148,6 +148,49 @@ async def test_a_migration_that_fails_is_not_recorded_and_runs_again(database: D
     assert len(attempts) == 2
 
 
+async def test_a_migration_longer_than_the_lease_keeps_it_and_runs_once(
+    database: Database,
+) -> None:
+    runs: list[str] = []
+
+    async def backfill(database: Database) -> None:
+        runs.append("started")
+        await asyncio.sleep(1.5)  # five times the lease below: renewed meanwhile
+        runs.append("finished")
+
+    migrations = [Migration(1, "slow backfill", backfill)]
+    lease = timedelta(seconds=0.3)
+    first = asyncio.ensure_future(run_migrations(database, migrations, lease=lease))
+    await asyncio.sleep(0.6)  # past the first lease: a replica starting now must wait
+    second = await run_migrations(database, migrations, lease=lease, poll_seconds=0.05)
+    assert await first == [1]
+    assert second == []
+    assert runs == ["started", "finished"]
+
+
+async def test_a_migration_that_loses_its_lease_is_stopped(database: Database) -> None:
+    stopped: list[str] = []
+
+    async def backfill(database: Database) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+
+    lease = timedelta(seconds=0.3)
+    running = asyncio.ensure_future(
+        run_migrations(database, [Migration(1, "slow backfill", backfill)], lease=lease)
+    )
+    await asyncio.sleep(0.2)
+    # Another owner takes the lease (as after a stall longer than the lease).
+    await database["leases"].update_one({"_id": "migrations"}, {"$set": {"lease_owner": "other"}})
+    with pytest.raises(MigrationHistoryError, match="lost the migrations lease"):
+        await asyncio.wait_for(running, timeout=10)
+    assert stopped == ["cancelled"]
+    assert await applied_migrations(database) == {}
+
+
 async def test_a_renamed_or_renumbered_migration_is_refused(database: Database) -> None:
     async def nothing(database: Database) -> None:
         return None
