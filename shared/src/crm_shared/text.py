@@ -11,6 +11,11 @@ _PLAIN_SPELLING = str.maketrans(
      "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "\u0131": "i", "ħ": "h",
      "Ħ": "H", "ŧ": "t", "Ŧ": "T"}
 )  # fmt: skip
+# German umlauts spelt out, as a name is written without them (Müller as Mueller, Jörg as
+# Joerg, in passports and e-mail addresses): a recruiter types either.
+_UMLAUTS_SPELT_OUT = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
+)
 # Apostrophes inside a name (O'Connor, the typographic ones too), which a search may leave out.
 APOSTROPHES = "'\u2019\u2018\u02bc`"
 
@@ -26,3 +31,8 @@ def fold(text: str) -> str:
 def without_apostrophes(text: str) -> str:
     """The text with the apostrophes inside names left out: `O'Connor` -> `OConnor`."""
     return text.translate(str.maketrans("", "", APOSTROPHES))
+
+
+def umlauts_spelt_out(text: str) -> str:
+    """The text with German umlauts written as two letters: `Müller` -> `Mueller`."""
+    return unicodedata.normalize("NFC", text).translate(_UMLAUTS_SPELT_OUT)

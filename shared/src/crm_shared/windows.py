@@ -17,10 +17,14 @@ A window only bounds the read when the query walks an index whose range the sort
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from crm_shared.mongo import Document
 
 ValueT = TypeVar("ValueT")
 ValueT_co = TypeVar("ValueT_co", covariant=True)
@@ -242,3 +246,31 @@ class KeyEnds:
                 self._ends[slot] = value
         except TypeError:  # keys of another type than the remembered one: keep it
             return
+
+
+async def batches_in_id_order(
+    collection: AsyncCollection[Document], projection: Mapping[str, Any], *, batch: int
+) -> AsyncIterator[list[Document]]:
+    """Every document of `collection` (all tenants: a migration's walk) in `_id` order,
+    `batch` at a time, each batch read in windows of the id.
+
+    Asked as one `_id > last` query per batch, the walk read the rest of the collection for
+    every batch on SecantusDB: quadratic, 200 reads of up to 100,000 records for 100,000.
+    """
+    first = await collection.find({}, {"_id": 1}).sort("_id", 1).limit(1).to_list()
+    if not first:
+        return
+
+    async def read(condition: Condition, wanted: int) -> list[Any]:
+        query = {"_id": condition} if condition else {}
+        return await collection.find(query, projection).sort("_id", 1).limit(wanted).to_list()
+
+    windows = KeyWindows(OBJECT_IDS)
+    after: Any | None = None
+    while True:
+        documents = await windows.read_page(read, after=after, origin=first[0]["_id"], limit=batch)
+        if documents:
+            yield documents
+        if len(documents) < batch:
+            return
+        after = documents[-1]["_id"]

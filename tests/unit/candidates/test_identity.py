@@ -129,6 +129,13 @@ def test_search_tokens_hold_words_and_prefixes_folded() -> None:
     assert query_tokens("  ENGIN  zoë ") == ["engin", "zoe"]
 
 
+def test_a_german_name_is_found_with_its_umlauts_spelt_out_or_dropped() -> None:
+    # Composed and decomposed (as macOS writes it) alike.
+    tokens = set(search_tokens(["Jörg Müller", "Ba\u0308cker GmbH"]))
+    for query in ("mueller", "muller", "müller", "joerg", "jorg", "baecker", "backer", "mue"):
+        assert set(query_tokens(query)) <= tokens, query
+
+
 def test_a_name_with_an_apostrophe_is_found_with_or_without_it() -> None:
     tokens = set(search_tokens(["Siobhán O'Connor", "D\u2019Angelo"]))
     for query in ("oconnor", "o connor", "connor", "O'Connor", "dangelo", "angelo", "siobhan"):

@@ -24,4 +24,6 @@ MIGRATIONS = [
     Migration(4, "candidates-search-folding", refresh_search_fields),
     # Words in Greek, Cyrillic, CJK and other scripts became search tokens (December 2026).
     Migration(5, "candidates-search-any-script", refresh_search_fields),
+    # Umlauts spelt out became search tokens too: Müller found by `mueller` (December 2026).
+    Migration(6, "candidates-search-umlauts", refresh_search_fields),
 ]

@@ -1,9 +1,12 @@
-"""Migration 4 writes every stored record's search tokens and block keys again with today's
-folding: records stored before it are found by `lukasz`, `oconnor`, `gudmundsdottir`."""
+"""Migrations 4-6 write every stored record's search tokens and block keys again with today's
+folding: records stored before it are found by `lukasz`, `oconnor`, `gudmundsdottir`,
+`mueller`."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -62,3 +65,33 @@ async def test_records_stored_with_the_old_folding_are_found_as_typed(database: 
     assert stored["c0"]["block_keys"]
     # Each record keeps its tenant.
     assert [stored[f"c{n}"]["tenant_id"] for n in range(3)] == ["t1", "t1", "t2"]
+
+
+async def test_every_record_is_refreshed_once_walking_ids_in_windows(database: Database) -> None:
+    rng = random.Random(2)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    ids = sorted(
+        f"{int((start + timedelta(days=rng.uniform(0, 600))).timestamp()):08x}"
+        f"{rng.getrandbits(64):016x}"
+        for _ in range(40)
+    )
+    await database[CANDIDATES_COLLECTION].insert_many(
+        [
+            {
+                "_id": candidate_id,
+                "tenant_id": f"t{index % 3}",
+                "first_name": "Jörg",
+                "last_name": f"Müller{index}",
+                "search_tokens": [],
+                "block_keys": [],
+            }
+            for index, candidate_id in enumerate(ids)
+        ]
+    )
+    await refresh_search_fields(database, batch=4)
+    stored = await database[CANDIDATES_COLLECTION].find().sort("_id", 1).to_list()
+    assert [document["_id"] for document in stored] == ids
+    for index, document in enumerate(stored):
+        assert {"joerg", "jorg", f"mueller{index}", f"muller{index}"} <= set(
+            document["search_tokens"]
+        )

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from rapidfuzz import fuzz
 
 from crm_shared import normalise_email
-from crm_shared.text import fold, without_apostrophes
+from crm_shared.text import fold, umlauts_spelt_out, without_apostrophes
 
 EMAIL_KEY = "email"
 PHONE_KEY = "phone"
@@ -137,8 +137,13 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
     """Folded words of `texts` and their prefixes, for keyword search over an ordinary index."""
     tokens: set[str] = set()
     for text in texts:
-        # `O'Connor` is found by `o connor`, `connor` and `oconnor`.
-        words = query_tokens(text or "") + query_tokens(without_apostrophes(text or ""))
+        # `O'Connor` is found by `o connor`, `connor` and `oconnor`; `Müller` by `muller`
+        # and `mueller`.
+        words = (
+            query_tokens(text or "")
+            + query_tokens(without_apostrophes(text or ""))
+            + query_tokens(umlauts_spelt_out(text or ""))
+        )
         for word in words:
             tokens.update(
                 word[:length]

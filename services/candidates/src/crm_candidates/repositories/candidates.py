@@ -35,7 +35,15 @@ from crm_shared import (
     from_document,
     to_document,
 )
-from crm_shared.windows import OBJECT_IDS, TEXTS, TIMES, KeyAxis, KeyEnds, KeyWindows
+from crm_shared.windows import (
+    OBJECT_IDS,
+    TEXTS,
+    TIMES,
+    KeyAxis,
+    KeyEnds,
+    KeyWindows,
+    batches_in_id_order,
+)
 
 logger = logging.getLogger(__name__)
 # Fields derived from the profile and stored beside it for queries; never part of the model.
@@ -719,23 +727,15 @@ async def backfill_derived_fields(database: Database, *, batch: int = 500) -> No
 
 async def refresh_search_fields(database: Database, *, batch: int = 500) -> None:
     """Writes every record's search tokens and block keys again with today's folding (Łukasz
-    found by `lukasz`, O'Connor by `oconnor`), a batch at a time in `_id` order.
+    found by `lukasz`, O'Connor by `oconnor`, Müller by `mueller`), a batch at a time in `_id`
+    order.
 
     Deliberately cross-tenant, like `backfill_derived_fields`: it runs once per database as a
     migration; each record keeps its tenant."""
     collection = database[CANDIDATES_COLLECTION]
-    after: str | None = None
     refreshed = 0
-    while documents := (
-        await collection.find(
-            {} if after is None else {"_id": {"$gt": after}},
-            {"first_name": 1, "last_name": 1, "current_title": 1, "current_company": 1,
-             "skills": 1, "tenant_id": 1},
-        )
-        .sort("_id", ASCENDING)
-        .limit(batch)
-        .to_list()
-    ):  # fmt: skip
+    fields = ("first_name", "last_name", "current_title", "current_company", "skills", "tenant_id")
+    async for documents in batches_in_id_order(collection, dict.fromkeys(fields, 1), batch=batch):
         await collection.bulk_write(
             [
                 UpdateOne(
@@ -747,7 +747,6 @@ async def refresh_search_fields(database: Database, *, batch: int = 500) -> None
             ordered=False,
         )
         refreshed += len(documents)
-        after = str(documents[-1]["_id"])
     if refreshed:
         logger.info("refreshed the search tokens of %d candidate records", refreshed)
 
