@@ -368,7 +368,10 @@ def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -
     others = [
         person("c0c0c0c0c0c0", "Małgorzata", "O'Connor"),
         person("d0d0d0d0d0d0", "Þóra", "Guðmundsdóttir"),
+        person("e0e0e0e0e0e0", "Jörg", "Müller-Lüdenscheidt"),
     ]
+    for query in ("joerg mueller", "jorg muller", "luedensch", "Jörg Lüd"):
+        assert [p["first_name"] for p in door_matches(others, query)] == ["Jörg"], query
     assert [p["first_name"] for p in door_matches(others, "malgorzata")] == ["Małgorzata"]
     assert [p["first_name"] for p in door_matches(others, "oconnor")] == ["Małgorzata"]
     assert [p["first_name"] for p in door_matches(others, "o connor")] == ["Małgorzata"]

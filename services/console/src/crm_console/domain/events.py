@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
-from crm_shared.text import APOSTROPHES, fold, without_apostrophes
+from crm_shared.text import APOSTROPHES, fold, umlauts_spelt_out, without_apostrophes
 
 KINDS = {
     "career_fair": "Career fair",
@@ -421,8 +421,11 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
 def name_parts(name: str) -> list[str]:
     """The parts of a name a door search may start, folded: split at spaces and hyphens, and
     a part with an apostrophe both apart and joined (Okonkwo-Adébáyọ̀ gives `okonkwo` and
-    `adebayo`; O'Connor gives `o`, `connor` and `oconnor`)."""
-    parts = _NAME_SEPARATORS.split(fold(name))
+    `adebayo`; O'Connor gives `o`, `connor` and `oconnor`), and with German umlauts dropped
+    or spelt out (Müller gives `muller` and `mueller`)."""
+    parts = _NAME_SEPARATORS.split(fold(name)) + _NAME_SEPARATORS.split(
+        fold(umlauts_spelt_out(name))
+    )
     apart = [piece for part in parts for piece in _APOSTROPHE_SPLIT.split(part)]
     joined = [without_apostrophes(part) for part in parts]
     return [part for part in dict.fromkeys([*apart, *joined]) if part]
