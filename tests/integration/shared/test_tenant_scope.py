@@ -61,3 +61,25 @@ async def test_find_in_asks_in_slices_and_finds_every_match_of_the_tenant(
     assert sorted(d["_id"] for d in found) == sorted(f"a{n}" for n in range(0, count, 2))
     assert await acme.find_in("n", []) == []
     await client.close()
+
+
+async def test_in_batches_walks_every_match_of_the_tenant_once_from_one_cursor(
+    mongodb_uri: str,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    collection = client[unique("scope")]["things"]
+    acme = TenantScopedCollection(collection, "acme")
+    await acme.insert_many([{"_id": f"a{n:03d}", "n": n} for n in range(23)])
+    await TenantScopedCollection(collection, "globex").insert_many(
+        [{"_id": f"g{n:03d}", "n": n} for n in range(23)]
+    )
+    batches = [
+        [document["_id"] for document in batch]
+        async for batch in acme.in_batches(
+            {"n": {"$gte": 3}}, batch=5, sort=[("_id", 1)], projection={"_id": 1}
+        )
+    ]
+    assert [len(batch) for batch in batches] == [5, 5, 5, 5]
+    assert [i for batch in batches for i in batch] == [f"a{n:03d}" for n in range(3, 23)]
+    assert [batch async for batch in acme.in_batches({"n": -1}, batch=5)] == []
+    await client.close()

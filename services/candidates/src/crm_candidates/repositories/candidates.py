@@ -624,16 +624,13 @@ class CandidateRepository:
 
     async def ids_matching(self, query: dict[str, Any], *, batch: int) -> AsyncIterator[list[str]]:
         """The ids of every active candidate matching a compiled query, in batches of `batch`."""
-        after: str | None = None
-        active = {"$and": [query, {"status": ACTIVE}]}
-        while True:
-            scoped = {"$and": [active, {"_id": {"$gt": after}}]} if after else active
-            documents = await self._candidates.find(scoped, sort=[("_id", ASCENDING)], limit=batch)
-            if not documents:
-                return
-            ids = [document["_id"] for document in documents]
-            yield ids
-            after = ids[-1]
+        async for documents in self._candidates.in_batches(
+            {"$and": [query, {"status": ACTIVE}]},
+            batch=batch,
+            sort=[("_id", ASCENDING)],
+            projection={"_id": 1},
+        ):
+            yield [document["_id"] for document in documents]
 
 
 # Sort orders of the candidate list: an indexed field, ties broken by id.
