@@ -222,7 +222,12 @@ async def test_a_waitlisted_registrant_is_a_candidate_and_asked_for_consent_once
     registrations = f"/public/v1/events/{event['id']}/registrations"
     seated = await stack.gateway.post(registrations, json=person("seated"))
     assert seated.json()["status"] == "registered"
-    waiting_person = person("waiting", answers={"job_news": True})
+    # A person with one name: no last name sent.
+    waiting_person = {
+        field: value
+        for field, value in person("waiting", answers={"job_news": True}).items()
+        if field != "last_name"
+    }
     waiting = await stack.gateway.post(registrations, json=waiting_person)
     assert waiting.json()["status"] == "waitlisted", waiting.text
     address = waiting_person["email"]
@@ -237,6 +242,7 @@ async def test_a_waitlisted_registrant_is_a_candidate_and_asked_for_consent_once
     candidate_id = requested["data"]["candidate_id"]
     candidate = (await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)).json()
     assert (candidate["source"], candidate["events_registered"]) == ("event", [])
+    assert (candidate["first_name"], candidate["last_name"]) == (waiting_person["first_name"], "")
 
     # A seat frees up: promoted, registered on the candidate, and not asked a second time.
     cancelled = await stack.gateway.post(

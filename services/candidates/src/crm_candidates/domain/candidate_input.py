@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from crm_candidates.domain.models import CandidateSource, WorkPreferences
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Empty for a person with one name (Indonesia, parts of India, Myanmar...).
+LastName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    Field(description="Empty for a person with one name."),
+]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -46,7 +52,7 @@ class CandidateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     first_name: Name
-    last_name: Name
+    last_name: LastName = ""
     emails: list[EmailStr] = Field(min_length=1, max_length=10)
     phones: list[Phone] = Field(default_factory=list, max_length=10, description=PHONES_DESCRIPTION)
     headline: ShortText | None = None

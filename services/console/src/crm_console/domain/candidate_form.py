@@ -20,7 +20,8 @@ TEXT_FIELDS = {
 }
 # List fields: typed comma- or line-separated.
 LIST_FIELDS = {"emails": "E-mails", "phones": "Phones", "skills": "Skills", "tags": "Tags"}
-REQUIRED = frozenset({"first_name", "last_name", "emails"})
+# A person may have one name: the last name may stay empty.
+REQUIRED = frozenset({"first_name", "emails"})
 # Text fields the API accepts as null (a field emptied on an edit is cleared).
 CLEARABLE = frozenset({"current_title", "current_company", "location"})
 CUSTOM_PREFIX = "cf-"

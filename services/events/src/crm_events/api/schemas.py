@@ -344,8 +344,10 @@ class PersonCreate(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
     last_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
-    ]
+        str,
+        StringConstraints(strip_whitespace=True, max_length=100),
+        Field(description="Empty for a person with one name."),
+    ] = ""
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
 
 
