@@ -24,7 +24,11 @@ POOLS = [
     {"id": "p1", "name": "Backend", "stages": ["New", "Screen"]},
     {"id": "p2", "name": "Design", "stages": ["Lead", "Talked"]},
 ]
-FORM = {**htmx_headers(), "content-type": "application/x-www-form-urlencoded"}
+
+
+def form_headers() -> dict[str, str]:
+    """Minted per call: an internal token expires in 60 s."""
+    return {**htmx_headers(), "content-type": "application/x-www-form-urlencoded"}
 
 
 def list_api(api: Api) -> None:
@@ -108,7 +112,7 @@ async def test_the_selection_is_added_to_a_pool_at_a_stage_and_who_failed_is_nam
         "name.c2": "Bo Li",
     }
     answer = await client.post(
-        "/console/candidates/bulk", content=str(httpx.QueryParams(form)), headers=FORM
+        "/console/candidates/bulk", content=str(httpx.QueryParams(form)), headers=form_headers()
     )
     assert answer.status_code == 200, answer.text
     [call] = [c for c in api.calls if c.method == "POST"]
@@ -132,7 +136,7 @@ async def test_an_empty_selection_is_explained_before_the_api_is_asked(console: 
     answer = await client.post(
         "/console/candidates/bulk",
         content=str(httpx.QueryParams({"action": "tag", "tags": "x"})),
-        headers=FORM,
+        headers=form_headers(),
     )
     assert answer.status_code == 422
     assert "Select at least one candidate in the list" in answer.text
@@ -159,7 +163,7 @@ async def test_the_selection_is_tagged_or_enrolled_with_one_call(
     )
     form = {"action": action, "tags": "q1", "sequence_id": "s1", "candidate_ids": "c1"}
     answer = await client.post(
-        "/console/candidates/bulk", content=str(httpx.QueryParams(form)), headers=FORM
+        "/console/candidates/bulk", content=str(httpx.QueryParams(form)), headers=form_headers()
     )
     assert answer.status_code == 200, answer.text
     [call] = [c for c in api.calls if c.method == "POST"]
