@@ -1296,3 +1296,118 @@ async def test_a_refused_enrolment_action_shows_the_apis_reason(site: Console) -
     assert [c.url.path for c in api.calls if c.url.path != "/api/v1/team"] == [
         "/api/v1/sequences/s1/enrolments/c1/resume"
     ]
+
+
+def figures(sent: int, opened: int, **more: Any) -> dict[str, Any]:
+    return {
+        "sent": sent,
+        "delivered": sent,
+        "bounced": 0,
+        "opened": opened,
+        "clicked": more.get("clicked", 0),
+        "replied": more.get("replied", 0),
+        "unsubscribed": more.get("unsubscribed", 0),
+        "complained": 0,
+        "delivery_rate": 1.0 if sent else None,
+        "bounce_rate": 0.0 if sent else None,
+        "open_rate": round(opened / sent, 4) if sent else None,
+        "click_rate": round(more.get("clicked", 0) / sent, 4) if sent else None,
+        "reply_rate": round(more.get("replied", 0) / sent, 4) if sent else None,
+        "unsubscribe_rate": round(more.get("unsubscribed", 0) / sent, 4) if sent else None,
+        "complaint_rate": 0.0 if sent else None,
+    }
+
+
+async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Console) -> None:
+    """The A/B table counts the test groups (A 2, B 1); the message report every message (8),
+    with opens, clicks, replies and unsubscribes in total and per variant."""
+    client, api = site
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed", sent=8))
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
+    assert 'hx-get="/console/broadcasts/b1/report"' in page.text
+    api.answer(
+        "GET",
+        "/api/v1/analytics/broadcasts/b1",
+        body={
+            "report": "broadcast",
+            "id": "b1",
+            "from": "2026-12-01",
+            "to": "2026-12-02",
+            "breakdown": "variant",
+            "totals": figures(8, 4, clicked=2, replied=1, unsubscribed=1),
+            "series": [],
+            "groups": [
+                {"key": "A", "label": "A", "figures": figures(6, 3, clicked=2), "series": []},
+                {"key": "B", "label": "B", "figures": figures(2, 1, replied=1), "series": []},
+            ],
+        },
+    )
+    panel = await client.get("/console/broadcasts/b1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    assert '<td data-figure="sent">8</td>' in panel.text
+    assert '<td data-figure="opened">4 (50.0 %)</td>' in panel.text
+    assert '<td data-figure="unsubscribed">1 (12.5 %)</td>' in panel.text
+    assert '<th scope="col">Variant A</th>' in panel.text
+    assert '<td data-figure="sent-A">6</td>' in panel.text
+    assert '<td data-figure="replied-B">1 (50.0 %)</td>' in panel.text
+    # Its CSV in both kinds, passed through with the separator asked for.
+    assert 'href="/console/broadcasts/b1/report.csv"' in panel.text
+    assert 'href="/console/broadcasts/b1/report.csv?separator=semicolon"' in panel.text
+    api.routes[("GET", "/api/v1/analytics/broadcasts/b1")] = httpx.Response(
+        200,
+        content=b"figure;value\r\n",
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="broadcast-b1-report.csv"',
+        },
+    )
+    csv = await client.get(
+        "/console/broadcasts/b1/report.csv?separator=semicolon", headers=gateway_headers(MARK)
+    )
+    assert csv.status_code == 200
+    assert csv.headers["content-disposition"] == 'attachment; filename="broadcast-b1-report.csv"'
+    assert dict(api.calls[-1].url.params) == {"format": "csv", "separator": "semicolon"}
+    await client.get("/console/broadcasts/b1/report.csv", headers=gateway_headers(MARK))
+    assert dict(api.calls[-1].url.params) == {"format": "csv"}
+
+
+async def test_a_broadcast_analytics_saw_no_mail_of_says_so_in_its_report(site: Console) -> None:
+    client, api = site
+    api.answer(
+        "GET",
+        "/api/v1/analytics/broadcasts/b1",
+        404,
+        {"title": "Not Found", "status": 404, "detail": "no messages of broadcast b1"},
+    )
+    panel = await client.get("/console/broadcasts/b1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200
+    assert "Not shown: no mail of this broadcast has been sent yet." in panel.text
+    # A draft sends nothing: no report is asked for.
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("draft"))
+    page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
+    assert "/broadcasts/b1/report" not in page.text
+
+
+async def test_an_undecided_ab_test_says_when_it_will_be_decided(site: Console) -> None:
+    client, api = site
+    ab_test = {
+        "variants": [{"name": "A", "subject": "a"}, {"name": "B", "subject": "b"}],
+        "test_ends_at": "2026-12-24T09:25:00+00:00",
+        "winner": None,
+        "results": [
+            {
+                "name": "A",
+                "subject": "a",
+                "sent": 2,
+                "opened": 1,
+                "clicked": 0,
+                "open_rate": 0.5,
+                "click_rate": 0.0,
+                "messages": 2,
+            }
+        ],
+    }
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("sending") | {"ab_test": ab_test})
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert "to be decided at <time" in panel.text
+    assert ": decided at" not in panel.text

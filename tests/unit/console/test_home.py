@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_console.domain.charts import pipeline_by_pool_and_stage
 from crm_console.domain.home import (
     DateRange,
     engagement_chart,
@@ -265,3 +266,27 @@ async def test_a_range_the_api_refuses_is_said_and_the_rest_of_home_renders(
     assert 'id="range-from"' in page.text
     assert 'aria-invalid="true"' in page.text
     assert "The period could not be read" in page.text
+
+
+def test_each_pools_bar_stacks_its_stages_in_the_pools_own_order() -> None:
+    chart = pipeline_by_pool_and_stage(
+        [
+            {"name": "Backend", "stages": ["New", "Screen", "Offer"], "member_counts": {"New": 2}},
+            {"name": "Design", "stages": ["Lead", "New", "Applied"], "member_counts": {"Lead": 1}},
+        ]
+    )
+    assert chart["data"]["labels"] == ["Backend", "Design"]
+    datasets = chart["data"]["datasets"]
+    assert [d["label"] for d in datasets] == [
+        "Backend: New",
+        "Backend: Screen",
+        "Backend: Offer",
+        "Design: Lead",
+        "Design: New",
+        "Design: Applied",
+    ]
+    # A dataset is one pool's: its value on that pool's bar, none on the others.
+    assert datasets[0]["data"] == [2, None]
+    assert datasets[3]["data"] == [None, 1]
+    # Coloured by the place in the pool's own pipeline.
+    assert datasets[0]["backgroundColor"] == datasets[3]["backgroundColor"]

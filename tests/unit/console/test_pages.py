@@ -170,9 +170,10 @@ async def test_home_shows_what_it_may_read_and_says_why_for_the_rest(
     chart = json.loads(config.replace("&#39;", "'"))
     assert chart["data"]["labels"] == ["Backend", "Design"]
     assert [(d["label"], d["data"]) for d in chart["data"]["datasets"]] == [
-        ("New", [3, 0]),
-        ("Hired", [0, 0]),
-        ("Portfolio", [0, 2]),
+        ("Backend: New", [3, None]),
+        ("Backend: Hired", [0, None]),
+        ("Design: New", [None, 0]),
+        ("Design: Portfolio", [None, 2]),
     ]
     # The console acts with the browser's own session and CSRF token, nothing else.
     for call in api.calls:

@@ -177,8 +177,10 @@ async def test_the_board_has_a_column_per_stage_and_a_card_per_member(console: C
     # One call for the members, with the largest page.
     [members_call] = [c for c in api.calls if c.url.path == "/api/v1/pools/p1/members"]
     assert members_call.url.params["limit"] == "200"
-    # Bulk choices: the other pools, and the sequences one may still enrol in.
-    assert '<option value="p2">Design</option>' in page.text
+    # Bulk choices: the other pools at each of their stages (the first is the pool alone),
+    # and the sequences one may still enrol in.
+    assert '<option value="p2">Design: New</option>' in page.text
+    assert '<option value="p2::Contacted">Design: Contacted</option>' in page.text
     assert '<option value="p1">' not in page.text
     assert "Nurture" in page.text
     assert "Old" not in page.text

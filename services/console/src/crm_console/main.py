@@ -32,6 +32,7 @@ from crm_console.api.pages import sign_in_location
 from crm_console.config import ConsoleSettings
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.pools import target_value
 from crm_console.domain.problems import CHECK_THE_FIELDS, field_label
 from crm_shared import build_platform, create_service_app
 
@@ -57,6 +58,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     templates.env.globals["check_the_fields"] = CHECK_THE_FIELDS
     # An API field path in words, where a refusal lists the fields it names.
     templates.env.filters["field_label"] = field_label
+    # A pool (and stage) as the bulk actions' pool select names it.
+    templates.env.globals["target_value"] = target_value
     container = ConsoleContainer(settings=settings, gateway=GatewayApi(client), templates=templates)
 
     async def close_client() -> AsyncIterator[None]:

@@ -30,6 +30,7 @@ from crm_console.domain.analytics import (
     time_zone_error,
     time_zone_names,
 )
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 from crm_console.domain.settings import SETTINGS
@@ -187,7 +188,7 @@ async def funnel_csv(request: Request, viewer: CurrentViewer, state: Container) 
     """The funnel the query asks for, as the analytics API's CSV file."""
     desk = AnalyticsDesk(state.gateway)
     query, _, _ = await _question(request, viewer, desk)
-    return _file(await desk.funnel_csv(viewer.caller, query))
+    return _file(await desk.funnel_csv(viewer.caller, query, csv_params(request.query_params)))
 
 
 @router.get("/attribution.csv")
@@ -197,7 +198,7 @@ async def attribution_csv(request: Request, viewer: CurrentViewer, state: Contai
     query, _, _ = await _question(request, viewer, desk)
     if "lookback_days" in query.errors:
         raise ApiProblem(_not_asked(query).problem or Problem(422, "Not asked", ""))
-    return _file(await desk.attribution_csv(viewer.caller, query))
+    return _file(await desk.attribution_csv(viewer.caller, query, csv_params(request.query_params)))
 
 
 # The weekly reports compiled (docs/analytics.md "Weekly report")
@@ -229,9 +230,15 @@ async def weekly_reports_page(
 
 
 @router.get("/weekly-reports/{week}.csv")
-async def weekly_report_csv(week: str, viewer: CurrentViewer, state: Container) -> Response:
-    """One report as the analytics API's CSV file."""
-    return _file(await WeeklyReports(state.gateway).csv(viewer.caller, week))
+async def weekly_report_csv(
+    week: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """One report as the analytics API's CSV file, comma or semicolon separated."""
+    return _file(
+        await WeeklyReports(state.gateway).csv(
+            viewer.caller, week, csv_params(request.query_params)
+        )
+    )
 
 
 @router.get("/weekly-reports/{week}")

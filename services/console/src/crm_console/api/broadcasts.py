@@ -13,6 +13,7 @@ from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, r
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
 from crm_console.domain import broadcasts as rules
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 
@@ -168,6 +169,44 @@ async def progress(
         "broadcasts/progress.html",
         {**_vocabulary(), "b": broadcast, "problem": None},
         viewer=viewer,
+    )
+
+
+@router.get("/{broadcast_id}/report")
+async def report(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The broadcast's message report (analytics): every message sent, opened, clicked,
+    replied to, unsubscribed from, in total and per A/B variant; loaded after the page."""
+    found = await BroadcastDesk(state.gateway).report(viewer.caller, broadcast_id)
+    return render(
+        request,
+        state.templates,
+        "broadcasts/report.html",
+        {
+            "broadcast_id": broadcast_id,
+            "report": found,
+            "live": request.query_params.get("live") == "1",
+            "figures": rules.MESSAGE_FIGURES,
+            "figure_cell": rules.figure_cell,
+            "variant_label": rules.variant_label,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/{broadcast_id}/report.csv")
+async def report_csv(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The message report as the analytics API's CSV file, comma or semicolon separated."""
+    download = await BroadcastDesk(state.gateway).report_csv(
+        viewer.caller, broadcast_id, csv_params(request.query_params)
+    )
+    return Response(
+        download.content,
+        media_type=download.media_type,
+        headers={**download.headers, "Cache-Control": "no-store"},
     )
 
 

@@ -20,7 +20,9 @@ from crm_console.api.deps import (
     require,
 )
 from crm_console.api.forms import form_values
+from crm_console.api.selection import bulk_form_answer
 from crm_console.application.candidates import CandidateDirectory
+from crm_console.application.pools import Choices, TalentPools
 from crm_console.domain.candidate_form import (
     CHANGED_MEANWHILE,
     CONSENT_ACTIONS,
@@ -47,6 +49,7 @@ from crm_console.domain.candidates import (
 from crm_console.domain.forms import FormValues, first
 from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.pools import BulkRequest
 from crm_console.domain.problems import Problem
 from crm_console.domain.profile import erasure_confirmed, erasure_phrase, full_name
 
@@ -83,11 +86,42 @@ async def candidate_list(request: Request, viewer: CurrentViewer, state: Contain
     if is_htmx(request):
         context["page"] = await directory.search(viewer.caller, filters)
         return render(request, state.templates, "candidates/results.html", context, viewer=viewer)
-    page, choices = await asyncio.gather(
-        directory.search(viewer.caller, filters), directory.filter_choices(viewer.caller)
+    pools = TalentPools(state.gateway)
+    page, choices, sequences = await asyncio.gather(
+        directory.search(viewer.caller, filters),
+        directory.filter_choices(viewer.caller),
+        pools.sequences(viewer.caller) if viewer.may("sequences:write") else _nothing(),
     )
-    context.update(page=page, choices=choices, consent=CONSENT, placement_value=placement_value)
+    context.update(
+        page=page,
+        choices=choices,
+        # The bulk actions offer the pools the filter lists (with their stages): no other read.
+        bulk_choices=Choices(pools=choices.pools, sequences=sequences),
+        bulk={},
+        errors={},
+        summary=[],
+        consent=CONSENT,
+        placement_value=placement_value,
+    )
     return render(request, state.templates, "candidates/list.html", context, viewer=viewer)
+
+
+async def _nothing() -> None:
+    return None
+
+
+@router.post("/bulk")
+async def bulk_action(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
+    """Adds the candidates ticked in the list to a pool (at a stage), tags them or enrols them
+    in a sequence (one API call); the form says what became of each, naming who was not."""
+    return await bulk_form_answer(
+        request,
+        viewer,
+        state,
+        bulk_url=f"{CONSOLE_PREFIX}/candidates/bulk",
+        where="in the list",
+        select_all=True,
+    )
 
 
 def _form_context(
@@ -224,6 +258,53 @@ async def candidate_profile(
         "candidates/profile.html",
         {"profile": profile, "errors": {}, "typed": {}, "people": people, **CONSENT_CHOICES},
         viewer=viewer,
+    )
+
+
+@router.post("/{candidate_id}/pools")
+async def add_to_pool(
+    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Adds the candidate to the pool (at the stage) chosen on the profile, as the bulk action
+    does for one; the pools panel comes back with the placements read again and what became
+    of the addition (added, a member already, not active), or the API's refusal."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    bulk = BulkRequest.from_form({**form, "action": "add_to_pool"}, [candidate_id])
+    errors = {key: said for key, said in bulk.errors().items() if key == "target_pool"}
+    directory = CandidateDirectory(state.gateway)
+    summary: list[str] = []
+    problem = None
+    if not errors:
+        pools_api = TalentPools(state.gateway)
+        try:
+            every_pool = await pools_api.pools(viewer.caller)
+            summary = await pools_api.act(
+                viewer.caller, bulk, Choices(pools=every_pool, sequences=None)
+            )
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            problem = refused.problem
+            errors = dict(refused.problem.field_errors)
+    candidate, placed, pools = await directory.placements(viewer.caller, candidate_id)
+    return render(
+        request,
+        state.templates,
+        "candidates/pools_panel.html",
+        {
+            "candidate_id": candidate_id,
+            "candidate_name": full_name(candidate),
+            "placements": placed,
+            "pool_choices": pools,
+            "may_add": viewer.may("pools:write"),
+            # Done: the select starts empty again; refused: it keeps the choice.
+            "bulk": {} if summary else bulk,
+            "errors": errors,
+            "problem": problem,
+            "summary": summary,
+        },
+        viewer=viewer,
+        status_code=422 if errors and not problem else (problem.status if problem else 200),
     )
 
 

@@ -32,6 +32,7 @@ from crm_console.application.events import (
     RegistrantLink,
 )
 from crm_console.container import ConsoleContainer
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.embedding import embed_frame_code, embed_path, embed_script_code
 from crm_console.domain.events import (
     ANSWER_FIELD,
@@ -210,9 +211,14 @@ async def event_page(
 
 
 @router.get("/{event_id}/report.csv")
-async def event_report_csv(event_id: str, viewer: CurrentViewer, state: Container) -> Response:
-    """The event's report as a CSV file (the analytics API's own, with its file name)."""
-    download = await EventDesk(state.gateway).report_csv(viewer.caller, event_id)
+async def event_report_csv(
+    event_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The event's report as a CSV file (the analytics API's own, with its file name), comma
+    or semicolon separated."""
+    download = await EventDesk(state.gateway).report_csv(
+        viewer.caller, event_id, csv_params(request.query_params)
+    )
     return Response(
         download.content,
         media_type=download.media_type,

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import SIGN_IN_CSP, Api, Container, CurrentViewer, is_htmx, render
 from crm_console.application.home import HomeDashboard
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.home import PRESETS, DateRange
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.signing_out import after_sign_out, page_left, safe_return_path
@@ -89,7 +90,9 @@ async def home(request: Request, viewer: CurrentViewer, state: Container) -> HTM
 async def home_charts_csv(request: Request, viewer: CurrentViewer, state: Container) -> Response:
     """Home's charts over the range the query asks for, as the analytics API's CSV file."""
     span = DateRange.from_query(dict(request.query_params), datetime.now(UTC).date())
-    download = await HomeDashboard(state.gateway).range_csv(viewer.caller, span)
+    download = await HomeDashboard(state.gateway).range_csv(
+        viewer.caller, span, csv_params(request.query_params)
+    )
     return Response(
         download.content,
         media_type=download.media_type,

@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
+from crm_console.api.selection import bulk_form_answer
 from crm_console.application.pools import TalentPools
 from crm_console.container import ConsoleContainer
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import (
     BULK_ACTIONS,
-    BulkRequest,
     stage_rows,
     stages_from_text,
     stages_with,
@@ -134,38 +134,13 @@ async def bulk_action(
 ) -> HTMLResponse:
     """Adds the selected members to another pool, tags them or enrols them in a sequence
     (one API call); the form comes back saying what became of each."""
-    form = await request.form()
-    selected = [str(value) for value in form.getlist("candidate_ids")]
-    bulk = BulkRequest.from_form(dict(form), selected)
-    pools = TalentPools(state.gateway)
-    choices = await pools.choices(viewer.caller, pool_id)
-    errors = bulk.errors()
-    summary: list[str] = []
-    problem = None
-    if not errors:
-        try:
-            summary = await pools.act(viewer.caller, bulk, choices)
-        except SignedOut:
-            raise
-        except ApiProblem as refused:
-            problem = refused.problem
-    return render(
+    return await bulk_form_answer(
         request,
-        state.templates,
-        "pools/bulk_form.html",
-        {
-            "pool_id": pool_id,
-            "choices": choices,
-            "actions": BULK_ACTIONS,
-            "bulk": bulk,
-            "errors": errors,
-            "problem": problem,
-            "summary": summary,
-            # Done: say for how many, and untick them on the board (out of band).
-            "acted_on": bulk.candidate_ids if summary else [],
-        },
-        viewer=viewer,
-        status_code=422 if errors else (problem.status if problem else 200),
+        viewer,
+        state,
+        bulk_url=f"{CONSOLE_PREFIX}/pools/{pool_id}/bulk",
+        where="on the board",
+        pool_id=pool_id,
     )
 
 

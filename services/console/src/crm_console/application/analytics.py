@@ -207,16 +207,26 @@ class AnalyticsDesk:
             )
         )
 
-    async def funnel_csv(self, caller: Caller, query: AnalyticsQuery) -> Download:
-        """The funnel as the API's CSV file (a row per funnel and step)."""
+    async def funnel_csv(
+        self, caller: Caller, query: AnalyticsQuery, params: dict[str, str] | None = None
+    ) -> Download:
+        """The funnel as the API's CSV file (a row per funnel and step; `params`: its
+        separator)."""
         return await self._api.download(
-            caller, f"{API}/analytics/funnel", {**query.funnel_params(), "format": "csv"}
+            caller,
+            f"{API}/analytics/funnel",
+            {**query.funnel_params(), "format": "csv", **(params or {})},
         )
 
-    async def attribution_csv(self, caller: Caller, query: AnalyticsQuery) -> Download:
-        """The credits as the API's CSV file (a row per credited touch)."""
+    async def attribution_csv(
+        self, caller: Caller, query: AnalyticsQuery, params: dict[str, str] | None = None
+    ) -> Download:
+        """The credits as the API's CSV file (a row per credited touch; `params`: its
+        separator)."""
         return await self._api.download(
-            caller, f"{API}/analytics/attribution", {**query.attribution_params(), "format": "csv"}
+            caller,
+            f"{API}/analytics/attribution",
+            {**query.attribution_params(), "format": "csv", **(params or {})},
         )
 
     async def pool_health(self, caller: Caller, pool_id: str) -> Part:

@@ -41,6 +41,8 @@ class CandidateProfile:
     candidate: dict[str, Any]
     custom_fields: list[LabelledValue]
     pools: list[Placement]
+    # Every pool (with its stages), for "Add to pool".
+    pool_choices: list[dict[str, Any]]
     # Each a `Part`: the panel's data or why the person cannot see it.
     timeline: Part
     engagement: Part
@@ -137,6 +139,7 @@ class CandidateDirectory:
                 candidate.get("custom_fields") or {}, items(definitions.data)
             ),
             pools=placements(candidate.get("pools") or [], items(pools.data)),
+            pool_choices=items(pools.data),
             timeline=timeline if timeline.unavailable else Part(data=entries),
             engagement=engagement,
             consents=consents,
@@ -145,6 +148,20 @@ class CandidateDirectory:
             notes=notes if notes.unavailable else Part(data=items(notes.data)),
             duplicates=duplicates,
             ats=ats,
+        )
+
+    async def placements(
+        self, caller: Caller, candidate_id: str
+    ) -> tuple[dict[str, Any], list[Placement], list[dict[str, Any]]]:
+        """The candidate, their pool placements by name and every pool (read together)."""
+        candidate, pools = await asyncio.gather(
+            self._api.get(caller, f"{API}/candidates/{candidate_id}"),
+            part(self._api.get(caller, f"{API}/pools")),
+        )
+        return (
+            candidate,
+            placements(candidate.get("pools") or [], items(pools.data)),
+            items(pools.data),
         )
 
     async def notes(self, caller: Caller, candidate_id: str) -> list[dict[str, Any]]:

@@ -105,10 +105,12 @@ class EventDesk:
             started=has_started(event, datetime.now(UTC)),
         )
 
-    async def report_csv(self, caller: Caller, event_id: str) -> Download:
-        """The event's analytics report as the API's CSV file."""
+    async def report_csv(
+        self, caller: Caller, event_id: str, params: dict[str, str] | None = None
+    ) -> Download:
+        """The event's analytics report as the API's CSV file (`params`: its separator)."""
         return await self._api.download(
-            caller, f"/api/v1/analytics/events/{event_id}", {"format": "csv"}
+            caller, f"/api/v1/analytics/events/{event_id}", {"format": "csv", **(params or {})}
         )
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:

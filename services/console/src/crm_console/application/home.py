@@ -111,8 +111,13 @@ class HomeDashboard:
             ),
         )
 
-    async def range_csv(self, caller: Caller, span: DateRange) -> Download:
-        """The charts' figures over `span` as the API's CSV file (a row per period)."""
+    async def range_csv(
+        self, caller: Caller, span: DateRange, params: dict[str, str] | None = None
+    ) -> Download:
+        """The charts' figures over `span` as the API's CSV file (a row per period; `params`:
+        its separator)."""
         return await self._api.download(
-            caller, f"{API}/analytics/timeseries", {**_series_query(span), "format": "csv"}
+            caller,
+            f"{API}/analytics/timeseries",
+            {**_series_query(span), "format": "csv", **(params or {})},
         )

@@ -94,19 +94,19 @@ class TalentPools:
             caller, "DELETE", f"{API}/pools/{pool_id}/stages/{quote(stage, safe='')}"
         )
 
-    async def choices(self, caller: Caller, pool_id: str) -> Choices:
-        """The other pools (to add the selection to) and the active sequences (to enrol it in)."""
-        pools, sequences = await asyncio.gather(
-            self.pools(caller), _readable(self._api.get(caller, f"{API}/sequences"))
-        )
-        return Choices(
-            pools=[pool for pool in pools if pool["id"] != pool_id],
-            sequences=(
-                None
-                if sequences is None
-                else [s for s in sequences if s.get("status") in ("active", "paused")]
-            ),
-        )
+    async def choices(self, caller: Caller, pool_id: str | None = None) -> Choices:
+        """The pools (to add the selection to; on a board the others) and the active or
+        paused sequences (to enrol it in)."""
+        pools, sequences = await asyncio.gather(self.pools(caller), self.sequences(caller))
+        return Choices(pools=[pool for pool in pools if pool["id"] != pool_id], sequences=sequences)
+
+    async def sequences(self, caller: Caller) -> list[dict[str, Any]] | None:
+        """The sequences a selection may be enrolled in (active or paused); None when the
+        person may not read sequences."""
+        sequences = await _readable(self._api.get(caller, f"{API}/sequences"))
+        if sequences is None:
+            return None
+        return [s for s in sequences if s.get("status") in ("active", "paused")]
 
     async def board(self, caller: Caller, pool_id: str, cursor: str | None = None) -> Board:
         """The pool, a page of its members with their stages (one call), and the choices of
@@ -139,18 +139,18 @@ class TalentPools:
 
     async def act(self, caller: Caller, request: BulkRequest, choices: Choices) -> list[str]:
         """Runs a bulk action with one API call; what became of the selection, as sentences."""
-        ids = request.candidate_ids
+        ids, names = request.candidate_ids, request.names
         if request.action == "add_to_pool":
             target = next(
                 (p["name"] for p in choices.pools if p["id"] == request.pool_id), "the pool"
             )
+            body: dict[str, Any] = {"candidate_ids": ids}
+            if request.stage:
+                body["stage"] = request.stage
             outcome = await self._api.send(
-                caller,
-                "POST",
-                f"{API}/pools/{request.pool_id}/members/bulk",
-                {"candidate_ids": ids},
+                caller, "POST", f"{API}/pools/{request.pool_id}/members/bulk", body
             )
-            return bulk_summary(request.action, outcome, f"“{target}”")
+            return bulk_summary(request.action, outcome, f"“{target}”", names, at=request.stage)
         if request.action == "tag":
             outcome = await self._api.send(
                 caller,
@@ -158,7 +158,7 @@ class TalentPools:
                 f"{API}/candidates/tags",
                 {"candidate_ids": ids, "tags": request.tags},
             )
-            return bulk_summary(request.action, outcome, ", ".join(request.tags))
+            return bulk_summary(request.action, outcome, ", ".join(request.tags), names)
         target = next(
             (s["name"] for s in choices.sequences or [] if s["id"] == request.sequence_id),
             "the sequence",
@@ -169,4 +169,4 @@ class TalentPools:
             f"{API}/sequences/{request.sequence_id}/enrolments",
             {"candidate_ids": ids},
         )
-        return bulk_summary(request.action, outcome, f"“{target}”")
+        return bulk_summary(request.action, outcome, f"“{target}”", names)

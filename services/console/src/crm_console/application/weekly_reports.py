@@ -67,8 +67,11 @@ class WeeklyReports:
             mails = Part(data=items(mails.data))
         return WeeklyReport(report=report, mails=mails)
 
-    async def csv(self, caller: Caller, week: str) -> Download:
-        """One report as the analytics API's CSV file (a row per figure, source and step)."""
+    async def csv(
+        self, caller: Caller, week: str, params: dict[str, str] | None = None
+    ) -> Download:
+        """One report as the analytics API's CSV file (a row per figure, source and step;
+        `params`: its separator)."""
         return await self._api.download(
-            caller, f"{REPORTS}/{quote(week, safe='')}", {"format": "csv"}
+            caller, f"{REPORTS}/{quote(week, safe='')}", {"format": "csv", **(params or {})}
         )

@@ -146,3 +146,33 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
         when = f"{schedule.get('date')} at {str(schedule.get('local_time'))[:5]}"
         return f"On {when} in each candidate's time zone"
     return "Now"
+
+
+# The analytics API's message report of a broadcast, as the page shows it: each figure with
+# its rate (of `delivered`; `bounced` of `sent`), in the API's order (docs/analytics.md).
+MESSAGE_FIGURES: tuple[tuple[str, str, str | None], ...] = (
+    ("sent", "Sent", None),
+    ("delivered", "Delivered", "delivery_rate"),
+    ("bounced", "Bounced", "bounce_rate"),
+    ("opened", "Opened", "open_rate"),
+    ("clicked", "Clicked", "click_rate"),
+    ("replied", "Replied", "reply_rate"),
+    ("unsubscribed", "Unsubscribed", "unsubscribe_rate"),
+    ("complained", "Reported as spam", "complaint_rate"),
+)
+
+
+def figure_cell(figures: Mapping[str, Any], key: str, rate: str | None) -> str:
+    """A figure and its rate as a cell reads it: `3 (37.5 %)`; a rate the API left null (its
+    divisor was 0) is left out."""
+    count = int(figures.get(key) or 0)
+    share = figures.get(rate) if rate else None
+    if share is None:
+        return str(count)
+    return f"{count} ({float(share) * 100:.1f} %)"
+
+
+def variant_label(group: Mapping[str, Any]) -> str:
+    """A report group's name: its A/B variant, or the whole broadcast (no test: no key)."""
+    key = str(group.get("key") or "")
+    return f"Variant {key}" if key else "Everyone"

@@ -55,19 +55,31 @@ def bar(
 
 
 def pipeline_by_pool_and_stage(pools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Members per stage of each talent pool, stages stacked in each pool's own order.
+    """Members per stage of each talent pool, each pool's bar stacked in its own stage order.
 
-    Pools name their stages freely; a stage name shared by several pools is one series."""
-    stage_names: list[str] = []
-    for pool in pools:
-        for stage in pool.get("stages", []):
-            if stage not in stage_names:
-                stage_names.append(stage)
-    series = {
-        stage: [int(pool.get("member_counts", {}).get(stage, 0)) for pool in pools]
-        for stage in stage_names
-    }
-    return stacked_bar([str(pool["name"]) for pool in pools], series, title="Pipeline by pool")
+    Chart.js stacks a bar's parts in the order of the datasets, one order for every bar: with
+    one dataset per stage name, a pool whose stages another pool lists in another order (or
+    that shares none, "Applied" after "New") would stack out of its own order. So each pool's
+    stages are datasets of their own (`Backend: Screen`, a value on that pool's bar only),
+    pool by pool in each pool's order, coloured by their place in the pool's pipeline."""
+    names = [str(pool["name"]) for pool in pools]
+    datasets: list[dict[str, Any]] = []
+    for index, pool in enumerate(pools):
+        counts: Mapping[str, Any] = pool.get("member_counts") or {}
+        for place, stage in enumerate(pool.get("stages", [])):
+            datasets.append(
+                {
+                    "label": f"{pool['name']}: {stage}",
+                    "data": [
+                        int(counts.get(stage, 0)) if other == index else None
+                        for other in range(len(pools))
+                    ],
+                    "backgroundColor": PALETTE[place % len(PALETTE)],
+                }
+            )
+    chart = stacked_bar(names, {}, title="Pipeline by pool")
+    chart["data"]["datasets"] = datasets
+    return chart
 
 
 def lines(

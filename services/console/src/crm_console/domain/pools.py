@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_console.domain.candidates import PLACEMENT_SEPARATOR
+
 # Members a board shows at once (the API's largest page: one call per board).
 BOARD_PAGE = 200
 # Candidates one bulk action takes (the API's limit for adding to a pool and tagging).
@@ -82,34 +84,62 @@ def board_columns(
     ]
 
 
+# A selection's names travel with it (`name.<candidate id>` fields beside the checkboxes), so
+# the outcome names who was not acted on without another read.
+NAME_PREFIX = "name."
+
+
+def target_value(pool_id: str, stage: str | None = None) -> str:
+    """The bulk form's pool select value: a pool (its first stage) or a pool and a stage."""
+    return f"{pool_id}{PLACEMENT_SEPARATOR}{stage}" if stage else pool_id
+
+
 @dataclass(frozen=True)
 class BulkRequest:
-    """An action on the selected members, as the board's form sent it."""
+    """An action on the selected candidates, as a bulk form (a pool's board, the candidate
+    list, a profile) sent it."""
 
     action: str
     candidate_ids: list[str]
     pool_id: str = ""
+    # The stage to add them at; empty: the pool's first stage.
+    stage: str = ""
     tags: list[str] = field(default_factory=list)
     sequence_id: str = ""
+    names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any], candidate_ids: list[str]) -> BulkRequest:
         tags = [part.strip() for part in str(form.get("tags", "")).split(",") if part.strip()]
+        pool_id, _, stage = str(form.get("target_pool", "")).partition(PLACEMENT_SEPARATOR)
+        ids = list(dict.fromkeys(candidate_ids))
+        names = {
+            key[len(NAME_PREFIX) :]: " ".join(str(value).split())
+            for key, value in form.items()
+            if key.startswith(NAME_PREFIX) and str(value).strip()
+        }
         return cls(
             action=str(form.get("action", "")),
-            candidate_ids=list(dict.fromkeys(candidate_ids)),
-            pool_id=str(form.get("target_pool", "")),
+            candidate_ids=ids,
+            pool_id=pool_id,
+            stage=stage if pool_id else "",
             tags=list(dict.fromkeys(tags)),
             sequence_id=str(form.get("sequence_id", "")),
+            names={key: value for key, value in names.items() if key in ids},
         )
 
-    def errors(self) -> dict[str, str]:
+    @property
+    def target_value(self) -> str:
+        """The pool select's value this request was sent with (to keep it chosen)."""
+        return target_value(self.pool_id, self.stage) if self.pool_id else ""
+
+    def errors(self, where: str = "on the board") -> dict[str, str]:
         """What to fix before the API is asked, by the form's field name."""
         found: dict[str, str] = {}
         if self.action not in BULK_ACTIONS:
             found["action"] = "Choose what to do with the selection"
         if not self.candidate_ids:
-            found["selection"] = "Select at least one candidate on the board"
+            found["selection"] = f"Select at least one candidate {where}".strip()
         elif len(self.candidate_ids) > MAX_SELECTION:
             found["selection"] = f"Select at most {MAX_SELECTION} candidates at a time"
         if self.action == "add_to_pool" and not self.pool_id:
@@ -125,38 +155,59 @@ def _people(count: int) -> str:
     return f"{count} candidate{'s' if count != 1 else ''}"
 
 
-def bulk_summary(action: str, outcome: Mapping[str, Any], target: str) -> list[str]:
-    """What the API did with each of the selection, as sentences (nothing left unsaid)."""
+def _who(ids: Sequence[Any], names: Mapping[str, str] | None) -> str:
+    """`: Ana Ødegård, c9` after a sentence about people not acted on, when the form sent
+    their names (an id stands for a person it did not name)."""
+    if names is None or not ids:
+        return ""
+    return ": " + ", ".join(names.get(str(one), str(one)) for one in ids)
+
+
+def bulk_summary(
+    action: str,
+    outcome: Mapping[str, Any],
+    target: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    at: str = "",
+) -> list[str]:
+    """What the API did with each of the selection, as sentences (nothing left unsaid); with
+    `names`, each sentence about people not acted on names them; `at`: the stage added at."""
     if action == "add_to_pool":
         parts = [
-            (outcome.get("added", []), f"added to {target}"),
-            (outcome.get("already_members", []), f"in {target} already"),
-            (outcome.get("not_active", []), "archived or merged, not added"),
-            (outcome.get("unknown", []), "unknown, not added"),
+            (outcome.get("added", []), f"added to {target}{f' at {at}' if at else ''}", False),
+            (outcome.get("already_members", []), f"in {target} already", True),
+            (outcome.get("not_active", []), "archived or merged, not added", True),
+            (outcome.get("unknown", []), "unknown, not added", True),
         ]
     elif action == "tag":
         parts = [
-            (outcome.get("tagged", []), f"tagged {target}"),
-            (outcome.get("already_tagged", []), "held the tags already"),
-            (outcome.get("not_active", []), "archived or merged, not tagged"),
-            (outcome.get("unknown", []), "unknown, not tagged"),
+            (outcome.get("tagged", []), f"tagged {target}", False),
+            (outcome.get("already_tagged", []), "held the tags already", True),
+            (outcome.get("not_active", []), "archived or merged, not tagged", True),
+            (outcome.get("unknown", []), "unknown, not tagged", True),
         ]
     else:
-        refused: dict[str, int] = {}
+        refused: dict[str, list[str]] = {}
         for item in outcome.get("refused", []):
             reason = str(item.get("reason", ""))
-            refused[reason] = refused.get(reason, 0) + 1
+            refused.setdefault(reason, []).append(str(item.get("candidate_id", "")))
         lines = (
             [f"{_people(len(outcome.get('enrolled', [])))} enrolled in {target}"]
             if outcome.get("enrolled")
             else []
         )
         lines.extend(
-            f"{_people(count)} not enrolled: {REFUSAL_REASONS.get(reason, reason)}"
-            for reason, count in refused.items()
+            f"{_people(len(ids))} not enrolled: {REFUSAL_REASONS.get(reason, reason)}"
+            f"{_who(ids, names)}"
+            for reason, ids in refused.items()
         )
         return lines or ["Nobody was enrolled"]
-    return [f"{_people(len(ids))} {what}" for ids, what in parts if ids] or ["Nothing changed"]
+    return [
+        f"{_people(len(ids))} {what}{_who(ids, names) if named else ''}"
+        for ids, what, named in parts
+        if ids
+    ] or ["Nothing changed"]
 
 
 @dataclass(frozen=True)

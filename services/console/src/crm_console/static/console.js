@@ -97,6 +97,34 @@
       off.hidden = box.checked;
     }
   });
+  // "Select all on this page" (a box with data-select-all="<name>") ticks or unticks every
+  // box of that name in its table; ticking them one by one keeps it in step.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box.matches && box.matches("input[type=checkbox]"))) {
+      return;
+    }
+    var table = box.closest("table");
+    if (!table) {
+      return;
+    }
+    var all = table.querySelector("input[type=checkbox][data-select-all]");
+    if (!all) {
+      return;
+    }
+    var boxes = table.querySelectorAll(
+      'input[type=checkbox][name="' + all.getAttribute("data-select-all") + '"]'
+    );
+    if (box === all) {
+      boxes.forEach(function (one) {
+        one.checked = all.checked;
+      });
+    } else {
+      all.checked = Array.prototype.every.call(boxes, function (one) {
+        return one.checked;
+      });
+    }
+  });
   // A link to share (an event's public registration page) is rendered as a path: the browser
   // knows the address people reach the console at, the console does not.
   function absoluteLinks(root) {
