@@ -65,12 +65,8 @@ class SegmentEvaluator:
         query = compile_segment_query(rule)
         async for ids in self.candidates.ids_matching(query, batch=RECOMPUTE_BATCH):
             await self._reconcile(affected, ids)
-        after: str | None = None
-        while members := await self.segments.member_ids(
-            segment.id, after=after, limit=RECOMPUTE_BATCH
-        ):
+        async for members in self.segments.member_id_batches(segment.id, batch=RECOMPUTE_BATCH):
             await self._reconcile(affected, members)
-            after = members[-1]
         if is_time_dependent(rule):
             await self._schedule_rechecks(rule)
         await self.segments.set_status(segment.id, SegmentStatus.READY)

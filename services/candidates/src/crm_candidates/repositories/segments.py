@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo import ASCENDING
@@ -139,6 +140,17 @@ class SegmentRepository:
             query, sort=[("candidate_id", ASCENDING)], limit=limit
         )
         return [document["candidate_id"] for document in documents]
+
+    async def member_id_batches(self, segment_id: str, *, batch: int) -> AsyncIterator[list[str]]:
+        """Every member candidate id of a segment, `batch` at a time from one cursor (see
+        `TenantScopedCollection.in_batches`)."""
+        async for documents in self._memberships.in_batches(
+            {"segment_id": segment_id},
+            batch=batch,
+            sort=[("candidate_id", ASCENDING)],
+            projection={"candidate_id": 1},
+        ):
+            yield [document["candidate_id"] for document in documents]
 
     async def enter(self, segment_id: str, candidate_id: str, *, session: Session) -> bool:
         """Makes the candidate a member; False if it already was."""
