@@ -62,6 +62,7 @@ pytestmark = pytest.mark.integration
 
 HALF_LIFE_DAYS = 30.0
 REPLY_WEIGHT = 8.0
+FLOOR = AnalyticsSettings.model_fields["engagement_republish_floor"].default
 DAY = timedelta(days=1)
 
 
@@ -373,7 +374,8 @@ def expected_health(seed: Seed, pool: str, as_of: datetime) -> dict[str, Any]:
             replies.setdefault(person(who), []).extend(d - now_days for d in times)
 
     def score(ages: list[float]) -> float:
-        return float(sum(REPLY_WEIGHT * 0.5 ** (age / HALF_LIFE_DAYS) for age in ages))
+        exact = float(sum(REPLY_WEIGHT * 0.5 ** (age / HALF_LIFE_DAYS) for age in ages))
+        return exact if round(exact, 4) > FLOOR else 0.0  # 0 at or below the floor
 
     def peak(ages: list[float]) -> float:
         return max(score([a - age for a in ages if a >= age]) for age in ages) if ages else 0.0

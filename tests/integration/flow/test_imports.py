@@ -19,7 +19,7 @@ from crm_candidates.repositories.collections import IMPORTS_COLLECTION
 from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import LocalUploadStore, UploadMissingError, utc_now
 from helpers import eventually, read_events, unique
-from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -665,3 +665,69 @@ async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbati
     assert dangerous == []
     missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)
     assert missing.status_code == 404
+
+
+async def test_yes_no_words_and_dates_are_read_as_a_spreadsheet_writes_them(
+    stack: Stack,
+) -> None:
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    for definition in (
+        {"key": "relocate", "label": "Relocate", "type": "boolean"},
+        {"key": "start_date", "label": "Start", "type": "date"},
+        {"key": "available_from", "label": "Available from", "type": "date"},
+    ):
+        created = await stack.gateway.post("/api/v1/custom-fields", json=definition, headers=admin)
+        assert created.status_code == 201, created.text
+    auth = stack.as_(ACME_TOKEN)
+    tag = unique("spreadsheet")
+    mapping = {
+        "Vorname": "first_name",
+        "Nachname": "last_name",
+        "E-Mail": "emails",
+        "Marketing consent (yes/no)": "marketing_consent",
+        "Umzug": "custom_fields.relocate",
+        "Start": "custom_fields.start_date",
+        "Beginn": "custom_fields.available_from",
+    }
+    response = await stack.gateway.post(
+        "/api/v1/imports", json={"mapping": mapping, "tags": [tag]}, headers=auth
+    )
+    assert response.status_code == 201, response.text
+    job = response.json()
+    # `Start` shows it is day-first by its last row; `Beginn` never tells, and the import
+    # names no region.
+    text = (
+        "Vorname;Nachname;E-Mail;Marketing consent (yes/no);Umzug;Start;Beginn\r\n"
+        f"Ada;Ja;{tag}-ja@x.org;ja;Nein;03/04/2025;\r\n"
+        f"Bea;Vielleicht;{tag}-vv@x.org;vielleicht;JA;;\r\n"
+        f"Cy;Ambiguous;{tag}-am@x.org;nein;;;01.02.2025\r\n"
+        f"Di;Serial;{tag}-se@x.org;NEIN;;46022;\r\n"
+        f"Ed;Unambiguous;{tag}-un@x.org;Oui;;31/12/2025;\r\n"
+    )
+    uploaded = await upload(stack, ACME_TOKEN, job["id"], text)
+    assert uploaded.status_code == 202, uploaded.text
+    done = await finished(stack, ACME_TOKEN, job["id"])
+    assert done["status"] == "completed", done
+    assert done["counts"]["created"] == 5
+    assert done["counts"]["with_warnings"] == 2
+    report = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
+        "items"
+    ]
+    assert [(e["row"], e["column"], e["field"], e["severity"]) for e in report] == [
+        (2, "Marketing consent (yes/no)", "marketing_consent", "warning"),
+        (3, "Beginn", "custom_fields.available_from", "warning"),
+    ]
+    assert report[0]["message"] == "`vielleicht` is not yes or no"
+    assert "no date in column `Beginn` has a day above 12" in report[1]["message"]
+    listed = await stack.gateway.get(
+        "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
+    )
+    people = {c["last_name"]: c for c in listed.json()["items"]}
+    assert people["Ja"]["marketing_consent"] is True
+    assert people["Ja"]["custom_fields"] == {"relocate": False, "start_date": "2025-04-03"}
+    assert people["Vielleicht"]["marketing_consent"] is False
+    assert people["Vielleicht"]["custom_fields"] == {"relocate": True}
+    assert people["Ambiguous"]["custom_fields"] == {}
+    assert people["Serial"]["custom_fields"] == {"start_date": "2025-12-31"}
+    assert people["Unambiguous"]["marketing_consent"] is True
+    assert people["Unambiguous"]["custom_fields"] == {"start_date": "2025-12-31"}

@@ -126,6 +126,84 @@ async def test_one_click_unsubscribe_withdraws_marketing_consent(
     assert [e["status"] for e in ledger["history"]] == ["granted", "withdrawn"]
 
 
+async def test_the_unsubscribe_link_opens_a_page_whose_button_unsubscribes(
+    stack: Stack, mongo: Mongo, kafka_bootstrap_servers: str
+) -> None:
+    candidate_id = await subscribed_candidate(stack, mongo)
+    token = link_token(stack, "unsubscribe", stack.acme, candidate_id, message_id="m-footer")
+    path = f"/public/v1/unsubscribe/{token}"
+    # A browser, and a link scanner that asks for anything: both get the page, nobody is
+    # unsubscribed by opening it.
+    for accept in ("text/html,application/xhtml+xml,*/*;q=0.8", "*/*"):
+        shown = await stack.gateway.get(path, headers={"Accept": accept})
+        assert shown.status_code == 200, shown.text
+        assert shown.headers["content-type"] == "text/html; charset=utf-8"
+        assert "stops our marketing emails" in shown.text
+        assert "<form method='post'>" in shown.text
+        assert "form-action 'self'" in shown.headers["content-security-policy"]
+        assert shown.headers["cache-control"] == "no-store"
+    candidate = await stack.gateway.get(
+        f"/api/v1/candidates/{candidate_id}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert candidate.json()["marketing_consent"] is True
+
+    # The page's button: the browser posts the form back to the same URL.
+    pressed = await stack.gateway.post(
+        path,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+    )
+    assert pressed.status_code == 200, pressed.text
+    assert pressed.headers["content-type"].startswith("text/html")
+    assert "You will not receive marketing messages any more." in pressed.text
+    await wait_for_recipient_consent(stack, mongo, stack.acme, candidate_id, False)
+    [withdrawn] = await read_events(
+        kafka_bootstrap_servers,
+        "consent.changed",
+        where=lambda e: e["subject"] == candidate_id and e["data"]["status"] == "withdrawn",
+        count=1,
+    )
+    assert withdrawn["data"]["message_id"] == "m-footer"
+    assert withdrawn["data"]["source"] == "unsubscribe_link"
+    # Opening the link again says so, with no button.
+    again = await stack.gateway.get(path, headers={"Accept": "text/html"})
+    assert "You are unsubscribed" in again.text
+    assert "<form" not in again.text
+
+
+async def test_a_bad_unsubscribe_link_opens_an_html_page_not_a_problem(
+    stack: Stack, mongo: Mongo
+) -> None:
+    candidate_id = await subscribed_candidate(stack, mongo)
+    forged = await stack.gateway.get("/public/v1/unsubscribe/forged.token")
+    assert forged.status_code == 404
+    assert forged.headers["content-type"] == "text/html; charset=utf-8"
+    assert "This link is not valid" in forged.text
+    # A preference-centre link is not an unsubscribe link.
+    preferences = link_token(stack, "preferences", stack.acme, candidate_id)
+    other = await stack.gateway.get(f"/public/v1/unsubscribe/{preferences}")
+    assert other.status_code == 404
+    assert "This link is not valid" in other.text
+    expired = link_token(
+        stack,
+        "unsubscribe",
+        stack.acme,
+        candidate_id,
+        expires_at=utc_now() - timedelta(minutes=1),
+    )
+    expired_page = await stack.gateway.get(f"/public/v1/unsubscribe/{expired}")
+    assert expired_page.status_code == 410
+    assert expired_page.headers["content-type"].startswith("text/html")
+    assert "new unsubscribe link" in expired_page.text
+    # A browser posting a forged link also gets a page; a mail client still a problem.
+    posted = await stack.gateway.post(
+        "/public/v1/unsubscribe/forged.token", headers={"Accept": "text/html"}
+    )
+    assert posted.status_code == 404
+    assert "This link is not valid" in posted.text
+    assert_problem(await stack.gateway.post("/public/v1/unsubscribe/forged.token"), 404)
+
+
 async def test_bad_links_and_bad_choices_are_problems(stack: Stack, mongo: Mongo) -> None:
     candidate_id = await subscribed_candidate(stack, mongo)
     preferences = link_token(stack, "preferences", stack.acme, candidate_id)

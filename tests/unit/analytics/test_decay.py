@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.decay import (
     RepublishPolicy,
     decayed,
@@ -93,6 +94,22 @@ def test_the_floor_is_published_as_zero() -> None:
     assert published_value(1.0, POLICY) == 0.0
     assert published_value(0.3, POLICY) == 0.0
     assert published_value(1.0001, POLICY) == 1.0001
+
+
+def test_by_default_one_open_counts_until_it_has_lost_half_its_weight() -> None:
+    """The floor is below the lightest weight: an open is published as its 1 (not as 0, as
+    with a floor equal to it) and due again when it reaches the floor, a half-life on."""
+    settings = AnalyticsSettings.model_fields
+    floor = settings["engagement_republish_floor"].default
+    open_weight = settings["engagement_weight_message_opened"].default
+    policy = RepublishPolicy(floor=floor)
+    assert floor < open_weight
+    assert published_value(open_weight, policy) == open_weight
+    assert next_republish(open_weight, NOW, 30.0, policy) == reaches_at(
+        open_weight, NOW, floor, 30.0
+    )
+    assert NOW + timedelta(days=29) < reaches_at(open_weight, NOW, floor, 30.0)
+    assert published_value(floor, policy) == 0.0
 
 
 def test_a_score_at_the_floor_is_due_at_once() -> None:

@@ -30,7 +30,11 @@ class AnalyticsSettings(ServiceSettings):
     )
     engagement_republish_ratio: float = Field(default=0.1, ge=0, lt=1)
     engagement_republish_floor: float = Field(
-        default=1.0, gt=0, description="A decayed score at or below it is published as 0."
+        default=0.5,
+        gt=0,
+        description="A score at or below it is 0, wherever it is shown or published; below "
+        "the lightest activity's weight (an open, 1), so one activity counts until it has "
+        "lost half its weight.",
     )
     engagement_republish_interval_seconds: float = Field(
         default=60.0, ge=0, description="Between two decay sweeps; 0 runs none."

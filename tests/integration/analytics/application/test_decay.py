@@ -16,24 +16,30 @@ import pytest
 
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
+from crm_analytics.application.engagement import explain_engagement
 from crm_analytics.application.merges import MergeFollower
+from crm_analytics.application.pool_health import _engagement as pool_engagement
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.decay import decayed, reaches_at
+from crm_analytics.domain.pool_health import SCORE_BUCKETS, bucket
 from crm_analytics.repositories import ensure_indexes
 from crm_analytics.repositories.engagement import SCORES_COLLECTION
 from crm_shared import (
     ENGAGEMENT_SCORED,
+    MESSAGE_OPENED,
     MESSAGE_REPLIED,
     CandidateMerged,
     CandidateProfile,
     EventEnvelope,
+    MessageOpened,
     MessageReplied,
     MongoClient,
     NamedLease,
     PersonalDataEraser,
     Session,
     in_transaction,
+    utc_now,
 )
 from helpers import unique
 from integration.service_storage import service_storage
@@ -157,11 +163,21 @@ async def test_a_score_is_published_again_at_each_step_of_its_decay_down_to_zero
         assert await sweep.run() == 1
         rounds += 1
         assert rounds < 20
-    assert await _published(setup, tenant, "ada") == [8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 0.0]
+    assert await _published(setup, tenant, "ada") == [
+        8.0,
+        7.0,
+        6.0,
+        5.0,
+        4.0,
+        3.0,
+        2.0,
+        1.0,
+        0.0,
+    ]
     assert stored is not None
     assert stored["score"] == 0.0
-    # 8 to the floor of 1 is three half-lives.
-    assert setup.clock.now - T0 == pytest.approx(timedelta(days=3 * HALF_LIFE), abs=timedelta(1))
+    # 8 to the floor of 0.5 is four half-lives.
+    assert setup.clock.now - T0 == pytest.approx(timedelta(days=4 * HALF_LIFE), abs=timedelta(1))
     setup.clock.now += timedelta(days=3650)
     assert await sweep.run() == 0
 
@@ -265,3 +281,42 @@ async def test_neither_an_erased_candidate_nor_a_merged_record_is_published_agai
     assert await _published(setup, tenant, "kept") == [8.0, 16.0, 0.0]
     assert await _published(setup, tenant, "gone") == []
     assert await _published(setup, tenant, "merged") == [8.0]
+
+
+async def test_one_open_is_the_same_score_wherever_it_is_shown(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate who opened one mail: what is published (the candidates list, its filters,
+    segments), the profile's explanation and pool health follow one rule: the open's 1, down
+    to the floor (0.5), then 0."""
+    tenant = unique("tenant")
+    setup.clock.now = utc_now()
+    monkeypatch.setattr("crm_analytics.application.engagement.utc_now", setup.clock)
+    opened = setup.storage.outbox.envelope(
+        MESSAGE_OPENED,
+        tenant_id=tenant,
+        subject="ivy",
+        data=MessageOpened(message_id=unique("m"), candidate_id="ivy"),
+    )
+    await _record(setup, opened)
+    model = setup.recorder.model
+
+    async def shown() -> tuple[float, float, str]:
+        explained = await explain_engagement(setup.storage, model, tenant, "ivy")
+        health = await pool_engagement(setup.storage, model, tenant, ["ivy"], setup.clock.now)
+        pool_score = round(health["ivy"].score, 4)
+        return explained.score, pool_score, bucket(pool_score, SCORE_BUCKETS)
+
+    assert await _published(setup, tenant, "ivy") == [1.0]
+    assert await shown() == (1.0, 1.0, "1-9")
+    # Decaying, it stays published as 1 (within a step) until it reaches the floor.
+    setup.clock.now += timedelta(days=HALF_LIFE / 2)
+    assert await setup.sweep().run() == 0
+    explained, pool_score, _ = await shown()
+    assert explained == pool_score == pytest.approx(0.5**0.5, abs=1e-3)
+    stored = await _stored(setup, tenant, "ivy")
+    assert stored is not None
+    setup.clock.now = stored["republish_at"].replace(tzinfo=UTC)
+    assert await setup.sweep().run() == 1
+    assert await _published(setup, tenant, "ivy") == [1.0, 0.0]
+    assert await shown() == (0.0, 0.0, "0")

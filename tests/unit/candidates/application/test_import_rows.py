@@ -19,7 +19,7 @@ from crm_candidates.application.imports import (
     validate_row,
 )
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
-from crm_candidates.domain.models import Candidate, CandidateImport
+from crm_candidates.domain.models import Candidate, CandidateImport, ImportDateColumn
 from crm_candidates.domain.profile import ProfileRules
 from crm_candidates.repositories.imports import ImportRepository
 from crm_shared import Limits, LocalUploadStore, UploadTooLargeError
@@ -297,3 +297,110 @@ def test_a_tag_the_record_has_in_another_spelling_is_not_doubled_nor_removed() -
 def test_only_the_imports_tags_reach_a_record_on_file_not_a_rows_tags_column() -> None:
     merged = merged_row(on_file(), on_file(tags=["from the row", "fair"]), set(), ["fair"])
     assert merged.tags == ["fair"]
+
+
+SPREADSHEET_JOB = CandidateImport(
+    tenant_id="acme",
+    mapping=[
+        ("Vorname", "first_name"),
+        ("Nachname", "last_name"),
+        ("E-Mail", "emails"),
+        ("Marketing consent (yes/no)", "marketing_consent"),
+        ("Umzug", "custom_fields.relocate"),
+        ("Start", "custom_fields.start"),
+    ],
+    created_by="rita",
+)
+SPREADSHEET_RULES = ProfileRules(
+    custom_fields={
+        "relocate": CustomFieldDefinition(
+            tenant_id="acme",
+            key="relocate",
+            label="Relocate",
+            type=CustomFieldType.BOOLEAN,
+            created_by="ada",
+        ),
+        "start": CustomFieldDefinition(
+            tenant_id="acme",
+            key="start",
+            label="Start",
+            type=CustomFieldType.DATE,
+            created_by="ada",
+        ),
+    },
+)
+
+
+def spreadsheet_row(consent: str, relocate: str, start: str) -> list[str]:
+    return ["Ada", "Lovelace", "ada@x.org", consent, relocate, start]
+
+
+def test_german_yes_and_no_are_read_and_anything_else_is_reported_in_our_words() -> None:
+    yes = validate_row(SPREADSHEET_JOB, SPREADSHEET_RULES, spreadsheet_row("ja", "Nein", ""))
+    assert yes.candidate is not None
+    assert yes.problems == []
+    assert yes.candidate.marketing_consent is True
+    assert yes.candidate.custom_fields == {"relocate": False}
+    maybe = validate_row(
+        SPREADSHEET_JOB, SPREADSHEET_RULES, spreadsheet_row("vielleicht", "oui?", "")
+    )
+    assert maybe.candidate is not None
+    assert maybe.candidate.marketing_consent is False
+    assert maybe.candidate.custom_fields == {}
+    assert [(p.field, p.message, p.severity) for p in maybe.problems] == [
+        ("marketing_consent", "`vielleicht` is not yes or no", WARNING),
+        ("custom_fields.relocate", "`oui?` is not yes or no", WARNING),
+    ]
+
+
+def test_a_date_column_is_read_in_the_order_the_whole_file_showed() -> None:
+    day_first = SPREADSHEET_JOB.model_copy(
+        update={"date_columns": [ImportDateColumn(column="Start", day_first_example="31/12/2025")]}
+    )
+    read = validate_row(day_first, SPREADSHEET_RULES, spreadsheet_row("", "", "03/04/2025"))
+    assert read.candidate is not None
+    assert read.problems == []
+    assert read.candidate.custom_fields == {"start": "2025-04-03"}
+    # An ambiguous column and no region named: the value is dropped with the reason.
+    unknown = validate_row(
+        SPREADSHEET_JOB, SPREADSHEET_RULES, spreadsheet_row("", "", "03/04/2025")
+    )
+    assert unknown.candidate is not None
+    assert unknown.candidate.custom_fields == {}
+    [problem] = unknown.problems
+    assert (problem.field, problem.severity) == ("custom_fields.start", WARNING)
+    assert "no date in column `Start` has a day above 12" in problem.message
+    # The region the import (or the tenant) names decides it instead.
+    american = SPREADSHEET_RULES.__class__(
+        custom_fields=SPREADSHEET_RULES.custom_fields, named_region="US"
+    )
+    by_region = validate_row(SPREADSHEET_JOB, american, spreadsheet_row("", "", "03/04/2025"))
+    assert by_region.candidate is not None
+    assert by_region.candidate.custom_fields == {"start": "2025-03-04"}
+
+
+async def test_the_upload_records_which_date_columns_tell_day_from_month(
+    tmp_path: Path,
+) -> None:
+    recorded: dict[str, object] = {}
+
+    class Recording(FakeImports):
+        async def finish_upload(self, import_id: str, chunks: int, **dialect: object) -> None:
+            recorded.update(dialect)
+
+    lines = [
+        "Vorname;Nachname;E-Mail;Marketing consent (yes/no);Umzug;Start",
+        "A;B;a@x.org;ja;nein;03/04/2025",
+        "C;D;c@x.org;nein;ja;2025-01-31",
+        "E;F;e@x.org;ja;ja;31/12/2025",
+    ]
+    await imports_module.receive_file(
+        cast(ImportRepository, Recording()),
+        LocalUploadStore(tmp_path),
+        SPREADSHEET_JOB,
+        _body("\n".join(lines).encode()),
+        Limits(),
+    )
+    assert recorded["date_columns"] == [
+        ImportDateColumn(column="Start", day_first_example="31/12/2025")
+    ]

@@ -16,9 +16,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from crm_analytics.application.engagement import scored_event, scored_record
+from crm_analytics.application.engagement import published_score
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.domain.decay import published_value
 from crm_analytics.domain.engagement import EngagementModel
 from crm_analytics.publishers import to_engagement_scored_each
 from crm_analytics.repositories.engagement import ScoreRecord, due_for_republish
@@ -58,12 +57,11 @@ async def republish(
     for candidate_id, contributions in counted.items():
         if not contributions:
             continue
-        exact = round(model.score(contributions, now), 4)
-        score = published_value(exact, model.republish)
-        records.append(scored_record(model, candidate_id, score, contributions, now, exact))
-        envelopes.append(
-            scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
+        record, envelope = published_score(
+            storage, model, tenant_id, candidate_id, contributions, now
         )
+        records.append(record)
+        envelopes.append(envelope)
     published = {r.candidate_id for r in records}
     await engagement.stop_republishing(
         [c for c in candidate_ids if c not in published], session=session

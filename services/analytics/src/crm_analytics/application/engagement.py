@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.domain.decay import next_republish
+from crm_analytics.domain.decay import next_republish, published_value
 from crm_analytics.domain.engagement import ActivityKind, Contribution, EngagementModel
 from crm_analytics.publishers import engagement_scored, to_engagement_scored_each
 from crm_analytics.repositories.engagement import ScoreRecord
@@ -55,15 +55,9 @@ async def score_activity(
     if not await engagement.add(_contribution(current), session=session):
         return
     contributions = await engagement.of(candidate_id, session=session)
-    score = round(model.score(contributions, now), 4)
-    await engagement.save_scores(
-        [scored_record(model, candidate_id, score, contributions, now)], session=session
-    )
-    await to_engagement_scored_each(
-        storage.outbox,
-        [scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)],
-        session=session,
-    )
+    record, envelope = published_score(storage, model, tenant_id, candidate_id, contributions, now)
+    await engagement.save_scores([record], session=session)
+    await to_engagement_scored_each(storage.outbox, [envelope], session=session)
 
 
 async def _current_activities(
@@ -104,13 +98,31 @@ async def rescore(
     for candidate_id, contributions in counted.items():
         if not contributions:
             continue
-        score = round(model.score(contributions, now), 4)
-        scores.append(scored_record(model, candidate_id, score, contributions, now))
-        envelopes.append(
-            scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
+        record, envelope = published_score(
+            storage, model, tenant_id, candidate_id, contributions, now
         )
+        scores.append(record)
+        envelopes.append(envelope)
     await engagement.save_scores(scores, session=session)
     await to_engagement_scored_each(storage.outbox, envelopes, session=session)
+
+
+def published_score(
+    storage: AnalyticsStorage,
+    model: EngagementModel,
+    tenant_id: str,
+    candidate_id: str,
+    contributions: list[Contribution],
+    now: datetime,
+) -> tuple[ScoreRecord, EventEnvelope[Any]]:
+    """The candidate's score at `now` as it is published (at an activity, a merge or a step
+    of its decay): to 4 decimals, 0 at or below the floor (`published_value`, the one rule of
+    every figure of the score), kept with the score itself, and its `engagement.scored`."""
+    exact = round(model.score(contributions, now), 4)
+    score = published_value(exact, model.republish)
+    record = scored_record(model, candidate_id, score, contributions, now, exact)
+    envelope = scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
+    return record, envelope
 
 
 def scored_record(
@@ -195,11 +207,11 @@ async def score_activities(
                 [*counted[candidate_id], *(c for c in new if c.candidate_id == candidate_id)],
                 key=lambda c: c.occurred_at,
             )
-            score = round(model.score(contributions, now), 4)
-            scores.append(scored_record(model, candidate_id, score, contributions, now))
-            envelopes.append(
-                scored_event(storage, model, tenant_id, candidate_id, score, contributions, now)
+            record, envelope = published_score(
+                storage, model, tenant_id, candidate_id, contributions, now
             )
+            scores.append(record)
+            envelopes.append(envelope)
         await engagement.save_scores(scores, session=session)
         await to_engagement_scored_each(storage.outbox, envelopes, session=session)
 
@@ -253,7 +265,7 @@ async def explain_engagement(
         raise UnknownCandidate(candidate_id)
     return EngagementExplained(
         candidate_id=candidate_id,
-        score=round(model.score(contributions, now), 4),
+        score=published_value(round(model.score(contributions, now), 4), model.republish),
         as_of=now,
         model=model,
         last_activity_at=max((c.occurred_at for c in contributions), default=None),

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.domain.decay import decayed
+from crm_analytics.domain.decay import decayed, published_value
 from crm_analytics.domain.engagement import EngagementModel
 from crm_analytics.domain.pool_health import (
     LATE_STAGE_WORDS,
@@ -260,7 +260,10 @@ async def _engagement(
     found: dict[str, Engagement] = {}
     for candidate_id, d in stored.items():
         exact = d.get("exact_score", d["score"])  # `score` is 0 once published at the floor
-        score = decayed(exact, d["scored_at"], now, model.half_life_days)
+        # The one rule of every figure of the score: 0 at or below the floor.
+        score = published_value(
+            decayed(exact, d["scored_at"], now, model.half_life_days), model.republish
+        )
         if candidate_id in counted:
             contributions = counted[candidate_id]
             found[candidate_id] = Engagement(

@@ -12,7 +12,8 @@ and the instant it reaches a lower value S1 is
 The score published last is published again at the instant it has dropped by one **step**:
 the larger of `step` points and `ratio` of itself (1 point, or 10%, by default), so a segment
 rule on the score turns true at most one step late. A score at or below the **floor** is
-published as 0, and then no more.
+0, and then no more published: the one rule of every figure of the score (the published one,
+the profile's explanation, pool health), `published_value`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class RepublishPolicy:
 
     step: float = 1.0  # points
     ratio: float = 0.1  # of the published score
-    floor: float = 1.0  # at or below it, the score is published as 0
+    floor: float = 0.5  # at or below it, the score is 0 (published and shown)
 
 
 def decayed(score: float, scored_at: datetime, at: datetime, half_life_days: float) -> float:
@@ -41,7 +42,7 @@ def decayed(score: float, scored_at: datetime, at: datetime, half_life_days: flo
 
 
 def published_value(score: float, policy: RepublishPolicy) -> float:
-    """What a republication publishes for the score: 0 at or below the floor."""
+    """The score as published and shown anywhere: 0 at or below the floor."""
     return 0.0 if score <= policy.floor else score
 
 

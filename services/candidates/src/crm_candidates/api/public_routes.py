@@ -4,9 +4,10 @@ The talent-community sign-up arrives with an internal token the gateway minted f
 its public key names; it is stored as a pending sign-up until its confirmation link is used.
 Confirmation, preference and unsubscribe links carry their own signed token (`SignedLinks`):
 the tenant and candidate (or pending sign-up) come from the verified token only. A forged or
-unknown link is a 404, an expired one (or one of an erased person) a 410: a page saying what
-to do instead, for a browser. Every page here is personal: none may be cached
-(`Cache-Control: no-store`); `crm_shared.pages` adds the rest of the page headers.
+unknown link is a 404, an expired one (or one of an erased person) a 410: for a browser, a
+page saying what to do instead (always for the unsubscribe page, which only a browser opens).
+Every page here is personal: none may be cached (`Cache-Control: no-store`);
+`crm_shared.pages` adds the rest of the page headers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
+from crm_candidates.api.consent_pages import (
+    NO_STORE,
+    expired_link_page,
+    invalid_link_page,
+    page,
+    unsubscribe_page,
+    unsubscribed_page,
+)
 from crm_candidates.api.consent_schemas import (
     CommunitySignup,
     ConfirmationResult,
@@ -67,27 +76,49 @@ def _client_address(request: Request) -> str:
     return forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
 
 
-class _ExpiredLink(Exception):
-    """A genuine link past its expiry: answered with a page saying how to go on."""
+class _RefusedLink(Exception):
+    """A link that opens nothing: forged, cut short or for another purpose (404), expired or of
+    an erased person (410). Answered with a page saying how to go on, or a problem."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _invalid() -> _RefusedLink:
+    return _RefusedLink(404, "this link is not valid")
 
 
 async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkClaim, Candidate]:
     links: SignedLinks = container_of(request).consent_links
     claim = links.verify(token, purpose, now=_BEFORE_ANY_LINK)
     if claim is None:
-        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+        raise _invalid()
     if _link_expired(claim):
-        raise _ExpiredLink
+        raise _RefusedLink(410, "this link has expired")
     service = consent_service(request, claim.tenant_id)
     candidate = await service.link_subject(claim.subject)
     if candidate is None:
         if await service.erased(claim.subject):
-            raise ProblemError(410, "this link is no longer valid", problem_type="expired-link")
-        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+            raise _RefusedLink(410, "this link is no longer valid")
+        raise _invalid()
     return claim, candidate
 
 
-_NO_STORE = {"Cache-Control": "no-store"}
+def _refused(
+    request: Request, purpose: str, refusal: _RefusedLink, *, as_page: bool = False
+) -> Response:
+    """The answer to a link that opens nothing: a page with a way forward for a browser (or
+    whenever `as_page`), else a problem."""
+    if as_page or _wants_html(request):
+        if refusal.status_code == 410:
+            return expired_link_page(_WAY_FORWARD[purpose])
+        return invalid_link_page(_WAY_FORWARD[purpose])
+    problem_type = "expired-link" if refusal.status_code == 410 else "invalid-link"
+    raise ProblemError(refusal.status_code, refusal.detail, problem_type=problem_type)
+
+
 # What a person whose link expired can do instead, by the link's purpose.
 _WAY_FORWARD = {
     SIGNUP_LINK: "A sign-up waits a limited time for its confirmation. Sign up again with the "
@@ -101,29 +132,13 @@ _WAY_FORWARD = {
 }
 
 
-def _page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-        f"{body}</body></html>",
-        status_code=status_code,
-        headers=_NO_STORE,
-    )
-
-
 def _json(content: Any) -> JSONResponse:
-    return JSONResponse(content, headers=_NO_STORE)
+    return JSONResponse(content, headers=NO_STORE)
 
 
 def _expired(request: Request, purpose: str) -> Response:
     """The answer to an expired link: a page with a way forward for a browser, else a 410."""
-    if _wants_html(request):
-        return _page(
-            "This link has expired",
-            f"<p>{html.escape(_WAY_FORWARD[purpose])}</p>",
-            status_code=410,
-        )
-    raise ProblemError(410, "this link has expired", problem_type="expired-link")
+    return _refused(request, purpose, _RefusedLink(410, "this link has expired"))
 
 
 def _signup_claim(request: Request, token: str) -> LinkClaim | None:
@@ -178,7 +193,7 @@ _CONFIRM_FORM = "<form method='post'><button type='submit'>Confirm</button></for
 @public_router.get(
     "/community/confirm/{token}", response_class=HTMLResponse, responses=problem_responses(410)
 )
-async def confirmation_page(token: str, request: Request) -> Response:
+async def confirmationpage(token: str, request: Request) -> Response:
     """The page a confirmation link opens: one button confirms. Opening the link alone grants
     nothing, so a mail scanner that follows links cannot confirm on the person's behalf."""
     signup_claim = _signup_claim(request, token)
@@ -193,11 +208,11 @@ async def confirmation_page(token: str, request: Request) -> Response:
     else:
         try:
             _, candidate = await _verified(request, token, CONFIRM_LINK)
-        except _ExpiredLink:
-            return _expired(request, CONFIRM_LINK)
+        except _RefusedLink as refusal:
+            return _refused(request, CONFIRM_LINK, refusal)
         first_name = candidate.first_name
     greeting = f"Hello {html.escape(first_name)}, please" if first_name else "Please"
-    return _page(
+    return page(
         "Confirm your subscription",
         f"<p>{greeting} confirm that you want to hear from us about roles and events.</p>"
         + _CONFIRM_FORM,
@@ -206,7 +221,7 @@ async def confirmation_page(token: str, request: Request) -> Response:
 
 def _confirmed(request: Request, status: str, purposes: list[ConsentPurpose]) -> Response:
     if _wants_html(request):
-        return _page("Thank you", "<p>Your subscription is confirmed.</p>")
+        return page("Thank you", "<p>Your subscription is confirmed.</p>")
     result = ConfirmationResult.model_validate({"status": status, "purposes": purposes})
     return _json(result.model_dump(mode="json"))
 
@@ -232,11 +247,11 @@ async def confirm(token: str, request: Request) -> Response:
         return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES))
     try:
         claim, _ = await _verified(request, token, CONFIRM_LINK)
-    except _ExpiredLink:
-        return _expired(request, CONFIRM_LINK)
+    except _RefusedLink as refusal:
+        return _refused(request, CONFIRM_LINK, refusal)
     entries = await consent_service(request, claim.tenant_id).confirm(claim)
     if entries is None:
-        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+        return _refused(request, CONFIRM_LINK, _invalid())
     purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
     return _confirmed(request, "confirmed" if entries else "already_confirmed", purposes)
 
@@ -275,11 +290,11 @@ async def get_preferences(token: str, request: Request) -> Response:
     browsers)."""
     try:
         claim, candidate = await _verified(request, token, PREFERENCES_LINK)
-    except _ExpiredLink:
-        return _expired(request, PREFERENCES_LINK)
+    except _RefusedLink as refusal:
+        return _refused(request, PREFERENCES_LINK, refusal)
     preferences = await consent_service(request, claim.tenant_id).preferences(candidate.id)
     if _wants_html(request):
-        return _page("Your preferences", _preferences_form(candidate, preferences))
+        return page("Your preferences", _preferences_form(candidate, preferences))
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
@@ -318,8 +333,8 @@ async def update_preferences(token: str, request: Request) -> Response:
     marketing consent (`consent.changed` with the link's message id, `candidate.updated`)."""
     try:
         claim, candidate = await _verified(request, token, PREFERENCES_LINK)
-    except _ExpiredLink:
-        return _expired(request, PREFERENCES_LINK)
+    except _RefusedLink as refusal:
+        return _refused(request, PREFERENCES_LINK, refusal)
     update = await _preferences_update(request)
     result = await consent_service(request, claim.tenant_id).update_preferences(
         candidate.id,
@@ -329,32 +344,46 @@ async def update_preferences(token: str, request: Request) -> Response:
         message_id=claim.data.get("message_id"),
     )
     if result is None:
-        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+        return _refused(request, PREFERENCES_LINK, _invalid())
     candidate, preferences = result
     if _wants_html(request):
-        return _page(
-            "Your preferences", "<p>Saved.</p>" + _preferences_form(candidate, preferences)
-        )
+        return page("Your preferences", "<p>Saved.</p>" + _preferences_form(candidate, preferences))
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
+
+
+@public_router.get(
+    "/unsubscribe/{token}", response_class=HTMLResponse, responses=problem_responses(410)
+)
+async def unsubscribe_confirmation(token: str, request: Request) -> Response:
+    """The page the unsubscribe link in a mail's footer opens (always HTML): it says what
+    unsubscribing does and has one button, which posts the one-click unsubscribe below. Opening
+    the link alone changes nothing, so a mail scanner that follows links unsubscribes nobody.
+    A link that opens nothing gets a page saying how to go on (404, 410)."""
+    try:
+        _, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
+    except _RefusedLink as refusal:
+        return _refused(request, UNSUBSCRIBE_LINK, refusal, as_page=True)
+    return unsubscribe_page(candidate.first_name, subscribed=candidate.marketing_consent)
 
 
 @public_router.post(
     "/unsubscribe/{token}", response_model=UnsubscribeResult, responses=problem_responses(410)
 )
 async def unsubscribe(token: str, request: Request) -> Response:
-    """One-click unsubscribe (RFC 8058 `List-Unsubscribe-Post`): withdraws marketing consent.
-    The body (`List-Unsubscribe=One-Click`) carries nothing else and is not needed."""
+    """One-click unsubscribe (RFC 8058 `List-Unsubscribe-Post`), also the button of the page
+    above: withdraws marketing consent. The body (`List-Unsubscribe=One-Click`) carries nothing
+    else and is not needed. A browser (`Accept: text/html`) gets a page, else JSON."""
     try:
         claim, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
-    except _ExpiredLink:
-        return _expired(request, UNSUBSCRIBE_LINK)
+    except _RefusedLink as refusal:
+        return _refused(request, UNSUBSCRIBE_LINK, refusal)
     withdrawn = await consent_service(request, claim.tenant_id).withdraw_marketing(
         candidate.id,
         source=ConsentSource.UNSUBSCRIBE_LINK,
         message_id=claim.data.get("message_id"),
     )
     if withdrawn is None:
-        raise ProblemError(404, "this link is not valid", problem_type="invalid-link")
+        return _refused(request, UNSUBSCRIBE_LINK, _invalid())
     if _wants_html(request):
-        return _page("Unsubscribed", "<p>You will not receive marketing messages any more.</p>")
+        return unsubscribed_page()
     return _json(UnsubscribeResult().model_dump(mode="json"))

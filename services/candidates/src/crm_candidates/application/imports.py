@@ -35,16 +35,27 @@ from crm_candidates.application.candidates import CandidateWriter, TenantSegment
 from crm_candidates.application.import_metrics import ImportMetrics
 from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpdate
 from crm_candidates.domain.csv_import import (
+    BOOLEAN_FIELDS,
+    CUSTOM_FIELD_PREFIX,
     ColumnPlan,
     CsvFormatError,
     CsvStream,
     column_of,
     row_fields,
 )
+from crm_candidates.domain.custom_fields import CustomFieldType
+from crm_candidates.domain.import_values import (
+    DateColumnEvidence,
+    column_date_reading,
+    not_yes_or_no,
+    read_date,
+    yes_or_no,
+)
 from crm_candidates.domain.models import (
     Candidate,
     CandidateImport,
     ImportCounts,
+    ImportDateColumn,
     ImportStatus,
     ProfileError,
 )
@@ -127,16 +138,27 @@ async def receive_file(
         expected_columns=[column for column, _ in job.mapping],
     )
     plan: ColumnPlan | None = None
+    # A custom field's column may hold dates: whether day or month comes first is the whole
+    # column's question, answered by this one reading of the file.
+    dates: list[tuple[int, DateColumnEvidence]] = []
     rows = 0
     async for record in stream.records():
         if not any(cell.strip() for cell in record):
             continue
         if plan is None:
             plan = ColumnPlan.from_header(record, job.mapping)
+            dates = [
+                (index, DateColumnEvidence(column))
+                for index, column, target in plan.columns
+                if target.startswith(CUSTOM_FIELD_PREFIX)
+            ]
             continue
         rows += 1
         if rows > limits.max_import_rows:
             raise TooManyRowsError(limits.max_import_rows)
+        for index, evidence in dates:
+            if index < len(record):
+                evidence.see(record[index])
     if plan is None:
         raise CsvFormatError("the file is empty: a header row is needed")
     await imports.finish_upload(
@@ -145,6 +167,15 @@ async def receive_file(
         rows_read=rows,
         delimiter=stream.delimiter or ",",
         encoding=stream.encoding or "utf-8",
+        date_columns=[
+            ImportDateColumn(
+                column=evidence.column,
+                day_first_example=evidence.day_first_example,
+                month_first_example=evidence.month_first_example,
+            )
+            for _, evidence in dates
+            if evidence.informative
+        ],
     )
     return rows
 
@@ -304,6 +335,49 @@ def _value_problems_single(
     return value, []
 
 
+def _spreadsheet_values(
+    job: CandidateImport, rules: ProfileRules, fields: dict[str, Any]
+) -> dict[str, list[tuple[str, str]]]:
+    """Turns a row's yes/no words and dates into the values they say (in place), the way
+    `crm_candidates.domain.import_values` reads them; a cell that says none is dropped, its
+    reason given under the row field's name."""
+    problems: list[tuple[str, str]] = []
+    for name in BOOLEAN_FIELDS:
+        if isinstance(fields.get(name), str):
+            problems.append((name, not_yes_or_no(fields[name])))
+            fields[name] = None
+    custom: dict[str, Any] = fields.get("custom_fields", {})
+    for key, value in list(custom.items()):
+        definition = rules.custom_fields.get(key)
+        if definition is None or not isinstance(value, str):
+            continue
+        if definition.type is CustomFieldType.BOOLEAN:
+            answer = yes_or_no(value)
+            if answer is None:
+                problems.append((f"custom_fields.{key}", not_yes_or_no(value)))
+                del custom[key]
+            else:
+                custom[key] = answer
+        elif definition.type is CustomFieldType.DATE:
+            column = column_of(job.mapping, f"custom_fields.{key}") or key
+            evidence = next((d for d in job.date_columns if d.column == column), None)
+            reading = column_date_reading(
+                column,
+                evidence.day_first_example if evidence else None,
+                evidence.month_first_example if evidence else None,
+                rules.named_region,
+            )
+            try:
+                custom[key] = read_date(value, reading)
+            except ValueError as invalid:
+                problems.append((f"custom_fields.{key}", str(invalid)))
+                del custom[key]
+    by_field: dict[str, list[tuple[str, str]]] = {}
+    for path, message in problems:
+        by_field.setdefault(path.split(".")[0], []).append((path, message))
+    return by_field
+
+
 def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) -> RowResult:
     """The candidate one row describes, with every invalid field of the row reported.
 
@@ -313,8 +387,14 @@ def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) ->
     """
     fields = row_fields(job.mapping, cells)
     cleaned: dict[str, Any] = {}
+    unread = _spreadsheet_values(job, rules, fields)
     problems: list[RowProblem] = []
     for name, value in fields.items():
+        problems.extend(
+            RowProblem(path, message, WARNING) for path, message in unread.get(name, [])
+        )
+        if value is None:
+            continue
         kept, found = _value_problems(name, value, rules)
         severity = ERROR if name in ROW_REQUIRED_FIELDS else WARNING
         problems.extend(RowProblem(path, message, severity) for path, message in found)

@@ -21,6 +21,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_candidates.domain.import_values import yes_or_no
+
 # A record longer than this is refused: it is an unterminated quote or not a CSV file.
 MAX_RECORD_CHARS = 65_536
 # The first bytes the encoding is decided from (and the header's delimiter, if it ends there).
@@ -52,8 +54,6 @@ _CODEC_TO_NAME = {
 _LATIN1_FALLBACK = "crm-latin1-fallback"
 _UNQUOTED_STOPS = re.compile(r'["\r\n]')
 _LINE_END = re.compile(r"[\r\n]")
-TRUE_WORDS = frozenset({"1", "true", "yes", "y", "x", "on"})
-FALSE_WORDS = frozenset({"", "0", "false", "no", "n", "off"})
 CUSTOM_FIELD_PREFIX = "custom_fields."
 # Profile fields a column can be mapped to; lists take several values separated by ; , or |.
 LIST_FIELDS = frozenset({"emails", "phones", "skills", "tags", "profile_urls", "desired_roles"})
@@ -389,8 +389,9 @@ def row_fields(targets: list[tuple[str, str]], cells: list[str]) -> dict[str, An
             items = [item.strip() for item in _LIST_SEPARATORS.split(value) if item.strip()]
             fields.setdefault(target, []).extend(items)
         elif target in BOOLEAN_FIELDS:
-            lowered = value.lower()
-            fields[target] = lowered in TRUE_WORDS if lowered in TRUE_WORDS | FALSE_WORDS else raw
+            # A cell that is no yes/no word stays text: the row report says so.
+            answer = yes_or_no(value)
+            fields[target] = raw if answer is None else answer
         elif target.startswith(CUSTOM_FIELD_PREFIX):
             if value:
                 fields.setdefault("custom_fields", {})[target[len(CUSTOM_FIELD_PREFIX) :]] = value

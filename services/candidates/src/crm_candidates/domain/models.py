@@ -359,6 +359,17 @@ class ImportCounts(BaseModel):
     )
 
 
+class ImportDateColumn(BaseModel):
+    """What a mapped column's values said about the order of day and month, from the upload's
+    reading of the whole file (`crm_candidates.domain.import_values`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    column: str
+    day_first_example: str | None = None
+    month_first_example: str | None = None
+
+
 class CandidateImport(BaseModel):
     """A CSV import of candidates, run as a background job that resumes after a restart."""
 
@@ -371,6 +382,8 @@ class CandidateImport(BaseModel):
     source: CandidateSource = CandidateSource.SOURCED
     tags: list[str] = Field(default_factory=list)
     default_region: str | None = None
+    # Mapped custom-field columns holding `dd/mm/yyyy` or `mm/dd/yyyy` dates that tell the order.
+    date_columns: list[ImportDateColumn] = Field(default_factory=list)
     # As named by the import, else None until the upload has detected them.
     delimiter: str | None = None
     encoding: str | None = None

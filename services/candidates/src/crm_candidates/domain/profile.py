@@ -214,6 +214,9 @@ class ProfileRules:
     custom_fields: Mapping[str, CustomFieldDefinition] = field(default_factory=dict)
     # Keys of deleted custom fields: the values candidates hold are kept, new ones refused.
     archived_custom_fields: frozenset[str] = frozenset()
+    # The region the import or the tenant's settings name (`phone_region` falls back to a
+    # platform default): what an import reads ambiguous dates by.
+    named_region: str | None = None
 
 
 def _text_or_none(value: Any) -> Any:

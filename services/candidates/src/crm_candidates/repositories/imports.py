@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
-from crm_candidates.domain.models import CandidateImport, ImportCounts, ImportStatus
+from crm_candidates.domain.models import (
+    CandidateImport,
+    ImportCounts,
+    ImportDateColumn,
+    ImportStatus,
+)
 from crm_candidates.repositories.collections import (
     IMPORT_ERRORS_COLLECTION,
     IMPORT_MERGED_ROWS_COLLECTION,
@@ -126,9 +132,17 @@ class ImportRepository:
         await self._imports.update_one({"_id": import_id}, {"$set": {"upload_seen_at": utc_now()}})
 
     async def finish_upload(
-        self, import_id: str, chunks_total: int, *, rows_read: int, delimiter: str, encoding: str
+        self,
+        import_id: str,
+        chunks_total: int,
+        *,
+        rows_read: int,
+        delimiter: str,
+        encoding: str,
+        date_columns: Sequence[ImportDateColumn] = (),
     ) -> None:
-        """The whole file is stored: the job may process it. Records the dialect it was read in."""
+        """The whole file is stored: the job may process it. Records the dialect it was read in
+        and what its date columns say about the order of day and month."""
         await self._imports.update_one(
             {"_id": import_id},
             {
@@ -139,6 +153,7 @@ class ImportRepository:
                     "progressed_at": utc_now(),
                     "delimiter": delimiter,
                     "encoding": encoding,
+                    "date_columns": [column.model_dump() for column in date_columns],
                 }
             },
         )

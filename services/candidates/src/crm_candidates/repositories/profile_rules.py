@@ -44,6 +44,7 @@ class ProfileRulesRepository:
             phone_region=default_region
             or settings.get("default_phone_region")
             or DEFAULT_PHONE_REGION,
+            named_region=default_region or settings.get("default_phone_region"),
             vocabulary=await self._vocabulary_version(settings.get("skill_vocabulary_version")),
             custom_fields={d.key: d for d in definitions if d.archived_at is None},
             archived_custom_fields=frozenset(

@@ -273,9 +273,14 @@ async def preference_centre(token: str, request: Request, state: Container) -> R
     return await forward_public(request, state, "candidates", ("public", "preferences", token))
 
 
-@router.post(f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}", include_in_schema=False)
+@router.api_route(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/unsubscribe/{{token}}",
+    methods=["GET", "POST"],
+    include_in_schema=False,
+)
 async def unsubscribe(token: str, request: Request, state: Container) -> Response:
-    """One-click unsubscribe (RFC 8058)."""
+    """The unsubscribe link: a GET opens a page whose button POSTs; a mail client's one-click
+    POST (RFC 8058) unsubscribes at once."""
     return await forward_public(request, state, "candidates", ("public", "unsubscribe", token))
 
 
