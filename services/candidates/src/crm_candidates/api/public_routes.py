@@ -193,7 +193,7 @@ _CONFIRM_FORM = "<form method='post'><button type='submit'>Confirm</button></for
 @public_router.get(
     "/community/confirm/{token}", response_class=HTMLResponse, responses=problem_responses(410)
 )
-async def confirmationpage(token: str, request: Request) -> Response:
+async def confirmation_page(token: str, request: Request) -> Response:
     """The page a confirmation link opens: one button confirms. Opening the link alone grants
     nothing, so a mail scanner that follows links cannot confirm on the person's behalf."""
     signup_claim = _signup_claim(request, token)
