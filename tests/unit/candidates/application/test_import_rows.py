@@ -353,6 +353,54 @@ def test_german_yes_and_no_are_read_and_anything_else_is_reported_in_our_words()
     ]
 
 
+NUMBERS_JOB = CandidateImport(
+    tenant_id="acme",
+    mapping=[
+        ("First", "first_name"),
+        ("Last", "last_name"),
+        ("Mail", "emails"),
+        ("Jahre", "custom_fields.years"),
+        ("Sprachen", "custom_fields.languages"),
+    ],
+    created_by="rita",
+)
+NUMBERS_RULES = ProfileRules(
+    custom_fields={
+        "years": CustomFieldDefinition(
+            tenant_id="acme", key="years", label="Years", type=CustomFieldType.NUMBER,
+            created_by="ada",
+        ),
+        "languages": CustomFieldDefinition(
+            tenant_id="acme", key="languages", label="Languages",
+            type=CustomFieldType.MULTI_ENUM, allowed_values=["German", "English", "French"],
+            created_by="ada",
+        ),
+    },
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cell", "years"),
+    [("7", 7), ("2,5", 2.5), ("1.234,5", 1234.5), ("1 500", 1500), ("0.75", 0.75)],
+)
+def test_a_number_column_is_read_as_a_spreadsheet_writes_it(cell: str, years: float) -> None:
+    read = validate_row(
+        NUMBERS_JOB, NUMBERS_RULES, ["Ada", "Lovelace", "ada@x.org", cell, "german; English"]
+    )
+    assert read.candidate is not None
+    assert read.problems == []
+    assert read.candidate.custom_fields == {"years": years, "languages": ["German", "English"]}
+
+
+def test_a_cell_that_is_no_number_is_dropped_with_the_reason() -> None:
+    read = validate_row(NUMBERS_JOB, NUMBERS_RULES, ["Ada", "Lovelace", "ada@x.org", "five", ""])
+    assert read.candidate is not None
+    assert read.candidate.custom_fields == {}
+    assert [(p.field, p.message, p.severity) for p in read.problems] == [
+        ("custom_fields.years", "`five` is not a number", WARNING)
+    ]
+
+
 def test_a_date_column_is_read_in_the_order_the_whole_file_showed() -> None:
     day_first = SPREADSHEET_JOB.model_copy(
         update={"date_columns": [ImportDateColumn(column="Start", day_first_example="31/12/2025")]}

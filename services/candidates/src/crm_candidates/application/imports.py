@@ -37,6 +37,7 @@ from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpda
 from crm_candidates.domain.csv_import import (
     BOOLEAN_FIELDS,
     CUSTOM_FIELD_PREFIX,
+    LIST_SEPARATORS,
     ColumnPlan,
     CsvFormatError,
     CsvStream,
@@ -49,6 +50,7 @@ from crm_candidates.domain.import_values import (
     column_date_reading,
     not_yes_or_no,
     read_date,
+    read_number,
     yes_or_no,
 )
 from crm_candidates.domain.models import (
@@ -338,7 +340,8 @@ def _value_problems_single(
 def _spreadsheet_values(
     job: CandidateImport, rules: ProfileRules, fields: dict[str, Any]
 ) -> dict[str, list[tuple[str, str]]]:
-    """Turns a row's yes/no words and dates into the values they say (in place), the way
+    """Turns a row's yes/no words, numbers, choice lists and dates into the values they say
+    (in place), the way
     `crm_candidates.domain.import_values` reads them; a cell that says none is dropped, its
     reason given under the row field's name."""
     problems: list[tuple[str, str]] = []
@@ -358,6 +361,15 @@ def _spreadsheet_values(
                 del custom[key]
             else:
                 custom[key] = answer
+        elif definition.type is CustomFieldType.NUMBER:
+            try:
+                custom[key] = read_number(value)
+            except ValueError as invalid:
+                problems.append((f"custom_fields.{key}", str(invalid)))
+                del custom[key]
+        elif definition.type is CustomFieldType.MULTI_ENUM:
+            # Several choices in one cell, separated as a list cell is (`;`, `,` or `|`).
+            custom[key] = [item.strip() for item in LIST_SEPARATORS.split(value) if item.strip()]
         elif definition.type is CustomFieldType.DATE:
             column = column_of(job.mapping, f"custom_fields.{key}") or key
             evidence = next((d for d in job.date_columns if d.column == column), None)

@@ -74,7 +74,7 @@ TEXT_FIELDS = frozenset(
 BOOLEAN_FIELDS = frozenset({"marketing_consent"})
 IMPORTABLE_FIELDS = LIST_FIELDS | TEXT_FIELDS | BOOLEAN_FIELDS
 REQUIRED_FIELDS = ("first_name", "last_name", "emails")
-_LIST_SEPARATORS = re.compile(r"[;,|]")
+LIST_SEPARATORS = re.compile(r"[;,|]")
 
 
 class CsvFormatError(ValueError):
@@ -386,7 +386,7 @@ def row_fields(targets: list[tuple[str, str]], cells: list[str]) -> dict[str, An
     for (_, target), raw in zip(targets, cells, strict=True):
         value = raw.strip()
         if target in LIST_FIELDS:
-            items = [item.strip() for item in _LIST_SEPARATORS.split(value) if item.strip()]
+            items = [item.strip() for item in LIST_SEPARATORS.split(value) if item.strip()]
             fields.setdefault(target, []).extend(items)
         elif target in BOOLEAN_FIELDS:
             # A cell that is no yes/no word stays text: the row report says so.

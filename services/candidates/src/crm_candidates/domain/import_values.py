@@ -180,3 +180,34 @@ def read_date(text: str, reading: DateReading) -> str:
         f"`{value}` is not a date: write YYYY-MM-DD, or day and month with `/`, `.` or `-` "
         "and a four-digit year"
     )
+
+
+# Group separators a spreadsheet writes inside a number: spaces (plain, no-break, narrow) and
+# the Swiss apostrophe.
+_NUMBER_GROUPS = re.compile(r"[\s\u00a0\u202f'\u2019]")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def read_number(text: str) -> int | float:
+    """A number cell as a spreadsheet exports it: `42`, `3.5`, `3,5` (decimal comma), `1 234,5`,
+    `1,234.5`, `1.234,5`, `1'234.5`. Of `.` and `,` both present, the last one is the decimal
+    sign; one alone is the decimal sign unless it groups thousands (`1,234`, `1.234.567`: three
+    digits after each). `ValueError` names the cell otherwise."""
+    compact = _NUMBER_GROUPS.sub("", text.strip())
+    if "." in compact and "," in compact:
+        decimal = "." if compact.rfind(".") > compact.rfind(",") else ","
+        grouping = "," if decimal == "." else "."
+        compact = compact.replace(grouping, "").replace(decimal, ".")
+    elif "," in compact or compact.count(".") > 1:
+        sign = "," if "," in compact else "."
+        groups = compact.lstrip("+-").split(sign)
+        if len(groups) > 2 or (len(groups[-1]) == 3 and groups[0] not in ("", "0")):
+            if not all(len(group) == 3 for group in groups[1:]):
+                raise ValueError(f"`{text}` is not a number")
+            compact = compact.replace(sign, "")
+        else:
+            compact = compact.replace(",", ".")
+    if not _PLAIN_NUMBER.fullmatch(compact):
+        raise ValueError(f"`{text}` is not a number")
+    value = float(compact)
+    return int(value) if value.is_integer() and "." not in compact else value
