@@ -456,36 +456,30 @@ async def test_search_by_keywords_with_filters_sort_and_pages(stack: Stack) -> N
     )
     assert acme.json()["items"] == []
 
-    seen: list[str] = []
-    cursor = None
-    for _ in range(4):
-        params: dict[str, Any] = {"tag": tag, "sort": "updated_at", "limit": 1}
-        if cursor:
-            params["cursor"] = cursor
-        page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
-        seen += [c["first_name"] for c in page.json()["items"]]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            break
-    assert seen == ["Zoë", "Chloé", "Bob", "Eve"]
-    assert cursor is None
+    async def one_at_a_time(sort: str) -> tuple[list[str], str]:
+        """Every name, a page of one at a time following the cursor; and the last cursor."""
+        seen: list[str] = []
+        cursor = last_cursor = None
+        for _ in range(5):
+            params: dict[str, Any] = {"tag": tag, "sort": sort, "limit": 1}
+            if cursor:
+                params["cursor"] = last_cursor = cursor
+            page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
+            seen += [c["first_name"] for c in page.json()["items"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return seen, str(last_cursor)
+        raise AssertionError(f"the pages of {sort} never ended")
+
+    assert (await one_at_a_time("updated_at"))[0] == ["Zoë", "Chloé", "Bob", "Eve"]
     # The other end first: newest, most recently changed (read in windows of the key).
     oldest_first = await names(q=word, tag=tag)
     assert await names(q=word, tag=tag, sort="-created_at") == oldest_first[::-1]
-    seen, cursor = [], None
-    for _ in range(4):
-        params = {"tag": tag, "sort": "-updated_at", "limit": 1}
-        if cursor:
-            params["cursor"] = cursor
-        page = await stack.gateway.get("/api/v1/candidates", params=params, headers=auth)
-        seen += [c["first_name"] for c in page.json()["items"]]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            break
+    seen, updated_cursor = await one_at_a_time("-updated_at")
     assert seen == ["Eve", "Bob", "Chloé", "Zoë"]
     wrong = await stack.gateway.get(
         "/api/v1/candidates",
-        params={"tag": tag, "sort": "name", "cursor": page.json().get("next_cursor") or "bad"},
+        params={"tag": tag, "sort": "name", "cursor": updated_cursor},
         headers=auth,
     )
     assert wrong.status_code == 400
