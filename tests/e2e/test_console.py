@@ -53,7 +53,7 @@ def test_a_recruiter_signs_in_searches_and_opens_a_profile(
     screenshot(page, "home")
 
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Candidates").click()
-    expect(page.get_by_role("heading", name="Candidates")).to_be_visible()
+    expect(page.get_by_role("heading", name="Candidates", exact=True)).to_be_visible()
     # Past "Ångström" into the run's own letters: other modules' people are called Ångström too.
     typed = surname[:12]
     page.get_by_label("Search").press_sequentially(typed, delay=30)
@@ -186,7 +186,7 @@ def test_the_candidate_list_fits_a_phone_screen(
         watch = PageWatch()
         watch.attach(page)
         sign_in(page, gateway, "vic.viewer", start="/console/candidates")
-        expect(page.get_by_role("heading", name="Candidates")).to_be_visible()
+        expect(page.get_by_role("heading", name="Candidates", exact=True)).to_be_visible()
         expect(page.locator("#placement")).to_be_visible()
         overflow = page.evaluate("document.documentElement.scrollWidth")
         too_wide = page.evaluate(TOO_WIDE, PHONE["width"])

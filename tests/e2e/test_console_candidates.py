@@ -245,3 +245,50 @@ def test_home_charts_follow_the_date_range_with_the_apis_numbers(
     expect(label).to_have_text(f"{today - timedelta(days=2)} to {today}, per day")
     assert_accessible(page)
     watch.assert_clean()
+
+
+def test_a_recruiter_selects_a_whole_page_of_the_list_and_adds_it_to_a_pool(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Lindqvist").replace("_", "")
+    firsts = ("Ada", "Bea", "Cai")
+    people = [api_call(gateway, "POST", "/candidates", person(surname, first)) for first in firsts]
+    pool = api_call(gateway, "POST", "/pools", {"name": unique("Bulk"), "stages": ["New", "Call"]})
+    # The list finds them once the search has them.
+    wait_until(
+        lambda: len(api_call(gateway, "GET", f"/candidates?q={surname}")["items"]) == len(people),
+        f"the candidate search never found the three {surname}",
+    )
+
+    sign_in(page, gateway, "rita.recruiter", start=f"/console/candidates?q={surname}")
+    for first in firsts:
+        expect(page.get_by_label(f"Select {first} {surname}", exact=True)).to_be_visible()
+    page.wait_for_load_state("load")  # console.js ticks the page's boxes
+    page.get_by_label("Select all candidates on this page").check()
+    for first in firsts:
+        expect(page.get_by_label(f"Select {first} {surname}", exact=True)).to_be_checked()
+    bulk = page.get_by_role("form", name="With the selected candidates")
+    bulk.get_by_label("Pool and stage").select_option(label=f"{pool['name']}: New")
+    bulk.get_by_role("button", name="Add to pool").click()
+    # The result names how many, and the selection (the page's box too) is cleared.
+    expect(page.get_by_test_id("bulk-count")).to_contain_text("3 selected candidates acted on")
+    expect(page.get_by_test_id("bulk-summary")).to_contain_text(
+        f"3 candidates added to “{pool['name']}”"
+    )
+    expect(page.get_by_label("Select all candidates on this page")).not_to_be_checked()
+    for first in firsts:
+        expect(page.get_by_label(f"Select {first} {surname}", exact=True)).not_to_be_checked()
+    assert_accessible(page)
+
+    # They are on the pool's board, at its first stage.
+    page.goto(f"{gateway}/console/pools/{pool['id']}")
+    expect(page.locator('[data-stage-count="New"]')).to_have_text("3")
+    for first in firsts:
+        expect(page.get_by_label(f"Stage of {first} {surname}", exact=True)).to_have_value("New")
+    assert api_call(gateway, "GET", f"/pools/{pool['id']}")["member_counts"] == {
+        "New": 3,
+        "Call": 0,
+    }
+    watch.assert_clean()

@@ -1,14 +1,16 @@
 """`GET /messages` of the campaigns API in-process against SecantusDB: a broadcast's or a
-sequence's messages, and those in one state, page by page; a state it does not know is a 422."""
+sequence's messages, and those in one state, page by page, each with its recipient's name; a
+state it does not know is a 422."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from crm_campaigns.domain.models import Message, MessageStatus
+from crm_campaigns.domain.models import Message, MessageStatus, Recipient
 from crm_campaigns.repositories.collections import MESSAGES
-from crm_shared import Database, Principal, to_document
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_shared import Database, Principal, Session, in_transaction, to_document
 from internal_keys import internal_bearer
 
 pytestmark = pytest.mark.integration
@@ -103,3 +105,55 @@ async def test_a_state_it_does_not_know_is_a_problem_naming_the_filter(
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "status" in response.text
+
+
+async def test_each_listed_message_names_its_recipient_as_campaigns_knows_them(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    messages = [
+        a_message(n, broadcast_id="names", status=MessageStatus.QUEUED) for n in range(21, 25)
+    ]
+    await database[MESSAGES].insert_many([to_document(m) for m in messages])
+
+    async def learn(session: Session) -> None:
+        acme = RecipientRepository(database, "acme")
+        await acme.upsert(
+            Recipient(
+                candidate_id="c021",
+                tenant_id="acme",
+                first_name="Ada",
+                last_name="Lovelace",
+                time_zone="Europe/Berlin",
+            ),
+            session=session,
+        )
+        await acme.upsert(
+            Recipient(candidate_id="c022", tenant_id="acme", first_name="Bo"), session=session
+        )
+        # Another tenant's candidate of the same id lends its name to nobody here.
+        await RecipientRepository(database, "globex").upsert(
+            Recipient(candidate_id="c023", tenant_id="globex", first_name="Gus", last_name="X"),
+            session=session,
+        )
+
+    await in_transaction(database.client, learn)
+
+    response = await client.get(
+        "/messages?broadcast_id=names&status=queued&limit=3",
+        headers=internal_bearer(RITA, "campaigns"),
+    )
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert [
+        (m["candidate_id"], m["first_name"], m["last_name"], m["time_zone"]) for m in page["items"]
+    ] == [
+        ("c021", "Ada", "Lovelace", "Europe/Berlin"),
+        ("c022", "Bo", None, None),
+        ("c023", None, None, None),
+    ]
+    rest = await client.get(
+        f"/messages?broadcast_id=names&status=queued&cursor={page['next_cursor']}",
+        headers=internal_bearer(RITA, "campaigns"),
+    )
+    assert [(m["candidate_id"], m["first_name"]) for m in rest.json()["items"]] == [("c024", None)]

@@ -50,11 +50,16 @@ class Api:
         self.routes: dict[tuple[str, str], httpx.Response] = {}
         self.pages: dict[tuple[str, str], dict[str | None, httpx.Response]] = {}
         self.calls: list[httpx.Request] = []
+        self.matched: list[tuple[str, dict[str, str], httpx.Response]] = []
         # Calls that get no answer at all (a timeout, a refused connection).
         self.failures: dict[tuple[str, str], Exception] = {}
 
     def answer(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
         self.routes[(method, path)] = httpx.Response(status, json=body)
+
+    def answer_with(self, path: str, params: dict[str, str], body: Any) -> None:
+        """A GET of `path` whose query holds `params`: answered before `answer`'s."""
+        self.matched.append((path, params, httpx.Response(200, json=body)))
 
     def answer_pages(self, path: str, *pages: list[Any]) -> None:
         """A paged list read with GET: `pages` in turn, each naming the next by its cursor
@@ -70,6 +75,12 @@ class Api:
         self.calls.append(request)
         if (failure := self.failures.get((request.method, request.url.path))) is not None:
             raise failure
+        asked = request.url.params
+        for path, params, response in self.matched:
+            if (request.method, request.url.path) == ("GET", path) and all(
+                asked.get(name) == value for name, value in params.items()
+            ):
+                return response
         paged = self.pages.get((request.method, request.url.path))
         if paged is not None:
             return paged.get(request.url.params.get("cursor")) or httpx.Response(

@@ -20,6 +20,7 @@ from crm_campaigns.api.schemas import (
     EnrolmentRequest,
     MergeFieldCatalogue,
     MergeFieldPublic,
+    MessageListed,
     MessagePublic,
     NotificationPublic,
     RefusedEnrolment,
@@ -822,7 +823,7 @@ async def read_notification(
 @router.get(
     "/messages",
     dependencies=[require_permission("candidates:read")],
-    response_model=Page[MessagePublic],
+    response_model=Page[MessageListed],
     tags=["messages"],
 )
 async def list_messages(
@@ -840,15 +841,18 @@ async def list_messages(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-) -> Page[MessagePublic]:
+) -> Page[MessageListed]:
     """Messages of the caller's tenant, oldest first, optionally of one candidate, broadcast or
-    sequence and in one state (the filters combine)."""
+    sequence and in one state (the filters combine), each with its recipient's name."""
     after = decode_cursor(cursor) if cursor else None
     shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status)
-    found = await messages.page(shown, after=after, limit=limit + 1)
+    found = await messages.listed(shown, after=after, limit=limit + 1)
     items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
-    return Page[MessagePublic](items=[MessagePublic.of(m) for m in items], next_cursor=next_cursor)
+    next_cursor = encode_cursor(items[-1].message.id) if len(found) > limit else None
+    return Page[MessageListed](
+        items=[MessageListed.listed(listed.message, listed.recipient) for listed in items],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

@@ -333,6 +333,33 @@ class MessagePublic(BaseModel):
         return cls.model_validate(message.model_dump() | {"failure_reason": failure_reason})
 
 
+class MessageListed(MessagePublic):
+    """A message in a list, with its recipient's name and time zone (one read for the page)."""
+
+    first_name: str | None = Field(
+        description="The recipient's first name as campaigns knows it; null (with `last_name`) "
+        "while campaigns has not learnt of the candidate, or after erasure."
+    )
+    last_name: str | None
+    time_zone: str | None = Field(
+        description="The recipient's own time zone (IANA), in which quiet hours and a "
+        "broadcast's local send time are kept; null when the candidate has none (the contact "
+        "policy's default zone applies) or is unknown."
+    )
+
+    @classmethod
+    def listed(cls, message: Message, recipient: Recipient | None) -> MessageListed:
+        public = MessagePublic.of(message)
+        return cls.model_validate(
+            public.model_dump()
+            | {
+                "first_name": recipient.first_name if recipient else None,
+                "last_name": recipient.last_name if recipient else None,
+                "time_zone": recipient.time_zone if recipient else None,
+            }
+        )
+
+
 class BroadcastCreate(BaseModel):
     """A broadcast: a template to an audience, now, at a time or at each recipient's local
     time, optionally with an A/B subject test."""

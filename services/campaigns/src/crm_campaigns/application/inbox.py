@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_campaigns.domain.models import Message, MessageFilter, Notification
+from crm_campaigns.domain.models import Message, MessageFilter, Notification, Recipient
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+
+
+@dataclass(frozen=True)
+class ListedMessage:
+    """A message in a list, with the recipient as campaigns knows them (None if it does not)."""
+
+    message: Message
+    recipient: Recipient | None
 
 
 @dataclass(frozen=True)
@@ -14,12 +23,19 @@ class MessageLog:
     """The tenant's messages, one candidate's or all."""
 
     messages: MessageRepository
+    recipients: RecipientRepository
 
     async def get(self, message_id: str) -> Message | None:
         return await self.messages.get(message_id)
 
-    async def page(self, shown: MessageFilter, *, after: str | None, limit: int) -> list[Message]:
-        return await self.messages.page(shown, after=after, limit=limit)
+    async def listed(
+        self, shown: MessageFilter, *, after: str | None, limit: int
+    ) -> list[ListedMessage]:
+        """One page of messages with their recipients' names: two queries (the names with one
+        `$in` of the page's candidates), whatever the page's size."""
+        messages = await self.messages.page(shown, after=after, limit=limit)
+        names = await self.recipients.many(sorted({m.candidate_id for m in messages}))
+        return [ListedMessage(m, names.get(m.candidate_id)) for m in messages]
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,10 @@ class TenantUseCases:
         )
 
     def message_log(self) -> MessageLog:
-        return MessageLog(MessageRepository(self.container.database, self.tenant_id))
+        return MessageLog(
+            MessageRepository(self.container.database, self.tenant_id),
+            RecipientRepository(self.container.database, self.tenant_id),
+        )
 
     def notifications(self) -> Notifications:
         return Notifications(NotificationRepository(self.container.database, self.tenant_id))

@@ -49,10 +49,11 @@ class RecipientRepository:
     async def many(
         self, candidate_ids: list[str], *, session: Session | None = None
     ) -> dict[str, Recipient]:
-        """The known recipients among `candidate_ids`, by candidate id, in one query."""
-        documents = await self._recipients.find(
-            {"candidate_id": {"$in": candidate_ids}}, session=session
-        )
+        """The known recipients among `candidate_ids`, by candidate id: one `$in` query per
+        `IN_SLICE` ids (one for a page of a list)."""
+        if not candidate_ids:
+            return {}
+        documents = await self._recipients.find_in("candidate_id", candidate_ids, session=session)
         return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
 
     async def known_among(self, candidate_ids: list[str]) -> set[str]:

@@ -3,6 +3,7 @@ candidate's local time, A/B subjects) and the live progress view with its contro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,6 +13,7 @@ from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
+from crm_console.domain import broadcast_people as who
 from crm_console.domain import broadcasts as rules
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.navigation import CONSOLE_PREFIX
@@ -172,13 +174,81 @@ async def progress(
     )
 
 
+@router.get("/{broadcast_id}/people")
+async def people(
+    broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Who the broadcast still waits to send to and who it skipped, grouped by why: loaded
+    after the page, asked again while the broadcast can change."""
+    desk = BroadcastDesk(state.gateway)
+    broadcast = await desk.broadcast(viewer.caller, broadcast_id)
+    found = await desk.people(viewer.caller, broadcast)
+    listed = {s: list(p.data.get("items", [])) for s, p in found.items() if p.data is not None}
+    unavailable = sorted({p.unavailable for p in found.values() if p.unavailable})
+    return render(
+        request,
+        state.templates,
+        "broadcasts/people.html",
+        {
+            **_vocabulary(),
+            "b": broadcast,
+            "panels": who.panels(broadcast, listed, datetime.now(UTC)),
+            "unavailable": unavailable,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/{broadcast_id}/messages")
+async def messages(
+    broadcast_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    status: Annotated[str, Query(max_length=20)] = "queued",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Everyone the broadcast waits for (`queued`, `held`) or skipped (`suppressed`), with
+    why, a page at a time: the full list behind the panels' "and N more"."""
+    if status not in who.LISTED_STATES:
+        return Response(status_code=404)
+    desk = BroadcastDesk(state.gateway)
+    broadcast = await desk.broadcast(viewer.caller, broadcast_id)
+    page = await desk.messages(viewer.caller, broadcast_id, status, cursor)
+    now = datetime.now(UTC)
+    rows = [
+        (m, *who.waiting_reason(m, broadcast.get("schedule") or {}, now)[1:])
+        if status in who.WAITING_STATES
+        else (m, who.skipped_reason(m)[1], "")
+        for m in page.get("items", [])
+    ]
+    return render(
+        request,
+        state.templates,
+        "broadcasts/messages.html",
+        {
+            "b": broadcast,
+            "status": status,
+            "rows": rows,
+            "next_cursor": page.get("next_cursor"),
+            "name_of": who.name_of,
+        },
+        viewer=viewer,
+    )
+
+
 @router.get("/{broadcast_id}/report")
 async def report(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
     """The broadcast's message report (analytics): every message sent, opened, clicked,
-    replied to, unsubscribed from, in total and per A/B variant; loaded after the page."""
-    found = await BroadcastDesk(state.gateway).report(viewer.caller, broadcast_id)
+    replied to, unsubscribed from, in total and per A/B variant; loaded after the page, and
+    asked again while the broadcast sends (`live=1`), no more once it finished."""
+    desk = BroadcastDesk(state.gateway)
+    live = request.query_params.get("live") == "1"
+    found = await desk.report(viewer.caller, broadcast_id)
+    if live:
+        live = rules.is_live(str((await desk.broadcast(viewer.caller, broadcast_id))["status"]))
     return render(
         request,
         state.templates,
@@ -186,7 +256,7 @@ async def report(
         {
             "broadcast_id": broadcast_id,
             "report": found,
-            "live": request.query_params.get("live") == "1",
+            "live": live,
             "figures": rules.MESSAGE_FIGURES,
             "figure_cell": rules.figure_cell,
             "variant_label": rules.variant_label,

@@ -9,6 +9,7 @@ from typing import Any
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.lookups import API, Choices, choices
 from crm_console.application.parts import Part, part
+from crm_console.domain.broadcast_people import SHOWN, SKIPPED_STATES, WAITING_STATES
 
 # What a 404 of the broadcast's message report means: analytics saw none of its mail sent.
 NO_REPORT_YET = "no mail of this broadcast has been sent yet"
@@ -80,6 +81,35 @@ class BroadcastDesk:
             caller,
             f"{API}/messages",
             {"broadcast_id": broadcast_id, "status": "failed", "cursor": cursor, "limit": 50},
+        )
+        return found
+
+    async def people(self, caller: Caller, broadcast: dict[str, Any]) -> dict[str, Part]:
+        """The first `SHOWN` messages of each state the waiting and skipped panels list, by
+        state (one call each, together; a state the counts say is empty is not asked)."""
+        progress = broadcast.get("progress") or {}
+        counts = {
+            "queued": int(progress.get("pending") or 0),
+            "held": int(progress.get("held") or 0),
+            "suppressed": int(progress.get("skipped") or 0),
+        }
+        asked = [state for state in (*WAITING_STATES, *SKIPPED_STATES) if counts[state]]
+        found = await asyncio.gather(
+            *(
+                part(self.messages(caller, str(broadcast["id"]), state, None, SHOWN))
+                for state in asked
+            )
+        )
+        return dict(zip(asked, found, strict=True))
+
+    async def messages(
+        self, caller: Caller, broadcast_id: str, status: str, cursor: str | None, limit: int = 50
+    ) -> dict[str, Any]:
+        """One page of the broadcast's messages in `status`, each naming its recipient."""
+        found: dict[str, Any] = await self._api.get(
+            caller,
+            f"{API}/messages",
+            {"broadcast_id": broadcast_id, "status": status, "cursor": cursor, "limit": limit},
         )
         return found
 
