@@ -185,7 +185,7 @@ def test_a_recruiter_makes_a_pool_moves_a_member_and_acts_on_a_selection(
     expect(page.get_by_label(f"Select Bo {family}", exact=True)).not_to_be_checked()
     page.get_by_label(f"Select Ana {family}", exact=True).check()
     page.get_by_label(f"Select Bo {family}", exact=True).check()
-    page.get_by_label("Pool", exact=True).select_option(other_pool["id"])
+    page.get_by_label("Pool and stage", exact=True).select_option(other_pool["id"])
     page.get_by_role("button", name="Add to pool").click()
     expect(page.get_by_test_id("bulk-summary")).to_contain_text(
         f"2 candidates added to “{other_pool['name']}”"

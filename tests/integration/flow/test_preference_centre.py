@@ -171,17 +171,18 @@ async def test_the_unsubscribe_link_opens_a_page_whose_button_unsubscribes(
     assert "<form" not in again.text
 
 
-async def test_a_bad_unsubscribe_link_opens_an_html_page_not_a_problem(
+async def test_a_bad_unsubscribe_link_opens_an_html_page_in_a_browser(
     stack: Stack, mongo: Mongo
 ) -> None:
     candidate_id = await subscribed_candidate(stack, mongo)
-    forged = await stack.gateway.get("/public/v1/unsubscribe/forged.token")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    forged = await stack.gateway.get("/public/v1/unsubscribe/forged.token", headers=browser)
     assert forged.status_code == 404
     assert forged.headers["content-type"] == "text/html; charset=utf-8"
     assert "This link is not valid" in forged.text
     # A preference-centre link is not an unsubscribe link.
     preferences = link_token(stack, "preferences", stack.acme, candidate_id)
-    other = await stack.gateway.get(f"/public/v1/unsubscribe/{preferences}")
+    other = await stack.gateway.get(f"/public/v1/unsubscribe/{preferences}", headers=browser)
     assert other.status_code == 404
     assert "This link is not valid" in other.text
     expired = link_token(
@@ -191,14 +192,14 @@ async def test_a_bad_unsubscribe_link_opens_an_html_page_not_a_problem(
         candidate_id,
         expires_at=utc_now() - timedelta(minutes=1),
     )
-    expired_page = await stack.gateway.get(f"/public/v1/unsubscribe/{expired}")
+    expired_page = await stack.gateway.get(f"/public/v1/unsubscribe/{expired}", headers=browser)
     assert expired_page.status_code == 410
     assert expired_page.headers["content-type"].startswith("text/html")
     assert "new unsubscribe link" in expired_page.text
-    # A browser posting a forged link also gets a page; a mail client still a problem.
-    posted = await stack.gateway.post(
-        "/public/v1/unsubscribe/forged.token", headers={"Accept": "text/html"}
-    )
+    # A client that does not ask for HTML gets the documented problem, GET or POST.
+    assert_problem(await stack.gateway.get("/public/v1/unsubscribe/forged.token"), 404)
+    assert_problem(await stack.gateway.get(f"/public/v1/unsubscribe/{expired}"), 410)
+    posted = await stack.gateway.post("/public/v1/unsubscribe/forged.token", headers=browser)
     assert posted.status_code == 404
     assert "This link is not valid" in posted.text
     assert_problem(await stack.gateway.post("/public/v1/unsubscribe/forged.token"), 404)

@@ -4,8 +4,8 @@ The talent-community sign-up arrives with an internal token the gateway minted f
 its public key names; it is stored as a pending sign-up until its confirmation link is used.
 Confirmation, preference and unsubscribe links carry their own signed token (`SignedLinks`):
 the tenant and candidate (or pending sign-up) come from the verified token only. A forged or
-unknown link is a 404, an expired one (or one of an erased person) a 410: for a browser, a
-page saying what to do instead (always for the unsubscribe page, which only a browser opens).
+unknown link is a 404, an expired one (or one of an erased person) a 410: for a browser
+(`Accept: text/html`), a page saying what to do instead.
 Every page here is personal: none may be cached (`Cache-Control: no-store`);
 `crm_shared.pages` adds the rest of the page headers.
 """
@@ -106,12 +106,10 @@ async def _verified(request: Request, token: str, purpose: str) -> tuple[LinkCla
     return claim, candidate
 
 
-def _refused(
-    request: Request, purpose: str, refusal: _RefusedLink, *, as_page: bool = False
-) -> Response:
-    """The answer to a link that opens nothing: a page with a way forward for a browser (or
-    whenever `as_page`), else a problem."""
-    if as_page or _wants_html(request):
+def _refused(request: Request, purpose: str, refusal: _RefusedLink) -> Response:
+    """The answer to a link that opens nothing: a page with a way forward for a browser, else
+    a problem."""
+    if _wants_html(request):
         if refusal.status_code == 410:
             return expired_link_page(_WAY_FORWARD[purpose])
         return invalid_link_page(_WAY_FORWARD[purpose])
@@ -355,14 +353,15 @@ async def update_preferences(token: str, request: Request) -> Response:
     "/unsubscribe/{token}", response_class=HTMLResponse, responses=problem_responses(410)
 )
 async def unsubscribe_confirmation(token: str, request: Request) -> Response:
-    """The page the unsubscribe link in a mail's footer opens (always HTML): it says what
-    unsubscribing does and has one button, which posts the one-click unsubscribe below. Opening
-    the link alone changes nothing, so a mail scanner that follows links unsubscribes nobody.
-    A link that opens nothing gets a page saying how to go on (404, 410)."""
+    """The page the unsubscribe link in a mail's footer opens: it says what unsubscribing does
+    and has one button, which posts the one-click unsubscribe below. Opening the link alone
+    changes nothing, so a mail scanner that follows links unsubscribes nobody. A link that
+    opens nothing gets a page saying how to go on (404, 410) when a browser asks (as it always
+    does, `Accept: text/html`), a problem otherwise, as every page here answers."""
     try:
         _, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
     except _RefusedLink as refusal:
-        return _refused(request, UNSUBSCRIBE_LINK, refusal, as_page=True)
+        return _refused(request, UNSUBSCRIBE_LINK, refusal)
     return unsubscribe_page(candidate.first_name, subscribed=candidate.marketing_consent)
 
 
