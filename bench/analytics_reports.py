@@ -25,6 +25,7 @@ fetched), one after another, in the same run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 import uuid
@@ -60,6 +61,9 @@ from crm_shared import (
 )
 
 P95_BUDGET_MS = 1000.0
+# A database to seed once and keep (on a server started apart, CRM_BENCH_MONGODB_URI): the
+# reports are timed again without seeding again (while investigating one of them).
+KEEP_DATABASE = os.environ.get("CRM_BENCH_ANALYTICS_DATABASE", "")
 KEYS = generate_internal_key_pair()
 BENCHMARK = "analytics reports"
 
@@ -72,7 +76,9 @@ class FreshInternalToken(httpx.Auth):
         self._principal = principal
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._signer.mint(self._principal, 'analytics')}"
+        request.headers["Authorization"] = (
+            f"Bearer {self._signer.mint(self._principal, 'analytics')}"
+        )
         yield request
 
 
@@ -88,9 +94,7 @@ class Timed:
         return statistics.quantiles(ordered, n=100, method="inclusive")[round(p * 100) - 1]
 
 
-async def _timed(
-    call: Callable[[], Awaitable[int]], requests: int, budget_seconds: float
-) -> Timed:
+async def _timed(call: Callable[[], Awaitable[int]], requests: int, budget_seconds: float) -> Timed:
     """`requests` calls after a warm-up, or as many as `budget_seconds` allow (at least 3): a
     report taking many seconds would otherwise hold the run for an hour."""
     await call()  # warm-up: connections, caches
@@ -121,6 +125,16 @@ def _utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _chosen(events: list[Any], blocks: int) -> list[str]:
+    """A broadcast, a sequence and an event of the middle block (so a report reads from the
+    middle of the indexes)."""
+    ids = sorted({e.data.broadcast_id for e in events if getattr(e.data, "broadcast_id", None)})
+    sequences = sorted({e.data.sequence_id for e in events if getattr(e.data, "sequence_id", None)})
+    recruiting = sorted({e.data.event_id for e in events if getattr(e.data, "event_id", None)})
+    middle = f"~{blocks // 2:04d}"
+    return [i.replace("~0000", middle) for i in (ids[len(ids) // 2], sequences[0], recruiting[3])]
+
+
 async def _seed(
     mongodb_uri: str, run: str, candidates: int, block: int, end: datetime
 ) -> tuple[list[str], int, list[Figure]]:
@@ -131,6 +145,10 @@ async def _seed(
     engagement = sum(e.type in ENGAGEMENT_TOPICS for e in events)
     settings = AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=f"{run}_block")
     mongo = create_mongo_client(settings)
+    if KEEP_DATABASE and await mongo[run]["journeys"].count_documents({}, limit=1):
+        await mongo.close()
+        print(f"{run} is seeded already: timing only", flush=True)
+        return _chosen(events, blocks), engagement * blocks, []
     try:
         template = mongo[f"{run}_block"]
         target = mongo[run]
@@ -155,22 +173,26 @@ async def _seed(
     seeded = blocks * block
     note = f"{seeded:,} candidates, {engagement * blocks:,} engagement events ({blocks} blocks)"
     figures = [
-        Figure(BENCHMARK, "seeding: fold one block (events/s)", len(events) / folded, "events/s",
-               note=f"{len(events):,} events of {block:,} candidates through the folders"),
-        Figure(BENCHMARK, "seeding: copy (documents/s)", written / cloned, "docs/s",
-               note=f"{written:,} documents in {cloned:.0f} s; {note}"),
+        Figure(
+            BENCHMARK,
+            "seeding: fold one block (events/s)",
+            len(events) / folded,
+            "events/s",
+            note=f"{len(events):,} events of {block:,} candidates through the folders",
+        ),
+        Figure(
+            BENCHMARK,
+            "seeding: copy (documents/s)",
+            written / cloned,
+            "docs/s",
+            note=f"{written:,} documents in {cloned:.0f} s; {note}",
+        ),
     ]
-    ids = sorted({e.data.broadcast_id for e in events if getattr(e.data, "broadcast_id", None)})
-    sequences = sorted({e.data.sequence_id for e in events if getattr(e.data, "sequence_id", None)})
-    recruiting = sorted({e.data.event_id for e in events if getattr(e.data, "event_id", None)})
-    # The middle block's, so a report reads from the middle of the indexes.
-    middle = f"~{blocks // 2:04d}"
-    chosen = [i.replace("~0000", middle) for i in (ids[len(ids) // 2], sequences[0], recruiting[3])]
-    return chosen, engagement * blocks, figures
+    return _chosen(events, blocks), engagement * blocks, figures
 
 
 async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> list[Figure]:
-    run_name = f"bench_analytics_{uuid.uuid4().hex[:8]}"
+    run_name = KEEP_DATABASE or f"bench_analytics_{uuid.uuid4().hex[:8]}"
     today = datetime.now(UTC).date()
     end = _utc(today)
     print(f"seeding {candidates:,} candidates in blocks of {block:,} ...", flush=True)
@@ -205,17 +227,19 @@ async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> l
     journeys = {"_id": 0, "touch_count": 0}
 
     async def raw_attribution(days: tuple[date, date]) -> int:
-        outcomes = await db["journey_outcomes"].find(
-            tenant | {"kind": "application", "at": period(days)}
-        ).to_list()
+        outcomes = (
+            await db["journey_outcomes"]
+            .find(tenant | {"kind": "application", "at": period(days)})
+            .to_list()
+        )
         people = sorted({o["candidate_id"] for o in outcomes if o.get("candidate_id")})
         await db["journey_touches"].find(tenant | {"candidate_id": {"$in": people}}).to_list()
         return 200
 
     async def raw_pool(pool: str | None) -> int:
-        members = await db["pool_members"].find(
-            tenant | ({"pool_id": pool} if pool else {})
-        ).to_list()
+        members = (
+            await db["pool_members"].find(tenant | ({"pool_id": pool} if pool else {})).to_list()
+        )
         people = sorted({m["candidate_id"] for m in members})
         for name in ("engagement_scores", "ats_outcomes"):
             await db[name].find(tenant | {"candidate_id": {"$in": people}}).to_list()
@@ -231,35 +255,70 @@ async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> l
     metrics = ["candidates_created", "messages_sent", "messages_opened"]
     year = (today - timedelta(days=365), today - timedelta(days=1))
     reports: list[tuple[str, str, dict[str, Any], Callable[[], Awaitable[int]]]] = [
-        ("tenant summary", "/analytics/summary", {},
-         lambda: reads(("tenant_counters", {}, None))),
-        ("time series, daily, a year", "/analytics/timeseries",
-         {"metric": metrics, "from": str(year[0]), "to": str(year[1])},
-         lambda: reads(("daily_counts", {"metric": {"$in": metrics},
-                                         "day": {"$gte": str(year[0]), "$lte": str(year[1])}},
-                        None))),
+        ("tenant summary", "/analytics/summary", {}, lambda: reads(("tenant_counters", {}, None))),
+        (
+            "time series, daily, a year",
+            "/analytics/timeseries",
+            {"metric": metrics, "from": str(year[0]), "to": str(year[1])},
+            lambda: reads(
+                (
+                    "daily_counts",
+                    {
+                        "metric": {"$in": metrics},
+                        "day": {"$gte": str(year[0]), "$lte": str(year[1])},
+                    },
+                    None,
+                )
+            ),
+        ),
     ]
+
+    def cohort(days: tuple[date, date]) -> Callable[[], Awaitable[int]]:
+        return lambda: reads(("journeys", {"sourced_at": period(days)}, journeys))
+
     for label, days in (("a month", month), ("a quarter", quarter)):
         for by in ("none", "source", "pool"):
             reports.append(
-                (f"funnel, {label}, by {by}", "/analytics/funnel",
-                 {"from": str(days[0]), "to": str(days[1]), "by": by},
-                 lambda days=days: reads(("journeys", {"sourced_at": period(days)}, journeys))))
+                (
+                    f"funnel, {label}, by {by}",
+                    "/analytics/funnel",
+                    {"from": str(days[0]), "to": str(days[1]), "by": by},
+                    cohort(days),
+                )
+            )
     for model in ("first", "last", "linear"):
         reports.append(
-            (f"attribution, a month, {model}", "/analytics/attribution",
-             {"from": str(month[0]), "to": str(month[1]), "model": model},
-             lambda: raw_attribution(month)))
+            (
+                f"attribution, a month, {model}",
+                "/analytics/attribution",
+                {"from": str(month[0]), "to": str(month[1]), "model": model},
+                lambda: raw_attribution(month),
+            )
+        )
     reports += [
-        ("message report, a broadcast", f"/analytics/broadcasts/{broadcast}", {},
-         lambda: reads(("message_report_days", {"kind": "broadcast", "source_id": broadcast},
-                        None))),
-        ("message report, a sequence", f"/analytics/sequences/{sequence}", {},
-         lambda: reads(("message_report_days", {"kind": "sequence", "source_id": sequence},
-                        None))),
+        (
+            "message report, a broadcast",
+            f"/analytics/broadcasts/{broadcast}",
+            {},
+            lambda: reads(
+                ("message_report_days", {"kind": "broadcast", "source_id": broadcast}, None)
+            ),
+        ),
+        (
+            "message report, a sequence",
+            f"/analytics/sequences/{sequence}",
+            {},
+            lambda: reads(
+                ("message_report_days", {"kind": "sequence", "source_id": sequence}, None)
+            ),
+        ),
         ("event report", f"/analytics/events/{event}", {}, raw_event),
-        ("pool health, one pool", f"/analytics/pools/{POOLS[3]}/health", {},
-         lambda: raw_pool(POOLS[3])),
+        (
+            "pool health, one pool",
+            f"/analytics/pools/{POOLS[3]}/health",
+            {},
+            lambda: raw_pool(POOLS[3]),
+        ),
         ("pool health, every pool", "/analytics/pools/health", {}, lambda: raw_pool(None)),
     ]
     try:
@@ -282,21 +341,33 @@ async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> l
                     detail = (await client.get(path, params=params)).json().get("detail", "")
                     note += f"; answered {sorted(set(refused))}: {detail}"
                 verdict = "within" if ours.percentile(0.95) < P95_BUDGET_MS else "OVER"
-                print(f"  {name}: p95 {ours.percentile(0.95):,.1f} ms ({verdict} 1 s) "
-                      f"raw {baseline.percentile(0.95):,.1f} ms {note}", flush=True)
+                print(
+                    f"  {name}: p95 {ours.percentile(0.95):,.1f} ms ({verdict} 1 s) "
+                    f"raw {baseline.percentile(0.95):,.1f} ms {note}",
+                    flush=True,
+                )
                 for p in (0.5, 0.95, 0.99):
                     figures.append(
-                        Figure(BENCHMARK, f"{name}: p{round(p * 100)}", ours.percentile(p), "ms",
-                               baseline.percentile(p), "bare reads of its documents",
-                               note if p == 0.5 else "")
+                        Figure(
+                            BENCHMARK,
+                            f"{name}: p{round(p * 100)}",
+                            ours.percentile(p),
+                            "ms",
+                            baseline.percentile(p),
+                            "bare reads of its documents",
+                            note if p == 0.5 else "",
+                        )
                     )
     finally:
         await app.state.container.storage.database.client.close()
-        await raw.drop_database(run_name)
+        if not KEEP_DATABASE:
+            await raw.drop_database(run_name)
         await raw.close()
     return [
         dataclasses.replace(
             f, note=f"{candidates:,} candidates, {engagement:,} engagement events; {f.note}"
-        ) if i == 0 else f
+        )
+        if i == 0
+        else f
         for i, f in enumerate(figures)
     ]

@@ -184,8 +184,7 @@ def block_events(
     ]
     sequences = [ids.id(f"s{j}") for j in range(SEQUENCES_PER_BLOCK)]
     recruiting = [
-        (ids.id(f"e{j}"), day((j + 0.7) * DAYS / EVENTS_PER_BLOCK))
-        for j in range(EVENTS_PER_BLOCK)
+        (ids.id(f"e{j}"), day((j + 0.7) * DAYS / EVENTS_PER_BLOCK)) for j in range(EVENTS_PER_BLOCK)
     ]
     app = 0
     message = 0
@@ -225,7 +224,11 @@ def block_events(
         sourced = day(rng.uniform(0, DAYS - 1))
         source = rng.choices(SOURCES, SOURCE_WEIGHTS)[0]
         profile = CandidateCreated(
-            candidate_id=cid, first_name="C", last_name=f"N{n}", emails=[ids.email(n)], source=source
+            candidate_id=cid,
+            first_name="C",
+            last_name=f"N{n}",
+            emails=[ids.email(n)],
+            source=source,
         )
         add(CANDIDATE_CREATED, cid, profile, sourced)
         if rng.random() < 0.7:
@@ -304,13 +307,19 @@ def block_events(
             }
             if rng.random() < 0.08:
                 waitlisted = EventWaitlisted(
-                    **common, first_name="C", last_name=f"N{n}", registered_at=registered_at,
+                    **common,
+                    first_name="C",
+                    last_name=f"N{n}",
+                    registered_at=registered_at,
                     starts_at=starts,
                 )
                 add(EVENT_WAITLISTED, cid, waitlisted, registered_at)
             else:
                 registered = EventRegistered(
-                    **common, first_name="C", last_name=f"N{n}", registered_at=registered_at,
+                    **common,
+                    first_name="C",
+                    last_name=f"N{n}",
+                    registered_at=registered_at,
                     starts_at=starts,
                 )
                 add(EVENT_REGISTERED, cid, registered, registered_at)
@@ -342,9 +351,7 @@ def block_events(
                     "email": ids.email(n),
                     "job_name": "Engineer",
                 }
-                created = AtsApplicationCreated(
-                    **common, applied_at=applied, stage=ATS_STAGES[0]
-                )
+                created = AtsApplicationCreated(**common, applied_at=applied, stage=ATS_STAGES[0])
                 add(ATS_APPLICATION_CREATED, cid, created, applied + timedelta(minutes=10))
                 at = applied
                 reached = ATS_STAGES[0]
@@ -422,7 +429,9 @@ async def fold(
         for at in range(0, len(mine), batch_size):
             batch = mine[at : at + batch_size]
 
-            async def apply(session: Session, batch: Any = batch, record: Any = record_batch) -> None:
+            async def apply(
+                session: Session, batch: Any = batch, record: Any = record_batch
+            ) -> None:
                 await record(batch, session)
 
             await in_transaction(mongo, apply)
@@ -505,10 +514,7 @@ async def clone_blocks(
     cloner = Cloner(candidates)
     written = 0
     for name in await store_collections(source):
-        raw = [
-            bson.encode(d)
-            async for d in source[name].find({}, sort=[("_id", 1)])
-        ]
+        raw = [bson.encode(d) async for d in source[name].find({}, sort=[("_id", 1)])]
         if not raw:
             continue
         if name in SUMMED_COLLECTIONS:

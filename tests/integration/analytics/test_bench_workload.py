@@ -67,9 +67,7 @@ def _comparable(value: Any) -> Any:
 
 
 async def _documents(database: Database, name: str) -> list[Any]:
-    return sorted(
-        (_comparable(d) for d in await database[name].find({}).to_list()), key=repr
-    )
+    return sorted((_comparable(d) for d in await database[name].find({}).to_list()), key=repr)
 
 
 async def test_cloned_blocks_equal_the_folded_ones(
@@ -84,9 +82,19 @@ async def test_cloned_blocks_equal_the_folded_ones(
     names = await store_collections(folded.database)
     assert names == await store_collections(cloned.database)
     # Every store the reports read holds documents, so the comparison compares something.
-    for name in ("journeys", "journey_touches", "journey_outcomes", "journey_addresses",
-                 "message_report_days", "event_registrants", "ats_outcomes", "pool_members",
-                 "engagement_scores", "engagement_merged_candidates", "daily_counts"):
+    for name in (
+        "journeys",
+        "journey_touches",
+        "journey_outcomes",
+        "journey_addresses",
+        "message_report_days",
+        "event_registrants",
+        "ats_outcomes",
+        "pool_members",
+        "engagement_scores",
+        "engagement_merged_candidates",
+        "daily_counts",
+    ):
         assert await folded.database[name].count_documents({}) > 0, name
     total = 0
     for name in names:
