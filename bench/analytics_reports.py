@@ -66,6 +66,8 @@ P95_BUDGET_MS = 1000.0
 # A database to seed once and keep (on a server started apart, CRM_BENCH_MONGODB_URI): the
 # reports are timed again without seeding again (while investigating one of them).
 KEEP_DATABASE = os.environ.get("CRM_BENCH_ANALYTICS_DATABASE", "")
+# Only the reports whose name holds this text (while investigating one).
+ONLY_REPORTS = os.environ.get("CRM_BENCH_ANALYTICS_ONLY", "")
 KEYS = generate_internal_key_pair()
 BENCHMARK = "analytics reports"
 
@@ -335,6 +337,8 @@ async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> l
             timeout=600,
         ) as client:
             for name, path, params, bare in reports:
+                if ONLY_REPORTS not in name:
+                    continue
 
                 async def call(path: str = path, params: dict[str, Any] = params) -> int:
                     return (await client.get(path, params=params)).status_code
