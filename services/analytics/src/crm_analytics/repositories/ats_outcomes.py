@@ -97,7 +97,7 @@ class OutcomeRepository:
         named = await self._outcomes.find_in("candidate_id", candidate_ids)
         # By digest alone, "naming no candidate" checked here: with `candidate_id: null` in the
         # query the Rust SecantusDB server took 0.1-0.5 s a slice of 200 digests (a pool of
-        # 25,000 members: 17 s), a few ms without it (docs/performance.md, "Analytics reports
+        # 17,500 members: 15 s), a few ms without it (docs/performance.md, "Analytics reports
         # at scale").
         by_address = await self._outcomes.find_in(ADDRESS_DIGEST_FIELD, digests)
         unnamed = [d for d in by_address if d.get("candidate_id") is None]
