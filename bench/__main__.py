@@ -18,6 +18,7 @@ from typing import Any
 import uvloop
 
 from bench import (
+    analytics_reports,
     api,
     ats_sync,
     auth,
@@ -65,6 +66,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "ats_replicas": 1,
         "replicas_candidates": 100,
         "replicas_seconds": 10,
+        "analytics_candidates": 500,
+        "analytics_block": 500,
+        "analytics_requests": 3,
     },
     "full": {
         "consumer": 5000,
@@ -90,6 +94,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "ats_replicas": 1,
         "replicas_candidates": 1000,
         "replicas_seconds": 30,
+        "analytics_candidates": 1_000_000,
+        "analytics_block": 2000,
+        "analytics_requests": 20,
     },
 }
 
@@ -159,6 +166,12 @@ def benchmarks(
             int(size["console_candidates"]),
             float(size["console_rate"]),
             float(size["console_seconds"]),
+        ),
+        "analytics_reports": lambda: analytics_reports.run(
+            mongodb_uri,
+            int(size["analytics_candidates"]),
+            int(size["analytics_block"]),
+            int(size["analytics_requests"]),
         ),
     }
 
