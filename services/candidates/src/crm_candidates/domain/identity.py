@@ -139,11 +139,10 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
     for text in texts:
         # `O'Connor` is found by `o connor`, `connor` and `oconnor`; `Müller` by `muller`
         # and `mueller`.
-        words = (
-            query_tokens(text or "")
-            + query_tokens(without_apostrophes(text or ""))
-            + query_tokens(umlauts_spelt_out(text or ""))
-        )
+        words = query_tokens(text or "") + query_tokens(without_apostrophes(text or ""))
+        spelt_out = umlauts_spelt_out(text or "")
+        if spelt_out != (text or ""):  # every candidate write tokenises: no pass for nothing
+            words += query_tokens(spelt_out)
         for word in words:
             tokens.update(
                 word[:length]

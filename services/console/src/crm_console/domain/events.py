@@ -423,9 +423,9 @@ def name_parts(name: str) -> list[str]:
     a part with an apostrophe both apart and joined (Okonkwo-Adébáyọ̀ gives `okonkwo` and
     `adebayo`; O'Connor gives `o`, `connor` and `oconnor`), and with German umlauts dropped
     or spelt out (Müller gives `muller` and `mueller`)."""
-    parts = _NAME_SEPARATORS.split(fold(name)) + _NAME_SEPARATORS.split(
-        fold(umlauts_spelt_out(name))
-    )
+    parts = _NAME_SEPARATORS.split(fold(name))
+    if (spelt_out := umlauts_spelt_out(name)) != name:
+        parts += _NAME_SEPARATORS.split(fold(spelt_out))
     apart = [piece for part in parts for piece in _APOSTROPHE_SPLIT.split(part)]
     joined = [without_apostrophes(part) for part in parts]
     return [part for part in dict.fromkeys([*apart, *joined]) if part]
