@@ -4,11 +4,13 @@ endpoint; one address cannot escape by spraying made-up connection ids."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
 import pytest
 
+from crm_shared.rate_limit import RateLimiter
 from unit.gateway.fakes import FakeServices, gateway_with
 
 pytestmark = pytest.mark.unit
@@ -20,8 +22,25 @@ def accepted(request: httpx.Request) -> httpx.Response:
     return httpx.Response(202, json={"status": "accepted", "delivery_id": "d"})
 
 
+def stopped_clock() -> float:
+    return 0.0
+
+
+def with_stopped_clock(limiter: RateLimiter) -> RateLimiter:
+    """The same limit on a clock that does not move: no bucket refills while a test runs, however
+    slowly a loaded machine sends its requests."""
+    return RateLimiter(limiter.rate, limiter.capacity, clock=stopped_clock)
+
+
 def client_of(services: FakeServices, **settings: Any) -> httpx.AsyncClient:
     app = gateway_with(services, **settings)
+    container = app.state.container
+    app.state.container = dataclasses.replace(
+        container,
+        public_limiter=with_stopped_clock(container.public_limiter),
+        ats_webhook_limiter=with_stopped_clock(container.ats_webhook_limiter),
+        ats_webhook_address_limiter=with_stopped_clock(container.ats_webhook_address_limiter),
+    )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 

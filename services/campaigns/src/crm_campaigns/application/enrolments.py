@@ -154,9 +154,9 @@ async def enter_segment(
     database: Database, tenant_id: str, entered: SegmentEntered, session: Session
 ) -> None:
     """Records the membership and enrols the candidate in the sequences the segment triggers."""
-    await SegmentMemberRepository(database, tenant_id).enter(
-        entered.segment_id, entered.candidate_id, session=session
-    )
+    members = SegmentMemberRepository(database, tenant_id)
+    await members.guard_enrolments(entered.segment_id, session=session)
+    await members.enter(entered.segment_id, entered.candidate_id, session=session)
     sequences = SequenceRepository(database, tenant_id)
     triggered = await sequences.triggered_by_segment(entered.segment_id, session=session)
     await enrol_in(

@@ -111,6 +111,7 @@ async def save_new_sequence(
         if not enrol_current_members or not isinstance(trigger, SegmentTrigger):
             return
         members = SegmentMemberRepository(database, sequence.tenant_id)
+        await members.guard_enrolments(trigger.segment_id, session=session)
         enrolments = EnrolmentRepository(database, sequence.tenant_id)
         for candidate_id in await members.members(trigger.segment_id, session=session):
             await enrolments.enrol(

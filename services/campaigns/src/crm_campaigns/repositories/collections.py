@@ -31,6 +31,9 @@ MESSAGES = "messages"
 SEGMENT_MEMBERS = "segment_members"
 
 
+SEGMENT_ENROLMENT_GUARDS = "segment_enrolment_guards"
+
+
 POOL_MEMBERS = "pool_members"
 
 
@@ -141,6 +144,9 @@ async def ensure_indexes(database: Database) -> None:
     await database[SEGMENT_MEMBERS].create_index(
         [("tenant_id", ASCENDING), ("segment_id", ASCENDING), ("candidate_id", ASCENDING)],
         unique=True,
+    )
+    await database[SEGMENT_ENROLMENT_GUARDS].create_index(
+        [("tenant_id", ASCENDING), ("segment_id", ASCENDING)], unique=True
     )
     messages = database[MESSAGES]
     await messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])

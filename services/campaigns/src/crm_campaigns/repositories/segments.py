@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_campaigns.repositories.collections import (
+    SEGMENT_ENROLMENT_GUARDS,
     SEGMENT_MEMBERS,
 )
 from crm_shared import (
@@ -18,6 +19,17 @@ class SegmentMemberRepository:
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._members = TenantScopedCollection(database[SEGMENT_MEMBERS], tenant_id)
+        self._guards = TenantScopedCollection(database[SEGMENT_ENROLMENT_GUARDS], tenant_id)
+
+    async def guard_enrolments(self, segment_id: str, *, session: Session) -> None:
+        """Writes the segment's guard document, so that a transaction enrolling the segment's
+        members and one recording a new member cannot both commit: under snapshot isolation
+        each reads before the other's write, so the new sequence would miss the new member and
+        the member would miss the new sequence. The later of the two meets a write conflict
+        and is retried by the driver, now seeing the other's write."""
+        await self._guards.update_one(
+            {"segment_id": segment_id}, {"$inc": {"writes": 1}}, upsert=True, session=session
+        )
 
     async def enter(self, segment_id: str, candidate_id: str, *, session: Session) -> None:
         await self._members.update_one(
