@@ -187,6 +187,8 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert all(error["message"] for error in errors)
     # In words, not the model library's "Field required".
     assert errors[1]["message"] == "required, and the row has no value for it"
+    # A warning names the record its row became; a refused row's error names none.
+    assert [e["candidate_id"] for e in errors] == [None, None, people["Phone"]["id"]]
 
     created = await read_events(
         kafka_bootstrap_servers,
@@ -207,6 +209,17 @@ async def test_import_maps_validates_dedupes_and_reports(
     )
     assert f"{tag}-known@work.org" in updated["data"]["emails"]
     assert updated["data"]["tags"] == [tag]
+
+    # Erasing a person takes their rows' warnings (which may quote their values) from the report.
+    erased = await stack.gateway.post(
+        f"/api/v1/candidates/{people['Phone']['id']}/erasure", headers=stack.as_(ACME_ADMIN_TOKEN)
+    )
+    assert erased.status_code == 200, erased.text
+    report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)
+    assert [(e["row"], e["field"]) for e in report.json()["items"]] == [
+        (4, "emails.0"),
+        (5, "first_name"),
+    ]
 
 
 async def test_an_imports_tags_reach_every_row_s_candidate_new_or_on_file(

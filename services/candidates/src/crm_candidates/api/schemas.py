@@ -591,3 +591,9 @@ class ImportRowError(BaseModel):
         description="`error`: the row was not imported. `warning`: the row was imported "
         "without this value.",
     )
+    candidate_id: str | None = Field(
+        default=None,
+        description="The record an imported row created or joined (warnings only; added in "
+        "December 2026, absent from earlier reports). Erasing that person deletes the row's "
+        "entries, since a message may quote the person's values.",
+    )

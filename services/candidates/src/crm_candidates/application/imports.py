@@ -555,6 +555,12 @@ class ImportProcessor:
                     for problem in result.problems
                 )
         merged = await self._store(job, rows, counts, session)
+        # A warning of an imported row may quote its values (an invalid second address, a
+        # phone): it is the person's data, so it names the record and is erased with it.
+        person_of_row = {row.number: row.candidate.id for row in rows} | dict(merged)
+        for error in errors:
+            if error["row"] in person_of_row:
+                error["candidate_id"] = person_of_row[error["row"]]
         await imports.add_errors(errors, session=session)
         await imports.add_merged_rows(job.id, merged, session=session)
         if not await imports.complete_chunk(job, counts, session=session):
