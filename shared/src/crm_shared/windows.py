@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crm_shared.mongo import Document
+from crm_shared.repository import TenantScopedCollection
 
 ValueT = TypeVar("ValueT")
 ValueT_co = TypeVar("ValueT_co", covariant=True)
@@ -246,6 +248,31 @@ class KeyEnds:
                 self._ends[slot] = value
         except TypeError:  # keys of another type than the remembered one: keep it
             return
+
+
+async def page_in_id_windows(
+    collection: TenantScopedCollection,
+    base: Mapping[str, Any],
+    field: str,
+    *,
+    after: str | None,
+    origin: str | None,
+    limit: int,
+) -> list[Document]:
+    """Up to `limit` of the tenant's documents matching `base`, in ascending order of `field`
+    (ids that are ObjectIds' hex, such as candidate ids) after `after`, read in windows of it.
+
+    An index must lead with `base`'s fields, then `field` (a pool's or a segment's members by
+    candidate id). `origin`, for a first page: an id no key lies below, such as the tenant's
+    least candidate id. Asked as one `field > after` query, each page read every member after
+    the cursor: the last page of a 10,000-member pool read 10,000 to return 50.
+    """
+
+    async def read(condition: Condition, wanted: int) -> list[Document]:
+        query = {**base, field: condition} if condition else dict(base)
+        return await collection.find(query, sort=[(field, ASCENDING)], limit=wanted)
+
+    return await KeyWindows(OBJECT_IDS).read_page(read, after=after, origin=origin, limit=limit)
 
 
 async def batches_in_id_order(

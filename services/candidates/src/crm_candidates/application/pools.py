@@ -280,7 +280,10 @@ class PoolDefinitions:
     ) -> tuple[list[PoolMembership], dict[str, Candidate], bool]:
         """Up to `limit` members in candidate id order after `after`, optionally of one stage,
         the candidates of those members that still exist (by id), and whether more follow."""
-        found = await self.pools.members(pool_id, stage=stage, after=after, limit=limit + 1)
+        origin = await self.candidates.least_id() if after is None else None
+        found = await self.pools.members(
+            pool_id, stage=stage, after=after, limit=limit + 1, origin=origin
+        )
         items = found[:limit]
         people = await self.candidates.get_many([member.candidate_id for member in items])
         return items, people, len(found) > limit

@@ -338,10 +338,13 @@ class SegmentQueries:
     ) -> tuple[list[Candidate], str | None]:
         """Up to `limit` current members after the id `after`, and the id to resume after (None
         on the last page)."""
-        ids = await self.segments.member_ids(segment_id, after=after, limit=limit + 1)
+        origin = await self.candidates.least_id() if after is None else None
+        ids = await self.segments.member_ids(
+            segment_id, after=after, limit=limit + 1, origin=origin
+        )
         page_ids = ids[:limit]
-        found = [await self.candidates.get(candidate_id) for candidate_id in page_ids]
-        members = [candidate for candidate in found if candidate is not None]
+        found = await self.candidates.get_many(page_ids)
+        members = [found[candidate_id] for candidate_id in page_ids if candidate_id in found]
         return members, (page_ids[-1] if len(ids) > limit else None)
 
     async def of_candidate(self, candidate_id: str) -> list[tuple[Segment, datetime | None]]:

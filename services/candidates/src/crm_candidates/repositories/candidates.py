@@ -544,6 +544,12 @@ class CandidateRepository:
             self._ends_key(order), descending=order.descending, find_end=find_end
         )
 
+    async def least_id(self) -> str | None:
+        """The tenant's least candidate id as this process knows it (`KeyEnds`): no candidate
+        id, and so no member id of a pool, segment or list, lies below it."""
+        least = await self._window_origin(SortOrder("_id", descending=False))
+        return least if isinstance(least, str) else None
+
     def _ends_key(self, order: SortOrder) -> tuple[str, str, str]:
         return (self.tenant_id, CANDIDATES_COLLECTION, order.field)
 

@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_candidates.domain.lists import ListMember, ListStatus, StaticList
 from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+from crm_shared.windows import page_in_id_windows
 
 LISTS_COLLECTION = "candidate_lists"
 LIST_MEMBERS_COLLECTION = "candidate_list_members"
@@ -132,12 +133,19 @@ class ListRepository:
             {"_id": {"$in": [_member_id(list_id, c) for c in candidate_ids]}}, session=session
         )
 
-    async def members(self, list_id: str, *, after: str | None, limit: int) -> list[ListMember]:
-        """Up to `limit` members in candidate id order after the candidate id `after`."""
-        query: dict[str, Any] = {"list_id": list_id}
-        if after:
-            query["candidate_id"] = {"$gt": after}
-        documents = await self._members.find(query, sort=[("candidate_id", ASCENDING)], limit=limit)
+    async def members(
+        self, list_id: str, *, after: str | None, limit: int, origin: str | None = None
+    ) -> list[ListMember]:
+        """Up to `limit` members in candidate id order after the candidate id `after`
+        (`origin`: see `page_in_id_windows`)."""
+        documents = await page_in_id_windows(
+            self._members,
+            {"list_id": list_id},
+            "candidate_id",
+            after=after or None,
+            origin=origin,
+            limit=limit,
+        )
         return [
             ListMember.model_validate(
                 {k: v for k, v in document.items() if k not in ("_id", "tenant_id")}

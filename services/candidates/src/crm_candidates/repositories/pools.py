@@ -15,6 +15,7 @@ from crm_candidates.repositories.collections import (
     POOLS_COLLECTION,
 )
 from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
+from crm_shared.windows import page_in_id_windows
 
 
 def _membership_id(pool_id: str, candidate_id: str) -> str:
@@ -120,15 +121,22 @@ class PoolRepository:
         )
 
     async def members(
-        self, pool_id: str, *, stage: str | None, after: str | None, limit: int
+        self,
+        pool_id: str,
+        *,
+        stage: str | None,
+        after: str | None,
+        limit: int,
+        origin: str | None = None,
     ) -> list[PoolMembership]:
-        """Up to `limit` members in candidate id order after `after`, optionally of one stage."""
+        """Up to `limit` members in candidate id order after `after`, optionally of one stage
+        (`origin`: see `page_in_id_windows`)."""
         query: dict[str, Any] = {"pool_id": pool_id}
         if stage is not None:
             query["stage"] = stage
-        if after:
-            query["candidate_id"] = {"$gt": after}
-        documents = await self._members.find(query, sort=[("candidate_id", ASCENDING)], limit=limit)
+        documents = await page_in_id_windows(
+            self._members, query, "candidate_id", after=after or None, origin=origin, limit=limit
+        )
         return [_membership(document) for document in documents]
 
     async def record_change(self, change: StageChange, *, session: Session) -> None:

@@ -15,6 +15,7 @@ from crm_candidates.repositories.collections import (
     SEGMENTS_COLLECTION,
 )
 from crm_shared import Database, Session, TenantScopedCollection, from_document, utc_now
+from crm_shared.windows import page_in_id_windows
 
 _NOT_DELETED: dict[str, Any] = {"status": {"$ne": SegmentStatus.DELETING.value}}
 
@@ -131,13 +132,18 @@ class SegmentRepository:
         )
         return [_segment_from_document(document) for document in documents]
 
-    async def member_ids(self, segment_id: str, *, after: str | None, limit: int) -> list[str]:
-        """Member candidate ids of a segment, in id order after `after`."""
-        query: dict[str, Any] = {"segment_id": segment_id}
-        if after:
-            query["candidate_id"] = {"$gt": after}
-        documents = await self._memberships.find(
-            query, sort=[("candidate_id", ASCENDING)], limit=limit
+    async def member_ids(
+        self, segment_id: str, *, after: str | None, limit: int, origin: str | None = None
+    ) -> list[str]:
+        """Member candidate ids of a segment, in id order after `after` (`origin`: see
+        `page_in_id_windows`)."""
+        documents = await page_in_id_windows(
+            self._memberships,
+            {"segment_id": segment_id},
+            "candidate_id",
+            after=after or None,
+            origin=origin,
+            limit=limit,
         )
         return [document["candidate_id"] for document in documents]
 
