@@ -1,6 +1,7 @@
 """Kafka subscribers of the candidates service: each decodes its event (the idempotent consumer
 does) and calls one use case of `application/` in the consumer's transaction; the ATS
-applications' subscribers apply a fetched batch at once (a backfill announces thousands).
+applications' subscribers (a backfill announces thousands) and the timeline's (a broadcast's
+`message.sent` arrive by the thousand) apply a fetched batch at once.
 
 An event about a candidate this service does not hold is ignored with a log line rather than
 dead-lettered (see `application/facts.py`).
@@ -87,6 +88,15 @@ def build_router(
             group=_handler_name(spec),
             description=ATS_DESCRIPTION,
         )
+    for spec in TIMELINE_TOPICS:
+        consumer.subscribe_batch(
+            router,
+            spec,
+            facts.timeline_events,
+            group=_handler_name(spec),
+            description="Adds the events to the candidates' activity timelines; a fetched "
+            "batch is applied at once.",
+        )
     return router
 
 
@@ -159,15 +169,6 @@ def subscriptions(
             "on_engagement_scored",
             "Keeps the candidate's engagement score and last activity; re-evaluates their "
             "segments.",
-        ),
-        *(
-            (
-                spec,
-                facts.timeline_event,
-                _handler_name(spec),
-                "Adds the event to the candidate's activity timeline.",
-            )
-            for spec in TIMELINE_TOPICS
         ),
     ]
 

@@ -413,6 +413,17 @@ class CandidateRepository:
         documents = await self._candidates.find({"_id": {"$in": candidate_ids}}, session=session)
         return {document["_id"]: candidate_from_document(document) for document in documents}
 
+    async def existing_ids(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> set[str]:
+        """Which of these ids are the tenant's candidates (any status), read as ids only."""
+        if not candidate_ids:
+            return set()
+        documents = await self._candidates.find(
+            {"_id": {"$in": candidate_ids}}, projection={"_id": 1}, session=session
+        )
+        return {document["_id"] for document in documents}
+
     async def rename_pool_stage(
         self, pool_id: str, stage: str, new_name: str, *, session: Session
     ) -> int:
