@@ -1,6 +1,7 @@
 """A seeded message workload with a known answer: a broadcast with an A/B test and a two-step
 sequence sharing a template, each message sent, opened by people and bots, clicked, bounced
-(hard and soft), replied to, unsubscribed from and complained about at random; and the report's
+(hard and soft; one after a person opened it), replied to, unsubscribed from and complained
+about at random; and the report's
 totals computed independently from the raw events (sets of message ids, no folding)."""
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def scenario(ids: Ids, seed: int, start: datetime | None = None) -> list[EventEn
         add(MESSAGE_SENT, sent, candidate_id)
         if rng.random() < 0.4:
             add(MESSAGE_OPENED, MessageOpened(**ref, automated=True), candidate_id)
+        if index == 9:  # opened by a person, then the address turns out dead
+            add(MESSAGE_OPENED, MessageOpened(**ref), candidate_id)
         if index in (2, 9):
             add(
                 MESSAGE_BOUNCED,
@@ -161,6 +164,11 @@ FIGURES = (
     "replied",
     "unsubscribed",
     "complained",
+    "delivered_opened",
+    "delivered_clicked",
+    "delivered_replied",
+    "delivered_unsubscribed",
+    "delivered_complained",
 )
 
 
@@ -191,6 +199,9 @@ def expected(
             ids["unsubscribed"].add(message_id)
     ids["bounced_soft"] -= ids["bounced_hard"]
     ids["delivered"] = ids["sent"] - ids["bounced"]
+    # The rates' numerators: of the delivered messages only (an open before a bounce is not).
+    for figure in ("opened", "clicked", "replied", "unsubscribed", "complained"):
+        ids[f"delivered_{figure}"] = ids[figure] & ids["delivered"]
     groups: dict[str, dict[str, int]] = {}
     for name in ["total", *sorted({g for m in sent.values() if (g := group(m)) is not None})]:
         members = {

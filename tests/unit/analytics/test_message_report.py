@@ -5,6 +5,7 @@ totals, groups and zero-fills its days."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -93,6 +94,34 @@ def test_a_hard_bounce_after_a_soft_one_moves_the_message_to_hard() -> None:
     }
 
 
+def test_an_open_then_a_hard_bounce_leaves_the_rates_numerator() -> None:
+    sent = MessageFacts("m1", "c1", source=SOURCE, sent_at=T0, rated=True)
+    opened = sent.merged(MessageFacts("m1", "c1", opened_at=T0 + timedelta(hours=1), rated=True))
+    assert change(sent, opened) == {(SOURCE, DAY0): {Figure.OPENED: 1, Figure.DELIVERED_OPENED: 1}}
+    bounced = opened.merged(
+        MessageFacts("m1", "c1", hard_bounced_at=T0 + timedelta(days=1), rated=True)
+    )
+    # Out of `delivered` and of the open rate's numerator on the day sent; still `opened`.
+    assert change(opened, bounced) == {
+        (SOURCE, DAY0): {Figure.DELIVERED: -1, Figure.DELIVERED_OPENED: -1},
+        (SOURCE, DAY0 + timedelta(days=1)): {Figure.BOUNCED_HARD: 1},
+    }
+    counted = bounced.contributions()
+    assert counted[(DAY0, Figure.OPENED)] == 1
+    assert counted[(DAY0, Figure.DELIVERED)] == counted[(DAY0, Figure.DELIVERED_OPENED)] == 0
+
+
+def test_a_message_folded_before_the_numerators_gains_them_once_rated() -> None:
+    facts = merged(told())
+    assert not facts.rated
+    rated = replace(facts, rated=True)
+    assert change(facts, rated) == {
+        (SOURCE, DAY0): {Figure.DELIVERED_OPENED: 1, Figure.DELIVERED_CLICKED: 1}
+    }
+    assert facts.merged(rated) == rated.merged(facts) == rated
+    assert change(rated, rated.merged(facts)) == {}
+
+
 def figures(**counts: int) -> MessageFigures:
     return MessageFigures.of(counts)
 
@@ -100,15 +129,35 @@ def figures(**counts: int) -> MessageFigures:
 def test_a_report_totals_groups_and_zero_fills_its_days() -> None:
     b = MessageSource(SourceKind.BROADCAST, "b1", "t1", variant="B")
     rows = [
-        RollupRow(SOURCE, DAY0, figures(sent=10, delivered=9, bounced_hard=1, opened=4)),
-        RollupRow(b, DAY0, figures(sent=10, delivered=10, opened=2, machine_opened=5)),
+        RollupRow(
+            SOURCE,
+            DAY0,
+            figures(
+                sent=10,
+                delivered=9,
+                bounced_hard=1,
+                opened=4,
+                delivered_opened=3,  # one open was of the message that bounced
+                delivered_clicked=2,  # clicked two days later, counted on the day sent
+            ),
+        ),
+        RollupRow(
+            b, DAY0, figures(sent=10, delivered=10, opened=2, machine_opened=5, delivered_opened=2)
+        ),
         RollupRow(SOURCE, DAY0 + timedelta(days=2), figures(opened=1, clicked=2)),
         RollupRow(SOURCE, DAY0 + timedelta(days=9), figures(opened=7)),  # outside the range
     ]
     found = report(rows, Breakdown.VARIANT, DAY0, DAY0 + timedelta(days=2))
     assert found.days == [DAY0 + timedelta(days=n) for n in range(3)]
     assert found.totals == figures(
-        sent=20, delivered=19, bounced_hard=1, opened=7, clicked=2, machine_opened=5
+        sent=20,
+        delivered=19,
+        bounced_hard=1,
+        opened=7,
+        clicked=2,
+        machine_opened=5,
+        delivered_opened=5,
+        delivered_clicked=2,
     )
     assert found.series[1] == MessageFigures()
     assert [(g.key, g.figures.sent, g.figures.opened) for g in found.groups] == [
@@ -116,8 +165,11 @@ def test_a_report_totals_groups_and_zero_fills_its_days() -> None:
         ("B", 10, 2),
     ]
     a = found.groups[0].figures
-    assert (a.bounced, a.open_rate, a.click_rate, a.bounce_rate) == (1, 0.5556, 0.2222, 0.1)
+    # Rates over `delivered` count the delivered messages only: 3 of 9, not 5 opens of 9.
+    assert (a.bounced, a.open_rate, a.click_rate, a.bounce_rate) == (1, 0.3333, 0.2222, 0.1)
     assert MessageFigures().open_rate is None
+    # A day of late reactions alone has no delivered messages, hence no rates.
+    assert found.groups[0].series[2].open_rate is None
 
 
 def test_a_sequence_report_orders_its_steps_by_index_with_their_labels() -> None:

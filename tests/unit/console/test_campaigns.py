@@ -1350,6 +1350,8 @@ async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Con
     assert '<th scope="col">Variant A</th>' in panel.text
     assert '<td data-figure="sent-A">6</td>' in panel.text
     assert '<td data-figure="replied-B">1 (50.0 %)</td>' in panel.text
+    assert "a message opened and then bounced counts as opened, not in the rate" in panel.text
+
     # Its CSV in both kinds, passed through with the separator asked for.
     assert 'href="/console/broadcasts/b1/report.csv"' in panel.text
     assert 'href="/console/broadcasts/b1/report.csv?separator=semicolon"' in panel.text
@@ -1369,6 +1371,19 @@ async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Con
     assert dict(api.calls[-1].url.params) == {"format": "csv", "separator": "semicolon"}
     await client.get("/console/broadcasts/b1/report.csv", headers=gateway_headers(MARK))
     assert dict(api.calls[-1].url.params) == {"format": "csv"}
+
+
+def test_a_cell_names_the_delivered_count_its_rate_is_of() -> None:
+    """Variant A: 4 opened, one of them hard-bounced later; 3 delivered, all 3 opened."""
+    a = figures(3, 4) | {"sent": 4, "delivered_opened": 3, "open_rate": 1.0}
+    assert (
+        broadcast_rules.figure_cell(a, "opened", "open_rate") == "4; of the delivered 3 (100.0 %)"
+    )
+    assert (
+        broadcast_rules.figure_cell(a | {"delivered_opened": 4}, "opened", "open_rate")
+        == "4 (100.0 %)"
+    )
+    assert broadcast_rules.figure_cell(a, "sent", None) == "4"
 
 
 async def test_a_broadcast_analytics_saw_no_mail_of_says_so_in_its_report(site: Console) -> None:

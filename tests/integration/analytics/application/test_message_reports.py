@@ -21,6 +21,7 @@ from crm_analytics.application.message_reports import (
     ReportScope,
     UnknownSource,
     message_report,
+    rate_messages_folded_before,
 )
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
@@ -136,6 +137,17 @@ async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
     assert total["machine_opened"] > 0
     assert total["opened"] > 0
     assert (total["unsubscribed"], total["complained"]) == (1, 1)
+    # A message opened by a person and then hard-bounced: opened, but not in the open rate.
+    assert total["opened"] == total["delivered_opened"] + 1
+    # Every rate over `delivered` is of the delivered messages: at most 1, in every group and
+    # on every day.
+    for found in (broadcast, sequence, template):
+        for figures in [found.totals, *found.series] + [
+            f for g in found.groups for f in [g.figures, *g.series]
+        ]:
+            rates = figures.rates()
+            assert all(rate is None or 0 <= rate <= 1 for rate in rates.values()), rates
+    assert broadcast.totals.open_rate == round(total["delivered_opened"] / total["delivered"], 4)
     # The daily series adds up to the totals, and the range is the active days.
     assert sum(day.sent for day in broadcast.series) == broadcast.totals.sent
     assert broadcast.first_day == START.date()
@@ -174,6 +186,25 @@ async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
     assert {k: int(v) for k, v in whole["A"].items() if k in FIGURES} == by_variant["A"]
     assert whole["total"]["open_rate"] == str(broadcast.totals.open_rate)
     assert len(rows) == 3 * (1 + len(broadcast.series))
+
+
+async def test_the_migration_adds_the_rates_numerators_of_messages_folded_before(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    [(mongo, storage), _] = stores
+    await fold(mongo, storage, [scenario(IDS, seed=7, start=START)])
+    folded_now = await reports(storage)
+    # As the index and rollup were before the numerators existed.
+    database = storage.database
+    await database["message_index"].update_many({}, {"$unset": {"rated": ""}})
+    numerators = [f"delivered_{n}" for n in ("opened", "clicked", "replied")]
+    numerators += ["delivered_unsubscribed", "delivered_complained"]
+    await database["message_report_days"].update_many({}, {"$unset": dict.fromkeys(numerators, "")})
+    [before, _, _] = await reports(storage)
+    assert before.totals.delivered_opened == 0
+    await rate_messages_folded_before(database, batch_size=7)
+    await rate_messages_folded_before(database)  # run again: nothing left to add
+    assert await reports(storage) == folded_now
 
 
 async def test_an_erased_candidates_late_event_is_not_counted(

@@ -1,6 +1,7 @@
 """The broadcast runner on the real database: a broadcast whose preparation keeps failing is
 paused with the reason after three tries, instead of being retried unseen for ever; each
-recipient's message lists the open jobs matching them."""
+recipient's message lists the open jobs matching them; an A/B test of the whole audience is
+decided at its end."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner
+from crm_campaigns.application.broadcasts import MAX_RUN_ERRORS, BroadcastRunner, variant_results
 from crm_campaigns.config import CampaignsSettings
 from crm_campaigns.domain.jobs import Job
 from crm_campaigns.domain.models import (
+    AbTest,
+    AbVariant,
     Broadcast,
     BroadcastStatus,
     ListAudience,
@@ -21,6 +24,7 @@ from crm_campaigns.domain.models import (
     Template,
 )
 from crm_campaigns.domain.tracking import TrackingTokens
+from crm_campaigns.repositories.broadcasts import BroadcastRepository, complete_if_done
 from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES, ensure_indexes
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
@@ -139,7 +143,69 @@ async def test_each_message_lists_the_open_jobs_matching_its_recipient(
     assert texts["paris"].startswith("Nothing yet")
 
 
-async def preparing(db: Any, tenant: str, template_id: str, candidate_ids: list[str]) -> Broadcast:
+async def test_an_ab_test_of_the_whole_audience_is_decided_on_delivered_opens(
+    database: tuple[Any, Any],
+) -> None:
+    """100 %: nobody waits for the winner, and the broadcast completes before the test ends;
+    the winner is recorded at `test_ends_at` all the same. A's only open is of a message that
+    hard-bounced afterwards, so it counts for nothing: B wins."""
+    mongo, db = database
+    tenant = unique("tenant")
+    template = Template(
+        tenant_id=tenant, name="News", subject="News", html="<p>Hi</p>", text="Hi", created_by="r"
+    )
+    await TemplateRepository(db, tenant).add(template)
+
+    async def store(session: Any) -> None:
+        for candidate_id in ("c1", "c2", "c3", "c4"):
+            recipient = Recipient(
+                candidate_id=candidate_id,
+                tenant_id=tenant,
+                email=f"{candidate_id}@example.org",
+                marketing_consent=True,
+            )
+            await RecipientRepository(db, tenant).upsert(recipient, session=session)
+
+    await in_transaction(mongo, store)
+    ab_test = AbTest(
+        variants=[AbVariant(name="A", subject="News"), AbVariant(name="B", subject="News!")],
+        test_percentage=100,
+        decide_after_minutes=60,
+    )
+    broadcast = await preparing(db, tenant, template.id, ["c1", "c2", "c3", "c4"], ab_test)
+    runner = runner_of(mongo, db)
+    assert await runner.run_due() == 1
+    messages = db[MESSAGES]
+    variants = {m["_id"]: m["variant"] async for m in messages.find({"broadcast_id": broadcast.id})}
+    assert sorted(variants.values()) == ["A", "A", "B", "B"]
+    # Every test mail went; A's first was opened and then hard-bounced, one of B's opened.
+    await messages.update_many({"broadcast_id": broadcast.id}, {"$set": {"status": "sent"}})
+    first_a = min(i for i, v in variants.items() if v == "A")
+    first_b = min(i for i, v in variants.items() if v == "B")
+    await messages.update_one({"_id": first_a}, {"$set": {"opens": 2, "bounce_type": "hard"}})
+    await messages.update_one({"_id": first_b}, {"$set": {"opens": 1}})
+    assert await complete_if_done(db, tenant, broadcast.id)
+    assert await runner.run_due() == 0  # the test has an hour to go
+    await db[BROADCASTS].update_one(
+        {"_id": broadcast.id}, {"$set": {"test_ends_at": utc_now() - timedelta(seconds=1)}}
+    )
+    assert await runner.run_due() == 1
+    decided = await BroadcastRepository(db, tenant).get(broadcast.id)
+    assert decided is not None
+    assert (decided.status, decided.winner) == (BroadcastStatus.COMPLETED, "B")
+    assert decided.winner_decided_at is not None
+    stored = await db[BROADCASTS].find_one({"_id": broadcast.id})
+    assert stored is not None
+    assert stored["lease_owner"] is None
+    results = {r.name: r for r in await variant_results(BroadcastRepository(db, tenant), decided)}
+    assert (results["A"].sent, results["A"].delivered, results["A"].opened) == (2, 1, 0)
+    assert (results["B"].delivered, results["B"].opened, results["B"].open_rate) == (2, 1, 0.5)
+    assert await runner.run_due() == 0  # decided once
+
+
+async def preparing(
+    db: Any, tenant: str, template_id: str, candidate_ids: list[str], ab_test: AbTest | None = None
+) -> Broadcast:
     """A broadcast to a list, stored as sent now, for the runner's next run."""
     broadcast = Broadcast(
         tenant_id=tenant,
@@ -147,6 +213,7 @@ async def preparing(db: Any, tenant: str, template_id: str, candidate_ids: list[
         template_id=template_id,
         audience=ListAudience(candidate_ids=candidate_ids),
         status=BroadcastStatus.PREPARING,
+        ab_test=ab_test,
         created_by="rita",
     )
     document = to_document(broadcast) | {"schedule": {"type": "now"}}

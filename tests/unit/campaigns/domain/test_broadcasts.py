@@ -76,7 +76,14 @@ def test_a_moment_already_past_means_now() -> None:
 
 
 def result(name: str, sent: int, opened: int, clicked: int) -> VariantResult:
-    return VariantResult(name, f"subject {name}", sent, sent, opened, clicked)
+    return VariantResult(name, f"subject {name}", sent, sent, sent, opened, clicked)
+
+
+def test_rates_are_of_the_delivered_messages() -> None:
+    # 4 sent, 1 bounced: the 3 delivered all opened is 100 %, never above.
+    bounced = VariantResult("A", "s", 4, 4, 3, 3, 1)
+    assert (bounced.open_rate, bounced.click_rate) == (1.0, 1 / 3)
+    assert VariantResult("B", "s", 1, 1, 0, 0, 0).open_rate == 0.0
 
 
 def test_the_winner_has_the_best_rate_on_the_metric() -> None:

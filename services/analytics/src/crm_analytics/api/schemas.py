@@ -146,13 +146,21 @@ class MessageFiguresPublic(BaseModel):
     replied: int = Field(description="Messages replied to.")
     unsubscribed: int = Field(description="Messages whose link withdrew marketing consent.")
     complained: int = Field(description="Messages reported as spam.")
+    delivered_opened: int = Field(
+        description="Delivered messages (sent in the range, never bounced) opened by a person, "
+        "counted on the day sent: the open rate's numerator."
+    )
+    delivered_clicked: int = Field(description="Delivered messages clicked by a person.")
+    delivered_replied: int = Field(description="Delivered messages replied to.")
+    delivered_unsubscribed: int = Field(description="Delivered messages unsubscribed from.")
+    delivered_complained: int = Field(description="Delivered messages reported as spam.")
     delivery_rate: float | None = Field(description="delivered / sent; null when nothing sent.")
     bounce_rate: float | None = Field(description="bounced / sent.")
-    open_rate: float | None = Field(description="opened / delivered.")
-    click_rate: float | None = Field(description="clicked / delivered.")
-    reply_rate: float | None = Field(description="replied / delivered.")
-    unsubscribe_rate: float | None = Field(description="unsubscribed / delivered.")
-    complaint_rate: float | None = Field(description="complained / delivered.")
+    open_rate: float | None = Field(description="delivered_opened / delivered.")
+    click_rate: float | None = Field(description="delivered_clicked / delivered.")
+    reply_rate: float | None = Field(description="delivered_replied / delivered.")
+    unsubscribe_rate: float | None = Field(description="delivered_unsubscribed / delivered.")
+    complaint_rate: float | None = Field(description="delivered_complained / delivered.")
 
 
 class MessageDayPublic(MessageFiguresPublic):

@@ -3,8 +3,8 @@ every broadcast, sequence step and template, and the reports read from the rollu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from crm_analytics.domain.message_report import (
     change,
     report,
 )
+from crm_analytics.repositories.message_reports import MessageReportRepository, unrated_messages
 from crm_shared import (
     CONSENT_CHANGED,
     MESSAGE_BOUNCED,
@@ -29,6 +30,7 @@ from crm_shared import (
     MESSAGE_REPLIED,
     MESSAGE_SENT,
     ConsentChanged,
+    Database,
     EventEnvelope,
     MessageBounced,
     MessageClicked,
@@ -36,6 +38,7 @@ from crm_shared import (
     MessageSent,
     Session,
     erased_among,
+    in_transaction,
 )
 
 # The longest period one report covers.
@@ -115,8 +118,23 @@ _FOLDS: dict[str, Callable[[EventEnvelope[Any]], MessageFacts | None]] = {
 
 
 def folded(envelope: EventEnvelope[Any]) -> MessageFacts | None:
-    """What the event tells of its message (None: nothing the reports count)."""
-    return _FOLDS[envelope.type](envelope)
+    """What the event tells of its message (None: nothing the reports count); a message
+    folded now counts in the rates' numerators (`rated`)."""
+    facts = _FOLDS[envelope.type](envelope)
+    return replace(facts, rated=True) if facts is not None else None
+
+
+def _changes(
+    messages: Iterable[tuple[MessageFacts | None, MessageFacts]],
+) -> dict[tuple[MessageSource, date], dict[Figure, int]]:
+    """What the messages' new facts (before, after) change in the rollup, summed per row."""
+    changes: dict[tuple[MessageSource, date], dict[Figure, int]] = {}
+    for before, after in messages:
+        for key, by in change(before, after).items():
+            row = changes.setdefault(key, {})
+            for figure, n in by.items():
+                row[figure] = row.get(figure, 0) + n
+    return changes
 
 
 @dataclass(frozen=True)
@@ -150,12 +168,7 @@ class MessageReportFolder:
         for facts in told:
             before = merged.get(facts.message_id)
             merged[facts.message_id] = before.merged(facts) if before else facts
-        changes: dict[tuple[MessageSource, date], dict[Figure, int]] = {}
-        for message_id in ids:
-            for key, by in change(known.get(message_id), merged[message_id]).items():
-                row = changes.setdefault(key, {})
-                for figure, n in by.items():
-                    row[figure] = row.get(figure, 0) + n
+        changes = _changes((known.get(i), merged[i]) for i in ids)
         await repository.record_facts([merged[i] for i in ids], session=session)
         await repository.add(changes, session=session)
 
@@ -216,3 +229,29 @@ async def message_report(
             f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
         )
     return report(rows, scope.breakdown, first, last)
+
+
+async def rate_messages_folded_before(database: Database, batch_size: int = 500) -> None:
+    """Migration 3: the messages folded before the rates' numerators existed (not `rated`)
+    add theirs to the rollup, each in the transaction that marks it, so a crash part-way or a
+    consumer folding the same message meanwhile never counts one twice."""
+    while pending := await unrated_messages(database, batch_size):
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, message_id in pending:
+            by_tenant.setdefault(tenant_id, []).append(message_id)
+        for tenant_id, message_ids in by_tenant.items():
+            repository = MessageReportRepository(database, tenant_id)
+
+            async def rate(
+                session: Session,
+                repository: MessageReportRepository = repository,
+                message_ids: list[str] = message_ids,
+            ) -> None:
+                known = await repository.facts(message_ids, session=session)
+                unrated = [facts for facts in known.values() if not facts.rated]
+                rated = [replace(facts, rated=True) for facts in unrated]
+                changes = _changes(zip(unrated, rated, strict=True))
+                await repository.record_facts(rated, session=session)
+                await repository.add(changes, session=session)
+
+            await in_transaction(database.client, rate)

@@ -30,6 +30,14 @@ class Figure(StrEnum):
     REPLIED = "replied"
     UNSUBSCRIBED = "unsubscribed"
     COMPLAINED = "complained"
+    # The rates' numerators: messages that count as delivered (sent, never bounced) and were
+    # opened, clicked, ... , counted on the day the message was sent, like `delivered`. So
+    # each is part of `delivered` in every row, and a rate over `delivered` never exceeds 1.
+    DELIVERED_OPENED = "delivered_opened"
+    DELIVERED_CLICKED = "delivered_clicked"
+    DELIVERED_REPLIED = "delivered_replied"
+    DELIVERED_UNSUBSCRIBED = "delivered_unsubscribed"
+    DELIVERED_COMPLAINED = "delivered_complained"
 
 
 class SourceKind(StrEnum):
@@ -75,6 +83,10 @@ class MessageFacts:
     replied_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     complained_at: datetime | None = None
+    # Whether the message counts in the rates' numerators (`delivered_opened`, ...): set by
+    # every fold since they exist, and by the migration for the messages folded before, so
+    # the rollup gains them exactly once per message (the change from False to True adds them).
+    rated: bool = False
 
     def merged(self, other: MessageFacts) -> MessageFacts:
         """Both as one: every time its earliest; the source and candidate once known."""
@@ -92,18 +104,31 @@ class MessageFacts:
             replied_at=_earliest(self.replied_at, other.replied_at),
             unsubscribed_at=_earliest(self.unsubscribed_at, other.unsubscribed_at),
             complained_at=_earliest(self.complained_at, other.complained_at),
+            rated=self.rated or other.rated,
         )
 
     def contributions(self) -> Counter[tuple[date, Figure]]:
         """What the message adds to the rollup, by day and figure: nothing until its sending is
         known; each figure on the (UTC) day it first happened, `delivered` on the day it was
-        sent unless it bounced, a soft bounce only if it never bounced hard."""
+        sent unless it bounced, a soft bounce only if it never bounced hard; the rates'
+        numerators (once `rated`) on the day sent, for a delivered message only."""
         counted: Counter[tuple[date, Figure]] = Counter()
         if self.source is None or self.sent_at is None:
             return counted
-        counted[(day_of(self.sent_at), Figure.SENT)] += 1
+        sent_day = day_of(self.sent_at)
+        counted[(sent_day, Figure.SENT)] += 1
         if self.hard_bounced_at is None and self.soft_bounced_at is None:
-            counted[(day_of(self.sent_at), Figure.DELIVERED)] += 1
+            counted[(sent_day, Figure.DELIVERED)] += 1
+            if self.rated:
+                for at, figure in (
+                    (self.opened_at, Figure.DELIVERED_OPENED),
+                    (self.clicked_at, Figure.DELIVERED_CLICKED),
+                    (self.replied_at, Figure.DELIVERED_REPLIED),
+                    (self.unsubscribed_at, Figure.DELIVERED_UNSUBSCRIBED),
+                    (self.complained_at, Figure.DELIVERED_COMPLAINED),
+                ):
+                    if at is not None:
+                        counted[(sent_day, figure)] += 1
         if self.hard_bounced_at is not None:
             counted[(day_of(self.hard_bounced_at), Figure.BOUNCED_HARD)] += 1
         elif self.soft_bounced_at is not None:
@@ -158,6 +183,11 @@ class MessageFigures:
     replied: int = 0
     unsubscribed: int = 0
     complained: int = 0
+    delivered_opened: int = 0
+    delivered_clicked: int = 0
+    delivered_replied: int = 0
+    delivered_unsubscribed: int = 0
+    delivered_complained: int = 0
 
     @classmethod
     def of(cls, counts: Mapping[str, int]) -> MessageFigures:
@@ -182,23 +212,23 @@ class MessageFigures:
 
     @property
     def open_rate(self) -> float | None:
-        return _rate(self.opened, self.delivered)
+        return _rate(self.delivered_opened, self.delivered)
 
     @property
     def click_rate(self) -> float | None:
-        return _rate(self.clicked, self.delivered)
+        return _rate(self.delivered_clicked, self.delivered)
 
     @property
     def reply_rate(self) -> float | None:
-        return _rate(self.replied, self.delivered)
+        return _rate(self.delivered_replied, self.delivered)
 
     @property
     def unsubscribe_rate(self) -> float | None:
-        return _rate(self.unsubscribed, self.delivered)
+        return _rate(self.delivered_unsubscribed, self.delivered)
 
     @property
     def complaint_rate(self) -> float | None:
-        return _rate(self.complained, self.delivered)
+        return _rate(self.delivered_complained, self.delivered)
 
     def counts(self) -> dict[str, int]:
         """Every count, `bounced` included, in the documented order."""
@@ -215,6 +245,11 @@ class MessageFigures:
             "replied": self.replied,
             "unsubscribed": self.unsubscribed,
             "complained": self.complained,
+            "delivered_opened": self.delivered_opened,
+            "delivered_clicked": self.delivered_clicked,
+            "delivered_replied": self.delivered_replied,
+            "delivered_unsubscribed": self.delivered_unsubscribed,
+            "delivered_complained": self.delivered_complained,
         }
 
     def rates(self) -> dict[str, float | None]:

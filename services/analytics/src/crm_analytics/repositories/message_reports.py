@@ -55,6 +55,17 @@ async def ensure_message_report_indexes(database: Database) -> None:
     )
 
 
+async def unrated_messages(database: Database, limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` messages (tenant, message id) of every tenant not yet counted in the rates'
+    numerators: the migration's walk (deliberately cross-tenant)."""
+    found = (
+        await database[MESSAGE_INDEX_COLLECTION]
+        .find({"rated": {"$ne": True}}, {"tenant_id": 1, "message_id": 1}, limit=limit)
+        .to_list()
+    )
+    return [(document["tenant_id"], document["message_id"]) for document in found]
+
+
 def _source_fields(source: MessageSource) -> dict[str, Any]:
     return {
         "kind": source.kind.value,
@@ -82,6 +93,7 @@ def _facts(document: Mapping[str, Any]) -> MessageFacts:
         candidate_id=document.get("candidate_id"),
         source=_source(document) if "kind" in document else None,
         **{name: document.get(name) for name in _TIMES},
+        rated=bool(document.get("rated")),
     )
 
 
@@ -94,6 +106,8 @@ def _facts_update(facts: MessageFacts) -> dict[str, Any]:
     told: dict[str, Any] = {}
     if facts.candidate_id is not None:
         told["candidate_id"] = facts.candidate_id
+    if facts.rated:
+        told["rated"] = True
     if facts.source is not None:
         told |= _source_fields(facts.source) | {"step_label": facts.source.step_label}
     if told:

@@ -112,6 +112,7 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
                     subject=r.subject,
                     messages=r.messages,
                     sent=r.sent,
+                    delivered=r.delivered,
                     opened=r.opened,
                     clicked=r.clicked,
                     open_rate=r.open_rate,

@@ -378,10 +378,14 @@ class VariantResultPublic(BaseModel):
     subject: str
     messages: int
     sent: int
-    opened: int = Field(description="Messages opened by a person (automated opens excluded).")
-    clicked: int
-    open_rate: float
-    click_rate: float
+    delivered: int = Field(description="Messages sent with no bounce reported.")
+    opened: int = Field(
+        description="Delivered messages opened by a person (automated opens excluded; an open "
+        "of a message that bounced later is not counted)."
+    )
+    clicked: int = Field(description="Delivered messages with a link followed by a person.")
+    open_rate: float = Field(description="opened / delivered (0 when nothing was delivered).")
+    click_rate: float = Field(description="clicked / delivered.")
 
 
 class AbTestPublic(BaseModel):

@@ -118,7 +118,8 @@ def message_id_for(broadcast_id: str, candidate_id: str) -> str:
 async def variant_results(
     broadcasts: BroadcastRepository, broadcast: Broadcast
 ) -> list[VariantResult]:
-    """How each A/B variant did so far (opens counted without automated ones)."""
+    """How each A/B variant did so far (opens counted without automated ones, and only of
+    the delivered messages)."""
     if broadcast.ab_test is None:
         return []
     tallies = await broadcasts.variant_tallies(broadcast.id)
@@ -131,6 +132,7 @@ async def variant_results(
                 subject=variant.subject,
                 messages=tally.get("messages", 0),
                 sent=tally.get("sent", 0),
+                delivered=tally.get("delivered", 0),
                 opened=tally.get("opened", 0),
                 clicked=tally.get("clicked", 0),
             )
@@ -183,9 +185,15 @@ class BroadcastRunner:
             ({"status": BroadcastStatus.PREPARING.value}, self._prepare),
             (
                 {
-                    "status": BroadcastStatus.SENDING.value,
-                    "materialized": False,
+                    # A test whose rest is still to be queued, or one with no rest (every
+                    # recipient in the test: 100 %, or an audience too small for a rest),
+                    # which is materialized from the start and may have completed already:
+                    # its winner is recorded all the same.
+                    "status": {
+                        "$in": [BroadcastStatus.SENDING.value, BroadcastStatus.COMPLETED.value]
+                    },
                     "test_ends_at": {"$lte": utc_now()},
+                    "$and": [{"$or": [{"materialized": False}, {"winner": None}]}],
                 },
                 self._finish_test,
             ),
@@ -612,6 +620,11 @@ class BroadcastRunner:
             await repository.decide_winner(broadcast.id, winner)
             broadcast = broadcast.model_copy(update={"winner": winner})
             logger.info("broadcast %s: variant %s won", broadcast.id, winner)
+        if broadcast.materialized:
+            # Nobody waits for the winner: recording it was all there was to do.
+            await repository.release_lease(broadcast.id, self.owner)
+            await self._settle(repository, broadcast.id, moved=True)
+            return
         subject = next(v.subject for v in ab_test.variants if v.name == broadcast.winner)
         compiled = await self._compiled(broadcast)
         snapshot = TenantScopedCollection(self._database[BROADCAST_RECIPIENTS], broadcast.tenant_id)

@@ -106,16 +106,18 @@ class VariantResult:
     subject: str
     messages: int
     sent: int
-    opened: int
-    clicked: int
+    delivered: int  # sent, no bounce reported
+    opened: int  # of the delivered messages: an open of a message that bounced is not
+    clicked: int  # the same
 
     @property
     def open_rate(self) -> float:
-        return self.opened / self.sent if self.sent else 0.0
+        """Unique opens of the delivered messages / delivered: never above 1."""
+        return self.opened / self.delivered if self.delivered else 0.0
 
     @property
     def click_rate(self) -> float:
-        return self.clicked / self.sent if self.sent else 0.0
+        return self.clicked / self.delivered if self.delivered else 0.0
 
 
 def pick_winner(results: Sequence[VariantResult], metric: AbMetric) -> str:

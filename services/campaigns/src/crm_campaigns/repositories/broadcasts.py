@@ -205,6 +205,13 @@ class BroadcastRepository:
             {"$set": {"winner": winner, "winner_decided_at": utc_now()}},
         )
 
+    async def release_lease(self, broadcast_id: str, owner: str) -> None:
+        """Gives up `owner`'s lease on the broadcast, whatever its status."""
+        await self._broadcasts.update_one(
+            {"_id": broadcast_id, "lease_owner": owner},
+            {"$set": {"lease_owner": None, "lease_until": None}},
+        )
+
     async def tally(self, broadcast_id: str) -> MessageTally:
         """The broadcast's messages counted by status, with the reasons of the skipped and
         the failed, in one grouped query (the progress view asks every two seconds)."""
@@ -237,11 +244,24 @@ class BroadcastRepository:
         return MessageTally(dict(by_status), dict(skipped), dict(failed))
 
     async def variant_tallies(self, broadcast_id: str) -> dict[str, dict[str, int]]:
-        """For each A/B variant's test group: its messages, and how many were sent, opened
-        (by a person) and clicked, in one grouped query."""
+        """For each A/B variant's test group: its messages, and how many were sent, delivered
+        (sent, no bounce reported: as analytics counts them), and delivered and opened (by a
+        person) or clicked, in one grouped query. An open of a message that bounced later
+        does not count: the rates are of the delivered messages (docs/campaigns.md)."""
 
-        def holding(condition: dict[str, Any]) -> dict[str, Any]:
-            return {"$sum": {"$cond": [condition, 1, 0]}}
+        def bounced(kind: str) -> dict[str, Any]:
+            return {"$eq": ["$bounce_type", kind]}
+
+        delivered = {
+            "$cond": [
+                {"$eq": ["$status", MessageStatus.SENT.value]},
+                {"$cond": [bounced("hard"), 0, {"$cond": [bounced("soft"), 0, 1]}]},
+                0,
+            ]
+        }
+
+        def delivered_and(condition: dict[str, Any]) -> dict[str, Any]:
+            return {"$sum": {"$cond": [condition, delivered, 0]}}
 
         groups = await self._messages.aggregate(
             {"broadcast_id": broadcast_id, "in_ab_test": True},
@@ -250,17 +270,21 @@ class BroadcastRepository:
                     "$group": {
                         "_id": "$variant",
                         "messages": {"$sum": 1},
-                        "sent": holding({"$eq": ["$status", MessageStatus.SENT.value]}),
-                        "opened": holding({"$gt": ["$opens", 0]}),
-                        "clicked": holding({"$gt": ["$clicks", 0]}),
+                        "sent": {
+                            "$sum": {
+                                "$cond": [{"$eq": ["$status", MessageStatus.SENT.value]}, 1, 0]
+                            }
+                        },
+                        "delivered": {"$sum": delivered},
+                        "opened": delivered_and({"$gt": ["$opens", 0]}),
+                        "clicked": delivered_and({"$gt": ["$clicks", 0]}),
                     }
                 }
             ],
         )
+        figures = ("messages", "sent", "delivered", "opened", "clicked")
         return {
-            str(group["_id"]): {
-                figure: int(group[figure]) for figure in ("messages", "sent", "opened", "clicked")
-            }
+            str(group["_id"]): {figure: int(group[figure]) for figure in figures}
             for group in groups
         }
 

@@ -149,7 +149,9 @@ def describe_schedule(schedule: Mapping[str, Any]) -> str:
 
 
 # The analytics API's message report of a broadcast, as the page shows it: each figure with
-# its rate (of `delivered`; `bounced` of `sent`), in the API's order (docs/analytics.md).
+# its rate (of `delivered`; `bounced` of `sent`), in the API's order (docs/analytics.md), and
+# the count that rate is of: a rate over `delivered` counts only delivered messages
+# (`delivered_opened`), so an open of a message that bounced later is in `opened` but not in it.
 MESSAGE_FIGURES: tuple[tuple[str, str, str | None], ...] = (
     ("sent", "Sent", None),
     ("delivered", "Delivered", "delivery_rate"),
@@ -160,16 +162,22 @@ MESSAGE_FIGURES: tuple[tuple[str, str, str | None], ...] = (
     ("unsubscribed", "Unsubscribed", "unsubscribe_rate"),
     ("complained", "Reported as spam", "complaint_rate"),
 )
+_OF_DELIVERED = {"opened", "clicked", "replied", "unsubscribed", "complained"}
 
 
 def figure_cell(figures: Mapping[str, Any], key: str, rate: str | None) -> str:
     """A figure and its rate as a cell reads it: `3 (37.5 %)`; a rate the API left null (its
-    divisor was 0) is left out."""
+    divisor was 0) is left out. When the rate's own count differs from the figure (a message
+    opened, then bounced), the cell names it: `4; of the delivered 3 (100.0 %)`."""
     count = int(figures.get(key) or 0)
     share = figures.get(rate) if rate else None
     if share is None:
         return str(count)
-    return f"{count} ({float(share) * 100:.1f} %)"
+    percent = f"{float(share) * 100:.1f} %"
+    numerator = figures.get(f"delivered_{key}") if key in _OF_DELIVERED else None
+    if numerator is not None and int(numerator) != count:
+        return f"{count}; of the delivered {int(numerator)} ({percent})"
+    return f"{count} ({percent})"
 
 
 def variant_label(group: Mapping[str, Any]) -> str:
