@@ -143,6 +143,7 @@ from crm_shared.errors import (
     declare_dependency_problems,
     install_problem_handlers,
     problem_response,
+    validation_detail,
 )
 from crm_shared.framing import (
     MAX_SITE_ORIGINS,
@@ -537,6 +538,7 @@ __all__ = [
     "unauthorized",
     "utc_now",
     "valid_time_zone",
+    "validation_detail",
     "verified_principal",
     "with_heartbeat",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -77,6 +78,32 @@ def _field_path(location: Sequence[int | str]) -> str:
     return ".".join(parts)
 
 
+# Pydantic's errors for a value outside a fixed set, and how it names each allowed value: an
+# enum member in a `Literal[...]` by its repr (`<ListReason.MANUAL: 'manual'>`), which leaks
+# Python into the API, anything else as a literal (`'manual'`, `1`).
+_CHOICE_ERRORS = frozenset({"literal_error", "enum"})
+_ENUM_MEMBER = re.compile(r"<[\w.]+: (.*?)>")
+
+
+def _choices(expected: str) -> list[str]:
+    """The allowed values in pydantic's `expected` ("'a', 'b' or 'c'"), as the caller sends
+    them."""
+    plain = _ENUM_MEMBER.sub(r"\1", expected)
+    values = re.split(r", | or ", plain)
+    return [value[1:-1] if value[:1] == value[-1:] == "'" else value for value in values]
+
+
+def validation_detail(error: Mapping[str, Any]) -> str:
+    """What is wrong with the field, in the API's words where pydantic's would leak Python."""
+    ctx = error.get("ctx") or {}
+    if error.get("type") in _CHOICE_ERRORS and isinstance(ctx.get("expected"), str):
+        choices = _choices(ctx["expected"])
+        if len(choices) == 1:
+            return f"must be {choices[0]}"
+        return f"must be one of: {', '.join(choices)}"
+    return str(error.get("msg", "invalid value"))
+
+
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     """Pydantic errors as `{field, pointer, source, detail}` entries naming each bad field."""
     described = []
@@ -101,7 +128,7 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
                 "field": field,
                 "pointer": "#/" + field.replace(".", "/") if location[:1] == ("body",) else "",
                 "source": str(location[0]) if location else "",
-                "detail": str(error.get("msg", "invalid value")),
+                "detail": validation_detail(error),
             }
         )
     return described

@@ -57,6 +57,8 @@ def assert_friendly(text: str) -> None:
         ("Input should be greater than or equal to 1", "Enter 1 or more."),
         ("Input should be less than or equal to 365", "Enter 365 or less."),
         ("Input should be 'defer', 'skip' or 'hold'", "Choose one of: defer, skip, hold."),
+        ("must be one of: defer, skip, hold", "Choose one of: defer, skip, hold."),
+        ("not an e-mail address", "Enter an e-mail address (name@example.org)."),
         (
             "value is not a valid email address: An email address must have an @-sign.",
             "Enter an e-mail address (name@example.org).",

@@ -11,6 +11,7 @@ import pytest
 
 from crm_devstack.config import StackConfig
 from crm_devstack.demo import DemoLoader, demo_people
+from crm_devstack.smtp_sink import store_message
 
 pytestmark = pytest.mark.unit
 
@@ -136,3 +137,44 @@ async def test_the_past_event_is_made_as_it_happened_then_moved_back_and_complet
     assert moved["starts_at"] < created["starts_at"]  # wall-clock times, 23 days earlier
     # Put on its real date quietly: nobody is mailed a change about a day that has passed.
     assert moved["notify_registrants"] is False
+
+
+def _marketing_mail(message_id: str, token: str) -> bytes:
+    return (
+        "From: Acme <talent@acme.example>\r\nTo: someone@example.org\r\nSubject: Hi\r\n"
+        f"X-CRM-Message-Id: {message_id}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/html; charset="utf-8"\r\n\r\n'
+        f'<p><a href="http://127.0.0.1:8000/t/c/{token}">role</a>'
+        f'<img src="http://127.0.0.1:8000/t/o/{token}"></p>\r\n'
+    ).encode()
+
+
+class _AlwaysEngages(random.Random):
+    def random(self) -> float:
+        return 0.0
+
+
+async def test_the_demo_opens_only_its_own_nurture_mail_not_the_users(tmp_path: Path) -> None:
+    """The user's own broadcast, sent while the demo loads, lands in the same sink: the demo
+    must not open or click it, or the figures the user checks are the demo's doing."""
+    sink = tmp_path / "smtp" / "messages"
+    store_message(sink, "talent@acme.example", ["a@example.org"], _marketing_mail("m1", "ours"))
+    store_message(sink, "talent@acme.example", ["b@example.org"], _marketing_mail("b1", "users"))
+    sent: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path == "/api/v1/messages":
+            assert request.url.params["sequence_id"] == "seq1"
+            return httpx.Response(200, json={"items": [{"id": "m1"}], "next_cursor": None})
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(
+        base_url="http://gateway.test", transport=httpx.MockTransport(gateway)
+    ) as client:
+        loader = DemoLoader(StackConfig(run_dir=tmp_path), client)
+        engagement = await loader.engage(_AlwaysEngages(), "seq1")
+
+    tracked = [r.url.path for r in sent if r.url.path.startswith("/t/")]
+    assert tracked == ["/t/o/ours", "/t/c/ours"]
+    assert engagement == {"mails": 1, "opened": 1, "clicked": 1}

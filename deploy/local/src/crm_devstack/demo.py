@@ -13,6 +13,8 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -22,7 +24,7 @@ import httpx
 from .config import StackConfig
 from .demo_ats import SILVER_MEDALLISTS, SimulatedAccount, connect_ats
 from .sign_in import sign_in_guide
-from .smtp_sink import read_messages
+from .smtp_sink import ReceivedMessage, read_messages
 from .stack import DEV_TOKENS, ats_simulators
 from .workload import Workload
 
@@ -113,6 +115,12 @@ def _wait_and_repeat(response: httpx.Response) -> bool:
         and response.headers.get("content-type", "").startswith("application/problem+json")
         and response.json().get("type") == "urn:recruitcrm:problem:idempotency-key-in-use"
     )
+
+
+def _crm_message_id(mail: ReceivedMessage) -> str:
+    """The CRM message a mail in the sink went out for (its `X-CRM-Message-Id`), or ''."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(mail.raw())
+    return str(headers.get("X-CRM-Message-Id", "")).strip()
 
 
 class DemoLoader:
@@ -339,7 +347,7 @@ class DemoLoader:
         past_event = await self.past_event(random.Random(11), people)  # leaves `rng` as it was
         career_fair = await self.career_fair(random.Random(13), people)
         pool_members = await self.fill_pool(created)
-        engagement = await self.engage(rng)
+        engagement = await self.engage(rng, sequence["id"])
         ats = await self.connect_ats()
         return {
             "candidates": len({candidate["id"] for candidate in created}),
@@ -491,15 +499,39 @@ class DemoLoader:
             )
         return len(members)
 
-    async def engage(self, rng: random.Random) -> dict[str, int]:
-        """Opens about 60% and clicks about 15% of the nurture mails, as candidates would."""
+    async def sequence_message_ids(self, sequence_id: str) -> set[str]:
+        """The ids of the messages the demo's nurture sequence has made so far."""
+        ids: set[str] = set()
+        cursor: str | None = None
+        while True:
+            params = {"sequence_id": sequence_id, "limit": "200"}
+            if cursor:
+                params["cursor"] = cursor
+            page = await self.expect(
+                200, "GET", "/api/v1/messages", headers=self.recruiter, params=params
+            )
+            ids.update(message["id"] for message in page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return ids
+
+    async def engage(self, rng: random.Random, sequence_id: str) -> dict[str, int]:
+        """Opens about 60% and clicks about 15% of the nurture mails, as candidates would.
+
+        Only the demo's own nurture mails: the sink also holds whatever the user sends while
+        the demo loads (a broadcast of their own, say), and opening those would put opens into
+        exactly the figures they check. A mail is the demo's when its `X-CRM-Message-Id` is one
+        of the sequence's messages."""
         messages_dir = self._config.run_dir / "smtp" / "messages"
-        deadline = asyncio.get_running_loop().time() + 30
-        mails = read_messages(messages_dir)
-        while not mails and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while True:
+            ours = await self.sequence_message_ids(sequence_id)
+            mails = [mail for mail in read_messages(messages_dir) if _crm_message_id(mail) in ours]
+            if mails or loop.time() >= deadline:
+                break
             await asyncio.sleep(1)
-            mails = read_messages(messages_dir)
-        opened = clicked = nurture = 0
+        opened = clicked = 0
         browser = {
             "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
         }
@@ -508,15 +540,13 @@ class DemoLoader:
             content = html.get_content() if html is not None else ""
             pixel = re.search(r'src="[^"]*(/t/o/[^"]+)"', content)
             link = re.search(r'href="[^"]*(/t/c/[^"]+)"', content)
-            # Marketing mail carries the open pixel; the event mails in the sink do not count.
-            nurture += bool(pixel)
             if pixel and rng.random() < 0.6:
                 await self.call("GET", pixel.group(1), headers=browser)
                 opened += 1
                 if link and rng.random() < 0.25:
                     await self.call("GET", link.group(1), headers=browser, follow_redirects=False)
                     clicked += 1
-        return {"mails": nurture, "opened": opened, "clicked": clicked}
+        return {"mails": len(mails), "opened": opened, "clicked": clicked}
 
     async def connect_ats(self) -> dict[str, Any]:
         """Connects the stack's simulated Greenhouse and Lever accounts, imports their history

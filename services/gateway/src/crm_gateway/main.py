@@ -36,6 +36,7 @@ from crm_gateway.api.middleware import (
     TraceHeaders,
     unexpected_error,
 )
+from crm_gateway.api.public_pages import install_page_problems
 from crm_gateway.application.api_keys import ApiKeyAdministration, KeyAuthenticator
 from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.browser_sessions import BrowserSignIn
@@ -186,6 +187,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         public_metrics=False,
     )
     mount_swagger_assets(app)
+    # A browser on a public page gets the gateway's own problems as a page, not as JSON.
+    install_page_problems(app)
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
     # a preflight is answered (or refused) before any route, and CORS headers go on problems.
     # Inside the path guard: a refused path never reaches a route, so it is no API request.

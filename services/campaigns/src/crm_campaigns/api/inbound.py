@@ -17,7 +17,7 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkInbound,
     parse_dsn,
 )
-from crm_shared import ProblemError, SignedLinks, public_operation, utc_now
+from crm_shared import ProblemError, SignedLinks, public_operation, utc_now, validation_detail
 
 router = APIRouter(
     prefix="/public/mail/{token}",
@@ -108,7 +108,10 @@ async def ses_notification(token: str, request: Request, container: Container) -
             problem_type="validation-error",
             extensions={
                 "errors": [
-                    {"field": ".".join(map(str, e["loc"])) or "body", "detail": e["msg"]}
+                    {
+                        "field": ".".join(map(str, e["loc"])) or "body",
+                        "detail": validation_detail(e),
+                    }
                     for e in error.errors()
                 ]
             },

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from crm_campaigns.domain.contact_policy import ContactPolicy
 from crm_campaigns.domain.enrolments import paused_on_its_own
@@ -476,13 +477,23 @@ class BlockPublic(BaseModel):
     updated_at: datetime
 
 
+def _an_address(value: str) -> str:
+    """Any string with an `@`: a suppression must take whatever address mail went to, so no
+    stricter syntax than that; said in words, not as pydantic's "should match pattern '@'"."""
+    if "@" not in value:
+        raise PydanticCustomError("email", "not an e-mail address")
+    return value
+
+
 class SuppressionCreate(BaseModel):
     """Suppresses an address by hand (e.g. a person asked by phone never to be mailed)."""
 
     model_config = ConfigDict(extra="forbid")
 
     email: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern="@")
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+        AfterValidator(_an_address),
     ]
     reason: Literal[ListReason.MANUAL, ListReason.UNSUBSCRIBED] = ListReason.MANUAL
     note: Annotated[str, StringConstraints(max_length=500)] | None = None

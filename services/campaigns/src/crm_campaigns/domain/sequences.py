@@ -31,6 +31,7 @@ from crm_campaigns.domain.models import (
     Weekday,
 )
 from crm_campaigns.domain.templates import TemplateError, validate_template
+from crm_shared import validation_detail
 
 FieldError = tuple[str, str]
 """A bad field of a definition, e.g. `("steps.2.if_yes", "no step is labelled 'intro'")`."""
@@ -62,7 +63,7 @@ def _parse_tagged(
         for problem in error.errors():
             # The first location part of a tagged union is the tag itself.
             location = [str(part) for part in problem["loc"][1:]]
-            errors.append((".".join([prefix, *location]), str(problem["msg"])))
+            errors.append((".".join([prefix, *location]), validation_detail(problem)))
         return None, errors
 
 

@@ -72,6 +72,7 @@ from crm_shared import (
     required_version,
     stale_version,
     utc_now,
+    validation_detail,
 )
 
 settings_router = APIRouter(tags=["profile settings"])
@@ -208,7 +209,7 @@ async def create_custom_field(
                 [
                     (
                         ".".join(str(part) for part in error["loc"]) or "allowed_values",
-                        error["msg"].removeprefix("Value error, "),
+                        validation_detail(error).removeprefix("Value error, "),
                     )
                     for error in invalid.errors()
                 ]

@@ -84,6 +84,7 @@ from crm_shared import (
     limited,
     new_id,
     utc_now,
+    validation_detail,
     with_heartbeat,
 )
 
@@ -281,7 +282,7 @@ def _in_words(error: ErrorDetails) -> str:
     the model library's "Field required"."""
     if error["type"] == "missing":
         return "required, and the row has no value for it"
-    return error["msg"].removeprefix("Value error, ")
+    return validation_detail(error).removeprefix("Value error, ")
 
 
 def _value_problems(

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crm_shared import validation_detail
+
 FACETS = "facets"
 # Stored on the candidate document beside the facets, kept by every segment entry and exit, so
 # a rule can refer to another segment's membership without inlining that segment's rule.
@@ -648,7 +650,7 @@ def _validation_errors(
     except ValidationError as invalid:
         for error in invalid.errors():
             location = ".".join(str(part) for part in error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
+            message = validation_detail(error).removeprefix("Value error, ")
             errors.append((f"{path}.{location}" if location else path, message))
 
 

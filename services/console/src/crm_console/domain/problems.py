@@ -63,6 +63,9 @@ _FRIENDLY: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
             lambda m: "Enter an e-mail address (name@example.org).",
         ),
         (r"^Input should be ('.*')$", lambda m: f"Choose one of: {_choices(m[1])}."),
+        # The API's own words for a value outside a fixed set, and for an address without `@`.
+        (r"^must be one of: (.+)$", lambda m: f"Choose one of: {m[1]}."),
+        (r"^not an e-mail address$", lambda m: "Enter an e-mail address (name@example.org)."),
         (r"^String should match pattern", lambda m: "This is not in the expected format."),
         (r"^Extra inputs are not permitted$", lambda m: "This cannot be set here."),
         (

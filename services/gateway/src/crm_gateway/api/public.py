@@ -22,6 +22,7 @@ from crm_gateway.api.deps import (
     throttled,
 )
 from crm_gateway.api.proxy import bounded_body, forward
+from crm_gateway.api.public_pages import upstream_problem_page
 from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
@@ -87,10 +88,12 @@ async def forward_public(
     max_bytes: int | None = None,
 ) -> Response:
     """Forwards an unauthenticated public request to the path `segments` of `service`, its body
-    capped at `max_bytes` (the public request cap unless given)."""
+    capped at `max_bytes` (the public request cap unless given). A service's 5xx problem on a
+    page a person opens is a page for a browser (`upstream_problem_page`)."""
     base = state.service_urls[service]
     cap = state.max_public_request_bytes if max_bytes is None else max_bytes
-    return await forward(request, state, base, segments, principal=None, max_bytes=cap)
+    answer = await forward(request, state, base, segments, principal=None, max_bytes=cap)
+    return upstream_problem_page(request, answer)
 
 
 @router.get("/t/o/{token}", summary="Open-tracking pixel")
