@@ -433,9 +433,11 @@ async def test_dsn_and_webhook_bounces_emit_message_bounced_and_suppress(
             "message_id": hard_message["id"],
             "bounce_type": "hard",
             "suppressed": True,
+            "detail": None,
         }
         repeated = await mta.post(urls["dsn_url"], content=dsn_for(hard_message["id"], hard_email))
-        assert repeated.json()["outcome"] == "duplicate"
+        # Still listed: `suppressed` says where the address stands after the report.
+        assert (repeated.json()["outcome"], repeated.json()["suppressed"]) == ("duplicate", True)
 
         # Soft bounces count; the second one suppresses with the tenant's limit of 2.
         admin = stack.as_(ACME_ADMIN_TOKEN)

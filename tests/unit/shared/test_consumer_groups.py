@@ -138,6 +138,7 @@ GROUPS = [
     ("crm.candidates.on_event_waitlisted", "event.waitlisted"),
     ("crm.candidates.on_message_bounced", "message.bounced"),
     ("crm.candidates.on_message_clicked", "message.clicked"),
+    ("crm.candidates.on_message_complained", "message.complained"),
     ("crm.candidates.on_message_opened", "message.opened"),
     ("crm.candidates.on_message_replied", "message.replied"),
     ("crm.candidates.on_message_sent", "message.sent"),

@@ -41,6 +41,7 @@ def _result(outcome: FeedbackOutcome) -> FeedbackResult:
         message_id=outcome.message_id,
         bounce_type=outcome.bounce_type,
         suppressed=outcome.suppressed,
+        detail=outcome.detail,
     )
 
 

@@ -575,4 +575,12 @@ class FeedbackResult(BaseModel):
     ]
     message_id: str | None = None
     bounce_type: str | None = None
-    suppressed: bool = False
+    suppressed: bool = Field(
+        default=False,
+        description="Whether the address of the message named is on the suppression list (for "
+        "any reason) once the report is applied; false when no message matched.",
+    )
+    detail: str | None = Field(
+        default=None,
+        description="Why nothing was recorded (`ignored`, `duplicate`, `unmatched`).",
+    )

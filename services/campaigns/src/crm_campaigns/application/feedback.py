@@ -4,11 +4,18 @@ they concern.
 Each report is applied in one transaction: the message records it, the event is staged
 (`message.bounced`, `message.complained`, `message.replied`), and a bounce or complaint updates
 the suppression list. A report repeated by the provider (webhook
-retries, a DSN and a webhook for the same failure) changes nothing the second time.
+retries, a DSN and a webhook for the same failure) changes nothing the second time, and a
+report about a message that never left (skipped by a send rule, cancelled, failed before SMTP)
+changes nothing at all: it is answered `ignored`, since that mail cannot have bounced, been
+reported as spam or been replied to.
+
+`suppressed` in every answer that names a message says whether its address is on the
+suppression list (for any reason) once the report is applied.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -28,6 +35,12 @@ from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.suppressions import SoftBounceRepository, SuppressionRepository
 from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
 
+logger = logging.getLogger(__name__)
+
+NEVER_SENT = "the message was never sent (status {status}): nothing was recorded"
+DUPLICATE = "already recorded for this message: nothing changed"
+UNMATCHED = "no message of this tenant matches the report: nothing was recorded"
+
 FeedbackKind = Literal[
     "bounced", "complained", "replied", "duplicate", "unmatched", "ignored", "subscribed"
 ]
@@ -41,6 +54,7 @@ class FeedbackOutcome:
     message_id: str | None = None
     bounce_type: str | None = None
     suppressed: bool = False
+    detail: str | None = None
 
 
 class MailFeedback:
@@ -67,13 +81,40 @@ class MailFeedback:
                 return message
         return None
 
+    async def _listed(
+        self, tenant_id: str, address: str, *, session: Session | None = None
+    ) -> bool:
+        reasons = await SuppressionRepository(self._database, tenant_id).reasons(
+            address, session=session
+        )
+        return bool(reasons)
+
+    async def _never_sent(
+        self, tenant_id: str, message: Message, kind: str, address: str | None
+    ) -> FeedbackOutcome:
+        """The answer to a report about a message that never left: nothing is recorded."""
+        status = message.status.value
+        logger.info(
+            "ignored a %s about message %s of tenant %s: it was never sent (status %s)",
+            kind,
+            message.id,
+            tenant_id,
+            status,
+        )
+        listed = address is not None and await self._listed(tenant_id, address)
+        return FeedbackOutcome(
+            "ignored", message.id, suppressed=listed, detail=NEVER_SENT.format(status=status)
+        )
+
     async def bounce(self, tenant_id: str, report: BounceReport, source: str) -> FeedbackOutcome:
         """Records a bounce: `message.bounced`, and the address suppressed when it is final."""
         message = await self._first_known(tenant_id, report.message_ids)
         if message is None:
-            return FeedbackOutcome("unmatched")
-        policy = await ContactPolicyRepository(self._database, tenant_id).get()
+            return FeedbackOutcome("unmatched", detail=UNMATCHED)
         address = email_sha256(message.to_email or report.recipient or "")
+        if not message.may_have_left:
+            return await self._never_sent(tenant_id, message, "bounce", address)
+        policy = await ContactPolicyRepository(self._database, tenant_id).get()
 
         async def record(session: Session) -> FeedbackOutcome:
             # A hard bounce overrides a soft one; each message bounces at most once per kind.
@@ -94,7 +135,10 @@ class MailFeedback:
                 session=session,
             )
             if not updated.modified_count:
-                return FeedbackOutcome("duplicate", message.id, report.bounce_type)
+                listed = await self._listed(tenant_id, address, session=session)
+                return FeedbackOutcome(
+                    "duplicate", message.id, report.bounce_type, listed, DUPLICATE
+                )
             await to_message_bounced(
                 self._outbox,
                 message,
@@ -122,9 +166,13 @@ class MailFeedback:
                         message_id=message.id,
                         note=note or report.reason[:200],
                     ),
+                    # A hard bounce is the stronger evidence: an entry listed for soft bounces
+                    # ("3 soft bounces") names the hard bounce from now on.
+                    refresh=report.bounce_type == "hard",
                     session=session,
                 )
-            return FeedbackOutcome("bounced", message.id, report.bounce_type, final)
+            listed = final or await self._listed(tenant_id, address, session=session)
+            return FeedbackOutcome("bounced", message.id, report.bounce_type, listed)
 
         outcome = await in_transaction(self._mongo, record)
         self._outbox.notify_committed()
@@ -137,8 +185,10 @@ class MailFeedback:
         mail (reason `complained`), once per message."""
         message = await self._first_known(tenant_id, report.message_ids)
         if message is None:
-            return FeedbackOutcome("unmatched")
+            return FeedbackOutcome("unmatched", detail=UNMATCHED)
         address = email_sha256(message.to_email or report.recipient or "")
+        if not message.may_have_left:
+            return await self._never_sent(tenant_id, message, "complaint", address)
 
         async def record(session: Session) -> FeedbackOutcome:
             updated = await self._database[MESSAGES].update_one(
@@ -147,7 +197,8 @@ class MailFeedback:
                 session=session,
             )
             if not updated.modified_count:
-                return FeedbackOutcome("duplicate", message.id)
+                listed = await self._listed(tenant_id, address, session=session)
+                return FeedbackOutcome("duplicate", message.id, suppressed=listed, detail=DUPLICATE)
             await to_message_complained(
                 self._outbox,
                 message,
@@ -199,7 +250,9 @@ class MailFeedback:
         """Records the candidate's reply to a message: `message.replied` (once per message)."""
         message = await self._first_known(tenant_id, message_ids)
         if message is None:
-            return FeedbackOutcome("unmatched")
+            return FeedbackOutcome("unmatched", detail=UNMATCHED)
+        if not message.may_have_left:
+            return await self._never_sent(tenant_id, message, "reply", None)
 
         async def record(session: Session) -> FeedbackOutcome:
             updated = await self._database[MESSAGES].update_one(
@@ -208,7 +261,7 @@ class MailFeedback:
                 session=session,
             )
             if not updated.modified_count:
-                return FeedbackOutcome("duplicate", message.id)
+                return FeedbackOutcome("duplicate", message.id, detail=DUPLICATE)
             await to_message_replied(
                 self._outbox, message, received_at=received_at, session=session
             )

@@ -653,6 +653,18 @@ class Message(BaseModel):
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
 
+    @property
+    def may_have_left(self) -> bool:
+        """Whether the message may have reached a mail server, so that a bounce, complaint or
+        reply can be about it: it was sent, its SMTP transaction is under way, or it was
+        interrupted during one (`outcome_unknown`). A message skipped, cancelled, still queued
+        or failed before SMTP never left."""
+        if self.sent_at is not None:
+            return True
+        if self.status in (MessageStatus.SENT, MessageStatus.SENDING):
+            return True
+        return self.status is MessageStatus.FAILED and self.failure_reason == OUTCOME_UNKNOWN
+
 
 class BroadcastStatus(StrEnum):
     """draft -> preparing (audience snapshot, messages queued) -> sending -> completed; paused

@@ -27,18 +27,27 @@ class SuppressionRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._entries = TenantScopedCollection(database[SUPPRESSIONS], tenant_id)
 
-    async def add(self, suppression: Suppression, *, session: Session | None = None) -> bool:
-        """Lists an address for a reason unless it already is; True if newly listed."""
-        document = to_document(suppression)
+    async def add(
+        self, suppression: Suppression, *, refresh: bool = False, session: Session | None = None
+    ) -> bool:
+        """Lists an address for a reason unless it already is; True if newly listed.
+
+        With `refresh`, an existing entry for the reason takes the new source, candidate,
+        message and note (its id and creation time stay)."""
+        document = {
+            key: value
+            for key, value in to_document(suppression).items()
+            if key not in ("email_sha256", "reason", "tenant_id")
+        }
+        refreshed = ("source", "candidate_id", "message_id", "note") if refresh else ()
+        update: dict[str, Any] = {
+            "$setOnInsert": {k: v for k, v in document.items() if k not in refreshed}
+        }
+        if refresh:
+            update["$set"] = {key: document[key] for key in refreshed}
         result = await self._entries.update_one(
             {"email_sha256": suppression.email_sha256, "reason": suppression.reason.value},
-            {
-                "$setOnInsert": {
-                    key: value
-                    for key, value in document.items()
-                    if key not in ("email_sha256", "reason", "tenant_id")
-                }
-            },
+            update,
             upsert=True,
             session=session,
         )

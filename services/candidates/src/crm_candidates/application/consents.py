@@ -46,6 +46,7 @@ from crm_shared import (
     Database,
     KeyedLocks,
     LinkClaim,
+    MessageComplained,
     MongoClient,
     Outbox,
     Session,
@@ -73,6 +74,8 @@ LINK_SOURCES = {
 }
 # Changes the person made through a signed link.
 CANDIDATE_USER = "public:candidate"
+# Withdrawals on a spam complaint the campaigns service reported.
+COMPLAINT_USER = "service:campaigns"
 
 logger = logging.getLogger(__name__)
 
@@ -536,6 +539,34 @@ class ConsentService:
         self.outbox.notify_committed()
         return entries
 
+    async def _withdraw_marketing_in(
+        self,
+        candidate: Candidate,
+        change: ConsentChange,
+        recorded_by: str,
+        *,
+        session: Session,
+    ) -> Candidate:
+        """Records the marketing withdrawal `change` (its lawful basis taken from the current
+        grant); nothing is recorded if marketing consent was not given."""
+        states = await self.consents.states(candidate.id, session=session)
+        current = states.get(ConsentPurpose.MARKETING)
+        if (current is None or current.status is not ConsentStatus.GRANTED) and (
+            not candidate.marketing_consent
+        ):
+            return candidate
+        basis = current.lawful_basis if current else LawfulBasis.CONSENT
+        change = ConsentChange(
+            purpose=ConsentPurpose.MARKETING,
+            status=ConsentStatus.WITHDRAWN,
+            lawful_basis=basis,
+            source=change.source,
+            message_id=change.message_id,
+            evidence=change.evidence,
+        )
+        _, candidate = await self.apply(candidate, [change], recorded_by, session=session)
+        return candidate
+
     async def withdraw_marketing(
         self, candidate_id: str, *, source: ConsentSource, message_id: str | None
     ) -> Candidate | None:
@@ -545,27 +576,38 @@ class ConsentService:
             candidate = await self.candidates.get(candidate_id, session=session)
             if candidate is None:
                 return None
-            states = await self.consents.states(candidate_id, session=session)
-            current = states.get(ConsentPurpose.MARKETING)
-            if (current is None or current.status is not ConsentStatus.GRANTED) and (
-                not candidate.marketing_consent
-            ):
-                return candidate
             change = ConsentChange(
                 purpose=ConsentPurpose.MARKETING,
                 status=ConsentStatus.WITHDRAWN,
-                lawful_basis=current.lawful_basis if current else LawfulBasis.CONSENT,
                 source=source,
                 message_id=message_id,
             )
-            _, candidate = await self.apply(
-                candidate, [change], "public:candidate", session=session
+            return await self._withdraw_marketing_in(
+                candidate, change, CANDIDATE_USER, session=session
             )
-            return candidate
 
         candidate = await in_transaction(self.mongo, work)
         self.outbox.notify_committed()
         return candidate
+
+    async def withdraw_on_complaint(
+        self, candidate: Candidate, complaint: MessageComplained, *, session: Session
+    ) -> Candidate:
+        """Withdraws marketing consent because the person reported a message as spam (source
+        `spam_complaint`, the message and the report as evidence), in the caller's
+        transaction; nothing is recorded if marketing consent was not given."""
+        change = ConsentChange(
+            purpose=ConsentPurpose.MARKETING,
+            status=ConsentStatus.WITHDRAWN,
+            source=ConsentSource.SPAM_COMPLAINT,
+            message_id=complaint.message_id,
+            evidence={
+                "message_id": complaint.message_id,
+                "feedback_type": complaint.feedback_type,
+                "reported_by": complaint.source,
+            },
+        )
+        return await self._withdraw_marketing_in(candidate, change, COMPLAINT_USER, session=session)
 
     async def update_preferences(
         self,

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
-from crm_candidates.application.consents import ConfirmationPolicy, confirm_url
+from crm_candidates.application.consents import ConfirmationPolicy, ConsentService, confirm_url
 from crm_candidates.domain.consent import ConsentPurpose, ConsentStatus
 from crm_candidates.domain.models import (
     AtsLink,
@@ -48,6 +48,7 @@ from crm_shared import (
     EventNoShow,
     EventRegistered,
     EventWaitlisted,
+    MessageComplained,
     MessageOpened,
     MongoClient,
     Outbox,
@@ -321,6 +322,25 @@ class CandidateFacts:
             lambda c: {"engagement_score": scored.score, "last_activity_at": last_activity_at},
             session=session,
         )
+
+    async def message_complained(self, envelope: EventEnvelope[Any], session: Session) -> None:
+        """A spam complaint: in the candidate's timeline, and their marketing consent withdrawn
+        (source `spam_complaint`), which takes them out of segments that require it. Campaigns
+        already suppressed the address; this makes the person's record say so too."""
+        complaint: MessageComplained = envelope.data
+        candidate = await self.find(envelope, complaint.candidate_id, None, session=session)
+        if candidate is None:
+            return
+        await self.record_in_timeline(envelope, candidate.id, session)
+        consents = ConsentService(
+            self.mongo,
+            self.database,
+            self.outbox,
+            envelope.tenant_id,
+            self.links,
+            self.confirmation,
+        )
+        await consents.withdraw_on_complaint(candidate, complaint, session=session)
 
     async def timeline_events(
         self, envelopes: Sequence[EventEnvelope[Any]], session: Session

@@ -50,6 +50,9 @@ class ConsentSource(StrEnum):
     EXPIRY = "expiry"
     # Ticked on an event's registration form, then confirmed through the mailed link.
     EVENT_REGISTRATION = "event_registration"
+    # The person reported one of our mails as spam (`message.complained`): the strongest
+    # "stop", so marketing consent is withdrawn as an unsubscribe would.
+    SPAM_COMPLAINT = "spam_complaint"
 
 
 class LapseAction(StrEnum):

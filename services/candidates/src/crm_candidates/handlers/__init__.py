@@ -33,6 +33,7 @@ from crm_shared import (
     EVENT_WAITLISTED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
+    MESSAGE_COMPLAINED,
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
@@ -162,6 +163,14 @@ def subscriptions(
             "on_sequence_saved",
             "Keeps which segments each live sequence enrols from, so a segment in use is not "
             "deleted.",
+        ),
+        (
+            MESSAGE_COMPLAINED,
+            facts.message_complained,
+            _handler_name(MESSAGE_COMPLAINED),
+            "Adds a spam complaint to the candidate's timeline and withdraws their marketing "
+            "consent (source `spam_complaint`, the message as evidence); re-evaluates their "
+            "segments.",
         ),
         (
             ENGAGEMENT_SCORED,

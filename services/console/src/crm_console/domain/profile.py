@@ -186,6 +186,7 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "message.clicked": _clicked,
     "message.replied": lambda _: "Replied to a mail",
     "message.bounced": _bounced,
+    "message.complained": lambda _: "Reported a mail as spam",
     "pool.stage_changed": _pool_stage,
     "consent.changed": _consent,
     "segment.entered": lambda data: (
