@@ -138,7 +138,7 @@ async def test_a_framed_registration_refused_shows_why_by_the_field_in_the_frame
         data={"first_name": "A", "last_name": "B", "email": "nope"},
     )
     assert answer.status_code == 422
-    assert 'id="e-email">not an e-mail address<' in answer.text
+    assert 'id="e-email">Enter an e-mail address (name@example.org).<' in answer.text
     assert 'class="top-bar"' not in answer.text
     assert frame_ancestors(answer) == f"frame-ancestors {CAREERS}"
 

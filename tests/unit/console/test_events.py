@@ -1044,7 +1044,7 @@ async def test_a_public_registration_refused_shows_why_by_the_field(console: Con
         headers=HTMX,
     )
     assert answer.status_code == 422
-    assert 'id="e-email">not an e-mail address<' in answer.text
+    assert 'id="e-email">Enter an e-mail address (name@example.org).<' in answer.text
     assert 'value="nope"' in answer.text
     # The form is drawn again from the event's questions, the refusal by its field.
     assert 'id="e-answers.team">the answer is one of: Backend, Data<' in answer.text

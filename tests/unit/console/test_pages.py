@@ -274,7 +274,10 @@ def test_problem_fields_are_named_as_the_form_names_them() -> None:
         }
     ).encode()
     problem = problem_from(422, body)
-    assert problem.field_errors == {"emails": "not an e-mail address", "first_name": "too long"}
+    assert problem.field_errors == {
+        "emails": "Enter an e-mail address (name@example.org).",
+        "first_name": "too long",
+    }
     assert problem_from(502, b"<html>").title == "Bad Gateway"
 
 
