@@ -15,6 +15,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -32,6 +33,18 @@ COMMA = CsvDialect()
 # What Excel reads by double-click where the decimal mark is a comma (German, Swedish, French,
 # Spanish...): there it separates cells at `;` and reads `0,25` as a number, `0.25` as text.
 SEMICOLON = CsvDialect(delimiter=";", decimal_mark=",")
+
+
+class CsvSeparator(StrEnum):
+    """A CSV download's `separator` query parameter: `comma` (RFC 4180), or `semicolon` with
+    decimal commas, as Excel opens a file by double-click where the decimal mark is a comma."""
+
+    COMMA = "comma"
+    SEMICOLON = "semicolon"
+
+    @property
+    def dialect(self) -> CsvDialect:
+        return SEMICOLON if self is CsvSeparator.SEMICOLON else COMMA
 
 
 def neutralise(value: object, dialect: CsvDialect = COMMA) -> str:

@@ -329,6 +329,136 @@ async def test_manual_suppression_api_roles_bad_input_and_tenant_isolation(
     assert await suppressions_of(stack, ACME_TOKEN, email) == []
 
 
+async def projected(stack: Stack, mongodb_uri: str, candidate_id: str) -> None:
+    """Waits until campaigns' recipient projection holds the candidate."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    try:
+        recipients = mongo[stack.settings["campaigns"].database_name]["recipients"]
+
+        async def known() -> bool:
+            return await recipients.count_documents({"candidate_id": candidate_id}) == 1
+
+        await eventually(known, timeout=30, message="campaigns did not project the candidate")
+    finally:
+        await mongo.close()
+
+
+async def test_suppressions_name_their_candidate_export_as_csv_and_keep_what_was_lifted(
+    stack: Stack, mongodb_uri: str
+) -> None:
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    ayse_email = f"{unique('ayse')}@example.org"
+    created = await stack.gateway.post(
+        "/api/v1/candidates",
+        headers=admin,
+        json={"first_name": "Ayşe", "last_name": "Kaya", "emails": [ayse_email]},
+    )
+    assert created.status_code == 201, created.text
+    ayse = str(created.json()["id"])
+    # An address suppressed by hand before its person was on file names nobody...
+    early_email = f"{unique('early')}@example.org"
+    early = await stack.gateway.post(
+        "/api/v1/suppressions", json={"email": early_email}, headers=admin
+    )
+    assert early.status_code == 201, early.text
+    assert early.json()["candidate_id"] is None
+    late = await candidate(stack, ACME_ADMIN_TOKEN, unique("t"), early_email)
+    await projected(stack, mongodb_uri, ayse)
+    await projected(stack, mongodb_uri, late)
+
+    # A hand-made entry for a known candidate's address names them.
+    added = await stack.gateway.post(
+        "/api/v1/suppressions",
+        json={"email": ayse_email.upper(), "note": "=asked by phone"},
+        headers=admin,
+    )
+    assert added.status_code == 201, added.text
+    entry = added.json()
+    assert (entry["candidate_id"], entry["candidate_name"]) == (ayse, "Ayşe Kaya")
+    [listed] = await suppressions_of(stack, ACME_TOKEN, ayse_email)
+    assert (listed["candidate_id"], listed["candidate_name"]) == (ayse, "Ayşe Kaya")
+
+    # A candidate's entries: those naming them, and those of their addresses naming nobody.
+    async def of_candidate(candidate_id: str) -> list[str]:
+        response = await stack.gateway.get(
+            "/api/v1/suppressions",
+            params={"candidate_id": candidate_id},
+            headers=stack.as_(ACME_TOKEN),
+        )
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await of_candidate(ayse) == [entry["id"]]
+    assert await of_candidate(late) == [early.json()["id"]]
+    assert await of_candidate(unique("nobody")) == []
+
+    # The export: the list's filters, Excel's separator, names but never the address.
+    exported = await stack.gateway.get(
+        "/api/v1/suppressions.csv",
+        params={"email": ayse_email, "separator": "semicolon"},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "suppressions.csv" in exported.headers["content-disposition"]
+    text = exported.content.decode("utf-8")
+    assert text.startswith("\ufeffid;listed_at;reason;source;candidate_id;candidate_name;")
+    rows = text.removeprefix("\ufeff").splitlines()
+    assert len(rows) == 2
+    assert rows[1].startswith(f"{entry['id']};")
+    assert ";manual;user:" in rows[1]
+    assert f";{ayse};Ayşe Kaya;'=asked by phone;" in rows[1]  # a formula is neutralised
+    assert ayse_email not in text
+    everything = await stack.gateway.get(
+        "/api/v1/suppressions.csv", params={"reason": "manual"}, headers=admin
+    )
+    assert entry["id"] in everything.text
+    assert early.json()["id"] in everything.text
+    foreign = await stack.gateway.get("/api/v1/suppressions.csv", headers=stack.as_(GLOBEX_TOKEN))
+    assert foreign.status_code == 200
+    assert entry["id"] not in foreign.text
+    misspelt = await stack.gateway.get(
+        "/api/v1/suppressions.csv", params={"emial": ayse_email}, headers=admin
+    )
+    assert misspelt.status_code == 422
+
+    # Lifting keeps what was lifted: the audit log's id still says what it was.
+    lifted = await stack.gateway.delete(f"/api/v1/suppressions/{entry['id']}", headers=admin)
+    assert lifted.status_code == 204
+    request_id = lifted.headers["x-request-id"]
+    assert await suppressions_of(stack, ACME_TOKEN, ayse_email) == []
+    assert await of_candidate(ayse) == []
+    kept = await stack.gateway.get(
+        f"/api/v1/suppressions/{entry['id']}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert kept.status_code == 200, kept.text
+    record = kept.json()
+    assert {k: record[k] for k in ("reason", "candidate_id", "candidate_name", "created_at")} == {
+        "reason": "manual",
+        "candidate_id": ayse,
+        "candidate_name": "Ayşe Kaya",
+        "created_at": entry["created_at"],
+    }
+    assert record["lifted_at"] is not None
+    assert record["lifted_by"].startswith("user:")
+    again = await stack.gateway.delete(f"/api/v1/suppressions/{entry['id']}", headers=admin)
+    assert again.status_code == 404
+    assert (
+        await stack.gateway.get(
+            f"/api/v1/suppressions/{entry['id']}", headers=stack.as_(GLOBEX_TOKEN)
+        )
+    ).status_code == 404
+
+    async def audited() -> bool:
+        response = await stack.gateway.get("/api/v1/audit", params={"limit": 200}, headers=admin)
+        return any(
+            item["request_id"] == request_id and item["resource"] == {"suppression_id": entry["id"]}
+            for item in response.json()["items"]
+        )
+
+    await eventually(audited, timeout=15, message="the lift is not in the audit log")
+
+
 async def test_unsubscribed_and_erased_addresses_get_no_mail(
     stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
 ) -> None:

@@ -18,6 +18,7 @@ from crm_console.domain.profile import (
     erasure_phrase,
     labelled_custom_fields,
     placements,
+    suppressed_lines,
     timeline_summary,
 )
 from crm_shared import Principal
@@ -146,6 +147,7 @@ def answer_profile(api: Api, **overrides: Any) -> None:
             ],
             "next_cursor": None,
         },
+        "/api/v1/suppressions": {"items": [], "next_cursor": None},
         f"{base}/duplicates": [
             {
                 "candidate": candidate("c2", first_name="Zoe", last_name="Angstrom"),
@@ -191,9 +193,79 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "/erase" not in text
     # One call per panel, all for this candidate (no request per row), and the team once; a
     # recruiter may send the candidate to the ATS: its connections and open jobs too.
-    assert len(api.calls) == 13
+    assert len(api.calls) == 14
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
+    # Nothing suppressed: no notice.
+    assert 'data-testid="suppressed-notice"' not in text
+
+
+async def test_the_profile_says_when_the_persons_address_is_suppressed(
+    console: Console,
+) -> None:
+    client, api = console
+    listed = {
+        "email_sha256": "ab" * 32,
+        "source": "postmark",
+        "candidate_id": "c1",
+        "candidate_name": "Ada Lovelace",
+        "message_id": "m1",
+        "created_at": "2026-12-01T10:00:00Z",
+    }
+    answer_profile(
+        api,
+        **{
+            "/api/v1/suppressions": {
+                "items": [
+                    {**listed, "id": "s1", "reason": "unsubscribed", "note": None},
+                    {**listed, "id": "s2", "reason": "complained", "note": "spam complaint"},
+                    {**listed, "id": "s3", "reason": "complained", "note": None},
+                ],
+                "next_cursor": None,
+            }
+        },
+    )
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert 'data-testid="suppressed-notice"' in text
+    assert "Do not e-mail this person: their address is suppressed." in text
+    assert "The CRM sends them no mail;" in text
+    # The reasons in words, the one that blocks all mail first, each once.
+    assert text.index("they reported our mail as spam (stops all mail)") < text.index(
+        "they unsubscribed from marketing mail (stops marketing mail)"
+    )
+    assert text.count('data-testid="suppressed-complained"') == 1
+    assert "spam complaint" in text
+    assert 'href="/console/settings/suppressions?candidate_id=c1"' in text
+    # One call: the list filtered by the candidate.
+    [call] = [c for c in api.calls if c.url.path == "/api/v1/suppressions"]
+    assert call.url.params["candidate_id"] == "c1"
+
+
+async def test_only_an_unsubscribe_says_marketing_mail_and_a_failed_read_says_so(
+    console: Console,
+) -> None:
+    client, api = console
+    unsubscribed = {
+        "id": "s1",
+        "reason": "unsubscribed",
+        "email_sha256": "ab" * 32,
+        "source": "consent.changed:preference_centre",
+        "candidate_id": "c1",
+        "note": None,
+        "created_at": "2026-12-01T10:00:00Z",
+    }
+    answer_profile(api, **{"/api/v1/suppressions": {"items": [unsubscribed]}})
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert "The CRM sends them no marketing mail;" in page.text
+    failed = (503, {"title": "Unavailable", "status": 503, "detail": "campaigns is down"})
+    answer_profile(api, **{"/api/v1/suppressions": failed})
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200
+    assert "Whether this person's address is suppressed is not known: campaigns is down" in (
+        page.text
+    )
 
 
 async def test_a_panel_the_person_may_not_read_says_why_and_the_rest_renders(
@@ -622,3 +694,18 @@ async def test_the_merge_page_tells_two_records_of_one_name_apart(console: Conso
     assert "(z.angstrom@example.se, added" in other[: other.index("</span>")]
     assert ", import)" in other[: other.index("</span>")]
     assert "Consent follows the person's latest decision" in text
+
+
+def test_suppressions_read_as_one_line_a_reason_all_mail_first() -> None:
+    entries: list[dict[str, Any]] = [
+        {"reason": "unsubscribed", "created_at": "2026-12-01T10:00:00Z", "note": None},
+        {"reason": "bounced", "created_at": "2026-12-02T10:00:00Z", "note": "3 soft bounces"},
+        {"reason": "bounced", "created_at": "2026-12-03T10:00:00Z", "note": "hard"},
+    ]
+    lines = suppressed_lines(entries)
+    assert [(line.reason, line.blocks, line.note) for line in lines] == [
+        ("bounced", "all mail", "3 soft bounces"),
+        ("unsubscribed", "marketing mail", ""),
+    ]
+    assert lines[0].because == "mail to the address bounced"
+    assert suppressed_lines([]) == []

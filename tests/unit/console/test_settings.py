@@ -76,6 +76,7 @@ def test_settings_pages_show_by_permission() -> None:
         "Custom fields",
         "Embedding",
         "Suppressions",
+        "Inbound mail",
         "ATS connections",
         "Audit log",
     ]
@@ -800,12 +801,14 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
         "email_sha256": "ab" * 32,
         "reason": "manual",
         "source": "user:alice",
-        "candidate_id": None,
+        "candidate_id": "c-ayse",
+        "candidate_name": "Ayşe Kaya",
         "message_id": None,
         "note": "asked by phone",
         "created_at": "2026-12-01T10:00:00Z",
     }
-    api.answer("GET", "/api/v1/suppressions", body={"items": [entry], "next_cursor": "n2"})
+    nobody = {**entry, "id": "s2", "candidate_id": None, "candidate_name": None}
+    api.answer("GET", "/api/v1/suppressions", body={"items": [entry, nobody], "next_cursor": "n2"})
     page = await client.get(
         "/console/settings/suppressions",
         params={"email": "zoe@example.org", "reason": "manual"},
@@ -815,6 +818,19 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
     assert "asked by phone" in page.text
     assert "By hand" in page.text
     assert "email=zoe%40example.org&amp;reason=manual&amp;cursor=n2" in page.text
+    # Who: the candidate's name, linked to their profile, from the list's own answer.
+    assert (
+        '<a href="/console/candidates/c-ayse" data-testid="suppressed-who">Ayşe Kaya</a>'
+        in page.text
+    )
+    assert "Names no candidate" in page.text
+    # The export beside it, with the same filters, in both kinds.
+    assert (
+        'href="/console/settings/suppressions.csv?email=zoe%40example.org&amp;reason=manual"'
+        in page.text
+    )
+    assert "separator=semicolon" in page.text
+    assert "CSV for Excel (;)" in page.text
     [call] = api.calls
     assert (call.url.params["email"], call.url.params["reason"]) == ("zoe@example.org", "manual")
 
@@ -857,6 +873,91 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
         "/console/settings/suppressions/s1/lift", headers={**gateway_headers(ALICE), **HTMX}
     )
     assert (lifted.status_code, lifted.text) == (200, "")
+
+
+async def test_a_candidates_suppressions_are_listed_by_the_profiles_link(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/suppressions", body={"items": [], "next_cursor": None})
+    page = await client.get(
+        "/console/settings/suppressions",
+        params={"candidate_id": "c-ayse"},
+        headers=gateway_headers(RITA),
+    )
+    assert page.status_code == 200
+    [call] = api.calls
+    assert call.url.params["candidate_id"] == "c-ayse"
+    assert 'data-testid="suppressions-of-candidate"' in page.text
+    assert '<input type="hidden" name="candidate_id" value="c-ayse">' in page.text
+    assert "suppressions.csv?candidate_id=c-ayse" in page.text
+    assert "No suppressions match." in page.text
+
+
+async def test_the_suppression_export_passes_filters_and_separator_through(
+    console: Console,
+) -> None:
+    client, api = console
+    api.routes[("GET", "/api/v1/suppressions.csv")] = httpx.Response(
+        200,
+        content="\ufeffid;listed_at\r\ns1;2026-12-01\r\n".encode(),
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="suppressions.csv"',
+        },
+    )
+    for asked, sent in ((None, None), ("semicolon", "semicolon")):
+        api.calls.clear()
+        query = {"reason": "complained", "candidate_id": "c1", "cursor": "n2"}
+        download = await client.get(
+            "/console/settings/suppressions.csv",
+            params={**query, **({"separator": asked} if asked else {})},
+            headers=gateway_headers(RITA),
+        )
+        assert download.status_code == 200, download.text
+        assert download.headers["content-disposition"] == 'attachment; filename="suppressions.csv"'
+        assert download.headers["cache-control"] == "no-store"
+        [call] = api.calls
+        assert dict(call.url.params) == {
+            "reason": "complained",
+            "candidate_id": "c1",
+            **({"separator": sent} if sent else {}),
+        }
+
+
+async def test_inbound_mail_urls_are_shown_with_where_each_goes(console: Console) -> None:
+    client, api = console
+    base = "https://crm.example/public/v1/mail/tok"
+    urls = {
+        "dsn_url": f"{base}/bounces",
+        "postmark_bounce_url": f"{base}/postmark/bounces",
+        "postmark_inbound_url": f"{base}/postmark/inbound",
+        "ses_url": f"{base}/ses",
+    }
+    api.answer("GET", "/api/v1/settings/inbound-mail", body=urls)
+    page = await client.get("/console/settings/inbound-mail", headers=gateway_headers(ALICE))
+    assert page.status_code == 200, page.text
+    assert page.headers["cache-control"] == "no-store"
+    for key, url in urls.items():
+        assert f'data-testid="inbound-{key}">{url}</code>' in page.text
+    assert "tick Bounce and Spam Complaint" in page.text
+    assert "inbound webhook" in page.text
+    assert "subscribe this URL (HTTPS)" in page.text
+    assert "RFC 3464" in page.text
+    index = await client.get("/console/settings", headers=gateway_headers(ALICE))
+    assert 'href="/console/settings/inbound-mail"' in index.text
+    # Not an admin: the API refuses, and the index does not offer the page.
+    api.answer(
+        "GET",
+        "/api/v1/settings/inbound-mail",
+        403,
+        {"title": "Forbidden", "status": 403, "detail": "needs settings:write"},
+    )
+    refused = await client.get("/console/settings/inbound-mail", headers=gateway_headers(RITA))
+    assert refused.status_code == 403
+    assert base not in refused.text
+    index = await client.get("/console/settings", headers=gateway_headers(RITA))
+    assert "inbound-mail" not in index.text
 
 
 async def test_sign_in_settings_show_the_provider_and_save_admission(console: Console) -> None:

@@ -9,7 +9,12 @@ import pytest
 
 from crm_campaigns.domain.contact_links import contact_links, with_footer
 from crm_campaigns.domain.models import MessageCategory, Recipient, SuppressionReason
-from crm_campaigns.domain.suppression import ListReason, blocking_reason, email_sha256
+from crm_campaigns.domain.suppression import (
+    ListReason,
+    blocking_reason,
+    email_sha256,
+    named_candidate,
+)
 from crm_campaigns.domain.templates import (
     TemplateError,
     recipient_context,
@@ -116,3 +121,11 @@ def test_unsubscribe_and_preference_links_are_merge_fields_and_are_not_tracked()
 @pytest.mark.parametrize("reason", list(ListReason))
 def test_every_list_reason_can_be_the_reason_a_message_was_suppressed(reason: ListReason) -> None:
     assert SuppressionReason(reason.value).value == reason.value
+
+
+def test_a_hand_made_entry_names_the_active_holder_of_the_address_first() -> None:
+    assert named_candidate([]) is None
+    assert named_candidate([("c2", False)]) == "c2"
+    # An active record before an archived or merged one, then the lowest id, whatever order.
+    assert named_candidate([("c1", False), ("c3", True), ("c2", True)]) == "c2"
+    assert named_candidate([("c2", True), ("c1", False)]) == "c2"

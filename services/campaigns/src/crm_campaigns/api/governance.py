@@ -3,9 +3,11 @@ tenant's sender."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.api.deps import ContactPoliciesDep, Container, SuppressionListDep
@@ -33,6 +35,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
+from crm_shared.csv_export import CsvSeparator, csv_line
 
 router = APIRouter(
     # A misspelt filter (`?emial=`) is a 422 naming it, not a silently wider list.
@@ -40,8 +43,20 @@ router = APIRouter(
 )
 
 
-def _public(suppression: Suppression) -> SuppressionPublic:
-    return SuppressionPublic.model_validate(suppression.model_dump())
+def _public(suppression: Suppression, names: dict[str, str] | None = None) -> SuppressionPublic:
+    name = (names or {}).get(suppression.candidate_id or "")
+    return SuppressionPublic.model_validate({**suppression.model_dump(), "candidate_name": name})
+
+
+EmailFilter = Annotated[str | None, Query(description="Only this address (matched by hash).")]
+CandidateFilter = Annotated[
+    str | None,
+    Query(
+        description="Only the entries of this candidate: those naming them, and those of any "
+        "of their addresses (as campaigns knows them) that name nobody else.",
+        max_length=100,
+    ),
+]
 
 
 @router.get(
@@ -52,22 +67,101 @@ def _public(suppression: Suppression) -> SuppressionPublic:
 )
 async def list_suppressions(
     suppressions: SuppressionListDep,
-    email: Annotated[str | None, Query(description="Only this address (matched by hash).")] = None,
+    email: EmailFilter = None,
     reason: ListReason | None = None,
+    candidate_id: CandidateFilter = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[SuppressionPublic]:
-    """The tenant's suppression list, oldest first; `email` finds one address."""
+    """The tenant's suppression list, oldest first; `email` finds one address, `candidate_id`
+    one person's entries. Each entry naming a candidate carries their name (one read a page)."""
     after = decode_cursor(cursor) if cursor else None
     found = await suppressions.page(
         email_sha256=email_sha256(email) if email else None,
         reason=reason,
         after=after,
         limit=limit + 1,
+        candidate_id=candidate_id,
     )
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
-    return Page[SuppressionPublic](items=[_public(s) for s in items], next_cursor=next_cursor)
+    names = await suppressions.names(items)
+    return Page[SuppressionPublic](
+        items=[_public(s, names) for s in items], next_cursor=next_cursor
+    )
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "listed_at",
+    "reason",
+    "source",
+    "candidate_id",
+    "candidate_name",
+    "note",
+    "message_id",
+    "email_sha256",
+)
+EXPORT_BATCH = 500
+
+
+@router.get(
+    "/suppressions.csv",
+    dependencies=[require_permission("settings:read")],
+    response_class=StreamingResponse,
+    tags=["governance"],
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "Every matching entry, oldest first, as CSV (UTF-8 with BOM; cells "
+            "a spreadsheet would read as formulas are prefixed with `'`).",
+        }
+    },
+)
+async def export_suppressions(
+    suppressions: SuppressionListDep,
+    email: EmailFilter = None,
+    reason: ListReason | None = None,
+    candidate_id: CandidateFilter = None,
+    separator: Annotated[
+        CsvSeparator,
+        Query(description="`comma` (RFC 4180), or `semicolon` for Excel where `,` is decimal."),
+    ] = CsvSeparator.COMMA,
+) -> StreamingResponse:
+    """The suppression list as a CSV file, with the list's filters: one row per entry, with
+    the candidate's id and name where the entry names one."""
+    dialect = separator.dialect
+
+    async def lines() -> AsyncIterator[str]:
+        yield "\ufeff" + csv_line(EXPORT_COLUMNS, dialect)
+        async for batch in suppressions.walk(
+            email_sha256=email_sha256(email) if email else None,
+            reason=reason,
+            candidate_id=candidate_id,
+            batch=EXPORT_BATCH,
+        ):
+            names = await suppressions.names(batch)
+            for entry in batch:
+                yield csv_line(
+                    [
+                        entry.id,
+                        entry.created_at.isoformat(),
+                        entry.reason.value,
+                        entry.source,
+                        entry.candidate_id,
+                        names.get(entry.candidate_id or ""),
+                        entry.note,
+                        entry.message_id,
+                        entry.email_sha256,
+                    ],
+                    dialect,
+                )
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
+    )
 
 
 @router.post(
@@ -104,7 +198,7 @@ async def add_suppression(
         response.status_code = 200
     [stored] = await suppressions.page(email_sha256=digest, reason=body.reason, after=None, limit=1)
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{stored.id}"
-    return _public(stored)
+    return _public(stored, await suppressions.names([stored]))
 
 
 @router.get(
@@ -116,11 +210,12 @@ async def add_suppression(
 async def get_suppression(
     suppression_id: str, suppressions: SuppressionListDep
 ) -> SuppressionPublic:
-    """One suppression."""
+    """One suppression, listed or lifted (then with `lifted_at` and `lifted_by`): the id an
+    audit entry of a lift names still says what was lifted."""
     found = await suppressions.get(suppression_id)
     if found is None:
         raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
-    return _public(found)
+    return _public(found, await suppressions.names([found]))
 
 
 @router.delete(
@@ -129,9 +224,12 @@ async def get_suppression(
     dependencies=[require_permission("settings:write")],
     tags=["governance"],
 )
-async def delete_suppression(suppression_id: str, suppressions: SuppressionListDep) -> Response:
-    """Lifts a suppression (`settings:write`): the address may be mailed again under the rules."""
-    if not await suppressions.lift(suppression_id):
+async def delete_suppression(
+    suppression_id: str, principal: CurrentPrincipal, suppressions: SuppressionListDep
+) -> Response:
+    """Lifts a suppression (`settings:write`): the address may be mailed again under the rules.
+    The entry is kept as it was listed, with who lifted it and when (`GET` by its id)."""
+    if not await suppressions.lift(suppression_id, f"user:{principal.user_id}"):
         raise ProblemError(404, f"no suppression {suppression_id}", problem_type="not-found")
     return Response(status_code=204)
 

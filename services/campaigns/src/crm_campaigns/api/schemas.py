@@ -506,10 +506,22 @@ class SuppressionPublic(BaseModel):
     email_sha256: str
     reason: ListReason
     source: str
-    candidate_id: str | None
+    candidate_id: str | None = Field(
+        description="The candidate whose address it is: the one mail went to, or for an entry "
+        "made by hand the one on file with the address when it was made."
+    )
+    candidate_name: str | None = Field(
+        default=None,
+        description="The candidate's name as campaigns knows it now; null when the entry names "
+        "no candidate or the candidate is no longer on file (erased).",
+    )
     message_id: str | None
     note: str | None
     created_at: datetime
+    lifted_at: datetime | None = Field(
+        default=None, description="When it was lifted (`DELETE`); null while it is listed."
+    )
+    lifted_by: str | None = Field(default=None, description="Who lifted it (`user:<id>`).")
 
 
 class ContactPolicyPublic(ContactPolicy):

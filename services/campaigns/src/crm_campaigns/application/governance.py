@@ -14,7 +14,7 @@ queued (an unsubscribe, a bounce, an erasure, another campaign's mail) still cou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,11 +26,13 @@ from crm_campaigns.domain.suppression import (
     Suppression,
     blocking_reason,
     email_sha256,
+    named_candidate,
 )
 from crm_campaigns.repositories.collections import SUPPRESSIONS
 from crm_campaigns.repositories.contact_policies import ContactLedger, ContactPolicyRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
-from crm_shared import Database
+from crm_shared import Database, utc_now
 
 
 class ContactGovernor:
@@ -111,20 +113,36 @@ def contact_policy_rule(governor: ContactGovernor) -> SendRule:
 
 @dataclass(frozen=True)
 class SuppressionList:
-    """One tenant's suppression list as people edit it: entries added, read and lifted."""
+    """One tenant's suppression list as people edit it: entries added, read and lifted, each
+    naming the candidate whose address it is where that is known."""
 
     suppressions: SuppressionRepository
+    recipients: RecipientRepository
 
     async def add(self, suppression: Suppression) -> bool:
-        """Suppresses the address for the reason; False when it already was."""
+        """Suppresses the address for the reason; False when it already was. An entry naming
+        no candidate names the one holding the address, if the tenant has one on file."""
+        if suppression.candidate_id is None:
+            holder = named_candidate(await self.recipients.holders_of(suppression.email_sha256))
+            if holder is not None:
+                suppression = suppression.model_copy(update={"candidate_id": holder})
         return await self.suppressions.add(suppression)
 
     async def get(self, suppression_id: str) -> Suppression | None:
-        return await self.suppressions.get(suppression_id)
+        """A listed entry, or one someone lifted (a `LiftedSuppression`)."""
+        return await self.suppressions.get(suppression_id) or await self.suppressions.lifted(
+            suppression_id
+        )
 
-    async def lift(self, suppression_id: str) -> bool:
-        """Deletes the entry; False when there was none."""
-        return await self.suppressions.delete(suppression_id)
+    async def lift(self, suppression_id: str, lifted_by: str) -> bool:
+        """Takes the entry off the list, keeping what it was; False when there was none."""
+        return await self.suppressions.lift(suppression_id, lifted_by=lifted_by, at=utc_now())
+
+    async def _candidate(self, candidate_id: str | None) -> tuple[str, list[str]] | None:
+        if candidate_id is None:
+            return None
+        recipient = await self.recipients.get(candidate_id)
+        return candidate_id, list(recipient.email_sha256) if recipient else []
 
     async def page(
         self,
@@ -133,12 +151,45 @@ class SuppressionList:
         reason: ListReason | None,
         after: str | None,
         limit: int,
+        candidate_id: str | None = None,
     ) -> list[Suppression]:
         """Up to `limit` entries, oldest first, after the id `after`, optionally of one address
-        (by hash) or reason."""
+        (by hash), reason or candidate (the entries naming them or any of their addresses)."""
         return await self.suppressions.page(
-            email_sha256=email_sha256, reason=reason, after=after, limit=limit
+            email_sha256=email_sha256,
+            reason=reason,
+            after=after,
+            limit=limit,
+            candidate=await self._candidate(candidate_id),
         )
+
+    async def walk(
+        self,
+        *,
+        email_sha256: str | None,
+        reason: ListReason | None,
+        candidate_id: str | None,
+        batch: int,
+    ) -> AsyncIterator[list[Suppression]]:
+        """Every entry `page` would list, `batch` at a time (an export)."""
+        async for entries in self.suppressions.walk(
+            email_sha256=email_sha256,
+            reason=reason,
+            candidate=await self._candidate(candidate_id),
+            batch=batch,
+        ):
+            yield entries
+
+    async def names(self, entries: Sequence[Suppression]) -> dict[str, str]:
+        """The names of the candidates `entries` name, by id, in one read (a page's worth);
+        a candidate no longer on file (erased) has none."""
+        ids = sorted({entry.candidate_id for entry in entries if entry.candidate_id})
+        found = await self.recipients.many(ids)
+        return {
+            candidate_id: name
+            for candidate_id, recipient in found.items()
+            if (name := " ".join(filter(None, (recipient.first_name, recipient.last_name))))
+        }
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,10 @@ class TenantUseCases:
         return Notifications(NotificationRepository(self.container.database, self.tenant_id))
 
     def suppression_list(self) -> SuppressionList:
-        return SuppressionList(SuppressionRepository(self.container.database, self.tenant_id))
+        return SuppressionList(
+            SuppressionRepository(self.container.database, self.tenant_id),
+            RecipientRepository(self.container.database, self.tenant_id),
+        )
 
     def contact_policies(self) -> ContactPolicies:
         return ContactPolicies(ContactPolicyRepository(self.container.database, self.tenant_id))

@@ -6,6 +6,7 @@ outlive an erasure (an erased person must stay unmailable) without keeping their
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -26,7 +27,14 @@ class ListReason(StrEnum):
     MANUAL = "manual"
 
 
-__all__ = ["ListReason", "Suppression", "blocking_reason", "email_sha256"]
+__all__ = [
+    "LiftedSuppression",
+    "ListReason",
+    "Suppression",
+    "blocking_reason",
+    "email_sha256",
+    "named_candidate",
+]
 
 # An unsubscribed person may still receive the confirmation of an opt-in they asked for.
 _TRANSACTIONAL_ALLOWED = frozenset({ListReason.UNSUBSCRIBED})
@@ -63,3 +71,21 @@ class Suppression(BaseModel):
     message_id: str | None = None
     note: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class LiftedSuppression(Suppression):
+    """An entry someone lifted, kept as it was listed with who lifted it and when: the audit
+    log names only the entry's id, and this is what that id stood for."""
+
+    lifted_at: datetime
+    lifted_by: str
+
+
+def named_candidate(owners: Sequence[tuple[str, bool]]) -> str | None:
+    """The candidate a hand-made entry names, from the `(candidate_id, active)` of every
+    candidate holding the address: an active record before an archived or merged one, then
+    the lowest id (so the same entry names the same person whatever order the store answers
+    in); None when no candidate holds it."""
+    if not owners:
+        return None
+    return min(owners, key=lambda owner: (not owner[1], owner[0]))[0]

@@ -72,6 +72,8 @@ _SINGLE_ENROLMENT_INDEX = "tenant_id_1_sequence_id_1_candidate_id_1"
 
 
 SUPPRESSIONS = "suppressions"
+# Entries someone lifted, as they were listed (what the audit log's entry id stood for).
+SUPPRESSION_LIFTS = "suppression_lifts"
 
 
 CONTACT_POLICIES = "contact_policies"
@@ -102,6 +104,8 @@ async def ensure_indexes(database: Database) -> None:
     await database[RECIPIENTS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)], unique=True
     )
+    # Whose address a hand-made suppression is (multikey: one entry per address).
+    await database[RECIPIENTS].create_index([("tenant_id", ASCENDING), ("email_sha256", ASCENDING)])
     await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[SEQUENCES].create_index(
         [("tenant_id", ASCENDING), ("trigger.type", ASCENDING), ("trigger.segment_id", ASCENDING)]
@@ -175,6 +179,7 @@ async def ensure_indexes(database: Database) -> None:
         unique=True,
     )
     await suppressions.create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await suppressions.create_index([("tenant_id", ASCENDING), ("candidate_id", ASCENDING)])
     for per_tenant in (CONTACT_POLICIES, GOVERNANCE_COUNTERS):
         await database[per_tenant].create_index([("tenant_id", ASCENDING)], unique=True)
     await database[CONTACT_LEDGER].create_index(

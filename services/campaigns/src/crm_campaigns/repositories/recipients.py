@@ -56,6 +56,13 @@ class RecipientRepository:
         documents = await self._recipients.find_in("candidate_id", candidate_ids, session=session)
         return {d["candidate_id"]: Recipient.model_validate(d) for d in documents}
 
+    async def holders_of(self, email_sha256: str) -> list[tuple[str, bool]]:
+        """Every candidate with this address (by hash), as `(candidate_id, active)`."""
+        documents = await self._recipients.find(
+            {"email_sha256": email_sha256}, projection={"candidate_id": 1, "active": 1}
+        )
+        return [(str(d["candidate_id"]), bool(d.get("active", True))) for d in documents]
+
     async def known_among(self, candidate_ids: list[str]) -> set[str]:
         """Which of `candidate_ids` have a recipient, in one query."""
         documents = await self._recipients.find(

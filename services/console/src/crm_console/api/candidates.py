@@ -250,7 +250,10 @@ async def candidate_profile(
 ) -> HTMLResponse:
     """One candidate and every panel about them; a panel the person may not read says why."""
     profile = await CandidateDirectory(state.gateway).profile(
-        viewer.caller, candidate_id, may_push=viewer.may("ats:write")
+        viewer.caller,
+        candidate_id,
+        may_push=viewer.may("ats:write"),
+        may_see_suppressions=viewer.may("settings:read"),
     )
     return render(
         request,

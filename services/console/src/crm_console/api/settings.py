@@ -33,6 +33,7 @@ from crm_console.application.settings import (
     TenantPolicies,
 )
 from crm_console.container import ConsoleContainer
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.embedding import (
     EmbeddingForm,
     embedding_form,
@@ -60,6 +61,7 @@ from crm_console.domain.settings import (
     ATS_SYNC_KINDS,
     ATS_SYNC_STATES,
     COMMON_ACTIONS,
+    INBOUND_URLS,
     MANUAL_REASONS,
     OUTCOMES,
     ROLE_ABOUT,
@@ -386,6 +388,22 @@ async def save_contact_policy(
         saved,
         outcomes=policy.get("outcomes"),
         saved=True,
+    )
+
+
+@router.get("/inbound-mail")
+async def inbound_mail_page(
+    request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The URLs the tenant's mail provider reports bounces, complaints and replies to."""
+    urls = await TenantPolicies(state.gateway).inbound_mail(viewer.caller)
+    return render(
+        request,
+        state.templates,
+        "settings/inbound_mail.html",
+        {"urls": urls, "kinds": INBOUND_URLS},
+        viewer=viewer,
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -777,6 +795,20 @@ async def suppressions_page(
     filters = SuppressionFilters.from_query(request.query_params)
     page = await SuppressionList(state.gateway).page(viewer.caller, filters)
     return _suppressions_page(request, viewer, state, filters, page)
+
+
+@router.get("/suppressions.csv")
+async def suppressions_csv(request: Request, viewer: CurrentViewer, state: Container) -> Response:
+    """The filtered suppression list as the API's CSV file, comma or semicolon separated."""
+    filters = SuppressionFilters.from_query(request.query_params)
+    download = await SuppressionList(state.gateway).export(
+        viewer.caller, filters, csv_params(request.query_params)
+    )
+    return Response(
+        download.content,
+        media_type=download.media_type,
+        headers={**download.headers, "Cache-Control": "no-store"},
+    )
 
 
 @router.post("/suppressions")

@@ -19,6 +19,7 @@ from crm_console.domain.profile import (
     labelled_custom_fields,
     placements,
     shown_job,
+    suppressed_lines,
     timeline_summary,
     unnamed_jobs,
 )
@@ -26,6 +27,8 @@ from crm_console.domain.profile import (
 API = "/api/v1"
 NOTES_SHOWN = 20
 DUPLICATES_SHOWN = 20
+# A person has an entry per address and reason: a handful at most.
+SUPPRESSIONS_READ = 20
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class CandidateProfile:
     notes: Part
     duplicates: Part
     ats: AtsChoices
+    # Why mail may not reach the person (the suppression list, by candidate): a list of
+    # `Suppressed`, in words.
+    suppressed: Part
 
 
 @dataclass(frozen=True)
@@ -96,10 +102,16 @@ class CandidateDirectory:
         )
 
     async def profile(
-        self, caller: Caller, candidate_id: str, *, may_push: bool = False
+        self,
+        caller: Caller,
+        candidate_id: str,
+        *,
+        may_push: bool = False,
+        may_see_suppressions: bool = False,
     ) -> CandidateProfile:
         """The candidate and every panel of its page, fetched together; with `may_push`, what
-        the "Send to ATS" form offers too."""
+        the "Send to ATS" form offers too; with `may_see_suppressions`, whether the suppression
+        list keeps mail from them (one call: the list filtered by the candidate)."""
         path = f"{API}/candidates/{candidate_id}"
         (
             candidate,
@@ -113,6 +125,7 @@ class CandidateDirectory:
             notes,
             duplicates,
             ats,
+            suppressions,
         ) = await asyncio.gather(
             # The candidate itself decides the page: its problem (404, 403) is the page's.
             self._api.get(caller, path),
@@ -130,6 +143,15 @@ class CandidateDirectory:
             part(self._api.get(caller, f"{path}/notes", {"limit": NOTES_SHOWN})),
             part(self._api.get(caller, f"{path}/duplicates", {"limit": 5})),
             self.ats_choices(caller) if may_push else _no_ats_choices(),
+            part(
+                self._api.get(
+                    caller,
+                    f"{API}/suppressions",
+                    {"candidate_id": candidate_id, "limit": SUPPRESSIONS_READ},
+                )
+            )
+            if may_see_suppressions
+            else _nothing(),
         )
         entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
         candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
@@ -148,6 +170,9 @@ class CandidateDirectory:
             notes=notes if notes.unavailable else Part(data=items(notes.data)),
             duplicates=duplicates,
             ats=ats,
+            suppressed=suppressions
+            if suppressions.unavailable
+            else Part(data=suppressed_lines(items(suppressions.data))),
         )
 
     async def placements(
@@ -326,6 +351,10 @@ class CandidateDirectory:
             caller, "POST", f"{API}/candidates/{candidate_id}/consents", body
         )
         return entry
+
+
+async def _nothing() -> Part:
+    return Part(data=[])
 
 
 async def _no_ats_choices() -> AtsChoices:

@@ -99,6 +99,11 @@ class TenantPolicies:
         )
         return policy
 
+    async def inbound_mail(self, caller: Caller) -> dict[str, str]:
+        """The URLs a mail provider reports bounces, complaints and replies to (admins)."""
+        urls: dict[str, str] = await self._api.get(caller, f"{API}/settings/inbound-mail")
+        return urls
+
     async def retention(self, caller: Caller) -> dict[str, Any]:
         policy: dict[str, Any] = await self._api.get(caller, f"{API}/settings/retention")
         return policy
@@ -230,6 +235,13 @@ class SuppressionList:
 
     async def lift(self, caller: Caller, suppression_id: str) -> None:
         await self._api.send(caller, "DELETE", f"{API}/suppressions/{suppression_id}")
+
+    async def export(
+        self, caller: Caller, filters: SuppressionFilters, csv: dict[str, str]
+    ) -> Download:
+        """The filtered list as the API's CSV file (`csv`: its separator)."""
+        params = {k: v for k, v in filters.export_params().items() if v is not None}
+        return await self._api.download(caller, f"{API}/suppressions.csv", params={**params, **csv})
 
 
 class SignInSettings:

@@ -234,3 +234,45 @@ def erasure_phrase(candidate: Mapping[str, Any]) -> str:
 def erasure_confirmed(candidate: Mapping[str, Any], typed: str) -> bool:
     """Whether the typed confirmation names the person (case and spacing aside)."""
     return bool(typed.strip()) and _folded(typed) == _folded(erasure_phrase(candidate))
+
+
+# Why a person's address is on the suppression list, as the profile says it.
+SUPPRESSED_BECAUSE = {
+    "unsubscribed": "they unsubscribed from marketing mail",
+    "bounced": "mail to the address bounced",
+    "complained": "they reported our mail as spam",
+    "erased": "their data was erased",
+    "manual": "a colleague suppressed it by hand",
+}
+# Only an unsubscribe lets transactional mail through (docs/governance.md).
+_MARKETING_ONLY = frozenset({"unsubscribed"})
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """One reason a person's address is suppressed, in words."""
+
+    reason: str
+    because: str
+    # What the entry stops: "marketing mail" or "all mail".
+    blocks: str
+    since: str
+    note: str
+
+
+def suppressed_lines(entries: Sequence[Mapping[str, Any]]) -> list[Suppressed]:
+    """The person's suppressions as the profile's notice lists them, one a reason (an address
+    of theirs listed twice for one reason is said once), those that block all mail first."""
+    seen: dict[str, Suppressed] = {}
+    for entry in entries:
+        reason = str(entry.get("reason", ""))
+        if reason in seen:
+            continue
+        seen[reason] = Suppressed(
+            reason=reason,
+            because=SUPPRESSED_BECAUSE.get(reason, reason.replace("_", " ")),
+            blocks="marketing mail" if reason in _MARKETING_ONLY else "all mail",
+            since=str(entry.get("created_at") or ""),
+            note=str(entry.get("note") or ""),
+        )
+    return sorted(seen.values(), key=lambda line: line.blocks == "marketing mail")

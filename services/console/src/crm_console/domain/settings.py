@@ -92,6 +92,13 @@ SETTINGS_PAGES: tuple[SettingsPage, ...] = (
         "Addresses no marketing mail goes to: unsubscribed, bounced, by hand.",
     ),
     SettingsPage(
+        "Inbound mail",
+        f"{SETTINGS}/inbound-mail",
+        # The URLs carry a signed token of the tenant: whoever has them can report bounces.
+        "settings:write",
+        "The URLs your mail provider reports bounces, complaints and replies to.",
+    ),
+    SettingsPage(
         "ATS connections",
         f"{SETTINGS}/ats",
         "ats:read",
@@ -163,6 +170,42 @@ SUPPRESSION_REASONS = {
     "erased": "Erased",
     "manual": "By hand",
 }
+
+
+@dataclass(frozen=True)
+class InboundUrl:
+    """One of the tenant's inbound mail URLs (`GET /settings/inbound-mail`) and where it goes."""
+
+    key: str
+    label: str
+    where: str
+
+
+INBOUND_URLS: tuple[InboundUrl, ...] = (
+    InboundUrl(
+        "postmark_bounce_url",
+        "Postmark bounces and spam complaints",
+        "In Postmark, the server's message stream → Webhooks: add a webhook with this URL and "
+        "tick Bounce and Spam Complaint.",
+    ),
+    InboundUrl(
+        "postmark_inbound_url",
+        "Postmark replies",
+        "In Postmark, the server's inbound stream → Settings: this URL is its inbound webhook.",
+    ),
+    InboundUrl(
+        "ses_url",
+        "Amazon SES bounces and complaints",
+        "In Amazon SNS, subscribe this URL (HTTPS) to the topic your SES identity or "
+        "configuration set publishes bounce and complaint notifications to.",
+    ),
+    InboundUrl(
+        "dsn_url",
+        "Bounce reports (DSN) from your own mail server",
+        "Have your mail server or relay POST each delivery status notification (RFC 3464) it "
+        "receives for the envelope sender to this URL.",
+    ),
+)
 # What a person may add by hand (the others come from what happened to mail).
 MANUAL_REASONS = ("manual", "unsubscribed")
 
@@ -328,10 +371,12 @@ class AuditFilters:
 
 @dataclass(frozen=True)
 class SuppressionFilters:
-    """The suppression list's filters: one address (matched by its hash), a reason."""
+    """The suppression list's filters: one address (matched by its hash), a reason, one
+    candidate (the entries of their addresses, as the profile links to them)."""
 
     email: str = ""
     reason: str = ""
+    candidate_id: str = ""
     cursor: str = ""
 
     @classmethod
@@ -340,19 +385,28 @@ class SuppressionFilters:
         return cls(
             email=query.get("email", "").strip()[:320],
             reason=reason if reason in SUPPRESSION_REASONS else "",
+            candidate_id=query.get("candidate_id", "").strip()[:100],
             cursor=query.get("cursor", ""),
         )
 
-    def query_params(self) -> dict[str, Any]:
+    def export_params(self) -> dict[str, Any]:
+        """The filters as the API's list and its CSV export take them."""
         return {
             "email": self.email or None,
             "reason": self.reason or None,
-            "cursor": self.cursor or None,
-            "limit": AUDIT_PAGE_SIZE,
+            "candidate_id": self.candidate_id or None,
         }
 
+    def query_params(self) -> dict[str, Any]:
+        return {**self.export_params(), "cursor": self.cursor or None, "limit": AUDIT_PAGE_SIZE}
+
     def page_query(self) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in (("email", self.email), ("reason", self.reason)) if v]
+        pairs = (
+            ("email", self.email),
+            ("reason", self.reason),
+            ("candidate_id", self.candidate_id),
+        )
+        return [(k, v) for k, v in pairs if v]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ SENSITIVE_READS = frozenset(
     {
         "GET /candidates/{candidate_id}/export",
         "GET /audit/export",
+        # Names the candidates whose addresses are suppressed, the whole list at once.
+        "GET /suppressions.csv",
     }
 )
 # A path parameter is an id; anything longer is cut, so a path cannot smuggle a document in.

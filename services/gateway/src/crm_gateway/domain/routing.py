@@ -53,6 +53,8 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),
         Route("suppressions", "campaigns", settings.campaigns_url),
+        # The list's CSV export: a resource of its own name, as a path segment is one resource.
+        Route("suppressions.csv", "campaigns", settings.campaigns_url),
         # Tenant settings live with the service they govern: the retention policy with the
         # candidates service, the sites that may frame event forms with events, every other
         # setting (contact policy, inbound mail) with campaigns.
