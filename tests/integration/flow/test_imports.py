@@ -723,6 +723,10 @@ async def test_yes_no_words_and_dates_are_read_as_a_spreadsheet_writes_them(
     assert done["status"] == "completed", done
     assert done["counts"]["created"] == 5
     assert done["counts"]["with_warnings"] == 2
+    # What decided a date column's order, as the import shows it (`Beginn` showed none).
+    assert done["date_columns"] == [
+        {"column": "Start", "day_first_example": "31/12/2025", "month_first_example": None}
+    ]
     report = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
         "items"
     ]

@@ -552,6 +552,19 @@ class ImportPreview(BaseModel):
     )
 
 
+class ImportDateColumnPublic(BaseModel):
+    """What one mapped date column's values said about the order of day and month, read over
+    the whole file while it was uploaded."""
+
+    column: str
+    day_first_example: str | None = Field(
+        description="A value whose first part is above 12 (`31/12/2025`): day first."
+    )
+    month_first_example: str | None = Field(
+        description="A value whose second part is above 12 (`12/31/2025`): month first."
+    )
+
+
 class ImportPublic(BaseModel):
     """An import with its progress."""
 
@@ -565,6 +578,13 @@ class ImportPublic(BaseModel):
     counts: ImportCounts
     chunks_total: int | None = Field(description="Chunks of rows stored from the file.")
     chunks_done: int
+    date_columns: list[ImportDateColumnPublic] = Field(
+        default_factory=list,
+        description="The date custom fields' columns in which a value showed the order of "
+        "day and month, with one value of each order found: with one kind the column is read "
+        "that way, with both its ambiguous values are refused; a column not listed is read in "
+        "the region's order (docs/identity.md).",
+    )
     error: str | None
     created_by: str
     created_at: datetime
