@@ -201,12 +201,13 @@ async def score_activities(
         await engagement.add_all(new, session=session)
         scores: list[ScoreRecord] = []
         envelopes: list[EventEnvelope[Any]] = []
-        for candidate_id in dict.fromkeys(c.candidate_id for c in new):
+        # Grouped once: picking each candidate's out of the whole batch was quadratic in it.
+        new_of: dict[str, list[Contribution]] = {}
+        for contribution in new:
+            new_of.setdefault(contribution.candidate_id, []).append(contribution)
+        for candidate_id, added in new_of.items():
             # Oldest first, as `of` reads them (a stable sort keeps ties in the order counted).
-            contributions = sorted(
-                [*counted[candidate_id], *(c for c in new if c.candidate_id == candidate_id)],
-                key=lambda c: c.occurred_at,
-            )
+            contributions = sorted([*counted[candidate_id], *added], key=lambda c: c.occurred_at)
             record, envelope = published_score(
                 storage, model, tenant_id, candidate_id, contributions, now
             )
