@@ -106,6 +106,10 @@ async def test_registrants_get_a_confirmation_a_change_and_a_cancellation_with_t
         "München, Marienplatz 8",
     )
     assert int(updated["SEQUENCE"]) > int(first["SEQUENCE"])
+    assert (
+        "Where: now München, Marienplatz 8 (was München, Leopoldstraße 1)"
+        in change.parsed().get_body(("plain",)).get_content()
+    )
 
     cancelled = await stack.gateway.post(f"{url}/cancel", headers=acme, json={"reason": "Flood"})
     assert cancelled.status_code == 200, cancelled.text
@@ -281,6 +285,31 @@ async def test_a_full_events_registrant_is_told_of_the_waitlist_and_a_seat_holde
         (seated, "confirmation", "sent"),
         (waiting, "waitlisted", "sent"),
     }
+
+    # The event moves: the seat holder gets the new invitation; the waitlisted person is told
+    # they still wait, old time against new, and gets no calendar entry (they never had one).
+    moved = await stack.gateway.patch(
+        f"/api/v1/events/{event['id']}",
+        headers=acme | {"If-Match": '"1"'},
+        json={"starts_at": "2031-06-14T14:00:00"},
+    )
+    assert moved.status_code == 200, moved.text
+    [_, seat_change] = await mails_to(smtp_sink, seated_email, 2)
+    invitation(seat_change)
+    [_, wait_change] = await mails_to(smtp_sink, waiting_email, 2)
+    assert wait_change.subject == f"Changed: {event['name']}"
+    assert [p.get_content_type() for p in wait_change.parsed().walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    body = wait_change.parsed().get_body(("plain",)).get_content()
+    assert "You are still on the waitlist" in body
+    assert (
+        "Starts: now Saturday 14 June 2031, 14:00 CEST (was Saturday 14 June 2031, 10:00 CEST)"
+        in body
+    )
+    assert "attached" not in body
 
 
 async def test_a_completed_event_announces_attendees_and_no_shows_who_follow_up(

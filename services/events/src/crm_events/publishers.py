@@ -9,7 +9,13 @@ from pydantic import BaseModel
 
 from crm_events.adapters.calendar import invitation, invitation_sequence
 from crm_events.application.links import RegistrationLinks
-from crm_events.domain.models import Outcome, RecruitingEvent, Registration, as_attended
+from crm_events.domain.models import (
+    Outcome,
+    RecruitingEvent,
+    Registration,
+    RegistrationStatus,
+    as_attended,
+)
 from crm_shared import (
     EVENT_ATTENDED,
     EVENT_CHECKED_IN,
@@ -29,6 +35,7 @@ from crm_shared import (
     EventRegistrationCancelled,
     EventRegistrationPromoted,
     EventReminderRequested,
+    EventTimeAndPlace,
     EventWaitlisted,
     Outbox,
     RegistrationAnswer,
@@ -162,17 +169,26 @@ async def to_event_invitation_changed(
     changed_fields: list[str],
     *,
     session: Session,
+    before: RecruitingEvent | None = None,
     notify: bool = True,
 ) -> None:
     """Stages `event.invitation_changed` for one registrant of an event that moved or was
-    cancelled, with the new copy of their invitation (same UID, higher SEQUENCE); `notify`
+    cancelled, with the new copy of their invitation (same UID, higher SEQUENCE); `before`:
+    the event before an edit, so the notice can say what changed, old against new; `notify`
     False: announced for the record, not mailed."""
     manage_url, page_url = links.manage_url(registration), links.page_url(registration)
     cancelled = event.cancelled_at is not None
+    previous = None
+    if before is not None and not cancelled:
+        was = _time_and_place(before, registration)
+        del was["time_zone"]  # the notice shows both in the event's zone as it is now
+        previous = EventTimeAndPlace(**was)
     payload = EventInvitationChanged(
         **_registrant(event, registration),
         change="cancelled" if cancelled else "updated",
         changed_fields=changed_fields,
+        previous=previous,
+        waitlisted=registration.status is RegistrationStatus.WAITLISTED,
         **_time_and_place(event, registration),
         cancellation_reason=event.cancellation_reason,
         sequence=invitation_sequence(event, registration),

@@ -267,6 +267,16 @@ class EventWaitlisted(_InSession):
     )
 
 
+class EventTimeAndPlace(_Payload):
+    """When and where a registrant's event (or session) takes place; times are UTC, shown in
+    the event's `time_zone`."""
+
+    starts_at: datetime
+    ends_at: datetime | None = None
+    location: str | None = None
+    join_url: str | None = None
+
+
 class EventInvitationChanged(_InSession):
     """A registrant's calendar invitation changed: their event moved (its time or venue) or
     was cancelled. One per registrant not cancelled, carrying the new copy of the invitation
@@ -305,6 +315,18 @@ class EventInvitationChanged(_InSession):
         description="False when the organiser edited the event without telling registrants "
         "(a typo, a past event put on its real date): no mail goes out; the new details are "
         "for the record (added in v1, optional).",
+    )
+    previous: EventTimeAndPlace | None = Field(
+        default=None,
+        description="For `updated`: the registrant's time and place before the edit, so the "
+        "notice can say what changed, old against new; null for a cancellation and from "
+        "producers that predate it (added in v1, optional).",
+    )
+    waitlisted: bool = Field(
+        default=False,
+        description="The registrant holds no seat, only a place on the waitlist: the notice "
+        "says so and carries no calendar invitation (they never got one); `invitation_ics` is "
+        "the tentative copy, for the record (added in v1, optional).",
     )
 
 

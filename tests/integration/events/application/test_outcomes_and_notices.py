@@ -157,6 +157,12 @@ async def test_registrants_are_told_when_the_event_moves_and_when_it_is_cancelle
     )
     assert int(moved["SEQUENCE"]) > int(first_copy["SEQUENCE"])
     assert update["notify_registrant"] is True
+    # Old against new, so the mail can say what changed; and who holds no seat.
+    assert update["previous"]["location"] is None
+    assert update["previous"]["starts_at"] == update["starts_at"]
+    assert update["waitlisted"] is False
+    on_waitlist = next(u["data"] for u in updates if u["data"]["registration_id"] == waiting.id)
+    assert on_waitlist["waitlisted"] is True
 
     # A correction the organiser keeps quiet is announced all the same, marked not to mail.
     await lifecycle.edit_event(
@@ -174,6 +180,7 @@ async def test_registrants_are_told_when_the_event_moves_and_when_it_is_cancelle
     cancelled = next(c for c in cancellations if c["registration_id"] == seated.id)
     assert cancelled["cancellation_reason"] == "Venue flooded"
     assert cancelled["notify_registrant"] is True
+    assert cancelled["previous"] is None
     method, withdrawn = _vevent(cancelled["invitation_ics"])
     assert (method, str(withdrawn["STATUS"]), str(withdrawn["UID"])) == (
         "CANCEL",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 
@@ -16,7 +17,12 @@ from crm_campaigns.domain.event_mail import (
     registrant_email,
 )
 from crm_campaigns.domain.mail import smtp_bytes
-from crm_shared import EventInvitationChanged, EventRegistered, EventWaitlisted
+from crm_shared import (
+    EventInvitationChanged,
+    EventRegistered,
+    EventTimeAndPlace,
+    EventWaitlisted,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -216,3 +222,91 @@ def test_a_seat_that_came_free_is_confirmed_as_such() -> None:
     usual_text = usual.get_body(("plain",))
     assert usual_text is not None
     assert "Thank you for registering" in usual_text.get_content()
+
+
+def _moved(*, waitlisted: bool = False) -> EventInvitationChanged:
+    """Event moved a day later (a clock change in between), to another hall, with a new link."""
+    return _changed("updated").model_copy(
+        update={
+            "changed_fields": ["starts_at", "location", "join_url"],
+            "starts_at": datetime(2027, 3, 29, 16, tzinfo=UTC),
+            "location": "Hall C",
+            "join_url": "https://meet.example/new",
+            "previous": EventTimeAndPlace(
+                starts_at=datetime(2027, 3, 27, 17, tzinfo=UTC),
+                location="Hall B",
+                join_url="https://meet.example/old",
+            ),
+            "waitlisted": waitlisted,
+        }
+    )
+
+
+def _plain(email: EmailMessage) -> str:
+    text = email.get_body(("plain",))
+    assert text is not None
+    return str(text.get_content())
+
+
+def test_an_update_says_what_changed_old_against_new_in_the_events_zone() -> None:
+    mail = RegistrantMail.telling(_moved())
+    assert mail is not None
+    email = registrant_email(mail, sender="a@b.example", message_id="m", domain="b.example")
+    body = _plain(email)
+    assert "What changed:" in body
+    assert (
+        "Starts: now Monday 29 March 2027, 18:00 CEST (was Saturday 27 March 2027, 18:00 CET)"
+    ) in body
+    assert "Where: now Hall C (was Hall B)" in body
+    assert "Online link: now https://meet.example/new (was https://meet.example/old)" in body
+    assert "Join online: https://meet.example/new" in body
+    assert "The updated calendar invitation is attached." in body
+    assert "waitlist" not in body
+    assert [p.get_content_type() for p in email.iter_attachments()] == ["text/calendar"]
+    html = email.get_body(("html",))
+    assert html is not None
+    assert "Where: now Hall C (was Hall B)" in html.get_content()
+
+
+def test_an_update_from_an_older_producer_still_names_what_changed() -> None:
+    changed = _changed("updated").model_copy(update={"changed_fields": ["location"]})
+    mail = RegistrantMail.telling(changed)
+    assert mail is not None
+    body = _plain(registrant_email(mail, sender="a@b.example", message_id="m", domain="b"))
+    assert "Where: now Hall B\n" in body
+    assert "(was" not in body
+
+
+def test_an_update_tells_the_waitlisted_they_still_wait_and_sends_no_invitation() -> None:
+    mail = RegistrantMail.telling(_moved(waitlisted=True))
+    assert mail is not None
+    assert (mail.kind, mail.invitation_ics, mail.sequence) == (EventMailKind.UPDATE, None, None)
+    email = registrant_email(mail, sender="a@b.example", message_id="m", domain="b.example")
+    assert list(email.iter_attachments()) == []
+    assert [p.get_content_type() for p in email.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    body = _plain(email)
+    assert "You are still on the waitlist: your place is not confirmed" in body
+    assert "If a seat frees up" in body
+    assert "Where: now Hall C (was Hall B)" in body
+    assert "Starts: now Monday 29 March 2027, 18:00 CEST" in body
+    # The online link is for those with a seat: named as changed, not shown.
+    assert "meet.example" not in body
+    assert "attached" not in body
+    assert "Your place on the waitlist (or to cancel it): https://crm.example/manage" in body
+    assert "Your registration" not in body
+
+
+def test_a_cancellation_tells_the_waitlisted_without_a_calendar_update() -> None:
+    cancelled = _changed("cancelled").model_copy(update={"waitlisted": True})
+    mail = RegistrantMail.telling(cancelled)
+    assert mail is not None
+    email = registrant_email(mail, sender="a@b.example", message_id="m", domain="b.example")
+    assert list(email.iter_attachments()) == []
+    body = _plain(email)
+    assert "Campus day has been cancelled: Venue flooded" in body
+    assert "You were on its waitlist" in body
+    assert "attached" not in body

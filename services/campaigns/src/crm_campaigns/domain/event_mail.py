@@ -1,7 +1,9 @@
 """Mails to an event's registrants: the confirmation of a registration (with the QR code of
 their door code), the notice that their event moved or was cancelled, each with the event's
 calendar invitation attached (`text/calendar`, the same UID in every copy, so calendars update
-the entry they have), and the notice that they are on the waitlist (no invitation: no seat)."""
+the entry they have), and the notice that they are on the waitlist (no invitation: no seat).
+A change notice to someone still on the waitlist says so and carries no invitation either: they
+never got one, so it would be the first entry in their calendar, for a seat they do not have."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from crm_shared import (
     EventInvitationChanged,
     EventRegistered,
     EventReminderRequested,
+    EventTimeAndPlace,
     EventWaitlisted,
     utc_now,
 )
@@ -90,6 +93,12 @@ class RegistrantMail:
     session_name: str | None = None
     # A confirmation of a seat that came free to someone on the waitlist.
     promoted: bool = False
+    # Change notices: the new end, which fields changed, and the time and place before.
+    ends_at: datetime | None = None
+    changed_fields: tuple[str, ...] = ()
+    previous: EventTimeAndPlace | None = None
+    # A change notice to someone who holds a place on the waitlist, not a seat.
+    waitlisted: bool = False
 
     @classmethod
     def confirming(cls, registered: EventRegistered) -> RegistrantMail | None:
@@ -122,18 +131,24 @@ class RegistrantMail:
     @classmethod
     def telling(cls, changed: EventInvitationChanged) -> RegistrantMail | None:
         """The notice that a registrant's event moved or was cancelled; None when the organiser
-        chose not to tell registrants of the edit."""
+        chose not to tell registrants of the edit. The waitlisted get no invitation (and no
+        join URL, which is for those with a seat), as when they joined the waitlist."""
         if not changed.notify_registrant:
             return None
         cancelled = changed.change == "cancelled"
+        seated = not changed.waitlisted
         return cls(
             kind=EventMailKind.CANCELLATION if cancelled else EventMailKind.UPDATE,
             **_registrant_fields(changed),
-            join_url=changed.join_url,
+            join_url=changed.join_url if seated else None,
             manage_url=None if cancelled else (changed.manage_page_url or changed.manage_url),
-            invitation_ics=changed.invitation_ics,
-            sequence=changed.sequence,
+            invitation_ics=changed.invitation_ics if seated else None,
+            sequence=changed.sequence if seated else None,
             cancellation_reason=changed.cancellation_reason,
+            ends_at=changed.ends_at,
+            changed_fields=tuple(changed.changed_fields),
+            previous=changed.previous,
+            waitlisted=changed.waitlisted,
         )
 
     @classmethod
@@ -201,6 +216,49 @@ def local_time(at: datetime | None, zone: str | None) -> str | None:
     return local.strftime("%A %d %B %Y, %H:%M %Z").strip()
 
 
+# How a change notice names each field that can change (`changed_fields`), in this order.
+CHANGE_LABELS = {
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "location": "Where",
+    "join_url": "Online link",
+}
+STILL_WAITLISTED = (
+    "You are still on the waitlist: your place is not confirmed, so no calendar invitation "
+    "comes with this notice. If a seat frees up, it goes to the longest-waiting person, and we "
+    "will mail you the confirmation with a calendar invitation."
+)
+
+
+def _change_lines(mail: RegistrantMail) -> list[str]:
+    """What changed, old against new, times in the event's zone: "Where: Hall C (was Hall B)".
+    Without the old values (an older producer) it still names what changed. The waitlisted
+    are not shown the online link, which is for those with a seat."""
+    lines: list[str] = []
+    for field, label in CHANGE_LABELS.items():
+        if field not in mail.changed_fields:
+            continue
+        if field == "join_url" and mail.waitlisted:
+            lines.append(f"{label}: changed (you get it with the confirmation, if a seat frees up)")
+            continue
+        now = _shown(mail, field, getattr(mail, field))
+        if mail.previous is None:
+            lines.append(f"{label}: now {now}")
+        else:
+            lines.append(
+                f"{label}: now {now} (was {_shown(mail, field, getattr(mail.previous, field))})"
+            )
+    return lines
+
+
+def _shown(mail: RegistrantMail, field: str, value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, datetime):
+        return local_time(value, mail.time_zone) or "none"
+    return str(value)
+
+
 def _lines(mail: RegistrantMail) -> list[str]:
     when = local_time(mail.starts_at, mail.time_zone)
     if when and mail.session_name:
@@ -210,7 +268,34 @@ def _lines(mail: RegistrantMail) -> list[str]:
         lines = [f"{mail.event_name} has been cancelled{reason}"]
         if when:
             lines.append(f"It was to take place on {when}.")
-        lines.append("The attached update takes it out of your calendar.")
+        if mail.waitlisted:
+            lines.append(
+                "You were on its waitlist, so there is nothing to take out of your calendar."
+            )
+        else:
+            lines.append("The attached update takes it out of your calendar.")
+        return lines
+    if mail.kind is EventMailKind.UPDATE:
+        lines = [f"{mail.event_name} has changed."]
+        if mail.waitlisted:  # first: what they may not read as a seat
+            lines.append(STILL_WAITLISTED)
+        changes = _change_lines(mail)
+        if changes:
+            lines += ["What changed:", *changes]
+        lines.append("It now takes place:")
+        if when:
+            lines.append(f"When: {when}")
+        if mail.location:
+            lines.append(f"Where: {mail.location}")
+        if mail.waitlisted:
+            if mail.manage_url:
+                lines.append(f"Your place on the waitlist (or to cancel it): {mail.manage_url}")
+            return lines
+        if mail.join_url:
+            lines.append(f"Join online: {mail.join_url}")
+        lines.append("The updated calendar invitation is attached.")
+        if mail.manage_url:
+            lines.append(f"Your registration (or to cancel it): {mail.manage_url}")
         return lines
     if mail.kind is EventMailKind.WAITLISTED:
         lines = [
@@ -227,9 +312,7 @@ def _lines(mail: RegistrantMail) -> list[str]:
         if mail.manage_url:
             lines.append(f"Your place on the waitlist (or to cancel it): {mail.manage_url}")
         return lines
-    if mail.kind is EventMailKind.UPDATE:
-        lines = [f"{mail.event_name} has changed. It now takes place:"]
-    elif mail.kind is EventMailKind.REMINDER and mail.minutes_before:
+    if mail.kind is EventMailKind.REMINDER and mail.minutes_before:
         lines = [f"{mail.event_name} starts in {lead_time(mail.minutes_before)}."]
     elif mail.promoted:
         lines = [

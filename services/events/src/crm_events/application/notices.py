@@ -45,6 +45,7 @@ async def tell_registrants(
             registration,
             changed,
             session=session,
+            before=before,
             notify=notify,
         )
         told += 1
