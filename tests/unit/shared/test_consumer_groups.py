@@ -135,6 +135,7 @@ GROUPS = [
     ("crm.candidates.on_event_checked_in", "event.checked_in"),
     ("crm.candidates.on_event_no_show", "event.no_show"),
     ("crm.candidates.on_event_registered", "event.registered"),
+    ("crm.candidates.on_event_registration_cancelled", "event.registration_cancelled"),
     ("crm.candidates.on_event_waitlisted", "event.waitlisted"),
     ("crm.candidates.on_message_bounced", "message.bounced"),
     ("crm.candidates.on_message_clicked", "message.clicked"),

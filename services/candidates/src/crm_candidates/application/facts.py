@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
@@ -37,6 +37,8 @@ from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
+    EVENT_REGISTERED,
+    EVENT_REGISTRATION_CANCELLED,
     EVENT_WAITLISTED,
     AtsCandidatePushed,
     ConsentConfirmationRequested,
@@ -47,6 +49,7 @@ from crm_shared import (
     EventEnvelope,
     EventNoShow,
     EventRegistered,
+    EventRegistrationCancelled,
     EventWaitlisted,
     MessageComplained,
     MessageOpened,
@@ -125,13 +128,25 @@ class CandidateFacts:
         candidate = await self._registrant(envelope, registration, session)
         if candidate is None:
             return
-        await self.writer(envelope.tenant_id).project(
-            candidate,
-            lambda c: {
-                "events_registered": unique_in_order([*c.events_registered, registration.event_id])
-            },
+        # Each topic has its own consumer, so a cancellation can be applied before the
+        # registration it cancels; then the registration is only recorded in the timeline.
+        cancelled = await TimelineRepository(self.database, envelope.tenant_id).moments(
+            candidate.id,
+            EVENT_REGISTRATION_CANCELLED.name,
+            registration.registration_id,
+            "cancelled_at",
             session=session,
         )
+        if not any(at >= _utc(registration.registered_at) for at in cancelled):
+            await self.writer(envelope.tenant_id).project(
+                candidate,
+                lambda c: {
+                    "events_registered": unique_in_order(
+                        [*c.events_registered, registration.event_id]
+                    )
+                },
+                session=session,
+            )
         await self.record_in_timeline(envelope, candidate.id, session)
         await self._confirm_event_consents(envelope, registration, candidate, session)
 
@@ -144,6 +159,40 @@ class CandidateFacts:
             return
         await self.record_in_timeline(envelope, candidate.id, session)
         await self._confirm_event_consents(envelope, waitlisted, candidate, session)
+
+    async def event_registration_cancelled(
+        self, envelope: EventEnvelope[Any], session: Session
+    ) -> None:
+        """A cancelled registration: the event leaves the candidate's `events_registered`
+        (and so "registered for the event" segments), and the cancellation is in their
+        timeline. A waitlisted registration was never in `events_registered`; removing it
+        again changes nothing."""
+        cancellation: EventRegistrationCancelled = envelope.data
+        candidate = await self.find(
+            envelope, cancellation.candidate_id, cancellation.email, session=session
+        )
+        if candidate is None:
+            return
+        # A registration made again after this cancellation (the same registration, reopened
+        # later) may have been applied first: it stands.
+        registered = await TimelineRepository(self.database, envelope.tenant_id).moments(
+            candidate.id,
+            EVENT_REGISTERED.name,
+            cancellation.registration_id,
+            "registered_at",
+            session=session,
+        )
+        if not any(at > _utc(cancellation.cancelled_at) for at in registered):
+            await self.writer(envelope.tenant_id).project(
+                candidate,
+                lambda c: {
+                    "events_registered": [
+                        e for e in c.events_registered if e != cancellation.event_id
+                    ]
+                },
+                session=session,
+            )
+        await self.record_in_timeline(envelope, candidate.id, session)
 
     async def _registrant(
         self,
@@ -248,7 +297,8 @@ class CandidateFacts:
 
     async def event_attended(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Records the attendance a completed event confirms (the check-in usually did already;
-        a late check-in after a no-show takes the event out of `events_no_show`)."""
+        a late check-in after a no-show takes the event out of `events_no_show`), and puts it
+        in the timeline, as a no-show is."""
         attended: EventAttended = envelope.data
         candidate = await self.find(envelope, attended.candidate_id, None, session=session)
         if candidate is None:
@@ -261,6 +311,7 @@ class CandidateFacts:
             },
             session=session,
         )
+        await self.record_in_timeline(envelope, candidate.id, session)
 
     async def event_no_show(self, envelope: EventEnvelope[Any], session: Session) -> None:
         """Records that the candidate held a seat at a completed event and did not come."""
@@ -378,3 +429,8 @@ class CandidateFacts:
                 ],
                 session=session,
             )
+
+
+def _utc(moment: datetime) -> datetime:
+    # Compared with the timeline's times, which are read as UTC when they carry no offset.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -30,6 +30,7 @@ from crm_shared import (
     EVENT_CHECKED_IN,
     EVENT_NO_SHOW,
     EVENT_REGISTERED,
+    EVENT_REGISTRATION_CANCELLED,
     EVENT_WAITLISTED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
@@ -123,6 +124,14 @@ def subscriptions(
             "nobody knew, matched by email) and in their timeline; re-evaluates their segments.",
         ),
         (
+            EVENT_REGISTRATION_CANCELLED,
+            facts.event_registration_cancelled,
+            "on_event_registration_cancelled",
+            "Takes the event out of the candidate's registered events (unless they registered "
+            "again since) and records the cancellation in their timeline; re-evaluates their "
+            "segments.",
+        ),
+        (
             EVENT_WAITLISTED,
             facts.event_waitlisted,
             "on_event_waitlisted",
@@ -140,8 +149,8 @@ def subscriptions(
             EVENT_ATTENDED,
             facts.event_attended,
             "on_event_attended",
-            "Records the attendance a completed event confirms on the candidate; re-evaluates "
-            "their segments.",
+            "Records the attendance a completed event confirms on the candidate and in their "
+            "timeline; re-evaluates their segments.",
         ),
         (
             EVENT_NO_SHOW,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import DESCENDING
@@ -47,6 +48,31 @@ class TimelineRepository:
         )
         return found is not None
 
+    async def moments(
+        self,
+        candidate_id: str,
+        event_type: str,
+        registration_id: str,
+        field: str,
+        *,
+        session: Session,
+    ) -> list[datetime]:
+        """The times (`data.<field>`) of the candidate's entries of `event_type` for a
+        registration."""
+        documents = await self._entries.find(
+            {
+                "candidate_id": candidate_id,
+                "type": event_type,
+                "data.registration_id": registration_id,
+            },
+            session=session,
+        )
+        return [
+            _utc(datetime.fromisoformat(document["data"][field]))
+            for document in documents
+            if document.get("data", {}).get(field)
+        ]
+
     async def page(
         self, candidate_id: str, *, before: str | None, limit: int
     ) -> list[TimelineEntry]:
@@ -67,3 +93,8 @@ class TimelineRepository:
 def _recorded(entry: TimelineEntry) -> dict[str, Any]:
     """The upsert that stores an entry unless its event's entry exists already."""
     return {"$setOnInsert": entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}}
+
+
+def _utc(moment: datetime) -> datetime:
+    # Producers send UTC; one without an offset is read as UTC so comparisons never mix kinds.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -195,6 +195,8 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "segment.exited": lambda data: f"Left the segment {_text(data, 'segment_name', '')}".strip(),
     "event.registered": _event("Registered for"),
     "event.checked_in": _event("Checked in at"),
+    "event.registration_cancelled": _event("Cancelled their registration for"),
+    "event.attended": _event("Attended"),
     "event.no_show": _event("Did not come to"),
     "ats.application_created": _application("Applied for"),
     "ats.application_stage_changed": _application("Application moved on for"),
