@@ -208,7 +208,8 @@ async def test_a_waitlisted_person_checked_in_at_the_door_takes_a_seat(
 
     seated = await registrations.check_in(storage, tenant, event.id, cy.id)
     assert seated.status is RegistrationStatus.REGISTERED
-    assert seated.checked_in_at is not None and seated.promoted_at == seated.checked_in_at
+    assert seated.checked_in_at is not None
+    assert seated.promoted_at == seated.checked_in_at
     assert await storage.registrations(tenant).registered_count(event.id) == 3  # capacity 2
     now = await registrations.registrations_for(storage, tenant, event.id, limit=50)
     assert [r.id for r in now if r.status is RegistrationStatus.WAITLISTED] == [dee.id]

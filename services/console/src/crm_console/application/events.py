@@ -98,7 +98,7 @@ class EventDesk:
         outcomes = mail_outcomes(items(mails.data)) if mails.data is not None else {}
         return EventPage(
             event,
-            attendance(registrations, outcomes),
+            attendance(registrations, outcomes, event),
             mails.unavailable,
             report=report,
             embedding=embedding,
