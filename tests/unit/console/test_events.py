@@ -403,6 +403,8 @@ def test_the_event_page_lists_who_cancelled_and_when_in_the_events_zone() -> Non
 def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -> None:
     assert [p["id"] for p in door_matches(REGISTRATIONS, "a1b2c3d4")] == ["a1b2c3d4e5f6"]
     assert [p["id"] for p in door_matches(REGISTRATIONS, "A1B2C3D4")] == ["a1b2c3d4e5f6"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, " a1b2 C3D4 ")] == ["a1b2c3d4e5f6"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, "A1B2-C3D4")] == ["a1b2c3d4e5f6"]
     assert [p["first_name"] for p in door_matches(REGISTRATIONS, "wait")] == ["Wait", "Wait"]
     assert [p["last_name"] for p in door_matches(REGISTRATIONS, "wait sec")] == ["Second"]
     assert [p["id"] for p in door_matches(REGISTRATIONS, "ada@example.org")] == ["a1b2c3d4e5f6"]
@@ -983,6 +985,13 @@ async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) 
     assert 'id="person-a1b2c3d4e5f6"' in checked.text
     assert "Checked in" in checked.text
     assert "hx-post" not in checked.text
+    # The event's own zone, said so, not UTC unlabelled (the event could not be read above).
+    assert "17:10</time> (UTC)" in checked.text
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"time_zone": "Europe/Berlin"})
+    again = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "2027-03-25 18:10</time> (Europe/Berlin)" in again.text
 
 
 async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:

@@ -156,6 +156,17 @@ class EventDesk:
                 person["readmission"] = readmission_note(counts, person)
         return matches
 
+    async def time_zone(self, caller: Caller, event_id: str) -> str:
+        """The event's time zone, in which the door shows its times; UTC (so labelled) when the
+        event cannot be read just now: the check-in itself is done."""
+        try:
+            event = await self.event(caller, event_id)
+        except SignedOut:
+            raise
+        except ApiProblem:
+            return "UTC"
+        return str(event.get("time_zone") or "UTC")
+
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(
             caller, "POST", f"{API}/{event_id}/registrations/{registration_id}/check-in"

@@ -283,6 +283,12 @@ def _zone_of(event: Mapping[str, Any]) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def in_zone(instant: Any, zone_name: Any) -> str:
+    """An API instant (UTC) as the wall-clock time in the zone named (UTC when unknown), for
+    staff and registrant pages that label it with that zone; empty for none."""
+    return _local_value(instant, _zone_of({"time_zone": zone_name}))
+
+
 def _local_value(instant: Any, zone: ZoneInfo) -> str:
     """An API instant as a `datetime-local` value in `zone`; empty for none."""
     if not instant:
@@ -404,8 +410,12 @@ def attendance(
     )
 
 
+_CODE_SEPARATORS = re.compile(r"[\s-]+")
+
+
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
-    """Who the door's search finds: a code matches its registration exactly, otherwise every
+    """Who the door's search finds: a code matches its registration exactly (spaces and dashes
+    typed in it ignored), otherwise every
     word must start a part of the name or appear anywhere in the e-mail address (its domain,
     `nunez@`, the whole address), folded on both sides as the candidate search folds them
     (accents and other marks dropped, letters spelled as a plain keyboard types them). A name
@@ -420,7 +430,9 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     if not words:
         return []
     people = [dict(r) | {"code": code_of(r)} for r in registrations]
-    by_code = [p for p in people if len(words) == 1 and p["code"].lower() == words[0]]
+    # A code read out or copied in groups (`JCDJ GN5R`, `JCDJ-GN5R`) is still the code.
+    typed_code = _CODE_SEPARATORS.sub("", fold(query))
+    by_code = [p for p in people if p["code"] and p["code"].lower() == typed_code]
     if by_code:
         return by_code
 
