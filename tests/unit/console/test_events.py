@@ -355,9 +355,56 @@ def test_registrations_split_into_the_registered_by_name_and_the_waitlist_by_arr
     assert split.registered[0]["code"] == code_of(split.registered[0])
 
 
+def test_one_waitlisted_person_let_in_at_the_door_counts_as_registered_and_checked_in() -> None:
+    """The try-out's contradiction: 6 seats, 6 registered and a walk-in, 2 waitlisted of whom
+    one (Priya) came. The page says what the events service and the report say: 8 registered
+    (Priya with her check-in and outcome), 1 waiting, 6 checked in."""
+    seated = [
+        person(f"seat{i:08d}", f"P{i}", f"Seated{i}", checked_in_at="2027-03-25T17:05:00Z")
+        for i in range(4)
+    ]
+    seated += [
+        person("seat00000004", "Stay", "Away"),
+        person("seat00000005", "Stayed", "Away"),
+        person("walk00000000", "Walk", "In", walk_in=True, checked_in_at="2027-03-25T17:06:00Z"),
+    ]
+    priya = person(
+        "priya0000000",
+        "Priya",
+        "Waiting",
+        "waitlisted",
+        checked_in_at="2027-03-25T17:10:00Z",
+        outcome="attended",
+    )
+    still = person("still0000000", "Still", "Waiting", "waitlisted")
+    split = attendance([*seated, priya, still], event={"time_zone": "Europe/Berlin"})
+    assert len(split.registered) == 8
+    assert [r["id"] for r in split.waitlisted] == ["still0000000"]
+    assert split.checked_in == 6
+    [shown] = [r for r in split.registered if r["id"] == "priya0000000"]
+    assert (shown["checked_in_at_local"], shown["outcome"]) == ("2027-03-25T18:10", "attended")
+
+
+def test_the_event_page_lists_who_cancelled_and_when_in_the_events_zone() -> None:
+    gone = [
+        person(
+            "gone00000001", "Early", "Quitter", "cancelled", cancelled_at="2027-03-01T11:47:00Z"
+        ),
+        person("gone00000002", "Late", "Quitter", "cancelled", cancelled_at="2027-03-20T12:47:00Z"),
+    ]
+    split = attendance([*REGISTRATIONS, *gone], event={"time_zone": "Europe/Berlin"})
+    assert [(r["first_name"], r["cancelled_at_local"]) for r in split.cancelled] == [
+        ("Late", "2027-03-20T13:47"),
+        ("Early", "2027-03-01T12:47"),
+    ]
+    assert all(r["status"] != "cancelled" for r in (*split.registered, *split.waitlisted))
+
+
 def test_the_door_finds_by_code_exactly_or_by_the_start_of_names_and_address() -> None:
     assert [p["id"] for p in door_matches(REGISTRATIONS, "a1b2c3d4")] == ["a1b2c3d4e5f6"]
     assert [p["id"] for p in door_matches(REGISTRATIONS, "A1B2C3D4")] == ["a1b2c3d4e5f6"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, " a1b2 C3D4 ")] == ["a1b2c3d4e5f6"]
+    assert [p["id"] for p in door_matches(REGISTRATIONS, "A1B2-C3D4")] == ["a1b2c3d4e5f6"]
     assert [p["first_name"] for p in door_matches(REGISTRATIONS, "wait")] == ["Wait", "Wait"]
     assert [p["last_name"] for p in door_matches(REGISTRATIONS, "wait sec")] == ["Second"]
     assert [p["id"] for p in door_matches(REGISTRATIONS, "ada@example.org")] == ["a1b2c3d4e5f6"]
@@ -938,6 +985,13 @@ async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) 
     assert 'id="person-a1b2c3d4e5f6"' in checked.text
     assert "Checked in" in checked.text
     assert "hx-post" not in checked.text
+    # The event's own zone, said so, not UTC unlabelled (the event could not be read above).
+    assert "17:10</time> (UTC)" in checked.text
+    api.answer("GET", "/api/v1/events/ev1", body=EVENT | {"time_zone": "Europe/Berlin"})
+    again = await client.post(
+        "/console/events/ev1/check-in/a1b2c3d4e5f6", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert "2027-03-25 18:10</time> (Europe/Berlin)" in again.text
 
 
 async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:

@@ -16,7 +16,12 @@ from crm_events.application import lifecycle, registrations
 from crm_events.application.cancellations import cancel_registration
 from crm_events.application.candidates import CandidateFacts
 from crm_events.application.storage import EventsStorage
-from crm_events.domain.models import EventChangeRefused, EventStatus
+from crm_events.domain.models import (
+    EventChangeRefused,
+    EventStatus,
+    Outcome,
+    RegistrationStatus,
+)
 from crm_shared import (
     EVENT_ATTENDED,
     EVENT_INVITATION_CHANGED,
@@ -188,3 +193,37 @@ async def test_registrants_are_told_when_the_event_moves_and_when_it_is_cancelle
         str(first_copy["UID"]),
     )
     assert int(withdrawn["SEQUENCE"]) > int(moved["SEQUENCE"])
+
+
+async def test_a_waitlisted_person_checked_in_at_the_door_takes_a_seat(
+    storage: EventsStorage,
+) -> None:
+    """The door let Cy in from the waitlist: the events service's own counts say what the
+    analytics report and the console say, a seat taken (over the capacity) and one fewer
+    waiting, and completing the event makes Cy `attended` like anybody checked in."""
+    tenant = unique("tenant")
+    under_way = _fields(2) | {
+        "starts_at": utc_now() - timedelta(hours=1),
+        "ends_at": utc_now() + timedelta(hours=2),
+    }
+    event = (await lifecycle.create_event(storage, tenant, "user-1", under_way)).event
+    for name in ("ada", "bob"):
+        await registrations.register(storage, event.id, _person(name))
+    cy = (await registrations.register(storage, event.id, _person("cy"))).registration
+    dee = (await registrations.register(storage, event.id, _person("dee"))).registration
+    assert (cy.status, dee.status) == (RegistrationStatus.WAITLISTED, RegistrationStatus.WAITLISTED)
+
+    seated = await registrations.check_in(storage, tenant, event.id, cy.id)
+    assert seated.status is RegistrationStatus.REGISTERED
+    assert seated.checked_in_at is not None
+    assert seated.promoted_at == seated.checked_in_at
+    assert await storage.registrations(tenant).registered_count(event.id) == 3  # capacity 2
+    now = await registrations.registrations_for(storage, tenant, event.id, limit=50)
+    assert [r.id for r in now if r.status is RegistrationStatus.WAITLISTED] == [dee.id]
+
+    await lifecycle.move_event(storage, tenant, event.id, EventStatus.COMPLETED)
+    listed = await registrations.registrations_for(storage, tenant, event.id, limit=50)
+    assert {r.id: r.outcome for r in listed if r.id in (cy.id, dee.id)} == {
+        cy.id: Outcome.ATTENDED,
+        dee.id: None,
+    }

@@ -341,11 +341,12 @@ async def check_in_page(
     desk = EventDesk(state.gateway)
     if is_htmx(request):
         matches = await desk.door(viewer.caller, event_id, q)
+        zone = await desk.time_zone(viewer.caller, event_id) if matches else "UTC"
         return render(
             request,
             state.templates,
             "events/door_matches.html",
-            {"matches": matches, "q": q, "event_id": event_id},
+            {"matches": matches, "q": q, "event_id": event_id, "zone": zone},
             viewer=viewer,
         )
     event = await desk.event(viewer.caller, event_id)
@@ -372,14 +373,20 @@ async def check_in(
 ) -> HTMLResponse:
     """Checks one registrant in; the answer replaces their row."""
     try:
-        person = await EventDesk(state.gateway).check_in(viewer.caller, event_id, registration_id)
+        desk = EventDesk(state.gateway)
+        person = await desk.check_in(viewer.caller, event_id, registration_id)
     except ApiProblem as refused:
         return _refusal(request, state, viewer, refused)
     return render(
         request,
         state.templates,
         "events/door_person.html",
-        {"person": person | {"code": code_of(person)}, "event_id": event_id, "just_checked": True},
+        {
+            "person": person | {"code": code_of(person)},
+            "event_id": event_id,
+            "just_checked": True,
+            "zone": await desk.time_zone(viewer.caller, event_id),
+        },
         viewer=viewer,
     )
 
@@ -393,11 +400,13 @@ async def let_in_as_walk_in(
     cancelled registration is refused); the answer replaces their row."""
     person = walk_in_person(await form_of(request))
     try:
-        registration, _, said = await EventDesk(state.gateway).walk_in_said(
+        desk = EventDesk(state.gateway)
+        registration, _, said = await desk.walk_in_said(
             viewer.caller, event_id, person, had_cancelled=True
         )
     except ApiProblem as refused:
         return _refusal(request, state, viewer, refused)
+    zone = await desk.time_zone(viewer.caller, event_id)
     return render(
         request,
         state.templates,
@@ -407,6 +416,7 @@ async def let_in_as_walk_in(
             "event_id": event_id,
             "just_checked": True,
             "outcome": said,
+            "zone": zone,
         },
         viewer=viewer,
     )

@@ -98,7 +98,7 @@ class EventDesk:
         outcomes = mail_outcomes(items(mails.data)) if mails.data is not None else {}
         return EventPage(
             event,
-            attendance(registrations, outcomes),
+            attendance(registrations, outcomes, event),
             mails.unavailable,
             report=report,
             embedding=embedding,
@@ -155,6 +155,17 @@ class EventDesk:
             for person in cancelled:
                 person["readmission"] = readmission_note(counts, person)
         return matches
+
+    async def time_zone(self, caller: Caller, event_id: str) -> str:
+        """The event's time zone, in which the door shows its times; UTC (so labelled) when the
+        event cannot be read just now: the check-in itself is done."""
+        try:
+            event = await self.event(caller, event_id)
+        except SignedOut:
+            raise
+        except ApiProblem:
+            return "UTC"
+        return str(event.get("time_zone") or "UTC")
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(

@@ -283,6 +283,12 @@ def _zone_of(event: Mapping[str, Any]) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def in_zone(instant: Any, zone_name: Any) -> str:
+    """An API instant (UTC) as the wall-clock time in the zone named (UTC when unknown), for
+    staff and registrant pages that label it with that zone; empty for none."""
+    return _local_value(instant, _zone_of({"time_zone": zone_name}))
+
+
 def _local_value(instant: Any, zone: ZoneInfo) -> str:
     """An API instant as a `datetime-local` value in `zone`; empty for none."""
     if not instant:
@@ -339,6 +345,8 @@ class Attendance:
     checked_in: int
     # Every registration, cancelled ones too: an event anyone ever registered for is kept.
     ever_registered: int = 0
+    # Who cancelled, the latest first.
+    cancelled: list[dict[str, Any]] = field(default_factory=list)
 
 
 def mail_outcomes(mails: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -362,25 +370,52 @@ def _mail_outcome(mail: Mapping[str, Any]) -> str:
     return f"{words}: {reason}" if reason and mail.get("status") != "sent" else words
 
 
+# A registration's times the event page shows, in the event's zone (`<name>_local`).
+REGISTRATION_TIMES = ("registered_at", "checked_in_at", "cancelled_at")
+
+
+def _seated(registration: Mapping[str, Any]) -> bool:
+    """Holds a seat: registered, or checked in from the waitlist (they came; the events
+    service seats them at check-in, and the analytics report counts them so)."""
+    status = registration.get("status")
+    return status == "registered" or (
+        status == "waitlisted" and bool(registration.get("checked_in_at"))
+    )
+
+
 def attendance(
-    registrations: Iterable[Mapping[str, Any]], mails: Mapping[str, str] | None = None
+    registrations: Iterable[Mapping[str, Any]],
+    mails: Mapping[str, str] | None = None,
+    event: Mapping[str, Any] | None = None,
 ) -> Attendance:
-    """Registered people by name, the waitlist in the order it is served (first come), each
-    with what became of the mails to them (`mails`, by registration)."""
+    """Registered people by name, the waitlist in the order it is served (first come), who
+    cancelled (latest first), each with what became of the mails to them (`mails`, by
+    registration) and their times in the `event`'s zone (`registered_at_local`, ...)."""
+    zone = _zone_of(event or {})
     every = list(registrations)
-    registered = [dict(r) for r in every if r.get("status") == "registered"]
-    waitlisted = [dict(r) for r in every if r.get("status") == "waitlisted"]
-    for person in (*registered, *waitlisted):
+    registered = [dict(r) for r in every if _seated(r)]
+    waitlisted = [dict(r) for r in every if r.get("status") == "waitlisted" and not _seated(r)]
+    cancelled = [dict(r) for r in every if r.get("status") == "cancelled"]
+    for person in (*registered, *waitlisted, *cancelled):
         person["code"] = code_of(person)
         person["mails"] = (mails or {}).get(str(person.get("id")), "")
+        for name in REGISTRATION_TIMES:
+            person[f"{name}_local"] = _local_value(person.get(name), zone)
     registered.sort(key=lambda r: (str(r["last_name"]).lower(), str(r["first_name"]).lower()))
     waitlisted.sort(key=lambda r: str(r["registered_at"]))
+    cancelled.sort(key=lambda r: str(r.get("cancelled_at") or ""), reverse=True)
     checked_in = sum(1 for r in registered if r.get("checked_in_at"))
-    return Attendance(registered, waitlisted, checked_in, ever_registered=len(every))
+    return Attendance(
+        registered, waitlisted, checked_in, ever_registered=len(every), cancelled=cancelled
+    )
+
+
+_CODE_SEPARATORS = re.compile(r"[\s-]+")
 
 
 def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
-    """Who the door's search finds: a code matches its registration exactly, otherwise every
+    """Who the door's search finds: a code matches its registration exactly (spaces and dashes
+    typed in it ignored), otherwise every
     word must start a part of the name or appear anywhere in the e-mail address (its domain,
     `nunez@`, the whole address), folded on both sides as the candidate search folds them
     (accents and other marks dropped, letters spelled as a plain keyboard types them). A name
@@ -395,7 +430,9 @@ def door_matches(registrations: Iterable[Mapping[str, Any]], query: str) -> list
     if not words:
         return []
     people = [dict(r) | {"code": code_of(r)} for r in registrations]
-    by_code = [p for p in people if len(words) == 1 and p["code"].lower() == words[0]]
+    # A code read out or copied in groups (`JCDJ GN5R`, `JCDJ-GN5R`) is still the code.
+    typed_code = _CODE_SEPARATORS.sub("", fold(query))
+    by_code = [p for p in people if p["code"] and p["code"].lower() == typed_code]
     if by_code:
         return by_code
 

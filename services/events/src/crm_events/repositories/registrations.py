@@ -253,7 +253,10 @@ class RegistrationRepository:
         self, registration: Registration, at: datetime, *, session: Session
     ) -> Registration | None:
         """Marks a registrant as attended; the registration as it is now (read in the same
-        transaction, so a candidate linked meanwhile is seen), None if checked in already."""
+        transaction, so a candidate linked meanwhile is seen), None if checked in already.
+        Somebody waitlisted whom the door let in is seated as of `at` (over the capacity if
+        it is full): they came, so every count and list has them among the registered, and
+        the waitlist no longer offers them a seat."""
         result = await self._registrations.update_one(
             {"_id": registration.id, "checked_in_at": None},
             {"$set": {"checked_in_at": at}},
@@ -261,6 +264,11 @@ class RegistrationRepository:
         )
         if result.modified_count != 1:
             return None
+        await self._registrations.update_one(
+            {"_id": registration.id, "status": RegistrationStatus.WAITLISTED.value},
+            {"$set": {"status": RegistrationStatus.REGISTERED.value, "promoted_at": at}},
+            session=session,
+        )
         return await self.registration(registration.event_id, registration.id, session=session)
 
     async def mark_attendance_published(self, registration_id: str, *, session: Session) -> None:
