@@ -119,6 +119,7 @@ from crm_shared.contracts import (
     SequenceSaved,
     TopicSpec,
     all_topic_names,
+    as_utc,
     topic_spec,
     utc_now,
 )
@@ -455,6 +456,7 @@ __all__ = [
     "add_log_fields",
     "all_topic_names",
     "applied_migrations",
+    "as_utc",
     "backfill_versions",
     "bearer_token",
     "build_platform",

@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
+from crm_shared.contracts.envelope import as_utc
 from crm_shared.mongo import Document
 from crm_shared.repository import TenantScopedCollection
 
@@ -89,8 +90,7 @@ class DateTimeAxis:
     def number(self, value: Any) -> int | None:
         if not isinstance(value, datetime):
             return None
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return math.floor(moment.timestamp() * 1000)
+        return math.floor(as_utc(value).timestamp() * 1000)
 
     def value(self, number: int) -> datetime:
         return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=number)

@@ -46,7 +46,7 @@ from crm_shared.contracts.catalog import (
     all_topic_names,
     topic_spec,
 )
-from crm_shared.contracts.envelope import EventEnvelope, RawEnvelope, utc_now
+from crm_shared.contracts.envelope import EventEnvelope, RawEnvelope, as_utc, utc_now
 from crm_shared.contracts.events import (
     AtsApplicationChange,
     AtsApplicationCreated,
@@ -185,6 +185,7 @@ __all__ = [
     "SequenceSaved",
     "TopicSpec",
     "all_topic_names",
+    "as_utc",
     "topic_spec",
     "utc_now",
 ]

@@ -16,6 +16,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` with a time zone: one without an offset is read as UTC (producers send UTC, and
+    BSON dates come back naive), so comparisons never mix naive and aware times."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class EventEnvelope(BaseModel, Generic[PayloadT]):
     """Metadata common to every event plus its typed payload in `data`."""
 

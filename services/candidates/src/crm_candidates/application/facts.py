@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from crm_candidates.application.candidates import CandidateWriter
@@ -58,6 +58,7 @@ from crm_shared import (
     SequenceSaved,
     Session,
     SignedLinks,
+    as_utc,
     by_tenant,
     normalise_email,
     utc_now,
@@ -137,7 +138,7 @@ class CandidateFacts:
             "cancelled_at",
             session=session,
         )
-        if not any(at >= _utc(registration.registered_at) for at in cancelled):
+        if not any(at >= as_utc(registration.registered_at) for at in cancelled):
             await self.writer(envelope.tenant_id).project(
                 candidate,
                 lambda c: {
@@ -182,7 +183,7 @@ class CandidateFacts:
             "registered_at",
             session=session,
         )
-        if not any(at > _utc(cancellation.cancelled_at) for at in registered):
+        if not any(at > as_utc(cancellation.cancelled_at) for at in registered):
             await self.writer(envelope.tenant_id).project(
                 candidate,
                 lambda c: {
@@ -429,8 +430,3 @@ class CandidateFacts:
                 ],
                 session=session,
             )
-
-
-def _utc(moment: datetime) -> datetime:
-    # Compared with the timeline's times, which are read as UTC when they carry no offset.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

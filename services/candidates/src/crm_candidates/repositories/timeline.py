@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING
 
 from crm_candidates.domain.models import TimelineEntry
 from crm_candidates.repositories.collections import TIMELINE_COLLECTION
-from crm_shared import Database, Session, TenantScopedCollection
+from crm_shared import Database, Session, TenantScopedCollection, as_utc
 
 
 class TimelineRepository:
@@ -68,7 +68,7 @@ class TimelineRepository:
             session=session,
         )
         return [
-            _utc(datetime.fromisoformat(document["data"][field]))
+            as_utc(datetime.fromisoformat(document["data"][field]))
             for document in documents
             if document.get("data", {}).get(field)
         ]
@@ -93,8 +93,3 @@ class TimelineRepository:
 def _recorded(entry: TimelineEntry) -> dict[str, Any]:
     """The upsert that stores an entry unless its event's entry exists already."""
     return {"$setOnInsert": entry.model_dump(exclude={"event_id"}) | {"sort_key": entry.sort_key}}
-
-
-def _utc(moment: datetime) -> datetime:
-    # Producers send UTC; one without an offset is read as UTC so comparisons never mix kinds.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
