@@ -21,7 +21,7 @@ from crm_shared import (
     AtsApplicationHired,
 )
 from helpers import eventually, publish_event, read_events, unique
-from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_COORDINATOR_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 from integration.flow.csv_reports import csv_cells, csv_of, event_cells
 
 pytestmark = pytest.mark.integration
@@ -193,6 +193,10 @@ async def test_an_events_report_has_every_figure_right(
     assert body["applied"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
     assert body["hired"] == {"count": 1, "candidate_ids": [ada_id], "truncated": False}
     assert body["within_days"] == 90
+    # The coordinator who runs the event reads its report too (the event family's read).
+    coordinators = await stack.gateway.get(report_url, headers=stack.as_(ACME_COORDINATOR_TOKEN))
+    assert coordinators.status_code == 200, coordinators.text
+    assert coordinators.json()["attended"] == body["attended"]
 
     # Bob's application was published after Ada's: the settled report need not have it yet.
     async def bobs_application_folded() -> bool:

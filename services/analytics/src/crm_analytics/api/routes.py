@@ -233,7 +233,8 @@ def _event_report(report: EventReport, within_days: int) -> EventReportPublic:
 
 @router.get(
     "/events/{event_id}",
-    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    # A coordinator runs the event and needs its report; every role that may read events may.
+    dependencies=[require_permission("events:read"), Depends(reject_unknown_query_params)],
     response_model=EventReportPublic,
     responses={**problem_responses(404, 422), **JSON_OR_CSV},
 )
@@ -267,7 +268,8 @@ async def recruiting_event_report(
 
 @router.get(
     "/events",
-    dependencies=[require_permission("analytics:read"), Depends(reject_unknown_query_params)],
+    # A coordinator runs the event and needs its report; every role that may read events may.
+    dependencies=[require_permission("events:read"), Depends(reject_unknown_query_params)],
     response_model=EventPeriodReportPublic,
     response_model_by_alias=True,
     responses={**problem_responses(422), **JSON_OR_CSV},
