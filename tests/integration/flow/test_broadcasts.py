@@ -485,6 +485,8 @@ async def test_an_ab_subject_test_sends_the_winner_to_the_rest(
         return len(mine) == 4 and all(m["status"] == "sent" for m in mine)
 
     await eventually(test_group_sent, timeout=40, message="the test group was not sent")
+    waiting = (await gateway.get(f"/api/v1/broadcasts/{broadcast_id}", headers=acme)).json()
+    assert waiting["progress"]["awaiting_winner"] == 6
     test_group = await messages_of(gateway, acme, broadcast_id)
     assert sorted(m["variant"] for m in test_group) == ["A", "A", "B", "B"]
     for message in test_group:
@@ -506,7 +508,7 @@ async def test_an_ab_subject_test_sends_the_winner_to_the_rest(
     results = {r["name"]: r for r in ab["results"]}
     assert (results["A"]["opened"], results["A"]["open_rate"]) == (0, 0.0)
     assert (results["B"]["sent"], results["B"]["opened"], results["B"]["open_rate"]) == (2, 2, 1.0)
-    assert done["progress"]["sent"] == 10
+    assert (done["progress"]["sent"], done["progress"]["awaiting_winner"]) == (10, 0)
     everyone = await messages_of(gateway, acme, broadcast_id)
     rest = [m for m in everyone if m["id"] not in {t["id"] for t in test_group}]
     assert len(rest) == 6
@@ -519,6 +521,40 @@ async def test_an_ab_subject_test_sends_the_winner_to_the_rest(
         count=10,
     )
     assert sorted(e["data"]["variant"] for e in events) == ["A", "A"] + ["B"] * 8
+
+
+async def test_an_ab_test_cancelled_before_its_decision_counts_its_rest_as_cancelled(
+    stack: Stack, kafka_bootstrap_servers: str, campaigns_db: Database
+) -> None:
+    gateway, acme = stack.gateway, stack.as_(ACME_TOKEN)
+    people = await known_candidates(
+        kafka_bootstrap_servers, campaigns_db, stack.acme, [{"first_name": "Noor"}] * 5
+    )
+    broadcast = await start(
+        gateway,
+        acme,
+        {
+            "name": "A/B, cancelled",
+            "template_id": await template(gateway, acme),
+            "audience": {"type": "list", "candidate_ids": people},
+            "ab_test": {
+                "variants": [{"name": "A", "subject": "One"}, {"name": "B", "subject": "Two"}],
+                "test_percentage": 40,
+                "metric": "open_rate",
+                "decide_after_minutes": 60,
+            },
+        },
+    )
+    sending = await settled(gateway, acme, broadcast["id"], "sending")
+    assert sending["progress"]["awaiting_winner"] == 3
+    cancelled = await gateway.post(f"/api/v1/broadcasts/{broadcast['id']}/cancel", headers=acme)
+    assert cancelled.status_code == 200, cancelled.text
+    progress = cancelled.json()["progress"]
+    # Every one of the five has an outcome: the test group's two sent or cancelled, the rest's
+    # three cancelled with them.
+    assert progress["awaiting_winner"] == 0
+    assert progress["sent"] + progress["pending"] + progress["cancelled"] == 5
+    assert progress["cancelled"] >= 3
 
 
 async def test_a_redelivered_send_sends_nothing_twice(

@@ -233,3 +233,21 @@ async def test_the_message_report_stops_asking_once_the_broadcast_is_over(
         assert done.status_code == 200, done.text
         assert "every 15s" not in done.text
         assert 'data-figure="sent">2' in done.text
+
+
+async def test_the_rest_of_an_ab_test_is_counted_as_waiting_for_the_winner(
+    console: Console,
+) -> None:
+    client, api = console
+    testing = broadcast("sending", audience_size=10, pending=0, skipped=0, awaiting_winner=6)
+    testing["progress"]["skipped_reasons"] = {}
+    testing["ab_test"] = {"test_ends_at": "2099-12-05T09:00:00Z", "winner": None, "results": []}
+    api.answer("GET", "/api/v1/broadcasts/b1", body=testing)
+    api.answer("GET", "/api/v1/messages", body={"items": [], "next_cursor": None})
+    panel = await client.get("/console/broadcasts/b1/people", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    waiting = panel.text.split('data-testid="waiting-panel"')[1].split("</section>")[0]
+    assert 'Waiting <span class="muted">(6)</span>' in waiting
+    assert "6 of the audience wait for the A/B test's winner, to be decided at" in waiting
+    progress = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert '<dd data-figure="awaiting_winner">6</dd>' in progress.text

@@ -10,15 +10,20 @@ from crm_campaigns.domain.broadcasts import (
     ALL_GROUP,
     REST_GROUP,
     TEST_GROUP,
+    MessageTally,
     VariantResult,
     assign_variants,
     pick_winner,
     send_time,
+    unmade_rest,
 )
 from crm_campaigns.domain.models import (
     AbMetric,
     AbTest,
     AbVariant,
+    Broadcast,
+    BroadcastStatus,
+    ListAudience,
     SendAt,
     SendAtLocalTime,
     SendNow,
@@ -96,3 +101,48 @@ def test_ties_go_to_the_other_rate_then_to_the_first_variant() -> None:
     assert pick_winner([result("A", 10, 5, 0), result("B", 10, 5, 1)], AbMetric.OPEN_RATE) == "B"
     assert pick_winner([result("A", 10, 5, 1), result("B", 10, 5, 1)], AbMetric.OPEN_RATE) == "A"
     assert pick_winner([result("A", 0, 0, 0), result("B", 0, 0, 0)], AbMetric.CLICK_RATE) == "A"
+
+
+def broadcast(status: BroadcastStatus, *, ab_test: AbTest | None, materialized: bool) -> Broadcast:
+    return Broadcast(
+        tenant_id="t",
+        name="b",
+        template_id="tpl",
+        audience=ListAudience(candidate_ids=["c"]),
+        ab_test=ab_test,
+        status=status,
+        created_by="u",
+        audience_size=10,
+        materialized=materialized,
+    )
+
+
+# Of ten: a test group of four with messages, one unknown to campaigns, five in the rest.
+TEST_GROUP_TALLY = MessageTally({"sent": 3, "queued": 1}, {}, {})
+
+
+def test_the_rest_waits_for_the_winner_until_its_mail_is_made() -> None:
+    waiting = unmade_rest(
+        broadcast(BroadcastStatus.SENDING, ab_test=ab(40), materialized=False), TEST_GROUP_TALLY, 1
+    )
+    assert (waiting.awaiting_winner, waiting.cancelled) == (5, 0)
+    made = unmade_rest(
+        broadcast(BroadcastStatus.SENDING, ab_test=ab(40), materialized=True), TEST_GROUP_TALLY, 1
+    )
+    assert (made.awaiting_winner, made.cancelled) == (0, 0)
+
+
+def test_a_rest_still_waiting_when_the_broadcast_is_cancelled_counts_as_cancelled() -> None:
+    cancelled = unmade_rest(
+        broadcast(BroadcastStatus.CANCELLED, ab_test=ab(40), materialized=False),
+        TEST_GROUP_TALLY,
+        1,
+    )
+    assert (cancelled.awaiting_winner, cancelled.cancelled) == (0, 5)
+
+
+def test_a_broadcast_without_a_test_has_no_rest() -> None:
+    plain = unmade_rest(
+        broadcast(BroadcastStatus.SENDING, ab_test=None, materialized=False), TEST_GROUP_TALLY, 1
+    )
+    assert (plain.awaiting_winner, plain.cancelled) == (0, 0)

@@ -20,6 +20,7 @@ from crm_campaigns.api.schemas import (
 from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcast_book import BroadcastBook
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
+from crm_campaigns.domain.broadcasts import unmade_rest
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
@@ -85,10 +86,12 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
     for reason, count in (stats.get("skipped") or {}).items():
         if reason == UNKNOWN_CANDIDATE and count:
             skipped_reasons[reason] = int(count)
+    rest = unmade_rest(broadcast, tally, skipped_reasons.get(UNKNOWN_CANDIDATE, 0))
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
         queued=broadcast.queued,
         awaiting_recipients=broadcast.awaiting_recipients,
+        awaiting_winner=rest.awaiting_winner,
         pending=tally.of(MessageStatus.QUEUED, MessageStatus.SENDING),
         sent=tally.of(MessageStatus.SENT),
         failed=tally.of(MessageStatus.FAILED),
@@ -96,7 +99,7 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
         skipped=sum(skipped_reasons.values()),
         skipped_reasons=skipped_reasons,
         held=tally.of(MessageStatus.HELD),
-        cancelled=tally.of(MessageStatus.CANCELLED),
+        cancelled=tally.of(MessageStatus.CANCELLED) + rest.cancelled,
     )
     ab_test = None
     if broadcast.ab_test is not None:

@@ -410,6 +410,11 @@ class BroadcastProgress(BaseModel):
         "3 minutes from its send for them; those still unknown then are skipped as "
         "`unknown_candidate`.",
     )
+    awaiting_winner: int = Field(
+        default=0,
+        description="A/B broadcasts: people outside the test group, whose mail is made with "
+        "the winning variant once the test is decided (`ab_test.test_ends_at`); 0 once it is.",
+    )
     pending: int = Field(description="Queued messages without an outcome yet.")
     sent: int
     failed: int
@@ -423,7 +428,9 @@ class BroadcastProgress(BaseModel):
     skipped_reasons: dict[str, int]
     held: int = Field(description="Messages held while the broadcast is paused.")
     cancelled: int = Field(
-        default=0, description="Messages that were not sent because the broadcast was cancelled."
+        default=0,
+        description="Messages that were not sent because the broadcast was cancelled, and the "
+        "people of an A/B test's rest who were still waiting for the winner then.",
     )
 
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm_campaigns.domain.models import (
     AbMetric,
     AbTest,
+    Broadcast,
+    BroadcastStatus,
     MessageStatus,
     Schedule,
     SendAt,
@@ -96,6 +98,27 @@ class MessageTally:
 
     def of(self, *statuses: MessageStatus) -> int:
         return sum(self.by_status.get(status.value, 0) for status in statuses)
+
+
+@dataclass(frozen=True)
+class UnmadeRest:
+    """The people of an A/B broadcast's rest who have no message yet: they wait for the
+    winner, or were never sent anything because the broadcast was cancelled first."""
+
+    awaiting_winner: int
+    cancelled: int
+
+
+def unmade_rest(broadcast: Broadcast, tally: MessageTally, unknown: int) -> UnmadeRest:
+    """Everyone in the snapshot (`audience_size`) has a message or was skipped as unknown
+    (`unknown`), except the rest of an A/B broadcast until the winner's mail is made for them
+    (`materialized`): the difference is that rest."""
+    if broadcast.ab_test is None or broadcast.materialized:
+        return UnmadeRest(0, 0)
+    unmade = max(0, broadcast.audience_size - sum(tally.by_status.values()) - unknown)
+    if broadcast.status is BroadcastStatus.CANCELLED:
+        return UnmadeRest(0, unmade)
+    return UnmadeRest(unmade, 0)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,8 @@ class Panels:
     skipped: Panel
     # Skipped before any message existed (unknown to campaigns): counted, never named.
     unknown: int
+    # An A/B test's rest, whose mail is made once the winner is known: counted, never named.
+    awaiting_winner: int = 0
 
 
 def panels(
@@ -189,4 +191,5 @@ def panels(
         ),
         skipped=panel(skipped_groups(skipped), int(progress.get("skipped") or 0) - unknown),
         unknown=unknown,
+        awaiting_winner=int(progress.get("awaiting_winner") or 0),
     )
