@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Generator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -158,8 +160,49 @@ class FreshInternalToken(httpx.Auth):
         yield request
 
 
+class WindowLoad(Protocol):
+    """A load that runs beside the timed writes (bench/segment_load.py): started before the
+    first write, its progress taken when the writes start and end, drained afterwards."""
+
+    name: str
+
+    async def begin(self, app: FastAPI, api: httpx.AsyncClient, run: str) -> None:
+        """Starts the load in the run's tenant; returns once it is being consumed."""
+
+    async def window_started(self) -> None:
+        """Notes the load's progress as the first timed write leaves."""
+
+    async def window_ended(self) -> None:
+        """Notes the load's progress as the last timed write has answered."""
+
+    async def finish(self) -> str:
+        """Waits (bounded) for the load to drain; says how much of it overlapped the window."""
+
+
 async def membership_latency(
-    bootstrap: str, mongodb_uri: str, writes: int, per_second: float
+    bootstrap: str,
+    mongodb_uri: str,
+    writes: int,
+    per_second: float,
+    *,
+    load: WindowLoad | None = None,
+    arrival_wait: float = 60.0,
+) -> list[Figure]:
+    """p50/p95/p99 from a candidate's write to its `segment.entered`, alone or under `load`."""
+    with tempfile.TemporaryDirectory(prefix="crm-bench-latency-") as upload_dir:
+        return await _membership_latency(
+            bootstrap, mongodb_uri, writes, per_second, load, arrival_wait, Path(upload_dir)
+        )
+
+
+async def _membership_latency(
+    bootstrap: str,
+    mongodb_uri: str,
+    writes: int,
+    per_second: float,
+    load: WindowLoad | None,
+    arrival_wait: float,
+    upload_dir: Path,
 ) -> list[Figure]:
     run = f"bench{uuid.uuid4().hex[:8]}"
     settings = CandidatesSettings(
@@ -172,6 +215,8 @@ async def membership_latency(
         link_signing_secret=SECRET,
         log_json=False,
         log_level="WARNING",
+        # An import under load (bench/segment_load.py) uploads its file here.
+        upload_dir=upload_dir,
     )
     app = create_app(settings)
     # A token per request, as the gateway mints them: one token would expire (60 s) during a
@@ -224,6 +269,9 @@ async def membership_latency(
             p | {"skills": [*p["skills"], "python"], "location": "Berlin"}
             for p in distinct_people(Workload(seed=7).candidates(writes * 8), writes)
         ]
+        if load is not None:
+            await load.begin(app, api, run)
+            await load.window_started()
         interval = 1 / per_second
         upserts = 0
         started = time.perf_counter()
@@ -242,13 +290,16 @@ async def membership_latency(
                 raise RuntimeError(f"creating a candidate failed: {response.text}")
             sent_at[response.json()["id"]] = before
         writes_done = True
+        if load is not None:
+            await load.window_ended()
         if set(sent_at) <= set(arrived):  # the last event can beat its write's response
             all_arrived.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_arrived.wait(), 60)
+            await asyncio.wait_for(all_arrived.wait(), arrival_wait)
         reading.cancel()
         await reader.stop()
         traces = await _traces_of(mongodb_uri, run, sorted(set(sent_at) - set(arrived)))
+        load_note = await load.finish() if load is not None else ""
         del segment
     latencies = sorted((arrived[key] - sent_at[key]) * 1000 for key in sent_at if key in arrived)
     # Two workload profiles may turn out to be one person (an upsert, not a second member).
@@ -260,10 +311,15 @@ async def membership_latency(
     if upserts:
         note += f"; {upserts} matched an earlier write's person (not timed)"
     if missing:
-        note += f"; {missing} of {len(sent_at)} people did not arrive within 60 s: {traces}"
+        note += (
+            f"; {missing} of {len(sent_at)} people did not arrive within {arrival_wait:g} s: "
+            f"{traces}"
+        )
+    if load_note:
+        note += f"; {load_note}"
     return [
         Figure(
-            "segment membership",
+            "segment membership" + (f" under {load.name}" if load is not None else ""),
             f"p{p} change -> segment.entered",
             quantiles[p - 1],
             "ms",
