@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "latency_writes": 40,
         "latency_rate": 10.0,
         "load_latency_writes": 20,
-        "load_sent": 1000,
-        "load_opens": 200,
-        "load_import_rows": 1000,
+        "load_sent": 500,
+        "load_opens": 100,
+        "load_import_rows": 500,
         "load_drain_seconds": 120,
         "engagement": 300,
         "api_candidates": 100,
@@ -235,7 +236,9 @@ async def run_suite(
             print(f"skipping {name}: it runs in full mode or with --only console", flush=True)
             continue
         print(f"running {name} ...", flush=True)
+        started = time.perf_counter()
         measured = await benchmark()
+        print(f"{name} took {time.perf_counter() - started:.0f} s", flush=True)
         print(table(measured), flush=True)
         figures.extend(measured)
         write(figures, mode=mode, database_server=server)

@@ -140,6 +140,43 @@ async def _traces_of(mongodb_uri: str, database: str, candidate_ids: list[str]) 
     return traces
 
 
+async def _phases(
+    mongodb_uri: str,
+    database: str,
+    sent_at: dict[str, float],
+    wall_sent: dict[str, float],
+    answered: dict[str, float],
+) -> str:
+    """The p95, from the write's start, of each step to `segment.entered`: the write answered,
+    its event staged in the outbox (in the write's transaction), published by the relay (acked
+    by Kafka), so a slow total shows where it waited. Staged and published come from the outbox
+    record's own clock readings (same host, same clock)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        records = await (
+            client[database]["outbox"]
+            .find({"topic": SEGMENT_ENTERED.name, "key": {"$in": list(sent_at)}})
+            .to_list()
+        )
+    finally:
+        await client.close()
+    staged = [(r["created_at"].timestamp() - wall_sent[r["key"]]) * 1000 for r in records]
+    published = [
+        (r["sent_at"].timestamp() - wall_sent[r["key"]]) * 1000 for r in records if r["sent_at"]
+    ]
+    answers = [(answered[key] - sent_at[key]) * 1000 for key in sent_at]
+
+    def p95(values: list[float]) -> str:
+        if len(values) < 2:
+            return "-"
+        return f"{statistics.quantiles(values, n=100)[94]:,.0f}"
+
+    return (
+        f"p95 from the write: answered {p95(answers)} ms, staged {p95(staged)} ms, "
+        f"published {p95(published)} ms"
+    )
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> Any:
     async with app.router.lifespan_context(app):
@@ -236,6 +273,9 @@ async def _membership_latency(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     sent_at: dict[str, float] = {}
+    # Wall-clock start and answer of each write, to place the outbox's own timestamps.
+    wall_sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
     arrived: dict[str, float] = {}
     all_arrived = asyncio.Event()
     # Only once every write has its id: before that, "every id so far has arrived" would
@@ -277,7 +317,7 @@ async def _membership_latency(
         started = time.perf_counter()
         for number, profile in enumerate(matching):
             await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
-            before = time.perf_counter()
+            before, wall_before = time.perf_counter(), time.time()
             # The workload's phones are German; its near-duplicates write them nationally.
             body = _api_payload(profile) | {"default_region": "DE"}
             response = await api.post("/candidates", json=body)
@@ -288,7 +328,10 @@ async def _membership_latency(
                 continue
             if response.status_code != 201:
                 raise RuntimeError(f"creating a candidate failed: {response.text}")
-            sent_at[response.json()["id"]] = before
+            candidate_id = response.json()["id"]
+            sent_at[candidate_id] = before
+            wall_sent[candidate_id] = wall_before
+            answered[candidate_id] = time.perf_counter()
         writes_done = True
         if load is not None:
             await load.window_ended()
@@ -299,6 +342,7 @@ async def _membership_latency(
         reading.cancel()
         await reader.stop()
         traces = await _traces_of(mongodb_uri, run, sorted(set(sent_at) - set(arrived)))
+        phases = await _phases(mongodb_uri, run, sent_at, wall_sent, answered)
         load_note = await load.finish() if load is not None else ""
         del segment
     latencies = sorted((arrived[key] - sent_at[key]) * 1000 for key in sent_at if key in arrived)
@@ -307,7 +351,7 @@ async def _membership_latency(
         raise RuntimeError("no segment.entered event arrived")
     missing = len(sent_at) - len(latencies)
     quantiles = statistics.quantiles(latencies, n=100)
-    note = f"{writes} writes at {per_second:g}/s; write -> outbox -> Kafka -> reader"
+    note = f"{writes} writes at {per_second:g}/s; write -> outbox -> Kafka -> reader; {phases}"
     if upserts:
         note += f"; {upserts} matched an earlier write's person (not timed)"
     if missing:
