@@ -51,7 +51,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "segment_count": 2000,
         "latency_writes": 40,
         "latency_rate": 10.0,
-        "load_latency_writes": 20,
+        "load_latency_writes": 10,
         "load_sent": 500,
         "load_opens": 100,
         "load_import_rows": 500,
