@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from bench import (
     imports,
     outbox,
     replicas,
+    segment_load,
     segments,
 )
 from bench.report import Figure, table, write
@@ -49,6 +51,11 @@ SIZES: dict[str, dict[str, Any]] = {
         "segment_count": 2000,
         "latency_writes": 40,
         "latency_rate": 10.0,
+        "load_latency_writes": 10,
+        "load_sent": 500,
+        "load_opens": 100,
+        "load_import_rows": 500,
+        "load_drain_seconds": 120,
         "engagement": 300,
         "api_candidates": 100,
         "api_rates": (20, 40),
@@ -77,6 +84,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "segment_count_large": 1_000_000,
         "latency_writes": 300,
         "latency_rate": 20.0,
+        # A broadcast to 100,000 with 20,000 opens, and a 100,000-row import (issue 18); 600
+        # writes at 20/s keep the window inside the load.
+        "load_latency_writes": 600,
+        "load_sent": 100_000,
+        "load_opens": 20_000,
+        "load_import_rows": 100_000,
+        "load_drain_seconds": 1800,
         "engagement": 5000,
         "api_candidates": 5000,
         "api_rates": (25, 50, 100, 200, 400, 800),
@@ -109,6 +123,7 @@ USES_KAFKA = frozenset(
         "consumer",
         "outbox",
         "segment-latency",
+        "segment-latency-under-load",
         "engagement",
         "api",
         "console",
@@ -131,6 +146,16 @@ def benchmarks(
         ),
         "segment-latency": lambda: segments.membership_latency(
             bootstrap, mongodb_uri, int(size["latency_writes"]), size["latency_rate"]
+        ),
+        "segment-latency-under-load": lambda: segment_load.run(
+            bootstrap,
+            mongodb_uri,
+            writes=int(size["load_latency_writes"]),
+            per_second=float(size["latency_rate"]),
+            sent=int(size["load_sent"]),
+            opens=int(size["load_opens"]),
+            import_rows=int(size["load_import_rows"]),
+            drain_timeout=float(size["load_drain_seconds"]),
         ),
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
         "import": lambda: imports.run(mongodb_uri, int(size["import_rows"])),
@@ -211,7 +236,9 @@ async def run_suite(
             print(f"skipping {name}: it runs in full mode or with --only console", flush=True)
             continue
         print(f"running {name} ...", flush=True)
+        started = time.perf_counter()
         measured = await benchmark()
+        print(f"{name} took {time.perf_counter() - started:.0f} s", flush=True)
         print(table(measured), flush=True)
         figures.extend(measured)
         write(figures, mode=mode, database_server=server)

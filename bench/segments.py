@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Generator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -138,6 +140,43 @@ async def _traces_of(mongodb_uri: str, database: str, candidate_ids: list[str]) 
     return traces
 
 
+async def _phases(
+    mongodb_uri: str,
+    database: str,
+    sent_at: dict[str, float],
+    wall_sent: dict[str, float],
+    answered: dict[str, float],
+) -> str:
+    """The p95, from the write's start, of each step to `segment.entered`: the write answered,
+    its event staged in the outbox (in the write's transaction), published by the relay (acked
+    by Kafka), so a slow total shows where it waited. Staged and published come from the outbox
+    record's own clock readings (same host, same clock)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        records = await (
+            client[database]["outbox"]
+            .find({"topic": SEGMENT_ENTERED.name, "key": {"$in": list(sent_at)}})
+            .to_list()
+        )
+    finally:
+        await client.close()
+    staged = [(r["created_at"].timestamp() - wall_sent[r["key"]]) * 1000 for r in records]
+    published = [
+        (r["sent_at"].timestamp() - wall_sent[r["key"]]) * 1000 for r in records if r["sent_at"]
+    ]
+    answers = [(answered[key] - sent_at[key]) * 1000 for key in sent_at]
+
+    def p95(values: list[float]) -> str:
+        if len(values) < 2:
+            return "-"
+        return f"{statistics.quantiles(values, n=100)[94]:,.0f}"
+
+    return (
+        f"p95 from the write: answered {p95(answers)} ms, staged {p95(staged)} ms, "
+        f"published {p95(published)} ms"
+    )
+
+
 @asynccontextmanager
 async def running(app: FastAPI) -> Any:
     async with app.router.lifespan_context(app):
@@ -158,8 +197,49 @@ class FreshInternalToken(httpx.Auth):
         yield request
 
 
+class WindowLoad(Protocol):
+    """A load that runs beside the timed writes (bench/segment_load.py): started before the
+    first write, its progress taken when the writes start and end, drained afterwards."""
+
+    name: str
+
+    async def begin(self, app: FastAPI, api: httpx.AsyncClient, run: str) -> None:
+        """Starts the load in the run's tenant; returns once it is being consumed."""
+
+    async def window_started(self) -> None:
+        """Notes the load's progress as the first timed write leaves."""
+
+    async def window_ended(self) -> None:
+        """Notes the load's progress as the last timed write has answered."""
+
+    async def finish(self) -> str:
+        """Waits (bounded) for the load to drain; says how much of it overlapped the window."""
+
+
 async def membership_latency(
-    bootstrap: str, mongodb_uri: str, writes: int, per_second: float
+    bootstrap: str,
+    mongodb_uri: str,
+    writes: int,
+    per_second: float,
+    *,
+    load: WindowLoad | None = None,
+    arrival_wait: float = 60.0,
+) -> list[Figure]:
+    """p50/p95/p99 from a candidate's write to its `segment.entered`, alone or under `load`."""
+    with tempfile.TemporaryDirectory(prefix="crm-bench-latency-") as upload_dir:
+        return await _membership_latency(
+            bootstrap, mongodb_uri, writes, per_second, load, arrival_wait, Path(upload_dir)
+        )
+
+
+async def _membership_latency(
+    bootstrap: str,
+    mongodb_uri: str,
+    writes: int,
+    per_second: float,
+    load: WindowLoad | None,
+    arrival_wait: float,
+    upload_dir: Path,
 ) -> list[Figure]:
     run = f"bench{uuid.uuid4().hex[:8]}"
     settings = CandidatesSettings(
@@ -172,6 +252,8 @@ async def membership_latency(
         link_signing_secret=SECRET,
         log_json=False,
         log_level="WARNING",
+        # An import under load (bench/segment_load.py) uploads its file here.
+        upload_dir=upload_dir,
     )
     app = create_app(settings)
     # A token per request, as the gateway mints them: one token would expire (60 s) during a
@@ -191,6 +273,9 @@ async def membership_latency(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     sent_at: dict[str, float] = {}
+    # Wall-clock start and answer of each write, to place the outbox's own timestamps.
+    wall_sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
     arrived: dict[str, float] = {}
     all_arrived = asyncio.Event()
     # Only once every write has its id: before that, "every id so far has arrived" would
@@ -224,12 +309,15 @@ async def membership_latency(
             p | {"skills": [*p["skills"], "python"], "location": "Berlin"}
             for p in distinct_people(Workload(seed=7).candidates(writes * 8), writes)
         ]
+        if load is not None:
+            await load.begin(app, api, run)
+            await load.window_started()
         interval = 1 / per_second
         upserts = 0
         started = time.perf_counter()
         for number, profile in enumerate(matching):
             await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
-            before = time.perf_counter()
+            before, wall_before = time.perf_counter(), time.time()
             # The workload's phones are German; its near-duplicates write them nationally.
             body = _api_payload(profile) | {"default_region": "DE"}
             response = await api.post("/candidates", json=body)
@@ -240,15 +328,22 @@ async def membership_latency(
                 continue
             if response.status_code != 201:
                 raise RuntimeError(f"creating a candidate failed: {response.text}")
-            sent_at[response.json()["id"]] = before
+            candidate_id = response.json()["id"]
+            sent_at[candidate_id] = before
+            wall_sent[candidate_id] = wall_before
+            answered[candidate_id] = time.perf_counter()
         writes_done = True
+        if load is not None:
+            await load.window_ended()
         if set(sent_at) <= set(arrived):  # the last event can beat its write's response
             all_arrived.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_arrived.wait(), 60)
+            await asyncio.wait_for(all_arrived.wait(), arrival_wait)
         reading.cancel()
         await reader.stop()
         traces = await _traces_of(mongodb_uri, run, sorted(set(sent_at) - set(arrived)))
+        phases = await _phases(mongodb_uri, run, sent_at, wall_sent, answered)
+        load_note = await load.finish() if load is not None else ""
         del segment
     latencies = sorted((arrived[key] - sent_at[key]) * 1000 for key in sent_at if key in arrived)
     # Two workload profiles may turn out to be one person (an upsert, not a second member).
@@ -256,14 +351,19 @@ async def membership_latency(
         raise RuntimeError("no segment.entered event arrived")
     missing = len(sent_at) - len(latencies)
     quantiles = statistics.quantiles(latencies, n=100)
-    note = f"{writes} writes at {per_second:g}/s; write -> outbox -> Kafka -> reader"
+    note = f"{writes} writes at {per_second:g}/s; write -> outbox -> Kafka -> reader; {phases}"
     if upserts:
         note += f"; {upserts} matched an earlier write's person (not timed)"
     if missing:
-        note += f"; {missing} of {len(sent_at)} people did not arrive within 60 s: {traces}"
+        note += (
+            f"; {missing} of {len(sent_at)} people did not arrive within {arrival_wait:g} s: "
+            f"{traces}"
+        )
+    if load_note:
+        note += f"; {load_note}"
     return [
         Figure(
-            "segment membership",
+            "segment membership" + (f" under {load.name}" if load is not None else ""),
             f"p{p} change -> segment.entered",
             quantiles[p - 1],
             "ms",
