@@ -1,6 +1,7 @@
 """The candidate search on SecantusDB returns exactly what a plain reference implementation
-finds in the same records: every page in order, for keywords (accents, prefixes, short words),
-every filter and their combinations, records with fields missing, and each sort order."""
+finds in the same records: every page in order, for keywords (accents, German umlauts typed or
+spelt out, prefixes, short words), every filter and their combinations, records with fields
+missing, and each sort order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_candidates.domain.identity import query_tokens
+from crm_candidates.domain.identity import query_spellings, query_tokens
 from crm_candidates.domain.models import Candidate, PoolPlacement
 from crm_candidates.domain.search import SearchQuery
 from crm_candidates.domain.segments import facet_value
@@ -22,15 +23,28 @@ from crm_candidates.repositories.candidates import (
 )
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
-from crm_shared.text import fold
+from crm_shared.text import fold, umlauts_spelt_out
 from crm_shared.windows import KeyEnds
 from helpers import unique
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-FIRST = ["Zoë", "Zoe", "Jörg", "Jo", "Ada", "René", "Renée", "A"]
-LAST = ["Müller", "Muller", "Lovelace", "Ørsted", "Łukasz", "Smith-Jones", "Muñoz", "Lo"]
+FIRST = ["Zoë", "Zoe", "Jörg", "Joerg", "Jo", "Ada", "René", "Renée", "A"]
+LAST = [
+    "Müller",
+    "Muller",
+    "Mueller",
+    "Lovelace",
+    "Ørsted",
+    "Łukasz",
+    "Smith-Jones",
+    "Muñoz",
+    "Lo",
+    "Özil",
+    "Oezil",
+    "Ozil",
+]
 TITLES = ["Senior Python Developer", "Data Engineer", "Ingénieure logiciel", None, ""]
 COMPANIES = ["Zalando", "SAP", "Société Générale", None]
 SKILLS = ["python", "go", "c++", "c#", "rust"]
@@ -42,6 +56,13 @@ WORDS = [
     "zoë",
     "mull",
     "müller",
+    "mueller",
+    "mü",
+    "jörg",
+    "joerg",
+    "özil",
+    "oez",
+    "öz",
     "jo",
     "j",
     "a",
@@ -112,9 +133,20 @@ def reference_matches(document: dict[str, Any], search: SearchQuery) -> bool:
         document.get(field) or ""
         for field in ("first_name", "last_name", "current_title", "current_company")
     ]
-    words = {word for text in [*texts, *document.get("skills", [])] for word in query_tokens(text)}
+    # A record's words as written, and with German umlauts spelt out (`Müller`: `mueller`).
+    words = {
+        word
+        for text in [*texts, *document.get("skills", [])]
+        for word in query_tokens(text) + query_tokens(umlauts_spelt_out(text))
+    }
     for token in search.tokens:
-        if not any(word == token or (len(token) > 1 and word.startswith(token)) for word in words):
+        # A word typed with an umlaut matches either spelling (`müller`: Muller, Mueller).
+        spellings = {token, search.spellings.get(token, token)}
+        if not any(
+            word == spelling or (len(spelling) > 1 and word.startswith(spelling))
+            for word in words
+            for spelling in spellings
+        ):
             return False
     placed = [(entry["pool_id"], entry["stage"]) for entry in document.get("pools", [])]
     return (
@@ -152,6 +184,7 @@ def random_search(rng: random.Random) -> SearchQuery:
     pool_id = rng.choice([None, None, "p1"])
     return SearchQuery(
         tokens=query_tokens(text),
+        spellings=query_spellings(text),
         tags=rng.sample(TAGS, rng.choice([0, 0, 1, 2])),
         skills=rng.sample(SKILLS, rng.choice([0, 0, 1])),
         source=rng.choice([None, None, *SOURCES]),
@@ -216,3 +249,64 @@ async def test_the_search_finds_what_the_reference_finds(mongodb_uri: str) -> No
         assert checked >= 25  # most searches find someone: the comparison means something
     finally:
         await client.close()
+
+
+async def test_a_german_umlaut_finds_both_spellings_either_way(mongodb_uri: str) -> None:
+    tenant_id = unique("umlauts")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    try:
+        database = client[unique("candidates")]
+        await ensure_indexes(database)
+        names = ["Müller", "Mueller", "Muller", "Miller", "Özil", "Oezil", "Ozil", "Olsen"]
+        await database[CANDIDATES_COLLECTION].insert_many(
+            [
+                new_candidate_document(
+                    Candidate(
+                        tenant_id=tenant_id,
+                        first_name="Jo",
+                        last_name=name,
+                        emails=[f"{index}@example.org"],
+                        created_by="test",
+                    )
+                )
+                for index, name in enumerate(names)
+            ]
+        )
+        repository = CandidateRepository(database, tenant_id, key_ends=KeyEnds())
+
+        async def found(text: str) -> list[str]:
+            search = SearchQuery(
+                tokens=query_tokens(text),
+                spellings=query_spellings(text),
+                tags=[],
+                skills=[],
+                source=None,
+                owner_id=None,
+                sort="name",
+                after=None,
+                limit=2,  # several pages: the words are checked beyond the walked token
+            )
+            return sorted(c.last_name or "" for c in await all_candidates(repository, search))
+
+        assert await found("Müller") == ["Mueller", "Muller", "Müller"]
+        assert await found("mü") == ["Mueller", "Muller", "Müller"]
+        assert await found("Mueller") == ["Mueller", "Müller"]
+        assert await found("jo müller") == ["Mueller", "Muller", "Müller"]
+        assert await found("Özil") == ["Oezil", "Ozil", "Özil"]
+        assert await found("öz") == ["Oezil", "Ozil", "Özil"]
+        assert await found("Oezil") == ["Oezil", "Özil"]
+        assert await found("Muller müller") == ["Muller", "Müller"]  # typed plain once
+    finally:
+        await client.close()
+
+
+async def all_candidates(repository: CandidateRepository, search: SearchQuery) -> list[Candidate]:
+    """Every candidate of every page, following the cursor as the API does."""
+    found: list[Candidate] = []
+    after = None
+    while True:
+        page = await repository.search(SearchQuery(**{**search.__dict__, "after": after}))
+        found.extend(page)
+        if len(page) < search.limit:
+            return found
+        after = (page[-1].last_name, page[-1].id)

@@ -19,9 +19,11 @@ from crm_candidates.domain.identity import (
     canonical_profile_url,
     identity_keys,
     likeness,
+    query_spellings,
     query_tokens,
     search_tokens,
     soundex,
+    term_seed,
 )
 from crm_candidates.domain.merging import FieldChoice, MergeChoiceError, merge_profiles
 from crm_candidates.domain.models import Candidate, CandidateSource
@@ -134,6 +136,23 @@ def test_a_german_name_is_found_with_its_umlauts_spelt_out_or_dropped() -> None:
     tokens = set(search_tokens(["Jörg Müller", "Ba\u0308cker GmbH"]))
     for query in ("mueller", "muller", "müller", "joerg", "jorg", "baecker", "backer", "mue"):
         assert set(query_tokens(query)) <= tokens, query
+
+
+def test_a_query_word_typed_with_an_umlaut_has_its_spelt_out_spelling() -> None:
+    assert query_spellings("Jörg Mu\u0308ller, Straße") == {"jorg": "joerg", "muller": "mueller"}
+    assert query_spellings("Mueller Mull") == {}
+    assert query_spellings("ö") == {}  # one letter: as typed
+    assert query_spellings("Muller müller") == {}  # also typed plain: must match plain
+    assert query_spellings("Özil") == {"ozil": "oezil"}
+
+
+def test_words_beginning_with_a_o_u_hold_the_key_an_umlaut_query_walks() -> None:
+    for name in ("Özil", "Oezil", "Ozil", "Özdemir"):
+        assert "~oz" in search_tokens([name]), name
+    assert term_seed("ozil", "oezil") == "~oz"
+    assert term_seed("ubel", "uebel") == "~ub"
+    assert term_seed("muller", "mueller") == "mu"
+    assert not any(t.startswith("~") for t in search_tokens(["Müller Berlin"]))
 
 
 def test_a_name_with_an_apostrophe_is_found_with_or_without_it() -> None:

@@ -49,6 +49,19 @@ def test_shapes_are_flat_and_carry_every_condition() -> None:
         assert not any(key.startswith("$") for key in shape)
 
 
+def test_a_word_typed_with_an_umlaut_walks_a_token_both_spellings_hold() -> None:
+    spelt = {"muller": "mueller", "ozil": "oezil"}
+    # The beginning both spellings share; the walked token is an equality all the same.
+    assert search_filter(query(tokens=["muller"], spellings=spelt))["search_tokens"] == "mu"
+    # A word beginning with an umlaut: the key of its first letters.
+    assert search_filter(query(tokens=["ozil"], spellings=spelt))["search_tokens"] == "~oz"
+    assert seed_token(["ozil", "berlin"], spelt) == "berlin"
+    assert seed_token(["muller", "jo"], spelt) == "mu"  # ties: a stable choice
+    search = query(tokens=["muller"], spellings=spelt)
+    for tokens, matches in ((["mueller"], True), (["muller"], True), (["miller"], False)):
+        assert search_matches({"status": "active", "search_tokens": tokens}, search) is matches
+
+
 def test_missing_consent_and_score_mean_none_and_zero_in_the_filter_too() -> None:
     assert search_filter(query(marketing_consent=False))["marketing_consent"] == {"$ne": True}
     assert search_filter(query(min_engagement=0.0))["engagement_score"] == {"$not": {"$lt": 0.0}}

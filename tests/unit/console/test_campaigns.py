@@ -227,6 +227,7 @@ async def test_the_preview_renders_the_draft_for_the_candidate(site: Console) ->
         "subject": "Hi {{ x }}",
         "html": "<p>Hi</p>\n<p>2</p>",
         "text": "Hi",
+        "language": None,
     }
 
 
@@ -299,6 +300,29 @@ async def test_a_saved_template_opens_in_its_editor(site: Console) -> None:
     saved = await client.post("/console/templates", data=form, headers=htmx_headers(MARK))
     assert saved.status_code == 204
     assert saved.headers["HX-Redirect"] == "/console/templates/t9?saved=1"
+
+
+async def test_a_templates_language_is_shown_and_saved_with_it(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template(language="fr"))
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert '<option value="fr" selected>French</option>' in page.text
+    api.answer("PUT", "/api/v1/templates/t1", 200, template(language="de"))
+    form = {"version": "3", "name": "W", "subject": "S", "html": "<p>x</p>", "text": "x"}
+    for language, sent in (("de", "de"), ("", None)):
+        await client.post(
+            "/console/templates/t1",
+            data=form | {"language": language},
+            headers=htmx_headers(MARK),
+        )
+        put = [c for c in api.calls if c.method == "PUT"][-1]
+        assert json.loads(put.content)["language"] == sent
+
+
+def test_a_language_the_editor_does_not_offer_is_kept() -> None:
+    draft = TemplateDraft.of(template(language="es"))
+    assert ("es", "es") in draft.language_options()
+    assert draft.body()["language"] == "es"
 
 
 async def test_a_block_the_api_refuses_keeps_what_was_typed(site: Console) -> None:

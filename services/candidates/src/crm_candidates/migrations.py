@@ -26,4 +26,7 @@ MIGRATIONS = [
     Migration(5, "candidates-search-any-script", refresh_search_fields),
     # Umlauts spelt out became search tokens too: Müller found by `mueller` (December 2026).
     Migration(6, "candidates-search-umlauts", refresh_search_fields),
+    # Words beginning with a, o or u got the key a query word beginning with an umlaut is
+    # searched by: `özil` finds Oezil (December 2026).
+    Migration(7, "candidates-search-umlaut-keys", refresh_search_fields),
 ]

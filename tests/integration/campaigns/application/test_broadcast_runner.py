@@ -143,6 +143,45 @@ async def test_each_message_lists_the_open_jobs_matching_its_recipient(
     assert texts["paris"].startswith("Nothing yet")
 
 
+async def test_a_french_templates_messages_have_a_french_footer(
+    database: tuple[Any, Any],
+) -> None:
+    mongo, db = database
+    tenant = unique("tenant")
+    template = Template(
+        tenant_id=tenant,
+        name="Bienvenue",
+        subject="Bienvenue",
+        html="<p>Bonjour {{ candidate.first_name }}</p>",
+        text="Bonjour {{ candidate.first_name }}",
+        language="fr",
+        created_by="rita",
+    )
+    await TemplateRepository(db, tenant).add(template)
+
+    async def store(session: Any) -> None:
+        await RecipientRepository(db, tenant).upsert(
+            Recipient(
+                candidate_id="c1",
+                tenant_id=tenant,
+                first_name="Amélie",
+                email="amelie@example.fr",
+                marketing_consent=True,
+            ),
+            session=session,
+        )
+
+    await in_transaction(mongo, store)
+    broadcast = await preparing(db, tenant, template.id, ["c1"])
+    assert await runner_of(mongo, db).run_due() == 1
+    message = await db[MESSAGES].find_one({"broadcast_id": broadcast.id})
+    assert message is not None
+    assert "Se d&#233;sabonner</a>" in message["html"]
+    assert "Unsubscribe" not in message["html"]
+    assert "\nSe désabonner : http://crm.example/" in message["text"]
+    assert "Manage your email preferences" not in message["text"]
+
+
 async def test_an_ab_test_of_the_whole_audience_is_decided_on_delivered_opens(
     database: tuple[Any, Any],
 ) -> None:

@@ -713,6 +713,37 @@ async def test_a_refused_recipient_fails_its_message_and_the_session_carries_on(
     await pool.close()
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-at-a-time"])
+async def test_a_non_ascii_domain_is_sent_encoded_and_a_utf8_local_part_fails_by_name(
+    setup: Setup, pipelining: bool
+) -> None:
+    """A server without SMTPUTF8: `jose@müller-bau.de` goes as `jose@xn--mller-bau-q9a.de`;
+    `josé@müller-bau.de` has no ASCII form and fails, its reason recorded, on either session."""
+    [port] = free_ports(1)
+    handler = ScriptedSmtp(pipelining=pipelining)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        idn, utf8, plain = await queue(setup, 3)
+        for old, new in ((idn, "jose@müller-bau.de"), (utf8, "josé@müller-bau.de")):
+            await setup.database[MESSAGES].update_one(
+                {"to_email": old}, {"$set": {"to_email": new}}
+            )
+        pool = SmtpPool("127.0.0.1", port, 10, 1)
+        await drain(dispatcher(setup, pool), rounds=2)
+        assert sorted(handler.accepted) == sorted([plain, "jose@xn--mller-bau-q9a.de"])
+        failed = await setup.database[MESSAGES].find_one({"to_email": "josé@müller-bau.de"})
+        assert failed is not None
+        assert failed["status"] == MessageStatus.FAILED.value
+        assert failed["attempts"] == 1  # permanent: not retried
+        assert "553" in failed["last_error"]
+        assert "SMTPUTF8" in failed["last_error"]
+        assert pool.connections_opened == 1
+        await pool.close()
+    finally:
+        controller.stop()
+
+
 @pytest.mark.parametrize(
     ("content", "stuffed"),
     [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crm_campaigns.application.library import BlockLibrary, TemplateLibrary
-from crm_campaigns.domain.models import Block, Template
+from crm_campaigns.domain.models import Block, Recipient, Template
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
@@ -62,3 +62,24 @@ async def test_a_template_is_replaced_only_from_the_version_read(delivery: Setup
     stored = await templates.get(template.id)
     assert stored is not None
     assert (stored.version, stored.subject) == (2, "Hello again")
+
+
+async def test_a_template_keeps_its_language_and_previews_its_footer_in_it(
+    delivery: Setup,
+) -> None:
+    templates, _ = _libraries(delivery)
+    template = _template(delivery, "Willkommen", "<p>Hallo</p>").model_copy(
+        update={"language": "de"}
+    )
+    await templates.add(template)
+    recipient = Recipient(candidate_id="c1", tenant_id=delivery.tenant, email="a@example.de")
+    preview = await templates.preview(
+        template, recipient, public_base_url="https://crm.example", sender_name="Acme"
+    )
+    assert "Abmelden: https://crm.example/" in preview.text
+
+    parts = {"subject": "Hello", "html": "<p>Hello</p>", "text": "Hi", "language": None}
+    assert await templates.replace(template.id, 1, parts, updated_by="u")
+    stored = await templates.get(template.id)
+    assert stored is not None
+    assert stored.language is None

@@ -1,6 +1,6 @@
-"""Migrations 4-6 write every stored record's search tokens and block keys again with today's
+"""Migrations 4-7 write every stored record's search tokens and block keys again with today's
 folding: records stored before it are found by `lukasz`, `oconnor`, `gudmundsdottir`,
-`mueller`."""
+`mueller`, and `Oezil` by `özil`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_candidates.config import CandidatesSettings
-from crm_candidates.domain.identity import query_tokens
-from crm_candidates.repositories.candidates import refresh_search_fields
+from crm_candidates.domain.identity import query_spellings, query_tokens, search_tokens
+from crm_candidates.migrations import MIGRATIONS
+from crm_candidates.repositories.candidates import refresh_search_fields, seed_token
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION
 from crm_shared import Database, create_mongo_client
 from helpers import unique
@@ -95,3 +96,28 @@ async def test_every_record_is_refreshed_once_walking_ids_in_windows(database: D
         assert {"joerg", "jorg", f"mueller{index}", f"muller{index}"} <= set(
             document["search_tokens"]
         )
+
+
+async def test_migration_7_gives_records_the_key_a_word_typed_with_an_umlaut_walks(
+    database: Database,
+) -> None:
+    [migration] = [m for m in MIGRATIONS if m.version == 7]
+    # What migration 6 stored: both spellings, no umlaut keys.
+    stored_before = [t for t in search_tokens(["Oezil", "Ada"]) if not t.startswith("~")]
+    await database[CANDIDATES_COLLECTION].insert_one(
+        {
+            "_id": "c1",
+            "tenant_id": "t1",
+            "first_name": "Ada",
+            "last_name": "Oezil",
+            "search_tokens": stored_before,
+            "block_keys": [],
+        }
+    )
+    seed = seed_token(query_tokens("özil"), query_spellings("özil"))
+    assert seed not in stored_before
+    await migration.apply(database)
+    stored = await database[CANDIDATES_COLLECTION].find_one({"_id": "c1"})
+    assert stored is not None
+    assert seed in stored["search_tokens"]
+    assert set(stored_before) <= set(stored["search_tokens"])

@@ -7,7 +7,7 @@ from email.parser import BytesParser, Parser
 
 import pytest
 
-from crm_campaigns.domain.mail import email_for, raw_email, smtp_bytes
+from crm_campaigns.domain.mail import email_for, raw_email, smtp_bytes, wire_address
 from crm_campaigns.domain.models import Message
 
 pytestmark = pytest.mark.unit
@@ -127,7 +127,9 @@ def test_ascii_bodies_in_short_lines_go_as_they_are(html: str, encoding: str) ->
         ("Talent Team <talent@example.org>", "Talent Team", "talent@example.org"),
     ],
 )
-@pytest.mark.parametrize("recipient", ["ada@example.org", "josé@example.es"])
+@pytest.mark.parametrize(
+    "recipient", ["ada@example.org", "josé@example.es", "jose@xn--mller-bau-q9a.de"]
+)
 def test_mailboxes_stay_addresses_whatever_their_letters(
     sender: str, display_name: str, sender_address: str, recipient: str
 ) -> None:
@@ -144,3 +146,43 @@ def test_mailboxes_stay_addresses_whatever_their_letters(
         head = content.split(b"\r\n\r\n", 1)[0]
         # 8-bit headers only where the envelope goes by SMTPUTF8 anyway.
         assert head.isascii() == recipient.isascii()
+
+
+@pytest.mark.parametrize(
+    ("address", "on_wire"),
+    [
+        ("jose@müller-bau.de", "jose@xn--mller-bau-q9a.de"),
+        ("Jose@Müller-Bau.DE", "Jose@xn--mller-bau-q9a.de"),  # the domain's case folded
+        ("info@straße.de", "info@xn--strae-oqa.de"),  # IDNA 2008: ß is not ss
+        ("josé@müller-bau.de", "josé@xn--mller-bau-q9a.de"),  # the local part as it is
+        ("ada@example.org", "ada@example.org"),
+        ("josé@example.es", "josé@example.es"),
+    ],
+)
+def test_a_domain_goes_as_idna_a_labels(address: str, on_wire: str) -> None:
+    assert wire_address(address) == on_wire
+
+
+def test_a_domain_that_is_no_valid_idn_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a valid internationalized domain"):
+        wire_address("ada@exa mple☃.-de")
+
+
+@pytest.mark.parametrize(
+    "sender", ["Talent <talent@example.org>", "Ørsted Talent <talent@örsted.example>"]
+)
+def test_headers_name_a_non_ascii_domain_by_its_a_labels(sender: str) -> None:
+    to = message("Hej", to_email="jose@müller-bau.de")
+    for content in (raw_email(to, sender, "x"), smtp_bytes(email_for(to, sender, "x"))):
+        head = content.split(b"\r\n\r\n", 1)[0]
+        assert head.isascii()  # no SMTPUTF8 needed
+        parsed = BytesParser(policy=policy.SMTP).parsebytes(content)
+        assert parsed["To"].addresses[0].addr_spec == "jose@xn--mller-bau-q9a.de"
+        assert parsed["From"].addresses[0].domain.isascii()
+        assert not parsed["To"].defects
+
+
+def test_smtp_bytes_leaves_the_message_it_writes_as_it_was() -> None:
+    email = email_for(message("Hej", to_email="jose@müller-bau.de"), "t@example.org", "x")
+    smtp_bytes(email)
+    assert str(email["To"]) == "jose@müller-bau.de"

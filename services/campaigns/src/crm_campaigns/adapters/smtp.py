@@ -9,6 +9,10 @@ Python core per message against about 0.1 ms pipelined). A server without PIPELI
 to through aiosmtplib, as before. Errors are aiosmtplib's exception types either way, so the
 dispatcher classifies them the same.
 
+Either way an address's domain goes as IDNA A-labels (`jose@xn--mller-bau-q9a.de`), which every
+server takes; only a non-ASCII local part needs the server's SMTPUTF8, and without it the
+message is refused (553) before anything is sent.
+
 Either way a connection can be secured (STARTTLS, or implicit TLS on the SMTPS port) with the
 server's certificate verified, and authenticated (AUTH PLAIN or LOGIN) before its first message:
 `SmtpSecurity`.
@@ -30,6 +34,8 @@ from typing import Protocol, cast
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
+
+from crm_campaigns.domain.mail import wire_address
 
 # RFC 5321 allows 512 octets a reply line; a server's own text may be longer, but not this long.
 MAX_REPLY_LINE = 8192
@@ -120,12 +126,25 @@ def data_section(content: bytes) -> bytes:
     return stuffed + b".\r\n"
 
 
+# Why a message to an address with a non-ASCII local part is not sent: it has no ASCII form.
+NO_SMTPUTF8 = "the server does not take UTF-8 addresses (SMTPUTF8)"
+
+
 def _address(address: str, role: str, utf8: bool) -> bytes:
     if not address or _UNSAFE_IN_ADDRESS.search(address):
         raise _refused(role, 553, "address not allowed in an SMTP command", address)
     if not address.isascii() and not utf8:
-        raise _refused(role, 553, "the server does not take UTF-8 addresses (SMTPUTF8)", address)
+        raise _refused(role, 553, NO_SMTPUTF8, address)
     return address.encode()
+
+
+def _on_wire(address: str, role: str) -> str:
+    """`address` with its domain as IDNA A-labels (`wire_address`); a refusal (553) for a
+    domain that is no valid internationalized domain name."""
+    try:
+        return wire_address(address)
+    except ValueError as error:
+        raise _refused(role, 553, str(error), address) from error
 
 
 def _refused(role: str, code: int, message: str, address: str) -> aiosmtplib.SMTPException:
@@ -404,7 +423,22 @@ class AiosmtplibSession:
         return self._client.is_connected
 
     async def send(self, sender: str, recipient: str, content: bytes) -> None:
-        await self._client.sendmail(sender, [recipient], content, timeout=None)
+        utf8 = not (sender.isascii() and recipient.isascii())
+        try:
+            # aiosmtplib encodes the addresses as ASCII unless told SMTPUTF8, and then checks
+            # that the server offers it.
+            await self._client.sendmail(
+                sender,
+                [recipient],
+                content,
+                mail_options=["SMTPUTF8"] if utf8 else [],
+                timeout=None,
+            )
+        except aiosmtplib.SMTPNotSupported as error:
+            # The same refusal as the pipelined session's: permanent, named, nothing sent.
+            role = "recipient" if sender.isascii() else "sender"
+            address = recipient if sender.isascii() else sender
+            raise _refused(role, 553, NO_SMTPUTF8, address) from error
 
     async def rset(self) -> None:
         await self._client.rset()
@@ -476,7 +510,9 @@ class SmtpPool:
         )
 
     async def send_raw(self, sender: str, recipient: str, content: bytes) -> None:
-        """Sends over an idle session; a session that failed is dropped and reopened."""
+        """Sends over an idle session; a session that failed is dropped and reopened. The
+        envelope names the addresses' domains as IDNA A-labels."""
+        sender, recipient = _on_wire(sender, "sender"), _on_wire(recipient, "recipient")
         session = await self._idle.get()
         try:
             if session is None or not session.is_connected:

@@ -224,6 +224,7 @@ async def preview_draft(
         subject=body.subject,
         html=body.html,
         text=body.text,
+        language=body.language,
         created_by="preview",
     )
     try:

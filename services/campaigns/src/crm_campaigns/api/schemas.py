@@ -39,6 +39,19 @@ from crm_campaigns.domain.suppression import ListReason
 from crm_shared import utc_now
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A BCP 47 language tag as templates name their language: `en`, `fr`, `de-AT`.
+LanguageTag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+    ),
+]
+LANGUAGE_DESCRIPTION = (
+    "The language the template is written in, a language tag (`en`, `fr`, `de-AT`). The "
+    "unsubscribe footer added to its mail is in this language (English, French and German; "
+    "English for any other); when absent, in the `lang` of the HTML's `<html>` element, else "
+    "English."
+)
 
 
 class TemplateCreate(BaseModel):
@@ -50,6 +63,7 @@ class TemplateCreate(BaseModel):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     html: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    language: LanguageTag | None = Field(default=None, description=LANGUAGE_DESCRIPTION)
 
 
 class TemplatePublic(BaseModel):
@@ -58,6 +72,7 @@ class TemplatePublic(BaseModel):
     subject: str
     html: str
     text: str
+    language: str | None = Field(description=LANGUAGE_DESCRIPTION)
     created_by: str
     created_at: datetime
     version: int = Field(description="Counts edits; its `ETag` is the version, for `If-Match`.")
@@ -89,6 +104,7 @@ class TemplateDraftPreviewRequest(BaseModel):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     html: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    language: LanguageTag | None = Field(default=None, description=LANGUAGE_DESCRIPTION)
 
 
 class MergeFieldPublic(BaseModel):

@@ -108,6 +108,8 @@ class _Content:
 
     template: CompiledTemplate
     jobs: list[Job]
+    # The template's language, which its footer is written in.
+    language: str | None = None
 
 
 def message_id_for(broadcast_id: str, candidate_id: str) -> str:
@@ -291,7 +293,9 @@ class BroadcastRunner:
             blocks,
         )
         return _Content(
-            CompiledTemplate(template.subject, template.html, template.text, blocks), jobs
+            CompiledTemplate(template.subject, template.html, template.text, blocks),
+            jobs,
+            template.language,
         )
 
     def _start(self, broadcast: Broadcast) -> datetime:
@@ -562,7 +566,7 @@ class BroadcastRunner:
             ),
             subject=variant_subject or winner_subject,
         )
-        html, text = with_footer(rendered.html, rendered.text, links)
+        html, text = with_footer(rendered.html, rendered.text, links, compiled.language)
         tracked = instrument_html(
             html,
             tokens=self._tokens,

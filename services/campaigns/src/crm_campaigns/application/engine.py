@@ -538,7 +538,7 @@ class SequenceEngine:
             raise StepFailedError(
                 "render_failed", f"template {template.name!r} cannot be rendered: {error}"
             ) from error
-        html, text = with_footer(rendered.html, rendered.text, links)
+        html, text = with_footer(rendered.html, rendered.text, links, template.language)
         tracked = instrument_html(
             html,
             tokens=self._tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ class TemplateLibrary:
         return await self.templates.all(include_archived=include_archived)
 
     async def replace(
-        self, template_id: str, version: int, parts: dict[str, str], *, updated_by: str
+        self, template_id: str, version: int, parts: Mapping[str, str | None], *, updated_by: str
     ) -> bool:
         """Replaces the template's parts if it is still at `version`."""
         return await self.templates.replace(template_id, version, parts, updated_by=updated_by)

@@ -32,5 +32,5 @@ async def render_preview(
         recipient_context(recipient, sender_name, links, await jobs_for(jobs, parts, sources)),
         sources,
     )
-    html, text = with_footer(rendered.html, rendered.text, links)
+    html, text = with_footer(rendered.html, rendered.text, links, template.language)
     return RenderedMessage(subject=rendered.subject, html=html, text=text)

@@ -10,6 +10,7 @@ footer, and the `{{ unsubscribe_url }}` / `{{ preferences_url }}` merge fields.
 from __future__ import annotations
 
 import html as html_escaping
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,38 @@ from crm_shared.links import PREFERENCES_LINK_LIFETIME, UNSUBSCRIBE_LINK_LIFETIM
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 PREFERENCES_PURPOSE = "preferences"
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class FooterWords:
+    """The footer's words in one language."""
+
+    preferences: str
+    unsubscribe: str
+    # Before the URL in the plain-text part: French sets a space before a colon.
+    colon: str = ":"
+
+
+# The footer in the languages the product has, by primary language subtag; any other language
+# (or none) gets English.
+FOOTER_WORDS = {
+    "en": FooterWords("Manage your email preferences", "Unsubscribe"),
+    "fr": FooterWords("Gérer vos préférences d'e-mail", "Se désabonner", " :"),
+    "de": FooterWords("E-Mail-Einstellungen verwalten", "Abmelden"),
+}
+FOOTER_FALLBACK = "en"
+_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})\b", re.IGNORECASE)
+
+
+def footer_language(language: str | None, html: str = "") -> str:
+    """The language of a message's footer: the template's `language`, else the `lang` of its
+    HTML's `<html>` element, by primary subtag (`fr-CA` is French); English for a language
+    the footer does not have, or none."""
+    tag = language
+    if not tag and (match := _HTML_LANG.search(html[:2000])):
+        tag = match.group(1)
+    primary = (tag or "").strip().replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in FOOTER_WORDS else FOOTER_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -70,16 +103,24 @@ def preview_links(base_url: str) -> ContactLinks:
     )
 
 
-def with_footer(html: str, text: str, links: ContactLinks) -> tuple[str, str]:
-    """The message with the unsubscribe footer, unless its template already links there."""
+def _html_text(words: str) -> str:
+    # Entities, not the characters: an all-ASCII body is sent without base64.
+    return html_escaping.escape(words).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def with_footer(
+    html: str, text: str, links: ContactLinks, language: str | None = None
+) -> tuple[str, str]:
+    """The message with the unsubscribe footer, unless its template already links there; in
+    the template's language (`footer_language`)."""
+    words = FOOTER_WORDS[footer_language(language, html)]
     if links.unsubscribe_url not in html:
         unsubscribe = html_escaping.escape(links.unsubscribe_url, quote=True)
         preferences = html_escaping.escape(links.preferences_url, quote=True)
         footer = (
             '<p style="font-size:12px;color:#666">'
-            # An entity, not the character: an all-ASCII body is sent without base64.
-            f'<a href="{preferences}">Manage your email preferences</a> &middot; '
-            f'<a href="{unsubscribe}">Unsubscribe</a></p>'
+            f'<a href="{preferences}">{_html_text(words.preferences)}</a> &middot; '
+            f'<a href="{unsubscribe}">{_html_text(words.unsubscribe)}</a></p>'
         )
         lowered = html.lower()
         if "</body>" in lowered:
@@ -89,7 +130,7 @@ def with_footer(html: str, text: str, links: ContactLinks) -> tuple[str, str]:
             html += footer
     if links.unsubscribe_url not in text:
         text = (
-            f"{text.rstrip()}\n\n--\nManage your email preferences: {links.preferences_url}\n"
-            f"Unsubscribe: {links.unsubscribe_url}\n"
+            f"{text.rstrip()}\n\n--\n{words.preferences}{words.colon} {links.preferences_url}\n"
+            f"{words.unsubscribe}{words.colon} {links.unsubscribe_url}\n"
         )
     return html, text

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import copy
 from email import policy
 from email.header import Header
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
+
+import idna
 
 from crm_campaigns.domain.contact_links import LIST_UNSUBSCRIBE_POST
 from crm_campaigns.domain.inbound_mail import METADATA_MESSAGE_ID, message_id_header
@@ -22,25 +25,61 @@ MAX_SMTP_LINE = 998
 ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To", "Sender")
 
 
+def wire_address(address: str) -> str:
+    """`address` as it goes into SMTP and headers: its domain as IDNA A-labels
+    (`jose@müller-bau.de` -> `jose@xn--mller-bau-q9a.de`), which every mail server and the DNS
+    take, and its local part unchanged (a non-ASCII one has no ASCII form: it needs SMTPUTF8).
+
+    IDNA 2008 with the UTS 46 mapping (case folded, `ß` kept: `straße.de` and `strasse.de` are
+    two domains at DENIC), as browsers and the large mailbox providers map. Raises ValueError
+    for a domain that is no valid internationalized domain name.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        encoded = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        raise ValueError(f"{domain!r} is not a valid internationalized domain: {error}") from error
+    return f"{local}@{encoded}"
+
+
+def _wire_or_unchanged(address: str) -> str:
+    """`wire_address`, or the address unchanged when its domain is invalid: the SMTP envelope
+    refuses it then (`SmtpPool.send_raw`), with the reason recorded on the message."""
+    try:
+        return wire_address(address)
+    except ValueError:
+        return address
+
+
+def _mailbox(display: str, address: str) -> str:
+    """One mailbox as a header names it: the display name encoded alone, the domain as IDNA
+    A-labels, a non-ASCII local part as UTF-8."""
+    address = _wire_or_unchanged(address)
+    if address.isascii():
+        return formataddr((display, address), charset="utf-8")
+    if not display:
+        return address
+    quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
+
+
 def header_value(name: str, value: str) -> str:
     """`value` as it may stand in header `name`.
 
     Non-ASCII text is encoded (RFC 2047), but never a mailbox's address: an encoded word there
     (`=?utf-8?q?jos=C3=A9?=@example.es`, or a whole `Name <address>` as one word) is no address
-    to any mail program. A mailbox's display name is encoded alone; a non-ASCII address goes
-    as UTF-8 (RFC 6532), as its envelope must go by SMTPUTF8 anyway.
+    to any mail program. A mailbox's display name is encoded alone; its domain goes as IDNA
+    A-labels (`wire_address`); a non-ASCII local part goes as UTF-8 (RFC 6532), as its
+    envelope must go by SMTPUTF8 anyway.
     """
     if value.isascii():
         return value
     if name in ADDRESS_HEADERS:
         display, address = parseaddr(value)
         if "@" in address:
-            if address.isascii():
-                return formataddr((display, address), charset="utf-8")
-            if not display:
-                return address
-            quoted = display.replace("\\", "\\\\").replace('"', '\\"')
-            return f'"{quoted}" <{address}>'
+            return _mailbox(display, address)
     # Header encodes the whole value as encoded words, its spaces inside them, and folds
     # between words; CRLF, as the header is written into SMTP data as it is.
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
@@ -64,14 +103,34 @@ def set_header(email: EmailMessage, name: str, value: str) -> None:
 
 def smtp_bytes(email: EmailMessage) -> bytes:
     """`email` as SMTP carries it (CRLF). The standard library's SMTP policy writes a non-ASCII
-    address as an encoded word, which is no address: a message naming one is written in UTF-8
-    (RFC 6532) instead, as it goes by SMTPUTF8 anyway."""
+    address as an encoded word, which is no address: a domain with non-ASCII letters is
+    written as IDNA A-labels (`wire_address`; `email` itself is left as it is), and a message
+    naming a non-ASCII local part is written in UTF-8 (RFC 6532), as it goes by SMTPUTF8
+    anyway."""
+    email = _with_wire_domains(email)
     utf8 = any(
         not parseaddr(str(value))[1].isascii()
         for name in ADDRESS_HEADERS
         for value in email.get_all(name, [])
     )
     return email.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+
+
+def _with_wire_domains(email: EmailMessage) -> EmailMessage:
+    """`email`, or a copy of it whose mailboxes name their domains as IDNA A-labels."""
+    changed: dict[str, list[str]] = {}
+    for name in ADDRESS_HEADERS:
+        parsed = [getaddresses([str(value)]) for value in email.get_all(name, [])]
+        if any(not a.rpartition("@")[2].isascii() for value in parsed for _, a in value):
+            changed[name] = [", ".join(_mailbox(d, a) for d, a in value) for value in parsed]
+    if not changed:
+        return email
+    email = copy.deepcopy(email)
+    for name, rewritten in changed.items():
+        del email[name]
+        for value in rewritten:
+            email[name] = value
+    return email
 
 
 def message_headers(message: Message, sender: str, message_domain: str) -> list[tuple[str, str]]:

@@ -65,6 +65,9 @@ class Template(BaseModel):
     html: str
     text: str
     created_by: str
+    # The language the template is written in (a language tag: `fr`, `de-AT`); the footer
+    # added to its mail is in that language (`contact_links.footer_language`).
+    language: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     version: int = 1
     updated_by: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pymongo import ASCENDING
 
 from crm_campaigns.domain.models import (
@@ -44,13 +46,13 @@ class TemplateRepository:
         return [from_document(Template, d) for d in documents]
 
     async def replace(
-        self, template_id: str, version: int, parts: dict[str, str], *, updated_by: str
+        self, template_id: str, version: int, parts: Mapping[str, str | None], *, updated_by: str
     ) -> bool:
         """Replaces a live template's name and parts if it is still at `version`."""
         result = await self._templates.update_one(
             {"_id": template_id, "version": version, "archived_at": None},
             {
-                "$set": parts | {"updated_by": updated_by, "updated_at": utc_now()},
+                "$set": {**parts, "updated_by": updated_by, "updated_at": utc_now()},
                 "$inc": {"version": 1},
             },
         )

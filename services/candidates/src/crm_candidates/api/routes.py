@@ -35,7 +35,12 @@ from crm_candidates.application.candidates import (
     StaleCandidateError,
 )
 from crm_candidates.application.segments import SegmentInUseError, SegmentQueries
-from crm_candidates.domain.identity import IdentityTakenError, identity_keys, query_tokens
+from crm_candidates.domain.identity import (
+    IdentityTakenError,
+    identity_keys,
+    query_spellings,
+    query_tokens,
+)
 from crm_candidates.domain.models import (
     Candidate,
     CandidateSource,
@@ -429,13 +434,15 @@ async def list_candidates(
         )
     text = q or ""
     keys = await _lookup_keys(email, phone, text, candidates)
-    tokens = query_tokens(" ".join(word for word in text.split() if "@" not in word))
+    words = " ".join(word for word in text.split() if "@" not in word)
+    tokens = query_tokens(words)
     if keys is None and not tokens and text.strip():
         # Only signs no word is made of (`-`, `😀`): nothing can match them, and listing
         # everyone would answer a search with unrelated people.
         return Page[CandidatePublic](items=[], next_cursor=None)
     search = SearchQuery(
         tokens=tokens,
+        spellings=query_spellings(words),
         tags=unique_in_order([t.strip() for t in tag]),
         skills=unique_in_order([normalise_skill(s) for s in skill]),
         source=source.value if source else None,

@@ -133,6 +133,58 @@ def block_keys(last_name: str) -> list[str]:
     return keys
 
 
+# The key of a word beginning with `a`, `o` or `u` (`_umlaut_key`): marked by a sign no query
+# word holds, so no typed word ever matches it.
+UMLAUT_KEY_MARK = "~"
+_SPELT_OUT_UMLAUT = re.compile(r"([aou])e")
+
+
+def _umlaut_key(word: str) -> str | None:
+    """`~` and the first two letters of a folded word beginning with `a`, `o` or `u`, with
+    `ae`, `oe`, `ue` read as `a`, `o`, `u`: the key `Özil`, `Ozil` and `Oezil` share (`~oz`).
+    A query word beginning with an umlaut has no other token all its spellings' records hold
+    (`o` and `oe` are no tokens): the search walks the index for this key."""
+    if word[:1] not in ("a", "o", "u"):
+        return None
+    # Four letters give two once `ae`, `oe`, `ue` are read as one; a pair cut at the fourth
+    # letter only drops an `e` after them.
+    neutral = _SPELT_OUT_UMLAUT.sub(r"\1", word[:4])
+    return UMLAUT_KEY_MARK + neutral[:2] if len(neutral) >= MIN_PREFIX_LENGTH else None
+
+
+def term_seed(token: str, spelling: str) -> str | None:
+    """The one indexed token every record matching `token` or its umlaut spelling `spelling`
+    holds: their common beginning (`muller`, `mueller`: `mu`), or for a word beginning with
+    an umlaut (`ozil`, `oezil`) its `_umlaut_key`; None if they have none."""
+    common = 0
+    while common < min(len(token), len(spelling)) and token[common] == spelling[common]:
+        common += 1
+    if common >= MIN_PREFIX_LENGTH:
+        return token[:common]
+    key = _umlaut_key(token)
+    return key if key is not None and key == _umlaut_key(spelling) else None
+
+
+def query_spellings(text: str) -> dict[str, str]:
+    """The query words typed with a German umlaut, each folded (`müller` -> `muller`) with its
+    spelling with the umlaut spelt out (`mueller`): a record with either word matches it, as
+    a German recruiter means `Müller` to find `Mueller` too. Not for a one-letter word, nor
+    where the word is also typed without the umlaut (it must match as typed there)."""
+    folded = _words(fold(text))
+    spelt = _words(fold(umlauts_spelt_out(text)))
+    if len(folded) != len(spelt):  # spelling out changes letters only, never word breaks
+        return {}
+    pairs = [
+        (f[:MAX_PREFIX_LENGTH], s[:MAX_PREFIX_LENGTH]) for f, s in zip(folded, spelt, strict=True)
+    ]
+    plain = {f for f, s in pairs if f == s}
+    return {
+        f: s
+        for f, s in pairs
+        if f != s and f not in plain and len(f) >= MIN_PREFIX_LENGTH and term_seed(f, s)
+    }
+
+
 def search_tokens(texts: Iterable[str | None]) -> list[str]:
     """Folded words of `texts` and their prefixes, for keyword search over an ordinary index."""
     tokens: set[str] = set()
@@ -149,6 +201,8 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
                 for length in range(min(MIN_PREFIX_LENGTH, len(word)), len(word) + 1)
                 if length <= MAX_PREFIX_LENGTH
             )
+            if (key := _umlaut_key(word)) is not None:
+                tokens.add(key)
     return sorted(tokens)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -28,3 +28,6 @@ class SearchQuery:
     segment_id: str | None = None
     marketing_consent: bool | None = None
     min_engagement: float | None = None
+    # A token typed with a German umlaut -> its spelling with the umlaut spelt out: a record
+    # holding either matches it (`identity.query_spellings`).
+    spellings: dict[str, str] = field(default_factory=dict)

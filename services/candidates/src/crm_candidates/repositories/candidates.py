@@ -13,10 +13,12 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_candidates.domain.identity import (
+    UMLAUT_KEY_MARK,
     IdentityTakenError,
     block_keys,
     identity_keys,
     search_tokens,
+    term_seed,
 )
 from crm_candidates.domain.models import Candidate, CandidateStatus
 from crm_candidates.domain.search import SearchQuery
@@ -94,9 +96,18 @@ def candidate_from_document(document: dict[str, Any]) -> Candidate:
     return from_document(Candidate, {k: v for k, v in document.items() if k not in stored_only})
 
 
-def seed_token(tokens: list[str]) -> str:
-    """The query word the index is walked for: the longest (fewest records hold it)."""
-    return max(tokens, key=lambda token: (len(token), token))
+def seed_token(tokens: list[str], spellings: dict[str, str] | None = None) -> str:
+    """The token the index is walked for: of each query word the token every record matching
+    it holds (the word itself, or for one typed with an umlaut the beginning its two
+    spellings share, `term_seed`), the longest of these (fewest records hold it)."""
+    seeds = [
+        token if token not in (spellings or {}) else term_seed(token, (spellings or {})[token])
+        for token in tokens
+    ]
+    return max(
+        (seed for seed in seeds if seed),
+        key=lambda seed: (len(seed.removeprefix(UMLAUT_KEY_MARK)), seed),
+    )
 
 
 # Records read per query while filling a page of several keywords (doubling up to the maximum).
@@ -120,7 +131,7 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
         # SecantusDB's Python server plans `$all` on the multikey field as a collection scan
         # (its Rust server and MongoDB use the index), so the query names one word, the
         # longest (likely rarest), and `search` checks the others.
-        query["search_tokens"] = seed_token(search.tokens)
+        query["search_tokens"] = seed_token(search.tokens, search.spellings)
     if search.tags:
         query["tags"] = {"$all": search.tags}
     if search.skills:
@@ -167,7 +178,7 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
     if document.get("status") != ACTIVE:
         return False
     held = set(document.get("search_tokens") or [])
-    if not all(token in held for token in search.tokens):
+    if not all(token in held or search.spellings.get(token) in held for token in search.tokens):
         return False
     if not set(search.tags) <= set(document.get("tags") or []):
         return False
@@ -475,11 +486,12 @@ class CandidateRepository:
             page = _page_in_memory(documents, search, order)
             return [candidate_from_document(document) for document in page]
         base = search_filter(search)
-        if len(search.tokens) <= 1:
+        if len(search.tokens) <= 1 and not search.spellings:
             documents = await self._keyset_batch(base, order, search.after, search.limit)
             return [candidate_from_document(document) for document in documents]
-        # Several keywords: the database matched the longest and every filter; the other
-        # words are checked here, reading on in growing batches until the page is full.
+        # Several keywords, or a word typed with an umlaut: the database matched the seed
+        # token (`seed_token`) and every filter; the words are checked here, reading on in
+        # growing batches until the page is full.
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)

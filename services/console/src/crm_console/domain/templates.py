@@ -13,6 +13,8 @@ PARTS = ("subject", "html", "text")
 PART_LABELS = {"subject": "Subject", "html": "HTML body", "text": "Plain-text body"}
 # Lines shown around a line with a problem.
 CONTEXT_LINES = 2
+# The languages campaigns writes a template's footer in (any other tag the API holds is kept).
+FOOTER_LANGUAGES = (("en", "English"), ("fr", "French"), ("de", "German"))
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class TemplateDraft:
     subject: str = ""
     html: str = ""
     text: str = ""
+    # The template's language tag ("" when not set): its footer is written in it.
+    language: str = ""
 
     @classmethod
     def from_form(cls, form: FormValues) -> TemplateDraft:
@@ -32,7 +36,11 @@ class TemplateDraft:
             return values[0].replace("\r\n", "\n")
 
         return cls(
-            name=first(form, "name"), subject=raw("subject"), html=raw("html"), text=raw("text")
+            name=first(form, "name"),
+            subject=raw("subject"),
+            html=raw("html"),
+            text=raw("text"),
+            language=first(form, "language"),
         )
 
     @classmethod
@@ -42,20 +50,36 @@ class TemplateDraft:
             subject=str(template.get("subject", "")),
             html=str(template.get("html", "")),
             text=str(template.get("text", "")),
+            language=str(template.get("language") or ""),
         )
 
-    def body(self) -> dict[str, str]:
-        """The API's template body."""
-        return {"name": self.name, "subject": self.subject, "html": self.html, "text": self.text}
+    def body(self) -> dict[str, str | None]:
+        """The API's template body (a replacement: the language is always sent, so that saving
+        keeps it)."""
+        return {
+            "name": self.name,
+            "subject": self.subject,
+            "html": self.html,
+            "text": self.text,
+            "language": self.language or None,
+        }
 
-    def preview_body(self, candidate_id: str) -> dict[str, str]:
+    def preview_body(self, candidate_id: str) -> dict[str, str | None]:
         """The API's draft-preview body."""
         return {
             "candidate_id": candidate_id,
             "subject": self.subject,
             "html": self.html,
             "text": self.text,
+            "language": self.language or None,
         }
+
+    def language_options(self) -> list[tuple[str, str]]:
+        """The languages the editor offers, with the template's own if it is none of them."""
+        options = list(FOOTER_LANGUAGES)
+        if self.language and self.language not in dict(options):
+            options.append((self.language, self.language))
+        return options
 
     def source(self, part: str) -> str:
         return str(getattr(self, part, ""))
