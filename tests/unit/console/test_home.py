@@ -19,6 +19,7 @@ from crm_console.domain.home import (
     new_candidate_totals,
     new_candidates_chart,
 )
+from crm_shared import Principal
 from unit.console.test_pages import Api, console, gateway_headers
 
 pytestmark = pytest.mark.unit
@@ -209,6 +210,15 @@ async def test_the_charts_figures_download_as_the_apis_csv_for_the_range_shown(
     )
     link = 'href="/console/timeseries.csv?range=custom&amp;from=2026-01-01&amp;to=2026-06-30"'
     assert f"{link} download" in fragment.text
+    # A coordinator may not read analytics: no link to a file the API would refuse them.
+    cole = Principal(tenant_id="acme", user_id="cole", roles=frozenset({"coordinator"}))
+    theirs = await client.get(
+        "/console/",
+        params={"range": "custom", "from": "2026-01-01", "to": "2026-06-30"},
+        headers={**gateway_headers(cole), "hx-request": "true"},
+    )
+    assert theirs.status_code == 200, theirs.text
+    assert "timeseries.csv" not in theirs.text
 
     exported = "\ufeffperiod,messages_sent\r\n2026-01-05,3\r\n".encode()
     api.routes[("GET", "/api/v1/analytics/timeseries")] = httpx.Response(
