@@ -52,12 +52,10 @@ Subject: Data roles in Berlin
 Hello Ada
 """
 
-SIGNATURE = """Sounds good, talk soon.
-
--- 
-Ada Lovelace | Analytical Engines Ltd
-+44 20 7946 0000
-"""
+# The delimiter is dash, dash, space (written with \x20, which editors would trim).
+SIGNATURE = (
+    "Sounds good, talk soon.\n\n--\x20\nAda Lovelace | Analytical Engines Ltd\n+44 20 7946 0000\n"
+)
 
 BOTTOM_POSTED = """On Thu, 5 Apr 2026, Talent Team wrote:
 > Would you be open to a call?
@@ -67,7 +65,7 @@ Yes, any day after 3 pm.
 Berlin, clearly.
 """
 
-GERMAN = """Gerne, am Donnerstag passt es mir. Grüße aus Köln – Zoë
+GERMAN = """Gerne, am Donnerstag passt es mir. Grüße aus Köln \N{EN DASH} Zoë
 
 Am Do., 5. Apr. 2026 um 16:59 Uhr schrieb Talent Team <talent@acme.example>:
 > Hallo Zoë,
@@ -119,7 +117,8 @@ def test_quoted_lines_go_and_an_answer_below_the_quote_stays() -> None:
 
 
 def test_other_languages_and_accents() -> None:
-    assert reply_excerpt(GERMAN) == "Gerne, am Donnerstag passt es mir. Grüße aus Köln – Zoë"
+    german = "Gerne, am Donnerstag passt es mir. Grüße aus Köln \N{EN DASH} Zoë"
+    assert reply_excerpt(GERMAN) == german
     assert reply_excerpt(FRENCH) == "Très intéressée, merci !"
 
 

@@ -65,9 +65,7 @@ class _TextOfHtml(HTMLParser):
             if tag not in ("br", "hr", "img", "meta", "link", "input", "wbr"):
                 self._skip_stack.append(tag)
             return
-        marked = " ".join(
-            (value or "").lower() for name, value in attrs if name in ("class", "id")
-        )
+        marked = " ".join((value or "").lower() for name, value in attrs if name in ("class", "id"))
         if tag in _SKIPPED or any(marker in marked for marker in _QUOTE_MARKERS):
             self._skip_stack.append(tag)
             return
