@@ -603,6 +603,7 @@ class MessageFilter:
     broadcast_id: str | None = None
     sequence_id: str | None = None
     status: MessageStatus | None = None
+    replied: bool | None = None
 
 
 class Reply(BaseModel):
