@@ -656,7 +656,7 @@ async def test_a_reply_emits_message_replied(stack: Stack, kafka_bootstrap_serve
         "Subject": "Re: Hello Ada",
         "MessageID": str(uuid.uuid4()),
         "Date": "Thu, 5 Apr 2026 16:59:01 +0200",
-        "TextBody": "Yes, interested!",
+        "TextBody": "Yes, interested!\n\nOn Thu, 5 Apr 2026, Talent wrote:\n> Hello Ada",
         "Headers": [
             {"Name": "In-Reply-To", "Value": f"<{message['id']}@{SENDER_DOMAIN}>"},
             {"Name": "References", "Value": f"<{message['id']}@{SENDER_DOMAIN}>"},
@@ -703,6 +703,14 @@ async def test_a_reply_emits_message_replied(stack: Stack, kafka_bootstrap_serve
         f"/api/v1/messages/{message['id']}", headers=stack.as_(ACME_TOKEN)
     )
     assert shown.json()["replied_at"] is not None
+    # The reply's excerpt on the message, and the recruiter told of it (once, retry or not).
+    assert [r["excerpt"] for r in shown.json()["replies"]] == ["Yes, interested!"]
+    listed = await stack.gateway.get(
+        "/api/v1/notifications", params={"limit": 200}, headers=stack.as_(ACME_TOKEN)
+    )
+    told = [n for n in listed.json()["items"] if n.get("message_id") == message["id"]]
+    assert [(n["kind"], n["body"]) for n in told] == [("reply", "Yes, interested!")]
+    assert told[0]["title"].endswith(f"replied to '{message['subject']}'")
 
 
 async def test_machine_opens_and_clicks_are_flagged_and_not_counted(

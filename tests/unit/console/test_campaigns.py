@@ -1038,6 +1038,33 @@ async def test_notifications_are_listed_and_marked_read(site: Console) -> None:
     assert "Read <time" in row.text
 
 
+async def test_a_reply_notification_shows_the_excerpt_and_links_its_broadcast(
+    site: Console,
+) -> None:
+    client, api = site
+    reply = {
+        "id": "reply-m1-0123",
+        "kind": "reply",
+        "candidate_id": "c1",
+        "sequence_id": None,
+        "enrolment_id": None,
+        "broadcast_id": "b1",
+        "message_id": "m1",
+        "title": "Zoë Ångström replied to 'Data roles in Berlin'",
+        "body": "Yes <please>, call me.",
+        "created_at": NOW,
+        "read_at": None,
+    }
+    api.answer("GET", "/api/v1/notifications", body={"items": [reply], "next_cursor": None})
+    page = await client.get("/console/notifications", headers=gateway_headers(MARK))
+    assert "Zoë Ångström replied to &#39;Data roles in Berlin&#39;" in page.text
+    assert "Yes &lt;please&gt;, call me." in page.text
+    assert 'href="/console/broadcasts/b1"' in page.text
+    assert 'href="/console/candidates/c1"' in page.text
+    # No sequence sent it: no link to one.
+    assert "/console/sequences/" not in page.text
+
+
 # Templates: the pure rules
 
 

@@ -148,6 +148,23 @@ def answer_profile(api: Api, **overrides: Any) -> None:
             "next_cursor": None,
         },
         "/api/v1/suppressions": {"items": [], "next_cursor": None},
+        "/api/v1/messages": {
+            "items": [
+                {
+                    "id": "m1",
+                    "candidate_id": "c1",
+                    "subject": "Data roles in Berlin",
+                    "replied_at": "2026-12-02T09:00:00+00:00",
+                    "replies": [
+                        {
+                            "received_at": "2026-12-02T09:00:00+00:00",
+                            "excerpt": "Très intéressée <b>!</b> Thursday?",
+                        }
+                    ],
+                }
+            ],
+            "next_cursor": None,
+        },
         f"{base}/duplicates": [
             {
                 "candidate": candidate("c2", first_name="Zoe", last_name="Angstrom"),
@@ -188,12 +205,17 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     # A readable line per timeline entry, not the topic.
     assert "Moved from New to Screen in Backend engineers" in text
     assert 'data-testid="engagement-score">3.25<' in text
+    # The person's replies to our mail, with what they wrote (escaped: it is their text).
+    assert "Re: Data roles in Berlin" in text
+    assert "Très intéressée &lt;b&gt;!&lt;/b&gt; Thursday?" in text
+    [replied] = [call for call in api.calls if call.url.path == "/api/v1/messages"]
+    assert (replied.url.params["candidate_id"], replied.url.params["replied"]) == ("c1", "true")
     # A recruiter may not export or erase: no links to do so.
     assert "/export" not in text
     assert "/erase" not in text
     # One call per panel, all for this candidate (no request per row), and the team once; a
     # recruiter may send the candidate to the ATS: its connections and open jobs too.
-    assert len(api.calls) == 14
+    assert len(api.calls) == 15
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
     # Nothing suppressed: no notice.

@@ -292,8 +292,9 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     )
     gdpr = install_gdpr(
         platform,
-        erasure="Erases the person's recipient data, messages with their rendered bodies, "
-        "enrolments and segment membership; keeps only address digests.",
+        erasure="Erases the person's recipient data, messages with their rendered bodies and "
+        "reply excerpts, notifications about them, enrolments and segment membership; keeps "
+        "only address digests.",
     )
     app = create_service_app(
         platform,

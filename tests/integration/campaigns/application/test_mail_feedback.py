@@ -12,7 +12,7 @@ from sns_support import Fetcher, SigningKey
 
 from crm_campaigns.adapters.sns import SnsVerifier
 from crm_campaigns.application.feedback import FeedbackOutcome, MailFeedback
-from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport
+from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, ReplyReport
 from crm_campaigns.domain.models import OUTCOME_UNKNOWN, MessageStatus
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repositories.collections import MESSAGES
@@ -64,7 +64,8 @@ async def test_reports_about_a_message_that_never_left_change_nothing(delivery: 
     assert await feedback.bounce(delivery.tenant, hard, "dsn") == ignored
     complaint = ComplaintReport([message_id], address, "abuse")
     assert await feedback.complaint(delivery.tenant, complaint, "postmark") == ignored
-    reply = await feedback.reply(delivery.tenant, [message_id], received_at=datetime.now(UTC))
+    yes = ReplyReport([message_id], "postmark:1", "Yes")
+    reply = await feedback.reply(delivery.tenant, yes, received_at=datetime.now(UTC))
     assert reply == ignored
     for kind, detail in (("Bounce", {"bounceType": "Permanent"}), ("Complaint", {})):
         ses = envelope(key, notification(kind, message_id, address, **detail))

@@ -88,9 +88,7 @@ async def postmark_inbound(
     tenant_id = _tenant(container, token)
     if body.automatic:
         return FeedbackResult(outcome="ignored")
-    outcome = await container.mail_feedback.reply(
-        tenant_id, body.replied_to(), received_at=utc_now()
-    )
+    outcome = await container.mail_feedback.reply(tenant_id, body.report(), received_at=utc_now())
     return _result(outcome)
 
 

@@ -840,13 +840,18 @@ async def list_messages(
         MessageStatus | None,
         Query(description="Only messages in this state, e.g. `failed` with their reasons."),
     ] = None,
+    replied: Annotated[
+        bool | None,
+        Query(description="Only messages replied to (true, with their `replies`) or not (false)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[MessageListed]:
     """Messages of the caller's tenant, oldest first, optionally of one candidate, broadcast or
-    sequence and in one state (the filters combine), each with its recipient's name."""
+    sequence, in one state and replied to or not (the filters combine), each with its
+    recipient's name."""
     after = decode_cursor(cursor) if cursor else None
-    shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status)
+    shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status, replied)
     found = await messages.listed(shown, after=after, limit=limit + 1)
     items = found[:limit]
     next_cursor = encode_cursor(items[-1].message.id) if len(found) > limit else None

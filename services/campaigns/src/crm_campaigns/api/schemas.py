@@ -288,13 +288,29 @@ class EnrolmentOutcome(BaseModel):
 
 class NotificationPublic(BaseModel):
     id: str
+    kind: Literal["step", "reply"] = Field(
+        description="`step`: a sequence's `notify_owner` step; `reply`: the candidate replied "
+        "to `message_id` (the body is an excerpt of the reply)."
+    )
     candidate_id: str
-    sequence_id: str
-    enrolment_id: str
+    sequence_id: str | None = Field(
+        description="The sequence of the step, or of the message replied to (null for a "
+        "broadcast's message)."
+    )
+    enrolment_id: str | None
+    broadcast_id: str | None = Field(
+        default=None, description="The broadcast of the message replied to."
+    )
+    message_id: str | None = Field(default=None, description="The message replied to.")
     title: str
     body: str
     created_at: datetime
     read_at: datetime | None
+
+
+class ReplyPublic(BaseModel):
+    received_at: datetime
+    excerpt: str
 
 
 class MessagePublic(BaseModel):
@@ -337,7 +353,13 @@ class MessagePublic(BaseModel):
     complaint_type: str | None = Field(
         default=None, description="The feedback type of that report (`abuse`, ...)."
     )
-    replied_at: datetime | None
+    replied_at: datetime | None = Field(description="When the first reply came.")
+    replies: list[ReplyPublic] = Field(
+        default_factory=list,
+        description="The latest replies (at most 5, oldest first), each with an excerpt of "
+        "what the candidate wrote: the text part (or the HTML as text) without the quoted "
+        "original and the signature, whitespace collapsed, at most 1,000 characters.",
+    )
     created_at: datetime
     next_attempt_at: datetime | None = Field(
         description="When the message is due (its scheduled time, or its next retry)."

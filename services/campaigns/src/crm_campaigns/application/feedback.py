@@ -2,8 +2,9 @@
 they concern.
 
 Each report is applied in one transaction: the message records it, the event is staged
-(`message.bounced`, `message.complained`, `message.replied`), and a bounce or complaint updates
-the suppression list. A report repeated by the provider (webhook
+(`message.bounced`, `message.complained`, `message.replied`), a bounce or complaint updates
+the suppression list, and a reply leaves its excerpt on the message and a notification for the
+candidate's owner. A report repeated by the provider (webhook
 retries, a DSN and a webhook for the same failure) changes nothing the second time, and a
 report about a message that never left (skipped by a send rule, cancelled, failed before SMTP)
 changes nothing at all: it is answered `ignored`, since that mail cannot have bounced, been
@@ -20,20 +21,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from pymongo.errors import DuplicateKeyError
+
 from crm_campaigns.adapters.sns import SnsEnvelope, SnsVerifier
-from crm_campaigns.domain.inbound_mail import BounceReport, ComplaintReport, SesNotification
-from crm_campaigns.domain.models import Message
+from crm_campaigns.domain.inbound_mail import (
+    BounceReport,
+    ComplaintReport,
+    ReplyReport,
+    SesNotification,
+)
+from crm_campaigns.domain.models import REPLIES_KEPT, Message, Reply
+from crm_campaigns.domain.replies import reply_notification, reply_recipient
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.publishers import (
     to_message_bounced,
     to_message_complained,
     to_message_replied,
 )
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.collections import MESSAGES
 from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
 from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.notifications import NotificationRepository
+from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.suppressions import SoftBounceRepository, SuppressionRepository
-from crm_shared import Database, MongoClient, Outbox, Session, in_transaction, utc_now
+from crm_shared import (
+    Database,
+    MongoClient,
+    Outbox,
+    Session,
+    in_transaction,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,29 +264,76 @@ class MailFeedback:
             return await self.complaint(tenant_id, complaint, "ses")
         return FeedbackOutcome("ignored")
 
+    async def _author(self, tenant_id: str, message: Message) -> str | None:
+        """Who made the sequence or broadcast that sent the message."""
+        if message.sequence_id:
+            sequence = await SequenceRepository(self._database, tenant_id).get(message.sequence_id)
+            if sequence is not None:
+                return sequence.created_by
+        if message.broadcast_id:
+            broadcast = await BroadcastRepository(self._database, tenant_id).get(
+                message.broadcast_id
+            )
+            if broadcast is not None:
+                return broadcast.created_by
+        return None
+
     async def reply(
-        self, tenant_id: str, message_ids: list[str], *, received_at: datetime
+        self, tenant_id: str, report: ReplyReport, *, received_at: datetime
     ) -> FeedbackOutcome:
-        """Records the candidate's reply to a message: `message.replied` (once per message)."""
-        message = await self._first_known(tenant_id, message_ids)
+        """Records the candidate's reply to a message: its excerpt on the message and a
+        notification for the candidate's owner (once per reply), `message.replied` (once per
+        message: its first reply)."""
+        message = await self._first_known(tenant_id, report.message_ids)
         if message is None:
             return FeedbackOutcome("unmatched", detail=UNMATCHED)
         if not message.may_have_left:
             return await self._never_sent(tenant_id, message, "reply", None)
+        reply = Reply(id=report.reply_id, received_at=received_at, excerpt=report.excerpt)
+        recipient = await RecipientRepository(self._database, tenant_id).get(message.candidate_id)
+        user_id = reply_recipient(recipient, await self._author(tenant_id, message))
+        notification = reply_notification(message, recipient, user_id, reply) if user_id else None
+        notifications = NotificationRepository(self._database, tenant_id)
 
         async def record(session: Session) -> FeedbackOutcome:
-            updated = await self._database[MESSAGES].update_one(
+            # The reply's id makes a redelivery change nothing: not the message (whose kept
+            # replies name it) and not the notifications (whose id derives from it).
+            added = await self._database[MESSAGES].update_one(
+                {"_id": message.id, "tenant_id": tenant_id, "replies.id": {"$ne": reply.id}},
+                {"$push": {"replies": {"$each": [reply.model_dump()], "$slice": -REPLIES_KEPT}}},
+                session=session,
+            )
+            if not added.modified_count or (
+                notification is not None
+                and await notifications.exists(notification.id, session=session)
+            ):
+                return FeedbackOutcome("duplicate", message.id, detail=DUPLICATE)
+            first = await self._database[MESSAGES].update_one(
                 {"_id": message.id, "tenant_id": tenant_id, "replied_at": None},
                 {"$set": {"replied_at": received_at}},
                 session=session,
             )
-            if not updated.modified_count:
-                return FeedbackOutcome("duplicate", message.id, detail=DUPLICATE)
-            await to_message_replied(
-                self._outbox, message, received_at=received_at, session=session
-            )
+            if first.modified_count:
+                await to_message_replied(
+                    self._outbox, message, received_at=received_at, session=session
+                )
+            if notification is not None:
+                await notifications.add(notification, session=session)
+            else:
+                # Nobody to tell (no owner, and the sequence or broadcast is gone): the excerpt
+                # stays on the message, and the log says why nobody heard of it.
+                logger.warning(
+                    "reply to message %s of tenant %s: the candidate has no owner and the "
+                    "message's sequence or broadcast no author, so nobody was notified",
+                    message.id,
+                    tenant_id,
+                )
             return FeedbackOutcome("replied", message.id)
 
-        outcome = await in_transaction(self._mongo, record)
+        try:
+            outcome = await in_transaction(self._mongo, record)
+        except DuplicateKeyError:
+            # The same reply delivered twice at once: the other delivery recorded it.
+            return FeedbackOutcome("duplicate", message.id, detail=DUPLICATE)
         self._outbox.notify_committed()
         return outcome

@@ -34,6 +34,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_campaigns.domain.reply_text import reply_excerpt
+
 BounceType = Literal["hard", "soft"]
 # Purpose of the signed token in a tenant's inbound mail URLs.
 INBOUND_PURPOSE = "mail-inbound"
@@ -78,6 +80,16 @@ def bounce_type_of(action: str, status: str) -> BounceType | None:
     if action == "delayed" or status_class == "4":
         return "soft"
     return None
+
+
+@dataclass(frozen=True)
+class ReplyReport:
+    """A person's reply to one of our messages: which messages it names, an id of the reply
+    that stays the same when the provider delivers it again, and the excerpt of its text."""
+
+    message_ids: list[str]
+    reply_id: str
+    excerpt: str
 
 
 @dataclass(frozen=True)
@@ -301,6 +313,10 @@ class PostmarkInbound(BaseModel):
     from_full: PostmarkAddress = Field(default_factory=PostmarkAddress, alias="FromFull")
     subject: str = Field(default="", alias="Subject")
     headers: list[PostmarkHeader] = Field(default_factory=list, alias="Headers")
+    text_body: str = Field(default="", alias="TextBody")
+    html_body: str = Field(default="", alias="HtmlBody")
+    # Postmark's own cut of the reply above the quoted original (sent for replies it recognises).
+    stripped_text_reply: str = Field(default="", alias="StrippedTextReply")
 
     def header(self, name: str) -> str | None:
         for header in self.headers:
@@ -317,3 +333,12 @@ class PostmarkInbound(BaseModel):
     def replied_to(self) -> list[str]:
         """Our message ids this mail replies to, the direct parent first."""
         return referenced_message_ids(self.header("In-Reply-To"), self.header("References"))
+
+    def excerpt(self) -> str:
+        """What the person wrote (`reply_text.reply_excerpt`): Postmark's stripped reply when it
+        sent one, else the text part, else the HTML part."""
+        return reply_excerpt(self.stripped_text_reply or self.text_body, self.html_body)
+
+    def report(self) -> ReplyReport:
+        """The reply, named by Postmark's id of the inbound mail (the same on every retry)."""
+        return ReplyReport(self.replied_to(), f"postmark:{self.message_id}", self.excerpt())

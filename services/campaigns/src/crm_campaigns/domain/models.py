@@ -506,17 +506,25 @@ def enrolment_id(sequence_id: str, candidate_id: str, entry: int) -> str:
     return f"{sequence_id}.{candidate_id}.{entry}"
 
 
+NotificationKind = Literal["step", "reply"]
+
+
 class Notification(BaseModel):
-    """Something a recruiter should look at, left by a sequence's `notify_owner` step."""
+    """Something a recruiter should look at: left by a sequence's `notify_owner` step (`step`),
+    or a candidate's reply to a message (`reply`, naming the message and its sequence or
+    broadcast)."""
 
     model_config = ConfigDict(frozen=True)
 
     id: str
     tenant_id: str
     user_id: str
+    kind: NotificationKind = "step"
     candidate_id: str
-    sequence_id: str
-    enrolment_id: str
+    sequence_id: str | None = None
+    enrolment_id: str | None = None
+    broadcast_id: str | None = None
+    message_id: str | None = None
     title: str
     body: str
     created_at: datetime = Field(default_factory=utc_now)
@@ -595,6 +603,23 @@ class MessageFilter:
     broadcast_id: str | None = None
     sequence_id: str | None = None
     status: MessageStatus | None = None
+    replied: bool | None = None
+
+
+class Reply(BaseModel):
+    """A reply the candidate sent to a message: when it came and an excerpt of what they wrote
+    (`domain.reply_text`); `id` names it as the provider does, the same on every redelivery."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    received_at: datetime
+    excerpt: str
+
+
+# A message keeps the excerpts of its latest replies only: enough for the recruiter to see the
+# conversation's state, and a bound on the document's size.
+REPLIES_KEPT = 5
 
 
 class Message(BaseModel):
@@ -652,6 +677,7 @@ class Message(BaseModel):
     complained_at: datetime | None = None
     complaint_type: str | None = None
     replied_at: datetime | None = None
+    replies: list[Reply] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utc_now)
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None

@@ -45,6 +45,8 @@ class MessageRepository:
             query["sequence_id"] = shown.sequence_id
         if shown.status:
             query["status"] = shown.status.value
+        if shown.replied is not None:
+            query["replied_at"] = {"$ne": None} if shown.replied else None
         if after:
             query["_id"] = {"$gt": after}
         documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)

@@ -31,6 +31,10 @@ class NotificationRepository:
     async def add(self, notification: Notification, *, session: Session) -> None:
         await self._notifications.insert_one(to_document(notification), session=session)
 
+    async def exists(self, notification_id: str, *, session: Session) -> bool:
+        found = await self._notifications.find_one({"_id": notification_id}, session=session)
+        return found is not None
+
     async def page(
         self, user_id: str, *, unread_only: bool, after: str | None, limit: int
     ) -> list[Notification]:

@@ -29,6 +29,8 @@ NOTES_SHOWN = 20
 DUPLICATES_SHOWN = 20
 # A person has an entry per address and reason: a handful at most.
 SUPPRESSIONS_READ = 20
+# Messages the person replied to, each with its latest replies' excerpts.
+REPLIED_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class CandidateProfile:
     # Why mail may not reach the person (the suppression list, by candidate): a list of
     # `Suppressed`, in words.
     suppressed: Part
+    # The messages they replied to, with excerpts of the replies (campaigns' message log).
+    replies: Part
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class CandidateDirectory:
             duplicates,
             ats,
             suppressions,
+            replied,
         ) = await asyncio.gather(
             # The candidate itself decides the page: its problem (404, 403) is the page's.
             self._api.get(caller, path),
@@ -152,6 +157,13 @@ class CandidateDirectory:
             )
             if may_see_suppressions
             else _nothing(),
+            part(
+                self._api.get(
+                    caller,
+                    f"{API}/messages",
+                    {"candidate_id": candidate_id, "replied": "true", "limit": REPLIED_SHOWN},
+                )
+            ),
         )
         entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
         candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
@@ -173,6 +185,7 @@ class CandidateDirectory:
             suppressed=suppressions
             if suppressions.unavailable
             else Part(data=suppressed_lines(items(suppressions.data))),
+            replies=replied if replied.unavailable else Part(data=items(replied.data)),
         )
 
     async def placements(
