@@ -84,28 +84,38 @@ async def to_segment_entered(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
 ) -> EventEnvelope[Any]:
     """Stages `segment.entered` for a candidate that started matching a segment."""
+    envelope = segment_entered(outbox, segment, candidate_id)
+    await outbox.add(envelope, session=session)
+    return envelope
+
+
+def segment_entered(outbox: Outbox, segment: Segment, candidate_id: str) -> EventEnvelope[Any]:
+    """The `segment.entered` of a candidate that started matching a segment (not staged)."""
     payload = SegmentEntered(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
+    return outbox.envelope(
         SEGMENT_ENTERED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
-    await outbox.add(envelope, session=session)
-    return envelope
 
 
 async def to_segment_exited(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
 ) -> EventEnvelope[Any]:
     """Stages `segment.exited` for a candidate that stopped matching a segment."""
+    envelope = segment_exited(outbox, segment, candidate_id)
+    await outbox.add(envelope, session=session)
+    return envelope
+
+
+def segment_exited(outbox: Outbox, segment: Segment, candidate_id: str) -> EventEnvelope[Any]:
+    """The `segment.exited` of a candidate that stopped matching a segment (not staged)."""
     payload = SegmentExited(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
+    return outbox.envelope(
         SEGMENT_EXITED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
-    await outbox.add(envelope, session=session)
-    return envelope
 
 
 async def to_pool_stage_changed(
