@@ -80,6 +80,24 @@ async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session:
     )
 
 
+async def to_candidates_updated(
+    outbox: Outbox, candidates: list[Candidate], *, session: Session
+) -> None:
+    """Stages `candidate.updated` for each of several changed candidates, with one write."""
+    await outbox.add_many(
+        [
+            outbox.envelope(
+                CANDIDATE_UPDATED,
+                tenant_id=candidate.tenant_id,
+                subject=candidate.id,
+                data=CandidateUpdated.model_validate(_carried(candidate)),
+            )
+            for candidate in candidates
+        ],
+        session=session,
+    )
+
+
 async def to_segment_entered(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
 ) -> EventEnvelope[Any]:

@@ -237,12 +237,15 @@ class CandidateWriter:
         candidates: Sequence[Candidate],
         *,
         session: Session,
+        tenant: TenantSegments | None = None,
         members: dict[str, set[str]] | None = None,
     ) -> None:
         """`reevaluate` of each of several candidates in one transaction, with bulk writes
-        (`MembershipEvaluator.reevaluate_many`); `members`: see there."""
+        (`MembershipEvaluator.reevaluate_many`; `tenant` and `members`: see there)."""
         membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
-        rechecks = await membership.reevaluate_many(candidates, session=session, members=members)
+        rechecks = await membership.reevaluate_many(
+            candidates, session=session, tenant=tenant, members=members
+        )
         await self.candidates.set_rechecks_at(rechecks, session=session)
 
 

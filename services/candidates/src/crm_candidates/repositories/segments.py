@@ -186,7 +186,6 @@ class SegmentRepository:
         )
         return True
 
-
     async def apply_changes(
         self, changes: Sequence[tuple[str, str, bool]], *, session: Session
     ) -> None:
