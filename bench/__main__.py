@@ -61,6 +61,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (20, 40),
         "api_seconds": 2,
         "import_rows": 2000,
+        "import_segment_rows": 1000,
         "index_cost_rows": 300,
         "broadcast": 2000,
         "auth": 300,
@@ -96,6 +97,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "api_rates": (25, 50, 100, 200, 400, 800),
         "api_seconds": 10,
         "import_rows": 100_000,
+        "import_segment_rows": 20_000,
         "index_cost_rows": 3000,
         "broadcast": 100_000,
         "auth": 5000,
@@ -159,6 +161,9 @@ def benchmarks(
         ),
         "engagement": lambda: engagement.run(bootstrap, mongodb_uri, int(size["engagement"])),
         "import": lambda: imports.run(mongodb_uri, int(size["import_rows"])),
+        "import-segments": lambda: imports.run_with_segments(
+            mongodb_uri, int(size["import_segment_rows"])
+        ),
         "import-index-cost": lambda: imports.index_costs(mongodb_uri, int(size["index_cost_rows"])),
         "broadcast": lambda: broadcast.run(mongodb_uri, int(size["broadcast"])),
         "auth": lambda: auth.run(mongodb_uri, int(size["auth"])),

@@ -37,13 +37,15 @@ from pymongo import AsyncMongoClient
 
 from bench.report import RESULTS_DIR, Figure
 from crm_candidates.application.imports import IMPORT_CHUNK_ROWS, ImportProcessor, receive_file
-from crm_candidates.domain.models import CandidateImport
+from crm_candidates.domain.models import CandidateImport, Segment, SegmentStatus
+from crm_candidates.repositories.collections import MEMBERSHIPS_COLLECTION
 from crm_candidates.repositories.imports import (
     ImportRepository,
     claim_import,
     ensure_import_indexes,
 )
 from crm_candidates.repositories.indexes import ensure_indexes
+from crm_candidates.repositories.segments import SegmentRepository
 from crm_devstack.workload import Workload
 from crm_shared import Limits, LocalUploadStore, Outbox
 
@@ -166,6 +168,95 @@ async def import_file(
         "memory_growth_bytes": memory.growth,
         "candidates": await database["candidates"].count_documents({"tenant_id": tenant_id}),
     }
+
+
+# The tenant's segments of the import-with-segments case: bench/segments.py's typical rule, one
+# referring to it (evaluated after it, in the same transaction) and one by a relative date that
+# every new candidate enters (a `segment.entered`, a timeline entry and a recheck time each).
+SEGMENT_RULES: dict[str, dict[str, Any]] = {
+    "python-berlin": {
+        "all": [
+            {"field": "skills", "op": "equals", "value": "python"},
+            {"field": "location", "op": "equals", "value": "Berlin"},
+        ]
+    },
+    "python-berlin-or-munich": {
+        "any": [
+            {"segment": "bench-seg-python-berlin"},
+            {"field": "location", "op": "equals", "value": "Munich"},
+        ]
+    },
+    "new-this-month": {"all": [{"field": "created_at", "op": "after", "relative": "-30d"}]},
+}
+
+
+async def add_segments(client: AsyncMongoClient[dict[str, Any]], database_name: str) -> None:
+    """`SEGMENT_RULES` as the import tenant's segments (evaluated, empty: the tenant is new)."""
+    database = client[database_name]
+    segments = SegmentRepository(database, TENANT)
+    for name, rule in SEGMENT_RULES.items():
+        await segments.add(
+            Segment(
+                id=f"bench-seg-{name}",
+                tenant_id=TENANT,
+                name=name,
+                rule=rule,
+                status=SegmentStatus.READY,
+                created_by="bench",
+            )
+        )
+
+
+async def measure_with_segments(mongodb_uri: str, rows: int) -> dict[str, Any]:
+    """The import of `rows` rows into a tenant with `SEGMENT_RULES`, and without segments."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    run = uuid.uuid4().hex[:8]
+    result: dict[str, Any] = {"rows": rows}
+    try:
+        with tempfile.TemporaryDirectory(prefix="crm-bench-import-") as directory:
+            path = Path(directory) / "candidates.csv"
+            write_csv(path, rows)
+            for case in ("segments", "plain"):
+                name = f"bench_import_{case}_{run}"
+                if case == "segments":
+                    await add_segments(client, name)
+                result[case] = await import_file(client, name, path)
+                if case == "segments":
+                    memberships = client[name][MEMBERSHIPS_COLLECTION]
+                    result[case]["memberships"] = await memberships.count_documents({})
+                print(f"import of {rows:,} rows ({case}): {json.dumps(result[case])}", flush=True)
+                with suppress(Exception):
+                    await client.drop_database(name)
+    finally:
+        await client.close()
+    return result
+
+
+async def run_with_segments(mongodb_uri: str, rows: int) -> list[Figure]:
+    """The suite's `import-segments`: writes `bench/results/import-segments-<rows>.json`."""
+    result = await measure_with_segments(mongodb_uri, rows)
+    ours, plain = result["segments"], result["plain"]
+    found = [
+        Figure(
+            "import",
+            f"rows/s into a tenant with {len(SEGMENT_RULES)} segments",
+            rows / ours["seconds"],
+            "rows/s",
+            rows / plain["seconds"],
+            "the same import without segments",
+            f"{rows:,} rows; {ours['memberships']:,} segment entries",
+        )
+    ]
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"import-segments-{rows}.json").write_text(
+        json.dumps(
+            {"result": result, "figures": [asdict(f) | {"ratio": f.ratio} for f in found]},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return found
 
 
 async def _raw(

@@ -80,32 +80,60 @@ async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session:
     )
 
 
+async def to_candidates_updated(
+    outbox: Outbox, candidates: list[Candidate], *, session: Session
+) -> None:
+    """Stages `candidate.updated` for each of several changed candidates, with one write."""
+    await outbox.add_many(
+        [
+            outbox.envelope(
+                CANDIDATE_UPDATED,
+                tenant_id=candidate.tenant_id,
+                subject=candidate.id,
+                data=CandidateUpdated.model_validate(_carried(candidate)),
+            )
+            for candidate in candidates
+        ],
+        session=session,
+    )
+
+
 async def to_segment_entered(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
 ) -> EventEnvelope[Any]:
     """Stages `segment.entered` for a candidate that started matching a segment."""
+    envelope = segment_entered(outbox, segment, candidate_id)
+    await outbox.add(envelope, session=session)
+    return envelope
+
+
+def segment_entered(outbox: Outbox, segment: Segment, candidate_id: str) -> EventEnvelope[Any]:
+    """The `segment.entered` of a candidate that started matching a segment (not staged)."""
     payload = SegmentEntered(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
+    return outbox.envelope(
         SEGMENT_ENTERED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
-    await outbox.add(envelope, session=session)
-    return envelope
 
 
 async def to_segment_exited(
     outbox: Outbox, segment: Segment, candidate_id: str, *, session: Session
 ) -> EventEnvelope[Any]:
     """Stages `segment.exited` for a candidate that stopped matching a segment."""
+    envelope = segment_exited(outbox, segment, candidate_id)
+    await outbox.add(envelope, session=session)
+    return envelope
+
+
+def segment_exited(outbox: Outbox, segment: Segment, candidate_id: str) -> EventEnvelope[Any]:
+    """The `segment.exited` of a candidate that stopped matching a segment (not staged)."""
     payload = SegmentExited(
         segment_id=segment.id, segment_name=segment.name, candidate_id=candidate_id
     )
-    envelope = outbox.envelope(
+    return outbox.envelope(
         SEGMENT_EXITED, tenant_id=segment.tenant_id, subject=candidate_id, data=payload
     )
-    await outbox.add(envelope, session=session)
-    return envelope
 
 
 async def to_pool_stage_changed(

@@ -4,7 +4,7 @@ A backfill announces thousands of applications at once, and each used to cost th
 service about ten database round trips (find the person, check erasure, create, store the
 status, read the segments and memberships, write the timeline). Here a batch of one tenant
 costs a fixed number of reads (identity keys, candidates, erasures, segments, memberships) and
-bulk writes, whatever its size; only segment entries and exits are written one by one.
+bulk writes, whatever its size, segment entries and exits included.
 
 The result is exactly what applying the events one by one in order gives (the same candidates,
 statuses, events, timeline and segment memberships): the events are walked in order in memory,
@@ -16,10 +16,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from crm_candidates.application.candidates import MembershipEvaluator, TenantSegments
+from crm_candidates.application.candidates import MembershipEvaluator
 from crm_candidates.domain.identity import identity_keys
 from crm_candidates.domain.models import AtsStatus, Candidate, CandidateSource, TimelineEntry
 from crm_candidates.domain.timeline import timeline_entry
@@ -116,17 +115,7 @@ class AtsApplications:
         """Each candidate's segments at each step the per-event rules re-evaluated them."""
         segments = SegmentRepository(self.database, candidates.tenant_id)
         evaluator = MembershipEvaluator(self.outbox, candidates, segments)
-        tenant = await TenantSegments.load(segments, session=session)
-        members = await segments.memberships_of_many(
-            sorted({step.id for step in batch.steps}), session=session
-        )
-        rechecks: dict[str, datetime] = {}
-        for step in batch.steps:
-            recheck_at = await evaluator.reevaluate(
-                step, session=session, tenant=tenant, members=members[step.id]
-            )
-            if recheck_at is not None:
-                rechecks[step.id] = recheck_at
+        rechecks = await evaluator.reevaluate_many(batch.steps, session=session)
         await candidates.set_rechecks_at(rechecks, session=session)
 
 

@@ -6,7 +6,7 @@ with the change that caused them: membership is current the moment the write ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,13 +32,13 @@ from crm_candidates.domain.segments import (
     Group,
     ReferenceGraph,
     candidate_facets,
-    is_time_dependent,
-    next_change_at,
+    membership_changes,
     referenced_segments,
-    segment_matches,
 )
 from crm_candidates.domain.timeline import timeline_entry
 from crm_candidates.publishers import (
+    segment_entered,
+    segment_exited,
     to_candidate_created,
     to_candidate_updated,
     to_segment_entered,
@@ -232,6 +232,22 @@ class CandidateWriter:
         if recheck_at is not None:
             await self.candidates.set_recheck_at(candidate.id, recheck_at, session=session)
 
+    async def reevaluate_many(
+        self,
+        candidates: Sequence[Candidate],
+        *,
+        session: Session,
+        tenant: TenantSegments | None = None,
+        members: dict[str, set[str]] | None = None,
+    ) -> None:
+        """`reevaluate` of each of several candidates in one transaction, with bulk writes
+        (`MembershipEvaluator.reevaluate_many`; `tenant` and `members`: see there)."""
+        membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
+        rechecks = await membership.reevaluate_many(
+            candidates, session=session, tenant=tenant, members=members
+        )
+        await self.candidates.set_rechecks_at(rechecks, session=session)
+
 
 @dataclass(frozen=True)
 class TenantSegments:
@@ -239,6 +255,15 @@ class TenantSegments:
 
     ordered: list[tuple[Segment, Group]]
     graph: ReferenceGraph
+
+    @property
+    def by_id_ordered(self) -> list[tuple[str, Group]]:
+        """(segment id, rule) in evaluation order, as `membership_changes` takes them."""
+        return [(segment.id, rule) for segment, rule in self.ordered]
+
+    def segment(self, segment_id: str) -> Segment:
+        """The loaded segment with this id."""
+        return next(segment for segment, _ in self.ordered if segment.id == segment_id)
 
     @classmethod
     async def load(
@@ -257,7 +282,9 @@ class TenantSegments:
 
 @dataclass(frozen=True)
 class MembershipEvaluator:
-    """Re-evaluates one candidate against the tenant's segments, emitting entries and exits."""
+    """Re-evaluates candidates against the tenant's segments, emitting entries and exits: one
+    at a time (`reevaluate`), or a batch in one transaction with bulk writes (`reevaluate_many`),
+    which leaves exactly what `reevaluate` of each in turn leaves."""
 
     outbox: Outbox
     candidates: CandidateRepository
@@ -277,39 +304,93 @@ class MembershipEvaluator:
 
         Segments are evaluated after the segments they refer to, with the memberships as
         changed so far, so a change propagates to dependent segments in the same transaction.
-        A caller evaluating many candidates in one transaction passes the tenant's segments
-        and the candidate's memberships as it read them (`members` is kept up to date here).
+        A caller that read the tenant's segments or the candidate's memberships already passes
+        them (`members` is kept up to date here).
         """
         now = utc_now()
         if tenant is None:
             tenant = await TenantSegments.load(self.segments, session=session)
-        facets = candidate_facets(candidate.model_dump())
         if members is None:
             members = await self.segments.memberships_of(candidate.id, session=session)
-        upcoming: list[datetime] = []
-        for segment, rule in tenant.ordered:
-            if is_time_dependent(rule):
-                flip = next_change_at(rule, facets, now=now)
-                if flip is not None:
-                    upcoming.append(flip)
-            if only is not None and segment.id not in only:
-                continue
-            matches = segment_matches(rule, facets, segment_ids=members, now=now)
-            if matches and segment.id not in members:
-                members.add(segment.id)
+        changes, recheck_at = membership_changes(
+            tenant.by_id_ordered,
+            candidate_facets(candidate.model_dump()),
+            members,
+            now=now,
+            only=only,
+        )
+        for segment_id, entered in changes:
+            segment = tenant.segment(segment_id)
+            if entered:
                 if await self.segments.enter(segment.id, candidate.id, session=session):
                     envelope = await to_segment_entered(
                         self.outbox, segment, candidate.id, session=session
                     )
                     await self.on_timeline(envelope, candidate.id, session=session)
-            elif not matches and segment.id in members:
-                members.discard(segment.id)
-                if await self.segments.exit(segment.id, candidate.id, session=session):
-                    envelope = await to_segment_exited(
-                        self.outbox, segment, candidate.id, session=session
-                    )
-                    await self.on_timeline(envelope, candidate.id, session=session)
-        return min(upcoming, default=None)
+            elif await self.segments.exit(segment.id, candidate.id, session=session):
+                envelope = await to_segment_exited(
+                    self.outbox, segment, candidate.id, session=session
+                )
+                await self.on_timeline(envelope, candidate.id, session=session)
+        return recheck_at
+
+    async def reevaluate_many(
+        self,
+        steps: Sequence[Candidate],
+        *,
+        session: Session,
+        only: set[str] | None = None,
+        tenant: TenantSegments | None = None,
+        members: dict[str, set[str]] | None = None,
+    ) -> dict[str, datetime]:
+        """`reevaluate` of each of `steps` in turn (a candidate may come more than once, as of
+        each change a batch made to it), at a fixed cost whatever their number: the segments
+        and the memberships read once (unless passed: `members` then holds every candidate's,
+        and is kept up to date), and the memberships, their mirror on the candidates, the events
+        and the timeline entries written in bulk. Returns, for each candidate whose memberships
+        can change by time alone, when next: as of its last step that had such a time (what
+        setting each step's time, when it has one, one step after the other leaves).
+
+        The decisions are `reevaluate`'s (`membership_changes`), against the memberships as
+        changed by the earlier steps, with one `now` for the batch.
+        """
+        if not steps:
+            return {}
+        now = utc_now()
+        if tenant is None:
+            tenant = await TenantSegments.load(self.segments, session=session)
+        if members is None:
+            members = await self.segments.memberships_of_many(
+                list(dict.fromkeys(candidate.id for candidate in steps)), session=session
+            )
+        changes: list[tuple[str, str, bool]] = []
+        envelopes: list[EventEnvelope[Any]] = []
+        rechecks: dict[str, datetime] = {}
+        for candidate in steps:
+            changed, recheck_at = membership_changes(
+                tenant.by_id_ordered,
+                candidate_facets(candidate.model_dump()),
+                members[candidate.id],
+                now=now,
+                only=only,
+            )
+            if recheck_at is not None:
+                rechecks[candidate.id] = recheck_at
+            for segment_id, entered in changed:
+                changes.append((segment_id, candidate.id, entered))
+                event = segment_entered if entered else segment_exited
+                envelopes.append(event(self.outbox, tenant.segment(segment_id), candidate.id))
+        await self.segments.apply_changes(changes, session=session)
+        await self.outbox.add_many(envelopes, session=session)
+        timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
+        await timeline.record_many(
+            [
+                timeline_entry(envelope, candidate_id)
+                for envelope, (_, candidate_id, _) in zip(envelopes, changes, strict=True)
+            ],
+            session=session,
+        )
+        return rechecks
 
     async def on_timeline(
         self, envelope: EventEnvelope[Any], candidate_id: str, *, session: Session

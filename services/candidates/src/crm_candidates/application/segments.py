@@ -72,20 +72,24 @@ class SegmentEvaluator:
         await self.segments.set_status(segment.id, SegmentStatus.READY)
 
     async def _reconcile(self, affected: set[str], candidate_ids: list[str]) -> None:
-        # Each candidate is re-read inside the transaction: a concurrent write that changed it
+        # The candidates are re-read inside the transaction: a concurrent write that changed one
         # either committed first (and is seen here) or conflicts and is retried by the driver.
+        # One read of the batch's candidates and one of their memberships, then bulk writes
+        # (`reevaluate_many`), where one by one cost several round trips per candidate.
         membership = MembershipEvaluator(self.outbox, self.candidates, self.segments)
 
         async def reconcile(session: Session) -> None:
+            found = await self.candidates.get_many(candidate_ids, session=session)
             for candidate_id in candidate_ids:
-                candidate = await self.candidates.get(candidate_id, session=session)
-                if candidate is None:
+                if candidate_id not in found:
                     for segment_id in affected:
                         await self._exit_vanished(segment_id, candidate_id, session=session)
-                    continue
-                recheck_at = await membership.reevaluate(candidate, session=session, only=affected)
-                if recheck_at is not None:
-                    await self.candidates.set_recheck_at(candidate_id, recheck_at, session=session)
+            rechecks = await membership.reevaluate_many(
+                [found[candidate_id] for candidate_id in candidate_ids if candidate_id in found],
+                session=session,
+                only=affected,
+            )
+            await self.candidates.set_rechecks_at(rechecks, session=session)
 
         await in_transaction(self.mongo, reconcile)
         self.outbox.notify_committed()

@@ -11,7 +11,7 @@ is described in `docs/segments.md`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -620,6 +620,41 @@ def next_change_at(rule: Group, facets: Mapping[str, Any], *, now: datetime) -> 
                 if flip > instant:
                     upcoming.append(flip)
     return min(upcoming, default=None)
+
+
+def membership_changes(
+    ordered: Sequence[tuple[str, Group]],
+    facets: Mapping[str, Any],
+    members: set[str],
+    *,
+    now: datetime,
+    only: Collection[str] | None = None,
+) -> tuple[list[tuple[str, bool]], datetime | None]:
+    """What one candidate's memberships do now: (segment id, entered) for each segment it
+    enters or leaves, in `ordered`'s order, and when a relative date could next change one.
+
+    `ordered` lists the tenant's segments (id, rule) after the segments they refer to, so each
+    rule sees the memberships as changed so far; `members` (the candidate's segment ids) is
+    brought up to date here. Only the segments in `only` change, when given; every
+    time-dependent rule counts towards the next change.
+    """
+    changes: list[tuple[str, bool]] = []
+    upcoming: list[datetime] = []
+    for segment_id, rule in ordered:
+        if is_time_dependent(rule):
+            flip = next_change_at(rule, facets, now=now)
+            if flip is not None:
+                upcoming.append(flip)
+        if only is not None and segment_id not in only:
+            continue
+        matches = segment_matches(rule, facets, segment_ids=members, now=now)
+        if matches and segment_id not in members:
+            members.add(segment_id)
+            changes.append((segment_id, True))
+        elif not matches and segment_id in members:
+            members.discard(segment_id)
+            changes.append((segment_id, False))
+    return changes, min(upcoming, default=None)
 
 
 class RuleError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING
@@ -185,6 +185,70 @@ class SegmentRepository:
             {"_id": candidate_id}, {"$pull": {SEGMENT_IDS: segment_id}}, session=session
         )
         return True
+
+    async def apply_changes(
+        self, changes: Sequence[tuple[str, str, bool]], *, session: Session
+    ) -> None:
+        """Writes (segment id, candidate id, entered) entries and exits, decided in this order
+        against the memberships read in the caller's transaction, with three bulk writes.
+
+        What `enter` and `exit` one by one leave: a membership whose last change is an entry
+        is (re)created with this entry's time, one whose last change is an exit is gone, and
+        the mirror on each candidate gets its additions and removals in their order (runs of
+        one kind in one update; `$addToSet` and `$pull` of one field cannot share one).
+        """
+        if not changes:
+            return
+        last: dict[tuple[str, str], bool] = {}
+        exited: dict[str, list[str]] = {}
+        runs: dict[str, list[tuple[bool, list[str]]]] = {}
+        for segment_id, candidate_id, entered in changes:
+            last[(segment_id, candidate_id)] = entered
+            if not entered:
+                exited.setdefault(segment_id, []).append(candidate_id)
+            candidate_runs = runs.setdefault(candidate_id, [])
+            if candidate_runs and candidate_runs[-1][0] == entered:
+                candidate_runs[-1][1].append(segment_id)
+            else:
+                candidate_runs.append((entered, [segment_id]))
+        # Every membership that was left at some point goes first, so one entered again later
+        # is created anew, as an exit and a new entry one by one would leave it.
+        if exited:
+            await self._memberships.delete_many(
+                {
+                    "$or": [
+                        {"segment_id": segment_id, "candidate_id": {"$in": candidate_ids}}
+                        for segment_id, candidate_ids in exited.items()
+                    ]
+                },
+                session=session,
+            )
+        entered_at = utc_now()
+        await self._memberships.update_each(
+            [
+                (
+                    {"segment_id": segment_id, "candidate_id": candidate_id},
+                    {"$setOnInsert": {"entered_at": entered_at}},
+                )
+                for (segment_id, candidate_id), entered in last.items()
+                if entered
+            ],
+            upsert=True,
+            session=session,
+        )
+        await self._candidates.update_in_order(
+            [
+                (
+                    {"_id": candidate_id},
+                    {"$addToSet": {SEGMENT_IDS: {"$each": segment_ids}}}
+                    if entered
+                    else {"$pull": {SEGMENT_IDS: {"$in": segment_ids}}},
+                )
+                for candidate_id, candidate_runs in runs.items()
+                for entered, segment_ids in candidate_runs
+            ],
+            session=session,
+        )
 
 
 async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
