@@ -431,26 +431,54 @@ class OutboxRelay:
 
         One query reads the whole pass as a cursor. A query per batch would read the index's
         pending range again each time: SecantusDB reads the whole range whatever the `limit`,
-        which made draining a backlog of 20,000 records spend half its time in those reads."""
+        which made draining a backlog of 20,000 records spend half its time in those reads.
+
+        A batch's mark is written while the next batch is read and sent: the next batch is
+        only sent once this one is acknowledged, so the order on the topic is as before, and the
+        pass ends only once every acknowledged batch is marked."""
         published = 0
         batch: list[Document] = []
+        marking: asyncio.Task[int] | None = None
         cursor = (
             self._records.find({"published": False})
             .sort("_id", ASCENDING)
             .limit(self._batch_size * BATCHES_PER_PASS)
             .batch_size(self._batch_size)
         )
-        async with cursor:
-            async for record in cursor:
-                batch.append(record)
-                if len(batch) == self._batch_size:
-                    published += await self._relay(batch)
-                    batch = []
-                    if not await self._holds_lease():
-                        return published
-        if batch:
-            published += await self._relay(batch)
-        return published
+        try:
+            async with cursor:
+                async for record in cursor:
+                    batch.append(record)
+                    if len(batch) == self._batch_size:
+                        await self._deliver_watched(batch)
+                        if marking is not None:
+                            published += await marking
+                        marking = asyncio.create_task(self._mark_sent(batch))
+                        batch = []
+                        if not await self._holds_lease():
+                            return published + await self._marked(marking)
+            if batch:
+                await self._deliver_watched(batch)
+                published += await self._marked(marking) + await self._mark_sent(batch)
+                marking = None
+        except asyncio.CancelledError:
+            # Stopping at once: an acknowledged batch left unmarked goes out again next start.
+            if marking is not None:
+                marking.cancel()
+            raise
+        except BaseException:
+            # Kafka or the database failed on the next batch: the acknowledged one is still
+            # marked, so it is not sent again.
+            if marking is not None:
+                with contextlib.suppress(Exception):
+                    await marking
+            raise
+        return published + await self._marked(marking)
+
+    @staticmethod
+    async def _marked(marking: asyncio.Task[int] | None) -> int:
+        """What the batch being marked counts once its mark is written (0 without one)."""
+        return 0 if marking is None else await marking
 
     async def _holds_lease(self) -> bool:
         """Claims or renews the relay's lease, at most every quarter of its length (a write per
@@ -467,8 +495,8 @@ class OutboxRelay:
         self._lease_confirmed_at = now if held else None
         return held
 
-    async def _relay(self, batch: list[Document]) -> int:
-        """Publishes `batch`, waits for all its acks, and marks it sent."""
+    async def _deliver_watched(self, batch: list[Document]) -> None:
+        """Publishes `batch` and waits for all its acks, reporting a broker that keeps them."""
         delivery = asyncio.ensure_future(self._deliver(batch))
         try:
             while True:
@@ -491,6 +519,9 @@ class OutboxRelay:
         finally:
             if not delivery.done():
                 delivery.cancel()
+
+    async def _mark_sent(self, batch: list[Document]) -> int:
+        """Marks an acknowledged batch sent and counts it published."""
         await self._records.update_many(
             {"_id": {"$in": [record["_id"] for record in batch]}},
             {"$set": {"published": True, "sent_at": utc_now()}},
