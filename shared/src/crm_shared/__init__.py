@@ -242,6 +242,7 @@ from crm_shared.problem_docs import (
 from crm_shared.query_params import reject_unknown_query_params
 from crm_shared.quotas import LimitOverrides, Limits, Quotas, quota_exceeded
 from crm_shared.rate_limit import RateLimiter, retry_after_header
+from crm_shared.record_producer import RecordProducer
 from crm_shared.repository import (
     TenantMismatchError,
     TenantScopedCollection,
@@ -427,6 +428,7 @@ __all__ = [
     "RateLimitDecision",
     "RateLimiter",
     "RawEnvelope",
+    "RecordProducer",
     "RegistrationAnswer",
     "RelayHealth",
     "RelayState",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from datetime import timedelta
@@ -10,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from pymongo import AsyncMongoClient
 
@@ -20,6 +24,7 @@ from crm_shared import (
     CandidateCreated,
     Outbox,
     OutboxRelay,
+    RecordProducer,
     Session,
     TopicSpec,
     in_transaction,
@@ -267,20 +272,101 @@ async def test_the_relay_publishes_in_write_order_per_key(
 
         await in_transaction(client, add)
 
-    broker = KafkaBroker(kafka_bootstrap_servers, enable_idempotence=True, acks="all")
-    await broker.start()
-
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
-        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
-
-    relay = OutboxRelay(outbox, publish, batch_size=7)
+    # The services' producer, in batches of 7: a batch is sent while the one before is marked.
+    producer = RecordProducer(kafka_bootstrap_servers, client_id="test")
+    await producer.start()
+    relay = OutboxRelay(outbox, producer.send, batch_size=7)
     while await relay.relay_batch():
         pass
-    await broker.stop()
+    await producer.stop()
     delivered = await event_ids_on_topic(
         kafka_bootstrap_servers, tenant_id, {str(e.id) for e in envelopes}
     )
     assert delivered == [str(e.id) for e in envelopes]
+    assert await outbox.records.count_documents({"published": False}) == 0
+    await client.close()
+
+
+async def records_on_topic(bootstrap: str, tenant_id: str, count: int) -> list[ConsumerRecord]:
+    """The first `count` records of `tenant_id` on the relayed topic, read from the beginning."""
+    consumer = AIOKafkaConsumer(
+        RELAYED.name,
+        bootstrap_servers=bootstrap,
+        group_id=unique("verify"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[ConsumerRecord] = []
+    tenant = f'"tenant_id":"{tenant_id}"'
+    try:
+
+        async def all_found() -> bool:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(r for r in records if r.value and tenant in r.value.decode())
+            return len(found) >= count
+
+        await eventually(all_found, timeout=60, message="not every record reached the topic")
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_relayed_record_carries_its_event_id_and_continues_its_writers_trace(
+    kafka_bootstrap_servers: str, mongodb_uri: str, span_exporter: InMemorySpanExporter
+) -> None:
+    """Three requests write an event each, and a batch job four in one transaction: on the
+    topic, each record names its event and continues its writer's trace through one PRODUCER
+    span per trace (not per record), which a consumer's span then continues."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    outbox = Outbox(client[unique("outbox_traced")], source="test")
+    tenant_id = unique("tenant")
+    tracer = trace.get_tracer(__name__)
+    writers: dict[str, int] = {}  # event id -> the span id of the write it belongs to
+
+    async def write(numbers: range, name: str) -> None:
+        with tracer.start_as_current_span(name) as span:
+            events = [candidate_event(outbox, tenant_id, n) for n in numbers]
+
+            async def add_all(session: Session) -> None:
+                await outbox.add_many(events, session=session)
+
+            await in_transaction(client, add_all)
+        writers.update((str(event.id), span.get_span_context().span_id) for event in events)
+
+    for number in range(3):
+        await write(range(number, number + 1), "POST /candidates")
+    await write(range(3, 7), "import batch")
+
+    producer = RecordProducer(kafka_bootstrap_servers, client_id="test")
+    await producer.start()
+    relay = OutboxRelay(outbox, producer.send, batch_size=5)
+    while await relay.relay_batch():
+        pass
+    await producer.stop()
+
+    records = await records_on_topic(kafka_bootstrap_servers, tenant_id, len(writers))
+    spans = {
+        span.context.span_id: span
+        for span in span_exporter.get_finished_spans()
+        if span.context is not None
+    }
+    producer_spans: set[int] = set()
+    for record in records:
+        headers = record_headers(record)
+        assert headers["content-type"] == "application/json"
+        assert headers["event-id"] in writers
+        assert json.loads(record.value or b"{}")["id"] == headers["event-id"]
+        parent = trace.get_current_span(propagate.extract(headers)).get_span_context()
+        publish = spans[parent.span_id]
+        assert publish.kind is SpanKind.PRODUCER
+        assert publish.name == f"{RELAYED.name} publish"
+        assert publish.parent is not None
+        assert publish.parent.span_id == writers[headers["event-id"]]
+        producer_spans.add(parent.span_id)
+    # The four events of the batch job went out in two relay batches (5 records each): a span
+    # for each batch they were in, within the job's one trace.
+    assert len(producer_spans) == 5, "one PRODUCER span per writer's trace and relay batch"
     await client.close()
 
 

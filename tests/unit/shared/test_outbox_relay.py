@@ -320,3 +320,65 @@ async def test_a_backlog_is_drained_in_batches_from_one_query_per_pass() -> None
     assert all(document["published"] for document in records.documents)
     assert metric(registry, "crm_outbox_published_records_total") == 95
     assert await relay.relay_batch() == 0
+
+
+class RefusingAfter(FakeKafka):
+    """Takes `accepted` records, then refuses the rest as a broker gone away would."""
+
+    def __init__(self, accepted: int) -> None:
+        super().__init__()
+        self.accepted = accepted
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        if len(self.sent) == self.accepted:
+            self.refuse = KafkaConnectionError("gone")
+        return await super().publish(topic, key, value, headers)
+
+
+async def test_an_acknowledged_batch_is_marked_even_when_the_next_one_fails() -> None:
+    # A batch is marked while the next is sent; the next failing must not leave the one Kafka
+    # acknowledged unmarked (it would go out again), nor mark any of the failed one.
+    records, kafka = FakeRecords(), RefusingAfter(accepted=13)
+    records.add(30, NOW)
+    relay, registry = relay_over(records, kafka)
+
+    assert await relay._relay_and_report() == 0
+    assert relay.health().state is RelayState.BROKER_UNAVAILABLE
+    assert [d["event_id"] for d in records.documents if d["published"]] == [
+        f"e{number}" for number in range(10)
+    ]
+    assert metric(registry, "crm_outbox_published_records_total") == 10
+
+
+class Carriers(FakeKafka):
+    """Keeps the headers each record was sent with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[dict[str, str]] = []
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        self.headers.append(headers)
+        return await super().publish(topic, key, value, headers)
+
+
+async def test_records_carry_their_event_id_and_their_writers_trace_context() -> None:
+    records, kafka = FakeRecords(), Carriers()
+    records.add(4, NOW)
+    writers = [f"00-{number + 1:032x}-{number + 1:016x}-01" for number in range(2)]
+    for document, writer in zip(records.documents, [*writers, writers[1], None], strict=True):
+        document["trace_context"] = {"traceparent": writer} if writer else {}
+    relay, _ = relay_over(records, kafka)
+
+    assert await relay.relay_batch() == 4
+    assert [h["event-id"] for h in kafka.headers] == ["e0", "e1", "e2", "e3"]
+    assert {h["content-type"] for h in kafka.headers} == {"application/json"}
+    # Each continues its writer's trace (through the relay's PRODUCER span when a recording
+    # tracer provider is installed, as a service has; else the writer's context as it is).
+    trace_ids = [h.get("traceparent", "--").split("-")[1] for h in kafka.headers]
+    assert trace_ids[:3] == [writer.split("-")[1] for writer in [*writers, writers[1]]]
+    assert trace_ids[3] not in trace_ids[:3], "a record written outside any trace joins none"
