@@ -349,6 +349,13 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
     await eventually(
         lambda: engaged(survivor["id"], {event_id}), message="engagement not folded", timeout=90
     )
+    # The merged record keeps no score: it names the survivor.
+    gone = await stack.gateway.get(
+        f"/api/v1/analytics/candidates/{merged['id']}/engagement", headers=auth
+    )
+    assert gone.status_code == 200, gone.text
+    assert (gone.json()["score"], gone.json()["merged_into"]) == (None, survivor["id"])
+    assert gone.json()["contributions"] == []
 
     # Tenant isolation: another tenant can neither see, merge nor undo.
     globex = stack.as_(GLOBEX_TOKEN)

@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_analytics.domain.attribution import NO_TOUCH, Credited, Model, Touch, TouchKind, attribute
+from crm_analytics.domain.attribution import (
+    NO_TOUCH,
+    Credited,
+    Model,
+    Touch,
+    TouchKind,
+    attribute,
+    person_touches,
+)
 from crm_analytics.domain.funnel import (
     FunnelBy,
     Journey,
@@ -154,3 +162,38 @@ def test_a_sequence_opened_at_two_steps_gets_two_linear_shares() -> None:
         ("sequence", "s1"): 0.6667,
         ("broadcast", "b1"): 0.3333,
     }
+
+
+def test_two_records_of_one_person_touch_as_one_record_would() -> None:
+    """Merged records: one touch per broadcast, sequence step, event and sign-up, the
+    earliest; each record's copy of a shared touch counted again gave 0.4/0.4/0.2."""
+    survivor = {
+        "source": Touch(at(-100), TouchKind.SOURCE, "referral"),
+        "broadcast:b1": Touch(at(-48), TouchKind.BROADCAST, "b1"),
+        "event:e1": Touch(at(-24), TouchKind.EVENT, "e1"),
+        "sequence:s1:0": Touch(at(-10), TouchKind.SEQUENCE, "s1"),
+    }
+    merged = {
+        "source": Touch(at(-99), TouchKind.SOURCE, "referral"),
+        "broadcast:b1": Touch(at(-60), TouchKind.BROADCAST, "b1"),
+        "sequence:s1:1": Touch(at(-5), TouchKind.SEQUENCE, "s1"),  # another step: its own
+    }
+    touches = person_touches([survivor, merged])
+    assert touches == [
+        Touch(at(-100), TouchKind.SOURCE, "referral"),
+        Touch(at(-60), TouchKind.BROADCAST, "b1"),
+        Touch(at(-24), TouchKind.EVENT, "e1"),
+        Touch(at(-10), TouchKind.SEQUENCE, "s1"),
+        Touch(at(-5), TouchKind.SEQUENCE, "s1"),
+    ]
+    found = attribute([Credited("h", "p", at(0))], {"p": touches}, timedelta(days=90), Model.LINEAR)
+    assert {(c.kind, c.ref): c.credit for c in found.credits} == {
+        ("sequence", "s1"): 0.4,
+        ("source", "referral"): 0.2,
+        ("broadcast", "b1"): 0.2,
+        ("event", "e1"): 0.2,
+    }
+    # A record sourced first under another source is the person's one sign-up.
+    earlier = {"source": Touch(at(-200), TouchKind.SOURCE, "sourced")}
+    [sign_up] = [t for t in person_touches([survivor, earlier]) if t.kind is TouchKind.SOURCE]
+    assert sign_up.ref == "sourced"

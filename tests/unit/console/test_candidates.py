@@ -317,6 +317,30 @@ async def test_a_person_analytics_has_no_record_of_yet_has_no_activity_not_an_er
     assert "no candidate c1" not in page.text
 
 
+async def test_a_merged_away_record_has_no_score_and_points_to_the_kept_record(
+    console: Console,
+) -> None:
+    client, api = console
+    merged: dict[str, Any] = {
+        "score": None,
+        "merged_into": "c9",
+        "half_life_days": 30,
+        "contributions": [],
+    }
+    answer_profile(
+        api,
+        **{
+            "/api/v1/candidates/c1": candidate(status="merged", merged_into="c9"),
+            "/api/v1/analytics/candidates/c1/engagement": merged,
+        },
+    )
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    assert 'data-testid="engagement-merged"' in page.text
+    assert 'href="/console/candidates/c9">the kept record' in page.text
+    assert 'data-testid="engagement-score"' not in page.text
+
+
 async def test_a_note_is_added_and_the_panel_comes_back_with_it(console: Console) -> None:
     client, api = console
     api.answer("POST", "/api/v1/candidates/c1/notes", 201, {"id": "n2", "body": "Call back"})

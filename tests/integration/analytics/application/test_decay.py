@@ -301,7 +301,7 @@ async def test_one_open_is_the_same_score_wherever_it_is_shown(
     await _record(setup, opened)
     model = setup.recorder.model
 
-    async def shown() -> tuple[float, float, str]:
+    async def shown() -> tuple[float | None, float, str]:
         explained = await explain_engagement(setup.storage, model, tenant, "ivy")
         health = await pool_engagement(setup.storage, model, tenant, ["ivy"], setup.clock.now)
         pool_score = round(health["ivy"].score, 4)

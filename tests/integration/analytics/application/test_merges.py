@@ -148,6 +148,11 @@ async def test_a_merge_folds_history_into_the_survivor_and_an_undo_gives_it_back
     await _record(setup, _opened(setup, tenant, "merged", "m-3"))
     assert "message_opened:m-3" in await _kinds(setup, tenant, "survivor")
     assert await setup.storage.engagement(tenant).of("merged") != []  # only the shared one
+    # ...yet the merged record keeps no score: it names the survivor instead of scoring the
+    # shared activity left under its id for an undo.
+    gone = await explain_engagement(setup.storage, setup.recorder.model, tenant, "merged")
+    assert (gone.score, gone.merged_into, gone.activities) == (None, "survivor", [])
+    assert gone.published_score is None
 
     unmerged = CandidateUnmerged(
         merge_id="merge-1",
@@ -167,6 +172,8 @@ async def test_a_merge_folds_history_into_the_survivor_and_an_undo_gives_it_back
         "message_opened:m-2",
     ]
     assert await setup.storage.engagement(tenant).published("merged") is not None
+    restored = await explain_engagement(setup.storage, setup.recorder.model, tenant, "merged")
+    assert (restored.merged_into, bool(restored.score)) == (None, True)
     # After the undo the merged id's activities are its own again.
     await _record(setup, _opened(setup, tenant, "merged", "m-4"))
     assert "message_opened:m-4" in await _kinds(setup, tenant, "merged")
@@ -193,6 +200,9 @@ async def test_a_merge_of_a_survivor_is_followed_and_each_undo_removes_its_own_s
         "message_opened:m-c",
         "message_opened:m-late",
     ]
+    # A record merged away twice names the record it stands for now.
+    first = await explain_engagement(setup.storage, setup.recorder.model, tenant, "a")
+    assert (first.score, first.merged_into) == (None, "c")
     undo = CandidateUnmerged(
         merge_id="bc",
         survivor_candidate_id="c",

@@ -90,7 +90,8 @@ async def candidate_engagement(
 ) -> EngagementExplanation:
     """A candidate's engagement score now, explained: each counted activity with its weight and
     what it still contributes after its decay. A candidate with no activity scores 0; a
-    candidate of another tenant, or one analytics has not seen created yet, is a 404."""
+    candidate of another tenant, or one analytics has not seen created yet, is a 404; a record
+    merged away has no score (null) and names the record it was merged into (`merged_into`)."""
     try:
         explained = await explain_engagement(
             container.storage, container.engagement_model, principal.tenant_id, candidate_id
@@ -103,6 +104,7 @@ async def candidate_engagement(
     return EngagementExplanation(
         candidate_id=explained.candidate_id,
         score=explained.score,
+        merged_into=explained.merged_into,
         as_of=explained.as_of,
         half_life_days=model.half_life_days,
         weights={kind.value: weight for kind, weight in model.weights.items()},

@@ -33,7 +33,15 @@ class EngagementExplanation(BaseModel):
     """A candidate's engagement score now, and every activity that makes it up."""
 
     candidate_id: str
-    score: float = Field(description="The sum of the contributions, as of `as_of`.")
+    score: float | None = Field(
+        description="The sum of the contributions, as of `as_of`; null for a record merged "
+        "away (`merged_into`), which keeps no score."
+    )
+    merged_into: str | None = Field(
+        default=None,
+        description="For a record merged into another: the record it stands for now (merges "
+        "of merges followed), whose score counts its activities. Null otherwise.",
+    )
     as_of: datetime
     half_life_days: float
     weights: dict[str, float]

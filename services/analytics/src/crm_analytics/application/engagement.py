@@ -231,13 +231,14 @@ class EngagementExplained:
     """A candidate's score now, the model behind it and each activity it counts."""
 
     candidate_id: str
-    score: float
+    score: float | None  # None: a record merged away keeps no score (see `merged_into`)
     as_of: datetime
     model: EngagementModel
     last_activity_at: datetime | None
     published_score: float | None
     published_at: datetime | None
     activities: list[CountedActivity]  # newest first
+    merged_into: str | None = None  # the record it was merged into, whose score counts it
 
 
 class UnknownCandidate(Exception):
@@ -249,13 +250,32 @@ async def explain_engagement(
 ) -> EngagementExplained:
     """A candidate's engagement score now, explained: each counted activity with its weight and
     what it still contributes after its decay. A candidate with no activity scores 0; one the
-    tenant does not have raises `UnknownCandidate`.
+    tenant does not have raises `UnknownCandidate`; a record merged away has no score and
+    names the record it stands for now (`merged_into`, following merges of merges).
 
     A candidate is the tenant's when analytics consumed its `candidate.created`, or when it
     has counted activity of the candidate (candidates created before analytics learnt them,
     whose creation event it consumed before it kept the list)."""
     engagement = storage.engagement(tenant_id)
     now = utc_now()
+    survivor = (await storage.merged_candidates(tenant_id).survivors_of([candidate_id])).get(
+        candidate_id
+    )
+    if survivor is not None:
+        # Its activities count in the survivor's score; those both records had stay under the
+        # merged id for an undo, and scoring them here answered a score the record no longer
+        # has (docs/engagement.md, "Merges").
+        return EngagementExplained(
+            candidate_id=candidate_id,
+            score=None,
+            as_of=now,
+            model=model,
+            last_activity_at=None,
+            published_score=None,
+            published_at=None,
+            activities=[],
+            merged_into=survivor,
+        )
     contributions = await engagement.of(candidate_id)
     published = await engagement.published(candidate_id)
     if (

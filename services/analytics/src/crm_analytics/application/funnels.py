@@ -18,6 +18,7 @@ from crm_analytics.domain.attribution import (
     Outcome,
     Touch,
     attribute,
+    person_touches,
 )
 from crm_analytics.domain.funnel import Funnel, FunnelBy, Journey, funnels, in_cohort
 from crm_analytics.domain.time_zone import days_in_zone
@@ -183,14 +184,12 @@ async def attribution_report(
     persons = sorted({p for o in stored if (p := people.of(o.candidate_id, o.address_digest))})
     absorbed = await merges.absorbed_by(persons)
     records = sorted({*persons, *absorbed})
-    touches: dict[str, list[Touch]] = {}
-    if stored:
-        found = await journeys.touches_of(
-            records, min(o.at for o in stored) - lookback, max(o.at for o in stored)
-        )
-        for candidate_id, theirs in found.items():
-            person = absorbed.get(candidate_id, candidate_id)
-            touches.setdefault(person, []).extend(theirs)
+    by_person: dict[str, list[dict[str, Touch]]] = {}
+    for candidate_id, keyed in (await journeys.touches_of(records)).items():
+        by_person.setdefault(absorbed.get(candidate_id, candidate_id), []).append(keyed)
+    # One touch per broadcast, sequence step, event and sign-up per person, not per record:
+    # two merged records that opened the same broadcast were credited it twice.
+    touches = {person: person_touches(theirs) for person, theirs in by_person.items()}
     credited = [
         Credited(o.outcome_id, people.of(o.candidate_id, o.address_digest), o.at) for o in stored
     ]

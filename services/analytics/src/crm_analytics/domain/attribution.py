@@ -5,7 +5,7 @@ Pure rules; every figure's definition is in docs/analytics.md ("Attribution").""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -70,6 +70,20 @@ class Attribution:
     outcomes: int
     touched: int
     credits: list[Credit]
+
+
+def person_touches(records: Iterable[Mapping[str, Touch]]) -> list[Touch]:
+    """A person's touches from those of each of their records (records merged into one), each
+    keyed by what it touched (a broadcast, a sequence step, an event, the sign-up): one touch
+    per key, its earliest over the records, earliest first. So two records that opened the
+    same broadcast are one touch of it, and the sign-up is the record sourced first, as if one
+    record had done it all; summing the records' touches counted each shared one twice."""
+    earliest: dict[str, Touch] = {}
+    for keyed in records:
+        for key, touch in keyed.items():
+            before = earliest.get(key)
+            earliest[key] = touch if before is None else min(before, touch)
+    return sorted(earliest.values())
 
 
 def touches_before(touches: Sequence[Touch], at: datetime, lookback: timedelta) -> list[Touch]:

@@ -395,27 +395,26 @@ class JourneyRepository:
             for d in found
         ]
 
-    async def touches_of(
-        self, candidate_ids: Sequence[str], start: datetime, end: datetime
-    ) -> dict[str, list[Touch]]:
-        """Each candidate's touches in [start, end]."""
+    async def touches_of(self, candidate_ids: Sequence[str]) -> dict[str, dict[str, Touch]]:
+        """Each candidate's touches, by key (one per broadcast, sequence step, event and the
+        sign-up). All of them, not those of a period: the touches of records merged into one
+        person are combined per key (the earliest) before any window is applied, so a record's
+        touch before the window still hides a later copy of it on another record."""
         if not candidate_ids:
             return {}
-        # By candidate alone, the window checked here: with the range on `at` in the query the
-        # Rust SecantusDB server took 41 s for 200 candidates among 3.4 million touches, 0.07 s
-        # without it (docs/performance.md, "Analytics reports at scale"). A candidate holds at
-        # most MAX_TOUCHES_PER_CANDIDATE touches, so the extra ones read are bounded.
+        # By candidate alone: with a range on `at` in the query the Rust SecantusDB server took
+        # 41 s for 200 candidates among 3.4 million touches, 0.07 s without it
+        # (docs/performance.md, "Analytics reports at scale"). A candidate holds at most
+        # MAX_TOUCHES_PER_CANDIDATE touches, so the ones read outside a window are bounded.
         found = await self._touches.find_in(
             "candidate_id",
             candidate_ids,
-            projection={"_id": 0, "candidate_id": 1, "kind": 1, "ref": 1, "at": 1},
+            projection={"_id": 0, "candidate_id": 1, "key": 1, "kind": 1, "ref": 1, "at": 1},
         )
-        touches: dict[str, list[Touch]] = {}
+        touches: dict[str, dict[str, Touch]] = {}
         for d in found:
-            if not start <= d["at"] <= end:
-                continue
-            touches.setdefault(d["candidate_id"], []).append(
-                Touch(at=d["at"], kind=TouchKind(d["kind"]), ref=d["ref"])
+            touches.setdefault(d["candidate_id"], {})[d["key"]] = Touch(
+                at=d["at"], kind=TouchKind(d["kind"]), ref=d["ref"]
             )
         return touches
 
