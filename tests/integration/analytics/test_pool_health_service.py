@@ -385,8 +385,8 @@ def expected_health(seed: Seed, pool: str, as_of: datetime) -> dict[str, Any]:
     for s in scores.values():
         s = round(s, 4)
         label = (
-            "0"
-            if s < 1
+            "0"  # the score 0 alone: anything else is above the floor
+            if s <= 0
             else "1-9"
             if s < 10
             else "10-24"
