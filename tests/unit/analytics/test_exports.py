@@ -57,6 +57,7 @@ def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
         messages_clicked=2,
         event_registrations=1,
         applications=0,
+        hires=6,
     )
     assert read(summary_rows(summary)) == [
         ["figure", "value"],
@@ -66,6 +67,7 @@ def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
         ["messages_clicked", "2"],
         ["event_registrations", "1"],
         ["applications", "0"],
+        ["hires", "6"],
     ]
 
 
