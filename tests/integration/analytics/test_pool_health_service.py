@@ -385,8 +385,8 @@ def expected_health(seed: Seed, pool: str, as_of: datetime) -> dict[str, Any]:
     for s in scores.values():
         s = round(s, 4)
         label = (
-            "0"
-            if s < 1
+            "0"  # the score 0 alone: anything else is above the floor
+            if s <= 0
             else "1-9"
             if s < 10
             else "10-24"
@@ -538,6 +538,15 @@ async def test_every_figure_of_pool_health_equals_the_independent_computation(
     assert cells[("by_stage", "Reached out")] == "4"
     assert cells[("growth.added", "7")] == str(backend["growth"][0]["added"])
     assert cells[("silver_medallists.candidate_ids", "")] == "m1 c5 c4"
+    # The score ranges spelt out, so Excel does not read `1-9` as 9 January.
+    buckets = backend["engagement"]["buckets"]
+    assert {k: v for (f, k), v in cells.items() if f == "engagement.buckets"} == {
+        "0": str(buckets["0"]),
+        "1 to 9": str(buckets["1-9"]),
+        "10 to 24": str(buckets["10-24"]),
+        "25 to 49": str(buckets["25-49"]),
+        "50 or more": str(buckets["50+"]),
+    }
 
     unknown = await service.client.get("/analytics/pools/nope/health", headers=service.viewer)
     assert unknown.status_code == 404

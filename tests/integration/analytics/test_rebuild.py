@@ -41,6 +41,7 @@ METRICS = (
     "messages_clicked",
     "event_registrations",
     "applications",
+    "hires",
 )
 NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
 # When a service answered (`as_of`: a score is read as of the request), and the score it last

@@ -76,13 +76,13 @@ def test_the_instant_a_score_reaches_a_value_is_exact() -> None:
         (25.0, 22.5),
         (10.0, 9.0),  # both are one point
         (6.0, 5.0),  # one point is more than 10%
-        (1.5, 1.0),  # never below the floor
+        (1.5, 1.00005),  # never below the floor (what rounds to it, to 4 decimals)
         (1.0, 1.0),  # at the floor: at once, to be published as 0
         (0.4, 0.4),
     ],
 )
 def test_the_next_value_published_is_one_step_down(published: float, target: float) -> None:
-    assert next_target(published, POLICY) == pytest.approx(target)
+    assert next_target(published, POLICY) == pytest.approx(target, abs=1e-9)
 
 
 def test_a_zero_score_is_never_published_again() -> None:
@@ -96,6 +96,14 @@ def test_the_floor_is_published_as_zero() -> None:
     assert published_value(1.0001, POLICY) == 1.0001
 
 
+def test_the_one_rule_rounds_to_4_decimals_before_the_floor() -> None:
+    """A score just above the floor that shows as the floor is 0, wherever it is computed."""
+    policy = RepublishPolicy(floor=0.5)
+    assert published_value(0.50004, policy) == 0.0
+    assert published_value(0.50006, policy) == 0.5001
+    assert published_value(0.99994, policy) == 0.9999
+
+
 def test_by_default_one_open_counts_until_it_has_lost_half_its_weight() -> None:
     """The floor is below the lightest weight: an open is published as its 1 (not as 0, as
     with a floor equal to it) and due again when it reaches the floor, a half-life on."""
@@ -105,9 +113,11 @@ def test_by_default_one_open_counts_until_it_has_lost_half_its_weight() -> None:
     policy = RepublishPolicy(floor=floor)
     assert floor < open_weight
     assert published_value(open_weight, policy) == open_weight
-    assert next_republish(open_weight, NOW, 30.0, policy) == reaches_at(
-        open_weight, NOW, floor, 30.0
-    )
+    due = next_republish(open_weight, NOW, 30.0, policy)
+    assert due == reaches_at(open_weight, NOW, floor + 0.00005, 30.0)
+    # Then, to 4 decimals, it is the floor: 0 in the explanation and pool health as well.
+    assert published_value(decayed(open_weight, NOW, due, 30.0), policy) == 0.0
+    assert published_value(decayed(open_weight, NOW, due - timedelta(seconds=1), 30.0), policy)
     assert NOW + timedelta(days=29) < reaches_at(open_weight, NOW, floor, 30.0)
     assert published_value(floor, policy) == 0.0
 

@@ -18,6 +18,15 @@ from crm_analytics.api.exports import (
     summary_rows,
     time_series_rows,
 )
+from crm_analytics.api.pool_health import (
+    DistributionPublic,
+    FreshnessPublic,
+    GoingColdPublic,
+    GrowthPublic,
+    PeoplePublic,
+    PoolHealthPublic,
+    pool_rows,
+)
 from crm_analytics.api.schemas import (
     EventFiguresPublic,
     EventReportPublic,
@@ -48,6 +57,7 @@ def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
         messages_clicked=2,
         event_registrations=1,
         applications=0,
+        hires=6,
     )
     assert read(summary_rows(summary)) == [
         ["figure", "value"],
@@ -57,6 +67,7 @@ def test_the_summary_is_one_row_per_figure_in_the_jsons_order() -> None:
         ["messages_clicked", "2"],
         ["event_registrations", "1"],
         ["applications", "0"],
+        ["hires", "6"],
     ]
 
 
@@ -160,6 +171,63 @@ def test_a_csv_file_is_named_and_utf8() -> None:
         'attachment; filename="event-ev____1__-report.csv"'
     )
     assert answer.body == "\ufeffa,é\r\n".encode()
+
+
+def test_text_excel_would_read_as_a_date_or_number_stays_text() -> None:
+    """Names and keys Excel would turn into a date or a number when it opens the file by
+    double-click (`1-9` -> 9 January, `3/4` -> 4 March, `007` -> 7) are written with the `'`
+    Excel takes as "text"; numbers, ISO days and plain words are written as they are."""
+    rows = [
+        ("key", "value"),
+        ("1-9", 3),
+        ("3/4", 1),
+        ("007", 2),
+        ("2026-11-01", 4),
+        ("Interview 2/3", 0.5),
+        ("=HYPERLINK(1)", -2),
+    ]
+    for separator in CsvSeparator:
+        assert read(rows, separator) == [
+            ["key", "value"],
+            ["'1-9", "3"],
+            ["'3/4", "1"],
+            ["'007", "2"],
+            ["2026-11-01", "4"],
+            ["Interview 2/3", "0.5" if separator is CsvSeparator.COMMA else "0,5"],
+            ["'=HYPERLINK(1)", "-2"],
+        ]
+
+
+def test_pool_health_spells_its_score_ranges_out_for_excel() -> None:
+    """`1-9` and `10-24` keys would be dates in Excel: the CSV writes `1 to 9`, `10 to 24`,
+    `25 to 49`, `50 or more` (the JSON keeps its keys); `30-90d` stays text as it is."""
+    pool = PoolHealthPublic(
+        pool_id="p1",
+        pool_name="3/4",
+        as_of=datetime(2026, 11, 20, tzinfo=UTC),
+        size=5,
+        by_stage={"1-2": 5},
+        growth=[GrowthPublic(days=7, added=1, removed=0)],
+        engagement=DistributionPublic(
+            buckets={"0": 1, "1-9": 1, "10-24": 1, "25-49": 1, "50+": 1}, median=10.0
+        ),
+        freshness=FreshnessPublic(
+            buckets={"<30d": 4, "30-90d": 1, "90-180d": 0, ">180d": 0, "never": 0},
+            median_days=3.0,
+        ),
+        going_cold=GoingColdPublic(
+            count=0, candidate_ids=[], truncated=False, cold_after_days=60, engaged_score=10.0
+        ),
+        silver_medallists=PeoplePublic(count=0, candidate_ids=[], truncated=False),
+    )
+    rows = read(pool_rows([pool]))
+    keys = [key for _, figure, key, _ in rows if figure == "engagement.buckets"]
+    assert keys == ["0", "1 to 9", "10 to 24", "25 to 49", "50 or more"]
+    fresh = [key for _, figure, key, _ in rows if figure == "freshness.buckets"]
+    assert fresh == ["<30d", "30-90d", "90-180d", ">180d", "never"]
+    assert ["p1", "pool_name", "", "'3/4"] in rows
+    assert ["p1", "by_stage", "'1-2", "5"] in rows
+    assert ["p1", "growth.added", "7", "1"] in rows
 
 
 def test_a_semicolon_csv_writes_fractions_with_a_decimal_comma_for_european_excel() -> None:

@@ -51,6 +51,7 @@ GROUPS = [
     ("crm.analytics.journey_pool_stage_changed", "pool.stage_changed"),
     ("crm.analytics.journey_segment_entered", "segment.entered"),
     ("crm.analytics.on_ats_application_created", "ats.application_created"),
+    ("crm.analytics.on_ats_application_hired", "ats.application_hired"),
     ("crm.analytics.on_candidate_created", "candidate.created"),
     ("crm.analytics.on_candidate_erased", "candidate.erased"),
     ("crm.analytics.on_candidate_merged", "candidate.merged"),

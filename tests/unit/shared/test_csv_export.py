@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from crm_shared.csv_export import csv_line, neutralise
+from crm_shared.csv_export import csv_line, excel_text, neutralise
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +46,40 @@ def test_a_line_reads_back_as_the_neutralised_cells() -> None:
         "'-",
         "",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        # Excel, opening the file by double-click, would read these as dates or numbers.
+        ("1-9", "'1-9"),
+        ("10-24", "'10-24"),
+        ("3/4", "'3/4"),
+        ("1.2.2026", "'1.2.2026"),
+        ("Jan-5", "'Jan-5"),
+        ("10:30", "'10:30"),
+        ("007", "'007"),
+        ("12345678901234567890", "'12345678901234567890"),
+        ("1e9", "'1e9"),
+        ("0,25", "'0,25"),
+        ("5%", "'5%"),
+        # Read as what they show, or text already: as they are.
+        ("2026", "2026"),
+        ("0", "0"),
+        ("2026-11-01", "2026-11-01"),
+        ("1 to 9", "1 to 9"),
+        ("50 or more", "50 or more"),
+        ("30-90d", "30-90d"),
+        ("Interview 2/3", "Interview 2/3"),
+        ("March", "March"),
+        (3, 3),
+        (0.25, 0.25),
+        # A formula is left to `neutralise` (one prefix, not two).
+        ("-3", "-3"),
+    ],
+)
+def test_text_excel_would_turn_into_a_date_or_number_is_kept_text(
+    value: object, written: object
+) -> None:
+    assert excel_text(value) == written
+    assert neutralise(excel_text("-3")) == "'-3"

@@ -21,10 +21,12 @@ from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
     CANDIDATE_CREATED,
     ENGAGEMENT_SCORED,
     MESSAGE_OPENED,
     AtsApplicationCreated,
+    AtsApplicationHired,
     CandidateCreated,
     EventEnvelope,
     MessageOpened,
@@ -146,6 +148,37 @@ async def test_a_creation_arriving_after_the_erasure_does_not_bring_the_candidat
 
     with pytest.raises(UnknownCandidate):
         await explain_engagement(setup.storage, setup.recorder.model, tenant, "erased-1")
+
+
+async def test_a_hire_counts_once_per_application_on_the_day_it_happened(setup: Setup) -> None:
+    """A hire is counted on its `occurred_at` day (an ATS backfill brings old hires in one
+    afternoon); the same application's hire again, under a new envelope, is not a new one."""
+    tenant = unique("tenant")
+    hired_at = datetime(2024, 4, 9, 10, 0, tzinfo=UTC)
+
+    def hired(ats_id: str, at: datetime) -> EventEnvelope[Any]:
+        return setup.storage.outbox.envelope(
+            ATS_APPLICATION_HIRED,
+            tenant_id=tenant,
+            subject=ats_id,
+            data=AtsApplicationHired(
+                provider="greenhouse",
+                connection_id="c1",
+                ats_application_id=ats_id,
+                ats_candidate_id="7",
+                occurred_at=at,
+            ),
+        )
+
+    await _apply(setup, hired("a-1", hired_at))
+    await _apply(setup, hired("a-1", hired_at))  # announced again: a new envelope id
+    await _apply(setup, hired("a-2", datetime(2024, 4, 10, 8, 0, tzinfo=UTC)))
+    totals = await tenant_totals(setup.storage, tenant)
+    assert totals[TenantMetric.HIRES] == 2
+    days = await setup.storage.daily(tenant).between(
+        [TenantMetric.HIRES], date(2024, 1, 1), date(2030, 1, 1)
+    )
+    assert [(d.day, d.value) for d in days] == [(date(2024, 4, 9), 1), (date(2024, 4, 10), 1)]
 
 
 async def test_an_application_counts_on_the_day_it_was_made_and_a_prospect_not_at_all(

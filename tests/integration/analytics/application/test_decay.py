@@ -22,7 +22,13 @@ from crm_analytics.application.pool_health import _engagement as pool_engagement
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.decay import decayed, reaches_at
-from crm_analytics.domain.pool_health import SCORE_BUCKETS, bucket
+from crm_analytics.domain.pool_health import (
+    HealthRules,
+    Membership,
+    as_people,
+    health,
+    score_bucket,
+)
 from crm_analytics.repositories import ensure_indexes
 from crm_analytics.repositories.engagement import SCORES_COLLECTION
 from crm_shared import (
@@ -305,18 +311,91 @@ async def test_one_open_is_the_same_score_wherever_it_is_shown(
         explained = await explain_engagement(setup.storage, model, tenant, "ivy")
         health = await pool_engagement(setup.storage, model, tenant, ["ivy"], setup.clock.now)
         pool_score = round(health["ivy"].score, 4)
-        return explained.score, pool_score, bucket(pool_score, SCORE_BUCKETS)
+        return explained.score, pool_score, score_bucket(pool_score)
 
     assert await _published(setup, tenant, "ivy") == [1.0]
     assert await shown() == (1.0, 1.0, "1-9")
     # Decaying, it stays published as 1 (within a step) until it reaches the floor.
     setup.clock.now += timedelta(days=HALF_LIFE / 2)
     assert await setup.sweep().run() == 0
-    explained, pool_score, _ = await shown()
+    explained, pool_score, label = await shown()
     assert explained == pool_score == pytest.approx(0.5**0.5, abs=1e-3)
+    assert label == "1-9"  # still published as 1: not yet 0 anywhere
     stored = await _stored(setup, tenant, "ivy")
     assert stored is not None
     setup.clock.now = stored["republish_at"].replace(tzinfo=UTC)
     assert await setup.sweep().run() == 1
     assert await _published(setup, tenant, "ivy") == [1.0, 0.0]
     assert await shown() == (0.0, 0.0, "0")
+
+
+async def test_a_score_just_decayed_below_1_is_the_same_in_every_figure(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Minutes after one open the score is 0.9999: the explanation and pool health show it,
+    pool health counts it in `1-9` (not `0`, which is the score 0 alone) and its median is
+    it, while the published score (the candidates list, "Engagement at least 1", segments)
+    is still the open's 1, one step above at most. A half-life on, it is 0 in all of them."""
+    tenant = unique("tenant")
+    setup.clock.now = utc_now()
+    monkeypatch.setattr("crm_analytics.application.engagement.utc_now", setup.clock)
+    opened_at = setup.clock.now
+    await _record(
+        setup,
+        setup.storage.outbox.envelope(
+            MESSAGE_OPENED,
+            tenant_id=tenant,
+            subject="soren",
+            data=MessageOpened(message_id=unique("m"), candidate_id="soren"),
+        ),
+    )
+    model = setup.recorder.model
+    people = as_people(
+        [
+            Membership("pool", "soren", "Sourced", opened_at, (opened_at,)),
+            Membership("pool", "never", "Sourced", opened_at, (opened_at,)),
+        ],
+        {},
+    )
+
+    async def figures() -> tuple[float, float, dict[str, int], float | None]:
+        explained = await explain_engagement(setup.storage, model, tenant, "soren")
+        scores = await pool_engagement(
+            setup.storage, model, tenant, ["soren", "never"], setup.clock.now
+        )
+        pool = health(people, scores, {}, setup.clock.now, HealthRules())
+        return (
+            explained.score,
+            scores["soren"].score,
+            pool.engagement_buckets,
+            pool.engagement_median,
+        )
+
+    setup.clock.now = opened_at + timedelta(minutes=5)
+    assert await setup.sweep().run() == 0  # within a step of the 1 published
+    just_below = round(decayed(1.0, opened_at, setup.clock.now, HALF_LIFE), 4)
+    assert just_below == 0.9999
+    explained, pool_score, buckets, median = await figures()
+    assert explained == pool_score == just_below
+    assert buckets == {"0": 1, "1-9": 1, "10-24": 0, "25-49": 0, "50+": 0}
+    assert median == round(just_below / 2, 4)  # with the member never engaged, 0
+    published = await _published(setup, tenant, "soren")
+    assert published == [1.0]
+    assert published[-1] >= 1  # the candidates list's "Engagement at least 1" has him
+    assert score_bucket(published[-1]) == score_bucket(pool_score)
+
+    # An hour before the open has lost half its weight: still above the floor everywhere.
+    setup.clock.now = opened_at + timedelta(days=HALF_LIFE) - timedelta(hours=1)
+    assert await setup.sweep().run() == 0
+    explained, pool_score, buckets, _ = await figures()
+    assert explained == pool_score > 0.5
+    assert buckets["1-9"] == 1
+    assert await _published(setup, tenant, "soren") == [1.0]
+
+    # Once it has: 0 in every figure, and published as 0.
+    stored = await _stored(setup, tenant, "soren")
+    assert stored is not None
+    setup.clock.now = stored["republish_at"].replace(tzinfo=UTC)
+    assert await setup.sweep().run() == 1
+    assert await _published(setup, tenant, "soren") == [1.0, 0.0]
+    assert await figures() == (0.0, 0.0, {"0": 2, "1-9": 0, "10-24": 0, "25-49": 0, "50+": 0}, 0.0)

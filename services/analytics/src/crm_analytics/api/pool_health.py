@@ -120,6 +120,15 @@ def _public(report: PoolReport, as_of: datetime) -> PoolHealthPublic:
 
 
 POOL_COLUMNS = ("pool_id", "figure", "key", "value")
+# The engagement buckets' keys in the CSV: Excel opening the file by double-click reads
+# `1-9` as 9 January and `10-24` as 24 October, so the CSV spells the ranges out.
+CSV_SCORE_BUCKETS = {
+    "0": "0",
+    "1-9": "1 to 9",
+    "10-24": "10 to 24",
+    "25-49": "25 to 49",
+    "50+": "50 or more",
+}
 
 
 def _pool_rows(pool: PoolHealthPublic) -> Iterator[list[object]]:
@@ -132,7 +141,7 @@ def _pool_rows(pool: PoolHealthPublic) -> Iterator[list[object]]:
         yield [first, "growth.added", g.days, g.added]
         yield [first, "growth.removed", g.days, g.removed]
     for label, count in pool.engagement.buckets.items():
-        yield [first, "engagement.buckets", label, count]
+        yield [first, "engagement.buckets", CSV_SCORE_BUCKETS.get(label, label), count]
     yield [first, "engagement.median", "", cell(pool.engagement.median)]
     for label, count in pool.freshness.buckets.items():
         yield [first, "freshness.buckets", label, count]

@@ -74,6 +74,7 @@ async def tenant_summary(
         messages_clicked=totals[TenantMetric.MESSAGES_CLICKED],
         event_registrations=totals[TenantMetric.EVENT_REGISTRATIONS],
         applications=totals[TenantMetric.APPLICATIONS],
+        hires=totals[TenantMetric.HIRES],
     )
     if format is ReportFormat.CSV:
         return csv_file(summary_rows(summary), "summary", separator)

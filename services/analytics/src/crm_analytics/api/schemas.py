@@ -16,6 +16,9 @@ class TenantSummary(BaseModel):
     messages_clicked: int = Field(description="Messages with at least one tracked click.")
     event_registrations: int = Field(description="Registrations for recruiting events.")
     applications: int = Field(description="Applications reported by connected ATSs.")
+    hires: int = Field(
+        description="Hires reported by connected ATSs: ATS applications hired, each once."
+    )
 
 
 class EngagementContribution(BaseModel):

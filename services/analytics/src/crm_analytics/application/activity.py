@@ -16,6 +16,7 @@ from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.repositories.candidates import KnownCandidate
 from crm_shared import (
     ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
     CANDIDATE_CREATED,
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
@@ -24,6 +25,7 @@ from crm_shared import (
     MESSAGE_REPLIED,
     MESSAGE_SENT,
     AtsApplicationCreated,
+    AtsApplicationHired,
     CandidateCreated,
     EventCheckedIn,
     EventEnvelope,
@@ -82,6 +84,15 @@ def _application_created(envelope: EventEnvelope[Any]) -> Effects:
         return Effects()
     day = application.applied_at or envelope.time
     return Effects(counted=(Counted(envelope.tenant_id, TenantMetric.APPLICATIONS, day, ""),))
+
+
+def _application_hired(envelope: EventEnvelope[Any]) -> Effects:
+    hire: AtsApplicationHired = envelope.data
+    # On the day of the hire, as the weekly report and attribution take it; once per ATS
+    # application, as the milestones keep one hire per application, so a redelivery under a
+    # new envelope id or a hire announced again counts once.
+    counted = Counted(envelope.tenant_id, TenantMetric.HIRES, hire.occurred_at, "")
+    return Effects(counted_once=((counted, f"{hire.connection_id}:{hire.ats_application_id}"),))
 
 
 def _message_engaged(
@@ -147,6 +158,7 @@ _EFFECTS: dict[str, Callable[[EventEnvelope[Any]], Effects]] = {
     CANDIDATE_CREATED.name: _candidate_created,
     MESSAGE_SENT.name: lambda e: Effects(counted=(_counted(e, TenantMetric.MESSAGES_SENT),)),
     ATS_APPLICATION_CREATED.name: _application_created,
+    ATS_APPLICATION_HIRED.name: _application_hired,
     MESSAGE_OPENED.name: lambda e: _message_engaged(
         e, TenantMetric.MESSAGES_OPENED, ActivityKind.MESSAGE_OPENED
     ),

@@ -286,7 +286,7 @@ async def explain_engagement(
         raise UnknownCandidate(candidate_id)
     return EngagementExplained(
         candidate_id=candidate_id,
-        score=published_value(round(model.score(contributions, now), 4), model.republish),
+        score=published_value(model.score(contributions, now), model.republish),
         as_of=now,
         model=model,
         last_activity_at=max((c.occurred_at for c in contributions), default=None),

@@ -260,7 +260,8 @@ async def _engagement(
     found: dict[str, Engagement] = {}
     for candidate_id, d in stored.items():
         exact = d.get("exact_score", d["score"])  # `score` is 0 once published at the floor
-        # The one rule of every figure of the score: 0 at or below the floor.
+        # The one rule of every figure of the score: to 4 decimals, then 0 at or below the
+        # floor (rounded first, as the explanation and the published score are).
         score = published_value(
             decayed(exact, d["scored_at"], now, model.half_life_days), model.republish
         )

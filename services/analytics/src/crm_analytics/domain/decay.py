@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 DAY_SECONDS = 86_400
+# Every figure of the score is to 4 decimals: a score below floor + half a unit of the last
+# decimal shows as the floor, so is 0.
+DECIMALS = 4
+HALF_UNIT: float = 0.5 / 10**DECIMALS
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,12 @@ def decayed(score: float, scored_at: datetime, at: datetime, half_life_days: flo
 
 
 def published_value(score: float, policy: RepublishPolicy) -> float:
-    """The score as published and shown anywhere: 0 at or below the floor."""
-    return 0.0 if score <= policy.floor else score
+    """The score as published and shown anywhere: to 4 decimals, then 0 at or below the floor.
+
+    Rounding first, here, so no caller floors an unrounded score (0.50004 would stay above the
+    floor unrounded, yet shows as 0.5, which is at it)."""
+    shown = round(score, DECIMALS)
+    return 0.0 if shown <= policy.floor else shown
 
 
 def next_target(published: float, policy: RepublishPolicy) -> float | None:
@@ -53,7 +61,10 @@ def next_target(published: float, policy: RepublishPolicy) -> float | None:
     if published <= policy.floor:
         return published  # at once: it is to be published as 0
     target = published - max(policy.step, policy.ratio * published)
-    return max(target, policy.floor)
+    # Due as it starts to show as the floor (rounded), not only once it is below it: the
+    # explanation and pool health show 0 from then, and the published score must not stay
+    # on the other side of the floor for the minutes in between.
+    return max(target, policy.floor + HALF_UNIT)
 
 
 def reaches_at(score: float, scored_at: datetime, value: float, half_life_days: float) -> datetime:

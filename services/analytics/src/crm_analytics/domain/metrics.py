@@ -15,3 +15,6 @@ class TenantMetric(StrEnum):
     MESSAGES_CLICKED = "messages_clicked"
     EVENT_REGISTRATIONS = "event_registrations"
     APPLICATIONS = "applications"
+    # One per ATS application hired (the first hire consumed: a redelivery, or a hire of the
+    # same application announced again, is not a new one), on the day it happened.
+    HIRES = "hires"

@@ -21,7 +21,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The growth windows: the last 7, 30 and 90 days, up to now.
 GROWTH_WINDOWS = (7, 30, 90)
-# The engagement buckets: (label, lowest score included); each runs up to the next one's.
+# The engagement buckets: (label, lowest score included); each runs up to the next one's,
+# except that `0` holds the score 0 alone (`score_bucket`).
 SCORE_BUCKETS = (("0", 0.0), ("1-9", 1.0), ("10-24", 10.0), ("25-49", 25.0), ("50+", 50.0))
 # The freshness buckets, by days since the last activity: (label, fewest days included).
 FRESHNESS_BUCKETS = (("<30d", 0.0), ("30-90d", 30.0), ("90-180d", 90.0), (">180d", 180.0))
@@ -297,6 +298,17 @@ def bucket(value: float, buckets: Sequence[tuple[str, float]]) -> str:
     return label
 
 
+def score_bucket(score: float) -> str:
+    """The engagement bucket of a score already under the one rule of the score
+    (`crm_analytics.domain.decay.published_value`): `0` is the score 0 alone (never engaged,
+    or decayed to the floor), and any other score, which is above the floor (0.5), is at
+    least `1-9`. So one open decaying from 1 stays in `1-9` until it is 0 everywhere, as the
+    published score (the candidates list, segments) keeps it at 1 until then."""
+    if score <= 0:
+        return SCORE_BUCKETS[0][0]
+    return bucket(score, SCORE_BUCKETS[1:])
+
+
 def median(values: Sequence[float], digits: int) -> float | None:
     return round(statistics.median(values), digits) if values else None
 
@@ -343,7 +355,7 @@ def health(
     cold: list[tuple[datetime, str]] = []
     cold_before = now - rules.cold_after_days * DAY
     for candidate_id, e in scores.items():
-        score_buckets[bucket(round(e.score, 4), SCORE_BUCKETS)] += 1
+        score_buckets[score_bucket(round(e.score, 4))] += 1
         if e.last_activity_at is None:
             fresh_buckets[NEVER] += 1
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm_shared import (
     ATS_APPLICATION_CREATED,
+    ATS_APPLICATION_HIRED,
     CANDIDATE_CREATED,
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
@@ -42,4 +43,5 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
     ),
     (EVENT_CHECKED_IN, "on_event_checked_in", "Scores the candidate's engagement."),
     (ATS_APPLICATION_CREATED, "on_ats_application_created", "Counts ATS applications."),
+    (ATS_APPLICATION_HIRED, "on_ats_application_hired", "Counts ATS hires."),
 )
