@@ -364,6 +364,7 @@ async def test_a_score_just_decayed_below_1_is_the_same_in_every_figure(
             setup.storage, model, tenant, ["soren", "never"], setup.clock.now
         )
         pool = health(people, scores, {}, setup.clock.now, HealthRules())
+        assert explained.score is not None  # not a merged-away record
         return (
             explained.score,
             scores["soren"].score,
