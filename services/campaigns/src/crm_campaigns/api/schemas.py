@@ -276,7 +276,8 @@ class EnrolmentRequest(BaseModel):
 class RefusedEnrolment(BaseModel):
     candidate_id: str
     reason: EnrolmentRefused | str = Field(
-        description="`already_active`, `reentry_not_allowed`, `reentry_too_soon` or "
+        description="`already_active`, `reentry_not_allowed`, `reentry_too_soon`, `hired`, "
+        "`applied` or `unsubscribed` (an exit condition of the sequence holds already), or "
         "`unknown_candidate` (not a candidate of this tenant, or not known to campaigns yet)."
     )
 

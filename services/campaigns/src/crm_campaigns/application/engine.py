@@ -30,7 +30,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from crm_campaigns.application.jobs import jobs_for
+from crm_campaigns.application.standing import standing_of
 from crm_campaigns.domain.contact_links import contact_links, with_footer
+from crm_campaigns.domain.exits import exit_reason
 from crm_campaigns.domain.models import (
     AddTagStep,
     BranchStep,
@@ -263,6 +265,15 @@ class SequenceEngine:
             if sequence is None or index >= len(sequence.steps) or count >= MAX_STEPS_PER_ENROLMENT:
                 await self._update(claim, self._finished(now), session)
                 return
+            # The exit events end enrolments when they arrive; this catches what they could
+            # not: a hire recorded on a record merged in since, a reply that came in between.
+            standing = await standing_of(
+                self._database, tenant_id, enrolment.candidate_id, session=session
+            )
+            reason = exit_reason(sequence.exit_on, standing, enrolled_at=enrolment.enrolled_at)
+            if reason is not None:
+                await self._update(claim, self._exited(reason, now), session)
+                return
             try:
                 result = await self._execute(sequence, enrolment, now, effects, session)
             except StepFailedError as failure:
@@ -355,18 +366,27 @@ class SequenceEngine:
         if updated.matched_count != 1:
             raise LostClaimError(claim["_id"])
 
-    @staticmethod
-    def _following(status: SequenceStatus, now: datetime) -> dict[str, Any]:
-        released = {"lease_owner": None, "lease_until": None}
+    @classmethod
+    def _following(cls, status: SequenceStatus, now: datetime) -> dict[str, Any]:
         if status is SequenceStatus.PAUSED:
-            return {"status": EnrolmentStatus.PAUSED.value} | released
+            return {
+                "status": EnrolmentStatus.PAUSED.value,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+        return cls._exited(ExitReason.SEQUENCE_ARCHIVED, now)
+
+    @staticmethod
+    def _exited(reason: ExitReason, now: datetime) -> dict[str, Any]:
         return {
             "status": EnrolmentStatus.EXITED.value,
-            "exit_reason": ExitReason.SEQUENCE_ARCHIVED.value,
+            "exit_reason": reason.value,
             "ended_at": now,
             "next_run_at": None,
             "awaiting_signal": False,
-        } | released
+            "lease_owner": None,
+            "lease_until": None,
+        }
 
     @staticmethod
     def _finished(now: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from crm_campaigns.application.standing import enrol_unless_excluded
 from crm_campaigns.domain.enrolments import (
     EnrolmentHoldRefused,
     ats_change_is_current,
@@ -25,6 +26,7 @@ from crm_campaigns.domain.models import (
     Sequence,
 )
 from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.repositories.applications import ApplicationRepository, ApplicationStatus
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.segments import SegmentMemberRepository
@@ -76,12 +78,12 @@ async def enrol_by_hand(
         enrolled.clear()
         refused.clear()
         recipients = RecipientRepository(database, sequence.tenant_id)
-        enrolments = EnrolmentRepository(database, sequence.tenant_id)
         for candidate_id in dict.fromkeys(candidate_ids):
             if await recipients.get(candidate_id, session=session) is None:
                 refused.append((candidate_id, "unknown_candidate"))
                 continue
-            outcome = await enrolments.enrol(
+            outcome = await enrol_unless_excluded(
+                database,
                 sequence,
                 candidate_id,
                 current_trace_context(),
@@ -118,12 +120,12 @@ async def enrol_in(
     enrolled_by: str,
     session: Session,
 ) -> None:
-    """Enrols the candidate in each sequence, as its re-entry policy allows."""
-    enrolments = EnrolmentRepository(database, tenant_id)
+    """Enrols the candidate in each sequence, as its re-entry policy and exit conditions
+    allow."""
     carrier = current_trace_context()
     for sequence in sequences:
-        await enrolments.enrol(
-            sequence, candidate_id, carrier, enrolled_by=enrolled_by, session=session
+        await enrol_unless_excluded(
+            database, sequence, candidate_id, carrier, enrolled_by=enrolled_by, session=session
         )
 
 
@@ -223,9 +225,19 @@ async def enrol_rejected_applicant(
 ) -> None:
     """Enrols a candidate rejected in the ATS in the sequences whose stages admit it, unless the
     rejection is history (`ats_change_is_current`)."""
-    if rejected.candidate_id is None or not ats_change_is_current(
-        rejected.occurred_at, now=utc_now()
-    ):
+    if rejected.candidate_id is None:
+        return
+    # First: the application is no longer in progress, so `applied` keeps nobody out for it.
+    await ApplicationRepository(database, tenant_id).record(
+        rejected.candidate_id,
+        rejected.connection_id,
+        rejected.ats_application_id,
+        ApplicationStatus.REJECTED,
+        occurred_at=rejected.occurred_at,
+        current=True,
+        session=session,
+    )
+    if not ats_change_is_current(rejected.occurred_at, now=utc_now()):
         return
     sequences = SequenceRepository(database, tenant_id)
     triggered = [
@@ -254,6 +266,16 @@ async def end_for_applicant(
         and not application.prospect
         and ats_change_is_current(application.applied_at, now=utc_now())
     ):
+        # Kept, so an enrolment that starts (or is merged in) while it is in progress ends too.
+        await ApplicationRepository(database, tenant_id).record(
+            application.candidate_id,
+            application.connection_id,
+            application.ats_application_id,
+            ApplicationStatus.ACTIVE,
+            occurred_at=application.applied_at,
+            current=True,
+            session=session,
+        )
         await end_enrolments(
             database, tenant_id, application.candidate_id, ExitReason.APPLIED, session
         )
@@ -264,7 +286,21 @@ async def end_for_hire(
 ) -> None:
     """Ends the active enrolments of a candidate who was hired (recently: a hire from the ATS's
     history ends nothing)."""
-    if hired.candidate_id is not None and ats_change_is_current(hired.occurred_at, now=utc_now()):
+    if hired.candidate_id is None:
+        return
+    current = ats_change_is_current(hired.occurred_at, now=utc_now())
+    # Kept (a hire from the ATS's history as not current), so a hired person is not enrolled
+    # later, nor mailed through an enrolment a merge brings in.
+    await ApplicationRepository(database, tenant_id).record(
+        hired.candidate_id,
+        hired.connection_id,
+        hired.ats_application_id,
+        ApplicationStatus.HIRED,
+        occurred_at=hired.occurred_at,
+        current=current,
+        session=session,
+    )
+    if current:
         await end_enrolments(database, tenant_id, hired.candidate_id, ExitReason.HIRED, session)
 
 

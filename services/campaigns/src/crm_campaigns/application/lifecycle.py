@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from crm_campaigns.application.standing import enrol_unless_excluded
 from crm_campaigns.domain.lifecycle import (
     LifecycleConflict,
     SequenceAction,
@@ -112,9 +113,9 @@ async def save_new_sequence(
             return
         members = SegmentMemberRepository(database, sequence.tenant_id)
         await members.guard_enrolments(trigger.segment_id, session=session)
-        enrolments = EnrolmentRepository(database, sequence.tenant_id)
         for candidate_id in await members.members(trigger.segment_id, session=session):
-            await enrolments.enrol(
+            await enrol_unless_excluded(
+                database,
                 sequence,
                 candidate_id,
                 current_trace_context(),

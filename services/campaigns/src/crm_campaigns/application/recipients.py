@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from crm_campaigns.application.enrolments import end_enrolments
+from crm_campaigns.application.standing import end_excluded_enrolments
 from crm_campaigns.domain.models import ExitReason, Recipient
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
+from crm_campaigns.repositories.applications import ApplicationRepository
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.signals import SignalRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import (
     CandidateErased,
@@ -93,16 +96,29 @@ async def update_profiles(
 async def fold_merged_candidate(
     database: Database, tenant_id: str, merged: CandidateMerged, at: datetime, session: Session
 ) -> None:
-    """Moves a merged candidate's recipient, enrolments and messages to the survivor."""
-    folded, survivor = merged.merged_candidate_id, merged.survivor_candidate_id
+    """Moves a merged candidate's recipient, enrolments, messages, applications and signals to
+    the survivor; then the survivor's enrolments meet what both records did (one of them hired
+    or replied ends them)."""
+    folded, survivor, merge_id = (
+        merged.merged_candidate_id,
+        merged.survivor_candidate_id,
+        merged.merge_id,
+    )
     await RecipientRepository(database, tenant_id).fold_into(folded, survivor, session=session)
     await project_profiles(database, tenant_id, [ProfileChange(merged.survivor, at)], session)
     await EnrolmentRepository(database, tenant_id).fold_into(
-        folded, survivor, merged.merge_id, session=session
+        folded, survivor, merge_id, session=session
     )
     await MessageRepository(database, tenant_id).fold_into(
-        folded, survivor, merged.merge_id, session=session
+        folded, survivor, merge_id, session=session
     )
+    await ApplicationRepository(database, tenant_id).fold_into(
+        folded, survivor, merge_id, session=session
+    )
+    await SignalRepository(database, tenant_id).fold_into(
+        folded, survivor, merge_id, session=session
+    )
+    await end_excluded_enrolments(database, tenant_id, survivor, session=session)
 
 
 async def restore_unmerged_candidates(
@@ -111,6 +127,8 @@ async def restore_unmerged_candidates(
     """Moves back what a merge moved and projects both restored candidates."""
     await EnrolmentRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await MessageRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
+    await ApplicationRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
+    await SignalRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await project_profiles(
         database,
         tenant_id,

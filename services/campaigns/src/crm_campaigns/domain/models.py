@@ -461,6 +461,10 @@ class EnrolmentRefused(StrEnum):
     ALREADY_ACTIVE = "already_active"
     REENTRY_NOT_ALLOWED = "reentry_not_allowed"
     REENTRY_TOO_SOON = "reentry_too_soon"
+    # An exit condition of the sequence holds already (see `domain/exits.py`).
+    HIRED = "hired"
+    APPLIED = "applied"
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class Enrolment(BaseModel):

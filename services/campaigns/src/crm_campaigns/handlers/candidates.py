@@ -56,8 +56,9 @@ CANDIDATE_SUBSCRIPTIONS = (
         CANDIDATE_MERGED,
         "on_candidate_merged",
         timed_payload(fold_merged_candidate),
-        description="Moves a merged candidate's recipient, enrolments and messages to the "
-        "survivor (an enrolment in a sequence the survivor is in already ends).",
+        description="Moves a merged candidate's recipient, enrolments, messages, applications "
+        "and signals to the survivor (one enrolment per sequence goes on), then ends the "
+        "survivor's enrolments whose exit conditions hold.",
     ),
     Subscription(
         CANDIDATE_UNMERGED,

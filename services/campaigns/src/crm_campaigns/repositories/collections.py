@@ -91,6 +91,10 @@ GOVERNANCE_COUNTERS = "governance_counters"
 JOBS = "jobs"
 
 
+# The candidates' ATS applications as far as exit conditions need them (status, not stages).
+ATS_APPLICATIONS = "ats_applications"
+
+
 # The send ledger keeps what the longest possible frequency cap window can look at.
 LEDGER_RETENTION = timedelta(days=90)
 
@@ -142,7 +146,14 @@ async def ensure_indexes(database: Database) -> None:
     await database[BROADCAST_RECIPIENTS].create_index(
         [("tenant_id", ASCENDING), ("broadcast_id", ASCENDING), ("group", ASCENDING)]
     )
-    for moved in (enrolments, database[MESSAGES]):
+    await database[ATS_APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_application_id", ASCENDING)],
+        unique=True,
+    )
+    await database[ATS_APPLICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
+    )
+    for moved in (enrolments, database[MESSAGES], database[ATS_APPLICATIONS], database[SIGNALS]):
         # Undoing a merge finds what it moved.
         await moved.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
     await database[SEGMENT_MEMBERS].create_index(

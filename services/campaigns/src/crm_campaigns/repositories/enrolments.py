@@ -182,24 +182,43 @@ class EnrolmentRepository:
     ) -> None:
         """A merge: the merged candidate's enrolments continue under the survivor.
 
-        Where the survivor is enrolled in the same sequence already (a candidate goes through
-        a sequence once), the merged record's enrolment ends instead.
+        A person goes through a sequence once, so where both records are in the same sequence
+        one enrolment goes on and the other ends (`merged`):
+
+        - both in progress: the one further along (more steps executed; the older one on a tie)
+          goes on, so nobody gets a step again that one of the records got already. The
+          survivor's fresh enrolment (its segment entry caused by the merge itself) ends.
+        - only the survivor's in progress, or the survivor's ended: the merged one ends.
+        - only the merged one's in progress and the survivor has none: it moves over.
+
+        A moved enrolment becomes the survivor's latest entry (its number after theirs), so
+        re-entry and the one-enrolment-per-entry index go on working.
         """
+        in_progress = {status.value for status in ENROLMENTS_IN_PROGRESS}
         for document in await self._enrolments.find({"candidate_id": merged_id}, session=session):
-            taken = await self._enrolments.find_one(
+            if merge_id in {m.get("merge_id") for m in document.get("merges", [])}:
+                continue  # moved or ended by this merge already (a redelivery)
+            theirs = await self._enrolments.find(
                 {"sequence_id": document["sequence_id"], "candidate_id": survivor_id},
+                sort=[("entry", DESCENDING)],
                 session=session,
             )
-            change: dict[str, Any]
-            if taken is None:
-                change = {"candidate_id": survivor_id}
-            elif document.get("status") in {status.value for status in ENROLMENTS_IN_PROGRESS}:
-                change = {
-                    "status": EnrolmentStatus.EXITED.value,
-                    "exit_reason": ExitReason.MERGED.value,
-                    "ended_at": utc_now(),
-                    "next_run_at": None,
+            latest = theirs[0] if theirs else None
+            mine_running = document.get("status") in in_progress
+            if latest is None or (
+                mine_running
+                and latest.get("status") in in_progress
+                and _further_along(document, latest)
+            ):
+                if latest is not None:
+                    await self._end_merged(latest, merge_id, session=session)
+                change: dict[str, Any] = {
+                    "candidate_id": survivor_id,
+                    "entry": (latest["entry"] + 1) if latest is not None else document["entry"],
                 }
+            elif mine_running:
+                await self._end_merged(document, merge_id, session=session)
+                continue
             else:
                 continue
             await self._enrolments.update_one(
@@ -207,6 +226,33 @@ class EnrolmentRepository:
                 {"$set": change, "$push": moved_by(merge_id, document, change)},
                 session=session,
             )
+
+    async def _end_merged(
+        self, document: dict[str, Any], merge_id: str, *, session: Session
+    ) -> None:
+        change: dict[str, Any] = {
+            "status": EnrolmentStatus.EXITED.value,
+            "exit_reason": ExitReason.MERGED.value,
+            "ended_at": utc_now(),
+            "next_run_at": None,
+            "awaiting_signal": False,
+        }
+        await self._enrolments.update_one(
+            {"_id": document["_id"]},
+            {"$set": change, "$push": moved_by(merge_id, document, change)},
+            session=session,
+        )
+
+    async def in_progress_of(self, candidate_id: str, *, session: Session) -> list[Enrolment]:
+        """The candidate's enrolments not done with (active, paused or failed at a step)."""
+        documents = await self._enrolments.find(
+            {
+                "candidate_id": candidate_id,
+                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+            },
+            session=session,
+        )
+        return [from_document(Enrolment, d) for d in documents]
 
     async def unfold(self, merge_id: str, *, session: Session) -> None:
         """An undone merge: the enrolments a merge moved go back to their own candidate."""
@@ -320,3 +366,13 @@ def _state_query(state: EnrolmentState) -> dict[str, Any]:
     if state is EnrolmentState.WAITING:
         return {"status": EnrolmentStatus.ACTIVE.value, "next_run_at": {"$gt": utc_now()}}
     return {"status": state.value}
+
+
+def _further_along(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether enrolment `mine` got further than `theirs`: more steps executed, or as many and
+    enrolled earlier."""
+    mine_steps = int(mine.get("step_count", mine.get("step_index", 0)))
+    their_steps = int(theirs.get("step_count", theirs.get("step_index", 0)))
+    if mine_steps != their_steps:
+        return mine_steps > their_steps
+    return bool(mine["enrolled_at"] <= theirs["enrolled_at"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING
+from datetime import datetime
+
+from pymongo import ASCENDING, DESCENDING
 
 from crm_campaigns.domain.models import (
     BranchCondition,
@@ -15,6 +17,8 @@ from crm_shared import (
     Database,
     Session,
     TenantScopedCollection,
+    give_back,
+    move_to_survivor,
 )
 
 
@@ -54,3 +58,26 @@ class SignalRepository:
             )
             for d in documents
         ]
+
+    async def latest_at(
+        self, candidate_id: str, kind: BranchCondition, *, session: Session | None = None
+    ) -> datetime | None:
+        """When the candidate last gave a signal of `kind`; None if never (or long ago)."""
+        documents = await self._signals.find(
+            {"candidate_id": candidate_id, "kind": kind.value},
+            sort=[("at", DESCENDING)],
+            limit=1,
+            projection={"at": 1},
+            session=session,
+        )
+        return documents[0]["at"] if documents else None
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: what the merged record did counts for the survivor's branches and exits."""
+        await move_to_survivor(self._signals, merged_id, survivor_id, merge_id, session=session)
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the signals a merge moved go back to their own candidate."""
+        await give_back(self._signals, merge_id, session=session)

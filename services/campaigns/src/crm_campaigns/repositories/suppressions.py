@@ -64,6 +64,17 @@ class SuppressionRepository:
         documents = await self._entries.find({"email_sha256": email_sha256}, session=session)
         return {ListReason(document["reason"]) for document in documents}
 
+    async def any_listed(
+        self, digests: Sequence[str], reason: ListReason, *, session: Session | None = None
+    ) -> bool:
+        """Whether one of the addresses is on the list for `reason`."""
+        if not digests:
+            return False
+        found = await self._entries.find_one(
+            {"email_sha256": {"$in": list(digests)}, "reason": reason.value}, session=session
+        )
+        return found is not None
+
     async def remove(
         self, email_sha256: str, reason: ListReason, *, session: Session | None = None
     ) -> bool:
