@@ -4,7 +4,7 @@ named, and the days anything happened (docs/analytics.md "Message reports")."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ def figure_cell(figures: Mapping[str, Any], key: str, rate: str | None) -> str:
     return f"{count} ({percent})"
 
 
-def active_days(series: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def active_days(series: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The report's days on which anything happened, latest first (the API zero-fills every
     day of the range, up to 400 of them)."""
     return [day for day in reversed(series) if any(day.get(key) for key, _ in DAY_FIGURES)]
