@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from crm_analytics.api.message_reports import csv_rows
 from crm_analytics.domain.message_report import (
     Breakdown,
     Figure,
@@ -188,6 +189,14 @@ def test_a_sequence_report_orders_its_steps_by_index_with_their_labels() -> None
     ]
     by_source = report(rows, Breakdown.SOURCE, DAY0, DAY0)
     assert [g.key for g in by_source.groups] == ["sequence:s1:10", "sequence:s1:2"]
+    # The CSV names each step's label beside its key, as the JSON does.
+    exported = list(csv_rows(found, "step"))
+    assert exported[0][:3] == ["step", "label", "day"]
+    assert [(r[0], r[1]) for r in exported[1:] if r[2] == ""] == [
+        ("total", ""),
+        ("2", "Welcome"),
+        ("10", ""),
+    ]
 
 
 def test_days_are_utc_days() -> None:

@@ -470,7 +470,14 @@ async def test_the_reports_download_as_the_apis_csv(
         headers=gateway_headers(),
     )
     assert download.status_code == 200
-    assert download.content == exported
+    if "attribution" in path:
+        # The console's name column (a source names nothing); the API's cells as they came.
+        assert (
+            download.content
+            == "\ufeffkind,ref,name,credit,outcomes\r\n=cmd,'=cmd,,1,1\r\n".encode()
+        )
+    else:  # a file without the `key` column the name follows comes as it is
+        assert download.content == exported
     assert download.headers["content-disposition"] == f'attachment; filename="{file_name}"'
     assert download.headers["cache-control"] == "no-store"
     [call] = [c for c in api.calls if c.url.path == api_path]
@@ -685,3 +692,48 @@ class _Dynamic(dict[tuple[str, str], httpx.Response]):
         if key[0] == "GET" and key[1] in self.computed:
             return self.computed[key[1]](self.api.calls[-1])
         return super().get(key, default)
+
+
+async def test_the_funnel_and_attribution_files_name_what_they_count(console: Console) -> None:
+    """The API's files carry ids (`broadcast` funnels' `key`, credits' `ref`); the console's
+    downloads add a `name` column from the lists the page names them from, a name someone
+    typed as a formula neutralised, the API's cells and decimal commas kept."""
+    client, api = console
+    api.answer("GET", "/api/v1/analytics/settings", body={"time_zone": "UTC", "updated_at": None})
+    api.answer_pages(
+        "/api/v1/broadcasts",
+        [{"id": "b1", "name": "Winter; hiring"}, {"id": "b2", "name": "=HYPERLINK(1)"}],
+    )
+    funnel = "\ufeffby;key;step;count;conversion_from_previous\r\nbroadcast;b1;sourced;4;\r\n"
+    funnel += "broadcast;b2;engaged;2;0,5\r\nbroadcast;none;sourced;1;\r\n"
+    api.routes[("GET", "/api/v1/analytics/funnel")] = httpx.Response(
+        200, content=funnel.encode(), headers={"content-type": "text/csv; charset=utf-8"}
+    )
+    download = await client.get(
+        "/console/analytics/funnel.csv",
+        params={"by": "broadcast", "separator": "semicolon"},
+        headers=gateway_headers(),
+    )
+    assert download.status_code == 200, download.text
+    assert download.content.decode().split("\r\n") == [
+        "\ufeffby;key;name;step;count;conversion_from_previous",
+        'broadcast;b1;"Winter; hiring";sourced;4;',
+        "broadcast;b2;'=HYPERLINK(1);engaged;2;0,5",
+        "broadcast;none;;sourced;1;",
+        "",
+    ]
+
+    credits = "\ufeffkind,ref,credit,outcomes\r\nbroadcast,b1,1.5,2\r\nsource,referral,1,1\r\n"
+    api.routes[("GET", "/api/v1/analytics/attribution")] = httpx.Response(
+        200, content=credits.encode(), headers={"content-type": "text/csv; charset=utf-8"}
+    )
+    api.calls.clear()
+    download = await client.get("/console/analytics/attribution.csv", headers=gateway_headers())
+    assert download.status_code == 200, download.text
+    assert download.content.decode().split("\r\n")[1:3] == [
+        "broadcast,b1,Winter; hiring,1.5,2",
+        "source,referral,,1,1",
+    ]
+    # Only the kinds in the file are looked up.
+    assert {c.url.path for c in api.calls} >= {"/api/v1/broadcasts"}
+    assert "/api/v1/sequences" not in {c.url.path for c in api.calls}

@@ -15,6 +15,7 @@ import pytest
 from crm_console.adapters.gateway_api import GatewayApi
 from crm_console.config import ConsoleSettings
 from crm_console.domain import broadcasts as broadcast_rules
+from crm_console.domain import message_reports as message_rules
 from crm_console.domain import sequences as sequence_rules
 from crm_console.domain.problems import LocatedError, Problem, problem_from
 from crm_console.domain.templates import TemplateDraft, excerpt, part_problems, previewable_html
@@ -1427,14 +1428,12 @@ async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Con
 def test_a_cell_names_the_delivered_count_its_rate_is_of() -> None:
     """Variant A: 4 opened, one of them hard-bounced later; 3 delivered, all 3 opened."""
     a = figures(3, 4) | {"sent": 4, "delivered_opened": 3, "open_rate": 1.0}
+    assert message_rules.figure_cell(a, "opened", "open_rate") == "4; of the delivered 3 (100.0 %)"
     assert (
-        broadcast_rules.figure_cell(a, "opened", "open_rate") == "4; of the delivered 3 (100.0 %)"
-    )
-    assert (
-        broadcast_rules.figure_cell(a | {"delivered_opened": 4}, "opened", "open_rate")
+        message_rules.figure_cell(a | {"delivered_opened": 4}, "opened", "open_rate")
         == "4 (100.0 %)"
     )
-    assert broadcast_rules.figure_cell(a, "sent", None) == "4"
+    assert message_rules.figure_cell(a, "sent", None) == "4"
 
 
 async def test_a_broadcast_analytics_saw_no_mail_of_says_so_in_its_report(site: Console) -> None:

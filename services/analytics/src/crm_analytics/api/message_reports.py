@@ -95,19 +95,21 @@ NO_GROUP = "none"
 
 def csv_rows(report: MessageReport, breakdown: str) -> Iterator[Sequence[object]]:
     """The report as CSV: a header, then for the totals and each group one row over the
-    period (empty `day`) followed by one row per day."""
+    period (empty `day`) followed by one row per day. Each row carries its group's `label`
+    as the JSON does (a sequence step's label; empty when null), so a spreadsheet needs no
+    second lookup to tell the steps apart."""
     columns = [*MessageFigures().counts(), *MessageFigures().rates()]
-    yield [breakdown, "day", *columns]
-    sections = [(TOTAL_GROUP, report.totals, report.series)] + [
-        (g.key or NO_GROUP, g.figures, g.series) for g in report.groups
+    yield [breakdown, "label", "day", *columns]
+    sections = [(TOTAL_GROUP, None, report.totals, report.series)] + [
+        (g.key or NO_GROUP, g.label, g.figures, g.series) for g in report.groups
     ]
-    for key, figures, series in sections:
+    for key, label, figures, series in sections:
         days: list[tuple[str, MessageFigures]] = [("", figures)]
         days += [(day.isoformat(), f) for day, f in zip(report.days, series, strict=True)]
         for day, each in days:
             values = _figures(each)
             cells = ["" if values[c] is None else values[c] for c in columns]
-            yield [key, day, *cells]
+            yield [key, label or "", day, *cells]
 
 
 async def _answer(

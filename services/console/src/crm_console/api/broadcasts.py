@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -12,10 +13,12 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
+from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
 from crm_console.domain import broadcast_people as who
 from crm_console.domain import broadcasts as rules
 from crm_console.domain.csv_files import csv_params
+from crm_console.domain.message_reports import variant_label
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 
@@ -237,31 +240,35 @@ async def messages(
     )
 
 
+# What the broadcast's report counts, above its table.
+REPORT_INTRO = (
+    "Every message of the broadcast, test groups and the rest of the audience alike (the rest "
+    "got the winning subject and counts under its variant)."
+)
+
+
 @router.get("/{broadcast_id}/report")
 async def report(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
     """The broadcast's message report (analytics): every message sent, opened, clicked,
-    replied to, unsubscribed from, in total and per A/B variant; loaded after the page, and
-    asked again while the broadcast sends (`live=1`), no more once it finished."""
+    replied to, unsubscribed from, in total, per A/B variant and per day; loaded after the
+    page, and asked again while the broadcast sends (`live=1`), no more once it finished."""
     desk = BroadcastDesk(state.gateway)
     live = request.query_params.get("live") == "1"
     found = await desk.report(viewer.caller, broadcast_id)
     if live:
         live = rules.is_live(str((await desk.broadcast(viewer.caller, broadcast_id))["status"]))
-    return render(
+    return report_panel(
         request,
-        state.templates,
-        "broadcasts/report.html",
-        {
-            "broadcast_id": broadcast_id,
-            "report": found,
-            "live": live,
-            "figures": rules.MESSAGE_FIGURES,
-            "figure_cell": rules.figure_cell,
-            "variant_label": rules.variant_label,
-        },
-        viewer=viewer,
+        viewer,
+        state,
+        found,
+        panel_url=f"{HERE}/{quote(broadcast_id, safe='')}/report",
+        intro=REPORT_INTRO,
+        group_label=variant_label,
+        groups_caption="per A/B variant",
+        live=live,
     )
 
 
@@ -270,13 +277,10 @@ async def report_csv(
     broadcast_id: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
     """The message report as the analytics API's CSV file, comma or semicolon separated."""
-    download = await BroadcastDesk(state.gateway).report_csv(
-        viewer.caller, broadcast_id, csv_params(request.query_params)
-    )
-    return Response(
-        download.content,
-        media_type=download.media_type,
-        headers={**download.headers, "Cache-Control": "no-store"},
+    return csv_answer(
+        await BroadcastDesk(state.gateway).report_csv(
+            viewer.caller, broadcast_id, csv_params(request.query_params)
+        )
     )
 
 

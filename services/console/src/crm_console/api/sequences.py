@@ -4,6 +4,7 @@ sequence with its enrolments by state, pause and resume, enrolling by hand."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,9 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
 from crm_console.api.forms import form_values, go_to
+from crm_console.api.message_reports import csv_answer, report_panel
+from crm_console.application.message_reports import MessageReports
 from crm_console.application.sequences import SequenceDesk
 from crm_console.domain import sequences as rules
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
+from crm_console.domain.message_reports import step_label
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 
@@ -195,6 +200,44 @@ async def sequence_page(
             "people": people,
         },
         viewer=viewer,
+    )
+
+
+# What the sequence's report counts, above its table.
+REPORT_INTRO = (
+    "Every message the sequence sent, per step: the step's place in the sequence when it sent "
+    "(a step moved by an edit keeps its old number for the mail sent before)."
+)
+
+
+@router.get("/{sequence_id}/report")
+async def report(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The sequence's message report (analytics): its mail in total, per step and per day;
+    loaded after the page."""
+    found = await MessageReports(state.gateway).report(viewer.caller, "sequence", sequence_id)
+    return report_panel(
+        request,
+        viewer,
+        state,
+        found,
+        panel_url=f"{HERE}/{quote(sequence_id, safe='')}/report",
+        intro=REPORT_INTRO,
+        group_label=step_label,
+        groups_caption="per step",
+    )
+
+
+@router.get("/{sequence_id}/report.csv")
+async def report_csv(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The message report as the analytics API's CSV file, comma or semicolon separated."""
+    return csv_answer(
+        await MessageReports(state.gateway).csv(
+            viewer.caller, "sequence", sequence_id, csv_params(request.query_params)
+        )
     )
 
 

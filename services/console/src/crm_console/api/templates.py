@@ -4,6 +4,7 @@ problems of a draft shown at their line."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,7 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Container, CurrentViewer, render, require
 from crm_console.api.forms import form_values, go_to
+from crm_console.api.message_reports import csv_answer, report_panel
+from crm_console.application.message_reports import MessageReports
 from crm_console.application.templates import TemplateStudio
+from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.templates import PART_LABELS, TemplateDraft, part_problems
@@ -167,6 +171,45 @@ async def edit_template(
     """The editor of one template."""
     template = await TemplateStudio(state.gateway).template(viewer.caller, template_id)
     return await _editor_page(request, viewer, state, template)
+
+
+# What the template's report counts, above its table.
+REPORT_INTRO = (
+    "Every message made from the template, per broadcast, sequence step or direct mail "
+    "(transactional and event mail) that sent it."
+)
+
+
+@router.get("/{template_id}/report")
+async def report(
+    template_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The template's message report (analytics): its mail in total, per broadcast, sequence
+    step or direct mail, named, and per day; loaded after the page."""
+    found = await MessageReports(state.gateway).named_template_report(viewer.caller, template_id)
+    return report_panel(
+        request,
+        viewer,
+        state,
+        found.report,
+        panel_url=f"{HERE}/{quote(template_id, safe='')}/report",
+        intro=REPORT_INTRO,
+        group_label=found.names.label,
+        groups_caption="per broadcast, sequence step or direct mail",
+        names_unavailable=found.names_unavailable,
+    )
+
+
+@router.get("/{template_id}/report.csv")
+async def report_csv(
+    template_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The message report as the analytics API's CSV file, comma or semicolon separated."""
+    return csv_answer(
+        await MessageReports(state.gateway).csv(
+            viewer.caller, "template", template_id, csv_params(request.query_params)
+        )
+    )
 
 
 async def _save(

@@ -6,7 +6,7 @@ comes back with the refusal, for the form to show."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +15,7 @@ from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, Gatew
 from crm_console.application.lookups import Choices, choices
 from crm_console.application.parts import Part, part
 from crm_console.domain.analytics import (
+    NAMED_KINDS,
     AnalyticsQuery,
     CreditRow,
     FunnelGroup,
@@ -29,6 +30,7 @@ from crm_console.domain.analytics import (
     pool_health_view,
     refusal_text,
 )
+from crm_console.domain.csv_files import SEMICOLON, column_values, with_names
 from crm_console.domain.pools import BOARD_PAGE
 from crm_console.domain.problems import Problem
 
@@ -49,6 +51,21 @@ NO_HEALTH_YET = (
 # Broadcasts are listed a page at a time (oldest first): at most this many pages are read to
 # name them; a broadcast beyond keeps its id.
 BROADCAST_PAGES = 5
+
+
+def _semicolon(params: dict[str, str] | None) -> bool:
+    return (params or {}).get("separator") == SEMICOLON
+
+
+def _named(
+    found: Download,
+    params: dict[str, str] | None,
+    after: str,
+    name_of: Callable[[dict[str, str]], str],
+) -> Download:
+    """The API's file with the console's `name` column (docs/console.md "Analytics")."""
+    content = with_names(found.content, _semicolon(params), after, name_of)
+    return Download(content, found.media_type, found.headers)
 
 
 @dataclass(frozen=True)
@@ -211,22 +228,39 @@ class AnalyticsDesk:
         self, caller: Caller, query: AnalyticsQuery, params: dict[str, str] | None = None
     ) -> Download:
         """The funnel as the API's CSV file (a row per funnel and step; `params`: its
-        separator)."""
-        return await self._api.download(
-            caller,
-            f"{API}/analytics/funnel",
-            {**query.funnel_params(), "format": "csv", **(params or {})},
+        separator), with a `name` column after `key` naming the pool, segment, broadcast,
+        sequence or event as the page does (the API answers ids only)."""
+        asked = {**query.funnel_params(), "format": "csv", **(params or {})}
+        if query.by not in NAME_LISTS:
+            found = await self._api.download(caller, f"{API}/analytics/funnel", asked)
+            return _named(found, params, "key", lambda row: "")
+        found, names = await asyncio.gather(
+            self._api.download(caller, f"{API}/analytics/funnel", asked),
+            self.names(caller, query.by),
         )
+        listed = names.names()
+        return _named(found, params, "key", lambda row: listed.get(row.get("key", ""), ""))
 
     async def attribution_csv(
         self, caller: Caller, query: AnalyticsQuery, params: dict[str, str] | None = None
     ) -> Download:
         """The credits as the API's CSV file (a row per credited touch; `params`: its
-        separator)."""
-        return await self._api.download(
+        separator), with a `name` column after `ref` naming each broadcast, sequence and event
+        (their lists read after the file, only for the kinds in it)."""
+        found = await self._api.download(
             caller,
             f"{API}/analytics/attribution",
             {**query.attribution_params(), "format": "csv", **(params or {})},
+        )
+        present = column_values(found.content, _semicolon(params), "kind")
+        kinds = [kind for kind in NAMED_KINDS if kind in present]
+        lists = await asyncio.gather(*(self.names(caller, kind) for kind in kinds))
+        names = {kind: each.names() for kind, each in zip(kinds, lists, strict=True)}
+        return _named(
+            found,
+            params,
+            "ref",
+            lambda row: names.get(row.get("kind", ""), {}).get(row.get("ref", ""), ""),
         )
 
     async def pool_health(self, caller: Caller, pool_id: str) -> Part:

@@ -8,11 +8,10 @@ from typing import Any
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.lookups import API, Choices, choices
+from crm_console.application.message_reports import MessageReports
 from crm_console.application.parts import Part, part
 from crm_console.domain.broadcast_people import SHOWN, SKIPPED_STATES, WAITING_STATES
 
-# What a 404 of the broadcast's message report means: analytics saw none of its mail sent.
-NO_REPORT_YET = "no mail of this broadcast has been sent yet"
 CONTROLS = frozenset({"send", "pause", "resume", "cancel"})
 
 
@@ -58,20 +57,15 @@ class BroadcastDesk:
         return found
 
     async def report(self, caller: Caller, broadcast_id: str) -> Part:
-        """The analytics API's message report of the broadcast (totals and per A/B variant),
-        or why it cannot be shown."""
-        return await part(
-            self._api.get(caller, f"{API}/analytics/broadcasts/{broadcast_id}"),
-            when_missing=NO_REPORT_YET,
-        )
+        """The analytics API's message report of the broadcast (totals, per A/B variant and
+        per day), or why it cannot be shown."""
+        return await MessageReports(self._api).report(caller, "broadcast", broadcast_id)
 
     async def report_csv(
         self, caller: Caller, broadcast_id: str, params: dict[str, str]
     ) -> Download:
         """The message report as the analytics API's CSV file (`params`: its separator)."""
-        return await self._api.download(
-            caller, f"{API}/analytics/broadcasts/{broadcast_id}", {"format": "csv", **params}
-        )
+        return await MessageReports(self._api).csv(caller, "broadcast", broadcast_id, params)
 
     async def failed_messages(
         self, caller: Caller, broadcast_id: str, cursor: str | None

@@ -1,0 +1,252 @@
+"""The message reports of analytics on the broadcast, sequence and template pages: machine opens
+and clicks shown apart (never as people), the days anything happened, a template's groups
+named, the CSV passed through, and who may not read analytics told why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from crm_console.domain import message_reports as rules
+from crm_shared import Principal
+from unit.console.test_campaigns import Console, enrolment_page_api, template
+from unit.console.test_campaigns import site as site
+from unit.console.test_pages import gateway_headers, htmx_headers
+
+pytestmark = pytest.mark.unit
+
+MARK = Principal(tenant_id="acme", user_id="mark", roles=frozenset({"marketer"}))
+CORA = Principal(tenant_id="acme", user_id="cora", roles=frozenset({"coordinator"}))
+
+
+def figures(sent: int, opened: int = 0, **more: int) -> dict[str, Any]:
+    """The API's figures (docs/analytics.md "Message reports"): all delivered."""
+    counts = {
+        "sent": sent,
+        "delivered": sent,
+        "bounced_hard": 0,
+        "bounced_soft": 0,
+        "bounced": 0,
+        "opened": opened,
+        "clicked": 0,
+        "machine_opened": 0,
+        "machine_clicked": 0,
+        "replied": 0,
+        "unsubscribed": 0,
+        "complained": 0,
+        "delivered_opened": opened,
+        "delivered_clicked": 0,
+        "delivered_replied": 0,
+        "delivered_unsubscribed": 0,
+        "delivered_complained": 0,
+        **more,
+    }
+    rates = {
+        "delivery_rate": 1.0 if sent else None,
+        "bounce_rate": 0.0 if sent else None,
+        "open_rate": round(opened / sent, 4) if sent else None,
+        "click_rate": 0.0 if sent else None,
+        "reply_rate": 0.0 if sent else None,
+        "unsubscribe_rate": 0.0 if sent else None,
+        "complaint_rate": 0.0 if sent else None,
+    }
+    return counts | rates
+
+
+def day(on: str, sent: int = 0, opened: int = 0, **more: int) -> dict[str, Any]:
+    return {"day": on, **figures(sent, opened, **more)}
+
+
+def report(kind: str, breakdown: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "report": kind,
+        "id": "x1",
+        "from": "2026-12-01",
+        "to": "2026-12-03",
+        "breakdown": breakdown,
+        "totals": figures(5, 3, machine_opened=2, machine_clicked=1),
+        "series": [
+            day("2026-12-01", 5, 1, machine_opened=2),
+            day("2026-12-02"),
+            day("2026-12-03", 0, 2, machine_clicked=1),
+        ],
+        "groups": groups,
+    }
+
+
+def group(key: str, label: str | None, sent: int, opened: int, **more: int) -> dict[str, Any]:
+    return {"key": key, "label": label, "figures": figures(sent, opened, **more), "series": []}
+
+
+async def test_machine_opens_are_shown_apart_in_total_per_variant_and_per_day(
+    site: Console,
+) -> None:
+    """The API says 3 opened by people and 2 by machines: the panel shows both, the machines'
+    without a rate, and not as "left out"."""
+    client, api = site
+    body = report(
+        "broadcast",
+        "variant",
+        [
+            group("A", "A", 3, 2, machine_opened=2),
+            group("B", "B", 2, 1, machine_clicked=1),
+        ],
+    )
+    api.answer("GET", "/api/v1/analytics/broadcasts/b1", body=body)
+    panel = await client.get("/console/broadcasts/b1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    text = panel.text
+    assert "left out" not in text
+    assert '<th scope="row">Opened by people</th><td data-figure="opened">3 (60.0 %)</td>' in text
+    assert "Opened by machines (prefetchers, image proxies), not in the rates" in text
+    assert '<td data-figure="machine_opened">2</td>' in text
+    assert '<td data-figure="machine_opened-A">2</td>' in text
+    assert '<td data-figure="machine_clicked-B">1</td>' in text
+    assert '<td data-figure="machine_clicked">1</td>' in text
+    # Per day: the days anything happened, latest first; the empty day is not listed.
+    days = text.split('data-testid="message-report-days"')[1]
+    assert '<td data-figure="machine_opened-2026-12-01">2</td>' in days
+    assert '<td data-figure="machine_clicked-2026-12-03">1</td>' in days
+    assert "2026-12-02" not in days
+    assert days.index("2026-12-03") < days.index("2026-12-01")
+    assert "2 days with mail or reactions" in days
+
+
+def test_only_days_with_something_are_listed() -> None:
+    series = [day("2026-12-01"), day("2026-12-02", machine_opened=1), day("2026-12-03", 1)]
+    assert [d["day"] for d in rules.active_days(series)] == ["2026-12-03", "2026-12-02"]
+    assert rules.active_days([]) == []
+
+
+async def test_the_sequence_page_shows_its_report_per_step(site: Console) -> None:
+    client, api = site
+    enrolment_page_api(api)
+    page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'hx-get="/console/sequences/s1/report" hx-trigger="load"' in page.text
+
+    body = report(
+        "sequence",
+        "step",
+        [group("0", "welcome", 3, 2), group("2", None, 2, 1, machine_opened=2)],
+    )
+    api.answer("GET", "/api/v1/analytics/sequences/s1", body=body)
+    panel = await client.get("/console/sequences/s1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    assert "What became of the mail" in panel.text
+    assert "in total and per step" in panel.text
+    assert '<th scope="col">Step 0 · welcome</th>' in panel.text
+    assert '<th scope="col">Step 2</th>' in panel.text
+    assert '<td data-figure="opened-0">2 (66.7 %)</td>' in panel.text
+    assert '<td data-figure="machine_opened-2">2</td>' in panel.text
+    assert 'href="/console/sequences/s1/report.csv"' in panel.text
+    assert 'href="/console/sequences/s1/report.csv?separator=semicolon"' in panel.text
+
+    # Nothing sent yet: the API's 404 says so in the panel's words.
+    api.answer("GET", "/api/v1/analytics/sequences/s1", 404, {"status": 404, "detail": "none"})
+    empty = await client.get("/console/sequences/s1/report", headers=htmx_headers(MARK))
+    assert "Not shown: no mail of this sequence has been sent yet." in empty.text
+
+
+async def test_the_template_page_names_what_sent_it(site: Console) -> None:
+    """The API keys a template's groups `broadcast:<id>`, `sequence:<id>:<step>`, `direct`,
+    with no names: the console names them from the broadcasts and sequences lists."""
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template())
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'hx-get="/console/templates/t1/report" hx-trigger="load"' in page.text
+
+    body = report(
+        "template",
+        "source",
+        [
+            group("broadcast:b1", None, 2, 1),
+            group("broadcast:gone", None, 1, 0),
+            group("sequence:s1:1", "follow-up", 1, 1),
+            group("direct", None, 1, 1),
+        ],
+    )
+    api.answer("GET", "/api/v1/analytics/templates/t1", body=body)
+    api.answer_pages("/api/v1/broadcasts", [{"id": "b1", "name": "Winter hiring"}])
+    api.answer("GET", "/api/v1/sequences", body=[{"id": "s1", "name": "Nurture"}])
+    panel = await client.get("/console/templates/t1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    assert '<th scope="col">Broadcast Winter hiring</th>' in panel.text
+    assert '<th scope="col">Broadcast gone</th>' in panel.text  # not listed: its id
+    assert '<th scope="col">Sequence Nurture, step 1 · follow-up</th>' in panel.text
+    assert '<th scope="col">Direct mail (transactional and event mail)</th>' in panel.text
+    assert '<td data-figure="sent-broadcast:b1">2</td>' in panel.text
+    assert "broadcast:b1</th>" not in panel.text
+    assert 'href="/console/templates/t1/report.csv"' in panel.text
+
+
+async def test_a_template_report_without_the_lists_shows_ids_and_says_why(
+    site: Console,
+) -> None:
+    client, api = site
+    body = report("template", "source", [group("sequence:s1:0", None, 1, 0)])
+    api.answer("GET", "/api/v1/analytics/templates/t1", body=body)
+    api.answer("GET", "/api/v1/sequences", 403, {"status": 403, "detail": "no sequences:read"})
+    panel = await client.get("/console/templates/t1/report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    assert '<th scope="col">Sequence s1, step 0</th>' in panel.text
+    assert "Some are shown by id: sequences: no sequences:read." in panel.text
+    # Only the lists its groups need are read.
+    assert not [c for c in api.calls if c.url.path == "/api/v1/broadcasts"]
+
+
+def test_a_template_group_is_named_by_its_kind() -> None:
+    names = rules.SourceNames({"b1": "Winter"}, {"s1": "Nurture"})
+    assert names.label({"key": "broadcast:b1"}) == "Broadcast Winter"
+    assert names.label({"key": "sequence:s1:2", "label": None}) == "Sequence Nurture, step 2"
+    # Mail sent before messages carried their step.
+    assert names.label({"key": "sequence:s1"}) == "Sequence Nurture, step unknown"
+    assert names.label({"key": "direct"}) == rules.DIRECT_LABEL
+    assert rules.step_label({"key": ""}).startswith("Step unknown")
+
+
+async def test_who_may_not_read_analytics_is_told_why(site: Console) -> None:
+    """A coordinator's role gives no `analytics:read`: the page says so instead of asking;
+    asked anyway, the panel shows the API's refusal."""
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template())
+    page = await client.get("/console/templates/t1", headers=gateway_headers(CORA))
+    assert page.status_code == 200, page.text
+    assert "/templates/t1/report" not in page.text
+    assert "which your role may not read (they need <code>analytics:read</code>)" in page.text
+    api.answer(
+        "GET",
+        "/api/v1/analytics/sequences/s1",
+        403,
+        {"status": 403, "title": "Forbidden", "detail": "the caller lacks analytics:read"},
+    )
+    panel = await client.get("/console/sequences/s1/report", headers=htmx_headers(CORA))
+    assert panel.status_code == 200, panel.text
+    assert "Not shown: the caller lacks analytics:read." in panel.text
+
+
+@pytest.mark.parametrize(
+    ("page", "api_path"),
+    [
+        ("/console/sequences/s1/report.csv", "/api/v1/analytics/sequences/s1"),
+        ("/console/templates/t1/report.csv", "/api/v1/analytics/templates/t1"),
+    ],
+)
+async def test_the_csv_is_the_apis_file(site: Console, page: str, api_path: str) -> None:
+    client, api = site
+    api.routes[("GET", api_path)] = httpx.Response(
+        200,
+        content=b"step,label,day\r\n",
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": 'attachment; filename="report.csv"',
+        },
+    )
+    download = await client.get(f"{page}?separator=semicolon", headers=gateway_headers(MARK))
+    assert download.status_code == 200, download.text
+    assert download.content == b"step,label,day\r\n"
+    assert download.headers["cache-control"] == "no-store"
+    assert dict(api.calls[-1].url.params) == {"format": "csv", "separator": "semicolon"}
