@@ -80,7 +80,7 @@ async def notifications_of(delivery: Setup, candidate_id: str) -> list[dict[str,
     return (
         await delivery.database[NOTIFICATIONS]
         .find({"tenant_id": delivery.tenant, "candidate_id": candidate_id})
-        .sort("_id", 1)
+        .sort([("created_at", 1), ("_id", 1)])
         .to_list()
     )
 

@@ -56,6 +56,8 @@ from crm_campaigns.domain.models import (
     MessageStatus,
     Sequence,
     Template,
+    notification_page_key,
+    read_notification_page_key,
 )
 from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps, parse_trigger
 from crm_campaigns.domain.templates import (
@@ -792,13 +794,21 @@ async def list_notifications(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[NotificationPublic]:
-    """The caller's own notifications (from `notify_owner` steps), oldest first."""
+    """The caller's own notifications (from `notify_owner` steps and replies to mail), in the
+    order they were made, oldest first."""
     after = decode_cursor(cursor) if cursor else None
+    if after is not None:
+        try:
+            read_notification_page_key(after)
+        except ValueError:
+            raise ProblemError(
+                400, "the cursor is not valid", problem_type="invalid-cursor"
+            ) from None
     found = await notifications.page(
         principal.user_id, unread_only=unread, after=after, limit=limit + 1
     )
     items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    next_cursor = encode_cursor(notification_page_key(items[-1])) if len(found) > limit else None
     return Page[NotificationPublic](
         items=[NotificationPublic.model_validate(n.model_dump()) for n in items],
         next_cursor=next_cursor,

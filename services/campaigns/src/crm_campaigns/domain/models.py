@@ -535,6 +535,20 @@ class Notification(BaseModel):
     read_at: datetime | None = None
 
 
+def notification_page_key(notification: Notification) -> str:
+    """Where a page of notifications ended: its last one's time and id (ids do not follow
+    time: a step's is its enrolment's, a reply's a digest)."""
+    return f"{notification.created_at.isoformat()}|{notification.id}"
+
+
+def read_notification_page_key(key: str) -> tuple[datetime, str]:
+    """The time and id of `notification_page_key`; ValueError if it is not one."""
+    made, separator, notification_id = key.partition("|")
+    if not separator:
+        raise ValueError("not a notification page key")
+    return datetime.fromisoformat(made), notification_id
+
+
 class MessageStatus(StrEnum):
     """queued -> sending -> sent | failed, or queued -> suppressed (a send rule skipped it).
 

@@ -182,7 +182,12 @@ async def ensure_indexes(database: Database) -> None:
     # No branch window is longer than a year: older signals can never decide one.
     await database[SIGNALS].create_index("at", expireAfterSeconds=SIGNAL_RETENTION_SECONDS)
     await database[NOTIFICATIONS].create_index(
-        [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("_id", ASCENDING)]
+        [
+            ("tenant_id", ASCENDING),
+            ("user_id", ASCENDING),
+            ("created_at", ASCENDING),
+            ("_id", ASCENDING),
+        ]
     )
     suppressions = database[SUPPRESSIONS]
     await suppressions.create_index(

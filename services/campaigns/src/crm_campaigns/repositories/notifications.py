@@ -8,6 +8,7 @@ from pymongo import ASCENDING
 
 from crm_campaigns.domain.models import (
     Notification,
+    read_notification_page_key,
 )
 from crm_campaigns.repositories.collections import (
     NOTIFICATIONS,
@@ -38,12 +39,21 @@ class NotificationRepository:
     async def page(
         self, user_id: str, *, unread_only: bool, after: str | None, limit: int
     ) -> list[Notification]:
+        """The user's notifications in the order they were made (`after`: the
+        `notification_page_key` of the last one of the previous page). Ids do not follow time (a step's is its enrolment's, a
+        reply's a digest), so the order is `created_at`, then the id."""
         query: dict[str, Any] = {"user_id": user_id}
         if unread_only:
             query["read_at"] = None
         if after:
-            query["_id"] = {"$gt": after}
-        documents = await self._notifications.find(query, sort=[("_id", ASCENDING)], limit=limit)
+            at, last_id = read_notification_page_key(after)
+            query["$or"] = [
+                {"created_at": {"$gt": at}},
+                {"created_at": at, "_id": {"$gt": last_id}},
+            ]
+        documents = await self._notifications.find(
+            query, sort=[("created_at", ASCENDING), ("_id", ASCENDING)], limit=limit
+        )
         return [from_document(Notification, d) for d in documents]
 
     async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
