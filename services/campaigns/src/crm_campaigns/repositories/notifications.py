@@ -40,8 +40,9 @@ class NotificationRepository:
         self, user_id: str, *, unread_only: bool, after: str | None, limit: int
     ) -> list[Notification]:
         """The user's notifications in the order they were made (`after`: the
-        `notification_page_key` of the last one of the previous page). Ids do not follow time (a step's is its enrolment's, a
-        reply's a digest), so the order is `created_at`, then the id."""
+        `notification_page_key` of the last one of the previous page). Ids do not follow time
+        (a step's is its enrolment's, a reply's a digest), so the order is `created_at`, then
+        the id."""
         query: dict[str, Any] = {"user_id": user_id}
         if unread_only:
             query["read_at"] = None
