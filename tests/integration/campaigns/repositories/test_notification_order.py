@@ -9,7 +9,7 @@ import pytest
 
 from crm_campaigns.domain.models import Notification, notification_page_key
 from crm_campaigns.repositories.notifications import NotificationRepository
-from crm_shared import in_transaction, utc_now
+from crm_shared import Session, in_transaction, utc_now
 from integration.campaigns.application.test_delivery import Setup
 
 pytestmark = pytest.mark.integration
@@ -35,9 +35,11 @@ async def test_notifications_page_oldest_first_by_when_they_were_made(delivery: 
             body="",
             created_at=created_at,
         )
-        await in_transaction(
-            delivery.mongo, lambda session, n=notification: notifications.add(n, session=session)
-        )
+
+        async def add(session: Session, made: Notification = notification) -> None:
+            await notifications.add(made, session=session)
+
+        await in_transaction(delivery.mongo, add)
 
     seen: list[str] = []
     after: str | None = None
