@@ -71,6 +71,9 @@ EVENTS_SERVICE_USER = "service:events"
 logger = logging.getLogger(__name__)
 
 
+ENGAGEMENT_FIELDS = ("engagement_score", "last_activity_at")
+
+
 def engagement_facts(scored: EngagementScored) -> dict[str, Any]:
     """What an `engagement.scored` keeps on the candidate: its score and last activity, as
     analytics computed them (the latest event wins; analytics publishes a candidate's scores
@@ -423,9 +426,9 @@ class CandidateFacts:
                 candidate = candidate.model_copy(update=changes)
                 current[candidate.id] = candidate
                 steps.append(candidate)
-            await candidates.store_projected(
+            await candidates.set_facts(
                 [
-                    (current[candidate_id], previous)
+                    (current[candidate_id], list(ENGAGEMENT_FIELDS))
                     for candidate_id, previous in stored.items()
                     if current[candidate_id] is not previous
                 ],
