@@ -1,7 +1,8 @@
 """Kafka subscribers of the candidates service: each decodes its event (the idempotent consumer
 does) and calls one use case of `application/` in the consumer's transaction; the ATS
-applications' subscribers (a backfill announces thousands) and the timeline's (a broadcast's
-`message.sent` arrive by the thousand) apply a fetched batch at once.
+applications' subscribers (a backfill announces thousands), the timeline's (a broadcast's
+`message.sent` arrive by the thousand) and the engagement scores' (its opens score their
+recipients by the thousand) apply a fetched batch at once.
 
 An event about a candidate this service does not hold is ignored with a log line rather than
 dead-lettered (see `application/facts.py`).
@@ -99,6 +100,14 @@ def build_router(
             description="Adds the events to the candidates' activity timelines; a fetched "
             "batch is applied at once.",
         )
+    consumer.subscribe_batch(
+        router,
+        ENGAGEMENT_SCORED,
+        facts.engagement_scores,
+        group="on_engagement_scored",
+        description="Keeps the candidate's engagement score and last activity; re-evaluates "
+        "their segments. A fetched batch is applied at once.",
+    )
     return router
 
 
@@ -179,13 +188,6 @@ def subscriptions(
             _handler_name(MESSAGE_COMPLAINED),
             "Adds a spam complaint to the candidate's timeline and withdraws their marketing "
             "consent (source `spam_complaint`, the message as evidence); re-evaluates their "
-            "segments.",
-        ),
-        (
-            ENGAGEMENT_SCORED,
-            facts.engagement_scored,
-            "on_engagement_scored",
-            "Keeps the candidate's engagement score and last activity; re-evaluates their "
             "segments.",
         ),
     ]

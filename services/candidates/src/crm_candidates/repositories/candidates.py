@@ -22,7 +22,7 @@ from crm_candidates.domain.identity import (
 )
 from crm_candidates.domain.models import Candidate, CandidateStatus
 from crm_candidates.domain.search import SearchQuery
-from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets
+from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets, facet_value
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
     IDENTITIES_COLLECTION,
@@ -61,6 +61,11 @@ def _taken_or_reraise(error: BulkWriteError) -> Exception:
         key = failures[0].get("op", {}).get("key")
         return IdentityTakenError(None, key)
     return error
+
+
+# Segmentable fields whose stored facet is `facet_value` of the field alone and which feed no
+# identity key, search token or block key: a change of them rewrites nothing else.
+OWN_FACET_FIELDS = frozenset({"engagement_score", "last_activity_at"})
 
 
 def candidate_identity_keys(candidate: Candidate) -> list[str]:
@@ -324,6 +329,22 @@ class CandidateRepository:
             ],
             session=session,
         )
+
+    async def set_facts(
+        self, changes: list[tuple[Candidate, list[str]]], *, session: Session
+    ) -> None:
+        """Stores (candidate, fields changed) pairs in one bulk write of those fields and their
+        facets only: what `store_projected` leaves, without deriving every query field again
+        (search tokens and facets of the whole record were most of an engagement batch's time).
+        Only for fields that feed nothing but their own facet (`OWN_FACET_FIELDS`)."""
+        updates = []
+        for candidate, names in changes:
+            if not set(names) <= OWN_FACET_FIELDS:
+                raise ValueError(f"{sorted(names)}: not only own-facet fields, use `replace`")
+            values = candidate.model_dump(mode="python", include=set(names))
+            facets = {f"facets.{name}": facet_value(values[name]) for name in names}
+            updates.append(({"_id": candidate.id}, {"$set": values | facets}))
+        await self._candidates.update_each(updates, session=session)
 
     async def restore(
         self, document: dict[str, Any], keys: list[str], *, session: Session
