@@ -549,6 +549,9 @@ async def test_relative_date_membership_changes_with_time_alone(
         },
     )
     assert segment["time_dependent"] is True
+    # A segment referring to it changes with time as well, and says so.
+    referring = await new_segment(stack, ACME_TOKEN, {"all": [{"segment": segment["id"]}]})
+    assert referring["time_dependent"] is True
     # Active a day ago less four seconds: a member now, and no longer in four seconds.
     last_activity = datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=4)
     await publish_event(

@@ -23,6 +23,7 @@ from crm_candidates.domain.segments import (
     referenced_segments,
     rule_matches,
     segment_matches,
+    time_dependent_segments,
 )
 
 pytestmark = pytest.mark.unit
@@ -230,6 +231,19 @@ def test_the_next_change_is_when_a_relative_condition_flips() -> None:
     assert not is_time_dependent(
         rule_of({"field": "last_activity_at", "op": "after", "value": "2026-01-01"})
     )
+
+
+def test_a_segment_referring_to_a_time_dependent_one_changes_with_time_too() -> None:
+    recent = rule_of({"field": "created_at", "op": "after", "relative": "-5m"})
+    fixed = rule_of({"field": "tags", "op": "equals", "value": "x"})
+    rules = {
+        "recent": recent,
+        "refers": rule_of({"segment": "recent"}),
+        "refers-twice": parse_rule({"any": [{"segment": "refers"}, {"segment": "fixed"}]}),
+        "fixed": fixed,
+        "refers-fixed": rule_of({"segment": "fixed"}),
+    }
+    assert time_dependent_segments(rules) == {"recent", "refers", "refers-twice"}
 
 
 # --- pools, custom fields, projected facts --------------------------------------------------

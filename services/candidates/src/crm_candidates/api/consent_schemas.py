@@ -44,7 +44,11 @@ class ConsentRecord(BaseModel):
         "tenant's `consent_validity_days`.",
     )
     evidence: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = (
-        Field(default=None, description="How the consent was obtained, e.g. a call note.")
+        Field(
+            default=None,
+            description="How the consent was obtained, as text (e.g. a call note, at most 500 "
+            "characters); the ledger entry keeps it as `evidence.note`.",
+        )
     )
 
 

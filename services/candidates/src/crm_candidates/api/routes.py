@@ -58,7 +58,7 @@ from crm_candidates.domain.segments import (
     Group,
     RuleError,
     facet_value,
-    is_time_dependent,
+    time_dependent_segments,
 )
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -521,12 +521,23 @@ def _refused_rule(invalid: RuleError) -> ProblemError:
     return _rule_problem(invalid.errors)
 
 
-async def _segment_public(segment: Segment, segments: SegmentQueries) -> SegmentPublic:
+async def _time_dependent(segments: SegmentQueries) -> set[str]:
+    """The tenant's segments that change with time alone, references followed."""
+    return time_dependent_segments(
+        {segment.id: Group.model_validate(segment.rule) for segment in await segments.all()}
+    )
+
+
+async def _segment_public(
+    segment: Segment, segments: SegmentQueries, time_dependent: set[str] | None = None
+) -> SegmentPublic:
+    if time_dependent is None:
+        time_dependent = await _time_dependent(segments)
     return SegmentPublic.model_validate(
         {
             **segment.model_dump(),
             "member_count": await segments.member_count(segment.id),
-            "time_dependent": is_time_dependent(Group.model_validate(segment.rule)),
+            "time_dependent": segment.id in time_dependent,
         }
     )
 
@@ -602,7 +613,11 @@ async def update_segment(
 )
 async def list_segments(segments: SegmentQueriesDep) -> list[SegmentPublic]:
     """Every segment of the caller's tenant."""
-    return [await _segment_public(segment, segments) for segment in await segments.all()]
+    every = await segments.all()
+    time_dependent = time_dependent_segments(
+        {segment.id: Group.model_validate(segment.rule) for segment in every}
+    )
+    return [await _segment_public(segment, segments, time_dependent) for segment in every]
 
 
 @segments_router.delete(

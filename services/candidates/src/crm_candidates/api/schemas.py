@@ -164,7 +164,8 @@ class SegmentPublic(BaseModel):
     )
     member_count: int
     time_dependent: bool = Field(
-        description="Whether membership can change with time alone (relative dates)."
+        description="Whether membership can change with time alone: relative dates in its "
+        "rule, or in a segment it refers to (at any depth)."
     )
     created_by: str
     created_at: datetime

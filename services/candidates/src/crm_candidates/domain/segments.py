@@ -601,6 +601,21 @@ def is_time_dependent(rule: Group) -> bool:
     return any(condition.relative is not None for condition in conditions(rule))
 
 
+def time_dependent_segments(rules: Mapping[str, Group]) -> set[str]:
+    """The segments (of `rules`, by id) whose membership can change with time alone: their
+    rule has a relative date, or refers, at any depth, to a segment whose rule has one."""
+    found = {segment_id for segment_id, rule in rules.items() if is_time_dependent(rule)}
+    references = {segment_id: referenced_segments(rule) for segment_id, rule in rules.items()}
+    grew = True
+    while grew:
+        grew = False
+        for segment_id, referred in references.items():
+            if segment_id not in found and referred & found:
+                found.add(segment_id)
+                grew = True
+    return found
+
+
 def next_change_at(rule: Group, facets: Mapping[str, Any], *, now: datetime) -> datetime | None:
     """The first instant after `now` at which a relative date condition of the rule could change
     its truth for this candidate, or None if none can: when to evaluate the candidate again.
