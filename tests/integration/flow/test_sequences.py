@@ -226,9 +226,7 @@ async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_
     )
     assert message["enrolment_id"] == ended["id"]
     # Nothing after the send ran: no notification; the ended enrolment runs no more steps.
-    notifications = await stack.gateway.get(
-        "/api/v1/notifications", headers=stack.as_(ACME_TOKEN)
-    )
+    notifications = await stack.gateway.get("/api/v1/notifications", headers=stack.as_(ACME_TOKEN))
     assert [n for n in notifications.json()["items"] if n["candidate_id"] == candidate_id] == []
     assert smtp_sink.messages_to(email) == []
 
