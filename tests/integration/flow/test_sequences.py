@@ -181,6 +181,56 @@ async def test_action_steps_run_once_and_the_owner_is_notified(
     }
 
 
+async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_reason(
+    stack: Stack, smtp_sink: SmtpSink
+) -> None:
+    """A person without marketing consent, enrolled by hand, is not mailed; the enrolment
+    says so and stops there instead of branching on a mail nobody received."""
+    template_id = await create_template(stack, ACME_TOKEN, subject="Held back")
+    candidate_id, email = await create_candidate(
+        stack, ACME_TOKEN, template_id, marketing_consent=False
+    )
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[
+            {"type": "send", "template_id": template_id},
+            {"type": "wait", "minutes": 1},
+            {"type": "branch", "condition": "opened", "within_hours": 1, "if_no": "end"},
+            {"type": "notify_owner", "title": "{{ candidate.first_name }} opened it"},
+            {"type": "add_tag", "tags": ["warm"]},
+            {"type": "move_stage", "pool_id": "pool-data", "stage": "engaged"},
+        ],
+    )
+    # Accepted, then ended at the send step: consent is decided when the mail would leave.
+    outcome = await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+    assert [e["candidate_id"] for e in outcome["enrolled"]] == [candidate_id]
+    ended = await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        sequence["id"],
+        candidate_id,
+        lambda e: e["state"] == "exited",
+        "the enrolment did not exit at its suppressed send step",
+    )
+    assert (ended["exit_reason"], ended["exit_step"]) == ("no_marketing_consent", 0)
+    assert ended["ended_at"] is not None
+    messages = await stack.gateway.get(
+        f"/api/v1/messages?candidate_id={candidate_id}", headers=stack.as_(ACME_TOKEN)
+    )
+    [message] = messages.json()["items"]
+    assert (message["status"], message["suppression_reason"]) == (
+        "suppressed",
+        "no_marketing_consent",
+    )
+    assert message["enrolment_id"] == ended["id"]
+    # Nothing after the send ran: no notification; the ended enrolment runs no more steps.
+    notifications = await stack.gateway.get("/api/v1/notifications", headers=stack.as_(ACME_TOKEN))
+    assert [n for n in notifications.json()["items"] if n["candidate_id"] == candidate_id] == []
+    assert smtp_sink.messages_to(email) == []
+
+
 async def test_another_tenant_can_neither_see_nor_change_enrolments(stack: Stack) -> None:
     template_id = await create_template(stack, ACME_TOKEN)
     candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)

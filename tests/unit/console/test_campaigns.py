@@ -650,6 +650,58 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
     assert (last.url.params["state"], last.url.params["cursor"]) == ("failed", "e2")
 
 
+async def test_an_enrolment_ended_by_a_mail_not_sent_says_so_in_its_reason(
+    site: Console,
+) -> None:
+    """A send step held back for a lasting reason ends the enrolment; its row must not read
+    like a mail that went out and was ignored."""
+    client, api = site
+    answer_builder_choices(api)
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1",
+        body={
+            "id": "s1",
+            "name": "Nurture",
+            "status": "active",
+            "version": 1,
+            "trigger": {"type": "manual"},
+            "steps": [{"type": "send", "template_id": "t1", "label": None}],
+            "reentry": {"policy": "never", "days": 0},
+            "exit_on": ["unsubscribed"],
+        },
+    )
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolment-states",
+        body={"sequence_id": "s1", "states": {"exited": 2}, "failure_reasons": {}},
+    )
+    not_sent = {
+        "candidate_id": "c1",
+        "state": "exited",
+        "step_index": 1,
+        "step_count": 2,
+        "next_run_at": None,
+        "failure_reason": None,
+        "exit_reason": "no_marketing_consent",
+        "exit_step": 0,
+        "last_error": None,
+        "enrolled_at": NOW,
+    }
+    # An unsubscribe that arrived as an event (no step named) keeps its old label.
+    unsubscribed = {**not_sent, "candidate_id": "c2", "exit_reason": "unsubscribed"}
+    unsubscribed["exit_step"] = None
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1/enrolments",
+        body={"items": [not_sent, unsubscribed], "next_cursor": None},
+    )
+    page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert "<td>Not sent: no marketing consent (step 0)</td>" in page.text
+    assert "<td>Unsubscribes</td>" in page.text
+
+
 async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> None:
     client, api = site
     api.answer(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from crm_campaigns.domain.exits import CandidateStanding, exit_reason
-from crm_campaigns.domain.models import DEFAULT_EXIT_ON, ExitReason
+from crm_campaigns.domain.exits import CandidateStanding, exit_reason, suppression_exit
+from crm_campaigns.domain.models import DEFAULT_EXIT_ON, ExitReason, SuppressionReason
 
 START = datetime(2026, 5, 4, 15, 11, tzinfo=UTC)
 
@@ -39,3 +39,15 @@ def test_a_reply_ends_only_an_enrolment_it_came_during() -> None:
 
 def test_nothing_holds_for_a_plain_candidate() -> None:
     assert exit_reason(DEFAULT_EXIT_ON, CandidateStanding(), enrolled_at=START) is None
+
+
+def test_a_send_suppressed_for_a_lasting_reason_ends_the_enrolment_with_it() -> None:
+    assert suppression_exit(SuppressionReason.NO_MARKETING_CONSENT) is (
+        ExitReason.NO_MARKETING_CONSENT
+    )
+    assert suppression_exit(SuppressionReason.UNSUBSCRIBED) is ExitReason.UNSUBSCRIBED
+    assert suppression_exit(SuppressionReason.MANUAL) is ExitReason.SUPPRESSED
+    # A frequency cap is no reason to give up on the person; an archived record's enrolments
+    # follow the record (a merge moves them to the survivor).
+    assert suppression_exit(SuppressionReason.FREQUENCY_CAP) is None
+    assert suppression_exit(SuppressionReason.ARCHIVED) is None

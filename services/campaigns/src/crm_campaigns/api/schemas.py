@@ -200,6 +200,13 @@ class EnrolmentPublic(BaseModel):
     next_run_at: datetime | None
     awaiting_signal: bool
     exit_reason: ExitReason | None
+    exit_step: int | None = Field(
+        default=None,
+        description="For an enrolment that exited because a send step's mail could not be sent "
+        "(`exit_reason` `no_marketing_consent`, `no_email_address`, `unsubscribed`, `bounced`, "
+        "`complained`, `erased` or `suppressed`): that send step's index. The message is in "
+        "`GET /messages` as `suppressed`.",
+    )
     failure_reason: str | None = Field(
         description="Why the enrolment failed at `step_index` (a failed enrolment waits for a "
         "retry: `POST .../enrolments/{candidate_id}/retry`)."

@@ -50,6 +50,7 @@ from crm_campaigns.application.handoff import (
     HandedBatch,
     SharedInterval,
 )
+from crm_campaigns.domain.exits import suppression_exit
 from crm_campaigns.domain.mail import raw_email
 from crm_campaigns.domain.models import (
     OUTCOME_UNKNOWN,
@@ -67,6 +68,7 @@ from crm_campaigns.repositories.broadcasts import (
     complete_if_done,
 )
 from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_shared import (
     MESSAGE_SENT,
@@ -594,6 +596,10 @@ class MailDispatcher:
                     },
                     session=session,
                 )
+            for attempt, reason in skipped:
+                await _end_enrolment_of_suppressed(
+                    self._database, attempt.message, reason, session=session
+                )
             by_time: dict[tuple[datetime, str | None], list[_Attempt]] = defaultdict(list)
             for attempt, retry_at, held_because in deferred:
                 by_time[(retry_at, held_because)].append(attempt)
@@ -811,6 +817,27 @@ class DeliveryJournal:
                 count, base=self._limits.retry_base, cap=self._limits.retry_cap
             )
         return change
+
+
+async def _end_enrolment_of_suppressed(
+    database: Database, message: Message, reason: str, *, session: Session
+) -> None:
+    """Ends the enrolment whose send step's message was suppressed for a lasting reason, in the
+    transaction that records the suppression, so that no later step (a branch on an open, a tag,
+    a notification) runs as if the person had been mailed."""
+    exit_reason = suppression_exit(reason)
+    if message.enrolment_id is None or exit_reason is None:
+        return
+    ended = await EnrolmentRepository(database, message.tenant_id).exit_at_send(
+        message.enrolment_id, exit_reason, message.step_index, session=session
+    )
+    if ended:
+        logger.info(
+            "enrolment %s exited: its message %s was suppressed (%s)",
+            message.enrolment_id,
+            message.id,
+            reason,
+        )
 
 
 def _is_final(attempt: _Attempt, limits: DeliveryLimits) -> bool:

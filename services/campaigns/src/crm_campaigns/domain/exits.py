@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from crm_campaigns.domain.models import ExitReason
+from crm_campaigns.domain.models import ExitReason, SuppressionReason
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,23 @@ def exit_reason(
         if holds and reason in exit_on:
             return reason
     return None
+
+
+# Suppressions that will not go away by waiting: the enrolment ends at the send step with the
+# reason. A frequency cap defers (or skips one mail) and an archived record's enrolments follow
+# the record (a merge moves them), so neither ends one.
+_LASTING_SUPPRESSIONS: dict[str, ExitReason] = {
+    SuppressionReason.NO_MARKETING_CONSENT.value: ExitReason.NO_MARKETING_CONSENT,
+    SuppressionReason.NO_EMAIL_ADDRESS.value: ExitReason.NO_EMAIL_ADDRESS,
+    SuppressionReason.UNSUBSCRIBED.value: ExitReason.UNSUBSCRIBED,
+    SuppressionReason.BOUNCED.value: ExitReason.BOUNCED,
+    SuppressionReason.COMPLAINED.value: ExitReason.COMPLAINED,
+    SuppressionReason.ERASED.value: ExitReason.ERASED,
+    SuppressionReason.MANUAL.value: ExitReason.SUPPRESSED,
+}
+
+
+def suppression_exit(suppression_reason: str) -> ExitReason | None:
+    """Why an enrolment ends when its send step's message was suppressed for
+    `suppression_reason`; None when the reason does not last (the enrolment goes on)."""
+    return _LASTING_SUPPRESSIONS.get(suppression_reason)

@@ -373,6 +373,15 @@ class ExitReason(StrEnum):
     MERGED = "merged"
     # The sequence was archived (deleted) while the enrolment was in progress.
     SEQUENCE_ARCHIVED = "sequence_archived"
+    # A send step's message was suppressed for a reason that lasts (`exit_step` names the
+    # step): the rest of the sequence would branch on a mail nobody received.
+    NO_MARKETING_CONSENT = "no_marketing_consent"
+    NO_EMAIL_ADDRESS = "no_email_address"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    ERASED = "erased"
+    # The address is on the suppression list by hand (`manual`).
+    SUPPRESSED = "suppressed"
 
 
 # What ends an enrolment early unless a sequence says otherwise (manual removal always does).
@@ -489,6 +498,8 @@ class Enrolment(BaseModel):
     sent_messages: dict[str, str] = Field(default_factory=dict)
     awaiting_signal: bool = False
     exit_reason: ExitReason | None = None
+    # The send step whose suppressed message ended the enrolment (it may have moved on since).
+    exit_step: int | None = None
     enrolled_by: str | None = None
     enrolled_at: datetime = Field(default_factory=utc_now)
     ended_at: datetime | None = None

@@ -112,6 +112,33 @@ class EnrolmentRepository:
             query["sequence_id"] = {"$in": sequence_ids}
         return await self._exit(query, reason, session=session)
 
+    async def exit_at_send(
+        self, enrolment_id: str, reason: ExitReason, step_index: int | None, *, session: Session
+    ) -> bool:
+        """Ends the enrolment (if still in progress) because the message of its send step
+        `step_index` was suppressed for a lasting reason; True if it ended. The engine's claim
+        names the active status, so a step it is running meanwhile commits nothing."""
+        result = await self._enrolments.update_one(
+            {
+                "_id": enrolment_id,
+                "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+            },
+            {
+                "$set": {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": reason.value,
+                    "exit_step": step_index,
+                    "ended_at": utc_now(),
+                    "next_run_at": None,
+                    "awaiting_signal": False,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count == 1
+
     async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
         result = await self._enrolments.update_many(
             query,

@@ -38,6 +38,16 @@ EXIT_REASONS: dict[str, str] = {
     "unsubscribed": "Unsubscribes",
     "merged": "Is merged into a candidate already enrolled",
 }
+# Why a send step's mail was not sent, when that ended the enrolment (it names `exit_step`).
+NOT_SENT_REASONS: dict[str, str] = {
+    "no_marketing_consent": "no marketing consent",
+    "no_email_address": "no e-mail address",
+    "unsubscribed": "unsubscribed",
+    "bounced": "the address bounced",
+    "complained": "reported a mail as spam",
+    "erased": "the person's data was erased",
+    "suppressed": "the address is on the suppression list",
+}
 DEFAULT_EXITS = ("applied", "hired", "replied", "unsubscribed")
 REENTRY_POLICIES = {"never": "Never", "after_days": "After some days", "always": "Always"}
 WEEKDAYS = {
@@ -269,6 +279,19 @@ def enrolment_name(enrolment: Mapping[str, Any]) -> str:
     candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
     parts = (enrolment.get("first_name"), enrolment.get("last_name"))
     return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+
+
+def exit_label(enrolment: Mapping[str, Any]) -> str:
+    """Why an enrolment ended early, as its row's Reason column says it ("" if it did not):
+    a send step's mail that could not be sent says so, naming the step, so nobody takes the
+    enrolment's end for a mail that went out and was ignored."""
+    reason = enrolment.get("exit_reason")
+    if not reason:
+        return ""
+    step = enrolment.get("exit_step")
+    if step is not None and reason in NOT_SENT_REASONS:
+        return f"Not sent: {NOT_SENT_REASONS[reason]} (step {step})"
+    return EXIT_REASONS.get(reason) or str(reason).replace("_", " ")
 
 
 @dataclass(frozen=True)
