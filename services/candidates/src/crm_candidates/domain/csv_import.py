@@ -575,7 +575,7 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "stellenbezeichnung",
         "funktion",
         "intitule",
-        "intituledeposte",
+        "intituleduposte",
         "fonction",
         "titre",
         "puesto",
