@@ -129,7 +129,6 @@ def windows_code_page(head: bytes) -> str:
     implausible words in Windows-1252 (`£ukasz ¯ó³kiewski`, `Jiøí Èerný`) is Windows-1250.
     """
     scores = [
-        implausibility(head.decode(codec, errors="replace"), _SIGNS[codec])
-        for codec in _CANDIDATES
+        implausibility(head.decode(codec, errors="replace"), _SIGNS[codec]) for codec in _CANDIDATES
     ]
     return "cp1250" if scores[1] < scores[0] else "cp1252"
