@@ -45,5 +45,18 @@ async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stac
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "file"
+    # An Excel workbook (a ZIP of XML parts) is named as such, not read as Windows-1252.
+    workbook = await stack.gateway.post(
+        "/api/v1/imports/preview",
+        content=b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 22 + b"[Content_Types].xml xl/",
+        headers=auth | {"content-type": "text/csv"},
+    )
+    assert workbook.status_code == 422
+    assert workbook.json()["errors"] == [
+        {
+            "field": "file",
+            "detail": "This is an Excel workbook (.xlsx); save it as CSV (UTF-8) and upload that",
+        }
+    ]
     wrong_type = await stack.gateway.post("/api/v1/imports/preview", json={"a": 1}, headers=auth)
     assert wrong_type.status_code == 415

@@ -497,6 +497,12 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
         "de": (";".join(header) + "\r\n" + f"Zoë;Müller;{tag}-zoe@x.org;;;;Straße AG\r\n").encode(
             "cp1252"
         ),
+        # "CSV" on a Polish Windows: Windows-1250, semicolons, CRLF.
+        "pl": (
+            ";".join(header)
+            + "\r\n"
+            + f"Łukasz;Żółkiewski;{tag}-zolkiewski@x.org;;;;Łódź Sp. z o.o.\r\n"
+        ).encode("cp1250"),
         # "Unicode text": UTF-16 with BOM, tabs.
         "unicode": (
             "\t".join(header) + "\r\n" + f"Łukasz\tNowak\t{tag}-lukasz@x.org\t\t\t\t\r\n"
@@ -508,6 +514,7 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     }
     expected = {
         "de": ("windows-1252", ";"),
+        "pl": ("windows-1250", ";"),
         "unicode": ("utf-16", "\t"),
         "u2028": ("utf-8", ","),
     }
@@ -524,7 +531,9 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
     )
     people = {c["last_name"]: c for c in listed.json()["items"]}
-    assert set(people) == {"Müller", "Nowak", "Lin\u2028e"}
+    assert set(people) == {"Müller", "Żółkiewski", "Nowak", "Lin\u2028e"}
+    assert people["Żółkiewski"]["first_name"] == "Łukasz"
+    assert people["Żółkiewski"]["current_company"] == "Łódź Sp. z o.o."
     assert people["Müller"]["first_name"] == "Zoë"
     assert people["Müller"]["current_company"] == "Straße AG"
     assert people["Nowak"]["first_name"] == "Łukasz"
@@ -540,6 +549,11 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     sent = await upload_bytes(stack, charset["id"], data, "text/csv; charset=ISO-8859-15")
     assert sent.status_code == 202, sent.text
     assert sent.json()["encoding"] == "iso-8859-15"
+    central = await start_import(stack, ACME_TOKEN, tags=[tag], encoding="windows-1250")
+    assert central["encoding"] == "windows-1250"
+    data = (",".join(header) + "\n" + f"Jiří,Dvořák,{tag}-jiri@x.org,,,,\n").encode("cp1250")
+    assert (await upload_bytes(stack, central["id"], data, "text/csv")).status_code == 202
+    assert (await finished(stack, ACME_TOKEN, central["id"]))["counts"]["created"] == 1
     bad = await stack.gateway.post(
         "/api/v1/imports", json={"mapping": MAPPING, "encoding": "klingon"}, headers=auth
     )
@@ -563,6 +577,18 @@ async def test_hostile_files_fail_cleanly_with_the_reason(stack: Stack) -> None:
         assert failed["status"] == "failed"
         assert "longer than 65,536 characters" in failed["error"]
         assert "interrupted" not in failed["error"]
+
+    # An Excel workbook picked instead of its CSV is refused saying so.
+    job = await start_import(stack, ACME_TOKEN)
+    xlsx = b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 22 + b"[Content_Types].xml xl/workbook.xml"
+    response = await upload_bytes(stack, job["id"], xlsx, "text/csv")
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {
+            "field": "file",
+            "detail": "This is an Excel workbook (.xlsx); save it as CSV (UTF-8) and upload that",
+        }
+    ]
 
     # A 5,200-character first name refuses the row, naming the field and the limit.
     tag = unique("long")

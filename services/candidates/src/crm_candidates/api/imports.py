@@ -170,7 +170,10 @@ _PREVIEW_BODY = {
     openapi_extra={"requestBody": _PREVIEW_BODY},
     responses={
         415: {"description": "The body is not `text/csv` (or `application/csv`, `text/plain`)."},
-        422: {"description": "The bytes cannot be read as CSV (`errors[].field` is `file`)."},
+        422: {
+            "description": "The bytes cannot be read as CSV, or are a spreadsheet (.xlsx, .xls, "
+            ".ods), PDF or other binary file (`errors[].field` is `file`)."
+        },
     },
 )
 async def preview_import(
@@ -219,9 +222,11 @@ async def preview_import(
 _CSV_BODY = {
     "required": True,
     "description": "The CSV file as it is, header row first: comma, semicolon, tab or `|` "
-    "separated, in UTF-8 (with or without BOM), UTF-16 or Windows-1252 (`charset` of the "
-    "Content-Type, else detected). At most the caller's upload quota (64 MiB and 200,000 "
-    "rows by default) and the gateway's upload cap (256 MiB by default).",
+    "separated, in UTF-8 (with or without BOM), UTF-16, Windows-1252 or Windows-1250 "
+    "(`charset` of the Content-Type, else detected). A spreadsheet (.xlsx, .xls, .ods) or "
+    "other binary file is a 422 naming `file`: save it as CSV first. At most the caller's "
+    "upload quota (64 MiB and 200,000 rows by default) and the gateway's upload cap (256 MiB "
+    "by default).",
     "content": {
         media_type: {
             "schema": {"type": "string", "format": "binary"},

@@ -518,9 +518,10 @@ class ImportCreate(BaseModel):
     encoding: str | None = Field(
         default=None,
         max_length=40,
-        description="The file's encoding: utf-8, utf-16 (-le, -be), windows-1252, iso-8859-1 "
-        "or iso-8859-15 (any usual spelling). By default the upload's `charset`, else detected: "
-        "a byte order mark, UTF-16 without one, UTF-8, else windows-1252.",
+        description="The file's encoding: utf-8, utf-16 (-le, -be), windows-1252, "
+        "windows-1250, iso-8859-1, iso-8859-15 or iso-8859-2 (any usual spelling). By default "
+        "the upload's `charset`, else detected: a byte order mark, UTF-16 without one, UTF-8, "
+        "else windows-1250 if the text reads as Central European names, else windows-1252.",
     )
 
 

@@ -1,14 +1,15 @@
 """CSV import, as pure functions: streaming record splitting and turning a row into a profile.
 
 The file is read as it arrives. Its encoding is decided from its first bytes (a byte order mark,
-UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252) and its delimiter from its
-header line (the one of `,` `;` tab `|` that finds the most mapped columns), unless the import
-names them. Decoded text is cut into records by a scanner that follows the csv module's quoting
-rules and ends a record only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does
-for a file opened with `newline=""`; never at the other line separators `str.splitlines`
-knows, such as U+2028), and each record is parsed with the csv module. A record never needs
-more than itself in memory, and one longer than `MAX_RECORD_CHARS` ends the import with a
-reason instead of growing without bound.
+UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252 or -1250; a spreadsheet or
+other binary file is refused by them) and its delimiter from its header line (the one of `,`
+`;` tab `|` that finds the most mapped columns), unless the import names them. Decoded text is
+cut into records by a scanner that follows the csv module's quoting rules and ends a record
+only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does for a file opened with
+`newline=""`; never at the other line separators `str.splitlines` knows, such as U+2028), and
+each record is parsed with the csv module. A record never needs more than itself in memory,
+and one longer than `MAX_RECORD_CHARS` ends the import with a reason instead of growing
+without bound.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_candidates.domain.file_sniffing import not_csv_reason, windows_code_page
 from crm_candidates.domain.import_values import yes_or_no
 
 # A record longer than this is refused: it is an unterminated quote or not a CSV file.
@@ -37,8 +39,10 @@ ENCODINGS = {
     "utf-16-le": "utf-16-le",
     "utf-16-be": "utf-16-be",
     "windows-1252": "cp1252",
+    "windows-1250": "cp1250",
     "iso-8859-1": "latin-1",
     "iso-8859-15": "iso8859-15",
+    "iso-8859-2": "iso8859-2",
 }
 _CODEC_TO_NAME = {
     "utf-8": "utf-8",
@@ -47,10 +51,14 @@ _CODEC_TO_NAME = {
     "utf-16-le": "utf-16-le",
     "utf-16-be": "utf-16-be",
     "cp1252": "windows-1252",
+    "cp1250": "windows-1250",
     "iso8859-1": "iso-8859-1",
     "latin-1": "iso-8859-1",
     "iso8859-15": "iso-8859-15",
+    "iso8859-2": "iso-8859-2",
 }
+# The Windows code pages leave a few bytes undefined; they are read as Latin-1 (see below).
+_WINDOWS_CODE_PAGES = frozenset({"windows-1252", "windows-1250"})
 _LATIN1_FALLBACK = "crm-latin1-fallback"
 _UNQUOTED_STOPS = re.compile(r'["\r\n]')
 _LINE_END = re.compile(r"[\r\n]")
@@ -102,8 +110,8 @@ def mapping_errors(mapping: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
-    # Windows-1252 leaves five bytes undefined; read them as Latin-1 (their C1 control codes)
-    # so a Windows-1252 file never fails to decode.
+    # Windows-1252 and -1250 leave five bytes undefined; read them as Latin-1 (their C1
+    # control codes) so a file in either never fails to decode.
     if not isinstance(error, UnicodeDecodeError):
         raise error
     return error.object[error.start : error.end].decode("latin-1"), error.end
@@ -130,8 +138,9 @@ def detect_encoding(head: bytes, *, complete: bool) -> str:
     """The encoding of a file from its first bytes (`complete` if they are the whole file).
 
     A byte order mark decides; else UTF-16 text is told by its NUL bytes (every other byte of
-    Latin text); else UTF-8 if the bytes decode as UTF-8, else Windows-1252 (what Excel writes
-    as "CSV" on Western European Windows).
+    Latin text); else UTF-8 if the bytes decode as UTF-8, else the Windows code page Excel
+    writes "CSV" in: Windows-1250 (Central European) if the bytes make more plausible words in
+    it than in Windows-1252 (Western European), else Windows-1252.
     """
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8"
@@ -148,8 +157,15 @@ def detect_encoding(head: bytes, *, complete: bool) -> str:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError:
-        return "windows-1252"
+        return _CODEC_TO_NAME[windows_code_page(head)]
     return "utf-8"
+
+
+def _refuse_binary(head: bytes, encoding: str) -> None:
+    """`CsvFormatError` for a spreadsheet or other binary file picked instead of its CSV."""
+    reason = not_csv_reason(head, utf16=encoding.startswith("utf-16"))
+    if reason is not None:
+        raise CsvFormatError(reason)
 
 
 def detect_delimiter(header: str, expected_columns: Collection[str] = ()) -> str:
@@ -287,12 +303,13 @@ class CsvStream:
                 break
             head += piece
         encoding = self.encoding = self.encoding or detect_encoding(head, complete=complete)
+        _refuse_binary(head, encoding)
         codec = ENCODINGS[encoding]
         if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             # UTF-16 named without a byte order mark: little-endian, as Windows writes it.
             codec = "utf-16-le"
         decoder = codecs.getincrementaldecoder(codec)(
-            errors=_LATIN1_FALLBACK if encoding == "windows-1252" else "strict"
+            errors=_LATIN1_FALLBACK if encoding in _WINDOWS_CODE_PAGES else "strict"
         )
         consumed = 0
         data: bytes | None = head
@@ -418,8 +435,8 @@ def iter_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 # What a column is usually called, per profile field: the column's name folded (accents and
 # everything but letters and digits dropped, lower case) as English, German, French, Spanish,
-# Dutch, Scandinavian and Finnish exports spell it. The first field whose names hold it is
-# suggested.
+# Portuguese, Polish, Dutch, Scandinavian and Finnish exports spell it. The first field whose
+# names hold it is suggested.
 _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": (
         "firstname",
@@ -434,6 +451,10 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "fornamn",
         "nome",
         "etunimi",
+        "rufname",
+        "primeironome",
+        "prenome",
+        "imie",
     ),
     "last_name": (
         "lastname",
@@ -450,6 +471,13 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "etternavn",
         "cognome",
         "sukunimi",
+        "familienname",
+        "zuname",
+        "nomdefamille",
+        "sobrenome",
+        "apelido",
+        "ultimonome",
+        "nazwisko",
     ),
     "emails": (
         "email",
@@ -470,6 +498,16 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "emailadres",
         "sahkoposti",
         "sahkopostiosoite",
+        "mailadresse",
+        "correio",
+        "correioeletronico",
+        "enderecodeemail",
+        "enderecoemail",
+        "adresemail",
+        "poczta",
+        "pocztaelektroniczna",
+        "email1",
+        "email2",
     ),
     "phones": (
         "phone",
@@ -490,6 +528,19 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "puhelin",
         "matkapuhelin",
         "puhelinnumero",
+        "handynummer",
+        "mobilnummer",
+        "telefone",
+        "telemovel",
+        "celular",
+        "movil",
+        "telefonomovil",
+        "numerodetelephone",
+        "telephoneportable",
+        "telefonkomorkowy",
+        "komorka",
+        "numertelefonu",
+        "nrtelefonu",
     ),
     "skills": ("skills", "skill", "competences", "kompetenzen", "fahigkeiten", "habilidades"),
     "tags": ("tags", "tag", "labels", "schlagworte"),
@@ -520,6 +571,17 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "stilling",
         "titteli",
         "tehtavanimike",
+        "jobtitel",
+        "stellenbezeichnung",
+        "funktion",
+        "intitule",
+        "intituleduposte",
+        "fonction",
+        "titre",
+        "puesto",
+        "titulo",
+        "funcao",
+        "stanowisko",
     ),
     "current_company": (
         "currentcompany",
@@ -539,6 +601,13 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "virksomhed",
         "bedrift",
         "yritys",
+        "firmenname",
+        "employeur",
+        "compania",
+        "empleador",
+        "empregador",
+        "pracodawca",
+        "nazwafirmy",
     ),
     "location": (
         "location",
@@ -551,6 +620,20 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "plaats",
         "kaupunki",
         "paikkakunta",
+        "standort",
+        "lieu",
+        "localite",
+        "localisation",
+        "ubicacion",
+        "localidad",
+        "poblacion",
+        "cidade",
+        "localidade",
+        "localizacao",
+        "miasto",
+        "miejscowosc",
+        "lokalizacja",
+        "mesto",
     ),
     "time_zone": ("timezone", "tz", "zeitzone"),
     "locale": ("locale", "language", "sprache", "langue", "idioma"),
@@ -615,11 +698,12 @@ def preview_csv(
     A record cut off by the end of the bytes is left out, as is a character cut in half.
     """
     encoding = encoding_name(encoding) if encoding else detect_encoding(head, complete=complete)
+    _refuse_binary(head, encoding)
     codec = ENCODINGS[encoding]
     if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         codec = "utf-16-le"
     decoder = codecs.getincrementaldecoder(codec)(
-        errors=_LATIN1_FALLBACK if encoding == "windows-1252" else "strict"
+        errors=_LATIN1_FALLBACK if encoding in _WINDOWS_CODE_PAGES else "strict"
     )
     try:
         text = str(decoder.decode(head, final=complete))
