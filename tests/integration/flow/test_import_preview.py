@@ -58,5 +58,6 @@ async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stac
             "detail": "This is an Excel workbook (.xlsx); save it as CSV (UTF-8) and upload that",
         }
     ]
+    assert workbook.json()["detail"].startswith("the file cannot be read: this is an Excel")
     wrong_type = await stack.gateway.post("/api/v1/imports/preview", json={"a": 1}, headers=auth)
     assert wrong_type.status_code == 415

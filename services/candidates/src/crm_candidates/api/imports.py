@@ -199,7 +199,10 @@ async def preview_import(
             head[:SNIFF_BYTES], complete=not truncated, encoding=_charset(content_type)
         )
     except CsvFormatError as invalid:
-        raise _validation([("file", str(invalid))], f"the file cannot be read: {invalid}") from None
+        reason = str(invalid)
+        # A reason that is its own sentence ("This is an Excel workbook...") continues this one.
+        reason = reason[:1].lower() + reason[1:] if reason.startswith("This ") else reason
+        raise _validation([("file", str(invalid))], f"the file cannot be read: {reason}") from None
     return ImportPreview(
         encoding=preview.encoding,
         delimiter=preview.delimiter,
