@@ -14,16 +14,10 @@ the threshold in each batch (segment entries, their events and timeline entries)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 import uuid
-from datetime import timedelta
 
-from faststream.kafka import KafkaBroker
-from prometheus_client import CollectorRegistry
-
-from crm_candidates.application.consents import ConfirmationPolicy
-from crm_candidates.application.facts import CandidateFacts
+from bench.timeline_batches import candidate_facts_consumer, compare_forms
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate, CandidateSource, Segment, SegmentStatus
 from crm_candidates.repositories.candidates import CandidateRepository
@@ -33,10 +27,7 @@ from crm_shared import (
     ENGAGEMENT_SCORED,
     EngagementScored,
     EventEnvelope,
-    IdempotentConsumer,
-    Outbox,
     Session,
-    SignedLinks,
     create_mongo_client,
     in_transaction,
     utc_now,
@@ -116,20 +107,7 @@ async def rate(mongodb_uri: str, form: str, batches: int) -> float:
         await CandidateRepository(database, TENANT).add_many(people, session=session)
 
     await in_transaction(mongo, add)
-    facts = CandidateFacts(
-        mongo,
-        database,
-        Outbox(database, "candidates"),
-        SignedLinks("bench-secret-of-at-least-thirty-two-characters"),
-        ConfirmationPolicy("http://bench", max_per_address=3, window=timedelta(days=1)),
-    )
-    consumer = IdempotentConsumer(
-        client=mongo,
-        database=database,
-        broker=KafkaBroker("127.0.0.1:9"),  # never started: only process_batch is used
-        group_id="bench",
-        registry=CollectorRegistry(),
-    )
+    facts, consumer = candidate_facts_consumer(mongo, database)
     apply = (
         _batched(facts.engagement_scores)
         if form == "batch"
@@ -161,16 +139,10 @@ async def rate(mongodb_uri: str, form: str, batches: int) -> float:
     return batches * BATCH / elapsed
 
 
-async def main(mongodb_uri: str, batches: int, rounds: int) -> None:
-    for _ in range(rounds):
-        for form in ("per-event", "batch"):
-            print(f"{form:9} {await rate(mongodb_uri, form, batches):8,.0f} events/s", flush=True)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mongodb-uri", required=True)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.mongodb_uri, arguments.batches, arguments.rounds))
+    compare_forms(rate, arguments.mongodb_uri, arguments.batches, arguments.rounds)

@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -29,9 +29,11 @@ from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_shared import (
     MESSAGE_SENT,
+    Database,
     EventEnvelope,
     IdempotentConsumer,
     MessageSent,
+    MongoClient,
     Outbox,
     Session,
     SignedLinks,
@@ -60,6 +62,43 @@ def sent(candidate_id: str, message_id: str) -> bytes:
     )
 
 
+def candidate_facts_consumer(
+    mongo: MongoClient, database: Database
+) -> tuple[CandidateFacts, IdempotentConsumer]:
+    """The candidates service's fact handlers and a consumer whose `process_batch` the drivers
+    call directly (its broker is never started)."""
+    facts = CandidateFacts(
+        mongo,
+        database,
+        Outbox(database, "candidates"),
+        SignedLinks("bench-secret-of-at-least-thirty-two-characters"),
+        ConfirmationPolicy("http://bench", max_per_address=3, window=timedelta(days=1)),
+    )
+    consumer = IdempotentConsumer(
+        client=mongo,
+        database=database,
+        broker=KafkaBroker("127.0.0.1:9"),
+        group_id="bench",
+        registry=CollectorRegistry(),
+    )
+    return facts, consumer
+
+
+def compare_forms(
+    rate: Callable[[str, str, int], Awaitable[float]], mongodb_uri: str, batches: int, rounds: int
+) -> None:
+    """Runs `rate` for the per-event and the batch form in turn, `rounds` times, and prints."""
+
+    async def alternate() -> None:
+        for _ in range(rounds):
+            for form in ("per-event", "batch"):
+                print(
+                    f"{form:9} {await rate(mongodb_uri, form, batches):8,.0f} events/s", flush=True
+                )
+
+    asyncio.run(alternate())
+
+
 async def rate(mongodb_uri: str, form: str, batches: int) -> float:
     """Events a second the timeline subscriber applies in `form` (per-event or batch)."""
     settings = CandidatesSettings(
@@ -84,20 +123,7 @@ async def rate(mongodb_uri: str, form: str, batches: int) -> float:
         await CandidateRepository(database, "bench").add_many(people, session=session)
 
     await in_transaction(mongo, add)
-    facts = CandidateFacts(
-        mongo,
-        database,
-        Outbox(database, "candidates"),
-        SignedLinks("bench-secret-of-at-least-thirty-two-characters"),
-        ConfirmationPolicy("http://bench", max_per_address=3, window=timedelta(days=1)),
-    )
-    consumer = IdempotentConsumer(
-        client=mongo,
-        database=database,
-        broker=KafkaBroker("127.0.0.1:9"),  # never started: only process_batch is used
-        group_id="bench",
-        registry=CollectorRegistry(),
-    )
+    facts, consumer = candidate_facts_consumer(mongo, database)
 
     async def one_at_a_time(envelope: EventEnvelope[Any], session: Session) -> None:
         await facts.timeline_events([envelope], session)
@@ -122,16 +148,10 @@ async def rate(mongodb_uri: str, form: str, batches: int) -> float:
     return batches * BATCH / elapsed
 
 
-async def main(mongodb_uri: str, batches: int, rounds: int) -> None:
-    for _ in range(rounds):
-        for form in ("per-event", "batch"):
-            print(f"{form:9} {await rate(mongodb_uri, form, batches):8,.0f} events/s")
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mongodb-uri", required=True)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.mongodb_uri, arguments.batches, arguments.rounds))
+    compare_forms(rate, arguments.mongodb_uri, arguments.batches, arguments.rounds)
