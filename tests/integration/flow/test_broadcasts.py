@@ -210,6 +210,7 @@ async def test_a_segment_broadcast_arrives_personalised_with_the_branding_block(
         "audience_size": 3,
         "queued": 3,
         "awaiting_recipients": 0,
+        "awaiting_winner": 0,
         "pending": 0,
         "sent": 2,
         "failed": 0,

@@ -325,7 +325,10 @@ async def test_greenhouse_rejections_enrol_silver_medalists_and_a_hire_ends_it(
             lambda e: e["status"] == "exited",
             "the hire did not end the enrolment",
         )
-        assert ended["exit_reason"] == "hired"
+        # The hire came as a new application hired at once: a sequence that also exits on
+        # `applied` (the any-rejection one, by default) may meet the application first.
+        allowed = {"hired"} if sequence is silver_only else {"hired", "applied"}
+        assert ended["exit_reason"] in allowed, ended
     applications = await stack.gateway.get(
         f"/api/v1/ats/applications?candidate_id={silver_id}", headers=stack.as_(ACME_TOKEN)
     )
