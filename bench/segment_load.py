@@ -25,6 +25,7 @@ import dataclasses
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ class Overlap:
         )
 
 
-class _MarkedLoad:
+class _MarkedLoad(ABC):
     """Marks the streams' progress at the window's ends; waits for them to drain."""
 
     name = ""
@@ -165,8 +166,9 @@ class _MarkedLoad:
         self._window: list[float] = []
         self.streams: list[Stream] = []
 
+    @abstractmethod
     async def progress(self) -> dict[str, int]:
-        raise NotImplementedError
+        """How much of each stream is done now (by stream name)."""
 
     async def _mark(self, mark: str) -> None:
         done = await self.progress()
@@ -204,6 +206,7 @@ class _MarkedLoad:
         start, end = self._window
         return Overlap(start, end, drained, self.streams).describe()
 
+    @abstractmethod
     async def close(self) -> None:
         """Releases what the load holds."""
 
@@ -358,6 +361,9 @@ class ImportLoad(_MarkedLoad):
         self._api: httpx.AsyncClient | None = None
         self._import_id = ""
         self.streams = [Stream("import rows", rows)]
+
+    async def close(self) -> None:
+        """Nothing to release: the client it posts with belongs to the caller."""
 
     async def begin(self, app: FastAPI, api: httpx.AsyncClient, run: str) -> None:
         del app, run
