@@ -31,7 +31,7 @@ from crm_candidates.repositories.collections import (
 )
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.segments import SegmentRepository
-from crm_shared import Session, in_transaction, utc_now
+from crm_shared import Database, Session, in_transaction, utc_now
 from helpers import unique
 from integration.service_storage import ServiceStorage, service_storage
 
@@ -167,6 +167,35 @@ async def batched(storage: ServiceStorage, only: set[str] | None) -> None:
     await in_transaction(storage.mongo, apply)
 
 
+async def membership_rows(database: Database, since: datetime) -> list[Any]:
+    """Every segment membership, comparable across two runs: who is in which segment, whether
+    they entered by the batch (a new entry time) or before it, and which fields it holds."""
+    return sorted(
+        (
+            m["tenant_id"],
+            m["segment_id"],
+            m["candidate_id"],
+            m["entered_at"] >= since,
+            sorted(set(m) - {"_id"}),
+        )
+        for m in await database[MEMBERSHIPS_COLLECTION].find({}).to_list()
+    )
+
+
+async def timeline_rows(database: Database, position: dict[str, Any]) -> list[Any]:
+    """Every timeline entry by the position of its event (`position`: event id -> place), each
+    keyed and sorted by its event (its time, then its id), comparable across two runs."""
+    return sorted(
+        (
+            position[entry["_id"]],
+            entry.pop("sort_key").endswith(f"|{entry.pop('_id')}")
+            and entry.pop("occurred_at") is not None,
+            entry,
+        )
+        for entry in await database[TIMELINE_COLLECTION].find({}).to_list()
+    )
+
+
 async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
     """Every document the re-evaluation writes; generated ids and times as what they mean."""
     database = storage.database
@@ -188,27 +217,8 @@ async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
         document.pop("_id"): document
         for document in await database[CANDIDATES_COLLECTION].find({}).to_list()
     }
-    memberships = sorted(
-        (
-            m["tenant_id"],
-            m["segment_id"],
-            m["candidate_id"],
-            # Entered by the batch (a new entry time) or before it.
-            m["entered_at"] >= since,
-            sorted(set(m) - {"_id"}),
-        )
-        for m in await database[MEMBERSHIPS_COLLECTION].find({}).to_list()
-    )
-    timeline = sorted(
-        (
-            position[entry["_id"]],
-            # Keyed and sorted by its event (its time, then its id).
-            entry.pop("sort_key").endswith(f"|{entry.pop('_id')}")
-            and entry.pop("occurred_at") is not None,
-            entry,
-        )
-        for entry in await database[TIMELINE_COLLECTION].find({}).to_list()
-    )
+    memberships = await membership_rows(database, since)
+    timeline = await timeline_rows(database, position)
     return {
         "events": staged,
         "candidates": candidates,

@@ -26,8 +26,6 @@ from crm_candidates.domain.models import (
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
-    MEMBERSHIPS_COLLECTION,
-    TIMELINE_COLLECTION,
 )
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.segments import SegmentRepository
@@ -41,6 +39,7 @@ from crm_shared import (
     utc_now,
 )
 from helpers import unique
+from integration.segments.test_membership_batches import membership_rows, timeline_rows
 from integration.service_storage import ServiceStorage, service_storage
 
 pytestmark = pytest.mark.integration
@@ -202,25 +201,8 @@ async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
         document.pop("_id"): document
         for document in await database[CANDIDATES_COLLECTION].find({}).to_list()
     }
-    memberships = sorted(
-        (
-            m["tenant_id"],
-            m["segment_id"],
-            m["candidate_id"],
-            m["entered_at"] >= since,  # entered in the batch, or before it
-            sorted(set(m) - {"_id"}),
-        )
-        for m in await database[MEMBERSHIPS_COLLECTION].find({}).to_list()
-    )
-    timeline = sorted(
-        (
-            position[entry["_id"]],
-            entry.pop("sort_key").endswith(f"|{entry.pop('_id')}")
-            and entry.pop("occurred_at") is not None,
-            entry,
-        )
-        for entry in await database[TIMELINE_COLLECTION].find({}).to_list()
-    )
+    memberships = await membership_rows(database, since)
+    timeline = await timeline_rows(database, position)
     return {
         "streams": streams,
         "candidates": candidates,
