@@ -35,6 +35,7 @@ from crm_shared import (
     SegmentEntered,
     SegmentExited,
     Session,
+    TopicSpec,
 )
 
 
@@ -54,18 +55,7 @@ async def to_candidates_created(
     outbox: Outbox, candidates: list[Candidate], *, session: Session
 ) -> None:
     """Stages `candidate.created` for each of several new candidates, with one write."""
-    await outbox.add_many(
-        [
-            outbox.envelope(
-                CANDIDATE_CREATED,
-                tenant_id=candidate.tenant_id,
-                subject=candidate.id,
-                data=CandidateCreated.model_validate(_carried(candidate)),
-            )
-            for candidate in candidates
-        ],
-        session=session,
-    )
+    await _stage_profiles(outbox, CANDIDATE_CREATED, candidates, session)
 
 
 async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
@@ -84,13 +74,20 @@ async def to_candidates_updated(
     outbox: Outbox, candidates: list[Candidate], *, session: Session
 ) -> None:
     """Stages `candidate.updated` for each of several changed candidates, with one write."""
+    await _stage_profiles(outbox, CANDIDATE_UPDATED, candidates, session)
+
+
+async def _stage_profiles(
+    outbox: Outbox, topic: TopicSpec, candidates: list[Candidate], session: Session
+) -> None:
+    """One event of `topic` per candidate carrying its whole profile, staged with one write."""
     await outbox.add_many(
         [
             outbox.envelope(
-                CANDIDATE_UPDATED,
+                topic,
                 tenant_id=candidate.tenant_id,
                 subject=candidate.id,
-                data=CandidateUpdated.model_validate(_carried(candidate)),
+                data=topic.payload.model_validate(_carried(candidate)),
             )
             for candidate in candidates
         ],
