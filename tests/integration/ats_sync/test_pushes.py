@@ -179,6 +179,21 @@ async def consent_learned(
         await client.close()
 
 
+async def backfilled(service: Service, connection_id: str) -> None:
+    """Waits for the connection's backfill, asked for here or started by the schedule, to end:
+    its successful pages would otherwise close a breaker a test is opening (CI met that race)."""
+    url = f"/ats/connections/{connection_id}"
+    started = await service.client.post(f"{url}/backfill", headers=service.admin)
+    assert started.status_code == 202 or "sync-running" in started.text, started.text
+
+    async def finished() -> bool:
+        shown = await service.client.get(f"{url}/sync", headers=service.recruiter)
+        assert shown.status_code == 200, shown.text
+        return bool(shown.json()["backfill"]["state"] == "succeeded")
+
+    await eventually(finished, message="the backfill finished")
+
+
 def posts(service: Service) -> int:
     """The people the simulated account was asked to create (not its token requests)."""
     return sum(
@@ -279,6 +294,7 @@ async def test_an_open_breaker_refuses_a_push_without_calling_the_ats_or_recordi
     # Greenhouse has no user 1: every attempt is refused a token, a failure of its API, until
     # the connection's breaker opens (after 5 in a row, the default threshold).
     refused_user = await connect(service, ats_user_id="1")
+    await backfilled(service, refused_user)
     failing = await known_candidate(service)
     body = {"candidate_id": failing}
     for _ in range(AtsSyncSettings().ats_breaker_failure_threshold):
