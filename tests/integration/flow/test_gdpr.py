@@ -96,6 +96,17 @@ async def a_person_every_service_knows(
         f"/api/v1/candidates/{candidate_id}", json={"tags": [tag]}, headers=acme
     )
     assert tagged.status_code == 200
+    campaigns = database(stack, mongo, "campaigns")
+
+    # The sequence mail goes out before the ATS application arrives: an applicant is not
+    # enrolled in nurture (the campaigns service's exit state), which CI's timing once hit.
+    async def mailed_by_the_sequence() -> bool:
+        sent = await campaigns["messages"].find_one(
+            {"candidate_id": candidate_id, "status": "sent"}
+        )
+        return sent is not None
+
+    await eventually(mailed_by_the_sequence, timeout=60, message="the sequence mail not sent")
 
     event = await stack.gateway.post(
         "/api/v1/events",
@@ -148,7 +159,6 @@ async def a_person_every_service_knows(
     )
     assert signup.status_code == 202
 
-    campaigns = database(stack, mongo, "campaigns")
     events = database(stack, mongo, "events")
     ats = database(stack, mongo, "ats-sync")
 
