@@ -349,9 +349,7 @@ def test_the_csv_export_neutralises_formulas_and_is_itself_audited(
 def test_the_csv_export_keeps_what_excel_would_turn_into_a_date_or_number_text(
     gateway: Gateway, stored: Callable[[str], dict[str, Any]], who: str, user_id: str
 ) -> None:
-    made = gateway.client.post(
-        "/api/v1/candidates/c-7/notes", json={}, headers=gateway.as_(who)
-    )
+    made = gateway.client.post("/api/v1/candidates/c-7/notes", json={}, headers=gateway.as_(who))
     assert made.status_code == 201
     assert stored(made.headers["X-Request-Id"])["actor_id"] == user_id  # stored verbatim
 
