@@ -1,5 +1,7 @@
-"""CSV the services write (an import's error report, the audit log export), safe to open in a
-spreadsheet.
+"""CSV the services write (an import's error report, the audit log export, the suppression
+list, analytics reports), safe to open in a spreadsheet: every CSV the product writes goes
+through `csv_line` (or `spreadsheet_cell` for a cell written another way), so each gets both
+guards below.
 
 A cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
 LibreOffice and Google Sheets as a formula (CSV injection: `=HYPERLINK(...)`, DDE). Values are
@@ -95,10 +97,17 @@ def excel_text(value: object) -> object:
     return value
 
 
+def spreadsheet_cell(value: object, dialect: CsvDialect = COMMA) -> str:
+    """A cell as a spreadsheet opening the CSV file shows it: no formula evaluated, no text
+    turned into a number or date (`=1+1` -> `'=1+1`, `1-9` -> `'1-9`, `007` -> `'007`)."""
+    return neutralise(excel_text(value), dialect)
+
+
 def csv_line(cells: Iterable[object], dialect: CsvDialect = COMMA) -> str:
-    """One CSV record (CRLF-terminated, as RFC 4180 and Excel expect) of neutralised cells."""
+    """One CSV record (CRLF-terminated, as RFC 4180 and Excel expect) of spreadsheet-safe
+    cells (`spreadsheet_cell`)."""
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="\r\n").writerow(
-        [neutralise(cell, dialect) for cell in cells]
+        [spreadsheet_cell(cell, dialect) for cell in cells]
     )
     return buffer.getvalue()

@@ -1,13 +1,15 @@
 """`GET /messages` of the campaigns API in-process against SecantusDB: a broadcast's or a
-sequence's messages, and those in one state, page by page, each with its recipient's name; a
-state it does not know is a 422."""
+sequence's messages, and those in one state, page by page (oldest or newest first), each with
+its recipient's name; a state it does not know is a 422."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from crm_campaigns.domain.models import Message, MessageStatus, Recipient
+from crm_campaigns.domain.models import Message, MessageStatus, Recipient, Reply
 from crm_campaigns.repositories.collections import MESSAGES
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_shared import Database, Principal, Session, in_transaction, to_document
@@ -93,6 +95,41 @@ async def test_a_broadcasts_messages_and_its_failures_are_listed_page_by_page(
         "render_failed",
         "render_failed",
     ]
+
+
+async def test_a_candidates_replied_messages_are_paged_newest_first(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    reply = Reply(id="r", received_at=datetime(2026, 12, 1, tzinfo=UTC), excerpt="Yes")
+    replied = {"replied_at": reply.received_at, "replies": [reply]}
+    messages = [
+        a_message(n).model_copy(update={"candidate_id": "zoe", **(replied if n != 24 else {})})
+        for n in range(20, 28)
+    ]
+    messages.append(a_message(28).model_copy(update=replied))  # another candidate's
+    await database[MESSAGES].insert_many([to_document(m) for m in messages])
+
+    query = "candidate_id=zoe&replied=true"
+    newest = await listed_ids(client, f"{query}&sort=-created_at", RITA)
+    assert newest == ["m027", "m026", "m025", "m023", "m022", "m021", "m020"]
+    assert await listed_ids(client, query, RITA) == list(reversed(newest))
+    assert await listed_ids(client, f"{query}&sort=created_at", RITA) == list(reversed(newest))
+
+    # A cursor continues the order it was made in: used in the other one it is refused.
+    first = await client.get(
+        f"/messages?{query}&sort=-created_at&limit=3", headers=internal_bearer(RITA, "campaigns")
+    )
+    cursor = first.json()["next_cursor"]
+    mixed = await client.get(
+        f"/messages?{query}&limit=3&cursor={cursor}", headers=internal_bearer(RITA, "campaigns")
+    )
+    assert mixed.status_code == 400
+    assert mixed.json()["type"].endswith("invalid-cursor")
+    unknown = await client.get(
+        f"/messages?{query}&sort=newest", headers=internal_bearer(RITA, "campaigns")
+    )
+    assert unknown.status_code == 422
 
 
 async def test_a_state_it_does_not_know_is_a_problem_naming_the_filter(

@@ -409,11 +409,21 @@ async def test_suppressions_name_their_candidate_export_as_csv_and_keep_what_was
     assert ";manual;user:" in rows[1]
     assert f";{ayse};Ayşe Kaya;'=asked by phone;" in rows[1]  # a formula is neutralised
     assert ayse_email not in text
+    # Notes Excel would read as a date and as a number are kept text.
+    for note in ("1-9", "007"):
+        noted = await stack.gateway.post(
+            "/api/v1/suppressions",
+            json={"email": f"{unique('noted')}@example.org", "note": note},
+            headers=admin,
+        )
+        assert noted.status_code == 201, noted.text
     everything = await stack.gateway.get(
         "/api/v1/suppressions.csv", params={"reason": "manual"}, headers=admin
     )
     assert entry["id"] in everything.text
     assert early.json()["id"] in everything.text
+    assert ",,'1-9," in everything.text
+    assert ",,'007," in everything.text
     foreign = await stack.gateway.get("/api/v1/suppressions.csv", headers=stack.as_(GLOBEX_TOKEN))
     assert foreign.status_code == 200
     assert entry["id"] not in foreign.text

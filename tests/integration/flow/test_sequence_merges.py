@@ -1,7 +1,8 @@
 """A merge and the sequences of the two records, end to end: one record got a sequence's first
 mail, the other (the same person) was hired through the ATS, and the merge folds the first into
 the second. Nobody is mailed again: the enrolment carries over and ends because the person was
-hired, and the survivor's segment entry caused by the merge enrols nobody."""
+hired, and the survivor's segment entry caused by the merge enrols nobody. A notification about
+the merged record names the survivor after the merge, and its own record again after the undo."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from integration.flow.sequencing import (
     create_candidate,
     create_sequence,
     create_template,
+    enrol,
     enrolment_of,
     mails_to,
 )
@@ -152,3 +154,55 @@ async def test_a_merge_into_a_hired_record_mails_nobody_again_and_ends_the_enrol
     assert [m["candidate_id"] for m in messages.json()["items"]] == [survivor_id]
     assert len(smtp_sink.messages_to(merged_email)) == 1
     assert smtp_sink.messages_to(survivor_email) == []
+
+
+async def test_a_notification_about_the_merged_record_follows_the_merge_and_its_undo(
+    stack: Stack,
+) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    template_id = await create_template(stack, ACME_TOKEN)
+    merged_id, _ = await create_candidate(
+        stack, ACME_TOKEN, template_id, first_name="Zoe", last_name="Mueller"
+    )
+    survivor_id, _ = await create_candidate(
+        stack, ACME_TOKEN, template_id, first_name="Zoë", last_name="Müller"
+    )
+    title = unique("ready")
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "notify_owner", "title": title}],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], merged_id)
+
+    async def notified_about() -> set[str]:
+        """The candidates the notifications titled `title` are about."""
+        found = await stack.gateway.get(
+            "/api/v1/notifications", params={"limit": 200}, headers=acme
+        )
+        assert found.status_code == 200, found.text
+        return {n["candidate_id"] for n in found.json()["items"] if n["title"] == title}
+
+    async def about(candidate_id: str) -> bool:
+        return await notified_about() == {candidate_id}
+
+    await eventually(lambda: about(merged_id), message="the notify step left no notification")
+
+    merge = await stack.gateway.post(
+        "/api/v1/candidates/merges",
+        json={"survivor_id": survivor_id, "merged_id": merged_id},
+        headers=acme,
+    )
+    assert merge.status_code == 201, merge.text
+    await eventually(
+        lambda: about(survivor_id), message="the notification still names the merged record"
+    )
+
+    undone = await stack.gateway.post(
+        f"/api/v1/candidates/merges/{merge.json()['id']}/undo", headers=acme
+    )
+    assert undone.status_code == 200, undone.text
+    await eventually(
+        lambda: about(merged_id), message="the undo did not give the notification back"
+    )

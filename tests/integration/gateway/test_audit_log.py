@@ -32,6 +32,8 @@ pytestmark = pytest.mark.integration
 
 # A user id a spreadsheet would run as a formula, to see the CSV export defuse it.
 FORMULA_USER = '=HYPERLINK("http://evil.example/","x")'
+# User ids Excel would read as a date and as a number, to see the CSV export keep them text.
+DATE_USER, ZERO_USER = "1-9", "007"
 EMAIL = "ada.lovelace@example.com"
 RECRUITER: list[Role] = ["recruiter"]
 
@@ -69,6 +71,8 @@ def gateway_on(mongodb_uri: str, **overrides: Any) -> Iterator[Gateway]:
         "acme-recruiter": f"{run}-tok-rita",
         "acme-admin": f"{run}-tok-ada",
         "acme-formula": f"{run}-tok-formula",
+        "acme-date": f"{run}-tok-date",
+        "acme-zero": f"{run}-tok-zero",
         "globex-admin": f"{run}-tok-gia",
     }
     settings = GatewaySettings(
@@ -84,6 +88,8 @@ def gateway_on(mongodb_uri: str, **overrides: Any) -> Iterator[Gateway]:
             tokens["acme-formula"]: DevIdentity(
                 tenant_id=acme, user_id=FORMULA_USER, roles=RECRUITER
             ),
+            tokens["acme-date"]: DevIdentity(tenant_id=acme, user_id=DATE_USER, roles=RECRUITER),
+            tokens["acme-zero"]: DevIdentity(tenant_id=acme, user_id=ZERO_USER, roles=RECRUITER),
             tokens["globex-admin"]: DevIdentity(tenant_id=globex, user_id="gia", roles=["admin"]),
         },
         audit_flush_interval_seconds=0.05,
@@ -337,6 +343,26 @@ def test_the_csv_export_neutralises_formulas_and_is_itself_audited(
         headers=gateway.as_("globex-admin"),
     )
     assert list(csv.DictReader(io.StringIO(others.text))) == []
+
+
+@pytest.mark.parametrize(("who", "user_id"), [("acme-date", DATE_USER), ("acme-zero", ZERO_USER)])
+def test_the_csv_export_keeps_what_excel_would_turn_into_a_date_or_number_text(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]], who: str, user_id: str
+) -> None:
+    made = gateway.client.post("/api/v1/candidates/c-7/notes", json={}, headers=gateway.as_(who))
+    assert made.status_code == 201
+    assert stored(made.headers["X-Request-Id"])["actor_id"] == user_id  # stored verbatim
+
+    export = gateway.client.get(
+        "/api/v1/audit/export",
+        params={"format": "csv", "actor": user_id},
+        headers=gateway.as_("acme-admin"),
+    )
+
+    assert export.status_code == 200, export.text
+    [row] = list(csv.DictReader(io.StringIO(export.text)))
+    assert row["actor_id"] == "'" + user_id
+    assert row["resource"] == "candidate_id=c-7"
 
 
 def test_the_json_lines_export_holds_the_tenants_entries(

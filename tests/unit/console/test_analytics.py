@@ -697,15 +697,22 @@ class _Dynamic(dict[tuple[str, str], httpx.Response]):
 async def test_the_funnel_and_attribution_files_name_what_they_count(console: Console) -> None:
     """The API's files carry ids (`broadcast` funnels' `key`, credits' `ref`); the console's
     downloads add a `name` column from the lists the page names them from, a name someone
-    typed as a formula neutralised, the API's cells and decimal commas kept."""
+    typed as a formula neutralised, one Excel would read as a date or number kept as text, the
+    API's cells and decimal commas kept."""
     client, api = console
     api.answer("GET", "/api/v1/analytics/settings", body={"time_zone": "UTC", "updated_at": None})
     api.answer_pages(
         "/api/v1/broadcasts",
-        [{"id": "b1", "name": "Winter; hiring"}, {"id": "b2", "name": "=HYPERLINK(1)"}],
+        [
+            {"id": "b1", "name": "Winter; hiring"},
+            {"id": "b2", "name": "=HYPERLINK(1)"},
+            {"id": "b3", "name": "3/4"},
+            {"id": "b4", "name": "007"},
+        ],
     )
     funnel = "\ufeffby;key;step;count;conversion_from_previous\r\nbroadcast;b1;sourced;4;\r\n"
     funnel += "broadcast;b2;engaged;2;0,5\r\nbroadcast;none;sourced;1;\r\n"
+    funnel += "broadcast;b3;sourced;1;\r\nbroadcast;b4;sourced;1;\r\n"
     api.routes[("GET", "/api/v1/analytics/funnel")] = httpx.Response(
         200, content=funnel.encode(), headers={"content-type": "text/csv; charset=utf-8"}
     )
@@ -720,6 +727,8 @@ async def test_the_funnel_and_attribution_files_name_what_they_count(console: Co
         'broadcast;b1;"Winter; hiring";sourced;4;',
         "broadcast;b2;'=HYPERLINK(1);engaged;2;0,5",
         "broadcast;none;;sourced;1;",
+        "broadcast;b3;'3/4;sourced;1;",
+        "broadcast;b4;'007;sourced;1;",
         "",
     ]
 

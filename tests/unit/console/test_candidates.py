@@ -210,6 +210,8 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "Très intéressée &lt;b&gt;!&lt;/b&gt; Thursday?" in text
     [replied] = [call for call in api.calls if call.url.path == "/api/v1/messages"]
     assert (replied.url.params["candidate_id"], replied.url.params["replied"]) == ("c1", "true")
+    assert replied.url.params["sort"] == "-created_at"  # newest first
+    assert 'data-testid="older-replies"' not in text  # the only page
     # A recruiter may not export or erase: no links to do so.
     assert "/export" not in text
     assert "/erase" not in text
@@ -220,6 +222,69 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert ats.url.params["candidate_id"] == "c1"
     # Nothing suppressed: no notice.
     assert 'data-testid="suppressed-notice"' not in text
+
+
+def replied_message(message_id: str, subject: str, *received: str) -> dict[str, Any]:
+    """A message the person replied to, its replies (as the API keeps them: oldest first)
+    received on the given days of December 2026."""
+    return {
+        "id": message_id,
+        "candidate_id": "c1",
+        "subject": subject,
+        "replied_at": f"2026-12-{received[0]}T09:00:00+00:00",
+        "replies": [
+            {"received_at": f"2026-12-{day}T09:00:00+00:00", "excerpt": f"Reply of the {day}th"}
+            for day in received
+        ],
+    }
+
+
+async def test_the_replies_card_shows_the_newest_first_and_pages_to_older_ones(
+    console: Console,
+) -> None:
+    client, api = console
+    newest_page = {
+        "items": [
+            replied_message("m3", "Newest mail", "20", "24"),
+            replied_message("m2", "Older mail", "12"),
+        ],
+        "next_cursor": "page-2",
+    }
+    answer_profile(api, **{"/api/v1/messages": newest_page})
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    text = page.text
+    # Newest first: the newest mail's replies, its latest one first, then the older mail's.
+    assert text.index("Reply of the 24th") < text.index("Reply of the 20th")
+    assert text.index("Reply of the 20th") < text.index("Reply of the 12th")
+    assert (
+        'hx-get="/console/candidates/c1/replies?cursor=page-2" hx-target="this" '
+        'hx-swap="outerHTML">Older replies</button>'
+    ) in text
+
+    api.calls.clear()
+    api.answer(
+        "GET",
+        "/api/v1/messages",
+        200,
+        {"items": [replied_message("m1", "First mail", "02")], "next_cursor": None},
+    )
+    older = await client.get(
+        "/console/candidates/c1/replies", params={"cursor": "page-2"}, headers=gateway_headers()
+    )
+    assert older.status_code == 200, older.text
+    assert "Re: First mail" in older.text
+    assert "Reply of the 02th" in older.text
+    assert "Older replies" not in older.text  # the last page
+    [call] = api.calls
+    assert call.url.path == "/api/v1/messages"
+    assert dict(call.url.params) == {
+        "candidate_id": "c1",
+        "replied": "true",
+        "sort": "-created_at",
+        "limit": "20",
+        "cursor": "page-2",
+    }
 
 
 async def test_the_profile_says_when_the_persons_address_is_suppressed(

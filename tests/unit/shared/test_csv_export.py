@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from crm_shared.csv_export import csv_line, excel_text, neutralise
+from crm_shared.csv_export import SEMICOLON, csv_line, excel_text, neutralise
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +83,17 @@ def test_text_excel_would_turn_into_a_date_or_number_is_kept_text(
 ) -> None:
     assert excel_text(value) == written
     assert neutralise(excel_text("-3")) == "'-3"
+
+
+def test_a_line_keeps_text_excel_would_turn_into_a_date_or_number() -> None:
+    """Every CSV the services write goes through `csv_line`, so each gets both guards."""
+    line = csv_line(["1-9", "007", "1e9", "=cmd", "2026-11-01", 7, -0.5], SEMICOLON)
+    assert next(csv.reader(io.StringIO(line), delimiter=";")) == [
+        "'1-9",
+        "'007",
+        "'1e9",
+        "'=cmd",
+        "2026-11-01",
+        "7",
+        "-0,5",
+    ]

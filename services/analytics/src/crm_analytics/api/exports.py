@@ -17,7 +17,7 @@ from crm_analytics.api.schemas import (
     TenantSummary,
     TimeSeriesPublic,
 )
-from crm_shared.csv_export import COMMA, SEMICOLON, csv_line, excel_text
+from crm_shared.csv_export import COMMA, SEMICOLON, csv_line
 
 
 class ReportFormat(StrEnum):
@@ -73,7 +73,7 @@ def csv_file(rows: Rows, name: str, separator: CsvSeparator = CsvSeparator.COMMA
     (a stage called `3/4`, an id `007`) kept as text."""
     dialect = _DIALECTS[separator]
     return Response(
-        "\ufeff" + "".join(csv_line([excel_text(c) for c in row], dialect) for row in rows),
+        "\ufeff" + "".join(csv_line(row, dialect) for row in rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{safe_name(name)}.csv"'},
     )

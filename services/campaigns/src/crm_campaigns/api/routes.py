@@ -53,6 +53,7 @@ from crm_campaigns.domain.models import (
     EnrolmentState,
     EnrolmentStatus,
     MessageFilter,
+    MessageSort,
     MessageStatus,
     Sequence,
     Template,
@@ -854,21 +855,54 @@ async def list_messages(
         bool | None,
         Query(description="Only messages replied to (true, with their `replies`) or not (false)."),
     ] = None,
+    sort: Annotated[
+        MessageSort,
+        Query(
+            description="`created_at` (oldest first, the default) or `-created_at` (newest "
+            "first). A cursor continues the order it was made in."
+        ),
+    ] = MessageSort.CREATED_AT,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Page[MessageListed]:
-    """Messages of the caller's tenant, oldest first, optionally of one candidate, broadcast or
-    sequence, in one state and replied to or not (the filters combine), each with its
-    recipient's name."""
-    after = decode_cursor(cursor) if cursor else None
+    """Messages of the caller's tenant, oldest first (or newest first with
+    `sort=-created_at`), optionally of one candidate, broadcast or sequence, in one state and
+    replied to or not (the filters combine), each with its recipient's name."""
+    after = _message_cursor_key(cursor, sort) if cursor else None
     shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status, replied)
-    found = await messages.listed(shown, after=after, limit=limit + 1)
+    found = await messages.listed(shown, after=after, limit=limit + 1, sort=sort)
     items = found[:limit]
-    next_cursor = encode_cursor(items[-1].message.id) if len(found) > limit else None
+    next_cursor = (
+        encode_cursor(_message_cursor_value(items[-1].message.id, sort))
+        if len(found) > limit
+        else None
+    )
     return Page[MessageListed](
         items=[MessageListed.listed(listed.message, listed.recipient) for listed in items],
         next_cursor=next_cursor,
     )
+
+
+# A newest-first cursor's key is the id with this mark (an ObjectId never starts with it), so
+# a cursor used in the other order is refused rather than skipping or repeating messages. An
+# oldest-first cursor stays the bare id, as cursors made before `sort` existed are.
+_NEWEST_FIRST_MARK = "-"
+
+
+def _message_cursor_value(message_id: str, sort: MessageSort) -> str:
+    return _NEWEST_FIRST_MARK + message_id if sort is MessageSort.NEWEST_FIRST else message_id
+
+
+def _message_cursor_key(cursor: str, sort: MessageSort) -> str:
+    """The id a message-list cursor resumes after; a 400 problem if it was made for the other
+    order."""
+    value = decode_cursor(cursor)
+    newest_first = value.startswith(_NEWEST_FIRST_MARK)
+    if newest_first != (sort is MessageSort.NEWEST_FIRST):
+        raise ProblemError(
+            400, "the cursor belongs to another sort order", problem_type="invalid-cursor"
+        )
+    return value.removeprefix(_NEWEST_FIRST_MARK)
 
 
 @router.get(

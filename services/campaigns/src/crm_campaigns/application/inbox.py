@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_campaigns.domain.models import Message, MessageFilter, Notification, Recipient
+from crm_campaigns.domain.models import (
+    Message,
+    MessageFilter,
+    MessageSort,
+    Notification,
+    Recipient,
+)
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
@@ -29,11 +35,16 @@ class MessageLog:
         return await self.messages.get(message_id)
 
     async def listed(
-        self, shown: MessageFilter, *, after: str | None, limit: int
+        self,
+        shown: MessageFilter,
+        *,
+        after: str | None,
+        limit: int,
+        sort: MessageSort = MessageSort.CREATED_AT,
     ) -> list[ListedMessage]:
         """One page of messages with their recipients' names: two queries (the names with one
         `$in` of the page's candidates), whatever the page's size."""
-        messages = await self.messages.page(shown, after=after, limit=limit)
+        messages = await self.messages.page(shown, after=after, limit=limit, sort=sort)
         names = await self.recipients.many(sorted({m.candidate_id for m in messages}))
         return [ListedMessage(m, names.get(m.candidate_id)) for m in messages]
 

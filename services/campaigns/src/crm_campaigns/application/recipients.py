@@ -12,6 +12,7 @@ from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha2
 from crm_campaigns.repositories.applications import ApplicationRepository
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.messages import MessageRepository
+from crm_campaigns.repositories.notifications import NotificationRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.signals import SignalRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
@@ -96,9 +97,9 @@ async def update_profiles(
 async def fold_merged_candidate(
     database: Database, tenant_id: str, merged: CandidateMerged, at: datetime, session: Session
 ) -> None:
-    """Moves a merged candidate's recipient, enrolments, messages, applications and signals to
-    the survivor; then the survivor's enrolments meet what both records did (one of them hired
-    or replied ends them)."""
+    """Moves a merged candidate's recipient, enrolments, messages, applications, signals and
+    notifications to the survivor; then the survivor's enrolments meet what both records did
+    (one of them hired or replied ends them)."""
     folded, survivor, merge_id = (
         merged.merged_candidate_id,
         merged.survivor_candidate_id,
@@ -118,6 +119,9 @@ async def fold_merged_candidate(
     await SignalRepository(database, tenant_id).fold_into(
         folded, survivor, merge_id, session=session
     )
+    await NotificationRepository(database, tenant_id).fold_into(
+        folded, survivor, merge_id, session=session
+    )
     await end_excluded_enrolments(database, tenant_id, survivor, session=session)
 
 
@@ -129,6 +133,7 @@ async def restore_unmerged_candidates(
     await MessageRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await ApplicationRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await SignalRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
+    await NotificationRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)
     await project_profiles(
         database,
         tenant_id,

@@ -635,6 +635,14 @@ class MessageFilter:
     replied: bool | None = None
 
 
+class MessageSort(StrEnum):
+    """Orders a message list is read in, both by creation (message ids are ObjectIds, so id
+    order is creation order): oldest first, or newest first (`-created_at`)."""
+
+    CREATED_AT = "created_at"
+    NEWEST_FIRST = "-created_at"
+
+
 class Reply(BaseModel):
     """A reply the candidate sent to a message: when it came and an excerpt of what they wrote
     (`domain.reply_text`); `id` names it as the provider does, the same on every redelivery."""

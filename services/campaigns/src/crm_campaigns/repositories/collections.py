@@ -153,7 +153,13 @@ async def ensure_indexes(database: Database) -> None:
     await database[ATS_APPLICATIONS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
     )
-    for moved in (enrolments, database[MESSAGES], database[ATS_APPLICATIONS], database[SIGNALS]):
+    for moved in (
+        enrolments,
+        database[MESSAGES],
+        database[ATS_APPLICATIONS],
+        database[SIGNALS],
+        database[NOTIFICATIONS],
+    ):
         # Undoing a merge finds what it moved.
         await moved.create_index([("tenant_id", ASCENDING), ("merges.merge_id", ASCENDING)])
     await database[SEGMENT_MEMBERS].create_index(
@@ -188,6 +194,10 @@ async def ensure_indexes(database: Database) -> None:
             ("created_at", ASCENDING),
             ("_id", ASCENDING),
         ]
+    )
+    # A merge re-keys the merged record's notifications to the survivor.
+    await database[NOTIFICATIONS].create_index(
+        [("tenant_id", ASCENDING), ("candidate_id", ASCENDING)]
     )
     suppressions = database[SUPPRESSIONS]
     await suppressions.create_index(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 
 from crm_campaigns.domain.models import (
     Message,
     MessageFilter,
+    MessageSort,
 )
 from crm_campaigns.repositories.collections import (
     MESSAGES,
@@ -34,8 +35,17 @@ class MessageRepository:
         document = await self._messages.find_one({"_id": message_id}, session=session)
         return from_document(Message, document) if document else None
 
-    async def page(self, shown: MessageFilter, *, after: str | None, limit: int) -> list[Message]:
-        """One page in id order (creation order)."""
+    async def page(
+        self,
+        shown: MessageFilter,
+        *,
+        after: str | None,
+        limit: int,
+        sort: MessageSort = MessageSort.CREATED_AT,
+    ) -> list[Message]:
+        """One page in id order (creation order), oldest or newest first: keyset pages
+        resuming after the id `after`."""
+        newest_first = sort is MessageSort.NEWEST_FIRST
         query: dict[str, Any] = {}
         if shown.candidate_id:
             query["candidate_id"] = shown.candidate_id
@@ -48,8 +58,10 @@ class MessageRepository:
         if shown.replied is not None:
             query["replied_at"] = {"$ne": None} if shown.replied else None
         if after:
-            query["_id"] = {"$gt": after}
-        documents = await self._messages.find(query, sort=[("_id", ASCENDING)], limit=limit)
+            query["_id"] = {"$lt" if newest_first else "$gt": after}
+        documents = await self._messages.find(
+            query, sort=[("_id", DESCENDING if newest_first else ASCENDING)], limit=limit
+        )
         return [from_document(Message, d) for d in documents]
 
     async def fold_into(

@@ -18,6 +18,8 @@ from crm_shared import (
     Session,
     TenantScopedCollection,
     from_document,
+    give_back,
+    move_to_survivor,
     to_document,
     utc_now,
 )
@@ -56,6 +58,19 @@ class NotificationRepository:
             query, sort=[("created_at", ASCENDING), ("_id", ASCENDING)], limit=limit
         )
         return [from_document(Notification, d) for d in documents]
+
+    async def fold_into(
+        self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session
+    ) -> None:
+        """A merge: notifications about the merged record (a `notify_owner` step's, a reply's)
+        are about the survivor, so their link opens the record that is kept."""
+        await move_to_survivor(
+            self._notifications, merged_id, survivor_id, merge_id, session=session
+        )
+
+    async def unfold(self, merge_id: str, *, session: Session) -> None:
+        """An undone merge: the notifications a merge moved go back to their own candidate."""
+        await give_back(self._notifications, merge_id, session=session)
 
     async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
         """Marks one of the user's notifications read (once); None if the user has no such one."""

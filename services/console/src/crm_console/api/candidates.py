@@ -4,9 +4,9 @@ side-by-side merge with undo, GDPR export and erasure."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
@@ -260,6 +260,25 @@ async def candidate_profile(
         state.templates,
         "candidates/profile.html",
         {"profile": profile, "errors": {}, "typed": {}, "people": people, **CONSENT_CHOICES},
+        viewer=viewer,
+    )
+
+
+@router.get("/{candidate_id}/replies")
+async def candidate_replies(
+    candidate_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """A page of the Replies card, newest first: the one after `cursor` ("Older replies")."""
+    replies = await CandidateDirectory(state.gateway).replies(viewer.caller, candidate_id, cursor)
+    return render(
+        request,
+        state.templates,
+        "candidates/replies.html",
+        {"candidate_id": candidate_id, "replies": replies},
         viewer=viewer,
     )
 

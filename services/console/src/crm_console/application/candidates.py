@@ -15,9 +15,11 @@ from crm_console.domain.merging import MergeRow, merge_rows
 from crm_console.domain.profile import (
     LabelledValue,
     Placement,
+    RepliesPage,
     job_names,
     labelled_custom_fields,
     placements,
+    replies_page,
     shown_job,
     suppressed_lines,
     timeline_summary,
@@ -29,7 +31,8 @@ NOTES_SHOWN = 20
 DUPLICATES_SHOWN = 20
 # A person has an entry per address and reason: a handful at most.
 SUPPRESSIONS_READ = 20
-# Messages the person replied to, each with its latest replies' excerpts.
+# Messages the person replied to, each with its latest replies' excerpts: a page of the
+# Replies card, newest first (its "Older replies" asks for the next).
 REPLIED_SHOWN = 20
 
 
@@ -60,7 +63,7 @@ class CandidateProfile:
     # Why mail may not reach the person (the suppression list, by candidate): a list of
     # `Suppressed`, in words.
     suppressed: Part
-    # The messages they replied to, with excerpts of the replies (campaigns' message log).
+    # The newest replies to our mail, a `RepliesPage` (campaigns' message log).
     replies: Part
 
 
@@ -157,13 +160,7 @@ class CandidateDirectory:
             )
             if may_see_suppressions
             else _nothing(),
-            part(
-                self._api.get(
-                    caller,
-                    f"{API}/messages",
-                    {"candidate_id": candidate_id, "replied": "true", "limit": REPLIED_SHOWN},
-                )
-            ),
+            part(self.replies(caller, candidate_id)),
         )
         entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
         candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
@@ -185,8 +182,26 @@ class CandidateDirectory:
             suppressed=suppressions
             if suppressions.unavailable
             else Part(data=suppressed_lines(items(suppressions.data))),
-            replies=replied if replied.unavailable else Part(data=items(replied.data)),
+            replies=replied,
         )
+
+    async def replies(
+        self, caller: Caller, candidate_id: str, cursor: str | None = None
+    ) -> RepliesPage:
+        """A page of the candidate's replies to our mail, newest first: the messages they
+        replied to, newest first (`cursor`: the page after the one that gave it)."""
+        page = await self._api.get(
+            caller,
+            f"{API}/messages",
+            {
+                "candidate_id": candidate_id,
+                "replied": "true",
+                "sort": "-created_at",
+                "limit": REPLIED_SHOWN,
+                "cursor": cursor,
+            },
+        )
+        return replies_page(page)
 
     async def placements(
         self, caller: Caller, candidate_id: str

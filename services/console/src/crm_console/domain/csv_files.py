@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Callable, Mapping
 
-from crm_shared.csv_export import neutralise
+from crm_shared.csv_export import spreadsheet_cell
 
 SEMICOLON = "semicolon"
 
@@ -43,8 +43,9 @@ def with_names(
 ) -> bytes:
     """An API's CSV file with a `name` column after `after`: each row's name as `name_of`
     reads it from the row (empty when it has none). The API's cells are kept as they came
-    (already neutralised, decimals in its dialect); only the names, typed by people, are
-    neutralised here, so a name no spreadsheet evaluates. A file without `after` is returned
+    (already made spreadsheet-safe, decimals in its dialect); only the names, typed by people,
+    are made so here (`spreadsheet_cell`): a name no spreadsheet evaluates or turns into a
+    date or number. A file without `after` is returned
     as it came."""
     records = _records(content, semicolon)
     if not records or after not in records[0]:
@@ -55,6 +56,6 @@ def with_names(
     writer = csv.writer(buffer, delimiter=_dialect(semicolon), lineterminator="\r\n")
     writer.writerow([*header[:at], "name", *header[at:]])
     for row in records[1:]:
-        name = neutralise(name_of(dict(zip(header, row, strict=False))))
+        name = spreadsheet_cell(name_of(dict(zip(header, row, strict=False))))
         writer.writerow([*row[:at], name, *row[at:]])
     return ("\ufeff" + buffer.getvalue()).encode()

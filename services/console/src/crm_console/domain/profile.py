@@ -278,3 +278,37 @@ def suppressed_lines(entries: Sequence[Mapping[str, Any]]) -> list[Suppressed]:
             note=str(entry.get("note") or ""),
         )
     return sorted(seen.values(), key=lambda line: line.blocks == "marketing mail")
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    """One reply on the profile's Replies card: to which mail, when, what they wrote."""
+
+    subject: str
+    received_at: str
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class RepliesPage:
+    """A page of the Replies card, and the API's cursor to the older replies (None: no more)."""
+
+    lines: list[ReplyLine]
+    next_cursor: str | None
+
+
+def replies_page(page: Mapping[str, Any]) -> RepliesPage:
+    """A page of replied-to messages, newest first as the card asks the API for them, as reply
+    lines newest first: each message's kept replies (stored as they came, oldest first)
+    reversed."""
+    lines = [
+        ReplyLine(
+            subject=str(message.get("subject") or ""),
+            received_at=str(reply.get("received_at") or ""),
+            excerpt=str(reply.get("excerpt") or ""),
+        )
+        for message in page.get("items") or []
+        for reply in reversed(message.get("replies") or [])
+    ]
+    cursor = page.get("next_cursor")
+    return RepliesPage(lines=lines, next_cursor=str(cursor) if cursor else None)
