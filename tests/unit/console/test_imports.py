@@ -320,7 +320,10 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
         "GET",
         "/api/v1/imports/imp9/merged-rows",
         body={
-            "items": [{"row": 3, "candidate_id": "c-ada"}, {"row": 9, "candidate_id": "c-known"}],
+            "items": [
+                {"row": 3, "candidate_id": "c-ada", "first_name": "Ada", "last_name": "Lovelace"},
+                {"row": 9, "candidate_id": "c-known", "first_name": None, "last_name": None},
+            ],
             "next_cursor": None,
         },
     )
@@ -328,6 +331,10 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
     assert "Merged rows" in panel.text
     assert 'Row 3 → <a href="/console/candidates/c-ada">' in panel.text
     assert 'Row 9 → <a href="/console/candidates/c-known">' in panel.text
+    # Each by the name the record holds now, next to its id; an erased one says so.
+    assert '<a href="/console/candidates/c-ada">Ada Lovelace</a>' in panel.text
+    assert "(id <code>c-ada</code>)" in panel.text
+    assert '<a href="/console/candidates/c-known">a record erased since</a>' in panel.text
     # A list that cannot be read says why; the rest of the progress still shows.
     api.answer("GET", "/api/v1/imports/imp9/merged-rows", 503, {"status": 503, "title": "Down"})
     panel = await client.get("/console/imports/imp9/progress", headers=htmx_headers())

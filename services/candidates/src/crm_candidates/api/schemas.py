@@ -599,6 +599,16 @@ class ImportMergedRow(BaseModel):
 
     row: int = Field(description="1 for the first row after the header.")
     candidate_id: str = Field(description="The candidate the row merged into.")
+    first_name: str | None = Field(
+        default=None,
+        description="That candidate's first name as stored when the report is read; null if "
+        "the record was erased since.",
+    )
+    last_name: str | None = Field(
+        default=None,
+        description="That candidate's last name as stored when the report is read; null if "
+        "the record was erased since.",
+    )
 
 
 class ImportRowError(BaseModel):

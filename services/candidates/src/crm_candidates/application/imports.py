@@ -832,6 +832,7 @@ class ImportRecords:
     """Creates one tenant's imports and reads them back with their row errors."""
 
     imports: ImportRepository
+    candidates: CandidateRepository
 
     async def create(self, job: CandidateImport) -> None:
         """Stores a new import, waiting for its file."""
@@ -853,5 +854,14 @@ class ImportRecords:
     async def merged_rows(
         self, import_id: str, *, after: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        """(row, candidate id) of the rows that merged into a record, in row order."""
-        return await self.imports.merged_rows(import_id, after=after, limit=limit)
+        """(row, candidate id) of the rows that merged into a record, in row order, each with
+        that record's name as it is stored now (None for a record erased since)."""
+        rows = await self.imports.merged_rows(import_id, after=after, limit=limit)
+        # Read at report time, not kept with the row: a renamed person shows their name today,
+        # and an erased one leaves no name behind in the import's report.
+        people = await self.candidates.get_many(sorted({row["candidate_id"] for row in rows}))
+        for row in rows:
+            person = people.get(row["candidate_id"])
+            row["first_name"] = person.first_name if person else None
+            row["last_name"] = person.last_name if person else None
+        return rows
