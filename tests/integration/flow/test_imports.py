@@ -152,6 +152,11 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert again.json()["tags"] == [tag]
     # The record's other values are not the row's to overwrite.
     assert again.json()["first_name"] == "Known"
+    # The report names each record as it is stored when the report is read, not at import.
+    renamed = await stack.gateway.patch(
+        f"/api/v1/candidates/{known.json()['id']}", json={"first_name": "Kim"}, headers=auth
+    )
+    assert renamed.status_code == 200, renamed.text
     # Which row merged into which record: Ada's second line into her first, Known into theirs.
     merged_page = await stack.gateway.get(
         f"/api/v1/imports/{job['id']}/merged-rows", params={"limit": 1}, headers=auth
@@ -165,7 +170,7 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert rest.json()["next_cursor"] is None
     assert merged_page.json()["items"] + rest.json()["items"] == [
         {"row": 2, "candidate_id": ada["id"], "first_name": "Ada", "last_name": "Lovelace"},
-        {"row": 3, "candidate_id": known.json()["id"], "first_name": "Known", "last_name": "Person"},
+        {"row": 3, "candidate_id": known.json()["id"], "first_name": "Kim", "last_name": "Person"},
     ]
 
     first_page = await stack.gateway.get(
