@@ -152,11 +152,6 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert again.json()["tags"] == [tag]
     # The record's other values are not the row's to overwrite.
     assert again.json()["first_name"] == "Known"
-    # The report names each record as it is stored when the report is read, not at import.
-    renamed = await stack.gateway.patch(
-        f"/api/v1/candidates/{known.json()['id']}", json={"first_name": "Kim"}, headers=auth
-    )
-    assert renamed.status_code == 200, renamed.text
     # Which row merged into which record: Ada's second line into her first, Known into theirs.
     merged_page = await stack.gateway.get(
         f"/api/v1/imports/{job['id']}/merged-rows", params={"limit": 1}, headers=auth
@@ -170,7 +165,7 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert rest.json()["next_cursor"] is None
     assert merged_page.json()["items"] + rest.json()["items"] == [
         {"row": 2, "candidate_id": ada["id"], "first_name": "Ada", "last_name": "Lovelace"},
-        {"row": 3, "candidate_id": known.json()["id"], "first_name": "Kim", "last_name": "Person"},
+        {"row": 3, "candidate_id": known.json()["id"], "first_name": "Known", "last_name": "Person"},
     ]
 
     first_page = await stack.gateway.get(
@@ -224,6 +219,16 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert [(e["row"], e["field"]) for e in report.json()["items"]] == [
         (4, "emails.0"),
         (5, "first_name"),
+    ]
+    # The merged rows name each record as it is stored when the report is read.
+    renamed = await stack.gateway.patch(
+        f"/api/v1/candidates/{known.json()['id']}", json={"first_name": "Kim"}, headers=auth
+    )
+    assert renamed.status_code == 200, renamed.text
+    merged_now = await stack.gateway.get(f"/api/v1/imports/{job['id']}/merged-rows", headers=auth)
+    assert [(m["row"], m["first_name"]) for m in merged_now.json()["items"]] == [
+        (2, "Ada"),
+        (3, "Kim"),
     ]
 
 
@@ -675,22 +680,39 @@ async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbati
     tag = unique("formula")
     mapping = {"First": "first_name", "Last": "last_name", "Mail": "emails", "=Phone": "phones"}
     response = await stack.gateway.post(
-        "/api/v1/imports", json={"mapping": mapping, "tags": [tag]}, headers=auth
+        "/api/v1/imports",
+        json={"mapping": mapping, "tags": [tag], "default_region": "DE"},
+        headers=auth,
     )
     job = response.json()
-    text = f"First,Last,Mail,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
+    text = (
+        f"First,Last,Mail,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
+        f"Carla,Lisboa,{tag}-c@x.org,21 123 4567\n"
+    )
     assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
     result = await finished(stack, ACME_TOKEN, job["id"])
-    assert result["counts"]["created"] == 1
+    assert result["counts"]["created"] == 2
     # Stored as given: only what is written out as CSV is neutralised.
-    [imported] = (
-        await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
-    ).json()["items"]
+    [imported] = [
+        c
+        for c in (
+            await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+        ).json()["items"]
+        if c["first_name"] != "Carla"
+    ]
     assert (imported["first_name"], imported["last_name"]) == ("=1+1", "@Lovelace")
     as_json = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
         "items"
     ]
     assert {e["column"] for e in as_json} == {"=Phone", "Mail"}
+    # A number without country code was read in the import's region, and the report says so.
+    [lisbon] = [e for e in as_json if e["row"] == 3]
+    assert (lisbon["value"], lisbon["assumed_region"], lisbon["severity"]) == (
+        "21 123 4567",
+        "DE",
+        "warning",
+    )
+    assert "read as a DE number, +49211234567" in lisbon["message"]
 
     report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors.csv", headers=auth)
     assert report.status_code == 200, report.text
@@ -699,12 +721,23 @@ async def test_the_report_as_csv_neutralises_formulas_and_the_data_stays_verbati
         f'attachment; filename="import-{job["id"]}-report.csv"'
     )
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
-    assert rows[0] == ["row", "column", "field", "severity", "message"]
+    assert rows[0] == [
+        "row",
+        "column",
+        "field",
+        "severity",
+        "message",
+        "value",
+        "assumed_region",
+    ]
     assert [row[:4] for row in rows[1:]] == [
         ["1", "'=Phone", "phones.0", "warning"],
         ["2", "Mail", "emails.0", "error"],
         ["2", "'=Phone", "phones.0", "warning"],
+        ["3", "'=Phone", "phones.0", "warning"],
     ]
+    # The number as typed, kept text for Excel (which would drop a leading 0 or the spaces).
+    assert rows[4][5:] == ["'21 123 4567", "DE"]
     dangerous = [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
     assert dangerous == []
     missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)

@@ -621,7 +621,18 @@ class ImportRowError(BaseModel):
     severity: Literal["error", "warning"] = Field(
         default="error",
         description="`error`: the row was not imported. `warning`: the row was imported "
-        "without this value.",
+        "without this value, or (with `assumed_region`) with a phone number read in a region "
+        "the row did not give.",
+    )
+    value: str | None = Field(
+        default=None,
+        description="The phone number as the file has it, when `assumed_region` is set.",
+    )
+    assumed_region: str | None = Field(
+        default=None,
+        description="The region a phone number without country code was read in (the "
+        "import's `default_region`, else the tenant's default phone region, else US); null "
+        "for any other entry.",
     )
     candidate_id: str | None = Field(
         default=None,
