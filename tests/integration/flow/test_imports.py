@@ -165,7 +165,12 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert rest.json()["next_cursor"] is None
     assert merged_page.json()["items"] + rest.json()["items"] == [
         {"row": 2, "candidate_id": ada["id"], "first_name": "Ada", "last_name": "Lovelace"},
-        {"row": 3, "candidate_id": known.json()["id"], "first_name": "Known", "last_name": "Person"},
+        {
+            "row": 3,
+            "candidate_id": known.json()["id"],
+            "first_name": "Known",
+            "last_name": "Person",
+        },
     ]
 
     first_page = await stack.gateway.get(

@@ -113,6 +113,42 @@ async def test_a_chosen_file_shows_its_columns_with_the_suggested_fields(console
     assert "truncated" not in preview_call.url.params
 
 
+async def test_a_file_that_reads_as_plausibly_in_two_encodings_offers_both(
+    console: Console,
+) -> None:
+    client, api = console
+    note = (
+        "The file names no encoding and reads as plausibly in windows-1250 as in "
+        "windows-1252, the one assumed: 'Erdõs' would be 'Erdős' in windows-1250."
+    )
+    ambiguous = {**PREVIEW, "encoding": "windows-1252", "encoding_note": note}
+    api.answer(
+        "POST",
+        "/api/v1/imports/preview",
+        body={**ambiguous, "encoding_alternative": "windows-1250"},
+    )
+    api.answer("GET", "/api/v1/custom-fields", body=[])
+    fragment = await client.post(
+        "/console/imports/preview",
+        files={"file": ("emberek.csv", b"x", "text/csv")},
+        headers=htmx_headers(),
+    )
+    assert fragment.status_code == 200, fragment.text
+    assert "&#39;Erdõs&#39; would be &#39;Erdős&#39; in windows-1250" in fragment.text
+    assert selected(fragment.text, "encoding") == "windows-1252"
+    assert '<option value="windows-1250">windows-1250</option>' in fragment.text
+    assert 'type="hidden" name="encoding"' not in fragment.text
+    # A mapping sent back keeps the encoding the person chose.
+    fragment = await client.post(
+        "/console/imports",
+        files={"file": ("emberek.csv", b"x", "text/csv")},
+        data={**MAPPED, "field_2": "", "encoding": "windows-1250"},
+        headers=htmx_headers(),
+    )
+    assert fragment.status_code == 422
+    assert selected(fragment.text, "encoding") == "windows-1250"
+
+
 async def test_a_large_file_sends_only_its_start_for_the_preview(console: Console) -> None:
     client, api = console
     api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)

@@ -205,6 +205,8 @@ async def preview_import(
         raise _validation([("file", str(invalid))], f"the file cannot be read: {reason}") from None
     return ImportPreview(
         encoding=preview.encoding,
+        encoding_note=preview.encoding_note,
+        encoding_alternative=preview.encoding_alternative,
         delimiter=preview.delimiter,
         columns=[
             ImportPreviewColumn(

@@ -540,6 +540,14 @@ class ImportPreview(BaseModel):
     """How the file reads: encoding, delimiter, columns, and the mapping they suggest."""
 
     encoding: str
+    encoding_note: str | None = Field(
+        default=None,
+        description="Set when the encoding was detected and the file reads as plausibly in "
+        "another: which was assumed, a word as each reads it, and how to name the other.",
+    )
+    encoding_alternative: str | None = Field(
+        default=None, description="That other encoding, to name on `POST /imports` if wanted."
+    )
     delimiter: str
     columns: list[ImportPreviewColumn]
     suggested_mapping: dict[str, str] = Field(
@@ -577,6 +585,12 @@ class ImportPublic(BaseModel):
     tags: list[str]
     delimiter: str | None = Field(description="As named, or as detected once the file is in.")
     encoding: str | None = Field(description="As named, or as detected once the file is in.")
+    encoding_note: str | None = Field(
+        default=None,
+        description="Set when the encoding was detected and the file reads as plausibly in "
+        "another (a short Hungarian file in windows-1250 or windows-1252): which was assumed, "
+        "a word as each reads it, and how to name the other.",
+    )
     counts: ImportCounts
     chunks_total: int | None = Field(description="Chunks of rows stored from the file.")
     chunks_done: int

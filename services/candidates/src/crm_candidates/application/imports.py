@@ -177,6 +177,7 @@ async def receive_file(
         rows_read=rows,
         delimiter=stream.delimiter or ",",
         encoding=stream.encoding or "utf-8",
+        encoding_note=stream.encoding_note,
         date_columns=[
             ImportDateColumn(
                 column=evidence.column,
