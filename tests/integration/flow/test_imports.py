@@ -518,6 +518,10 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
             + "\r\n"
             + f"Łukasz;Żółkiewski;{tag}-zolkiewski@x.org;;;;Łódź Sp. z o.o.\r\n"
         ).encode("cp1250"),
+        # "CSV" on a Hungarian Windows: Windows-1250 too, read right by its words' letters.
+        "hu": (
+            ";".join(header) + "\r\n" + f"Győző;Erdős;{tag}-erdos@x.org;;;;Szűcs és Török Kft.\r\n"
+        ).encode("cp1250"),
         # "Unicode text": UTF-16 with BOM, tabs.
         "unicode": (
             "\t".join(header) + "\r\n" + f"Łukasz\tNowak\t{tag}-lukasz@x.org\t\t\t\t\r\n"
@@ -530,6 +534,7 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     expected = {
         "de": ("windows-1252", ";"),
         "pl": ("windows-1250", ";"),
+        "hu": ("windows-1250", ";"),
         "unicode": ("utf-16", "\t"),
         "u2028": ("utf-8", ","),
     }
@@ -540,13 +545,16 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
         result = await finished(stack, ACME_TOKEN, job["id"])
         assert result["status"] == "completed", (name, result)
         assert (result["encoding"], result["delimiter"]) == expected[name]
+        assert result["encoding_note"] is None, name
         assert result["counts"]["rows_read"] == 1, name
         assert result["counts"]["created"] == 1, name
     listed = await stack.gateway.get(
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
     )
     people = {c["last_name"]: c for c in listed.json()["items"]}
-    assert set(people) == {"Müller", "Żółkiewski", "Nowak", "Lin\u2028e"}
+    assert set(people) == {"Müller", "Żółkiewski", "Erdős", "Nowak", "Lin\u2028e"}
+    assert people["Erdős"]["first_name"] == "Győző"
+    assert people["Erdős"]["current_company"] == "Szűcs és Török Kft."
     assert people["Żółkiewski"]["first_name"] == "Łukasz"
     assert people["Żółkiewski"]["current_company"] == "Łódź Sp. z o.o."
     assert people["Müller"]["first_name"] == "Zoë"
@@ -574,6 +582,22 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     )
     assert bad.status_code == 422
     assert [e["field"] for e in bad.json()["errors"]] == ["encoding"]
+    # Bytes that read as plausibly in two code pages: the import says which it assumed.
+    short = (";".join(header) + "\r\n" + f"Győző;Erdős;{tag}-gyozo@x.org;;;;\r\n").encode("cp1250")
+    preview = await stack.gateway.post(
+        "/api/v1/imports/preview", content=short, headers=auth | {"content-type": "text/csv"}
+    )
+    assert preview.status_code == 200, preview.text
+    assert (preview.json()["encoding"], preview.json()["encoding_alternative"]) == (
+        "windows-1252",
+        "windows-1250",
+    )
+    unsure = await start_import(stack, ACME_TOKEN, tags=[tag])
+    assert (await upload_bytes(stack, unsure["id"], short, "text/csv")).status_code == 202
+    result = await finished(stack, ACME_TOKEN, unsure["id"])
+    assert result["encoding"] == "windows-1252"
+    assert result["encoding_note"] == preview.json()["encoding_note"]
+    assert "'Gyõzõ' would be 'Győző' in windows-1250" in result["encoding_note"]
     unknown_charset = await start_import(stack, ACME_TOKEN)
     refused = await upload_bytes(stack, unknown_charset["id"], b"x", "text/csv; charset=klingon")
     assert refused.status_code == 415

@@ -1,8 +1,8 @@
 """CSV import, as pure functions: streaming record splitting and turning a row into a profile.
 
 The file is read as it arrives. Its encoding is decided from its first bytes (a byte order mark,
-UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252 or -1250; a spreadsheet or
-other binary file is refused by them) and its delimiter from its header line (the one of `,`
+UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252, Windows-1250 or ISO-8859-2,
+with a note when two read as plausibly; a spreadsheet or other binary file is refused by them) and its delimiter from its header line (the one of `,`
 `;` tab `|` that finds the most mapped columns), unless the import names them. Decoded text is
 cut into records by a scanner that follows the csv module's quoting rules and ends a record
 only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does for a file opened with

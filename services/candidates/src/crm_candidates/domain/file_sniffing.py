@@ -1,10 +1,10 @@
 """What the first bytes of an uploaded file say before it is read as CSV text.
 
 Two questions, both pure: is the file a spreadsheet or another binary file rather than CSV
-(`not_csv_reason`), and, for bytes that are not UTF-8, which Windows code page wrote them
+(`not_csv_reason`), and, for bytes that are not UTF-8, which code page wrote them
 (`guess_code_page`): Excel's "CSV" is Windows-1252 on a Western European Windows and
 Windows-1250 on a Central European one (Polish, Czech, Slovak, Hungarian, Slovenian, Croatian,
-Romanian), and nothing in the file says which.
+Romanian), older systems write ISO-8859-2, and nothing in the file says which.
 """
 
 from __future__ import annotations
