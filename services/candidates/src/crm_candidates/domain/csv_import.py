@@ -2,14 +2,14 @@
 
 The file is read as it arrives. Its encoding is decided from its first bytes (a byte order mark,
 UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252, Windows-1250 or ISO-8859-2,
-with a note when two read as plausibly; a spreadsheet or other binary file is refused by them) and its delimiter from its header line (the one of `,`
-`;` tab `|` that finds the most mapped columns), unless the import names them. Decoded text is
-cut into records by a scanner that follows the csv module's quoting rules and ends a record
-only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does for a file opened with
-`newline=""`; never at the other line separators `str.splitlines` knows, such as U+2028), and
-each record is parsed with the csv module. A record never needs more than itself in memory,
-and one longer than `MAX_RECORD_CHARS` ends the import with a reason instead of growing
-without bound.
+with a note when two read as plausibly; a spreadsheet or other binary file is refused by them)
+and its delimiter from its header line (the one of `,` `;` tab `|` that finds the most mapped
+columns), unless the import names them. Decoded text is cut into records by a scanner that
+follows the csv module's quoting rules and ends a record only at `\n`, `\r\n` or `\r` outside
+quotes (as the csv module does for a file opened with `newline=""`; never at the other line
+separators `str.splitlines` knows, such as U+2028), and each record is parsed with the csv
+module. A record never needs more than itself in memory, and one longer than
+`MAX_RECORD_CHARS` ends the import with a reason instead of growing without bound.
 """
 
 from __future__ import annotations
