@@ -101,7 +101,7 @@ def test_a_recruiter_imports_a_messy_excel_export_and_downloads_the_report(
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the error report (CSV)").click()
     report = Path(download.value.path()).read_text("utf-8-sig")
-    assert report.splitlines()[0] == "row,column,field,severity,message"
+    assert report.splitlines()[0] == "row,column,field,severity,message,value,assumed_region"
     assert len(report.splitlines()) == 3
     assert_accessible(page)
     screenshot(page, "import-progress")

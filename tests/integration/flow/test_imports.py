@@ -164,8 +164,13 @@ async def test_import_maps_validates_dedupes_and_reports(
     )
     assert rest.json()["next_cursor"] is None
     assert merged_page.json()["items"] + rest.json()["items"] == [
-        {"row": 2, "candidate_id": ada["id"]},
-        {"row": 3, "candidate_id": known.json()["id"]},
+        {"row": 2, "candidate_id": ada["id"], "first_name": "Ada", "last_name": "Lovelace"},
+        {
+            "row": 3,
+            "candidate_id": known.json()["id"],
+            "first_name": "Known",
+            "last_name": "Person",
+        },
     ]
 
     first_page = await stack.gateway.get(
@@ -219,6 +224,16 @@ async def test_import_maps_validates_dedupes_and_reports(
     assert [(e["row"], e["field"]) for e in report.json()["items"]] == [
         (4, "emails.0"),
         (5, "first_name"),
+    ]
+    # The merged rows name each record as it is stored when the report is read.
+    renamed = await stack.gateway.patch(
+        f"/api/v1/candidates/{known.json()['id']}", json={"first_name": "Kim"}, headers=auth
+    )
+    assert renamed.status_code == 200, renamed.text
+    merged_now = await stack.gateway.get(f"/api/v1/imports/{job['id']}/merged-rows", headers=auth)
+    assert [(m["row"], m["first_name"]) for m in merged_now.json()["items"]] == [
+        (2, "Ada"),
+        (3, "Kim"),
     ]
 
 
@@ -503,6 +518,10 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
             + "\r\n"
             + f"Łukasz;Żółkiewski;{tag}-zolkiewski@x.org;;;;Łódź Sp. z o.o.\r\n"
         ).encode("cp1250"),
+        # "CSV" on a Hungarian Windows: Windows-1250 too, read right by its words' letters.
+        "hu": (
+            ";".join(header) + "\r\n" + f"Győző;Erdős;{tag}-erdos@x.org;;;;Szűcs és Török Kft.\r\n"
+        ).encode("cp1250"),
         # "Unicode text": UTF-16 with BOM, tabs.
         "unicode": (
             "\t".join(header) + "\r\n" + f"Łukasz\tNowak\t{tag}-lukasz@x.org\t\t\t\t\r\n"
@@ -515,6 +534,7 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     expected = {
         "de": ("windows-1252", ";"),
         "pl": ("windows-1250", ";"),
+        "hu": ("windows-1250", ";"),
         "unicode": ("utf-16", "\t"),
         "u2028": ("utf-8", ","),
     }
@@ -525,13 +545,16 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
         result = await finished(stack, ACME_TOKEN, job["id"])
         assert result["status"] == "completed", (name, result)
         assert (result["encoding"], result["delimiter"]) == expected[name]
+        assert result["encoding_note"] is None, name
         assert result["counts"]["rows_read"] == 1, name
         assert result["counts"]["created"] == 1, name
     listed = await stack.gateway.get(
         "/api/v1/candidates", params={"tag": tag, "sort": "name"}, headers=auth
     )
     people = {c["last_name"]: c for c in listed.json()["items"]}
-    assert set(people) == {"Müller", "Żółkiewski", "Nowak", "Lin\u2028e"}
+    assert set(people) == {"Müller", "Żółkiewski", "Erdős", "Nowak", "Lin\u2028e"}
+    assert people["Erdős"]["first_name"] == "Győző"
+    assert people["Erdős"]["current_company"] == "Szűcs és Török Kft."
     assert people["Żółkiewski"]["first_name"] == "Łukasz"
     assert people["Żółkiewski"]["current_company"] == "Łódź Sp. z o.o."
     assert people["Müller"]["first_name"] == "Zoë"
@@ -559,6 +582,22 @@ async def test_files_as_excel_writes_them_are_read_in_their_encoding_and_delimit
     )
     assert bad.status_code == 422
     assert [e["field"] for e in bad.json()["errors"]] == ["encoding"]
+    # Bytes that read as plausibly in two code pages: the import says which it assumed.
+    short = (";".join(header) + "\r\n" + f"Győző;Erdős;{tag}-gyozo@x.org;;;;\r\n").encode("cp1250")
+    preview = await stack.gateway.post(
+        "/api/v1/imports/preview", content=short, headers=auth | {"content-type": "text/csv"}
+    )
+    assert preview.status_code == 200, preview.text
+    assert (preview.json()["encoding"], preview.json()["encoding_alternative"]) == (
+        "windows-1252",
+        "windows-1250",
+    )
+    unsure = await start_import(stack, ACME_TOKEN, tags=[tag])
+    assert (await upload_bytes(stack, unsure["id"], short, "text/csv")).status_code == 202
+    result = await finished(stack, ACME_TOKEN, unsure["id"])
+    assert result["encoding"] == "windows-1252"
+    assert result["encoding_note"] == preview.json()["encoding_note"]
+    assert "'Gyõzõ' would be 'Győző' in windows-1250" in result["encoding_note"]
     unknown_charset = await start_import(stack, ACME_TOKEN)
     refused = await upload_bytes(stack, unknown_charset["id"], b"x", "text/csv; charset=klingon")
     assert refused.status_code == 415
@@ -671,25 +710,41 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
     # Column names Excel would read as a formula, a date (`1-9`) and a number (`007`).
     mapping = {"007": "first_name", "Last": "last_name", "1-9": "emails", "=Phone": "phones"}
     response = await stack.gateway.post(
-        "/api/v1/imports", json={"mapping": mapping, "tags": [tag]}, headers=auth
+        "/api/v1/imports",
+        json={"mapping": mapping, "tags": [tag]},
+        headers=auth,
     )
     job = response.json()
     text = (
         f"007,Last,1-9,=Phone\n=1+1,@Lovelace,{tag}-a@x.org,-12\nBob,Bad,not-an-email,+CALL\n"
-        f",Nameless,{tag}-c@x.org,\n"
+        f",Nameless,{tag}-c@x.org,\nCarla,Lisboa,{tag}-d@x.org,21 123 4567\n"
     )
     assert (await upload(stack, ACME_TOKEN, job["id"], text)).status_code == 202
     result = await finished(stack, ACME_TOKEN, job["id"])
-    assert result["counts"]["created"] == 1
+    assert result["counts"]["created"] == 2
     # Stored as given: only what is written out as CSV is neutralised.
-    [imported] = (
-        await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
-    ).json()["items"]
+    [imported] = [
+        c
+        for c in (
+            await stack.gateway.get("/api/v1/candidates", params={"tag": tag}, headers=auth)
+        ).json()["items"]
+        if c["first_name"] != "Carla"
+    ]
     assert (imported["first_name"], imported["last_name"]) == ("=1+1", "@Lovelace")
     as_json = (await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors", headers=auth)).json()[
         "items"
     ]
     assert {e["column"] for e in as_json} == {"=Phone", "1-9", "007"}
+    # A number without country code, read in a region neither the import nor the tenant names
+    # (the platform's US): not a valid US number, so left out, and the report says so.
+    [lisbon] = [e for e in as_json if e["row"] == 4]
+    assert (lisbon["value"], lisbon["assumed_region"], lisbon["severity"]) == (
+        "21 123 4567",
+        "US",
+        "warning",
+    )
+    assert "not a valid US number" in lisbon["message"]
+    assert "left out" in lisbon["message"]
 
     report = await stack.gateway.get(f"/api/v1/imports/{job['id']}/errors.csv", headers=auth)
     assert report.status_code == 200, report.text
@@ -698,13 +753,24 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
         f'attachment; filename="import-{job["id"]}-report.csv"'
     )
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
-    assert rows[0] == ["row", "column", "field", "severity", "message"]
+    assert rows[0] == [
+        "row",
+        "column",
+        "field",
+        "severity",
+        "message",
+        "value",
+        "assumed_region",
+    ]
     assert [row[:4] for row in rows[1:]] == [
         ["1", "'=Phone", "phones.0", "warning"],
         ["2", "'1-9", "emails.0", "error"],
         ["2", "'=Phone", "phones.0", "warning"],
         ["3", "'007", "first_name", "error"],
+        ["4", "'=Phone", "phones.0", "warning"],
     ]
+    # The number as typed, kept text for Excel (which would drop a leading 0 or the spaces).
+    assert rows[5][5:] == ["'21 123 4567", "US"]
     dangerous = [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
     assert dangerous == []
     missing = await stack.gateway.get("/api/v1/imports/nope/errors.csv", headers=auth)

@@ -14,6 +14,7 @@ from crm_candidates.domain.csv_import import (
     detect_encoding,
     encoding_name,
     preview_csv,
+    sniff_encoding,
 )
 from crm_candidates.domain.file_sniffing import not_csv_reason
 
@@ -44,6 +45,40 @@ FRENCH = (
     "Thérèse;Cœur;therese@example.fr;Saint-Étienne\r\n"
     "Gaëlle;Benoît;gaelle@example.fr;Nîmes\r\n"
 )
+HUNGARIAN = (
+    "Vezetéknév;Keresztnév;E-mail;Város\r\n"
+    "Erdős;Győző;gyozo@example.hu;Győr\r\n"
+    "Kovács;Gábor;gabor@example.hu;Szeged\r\n"
+    "Szűcs;Lőrinc;lorinc@example.hu;Pécs\r\n"
+    "Török;Zsófia;zsofia@example.hu;Gödöllő\r\n"
+)
+SLOVAK = (
+    "Meno;Priezvisko;E-mail;Mesto\r\n"
+    "Ľubomír;Šťastný;lubo@example.sk;Košice\r\n"
+    "Ľudmila;Kráľová;luda@example.sk;Žilina\r\n"
+)
+PORTUGUESE = (
+    "Nome;Apelido;E-mail;Cidade\r\n"
+    "João;Gonçalves;joao@example.pt;Lisboa\r\n"
+    "Conceição;Simões;sao@example.pt;Guimarães\r\n"
+    "Inês;Magalhães;ines@example.pt;Évora\r\n"
+)
+SPANISH = (
+    "Nombre;Apellidos;E-mail;Ciudad\r\n"
+    "José;Peña Núñez;jose@example.es;Cádiz\r\n"
+    "María;Ibáñez;maria@example.es;Málaga\r\n"
+    "Ángel;Muñoz;angel@example.es;León\r\n"
+)
+# An agency's list of people from all over Western Europe.
+WESTERN_MIX = (
+    "First;Last;E-mail;City\r\n"
+    "Jürgen;Groß;j@example.de;Köln\r\n"
+    "Hélène;Lefèvre;h@example.fr;Besançon\r\n"
+    "José;Peña Núñez;jo@example.es;Cádiz\r\n"
+    "João;Gonçalves;ja@example.pt;Lisboa\r\n"
+    "Søren;Kierkegaard;s@example.dk;Århus\r\n"
+    "Åsa;Häggström;a@example.se;Malmö\r\n"
+)
 SPANISH_PORTUGUESE_DANISH = (
     "Nombre;Apellidos;Correo\r\n"
     "José;Peña Núñez;jose@example.es\r\n"
@@ -60,6 +95,20 @@ SPANISH_PORTUGUESE_DANISH = (
         (GERMAN, "cp1252", "windows-1252"),
         (FRENCH, "cp1252", "windows-1252"),
         (SPANISH_PORTUGUESE_DANISH, "cp1252", "windows-1252"),
+        # ő and ű are õ and û in Windows-1252: Portuguese and French letters each, but no
+        # language has both, nor õ with ö.
+        (HUNGARIAN, "cp1250", "windows-1250"),
+        (SLOVAK, "cp1250", "windows-1250"),
+        (PORTUGUESE, "cp1252", "windows-1252"),
+        (SPANISH, "cp1252", "windows-1252"),
+        (WESTERN_MIX, "cp1252", "windows-1252"),
+        # ISO-8859-2 puts ą ś ź š ť ž where Windows-1250 has other signs and letters.
+        (POLISH, "iso8859-2", "iso-8859-2"),
+        (CZECH, "iso8859-2", "iso-8859-2"),
+        (SLOVAK, "iso8859-2", "iso-8859-2"),
+        # Hungarian's letters are the same bytes in both: read alike, the first is named.
+        (HUNGARIAN, "iso8859-2", "windows-1250"),
+        (HUNGARIAN, "utf-8", "utf-8"),
         (POLISH, "utf-8", "utf-8"),
         (CZECH, "utf-8", "utf-8"),
         (GERMAN, "utf-8", "utf-8"),
@@ -106,6 +155,63 @@ async def _upload(data: bytes) -> list[list[str]]:
 async def test_a_windows_1250_upload_stores_the_names_as_typed() -> None:
     records = await _upload(POLISH.encode("cp1250"))
     assert records[1][:2] == ["Łukasz", "Żółkiewski"]
+
+
+async def test_a_hungarian_upload_stores_the_names_as_typed() -> None:
+    # What the try-out stored as "Erdõs Gyõzõ", "Szûcs Lõrinc".
+    records = await _upload(HUNGARIAN.encode("cp1250"))
+    assert [record[:2] for record in records[1:4]] == [
+        ["Erdős", "Győző"],
+        ["Kovács", "Gábor"],
+        ["Szűcs", "Lőrinc"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        (POLISH, "cp1250"),
+        (CZECH, "iso8859-2"),
+        (HUNGARIAN, "cp1250"),
+        (FRENCH, "cp1252"),
+        (GERMAN, "cp1252"),
+        (WESTERN_MIX, "cp1252"),
+    ],
+)
+def test_a_clear_detection_leaves_no_note(text: str, codec: str) -> None:
+    detected = sniff_encoding(text.encode(codec), complete=True)
+    assert (detected.note, detected.alternative) == (None, None)
+
+
+async def test_an_ambiguous_file_says_which_encoding_was_assumed_and_how_to_name_another() -> None:
+    # Two Hungarian names whose letters read as Portuguese in Windows-1252: nothing in the
+    # bytes tells, so the guess stays Windows-1252, and says so.
+    data = "Vezetéknév;Keresztnév\r\nErdős;Győző\r\nKovács;Gábor\r\n".encode("cp1250")
+    detected = sniff_encoding(data, complete=True)
+    assert (detected.name, detected.alternative) == ("windows-1252", "windows-1250")
+    assert detected.note is not None
+    assert "reads as plausibly in windows-1250 as in windows-1252, the one assumed" in (
+        detected.note
+    )
+    assert "'Erdõs' would be 'Erdős' in windows-1250" in detected.note
+    assert "'windows-1250' as the import's `encoding`" in detected.note
+    preview = preview_csv(data, complete=True)
+    assert (preview.encoding_note, preview.encoding_alternative) == (
+        detected.note,
+        "windows-1250",
+    )
+    stream = CsvStream(_pieces_of(data))
+    assert [record async for record in stream.records()][1] == ["Erdõs", "Gyõzõ"]
+    assert stream.encoding_note == detected.note
+    # Named, it reads right and there is nothing to say.
+    named = CsvStream(_pieces_of(data), encoding="windows-1250")
+    assert [record async for record in named.records()][1] == ["Erdős", "Győző"]
+    assert named.encoding_note is None
+    assert preview_csv(data, complete=True, encoding="windows-1250").encoding_note is None
+
+
+async def _pieces_of(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _zip(*members: tuple[str, bytes]) -> bytes:

@@ -21,6 +21,7 @@ from crm_candidates.domain.profile import (
     normalise_locale,
     normalise_phone,
     normalise_profile_fields,
+    read_phone,
 )
 from crm_shared import valid_time_zone
 
@@ -52,6 +53,74 @@ def test_phones_in_national_and_international_formats_become_e164(
 def test_text_that_is_no_possible_phone_number_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="phone number"):
         normalise_phone(raw, "DE")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "number"),
+    [
+        ("+351 21 123 4567", "DE", "+351211234567"),  # Lisbon, with its country code
+        ("00351 21 123 4567", "DE", "+351211234567"),  # ... written with the 00 prefix
+        ("+33 1.23.45.67.89", "DE", "+33123456789"),  # Paris, dots
+        ("+33 (0)1 23 45 67 89", "DE", "+33123456789"),
+        ("+44 20 7946 0018", "DE", "+442079460018"),  # London
+        ("+49.30.1234567", "PT", "+49301234567"),  # Berlin, dots
+    ],
+)
+def test_an_imported_number_with_its_country_code_assumes_no_region(
+    raw: str, region: str, number: str
+) -> None:
+    reading = read_phone(raw, region)
+    assert (reading.number, reading.assumed_region, reading.as_typed) == (number, None, False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "number"),
+    [
+        ("21 123 4567", "PT", "+351211234567"),  # Lisbon, in Portugal
+        ("912 345 678", "PT", "+351912345678"),  # a Portuguese mobile
+        ("01.23.45.67.89", "FR", "+33123456789"),  # Paris, dots
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("020 7946 0018", "GB", "+442079460018"),  # London
+        ("07911 123456", "gb", "+447911123456"),
+        ("030 1234567", "DE", "+49301234567"),  # Berlin
+        ("0151.2345.6789", "DE", "+4915123456789"),
+        # The trouble: a Lisbon number is also a valid Düsseldorf one. Only the region tells,
+        # so the reading says which region it assumed.
+        ("21 123 4567", "DE", "+49211234567"),
+    ],
+)
+def test_an_imported_national_number_valid_in_the_region_is_read_there_and_says_so(
+    raw: str, region: str, number: str
+) -> None:
+    reading = read_phone(raw, region)
+    assert (reading.number, reading.assumed_region, reading.as_typed) == (
+        number,
+        region.upper(),
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("01.23.45.67.89", "DE"),  # Paris read as German: no such German number
+        ("020 7946 0018", "DE"),  # London read as German
+        ("0151 2345678", "DE"),  # a German mobile one digit short
+    ],
+)
+def test_an_imported_national_number_not_valid_in_the_region_is_kept_as_typed(
+    raw: str, region: str
+) -> None:
+    reading = read_phone(raw, region)
+    assert (reading.number, reading.assumed_region, reading.as_typed) == (raw, region, True)
+    # The API's normalisation would have made it an E.164 number of that region.
+    assert normalise_phone(raw, region).startswith("+49")
+
+
+@pytest.mark.parametrize("raw", ["12", "call me", "0" * 17])
+def test_an_imported_phone_that_is_no_number_is_still_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="phone number"):
+        read_phone(raw, "DE")
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,42 @@ async def test_a_chosen_file_shows_its_columns_with_the_suggested_fields(console
     assert "truncated" not in preview_call.url.params
 
 
+async def test_a_file_that_reads_as_plausibly_in_two_encodings_offers_both(
+    console: Console,
+) -> None:
+    client, api = console
+    note = (
+        "The file names no encoding and reads as plausibly in windows-1250 as in "
+        "windows-1252, the one assumed: 'Erdõs' would be 'Erdős' in windows-1250."
+    )
+    ambiguous = {**PREVIEW, "encoding": "windows-1252", "encoding_note": note}
+    api.answer(
+        "POST",
+        "/api/v1/imports/preview",
+        body={**ambiguous, "encoding_alternative": "windows-1250"},
+    )
+    api.answer("GET", "/api/v1/custom-fields", body=[])
+    fragment = await client.post(
+        "/console/imports/preview",
+        files={"file": ("emberek.csv", b"x", "text/csv")},
+        headers=htmx_headers(),
+    )
+    assert fragment.status_code == 200, fragment.text
+    assert "&#39;Erdõs&#39; would be &#39;Erdős&#39; in windows-1250" in fragment.text
+    assert selected(fragment.text, "encoding") == "windows-1252"
+    assert '<option value="windows-1250">windows-1250</option>' in fragment.text
+    assert 'type="hidden" name="encoding"' not in fragment.text
+    # A mapping sent back keeps the encoding the person chose.
+    fragment = await client.post(
+        "/console/imports",
+        files={"file": ("emberek.csv", b"x", "text/csv")},
+        data={**MAPPED, "field_2": "", "encoding": "windows-1250"},
+        headers=htmx_headers(),
+    )
+    assert fragment.status_code == 422
+    assert selected(fragment.text, "encoding") == "windows-1250"
+
+
 async def test_a_large_file_sends_only_its_start_for_the_preview(console: Console) -> None:
     client, api = console
     api.answer("POST", "/api/v1/imports/preview", body=PREVIEW)
@@ -320,7 +356,10 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
         "GET",
         "/api/v1/imports/imp9/merged-rows",
         body={
-            "items": [{"row": 3, "candidate_id": "c-ada"}, {"row": 9, "candidate_id": "c-known"}],
+            "items": [
+                {"row": 3, "candidate_id": "c-ada", "first_name": "Ada", "last_name": "Lovelace"},
+                {"row": 9, "candidate_id": "c-known", "first_name": None, "last_name": None},
+            ],
             "next_cursor": None,
         },
     )
@@ -328,6 +367,10 @@ async def test_progress_polls_until_finished_then_shows_the_report(console: Cons
     assert "Merged rows" in panel.text
     assert 'Row 3 → <a href="/console/candidates/c-ada">' in panel.text
     assert 'Row 9 → <a href="/console/candidates/c-known">' in panel.text
+    # Each by the name the record holds now, next to its id; an erased one says so.
+    assert '<a href="/console/candidates/c-ada">Ada Lovelace</a>' in panel.text
+    assert "(id <code>c-ada</code>)" in panel.text
+    assert '<a href="/console/candidates/c-known">a record erased since</a>' in panel.text
     # A list that cannot be read says why; the rest of the progress still shows.
     api.answer("GET", "/api/v1/imports/imp9/merged-rows", 503, {"status": 503, "title": "Down"})
     panel = await client.get("/console/imports/imp9/progress", headers=htmx_headers())

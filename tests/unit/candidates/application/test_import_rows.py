@@ -81,7 +81,7 @@ def test_a_row_whose_only_faults_are_optional_values_imports_without_them() -> N
         JOB,
         RULES,
         row(
-            Phone="0151 2345678; call me",
+            Phone="+49 151 2345678; call me",
             Web="not a url at all; github.com/ada",
             Zone="Mars/Olympus",
             Level="guru",
@@ -452,3 +452,53 @@ async def test_the_upload_records_which_date_columns_tell_day_from_month(
     assert recorded["date_columns"] == [
         ImportDateColumn(column="Start", day_first_example="31/12/2025")
     ]
+
+
+def test_numbers_without_country_code_are_read_in_the_assumed_region_with_a_warning() -> None:
+    tenant_de = ProfileRules(phone_region="DE", named_region="DE")
+    result = validate_row(
+        JOB,
+        tenant_de,
+        row(Phone="+351 21 123 4567; 030 1234567; 21 123 4567; 01.23.45.67.89; +44 20 7946 0018"),
+    )
+    assert result.candidate is not None
+    # With a country code as given; without, read as German if German, else left out.
+    assert result.candidate.phones == [
+        "+351211234567",
+        "+49301234567",
+        "+49211234567",
+        "+442079460018",
+    ]
+    assert [(p.field, p.severity, p.value, p.assumed_region) for p in result.problems] == [
+        ("phones.1", WARNING, "030 1234567", "DE"),
+        ("phones.2", WARNING, "21 123 4567", "DE"),
+        ("phones.3", WARNING, "01.23.45.67.89", "DE"),
+    ]
+    read, lisbon, paris = (p.message for p in result.problems)
+    assert "'030 1234567' has no country code and was read as a DE number, +49301234567" in read
+    assert "the tenant's default phone region" in lisbon
+    assert "not a valid DE number" in paris
+    assert "left out" in paris
+
+
+def test_the_imports_default_region_reads_its_national_numbers_without_a_warning() -> None:
+    lisbon_fair = JOB.model_copy(update={"default_region": "PT"})
+    rules = ProfileRules(phone_region="PT", named_region="PT")
+    result = validate_row(
+        lisbon_fair, rules, row(Phone="21 123 4567; 912 345 678; 01.23.45.67.89")
+    )
+    assert result.candidate is not None
+    # The region the import names is the user's word for its numbers: no warning per number;
+    # a number not valid there is still left out, with a warning.
+    assert result.candidate.phones == ["+351211234567", "+351912345678"]
+    [paris] = result.problems
+    assert (paris.value, paris.assumed_region) == ("01.23.45.67.89", "PT")
+    assert "PT: the import's default_region" in paris.message
+
+
+def test_no_region_named_anywhere_says_the_platform_default_was_assumed() -> None:
+    result = validate_row(JOB, ProfileRules(), row(Phone="(212) 555-0147"))
+    assert result.candidate is not None
+    assert result.candidate.phones == ["+12125550147"]
+    assert result.problems[0].assumed_region == "US"
+    assert "the platform default" in result.problems[0].message

@@ -47,7 +47,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
-from crm_shared.csv_export import csv_line
+from crm_shared.csv_export import csv_line, excel_text
 
 imports_router = APIRouter(prefix="/imports", tags=["imports"])
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -205,6 +205,8 @@ async def preview_import(
         raise _validation([("file", str(invalid))], f"the file cannot be read: {reason}") from None
     return ImportPreview(
         encoding=preview.encoding,
+        encoding_note=preview.encoding_note,
+        encoding_alternative=preview.encoding_alternative,
         delimiter=preview.delimiter,
         columns=[
             ImportPreviewColumn(
@@ -344,7 +346,7 @@ async def get_import(import_id: str, imports: ImportRecordsDep) -> ImportPublic:
     return _public(job)
 
 
-REPORT_COLUMNS = ("row", "column", "field", "severity", "message")
+REPORT_COLUMNS = ("row", "column", "field", "severity", "message", "value", "assumed_region")
 REPORT_BATCH = 500
 
 
@@ -371,7 +373,16 @@ async def import_errors_csv(import_id: str, imports: ImportRecordsDep) -> Stream
             for item in batch:
                 entry = ImportRowError.model_validate(item)
                 yield csv_line(
-                    [entry.row, entry.column, entry.field, entry.severity, entry.message]
+                    [
+                        entry.row,
+                        entry.column,
+                        entry.field,
+                        entry.severity,
+                        entry.message,
+                        # A phone number as typed, which Excel would make a number.
+                        excel_text(entry.value),
+                        entry.assumed_region,
+                    ]
                 )
             if len(batch) < REPORT_BATCH:
                 return

@@ -540,6 +540,14 @@ class ImportPreview(BaseModel):
     """How the file reads: encoding, delimiter, columns, and the mapping they suggest."""
 
     encoding: str
+    encoding_note: str | None = Field(
+        default=None,
+        description="Set when the encoding was detected and the file reads as plausibly in "
+        "another: which was assumed, a word as each reads it, and how to name the other.",
+    )
+    encoding_alternative: str | None = Field(
+        default=None, description="That other encoding, to name on `POST /imports` if wanted."
+    )
     delimiter: str
     columns: list[ImportPreviewColumn]
     suggested_mapping: dict[str, str] = Field(
@@ -577,6 +585,12 @@ class ImportPublic(BaseModel):
     tags: list[str]
     delimiter: str | None = Field(description="As named, or as detected once the file is in.")
     encoding: str | None = Field(description="As named, or as detected once the file is in.")
+    encoding_note: str | None = Field(
+        default=None,
+        description="Set when the encoding was detected and the file reads as plausibly in "
+        "another (a short Hungarian file in windows-1250 or windows-1252): which was assumed, "
+        "a word as each reads it, and how to name the other.",
+    )
     counts: ImportCounts
     chunks_total: int | None = Field(description="Chunks of rows stored from the file.")
     chunks_done: int
@@ -599,6 +613,16 @@ class ImportMergedRow(BaseModel):
 
     row: int = Field(description="1 for the first row after the header.")
     candidate_id: str = Field(description="The candidate the row merged into.")
+    first_name: str | None = Field(
+        default=None,
+        description="That candidate's first name as stored when the report is read; null if "
+        "the record was erased since.",
+    )
+    last_name: str | None = Field(
+        default=None,
+        description="That candidate's last name as stored when the report is read; null if "
+        "the record was erased since.",
+    )
 
 
 class ImportRowError(BaseModel):
@@ -611,7 +635,18 @@ class ImportRowError(BaseModel):
     severity: Literal["error", "warning"] = Field(
         default="error",
         description="`error`: the row was not imported. `warning`: the row was imported "
-        "without this value.",
+        "without this value, or (with `assumed_region`) with a phone number read in a region "
+        "the row did not give.",
+    )
+    value: str | None = Field(
+        default=None,
+        description="The phone number as the file has it, when `assumed_region` is set.",
+    )
+    assumed_region: str | None = Field(
+        default=None,
+        description="The region a phone number without country code was read in (the "
+        "import's `default_region`, else the tenant's default phone region, else US); null "
+        "for any other entry.",
     )
     candidate_id: str | None = Field(
         default=None,

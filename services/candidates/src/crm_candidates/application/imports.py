@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from time import monotonic
@@ -60,8 +60,14 @@ from crm_candidates.domain.models import (
     ImportDateColumn,
     ImportStatus,
     ProfileError,
+    unique_in_order,
 )
-from crm_candidates.domain.profile import ProfileRules, changed_tags, normalise_profile_fields
+from crm_candidates.domain.profile import (
+    ProfileRules,
+    changed_tags,
+    normalise_profile_fields,
+    read_phone,
+)
 from crm_candidates.publishers import to_candidates_updated
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
 from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
@@ -171,6 +177,7 @@ async def receive_file(
         rows_read=rows,
         delimiter=stream.delimiter or ",",
         encoding=stream.encoding or "utf-8",
+        encoding_note=stream.encoding_note,
         date_columns=[
             ImportDateColumn(
                 column=evidence.column,
@@ -261,6 +268,9 @@ class RowProblem:
     field: str
     message: str
     severity: str
+    # A phone number read in a region the row did not give: the cell's value and that region.
+    value: str | None = None
+    assumed_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +419,13 @@ def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) ->
         )
         if value is None:
             continue
+        if name == "phones":
+            # Read here, not by `normalise_profile_fields`: the region a number without
+            # country code is read in is an assumption the report must show, and a number not
+            # valid in it is kept as typed rather than made into that region's (wrong) number.
+            cleaned[name], phone_problems = _read_phones(job, rules, value)
+            problems.extend(phone_problems)
+            continue
         kept, found = _value_problems(name, value, rules)
         severity = ERROR if name in ROW_REQUIRED_FIELDS else WARNING
         problems.extend(RowProblem(path, message, severity) for path, message in found)
@@ -430,8 +447,9 @@ def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) ->
         try:
             body = CandidateCreate.model_validate(cleaned)
             normalised = normalise_profile_fields(
-                body.model_dump(exclude={"default_region"}), rules
+                body.model_dump(exclude={"default_region", "phones"}), rules
             )
+            normalised["phones"] = unique_in_order(body.phones)
             break
         except ValidationError as invalid:
             found = _pydantic_problems(invalid)
@@ -457,6 +475,62 @@ def validate_row(job: CandidateImport, rules: ProfileRules, cells: list[str]) ->
     return RowResult(candidate, problems)
 
 
+def _region_source(job: CandidateImport, rules: ProfileRules) -> str:
+    """Where the region national phone numbers of an import are read in comes from."""
+    if job.default_region:
+        return "the import's default_region"
+    if rules.named_region:
+        return "the tenant's default phone region"
+    return "the platform default, as neither the import nor the tenant names a region"
+
+
+def _read_phones(
+    job: CandidateImport, rules: ProfileRules, phones: list[str]
+) -> tuple[list[str], list[RowProblem]]:
+    """A row's phone numbers as they are stored, and a warning for each one left out (not a
+    phone number, or not valid in the region it was read in) or read in a region the import
+    did not name (see `read_phone`)."""
+    kept: list[str] = []
+    problems: list[RowProblem] = []
+    for index, raw in enumerate(phones):
+        path = f"phones.{index}"
+        try:
+            CandidateUpdate.model_validate({"phones": [raw]})
+            reading = read_phone(raw, rules.phone_region)
+        except ValidationError as invalid:
+            problems.extend(
+                RowProblem(where.replace("phones.0", path, 1), message, WARNING)
+                for where, message in _pydantic_problems(invalid)
+            )
+            continue
+        except ValueError as invalid:
+            problems.append(RowProblem(path, str(invalid), WARNING))
+            continue
+        region = reading.assumed_region
+        if reading.as_typed:
+            # Left out rather than kept as typed: phone numbers are E.164 in the stored
+            # profile and in the events' contract.
+            message = (
+                f"{raw!r} has no country code and is not a valid {region} number ({region}: "
+                f"{_region_source(job, rules)}); left out: write it with its country code "
+                f"(e.g. +351 21 123 4567)"
+            )
+        else:
+            kept.append(reading.number)
+            # A region the import names is the user's own statement about its numbers; only
+            # one it inherits (the tenant's, the platform's) is worth a warning per row.
+            if region is None or job.default_region:
+                continue
+            message = (
+                f"{raw!r} has no country code and was read as a {region} number, "
+                f"{reading.number} ({region}: {_region_source(job, rules)}); if it is not, "
+                f"write it with its country code (e.g. +351 21 123 4567) or name the "
+                f"import's default_region"
+            )
+        problems.append(RowProblem(path, message, WARNING, value=raw, assumed_region=region))
+    return kept, problems
+
+
 def _with(
     problems: list[RowProblem], found: list[tuple[str, str]], severity: str
 ) -> list[RowProblem]:
@@ -469,7 +543,7 @@ def _with(
         else:
             earlier = merged[same]
             worst = ERROR if ERROR in (earlier.severity, severity) else WARNING
-            merged[same] = RowProblem(path, f"{earlier.message}; {message}", worst)
+            merged[same] = replace(earlier, message=f"{earlier.message}; {message}", severity=worst)
     return merged
 
 
@@ -554,6 +628,11 @@ class ImportProcessor:
                         "message": problem.message,
                         "severity": problem.severity,
                     }
+                    | (
+                        {"value": problem.value, "assumed_region": problem.assumed_region}
+                        if problem.assumed_region
+                        else {}
+                    )
                     for problem in result.problems
                 )
         merged = await self._store(job, rows, counts, session)
@@ -832,6 +911,7 @@ class ImportRecords:
     """Creates one tenant's imports and reads them back with their row errors."""
 
     imports: ImportRepository
+    candidates: CandidateRepository
 
     async def create(self, job: CandidateImport) -> None:
         """Stores a new import, waiting for its file."""
@@ -853,5 +933,14 @@ class ImportRecords:
     async def merged_rows(
         self, import_id: str, *, after: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        """(row, candidate id) of the rows that merged into a record, in row order."""
-        return await self.imports.merged_rows(import_id, after=after, limit=limit)
+        """(row, candidate id) of the rows that merged into a record, in row order, each with
+        that record's name as it is stored now (None for a record erased since)."""
+        rows = await self.imports.merged_rows(import_id, after=after, limit=limit)
+        # Read at report time, not kept with the row: a renamed person shows their name today,
+        # and an erased one leaves no name behind in the import's report.
+        people = await self.candidates.get_many(sorted({row["candidate_id"] for row in rows}))
+        for row in rows:
+            person = people.get(row["candidate_id"])
+            row["first_name"] = person.first_name if person else None
+            row["last_name"] = person.last_name if person else None
+        return rows

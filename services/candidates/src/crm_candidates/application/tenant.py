@@ -117,7 +117,7 @@ class TenantUseCases:
         return ImportUploads(self._imports, self.container.upload_store, self.container.import_jobs)
 
     def import_records(self) -> ImportRecords:
-        return ImportRecords(self._imports)
+        return ImportRecords(self._imports, self._candidates)
 
     def list_commands(self) -> ListCommands:
         return ListCommands(

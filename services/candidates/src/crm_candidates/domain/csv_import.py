@@ -1,15 +1,15 @@
 """CSV import, as pure functions: streaming record splitting and turning a row into a profile.
 
 The file is read as it arrives. Its encoding is decided from its first bytes (a byte order mark,
-UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252 or -1250; a spreadsheet or
-other binary file is refused by them) and its delimiter from its header line (the one of `,`
-`;` tab `|` that finds the most mapped columns), unless the import names them. Decoded text is
-cut into records by a scanner that follows the csv module's quoting rules and ends a record
-only at `\n`, `\r\n` or `\r` outside quotes (as the csv module does for a file opened with
-`newline=""`; never at the other line separators `str.splitlines` knows, such as U+2028), and
-each record is parsed with the csv module. A record never needs more than itself in memory,
-and one longer than `MAX_RECORD_CHARS` ends the import with a reason instead of growing
-without bound.
+UTF-16's NUL bytes, whether it decodes as UTF-8, else Windows-1252, Windows-1250 or ISO-8859-2,
+with a note when two read as plausibly; a spreadsheet or other binary file is refused by them)
+and its delimiter from its header line (the one of `,` `;` tab `|` that finds the most mapped
+columns), unless the import names them. Decoded text is cut into records by a scanner that
+follows the csv module's quoting rules and ends a record only at `\n`, `\r\n` or `\r` outside
+quotes (as the csv module does for a file opened with `newline=""`; never at the other line
+separators `str.splitlines` knows, such as U+2028), and each record is parsed with the csv
+module. A record never needs more than itself in memory, and one longer than
+`MAX_RECORD_CHARS` ends the import with a reason instead of growing without bound.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_candidates.domain.file_sniffing import not_csv_reason, windows_code_page
+from crm_candidates.domain.file_sniffing import guess_code_page, not_csv_reason
 from crm_candidates.domain.import_values import yes_or_no
 
 # A record longer than this is refused: it is an unterminated quote or not a CSV file.
@@ -134,31 +134,59 @@ def encoding_name(requested: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class DetectedEncoding:
+    """The encoding a file was read in, and `note`, for the import's report, when the bytes
+    read as plausibly in another: which one, a word as each reads it, and how to name it."""
+
+    name: str
+    note: str | None = None
+    alternative: str | None = None
+
+
 def detect_encoding(head: bytes, *, complete: bool) -> str:
+    """The encoding of a file from its first bytes (`complete` if they are the whole file)."""
+    return sniff_encoding(head, complete=complete).name
+
+
+def sniff_encoding(head: bytes, *, complete: bool) -> DetectedEncoding:
     """The encoding of a file from its first bytes (`complete` if they are the whole file).
 
     A byte order mark decides; else UTF-16 text is told by its NUL bytes (every other byte of
-    Latin text); else UTF-8 if the bytes decode as UTF-8, else the Windows code page Excel
-    writes "CSV" in: Windows-1250 (Central European) if the bytes make more plausible words in
-    it than in Windows-1252 (Western European), else Windows-1252.
+    Latin text); else UTF-8 if the bytes decode as UTF-8, else the code page whose reading
+    makes the most plausible words (`guess_code_page`): Windows-1252 (Western European),
+    Windows-1250 or ISO-8859-2 (Central European).
     """
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8"
+        return DetectedEncoding("utf-8")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        return DetectedEncoding("utf-16")
     sample = head[:4096]
     half = len(sample) // 2
     if half >= 2:
         even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
         if odd_nuls >= half * 0.3 and even_nuls <= half * 0.05:
-            return "utf-16-le"
+            return DetectedEncoding("utf-16-le")
         if even_nuls >= half * 0.3 and odd_nuls <= half * 0.05:
-            return "utf-16-be"
+            return DetectedEncoding("utf-16-be")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError:
-        return _CODEC_TO_NAME[windows_code_page(head)]
-    return "utf-8"
+        guess = guess_code_page(head)
+        name = _CODEC_TO_NAME[guess.codec]
+        if guess.alternative is None or guess.example is None:
+            return DetectedEncoding(name)
+        other = _CODEC_TO_NAME[guess.alternative]
+        read, would_be = guess.example
+        return DetectedEncoding(
+            name,
+            f"The file names no encoding and reads as plausibly in {other} as in {name}, the "
+            f"one assumed: {read!r} would be {would_be!r} in {other}. If names look wrong, "
+            f"import it again naming the encoding ({other!r} as the import's `encoding`, "
+            f"or `charset={other}` in the upload's Content-Type).",
+            other,
+        )
+    return DetectedEncoding("utf-8")
 
 
 def _refuse_binary(head: bytes, encoding: str) -> None:
@@ -289,6 +317,8 @@ class CsvStream:
     ) -> None:
         self._chunks = chunks
         self.encoding = encoding_name(encoding) if encoding else None
+        # Set when the encoding was detected and another read the bytes as plausibly.
+        self.encoding_note: str | None = None
         self.delimiter = delimiter
         self._expected = list(expected_columns)
 
@@ -302,7 +332,10 @@ class CsvStream:
                 complete = True
                 break
             head += piece
-        encoding = self.encoding = self.encoding or detect_encoding(head, complete=complete)
+        if self.encoding is None:
+            detected = sniff_encoding(head, complete=complete)
+            self.encoding, self.encoding_note = detected.name, detected.note
+        encoding = self.encoding
         _refuse_binary(head, encoding)
         codec = ENCODINGS[encoding]
         if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -683,6 +716,10 @@ class CsvPreview:
     encoding: str
     delimiter: str
     columns: list[PreviewColumn]
+    # When the encoding was detected and another read the bytes as plausibly (see
+    # `DetectedEncoding`).
+    encoding_note: str | None = None
+    encoding_alternative: str | None = None
 
     @property
     def missing_required(self) -> list[str]:
@@ -697,7 +734,12 @@ def preview_csv(
 
     A record cut off by the end of the bytes is left out, as is a character cut in half.
     """
-    encoding = encoding_name(encoding) if encoding else detect_encoding(head, complete=complete)
+    note = alternative = None
+    if encoding:
+        encoding = encoding_name(encoding)
+    else:
+        detected = sniff_encoding(head, complete=complete)
+        encoding, note, alternative = detected.name, detected.note, detected.alternative
     _refuse_binary(head, encoding)
     codec = ENCODINGS[encoding]
     if codec == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -731,4 +773,10 @@ def preview_csv(
             taken.add(suggested)
         samples = [row[index].strip() for row in rows if index < len(row) and row[index].strip()]
         columns.append(PreviewColumn(name.strip(), suggested, samples))
-    return CsvPreview(encoding=encoding, delimiter=delimiter, columns=columns)
+    return CsvPreview(
+        encoding=encoding,
+        delimiter=delimiter,
+        columns=columns,
+        encoding_note=note,
+        encoding_alternative=alternative,
+    )

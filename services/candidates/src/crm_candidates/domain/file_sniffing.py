@@ -1,16 +1,18 @@
 """What the first bytes of an uploaded file say before it is read as CSV text.
 
 Two questions, both pure: is the file a spreadsheet or another binary file rather than CSV
-(`not_csv_reason`), and, for bytes that are not UTF-8, which Windows code page wrote them
-(`windows_code_page`): Excel's "CSV" is Windows-1252 on a Western European Windows and
+(`not_csv_reason`), and, for bytes that are not UTF-8, which code page wrote them
+(`guess_code_page`): Excel's "CSV" is Windows-1252 on a Western European Windows and
 Windows-1250 on a Central European one (Polish, Czech, Slovak, Hungarian, Slovenian, Croatian,
-Romanian), and nothing in the file says which.
+Romanian), older systems write ISO-8859-2, and nothing in the file says which.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 
 _SAVE_AS_CSV = "save it as CSV (UTF-8) and upload that"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -83,54 +85,121 @@ _LANGUAGE_LETTERS = tuple(
     )
 )
 _WORD = re.compile(r"[^\s\"',;|()\[\]{}<>/\\:.!?@&*#%+=_\-0-9]+")
-_CANDIDATES = ("cp1252", "cp1250")
+# The code pages a file's bytes may be in, a tie going to the earlier: Western European
+# Windows, Central European Windows, and ISO-8859-2 (Central European Unix and older mail
+# systems), which places ą ś ź š ť ž and their capitals elsewhere than Windows-1250 does.
+_CANDIDATES = ("cp1252", "cp1250", "iso8859-2")
 
 
-def _signs(codec: str, other: str) -> frozenset[str]:
-    """Characters that are no letter in `codec` but whose byte is one in `other`: `£` `³`
-    `¿` in a Windows-1252 reading are the `Ł` `ł` `ż` of Windows-1250."""
+def _signs(codec: str, others: tuple[str, ...]) -> frozenset[str]:
+    """Characters that are no letter in `codec` but whose byte is one in another code page:
+    `£` `³` `¿` in a Windows-1252 reading are the `Ł` `ł` `ż` of Windows-1250."""
     signs = set()
     for byte in range(0x80, 0x100):
         mine = bytes([byte]).decode(codec, errors="replace")
-        theirs = bytes([byte]).decode(other, errors="replace")
-        if not _is_letter(mine) and _is_letter(theirs):
-            signs.add(mine)
+        if _is_letter(mine):
+            continue
+        for other in others:
+            if _is_letter(bytes([byte]).decode(other, errors="replace")):
+                signs.add(mine)
     return frozenset(signs)
 
 
 _SIGNS = {
-    codec: _signs(codec, other)
-    for codec, other in ((_CANDIDATES[0], _CANDIDATES[1]), (_CANDIDATES[1], _CANDIDATES[0]))
+    codec: _signs(codec, tuple(other for other in _CANDIDATES if other != codec))
+    for codec in _CANDIDATES
 }
 
 
-def implausibility(text: str, signs: frozenset[str]) -> int:
-    """How unlike names and words in a European language `text` reads: 2 per word holding a
-    letter and a sign or an undecodable byte, 1 per word whose letters no language has."""
-    score = 0
-    for word in _WORD.findall(text):
-        # Signs and accented letters are all non-ASCII; most words are neither (and skipping
-        # them keeps scoring 64 KiB twice within tens of milliseconds).
-        if word.isascii() or not any(_is_letter(char) for char in word):
-            continue
-        if any(char in signs or char == "\ufffd" for char in word):
-            score += 2
-            continue
-        letters = {char for char in word.lower() if not char.isascii() and _is_letter(char)}
-        if letters and not any(letters <= language for language in _LANGUAGE_LETTERS):
-            score += 1
-    return score
+# Characters no text holds: a byte the code page leaves undefined, or a C1 control code
+# (ISO-8859-2 has those where Windows-1250 has š ś ť ž ź).
+_UNDECODABLE = frozenset({"\ufffd"} | {chr(code) for code in range(0x80, 0xA0)})
 
 
-def windows_code_page(head: bytes) -> str:
-    """`cp1250` if these (non-UTF-8) bytes read as more plausible words in Windows-1250 than
-    in Windows-1252, else `cp1252`.
-
-    A tie goes to Windows-1252: German reads the same in both, and French, Spanish or Danish
-    read in Windows-1250 still look like Czech or Polish letters, so only a file that makes
-    implausible words in Windows-1252 (`£ukasz ¯ó³kiewski`, `Jiøí Èerný`) is Windows-1250.
+def reading_score(text: str, signs: frozenset[str]) -> tuple[int, int]:
+    """How unlike names and words in a European language `text` reads, as (implausible,
+    foreign): 2 per word holding a letter and a sign or an undecodable byte, 1 per word whose
+    letters no language has; then 1 per other word that the language most words fit has not
+    the letters of. A file is mostly in one language: Hungarian `Győző Szűcs Kőműves` read as
+    Windows-1252 is `Gyõzõ Szûcs Kõmûves`, words each of Portuguese, French and no language.
     """
+    bad = signs | _UNDECODABLE
+    implausible = 0
+    # Words by their set of accented letters: a file holds few distinct sets, so each is
+    # checked against the languages once, not once per word.
+    letter_sets: Counter[frozenset[str]] = Counter()
+    # Each distinct word once (names and places repeat); most are ASCII and skipped at once.
+    for word, count in Counter(_WORD.findall(text)).items():
+        if word.isascii():
+            continue
+        special = {char for char in word if not char.isascii()}
+        if special & bad:
+            if any(_is_letter(char) for char in word):
+                implausible += 2 * count
+            continue
+        letters = frozenset(char.lower() for char in special if _is_letter(char))
+        if letters:
+            letter_sets[letters] += count
+    plausible = 0
+    for letters, words in letter_sets.items():
+        if any(letters <= language for language in _LANGUAGE_LETTERS):
+            plausible += words
+        else:
+            implausible += words
+    fitting = max(
+        sum(words for letters, words in letter_sets.items() if letters <= language)
+        for language in _LANGUAGE_LETTERS
+    )
+    return implausible, plausible - fitting
+
+
+@dataclass(frozen=True)
+class CodePageGuess:
+    """The code page a file's bytes read best in; `alternative` another they read exactly as
+    plausibly in, with `example` a word as read and as the alternative reads it."""
+
+    codec: str
+    alternative: str | None = None
+    example: tuple[str, str] | None = None
+
+
+def guess_code_page(head: bytes) -> CodePageGuess:
+    """The code page (`cp1252`, `cp1250`, `iso8859-2`) these non-UTF-8 bytes read as the most
+    plausible words in (`reading_score`), and whether another reads as plausibly.
+
+    A tie goes to Windows-1252, then Windows-1250: German reads the same in all three, and
+    French, Spanish or Danish read in Windows-1250 still look like Czech or Polish letters, so
+    only a file that makes implausible words in Windows-1252 (`£ukasz ¯ó³kiewski`, `Jiøí
+    Èerný`) or words of many languages (`Gyõzõ Szûcs`) is Central European.
+    """
+    readings = [head.decode(codec, errors="replace") for codec in _CANDIDATES]
     scores = [
-        implausibility(head.decode(codec, errors="replace"), _SIGNS[codec]) for codec in _CANDIDATES
+        reading_score(text, _SIGNS[codec])
+        for codec, text in zip(_CANDIDATES, readings, strict=True)
     ]
-    return "cp1250" if scores[1] < scores[0] else "cp1252"
+    best = min(range(len(_CANDIDATES)), key=lambda index: scores[index])
+    for other in range(len(_CANDIDATES)):
+        if other != best and scores[other] == scores[best]:
+            example = _differing_word(readings[best], readings[other])
+            if example is not None:
+                return CodePageGuess(_CANDIDATES[best], _CANDIDATES[other], example)
+    return CodePageGuess(_CANDIDATES[best])
+
+
+def _differing_word(mine: str, theirs: str) -> tuple[str, str] | None:
+    """The first word that two single-byte readings of the same bytes spell differently."""
+    # One character per byte in both, so a position is the same byte in each.
+    for at, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+        if a != b:
+            start = at
+            while (
+                start > 0
+                and _WORD.fullmatch(mine[start - 1])
+                and _WORD.fullmatch(theirs[start - 1])
+            ):
+                start -= 1
+            end = at + 1
+            while end < len(mine) and _WORD.fullmatch(mine[end]) and _WORD.fullmatch(theirs[end]):
+                end += 1
+            return mine[start:end], theirs[start:end]
+    return None

@@ -387,6 +387,9 @@ class CandidateImport(BaseModel):
     # As named by the import, else None until the upload has detected them.
     delimiter: str | None = None
     encoding: str | None = None
+    # Set when the encoding was detected and another reads the file as plausibly: which one
+    # was assumed and how to name the other (`crm_candidates.domain.csv_import`).
+    encoding_note: str | None = None
     status: ImportStatus = ImportStatus.AWAITING_FILE
     counts: ImportCounts = Field(default_factory=ImportCounts)
     chunks_total: int | None = None

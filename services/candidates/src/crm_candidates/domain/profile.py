@@ -66,6 +66,58 @@ def normalise_phone(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# E.164 allows at most 15 digits; a number kept as typed must have a plausible length too.
+MAX_PHONE_DIGITS = 15
+# How a number's country code was found: these two mean it was the default region's.
+_FROM_REGION = frozenset(
+    {
+        phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY,
+        phonenumbers.CountryCodeSource.FROM_NUMBER_WITHOUT_PLUS_SIGN,
+    }
+)
+
+
+@dataclass(frozen=True)
+class PhoneReading:
+    """How an imported phone number was read.
+
+    `number` is E.164, except when `as_typed`: a number without a country code that is not
+    valid in the region it was read in is given as written (spacing collapsed), since turning
+    it into that region's E.164 would make a wrong number; an import leaves it out. `assumed_region` is that region
+    whenever the number gave no country code of its own.
+    """
+
+    number: str
+    assumed_region: str | None = None
+    as_typed: bool = False
+
+
+def read_phone(raw: str, default_region: str) -> PhoneReading:
+    """An imported phone number: E.164 if it has a country code (`+351 ...`, `00351 ...`) or is
+    valid in `default_region`, else as typed; says whether the region was assumed.
+
+    Raises `ValueError` for text that is no phone number (as `normalise_phone`).
+    """
+    region = default_region.upper()
+    try:
+        number = phonenumbers.parse(raw, region, keep_raw_input=True)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{raw!r} is not a phone number") from None
+    if number.country_code_source not in _FROM_REGION:
+        return PhoneReading(normalise_phone(raw, region))
+    if phonenumbers.is_valid_number(number):
+        return PhoneReading(
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region
+        )
+    digits = sum(char.isdigit() for char in raw)
+    if not MIN_UNLISTED_NATIONAL_DIGITS <= digits <= MAX_PHONE_DIGITS:
+        raise ValueError(
+            f"{raw!r} is not a possible phone number (national numbers are read as "
+            f"{region}; give the country code, e.g. +49)"
+        )
+    return PhoneReading(" ".join(raw.split()), region, as_typed=True)
+
+
 def is_phone_region(region: str) -> bool:
     """Whether `region` is a two-letter region phone numbers can be read in (`DE`, `US`)."""
     return region.upper() in phonenumbers.SUPPORTED_REGIONS

@@ -139,6 +139,7 @@ class ImportRepository:
         rows_read: int,
         delimiter: str,
         encoding: str,
+        encoding_note: str | None = None,
         date_columns: Sequence[ImportDateColumn] = (),
     ) -> None:
         """The whole file is stored: the job may process it. Records the dialect it was read in
@@ -153,6 +154,7 @@ class ImportRepository:
                     "progressed_at": utc_now(),
                     "delimiter": delimiter,
                     "encoding": encoding,
+                    "encoding_note": encoding_note,
                     "date_columns": [column.model_dump() for column in date_columns],
                 }
             },

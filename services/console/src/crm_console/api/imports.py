@@ -103,6 +103,8 @@ async def _mapping(
             "preview": found.preview,
             "choices": field_choices(found.custom_fields),
             "chosen": chosen,
+            # The encoding the person chose where the file reads as plausibly in two.
+            "chosen_encoding": (form or {}).get("encoding") or found.preview.get("encoding"),
             "problem": problem,
             "table_error": table_error,
             "errors": errors or {},

@@ -116,8 +116,8 @@ class ImportDesk:
         return list(page.get("items", []))
 
     async def first_merged_rows(self, caller: Caller, import_id: str) -> dict[str, Any]:
-        """The first rows that merged into a record (`items` of row and candidate id), with
-        the API's `next_cursor` when there are more."""
+        """The first rows that merged into a record (`items` of row, candidate id and that
+        record's name now), with the API's `next_cursor` when there are more."""
         page: dict[str, Any] = await self._api.get(
             caller, f"{API}/imports/{import_id}/merged-rows", {"limit": MERGED_ROWS}
         )
