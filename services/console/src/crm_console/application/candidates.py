@@ -20,6 +20,7 @@ from crm_console.domain.profile import (
     placements,
     shown_job,
     suppressed_lines,
+    timeline_link,
     timeline_summary,
     unnamed_jobs,
 )
@@ -31,6 +32,8 @@ DUPLICATES_SHOWN = 20
 SUPPRESSIONS_READ = 20
 # Messages the person replied to, each with its latest replies' excerpts.
 REPLIED_SHOWN = 20
+# A person is in a handful of sequences; the panel shows the first page.
+ENROLMENTS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class CandidateProfile:
     suppressed: Part
     # The messages they replied to, with excerpts of the replies (campaigns' message log).
     replies: Part
+    # Their enrolments in every sequence, with the sequence's name (campaigns).
+    enrolments: Part
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class CandidateDirectory:
             ats,
             suppressions,
             replied,
+            enrolments,
         ) = await asyncio.gather(
             # The candidate itself decides the page: its problem (404, 403) is the page's.
             self._api.get(caller, path),
@@ -164,8 +170,12 @@ class CandidateDirectory:
                     {"candidate_id": candidate_id, "replied": "true", "limit": REPLIED_SHOWN},
                 )
             ),
+            self.enrolments(caller, candidate_id),
         )
-        entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
+        entries = [
+            {**entry, "summary": timeline_summary(entry), "link": timeline_link(entry)}
+            for entry in items(timeline.data)
+        ]
         candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
         return CandidateProfile(
             candidate=candidate,
@@ -186,7 +196,19 @@ class CandidateDirectory:
             if suppressions.unavailable
             else Part(data=suppressed_lines(items(suppressions.data))),
             replies=replied if replied.unavailable else Part(data=items(replied.data)),
+            enrolments=enrolments,
         )
+
+    async def enrolments(self, caller: Caller, candidate_id: str) -> Part:
+        """The candidate's enrolments in every sequence (one call), or why they cannot be read."""
+        answer = await part(
+            self._api.get(
+                caller,
+                f"{API}/sequences/enrolments",
+                {"candidate_id": candidate_id, "limit": ENROLMENTS_SHOWN},
+            )
+        )
+        return answer if answer.unavailable else Part(data=items(answer.data))
 
     async def placements(
         self, caller: Caller, candidate_id: str
