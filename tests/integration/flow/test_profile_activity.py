@@ -11,6 +11,7 @@ import pytest
 
 from helpers import unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.sequencing import create_candidate, create_sequence, create_template, enrol
 from integration.flow.test_imports import finished, start_import, upload
 
 pytestmark = pytest.mark.integration
@@ -140,3 +141,54 @@ async def test_a_merge_and_its_undo_are_on_both_records(stack: Stack) -> None:
     assert back["data"]["other_candidate_id"] == merged["id"]
     [restored] = of_type(await timeline(stack, merged["id"]), "candidate.unmerged")
     assert restored["data"]["role"] == "restored"
+
+
+async def test_a_persons_enrolments_in_every_sequence_are_listed_by_candidate(
+    stack: Stack,
+) -> None:
+    template_id = await create_template(stack, ACME_TOKEN)
+    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    other_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    steps = [
+        {"type": "wait", "days": 3, "label": "pause"},
+        {"type": "send", "template_id": template_id},
+    ]
+    first = await create_sequence(stack, ACME_TOKEN, trigger={"type": "manual"}, steps=steps)
+    second = await create_sequence(stack, ACME_TOKEN, trigger={"type": "manual"}, steps=steps)
+    await enrol(stack, ACME_TOKEN, first["id"], candidate_id, other_id)
+    await enrol(stack, ACME_TOKEN, second["id"], candidate_id)
+    auth = stack.as_(ACME_TOKEN)
+    removed = await stack.gateway.delete(
+        f"/api/v1/sequences/{second['id']}/enrolments/{candidate_id}", headers=auth
+    )
+    assert removed.status_code == 200, removed.text
+
+    listed = await stack.gateway.get(
+        "/api/v1/sequences/enrolments", params={"candidate_id": candidate_id}, headers=auth
+    )
+    assert listed.status_code == 200, listed.text
+    by_sequence = {e["sequence_id"]: e for e in listed.json()["items"]}
+    assert set(by_sequence) == {first["id"], second["id"]}
+    assert by_sequence[first["id"]]["sequence_name"] == first["name"]
+    assert by_sequence[first["id"]]["sequence_status"] == "active"
+    assert by_sequence[second["id"]]["state"] == "exited"
+    assert by_sequence[second["id"]]["exit_reason"] == "removed"
+    assert {e["candidate_id"] for e in listed.json()["items"]} == {candidate_id}
+
+    # A page at a time; the candidate id is required; another tenant sees none of them.
+    page = await stack.gateway.get(
+        "/api/v1/sequences/enrolments",
+        params={"candidate_id": candidate_id, "limit": 1},
+        headers=auth,
+    )
+    assert len(page.json()["items"]) == 1
+    assert page.json()["next_cursor"]
+    missing = await stack.gateway.get("/api/v1/sequences/enrolments", headers=auth)
+    assert missing.status_code == 422
+    elsewhere = await stack.gateway.get(
+        "/api/v1/sequences/enrolments",
+        params={"candidate_id": candidate_id},
+        headers=stack.as_(GLOBEX_TOKEN),
+    )
+    assert elsewhere.status_code == 200
+    assert elsewhere.json()["items"] == []
