@@ -292,3 +292,57 @@ def test_a_recruiter_selects_a_whole_page_of_the_list_and_adds_it_to_a_pool(
         "Call": 0,
     }
     watch.assert_clean()
+
+
+def test_a_recruiter_pauses_and_resumes_a_sequence_from_the_profile(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    surname = unique("Okafor").replace("_", "")
+    someone = api_call(
+        gateway, "POST", "/candidates", person(surname, "Ada", marketing_consent=True)
+    )
+    sequence = api_call(
+        gateway,
+        "POST",
+        "/sequences",
+        {
+            "name": unique("Welcome"),
+            "trigger": {"type": "manual"},
+            # The first wait runs at once: the enrolment then waits to run the second.
+            "steps": [
+                {"type": "wait", "days": 3},
+                {"type": "wait", "days": 1, "label": "cool-off"},
+            ],
+        },
+    )
+
+    def enrolled() -> bool:
+        # Campaigns learns of the candidate from `candidate.created`, a moment after it.
+        outcome = api_call(
+            gateway,
+            "POST",
+            f"/sequences/{sequence['id']}/enrolments",
+            {"candidate_ids": [someone["id"]]},
+        )
+        return bool(outcome["enrolled"])
+
+    wait_until(enrolled, "campaigns never enrolled the candidate", timeout=60)
+
+    sign_in(page, gateway, "rita.recruiter", start=f"/console/candidates/{someone['id']}")
+    panel = page.get_by_test_id("enrolments")
+    expect(panel).to_contain_text(sequence["name"])
+    expect(panel).to_contain_text("2 · cool-off")
+    page.get_by_role("button", name=f"Pause {sequence['name']}").click()
+    expect(page.get_by_test_id("enrolment-said")).to_contain_text("Enrolment paused")
+    expect(page.get_by_test_id("enrolments")).to_contain_text("Paused on its own by you")
+    assert_accessible(page)
+    page.get_by_role("button", name=f"Resume {sequence['name']}").click()
+    expect(page.get_by_test_id("enrolment-said")).to_contain_text("Enrolment resumed")
+    [listed] = api_call(gateway, "GET", f"/sequences/enrolments?candidate_id={someone['id']}")[
+        "items"
+    ]
+    assert listed["paused_by"] is None
+    assert listed["state"] in ("waiting", "active")
+    watch.assert_clean()

@@ -165,6 +165,7 @@ def answer_profile(api: Api, **overrides: Any) -> None:
             ],
             "next_cursor": None,
         },
+        "/api/v1/sequences/enrolments": {"items": [], "next_cursor": None},
         f"{base}/duplicates": [
             {
                 "candidate": candidate("c2", first_name="Zoe", last_name="Angstrom"),
@@ -217,7 +218,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "/erase" not in text
     # One call per panel, all for this candidate (no request per row), and the team once; a
     # recruiter may send the candidate to the ATS: its connections and open jobs too.
-    assert len(api.calls) == 15
+    assert len(api.calls) == 16
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
     # Nothing suppressed: no notice.

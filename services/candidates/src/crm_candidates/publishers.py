@@ -58,41 +58,42 @@ async def to_candidates_created(
     await _stage_profiles(outbox, CANDIDATE_CREATED, candidates, session)
 
 
-async def to_candidate_updated(outbox: Outbox, candidate: Candidate, *, session: Session) -> None:
+async def to_candidate_updated(
+    outbox: Outbox, candidate: Candidate, *, session: Session
+) -> EventEnvelope[Any]:
     """Stages `candidate.updated` with the whole profile after the change."""
-    payload = CandidateUpdated.model_validate(_carried(candidate))
-    await outbox.stage(
+    envelope = outbox.envelope(
         CANDIDATE_UPDATED,
         tenant_id=candidate.tenant_id,
         subject=candidate.id,
-        data=payload,
-        session=session,
+        data=CandidateUpdated.model_validate(_carried(candidate)),
     )
+    await outbox.add(envelope, session=session)
+    return envelope
 
 
 async def to_candidates_updated(
     outbox: Outbox, candidates: list[Candidate], *, session: Session
-) -> None:
+) -> list[EventEnvelope[Any]]:
     """Stages `candidate.updated` for each of several changed candidates, with one write."""
-    await _stage_profiles(outbox, CANDIDATE_UPDATED, candidates, session)
+    return await _stage_profiles(outbox, CANDIDATE_UPDATED, candidates, session)
 
 
 async def _stage_profiles(
     outbox: Outbox, topic: TopicSpec, candidates: list[Candidate], session: Session
-) -> None:
+) -> list[EventEnvelope[Any]]:
     """One event of `topic` per candidate carrying its whole profile, staged with one write."""
-    await outbox.add_many(
-        [
-            outbox.envelope(
-                topic,
-                tenant_id=candidate.tenant_id,
-                subject=candidate.id,
-                data=topic.payload.model_validate(_carried(candidate)),
-            )
-            for candidate in candidates
-        ],
-        session=session,
-    )
+    envelopes = [
+        outbox.envelope(
+            topic,
+            tenant_id=candidate.tenant_id,
+            subject=candidate.id,
+            data=topic.payload.model_validate(_carried(candidate)),
+        )
+        for candidate in candidates
+    ]
+    await outbox.add_many(envelopes, session=session)
+    return envelopes
 
 
 async def to_segment_entered(
@@ -181,7 +182,7 @@ async def to_pool_stage_renamed(
 
 async def to_candidate_merged(
     outbox: Outbox, merge: Merge, survivor: Candidate, *, session: Session
-) -> None:
+) -> EventEnvelope[Any]:
     """Stages `candidate.merged`: every service re-keys the merged record's data to the survivor."""
     payload = CandidateMerged(
         merge_id=merge.id,
@@ -189,18 +190,16 @@ async def to_candidate_merged(
         merged_candidate_id=merge.merged_id,
         survivor=CandidateProfile.model_validate(_carried(survivor)),
     )
-    await outbox.stage(
-        CANDIDATE_MERGED,
-        tenant_id=merge.tenant_id,
-        subject=merge.survivor_id,
-        data=payload,
-        session=session,
+    envelope = outbox.envelope(
+        CANDIDATE_MERGED, tenant_id=merge.tenant_id, subject=merge.survivor_id, data=payload
     )
+    await outbox.add(envelope, session=session)
+    return envelope
 
 
 async def to_candidate_unmerged(
     outbox: Outbox, merge: Merge, survivor: Candidate, restored: Candidate, *, session: Session
-) -> None:
+) -> EventEnvelope[Any]:
     """Stages `candidate.unmerged`: the merged record exists again with its own profile."""
     payload = CandidateUnmerged(
         merge_id=merge.id,
@@ -209,13 +208,11 @@ async def to_candidate_unmerged(
         survivor=CandidateProfile.model_validate(_carried(survivor)),
         restored=CandidateProfile.model_validate(_carried(restored)),
     )
-    await outbox.stage(
-        CANDIDATE_UNMERGED,
-        tenant_id=merge.tenant_id,
-        subject=merge.survivor_id,
-        data=payload,
-        session=session,
+    envelope = outbox.envelope(
+        CANDIDATE_UNMERGED, tenant_id=merge.tenant_id, subject=merge.survivor_id, data=payload
     )
+    await outbox.add(envelope, session=session)
+    return envelope
 
 
 def _carried(candidate: Candidate) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from crm_campaigns.api.deps import (
     TemplatesDep,
 )
 from crm_campaigns.api.schemas import (
+    CandidateEnrolment,
     EnrolmentListed,
     EnrolmentOutcome,
     EnrolmentPublic,
@@ -444,6 +445,34 @@ async def list_sequences(
         SequencePublic.model_validate(s.model_dump())
         for s in await sequences.all(include_archived=include_archived)
     ]
+
+
+# Before `/sequences/{sequence_id}`, which would otherwise take `enrolments` for an id.
+@router.get(
+    "/sequences/enrolments",
+    dependencies=[require_permission("sequences:read")],
+    response_model=Page[CandidateEnrolment],
+    tags=["sequences"],
+)
+async def candidate_enrolments(
+    sequences: SequencesDep,
+    candidate_id: Annotated[
+        str, Query(min_length=1, max_length=100, description="The candidate's enrolments.")
+    ],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Page[CandidateEnrolment]:
+    """A candidate's enrolments in every sequence (archived ones too), each with where it
+    stands, why it ended and its sequence's name and status: what a profile shows. A page at a
+    time; an unknown candidate has none."""
+    after = decode_cursor(cursor) if cursor else None
+    found = await sequences.of_candidate(candidate_id, after=after, limit=limit + 1)
+    items = found[:limit]
+    next_cursor = encode_cursor(items[-1][0].id) if len(found) > limit else None
+    return Page[CandidateEnrolment](
+        items=[CandidateEnrolment.of_sequence(e, sequence) for e, sequence in items],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

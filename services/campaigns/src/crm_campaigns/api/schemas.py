@@ -29,6 +29,7 @@ from crm_campaigns.domain.models import (
     Reentry,
     Schedule,
     SendNow,
+    Sequence,
     SequenceStatus,
     Step,
     Trigger,
@@ -257,6 +258,35 @@ class EnrolmentListed(EnrolmentPublic):
             | {
                 "first_name": recipient.first_name if recipient else None,
                 "last_name": recipient.last_name if recipient else None,
+            }
+        )
+
+
+class CandidateEnrolment(EnrolmentPublic):
+    """One of a candidate's enrolments, with its sequence's name and status (one read for the
+    page), so a profile needs no call per sequence."""
+
+    sequence_name: str
+    sequence_status: SequenceStatus = Field(
+        description="`paused` holds every enrolment of the sequence; `archived` ended them."
+    )
+    step_label: str | None = Field(
+        default=None, description="The label of the step at `step_index`, if it has one."
+    )
+
+    @classmethod
+    def of_sequence(cls, enrolment: Enrolment, sequence: Sequence) -> CandidateEnrolment:
+        step = (
+            sequence.steps[enrolment.step_index]
+            if 0 <= enrolment.step_index < len(sequence.steps)
+            else None
+        )
+        return cls.model_validate(
+            EnrolmentPublic.of(enrolment).model_dump()
+            | {
+                "sequence_name": sequence.name,
+                "sequence_status": sequence.status,
+                "step_label": getattr(step, "label", None),
             }
         )
 

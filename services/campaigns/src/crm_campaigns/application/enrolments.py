@@ -386,6 +386,15 @@ class SequenceEnrolments:
         names = await self.recipients.many(sorted({e.candidate_id for e in enrolments}))
         return [ListedEnrolment(e, names.get(e.candidate_id)) for e in enrolments]
 
+    async def of_candidate(
+        self, candidate_id: str, *, after: str | None = None, limit: int
+    ) -> list[tuple[Enrolment, Sequence]]:
+        """One page of the candidate's enrolments in every sequence (archived ones too), each
+        with its sequence: two queries, whatever the page's size."""
+        enrolments = await self.enrolments.page_of_candidate(candidate_id, after=after, limit=limit)
+        sequences = await self.sequences.many(sorted({e.sequence_id for e in enrolments}))
+        return [(e, sequences[e.sequence_id]) for e in enrolments if e.sequence_id in sequences]
+
     async def pause(self, sequence: Sequence, candidate_id: str, by: str) -> Enrolment:
         """Pauses the candidate's enrolment on its own: no step of it runs until it is resumed,
         whatever its sequence does meanwhile. Raises `EnrolmentNotFound` or

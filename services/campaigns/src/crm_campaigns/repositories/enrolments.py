@@ -302,6 +302,16 @@ class EnrolmentRepository:
         documents = await self._enrolments.find(query, sort=[("_id", ASCENDING)], limit=limit)
         return [from_document(Enrolment, d) for d in documents]
 
+    async def page_of_candidate(
+        self, candidate_id: str, *, after: str | None = None, limit: int
+    ) -> list[Enrolment]:
+        """One page of the candidate's enrolments in every sequence, by enrolment id."""
+        query: dict[str, Any] = {"candidate_id": candidate_id}
+        if after:
+            query["_id"] = {"$gt": after}
+        documents = await self._enrolments.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [from_document(Enrolment, d) for d in documents]
+
     async def state_counts(self, sequence_id: str) -> dict[EnrolmentState, int]:
         """How many of the sequence's enrolments are in each state."""
         return {

@@ -40,6 +40,11 @@ class SequenceRepository:
         document = await self._sequences.find_one({"_id": sequence_id}, session=session)
         return from_document(Sequence, document) if document else None
 
+    async def many(self, sequence_ids: list[str]) -> dict[str, Sequence]:
+        """The sequences of these ids (archived ones too) by id; unknown ids are left out."""
+        documents = await self._sequences.find({"_id": {"$in": sequence_ids}})
+        return {d["_id"]: from_document(Sequence, d) for d in documents}
+
     async def all(self, *, include_archived: bool = False) -> list[Sequence]:
         query = {} if include_archived else _NOT_ARCHIVED
         documents = await self._sequences.find(query, sort=[("_id", ASCENDING)])

@@ -35,7 +35,7 @@ from crm_candidates.domain.segments import (
     membership_changes,
     referenced_segments,
 )
-from crm_candidates.domain.timeline import timeline_entry
+from crm_candidates.domain.timeline import tags_changed_entry, timeline_entry
 from crm_candidates.publishers import (
     segment_entered,
     segment_exited,
@@ -221,7 +221,12 @@ class CandidateWriter:
     ) -> None:
         """`update` within the caller's transaction."""
         await self.candidates.replace(candidate, previous=previous, session=session)
-        await to_candidate_updated(self.outbox, candidate, session=session)
+        envelope = await to_candidate_updated(self.outbox, candidate, session=session)
+        if previous is not None:
+            entry = tags_changed_entry(envelope, previous.tags, candidate.tags)
+            if entry is not None:
+                timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
+                await timeline.record(entry, session=session)
         await self.reevaluate(candidate, session=session)
 
     async def reevaluate(self, candidate: Candidate, *, session: Session) -> None:

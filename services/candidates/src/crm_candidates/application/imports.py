@@ -68,11 +68,13 @@ from crm_candidates.domain.profile import (
     normalise_profile_fields,
     read_phone,
 )
+from crm_candidates.domain.timeline import imported_entry
 from crm_candidates.publishers import to_candidates_updated
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_identity_keys
 from crm_candidates.repositories.imports import ImportRepository, claim_import, fail_stalled_uploads
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
     CANDIDATE_CREATED,
     BatchWorker,
@@ -696,6 +698,7 @@ class ImportProcessor:
             for candidate in new.values()
         ]
         await self.outbox.add_many(envelopes, session=session)
+        entries = [imported_entry(envelope, job.id, created=True) for envelope in envelopes]
         # A known person who gained identifiers or tags: a change like any other (its revision,
         # `candidate.updated`, segment entries and exits on its timeline).
         changed_at = utc_now()
@@ -704,7 +707,12 @@ class ImportProcessor:
         ]
         for candidate in updated:
             await candidates.replace(candidate, previous=existing[candidate.id], session=session)
-        await to_candidates_updated(self.outbox, updated, session=session)
+        entries += [
+            imported_entry(envelope, job.id, created=False)
+            for envelope in await to_candidates_updated(self.outbox, updated, session=session)
+        ]
+        # Which import created or changed the person, on their timeline.
+        await TimelineRepository(self.database, tenant).record_many(entries, session=session)
         # Segment membership as for any create or change (references, relative dates and
         # their rechecks included), for the whole chunk at once: the segments read once, the
         # memberships of the known people read with one query (the new have none), and the

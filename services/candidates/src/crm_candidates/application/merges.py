@@ -35,6 +35,7 @@ from crm_candidates.domain.models import (
     MergeStatus,
     links_back_after_unmerge,
 )
+from crm_candidates.domain.timeline import merge_entries
 from crm_candidates.publishers import (
     to_candidate_merged,
     to_candidate_unmerged,
@@ -44,7 +45,8 @@ from crm_candidates.publishers import (
 from crm_candidates.repositories.candidates import CandidateRepository, candidate_from_document
 from crm_candidates.repositories.consents import ConsentRepository, SettingsRepository
 from crm_candidates.repositories.merges import MergeRepository
-from crm_shared import Session, in_transaction, utc_now
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import EventEnvelope, Session, in_transaction, utc_now
 
 
 class RecordNotFoundError(LookupError):
@@ -116,6 +118,13 @@ class MergeWriter:
     merges: MergeRepository
     consents: ConsentRepository
     settings: SettingsRepository
+
+    async def on_timeline(self, envelope: EventEnvelope[Any], *, session: Session) -> None:
+        """The merge (or its undoing) on both records' timelines, in its transaction."""
+        candidates = self.writer.candidates
+        await TimelineRepository(candidates.database, candidates.tenant_id).record_many(
+            merge_entries(envelope), session=session
+        )
 
     async def merge(
         self,
@@ -201,7 +210,10 @@ class MergeWriter:
                     marketing_consent=merged_survivor.marketing_consent,
                     session=session,
                 )
-        await to_candidate_merged(self.writer.outbox, merge, merged_survivor, session=session)
+        merged_event = await to_candidate_merged(
+            self.writer.outbox, merge, merged_survivor, session=session
+        )
+        await self.on_timeline(merged_event, session=session)
         await to_candidate_updated(self.writer.outbox, merged_survivor, session=session)
         await self.writer.reevaluate(merged_survivor, session=session)
         await self.writer.reevaluate(folded, session=session)
@@ -280,7 +292,8 @@ class MergeWriter:
         )
         await self.merges.mark_undone(undone, session=session)
         outbox = self.writer.outbox
-        await to_candidate_unmerged(outbox, undone, survivor, restored, session=session)
+        unmerged = await to_candidate_unmerged(outbox, undone, survivor, restored, session=session)
+        await self.on_timeline(unmerged, session=session)
         for record in (survivor, restored):
             await to_candidate_updated(outbox, record, session=session)
             await self.writer.reevaluate(record, session=session)

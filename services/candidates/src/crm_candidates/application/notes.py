@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm_candidates.domain.notes import Note
+from crm_candidates.domain.timeline import note_added_entry
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.notes import NoteRepository
+from crm_candidates.repositories.timeline import TimelineRepository
+from crm_shared import MongoClient, Session, in_transaction
 
 
 @dataclass(frozen=True)
 class CandidateNotes:
     """Adds and reads the notes on one tenant's candidates."""
 
+    mongo: MongoClient
     candidates: CandidateRepository
     notes: NoteRepository
+    timeline: TimelineRepository
 
     async def candidate_exists(self, candidate_id: str) -> bool:
         return await self.candidates.get(candidate_id) is not None
@@ -23,7 +28,13 @@ class CandidateNotes:
         """Stores the note; False (nothing stored) when its candidate is unknown."""
         if not await self.candidate_exists(note.candidate_id):
             return False
-        await self.notes.add(note)
+
+        async def store(session: Session) -> None:
+            # The note and its timeline entry together, or neither.
+            await self.notes.add(note, session=session)
+            await self.timeline.record(note_added_entry(note), session=session)
+
+        await in_transaction(self.mongo, store)
         return True
 
     async def page(self, candidate_id: str, *, before: str | None, limit: int) -> list[Note]:

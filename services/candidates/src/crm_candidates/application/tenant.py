@@ -135,7 +135,10 @@ class TenantUseCases:
 
     def candidate_notes(self) -> CandidateNotes:
         return CandidateNotes(
-            self._candidates, NoteRepository(self.container.database, self.tenant_id)
+            self.container.mongo,
+            self._candidates,
+            NoteRepository(self.container.database, self.tenant_id),
+            TimelineRepository(self.container.database, self.tenant_id),
         )
 
     def profile_configuration(self) -> ProfileConfiguration:

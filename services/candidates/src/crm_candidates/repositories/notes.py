@@ -8,7 +8,7 @@ from pymongo import DESCENDING
 
 from crm_candidates.domain.notes import Note
 from crm_candidates.repositories.collections import NOTES_COLLECTION
-from crm_shared import Database, TenantScopedCollection, from_document, to_document
+from crm_shared import Database, Session, TenantScopedCollection, from_document, to_document
 
 
 class NoteRepository:
@@ -17,9 +17,9 @@ class NoteRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._notes = TenantScopedCollection(database[NOTES_COLLECTION], tenant_id)
 
-    async def add(self, note: Note) -> None:
+    async def add(self, note: Note, *, session: Session | None = None) -> None:
         """Stores a new note."""
-        await self._notes.insert_one(to_document(note))
+        await self._notes.insert_one(to_document(note), session=session)
 
     async def page(self, candidate_id: str, *, before: str | None, limit: int) -> list[Note]:
         """Up to `limit` notes on a candidate, newest first, older than the note `before`."""

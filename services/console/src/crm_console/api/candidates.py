@@ -23,6 +23,8 @@ from crm_console.api.forms import form_values
 from crm_console.api.selection import bulk_form_answer
 from crm_console.application.candidates import CandidateDirectory
 from crm_console.application.pools import Choices, TalentPools
+from crm_console.application.sequences import SequenceDesk
+from crm_console.domain import sequences as sequence_rules
 from crm_console.domain.candidate_form import (
     CHANGED_MEANWHILE,
     CONSENT_ACTIONS,
@@ -58,6 +60,13 @@ CONSENT_CHOICES: dict[str, object] = {
     "purposes": CONSENT_PURPOSES,
     "consent_actions": CONSENT_ACTIONS,
     "lawful_bases": LAWFUL_BASES,
+}
+
+# What the Sequences panel needs to name an enrolment's state, reason and actions.
+ENROLMENT_HELPERS: dict[str, object] = {
+    "exit_label": sequence_rules.exit_label,
+    "enrolment_actions": sequence_rules.enrolment_actions,
+    "action_labels": sequence_rules.ENROLMENT_ACTIONS,
 }
 
 
@@ -259,7 +268,14 @@ async def candidate_profile(
         request,
         state.templates,
         "candidates/profile.html",
-        {"profile": profile, "errors": {}, "typed": {}, "people": people, **CONSENT_CHOICES},
+        {
+            "profile": profile,
+            "errors": {},
+            "typed": {},
+            "people": people,
+            **CONSENT_CHOICES,
+            **ENROLMENT_HELPERS,
+        },
         viewer=viewer,
     )
 
@@ -280,6 +296,51 @@ async def candidate_replies(
         "candidates/replies.html",
         {"candidate_id": candidate_id, "replies": replies},
         viewer=viewer,
+    )
+
+
+@router.post("/{candidate_id}/sequences/{sequence_id}/{action}")
+async def act_on_enrolment(
+    candidate_id: str,
+    sequence_id: str,
+    action: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    people: PagePeople,
+) -> HTMLResponse:
+    """Pauses, resumes or retries the person's enrolment in a sequence, or removes them from
+    it, as the sequence's page does; the Sequences panel comes back read again with what
+    happened, or the API's refusal (a 409 for an enrolment that ended meanwhile, a 403)."""
+    if action not in sequence_rules.ENROLMENT_ACTIONS:
+        return HTMLResponse(status_code=404)
+    said = None
+    problem = None
+    try:
+        answer = await SequenceDesk(state.gateway).act_on_enrolment(
+            viewer.caller, sequence_id, candidate_id, action
+        )
+        said = sequence_rules.enrolment_done(action, answer)
+    except SignedOut:
+        raise
+    except ApiProblem as refused:
+        problem = refused.problem
+    enrolments = await CandidateDirectory(state.gateway).enrolments(viewer.caller, candidate_id)
+    return render(
+        request,
+        state.templates,
+        "candidates/sequences_panel.html",
+        {
+            "candidate_id": candidate_id,
+            "enrolments": enrolments,
+            "may_act": viewer.may("sequences:write"),
+            "said": said,
+            "problem": problem,
+            "people": people,
+            **ENROLMENT_HELPERS,
+        },
+        viewer=viewer,
+        status_code=problem.status if problem else 200,
     )
 
 

@@ -22,6 +22,7 @@ from crm_console.domain.profile import (
     replies_page,
     shown_job,
     suppressed_lines,
+    timeline_link,
     timeline_summary,
     unnamed_jobs,
 )
@@ -34,6 +35,8 @@ SUPPRESSIONS_READ = 20
 # Messages the person replied to, each with its latest replies' excerpts: a page of the
 # Replies card, newest first (its "Older replies" asks for the next).
 REPLIED_SHOWN = 20
+# A person is in a handful of sequences; the panel shows the first page.
+ENROLMENTS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class CandidateProfile:
     suppressed: Part
     # The newest replies to our mail, a `RepliesPage` (campaigns' message log).
     replies: Part
+    # Their enrolments in every sequence, with the sequence's name (campaigns).
+    enrolments: Part
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class CandidateDirectory:
             ats,
             suppressions,
             replied,
+            enrolments,
         ) = await asyncio.gather(
             # The candidate itself decides the page: its problem (404, 403) is the page's.
             self._api.get(caller, path),
@@ -161,8 +167,12 @@ class CandidateDirectory:
             if may_see_suppressions
             else _nothing(),
             part(self.replies(caller, candidate_id)),
+            self.enrolments(caller, candidate_id),
         )
-        entries = [{**entry, "summary": timeline_summary(entry)} for entry in items(timeline.data)]
+        entries = [
+            {**entry, "summary": timeline_summary(entry), "link": timeline_link(entry)}
+            for entry in items(timeline.data)
+        ]
         candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
         return CandidateProfile(
             candidate=candidate,
@@ -183,6 +193,7 @@ class CandidateDirectory:
             if suppressions.unavailable
             else Part(data=suppressed_lines(items(suppressions.data))),
             replies=replied,
+            enrolments=enrolments,
         )
 
     async def replies(
@@ -202,6 +213,17 @@ class CandidateDirectory:
             },
         )
         return replies_page(page)
+
+    async def enrolments(self, caller: Caller, candidate_id: str) -> Part:
+        """The candidate's enrolments in every sequence (one call), or why they cannot be read."""
+        answer = await part(
+            self._api.get(
+                caller,
+                f"{API}/sequences/enrolments",
+                {"candidate_id": candidate_id, "limit": ENROLMENTS_SHOWN},
+            )
+        )
+        return answer if answer.unavailable else Part(data=items(answer.data))
 
     async def placements(
         self, caller: Caller, candidate_id: str

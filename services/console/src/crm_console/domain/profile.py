@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 # What a page shows for a value that is not there (an en dash, as the templates do).
 NOTHING = "\u2013"
@@ -180,6 +181,32 @@ def _application(verb: str) -> Callable[[Mapping[str, Any]], str]:
     return summary
 
 
+def _tags(data: Mapping[str, Any]) -> str:
+    added = ", ".join(str(tag) for tag in data.get("added") or [])
+    removed = ", ".join(str(tag) for tag in data.get("removed") or [])
+    if added and removed:
+        return f"Tagged {added}; untagged {removed}"
+    if added:
+        return f"Tagged {added}"
+    return f"Untagged {removed}" if removed else "Tags changed"
+
+
+def _imported(data: Mapping[str, Any]) -> str:
+    verb = "Created" if data.get("outcome") == "created" else "Updated"
+    return f"{verb} by an import"
+
+
+def _merge(undone: bool) -> Callable[[Mapping[str, Any]], str]:
+    def summary(data: Mapping[str, Any]) -> str:
+        if undone:
+            return "A merge was undone: the two records are apart again"
+        if data.get("role") == "survivor":
+            return "Another record was merged into this one"
+        return "Merged into another record"
+
+    return summary
+
+
 TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "message.sent": _message("Was sent"),
     "message.opened": lambda _: "Opened a mail",
@@ -202,7 +229,53 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "ats.application_stage_changed": _application("Application moved on for"),
     "ats.application_rejected": _application("Application rejected for"),
     "ats.application_hired": _application("Hired for"),
+    "candidate.tags_changed": _tags,
+    "note.added": lambda _: "A note was added",
+    "candidate.imported": _imported,
+    "candidate.merged": _merge(undone=False),
+    "candidate.unmerged": _merge(undone=True),
 }
+
+
+def _linked(prefix: str, key: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def link(data: Mapping[str, Any]) -> str | None:
+        value = data.get(key)
+        return f"{prefix}/{quote(str(value), safe='')}" if value else None
+
+    return link
+
+
+def _message_link(data: Mapping[str, Any]) -> str | None:
+    # A sequence's or broadcast's mail opens what sent it; a one-off mail has no page.
+    return _linked("/sequences", "sequence_id")(data) or _linked("/broadcasts", "broadcast_id")(
+        data
+    )
+
+
+# Where an entry's line links to, under the console's root; kinds not named link nowhere.
+TIMELINE_LINKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "message.sent": _message_link,
+    "segment.entered": _linked("/segments", "segment_id"),
+    "segment.exited": _linked("/segments", "segment_id"),
+    "pool.stage_changed": _linked("/pools", "pool_id"),
+    "event.registered": _linked("/events", "event_id"),
+    "event.checked_in": _linked("/events", "event_id"),
+    "event.registration_cancelled": _linked("/events", "event_id"),
+    "event.attended": _linked("/events", "event_id"),
+    "event.no_show": _linked("/events", "event_id"),
+    "event.waitlisted": _linked("/events", "event_id"),
+    "candidate.imported": _linked("/imports", "import_id"),
+    "candidate.merged": _linked("/candidates/merges", "merge_id"),
+    "candidate.unmerged": _linked("/candidates/merges", "merge_id"),
+    "note.added": lambda _: "#notes",
+}
+
+
+def timeline_link(entry: Mapping[str, Any]) -> str | None:
+    """Where a timeline entry's line links to (a path under the console, or `#notes`)."""
+    data = entry.get("data") or {}
+    link = TIMELINE_LINKS.get(str(entry.get("type", "")))
+    return link(data) if link is not None and isinstance(data, Mapping) else None
 
 
 def timeline_summary(entry: Mapping[str, Any]) -> str:
