@@ -484,9 +484,7 @@ def test_numbers_without_country_code_are_read_in_the_assumed_region_with_a_warn
 def test_the_imports_default_region_reads_its_national_numbers_without_a_warning() -> None:
     lisbon_fair = JOB.model_copy(update={"default_region": "PT"})
     rules = ProfileRules(phone_region="PT", named_region="PT")
-    result = validate_row(
-        lisbon_fair, rules, row(Phone="21 123 4567; 912 345 678; 01.23.45.67.89")
-    )
+    result = validate_row(lisbon_fair, rules, row(Phone="21 123 4567; 912 345 678; 01.23.45.67.89"))
     assert result.candidate is not None
     # The region the import names is the user's word for its numbers: no warning per number;
     # a number not valid there is still left out, with a warning.

@@ -83,8 +83,8 @@ class PhoneReading:
 
     `number` is E.164, except when `as_typed`: a number without a country code that is not
     valid in the region it was read in is given as written (spacing collapsed), since turning
-    it into that region's E.164 would make a wrong number; an import leaves it out. `assumed_region` is that region
-    whenever the number gave no country code of its own.
+    it into that region's E.164 would make a wrong number; an import leaves it out.
+    `assumed_region` is that region whenever the number gave no country code of its own.
     """
 
     number: str
