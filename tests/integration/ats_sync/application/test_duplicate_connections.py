@@ -56,7 +56,8 @@ async def test_a_second_connection_to_the_same_account_is_refused_naming_the_fir
         with pytest.raises(connections.AccountAlreadyConnected) as refused:
             await connect(storage, tenant, api_key=api_key, api_base_url=api_base_url)
         assert refused.value.existing.id == first.id
-        assert first.id in str(refused.value) and "'Greenhouse'" in str(refused.value)
+        assert first.id in str(refused.value)
+        assert "'Greenhouse'" in str(refused.value)
 
     # Another account, another tenant, and connections without an API key are not refused.
     other = await connect(storage, tenant, api_key="client-b:secret-1")
