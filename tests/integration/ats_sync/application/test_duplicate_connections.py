@@ -94,14 +94,14 @@ async def test_an_application_reported_through_two_connections_is_stored_once(
         "a-1003603", email="ada@example.org", stage="Phone Screen", at=utc_now()
     )
 
-    outcomes = [
-        await storage.in_transaction(
-            lambda session, connection=connection: apply_snapshot(
+    async def apply(connection: Connection) -> SnapshotOutcome:
+        return await storage.in_transaction(
+            lambda session: apply_snapshot(
                 storage, connection, snapshot, received_at=utc_now(), session=session
             )
         )
-        for connection in (first, second)
-    ]
+
+    outcomes = [await apply(first), await apply(second)]
     assert outcomes == [SnapshotOutcome.CREATED, SnapshotOutcome.UNCHANGED]
     (stored,) = await storage.applications(tenant).applications(candidate_id=None)
     assert stored.connection_id == first.id
