@@ -3,9 +3,11 @@ roles, API keys, the audit log (the real API: tests/e2e/test_console_admin.py)."
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -679,6 +681,21 @@ async def test_an_ats_connection_shows_its_health_and_last_runs(console: Console
     # A recruiter reads them and starts or changes nothing.
     assert "Start backfill" not in text
     assert 'name="api_key"' not in text
+
+
+async def test_an_ats_api_failing_below_the_breaker_threshold_reads_as_failing(
+    console: Console,
+) -> None:
+    client, api = console
+    connection = copy.deepcopy(GREENHOUSE)
+    health: Any = connection["health"]
+    health["api"] |= {"breaker": "closed", "consecutive_failures": 3, "retry_at": None}
+    api.answer("GET", "/api/v1/ats/connections", body=[connection])
+    api.answer("GET", "/api/v1/ats/connections/c3/sync", body={"backfill": None, "reconcile": None})
+    page = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert page.status_code == 200
+    assert "Failing, still tried · 3 failures in a row" in page.text
+    assert "Answering" not in page.text
 
 
 async def test_an_admin_starts_a_backfill_and_its_progress_is_asked_for_while_it_runs(

@@ -172,11 +172,29 @@ def _not_found(connection_id: str) -> ProblemError:
     return ProblemError(404, f"no ATS connection {connection_id}", problem_type="not-found")
 
 
+def _already_connected(refused: connections.AccountAlreadyConnected) -> ProblemError:
+    """A 409 naming the tenant's connection to the same ATS account."""
+    return ProblemError(
+        409,
+        str(refused),
+        problem_type="conflict",
+        extensions={
+            "existing_connection_id": refused.existing.id,
+            "existing_connection_name": refused.existing.name,
+        },
+    )
+
+
 @router.post(
     "/connections",
     status_code=201,
     response_model=ConnectionCreated,
     dependencies=[require_permission("settings:write")],
+    responses=problem_responses(
+        409,
+        s409="The tenant has a connection to the same ATS account "
+        "(`existing_connection_id` names it).",
+    ),
 )
 async def create_connection(
     body: ConnectionCreate, principal: CurrentPrincipal, container: Container
@@ -184,7 +202,8 @@ async def create_connection(
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
     configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them); a
     Greenhouse `api_key` is `<client id>:<client secret>` of Harvest v3 OAuth credentials
-    (422 otherwise)."""
+    (422 otherwise). A second connection to an account the tenant has connected (the same
+    provider, API base URL and client id, or Lever key) is a 409 naming the first."""
     try:
         connection = await connections.create_connection(
             container.storage,
@@ -199,6 +218,8 @@ async def create_connection(
         )
     except (RefusedApiAddress, MissingConnectionSetting, InvalidConnectionSetting) as refused:
         raise _refused_api_settings(refused) from None
+    except connections.AccountAlreadyConnected as refused:
+        raise _already_connected(refused) from None
     return _created(connection, container.public_base_url)
 
 
@@ -239,6 +260,11 @@ async def get_connection(
     "/connections/{connection_id}/api-key",
     response_model=ConnectionView,
     dependencies=[require_permission("settings:write")],
+    responses=problem_responses(
+        409,
+        s409="Another connection of the tenant reaches that ATS account "
+        "(`existing_connection_id` names it).",
+    ),
 )
 async def replace_api_key(
     connection_id: str, body: ApiKeyReplacement, principal: CurrentPrincipal, container: Container
@@ -259,6 +285,8 @@ async def replace_api_key(
         raise _not_found(connection_id) from None
     except (RefusedApiAddress, MissingConnectionSetting, InvalidConnectionSetting) as refused:
         raise _refused_api_settings(refused) from None
+    except connections.AccountAlreadyConnected as refused:
+        raise _already_connected(refused) from None
     return (await _views(container, [connection]))[0]
 
 

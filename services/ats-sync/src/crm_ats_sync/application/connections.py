@@ -3,6 +3,7 @@ the secrets the ATS issued, replace its API key and disconnect it."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 
@@ -58,6 +59,54 @@ class SecretsNotIssuedByAts(ValueError):
         self.provider = provider
 
 
+class AccountAlreadyConnected(Exception):
+    """The tenant has a live connection to the same ATS account (`existing`)."""
+
+    def __init__(self, existing: Connection) -> None:
+        super().__init__(
+            f"this {existing.provider.value} account is already connected as "
+            f"{existing.name!r} (connection {existing.id}); a second connection would report "
+            "every application twice: use or delete that one"
+        )
+        self.existing = existing
+
+
+# Where each ATS's API answers when a connection names no base URL (the adapters' defaults):
+# a connection naming it explicitly reaches the same account.
+DEFAULT_API_BASE_URLS = {
+    Provider.GREENHOUSE: "https://harvest.greenhouse.io/v3",
+    Provider.LEVER: "https://api.lever.co/v1",
+}
+
+
+def account_of(provider: Provider, api_key: str | None, api_base_url: str | None) -> str | None:
+    """A digest naming the ATS account the API credentials reach, or None without a key
+    (a webhooks-only connection names no account). Greenhouse: the API base URL and the OAuth
+    client id; Workable: the API base URL, the account's own subdomain; Lever, whose key is the
+    only thing naming the account: the base URL and the key."""
+    if not api_key:
+        return None
+    base = (api_base_url or DEFAULT_API_BASE_URLS.get(provider, "")).rstrip("/").lower()
+    if provider is Provider.GREENHOUSE:
+        who = greenhouse.client_credentials(api_key)[0]
+    elif provider is Provider.WORKABLE:
+        who = ""
+    else:
+        who = api_key
+    # A digest: the Lever key must not be stored in the clear (it is sealed elsewhere).
+    return hashlib.sha256(f"{provider.value}\n{base}\n{who}".encode()).hexdigest()
+
+
+async def _refuse_second_connection(
+    storage: AtsStorage, tenant_id: str, account: str | None, connection_id: str | None = None
+) -> None:
+    if account is None:
+        return
+    existing = await storage.connections(tenant_id).connection_to_account(account)
+    if existing is not None and existing.id != connection_id:
+        raise AccountAlreadyConnected(existing)
+
+
 class ConnectionChanged(Exception):
     """The connection changed (or was deleted) while its secret was being rotated."""
 
@@ -100,8 +149,11 @@ async def create_connection(
     `MissingConnectionSetting` when the ATS cannot work without a setting that is not given,
     `RefusedApiAddress` for an API address the key may not be sent to,
     `InvalidConnectionSetting` for a setting not in the ATS's form (a Greenhouse `api_key` is
-    `<client id>:<client secret>`)."""
+    `<client id>:<client secret>`), `AccountAlreadyConnected` when a live connection of the
+    tenant reaches the same ATS account."""
     _check_api_settings(provider, api_key, api_base_url, address_policy)
+    account = account_of(provider, api_key, api_base_url)
+    await _refuse_second_connection(storage, tenant_id, account)
     connection = Connection(
         tenant_id=tenant_id,
         provider=provider,
@@ -111,6 +163,7 @@ async def create_connection(
         api_key=api_key,
         api_base_url=api_base_url,
         ats_user_id=ats_user_id,
+        account=account,
     )
     await storage.connections(tenant_id).add_connection(connection)
     return connection
@@ -191,8 +244,10 @@ async def replace_api_key(
     `RefusedApiAddress` as when connecting."""
     connection = await find_connection(storage, tenant_id, connection_id)
     _check_api_settings(connection.provider, api_key, api_base_url, address_policy)
+    account = account_of(connection.provider, api_key, api_base_url)
+    await _refuse_second_connection(storage, tenant_id, account, connection_id)
     if not await storage.connections(tenant_id).replace_api_key(
-        connection_id, api_key, api_base_url
+        connection_id, api_key, api_base_url, account
     ):
         raise ConnectionNotFound(connection_id)
     return await find_connection(storage, tenant_id, connection_id)

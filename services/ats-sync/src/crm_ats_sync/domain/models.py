@@ -52,6 +52,10 @@ class Connection(BaseModel):
     # The ATS user writes (pushes) are made on behalf of, where the ATS asks for one (Greenhouse's
     # `On-Behalf-Of`; Lever's `perform_as`, else its first super admin).
     ats_user_id: str | None = None
+    # Which ATS account the API credentials reach (a digest of provider, API base URL and the
+    # account's client id or key: `application.connections.account_of`); None without an API
+    # key. Two live connections of a tenant never share one.
+    account: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     # After a rotation the previous secret is still accepted until `previous_secret_until`, so
     # deliveries the ATS signed before it was reconfigured are not lost.

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 async def ensure_connection_indexes(database: Database) -> None:
     """Creates the indexes of the connections collection."""
     await database[CONNECTIONS].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[CONNECTIONS].create_index([("tenant_id", ASCENDING), ("account", ASCENDING)])
 
 
 def _stored(connection: Connection, keyring: KeyRing) -> Document:
@@ -71,6 +72,11 @@ class ConnectionRepository:
         """The tenant's connections that were not deleted."""
         documents = await self._connections.find({"deleted_at": None}, sort=[("_id", ASCENDING)])
         return [_loaded(d, self._keyring) for d in documents]
+
+    async def connection_to_account(self, account: str) -> Connection | None:
+        """The live connection to this ATS account (`Connection.account`), if any."""
+        document = await self._connections.find_one({"account": account, "deleted_at": None})
+        return _loaded(document, self._keyring) if document else None
 
     async def connection(self, connection_id: str) -> Connection | None:
         """A connection that was not deleted."""
@@ -155,7 +161,7 @@ class ConnectionRepository:
         return result.modified_count == 1
 
     async def replace_api_key(
-        self, connection_id: str, api_key: str, api_base_url: str | None
+        self, connection_id: str, api_key: str, api_base_url: str | None, account: str | None
     ) -> bool:
         """Replaces the API key and base URL; False if there is no such connection."""
         document = await self._connections.find_one({"_id": connection_id, "deleted_at": None})
@@ -164,7 +170,7 @@ class ConnectionRepository:
         changes = resealed(self._keyring, connection_id, document[SECRETS], {"api_key": api_key})
         result = await self._connections.update_one(
             {"_id": connection_id, "deleted_at": None},
-            {"$set": changes | {"api_base_url": api_base_url}},
+            {"$set": changes | {"api_base_url": api_base_url, "account": account}},
         )
         return result.matched_count == 1
 

@@ -35,6 +35,7 @@ from crm_candidates.api.schemas import (
     SkillEntry,
     SkillRenormalisationPublic,
     SkillVocabularyBody,
+    SkillVocabularySaved,
     StageChangePublic,
     StageMove,
     StageRename,
@@ -138,16 +139,18 @@ async def get_skill_vocabulary(settings: ProfileConfigurationDep) -> SkillVocabu
 
 @settings_router.put(
     "/skills/vocabulary",
-    response_model=SkillVocabularyBody,
+    response_model=SkillVocabularySaved,
     dependencies=[require_permission("settings:write")],
 )
 async def put_skill_vocabulary(
     body: SkillVocabularyBody,
     settings: ProfileConfigurationDep,
-) -> SkillVocabularyBody:
+) -> SkillVocabularySaved:
     """Replaces the vocabulary; skills written from now on map to their canonical skill, and
     the skills candidates already hold are re-spelled in the background (each a
     `candidate.updated`, segments following): progress at `GET /skills/vocabulary/progress`.
+    Segment rules naming a skill the vocabulary now spells differently are re-spelled in the
+    same change (`segments_respelled` names them), so they keep their members.
 
     Spellings are compared ignoring case, spaces, dots, dashes and underscores, so one
     spelling may belong to only one canonical skill (a 422 names the clash).
@@ -158,8 +161,10 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
-    await settings.replace_vocabulary(vocabulary)
-    return _vocabulary_body(vocabulary)
+    respelled = await settings.replace_vocabulary(vocabulary)
+    return SkillVocabularySaved(
+        skills=_vocabulary_body(vocabulary).skills, segments_respelled=respelled
+    )
 
 
 @settings_router.get(

@@ -47,7 +47,6 @@ from crm_candidates.domain.models import (
     CandidateStatus,
     ProfileError,
     Segment,
-    normalise_skill,
     unique_in_order,
 )
 from crm_candidates.domain.profile import (
@@ -444,7 +443,7 @@ async def list_candidates(
         tokens=tokens,
         spellings=query_spellings(words),
         tags=unique_in_order([t.strip() for t in tag]),
-        skills=unique_in_order([normalise_skill(s) for s in skill]),
+        skills=await candidates.skill_spellings(skill) if skill else [],
         source=source.value if source else None,
         owner_id=owner_id,
         sort=sort.value,

@@ -207,6 +207,17 @@ class SkillVocabularyBody(BaseModel):
     skills: list[SkillEntry] = Field(max_length=2000)
 
 
+class SkillVocabularySaved(SkillVocabularyBody):
+    """The vocabulary as saved, and the segments whose rules it re-spelled."""
+
+    segments_respelled: list[str] = Field(
+        default_factory=list,
+        description="The names of the segments whose rules named a skill the new vocabulary "
+        "spells differently: their skill values were re-spelled in the same change, so they "
+        "keep their members.",
+    )
+
+
 class CustomFieldCreate(BaseModel):
     """A new custom field of the tenant's candidates."""
 

@@ -570,6 +570,10 @@ class CandidateQueries:
         """The region national phone numbers are read in."""
         return await self.profile_rules.default_phone_region()
 
+    async def skill_spellings(self, skills: list[str]) -> list[str]:
+        """Searched skills as the tenant's vocabulary stores them (`JS` -> `javascript`)."""
+        return (await self.profile_rules.rules()).vocabulary.normalise(skills)
+
     async def holding_all(self, keys: list[str]) -> list[str]:
         """The ids of the candidates holding every one of these identity keys."""
         return await self.candidates.holding_all(keys)

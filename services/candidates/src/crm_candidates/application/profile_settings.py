@@ -12,12 +12,14 @@ from crm_candidates.domain.segments import CUSTOM_FIELD_PREFIX, Group, reference
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
+from crm_shared import MongoClient
 
 
 @dataclass(frozen=True)
 class ProfileConfiguration:
     """Reads and changes one tenant's profile settings, skill vocabulary and custom fields."""
 
+    mongo: MongoClient
     profile_rules: ProfileRulesRepository
     segments: SegmentRepository
     renormalisations: SkillRenormalisationRepository
@@ -33,9 +35,12 @@ class ProfileConfiguration:
     async def vocabulary(self) -> SkillVocabulary:
         return await self.profile_rules.vocabulary()
 
-    async def replace_vocabulary(self, vocabulary: SkillVocabulary) -> None:
-        """Stores the new vocabulary and starts re-spelling the skills already stored."""
-        await replace_vocabulary(self.profile_rules, self.skill_jobs, vocabulary)
+    async def replace_vocabulary(self, vocabulary: SkillVocabulary) -> list[str]:
+        """Stores the new vocabulary, re-spells segment rules' skills (returning those
+        segments' names) and starts re-spelling the skills already stored."""
+        return await replace_vocabulary(
+            self.mongo, self.profile_rules, self.segments, self.skill_jobs, vocabulary
+        )
 
     async def renormalisation_progress(self) -> dict[str, Any] | None:
         """How far re-spelling after the last vocabulary change got (None before any)."""

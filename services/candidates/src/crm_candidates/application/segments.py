@@ -4,6 +4,7 @@ rechecks of relative-date rules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,6 +22,8 @@ from crm_candidates.domain.segments import (
     parse_rule,
     reference_problems,
     referenced_segments,
+    rule_with_skills_respelled,
+    unknown_custom_fields,
 )
 from crm_candidates.publishers import to_segment_exited
 from crm_candidates.repositories.candidates import (
@@ -28,6 +31,7 @@ from crm_candidates.repositories.candidates import (
     candidates_due_for_recheck,
     recheck_is_due,
 )
+from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository, segments_awaiting_evaluation
 from crm_candidates.repositories.sequence_references import SequenceReferenceRepository
 from crm_shared import (
@@ -253,10 +257,20 @@ class SegmentDefinitions:
     segments: SegmentRepository
     sequence_references: SequenceReferenceRepository
     jobs: SegmentJobs
+    profile_rules: ProfileRulesRepository
 
     async def valid_rule(self, raw: dict[str, Any], segment_id: str) -> Group:
-        """The rule for the segment `segment_id`: valid, referring only to existing segments of
-        the tenant, and never (through others) to itself; else `RuleError`."""
+        """The rule for the segment `segment_id`: valid, on custom fields the tenant has,
+        referring only to existing segments of the tenant, and never (through others) to
+        itself; else `RuleError`. Skill values come back in the vocabulary's spelling."""
+        parse_rule(raw)
+        rules = await self.profile_rules.rules()
+        problems = custom_field_problems(raw, rules.custom_fields)
+        if problems:
+            raise RuleError(problems)
+        # The spelling candidates' skills are stored in, so `skills equals JS` finds the
+        # `javascript` people; stored (and shown) that way, and kept so by vocabulary changes.
+        raw = rule_with_skills_respelled(raw, rules.vocabulary.spelling)
         rule = parse_rule(raw)
         existing = {segment.id: segment.rule for segment in await self.segments.all()}
         problems = reference_problems(raw, rule, segment_id, existing)
@@ -313,6 +327,18 @@ class SegmentDefinitions:
         if deleted is not None:
             self.jobs.schedule(deleted)
         return deleted
+
+
+def custom_field_problems(
+    raw: dict[str, Any], defined: Mapping[str, object]
+) -> list[tuple[str, str]]:
+    """(path, message) for each condition on a custom field the tenant has not defined (or
+    deleted), naming the fields it has: such a rule would silently match nobody."""
+    known = ", ".join(sorted(defined)) or "none defined"
+    return [
+        (path, f"no custom field {key!r} in this tenant (its custom fields: {known})")
+        for path, key in unknown_custom_fields(raw, defined)
+    ]
 
 
 def stored_rule(rule: Group) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from functools import partial
 from crm_candidates.application.candidates import CandidateWriter
 from crm_candidates.domain.models import Candidate
 from crm_candidates.domain.profile import SkillVocabulary
+from crm_candidates.domain.segments import rule_with_skills_respelled
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
@@ -90,9 +91,33 @@ def _with_skills(skills: list[str]) -> Callable[[Candidate], Candidate]:
 
 
 async def replace_vocabulary(
-    profile_rules: ProfileRulesRepository, jobs: SkillRenormalisations, vocabulary: SkillVocabulary
-) -> None:
-    """Stores the tenant's new skill vocabulary and starts re-spelling the skills its
-    candidates already hold (in the background)."""
-    version = await profile_rules.set_vocabulary(vocabulary)
+    mongo: MongoClient,
+    profile_rules: ProfileRulesRepository,
+    segments: SegmentRepository,
+    jobs: SkillRenormalisations,
+    vocabulary: SkillVocabulary,
+) -> list[str]:
+    """Stores the tenant's new skill vocabulary, re-spells the skill values of segment rules
+    in the same transaction, and starts re-spelling the skills its candidates already hold (in
+    the background); returns the names of the segments whose rules were re-spelled, sorted.
+
+    A rule naming `spark` would otherwise match nobody once `spark` means `apache spark`, and
+    the segment would silently shrink as the job re-spells its members. Rule and candidates go
+    through the same vocabulary, so the membership stands: the rule is replaced, not
+    recomputed, and each candidate the job re-spells is re-evaluated against it then.
+    """
+    respelled: list[str] = []
+
+    async def store(session: Session) -> str:
+        respelled.clear()
+        version = await profile_rules.set_vocabulary(vocabulary, session=session)
+        for segment in await segments.all(session=session):
+            rule = rule_with_skills_respelled(segment.rule, vocabulary.spelling)
+            if rule != segment.rule:
+                await segments.replace_rule(segment.id, rule, session=session)
+                respelled.append(segment.name)
+        return version
+
+    version = await in_transaction(mongo, store)
     await jobs.start(profile_rules.tenant_id, version)
+    return sorted(respelled)

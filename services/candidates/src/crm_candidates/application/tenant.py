@@ -97,6 +97,7 @@ class TenantUseCases:
             self._segments,
             SequenceReferenceRepository(self.container.database, self.tenant_id),
             self.container.segment_jobs,
+            self._profile_rules,
         )
 
     def segment_queries(self) -> SegmentQueries:
@@ -143,6 +144,7 @@ class TenantUseCases:
 
     def profile_configuration(self) -> ProfileConfiguration:
         return ProfileConfiguration(
+            self.container.mongo,
             self._profile_rules,
             self._segments,
             SkillRenormalisationRepository(self.container.database, self.tenant_id),

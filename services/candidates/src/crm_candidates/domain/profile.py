@@ -244,9 +244,11 @@ class SkillVocabulary:
 
     def normalise(self, skills: Iterable[str]) -> list[str]:
         """Each skill in canonical form, repeats dropped, first order kept."""
-        return unique_in_order(
-            [self._index.get(skill_key(skill), normalise_skill(skill)) for skill in skills]
-        )
+        return unique_in_order([self.spelling(skill) for skill in skills])
+
+    def spelling(self, skill: str) -> str:
+        """One skill in canonical form (`JS` -> `javascript`), as candidates' skills are stored."""
+        return self._index.get(skill_key(skill), normalise_skill(skill))
 
     def __post_init__(self) -> None:
         # Built once per vocabulary (it is read with every candidate write), not per skill.

@@ -11,7 +11,7 @@ is described in `docs/segments.md`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -589,6 +589,52 @@ def rule_with_pool_stage_renamed(
 
     result: dict[str, Any] = renamed(rule)
     return result
+
+
+# The operators whose skill values name whole skills (`contains` matches part of a spelling,
+# so its text is left as written).
+SKILL_SPELLED_OPERATORS = (Operator.EQUALS.value, Operator.NOT_EQUALS.value, Operator.IN.value)
+
+
+def rule_with_skills_respelled(rule: Any, respell: Callable[[str], str]) -> Any:
+    """A raw (valid) rule with each whole-skill value of a `skills` condition as `respell`
+    spells it (the tenant's vocabulary: `JS` -> `javascript`), so the rule compares the
+    spelling candidates' skills are stored in."""
+
+    def respelled(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("field") == "skills" and node.get("op") in SKILL_SPELLED_OPERATORS:
+                value = node.get("value")
+                if isinstance(value, str):
+                    return {**node, "value": respell(value)}
+                if isinstance(value, list):
+                    spelled = [respell(item) if isinstance(item, str) else item for item in value]
+                    return {**node, "value": list(dict.fromkeys(spelled))}
+                return node
+            return {key: respelled(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [respelled(item) for item in node]
+        return node
+
+    return respelled(rule)
+
+
+def unknown_custom_fields(
+    raw: Any, known: Collection[str], path: str = "rule"
+) -> Iterator[tuple[str, str]]:
+    """(path of the field, key) of each condition of a raw (valid) rule on a custom field the
+    tenant has not defined (or deleted): a misspelt key would match nobody, silently."""
+    if not isinstance(raw, dict):
+        return
+    field = raw.get("field")
+    if isinstance(field, str):
+        key = field.removeprefix(CUSTOM_FIELD_PREFIX)
+        if field.startswith(CUSTOM_FIELD_PREFIX) and key not in known:
+            yield f"{path}.field", key
+        return
+    for kind in ("all", "any", "none"):
+        for index, member in enumerate(raw.get(kind) or []):
+            yield from unknown_custom_fields(member, known, f"{path}.{kind}.{index}")
 
 
 def referenced_fields(rule: Group) -> set[str]:

@@ -84,7 +84,9 @@ class ProfileRulesRepository:
         """The tenant's canonical skills and their synonyms."""
         return _vocabulary(await self._vocabularies.find_one({"_id": self.tenant_id}) or {})
 
-    async def set_vocabulary(self, vocabulary: SkillVocabulary) -> str:
+    async def set_vocabulary(
+        self, vocabulary: SkillVocabulary, *, session: Session | None = None
+    ) -> str:
         """Replaces the tenant's skill vocabulary; returns the new version's id."""
         # A list, not a mapping: skill names like `node.js` cannot be MongoDB field names.
         entries = [
@@ -96,11 +98,13 @@ class ProfileRulesRepository:
             {"_id": self.tenant_id},
             {"$set": {"skill_vocabulary": entries, "version": version}},
             upsert=True,
+            session=session,
         )
         await self._settings.update_one(
             {"_id": self.tenant_id},
             {"$set": {"skill_vocabulary_version": version}},
             upsert=True,
+            session=session,
         )
         return version
 

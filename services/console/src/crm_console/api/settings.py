@@ -74,6 +74,7 @@ from crm_console.domain.settings import (
     admission_form,
     admission_values,
     api_key_form,
+    ats_api_status,
     ats_issued_secrets_from_form,
     ats_sync_running,
     chosen_roles,
@@ -506,6 +507,7 @@ def _ats_labels() -> dict[str, Any]:
         "sync_counts": ATS_SYNC_COUNTS,
         "refusals": ATS_REFUSALS,
         "breaker": ATS_BREAKER,
+        "api_status": ats_api_status,
         "errors_shown": ATS_ERRORS_SHOWN,
         "sync_running": ats_sync_running,
     }

@@ -161,6 +161,17 @@ ATS_BREAKER = {
     "open": "Paused after repeated failures",
     "half_open": "Paused; the next call is a trial",
 }
+
+
+def ats_api_status(breaker: str, consecutive_failures: int) -> str:
+    """What a connection's API health reads as. A closed breaker with failures is failing,
+    merely still tried (it pauses after the threshold): "Answering · 3 failures in a row"
+    read as healthy."""
+    if breaker == "closed" and consecutive_failures:
+        return "Failing, still tried"
+    return ATS_BREAKER.get(breaker, breaker)
+
+
 # How many of a run's latest errors a card shows (the API keeps 50).
 ATS_ERRORS_SHOWN = 5
 SUPPRESSION_REASONS = {
