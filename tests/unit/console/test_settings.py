@@ -175,7 +175,8 @@ async def test_roles_from_the_identity_provider_are_shown_not_offered(console: C
     assert page.status_code == 200
     assert 'data-testid="roles-from-idp"' in page.text
     assert "managed by your identity provider" in page.text
-    assert "/roles" not in page.text and "Save roles" not in page.text
+    assert "/roles" not in page.text
+    assert "Save roles" not in page.text
     assert "recruiter <span" in page.text  # the roles in force, as text
     # Managed in the CRM: each row offers its roles to change.
     api.answer("GET", "/api/v1/sign-in-settings", body={"roles_from_token": False})

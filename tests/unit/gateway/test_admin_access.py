@@ -16,6 +16,7 @@ from crm_gateway.config import DevIdentity, Tenant
 from crm_gateway.domain.audit import AuditEntry
 from crm_gateway.domain.users import Membership, MembershipStatus, User
 from crm_gateway.main import build_identity, create_app
+from crm_shared import Role
 from unit.gateway.fakes import settings
 from unit.gateway.memory_identity import MemoryMemberships, MemoryUsers, memory_stores
 
@@ -48,6 +49,10 @@ class Gateway:
     def bearer(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
+    def admission(self, body: dict[str, Any], headers: dict[str, str] = ALICE) -> None:
+        saved = self.client.put("/api/v1/sign-in-settings/admission", headers=headers, json=body)
+        assert saved.status_code == 200, saved.text
+
     def key(self, headers: dict[str, str], *scopes: str) -> dict[str, Any]:
         created = self.client.post(
             "/api/v1/api-keys", headers=headers, json={"name": "sync", "scopes": list(scopes)}
@@ -72,7 +77,12 @@ def gateway() -> Gateway:
     stores = memory_stores()
     assert isinstance(stores.users, MemoryUsers)
     assert isinstance(stores.memberships, MemoryMemberships)
-    for user_id, roles in (("u-alice", {"admin"}), ("u-bob", {"admin"}), ("u-rita", {"recruiter"})):
+    members: list[tuple[str, set[Role]]] = [
+        ("u-alice", {"admin"}),
+        ("u-bob", {"admin"}),
+        ("u-rita", {"recruiter"}),
+    ]
+    for user_id, roles in members:
         email = f"{user_id[2:]}@acme.example"
         stores.users.stored[user_id] = User(user_id, email)
         stores.memberships.stored[("acme", user_id)] = Membership(
@@ -101,7 +111,7 @@ def test_roles_from_the_token_cannot_be_changed_here_and_say_where_they_are(
 ) -> None:
     client = gateway.client
     admission = ADMISSION | {"roles_from_token": True}
-    assert client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission).is_success
+    gateway.admission(admission)
     refused = problem(
         client.patch("/api/v1/users/u-rita", headers=ALICE, json={"roles": ["viewer"]}), 409
     )
@@ -114,7 +124,7 @@ def test_roles_from_the_token_cannot_be_changed_here_and_say_where_they_are(
     assert renamed.status_code == 200, renamed.text
 
     # Managed in the CRM again: the change is made.
-    assert client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=ADMISSION).is_success
+    gateway.admission(ADMISSION)
     changed = client.patch("/api/v1/users/u-rita", headers=ALICE, json={"roles": ["viewer"]})
     assert changed.status_code == 200, changed.text
     assert changed.json()["roles"] == ["viewer"]
@@ -138,16 +148,12 @@ def test_a_removed_members_keys_are_revoked_with_the_reason_and_stay_so(gateway:
         assert "was removed" in refused["detail"]
         assert key["key_id"] in refused["detail"]
     assert client.get("/api/v1/users", headers=gateway.bearer(alices["key"])).status_code == 200
-    listed = {
-        k["key_id"]: k for k in client.get("/api/v1/api-keys", headers=ALICE).json()["items"]
-    }
+    listed = {k["key_id"]: k for k in client.get("/api/v1/api-keys", headers=ALICE).json()["items"]}
     for key in (bobs, made_by_bobs_key):
         assert listed[key["key_id"]]["revoked_at"] is not None
         assert listed[key["key_id"]]["revoked_reason"] == "creator_removed"
     assert listed[alices["key_id"]]["revoked_reason"] is None
-    revocations = [
-        e for e in gateway.trail.entries if e.action == "DELETE /api-keys/{key_id}"
-    ]
+    revocations = [e for e in gateway.trail.entries if e.action == "DELETE /api-keys/{key_id}"]
     assert {e.resource["key_id"] for e in revocations} == {
         bobs["key_id"],
         made_by_bobs_key["key_id"],
@@ -231,7 +237,7 @@ def test_a_key_holding_a_roles_permissions_grants_it(gateway: Gateway) -> None:
 def test_a_partial_admission_put_is_refused_naming_what_is_missing(gateway: Gateway) -> None:
     client = gateway.client
     admission = ADMISSION | {"roles_from_token": True, "jit_provisioning": True}
-    assert client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission).is_success
+    gateway.admission(admission)
     partial = client.put(
         "/api/v1/sign-in-settings/admission", headers=ALICE, json={"jit_provisioning": False}
     )

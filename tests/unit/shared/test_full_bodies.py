@@ -49,9 +49,7 @@ def test_a_settings_put_names_every_field(model: type[BaseModel], whole: dict[st
     for left_out in whole:
         with pytest.raises(ValidationError) as refused:
             model.model_validate({k: v for k, v in whole.items() if k != left_out})
-        assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [
-            ((left_out,), "missing")
-        ]
+        assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [((left_out,), "missing")]
 
 
 def test_the_stored_policy_keeps_its_defaults_and_a_null_is_sent_not_left_out() -> None:

@@ -101,7 +101,7 @@ def record_consequence(
     context = _context(request)
     container = getattr(request.app.state, "container", None)
     trail: AuditTrail | None = getattr(container, "audit_trail", None)
-    if context is None or trail is None:
+    if context is None or trail is None or container is None:
         return
     peer = request.client.host if request.client else "unknown"
     at = utc_now()

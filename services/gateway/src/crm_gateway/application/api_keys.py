@@ -147,16 +147,16 @@ class ApiKeyAdministration:
         self._authenticator.forget(key_id)
         return await self.get(tenant_id, key_id)
 
-    async def revoke_created_by(self, tenant_id: str, user_id: str) -> list[ApiKey]:
+    async def revoke_created_by(self, tenant_id: str, user_id: str) -> tuple[ApiKey, ...]:
         """Revokes every key a removed member created (and the keys those keys created), with
         the reason `creator_removed`; returns them. A re-invited member does not get them back:
         a revocation is final."""
-        revoked: list[ApiKey] = []
+        revoked: tuple[ApiKey, ...] = ()
         now = self._clock()
         for key in created_by_any(await self._keys.list(tenant_id), {user_id}):
             await self._keys.revoke(tenant_id, key.key_id, now, Revocation.CREATOR_REMOVED)
             self._authenticator.forget(key.key_id)
-            revoked.append(key)
+            revoked += (key,)
         return revoked
 
 

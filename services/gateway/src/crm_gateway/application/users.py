@@ -212,7 +212,7 @@ class UserAdministration:
         await self._store_keeping_an_admin(member.membership, membership)
         return Member(member.user, membership)
 
-    async def remove(self, tenant_id: str, user_id: str) -> list[ApiKey]:
+    async def remove(self, tenant_id: str, user_id: str) -> tuple[ApiKey, ...]:
         """Removes a member: their tokens are refused from now on (on other gateway replicas
         within the membership cache's lifetime), and they are not provisioned again; the API
         keys they created are revoked (`creator_removed`), returned for the audit log. Raises
@@ -223,7 +223,7 @@ class UserAdministration:
             replace(member.membership, status=MembershipStatus.REMOVED, roles=frozenset()),
         )
         if self._keys is None:
-            return []
+            return ()
         return await self._keys.revoke_created_by(tenant_id, user_id)
 
     async def _roles_from_token(self, tenant_id: str) -> bool:
