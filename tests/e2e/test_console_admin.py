@@ -442,7 +442,11 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     expect(page.get_by_test_id("invited")).to_contain_text(address)
     row = page.locator(f'tr[data-member="{address}"]')
     expect(row).to_contain_text("Invited")
-    expect(row.get_by_label("viewer")).to_be_checked()
+    # The stack's tenant takes roles from Keycloak's token (`roles_from_token`): the roles are
+    # shown, not offered for change, and the page says where they are managed.
+    expect(page.get_by_test_id("roles-from-idp")).to_be_visible()
+    expect(row).to_contain_text("viewer")
+    expect(row.get_by_role("button", name="Save roles")).to_have_count(0)
     assert_accessible(page)
     screenshot(page, "settings-users")
 

@@ -154,6 +154,7 @@ from crm_shared.framing import (
     site_origin,
     site_origins,
 )
+from crm_shared.full_bodies import EveryFieldRequired
 from crm_shared.gdpr import (
     ADDRESS_DIGEST_FIELD,
     PersonalDataEraser,
@@ -381,6 +382,7 @@ __all__ = [
     "EventReminderRequested",
     "EventTimeAndPlace",
     "EventWaitlisted",
+    "EveryFieldRequired",
     "Family",
     "IdempotentConsumer",
     "IfMatch",

@@ -46,14 +46,26 @@ SENDER_DOMAIN = "recruitcrm.local"
 PERSON = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 
 
+# The default policy, whole: a PUT of the contact policy names every field (docs/campaigns.md).
+PERMISSIVE = {
+    "frequency_cap": None,
+    "quiet_hours": None,
+    "on_limit": "defer",
+    "default_time_zone": "UTC",
+    "soft_bounce_limit": 3,
+}
+
+
 @pytest.fixture(autouse=True)
 async def permissive_policy(stack: Stack) -> AsyncIterator[None]:
     """Every test starts and ends with the default policy (no cap, no quiet hours)."""
     admin = stack.as_(ACME_ADMIN_TOKEN)
-    reset = await stack.gateway.put("/api/v1/settings/contact-policy", json={}, headers=admin)
+    reset = await stack.gateway.put(
+        "/api/v1/settings/contact-policy", json=PERMISSIVE, headers=admin
+    )
     assert reset.status_code == 200, reset.text
     yield
-    await stack.gateway.put("/api/v1/settings/contact-policy", json={}, headers=admin)
+    await stack.gateway.put("/api/v1/settings/contact-policy", json=PERMISSIVE, headers=admin)
 
 
 async def nurture(stack: Stack, token: str, *, sequences: int = 1) -> str:
@@ -582,7 +594,9 @@ async def test_dsn_and_webhook_bounces_emit_message_bounced_and_suppress(
         # Soft bounces count; the second one suppresses with the tenant's limit of 2.
         admin = stack.as_(ACME_ADMIN_TOKEN)
         policy = await stack.gateway.put(
-            "/api/v1/settings/contact-policy", json={"soft_bounce_limit": 2}, headers=admin
+            "/api/v1/settings/contact-policy",
+            json=PERMISSIVE | {"soft_bounce_limit": 2},
+            headers=admin,
         )
         assert policy.status_code == 200, policy.text
         soft_email = f"{unique('soft')}@example.org"
@@ -795,7 +809,7 @@ async def test_frequency_cap_across_sequences_defers_or_skips_with_the_reason(
     stack: Stack, smtp_sink: SmtpSink
 ) -> None:
     admin = stack.as_(ACME_ADMIN_TOKEN)
-    cap = {"frequency_cap": {"max_messages": 1, "period_days": 7}}
+    cap = PERMISSIVE | {"frequency_cap": {"max_messages": 1, "period_days": 7}}
     bad = await stack.gateway.put(
         "/api/v1/settings/contact-policy",
         json={"frequency_cap": {"max_messages": 0, "period_days": 7}, "quiet_hours": "late"},
@@ -849,7 +863,7 @@ async def test_quiet_hours_defer_marketing_mail_to_their_end(
     now = datetime.now(UTC)
     start = (now - timedelta(hours=1)).strftime("%H:%M")
     end = (now + timedelta(hours=2)).strftime("%H:%M")
-    policy = {"quiet_hours": {"start": start, "end": end}, "default_time_zone": "UTC"}
+    policy = PERMISSIVE | {"quiet_hours": {"start": start, "end": end}}
     put = await stack.gateway.put(
         "/api/v1/settings/contact-policy", json=policy, headers=stack.as_(ACME_ADMIN_TOKEN)
     )

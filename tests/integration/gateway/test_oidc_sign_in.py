@@ -159,6 +159,7 @@ def test_a_stranger_is_refused_unless_the_tenant_provisions_their_domain(
             "email_domains": ["acme.example"],
             "jit_provisioning": True,
             "default_role": "viewer",
+            "roles_from_token": False,
         },
     )
     assert admission.status_code == 200, admission.text

@@ -18,6 +18,7 @@ from crm_gateway.application.tenants import (
     bootstrap_tenants,
 )
 from crm_gateway.application.users import MemberSignIn, UserAdministration
+from crm_gateway.domain.api_keys import Revocation
 from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
 from crm_gateway.domain.users import Identity, MembershipStatus, SignInClaims, SignInRefused
 from crm_gateway.repositories.api_keys import MongoApiKeys
@@ -188,6 +189,34 @@ async def test_a_key_is_found_by_prefix_refused_once_revoked_and_its_use_recorde
     now += timedelta(days=31)
     with pytest.raises(KeyRefused):
         await KeyAuthenticator(keys, clock=clock).authenticate(created.plaintext)
+
+
+async def test_a_removed_members_keys_are_stored_revoked_with_the_reason(
+    database: Database,
+) -> None:
+    keys = MongoApiKeys(database)
+    authenticator = KeyAuthenticator(keys)
+    administration = ApiKeyAdministration(keys, authenticator)
+    bobs = await administration.create("acme", "u-bob", "ci", ["users:write"], timedelta(days=9))
+    made_by_key = await administration.create(
+        "acme", bobs.key.principal_id, "sub", ["users:read"], timedelta(days=9)
+    )
+    alices = await administration.create("acme", "u-alice", "own", ["users:read"], timedelta(9))
+    by_admin = await administration.create("acme", "u-bob", "old", ["users:read"], timedelta(9))
+    await administration.revoke("acme", by_admin.key.key_id)
+
+    revoked = await administration.revoke_created_by("acme", "u-bob")
+
+    assert {key.key_id for key in revoked} == {bobs.key.key_id, made_by_key.key.key_id}
+    stored = {key.key_id: key for key in await administration.list("acme")}
+    assert stored[bobs.key.key_id].revoked_reason is Revocation.CREATOR_REMOVED
+    assert stored[made_by_key.key.key_id].revoked_reason is Revocation.CREATOR_REMOVED
+    # Revoked before by an admin: its reason is kept.
+    assert stored[by_admin.key.key_id].revoked_reason is Revocation.BY_ADMIN
+    assert stored[alices.key.key_id].revoked_at is None
+    with pytest.raises(KeyRefused, match="was removed") as refused:
+        await KeyAuthenticator(keys).authenticate(bobs.plaintext)
+    assert refused.value.reason == "key_creator_removed"
 
 
 async def test_a_removal_through_another_replica_is_in_force_within_the_cache_time(

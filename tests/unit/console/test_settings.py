@@ -169,6 +169,35 @@ async def test_users_are_listed_with_their_roles_and_invited(console: Console) -
     }
 
 
+async def test_roles_from_the_identity_provider_are_shown_not_offered(console: Console) -> None:
+    client, api = console
+    api.answer("GET", "/api/v1/users", body=MEMBERS)
+    api.answer("GET", "/api/v1/sign-in-settings", body={"roles_from_token": True})
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'data-testid="roles-from-idp"' in page.text
+    assert "managed by your identity provider" in page.text
+    assert "/roles" not in page.text
+    assert "Save roles" not in page.text
+    assert "recruiter <span" in page.text  # the roles in force, as text
+    # Managed in the CRM: each row offers its roles to change.
+    api.answer("GET", "/api/v1/sign-in-settings", body={"roles_from_token": False})
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert 'data-testid="roles-from-idp"' not in page.text
+    assert 'hx-post="/console/settings/users/u-rita/roles"' in page.text
+
+
+async def test_a_key_revoked_with_its_removed_creator_says_so(console: Console) -> None:
+    client, api = console
+    revoked = KEY | {"revoked_at": "2026-12-03T09:00:00Z", "revoked_reason": "creator_removed"}
+    api.answer("GET", "/api/v1/api-keys", body={"items": [revoked]})
+    api.answer("GET", "/api/v1/team", body={"items": []})
+    page = await client.get("/console/settings/api-keys", headers=gateway_headers(ALICE))
+    assert page.status_code == 200, page.text
+    assert 'data-testid="revoked-reason"' in page.text
+    assert "creator was removed" in page.text
+
+
 async def test_an_invitation_the_api_refuses_shows_why(console: Console) -> None:
     client, api = console
     api.answer(

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from crm_gateway.config import GatewaySettings
 from crm_gateway.container import IdentityStores
-from crm_gateway.domain.api_keys import ApiKey
+from crm_gateway.domain.api_keys import ApiKey, Revocation
 from crm_gateway.domain.tenants import Tenant
 from crm_gateway.domain.users import AddressTaken, Identity, Membership, User
 from crm_gateway.main import build_identity, create_app
@@ -117,12 +117,14 @@ class MemoryApiKeys:
     async def list(self, tenant_id: str) -> list[ApiKey]:
         return [key for key in self.stored.values() if key.tenant_id == tenant_id]
 
-    async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
+    async def revoke(
+        self, tenant_id: str, key_id: str, at: datetime, reason: Revocation = Revocation.BY_ADMIN
+    ) -> bool:
         key = await self.get(tenant_id, key_id)
         if key is None:
             return False
         if key.revoked_at is None:
-            self.stored[key_id] = replace(key, revoked_at=at)
+            self.stored[key_id] = replace(key, revoked_at=at, revoked_reason=reason)
         return True
 
     async def touch(self, key: ApiKey, at: datetime) -> None:

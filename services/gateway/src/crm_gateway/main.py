@@ -345,13 +345,16 @@ def build_identity(
             attempt_lifetime=timedelta(minutes=settings.sign_in_attempt_minutes),
             clock=utc_now,
         )
+    key_admin = ApiKeyAdministration(stores.api_keys, keys)
     return Identity(
         tenants=directory,
         authentication=authentication,
         browser_sign_in=browser_sign_in,
         tenant_administration=TenantAdministration(stores.tenants, directory),
-        user_administration=UserAdministration(stores.users, stores.memberships, members),
-        key_administration=ApiKeyAdministration(stores.api_keys, keys),
+        user_administration=UserAdministration(
+            stores.users, stores.memberships, members, tenants=stores.tenants, keys=key_admin
+        ),
+        key_administration=key_admin,
         operator_key_digests=frozenset(settings.platform_operator_key_hashes),
         api_key_max_lifetime_days=settings.api_key_max_lifetime_days,
     )

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_analytics.api.deps import Container
 from crm_analytics.api.exports import (
@@ -36,6 +36,7 @@ from crm_analytics.domain.weekly_report import (
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    EveryFieldRequired,
     Page,
     ProblemError,
     decode_cursor,
@@ -48,10 +49,10 @@ from crm_shared import (
 weekly_report_router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 
-class WeeklyReportSettingsUpdate(BaseModel):
+class WeeklyReportSettingsUpdate(EveryFieldRequired):
     """Who gets the weekly report and when (in the tenant's analytics time zone)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(
         default_factory=list,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ats_sync.api.deps import Container, Storage
 from crm_ats_sync.api.schemas import (
@@ -65,6 +65,7 @@ from crm_shared import (
     encode_cursor,
     problem_responses,
     public_operation,
+    reject_unknown_query_params,
     require_permission,
     utc_now,
 )
@@ -225,7 +226,7 @@ async def create_connection(
 
 @router.get(
     "/connections",
-    dependencies=[require_permission("ats:read")],
+    dependencies=[require_permission("ats:read"), Depends(reject_unknown_query_params)],
     response_model=list[ConnectionView],
 )
 async def list_connections(
@@ -368,7 +369,7 @@ async def delete_connection(
 
 @router.get(
     "/applications",
-    dependencies=[require_permission("ats:read")],
+    dependencies=[require_permission("ats:read"), Depends(reject_unknown_query_params)],
     response_model=list[ApplicationPublic],
 )
 async def list_applications(
@@ -495,7 +496,7 @@ async def get_sync_status(
 
 @router.get(
     "/connections/{connection_id}/rejected-payloads",
-    dependencies=[require_permission("settings:write")],
+    dependencies=[require_permission("settings:write"), Depends(reject_unknown_query_params)],
     response_model=list[RejectedPayloadPublic],
 )
 async def list_rejected_payloads(
@@ -531,7 +532,7 @@ async def list_rejected_payloads(
 
 @router.get(
     "/jobs",
-    dependencies=[require_permission("ats:read")],
+    dependencies=[require_permission("ats:read"), Depends(reject_unknown_query_params)],
     response_model=list[JobPublic],
 )
 async def list_jobs(
@@ -661,7 +662,7 @@ async def push_candidate(
 
 @router.get(
     "/connections/{connection_id}/pushes",
-    dependencies=[require_permission("ats:read")],
+    dependencies=[require_permission("ats:read"), Depends(reject_unknown_query_params)],
     response_model=list[PushPublic],
 )
 async def list_pushes(

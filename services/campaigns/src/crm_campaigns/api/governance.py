@@ -13,6 +13,7 @@ from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.api.deps import ContactPoliciesDep, Container, SuppressionListDep
 from crm_campaigns.api.schemas import (
     ContactPolicyPublic,
+    ContactPolicyPut,
     DkimRecordPublic,
     InboundMailUrls,
     SenderAccountPublic,
@@ -253,10 +254,11 @@ async def get_contact_policy(policies: ContactPoliciesDep) -> ContactPolicyPubli
     tags=["governance"],
 )
 async def put_contact_policy(
-    body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesDep
+    body: ContactPolicyPut, principal: CurrentPrincipal, policies: ContactPoliciesDep
 ) -> ContactPolicyPublic:
-    """Sets the tenant's contact policy (`settings:write`); it applies from the next send."""
-    await policies.put(body, principal.user_id)
+    """Sets the tenant's contact policy (`settings:write`); it applies from the next send. A
+    PUT replaces the whole policy: every field is required (422 naming those left out)."""
+    await policies.put(ContactPolicy.model_validate(body.model_dump()), principal.user_id)
     return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
 
 

@@ -37,7 +37,7 @@ from crm_campaigns.domain.models import (
     failure_reason_of,
 )
 from crm_campaigns.domain.suppression import ListReason
-from crm_shared import utc_now
+from crm_shared import EveryFieldRequired, utc_now
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # A BCP 47 language tag as templates name their language: `en`, `fr`, `de-AT`.
@@ -605,6 +605,11 @@ class SuppressionPublic(BaseModel):
         default=None, description="When it was lifted (`DELETE`); null while it is listed."
     )
     lifted_by: str | None = Field(default=None, description="Who lifted it (`user:<id>`).")
+
+
+class ContactPolicyPut(ContactPolicy, EveryFieldRequired):
+    """`PUT /settings/contact-policy`'s body: the whole policy, every field given (null for no
+    cap or no quiet hours); a field left out is a 422, not reset to its default."""
 
 
 class ContactPolicyPublic(ContactPolicy):

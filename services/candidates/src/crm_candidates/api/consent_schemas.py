@@ -23,6 +23,7 @@ from crm_candidates.domain.consent import (
     LawfulBasis,
     RetentionPolicy,
 )
+from crm_shared import EveryFieldRequired
 
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -158,7 +159,7 @@ class ErasureResult(BaseModel):
     erased_at: datetime
 
 
-class RetentionPolicyChange(RetentionPolicy):
+class RetentionPolicyChange(RetentionPolicy, EveryFieldRequired):
     """A new retention policy; its re-permission mail must go while the consent still lasts.
 
     Checked here rather than on the stored policy, so a policy stored before the rule still

@@ -231,7 +231,7 @@ async def create_custom_field(
 
 @settings_router.get(
     "/custom-fields",
-    dependencies=[require_permission("settings:read")],
+    dependencies=[require_permission("settings:read"), Depends(reject_unknown_query_params)],
     response_model=list[CustomFieldPublic],
 )
 async def list_custom_fields(
@@ -559,7 +559,9 @@ async def rename_pool_stage(
 
 
 @pools_router.get(
-    "", dependencies=[require_permission("pools:read")], response_model=list[PoolPublic]
+    "",
+    dependencies=[require_permission("pools:read"), Depends(reject_unknown_query_params)],
+    response_model=list[PoolPublic],
 )
 async def list_pools(pools: PoolDefinitionsDep) -> list[PoolPublic]:
     """Every talent pool of the tenant with its member counts."""

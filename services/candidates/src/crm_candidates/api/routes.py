@@ -608,7 +608,9 @@ async def update_segment(
 
 
 @segments_router.get(
-    "", dependencies=[require_permission("segments:read")], response_model=list[SegmentPublic]
+    "",
+    dependencies=[require_permission("segments:read"), Depends(reject_unknown_query_params)],
+    response_model=list[SegmentPublic],
 )
 async def list_segments(segments: SegmentQueriesDep) -> list[SegmentPublic]:
     """Every segment of the caller's tenant."""

@@ -103,14 +103,19 @@ async def settings_index(request: Request, viewer: CurrentViewer, state: Contain
 
 @router.get("/users")
 async def users_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
-    """Members and invitations, each with its roles and a remove button; the invite form."""
-    members = await TenantAdministration(state.gateway).members(viewer.caller)
+    """Members and invitations, each with its roles and a remove button; the invite form. Where
+    the identity provider's tokens carry the roles, they are shown, not offered for change."""
+    members, idp_roles = await asyncio.gather(
+        TenantAdministration(state.gateway).members(viewer.caller),
+        SignInSettings(state.gateway).roles_from_token(viewer.caller),
+    )
     return render(
         request,
         state.templates,
         "settings/users.html",
         {
             "members": members,
+            "idp_roles": idp_roles,
             "roles": ROLES,
             "role_about": ROLE_ABOUT,
             "invited": request.query_params.get("invited", ""),
@@ -148,7 +153,7 @@ async def invite_user(request: Request, viewer: CurrentViewer, state: Container)
     return done(request, f"{SETTINGS}/users?invited={email}")
 
 
-def _member_row(
+async def _member_row(
     request: Request,
     viewer: Viewer,
     state: ConsoleContainer,
@@ -157,11 +162,18 @@ def _member_row(
     problem: Problem | None = None,
     saved: bool = False,
 ) -> HTMLResponse:
+    idp_roles = await SignInSettings(state.gateway).roles_from_token(viewer.caller)
     return render(
         request,
         state.templates,
         "settings/member_row.html",
-        {"member": member, "roles": ROLES, "problem": problem, "saved": saved},
+        {
+            "member": member,
+            "roles": ROLES,
+            "problem": problem,
+            "saved": saved,
+            "idp_roles": idp_roles,
+        },
         viewer=viewer,
         # The row is swapped in either way: a refusal shows next to the control it concerns.
         status_code=200,
@@ -179,8 +191,8 @@ async def change_roles(
         member = await admin.change_roles(viewer.caller, user_id, roles)
     except ApiProblem as refused:
         unchanged = await admin.member(viewer.caller, user_id)
-        return _member_row(request, viewer, state, unchanged, problem=refused.problem)
-    return _member_row(request, viewer, state, member, saved=True)
+        return await _member_row(request, viewer, state, unchanged, problem=refused.problem)
+    return await _member_row(request, viewer, state, member, saved=True)
 
 
 @router.post("/users/{user_id}/remove")
@@ -193,7 +205,7 @@ async def remove_user(
         await admin.remove(viewer.caller, user_id)
     except ApiProblem as refused:
         member = await admin.member(viewer.caller, user_id)
-        return _member_row(request, viewer, state, member, problem=refused.problem)
+        return await _member_row(request, viewer, state, member, problem=refused.problem)
     if is_htmx(request):
         return HTMLResponse("")
     return done(request, f"{SETTINGS}/users")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
+from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, GatewayApi
 from crm_console.domain.settings import AuditFilters, SuppressionFilters
 
 # Rejected payloads shown at a time: each may hold a body of up to 64 KiB.
@@ -253,6 +253,16 @@ class SignInSettings:
     async def read(self, caller: Caller) -> dict[str, Any]:
         found: dict[str, Any] = await self._api.get(caller, f"{API}/sign-in-settings")
         return found
+
+    async def roles_from_token(self, caller: Caller) -> bool:
+        """Whether members' roles come from the identity provider's tokens (then the API
+        refuses role changes with a 409, and the Users page offers none). Unreadable settings
+        count as no: the page then offers the control, and the API's refusal shows in the row."""
+        try:
+            found = await self.read(caller)
+        except ApiProblem:
+            return False
+        return bool(found.get("roles_from_token"))
 
     async def set_admission(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         saved: dict[str, Any] = await self._api.send(

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from crm_gateway.api.audit_middleware import record_consequence
 from crm_gateway.api.deps import AuthenticatedPrincipal as TenantAdmin
 from crm_gateway.api.deps import Container
 from crm_gateway.api.permissions import require_gateway_permission
 from crm_gateway.api.tenancy_schemas import (
-    AdmissionSettings,
+    AdmissionSettingsPut,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
@@ -33,15 +34,31 @@ from crm_gateway.application.users import (
     MemberChange,
     MemberNotFound,
 )
+from crm_gateway.domain.api_keys import Revocation
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
-from crm_gateway.domain.users import AddressTaken, LastAdminError
-from crm_shared import ProblemError, problem_responses
+from crm_gateway.domain.users import AddressTaken, GrantRefused, LastAdminError, RolesFromToken
+from crm_shared import Principal, ProblemError, problem_responses, reject_unknown_query_params
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["administration"])
+# A misspelt filter on a list is a 422, not the whole list (README "Query parameters").
+_KNOWN_QUERY = Depends(reject_unknown_query_params)
 
 
 def _no_member(user_id: str) -> ProblemError:
     return ProblemError(404, f"no user {user_id} in this tenant", problem_type="not-found")
+
+
+def _grant_refused(refused: GrantRefused, caller: Principal) -> ProblemError:
+    """403 naming the first permission the caller lacks (and all of them), as the permission
+    check does: `insufficient-scope` for an API key, `forbidden` for a member."""
+    roles = ", ".join(sorted(refused.roles))
+    return ProblemError(
+        403,
+        f"granting {roles} needs {', '.join(refused.missing)}, which this caller does not hold: "
+        "a caller grants only roles whose permissions it has itself",
+        problem_type="insufficient-scope" if caller.scopes is not None else "forbidden",
+        extensions={"permission": refused.missing[0], "missing_permissions": refused.missing},
+    )
 
 
 def _last_admin(user_id: str, what: str) -> ProblemError:
@@ -58,16 +75,19 @@ def _last_admin(user_id: str, what: str) -> ProblemError:
     dependencies=[require_gateway_permission("users:write")],
     status_code=status.HTTP_201_CREATED,
     response_model=MemberPublic,
-    responses=problem_responses(409),
+    responses=problem_responses(403, 409),
     summary="Invite a user",
 )
 async def invite_user(body: Invitation, admin: TenantAdmin, state: Container) -> MemberPublic:
     """Invites a person by e-mail with roles: pending until they first sign in through the
-    tenant's identity provider with that address verified."""
+    tenant's identity provider with that address verified. The caller grants only roles whose
+    permissions it holds (403 otherwise)."""
     try:
         member = await state.identity.user_administration.invite(
-            admin.tenant_id, str(body.email), frozenset(body.roles)
+            admin.tenant_id, str(body.email), frozenset(body.roles), by=admin
         )
+    except GrantRefused as refused:
+        raise _grant_refused(refused, admin) from None
     except AlreadyMember:
         raise ProblemError(
             409, f"{body.email} is a member or invited already", problem_type="conflict"
@@ -77,7 +97,7 @@ async def invite_user(body: Invitation, admin: TenantAdmin, state: Container) ->
 
 @router.get(
     "/users",
-    dependencies=[require_gateway_permission("users:read")],
+    dependencies=[require_gateway_permission("users:read"), _KNOWN_QUERY],
     response_model=MemberList,
     summary="List users",
 )
@@ -89,7 +109,7 @@ async def list_users(admin: TenantAdmin, state: Container) -> MemberList:
 
 @router.get(
     "/team",
-    dependencies=[require_gateway_permission("settings:read")],
+    dependencies=[require_gateway_permission("settings:read"), _KNOWN_QUERY],
     response_model=TeamList,
     summary="List the team by name",
 )
@@ -120,7 +140,7 @@ async def read_user(user_id: str, admin: TenantAdmin, state: Container) -> Membe
     "/users/{user_id}",
     dependencies=[require_gateway_permission("users:write")],
     response_model=MemberPublic,
-    responses=problem_responses(409),
+    responses=problem_responses(403, 409),
     summary="Change a user's roles, address or name",
 )
 async def change_user(
@@ -128,18 +148,34 @@ async def change_user(
 ) -> MemberPublic:
     """Changes a member's roles, the address this tenant knows them by (unique in the tenant,
     as for invitations; an active member's only, since they sign in by their identity) or their
-    display name here. The last active admin cannot be demoted (409)."""
+    display name here. The last active admin cannot be demoted (409). Roles are refused (409
+    `roles-from-identity-provider`) where the tenant takes them from its identity provider's
+    tokens, and roles added must be ones whose permissions the caller holds (403)."""
     change = MemberChange(
         roles=None if body.roles is None else frozenset(body.roles),
         email=None if body.email is None else str(body.email),
         name=body.name,
     )
     try:
-        member = await state.identity.user_administration.change(admin.tenant_id, user_id, change)
+        member = await state.identity.user_administration.change(
+            admin.tenant_id, user_id, change, by=admin
+        )
     except MemberNotFound:
         raise _no_member(user_id) from None
     except LastAdminError:
         raise _last_admin(user_id, "demoting") from None
+    except RolesFromToken:
+        raise ProblemError(
+            409,
+            "this tenant takes members' roles from its identity provider's tokens "
+            "(sign-in settings: roles_from_token), so a role set here would be overwritten at "
+            "the member's next sign-in: change the member's groups or roles at the identity "
+            "provider, or turn roles_from_token off (PUT /api/v1/sign-in-settings/admission) "
+            "to manage roles in the CRM",
+            problem_type="roles-from-identity-provider",
+        ) from None
+    except GrantRefused as refused:
+        raise _grant_refused(refused, admin) from None
     except AddressTaken:
         raise ProblemError(
             409,
@@ -163,16 +199,28 @@ async def change_user(
     responses=problem_responses(409),
     summary="Remove a user",
 )
-async def remove_user(user_id: str, admin: TenantAdmin, state: Container) -> Response:
+async def remove_user(
+    user_id: str, admin: TenantAdmin, state: Container, request: Request
+) -> Response:
     """Removes the person from the tenant: their tokens, still valid at their provider, are
-    refused with a 403 from now on, and they are not provisioned again on sign-in. The last
-    active admin cannot be removed (409), not even by themselves."""
+    refused with a 403 from now on, and they are not provisioned again on sign-in. The API keys
+    they created (and keys those keys created) are revoked (`creator_removed`), each revocation
+    in the audit log; re-inviting the person does not bring them back. The last active admin
+    cannot be removed (409), not even by themselves."""
     try:
-        await state.identity.user_administration.remove(admin.tenant_id, user_id)
+        revoked = await state.identity.user_administration.remove(admin.tenant_id, user_id)
     except MemberNotFound:
         raise _no_member(user_id) from None
     except LastAdminError:
         raise _last_admin(user_id, "removing") from None
+    for key in revoked:
+        record_consequence(
+            request,
+            "DELETE",
+            "/api-keys/{key_id}",
+            {"key_id": key.key_id, "user_id": user_id},
+            Revocation.CREATOR_REMOVED.value,
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,7 +269,7 @@ async def create_api_key(body: ApiKeyCreate, admin: TenantAdmin, state: Containe
 
 @router.get(
     "/api-keys",
-    dependencies=[require_gateway_permission("users:read")],
+    dependencies=[require_gateway_permission("users:read"), _KNOWN_QUERY],
     response_model=ApiKeyList,
     summary="List API keys",
 )
@@ -263,18 +311,24 @@ async def read_sign_in_settings(admin: TenantAdmin, state: Container) -> SignInS
     "/sign-in-settings/admission",
     dependencies=[require_gateway_permission("users:write")],
     response_model=SignInSettingsBody,
+    responses=problem_responses(403),
     summary="Set who joins on first sign-in",
 )
 async def set_admission(
-    body: AdmissionSettings, admin: TenantAdmin, state: Container
+    body: AdmissionSettingsPut, admin: TenantAdmin, state: Container
 ) -> SignInSettingsBody:
     """E-mail domain rules, just-in-time provisioning and its default role, and whether roles
-    come from the token."""
-    tenant = await state.identity.tenant_administration.set_admission(
-        admin.tenant_id,
-        email_domains=tuple(body.email_domains),
-        jit_provisioning=body.jit_provisioning,
-        default_role=body.default_role,
-        roles_from_token=body.roles_from_token,
-    )
+    come from the token. Every field is required (a PUT replaces the whole admission); a new
+    default role must be one whose permissions the caller holds (403)."""
+    try:
+        tenant = await state.identity.tenant_administration.set_admission(
+            admin.tenant_id,
+            email_domains=tuple(body.email_domains),
+            jit_provisioning=body.jit_provisioning,
+            default_role=body.default_role,
+            roles_from_token=body.roles_from_token,
+            by=admin,
+        )
+    except GrantRefused as refused:
+        raise _grant_refused(refused, admin) from None
     return SignInSettingsBody.of(tenant.sign_in)

@@ -25,6 +25,7 @@ from crm_shared import (
     declare_dependency_problems,
     decode_cursor,
     encode_cursor,
+    reject_unknown_query_params,
 )
 from crm_shared.csv_export import csv_line
 
@@ -143,7 +144,7 @@ Filters = Annotated[AuditFilters, Query()]
 
 @router.get(
     "/audit",
-    dependencies=[require_gateway_permission("audit:read")],
+    dependencies=[require_gateway_permission("audit:read"), Depends(reject_unknown_query_params)],
     summary="Search the tenant's audit log",
     response_model=Page[AuditEntryPublic],
 )
@@ -169,7 +170,7 @@ async def search_audit(
 
 @router.get(
     "/audit/export",
-    dependencies=[require_gateway_permission("audit:read")],
+    dependencies=[require_gateway_permission("audit:read"), Depends(reject_unknown_query_params)],
     summary="Export the tenant's audit log",
     response_class=StreamingResponse,
     responses={

@@ -92,6 +92,38 @@ def note_refusal(request: Request, problem_type: str | None) -> None:
         context.reason = problem_type
 
 
+def record_consequence(
+    request: Request, method: str, template: str, resource: dict[str, str], reason: str
+) -> None:
+    """Records a change a request made besides its own (an API key revoked because its creator
+    was removed): its own entry, with the request's caller, request id and `reason`, so the
+    admins see each key that stopped and why."""
+    context = _context(request)
+    container = getattr(request.app.state, "container", None)
+    trail: AuditTrail | None = getattr(container, "audit_trail", None)
+    if context is None or trail is None or container is None:
+        return
+    peer = request.client.host if request.client else "unknown"
+    at = utc_now()
+    trail.record(
+        AuditEntry(
+            id=entry_id(at),
+            at=at,
+            tenant_id=context.actor.tenant_id,
+            actor=context.actor,
+            action=action_name(method, template),
+            status=200,
+            outcome=outcome_of(200),
+            resource=bounded_resource(resource),
+            request_id=context.request_id,
+            client_address=client_address(
+                peer, request.headers.getlist("x-forwarded-for"), container.trusted_proxies
+            ),
+            reason=reason,
+        )
+    )
+
+
 def audit_refusals(app: FastAPI) -> None:
     """Makes every 401/403 problem the app answers name its reason in the audit entry: the
     refusals raised outside the gateway's own authentication (the shared permission check,

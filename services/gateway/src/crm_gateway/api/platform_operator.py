@@ -3,7 +3,7 @@ settings). Authenticated by operator keys, never by a tenant's credentials."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
 from crm_gateway.api.deps import Container, PlatformOperator
 from crm_gateway.api.tenancy_schemas import (
@@ -25,7 +25,12 @@ from crm_gateway.application.tenants import (
 from crm_gateway.application.users import AlreadyMember
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_gateway.domain.tenants import Tenant, TenantStatus
-from crm_shared import ProblemError, operator_operation, problem_responses
+from crm_shared import (
+    ProblemError,
+    operator_operation,
+    problem_responses,
+    reject_unknown_query_params,
+)
 
 router = APIRouter(
     prefix=f"{PUBLIC_API_PREFIX}/platform/tenants",
@@ -73,7 +78,12 @@ async def create_tenant(
     return TenantPublic.of(created)
 
 
-@router.get("", response_model=TenantList, summary="List tenants")
+@router.get(
+    "",
+    response_model=TenantList,
+    dependencies=[Depends(reject_unknown_query_params)],
+    summary="List tenants",
+)
 async def list_tenants(operator: PlatformOperator, state: Container) -> TenantList:
     return TenantList(items=[TenantPublic.of(t) for t in await _administration(state).list()])
 

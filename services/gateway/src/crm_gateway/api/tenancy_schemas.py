@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -16,14 +17,24 @@ from pydantic import (
 )
 
 from crm_gateway.application.users import Member
-from crm_gateway.domain.api_keys import ApiKey
+from crm_gateway.domain.api_keys import ApiKey, Revocation
 from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
 from crm_gateway.oidc_config import https_outside_loopback
-from crm_shared import Role
+from crm_shared import EveryFieldRequired, Role
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+def _lower(value: object) -> object:
+    # Domains are case-insensitive: `Acme.COM` is acme.com (lowered before the pattern, which
+    # StringConstraints' own `to_lower` checks first).
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Domain = Annotated[
-    str, StringConstraints(to_lower=True, pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253)
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253),
 ]
 
 
@@ -50,6 +61,11 @@ class AdmissionSettings(BaseModel):
         description="Take members' roles from the token's role claim instead of their "
         "membership (for tenants that manage roles in their identity provider).",
     )
+
+
+class AdmissionSettingsPut(AdmissionSettings, EveryFieldRequired):
+    """`PUT /sign-in-settings/admission`'s body: the whole admission, every field given (a
+    field left out is a 422, not reset to its default)."""
 
 
 class SignInSettingsBody(AdmissionSettings):
@@ -256,6 +272,11 @@ class ApiKeyPublic(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    revoked_reason: Revocation | None = Field(
+        default=None,
+        description="Why the key was revoked: `revoked_by_admin`, or `creator_removed` (the "
+        "member who created it was removed from the tenant); null while it is not.",
+    )
     last_used_at: datetime | None = Field(
         description="When the key was last used (to within a minute)."
     )
@@ -270,6 +291,7 @@ class ApiKeyPublic(BaseModel):
             created_at=key.created_at,
             expires_at=key.expires_at,
             revoked_at=key.revoked_at,
+            revoked_reason=key.revoked_reason,
             last_used_at=key.last_used_at,
         )
 

@@ -12,6 +12,8 @@ from crm_gateway.domain.api_keys import (
     LAST_USED_RESOLUTION,
     ApiKey,
     MalformedKey,
+    Revocation,
+    created_by_any,
     digest_matches,
     invalid_scopes,
     key_id_of_principal,
@@ -32,7 +34,9 @@ class ApiKeys(Protocol):
 
     async def list(self, tenant_id: str) -> list[ApiKey]: ...
 
-    async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool: ...
+    async def revoke(
+        self, tenant_id: str, key_id: str, at: datetime, reason: Revocation = ...
+    ) -> bool: ...
 
     async def touch(self, key: ApiKey, at: datetime) -> None: ...
 
@@ -143,6 +147,18 @@ class ApiKeyAdministration:
         self._authenticator.forget(key_id)
         return await self.get(tenant_id, key_id)
 
+    async def revoke_created_by(self, tenant_id: str, user_id: str) -> tuple[ApiKey, ...]:
+        """Revokes every key a removed member created (and the keys those keys created), with
+        the reason `creator_removed`; returns them. A re-invited member does not get them back:
+        a revocation is final."""
+        revoked: tuple[ApiKey, ...] = ()
+        now = self._clock()
+        for key in created_by_any(await self._keys.list(tenant_id), {user_id}):
+            await self._keys.revoke(tenant_id, key.key_id, now, Revocation.CREATOR_REMOVED)
+            self._authenticator.forget(key.key_id)
+            revoked += (key,)
+        return revoked
+
 
 class KeyAuthenticator:
     """Finds the stored key a bearer token presents, by its lookup prefix, and checks its
@@ -179,6 +195,14 @@ class KeyAuthenticator:
         if key is None or not digest_matches(token, key.digest):
             raise KeyRefused("the API key is not valid")
         now = self._clock()
+        if key.revoked_at is not None and key.revoked_reason is Revocation.CREATOR_REMOVED:
+            raise KeyRefused(
+                f"the API key {key.key_id} was revoked: the member who created it was removed "
+                "from the tenant (an admin creates a new key for the system that used it)",
+                "key_creator_removed",
+                key.tenant_id,
+                key.key_id,
+            )
         if key.revoked_at is not None:
             raise KeyRefused(
                 f"the API key {key.key_id} was revoked", "key_revoked", key.tenant_id, key.key_id

@@ -12,7 +12,8 @@ from typing import Protocol
 
 from crm_gateway.domain.oidc import TenantIssuer
 from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
-from crm_shared import Role
+from crm_gateway.domain.users import check_may_grant
+from crm_shared import Principal, Role
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +222,15 @@ class TenantAdministration:
         jit_provisioning: bool,
         default_role: Role,
         roles_from_token: bool,
+        by: Principal | None = None,
     ) -> Tenant:
         """A tenant admin's part of the sign-in settings: who joins on first sign-in, with
-        which role, and whether roles come from the token (the provider stays the operator's)."""
+        which role, and whether roles come from the token (the provider stays the operator's).
+        A new default role is granted to every newcomer, so `by` must hold its permissions
+        (`GrantRefused`); keeping the current one grants nothing new."""
         tenant = await self.get(tenant_id)
+        if by is not None and default_role != tenant.sign_in.default_role:
+            check_may_grant(by, {default_role})
         sign_in = replace(
             tenant.sign_in,
             email_domains=email_domains,

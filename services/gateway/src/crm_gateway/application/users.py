@@ -8,7 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from crm_gateway.application.api_keys import ApiKeyAdministration
 from crm_gateway.application.cache import TtlCache
+from crm_gateway.application.tenants import Tenants
+from crm_gateway.domain.api_keys import ApiKey
 from crm_gateway.domain.tenants import Tenant
 from crm_gateway.domain.users import (
     Admission,
@@ -16,11 +19,13 @@ from crm_gateway.domain.users import (
     LastAdminError,
     Membership,
     MembershipStatus,
+    RolesFromToken,
     SignInClaims,
     SignInRefused,
     User,
     admit_newcomer,
     check_an_admin_remains,
+    check_may_grant,
     member_roles,
 )
 from crm_shared import Principal, Role, new_id
@@ -108,14 +113,37 @@ async def _person(users: Users, email: str, name: str = "") -> User:
 class UserAdministration:
     """A tenant admin's use cases: invite, list, change roles, remove."""
 
-    def __init__(self, users: Users, memberships: Memberships, sign_in: MemberSignIn) -> None:
+    def __init__(
+        self,
+        users: Users,
+        memberships: Memberships,
+        sign_in: MemberSignIn,
+        *,
+        tenants: Tenants | None = None,
+        keys: ApiKeyAdministration | None = None,
+    ) -> None:
         self._users = users
         self._memberships = memberships
         self._sign_in = sign_in
+        # Where the tenant says whether roles come from the token (None: never).
+        self._tenants = tenants
+        # Whose keys a removal revokes (None: no keys to revoke).
+        self._keys = keys
 
-    async def invite(self, tenant_id: str, email: str, roles: frozenset[Role]) -> Member:
+    async def invite(
+        self,
+        tenant_id: str,
+        email: str,
+        roles: frozenset[Role],
+        *,
+        by: Principal | None = None,
+    ) -> Member:
         """A pending membership for an address, active once the person first signs in with it
-        verified; re-inviting a removed member makes them pending again."""
+        verified; re-inviting a removed member makes them pending again (the keys they had
+        stay revoked). `by`, the inviting caller, may grant only roles whose permissions it
+        holds (`GrantRefused`); None is the platform operator."""
+        if by is not None:
+            check_may_grant(by, roles)
         user = await _person(self._users, email)
         existing = await self._memberships.get(tenant_id, user.user_id)
         if existing is not None and existing.status is not MembershipStatus.REMOVED:
@@ -152,15 +180,28 @@ class UserAdministration:
             raise MemberNotFound(user_id)
         return Member(user, membership)
 
-    async def change(self, tenant_id: str, user_id: str, change: MemberChange) -> Member:
+    async def change(
+        self,
+        tenant_id: str,
+        user_id: str,
+        change: MemberChange,
+        *,
+        by: Principal | None = None,
+    ) -> Member:
         """Changes a member's roles, the address the tenant knows them by, or their display name
         in the tenant. An active member's address is contact data (they sign in by identity), so
         it may change, unique in the tenant as for invitations (`AddressTaken`); a pending
         invitation's may not (`InvitationAddressFixed`): it is what the invitee signs in with.
-        Raises `LastAdminError` for a demotion of the tenant's last active admin."""
+        Raises `LastAdminError` for a demotion of the tenant's last active admin,
+        `RolesFromToken` for roles where the tenant takes them from its identity provider, and
+        `GrantRefused` for roles added that `by` does not hold the permissions of."""
         member = await self.get(tenant_id, user_id)
         membership = member.membership
-        if change.roles is not None:
+        if change.roles is not None and change.roles != membership.roles:
+            if await self._roles_from_token(tenant_id):
+                raise RolesFromToken(tenant_id)
+            if by is not None:
+                check_may_grant(by, change.roles - membership.roles)
             membership = replace(membership, roles=change.roles)
         if change.email is not None and change.email.strip().lower() != membership.email:
             if membership.status is MembershipStatus.INVITED:
@@ -171,15 +212,25 @@ class UserAdministration:
         await self._store_keeping_an_admin(member.membership, membership)
         return Member(member.user, membership)
 
-    async def remove(self, tenant_id: str, user_id: str) -> None:
+    async def remove(self, tenant_id: str, user_id: str) -> tuple[ApiKey, ...]:
         """Removes a member: their tokens are refused from now on (on other gateway replicas
-        within the membership cache's lifetime), and they are not provisioned again. Raises
+        within the membership cache's lifetime), and they are not provisioned again; the API
+        keys they created are revoked (`creator_removed`), returned for the audit log. Raises
         `LastAdminError` for the tenant's last active admin (themselves included)."""
         member = await self.get(tenant_id, user_id)
         await self._store_keeping_an_admin(
             member.membership,
             replace(member.membership, status=MembershipStatus.REMOVED, roles=frozenset()),
         )
+        if self._keys is None:
+            return ()
+        return await self._keys.revoke_created_by(tenant_id, user_id)
+
+    async def _roles_from_token(self, tenant_id: str) -> bool:
+        if self._tenants is None:
+            return False
+        tenant = await self._tenants.get(tenant_id)
+        return tenant is not None and tenant.sign_in.roles_from_token
 
     async def _store_keeping_an_admin(self, before: Membership, after: Membership) -> None:
         """Stores a changed membership unless it takes away the tenant's last active admin.

@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from crm_shared import PERMISSIONS, ROLE_PERMISSIONS, Role
 
@@ -88,6 +89,16 @@ def key_roles(scopes: frozenset[str]) -> frozenset[Role]:
     return frozenset(roles)
 
 
+class Revocation(StrEnum):
+    """Why a key was revoked."""
+
+    # An admin (or a key with `users:write`) revoked it.
+    BY_ADMIN = "revoked_by_admin"
+    # The member who created it (or created the key that created it) was removed from the
+    # tenant: a departed member's keys stop with them, as Greenhouse and GitHub do it.
+    CREATOR_REMOVED = "creator_removed"
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """A stored API key (its digest, never its text)."""
@@ -102,6 +113,8 @@ class ApiKey:
     expires_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # Set with `revoked_at` (None on keys revoked before reasons were kept: by an admin).
+    revoked_reason: Revocation | None = None
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -118,6 +131,22 @@ class ApiKey:
 
 
 KEY_PRINCIPAL_PREFIX = "key:"
+
+
+def created_by_any(keys: list[ApiKey], creators: set[str]) -> list[ApiKey]:
+    """The unrevoked keys `creators` made, and the keys those keys made in turn (a key with
+    `users:write` may create keys): everything that would outlive a removed member."""
+    found: list[ApiKey] = []
+    principals = set(creators)
+    grown = True
+    while grown:
+        grown = False
+        for key in keys:
+            if key.created_by in principals and key not in found:
+                found.append(key)
+                principals.add(key.principal_id)
+                grown = True
+    return [key for key in found if key.revoked_at is None]
 
 
 def key_id_of_principal(user_id: str) -> str | None:

@@ -3,14 +3,14 @@ member (or a refusal)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from crm_gateway.domain.oidc import claim_at
 from crm_gateway.domain.tenants import Tenant, domain_allowed
-from crm_shared import Role
+from crm_shared import Permission, Principal, Role, permissions_of, principal_may
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,31 @@ def check_an_admin_remains(members: list[Membership], changed: Membership) -> No
         return
     if not any(is_active_admin(m) for m in members if m.user_id != changed.user_id):
         raise LastAdminError(changed.user_id)
+
+
+class GrantRefused(Exception):
+    """The caller asked to grant a role with permissions it does not hold itself."""
+
+    def __init__(self, roles: frozenset[Role], missing: list[Permission]) -> None:
+        super().__init__(", ".join(missing))
+        self.roles = roles
+        self.missing = missing
+
+
+def check_may_grant(granter: Principal, roles: Iterable[Role]) -> None:
+    """Raises `GrantRefused` unless the caller holds every permission `roles` grant (an API
+    key: within its scopes). `users:write` lets a caller manage members, not hand out more
+    than it may do itself: the rule of key scopes (a key creates keys only with its own
+    scopes), applied to roles."""
+    wanted = frozenset(roles)
+    missing = sorted(p for p in permissions_of(wanted) if not principal_may(granter, p))
+    if missing:
+        raise GrantRefused(wanted, missing)
+
+
+class RolesFromToken(Exception):
+    """The tenant takes members' roles from its identity provider's tokens: a role set in the
+    CRM would be overwritten at the member's next request."""
 
 
 @dataclass(frozen=True)

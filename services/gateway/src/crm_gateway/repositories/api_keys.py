@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crm_gateway.domain.api_keys import ApiKey
+from crm_gateway.domain.api_keys import ApiKey, Revocation
 from crm_shared import Database, TenantScopedCollection
 
 API_KEYS = "api_keys"
@@ -33,6 +33,7 @@ class MongoApiKeys:
                 "expires_at": key.expires_at,
                 "revoked_at": key.revoked_at,
                 "last_used_at": key.last_used_at,
+                "revoked_reason": None,
             }
         )
 
@@ -49,10 +50,16 @@ class MongoApiKeys:
         documents = await self._scoped(tenant_id).find({}, sort=[("created_at", 1)])
         return [_key(document) for document in documents]
 
-    async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
-        """Marks a key revoked (first revocation time kept); False when the tenant has none."""
+    async def revoke(
+        self, tenant_id: str, key_id: str, at: datetime, reason: Revocation = Revocation.BY_ADMIN
+    ) -> bool:
+        """Marks a key revoked (first revocation time and reason kept); False when the tenant
+        has none."""
         scoped = self._scoped(tenant_id)
-        await scoped.update_one({"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at}})
+        await scoped.update_one(
+            {"_id": key_id, "revoked_at": None},
+            {"$set": {"revoked_at": at, "revoked_reason": reason.value}},
+        )
         return await scoped.count({"_id": key_id}) == 1
 
     async def touch(self, key: ApiKey, at: datetime) -> None:
@@ -74,4 +81,12 @@ def _key(document: dict[str, Any]) -> ApiKey:
         expires_at=document["expires_at"],
         revoked_at=document.get("revoked_at"),
         last_used_at=document.get("last_used_at"),
+        revoked_reason=_reason(document),
     )
+
+
+def _reason(document: dict[str, Any]) -> Revocation | None:
+    if document.get("revoked_at") is None:
+        return None
+    # Keys revoked before reasons were stored were revoked by an admin.
+    return Revocation(document.get("revoked_reason") or Revocation.BY_ADMIN)

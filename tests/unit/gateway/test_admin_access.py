@@ -1,0 +1,273 @@
+"""Access-control defects an admin try-out found, through the gateway's own API on memory
+stores: role changes that the identity provider would overwrite, a removed member's API keys,
+grants beyond the caller's own permissions, partial settings PUTs and capitalised domains."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from crm_gateway.config import DevIdentity, Tenant
+from crm_gateway.domain.audit import AuditEntry
+from crm_gateway.domain.users import Membership, MembershipStatus, User
+from crm_gateway.main import build_identity, create_app
+from crm_shared import Role
+from unit.gateway.fakes import settings
+from unit.gateway.memory_identity import MemoryMemberships, MemoryUsers, memory_stores
+
+ALICE = {"Authorization": "Bearer tok-alice"}
+BOB = {"Authorization": "Bearer tok-bob"}
+ADMISSION = {
+    "email_domains": [],
+    "jit_provisioning": False,
+    "default_role": "viewer",
+    "roles_from_token": False,
+}
+
+
+@dataclass
+class RecordedTrail:
+    """Stands in for the audit trail's buffer: what the gateway recorded."""
+
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+
+@dataclass
+class Gateway:
+    client: TestClient
+    memberships: MemoryMemberships
+    trail: RecordedTrail
+
+    def bearer(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def admission(self, body: dict[str, Any], headers: dict[str, str] = ALICE) -> None:
+        saved = self.client.put("/api/v1/sign-in-settings/admission", headers=headers, json=body)
+        assert saved.status_code == 200, saved.text
+
+    def key(self, headers: dict[str, str], *scopes: str) -> dict[str, Any]:
+        created = self.client.post(
+            "/api/v1/api-keys", headers=headers, json={"name": "sync", "scopes": list(scopes)}
+        )
+        assert created.status_code == 201, created.text
+        body: dict[str, Any] = created.json()
+        return body
+
+
+@pytest.fixture
+def gateway() -> Gateway:
+    """Tenant acme with two active admins, alice and bob (development tokens, and memberships
+    so either can be removed), and rita, a recruiter."""
+    config = settings(
+        tenants={"acme": Tenant(name="Acme")},
+        dev_tokens={
+            "tok-alice": DevIdentity(tenant_id="acme", user_id="u-alice", roles=["admin"]),
+            "tok-bob": DevIdentity(tenant_id="acme", user_id="u-bob", roles=["admin"]),
+        },
+    )
+    app = create_app(config)
+    stores = memory_stores()
+    assert isinstance(stores.users, MemoryUsers)
+    assert isinstance(stores.memberships, MemoryMemberships)
+    members: list[tuple[str, set[Role]]] = [
+        ("u-alice", {"admin"}),
+        ("u-bob", {"admin"}),
+        ("u-rita", {"recruiter"}),
+    ]
+    for user_id, roles in members:
+        email = f"{user_id[2:]}@acme.example"
+        stores.users.stored[user_id] = User(user_id, email)
+        stores.memberships.stored[("acme", user_id)] = Membership(
+            "acme", user_id, email, frozenset(roles), MembershipStatus.ACTIVE
+        )
+    identity = build_identity(config, stores, httpx.AsyncClient())
+    trail = RecordedTrail()
+    app.state.container = dataclasses.replace(
+        app.state.container, identity=identity, audit_trail=trail
+    )
+    return Gateway(TestClient(app), stores.memberships, trail)
+
+
+def problem(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+# 1. Roles that come from the identity provider's token are not set in the CRM.
+
+
+def test_roles_from_the_token_cannot_be_changed_here_and_say_where_they_are(
+    gateway: Gateway,
+) -> None:
+    client = gateway.client
+    admission = ADMISSION | {"roles_from_token": True}
+    gateway.admission(admission)
+    refused = problem(
+        client.patch("/api/v1/users/u-rita", headers=ALICE, json={"roles": ["viewer"]}), 409
+    )
+    assert refused["type"].endswith("roles-from-identity-provider")
+    assert "identity provider" in refused["detail"]
+    assert "roles_from_token" in refused["detail"]
+    assert gateway.memberships.stored[("acme", "u-rita")].roles == {"recruiter"}
+    # The name is the CRM's to change still.
+    renamed = client.patch("/api/v1/users/u-rita", headers=ALICE, json={"name": "Rita R."})
+    assert renamed.status_code == 200, renamed.text
+
+    # Managed in the CRM again: the change is made.
+    gateway.admission(ADMISSION)
+    changed = client.patch("/api/v1/users/u-rita", headers=ALICE, json={"roles": ["viewer"]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["roles"] == ["viewer"]
+
+
+# 2. A removed member's API keys stop at once, stay revoked, and the revocation is audited.
+
+
+def test_a_removed_members_keys_are_revoked_with_the_reason_and_stay_so(gateway: Gateway) -> None:
+    client = gateway.client
+    bobs = gateway.key(BOB, "candidates:read", "users:write")
+    # A key bob's key made, and alice's own key: only bob's keys follow him out.
+    made_by_bobs_key = gateway.key(gateway.bearer(bobs["key"]), "users:read")
+    alices = gateway.key(ALICE, "users:read")
+    assert client.get("/api/v1/users", headers=gateway.bearer(bobs["key"])).status_code == 200
+
+    assert client.delete("/api/v1/users/u-bob", headers=ALICE).status_code == 204
+
+    for key in (bobs, made_by_bobs_key):
+        refused = problem(client.get("/api/v1/users", headers=gateway.bearer(key["key"])), 401)
+        assert "was removed" in refused["detail"]
+        assert key["key_id"] in refused["detail"]
+    assert client.get("/api/v1/users", headers=gateway.bearer(alices["key"])).status_code == 200
+    listed = {k["key_id"]: k for k in client.get("/api/v1/api-keys", headers=ALICE).json()["items"]}
+    for key in (bobs, made_by_bobs_key):
+        assert listed[key["key_id"]]["revoked_at"] is not None
+        assert listed[key["key_id"]]["revoked_reason"] == "creator_removed"
+    assert listed[alices["key_id"]]["revoked_reason"] is None
+    revocations = [e for e in gateway.trail.entries if e.action == "DELETE /api-keys/{key_id}"]
+    assert {e.resource["key_id"] for e in revocations} == {
+        bobs["key_id"],
+        made_by_bobs_key["key_id"],
+    }
+    assert {(e.reason, e.actor.id, e.resource["user_id"]) for e in revocations} == {
+        ("creator_removed", "u-alice", "u-bob")
+    }
+
+    # Invited again, bob does not get his keys back.
+    again = client.post(
+        "/api/v1/users", headers=ALICE, json={"email": "bob@acme.example", "roles": ["admin"]}
+    )
+    assert again.status_code == 201, again.text
+    assert client.get("/api/v1/users", headers=gateway.bearer(bobs["key"])).status_code == 401
+
+
+def test_an_admin_revocation_keeps_its_own_reason(gateway: Gateway) -> None:
+    key = gateway.key(ALICE, "users:read")
+    assert gateway.client.delete(f"/api/v1/api-keys/{key['key_id']}", headers=ALICE).is_success
+    refused = problem(gateway.client.get("/api/v1/users", headers=gateway.bearer(key["key"])), 401)
+    assert refused["detail"] == f"the API key {key['key_id']} was revoked"
+    [listed] = gateway.client.get("/api/v1/api-keys", headers=ALICE).json()["items"]
+    assert listed["revoked_reason"] == "revoked_by_admin"
+
+
+# 3. A caller grants only roles whose permissions it holds.
+
+
+def test_a_narrow_key_cannot_grant_admin(gateway: Gateway) -> None:
+    client = gateway.client
+    narrow = gateway.bearer(gateway.key(ALICE, "users:write")["key"])
+    invited = problem(
+        client.post(
+            "/api/v1/users", headers=narrow, json={"email": "eve@acme.example", "roles": ["admin"]}
+        ),
+        403,
+    )
+    assert invited["type"].endswith("insufficient-scope")
+    assert invited["permission"] == "analytics:read"
+    assert "audit:write" in invited["missing_permissions"]
+    assert ("acme", "u-eve") not in gateway.memberships.stored
+    promoted = problem(
+        client.patch("/api/v1/users/u-rita", headers=narrow, json={"roles": ["admin"]}), 403
+    )
+    assert "admin" in promoted["detail"]
+    assert gateway.memberships.stored[("acme", "u-rita")].roles == {"recruiter"}
+    admission = problem(
+        client.put(
+            "/api/v1/sign-in-settings/admission",
+            headers=narrow,
+            json=ADMISSION | {"jit_provisioning": True, "default_role": "admin"},
+        ),
+        403,
+    )
+    assert admission["type"].endswith("insufficient-scope")
+    settings_now = client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert (settings_now["default_role"], settings_now["jit_provisioning"]) == ("viewer", False)
+    # Keeping the default role it did not set, and removing a role, grant nothing.
+    kept = client.put("/api/v1/sign-in-settings/admission", headers=narrow, json=ADMISSION)
+    assert kept.status_code == 200, kept.text
+    demoted = client.patch("/api/v1/users/u-bob", headers=narrow, json={"roles": ["admin"]})
+    assert demoted.status_code == 200, demoted.text
+
+
+def test_a_key_holding_a_roles_permissions_grants_it(gateway: Gateway) -> None:
+    coordinator = ["events:write", "candidates:read", "settings:read", "users:write"]
+    key = gateway.bearer(gateway.key(ALICE, *coordinator)["key"])
+    invited = gateway.client.post(
+        "/api/v1/users", headers=key, json={"email": "co@acme.example", "roles": ["coordinator"]}
+    )
+    assert invited.status_code == 201, invited.text
+    refused = gateway.client.post(
+        "/api/v1/users", headers=key, json={"email": "re@acme.example", "roles": ["recruiter"]}
+    )
+    assert problem(refused, 403)["permission"] == "analytics:read"
+
+
+# 4. A settings PUT replaces the whole setting: nothing left out is reset silently.
+
+
+def test_a_partial_admission_put_is_refused_naming_what_is_missing(gateway: Gateway) -> None:
+    client = gateway.client
+    admission = ADMISSION | {"roles_from_token": True, "jit_provisioning": True}
+    gateway.admission(admission)
+    partial = client.put(
+        "/api/v1/sign-in-settings/admission", headers=ALICE, json={"jit_provisioning": False}
+    )
+    refused = problem(partial, 422)
+    assert {e["field"] for e in refused["errors"]} == {
+        "email_domains",
+        "default_role",
+        "roles_from_token",
+    }
+    kept = client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert (kept["roles_from_token"], kept["jit_provisioning"]) == (True, True)
+
+
+# 5. Unknown filters of the admin lists are a 422.
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/api/v1/audit?actor_id=nobody", "/api/v1/users?status=removed", "/api/v1/api-keys?foo=1"],
+)
+def test_a_misspelt_filter_of_an_admin_list_is_refused(gateway: Gateway, target: str) -> None:
+    refused = problem(gateway.client.get(target, headers=ALICE), 422)
+    assert "unknown query parameters" in refused["detail"]
+
+
+# 6. E-mail domains are case-insensitive.
+
+
+def test_capitalised_email_domains_are_lower_cased(gateway: Gateway) -> None:
+    admission = ADMISSION | {"email_domains": ["Acme.EXAMPLE", " Jobs.Acme.Example "]}
+    saved = gateway.client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["email_domains"] == ["acme.example", "jobs.acme.example"]
