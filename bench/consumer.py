@@ -76,12 +76,18 @@ def envelopes(spec: TopicSpec, count: int, tenant_id: str) -> list[tuple[bytes, 
     return pairs
 
 
-async def produce(bootstrap: str, topic: str, pairs: list[tuple[bytes, bytes]]) -> None:
+async def produce(bootstrap: str, topic: str, pairs: list[tuple[bytes, bytes]]) -> float:
+    """Sends `pairs` with a bare idempotent producer; returns the seconds from the first send to
+    the last ack (its start-up and the topic's metadata excluded, as for the side it is compared
+    with)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
+        await producer.partitions_for(topic)
+        started = time.perf_counter()
         acks = [await producer.send(topic, value, key=key) for key, value in pairs]
         await asyncio.gather(*acks)
+        return time.perf_counter() - started
     finally:
         await producer.stop()
 

@@ -2,8 +2,9 @@
 
 The writer adds an outbox record inside the caller's MongoDB transaction, so an event exists if
 and only if its entity change committed. The relay publishes unsent records in insertion order
-with the idempotent producer and only then marks them sent: a crash between the two republishes,
-which the idempotent consumers absorb (at least once, never lost).
+with the idempotent producer, pipelined (the next batch goes out while earlier ones await their
+acks), and marks them sent only once acknowledged, in order: a crash between the two
+republishes, which the idempotent consumers absorb (at least once, never lost).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from bson import ObjectId
@@ -226,6 +228,13 @@ def is_broker_error(error: BaseException) -> bool:
 # backlog reads the pending range of the index rarely, few enough that a pass stays bounded.
 BATCHES_PER_PASS = 50
 
+# How much the relay keeps sent and not yet marked (see `_Window`): enough batches that the
+# producer always has the next one while earlier ones wait for their acks and marks, few enough
+# that a failure drops (and so sends again) a bounded amount. Tuned by measurement
+# (docs/performance.md, "The relay, pipelined").
+WINDOW_RECORDS = 2000
+WINDOW_BYTES = 4 * 1024 * 1024
+
 # The named lease (see `crm_shared.leases`) that one replica of a service relays under.
 OUTBOX_RELAY_LEASE = "outbox-relay"
 
@@ -235,6 +244,8 @@ CHANGE_STREAMS_UNSUPPORTED = frozenset({40573, 40324})
 
 
 _tracer = trace.get_tracer(__name__)
+
+_T = TypeVar("_T")
 
 _TraceKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -290,14 +301,179 @@ class _PublishSpans:
             span.end()
 
 
+@dataclass(eq=False)
+class _SentBatch:
+    """A batch handed to the producer: its records, their size, their acks and their spans."""
+
+    records: list[Document]
+    size: int
+    acks: asyncio.Future[list[Any]]
+    spans: _PublishSpans
+
+
+def _retrieve(acks: asyncio.Future[list[Any]]) -> None:
+    """Reads a dropped batch's outcome, so asyncio does not log it as never retrieved."""
+    if not acks.cancelled():
+        acks.exception()
+
+
+class _Window:
+    """The batches one pass of the relay sent and has not marked yet, oldest first.
+
+    Sending waits while the window holds `window_records` records or `window_bytes` bytes
+    (a batch is always let into an empty window). One update marks at a time, over the longest
+    run of acknowledged batches at the front: a batch is never marked before every batch
+    sent ahead of it, so after a failure nothing behind the failed record is marked, and the
+    next pass sends again from the oldest unmarked record, in insertion order."""
+
+    def __init__(self, relay: OutboxRelay) -> None:
+        self._relay = relay
+        self._batches: deque[_SentBatch] = deque()
+        self._marking: asyncio.Task[int] | None = None
+        self._being_marked: list[_SentBatch] = []
+        self._records = 0
+        self._bytes = 0
+        self.published = 0
+
+    def _full(self, incoming: int) -> bool:
+        if not self._batches and self._marking is None:
+            return False
+        relay = self._relay
+        return self._records + incoming > relay.window_records or self._bytes >= relay.window_bytes
+
+    async def send(self, batch: list[Document]) -> None:
+        """Sends `batch` once the window has room, marking what is acknowledged meanwhile."""
+        while self._full(len(batch)):
+            await self._advance(wait=True)
+        relay = self._relay
+        spans = _PublishSpans(batch)
+        sending = asyncio.ensure_future(relay._send(batch, spans))
+        try:
+            acks = await relay._watched(sending, f"{len(batch)} records")
+        except BaseException as error:
+            if not sending.done():
+                sending.cancel()
+            spans.fail(error)
+            spans.end()
+            raise
+        size = sum(len(record["key"]) + len(record["value"]) for record in batch)
+        self._batches.append(_SentBatch(batch, size, asyncio.gather(*acks), spans))
+        self._records += len(batch)
+        self._bytes += size
+        await self._advance(wait=False)
+
+    async def drain(self) -> int:
+        """Waits for every batch's acks and marks them; returns how many the pass marked."""
+        while self._batches or self._marking is not None:
+            await self._advance(wait=True)
+        return self.published
+
+    async def _advance(self, *, wait: bool) -> None:
+        """Finishes the mark under way and starts the next over what is acknowledged; with
+        `wait`, waits for progress (that mark, or the oldest batch's acks) rather than only
+        taking what is done. Raises the first failed ack."""
+        if self._marking is not None:
+            if not (wait or self._marking.done()):
+                return
+            await self._finish_marking()
+            wait = False
+        if not self._batches:
+            return
+        if wait:
+            oldest = self._batches[0]
+            with contextlib.suppress(Exception):
+                # Its failure is raised below, in order.
+                await self._relay._watched(oldest.acks, f"{len(oldest.records)} records")
+        acked, failure = self._take_acknowledged()
+        if acked:
+            self._start_marking(acked)
+        if failure is not None:
+            raise failure
+
+    def _take_acknowledged(self) -> tuple[list[_SentBatch], BaseException | None]:
+        """Takes the acknowledged batches off the front, up to the first one not acknowledged;
+        and that one's error if its send failed."""
+        acked: list[_SentBatch] = []
+        while self._batches and self._batches[0].acks.done():
+            acks = self._batches[0].acks
+            failure = asyncio.CancelledError() if acks.cancelled() else acks.exception()
+            if failure is not None:
+                return acked, failure
+            batch = self._batches.popleft()
+            batch.spans.end()
+            acked.append(batch)
+        return acked, None
+
+    def _start_marking(self, batches: list[_SentBatch]) -> None:
+        records = [record for batch in batches for record in batch.records]
+        self._being_marked = batches
+        self._marking = asyncio.create_task(self._relay._mark_sent(records))
+
+    async def _finish_marking(self) -> None:
+        marking, self._marking = self._marking, None
+        batches, self._being_marked = self._being_marked, []
+        if marking is None:
+            return
+        try:
+            self.published += await marking
+        finally:
+            self._records -= sum(len(batch.records) for batch in batches)
+            self._bytes -= sum(batch.size for batch in batches)
+
+    async def fail(self, error: BaseException) -> None:
+        """After a failure: finishes the mark under way, marks the batches acknowledged at
+        the front, and drops the rest unmarked (the next pass sends them again)."""
+        try:
+            await self._finish_marking()
+            acked, _ = self._take_acknowledged()
+            if acked:
+                self._start_marking(acked)
+                await self._finish_marking()
+        except Exception as marking_error:
+            # The database failed too: those records are sent again, as after a crash.
+            logger.debug("outbox relay could not mark acknowledged records: %r", marking_error)
+        finally:
+            self.abandon(error)
+
+    def abandon(self, error: BaseException | None) -> None:
+        """Drops the window at once (a failure, or the relay stopping): its records stay
+        unmarked and are sent again by the next pass or start."""
+        if self._marking is not None:
+            self._marking.cancel()
+            self._marking = None
+        dropped = error if error is not None else asyncio.CancelledError()
+        for batch in self._batches:
+            batch.acks.add_done_callback(_retrieve)
+            batch.spans.fail(dropped)
+            batch.spans.end()
+        self._batches.clear()
+
+
 class OutboxRelay:
     """Publishes unsent outbox records to Kafka in insertion order and marks them sent.
 
+    Pipelined: it sends the next batch while earlier ones wait for their acks, at most
+    `window_records` records and `window_bytes` bytes sent and not yet marked, and marks the
+    acknowledged batches in bulk. What it guarantees:
+
+    - at least once: a record is marked only after Kafka acknowledged it (idempotent producer,
+      acks=all); a crash or a failure in between sends it again, a duplicate the consumers
+      drop by its event id;
+    - per-key order: records are sent in insertion order through one producer, which keeps
+      each partition's order, and marked only as a prefix (never one before an earlier one).
+      A failed send stops the pass: the acknowledged prefix is marked, the rest of the window
+      dropped, and the next pass resumes from the oldest unmarked record, in order;
+    - one relay per service: with a `lease`, only the replica holding it publishes; one that
+      loses it sends nothing more and marks what was acknowledged;
+    - trace continuity: each record's headers carry a PRODUCER span continuing its writer's
+      trace, and its event id.
+
     It reports its state (logged once per change), its backlog (sampled every
     `backlog_sample_seconds`) and the age of its oldest unpublished record as metrics and as
-    `health()`. A batch whose acks take longer than `stall_after_seconds` turns the state to
-    `broker_unavailable`; the relay keeps waiting for those same acks rather than sending the
-    records again, so a broker that comes back receives each record once.
+    `health()`. A send or the oldest batch's acks taking longer than `stall_after_seconds`
+    turns the state to `broker_unavailable`; the relay keeps waiting for those same acks rather
+    than sending the records again, so a broker that comes back receives each record once. A
+    database it cannot read or mark turns it `stalled`.
     """
 
     def __init__(
@@ -306,6 +482,8 @@ class OutboxRelay:
         publish: PublishRecord,
         *,
         batch_size: int = 200,
+        window_records: int = WINDOW_RECORDS,
+        window_bytes: int = WINDOW_BYTES,
         poll_interval_seconds: float = 1.0,
         stall_after_seconds: float = 5.0,
         backlog_sample_seconds: float = 5.0,
@@ -322,6 +500,8 @@ class OutboxRelay:
         self._watch_retry = watch_retry_seconds
         self._publish = publish
         self._batch_size = batch_size
+        self.window_records = window_records
+        self.window_bytes = window_bytes
         self._stall_after = stall_after_seconds
         self._sample_every = backlog_sample_seconds
         self._clock = clock
@@ -424,20 +604,23 @@ class OutboxRelay:
             logger.debug("outbox relay %s", state.value)
 
     async def relay_batch(self) -> int:
-        """Publishes the unsent records, oldest first, in batches of `batch_size`, each batch
-        marked sent once Kafka acked all of it; returns how many were published (at most
-        `batch_size * BATCHES_PER_PASS` in one call).
+        """Publishes the unsent records, oldest first, in batches of `batch_size`, and marks
+        each batch sent once Kafka acknowledged it and every batch before it; returns how many
+        were marked (at most `batch_size * BATCHES_PER_PASS` in one call).
 
         One query reads the whole pass as a cursor. A query per batch would read the index's
         pending range again each time: SecantusDB reads the whole range whatever the `limit`,
         which made draining a backlog of 20,000 records spend half its time in those reads.
 
-        A batch's mark is written while the next batch is read and sent: the next batch is
-        only sent once this one is acknowledged, so the order on the topic is as before, and the
-        pass ends only once every acknowledged batch is marked."""
-        published = 0
-        batch: list[Document] = []
-        marking: asyncio.Task[int] | None = None
+        Pipelined: the next batch is read and sent while earlier ones wait for their acks, up
+        to `window_records` records and `window_bytes` bytes sent and not yet marked (the
+        producer keeps each partition's order across batches). Acknowledged batches are marked
+        in order, several with one update, so a record is never marked before an earlier one.
+        On a failure the pass stops: the acknowledged prefix of the window is marked, the rest
+        is dropped unmarked and the next pass resumes from the oldest unmarked record (see
+        `_Window`). The pass ends once every batch it sent is acknowledged and marked, so the
+        next pass's query finds no record still in flight."""
+        window = _Window(self)
         cursor = (
             self._records.find({"published": False})
             .sort("_id", ASCENDING)
@@ -446,38 +629,31 @@ class OutboxRelay:
         )
         try:
             async with cursor:
-                async for record in cursor:
-                    batch.append(record)
-                    if len(batch) == self._batch_size:
-                        await self._deliver_watched(batch)
-                        if marking is not None:
-                            published += await marking
-                        marking = asyncio.create_task(self._mark_sent(batch))
-                        batch = []
+                reading = asyncio.ensure_future(cursor.to_list(self._batch_size))
+                try:
+                    while batch := await reading:
+                        # The next batch is read while this one is sent: reading was half of
+                        # the pass's critical path.
+                        reading = asyncio.ensure_future(cursor.to_list(self._batch_size))
+                        await window.send(batch)
                         if not await self._holds_lease():
-                            return published + await self._marked(marking)
-            if batch:
-                await self._deliver_watched(batch)
-                published += await self._marked(marking) + await self._mark_sent(batch)
-                marking = None
+                            # Another replica took the lease over: send nothing more, but
+                            # mark what was acknowledged (it would go out again otherwise).
+                            break
+                finally:
+                    # Ended before the cursor closes; its outcome read, so none goes unseen.
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+            return await window.drain()
         except asyncio.CancelledError:
-            # Stopping at once: an acknowledged batch left unmarked goes out again next start.
-            if marking is not None:
-                marking.cancel()
+            # Stopping at once: acknowledged records left unmarked go out again next start.
+            window.abandon(None)
             raise
-        except BaseException:
-            # Kafka or the database failed on the next batch: the acknowledged one is still
-            # marked, so it is not sent again.
-            if marking is not None:
-                with contextlib.suppress(Exception):
-                    await marking
+        except BaseException as error:
+            # Kafka or the database failed: what Kafka acknowledged in order is still marked,
+            # so it is not sent again; the rest waits for the next pass.
+            await window.fail(error)
             raise
-        return published + await self._marked(marking)
-
-    @staticmethod
-    async def _marked(marking: asyncio.Task[int] | None) -> int:
-        """What the batch being marked counts once its mark is written (0 without one)."""
-        return 0 if marking is None else await marking
 
     async def _holds_lease(self) -> bool:
         """Claims or renews the relay's lease, at most every quarter of its length (a write per
@@ -494,64 +670,49 @@ class OutboxRelay:
         self._lease_confirmed_at = now if held else None
         return held
 
-    async def _deliver_watched(self, batch: list[Document]) -> None:
-        """Publishes `batch` and waits for all its acks, reporting a broker that keeps them."""
-        delivery = asyncio.ensure_future(self._deliver(batch))
-        try:
-            while True:
-                done, _ = await asyncio.wait({delivery}, timeout=self._stall_after)
-                if done:
-                    break
-                # Still the same records in flight: waiting on them, not sending them again,
-                # is what keeps each record on the topic once when the broker returns. Holding
-                # the lease meanwhile keeps another replica from sending them as well; if the
-                # database is away too, the wait goes on all the same.
-                with contextlib.suppress(Exception):
-                    await self._holds_lease()
-                self._enter(
-                    RelayState.BROKER_UNAVAILABLE,
-                    TimeoutError(
-                        f"no ack from Kafka for {len(batch)} records within {self._stall_after:g} s"
-                    ),
-                )
-            delivery.result()
-        finally:
-            if not delivery.done():
-                delivery.cancel()
+    async def _watched(self, work: asyncio.Future[_T], what: str) -> _T:
+        """Awaits `work` (sending a batch, or a batch's acks), turning the state to
+        `broker_unavailable` while Kafka keeps it longer than `stall_after_seconds`.
 
-    async def _mark_sent(self, batch: list[Document]) -> int:
-        """Marks an acknowledged batch sent and counts it published."""
+        Still the same records in flight: waiting on them, not sending them again, is what
+        keeps each record on the topic once when the broker returns. Holding the lease
+        meanwhile keeps another replica from sending them as well; if the database is away
+        too, the wait goes on all the same."""
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=self._stall_after)
+            if done:
+                return work.result()
+            with contextlib.suppress(Exception):
+                await self._holds_lease()
+            self._enter(
+                RelayState.BROKER_UNAVAILABLE,
+                TimeoutError(f"no ack from Kafka for {what} within {self._stall_after:g} s"),
+            )
+
+    async def _mark_sent(self, records: list[Document]) -> int:
+        """Marks acknowledged records sent and counts them published."""
         await self._records.update_many(
-            {"_id": {"$in": [record["_id"] for record in batch]}},
+            {"_id": {"$in": [record["_id"] for record in records]}},
             {"$set": {"published": True, "sent_at": utc_now()}},
         )
-        self._published_metric.inc(len(batch))
-        return len(batch)
+        self._published_metric.inc(len(records))
+        return len(records)
 
-    async def _deliver(self, batch: list[Document]) -> None:
-        """Sends the whole batch in order, then awaits its acks: the producer keeps each
-        partition's order and the batch bounds what is in flight."""
-        spans = _PublishSpans(batch)
-        try:
-            acks = [
-                await self._publish(
-                    record["topic"],
-                    record["key"].encode(),
-                    record["value"].encode(),
-                    {
-                        **trace_headers,
-                        "content-type": "application/json",
-                        "event-id": record["event_id"],
-                    },
-                )
-                for record, trace_headers in zip(batch, spans.headers, strict=True)
-            ]
-            await asyncio.gather(*acks)
-        except BaseException as error:
-            spans.fail(error)
-            raise
-        finally:
-            spans.end()
+    async def _send(self, batch: list[Document], spans: _PublishSpans) -> list[Awaitable[Any]]:
+        """Hands the batch to the producer in order; returns the futures of its acks."""
+        return [
+            await self._publish(
+                record["topic"],
+                record["key"].encode(),
+                record["value"].encode(),
+                {
+                    **trace_headers,
+                    "content-type": "application/json",
+                    "event-id": record["event_id"],
+                },
+            )
+            for record, trace_headers in zip(batch, spans.headers, strict=True)
+        ]
 
     async def _relay_and_report(self) -> int:
         """One batch for the worker, with its outcome turned into the relay's state."""

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry, generate_latest
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -38,8 +38,10 @@ class FakeCursor:
     def batch_size(self, _: int) -> FakeCursor:
         return self
 
-    async def to_list(self) -> list[dict[str, Any]]:
-        return [dict(document) for document in self._documents]
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        taken = self._documents[:length] if length is not None else self._documents
+        self._documents = self._documents[len(taken) :]
+        return [dict(document) for document in taken]
 
     async def __aenter__(self) -> FakeCursor:
         return self
@@ -81,7 +83,7 @@ class FakeRecords:
             raise self.failure
         return [d for d in self.documents if not d["published"]]
 
-    def find(self, _: dict[str, Any]) -> FakeCursor:
+    def find(self, *_: Any) -> FakeCursor:
         self.queries += 1
         return FakeCursor(self._unpublished())
 
@@ -382,3 +384,129 @@ async def test_records_carry_their_event_id_and_their_writers_trace_context() ->
     trace_ids = [h.get("traceparent", "--").split("-")[1] for h in kafka.headers]
     assert trace_ids[:3] == [writer.split("-")[1] for writer in [*writers, writers[1]]]
     assert trace_ids[3] not in trace_ids[:3], "a record written outside any trace joins none"
+
+
+class HeldAcks(FakeKafka):
+    """Takes records at once and acknowledges each only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acks: dict[str, asyncio.Future[None]] = {}
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        self.sent.append(headers["event-id"])
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks[headers["event-id"]] = ack
+        return ack
+
+    def ack(self, numbers: range, failed: int | None = None) -> None:
+        for number in numbers:
+            if number == failed:
+                self.acks[f"e{number}"].set_exception(KafkaTimeoutError())
+            else:
+                self.acks[f"e{number}"].set_result(None)
+
+
+class MarkLog(FakeRecords):
+    """Records which records each mark covered, in the order the marks were written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[list[int]] = []
+
+    async def update_many(self, selector: dict[str, Any], update: dict[str, Any]) -> None:
+        self.marks.append(sorted(selector["_id"]["$in"]))
+        await super().update_many(selector, update)
+
+
+def marked(records: FakeRecords) -> list[int]:
+    return [d["_id"] for d in records.documents if d["published"]]
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_batches_are_sent_while_earlier_ones_await_acks_none_marked_before_its_ack() -> None:
+    records, kafka = MarkLog(), HeldAcks()
+    records.add(40, NOW)
+    relay, registry = relay_over(records, kafka, window_records=30)
+    passing = asyncio.create_task(relay.relay_batch())
+
+    await settle()
+    # Three batches in flight, not one: the producer is not left idle waiting for acks. The
+    # window bounds it: the fourth waits for room.
+    assert kafka.sent == [f"e{number}" for number in range(30)]
+    assert marked(records) == []
+
+    kafka.ack(range(10, 20))
+    await settle()
+    assert marked(records) == [], "the second batch's acks came first: it waits for the first"
+    assert len(kafka.sent) == 30
+
+    kafka.ack(range(10))
+    await settle()
+    assert marked(records) == list(range(20)), "both marked, in one update"
+    assert records.marks == [list(range(20))]
+    assert kafka.sent == [f"e{number}" for number in range(40)], "room made for the fourth"
+
+    kafka.ack(range(20, 40))
+    assert await passing == 40
+    assert marked(records) == list(range(40))
+    assert metric(registry, "crm_outbox_published_records_total") == 40
+
+
+async def test_a_send_failing_mid_window_marks_only_what_came_before_and_resumes_from_it() -> None:
+    records, kafka = MarkLog(), HeldAcks()
+    records.add(50, NOW)
+    for document in records.documents:
+        document["key"] = f"c{document['_id'] % 3}"  # three keys, each in every batch
+    relay, registry = relay_over(records, kafka, window_records=50)
+    passing = asyncio.create_task(relay._relay_and_report())
+    await settle()
+    assert len(kafka.sent) == 50
+
+    # Later batches are acknowledged first, then the second fails on its fourth record.
+    kafka.ack(range(20, 50))
+    kafka.ack(range(10, 20), failed=13)
+    await settle()
+    assert marked(records) == [], "nothing behind the first batch is marked before it"
+    kafka.ack(range(10))
+    assert await passing == 0
+    assert relay.health().state is RelayState.BROKER_UNAVAILABLE
+    # Only the first batch: the ones acknowledged behind the failed record are not marked,
+    # or a later record of its key would be marked (and so never resent) before it.
+    assert marked(records) == list(range(10))
+    assert metric(registry, "crm_outbox_published_records_total") == 10
+
+    # The next pass resumes from the failed batch, in order: nothing lost, nothing reordered.
+    kafka.sent.clear()
+    passing = asyncio.create_task(relay._relay_and_report())
+    await settle()
+    kafka.ack(range(10, 50))
+    assert await passing == 40
+    assert kafka.sent == [f"e{number}" for number in range(10, 50)]
+    assert marked(records) == list(range(50))
+    assert relay.health().state is RelayState.PUBLISHING
+    order = [number for mark in records.marks for number in mark]
+    assert order == list(range(50)), "every record marked once, each after every earlier one"
+
+
+async def test_the_window_is_bounded_in_bytes_as_well() -> None:
+    records, kafka = FakeRecords(), HeldAcks()
+    records.add(40, NOW)
+    for document in records.documents:
+        document["value"] = "x" * 1000
+    relay, _ = relay_over(records, kafka, window_records=1000, window_bytes=15_000)
+    passing = asyncio.create_task(relay.relay_batch())
+    await settle()
+    # Ten records of about a kilobyte a batch: the second batch fills 15 kB, the third waits.
+    assert len(kafka.sent) == 20
+    kafka.ack(range(20))
+    await settle()
+    assert len(kafka.sent) == 40
+    kafka.ack(range(20, 40))
+    assert await passing == 40
