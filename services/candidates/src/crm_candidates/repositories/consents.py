@@ -142,6 +142,41 @@ class ConsentRepository:
         await self.save_state(state, session=session)
         return state
 
+    async def append_many(
+        self, entries: list[ConsentEntry], *, session: Session | None = None
+    ) -> None:
+        """Adds several entries to the ledger with one write."""
+        if entries:
+            await self._ledger.insert_many([to_document(e) for e in entries], session=session)
+
+    async def marketing_states(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, ConsentState]:
+        """The current marketing state of each of these candidates that has one."""
+        documents = await self._states.find_in(
+            "candidate_id",
+            candidate_ids,
+            {"purpose": ConsentPurpose.MARKETING.value},
+            session=session,
+        )
+        return {state.candidate_id: state for state in map(_state, documents)}
+
+    async def save_states(
+        self, states: list[ConsentState], *, session: Session | None = None
+    ) -> None:
+        """`save_state` of several, with one write."""
+        await self._states.update_each(
+            [
+                (
+                    {"candidate_id": state.candidate_id, "purpose": state.purpose.value},
+                    {"$set": _state_document(state) | {"lease_owner": None, "lease_until": None}},
+                )
+                for state in states
+            ],
+            upsert=True,
+            session=session,
+        )
+
     async def save_state(self, state: ConsentState, *, session: Session) -> None:
         """Stores the current state of one purpose, releasing any worker lease on it."""
         await self._states.update_one(
