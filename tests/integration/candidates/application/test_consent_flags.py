@@ -29,6 +29,7 @@ from crm_candidates.repositories.consents import (
     CONSENT_STATES,
     CONSENTS,
     SettingsRepository,
+    claim_due_consents,
 )
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
@@ -269,3 +270,52 @@ async def test_the_migration_dates_every_consent_that_could_never_lapse(
     dated = await state(storage, "granted-without-end")
     assert abs(dated["expires_at"] - (now + timedelta(days=165))) < timedelta(minutes=1)
     assert dated["next_check_at"] == dated["expires_at"] - timedelta(days=30)
+
+
+async def test_the_expiry_worker_leases_a_batch_of_due_consents_at_once(
+    storage: ServiceStorage,
+) -> None:
+    tenant = unique("tenant")
+    now = utc_now()
+    await storage.database[CONSENT_STATES].insert_many(
+        [
+            {
+                "tenant_id": tenant,
+                "candidate_id": f"due-{index}",
+                "purpose": "marketing",
+                "status": "granted",
+                "lawful_basis": "consent",
+                "source": "profile",
+                "changed_at": now,
+                "expires_at": now - timedelta(minutes=index),
+                "next_check_at": now - timedelta(minutes=index),
+            }
+            for index in range(5)
+        ]
+    )
+
+    first = await claim_due_consents(
+        storage.database, owner="a", lease=timedelta(minutes=1), now=now, limit=3
+    )
+    second = await claim_due_consents(
+        storage.database, owner="b", lease=timedelta(minutes=1), now=now, limit=3
+    )
+
+    # Earliest first, each leased once: what one worker holds the other does not get.
+    assert [s.candidate_id for s in first] == ["due-4", "due-3", "due-2"]
+    assert [s.candidate_id for s in second] == ["due-1", "due-0"]
+    assert (
+        await claim_due_consents(
+            storage.database, owner="a", lease=timedelta(minutes=1), now=now, limit=3
+        )
+        == []
+    )
+    later = now + timedelta(minutes=2)  # the leases ran out: claimed again
+    assert (
+        len(
+            await claim_due_consents(
+                storage.database, owner="c", lease=timedelta(minutes=1), now=later, limit=10
+            )
+        )
+        == 5
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from crm_candidates.domain.consent import (
     ConsentEntry,
@@ -187,25 +188,44 @@ class ConsentRepository:
         )
 
 
-async def claim_due_consent(
-    database: Database, *, owner: str, lease: timedelta, now: datetime
-) -> ConsentState | None:
-    """Leases one granted consent of any tenant whose next check is due.
+async def claim_due_consents(
+    database: Database, *, owner: str, lease: timedelta, now: datetime, limit: int
+) -> list[ConsentState]:
+    """Leases up to `limit` granted consents of any tenant whose next check is due, earliest
+    first: three queries however many (the due ids, the lease, the leased), where a claim of
+    each in turn asked once per consent and, on SecantusDB, read every due consent each time.
 
     Deliberately cross-tenant: the expiry worker serves every tenant; each claimed consent is
-    then handled within its own tenant. The lease keeps other replicas away while it lasts.
+    then handled within its own tenant. The lease keeps other replicas away while it lasts;
+    of two replicas after the same ids, each leases only those still free.
     """
-    document = await database[CONSENT_STATES].find_one_and_update(
-        {
-            "status": ConsentStatus.GRANTED.value,
-            "next_check_at": {"$lte": now},
-            "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-        },
-        {"$set": {"lease_owner": owner, "lease_until": now + lease}},
-        sort=[("next_check_at", ASCENDING)],
-        return_document=ReturnDocument.AFTER,
+    states = database[CONSENT_STATES]
+    due: Document = {
+        "status": ConsentStatus.GRANTED.value,
+        "next_check_at": {"$lte": now},
+        "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+    }
+    found = (
+        await states.find(due, {"_id": 1})
+        .sort([("next_check_at", ASCENDING)])
+        .limit(limit)
+        .to_list()
     )
-    return _state(document) if document else None
+    if not found:
+        return []
+    ids = [document["_id"] for document in found]
+    until = now + lease
+    # A claim id of its own: a lease left by this owner's earlier batch is not this one.
+    claim = f"{owner}:{uuid.uuid4().hex}"
+    await states.update_many(
+        {"_id": {"$in": ids}, **due},
+        {"$set": {"lease_owner": owner, "lease_claim": claim, "lease_until": until}},
+    )
+    leased = await states.find({"_id": {"$in": ids}, "lease_claim": claim}).to_list()
+    return sorted(
+        (_state(document) for document in leased),
+        key=lambda state: state.next_check_at or now,
+    )
 
 
 async def holds_lease(
