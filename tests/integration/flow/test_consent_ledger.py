@@ -84,7 +84,7 @@ async def test_a_grant_and_a_withdrawal_are_recorded_published_and_projected(
 
 
 async def test_a_grant_for_another_purpose_leaves_marketing_consent_alone(stack: Stack) -> None:
-    """Marketing consent set without the ledger (an import, a PATCH) stays as it is when a
+    """Marketing consent set on the profile (an import, a PATCH) stays as it is when a
     data-processing consent is recorded: one purpose's entry says nothing of the others."""
     acme = stack.as_(ACME_TOKEN)
     candidate_id = await create_candidate(stack, ACME_TOKEN, new_person("other-purpose"))
@@ -109,6 +109,10 @@ async def test_a_grant_for_another_purpose_leaves_marketing_consent_alone(stack:
         await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
     ).json()
     assert ledger["marketing_consent"] is True
+    # The PATCH is a grant in the ledger, by who made it, lapsing like any other.
+    patch_grant = ledger["history"][0]
+    assert (patch_grant["source"], patch_grant["recorded_by"]) == ("profile", "rita")
+    assert patch_grant["expires_at"] is not None
     # A marketing entry still decides the flag.
     withdrawn = await stack.gateway.post(
         f"/api/v1/candidates/{candidate_id}/consents",

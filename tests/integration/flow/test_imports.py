@@ -845,3 +845,17 @@ async def test_yes_no_words_and_dates_are_read_as_a_spreadsheet_writes_them(
     assert people["Serial"]["custom_fields"] == {"start_date": "2025-12-31"}
     assert people["Unambiguous"]["marketing_consent"] is True
     assert people["Unambiguous"]["custom_fields"] == {"start_date": "2025-12-31"}
+    # The consent column is a grant in the ledger, lapsing after the tenant's validity.
+    consents = await stack.gateway.get(
+        f"/api/v1/candidates/{people['Ja']['id']}/consents", headers=auth
+    )
+    [grant] = consents.json()["history"]
+    assert (grant["status"], grant["source"], grant["expires_at"] is not None) == (
+        "granted",
+        "import",
+        True,
+    )
+    consents = await stack.gateway.get(
+        f"/api/v1/candidates/{people['Vielleicht']['id']}/consents", headers=auth
+    )
+    assert consents.json()["history"] == []

@@ -17,7 +17,9 @@ from crm_candidates.domain.consent import (
     PendingSignup,
     RetentionPolicy,
     admit_confirmation,
+    backfilled_expiry,
     expiry_action,
+    flag_change,
     lapse_leaves_no_consent,
     later_decisions,
     marketing_consent,
@@ -223,3 +225,34 @@ def test_a_merge_carries_only_the_merged_records_later_decisions() -> None:
         ("marketing", "withdrawn"),
     ]
     assert later_decisions(survivor, {}) == []
+
+
+def _marketing(status: ConsentStatus) -> ConsentState:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return ConsentState(
+        tenant_id="t",
+        candidate_id="c",
+        purpose=ConsentPurpose.MARKETING,
+        status=status,
+        lawful_basis=LawfulBasis.CONSENT,
+        source=ConsentSource.RECRUITER,
+        changed_at=at,
+    )
+
+
+def test_a_profile_flag_change_is_recorded_unless_the_ledger_says_so_already() -> None:
+    granted, withdrawn = _marketing(ConsentStatus.GRANTED), _marketing(ConsentStatus.WITHDRAWN)
+    assert flag_change(False, True, None) is ConsentStatus.GRANTED
+    assert flag_change(False, True, withdrawn) is ConsentStatus.GRANTED
+    assert flag_change(False, True, granted) is None  # the ledger endpoint moved the flag
+    assert flag_change(True, False, granted) is ConsentStatus.WITHDRAWN
+    assert flag_change(True, False, None) is None
+    assert flag_change(True, True, None) is None  # unchanged: an unrelated edit
+
+
+def test_a_backfilled_expiry_leaves_time_to_ask_again() -> None:
+    policy = RetentionPolicy(consent_validity_days=365, re_permission_days_before=30)
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    recent = now - timedelta(days=100)
+    assert backfilled_expiry(recent, now, policy) == recent + timedelta(days=365)
+    assert backfilled_expiry(now - timedelta(days=400), now, policy) == now + timedelta(days=30)

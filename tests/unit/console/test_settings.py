@@ -455,7 +455,8 @@ async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
     assert 'id="e-quiet_hours">quiet hours need different start and end times<' in refused.text
     assert json.loads(api.calls[-1].content)["frequency_cap"] is None
 
-    api.answer("PUT", "/api/v1/settings/contact-policy", body=policy)
+    release = {"status": "running", "held": 12, "examined": 5, "released": 4}
+    api.answer("PUT", "/api/v1/settings/contact-policy", body=policy | {"release": release})
     saved = await client.post(
         "/console/settings/contact-policy",
         data=form | {"quiet_end": "08:00"},
@@ -463,6 +464,10 @@ async def test_the_contact_policy_is_saved_and_its_refusal_shown_by_the_fields(
     )
     assert saved.status_code == 200
     assert "Saved" in saved.text
+    # What the change does to mail the old policy held, where the admin looks.
+    assert "Re-evaluating the 12 mails the old policy held: 5 looked at, 4 go out sooner" in (
+        saved.text
+    )
 
 
 def _input(page: str, name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.application.broadcasts import BroadcastRunner
@@ -33,3 +33,5 @@ class CampaignsContainer:
     steps_due: Wakeup
     broadcasts_due: Wakeup
     messages_queued: Wakeup
+    # A contact policy change: the held mail's re-evaluation may start.
+    policy_changed: Wakeup = field(default_factory=Wakeup)

@@ -40,6 +40,7 @@ from crm_campaigns.application.governance import (
 )
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, SharedInterval
 from crm_campaigns.application.lifecycle import announce_sequences
+from crm_campaigns.application.policy_release import PolicyReleaser
 from crm_campaigns.application.tracking import EngagementTracker
 from crm_campaigns.application.transactional import TransactionalMailer
 from crm_campaigns.config import CampaignsSettings
@@ -222,7 +223,16 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         handoff=handoff,
         recipient_wait=timedelta(seconds=settings.broadcast_recipient_wait_seconds),
     )
+    policy_changed = Wakeup()
+    releaser = PolicyReleaser(database, batch_size=200, messages_queued=messages_queued)
     workers = [
+        BatchWorker(
+            "policy-release",
+            releaser.release_batch,
+            batch_size=200,
+            wakeup=policy_changed,
+            poll_interval_seconds=settings.broadcast_poll_interval_seconds,
+        ),
         BatchWorker(
             "broadcast-runner",
             runner.run_due,
@@ -336,5 +346,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         steps_due=steps_due,
         broadcasts_due=broadcasts_due,
         messages_queued=messages_queued,
+        policy_changed=policy_changed,
     )
     return app

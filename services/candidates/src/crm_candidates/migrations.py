@@ -3,6 +3,7 @@ change; append new ones)."""
 
 from __future__ import annotations
 
+from crm_candidates.application.consent_flags import backfill_consent_expiry
 from crm_candidates.repositories.candidates import (
     backfill_derived_fields,
     backfill_segment_ids,
@@ -29,4 +30,7 @@ MIGRATIONS = [
     # Words beginning with a, o or u got the key a query word beginning with an umlaut is
     # searched by: `özil` finds Oezil (December 2026).
     Migration(7, "candidates-search-umlaut-keys", refresh_search_fields),
+    # Consent set on the profile or by an import reached no ledger and never lapsed; grants
+    # without an expiry never did either (December 2026).
+    Migration(8, "consent-expiry-for-every-grant", backfill_consent_expiry),
 ]

@@ -220,11 +220,11 @@ def _carried(candidate: Candidate) -> dict[str, Any]:
     return candidate.profile() | {"status": candidate.status.value}
 
 
-async def to_consent_changed(
-    outbox: Outbox, entry: ConsentEntry, *, marketing_consent: bool, session: Session
-) -> None:
-    """Stages `consent.changed` for a new ledger entry."""
-    await outbox.stage(
+def consent_changed_envelope(
+    outbox: Outbox, entry: ConsentEntry, *, marketing_consent: bool
+) -> EventEnvelope[Any]:
+    """`consent.changed` for a new ledger entry, to be added (several at once, say)."""
+    return outbox.envelope(
         CONSENT_CHANGED,
         tenant_id=entry.tenant_id,
         subject=entry.candidate_id,
@@ -238,8 +238,15 @@ async def to_consent_changed(
             marketing_consent=marketing_consent,
             message_id=entry.message_id,
         ),
-        session=session,
     )
+
+
+async def to_consent_changed(
+    outbox: Outbox, entry: ConsentEntry, *, marketing_consent: bool, session: Session
+) -> None:
+    """Stages `consent.changed` for a new ledger entry."""
+    envelope = consent_changed_envelope(outbox, entry, marketing_consent=marketing_consent)
+    await outbox.add(envelope, session=session)
 
 
 async def to_consent_confirmation_requested(

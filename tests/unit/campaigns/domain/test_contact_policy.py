@@ -13,9 +13,11 @@ from crm_campaigns.domain.contact_policy import (
     LimitAction,
     PolicyReason,
     QuietHours,
+    changes_timing,
     decide,
+    earlier_release,
 )
-from crm_campaigns.domain.policy import Verdict
+from crm_campaigns.domain.policy import Decision, Verdict
 
 pytestmark = pytest.mark.unit
 
@@ -139,3 +141,29 @@ def test_bad_policies_are_refused() -> None:
         ContactPolicy.model_validate({"quiet_hours": {"start": "21:00", "end": "21:00"}})
     with pytest.raises(ValidationError):
         ContactPolicy.model_validate({"frequency_cap": {"max_messages": 0, "period_days": 7}})
+
+
+def test_only_a_change_of_when_mail_may_go_re_evaluates_held_mail() -> None:
+    strict = ContactPolicy(frequency_cap=CAP, quiet_hours=NIGHTS)
+    assert changes_timing(strict, ContactPolicy())
+    assert changes_timing(strict, strict.model_copy(update={"default_time_zone": "Asia/Tokyo"}))
+    assert not changes_timing(strict, strict.model_copy(update={"soft_bounce_limit": 9}))
+
+
+def test_a_held_message_is_brought_forward_never_pushed_back() -> None:
+    week = NOON + timedelta(days=7)
+    full = [NOON - timedelta(days=1), NOON - timedelta(days=2)]
+
+    def release(policy: ContactPolicy, held_until: datetime) -> Decision | None:
+        return earlier_release(
+            policy, held_until=held_until, now=NOON, time_zone=None, recent_sends=full
+        )
+
+    allowed = release(ContactPolicy(), week)
+    assert allowed is not None
+    assert allowed.verdict is Verdict.ALLOW
+    sooner = release(ContactPolicy(frequency_cap=CAP), week)
+    assert sooner is not None
+    assert sooner.retry_at == NOON + timedelta(days=5)
+    # A stricter policy leaves the message's moment alone (the dispatcher decides at send time).
+    assert release(ContactPolicy(frequency_cap=CAP), NOON + timedelta(hours=1)) is None

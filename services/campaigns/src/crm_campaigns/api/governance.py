@@ -244,7 +244,9 @@ async def delete_suppression(
 async def get_contact_policy(policies: ContactPoliciesDep) -> ContactPolicyPublic:
     """The frequency cap and quiet hours, and how often they deferred or skipped a message."""
     policy = await policies.get()
-    return ContactPolicyPublic(**policy.model_dump(), outcomes=await policies.outcomes())
+    return ContactPolicyPublic(
+        **policy.model_dump(), outcomes=await policies.outcomes(), release=await policies.release()
+    )
 
 
 @router.put(
@@ -257,9 +259,13 @@ async def put_contact_policy(
     body: ContactPolicyPut, principal: CurrentPrincipal, policies: ContactPoliciesDep
 ) -> ContactPolicyPublic:
     """Sets the tenant's contact policy (`settings:write`); it applies from the next send. A
-    PUT replaces the whole policy: every field is required (422 naming those left out)."""
+    PUT replaces the whole policy: every field is required (422 naming those left out). A
+    changed cap or quiet hours re-evaluates the mail held under the old ones in the background
+    (`release` says how many were held and, as it goes, how many go out sooner)."""
     await policies.put(ContactPolicy.model_validate(body.model_dump()), principal.user_id)
-    return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
+    return ContactPolicyPublic(
+        **body.model_dump(), outcomes=await policies.outcomes(), release=await policies.release()
+    )
 
 
 @router.get(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from crm_campaigns.domain.contact_policy import ContactPolicy
+from crm_campaigns.domain.contact_policy import ContactPolicy, PolicyRelease
 from crm_campaigns.domain.enrolments import paused_on_its_own
 from crm_campaigns.domain.models import (
     DEFAULT_EXIT_ON,
@@ -617,6 +617,11 @@ class ContactPolicyPublic(ContactPolicy):
 
     outcomes: dict[str, int] = Field(
         default_factory=dict, description="e.g. `defer.quiet_hours`, `skip.frequency_cap`."
+    )
+    release: PolicyRelease | None = Field(
+        default=None,
+        description="The latest re-evaluation of mail the policy held (quiet hours, the cap), "
+        "started by a change of either; null if there never was one.",
     )
 
 

@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from crm_campaigns.domain.contact_policy import ContactPolicy, decide
+from crm_campaigns.application.policy_release import to_millis
+from crm_campaigns.domain.contact_policy import (
+    ContactPolicy,
+    PolicyRelease,
+    changes_timing,
+    decide,
+)
 from crm_campaigns.domain.models import Message, MessageCategory, Recipient, SuppressionReason
 from crm_campaigns.domain.policy import ALLOW, Decision, SendCheck, SendRule, Verdict
 from crm_campaigns.domain.suppression import (
@@ -30,9 +36,10 @@ from crm_campaigns.domain.suppression import (
 )
 from crm_campaigns.repositories.collections import SUPPRESSIONS
 from crm_campaigns.repositories.contact_policies import ContactLedger, ContactPolicyRepository
+from crm_campaigns.repositories.policy_releases import PolicyReleaseRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
-from crm_shared import Database, utc_now
+from crm_shared import Database, Wakeup, utc_now
 
 
 class ContactGovernor:
@@ -197,12 +204,28 @@ class ContactPolicies:
     """One tenant's contact policy (frequency cap, quiet hours) and how often it applied."""
 
     policies: ContactPolicyRepository
+    releases: PolicyReleaseRepository
+    # Wakes this process's `policy-release` worker (others poll).
+    policy_changed: Wakeup | None = None
 
     async def get(self) -> ContactPolicy:
         return await self.policies.get()
 
     async def put(self, policy: ContactPolicy, updated_by: str) -> None:
+        """Replaces the policy. A change of when mail may go (the cap, quiet hours, their zone,
+        `on_limit`) re-evaluates the mail the old policy holds, in the background
+        (`application/policy_release.py`); the soft-bounce limit alone does not."""
+        before = await self.policies.get()
         await self.policies.put(policy, updated_by)
+        if changes_timing(before, policy):
+            now = to_millis(utc_now())
+            await self.releases.request(await self.releases.held(now), now)
+            if self.policy_changed is not None:
+                self.policy_changed.notify()
+
+    async def release(self) -> PolicyRelease | None:
+        """The latest re-evaluation of held mail, if the policy ever changed how mail waits."""
+        return await self.releases.current()
 
     async def outcomes(self) -> dict[str, int]:
         """How often the policy deferred or skipped a message, by verdict and reason."""

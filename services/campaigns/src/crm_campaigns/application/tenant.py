@@ -22,6 +22,7 @@ from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
+from crm_campaigns.repositories.policy_releases import PolicyReleaseRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
@@ -84,4 +85,9 @@ class TenantUseCases:
         )
 
     def contact_policies(self) -> ContactPolicies:
-        return ContactPolicies(ContactPolicyRepository(self.container.database, self.tenant_id))
+        database = self.container.database
+        return ContactPolicies(
+            ContactPolicyRepository(database, self.tenant_id),
+            PolicyReleaseRepository(database, self.tenant_id),
+            self.container.policy_changed,
+        )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crm_campaigns.domain.policy import ALLOW, Decision
+from crm_campaigns.domain.policy import ALLOW, Decision, Verdict
 
 
 class LimitAction(StrEnum):
@@ -151,3 +151,47 @@ def decide(
     if first_reason is None:
         return ALLOW
     return Decision.defer(first_reason, moment)
+
+
+def changes_timing(before: ContactPolicy, after: ContactPolicy) -> bool:
+    """Whether a new policy may move when held mail goes out (the cap, quiet hours, the zone
+    they are read in, what a full cap does); the soft-bounce limit does not."""
+    timing = {"frequency_cap", "quiet_hours", "on_limit", "default_time_zone"}
+    return before.model_dump(include=timing) != after.model_dump(include=timing)
+
+
+def earlier_release(
+    policy: ContactPolicy,
+    *,
+    held_until: datetime,
+    now: datetime,
+    time_zone: str | None,
+    recent_sends: list[datetime],
+) -> Decision | None:
+    """What a message the policy held until `held_until` gets under `policy`, when that lets it
+    out sooner: ALLOW (due now) or a DEFER to an earlier moment; None when it should wait as it
+    is. A stricter policy never pushes a held message later or skips it here: the dispatcher
+    decides again when it comes due anyway, so re-evaluating only ever brings mail forward."""
+    decision = decide(policy, now=now, time_zone=time_zone, recent_sends=recent_sends)
+    if decision.verdict is Verdict.ALLOW:
+        return decision if held_until > now else None
+    if decision.verdict is Verdict.DEFER and decision.retry_at and decision.retry_at < held_until:
+        return decision
+    return None
+
+
+class PolicyRelease(BaseModel):
+    """Where the re-evaluation of mail held by the policy stands, after the policy changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["running", "done"] = Field(
+        description="`running` while held messages are re-evaluated in batches, then `done`."
+    )
+    requested_at: datetime = Field(description="When the policy change asked for it.")
+    finished_at: datetime | None = None
+    held: int = Field(description="Messages the policy held when it changed.")
+    examined: int = Field(default=0, description="Held messages re-evaluated so far.")
+    released: int = Field(
+        default=0, description="Of those, how many the new policy lets out sooner (most at once)."
+    )

@@ -182,6 +182,15 @@ async def ensure_indexes(database: Database) -> None:
     await messages.create_index(
         [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("_id", ASCENDING)]
     )
+    # The mail a contact policy holds, walked by id when the policy changes (policy_release).
+    await messages.create_index(
+        [
+            ("tenant_id", ASCENDING),
+            ("status", ASCENDING),
+            ("policy_reason", ASCENDING),
+            ("_id", ASCENDING),
+        ]
+    )
     await database[SIGNALS].create_index(
         [("tenant_id", ASCENDING), ("candidate_id", ASCENDING), ("kind", ASCENDING)]
     )

@@ -41,7 +41,7 @@ Container = Annotated[CandidatesContainer, Depends(_container)]
 
 async def tenant_use_cases(container: Container, principal: CurrentPrincipal) -> TenantUseCases:
     """FastAPI dependency: the use cases of the caller's tenant (one per request)."""
-    return TenantUseCases(container, principal.tenant_id)
+    return TenantUseCases(container, principal.tenant_id, principal.user_id)
 
 
 Tenant = Annotated[TenantUseCases, Depends(tenant_use_cases)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from crm_candidates.application.consent_flags import ConsentFlags
 from crm_candidates.domain.identity import IdentityTakenError, identity_keys, key_kind
 from crm_candidates.domain.models import (
     PROJECTED,
@@ -101,6 +102,10 @@ class CandidateWriter:
     outbox: Outbox
     candidates: CandidateRepository
     segments: SegmentRepository
+    # Set where a person writes the profile (the API): a `marketing_consent` they set or clear
+    # is recorded in the consent ledger too. Unset for the ledger's own writes, which record
+    # their entries themselves.
+    consent_flags: ConsentFlags | None = None
 
     async def create(self, candidate: Candidate) -> Upserted:
         """Stores a new candidate, or adds the new identifiers to the person already on file.
@@ -146,6 +151,8 @@ class CandidateWriter:
         """`create` within the caller's transaction."""
         await self.candidates.add(candidate, session=session)
         await to_candidate_created(self.outbox, candidate, session=session)
+        if self.consent_flags is not None:
+            await self.consent_flags.record([(False, candidate)], session=session)
         await self.reevaluate(candidate, session=session)
 
     async def update(self, candidate: Candidate) -> Candidate:
@@ -222,6 +229,9 @@ class CandidateWriter:
         """`update` within the caller's transaction."""
         await self.candidates.replace(candidate, previous=previous, session=session)
         envelope = await to_candidate_updated(self.outbox, candidate, session=session)
+        if self.consent_flags is not None:
+            was_set = previous.marketing_consent if previous is not None else False
+            await self.consent_flags.record([(was_set, candidate)], session=session)
         if previous is not None:
             entry = tags_changed_entry(envelope, previous.tags, candidate.tags)
             if entry is not None:

@@ -37,7 +37,7 @@ from crm_candidates.publishers import to_consent_confirmation_requested
 from crm_candidates.repositories.consents import (
     ConsentRepository,
     SettingsRepository,
-    claim_due_consent,
+    claim_due_consents,
     holds_lease,
     purge_expired_signups,
 )
@@ -78,13 +78,12 @@ class ConsentExpiryWorker:
         purged = await purge_expired_signups(self.database, now=utc_now())
         if purged:
             logger.info("purged %d expired talent-community sign-ups", purged)
+        # The batch is found and leased at once, not a query per consent.
+        claimed = await claim_due_consents(
+            self.database, owner=self.owner, lease=self.lease, now=utc_now(), limit=self.batch_size
+        )
         handled = 0
-        while handled < self.batch_size:
-            state = await claim_due_consent(
-                self.database, owner=self.owner, lease=self.lease, now=utc_now()
-            )
-            if state is None:
-                break
+        for state in claimed:
             try:
                 await self._handle(state)
             except Exception:

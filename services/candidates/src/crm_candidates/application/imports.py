@@ -32,8 +32,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from crm_candidates.application.candidates import CandidateWriter, TenantSegments, with_identifiers
+from crm_candidates.application.consent_flags import ConsentFlags
 from crm_candidates.application.import_metrics import ImportMetrics
 from crm_candidates.domain.candidate_input import CandidateCreate, CandidateUpdate
+from crm_candidates.domain.consent import ConsentSource
 from crm_candidates.domain.csv_import import (
     BOOLEAN_FIELDS,
     CUSTOM_FIELD_PREFIX,
@@ -711,6 +713,15 @@ class ImportProcessor:
             imported_entry(envelope, job.id, created=False)
             for envelope in await to_candidates_updated(self.outbox, updated, session=session)
         ]
+        # A `marketing_consent` column grants (or withdraws) consent: into the ledger with the
+        # tenant's validity, like any grant, for the whole chunk at once.
+        await ConsentFlags(
+            self.database, self.outbox, tenant, ConsentSource.IMPORT, job.created_by
+        ).record(
+            [(False, candidate) for candidate in new.values()]
+            + [(existing[c.id].marketing_consent, c) for c in updated],
+            session=session,
+        )
         # Which import created or changed the person, on their timeline.
         await TimelineRepository(self.database, tenant).record_many(entries, session=session)
         # Segment membership as for any create or change (references, relative dates and

@@ -15,6 +15,7 @@ from crm_candidates.application.candidates import (
     CandidateQueries,
     CandidateWriter,
 )
+from crm_candidates.application.consent_flags import ConsentFlags
 from crm_candidates.application.consents import ConsentService
 from crm_candidates.application.imports import ImportRecords, ImportUploads
 from crm_candidates.application.lists import ListCommands, ListQueries
@@ -45,6 +46,8 @@ class TenantUseCases:
 
     container: CandidatesContainer
     tenant_id: str
+    # The person calling, who records a consent they set on a profile (`ConsentFlags`).
+    user_id: str | None = None
 
     @cached_property
     def _candidates(self) -> CandidateRepository:
@@ -79,7 +82,16 @@ class TenantUseCases:
     @cached_property
     def writer(self) -> CandidateWriter:
         return CandidateWriter(
-            self.container.mongo, self.container.outbox, self._candidates, self._segments
+            self.container.mongo,
+            self.container.outbox,
+            self._candidates,
+            self._segments,
+            ConsentFlags(
+                self.container.database,
+                self.container.outbox,
+                self.tenant_id,
+                recorded_by=self.user_id,
+            ),
         )
 
     def candidate_profiles(self) -> CandidateProfiles:

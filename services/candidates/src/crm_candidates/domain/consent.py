@@ -53,6 +53,12 @@ class ConsentSource(StrEnum):
     # The person reported one of our mails as spam (`message.complained`): the strongest
     # "stop", so marketing consent is withdrawn as an unsubscribe would.
     SPAM_COMPLAINT = "spam_complaint"
+    # `marketing_consent` set on the profile (`POST`/`PATCH /candidates`) rather than through
+    # the ledger endpoint; and by an import's column of that name.
+    PROFILE = "profile"
+    IMPORT = "import"
+    # Recorded by the migration for a consent given before every grant reached the ledger.
+    BACKFILL = "backfill"
 
 
 class LapseAction(StrEnum):
@@ -171,6 +177,27 @@ def marketing_consent(states: Iterable[ConsentState]) -> bool:
     return any(
         s.purpose is ConsentPurpose.MARKETING and s.status is ConsentStatus.GRANTED for s in states
     )
+
+
+def flag_change(was_set: bool, is_set: bool, state: ConsentState | None) -> ConsentStatus | None:
+    """The marketing ledger entry a change of the candidate's `marketing_consent` flag needs,
+    if the ledger does not say so already: a grant when it was set, a withdrawal when cleared."""
+    if was_set == is_set:
+        return None
+    granted = state is not None and state.status is ConsentStatus.GRANTED
+    if is_set and not granted:
+        return ConsentStatus.GRANTED
+    if not is_set and granted:
+        return ConsentStatus.WITHDRAWN
+    return None
+
+
+def backfilled_expiry(granted_at: datetime, now: datetime, policy: RetentionPolicy) -> datetime:
+    """The expiry a grant recorded without one gets: the tenant's validity from when it was
+    granted, but no sooner than the re-permission window from now, so that nobody lapses
+    without being asked first."""
+    grace = now + timedelta(days=policy.re_permission_days_before)
+    return max(policy.default_expiry(granted_at), grace)
 
 
 class ExpiryAction(StrEnum):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from crm_candidates.domain.consent import (
     ConsentEntry,
@@ -142,6 +143,41 @@ class ConsentRepository:
         await self.save_state(state, session=session)
         return state
 
+    async def append_many(
+        self, entries: list[ConsentEntry], *, session: Session | None = None
+    ) -> None:
+        """Adds several entries to the ledger with one write."""
+        if entries:
+            await self._ledger.insert_many([to_document(e) for e in entries], session=session)
+
+    async def marketing_states(
+        self, candidate_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, ConsentState]:
+        """The current marketing state of each of these candidates that has one."""
+        documents = await self._states.find_in(
+            "candidate_id",
+            candidate_ids,
+            {"purpose": ConsentPurpose.MARKETING.value},
+            session=session,
+        )
+        return {state.candidate_id: state for state in map(_state, documents)}
+
+    async def save_states(
+        self, states: list[ConsentState], *, session: Session | None = None
+    ) -> None:
+        """`save_state` of several, with one write."""
+        await self._states.update_each(
+            [
+                (
+                    {"candidate_id": state.candidate_id, "purpose": state.purpose.value},
+                    {"$set": _state_document(state) | {"lease_owner": None, "lease_until": None}},
+                )
+                for state in states
+            ],
+            upsert=True,
+            session=session,
+        )
+
     async def save_state(self, state: ConsentState, *, session: Session) -> None:
         """Stores the current state of one purpose, releasing any worker lease on it."""
         await self._states.update_one(
@@ -152,25 +188,44 @@ class ConsentRepository:
         )
 
 
-async def claim_due_consent(
-    database: Database, *, owner: str, lease: timedelta, now: datetime
-) -> ConsentState | None:
-    """Leases one granted consent of any tenant whose next check is due.
+async def claim_due_consents(
+    database: Database, *, owner: str, lease: timedelta, now: datetime, limit: int
+) -> list[ConsentState]:
+    """Leases up to `limit` granted consents of any tenant whose next check is due, earliest
+    first: three queries however many (the due ids, the lease, the leased), where a claim of
+    each in turn asked once per consent and, on SecantusDB, read every due consent each time.
 
     Deliberately cross-tenant: the expiry worker serves every tenant; each claimed consent is
-    then handled within its own tenant. The lease keeps other replicas away while it lasts.
+    then handled within its own tenant. The lease keeps other replicas away while it lasts;
+    of two replicas after the same ids, each leases only those still free.
     """
-    document = await database[CONSENT_STATES].find_one_and_update(
-        {
-            "status": ConsentStatus.GRANTED.value,
-            "next_check_at": {"$lte": now},
-            "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-        },
-        {"$set": {"lease_owner": owner, "lease_until": now + lease}},
-        sort=[("next_check_at", ASCENDING)],
-        return_document=ReturnDocument.AFTER,
+    states = database[CONSENT_STATES]
+    due: Document = {
+        "status": ConsentStatus.GRANTED.value,
+        "next_check_at": {"$lte": now},
+        "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
+    }
+    found = (
+        await states.find(due, {"_id": 1})
+        .sort([("next_check_at", ASCENDING)])
+        .limit(limit)
+        .to_list()
     )
-    return _state(document) if document else None
+    if not found:
+        return []
+    ids = [document["_id"] for document in found]
+    until = now + lease
+    # A claim id of its own: a lease left by this owner's earlier batch is not this one.
+    claim = f"{owner}:{uuid.uuid4().hex}"
+    await states.update_many(
+        {"_id": {"$in": ids}, **due},
+        {"$set": {"lease_owner": owner, "lease_claim": claim, "lease_until": until}},
+    )
+    leased = await states.find({"_id": {"$in": ids}, "lease_claim": claim}).to_list()
+    return sorted(
+        (_state(document) for document in leased),
+        key=lambda state: state.next_check_at or now,
+    )
 
 
 async def holds_lease(

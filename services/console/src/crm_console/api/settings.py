@@ -338,6 +338,7 @@ def _policy_page(
     form: PolicyForm,
     *,
     outcomes: dict[str, int] | None = None,
+    release: dict[str, object] | None = None,
     problem: Problem | None = None,
     saved: bool = False,
     status_code: int = 200,
@@ -350,6 +351,7 @@ def _policy_page(
         {
             "form": form,
             "outcomes": outcomes or {},
+            "release": release,
             "problem": problem,
             "saved": saved,
             "on_limit": ON_LIMIT,
@@ -368,7 +370,13 @@ async def contact_policy_page(
     policy = await TenantPolicies(state.gateway).contact_policy(viewer.caller)
     form = PolicyForm(values=policy_values(policy))
     return _policy_page(
-        request, viewer, state, "contact_policy", form, outcomes=policy.get("outcomes")
+        request,
+        viewer,
+        state,
+        "contact_policy",
+        form,
+        outcomes=policy.get("outcomes"),
+        release=policy.get("release"),
     )
 
 
@@ -376,7 +384,8 @@ async def contact_policy_page(
 async def save_contact_policy(
     request: Request, viewer: CurrentViewer, state: Container
 ) -> HTMLResponse:
-    """Saves the policy; it applies from the next send."""
+    """Saves the policy; it applies from the next send, and mail the old one held is
+    re-evaluated (the page shows how many)."""
     form = policy_form(await form_of(request))
     if not form.valid:
         return _policy_page(request, viewer, state, "contact_policy", form, status_code=422)
@@ -400,6 +409,7 @@ async def save_contact_policy(
         "contact_policy",
         saved,
         outcomes=policy.get("outcomes"),
+        release=policy.get("release"),
         saved=True,
     )
 
