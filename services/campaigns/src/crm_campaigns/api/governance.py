@@ -35,6 +35,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
+from crm_shared.audit_changes import changed_fields, changes_header
 from crm_shared.csv_export import CsvSeparator, csv_line
 
 router = APIRouter(
@@ -253,10 +254,18 @@ async def get_contact_policy(policies: ContactPoliciesDep) -> ContactPolicyPubli
     tags=["governance"],
 )
 async def put_contact_policy(
-    body: ContactPolicy, principal: CurrentPrincipal, policies: ContactPoliciesDep
+    body: ContactPolicy,
+    principal: CurrentPrincipal,
+    policies: ContactPoliciesDep,
+    response: Response,
 ) -> ContactPolicyPublic:
-    """Sets the tenant's contact policy (`settings:write`); it applies from the next send."""
+    """Sets the tenant's contact policy (`settings:write`); it applies from the next send. The
+    fields it changed, before and after, go to the gateway's audit log (`X-Audit-Changes`)."""
+    before = await policies.get()
     await policies.put(body, principal.user_id)
+    response.headers.update(
+        changes_header(changed_fields(before.model_dump(mode="json"), body.model_dump(mode="json")))
+    )
     return ContactPolicyPublic(**body.model_dump(), outcomes=await policies.outcomes())
 
 
