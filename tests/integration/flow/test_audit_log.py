@@ -127,3 +127,50 @@ async def test_a_failed_sign_in_is_recorded(stack: Stack, mongo: Mongo) -> None:
         "refused",
         "unknown_token",
     )
+
+
+async def test_settings_changes_and_creations_say_what_changed_and_what_was_made(
+    stack: Stack,
+) -> None:
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    cap = {"frequency_cap": {"max_messages": 2, "period_days": 7}}
+    first = await stack.gateway.put("/api/v1/settings/contact-policy", json=cap, headers=admin)
+    assert first.status_code == 200, first.text
+    cap["frequency_cap"]["max_messages"] = 3
+    policy = await stack.gateway.put("/api/v1/settings/contact-policy", json=cap, headers=admin)
+    assert policy.status_code == 200, policy.text
+    skill = unique("Skill")
+    vocabulary = await stack.gateway.put(
+        "/api/v1/skills/vocabulary",
+        json={"skills": [{"canonical": skill, "synonyms": [skill.lower() + "-x"]}]},
+        headers=admin,
+    )
+    assert vocabulary.status_code == 200, vocabulary.text
+    connected = await stack.gateway.post(
+        "/api/v1/ats/connections",
+        json={"provider": "greenhouse", "name": unique("greenhouse")},
+        headers=admin,
+    )
+    assert connected.status_code == 201, connected.text
+    connection_id = connected.json()["id"]
+    rotated = await stack.gateway.post(
+        f"/api/v1/ats/connections/{connection_id}/rotate-secret",
+        json={"grace_hours": 1},
+        headers=admin,
+    )
+    assert rotated.status_code == 200, rotated.text
+
+    changed = await entry_of(stack, policy.headers["X-Request-Id"])
+    assert changed["changes"] == [{"field": "frequency_cap.max_messages", "before": 2, "after": 3}]
+    respelled = await entry_of(stack, vocabulary.headers["X-Request-Id"])
+    [saved] = vocabulary.json()["skills"]  # the canonical spelling as stored
+    assert {
+        "field": f"skills.{saved['canonical']}",
+        "before": None,
+        "after": saved["synonyms"],
+    } in (respelled["changes"])
+    created = await entry_of(stack, connected.headers["X-Request-Id"])
+    assert created["resource"] == {"created_id": connection_id}
+    secret = await entry_of(stack, rotated.headers["X-Request-Id"])
+    assert secret["changes"] == [{"field": "webhook_secret", "changed": True}]
+    assert rotated.json()["webhook_secret"] not in json.dumps(secret)

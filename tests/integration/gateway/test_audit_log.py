@@ -24,6 +24,7 @@ from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
 from crm_gateway.repositories.audit import AUDIT_LOG
 from crm_shared import Role
+from crm_shared.audit_changes import CHANGES_HEADER, changes_header
 from helpers import unique
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY
 from unit.gateway.fakes import PUBLISHED, openapi_document
@@ -36,6 +37,10 @@ FORMULA_USER = '=HYPERLINK("http://evil.example/","x")'
 DATE_USER, ZERO_USER = "1-9", "007"
 EMAIL = "ada.lovelace@example.com"
 RECRUITER: list[Role] = ["recruiter"]
+RETENTION_CHANGES = [
+    {"field": "consent_validity_days", "before": 365, "after": 730},
+    {"field": "smtp_password", "changed": True},
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +65,9 @@ def fake_candidates(request: httpx.Request) -> httpx.Response:
             json={"type": "forbidden", "title": "Forbidden", "status": 403},
             headers={"content-type": "application/problem+json"},
         )
+    if request.method == "PUT" and request.url.path == "/settings/retention":
+        # The service owns the setting and tells the audit log what changed.
+        return httpx.Response(200, json={}, headers=changes_header(RETENTION_CHANGES))
     status = 201 if request.method == "POST" else 200
     return httpx.Response(status, json={"id": "c-1"})
 
@@ -410,3 +418,90 @@ def test_writes_go_through_while_the_audit_store_is_unreachable(mongodb_uri: str
             unreadable = gateway.client.get(path, headers=gateway.as_("acme-admin"))
             assert unreadable.status_code == 503, unreadable.text
             assert unreadable.json()["type"].endswith("audit-log-unavailable")
+
+
+def test_what_a_service_says_it_changed_is_recorded_and_not_passed_on(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]]
+) -> None:
+    response = gateway.client.put(
+        "/api/v1/settings/retention",
+        json={"consent_validity_days": 730},
+        headers=gateway.as_("acme-admin"),
+    )
+
+    assert response.status_code == 200, response.text
+    assert CHANGES_HEADER.lower() not in {name.lower() for name in response.headers}
+    entry = stored(response.headers["X-Request-Id"])
+    assert entry["action"] == "PUT /settings/retention"
+    assert entry["changes"] == RETENTION_CHANGES
+    listed = gateway.client.get(
+        "/api/v1/audit",
+        params={"action": "PUT /settings/retention"},
+        headers=gateway.as_("acme-admin"),
+    )
+    assert listed.json()["items"][0]["changes"] == RETENTION_CHANGES
+
+
+def test_members_and_keys_created_are_named_and_a_member_change_says_what_changed(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]]
+) -> None:
+    admin = gateway.as_("acme-admin")
+    invited = gateway.client.post(
+        "/api/v1/users", headers=admin, json={"email": "nina@acme.example", "roles": ["viewer"]}
+    )
+    assert invited.status_code == 201, invited.text
+    user_id = invited.json()["user_id"]
+    key = gateway.client.post(
+        "/api/v1/api-keys",
+        headers=admin,
+        json={"name": "Nightly import", "scopes": ["candidates:read"]},
+    )
+    assert key.status_code == 201, key.text
+    changed = gateway.client.patch(
+        f"/api/v1/users/{user_id}", headers=admin, json={"roles": ["recruiter"], "name": "Nina B"}
+    )
+    assert changed.status_code == 200, changed.text
+
+    assert stored(invited.headers["X-Request-Id"])["resource"] == {"created_id": user_id}
+    key_entry = stored(key.headers["X-Request-Id"])
+    assert key_entry["resource"] == {"created_id": key.json()["key_id"]}
+    assert key.json()["key"] not in json.dumps(key_entry, default=str)
+    change = stored(changed.headers["X-Request-Id"])
+    assert change["resource"] == {"user_id": user_id}
+    # Roles with their values; the name is personal data: only that it changed.
+    assert change["changes"] == [
+        {"field": "name", "changed": True},
+        {"field": "roles", "before": ["viewer"], "after": ["recruiter"]},
+    ]
+    assert "Nina B" not in json.dumps(change, default=str)
+
+
+def test_the_csv_export_has_a_bom_a_semicolon_option_names_and_changes(
+    gateway: Gateway, stored: Callable[[str], dict[str, Any]]
+) -> None:
+    admin = gateway.as_("acme-admin")
+    key = gateway.client.post(
+        "/api/v1/api-keys", headers=admin, json={"name": "Zoë's sync", "scopes": ["settings:write"]}
+    ).json()
+    used = gateway.client.put(
+        "/api/v1/settings/retention",
+        json={"consent_validity_days": 730},
+        headers={"Authorization": f"Bearer {key['key']}"},
+    )
+    assert used.status_code == 200, used.text
+    stored(used.headers["X-Request-Id"])
+
+    export = gateway.client.get(
+        "/api/v1/audit/export",
+        params={"format": "csv", "actor": key["key_id"], "separator": "semicolon"},
+        headers=admin,
+    )
+
+    assert export.status_code == 200, export.text
+    assert export.content.startswith("\ufeff".encode())
+    assert export.headers["content-type"] == "text/csv; charset=utf-8"
+    text = export.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("id;at;tenant_id;actor_kind;actor_id;actor_name;")
+    [row] = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert (row["actor_kind"], row["actor_name"]) == ("api_key", "Zoë's sync")
+    assert row["changes"] == "consent_validity_days: 365 -> 730; smtp_password: changed"

@@ -248,6 +248,8 @@ def test_a_removed_member_and_a_suspended_tenant_are_refused_and_audited(
             problem_type,
             "acme",
         )
+    # The gateway verified who the removed member is: the refusal names them, not `anonymous`.
+    assert (audit(removed)["actor_kind"], audit(removed)["actor_id"]) == ("user", rita_id)
 
 
 def _active_admin(gateway: Gateway, issuer: TestIssuer, name: str) -> tuple[str, str]:

@@ -69,6 +69,7 @@ from crm_shared import (
     require_permission,
     utc_now,
 )
+from crm_shared.audit_changes import changed_fields, changes_header, secret_changed
 
 router = APIRouter(prefix="/ats", tags=["ats"])
 public_router = APIRouter(prefix="/public/ats", tags=["public"], dependencies=[public_operation()])
@@ -198,7 +199,11 @@ def _already_connected(refused: connections.AccountAlreadyConnected) -> ProblemE
     ),
 )
 async def create_connection(
-    body: ConnectionCreate, principal: CurrentPrincipal, container: Container
+    body: ConnectionCreate,
+    principal: CurrentPrincipal,
+    container: Container,
+    request: Request,
+    response: Response,
 ) -> ConnectionCreated:
     """Connects an ATS account (`settings:write`); returns the webhook URL and secret to
     configure. A Workable connection needs `api_base_url` and `api_key` (422 naming them); a
@@ -221,6 +226,8 @@ async def create_connection(
         raise _refused_api_settings(refused) from None
     except connections.AccountAlreadyConnected as refused:
         raise _already_connected(refused) from None
+    # Names the new connection (the gateway's audit entry takes its id from here).
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{connection.id}"
     return _created(connection, container.public_base_url)
 
 
@@ -268,12 +275,19 @@ async def get_connection(
     ),
 )
 async def replace_api_key(
-    connection_id: str, body: ApiKeyReplacement, principal: CurrentPrincipal, container: Container
+    connection_id: str,
+    body: ApiKeyReplacement,
+    principal: CurrentPrincipal,
+    container: Container,
+    response: Response,
 ) -> ConnectionView:
     """Replaces the connection's ATS API key and base URL (`settings:write`); the key is stored
     encrypted and never shown (`api_connected` says one is set). The address is checked as when
     connecting (422: a host the key may not be sent to, or Workable without one)."""
     try:
+        before = await connections.find_connection(
+            container.storage, principal.tenant_id, connection_id
+        )
         connection = await connections.replace_api_key(
             container.storage,
             principal.tenant_id,
@@ -288,6 +302,18 @@ async def replace_api_key(
         raise _refused_api_settings(refused) from None
     except connections.AccountAlreadyConnected as refused:
         raise _already_connected(refused) from None
+    # For the gateway's audit log: the key only as changed, never its value.
+    response.headers.update(
+        changes_header(
+            [
+                secret_changed("api_key"),
+                *changed_fields(
+                    {"api_base_url": before.api_base_url},
+                    {"api_base_url": connection.api_base_url},
+                ),
+            ]
+        )
+    )
     return (await _views(container, [connection]))[0]
 
 
@@ -298,7 +324,11 @@ async def replace_api_key(
     responses=problem_responses(409),
 )
 async def rotate_connection_secret(
-    connection_id: str, body: SecretRotation, principal: CurrentPrincipal, container: Container
+    connection_id: str,
+    body: SecretRotation,
+    principal: CurrentPrincipal,
+    container: Container,
+    response: Response,
 ) -> ConnectionCreated:
     """Issues a new webhook secret (`settings:write`), shown this once. The previous one is still
     accepted for `grace_hours`, so paste the new one into the ATS within that time; a second
@@ -311,6 +341,7 @@ async def rotate_connection_secret(
         raise _not_found(connection_id) from None
     except ConnectionChanged:
         raise _changed_meanwhile(connection_id) from None
+    response.headers.update(changes_header([secret_changed("webhook_secret")]))
     return _created(rotated, container.public_base_url)
 
 
@@ -327,7 +358,11 @@ def _changed_meanwhile(connection_id: str) -> ProblemError:
     responses=problem_responses(409),
 )
 async def set_ats_webhook_secrets(
-    connection_id: str, body: AtsWebhookSecrets, principal: CurrentPrincipal, container: Container
+    connection_id: str,
+    body: AtsWebhookSecrets,
+    principal: CurrentPrincipal,
+    container: Container,
+    response: Response,
 ) -> ConnectionView:
     """Sets the secrets the ATS issued and signs the connection's webhooks with
     (`settings:write`): for Lever, the signature token of each webhook event type. Deliveries
@@ -347,6 +382,7 @@ async def set_ats_webhook_secrets(
         raise _refused_api_settings(refused) from None
     except ConnectionChanged:
         raise _changed_meanwhile(connection_id) from None
+    response.headers.update(changes_header([secret_changed("ats_webhook_secrets")]))
     return (await _views(container, [connection]))[0]
 
 

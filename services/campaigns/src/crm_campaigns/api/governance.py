@@ -36,6 +36,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
 )
+from crm_shared.audit_changes import changed_fields, changes_header
 from crm_shared.csv_export import CsvSeparator, csv_line
 
 router = APIRouter(
@@ -256,13 +257,24 @@ async def get_contact_policy(policies: ContactPoliciesDep) -> ContactPolicyPubli
     tags=["governance"],
 )
 async def put_contact_policy(
-    body: ContactPolicyPut, principal: CurrentPrincipal, policies: ContactPoliciesDep
+    body: ContactPolicyPut,
+    principal: CurrentPrincipal,
+    policies: ContactPoliciesDep,
+    response: Response,
 ) -> ContactPolicyPublic:
     """Sets the tenant's contact policy (`settings:write`); it applies from the next send. A
     PUT replaces the whole policy: every field is required (422 naming those left out). A
     changed cap or quiet hours re-evaluates the mail held under the old ones in the background
-    (`release` says how many were held and, as it goes, how many go out sooner)."""
-    await policies.put(ContactPolicy.model_validate(body.model_dump()), principal.user_id)
+    (`release` says how many were held and, as it goes, how many go out sooner). The fields it
+    changed, before and after, go to the gateway's audit log (`X-Audit-Changes`)."""
+    before = await policies.get()
+    policy = ContactPolicy.model_validate(body.model_dump())
+    await policies.put(policy, principal.user_id)
+    response.headers.update(
+        changes_header(
+            changed_fields(before.model_dump(mode="json"), policy.model_dump(mode="json"))
+        )
+    )
     return ContactPolicyPublic(
         **body.model_dump(), outcomes=await policies.outcomes(), release=await policies.release()
     )

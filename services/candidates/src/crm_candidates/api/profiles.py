@@ -75,6 +75,7 @@ from crm_shared import (
     utc_now,
     validation_detail,
 )
+from crm_shared.audit_changes import changed_fields, changes_header
 
 settings_router = APIRouter(tags=["profile settings"])
 notes_router = APIRouter(prefix="/candidates", tags=["notes"])
@@ -145,6 +146,7 @@ async def get_skill_vocabulary(settings: ProfileConfigurationDep) -> SkillVocabu
 async def put_skill_vocabulary(
     body: SkillVocabularyBody,
     settings: ProfileConfigurationDep,
+    response: Response,
 ) -> SkillVocabularySaved:
     """Replaces the vocabulary; skills written from now on map to their canonical skill, and
     the skills candidates already hold are re-spelled in the background (each a
@@ -161,9 +163,35 @@ async def put_skill_vocabulary(
         )
     except ProfileError as invalid:
         raise profile_problem(invalid, "skill vocabulary") from None
+    before = await settings.vocabulary()
     respelled = await settings.replace_vocabulary(vocabulary)
+    # For the gateway's audit log: each skill added, removed or given other synonyms.
+    response.headers.update(
+        changes_header(changed_fields(_skills_by_name(before), _skills_by_name(vocabulary)))
+    )
     return SkillVocabularySaved(
         skills=_vocabulary_body(vocabulary).skills, segments_respelled=respelled
+    )
+
+
+def _skills_by_name(vocabulary: SkillVocabulary) -> dict[str, object]:
+    """The vocabulary as audited fields: `skills.<canonical>` -> its synonyms."""
+    return {
+        "skills": {name: list(synonyms) for name, synonyms in vocabulary.synonyms.items()},
+    }
+
+
+def _note_field_change(
+    response: Response, before: CustomFieldDefinition, after: CustomFieldDefinition
+) -> None:
+    """Tells the gateway's audit log what a custom field's change changed."""
+    response.headers.update(
+        changes_header(
+            changed_fields(
+                _custom_field_public(before).model_dump(mode="json"),
+                _custom_field_public(after).model_dump(mode="json"),
+            )
+        )
     )
 
 
@@ -252,7 +280,7 @@ async def list_custom_fields(
     dependencies=[require_permission("settings:write")],
 )
 async def update_custom_field(
-    key: str, body: CustomFieldUpdate, settings: ProfileConfigurationDep
+    key: str, body: CustomFieldUpdate, settings: ProfileConfigurationDep, response: Response
 ) -> CustomFieldPublic:
     """Changes a custom field's label, whether it is required, or its choices (which may grow,
     not shrink: candidates may hold any of them). Key and type never change. A required field
@@ -269,6 +297,7 @@ async def update_custom_field(
         message = str(invalid).removeprefix("Value error, ")
         raise profile_problem(ProfileError([("allowed_values", message)]), "custom field") from None
     await settings.replace_custom_field(edited)
+    _note_field_change(response, definition, edited)
     return _custom_field_public(edited)
 
 
@@ -289,8 +318,11 @@ async def delete_custom_field(key: str, settings: ProfileConfigurationDep) -> Re
             f"custom field {key!r} is used by segment {', '.join(repr(n) for n in using)}; "
             "change those rules first"
         )
-    await settings.replace_custom_field(definition.model_copy(update={"archived_at": utc_now()}))
-    return Response(status_code=204)
+    archived = definition.model_copy(update={"archived_at": utc_now()})
+    await settings.replace_custom_field(archived)
+    answer = Response(status_code=204)
+    _note_field_change(answer, definition, archived)
+    return answer
 
 
 @settings_router.post(
@@ -298,13 +330,16 @@ async def delete_custom_field(key: str, settings: ProfileConfigurationDep) -> Re
     response_model=CustomFieldPublic,
     dependencies=[require_permission("settings:write")],
 )
-async def restore_custom_field(key: str, settings: ProfileConfigurationDep) -> CustomFieldPublic:
+async def restore_custom_field(
+    key: str, settings: ProfileConfigurationDep, response: Response
+) -> CustomFieldPublic:
     """Brings a deleted custom field back, with the values candidates still hold."""
     definition = await settings.custom_field(key)
     if definition is None or definition.archived_at is None:
         raise _not_found("deleted custom field", key)
     restored = definition.model_copy(update={"archived_at": None})
     await settings.replace_custom_field(restored)
+    _note_field_change(response, definition, restored)
     return _custom_field_public(restored)
 
 

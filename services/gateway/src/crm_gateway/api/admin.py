@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from crm_gateway.api.audit_middleware import record_consequence
+from crm_gateway.api.audit_middleware import note_changes, note_created, record_consequence
 from crm_gateway.api.deps import AuthenticatedPrincipal as TenantAdmin
 from crm_gateway.api.deps import Container
 from crm_gateway.api.permissions import require_gateway_permission
@@ -38,6 +38,11 @@ from crm_gateway.domain.api_keys import Revocation
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_gateway.domain.users import AddressTaken, GrantRefused, LastAdminError, RolesFromToken
 from crm_shared import Principal, ProblemError, problem_responses, reject_unknown_query_params
+from crm_shared.audit_changes import changed_fields
+
+# A member's address and name are personal data: the audit entry says that they changed, never
+# what they were or became (the log keeps no bodies, docs/security.md "Audit log").
+MEMBER_PERSONAL_FIELDS = ("email", "name")
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["administration"])
 # A misspelt filter on a list is a 422, not the whole list (README "Query parameters").
@@ -78,10 +83,13 @@ def _last_admin(user_id: str, what: str) -> ProblemError:
     responses=problem_responses(403, 409),
     summary="Invite a user",
 )
-async def invite_user(body: Invitation, admin: TenantAdmin, state: Container) -> MemberPublic:
+async def invite_user(
+    body: Invitation, admin: TenantAdmin, state: Container, response: Response
+) -> MemberPublic:
     """Invites a person by e-mail with roles: pending until they first sign in through the
     tenant's identity provider with that address verified. The caller grants only roles whose
-    permissions it holds (403 otherwise)."""
+    permissions it holds (403 otherwise). `Location` names the new member (and so does the
+    request's audit entry)."""
     try:
         member = await state.identity.user_administration.invite(
             admin.tenant_id, str(body.email), frozenset(body.roles), by=admin
@@ -92,6 +100,7 @@ async def invite_user(body: Invitation, admin: TenantAdmin, state: Container) ->
         raise ProblemError(
             409, f"{body.email} is a member or invited already", problem_type="conflict"
         ) from None
+    response.headers["Location"] = f"{PUBLIC_API_PREFIX}/users/{member.user.user_id}"
     return MemberPublic.of(member)
 
 
@@ -144,7 +153,7 @@ async def read_user(user_id: str, admin: TenantAdmin, state: Container) -> Membe
     summary="Change a user's roles, address or name",
 )
 async def change_user(
-    user_id: str, body: MemberUpdate, admin: TenantAdmin, state: Container
+    user_id: str, body: MemberUpdate, admin: TenantAdmin, state: Container, request: Request
 ) -> MemberPublic:
     """Changes a member's roles, the address this tenant knows them by (unique in the tenant,
     as for invitations; an active member's only, since they sign in by their identity) or their
@@ -157,6 +166,9 @@ async def change_user(
         name=body.name,
     )
     try:
+        # Read first for the audit entry's before values (a change racing this one may make
+        # them stale; the after values are what this change stored).
+        before = await state.identity.user_administration.get(admin.tenant_id, user_id)
         member = await state.identity.user_administration.change(
             admin.tenant_id, user_id, change, by=admin
         )
@@ -189,7 +201,16 @@ async def change_user(
             "invitation and invite the new address",
             problem_type="conflict",
         ) from None
-    return MemberPublic.of(member)
+    changed = MemberPublic.of(member)
+    note_changes(
+        request,
+        changed_fields(
+            MemberPublic.of(before).model_dump(mode="json"),
+            changed.model_dump(mode="json"),
+            secrets=MEMBER_PERSONAL_FIELDS,
+        ),
+    )
+    return changed
 
 
 @router.delete(
@@ -231,7 +252,9 @@ async def remove_user(
     response_model=ApiKeyCreated,
     summary="Create an API key",
 )
-async def create_api_key(body: ApiKeyCreate, admin: TenantAdmin, state: Container) -> JSONResponse:
+async def create_api_key(
+    body: ApiKeyCreate, admin: TenantAdmin, state: Container, request: Request
+) -> JSONResponse:
     """A key for an internal system, with scopes and an expiry. The key is in this answer only
     (`Cache-Control: no-store`); the gateway keeps its SHA-256."""
     longest = state.identity.api_key_max_lifetime_days
@@ -259,6 +282,7 @@ async def create_api_key(body: ApiKeyCreate, admin: TenantAdmin, state: Containe
             "an API key may create keys only with scopes it holds itself",
             problem_type="insufficient-scope",
         ) from None
+    note_created(request, created.key.key_id)
     answer = ApiKeyCreated(**ApiKeyPublic.of(created.key).model_dump(), key=created.plaintext)
     return JSONResponse(
         answer.model_dump(mode="json"),
@@ -315,11 +339,12 @@ async def read_sign_in_settings(admin: TenantAdmin, state: Container) -> SignInS
     summary="Set who joins on first sign-in",
 )
 async def set_admission(
-    body: AdmissionSettingsPut, admin: TenantAdmin, state: Container
+    body: AdmissionSettingsPut, admin: TenantAdmin, state: Container, request: Request
 ) -> SignInSettingsBody:
     """E-mail domain rules, just-in-time provisioning and its default role, and whether roles
     come from the token. Every field is required (a PUT replaces the whole admission); a new
     default role must be one whose permissions the caller holds (403)."""
+    before = await state.identity.tenant_administration.get(admin.tenant_id)
     try:
         tenant = await state.identity.tenant_administration.set_admission(
             admin.tenant_id,
@@ -331,4 +356,12 @@ async def set_admission(
         )
     except GrantRefused as refused:
         raise _grant_refused(refused, admin) from None
-    return SignInSettingsBody.of(tenant.sign_in)
+    after = SignInSettingsBody.of(tenant.sign_in)
+    note_changes(
+        request,
+        changed_fields(
+            SignInSettingsBody.of(before.sign_in).model_dump(mode="json"),
+            after.model_dump(mode="json"),
+        ),
+    )
+    return after

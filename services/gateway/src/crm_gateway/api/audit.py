@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -16,7 +17,7 @@ from pymongo.errors import PyMongoError
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container
 from crm_gateway.api.permissions import require_gateway_permission
 from crm_gateway.application.audit import AuditLogQueries
-from crm_gateway.domain.audit import AuditEntry, AuditQuery, Outcome
+from crm_gateway.domain.audit import ActorKind, AuditEntry, AuditQuery, Outcome
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -27,9 +28,11 @@ from crm_shared import (
     encode_cursor,
     reject_unknown_query_params,
 )
-from crm_shared.csv_export import csv_line
+from crm_shared.audit_changes import describe_change
+from crm_shared.csv_export import CsvDialect, CsvSeparator, csv_line
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX, tags=["audit"])
+logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "id",
@@ -37,6 +40,7 @@ CSV_COLUMNS = (
     "tenant_id",
     "actor_kind",
     "actor_id",
+    "actor_name",
     "action",
     "resource",
     "status",
@@ -45,6 +49,7 @@ CSV_COLUMNS = (
     "trace_id",
     "client_address",
     "reason",
+    "changes",
 )
 
 
@@ -80,6 +85,11 @@ class AuditEntryPublic(BaseModel):
     trace_id: str | None
     client_address: str | None
     reason: str | None = Field(description="Why authentication failed, when it did.")
+    changes: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="What a settings or member write changed: `{field, before, after}` per "
+        "field, or `{field, changed: true}` for a secret or personal data (no value).",
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryPublic:
@@ -97,6 +107,7 @@ class AuditEntryPublic(BaseModel):
             trace_id=entry.trace_id,
             client_address=entry.client_address,
             reason=entry.reason,
+            changes=entry.changes,
         )
 
 
@@ -185,11 +196,20 @@ async def export_audit(
     principal: AuditReader,
     log: AuditLogDep,
     filters: Filters,
+    state: Container,
     format: ExportFormat = ExportFormat.CSV,  # the query parameter's name
+    separator: Annotated[
+        CsvSeparator,
+        Query(
+            description="The CSV's: `comma` (RFC 4180), or `semicolon` for Excel where `,` "
+            "is the decimal mark."
+        ),
+    ] = CsvSeparator.COMMA,
 ) -> StreamingResponse:
     """Every matching entry of the tenant's audit log, streamed. Admins only; the export is
     itself audited."""
     entries = log.export(principal.tenant_id, filters.query())
+    names = await actor_names(state, principal.tenant_id) if format is ExportFormat.CSV else {}
     # The first read before the answer starts, so an unreachable store is a 503, not a cut
     # stream.
     try:
@@ -199,8 +219,12 @@ async def export_audit(
     entries = _prepended(first, entries)
     extension = "csv" if format is ExportFormat.CSV else "jsonl"
     return StreamingResponse(
-        _csv(entries) if format is ExportFormat.CSV else _json_lines(entries),
-        media_type="text/csv" if format is ExportFormat.CSV else "application/x-ndjson",
+        _csv(entries, names, separator.dialect)
+        if format is ExportFormat.CSV
+        else _json_lines(entries),
+        media_type="text/csv; charset=utf-8"
+        if format is ExportFormat.CSV
+        else "application/x-ndjson",
         headers={
             "Content-Disposition": f'attachment; filename="audit-log.{extension}"',
             "Cache-Control": "no-store",
@@ -227,12 +251,35 @@ async def _prepended(
         yield entry
 
 
-async def _csv(entries: AsyncIterator[AuditEntry]) -> AsyncIterator[str]:
-    yield csv_line(CSV_COLUMNS)
+async def actor_names(state: Container, tenant_id: str) -> dict[tuple[str, str], str]:
+    """The display names of the tenant's members and API keys, by actor kind and id, as they
+    are now (not stored in the entries, so a renamed member shows the new name). Names the
+    store cannot give now are left out: the export goes on with ids only."""
+    names: dict[tuple[str, str], str] = {}
+    try:
+        members = await state.identity.user_administration.display_names(tenant_id)
+        for user_id, name in members.items():
+            names[(ActorKind.USER.value, user_id)] = name
+        for key in await state.identity.key_administration.list(tenant_id):
+            names[(ActorKind.API_KEY.value, key.key_id)] = key.name
+    except PyMongoError:
+        logger.warning("audit export without actor names: members cannot be read", exc_info=True)
+    return names
+
+
+async def _csv(
+    entries: AsyncIterator[AuditEntry],
+    names: dict[tuple[str, str], str],
+    dialect: CsvDialect,
+) -> AsyncIterator[str]:
+    # The BOM: Excel reads the file as UTF-8 only with it (names with accents).
+    yield "\ufeff" + csv_line(CSV_COLUMNS, dialect)
     async for entry in entries:
         public = AuditEntryPublic.of(entry).model_dump(mode="json")
         public["resource"] = ";".join(f"{k}={v}" for k, v in sorted(entry.resource.items()))
-        yield csv_line(public[column] for column in CSV_COLUMNS)
+        public["actor_name"] = names.get((entry.actor.kind.value, entry.actor.id or ""))
+        public["changes"] = "; ".join(describe_change(change) for change in entry.changes or [])
+        yield csv_line((public[column] for column in CSV_COLUMNS), dialect)
 
 
 async def _json_lines(entries: AsyncIterator[AuditEntry]) -> AsyncIterator[str]:

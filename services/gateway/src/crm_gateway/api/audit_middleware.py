@@ -26,6 +26,7 @@ from crm_gateway.domain.audit import (
     Actor,
     ActorKind,
     AuditEntry,
+    Outcome,
     action_name,
     bounded_resource,
     created_id,
@@ -37,6 +38,7 @@ from crm_gateway.domain.audit import (
 from crm_gateway.domain.client_address import client_address
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX, route_for
 from crm_shared import Principal, ProblemError, utc_now
+from crm_shared.audit_changes import Change
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _STATE_KEY = "audit"
@@ -51,8 +53,11 @@ class AuditContext:
     template: str | None = None
     resource: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
-    # The id a creation answered with (its `Location`), as the entry's resource.
+    # The id a creation answered with (its `Location`, or the gateway's own route's id), as
+    # the entry's resource.
     created_id: str | None = None
+    # What the write changed, as the owning service (or the gateway's own route) told it.
+    changes: list[Change] | None = None
 
 
 def _context(request: Request) -> AuditContext | None:
@@ -70,18 +75,42 @@ def note_caller(request: Request, principal: Principal, *, api_key_id: str | Non
 
 
 def note_rejection(
-    request: Request, reason: str, *, tenant_id: str | None = None, api_key_id: str | None = None
+    request: Request,
+    reason: str,
+    *,
+    tenant_id: str | None = None,
+    api_key_id: str | None = None,
+    user_id: str | None = None,
 ) -> None:
     """Says why the caller's credentials were refused (`expired`, `unknown_token`,
     `membership-removed`, ...), and the tenant they were for when that is known for sure (a
     real key of it, a verified token of its provider), so the tenant's admins see the refusal;
-    a real key that was revoked or expired is named as the caller."""
+    a real key that was revoked or expired, or the verified person of a removed membership, is
+    named as the caller."""
     context = _context(request)
     if context is not None:
         context.reason = reason
         if tenant_id is not None and context.actor.tenant_id is None:
-            kind = ActorKind.API_KEY if api_key_id else ActorKind.ANONYMOUS
-            context.actor = Actor(kind, api_key_id, tenant_id)
+            if api_key_id:
+                context.actor = Actor(ActorKind.API_KEY, api_key_id, tenant_id)
+            elif user_id:
+                context.actor = Actor(ActorKind.USER, user_id, tenant_id)
+            else:
+                context.actor = Actor(ActorKind.ANONYMOUS, None, tenant_id)
+
+
+def note_changes(request: Request, changes: list[Change] | None) -> None:
+    """Records what the write changed (`crm_shared.audit_changes`), when anything did."""
+    context = _context(request)
+    if context is not None and changes:
+        context.changes = changes
+
+
+def note_created(request: Request, created: str) -> None:
+    """Names the record a gateway route created, for an answer without a `Location`."""
+    context = _context(request)
+    if context is not None:
+        context.created_id = created
 
 
 def note_refusal(request: Request, problem_type: str | None) -> None:
@@ -174,7 +203,9 @@ class AuditRecorder:
                 status = int(message["status"])
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = context.request_id
-                context.created_id = created_id(status, headers.get("location"))
+                context.created_id = (
+                    created_id(status, headers.get("location")) or context.created_id
+                )
             await send(message)
 
         try:
@@ -221,6 +252,7 @@ def _entry(
         trace_id=trace_id,
         client_address=client_address(peer, forwarded, container.trusted_proxies),
         reason=context.reason,
+        changes=context.changes if outcome_of(status) is Outcome.SUCCEEDED else None,
     )
 
 

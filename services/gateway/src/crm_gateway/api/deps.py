@@ -115,7 +115,9 @@ async def session_of(request: Request, sign_in: BrowserSignIn) -> CurrentSession
             401, refused.detail, problem_type="unauthorized", extensions={"reason": refused.reason}
         ) from None
     except CallerRefused as refused:
-        note_rejection(request, refused.problem_type, tenant_id=refused.tenant_id)
+        note_rejection(
+            request, refused.problem_type, tenant_id=refused.tenant_id, user_id=refused.user_id
+        )
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None
@@ -175,7 +177,9 @@ async def authenticated_principal(request: Request, state: Container) -> Princip
         )
         raise unauthorized(refused.detail) from None
     except CallerRefused as refused:
-        note_rejection(request, refused.problem_type, tenant_id=refused.tenant_id)
+        note_rejection(
+            request, refused.problem_type, tenant_id=refused.tenant_id, user_id=refused.user_id
+        )
         raise ProblemError(403, refused.detail, problem_type=refused.problem_type) from None
     except DirectoryUnavailable:
         raise _identity_store_unavailable() from None

@@ -9,7 +9,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from crm_gateway.adapters.catalogue import ServiceUnavailable
-from crm_gateway.api.audit_middleware import note_operation
+from crm_gateway.api.audit_middleware import note_changes, note_operation
 from crm_gateway.api.deps import AuthenticatedPrincipal, Container, client_address
 from crm_gateway.api.idempotency import forward_once, requested_key
 from crm_gateway.api.middleware import raw_path, request_id
@@ -32,6 +32,7 @@ from crm_shared import (
     parse_permission,
     principal_may,
 )
+from crm_shared.audit_changes import CHANGES_HEADER, read_changes
 
 router = APIRouter(prefix=PUBLIC_API_PREFIX)
 
@@ -265,6 +266,10 @@ async def forward(
         )
         if location is not None:
             response_headers["location"] = location
+    if api:
+        # What the service's write changed, for the audit entry; never passed on (it is not
+        # among the headers kept), so only the audit log's readers see it.
+        note_changes(request, read_changes(upstream.headers.get(CHANGES_HEADER)))
     content_out = upstream.content
     if upstream.headers.get("content-type", "").startswith(PROBLEM_JSON):
         content_out = _public_problem(content_out, raw_path(request.scope).decode("ascii"))

@@ -165,8 +165,19 @@ async def callback(
     try:
         signed_in = await sign_in.complete(sign_in_state, code, error)
     except SignInFailed as failed:
+        known = (
+            Actor(ActorKind.USER, failed.user_id, failed.tenant_id)
+            if failed.user_id and failed.tenant_id
+            else None
+        )
         record(
-            request, state, action, failed.status, tenant_id=failed.tenant_id, reason=failed.reason
+            request,
+            state,
+            action,
+            failed.status,
+            tenant_id=failed.tenant_id,
+            reason=failed.reason,
+            actor=known,
         )
         raise _failure(failed) from None
     principal = signed_in.principal

@@ -57,12 +57,21 @@ class SignInFailed(Exception):
     """A browser sign-in that did not succeed; `reason` is recorded in the audit log and
     named in the problem (`invalid_state`, `access_denied`, `token_exchange_failed`, ...)."""
 
-    def __init__(self, status: int, reason: str, detail: str, tenant_id: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        detail: str,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.reason = reason
         self.detail = detail
         self.tenant_id = tenant_id
+        # The verified person refused (a removed member), named as the entry's actor.
+        self.user_id = user_id
 
 
 class ProviderDown(Exception):
@@ -218,7 +227,9 @@ class BrowserSignIn:
         try:
             principal, claims = await self._authentication.sign_in(verified)
         except CallerRefused as refused:
-            raise SignInFailed(403, refused.problem_type, refused.detail, tenant_id) from None
+            raise SignInFailed(
+                403, refused.problem_type, refused.detail, tenant_id, refused.user_id
+            ) from None
         now = self._clock()
         secret = new_secret()
         session = BrowserSession(

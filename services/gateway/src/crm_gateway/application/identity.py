@@ -19,12 +19,20 @@ from crm_shared import Principal
 class CallerRefused(Exception):
     """An authenticated caller who may not make this call (a 403), with the problem type."""
 
-    def __init__(self, problem_type: str, detail: str, tenant_id: str | None = None) -> None:
+    def __init__(
+        self,
+        problem_type: str,
+        detail: str,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.problem_type = problem_type
         self.detail = detail
         # The tenant the caller tried to act in, so its admins see the refusal in their log.
         self.tenant_id = tenant_id
+        # Who the verified caller is, when known (a removed member): the refusal's actor.
+        self.user_id = user_id
 
 
 class CallerAuthentication:
@@ -112,4 +120,6 @@ class CallerAuthentication:
         try:
             return await self._members.principal(tenant, claims)
         except SignInRefused as refused:
-            raise CallerRefused(refused.problem_type, refused.detail, tenant_id) from None
+            raise CallerRefused(
+                refused.problem_type, refused.detail, tenant_id, refused.user_id
+            ) from None

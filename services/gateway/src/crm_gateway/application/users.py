@@ -173,6 +173,17 @@ class UserAdministration:
                 members.append(Member(user, membership))
         return members
 
+    async def display_names(self, tenant_id: str) -> dict[str, str]:
+        """Every member's display name in the tenant by user id, removed members included (the
+        audit log names who acted, also after they left)."""
+        names: dict[str, str] = {}
+        for membership in await self._memberships.list(tenant_id):
+            user = await self._users.get(membership.user_id)
+            name = membership.name or (user.name if user is not None else "")
+            if name:
+                names[membership.user_id] = name
+        return names
+
     async def get(self, tenant_id: str, user_id: str) -> Member:
         membership = await self._memberships.get(tenant_id, user_id)
         user = await self._users.get(user_id)
@@ -282,7 +293,9 @@ class MemberSignIn:
         if user is None or membership is None:
             user, membership = await self._admit(tenant, claims, user)
         if membership.status is MembershipStatus.REMOVED:
-            raise SignInRefused("membership-removed", "you were removed from this tenant")
+            raise SignInRefused(
+                "membership-removed", "you were removed from this tenant", user.user_id
+            )
         if membership.status is MembershipStatus.INVITED:
             # The identity is known from another tenant; this tenant's invitation is accepted
             # only with the invited address verified.

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # Methods that change nothing: a read is recorded only when it is refused, made with an API key,
@@ -135,6 +136,9 @@ class AuditEntry:
     client_address: str | None = None
     # Why an authentication failed (`expired`, `wrong_audience`, ...), when the gateway knows.
     reason: str | None = None
+    # What a settings or member write changed: `{field, before, after}`, or `{field,
+    # changed: true}` for a secret (crm_shared.audit_changes); None when nothing was told.
+    changes: list[dict[str, Any]] | None = None
 
     def expires_at(self, retention: timedelta) -> datetime:
         """When the entry is deleted by the store (the retention after it was written)."""

@@ -138,10 +138,12 @@ def sign_in_claims(
 class SignInRefused(Exception):
     """A verified person who may not use the tenant, with the reason."""
 
-    def __init__(self, problem_type: str, detail: str) -> None:
+    def __init__(self, problem_type: str, detail: str, user_id: str | None = None) -> None:
         super().__init__(detail)
         self.problem_type = problem_type
         self.detail = detail
+        # The person the verified identity is, when they are known (a removed member).
+        self.user_id = user_id
 
 
 class Admission(StrEnum):

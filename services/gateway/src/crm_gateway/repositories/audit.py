@@ -108,6 +108,7 @@ def _document(entry: AuditEntry, retention: timedelta) -> Document:
         "trace_id": entry.trace_id,
         "client_address": entry.client_address,
         "reason": entry.reason,
+        "changes": entry.changes,
     }
 
 
@@ -125,4 +126,5 @@ def _entry(document: dict[str, Any]) -> AuditEntry:
         trace_id=document.get("trace_id"),
         client_address=document.get("client_address"),
         reason=document.get("reason"),
+        changes=document.get("changes"),
     )
