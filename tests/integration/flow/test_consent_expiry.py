@@ -59,7 +59,12 @@ async def test_retention_settings_are_admin_only_and_validated(stack: Stack) -> 
     )
     invalid = await stack.gateway.put(
         RETENTION,
-        json={"consent_validity_days": 0, "on_lapse": "delete", "extra": 1},
+        json={
+            "consent_validity_days": 0,
+            "re_permission_days_before": 14,
+            "on_lapse": "delete",
+            "extra": 1,
+        },
         headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert error_fields(assert_problem(invalid, 422)) == {
@@ -69,7 +74,7 @@ async def test_retention_settings_are_admin_only_and_validated(stack: Stack) -> 
     }
     too_early = await stack.gateway.put(
         RETENTION,
-        json={"consent_validity_days": 30, "re_permission_days_before": 60},
+        json={"consent_validity_days": 30, "re_permission_days_before": 60, "on_lapse": "archive"},
         headers=stack.as_(ACME_ADMIN_TOKEN),
     )
     assert error_fields(assert_problem(too_early, 422)) == {"re_permission_days_before"}
