@@ -319,3 +319,17 @@ async def mongo(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[dict[str, An
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def acme_vocabulary_restored(stack: Stack) -> AsyncIterator[None]:
+    """Puts Acme's skill vocabulary back after a test that replaces it: the stack is shared by
+    the package's modules, and a synonym left behind re-spells the skills later tests write."""
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    before = await stack.gateway.get("/api/v1/skills/vocabulary", headers=admin)
+    assert before.status_code == 200, before.text
+    yield
+    restored = await stack.gateway.put(
+        "/api/v1/skills/vocabulary", json={"skills": before.json()["skills"]}, headers=admin
+    )
+    assert restored.status_code == 200, restored.text

@@ -711,7 +711,7 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
     mapping = {"007": "first_name", "Last": "last_name", "1-9": "emails", "=Phone": "phones"}
     response = await stack.gateway.post(
         "/api/v1/imports",
-        json={"mapping": mapping, "tags": [tag]},
+        json={"mapping": mapping, "tags": [tag], "default_region": "US"},
         headers=auth,
     )
     job = response.json()
@@ -735,8 +735,8 @@ async def test_the_report_as_csv_keeps_formulas_dates_and_numbers_text_data_verb
         "items"
     ]
     assert {e["column"] for e in as_json} == {"=Phone", "1-9", "007"}
-    # A number without country code, read in a region neither the import nor the tenant names
-    # (the platform's US): not a valid US number, so left out, and the report says so.
+    # A number without country code, read in the region the import names: not a valid US
+    # number, so left out, and the report says so.
     [lisbon] = [e for e in as_json if e["row"] == 4]
     assert (lisbon["value"], lisbon["assumed_region"], lisbon["severity"]) == (
         "21 123 4567",

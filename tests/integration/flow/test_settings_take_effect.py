@@ -1,7 +1,7 @@
 """Tenant settings reach where a recruiter looks: the skill vocabulary applies to segment rules
 and skill searches (and a vocabulary change keeps the segments naming the old spelling), and a
-segment rule may name only custom fields the tenant has. (Its own module: the vocabulary is
-tenant-wide.)"""
+segment rule may name only custom fields the tenant has. (The vocabulary is tenant-wide: each
+test puts Acme's back.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from helpers import eventually, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("acme_vocabulary_restored")]
 
 JAVASCRIPT = {"canonical": "JavaScript", "synonyms": ["JS"]}
 
