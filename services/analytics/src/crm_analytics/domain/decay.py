@@ -27,6 +27,7 @@ DAY_SECONDS = 86_400
 # decimal shows as the floor, so is 0.
 DECIMALS = 4
 HALF_UNIT: float = 0.5 / 10**DECIMALS
+BELOW_HALF_UNIT: float = 0.99 * HALF_UNIT
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,11 @@ def next_target(published: float, policy: RepublishPolicy) -> float | None:
     target = published - max(policy.step, policy.ratio * published)
     # Due as it starts to show as the floor (rounded), not only once it is below it: the
     # explanation and pool health show 0 from then, and the published score must not stay
-    # on the other side of the floor for the minutes in between.
-    return max(target, policy.floor + HALF_UNIT)
+    # on the other side of the floor for the minutes in between. A hair below the rounding
+    # boundary (seconds of decay), so a score computed a little later than the published one
+    # (its event's time, the sweep's clock) still rounds down there: exactly at the boundary it
+    # rounded to 0.5001 once (CI) and was published again as that, not 0.
+    return max(target, policy.floor + BELOW_HALF_UNIT)
 
 
 def reaches_at(score: float, scored_at: datetime, value: float, half_life_days: float) -> datetime:
