@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from crm_ats_sync.repositories.applications import applications_unique_per_ats
 from crm_ats_sync.repositories.connections import encrypt_plaintext_secrets
 from crm_shared import KeyRing, Migration
 
@@ -15,6 +14,5 @@ def migrations(keyring: KeyRing) -> list[Migration]:
     return [
         Migration(
             1, "connections-secrets-encrypted", partial(encrypt_plaintext_secrets, keyring=keyring)
-        ),
-        Migration(2, "applications-unique-per-ats", applications_unique_per_ats),
+        )
     ]

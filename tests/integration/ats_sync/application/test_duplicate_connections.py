@@ -1,23 +1,14 @@
-"""One ATS account, one connection, each application once, against SecantusDB: a second
-connection to an account the tenant has connected is refused naming the first; an application
-reported through two connections to one ATS is stored (and announced) once; and the migration
-removes the copies stored before and makes applications unique per ATS."""
+"""One ATS account, one connection, against SecantusDB: a second connection to an account the
+tenant has connected is refused naming the first."""
 
 from __future__ import annotations
 
 import pytest
-from ats_fake import FakeAts
-from pymongo.errors import DuplicateKeyError
 
 from crm_ats_sync.application import connections
-from crm_ats_sync.application.snapshots import SnapshotOutcome, apply_snapshot
 from crm_ats_sync.application.storage import AtsStorage
 from crm_ats_sync.domain.models import Connection, Provider
-from crm_ats_sync.migrations import migrations
-from crm_ats_sync.repositories.applications import APPLICATIONS
-from crm_shared import ATS_APPLICATION_CREATED, run_migrations, utc_now
 from helpers import unique
-from integration.ats_sync.support import staged
 
 pytestmark = pytest.mark.integration
 
@@ -81,60 +72,3 @@ async def test_a_second_connection_to_the_same_account_is_refused_naming_the_fir
     # Once the first is deleted, the account can be connected again.
     await connections.delete_connection(storage, tenant, first.id)
     await connect(storage, tenant, api_key="client-a:secret-3")
-
-
-async def test_an_application_reported_through_two_connections_is_stored_once(
-    storage: AtsStorage,
-) -> None:
-    tenant = unique("tenant")
-    first = await connect(storage, tenant, Provider.LEVER, api_key="lever-key")
-    # A second connection to the account, as stored before they were refused.
-    second = first.model_copy(update={"id": unique("conn"), "account": None})
-    snapshot = FakeAts().add(
-        "a-1003603", email="ada@example.org", stage="Phone Screen", at=utc_now()
-    )
-
-    async def apply(connection: Connection) -> SnapshotOutcome:
-        return await storage.in_transaction(
-            lambda session: apply_snapshot(
-                storage, connection, snapshot, received_at=utc_now(), session=session
-            )
-        )
-
-    outcomes = [await apply(first), await apply(second)]
-    assert outcomes == [SnapshotOutcome.CREATED, SnapshotOutcome.UNCHANGED]
-    (stored,) = await storage.applications(tenant).applications(candidate_id=None)
-    assert stored.connection_id == first.id
-    topics = [topic for topic, _ in await staged(storage, tenant)]
-    assert topics == [ATS_APPLICATION_CREATED.name]
-
-
-async def test_the_migration_removes_copies_and_makes_applications_unique_per_ats(
-    storage: AtsStorage,
-) -> None:
-    tenant = unique("tenant")
-    now = utc_now()
-
-    def application(document_id: str, connection_id: str, ats_id: str) -> dict[str, object]:
-        return {
-            "_id": document_id,
-            "tenant_id": tenant,
-            "connection_id": connection_id,
-            "provider": "greenhouse",
-            "ats_application_id": ats_id,
-            "ats_candidate_id": "p-1",
-            "received_at": now,
-        }
-
-    await storage.database[APPLICATIONS].insert_many(
-        [
-            application("app-1", "conn-1", "1003603"),
-            application("app-2", "conn-1", "1003604"),
-            application("app-3", "conn-2", "1003603"),
-        ]
-    )
-    await run_migrations(storage.database, migrations(storage.keyring))
-    kept = await storage.database[APPLICATIONS].find({"tenant_id": tenant}).to_list()
-    assert sorted(d["_id"] for d in kept) == ["app-1", "app-2"]
-    with pytest.raises(DuplicateKeyError):
-        await storage.database[APPLICATIONS].insert_one(application("app-4", "conn-3", "1003604"))

@@ -112,7 +112,7 @@ async def _apply_distinct(
     """`apply_snapshots` of snapshots of distinct applications."""
     applications = storage.applications(connection.tenant_id)
     stored = await applications.by_ats_ids(
-        connection.provider, [s.ats_application_id for s in snapshots], session=session
+        connection.id, [s.ats_application_id for s in snapshots], session=session
     )
     directory = await storage.directory(connection.tenant_id).candidates_for(
         (email for s in snapshots for email in s.emails), session=session

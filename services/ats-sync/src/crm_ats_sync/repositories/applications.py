@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING
 
 from crm_ats_sync.domain.changes import ApplicationChange, ApplicationStatus, is_stale
-from crm_ats_sync.domain.models import Application, Connection, Provider
+from crm_ats_sync.domain.models import Application, Connection
 from crm_ats_sync.domain.snapshots import after_change
 from crm_shared import (
     Database,
@@ -23,8 +22,6 @@ from crm_shared import (
 )
 
 APPLICATIONS = "applications"
-
-logger = logging.getLogger(__name__)
 
 
 async def ensure_application_indexes(database: Database) -> None:
@@ -41,42 +38,6 @@ async def ensure_application_indexes(database: Database) -> None:
     )
 
 
-# Unique per (tenant, ATS, ATS application id), made by a migration
-# (`applications_unique_per_ats`): databases written before it may hold one application twice.
-UNIQUE_PER_ATS = "tenant_id_1_provider_1_ats_application_id_1"
-
-
-async def applications_unique_per_ats(database: Database) -> None:
-    """A migration: removes the second copies of an application stored once per connection to
-    the same ATS account (the earliest received stays), then makes applications unique per
-    (tenant, provider, ATS application id) so none is stored twice again."""
-    seen: set[tuple[str, str, str]] = set()
-    copies: list[Any] = []
-    documents = (
-        database[APPLICATIONS]
-        .find({}, {"tenant_id": 1, "provider": 1, "ats_application_id": 1})
-        .sort([("received_at", ASCENDING), ("_id", ASCENDING)])
-    )
-    async for document in documents:
-        key = (
-            str(document["tenant_id"]),
-            str(document["provider"]),
-            str(document["ats_application_id"]),
-        )
-        if key in seen:
-            copies.append(document["_id"])
-        else:
-            seen.add(key)
-    if copies:
-        await database[APPLICATIONS].delete_many({"_id": {"$in": copies}})
-        logger.warning("removed %d applications stored twice (per ATS connection)", len(copies))
-    await database[APPLICATIONS].create_index(
-        [("tenant_id", ASCENDING), ("provider", ASCENDING), ("ats_application_id", ASCENDING)],
-        unique=True,
-        name=UNIQUE_PER_ATS,
-    )
-
-
 class ApplicationRepository:
     """One tenant's applications, as its ATS connections reported them."""
 
@@ -86,7 +47,10 @@ class ApplicationRepository:
     async def add_application(self, application: Application, *, session: Session) -> bool:
         """Stores an application unless the ATS reported it before; True if new."""
         result = await self._applications.update_one(
-            _key(application.provider, application.ats_application_id),
+            {
+                "connection_id": application.connection_id,
+                "ats_application_id": application.ats_application_id,
+            },
             {"$setOnInsert": _insertable(application)},
             upsert=True,
             session=session,
@@ -94,23 +58,27 @@ class ApplicationRepository:
         return result.upserted_id is not None
 
     async def application(
-        self, provider: Provider, ats_application_id: str, *, session: Session
+        self, connection_id: str, ats_application_id: str, *, session: Session
     ) -> Application | None:
-        """The application the ATS reported under this id (through any connection), if any."""
+        """The application the connection's ATS reported under this id, if any."""
         document = await self._applications.find_one(
-            _key(provider, ats_application_id), session=session
+            {"connection_id": connection_id, "ats_application_id": ats_application_id},
+            session=session,
         )
         return from_document(Application, document) if document else None
 
     async def by_ats_ids(
-        self, provider: Provider, ats_application_ids: Sequence[str], *, session: Session
+        self, connection_id: str, ats_application_ids: Sequence[str], *, session: Session
     ) -> dict[str, Application]:
-        """The applications the ATS reported under these ids (through any connection), by id,
-        in one query (a page of snapshots compared with what is stored)."""
+        """The applications the connection's ATS reported under these ids, by id, in one
+        query (a page of snapshots compared with what is stored)."""
         if not ats_application_ids:
             return {}
         documents = await self._applications.find(
-            {"provider": provider.value, "ats_application_id": {"$in": list(ats_application_ids)}},
+            {
+                "connection_id": connection_id,
+                "ats_application_id": {"$in": list(ats_application_ids)},
+            },
             session=session,
         )
         return {str(d["ats_application_id"]): from_document(Application, d) for d in documents}
@@ -123,7 +91,10 @@ class ApplicationRepository:
         result = await self._applications.update_each(
             [
                 (
-                    _key(application.provider, application.ats_application_id),
+                    {
+                        "connection_id": application.connection_id,
+                        "ats_application_id": application.ats_application_id,
+                    },
                     {"$setOnInsert": _insertable(application)},
                 )
                 for application in applications
@@ -140,7 +111,10 @@ class ApplicationRepository:
         await self._applications.update_each(
             [
                 (
-                    _key(application.provider, application.ats_application_id),
+                    {
+                        "connection_id": application.connection_id,
+                        "ats_application_id": application.ats_application_id,
+                    },
                     {"$set": _state(application)},
                 )
                 for application in applications
@@ -173,7 +147,7 @@ class ApplicationRepository:
         """Records a stage change, rejection or hire leaving the application in `status`; the
         application after it and the stage it was in before (None when unknown), or None for a
         change older than what is recorded. An application first heard of here is stored."""
-        key = _key(connection.provider, change.ats_application_id)
+        key = {"connection_id": connection.id, "ats_application_id": change.ats_application_id}
         before = await self._applications.find_one(key, session=session)
         if before is not None and is_stale(change.occurred_at, before.get("ats_changed_at")):
             return None
@@ -247,16 +221,10 @@ def _state(application: Application) -> dict[str, Any]:
     return {name: document[name] for name in _STATE_FIELDS}
 
 
-def _key(provider: Provider, ats_application_id: str) -> dict[str, Any]:
-    """What identifies an application in a tenant: the ATS and the ATS's id. Not the
-    connection: a second connection to the same account must not store it twice."""
-    return {"provider": provider.value, "ats_application_id": ats_application_id}
-
-
 def _insertable(application: Application) -> dict[str, Any]:
-    """What an upsert keyed by the ATS and the ATS's id sets on insert."""
+    """What an upsert keyed by the connection and the ATS's id sets on insert."""
     return {
         k: v
         for k, v in to_document(application).items()
-        if k not in ("provider", "ats_application_id", "tenant_id")
+        if k not in ("connection_id", "ats_application_id", "tenant_id")
     }
