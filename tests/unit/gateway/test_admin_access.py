@@ -218,6 +218,39 @@ def test_a_narrow_key_cannot_grant_admin(gateway: Gateway) -> None:
     assert demoted.status_code == 200, demoted.text
 
 
+def test_a_narrow_key_cannot_hand_roles_to_the_identity_provider(gateway: Gateway) -> None:
+    # With roles from the token the provider may grant any role, admin too: turning it on is
+    # granting every role.
+    narrow = gateway.bearer(gateway.key(ALICE, "users:write")["key"])
+    refused = problem(
+        gateway.client.put(
+            "/api/v1/sign-in-settings/admission",
+            headers=narrow,
+            json=ADMISSION | {"roles_from_token": True},
+        ),
+        403,
+    )
+    assert refused["type"].endswith("insufficient-scope")
+    assert "audit:write" in refused["missing_permissions"]
+    settings_now = gateway.client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert settings_now["roles_from_token"] is False
+    turned_on = gateway.client.put(
+        "/api/v1/sign-in-settings/admission",
+        headers=ALICE,
+        json=ADMISSION | {"roles_from_token": True},
+    )
+    assert turned_on.status_code == 200, turned_on.text
+    # Turning it off, or keeping it on, grants nothing.
+    kept = gateway.client.put(
+        "/api/v1/sign-in-settings/admission",
+        headers=narrow,
+        json=ADMISSION | {"roles_from_token": True},
+    )
+    assert kept.status_code == 200, kept.text
+    off = gateway.client.put("/api/v1/sign-in-settings/admission", headers=narrow, json=ADMISSION)
+    assert off.status_code == 200, off.text
+
+
 def test_a_key_holding_a_roles_permissions_grants_it(gateway: Gateway) -> None:
     coordinator = ["events:write", "candidates:read", "settings:read", "users:write"]
     key = gateway.bearer(gateway.key(ALICE, *coordinator)["key"])

@@ -13,7 +13,7 @@ from typing import Protocol
 from crm_gateway.domain.oidc import TenantIssuer
 from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
 from crm_gateway.domain.users import check_may_grant
-from crm_shared import Principal, Role
+from crm_shared import ROLES, Principal, Role
 
 logger = logging.getLogger(__name__)
 
@@ -227,10 +227,14 @@ class TenantAdministration:
         """A tenant admin's part of the sign-in settings: who joins on first sign-in, with
         which role, and whether roles come from the token (the provider stays the operator's).
         A new default role is granted to every newcomer, so `by` must hold its permissions
-        (`GrantRefused`); keeping the current one grants nothing new."""
+        (`GrantRefused`); keeping the current one grants nothing new. Taking roles from the
+        token lets the identity provider grant any role, admin too, so turning it on asks the
+        same of every role."""
         tenant = await self.get(tenant_id)
         if by is not None and default_role != tenant.sign_in.default_role:
             check_may_grant(by, {default_role})
+        if by is not None and roles_from_token and not tenant.sign_in.roles_from_token:
+            check_may_grant(by, ROLES)
         sign_in = replace(
             tenant.sign_in,
             email_domains=email_domains,
