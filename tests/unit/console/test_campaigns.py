@@ -500,6 +500,26 @@ def test_a_definition_reads_in_words() -> None:
     assert sequence_rules.sequence_actions("archived") == []
 
 
+def answer_sequence(
+    api: Api, *, version: int, steps: list[dict[str, Any]], exit_on: list[str]
+) -> None:
+    """The sequence `s1`, "Nurture", active and started by hand, as the API stores it."""
+    api.answer(
+        "GET",
+        "/api/v1/sequences/s1",
+        body={
+            "id": "s1",
+            "name": "Nurture",
+            "status": "active",
+            "version": version,
+            "trigger": {"type": "manual"},
+            "steps": steps,
+            "reentry": {"policy": "never", "days": 0},
+            "exit_on": exit_on,
+        },
+    )
+
+
 def answer_builder_choices(api: Api) -> None:
     api.answer("GET", "/api/v1/templates", body=[template()])
     api.answer("GET", "/api/v1/segments", body={"items": [{"id": "seg1", "name": "Data people"}]})
@@ -578,19 +598,11 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
 ) -> None:
     client, api = site
     answer_builder_choices(api)
-    api.answer(
-        "GET",
-        "/api/v1/sequences/s1",
-        body={
-            "id": "s1",
-            "name": "Nurture",
-            "status": "active",
-            "version": 2,
-            "trigger": {"type": "manual"},
-            "steps": [{"type": "send", "template_id": "t1", "label": None}],
-            "reentry": {"policy": "never", "days": 0},
-            "exit_on": ["replied"],
-        },
+    answer_sequence(
+        api,
+        version=2,
+        steps=[{"type": "send", "template_id": "t1", "label": None}],
+        exit_on=["replied"],
     )
     api.answer(
         "GET",
@@ -657,19 +669,11 @@ async def test_an_enrolment_ended_by_a_mail_not_sent_says_so_in_its_reason(
     like a mail that went out and was ignored."""
     client, api = site
     answer_builder_choices(api)
-    api.answer(
-        "GET",
-        "/api/v1/sequences/s1",
-        body={
-            "id": "s1",
-            "name": "Nurture",
-            "status": "active",
-            "version": 1,
-            "trigger": {"type": "manual"},
-            "steps": [{"type": "send", "template_id": "t1", "label": None}],
-            "reentry": {"policy": "never", "days": 0},
-            "exit_on": ["unsubscribed"],
-        },
+    answer_sequence(
+        api,
+        version=1,
+        steps=[{"type": "send", "template_id": "t1", "label": None}],
+        exit_on=["unsubscribed"],
     )
     api.answer(
         "GET",
@@ -1245,19 +1249,11 @@ def test_after_an_action_the_page_says_what_became_of_the_enrolment() -> None:
 
 
 def enrolment_page_api(api: Api, *enrolments: dict[str, Any]) -> None:
-    api.answer(
-        "GET",
-        "/api/v1/sequences/s1",
-        body={
-            "id": "s1",
-            "name": "Nurture",
-            "status": "active",
-            "version": 2,
-            "trigger": {"type": "manual"},
-            "steps": [{"type": "wait", "days": 2, "hours": 0, "minutes": 0, "label": None}],
-            "reentry": {"policy": "never", "days": 0},
-            "exit_on": [],
-        },
+    answer_sequence(
+        api,
+        version=2,
+        steps=[{"type": "wait", "days": 2, "hours": 0, "minutes": 0, "label": None}],
+        exit_on=[],
     )
     api.answer(
         "GET",
