@@ -182,6 +182,7 @@ from crm_shared.metrics import PeriodicSampler
 from crm_shared.migrations import (
     Migration,
     MigrationHistoryError,
+    MigrationsInBackground,
     applied_migrations,
     migrations_hook,
     run_migrations,
@@ -411,6 +412,7 @@ __all__ = [
     "MessageSent",
     "Migration",
     "MigrationHistoryError",
+    "MigrationsInBackground",
     "MongoClient",
     "MongoWindowCounters",
     "NamedLease",

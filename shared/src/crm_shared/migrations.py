@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pymongo.errors import PyMongoError
+
 from crm_shared.contracts.envelope import utc_now
 from crm_shared.leases import NamedLease
 from crm_shared.mongo import Database
@@ -135,6 +137,60 @@ async def _apply_holding(turn: NamedLease, migration: Migration, database: Datab
             applying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await applying
+
+
+class MigrationsInBackground:
+    """Runs a service's migrations in a background task, retrying while the database cannot
+    be reached: for a service that starts and serves without its database (the gateway),
+    whose migrations wait for the database instead of holding up the start.
+
+    A failure other than the database being unreachable (a migration's own error, a history
+    that disagrees) is logged as an error and not retried: the next start tries again."""
+
+    def __init__(
+        self,
+        database: Database,
+        migrations: Sequence[Migration],
+        *,
+        first_retry_seconds: float = 1.0,
+        longest_retry_seconds: float = 30.0,
+    ) -> None:
+        self._database = database
+        self._migrations = _checked(migrations)
+        self._first_retry = first_retry_seconds
+        self._longest_retry = longest_retry_seconds
+        self._task: asyncio.Task[list[int]] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="migrations")
+
+    async def finished(self) -> list[int]:
+        """Waits for the migrations; the versions applied (raises what stopped them)."""
+        if self._task is None:
+            raise RuntimeError("the migrations were not started")
+        return await self._task
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> list[int]:
+        delay = self._first_retry
+        while True:
+            try:
+                return await run_migrations(self._database, self._migrations)
+            except PyMongoError as error:
+                logger.warning(
+                    "migrations wait for the database (retry in %.0f s): %r", delay, error
+                )
+            except Exception:
+                logger.exception("migrations failed; they are tried again at the next start")
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._longest_retry)
 
 
 def migrations_hook(

@@ -149,5 +149,8 @@ def create_gateway(settings: GatewaySettings) -> FastAPI:
         memory_stores(),
         httpx.AsyncClient(timeout=settings.oidc.http_timeout_seconds),
     )
-    app.state.container = dataclasses.replace(app.state.container, identity=identity)
+    # No migrations: the stores they would change are these, in memory.
+    app.state.container = dataclasses.replace(
+        app.state.container, identity=identity, migrations=None
+    )
     return app

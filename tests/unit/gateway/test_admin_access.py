@@ -91,7 +91,7 @@ def gateway() -> Gateway:
     identity = build_identity(config, stores, httpx.AsyncClient())
     trail = RecordedTrail()
     app.state.container = dataclasses.replace(
-        app.state.container, identity=identity, audit_trail=trail
+        app.state.container, identity=identity, audit_trail=trail, migrations=None
     )
     return Gateway(TestClient(app), stores.memberships, trail)
 

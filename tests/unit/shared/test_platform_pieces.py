@@ -3,6 +3,7 @@ candidate projection's merge and unmerge steps, and the check of a migrations de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from faststream.kafka import KafkaRouter
+from pymongo import AsyncMongoClient
 
 from crm_shared import (
     CANDIDATE_CREATED,
@@ -21,6 +23,7 @@ from crm_shared import (
     CandidateUnmerged,
     Database,
     Migration,
+    MigrationsInBackground,
     Principal,
     Session,
     current_principal,
@@ -189,6 +192,34 @@ def test_a_migrations_declaration_is_checked_when_the_hook_is_built() -> None:
     assert callable(
         migrations_hook(database, [Migration(2, "b", _nothing), Migration(1, "a", _nothing)])
     )
+
+
+async def test_background_migrations_wait_for_an_unreachable_database_then_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service that starts without its database (the gateway) keeps trying its migrations
+    in the background instead of failing its start; stopping it ends the waiting."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:1/?directConnection=true", serverSelectionTimeoutMS=50
+    )
+    ran: list[int] = []
+
+    async def record(database: Database) -> None:
+        ran.append(1)
+
+    background = MigrationsInBackground(
+        client["nothing"], [Migration(1, "a", record)], first_retry_seconds=0.01
+    )
+    with caplog.at_level(logging.WARNING, logger="crm_shared.migrations"):
+        background.start()
+        for _ in range(100):
+            if sum("wait for the database" in r.message for r in caplog.records) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await background.stop()
+    await client.close()
+    assert sum("wait for the database" in r.message for r in caplog.records) >= 2
+    assert ran == []
 
 
 @pytest.mark.parametrize("consumers_enabled", [True, False])

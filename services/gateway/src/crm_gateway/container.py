@@ -24,7 +24,12 @@ from crm_gateway.application.users import Memberships, UserAdministration, Users
 from crm_gateway.domain.client_address import Network
 from crm_gateway.domain.routing import Route
 from crm_gateway.repositories.audit import AuditLog
-from crm_shared import InternalTokenSigner, RateLimiter, SharedRateLimiter
+from crm_shared import (
+    InternalTokenSigner,
+    MigrationsInBackground,
+    RateLimiter,
+    SharedRateLimiter,
+)
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,6 @@ class GatewayContainer:
     # that may write with the console's session cookie (`CORS_ORIGINS`).
     public_url: str = ""
     cors_origins: frozenset[str] = frozenset()
+    # The gateway's migrations, run once the database answers (None: none run, as for a
+    # gateway whose identity stores are not the database's).
+    migrations: MigrationsInBackground | None = None

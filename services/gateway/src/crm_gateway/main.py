@@ -54,6 +54,7 @@ from crm_gateway.container import GatewayContainer, Identity, IdentityStores
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.domain.sessions import CSRF_HEADER, SessionPolicy
+from crm_gateway.migrations import migrations
 from crm_gateway.repositories.api_keys import MongoApiKeys
 from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
@@ -70,6 +71,7 @@ from crm_shared import (
     Database,
     InternalTokenSigner,
     MemoryWindowCounters,
+    MigrationsInBackground,
     MongoWindowCounters,
     RateLimiter,
     SharedRateLimiter,
@@ -153,9 +155,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     async def close_upstream() -> AsyncIterator[None]:
         audit_trail.start()
+        # Read at start: a test's container may have none (its stores are in memory).
+        migrating = app.state.container.migrations
+        if migrating is not None:
+            migrating.start()
         try:
             yield
         finally:
+            if migrating is not None:
+                await migrating.stop()
             await audit_trail.stop()
             await unfinished.cancel_all()
             await upstream.aclose()
@@ -256,6 +264,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         unfinished_requests=unfinished,
         audit_trail=audit_trail,
         audit_log=audit_log,
+        migrations=MigrationsInBackground(database, migrations(audit_log)),
         public_url=settings.public_url.rstrip("/"),
         cors_origins=frozenset(origin.rstrip("/").lower() for origin in settings.cors_origins),
         keyed_timing=KeyedTiming(

@@ -75,8 +75,13 @@ class AuditEntryPublic(BaseModel):
     id: str
     at: datetime
     tenant_id: str | None
-    actor_kind: str = Field(description="`user`, `api_key` or `anonymous`.")
-    actor_id: str | None = Field(description="The user's or the API key's id; never a secret.")
+    actor_kind: str = Field(
+        description="`user`, `api_key`, `anonymous`, or `system` (the gateway itself: a "
+        "migration, `actor_id` `migration:<version>`)."
+    )
+    actor_id: str | None = Field(
+        description="The user's or the API key's id (a migration's for `system`); never a secret."
+    )
     action: str = Field(description="Method and route template, e.g. `POST /candidates`.")
     resource: dict[str, str] = Field(description="The path parameters' values (ids).")
     status: int

@@ -43,11 +43,13 @@ class Outcome(StrEnum):
 
 
 class ActorKind(StrEnum):
-    """Who acted: a signed-in user, an API key, or a caller who never authenticated."""
+    """Who acted: a signed-in user, an API key, a caller who never authenticated, or the
+    gateway itself (a migration applying a rule to data stored before it, `migration:<n>`)."""
 
     USER = "user"
     API_KEY = "api_key"
     ANONYMOUS = "anonymous"
+    SYSTEM = "system"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from crm_gateway.domain.api_keys import ApiKey, Revocation
 from crm_shared import Database, TenantScopedCollection
 
 API_KEYS = "api_keys"
+# The migration that revoked a key, on keys a migration revoked.
+REVOKED_IN_MIGRATION = "revoked_in_migration"
 
 
 class MongoApiKeys:
@@ -51,16 +53,30 @@ class MongoApiKeys:
         return [_key(document) for document in documents]
 
     async def revoke(
-        self, tenant_id: str, key_id: str, at: datetime, reason: Revocation = Revocation.BY_ADMIN
+        self,
+        tenant_id: str,
+        key_id: str,
+        at: datetime,
+        reason: Revocation = Revocation.BY_ADMIN,
+        *,
+        migration: int | None = None,
     ) -> bool:
         """Marks a key revoked (first revocation time and reason kept); False when the tenant
-        has none."""
+        has none. `migration` records the migration that revoked it, so a rerun after a crash
+        finds the keys it revoked (and audits each once)."""
         scoped = self._scoped(tenant_id)
-        await scoped.update_one(
-            {"_id": key_id, "revoked_at": None},
-            {"$set": {"revoked_at": at, "revoked_reason": reason.value}},
-        )
+        revocation: dict[str, Any] = {"revoked_at": at, "revoked_reason": reason.value}
+        if migration is not None:
+            revocation[REVOKED_IN_MIGRATION] = migration
+        await scoped.update_one({"_id": key_id, "revoked_at": None}, {"$set": revocation})
         return await scoped.count({"_id": key_id}) == 1
+
+    async def revoked_in_migration(self, tenant_id: str, version: int) -> tuple[ApiKey, ...]:
+        """The tenant's keys that migration `version` revoked."""
+        documents = await self._scoped(tenant_id).find(
+            {REVOKED_IN_MIGRATION: version}, sort=[("created_at", 1)]
+        )
+        return tuple(_key(document) for document in documents)
 
     async def touch(self, key: ApiKey, at: datetime) -> None:
         """Records a use of the key (callers throttle this to once a minute)."""

@@ -97,6 +97,14 @@ class MongoMemberships:
         documents = await self._scoped(tenant_id).find({}, sort=[("email", 1)])
         return [_membership(document) for document in documents]
 
+    async def tenants_with_removed_members(self) -> tuple[str, ...]:
+        """Every tenant that has a removed member (for a migration; deliberately unscoped,
+        each tenant's members are then read through its own scope)."""
+        documents = await self._collection.find(
+            {"status": MembershipStatus.REMOVED.value}, {"tenant_id": 1}
+        ).to_list()
+        return tuple(sorted({str(document["tenant_id"]) for document in documents}))
+
     async def insert(self, membership: Membership) -> bool:
         """Stores a new membership; False when the tenant has one for the person or address."""
         await self._ensure_indexes()
