@@ -304,3 +304,36 @@ def test_capitalised_email_domains_are_lower_cased(gateway: Gateway) -> None:
     saved = gateway.client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission)
     assert saved.status_code == 200, saved.text
     assert saved.json()["email_domains"] == ["acme.example", "jobs.acme.example"]
+
+
+# 7. An API key's refused body names each bad field, as every other validation problem does.
+
+
+def test_an_api_key_with_unknown_scopes_or_too_long_a_life_names_the_fields(
+    gateway: Gateway,
+) -> None:
+    client = gateway.client
+    scopes = problem(
+        client.post(
+            "/api/v1/api-keys",
+            headers=ALICE,
+            json={"name": "x", "scopes": ["pools:read", "everything:write", "pools:admin"]},
+        ),
+        422,
+    )
+    assert scopes["type"].endswith(":validation-error")
+    assert [(e["field"], e["pointer"], e["source"]) for e in scopes["errors"]] == [
+        ("scopes.1", "#/scopes/1", "body"),
+        ("scopes.2", "#/scopes/2", "body"),
+    ]
+    assert "everything:write" in scopes["errors"][0]["detail"]
+    lifetime = problem(
+        client.post(
+            "/api/v1/api-keys",
+            headers=ALICE,
+            json={"name": "x", "scopes": ["pools:read"], "expires_in_days": 5000},
+        ),
+        422,
+    )
+    assert [(e["field"], e["source"]) for e in lifetime["errors"]] == [("expires_in_days", "body")]
+    assert "366" in lifetime["errors"][0]["detail"]

@@ -66,6 +66,28 @@ def _grant_refused(refused: GrantRefused, caller: Principal) -> ProblemError:
     )
 
 
+def _invalid_body(detail: str, errors: list[tuple[str, str]]) -> ProblemError:
+    """A 422 naming each bad field of the body in `errors`, as a request that fails the body's
+    schema is answered (`crm_shared.validation_errors`), so a client reads both the same way."""
+    return ProblemError(
+        422,
+        detail,
+        problem_type="validation-error",
+        title="Request validation failed",
+        extensions={
+            "errors": [
+                {
+                    "field": field,
+                    "pointer": "#/" + field.replace(".", "/"),
+                    "source": "body",
+                    "detail": message,
+                }
+                for field, message in errors
+            ]
+        },
+    )
+
+
 def _last_admin(user_id: str, what: str) -> ProblemError:
     return ProblemError(
         409,
@@ -259,8 +281,9 @@ async def create_api_key(
     (`Cache-Control: no-store`); the gateway keeps its SHA-256."""
     longest = state.identity.api_key_max_lifetime_days
     if body.expires_in_days > longest:
-        raise ProblemError(
-            422, f"an API key lives at most {longest} days", problem_type="validation-error"
+        raise _invalid_body(
+            f"an API key lives at most {longest} days",
+            [("expires_in_days", f"must be at most {longest} (days)")],
         )
     try:
         created = await state.identity.key_administration.create(
@@ -271,10 +294,15 @@ async def create_api_key(
             lifetime=timedelta(days=body.expires_in_days),
         )
     except InvalidScopes as invalid:
-        raise ProblemError(
-            422,
+        unknown = set(invalid.scopes)
+        raise _invalid_body(
             f"not permissions: {', '.join(invalid.scopes) or '(none given)'}",
-            problem_type="validation-error",
+            [
+                (f"scopes.{index}", f"{scope} is no permission (`<family>:<read|write>`)")
+                for index, scope in enumerate(body.scopes)
+                if scope in unknown
+            ]
+            or [("scopes", "give at least one permission")],
         ) from None
     except ScopeEscalation:
         raise ProblemError(
