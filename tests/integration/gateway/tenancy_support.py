@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from crm_gateway.api.tenancy_schemas import SignInSettingsBody
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
 from crm_shared import InternalTokenVerifier, Principal, load_public_key
@@ -23,6 +24,12 @@ OPERATOR_KEY = "operator-key-for-the-tenancy-tests-0123456789"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 ADMIN = {"Authorization": "Bearer tok-admin"}
 RECRUITER = {"Authorization": "Bearer tok-recruiter"}
+
+
+def whole_sign_in(**fields: Any) -> dict[str, Any]:
+    """A body for the operator's `PUT .../sign-in`, which takes every field: the settings a
+    new tenant has, with `fields` changed."""
+    return SignInSettingsBody().model_dump(mode="json") | fields
 
 
 @dataclasses.dataclass

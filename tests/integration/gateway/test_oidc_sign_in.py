@@ -14,7 +14,13 @@ import pytest
 
 from crm_devstack.infra import LOCALHOST, free_port
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
-from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway, running_gateway
+from integration.gateway.tenancy_support import (
+    ADMIN,
+    OPERATOR,
+    Gateway,
+    running_gateway,
+    whole_sign_in,
+)
 from integration.gateway.test_oidc_jwks_server import IssuerServer
 from unit.gateway.oidc_issuer import AUDIENCE, serving
 
@@ -64,7 +70,7 @@ def sign_in_settings(gateway: Gateway, issuer: str, **admission: Any) -> None:
     response = gateway.client.put(
         "/api/v1/platform/tenants/acme/sign-in",
         headers=OPERATOR,
-        json={"issuer": issuer, "audience": AUDIENCE, "tenant_claim": "tenant_id", **admission},
+        json=whole_sign_in(issuer=issuer, audience=AUDIENCE, tenant_claim="tenant_id", **admission),
     )
     assert response.status_code == 200, response.text
 

@@ -22,7 +22,7 @@ from pymongo import MongoClient
 
 from crm_gateway.repositories.audit import AUDIT_LOG
 from crm_shared import utc_now
-from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway
+from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway, whole_sign_in
 from integration.gateway.test_oidc_jwks_server import IssuerServer, issuer_server
 from integration.gateway.test_oidc_sign_in import gateway_trusting
 from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
@@ -40,14 +40,14 @@ def gateway(mongodb_uri: str, issuer_server: IssuerServer) -> Iterator[Gateway]:
         answer = running.client.put(
             "/api/v1/platform/tenants/acme/sign-in",
             headers=OPERATOR,
-            json={
-                "issuer": issuer_server.issuer.issuer,
-                "audience": AUDIENCE,
-                "tenant_claim": "tenant_id",
-                "jit_provisioning": True,
-                "default_role": "recruiter",
-                "email_domains": ["acme.example"],
-            },
+            json=whole_sign_in(
+                issuer=issuer_server.issuer.issuer,
+                audience=AUDIENCE,
+                tenant_claim="tenant_id",
+                jit_provisioning=True,
+                default_role="recruiter",
+                email_domains=["acme.example"],
+            ),
         )
         assert answer.status_code == 200, answer.text
         yield running

@@ -19,6 +19,7 @@ from integration.gateway.tenancy_support import (
     RECRUITER,
     Gateway,
     running_gateway,
+    whole_sign_in,
 )
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,7 @@ def test_a_community_key_names_one_tenant(gateway: Gateway) -> None:
 
 def test_two_tenants_may_share_an_issuer_only_with_tenant_claims(gateway: Gateway) -> None:
     client = gateway.client
-    sign_in = {"issuer": "https://sso.example.com", "audience": "crm"}
+    sign_in = whole_sign_in(issuer="https://sso.example.com", audience="crm")
     assert (
         client.put(
             "/api/v1/platform/tenants/acme/sign-in", headers=OPERATOR, json=sign_in
@@ -113,11 +114,38 @@ def test_two_tenants_may_share_an_issuer_only_with_tenant_claims(gateway: Gatewa
         client.put(
             "/api/v1/platform/tenants/globex/sign-in",
             headers=OPERATOR,
-            json={"issuer": "http://sso.example.com", "audience": "crm"},
+            json=whole_sign_in(issuer="http://sso.example.com", audience="crm"),
         ),
         422,
         "validation-error",
     )
+
+
+def test_the_operators_sign_in_put_takes_every_field_and_resets_none(gateway: Gateway) -> None:
+    """A PUT replaces the whole settings: a field left out is a 422 naming it, not its default
+    (an audience change once turned the tenant's admission off)."""
+    client = gateway.client
+    settings = whole_sign_in(
+        issuer="https://sso.example.com",
+        audience="crm",
+        email_domains=["acme.example"],
+        jit_provisioning=True,
+        default_role="recruiter",
+    )
+    saved = client.put("/api/v1/platform/tenants/acme/sign-in", headers=OPERATOR, json=settings)
+    assert saved.status_code == 200, saved.text
+
+    partial = client.put(
+        "/api/v1/platform/tenants/acme/sign-in",
+        headers=OPERATOR,
+        json={"issuer": "https://sso.example.com", "audience": "crm-2"},
+    )
+
+    refused = problem(partial, 422, "validation-error")
+    missing = {entry["field"] for entry in refused["errors"]}
+    assert missing == set(settings) - {"issuer", "audience"}
+    kept = client.get("/api/v1/platform/tenants/acme", headers=OPERATOR).json()["sign_in"]
+    assert kept == settings
 
 
 def test_a_tenant_admin_invites_lists_changes_and_removes_users(gateway: Gateway) -> None:

@@ -9,7 +9,7 @@ from crm_gateway.api.deps import Container, PlatformOperator
 from crm_gateway.api.tenancy_schemas import (
     AdminInvitation,
     MemberPublic,
-    SignInSettingsBody,
+    SignInSettingsPut,
     TenantCreate,
     TenantList,
     TenantPublic,
@@ -146,9 +146,11 @@ async def _set_status(state: Container, tenant_id: str, new: TenantStatus) -> Te
     summary="Set a tenant's sign-in settings",
 )
 async def set_sign_in(
-    tenant_id: str, body: SignInSettingsBody, operator: PlatformOperator, state: Container
+    tenant_id: str, body: SignInSettingsPut, operator: PlatformOperator, state: Container
 ) -> TenantPublic:
-    """The tenant's identity provider (issuer, audience, claims) and admission rules."""
+    """The tenant's identity provider (issuer, audience, claims) and admission rules. Every
+    field is required (a PUT replaces the whole settings; null where none is meant): a field
+    left out is a 422 naming it, never reset to its default."""
     try:
         tenant = await _administration(state).set_sign_in(tenant_id, body.settings())
     except TenantNotFound:

@@ -135,6 +135,13 @@ class SignInSettingsBody(AdmissionSettings):
         )
 
 
+class SignInSettingsPut(SignInSettingsBody, EveryFieldRequired):
+    """`PUT /platform/tenants/{tenant_id}/sign-in`'s body: the whole sign-in settings, every
+    field given (null where none is meant: `issuer`, `audience`, `tenant_claim`). A field left
+    out is a 422 naming it: until December 2026 it was reset to its default, so an operator
+    changing the audience silently turned off the tenant's admission rules."""
+
+
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
