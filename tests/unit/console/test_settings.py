@@ -1057,6 +1057,52 @@ async def test_sign_in_settings_show_the_provider_and_save_admission(console: Co
     }
 
 
+RISKY_ADMISSION_WARNING = {
+    "code": "anyone-joins-as-admin",
+    "detail": "Anyone with a verified address at the identity provider, from any e-mail domain, "
+    "joins on first sign-in as admin, with admin-level permissions (users:write).",
+    "fields": ["email_domains", "default_role", "jit_provisioning"],
+}
+
+
+async def test_the_admission_page_shows_the_warnings_of_risky_settings(console: Console) -> None:
+    """Anyone from any domain joining as an admin is saved, and the page says what it risks,
+    on reading the settings and on saving them."""
+    client, api = console
+    risky: dict[str, Any] = {
+        "issuer": None,
+        "audience": None,
+        "roles_claim": "realm_access.roles",
+        "role_mapping": {},
+        "user_claim": "sub",
+        "email_claim": "email",
+        "name_claim": "name",
+        "tenant_claim": None,
+        "email_domains": [],
+        "jit_provisioning": True,
+        "default_role": "admin",
+        "roles_from_token": False,
+        "warnings": [RISKY_ADMISSION_WARNING],
+    }
+    api.answer("GET", "/api/v1/sign-in-settings", body=risky)
+    page = await client.get("/console/settings/sign-in", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'data-testid="admission-warning"' in page.text
+    assert "from any e-mail domain" in page.text
+    api.answer("PUT", "/api/v1/sign-in-settings/admission", body=risky)
+    saved = await client.post(
+        "/console/settings/sign-in/admission",
+        data={"email_domains": "", "jit_provisioning": "on", "default_role": "admin"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "Saved" in saved.text
+    assert 'data-testid="admission-warning"' in saved.text
+    api.answer("GET", "/api/v1/sign-in-settings", body=risky | {"warnings": []})
+    calm = await client.get("/console/settings/sign-in", headers=gateway_headers(ALICE))
+    assert "admission-warning" not in calm.text
+
+
 LEVER = {
     "id": "c4",
     "provider": "lever",

@@ -337,3 +337,32 @@ def test_an_api_key_with_unknown_scopes_or_too_long_a_life_names_the_fields(
     )
     assert [(e["field"], e["source"]) for e in lifetime["errors"]] == [("expires_in_days", "body")]
     assert "366" in lifetime["errors"][0]["detail"]
+
+
+# 8. Admission that lets anyone from any domain join as an admin is saved, with a warning.
+
+
+def test_anyone_from_any_domain_joining_as_admin_is_saved_with_a_warning(
+    gateway: Gateway,
+) -> None:
+    client = gateway.client
+    risky = ADMISSION | {"jit_provisioning": True, "default_role": "admin"}
+    saved = client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=risky)
+    assert saved.status_code == 200, saved.text
+    [warning] = saved.json()["warnings"]
+    assert warning["code"] == "anyone-joins-as-admin"
+    assert "any e-mail domain" in warning["detail"]
+    assert set(warning["fields"]) == {"email_domains", "default_role", "jit_provisioning"}
+    read = client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert read["warnings"] == [warning]
+    assert (read["jit_provisioning"], read["default_role"]) == (True, "admin")
+
+    # One listed domain, a recruiter's role, or roles from the token: nothing to warn about.
+    for safer in (
+        {"email_domains": ["acme.example"]},
+        {"default_role": "recruiter"},
+        {"roles_from_token": True},
+    ):
+        answer = client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=risky | safer)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["warnings"] == [], safer

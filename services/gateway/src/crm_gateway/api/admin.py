@@ -24,6 +24,7 @@ from crm_gateway.api.tenancy_schemas import (
     MemberPublic,
     MemberUpdate,
     SignInSettingsBody,
+    SignInSettingsRead,
     TeamList,
     TeamMember,
 )
@@ -350,28 +351,31 @@ async def revoke_api_key(key_id: str, admin: TenantAdmin, state: Container) -> R
 @router.get(
     "/sign-in-settings",
     dependencies=[require_gateway_permission("users:read")],
-    response_model=SignInSettingsBody,
+    response_model=SignInSettingsRead,
     summary="Sign-in settings",
 )
-async def read_sign_in_settings(admin: TenantAdmin, state: Container) -> SignInSettingsBody:
-    """The tenant's identity provider (set by the platform operator) and admission rules."""
+async def read_sign_in_settings(admin: TenantAdmin, state: Container) -> SignInSettingsRead:
+    """The tenant's identity provider (set by the platform operator) and admission rules, with
+    `warnings` naming what the rules risk (anyone from any domain joining as an admin)."""
     tenant = await state.identity.tenant_administration.get(admin.tenant_id)
-    return SignInSettingsBody.of(tenant.sign_in)
+    return SignInSettingsRead.of_settings(tenant.sign_in)
 
 
 @router.put(
     "/sign-in-settings/admission",
     dependencies=[require_gateway_permission("users:write")],
-    response_model=SignInSettingsBody,
+    response_model=SignInSettingsRead,
     responses=problem_responses(403),
     summary="Set who joins on first sign-in",
 )
 async def set_admission(
     body: AdmissionSettingsPut, admin: TenantAdmin, state: Container, request: Request
-) -> SignInSettingsBody:
+) -> SignInSettingsRead:
     """E-mail domain rules, just-in-time provisioning and its default role, and whether roles
     come from the token. Every field is required (a PUT replaces the whole admission); a new
-    default role must be one whose permissions the caller holds (403)."""
+    default role must be one whose permissions the caller holds (403). Risky settings are
+    saved, and the answer's `warnings` say what they risk (anyone from any e-mail domain
+    joining with admin-level permissions)."""
     before = await state.identity.tenant_administration.get(admin.tenant_id)
     try:
         tenant = await state.identity.tenant_administration.set_admission(
@@ -384,12 +388,11 @@ async def set_admission(
         )
     except GrantRefused as refused:
         raise _grant_refused(refused, admin) from None
-    after = SignInSettingsBody.of(tenant.sign_in)
     note_changes(
         request,
         changed_fields(
             SignInSettingsBody.of(before.sign_in).model_dump(mode="json"),
-            after.model_dump(mode="json"),
+            SignInSettingsBody.of(tenant.sign_in).model_dump(mode="json"),
         ),
     )
-    return after
+    return SignInSettingsRead.of_settings(tenant.sign_in)

@@ -18,7 +18,12 @@ from pydantic import (
 
 from crm_gateway.application.users import Member
 from crm_gateway.domain.api_keys import ApiKey, Revocation
-from crm_gateway.domain.tenants import SignInSettings, Tenant, TenantStatus
+from crm_gateway.domain.tenants import (
+    SignInSettings,
+    Tenant,
+    TenantStatus,
+    admission_warnings,
+)
 from crm_gateway.oidc_config import https_outside_loopback
 from crm_shared import EveryFieldRequired, Role
 
@@ -132,6 +137,35 @@ class SignInSettingsBody(AdmissionSettings):
             jit_provisioning=settings.jit_provisioning,
             default_role=settings.default_role,
             roles_from_token=settings.roles_from_token,
+        )
+
+
+class AdmissionWarningPublic(BaseModel):
+    code: str = Field(description="`anyone-joins-as-admin`.")
+    detail: str
+    fields: list[str] = Field(description="The settings that make it so (change one of them).")
+
+
+class SignInSettingsRead(SignInSettingsBody):
+    """The tenant's sign-in settings as its admins read and save them, with what they risk."""
+
+    warnings: list[AdmissionWarningPublic] = Field(
+        default_factory=list,
+        description="Risks of admission settings that are allowed but seldom meant, such as "
+        "anyone from any e-mail domain joining with admin-level permissions (just-in-time "
+        "provisioning on, no `email_domains`, a `default_role` like `admin`); empty when none.",
+    )
+
+    @classmethod
+    def of_settings(cls, settings: SignInSettings) -> SignInSettingsRead:
+        return cls(
+            **SignInSettingsBody.of(settings).model_dump(),
+            warnings=[
+                AdmissionWarningPublic(
+                    code=warning.code, detail=warning.detail, fields=list(warning.fields)
+                )
+                for warning in admission_warnings(settings)
+            ],
         )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from crm_gateway.domain.oidc import TenantIssuer
-from crm_shared import Role
+from crm_shared import ROLE_PERMISSIONS, Role, permissions_of
 
 
 class TenantStatus(StrEnum):
@@ -85,3 +85,46 @@ def domain_allowed(email: str, domains: tuple[str, ...]) -> bool:
     if not domains:
         return True
     return found in domains
+
+
+# Permissions no role but `admin` holds (the tenant's users, audit log, GDPR requests, ...).
+ADMIN_LEVEL_PERMISSIONS = ROLE_PERMISSIONS["admin"] - permissions_of(
+    role for role in ROLE_PERMISSIONS if role != "admin"
+)
+
+
+@dataclass(frozen=True)
+class AdmissionWarning:
+    """A risk in admission settings that are allowed, but seldom meant."""
+
+    code: str
+    detail: str
+    # The settings that make it so, to change one of them.
+    fields: tuple[str, ...]
+
+
+def admission_warnings(settings: SignInSettings) -> tuple[AdmissionWarning, ...]:
+    """What the admission settings risk: with just-in-time provisioning on and no e-mail
+    domain listed, anyone the provider vouches for joins on first sign-in, and with a default
+    role holding admin-level permissions they join able to administer the tenant (its members,
+    API keys, audit log). Not while roles come from the token: newcomers then hold the token's
+    roles, not the default role."""
+    granted = permissions_of({settings.default_role}) & ADMIN_LEVEL_PERMISSIONS
+    if (
+        not settings.jit_provisioning
+        or settings.email_domains
+        or settings.roles_from_token
+        or not granted
+    ):
+        return ()
+    return (
+        AdmissionWarning(
+            code="anyone-joins-as-admin",
+            detail=f"Anyone with a verified address at the identity provider, from any e-mail "
+            f"domain, joins on first sign-in as {settings.default_role}, with admin-level "
+            f"permissions ({', '.join(sorted(granted))}): they could manage members, API keys "
+            "and the audit log. List your e-mail domains, choose a less privileged default "
+            "role, or turn just-in-time provisioning off.",
+            fields=("email_domains", "default_role", "jit_provisioning"),
+        ),
+    )
