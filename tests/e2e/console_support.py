@@ -51,3 +51,10 @@ def sign_in(page: Page, gateway_url: str, username: str, *, start: str = "/conso
     page.locator("#password").fill(password)
     page.locator("#kc-login").click()
     page.wait_for_url(f"{gateway_url}{start}*")
+
+
+def panels_loaded(page: Page) -> None:
+    """Waits until htmx has put every panel the page loads after it (a profile's) in place:
+    before a screenshot, an accessibility check, or leaving the page (a request the browser
+    cancels would be an error in the console)."""
+    expect(page.locator("[data-lazy-panel]")).to_have_count(0, timeout=30_000)

@@ -13,7 +13,7 @@ from browser import PHONE, PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Browser, Page, Route, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, sign_in
+from e2e.console_support import api_call, panels_loaded, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -68,6 +68,7 @@ def test_a_recruiter_signs_in_searches_and_opens_a_profile(
     expect(page.get_by_role("heading", name=f"Zoë {surname}")).to_be_visible()
     expect(page.get_by_text("Malmö")).to_be_visible()
     assert page.url.endswith(f"/console/candidates/{created['id']}")
+    panels_loaded(page)
     assert_accessible(page)
     screenshot(page, "candidate-profile")
 

@@ -16,7 +16,7 @@ from browser import PageWatch, assert_accessible, screenshot
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, dev_headers, sign_in
+from e2e.console_support import api_call, dev_headers, panels_loaded, sign_in
 from helpers import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -117,6 +117,9 @@ def test_a_recruiter_reads_a_profile_adds_a_note_merges_a_duplicate_and_undoes_i
 
     sign_in(page, gateway, "rita.recruiter", start=f"/console/candidates/{kept['id']}")
     expect(page.get_by_role("heading", name=f"Zoë {surname}")).to_be_visible()
+    # The candidate's own record comes with the page; the other panels right after it.
+    expect(page.get_by_test_id("consent")).to_have_text("Not given")
+    panels_loaded(page)
     custom = page.get_by_test_id("custom-fields")
     expect(custom).to_contain_text("Notice period (days)")
     expect(custom).to_contain_text("30")
@@ -178,6 +181,7 @@ def test_an_admin_downloads_the_gdpr_export_and_erases_the_person(
 
     sign_in(page, gateway, "alice.admin", start=f"/console/candidates/{created['id']}")
     expect(page.get_by_role("heading", name=f"Ida {surname}")).to_be_visible()
+    panels_loaded(page)
     with page.expect_download() as download_info:
         page.get_by_test_id("gdpr-export").click()
     download = download_info.value
@@ -331,6 +335,7 @@ def test_a_recruiter_pauses_and_resumes_a_sequence_from_the_profile(
     wait_until(enrolled, "campaigns never enrolled the candidate", timeout=60)
 
     sign_in(page, gateway, "rita.recruiter", start=f"/console/candidates/{someone['id']}")
+    panels_loaded(page)
     panel = page.get_by_test_id("enrolments")
     expect(panel).to_contain_text(sequence["name"])
     expect(panel).to_contain_text("2 · cool-off")

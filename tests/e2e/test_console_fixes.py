@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from crm_devstack.keycloak import DEMO_USERS
 from e2e.conftest import ProcessStack
-from e2e.console_support import api_call, sign_in
+from e2e.console_support import api_call, panels_loaded, sign_in
 from e2e.test_console_candidates import services_answering, wait_until
 from helpers import unique
 
@@ -89,6 +89,7 @@ def test_a_recruiter_creates_edits_and_records_consent_for_a_candidate(
 
     # Edit: only the change is sent; the form holds the record as stored.
     page.goto(f"{gateway}/console/candidates/{created_id}")
+    panels_loaded(page)
     page.get_by_role("link", name="Edit profile").click()
     expect(page.get_by_role("heading", name=f"Edit Ngozi {surname}")).to_be_visible()
     page.wait_for_load_state("load")
@@ -123,6 +124,7 @@ def test_a_recruiter_creates_edits_and_records_consent_for_a_candidate(
     page.get_by_role("button", name="Record consent").click()
     expect(page.get_by_test_id("consent-current")).to_contain_text("talent community")
     page.wait_for_load_state("load")
+    panels_loaded(page)
     ledger = api_call(gateway, "GET", f"/candidates/{created_id}/consents")["history"]
     assert ("talent_community", "granted", "recruiter") in [
         (e["purpose"], e["status"], e["source"]) for e in ledger
@@ -155,6 +157,11 @@ def test_a_merged_away_record_says_so_and_links_the_kept_one(
     expect(page.get_by_role("link", name="Edit profile")).to_have_count(0)
     expect(page.get_by_role("link", name="Duplicates and merge")).to_have_count(0)
     expect(page.get_by_role("button", name="Record consent")).to_have_count(0)
+    panels_loaded(page)
+    # Its panels, loaded after the page, offer no form either.
+    expect(page.get_by_test_id("notes")).to_have_count(0)
+    expect(page.get_by_role("button", name="Add note")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Notes")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "candidate-merged")
     page.get_by_test_id("merged-into").click()

@@ -11,7 +11,7 @@ import pytest
 
 from crm_shared import Principal
 from unit.console.test_candidates import answer_profile, candidate
-from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
+from unit.console.test_pages import Api, console, htmx_headers, with_lazy_parts
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,7 @@ def answer_ats(api: Api) -> None:
 async def test_the_panel_lists_the_ats_ids_and_offers_the_form(console: Console) -> None:
     client, api = console
     answer_ats(api)
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     assert 'data-testid="ats-links"' in page.text
     assert "1000042" in page.text
@@ -57,7 +57,7 @@ async def test_a_reader_sees_the_ids_but_no_form_and_costs_no_extra_calls(
 ) -> None:
     client, api = console
     answer_ats(api)
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    page = await with_lazy_parts(client, "/console/candidates/c1", VIEWER)
     assert page.status_code == 200, page.text
     assert "1000042" in page.text
     assert "ats-pushes" not in page.text
@@ -180,7 +180,7 @@ async def test_an_application_names_its_job_and_says_job_id_when_nobody_named_it
             }
         ],
     )
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    page = await with_lazy_parts(client, "/console/candidates/c1", VIEWER)
     assert page.status_code == 200, page.text
     [table] = re.findall(r'data-testid="applications">.*?</table>', page.text, re.S)
     jobs = [
@@ -208,6 +208,6 @@ async def test_applications_with_named_jobs_cost_no_job_list(console: Console) -
         api,
         **{"/api/v1/ats/applications": [application("app-1", job_name="SRE", ats_job_id="9")]},
     )
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    page = await with_lazy_parts(client, "/console/candidates/c1", VIEWER)
     assert "SRE" in page.text
     assert not [c for c in api.calls if c.url.path == "/api/v1/ats/jobs"]

@@ -23,7 +23,7 @@ from crm_console.domain.candidates import (
 )
 from crm_shared import Principal
 from unit.console.test_candidates import answer_profile, candidate
-from unit.console.test_pages import Api, console, gateway_headers, htmx_headers
+from unit.console.test_pages import Api, console, gateway_headers, htmx_headers, with_lazy_parts
 
 pytestmark = pytest.mark.unit
 
@@ -375,7 +375,7 @@ async def test_an_edit_of_a_record_changed_meanwhile_asks_for_a_reload(console: 
 async def test_recording_consent_sends_the_documented_body(console: Console) -> None:
     client, api = console
     answer_profile(api)
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert 'hx-post="/console/candidates/c1/consents"' in page.text
     assert 'href="/console/candidates/c1/edit"' in page.text
     api.answer("POST", "/api/v1/candidates/c1/consents", 201, {"id": "l2"})
@@ -415,7 +415,7 @@ async def test_a_merged_away_record_says_so_and_offers_no_change(console: Consol
         api,
         **{"/api/v1/candidates/c1": candidate(status="merged", merged_into="c5")},
     )
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     text = page.text
     assert 'data-testid="merged-notice"' in text

@@ -22,7 +22,7 @@ from crm_console.domain.profile import (
     timeline_summary,
 )
 from crm_shared import Principal
-from unit.console.test_pages import Api, console, gateway_headers
+from unit.console.test_pages import Api, console, gateway_headers, with_lazy_parts
 
 pytestmark = pytest.mark.unit
 
@@ -179,10 +179,40 @@ def answer_profile(api: Api, **overrides: Any) -> None:
         api.answer("GET", path, status, body)
 
 
-async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Console) -> None:
+async def test_the_profile_answers_with_the_candidates_own_record_and_loads_the_rest_after(
+    console: Console,
+) -> None:
     client, api = console
     answer_profile(api)
     page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    # The page waits for the candidate, the custom fields' labels and the team (the owner).
+    assert sorted(call.url.path for call in api.calls) == [
+        "/api/v1/candidates/c1",
+        "/api/v1/custom-fields",
+        "/api/v1/team",
+    ]
+    text = page.text
+    assert "zoe@example.org" in text
+    assert "Works remotely" in text
+    assert 'data-testid="consent">Given<' in text
+    # Every other panel is a placeholder htmx fills from the panel's own route.
+    panels = [
+        "suppressions", "pools", "segments", "engagement", "consents", "ats", "duplicates",
+        "notes", "sequences", "replies", "timeline",
+    ]  # fmt: skip
+    for name in panels:
+        assert f'hx-get="/console/candidates/c1/panels/{name}" hx-trigger="load"' in text, name
+    assert text.count("data-lazy-panel") == len(panels)
+    assert "Loading talent pools…" in text
+    assert "Met at PyCon" not in text
+    assert "Berlin Pythonistas" not in text
+
+
+async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Console) -> None:
+    client, api = console
+    answer_profile(api)
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     text = page.text
     # Custom fields under their labels, in the tenant's order; an unknown key keeps its key.
@@ -216,9 +246,12 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     # A recruiter may not export or erase: no links to do so.
     assert "/export" not in text
     assert "/erase" not in text
-    # One call per panel, all for this candidate (no request per row), and the team once; a
-    # recruiter may send the candidate to the ATS: its connections and open jobs too.
-    assert len(api.calls) == 16
+    # One call per panel, all for this candidate (no request per row): the page's three, then
+    # each panel's own (pools and ATS read the candidate again: its placements and links; a
+    # recruiter may send the candidate to the ATS: its connections and open jobs too), and the
+    # team once for each that names people (the page, consents, notes, sequences).
+    assert len(api.calls) == 21
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 4
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
     # Nothing suppressed: no notice.
@@ -252,7 +285,7 @@ async def test_the_replies_card_shows_the_newest_first_and_pages_to_older_ones(
         "next_cursor": "page-2",
     }
     answer_profile(api, **{"/api/v1/messages": newest_page})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     text = page.text
     # Newest first: the newest mail's replies, its latest one first, then the older mail's.
@@ -313,7 +346,7 @@ async def test_the_profile_says_when_the_persons_address_is_suppressed(
             }
         },
     )
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     text = page.text
     assert 'data-testid="suppressed-notice"' in text
@@ -345,11 +378,11 @@ async def test_only_an_unsubscribe_says_marketing_mail_and_a_failed_read_says_so
         "created_at": "2026-12-01T10:00:00Z",
     }
     answer_profile(api, **{"/api/v1/suppressions": {"items": [unsubscribed]}})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert "The CRM sends them no marketing mail;" in page.text
     failed = (503, {"title": "Unavailable", "status": 503, "detail": "campaigns is down"})
     answer_profile(api, **{"/api/v1/suppressions": failed})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200
     assert "Whether this person's address is suppressed is not known: campaigns is down" in (
         page.text
@@ -362,7 +395,7 @@ async def test_a_panel_the_person_may_not_read_says_why_and_the_rest_renders(
     client, api = console
     forbidden = (403, {"title": "Forbidden", "status": 403, "detail": "needs consent:read"})
     answer_profile(api, **{"/api/v1/candidates/c1/consents": forbidden})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(ADMIN))
+    page = await with_lazy_parts(client, "/console/candidates/c1", ADMIN)
     assert page.status_code == 200
     assert "Ledger not available: needs consent:read" in page.text
     assert "Met at PyCon" in page.text
@@ -377,7 +410,7 @@ async def test_a_person_analytics_has_no_record_of_yet_has_no_activity_not_an_er
     client, api = console
     missing = (404, {"title": "Not Found", "status": 404, "detail": "no candidate c1"})
     answer_profile(api, **{"/api/v1/analytics/candidates/c1/engagement": missing})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200
     assert "Not available: no activity recorded for this person yet" in page.text
     assert "no candidate c1" not in page.text
@@ -400,7 +433,7 @@ async def test_a_merged_away_record_has_no_score_and_points_to_the_kept_record(
             "/api/v1/analytics/candidates/c1/engagement": merged,
         },
     )
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     assert 'data-testid="engagement-merged"' in page.text
     assert 'href="/console/candidates/c9">the kept record' in page.text

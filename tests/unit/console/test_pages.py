@@ -4,6 +4,7 @@ each page shows for what the API says (the real API: tests/e2e/test_console.py).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +42,31 @@ def htmx_headers(principal: Principal = RITA) -> dict[str, str]:
     """A fragment request of a signed-in browser; minted per call, as internal tokens expire
     in 60 s and a loaded machine can take longer than that to reach a test."""
     return {**gateway_headers(principal), "hx-request": "true"}
+
+
+# A part of a page htmx loads once the page is in (a profile's panels): its route, and the
+# whole element the answer replaces.
+LAZY_PART = re.compile(
+    r'<(div|section)\b[^>]*\bhx-get="([^"]+)" hx-trigger="load"[^>]*>.*?</\1>', re.S
+)
+
+
+async def with_lazy_parts(
+    client: httpx.AsyncClient, path: str, principal: Principal = RITA
+) -> httpx.Response:
+    """A page as the browser shows it once htmx loaded its lazy parts: each asked for as htmx
+    asks (a fragment request of the same person) and put in its placeholder's place, as
+    `hx-swap="outerHTML"` does (an error answer too, as the console's htmx configuration swaps
+    those; a 204 leaves the placeholder)."""
+    page = await client.get(path, headers=gateway_headers(principal))
+    if page.status_code != 200:
+        return page
+    text = page.text
+    for found in list(LAZY_PART.finditer(text)):
+        part = await client.get(html.unescape(found.group(2)), headers=htmx_headers(principal))
+        if part.status_code != 204:
+            text = text.replace(found.group(0), part.text, 1)
+    return httpx.Response(page.status_code, text=text)
 
 
 class Api:

@@ -11,7 +11,7 @@ import pytest
 from crm_console.domain.profile import timeline_link, timeline_summary
 from crm_shared import Principal
 from unit.console.test_candidates import Console, answer_profile
-from unit.console.test_pages import console, gateway_headers
+from unit.console.test_pages import console, gateway_headers, with_lazy_parts
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +73,7 @@ async def test_the_sequences_panel_shows_state_step_reason_and_the_actions(
 ) -> None:
     client, api = console
     answer_profile(api, **{ENROLMENTS: IN_SEQUENCES})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     text = page.text
     assert 'data-testid="enrolments"' in text
@@ -96,7 +96,7 @@ async def test_the_sequences_panel_shows_state_step_reason_and_the_actions(
 async def test_a_viewer_sees_the_sequences_without_buttons(console: Console) -> None:
     client, api = console
     answer_profile(api, **{ENROLMENTS: IN_SEQUENCES})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(VIEWER))
+    page = await with_lazy_parts(client, "/console/candidates/c1", VIEWER)
     assert page.status_code == 200, page.text
     assert ">Welcome</a>" in page.text
     assert "/console/candidates/c1/sequences/" not in page.text
@@ -107,11 +107,11 @@ async def test_a_person_in_no_sequence_or_who_may_not_read_them_is_told(
 ) -> None:
     client, api = console
     answer_profile(api)
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert "In no sequence." in page.text
     forbidden = (403, {"title": "Forbidden", "status": 403, "detail": "needs sequences:read"})
     answer_profile(api, **{ENROLMENTS: forbidden})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200
     assert "Not available: needs sequences:read" in page.text
     assert "Met at PyCon" in page.text
@@ -218,5 +218,5 @@ async def test_a_timeline_entry_links_to_what_it_names(console: Console) -> None
         "data": {"import_id": "i1", "outcome": "updated"},
     }
     answer_profile(api, **{"/api/v1/candidates/c1/timeline": {"items": [imported]}})
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert '<a href="/console/imports/i1">Updated by an import</a>' in page.text

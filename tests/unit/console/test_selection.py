@@ -13,7 +13,7 @@ import pytest
 from crm_console.domain.pools import BulkRequest, bulk_summary
 from crm_shared import Principal
 from unit.console.test_candidates import answer_profile, candidate
-from unit.console.test_pages import Api, gateway_headers, htmx_headers
+from unit.console.test_pages import Api, gateway_headers, htmx_headers, with_lazy_parts
 from unit.console.test_pages import console as console
 
 pytestmark = pytest.mark.unit
@@ -193,7 +193,7 @@ async def test_the_profile_offers_add_to_pool_and_shows_what_became_of_it(
     client, api = console
     answer_profile(api)
     api.answer("GET", "/api/v1/pools", body=POOLS)
-    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    page = await with_lazy_parts(client, "/console/candidates/c1")
     assert page.status_code == 200, page.text
     assert 'hx-post="/console/candidates/c1/pools"' in page.text
     assert '<option value="p2::Talked">Design: Talked</option>' in page.text
@@ -250,7 +250,7 @@ async def test_a_viewer_gets_no_add_to_pool(console: Console) -> None:
     client, api = console
     answer_profile(api)
     viewer = Principal(tenant_id="acme", user_id="vic", roles=frozenset({"viewer"}))
-    page = await client.get("/console/candidates/c1", headers=gateway_headers(viewer))
+    page = await with_lazy_parts(client, "/console/candidates/c1", viewer)
     assert page.status_code == 200
     assert '/pools"' not in page.text.split('id="profile-pools"')[1].split("</div>")[0]
     assert 'data-testid="add-to-pool"' not in page.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
@@ -22,6 +22,7 @@ from crm_console.api.deps import (
 from crm_console.api.forms import form_values
 from crm_console.api.selection import bulk_form_answer
 from crm_console.application.candidates import CandidateDirectory
+from crm_console.application.parts import part
 from crm_console.application.pools import Choices, TalentPools
 from crm_console.application.sequences import SequenceDesk
 from crm_console.domain import sequences as sequence_rules
@@ -253,17 +254,31 @@ async def undo_merge(
     )
 
 
+# Who may open a profile may load each of its panels, and nobody else: the page and every
+# panel route ask for the same permission before any API call (the API checks each call too).
+PROFILE_PERMISSION = "candidates:read"
+
+
+def profile_viewer(viewer: CurrentViewer) -> Viewer:
+    require(viewer, PROFILE_PERMISSION)
+    return viewer
+
+
+ProfileViewer = Annotated[Viewer, Depends(profile_viewer)]
+
+
 @router.get("/{candidate_id}")
 async def candidate_profile(
-    candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
+    candidate_id: str,
+    request: Request,
+    viewer: ProfileViewer,
+    state: Container,
+    people: PagePeople,
 ) -> HTMLResponse:
-    """One candidate and every panel about them; a panel the person may not read says why."""
-    profile = await CandidateDirectory(state.gateway).profile(
-        viewer.caller,
-        candidate_id,
-        may_push=viewer.may("ats:write"),
-        may_see_suppressions=viewer.may("settings:read"),
-    )
+    """The candidate's own record (contact data, custom fields, marketing consent) at once; the
+    page then loads each other panel from its own route (`/panels/...`), so a slow or failing
+    panel holds nothing else up."""
+    profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
     return render(
         request,
         state.templates,
@@ -274,9 +289,249 @@ async def candidate_profile(
             "typed": {},
             "people": people,
             **CONSENT_CHOICES,
-            **ENROLMENT_HELPERS,
         },
         viewer=viewer,
+    )
+
+
+def _panel(
+    request: Request,
+    state: Container,
+    viewer: Viewer,
+    candidate_id: str,
+    template: str,
+    context: dict[str, object],
+) -> HTMLResponse:
+    """A profile panel: the fragment htmx puts in its place, or, for a browser without script
+    (the page's `<noscript>` link), a page of that panel alone. A panel whose call failed says
+    why inside it (a 200: the page around it is fine)."""
+    context = {"candidate_id": candidate_id, **context}
+    if is_htmx(request):
+        return render(request, state.templates, template, context, viewer=viewer)
+    return render(
+        request,
+        state.templates,
+        "candidates/panel_page.html",
+        {**context, "panel": template},
+        viewer=viewer,
+    )
+
+
+@router.get("/{candidate_id}/panels/suppressions")
+async def suppressions_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The "Do not e-mail this person" notice (nothing when no address of theirs is kept from
+    mail), or that it is not known."""
+    suppressed = await CandidateDirectory(state.gateway).suppressions(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/suppressions.html",
+        {"suppressed": suppressed},
+    )
+
+
+@router.get("/{candidate_id}/panels/pools")
+async def pools_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The talent pools the person is in, by name, with "Add to pool"."""
+    read = await part(CandidateDirectory(state.gateway).placements(viewer.caller, candidate_id))
+    context: dict[str, object] = {
+        "unavailable": read.unavailable,
+        "bulk": {},
+        "errors": {},
+        "problem": None,
+        "summary": [],
+    }
+    if read.unavailable is None:
+        candidate, placed, pools = read.data
+        context.update(
+            candidate_name=full_name(candidate),
+            placements=placed,
+            pool_choices=pools,
+            may_add=viewer.may("pools:write") and (candidate.get("status") or "active") == "active",
+        )
+    return _panel(request, state, viewer, candidate_id, "candidates/pools_panel.html", context)
+
+
+@router.get("/{candidate_id}/panels/segments")
+async def segments_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The segments the person is in now."""
+    segments = await CandidateDirectory(state.gateway).segments(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/segments.html",
+        {"segments": segments},
+    )
+
+
+@router.get("/{candidate_id}/panels/engagement")
+async def engagement_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The engagement score and what makes it up."""
+    engagement = await CandidateDirectory(state.gateway).engagement(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/engagement.html",
+        {"engagement": engagement},
+    )
+
+
+@router.get("/{candidate_id}/panels/consents")
+async def consents_panel(
+    candidate_id: str,
+    request: Request,
+    viewer: ProfileViewer,
+    state: Container,
+    people: PagePeople,
+) -> HTMLResponse:
+    """The consent state per purpose and the ledger (who recorded each change, by name)."""
+    consents = await CandidateDirectory(state.gateway).consents(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/consents.html",
+        {"consents": consents, "people": people},
+    )
+
+
+@router.get("/{candidate_id}/panels/ats")
+async def ats_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """Where the person was sent, the applications the ATS reported and "Send to ATS"."""
+    may_push = viewer.may("ats:write")
+    panel = await CandidateDirectory(state.gateway).ats_panel(
+        viewer.caller, candidate_id, may_push=may_push
+    )
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/ats.html",
+        {"panel": panel, "may_push": may_push},
+    )
+
+
+@router.get("/{candidate_id}/panels/duplicates")
+async def duplicates_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The five records likeliest to be the same person, each linked to the merge."""
+    duplicates = await CandidateDirectory(state.gateway).suggestions(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/duplicates.html",
+        {"duplicates": duplicates},
+    )
+
+
+@router.get("/{candidate_id}/panels/notes")
+async def notes_panel(
+    candidate_id: str,
+    request: Request,
+    viewer: ProfileViewer,
+    state: Container,
+    people: PagePeople,
+    read_only: bool = False,
+) -> HTMLResponse:
+    """The newest notes, with the form for a new one (`read_only`: a merged-away record's,
+    which takes none)."""
+    notes = await part(CandidateDirectory(state.gateway).notes(viewer.caller, candidate_id))
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/notes.html",
+        {
+            "notes": notes.data or [],
+            "unavailable": notes.unavailable,
+            "errors": {},
+            "typed": "",
+            "read_only": read_only,
+            "people": people,
+        },
+    )
+
+
+@router.get("/{candidate_id}/panels/sequences")
+async def sequences_panel(
+    candidate_id: str,
+    request: Request,
+    viewer: ProfileViewer,
+    state: Container,
+    people: PagePeople,
+    read_only: bool = False,
+) -> HTMLResponse:
+    """Every sequence the person is or was in, with the enrolment's actions (none on a
+    merged-away record: `read_only`)."""
+    enrolments = await CandidateDirectory(state.gateway).enrolments(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/sequences_panel.html",
+        {
+            "enrolments": enrolments,
+            "may_act": viewer.may("sequences:write") and not read_only,
+            "said": None,
+            "problem": None,
+            "people": people,
+            **ENROLMENT_HELPERS,
+        },
+    )
+
+
+@router.get("/{candidate_id}/panels/replies")
+async def replies_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The Replies card: the newest page of the person's replies to our mail."""
+    replies = await part(CandidateDirectory(state.gateway).replies(viewer.caller, candidate_id))
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/replies.html",
+        {"replies": replies},
+    )
+
+
+@router.get("/{candidate_id}/panels/timeline")
+async def timeline_panel(
+    candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
+) -> HTMLResponse:
+    """The activity timeline, one sentence per entry."""
+    timeline = await CandidateDirectory(state.gateway).timeline(viewer.caller, candidate_id)
+    return _panel(
+        request,
+        state,
+        viewer,
+        candidate_id,
+        "candidates/panels/timeline.html",
+        {"timeline": timeline},
     )
 
 
@@ -284,7 +539,7 @@ async def candidate_profile(
 async def candidate_replies(
     candidate_id: str,
     request: Request,
-    viewer: CurrentViewer,
+    viewer: ProfileViewer,
     state: Container,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HTMLResponse:

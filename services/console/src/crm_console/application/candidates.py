@@ -49,27 +49,21 @@ class AtsChoices:
 
 @dataclass(frozen=True)
 class CandidateProfile:
+    """What the profile page shows at once: the candidate's own record. Every other panel is a
+    call of its own, loaded by the page after it (`CandidateDirectory`'s panel reads)."""
+
     candidate: dict[str, Any]
     custom_fields: list[LabelledValue]
-    pools: list[Placement]
-    # Every pool (with its stages), for "Add to pool".
-    pool_choices: list[dict[str, Any]]
-    # Each a `Part`: the panel's data or why the person cannot see it.
-    timeline: Part
-    engagement: Part
-    consents: Part
-    segments: Part
+
+
+@dataclass(frozen=True)
+class AtsPanel:
+    """The profile's ATS panel: where the candidate was sent and the applications the ATS
+    reported, each with its job named, and what the "Send to ATS" form offers."""
+
+    candidate: dict[str, Any]
     applications: Part
-    notes: Part
-    duplicates: Part
     ats: AtsChoices
-    # Why mail may not reach the person (the suppression list, by candidate): a list of
-    # `Suppressed`, in words.
-    suppressed: Part
-    # The newest replies to our mail, a `RepliesPage` (campaigns' message log).
-    replies: Part
-    # Their enrolments in every sequence, with the sequence's name (campaigns).
-    enrolments: Part
 
 
 @dataclass(frozen=True)
@@ -113,88 +107,83 @@ class CandidateDirectory:
             ),
         )
 
-    async def profile(
-        self,
-        caller: Caller,
-        candidate_id: str,
-        *,
-        may_push: bool = False,
-        may_see_suppressions: bool = False,
-    ) -> CandidateProfile:
-        """The candidate and every panel of its page, fetched together; with `may_push`, what
-        the "Send to ATS" form offers too; with `may_see_suppressions`, whether the suppression
-        list keeps mail from them (one call: the list filtered by the candidate)."""
-        path = f"{API}/candidates/{candidate_id}"
-        (
-            candidate,
-            definitions,
-            pools,
-            timeline,
-            engagement,
-            consents,
-            segments,
-            applications,
-            notes,
-            duplicates,
-            ats,
-            suppressions,
-            replied,
-            enrolments,
-        ) = await asyncio.gather(
-            # The candidate itself decides the page: its problem (404, 403) is the page's.
-            self._api.get(caller, path),
+    async def profile(self, caller: Caller, candidate_id: str) -> CandidateProfile:
+        """The candidate with its custom fields under the tenant's labels (two calls, made
+        together): all the profile page waits for. Its problem (404, 403) is the page's."""
+        candidate, definitions = await asyncio.gather(
+            self._api.get(caller, f"{API}/candidates/{candidate_id}"),
             part(self._api.get(caller, f"{API}/custom-fields")),
-            part(self._api.get(caller, f"{API}/pools")),
-            part(self._api.get(caller, f"{path}/timeline", {"limit": 50})),
-            part(
-                self._api.get(caller, f"{API}/analytics/candidates/{candidate_id}/engagement"),
-                # Analytics learns of a candidate from `candidate.created`, a moment after it.
-                when_missing="no activity recorded for this person yet",
-            ),
-            part(self._api.get(caller, f"{path}/consents")),
-            part(self._api.get(caller, f"{path}/segments")),
-            part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),
-            part(self._api.get(caller, f"{path}/notes", {"limit": NOTES_SHOWN})),
-            part(self._api.get(caller, f"{path}/duplicates", {"limit": 5})),
-            self.ats_choices(caller) if may_push else _no_ats_choices(),
-            part(
-                self._api.get(
-                    caller,
-                    f"{API}/suppressions",
-                    {"candidate_id": candidate_id, "limit": SUPPRESSIONS_READ},
-                )
-            )
-            if may_see_suppressions
-            else _nothing(),
-            part(self.replies(caller, candidate_id)),
-            self.enrolments(caller, candidate_id),
         )
-        entries = [
-            {**entry, "summary": timeline_summary(entry), "link": timeline_link(entry)}
-            for entry in items(timeline.data)
-        ]
-        candidate, applications = await self._jobs_named(caller, candidate, applications, ats)
         return CandidateProfile(
             candidate=candidate,
             custom_fields=labelled_custom_fields(
                 candidate.get("custom_fields") or {}, items(definitions.data)
             ),
-            pools=placements(candidate.get("pools") or [], items(pools.data)),
-            pool_choices=items(pools.data),
-            timeline=timeline if timeline.unavailable else Part(data=entries),
-            engagement=engagement,
-            consents=consents,
-            segments=segments,
-            applications=applications,
-            notes=notes if notes.unavailable else Part(data=items(notes.data)),
-            duplicates=duplicates,
-            ats=ats,
-            suppressed=suppressions
-            if suppressions.unavailable
-            else Part(data=suppressed_lines(items(suppressions.data))),
-            replies=replied,
-            enrolments=enrolments,
         )
+
+    # The profile's panels, each one API call (the ATS panel a few of the ATS service's), read
+    # when the page asks for it; a refusal becomes the panel's reason (`Part`).
+
+    async def suppressions(self, caller: Caller, candidate_id: str) -> Part:
+        """Why mail may not reach the person (the suppression list filtered by them), in
+        words: a list of `Suppressed`."""
+        answer = await part(
+            self._api.get(
+                caller,
+                f"{API}/suppressions",
+                {"candidate_id": candidate_id, "limit": SUPPRESSIONS_READ},
+            )
+        )
+        return answer if answer.unavailable else Part(data=suppressed_lines(items(answer.data)))
+
+    async def segments(self, caller: Caller, candidate_id: str) -> Part:
+        """The segments the person is in now, with since when."""
+        return await part(self._api.get(caller, f"{API}/candidates/{candidate_id}/segments"))
+
+    async def engagement(self, caller: Caller, candidate_id: str) -> Part:
+        """The engagement score with what makes it up."""
+        return await part(
+            self._api.get(caller, f"{API}/analytics/candidates/{candidate_id}/engagement"),
+            # Analytics learns of a candidate from `candidate.created`, a moment after it.
+            when_missing="no activity recorded for this person yet",
+        )
+
+    async def consents(self, caller: Caller, candidate_id: str) -> Part:
+        """The consent state per purpose and the whole ledger."""
+        return await part(self._api.get(caller, f"{API}/candidates/{candidate_id}/consents"))
+
+    async def suggestions(self, caller: Caller, candidate_id: str) -> Part:
+        """The five likeliest duplicates (the duplicates page shows more)."""
+        return await part(
+            self._api.get(caller, f"{API}/candidates/{candidate_id}/duplicates", {"limit": 5})
+        )
+
+    async def timeline(self, caller: Caller, candidate_id: str) -> Part:
+        """The latest 50 activity entries, each with its sentence and link."""
+        answer = await part(
+            self._api.get(caller, f"{API}/candidates/{candidate_id}/timeline", {"limit": 50})
+        )
+        if answer.unavailable:
+            return answer
+        return Part(
+            data=[
+                {**entry, "summary": timeline_summary(entry), "link": timeline_link(entry)}
+                for entry in items(answer.data)
+            ]
+        )
+
+    async def ats_panel(self, caller: Caller, candidate_id: str, *, may_push: bool) -> Part:
+        """An `AtsPanel` (with `may_push`, what the "Send to ATS" form offers too), read
+        together: the candidate (its ATS links), its applications and the form's choices."""
+        candidate, applications, ats = await asyncio.gather(
+            part(self._api.get(caller, f"{API}/candidates/{candidate_id}")),
+            part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),
+            self.ats_choices(caller) if may_push else _no_ats_choices(),
+        )
+        if candidate.unavailable:
+            return candidate
+        named, applications = await self._jobs_named(caller, candidate.data, applications, ats)
+        return Part(data=AtsPanel(candidate=named, applications=applications, ats=ats))
 
     async def replies(
         self, caller: Caller, candidate_id: str, cursor: str | None = None
@@ -401,10 +390,6 @@ class CandidateDirectory:
             caller, "POST", f"{API}/candidates/{candidate_id}/consents", body
         )
         return entry
-
-
-async def _nothing() -> Part:
-    return Part(data=[])
 
 
 async def _no_ats_choices() -> AtsChoices:
