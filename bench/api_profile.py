@@ -53,6 +53,8 @@ def stop(*_):
     with open(out, "w") as report:
         if "cprofile" in out:
             cpu.disable()
+            # The raw statistics beside the report, for `pstats` (callers, callees).
+            cpu.dump_stats(out.removesuffix(".txt") + ".pstats")
             for order in ("cumulative", "tottime"):
                 text = io.StringIO()
                 pstats.Stats(cpu, stream=text).sort_stats(order).print_stats(70)

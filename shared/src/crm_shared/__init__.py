@@ -267,6 +267,7 @@ from crm_shared.telemetry import (
     current_trace_context,
     instrument_http_client,
     log_fields,
+    traced_transport,
 )
 from crm_shared.time_zones import valid_time_zone
 from crm_shared.tombstones import (
@@ -545,6 +546,7 @@ __all__ = [
     "tenant_repository",
     "to_document",
     "topic_spec",
+    "traced_transport",
     "unauthorized",
     "utc_now",
     "valid_time_zone",

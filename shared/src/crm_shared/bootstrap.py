@@ -25,7 +25,6 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -49,6 +48,7 @@ from crm_shared.outbox import OUTBOX_RELAY_LEASE, Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, mount_swagger_assets, swagger_ui_page
 from crm_shared.permissions import install_permission_docs, public_operation
 from crm_shared.record_producer import RecordProducer
+from crm_shared.server_spans import instrument_app
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
 
@@ -452,6 +452,9 @@ def create_service_app(
         # FastAPI's own pages run inline script without a nonce; see `docs` below.
         docs_url=None,
         redoc_url=None,
+        # Requests are traced below; FastAPI's own telemetry would only look for that tracing
+        # on every request to stand aside.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.platform = platform
     app.state.internal_token_verifier = platform.internal_token_verifier
@@ -473,7 +476,7 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
-    FastAPIInstrumentor.instrument_app(
+    instrument_app(
         app,
         tracer_provider=configure_tracing(platform.settings),
         excluded_urls=UNTRACED_URLS,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -22,8 +23,16 @@ from typing import Any
 
 import httpx
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation._semconv import _get_schema_url, _StabilityMode
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.httpx.version import (
+    __version__ as httpx_instrumentation_version,
+)
 from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+from opentelemetry.instrumentation.utils import (
+    http_status_to_status_code,
+    is_http_instrumentation_enabled,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -36,6 +45,12 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.util.http import (
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST,
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE,
+    sanitize_method,
+)
+from opentelemetry.util.http import redact_url as redact_known_url_secrets
 
 from crm_shared.log_limits import install_log_rate_limit
 from crm_shared.settings import ServiceSettings
@@ -230,6 +245,68 @@ def instrument_http_client(client: httpx.AsyncClient) -> httpx.AsyncClient:
     transport: the library-wide instrumentation only reaches httpx's own transport."""
     HTTPXClientInstrumentor.instrument_client(client, request_hook=redact_span_urls_async)
     return client
+
+
+# What OpenTelemetry's httpx instrumentation reads from the environment beyond the defaults
+# `ClientSpans` records: set, the instrumentation itself traces the client.
+_CLIENT_SPAN_SETTINGS = (
+    "OTEL_SEMCONV_STABILITY_OPT_IN",
+    "OTEL_PYTHON_HTTPX_EXCLUDED_URLS",
+    "OTEL_PYTHON_EXCLUDED_URLS",
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST,
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE,
+)
+_HTTPX_INSTRUMENTATION = "opentelemetry.instrumentation.httpx"
+
+
+class ClientSpans(httpx.AsyncBaseTransport):
+    """The client span OpenTelemetry's httpx instrumentation records for a request (same name,
+    kind, attributes, status, scope and redacted URL) and the trace passed on in its headers,
+    around `inner`.
+
+    The instrumentation cost the gateway about 0.2 ms of CPU per forwarded request, much of it
+    on what only its non-default settings use (captured headers, the newer semantic
+    conventions, metrics no provider records); `traced_transport` uses it whenever one of
+    those is set."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self._tracer = trace.get_tracer(
+            _HTTPX_INSTRUMENTATION,
+            httpx_instrumentation_version,
+            schema_url=_get_schema_url(_StabilityMode.DEFAULT),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not is_http_instrumentation_enabled():
+            return await self._inner.handle_async_request(request)
+        method = sanitize_method(request.method.strip())
+        attributes: dict[str, str] = {
+            "http.method": method,
+            "http.url": redact_url(redact_known_url_secrets(str(request.url))),
+        }
+        with self._tracer.start_as_current_span(
+            "HTTP" if method == "_OTHER" else method,
+            kind=trace.SpanKind.CLIENT,
+            attributes=attributes,
+        ) as span:
+            propagate.inject(request.headers)
+            response = await self._inner.handle_async_request(request)
+            if span.is_recording():
+                span.set_attribute("http.status_code", response.status_code)
+                span.set_status(http_status_to_status_code(response.status_code))
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def traced_transport(inner: httpx.AsyncBaseTransport) -> ClientSpans | None:
+    """`inner` recording OpenTelemetry's client spans (`ClientSpans`); None where settings of
+    the environment ask for more than it records (then `instrument_http_client` the client)."""
+    if any(os.environ.get(name) for name in _CLIENT_SPAN_SETTINGS):
+        return None
+    return ClientSpans(inner)
 
 
 def install_token_redaction() -> None:

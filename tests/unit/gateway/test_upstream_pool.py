@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from crm_gateway.adapters.upstream import BoundedTransport, upstream_client
+from crm_shared.telemetry import ClientSpans
 
 
 def _echo(request: httpx.Request) -> httpx.Response:
@@ -65,6 +66,14 @@ def test_the_client_follows_no_redirects() -> None:
     client = upstream_client(max_connections=4, keep_alive_seconds=5, timeout_seconds=3)
     assert client.follow_redirects is False
     assert client.timeout.read == 3
+
+
+def test_the_clients_spans_are_recorded_by_the_lean_transport() -> None:
+    # OpenTelemetry's httpx instrumentation records the same spans for more CPU
+    # (docs/performance.md); it is used only where an OTEL_* setting asks for more.
+    client = upstream_client(max_connections=4, keep_alive_seconds=5, timeout_seconds=3)
+    assert isinstance(client._transport, ClientSpans)
+    assert not getattr(client, "_is_instrumented_by_opentelemetry", False)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import aiohttp
 import httpx
 
-from crm_shared import instrument_http_client
+from crm_shared import instrument_http_client, traced_transport
 
 
 class _ReleasingStream(httpx.AsyncByteStream):
@@ -219,17 +219,19 @@ def upstream_client(
     cookies kept."""
     # Every connection the pool may open is kept alive (httpx's own pool kept 20, so past 20
     # concurrent requests each one was a new TCP connection, closed after use).
+    bounded = BoundedTransport(
+        AiohttpTransport(max_connections=max_connections, keep_alive_seconds=keep_alive_seconds),
+        max_connections,
+    )
+    # Traced outermost, as OpenTelemetry's instrumentation traces the client: the span covers
+    # the wait for a slot too.
+    traced = traced_transport(bounded)
     client = httpx.AsyncClient(
-        transport=BoundedTransport(
-            AiohttpTransport(
-                max_connections=max_connections, keep_alive_seconds=keep_alive_seconds
-            ),
-            max_connections,
-        ),
+        transport=traced or bounded,
         timeout=timeout_seconds,
         follow_redirects=False,
         # One client serves every caller: a cookie one service response sets must not go out
         # with the next caller's request, as httpx's own jar would send it.
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
-    return instrument_http_client(client)
+    return client if traced is not None else instrument_http_client(client)

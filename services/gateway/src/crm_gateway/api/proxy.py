@@ -159,12 +159,17 @@ async def exchange(
     request with a buffered body is then sent once more, on a new connection.
     """
     attempts = 2 if method in _IDEMPOTENT_METHODS and isinstance(content, bytes) else 1
+    # Parsed once here: given the text and the query apart, httpx parsed the URL, merged the
+    # query in and parsed it again, even an empty one (twice the time). The query is merged as
+    # httpx merges `params=`, so the service receives the same query as before.
+    target = httpx.URL(url)
+    if query:
+        target = target.copy_merge_params(query)
     for attempt in range(1, attempts + 1):
         try:
             return await client.request(
                 method,
-                url,
-                params=query,
+                target,
                 content=content,
                 headers=headers,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
