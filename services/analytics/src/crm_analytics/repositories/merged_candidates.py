@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pymongo import ASCENDING
 
+from crm_analytics.domain.merge_map import MergeMap
 from crm_shared import Database, Session, TenantScopedCollection
 
 # The name is deployed state: the engagement score kept this map before the event reports.
@@ -85,3 +86,9 @@ class MergedCandidateRepository:
             absorbed |= step
             frontier = step
         return absorbed
+
+    async def every_merge(self) -> MergeMap:
+        """The tenant's merges now, in one read: for a report resolving more ids than the
+        tenant has merged ones (merged records are a small share of its candidates)."""
+        found = await self._merged.find({}, projection={"_id": 0, "merged_id": 1, "survivor_id": 1})
+        return MergeMap({d["merged_id"]: d["survivor_id"] for d in found})
