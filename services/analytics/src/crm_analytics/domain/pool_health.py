@@ -11,6 +11,7 @@ the one its latest change set. So a batch, a redelivery or topics out of order l
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -361,19 +362,20 @@ def health(
     for p in members:
         assert p.stage is not None
         by_stage[p.stage] = by_stage.get(p.stage, 0) + 1
-    # Someone is in a window when their latest addition (removal) up to now is in it.
-    added_at = [t for p in people if (t := _latest_until(p.added, now)) is not None]
-    removed_at = [
+    # Someone is in a window when their latest addition (removal) up to now is in it: those
+    # times sorted once, each window's count is the ones after its start.
+    added_at = sorted(t for p in people if (t := _latest_until(p.added, now)) is not None)
+    removed_at = sorted(
         t for p in people if not p.member and (t := _latest_until(p.removed, now)) is not None
-    ]
+    )
     growth = []
     for days in GROWTH_WINDOWS:
         since = now - days * DAY
         growth.append(
             Growth(
                 days,
-                sum(1 for t in added_at if t > since),
-                sum(1 for t in removed_at if t > since),
+                len(added_at) - bisect_right(added_at, since),
+                len(removed_at) - bisect_right(removed_at, since),
             )
         )
     scores = {p.candidate_id: engagement.get(p.candidate_id, Engagement()) for p in members}
