@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 # Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
-# The repository's bound (`crm_analytics.repositories.merged_candidates.MAX_MERGE_CHAIN`).
+# The repository's walk in the database uses the same bound.
 MAX_MERGE_CHAIN = 16
 
 

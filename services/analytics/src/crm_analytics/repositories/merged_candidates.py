@@ -9,13 +9,11 @@ from collections.abc import Sequence
 
 from pymongo import ASCENDING
 
-from crm_analytics.domain.merge_map import MergeMap
+from crm_analytics.domain.merge_map import MAX_MERGE_CHAIN, MergeMap
 from crm_shared import Database, Session, TenantScopedCollection
 
 # The name is deployed state: the engagement score kept this map before the event reports.
 MERGED_COLLECTION = "engagement_merged_candidates"
-# Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
-MAX_MERGE_CHAIN = 16
 
 
 async def ensure_merged_candidate_indexes(database: Database) -> None:
