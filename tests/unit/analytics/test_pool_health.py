@@ -194,3 +194,26 @@ def test_every_figure_of_a_pool() -> None:
     assert (found.silver_medallists.count, found.silver_medallists.candidate_ids) == (1, ["c"])
     stricter = health(people, engagement, outcomes, NOW, HealthRules(30, engaged_score=20))
     assert stricter.going_cold.candidate_ids == ["b"]
+
+
+def test_growth_counts_each_person_by_their_latest_time_up_to_the_report() -> None:
+    """A record's times out of order or repeated, and times after the report's moment (a
+    report asked for an earlier `as_of`), count as the definition says: someone with an
+    addition in the window, up to the report."""
+    memberships = [
+        # Added 100 and 5 days ago (stored out of order, the latter twice), and tomorrow.
+        Membership("p1", "a", "Sourced", days_ago(5), (days_ago(5), days_ago(100), days_ago(5))),
+        Membership("p1", "b", "Sourced", days_ago(40), (days_ago(-1), days_ago(40))),
+        # Removed 20 days ago and again tomorrow: in the 30- and 90-day windows only.
+        Membership("p1", "c", None, days_ago(-1), (days_ago(200),), (days_ago(-1), days_ago(20))),
+        Membership("p1", "d", None, days_ago(-1), (days_ago(-1),), (days_ago(-1),)),
+    ]
+    people = {p.candidate_id: p for p in as_people(memberships, {})}
+    assert people["a"].added == (days_ago(100), days_ago(5))
+    assert people["c"].removed == (days_ago(20), days_ago(-1))
+    found = health(list(people.values()), {}, {}, NOW, HealthRules())
+    assert [(g.days, g.added, g.removed) for g in found.growth] == [
+        (7, 1, 0),  # a
+        (30, 1, 1),  # a; c
+        (90, 2, 1),  # a, b; c
+    ]

@@ -4,6 +4,7 @@ or every pool of the tenant)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.domain.decay import decayed, published_value
 from crm_analytics.domain.engagement import EngagementModel
+from crm_analytics.domain.merge_map import MergeMap
 from crm_analytics.domain.pool_health import (
     LATE_STAGE_WORDS,
     ApplicationChange,
@@ -29,6 +31,7 @@ from crm_analytics.domain.pool_health import (
     health,
     renamed,
 )
+from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
@@ -47,8 +50,16 @@ from crm_shared import (
     erased_among,
     normalise_email,
 )
+from crm_shared.repository import IN_SLICE
 
 Told = PoolMove | StageRename | ApplicationChange
+
+# A report over more memberships than this reads the tenant's merges and its applications
+# naming no candidate whole (one read each) and asks for ids LARGE_SLICE at a time: asking by
+# every member's ids 200 at a time cost a pool of 17,500 about 450 round trips
+# (docs/performance.md, "Analytics reports at scale").
+WHOLE_READS_ABOVE = 2_000
+LARGE_SLICE = 5_000
 
 
 def _moved(envelope: EventEnvelope[Any]) -> Told:
@@ -277,23 +288,55 @@ async def _engagement(
     return found
 
 
+@dataclass(frozen=True)
+class _Merges:
+    """The tenant's merges, asked for by id (`repository`), or read whole once (`whole`) for
+    a report resolving more ids than a tenant has merged ones."""
+
+    repository: MergedCandidateRepository
+    whole: MergeMap | None = None
+
+    async def survivors_of(self, candidate_ids: Sequence[str]) -> dict[str, str]:
+        if self.whole is not None:
+            return self.whole.survivors_of(candidate_ids)
+        return await self.repository.survivors_of(candidate_ids) if candidate_ids else {}
+
+    async def absorbed_by(self, survivor_ids: Sequence[str]) -> dict[str, str]:
+        if self.whole is not None:
+            return self.whole.absorbed_by(survivor_ids)
+        return await self.repository.absorbed_by(survivor_ids)
+
+
 async def _outcomes(
-    storage: AnalyticsStorage, tenant_id: str, people: Sequence[str]
+    storage: AnalyticsStorage, tenant_id: str, people: Sequence[str], merges: _Merges
 ) -> dict[str, list[ApplicationOutcome]]:
     """The ATS applications of each person: those naming them or a record merged into them,
     and those naming no candidate but an address the person (or such a record) holds."""
-    merges = storage.merged_candidates(tenant_id)
     known = storage.known_candidates(tenant_id)
+    outcomes = storage.ats_outcomes(tenant_id)
     absorbed = await merges.absorbed_by(people)
     records = sorted({*people, *absorbed})
-    digests = await known.digests_of(records)
-    every_digest = sorted({d for ds in digests.values() for d in ds})
-    found = await storage.ats_outcomes(tenant_id).of_people(records, every_digest)
+    if merges.whole is None:
+        digests = await known.digests_of(records)
+        every_digest = sorted({d for ds in digests.values() for d in ds})
+        found = await outcomes.of_people(records, every_digest)
+        slice_size = IN_SLICE
+    else:
+        # Many people: every application naming no candidate (a small share: the ATS names
+        # the CRM's candidate when it has one) in one read, each given to the holder of its
+        # address below, instead of reading every record's addresses and asking by them.
+        # Those held by no one of these people are left out when the figures are counted.
+        named, unnamed = await asyncio.gather(
+            outcomes.naming(records, slice_size=LARGE_SLICE), outcomes.naming_no_candidate()
+        )
+        found = [*named, *unnamed]
+        slice_size = LARGE_SLICE
     holders = await known.holding(
-        sorted({email_sha256(o.email) for o in found if o.candidate_id is None and o.email})
+        sorted({email_sha256(o.email) for o in found if o.candidate_id is None and o.email}),
+        slice_size=slice_size,
     )
-    named = sorted({o.candidate_id for o in found if o.candidate_id} | set(holders.values()))
-    survivors = await merges.survivors_of(named) if named else {}
+    named_ids = sorted({o.candidate_id for o in found if o.candidate_id} | set(holders.values()))
+    survivors = await merges.survivors_of(named_ids)
     by_person: dict[str, list[ApplicationOutcome]] = {}
     for o in found:
         record = o.candidate_id or (holders.get(email_sha256(o.email)) if o.email else None)
@@ -310,23 +353,32 @@ async def pool_reports(
     pool_ids: Sequence[str] | None,
     rules: HealthRules,
     now: datetime,
+    *,
+    whole_reads_above: int = WHOLE_READS_ABOVE,
 ) -> list[PoolReport]:
     """The health of the pools (every pool of the tenant when None), by name; the engagement
-    and the ATS outcomes of their members are read once for all of them."""
+    and the ATS outcomes of their members are read once for all of them. Above
+    `whole_reads_above` memberships, the tenant's merges and its applications naming no
+    candidate are read whole instead of asked for by the members' ids (same figures)."""
     pools = storage.pool_members(tenant_id)
     names = await pools.pools(pool_ids)
     if pool_ids is not None and set(pool_ids) - set(names):
         raise UnknownPool(sorted(set(pool_ids) - set(names))[0])
     memberships = await pools.memberships(sorted(names))
-    merges = storage.merged_candidates(tenant_id)
+    repository = storage.merged_candidates(tenant_id)
+    whole = await repository.every_merge() if len(memberships) > whole_reads_above else None
+    merges = _Merges(repository, whole)
     survivors = await merges.survivors_of(sorted({m.candidate_id for m in memberships}))
-    people = {
-        pool_id: as_people([m for m in memberships if m.pool_id == pool_id], survivors)
-        for pool_id in names
-    }
+    by_pool: dict[str, list[Membership]] = {pool_id: [] for pool_id in names}
+    for m in memberships:
+        by_pool.setdefault(m.pool_id, []).append(m)
+    people = {pool_id: as_people(by_pool[pool_id], survivors) for pool_id in names}
     members = sorted({p.candidate_id for ps in people.values() for p in ps if p.member})
-    engagement = await _engagement(storage, model, tenant_id, members, now)
-    outcomes = await _outcomes(storage, tenant_id, members)
+    # Independent reads: asked at once, so their round trips overlap.
+    engagement, outcomes = await asyncio.gather(
+        _engagement(storage, model, tenant_id, members, now),
+        _outcomes(storage, tenant_id, members, merges),
+    )
     return [
         PoolReport(pool_id, name, health(people[pool_id], engagement, outcomes, now, rules))
         for pool_id, name in sorted(names.items(), key=lambda p: (p[1].casefold(), p[0]))

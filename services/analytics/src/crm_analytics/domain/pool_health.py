@@ -11,10 +11,12 @@ the one its latest change set. So a batch, a redelivery or topics out of order l
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 
 DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -213,6 +215,13 @@ class Person:
         return self.stage is not None
 
 
+def _in_order(times: Sequence[datetime]) -> tuple[datetime, ...]:
+    """The times sorted, each once (as stored already, most often: then only checked)."""
+    if all(earlier < later for earlier, later in pairwise(times)):
+        return tuple(times)
+    return tuple(sorted(set(times)))
+
+
 def as_people(memberships: Sequence[Membership], survivors: dict[str, str]) -> list[Person]:
     """The pool's memberships as people: a record merged away counts as its survivor. A person
     is in the pool when any of their records is, at the survivor's own stage if it is a member,
@@ -222,6 +231,11 @@ def as_people(memberships: Sequence[Membership], survivors: dict[str, str]) -> l
         by_person.setdefault(survivors.get(m.candidate_id, m.candidate_id), []).append(m)
     people: list[Person] = []
     for person, records in sorted(by_person.items()):
+        if len(records) == 1:
+            # Most people have one record in a pool: its stage, whatever its id.
+            (m,) = records
+            people.append(Person(person, m.stage, _in_order(m.added), _in_order(m.removed)))
+            continue
         members = [m for m in records if m.member]
         own = [m for m in members if m.candidate_id == person]
         latest = max(members, key=lambda m: (m.moved_at or EPOCH, m.candidate_id), default=None)
@@ -327,6 +341,14 @@ def is_silver_medallist(outcomes: Sequence[ApplicationOutcome]) -> datetime | No
     return rejected
 
 
+def _latest_until(times: Sequence[datetime], now: datetime) -> datetime | None:
+    """The latest of the times up to `now` (None when none is)."""
+    latest = max(times, default=None)
+    if latest is None or latest <= now:
+        return latest
+    return max((t for t in times if t <= now), default=None)
+
+
 def health(
     people: Sequence[Person],
     engagement: dict[str, Engagement],
@@ -340,22 +362,33 @@ def health(
     for p in members:
         assert p.stage is not None
         by_stage[p.stage] = by_stage.get(p.stage, 0) + 1
+    # Someone is in a window when their latest addition (removal) up to now is in it: those
+    # times sorted once, each window's count is the ones after its start.
+    added_at = sorted(t for p in people if (t := _latest_until(p.added, now)) is not None)
+    removed_at = sorted(
+        t for p in people if not p.member and (t := _latest_until(p.removed, now)) is not None
+    )
     growth = []
     for days in GROWTH_WINDOWS:
         since = now - days * DAY
-        added = sum(1 for p in people if any(since < t <= now for t in p.added))
-        removed = sum(
-            1 for p in people if not p.member and any(since < t <= now for t in p.removed)
+        growth.append(
+            Growth(
+                days,
+                len(added_at) - bisect_right(added_at, since),
+                len(removed_at) - bisect_right(removed_at, since),
+            )
         )
-        growth.append(Growth(days, added, removed))
     scores = {p.candidate_id: engagement.get(p.candidate_id, Engagement()) for p in members}
     score_buckets = dict.fromkeys((label for label, _ in SCORE_BUCKETS), 0)
     fresh_buckets = dict.fromkeys([*(label for label, _ in FRESHNESS_BUCKETS), NEVER], 0)
     ages: list[float] = []
     cold: list[tuple[datetime, str]] = []
     cold_before = now - rules.cold_after_days * DAY
+    rounded: list[float] = []
     for candidate_id, e in scores.items():
-        score_buckets[score_bucket(round(e.score, 4))] += 1
+        score = round(e.score, 4)
+        rounded.append(score)
+        score_buckets[score_bucket(score)] += 1
         if e.last_activity_at is None:
             fresh_buckets[NEVER] += 1
             continue
@@ -370,7 +403,8 @@ def health(
         (
             (-rejected.timestamp(), p.candidate_id)
             for p in members
-            if (rejected := is_silver_medallist(outcomes.get(p.candidate_id, [])))
+            if p.candidate_id in outcomes
+            and (rejected := is_silver_medallist(outcomes[p.candidate_id]))
         ),
     )
     return PoolHealth(
@@ -378,7 +412,7 @@ def health(
         by_stage=dict(sorted(by_stage.items())),
         growth=growth,
         engagement_buckets=score_buckets,
-        engagement_median=median([round(e.score, 4) for e in scores.values()], 4),
+        engagement_median=median(rounded, 4),
         freshness_buckets=fresh_buckets,
         freshness_median_days=median(ages, 1),
         going_cold=Listed(len(cold), [c for _, c in cold[:LISTED]]),

@@ -18,6 +18,8 @@ from crm_shared import (
 )
 
 OUTCOMES_COLLECTION = "ats_outcomes"
+# What pool health reads of an application (not the address's digest).
+_REPORTED = {"_id": 0, "tenant_id": 0, ADDRESS_DIGEST_FIELD: 0}
 
 
 async def ensure_outcome_indexes(database: Database) -> None:
@@ -102,3 +104,18 @@ class OutcomeRepository:
         by_address = await self._outcomes.find_in(ADDRESS_DIGEST_FIELD, digests)
         unnamed = [d for d in by_address if d.get("candidate_id") is None]
         return [_outcome(d) for d in (*named, *unnamed)]
+
+    async def naming(
+        self, candidate_ids: Sequence[str], *, slice_size: int
+    ) -> list[ApplicationOutcome]:
+        """The applications naming any of the candidates, `slice_size` ids a query."""
+        found = await self._outcomes.find_in(
+            "candidate_id", candidate_ids, projection=_REPORTED, slice_size=slice_size
+        )
+        return [_outcome(d) for d in found]
+
+    async def naming_no_candidate(self) -> list[ApplicationOutcome]:
+        """The tenant's applications the ATS named no CRM candidate in (known by address
+        alone, or by nothing), in one read by the indexed field alone."""
+        found = await self._outcomes.find({"candidate_id": None}, projection=_REPORTED)
+        return [_outcome(d) for d in found]

@@ -16,6 +16,7 @@ from crm_shared import (
     erased_among,
     is_erased,
 )
+from crm_shared.repository import IN_SLICE
 
 KNOWN_CANDIDATES_COLLECTION = "known_candidates"
 
@@ -98,7 +99,9 @@ class KnownCandidateRepository:
         )
         return {d["candidate_id"]: d["source"] for d in found if "source" in d}
 
-    async def holding(self, digests: Sequence[str]) -> dict[str, str]:
+    async def holding(
+        self, digests: Sequence[str], *, slice_size: int = IN_SLICE
+    ) -> dict[str, str]:
         """The candidate holding each of the address digests, for those analytics learnt of;
         should two hold one, the smaller id, so the answer does not depend on the order the
         creations were consumed in."""
@@ -106,6 +109,7 @@ class KnownCandidateRepository:
             "email_sha256",
             digests,
             projection={"_id": 0, "candidate_id": 1, "email_sha256": 1},
+            slice_size=slice_size,
         )
         wanted = set(digests)
         holders: dict[str, str] = {}

@@ -9,12 +9,11 @@ from collections.abc import Sequence
 
 from pymongo import ASCENDING
 
+from crm_analytics.domain.merge_map import MAX_MERGE_CHAIN, MergeMap
 from crm_shared import Database, Session, TenantScopedCollection
 
 # The name is deployed state: the engagement score kept this map before the event reports.
 MERGED_COLLECTION = "engagement_merged_candidates"
-# Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
-MAX_MERGE_CHAIN = 16
 
 
 async def ensure_merged_candidate_indexes(database: Database) -> None:
@@ -85,3 +84,9 @@ class MergedCandidateRepository:
             absorbed |= step
             frontier = step
         return absorbed
+
+    async def every_merge(self) -> MergeMap:
+        """The tenant's merges now, in one read: for a report resolving more ids than the
+        tenant has merged ones (merged records are a small share of its candidates)."""
+        found = await self._merged.find({}, projection={"_id": 0, "merged_id": 1, "survivor_id": 1})
+        return MergeMap({d["merged_id"]: d["survivor_id"] for d in found})

@@ -70,11 +70,13 @@ class PoolMemberRepository:
         query: dict[str, Any] = {"pool_id": {"$in": list(pool_ids)}}
         if stage is not None:
             query["stage"] = stage
+        # Not the ids nor the tenant: decoding them was a fifth of reading every pool's members.
+        projection = {"_id": 0, "tenant_id": 0}
         if candidate_ids is None:
-            found = await self._members.find(query, session=session)
+            found = await self._members.find(query, projection=projection, session=session)
         else:
             found = await self._members.find_in(
-                "candidate_id", candidate_ids, query, session=session
+                "candidate_id", candidate_ids, query, projection=projection, session=session
             )
         return [_membership(d) for d in found]
 
