@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, monitoring
@@ -30,6 +31,11 @@ def create_mongo_client(
         event_listeners=list(listeners),
         appname=settings.service_name,
         tz_aware=True,
+        # The standard library's UTC object, the one our code stamps times with: comparing two
+        # datetimes of one tzinfo object is a plain field compare, while bson's own `utc` makes
+        # every comparison with our times ask both for their offsets (about 14x slower, a third
+        # of pool health's time over 68,000 memberships).
+        tzinfo=UTC,
         serverSelectionTimeoutMS=10_000,
         # Client-side operation timeout (CSOT): applies to every operation of this client.
         timeoutMS=round(settings.mongodb_operation_timeout_seconds * 1000),
