@@ -16,7 +16,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from crm_analytics.domain.attribution import Outcome, Touch, TouchKind
-from crm_analytics.domain.funnel import Journey, Step
+from crm_analytics.domain.funnel import SPLIT_SETS, FunnelBy, Journey, Step, StepTimes
 from crm_shared import ADDRESS_DIGEST_FIELD, Database, Session, TenantScopedCollection
 
 JOURNEYS_COLLECTION = "journeys"
@@ -35,6 +35,7 @@ MAX_SET_VALUES = 100
 # The journey's field of each step's first time.
 STEP_FIELDS: Mapping[Step, str] = {step: f"{step.value}_at" for step in Step}
 SET_FIELDS = ("pools", "segments", "broadcasts", "sequences", "events")
+_STEP_NAMES = tuple(STEP_FIELDS.values())
 
 
 @dataclass
@@ -330,20 +331,23 @@ class JourneyRepository:
 
     # Reads.
 
-    async def count_sourced(self, start: datetime, end: datetime) -> int:
-        return await self._journeys.count({"sourced_at": {"$gte": start, "$lt": end}})
-
-    async def sourced_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """The journeys of the candidates sourced in [start, end)."""
+    async def sourced_between(
+        self, start: datetime, end: datetime, by: FunnelBy, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The journeys of the candidates sourced in [start, end), at most `limit` of them,
+        with what a funnel split by `by` reads of them (`split_values`, `step_times_of`,
+        `journey_of`)."""
         return await self._journeys.find(
-            {"sourced_at": {"$gte": start, "$lt": end}}, projection={"_id": 0, "touch_count": 0}
+            {"sourced_at": {"$gte": start, "$lt": end}},
+            projection=_funnel_fields(by),
+            limit=limit,
         )
 
-    async def journeys_of(self, candidate_ids: Sequence[str]) -> list[dict[str, Any]]:
+    async def journeys_of(self, candidate_ids: Sequence[str], by: FunnelBy) -> list[dict[str, Any]]:
         if not candidate_ids:
             return []
         return await self._journeys.find_in(
-            "candidate_id", candidate_ids, projection={"_id": 0, "touch_count": 0}
+            "candidate_id", candidate_ids, projection=_funnel_fields(by)
         )
 
     async def holders(self, digests: Sequence[str]) -> dict[str, str]:
@@ -373,7 +377,14 @@ class JourneyRepository:
         """What people known only by these addresses did, by digest."""
         if not digests:
             return {}
-        found = await self._addresses.find_in(ADDRESS_DIGEST_FIELD, digests)
+        # Which of them have a journey first (digests alone; a cohort's digests are asked
+        # whole when the tenant has fewer address journeys), then those journeys.
+        known = await self._addresses.find_among(
+            ADDRESS_DIGEST_FIELD, digests, projection={"_id": 0, ADDRESS_DIGEST_FIELD: 1}
+        )
+        found = await self._addresses.find_in(
+            ADDRESS_DIGEST_FIELD, sorted(d[ADDRESS_DIGEST_FIELD] for d in known)
+        )
         return {d[ADDRESS_DIGEST_FIELD]: _journey(d, "") for d in found}
 
     async def count_outcomes(self, kind: Outcome, start: datetime, end: datetime) -> int:
@@ -433,3 +444,31 @@ def _before(
 def journey_of(document: Mapping[str, Any]) -> Journey:
     """A stored journey as the domain's."""
     return _journey(document)
+
+
+def _funnel_fields(by: FunnelBy) -> dict[str, int]:
+    """What a funnel reads of a journey: its steps, source and addresses, and only the set
+    the split needs (a quarter's journeys are read in half the time without the others)."""
+    wanted = ["candidate_id", "source", "address_digests", *_STEP_NAMES]
+    if by in SPLIT_SETS:
+        wanted.append(SPLIT_SETS[by])
+    return {"_id": 0, **dict.fromkeys(wanted, 1)}
+
+
+def step_times_of(document: Mapping[str, Any]) -> StepTimes:
+    """A stored journey's time of each step, without building the domain's `Journey`: a
+    funnel reads tens of thousands of them per request."""
+    return tuple(document.get(name) or None for name in _STEP_NAMES)
+
+
+def split_values(document: Mapping[str, Any], by: FunnelBy) -> frozenset[str | None]:
+    """The funnels of a split a stored journey counts in, as `Journey.values` has them."""
+    if by is FunnelBy.NONE:
+        return _NO_VALUE
+    if by is FunnelBy.SOURCE:
+        return frozenset({document.get("source")})
+    found = document.get(SPLIT_SETS[by])
+    return frozenset(found) if found else _NO_VALUE
+
+
+_NO_VALUE: frozenset[str | None] = frozenset({None})

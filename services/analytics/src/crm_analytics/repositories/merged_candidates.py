@@ -15,6 +15,9 @@ from crm_shared import Database, Session, TenantScopedCollection
 MERGED_COLLECTION = "engagement_merged_candidates"
 # Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
 MAX_MERGE_CHAIN = 16
+# What following a merge needs of an entry. Many ids at once (a funnel's cohort) read the
+# tenant's entries whole when there are fewer of them than ids (`find_among`).
+_LINK = {"_id": 0, "merged_id": 1, "survivor_id": 1}
 
 
 async def ensure_merged_candidate_indexes(database: Database) -> None:
@@ -59,7 +62,9 @@ class MergedCandidateRepository:
         for _ in range(MAX_MERGE_CHAIN):
             if not pending:
                 break
-            found = await self._merged.find_in("merged_id", sorted(pending), session=session)
+            found = await self._merged.find_among(
+                "merged_id", sorted(pending), projection=_LINK, session=session
+            )
             if not found:
                 break
             step = {d["merged_id"]: d["survivor_id"] for d in found}
@@ -76,7 +81,7 @@ class MergedCandidateRepository:
         for _ in range(MAX_MERGE_CHAIN):
             if not frontier:
                 break
-            found = await self._merged.find_in("survivor_id", sorted(frontier))
+            found = await self._merged.find_among("survivor_id", sorted(frontier), projection=_LINK)
             step = {
                 d["merged_id"]: frontier[d["survivor_id"]]
                 for d in found
