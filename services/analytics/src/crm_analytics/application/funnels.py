@@ -26,6 +26,7 @@ from crm_analytics.domain.funnel import (
     Journey,
     StepTimes,
     funnels_of,
+    sourced_in,
     step_times,
 )
 from crm_analytics.domain.time_zone import days_in_zone
@@ -92,7 +93,7 @@ async def _cohort(
 ) -> list[tuple[StepTimes, frozenset[str | None]]]:
     """The people first sourced in the period, each as their time of each step and the
     values of `by` they count in: every record merged into the person and the steps of the
-    person's addresses combined.
+    person's addresses combined. `PeriodRefused` above `MAX_COHORT` records.
 
     Most people are one record with no address journey: their figures are taken from the
     stored document as it is. Only the others are built as `Journey`s and combined (a
@@ -137,7 +138,7 @@ async def _cohort(
             times, values = step_times(journey), journey.values(by)
         # The person's first record decides the period (a record merged into one sourced
         # earlier leaves it).
-        if times[0] is not None and days.start <= times[0] < days.end:
+        if sourced_in(times, days.start, days.end):
             cohort.append((times, values))
     return cohort
 

@@ -101,11 +101,6 @@ class Journey:
             events=self.events | other.events,
         )
 
-    def furthest(self) -> int:
-        """The index of the furthest step reached (-1: none)."""
-        reached = [index for index, step in enumerate(STEPS) if step in self.times]
-        return max(reached, default=-1)
-
     def values(self, by: FunnelBy) -> frozenset[str | None]:
         """The funnels of a split the person counts in (None: the group of those with none)."""
         if by is FunnelBy.NONE:
@@ -219,9 +214,15 @@ def funnel(key: str | None, journeys: Sequence[Journey]) -> Funnel:
     return Funnel(key, group.steps)
 
 
+def sourced_in(times: StepTimes, start: datetime, end: datetime) -> bool:
+    """Whether a person was (first) sourced in [start, end)."""
+    sourced = times[0]
+    return sourced is not None and start <= sourced < end
+
+
 def in_cohort(journeys: Iterable[Journey], start: datetime, end: datetime) -> list[Journey]:
     """The people sourced in [start, end)."""
-    return [j for j in journeys if (at := j.at(Step.SOURCED)) is not None and start <= at < end]
+    return [j for j in journeys if sourced_in(step_times(j), start, end)]
 
 
 def funnels(cohort: Sequence[Journey], by: FunnelBy) -> list[Funnel]:
