@@ -4,7 +4,8 @@ over a period of days in the tenant's time zone."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -108,39 +109,61 @@ async def _cohort(
             "from", f"more than {MAX_COHORT} candidates were sourced in the period: shorten it"
         )
     loaded = {d["candidate_id"]: d for d in sourced}
-    survivors = await merges.survivors_of(sorted(loaded))
-    persons = sorted({survivors.get(c, c) for c in loaded})
-    absorbed = await merges.absorbed_by(persons)
-    missing = sorted((set(persons) | set(absorbed)) - set(loaded))
-    for document in await journeys.journeys_of(missing, by):
-        loaded[document["candidate_id"]] = document
-    survivors |= absorbed
-    digests = sorted({d for doc in loaded.values() for d in doc.get("address_digests") or ()})
+
+    async def merge_records() -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Each record's person, and the records of the cohort's people not yet read."""
+        survivors = await merges.survivors_of(sorted(loaded))
+        persons = sorted({survivors.get(c, c) for c in loaded})
+        absorbed = await merges.absorbed_by(persons)
+        missing = sorted((set(persons) | set(absorbed)) - set(loaded))
+        return survivors | absorbed, await journeys.journeys_of(missing, by)
+
     # Only an address someone known by it alone did something with needs its holder: the
     # holders of every address of a large cohort would be a multikey lookup per address.
-    by_address = await journeys.addresses(digests)
+    # The merges and the address journeys do not depend on each other: asked together.
+    digests = _digests(loaded.values())
+    (survivors, others), by_address = await asyncio.gather(
+        merge_records(), journeys.addresses(sorted(digests))
+    )
+    for document in others:
+        loaded[document["candidate_id"]] = document
+    if more := _digests(others) - digests:
+        by_address |= await journeys.addresses(sorted(more))
     people = People(survivors, await journeys.holders(sorted(by_address)))
-    records: dict[str, list[str]] = {}
-    for candidate_id in loaded:
-        records.setdefault(survivors.get(candidate_id, candidate_id), []).append(candidate_id)
+    # The records of each person with more than one (a merge), their own among them.
+    merged: dict[str, list[str]] = {}
+    for candidate_id, person in survivors.items():
+        if candidate_id in loaded:
+            merged.setdefault(person, []).append(candidate_id)
+    for person, ids in merged.items():
+        if person in loaded and person not in survivors:
+            ids.append(person)
     addressed: dict[str, list[Journey]] = {}
     for digest, address in by_address.items():
         holder = people.of(None, digest)
-        if holder in records:
+        if holder is not None and (
+            holder in merged or (holder in loaded and holder not in survivors)
+        ):
             addressed.setdefault(holder, []).append(address)
     cohort: list[tuple[StepTimes, frozenset[str | None]]] = []
-    for person, ids in records.items():
-        if len(ids) == 1 and person not in addressed:
-            document = loaded[ids[0]]
-            times, values = step_times_of(document), split_values(document, by)
-        else:
-            journey = _combined(person, [loaded[c] for c in sorted(ids)], addressed.get(person, []))
-            times, values = step_times(journey), journey.values(by)
+    for person in {*merged, *addressed}:
+        ids = merged.get(person, [person])
+        journey = _combined(person, [loaded[c] for c in sorted(ids)], addressed.get(person, []))
+        times = step_times(journey)
         # The person's first record decides the period (a record merged into one sourced
         # earlier leaves it).
         if sourced_in(times, days.start, days.end):
-            cohort.append((times, values))
+            cohort.append((times, journey.values(by)))
+    # Everyone else is one record of the period, read for it: its document as it is.
+    combined = survivors.keys() | merged.keys() | addressed.keys()
+    for candidate_id, document in loaded.items():
+        if candidate_id not in combined:
+            cohort.append((step_times_of(document), split_values(document, by)))
     return cohort
+
+
+def _digests(documents: Iterable[dict[str, Any]]) -> set[str]:
+    return {d for document in documents for d in document.get("address_digests") or ()}
 
 
 def _combined(
