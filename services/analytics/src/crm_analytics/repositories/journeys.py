@@ -377,13 +377,10 @@ class JourneyRepository:
         """What people known only by these addresses did, by digest."""
         if not digests:
             return {}
-        # Which of them have a journey first (digests alone; a cohort's digests are asked
-        # whole when the tenant has fewer address journeys), then those journeys.
-        known = await self._addresses.find_among(
-            ADDRESS_DIGEST_FIELD, digests, projection={"_id": 0, ADDRESS_DIGEST_FIELD: 1}
-        )
-        found = await self._addresses.find_in(
-            ADDRESS_DIGEST_FIELD, sorted(d[ADDRESS_DIGEST_FIELD] for d in known)
+        # A cohort's digests are many: the tenant's address journeys are read whole when it
+        # has fewer of them than digests asked (`find_among`).
+        found = await self._addresses.find_among(
+            ADDRESS_DIGEST_FIELD, digests, projection={"_id": 0, "tenant_id": 0}
         )
         return {d[ADDRESS_DIGEST_FIELD]: _journey(d, "") for d in found}
 
