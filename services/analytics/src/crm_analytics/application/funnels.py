@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crm_analytics.application.settings import tenant_time_zone
@@ -109,11 +109,12 @@ async def _cohort(
             "from", f"more than {MAX_COHORT} candidates were sourced in the period: shorten it"
         )
     loaded = {d["candidate_id"]: d for d in sourced}
+    start, end = _naive_utc(days.start), _naive_utc(days.end)  # as the journeys' times
 
     async def merge_records() -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Each record's person, and the records of the cohort's people not yet read."""
-        survivors = await merges.survivors_of(sorted(loaded))
-        persons = sorted({survivors.get(c, c) for c in loaded})
+        survivors = await merges.survivors_of(list(loaded))
+        persons = list({survivors.get(c, c) for c in loaded})
         absorbed = await merges.absorbed_by(persons)
         missing = sorted((set(persons) | set(absorbed)) - set(loaded))
         return survivors | absorbed, await journeys.journeys_of(missing, by)
@@ -123,7 +124,7 @@ async def _cohort(
     # The merges and the address journeys do not depend on each other: asked together.
     digests = _digests(loaded.values())
     (survivors, others), by_address = await asyncio.gather(
-        merge_records(), journeys.addresses(sorted(digests))
+        merge_records(), journeys.addresses(list(digests))
     )
     for document in others:
         loaded[document["candidate_id"]] = document
@@ -152,7 +153,7 @@ async def _cohort(
         times = step_times(journey)
         # The person's first record decides the period (a record merged into one sourced
         # earlier leaves it).
-        if sourced_in(times, days.start, days.end):
+        if sourced_in(times, start, end):
             cohort.append((times, journey.values(by)))
     # Everyone else is one record of the period, read for it: its document as it is.
     combined = survivors.keys() | merged.keys() | addressed.keys()
@@ -160,6 +161,10 @@ async def _cohort(
         if candidate_id not in combined:
             cohort.append((step_times_of(document), split_values(document, by)))
     return cohort
+
+
+def _naive_utc(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None)
 
 
 def _digests(documents: Iterable[dict[str, Any]]) -> set[str]:

@@ -14,10 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 
 from crm_analytics.domain.attribution import Outcome, Touch, TouchKind
 from crm_analytics.domain.funnel import SPLIT_SETS, FunnelBy, Journey, Step, StepTimes
-from crm_shared import ADDRESS_DIGEST_FIELD, Database, Session, TenantScopedCollection
+from crm_shared import (
+    ADDRESS_DIGEST_FIELD,
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+)
 
 JOURNEYS_COLLECTION = "journeys"
 JOURNEY_ADDRESSES_COLLECTION = "journey_addresses"
@@ -162,6 +169,14 @@ class JourneyRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._journeys = TenantScopedCollection(database[JOURNEYS_COLLECTION], tenant_id)
         self._addresses = TenantScopedCollection(database[JOURNEY_ADDRESSES_COLLECTION], tenant_id)
+        # The funnels' reads decode times as naive UTC datetimes: half the decoding of aware
+        # ones (a year's funnel of 50,000 people: 72 ms instead of 164 ms).
+        self._funnel_journeys = TenantScopedCollection(
+            _naive_times(database[JOURNEYS_COLLECTION]), tenant_id
+        )
+        self._funnel_addresses = TenantScopedCollection(
+            _naive_times(database[JOURNEY_ADDRESSES_COLLECTION]), tenant_id
+        )
         self._messages = TenantScopedCollection(database[JOURNEY_MESSAGES_COLLECTION], tenant_id)
         self._touches = TenantScopedCollection(database[JOURNEY_TOUCHES_COLLECTION], tenant_id)
         self._outcomes = TenantScopedCollection(database[JOURNEY_OUTCOMES_COLLECTION], tenant_id)
@@ -336,17 +351,18 @@ class JourneyRepository:
     ) -> list[dict[str, Any]]:
         """The journeys of the candidates sourced in [start, end), at most `limit` of them,
         with what a funnel split by `by` reads of them (`split_values`, `step_times_of`,
-        `journey_of`)."""
-        return await self._journeys.find(
+        `journey_of`); their times are naive UTC datetimes."""
+        return await self._funnel_journeys.find(
             {"sourced_at": {"$gte": start, "$lt": end}},
             projection=_funnel_fields(by),
             limit=limit,
         )
 
     async def journeys_of(self, candidate_ids: Sequence[str], by: FunnelBy) -> list[dict[str, Any]]:
+        """As `sourced_between`, the journeys of these candidates."""
         if not candidate_ids:
             return []
-        return await self._journeys.find_in(
+        return await self._funnel_journeys.find_in(
             "candidate_id", candidate_ids, projection=_funnel_fields(by)
         )
 
@@ -374,12 +390,13 @@ class JourneyRepository:
         return {digest: rank[2] for digest, rank in best.items()}
 
     async def addresses(self, digests: Sequence[str]) -> dict[str, Journey]:
-        """What people known only by these addresses did, by digest."""
+        """What people known only by these addresses did, by digest (naive UTC times, as
+        `sourced_between`)."""
         if not digests:
             return {}
         # A cohort's digests are many: the tenant's address journeys are read whole when it
         # has fewer of them than digests asked (`find_among`).
-        found = await self._addresses.find_among(
+        found = await self._funnel_addresses.find_among(
             ADDRESS_DIGEST_FIELD, digests, projection={"_id": 0, "tenant_id": 0}
         )
         return {d[ADDRESS_DIGEST_FIELD]: _journey(d, "") for d in found}
@@ -441,6 +458,11 @@ def _before(
 def journey_of(document: Mapping[str, Any]) -> Journey:
     """A stored journey as the domain's."""
     return _journey(document)
+
+
+def _naive_times(collection: AsyncCollection[Document]) -> AsyncCollection[Document]:
+    options = collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+    return collection.with_options(codec_options=options)
 
 
 def _funnel_fields(by: FunnelBy) -> dict[str, int]:
