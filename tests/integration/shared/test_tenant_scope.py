@@ -8,7 +8,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crm_shared import TenantMismatchError, TenantScopedCollection
-from crm_shared.repository import IN_SLICE
+from crm_shared.repository import IN_SLICE, WHOLE_READ
 from helpers import unique
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ async def test_find_among_reads_a_small_collection_whole_and_a_large_one_in_slic
     collection = client[unique("scope")]["things"]
     acme = TenantScopedCollection(collection, "acme")
     globex = TenantScopedCollection(collection, "globex")
-    held = IN_SLICE + 50
+    held = 2 * WHOLE_READ * IN_SLICE  # documents of the tenant
     await acme.insert_many(
         [
             {"_id": f"a{n}", "k": f"k{n}", "kind": "even" if n % 2 == 0 else "odd"}
@@ -87,13 +87,16 @@ async def test_find_among_reads_a_small_collection_whole_and_a_large_one_in_slic
 
     collection.find = counted_find  # type: ignore[method-assign]
 
-    # More values than the tenant holds: one count, one read of them all, picked here.
-    many = [f"k{n}" for n in range(0, 3 * held, 3)] + ["k0"]
+    # At least 1/WHOLE_READ as many values as the tenant holds: one count, one read of them
+    # all, picked here.
+    many = [f"k{n}" for n in range(0, 3 * held // WHOLE_READ, 3)] + ["k0"]
+    assert len(set(many)) > IN_SLICE
+    assert WHOLE_READ * len(set(many)) >= held
     found = await acme.find_among("k", many, {"kind": "even"}, projection={"_id": 1, "k": 1})
     want = sorted(f"a{n}" for n in range(0, held, 3) if n % 2 == 0)
     assert sorted(d["_id"] for d in found) == want
     assert len(reads) == 1
-    # Fewer values than it holds (but more than a slice): sliced `$in`, as `find_in`.
+    # Fewer (but more than a slice): sliced `$in`, as `find_in`.
     reads.clear()
     fewer = [f"k{n}" for n in range(IN_SLICE + 10)]
     found = await acme.find_among("k", fewer, projection={"_id": 1, "k": 1})
