@@ -24,6 +24,8 @@ TENANT_FIELD = "tenant_id"
 DUPLICATE_KEY = 11000
 # How many values one `$in` of `find_in` lists (see there).
 IN_SLICE = 200
+# `find_among` reads the tenant's documents whole up to this many times the values asked.
+WHOLE_READ = 2
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -192,6 +194,41 @@ class TenantScopedCollection:
             sliced = {**(query or {}), field: {"$in": distinct[start : start + slice_size]}}
             found.extend(await self.find(sliced, projection=projection, session=session))
         return found
+
+    async def find_among(
+        self,
+        field: str,
+        values: Iterable[str],
+        query: Mapping[str, Any] | None = None,
+        *,
+        projection: Mapping[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> list[Document]:
+        """As `find_in`, for a field holding one string (not an array): the tenant's documents
+        matching `query` whose `field` is one of `values` (a `projection` must keep `field`).
+        When the values need more than one slice and the tenant has at most `WHOLE_READ` times
+        as many matching documents as values asked (a count that stops there decides), all of
+        them are read at once and picked here instead."""
+        # A funnel asks the merges of 20,000 records and the address journeys of as many
+        # digests: a hundred slices each, where the tenant holds a few thousand of them (on
+        # the Rust server 137 ms in slices, 7 ms read whole: a slice of 200 costs about what
+        # 800 documents read whole do). One count and one read replace the slices; a small ask
+        # (one slice) stays one query.
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) <= IN_SLICE:
+            return await self.find_in(
+                field, distinct, query, projection=projection, session=session
+            )
+        scoped = self._scope(query)
+        most = WHOLE_READ * len(distinct)
+        held = await self._collection.count_documents(scoped, limit=most + 1, session=session)
+        if held > most:
+            return await self.find_in(
+                field, distinct, query, projection=projection, session=session
+            )
+        wanted = set(distinct)
+        every = await self._collection.find(scoped, projection, session=session).to_list()
+        return [d for d in every if d.get(field) in wanted]
 
     async def aggregate(
         self,

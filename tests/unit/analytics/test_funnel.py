@@ -23,10 +23,12 @@ from crm_analytics.domain.funnel import (
     Step,
     funnel,
     funnels,
+    funnels_of,
     in_cohort,
     is_interview_stage,
 )
 from crm_analytics.domain.time_zone import days_in_zone
+from crm_analytics.repositories.journeys import journey_of, split_values, step_times_of
 from crm_shared import valid_time_zone
 
 pytestmark = pytest.mark.unit
@@ -87,6 +89,37 @@ def test_one_funnel_per_value_sorted_and_those_with_none_last() -> None:
         (None, 1, 0),
     ]
     assert [f.key for f in funnels(people, FunnelBy.NONE)] == [None]
+
+
+def test_a_stored_journey_read_as_it_is_counts_as_the_journey_built_from_it() -> None:
+    """The funnels take a lone record's step times and split values from its document
+    without building a `Journey`: both ways give the same funnels for every split."""
+    stored = [
+        {
+            "candidate_id": "a",
+            "source": "referral",
+            "sourced_at": at(0),
+            "applied_at": at(7.5),
+            "hired_at": at(30),
+            "pools": ["p2", "p1"],
+            "broadcasts": ["b1"],
+        },
+        {"candidate_id": "b", "source": "sourced", "sourced_at": at(1), "engaged_at": at(3)},
+        # Engaged before it was sourced: counted, not timed.
+        {"candidate_id": "c", "sourced_at": at(5), "engaged_at": at(2), "events": ["e1"]},
+        {"candidate_id": "d", "source": "referral", "sourced_at": at(2), "segments": []},
+    ]
+    journeys = [journey_of(d) for d in stored]
+    for by in FunnelBy:
+        lean = funnels_of(((step_times_of(d), split_values(d, by)) for d in stored), by)
+        assert lean == funnels(journeys, by), by
+    [everyone] = funnels_of(
+        ((step_times_of(d), split_values(d, FunnelBy.NONE)) for d in stored), FunnelBy.NONE
+    )
+    assert [s.count for s in everyone.steps] == [4, 3, 1, 1, 1, 1]
+    assert (everyone.steps[1].timed, everyone.steps[1].median_hours_from_previous) == (1, 2.0)
+    assert funnels_of([], FunnelBy.POOL) == []
+    assert [s.count for s in funnels_of([], FunnelBy.NONE)[0].steps] == [0] * 6
 
 
 @pytest.mark.parametrize(

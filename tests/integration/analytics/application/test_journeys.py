@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from crm_analytics.application import funnels
 from crm_analytics.application.funnels import (
     AttributionReport,
     FunnelReport,
@@ -101,7 +102,7 @@ def credits_of(report: AttributionReport) -> dict[tuple[str, str], float]:
 
 
 async def test_funnels_and_attribution_equal_the_raw_events_in_any_order(
-    stores: list[tuple[MongoClient, AnalyticsStorage]],
+    stores: list[tuple[MongoClient, AnalyticsStorage]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (mongo, in_order), (other_mongo, shuffled) = stores
     events = scenario(IDS, seed=4)
@@ -161,6 +162,12 @@ async def test_funnels_and_attribution_equal_the_raw_events_in_any_order(
     assert utc.cohort == 14
     with pytest.raises(PeriodRefused):
         await funnel_report(in_order, "acme", date(2026, 11, 2), date(2026, 11, 1), FunnelBy.NONE)
+    # More records sourced in the period than a request folds: refused, shorter asked for.
+    monkeypatch.setattr(funnels, "MAX_COHORT", utc.cohort - 1)
+    with pytest.raises(PeriodRefused, match="shorten it"):
+        await funnel_report(in_order, "acme", *NOVEMBER, FunnelBy.NONE)
+    monkeypatch.setattr(funnels, "MAX_COHORT", utc.cohort + 1)  # the merged record too
+    assert (await funnel_report(in_order, "acme", *NOVEMBER, FunnelBy.NONE)).cohort == utc.cohort
 
 
 async def test_two_merged_records_of_one_person_are_attributed_as_one_record(

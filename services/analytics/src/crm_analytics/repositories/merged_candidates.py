@@ -14,6 +14,9 @@ from crm_shared import Database, Session, TenantScopedCollection
 
 # The name is deployed state: the engagement score kept this map before the event reports.
 MERGED_COLLECTION = "engagement_merged_candidates"
+# What following a merge needs of an entry. Many ids at once (a funnel's cohort) read the
+# tenant's entries whole when there are fewer of them than ids (`find_among`).
+_LINK = {"_id": 0, "merged_id": 1, "survivor_id": 1}
 
 
 async def ensure_merged_candidate_indexes(database: Database) -> None:
@@ -58,7 +61,9 @@ class MergedCandidateRepository:
         for _ in range(MAX_MERGE_CHAIN):
             if not pending:
                 break
-            found = await self._merged.find_in("merged_id", sorted(pending), session=session)
+            found = await self._merged.find_among(
+                "merged_id", sorted(pending), projection=_LINK, session=session
+            )
             if not found:
                 break
             step = {d["merged_id"]: d["survivor_id"] for d in found}
@@ -75,7 +80,7 @@ class MergedCandidateRepository:
         for _ in range(MAX_MERGE_CHAIN):
             if not frontier:
                 break
-            found = await self._merged.find_in("survivor_id", sorted(frontier))
+            found = await self._merged.find_among("survivor_id", sorted(frontier), projection=_LINK)
             step = {
                 d["merged_id"]: frontier[d["survivor_id"]]
                 for d in found
@@ -88,5 +93,5 @@ class MergedCandidateRepository:
     async def every_merge(self) -> MergeMap:
         """The tenant's merges now, in one read: for a report resolving more ids than the
         tenant has merged ones (merged records are a small share of its candidates)."""
-        found = await self._merged.find({}, projection={"_id": 0, "merged_id": 1, "survivor_id": 1})
+        found = await self._merged.find({}, projection=_LINK)
         return MergeMap({d["merged_id"]: d["survivor_id"] for d in found})
