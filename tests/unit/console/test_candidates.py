@@ -148,6 +148,7 @@ def answer_profile(api: Api, **overrides: Any) -> None:
             "next_cursor": None,
         },
         "/api/v1/suppressions": {"items": [], "next_cursor": None},
+        "/api/v1/team": {"items": [{"user_id": "rita", "name": "Rita Récruteuse"}]},
         "/api/v1/messages": {
             "items": [
                 {
@@ -247,11 +248,11 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "/export" not in text
     assert "/erase" not in text
     # One call per panel, all for this candidate (no request per row): the page's three, then
-    # each panel's own (pools and ATS read the candidate again: its placements and links; a
-    # recruiter may send the candidate to the ATS: its connections and open jobs too), and the
-    # team once for each that names people (the page, consents, notes, sequences).
-    assert len(api.calls) == 21
-    assert [c.url.path for c in api.calls].count("/api/v1/team") == 4
+    # each panel's own (pools and ATS take the candidate the page read; a recruiter may send
+    # the candidate to the ATS: its connections and open jobs too), and the team once for the
+    # page and every panel that names people (consents, notes, sequences).
+    assert len(api.calls) == 16
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 1
     [ats] = [call for call in api.calls if call.url.path == "/api/v1/ats/applications"]
     assert ats.url.params["candidate_id"] == "c1"
     # Nothing suppressed: no notice.

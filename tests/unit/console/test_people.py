@@ -64,9 +64,9 @@ async def test_the_profile_names_note_authors_and_the_owner_from_one_member_read
     )
     # Someone no longer a member keeps their id.
     assert "usr_gone ·" in page.text
-    # Once for each answer that names people (the page, consents, notes, sequences), however
-    # many rows name someone.
-    assert [c.url.path for c in api.calls].count("/api/v1/team") == 4
+    # Once for the page and every panel that names people (consents, notes, sequences: the
+    # session's read of a moment ago), however many rows name someone.
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 1
 
 
 async def test_a_recruiter_sees_colleagues_by_name_from_the_team_list(
@@ -91,6 +91,11 @@ async def test_a_member_list_that_cannot_be_read_leaves_the_ids_and_the_page_ren
     page = await with_lazy_parts(client, "/console/candidates/c1", ADMIN)
     assert page.status_code == 200, page.text
     assert "usr_rita ·" in page.text
+    # A failed read is not kept: each part asks again, and names people once it answers.
+    assert [c.url.path for c in api.calls].count("/api/v1/team") == 4
+    api.answer("GET", "/api/v1/team", body=MEMBERS)
+    notes = await client.get("/console/candidates/c1/panels/notes", headers=htmx_headers(ADMIN))
+    assert 'title="usr_rita">Rita Ruiz</span>' in notes.text
 
 
 async def test_the_audit_log_names_who_acted(console: Console) -> None:

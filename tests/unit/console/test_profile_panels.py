@@ -10,10 +10,19 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from crm_console.adapters.gateway_api import Caller
 from crm_console.api.candidates import router
+from crm_console.application.session_memo import SessionMemo
 from crm_shared import Principal
-from unit.console.test_candidates import Console, answer_profile
-from unit.console.test_pages import console, gateway_headers, htmx_headers, with_lazy_parts
+from unit.console.test_candidates import Console, answer_profile, candidate
+from unit.console.test_pages import (
+    RITA,
+    Api,
+    console,
+    gateway_headers,
+    htmx_headers,
+    with_lazy_parts,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +138,118 @@ async def test_every_panel_route_asks_the_permission_the_page_asks(console: Cons
         # No session forwarded by the gateway: nobody.
         anonymous = await client.get(path, headers={"hx-request": "true"})
         assert anonymous.status_code == 401, path
+
+
+def asked(api: Api) -> list[tuple[str, str, str]]:
+    """Every API call the console made: method, path and query (its parameters sorted)."""
+    return [
+        (call.method, call.url.path, str(sorted(call.url.params.multi_items())))
+        for call in api.calls
+    ]
+
+
+def other_session(principal: Principal = RITA, session: str = "another-session") -> dict[str, str]:
+    """A fragment request of another signed-in browser (another session's secret)."""
+    return {**htmx_headers(principal), "x-console-session": session}
+
+
+async def test_a_full_profile_asks_the_api_each_thing_once(console: Console) -> None:
+    """The page and every panel it loads after it (issue 17): 16 calls for a recruiter, none
+    twice. The page's read of the candidate serves the pools and ATS panels, the session's
+    team read names people in the consents, notes and sequences panels."""
+    client, api = console
+    answer_profile(api)
+    page = await with_lazy_parts(client, "/console/candidates/c1")
+    assert page.status_code == 200, page.text
+    assert "data-lazy-panel" not in page.text
+    calls = asked(api)
+    repeated = sorted({call for call in calls if calls.count(call) > 1})
+    assert repeated == [], repeated
+    assert sorted(path for _, path, _ in calls) == sorted(
+        [
+            # The page.
+            "/api/v1/candidates/c1",
+            "/api/v1/custom-fields",
+            "/api/v1/team",
+            # Its panels, one call each; the ATS panel's push form its connections and jobs.
+            "/api/v1/suppressions",
+            "/api/v1/pools",
+            "/api/v1/candidates/c1/segments",
+            "/api/v1/analytics/candidates/c1/engagement",
+            "/api/v1/candidates/c1/consents",
+            "/api/v1/ats/applications",
+            "/api/v1/ats/connections",
+            "/api/v1/ats/jobs",
+            "/api/v1/candidates/c1/duplicates",
+            "/api/v1/candidates/c1/notes",
+            "/api/v1/sequences/enrolments",
+            "/api/v1/messages",
+            "/api/v1/candidates/c1/timeline",
+        ]
+    )
+    # What the panels took from the page's read is shown as the API said it.
+    assert ">Backend engineers</a> · Screen" in card(page.text, "pools-h")
+    assert 'title="rita">Rita Récruteuse</span>' in card(page.text, "notes-h")
+
+
+async def test_a_panel_asked_by_another_session_or_tenant_reads_for_itself(
+    console: Console,
+) -> None:
+    client, api = console
+    answer_profile(api)
+    page = await client.get("/console/candidates/c1", headers=gateway_headers())
+    assert page.status_code == 200, page.text
+    elsewhere = Principal(tenant_id="globex", user_id="rita", roles=frozenset({"recruiter"}))
+    for headers in (other_session(), other_session(elsewhere, "session-secret")):
+        api.calls.clear()
+        for name in ("pools", "ats", "notes"):
+            answer = await client.get(f"/console/candidates/c1/panels/{name}", headers=headers)
+            assert answer.status_code == 200, answer.text
+        paths = [path for _, path, _ in asked(api)]
+        # Nothing the first session read reaches another session, or another tenant.
+        assert paths.count("/api/v1/candidates/c1") == 2, paths
+        assert paths.count("/api/v1/team") == 1, paths
+
+
+async def test_a_change_is_answered_with_the_candidate_read_again(console: Console) -> None:
+    client, api = console
+    answer_profile(api)
+    await with_lazy_parts(client, "/console/candidates/c1")
+    # Someone moved the person meanwhile; the addition's answer reads them again.
+    api.answer(
+        "GET",
+        "/api/v1/candidates/c1",
+        body=candidate(pools=[{"pool_id": "p1", "stage": "New"}]),
+    )
+    api.answer("POST", "/api/v1/pools/p1/members/bulk", body={"added": [], "already": ["c1"]})
+    api.calls.clear()
+    added = await client.post(
+        "/console/candidates/c1/pools", data={"target_pool": "p1"}, headers=htmx_headers()
+    )
+    assert "/api/v1/candidates/c1" in [path for _, path, _ in asked(api)]
+    assert ">Backend engineers</a> · New" in added.text
+
+
+def test_the_memo_keeps_a_session_and_tenant_apart_for_a_short_time_and_a_bounded_number() -> None:
+    now = [0.0]
+    memo = SessionMemo(max_entries=2, clock=lambda: now[0])
+    rita = memo.of(Caller("session-a", "csrf"), "acme")
+    rita.put({"name": "kept"}, "team", ttl_seconds=30)
+    assert rita.get("team") == {"name": "kept"}
+    # Another session, or the same session's secret in another tenant: nothing.
+    assert memo.of(Caller("session-b", "csrf"), "acme").get("team") is None
+    assert memo.of(Caller("session-a", "csrf"), "globex").get("team") is None
+    # The secret itself is not what the store keeps.
+    assert "session-a" not in repr(rita.scope)
+    # A copy each time: changing what was given leaves the entry as read.
+    rita.get("team")["name"] = "changed"  # type: ignore[index]
+    assert rita.get("team") == {"name": "kept"}
+    # Gone once its time is up.
+    now[0] = 30.0
+    assert rita.get("team") is None
+    # At most `max_entries`: the oldest written goes first.
+    for n in range(3):
+        rita.put(n, "candidate", f"c{n}", ttl_seconds=10)
+    assert len(memo) == 2
+    assert rita.get("candidate", "c0") is None
+    assert rita.get("candidate", "c2") == 2

@@ -25,6 +25,7 @@ from crm_console.application.candidates import CandidateDirectory
 from crm_console.application.parts import part
 from crm_console.application.pools import Choices, TalentPools
 from crm_console.application.sequences import SequenceDesk
+from crm_console.application.session_memo import Memo
 from crm_console.domain import sequences as sequence_rules
 from crm_console.domain.candidate_form import (
     CHANGED_MEANWHILE,
@@ -267,6 +268,12 @@ def profile_viewer(viewer: CurrentViewer) -> Viewer:
 ProfileViewer = Annotated[Viewer, Depends(profile_viewer)]
 
 
+def _memo(state: Container, viewer: Viewer) -> Memo:
+    """The session's recent reads: the profile page's candidate, for the pools and ATS panels
+    it loads after it (one read of the candidate per profile, not three)."""
+    return state.memo.of(viewer.caller, viewer.principal.tenant_id)
+
+
 @router.get("/{candidate_id}")
 async def candidate_profile(
     candidate_id: str,
@@ -278,7 +285,8 @@ async def candidate_profile(
     """The candidate's own record (contact data, custom fields, marketing consent) at once; the
     page then loads each other panel from its own route (`/panels/...`), so a slow or failing
     panel holds nothing else up."""
-    profile = await CandidateDirectory(state.gateway).profile(viewer.caller, candidate_id)
+    directory = CandidateDirectory(state.gateway, _memo(state, viewer))
+    profile = await directory.profile(viewer.caller, candidate_id)
     return render(
         request,
         state.templates,
@@ -339,7 +347,8 @@ async def pools_panel(
     candidate_id: str, request: Request, viewer: ProfileViewer, state: Container
 ) -> HTMLResponse:
     """The talent pools the person is in, by name, with "Add to pool"."""
-    read = await part(CandidateDirectory(state.gateway).placements(viewer.caller, candidate_id))
+    directory = CandidateDirectory(state.gateway, _memo(state, viewer))
+    read = await part(directory.placements(viewer.caller, candidate_id, as_the_page_read=True))
     context: dict[str, object] = {
         "unavailable": read.unavailable,
         "bulk": {},
@@ -416,9 +425,8 @@ async def ats_panel(
 ) -> HTMLResponse:
     """Where the person was sent, the applications the ATS reported and "Send to ATS"."""
     may_push = viewer.may("ats:write")
-    panel = await CandidateDirectory(state.gateway).ats_panel(
-        viewer.caller, candidate_id, may_push=may_push
-    )
+    directory = CandidateDirectory(state.gateway, _memo(state, viewer))
+    panel = await directory.ats_panel(viewer.caller, candidate_id, may_push=may_push)
     return _panel(
         request,
         state,

@@ -91,13 +91,17 @@ CurrentViewer = Annotated[Viewer, Depends(viewer)]
 
 async def page_people(viewer: CurrentViewer, state: Container) -> People:
     """Who's who for a page that names people: FastAPI resolves a dependency once per request,
-    so the members are read once however many rows name someone."""
+    so the members are read once however many rows name someone, and the session's read of
+    the last 30 s is reused (`read_people`)."""
     return await read_people(
         state.gateway,
         viewer.caller,
         may_list=viewer.may("settings:read"),
         viewer_id=viewer.principal.user_id,
         viewer_name=viewer.name,
+        # The team this session read a moment ago (the profile and each of its panels that
+        # names people would read it again otherwise).
+        memo=state.memo.of(viewer.caller, viewer.principal.tenant_id),
     )
 
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import Caller, Download, GatewayApi
 from crm_console.application.parts import Part, items, part
+from crm_console.application.session_memo import Memo
 from crm_console.domain.candidates import CandidateFilters
 from crm_console.domain.merging import MergeRow, merge_rows
 from crm_console.domain.profile import (
@@ -37,6 +38,10 @@ SUPPRESSIONS_READ = 20
 REPLIED_SHOWN = 20
 # A person is in a handful of sequences; the panel shows the first page.
 ENROLMENTS_SHOWN = 50
+# How long the profile page's read of the candidate serves the panels it loads after it (the
+# pools' placements, the ATS links): they ask within moments of the page; later, or on
+# another console process, a panel reads the candidate itself.
+PAGE_READ_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,11 @@ class MergeComparison:
 class CandidateDirectory:
     """What the candidate pages read and change."""
 
-    def __init__(self, api: GatewayApi) -> None:
+    def __init__(self, api: GatewayApi, memo: Memo | None = None) -> None:
         self._api = api
+        # The session's recent reads: the profile page leaves its candidate there for its
+        # panels (`page_candidate`).
+        self._memo = memo
 
     async def search(self, caller: Caller, filters: CandidateFilters) -> dict[str, Any]:
         """One page of matches: `{items, next_cursor}`."""
@@ -114,12 +122,24 @@ class CandidateDirectory:
             self._api.get(caller, f"{API}/candidates/{candidate_id}"),
             part(self._api.get(caller, f"{API}/custom-fields")),
         )
+        if self._memo is not None:
+            # Always read afresh here, and handed to this page's panels as the page shows it.
+            self._memo.put(candidate, "candidate", candidate_id, ttl_seconds=PAGE_READ_SECONDS)
         return CandidateProfile(
             candidate=candidate,
             custom_fields=labelled_custom_fields(
                 candidate.get("custom_fields") or {}, items(definitions.data)
             ),
         )
+
+    async def page_candidate(self, caller: Caller, candidate_id: str) -> dict[str, Any]:
+        """The candidate as the profile page read it a moment ago for this session (the page
+        the panel belongs to), else read now. Only a panel loaded after the page uses it: an
+        answer to a change reads the candidate again."""
+        kept = self._memo.get("candidate", candidate_id) if self._memo is not None else None
+        if isinstance(kept, dict):
+            return kept
+        return await self.candidate(caller, candidate_id)
 
     # The profile's panels, each one API call (the ATS panel a few of the ATS service's), read
     # when the page asks for it; a refusal becomes the panel's reason (`Part`).
@@ -176,7 +196,7 @@ class CandidateDirectory:
         """An `AtsPanel` (with `may_push`, what the "Send to ATS" form offers too), read
         together: the candidate (its ATS links), its applications and the form's choices."""
         candidate, applications, ats = await asyncio.gather(
-            part(self._api.get(caller, f"{API}/candidates/{candidate_id}")),
+            part(self.page_candidate(caller, candidate_id)),
             part(self._api.get(caller, f"{API}/ats/applications", {"candidate_id": candidate_id})),
             self.ats_choices(caller) if may_push else _no_ats_choices(),
         )
@@ -215,11 +235,14 @@ class CandidateDirectory:
         return answer if answer.unavailable else Part(data=items(answer.data))
 
     async def placements(
-        self, caller: Caller, candidate_id: str
+        self, caller: Caller, candidate_id: str, *, as_the_page_read: bool = False
     ) -> tuple[dict[str, Any], list[Placement], list[dict[str, Any]]]:
-        """The candidate, their pool placements by name and every pool (read together)."""
+        """The candidate, their pool placements by name and every pool (read together); the
+        candidate as the profile page read it (`as_the_page_read`, the panel loaded after the
+        page) or read now (after an addition)."""
+        read = self.page_candidate if as_the_page_read else self.candidate
         candidate, pools = await asyncio.gather(
-            self._api.get(caller, f"{API}/candidates/{candidate_id}"),
+            read(caller, candidate_id),
             part(self._api.get(caller, f"{API}/pools")),
         )
         return (
