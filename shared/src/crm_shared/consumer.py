@@ -186,7 +186,7 @@ def _trace_links(deliveries: Sequence[_Delivery]) -> list[Link]:
     extracted: dict[tuple[str | None, ...], SpanContext] = {}
     linked: dict[tuple[int, int], Link] = {}  # by (trace id, span id)
     for delivery in deliveries:
-        headers = tuple(delivery.record.headers.get(field) for field in fields)
+        headers = tuple(map(delivery.record.headers.get, fields))
         context = extracted.get(headers)
         if context is None:
             context = trace.get_current_span(_trace_context(delivery)).get_span_context()
