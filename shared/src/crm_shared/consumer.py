@@ -28,7 +28,7 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
@@ -174,6 +174,28 @@ def _trace_context(delivery: _Delivery) -> Context:
     return propagate.extract(delivery.record.headers)
 
 
+def _trace_links(deliveries: Sequence[_Delivery]) -> list[Link]:
+    """One link to each distinct trace context the batch's events were published in.
+
+    Records written together (a relay batch, a batch handler's output, an import) carry the
+    same trace headers: their context is extracted once (the propagator's parse was the batch
+    span's main cost an event) and linked once, so the span's link limit (128 by default)
+    is spent on distinct traces, not on copies of the first one. The key is the headers the
+    propagator reads (its `fields`), not all of them: each record has its own `event-id`."""
+    fields = sorted(propagate.get_global_textmap().fields)
+    extracted: dict[tuple[str | None, ...], SpanContext] = {}
+    linked: dict[tuple[int, int], Link] = {}  # by (trace id, span id)
+    for delivery in deliveries:
+        headers = tuple(map(delivery.record.headers.get, fields))
+        context = extracted.get(headers)
+        if context is None:
+            context = trace.get_current_span(_trace_context(delivery)).get_span_context()
+            extracted[headers] = context
+        if context.is_valid and (context.trace_id, context.span_id) not in linked:
+            linked[context.trace_id, context.span_id] = Link(context)
+    return list(linked.values())
+
+
 @contextmanager
 def _handling_span(topic: str, deliveries: Sequence[_Delivery]) -> Iterator[None]:
     """A CONSUMER span around a batch's transaction: inside the trace of the event that was
@@ -187,14 +209,7 @@ def _handling_span(topic: str, deliveries: Sequence[_Delivery]) -> Iterator[None
     if len(deliveries) == 1:
         parent, links = _trace_context(deliveries[0]), None
     else:
-        parent = None
-        links = [
-            Link(context)
-            for context in (
-                trace.get_current_span(_trace_context(d)).get_span_context() for d in deliveries
-            )
-            if context.is_valid
-        ]
+        parent, links = None, _trace_links(deliveries)
     with _tracer.start_as_current_span(
         f"{topic} process",
         context=parent,
@@ -260,15 +275,32 @@ async def _left_undecoded(message: Any) -> None:
     return None
 
 
-def _delivered(record: Any) -> DeliveredRecord:
+def _delivered(record: Any, headers: dict[str, str] | None = None) -> DeliveredRecord:
+    """The record's parts; `headers` are its headers FastStream already decoded, if given."""
     return DeliveredRecord(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key,
         value=record.value or b"",
-        headers={name: value.decode() for name, value in record.headers},
+        headers=(
+            headers
+            if headers is not None
+            else {name: value.decode() for name, value in record.headers}
+        ),
     )
+
+
+def _deliveries(message: KafkaMessage) -> list[DeliveredRecord]:
+    """A delivery's records, with the headers FastStream's batch parser decoded already (one
+    dict a record, in the records' order): decoding them again was per-record work for nothing."""
+    raw = message.raw_message
+    if not isinstance(raw, tuple):
+        return [_delivered(raw)]
+    decoded = message.batch_headers
+    if len(decoded) != len(raw):
+        return [_delivered(record) for record in raw]
+    return [_delivered(record, headers) for record, headers in zip(raw, decoded, strict=True)]
 
 
 class IdempotentConsumer:
@@ -372,9 +404,7 @@ class IdempotentConsumer:
 
     def _register(self, router: KafkaRouter, subscription: _Subscription, description: str) -> None:
         async def consume(message: KafkaMessage) -> None:
-            raw = message.raw_message
-            records = raw if isinstance(raw, tuple) else (raw,)
-            await self.process_batch(subscription, [_delivered(record) for record in records])
+            await self.process_batch(subscription, _deliveries(message))
 
         name = subscription.name
         consume.__name__ = consume.__qualname__ = name
@@ -535,11 +565,17 @@ class IdempotentConsumer:
             for notify in self.after_commit:
                 notify()
         applied = {id(delivery) for delivery in fresh}
-        results: list[tuple[_Delivery, Outcome]] = []
-        for delivery in deliveries:
-            outcome = Outcome.PROCESSED if id(delivery) in applied else Outcome.DUPLICATE
-            self._outcomes.labels(subscription.spec.name, outcome.value).inc()
-            results.append((delivery, outcome))
+        results = [
+            (delivery, Outcome.PROCESSED if id(delivery) in applied else Outcome.DUPLICATE)
+            for delivery in deliveries
+        ]
+        # Counted once per batch and outcome: the labelled child's lookup was per event.
+        if fresh:
+            self._outcomes.labels(subscription.spec.name, Outcome.PROCESSED.value).inc(len(fresh))
+        if len(fresh) < len(deliveries):
+            self._outcomes.labels(subscription.spec.name, Outcome.DUPLICATE.value).inc(
+                len(deliveries) - len(fresh)
+            )
         return results
 
     async def _dead_letter(
