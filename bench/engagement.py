@@ -125,6 +125,8 @@ async def run(bootstrap: str, mongodb_uri: str, count: int) -> list[Figure]:
     # The topic may hold earlier runs' events too: every side reads all of it from the start,
     # and is timed until it has applied all of it.
     total = await records_on(bootstrap, MESSAGE_OPENED.name)
+    if total < count:
+        raise RuntimeError(f"{MESSAGE_OPENED.name} holds {total} records, {count} were written")
     with GroupJoins().watching() as joins:
         # Untimed: the broker's first group on the topic, and the process's first FastStream
         # subscriber (if the consumer benchmark did not run first), warm up.
