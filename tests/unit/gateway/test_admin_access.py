@@ -339,6 +339,22 @@ def test_an_api_key_with_unknown_scopes_or_too_long_a_life_names_the_fields(
     assert "366" in lifetime["errors"][0]["detail"]
 
 
+def test_an_api_key_with_unknown_scopes_and_too_long_a_life_names_every_field_at_once(
+    gateway: Gateway,
+) -> None:
+    refused = problem(
+        gateway.client.post(
+            "/api/v1/api-keys",
+            headers=ALICE,
+            json={"name": "x", "scopes": ["candidates:read", "bogus:read"], "expires_in_days": 400},
+        ),
+        422,
+    )
+    assert [e["field"] for e in refused["errors"]] == ["scopes.1", "expires_in_days"]
+    assert "bogus:read" in refused["detail"]
+    assert "366" in refused["detail"]
+
+
 # 8. Admission that lets anyone from any domain join as an admin is saved, with a warning.
 
 
