@@ -1103,6 +1103,53 @@ async def test_the_admission_page_shows_the_warnings_of_risky_settings(console: 
     assert "admission-warning" not in calm.text
 
 
+async def test_the_admission_page_names_a_public_domain_and_a_malformed_one(
+    console: Console,
+) -> None:
+    """The gateway's warning about a webmail domain shows as any other, and a refused domain's
+    message names the entry and the form wanted, not "not in the expected format"."""
+    client, api = console
+    webmail = RISKY_ADMISSION_WARNING | {
+        "detail": "Anyone with an address at gmail.com (a public webmail provider anyone can "
+        "sign up at) joins on first sign-in as admin, with admin-level permissions."
+    }
+    api.answer(
+        "PUT",
+        "/api/v1/sign-in-settings/admission",
+        body={"email_domains": ["gmail.com"], "warnings": [webmail]},
+    )
+    saved = await client.post(
+        "/console/settings/sign-in/admission",
+        data={"email_domains": "gmail.com", "jit_provisioning": "on", "default_role": "admin"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert 'data-testid="admission-warning"' in saved.text
+    assert "gmail.com (a public webmail provider" in saved.text
+    detail = (
+        "Value error, `@acme.example` is not an e-mail domain: give the part after the `@` "
+        "alone, like `acme.com` (no `@`, address, `https://` or path)"
+    )
+    api.answer(
+        "PUT",
+        "/api/v1/sign-in-settings/admission",
+        422,
+        {
+            "type": "urn:recruitcrm:problem:validation-error",
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: body.email_domains.0",
+            "errors": [{"field": "email_domains.0", "source": "body", "detail": detail}],
+        },
+    )
+    refused = await client.post(
+        "/console/settings/sign-in/admission",
+        data={"email_domains": "@acme.example", "default_role": "viewer"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert 'id="e-email_domains">`@acme.example` is not an e-mail domain' in refused.text
+    assert "expected format" not in refused.text
+
+
 LEVER = {
     "id": "c4",
     "provider": "lever",

@@ -339,6 +339,22 @@ def test_an_api_key_with_unknown_scopes_or_too_long_a_life_names_the_fields(
     assert "366" in lifetime["errors"][0]["detail"]
 
 
+def test_an_api_key_with_unknown_scopes_and_too_long_a_life_names_every_field_at_once(
+    gateway: Gateway,
+) -> None:
+    refused = problem(
+        gateway.client.post(
+            "/api/v1/api-keys",
+            headers=ALICE,
+            json={"name": "x", "scopes": ["candidates:read", "bogus:read"], "expires_in_days": 400},
+        ),
+        422,
+    )
+    assert [e["field"] for e in refused["errors"]] == ["scopes.1", "expires_in_days"]
+    assert "bogus:read" in refused["detail"]
+    assert "366" in refused["detail"]
+
+
 # 8. Admission that lets anyone from any domain join as an admin is saved, with a warning.
 
 
@@ -366,3 +382,60 @@ def test_anyone_from_any_domain_joining_as_admin_is_saved_with_a_warning(
         answer = client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=risky | safer)
         assert answer.status_code == 200, answer.text
         assert answer.json()["warnings"] == [], safer
+
+
+# 9. A public webmail domain admits anyone as surely as no domain; domains are kept once and a
+# malformed one is named.
+
+
+@pytest.mark.parametrize("domains", [["gmail.com"], ["acme.example", "GMail.com", "web.de"]])
+def test_a_public_webmail_domain_joining_as_admin_is_warned_about(
+    gateway: Gateway, domains: list[str]
+) -> None:
+    risky = ADMISSION | {"jit_provisioning": True, "default_role": "admin"}
+    saved = gateway.client.put(
+        "/api/v1/sign-in-settings/admission", headers=ALICE, json=risky | {"email_domains": domains}
+    )
+    assert saved.status_code == 200, saved.text
+    [warning] = saved.json()["warnings"]
+    assert warning["code"] == "anyone-joins-as-admin"
+    assert "gmail.com" in warning["detail"]
+    assert "public webmail" in warning["detail"]
+    assert "acme.example" not in warning["detail"]
+    read = gateway.client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert read["warnings"] == [warning]
+
+
+def test_an_organisation_domain_alone_joining_as_admin_is_not_warned_about(
+    gateway: Gateway,
+) -> None:
+    risky = ADMISSION | {"jit_provisioning": True, "default_role": "admin"}
+    saved = gateway.client.put(
+        "/api/v1/sign-in-settings/admission",
+        headers=ALICE,
+        json=risky | {"email_domains": ["acme.example", "gmail.acme.example"]},
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["warnings"] == []
+
+
+def test_a_domain_given_twice_in_any_case_is_stored_once(gateway: Gateway) -> None:
+    admission = ADMISSION | {"email_domains": ["Acme.COM", "acme.com", "jobs.acme.com"]}
+    saved = gateway.client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["email_domains"] == ["acme.com", "jobs.acme.com"]
+    read = gateway.client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert read["email_domains"] == ["acme.com", "jobs.acme.com"]
+
+
+def test_a_malformed_domain_is_named_with_the_form_expected(gateway: Gateway) -> None:
+    admission = ADMISSION | {"email_domains": ["acme.com", "@acme.example", "foo"]}
+    refused = problem(
+        gateway.client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission),
+        422,
+    )
+    errors = {e["field"]: e["detail"] for e in refused["errors"]}
+    assert set(errors) == {"email_domains.1", "email_domains.2"}
+    assert "`@acme.example`" in errors["email_domains.1"]
+    assert "`foo`" in errors["email_domains.2"]
+    assert all("`acme.com`" in detail and "no `@`" in detail for detail in errors.values())

@@ -56,7 +56,6 @@ class Identity:
     key_administration: ApiKeyAdministration
     # SHA-256 hex digests of the platform operators' keys.
     operator_key_digests: frozenset[str]
-    api_key_max_lifetime_days: int
     # The console's sign-in through the tenants' identity providers, and its sessions.
     browser_sign_in: BrowserSignIn | None = None
 

@@ -354,7 +354,9 @@ def build_identity(
             attempt_lifetime=timedelta(minutes=settings.sign_in_attempt_minutes),
             clock=utc_now,
         )
-    key_admin = ApiKeyAdministration(stores.api_keys, keys)
+    key_admin = ApiKeyAdministration(
+        stores.api_keys, keys, max_lifetime=timedelta(days=settings.api_key_max_lifetime_days)
+    )
     return Identity(
         tenants=directory,
         authentication=authentication,
@@ -365,5 +367,4 @@ def build_identity(
         ),
         key_administration=key_admin,
         operator_key_digests=frozenset(settings.platform_operator_key_hashes),
-        api_key_max_lifetime_days=settings.api_key_max_lifetime_days,
     )

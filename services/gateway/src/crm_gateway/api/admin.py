@@ -28,7 +28,7 @@ from crm_gateway.api.tenancy_schemas import (
     TeamList,
     TeamMember,
 )
-from crm_gateway.application.api_keys import InvalidScopes, KeyNotFound, ScopeEscalation
+from crm_gateway.application.api_keys import InvalidKeyRequest, KeyNotFound, ScopeEscalation
 from crm_gateway.application.users import (
     AlreadyMember,
     InvitationAddressFixed,
@@ -87,6 +87,25 @@ def _invalid_body(detail: str, errors: list[tuple[str, str]]) -> ProblemError:
             ]
         },
     )
+
+
+def _invalid_key(body: ApiKeyCreate, invalid: InvalidKeyRequest) -> ProblemError:
+    """The 422 for a key's body: every unknown scope (`scopes.<index>`) and too long a life
+    (`expires_in_days`) in one answer, not the first fault found."""
+    unknown = set(invalid.unknown_scopes)
+    errors = [
+        (f"scopes.{index}", f"{scope} is no permission (`<family>:<read|write>`)")
+        for index, scope in enumerate(body.scopes)
+        if scope in unknown
+    ]
+    details = [f"not permissions: {', '.join(invalid.unknown_scopes)}"] if unknown else []
+    if invalid.no_scopes:
+        errors.append(("scopes", "give at least one permission"))
+        details.append("no scopes given")
+    if invalid.longest is not None:
+        errors.append(("expires_in_days", f"must be at most {invalid.longest.days} (days)"))
+        details.append(f"an API key lives at most {invalid.longest.days} days")
+    return _invalid_body("; ".join(details), errors)
 
 
 def _last_admin(user_id: str, what: str) -> ProblemError:
@@ -280,12 +299,6 @@ async def create_api_key(
 ) -> JSONResponse:
     """A key for an internal system, with scopes and an expiry. The key is in this answer only
     (`Cache-Control: no-store`); the gateway keeps its SHA-256."""
-    longest = state.identity.api_key_max_lifetime_days
-    if body.expires_in_days > longest:
-        raise _invalid_body(
-            f"an API key lives at most {longest} days",
-            [("expires_in_days", f"must be at most {longest} (days)")],
-        )
     try:
         created = await state.identity.key_administration.create(
             admin.tenant_id,
@@ -294,17 +307,8 @@ async def create_api_key(
             scopes=body.scopes,
             lifetime=timedelta(days=body.expires_in_days),
         )
-    except InvalidScopes as invalid:
-        unknown = set(invalid.scopes)
-        raise _invalid_body(
-            f"not permissions: {', '.join(invalid.scopes) or '(none given)'}",
-            [
-                (f"scopes.{index}", f"{scope} is no permission (`<family>:<read|write>`)")
-                for index, scope in enumerate(body.scopes)
-                if scope in unknown
-            ]
-            or [("scopes", "give at least one permission")],
-        ) from None
+    except InvalidKeyRequest as invalid:
+        raise _invalid_key(body, invalid) from None
     except ScopeEscalation:
         raise ProblemError(
             403,

@@ -12,6 +12,9 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -36,10 +39,30 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _named_domain(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    # Pydantic's "String should match pattern" names neither the entry nor the form meant (and
+    # the console shows one message for the whole list): say which entry, and what is wanted.
+    try:
+        return handler(value)
+    except ValidationError as invalid:
+        kinds = {error["type"] for error in invalid.errors()}
+        if not kinds & {"string_pattern_mismatch", "too_long", "string_too_long"}:
+            raise
+        shown = str(value).strip()
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        if "string_pattern_mismatch" not in kinds:
+            raise ValueError(f"`{shown}` is longer than a domain can be (253 characters)") from None
+        raise ValueError(
+            f"`{shown}` is not an e-mail domain: give the part after the `@` alone, like "
+            "`acme.com` (no `@`, address, `https://` or path)"
+        ) from None
+
+
 Domain = Annotated[
     str,
     BeforeValidator(_lower),
     StringConstraints(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253),
+    WrapValidator(_named_domain),
 ]
 
 
@@ -53,7 +76,8 @@ class AdmissionSettings(BaseModel):
         default_factory=list,
         max_length=50,
         description="Domains whose verified addresses are provisioned on first sign-in (exact "
-        "match; empty: any domain).",
+        "match; empty: any domain), such as `acme.com` (no `@`); lower-cased and each kept "
+        "once.",
     )
     jit_provisioning: bool = Field(
         default=False,
@@ -66,6 +90,12 @@ class AdmissionSettings(BaseModel):
         description="Take members' roles from the token's role claim instead of their "
         "membership (for tenants that manage roles in their identity provider).",
     )
+
+    @field_validator("email_domains")
+    @classmethod
+    def _each_domain_once(cls, domains: list[str]) -> list[str]:
+        # `Acme.COM` and `acme.com` are one domain once lowered: store it once, first place kept.
+        return list(dict.fromkeys(domains))
 
 
 class AdmissionSettingsPut(AdmissionSettings, EveryFieldRequired):

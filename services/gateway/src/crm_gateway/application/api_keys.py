@@ -41,12 +41,19 @@ class ApiKeys(Protocol):
     async def touch(self, key: ApiKey, at: datetime) -> None: ...
 
 
-class InvalidScopes(ValueError):
-    """Scopes outside the permission vocabulary."""
+class InvalidKeyRequest(ValueError):
+    """A key asked for with scopes outside the permission vocabulary (or none), too long a
+    life, or both: every fault at once, so the caller fixes its request in one go."""
 
-    def __init__(self, scopes: list[str]) -> None:
-        super().__init__(", ".join(scopes))
-        self.scopes = scopes
+    def __init__(self, unknown_scopes: list[str], no_scopes: bool, longest: timedelta | None):
+        faults = [*unknown_scopes, *(["no scopes"] if no_scopes else [])]
+        if longest is not None:
+            faults.append(f"a life over {longest.days} days")
+        super().__init__(", ".join(faults))
+        self.unknown_scopes = unknown_scopes
+        self.no_scopes = no_scopes
+        # The longest life allowed, when the one asked for is longer; None otherwise.
+        self.longest = longest
 
 
 class ScopeEscalation(Exception):
@@ -91,10 +98,12 @@ class ApiKeyAdministration:
         keys: ApiKeys,
         authenticator: KeyAuthenticator,
         clock: Callable[[], datetime] = utc_now,
+        max_lifetime: timedelta = timedelta(days=366),
     ) -> None:
         self._keys = keys
         self._authenticator = authenticator
         self._clock = clock
+        self._max_lifetime = max_lifetime
 
     async def create(
         self,
@@ -105,8 +114,9 @@ class ApiKeyAdministration:
         lifetime: timedelta,
     ) -> CreatedKey:
         unknown = invalid_scopes(scopes)
-        if unknown or not scopes:
-            raise InvalidScopes(unknown)
+        too_long = lifetime > self._max_lifetime
+        if unknown or not scopes or too_long:
+            raise InvalidKeyRequest(unknown, not scopes, self._max_lifetime if too_long else None)
         creator_key = key_id_of_principal(created_by)
         if creator_key is not None:
             # A key (with `users:write`) may make keys, but none with more than its own scopes.

@@ -103,28 +103,63 @@ class AdmissionWarning:
     fields: tuple[str, ...]
 
 
+# Webmail providers anyone can get an address at: listing one admits the public, not an
+# organisation. A short list of the largest, not a registry (docs/security.md, Tenant
+# administration).
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "proton.me",
+        "protonmail.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+    }
+)
+
+
 def admission_warnings(settings: SignInSettings) -> tuple[AdmissionWarning, ...]:
     """What the admission settings risk: with just-in-time provisioning on and no e-mail
-    domain listed, anyone the provider vouches for joins on first sign-in, and with a default
-    role holding admin-level permissions they join able to administer the tenant (its members,
-    API keys, audit log). Not while roles come from the token: newcomers then hold the token's
-    roles, not the default role."""
+    domain listed, or a public webmail domain such as gmail.com among them, anyone the provider
+    vouches for joins on first sign-in, and with a default role holding admin-level
+    permissions they join able to administer the tenant (its members, API keys, audit log).
+    Not while roles come from the token: newcomers then hold the token's roles, not the
+    default role."""
     granted = permissions_of({settings.default_role}) & ADMIN_LEVEL_PERMISSIONS
+    public = [domain for domain in settings.email_domains if domain in PUBLIC_MAIL_DOMAINS]
     if (
         not settings.jit_provisioning
-        or settings.email_domains
+        or (settings.email_domains and not public)
         or settings.roles_from_token
         or not granted
     ):
         return ()
+    who = (
+        f"Anyone with an address at {', '.join(public)} (a public webmail provider anyone can "
+        "sign up at)"
+        if public
+        else "Anyone with a verified address at the identity provider, from any e-mail domain,"
+    )
     return (
         AdmissionWarning(
+            # One code for both: either way anyone at all can join as an admin.
             code="anyone-joins-as-admin",
-            detail=f"Anyone with a verified address at the identity provider, from any e-mail "
-            f"domain, joins on first sign-in as {settings.default_role}, with admin-level "
+            detail=f"{who} joins on first sign-in as {settings.default_role}, with admin-level "
             f"permissions ({', '.join(sorted(granted))}): they could manage members, API keys "
-            "and the audit log. List your e-mail domains, choose a less privileged default "
-            "role, or turn just-in-time provisioning off.",
+            "and the audit log. List only your organisation's e-mail domains, choose a less "
+            "privileged default role, or turn just-in-time provisioning off.",
             fields=("email_domains", "default_role", "jit_provisioning"),
         ),
     )
