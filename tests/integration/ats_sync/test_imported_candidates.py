@@ -19,7 +19,14 @@ from crm_ats_sync.main import create_app
 from crm_ats_sync.repositories.applications import link_stored_applications
 from crm_devstack.ats.greenhouse import GreenhouseSimulator
 from crm_devstack.infra import free_ports
-from crm_shared import CANDIDATE_CREATED, CandidateCreated, Principal
+from crm_shared import (
+    CANDIDATE_CREATED,
+    CANDIDATE_MERGED,
+    CandidateCreated,
+    CandidateMerged,
+    CandidateProfile,
+    Principal,
+)
 from helpers import ats_secret_keys, eventually, publish_event, serving, unique
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY, internal_bearer
 
@@ -150,6 +157,51 @@ async def test_an_imported_persons_applications_are_linked_once_they_are_a_candi
     # Nobody else's application was taken.
     others = [a for a in await every_application(service) if a["id"] not in theirs]
     assert all(a["candidate_id"] is None for a in others)
+
+
+async def test_a_survivor_lists_the_merged_records_imported_applications(
+    service: Service,
+) -> None:
+    applications = await backfilled(service)
+    addresses = list(dict.fromkeys(a["email"] for a in applications if a["email"]))
+    assert len(addresses) >= 2, applications
+    kept, folded = addresses[:2]
+    survivor, merged = unique("cand"), unique("cand")
+    await announce_candidate(service, survivor, kept)
+    await announce_candidate(service, merged, folded)
+    theirs = {a["id"] for a in applications if a["email"] in (kept, folded)}
+
+    async def linked_apart() -> bool:
+        return {
+            a["id"]
+            for a in [*await of_candidate(service, survivor), *await of_candidate(service, merged)]
+        } == theirs
+
+    await eventually(linked_apart, message="both people's applications were linked")
+    await publish_event(
+        service.kafka,
+        CANDIDATE_MERGED,
+        tenant_id=service.tenant,
+        subject=survivor,
+        data=CandidateMerged(
+            merge_id=unique("merge"),
+            survivor_candidate_id=survivor,
+            merged_candidate_id=merged,
+            survivor=CandidateProfile(
+                candidate_id=survivor,
+                first_name="José",
+                last_name="Okafor",
+                emails=[kept, folded],
+                source="ats_import",
+            ),
+        ),
+    )
+
+    async def folded_in() -> bool:
+        return {a["id"] for a in await of_candidate(service, survivor)} == theirs
+
+    await eventually(folded_in, message="the survivor lists the merged record's applications")
+    assert await of_candidate(service, merged) == []
 
 
 async def test_the_migration_links_applications_stored_before(mongodb_uri: str) -> None:
