@@ -430,6 +430,7 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
             by_person.setdefault(snapshot.emails[0].lower(), []).append(snapshot)
 
         missing: list[str] = []
+        candidates: dict[str, str] = {}
 
         async def imported() -> bool:
             missing.clear()
@@ -439,10 +440,32 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
                 )
                 if len(found.json()["items"]) != 1:
                     missing.append(f"{email}: {found.text[:200]}")
+                else:
+                    candidates[email] = found.json()["items"][0]["id"]
             return not missing
 
         try:
             await eventually(imported, message="past applicants not imported", timeout=300)
+        except AssertionError as unfinished:
+            raise AssertionError(f"{unfinished}: {missing}") from None
+
+        async def linked() -> bool:
+            # The candidate was created after their applications were stored (from their
+            # event): ats-sync links them when it learns the candidate, so the profile's ATS
+            # panel lists them.
+            missing.clear()
+            for email, candidate_id in candidates.items():
+                listed = await stack.gateway.get(
+                    "/api/v1/ats/applications", params={"candidate_id": candidate_id}, headers=auth
+                )
+                assert listed.status_code == 200, listed.text
+                held = {a["ats_application_id"] for a in listed.json()}
+                if held != {a.ats_application_id for a in by_person[email]}:
+                    missing.append(f"{email}: {sorted(held)}")
+            return not missing
+
+        try:
+            await eventually(linked, message="applications not linked to candidates", timeout=120)
         except AssertionError as unfinished:
             raise AssertionError(f"{unfinished}: {missing}") from None
         segment = await stack.gateway.post(

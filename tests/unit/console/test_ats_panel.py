@@ -11,7 +11,14 @@ import pytest
 
 from crm_shared import Principal
 from unit.console.test_candidates import answer_profile, candidate
-from unit.console.test_pages import Api, console, htmx_headers, with_lazy_parts
+from unit.console.test_pages import (
+    RITA,
+    Api,
+    console,
+    gateway_headers,
+    htmx_headers,
+    with_lazy_parts,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -211,3 +218,46 @@ async def test_applications_with_named_jobs_cost_no_job_list(console: Console) -
     page = await with_lazy_parts(client, "/console/candidates/c1", VIEWER)
     assert "SRE" in page.text
     assert not [c for c in api.calls if c.url.path == "/api/v1/ats/jobs"]
+
+
+async def test_an_unknown_candidates_panel_says_so_in_place_like_the_others(
+    console: Console,
+) -> None:
+    """A candidate the API does not know (a stale link, a typed id): the ATS panel says so
+    inside it, as every other panel does, not a 500 for the recruiter (who is offered the
+    form, so the panel also reads the connections and open jobs)."""
+    client, api = console
+    unknown = "000000000000000000000000"
+    api.answer(
+        "GET",
+        f"/api/v1/candidates/{unknown}",
+        404,
+        {"type": "about:blank", "title": "Not Found", "status": 404,
+         "detail": f"no candidate {unknown}"},
+    )  # fmt: skip
+    api.answer("GET", "/api/v1/ats/applications", 200, [])
+    api.answer("GET", "/api/v1/ats/connections", 200, CONNECTIONS)
+    api.answer("GET", "/api/v1/ats/jobs", 200, JOBS)
+    # As htmx loads it into the profile, and as a page of its own (the `<noscript>` link).
+    for headers in (htmx_headers(), gateway_headers(RITA)):
+        answer = await client.get(f"/console/candidates/{unknown}/panels/ats", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert f"Not available: no candidate {unknown}" in answer.text
+        assert "ats-pushes" not in answer.text
+
+
+async def test_the_panel_as_a_page_of_its_own_lists_the_applications(console: Console) -> None:
+    client, api = console
+    answer_ats(api)
+    api.answer_with(
+        "/api/v1/ats/applications",
+        {"candidate_id": "c1"},
+        [{"provider": "greenhouse", "connection_id": "k1", "ats_application_id": "2000042",
+          "ats_job_id": "77", "job_name": "Data Engineer", "stage": "Offer",
+          "status": "active", "applied_at": "2026-11-01T09:00:00+00:00"}],
+    )  # fmt: skip
+    answer = await client.get("/console/candidates/c1/panels/ats", headers=gateway_headers(RITA))
+    assert answer.status_code == 200, answer.text
+    assert "<html" in answer.text.lower()
+    assert 'data-testid="applications"' in answer.text
+    assert "Data Engineer" in answer.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from crm_ats_sync.repositories.applications import link_stored_applications
 from crm_ats_sync.repositories.connections import encrypt_plaintext_secrets
 from crm_shared import KeyRing, Migration
 
@@ -14,5 +15,6 @@ def migrations(keyring: KeyRing) -> list[Migration]:
     return [
         Migration(
             1, "connections-secrets-encrypted", partial(encrypt_plaintext_secrets, keyring=keyring)
-        )
+        ),
+        Migration(2, "applications-linked-to-imported-candidates", link_stored_applications),
     ]

@@ -14,7 +14,9 @@ def candidate_subscribers(storage: AtsStorage) -> CandidateSubscribers:
         CandidateTopicDescriptions(
             merged="Moves a merged candidate's applications and addresses to the survivor.",
             unmerged="Moves back the applications a merge moved; relearns both addresses.",
-            created="Learns candidates' emails, to match ATS applicants to them.",
-            updated="Keeps the email-to-candidate directory current.",
+            created="Learns candidates' emails, to match ATS applicants to them; links the "
+            "applications stored under them before.",
+            updated="Keeps the email-to-candidate directory current; links the applications "
+            "stored under a new address.",
         ),
     )

@@ -11,6 +11,7 @@ from crm_ats_sync.domain.changes import ApplicationChange, ApplicationStatus, is
 from crm_ats_sync.domain.models import Application, Connection
 from crm_ats_sync.domain.snapshots import after_change
 from crm_shared import (
+    CandidateDirectory,
     Database,
     Session,
     TenantScopedCollection,
@@ -30,7 +31,8 @@ async def ensure_application_indexes(database: Database) -> None:
         [("tenant_id", ASCENDING), ("connection_id", ASCENDING), ("ats_application_id", ASCENDING)],
         unique=True,
     )
-    for moved in ("candidate_id", "merges.merge_id"):
+    # `email` finds the unlinked applications of an address a candidate was learnt with.
+    for moved in ("candidate_id", "merges.merge_id", "email"):
         await database[APPLICATIONS].create_index([("tenant_id", ASCENDING), (moved, ASCENDING)])
     # The listing of one connection's applications, page by page in id order.
     await database[APPLICATIONS].create_index(
@@ -118,6 +120,22 @@ class ApplicationRepository:
                     {"$set": _state(application)},
                 )
                 for application in applications
+            ],
+            session=session,
+        )
+
+    async def link_candidates(
+        self, links: Sequence[tuple[str, str]], *, session: Session | None
+    ) -> None:
+        """Links applications stored before their person was known as a candidate (an ATS
+        import: the candidates service creates the person from the application's event, after
+        it was stored): for each (address, candidate) in turn, the address's applications
+        linked to nobody, in one ordered bulk write (an address named twice goes to the first,
+        as one by one). An application linked to a candidate keeps it."""
+        await self._applications.update_in_order(
+            [
+                ({"email": email, "candidate_id": None}, {"$set": {"candidate_id": candidate_id}})
+                for email, candidate_id in links
             ],
             session=session,
         )
@@ -228,3 +246,34 @@ def _insertable(application: Application) -> dict[str, Any]:
         for k, v in to_document(application).items()
         if k not in ("connection_id", "ats_application_id", "tenant_id")
     }
+
+
+# How many unlinked applications the migration below reads before it looks their addresses up.
+_LINK_BATCH = 500
+
+
+async def link_stored_applications(database: Database) -> None:
+    """Links the applications stored linked to nobody whose address the candidate directory
+    knows (a migration): before `candidate.created` linked them, an imported person's
+    applications stayed unlinked for good. Each is set only while still unlinked."""
+    unlinked = database[APPLICATIONS].find(
+        {"candidate_id": None, "email": {"$ne": None}}, {"tenant_id": 1, "email": 1}
+    )
+    batch: set[tuple[str, str]] = set()
+    async for document in unlinked:
+        batch.add((str(document["tenant_id"]), str(document["email"])))
+        if len(batch) >= _LINK_BATCH:
+            await _link_addresses(database, batch)
+            batch = set()
+    await _link_addresses(database, batch)
+
+
+async def _link_addresses(database: Database, addresses: set[tuple[str, str]]) -> None:
+    by_tenant: dict[str, list[str]] = {}
+    for tenant_id, email in addresses:
+        by_tenant.setdefault(tenant_id, []).append(email)
+    for tenant_id, emails in by_tenant.items():
+        known = await CandidateDirectory(database, tenant_id).candidates_for(emails)
+        await ApplicationRepository(database, tenant_id).link_candidates(
+            sorted(known.items()), session=None
+        )

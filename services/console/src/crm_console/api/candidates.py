@@ -320,7 +320,8 @@ def _panel(
         request,
         state.templates,
         "candidates/panel_page.html",
-        {**context, "panel": template},
+        # Its own name: a panel's context may hold a `panel` of its own (the ATS panel does).
+        {**context, "panel_template": template},
         viewer=viewer,
     )
 
