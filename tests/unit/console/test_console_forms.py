@@ -47,10 +47,23 @@ async def test_a_note_posted_without_script_is_saved_and_the_panel_page_shown(
 ) -> None:
     client, api = console
     api.answer("POST", NOTES, 201, {"id": "n2", "body": "Call back"})
-    api.answer("GET", NOTES, body={"items": [{"id": "n2", "author_id": "rita", "body": "Call back",
-                                               "created_at": "2026-12-03T08:00:00+00:00"}]})
-    answer = await client.post(NOTES.replace("/api/v1", "/console"), data={"body": "Call back"},
-                               headers=gateway_headers())
+    api.answer(
+        "GET",
+        NOTES,
+        body={
+            "items": [
+                {
+                    "id": "n2",
+                    "author_id": "rita",
+                    "body": "Call back",
+                    "created_at": "2026-12-03T08:00:00+00:00",
+                }
+            ]
+        },
+    )
+    answer = await client.post(
+        NOTES.replace("/api/v1", "/console"), data={"body": "Call back"}, headers=gateway_headers()
+    )
     # Redirected to the notes panel's own page (a reload does not post it again).
     assert answer.status_code == 303
     assert answer.headers["location"] == "/console/candidates/c1/panels/notes"
@@ -78,8 +91,9 @@ async def test_a_refused_note_without_script_is_a_page_with_the_fields_reason(
     )
     api.answer("GET", NOTES, body={"items": []})
     for headers, whole_page in ((gateway_headers(), True), (htmx_headers(), False)):
-        answer = await client.post("/console/candidates/c1/notes", data={"body": ""},
-                                   headers=headers)
+        answer = await client.post(
+            "/console/candidates/c1/notes", data={"body": ""}, headers=headers
+        )
         assert answer.status_code == 422
         assert ("<html" in answer.text) is whole_page
         # The field's own reason, not the form's "each marked field says why".
@@ -91,14 +105,16 @@ async def test_panel_actions_without_script_come_back_to_a_page(console: Console
     client, api = console
     api.answer("POST", "/api/v1/sequences/s1/enrolments/c1/pause", 200, {"state": "paused"})
     api.answer("GET", "/api/v1/sequences/enrolments", 200, {"items": [], "next_cursor": None})
-    paused = await client.post("/console/candidates/c1/sequences/s1/pause",
-                               headers=gateway_headers())
+    paused = await client.post(
+        "/console/candidates/c1/sequences/s1/pause", headers=gateway_headers()
+    )
     assert paused.status_code == 303
     assert paused.headers["location"] == "/console/candidates/c1/panels/sequences"
     refused = (409, {"title": "Conflict", "status": 409, "detail": "the enrolment ended"})
     api.answer("POST", "/api/v1/sequences/s1/enrolments/c1/resume", *refused)
-    again = await client.post("/console/candidates/c1/sequences/s1/resume",
-                              headers=gateway_headers())
+    again = await client.post(
+        "/console/candidates/c1/sequences/s1/resume", headers=gateway_headers()
+    )
     assert again.status_code == 409
     assert "<html" in again.text
     assert "the enrolment ended" in again.text
@@ -115,8 +131,9 @@ async def test_panel_actions_without_script_come_back_to_a_page(console: Console
 async def test_a_refused_erasure_without_script_is_the_erase_page(console: Console) -> None:
     client, api = console
     api.answer("GET", "/api/v1/candidates/c1", body=candidate())
-    answer = await client.post("/console/candidates/c1/erase", data={"confirmation": "no"},
-                               headers=gateway_headers(ADMIN))
+    answer = await client.post(
+        "/console/candidates/c1/erase", data={"confirmation": "no"}, headers=gateway_headers(ADMIN)
+    )
     assert "<html" in answer.text
     assert 'aria-invalid="true"' in answer.text
 
@@ -144,8 +161,9 @@ async def test_panels_say_what_was_done_in_a_status_region_and_mark_where_focus_
     # The live region is there before anything is said in it.
     assert 'role="status" data-testid="note-said"></span>' in full.text
     api.answer("POST", NOTES, 201, {"id": "n2", "body": "Call back"})
-    added = await client.post("/console/candidates/c1/notes", data={"body": "Call back"},
-                              headers=htmx_headers())
+    added = await client.post(
+        "/console/candidates/c1/notes", data={"body": "Call back"}, headers=htmx_headers()
+    )
     assert 'role="status" data-testid="note-said">Note added.</span>' in added.text
 
 
