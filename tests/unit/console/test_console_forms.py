@@ -29,14 +29,27 @@ def tags(path: Path, name: str) -> list[str]:
     return re.findall(rf"<{name}\b[^>]*>", path.read_text(), re.S)
 
 
-@pytest.mark.parametrize("path", PROFILE_TEMPLATES, ids=lambda p: p.name)
-def test_every_candidate_form_that_posts_says_so_without_script(path: Path) -> None:
+# A member's roles answer with a table row, which a page cannot show alone: still hx-post
+# only (without script the roles are changed nowhere; see docs/console.md).
+NOT_YET = {"settings/member_row.html"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(TEMPLATES.rglob("*.html")) if str(p.relative_to(TEMPLATES)) not in NOT_YET],
+    ids=lambda p: str(p.relative_to(TEMPLATES)),
+)
+def test_every_form_that_posts_says_so_without_script(path: Path) -> None:
     # A form with `hx-post` alone is a GET without script: nothing saved, the text in the URL.
     for form in tags(path, "form"):
         posted = re.search(r'\bhx-post="([^"]+)"', form)
         if posted:
             assert 'method="post"' in form, form
             assert f'action="{posted.group(1)}"' in form, form
+
+
+@pytest.mark.parametrize("path", PROFILE_TEMPLATES, ids=lambda p: p.name)
+def test_a_profile_panel_posts_with_forms_not_script_only_buttons(path: Path) -> None:
     # A button that posts by script alone does nothing without it: each is a form's button.
     if path.name.endswith("panel.html") or path.parent.name == "panels":
         assert not [b for b in tags(path, "button") if "hx-post" in b]
@@ -126,6 +139,22 @@ async def test_panel_actions_without_script_come_back_to_a_page(console: Console
     )
     assert consent.status_code == 303
     assert consent.headers["location"] == "/console/candidates/c1?done=consent"
+
+
+async def test_a_board_move_and_a_bulk_action_without_script_answer_pages(
+    console: Console,
+) -> None:
+    client, api = console
+    api.answer("POST", "/api/v1/pools/p1/members/c1/stage", 200, {"stage": "Screen"})
+    moved = await client.post(
+        "/console/pools/p1/members/c1/stage", data={"stage": "Screen"}, headers=gateway_headers()
+    )
+    assert moved.status_code == 303
+    assert moved.headers["location"] == "/console/pools/p1"
+    api.answer("GET", "/api/v1/pools", body=[])
+    bulk = await client.post("/console/candidates/bulk", data={}, headers=gateway_headers())
+    assert "<html" in bulk.text
+    assert 'href="/console/candidates">← Back' in bulk.text
 
 
 async def test_a_refused_erasure_without_script_is_the_erase_page(console: Console) -> None:
