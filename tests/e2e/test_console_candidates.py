@@ -132,6 +132,8 @@ def test_a_recruiter_reads_a_profile_adds_a_note_merges_a_duplicate_and_undoes_i
     page.get_by_label("New note").fill("Met at the Berlin meetup; call back in January.")
     page.get_by_role("button", name="Add note").click()
     expect(page.get_by_role("status").filter(has_text="Note added.")).to_be_visible()
+    # The swap took the button away: the focus is on what was done, not on <body>.
+    expect(page.get_by_test_id("note-said")).to_be_focused()
     expect(page.get_by_test_id("notes")).to_contain_text("call back in January")
     expect(page.get_by_label("New note")).to_have_value("")
     assert_accessible(page)

@@ -385,7 +385,12 @@ async def test_recording_consent_sends_the_documented_body(console: Console) -> 
         headers=htmx_headers(),
     )
     assert answer.status_code == 204
-    assert answer.headers["hx-redirect"] == "/console/candidates/c1"
+    # The profile again, saying so where the focus lands.
+    assert answer.headers["hx-redirect"] == "/console/candidates/c1?done=consent"
+    again = await client.get(answer.headers["hx-redirect"], headers=gateway_headers())
+    assert 'role="status" data-focus-on-load data-testid="consent-said">Consent recorded.' in (
+        again.text
+    )
     assert sent(api, "POST", "/api/v1/candidates/c1/consents") == [
         {
             "purpose": "talent_community",

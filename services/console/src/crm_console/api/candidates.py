@@ -296,6 +296,9 @@ async def candidate_profile(
             "errors": {},
             "typed": {},
             "people": people,
+            # After "Record consent" (the page is reloaded): the template says so for "consent"
+            # alone, so a crafted address can make it say nothing else.
+            "done": request.query_params.get("done"),
             **CONSENT_CHOICES,
         },
         viewer=viewer,
@@ -324,6 +327,42 @@ def _panel(
         {**context, "panel_template": template},
         viewer=viewer,
     )
+
+
+def _panel_answer(
+    request: Request,
+    state: Container,
+    viewer: Viewer,
+    candidate_id: str,
+    template: str,
+    context: dict[str, object],
+    *,
+    page: str,
+    status_code: int = 200,
+) -> Response:
+    """The answer to a form of a profile panel: htmx swaps in the panel read again. A browser
+    without script posted the form of the panel's own page (`page`: that page's path, or the
+    profile's): a write that took sends it back there (303, so a reload does not post
+    again), a refusal is that page with the reason at its field, never a bare fragment."""
+    context = {"candidate_id": candidate_id, **context}
+    if is_htmx(request):
+        return render(
+            request, state.templates, template, context, viewer=viewer, status_code=status_code
+        )
+    if status_code < 400:
+        return Response(status_code=303, headers={"Location": page})
+    return render(
+        request,
+        state.templates,
+        "candidates/panel_page.html",
+        {**context, "panel": template},
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
+def _panel_path(candidate_id: str, panel: str) -> str:
+    return f"{CONSOLE_PREFIX}/candidates/{candidate_id}/panels/{panel}"
 
 
 @router.get("/{candidate_id}/panels/suppressions")
@@ -572,7 +611,7 @@ async def act_on_enrolment(
     viewer: CurrentViewer,
     state: Container,
     people: PagePeople,
-) -> HTMLResponse:
+) -> Response:
     """Pauses, resumes or retries the person's enrolment in a sequence, or removes them from
     it, as the sequence's page does; the Sequences panel comes back read again with what
     happened, or the API's refusal (a 409 for an enrolment that ended meanwhile, a 403)."""
@@ -590,12 +629,13 @@ async def act_on_enrolment(
     except ApiProblem as refused:
         problem = refused.problem
     enrolments = await CandidateDirectory(state.gateway).enrolments(viewer.caller, candidate_id)
-    return render(
+    return _panel_answer(
         request,
-        state.templates,
+        state,
+        viewer,
+        candidate_id,
         "candidates/sequences_panel.html",
         {
-            "candidate_id": candidate_id,
             "enrolments": enrolments,
             "may_act": viewer.may("sequences:write"),
             "said": said,
@@ -603,7 +643,7 @@ async def act_on_enrolment(
             "people": people,
             **ENROLMENT_HELPERS,
         },
-        viewer=viewer,
+        page=_panel_path(candidate_id, "sequences"),
         status_code=problem.status if problem else 200,
     )
 
@@ -611,7 +651,7 @@ async def act_on_enrolment(
 @router.post("/{candidate_id}/pools")
 async def add_to_pool(
     candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+) -> Response:
     """Adds the candidate to the pool (at the stage) chosen on the profile, as the bulk action
     does for one; the pools panel comes back with the placements read again and what became
     of the addition (added, a member already, not active), or the API's refusal."""
@@ -634,12 +674,13 @@ async def add_to_pool(
             problem = refused.problem
             errors = dict(refused.problem.field_errors)
     candidate, placed, pools = await directory.placements(viewer.caller, candidate_id)
-    return render(
+    return _panel_answer(
         request,
-        state.templates,
+        state,
+        viewer,
+        candidate_id,
         "candidates/pools_panel.html",
         {
-            "candidate_id": candidate_id,
             "candidate_name": full_name(candidate),
             "placements": placed,
             "pool_choices": pools,
@@ -650,7 +691,7 @@ async def add_to_pool(
             "problem": problem,
             "summary": summary,
         },
-        viewer=viewer,
+        page=_panel_path(candidate_id, "pools"),
         status_code=422 if errors and not problem else (problem.status if problem else 200),
     )
 
@@ -658,7 +699,7 @@ async def add_to_pool(
 @router.post("/{candidate_id}/notes")
 async def add_note(
     candidate_id: str, request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
-) -> HTMLResponse:
+) -> Response:
     """Writes a note and answers with the notes panel; a refusal shows next to the text."""
     directory = CandidateDirectory(state.gateway)
     body = _form_text((await request.form()).get("body"))
@@ -676,12 +717,14 @@ async def add_note(
             context["errors"] = {"body": refused.problem.message}
         status_code = refused.problem.status
     context["notes"] = await directory.notes(viewer.caller, candidate_id)
-    return render(
+    return _panel_answer(
         request,
-        state.templates,
+        state,
+        viewer,
+        candidate_id,
         "candidates/notes.html",
         context,
-        viewer=viewer,
+        page=_panel_path(candidate_id, "notes"),
         status_code=status_code,
     )
 
@@ -762,22 +805,24 @@ async def record_consent(
     except ApiProblem as refused:
         if refused.problem.status not in (400, 422):
             raise
-        return render(
+        return _panel_answer(
             request,
-            state.templates,
+            state,
+            viewer,
+            candidate_id,
             "candidates/consent_form.html",
             {
-                "candidate_id": candidate_id,
                 "problem": refused.problem,
                 "errors": refused.problem.field_errors,
                 "typed": {name: (values or [""])[0] for name, values in form.items()},
                 **CONSENT_CHOICES,
             },
-            viewer=viewer,
+            page=f"{CONSOLE_PREFIX}/candidates/{candidate_id}",
             status_code=refused.problem.status,
         )
-    # The page itself again (a fragment alone would not reload it).
-    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}")
+    # The page itself again (a fragment alone would not reload it), saying what was done
+    # where the focus lands (`?done=consent`: no personal data in the address).
+    return _redirect(request, f"{CONSOLE_PREFIX}/candidates/{candidate_id}?done=consent")
 
 
 @router.post("/{candidate_id}/ats-pushes")
@@ -808,12 +853,14 @@ async def push_to_ats(
             context.update(problem=refused.problem, errors=refused.problem.field_errors)
             status_code = refused.problem.status
     context["ats"] = await directory.ats_choices(viewer.caller)
-    return render(
+    return _panel_answer(
         request,
-        state.templates,
+        state,
+        viewer,
+        candidate_id,
         "candidates/ats_push_form.html",
         context,
-        viewer=viewer,
+        page=_panel_path(candidate_id, "ats"),
         status_code=status_code,
     )
 
@@ -900,11 +947,14 @@ async def erase(
     typed = _form_text((await request.form()).get("confirmation"))
     candidate = await directory.candidate(viewer.caller, candidate_id)
     phrase = erasure_phrase(candidate)
+    # A browser without script posted the erase page's form: it gets a page back, not a
+    # fragment.
+    htmx = is_htmx(request)
     if not erasure_confirmed(candidate, typed):
         return render(
             request,
             state.templates,
-            "candidates/erase_form.html",
+            "candidates/erase_form.html" if htmx else "candidates/erase.html",
             {
                 "candidate": candidate,
                 "phrase": phrase,
@@ -914,10 +964,13 @@ async def erase(
             viewer=viewer,
         )
     result = await directory.erase(viewer.caller, candidate_id)
+    context = {"name": full_name(candidate), "result": result}
+    if not htmx:
+        context.update(fragment="candidates/erased.html", page_title="Erased")
     return render(
         request,
         state.templates,
-        "candidates/erased.html",
-        {"name": full_name(candidate), "result": result},
+        "candidates/erased.html" if htmx else "fragment_page.html",
+        context,
         viewer=viewer,
     )

@@ -171,6 +171,40 @@ def render(
     return response
 
 
+def fragment_or_page(
+    request: Request,
+    templates: Jinja2Templates,
+    template: str,
+    context: dict[str, Any],
+    *,
+    title: str,
+    back: str,
+    viewer: Viewer,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A form's answer: the fragment htmx swaps in, or, for the same form posted by a browser
+    without script, that fragment in a page of its own (never a bare fragment), linking back."""
+    if is_htmx(request):
+        return render(
+            request,
+            templates,
+            template,
+            context,
+            viewer=viewer,
+            status_code=status_code,
+            headers=headers,
+        )
+    return render(
+        request,
+        templates,
+        "fragment_page.html",
+        {**context, "fragment": template, "page_title": title, "back": back},
+        viewer=viewer,
+        status_code=status_code,
+    )
+
+
 async def form_of(request: Request) -> dict[str, str]:
     """A submitted form's text fields (the last value of a repeated name); see `form_lists`."""
     form = await request.form()

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, Viewer, form_of, is_htmx, render
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    Viewer,
+    form_of,
+    fragment_or_page,
+    is_htmx,
+    render,
+)
 from crm_console.api.selection import bulk_form_answer
 from crm_console.application.pools import TalentPools
 from crm_console.container import ConsoleContainer
@@ -100,7 +108,7 @@ async def pool_board(
 @router.post("/{pool_id}/members/{candidate_id}/stage")
 async def move_member(
     pool_id: str, candidate_id: str, request: Request, viewer: CurrentViewer, state: Container
-) -> HTMLResponse:
+) -> Response:
     """Moves a member to the stage chosen on its card; the board comes back with the move
     announced, or with the API's refusal at the card."""
     form = await request.form()
@@ -114,8 +122,11 @@ async def move_member(
         raise
     except ApiProblem as refused:
         refusal = refused.problem.message
+    if refusal is None and not is_htmx(request):
+        # A browser without script: the board again (303, so a reload does not move again).
+        return Response(status_code=303, headers={"Location": f"{CONSOLE_PREFIX}/pools/{pool_id}"})
     board = await pools.board(viewer.caller, pool_id)
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "pools/columns.html",
@@ -123,6 +134,8 @@ async def move_member(
             "board": board,
             "moved": {"candidate_id": candidate_id, "stage": moved, "refusal": refusal},
         },
+        title="Move",
+        back=f"{CONSOLE_PREFIX}/pools/{pool_id}",
         viewer=viewer,
         status_code=200 if refusal is None else 409,
     )

@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Viewer, render
+from crm_console.api.deps import Viewer, fragment_or_page
 from crm_console.application.pools import TalentPools
 from crm_console.container import ConsoleContainer
 from crm_console.domain.pools import BULK_ACTIONS, BulkRequest
@@ -41,7 +41,7 @@ async def bulk_form_answer(
             raise
         except ApiProblem as refused:
             problem = refused.problem
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "fragments/bulk_form.html",
@@ -58,6 +58,8 @@ async def bulk_form_answer(
             # Done: say for how many, and untick them on the page (out of band).
             "acted_on": bulk.candidate_ids if summary else [],
         },
+        title="With the selected candidates",
+        back=bulk_url.removesuffix("/bulk"),
         viewer=viewer,
         status_code=422 if errors else (problem.status if problem else 200),
     )

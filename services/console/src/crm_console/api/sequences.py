@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    PagePeople,
+    Viewer,
+    fragment_or_page,
+    render,
+    require,
+)
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.message_reports import MessageReports
@@ -344,7 +352,7 @@ async def enrol(
             raise
         except ApiProblem as refused:
             problem = refused.problem
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "sequences/enrol_outcome.html",
@@ -354,6 +362,8 @@ async def enrol(
             "sequence_id": sequence_id,
             "clear": bool(outcome),
         },
+        title="Enrolment",
+        back=f"{CONSOLE_PREFIX}/sequences/{sequence_id}",
         viewer=viewer,
         # Enrolled: the table refreshes, the chosen list empties, the results untick.
         headers={"HX-Trigger": "enrolments-changed, enrol-chosen-changed"} if outcome else None,

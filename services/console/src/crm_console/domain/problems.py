@@ -150,12 +150,25 @@ def field_label(path: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+LOCATIONS = frozenset({"body", "query", "path"})
+
+
+def _without_location(path: str) -> list[str]:
+    """A field's path without the request part it came in: `body.first_name` -> `first_name`.
+    Only a leading part is a location, and only when a field follows it: the API names a
+    note's text `body` (its own field of that name), which is the field, not the request's
+    body."""
+    parts = path.split(".")
+    if len(parts) > 1 and parts[0] in LOCATIONS:
+        return parts[1:]
+    return parts
+
+
 def _field_name(entry: dict[str, Any]) -> str | None:
     name = entry.get("field")
     if isinstance(name, str) and name:
-        # `body.first_name` -> `first_name`; `body.emails.0` -> `emails`
-        parts = [part for part in name.split(".") if part not in {"body", "query", "path"}]
-        named = [part for part in parts if not part.isdigit()]
+        # `body.first_name` -> `first_name`; `body.emails.0` -> `emails`; `body` -> `body`
+        named = [part for part in _without_location(name) if not part.isdigit()]
         return named[0] if named else None
     return None
 
@@ -187,7 +200,7 @@ def problem_from(status: int, body: bytes) -> Problem:
                 line = entry.get("line")
                 located.append(
                     LocatedError(
-                        ".".join(p for p in path.split(".") if p not in {"body", "query", "path"}),
+                        ".".join(_without_location(path)),
                         detail,
                         line if isinstance(line, int) else None,
                     )

@@ -131,7 +131,9 @@ COMMON_ACTIONS = (
     "GET /audit/export",
 )
 AUDIT_PAGE_SIZE = 50
-API_KEY_DAYS = (30, 90, 180, 365)
+# The lifetimes the API allows by default (the gateway's `api_key_max_lifetime_days`, 366):
+# the form offers all of them; a gateway set lower refuses at the field with its own limit.
+API_KEY_DAYS = (1, 366)
 ATS_PROVIDERS = {"greenhouse": "Greenhouse", "lever": "Lever", "workable": "Workable"}
 ATS_PAYLOAD_SOURCES = {
     "webhook": "Webhook (answered 422)",
@@ -264,6 +266,9 @@ def api_key_form(form: Mapping[str, str], scopes: Iterable[str]) -> ApiKeyForm:
         days = int(days_text)
     except ValueError:
         errors["expires_in_days"] = "a number of days"
+    else:
+        if not API_KEY_DAYS[0] <= days <= API_KEY_DAYS[1]:
+            errors["expires_in_days"] = f"{API_KEY_DAYS[0]} to {API_KEY_DAYS[1]} days"
     return ApiKeyForm(
         values={"name": name, "scopes": picked, "expires_in_days": days_text},
         errors=errors,

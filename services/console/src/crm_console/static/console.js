@@ -186,6 +186,29 @@
     if (alert) {
       alert.setAttribute("tabindex", "-1");
       alert.focus();
+      return;
+    }
+    // A profile panel's own form or button (not its load) replaced the panel, and with it the
+    // control that had the focus: focus goes to what was done (its role="status" line, when
+    // it says something) or else the panel's heading, rather than falling to <body>.
+    var config = event.detail && event.detail.requestConfig;
+    var panel = event.target.closest && event.target.closest("[data-action-panel]");
+    if (!panel || !config || config.verb === "get") {
+      return;
+    }
+    var said = panel.querySelector('[role="status"]');
+    var place = said && said.textContent.trim() ? said : panel.querySelector("h2, h3");
+    if (place) {
+      place.setAttribute("tabindex", "-1");
+      place.focus();
+    }
+  });
+  // A page reloaded after an action (recording consent) focuses what it says was done.
+  document.addEventListener("DOMContentLoaded", function () {
+    var said = document.querySelector("[data-focus-on-load]");
+    if (said) {
+      said.setAttribute("tabindex", "-1");
+      said.focus();
     }
   });
 
