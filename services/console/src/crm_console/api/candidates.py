@@ -355,7 +355,7 @@ def _panel_answer(
         request,
         state.templates,
         "candidates/panel_page.html",
-        {**context, "panel": template},
+        {**context, "panel_template": template},
         viewer=viewer,
         status_code=status_code,
     )
