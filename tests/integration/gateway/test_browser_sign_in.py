@@ -66,7 +66,16 @@ def gateway(mongodb_uri: str, provider: AuthorizationServer) -> Iterator[Gateway
         yield running
 
 
-def sign_in(gateway: Gateway, return_to: str | None = None) -> httpx.Response:
+# What Chromium sends for a page it navigates to.
+BROWSER = {
+    "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+}
+
+
+def sign_in(
+    gateway: Gateway, return_to: str | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """A browser's round trip: the gateway, the provider, back to the gateway's callback."""
     params = {"tenant": "acme"} | ({"return_to": return_to} if return_to else {})
     start = gateway.client.get("/auth/login", params=params, follow_redirects=False)
@@ -74,7 +83,7 @@ def sign_in(gateway: Gateway, return_to: str | None = None) -> httpx.Response:
     at_provider = httpx.get(start.headers["location"], follow_redirects=False)
     assert at_provider.status_code == 302
     back: httpx.Response = gateway.client.get(
-        at_provider.headers["location"], follow_redirects=False
+        at_provider.headers["location"], headers=headers, follow_redirects=False
     )
     return back
 
@@ -177,6 +186,61 @@ def test_a_provider_refusal_is_a_401_problem_and_audited(
     assert "set-cookie" not in back.headers
     refused = audit_entries(gateway, "GET /auth/callback", 1)
     assert [(e["outcome"], e["reason"]) for e in refused] == [("refused", "access_denied")]
+
+
+def test_a_refused_browser_sign_in_is_a_page_and_an_api_client_keeps_the_problem(
+    mongodb_uri: str, provider: AuthorizationServer
+) -> None:
+    provider.person = RITA | {"sub": "kc-eve", "email": "eve@evil.example"}
+    with gateway_for(mongodb_uri, provider, console_url="http://console.internal") as gateway:
+        gateway.client.base_url = httpx.URL(SITE)
+        admission = gateway.client.put(
+            "/api/v1/sign-in-settings/admission",
+            headers=ADMIN,
+            json={
+                "email_domains": ["acme.example"],
+                "jit_provisioning": True,
+                "default_role": "viewer",
+                "roles_from_token": False,
+            },
+        )
+        assert admission.status_code == 200, admission.text
+
+        page = sign_in(gateway, headers=BROWSER)
+
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "set-cookie" not in page.headers
+        assert "<h1>Sign-in refused: Forbidden</h1>" in page.text
+        assert "eve@evil.example is not in an e-mail domain this tenant admits" in page.text
+        assert '<a href="/console/sign-in?tenant=acme">' in page.text
+        assert "{" not in page.text
+
+        api_client = sign_in(gateway, headers={"accept": "application/json"})
+
+        assert api_client.status_code == 403
+        assert api_client.headers["content-type"] == "application/problem+json"
+        assert api_client.json()["reason"] == "email-domain-not-allowed"
+        refused = audit_entries(gateway, "GET /auth/callback", 2)
+        assert [e["reason"] for e in refused] == ["email-domain-not-allowed"] * 2
+
+
+def test_a_refusal_page_escapes_what_the_provider_sent(
+    gateway: Gateway, provider: AuthorizationServer
+) -> None:
+    provider.refuse_with = "<script>x</script>"
+
+    page = sign_in(gateway, headers=BROWSER)
+
+    assert page.status_code == 401
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;x&lt;/script&gt;" in page.text
+    # This gateway serves no console: no link to a page it does not have.
+    assert "<a " not in page.text
 
 
 def test_a_cookie_write_needs_the_csrf_token_and_its_own_origin(gateway: Gateway) -> None:

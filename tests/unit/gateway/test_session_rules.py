@@ -19,6 +19,7 @@ from crm_gateway.domain.sessions import (
     origin_allowed,
     pkce_challenge,
     pkce_verifier,
+    prefers_html,
     safe_return_to,
     same_secret,
     session_state,
@@ -128,3 +129,26 @@ def test_a_sealed_refresh_token_opens_only_for_its_session_and_key() -> None:
     assert sealer.open(sealed, "digest-b") is None
     assert TokenSealer.derived_from(b"another key").open(sealed, "digest-a") is None
     assert sealer.open("not base64!", "digest-a") is None
+
+
+@pytest.mark.parametrize(
+    ("accept", "page"),
+    [
+        (
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+            "*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+            True,
+        ),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),
+        ("application/json, text/html;q=0.5", False),
+        ("application/problem+json", False),
+        ("application/json, text/html", False),
+        ("text/html;q=0", False),
+        ("text/html;q=x", False),
+        ("*/*", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_a_browser_navigation_prefers_html(accept: str | None, page: bool) -> None:
+    assert prefers_html(accept) is page

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from urllib.parse import urlsplit
+from html import escape
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from opentelemetry import trace
 from pydantic import BaseModel
 
+from crm_gateway.api.console import CONSOLE_PREFIX
 from crm_gateway.api.deps import (
     Container,
     browser_sign_in,
@@ -25,13 +27,15 @@ from crm_gateway.api.deps import (
 from crm_gateway.application.browser_sessions import SignInFailed
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.audit import Actor, ActorKind, AuditEntry, entry_id, outcome_of
-from crm_gateway.domain.sessions import SESSION_COOKIE, cookie_is_secure
+from crm_gateway.domain.sessions import SESSION_COOKIE, cookie_is_secure, prefers_html
 from crm_shared import ProblemError, Role, problem_responses, public_operation, utc_now
+from crm_shared.pages import PAGE_HEADERS
 from crm_shared.permissions import permissions_of
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 
 CALLBACK_PATH = "/auth/callback"
+CONSOLE_SIGN_IN_PATH = f"{CONSOLE_PREFIX}/sign-in"
 
 
 class SessionPublic(BaseModel):
@@ -112,6 +116,32 @@ def _failure(failed: SignInFailed) -> ProblemError:
     )
 
 
+def _failure_page(failed: SignInFailed, console: bool) -> HTMLResponse:
+    """A refused sign-in as a page for the browser the provider sent back: a browser shows a
+    problem document as raw JSON. The problem's title and detail (the detail may quote the
+    person's e-mail address or the provider's error code: escaped), and the way to sign in
+    again."""
+    problem = _failure(failed)
+    title = escape(problem.title)
+    if console:
+        query = urlencode({"tenant": failed.tenant_id} if failed.tenant_id else {})
+        target = escape(CONSOLE_SIGN_IN_PATH + (f"?{query}" if query else ""))
+        again = f'<p><a href="{target}">Back to sign-in</a></p>'
+    else:
+        # No console at this gateway: no page to link to.
+        again = "<p>Start the sign-in again from where you began it.</p>"
+    # The callback's URL carries the code and state: `PAGE_HEADERS` send no referrer, and the
+    # page loads nothing and runs nothing.
+    return HTMLResponse(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Sign-in refused: {title}</title></head><body><h1>Sign-in refused: {title}</h1>"
+        f"<p>{escape(problem.detail)}</p>{again}</body></html>",
+        status_code=problem.status,
+        headers=PAGE_HEADERS,
+    )
+
+
 @router.get(
     "/login",
     status_code=302,
@@ -157,9 +187,11 @@ async def callback(
     code: str | None = Query(default=None, max_length=4096),
     sign_in_state: str | None = Query(default=None, alias="state", max_length=256),
     error: str | None = Query(default=None, max_length=256),
-) -> RedirectResponse:
+) -> Response:
     """The identity provider sends the browser back here: the code is exchanged, the person
-    mapped to a member of the tenant, and a session cookie set."""
+    mapped to a member of the tenant, and a session cookie set. A refusal is a problem
+    document, or for a browser navigation (`Accept` prefers `text/html`) a page with the
+    same status."""
     action = "GET " + CALLBACK_PATH
     sign_in = browser_sign_in(state)
     try:
@@ -179,6 +211,8 @@ async def callback(
             reason=failed.reason,
             actor=known,
         )
+        if prefers_html(request.headers.get("accept")):
+            return _failure_page(failed, console=state.console_url is not None)
         raise _failure(failed) from None
     principal = signed_in.principal
     record(

@@ -21,6 +21,32 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
+# What an API client names in `Accept` when it wants a problem document.
+_JSON_TYPES = frozenset({"application/json", "application/problem+json"})
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether an `Accept` header is a browser navigation's: `text/html` named, and ranked above
+    JSON. A tie, a wildcard or no header keeps the problem document (API clients, curl)."""
+    html_q = json_q = 0.0
+    for media_range in (accept or "").split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media_type = media_type.lower()
+        if media_type == "text/html":
+            html_q = max(html_q, quality)
+        elif media_type in _JSON_TYPES:
+            json_q = max(json_q, quality)
+    return html_q > json_q
+
+
 def new_secret() -> str:
     """A random URL-safe secret of 256 bits (session id, state, nonce, CSRF token)."""
     return secrets.token_urlsafe(32)
