@@ -322,6 +322,16 @@ async def test_merge_with_choices_provenance_events_rekeying_and_undo(
         f"/api/v1/candidates/{merged['id']}", json={"location": "Rome"}, headers=auth
     )
     assert changing.status_code == 409
+    # Nor does it take notes: they belong on the survivor, which the refusal names.
+    noting = await stack.gateway.post(
+        f"/api/v1/candidates/{merged['id']}/notes", json={"body": "Called"}, headers=auth
+    )
+    assert noting.status_code == 409, noting.text
+    assert noting.headers["content-type"].startswith("application/problem+json")
+    assert noting.json()["type"].endswith("candidate-not-active")
+    assert noting.json()["merged_into"] == survivor["id"]
+    notes = await stack.gateway.get(f"/api/v1/candidates/{merged['id']}/notes", headers=auth)
+    assert notes.json()["items"] == []
 
     [event] = await read_events(
         kafka_bootstrap_servers,

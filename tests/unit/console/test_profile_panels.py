@@ -112,13 +112,49 @@ async def test_a_panel_route_without_script_is_a_page_of_that_panel(console: Con
 async def test_a_merged_away_records_panels_offer_no_forms(console: Console) -> None:
     client, api = console
     answer_profile(api)
-    notes = await client.get(
-        "/console/candidates/c1/panels/notes", params={"read_only": "true"}, headers=htmx_headers()
-    )
-    assert "Met at PyCon" in notes.text
-    assert "hx-post" not in notes.text
     writable = await client.get("/console/candidates/c1/panels/notes", headers=htmx_headers())
     assert 'hx-post="/console/candidates/c1/notes"' in writable.text
+    # The record decides, not the address: no note form on a merged-away record, with or
+    # without `read_only`, by script or without.
+    answer_profile(api, **{"/api/v1/candidates/c1": candidate(status="merged", merged_into="c2")})
+    for params in ({}, {"read_only": "false"}, {"read_only": "true"}):
+        for headers in (htmx_headers(), gateway_headers()):
+            notes = await client.get(
+                "/console/candidates/c1/panels/notes", params=params, headers=headers
+            )
+            assert notes.status_code == 200, notes.text
+            assert "Met at PyCon" in notes.text
+            assert "/console/candidates/c1/notes" not in notes.text
+            assert 'id="note-body"' not in notes.text
+
+
+async def test_a_note_refused_on_a_merged_away_record_says_why_without_a_form(
+    console: Console,
+) -> None:
+    client, api = console
+    answer_profile(api)
+    api.answer(
+        "POST",
+        "/api/v1/candidates/c1/notes",
+        409,
+        {
+            "type": "https://errors.example/candidate-not-active",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "candidate c1 is merged; add the note to its survivor instead",
+            "merged_into": "c2",
+        },
+    )
+    answer = await client.post(
+        "/console/candidates/c1/notes", data={"body": "Called"}, headers=htmx_headers()
+    )
+    assert answer.status_code == 409, answer.text
+    # The notes panel in place (htmx swaps it in), its notes read again, the reason in it.
+    assert answer.text.lstrip().startswith('<section class="card" id="notes"')
+    assert "Met at PyCon" in answer.text
+    assert "add the note to its survivor instead" in answer.text
+    assert "Note added." not in answer.text
+    assert 'id="note-body"' not in answer.text
 
 
 async def test_every_panel_route_asks_the_permission_the_page_asks(console: Console) -> None:
@@ -206,8 +242,9 @@ async def test_a_panel_asked_by_another_session_or_tenant_reads_for_itself(
             answer = await client.get(f"/console/candidates/c1/panels/{name}", headers=headers)
             assert answer.status_code == 200, answer.text
         paths = [path for _, path, _ in asked(api)]
-        # Nothing the first session read reaches another session, or another tenant.
-        assert paths.count("/api/v1/candidates/c1") == 2, paths
+        # Nothing the first session read reaches another session, or another tenant: each
+        # panel that needs the record (pools, ATS, notes) reads it for itself.
+        assert paths.count("/api/v1/candidates/c1") == 3, paths
         assert paths.count("/api/v1/team") == 1, paths
 
 

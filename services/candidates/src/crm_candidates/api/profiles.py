@@ -14,7 +14,7 @@ from crm_candidates.api.deps import (
     PoolDefinitionsDep,
     ProfileConfigurationDep,
 )
-from crm_candidates.api.routes import Cursor, PageSize, profile_problem
+from crm_candidates.api.routes import Cursor, PageSize, inactive_problem, profile_problem
 from crm_candidates.api.schemas import (
     CandidateSummary,
     CustomFieldCreate,
@@ -40,6 +40,7 @@ from crm_candidates.api.schemas import (
     StageMove,
     StageRename,
 )
+from crm_candidates.application.candidates import InactiveCandidateError
 from crm_candidates.application.pools import PoolDefinitions
 from crm_candidates.application.profile_settings import ProfileConfiguration
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, widened
@@ -379,14 +380,19 @@ async def add_note(
     principal: CurrentPrincipal,
     notes: CandidateNotesDep,
 ) -> NotePublic:
-    """Adds a note on a candidate, written by the caller."""
+    """Adds a note on a candidate, written by the caller. A merged-away record takes none: a
+    409 `candidate-not-active` naming its survivor (`merged_into`), where the note belongs."""
     note = Note(
         tenant_id=principal.tenant_id,
         candidate_id=candidate_id,
         author_id=principal.user_id,
         body=body.body,
     )
-    if not await notes.add(note):
+    try:
+        added = await notes.add(note)
+    except InactiveCandidateError as merged:
+        raise inactive_problem(merged, "add the note to its survivor instead") from None
+    if not added:
         raise _not_found("candidate", candidate_id)
     return _note_public(note)
 

@@ -92,7 +92,7 @@ def _identity_taken(error: IdentityTakenError) -> ProblemError:
     )
 
 
-def _inactive_problem(inactive: InactiveCandidateError, advice: str) -> ProblemError:
+def inactive_problem(inactive: InactiveCandidateError, advice: str) -> ProblemError:
     """The 409 problem, with what to do instead."""
     return ProblemError(
         409,
@@ -258,7 +258,7 @@ async def update_candidate(
     except IdentityTakenError as taken:
         raise _identity_taken(taken) from None
     except InactiveCandidateError as inactive:
-        raise _inactive_problem(inactive, "change its survivor instead") from None
+        raise inactive_problem(inactive, "change its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     response.headers["ETag"] = f'"{changed.revision}"'
@@ -314,7 +314,7 @@ async def _set_status(
     try:
         changed = await profiles.set_status(candidate_id, status)
     except InactiveCandidateError as merged:
-        raise _inactive_problem(merged, "archive or restore its survivor instead") from None
+        raise inactive_problem(merged, "archive or restore its survivor instead") from None
     if changed is None:
         raise _not_found("candidate", candidate_id)
     return changed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm_candidates.application.candidates import InactiveCandidateError
+from crm_candidates.domain.models import CandidateStatus
 from crm_candidates.domain.notes import Note
 from crm_candidates.domain.timeline import note_added_entry
 from crm_candidates.repositories.candidates import CandidateRepository
@@ -25,11 +27,17 @@ class CandidateNotes:
         return await self.candidates.get(candidate_id) is not None
 
     async def add(self, note: Note) -> bool:
-        """Stores the note; False (nothing stored) when its candidate is unknown."""
-        if not await self.candidate_exists(note.candidate_id):
+        """Stores the note; False (nothing stored) when its candidate is unknown. A merged-away
+        record takes none (`InactiveCandidateError`): its notes belong on the survivor."""
+        candidate = await self.candidates.get(note.candidate_id)
+        if candidate is None:
             return False
 
         async def store(session: Session) -> None:
+            # Read again inside the transaction: a merge committed since the read above counts.
+            current = await self.candidates.get(note.candidate_id, session=session) or candidate
+            if current.status is CandidateStatus.MERGED:
+                raise InactiveCandidateError(current)
             # The note and its timeline entry together, or neither.
             await self.notes.add(note, session=session)
             await self.timeline.record(note_added_entry(note), session=session)

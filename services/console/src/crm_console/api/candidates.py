@@ -22,7 +22,7 @@ from crm_console.api.deps import (
 from crm_console.api.forms import form_values
 from crm_console.api.selection import bulk_form_answer
 from crm_console.application.candidates import CandidateDirectory
-from crm_console.application.parts import part
+from crm_console.application.parts import Part, part
 from crm_console.application.pools import Choices, TalentPools
 from crm_console.application.sequences import SequenceDesk
 from crm_console.application.session_memo import Memo
@@ -500,11 +500,15 @@ async def notes_panel(
     viewer: ProfileViewer,
     state: Container,
     people: PagePeople,
-    read_only: bool = False,
 ) -> HTMLResponse:
-    """The newest notes, with the form for a new one (`read_only`: a merged-away record's,
-    which takes none)."""
-    notes = await part(CandidateDirectory(state.gateway).notes(viewer.caller, candidate_id))
+    """The newest notes, with the form for a new one unless the record was merged away (it
+    takes none: the API refuses them). The record decides, not the address: the candidate as
+    the profile page just read it."""
+    directory = CandidateDirectory(state.gateway, _memo(state, viewer))
+    notes, candidate = await asyncio.gather(
+        part(directory.notes(viewer.caller, candidate_id)),
+        part(directory.page_candidate(viewer.caller, candidate_id)),
+    )
     return _panel(
         request,
         state,
@@ -516,10 +520,16 @@ async def notes_panel(
             "unavailable": notes.unavailable,
             "errors": {},
             "typed": "",
-            "read_only": read_only,
+            "read_only": _merged_away(candidate),
             "people": people,
         },
     )
+
+
+def _merged_away(candidate: Part) -> bool:
+    """Whether the record was merged away; an unread record is not assumed so (the API
+    refuses a note on a merged one whatever the form)."""
+    return isinstance(candidate.data, dict) and candidate.data.get("status") == "merged"
 
 
 @router.get("/{candidate_id}/panels/sequences")
@@ -709,13 +719,18 @@ async def add_note(
         await directory.add_note(viewer.caller, candidate_id, body)
         context["added"] = True
     except ApiProblem as refused:
-        if refused.problem.status not in (400, 422):
+        if refused.problem.status == 409:
+            # Merged away since the panel was read: its reason in place of the form.
+            context.update(problem=refused.problem, read_only=True)
+            status_code = 409
+        elif refused.problem.status not in (400, 422):
             raise
-        # The form keeps what was typed, the API's reason beside it.
-        context.update(typed=body, problem=refused.problem, errors=refused.problem.field_errors)
-        if not refused.problem.field_errors:
-            context["errors"] = {"body": refused.problem.message}
-        status_code = refused.problem.status
+        else:
+            # The form keeps what was typed, the API's reason beside it.
+            context.update(typed=body, problem=refused.problem, errors=refused.problem.field_errors)
+            if not refused.problem.field_errors:
+                context["errors"] = {"body": refused.problem.message}
+            status_code = refused.problem.status
     context["notes"] = await directory.notes(viewer.caller, candidate_id)
     return _panel_answer(
         request,
