@@ -1,6 +1,6 @@
 """The enrolment routes of the campaigns API in-process against SecantusDB: the list names its
 candidates; one enrolment is paused and resumed, with `sequences:write`, and the API's word
-(404, 409) for what cannot be."""
+(404, 409) for what cannot be, a merged-away candidate's enrolment among it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,25 @@ from typing import Any
 import httpx
 import pytest
 
+from crm_campaigns.application.recipients import (
+    fold_merged_candidate,
+    project_profiles,
+    restore_unmerged_candidates,
+)
 from crm_campaigns.domain.models import ManualTrigger, Recipient, Sequence, WaitStep
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
-from crm_shared import Database, Principal, Session, in_transaction
+from crm_shared import (
+    CandidateMerged,
+    CandidateProfile,
+    CandidateUnmerged,
+    Database,
+    Principal,
+    Session,
+    in_transaction,
+    utc_now,
+)
+from crm_shared.directory import ProfileChange
 from helpers import unique
 from internal_keys import internal_bearer
 
@@ -114,3 +129,65 @@ async def test_a_sequences_enrolments_are_listed_a_page_at_a_time(
     assert sorted(seen) == ["ada", *more]
     assert len(set(seen)) == 5
     assert (await client.get(f"{url}?limit=201", headers=rita)).status_code == 422
+
+
+async def test_a_merged_away_candidate_is_not_enrolled_the_survivor_is_named(
+    api: tuple[httpx.AsyncClient, Database],
+) -> None:
+    client, database = api
+    sequence = await a_sequence_with(database, client)
+    url = f"/sequences/{sequence['id']}/enrolments"
+    rita = internal_bearer(RITA, "campaigns")
+
+    def profile(candidate_id: str) -> CandidateProfile:
+        return CandidateProfile(
+            candidate_id=candidate_id,
+            first_name=candidate_id,
+            last_name="Núñez",
+            emails=[f"{candidate_id}@example.org"],
+            source="sourced",
+        )
+
+    merge = CandidateMerged(
+        merge_id=unique("merge"),
+        survivor_candidate_id="kept",
+        merged_candidate_id="gone",
+        survivor=profile("kept"),
+    )
+
+    async def learn_and_merge(session: Session) -> None:
+        await project_profiles(
+            database, "acme", [ProfileChange(profile("gone"), utc_now())], session
+        )
+        await fold_merged_candidate(database, "acme", merge, utc_now(), session)
+        # A profile event of the merged record consumed after the merge (its topic is read
+        # apart) projects it again: the merge, not the projection, decides.
+        gone = profile("gone").model_copy(update={"status": "merged"})
+        await project_profiles(database, "acme", [ProfileChange(gone, utc_now())], session)
+
+    await in_transaction(database.client, learn_and_merge)
+
+    refused = await client.post(url, json={"candidate_ids": ["kept", "gone"]}, headers=rita)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["type"].endswith("candidate-not-active")
+    assert (problem["merged_into"], problem["survivors"]) == ("kept", {"gone": "kept"})
+    assert "gone was merged into kept" in problem["detail"]
+    listed = await client.get(url, headers=rita)
+    assert [item["candidate_id"] for item in listed.json()["items"]] == ["ada"]
+
+    async def undo(session: Session) -> None:
+        unmerged = CandidateUnmerged(
+            merge_id=merge.merge_id,
+            survivor_candidate_id="kept",
+            restored_candidate_id="gone",
+            survivor=profile("kept"),
+            restored=profile("gone"),
+        )
+        await restore_unmerged_candidates(database, "acme", unmerged, utc_now(), session)
+
+    await in_transaction(database.client, undo)
+    enrolled = await client.post(url, json={"candidate_ids": ["gone"]}, headers=rita)
+    assert enrolled.status_code == 200, enrolled.text
+    assert [e["candidate_id"] for e in enrolled.json()["enrolled"]] == ["gone"]

@@ -37,6 +37,7 @@ from crm_campaigns.api.schemas import (
 )
 from crm_campaigns.application.enrolments import (
     EnrolmentNotFound,
+    MergedAwayError,
     SequenceEnrolments,
     enrol_by_hand,
 )
@@ -772,7 +773,9 @@ async def enrol_candidates(
     container: Container,
 ) -> EnrolmentOutcome:
     """Enrols candidates by hand, as the sequence's re-entry policy allows; says who was not.
-    Into a paused sequence they enrol paused; an archived one answers 409."""
+    Into a paused sequence they enrol paused; an archived one answers 409. A candidate merged
+    into another record answers 409 `candidate-not-active` (nobody enrolled), naming the record
+    to enrol instead (`merged_into`; `survivors` maps each merged-away id asked to its own)."""
     sequence = await _sequence(sequences, sequence_id)
     try:
         outcome = await enrol_by_hand(
@@ -780,6 +783,16 @@ async def enrol_candidates(
         )
     except LifecycleConflict as error:
         raise _conflict(error) from None
+    except MergedAwayError as merged:
+        raise ProblemError(
+            409,
+            f"{merged}; enrol the survivor instead",
+            problem_type="candidate-not-active",
+            extensions={
+                "merged_into": next(iter(merged.survivors.values())),
+                "survivors": merged.survivors,
+            },
+        ) from None
     container.steps_due.notify()
     return EnrolmentOutcome(
         enrolled=[EnrolmentPublic.of(enrolment) for enrolment in outcome.enrolled],

@@ -28,6 +28,7 @@ from crm_campaigns.domain.models import (
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.repositories.applications import ApplicationRepository, ApplicationStatus
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.merged_candidates import MergedCandidateRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
@@ -62,6 +63,19 @@ class ManualEnrolment:
     refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]]
 
 
+class MergedAwayError(Exception):
+    """Candidates asked to be enrolled were merged into others: their survivors are the ones
+    to enrol (a merged-away id would be a second enrolment of the same person)."""
+
+    def __init__(self, survivors: dict[str, str]) -> None:
+        self.survivors = survivors
+        super().__init__(
+            "; ".join(
+                f"candidate {merged} was merged into {kept}" for merged, kept in survivors.items()
+            )
+        )
+
+
 async def enrol_by_hand(
     mongo: MongoClient,
     database: Database,
@@ -69,8 +83,15 @@ async def enrol_by_hand(
     candidate_ids: list[str],
     user_id: str,
 ) -> ManualEnrolment:
-    """Enrols candidates as the sequence's re-entry policy allows, in one transaction."""
+    """Enrols candidates as the sequence's re-entry policy allows, in one transaction. A
+    merged-away candidate among them refuses the whole request (`MergedAwayError`), before
+    anyone is enrolled: it names the record to enrol instead."""
     sequence_after(sequence.status, SequenceAction.ENROL)
+    survivors = await MergedCandidateRepository(database, sequence.tenant_id).survivors_of(
+        list(dict.fromkeys(candidate_ids))
+    )
+    if survivors:
+        raise MergedAwayError(survivors)
     enrolled: list[Enrolment] = []
     refused: list[tuple[str, EnrolmentRefused | Literal["unknown_candidate"]]] = []
 

@@ -58,6 +58,11 @@ BLOCKS = "blocks"
 SIGNALS = "candidate_signals"
 
 
+# Which candidate a merged-away id was folded into (from `candidate.merged`, gone on its undo):
+# an enrolment asked for that id is refused with the survivor's.
+MERGED_CANDIDATES = "merged_candidates"
+
+
 SIGNAL_RETENTION_SECONDS = 400 * 24 * 3600
 
 
@@ -111,6 +116,9 @@ async def ensure_indexes(database: Database) -> None:
     # Whose address a hand-made suppression is (multikey: one entry per address).
     await database[RECIPIENTS].create_index([("tenant_id", ASCENDING), ("email_sha256", ASCENDING)])
     await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
+    await database[MERGED_CANDIDATES].create_index(
+        [("tenant_id", ASCENDING), ("merged_id", ASCENDING)], unique=True
+    )
     await database[SEQUENCES].create_index(
         [("tenant_id", ASCENDING), ("trigger.type", ASCENDING), ("trigger.segment_id", ASCENDING)]
     )
