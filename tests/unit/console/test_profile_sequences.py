@@ -10,8 +10,8 @@ import pytest
 
 from crm_console.domain.profile import timeline_link, timeline_summary
 from crm_shared import Principal
-from unit.console.test_candidates import Console, answer_profile
-from unit.console.test_pages import console, gateway_headers, with_lazy_parts
+from unit.console.test_candidates import Console, answer_profile, candidate
+from unit.console.test_pages import console, gateway_headers, htmx_headers, with_lazy_parts
 
 pytestmark = pytest.mark.unit
 
@@ -100,6 +100,33 @@ async def test_a_viewer_sees_the_sequences_without_buttons(console: Console) -> 
     assert page.status_code == 200, page.text
     assert ">Welcome</a>" in page.text
     assert "/console/candidates/c1/sequences/" not in page.text
+
+
+async def test_a_merged_away_records_sequences_offer_no_buttons_whatever_the_address(
+    console: Console,
+) -> None:
+    """The record decides, not `?read_only=`: its enrolments went on under the survivor and
+    the API refuses enrolling it (409 naming the survivor)."""
+    client, api = console
+    merged = candidate(status="merged", merged_into="c2")
+    answer_profile(api, **{ENROLMENTS: IN_SEQUENCES, "/api/v1/candidates/c1": merged})
+    for params in ({}, {"read_only": "false"}):
+        for headers in (htmx_headers(), gateway_headers()):
+            panel = await client.get(
+                "/console/candidates/c1/panels/sequences", params=params, headers=headers
+            )
+            assert panel.status_code == 200, panel.text
+            assert ">Welcome</a>" in panel.text
+            assert "/console/candidates/c1/sequences/" not in panel.text
+    page = await with_lazy_parts(client, "/console/candidates/c1")
+    assert ">Welcome</a>" in page.text
+    assert "read_only" not in page.text
+    assert "/console/candidates/c1/sequences/" not in page.text
+    # An action's answer (merged meanwhile, the button still on screen) reads the record too.
+    api.answer("POST", "/api/v1/sequences/s1/enrolments/c1/pause", 404, {"status": 404})
+    answer = await client.post("/console/candidates/c1/sequences/s1/pause", headers=htmx_headers())
+    assert ">Welcome</a>" in answer.text
+    assert "/console/candidates/c1/sequences/" not in answer.text
 
 
 async def test_a_person_in_no_sequence_or_who_may_not_read_them_is_told(

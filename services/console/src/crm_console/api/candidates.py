@@ -539,11 +539,15 @@ async def sequences_panel(
     viewer: ProfileViewer,
     state: Container,
     people: PagePeople,
-    read_only: bool = False,
 ) -> HTMLResponse:
-    """Every sequence the person is or was in, with the enrolment's actions (none on a
-    merged-away record: `read_only`)."""
-    enrolments = await CandidateDirectory(state.gateway).enrolments(viewer.caller, candidate_id)
+    """Every sequence the person is or was in, with the enrolment's actions unless the record
+    was merged away (its enrolments went on under the survivor; the API refuses enrolling it).
+    The record decides, not the address: the candidate as the profile page just read it."""
+    directory = CandidateDirectory(state.gateway, _memo(state, viewer))
+    enrolments, candidate = await asyncio.gather(
+        directory.enrolments(viewer.caller, candidate_id),
+        part(directory.page_candidate(viewer.caller, candidate_id)),
+    )
     return _panel(
         request,
         state,
@@ -552,7 +556,7 @@ async def sequences_panel(
         "candidates/sequences_panel.html",
         {
             "enrolments": enrolments,
-            "may_act": viewer.may("sequences:write") and not read_only,
+            "may_act": viewer.may("sequences:write") and not _merged_away(candidate),
             "said": None,
             "problem": None,
             "people": people,
@@ -638,7 +642,12 @@ async def act_on_enrolment(
         raise
     except ApiProblem as refused:
         problem = refused.problem
-    enrolments = await CandidateDirectory(state.gateway).enrolments(viewer.caller, candidate_id)
+    # An answer to a change reads the record again (merged away meanwhile: no buttons).
+    directory = CandidateDirectory(state.gateway)
+    enrolments, candidate = await asyncio.gather(
+        directory.enrolments(viewer.caller, candidate_id),
+        part(directory.candidate(viewer.caller, candidate_id)),
+    )
     return _panel_answer(
         request,
         state,
@@ -647,7 +656,7 @@ async def act_on_enrolment(
         "candidates/sequences_panel.html",
         {
             "enrolments": enrolments,
-            "may_act": viewer.may("sequences:write"),
+            "may_act": viewer.may("sequences:write") and not _merged_away(candidate),
             "said": said,
             "problem": problem,
             "people": people,
