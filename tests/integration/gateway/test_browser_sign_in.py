@@ -15,6 +15,7 @@ import httpx
 import pymongo
 import pytest
 
+from crm_gateway.application.browser_sessions import BrowserSignIn
 from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_gateway.repositories.audit import AUDIT_LOG
 from integration.gateway.authorization_server import AuthorizationServer
@@ -394,3 +395,69 @@ def test_an_unknown_tenant_is_a_404_problem(gateway: Gateway) -> None:
     missing = gateway.client.get("/auth/login", params={"tenant": "nope"}, follow_redirects=False)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+def assert_sign_in_page(page: httpx.Response, status: int, heading: str, link: str) -> None:
+    """A page for a person (not the problem's JSON), with the reason and the way back."""
+    assert page.status_code == status, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert f"<h1>{heading}</h1>" in page.text
+    assert f'<a href="{link}">Back to sign-in</a>' in page.text
+    assert "{" not in page.text
+
+
+def test_a_browser_is_answered_a_page_by_login_and_callback_whatever_goes_wrong(
+    mongodb_uri: str, provider: AuthorizationServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with gateway_for(mongodb_uri, provider, console_url="http://console.internal") as gateway:
+        gateway.client.base_url = httpx.URL(SITE)
+        api = {"accept": "application/json"}
+
+        # An unknown tenant: the link back does not carry the tenant that is none.
+        unknown = gateway.client.get(
+            "/auth/login", params={"tenant": "nope"}, headers=BROWSER, follow_redirects=False
+        )
+        assert_sign_in_page(unknown, 404, "Sign-in refused: Not Found", "/console/sign-in")
+        assert "tenant &#x27;nope&#x27; is unknown or not active" in unknown.text
+        as_api = gateway.client.get("/auth/login", params={"tenant": "nope"}, headers=api)
+        assert as_api.status_code == 404
+        assert as_api.headers["content-type"] == "application/problem+json"
+
+        # A malformed address (no tenant; a state longer than any the gateway issues): 422.
+        for path, params in (
+            ("/auth/login", {}),
+            ("/auth/callback", {"state": "s" * 300, "code": "x"}),
+        ):
+            malformed = gateway.client.get(
+                path, params=params, headers=BROWSER, follow_redirects=False
+            )
+            assert_sign_in_page(
+                malformed, 422, "Sign-in refused: Request validation failed", "/console/sign-in"
+            )
+            assert "this sign-in address is missing a part or has one that is not valid" in (
+                malformed.text
+            )
+            as_api = gateway.client.get(path, params=params, headers=api)
+            assert as_api.status_code == 422
+            assert as_api.headers["content-type"] == "application/problem+json"
+            assert as_api.json()["type"].endswith("validation-error")
+
+        # An error nobody expected at the callback: said (and logged), not a stack of JSON.
+        async def broken(*_: Any, **__: Any) -> Any:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(BrowserSignIn, "complete", broken)
+        failed = gateway.client.get(
+            "/auth/callback", params={"state": "s", "code": "x"}, headers=BROWSER
+        )
+        assert_sign_in_page(
+            failed, 500, "Sign-in failed: Internal Server Error", "/console/sign-in"
+        )
+        assert "an unexpected error occurred" in failed.text
+        assert "a bug" not in failed.text
+        # An API client still gets the problem document (the test client re-raises the error
+        # the app's handler answered).
+        with pytest.raises(RuntimeError):
+            gateway.client.get("/auth/callback", params={"state": "s", "code": "x"}, headers=api)

@@ -5,13 +5,18 @@ the session cookie), so they are public to the permission machinery."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from html import escape
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from opentelemetry import trace
 from pydantic import BaseModel
 
@@ -21,6 +26,7 @@ from crm_gateway.api.deps import (
     browser_sign_in,
     check_csrf,
     client_address,
+    container,
     own_url,
     session_of,
 )
@@ -29,6 +35,7 @@ from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.audit import Actor, ActorKind, AuditEntry, entry_id, outcome_of
 from crm_gateway.domain.sessions import SESSION_COOKIE, cookie_is_secure, prefers_html
 from crm_shared import ProblemError, Role, problem_responses, public_operation, utc_now
+from crm_shared.errors import validation_errors
 from crm_shared.pages import PAGE_HEADERS
 from crm_shared.permissions import permissions_of
 
@@ -118,13 +125,19 @@ def _failure(failed: SignInFailed) -> ProblemError:
 
 def _failure_page(failed: SignInFailed, console: bool) -> HTMLResponse:
     """A refused sign-in as a page for the browser the provider sent back: a browser shows a
-    problem document as raw JSON. The problem's title and detail (the detail may quote the
-    person's e-mail address or the provider's error code: escaped), and the way to sign in
-    again."""
-    problem = _failure(failed)
+    problem document as raw JSON."""
+    return _sign_in_page(_failure(failed), failed.tenant_id, console)
+
+
+def _sign_in_page(problem: ProblemError, tenant_id: str | None, console: bool) -> HTMLResponse:
+    """A sign-in that did not succeed, as a page: the problem's title and detail (the detail
+    may quote the person's e-mail address or the provider's error code: escaped), with its
+    status, and the way to sign in again (to the tenant, when it is known)."""
     title = escape(problem.title)
+    # A 5xx is the gateway's or the provider's failure, not a refusal of the person.
+    heading = f"Sign-in {'failed' if problem.status >= 500 else 'refused'}: {title}"
     if console:
-        query = urlencode({"tenant": failed.tenant_id} if failed.tenant_id else {})
+        query = urlencode({"tenant": tenant_id} if tenant_id else {})
         target = escape(CONSOLE_SIGN_IN_PATH + (f"?{query}" if query else ""))
         again = f'<p><a href="{target}">Back to sign-in</a></p>'
     else:
@@ -135,14 +148,75 @@ def _failure_page(failed: SignInFailed, console: bool) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>Sign-in refused: {title}</title></head><body><h1>Sign-in refused: {title}</h1>"
+        f"<title>{heading}</title></head><body><h1>{heading}</h1>"
         f"<p>{escape(problem.detail)}</p>{again}</body></html>",
         status_code=problem.status,
         headers=PAGE_HEADERS,
     )
 
 
-@router.get(
+def _query_problem(error: RequestValidationError) -> ProblemError:
+    """A sign-in address whose query was refused (a part missing, or too long), said for a
+    person rather than as the API's `invalid request: tenant`."""
+    said = validation_errors(error.errors())
+    fields = ", ".join(entry["field"].removeprefix("query.") for entry in said)
+    return ProblemError(
+        422,
+        f"this sign-in address is missing a part or has one that is not valid ({fields}): "
+        "start the sign-in again",
+        problem_type="validation-error",
+        title="Request validation failed",
+    )
+
+
+class BrowserPageRoute(APIRoute):
+    """A sign-in route a browser navigates to (`/auth/login`, `/auth/callback`): what would
+    be answered as a problem document (a refused query, 422; a problem the route raised; an
+    unexpected error, 500) is a page for a browser navigation (`Accept` prefers `text/html`),
+    as a refused sign-in is at the callback. API clients keep the problem document."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as error:
+                if not prefers_html(request.headers.get("accept")):
+                    raise
+                problem = await _problem_for_page(request, error)
+                return _sign_in_page(problem, None, _serves_console(request))
+
+        return answer
+
+
+async def _problem_for_page(request: Request, error: Exception) -> ProblemError:
+    """The problem the app's own handlers make of `error` (which also log an unexpected one),
+    to be said in a page; a refused query in words for a person."""
+    if isinstance(error, RequestValidationError):
+        return _query_problem(error)
+    handlers = request.app.exception_handlers
+    handle = next((handlers[kind] for kind in type(error).__mro__ if kind in handlers), None)
+    if handle is None:
+        raise error
+    answered = await handle(request, error)
+    said = json.loads(bytes(answered.body)) if isinstance(answered, JSONResponse) else {}
+    return ProblemError(
+        answered.status_code,
+        str(said.get("detail") or "an unexpected error occurred"),
+        title=said.get("title"),
+    )
+
+
+def _serves_console(request: Request) -> bool:
+    return container(request).console_url is not None
+
+
+# The routes a browser navigates to, joined to `router` at the end of the module.
+pages = APIRouter(route_class=BrowserPageRoute)
+
+
+@pages.get(
     "/login",
     status_code=302,
     response_class=RedirectResponse,
@@ -159,19 +233,22 @@ async def login(
     return_to: str | None = Query(
         default=None, max_length=2048, description="A path of this site to come back to"
     ),
-) -> RedirectResponse:
+) -> Response:
     """Starts a browser sign-in: redirects to the tenant's identity provider (authorization
-    code flow with PKCE)."""
+    code flow with PKCE). A refusal (an unknown tenant, 404) is a problem document, or for a
+    browser navigation a page with the same status and a link back to sign-in."""
     try:
         url = await browser_sign_in(state).begin(
             tenant, return_to, own_url(request, state) + CALLBACK_PATH
         )
     except SignInFailed as failed:
+        if prefers_html(request.headers.get("accept")):
+            return _failure_page(failed, console=state.console_url is not None)
         raise _failure(failed) from None
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
 
-@router.get(
+@pages.get(
     "/callback",
     status_code=302,
     response_class=RedirectResponse,
@@ -279,3 +356,7 @@ async def logout(request: Request, state: Container) -> JSONResponse:
     response = JSONResponse(SignedOut(end_session_url=url).model_dump())
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
+
+
+# After the page routes are defined: including copies them (each keeps its route class).
+router.include_router(pages)
