@@ -203,6 +203,80 @@
       place.focus();
     }
   });
+  // A part loaded after the page (`hx-trigger="load"`, the whole element swapped: a profile's
+  // panel, a pool's health) whose own route failed (the console's 500, the gateway's 502 or
+  // 504): htmx would put the alert in place of the whole part, heading included. The part
+  // stays, the alert goes under its heading with "Try again" (its route asked once more; the
+  // link is the part's page without script). No answer at all is said there too. Nothing
+  // takes the focus: the part was not asked for by the person (its alert is announced).
+  function isLoadedPart(element) {
+    return Boolean(
+      element &&
+        element.getAttribute &&
+        element.getAttribute("hx-trigger") === "load" &&
+        element.getAttribute("hx-swap") === "outerHTML"
+    );
+  }
+  function failureAlert(xhr) {
+    var said = new DOMParser().parseFromString((xhr && xhr.responseText) || "", "text/html");
+    var alert = said.querySelector('[role="alert"]');
+    if (alert) {
+      return document.importNode(alert, true);
+    }
+    alert = document.createElement("div");
+    alert.className = "problem";
+    alert.setAttribute("role", "alert");
+    alert.textContent =
+      xhr && xhr.status
+        ? "Not available: the console answered " + xhr.status + "."
+        : "Not available: no answer (is the connection down?).";
+    return alert;
+  }
+  function partFailed(part, alert) {
+    part.removeAttribute("aria-busy");
+    part.querySelectorAll(":scope > p.muted, :scope > [data-part-failure]").forEach(function (old) {
+      old.remove();
+    });
+    var failure = document.createElement("div");
+    failure.setAttribute("data-part-failure", "");
+    failure.appendChild(alert);
+    var again = document.createElement("p");
+    var link = document.createElement("a");
+    link.href = part.getAttribute("hx-get");
+    link.textContent = "Try again";
+    link.setAttribute("data-part-retry", "");
+    again.appendChild(link);
+    failure.appendChild(again);
+    var heading = part.querySelector(":scope > h1, :scope > h2, :scope > h3");
+    if (heading) {
+      heading.after(failure);
+    } else {
+      part.prepend(failure);
+    }
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.isError && isLoadedPart(event.detail.elt)) {
+      event.detail.shouldSwap = false;
+      partFailed(event.detail.elt, failureAlert(event.detail.xhr));
+    }
+  });
+  ["htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      if (isLoadedPart(event.detail.elt)) {
+        partFailed(event.detail.elt, failureAlert(null));
+      }
+    });
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-part-retry]");
+    var part = link && link.closest('[hx-trigger="load"]');
+    if (!part || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) {
+      return; // a new tab opens the part's own page
+    }
+    event.preventDefault();
+    part.setAttribute("aria-busy", "true");
+    htmx.ajax("GET", part.getAttribute("hx-get"), { source: part, target: part, swap: "outerHTML" });
+  });
   // A page reloaded after an action (recording consent) focuses what it says was done.
   document.addEventListener("DOMContentLoaded", function () {
     var said = document.querySelector("[data-focus-on-load]");
