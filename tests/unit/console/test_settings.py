@@ -103,9 +103,10 @@ def test_roles_and_scopes_are_the_known_ones_in_order() -> None:
         {"name": " Warehouse ", "expires_in_days": "30"}, ["events:write", "nope", "audit:read"]
     )
     assert form.valid
+    # One the form did not offer is kept, after them, for the gateway to refuse at the field.
     assert form.body == {
         "name": "Warehouse",
-        "scopes": ["events:write", "audit:read"],
+        "scopes": ["events:write", "audit:read", "nope"],
         "expires_in_days": 30,
     }
     assert set(api_key_form({"expires_in_days": "x"}, []).errors) == {
@@ -289,6 +290,47 @@ async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
         ("GET", "/api/v1/api-keys"),
         ("GET", "/api/v1/team"),
     ]
+
+
+async def test_a_scope_the_form_did_not_offer_is_sent_and_refused_at_the_field(
+    console: Console,
+) -> None:
+    """A scope box added with the browser's tools: the gateway says why at the scopes, and no
+    key is made with less than was asked."""
+    client, api = console
+    api.answer("GET", "/api/v1/api-keys", body={"items": []})
+    api.answer(
+        "POST",
+        "/api/v1/api-keys",
+        422,
+        {
+            "type": "https://errors.example/validation-error",
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: not permissions: payroll:write",
+            "errors": [
+                {
+                    "field": "scopes.1",
+                    "detail": "payroll:write is no permission (`<family>:<read|write>`)",
+                }
+            ],
+        },
+    )
+    answer = await client.post(
+        "/console/settings/api-keys",
+        data={
+            "name": "Payroll",
+            "scopes": ["payroll:write", "events:read"],
+            "expires_in_days": "30",
+        },
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert answer.status_code == 422
+    [sent] = [call for call in api.calls if call.method == "POST"]
+    assert json.loads(sent.content)["scopes"] == ["events:read", "payroll:write"]
+    assert 'id="e-scopes">payroll:write is no permission' in answer.text
+    assert 'aria-describedby="e-scopes"' in answer.text
+    assert "shown this once" not in answer.text
 
 
 async def test_revoking_a_key_refreshes_the_list(console: Console) -> None:

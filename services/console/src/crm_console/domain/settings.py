@@ -252,9 +252,14 @@ class ApiKeyForm:
 
 
 def api_key_form(form: Mapping[str, str], scopes: Iterable[str]) -> ApiKeyForm:
-    """The key the form asks for: a name, the checked scopes, a lifetime in days."""
+    """The key the form asks for: a name, the checked scopes, a lifetime in days. The scopes
+    the form offers go in the console's order; one it did not offer (a box added by hand) is
+    sent too, after them, for the gateway to refuse at the field: dropped, the key would be
+    made with less than was asked, and nobody told."""
     name = form.get("name", "").strip()
-    picked = [scope for scope in PERMISSIONS if scope in set(scopes)]
+    posted = list(dict.fromkeys(scope.strip() for scope in scopes if scope.strip()))
+    picked = [scope for scope in PERMISSIONS if scope in posted]
+    picked += [scope for scope in posted if scope not in PERMISSIONS]
     days_text = form.get("expires_in_days", "90").strip()
     errors: dict[str, str] = {}
     if not name:
