@@ -197,6 +197,10 @@ async def test_the_profile_offers_add_to_pool_and_shows_what_became_of_it(
     assert page.status_code == 200, page.text
     assert 'hx-post="/console/candidates/c1/pools"' in page.text
     assert '<option value="p2::Talked">Design: Talked</option>' in page.text
+    # The pool the person is in already (p1, at Screen) is not offered: a move is the board's.
+    add_form = page.text.split('data-testid="add-to-pool"')[1].split("</form>")[0]
+    assert 'value="p1' not in add_form
+    assert '<optgroup label="Backend">' not in add_form
     # Added: the panel comes back with the placements read again and the outcome.
     api.answer("POST", "/api/v1/pools/p2/members/bulk", body={"added": ["c1"]})
     api.answer(
@@ -215,6 +219,9 @@ async def test_the_profile_offers_add_to_pool_and_shows_what_became_of_it(
     assert json.loads(call.content) == {"candidate_ids": ["c1"], "stage": "Talked"}
     assert "1 candidate added to “Design” at Talked" in panel.text
     assert '<a href="/console/pools/p2">Design</a> · Talked' in panel.text
+    # Now in Design (and out of Backend, as the record read again says): Backend is offered.
+    assert '<optgroup label="Design">' not in panel.text
+    assert '<option value="p1">Backend: New</option>' in panel.text
     # A member already says so, naming the person.
     api.answer("POST", "/api/v1/pools/p2/members/bulk", body={"already_members": ["c1"]})
     again = await client.post(
@@ -223,6 +230,15 @@ async def test_the_profile_offers_add_to_pool_and_shows_what_became_of_it(
         headers=htmx_headers(),
     )
     assert "1 candidate in “Design” already: Zoë Ångström" in again.text
+
+
+async def test_a_person_in_every_pool_is_offered_none(console: Console) -> None:
+    client, api = console
+    answer_profile(api)  # one pool, Backend engineers, the person in it at Screen
+    page = await with_lazy_parts(client, "/console/candidates/c1")
+    assert page.status_code == 200, page.text
+    assert 'data-testid="add-to-pool"' not in page.text
+    assert "In every talent pool already." in page.text
 
 
 async def test_add_to_pool_without_a_pool_or_refused_says_why(console: Console) -> None:

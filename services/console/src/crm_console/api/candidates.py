@@ -55,7 +55,12 @@ from crm_console.domain.merging import merge_choices
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.pools import BulkRequest
 from crm_console.domain.problems import Problem
-from crm_console.domain.profile import erasure_confirmed, erasure_phrase, full_name
+from crm_console.domain.profile import (
+    erasure_confirmed,
+    erasure_phrase,
+    full_name,
+    pools_to_add_to,
+)
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/candidates", include_in_schema=False)
 CONSENT_CHOICES: dict[str, object] = {
@@ -401,7 +406,7 @@ async def pools_panel(
         context.update(
             candidate_name=full_name(candidate),
             placements=placed,
-            pool_choices=pools,
+            pool_choices=pools_to_add_to(pools, placed),
             may_add=viewer.may("pools:write") and (candidate.get("status") or "active") == "active",
         )
     return _panel(request, state, viewer, candidate_id, "candidates/pools_panel.html", context)
@@ -702,7 +707,7 @@ async def add_to_pool(
         {
             "candidate_name": full_name(candidate),
             "placements": placed,
-            "pool_choices": pools,
+            "pool_choices": pools_to_add_to(pools, placed),
             "may_add": viewer.may("pools:write"),
             # Done: the select starts empty again; refused: it keeps the choice.
             "bulk": {} if summary else bulk,

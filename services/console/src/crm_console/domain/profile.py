@@ -124,6 +124,15 @@ def placements(
     ]
 
 
+def pools_to_add_to(
+    pools: Sequence[Mapping[str, Any]], placed: Sequence[Placement]
+) -> list[Mapping[str, Any]]:
+    """The pools "Add to pool" offers: those the candidate is not in (adding them to one they
+    are in would only answer "a member already"; a move of stage is the board's)."""
+    member_of = {placement.pool_id for placement in placed}
+    return [pool for pool in pools if str(pool["id"]) not in member_of]
+
+
 def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
     value = data.get(key)
     return str(value) if value not in (None, "") else default
