@@ -1145,6 +1145,51 @@ async def test_the_admission_page_shows_the_warnings_of_risky_settings(console: 
     assert "admission-warning" not in calm.text
 
 
+async def test_the_admission_page_warns_of_webmail_joining_with_a_lesser_role(
+    console: Console,
+) -> None:
+    """Anyone with a Gmail address joining as a recruiter is the gateway's second warning;
+    the page says it above the form as it says the admin one."""
+    client, api = console
+    webmail = {
+        "code": "anyone-joins-from-webmail",
+        "detail": "Anyone with an address at gmail.com (a public webmail provider anyone can "
+        "sign up at) joins on first sign-in as recruiter and can read candidates and their "
+        "personal data.",
+        "fields": ["email_domains", "jit_provisioning"],
+    }
+    settings = {
+        "issuer": None,
+        "audience": None,
+        "roles_claim": "realm_access.roles",
+        "role_mapping": {},
+        "user_claim": "sub",
+        "email_claim": "email",
+        "name_claim": "name",
+        "tenant_claim": None,
+        "email_domains": ["gmail.com"],
+        "jit_provisioning": True,
+        "default_role": "recruiter",
+        "roles_from_token": False,
+        "warnings": [webmail],
+    }
+    api.answer("GET", "/api/v1/sign-in-settings", body=settings)
+    page = await client.get("/console/settings/sign-in", headers=gateway_headers(ALICE))
+    assert page.status_code == 200
+    assert 'data-testid="admission-warning"><strong>Check this:</strong> Anyone with an ' in (
+        page.text
+    )
+    assert "joins on first sign-in as recruiter and can read candidates" in page.text
+    api.answer("PUT", "/api/v1/sign-in-settings/admission", body=settings)
+    saved = await client.post(
+        "/console/settings/sign-in/admission",
+        data={"email_domains": "gmail.com", "jit_provisioning": "on", "default_role": "recruiter"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert saved.status_code == 200
+    assert "as recruiter and can read candidates" in saved.text
+
+
 async def test_the_admission_page_names_a_public_domain_and_a_malformed_one(
     console: Console,
 ) -> None:

@@ -406,6 +406,42 @@ def test_a_public_webmail_domain_joining_as_admin_is_warned_about(
     assert read["warnings"] == [warning]
 
 
+@pytest.mark.parametrize("role", ["recruiter", "viewer"])
+def test_a_public_webmail_domain_joining_with_a_lesser_role_is_warned_about(
+    gateway: Gateway, role: str
+) -> None:
+    """Anyone with a Gmail address joins as a recruiter: not an admin, but the tenant's
+    candidates and their personal data are theirs to read."""
+    admission = ADMISSION | {
+        "jit_provisioning": True,
+        "default_role": role,
+        "email_domains": ["acme.example", "gmail.com"],
+    }
+    saved = gateway.client.put("/api/v1/sign-in-settings/admission", headers=ALICE, json=admission)
+    assert saved.status_code == 200, saved.text
+    [warning] = saved.json()["warnings"]
+    assert warning["code"] == "anyone-joins-from-webmail"
+    assert "Anyone with an address at gmail.com (a public webmail provider" in warning["detail"]
+    assert f"joins on first sign-in as {role} and can read candidates" in warning["detail"]
+    assert set(warning["fields"]) == {"email_domains", "jit_provisioning"}
+    read = gateway.client.get("/api/v1/sign-in-settings", headers=ALICE).json()
+    assert read["warnings"] == [warning]
+
+    # No just-in-time joining, roles from the token, or the organisation's domains alone (and
+    # no domain at all, the usual setting with the tenant's own provider): nothing to say.
+    for safer in (
+        {"jit_provisioning": False},
+        {"roles_from_token": True},
+        {"email_domains": ["acme.example"]},
+        {"email_domains": []},
+    ):
+        answer = gateway.client.put(
+            "/api/v1/sign-in-settings/admission", headers=ALICE, json=admission | safer
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["warnings"] == [], safer
+
+
 def test_an_organisation_domain_alone_joining_as_admin_is_not_warned_about(
     gateway: Gateway,
 ) -> None:

@@ -171,7 +171,10 @@ class SignInSettingsBody(AdmissionSettings):
 
 
 class AdmissionWarningPublic(BaseModel):
-    code: str = Field(description="`anyone-joins-as-admin`.")
+    code: str = Field(
+        description="`anyone-joins-as-admin`, or `anyone-joins-from-webmail` (a public webmail "
+        "domain admits anyone with such an address, with a less privileged default role)."
+    )
     detail: str
     fields: list[str] = Field(description="The settings that make it so (change one of them).")
 

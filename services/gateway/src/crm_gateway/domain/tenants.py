@@ -134,21 +134,41 @@ def admission_warnings(settings: SignInSettings) -> tuple[AdmissionWarning, ...]
     """What the admission settings risk: with just-in-time provisioning on and no e-mail
     domain listed, or a public webmail domain such as gmail.com among them, anyone the provider
     vouches for joins on first sign-in, and with a default role holding admin-level
-    permissions they join able to administer the tenant (its members, API keys, audit log).
-    Not while roles come from the token: newcomers then hold the token's roles, not the
-    default role."""
+    permissions they join able to administer the tenant (its members, API keys, audit log):
+    `anyone-joins-as-admin`. A webmail domain with a less privileged default role still lets
+    anyone with such an address in, with that role's access to candidates' personal data:
+    `anyone-joins-from-webmail`. (No domain with such a role is the usual setting for a
+    tenant's own provider, whose accounts are its people: not warned about.) Neither while
+    roles come from the token: newcomers then hold the token's roles, not the default role."""
+    if not settings.jit_provisioning or settings.roles_from_token:
+        return ()
     granted = permissions_of({settings.default_role}) & ADMIN_LEVEL_PERMISSIONS
     public = [domain for domain in settings.email_domains if domain in PUBLIC_MAIL_DOMAINS]
-    if (
-        not settings.jit_provisioning
-        or (settings.email_domains and not public)
-        or settings.roles_from_token
-        or not granted
-    ):
-        return ()
-    who = (
+    webmail = (
         f"Anyone with an address at {', '.join(public)} (a public webmail provider anyone can "
         "sign up at)"
+    )
+    if not granted:
+        if not public:
+            return ()
+        access = (
+            "can read candidates and their personal data"
+            if "candidates:read" in permissions_of({settings.default_role})
+            else "holds that role's permissions"
+        )
+        return (
+            AdmissionWarning(
+                code="anyone-joins-from-webmail",
+                detail=f"{webmail} joins on first sign-in as {settings.default_role} and "
+                f"{access}. List only your organisation's e-mail domains, or turn just-in-time "
+                "provisioning off and invite people instead.",
+                fields=("email_domains", "jit_provisioning"),
+            ),
+        )
+    if settings.email_domains and not public:
+        return ()
+    who = (
+        webmail
         if public
         else "Anyone with a verified address at the identity provider, from any e-mail domain,"
     )
