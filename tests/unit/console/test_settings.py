@@ -1158,7 +1158,7 @@ async def test_the_admission_page_warns_of_webmail_joining_with_a_lesser_role(
         "personal data.",
         "fields": ["email_domains", "jit_provisioning"],
     }
-    settings = {
+    settings: dict[str, Any] = {
         "issuer": None,
         "audience": None,
         "roles_claim": "realm_access.roles",

@@ -429,6 +429,7 @@ def test_a_public_webmail_domain_joining_with_a_lesser_role_is_warned_about(
 
     # No just-in-time joining, roles from the token, or the organisation's domains alone (and
     # no domain at all, the usual setting with the tenant's own provider): nothing to say.
+    safer: dict[str, Any]
     for safer in (
         {"jit_provisioning": False},
         {"roles_from_token": True},

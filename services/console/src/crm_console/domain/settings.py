@@ -258,7 +258,7 @@ def api_key_form(form: Mapping[str, str], scopes: Iterable[str]) -> ApiKeyForm:
     made with less than was asked, and nobody told."""
     name = form.get("name", "").strip()
     posted = list(dict.fromkeys(scope.strip() for scope in scopes if scope.strip()))
-    picked = [scope for scope in PERMISSIONS if scope in posted]
+    picked: list[str] = [scope for scope in PERMISSIONS if scope in posted]
     picked += [scope for scope in posted if scope not in PERMISSIONS]
     days_text = form.get("expires_in_days", "90").strip()
     errors: dict[str, str] = {}
