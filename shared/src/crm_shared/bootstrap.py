@@ -43,7 +43,7 @@ from crm_shared.json_bodies import RejectUnpairedSurrogates
 from crm_shared.kafka_backoff import install_reconnect_backoff
 from crm_shared.leases import NamedLease
 from crm_shared.metrics import DatabaseCommandMetrics, PeriodicSampler
-from crm_shared.mongo import Database, MongoClient, create_mongo_client
+from crm_shared.mongo import Database, MongoClient, create_mongo_client, service_database
 from crm_shared.outbox import OUTBOX_RELAY_LEASE, Outbox, OutboxRelay
 from crm_shared.pages import PageSecurityHeaders, mount_swagger_assets, swagger_ui_page
 from crm_shared.permissions import install_permission_docs, public_operation
@@ -155,7 +155,7 @@ def build_platform(
     )
     if uses_mongo:
         platform.mongo = create_mongo_client(settings, listeners=[DatabaseCommandMetrics(registry)])
-        platform.database = platform.mongo[settings.database_name]
+        platform.database = service_database(platform.mongo, settings.database_name)
     if uses_kafka:
         install_reconnect_backoff(
             settings.kafka_reconnect_backoff_ms, settings.kafka_reconnect_backoff_max_ms

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_shared.settings import ServiceSettings
@@ -40,6 +41,30 @@ def create_mongo_client(
         # Client-side operation timeout (CSOT): applies to every operation of this client.
         timeoutMS=round(settings.mongodb_operation_timeout_seconds * 1000),
     )
+
+
+class KeptCollections(AsyncDatabase[Document]):
+    """A database that makes each of its collection objects once.
+
+    `database[name]` builds a new PyMongo collection (its name checked, its options resolved)
+    on every call, and a request's repositories ask for theirs on every request: six a read in
+    the candidates service. A collection object holds no state of its own, so one serves every
+    request; the names are the code's own, a handful per service."""
+
+    def __init__(self, client: AsyncMongoClient[Document], name: str) -> None:
+        super().__init__(client, name)
+        self._kept: dict[str, AsyncCollection[Document]] = {}
+
+    def __getitem__(self, name: str) -> AsyncCollection[Document]:
+        collection = self._kept.get(name)
+        if collection is None:
+            collection = self._kept[name] = super().__getitem__(name)
+        return collection
+
+
+def service_database(client: MongoClient, name: str) -> Database:
+    """The service's database on `client`, its collection objects made once."""
+    return KeptCollections(client, name)
 
 
 async def in_transaction(

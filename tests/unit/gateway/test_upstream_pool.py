@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar
 
 import httpx
 import pytest
@@ -146,6 +147,24 @@ async def test_bodies_and_headers_pass_both_ways_and_no_cookie_is_kept(service: 
         assert typed.headers["x-content-type"] == "application/json"
         many = await asyncio.gather(*(c.get(f"{service}/echo") for _ in range(10)))
         assert {r.status_code for r in many} == {200}
+
+
+async def test_a_responses_cookies_are_not_even_read(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No cookie is kept, so none is parsed: reading them cost every forwarded request.
+    def refuse(*_: object) -> None:
+        raise AssertionError("a response's cookies were read")
+
+    monkeypatch.setattr(CookieJar, "extract_cookies", refuse)
+    async with upstream_client(max_connections=2, keep_alive_seconds=5, timeout_seconds=3) as c:
+        answer = await c.get(f"{service}/echo")
+        assert answer.headers["set-cookie"].startswith("session=someone-else")
+        assert not c.cookies
+        again = await c.get(f"{service}/echo")
+        assert again.headers["x-cookie"] == ""
+        with pytest.raises(TypeError):
+            c.cookies = {"session": "mine"}
 
 
 async def test_no_connection_is_an_error_that_says_the_request_never_left() -> None:

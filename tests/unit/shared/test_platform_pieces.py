@@ -246,3 +246,31 @@ def test_a_replica_without_consumers_registers_no_subscriber(consumers_enabled: 
     platform.include_kafka_router(router)
     assert platform.broker is not None
     assert len(platform.broker.subscribers) == (1 if consumers_enabled else 0)
+
+
+async def test_the_service_database_makes_each_collection_object_once() -> None:
+    # Repositories are built per request; their collections were made afresh each time.
+    settings = ServiceSettings(
+        service_name="kept",
+        mongodb_uri="mongodb://127.0.0.1:9/?directConnection=true",
+        internal_token_public_key=INTERNAL_TOKEN_PUBLIC_KEY,
+    )
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        platform = build_platform(settings, uses_kafka=False)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    database = platform.require_database()
+    assert database.name == "crm_kept"
+    first = database["candidates"]
+    assert database["candidates"] is first
+    assert database.candidates is first
+    assert database["notes"] is not first
+    # The same collection, with the same options, as the client's own lookup gives.
+    plain = platform.require_mongo()["crm_kept"]["candidates"]
+    assert first == plain
+    assert first.codec_options == plain.codec_options
+    assert first.write_concern == plain.write_concern
+    await platform.require_mongo().close()

@@ -37,6 +37,7 @@ from crm_gateway.api.middleware import (
     unexpected_error,
 )
 from crm_gateway.api.public_pages import install_page_problems
+from crm_gateway.api.routing_shortcut import install_proxy_shortcut
 from crm_gateway.application.api_keys import ApiKeyAdministration, KeyAuthenticator
 from crm_gateway.application.audit import AuditTrail
 from crm_gateway.application.browser_sessions import BrowserSignIn
@@ -195,6 +196,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         public_metrics=False,
     )
     mount_swagger_assets(app)
+    # A forwarded request skips the walk past the public and the gateway's own routes.
+    install_proxy_shortcut(app, proxy=proxy.router)
     # A browser on a public page gets the gateway's own problems as a page, not as JSON.
     install_page_problems(app)
     # Outermost last: the trace headers go on every response, the path guard's refusals too;
