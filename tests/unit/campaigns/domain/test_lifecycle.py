@@ -54,7 +54,9 @@ def test_actions_that_do_not_apply_are_conflicts(
 
 
 def test_a_template_in_use_names_its_users() -> None:
-    template_archivable("t1", [], [])
+    template_archivable("Welcome", [], [])
     with pytest.raises(LifecycleConflict) as used:
-        template_archivable("t1", ["Nurture"], ["Spring fair"])
+        template_archivable("Welcome", ["Nurture"], ["Spring fair"])
     assert "sequence 'Nurture', broadcast 'Spring fair'" in str(used.value)
+    # By name, as the block's 409 names its templates: an id means nothing to the reader.
+    assert str(used.value).startswith("template 'Welcome' is used by")

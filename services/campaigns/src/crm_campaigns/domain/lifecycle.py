@@ -106,13 +106,14 @@ def broadcast_allows(status: BroadcastStatus, action: BroadcastAction) -> bool:
 
 
 def template_archivable(
-    template_id: str, sequence_names: list[str], broadcast_names: list[str]
+    template_name: str, sequence_names: list[str], broadcast_names: list[str]
 ) -> None:
-    """Raises `LifecycleConflict` naming what still uses the template."""
+    """Raises `LifecycleConflict` naming what still uses the template, by name: the name is
+    what the person archiving it sees (a block's 409 names its templates the same way)."""
     users = [f"sequence {name!r}" for name in sequence_names] + [
         f"broadcast {name!r}" for name in broadcast_names
     ]
     if users:
         raise LifecycleConflict(
-            f"template {template_id} is used by {', '.join(users)}; archive or change those first"
+            f"template {template_name!r} is used by {', '.join(users)}; archive or change those first"
         )
