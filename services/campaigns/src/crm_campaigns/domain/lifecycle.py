@@ -115,5 +115,6 @@ def template_archivable(
     ]
     if users:
         raise LifecycleConflict(
-            f"template {template_name!r} is used by {', '.join(users)}; archive or change those first"
+            f"template {template_name!r} is used by {', '.join(users)}; "
+            "archive or change those first"
         )
