@@ -34,6 +34,8 @@ from crm_campaigns.api.schemas import (
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
+    TemplateSaved,
+    TemplateUserPublic,
 )
 from crm_campaigns.application.enrolments import (
     EnrolmentNotFound,
@@ -125,6 +127,7 @@ async def _validated(
             {"subject": body.subject, "html": body.html, "text": body.text},
             block_keys=await templates.block_keys(),
             blocks_in=("html", "text"),
+            custom_fields=await templates.custom_field_definitions(),
         )
     except TemplateError as error:
         raise _invalid(
@@ -193,12 +196,14 @@ async def list_templates(
     tags=["templates"],
 )
 async def template_merge_fields(templates: TemplatesDep) -> MergeFieldCatalogue:
-    """What a template may use: the merge fields, the signed links, the tenant's blocks and
-    the filters, for an editor's merge-field picker."""
+    """What a template may use: the merge fields, the tenant's custom fields (not deleted), the
+    signed links, the tenant's blocks and the filters, for an editor's merge-field picker."""
     return MergeFieldCatalogue(
         fields=[
             MergeFieldPublic(name=f.name, description=f.description, insert=f.insert)
-            for f in merge_fields(await templates.block_keys())
+            for f in merge_fields(
+                await templates.block_keys(), await templates.custom_field_definitions()
+            )
         ],
         filters=sorted(ALLOWED_FILTERS),
     )
@@ -263,7 +268,7 @@ async def get_template(
 @router.put(
     "/templates/{template_id}",
     dependencies=[require_permission("templates:write")],
-    response_model=TemplatePublic,
+    response_model=TemplateSaved,
     tags=["templates"],
     responses=problem_responses(409),
 )
@@ -274,10 +279,12 @@ async def replace_template(
     templates: TemplatesDep,
     response: Response,
     if_match: IfMatch = None,
-) -> TemplatePublic:
+) -> TemplateSaved:
     """Replaces a template's name and parts, made from the version `If-Match` names (428
     without it, 412 if it changed meanwhile). Mail already rendered (sent, or queued by a
-    broadcast) keeps the version it was rendered with; what renders from now on uses this."""
+    broadcast) keeps the version it was rendered with; what renders from now on uses this.
+    `sends_this_version` names the unfinished broadcasts and live sequences that will send it
+    (a broadcast part-way through goes out in two versions), so an edit is never silent."""
     version = required_version(if_match)
     current = await templates.get(template_id)
     if current is None:
@@ -295,7 +302,11 @@ async def replace_template(
     updated = await templates.get(template_id)
     assert updated is not None
     response.headers["ETag"] = etag_for(updated.version)
-    return TemplatePublic.model_validate(updated.model_dump())
+    users = [
+        TemplateUserPublic.model_validate(user, from_attributes=True)
+        for user in await templates.users(template_id)
+    ]
+    return TemplateSaved.model_validate(updated.model_dump() | {"sends_this_version": users})
 
 
 @router.delete(
