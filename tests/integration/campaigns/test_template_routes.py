@@ -206,6 +206,9 @@ async def test_saving_a_template_names_the_broadcasts_and_sequences_sending_it(
     assert set(users) == {("broadcast", waiting.name), ("sequence", nurture.name)}
     assert users["broadcast", waiting.name]["id"] == waiting.id
     assert "A/B test running" in users["broadcast", waiting.name]["detail"]
+    # The editor reads them before a save too, to warn.
+    read = await client.get(f"/templates/{template_id}", headers=headers())
+    assert read.json()["sends_this_version"] == saved.json()["sends_this_version"]
 
     # The archive's 409 names the template as its users are named: by name.
     refused = await client.delete(f"/templates/{template_id}", headers=headers())

@@ -31,10 +31,10 @@ from crm_campaigns.api.schemas import (
     SequenceUpdate,
     TemplateCreate,
     TemplateDraftPreviewRequest,
+    TemplateInUse,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
-    TemplateSaved,
     TemplateUserPublic,
 )
 from crm_campaigns.application.enrolments import (
@@ -251,24 +251,33 @@ async def preview_draft(
 @router.get(
     "/templates/{template_id}",
     dependencies=[require_permission("templates:read")],
-    response_model=TemplatePublic,
+    response_model=TemplateInUse,
     tags=["templates"],
 )
 async def get_template(
     template_id: str, templates: TemplatesDep, response: Response
-) -> TemplatePublic:
-    """One template, archived or not, with its version as `ETag`."""
+) -> TemplateInUse:
+    """One template, archived or not, with its version as `ETag`, and the broadcasts and
+    sequences that send it from now on (an editor warns that a save changes what they send)."""
     template = await templates.get(template_id)
     if template is None:
         raise _not_found("template", template_id)
     response.headers["ETag"] = etag_for(template.version)
-    return TemplatePublic.model_validate(template.model_dump())
+    return await _in_use(template, templates)
+
+
+async def _in_use(template: Template, templates: TemplateLibrary) -> TemplateInUse:
+    users = [
+        TemplateUserPublic.model_validate(user, from_attributes=True)
+        for user in await templates.users(template.id)
+    ]
+    return TemplateInUse.model_validate(template.model_dump() | {"sends_this_version": users})
 
 
 @router.put(
     "/templates/{template_id}",
     dependencies=[require_permission("templates:write")],
-    response_model=TemplateSaved,
+    response_model=TemplateInUse,
     tags=["templates"],
     responses=problem_responses(409),
 )
@@ -279,7 +288,7 @@ async def replace_template(
     templates: TemplatesDep,
     response: Response,
     if_match: IfMatch = None,
-) -> TemplateSaved:
+) -> TemplateInUse:
     """Replaces a template's name and parts, made from the version `If-Match` names (428
     without it, 412 if it changed meanwhile). Mail already rendered (sent, or queued by a
     broadcast) keeps the version it was rendered with; what renders from now on uses this.
@@ -302,11 +311,7 @@ async def replace_template(
     updated = await templates.get(template_id)
     assert updated is not None
     response.headers["ETag"] = etag_for(updated.version)
-    users = [
-        TemplateUserPublic.model_validate(user, from_attributes=True)
-        for user in await templates.users(template_id)
-    ]
-    return TemplateSaved.model_validate(updated.model_dump() | {"sends_this_version": users})
+    return await _in_use(updated, templates)
 
 
 @router.delete(
