@@ -1,5 +1,5 @@
 """The template routes of the campaigns API in-process against SecantusDB: custom fields merged
-as `candidate.custom_fields.<key>` from the projections `custom_field.changed` and candidate
+as `candidate.custom_fields.<key>` from the projections `profile.custom_field_changed` and candidate
 events keep (checked at save, offered by the picker, rendered by the preview); a save names the
 broadcasts and sequences that will send the new version; an archive's 409 names the template."""
 
@@ -49,7 +49,7 @@ def headers() -> dict[str, str]:
 
 
 async def announce(database: Database, key: str, **changes: Any) -> None:
-    """`custom_field.changed` as the candidates service publishes it, consumed."""
+    """`profile.custom_field_changed` as the candidates service publishes it, consumed."""
     changed = CustomFieldChanged(
         key=key,
         label=changes.pop("label", "Preferred stack"),

@@ -262,8 +262,8 @@ async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
 async def test_a_template_merges_a_custom_field_campaigns_learnt_of(stack: Stack) -> None:
     """The try-out's case: a text field defined, a candidate holding it, and a template merging
     it as `candidate.custom_fields.<key>`, rendered by the preview once campaigns has both the
-    definition (`custom_field.changed`) and the value (`candidate.created`); deleted, the field
-    is refused at the next save."""
+    definition (`profile.custom_field_changed`) and the value (`candidate.created`); deleted,
+    the field is refused at the next save."""
     globex = stack.as_(GLOBEX_ADMIN_TOKEN)
     key = unique("preferred_stack").lower()
     created = await stack.gateway.post(

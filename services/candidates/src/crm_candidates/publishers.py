@@ -289,8 +289,8 @@ async def to_candidate_erased(
 async def to_custom_field_changed(
     outbox: Outbox, definition: CustomFieldDefinition, *, at: datetime, session: Session
 ) -> None:
-    """Stages `custom_field.changed` with the field's whole definition after a change: services
-    that merge custom fields (campaigns' templates) check keys and types against it."""
+    """Stages `profile.custom_field_changed` with the field's whole definition after a change:
+    services that merge custom fields (campaigns' templates) check keys and types against it."""
     payload = CustomFieldChanged(
         key=definition.key,
         label=definition.label,

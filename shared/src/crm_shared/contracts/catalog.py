@@ -212,7 +212,7 @@ POOL_STAGE_RENAMED = TopicSpec(
     description="A talent pool's stage was renamed; members and references keep their place.",
 )
 CUSTOM_FIELD_CHANGED = TopicSpec(
-    name="custom_field.changed",
+    name="profile.custom_field_changed",
     payload=CustomFieldChanged,
     schema_version=1,
     key="custom field id",

@@ -59,8 +59,8 @@ class Recipient(BaseModel):
 
 
 class CustomField(BaseModel):
-    """Campaigns' copy of one of the tenant's custom fields (`custom_field.changed`): which keys
-    a template may merge, and what the merge-field picker says of them."""
+    """Campaigns' copy of one of the tenant's custom fields (`profile.custom_field_changed`):
+    which keys a template may merge, and what the merge-field picker says of them."""
 
     model_config = ConfigDict(frozen=True)
 

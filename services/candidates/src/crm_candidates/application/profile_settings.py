@@ -61,7 +61,7 @@ class ProfileConfiguration:
 
     async def add_custom_field(self, definition: CustomFieldDefinition) -> None:
         """Stores a new custom field (`DuplicateKeyInTenantError` if the key is taken) and
-        stages `custom_field.changed` with it."""
+        stages `profile.custom_field_changed` with it."""
 
         async def add(session: Session) -> None:
             await self.profile_rules.add_custom_field(definition, session=session)
@@ -73,7 +73,7 @@ class ProfileConfiguration:
         self.outbox.notify_committed()
 
     async def replace_custom_field(self, definition: CustomFieldDefinition) -> None:
-        """Stores an edit, deletion or restoration and stages `custom_field.changed`."""
+        """Stores an edit, deletion or restoration and stages `profile.custom_field_changed`."""
 
         async def replace(session: Session) -> None:
             await self.profile_rules.replace_custom_field(definition, session=session)
@@ -93,8 +93,8 @@ class ProfileConfiguration:
 
 
 async def announce_custom_fields(mongo: MongoClient, database: Database, outbox: Outbox) -> None:
-    """Stages `custom_field.changed` for every custom field defined before the topic existed,
-    once each, so campaigns learns of those too (a start-up task)."""
+    """Stages `profile.custom_field_changed` for every custom field defined before the topic
+    existed, once each, so campaigns learns of those too (a start-up task)."""
     # Deliberately cross-tenant: a start-up task over every tenant's fields.
     unannounced = (
         await database[CUSTOM_FIELDS_COLLECTION]
@@ -114,5 +114,6 @@ async def announce_custom_fields(mongo: MongoClient, database: Database, outbox:
     if unannounced:
         outbox.notify_committed()
         logger.info(
-            "announced %d custom fields defined before custom_field.changed", len(unannounced)
+            "announced %d custom fields defined before profile.custom_field_changed",
+            len(unannounced),
         )

@@ -145,7 +145,7 @@ class ProfileRulesRepository:
     async def unannounced_custom_fields(
         self, *, session: Session | None = None
     ) -> list[CustomFieldDefinition]:
-        """The fields defined before `custom_field.changed` existed, never announced on it."""
+        """The fields defined before `profile.custom_field_changed` existed, never announced."""
         documents = await self._fields.find(
             {"announced": {"$ne": True}}, sort=[("_id", ASCENDING)], session=session
         )
