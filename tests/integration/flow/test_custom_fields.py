@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from helpers import eventually, read_events, unique
@@ -285,7 +286,7 @@ async def test_a_template_merges_a_custom_field_campaigns_learnt_of(stack: Stack
         f"<p>{{{{ candidate.custom_fields.{key} }}}}</p>",
         "text": "Hi",
     }
-    previews: list[Any] = []
+    previews: list[httpx.Response] = []
 
     async def rendered() -> bool:
         previews.append(
@@ -303,7 +304,7 @@ async def test_a_template_merges_a_custom_field_campaigns_learnt_of(stack: Stack
     deleted = await stack.gateway.delete(f"/api/v1/custom-fields/{key}", headers=globex)
     assert deleted.status_code == 204, deleted.text
     template = {"name": unique("stack"), **{k: v for k, v in draft.items() if k != "candidate_id"}}
-    answers: list[Any] = []
+    answers: list[httpx.Response] = []
 
     async def refused() -> bool:
         answers.append(await stack.gateway.post("/api/v1/templates", json=template, headers=globex))

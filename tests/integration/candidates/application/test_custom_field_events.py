@@ -65,7 +65,9 @@ async def test_each_change_of_a_field_is_announced_with_its_definition(
         allowed_values=["Go"], created_by="ada",
     )  # fmt: skip
     await settings.add_custom_field(stack)
-    widened = stack.model_copy(update={"label": "Preferred stack", "allowed_values": ["Go", "Rust"]})
+    widened = stack.model_copy(
+        update={"label": "Preferred stack", "allowed_values": ["Go", "Rust"]}
+    )
     await settings.replace_custom_field(widened)
     deleted = widened.model_copy(update={"archived_at": utc_now()})
     await settings.replace_custom_field(deleted)
