@@ -81,6 +81,16 @@ def test_without_definitions_no_custom_field_is_known() -> None:
     ]
 
 
+def test_a_custom_key_typed_as_a_candidate_field_is_shown_its_path() -> None:
+    assert issues("{{ candidate.preferred_stack }}") == [
+        (
+            "unknown merge field candidate.preferred_stack; the custom field is "
+            "candidate.custom_fields.preferred_stack",
+            1,
+        )
+    ]
+
+
 def test_a_deleted_field_is_refused_naming_the_deletion() -> None:
     [(message, line)] = issues("{{ candidate.custom_fields.old_badge }}")
     assert message.startswith("custom field candidate.custom_fields.old_badge was deleted")

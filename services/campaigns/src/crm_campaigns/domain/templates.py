@@ -350,9 +350,13 @@ def _problems(
             namespace = getattr_node.node.name
             if namespace in allowed and getattr_node.attr not in allowed[namespace]:
                 kind = "block" if namespace == BLOCKS else "merge field"
-                problems.append(
-                    (f"unknown {kind} {namespace}.{getattr_node.attr}", getattr_node.lineno)
-                )
+                problem = f"unknown {kind} {namespace}.{getattr_node.attr}"
+                if namespace == "candidate" and getattr_node.attr in custom_keys:
+                    # The try-out's first guess: say where the custom field is.
+                    problem += (
+                        f"; the custom field is candidate.{CUSTOM_FIELDS}.{getattr_node.attr}"
+                    )
+                problems.append((problem, getattr_node.lineno))
         else:
             problems.append(
                 ("merge fields are one level deep, e.g. candidate.first_name", getattr_node.lineno)
