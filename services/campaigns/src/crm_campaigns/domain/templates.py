@@ -352,7 +352,7 @@ def _problems(
                 kind = "block" if namespace == BLOCKS else "merge field"
                 problem = f"unknown {kind} {namespace}.{getattr_node.attr}"
                 if namespace == "candidate" and getattr_node.attr in custom_keys:
-                    # The try-out's first guess: say where the custom field is.
+                    # A natural first guess for a custom field: say where it is.
                     problem += (
                         f"; the custom field is candidate.{CUSTOM_FIELDS}.{getattr_node.attr}"
                     )
