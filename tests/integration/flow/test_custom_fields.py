@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from helpers import read_events, unique
+from helpers import eventually, read_events, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_ADMIN_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -257,3 +258,57 @@ async def test_a_custom_field_is_edited_and_deleted_keeping_the_values_held(
         url, json={"custom_fields": {notice: "Ein Monat"}}, headers=globex
     )
     assert again.status_code == 200, again.text
+
+
+async def test_a_template_merges_a_custom_field_campaigns_learnt_of(stack: Stack) -> None:
+    """The try-out's case: a text field defined, a candidate holding it, and a template merging
+    it as `candidate.custom_fields.<key>`, rendered by the preview once campaigns has both the
+    definition (`profile.custom_field_changed`) and the value (`candidate.created`); deleted,
+    the field is refused at the next save."""
+    globex = stack.as_(GLOBEX_ADMIN_TOKEN)
+    key = unique("preferred_stack").lower()
+    created = await stack.gateway.post(
+        "/api/v1/custom-fields",
+        json={"key": key, "label": "Preferred stack", "type": "string"},
+        headers=globex,
+    )
+    assert created.status_code == 201, created.text
+    candidate = await stack.gateway.post(
+        "/api/v1/candidates",
+        json=person(first_name="Ada", custom_fields={key: "Go & Rust"}),
+        headers=globex,
+    )
+    assert candidate.status_code == 201, candidate.text
+    draft = {
+        "candidate_id": candidate.json()["id"],
+        "subject": f"Your {{{{ candidate.custom_fields.{key} | default('stack') }}}} roles",
+        "html": f"<p>Hi {{{{ candidate.first_name }}}},</p>\n"
+        f"<p>{{{{ candidate.custom_fields.{key} }}}}</p>",
+        "text": "Hi",
+    }
+    previews: list[httpx.Response] = []
+
+    async def rendered() -> bool:
+        previews.append(
+            await stack.gateway.post("/api/v1/templates/preview", json=draft, headers=globex)
+        )
+        return previews[-1].status_code == 200
+
+    await eventually(rendered, timeout=60, message="campaigns never merged the custom field")
+    preview = previews[-1].json()
+    assert preview["subject"] == "Your Go & Rust roles"
+    assert "<p>Go &amp; Rust</p>" in preview["html"]
+    picker = await stack.gateway.get("/api/v1/templates/merge-fields", headers=globex)
+    assert f"candidate.custom_fields.{key}" in {f["name"] for f in picker.json()["fields"]}
+
+    deleted = await stack.gateway.delete(f"/api/v1/custom-fields/{key}", headers=globex)
+    assert deleted.status_code == 204, deleted.text
+    template = {"name": unique("stack"), **{k: v for k, v in draft.items() if k != "candidate_id"}}
+    answers: list[httpx.Response] = []
+
+    async def refused() -> bool:
+        answers.append(await stack.gateway.post("/api/v1/templates", json=template, headers=globex))
+        return answers[-1].status_code == 422
+
+    await eventually(refused, timeout=60, message="campaigns never learnt of the deletion")
+    assert f"custom field candidate.custom_fields.{key} was deleted" in answers[-1].text

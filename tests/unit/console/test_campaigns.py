@@ -303,6 +303,59 @@ async def test_a_saved_template_opens_in_its_editor(site: Console) -> None:
     assert saved.headers["HX-Redirect"] == "/console/templates/t9?saved=1"
 
 
+def in_use_editor(api: Api) -> None:
+    users = [
+        {
+            "kind": "broadcast",
+            "id": "b1",
+            "name": "Spring fair",
+            "status": "sending",
+            "detail": "A/B test running: the rest, mailed with the winner",
+        },
+        {
+            "kind": "sequence",
+            "id": "s1",
+            "name": "Nurture",
+            "status": "active",
+            "detail": "every step sending it from now on",
+        },
+    ]
+    api.answer("GET", "/api/v1/templates/t1", body=template(sends_this_version=users))
+    api.answer("GET", "/api/v1/templates/merge-fields", body={"fields": [], "filters": []})
+    api.answer("GET", "/api/v1/candidates", body={"items": []})
+
+
+async def test_the_editor_warns_whose_mail_a_save_changes(site: Console) -> None:
+    """Before a save: the broadcasts and sequences that send what is saved; after it, the same
+    with the version, not just "Saved"."""
+    client, api = site
+    in_use_editor(api)
+    page = await client.get("/console/templates/t1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    warning = page.text[page.text.index('data-testid="template-in-use"') :]
+    assert 'Broadcast <a href="/console/broadcasts/b1">Spring fair</a> (sending): A/B test' in (
+        warning
+    )
+    assert 'Sequence <a href="/console/sequences/s1">Nurture</a> (active)' in warning
+
+    saved = await client.get("/console/templates/t1?saved=1", headers=gateway_headers(MARK))
+    assert 'data-testid="template-in-use"' not in saved.text
+    notice = saved.text[saved.text.index('data-testid="template-saved"') :]
+    assert "Saved (version 3). From now on it is what these send:" in notice
+    assert '<a href="/console/broadcasts/b1">Spring fair</a>' in notice
+    assert "goes out in two versions" in notice
+
+
+async def test_a_template_nothing_sends_saves_without_a_list(site: Console) -> None:
+    client, api = site
+    api.answer("GET", "/api/v1/templates/t1", body=template(sends_this_version=[]))
+    api.answer("GET", "/api/v1/templates/merge-fields", body={"fields": [], "filters": []})
+    api.answer("GET", "/api/v1/candidates", body={"items": []})
+    saved = await client.get("/console/templates/t1?saved=1", headers=gateway_headers(MARK))
+    assert "Saved (version 3).</p>" in saved.text
+    assert "template-in-use" not in saved.text
+
+
 async def test_a_templates_language_is_shown_and_saved_with_it(site: Console) -> None:
     client, api = site
     api.answer("GET", "/api/v1/templates/t1", body=template(language="fr"))

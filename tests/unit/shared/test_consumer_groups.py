@@ -109,6 +109,7 @@ GROUPS = [
     ("crm.campaigns.on_candidate_updated", "candidate.updated"),
     ("crm.campaigns.on_consent_changed", "consent.changed"),
     ("crm.campaigns.on_consent_confirmation_requested", "consent.confirmation_requested"),
+    ("crm.campaigns.on_custom_field_changed", "profile.custom_field_changed"),
     ("crm.campaigns.on_event_attended", "event.attended"),
     ("crm.campaigns.on_event_checked_in", "event.checked_in"),
     ("crm.campaigns.on_event_no_show", "event.no_show"),

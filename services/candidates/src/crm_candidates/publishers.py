@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_candidates.domain.consent import ConsentEntry
+from crm_candidates.domain.custom_fields import CustomFieldDefinition
 from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
@@ -16,6 +17,7 @@ from crm_shared import (
     CANDIDATE_UPDATED,
     CONSENT_CHANGED,
     CONSENT_CONFIRMATION_REQUESTED,
+    CUSTOM_FIELD_CHANGED,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
@@ -28,6 +30,7 @@ from crm_shared import (
     CandidateUpdated,
     ConsentChanged,
     ConsentConfirmationRequested,
+    CustomFieldChanged,
     EventEnvelope,
     Outbox,
     PoolStageChanged,
@@ -279,5 +282,27 @@ async def to_candidate_erased(
         data=CandidateErased(
             candidate_id=candidate_id, email_sha256=email_hashes, erased_at=erased_at
         ),
+        session=session,
+    )
+
+
+async def to_custom_field_changed(
+    outbox: Outbox, definition: CustomFieldDefinition, *, at: datetime, session: Session
+) -> None:
+    """Stages `profile.custom_field_changed` with the field's whole definition after a change:
+    services that merge custom fields (campaigns' templates) check keys and types against it."""
+    payload = CustomFieldChanged(
+        key=definition.key,
+        label=definition.label,
+        type=definition.type.value,
+        allowed_values=definition.allowed_values,
+        deleted=definition.archived_at is not None,
+        changed_at=at,
+    )
+    await outbox.stage(
+        CUSTOM_FIELD_CHANGED,
+        tenant_id=definition.tenant_id,
+        subject=definition.id,
+        data=payload,
         session=session,
     )

@@ -20,6 +20,7 @@ from crm_shared.contracts.events import (
     CandidateUpdated,
     ConsentChanged,
     ConsentConfirmationRequested,
+    CustomFieldChanged,
     EngagementScored,
     EventAttended,
     EventCheckedIn,
@@ -209,6 +210,14 @@ POOL_STAGE_RENAMED = TopicSpec(
     key="pool id",
     partitions=3,
     description="A talent pool's stage was renamed; members and references keep their place.",
+)
+CUSTOM_FIELD_CHANGED = TopicSpec(
+    name="profile.custom_field_changed",
+    payload=CustomFieldChanged,
+    schema_version=1,
+    key="custom field id",
+    partitions=3,
+    description="A custom field of candidates was defined, edited, deleted or restored.",
 )
 LIST_MEMBER_ADDED = TopicSpec(
     name="list.member_added",
@@ -437,6 +446,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATS_CANDIDATE_PUSHED,
     MESSAGE_COMPLAINED,
     REPORT_COMPILED,
+    CUSTOM_FIELD_CHANGED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

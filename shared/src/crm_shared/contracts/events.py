@@ -573,6 +573,26 @@ class PoolStageRenamed(_Payload):
     )
 
 
+class CustomFieldChanged(_Payload):
+    """A tenant's custom field was defined, edited, deleted or restored; carries its whole
+    definition after the change, so a service that merges custom fields (campaigns' templates)
+    knows which keys exist and what type their values are."""
+
+    key: str = Field(description="The field's key, as candidate profiles' `custom_fields` use it.")
+    label: str
+    type: Literal["string", "number", "boolean", "date", "enum", "multi_enum"]
+    allowed_values: list[str] = Field(
+        default_factory=list, description="The choices of an `enum` or `multi_enum` field."
+    )
+    deleted: bool = Field(
+        default=False,
+        description="Deleted: it takes no new values; what candidates hold stays on them.",
+    )
+    changed_at: datetime = Field(
+        description="When the definition changed: an older change consumed later is ignored."
+    )
+
+
 class ListMembership(_Payload):
     """A candidate's membership of a stored static list."""
 

@@ -8,8 +8,11 @@ import pytest
 from crm_campaigns.application.library import BlockLibrary, TemplateLibrary
 from crm_campaigns.domain.models import Block, Recipient, Template
 from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.custom_fields import CustomFieldRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from integration.campaigns.application.test_delivery import Setup
 
@@ -21,7 +24,13 @@ def _libraries(setup: Setup) -> tuple[TemplateLibrary, BlockLibrary]:
     blocks = BlockRepository(setup.database, setup.tenant)
     recipients = RecipientRepository(setup.database, setup.tenant)
     jobs = JobRepository(setup.database, setup.tenant)
-    return TemplateLibrary(templates, blocks, recipients, jobs), BlockLibrary(blocks, templates)
+    fields = CustomFieldRepository(setup.database, setup.tenant)
+    broadcasts = BroadcastRepository(setup.database, setup.tenant)
+    sequences = SequenceRepository(setup.database, setup.tenant)
+    return (
+        TemplateLibrary(templates, blocks, recipients, jobs, fields, broadcasts, sequences),
+        BlockLibrary(blocks, templates, fields),
+    )
 
 
 def _template(setup: Setup, name: str, html: str, text: str = "Hi") -> Template:

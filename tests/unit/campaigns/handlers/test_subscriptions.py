@@ -23,6 +23,7 @@ SUBSCRIBERS = {
     ("candidate.unmerged", "on_candidate_unmerged"),
     ("candidate.updated", "on_candidate_updated"),
     ("consent.changed", "on_consent_changed"),
+    ("profile.custom_field_changed", "on_custom_field_changed"),
     ("event.attended", "on_event_attended"),
     ("event.checked_in", "on_event_checked_in"),
     ("event.no_show", "on_event_no_show"),

@@ -20,6 +20,7 @@ from crm_campaigns.api.schemas import (
 from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcast_book import BroadcastBook
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
+from crm_campaigns.application.library import BlockLibrary
 from crm_campaigns.domain.broadcasts import unmade_rest
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
@@ -206,7 +207,8 @@ async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
                 {
                     f"ab_test.variants.{index}.subject": variant.subject
                     for index, variant in enumerate(body.ab_test.variants)
-                }
+                },
+                custom_fields=await broadcasts.custom_field_definitions(),
             )
         except TemplateError as error:
             raise _invalid(
@@ -441,9 +443,12 @@ def _block_public(block: Block) -> BlockPublic:
     return BlockPublic.model_validate(block.model_dump())
 
 
-def _check_block(body: BlockCreate | BlockUpdate) -> None:
+async def _check_block(body: BlockCreate | BlockUpdate, blocks: BlockLibrary) -> None:
     try:
-        validate_template({"html": body.html, "text": body.text})
+        validate_template(
+            {"html": body.html, "text": body.text},
+            custom_fields=await blocks.custom_field_definitions(),
+        )
     except TemplateError as error:
         raise _invalid(
             f"the block is not valid: {error}",
@@ -467,7 +472,7 @@ async def create_block(
     response: Response,
 ) -> BlockPublic:
     """Saves a reusable block (merge fields allowed, other blocks not)."""
-    _check_block(body)
+    await _check_block(body, blocks)
     block = Block(tenant_id=principal.tenant_id, created_by=principal.user_id, **body.model_dump())
     if not await blocks.add(block):
         raise ProblemError(409, f"a block {body.key} exists already", problem_type="conflict")
@@ -532,7 +537,7 @@ async def delete_block(key: str, blocks: BlocksDep) -> Response:
 )
 async def update_block(key: str, body: BlockUpdate, blocks: BlocksDep) -> BlockPublic:
     """Changes a block; every template including it uses the new content from now on."""
-    _check_block(body)
+    await _check_block(body, blocks)
     if await blocks.get(key) is None:
         raise _not_found("block", key)
     block = await blocks.replace(key, body.model_dump() | {"updated_at": utc_now()})

@@ -31,9 +31,11 @@ from crm_campaigns.api.schemas import (
     SequenceUpdate,
     TemplateCreate,
     TemplateDraftPreviewRequest,
+    TemplateInUse,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
+    TemplateUserPublic,
 )
 from crm_campaigns.application.enrolments import (
     EnrolmentNotFound,
@@ -126,6 +128,7 @@ async def _validated(
             {"subject": body.subject, "html": body.html, "text": body.text},
             block_keys=await templates.block_keys(),
             blocks_in=("html", "text"),
+            custom_fields=await templates.custom_field_definitions(),
         )
     except TemplateError as error:
         raise _invalid(
@@ -194,12 +197,14 @@ async def list_templates(
     tags=["templates"],
 )
 async def template_merge_fields(templates: TemplatesDep) -> MergeFieldCatalogue:
-    """What a template may use: the merge fields, the signed links, the tenant's blocks and
-    the filters, for an editor's merge-field picker."""
+    """What a template may use: the merge fields, the tenant's custom fields (not deleted), the
+    signed links, the tenant's blocks and the filters, for an editor's merge-field picker."""
     return MergeFieldCatalogue(
         fields=[
             MergeFieldPublic(name=f.name, description=f.description, insert=f.insert)
-            for f in merge_fields(await templates.block_keys())
+            for f in merge_fields(
+                await templates.block_keys(), await templates.custom_field_definitions()
+            )
         ],
         filters=sorted(ALLOWED_FILTERS),
     )
@@ -247,24 +252,33 @@ async def preview_draft(
 @router.get(
     "/templates/{template_id}",
     dependencies=[require_permission("templates:read")],
-    response_model=TemplatePublic,
+    response_model=TemplateInUse,
     tags=["templates"],
 )
 async def get_template(
     template_id: str, templates: TemplatesDep, response: Response
-) -> TemplatePublic:
-    """One template, archived or not, with its version as `ETag`."""
+) -> TemplateInUse:
+    """One template, archived or not, with its version as `ETag`, and the broadcasts and
+    sequences that send it from now on (an editor warns that a save changes what they send)."""
     template = await templates.get(template_id)
     if template is None:
         raise _not_found("template", template_id)
     response.headers["ETag"] = etag_for(template.version)
-    return TemplatePublic.model_validate(template.model_dump())
+    return await _in_use(template, templates)
+
+
+async def _in_use(template: Template, templates: TemplateLibrary) -> TemplateInUse:
+    users = [
+        TemplateUserPublic.model_validate(user, from_attributes=True)
+        for user in await templates.users(template.id)
+    ]
+    return TemplateInUse.model_validate(template.model_dump() | {"sends_this_version": users})
 
 
 @router.put(
     "/templates/{template_id}",
     dependencies=[require_permission("templates:write")],
-    response_model=TemplatePublic,
+    response_model=TemplateInUse,
     tags=["templates"],
     responses=problem_responses(409),
 )
@@ -275,10 +289,12 @@ async def replace_template(
     templates: TemplatesDep,
     response: Response,
     if_match: IfMatch = None,
-) -> TemplatePublic:
+) -> TemplateInUse:
     """Replaces a template's name and parts, made from the version `If-Match` names (428
     without it, 412 if it changed meanwhile). Mail already rendered (sent, or queued by a
-    broadcast) keeps the version it was rendered with; what renders from now on uses this."""
+    broadcast) keeps the version it was rendered with; what renders from now on uses this.
+    `sends_this_version` names the unfinished broadcasts and live sequences that will send it
+    (a broadcast part-way through goes out in two versions), so an edit is never silent."""
     version = required_version(if_match)
     current = await templates.get(template_id)
     if current is None:
@@ -296,7 +312,7 @@ async def replace_template(
     updated = await templates.get(template_id)
     assert updated is not None
     response.headers["ETag"] = etag_for(updated.version)
-    return TemplatePublic.model_validate(updated.model_dump())
+    return await _in_use(updated, templates)
 
 
 @router.delete(

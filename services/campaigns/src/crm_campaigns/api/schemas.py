@@ -84,6 +84,25 @@ class TemplatePublic(BaseModel):
     )
 
 
+class TemplateUserPublic(BaseModel):
+    kind: Literal["broadcast", "sequence"]
+    id: str
+    name: str
+    status: str
+    detail: str = Field(description="What of it is rendered from the template from now on.")
+
+
+class TemplateInUse(TemplatePublic):
+    """One template (read, or just replaced) and who sends its current version from now on."""
+
+    sends_this_version: list[TemplateUserPublic] = Field(
+        description="The unfinished broadcasts and live sequences that render this template "
+        "from now on, so send this version (and the next one saved); a broadcast part-way "
+        "through (preparing, or an A/B test's rest awaiting the winner) goes out in two "
+        "versions: what was rendered before a save keeps the old one. Empty when nothing does."
+    )
+
+
 class TemplatePreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

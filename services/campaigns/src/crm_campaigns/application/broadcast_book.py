@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcasts import variant_results
 from crm_campaigns.domain.broadcasts import MessageTally, VariantResult
-from crm_campaigns.domain.models import Broadcast, Template
+from crm_campaigns.domain.models import Broadcast, CustomField, Template
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.custom_fields import CustomFieldRepository
 from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import MongoClient
@@ -22,6 +23,7 @@ class BroadcastBook:
     broadcasts: BroadcastRepository
     templates: TemplateRepository
     lists: StoredListRepository
+    custom_fields: CustomFieldRepository
 
     async def add(self, broadcast: Broadcast) -> None:
         await self.broadcasts.add(broadcast)
@@ -47,6 +49,10 @@ class BroadcastBook:
     async def live_template(self, template_id: str) -> Template | None:
         """The template, unless it is unknown or archived (nothing new may use it)."""
         return await self.templates.live(template_id)
+
+    async def custom_field_definitions(self) -> list[CustomField]:
+        """The tenant's custom fields (deleted ones too), which A/B subjects may merge."""
+        return await self.custom_fields.all()
 
     async def list_archived(self, list_id: str) -> bool:
         return await self.lists.is_archived(list_id)

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_campaigns.application.previews import render_preview
-from crm_campaigns.domain.models import Block, Recipient, Template
+from crm_campaigns.domain.lifecycle import TemplateUser, template_users
+from crm_campaigns.domain.models import Block, CustomField, Recipient, Template
 from crm_campaigns.domain.templates import RenderedMessage, blocks_used
 from crm_campaigns.repositories.blocks import BlockRepository
+from crm_campaigns.repositories.broadcasts import BroadcastRepository
+from crm_campaigns.repositories.custom_fields import CustomFieldRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
+from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 
 
@@ -23,6 +27,9 @@ class TemplateLibrary:
     blocks: BlockRepository
     recipients: RecipientRepository
     jobs: JobRepository
+    custom_fields: CustomFieldRepository
+    broadcasts: BroadcastRepository
+    sequences: SequenceRepository
 
     async def add(self, template: Template) -> None:
         await self.templates.add(template)
@@ -39,9 +46,21 @@ class TemplateLibrary:
         """Replaces the template's parts if it is still at `version`."""
         return await self.templates.replace(template_id, version, parts, updated_by=updated_by)
 
+    async def users(self, template_id: str) -> list[TemplateUser]:
+        """The unfinished broadcasts and live sequences that render the template from now on,
+        and so send whatever version it has then."""
+        return template_users(
+            await self.broadcasts.unfinished_using_template(template_id),
+            await self.sequences.using_template(template_id),
+        )
+
     async def block_keys(self) -> list[str]:
         """The keys of the tenant's blocks, which templates may include."""
         return await self.blocks.keys()
+
+    async def custom_field_definitions(self) -> list[CustomField]:
+        """The tenant's custom fields (deleted ones too), which templates may merge."""
+        return await self.custom_fields.all()
 
     async def recipient(self, candidate_id: str) -> Recipient | None:
         """The recipient data campaigns knows of a candidate."""
@@ -67,6 +86,11 @@ class BlockLibrary:
 
     blocks: BlockRepository
     templates: TemplateRepository
+    custom_fields: CustomFieldRepository
+
+    async def custom_field_definitions(self) -> list[CustomField]:
+        """The tenant's custom fields (deleted ones too), which blocks may merge."""
+        return await self.custom_fields.all()
 
     async def add(self, block: Block) -> bool:
         """Saves a new block; False if the key is taken."""

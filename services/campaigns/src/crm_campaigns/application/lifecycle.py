@@ -84,8 +84,12 @@ async def archive_template(
         broadcasts = await BroadcastRepository(database, tenant_id).unfinished_using_template(
             template_id, session=session
         )
-        template_archivable(template_id, [s.name for s in sequences], [b.name for b in broadcasts])
-        return await TemplateRepository(database, tenant_id).archive(template_id, session=session)
+        templates = TemplateRepository(database, tenant_id)
+        if sequences or broadcasts:
+            template = await templates.get(template_id, session=session)
+            name = template.name if template is not None else template_id
+            template_archivable(name, [s.name for s in sequences], [b.name for b in broadcasts])
+        return await templates.archive(template_id, session=session)
 
     return await in_transaction(mongo, archive)
 

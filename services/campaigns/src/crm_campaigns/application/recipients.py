@@ -82,6 +82,7 @@ def recipient_of(tenant_id: str, change: ProfileChange) -> Recipient:
         owner_id=profile.owner_id,
         email_sha256=[email_sha256(email) for email in profile.emails],
         skills=profile.skills,
+        custom_fields=profile.custom_fields,
         profile_as_of=change.as_of,
     )
 

@@ -17,6 +17,7 @@ from crm_campaigns.container import CampaignsContainer
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
+from crm_campaigns.repositories.custom_fields import CustomFieldRepository
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.lists import StoredListRepository
@@ -39,6 +40,9 @@ class TenantUseCases:
     def _templates(self) -> TemplateRepository:
         return TemplateRepository(self.container.database, self.tenant_id)
 
+    def _custom_fields(self) -> CustomFieldRepository:
+        return CustomFieldRepository(self.container.database, self.tenant_id)
+
     def _blocks(self) -> BlockRepository:
         return BlockRepository(self.container.database, self.tenant_id)
 
@@ -48,10 +52,13 @@ class TenantUseCases:
             self._blocks(),
             RecipientRepository(self.container.database, self.tenant_id),
             JobRepository(self.container.database, self.tenant_id),
+            self._custom_fields(),
+            BroadcastRepository(self.container.database, self.tenant_id),
+            SequenceRepository(self.container.database, self.tenant_id),
         )
 
     def block_library(self) -> BlockLibrary:
-        return BlockLibrary(self._blocks(), self._templates())
+        return BlockLibrary(self._blocks(), self._templates(), self._custom_fields())
 
     def sequence_enrolments(self) -> SequenceEnrolments:
         return SequenceEnrolments(
@@ -67,6 +74,7 @@ class TenantUseCases:
             BroadcastRepository(self.container.database, self.tenant_id),
             self._templates(),
             StoredListRepository(self.container.database, self.tenant_id),
+            self._custom_fields(),
         )
 
     def message_log(self) -> MessageLog:

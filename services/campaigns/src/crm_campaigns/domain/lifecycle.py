@@ -11,9 +11,10 @@ a draft may change or be deleted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from crm_campaigns.domain.models import BroadcastStatus, SequenceStatus
+from crm_campaigns.domain.models import Broadcast, BroadcastStatus, Sequence, SequenceStatus
 
 
 class SequenceAction(StrEnum):
@@ -106,13 +107,76 @@ def broadcast_allows(status: BroadcastStatus, action: BroadcastAction) -> bool:
 
 
 def template_archivable(
-    template_id: str, sequence_names: list[str], broadcast_names: list[str]
+    template_name: str, sequence_names: list[str], broadcast_names: list[str]
 ) -> None:
-    """Raises `LifecycleConflict` naming what still uses the template."""
+    """Raises `LifecycleConflict` naming what still uses the template, by name: the name is
+    what the person archiving it sees (a block's 409 names its templates the same way)."""
     users = [f"sequence {name!r}" for name in sequence_names] + [
         f"broadcast {name!r}" for name in broadcast_names
     ]
     if users:
         raise LifecycleConflict(
-            f"template {template_id} is used by {', '.join(users)}; archive or change those first"
+            f"template {template_name!r} is used by {', '.join(users)}; "
+            "archive or change those first"
         )
+
+
+@dataclass(frozen=True)
+class TemplateUser:
+    """A broadcast or sequence that renders a template from now on, so sends its next version."""
+
+    kind: str  # "broadcast" or "sequence"
+    id: str
+    name: str
+    status: str
+    # What of it the new version reaches, in a reader's words.
+    detail: str
+
+
+def broadcast_renders_again(broadcast: Broadcast) -> str | None:
+    """What of a broadcast is still to be rendered from its template (and so gets a version
+    saved now), or None when all of its mail is made. Mail already rendered keeps its version:
+    a broadcast part-way through goes out in two versions."""
+    status = broadcast.status
+    preparing = status is BroadcastStatus.PREPARING or (
+        status is BroadcastStatus.PAUSED and broadcast.paused_from is BroadcastStatus.PREPARING
+    )
+    if status is BroadcastStatus.DRAFT:
+        return "not sent yet: all of its mail"
+    if preparing:
+        return "being prepared: the mail not made yet, while what was made keeps its version"
+    awaiting_winner = (
+        status in (BroadcastStatus.SENDING, BroadcastStatus.PAUSED)
+        and broadcast.ab_test is not None
+        and not broadcast.materialized
+    )
+    if awaiting_winner:
+        return (
+            "A/B test running: the rest, mailed with the winner, while the test group had the "
+            "version it was sent"
+        )
+    return None
+
+
+def sequence_renders_again(sequence: Sequence) -> str | None:
+    """What of a sequence sends a template's next version: every later step, unless archived."""
+    if sequence.status is SequenceStatus.ARCHIVED:
+        return None
+    if sequence.status is SequenceStatus.PAUSED:
+        return "paused: every step sending it once resumed"
+    return "every step sending it from now on"
+
+
+def template_users(broadcasts: list[Broadcast], sequences: list[Sequence]) -> list[TemplateUser]:
+    """The broadcasts and sequences that will send a template's next version, by name."""
+    users = [
+        TemplateUser("broadcast", b.id, b.name, b.status.value, detail)
+        for b in broadcasts
+        if (detail := broadcast_renders_again(b)) is not None
+    ]
+    users += [
+        TemplateUser("sequence", s.id, s.name, s.status.value, detail)
+        for s in sequences
+        if (detail := sequence_renders_again(s)) is not None
+    ]
+    return sorted(users, key=lambda user: (user.kind, user.name.casefold()))

@@ -46,11 +46,31 @@ class Recipient(BaseModel):
     skills: list[str] = Field(
         default_factory=list, description="Normalised skills, to match open jobs to the person."
     )
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The tenant's custom field values by key, as candidate events carry them, "
+        "for templates' `candidate.custom_fields.<key>`.",
+    )
     profile_as_of: datetime | None = Field(
         default=None,
         description="When the candidates service published the profile held here: an older "
         "one arriving later (its topics are consumed apart) does not replace it.",
     )
+
+
+class CustomField(BaseModel):
+    """Campaigns' copy of one of the tenant's custom fields (`profile.custom_field_changed`):
+    which keys a template may merge, and what the merge-field picker says of them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    key: str
+    label: str
+    type: str
+    allowed_values: list[str] = Field(default_factory=list)
+    deleted: bool = False
+    changed_at: datetime
 
 
 class Template(BaseModel):

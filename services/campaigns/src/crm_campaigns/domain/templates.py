@@ -6,7 +6,9 @@ then, not a blank in a candidate's inbox, and an injection attempt never reaches
 
 - names: only `candidate`, `sender`, `blocks` and `open_jobs` (with `job` in its loop), and only
   their documented fields, one level deep (`candidate.first_name`, `blocks.footer`); no `[...]`
-  subscripts;
+  subscripts. The one path two levels deep is a custom field of the tenant's,
+  `candidate.custom_fields.<key>`, spelt as candidate profiles, segment rules and imports spell
+  it, and checked against the fields the tenant has defined (`CustomField`);
 - filters: only the text filters in `ALLOWED_FILTERS` (no `attr`, `map`, `format`, ...);
 - no calls, no `include`/`import`/`extends`/`macro`/`set` (nothing that reaches code);
 - one loop only: `{% for job in open_jobs %}...{% else %}...{% endfor %}`, not nested, reading
@@ -33,9 +35,11 @@ its own merge fields are rendered for the recipient first. Blocks cannot include
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -47,7 +51,7 @@ from markupsafe import Markup
 
 from crm_campaigns.domain.contact_links import ContactLinks
 from crm_campaigns.domain.jobs import JOB_FIELDS, MAX_OPEN_JOBS, Job, open_jobs_context
-from crm_campaigns.domain.models import Recipient
+from crm_campaigns.domain.models import CustomField, Recipient
 
 MERGE_FIELDS: dict[str, frozenset[str]] = {
     "candidate": frozenset(
@@ -56,6 +60,18 @@ MERGE_FIELDS: dict[str, frozenset[str]] = {
     "sender": frozenset({"name"}),
 }
 BLOCKS = "blocks"
+# `candidate.custom_fields.<key>`: the tenant's custom fields, under the name candidate
+# profiles, segment rules (`custom_fields.<key>`) and imports give them.
+CUSTOM_FIELDS = "custom_fields"
+# What the picker says of each type's value as a template prints it (`custom_value`).
+CUSTOM_FIELD_RENDERING: dict[str, str] = {
+    "string": "text",
+    "number": "a number",
+    "boolean": "yes or no (test it with {% if %})",
+    "date": "a date, YYYY-MM-DD",
+    "enum": "one of its choices",
+    "multi_enum": "its choices, joined with commas",
+}
 OPEN_JOBS = "open_jobs"
 JOB = "job"
 OPEN_JOBS_LOOP = (
@@ -120,11 +136,24 @@ class MergeField:
     insert: str
 
 
-def merge_fields(block_keys: Collection[str] = ()) -> list[MergeField]:
-    """Every merge field, link and block (of `block_keys`) a template may use, in that order."""
+def merge_fields(
+    block_keys: Collection[str] = (), custom_fields: Sequence[CustomField] = ()
+) -> list[MergeField]:
+    """Every merge field, custom field (of `custom_fields`, deleted ones left out), link and
+    block (of `block_keys`) a template may use, in that order."""
     fields = [
         MergeField(name, description, MERGE_FIELD_INSERTS.get(name, f"{{{{ {name} }}}}"))
         for name, description in MERGE_FIELD_DESCRIPTIONS.items()
+    ]
+    fields += [
+        MergeField(
+            f"candidate.{CUSTOM_FIELDS}.{field.key}",
+            f"Custom field: {field.label} "
+            f"({CUSTOM_FIELD_RENDERING.get(field.type, 'its value')}; empty when not set)",
+            f"{{{{ candidate.{CUSTOM_FIELDS}.{field.key} }}}}",
+        )
+        for field in custom_fields
+        if not field.deleted
     ]
     fields += [
         MergeField(
@@ -211,7 +240,58 @@ def _names_in(found: Iterable[nodes.Node]) -> set[int]:
     }
 
 
-def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
+def _custom_field_problems(
+    tree: nodes.Template, custom_keys: Collection[str], deleted_keys: Collection[str]
+) -> tuple[list[_Found], set[int]]:
+    """What is wrong with the template's `candidate.custom_fields...` paths, and the ids of the
+    attribute nodes they are made of (checked here, not as one-level merge fields)."""
+    problems: list[_Found] = []
+    handled: set[int] = set()
+    for node in tree.find_all(nodes.Getattr):
+        inner = node.node
+        if not (_is_custom_fields(inner) and isinstance(inner, nodes.Getattr)):
+            continue
+        handled |= {id(node), id(inner)}
+        name = f"candidate.{CUSTOM_FIELDS}.{node.attr}"
+        if node.attr in deleted_keys and node.attr not in custom_keys:
+            problems.append(
+                (
+                    f"custom field {name} was deleted: restore it (custom fields settings) or "
+                    "leave it out",
+                    node.lineno,
+                )
+            )
+        elif node.attr not in custom_keys:
+            problems.append((f"unknown custom field {name}", node.lineno))
+    for node in tree.find_all(nodes.Getattr):
+        if _is_custom_fields(node) and id(node) not in handled:
+            handled.add(id(node))
+            problems.append(
+                (
+                    f"candidate.{CUSTOM_FIELDS} needs a field's key, e.g. "
+                    f"candidate.{CUSTOM_FIELDS}.<key>",
+                    node.lineno,
+                )
+            )
+    return problems, handled
+
+
+def _is_custom_fields(node: nodes.Node) -> bool:
+    """Whether the node is `candidate.custom_fields`."""
+    return (
+        isinstance(node, nodes.Getattr)
+        and node.attr == CUSTOM_FIELDS
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == "candidate"
+    )
+
+
+def _problems(
+    source: str,
+    block_keys: Collection[str] | None,
+    custom_keys: Collection[str] = (),
+    deleted_keys: Collection[str] = (),
+) -> list[_Found]:
     tree = _environment.parse(source)
     allowed = dict(MERGE_FIELDS)
     allowed[JOB] = JOB_FIELDS
@@ -261,14 +341,22 @@ def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
             problems.append(
                 (f"{name.name!r} needs a field, e.g. {name.name}.{example}", name.lineno)
             )
+    custom_problems, custom_nodes = _custom_field_problems(tree, custom_keys, deleted_keys)
+    problems.extend(custom_problems)
     for getattr_node in tree.find_all(nodes.Getattr):
+        if id(getattr_node) in custom_nodes:
+            continue
         if isinstance(getattr_node.node, nodes.Name):
             namespace = getattr_node.node.name
             if namespace in allowed and getattr_node.attr not in allowed[namespace]:
                 kind = "block" if namespace == BLOCKS else "merge field"
-                problems.append(
-                    (f"unknown {kind} {namespace}.{getattr_node.attr}", getattr_node.lineno)
-                )
+                problem = f"unknown {kind} {namespace}.{getattr_node.attr}"
+                if namespace == "candidate" and getattr_node.attr in custom_keys:
+                    # A natural first guess for a custom field: say where it is.
+                    problem += (
+                        f"; the custom field is candidate.{CUSTOM_FIELDS}.{getattr_node.attr}"
+                    )
+                problems.append((problem, getattr_node.lineno))
         else:
             problems.append(
                 ("merge fields are one level deep, e.g. candidate.first_name", getattr_node.lineno)
@@ -283,17 +371,28 @@ def _problems(source: str, block_keys: Collection[str] | None) -> list[_Found]:
 
 
 def validate_template(
-    parts: Mapping[str, str], *, block_keys: Collection[str] = (), blocks_in: Collection[str] = ()
+    parts: Mapping[str, str],
+    *,
+    block_keys: Collection[str] = (),
+    blocks_in: Collection[str] = (),
+    custom_fields: Collection[CustomField] = (),
 ) -> None:
     """Raises `TemplateError` naming each part whose syntax, merge fields or blocks are wrong.
 
     `block_keys` are the tenant's blocks; only the parts named in `blocks_in` may use them.
+    `custom_fields` are the tenant's (deleted ones too, to say so): every part may use the live
+    ones as `candidate.custom_fields.<key>`.
     """
+    live = {field.key for field in custom_fields if not field.deleted}
+    deleted = {field.key for field in custom_fields if field.deleted}
     issues: list[TemplateIssue] = []
     for part, source in parts.items():
         keys = block_keys if part in blocks_in else None
         try:
-            issues.extend(TemplateIssue(part, msg, line) for msg, line in _problems(source, keys))
+            issues.extend(
+                TemplateIssue(part, msg, line)
+                for msg, line in _problems(source, keys, live, deleted)
+            )
         except TemplateSyntaxError as error:
             issues.append(TemplateIssue(part, syntax_reason(error, source), error.lineno))
     if issues:
@@ -399,13 +498,15 @@ def _fields_on_line(source: str, line: int | None) -> list[str]:
         tree = _environment.parse(source)
     except TemplateSyntaxError:
         return []
-    return sorted(
-        {
-            f"{node.node.name}.{node.attr}"
-            for node in tree.find_all(nodes.Getattr)
-            if isinstance(node.node, nodes.Name) and node.lineno == line
-        }
-    )
+    fields: set[str] = set()
+    for node in tree.find_all(nodes.Getattr):
+        if node.lineno != line or _is_custom_fields(node):
+            continue
+        if isinstance(node.node, nodes.Name):
+            fields.add(f"{node.node.name}.{node.attr}")
+        elif _is_custom_fields(node.node):
+            fields.add(f"candidate.{CUSTOM_FIELDS}.{node.attr}")
+    return sorted(fields)
 
 
 _MISSING_ATTRIBUTE = re.compile(r"^'?\w+ object'? has no attribute '([^']*)'$")
@@ -580,6 +681,67 @@ def uses_open_jobs(*sources: str) -> bool:
     return any(OPEN_JOBS in source for source in sources)
 
 
+class CustomValue:
+    """A yes/no custom field as a template sees it: prints `yes` or `no`, and tests true or
+    false in `{% if %}` (a bare Python bool would print `True`)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bool) -> None:
+        self._value = value
+
+    def __bool__(self) -> bool:
+        return self._value
+
+    def __str__(self) -> str:
+        return "yes" if self._value else "no"
+
+
+class CustomValues:
+    """A candidate's custom field values by key, as `candidate.custom_fields.<key>` reads them.
+
+    Not a dict: Jinja looks a name up as an attribute first, so a field keyed `items` or `keys`
+    would print a dict's method instead of its value. Keys never start with `_` (the candidates
+    service allows `[a-z][a-z0-9_]*`), so the one attribute here cannot be reached either."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+
+def custom_value(value: Any) -> Any:
+    """A custom field's stored value as a template prints it, or None for no value (left out,
+    so it prints as nothing, tests false and takes `default()`): text and a choice as they
+    are, a date as stored (`YYYY-MM-DD`, which no reader misreads as day and month swapped), a
+    number without a trailing `.0` or an exponent, a yes/no as `CustomValue`, a list of choices
+    joined with commas (as a job's locations are)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, bool):
+        return CustomValue(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value if item not in (None, "")) or None
+    if isinstance(value, str):
+        return value
+    return None  # a shape no custom field type has: nothing rather than a Python repr
+
+
+def custom_values(values: Mapping[str, Any]) -> CustomValues:
+    """The custom field values a template may merge, in their printed form."""
+    printed = {key: custom_value(value) for key, value in values.items()}
+    return CustomValues({key: value for key, value in printed.items() if value is not None})
+
+
 def recipient_context(
     recipient: Recipient,
     sender_name: str = "",
@@ -591,7 +753,8 @@ def recipient_context(
     matching the recipient."""
     candidate = recipient.model_dump(include=set(MERGE_FIELDS["candidate"]))
     context: dict[str, Any] = {
-        "candidate": {key: value for key, value in candidate.items() if value},
+        "candidate": {key: value for key, value in candidate.items() if value}
+        | {CUSTOM_FIELDS: custom_values(recipient.custom_fields)},
         "sender": {"name": sender_name} if sender_name else {},
         OPEN_JOBS: open_jobs_context(recipient, jobs),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from crm_campaigns.application.custom_fields import learn_custom_field
 from crm_campaigns.application.recipients import (
     fold_merged_candidate,
     follow_consent_change,
@@ -27,6 +28,7 @@ from crm_shared import (
     CANDIDATE_UNMERGED,
     CANDIDATE_UPDATED,
     CONSENT_CHANGED,
+    CUSTOM_FIELD_CHANGED,
     Database,
     EventEnvelope,
     Session,
@@ -85,6 +87,13 @@ CANDIDATE_SUBSCRIPTIONS = (
         "on_candidate_updated",
         profile_changes(update_profiles),
         description="Keeps the recipient projection current; a consent withdrawal ends enrolments.",
+    ),
+    Subscription(
+        CUSTOM_FIELD_CHANGED,
+        "on_custom_field_changed",
+        payload(learn_custom_field),
+        description="Keeps the tenant's custom field definitions, which templates may merge "
+        "as candidate.custom_fields.<key>.",
     ),
     Subscription(
         CONSENT_CHANGED,

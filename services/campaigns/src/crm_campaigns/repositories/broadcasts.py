@@ -63,7 +63,7 @@ class BroadcastRepository:
                 )
 
     async def unfinished_using_template(
-        self, template_id: str, *, session: Session
+        self, template_id: str, *, session: Session | None = None
     ) -> list[Broadcast]:
         """The broadcasts that will still render `template_id`."""
         documents = await self._broadcasts.find(

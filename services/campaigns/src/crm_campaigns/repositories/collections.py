@@ -14,6 +14,7 @@ from crm_shared import (
 )
 
 RECIPIENTS = "recipients"
+CUSTOM_FIELDS = "custom_fields"
 
 
 TEMPLATES = "templates"
@@ -115,6 +116,9 @@ async def ensure_indexes(database: Database) -> None:
     )
     # Whose address a hand-made suppression is (multikey: one entry per address).
     await database[RECIPIENTS].create_index([("tenant_id", ASCENDING), ("email_sha256", ASCENDING)])
+    await database[CUSTOM_FIELDS].create_index(
+        [("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True
+    )
     await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[MERGED_CANDIDATES].create_index(
         [("tenant_id", ASCENDING), ("merged_id", ASCENDING)], unique=True

@@ -55,7 +55,9 @@ class SequenceRepository:
             {"_id": sequence_id}, {"$set": {"announced": True}}, session=session
         )
 
-    async def using_template(self, template_id: str, *, session: Session) -> list[Sequence]:
+    async def using_template(
+        self, template_id: str, *, session: Session | None = None
+    ) -> list[Sequence]:
         """The sequences not archived with a step that sends `template_id`."""
         documents = await self._sequences.find(
             {"steps.template_id": template_id} | _NOT_ARCHIVED, session=session

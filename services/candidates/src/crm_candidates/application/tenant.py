@@ -157,6 +157,7 @@ class TenantUseCases:
     def profile_configuration(self) -> ProfileConfiguration:
         return ProfileConfiguration(
             self.container.mongo,
+            self.container.outbox,
             self._profile_rules,
             self._segments,
             SkillRenormalisationRepository(self.container.database, self.tenant_id),

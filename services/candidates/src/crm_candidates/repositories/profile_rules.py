@@ -108,10 +108,14 @@ class ProfileRulesRepository:
         )
         return version
 
-    async def add_custom_field(self, definition: CustomFieldDefinition) -> None:
+    async def add_custom_field(
+        self, definition: CustomFieldDefinition, *, session: Session | None = None
+    ) -> None:
         """Stores a new custom field; raises `DuplicateKeyInTenantError` if the key is taken."""
         try:
-            await self._fields.insert_one(to_document(definition))
+            await self._fields.insert_one(
+                {**to_document(definition), "announced": True}, session=session
+            )
         except DuplicateKeyError:
             raise DuplicateKeyInTenantError(definition.key) from None
 
@@ -120,7 +124,9 @@ class ProfileRulesRepository:
         documents = await self._fields.find({}, sort=[("_id", ASCENDING)], session=session)
         return [from_document(CustomFieldDefinition, document) for document in documents]
 
-    async def replace_custom_field(self, definition: CustomFieldDefinition) -> None:
+    async def replace_custom_field(
+        self, definition: CustomFieldDefinition, *, session: Session | None = None
+    ) -> None:
         """Stores an edited custom field (label, required, choices)."""
         await self._fields.update_one(
             {"_id": definition.id},
@@ -130,8 +136,24 @@ class ProfileRulesRepository:
                     "required": definition.required,
                     "allowed_values": definition.allowed_values,
                     "archived_at": definition.archived_at,
+                    "announced": True,
                 }
             },
+            session=session,
+        )
+
+    async def unannounced_custom_fields(
+        self, *, session: Session | None = None
+    ) -> list[CustomFieldDefinition]:
+        """The fields defined before `profile.custom_field_changed` existed, never announced."""
+        documents = await self._fields.find(
+            {"announced": {"$ne": True}}, sort=[("_id", ASCENDING)], session=session
+        )
+        return [from_document(CustomFieldDefinition, document) for document in documents]
+
+    async def mark_custom_field_announced(self, field_id: str, *, session: Session) -> None:
+        await self._fields.update_one(
+            {"_id": field_id}, {"$set": {"announced": True}}, session=session
         )
 
     async def custom_field(self, key: str) -> CustomFieldDefinition | None:
