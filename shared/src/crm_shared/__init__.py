@@ -141,11 +141,13 @@ from crm_shared.envelope import (
     seal,
 )
 from crm_shared.errors import (
+    FieldError,
     ProblemError,
     declare_dependency_problems,
     install_problem_handlers,
     problem_response,
     validation_detail,
+    validation_problem,
 )
 from crm_shared.framing import (
     MAX_SITE_ORIGINS,
@@ -386,6 +388,7 @@ __all__ = [
     "EventWaitlisted",
     "EveryFieldRequired",
     "Family",
+    "FieldError",
     "IdempotentConsumer",
     "IfMatch",
     "InternalKeyPair",
@@ -551,6 +554,7 @@ __all__ = [
     "utc_now",
     "valid_time_zone",
     "validation_detail",
+    "validation_problem",
     "verified_principal",
     "with_heartbeat",
 ]
