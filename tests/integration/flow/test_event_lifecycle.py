@@ -279,7 +279,12 @@ async def test_registration_outside_its_window_or_for_a_past_event_is_refused(
     )
     assert virtual.status_code == 422, virtual.text
     assert virtual.json()["errors"] == [
-        {"field": "join_url", "detail": "a virtual event needs a join URL"}
+        {
+            "field": "join_url",
+            "pointer": "#/join_url",
+            "source": "body",
+            "detail": "a virtual event needs a join URL",
+        }
     ]
     windowed = await stack.gateway.post(
         "/api/v1/events",

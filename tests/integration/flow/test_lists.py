@@ -322,4 +322,11 @@ async def test_a_broadcast_to_a_list_archived_before_its_send_is_paused_not_sent
         },
     )
     assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"] == [{"field": "audience.list_id", "detail": "archived list"}]
+    assert refused.json()["errors"] == [
+        {
+            "field": "audience.list_id",
+            "pointer": "#/audience/list_id",
+            "source": "body",
+            "detail": "archived list",
+        }
+    ]
