@@ -204,6 +204,9 @@ async def test_edits_are_conditional_and_archiving_freezes_the_list(stack: Stack
     )
     assert stale.status_code == 412, stale.text
     assert stale.json()["current_version"] == 2
+    nameless = await gateway.patch(url, json={"name": None}, headers={**auth, "If-Match": '"2"'})
+    assert nameless.status_code == 422, nameless.text
+    assert [e["field"] for e in nameless.json()["errors"]] == ["name"]
 
     assert (await gateway.delete(url, headers=auth)).status_code == 204
     assert (await gateway.delete(url, headers=auth)).status_code == 204
