@@ -130,6 +130,7 @@ from crm_shared.directory import (
     CandidateDirectory,
     CandidateProjection,
     ensure_directory_indexes,
+    link_by_address,
     normalise_email,
     project_merge,
     project_unmerge,
@@ -143,11 +144,13 @@ from crm_shared.envelope import (
     seal,
 )
 from crm_shared.errors import (
+    FieldError,
     ProblemError,
     declare_dependency_problems,
     install_problem_handlers,
     problem_response,
     validation_detail,
+    validation_problem,
 )
 from crm_shared.framing import (
     MAX_SITE_ORIGINS,
@@ -390,6 +393,7 @@ __all__ = [
     "EventWaitlisted",
     "EveryFieldRequired",
     "Family",
+    "FieldError",
     "IdempotentConsumer",
     "IfMatch",
     "InternalKeyPair",
@@ -510,6 +514,7 @@ __all__ = [
     "lease_is_free",
     "leased_to",
     "limited",
+    "link_by_address",
     "load_private_key",
     "load_public_key",
     "log_fields",
@@ -555,6 +560,7 @@ __all__ = [
     "utc_now",
     "valid_time_zone",
     "validation_detail",
+    "validation_problem",
     "verified_principal",
     "with_heartbeat",
 ]

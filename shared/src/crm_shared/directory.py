@@ -119,6 +119,18 @@ class CandidateDirectory:
         )
         return learned
 
+    async def learn_links(
+        self, profiles: Sequence[CandidateProfile], *, session: Session
+    ) -> list[tuple[str, str]]:
+        """`learn_many`, as the (address, candidate) pairs learned in the profiles' order:
+        what `link_by_address` links the records stored before their person was known by."""
+        learned = await self.learn_many(profiles, session=session)
+        return [
+            (email, profile.candidate_id)
+            for profile, emails in zip(profiles, learned, strict=True)
+            for email in emails
+        ]
+
     async def fold(self, merged_id: str, survivor_id: str, *, session: Session) -> None:
         """Every address of one candidate now belongs to another (a merge folded them)."""
         await self._entries.update_many(
@@ -164,6 +176,25 @@ class CandidateDirectory:
             {"email": address}, {"$set": {"claimed_by": new_id()}}, upsert=True, session=session
         )
         return _candidate_of(await self._entries.find_one({"email": address}, session=session))
+
+
+async def link_by_address(
+    collection: TenantScopedCollection,
+    links: Sequence[tuple[str, str]],
+    *,
+    session: Session | None,
+) -> None:
+    """Links records (registrations, ATS applications) stored under an address before its
+    person was known as a candidate: for each (address, candidate) in turn, the address's
+    records linked to nobody, in one ordered bulk write (an address named twice goes to the
+    first, as one by one). A record linked to a candidate keeps it."""
+    await collection.update_in_order(
+        [
+            ({"email": email, "candidate_id": None}, {"$set": {"candidate_id": candidate_id}})
+            for email, candidate_id in links
+        ],
+        session=session,
+    )
 
 
 def _candidate_of(entry: Document | None) -> str | None:

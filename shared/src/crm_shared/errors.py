@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -46,6 +47,18 @@ class ProblemError(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.headers = dict(headers or {})
         self.extensions = dict(extensions or {})
+
+    def response(self, instance: str) -> JSONResponse:
+        """This problem as the answer to a request of the path `instance`."""
+        return problem_response(
+            self.status,
+            self.detail,
+            instance=instance,
+            problem_type=self.problem_type,
+            title=self.title,
+            headers=self.headers,
+            extensions=self.extensions,
+        )
 
 
 def problem_response(
@@ -104,8 +117,62 @@ def validation_detail(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid value"))
 
 
-def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Pydantic errors as `{field, pointer, source, detail}` entries naming each bad field."""
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of a validation problem's `errors`: a field, as the dotted path within the
+    part of the request it came in (`source`: `body`, `query`, `path`, `header`), and what is
+    wrong with it. `line` places it in a template part; `pointer` (a JSON pointer into the
+    body) follows from `field` unless given."""
+
+    field: str
+    detail: str
+    source: str = "body"
+    line: int | None = None
+    pointer: str | None = None
+
+    @classmethod
+    def query(cls, name: str, detail: str) -> FieldError:
+        """A query parameter that is refused."""
+        return cls(name, detail, source="query")
+
+    @classmethod
+    def whole_body(cls, detail: str, field: str = "body") -> FieldError:
+        """The body as a whole (not JSON, not a file that can be read): no pointer reaches a
+        part of it."""
+        return cls(field, detail, pointer="")
+
+    def entry(self) -> dict[str, Any]:
+        """The `{field, pointer, source, detail}` (and `line`) member of the problem."""
+        pointer = self.pointer
+        if pointer is None:
+            pointer = "#/" + self.field.replace(".", "/") if self.source == "body" else ""
+        entry: dict[str, Any] = {
+            "field": self.field,
+            "pointer": pointer,
+            "source": self.source,
+            "detail": self.detail,
+        }
+        if self.line is not None:
+            entry["line"] = self.line
+        return entry
+
+
+def validation_problem(errors: Sequence[FieldError], detail: str | None = None) -> ProblemError:
+    """The 422 `validation-error` naming each bad field, in the one shape of every validation
+    refusal: a route's own and the request validation's (`install_problem_handlers`), so a
+    client (the console's forms) reads them all the same way. `detail` defaults to the list of
+    fields."""
+    return ProblemError(
+        422,
+        detail or "invalid request: " + ", ".join(error.field for error in errors),
+        problem_type="validation-error",
+        title="Request validation failed",
+        extensions={"errors": [error.entry() for error in errors]},
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> list[FieldError]:
+    """Pydantic's errors of a request, each naming the bad field."""
     described = []
     for error in errors:
         location = tuple(error.get("loc", ()))
@@ -114,22 +181,17 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
             offset = location[1] if len(location) > 1 else "?"
             reason = (error.get("ctx") or {}).get("error", "invalid JSON")
             described.append(
-                {
-                    "field": "body",
-                    "pointer": "",
-                    "source": "body",
-                    "detail": f"the body is not valid JSON: {reason} (at character {offset})",
-                }
+                FieldError.whole_body(
+                    f"the body is not valid JSON: {reason} (at character {offset})"
+                )
             )
             continue
-        field = _field_path(location)
         described.append(
-            {
-                "field": field,
-                "pointer": "#/" + field.replace(".", "/") if location[:1] == ("body",) else "",
-                "source": str(location[0]) if location else "",
-                "detail": validation_detail(error),
-            }
+            FieldError(
+                _field_path(location),
+                validation_detail(error),
+                source=str(location[0]) if location else "",
+            )
         )
     return described
 
@@ -139,15 +201,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
-        return problem_response(
-            error.status,
-            error.detail,
-            instance=request.url.path,
-            problem_type=error.problem_type,
-            title=error.title,
-            headers=error.headers,
-            extensions=error.extensions,
-        )
+        return error.response(request.url.path)
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -167,16 +221,7 @@ def install_problem_handlers(app: FastAPI) -> None:
                 problem_type="unsupported-media-type",
                 title="Unsupported media type",
             )
-        errors = validation_errors(error.errors())
-        fields = ", ".join(entry["field"] for entry in errors)
-        return problem_response(
-            422,
-            f"invalid request: {fields}",
-            instance=request.url.path,
-            problem_type="validation-error",
-            title="Request validation failed",
-            extensions={"errors": errors},
-        )
+        return validation_problem(validation_errors(error.errors())).response(request.url.path)
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm_shared.errors import problem_response
+from crm_shared.errors import FieldError, validation_problem
 
 # After decoding, a surrogate pair is one code point: any surrogate left is unpaired.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -78,24 +78,14 @@ class RejectUnpairedSurrogates:
 
 
 def _refused(scope: Scope) -> ASGIApp:
-    return problem_response(
-        422,
-        "invalid request: body",
-        instance=scope.get("path", ""),
-        problem_type="validation-error",
-        title="Request validation failed",
-        extensions={
-            "errors": [
-                {
-                    "field": "body",
-                    "pointer": "",
-                    "source": "body",
-                    "detail": "a string holds an unpaired UTF-16 surrogate escape (such as "
-                    "\\ud800), which is not Unicode text",
-                }
-            ]
-        },
-    )
+    return validation_problem(
+        [
+            FieldError.whole_body(
+                "a string holds an unpaired UTF-16 surrogate escape (such as \\ud800), which is "
+                "not Unicode text"
+            )
+        ]
+    ).response(scope.get("path", ""))
 
 
 def _unpaired_surrogate_in(body: bytes) -> bool:

@@ -14,7 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from crm_shared.errors import ProblemError, declare_dependency_problems
+from crm_shared.errors import FieldError, declare_dependency_problems, validation_problem
 
 
 def _field_names(field: Any) -> set[str]:
@@ -50,22 +50,9 @@ async def reject_unknown_query_params(request: Request) -> None:
     if not unknown:
         return
     accepted = ", ".join(sorted(known)) or "none"
-    raise ProblemError(
-        422,
+    raise validation_problem(
+        [FieldError.query(name, "unknown query parameter") for name in unknown],
         f"unknown query parameters: {', '.join(unknown)} (this endpoint accepts: {accepted})",
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={
-            "errors": [
-                {
-                    "field": name,
-                    "pointer": "",
-                    "source": "query",
-                    "detail": "unknown query parameter",
-                }
-                for name in unknown
-            ]
-        },
     )
 
 

@@ -106,6 +106,9 @@ async def test_a_range_it_cannot_answer_is_a_problem_naming_the_field(stack: Sta
     )
     assert backwards.status_code == 422
     assert backwards.headers["content-type"].startswith("application/problem+json")
+    # Named as request validation names a query parameter.
+    [to] = backwards.json()["errors"]
+    assert (to["field"], to["source"], to["pointer"]) == ("to", "query", "")
     unknown = await stack.gateway.get(
         PATH, params={"metric": "salaries", "from": "2026-01-01", "to": "2026-01-02"}, headers=acme
     )

@@ -181,8 +181,8 @@ async def test_a_bad_upload_is_refused_whole_with_a_clear_answer(stack: Stack) -
     problem = wrong_clock.json()
     assert problem["type"] == f"{PROBLEM_TYPE_PREFIX}validation-error"
     assert [e["field"] for e in problem["errors"]] == [
-        "check_ins[0].checked_in_at",
-        "check_ins[1].checked_in_at",
+        "check_ins.0.checked_in_at",
+        "check_ins.1.checked_in_at",
     ]
     assert "in the future" in problem["errors"][0]["detail"]
     assert "before the event's day" in problem["errors"][1]["detail"]

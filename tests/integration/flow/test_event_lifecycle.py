@@ -245,6 +245,11 @@ async def test_a_draft_crossing_a_dst_change_is_shown_in_local_time_then_publish
     )
     assert skipped.status_code == 422, skipped.text
     assert skipped.json()["errors"][0]["field"] == "starts_at"
+    nulled = await stack.gateway.patch(
+        url, headers=headers | {"If-Match": '"1"'}, json={"name": None, "capacity": None}
+    )
+    assert nulled.status_code == 422, nulled.text
+    assert [e["field"] for e in nulled.json()["errors"]] == ["name", "capacity"]
     published = await stack.gateway.post(f"{url}/publish", headers=headers)
     assert published.status_code == 200, published.text
     assert (published.json()["status"], published.json()["version"]) == ("published", 2)
@@ -279,7 +284,12 @@ async def test_registration_outside_its_window_or_for_a_past_event_is_refused(
     )
     assert virtual.status_code == 422, virtual.text
     assert virtual.json()["errors"] == [
-        {"field": "join_url", "detail": "a virtual event needs a join URL"}
+        {
+            "field": "join_url",
+            "pointer": "#/join_url",
+            "source": "body",
+            "detail": "a virtual event needs a join URL",
+        }
     ]
     windowed = await stack.gateway.post(
         "/api/v1/events",

@@ -79,7 +79,12 @@ async def test_each_session_fills_waitlists_and_is_told_on_its_own(
     unchosen, _ = await register(stack, fair["id"], "anna", None)
     assert unchosen["http_status"] == 422, unchosen
     assert unchosen["errors"] == [
-        {"field": "session_id", "detail": "choose one of the event's sessions: 'morning', 'slot-1'"}
+        {
+            "field": "session_id",
+            "pointer": "#/session_id",
+            "source": "body",
+            "detail": "choose one of the event's sessions: 'morning', 'slot-1'",
+        }
     ]
     unknown, _ = await register(stack, fair["id"], "anna", "evening")
     assert (unknown["http_status"], unknown["errors"][0]["field"]) == (422, "session_id")

@@ -55,6 +55,8 @@ async def test_a_file_start_is_previewed_with_columns_and_suggested_mapping(stac
     assert workbook.json()["errors"] == [
         {
             "field": "file",
+            "pointer": "",
+            "source": "body",
             "detail": "This is an Excel workbook (.xlsx); save it as CSV (UTF-8) and upload that",
         }
     ]

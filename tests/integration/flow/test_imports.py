@@ -625,6 +625,8 @@ async def test_hostile_files_fail_cleanly_with_the_reason(stack: Stack) -> None:
     assert response.json()["errors"] == [
         {
             "field": "file",
+            "pointer": "",
+            "source": "body",
             "detail": "This is an Excel workbook (.xlsx); save it as CSV (UTF-8) and upload that",
         }
     ]

@@ -204,6 +204,9 @@ async def test_edits_are_conditional_and_archiving_freezes_the_list(stack: Stack
     )
     assert stale.status_code == 412, stale.text
     assert stale.json()["current_version"] == 2
+    nameless = await gateway.patch(url, json={"name": None}, headers={**auth, "If-Match": '"2"'})
+    assert nameless.status_code == 422, nameless.text
+    assert [e["field"] for e in nameless.json()["errors"]] == ["name"]
 
     assert (await gateway.delete(url, headers=auth)).status_code == 204
     assert (await gateway.delete(url, headers=auth)).status_code == 204
@@ -322,4 +325,11 @@ async def test_a_broadcast_to_a_list_archived_before_its_send_is_paused_not_sent
         },
     )
     assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"] == [{"field": "audience.list_id", "detail": "archived list"}]
+    assert refused.json()["errors"] == [
+        {
+            "field": "audience.list_id",
+            "pointer": "#/audience/list_id",
+            "source": "body",
+            "detail": "archived list",
+        }
+    ]

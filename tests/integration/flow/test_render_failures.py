@@ -277,7 +277,13 @@ async def test_an_editor_previews_a_draft_and_learns_the_line_of_each_problem(
         "/api/v1/templates/preview", headers=stack.as_(ACME_TOKEN), json=unknown
     )
     assert refused.json()["errors"] == [
-        {"field": "html", "detail": "unknown merge field candidate.salary", "line": 2}
+        {
+            "field": "html",
+            "pointer": "#/html",
+            "source": "body",
+            "detail": "unknown merge field candidate.salary",
+            "line": 2,
+        }
     ]
     unrenderable = {**draft, "html": COMPANY_TEAM}
     refused = await stack.gateway.post(

@@ -8,10 +8,18 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, EmailStr
 from pymongo.errors import AutoReconnect, NetworkTimeout, OperationFailure
 
-from crm_shared import ProblemError, decode_cursor, encode_cursor
+from crm_shared import (
+    FieldError,
+    ProblemError,
+    decode_cursor,
+    encode_cursor,
+    validation_problem,
+)
 from crm_shared.errors import install_problem_handlers
 
 pytestmark = pytest.mark.unit
+
+UNPARSED = "Input should be a valid integer, unable to parse string as an integer"
 
 
 class Person(BaseModel):
@@ -31,6 +39,11 @@ def client() -> TestClient:
     @app.get("/conflict")
     async def conflict() -> None:
         raise ProblemError(409, "already there", problem_type="duplicate", extensions={"id": "x"})
+
+    @app.get("/refused")
+    async def refused(limit: int = 10) -> None:
+        # A route's own refusal, for a rule the request's schema cannot say.
+        raise validation_problem([FieldError.query("limit", UNPARSED)])
 
     @app.get("/boom")
     async def boom() -> None:
@@ -76,6 +89,66 @@ def test_broken_json_is_a_422_about_the_body_not_a_field_named_by_an_offset(
     assert error["pointer"] == ""
     assert error["detail"].startswith("the body is not valid JSON")
     assert "at character" in error["detail"]
+
+
+def test_a_routes_own_validation_problem_has_the_request_validations_shape(
+    client: TestClient,
+) -> None:
+    automatic = client.get("/refused", params={"limit": "many"})
+    own = client.get("/refused", params={"limit": "5"})
+    assert automatic.status_code == own.status_code == 422
+    assert own.headers["content-type"] == "application/problem+json"
+    assert (
+        own.json()
+        == automatic.json()
+        == {
+            "type": "urn:recruitcrm:problem:validation-error",
+            "title": "Request validation failed",
+            "status": 422,
+            "detail": "invalid request: limit",
+            "instance": "/refused",
+            "errors": [{"field": "limit", "pointer": "", "source": "query", "detail": UNPARSED}],
+        }
+    )
+
+
+def test_the_validation_problem_names_each_field_with_a_pointer_into_the_body() -> None:
+    problem = validation_problem(
+        [
+            FieldError("steps.2.template_id", "unknown template"),
+            FieldError("html", "unknown merge field", line=3),
+            FieldError.query("to", "too long a range"),
+            FieldError.whole_body("not an SNS message"),
+            FieldError.whole_body("not CSV", field="file"),
+        ]
+    )
+    assert (problem.status, problem.problem_type, problem.title) == (
+        422,
+        "validation-error",
+        "Request validation failed",
+    )
+    assert problem.detail == "invalid request: steps.2.template_id, html, to, body, file"
+    assert problem.extensions["errors"] == [
+        {
+            "field": "steps.2.template_id",
+            "pointer": "#/steps/2/template_id",
+            "source": "body",
+            "detail": "unknown template",
+        },
+        {
+            "field": "html",
+            "pointer": "#/html",
+            "source": "body",
+            "detail": "unknown merge field",
+            "line": 3,
+        },
+        {"field": "to", "pointer": "", "source": "query", "detail": "too long a range"},
+        {"field": "body", "pointer": "", "source": "body", "detail": "not an SNS message"},
+        {"field": "file", "pointer": "", "source": "body", "detail": "not CSV"},
+    ]
+    assert validation_problem([FieldError("a", "b")], "the thing is wrong").detail == (
+        "the thing is wrong"
+    )
 
 
 def test_a_body_that_is_not_json_is_a_415(client: TestClient) -> None:

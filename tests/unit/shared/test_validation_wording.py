@@ -43,8 +43,8 @@ def details(model: type[BaseModel], document: dict[str, object]) -> dict[str, st
     with pytest.raises(ValidationError) as invalid:
         model.model_validate(document)
     return {
-        entry["field"]: entry["detail"]
-        for entry in validation_errors(invalid.value.errors(include_url=False))
+        error.field: error.detail
+        for error in validation_errors(invalid.value.errors(include_url=False))
     }
 
 

@@ -32,11 +32,13 @@ from crm_analytics.domain.attribution import Model, Outcome
 from crm_analytics.domain.funnel import FunnelBy
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
     valid_time_zone,
+    validation_problem,
 )
 
 funnel_router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -127,13 +129,7 @@ _REPORT_RESPONSES = {**problem_responses(422), **JSON_OR_CSV}
 
 
 def _refused(refused: PeriodRefused) -> ProblemError:
-    return ProblemError(
-        422,
-        str(refused),
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": f"query.{refused.field}", "detail": str(refused)}]},
-    )
+    return validation_problem([FieldError.query(refused.field, str(refused))], str(refused))
 
 
 @funnel_router.get(

@@ -34,10 +34,12 @@ from crm_analytics.application.message_reports import (
 from crm_analytics.domain.message_report import MessageFigures, MessageReport
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
+    validation_problem,
 )
 
 message_router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -132,13 +134,7 @@ async def _answer(
             problem_type="not-found",
         ) from None
     except RangeRefused as refused:
-        raise ProblemError(
-            422,
-            str(refused),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "query.to", "detail": str(refused)}]},
-        ) from None
+        raise validation_problem([FieldError.query("to", str(refused))], str(refused)) from None
     breakdown = scope.breakdown.value
     if format is ReportFormat.CSV:
         return csv_file(csv_rows(found, breakdown), f"{kind}-{source_id}-report", separator)

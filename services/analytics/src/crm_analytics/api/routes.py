@@ -43,10 +43,12 @@ from crm_analytics.domain.metrics import TenantMetric
 from crm_analytics.domain.timeseries import Interval, RangeError
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
+    validation_problem,
 )
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -132,13 +134,7 @@ LastDay = Annotated[date, Query(alias="to", description="Last UTC day, included.
 
 def _range_refused(detail: str) -> ProblemError:
     """A range of days the report cannot answer, as the 422 problem naming `to`."""
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": "query.to", "detail": detail}]},
-    )
+    return validation_problem([FieldError.query("to", detail)], detail)
 
 
 @router.get(

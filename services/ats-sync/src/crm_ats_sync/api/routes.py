@@ -60,6 +60,7 @@ from crm_ats_sync.domain.pushes import Push, PushRefused, PushState
 from crm_ats_sync.domain.sync import SyncRun, SyncRunningError
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     decode_cursor,
     encode_cursor,
@@ -68,6 +69,7 @@ from crm_shared import (
     reject_unknown_query_params,
     require_permission,
     utc_now,
+    validation_problem,
 )
 from crm_shared.audit_changes import changed_fields, changes_header, secret_changed
 
@@ -142,19 +144,8 @@ def _created(connection: Connection, base_url: str) -> ConnectionCreated:
 
 
 def _invalid_body(detail: str, fields: dict[str, str]) -> ProblemError:
-    """A 422 naming each refused body field, shaped as the request validation's."""
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={
-            "errors": [
-                {"field": f, "pointer": f"#/{f}", "source": "body", "detail": why}
-                for f, why in fields.items()
-            ]
-        },
-    )
+    """A 422 naming each refused body field."""
+    return validation_problem([FieldError(f, why) for f, why in fields.items()], detail)
 
 
 def _refused_api_settings(
@@ -610,11 +601,7 @@ def _field_problem(status: int, field: str, detail: str, problem_type: str) -> P
         status,
         detail,
         problem_type=problem_type,
-        extensions={
-            "errors": [
-                {"field": field, "pointer": f"#/{field}", "source": "body", "detail": detail}
-            ]
-        },
+        extensions={"errors": [FieldError(field, detail).entry()]},
     )
 
 

@@ -32,18 +32,12 @@ class CandidateFacts:
         """Learns the candidates' addresses, to match ATS applicants to them (and links the
         applications stored under them before), and what a push sends: a batch of profiles in
         a few queries."""
-        profiles = [change.profile for change in changes]
-        learned = await self.storage.directory(tenant_id).learn_many(profiles, session=session)
+        links = await self.storage.directory(tenant_id).learn_links(
+            [change.profile for change in changes], session=session
+        )
         # Applications stored before their person was a candidate (an ATS import: the
         # candidates service creates the person from the application's event) are linked now.
-        await self.storage.applications(tenant_id).link_candidates(
-            [
-                (email, profile.candidate_id)
-                for profile, emails in zip(profiles, learned, strict=True)
-                for email in emails
-            ],
-            session=session,
-        )
+        await self.storage.applications(tenant_id).link_candidates(links, session=session)
         await self.storage.known_candidates(tenant_id).learn_profiles(changes, session=session)
 
     async def consent_changed(self, envelope: EventEnvelope[Any], session: Session) -> None:

@@ -17,6 +17,7 @@ from crm_shared import (
     TenantScopedCollection,
     from_document,
     give_back,
+    link_by_address,
     move_to_survivor,
     to_document,
     utc_now,
@@ -129,16 +130,8 @@ class ApplicationRepository:
     ) -> None:
         """Links applications stored before their person was known as a candidate (an ATS
         import: the candidates service creates the person from the application's event, after
-        it was stored): for each (address, candidate) in turn, the address's applications
-        linked to nobody, in one ordered bulk write (an address named twice goes to the first,
-        as one by one). An application linked to a candidate keeps it."""
-        await self._applications.update_in_order(
-            [
-                ({"email": email, "candidate_id": None}, {"$set": {"candidate_id": candidate_id}})
-                for email, candidate_id in links
-            ],
-            session=session,
-        )
+        it was stored)."""
+        await link_by_address(self._applications, links, session=session)
 
     async def fold_into(
         self, merged_id: str, survivor_id: str, merge_id: str, *, session: Session

@@ -33,6 +33,7 @@ from crm_campaigns.domain.templates import TemplateError, validate_template
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    FieldError,
     IfMatch,
     Page,
     Principal,
@@ -48,6 +49,7 @@ from crm_shared import (
     required_version,
     stale_version,
     utc_now,
+    validation_problem,
 )
 
 router = APIRouter(
@@ -58,16 +60,6 @@ router = APIRouter(
 
 def _not_found(kind: str, identifier: str) -> ProblemError:
     return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
-
-
-def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": errors},
-    )
 
 
 def _conflict(broadcast: Broadcast, action: str) -> ProblemError:
@@ -183,24 +175,24 @@ async def create_broadcast(
 async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
     """A 422 naming what is wrong with a broadcast's definition."""
     if await broadcasts.live_template(body.template_id) is None:
-        raise _invalid(
+        raise validation_problem(
+            [FieldError("template_id", "unknown template")],
             f"template {body.template_id} does not exist",
-            [{"field": "template_id", "detail": "unknown template"}],
         )
     audience = body.audience
     if isinstance(audience, StoredListAudience) and await broadcasts.list_archived(
         audience.list_id
     ):
-        raise _invalid(
+        raise validation_problem(
+            [FieldError("audience.list_id", "archived list")],
             f"list {audience.list_id} is archived",
-            [{"field": "audience.list_id", "detail": "archived list"}],
         )
     if body.ab_test is not None:
         names = [variant.name for variant in body.ab_test.variants]
         if len(set(names)) != len(names):
-            raise _invalid(
+            raise validation_problem(
+                [FieldError("ab_test.variants", "duplicate variant name")],
                 "A/B variant names must be unique",
-                [{"field": "ab_test.variants", "detail": "duplicate variant name"}],
             )
         try:
             validate_template(
@@ -211,9 +203,9 @@ async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
                 custom_fields=await broadcasts.custom_field_definitions(),
             )
         except TemplateError as error:
-            raise _invalid(
+            raise validation_problem(
+                [FieldError(part, message) for part, message in error.errors],
                 f"an A/B subject is not valid: {error}",
-                [{"field": part, "detail": message} for part, message in error.errors],
             ) from None
 
 
@@ -450,9 +442,9 @@ async def _check_block(body: BlockCreate | BlockUpdate, blocks: BlockLibrary) ->
             custom_fields=await blocks.custom_field_definitions(),
         )
     except TemplateError as error:
-        raise _invalid(
+        raise validation_problem(
+            [FieldError(part, message) for part, message in error.errors],
             f"the block is not valid: {error}",
-            [{"field": part, "detail": message} for part, message in error.errors],
         ) from None
 
 

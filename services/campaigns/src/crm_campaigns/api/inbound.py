@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from crm_campaigns.adapters.sns import SnsEnvelope, SnsError, SnsUnavailable
 from crm_campaigns.api.deps import Container
@@ -17,7 +18,15 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkInbound,
     parse_dsn,
 )
-from crm_shared import ProblemError, SignedLinks, public_operation, utc_now, validation_detail
+from crm_shared import (
+    FieldError,
+    ProblemError,
+    SignedLinks,
+    public_operation,
+    utc_now,
+    validation_detail,
+    validation_problem,
+)
 
 router = APIRouter(
     prefix="/public/mail/{token}",
@@ -54,13 +63,7 @@ async def delivery_status_notification(
     try:
         report = parse_dsn(await request.body())
     except InboundMailError as error:
-        raise ProblemError(
-            422,
-            str(error),
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "body", "detail": str(error)}]},
-        ) from None
+        raise validation_problem([FieldError.whole_body(str(error))], str(error)) from None
     if report is None:
         return FeedbackResult(outcome="ignored")
     return _result(await container.mail_feedback.bounce(tenant_id, report, "dsn"))
@@ -92,6 +95,14 @@ async def postmark_inbound(
     return _result(outcome)
 
 
+def _sns_field(error: ErrorDetails) -> FieldError:
+    """What is wrong with a member of the SNS envelope, which is the whole body."""
+    field = ".".join(map(str, error["loc"]))
+    if not field:
+        return FieldError.whole_body(validation_detail(error))
+    return FieldError(field, validation_detail(error))
+
+
 @router.post("/ses", response_model=FeedbackResult)
 async def ses_notification(token: str, request: Request, container: Container) -> FeedbackResult:
     """Amazon SES bounce and complaint notifications, as an SNS HTTPS subscription posts them
@@ -100,20 +111,8 @@ async def ses_notification(token: str, request: Request, container: Container) -
     try:
         envelope = SnsEnvelope.model_validate_json(await request.body())
     except ValidationError as error:
-        raise ProblemError(
-            422,
-            "not an Amazon SNS message",
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={
-                "errors": [
-                    {
-                        "field": ".".join(map(str, e["loc"])) or "body",
-                        "detail": validation_detail(e),
-                    }
-                    for e in error.errors()
-                ]
-            },
+        raise validation_problem(
+            [_sns_field(e) for e in error.errors()], "not an Amazon SNS message"
         ) from None
     try:
         outcome = await container.mail_feedback.sns_delivery(tenant_id, envelope)

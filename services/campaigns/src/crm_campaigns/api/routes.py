@@ -76,6 +76,7 @@ from crm_campaigns.domain.templates import (
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    FieldError,
     IfMatch,
     Page,
     ProblemError,
@@ -88,6 +89,7 @@ from crm_shared import (
     require_permission,
     required_version,
     stale_version,
+    validation_problem,
 )
 
 router = APIRouter(
@@ -100,22 +102,9 @@ def _not_found(kind: str, identifier: str) -> ProblemError:
     return ProblemError(404, f"no {kind} {identifier}", problem_type="not-found")
 
 
-def _invalid(detail: str, errors: list[dict[str, str]]) -> ProblemError:
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": errors},
-    )
-
-
-def _issue(issue: TemplateIssue) -> dict[str, Any]:
+def _issue(issue: TemplateIssue) -> FieldError:
     """One `errors` entry of a template's 422, with the line of its part when known."""
-    entry: dict[str, Any] = {"field": issue.part, "detail": issue.message}
-    if issue.line is not None:
-        entry["line"] = issue.line
-    return entry
+    return FieldError(issue.part, issue.message, line=issue.line)
 
 
 async def _validated(
@@ -131,16 +120,16 @@ async def _validated(
             custom_fields=await templates.custom_field_definitions(),
         )
     except TemplateError as error:
-        raise _invalid(
-            f"the template is not valid: {error}", [_issue(issue) for issue in error.issues]
+        raise validation_problem(
+            [_issue(issue) for issue in error.issues], f"the template is not valid: {error}"
         ) from None
 
 
 def _render_failed(candidate_id: str, error: RenderError) -> ProblemError:
     """The 422 of a render that fails for one candidate: its part and line."""
-    return _invalid(
-        f"the template cannot be rendered for candidate {candidate_id}: {error}",
+    return validation_problem(
         [_issue(TemplateIssue(error.part, error.detail, error.line))],
+        f"the template cannot be rendered for candidate {candidate_id}: {error}",
     )
 
 
@@ -389,18 +378,17 @@ def _definition(
     except SequenceDefinitionError as error:
         errors.extend(error.errors)
     if errors:
-        raise _invalid(
+        raise validation_problem(
+            [FieldError(field, detail) for field, detail in errors],
             "the sequence is not valid: " + ", ".join(field for field, _ in errors),
-            [{"field": field, "detail": detail} for field, detail in errors],
         )
     return trigger, steps
 
 
 def _unknown_template(error: TemplateNotLive) -> ProblemError:
     """The 422 for a send step whose template is unknown or archived."""
-    return _invalid(
-        str(error),
-        [{"field": f"steps.{error.step_index}.template_id", "detail": "unknown template"}],
+    return validation_problem(
+        [FieldError(f"steps.{error.step_index}.template_id", "unknown template")], str(error)
     )
 
 

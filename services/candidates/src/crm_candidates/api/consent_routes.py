@@ -18,9 +18,11 @@ from crm_candidates.application.erasure import CandidateEraser
 from crm_candidates.domain.consent import ConsentStatus, RetentionPolicy
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     require_permission,
     utc_now,
+    validation_problem,
 )
 
 consent_router = APIRouter(tags=["consent"])
@@ -63,12 +65,9 @@ async def record_consent(
     """Records a grant or withdrawal; emits `consent.changed` (and `candidate.updated` when the
     marketing state changed)."""
     if body.action == "grant" and body.expires_at is not None and body.expires_at <= utc_now():
-        raise ProblemError(
-            422,
+        raise validation_problem(
+            [FieldError("expires_at", "must be in the future")],
             "expires_at must be in the future",
-            problem_type="validation-error",
-            title="Request validation failed",
-            extensions={"errors": [{"field": "expires_at", "detail": "must be in the future"}]},
         )
     change = ConsentChange(
         purpose=body.purpose,

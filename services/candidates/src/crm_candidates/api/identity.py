@@ -15,10 +15,12 @@ from crm_candidates.domain.merging import MergeChoiceError, check_choices
 from crm_candidates.domain.models import Merge
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     ProblemError,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
+    validation_problem,
 )
 
 merges_router = APIRouter(prefix="/candidates/merges", tags=["identity"])
@@ -81,11 +83,9 @@ async def merge_candidates(
     identifiers resolve to the survivor. Undo with `POST /candidates/merges/{id}/undo`.
     """
     if body.survivor_id == body.merged_id:
-        raise ProblemError(
-            422,
+        raise validation_problem(
+            [FieldError("merged_id", "equals survivor_id")],
             "a record cannot be merged into itself",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "merged_id", "detail": "equals survivor_id"}]},
         )
     try:
         check_choices(body.choices)
@@ -93,13 +93,9 @@ async def merge_candidates(
             body.survivor_id, body.merged_id, body.choices, user_id=principal.user_id
         )
     except MergeChoiceError as invalid:
-        raise ProblemError(
-            422,
+        raise validation_problem(
+            [FieldError(path, message) for path, message in invalid.errors],
             f"the field choices are not valid: {invalid}",
-            problem_type="validation-error",
-            extensions={
-                "errors": [{"field": path, "detail": message} for path, message in invalid.errors]
-            },
         ) from None
     except RecordNotFoundError as missing:
         raise _not_found(missing.kind, missing.record_id) from None

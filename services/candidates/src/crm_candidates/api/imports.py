@@ -37,6 +37,7 @@ from crm_candidates.domain.models import CandidateImport
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    FieldError,
     Page,
     ProblemError,
     Quotas,
@@ -46,6 +47,7 @@ from crm_shared import (
     quota_exceeded,
     reject_unknown_query_params,
     require_permission,
+    validation_problem,
 )
 from crm_shared.csv_export import csv_line, excel_text
 
@@ -101,14 +103,9 @@ def _too_large(limit_bytes: int) -> ProblemError:
     )
 
 
-def _validation(errors: list[tuple[str, str]], detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": path, "detail": reason} for path, reason in errors]},
-    )
+def _unreadable(invalid: CsvFormatError, detail: str) -> ProblemError:
+    """A 422 naming the file, the whole body of its upload, as what cannot be read."""
+    return validation_problem([FieldError.whole_body(str(invalid), field="file")], detail)
 
 
 @imports_router.post(
@@ -133,7 +130,9 @@ async def create_import(
         except ValueError as unknown:
             errors.append(("encoding", str(unknown)))
     if errors:
-        raise _validation(errors, "the import is not valid")
+        raise validation_problem(
+            [FieldError(path, reason) for path, reason in errors], "the import is not valid"
+        )
     job = CandidateImport(
         tenant_id=principal.tenant_id,
         mapping=list(body.mapping.items()),
@@ -202,7 +201,7 @@ async def preview_import(
         reason = str(invalid)
         # A reason that is its own sentence ("This is an Excel workbook...") continues this one.
         reason = reason[:1].lower() + reason[1:] if reason.startswith("This ") else reason
-        raise _validation([("file", str(invalid))], f"the file cannot be read: {reason}") from None
+        raise _unreadable(invalid, f"the file cannot be read: {reason}") from None
     return ImportPreview(
         encoding=preview.encoding,
         encoding_note=preview.encoding_note,
@@ -301,9 +300,7 @@ async def upload_import_file(
             limit=too_many_imports.limit,
         ) from None
     except CsvFormatError as invalid:
-        raise _validation(
-            [("file", str(invalid))], f"the file cannot be imported: {invalid}"
-        ) from None
+        raise _unreadable(invalid, f"the file cannot be imported: {invalid}") from None
     except UploadTooLargeError as too_large:
         raise _too_large(too_large.limit_bytes) from None
     except TooManyRowsError as too_many:

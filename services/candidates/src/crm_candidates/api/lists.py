@@ -30,6 +30,7 @@ from crm_candidates.domain.lists import (
 from crm_candidates.domain.models import DuplicateKeyInTenantError
 from crm_shared import (
     CurrentPrincipal,
+    FieldError,
     IfMatch,
     Page,
     ProblemError,
@@ -41,6 +42,7 @@ from crm_shared import (
     require_permission,
     required_version,
     stale_version,
+    validation_problem,
 )
 
 lists_router = APIRouter(prefix="/lists", tags=["lists"])
@@ -58,7 +60,7 @@ def _ids(candidate_ids: list[str]) -> list[str]:
     try:
         return distinct_ids(candidate_ids)
     except TooManyIdsError as error:
-        raise ProblemError(422, str(error), problem_type="validation-error") from None
+        raise validation_problem([FieldError("candidate_ids", str(error))], str(error)) from None
 
 
 async def _public(static_list: StaticList, lists: ListQueries) -> ListPublic:
@@ -168,7 +170,7 @@ async def update_list(
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes:
         if changes["name"] is None:
-            raise ProblemError(422, "name cannot be null", problem_type="validation-error")
+            raise validation_problem([FieldError("name", "cannot be null")], "name cannot be null")
         changes["name"] = " ".join(changes["name"].split())
     try:
         edited = await commands.edit(list_id, version, changes)

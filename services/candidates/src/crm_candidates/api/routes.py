@@ -62,6 +62,7 @@ from crm_candidates.domain.segments import (
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    FieldError,
     Page,
     ProblemError,
     decode_cursor,
@@ -69,6 +70,7 @@ from crm_shared import (
     problem_responses,
     reject_unknown_query_params,
     require_permission,
+    validation_problem,
 )
 
 router = APIRouter(tags=["candidates"])
@@ -109,22 +111,9 @@ def _not_found(kind: str, identifier: str) -> ProblemError:
 def profile_problem(invalid: ProfileError, what: str = "profile fields") -> ProblemError:
     """A 422 problem naming each field that could not be normalised; `what` says what they
     belong to (a pool stage, a custom field), so the message names the right thing."""
-    return ProblemError(
-        422,
+    return validation_problem(
+        [FieldError(path, reason) for path, reason in invalid.errors],
         f"invalid {what}: {', '.join(f'{path} ({message})' for path, message in invalid.errors)}",
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={
-            "errors": [
-                {
-                    "field": path,
-                    "pointer": "#/" + path.replace(".", "/"),
-                    "source": "body",
-                    "detail": reason,
-                }
-                for path, reason in invalid.errors
-            ]
-        },
     )
 
 
@@ -321,14 +310,8 @@ async def _set_status(
 
 
 def _lookup_problem(field: str, detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        f"invalid query parameter {field}: {detail}",
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={
-            "errors": [{"field": field, "pointer": "", "source": "query", "detail": detail}]
-        },
+    return validation_problem(
+        [FieldError.query(field, detail)], f"invalid query parameter {field}: {detail}"
     )
 
 
@@ -424,12 +407,9 @@ async def list_candidates(
     An unknown query parameter is a 422, so a misspelt filter never lists everyone.
     """
     if stage is not None and pool_id is None:
-        raise ProblemError(
-            422,
+        raise validation_problem(
+            [FieldError.query("stage", "needs pool_id")],
             "a stage is searched within a pool: give pool_id too",
-            title="Request validation failed",
-            problem_type="validation-error",
-            extensions={"errors": [{"field": "query.stage", "detail": "needs pool_id"}]},
         )
     text = q or ""
     keys = await _lookup_keys(email, phone, text, candidates)
@@ -507,12 +487,9 @@ async def candidate_segments(
 
 def _rule_problem(errors: list[tuple[str, str]]) -> ProblemError:
     summary = "; ".join(f"{path}: {message}" for path, message in errors)
-    return ProblemError(
-        422,
+    return validation_problem(
+        [FieldError(path, message) for path, message in errors],
         f"the segment rule is not valid: {summary}",
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": path, "detail": message} for path, message in errors]},
     )
 
 

@@ -57,6 +57,7 @@ from crm_events.domain.sessions import SessionChoiceInvalid
 from crm_shared import (
     MAX_PAGE_SIZE,
     CurrentPrincipal,
+    FieldError,
     IfMatch,
     Page,
     ProblemError,
@@ -72,6 +73,7 @@ from crm_shared import (
     required_version,
     stale_version,
     utc_now,
+    validation_problem,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,18 +113,7 @@ def _invalid(error: EventDetailsInvalid | AnswerInvalid | SessionChoiceInvalid) 
             field = f"answers.{error.question_id}"
         case SessionChoiceInvalid():
             field = "session_id"
-    return _invalid_fields(f"invalid request: {field}", {field: error.detail})
-
-
-def _invalid_fields(detail: str, errors: dict[str, str]) -> ProblemError:
-    """422 `validation-error` naming each field refused and why, as request validation does."""
-    return ProblemError(
-        422,
-        detail,
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": f, "detail": why} for f, why in errors.items()]},
-    )
+    return validation_problem([FieldError(field, error.detail)])
 
 
 def _no_registration(missing: RegistrationNotFound) -> ProblemError:
@@ -213,8 +204,8 @@ async def update_event(
     version = required_version(if_match)
     await _found(storage, principal.tenant_id, event_id)
     changes = body.model_dump(exclude_unset=True, exclude={"notify_registrants"})
-    if any(
-        changes.get(field) is None
+    nulled = [
+        field
         for field in (
             "name",
             "kind",
@@ -226,13 +217,13 @@ async def update_event(
             "reminders",
             "questions",
         )
-        if field in changes
-    ):
-        raise ProblemError(
-            422,
+        if field in changes and changes[field] is None
+    ]
+    if nulled:
+        raise validation_problem(
+            [FieldError(field, "cannot be null") for field in nulled],
             "name, kind, format, starts_at, time_zone, capacity, organisers, reminders and "
             "questions cannot be null",
-            problem_type="validation-error",
         )
     try:
         await lifecycle.edit_event(
@@ -418,9 +409,12 @@ async def upload_check_ins(
     except RegistrationRefused as refused:
         raise _refused_registration(refused) from None
     except DoorTimesRefused as refused:
-        raise _invalid_fields(
+        raise validation_problem(
+            [
+                FieldError(f"check_ins.{i}.checked_in_at", why)
+                for i, why in refused.refusals.items()
+            ],
             f"{len(refused.refusals)} check-in time(s) cannot be kept; nothing was recorded",
-            {f"check_ins[{i}].checked_in_at": why for i, why in refused.refusals.items()},
         ) from None
     counts = dict.fromkeys(DoorCheckInOutcome, 0)
     for result in results:

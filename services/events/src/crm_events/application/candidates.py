@@ -26,16 +26,9 @@ class CandidateFacts:
         and outcomes nobody could announce before (they came, or their event was completed,
         before they were known): for a batch of profiles, a few queries in all."""
         profiles = [change.profile for change in changes]
-        learned = await self.storage.directory(tenant_id).learn_many(profiles, session=session)
+        links = await self.storage.directory(tenant_id).learn_links(profiles, session=session)
         registrations = self.storage.registrations(tenant_id)
-        await registrations.link_candidates(
-            [
-                (email, profile.candidate_id)
-                for profile, emails in zip(profiles, learned, strict=True)
-                for email in emails
-            ],
-            session=session,
-        )
+        await registrations.link_candidates(links, session=session)
         candidate_ids = list(dict.fromkeys(profile.candidate_id for profile in profiles))
         events = self.storage.events(tenant_id)
         known_events: dict[str, RecruitingEvent | None] = {}

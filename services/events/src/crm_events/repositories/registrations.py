@@ -16,6 +16,7 @@ from crm_shared import (
     TenantScopedCollection,
     from_document,
     give_back,
+    link_by_address,
     move_to_survivor,
     to_document,
     utc_now,
@@ -352,13 +353,5 @@ class RegistrationRepository:
         )
 
     async def link_candidates(self, links: Sequence[tuple[str, str]], *, session: Session) -> None:
-        """Links registrations made before the person was known as a candidate: for each
-        (address, candidate) in turn, the address's unlinked registrations (one ordered bulk
-        write: an address named twice goes to the first, as one by one)."""
-        await self._registrations.update_in_order(
-            [
-                ({"email": email, "candidate_id": None}, {"$set": {"candidate_id": candidate_id}})
-                for email, candidate_id in links
-            ],
-            session=session,
-        )
+        """Links registrations made before the person was known as a candidate."""
+        await link_by_address(self._registrations, links, session=session)

@@ -38,7 +38,14 @@ from crm_gateway.application.users import (
 from crm_gateway.domain.api_keys import Revocation
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
 from crm_gateway.domain.users import AddressTaken, GrantRefused, LastAdminError, RolesFromToken
-from crm_shared import Principal, ProblemError, problem_responses, reject_unknown_query_params
+from crm_shared import (
+    FieldError,
+    Principal,
+    ProblemError,
+    problem_responses,
+    reject_unknown_query_params,
+    validation_problem,
+)
 from crm_shared.audit_changes import changed_fields
 
 # A member's address and name are personal data: the audit entry says that they changed, never
@@ -67,45 +74,25 @@ def _grant_refused(refused: GrantRefused, caller: Principal) -> ProblemError:
     )
 
 
-def _invalid_body(detail: str, errors: list[tuple[str, str]]) -> ProblemError:
-    """A 422 naming each bad field of the body in `errors`, as a request that fails the body's
-    schema is answered (`crm_shared.validation_errors`), so a client reads both the same way."""
-    return ProblemError(
-        422,
-        detail,
-        problem_type="validation-error",
-        title="Request validation failed",
-        extensions={
-            "errors": [
-                {
-                    "field": field,
-                    "pointer": "#/" + field.replace(".", "/"),
-                    "source": "body",
-                    "detail": message,
-                }
-                for field, message in errors
-            ]
-        },
-    )
-
-
 def _invalid_key(body: ApiKeyCreate, invalid: InvalidKeyRequest) -> ProblemError:
     """The 422 for a key's body: every unknown scope (`scopes.<index>`) and too long a life
     (`expires_in_days`) in one answer, not the first fault found."""
     unknown = set(invalid.unknown_scopes)
     errors = [
-        (f"scopes.{index}", f"{scope} is no permission (`<family>:<read|write>`)")
+        FieldError(f"scopes.{index}", f"{scope} is no permission (`<family>:<read|write>`)")
         for index, scope in enumerate(body.scopes)
         if scope in unknown
     ]
     details = [f"not permissions: {', '.join(invalid.unknown_scopes)}"] if unknown else []
     if invalid.no_scopes:
-        errors.append(("scopes", "give at least one permission"))
+        errors.append(FieldError("scopes", "give at least one permission"))
         details.append("no scopes given")
     if invalid.longest is not None:
-        errors.append(("expires_in_days", f"must be at most {invalid.longest.days} (days)"))
+        errors.append(
+            FieldError("expires_in_days", f"must be at most {invalid.longest.days} (days)")
+        )
         details.append(f"an API key lives at most {invalid.longest.days} days")
-    return _invalid_body("; ".join(details), errors)
+    return validation_problem(errors, "; ".join(details))
 
 
 def _last_admin(user_id: str, what: str) -> ProblemError:

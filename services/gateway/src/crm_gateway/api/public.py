@@ -26,7 +26,15 @@ from crm_gateway.api.public_pages import upstream_problem_page
 from crm_gateway.application.tenants import DirectoryUnavailable
 from crm_gateway.container import GatewayContainer
 from crm_gateway.domain.routing import PUBLIC_UNAUTHENTICATED_PREFIX, tenant_for_community_key
-from crm_shared import Principal, ProblemError, RateLimiter, problem_responses, public_operation
+from crm_shared import (
+    FieldError,
+    Principal,
+    ProblemError,
+    RateLimiter,
+    problem_responses,
+    public_operation,
+    validation_problem,
+)
 
 router = APIRouter(dependencies=[public_operation(), Depends(limit_public_caller)], tags=["public"])
 # The ATS webhooks: limited per connection, with a generous ceiling per address
@@ -177,13 +185,7 @@ def _signup_document(body: bytes) -> dict[str, object]:
 
 
 def _invalid_field(name: str, detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        f"invalid request: {name}",
-        title="Request validation failed",
-        problem_type="validation-error",
-        extensions={"errors": [{"field": name, "detail": detail}]},
-    )
+    return validation_problem([FieldError(name, detail)])
 
 
 def _signup_tenant_key(document: dict[str, object]) -> str:
