@@ -159,7 +159,7 @@ def _query_problem(error: RequestValidationError) -> ProblemError:
     """A sign-in address whose query was refused (a part missing, or too long), said for a
     person rather than as the API's `invalid request: tenant`."""
     said = validation_errors(error.errors())
-    fields = ", ".join(entry["field"].removeprefix("query.") for entry in said)
+    fields = ", ".join(entry.field for entry in said)
     return ProblemError(
         422,
         f"this sign-in address is missing a part or has one that is not valid ({fields}): "
