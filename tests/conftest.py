@@ -8,10 +8,12 @@ Every test is marked with the tier of its folder, and a run goes through the tie
 first (unit, integration, e2e, faults), so a unit failure shows in seconds, not at the end.
 
 `make test` runs two pytest-xdist workers (`-n 2`), each with its own broker and database: one
-takes the unit tier and the flow tests (six services in-process), the other the rest of the
-integration tier and the e2e tier (services as processes, Keycloak, Chromium).
-The two halves take about as long, and most of either is spent waiting on a broker, a database
-or a browser, so on two cores the run takes about half the time of one worker.
+takes the flow tests (six services in-process), the other the unit tier, the rest of the
+integration tier and the e2e tier (services as processes, Keycloak, Chromium). The flow tests
+are the longest part of the run, so the unit tier runs beside them, not before them (the run
+takes as long as the worker that finishes last). Most of either half is spent waiting on a
+broker, a database or a browser, so on two cores the run takes about half the time of one
+worker.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ TIER_MARKERS = frozenset(TIERS) | {"soak"}
 # The two halves of a parallel run (see the module's docstring), by where a test's id starts.
 IN_PROCESS_HALF = "in-process"
 PROCESSES_HALF = "processes"
-IN_PROCESS_FOLDERS = ("tests/unit/", f"tests/integration/{SLOWEST_INTEGRATION_FOLDER}/")
+IN_PROCESS_FOLDERS = (f"tests/integration/{SLOWEST_INTEGRATION_FOLDER}/",)
 FIRST_TEST = pytest.StashKey[pytest.Item]()
 
 
