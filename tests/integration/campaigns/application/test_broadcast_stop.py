@@ -278,6 +278,69 @@ async def stopped_while_preparing(stage: Stage, action: str) -> tuple[str, Proce
     return broadcast_id, running, handoff.stopped_at
 
 
+def add_up(progress: dict[str, Any]) -> int:
+    """Everyone the progress accounts for."""
+    figures = ("pending", "sent", "failed", "skipped", "held", "cancelled", "unprepared")
+    return sum(int(progress.get(figure, 0)) for figure in figures)
+
+
+async def test_a_pause_while_preparing_sends_nothing_more_and_a_resume_sends_everyone_once(
+    stage: Stage,
+) -> None:
+    broadcast_id, running, paused_at = await stopped_while_preparing(stage, "pause")
+    try:
+        # No transaction was under way at the pause, so nothing may arrive after it.
+        assert stage.sink.after(paused_at) == []
+        assert stage.sink.arrivals == []
+        assert set(await statuses(stage, broadcast_id)) <= {"held"}
+        paused = await stage.progress(broadcast_id)
+        assert paused["status"] == "paused"
+        progress = paused["progress"]
+        assert progress["audience_size"] == AUDIENCE
+        assert add_up(progress) == AUDIENCE, progress
+
+        resumed = await stage.post(f"/broadcasts/{broadcast_id}/resume")
+        assert resumed.status_code == 200, resumed.text
+        await running.runner.run_due()
+
+        async def completed() -> bool:
+            return bool((await stage.progress(broadcast_id))["status"] == "completed")
+
+        await eventually(completed, timeout=30, message="the resumed broadcast did not complete")
+    finally:
+        await running.stop()
+    arrivals = Counter(address for _, address in stage.sink.arrivals)
+    assert len(arrivals) == AUDIENCE
+    assert set(arrivals.values()) == {1}
+    progress = (await stage.progress(broadcast_id))["progress"]
+    assert (progress["audience_size"], progress["sent"], add_up(progress)) == (
+        AUDIENCE,
+        AUDIENCE,
+        AUDIENCE,
+    )
+
+
+async def test_a_cancel_while_preparing_sends_nothing_and_counts_everyone_cancelled(
+    stage: Stage,
+) -> None:
+    broadcast_id, running, _ = await stopped_while_preparing(stage, "cancel")
+    try:
+        # The runner does not come back to a cancelled broadcast.
+        assert await running.runner.run_due() == 0
+        await asyncio.sleep(0.5)
+    finally:
+        await running.stop()
+    assert stage.sink.arrivals == []
+    assert set(await statuses(stage, broadcast_id)) <= {"cancelled"}
+    cancelled = await stage.progress(broadcast_id)
+    assert cancelled["status"] == "cancelled"
+    progress = cancelled["progress"]
+    # Everyone not sent is "not sent: cancelled", whether the runner had prepared their
+    # message or not.
+    assert (progress["audience_size"], progress["cancelled"]) == (AUDIENCE, AUDIENCE), progress
+    assert add_up(progress) == AUDIENCE
+
+
 @pytest.mark.parametrize("action", ["pause", "cancel"])
 async def test_a_batch_inserted_while_the_stop_commits_is_stopped_too(
     stage: Stage, action: str, monkeypatch: pytest.MonkeyPatch

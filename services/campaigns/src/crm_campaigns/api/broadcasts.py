@@ -20,7 +20,7 @@ from crm_campaigns.api.schemas import (
 from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcast_book import BroadcastBook
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
-from crm_campaigns.domain.broadcasts import unmade_rest
+from crm_campaigns.domain.broadcasts import queued_so_far, unmade_rest
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
@@ -89,9 +89,10 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
     rest = unmade_rest(broadcast, tally, skipped_reasons.get(UNKNOWN_CANDIDATE, 0))
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
-        queued=broadcast.queued,
+        queued=queued_so_far(broadcast, tally),
         awaiting_recipients=broadcast.awaiting_recipients,
         awaiting_winner=rest.awaiting_winner,
+        unprepared=rest.unprepared,
         pending=tally.of(MessageStatus.QUEUED, MessageStatus.SENDING),
         sent=tally.of(MessageStatus.SENT),
         failed=tally.of(MessageStatus.FAILED),

@@ -334,6 +334,9 @@ class BroadcastRunner:
         assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
         now = utc_now()
         unknown = queued = 0
+        await repository.record_preparation(
+            broadcast.id, unknown=0, audience_size=len(candidate_ids)
+        )
         async with self._handing() as handing:
             for start in range(0, len(assignments), self._chunk_size):
                 if not await self._still_ours(repository, broadcast.id, BroadcastStatus.PREPARING):
@@ -343,6 +346,8 @@ class BroadcastRunner:
                     broadcast, compiled, chunk, now, subject=None, handing=handing
                 )
                 unknown, queued = unknown + chunk_unknown, queued + chunk_queued
+                if chunk_unknown:
+                    await repository.record_preparation(broadcast.id, unknown=unknown)
             if not await self._all_went_in(handing, repository, broadcast.id):
                 return  # a resume prepares the broadcast again
         has_rest = any(a.group == REST_GROUP for a in assignments)

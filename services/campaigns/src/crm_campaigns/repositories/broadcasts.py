@@ -198,6 +198,18 @@ class BroadcastRepository:
         )
         return result.modified_count
 
+    async def record_preparation(
+        self, broadcast_id: str, *, unknown: int, audience_size: int | None = None
+    ) -> None:
+        """Records, while the runner prepares the broadcast, the size of the audience it read and
+        how many of it campaigns does not know (skipped, no message) so far, so that a
+        broadcast paused or cancelled halfway shows who it was for. Whatever its status: a
+        chunk that went in after a pause is in the figures too (held)."""
+        changes: dict[str, Any] = {"stats.skipped.unknown_candidate": unknown}
+        if audience_size is not None:
+            changes["audience_size"] = audience_size
+        await self._broadcasts.update_one({"_id": broadcast_id}, {"$set": changes})
+
     async def decide_winner(self, broadcast_id: str, winner: str) -> None:
         """Records the A/B winner unless one was recorded already."""
         await self._broadcasts.update_one(
