@@ -325,7 +325,7 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsDep) -> Response
     responses=problem_responses(
         409,
         429,
-        s429="The tenant has as many broadcasts preparing or sending as its quota allows "
+        s429="The tenant has as many broadcasts preparing or sending mail now as its quota allows "
         "(`too-many-broadcasts`, with `limit`); send when one has finished.",
     ),
 )
@@ -356,7 +356,7 @@ def _concurrency_limit(principal: Principal, container: Container) -> int:
 def _too_many_broadcasts(limit: int) -> ProblemError:
     return quota_exceeded(
         429,
-        f"the tenant has {limit} broadcasts preparing or sending, as many as its quota "
+        f"the tenant has {limit} broadcasts preparing or sending mail now, as many as its quota "
         "allows; send this one when one has finished (or pause one)",
         problem_type="too-many-broadcasts",
         limit_name="max_concurrent_broadcasts",
