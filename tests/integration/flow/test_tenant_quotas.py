@@ -4,12 +4,14 @@ through the gateway on the real broker and database."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from crm_campaigns.repositories.collections import BROADCASTS
+from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES
+from crm_shared import utc_now
 from helpers import eventually, unique
 from integration.flow.conftest import (
     ACME_TOKEN,
@@ -183,12 +185,25 @@ async def test_a_broadcast_over_the_concurrent_broadcast_quota_is_a_429(
     }
     draft = await stack.gateway.post("/api/v1/broadcasts", headers=headers, json=body)
     assert draft.status_code == 201, draft.text
-    # Another of the tenant's broadcasts is sending (its progress is beside the point here).
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
+    # Another of the tenant's broadcasts is sending, a message of it under way (its progress is
+    # beside the point here; one sending with nothing due now would hold no place).
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     try:
-        broadcasts = mongo[stack.settings["campaigns"].database_name][BROADCASTS]
+        database = mongo[stack.settings["campaigns"].database_name]
+        broadcasts = database[BROADCASTS]
         busy = {"_id": unique("busy"), "tenant_id": stack.small, "status": "sending"}
         await broadcasts.insert_one(busy)
+        await database[MESSAGES].insert_one(
+            {
+                "_id": unique("busy-message"),
+                "tenant_id": stack.small,
+                "broadcast_id": busy["_id"],
+                "status": "sending",
+                "next_attempt_at": utc_now(),
+                # Claimed by a worker that holds it for an hour: nobody else touches it.
+                "lease_until": utc_now() + timedelta(hours=1),
+            }
+        )
         draft_url = f"/api/v1/broadcasts/{draft.json()['id']}"
         send = f"{draft_url}/send"
         refused = await stack.gateway.post(send, headers=headers)
@@ -197,6 +212,7 @@ async def test_a_broadcast_over_the_concurrent_broadcast_quota_is_a_429(
         assert refused.json()["limit"] == {"name": "max_concurrent_broadcasts", "value": 1}
         assert (await stack.gateway.get(draft_url, headers=headers)).json()["status"] == "draft"
         await broadcasts.delete_one({"_id": busy["_id"]})
+        await database[MESSAGES].delete_many({"broadcast_id": busy["_id"]})
         assert (await stack.gateway.post(send, headers=headers)).status_code == 202
     finally:
         await mongo.close()

@@ -1577,3 +1577,31 @@ async def test_an_undecided_ab_test_says_when_it_will_be_decided(site: Console) 
     panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
     assert "to be decided at <time" in panel.text
     assert ": decided at" not in panel.text
+
+
+async def test_a_decided_ab_test_says_who_won_and_when(site: Console) -> None:
+    client, api = site
+    ab_test = {
+        "variants": [{"name": "A", "subject": "a"}, {"name": "B", "subject": "b"}],
+        "test_ends_at": "2026-12-24T09:25:00+00:00",
+        "winner": "A",
+        "winner_decided_at": "2026-12-24T09:25:41+00:00",
+        "results": [
+            {
+                "name": "A",
+                "subject": "a",
+                "sent": 2,
+                "opened": 1,
+                "clicked": 0,
+                "open_rate": 0.5,
+                "click_rate": 0.0,
+                "messages": 2,
+            }
+        ],
+    }
+    api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("sending") | {"ab_test": ab_test})
+    panel = await client.get("/console/broadcasts/b1/progress", headers=htmx_headers(MARK))
+    assert (
+        'A won, decided <time datetime="2026-12-24T09:25:41+00:00">2026-12-24 09:25</time>'
+        in panel.text
+    )

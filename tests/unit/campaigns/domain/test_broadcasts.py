@@ -14,6 +14,7 @@ from crm_campaigns.domain.broadcasts import (
     VariantResult,
     assign_variants,
     pick_winner,
+    queued_so_far,
     send_time,
     unmade_rest,
 )
@@ -103,8 +104,15 @@ def test_ties_go_to_the_other_rate_then_to_the_first_variant() -> None:
     assert pick_winner([result("A", 0, 0, 0), result("B", 0, 0, 0)], AbMetric.CLICK_RATE) == "A"
 
 
-def broadcast(status: BroadcastStatus, *, ab_test: AbTest | None, materialized: bool) -> Broadcast:
+def broadcast(
+    status: BroadcastStatus,
+    *,
+    ab_test: AbTest | None,
+    materialized: bool,
+    paused_from: BroadcastStatus | None = None,
+) -> Broadcast:
     return Broadcast(
+        paused_from=paused_from,
         tenant_id="t",
         name="b",
         template_id="tpl",
@@ -146,3 +154,38 @@ def test_a_broadcast_without_a_test_has_no_rest() -> None:
         broadcast(BroadcastStatus.SENDING, ab_test=None, materialized=False), TEST_GROUP_TALLY, 1
     )
     assert (plain.awaiting_winner, plain.cancelled) == (0, 0)
+
+
+# Of ten, paused or cancelled while prepared: four messages made, one unknown, five not reached.
+@pytest.mark.parametrize("ab_test", [None, ab(40)], ids=["plain", "ab-test"])
+def test_a_broadcast_stopped_while_prepared_counts_those_it_had_not_reached(
+    ab_test: AbTest | None,
+) -> None:
+    for status, paused_from in (
+        (BroadcastStatus.PREPARING, None),
+        (BroadcastStatus.PAUSED, BroadcastStatus.PREPARING),
+    ):
+        stopped = broadcast(status, ab_test=ab_test, materialized=False, paused_from=paused_from)
+        rest = unmade_rest(stopped, TEST_GROUP_TALLY, 1)
+        assert (rest.unprepared, rest.awaiting_winner, rest.cancelled) == (5, 0, 0)
+    cancelled = broadcast(BroadcastStatus.CANCELLED, ab_test=ab_test, materialized=False)
+    rest = unmade_rest(cancelled, TEST_GROUP_TALLY, 1)
+    assert (rest.unprepared, rest.awaiting_winner, rest.cancelled) == (0, 0, 5)
+
+
+def test_an_ab_test_paused_while_sending_still_waits_for_its_winner() -> None:
+    paused = broadcast(
+        BroadcastStatus.PAUSED,
+        ab_test=ab(40),
+        materialized=False,
+        paused_from=BroadcastStatus.SENDING,
+    )
+    rest = unmade_rest(paused, TEST_GROUP_TALLY, 1)
+    assert (rest.unprepared, rest.awaiting_winner) == (0, 5)
+
+
+def test_queued_is_the_messages_made_until_the_runner_counted_them() -> None:
+    preparing = broadcast(BroadcastStatus.PAUSED, ab_test=None, materialized=False)
+    assert queued_so_far(preparing, TEST_GROUP_TALLY) == 4
+    counted = preparing.model_copy(update={"queued": 9})
+    assert queued_so_far(counted, TEST_GROUP_TALLY) == 9

@@ -21,7 +21,7 @@ from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcast_book import BroadcastBook
 from crm_campaigns.application.broadcasts import UNKNOWN_CANDIDATE
 from crm_campaigns.application.library import BlockLibrary
-from crm_campaigns.domain.broadcasts import unmade_rest
+from crm_campaigns.domain.broadcasts import queued_so_far, unmade_rest
 from crm_campaigns.domain.lifecycle import BroadcastAction, broadcast_allows
 from crm_campaigns.domain.models import (
     Block,
@@ -82,9 +82,10 @@ async def _public(broadcasts: BroadcastBook, broadcast: Broadcast) -> BroadcastP
     rest = unmade_rest(broadcast, tally, skipped_reasons.get(UNKNOWN_CANDIDATE, 0))
     progress = BroadcastProgress(
         audience_size=broadcast.audience_size,
-        queued=broadcast.queued,
+        queued=queued_so_far(broadcast, tally),
         awaiting_recipients=broadcast.awaiting_recipients,
         awaiting_winner=rest.awaiting_winner,
+        unprepared=rest.unprepared,
         pending=tally.of(MessageStatus.QUEUED, MessageStatus.SENDING),
         sent=tally.of(MessageStatus.SENT),
         failed=tally.of(MessageStatus.FAILED),
@@ -318,7 +319,7 @@ async def delete_draft(broadcast_id: str, broadcasts: BroadcastsDep) -> Response
     responses=problem_responses(
         409,
         429,
-        s429="The tenant has as many broadcasts preparing or sending as its quota allows "
+        s429="The tenant has as many broadcasts preparing or sending mail now as its quota allows "
         "(`too-many-broadcasts`, with `limit`); send when one has finished.",
     ),
 )
@@ -349,7 +350,7 @@ def _concurrency_limit(principal: Principal, container: Container) -> int:
 def _too_many_broadcasts(limit: int) -> ProblemError:
     return quota_exceeded(
         429,
-        f"the tenant has {limit} broadcasts preparing or sending, as many as its quota "
+        f"the tenant has {limit} broadcasts preparing or sending mail now, as many as its quota "
         "allows; send this one when one has finished (or pause one)",
         problem_type="too-many-broadcasts",
         limit_name="max_concurrent_broadcasts",

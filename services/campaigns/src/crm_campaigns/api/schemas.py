@@ -496,7 +496,10 @@ class AbTestPublic(BaseModel):
 
 
 class BroadcastProgress(BaseModel):
-    audience_size: int = Field(description="Candidates in the snapshot taken at send.")
+    audience_size: int = Field(
+        description="Candidates in the snapshot taken at send (recorded when the preparation "
+        "reads the audience, so also for a broadcast paused or cancelled while prepared)."
+    )
     queued: int = Field(description="Messages queued so far (the A/B rest once decided).")
     awaiting_recipients: int = Field(
         default=0,
@@ -509,6 +512,12 @@ class BroadcastProgress(BaseModel):
         default=0,
         description="A/B broadcasts: people outside the test group, whose mail is made with "
         "the winning variant once the test is decided (`ab_test.test_ends_at`); 0 once it is.",
+    )
+    unprepared: int = Field(
+        default=0,
+        description="While the broadcast is prepared, or was paused during its preparation: "
+        "people of the audience whose message is not made yet (a resume prepares them). "
+        "Cancelled, they count under `cancelled`.",
     )
     pending: int = Field(description="Queued messages without an outcome yet.")
     sent: int
@@ -525,7 +534,8 @@ class BroadcastProgress(BaseModel):
     cancelled: int = Field(
         default=0,
         description="Messages that were not sent because the broadcast was cancelled, and the "
-        "people of an A/B test's rest who were still waiting for the winner then.",
+        "people without a message then: an A/B test's rest still waiting for the winner, and "
+        "those a preparation had not reached yet.",
     )
 
 

@@ -43,7 +43,7 @@ class BroadcastBook:
         return await self.broadcasts.delete_draft(broadcast_id)
 
     async def active_count(self) -> int:
-        """How many broadcasts are preparing or sending (a paused one is not)."""
+        """How many broadcasts have work to do now (`BroadcastRepository.active_count`)."""
         return await self.broadcasts.active_count()
 
     async def live_template(self, template_id: str) -> Template | None:

@@ -3,6 +3,15 @@
 Each returns False when the broadcast's state does not allow the action (any more). The
 dispatchers pause broadcasts too (`hold_broadcast`) and settle the messages their recovery put
 back in the queue (`settle_requeued`).
+
+A pause or cancel stops the broadcast's messages in its transaction, and once more after the
+commit (`stop_settled`). The transaction reads a snapshot: a message inserted while it is open
+(a batch a dispatcher inserts claimed, messages the runner queues) is not in it, and whoever
+inserted it may have checked the broadcast's status before the commit and seen it still going.
+After the commit, whatever any writer inserted before its own check of the status is stored,
+so the second pass reaches it; a writer that checks after the commit sees the pause and stops
+what it inserted itself (`stop_settled` too). Either way nothing of a stopped broadcast is left
+to be sent, but for the SMTP transactions already under way.
 """
 
 from __future__ import annotations
@@ -77,7 +86,10 @@ async def hold_broadcast(
         await broadcasts.stop_unstarted(broadcast_id, MessageStatus.HELD, session=session)
         return True
 
-    return await in_transaction(mongo, hold)
+    held = await in_transaction(mongo, hold)
+    if held:
+        await stop_settled(broadcasts, broadcast_id)
+    return held
 
 
 async def pause_broadcast(mongo: MongoClient, database: Database, broadcast: Broadcast) -> bool:
@@ -143,18 +155,35 @@ async def cancel_broadcast(
             await broadcasts.stop_unstarted(broadcast.id, MessageStatus.CANCELLED, session=session)
         return moved
 
-    return await in_transaction(mongo, cancel)
+    cancelled = await in_transaction(mongo, cancel)
+    if cancelled:
+        await stop_settled(broadcasts, broadcast.id)
+    return cancelled
 
 
 async def settle_requeued(database: Database, tenant_id: str, broadcast_id: str) -> None:
     """After messages of a broadcast went back to the queue (recovered claims), holds them if
     the broadcast is paused and cancels them if it is cancelled, as pausing or cancelling it
     would have done had they been queued then."""
-    broadcasts = BroadcastRepository(database, tenant_id)
+    await stop_settled(BroadcastRepository(database, tenant_id), broadcast_id)
+
+
+async def stop_settled(broadcasts: BroadcastRepository, broadcast_id: str) -> bool:
+    """If the broadcast is paused or cancelled, holds or cancels its messages that are queued
+    or claimed but not started, outside any transaction (so it reaches every message stored
+    before it reads them); True if the broadcast was stopped.
+
+    Whoever stores messages of a broadcast calls it after storing them, and the pause and the
+    cancel after their commit (see the module's docstring)."""
     current = await broadcasts.get(broadcast_id)
     if current is None:
-        return
+        return True
     if current.status is BroadcastStatus.PAUSED:
-        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
+        target = MessageStatus.HELD
     elif current.status is BroadcastStatus.CANCELLED:
-        await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED)
+        target = MessageStatus.CANCELLED
+    else:
+        return False
+    await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, target)
+    await broadcasts.stop_unstarted(broadcast_id, target)
+    return True

@@ -30,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pymongo import DESCENDING
 
+from crm_campaigns.application.broadcast_controls import stop_settled
 from crm_campaigns.application.handoff import BatchHandoff, DueMessageHints, Handing
 from crm_campaigns.application.jobs import jobs_for
 from crm_campaigns.domain.broadcasts import (
@@ -262,6 +263,8 @@ class BroadcastRunner:
                 await repository.stop_unstarted(claimed["_id"], MessageStatus.HELD, session=session)
 
         await in_transaction(self._mongo, pause)
+        # What went in while the pause's transaction was open is not in its snapshot.
+        await stop_settled(repository, claimed["_id"])
         logger.warning("broadcast %s paused: %s", claimed["_id"], reason)
 
     async def _audience(self, broadcast: Broadcast) -> list[str]:
@@ -331,6 +334,9 @@ class BroadcastRunner:
         assignments = assign_variants(broadcast.id, candidate_ids, broadcast.ab_test)
         now = utc_now()
         unknown = queued = 0
+        await repository.record_preparation(
+            broadcast.id, unknown=0, audience_size=len(candidate_ids)
+        )
         async with self._handing() as handing:
             for start in range(0, len(assignments), self._chunk_size):
                 if not await self._still_ours(repository, broadcast.id, BroadcastStatus.PREPARING):
@@ -340,6 +346,8 @@ class BroadcastRunner:
                     broadcast, compiled, chunk, now, subject=None, handing=handing
                 )
                 unknown, queued = unknown + chunk_unknown, queued + chunk_queued
+                if chunk_unknown:
+                    await repository.record_preparation(broadcast.id, unknown=unknown)
             if not await self._all_went_in(handing, repository, broadcast.id):
                 return  # a resume prepares the broadcast again
         has_rest = any(a.group == REST_GROUP for a in assignments)
@@ -417,17 +425,12 @@ class BroadcastRunner:
         self, repository: BroadcastRepository, broadcast_id: str, moved: bool
     ) -> None:
         """Completes a broadcast with nothing left to send; if it was paused or cancelled while
-        messages went in, holds or cancels what was just queued."""
+        messages went in, holds or cancels what was just queued, and what of it a dispatcher
+        claimed meanwhile but has not begun to send."""
         if moved:
             await complete_if_done(self._database, repository.tenant_id, broadcast_id)
             return
-        latest = await repository.get(broadcast_id)
-        if latest is not None and latest.status is BroadcastStatus.PAUSED:
-            await repository.move_messages(broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD)
-        elif latest is not None and latest.status is BroadcastStatus.CANCELLED:
-            await repository.move_messages(
-                broadcast_id, MessageStatus.QUEUED, MessageStatus.CANCELLED
-            )
+        await stop_settled(repository, broadcast_id)
 
     async def _queue_chunk(
         self,
@@ -529,9 +532,21 @@ class BroadcastRunner:
         return unknown, count
 
     async def _queue(self, tenant_id: str, messages: list[dict[str, Any]]) -> None:
-        """Stores rendered messages as queued, for whichever worker claims them."""
+        """Stores rendered messages as queued, for whichever worker claims them.
+
+        The broadcast may have been paused or cancelled since the runner last looked (while it
+        rendered them, or while a dispatcher was not taking them): its status is read after
+        the insert, and if it was stopped what went in is held or cancelled before a dispatcher
+        of this process is told of it. The pause's own second pass reaches what went in before
+        this read (`broadcast_controls.stop_settled`)."""
         queued = TenantScopedCollection(self._database[MESSAGES], tenant_id)
         if await queued.insert_many(messages):
+            repository = BroadcastRepository(self._database, tenant_id)
+            stopped = False
+            for broadcast_id in sorted({m["broadcast_id"] for m in messages}):
+                stopped = await stop_settled(repository, broadcast_id) or stopped
+            if stopped:
+                return
             if self._hints is not None:
                 due_now = utc_now()
                 self._hints.add([m["_id"] for m in messages if m["next_attempt_at"] <= due_now])

@@ -102,23 +102,40 @@ class MessageTally:
 
 @dataclass(frozen=True)
 class UnmadeRest:
-    """The people of an A/B broadcast's rest who have no message yet: they wait for the
-    winner, or were never sent anything because the broadcast was cancelled first."""
+    """The people of the audience who have no message yet: an A/B broadcast's rest waiting for
+    the winner, those a preparation (running, or paused) has not reached yet, or those never
+    sent anything because the broadcast was cancelled first."""
 
     awaiting_winner: int
     cancelled: int
+    unprepared: int = 0
 
 
 def unmade_rest(broadcast: Broadcast, tally: MessageTally, unknown: int) -> UnmadeRest:
-    """Everyone in the snapshot (`audience_size`) has a message or was skipped as unknown
-    (`unknown`), except the rest of an A/B broadcast until the winner's mail is made for them
-    (`materialized`): the difference is that rest."""
-    if broadcast.ab_test is None or broadcast.materialized:
+    """Everyone in the snapshot (`audience_size`, recorded when the runner reads the audience)
+    has a message or was skipped as unknown (`unknown`), except, until the broadcast is
+    `materialized`, those without a message yet: the difference. Cancelled, they were not sent
+    as it was cancelled; while it is prepared (or paused during its preparation) they are
+    unprepared; an A/B broadcast sending (or paused while sending) has its rest wait for the
+    winner."""
+    if broadcast.materialized:
         return UnmadeRest(0, 0)
     unmade = max(0, broadcast.audience_size - sum(tally.by_status.values()) - unknown)
     if broadcast.status is BroadcastStatus.CANCELLED:
         return UnmadeRest(0, unmade)
+    preparing = broadcast.status is BroadcastStatus.PREPARING or (
+        broadcast.status is BroadcastStatus.PAUSED
+        and broadcast.paused_from is BroadcastStatus.PREPARING
+    )
+    if preparing or broadcast.ab_test is None:
+        return UnmadeRest(0, 0, unmade)
     return UnmadeRest(unmade, 0)
+
+
+def queued_so_far(broadcast: Broadcast, tally: MessageTally) -> int:
+    """The broadcast's messages queued: as counted by the runner once its preparation ended,
+    and until then (also if it was paused or cancelled during it) the messages made so far."""
+    return broadcast.queued or sum(tally.by_status.values())
 
 
 @dataclass(frozen=True)

@@ -108,10 +108,37 @@ class BroadcastRepository:
         return from_document(Broadcast, document) if document else None
 
     async def active_count(self) -> int:
-        """How many of the tenant's broadcasts are preparing or sending (a paused one is not)."""
-        return await self._broadcasts.count(
-            {"status": {"$in": [BroadcastStatus.PREPARING.value, BroadcastStatus.SENDING.value]}}
+        """How many of the tenant's broadcasts have work to do now: preparing, or sending with
+        mail due (queued and due, or being sent) or an A/B winner to decide. A paused one has
+        none, nor has one sending whose mail all waits for a later time (a local-time or
+        scheduled send, an A/B test's rest until its winner): the concurrency quota limits the
+        load a tenant puts on the runner and the dispatchers at once, and those put none on
+        them until their time comes (then they go ahead whatever the count)."""
+        now = utc_now()
+        candidates = await self._broadcasts.find(
+            {"status": {"$in": [BroadcastStatus.PREPARING.value, BroadcastStatus.SENDING.value]}},
+            projection={"status": 1, "materialized": 1, "test_ends_at": 1},
         )
+        active = 0
+        for broadcast in candidates:
+            if broadcast["status"] == BroadcastStatus.PREPARING.value:
+                active += 1
+                continue
+            ends = broadcast.get("test_ends_at")
+            if not broadcast.get("materialized") and ends is not None and ends <= now:
+                active += 1  # its winner is due: the rest's mail is made and sent now
+                continue
+            due = await self._messages.find_one(
+                {
+                    "broadcast_id": broadcast["_id"],
+                    "$or": [
+                        {"status": MessageStatus.SENDING.value},
+                        {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": now}},
+                    ],
+                }
+            )
+            active += due is not None
+        return active
 
     async def page(self, *, after: str | None, limit: int) -> list[Broadcast]:
         query: dict[str, Any] = {"_id": {"$gt": after}} if after else {}
@@ -197,6 +224,18 @@ class BroadcastRepository:
             session=session,
         )
         return result.modified_count
+
+    async def record_preparation(
+        self, broadcast_id: str, *, unknown: int, audience_size: int | None = None
+    ) -> None:
+        """Records, while the runner prepares the broadcast, the size of the audience it read and
+        how many of it campaigns does not know (skipped, no message) so far, so that a
+        broadcast paused or cancelled halfway shows who it was for. Whatever its status: a
+        chunk that went in after a pause is in the figures too (held)."""
+        changes: dict[str, Any] = {"stats.skipped.unknown_candidate": unknown}
+        if audience_size is not None:
+            changes["audience_size"] = audience_size
+        await self._broadcasts.update_one({"_id": broadcast_id}, {"$set": changes})
 
     async def decide_winner(self, broadcast_id: str, winner: str) -> None:
         """Records the A/B winner unless one was recorded already."""
