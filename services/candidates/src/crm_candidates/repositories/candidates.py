@@ -18,10 +18,11 @@ from crm_candidates.domain.identity import (
     block_keys,
     identity_keys,
     search_tokens,
+    search_words,
     term_seed,
 )
 from crm_candidates.domain.models import Candidate, CandidateStatus
-from crm_candidates.domain.search import SearchQuery
+from crm_candidates.domain.search import SearchQuery, holds_alternative
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets, facet_value
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
@@ -115,6 +116,30 @@ def seed_token(tokens: list[str], spellings: dict[str, str] | None = None) -> st
     )
 
 
+def seed_tokens(search: SearchQuery) -> list[str]:
+    """The token values the index is walked for: one (`seed_token`) where a query word has a
+    token every record matching it holds; else, for a word that is a synonym (`js`), the few
+    its matches hold between them: the word's own and, of each canonical skill, its longest
+    word (`js`, `javascript`), asked as `$in` (the fewest values, then the longest)."""
+    plain = [token for token in search.tokens if token not in search.synonyms]
+    seeded = [token for token in plain if token not in search.spellings or _own_seed(search, token)]
+    if seeded:
+        return [seed_token(seeded, search.spellings)]
+    options: list[list[str]] = []
+    for token, alternatives in search.synonyms.items():
+        own = _own_seed(search, token)
+        if own is None:  # an umlaut word without a shared beginning: nothing bounds its matches
+            continue
+        longest = [max(words, key=lambda word: (len(word), word)) for words in alternatives]
+        options.append(sorted({own, *longest}))
+    return min(options, key=lambda seeds: (len(seeds), -min(len(seed) for seed in seeds), seeds))
+
+
+def _own_seed(search: SearchQuery, token: str) -> str | None:
+    spelling = search.spellings.get(token)
+    return token if spelling is None else term_seed(token, spelling)
+
+
 # Records read per query while filling a page of several keywords (doubling up to the maximum).
 SEARCH_BATCH = 50
 MAX_SEARCH_BATCH = 1000
@@ -135,8 +160,10 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
     if search.tokens:
         # SecantusDB's Python server plans `$all` on the multikey field as a collection scan
         # (its Rust server and MongoDB use the index), so the query names one word, the
-        # longest (likely rarest), and `search` checks the others.
-        query["search_tokens"] = seed_token(search.tokens, search.spellings)
+        # longest (likely rarest), and `search` checks the others. A synonym alone is an `$in`
+        # of the few tokens its matches hold (`seed_tokens`).
+        seeds = seed_tokens(search)
+        query["search_tokens"] = seeds[0] if len(seeds) == 1 else {"$in": seeds}
     if search.tags:
         query["tags"] = {"$all": search.tags}
     if search.skills:
@@ -183,8 +210,16 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
     if document.get("status") != ACTIVE:
         return False
     held = set(document.get("search_tokens") or [])
-    if not all(token in held or search.spellings.get(token) in held for token in search.tokens):
-        return False
+    words: set[str] | None = None
+    for token in search.tokens:
+        if token in held or search.spellings.get(token) in held:
+            continue
+        if token not in search.synonyms:
+            return False
+        if words is None:  # only for a record the typed synonym itself did not find
+            words = search_words(_searched_texts(document))
+        if not holds_alternative(words, search.synonyms[token]):
+            return False
     if not set(search.tags) <= set(document.get("tags") or []):
         return False
     if not set(search.skills) <= set(document.get("skills") or []):
@@ -507,12 +542,12 @@ class CandidateRepository:
             page = _page_in_memory(documents, search, order)
             return [candidate_from_document(document) for document in page]
         base = search_filter(search)
-        if len(search.tokens) <= 1 and not search.spellings:
+        if len(search.tokens) <= 1 and not search.spellings and not search.synonyms:
             documents = await self._keyset_batch(base, order, search.after, search.limit)
             return [candidate_from_document(document) for document in documents]
-        # Several keywords, or a word typed with an umlaut: the database matched the seed
-        # token (`seed_token`) and every filter; the words are checked here, reading on in
-        # growing batches until the page is full.
+        # Several keywords, a word typed with an umlaut, or a synonym: the database matched
+        # the seed token(s) (`seed_tokens`) and every filter; the words are checked here,
+        # reading on in growing batches until the page is full.
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
@@ -798,18 +833,21 @@ async def refresh_search_fields(database: Database, *, batch: int = 500) -> None
         logger.info("refreshed the search tokens of %d candidate records", refreshed)
 
 
+def _searched_texts(document: dict[str, Any]) -> list[str | None]:
+    """The stored fields keyword search looks in: name, title, company, skills."""
+    return [
+        document.get("first_name"),
+        document.get("last_name"),
+        document.get("current_title"),
+        document.get("current_company"),
+        *(document.get("skills") or []),
+    ]
+
+
 def search_fields(document: dict[str, Any]) -> dict[str, Any]:
     """A stored record's search tokens and block keys, from its stored fields."""
     return {
-        "search_tokens": search_tokens(
-            [
-                document.get("first_name"),
-                document.get("last_name"),
-                document.get("current_title"),
-                document.get("current_company"),
-                *(document.get("skills") or []),
-            ]
-        ),
+        "search_tokens": search_tokens(_searched_texts(document)),
         "block_keys": block_keys(str(document.get("last_name") or "")),
     }
 
