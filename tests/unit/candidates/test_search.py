@@ -198,9 +198,11 @@ def test_folding_can_make_one_word_of_two_skills_it_then_means_either() -> None:
     assert query_synonyms(["cv"], vocabulary) == {"cv": (("resume",),)}
 
 
-def test_a_synonym_alone_walks_the_index_for_the_few_tokens_its_matches_hold() -> None:
-    js = query(tokens=["js"], synonyms={"js": (("javascript",),)})
-    assert search_filter(js)["search_tokens"] == {"$in": ["javascript", "js"]}
+def test_a_synonym_alone_is_walked_for_each_of_the_few_tokens_its_matches_hold() -> None:
+    js = query(tokens=["js"], synonyms={"js": (("javascript",),)}, source="event")
+    assert seed_tokens(js) == ["javascript", "js"]
+    # One flat walk per value, each an equality the token index serves (no `$in`).
+    assert search_filter(js, "js") == {"status": "active", "search_tokens": "js", "source": "event"}
     node = query(tokens=["nodejs"], synonyms={"nodejs": (("node", "js"),)})
     assert seed_tokens(node) == ["node", "nodejs"]  # the canonical's longest word
     # With another word, that word is walked (an equality) and the synonym checked.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +69,19 @@ def query_synonyms(tokens: Iterable[str], vocabulary: SkillVocabulary) -> dict[s
     return found
 
 
-def holds_alternative(words: set[str], alternatives: Alternatives) -> bool:
-    """Whether a record with these whole words holds every word of one of `alternatives`.
+def holds_alternative(
+    tokens: set[str], skills: list[str], words: Callable[[], set[str]], alternatives: Alternatives
+) -> bool:
+    """Whether a record with these search tokens, skills and whole words holds every word of
+    one of `alternatives`. `words` (folding every text of the record, the costly part) is
+    asked only where tokens and skills do not settle it: a record without one of the words
+    among its tokens cannot hold it, one holding the skill spelt as the words holds them.
 
     Whole words, not beginnings: `golang` means the skill `go`, not everyone at Google."""
-    return any(all(word in words for word in alternative) for alternative in alternatives)
+    possible = [a for a in alternatives if all(word in tokens for word in a)]
+    if not possible:
+        return False
+    if any(" ".join(alternative) in skills for alternative in possible):
+        return True
+    held = words()
+    return any(all(word in held for word in alternative) for alternative in possible)
