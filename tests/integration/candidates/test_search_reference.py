@@ -1,7 +1,7 @@
 """The candidate search on SecantusDB returns exactly what a plain reference implementation
 finds in the same records: every page in order, for keywords (accents, German umlauts typed or
-spelt out, prefixes, short words), every filter and their combinations, records with fields
-missing, and each sort order."""
+spelt out, prefixes, short words, synonyms of the skill vocabulary), every filter and their
+combinations, records with fields missing, and each sort order."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pymongo import AsyncMongoClient
 
 from crm_candidates.domain.identity import query_spellings, query_tokens
 from crm_candidates.domain.models import Candidate, PoolPlacement
-from crm_candidates.domain.search import SearchQuery
+from crm_candidates.domain.profile import SkillVocabulary
+from crm_candidates.domain.search import SearchQuery, query_synonyms
 from crm_candidates.domain.segments import facet_value
 from crm_candidates.repositories.candidates import (
     SORT_FIELDS,
@@ -41,6 +42,7 @@ LAST = [
     "Smith-Jones",
     "Muñoz",
     "Lo",
+    "Gosling",
     "Özil",
     "Oezil",
     "Ozil",
@@ -83,7 +85,15 @@ WORDS = [
     "munoz",
     "xyz",
     "sap",
+    # Synonyms of `SYNONYMS`: `golang` finds the skill go (not Gosling), `cpp` c++.
+    "golang",
+    "cpp",
+    "py3",
+    "rustlang",
 ]
+# The tenant's skill vocabulary (canonical: synonyms), as the skills above are stored.
+SYNONYMS = {"go": ["golang"], "c++": ["cpp"], "python": ["py3"], "rust": ["rustlang"]}
+VOCABULARY = SkillVocabulary.build(SYNONYMS.items())
 
 
 def random_candidate(rng: random.Random, tenant_id: str, number: int) -> dict[str, Any]:
@@ -142,11 +152,15 @@ def reference_matches(document: dict[str, Any], search: SearchQuery) -> bool:
     for token in search.tokens:
         # A word typed with an umlaut matches either spelling (`müller`: Muller, Mueller).
         spellings = {token, search.spellings.get(token, token)}
-        if not any(
+        if any(
             word == spelling or (len(spelling) > 1 and word.startswith(spelling))
             for word in words
             for spelling in spellings
         ):
+            continue
+        # A synonym matches the words of its canonical skill, whole (`golang`: go, not Gosling).
+        canonicals = [c for c, synonyms in SYNONYMS.items() if token in (c, *synonyms)]
+        if not any(set(query_tokens(canonical)) <= words for canonical in canonicals):
             return False
     placed = [(entry["pool_id"], entry["stage"]) for entry in document.get("pools", [])]
     return (
@@ -185,6 +199,7 @@ def random_search(rng: random.Random) -> SearchQuery:
     return SearchQuery(
         tokens=query_tokens(text),
         spellings=query_spellings(text),
+        synonyms=query_synonyms(query_tokens(text), VOCABULARY),
         tags=rng.sample(TAGS, rng.choice([0, 0, 1, 2])),
         skills=rng.sample(SKILLS, rng.choice([0, 0, 1])),
         source=rng.choice([None, None, *SOURCES]),
@@ -234,7 +249,7 @@ async def test_the_search_finds_what_the_reference_finds(mongodb_uri: str) -> No
             ]
         )
         repository = CandidateRepository(database, tenant_id, key_ends=KeyEnds())
-        checked = 0
+        checked = synonyms = 0
         for _ in range(100):
             search = random_search(rng)
             sort_field = SORT_FIELDS[search.sort.removeprefix("-")]
@@ -246,7 +261,9 @@ async def test_the_search_finds_what_the_reference_finds(mongodb_uri: str) -> No
             found = await every_page(repository, search)
             assert found == [d["_id"] for d in expected], search
             checked += bool(expected)
+            synonyms += bool(expected and search.synonyms)
         assert checked >= 25  # most searches find someone: the comparison means something
+        assert synonyms >= 3
     finally:
         await client.close()
 

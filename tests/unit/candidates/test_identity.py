@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+import unicodedata
 from collections.abc import AsyncIterator
 
 import pytest
@@ -320,3 +323,14 @@ def test_a_merge_keeps_the_better_written_spelling_of_one_value(
     assert fields["current_company"] == "Müller GmbH"
     chosen, _ = merge_profiles(survivor, merged, {"current_company": FieldChoice.SURVIVOR})
     assert chosen["current_company"] == "muller gmbh"  # an explicit choice wins
+
+
+def test_folding_plain_ascii_takes_a_shortcut_to_the_same_words() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        text = "".join(rng.choice(string.printable) for _ in range(rng.randint(0, 30)))
+        # The full fold: no letter to respell, no mark to drop, casefold is lower in ASCII.
+        decomposed = unicodedata.normalize("NFKD", text)
+        marks_dropped = "".join(c for c in decomposed if not unicodedata.combining(c))
+        assert fold(text) == " ".join(marks_dropped.casefold().split()), text
+    assert fold("  Ada\tLOVELACE-Byron ") == "ada lovelace-byron"

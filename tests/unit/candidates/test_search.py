@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from crm_candidates.api.search import CandidateSort, decode_sort_cursor
-from crm_candidates.domain.search import SearchQuery
-from crm_candidates.repositories.candidates import search_filter, search_matches, seed_token
+from crm_candidates.domain.identity import query_tokens
+from crm_candidates.domain.profile import SkillVocabulary
+from crm_candidates.domain.search import SearchQuery, query_synonyms
+from crm_candidates.repositories.candidates import (
+    search_fields,
+    search_filter,
+    search_matches,
+    seed_token,
+    seed_tokens,
+)
 from crm_shared import ProblemError, encode_cursor
 
 pytestmark = pytest.mark.unit
@@ -145,3 +153,82 @@ def test_location_pool_segment_consent_and_engagement_filter_in_both_places() ->
     for change in changes:
         assert not search_matches(held | change, search), change
     assert search_matches(held | {"marketing_consent": False}, query(marketing_consent=False))
+
+
+VOCABULARY = SkillVocabulary.build(
+    [
+        ("JavaScript", ["JS", "ECMAScript"]),
+        ("Kubernetes", ["k8s"]),
+        ("Go", ["golang"]),
+        ("Node.js", ["node"]),
+        ("Apache Spark", ["spark"]),
+        ("Python", ["py3"]),
+        ("Résumé writing", []),
+        ("C#", ["csharp"]),
+    ]
+)
+
+
+def test_a_query_word_spelling_a_vocabulary_skill_also_means_its_canonical_words() -> None:
+    found = query_synonyms(query_tokens("JS k8s Golang ecmascript berlin"), VOCABULARY)
+    assert found == {
+        "js": (("javascript",),),
+        "k8s": (("kubernetes",),),
+        "golang": (("go",),),
+        "ecmascript": (("javascript",),),
+    }
+    # Compared as the vocabulary compares spellings, folded as search words are.
+    assert query_synonyms(["nodejs"], VOCABULARY) == {"nodejs": (("node", "js"),)}
+    assert query_synonyms(["csharp"], VOCABULARY) == {"csharp": (("c#",),)}
+    assert query_synonyms(["resumewriting"], VOCABULARY) == {
+        "resumewriting": (("resume", "writing"),)
+    }
+    # The typed word already finds every holder: a word of the skill or its beginning.
+    assert query_synonyms(["javascript", "spark", "py", "kube", "go"], VOCABULARY) == {}
+    # `py3` is a synonym of python, which `py3` is no beginning of.
+    assert query_synonyms(["py3"], VOCABULARY) == {"py3": (("python",),)}
+    # Prefixes of a synonym are not synonyms; no vocabulary, no synonyms.
+    assert query_synonyms(["k8"], VOCABULARY) == {}
+    assert query_synonyms(["js"], SkillVocabulary()) == {}
+
+
+def test_folding_can_make_one_word_of_two_skills_it_then_means_either() -> None:
+    vocabulary = SkillVocabulary.build([("Résumé", []), ("Resume", ["cv"]), ("Deutsch", [])])
+    assert vocabulary.canonicals_of_word("resume") == ("résumé", "resume")
+    assert query_synonyms(["cv"], vocabulary) == {"cv": (("resume",),)}
+
+
+def test_a_synonym_alone_is_walked_for_each_of_the_few_tokens_its_matches_hold() -> None:
+    js = query(tokens=["js"], synonyms={"js": (("javascript",),)}, source="event")
+    assert seed_tokens(js) == ["javascript", "js"]
+    # One flat walk per value, each an equality the token index serves (no `$in`).
+    assert search_filter(js, "js") == {"status": "active", "search_tokens": "js", "source": "event"}
+    node = query(tokens=["nodejs"], synonyms={"nodejs": (("node", "js"),)})
+    assert seed_tokens(node) == ["node", "nodejs"]  # the canonical's longest word
+    # With another word, that word is walked (an equality) and the synonym checked.
+    both = query(tokens=["js", "ber"], synonyms={"js": (("javascript",),)})
+    assert search_filter(both)["search_tokens"] == "ber"
+    # Two synonyms: the one with the fewest values, then the longest.
+    two = query(
+        tokens=["js", "k8s"],
+        synonyms={"js": (("javascript",),), "k8s": (("kubernetes",),)},
+    )
+    assert seed_tokens(two) == ["k8s", "kubernetes"]
+
+
+def test_a_synonym_matches_the_typed_word_or_every_canonical_word_as_a_whole_word() -> None:
+    search = query(tokens=["golang", "jo"], synonyms={"golang": (("go",),)})
+
+    def record(**fields: Any) -> dict[str, Any]:
+        document = {"status": "active", "first_name": "Jo", "last_name": "Doe"} | fields
+        return document | search_fields(document)
+
+    assert search_matches(record(skills=["go"]), search)
+    assert search_matches(record(current_title="Golang developer"), search)
+    assert search_matches(record(current_title="Go developer"), search)
+    # `go` as a beginning is not the skill: `golang` does not find everyone at Google.
+    assert not search_matches(record(current_company="Google"), search)
+    assert not search_matches(record(skills=["go"], first_name="Ada"), search)  # `jo` too
+    node = query(tokens=["nodejs"], synonyms={"nodejs": (("node", "js"),)})
+    assert search_matches(record(skills=["node.js"]), node)
+    assert not search_matches(record(skills=["node"]), node)

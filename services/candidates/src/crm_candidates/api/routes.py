@@ -50,9 +50,10 @@ from crm_candidates.domain.models import (
     unique_in_order,
 )
 from crm_candidates.domain.profile import (
+    SkillVocabulary,
     normalise_phone,
 )
-from crm_candidates.domain.search import SearchQuery
+from crm_candidates.domain.search import SearchQuery, query_synonyms
 from crm_candidates.domain.segments import (
     Group,
     RuleError,
@@ -347,8 +348,10 @@ async def list_candidates(
         Query(
             max_length=200,
             description="Keywords over name, title, company and skills; every word must match "
-            "a word of the candidate or its beginning (accents and case ignored). A word with "
-            "an `@` is an e-mail address the candidate must hold (exact, case ignored).",
+            "a word of the candidate or its beginning (accents and case ignored). A word that "
+            "spells a skill of the tenant's vocabulary (`js`) also finds its canonical skill "
+            "(`javascript`). A word with an `@` is an e-mail address the candidate must hold "
+            "(exact, case ignored).",
         ),
     ] = None,
     email: Annotated[
@@ -419,11 +422,15 @@ async def list_candidates(
         # Only signs no word is made of (`-`, `😀`): nothing can match them, and listing
         # everyone would answer a search with unrelated people.
         return Page[CandidatePublic](items=[], next_cursor=None)
+    # A tenant's skill vocabulary is read (one small document, the vocabulary cached by
+    # version) only when the search names a skill or a word that could spell one.
+    vocabulary = await candidates.skill_vocabulary() if skill or tokens else SkillVocabulary()
     search = SearchQuery(
         tokens=tokens,
         spellings=query_spellings(words),
+        synonyms=query_synonyms(tokens, vocabulary),
         tags=unique_in_order([t.strip() for t in tag]),
-        skills=await candidates.skill_spellings(skill) if skill else [],
+        skills=vocabulary.normalise(skill),
         source=source.value if source else None,
         owner_id=owner_id,
         sort=sort.value,

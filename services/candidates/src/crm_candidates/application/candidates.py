@@ -24,6 +24,7 @@ from crm_candidates.domain.models import (
 )
 from crm_candidates.domain.profile import (
     ProfileRules,
+    SkillVocabulary,
     changed_tags,
     is_phone_region,
     normalise_profile_fields,
@@ -580,9 +581,10 @@ class CandidateQueries:
         """The region national phone numbers are read in."""
         return await self.profile_rules.default_phone_region()
 
-    async def skill_spellings(self, skills: list[str]) -> list[str]:
-        """Searched skills as the tenant's vocabulary stores them (`JS` -> `javascript`)."""
-        return (await self.profile_rules.rules()).vocabulary.normalise(skills)
+    async def skill_vocabulary(self) -> SkillVocabulary:
+        """The tenant's current skill vocabulary: a search's `skill` values are spelt in it
+        (`JS` -> `javascript`) and its `q` words looked up in it (one read for both)."""
+        return await self.profile_rules.current_vocabulary()
 
     async def holding_all(self, keys: list[str]) -> list[str]:
         """The ids of the candidates holding every one of these identity keys."""

@@ -206,6 +206,12 @@ def search_tokens(texts: Iterable[str | None]) -> list[str]:
     return sorted(tokens)
 
 
+def search_words(texts: Iterable[str | None]) -> set[str]:
+    """The whole folded words of `texts` (no prefixes): what a synonym's canonical skill is
+    checked against (`search.holds_alternative`)."""
+    return {word for text in texts for word in query_tokens(text or "")}
+
+
 def query_tokens(text: str) -> list[str]:
     """The folded words of a search query (each must match a word or a word's prefix)."""
     words = _words(fold(text))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,6 +20,7 @@ import phonenumbers
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, validate_custom_fields
 from crm_candidates.domain.models import ProfileError, normalise_skill, unique_in_order
 from crm_shared import normalise_email, valid_time_zone
+from crm_shared.text import fold
 
 DEFAULT_PHONE_REGION = "US"
 MIN_UNLISTED_NATIONAL_DIGITS = 6
@@ -249,6 +251,25 @@ class SkillVocabulary:
     def spelling(self, skill: str) -> str:
         """One skill in canonical form (`JS` -> `javascript`), as candidates' skills are stored."""
         return self._index.get(skill_key(skill), normalise_skill(skill))
+
+    def canonicals_of_word(self, word: str) -> tuple[str, ...]:
+        """The canonical skills a folded search word is a spelling of (`js` -> `javascript`,
+        `nodejs` -> `node.js`), compared as spellings are (`skill_key`) once folded as search
+        words are; usually one, none for a word the vocabulary does not know."""
+        return self._search_words.get(word, ())
+
+    @cached_property
+    def _search_words(self) -> dict[str, tuple[str, ...]]:
+        # Built on the first search, once per vocabulary object: the repository keeps one per
+        # tenant and version, so a search looks a word up in a dict. Folding can make two
+        # spellings of different skills one word (`résumé`, `resume`): it then names both.
+        words: dict[str, list[str]] = {}
+        for name, variants in self.synonyms.items():
+            for spelling in (name, *variants):
+                named = words.setdefault(fold(skill_key(spelling)), [])
+                if name not in named:
+                    named.append(name)
+        return {word: tuple(names) for word, names in words.items()}
 
     def __post_init__(self) -> None:
         # Built once per vocabulary (it is read with every candidate write), not per skill.

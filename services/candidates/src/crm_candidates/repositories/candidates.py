@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,10 +20,11 @@ from crm_candidates.domain.identity import (
     block_keys,
     identity_keys,
     search_tokens,
+    search_words,
     term_seed,
 )
 from crm_candidates.domain.models import Candidate, CandidateStatus
-from crm_candidates.domain.search import SearchQuery
+from crm_candidates.domain.search import SearchQuery, holds_alternative
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets, facet_value
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
@@ -115,12 +118,37 @@ def seed_token(tokens: list[str], spellings: dict[str, str] | None = None) -> st
     )
 
 
+def seed_tokens(search: SearchQuery) -> list[str]:
+    """The token values the index is walked for: one (`seed_token`) where a query word has a
+    token every record matching it holds; else, for a word that is a synonym (`js`), the few
+    its matches hold between them: the word's own and, of each canonical skill, its longest
+    word (`js`, `javascript`; the word with the fewest values, then the longest). Each value
+    is a walk of its own, merged by `CandidateRepository.search` (not one `$in`: see there)."""
+    plain = [token for token in search.tokens if token not in search.synonyms]
+    seeded = [token for token in plain if token not in search.spellings or _own_seed(search, token)]
+    if seeded:
+        return [seed_token(seeded, search.spellings)]
+    options: list[list[str]] = []
+    for token, alternatives in search.synonyms.items():
+        own = _own_seed(search, token)
+        if own is None:  # an umlaut word without a shared beginning: nothing bounds its matches
+            continue
+        longest = [max(words, key=lambda word: (len(word), word)) for words in alternatives]
+        options.append(sorted({own, *longest}))
+    return min(options, key=lambda seeds: (len(seeds), -min(len(seed) for seed in seeds), seeds))
+
+
+def _own_seed(search: SearchQuery, token: str) -> str | None:
+    spelling = search.spellings.get(token)
+    return token if spelling is None else term_seed(token, spelling)
+
+
 # Records read per query while filling a page of several keywords (doubling up to the maximum).
 SEARCH_BATCH = 50
 MAX_SEARCH_BATCH = 1000
 
 
-def search_filter(search: SearchQuery) -> dict[str, Any]:
+def search_filter(search: SearchQuery, seed: str | None = None) -> dict[str, Any]:
     """Every condition of a search as one flat filter (tenant scoping is added by the caller).
 
     The database applies all of them, so one query with a limit returns a page: no batches
@@ -129,14 +157,16 @@ def search_filter(search: SearchQuery) -> dict[str, Any]:
     equality on `search_tokens` (the index `tenant_id, search_tokens, status, _id`). Without
     keywords the walk is `tenant_id, status, <sort>, _id`. Each condition means exactly what
     `search_matches` checks, missing fields included (a record without `marketing_consent`
-    has none; one without `engagement_score` has 0).
+    has none; one without `engagement_score` has 0). `seed`: which of several `seed_tokens`
+    this walk is for (the first by default).
     """
     query: dict[str, Any] = {"status": ACTIVE}
     if search.tokens:
         # SecantusDB's Python server plans `$all` on the multikey field as a collection scan
         # (its Rust server and MongoDB use the index), so the query names one word, the
-        # longest (likely rarest), and `search` checks the others.
-        query["search_tokens"] = seed_token(search.tokens, search.spellings)
+        # longest (likely rarest), and `search` checks the others. A synonym alone is walked
+        # once for each of the few tokens its matches hold (`seed_tokens`).
+        query["search_tokens"] = seed or seed_tokens(search)[0]
     if search.tags:
         query["tags"] = {"$all": search.tags}
     if search.skills:
@@ -183,8 +213,18 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
     if document.get("status") != ACTIVE:
         return False
     held = set(document.get("search_tokens") or [])
-    if not all(token in held or search.spellings.get(token) in held for token in search.tokens):
-        return False
+
+    @functools.cache
+    def words() -> set[str]:  # once a record, only for one a typed synonym did not find
+        return search_words(_searched_texts(document))
+
+    for token in search.tokens:
+        if token in held or search.spellings.get(token) in held:
+            continue
+        if token not in search.synonyms or not holds_alternative(
+            held, document.get("skills") or [], words, search.synonyms[token]
+        ):
+            return False
     if not set(search.tags) <= set(document.get("tags") or []):
         return False
     if not set(search.skills) <= set(document.get("skills") or []):
@@ -506,24 +546,60 @@ class CandidateRepository:
             documents = await self._candidates.find({"_id": {"$in": ids}}) if ids else []
             page = _page_in_memory(documents, search, order)
             return [candidate_from_document(document) for document in page]
-        base = search_filter(search)
-        if len(search.tokens) <= 1 and not search.spellings:
+        if len(search.tokens) <= 1 and not search.spellings and not search.synonyms:
+            base = search_filter(search)
             documents = await self._keyset_batch(base, order, search.after, search.limit)
             return [candidate_from_document(document) for document in documents]
-        # Several keywords, or a word typed with an umlaut: the database matched the seed
-        # token (`seed_token`) and every filter; the words are checked here, reading on in
-        # growing batches until the page is full.
+        # Several keywords, a word typed with an umlaut, or a synonym: the database matched
+        # the seed token(s) (`seed_tokens`) and every filter; the words are checked here,
+        # reading on in growing batches until the page is full.
+        bases = [search_filter(search, seed) for seed in seed_tokens(search)]
         found: list[dict[str, Any]] = []
         after = search.after
         batch = max(search.limit, SEARCH_BATCH)
         while True:
-            documents = await self._keyset_batch(base, order, after, batch)
+            documents, exhausted = await self._merged_batch(bases, order, after, batch)
             found.extend(document for document in documents if search_matches(document, search))
-            if len(found) >= search.limit or len(documents) < batch:
+            if len(found) >= search.limit or exhausted:
                 return [candidate_from_document(document) for document in found[: search.limit]]
             last = documents[-1]
             after = (last.get(order.field), last["_id"])
             batch = min(batch * 2, MAX_SEARCH_BATCH)
+
+    async def _merged_batch(
+        self,
+        bases: list[dict[str, Any]],
+        order: SortOrder,
+        after: tuple[Any, str] | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """At least `limit` records matching any of `bases` after the cursor, in order, each
+        once, unless none follow them (then True). One base: a `_keyset_batch`.
+
+        Several (a synonym's seed tokens, `js` and `javascript`) are walked one by one and
+        merged, not asked as one `search_tokens: {$in: [...]}`: MongoDB would merge the two
+        index ranges in `_id` order itself, but SecantusDB's Rust server routes an `$in` on
+        the index's second field (before `status`) through no token index: it reads the
+        tenant's records, or every tenant's in an `_id` window (docs/identity.md)."""
+        if len(bases) == 1:
+            documents = await self._keyset_batch(bases[0], order, after, limit)
+            return documents, len(documents) < limit
+        walks = await asyncio.gather(
+            *(self._keyset_batch(base, order, after, limit) for base in bases)
+        )
+        merged = sorted(
+            {document["_id"]: document for walk in walks for document in walk}.values(),
+            key=lambda document: _sort_key(document, order.field),
+            reverse=order.descending,
+        )
+        ends = [_sort_key(walk[-1], order.field) for walk in walks if len(walk) == limit]
+        if not ends:
+            return merged, True
+        # A walk cut at `limit` has not read what lies beyond its last record: the merge is
+        # complete only up to the nearest such end (which keeps that walk's `limit` records).
+        if order.descending:
+            return [d for d in merged if _sort_key(d, order.field) >= max(ends)], False
+        return [d for d in merged if _sort_key(d, order.field) <= min(ends)], False
 
     async def _keyset_batch(
         self, base: dict[str, Any], order: SortOrder, after: tuple[Any, str] | None, limit: int
@@ -798,18 +874,21 @@ async def refresh_search_fields(database: Database, *, batch: int = 500) -> None
         logger.info("refreshed the search tokens of %d candidate records", refreshed)
 
 
+def _searched_texts(document: dict[str, Any]) -> list[str | None]:
+    """The stored fields keyword search looks in: name, title, company, skills."""
+    return [
+        document.get("first_name"),
+        document.get("last_name"),
+        document.get("current_title"),
+        document.get("current_company"),
+        *(document.get("skills") or []),
+    ]
+
+
 def search_fields(document: dict[str, Any]) -> dict[str, Any]:
     """A stored record's search tokens and block keys, from its stored fields."""
     return {
-        "search_tokens": search_tokens(
-            [
-                document.get("first_name"),
-                document.get("last_name"),
-                document.get("current_title"),
-                document.get("current_company"),
-                *(document.get("skills") or []),
-            ]
-        ),
+        "search_tokens": search_tokens(_searched_texts(document)),
         "block_keys": block_keys(str(document.get("last_name") or "")),
     }
 

@@ -52,6 +52,13 @@ class ProfileRulesRepository:
             ),
         )
 
+    async def current_vocabulary(self) -> SkillVocabulary:
+        """The tenant's vocabulary as writes use it: one read of the small settings document,
+        the vocabulary itself indexed once per version and process (a search's `skill` and
+        `q` both go through it)."""
+        settings = await self._settings_document(None)
+        return await self._vocabulary_version(settings.get("skill_vocabulary_version"))
+
     async def _vocabulary_version(self, version: str | None) -> SkillVocabulary:
         # Every candidate write needs the vocabulary; the small settings document names its
         # current version, so the (possibly large) vocabulary is read and indexed once per
