@@ -342,7 +342,7 @@ async def test_a_cancel_while_preparing_sends_nothing_and_counts_everyone_cancel
 
 
 @pytest.mark.parametrize("action", ["pause", "cancel"])
-async def test_a_batch_inserted_while_the_stop_commits_is_stopped_too(
+async def test_a_batch_under_way_when_the_stop_comes_is_stopped_too(
     stage: Stage, action: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = stage.principal.tenant_id
@@ -356,14 +356,19 @@ async def test_a_batch_inserted_while_the_stop_commits_is_stopped_too(
     worker = dispatcher(setup, pool, handoff=handoff, provider_rate=10, provider_burst=1)
     assert await worker.deliver_batch() == 0  # the interval's first batch is the due query's
     sending: list[asyncio.Task[int]] = []
-    original = broadcast_repository.BroadcastRepository.stop_unstarted
+    original = broadcast_repository.BroadcastRepository.transition
 
-    async def while_the_stop_is_open(
-        self: BroadcastRepository, broadcast_id: str, target: Any, *, session: Any = None
-    ) -> int:
-        if session is not None and not sending:
-            # The stop's transaction is open: a dispatcher takes a handed batch, inserts it and
-            # looks at the broadcast (still preparing), and starts sending.
+    async def while_the_stop_is_on_its_way(
+        self: BroadcastRepository,
+        broadcast_id: str,
+        expected: Any,
+        changes: dict[str, Any],
+        *,
+        session: Any = None,
+    ) -> bool:
+        if changes.get("status") in {"paused", "cancelled"} and not sending:
+            # Right before the stop changes the status: a dispatcher takes a handed batch,
+            # inserts it, looks at the broadcast (still preparing) and starts sending.
             offer = asyncio.create_task(
                 handoff.hand(tenant, broadcast_id, BroadcastStatus.PREPARING, documents)
             )
@@ -375,15 +380,15 @@ async def test_a_batch_inserted_while_the_stop_commits_is_stopped_too(
 
             await eventually(under_way, timeout=10, interval=0.01, message="nothing went out")
             await offer
-        return await original(self, broadcast_id, target, session=session)
+        return await original(self, broadcast_id, expected, changes, session=session)
 
     monkeypatch.setattr(
-        broadcast_repository.BroadcastRepository, "stop_unstarted", while_the_stop_is_open
+        broadcast_repository.BroadcastRepository, "transition", while_the_stop_is_on_its_way
     )
     answer = await stage.post(f"/broadcasts/{broadcast_id}/{action}")
     answered = time.monotonic()
     assert answer.status_code == 200, answer.text
-    assert sending, "the stop's transaction did not stop unstarted messages"
+    assert sending, "the stop never reached the messages"
     assert await sending[0] == 40
     await pool.close()
     late = stage.sink.after(answered)

@@ -858,13 +858,11 @@ async def test_a_batch_being_sent_stops_at_a_pause_or_cancel(
     await eventually(under_way, timeout=10, interval=0.02, message="no mail went out")
     broadcasts = BroadcastRepository(setup.database, setup.tenant)
     if stop == "pause":
-        assert await hold_broadcast(
-            setup.mongo, setup.database, setup.tenant, broadcast_id, reason="paused"
-        )
+        assert await hold_broadcast(setup.database, setup.tenant, broadcast_id, reason="paused")
     else:
         broadcast = await broadcasts.get(broadcast_id)
         assert broadcast is not None
-        assert await cancel_broadcast(setup.mongo, broadcasts, broadcast)
+        assert await cancel_broadcast(broadcasts, broadcast)
     assert await sending == 30
     sent_at_stop = delivered()
     # Had the stop not reached the batch in hand, all 30 would have gone out.

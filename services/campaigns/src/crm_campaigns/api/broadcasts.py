@@ -380,7 +380,7 @@ async def pause_broadcast(
 ) -> BroadcastPublic:
     """Stops sending; queued messages are held until resumed."""
     broadcast = await _get(broadcasts, broadcast_id)
-    if not await broadcast_controls.pause_broadcast(container.mongo, container.database, broadcast):
+    if not await broadcast_controls.pause_broadcast(container.database, broadcast):
         raise _conflict(broadcast, "be paused")
     return await _public(broadcasts, await _get(broadcasts, broadcast_id))
 

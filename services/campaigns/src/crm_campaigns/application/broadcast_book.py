@@ -76,4 +76,4 @@ class BroadcastBook:
         return await broadcast_controls.resume_broadcast(self.mongo, self.broadcasts, broadcast)
 
     async def cancel(self, broadcast: Broadcast) -> bool:
-        return await broadcast_controls.cancel_broadcast(self.mongo, self.broadcasts, broadcast)
+        return await broadcast_controls.cancel_broadcast(self.broadcasts, broadcast)

@@ -4,14 +4,20 @@ Each returns False when the broadcast's state does not allow the action (any mor
 dispatchers pause broadcasts too (`hold_broadcast`) and settle the messages their recovery put
 back in the queue (`settle_requeued`).
 
-A pause or cancel stops the broadcast's messages in its transaction, and once more after the
-commit (`stop_settled`). The transaction reads a snapshot: a message inserted while it is open
-(a batch a dispatcher inserts claimed, messages the runner queues) is not in it, and whoever
-inserted it may have checked the broadcast's status before the commit and seen it still going.
-After the commit, whatever any writer inserted before its own check of the status is stored,
-so the second pass reaches it; a writer that checks after the commit sees the pause and stops
-what it inserted itself (`stop_settled` too). Either way nothing of a stopped broadcast is left
-to be sent, but for the SMTP transactions already under way.
+A pause or cancel changes the broadcast's status alone (one conditional write, no
+transaction), and then stops its messages (`stop_settled`) outside any transaction. A
+transaction holding the pause and the messages' moves together fought the dispatchers, who claim
+and mark those same messages all the time: on MongoDB a write conflict aborts such a transaction
+and the driver retries it from the start, again and again while a broadcast is sending; the
+Rust SecantusDB server (0.5.3) instead retries the conflicting `update_many` inside the
+transaction against its old snapshot, which never succeeds, and the whole database stalled
+(found by a try-out: a cancel during sending, 504s everywhere, the cancel never recorded).
+Outside a transaction each pass reads what is stored when it runs. A writer that inserted
+messages before the status changed is reached by the pass after it; a writer that checks the
+status after it sees the pause and stops what it inserted itself (`stop_settled` too). Either
+way nothing of a stopped broadcast is left to be sent, but for the SMTP transactions already
+under way. Should the process die between the status and the pass, a dispatcher that claims a
+queued message of the stopped broadcast finds it stopped and settles it.
 """
 
 from __future__ import annotations
@@ -61,42 +67,32 @@ async def keep_within_concurrency_quota(
 
 
 async def hold_broadcast(
-    mongo: MongoClient, database: Database, tenant_id: str, broadcast_id: str, *, reason: str
+    database: Database, tenant_id: str, broadcast_id: str, *, reason: str
 ) -> bool:
     """Pauses a preparing or sending broadcast and holds its queued messages; False if it was
     in neither state."""
     broadcasts = BroadcastRepository(database, tenant_id)
-
-    async def hold(session: Session) -> bool:
-        current = await broadcasts.get(broadcast_id, session=session)
-        if current is None or not broadcast_allows(current.status, BroadcastAction.PAUSE):
-            return False
-        changes = {
-            "status": BroadcastStatus.PAUSED.value,
-            "pause_reason": reason,
-            "paused_from": current.status.value,
-        }
-        if not await broadcasts.transition(broadcast_id, current.status, changes, session=session):
-            return False
-        await broadcasts.move_messages(
-            broadcast_id, MessageStatus.QUEUED, MessageStatus.HELD, session=session
-        )
-        # A dispatcher may hold a claimed batch of it, handed or queued: what of it has not
-        # started is held too, or the batch would run to its end after the pause.
-        await broadcasts.stop_unstarted(broadcast_id, MessageStatus.HELD, session=session)
-        return True
-
-    held = await in_transaction(mongo, hold)
-    if held:
-        await stop_settled(broadcasts, broadcast_id)
-    return held
+    current = await broadcasts.get(broadcast_id)
+    if current is None or not broadcast_allows(current.status, BroadcastAction.PAUSE):
+        return False
+    changes = {
+        "status": BroadcastStatus.PAUSED.value,
+        "pause_reason": reason,
+        "paused_from": current.status.value,
+    }
+    if not await broadcasts.transition(broadcast_id, current.status, changes):
+        return False
+    # Queued messages are held, and what a dispatcher claimed but has not started too, or its
+    # batch would run to its end after the pause.
+    await stop_settled(broadcasts, broadcast_id)
+    return True
 
 
-async def pause_broadcast(mongo: MongoClient, database: Database, broadcast: Broadcast) -> bool:
+async def pause_broadcast(database: Database, broadcast: Broadcast) -> bool:
     """Stops sending; queued messages are held until resumed."""
     if not broadcast_allows(broadcast.status, BroadcastAction.PAUSE):
         return False
-    return await hold_broadcast(mongo, database, broadcast.tenant_id, broadcast.id, reason="paused")
+    return await hold_broadcast(database, broadcast.tenant_id, broadcast.id, reason="paused")
 
 
 async def resume_broadcast(
@@ -133,29 +129,16 @@ async def resume_broadcast(
     return await in_transaction(mongo, resume)
 
 
-async def cancel_broadcast(
-    mongo: MongoClient, broadcasts: BroadcastRepository, broadcast: Broadcast
-) -> bool:
+async def cancel_broadcast(broadcasts: BroadcastRepository, broadcast: Broadcast) -> bool:
     """Stops a broadcast for good: nothing not yet sent will be."""
     if not broadcast_allows(broadcast.status, BroadcastAction.CANCEL):
         return False
 
-    async def cancel(session: Session) -> bool:
-        moved = await broadcasts.transition(
-            broadcast.id,
-            broadcast.status,
-            {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
-            session=session,
-        )
-        if moved:
-            for status in (MessageStatus.QUEUED, MessageStatus.HELD):
-                await broadcasts.move_messages(
-                    broadcast.id, status, MessageStatus.CANCELLED, session=session
-                )
-            await broadcasts.stop_unstarted(broadcast.id, MessageStatus.CANCELLED, session=session)
-        return moved
-
-    cancelled = await in_transaction(mongo, cancel)
+    cancelled = await broadcasts.transition(
+        broadcast.id,
+        broadcast.status,
+        {"status": BroadcastStatus.CANCELLED.value, "completed_at": utc_now()},
+    )
     if cancelled:
         await stop_settled(broadcasts, broadcast.id)
     return cancelled
@@ -184,6 +167,10 @@ async def stop_settled(broadcasts: BroadcastRepository, broadcast_id: str) -> bo
         target = MessageStatus.CANCELLED
     else:
         return False
-    await broadcasts.move_messages(broadcast_id, MessageStatus.QUEUED, target)
+    stopped = [MessageStatus.QUEUED]
+    if target is MessageStatus.CANCELLED:
+        stopped.append(MessageStatus.HELD)
+    for status in stopped:
+        await broadcasts.move_messages(broadcast_id, status, target)
     await broadcasts.stop_unstarted(broadcast_id, target)
     return True

@@ -266,9 +266,7 @@ class MailDispatcher:
             await self._settle_unsettled()
         for tenant_id, broadcast_id in paused:
             logger.warning("broadcast %s paused: error rate over the threshold", broadcast_id)
-            await hold_broadcast(
-                self._mongo, self._database, tenant_id, broadcast_id, reason="error_threshold"
-            )
+            await hold_broadcast(self._database, tenant_id, broadcast_id, reason="error_threshold")
         self._outbox.notify_committed()
         return len(claimed)
 
