@@ -9,7 +9,11 @@ applies what is pending while the others wait, then finds nothing left to do.
 
 A migration must be safe to run again after a crash part-way (it is recorded only once it
 returned): an `update_many` guarded by the state it changes (`{"version": {"$exists": False}}`)
-is the usual shape.
+is the usual shape. One whose work leaves no such mark (events staged in the outbox) keeps where
+it got to in `MigrationProgress`, saved in each batch's transaction, and resumes from there.
+
+A migration that needs more than the database (the client for transactions, the outbox, a key
+ring) closes over it: the service builds its list with them (`migrations(mongo, outbox)`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
 from crm_shared.contracts.envelope import utc_now
 from crm_shared.leases import NamedLease
-from crm_shared.mongo import Database
+from crm_shared.mongo import Database, Session
 
 MIGRATIONS_COLLECTION = "migrations"
+# Where long migrations keep how far they got, by version (not in `migrations`, whose every
+# record means "applied").
+MIGRATION_PROGRESS_COLLECTION = "migration_progress"
 MIGRATIONS_LEASE = "migrations"
 
 logger = logging.getLogger(__name__)
@@ -41,6 +49,29 @@ class Migration:
     version: int
     name: str
     apply: Callable[[Database], Awaitable[None]]
+
+
+class MigrationProgress:
+    """How far one migration's walk got: the last key it finished, saved in the transaction of
+    the batch it finished, so a run stopped part-way (a crash, a lost lease) resumes after the
+    last batch it committed instead of doing that work again."""
+
+    def __init__(self, database: Database, version: int) -> None:
+        self._progress = database[MIGRATION_PROGRESS_COLLECTION]
+        self._version = version
+
+    async def after(self) -> Any | None:
+        """The last key finished, None before the first batch."""
+        document = await self._progress.find_one({"_id": self._version})
+        return None if document is None else document["after"]
+
+    async def save(self, after: Any, *, session: Session) -> None:
+        await self._progress.update_one(
+            {"_id": self._version},
+            {"$set": {"after": after, "saved_at": utc_now()}},
+            upsert=True,
+            session=session,
+        )
 
 
 class MigrationHistoryError(RuntimeError):

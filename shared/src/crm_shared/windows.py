@@ -276,10 +276,15 @@ async def page_in_id_windows(
 
 
 async def batches_in_id_order(
-    collection: AsyncCollection[Document], projection: Mapping[str, Any], *, batch: int
+    collection: AsyncCollection[Document],
+    projection: Mapping[str, Any],
+    *,
+    batch: int,
+    after: Any | None = None,
 ) -> AsyncIterator[list[Document]]:
     """Every document of `collection` (all tenants: a migration's walk) in `_id` order,
-    `batch` at a time, each batch read in windows of the id.
+    `batch` at a time, each batch read in windows of the id; from past `after` when given (a
+    walk resumed where a stopped one left off).
 
     Asked as one `_id > last` query per batch, the walk read the rest of the collection for
     every batch on SecantusDB: quadratic, 200 reads of up to 100,000 records for 100,000.
@@ -293,7 +298,6 @@ async def batches_in_id_order(
         return await collection.find(query, projection).sort("_id", 1).limit(wanted).to_list()
 
     windows = KeyWindows(OBJECT_IDS)
-    after: Any | None = None
     while True:
         documents = await windows.read_page(read, after=after, origin=first[0]["_id"], limit=batch)
         if documents:

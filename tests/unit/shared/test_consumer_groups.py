@@ -102,6 +102,10 @@ GROUPS = [
     ("crm.campaigns.on_ats_application_hired", "ats.application_hired"),
     ("crm.campaigns.on_ats_application_rejected", "ats.application_rejected"),
     ("crm.campaigns.on_candidate_created", "candidate.created"),
+    (
+        "crm.campaigns.on_candidate_custom_fields_backfilled",
+        "candidate.custom_fields_backfilled",
+    ),
     ("crm.campaigns.on_candidate_erased", "candidate.erased"),
     ("crm.campaigns.on_candidate_erased_suppress", "candidate.erased"),
     ("crm.campaigns.on_candidate_merged", "candidate.merged"),

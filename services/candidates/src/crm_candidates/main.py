@@ -26,13 +26,12 @@ from crm_candidates.application.expiry import ConsentExpiryWorker
 from crm_candidates.application.facts import CandidateFacts
 from crm_candidates.application.import_metrics import ImportMetrics
 from crm_candidates.application.imports import ImportJobs
-from crm_candidates.application.profile_settings import announce_custom_fields
 from crm_candidates.application.segments import SegmentJobs, SegmentRechecks
 from crm_candidates.application.skills import SkillRenormalisations
 from crm_candidates.config import CandidatesSettings
 from crm_candidates.container import CandidatesContainer
 from crm_candidates.handlers import build_router
-from crm_candidates.migrations import MIGRATIONS
+from crm_candidates.migrations import migrations
 from crm_candidates.repositories.consents import ensure_consent_indexes
 from crm_candidates.repositories.imports import ensure_import_indexes
 from crm_candidates.repositories.indexes import ensure_indexes
@@ -145,8 +144,7 @@ def create_app(settings: CandidatesSettings | None = None) -> FastAPI:
     platform.startup_hooks.append(partial(ensure_import_indexes, database))
     platform.startup_hooks.append(partial(ensure_list_indexes, database))
     # After the indexes: a migration may rely on them.
-    platform.startup_hooks.append(migrations_hook(database, MIGRATIONS))
-    platform.startup_hooks.append(partial(announce_custom_fields, mongo, database, outbox))
+    platform.startup_hooks.append(migrations_hook(database, migrations(mongo, outbox)))
     if isinstance(upload_store, S3UploadStore):
         platform.startup_hooks.append(upload_store.ensure_bucket)
     container = CandidatesContainer(

@@ -11,6 +11,7 @@ from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
     CANDIDATE_CREATED,
+    CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
     CANDIDATE_ERASED,
     CANDIDATE_MERGED,
     CANDIDATE_UNMERGED,
@@ -23,6 +24,7 @@ from crm_shared import (
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     CandidateCreated,
+    CandidateCustomFieldsBackfilled,
     CandidateErased,
     CandidateMerged,
     CandidateProfile,
@@ -221,6 +223,21 @@ async def to_candidate_unmerged(
 def _carried(candidate: Candidate) -> dict[str, Any]:
     """What a candidate event carries: the profile, and whether the record is a live person."""
     return candidate.profile() | {"status": candidate.status.value}
+
+
+def custom_fields_backfilled_envelope(
+    outbox: Outbox, tenant_id: str, candidate_id: str, custom_fields: dict[str, Any]
+) -> EventEnvelope[Any]:
+    """`candidate.custom_fields_backfilled`: the custom field values a candidate holds, for a
+    projection that never learnt them (a migration's; to be added, a batch at once)."""
+    return outbox.envelope(
+        CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
+        tenant_id=tenant_id,
+        subject=candidate_id,
+        data=CandidateCustomFieldsBackfilled(
+            candidate_id=candidate_id, custom_fields=custom_fields
+        ),
+    )
 
 
 def consent_changed_envelope(

@@ -14,6 +14,7 @@ from crm_shared.contracts.events import (
     AtsCandidatePushed,
     CandidateChangeRequested,
     CandidateCreated,
+    CandidateCustomFieldsBackfilled,
     CandidateErased,
     CandidateMerged,
     CandidateUnmerged,
@@ -218,6 +219,15 @@ CUSTOM_FIELD_CHANGED = TopicSpec(
     key="custom field id",
     partitions=3,
     description="A custom field of candidates was defined, edited, deleted or restored.",
+)
+CANDIDATE_CUSTOM_FIELDS_BACKFILLED = TopicSpec(
+    name="candidate.custom_fields_backfilled",
+    payload=CandidateCustomFieldsBackfilled,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="Once per database: a candidate's custom field values as stored before "
+    "campaigns kept them; fills a projection that never learnt them, changes nothing else.",
 )
 LIST_MEMBER_ADDED = TopicSpec(
     name="list.member_added",
@@ -447,6 +457,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     MESSAGE_COMPLAINED,
     REPORT_COMPILED,
     CUSTOM_FIELD_CHANGED,
+    CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

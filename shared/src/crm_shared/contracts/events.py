@@ -593,6 +593,18 @@ class CustomFieldChanged(_Payload):
     )
 
 
+class CandidateCustomFieldsBackfilled(_Payload):
+    """The custom field values a candidate held before campaigns kept them from profile events
+    (December 2026), sent once per candidate by the candidates service's migration 10. Not a
+    change: a projection fills them only where it never learnt the candidate's custom fields,
+    so a newer profile event (which carries them) is never undone, whichever comes first."""
+
+    candidate_id: str
+    custom_fields: dict[str, Any] = Field(
+        description="Tenant-defined custom field values by field key, as profile events carry them."
+    )
+
+
 class ListMembership(_Payload):
     """A candidate's membership of a stored static list."""
 

@@ -1,6 +1,6 @@
 """A custom field's definition, edit, deletion and restoration each stage
 `profile.custom_field_changed` with the field's whole definition in the transaction that stores
-it; fields defined before the topic existed are announced once at start-up."""
+it; fields defined before the topic existed are announced once (migration 9)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ SUBSCRIBERS = {
     ("ats.application_hired", "on_ats_application_hired"),
     ("ats.application_rejected", "on_ats_application_rejected"),
     ("candidate.created", "on_candidate_created"),
+    ("candidate.custom_fields_backfilled", "on_candidate_custom_fields_backfilled"),
     ("candidate.erased", "on_candidate_erased_suppress"),
     ("candidate.merged", "on_candidate_merged"),
     ("candidate.unmerged", "on_candidate_unmerged"),

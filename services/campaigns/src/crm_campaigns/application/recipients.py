@@ -18,6 +18,7 @@ from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.signals import SignalRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
 from crm_shared import (
+    CandidateCustomFieldsBackfilled,
     CandidateErased,
     CandidateMerged,
     CandidateUnmerged,
@@ -94,6 +95,23 @@ async def update_profiles(
     ends the candidate's enrolments."""
     for candidate_id in await project_profiles(database, tenant_id, changes, session):
         await end_enrolments(database, tenant_id, candidate_id, ExitReason.UNSUBSCRIBED, session)
+
+
+async def fill_custom_fields(
+    database: Database,
+    tenant_id: str,
+    backfilled: CandidateCustomFieldsBackfilled,
+    session: Session,
+) -> None:
+    """A candidate's custom field values as stored before the projection kept them: filled in
+    only where the recipient never learnt custom fields. A recipient projected from a profile
+    event holds that event's values, and every later change of the candidate comes with a
+    profile event of its own, so filling only where none was learnt never undoes a change,
+    whichever of the two arrives first; a recipient not projected yet gets the values with its
+    `candidate.created`."""
+    await RecipientRepository(database, tenant_id).fill_custom_fields(
+        backfilled.candidate_id, backfilled.custom_fields, session=session
+    )
 
 
 async def fold_merged_candidate(

@@ -7,6 +7,7 @@ from typing import Any
 
 from crm_campaigns.application.custom_fields import learn_custom_field
 from crm_campaigns.application.recipients import (
+    fill_custom_fields,
     fold_merged_candidate,
     follow_consent_change,
     project_profiles,
@@ -23,6 +24,7 @@ from crm_campaigns.handlers.subscriptions import (
 )
 from crm_shared import (
     CANDIDATE_CREATED,
+    CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
     CANDIDATE_ERASED,
     CANDIDATE_MERGED,
     CANDIDATE_UNMERGED,
@@ -94,6 +96,13 @@ CANDIDATE_SUBSCRIPTIONS = (
         payload(learn_custom_field),
         description="Keeps the tenant's custom field definitions, which templates may merge "
         "as candidate.custom_fields.<key>.",
+    ),
+    Subscription(
+        CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
+        "on_candidate_custom_fields_backfilled",
+        payload(fill_custom_fields),
+        description="Fills the custom field values of a recipient projected before campaigns "
+        "kept them (never over those a profile event brought).",
     ),
     Subscription(
         CONSENT_CHANGED,

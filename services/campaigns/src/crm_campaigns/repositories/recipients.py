@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from crm_campaigns.domain.models import (
     Recipient,
@@ -45,6 +46,19 @@ class RecipientRepository:
             upsert=True,
             session=session,
         )
+
+    async def fill_custom_fields(
+        self, candidate_id: str, custom_fields: dict[str, Any], *, session: Session
+    ) -> bool:
+        """Gives a recipient stored before the projection kept custom fields (its document has
+        no `custom_fields`) the candidate's values; one stored since holds those of its newest
+        profile, which this leaves alone. Whether it filled them."""
+        filled = await self._recipients.update_one(
+            {"candidate_id": candidate_id, "custom_fields": {"$exists": False}},
+            {"$set": {"custom_fields": custom_fields}},
+            session=session,
+        )
+        return filled.modified_count > 0
 
     async def many(
         self, candidate_ids: list[str], *, session: Session | None = None

@@ -94,8 +94,10 @@ class ProfileConfiguration:
 
 async def announce_custom_fields(mongo: MongoClient, database: Database, outbox: Outbox) -> None:
     """Stages `profile.custom_field_changed` for every custom field defined before the topic
-    existed, once each, so campaigns learns of those too (a start-up task)."""
-    # Deliberately cross-tenant: a start-up task over every tenant's fields.
+    existed, so campaigns learns of those too (migration 9, once per database). Safe to run
+    again after a stop part-way: each tenant's fields are marked announced in the transaction
+    that stages their events."""
+    # Deliberately cross-tenant: a migration over every tenant's fields.
     unannounced = (
         await database[CUSTOM_FIELDS_COLLECTION]
         .find({"announced": {"$ne": True}}, {"tenant_id": 1})
