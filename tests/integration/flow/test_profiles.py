@@ -638,6 +638,8 @@ async def test_a_merged_record_is_never_put_in_a_pool_and_its_requests_reach_the
         f"/api/v1/pools/{pool['id']}/members", json={"candidate_id": merged["id"]}, headers=auth
     )
     assert refused.status_code == 409, refused.text
+    assert refused.json()["merged_into"] == survivor["id"]
+    assert survivor["id"] in refused.json()["detail"]
 
     sequence = f"sequence:{unique('seq')}"
     await request_change(

@@ -91,6 +91,17 @@ def _conflict(detail: str) -> ProblemError:
     return ProblemError(409, detail, problem_type="conflict")
 
 
+def _inactive_conflict(inactive: CandidateNotActiveError) -> ProblemError:
+    """A merged or archived record refused a place in a pool; a merged one names the record
+    it was merged into, as a refused note or enrolment does."""
+    return ProblemError(
+        409,
+        str(inactive),
+        problem_type="conflict",
+        extensions={"merged_into": inactive.merged_into},
+    )
+
+
 @settings_router.get(
     "/profile-settings",
     dependencies=[require_permission("settings:read")],
@@ -640,8 +651,10 @@ async def add_pool_member(
         membership = await commands.add(pool, body.candidate_id, stage, by=principal.user_id)
     except CandidateNotFoundError:
         raise _not_found("candidate", body.candidate_id) from None
-    except (AlreadyInPoolError, CandidateNotActiveError) as refused:
+    except AlreadyInPoolError as refused:
         raise _conflict(str(refused)) from None
+    except CandidateNotActiveError as inactive:
+        raise _inactive_conflict(inactive) from None
     return _member_public(membership)
 
 
@@ -757,7 +770,7 @@ async def move_pool_member(
     except (NotInPoolError, CandidateNotFoundError) as missing:
         raise ProblemError(404, str(missing), problem_type="not-found") from None
     except CandidateNotActiveError as inactive:
-        raise _conflict(str(inactive)) from None
+        raise _inactive_conflict(inactive) from None
     return _member_public(membership)
 
 

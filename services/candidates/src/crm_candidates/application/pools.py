@@ -218,7 +218,9 @@ class PoolCommands:
         def place(candidate: Candidate) -> Candidate:
             # A merged or archived record can still be taken out of a pool, never put in one.
             if stage is not None and not candidate.is_active:
-                raise CandidateNotActiveError(candidate.id, candidate.status.value)
+                raise CandidateNotActiveError(
+                    candidate.id, candidate.status.value, candidate.merged_into
+                )
             return candidate.model_copy(update={"pools": placed(candidate.pools, pool.id, stage)})
 
         changed = await self.writer.change_in(candidate_id, place, session=session)

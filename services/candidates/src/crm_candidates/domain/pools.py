@@ -128,9 +128,11 @@ class CandidateNotFoundError(LookupError):
 class CandidateNotActiveError(ValueError):
     """The candidate was merged into another record or archived."""
 
-    def __init__(self, candidate_id: str, status: str) -> None:
-        super().__init__(f"candidate {candidate_id} is {status}")
+    def __init__(self, candidate_id: str, status: str, merged_into: str | None = None) -> None:
+        kept = f" into {merged_into}: place that record instead" if merged_into else ""
+        super().__init__(f"candidate {candidate_id} is {status}{kept}")
         self.candidate_id = candidate_id
+        self.merged_into = merged_into
 
 
 class AlreadyInPoolError(ValueError):
