@@ -66,7 +66,7 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.sequences import SequenceDefinitionError, parse_steps, parse_trigger
 from crm_campaigns.domain.templates import (
-    ALLOWED_FILTERS,
+    OFFERED_FILTERS,
     RenderError,
     TemplateError,
     TemplateIssue,
@@ -195,7 +195,7 @@ async def template_merge_fields(templates: TemplatesDep) -> MergeFieldCatalogue:
                 await templates.block_keys(), await templates.custom_field_definitions()
             )
         ],
-        filters=sorted(ALLOWED_FILTERS),
+        filters=sorted(OFFERED_FILTERS),
     )
 
 

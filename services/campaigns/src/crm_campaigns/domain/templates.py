@@ -95,9 +95,11 @@ MERGE_FIELD_DESCRIPTIONS: dict[str, str] = {
 }
 # What the picker inserts where a plain `{{ name }}` would not do.
 MERGE_FIELD_INSERTS: dict[str, str] = {OPEN_JOBS: OPEN_JOBS_LOOP}
-ALLOWED_FILTERS = frozenset(
-    {"default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate", "escape", "e"}
+# The filters an editor offers; Jinja's short aliases of two of them are allowed as well.
+OFFERED_FILTERS = frozenset(
+    {"default", "upper", "lower", "title", "capitalize", "trim", "truncate", "escape"}
 )
+ALLOWED_FILTERS = OFFERED_FILTERS | {"d", "e"}
 ALLOWED_TESTS = frozenset({"defined", "undefined", "none"})
 # Statements and expressions that reach code or other templates.
 FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
