@@ -95,6 +95,8 @@ async def test_a_custom_field_is_checked_offered_and_rendered(
     assert refused.status_code == 422, refused.text
     assert {
         "field": "html",
+        "pointer": "#/html",
+        "source": "body",
         "detail": "unknown custom field candidate.custom_fields.preferred_stack",
         "line": 2,
     } in refused.json()["errors"]

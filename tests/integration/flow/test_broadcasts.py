@@ -211,6 +211,7 @@ async def test_a_segment_broadcast_arrives_personalised_with_the_branding_block(
         "queued": 3,
         "awaiting_recipients": 0,
         "awaiting_winner": 0,
+        "unprepared": 0,
         "pending": 0,
         "sent": 2,
         "failed": 0,
