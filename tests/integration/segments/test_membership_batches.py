@@ -217,6 +217,9 @@ async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
         document.pop("_id"): document
         for document in await database[CANDIDATES_COLLECTION].find({}).to_list()
     }
+    for document in candidates.values():
+        # When a write evaluated it: whether the batch did (both forms stamp at their own now).
+        document["segments_evaluated_at"] = document["segments_evaluated_at"] >= since
     memberships = await membership_rows(database, since)
     timeline = await timeline_rows(database, position)
     return {
