@@ -7,6 +7,7 @@ same."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate, CandidateSource, Segment, SegmentStatus
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.indexes import ensure_indexes
-from crm_candidates.repositories.segments import SegmentRepository
+from crm_candidates.repositories.segments import SegmentRepository, segments_awaiting_evaluation
 from crm_shared import Session, in_transaction
 from helpers import unique
 from integration.service_storage import service_storage
@@ -113,3 +114,33 @@ async def test_a_write_in_flight_during_the_evaluation_is_caught_up(
         document = await storage.database["segments"].find_one({"_id": tagged.id})
         assert document is not None
         assert "catch_up_due_at" not in document
+
+
+async def test_a_pending_catch_up_is_resumed_after_a_restart(mongodb_uri: str) -> None:
+    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("cands"))
+    async with service_storage(settings, ensure_indexes) as storage:
+        candidates = CandidateRepository(storage.database, TENANT)
+        segments = SegmentRepository(storage.database, TENANT)
+        evaluator = SegmentEvaluator(
+            storage.mongo,
+            storage.outbox,
+            candidates,
+            segments,
+            catch_up_window=timedelta(minutes=5),
+        )
+        tagged = Segment(
+            id="seg-tv",
+            tenant_id=TENANT,
+            name="tv bulk",
+            rule={"all": [{"field": "tags", "op": "equals", "value": "tv-bulk"}]},
+            created_by="rita",
+        )
+        await segments.add(tagged)
+        job = asyncio.create_task(evaluator.recompute(tagged))
+        await full_pass_done(segments, tagged.id)
+        # The process stops while the catch-up waits: the next start evaluates it again.
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        resumed = await segments_awaiting_evaluation(storage.database)
+        assert [segment.id for segment in resumed] == [tagged.id]
