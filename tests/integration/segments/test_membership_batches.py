@@ -217,6 +217,11 @@ async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
         document.pop("_id"): document
         for document in await database[CANDIDATES_COLLECTION].find({}).to_list()
     }
+    # When a write evaluated it: whether the batch did (both forms stamp at their own now;
+    # stored to the millisecond, so compared with `since` cut to one).
+    in_batch = since.replace(microsecond=since.microsecond // 1000 * 1000)
+    for document in candidates.values():
+        document["segments_evaluated_at"] = document["segments_evaluated_at"] >= in_batch
     memberships = await membership_rows(database, since)
     timeline = await timeline_rows(database, position)
     return {

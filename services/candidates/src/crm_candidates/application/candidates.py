@@ -348,6 +348,8 @@ class MembershipEvaluator:
                     self.outbox, segment, candidate.id, session=session
                 )
                 await self.on_timeline(envelope, candidate.id, session=session)
+        if only is None:
+            await self.candidates.stamp_evaluated([candidate.id], now, session=session)
         return recheck_at
 
     async def reevaluate_many(
@@ -406,6 +408,12 @@ class MembershipEvaluator:
             ],
             session=session,
         )
+        if only is None:
+            # A segment created while this transaction is open is not among those read here:
+            # its catch-up finds the candidate by this stamp (`SegmentEvaluator.recompute`).
+            await self.candidates.stamp_evaluated(
+                list(dict.fromkeys(candidate.id for candidate in steps)), now, session=session
+            )
         return rechecks
 
     async def on_timeline(

@@ -4,9 +4,10 @@ rechecks of relative-date rules.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -49,6 +50,10 @@ from crm_shared import (
 
 RECOMPUTE_BATCH = 500
 RECHECK_BATCH = 100
+# The longest a write transaction can stay open (the server's transaction lifetime, 60 s on
+# MongoDB and on the local stack's SecantusDB: docs/reliability.md) plus a margin for clock
+# skew between the replicas stamping writes and the one computing a segment.
+CATCH_UP_WINDOW = timedelta(seconds=65)
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,13 @@ class SegmentEvaluator:
     outbox: Outbox
     candidates: CandidateRepository
     segments: SegmentRepository
+    catch_up_window: timedelta = CATCH_UP_WINDOW
 
     async def recompute(self, segment: Segment) -> None:
         """Brings the segment's membership in line with its rule, emitting every change; the
         segments referring to it follow for every candidate whose membership changed."""
+        started = utc_now()
+        await self.segments.set_catch_up_due(segment.id, started + self.catch_up_window)
         rule = Group.model_validate(segment.rule)
         tenant = await TenantSegments.load(self.segments)
         affected = {segment.id} | tenant.graph.dependents_of(segment.id)
@@ -74,6 +82,20 @@ class SegmentEvaluator:
         if is_time_dependent(rule):
             await self._schedule_rechecks(rule)
         await self.segments.set_status(segment.id, SegmentStatus.READY)
+        await self._catch_up(affected, started)
+        await self.segments.set_catch_up_due(segment.id, None)
+
+    async def _catch_up(self, affected: set[str], started: datetime) -> None:
+        # A write whose transaction read the tenant's segments before this rule was stored
+        # evaluated its candidates without it, and if it committed after the pass above read
+        # past them (an import chunk still open), nobody would evaluate them again. Such a
+        # transaction was open at `started`, so it began (and stamped its candidates) after
+        # `started - window`, and it has ended by `started + window`: once that instant has
+        # passed, every candidate stamped since `started - window` is evaluated again.
+        await asyncio.sleep(max(0.0, (started + self.catch_up_window - utc_now()).total_seconds()))
+        since = started - self.catch_up_window
+        async for ids in self.candidates.ids_evaluated_since(since, batch=RECOMPUTE_BATCH):
+            await self._reconcile(affected, ids)
 
     async def _reconcile(self, affected: set[str], candidate_ids: list[str]) -> None:
         # The candidates are re-read inside the transaction: a concurrent write that changed one

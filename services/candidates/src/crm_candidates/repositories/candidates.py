@@ -28,6 +28,7 @@ from crm_candidates.domain.search import SearchQuery, holds_alternative
 from crm_candidates.domain.segments import SEGMENT_IDS, candidate_facets, facet_value
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
+    EVALUATED_AT,
     IDENTITIES_COLLECTION,
     MEMBERSHIPS_COLLECTION,
     RECHECK_AT,
@@ -715,6 +716,25 @@ class CandidateRepository:
             ],
             session=session,
         )
+
+    async def stamp_evaluated(
+        self, candidate_ids: list[str], at: datetime, *, session: Session
+    ) -> None:
+        """Records that a write evaluated these candidates against the segments at `at`."""
+        await self._candidates.update_each(
+            [
+                ({"_id": candidate_id}, {"$set": {EVALUATED_AT: at}})
+                for candidate_id in candidate_ids
+            ],
+            session=session,
+        )
+
+    async def ids_evaluated_since(self, since: datetime, *, batch: int) -> AsyncIterator[list[str]]:
+        """The ids of the candidates a write evaluated at or after `since`, `batch` at a time."""
+        async for documents in self._candidates.in_batches(
+            {EVALUATED_AT: {"$gte": since}}, batch=batch, projection={"_id": 1}
+        ):
+            yield [document["_id"] for document in documents]
 
     async def bring_recheck_forward(self, candidate_id: str, at: datetime) -> None:
         """Makes the candidate's next time-driven re-evaluation no later than `at`."""

@@ -24,9 +24,12 @@ IDENTITIES_COLLECTION = "candidate_identities"
 MERGES_COLLECTION = "candidate_merges"
 TIMELINE_COLLECTION = "timeline"
 # Kept by the segment machinery beside the candidate, never part of the model: the ids of
-# the segments it is in, and when a relative date changes one of its memberships next.
+# the segments it is in, when a relative date changes one of its memberships next, and when a
+# write last evaluated it against the tenant's segments (a new segment's catch-up finds the
+# writes whose transactions did not see it by this).
 RECHECK_AT = "segments_recheck_at"
-SEGMENT_BOOKKEEPING = (SEGMENT_IDS, RECHECK_AT)
+EVALUATED_AT = "segments_evaluated_at"
+SEGMENT_BOOKKEEPING = (SEGMENT_IDS, RECHECK_AT, EVALUATED_AT)
 IMPORTS_COLLECTION = "candidate_imports"
 IMPORT_ERRORS_COLLECTION = "candidate_import_errors"
 # Which record each merged row of an import ended on (row number -> candidate id).

@@ -8,6 +8,7 @@ from crm_candidates.domain.segments import SEGMENT_IDS
 from crm_candidates.repositories.collections import (
     CANDIDATES_COLLECTION,
     CUSTOM_FIELDS_COLLECTION,
+    EVALUATED_AT,
     IDENTITIES_COLLECTION,
     MEMBERSHIPS_COLLECTION,
     MERGES_COLLECTION,
@@ -72,6 +73,7 @@ async def ensure_indexes(database: Database) -> None:
         name="segments_recheck_due",
         partialFilterExpression={RECHECK_AT: {"$type": "date"}},
     )
+    await candidates.create_index([("tenant_id", ASCENDING), (EVALUATED_AT, ASCENDING)])
     await database[SEGMENTS_COLLECTION].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
     await database[SEQUENCE_REFERENCES_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("segment_ids", ASCENDING)]

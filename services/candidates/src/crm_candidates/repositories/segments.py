@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -18,6 +19,7 @@ from crm_shared import Database, Session, TenantScopedCollection, from_document,
 from crm_shared.windows import page_in_id_windows
 
 _NOT_DELETED: dict[str, Any] = {"status": {"$ne": SegmentStatus.DELETING.value}}
+CATCH_UP_DUE_AT = "catch_up_due_at"
 
 
 def _segment_from_document(document: dict[str, Any]) -> Segment:
@@ -95,6 +97,12 @@ class SegmentRepository:
         await self._segments.update_one(
             {"_id": segment_id} | _NOT_DELETED, {"$set": {"status": status.value}}
         )
+
+    async def set_catch_up_due(self, segment_id: str, at: datetime | None) -> None:
+        """Records when the evaluation's catch-up pass is due (None: done), so a restart before
+        it resumes the evaluation even though the segment is `ready` already."""
+        change = {"$set": {CATCH_UP_DUE_AT: at}} if at else {"$unset": {CATCH_UP_DUE_AT: ""}}
+        await self._segments.update_one({"_id": segment_id} | _NOT_DELETED, change)
 
     async def member_count(self, segment_id: str) -> int:
         """How many candidates are members of the segment."""
@@ -252,14 +260,25 @@ class SegmentRepository:
 
 
 async def segments_awaiting_evaluation(database: Database) -> list[Segment]:
-    """Segments of every tenant whose full evaluation has not finished.
+    """Segments of every tenant whose full evaluation (or its catch-up) has not finished.
 
     Deliberately cross-tenant: it runs once at service start to resume interrupted jobs, and
     each segment it returns is then evaluated within its own tenant.
     """
     documents = await (
         database[SEGMENTS_COLLECTION]
-        .find({"status": {"$in": [SegmentStatus.COMPUTING.value, SegmentStatus.DELETING.value]}})
+        .find(
+            {
+                "$or": [
+                    {
+                        "status": {
+                            "$in": [SegmentStatus.COMPUTING.value, SegmentStatus.DELETING.value]
+                        }
+                    },
+                    {CATCH_UP_DUE_AT: {"$exists": True}},
+                ]
+            }
+        )
         .to_list()
     )
     return [_segment_from_document(document) for document in documents]
