@@ -24,9 +24,7 @@ from crm_candidates.domain.models import (
     SegmentStatus,
 )
 from crm_candidates.repositories.candidates import CandidateRepository
-from crm_candidates.repositories.collections import (
-    CANDIDATES_COLLECTION,
-)
+from crm_candidates.repositories.collections import CANDIDATES_COLLECTION, EVALUATED_AT
 from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import (
@@ -197,8 +195,9 @@ async def state(storage: ServiceStorage, since: datetime) -> dict[str, Any]:
                 datetime.fromisoformat(envelope["time"]) >= since,  # staged by the batch
             )
         )
+    # When a write evaluated the candidate's segments is a time of the run; that it did is not.
     candidates = {
-        document.pop("_id"): document
+        document.pop("_id"): document | {EVALUATED_AT: document.get(EVALUATED_AT) is not None}
         for document in await database[CANDIDATES_COLLECTION].find({}).to_list()
     }
     memberships = await membership_rows(database, since)
