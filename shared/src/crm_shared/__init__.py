@@ -184,6 +184,7 @@ from crm_shared.leases import (
     renew_lease,
 )
 from crm_shared.links import LinkClaim, SignedLinks, TokenSigner
+from crm_shared.merged_ids import MAX_MERGE_CHAIN, MergedIds, ensure_merged_id_indexes
 from crm_shared.merges import give_back, move_to_survivor, moved_by
 from crm_shared.metrics import PeriodicSampler
 from crm_shared.migrations import (
@@ -331,6 +332,7 @@ __all__ = [
     "LIST_ARCHIVED",
     "LIST_MEMBER_ADDED",
     "LIST_MEMBER_REMOVED",
+    "MAX_MERGE_CHAIN",
     "MAX_PAGE_SIZE",
     "MAX_SITE_ORIGINS",
     "MESSAGE_BOUNCED",
@@ -418,6 +420,7 @@ __all__ = [
     "ListMemberRemoved",
     "LocalUploadStore",
     "MemoryWindowCounters",
+    "MergedIds",
     "MessageBounced",
     "MessageClicked",
     "MessageComplained",
@@ -494,6 +497,7 @@ __all__ = [
     "encode_cursor",
     "ensure_directory_indexes",
     "ensure_erasure_indexes",
+    "ensure_merged_id_indexes",
     "ensure_topics",
     "envelope_record",
     "erased_addresses_among",

@@ -8,7 +8,8 @@ from itertools import pairwise
 
 import pytest
 
-from crm_analytics.domain.merge_map import MAX_MERGE_CHAIN, MergeMap
+from crm_analytics.domain.merge_map import MergeMap
+from crm_shared import MAX_MERGE_CHAIN
 
 pytestmark = pytest.mark.unit
 

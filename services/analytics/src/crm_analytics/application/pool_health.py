@@ -366,7 +366,7 @@ async def pool_reports(
         raise UnknownPool(sorted(set(pool_ids) - set(names))[0])
     memberships = await pools.memberships(sorted(names))
     repository = storage.merged_candidates(tenant_id)
-    whole = await repository.every_merge() if len(memberships) > whole_reads_above else None
+    whole = await repository.merge_map() if len(memberships) > whole_reads_above else None
     merges = _Merges(repository, whole)
     survivors = await merges.survivors_of(sorted({m.candidate_id for m in memberships}))
     by_pool: dict[str, list[Membership]] = {pool_id: [] for pool_id in names}

@@ -1,14 +1,12 @@
 """A tenant's merges held in memory: which candidate each merged record's id stands for now,
-walked as `MergedCandidateRepository` walks them in the database (the same steps, the same
+walked as `crm_shared.MergedIds` walks them in the database (the same steps, the same
 bound on chains), for a report that resolves more ids than the tenant has merges."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-# Merges of merges are rare; a chain longer than this is cut (its end is still a candidate).
-# The repository's walk in the database uses the same bound.
-MAX_MERGE_CHAIN = 16
+from crm_shared import MAX_MERGE_CHAIN
 
 
 class MergeMap:

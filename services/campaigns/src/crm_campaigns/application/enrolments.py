@@ -27,8 +27,8 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.repositories.applications import ApplicationRepository, ApplicationStatus
+from crm_campaigns.repositories.collections import MERGED_CANDIDATES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
-from crm_campaigns.repositories.merged_candidates import MergedCandidateRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
@@ -42,6 +42,7 @@ from crm_shared import (
     EventCheckedIn,
     EventNoShow,
     EventRegistered,
+    MergedIds,
     MessageClicked,
     MessageOpened,
     MessageReplied,
@@ -87,7 +88,7 @@ async def enrol_by_hand(
     merged-away candidate among them refuses the whole request (`MergedAwayError`), before
     anyone is enrolled: it names the record to enrol instead."""
     sequence_after(sequence.status, SequenceAction.ENROL)
-    survivors = await MergedCandidateRepository(database, sequence.tenant_id).survivors_of(
+    survivors = await MergedIds(database[MERGED_CANDIDATES], sequence.tenant_id).survivors_of(
         list(dict.fromkeys(candidate_ids))
     )
     if survivors:

@@ -10,8 +10,8 @@ from crm_campaigns.application.standing import end_excluded_enrolments
 from crm_campaigns.domain.models import ExitReason, Recipient
 from crm_campaigns.domain.suppression import ListReason, Suppression, email_sha256
 from crm_campaigns.repositories.applications import ApplicationRepository
+from crm_campaigns.repositories.collections import MERGED_CANDIDATES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
-from crm_campaigns.repositories.merged_candidates import MergedCandidateRepository
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
@@ -24,6 +24,7 @@ from crm_shared import (
     CandidateUnmerged,
     ConsentChanged,
     Database,
+    MergedIds,
     Session,
     erased_among,
 )
@@ -125,7 +126,7 @@ async def fold_merged_candidate(
         merged.survivor_candidate_id,
         merged.merge_id,
     )
-    await MergedCandidateRepository(database, tenant_id).record(
+    await MergedIds(database[MERGED_CANDIDATES], tenant_id).record(
         folded, survivor, merge_id, session=session
     )
     await RecipientRepository(database, tenant_id).fold_into(folded, survivor, session=session)
@@ -152,7 +153,7 @@ async def restore_unmerged_candidates(
     database: Database, tenant_id: str, unmerged: CandidateUnmerged, at: datetime, session: Session
 ) -> None:
     """Moves back what a merge moved and projects both restored candidates."""
-    await MergedCandidateRepository(database, tenant_id).forget(
+    await MergedIds(database[MERGED_CANDIDATES], tenant_id).forget(
         unmerged.merge_id, unmerged.restored_candidate_id, session=session
     )
     await EnrolmentRepository(database, tenant_id).unfold(unmerged.merge_id, session=session)

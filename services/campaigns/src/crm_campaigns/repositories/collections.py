@@ -11,6 +11,7 @@ from pymongo.errors import OperationFailure
 from crm_campaigns.repositories.report_mails import ensure_report_mail_indexes
 from crm_shared import (
     Database,
+    ensure_merged_id_indexes,
 )
 
 RECIPIENTS = "recipients"
@@ -120,9 +121,7 @@ async def ensure_indexes(database: Database) -> None:
         [("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True
     )
     await database[TEMPLATES].create_index([("tenant_id", ASCENDING), ("_id", ASCENDING)])
-    await database[MERGED_CANDIDATES].create_index(
-        [("tenant_id", ASCENDING), ("merged_id", ASCENDING)], unique=True
-    )
+    await ensure_merged_id_indexes(database[MERGED_CANDIDATES])
     await database[SEQUENCES].create_index(
         [("tenant_id", ASCENDING), ("trigger.type", ASCENDING), ("trigger.segment_id", ASCENDING)]
     )
