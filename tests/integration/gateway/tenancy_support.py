@@ -15,10 +15,12 @@ from fastapi.testclient import TestClient
 from crm_gateway.api.tenancy_schemas import SignInSettingsBody
 from crm_gateway.config import DevIdentity, GatewaySettings, Tenant
 from crm_gateway.main import create_app
+from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_shared import InternalTokenVerifier, Principal, load_public_key
 from helpers import unique
 from internal_keys import INTERNAL_TOKEN_PRIVATE_KEY, INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import PUBLISHED, openapi_document
+from unit.gateway.oidc_issuer import AUDIENCE
 
 OPERATOR_KEY = "operator-key-for-the-tenancy-tests-0123456789"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
@@ -96,3 +98,19 @@ def _with_permissions(paths: dict[str, list[str]]) -> dict[str, Any]:
         for method, operation in item.items():
             operation["x-permission"] = "candidates:read" if method == "get" else "candidates:write"
     return document
+
+
+def gateway_trusting(mongodb_uri: str, issuer: str, **overrides: Any) -> Any:
+    """A gateway whose tenant acme trusts `issuer` (the `OIDC` setting's bootstrap)."""
+    return running_gateway(
+        mongodb_uri,
+        oidc=OidcSettings(
+            tenants=[
+                OidcTenantSettings(
+                    tenant_id="acme", issuer=issuer, audience=AUDIENCE, tenant_claim="tenant_id"
+                )
+            ],
+            http_timeout_seconds=2,
+        ),
+        **overrides,
+    )

@@ -16,10 +16,9 @@ import pymongo
 import pytest
 
 from crm_gateway.application.browser_sessions import BrowserSignIn
-from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from crm_gateway.repositories.audit import AUDIT_LOG
 from integration.gateway.authorization_server import AuthorizationServer
-from integration.gateway.tenancy_support import ADMIN, Gateway, running_gateway
+from integration.gateway.tenancy_support import ADMIN, Gateway, gateway_trusting
 from unit.gateway.oidc_issuer import AUDIENCE, serving
 
 pytestmark = pytest.mark.integration
@@ -42,21 +41,8 @@ def provider() -> Iterator[AuthorizationServer]:
 
 
 def gateway_for(mongodb_uri: str, provider: AuthorizationServer, **overrides: Any) -> Any:
-    return running_gateway(
-        mongodb_uri,
-        oidc=OidcSettings(
-            tenants=[
-                OidcTenantSettings(
-                    tenant_id="acme",
-                    issuer=provider.issuer.issuer,
-                    audience=AUDIENCE,
-                    tenant_claim="tenant_id",
-                )
-            ],
-            http_timeout_seconds=2,
-        ),
-        audit_flush_interval_seconds=0.05,
-        **overrides,
+    return gateway_trusting(
+        mongodb_uri, provider.issuer.issuer, audit_flush_interval_seconds=0.05, **overrides
     )
 
 

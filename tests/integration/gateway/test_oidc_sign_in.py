@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from crm_devstack.infra import LOCALHOST, free_port
-from crm_gateway.oidc_config import OidcSettings, OidcTenantSettings
 from integration.gateway.tenancy_support import (
     ADMIN,
     OPERATOR,
     Gateway,
-    running_gateway,
+    gateway_trusting,
     whole_sign_in,
 )
 from integration.gateway.test_oidc_jwks_server import IssuerServer
@@ -39,22 +38,6 @@ def gateway(mongodb_uri: str, issuer_server: IssuerServer) -> Iterator[Gateway]:
     """Tenant acme trusting the test issuer, bootstrapped from the `OIDC` setting."""
     with gateway_trusting(mongodb_uri, issuer_server.issuer.issuer) as running:
         yield running
-
-
-def gateway_trusting(mongodb_uri: str, issuer: str, **overrides: Any) -> Any:
-    """A gateway whose tenant acme trusts `issuer` (the `OIDC` setting's bootstrap)."""
-    return running_gateway(
-        mongodb_uri,
-        oidc=OidcSettings(
-            tenants=[
-                OidcTenantSettings(
-                    tenant_id="acme", issuer=issuer, audience=AUDIENCE, tenant_claim="tenant_id"
-                )
-            ],
-            http_timeout_seconds=2,
-        ),
-        **overrides,
-    )
 
 
 def bearer(token: str) -> dict[str, str]:

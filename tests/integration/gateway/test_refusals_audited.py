@@ -22,9 +22,14 @@ from pymongo import MongoClient
 
 from crm_gateway.repositories.audit import AUDIT_LOG
 from crm_shared import utc_now
-from integration.gateway.tenancy_support import ADMIN, OPERATOR, Gateway, whole_sign_in
+from integration.gateway.tenancy_support import (
+    ADMIN,
+    OPERATOR,
+    Gateway,
+    gateway_trusting,
+    whole_sign_in,
+)
 from integration.gateway.test_oidc_jwks_server import IssuerServer, issuer_server
-from integration.gateway.test_oidc_sign_in import gateway_trusting
 from unit.gateway.oidc_issuer import AUDIENCE, TestIssuer
 
 pytestmark = pytest.mark.integration
