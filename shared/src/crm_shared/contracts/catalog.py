@@ -23,6 +23,8 @@ from crm_shared.contracts.events import (
     ConsentConfirmationRequested,
     CustomFieldChanged,
     EngagementScored,
+    EnrolmentEnded,
+    EnrolmentStarted,
     EventAttended,
     EventCheckedIn,
     EventInvitationChanged,
@@ -406,6 +408,25 @@ SEQUENCE_SAVED = TopicSpec(
     description="A nurture sequence was created, edited, paused, resumed or archived.",
 )
 
+ENROLMENT_STARTED = TopicSpec(
+    name="enrolment.started",
+    payload=EnrolmentStarted,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate was enrolled in a nurture sequence (the candidates service shows "
+    "it in their timeline).",
+)
+ENROLMENT_ENDED = TopicSpec(
+    name="enrolment.ended",
+    payload=EnrolmentEnded,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A candidate's enrolment in a nurture sequence completed or exited early, "
+    "with the reason.",
+)
+
 REPORT_COMPILED = TopicSpec(
     name="report.compiled",
     payload=ReportCompiled,
@@ -458,6 +479,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     REPORT_COMPILED,
     CUSTOM_FIELD_CHANGED,
     CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
+    ENROLMENT_STARTED,
+    ENROLMENT_ENDED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

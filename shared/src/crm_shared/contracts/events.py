@@ -753,3 +753,46 @@ class SequenceSaved(_Payload):
     trigger_segment_ids: list[str] = Field(
         default_factory=list, description="Segments whose entrants the sequence enrols."
     )
+
+
+class EnrolmentStarted(_Payload):
+    """A candidate was enrolled in a nurture sequence (one entry of it)."""
+
+    enrolment_id: str
+    sequence_id: str
+    sequence_name: str = Field(description="The sequence's name when the candidate entered it.")
+    candidate_id: str
+    entry: int = Field(ge=1, description="Which entry of the sequence (re-entry counts up).")
+    enrolled_by: str | None = Field(
+        default=None,
+        description="What enrolled them: `user:<id>`, `segment:<id>`, `pool:<id>`, ... .",
+    )
+    enrolled_at: datetime
+
+
+class EnrolmentEnded(_Payload):
+    """A candidate's enrolment in a nurture sequence ended: it ran through its steps
+    (`completed`) or ended early (`exited`, with the reason)."""
+
+    enrolment_id: str
+    sequence_id: str
+    sequence_name: str = Field(
+        description="The sequence's name when the enrolment ended (its id when the sequence is "
+        "gone)."
+    )
+    candidate_id: str
+    entry: int = Field(ge=1)
+    outcome: Literal["completed", "exited"]
+    exit_reason: str | None = Field(
+        default=None,
+        description="Why an `exited` enrolment ended: `replied`, `applied`, `hired`, "
+        "`unsubscribed`, `removed`, `merged`, `sequence_archived`, or the lasting suppression "
+        "of one of its mails (`no_marketing_consent`, `no_email_address`, `bounced`, "
+        "`complained`, `erased`, `suppressed`); null when completed.",
+    )
+    exit_step: int | None = Field(
+        default=None,
+        description="The send step whose suppressed mail ended it (0-based), if that was why.",
+    )
+    enrolled_at: datetime
+    ended_at: datetime
