@@ -6,9 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from crm_campaigns.domain.inbound_mail import BounceType
-from crm_campaigns.domain.models import Message, SegmentTrigger, Sequence
+from crm_campaigns.domain.models import (
+    Enrolment,
+    EnrolmentStatus,
+    Message,
+    SegmentTrigger,
+    Sequence,
+)
 from crm_shared import (
     CANDIDATE_CHANGE_REQUESTED,
+    ENROLMENT_ENDED,
+    ENROLMENT_STARTED,
     MESSAGE_BOUNCED,
     MESSAGE_CLICKED,
     MESSAGE_COMPLAINED,
@@ -17,6 +25,8 @@ from crm_shared import (
     MESSAGE_SENT,
     SEQUENCE_SAVED,
     CandidateChangeRequested,
+    EnrolmentEnded,
+    EnrolmentStarted,
     EventEnvelope,
     MessageBounced,
     MessageClicked,
@@ -28,6 +38,10 @@ from crm_shared import (
     SequenceSaved,
     Session,
 )
+
+# The envelope's `source` of events staged below the composition root (the enrolment
+# repository's), as the service's settings name it.
+SOURCE = "campaigns"
 
 
 def message_sent_envelope(outbox: Outbox, message: Message) -> EventEnvelope[Any]:
@@ -194,6 +208,54 @@ async def to_sequence_saved(outbox: Outbox, sequence: Sequence, *, session: Sess
         SEQUENCE_SAVED,
         tenant_id=sequence.tenant_id,
         subject=sequence.id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_enrolment_started(
+    outbox: Outbox, enrolment: Enrolment, sequence_name: str, *, session: Session
+) -> None:
+    """Stages `enrolment.started` for a new enrolment, in the transaction that inserts it."""
+    payload = EnrolmentStarted(
+        enrolment_id=enrolment.id,
+        sequence_id=enrolment.sequence_id,
+        sequence_name=sequence_name,
+        candidate_id=enrolment.candidate_id,
+        entry=enrolment.entry,
+        enrolled_by=enrolment.enrolled_by,
+        enrolled_at=enrolment.enrolled_at,
+    )
+    await outbox.stage(
+        ENROLMENT_STARTED,
+        tenant_id=enrolment.tenant_id,
+        subject=enrolment.candidate_id,
+        data=payload,
+        session=session,
+    )
+
+
+async def to_enrolment_ended(
+    outbox: Outbox, ended: Enrolment, sequence_name: str, *, session: Session
+) -> None:
+    """Stages `enrolment.ended` for an enrolment as it is after it completed or exited, in the
+    transaction that ended it."""
+    payload = EnrolmentEnded(
+        enrolment_id=ended.id,
+        sequence_id=ended.sequence_id,
+        sequence_name=sequence_name,
+        candidate_id=ended.candidate_id,
+        entry=ended.entry,
+        outcome="completed" if ended.status is EnrolmentStatus.COMPLETED else "exited",
+        exit_reason=ended.exit_reason.value if ended.exit_reason is not None else None,
+        exit_step=ended.exit_step,
+        enrolled_at=ended.enrolled_at,
+        ended_at=ended.ended_at or ended.enrolled_at,
+    )
+    await outbox.stage(
+        ENROLMENT_ENDED,
+        tenant_id=ended.tenant_id,
+        subject=ended.candidate_id,
         data=payload,
         session=session,
     )

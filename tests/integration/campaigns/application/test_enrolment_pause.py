@@ -105,7 +105,11 @@ async def enrolment(setup: Setup, sequence: Sequence, candidate_id: str) -> Enro
 
 async def tags_asked_for(setup: Setup, candidate_id: str) -> list[str]:
     """The tags the engine's steps asked the candidates service for, in order."""
-    records = await setup.database[OUTBOX_COLLECTION].find({"key": candidate_id}).to_list()
+    records = (
+        await setup.database[OUTBOX_COLLECTION]
+        .find({"key": candidate_id, "topic": "candidate.change_requested"})
+        .to_list()
+    )
     records.sort(key=lambda record: str(record["_id"]))
     return [tag for r in records for tag in json.loads(r["value"])["data"]["add_tags"]]
 

@@ -66,6 +66,7 @@ from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.publishers import to_candidate_change_requested
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.collections import ENROLMENTS, MESSAGES
+from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.leases import claim_next
 from crm_campaigns.repositories.notifications import NotificationRepository
@@ -93,6 +94,8 @@ RECIPIENT_RETRY = timedelta(seconds=2)
 UNDELIVERED_RETRY = timedelta(seconds=3)
 # A safety net for loops (which must contain a wait): an enrolment ends after this many steps.
 MAX_STEPS_PER_ENROLMENT = 1000
+# The statuses an enrolment ends in; a step that leaves it in one announces `enrolment.ended`.
+_ENDED = (EnrolmentStatus.COMPLETED.value, EnrolmentStatus.EXITED.value)
 # Unexpected errors of one step in a row before its enrolment fails, and the first retry's delay.
 MAX_STEP_ERRORS = 3
 STEP_ERROR_RETRY = timedelta(seconds=5)
@@ -261,9 +264,11 @@ class SequenceEngine:
             if sequence is not None and sequence.status is not SequenceStatus.ACTIVE:
                 # Paused or archived while this enrolment was due: it follows its sequence.
                 await self._update(claim, self._following(sequence.status, now), session)
+                await self._announce_if_ended(claim, effects, session)
                 return
             if sequence is None or index >= len(sequence.steps) or count >= MAX_STEPS_PER_ENROLMENT:
                 await self._update(claim, self._finished(now), session)
+                await self._announce_if_ended(claim, effects, session)
                 return
             # The exit events end enrolments when they arrive; this catches what they could
             # not: a hire recorded on a record merged in since, a reply that came in between.
@@ -273,6 +278,7 @@ class SequenceEngine:
             reason = exit_reason(sequence.exit_on, standing, enrolled_at=enrolment.enrolled_at)
             if reason is not None:
                 await self._update(claim, self._exited(reason, now), session)
+                await self._announce_if_ended(claim, effects, session)
                 return
             try:
                 result = await self._execute(sequence, enrolment, now, effects, session)
@@ -295,6 +301,8 @@ class SequenceEngine:
                 # Nothing left to do; a final wait instead keeps the enrolment active until due.
                 changes |= self._finished(now)
             await self._update(claim, changes, session)
+            if changes.get("status") == EnrolmentStatus.COMPLETED.value:
+                await self._announce_if_ended(claim, effects, session)
 
         await in_transaction(self._mongo, run_step)
         if "message" in effects:
@@ -355,6 +363,20 @@ class SequenceEngine:
             changes[f"sent_messages.{index}"] = message_id
         logger.warning("enrolment %s failed: %s", enrolment.id, reason)
         await self._update(claim, changes, session)
+
+    async def _announce_if_ended(
+        self, claim: dict[str, Any], effects: set[str], session: Session
+    ) -> None:
+        """Stages `enrolment.ended` in the step's transaction if the step just ended the
+        enrolment (completed it, or exited it)."""
+        current = await self._database[ENROLMENTS].find_one(
+            {"_id": claim["_id"]}, {"status": 1, "tenant_id": 1}, session=session
+        )
+        if current is None or current.get("status") not in _ENDED:
+            return
+        enrolments = EnrolmentRepository(self._database, str(current["tenant_id"]))
+        await enrolments.announce_ended([str(claim["_id"])], session=session)
+        effects.add("outbox")
 
     async def _update(
         self, claim: dict[str, Any], changes: dict[str, Any], session: Session

@@ -19,11 +19,14 @@ from crm_campaigns.domain.models import (
     SequenceStatus,
     enrolment_id,
 )
+from crm_campaigns.publishers import SOURCE, to_enrolment_ended, to_enrolment_started
 from crm_campaigns.repositories.collections import (
     ENROLMENTS,
+    SEQUENCES,
 )
 from crm_shared import (
     Database,
+    Outbox,
     Session,
     TenantScopedCollection,
     from_document,
@@ -35,11 +38,15 @@ from crm_shared import (
 
 
 class EnrolmentRepository:
-    """The tenant's enrolments."""
+    """The tenant's enrolments. Every write that starts or ends one stages its
+    `enrolment.started` / `enrolment.ended` in the same transaction (the outbox is a collection
+    of the same database), so no path can change an enrolment's lifecycle unannounced."""
 
     def __init__(self, database: Database, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self._enrolments = TenantScopedCollection(database[ENROLMENTS], tenant_id)
+        self._sequences = TenantScopedCollection(database[SEQUENCES], tenant_id)
+        self._outbox = Outbox(database, SOURCE)
 
     async def latest(
         self, sequence_id: str, candidate_id: str, *, session: Session | None = None
@@ -92,6 +99,7 @@ class EnrolmentRepository:
             "lease_until": None,
         }
         await self._enrolments.insert_one(document, session=session)
+        await to_enrolment_started(self._outbox, enrolment, sequence.name, session=session)
         return enrolment
 
     async def exit_active(
@@ -137,11 +145,42 @@ class EnrolmentRepository:
             },
             session=session,
         )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        await self.announce_ended([enrolment_id], session=session)
+        return True
+
+    async def announce_ended(self, enrolment_ids: list[str], *, session: Session) -> None:
+        """Stages `enrolment.ended` for enrolments just ended in the caller's transaction (as
+        they are now), each naming its sequence."""
+        if not enrolment_ids:
+            return
+        documents = await self._enrolments.find(
+            {"_id": {"$in": enrolment_ids}}, sort=[("_id", ASCENDING)], session=session
+        )
+        sequence_ids = sorted({document["sequence_id"] for document in documents})
+        names = {
+            sequence["_id"]: str(sequence.get("name") or sequence["_id"])
+            for sequence in await self._sequences.find(
+                {"_id": {"$in": sequence_ids}}, projection={"name": 1}, session=session
+            )
+        }
+        for document in documents:
+            ended = from_document(Enrolment, document)
+            name = names.get(ended.sequence_id, ended.sequence_id)
+            await to_enrolment_ended(self._outbox, ended, name, session=session)
 
     async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
+        ending = [
+            str(document["_id"])
+            for document in await self._enrolments.find(
+                query, projection={"_id": 1}, session=session
+            )
+        ]
+        if not ending:
+            return 0
         result = await self._enrolments.update_many(
-            query,
+            {"_id": {"$in": ending}, **query},
             {
                 "$set": {
                     "status": EnrolmentStatus.EXITED.value,
@@ -153,6 +192,7 @@ class EnrolmentRepository:
             },
             session=session,
         )
+        await self.announce_ended(ending, session=session)
         return result.modified_count
 
     async def move_all(
@@ -269,6 +309,7 @@ class EnrolmentRepository:
             {"$set": change, "$push": moved_by(merge_id, document, change)},
             session=session,
         )
+        await self.announce_ended([str(document["_id"])], session=session)
 
     async def in_progress_of(self, candidate_id: str, *, session: Session) -> list[Enrolment]:
         """The candidate's enrolments not done with (active, paused or failed at a step)."""
