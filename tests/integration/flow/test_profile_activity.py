@@ -1,7 +1,7 @@
 """The kinds of the activity timeline the candidates service writes itself (tags added and
 removed, notes, imports, merges and their undoing), through the gateway on the real broker and
 database: each in the transaction of the change, so it is on the timeline when the change
-answers."""
+answers. A person's sequence enrolments reach it from campaigns' `enrolment.*` events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from helpers import unique
+from helpers import eventually, unique
 from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
 from integration.flow.sequencing import create_candidate, create_sequence, create_template, enrol
 from integration.flow.test_imports import finished, start_import, upload
@@ -192,3 +192,26 @@ async def test_a_persons_enrolments_in_every_sequence_are_listed_by_candidate(
     )
     assert elsewhere.status_code == 200
     assert elsewhere.json()["items"] == []
+
+    # Campaigns announced each start and the removal; the candidates service put them on the
+    # person's timeline, naming the sequence and why it ended.
+    async def on_the_timeline() -> bool:
+        entries = await timeline(stack, candidate_id)
+        return (
+            len(of_type(entries, "enrolment.started")) == 2
+            and len(of_type(entries, "enrolment.ended")) == 1
+        )
+
+    await eventually(on_the_timeline, message="the enrolments are not on the timeline")
+    entries = await timeline(stack, candidate_id)
+    started = {e["data"]["sequence_id"]: e for e in of_type(entries, "enrolment.started")}
+    assert set(started) == {first["id"], second["id"]}
+    assert started[first["id"]]["data"]["sequence_name"] == first["name"]
+    assert started[first["id"]]["source"] == "campaigns"
+    [ended] = of_type(entries, "enrolment.ended")
+    assert ended["data"]["sequence_id"] == second["id"]
+    assert ended["data"]["sequence_name"] == second["name"]
+    assert (ended["data"]["outcome"], ended["data"]["exit_reason"]) == ("exited", "removed")
+    # The other person's timeline has their own start only.
+    others = await timeline(stack, other_id)
+    assert [e["data"]["sequence_id"] for e in of_type(others, "enrolment.started")] == [first["id"]]

@@ -716,6 +716,35 @@ def test_placements_name_their_pools() -> None:
         ("ats.application_hired", {"job_name": "SRE"}, "Hired for SRE"),
         ("segment.entered", {"segment_name": "Berliners"}, "Entered the segment Berliners"),
         ("segment.exited", {}, "Left the segment"),
+        (
+            "enrolment.started",
+            {"sequence_name": "Backend nurture"},
+            "Enrolled in the sequence Backend nurture",
+        ),
+        (
+            "enrolment.ended",
+            {"sequence_name": "Backend nurture", "outcome": "completed"},
+            "Completed the sequence Backend nurture",
+        ),
+        (
+            "enrolment.ended",
+            {"sequence_name": "Backend nurture", "outcome": "exited", "exit_reason": "replied"},
+            "Left the sequence Backend nurture: replied",
+        ),
+        (
+            "enrolment.ended",
+            {
+                "sequence_name": "Nurture",
+                "outcome": "exited",
+                "exit_reason": "no_marketing_consent",
+            },
+            "Left the sequence Nurture: no marketing consent",
+        ),
+        (
+            "enrolment.ended",
+            {"sequence_name": "Nurture", "outcome": "exited", "exit_reason": "brand_new"},
+            "Left the sequence Nurture: brand new",
+        ),
         ("candidate.something_new", {}, "Candidate something new"),
     ],
 )

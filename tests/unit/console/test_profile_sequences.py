@@ -226,6 +226,23 @@ async def test_a_refused_action_says_why_in_the_panel(console: Console) -> None:
             "/segments/g1",
         ),
         ("message.opened", {"message_id": "x"}, "Opened a mail", None),
+        (
+            "enrolment.started",
+            {"sequence_id": "s1", "sequence_name": "Nurture"},
+            "Enrolled in the sequence Nurture",
+            "/sequences/s1",
+        ),
+        (
+            "enrolment.ended",
+            {
+                "sequence_id": "s1",
+                "sequence_name": "Nurture",
+                "outcome": "exited",
+                "exit_reason": "removed",
+            },
+            "Left the sequence Nurture: removed by hand",
+            "/sequences/s1",
+        ),
     ],
 )
 def test_the_new_timeline_kinds_read_as_sentences_with_their_links(

@@ -137,6 +137,8 @@ GROUPS = [
     ("crm.candidates.on_candidate_change_requested", "candidate.change_requested"),
     ("crm.candidates.on_consent_changed", "consent.changed"),
     ("crm.candidates.on_engagement_scored", "engagement.scored"),
+    ("crm.candidates.on_enrolment_ended", "enrolment.ended"),
+    ("crm.candidates.on_enrolment_started", "enrolment.started"),
     ("crm.candidates.on_event_attended", "event.attended"),
     ("crm.candidates.on_event_checked_in", "event.checked_in"),
     ("crm.candidates.on_event_no_show", "event.no_show"),

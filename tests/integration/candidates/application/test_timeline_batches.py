@@ -1,12 +1,12 @@
 """Timeline events applied in batches against SecantusDB: a batch mixing tenants, known and
 unknown candidates and a bot's open leaves exactly the entries applying its events one by one
 would (one per event about a known candidate, none for a bot), and applying it again adds
-nothing."""
+nothing; sequence enrolments' starts and ends are entries like any other."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +18,14 @@ from crm_candidates.domain.models import Candidate, CandidateSource
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.collections import TIMELINE_COLLECTION
 from crm_candidates.repositories.indexes import ensure_indexes
+from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
+    ENROLMENT_ENDED,
+    ENROLMENT_STARTED,
     MESSAGE_OPENED,
     MESSAGE_SENT,
+    EnrolmentEnded,
+    EnrolmentStarted,
     EventEnvelope,
     MessageOpened,
     MessageSent,
@@ -119,3 +124,76 @@ async def test_a_batch_leaves_the_entries_of_its_events_about_known_candidates(
         ("acme", "ada-acme", "message.sent", str(batch[0].id)),
         ("globex", "ada-globex", "message.sent", str(batch[1].id)),
     ]
+
+
+def enrolment_event(
+    tenant: str, candidate_id: str, *, ended: bool, reason: str | None = None
+) -> EventEnvelope[Any]:
+    moment = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    common: dict[str, Any] = {
+        "enrolment_id": f"s1.{candidate_id}.1",
+        "sequence_id": "s1",
+        "sequence_name": "Backend nurture",
+        "candidate_id": candidate_id,
+        "entry": 1,
+        "enrolled_at": moment,
+    }
+    spec = ENROLMENT_ENDED if ended else ENROLMENT_STARTED
+    data: EnrolmentStarted | EnrolmentEnded = (
+        EnrolmentEnded(
+            **common,
+            outcome="exited" if reason else "completed",
+            exit_reason=reason,
+            ended_at=moment + timedelta(days=2),
+        )
+        if ended
+        else EnrolmentStarted(**common, enrolled_by="user:rita")
+    )
+    return EventEnvelope[Any](
+        type=spec.name,
+        source="campaigns",
+        tenant_id=tenant,
+        subject=candidate_id,
+        schema_version=spec.schema_version,
+        data=data,
+    )
+
+
+async def test_enrolments_enter_the_timeline_once_with_their_sequence_and_reason(
+    storage: ServiceStorage,
+) -> None:
+    person = Candidate(
+        id="bo-acme",
+        tenant_id="acme",
+        first_name="Bo",
+        last_name="Berg",
+        emails=["bo@acme.example"],
+        source=CandidateSource.SOURCED,
+        created_by="rita",
+    )
+
+    async def add(session: Session) -> None:
+        await CandidateRepository(storage.database, "acme").add(person, session=session)
+
+    await in_transaction(storage.mongo, add)
+    batch = [
+        enrolment_event("acme", "bo-acme", ended=False),
+        enrolment_event("acme", "bo-acme", ended=True, reason="replied"),
+        enrolment_event("acme", "nobody", ended=False),  # unknown here: ignored
+    ]
+
+    async def apply(session: Session) -> None:
+        await facts(storage).timeline_events(batch, session)
+
+    await in_transaction(storage.mongo, apply)
+    await in_transaction(storage.mongo, apply)  # a redelivered batch adds nothing
+
+    timeline = TimelineRepository(storage.database, "acme")
+    page = await timeline.page("bo-acme", before=None, limit=10)
+    assert sorted((entry.type, entry.event_id) for entry in page) == sorted(
+        [("enrolment.started", str(batch[0].id)), ("enrolment.ended", str(batch[1].id))]
+    )
+    [ended] = [entry for entry in page if entry.type == "enrolment.ended"]
+    assert ended.data["sequence_name"] == "Backend nurture"
+    assert (ended.data["outcome"], ended.data["exit_reason"]) == ("exited", "replied")
+    assert await storage.database[TIMELINE_COLLECTION].count_documents({}) == 2

@@ -216,6 +216,41 @@ def _merge(undone: bool) -> Callable[[Mapping[str, Any]], str]:
     return summary
 
 
+# Why an enrolment ended early, as a recruiter reads it (`enrolment.ended`'s `exit_reason`).
+EXIT_REASONS: dict[str, str] = {
+    "replied": "replied",
+    "applied": "applied",
+    "hired": "hired",
+    "unsubscribed": "unsubscribed",
+    "removed": "removed by hand",
+    "merged": "the record was merged",
+    "sequence_archived": "the sequence was archived",
+    "no_marketing_consent": "no marketing consent",
+    "no_email_address": "no email address",
+    "bounced": "the address bounced",
+    "complained": "reported a mail as spam",
+    "erased": "erased",
+    "suppressed": "the address is suppressed",
+}
+
+
+def _reason(reasons: Mapping[str, str], value: Any) -> str:
+    text = str(value or "")
+    return reasons.get(text, text.replace("_", " "))
+
+
+def _enrolment_started(data: Mapping[str, Any]) -> str:
+    return f"Enrolled in the sequence {_text(data, 'sequence_name', 'a sequence')}"
+
+
+def _enrolment_ended(data: Mapping[str, Any]) -> str:
+    sequence = _text(data, "sequence_name", "a sequence")
+    if data.get("outcome") == "completed":
+        return f"Completed the sequence {sequence}"
+    reason = _reason(EXIT_REASONS, data.get("exit_reason"))
+    return f"Left the sequence {sequence}" + (f": {reason}" if reason else "")
+
+
 TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "message.sent": _message("Was sent"),
     "message.opened": lambda _: "Opened a mail",
@@ -243,6 +278,8 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "candidate.imported": _imported,
     "candidate.merged": _merge(undone=False),
     "candidate.unmerged": _merge(undone=True),
+    "enrolment.started": _enrolment_started,
+    "enrolment.ended": _enrolment_ended,
 }
 
 
@@ -277,6 +314,8 @@ TIMELINE_LINKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "candidate.merged": _linked("/candidates/merges", "merge_id"),
     "candidate.unmerged": _linked("/candidates/merges", "merge_id"),
     "note.added": lambda _: "#notes",
+    "enrolment.started": _linked("/sequences", "sequence_id"),
+    "enrolment.ended": _linked("/sequences", "sequence_id"),
 }
 
 
