@@ -227,6 +227,29 @@ async def test_a_refused_action_says_why_in_the_panel(console: Console) -> None:
         ),
         ("message.opened", {"message_id": "x"}, "Opened a mail", None),
         (
+            "message.suppressed",
+            {
+                "subject": "Spring roles",
+                "broadcast_id": "b1",
+                "broadcast_name": "Spring hiring",
+                "reason": "no_marketing_consent",
+            },
+            "Not sent: “Spring roles” of the broadcast Spring hiring (no marketing consent)",
+            "/broadcasts/b1",
+        ),
+        (
+            "message.suppressed",
+            {
+                "subject": "",
+                "sequence_id": "s1",
+                "sequence_name": "Nurture",
+                "reason": "frequency_cap",
+            },
+            "Not sent: a mail of the sequence Nurture (frequency cap: too many mails lately)",
+            "/sequences/s1",
+        ),
+        ("message.suppressed", {"reason": "unsubscribed"}, "Not sent: a mail (unsubscribed)", None),
+        (
             "enrolment.started",
             {"sequence_id": "s1", "sequence_name": "Nurture"},
             "Enrolled in the sequence Nurture",

@@ -151,6 +151,7 @@ GROUPS = [
     ("crm.candidates.on_message_opened", "message.opened"),
     ("crm.candidates.on_message_replied", "message.replied"),
     ("crm.candidates.on_message_sent", "message.sent"),
+    ("crm.candidates.on_message_suppressed", "message.suppressed"),
     ("crm.candidates.on_pool_stage_changed", "pool.stage_changed"),
     ("crm.candidates.on_sequence_saved", "sequence.saved"),
     ("crm.events.on_candidate_created", "candidate.created"),

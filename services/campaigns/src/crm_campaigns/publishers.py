@@ -23,6 +23,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
+    MESSAGE_SUPPRESSED,
     SEQUENCE_SAVED,
     CandidateChangeRequested,
     EnrolmentEnded,
@@ -34,6 +35,7 @@ from crm_shared import (
     MessageOpened,
     MessageReplied,
     MessageSent,
+    MessageSuppressed,
     Outbox,
     SequenceSaved,
     Session,
@@ -60,6 +62,37 @@ def message_sent_envelope(outbox: Outbox, message: Message) -> EventEnvelope[Any
     )
     return outbox.envelope(
         MESSAGE_SENT, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
+    )
+
+
+def message_suppressed_envelope(
+    outbox: Outbox,
+    message: Message,
+    reason: str,
+    *,
+    broadcast_name: str | None,
+    sequence_name: str | None,
+    suppressed_at: datetime,
+) -> EventEnvelope[Any]:
+    """`message.suppressed` for a message a send rule stopped for good (staged in bulk by the
+    dispatcher, with the message's new status)."""
+    payload = MessageSuppressed(
+        message_id=message.id,
+        candidate_id=message.candidate_id,
+        template_id=message.template_id,
+        subject=message.subject,
+        reason=reason,
+        broadcast_id=message.broadcast_id,
+        broadcast_name=broadcast_name,
+        sequence_id=message.sequence_id,
+        sequence_name=sequence_name,
+        enrolment_id=message.enrolment_id,
+        step_index=message.step_index,
+        step_label=message.step_label,
+        suppressed_at=suppressed_at,
+    )
+    return outbox.envelope(
+        MESSAGE_SUPPRESSED, tenant_id=message.tenant_id, subject=message.candidate_id, data=payload
     )
 
 

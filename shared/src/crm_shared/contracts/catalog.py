@@ -44,6 +44,7 @@ from crm_shared.contracts.events import (
     MessageOpened,
     MessageReplied,
     MessageSent,
+    MessageSuppressed,
     PoolStageChanged,
     PoolStageRenamed,
     SegmentEntered,
@@ -426,6 +427,15 @@ ENROLMENT_ENDED = TopicSpec(
     description="A candidate's enrolment in a nurture sequence completed or exited early, "
     "with the reason.",
 )
+MESSAGE_SUPPRESSED = TopicSpec(
+    name="message.suppressed",
+    payload=MessageSuppressed,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A message was not sent: a send rule (consent, suppression list, frequency "
+    "cap, ...) stopped it for good, with the reason and its broadcast or sequence.",
+)
 
 REPORT_COMPILED = TopicSpec(
     name="report.compiled",
@@ -481,6 +491,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
     ENROLMENT_STARTED,
     ENROLMENT_ENDED,
+    MESSAGE_SUPPRESSED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

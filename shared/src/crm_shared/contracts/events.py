@@ -796,3 +796,34 @@ class EnrolmentEnded(_Payload):
     )
     enrolled_at: datetime
     ended_at: datetime
+
+
+class MessageSuppressed(_Payload):
+    """A message was not sent: a send rule stopped it right before delivery (no marketing
+    consent, unsubscribed, a hard bounce, the frequency cap, ...). It is final: the message is
+    never sent."""
+
+    message_id: str
+    candidate_id: str
+    channel: str = Field(default="email")
+    template_id: str
+    subject: str
+    reason: str = Field(
+        description="Why it was not sent: `no_marketing_consent`, `no_email_address`, "
+        "`unsubscribed`, `bounced`, `complained`, `erased`, `manual` (the address is on the "
+        "suppression list by hand), `frequency_cap`, `archived` (the record was archived)."
+    )
+    broadcast_id: str | None = None
+    broadcast_name: str | None = Field(
+        default=None, description="The broadcast's name, for a broadcast's message."
+    )
+    sequence_id: str | None = None
+    sequence_name: str | None = Field(
+        default=None, description="The sequence's name, for a sequence's message."
+    )
+    enrolment_id: str | None = None
+    step_index: int | None = Field(
+        default=None, description="The sequence's send step (0-based) that queued it."
+    )
+    step_label: str | None = None
+    suppressed_at: datetime

@@ -1,7 +1,7 @@
 """Timeline events applied in batches against SecantusDB: a batch mixing tenants, known and
 unknown candidates and a bot's open leaves exactly the entries applying its events one by one
 would (one per event about a known candidate, none for a bot), and applying it again adds
-nothing; sequence enrolments' starts and ends are entries like any other."""
+nothing; sequence enrolments' starts and ends and mails not sent are entries like any other."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from crm_shared import (
     ENROLMENT_STARTED,
     MESSAGE_OPENED,
     MESSAGE_SENT,
+    MESSAGE_SUPPRESSED,
     EnrolmentEnded,
     EnrolmentStarted,
     EventEnvelope,
     MessageOpened,
     MessageSent,
+    MessageSuppressed,
     Session,
     SignedLinks,
     in_transaction,
@@ -159,7 +161,27 @@ def enrolment_event(
     )
 
 
-async def test_enrolments_enter_the_timeline_once_with_their_sequence_and_reason(
+def suppressed(tenant: str, candidate_id: str, message_id: str) -> EventEnvelope[Any]:
+    return EventEnvelope[MessageSuppressed](
+        type=MESSAGE_SUPPRESSED.name,
+        source="campaigns",
+        tenant_id=tenant,
+        subject=candidate_id,
+        schema_version=MESSAGE_SUPPRESSED.schema_version,
+        data=MessageSuppressed(
+            message_id=message_id,
+            candidate_id=candidate_id,
+            template_id="tpl-1",
+            subject="Spring roles",
+            reason="no_marketing_consent",
+            broadcast_id="b1",
+            broadcast_name="Spring hiring",
+            suppressed_at=datetime(2026, 12, 2, 8, 0, tzinfo=UTC),
+        ),
+    )
+
+
+async def test_enrolments_and_mails_not_sent_enter_the_timeline_once(
     storage: ServiceStorage,
 ) -> None:
     person = Candidate(
@@ -180,6 +202,7 @@ async def test_enrolments_enter_the_timeline_once_with_their_sequence_and_reason
         enrolment_event("acme", "bo-acme", ended=False),
         enrolment_event("acme", "bo-acme", ended=True, reason="replied"),
         enrolment_event("acme", "nobody", ended=False),  # unknown here: ignored
+        suppressed("acme", "bo-acme", "m9"),
     ]
 
     async def apply(session: Session) -> None:
@@ -191,9 +214,18 @@ async def test_enrolments_enter_the_timeline_once_with_their_sequence_and_reason
     timeline = TimelineRepository(storage.database, "acme")
     page = await timeline.page("bo-acme", before=None, limit=10)
     assert sorted((entry.type, entry.event_id) for entry in page) == sorted(
-        [("enrolment.started", str(batch[0].id)), ("enrolment.ended", str(batch[1].id))]
+        [
+            ("enrolment.started", str(batch[0].id)),
+            ("enrolment.ended", str(batch[1].id)),
+            ("message.suppressed", str(batch[3].id)),
+        ]
     )
     [ended] = [entry for entry in page if entry.type == "enrolment.ended"]
     assert ended.data["sequence_name"] == "Backend nurture"
     assert (ended.data["outcome"], ended.data["exit_reason"]) == ("exited", "replied")
-    assert await storage.database[TIMELINE_COLLECTION].count_documents({}) == 2
+    [held_back] = [entry for entry in page if entry.type == "message.suppressed"]
+    assert (held_back.data["reason"], held_back.data["broadcast_name"]) == (
+        "no_marketing_consent",
+        "Spring hiring",
+    )
+    assert await storage.database[TIMELINE_COLLECTION].count_documents({}) == 3

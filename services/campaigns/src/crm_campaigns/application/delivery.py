@@ -61,13 +61,13 @@ from crm_campaigns.domain.models import (
 )
 from crm_campaigns.domain.policy import SendCheck, SendPolicy, Verdict
 from crm_campaigns.domain.sending import ErrorThreshold, Outcome, classify_error, retry_delay
-from crm_campaigns.publishers import message_sent_envelope
+from crm_campaigns.publishers import message_sent_envelope, message_suppressed_envelope
 from crm_campaigns.repositories.broadcasts import (
     BroadcastRepository,
     complete_finished_broadcasts,
     complete_if_done,
 )
-from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES
+from crm_campaigns.repositories.collections import BROADCASTS, MESSAGES, SEQUENCES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_shared import (
@@ -538,6 +538,46 @@ class MailDispatcher:
             otel_context.detach(token)
             journal.finish(attempt)
 
+    async def _stage_suppressed(
+        self, suppressed: Sequence[tuple[_Attempt, str]], session: Session
+    ) -> None:
+        """Stages `message.suppressed` for the messages just recorded suppressed, in the same
+        transaction, each naming its broadcast or sequence (one read of each per batch)."""
+        if not suppressed:
+            return
+        broadcast_names = await _names_of(
+            self._database,
+            BROADCASTS,
+            {a.message.broadcast_id for a, _ in suppressed if a.message.broadcast_id},
+            session,
+        )
+        sequence_names = await _names_of(
+            self._database,
+            SEQUENCES,
+            {a.message.sequence_id for a, _ in suppressed if a.message.sequence_id},
+            session,
+        )
+        now = utc_now()
+        await self._outbox.add_many(
+            [
+                message_suppressed_envelope(
+                    self._outbox,
+                    a.message,
+                    reason,
+                    broadcast_name=broadcast_names.get(
+                        (a.message.tenant_id, a.message.broadcast_id or "")
+                    ),
+                    sequence_name=sequence_names.get(
+                        (a.message.tenant_id, a.message.sequence_id or "")
+                    ),
+                    suppressed_at=now,
+                )
+                for a, reason in suppressed
+            ],
+            session=session,
+            trace_contexts=[a.document.get("trace_context") or {} for a, _ in suppressed],
+        )
+
     async def _record(
         self,
         attempted: Sequence[_Attempt],
@@ -582,9 +622,18 @@ class MailDispatcher:
             by_reason: dict[str, list[_Attempt]] = defaultdict(list)
             for attempt, reason in skipped:
                 by_reason[reason].append(attempt)
+            suppressed: list[tuple[_Attempt, str]] = []
             for reason, group in by_reason.items():
+                ours_still = {
+                    document["_id"]
+                    for document in await messages.find(
+                        {"_id": {"$in": _ids(group)}, **still_ours}, {"_id": 1}, session=session
+                    ).to_list()
+                }
+                if not ours_still:
+                    continue
                 await messages.update_many(
-                    {"_id": {"$in": _ids(group)}, **still_ours},
+                    {"_id": {"$in": sorted(ours_still)}, **still_ours},
                     {
                         "$set": {
                             "status": MessageStatus.SUPPRESSED.value,
@@ -594,6 +643,8 @@ class MailDispatcher:
                     },
                     session=session,
                 )
+                suppressed.extend((a, reason) for a in group if a.message.id in ours_still)
+            await self._stage_suppressed(suppressed, session)
             for attempt, reason in skipped:
                 await _end_enrolment_of_suppressed(
                     self._database, attempt.message, reason, session=session
@@ -619,6 +670,8 @@ class MailDispatcher:
 
         if skipped or deferred:
             await in_transaction(self._mongo, record)
+            if skipped:
+                self._outbox.notify_committed()
         # The progress counters are bumped after the commit, one atomic $inc per broadcast:
         # inside the transaction, concurrent dispatchers of one broadcast would conflict on its
         # document and retry whole batches. A crash in between loses one batch's increments of
@@ -836,6 +889,21 @@ async def _end_enrolment_of_suppressed(
             message.id,
             reason,
         )
+
+
+async def _names_of(
+    database: Database, collection: str, ids: set[str], session: Session
+) -> dict[tuple[str, str], str]:
+    """The names of these broadcasts or sequences (of any tenant: a batch mixes them), by
+    tenant and id. Cross-tenant by design: the ids come from the tenants' own messages."""
+    if not ids:
+        return {}
+    documents = (
+        await database[collection]
+        .find({"_id": {"$in": sorted(ids)}}, {"name": 1, "tenant_id": 1}, session=session)
+        .to_list()
+    )
+    return {(str(d["tenant_id"]), str(d["_id"])): str(d.get("name") or "") for d in documents}
 
 
 def _is_final(attempt: _Attempt, limits: DeliveryLimits) -> bool:

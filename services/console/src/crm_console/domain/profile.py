@@ -239,6 +239,35 @@ def _reason(reasons: Mapping[str, str], value: Any) -> str:
     return reasons.get(text, text.replace("_", " "))
 
 
+# Why a mail was not sent, as a recruiter reads it (`message.suppressed`'s `reason`).
+SUPPRESSION_REASONS: dict[str, str] = {
+    "no_marketing_consent": "no marketing consent",
+    "no_email_address": "no email address",
+    "unsubscribed": "unsubscribed",
+    "bounced": "the address bounced",
+    "complained": "reported a mail as spam",
+    "erased": "erased",
+    "manual": "the address is suppressed",
+    "frequency_cap": "frequency cap: too many mails lately",
+    "archived": "the record is archived",
+}
+
+
+def _suppressed(data: Mapping[str, Any]) -> str:
+    subject = _text(data, "subject")
+    mail = f"“{subject}”" if subject else "a mail"
+    broadcast, sequence = _text(data, "broadcast_name"), _text(data, "sequence_name")
+    origin = (
+        f" of the broadcast {broadcast}"
+        if broadcast
+        else f" of the sequence {sequence}"
+        if sequence
+        else ""
+    )
+    reason = _reason(SUPPRESSION_REASONS, data.get("reason"))
+    return f"Not sent: {mail}{origin}" + (f" ({reason})" if reason else "")
+
+
 def _enrolment_started(data: Mapping[str, Any]) -> str:
     return f"Enrolled in the sequence {_text(data, 'sequence_name', 'a sequence')}"
 
@@ -258,6 +287,7 @@ TIMELINE_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "message.replied": lambda _: "Replied to a mail",
     "message.bounced": _bounced,
     "message.complained": lambda _: "Reported a mail as spam",
+    "message.suppressed": _suppressed,
     "pool.stage_changed": _pool_stage,
     "consent.changed": _consent,
     "segment.entered": lambda data: (
@@ -301,6 +331,7 @@ def _message_link(data: Mapping[str, Any]) -> str | None:
 # Where an entry's line links to, under the console's root; kinds not named link nowhere.
 TIMELINE_LINKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "message.sent": _message_link,
+    "message.suppressed": _message_link,
     "segment.entered": _linked("/segments", "segment_id"),
     "segment.exited": _linked("/segments", "segment_id"),
     "pool.stage_changed": _linked("/pools", "pool_id"),
