@@ -230,6 +230,39 @@ async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_
     assert [n for n in notifications.json()["items"] if n["candidate_id"] == candidate_id] == []
     assert smtp_sink.messages_to(email) == []
 
+    # The person's timeline tells the story through the real broker: enrolled, the mail not
+    # sent and why, and the enrolment's end at that step, each naming the sequence.
+    async def timeline() -> dict[str, Any]:
+        response = await stack.gateway.get(
+            f"/api/v1/candidates/{candidate_id}/timeline",
+            params={"limit": 100},
+            headers=stack.as_(ACME_TOKEN),
+        )
+        assert response.status_code == 200, response.text
+        return {entry["type"]: entry for entry in response.json()["items"]}
+
+    story = ("enrolment.started", "message.suppressed", "enrolment.ended")
+
+    async def told() -> bool:
+        return set(story) <= set(await timeline())
+
+    await eventually(told, message="the enrolment and the held-back mail are not on the timeline")
+    entries = await timeline()
+    assert entries["enrolment.started"]["data"]["sequence_name"] == sequence["name"]
+    held_back = entries["message.suppressed"]["data"]
+    assert (held_back["reason"], held_back["sequence_name"], held_back["subject"]) == (
+        "no_marketing_consent",
+        sequence["name"],
+        message["subject"],
+    )
+    assert held_back["message_id"] == message["id"]
+    exit_entry = entries["enrolment.ended"]["data"]
+    assert (exit_entry["outcome"], exit_entry["exit_reason"], exit_entry["exit_step"]) == (
+        "exited",
+        "no_marketing_consent",
+        0,
+    )
+
 
 async def test_another_tenant_can_neither_see_nor_change_enrolments(stack: Stack) -> None:
     template_id = await create_template(stack, ACME_TOKEN)
