@@ -268,11 +268,11 @@ async def to_enrolment_started(
     )
 
 
-async def to_enrolment_ended(
-    outbox: Outbox, ended: Enrolment, sequence_name: str, *, session: Session
-) -> None:
-    """Stages `enrolment.ended` for an enrolment as it is after it completed or exited, in the
-    transaction that ended it."""
+def enrolment_ended_envelope(
+    outbox: Outbox, ended: Enrolment, sequence_name: str
+) -> EventEnvelope[Any]:
+    """`enrolment.ended` for an enrolment as it is after it completed or exited (staged in bulk
+    in the transaction that ended it)."""
     payload = EnrolmentEnded(
         enrolment_id=ended.id,
         sequence_id=ended.sequence_id,
@@ -285,10 +285,6 @@ async def to_enrolment_ended(
         enrolled_at=ended.enrolled_at,
         ended_at=ended.ended_at or ended.enrolled_at,
     )
-    await outbox.stage(
-        ENROLMENT_ENDED,
-        tenant_id=ended.tenant_id,
-        subject=ended.candidate_id,
-        data=payload,
-        session=session,
+    return outbox.envelope(
+        ENROLMENT_ENDED, tenant_id=ended.tenant_id, subject=ended.candidate_id, data=payload
     )

@@ -126,3 +126,22 @@ async def test_an_enrolment_that_does_not_commit_announces_nothing(delivery: Set
         await in_transaction(delivery.mongo, enrol_then_fail)
     assert await enrolments.latest(sequence.id, "fa") is None
     assert await staged(delivery, ENROLMENT_STARTED.name, "fa") == []
+
+
+async def test_a_merge_that_ends_one_of_two_enrolments_announces_it(delivery: Setup) -> None:
+    sequence = await tagging_sequence(
+        delivery, person(delivery, "gi", "Gi"), person(delivery, "ho", "Ho")
+    )
+    await enrol_by_hand(delivery.mongo, delivery.database, sequence, ["gi"], "rita")
+    await enrol_by_hand(delivery.mongo, delivery.database, sequence, ["ho"], "rita")
+    enrolments = EnrolmentRepository(delivery.database, delivery.tenant)
+
+    async def fold(session: Session) -> None:
+        await enrolments.fold_into("ho", "gi", "merge-1", session=session)
+
+    await in_transaction(delivery.mongo, fold)
+    await in_transaction(delivery.mongo, fold)  # a redelivered merge ends nothing more
+    # The survivor's older enrolment goes on; the folded record's ends, announced as its own.
+    assert await staged(delivery, ENROLMENT_ENDED.name, "gi") == []
+    [ended] = await staged(delivery, ENROLMENT_ENDED.name, "ho")
+    assert (ended["data"]["outcome"], ended["data"]["exit_reason"]) == ("exited", "merged")

@@ -19,7 +19,7 @@ from crm_campaigns.domain.models import (
     SequenceStatus,
     enrolment_id,
 )
-from crm_campaigns.publishers import SOURCE, to_enrolment_ended, to_enrolment_started
+from crm_campaigns.publishers import SOURCE, enrolment_ended_envelope, to_enrolment_started
 from crm_campaigns.repositories.collections import (
     ENROLMENTS,
     SEQUENCES,
@@ -152,7 +152,7 @@ class EnrolmentRepository:
 
     async def announce_ended(self, enrolment_ids: list[str], *, session: Session) -> None:
         """Stages `enrolment.ended` for enrolments just ended in the caller's transaction (as
-        they are now), each naming its sequence."""
+        they are now), each naming its sequence, in enrolment id order."""
         if not enrolment_ids:
             return
         documents = await self._enrolments.find(
@@ -165,10 +165,13 @@ class EnrolmentRepository:
                 {"_id": {"$in": sequence_ids}}, projection={"name": 1}, session=session
             )
         }
+        envelopes = []
         for document in documents:
             ended = from_document(Enrolment, document)
             name = names.get(ended.sequence_id, ended.sequence_id)
-            await to_enrolment_ended(self._outbox, ended, name, session=session)
+            envelopes.append(enrolment_ended_envelope(self._outbox, ended, name))
+        # One write however many ended (archiving a sequence ends all of its enrolments).
+        await self._outbox.add_many(envelopes, session=session)
 
     async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
         ending = [
