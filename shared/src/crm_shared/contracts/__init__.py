@@ -44,6 +44,7 @@ from crm_shared.contracts.catalog import (
     SEGMENT_EXITED,
     SEQUENCE_SAVED,
     TOPICS,
+    USER_INVITED,
     TopicSpec,
     all_topic_names,
     topic_spec,
@@ -95,6 +96,7 @@ from crm_shared.contracts.events import (
     SegmentEntered,
     SegmentExited,
     SequenceSaved,
+    UserInvited,
 )
 from crm_shared.contracts.reports import ReportCompiled, ReportPeriod
 
@@ -142,6 +144,7 @@ __all__ = [
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
     "TOPICS",
+    "USER_INVITED",
     "AtsApplicationChange",
     "AtsApplicationCreated",
     "AtsApplicationHired",
@@ -192,6 +195,7 @@ __all__ = [
     "SegmentExited",
     "SequenceSaved",
     "TopicSpec",
+    "UserInvited",
     "all_topic_names",
     "as_utc",
     "topic_spec",

@@ -47,6 +47,7 @@ from crm_shared.contracts.events import (
     SegmentEntered,
     SegmentExited,
     SequenceSaved,
+    UserInvited,
 )
 from crm_shared.contracts.reports import ReportCompiled
 
@@ -195,6 +196,14 @@ CONSENT_CONFIRMATION_REQUESTED = TopicSpec(
     key=CANDIDATE_KEY,
     partitions=6,
     description="A consent confirmation mail (double opt-in, re-permission) must be sent.",
+)
+USER_INVITED = TopicSpec(
+    name="user.invited",
+    payload=UserInvited,
+    schema_version=1,
+    key="user id",
+    partitions=3,
+    description="A person was invited to a tenant's team; campaigns mails the invitation.",
 )
 POOL_STAGE_CHANGED = TopicSpec(
     name="pool.stage_changed",
@@ -458,6 +467,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     REPORT_COMPILED,
     CUSTOM_FIELD_CHANGED,
     CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
+    USER_INVITED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}
