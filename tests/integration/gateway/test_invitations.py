@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
+from crm_devstack.infra import free_ports
 from crm_gateway.application.users import (
     AlreadyMember,
     MemberChange,
@@ -53,10 +54,24 @@ def announced(mongodb_uri: str, database: str) -> list[tuple[RawEnvelope, UserIn
 
 @pytest.fixture
 def gateway(mongodb_uri: str) -> Iterator[Gateway]:
+    """A gateway whose Kafka is away (nothing listens at its address): it starts all the same,
+    and its invitations wait in the outbox."""
+    [nothing_listens] = free_ports(1)
     with running_gateway(
-        mongodb_uri, public_url="https://crm.example.com", console_url="http://console.internal"
+        mongodb_uri,
+        public_url="https://crm.example.com",
+        console_url="http://console.internal",
+        kafka_bootstrap_servers=f"127.0.0.1:{nothing_listens}",
     ) as running:
         yield running
+
+
+def test_the_gateway_is_ready_without_kafka_and_reports_its_relay(gateway: Gateway) -> None:
+    ready = gateway.client.get("/readyz")
+
+    assert ready.status_code == 200, ready.text
+    assert "kafka" not in ready.json()["checks"]
+    assert ready.json()["outbox_relay"]["state"] == "starting"
 
 
 def test_an_invitation_is_announced_with_whom_to_what_and_where_to_sign_in(
