@@ -8,6 +8,7 @@ lifespan opens and closes them, and adds the probes, metrics, problem+json error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import socket
@@ -92,6 +93,11 @@ class Platform:
     # Whether the service is unready while its database is unreachable: false for one that
     # serves most requests without it (the gateway needs it only for idempotency keys).
     ready_needs_database: bool = True
+    # The relay is started in the background once MongoDB and Kafka answer, not at start-up
+    # (`build_platform(relays_outbox=True)`); whether it was, and the task starting it.
+    relay_in_background: bool = False
+    relay_started: bool = False
+    relay_starter: asyncio.Task[None] | None = None
 
     def require_database(self) -> Database:
         """The service's database; a composition error if the service was built without one."""
@@ -132,8 +138,13 @@ def build_platform(
     uses_kafka: bool = True,
     ready_needs_database: bool = True,
     verifies_internal_tokens: bool = True,
+    relays_outbox: bool = False,
 ) -> Platform:
     """Creates (but does not open) the service's connections and platform components.
+
+    A service without Kafka's consumers (`uses_kafka=False`) that publishes events passes
+    `relays_outbox`: it gets the outbox and its relay, started in the background once MongoDB
+    and Kafka answer (`_start_relay_when_reachable`), and no `kafka` readiness check.
 
     A service that verifies internal tokens refuses to start (`ValueError`) without the
     gateway's public key: it could not tell the gateway's calls from anyone else's."""
@@ -176,29 +187,15 @@ def build_platform(
             logger=logging.getLogger(f"faststream.{settings.service_name}"),
             log_level=logging.DEBUG,
         )
+    if platform.database is not None and platform.broker is None and relays_outbox:
+        install_reconnect_backoff(
+            settings.kafka_reconnect_backoff_ms, settings.kafka_reconnect_backoff_max_ms
+        )
+        _build_outbox(platform, platform.database)
+        platform.relay_in_background = True
     if platform.database is not None and platform.broker is not None:
         broker = platform.broker
-        platform.outbox = Outbox(platform.database, source=settings.service_name)
-        platform.relay_producer = RecordProducer(
-            settings.kafka_bootstrap_servers,
-            client_id=settings.service_name,
-            retry_backoff_ms=settings.kafka_retry_backoff_ms,
-        )
-        platform.relay = OutboxRelay(
-            platform.outbox,
-            platform.relay_producer.send,
-            batch_size=settings.outbox_batch_size,
-            poll_interval_seconds=settings.outbox_poll_interval_seconds,
-            stall_after_seconds=settings.outbox_stall_after_seconds,
-            backlog_sample_seconds=settings.outbox_backlog_sample_seconds,
-            lease=NamedLease(
-                platform.database,
-                OUTBOX_RELAY_LEASE,
-                owner=f"{settings.service_name}-{socket.gethostname()}-{uuid.uuid4().hex[:12]}",
-                lease=timedelta(seconds=settings.outbox_relay_lease_seconds),
-            ),
-            registry=registry,
-        )
+        outbox = _build_outbox(platform, platform.database)
         platform.consumer = IdempotentConsumer(
             client=platform.require_mongo(),
             database=platform.database,
@@ -212,7 +209,7 @@ def build_platform(
             ),
             registry=registry,
         )
-        platform.consumer.after_commit.append(platform.outbox.notify_committed)
+        platform.consumer.after_commit.append(outbox.notify_committed)
         if settings.kafka_consumers_enabled and settings.consumer_lag_sample_seconds > 0:
             consumer = platform.consumer
             platform.consumer_lag = ConsumerLagSampler(
@@ -223,10 +220,67 @@ def build_platform(
                 client_id=settings.service_name,
                 registry=registry,
             )
-        platform.startup_hooks.extend(
-            (platform.outbox.ensure_indexes, platform.consumer.ensure_indexes)
-        )
+        platform.startup_hooks.extend((outbox.ensure_indexes, platform.consumer.ensure_indexes))
     return platform
+
+
+def _build_outbox(platform: Platform, database: Database) -> Outbox:
+    """The service's outbox and its relay, with the relay's own Kafka producer."""
+    settings = platform.settings
+    platform.outbox = Outbox(database, source=settings.service_name)
+    platform.relay_producer = RecordProducer(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        retry_backoff_ms=settings.kafka_retry_backoff_ms,
+    )
+    platform.relay = OutboxRelay(
+        platform.outbox,
+        platform.relay_producer.send,
+        batch_size=settings.outbox_batch_size,
+        poll_interval_seconds=settings.outbox_poll_interval_seconds,
+        stall_after_seconds=settings.outbox_stall_after_seconds,
+        backlog_sample_seconds=settings.outbox_backlog_sample_seconds,
+        lease=NamedLease(
+            database,
+            OUTBOX_RELAY_LEASE,
+            owner=f"{settings.service_name}-{socket.gethostname()}-{uuid.uuid4().hex[:12]}",
+            lease=timedelta(seconds=settings.outbox_relay_lease_seconds),
+        ),
+        registry=platform.registry,
+    )
+    return platform.outbox
+
+
+async def _start_relay_when_reachable(platform: Platform) -> None:
+    """Creates the outbox's indexes, connects the relay's producer and starts the relay, each
+    retried with backoff until MongoDB and Kafka answer: a service that only publishes (the
+    gateway) starts and serves without either, its events waiting in the outbox."""
+    settings = platform.settings
+    outbox, producer, relay = platform.outbox, platform.relay_producer, platform.relay
+    if outbox is None or producer is None or relay is None:
+        raise RuntimeError(f"{settings.service_name} was built without an outbox relay")
+    delay = settings.kafka_reconnect_backoff_ms / 1000
+    indexed = False
+    while True:
+        try:
+            if not indexed:
+                await outbox.ensure_indexes()
+                indexed = True
+            await producer.start()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.warning(
+                "%s: outbox relay not started yet, retrying in %.1f s: %r",
+                settings.service_name,
+                delay,
+                error,
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, settings.kafka_reconnect_backoff_max_ms / 1000)
+    relay.start()
+    platform.relay_started = True
 
 
 def tune_garbage_collector(young_threshold: int) -> None:
@@ -265,10 +319,15 @@ async def _platform_lifespan(platform: Platform) -> AsyncIterator[None]:
     tune_garbage_collector(platform.settings.gc_young_threshold)
     if platform.broker is not None:
         await platform.broker.start()
-    if platform.relay_producer is not None:
+    if platform.relay_producer is not None and not platform.relay_in_background:
         await platform.relay_producer.start()
-    if platform.relay is not None:
+    if platform.relay is not None and platform.relay_in_background:
+        platform.relay_starter = asyncio.create_task(
+            _start_relay_when_reachable(platform), name="outbox-relay-start"
+        )
+    elif platform.relay is not None:
         platform.relay.start()
+        platform.relay_started = True
     if platform.consumer_lag is not None:
         platform.consumer_lag.start()
     for sampler in platform.samplers:
@@ -289,8 +348,14 @@ async def _stop_platform(platform: Platform) -> None:
     sent is still in the outbox, and the next start publishes it."""
     settings = platform.settings
     deadline = time.monotonic() + settings.shutdown_grace_seconds
-    if platform.relay is not None:
+    if platform.relay_starter is not None:
+        platform.relay_starter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await platform.relay_starter
+        platform.relay_starter = None
+    if platform.relay is not None and platform.relay_started:
         await platform.relay.stop()
+        platform.relay_started = False
     if platform.consumer_lag is not None:
         await platform.consumer_lag.stop()
     for sampler in platform.samplers:

@@ -11,6 +11,7 @@ as the broker's (idempotent, acks=all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any
 
@@ -39,7 +40,14 @@ class RecordProducer:
         if self._producer is not None:
             return
         producer = AIOKafkaProducer(**self._options)
-        await producer.start()
+        try:
+            await producer.start()
+        except Exception:
+            # A failed start (no broker answered) leaves the client's connections to close;
+            # the caller may start again later with a new producer.
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
         self._producer = producer
 
     async def stop(self) -> None:

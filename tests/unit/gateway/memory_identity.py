@@ -16,6 +16,7 @@ from crm_gateway.domain.api_keys import ApiKey, Revocation
 from crm_gateway.domain.tenants import Tenant
 from crm_gateway.domain.users import AddressTaken, Identity, Membership, User
 from crm_gateway.main import build_identity, create_app
+from crm_shared import Session
 
 
 class MemoryTenants:
@@ -82,14 +83,14 @@ class MemoryMemberships:
     async def list(self, tenant_id: str) -> list[Membership]:
         return [m for m in self.stored.values() if m.tenant_id == tenant_id]
 
-    async def insert(self, membership: Membership) -> bool:
+    async def insert(self, membership: Membership, *, session: Session | None = None) -> bool:
         key = (membership.tenant_id, membership.user_id)
         if key in self.stored or await self.by_email(membership.tenant_id, membership.email):
             return False
         self.stored[key] = membership
         return True
 
-    async def update(self, membership: Membership) -> bool:
+    async def update(self, membership: Membership, *, session: Session | None = None) -> bool:
         key = (membership.tenant_id, membership.user_id)
         if key not in self.stored:
             return False

@@ -97,6 +97,7 @@ GROUPS = [
     ("crm.campaigns.mail_event_invitation_changed", "event.invitation_changed"),
     ("crm.campaigns.mail_event_reminder", "event.reminder_requested"),
     ("crm.campaigns.mail_event_waitlisted", "event.waitlisted"),
+    ("crm.campaigns.mail_user_invitation", "user.invited"),
     ("crm.campaigns.mail_weekly_report", "report.compiled"),
     ("crm.campaigns.on_ats_application_created", "ats.application_created"),
     ("crm.campaigns.on_ats_application_hired", "ats.application_hired"),

@@ -71,7 +71,8 @@ OTEL_SERVICE_NAME: {{ .name | quote }}
 {{- if ne .name "console" }}
 MONGODB_DATABASE: {{ printf "crm_%s" (.name | replace "-" "_") | quote }}
 {{- end }}
-{{- if has .name (splitList " " (include "recruitcrm.backends" $root)) }}
+{{- /* The gateway publishes (its outbox relay: user.invited) and consumes nothing. */}}
+{{- if or (eq .name "gateway") (has .name (splitList " " (include "recruitcrm.backends" $root))) }}
 KAFKA_BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required" $root.Values.kafka.bootstrapServers | quote }}
 KAFKA_GROUP_PREFIX: {{ $root.Values.kafka.groupPrefix | quote }}
 {{- end }}

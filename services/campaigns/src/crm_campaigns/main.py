@@ -58,6 +58,7 @@ from crm_campaigns.handlers import (
     build_event_mail_router,
     build_router,
 )
+from crm_campaigns.handlers.invitation_mail import build_invitation_mail_router
 from crm_campaigns.handlers.report_mail import build_report_mail_router
 from crm_campaigns.migrations import MIGRATIONS
 from crm_campaigns.repositories.collections import ensure_indexes
@@ -125,7 +126,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     consent_transport = smtp_pool(1)
     # So are the mails to event registrants (confirmations, changes, cancellations).
     event_mail_transport = smtp_pool(1)
-    # And the weekly reports to staff.
+    # And the mails to staff: the weekly reports and the invitations to a tenant's team.
     report_mail_transport = smtp_pool(1)
     # Each tenant's From address, DKIM key and own account if any; the keys are loaded and
     # checked here, at start, and the accounts' connections are shared by all dispatchers.
@@ -295,6 +296,13 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     )
     platform.include_kafka_router(
         build_report_mail_router(
+            consumer,
+            database,
+            TransactionalMailer(report_mail_transport, senders, delivery_metrics),
+        )
+    )
+    platform.include_kafka_router(
+        build_invitation_mail_router(
             consumer,
             database,
             TransactionalMailer(report_mail_transport, senders, delivery_metrics),

@@ -49,13 +49,14 @@ from crm_gateway.application.idempotency import (
 from crm_gateway.application.identity import CallerAuthentication
 from crm_gateway.application.oidc_sign_in import OidcAuthenticator
 from crm_gateway.application.tenants import TenantAdministration, TenantDirectory
-from crm_gateway.application.users import MemberSignIn, UserAdministration
+from crm_gateway.application.users import InvitationNotices, MemberSignIn, UserAdministration
 from crm_gateway.config import GatewaySettings
 from crm_gateway.container import GatewayContainer, Identity, IdentityStores
 from crm_gateway.domain.authentication import DevTokenAuthenticator
 from crm_gateway.domain.routing import internal_hosts, routes, service_urls
 from crm_gateway.domain.sessions import CSRF_HEADER, SessionPolicy
 from crm_gateway.migrations import migrations
+from crm_gateway.publishers import OutboxInvitationNotices
 from crm_gateway.repositories.api_keys import MongoApiKeys
 from crm_gateway.repositories.audit import MongoAuditLog
 from crm_gateway.repositories.idempotency import MongoIdempotencyRecords
@@ -104,17 +105,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         signing_key,
         settings.internal_token_ttl_seconds,
     )
-    # The gateway emits no events. Its database holds tenants, users, API keys, idempotency
-    # keys and rate-limit counters. It stays ready while MongoDB is unreachable: public
-    # endpoints and development tokens need no more than the tenants read before the outage
-    # (TenantDirectory), rate limits count in the process; members and API keys whose cached
-    # reads expired get a 503 until it is back. It mints internal tokens and verifies none.
+    # The gateway emits one event, `user.invited`, through its outbox; its relay starts in the
+    # background once MongoDB and Kafka answer, and the gateway consumes nothing. Its database
+    # holds tenants, users, API keys, idempotency keys and rate-limit counters. It stays ready
+    # while MongoDB or Kafka is unreachable: public endpoints and development tokens need no
+    # more than the tenants read before the outage (TenantDirectory), rate limits count in the
+    # process; members and API keys whose cached reads expired get a 503 until it is back, and
+    # invitations wait in the outbox for Kafka. It mints internal tokens and verifies none.
     platform = build_platform(
         settings,
         uses_mongo=True,
         uses_kafka=False,
         ready_needs_database=False,
         verifies_internal_tokens=False,
+        relays_outbox=True,
     )
     upstream = upstream_client(
         max_connections=settings.upstream_max_connections,
@@ -144,6 +148,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             ),
         ),
         identity_providers,
+        notices=OutboxInvitationNotices(platform.require_mongo(), platform.require_outbox()),
     )
     audit_log = MongoAuditLog(database, retention=timedelta(days=settings.audit_retention_days))
     audit_trail = AuditTrail(
@@ -316,9 +321,14 @@ def _captcha_verifier(settings: GatewaySettings) -> CaptchaVerifier | None:
 
 
 def build_identity(
-    settings: GatewaySettings, stores: IdentityStores, identity_providers: httpx.AsyncClient
+    settings: GatewaySettings,
+    stores: IdentityStores,
+    identity_providers: httpx.AsyncClient,
+    *,
+    notices: InvitationNotices | None = None,
 ) -> Identity:
-    """Tenants, members and API keys over `stores`, and the authentication of callers."""
+    """Tenants, members and API keys over `stores`, and the authentication of callers;
+    invitations announced through `notices` (None: nobody is told of them)."""
     cache_seconds = settings.identity_cache_seconds
     directory = TenantDirectory(
         stores.tenants, settings.bootstrap_tenants(), cache_seconds=cache_seconds
@@ -366,7 +376,12 @@ def build_identity(
         browser_sign_in=browser_sign_in,
         tenant_administration=TenantAdministration(stores.tenants, directory),
         user_administration=UserAdministration(
-            stores.users, stores.memberships, members, tenants=stores.tenants, keys=key_admin
+            stores.users,
+            stores.memberships,
+            members,
+            tenants=stores.tenants,
+            keys=key_admin,
+            notices=notices,
         ),
         key_administration=key_admin,
         operator_key_digests=frozenset(settings.platform_operator_key_hashes),

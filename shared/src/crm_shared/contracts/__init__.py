@@ -47,6 +47,7 @@ from crm_shared.contracts.catalog import (
     SEGMENT_EXITED,
     SEQUENCE_SAVED,
     TOPICS,
+    USER_INVITED,
     TopicSpec,
     all_topic_names,
     topic_spec,
@@ -101,6 +102,7 @@ from crm_shared.contracts.events import (
     SegmentEntered,
     SegmentExited,
     SequenceSaved,
+    UserInvited,
 )
 from crm_shared.contracts.reports import ReportCompiled, ReportPeriod
 
@@ -151,6 +153,7 @@ __all__ = [
     "SEGMENT_EXITED",
     "SEQUENCE_SAVED",
     "TOPICS",
+    "USER_INVITED",
     "AtsApplicationChange",
     "AtsApplicationCreated",
     "AtsApplicationHired",
@@ -204,6 +207,7 @@ __all__ = [
     "SegmentExited",
     "SequenceSaved",
     "TopicSpec",
+    "UserInvited",
     "all_topic_names",
     "as_utc",
     "topic_spec",

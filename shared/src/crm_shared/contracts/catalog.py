@@ -50,6 +50,7 @@ from crm_shared.contracts.events import (
     SegmentEntered,
     SegmentExited,
     SequenceSaved,
+    UserInvited,
 )
 from crm_shared.contracts.reports import ReportCompiled
 
@@ -198,6 +199,14 @@ CONSENT_CONFIRMATION_REQUESTED = TopicSpec(
     key=CANDIDATE_KEY,
     partitions=6,
     description="A consent confirmation mail (double opt-in, re-permission) must be sent.",
+)
+USER_INVITED = TopicSpec(
+    name="user.invited",
+    payload=UserInvited,
+    schema_version=1,
+    key="user id",
+    partitions=3,
+    description="A person was invited to a tenant's team; campaigns mails the invitation.",
 )
 POOL_STAGE_CHANGED = TopicSpec(
     name="pool.stage_changed",
@@ -492,6 +501,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ENROLMENT_STARTED,
     ENROLMENT_ENDED,
     MESSAGE_SUPPRESSED,
+    USER_INVITED,
 )
 
 _BY_NAME = {spec.name: spec for spec in TOPICS}

@@ -537,6 +537,31 @@ class ConsentConfirmationRequested(_Payload):
     expires_at: datetime | None = None
 
 
+class UserInvited(_Payload):
+    """A tenant admin (or the platform operator) invited a person to the tenant's team: the
+    gateway asks campaigns to mail the invitation. One event per invitation; inviting a removed
+    member again is a new invitation (a new `invitation_id`)."""
+
+    invitation_id: str = Field(
+        description="Names this invitation; the mail is sent once per invitation id."
+    )
+    user_id: str = Field(description="The invited person's user id in the gateway.")
+    email: str = Field(description="The invited address, which the person signs in with.")
+    name: str = Field(default="", description="The person's display name, if known.")
+    roles: list[str] = Field(description="The roles the person will hold, sorted.")
+    invited_by_user_id: str | None = Field(
+        default=None, description="Who invited them; null for the platform operator."
+    )
+    invited_by_name: str = Field(
+        default="", description="The inviter's display name; empty when it is not known."
+    )
+    tenant_name: str = Field(description="The tenant's display name.")
+    sign_in_url: str = Field(
+        description="Where the person signs in: the console's sign-in page for the tenant."
+    )
+    invited_at: datetime
+
+
 class CandidateChangeRequested(_Payload):
     """Another service (e.g. a nurture sequence step) asks the candidates service for a change."""
 

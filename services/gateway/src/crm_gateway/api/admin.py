@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from crm_gateway.api.audit_middleware import note_changes, note_created, record_consequence
 from crm_gateway.api.deps import AuthenticatedPrincipal as TenantAdmin
-from crm_gateway.api.deps import Container
+from crm_gateway.api.deps import Container, console_sign_in_url
 from crm_gateway.api.permissions import require_gateway_permission
 from crm_gateway.api.tenancy_schemas import (
     AdmissionSettingsPut,
@@ -113,15 +113,20 @@ def _last_admin(user_id: str, what: str) -> ProblemError:
     summary="Invite a user",
 )
 async def invite_user(
-    body: Invitation, admin: TenantAdmin, state: Container, response: Response
+    body: Invitation, admin: TenantAdmin, state: Container, request: Request, response: Response
 ) -> MemberPublic:
     """Invites a person by e-mail with roles: pending until they first sign in through the
-    tenant's identity provider with that address verified. The caller grants only roles whose
-    permissions it holds (403 otherwise). `Location` names the new member (and so does the
-    request's audit entry)."""
+    tenant's identity provider with that address verified, and mailed an invitation naming
+    who invited them, their roles and the console's sign-in link (`user.invited`). The caller
+    grants only roles whose permissions it holds (403 otherwise). `Location` names the new
+    member (and so does the request's audit entry)."""
     try:
         member = await state.identity.user_administration.invite(
-            admin.tenant_id, str(body.email), frozenset(body.roles), by=admin
+            admin.tenant_id,
+            str(body.email),
+            frozenset(body.roles),
+            by=admin,
+            sign_in_url=console_sign_in_url(request, state, admin.tenant_id),
         )
     except GrantRefused as refused:
         raise _grant_refused(refused, admin) from None

@@ -5,6 +5,7 @@ limits."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
@@ -93,6 +94,14 @@ def limit_ats_webhook(connection_id: str, request: Request, state: Container) ->
 def own_url(request: Request, state: GatewayContainer) -> str:
     """The gateway's URL as the browser reaches it (`PUBLIC_URL`, else the request's)."""
     return (state.public_url or str(request.base_url)).rstrip("/")
+
+
+def console_sign_in_url(request: Request, state: GatewayContainer, tenant_id: str) -> str:
+    """Where a member of `tenant_id` signs in: the console's sign-in page with the tenant
+    filled in, or the gateway's own URL when it serves no console."""
+    if state.console_url is None:
+        return own_url(request, state) + "/"
+    return f"{own_url(request, state)}/console/sign-in?{urlencode({'tenant': tenant_id})}"
 
 
 def browser_sign_in(state: GatewayContainer) -> BrowserSignIn:

@@ -3,9 +3,9 @@ settings). Authenticated by operator keys, never by a tenant's credentials."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
-from crm_gateway.api.deps import Container, PlatformOperator
+from crm_gateway.api.deps import Container, PlatformOperator, console_sign_in_url
 from crm_gateway.api.tenancy_schemas import (
     AdminInvitation,
     MemberPublic,
@@ -168,14 +168,22 @@ async def set_sign_in(
     summary="Invite a tenant's admin",
 )
 async def invite_admin(
-    tenant_id: str, body: AdminInvitation, operator: PlatformOperator, state: Container
+    tenant_id: str,
+    body: AdminInvitation,
+    operator: PlatformOperator,
+    state: Container,
+    request: Request,
 ) -> MemberPublic:
     """Invites a person as an admin of the tenant (how a new tenant gets its first one): they
-    become a member when they first sign in with the address, verified by the tenant's provider."""
+    become a member when they first sign in with the address, verified by the tenant's provider,
+    and are mailed the invitation with the console's sign-in link (`user.invited`)."""
     try:
         await _administration(state).get(tenant_id)
         member = await state.identity.user_administration.invite(
-            tenant_id, str(body.email), frozenset({"admin"})
+            tenant_id,
+            str(body.email),
+            frozenset({"admin"}),
+            sign_in_url=console_sign_in_url(request, state, tenant_id),
         )
     except TenantNotFound:
         raise _not_found(tenant_id) from None

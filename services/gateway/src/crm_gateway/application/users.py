@@ -4,9 +4,9 @@ as a member of its tenant."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from crm_gateway.application.api_keys import ApiKeyAdministration
 from crm_gateway.application.cache import TtlCache
@@ -28,7 +28,9 @@ from crm_gateway.domain.users import (
     check_may_grant,
     member_roles,
 )
-from crm_shared import Principal, Role, new_id
+from crm_shared import Principal, Role, Session, UserInvited, new_id, utc_now
+
+ResultT = TypeVar("ResultT")
 
 
 class Users(Protocol):
@@ -56,14 +58,27 @@ class Memberships(Protocol):
 
     async def list(self, tenant_id: str) -> list[Membership]: ...
 
-    async def insert(self, membership: Membership) -> bool:
-        """Stores a new membership; False when the tenant has one for the person or address."""
+    async def insert(self, membership: Membership, *, session: Session | None = None) -> bool:
+        """Stores a new membership (in `session`'s transaction, if any); False when the tenant
+        has one for the person or address."""
         ...
 
-    async def update(self, membership: Membership) -> bool:
-        """Stores a membership's roles, status, address and name; False when it does not exist;
-        raises `AddressTaken` when another membership of the tenant holds the address."""
+    async def update(self, membership: Membership, *, session: Session | None = None) -> bool:
+        """Stores a membership's roles, status, address and name (in `session`'s transaction,
+        if any); False when it does not exist; raises `AddressTaken` when another membership of
+        the tenant holds the address."""
         ...
+
+
+class InvitationNotices(Protocol):
+    """Announces invitations (`user.invited`, which campaigns mails) in the same transaction
+    as the membership they invite to."""
+
+    async def in_transaction(self, work: Callable[[Session], Awaitable[ResultT]]) -> ResultT: ...
+
+    async def to_user_invited(
+        self, tenant_id: str, invitation: UserInvited, *, session: Session
+    ) -> None: ...
 
 
 class MemberNotFound(Exception):
@@ -121,10 +136,13 @@ class UserAdministration:
         *,
         tenants: Tenants | None = None,
         keys: ApiKeyAdministration | None = None,
+        notices: InvitationNotices | None = None,
     ) -> None:
         self._users = users
         self._memberships = memberships
         self._sign_in = sign_in
+        # Where invitations are announced, with the membership (None: nobody is told).
+        self._notices = notices
         # Where the tenant says whether roles come from the token (None: never).
         self._tenants = tenants
         # Whose keys a removal revokes (None: no keys to revoke).
@@ -137,11 +155,16 @@ class UserAdministration:
         roles: frozenset[Role],
         *,
         by: Principal | None = None,
+        sign_in_url: str = "",
     ) -> Member:
         """A pending membership for an address, active once the person first signs in with it
         verified; re-inviting a removed member makes them pending again (the keys they had
         stay revoked). `by`, the inviting caller, may grant only roles whose permissions it
-        holds (`GrantRefused`); None is the platform operator."""
+        holds (`GrantRefused`); None is the platform operator.
+
+        The membership and its announcement (`user.invited`, naming the inviter, the tenant
+        and `sign_in_url`, which campaigns mails to the person) commit in one transaction: an
+        invitation refused (`AlreadyMember`) announces nothing."""
         if by is not None:
             check_may_grant(by, roles)
         user = await _person(self._users, email)
@@ -155,12 +178,51 @@ class UserAdministration:
             roles=roles,
             status=MembershipStatus.INVITED,
         )
-        if existing is not None:
-            await self._memberships.update(membership)
-        elif not await self._memberships.insert(membership):
-            raise AlreadyMember(user.email)
+
+        async def store(session: Session | None) -> None:
+            if existing is not None:
+                await self._memberships.update(membership, session=session)
+            elif not await self._memberships.insert(membership, session=session):
+                raise AlreadyMember(user.email)
+
+        notices = self._notices
+        if notices is None:
+            await store(None)
+        else:
+            notice = await self._invitation_notice(user, membership, by, sign_in_url)
+
+            async def store_and_announce(session: Session) -> None:
+                await store(session)
+                await notices.to_user_invited(tenant_id, notice, session=session)
+
+            await notices.in_transaction(store_and_announce)
         self._sign_in.forget(tenant_id, user.user_id)
         return Member(user, membership)
+
+    async def _invitation_notice(
+        self, user: User, membership: Membership, by: Principal | None, sign_in_url: str
+    ) -> UserInvited:
+        """What the invited person is told: who invited them to which tenant, as what."""
+        tenant = None if self._tenants is None else await self._tenants.get(membership.tenant_id)
+        inviter_name = ""
+        if by is not None and by.api_key_id is None:
+            inviter = await self._memberships.get(membership.tenant_id, by.user_id)
+            person = await self._users.get(by.user_id)
+            inviter_name = (inviter.name if inviter is not None else "") or (
+                person.name if person is not None else ""
+            )
+        return UserInvited(
+            invitation_id=f"inv_{new_id()}",
+            user_id=user.user_id,
+            email=membership.email,
+            name=membership.name or user.name,
+            roles=sorted(membership.roles),
+            invited_by_user_id=None if by is None else by.user_id,
+            invited_by_name=inviter_name,
+            tenant_name=tenant.name if tenant is not None else membership.tenant_id,
+            sign_in_url=sign_in_url,
+            invited_at=utc_now(),
+        )
 
     async def list(self, tenant_id: str) -> list[Member]:
         """The tenant's members and pending invitations (removed ones are left out)."""

@@ -9,7 +9,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from crm_gateway.domain.users import AddressTaken, Identity, Membership, MembershipStatus, User
-from crm_shared import Database, TenantScopedCollection
+from crm_shared import Database, Session, TenantScopedCollection
 from crm_shared.mongo import Document
 
 USERS = "users"
@@ -105,8 +105,9 @@ class MongoMemberships:
         ).to_list()
         return tuple(sorted({str(document["tenant_id"]) for document in documents}))
 
-    async def insert(self, membership: Membership) -> bool:
-        """Stores a new membership; False when the tenant has one for the person or address."""
+    async def insert(self, membership: Membership, *, session: Session | None = None) -> bool:
+        """Stores a new membership (in `session`'s transaction, if any); False when the tenant
+        has one for the person or address."""
         await self._ensure_indexes()
         try:
             await self._scoped(membership.tenant_id).insert_one(
@@ -117,15 +118,17 @@ class MongoMemberships:
                     "roles": sorted(membership.roles),
                     "status": membership.status.value,
                     "name": membership.name,
-                }
+                },
+                session=session,
             )
         except DuplicateKeyError:
             return False
         return True
 
-    async def update(self, membership: Membership) -> bool:
-        """Stores a membership's roles, status, address and name; False when it does not exist;
-        raises `AddressTaken` when another membership of the tenant holds the address."""
+    async def update(self, membership: Membership, *, session: Session | None = None) -> bool:
+        """Stores a membership's roles, status, address and name (in `session`'s transaction,
+        if any); False when it does not exist; raises `AddressTaken` when another membership of
+        the tenant holds the address."""
         await self._ensure_indexes()
         try:
             result = await self._scoped(membership.tenant_id).update_one(
@@ -138,6 +141,7 @@ class MongoMemberships:
                         "name": membership.name,
                     }
                 },
+                session=session,
             )
         except DuplicateKeyError:
             raise AddressTaken(membership.email) from None
