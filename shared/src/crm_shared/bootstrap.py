@@ -8,7 +8,6 @@ lifespan opens and closes them, and adds the probes, metrics, problem+json error
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import socket
@@ -52,6 +51,7 @@ from crm_shared.record_producer import RecordProducer
 from crm_shared.server_spans import instrument_app
 from crm_shared.settings import ServiceSettings
 from crm_shared.telemetry import configure_logging, configure_tracing, redact_span_urls
+from crm_shared.worker import cancel_within
 
 StartupHook = Callable[[], Awaitable[None]]
 
@@ -349,9 +349,9 @@ async def _stop_platform(platform: Platform) -> None:
     settings = platform.settings
     deadline = time.monotonic() + settings.shutdown_grace_seconds
     if platform.relay_starter is not None:
-        platform.relay_starter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await platform.relay_starter
+        # Bounded: a cancel swallowed by the Kafka client's `wait_for` (Python 3.11) would
+        # otherwise keep the starter retrying and the shutdown waiting on it.
+        await cancel_within([platform.relay_starter], 5, "outbox relay start")
         platform.relay_starter = None
     if platform.relay is not None and platform.relay_started:
         await platform.relay.stop()
