@@ -98,6 +98,7 @@ class Platform:
     relay_in_background: bool = False
     relay_started: bool = False
     relay_starter: asyncio.Task[None] | None = None
+    stopping: bool = False
 
     def require_database(self) -> Database:
         """The service's database; a composition error if the service was built without one."""
@@ -277,8 +278,13 @@ async def _start_relay_when_reachable(platform: Platform) -> None:
                 delay,
                 error,
             )
+        if platform.stopping:
+            # A cancel swallowed by a client's `wait_for` (Python 3.11) ends the retries too.
+            raise asyncio.CancelledError
         await asyncio.sleep(delay)
         delay = min(delay * 2, settings.kafka_reconnect_backoff_max_ms / 1000)
+    if platform.stopping:
+        raise asyncio.CancelledError  # the shutdown stops the producer
     relay.start()
     platform.relay_started = True
 
@@ -348,6 +354,7 @@ async def _stop_platform(platform: Platform) -> None:
     sent is still in the outbox, and the next start publishes it."""
     settings = platform.settings
     deadline = time.monotonic() + settings.shutdown_grace_seconds
+    platform.stopping = True
     if platform.relay_starter is not None:
         # Bounded: a cancel swallowed by the Kafka client's `wait_for` (Python 3.11) would
         # otherwise keep the starter retrying and the shutdown waiting on it.

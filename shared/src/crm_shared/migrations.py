@@ -32,6 +32,7 @@ from pymongo.errors import PyMongoError
 from crm_shared.contracts.envelope import utc_now
 from crm_shared.leases import NamedLease
 from crm_shared.mongo import Database, Session
+from crm_shared.worker import cancel_within
 
 MIGRATIONS_COLLECTION = "migrations"
 # Where long migrations keep how far they got, by version (not in `migrations`, whose every
@@ -191,6 +192,7 @@ class MigrationsInBackground:
         self._first_retry = first_retry_seconds
         self._longest_retry = longest_retry_seconds
         self._task: asyncio.Task[list[int]] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
@@ -203,10 +205,11 @@ class MigrationsInBackground:
         return await self._task
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: PyMongo's `asyncio.wait_for` (Python 3.11) can swallow
+        # a cancel, and the loop would go on retrying while the shutdown waits on it.
+        self._stopping = True
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_within([self._task], 5, "migrations")
 
     async def _run(self) -> list[int]:
         delay = self._first_retry
@@ -214,6 +217,8 @@ class MigrationsInBackground:
             try:
                 return await run_migrations(self._database, self._migrations)
             except PyMongoError as error:
+                if self._stopping:
+                    raise asyncio.CancelledError from error
                 logger.warning(
                     "migrations wait for the database (retry in %.0f s): %r", delay, error
                 )

@@ -14,6 +14,7 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from faststream.kafka import KafkaRouter
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 
 from crm_shared import (
     CANDIDATE_CREATED,
@@ -34,6 +35,7 @@ from crm_shared import (
     project_unmerge,
     tenant_repository,
 )
+from crm_shared import migrations as migrations_module
 from crm_shared.bootstrap import build_platform
 from crm_shared.outbox import Outbox
 from crm_shared.settings import ServiceSettings
@@ -220,6 +222,35 @@ async def test_background_migrations_wait_for_an_unreachable_database_then_stop(
     await client.close()
     assert sum("wait for the database" in r.message for r in caplog.records) >= 2
     assert ran == []
+
+
+async def test_background_migrations_stop_even_when_the_driver_swallows_the_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyMongo's `asyncio.wait_for` on Python 3.11 can turn a cancel into the error it was
+    about to raise; the retry loop must end anyway, or the shutdown waits on it (a CI hang)."""
+    attempts: list[int] = []
+
+    async def unreachable_swallowing_cancel(*_: object) -> list[int]:
+        attempts.append(1)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+        raise AutoReconnect("no database")
+
+    monkeypatch.setattr(migrations_module, "run_migrations", unreachable_swallowing_cancel)
+    background = MigrationsInBackground(
+        cast(Database, object()), [Migration(1, "a", _nothing)], first_retry_seconds=0.01
+    )
+    background.start()
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await background.stop()
+    assert asyncio.get_running_loop().time() - started < 2
+    with pytest.raises(asyncio.CancelledError):
+        await background.finished()
+    assert attempts == [1]
 
 
 @pytest.mark.parametrize("consumers_enabled", [True, False])
