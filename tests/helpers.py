@@ -46,15 +46,17 @@ async def eventually(
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
-    message: str = "condition not met",
+    message: str | Callable[[], str] = "condition not met",
 ) -> None:
-    """Waits until `condition()` is true, failing after `timeout` seconds."""
+    """Waits until `condition()` is true, failing after `timeout` seconds; `message` may be a
+    callable, read at the failure, to say what was last seen."""
     deadline = time.monotonic() + timeout
     while True:
         if await condition():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{message} within {timeout}s")
+            said = message() if callable(message) else message
+            raise AssertionError(f"{said} within {timeout}s")
         await asyncio.sleep(interval)
 
 

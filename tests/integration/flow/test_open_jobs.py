@@ -195,11 +195,20 @@ async def test_a_greenhouse_backfill_puts_its_open_jobs_in_a_preview_until_disco
         # A 409 `sync-running`: the schedule backfilled the new connection first.
         assert started.status_code == 202 or "sync-running" in started.text, started.text
 
+        last_seen: list[Any] = [None]
+
         async def backfilled() -> bool:
             run = (await stack.gateway.get(f"{sync_url}/sync", headers=staff)).json()
-            return bool(run["backfill"] and run["backfill"]["state"] == "succeeded")
+            last_seen[0] = run
+            backfill = run["backfill"]
+            assert not backfill or backfill["state"] != "failed", run
+            return bool(backfill and backfill["state"] == "succeeded")
 
-        await eventually(backfilled, timeout=60, message="the backfill did not finish")
+        await eventually(
+            backfilled,
+            timeout=60,
+            message=lambda: f"the backfill did not finish (last seen: {last_seen[0]})",
+        )
 
     saved = await stack.gateway.post(
         "/api/v1/templates",

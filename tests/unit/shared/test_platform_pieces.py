@@ -4,6 +4,7 @@ candidate projection's merge and unmerge steps, and the check of a migrations de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -233,10 +234,8 @@ async def test_background_migrations_stop_even_when_the_driver_swallows_the_canc
 
     async def unreachable_swallowing_cancel(*_: object) -> list[int]:
         attempts.append(1)
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            pass
         raise AutoReconnect("no database")
 
     monkeypatch.setattr(migrations_module, "run_migrations", unreachable_swallowing_cancel)

@@ -42,7 +42,7 @@ from crm_campaigns.repositories import broadcasts as broadcast_repository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.collections import MESSAGES, RECIPIENTS, TEMPLATES
 from crm_devstack.infra import free_ports
-from crm_shared import Database, Outbox, Principal, SignedLinks, Wakeup, to_document
+from crm_shared import BatchWorker, Database, Outbox, Principal, SignedLinks, Wakeup, to_document
 from helpers import eventually, unique
 from integration.campaigns.application.test_delivery import Setup, dispatcher, limits, rendered
 from internal_keys import internal_bearer
@@ -182,12 +182,19 @@ class Process:
     running: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_dispatchers(self) -> None:
-        async def loop(dispatcher: MailDispatcher) -> None:
-            while True:
-                if not await dispatcher.deliver_batch():
-                    await asyncio.sleep(0.05)
-
-        self.running = [asyncio.create_task(loop(d)) for d in self.dispatchers]
+        # The service's own loop: a failed batch (a timeout on a loaded machine) is logged and
+        # retried, not the end of the dispatcher.
+        workers = [
+            BatchWorker(
+                f"dispatcher-{number}",
+                dispatcher.deliver_batch,
+                batch_size=BATCH,
+                wakeup=Wakeup(),
+                poll_interval_seconds=0.05,
+            )
+            for number, dispatcher in enumerate(self.dispatchers)
+        ]
+        self.running = [asyncio.create_task(worker.run()) for worker in workers]
 
     async def stop(self) -> None:
         for task in self.running:
@@ -303,9 +310,10 @@ async def test_a_pause_while_preparing_sends_nothing_more_and_a_resume_sends_eve
 
         resumed = await stage.post(f"/broadcasts/{broadcast_id}/resume")
         assert resumed.status_code == 200, resumed.text
-        await running.runner.run_due()
 
         async def completed() -> bool:
+            # The runner's loop in the service: again until the broadcast is prepared.
+            await running.runner.run_due()
             return bool((await stage.progress(broadcast_id))["status"] == "completed")
 
         await eventually(completed, timeout=30, message="the resumed broadcast did not complete")
