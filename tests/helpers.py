@@ -41,6 +41,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+def _seconds_to_wait_for_a_whole_minute_window(needed: float) -> float:
+    """Rate limits count per wall-clock minute: a test whose requests must share one window
+    waits out the last `needed` seconds of a minute (0 when more are left)."""
+    left = 60 - time.time() % 60
+    return left + 0.1 if left < needed else 0.0
+
+
+def wait_out_a_minutes_end(needed: float = 10.0) -> None:
+    """Blocks until at least `needed` seconds of the current minute are left."""
+    time.sleep(_seconds_to_wait_for_a_whole_minute_window(needed))
+
+
+async def await_out_a_minutes_end(needed: float = 10.0) -> None:
+    """`wait_out_a_minutes_end` for async tests."""
+    await asyncio.sleep(_seconds_to_wait_for_a_whole_minute_window(needed))
+
+
 async def eventually(
     condition: Callable[[], Awaitable[bool]],
     *,

@@ -25,19 +25,12 @@ from crm_shared import (
 )
 from crm_shared.mongo import Document
 from crm_shared.shared_rate_limit import WindowCount
-from helpers import unique
+from helpers import await_out_a_minutes_end, unique
 from unit.gateway.fakes import FakeServices, gateway_with
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 5
-
-
-async def _not_near_a_window_end() -> None:
-    """Waits out the last seconds of a minute, so a test's requests share one window."""
-    left = 60 - time.time() % 60
-    if left < 10:
-        await asyncio.sleep(left + 0.1)
 
 
 @pytest.fixture
@@ -76,7 +69,7 @@ async def replicas(mongodb_uri: str) -> AsyncIterator[tuple[httpx.AsyncClient, .
 async def test_two_replicas_share_one_tenant_budget(
     replicas: tuple[httpx.AsyncClient, ...],
 ) -> None:
-    await _not_near_a_window_end()
+    await await_out_a_minutes_end()
     responses = [await replicas[n % 2].get("/api/v1/candidates") for n in range(LIMIT + 2)]
     assert [r.status_code for r in responses] == [200] * LIMIT + [429, 429]
     assert [r.headers["RateLimit-Remaining"] for r in responses] == [
@@ -112,7 +105,7 @@ async def counters(mongodb_uri: str) -> AsyncIterator[MongoWindowCounters]:
 async def test_an_api_key_is_limited_across_replicas_within_its_tenant(
     counters: MongoWindowCounters,
 ) -> None:
-    await _not_near_a_window_end()
+    await await_out_a_minutes_end()
     replica_a, replica_b = (
         SharedRateLimiter(counters, name="requests", limit=10, member_limit=2) for _ in range(2)
     )
@@ -132,7 +125,7 @@ async def test_an_api_key_is_limited_across_replicas_within_its_tenant(
 async def test_concurrent_first_requests_of_a_window_are_all_counted(
     counters: MongoWindowCounters,
 ) -> None:
-    await _not_near_a_window_end()
+    await await_out_a_minutes_end()
     limiter = SharedRateLimiter(counters, name="race", limit=1000)
     tenant = unique("acme")
     await asyncio.gather(*(limiter.hit(tenant) for _ in range(40)))
@@ -146,7 +139,7 @@ async def test_concurrent_first_requests_of_a_window_are_all_counted(
 async def test_replicas_claiming_blocks_hand_out_each_count_once(
     counters: MongoWindowCounters,
 ) -> None:
-    await _not_near_a_window_end()
+    await await_out_a_minutes_end()
     round_trips = 0
 
     class Counted:

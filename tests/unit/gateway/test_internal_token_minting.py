@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from crm_devstack.infra import free_ports
 from crm_shared import InternalTokenVerifier, InvalidTokenError, load_public_key
+from helpers import wait_out_a_minutes_end
 from internal_keys import INTERNAL_TOKEN_PUBLIC_KEY
 from unit.gateway.fakes import RECRUITER, FakeServices, gateway_with
 
@@ -52,6 +53,7 @@ def test_the_token_carries_the_request_id_the_caller_sees() -> None:
 
 
 def test_authenticated_responses_carry_the_budget_left_public_ones_none() -> None:
+    wait_out_a_minutes_end()  # the budget is per wall-clock minute
     with TestClient(gateway_with(FakeServices(), tenant_requests_per_minute=10)) as client:
         first = client.get("/api/v1/candidates", headers=RECRUITER)
         second = client.get("/api/v1/candidates", headers=RECRUITER)
@@ -66,6 +68,7 @@ def test_authenticated_responses_carry_the_budget_left_public_ones_none() -> Non
 
 
 def test_a_spent_budget_is_a_429_problem_that_reaches_no_service() -> None:
+    wait_out_a_minutes_end()  # the budget is per wall-clock minute
     services = FakeServices()
     with TestClient(gateway_with(services, tenant_requests_per_minute=1)) as client:
         client.get("/api/v1/candidates", headers=RECRUITER)
@@ -88,6 +91,7 @@ def test_without_mongodb_the_gateway_counts_in_its_own_process() -> None:
         rate_limit_timeout_seconds=0.2,
         tenant_requests_per_minute=3,
     )
+    wait_out_a_minutes_end()  # the budget is per wall-clock minute
     started = time.perf_counter()
     with TestClient(app) as client:
         responses = [client.get("/api/v1/candidates", headers=RECRUITER) for _ in range(4)]
