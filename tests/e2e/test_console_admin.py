@@ -447,6 +447,16 @@ def test_an_admin_invites_a_user_creates_a_key_and_finds_both_in_the_audit_log(
     expect(page.get_by_test_id("roles-from-idp")).to_be_visible()
     expect(row).to_contain_text("viewer")
     expect(row.get_by_role("button", name="Save roles")).to_have_count(0)
+    # The invitation travels through Kafka to campaigns, which mails it and records that.
+    mail_line = row.get_by_test_id("invitation-mail")
+    for _ in range(60):
+        if mail_line.get_attribute("data-status") == "sent":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(mail_line).to_contain_text("Invitation mailed")
+    row.get_by_role("button", name="Mail the invitation again").click()
+    expect(row).to_contain_text("Invitation mailed again")
     assert_accessible(page)
     screenshot(page, "settings-users")
 

@@ -15,10 +15,11 @@ from crm_gateway.application.users import (
     AlreadyMember,
     MemberChange,
     MemberSignIn,
+    NotInvited,
     UserAdministration,
 )
 from crm_gateway.domain.tenants import Tenant
-from crm_gateway.domain.users import Membership, MembershipStatus
+from crm_gateway.domain.users import GrantRefused, Membership, MembershipStatus
 from crm_gateway.publishers import OutboxInvitationNotices
 from crm_gateway.repositories.tenants import MongoTenants
 from crm_gateway.repositories.users import MongoMemberships, MongoUsers
@@ -218,3 +219,53 @@ async def test_inviting_a_removed_member_again_is_a_new_invitation_named_by_its_
         await admin.invite("acme", "nina@example.com", frozenset({"viewer"}), by=by_ada)
     assert len(announced(mongodb_uri, name)) == 3
     assert isinstance(await memberships.get("acme", nina.user.user_id), Membership)
+
+
+def test_a_pending_invitation_is_announced_again_with_a_new_id(
+    gateway: Gateway, mongodb_uri: str
+) -> None:
+    invited = gateway.client.post(
+        "/api/v1/users", headers=ADMIN, json={"email": "nina@example.com", "roles": ["viewer"]}
+    )
+    assert invited.status_code == 201, invited.text
+    user_id = invited.json()["user_id"]
+
+    resent = gateway.client.post(f"/api/v1/users/{user_id}/invitation", headers=ADMIN)
+    not_allowed = gateway.client.post(
+        f"/api/v1/users/{user_id}/invitation", headers={"Authorization": "Bearer tok-recruiter"}
+    )
+    nobody = gateway.client.post("/api/v1/users/usr_nobody/invitation", headers=ADMIN)
+
+    assert resent.status_code == 202, resent.text
+    assert not_allowed.status_code == 403, not_allowed.text
+    assert nobody.status_code == 404, nobody.text
+    [(_, first), (envelope, again)] = announced(mongodb_uri, gateway.database)
+    assert (envelope.subject, again.user_id, again.email) == (user_id, user_id, first.email)
+    assert again.invitation_id == resent.json()["invitation_id"] != first.invitation_id
+    assert (again.roles, again.invited_by_user_id, again.sign_in_url) == (
+        ["viewer"],
+        "alice",
+        "https://crm.example.com/console/sign-in?tenant=acme",
+    )
+
+
+async def test_a_member_who_signed_in_has_no_invitation_to_resend(
+    client: AsyncClient, mongodb_uri: str
+) -> None:
+    name = unique("gateway_invitations")
+    database: Database = client[name]
+    outbox = Outbox(database, source="gateway")
+    await MongoTenants(database).insert(Tenant("acme", "Acme Corp"))
+    admin = administration(client, database, OutboxInvitationNotices(client, outbox))
+    nina = await admin.invite("acme", "nina@example.com", frozenset({"admin"}))
+    by_a_recruiter = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))
+
+    with pytest.raises(GrantRefused):
+        await admin.resend_invitation("acme", nina.user.user_id, by=by_a_recruiter)
+    await MongoMemberships(database).update(
+        replace(nina.membership, status=MembershipStatus.ACTIVE)
+    )
+    with pytest.raises(NotInvited):
+        await admin.resend_invitation("acme", nina.user.user_id)
+
+    assert len(announced(mongodb_uri, name)) == 1

@@ -188,6 +188,71 @@ async def test_roles_from_the_identity_provider_are_shown_not_offered(console: C
     assert 'hx-post="/console/settings/users/u-rita/roles"' in page.text
 
 
+async def test_a_pending_member_shows_their_invitation_mail_and_may_be_mailed_again(
+    console: Console,
+) -> None:
+    client, api = console
+    pending = {
+        "user_id": "u-nina",
+        "email": "nina@acme.example",
+        "name": "",
+        "roles": ["viewer"],
+        "status": "invited",
+    }
+    waiting = {**pending, "user_id": "u-omar", "email": "omar@acme.example"}
+    api.answer("GET", "/api/v1/users", body={"items": [*MEMBERS["items"], pending, waiting]})
+    suppressed = {
+        "id": "invitation-mail-inv_2",
+        "invitation_id": "inv_2",
+        "user_id": "u-nina",
+        "status": "suppressed",
+        "reason": "hard bounce",
+        "attempts": 1,
+        "recorded_at": "2026-12-05T09:00:00Z",
+    }
+    sent_before = suppressed | {"id": "invitation-mail-inv_1", "status": "sent", "reason": None}
+    api.answer_pages("/api/v1/invitation-mails", [sent_before, suppressed])
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert page.status_code == 200, page.text
+    # One request for every pending member, none for the active ones.
+    [asked] = [c for c in api.calls if c.url.path == "/api/v1/invitation-mails"]
+    assert asked.url.params.get_list("user_id") == ["u-nina", "u-omar"]
+    # The latest invitation's mail (the last listed), and none yet for the other.
+    assert "Invitation not mailed: hard bounce" in page.text
+    assert "Invitation mail on its way" in page.text
+    assert 'hx-post="/console/settings/users/u-nina/invitation"' in page.text
+    assert 'hx-post="/console/settings/users/u-rita/invitation"' not in page.text
+
+    api.answer(
+        "POST",
+        "/api/v1/users/u-nina/invitation",
+        202,
+        {"user_id": "u-nina", "invitation_id": "inv_3", "invited_at": "2026-12-05T10:00:00Z"},
+    )
+    api.answer("GET", "/api/v1/users/u-nina", body=pending)
+    row = await client.post(
+        "/console/settings/users/u-nina/invitation", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith('<tr id="member-u-nina"')
+    assert "Invitation mailed again" in row.text
+
+    signed_in = {
+        "type": "not-invited",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "user u-nina has signed in already: there is no invitation to mail again",
+    }
+    api.answer("POST", "/api/v1/users/u-nina/invitation", 409, signed_in)
+    api.answer("GET", "/api/v1/users/u-nina", body={**pending, "status": "active"})
+    refused = await client.post(
+        "/console/settings/users/u-nina/invitation", headers={**gateway_headers(ALICE), **HTMX}
+    )
+    assert refused.status_code == 200
+    assert "has signed in already" in refused.text
+    assert "Mail the invitation again" not in refused.text
+
+
 async def test_a_key_revoked_with_its_removed_creator_says_so(console: Console) -> None:
     client, api = console
     revoked = KEY | {"revoked_at": "2026-12-03T09:00:00Z", "revoked_reason": "creator_removed"}

@@ -5,6 +5,7 @@ that fails is recorded and raised for the consumer to retry."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import aiosmtplib
@@ -13,7 +14,7 @@ from conftest import SmtpSink
 
 from crm_campaigns.adapters.senders import Senders
 from crm_campaigns.adapters.smtp import SmtpPool
-from crm_campaigns.application.invitation_mail import mail_invitation
+from crm_campaigns.application.invitation_mail import invitation_mails, mail_invitation
 from crm_campaigns.application.transactional import TransactionalMailer
 from crm_campaigns.domain.invitation_mail import (
     InvitationMail,
@@ -188,3 +189,57 @@ async def test_a_failed_send_is_recorded_and_raised_then_a_retry_sends_it_once(
     assert sent is not None
     assert (sent.status, sent.attempts) == (InvitationMailStatus.SENT, 2)
     assert len(smtp_sink.messages_to(address)) == 1
+
+
+async def test_invitation_mails_are_listed_by_person_in_the_order_of_the_invitations(
+    delivery: Setup, smtp_sink: SmtpSink
+) -> None:
+    base = unique("inv")
+    nina, omar, bounced = (f"{unique(n)}@example.org" for n in ("nina", "omar", "bounced"))
+    await SuppressionRepository(delivery.database, delivery.tenant).add(
+        Suppression(
+            tenant_id=delivery.tenant,
+            email_sha256=email_sha256(bounced),
+            reason=ListReason.BOUNCED,
+            source="test",
+        )
+    )
+    first = invited(delivery.tenant, nina, invitation_id=f"{base}_1", user_id="usr_nina")
+    others = invited(delivery.tenant, omar, invitation_id=f"{base}_2", user_id="usr_omar")
+    blocked = invited(delivery.tenant, bounced, invitation_id=f"{base}_3", user_id="usr_bo")
+    resent = invited(delivery.tenant, nina, invitation_id=f"{base}_4", user_id="usr_nina")
+    pool = SmtpPool(smtp_sink.host, smtp_sink.port, 10, 1)
+    try:
+        for envelope in (resent, first, others, blocked):  # mailed in any order
+            await deliver(delivery, pool, envelope)
+    finally:
+        await pool.close()
+
+    def listed(
+        user_ids: list[str],
+        status: InvitationMailStatus | None = None,
+        after: str | None = None,
+        limit: int = 10,
+    ) -> Awaitable[list[InvitationMail]]:
+        return invitation_mails(
+            delivery.database,
+            delivery.tenant,
+            user_ids=user_ids,
+            status=status,
+            after=after,
+            limit=limit,
+        )
+
+    ninas = await listed(["usr_nina"])
+    assert [m.invitation_id for m in ninas] == [f"{base}_1", f"{base}_4"]
+    both = await listed(["usr_nina", "usr_bo"])
+    assert [m.invitation_id for m in both] == [f"{base}_1", f"{base}_3", f"{base}_4"]
+    [suppressed] = await listed([], InvitationMailStatus.SUPPRESSED)
+    assert (suppressed.user_id, suppressed.reason) == ("usr_bo", "bounced")
+    page_one = await listed([], limit=2)
+    page_two = await listed([], after=page_one[-1].id, limit=2)
+    assert [m.invitation_id for m in page_one + page_two] == [f"{base}_{n}" for n in (1, 2, 3, 4)]
+    other_tenant = await invitation_mails(
+        delivery.database, unique("globex"), user_ids=[], status=None, after=None, limit=10
+    )
+    assert other_tenant == []

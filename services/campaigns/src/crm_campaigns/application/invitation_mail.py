@@ -68,3 +68,19 @@ async def mail_invitation(
         raise
     await mails.record(recorded(InvitationMailStatus.SENT, None))
     return InvitationMailStatus.SENT
+
+
+async def invitation_mails(
+    database: Database,
+    tenant_id: str,
+    *,
+    user_ids: list[str],
+    status: InvitationMailStatus | None,
+    after: str | None,
+    limit: int,
+) -> list[InvitationMail]:
+    """The tenant's invitation mails in id order (the order of the invitations, stable pages),
+    of the given people if any."""
+    return await InvitationMailRepository(database, tenant_id).page(
+        user_ids=user_ids, status=status, after=after, limit=limit
+    )

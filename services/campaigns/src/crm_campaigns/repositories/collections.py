@@ -8,6 +8,7 @@ from datetime import timedelta
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import OperationFailure
 
+from crm_campaigns.repositories.invitation_mails import ensure_invitation_mail_indexes
 from crm_campaigns.repositories.report_mails import ensure_report_mail_indexes
 from crm_shared import (
     Database,
@@ -109,6 +110,7 @@ LEDGER_RETENTION = timedelta(days=90)
 async def ensure_indexes(database: Database) -> None:
     """Creates the indexes of the service's collections."""
     await ensure_report_mail_indexes(database)
+    await ensure_invitation_mail_indexes(database)
     await database[EVENT_MAILS].create_index(
         [("tenant_id", ASCENDING), ("event_id", ASCENDING), ("registration_id", ASCENDING)]
     )

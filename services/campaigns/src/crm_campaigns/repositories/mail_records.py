@@ -41,14 +41,19 @@ class MailRecords(Generic[Record]):
 
     async def _page(
         self,
-        about: dict[str, str | None],
+        about: dict[str, str | list[str] | None],
         status: StrEnum | None,
         *,
         after: str | None,
         limit: int,
     ) -> list[Record]:
-        """The records in id order (stable pages), of the fields in `about` that are given."""
-        query: dict[str, Any] = {name: value for name, value in about.items() if value}
+        """The records in id order (stable pages), of the fields in `about` that are given (a
+        list: any of its values)."""
+        query: dict[str, Any] = {
+            name: {"$in": value} if isinstance(value, list) else value
+            for name, value in about.items()
+            if value
+        }
         if status:
             query["status"] = status.value
         if after:

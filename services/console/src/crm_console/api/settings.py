@@ -105,16 +105,19 @@ async def settings_index(request: Request, viewer: CurrentViewer, state: Contain
 async def users_page(request: Request, viewer: CurrentViewer, state: Container) -> HTMLResponse:
     """Members and invitations, each with its roles and a remove button; the invite form. Where
     the identity provider's tokens carry the roles, they are shown, not offered for change."""
+    admin = TenantAdministration(state.gateway)
     members, idp_roles = await asyncio.gather(
-        TenantAdministration(state.gateway).members(viewer.caller),
+        admin.members(viewer.caller),
         SignInSettings(state.gateway).roles_from_token(viewer.caller),
     )
+    invitation_mails = await admin.latest_invitation_mails(viewer.caller, members)
     return render(
         request,
         state.templates,
         "settings/users.html",
         {
             "members": members,
+            "invitation_mails": invitation_mails,
             "idp_roles": idp_roles,
             "roles": ROLES,
             "role_about": ROLE_ABOUT,
@@ -160,15 +163,20 @@ async def _member_row(
     member: dict[str, Any],
     *,
     problem: Problem | None = None,
-    saved: bool = False,
+    saved: str = "",
 ) -> HTMLResponse:
-    idp_roles = await SignInSettings(state.gateway).roles_from_token(viewer.caller)
+    admin = TenantAdministration(state.gateway)
+    idp_roles, invitation_mails = await asyncio.gather(
+        SignInSettings(state.gateway).roles_from_token(viewer.caller),
+        admin.latest_invitation_mails(viewer.caller, [member]),
+    )
     return render(
         request,
         state.templates,
         "settings/member_row.html",
         {
             "member": member,
+            "invitation_mails": invitation_mails,
             "roles": ROLES,
             "problem": problem,
             "saved": saved,
@@ -192,7 +200,24 @@ async def change_roles(
     except ApiProblem as refused:
         unchanged = await admin.member(viewer.caller, user_id)
         return await _member_row(request, viewer, state, unchanged, problem=refused.problem)
-    return await _member_row(request, viewer, state, member, saved=True)
+    return await _member_row(request, viewer, state, member, saved="Roles saved.")
+
+
+@router.post("/users/{user_id}/invitation")
+async def resend_invitation(
+    user_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """Mails a pending invitation again; the row says so, or why not (signed in meanwhile)."""
+    admin = TenantAdministration(state.gateway)
+    try:
+        await admin.resend_invitation(viewer.caller, user_id)
+    except ApiProblem as refused:
+        member = await admin.member(viewer.caller, user_id)
+        return await _member_row(request, viewer, state, member, problem=refused.problem)
+    member = await admin.member(viewer.caller, user_id)
+    return await _member_row(
+        request, viewer, state, member, saved="Invitation mailed again: it arrives in a minute."
+    )
 
 
 @router.post("/users/{user_id}/remove")

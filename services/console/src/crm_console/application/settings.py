@@ -11,6 +11,8 @@ from crm_console.domain.settings import AuditFilters, SuppressionFilters
 
 # Rejected payloads shown at a time: each may hold a body of up to 64 KiB.
 REJECTED_PAGE = 10
+# Pending members whose invitation mails one request asks for (the API's page size).
+INVITATIONS_PER_REQUEST = 100
 
 API = "/api/v1"
 
@@ -36,6 +38,34 @@ class TenantAdministration:
             caller, "POST", f"{API}/users", {"email": email, "roles": roles}
         )
         return invited
+
+    async def latest_invitation_mails(
+        self, caller: Caller, members: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The latest invitation mail of each pending member, by user id (none yet: the mail
+        is on its way). One request per hundred pending members, not one per row."""
+        pending = [str(m["user_id"]) for m in members if m.get("status") == "invited"]
+        latest: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(pending), INVITATIONS_PER_REQUEST):
+            mails = await self._api.every_page(
+                caller,
+                f"{API}/invitation-mails",
+                {
+                    "user_id": pending[start : start + INVITATIONS_PER_REQUEST],
+                    "limit": INVITATIONS_PER_REQUEST,
+                },
+                max_pages=10,
+            )
+            # In the order of the invitations: the last one seen is the latest.
+            latest.update((str(mail["user_id"]), mail) for mail in mails)
+        return latest
+
+    async def resend_invitation(self, caller: Caller, user_id: str) -> dict[str, Any]:
+        """Mails a pending invitation again (409 once the person has signed in)."""
+        resent: dict[str, Any] = await self._api.send(
+            caller, "POST", f"{API}/users/{user_id}/invitation"
+        )
+        return resent
 
     async def change_roles(self, caller: Caller, user_id: str, roles: list[str]) -> dict[str, Any]:
         """New roles for a member (a 409 when that would leave the tenant without an admin)."""

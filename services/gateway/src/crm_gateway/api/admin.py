@@ -20,6 +20,7 @@ from crm_gateway.api.tenancy_schemas import (
     ApiKeyList,
     ApiKeyPublic,
     Invitation,
+    InvitationResent,
     MemberList,
     MemberPublic,
     MemberUpdate,
@@ -34,6 +35,7 @@ from crm_gateway.application.users import (
     InvitationAddressFixed,
     MemberChange,
     MemberNotFound,
+    NotInvited,
 )
 from crm_gateway.domain.api_keys import Revocation
 from crm_gateway.domain.routing import PUBLIC_API_PREFIX
@@ -277,6 +279,45 @@ async def remove_user(
             Revocation.CREATOR_REMOVED.value,
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users/{user_id}/invitation",
+    dependencies=[require_gateway_permission("users:write")],
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=InvitationResent,
+    responses=problem_responses(403, 404, 409),
+    summary="Mail an invitation again",
+)
+async def resend_invitation(
+    user_id: str, admin: TenantAdmin, state: Container, request: Request
+) -> InvitationResent:
+    """Mails a pending invitation again, for an invitee whose mail was lost, suppressed or
+    failed (`GET /invitation-mails?user_id=` says which): a new `user.invited` with a new
+    `invitation_id`, mailed once like the first. 409 `not-invited` once the person has signed
+    in; the caller must hold the permissions of the invitation's roles (403), as to invite."""
+    try:
+        invitation = await state.identity.user_administration.resend_invitation(
+            admin.tenant_id,
+            user_id,
+            by=admin,
+            sign_in_url=console_sign_in_url(request, state, admin.tenant_id),
+        )
+    except MemberNotFound:
+        raise _no_member(user_id) from None
+    except NotInvited:
+        raise ProblemError(
+            409,
+            f"user {user_id} has signed in already: there is no invitation to mail again",
+            problem_type="not-invited",
+        ) from None
+    except GrantRefused as refused:
+        raise _grant_refused(refused, admin) from None
+    return InvitationResent(
+        user_id=invitation.user_id,
+        invitation_id=invitation.invitation_id,
+        invited_at=invitation.invited_at,
+    )
 
 
 @router.post(

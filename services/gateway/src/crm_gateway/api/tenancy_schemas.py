@@ -257,6 +257,16 @@ class Invitation(Roles):
     email: EmailStr
 
 
+class InvitationResent(BaseModel):
+    """A pending invitation announced again: campaigns mails it within seconds."""
+
+    user_id: str
+    invitation_id: str = Field(
+        description="The new invitation's id; its mail is listed by `GET /invitation-mails`."
+    )
+    invited_at: datetime
+
+
 class MemberUpdate(BaseModel):
     """What a tenant admin changes about a member; a field left out stays as it is."""
 

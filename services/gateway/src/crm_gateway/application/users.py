@@ -93,6 +93,10 @@ class InvitationAddressFixed(Exception):
     """A pending invitation's address is what the invitee signs in with: it is not changed."""
 
 
+class NotInvited(Exception):
+    """The member has signed in already: there is no pending invitation to mail again."""
+
+
 @dataclass(frozen=True)
 class MemberChange:
     """What a tenant admin changes about a member; None leaves it as it is."""
@@ -198,6 +202,35 @@ class UserAdministration:
             await notices.in_transaction(store_and_announce)
         self._sign_in.forget(tenant_id, user.user_id)
         return Member(user, membership)
+
+    async def resend_invitation(
+        self,
+        tenant_id: str,
+        user_id: str,
+        *,
+        by: Principal | None = None,
+        sign_in_url: str = "",
+    ) -> UserInvited:
+        """Mails a pending invitation again (the first mail was lost, suppressed or failed): a
+        new `user.invited`, with a new invitation id, so campaigns mails it once more. Raises
+        `MemberNotFound`, `NotInvited` for a member who has signed in, and `GrantRefused` when
+        `by` could not have granted the invitation's roles. Returns the new invitation (told
+        nobody where the administration has no `notices`, as `invite`)."""
+        member = await self.get(tenant_id, user_id)
+        if member.membership.status is not MembershipStatus.INVITED:
+            raise NotInvited(user_id)
+        if by is not None:
+            check_may_grant(by, member.membership.roles)
+        notice = await self._invitation_notice(member.user, member.membership, by, sign_in_url)
+        notices = self._notices
+        if notices is None:
+            return notice
+
+        async def announce(session: Session) -> None:
+            await notices.to_user_invited(tenant_id, notice, session=session)
+
+        await notices.in_transaction(announce)
+        return notice
 
     async def _invitation_notice(
         self, user: User, membership: Membership, by: Principal | None, sign_in_url: str

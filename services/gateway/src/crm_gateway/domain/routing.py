@@ -49,6 +49,7 @@ def routes(settings: GatewaySettings) -> dict[str, Route]:
         Route("messages", "campaigns", settings.campaigns_url),
         Route("event-mails", "campaigns", settings.campaigns_url),
         Route("report-mails", "campaigns", settings.campaigns_url),
+        Route("invitation-mails", "campaigns", settings.campaigns_url),
         Route("notifications", "campaigns", settings.campaigns_url),
         Route("broadcasts", "campaigns", settings.campaigns_url),
         Route("blocks", "campaigns", settings.campaigns_url),
