@@ -263,6 +263,24 @@ async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_
         0,
     )
 
+    # Analytics counts the held-back mail in the sequence's report, at its step, never as sent.
+    report_url = f"/api/v1/analytics/sequences/{sequence['id']}"
+    report: dict[str, Any] = {}
+
+    async def reported() -> bool:
+        response = await stack.gateway.get(report_url, headers=stack.as_(ACME_TOKEN))
+        if response.status_code == 404:  # not folded yet
+            return False
+        assert response.status_code == 200, response.text
+        report.update(response.json())
+        return bool(report["totals"]["suppressed"])
+
+    await eventually(
+        reported, message=lambda: f"the sequence report shows no held-back mail ({report})"
+    )
+    assert (report["totals"]["suppressed"], report["totals"]["sent"]) == (1, 0)
+    assert [(g["key"], g["figures"]["suppressed"]) for g in report["groups"]] == [("0", 1)]
+
 
 async def test_another_tenant_can_neither_see_nor_change_enrolments(stack: Stack) -> None:
     template_id = await create_template(stack, ACME_TOKEN)

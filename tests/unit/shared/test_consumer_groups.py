@@ -87,6 +87,7 @@ GROUPS = [
     ("crm.analytics.report_message_opened", "message.opened"),
     ("crm.analytics.report_message_replied", "message.replied"),
     ("crm.analytics.report_message_sent", "message.sent"),
+    ("crm.analytics.report_message_suppressed", "message.suppressed"),
     ("crm.ats-sync.on_candidate_created", "candidate.created"),
     ("crm.ats-sync.on_candidate_erased", "candidate.erased"),
     ("crm.ats-sync.on_candidate_merged", "candidate.merged"),

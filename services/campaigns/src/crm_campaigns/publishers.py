@@ -84,6 +84,7 @@ def message_suppressed_envelope(
         reason=reason,
         broadcast_id=message.broadcast_id,
         broadcast_name=broadcast_name,
+        variant=message.variant,
         sequence_id=message.sequence_id,
         sequence_name=sequence_name,
         enrolment_id=message.enrolment_id,

@@ -842,6 +842,11 @@ class MessageSuppressed(_Payload):
     broadcast_name: str | None = Field(
         default=None, description="The broadcast's name, for a broadcast's message."
     )
+    variant: str | None = Field(
+        default=None,
+        description="The broadcast's A/B variant of the message (`A`, `B`), if it has a test "
+        "(added in v1, optional).",
+    )
     sequence_id: str | None = None
     sequence_name: str | None = Field(
         default=None, description="The sequence's name, for a sequence's message."

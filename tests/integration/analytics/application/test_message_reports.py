@@ -8,6 +8,7 @@ import csv
 import io
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +30,10 @@ from crm_analytics.domain.message_report import MessageFigures, MessageReport
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     MESSAGE_COMPLAINED,
+    MESSAGE_SUPPRESSED,
     EventEnvelope,
     MessageComplained,
+    MessageSuppressed,
     MongoClient,
     PersonalDataEraser,
     Session,
@@ -186,6 +189,84 @@ async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
     assert {k: int(v) for k, v in whole["A"].items() if k in FIGURES} == by_variant["A"]
     assert whole["total"]["open_rate"] == str(broadcast.totals.open_rate)
     assert len(rows) == 3 * (1 + len(broadcast.series))
+
+
+def stopped(message_id: str, at: datetime, **source: Any) -> EventEnvelope[Any]:
+    """`message.suppressed` for a message of the scenario's template."""
+    return EventEnvelope[Any](
+        type=MESSAGE_SUPPRESSED.name,
+        source="test",
+        tenant_id="acme",
+        subject=f"c-{message_id}",
+        schema_version=MESSAGE_SUPPRESSED.schema_version,
+        time=at + timedelta(seconds=5),
+        data=MessageSuppressed(
+            message_id=message_id,
+            candidate_id=f"c-{message_id}",
+            template_id=IDS.template_id,
+            subject="Hi",
+            reason="no_marketing_consent",
+            suppressed_at=at,
+            **source,
+        ),
+    )
+
+
+async def test_messages_a_send_rule_stopped_count_apart_from_the_sent_ones(
+    stores: list[tuple[MongoClient, AnalyticsStorage]],
+) -> None:
+    (mongo, with_stops), (other_mongo, without) = stores
+    events = scenario(IDS, seed=7, start=START)
+    later = START + timedelta(days=2)
+    stops = [
+        stopped("b-1-held-1", START, broadcast_id=IDS.broadcast_id, variant="A"),
+        stopped("b-1-held-2", later, broadcast_id=IDS.broadcast_id, variant="B"),
+        stopped("s-1-held", later, sequence_id=IDS.sequence_id, step_index=2, step_label="Later"),
+        stopped("b-2-held", START, broadcast_id="b-2"),
+    ]
+    rng = random.Random(5)
+    mixed = events + stops + stops  # each stop delivered twice
+    rng.shuffle(mixed)
+    await fold(mongo, with_stops, [mixed[at : at + 7] for at in range(0, len(mixed), 7)])
+    await fold(other_mongo, without, [events])
+
+    broadcast, sequence, template = await reports(with_stops)
+    plain_broadcast, plain_sequence, _ = await reports(without)
+    # Counted once each, on the day stopped, in its A/B variant.
+    assert broadcast.totals.suppressed == 2
+    assert {g.key: g.figures.suppressed for g in broadcast.groups} == {"A": 1, "B": 1}
+    held_days = {
+        broadcast.first_day + timedelta(days=n): day.suppressed
+        for n, day in enumerate(broadcast.series)
+        if day.suppressed
+    }
+    assert held_days == {START.date(): 1, later.date(): 1}
+    # Never sent: every other figure and rate is what it is without them.
+    assert broadcast.totals.counts() == plain_broadcast.totals.counts() | {"suppressed": 2}
+    assert broadcast.totals.rates() == plain_broadcast.totals.rates()
+    assert [replace(g.figures, suppressed=0) for g in broadcast.groups] == [
+        g.figures for g in plain_broadcast.groups
+    ]
+    # A sequence's stopped mail counts in its step's group.
+    assert {g.key: g.figures.suppressed for g in sequence.groups} == {"0": 0, "2": 1}
+    assert sequence.totals.sent == plain_sequence.totals.sent
+    assert template.totals.suppressed == 4
+    # A broadcast all of whose mail was stopped has a report (all suppressed), not a 404.
+    only_stopped = await message_report(
+        with_stops, "acme", ReportScope.broadcast("b-2"), None, None
+    )
+    assert (only_stopped.totals.sent, only_stopped.totals.suppressed) == (0, 1)
+    assert only_stopped.totals.delivery_rate is None
+    rows = list(
+        csv.DictReader(
+            io.StringIO(bytes(csv_file(csv_rows(broadcast, "variant"), "r").body).decode()[1:])
+        )
+    )
+    assert {r["variant"]: r["suppressed"] for r in rows if r["day"] == ""} == {
+        "total": "2",
+        "A": "1",
+        "B": "1",
+    }
 
 
 async def test_the_migration_adds_the_rates_numerators_of_messages_folded_before(

@@ -165,6 +165,11 @@ class MessageFiguresPublic(BaseModel):
     delivered_replied: int = Field(description="Delivered messages replied to.")
     delivered_unsubscribed: int = Field(description="Delivered messages unsubscribed from.")
     delivered_complained: int = Field(description="Delivered messages reported as spam.")
+    suppressed: int = Field(
+        description="Messages a send rule stopped before delivery (no consent, unsubscribed, "
+        "a hard bounce or complaint before, suppressed by hand, the frequency cap, archived): "
+        "never sent, so in no rate; on the day stopped, in its A/B variant's group."
+    )
     delivery_rate: float | None = Field(description="delivered / sent; null when nothing sent.")
     bounce_rate: float | None = Field(description="bounced / sent.")
     open_rate: float | None = Field(description="delivered_opened / delivered.")

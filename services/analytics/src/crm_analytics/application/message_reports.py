@@ -29,6 +29,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
+    MESSAGE_SUPPRESSED,
     ConsentChanged,
     Database,
     EventEnvelope,
@@ -36,6 +37,7 @@ from crm_shared import (
     MessageClicked,
     MessageOpened,
     MessageSent,
+    MessageSuppressed,
     Session,
     erased_among,
     in_transaction,
@@ -45,23 +47,39 @@ from crm_shared import (
 MAX_REPORT_DAYS = 400
 
 
-def _sent(envelope: EventEnvelope[Any]) -> MessageFacts | None:
-    sent: MessageSent = envelope.data
-    if sent.broadcast_id:
-        kind, source_id = SourceKind.BROADCAST, sent.broadcast_id
-    elif sent.sequence_id:
-        kind, source_id = SourceKind.SEQUENCE, sent.sequence_id
+def _source(message: MessageSent | MessageSuppressed, variant: str | None) -> MessageSource:
+    if message.broadcast_id:
+        kind, source_id = SourceKind.BROADCAST, message.broadcast_id
+    elif message.sequence_id:
+        kind, source_id = SourceKind.SEQUENCE, message.sequence_id
     else:
         kind, source_id = SourceKind.DIRECT, ""
-    source = MessageSource(
+    return MessageSource(
         kind=kind,
         source_id=source_id,
-        template_id=sent.template_id,
-        variant=sent.variant,
-        step_index=sent.step_index if kind is SourceKind.SEQUENCE else None,
-        step_label=sent.step_label if kind is SourceKind.SEQUENCE else None,
+        template_id=message.template_id,
+        variant=variant,
+        step_index=message.step_index if kind is SourceKind.SEQUENCE else None,
+        step_label=message.step_label if kind is SourceKind.SEQUENCE else None,
     )
+
+
+def _sent(envelope: EventEnvelope[Any]) -> MessageFacts | None:
+    sent: MessageSent = envelope.data
+    source = _source(sent, sent.variant)
     return MessageFacts(sent.message_id, sent.candidate_id, source=source, sent_at=envelope.time)
+
+
+def _suppressed(envelope: EventEnvelope[Any]) -> MessageFacts | None:
+    """A message a send rule stopped: its source as for a sent one (an event published before
+    it named the variant counts in a broadcast's group with an empty key)."""
+    stopped: MessageSuppressed = envelope.data
+    return MessageFacts(
+        stopped.message_id,
+        stopped.candidate_id,
+        source=_source(stopped, stopped.variant),
+        suppressed_at=stopped.suppressed_at,
+    )
 
 
 def _opened(envelope: EventEnvelope[Any]) -> MessageFacts | None:
@@ -114,6 +132,7 @@ _FOLDS: dict[str, Callable[[EventEnvelope[Any]], MessageFacts | None]] = {
     MESSAGE_REPLIED.name: _replied,
     MESSAGE_COMPLAINED.name: _complained,
     CONSENT_CHANGED.name: _consent_changed,
+    MESSAGE_SUPPRESSED.name: _suppressed,
 }
 
 

@@ -38,6 +38,9 @@ class Figure(StrEnum):
     DELIVERED_REPLIED = "delivered_replied"
     DELIVERED_UNSUBSCRIBED = "delivered_unsubscribed"
     DELIVERED_COMPLAINED = "delivered_complained"
+    # Messages a send rule stopped before delivery (`message.suppressed`): never sent, so in no
+    # rate; counted on the day they were stopped.
+    SUPPRESSED = "suppressed"
 
 
 class SourceKind(StrEnum):
@@ -50,7 +53,8 @@ class SourceKind(StrEnum):
 
 @dataclass(frozen=True)
 class MessageSource:
-    """Where a message came from, as `message.sent` told it: the rollup's key besides the day."""
+    """Where a message came from, as `message.sent` (or `message.suppressed`) told it: the
+    rollup's key besides the day."""
 
     kind: SourceKind
     source_id: str  # the broadcast or sequence id; "" for a direct message
@@ -83,6 +87,7 @@ class MessageFacts:
     replied_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     complained_at: datetime | None = None
+    suppressed_at: datetime | None = None
     # Whether the message counts in the rates' numerators (`delivered_opened`, ...): set by
     # every fold since they exist, and by the migration for the messages folded before, so
     # the rollup gains them exactly once per message (the change from False to True adds them).
@@ -104,6 +109,7 @@ class MessageFacts:
             replied_at=_earliest(self.replied_at, other.replied_at),
             unsubscribed_at=_earliest(self.unsubscribed_at, other.unsubscribed_at),
             complained_at=_earliest(self.complained_at, other.complained_at),
+            suppressed_at=_earliest(self.suppressed_at, other.suppressed_at),
             rated=self.rated or other.rated,
         )
 
@@ -111,9 +117,14 @@ class MessageFacts:
         """What the message adds to the rollup, by day and figure: nothing until its sending is
         known; each figure on the (UTC) day it first happened, `delivered` on the day it was
         sent unless it bounced, a soft bounce only if it never bounced hard; the rates'
-        numerators (once `rated`) on the day sent, for a delivered message only."""
+        numerators (once `rated`) on the day sent, for a delivered message only. A message a
+        send rule stopped (never sent) counts as `suppressed` on the day it was stopped."""
         counted: Counter[tuple[date, Figure]] = Counter()
-        if self.source is None or self.sent_at is None:
+        if self.source is None:
+            return counted
+        if self.sent_at is None:
+            if self.suppressed_at is not None:
+                counted[(day_of(self.suppressed_at), Figure.SUPPRESSED)] += 1
             return counted
         sent_day = day_of(self.sent_at)
         counted[(sent_day, Figure.SENT)] += 1
@@ -188,6 +199,7 @@ class MessageFigures:
     delivered_replied: int = 0
     delivered_unsubscribed: int = 0
     delivered_complained: int = 0
+    suppressed: int = 0
 
     @classmethod
     def of(cls, counts: Mapping[str, int]) -> MessageFigures:
@@ -250,6 +262,7 @@ class MessageFigures:
             "delivered_replied": self.delivered_replied,
             "delivered_unsubscribed": self.delivered_unsubscribed,
             "delivered_complained": self.delivered_complained,
+            "suppressed": self.suppressed,
         }
 
     def rates(self) -> dict[str, float | None]:

@@ -12,6 +12,7 @@ from crm_shared import (
     MESSAGE_OPENED,
     MESSAGE_REPLIED,
     MESSAGE_SENT,
+    MESSAGE_SUPPRESSED,
     TopicSpec,
 )
 
@@ -28,6 +29,11 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
     (MESSAGE_BOUNCED, "report_message_bounced", "A message bounced, hard or soft."),
     (MESSAGE_REPLIED, "report_message_replied", "A reply to a message."),
     (MESSAGE_COMPLAINED, "report_message_complained", "A spam complaint about a message."),
+    (
+        MESSAGE_SUPPRESSED,
+        "report_message_suppressed",
+        "A message a send rule stopped before delivery: its broadcast or sequence step.",
+    ),
     (
         CONSENT_CHANGED,
         "report_consent_changed",

@@ -33,6 +33,7 @@ _TIMES = (
     "replied_at",
     "unsubscribed_at",
     "complained_at",
+    "suppressed_at",
 )
 # What tells one rollup row from another besides the day (the step's label is not: it may be
 # renamed).
@@ -201,6 +202,7 @@ class MessageReportRepository:
     async def known(
         self, kind: SourceKind | None, source_id: str | None, template_id: str | None
     ) -> bool:
-        """Whether any message of the broadcast, sequence or template was sent."""
+        """Whether any message of the broadcast, sequence or template was sent (or stopped by
+        a send rule)."""
         found = await self._rollup.find_one(_scope(kind, source_id, template_id))
         return found is not None

@@ -24,6 +24,7 @@ MESSAGE_FIGURES: tuple[tuple[str, str, str | None], ...] = (
     ("replied", "Replied", "reply_rate"),
     ("unsubscribed", "Unsubscribed", "unsubscribe_rate"),
     ("complained", "Reported as spam", "complaint_rate"),
+    ("suppressed", "Not sent: stopped by a send rule (consent, suppression, frequency cap)", None),
 )
 _OF_DELIVERED = {"opened", "clicked", "replied", "unsubscribed", "complained"}
 # The per-day table's columns: the counts alone (a day's rate is of the mail sent that day,
@@ -39,6 +40,7 @@ DAY_FIGURES: tuple[tuple[str, str], ...] = (
     ("replied", "Replied"),
     ("unsubscribed", "Unsubscribed"),
     ("complained", "Spam"),
+    ("suppressed", "Not sent"),
 )
 # What a report's group of mail sent by no broadcast or sequence is (a template's report).
 DIRECT_LABEL = "Direct mail (transactional and event mail)"
