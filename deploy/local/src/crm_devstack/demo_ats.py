@@ -6,6 +6,7 @@ the silver-medallist segment that the imported history fills.
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ SILVER_MEDALLISTS: dict[str, Any] = {
 
 # The ATSs that issue the secrets they sign webhooks with (the connection is given them).
 ATS_ISSUED_SECRETS = frozenset({"lever"})
+# How often a backfill the demo waits for says how far it got.
+PROGRESS_REPORT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ async def connect_account(
             f"/api/v1/ats/connections/{connection['id']}/backfill",
             headers=api.admin,
         )
-        backfill = await finished_backfill(api, connection["id"], timeout=timeout)
+        backfill = await finished_backfill(
+            api, connection["id"], timeout=timeout, name=account.name
+        )
         reported = await control.post("/admin/live-changes")
         reported.raise_for_status()
     return {
@@ -109,9 +114,23 @@ async def connect_account(
     }
 
 
-async def finished_backfill(api: ApiCaller, connection_id: str, *, timeout: float) -> Any:
-    """The connection's backfill once it has succeeded; fails on a failed or late one."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def finished_backfill(
+    api: ApiCaller,
+    connection_id: str,
+    *,
+    timeout: float,
+    name: str = "",
+    report_every: float = PROGRESS_REPORT_SECONDS,
+) -> Any:
+    """The connection's backfill once it has succeeded; fails on a failed one, or on one that
+    read no page for `timeout` seconds. A backfill still reading pages is waited for however
+    long it takes: on a fresh machine the Python database server shares two cores with
+    Keycloak's first build, and 2000 applications took over 10 minutes. Says how far it got
+    every `report_every` seconds (stderr), so a long wait is not a silent one."""
+    loop = asyncio.get_running_loop()
+    stalled_at = loop.time() + timeout
+    next_report = loop.time() + report_every
+    pages_read = -1
     while True:
         status = await api.expect(
             200, "GET", f"/api/v1/ats/connections/{connection_id}/sync", headers=api.admin
@@ -121,8 +140,23 @@ async def finished_backfill(api: ApiCaller, connection_id: str, *, timeout: floa
             return backfill
         if backfill is not None and backfill["state"] == "failed":
             raise RuntimeError(f"the backfill of {connection_id} failed: {backfill['errors']}")
-        if asyncio.get_running_loop().time() > deadline:
-            raise RuntimeError(f"the backfill of {connection_id} did not finish: {backfill}")
+        counts = (backfill or {}).get("counts") or {}
+        if int(counts.get("pages", 0)) > pages_read:
+            pages_read = int(counts.get("pages", 0))
+            stalled_at = loop.time() + timeout
+        if loop.time() > stalled_at:
+            raise RuntimeError(
+                f"the backfill of {connection_id} read no page for {timeout:.0f} s: {backfill}"
+            )
+        if loop.time() >= next_report:
+            next_report = loop.time() + report_every
+            print(
+                f"crm-stack: importing {name or connection_id}'s history: "
+                f"{counts.get('applications_seen', 0)} applications, "
+                f"{counts.get('jobs_seen', 0)} jobs so far",
+                file=sys.stderr,
+                flush=True,
+            )
         await asyncio.sleep(1)
 
 
