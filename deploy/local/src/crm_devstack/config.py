@@ -77,7 +77,9 @@ class StackConfig(BaseSettings):
     # Simulated ATS accounts the demo connects (crm_devstack.ats), with their past applicants.
     greenhouse_simulator_port: int = 8791
     lever_simulator_port: int = 8792
-    ats_simulator_applications: int = 2000
+    # None: 2000 with the Rust database server, 500 with the Python one (a fresh machine's),
+    # whose single core the 4000 applications' import saturates for over 10 minutes.
+    ats_simulator_applications: int | None = None
     zipkin_port: int = 9411
     gateway_port: int = 8000
     candidates_port: int = 8001

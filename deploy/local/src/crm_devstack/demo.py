@@ -144,7 +144,8 @@ class DemoLoader:
         runs, which is waited out). With `retry_timeouts`, for a request that is safe to repeat
         even though it runs again, a 504 (the service did not answer in time on this loaded
         machine; it may have done the work) is sent again: the gateway stores no 504. A GET is
-        always such a request: it changes nothing.
+        always such a request: it changes nothing, so one whose answer is lost (the client's
+        timeout on a machine whose database is saturated) is sent again too.
         """
         retry_timeouts = retry_timeouts or method == "GET"
         if method == "POST" and path.startswith("/api/v1/"):
@@ -154,7 +155,8 @@ class DemoLoader:
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.TransportError:
-                if "Idempotency-Key" not in kwargs.get("headers", {}) or lost >= 3:
+                repeatable = method == "GET" or "Idempotency-Key" in kwargs.get("headers", {})
+                if not repeatable or lost >= 3:
                     raise
                 lost += 1
                 continue

@@ -30,7 +30,7 @@ from .keycloak import CLIENT_ID as KEYCLOAK_CLIENT_ID
 from .keycloak import DEMO_TENANT as KEYCLOAK_DEMO_TENANT
 from .keycloak import Keycloak
 from .processes import ManagedProcess
-from .servers import stack_database_server
+from .servers import rust_server_binary, stack_database_server
 
 # The local stack's tenants and development bearer tokens (documented in the README). They exist
 # only here: production gateways have no DEV_TOKENS and authenticate through OIDC / API keys.
@@ -71,6 +71,10 @@ DEV_TOKENS: dict[str, DevToken] = {
 
 # How many of the demo's people the simulated ATS accounts know from past applications.
 DEMO_KNOWN_PEOPLE = 60
+# Past applications in each simulated ATS account, by the stack's database server (unless
+# CRM_STACK_ATS_SIMULATOR_APPLICATIONS says): the Python server imports 2000 in over 10 minutes.
+RUST_SERVER_APPLICATIONS = 2000
+PYTHON_SERVER_APPLICATIONS = 500
 # The organisation the console's sign-in page suggests: the demo tenant.
 DEMO_CONSOLE_TENANT = "acme"
 # Environment variable through which the gateway finds each backend service.
@@ -152,12 +156,17 @@ def infra_components(config: StackConfig) -> list[InfraComponent]:
 def ats_simulators(config: StackConfig) -> list[AtsSimulator]:
     """The simulated Greenhouse and Lever accounts the demo connects; some of their past
     applicants are the demo's people (the first `DEMO_KNOWN_PEOPLE` it loads)."""
+    applications = config.ats_simulator_applications or (
+        RUST_SERVER_APPLICATIONS
+        if config.database_server != "python" and rust_server_binary(config.cache_dir)
+        else PYTHON_SERVER_APPLICATIONS
+    )
     return [
         AtsSimulator(
             config.run_dir,
             provider,
             port,
-            applications=config.ats_simulator_applications,
+            applications=applications,
             known_people=DEMO_KNOWN_PEOPLE,
         )
         for provider, port in (
