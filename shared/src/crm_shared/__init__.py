@@ -220,7 +220,13 @@ from crm_shared.outbox import (
     envelope_record,
     outbox_record,
 )
-from crm_shared.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
+from crm_shared.pagination import (
+    MAX_PAGE_SIZE,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    first_page_of,
+)
 from crm_shared.permissions import (
     FAMILIES,
     FORWARDED,
@@ -521,6 +527,7 @@ __all__ = [
     "etag_for",
     "export_personal_data",
     "exportable",
+    "first_page_of",
     "forbidden",
     "forwarded_operation",
     "frame_ancestors",

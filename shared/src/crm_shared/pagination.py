@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,15 @@ class Page(BaseModel, Generic[ItemT]):
 def encode_cursor(after: str) -> str:
     """An opaque cursor that resumes after the item whose sort key is `after`."""
     return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def first_page_of(
+    found: Sequence[ItemT], limit: int, key: Callable[[ItemT], str]
+) -> tuple[list[ItemT], str | None]:
+    """The page among `found`, read with `limit + 1` so a further item tells that more follow:
+    its first `limit` items and the cursor after the last of them (None on the last page)."""
+    items = list(found[:limit])
+    return items, encode_cursor(key(items[-1])) if len(found) > limit else None
 
 
 def decode_cursor(cursor: str) -> str:

@@ -167,14 +167,20 @@ def administration(
     )
 
 
-async def test_the_membership_and_its_announcement_commit_together_or_not_at_all(
-    client: AsyncClient, mongodb_uri: str
-) -> None:
+async def acme_database(client: AsyncClient) -> tuple[str, Database, Outbox]:
+    """A gateway database of its own holding the tenant Acme, and its outbox."""
     name = unique("gateway_invitations")
     database: Database = client[name]
     outbox = Outbox(database, source="gateway")
     await outbox.ensure_indexes()
     await MongoTenants(database).insert(Tenant("acme", "Acme Corp"))
+    return name, database, outbox
+
+
+async def test_the_membership_and_its_announcement_commit_together_or_not_at_all(
+    client: AsyncClient, mongodb_uri: str
+) -> None:
+    name, database, outbox = await acme_database(client)
     failing = administration(client, database, FailingAfterStaging(client, outbox))
 
     with pytest.raises(RuntimeError):
@@ -191,10 +197,7 @@ async def test_the_membership_and_its_announcement_commit_together_or_not_at_all
 async def test_inviting_a_removed_member_again_is_a_new_invitation_named_by_its_inviter(
     client: AsyncClient, mongodb_uri: str
 ) -> None:
-    name = unique("gateway_invitations")
-    database: Database = client[name]
-    outbox = Outbox(database, source="gateway")
-    await MongoTenants(database).insert(Tenant("acme", "Acme Corp"))
+    name, database, outbox = await acme_database(client)
     admin = administration(client, database, OutboxInvitationNotices(client, outbox))
     ada = await admin.invite("acme", "ada@example.com", frozenset({"admin"}))
     memberships = MongoMemberships(database)
@@ -252,10 +255,7 @@ def test_a_pending_invitation_is_announced_again_with_a_new_id(
 async def test_a_member_who_signed_in_has_no_invitation_to_resend(
     client: AsyncClient, mongodb_uri: str
 ) -> None:
-    name = unique("gateway_invitations")
-    database: Database = client[name]
-    outbox = Outbox(database, source="gateway")
-    await MongoTenants(database).insert(Tenant("acme", "Acme Corp"))
+    name, database, outbox = await acme_database(client)
     admin = administration(client, database, OutboxInvitationNotices(client, outbox))
     nina = await admin.invite("acme", "nina@example.com", frozenset({"admin"}))
     by_a_recruiter = Principal(tenant_id="acme", user_id="rita", roles=frozenset({"recruiter"}))

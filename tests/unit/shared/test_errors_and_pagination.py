@@ -13,6 +13,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    first_page_of,
     validation_problem,
 )
 from crm_shared.errors import install_problem_handlers
@@ -224,3 +225,13 @@ def test_any_other_database_error_is_an_opaque_500(client: TestClient) -> None:
     response = client.get("/database-error")
     assert response.status_code == 500
     assert "secret" not in response.text
+
+
+def test_the_first_page_of_an_overfetched_read_says_whether_more_follow() -> None:
+    found = ["a", "b", "c"]  # read with limit + 1 = 3
+    items, cursor = first_page_of(found, 2, lambda item: item)
+    assert items == ["a", "b"]
+    assert cursor is not None
+    assert decode_cursor(cursor) == "b"
+    assert first_page_of(found, 3, lambda item: item) == (found, None)
+    assert first_page_of([], 5, lambda item: item) == ([], None)

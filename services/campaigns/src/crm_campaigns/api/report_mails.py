@@ -16,7 +16,7 @@ from crm_shared import (
     CurrentPrincipal,
     Page,
     decode_cursor,
-    encode_cursor,
+    first_page_of,
     reject_unknown_query_params,
     require_permission,
 )
@@ -61,8 +61,7 @@ async def list_report_mails(
         after=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda mail: mail.id)
     return Page[ReportMailPublic](
         items=[ReportMailPublic.model_validate(m.model_dump()) for m in items],
         next_cursor=next_cursor,
