@@ -24,7 +24,7 @@ from crm_analytics.main import create_app
 from crm_devstack.infra import KafkaBroker, free_ports
 from crm_shared import EventEnvelope, Principal, ensure_topics
 from helpers import eventually, serving, unique
-from integration.analytics import journey_scenario, message_scenario
+from integration.analytics import enrolment_scenario, journey_scenario, message_scenario
 from integration.analytics.application.test_event_reports import scenario as event_scenario
 from integration.analytics.application.test_event_reports import sources as event_sources
 from integration.analytics.test_pool_health_service import POOL_NAMES
@@ -68,6 +68,7 @@ class Workload:
     events: list[EventEnvelope[Any]]
     messages: message_scenario.Ids
     journeys: journey_scenario.Ids
+    enrolments: enrolment_scenario.Ids
 
     @property
     def tenants(self) -> list[str]:
@@ -97,14 +98,20 @@ def workload() -> Workload:
         sequence_id=unique("seq"),
         event_id=unique("ev"),
     )
+    enrolments = enrolment_scenario.Ids(
+        tenant_id=unique("enr"), sequence_ids=(unique("seq"), unique("seq"))
+    )
     events = [
         *message_scenario.scenario(messages, seed=5, start=datetime(2026, 11, 3, 8, tzinfo=UTC)),
+        *enrolment_scenario.scenario(
+            enrolments, seed=6, start=datetime(2026, 11, 2, 9, tzinfo=UTC)
+        ),
         *event_sources(),
         *event_scenario(),
         *journey_scenario.shuffled_with_repeats(journey_scenario.scenario(journeys, 4), 9),
         *pool_scenario(unique("pool"), datetime.now(UTC)).envelopes,
     ]
-    return Workload(events, messages, journeys)
+    return Workload(events, messages, journeys, enrolments)
 
 
 class AnalyticsServices:
@@ -178,6 +185,11 @@ def report_paths(work: Workload, tenant_id: str) -> list[tuple[str, dict[str, An
     ]
     for kind, ids in ids_by_kind.items():
         paths += [(f"/analytics/{kind}/{report_id}", {}) for report_id in ids]
+    paths += [
+        (f"/analytics/sequences/{sequence_id}/enrolments", params)
+        for sequence_id in work.enrolments.sequence_ids
+        for params in ({}, NOVEMBER)
+    ]
     paths.append(("/analytics/pools/health", {}))
     paths += [(f"/analytics/pools/{pool_id}/health", {}) for pool_id in POOL_NAMES]
     for by in ("none", "source", "pool", "segment", "broadcast", "sequence", "event"):
@@ -265,6 +277,10 @@ async def test_a_replay_from_the_earliest_offset_rebuilds_every_report(
     assert summary["messages_sent"] > 0, summary
     answered = {tenant for (tenant, _, _), (status, _) in before.items() if status == 200}
     assert answered == set(work.tenants)
+    for sequence_id in work.enrolments.sequence_ids:
+        path = f"/analytics/sequences/{sequence_id}/enrolments"
+        status, enrolments = before[(work.enrolments.tenant_id, path, "[]")]
+        assert (status, enrolments["totals"]["entered"]) == (200, 20), enrolments
 
     # Settings are the tenant's configuration, not events: an admin sets them again.
     rebuilt = await analytics.start("rebuilt")

@@ -281,6 +281,29 @@ async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_
     assert (report["totals"]["suppressed"], report["totals"]["sent"]) == (1, 0)
     assert [(g["key"], g["figures"]["suppressed"]) for g in report["groups"]] == [("0", 1)]
 
+    # And the enrolment in the sequence's enrolment report: entered, exited at that step.
+    enrolments_url = f"{report_url}/enrolments"
+    enrolments: dict[str, Any] = {}
+
+    async def exit_reported() -> bool:
+        response = await stack.gateway.get(enrolments_url, headers=stack.as_(ACME_TOKEN))
+        if response.status_code == 404:  # not folded yet
+            return False
+        assert response.status_code == 200, response.text
+        enrolments.update(response.json())
+        return bool(enrolments["totals"]["exited"])
+
+    await eventually(
+        exit_reported, message=lambda: f"the enrolment report shows no exit ({enrolments})"
+    )
+    totals = enrolments["totals"]
+    assert (totals["entered"], totals["completed"], totals["exited"]) == (1, 0, 1)
+    assert (enrolments["name"], enrolments["enrolled_now"]) == (sequence["name"], 0)
+    assert enrolments["exit_reasons"] == [{"reason": "no_marketing_consent", "count": 1}]
+    assert enrolments["exit_steps"] == [{"step": 0, "count": 1}]
+    other = await stack.gateway.get(enrolments_url, headers=stack.as_(GLOBEX_TOKEN))
+    assert other.status_code == 404, other.text
+
 
 async def test_another_tenant_can_neither_see_nor_change_enrolments(stack: Stack) -> None:
     template_id = await create_template(stack, ACME_TOKEN)

@@ -74,6 +74,8 @@ GROUPS = [
     ("crm.analytics.report_ats_application_created", "ats.application_created"),
     ("crm.analytics.report_ats_application_hired", "ats.application_hired"),
     ("crm.analytics.report_consent_changed", "consent.changed"),
+    ("crm.analytics.report_enrolment_ended", "enrolment.ended"),
+    ("crm.analytics.report_enrolment_started", "enrolment.started"),
     ("crm.analytics.report_event_attended", "event.attended"),
     ("crm.analytics.report_event_checked_in", "event.checked_in"),
     ("crm.analytics.report_event_invitation_changed", "event.invitation_changed"),

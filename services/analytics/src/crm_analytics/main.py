@@ -13,6 +13,7 @@ from uuid import uuid4
 
 from fastapi import FastAPI
 
+from crm_analytics.api.enrolment_reports import enrolment_router
 from crm_analytics.api.funnels import funnel_router
 from crm_analytics.api.message_reports import message_router
 from crm_analytics.api.pool_health import pool_health_router
@@ -20,6 +21,7 @@ from crm_analytics.api.routes import router
 from crm_analytics.api.weekly_reports import weekly_report_router
 from crm_analytics.application.activity import ActivityRecorder
 from crm_analytics.application.decay import DECAY_LEASE, DecaySweep
+from crm_analytics.application.enrolment_reports import EnrolmentReportFolder
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.journeys import JourneyFolder
 from crm_analytics.application.merges import MergeFollower
@@ -67,6 +69,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             PoolHealthFolder(
                 storage, tuple(w.casefold() for w in settings.pool_health_late_stage_words)
             ),
+            EnrolmentReportFolder(storage),
         )
     )
     platform.include_kafka_router(
@@ -120,6 +123,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         routers=[
             router,
             message_router,
+            enrolment_router,
             funnel_router,
             pool_health_router,
             weekly_report_router,

@@ -18,7 +18,6 @@ from crm_analytics.api.exports import csv_file
 from crm_analytics.api.message_reports import csv_rows
 from crm_analytics.application.message_reports import (
     MessageReportFolder,
-    RangeRefused,
     ReportScope,
     UnknownSource,
     message_report,
@@ -27,6 +26,7 @@ from crm_analytics.application.message_reports import (
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.message_report import MessageFigures, MessageReport
+from crm_analytics.domain.timeseries import RangeError
 from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     MESSAGE_COMPLAINED,
@@ -165,7 +165,7 @@ async def test_the_reports_equal_the_raw_counts_in_any_order_and_replayed(
         START.date(),
     )
     assert first.totals == broadcast.series[0]
-    with pytest.raises(RangeRefused):
+    with pytest.raises(RangeError):
         await message_report(
             in_order,
             "acme",

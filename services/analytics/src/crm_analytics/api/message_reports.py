@@ -26,12 +26,12 @@ from crm_analytics.api.schemas import (
     MessageReportPublic,
 )
 from crm_analytics.application.message_reports import (
-    RangeRefused,
     ReportScope,
     UnknownSource,
     message_report,
 )
 from crm_analytics.domain.message_report import MessageFigures, MessageReport
+from crm_analytics.domain.timeseries import RangeError
 from crm_shared import (
     CurrentPrincipal,
     FieldError,
@@ -133,7 +133,7 @@ async def _answer(
             f"analytics knows of no message sent by {kind} {source_id} in this tenant",
             problem_type="not-found",
         ) from None
-    except RangeRefused as refused:
+    except RangeError as refused:
         raise validation_problem([FieldError.query("to", str(refused))], str(refused)) from None
     breakdown = scope.breakdown.value
     if format is ReportFormat.CSV:

@@ -210,3 +210,78 @@ class MessageReportPublic(BaseModel):
     groups: list[MessageGroupPublic]
 
     model_config = {"populate_by_name": True}
+
+
+class EnrolmentFiguresPublic(BaseModel):
+    """What happened to a sequence's enrolments, each on the UTC day it happened."""
+
+    entered: int = Field(description="Enrolments begun (a candidate entering again counts again).")
+    completed: int = Field(description="Enrolments that ran through every step, on the day ended.")
+    exited: int = Field(
+        description="Enrolments ended early (see `exit_reasons`), on the day ended."
+    )
+
+
+class EnrolmentDayPublic(EnrolmentFiguresPublic):
+    """What happened on one UTC day."""
+
+    day: date
+
+
+class EnrolmentTotalsPublic(EnrolmentFiguresPublic):
+    """The period's figures, and what became of the enrolments begun in it."""
+
+    entrants_completed: int = Field(description="Of the period's `entered`, completed so far.")
+    entrants_exited: int = Field(description="Of the period's `entered`, exited so far.")
+    entrants_still_enrolled: int = Field(description="Of the period's `entered`, not ended yet.")
+    completion_rate: float | None = Field(
+        description="`entrants_completed / entered`; null without entrants."
+    )
+    exit_rate: float | None = Field(
+        description="`entrants_exited / entered`; null without entrants."
+    )
+    median_days_to_complete: float | None = Field(
+        description="The median of the whole days the period's `completed` enrolments took from "
+        "their start; null without any."
+    )
+
+
+class ExitReasonPublic(BaseModel):
+    reason: str = Field(description="`replied`, `applied`, `unsubscribed`, `bounced`, ...")
+    count: int
+
+
+class ExitStepPublic(BaseModel):
+    step: int = Field(description="The send step (0-based) whose held-back mail ended them.")
+    count: int
+
+
+class CompletionDaysPublic(BaseModel):
+    days: int = Field(description="Whole days from the enrolment's start to its completion.")
+    count: int
+
+
+class EnrolmentReportPublic(BaseModel):
+    """A sequence's enrolment report over a range of UTC days."""
+
+    report: str = Field(default="sequence_enrolments")
+    id: str = Field(description="The sequence id.")
+    name: str | None = Field(description="The sequence's name as its latest enrolment event told.")
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    enrolled_now: int = Field(
+        description="Enrolments begun and not ended, whenever begun (the period does not apply)."
+    )
+    totals: EnrolmentTotalsPublic = Field(description="Over the period.")
+    exit_reasons: list[ExitReasonPublic] = Field(
+        description="The period's `exited`, by reason, most first."
+    )
+    exit_steps: list[ExitStepPublic] = Field(
+        description="The period's `exited` whose held-back mail ended them, by step."
+    )
+    completion_days: list[CompletionDaysPublic] = Field(
+        description="The period's `completed`, by whole days taken."
+    )
+    series: list[EnrolmentDayPublic] = Field(description="Per day of the period, zero-filled.")
+
+    model_config = {"populate_by_name": True}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from crm_analytics.application.storage import AnalyticsStorage
@@ -20,6 +20,7 @@ from crm_analytics.domain.message_report import (
     change,
     report,
 )
+from crm_analytics.domain.timeseries import report_range
 from crm_analytics.repositories.message_reports import MessageReportRepository, unrated_messages
 from crm_shared import (
     CONSENT_CHANGED,
@@ -42,9 +43,6 @@ from crm_shared import (
     erased_among,
     in_transaction,
 )
-
-# The longest period one report covers.
-MAX_REPORT_DAYS = 400
 
 
 def _source(message: MessageSent | MessageSuppressed, variant: str | None) -> MessageSource:
@@ -196,10 +194,6 @@ class UnknownSource(Exception):
     """Analytics knows of no message sent by this broadcast, sequence or template here."""
 
 
-class RangeRefused(Exception):
-    """A range of days a report cannot answer."""
-
-
 @dataclass(frozen=True)
 class ReportScope:
     """Which messages a report is about and how it splits them."""
@@ -230,23 +224,15 @@ async def message_report(
     last_day: date | None,
 ) -> MessageReport:
     """The report of the days asked for (both included); a missing end is the first or last
-    day anything happened (at most `MAX_REPORT_DAYS` back from the last). `UnknownSource` when
-    nothing of it was ever sent, `RangeRefused` for a reversed or too long range."""
+    day anything happened (`report_range`). `UnknownSource` when
+    nothing of it was ever sent, `RangeError` for a reversed or too long range."""
     repository = storage.message_reports(tenant_id)
     if not await repository.known(scope.kind, scope.source_id, scope.template_id):
         raise UnknownSource(scope.source_id or scope.template_id)
     rows = await repository.rows(
         scope.kind, scope.source_id, scope.template_id, first_day=first_day, last_day=last_day
     )
-    active = active_days(rows)
-    last = last_day or (active[1] if active else first_day) or date.today()
-    first = first_day or (
-        max(active[0], last - timedelta(days=MAX_REPORT_DAYS - 1)) if active else last
-    )
-    if last < first or (last - first).days >= MAX_REPORT_DAYS:
-        raise RangeRefused(
-            f"`to` must be on or after `from` and at most {MAX_REPORT_DAYS} days later"
-        )
+    first, last = report_range(active_days(rows), first_day, last_day, date.today())
     return report(rows, scope.breakdown, first, last)
 
 

@@ -9,6 +9,7 @@ from crm_analytics.repositories.candidates import KnownCandidateRepository
 from crm_analytics.repositories.counters import CounterRepository
 from crm_analytics.repositories.daily import DailyCountRepository
 from crm_analytics.repositories.engagement import EngagementRepository
+from crm_analytics.repositories.enrolment_reports import EnrolmentReportRepository
 from crm_analytics.repositories.event_reports import EventReportRepository
 from crm_analytics.repositories.journeys import JourneyRepository
 from crm_analytics.repositories.merged_candidates import MergedCandidateRepository
@@ -49,6 +50,9 @@ class AnalyticsStorage:
 
     def message_reports(self, tenant_id: str) -> MessageReportRepository:
         return MessageReportRepository(self.database, tenant_id)
+
+    def enrolment_reports(self, tenant_id: str) -> EnrolmentReportRepository:
+        return EnrolmentReportRepository(self.database, tenant_id)
 
     def journeys(self, tenant_id: str) -> JourneyRepository:
         return JourneyRepository(self.database, tenant_id)

@@ -31,6 +31,19 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def report_range(
+    active: tuple[date, date] | None, first_day: date | None, last_day: date | None, today: date
+) -> tuple[date, date]:
+    """The days a report covers (both included) when asked for `first_day` to `last_day`, either
+    or both missing: a missing end is the first or last `active` day (at most `MAX_DAYS` back
+    from the last), or the other end, or today. `RangeError` for a reversed or too long range."""
+    last = last_day or (active[1] if active else first_day) or today
+    first = first_day or (max(active[0], last - timedelta(days=MAX_DAYS - 1)) if active else last)
+    if last < first or (last - first).days >= MAX_DAYS:
+        raise RangeError(f"`to` must be on or after `from` and at most {MAX_DAYS} days later")
+    return first, last
+
+
 def period_of(day: date, interval: Interval) -> date:
     """The first day of the period `day` falls in: itself, or the Monday of its ISO week."""
     return day if interval is Interval.DAY else day - timedelta(days=day.weekday())

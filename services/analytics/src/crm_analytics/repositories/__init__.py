@@ -7,6 +7,7 @@ from crm_analytics.repositories.candidates import ensure_known_candidate_indexes
 from crm_analytics.repositories.counters import ensure_counter_indexes
 from crm_analytics.repositories.daily import ensure_daily_count_indexes
 from crm_analytics.repositories.engagement import ensure_engagement_indexes
+from crm_analytics.repositories.enrolment_reports import ensure_enrolment_report_indexes
 from crm_analytics.repositories.event_reports import ensure_event_report_indexes
 from crm_analytics.repositories.journeys import ensure_journey_indexes
 from crm_analytics.repositories.merged_candidates import ensure_merged_candidate_indexes
@@ -29,6 +30,7 @@ async def ensure_indexes(database: Database) -> None:
     await ensure_event_report_indexes(database)
     await ensure_milestone_indexes(database)
     await ensure_message_report_indexes(database)
+    await ensure_enrolment_report_indexes(database)
     await ensure_journey_indexes(database)
     await ensure_settings_indexes(database)
     await ensure_pool_member_indexes(database)
