@@ -232,6 +232,10 @@ async def test_who_may_not_read_analytics_is_told_why(site: Console) -> None:
     ("page", "api_path"),
     [
         ("/console/sequences/s1/report.csv", "/api/v1/analytics/sequences/s1"),
+        (
+            "/console/sequences/s1/enrolment-report.csv",
+            "/api/v1/analytics/sequences/s1/enrolments",
+        ),
         ("/console/templates/t1/report.csv", "/api/v1/analytics/templates/t1"),
     ],
 )
@@ -250,3 +254,70 @@ async def test_the_csv_is_the_apis_file(site: Console, page: str, api_path: str)
     assert download.content == b"step,label,day\r\n"
     assert download.headers["cache-control"] == "no-store"
     assert dict(api.calls[-1].url.params) == {"format": "csv", "separator": "semicolon"}
+
+
+def enrolment_report() -> dict[str, Any]:
+    """The API's enrolment report (docs/analytics.md "Enrolment reports")."""
+    return {
+        "report": "sequence_enrolments",
+        "id": "s1",
+        "name": "Graduates",
+        "from": "2026-12-01",
+        "to": "2026-12-04",
+        "enrolled_now": 2,
+        "totals": {
+            "entered": 8,
+            "completed": 3,
+            "exited": 3,
+            "entrants_completed": 3,
+            "entrants_exited": 3,
+            "entrants_still_enrolled": 2,
+            "completion_rate": 0.375,
+            "exit_rate": 0.375,
+            "median_days_to_complete": 6.5,
+        },
+        "exit_reasons": [
+            {"reason": "replied", "count": 2},
+            {"reason": "no_marketing_consent", "count": 1},
+        ],
+        "exit_steps": [{"step": 0, "count": 1}],
+        "completion_days": [{"days": 6, "count": 1}, {"days": 7, "count": 2}],
+        "series": [],
+    }
+
+
+async def test_the_sequence_page_shows_how_its_enrolments_went(site: Console) -> None:
+    client, api = site
+    enrolment_page_api(api)
+    page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
+    assert page.status_code == 200, page.text
+    assert 'hx-get="/console/sequences/s1/enrolment-report" hx-trigger="load"' in page.text
+    # The page's title is the sequence's name alone (no panel inside it).
+    title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "hx-get" not in title, title
+
+    api.answer("GET", "/api/v1/analytics/sequences/s1/enrolments", body=enrolment_report())
+    panel = await client.get("/console/sequences/s1/enrolment-report", headers=htmx_headers(MARK))
+    assert panel.status_code == 200, panel.text
+    assert "How the enrolments went" in panel.text
+    assert '<td data-figure="enrolled_now">2</td>' in panel.text
+    assert '<td data-figure="entrants_completed">3 (37.5 %)</td>' in panel.text
+    assert '<td data-figure="median_days_to_complete">6.5</td>' in panel.text
+    assert '<th scope="row">Replied</th><td data-figure="exit-replied">2</td>' in panel.text
+    assert "A mail not sent: no marketing consent" in panel.text
+    assert "step 0: 1" in panel.text
+    assert 'href="/console/sequences/s1/enrolment-report.csv"' in panel.text
+
+    # Nobody enrolled yet: the API's 404 says so in the panel's words.
+    api.answer(
+        "GET", "/api/v1/analytics/sequences/s1/enrolments", 404, {"status": 404, "detail": "no"}
+    )
+    empty = await client.get("/console/sequences/s1/enrolment-report", headers=htmx_headers(MARK))
+    assert "Not shown: nobody has been enrolled in this sequence yet." in empty.text
+
+    # A coordinator may not read analytics: the page says why instead of loading the panel.
+    enrolment_page_api(api)
+    theirs = await client.get("/console/sequences/s1", headers=gateway_headers(CORA))
+    assert theirs.status_code == 200, theirs.text
+    assert "/enrolment-report" not in theirs.text
+    assert "enrolment reports are analytics, which your role may not read" in theirs.text

@@ -21,12 +21,13 @@ from crm_console.api.deps import (
 )
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
+from crm_console.application.enrolment_reports import EnrolmentReports
 from crm_console.application.message_reports import MessageReports
 from crm_console.application.sequences import SequenceDesk
 from crm_console.domain import sequences as rules
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
-from crm_console.domain.message_reports import step_label
+from crm_console.domain.message_reports import figure_cell, step_label
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
 
@@ -246,6 +247,40 @@ async def report_csv(
     return csv_answer(
         await MessageReports(state.gateway).csv(
             viewer.caller, "sequence", sequence_id, csv_params(request.query_params)
+        )
+    )
+
+
+@router.get("/{sequence_id}/enrolment-report")
+async def enrolment_report(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> HTMLResponse:
+    """The sequence's enrolment report (analytics): entered, completed, left early and why, and
+    enrolled now; loaded after the page."""
+    found = await EnrolmentReports(state.gateway).report(viewer.caller, sequence_id)
+    panel_url = f"{HERE}/{quote(sequence_id, safe='')}/enrolment-report"
+    return render(
+        request,
+        state.templates,
+        "sequences/enrolment_report.html",
+        {
+            "report": found,
+            "csv_href": f"{panel_url}.csv",
+            "figure_cell": figure_cell,
+            "ended_because": rules.ended_because,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/{sequence_id}/enrolment-report.csv")
+async def enrolment_report_csv(
+    sequence_id: str, request: Request, viewer: CurrentViewer, state: Container
+) -> Response:
+    """The enrolment report as the analytics API's CSV file, comma or semicolon separated."""
+    return csv_answer(
+        await EnrolmentReports(state.gateway).csv(
+            viewer.caller, sequence_id, csv_params(request.query_params)
         )
     )
 

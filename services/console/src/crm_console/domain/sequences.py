@@ -48,6 +48,17 @@ NOT_SENT_REASONS: dict[str, str] = {
     "erased": "the person's data was erased",
     "suppressed": "the address is on the suppression list",
 }
+# Why enrolments ended early, as the sequence's enrolment report names the reasons (the others
+# are a send step's mail not sent: NOT_SENT_REASONS).
+ENDED_BECAUSE: dict[str, str] = {
+    "replied": "Replied",
+    "applied": "Applied",
+    "hired": "Hired",
+    "unsubscribed": "Unsubscribed",
+    "removed": "Removed from the sequence",
+    "merged": "Merged into a record already enrolled",
+    "sequence_archived": "The sequence was archived",
+}
 DEFAULT_EXITS = ("applied", "hired", "replied", "unsubscribed")
 REENTRY_POLICIES = {"never": "Never", "after_days": "After some days", "always": "Always"}
 WEEKDAYS = {
@@ -279,6 +290,15 @@ def enrolment_name(enrolment: Mapping[str, Any]) -> str:
     candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
     parts = (enrolment.get("first_name"), enrolment.get("last_name"))
     return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+
+
+def ended_because(reason: str) -> str:
+    """An exit reason of the enrolment report as a row names it."""
+    if reason in ENDED_BECAUSE:
+        return ENDED_BECAUSE[reason]
+    if reason in NOT_SENT_REASONS:
+        return f"A mail not sent: {NOT_SENT_REASONS[reason]}"
+    return reason.replace("_", " ").capitalize()
 
 
 def exit_label(enrolment: Mapping[str, Any]) -> str:
