@@ -66,8 +66,14 @@ class LatestTasks:
     def __init__(self, name: str) -> None:
         self._name = name
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._stopped = False
 
     def start(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Runs `job` for `key` in the background (after the stop: not at all, so nothing
+        starts while the process shuts down; the next start of the service resumes it)."""
+        if self._stopped:
+            logger.info("%s %s not started: stopping; the next start resumes it", self._name, key)
+            return
         previous = self._running.pop(key, None)
         task = asyncio.create_task(self._run(key, job, previous), name=f"{self._name}-{key}")
         self._running[key] = task
@@ -97,7 +103,8 @@ class LatestTasks:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def stop(self) -> None:
-        """Cancels the running jobs; they resume on the next start."""
+        """Cancels the running jobs and starts no more; they resume on the next start."""
+        self._stopped = True
         await cancel_within(list(self._running.values()), STOP_WAIT_SECONDS, self._name)
 
 
@@ -123,10 +130,14 @@ class BatchWorker:
         self._wakeup = wakeup
         self._poll_interval = poll_interval_seconds
         self._task: asyncio.Task[None] | None = None
+        # Set by `stop`: the loop ends at its next turn even if a library swallowed the cancel
+        # (PyMongo's `asyncio.wait_for` on Python 3.11 can turn it into the error it raises).
+        self._stopping = False
 
     async def run(self) -> None:
-        """Processes batches until cancelled; a failed batch is retried after the poll interval."""
-        while True:
+        """Processes batches until cancelled or stopped; a failed batch is retried after the
+        poll interval."""
+        while not self._stopping:
             try:
                 handled = await self._process_batch()
             except asyncio.CancelledError:
@@ -140,10 +151,12 @@ class BatchWorker:
     def start(self) -> None:
         """Starts the loop in the background."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self) -> None:
         """Stops the loop; interrupted work is picked up again by the next run."""
+        self._stopping = True
         if self._task is not None:
             await cancel_within([self._task], STOP_WAIT_SECONDS, self.name)
             self._task = None

@@ -96,3 +96,45 @@ async def test_a_worker_whose_batch_ignores_its_cancel_is_abandoned_at_stop(
     while not abandoned.done():
         abandoned.cancel()
         await asyncio.sleep(0.01)
+
+
+async def test_a_worker_whose_cancel_a_batch_swallows_still_ends_at_stop() -> None:
+    """A batch that turns its cancel into an error (as PyMongo's `wait_for` can): the stop
+    flag ends the loop at its next turn, so the abandoned task does not run on."""
+    batches: list[int] = []
+
+    async def swallowing_batch() -> int:
+        batches.append(1)
+        if len(batches) > 1:  # the loop ran on: only a cancel ends it now
+            await asyncio.sleep(10)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        raise ConnectionError("the database went away")
+
+    worker = BatchWorker(
+        "swallowing", swallowing_batch, batch_size=1, wakeup=Wakeup(), poll_interval_seconds=0
+    )
+    worker.start()
+    await asyncio.sleep(0.05)
+    task = next(task for task in asyncio.all_tasks() if task.get_name() == "swallowing")
+    await worker.stop()
+    # Not wait_for: it would wait for ever on a task that swallows the cancel it sends.
+    ended, _ = await asyncio.wait([task], timeout=2)
+    assert ended, f"the worker's loop ran on after its stop ({len(batches)} batches)"
+    assert batches == [1]
+
+
+async def test_no_job_starts_after_the_stop(caplog: pytest.LogCaptureFixture) -> None:
+    tasks = LatestTasks("test")
+    ran: list[str] = []
+
+    async def job() -> None:
+        ran.append("ran")
+
+    await tasks.stop()
+    with caplog.at_level(logging.INFO, logger="crm_shared.worker"):
+        tasks.start("a", job)
+    await tasks.wait_idle()
+    await asyncio.sleep(0)
+    assert ran == []
+    assert "not started: stopping" in caplog.text
