@@ -40,8 +40,8 @@ from crm_shared import (
     ProblemError,
     Quotas,
     decode_cursor,
-    encode_cursor,
     etag_for,
+    first_page_of,
     problem_responses,
     quota_exceeded,
     reject_unknown_query_params,
@@ -224,8 +224,7 @@ async def list_broadcasts(
     """The tenant's broadcasts, oldest first, with their progress."""
     after = decode_cursor(cursor) if cursor else None
     found = await broadcasts.page(after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda broadcast: broadcast.id)
     return Page[BroadcastPublic](
         items=[await _public(broadcasts, b) for b in items], next_cursor=next_cursor
     )

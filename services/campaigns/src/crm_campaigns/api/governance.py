@@ -32,7 +32,7 @@ from crm_shared import (
     ProblemError,
     SignedLinks,
     decode_cursor,
-    encode_cursor,
+    first_page_of,
     reject_unknown_query_params,
     require_permission,
 )
@@ -85,8 +85,7 @@ async def list_suppressions(
         limit=limit + 1,
         candidate_id=candidate_id,
     )
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda suppression: suppression.id)
     names = await suppressions.names(items)
     return Page[SuppressionPublic](
         items=[_public(s, names) for s in items], next_cursor=next_cursor

@@ -82,8 +82,8 @@ from crm_shared import (
     ProblemError,
     StaleVersionError,
     decode_cursor,
-    encode_cursor,
     etag_for,
+    first_page_of,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
@@ -472,8 +472,7 @@ async def candidate_enrolments(
     time; an unknown candidate has none."""
     after = decode_cursor(cursor) if cursor else None
     found = await sequences.of_candidate(candidate_id, after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1][0].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda enrolled: enrolled[0].id)
     return Page[CandidateEnrolment](
         items=[CandidateEnrolment.of_sequence(e, sequence) for e, sequence in items],
         next_cursor=next_cursor,
@@ -650,8 +649,7 @@ async def sequence_enrolments(
     await _sequence(sequences, sequence_id)
     after = decode_cursor(cursor) if cursor else None
     found = await sequences.listed(sequence_id, state, after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].enrolment.id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda listed: listed.enrolment.id)
     return Page[EnrolmentListed](
         items=[EnrolmentListed.listed(listed.enrolment, listed.recipient) for listed in items],
         next_cursor=next_cursor,
@@ -854,8 +852,7 @@ async def list_notifications(
     found = await notifications.page(
         principal.user_id, unread_only=unread, after=after, limit=limit + 1
     )
-    items = found[:limit]
-    next_cursor = encode_cursor(notification_page_key(items[-1])) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, notification_page_key)
     return Page[NotificationPublic](
         items=[NotificationPublic.model_validate(n.model_dump()) for n in items],
         next_cursor=next_cursor,
@@ -917,11 +914,8 @@ async def list_messages(
     after = _message_cursor_key(cursor, sort) if cursor else None
     shown = MessageFilter(candidate_id, broadcast_id, sequence_id, status, replied)
     found = await messages.listed(shown, after=after, limit=limit + 1, sort=sort)
-    items = found[:limit]
-    next_cursor = (
-        encode_cursor(_message_cursor_value(items[-1].message.id, sort))
-        if len(found) > limit
-        else None
+    items, next_cursor = first_page_of(
+        found, limit, lambda listed: _message_cursor_value(listed.message.id, sort)
     )
     return Page[MessageListed](
         items=[MessageListed.listed(listed.message, listed.recipient) for listed in items],

@@ -43,7 +43,7 @@ from crm_shared import (
     Quotas,
     UploadTooLargeError,
     decode_cursor,
-    encode_cursor,
+    first_page_of,
     quota_exceeded,
     reject_unknown_query_params,
     require_permission,
@@ -327,8 +327,7 @@ async def list_imports(
     """The tenant's imports with their status and progress, newest first."""
     before = decode_cursor(cursor) if cursor else None
     found = await imports.page(before=before, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda job: job.id)
     return Page[ImportPublic](items=[_public(job) for job in items], next_cursor=next_cursor)
 
 
@@ -416,11 +415,8 @@ async def import_errors(
                 400, "the cursor is not valid", problem_type="invalid-cursor"
             ) from None
     found = await imports.errors(import_id, after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = (
-        encode_cursor(json.dumps([items[-1]["row"], items[-1]["_id"]]))
-        if len(found) > limit
-        else None
+    items, next_cursor = first_page_of(
+        found, limit, lambda error: json.dumps([error["row"], error["_id"]])
     )
     return Page[ImportRowError](
         items=[ImportRowError.model_validate(item) for item in items], next_cursor=next_cursor
@@ -448,8 +444,7 @@ async def import_merged_rows(
                 400, "the cursor is not valid", problem_type="invalid-cursor"
             ) from None
     found = await imports.merged_rows(import_id, after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(str(items[-1]["row"])) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda merged: str(merged["row"]))
     return Page[ImportMergedRow](
         items=[ImportMergedRow.model_validate(item) for item in items], next_cursor=next_cursor
     )

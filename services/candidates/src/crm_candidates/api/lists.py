@@ -38,6 +38,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
+    first_page_of,
     reject_unknown_query_params,
     require_permission,
     required_version,
@@ -128,8 +129,7 @@ async def list_lists(
     """The tenant's stored lists in creation order with their member counts, a page at a time."""
     after = decode_cursor(cursor) if cursor else None
     found = await lists.page(include_archived=include_archived, after=after, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda static_list: static_list.id)
     return Page[ListPublic](
         items=[await _public(item, lists) for item in items], next_cursor=next_cursor
     )

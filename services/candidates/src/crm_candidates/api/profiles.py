@@ -68,6 +68,7 @@ from crm_shared import (
     decode_cursor,
     encode_cursor,
     etag_for,
+    first_page_of,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
@@ -424,8 +425,7 @@ async def list_notes(
         raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
     found = await notes.page(candidate_id, before=before, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].id) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda note: note.id)
     return Page[NotePublic](items=[_note_public(n) for n in items], next_cursor=next_cursor)
 
 

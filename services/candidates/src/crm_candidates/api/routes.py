@@ -68,6 +68,7 @@ from crm_shared import (
     ProblemError,
     decode_cursor,
     encode_cursor,
+    first_page_of,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
@@ -466,8 +467,7 @@ async def candidate_timeline(
         raise _not_found("candidate", candidate_id)
     before = decode_cursor(cursor) if cursor else None
     found = await candidates.timeline_page(candidate_id, before=before, limit=limit + 1)
-    items = found[:limit]
-    next_cursor = encode_cursor(items[-1].sort_key) if len(found) > limit else None
+    items, next_cursor = first_page_of(found, limit, lambda entry: entry.sort_key)
     return Page[TimelineEntryPublic](
         items=[TimelineEntryPublic.model_validate(entry.model_dump()) for entry in items],
         next_cursor=next_cursor,

@@ -63,8 +63,8 @@ from crm_shared import (
     ProblemError,
     StaleVersionError,
     decode_cursor,
-    encode_cursor,
     etag_for,
+    first_page_of,
     new_id,
     problem_responses,
     public_operation,
@@ -353,10 +353,9 @@ async def event_registrations(
         )
     except EventNotFound as missing:
         raise _not_found(missing) from None
-    shown = found[:limit]
+    shown, next_cursor = first_page_of(found, limit, lambda registration: registration.id)
     return Page[RegistrationDetail](
-        items=[_detail(storage, r, event) for r in shown],
-        next_cursor=encode_cursor(shown[-1].id) if len(found) > limit else None,
+        items=[_detail(storage, r, event) for r in shown], next_cursor=next_cursor
     )
 
 
