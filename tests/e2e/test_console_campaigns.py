@@ -231,6 +231,21 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     page.get_by_role("button", name="Resume sequence").click()
     expect(page.get_by_test_id("sequence-status")).to_have_text("active", timeout=SLOW)
 
+    # How the enrolments went (analytics): Ada entered and is in the sequence still.
+    report_path = f"/api/v1/analytics/sequences/{sequence_id}/enrolments"
+
+    def analytics_saw_her() -> bool:
+        found = httpx.get(gateway + report_path, headers=dev_headers("acme", "admin"), timeout=30)
+        return found.status_code == 200
+
+    wait_for(analytics_saw_her, "analytics did not report the enrolment")
+    page.reload()
+    report = page.get_by_test_id("enrolment-report")
+    expect(report.locator('[data-figure="enrolled_now"]')).to_have_text("1", timeout=SLOW)
+    expect(report.locator('[data-figure="entered"]')).to_have_text("1")
+    expect(report.locator('[data-figure="entrants_still_enrolled"]')).to_have_text("1")
+    assert_accessible(page)
+
     page.get_by_role("navigation", name="Sections").get_by_role(
         "link", name="Notifications"
     ).click()
