@@ -4,12 +4,16 @@ named, the CSV passed through, and who may not read analytics told why."""
 
 from __future__ import annotations
 
+import json
+import re
+from html import unescape
 from typing import Any
 
 import httpx
 import pytest
 
 from crm_console.domain import message_reports as rules
+from crm_console.domain.charts import daily_lines
 from crm_shared import Principal
 from unit.console.test_campaigns import Console, enrolment_page_api, template
 from unit.console.test_campaigns import site as site
@@ -143,6 +147,17 @@ async def test_the_sequence_page_shows_its_report_per_step(site: Console) -> Non
     assert '<td data-figure="machine_opened-2">2</td>' in panel.text
     assert 'href="/console/sequences/s1/report.csv"' in panel.text
     assert 'href="/console/sequences/s1/report.csv?separator=semicolon"' in panel.text
+    # Its days as a chart (sent, opened and clicked by people), with the text it stands for.
+    chart = chart_config(panel.text)
+    assert chart["data"]["labels"] == ["2026-12-01", "2026-12-02", "2026-12-03"]
+    assert [(d["label"], d["data"]) for d in chart["data"]["datasets"]] == [
+        ("Sent", [5, 0, 0]),
+        ("Opened by people", [1, 0, 2]),
+        ("Clicked by people", [0, 0, 0]),
+    ]
+    assert 'aria-label="Per day over 3 days: Sent 5, Opened by people 3, Clicked by people 0"' in (
+        panel.text
+    )
 
     # Nothing sent yet: the API's 404 says so in the panel's words.
     api.answer("GET", "/api/v1/analytics/sequences/s1", 404, {"status": 404, "detail": "none"})
@@ -282,8 +297,18 @@ def enrolment_report() -> dict[str, Any]:
         ],
         "exit_steps": [{"step": 0, "count": 1}],
         "completion_days": [{"days": 6, "count": 1}, {"days": 7, "count": 2}],
-        "series": [],
+        "series": [
+            {"day": "2026-12-01", "entered": 5, "completed": 0, "exited": 1},
+            {"day": "2026-12-02", "entered": 3, "completed": 3, "exited": 2},
+        ],
     }
+
+
+def chart_config(html: str) -> dict[str, Any]:
+    """The configuration of the one chart in a panel."""
+    [found] = re.findall(r"data-chart='([^']*)'", html)
+    config: dict[str, Any] = json.loads(unescape(found))
+    return config
 
 
 async def test_the_sequence_page_shows_how_its_enrolments_went(site: Console) -> None:
@@ -307,6 +332,12 @@ async def test_the_sequence_page_shows_how_its_enrolments_went(site: Console) ->
     assert "A mail not sent: no marketing consent" in panel.text
     assert "step 0: 1" in panel.text
     assert 'href="/console/sequences/s1/enrolment-report.csv"' in panel.text
+    chart = chart_config(panel.text)
+    assert [(d["label"], d["data"]) for d in chart["data"]["datasets"]] == [
+        ("Entered", [5, 3]),
+        ("Ran through every step", [0, 3]),
+        ("Left early", [1, 2]),
+    ]
 
     # Nobody enrolled yet: the API's 404 says so in the panel's words.
     api.answer(
@@ -321,3 +352,7 @@ async def test_the_sequence_page_shows_how_its_enrolments_went(site: Console) ->
     assert theirs.status_code == 200, theirs.text
     assert "/enrolment-report" not in theirs.text
     assert "enrolment reports are analytics, which your role may not read" in theirs.text
+
+
+def test_a_single_day_draws_no_chart() -> None:
+    assert daily_lines([{"day": "2026-12-01", "sent": 4}], [("sent", "Sent")], title="Mail") is None

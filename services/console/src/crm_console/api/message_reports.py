@@ -3,7 +3,8 @@ rendering and the CSV file passed through (docs/console.md "Message reports").""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -13,6 +14,23 @@ from crm_console.adapters.gateway_api import Download
 from crm_console.api.deps import Container, Viewer, render
 from crm_console.application.parts import Part
 from crm_console.domain import message_reports as rules
+from crm_console.domain.charts import daily_lines, daily_summary
+
+
+def day_chart(
+    report: Part, figures: Sequence[tuple[str, str]], *, title: str
+) -> dict[str, Any] | None:
+    """What a report panel's chart per day needs (its id, configuration and text), or None
+    when there is no report or only one day."""
+    series = (report.data or {}).get("series") or []
+    config = daily_lines(series, figures, title=title)
+    if config is None:
+        return None
+    return {
+        "id": f"days-{secrets.token_hex(4)}",
+        "config": config,
+        "label": daily_summary(series, figures),
+    }
 
 
 def report_panel(
@@ -47,6 +65,7 @@ def report_panel(
             "figure_cell": rules.figure_cell,
             "day_figures": rules.DAY_FIGURES,
             "active_days": rules.active_days,
+            "day_chart": day_chart(report, rules.CHART_FIGURES, title="Mail per day"),
         },
         viewer=viewer,
     )

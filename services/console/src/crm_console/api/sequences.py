@@ -20,7 +20,7 @@ from crm_console.api.deps import (
     require,
 )
 from crm_console.api.forms import form_values, go_to
-from crm_console.api.message_reports import csv_answer, report_panel
+from crm_console.api.message_reports import csv_answer, day_chart, report_panel
 from crm_console.application.enrolment_reports import EnrolmentReports
 from crm_console.application.message_reports import MessageReports
 from crm_console.application.sequences import SequenceDesk
@@ -268,6 +268,7 @@ async def enrolment_report(
             "csv_href": f"{panel_url}.csv",
             "figure_cell": figure_cell,
             "ended_because": rules.ended_because,
+            "day_chart": day_chart(found, rules.ENROLMENT_CHART, title="Enrolments per day"),
         },
         viewer=viewer,
     )

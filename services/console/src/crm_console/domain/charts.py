@@ -122,3 +122,25 @@ def stacked_columns(
         "y": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
     }
     return config
+
+
+def daily_lines(
+    series: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str]], *, title: str
+) -> dict[str, Any] | None:
+    """A report's days as a line chart, one line per figure (`(key, label)`); None for a single
+    day, which draws no line."""
+    if len(series) < 2:
+        return None
+    return lines(
+        [str(day.get("day")) for day in series],
+        {label: [int(day.get(key) or 0) for day in series] for key, label in figures},
+        title=title,
+    )
+
+
+def daily_summary(series: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str]]) -> str:
+    """The chart's text equivalent: each figure's sum over the days."""
+    said = ", ".join(
+        f"{label} {sum(int(day.get(key) or 0) for day in series)}" for key, label in figures
+    )
+    return f"Per day over {len(series)} days: {said}"

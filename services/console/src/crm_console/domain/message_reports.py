@@ -29,6 +29,12 @@ MESSAGE_FIGURES: tuple[tuple[str, str, str | None], ...] = (
 _OF_DELIVERED = {"opened", "clicked", "replied", "unsubscribed", "complained"}
 # The per-day table's columns: the counts alone (a day's rate is of the mail sent that day,
 # which the totals already say), machines beside people.
+# The lines of the report's chart per day.
+CHART_FIGURES: tuple[tuple[str, str], ...] = (
+    ("sent", "Sent"),
+    ("opened", "Opened by people"),
+    ("clicked", "Clicked by people"),
+)
 DAY_FIGURES: tuple[tuple[str, str], ...] = (
     ("sent", "Sent"),
     ("delivered", "Delivered"),

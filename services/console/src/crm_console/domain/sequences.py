@@ -60,6 +60,12 @@ ENDED_BECAUSE: dict[str, str] = {
     "sequence_archived": "The sequence was archived",
 }
 DEFAULT_EXITS = ("applied", "hired", "replied", "unsubscribed")
+# The lines of the enrolment report's chart per day.
+ENROLMENT_CHART: tuple[tuple[str, str], ...] = (
+    ("entered", "Entered"),
+    ("completed", "Ran through every step"),
+    ("exited", "Left early"),
+)
 REENTRY_POLICIES = {"never": "Never", "after_days": "After some days", "always": "Always"}
 WEEKDAYS = {
     "mon": "Mon",
