@@ -50,18 +50,23 @@ def scenario(ids: Ids, seed: int, start: datetime) -> list[EventEnvelope[Any]]:
             )
         )
 
+    renamed_at = start + timedelta(hours=20 * 7)
+
+    def name_of(sequence_id: str, at: datetime) -> str:
+        """The name an event tells: the second sequence is renamed at `renamed_at`."""
+        if sequence_id == ids.sequence_ids[0]:
+            return "Graduates 2027"
+        return "Nurses, Île-de-France" if at >= renamed_at else "Nurses"
+
     for n in range(40):
         sequence_id = ids.sequence_ids[n % 2]
-        name = "Graduates 2027" if sequence_id == ids.sequence_ids[0] else "Nurses"
-        if sequence_id == ids.sequence_ids[1] and n >= 20:
-            name = "Nurses, Île-de-France"
         candidate = f"{ids.tenant_id}-c{n if n != 38 else 0}"  # c0 enters the first one again
         entry = 2 if n == 38 else 1
         enrolled_at = start + timedelta(hours=n * 7 + rng.randrange(0, 5))
         known = {
             "enrolment_id": f"{sequence_id}-e{n}",
             "sequence_id": sequence_id,
-            "sequence_name": name,
+            "sequence_name": name_of(sequence_id, enrolled_at),
             "candidate_id": candidate,
             "entry": entry,
             "enrolled_at": enrolled_at,
@@ -71,6 +76,7 @@ def scenario(ids: Ids, seed: int, start: datetime) -> list[EventEnvelope[Any]]:
         if fate < 0.2:
             continue  # still running
         ended_at = enrolled_at + timedelta(hours=rng.randrange(1, 24 * 9))
+        known["sequence_name"] = name_of(sequence_id, ended_at)
         if fate < 0.6:
             ended = EnrolmentEnded(**known, outcome="completed", ended_at=ended_at)
         else:

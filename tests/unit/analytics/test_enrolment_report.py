@@ -3,6 +3,7 @@ facts, the median of a histogram, and the report over a range."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from crm_analytics.domain.enrolment_report import (
 pytestmark = pytest.mark.unit
 
 START = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
-STARTED = EnrolmentFacts("e1", "s1", START, sequence_name="Grads")
+STARTED = EnrolmentFacts("e1", "s1", START, sequence_name="Grads", named_at=START)
 ENDED = EnrolmentFacts(
     "e1",
     "s1",
@@ -45,6 +46,12 @@ def test_an_enrolment_counts_its_start_and_end_on_their_days_in_either_order() -
     assert change(both, both.merged(ENDED)) == {}
 
 
+def test_the_name_told_last_wins_whatever_the_order_it_arrives_in() -> None:
+    renamed = replace(ENDED, sequence_name="Graduates", named_at=START + timedelta(days=2))
+    assert STARTED.merged(renamed).sequence_name == "Graduates"
+    assert renamed.merged(STARTED).sequence_name == "Graduates"
+
+
 def test_a_completion_counts_the_whole_days_it_took() -> None:
     done = STARTED.merged(
         EnrolmentFacts("e1", "s1", START, end=EnrolmentEnd(START + timedelta(days=6), "completed"))
@@ -67,15 +74,15 @@ def test_the_median_of_a_histogram(histogram: dict[int, int], median: float | No
 
 
 def test_the_report_sums_its_days_and_counts_the_enrolled_now_over_all_days() -> None:
-    def row(day: int, name: str, **counts: int) -> EnrolmentDay:
-        return EnrolmentDay(date(2026, 12, day), counts, {"exit_reasons": {}}, name)
+    def row(day: int, **counts: int) -> EnrolmentDay:
+        return EnrolmentDay(date(2026, 12, day), counts, {"exit_reasons": {}})
 
     rows = [
-        row(1, "Old", entered=3),
-        row(2, "New", entered=2, entered_completed=1, completed=1),
-        row(5, "", exited=1, entered_exited=1),
+        row(1, entered=3),
+        row(2, entered=2, entered_completed=1, completed=1),
+        row(5, exited=1, entered_exited=1),
     ]
-    found = report("s1", rows, date(2026, 12, 2), date(2026, 12, 3))
+    found = report("s1", "New", rows, date(2026, 12, 2), date(2026, 12, 3))
     assert found.sequence_name == "New"
     assert (found.totals["entered"], found.totals["completed"], found.totals["exited"]) == (2, 1, 0)
     assert [day["entered"] for day in found.series] == [2, 0]

@@ -30,6 +30,7 @@ def folded(envelope: EventEnvelope[Any]) -> EnrolmentFacts:
     """What the event tells of its enrolment: both topics tell its sequence and start."""
     data: EnrolmentStarted | EnrolmentEnded = envelope.data
     end = None
+    named_at = data.enrolled_at
     if envelope.type == ENROLMENT_ENDED.name:
         ended: EnrolmentEnded = envelope.data
         end = EnrolmentEnd(
@@ -38,11 +39,13 @@ def folded(envelope: EventEnvelope[Any]) -> EnrolmentFacts:
             exit_reason=ended.exit_reason,
             exit_step=ended.exit_step,
         )
+        named_at = ended.ended_at
     return EnrolmentFacts(
         enrolment_id=data.enrolment_id,
         sequence_id=data.sequence_id,
         enrolled_at=data.enrolled_at,
         sequence_name=data.sequence_name,
+        named_at=named_at,
         end=end,
     )
 
@@ -70,12 +73,9 @@ class EnrolmentReportFolder:
         ids = list(dict.fromkeys(f.enrolment_id for f in told))
         known = await repository.facts(ids, session=session)
         merged = dict(known)
-        names: dict[str, str] = {}
         for facts in told:
             before = merged.get(facts.enrolment_id)
             merged[facts.enrolment_id] = before.merged(facts) if before else facts
-            if facts.sequence_name:
-                names[facts.sequence_id] = facts.sequence_name
         changes: dict[tuple[str, date], dict[str, int]] = {}
         for enrolment_id in ids:
             after = merged[enrolment_id]
@@ -84,7 +84,7 @@ class EnrolmentReportFolder:
                 for figure, n in by.items():
                     row[figure] = row.get(figure, 0) + n
         await repository.record_facts([merged[i] for i in ids], session=session)
-        await repository.add(changes, names, session=session)
+        await repository.add(changes, session=session)
 
 
 class UnknownSequence(Exception):
@@ -101,7 +101,8 @@ async def enrolment_report(
     """The report of the days asked for (both included; `report_range` fills a missing end).
     `UnknownSequence` when nobody was ever enrolled in it, `RangeError` for a reversed or too
     long range."""
-    rows = await storage.enrolment_reports(tenant_id).rows(sequence_id)
+    repository = storage.enrolment_reports(tenant_id)
+    rows = await repository.rows(sequence_id)
     if not rows:
         raise UnknownSequence(sequence_id)
     within = [
@@ -111,4 +112,4 @@ async def enrolment_report(
     ]
     active = (min(within), max(within)) if within else None
     first, last = report_range(active, first_day, last_day, date.today())
-    return report(sequence_id, rows, first, last)
+    return report(sequence_id, await repository.latest_name(sequence_id), rows, first, last)

@@ -65,19 +65,27 @@ class EnrolmentFacts:
     enrolment_id: str
     sequence_id: str
     enrolled_at: datetime
+    # The sequence's name, as the event told it at `named_at` (its start, or its end).
     sequence_name: str | None = None
+    named_at: datetime | None = None
     end: EnrolmentEnd | None = None
 
     def merged(self, other: EnrolmentFacts) -> EnrolmentFacts:
-        """Both as one: the earliest start, the first end told (an enrolment ends once)."""
+        """Both as one: the earliest start, the first end told (an enrolment ends once), the
+        name told last (by the events' times, not the order they arrived in)."""
         end = self.end
         if other.end is not None and (end is None or other.end.ended_at < end.ended_at):
             end = other.end
+        named = max(
+            (self, other),
+            key=lambda f: (f.named_at is not None, f.named_at or self.enrolled_at),
+        )
         return EnrolmentFacts(
             enrolment_id=self.enrolment_id,
             sequence_id=self.sequence_id,
             enrolled_at=min(self.enrolled_at, other.enrolled_at),
-            sequence_name=other.sequence_name or self.sequence_name,
+            sequence_name=named.sequence_name,
+            named_at=named.named_at,
             end=end,
         )
 
@@ -127,7 +135,6 @@ class EnrolmentDay:
     day: date
     counts: Mapping[str, int]
     breakdowns: Mapping[str, Mapping[str, int]]
-    sequence_name: str | None = None
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -192,7 +199,11 @@ def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
 
 
 def report(
-    sequence_id: str, rows: Sequence[EnrolmentDay], first_day: date, last_day: date
+    sequence_id: str,
+    sequence_name: str | None,
+    rows: Sequence[EnrolmentDay],
+    first_day: date,
+    last_day: date,
 ) -> EnrolmentReport:
     """The report of the days from `first_day` to `last_day` (both included) from every row of
     the sequence: the period's totals, breakdowns and days (zero where nothing happened), and
@@ -201,11 +212,8 @@ def report(
     totals = dict.fromkeys(COUNTS, 0)
     breakdowns: dict[str, dict[str, int]] = {name: {} for name in BREAKDOWNS}
     ever: dict[str, int] = dict.fromkeys(COUNTS, 0)
-    name: tuple[date, str] | None = None
     for row in rows:
         _add(ever, row.counts)
-        if row.sequence_name and (name is None or name[0] <= row.day):
-            name = (row.day, row.sequence_name)
         if not first_day <= row.day <= last_day:
             continue
         _add(series[(row.day - first_day).days], row.counts)
@@ -214,7 +222,7 @@ def report(
             _add(breakdowns.setdefault(breakdown, {}), counts)
     return EnrolmentReport(
         sequence_id=sequence_id,
-        sequence_name=name[1] if name else None,
+        sequence_name=sequence_name,
         first_day=first_day,
         last_day=last_day,
         totals={key: totals[key] for key in COUNTS},

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 
 from crm_analytics.domain.enrolment_report import (
     BREAKDOWNS,
@@ -24,8 +24,10 @@ ENROLMENT_ROLLUP_COLLECTION = "enrolment_report_days"
 
 async def ensure_enrolment_report_indexes(database: Database) -> None:
     """One index document per tenant and enrolment; one rollup row per sequence and day."""
-    await database[ENROLMENT_INDEX_COLLECTION].create_index(
-        [("tenant_id", ASCENDING), ("enrolment_id", ASCENDING)], unique=True
+    index = database[ENROLMENT_INDEX_COLLECTION]
+    await index.create_index([("tenant_id", ASCENDING), ("enrolment_id", ASCENDING)], unique=True)
+    await index.create_index(
+        [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("named_at", DESCENDING)]
     )
     await database[ENROLMENT_ROLLUP_COLLECTION].create_index(
         [("tenant_id", ASCENDING), ("sequence_id", ASCENDING), ("day", ASCENDING)], unique=True
@@ -39,6 +41,7 @@ def _facts(document: Mapping[str, Any]) -> EnrolmentFacts:
         sequence_id=document["sequence_id"],
         enrolled_at=document["enrolled_at"],
         sequence_name=document.get("sequence_name"),
+        named_at=document.get("named_at"),
         end=EnrolmentEnd(
             ended_at=ended_at,
             outcome=document["outcome"],
@@ -55,6 +58,7 @@ def _document(facts: EnrolmentFacts) -> dict[str, Any]:
         "sequence_id": facts.sequence_id,
         "enrolled_at": facts.enrolled_at,
         "sequence_name": facts.sequence_name,
+        "named_at": facts.named_at,
     }
     if facts.end is not None:
         document |= {
@@ -71,7 +75,6 @@ def _row(document: Mapping[str, Any]) -> EnrolmentDay:
         day=date.fromisoformat(document["day"]),
         counts={name: int(document.get(name, 0)) for name in COUNTS},
         breakdowns={name: dict(document.get(name) or {}) for name in BREAKDOWNS},
-        sequence_name=document.get("sequence_name"),
     )
 
 
@@ -102,20 +105,13 @@ class EnrolmentReportRepository:
             )
 
     async def add(
-        self,
-        changes: Mapping[tuple[str, date], Mapping[str, int]],
-        names: Mapping[str, str],
-        *,
-        session: Session,
+        self, changes: Mapping[tuple[str, date], Mapping[str, int]], *, session: Session
     ) -> None:
-        """Adds each (sequence, day)'s differences to its rollup row in one bulk write, with
-        the sequence's name as last told (`names`)."""
-        updates = []
-        for (sequence_id, day), by in changes.items():
-            update: dict[str, Any] = {"$inc": dict(by)}
-            if sequence_id in names:
-                update["$set"] = {"sequence_name": names[sequence_id]}
-            updates.append(({"sequence_id": sequence_id, "day": day.isoformat()}, update))
+        """Adds each (sequence, day)'s differences to its rollup row in one bulk write."""
+        updates = [
+            ({"sequence_id": sequence_id, "day": day.isoformat()}, {"$inc": dict(by)})
+            for (sequence_id, day), by in changes.items()
+        ]
         if updates:
             await self._rollup.update_each(updates, upsert=True, session=session)
 
@@ -123,3 +119,13 @@ class EnrolmentReportRepository:
         """Every rollup row of the sequence, by day."""
         found = await self._rollup.find({"sequence_id": sequence_id}, sort=[("day", ASCENDING)])
         return [_row(document) for document in found]
+
+    async def latest_name(self, sequence_id: str) -> str | None:
+        """The sequence's name as the latest of its enrolment events told it."""
+        found = await self._index.find(
+            {"sequence_id": sequence_id, "named_at": {"$ne": None}},
+            sort=[("named_at", DESCENDING)],
+            limit=1,
+            projection={"sequence_name": 1},
+        )
+        return found[0].get("sequence_name") if found else None
