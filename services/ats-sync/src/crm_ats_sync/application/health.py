@@ -28,10 +28,10 @@ async def connection_health(
     storage: AtsStorage, breaker: CircuitBreaker, connection: Connection
 ) -> ConnectionHealth:
     """One connection's webhooks over the last 24 hours and its API breaker's state."""
-    webhooks = await storage.webhook_log(connection.tenant_id).activity(
-        connection.id, HEALTH_WINDOW
+    webhooks, (state, record) = await asyncio.gather(
+        storage.webhook_log(connection.tenant_id).activity(connection.id, HEALTH_WINDOW),
+        breaker.state(connection),
     )
-    state, record = await breaker.state(connection)
     return ConnectionHealth(
         webhooks=webhooks,
         breaker_state=state,

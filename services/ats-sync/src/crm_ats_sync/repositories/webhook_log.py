@@ -3,6 +3,7 @@ connection health view's source. Entries expire after `WEBHOOK_LOG_DAYS`."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,21 +76,24 @@ class WebhookLogRepository:
     async def activity(self, connection_id: str, window: timedelta) -> WebhookActivity:
         """The last delivery, the last refusal and the outcomes counted over `window`."""
         since = utc_now() - window
-        last = await self._log.find(
-            {"connection_id": connection_id}, sort=[("at", DESCENDING)], limit=1
+        # Independent reads, asked at once so their round trips overlap (a list of connections
+        # asks this for each). A count per outcome on the (connection, outcome, at) index, not
+        # a scan of the window.
+        of_connection = {"connection_id": connection_id}
+        newest = [("at", DESCENDING)]
+        (last, refused), counted = await asyncio.gather(
+            asyncio.gather(
+                self._log.find(of_connection, sort=newest, limit=1),
+                self._log.find({**of_connection, "outcome": REFUSED}, sort=newest, limit=1),
+            ),
+            asyncio.gather(
+                *(
+                    self._log.count({**of_connection, "outcome": outcome, "at": {"$gte": since}})
+                    for outcome in OUTCOMES
+                )
+            ),
         )
-        refused = await self._log.find(
-            {"connection_id": connection_id, "outcome": REFUSED},
-            sort=[("at", DESCENDING)],
-            limit=1,
-        )
-        # A count per outcome on the (connection, outcome, at) index, not a scan of the window.
-        counts = {
-            outcome: await self._log.count(
-                {"connection_id": connection_id, "outcome": outcome, "at": {"$gte": since}}
-            )
-            for outcome in OUTCOMES
-        }
+        counts = dict(zip(OUTCOMES, counted, strict=True))
         return WebhookActivity(
             last_received_at=last[0]["at"] if last else None,
             last_refused_at=refused[0]["at"] if refused else None,
