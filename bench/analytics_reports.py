@@ -320,6 +320,12 @@ async def run(mongodb_uri: str, candidates: int, block: int, requests: int) -> l
                 ("message_report_days", {"kind": "sequence", "source_id": sequence}, None)
             ),
         ),
+        (
+            "enrolment report, a sequence",
+            f"/analytics/sequences/{sequence}/enrolments",
+            {},
+            lambda: reads(("enrolment_report_days", {"sequence_id": sequence}, None)),
+        ),
         ("event report", f"/analytics/events/{event}", {}, raw_event),
         (
             "pool health, one pool",

@@ -3,10 +3,11 @@ the analytics service's stores.
 
 `block_events(block, candidates, end, seed)` is one block of the workload: `candidates`
 candidates sourced over the two years before `end` across sources, joining shared talent pools
-and segments; the block's broadcasts (an A/B test each) and sequences (three steps) sent,
-opened and clicked by people and by machines, bounced, replied to; its recruiting events
-registered for, waitlisted and attended; ATS applications (some matched by address only),
-interviews, rejections at a late stage and hires; and a few merges. Every id of a block carries
+and segments; the block's broadcasts (an A/B test each) and sequences (three steps, each
+enrolment started and ended) sent, opened and clicked by people and by machines, bounced,
+replied to; its recruiting events registered for, waitlisted and attended; ATS applications
+(some matched by address only), interviews, rejections at a late stage and hires; and a few
+merges. Every id of a block carries
 its number (`~0007`, always four digits), pools and segments are shared by every block.
 
 `fold(...)` applies events through the service's own folders (the application layer every
@@ -33,6 +34,7 @@ from bson import ObjectId
 from pydantic import BaseModel
 
 from crm_analytics.application.activity import ActivityRecorder
+from crm_analytics.application.enrolment_reports import EnrolmentReportFolder
 from crm_analytics.application.event_reports import EventReportFolder
 from crm_analytics.application.journeys import JourneyFolder
 from crm_analytics.application.merges import MergeFollower
@@ -40,7 +42,13 @@ from crm_analytics.application.message_reports import MessageReportFolder
 from crm_analytics.application.pool_health import PoolHealthFolder
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
-from crm_analytics.handlers import activity, event_reports, message_reports, pools
+from crm_analytics.handlers import (
+    activity,
+    enrolment_reports,
+    event_reports,
+    message_reports,
+    pools,
+)
 from crm_analytics.handlers import journeys as journey_handlers
 from crm_shared import (
     ATS_APPLICATION_CREATED,
@@ -49,6 +57,8 @@ from crm_shared import (
     ATS_APPLICATION_STAGE_CHANGED,
     CANDIDATE_CREATED,
     CANDIDATE_MERGED,
+    ENROLMENT_ENDED,
+    ENROLMENT_STARTED,
     EVENT_ATTENDED,
     EVENT_CHECKED_IN,
     EVENT_REGISTERED,
@@ -68,6 +78,8 @@ from crm_shared import (
     CandidateMerged,
     CandidateProfile,
     Database,
+    EnrolmentEnded,
+    EnrolmentStarted,
     EventAttended,
     EventCheckedIn,
     EventEnvelope,
@@ -274,6 +286,16 @@ def block_events(
         if rng.random() < 0.3:
             sequence = rng.choice(sequences)
             at = sourced + timedelta(hours=rng.uniform(1, 72))
+            enrolment = {
+                "enrolment_id": ids.id(f"en{n}"),
+                "sequence_id": sequence,
+                "sequence_name": f"Outreach {sequences.index(sequence)}",
+                "candidate_id": cid,
+                "entry": 1,
+                "enrolled_at": at,
+            }
+            add(ENROLMENT_STARTED, cid, EnrolmentStarted(**enrolment), at)
+            ended: EnrolmentEnded | None = None
             for step in range(3):
                 if at >= end:
                     break
@@ -282,15 +304,22 @@ def block_events(
                     at,
                     {
                         "sequence_id": sequence,
-                        "enrolment_id": ids.id(f"en{n}"),
+                        "enrolment_id": enrolment["enrolment_id"],
                         "step_index": step,
                         "step_label": f"Step {step + 1}",
                     },
                     f"tpl-outreach-{step}",
                 )
                 if replied is not None:
+                    ended = EnrolmentEnded(
+                        **enrolment, outcome="exited", exit_reason="replied", ended_at=replied
+                    )
                     break
                 at += timedelta(days=4)
+            else:
+                ended = EnrolmentEnded(**enrolment, outcome="completed", ended_at=at)
+            if ended is not None and ended.ended_at < end:
+                add(ENROLMENT_ENDED, cid, ended, ended.ended_at)
         future = [(e, starts) for e, starts in recruiting if starts > sourced + timedelta(days=3)]
         # About 15% register (and one in forty by address only, as a new registrant does).
         by_address = n % 40 == 3
@@ -411,6 +440,10 @@ class Folders:
             (_topics(message_reports.SUBSCRIPTIONS), MessageReportFolder(storage).record_batch),
             (_topics(pools.SUBSCRIPTIONS), PoolHealthFolder(storage, late).record_batch),
             (_topics(journey_handlers.SUBSCRIPTIONS), JourneyFolder(storage).record_batch),
+            (
+                _topics(enrolment_reports.SUBSCRIPTIONS),
+                EnrolmentReportFolder(storage).record_batch,
+            ),
         ]
         self.merges = MergeFollower(storage, model)
 
