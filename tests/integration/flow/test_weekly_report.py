@@ -26,6 +26,8 @@ from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     CANDIDATE_CREATED,
+    ENROLMENT_ENDED,
+    ENROLMENT_STARTED,
     EVENT_REGISTERED,
     MESSAGE_CLICKED,
     MESSAGE_OPENED,
@@ -34,6 +36,8 @@ from crm_shared import (
     AtsApplicationCreated,
     AtsApplicationHired,
     CandidateCreated,
+    EnrolmentEnded,
+    EnrolmentStarted,
     EventEnvelope,
     EventRegistered,
     MessageClicked,
@@ -64,8 +68,9 @@ def body_of(raw: bytes, subtype: str) -> str:
 
 def workload(tenant_id: str, run: str) -> list[EventEnvelope[Any]]:
     """This week: 3 new candidates (2 referral, 1 sourced), 2 mails sent, 1 opened and
-    clicked by a person, 1 registration, 1 application, 1 hire; the week before: 1 new
-    candidate (sourced), 1 mail sent. One candidate at Sunday 23:30 in Berlin (22:30 UTC,
+    clicked by a person, 1 registration, 1 application, 1 hire, 2 sequence enrolments begun, 1
+    run through and 1 ended early; the week before: 1 new candidate (sourced), 1 mail sent, 1
+    enrolment begun. One candidate at Sunday 23:30 in Berlin (22:30 UTC,
     still the week), one at Monday 00:30 after it (the next week: not counted)."""
     events: list[EventEnvelope[Any]] = []
 
@@ -150,6 +155,29 @@ def workload(tenant_id: str, run: str) -> list[EventEnvelope[Any]]:
         AtsApplicationHired(**application, occurred_at=hired_at),
         hired_at,
     )
+    # A sequence: one enrolment begun the week before and ended early in the week (a reply),
+    # one begun in the week and run through in it, one begun in the week and still running.
+    for n, enrolled_at, end in (
+        (1, week - timedelta(days=4), ("exited", week + timedelta(days=1))),
+        (2, week + timedelta(hours=10), ("completed", week + timedelta(days=5))),
+        (3, week + timedelta(days=2), None),
+    ):
+        enrolment = {
+            "enrolment_id": f"{run}-en{n}",
+            "sequence_id": f"{run}-seq",
+            "sequence_name": "Nurture",
+            "candidate_id": c1,
+            "entry": n,
+            "enrolled_at": enrolled_at,
+        }
+        add(ENROLMENT_STARTED, c1, EnrolmentStarted(**enrolment), enrolled_at)
+        if end is not None:
+            outcome, ended_at = end
+            reason = "replied" if outcome == "exited" else None
+            ended = EnrolmentEnded(
+                **enrolment, outcome=outcome, exit_reason=reason, ended_at=ended_at
+            )
+            add(ENROLMENT_ENDED, c1, ended, ended_at)
     return events
 
 
@@ -219,8 +247,15 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
         registrants = await analytics["event_registrants"].count_documents(
             {"tenant_id": stack.acme, "event_id": f"{run}-ev"}
         )
+        enrolments = (
+            await analytics["enrolment_index"]
+            .find({"tenant_id": stack.acme, "sequence_id": f"{run}-seq"})
+            .to_list()
+        )
         return (
-            funnel.json()["cohort"] == 3
+            len(enrolments) == 3
+            and sum(bool(e.get("outcome")) for e in enrolments) == 2
+            and funnel.json()["cohort"] == 3
             and hires.json()["outcomes"] == 1
             and messages == 3
             and clicked == 1
@@ -252,6 +287,9 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
         "Event registrations: 1 (+1)",
         "Applications: 1 (+1)",
         "Hires: 1 (+1)",
+        "Sequence enrolments started: 2 (+1, +100.0%)",
+        "Sequence enrolments run through: 1 (+1)",
+        "Sequence enrolments ended early: 1 (+1)",
         "sourced: 3 [+2, +200.0%]",
         "hired: 1 (",
     ):
@@ -287,6 +325,7 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
     assert 'filename="weekly-report-2026-W47.csv"' in as_csv.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(as_csv.text.removeprefix("\ufeff"))))
     assert rows[1] == ["figure", "new_candidates", "3", "1", "2"]
+    assert ["figure", "enrolments_started", "2", "1", "1"] in rows
     assert ["source", "referral", "2", "0", "2"] in rows
     assert ["source", "sourced", "1", "1", "0"] in rows
     assert ["funnel", "sourced", "3", "1", "2"] in rows

@@ -255,8 +255,14 @@ def test_a_weekly_report_is_one_row_per_figure_source_and_funnel_step() -> None:
         "event_registrations": 1,
         "applications": 1,
         "hires": 0,
+        "enrolments_started": 5,
+        "enrolments_completed": 2,
+        "enrolments_exited": 1,
     }
     previous = figures | {"new_candidates": 1, "by_source": {"referral": 1, "career fair": 1}}
+    # A week before compiled before the enrolments were counted: nulls, empty cells.
+    for name in ("enrolments_started", "enrolments_completed", "enrolments_exited"):
+        del previous[name]
     report = WeeklyReportPublic.model_validate(
         {
             "report_id": "acme:2026-W47",
@@ -291,6 +297,9 @@ def test_a_weekly_report_is_one_row_per_figure_source_and_funnel_step() -> None:
         ["figure", "event_registrations", "1", "1", "0"],
         ["figure", "applications", "1", "1", "0"],
         ["figure", "hires", "0", "0", "0"],
+        ["figure", "enrolments_started", "5", "", ""],
+        ["figure", "enrolments_completed", "2", "", ""],
+        ["figure", "enrolments_exited", "1", "", ""],
         ["source", "'=cmd", "1", "0", "1"],
         ["source", "career fair", "0", "1", "-1"],
         ["source", "referral", "2", "1", "1"],

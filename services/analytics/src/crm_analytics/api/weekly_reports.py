@@ -17,6 +17,7 @@ from crm_analytics.api.exports import (
     Format,
     ReportFormat,
     Separator,
+    cell,
     csv_file,
 )
 from crm_analytics.application.report_schedule import (
@@ -151,6 +152,15 @@ class FiguresPublic(BaseModel):
     event_registrations: int
     applications: int
     hires: int
+    enrolments_started: int | None = Field(
+        default=None, description="Null in a report compiled before it was counted (2026-12-06)."
+    )
+    enrolments_completed: int | None = Field(
+        default=None, description="Null in a report compiled before it was counted."
+    )
+    enrolments_exited: int | None = Field(
+        default=None, description="Null in a report compiled before it was counted."
+    )
 
 
 class FunnelLinePublic(BaseModel):
@@ -216,7 +226,8 @@ def weekly_report_rows(report: WeeklyReportPublic) -> Iterator[Sequence[object]]
     this_week, week_before = report.figures, report.previous
     for name, value in this_week.model_dump(exclude={"by_source"}).items():
         previous = getattr(week_before, name)
-        yield ["figure", name, value, previous, value - previous]
+        change = "" if value is None or previous is None else value - previous
+        yield ["figure", name, cell(value), cell(previous), change]
     for source in sorted({*this_week.by_source, *week_before.by_source}):
         value, previous = this_week.by_source.get(source, 0), week_before.by_source.get(source, 0)
         yield ["source", source, value, previous, value - previous]

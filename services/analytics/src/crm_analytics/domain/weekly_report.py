@@ -141,6 +141,9 @@ class WeekFigures:
     event_registrations: int = 0
     applications: int = 0
     hires: int = 0
+    enrolments_started: int = 0
+    enrolments_completed: int = 0
+    enrolments_exited: int = 0
 
     def scalars(self) -> dict[str, int]:
         return {
@@ -151,6 +154,9 @@ class WeekFigures:
             "event_registrations": self.event_registrations,
             "applications": self.applications,
             "hires": self.hires,
+            "enrolments_started": self.enrolments_started,
+            "enrolments_completed": self.enrolments_completed,
+            "enrolments_exited": self.enrolments_exited,
         }
 
 
@@ -162,6 +168,9 @@ FIGURE_LABELS = {
     "event_registrations": "Event registrations",
     "applications": "Applications",
     "hires": "Hires",
+    "enrolments_started": "Sequence enrolments started",
+    "enrolments_completed": "Sequence enrolments run through",
+    "enrolments_exited": "Sequence enrolments ended early",
 }
 
 

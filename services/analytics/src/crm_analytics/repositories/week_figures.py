@@ -1,7 +1,8 @@
 """What happened in a span of instants, counted by index from analytics' own stores (never raw
 events): new candidate records by source (`journeys`), messages sent and first opened or
 clicked by a person (`message_index`), registrations (`event_registrants`), applications and
-hires (`journey_outcomes`). The weekly report's figures."""
+hires (`journey_outcomes`), sequence enrolments started and ended (`enrolment_index`). The
+weekly report's figures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pymongo import ASCENDING
 
 from crm_analytics.domain.attribution import Outcome
 from crm_analytics.domain.weekly_report import WeekFigures
+from crm_analytics.repositories.enrolment_reports import ENROLMENT_INDEX_COLLECTION
 from crm_analytics.repositories.event_reports import EVENT_REGISTRANTS_COLLECTION
 from crm_analytics.repositories.journeys import JOURNEY_OUTCOMES_COLLECTION, JOURNEYS_COLLECTION
 from crm_analytics.repositories.message_reports import MESSAGE_INDEX_COLLECTION
@@ -21,6 +23,7 @@ from crm_shared import Database, TenantScopedCollection
 # The times a week is counted by, beside the indexes their own repositories keep.
 _MESSAGE_TIMES = ("sent_at", "opened_at", "clicked_at")
 _REGISTRATION_TIMES = ("seated_at", "waitlisted_at")
+_ENROLMENT_TIMES = ("enrolled_at", "ended_at")
 UNKNOWN_SOURCE = "unknown"
 
 
@@ -32,6 +35,10 @@ async def ensure_week_figure_indexes(database: Database) -> None:
         )
     for name in _REGISTRATION_TIMES:
         await database[EVENT_REGISTRANTS_COLLECTION].create_index(
+            [("tenant_id", ASCENDING), (name, ASCENDING)]
+        )
+    for name in _ENROLMENT_TIMES:
+        await database[ENROLMENT_INDEX_COLLECTION].create_index(
             [("tenant_id", ASCENDING), (name, ASCENDING)]
         )
 
@@ -50,6 +57,7 @@ class WeekFigureReader:
             database[EVENT_REGISTRANTS_COLLECTION], tenant_id
         )
         self._outcomes = TenantScopedCollection(database[JOURNEY_OUTCOMES_COLLECTION], tenant_id)
+        self._enrolments = TenantScopedCollection(database[ENROLMENT_INDEX_COLLECTION], tenant_id)
 
     async def figures(self, start: datetime, end: datetime) -> WeekFigures:
         span = _between(start, end)
@@ -65,6 +73,9 @@ class WeekFigureReader:
             kind: await self._outcomes.count({"kind": kind.value, "at": span})
             for kind in (Outcome.APPLICATION, Outcome.HIRE)
         }
+        started = await self._enrolments.count({"enrolled_at": span})
+        ended = await self._enrolments.find({"ended_at": span}, projection={"_id": 0, "outcome": 1})
+        outcomes_of_ended = Counter(str(d.get("outcome")) for d in ended)
         return WeekFigures(
             new_candidates=len(sourced),
             by_source=dict(sorted(by_source.items())),
@@ -74,4 +85,7 @@ class WeekFigureReader:
             event_registrations=registrations,
             applications=outcomes[Outcome.APPLICATION],
             hires=outcomes[Outcome.HIRE],
+            enrolments_started=started,
+            enrolments_completed=outcomes_of_ended["completed"],
+            enrolments_exited=outcomes_of_ended["exited"],
         )

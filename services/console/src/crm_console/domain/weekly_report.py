@@ -35,6 +35,9 @@ FIGURES = {
     "event_registrations": "Event registrations",
     "applications": "Applications",
     "hires": "Hires",
+    "enrolments_started": "Sequence enrolments started",
+    "enrolments_completed": "Sequence enrolments run through",
+    "enrolments_exited": "Sequence enrolments ended early",
 }
 MAIL_OUTCOMES = {"sent": "Sent", "suppressed": "Not sent (suppressed)", "failed": "Failed"}
 # Recipients are typed one a line or separated by commas (or semicolons, as mail programs do);
@@ -151,7 +154,8 @@ def _count(figures: Mapping[str, Any], key: str) -> int:
 
 
 def figure_rows(report: Mapping[str, Any]) -> list[FigureRow]:
-    """A row per figure: this week, the week before, the change."""
+    """A row per figure: this week, the week before, the change; none for a figure the report
+    did not count (null: compiled before the figure existed)."""
     now, before = report.get("figures") or {}, report.get("previous") or {}
     return [
         FigureRow(
@@ -162,6 +166,7 @@ def figure_rows(report: Mapping[str, Any]) -> list[FigureRow]:
             change_text(_count(now, key), _count(before, key)),
         )
         for key, label in FIGURES.items()
+        if now.get(key) is not None
     ]
 
 
