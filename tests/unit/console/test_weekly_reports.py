@@ -15,6 +15,7 @@ from crm_console.domain.weekly_report import (
     ScheduleForm,
     change_text,
     days,
+    figure_rows,
     in_zone,
     mail_lines,
     recipients_from,
@@ -540,3 +541,13 @@ async def test_a_form_posted_without_htmx_answers_with_the_whole_page(console: C
     assert 'id="f-time_zone" name="time_zone" type="text" value="Europe/Berlin"' in page.text
     assert 'data-testid="weekly-report-saved"' in page.text
     assert 'hx-swap-oob="true"' not in page.text
+
+
+def test_a_figure_a_report_did_not_count_has_no_row() -> None:
+    """A report compiled before the sequence enrolments were counted has them null: no row,
+    rather than a 0 that was never counted."""
+    old = {"figures": {"new_candidates": 2, "enrolments_started": None}, "previous": {}}
+    assert "enrolments_started" not in [row.key for row in figure_rows(old)]
+    new = {"figures": {"new_candidates": 2, "enrolments_started": 3}, "previous": {}}
+    [row] = [row for row in figure_rows(new) if row.key == "enrolments_started"]
+    assert (row.label, row.this_week, row.week_before) == ("Sequence enrolments started", 3, 0)
