@@ -18,7 +18,7 @@ the person back, and a send to a hashed address can be refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -200,23 +200,57 @@ def gdpr_router(service_name: str) -> APIRouter:
     return router
 
 
+# What a service does once an erasure deleted the person's documents, in its transaction.
+AfterErasure = Callable[[Session], Awaitable[None]]
+# A service's part in an erasure before the person's documents go (in the same transaction):
+# it reads what it must still announce and returns what to do once they are gone. Events are
+# staged then: staged before, the erasure would delete them with the person's outbox records.
+BeforeErasure = Callable[[str, CandidateErased, Session], Awaitable[AfterErasure]]
+
+
+async def erase_candidate(
+    database: Database,
+    tenant_id: str,
+    erased: CandidateErased,
+    *,
+    session: Session,
+    before_erasure: BeforeErasure | None = None,
+) -> None:
+    """What `on_candidate_erased` does in its transaction: the service's `before_erasure`, the
+    person's documents deleted (a tombstone left), then what `before_erasure` left to do."""
+    after = await before_erasure(tenant_id, erased, session) if before_erasure else None
+    eraser = PersonalDataEraser(database)
+    collections, emails = await eraser.prepare(tenant_id, erased.candidate_id)
+    await eraser.erase(
+        tenant_id,
+        erased.candidate_id,
+        collections=collections,
+        emails=emails,
+        email_hashes=erased.email_sha256,
+        erased_at=erased.erased_at,
+        session=session,
+    )
+    if after is not None:
+        await after(session)
+
+
 def subscribe_candidate_erasure(
-    consumer: IdempotentConsumer, router: KafkaRouter, database: Database, *, description: str
+    consumer: IdempotentConsumer,
+    router: KafkaRouter,
+    database: Database,
+    *,
+    description: str,
+    before_erasure: BeforeErasure | None = None,
 ) -> None:
     """Subscribes `on_candidate_erased`: the person's documents go, a tombstone stays."""
-    eraser = PersonalDataEraser(database)
 
     async def on_candidate_erased(envelope: EventEnvelope[Any], session: Session) -> None:
-        erased: CandidateErased = envelope.data
-        collections, emails = await eraser.prepare(envelope.tenant_id, erased.candidate_id)
-        await eraser.erase(
+        await erase_candidate(
+            database,
             envelope.tenant_id,
-            erased.candidate_id,
-            collections=collections,
-            emails=emails,
-            email_hashes=erased.email_sha256,
-            erased_at=erased.erased_at,
+            envelope.data,
             session=session,
+            before_erasure=before_erasure,
         )
 
     consumer.subscribe(
@@ -228,12 +262,21 @@ def subscribe_candidate_erasure(
     )
 
 
-def install_gdpr(platform: Platform, *, erasure: str) -> APIRouter:
+def install_gdpr(
+    platform: Platform, *, erasure: str, before_erasure: BeforeErasure | None = None
+) -> APIRouter:
     """Gives a service its GDPR side: the export endpoint (returned, for the service's routers),
-    the `on_candidate_erased` subscriber (described by `erasure`) and the tombstone index."""
+    the `on_candidate_erased` subscriber (described by `erasure`; `before_erasure` is the
+    service's own part in it) and the tombstone index."""
     database = platform.require_database()
     platform.startup_hooks.append(partial(ensure_erasure_indexes, database))
     router = KafkaRouter()
-    subscribe_candidate_erasure(platform.require_consumer(), router, database, description=erasure)
+    subscribe_candidate_erasure(
+        platform.require_consumer(),
+        router,
+        database,
+        description=erasure,
+        before_erasure=before_erasure,
+    )
     platform.include_kafka_router(router)
     return gdpr_router(platform.settings.service_name)

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from crm_shared import CANDIDATE_CHANGE_REQUESTED, CANDIDATE_UPDATED, CandidateUpdated
 from helpers import eventually, read_events
-from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 from integration.flow.sequencing import (
     create_candidate,
     create_sequence,
@@ -543,3 +543,38 @@ async def test_wait_until_uses_the_candidate_zone_else_the_tenant_zone(
         assert (local.hour, local.minute, local.strftime("%a")) in {(9, 30, "Tue"), (9, 30, "Thu")}
         assert started - timedelta(seconds=1) <= due <= started + timedelta(days=7)
         assert enrolment["status"] == "active"
+
+
+async def test_an_erased_candidates_enrolment_ends_erased_in_the_enrolment_report(
+    stack: Stack,
+) -> None:
+    """The erasure deletes the enrolment in campaigns; campaigns announces its end (`erased`)
+    first, so analytics' report does not count the person enrolled for ever."""
+    template_id = await create_template(stack, ACME_TOKEN)
+    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[{"type": "wait", "days": 3}, {"type": "send", "template_id": template_id}],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+    report_url = f"/api/v1/analytics/sequences/{sequence['id']}/enrolments"
+    report: dict[str, Any] = {}
+
+    async def reported(enrolled_now: int) -> bool:
+        response = await stack.gateway.get(report_url, headers=stack.as_(ACME_TOKEN))
+        if response.status_code == 404:  # not folded yet
+            return False
+        assert response.status_code == 200, response.text
+        report.update(response.json())
+        return bool(report["enrolled_now"] == enrolled_now and report["totals"]["entered"])
+
+    await eventually(lambda: reported(1), message=lambda: f"not reported enrolled ({report})")
+    erased = await stack.gateway.post(
+        f"/api/v1/candidates/{candidate_id}/erasure", headers=stack.as_(ACME_ADMIN_TOKEN)
+    )
+    assert erased.status_code == 200, erased.text
+    await eventually(lambda: reported(0), message=lambda: f"still counted enrolled ({report})")
+    assert report["exit_reasons"] == [{"reason": "erased", "count": 1}]
+    assert (report["totals"]["entered"], report["totals"]["exited"]) == (1, 1)

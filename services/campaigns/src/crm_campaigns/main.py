@@ -33,6 +33,7 @@ from crm_campaigns.application.delivery import (
 )
 from crm_campaigns.application.delivery_metrics import BroadcastGauges, DeliveryMetrics
 from crm_campaigns.application.engine import SequenceEngine
+from crm_campaigns.application.enrolments import end_enrolments_before_erasure
 from crm_campaigns.application.feedback import MailFeedback
 from crm_campaigns.application.governance import (
     ContactGovernor,
@@ -313,7 +314,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         platform,
         erasure="Erases the person's recipient data, messages with their rendered bodies and "
         "reply excerpts, notifications about them, enrolments and segment membership; keeps "
-        "only address digests.",
+        "only address digests. Enrolments in progress end `erased` first (`enrolment.ended`).",
+        before_erasure=partial(end_enrolments_before_erasure, database),
     )
     app = create_service_app(
         platform,

@@ -5,16 +5,30 @@ suppressed mail), and nothing is staged when the write does not commit or change
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 
-from crm_campaigns.application.enrolments import enrol_by_hand, remove_by_hand
+from crm_campaigns.application.enrolments import (
+    end_enrolments_before_erasure,
+    enrol_by_hand,
+    remove_by_hand,
+)
 from crm_campaigns.application.lifecycle import change_sequence_status
 from crm_campaigns.domain.lifecycle import SequenceAction
 from crm_campaigns.domain.models import EnrolmentStatus, ExitReason
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
-from crm_shared import ENROLMENT_ENDED, ENROLMENT_STARTED, Outbox, Session, in_transaction
+from crm_shared import (
+    ENROLMENT_ENDED,
+    ENROLMENT_STARTED,
+    CandidateErased,
+    Outbox,
+    Session,
+    erase_candidate,
+    in_transaction,
+)
 from crm_shared.outbox import OUTBOX_COLLECTION
 from integration.campaigns.application.test_delivery import Setup
 from integration.campaigns.application.test_enrolment_pause import (
@@ -145,3 +159,45 @@ async def test_a_merge_that_ends_one_of_two_enrolments_announces_it(delivery: Se
     assert await staged(delivery, ENROLMENT_ENDED.name, "gi") == []
     [ended] = await staged(delivery, ENROLMENT_ENDED.name, "ho")
     assert (ended["data"]["outcome"], ended["data"]["exit_reason"]) == ("exited", "merged")
+
+
+async def test_an_erasure_ends_the_enrolments_in_progress_and_announces_it(
+    delivery: Setup,
+) -> None:
+    """The erasure deletes the person's enrolments; the one in progress ends `erased` first,
+    announced after the deletion (which takes the person's outbox records with it), so
+    analytics' enrolment report does not count her enrolled for ever. A finished one is not
+    announced again."""
+    gi = person(delivery, "gi", "Gi")
+    finished = await tagging_sequence(delivery, gi)
+    await enrol_by_hand(delivery.mongo, delivery.database, finished, ["gi"], "rita")
+    await engine(delivery).run_due_steps()
+    assert (await enrolment(delivery, finished, "gi")).status is EnrolmentStatus.COMPLETED
+    running = await tagging_sequence(delivery, gi)
+    await enrol_by_hand(delivery.mongo, delivery.database, running, ["gi"], "rita")
+    in_progress = await enrolment(delivery, running, "gi")
+    erased_at = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
+    erased = CandidateErased(candidate_id="gi", erased_at=erased_at, email_sha256=[])
+
+    async def erase(session: Session) -> None:
+        await erase_candidate(
+            delivery.database,
+            delivery.tenant,
+            erased,
+            session=session,
+            before_erasure=partial(end_enrolments_before_erasure, delivery.database),
+        )
+
+    await in_transaction(delivery.mongo, erase)
+    enrolments = EnrolmentRepository(delivery.database, delivery.tenant)
+    assert await enrolments.of_candidate("gi") == []
+    [ended] = await staged(delivery, ENROLMENT_ENDED.name, "gi")
+    assert ended["data"]["enrolment_id"] == in_progress.id
+    assert (ended["data"]["outcome"], ended["data"]["exit_reason"]) == ("exited", "erased")
+    assert datetime.fromisoformat(ended["data"]["ended_at"]) == erased_at
+    # Nothing of hers is left in progress: erased again, nothing more would be announced.
+
+    async def end_again(session: Session) -> list[Any]:
+        return await enrolments.end_before_erasure("gi", erased_at, session=session)
+
+    assert await in_transaction(delivery.mongo, end_again) == []

@@ -26,6 +26,7 @@ from crm_campaigns.domain.models import (
     Sequence,
 )
 from crm_campaigns.domain.sequences import Signal
+from crm_campaigns.publishers import SOURCE
 from crm_campaigns.repositories.applications import ApplicationRepository, ApplicationStatus
 from crm_campaigns.repositories.collections import MERGED_CANDIDATES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
@@ -34,9 +35,11 @@ from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.signals import SignalRepository
 from crm_shared import (
+    AfterErasure,
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
+    CandidateErased,
     Database,
     EventAttended,
     EventCheckedIn,
@@ -47,6 +50,7 @@ from crm_shared import (
     MessageOpened,
     MessageReplied,
     MongoClient,
+    Outbox,
     SegmentEntered,
     SegmentExited,
     Session,
@@ -473,3 +477,21 @@ class SequenceEnrolments:
 
 def _changed(candidate_id: str) -> str:
     return f"the enrolment of candidate {candidate_id} changed meanwhile; read it again"
+
+
+async def end_enrolments_before_erasure(
+    database: Database, tenant_id: str, erased: CandidateErased, session: Session
+) -> AfterErasure:
+    """Campaigns' part in an erasure (`install_gdpr`'s `before_erasure`): the person's
+    enrolments in progress end `erased`, so whoever counts them (analytics' enrolment report)
+    is told; their `enrolment.ended` is staged once the erasure deleted the person's documents,
+    which would otherwise take it with their outbox records."""
+    ended = await EnrolmentRepository(database, tenant_id).end_before_erasure(
+        erased.candidate_id, erased.erased_at, session=session
+    )
+    outbox = Outbox(database, SOURCE)
+
+    async def announce(session: Session) -> None:
+        await outbox.add_many(ended, session=session)
+
+    return announce

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -26,6 +27,7 @@ from crm_campaigns.repositories.collections import (
 )
 from crm_shared import (
     Database,
+    EventEnvelope,
     Outbox,
     Session,
     TenantScopedCollection,
@@ -153,8 +155,51 @@ class EnrolmentRepository:
     async def announce_ended(self, enrolment_ids: list[str], *, session: Session) -> None:
         """Stages `enrolment.ended` for enrolments just ended in the caller's transaction (as
         they are now), each naming its sequence, in enrolment id order."""
+        # One write however many ended (archiving a sequence ends all of its enrolments).
+        await self._outbox.add_many(
+            await self._ended(enrolment_ids, session=session), session=session
+        )
+
+    async def end_before_erasure(
+        self, candidate_id: str, erased_at: datetime, *, session: Session
+    ) -> list[EventEnvelope[Any]]:
+        """Ends the candidate's enrolments in progress (`erased`, at `erased_at`) that an
+        erasure is about to delete, and returns their `enrolment.ended` for the caller to stage
+        once the person's documents (their outbox records among them) are gone."""
+        query: dict[str, Any] = {
+            "candidate_id": candidate_id,
+            "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+        }
+        ending = [
+            str(document["_id"])
+            for document in await self._enrolments.find(
+                query, projection={"_id": 1}, session=session
+            )
+        ]
+        if not ending:
+            return []
+        await self._enrolments.update_many(
+            {"_id": {"$in": ending}, **query},
+            {
+                "$set": {
+                    "status": EnrolmentStatus.EXITED.value,
+                    "exit_reason": ExitReason.ERASED.value,
+                    "ended_at": erased_at,
+                    "next_run_at": None,
+                    "awaiting_signal": False,
+                }
+            },
+            session=session,
+        )
+        return await self._ended(ending, session=session)
+
+    async def _ended(
+        self, enrolment_ids: list[str], *, session: Session
+    ) -> list[EventEnvelope[Any]]:
+        """`enrolment.ended` of each of the enrolments as they are now, naming its sequence,
+        in enrolment id order."""
         if not enrolment_ids:
-            return
+            return []
         documents = await self._enrolments.find(
             {"_id": {"$in": enrolment_ids}}, sort=[("_id", ASCENDING)], session=session
         )
@@ -170,8 +215,7 @@ class EnrolmentRepository:
             ended = from_document(Enrolment, document)
             name = names.get(ended.sequence_id, ended.sequence_id)
             envelopes.append(enrolment_ended_envelope(self._outbox, ended, name))
-        # One write however many ended (archiving a sequence ends all of its enrolments).
-        await self._outbox.add_many(envelopes, session=session)
+        return envelopes
 
     async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
         ending = [
