@@ -15,6 +15,7 @@ from crm_analytics.domain.timeseries import (
     RangeError,
     day_of,
     periods,
+    refused_range,
     series,
 )
 
@@ -74,3 +75,12 @@ def test_series_sum_days_into_periods_and_break_new_candidates_down_by_source() 
         (CREATED, "event", [0, 1]),
         (CREATED, "referral", [4, 1]),
     ]
+
+
+def test_a_period_covers_at_most_400_days_both_included() -> None:
+    first = date(2025, 11, 2)
+    assert refused_range(first, first + timedelta(days=MAX_DAYS - 1)) is None
+    assert refused_range(first - timedelta(days=1), first + timedelta(days=MAX_DAYS - 1)) == (
+        "a period covers at most 400 days, both included (this one 401)"
+    )
+    assert refused_range(first, first - timedelta(days=1)) == "`to` must be on or after `from`"

@@ -701,7 +701,7 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         page.text,
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
-    assert "<td>Replies</td>" in page.text
+    assert "<td>Replied</td>" in page.text
     # Names come with the list (one call, none per row); an unknown one shows the id.
     assert '<a href="/console/candidates/c2">Ada Lovelace</a>' in page.text
     assert '<a href="/console/candidates/c1">c1</a>' in page.text
@@ -756,7 +756,7 @@ async def test_an_enrolment_ended_by_a_mail_not_sent_says_so_in_its_reason(
     page = await client.get("/console/sequences/s1", headers=gateway_headers(MARK))
     assert page.status_code == 200, page.text
     assert "<td>Not sent: no marketing consent (step 0)</td>" in page.text
-    assert "<td>Unsubscribes</td>" in page.text
+    assert "<td>Unsubscribed</td>" in page.text
 
 
 async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> None:
@@ -1605,3 +1605,21 @@ async def test_a_decided_ab_test_says_who_won_and_when(site: Console) -> None:
         'A won, decided <time datetime="2026-12-24T09:25:41+00:00">2026-12-24 09:25</time>'
         in panel.text
     )
+
+
+@pytest.mark.parametrize(
+    ("enrolment", "reason"),
+    [
+        ({"exit_reason": "removed"}, "Removed from the sequence"),
+        ({"exit_reason": "replied"}, "Replied"),
+        (
+            {"exit_reason": "no_marketing_consent", "exit_step": 0},
+            "Not sent: no marketing consent (step 0)",
+        ),
+        ({"exit_reason": "sequence_archived"}, "The sequence was archived"),
+        ({"exit_reason": None}, ""),
+    ],
+)
+def test_an_enrolments_reason_is_said_in_words(enrolment: dict[str, Any], reason: str) -> None:
+    """The Reason column speaks as the enrolment report does; never a raw code."""
+    assert sequence_rules.exit_label(enrolment) == reason

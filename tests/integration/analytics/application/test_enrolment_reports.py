@@ -200,6 +200,8 @@ async def test_the_csv_holds_every_figure_of_the_json(
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0] == ["figure", "key", "day", "value"]
     cells = {(figure, key, day): value for figure, key, day, value in rows[1:]}
+    assert cells[("name", "", "")] == "Graduates 2027"
+    assert cells[("from", "", "")] == report.start.isoformat()
     assert cells[("entered", "", "")] == str(report.totals.entered)
     assert cells[("enrolled_now", "", "")] == str(report.enrolled_now)
     assert cells[("completion_rate", "", "")] == str(report.totals.completion_rate)
@@ -208,4 +210,4 @@ async def test_the_csv_holds_every_figure_of_the_json(
     for day in report.series:
         assert cells[("exited", "", day.day.isoformat())] == str(day.exited)
     breakdown_rows = len(report.exit_reasons) + len(report.exit_steps) + len(report.completion_days)
-    assert len(rows) == 1 + 1 + 9 + breakdown_rows + 3 * len(report.series)
+    assert len(rows) == 1 + 4 + 9 + breakdown_rows + 3 * len(report.series)

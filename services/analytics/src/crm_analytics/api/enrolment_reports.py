@@ -93,9 +93,13 @@ def public(found: EnrolmentReport) -> EnrolmentReportPublic:
 
 
 def csv_rows(report: EnrolmentReportPublic) -> Iterator[Sequence[object]]:
-    """`figure,key,day,value`: the totals (no key, no day), each breakdown's counts by key
-    (`exit_reason`, `exit_step`, `completion_days`), then each day's figures."""
+    """`figure,key,day,value`: the sequence's name and the period, the totals (no key, no
+    day), each breakdown's counts by key (`exit_reason`, `exit_step`, `completion_days`), then
+    each day's figures."""
     yield ["figure", "key", "day", "value"]
+    yield ["name", "", "", cell(report.name)]
+    yield ["from", "", "", report.start.isoformat()]
+    yield ["to", "", "", report.end.isoformat()]
     yield ["enrolled_now", "", "", report.enrolled_now]
     for figure, value in report.totals.model_dump(mode="json").items():
         yield [figure, "", "", cell(value)]

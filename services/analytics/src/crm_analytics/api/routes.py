@@ -40,7 +40,7 @@ from crm_analytics.application.event_reports import (
 from crm_analytics.application.tallies import tenant_totals, time_series
 from crm_analytics.domain.event_report import EventFigures, FollowUp, window_of
 from crm_analytics.domain.metrics import TenantMetric
-from crm_analytics.domain.timeseries import MAX_DAYS, Interval, RangeError
+from crm_analytics.domain.timeseries import Interval, RangeError, refused_range
 from crm_shared import (
     CurrentPrincipal,
     FieldError,
@@ -283,8 +283,8 @@ async def recruiting_events_report(
     """The report of every event whose start falls in the range of UTC days, and the totals
     over them. The range covers at most 400 days. `format=csv`: one row per figure of each
     event, then of the totals."""
-    if end < start or (end - start).days >= MAX_DAYS:
-        raise _range_refused(f"`to` must be on or after `from` and at most {MAX_DAYS} days later")
+    if refusal := refused_range(start, end):
+        raise _range_refused(refusal)
     found = await period_report(
         container.storage,
         principal.tenant_id,

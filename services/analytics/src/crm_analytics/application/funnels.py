@@ -31,6 +31,7 @@ from crm_analytics.domain.funnel import (
     step_times,
 )
 from crm_analytics.domain.time_zone import days_in_zone
+from crm_analytics.domain.timeseries import refused_range
 from crm_analytics.repositories.journeys import journey_of, split_values, step_times_of
 
 # The longest period a funnel or attribution report covers, and the most people (a funnel's
@@ -63,10 +64,8 @@ async def period(
     storage: AnalyticsStorage, tenant_id: str, first_day: date, last_day: date
 ) -> Period:
     """The days `first_day` to `last_day` in the tenant's time zone, as instants."""
-    if last_day < first_day or (last_day - first_day).days >= MAX_PERIOD_DAYS:
-        raise PeriodRefused(
-            "to", f"`to` must be on or after `from` and at most {MAX_PERIOD_DAYS} days later"
-        )
+    if refusal := refused_range(first_day, last_day, MAX_PERIOD_DAYS):
+        raise PeriodRefused("to", refusal)
     zone = await tenant_time_zone(storage, tenant_id)
     start, end = days_in_zone(first_day, last_day, zone)
     return Period(first_day, last_day, zone.key, start, end)

@@ -31,6 +31,17 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def refused_range(first_day: date, last_day: date, max_days: int = MAX_DAYS) -> str | None:
+    """Why a period of days (both included) cannot be reported: reversed, or longer than
+    `max_days`; None when it can."""
+    if last_day < first_day:
+        return "`to` must be on or after `from`"
+    days = (last_day - first_day).days + 1
+    if days > max_days:
+        return f"a period covers at most {max_days} days, both included (this one {days})"
+    return None
+
+
 def report_range(
     active: tuple[date, date] | None, first_day: date | None, last_day: date | None, today: date
 ) -> tuple[date, date]:
@@ -39,8 +50,8 @@ def report_range(
     from the last), or the other end, or today. `RangeError` for a reversed or too long range."""
     last = last_day or (active[1] if active else first_day) or today
     first = first_day or (max(active[0], last - timedelta(days=MAX_DAYS - 1)) if active else last)
-    if last < first or (last - first).days >= MAX_DAYS:
-        raise RangeError(f"`to` must be on or after `from` and at most {MAX_DAYS} days later")
+    if refusal := refused_range(first, last):
+        raise RangeError(refusal)
     return first, last
 
 

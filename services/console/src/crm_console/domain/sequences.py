@@ -310,14 +310,15 @@ def ended_because(reason: str) -> str:
 def exit_label(enrolment: Mapping[str, Any]) -> str:
     """Why an enrolment ended early, as its row's Reason column says it ("" if it did not):
     a send step's mail that could not be sent says so, naming the step, so nobody takes the
-    enrolment's end for a mail that went out and was ignored."""
+    enrolment's end for a mail that went out and was ignored; any other reason in the words of
+    the enrolment report ("Replied", "Removed from the sequence")."""
     reason = enrolment.get("exit_reason")
     if not reason:
         return ""
     step = enrolment.get("exit_step")
     if step is not None and reason in NOT_SENT_REASONS:
         return f"Not sent: {NOT_SENT_REASONS[reason]} (step {step})"
-    return EXIT_REASONS.get(reason) or str(reason).replace("_", " ")
+    return ended_because(str(reason))
 
 
 @dataclass(frozen=True)
