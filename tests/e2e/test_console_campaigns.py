@@ -239,12 +239,20 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
         return found.status_code == 200
 
     wait_for(analytics_saw_her, "analytics did not report the enrolment")
-    page.reload()
+    page.goto(f"{gateway}/console/sequences/{sequence_id}")  # every state, Ada's row among them
     report = page.get_by_test_id("enrolment-report")
     expect(report.locator('[data-figure="enrolled_now"]')).to_have_text("1", timeout=SLOW)
     expect(report.locator('[data-figure="entered"]')).to_have_text("1")
     expect(report.locator('[data-figure="entrants_still_enrolled"]')).to_have_text("1")
     assert_accessible(page)
+    # Ada removed on the page: the panel follows without a reload.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f'tr[data-candidate="{ada}"]').get_by_role(
+        "button", name=f"Remove Ada {ada_name}"
+    ).click()
+    expect(page.get_by_test_id("enrolment-done")).to_contain_text("Removed", timeout=SLOW)
+    expect(report.locator('[data-figure="enrolled_now"]')).to_have_text("0", timeout=SLOW)
+    expect(report.locator('[data-figure="exit-removed"]')).to_have_text("1")
 
     page.get_by_role("navigation", name="Sections").get_by_role(
         "link", name="Notifications"

@@ -1415,6 +1415,8 @@ async def test_an_enrolment_action_puts_the_answered_row_and_the_counts_in_place
     assert '<span class="count" id="count-paused" hx-swap-oob="true">2</span>' in done.text
     assert '<span class="count" id="count-waiting" hx-swap-oob="true">0</span>' in done.text
     assert "HX-Trigger-After-Settle" not in done.headers
+    # The enrolment report's panel is told to ask analytics again.
+    assert done.headers["HX-Trigger"] == "enrolment-report-stale"
     assert [(c.method, c.url.path) for c in api.calls] == [
         ("GET", "/api/v1/team"),  # who paused it, by name
         (method, path),

@@ -332,6 +332,9 @@ async def test_the_sequence_page_shows_how_its_enrolments_went(site: Console) ->
     assert "A mail not sent: no marketing consent" in panel.text
     assert "step 0: 1" in panel.text
     assert 'href="/console/sequences/s1/enrolment-report.csv"' in panel.text
+    # Asked again a moment after an enrolment changed on the page.
+    assert 'hx-get="/console/sequences/s1/enrolment-report"' in panel.text
+    assert "enrolment-report-stale from:body delay:2s" in panel.text
     chart = chart_config(panel.text)
     assert [(d["label"], d["data"]) for d in chart["data"]["datasets"]] == [
         ("Entered", [5, 3]),

@@ -265,6 +265,7 @@ async def enrolment_report(
         "sequences/enrolment_report.html",
         {
             "report": found,
+            "panel_url": panel_url,
             "csv_href": f"{panel_url}.csv",
             "figure_cell": figure_cell,
             "ended_because": rules.ended_because,
@@ -448,4 +449,7 @@ async def enrolment_action(
             "people": people,
         },
         viewer=viewer,
+        # The enrolment report (analytics) follows the action a moment later: its panel asks
+        # again (sequences/enrolment_report.html).
+        headers={"HX-Trigger": "enrolment-report-stale"},
     )
