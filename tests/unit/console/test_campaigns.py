@@ -1091,6 +1091,21 @@ async def test_a_control_the_api_refuses_shows_why_in_the_panel(site: Console) -
     assert 'hx-post="/console/broadcasts/b1/send"' in panel.text
 
 
+async def test_a_draft_sent_opens_its_page_again_with_every_panel(site: Console) -> None:
+    """A draft's page has no panels of who waits, who was skipped and what became of the mail;
+    sent, it is loaded again (a sending broadcast's page has them), not only its progress."""
+    client, api = site
+    api.answer("POST", "/api/v1/broadcasts/b1/send", body=broadcast("sending"))
+    sent = await client.post("/console/broadcasts/b1/send", headers=htmx_headers(MARK))
+    assert sent.status_code == 204
+    assert sent.headers["HX-Redirect"] == "/console/broadcasts/b1"
+    # Pausing keeps the page: only the progress panel changes.
+    api.answer("POST", "/api/v1/broadcasts/b1/pause", body=broadcast("paused"))
+    paused = await client.post("/console/broadcasts/b1/pause", headers=htmx_headers(MARK))
+    assert paused.status_code == 200
+    assert "HX-Redirect" not in paused.headers
+
+
 async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Console) -> None:
     client, api = site
     answer_builder_choices(api)

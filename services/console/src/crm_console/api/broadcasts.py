@@ -315,7 +315,9 @@ async def delete_draft(
 async def control(
     broadcast_id: str, action: str, request: Request, viewer: CurrentViewer, state: Container
 ) -> Response:
-    """Sends, pauses, resumes or cancels; the panel shows the outcome or why the API refused."""
+    """Sends, pauses, resumes or cancels; the panel shows the outcome or why the API refused.
+    A draft sent goes to its page again: a draft's page has no panels of who waits or was
+    skipped, nor of what became of the mail, and a sending broadcast's has them."""
     if action not in CONTROLS:
         return Response(status_code=404)
     desk = BroadcastDesk(state.gateway)
@@ -327,6 +329,8 @@ async def control(
     except ApiProblem as refused:
         problem = refused.problem
         broadcast = await desk.broadcast(viewer.caller, broadcast_id)
+    if action == "send" and problem is None:
+        return go_to(request, f"{HERE}/{quote(broadcast_id, safe='')}")
     return render(
         request,
         state.templates,
