@@ -211,6 +211,8 @@ def test_a_marketer_builds_a_sequence_enrols_a_candidate_and_the_mail_arrives(
     # Ada's enrolment alone is paused, then resumed.
     row.get_by_role("button", name=f"Pause Ada {ada_name}").click()
     expect(page.get_by_test_id("enrolment-done")).to_contain_text("paused", timeout=SLOW)
+    # The button went with its row: the focus goes to what was done, not to <body>.
+    expect(page.get_by_test_id("enrolment-done")).to_be_focused()
     # The row shows the new state at once, from the API's answer.
     expect(row).to_contain_text("Paused on its own", timeout=SLOW)
     expect(page.locator("#count-paused")).to_have_text("1")
