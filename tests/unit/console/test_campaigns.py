@@ -1640,3 +1640,17 @@ async def test_a_decided_ab_test_says_who_won_and_when(site: Console) -> None:
 def test_an_enrolments_reason_is_said_in_words(enrolment: dict[str, Any], reason: str) -> None:
     """The Reason column speaks as the enrolment report does; never a raw code."""
     assert sequence_rules.exit_label(enrolment) == reason
+
+
+def test_a_tied_ab_test_says_so_and_an_undelivered_group_has_no_rate() -> None:
+    def result(name: str, opened: int, open_rate: float) -> dict[str, Any]:
+        return {"name": name, "opened": opened, "open_rate": open_rate, "click_rate": 0.0}
+
+    tied = {"winner": "A", "results": [result("A", 0, 0.0), result("B", 0, 0.0)]}
+    assert broadcast_rules.ab_outcome(tied) == (
+        "a tie (the same open and click rates), so A, the first, went to the rest"
+    )
+    won = {"winner": "B", "results": [result("A", 0, 0.0), result("B", 1, 0.5)]}
+    assert broadcast_rules.ab_outcome(won) == "B won"
+    assert broadcast_rules.rate_cell(0, 0.0, delivered=0) == "0"
+    assert broadcast_rules.rate_cell(1, 0.5, delivered=2) == "1 (50 %)"

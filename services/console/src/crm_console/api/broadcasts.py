@@ -37,6 +37,8 @@ def _vocabulary() -> dict[str, Any]:
         "describe_schedule": rules.describe_schedule,
         "reasons": rules.reasons,
         "done_share": rules.done_share,
+        "ab_outcome": rules.ab_outcome,
+        "rate_cell": rules.rate_cell,
         "is_live": rules.is_live,
         "actions": rules.actions,
     }

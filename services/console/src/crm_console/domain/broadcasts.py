@@ -112,6 +112,26 @@ def reasons(counts: Mapping[str, int]) -> list[tuple[str, str, int]]:
     ]
 
 
+def ab_outcome(ab_test: Mapping[str, Any]) -> str:
+    """What the A/B caption says of a decided test: the winner, or that the groups tied (equal
+    open and click rates, as with no opens at all), in which case the first variant went to
+    the rest of the audience (docs/campaigns.md)."""
+    winner = str(ab_test.get("winner") or "")
+    results = ab_test.get("results") or []
+    rates = {(r.get("open_rate"), r.get("click_rate")) for r in results}
+    if len(results) > 1 and len(rates) == 1:
+        return f"a tie (the same open and click rates), so {winner}, the first, went to the rest"
+    return f"{winner} won"
+
+
+def rate_cell(count: int, rate: float | None, delivered: int) -> str:
+    """A test group's count and its rate of the delivered mail: `3 (50 %)`; the count alone
+    while nothing was delivered (no rate to speak of)."""
+    if not delivered or rate is None:
+        return str(count)
+    return f"{count} ({rate * 100:.0f} %)"
+
+
 def done_share(progress: Mapping[str, Any]) -> int:
     """How much of the audience has an outcome (sent, failed, skipped, or not sent as the
     broadcast was cancelled), in percent."""
