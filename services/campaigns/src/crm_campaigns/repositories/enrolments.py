@@ -39,6 +39,13 @@ from crm_shared import (
 )
 
 
+def _in_progress_of(candidate_id: str) -> dict[str, Any]:
+    return {
+        "candidate_id": candidate_id,
+        "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
+    }
+
+
 class EnrolmentRepository:
     """The tenant's enrolments. Every write that starts or ends one stages its
     `enrolment.started` / `enrolment.ended` in the same transaction (the outbox is a collection
@@ -114,10 +121,7 @@ class EnrolmentRepository:
     ) -> int:
         """Ends a candidate's active enrolments (of `sequence_ids`, or of every sequence whose
         exit conditions include `reason`); returns how many ended."""
-        query: dict[str, Any] = {
-            "candidate_id": candidate_id,
-            "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
-        }
+        query = _in_progress_of(candidate_id)
         if sequence_ids is not None:
             query["sequence_id"] = {"$in": sequence_ids}
         return await self._exit(query, reason, session=session)
@@ -166,30 +170,8 @@ class EnrolmentRepository:
         """Ends the candidate's enrolments in progress (`erased`, at `erased_at`) that an
         erasure is about to delete, and returns their `enrolment.ended` for the caller to stage
         once the person's documents (their outbox records among them) are gone."""
-        query: dict[str, Any] = {
-            "candidate_id": candidate_id,
-            "status": {"$in": [status.value for status in ENROLMENTS_IN_PROGRESS]},
-        }
-        ending = [
-            str(document["_id"])
-            for document in await self._enrolments.find(
-                query, projection={"_id": 1}, session=session
-            )
-        ]
-        if not ending:
-            return []
-        await self._enrolments.update_many(
-            {"_id": {"$in": ending}, **query},
-            {
-                "$set": {
-                    "status": EnrolmentStatus.EXITED.value,
-                    "exit_reason": ExitReason.ERASED.value,
-                    "ended_at": erased_at,
-                    "next_run_at": None,
-                    "awaiting_signal": False,
-                }
-            },
-            session=session,
+        ending = await self._end(
+            _in_progress_of(candidate_id), ExitReason.ERASED, erased_at, session=session
         )
         return await self._ended(ending, session=session)
 
@@ -218,29 +200,35 @@ class EnrolmentRepository:
         return envelopes
 
     async def _exit(self, query: dict[str, Any], reason: ExitReason, *, session: Session) -> int:
+        ending = await self._end(query, reason, utc_now(), session=session)
+        await self.announce_ended(ending, session=session)
+        return len(ending)
+
+    async def _end(
+        self, query: dict[str, Any], reason: ExitReason, ended_at: datetime, *, session: Session
+    ) -> list[str]:
+        """Ends the enrolments `query` finds (early, for `reason`); their ids."""
         ending = [
             str(document["_id"])
             for document in await self._enrolments.find(
                 query, projection={"_id": 1}, session=session
             )
         ]
-        if not ending:
-            return 0
-        result = await self._enrolments.update_many(
-            {"_id": {"$in": ending}, **query},
-            {
-                "$set": {
-                    "status": EnrolmentStatus.EXITED.value,
-                    "exit_reason": reason.value,
-                    "ended_at": utc_now(),
-                    "next_run_at": None,
-                    "awaiting_signal": False,
-                }
-            },
-            session=session,
-        )
-        await self.announce_ended(ending, session=session)
-        return result.modified_count
+        if ending:
+            await self._enrolments.update_many(
+                {"_id": {"$in": ending}, **query},
+                {
+                    "$set": {
+                        "status": EnrolmentStatus.EXITED.value,
+                        "exit_reason": reason.value,
+                        "ended_at": ended_at,
+                        "next_run_at": None,
+                        "awaiting_signal": False,
+                    }
+                },
+                session=session,
+            )
+        return ending
 
     async def move_all(
         self,
