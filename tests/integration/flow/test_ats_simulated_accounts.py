@@ -147,6 +147,10 @@ async def crm_state(stack: Stack, connection_id: str) -> State:
         url = "/api/v1/ats/applications" + following["url"]
 
 
+# Answers of a busy gateway that a poll waits out: rate limited, upstream unavailable or slow.
+BUSY = frozenset({429, 502, 503, 504})
+
+
 async def run_to_the_end(
     stack: Stack, connection_id: str, kind: str, admin: str = ACME_ADMIN_TOKEN
 ) -> dict[str, Any]:
@@ -162,6 +166,12 @@ async def run_to_the_end(
         status = await stack.gateway.get(
             f"/api/v1/ats/connections/{connection_id}/sync", headers=stack.as_(admin)
         )
+        if status.status_code in BUSY:
+            # A loaded machine's gateway gave up on the service (CI runs the linters and
+            # benchmarks beside the tests): asked again; anything else fails at once.
+            finished["last_answer"] = status.text
+            return False
+        assert status.status_code == 200, status.text
         run = status.json()["backfill" if kind == "backfill" else "reconcile"]
         assert run["state"] != "failed", run
         finished.update(run)
@@ -438,7 +448,7 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
                 found = await stack.gateway.get(
                     "/api/v1/candidates", params={"email": email}, headers=auth
                 )
-                if len(found.json()["items"]) != 1:
+                if found.status_code in BUSY or len(found.json()["items"]) != 1:
                     missing.append(f"{email}: {found.text[:200]}")
                 else:
                     candidates[email] = found.json()["items"][0]["id"]
@@ -458,6 +468,9 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
                 listed = await stack.gateway.get(
                     "/api/v1/ats/applications", params={"candidate_id": candidate_id}, headers=auth
                 )
+                if listed.status_code in BUSY:
+                    missing.append(f"{email}: {listed.text[:200]}")
+                    continue
                 assert listed.status_code == 200, listed.text
                 held = {a["ats_application_id"] for a in listed.json()}
                 if held != {a.ats_application_id for a in by_person[email]}:
@@ -488,6 +501,9 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
             found = await stack.gateway.get(
                 f"/api/v1/segments/{segment.json()['id']}", headers=auth
             )
+            if found.status_code in BUSY:
+                return False
+            assert found.status_code == 200, found.text
             return bool(found.json()["status"] == "ready")
 
         await eventually(ready, message="the segment was not evaluated", timeout=90)
@@ -502,6 +518,8 @@ async def test_past_applicants_become_candidates_and_silver_medalists_a_plain_se
                 params={"limit": 200},
                 headers=auth,
             )
+            if members.status_code in BUSY:
+                return False
             assert members.status_code == 200, members.text
             emails[:] = [m["emails"][0] for m in members.json()["items"]]
             return bool(emails)
