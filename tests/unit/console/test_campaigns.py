@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -913,6 +914,22 @@ def test_the_composer_form_becomes_a_broadcast() -> None:
     assert "ab_test" not in at
 
 
+def test_a_broadcast_report_is_asked_again_until_it_counts_every_mail_sent() -> None:
+    """Analytics counts from the topics, a moment after the mail left: the report panel keeps
+    asking while the broadcast sends and, after it ended, until every mail sent is counted,
+    for ten minutes at most (older mail may never be)."""
+    ended = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    done = broadcast("completed", sent=2) | {"completed_at": ended.isoformat()}
+    soon = ended + timedelta(seconds=3)
+    assert broadcast_rules.report_may_change(broadcast("sending", sent=2), 2, soon)
+    assert broadcast_rules.report_may_change(done, 0, soon)
+    assert broadcast_rules.report_may_change(done, 1, ended + timedelta(minutes=9))
+    assert not broadcast_rules.report_may_change(done, 2, soon)
+    assert not broadcast_rules.report_may_change(done, 1, ended + timedelta(minutes=10))
+    cancelled_unsent = broadcast("cancelled", sent=0) | {"completed_at": ended.isoformat()}
+    assert not broadcast_rules.report_may_change(cancelled_unsent, 0, soon)
+
+
 def test_what_a_broadcast_shows_while_it_runs() -> None:
     progress = {"audience_size": 8, "sent": 5, "failed": 1, "skipped": 1}
     assert broadcast_rules.done_share(progress) == 88
@@ -1494,7 +1511,7 @@ async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Con
     client, api = site
     api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("completed", sent=8))
     page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))
-    assert 'hx-get="/console/broadcasts/b1/report"' in page.text
+    assert 'hx-get="/console/broadcasts/b1/report?live=1"' in page.text
     api.answer(
         "GET",
         "/api/v1/analytics/broadcasts/b1",
@@ -1512,9 +1529,11 @@ async def test_the_broadcast_page_shows_the_message_report_per_variant(site: Con
             ],
         },
     )
-    panel = await client.get("/console/broadcasts/b1/report", headers=htmx_headers(MARK))
+    panel = await client.get("/console/broadcasts/b1/report?live=1", headers=htmx_headers(MARK))
     assert panel.status_code == 200, panel.text
     assert '<td data-figure="sent">8</td>' in panel.text
+    # Every mail sent is counted and the broadcast is over: the panel asks no more.
+    assert "every 15s" not in panel.text
     assert '<td data-figure="opened">4 (50.0 %)</td>' in panel.text
     assert '<td data-figure="unsubscribed">1 (12.5 %)</td>' in panel.text
     assert '<th scope="col">Variant A</th>' in panel.text
@@ -1565,6 +1584,11 @@ async def test_a_broadcast_analytics_saw_no_mail_of_says_so_in_its_report(site: 
     panel = await client.get("/console/broadcasts/b1/report", headers=htmx_headers(MARK))
     assert panel.status_code == 200
     assert "Not shown: no mail of this broadcast has been sent yet." in panel.text
+    # Completed within one poll, before analytics counted its 2 mails: the panel keeps asking.
+    just_done = broadcast("completed", sent=2) | {"completed_at": datetime.now(UTC).isoformat()}
+    api.answer("GET", "/api/v1/broadcasts/b1", body=just_done)
+    panel = await client.get("/console/broadcasts/b1/report?live=1", headers=htmx_headers(MARK))
+    assert 'hx-get="/console/broadcasts/b1/report?live=1" hx-trigger="every 15s"' in panel.text
     # A draft sends nothing: no report is asked for.
     api.answer("GET", "/api/v1/broadcasts/b1", body=broadcast("draft"))
     page = await client.get("/console/broadcasts/b1", headers=gateway_headers(MARK))

@@ -255,12 +255,16 @@ async def report(
 ) -> HTMLResponse:
     """The broadcast's message report (analytics): every message sent, opened, clicked,
     replied to, unsubscribed from, in total, per A/B variant and per day; loaded after the
-    page, and asked again while the broadcast sends (`live=1`), no more once it finished."""
+    page, and asked again (`live=1`) while the broadcast sends and until analytics has counted
+    the mail it sent."""
     desk = BroadcastDesk(state.gateway)
     live = request.query_params.get("live") == "1"
     found = await desk.report(viewer.caller, broadcast_id)
     if live:
-        live = rules.is_live(str((await desk.broadcast(viewer.caller, broadcast_id))["status"]))
+        reported_sent = int(found.data["totals"]["sent"]) if found.data else 0
+        live = rules.report_may_change(
+            await desk.broadcast(viewer.caller, broadcast_id), reported_sent, datetime.now(UTC)
+        )
     return report_panel(
         request,
         viewer,

@@ -4,6 +4,7 @@ and shows while it runs."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from crm_console.domain.forms import FormValues, first, whole_number
@@ -27,6 +28,11 @@ STATUS_LABELS = {
 }
 # Statuses in which the progress still changes: the page keeps asking.
 LIVE_STATUSES = frozenset({"preparing", "sending", "paused"})
+# Analytics counts the mail from the topics, a moment after campaigns sent it: a broadcast that
+# finished within one poll still has mail to be counted. Its report panel keeps asking until
+# every mail sent is counted, for this long after the end at most (mail sent before analytics
+# kept reports, or whose events the topics no longer hold, would never be).
+REPORT_CATCH_UP = timedelta(minutes=10)
 ACTIONS = {
     "draft": ("send",),
     "preparing": ("pause", "cancel"),
@@ -96,6 +102,20 @@ def broadcast_from_form(form: FormValues) -> dict[str, Any]:
 def is_live(status: str) -> bool:
     """Whether the broadcast's progress can still change (the view polls while it can)."""
     return status in LIVE_STATUSES
+
+
+def report_may_change(broadcast: Mapping[str, Any], reported_sent: int, now: datetime) -> bool:
+    """Whether the broadcast's message report can still change: while it sends, and after it
+    ended until analytics has counted every mail it sent (`reported_sent`), within
+    `REPORT_CATCH_UP` of the end."""
+    if is_live(str(broadcast["status"])):
+        return True
+    if reported_sent >= int(broadcast["progress"].get("sent") or 0):
+        return False
+    ended = broadcast.get("completed_at")
+    if not ended:
+        return False
+    return now - datetime.fromisoformat(str(ended)) < REPORT_CATCH_UP
 
 
 def actions(status: str) -> tuple[str, ...]:
