@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from crm_shared import EventEnvelope, PoolStageChanged, TopicSpec
 from helpers import eventually, unique
-from integration.flow.conftest import Stack
+from integration.flow.conftest import ACME_TOKEN, Stack
 
 ROLE_URL = "https://careers.example.org/jobs/data-engineer"
 
@@ -180,3 +180,23 @@ def tracked_links(mail: Any) -> tuple[str, str]:
     assert pixel, body
     assert link, body
     return pixel.group(1), link.group(1)
+
+
+async def folded_report(
+    stack: Stack, url: str, until: Callable[[dict[str, Any]], bool], failure: str
+) -> dict[str, Any]:
+    """The acme report at `url` once analytics has folded what `until` looks for (a 404 is a
+    report nothing was folded into yet); fails saying `failure` and what was last read."""
+    report: dict[str, Any] = {}
+
+    async def folded() -> bool:
+        response = await stack.gateway.get(url, headers=stack.as_(ACME_TOKEN))
+        if response.status_code == 404:
+            return False
+        assert response.status_code == 200, response.text
+        report.clear()
+        report.update(response.json())
+        return until(report)
+
+    await eventually(folded, message=lambda: f"{failure} ({report})")
+    return report

@@ -23,6 +23,7 @@ from integration.flow.sequencing import (
     create_template,
     enrol,
     enrolment_of,
+    folded_report,
     mails_to,
     publish,
     tracked_links,
@@ -265,36 +266,22 @@ async def test_a_send_held_back_for_want_of_consent_ends_the_enrolment_with_the_
 
     # Analytics counts the held-back mail in the sequence's report, at its step, never as sent.
     report_url = f"/api/v1/analytics/sequences/{sequence['id']}"
-    report: dict[str, Any] = {}
-
-    async def reported() -> bool:
-        response = await stack.gateway.get(report_url, headers=stack.as_(ACME_TOKEN))
-        if response.status_code == 404:  # not folded yet
-            return False
-        assert response.status_code == 200, response.text
-        report.update(response.json())
-        return bool(report["totals"]["suppressed"])
-
-    await eventually(
-        reported, message=lambda: f"the sequence report shows no held-back mail ({report})"
+    report = await folded_report(
+        stack,
+        report_url,
+        lambda found: bool(found["totals"]["suppressed"]),
+        "the sequence report shows no held-back mail",
     )
     assert (report["totals"]["suppressed"], report["totals"]["sent"]) == (1, 0)
     assert [(g["key"], g["figures"]["suppressed"]) for g in report["groups"]] == [("0", 1)]
 
     # And the enrolment in the sequence's enrolment report: entered, exited at that step.
     enrolments_url = f"{report_url}/enrolments"
-    enrolments: dict[str, Any] = {}
-
-    async def exit_reported() -> bool:
-        response = await stack.gateway.get(enrolments_url, headers=stack.as_(ACME_TOKEN))
-        if response.status_code == 404:  # not folded yet
-            return False
-        assert response.status_code == 200, response.text
-        enrolments.update(response.json())
-        return bool(enrolments["totals"]["exited"])
-
-    await eventually(
-        exit_reported, message=lambda: f"the enrolment report shows no exit ({enrolments})"
+    enrolments = await folded_report(
+        stack,
+        enrolments_url,
+        lambda found: bool(found["totals"]["exited"]),
+        "the enrolment report shows no exit",
     )
     totals = enrolments["totals"]
     assert (totals["entered"], totals["completed"], totals["exited"]) == (1, 0, 1)
@@ -560,21 +547,18 @@ async def test_an_erased_candidates_enrolment_ends_erased_in_the_enrolment_repor
     )
     await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
     report_url = f"/api/v1/analytics/sequences/{sequence['id']}/enrolments"
-    report: dict[str, Any] = {}
-
-    async def reported(enrolled_now: int) -> bool:
-        response = await stack.gateway.get(report_url, headers=stack.as_(ACME_TOKEN))
-        if response.status_code == 404:  # not folded yet
-            return False
-        assert response.status_code == 200, response.text
-        report.update(response.json())
-        return bool(report["enrolled_now"] == enrolled_now and report["totals"]["entered"])
-
-    await eventually(lambda: reported(1), message=lambda: f"not reported enrolled ({report})")
+    await folded_report(
+        stack,
+        report_url,
+        lambda found: found["enrolled_now"] == 1 and bool(found["totals"]["entered"]),
+        "not reported enrolled",
+    )
     erased = await stack.gateway.post(
         f"/api/v1/candidates/{candidate_id}/erasure", headers=stack.as_(ACME_ADMIN_TOKEN)
     )
     assert erased.status_code == 200, erased.text
-    await eventually(lambda: reported(0), message=lambda: f"still counted enrolled ({report})")
+    report = await folded_report(
+        stack, report_url, lambda found: found["enrolled_now"] == 0, "still counted enrolled"
+    )
     assert report["exit_reasons"] == [{"reason": "erased", "count": 1}]
     assert (report["totals"]["entered"], report["totals"]["exited"]) == (1, 1)

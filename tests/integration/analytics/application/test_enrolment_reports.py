@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,9 +21,7 @@ from crm_analytics.application.enrolment_reports import (
     enrolment_report,
 )
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.timeseries import RangeError
-from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     EventEnvelope,
     MongoClient,
@@ -32,29 +29,12 @@ from crm_shared import (
     Session,
     in_transaction,
 )
-from helpers import unique
 from integration.analytics.enrolment_scenario import Ids, expected, scenario
-from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 IDS = Ids(tenant_id="acme", sequence_ids=("s-grads", "s-nurses"))
-
-
-@pytest.fixture
-async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
-    opened = [
-        service_storage(
-            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("enrolments")),
-            ensure_indexes,
-        )
-        for _ in range(2)
-    ]
-    async with opened[0] as one, opened[1] as other:
-        yield [
-            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
-        ]
 
 
 async def fold(

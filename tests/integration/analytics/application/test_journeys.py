@@ -6,7 +6,6 @@ a late event out."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,7 +26,6 @@ from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.attribution import Model, Outcome
 from crm_analytics.domain.funnel import FunnelBy
-from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     CANDIDATE_MERGED,
     MESSAGE_OPENED,
@@ -38,7 +36,6 @@ from crm_shared import (
     Session,
     in_transaction,
 )
-from helpers import unique
 from integration.analytics.journey_scenario import (
     ZONE,
     Ids,
@@ -48,27 +45,11 @@ from integration.analytics.journey_scenario import (
     scenario,
     shuffled_with_repeats,
 )
-from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
 IDS = Ids(tenant_id="acme", broadcast_id="b-1", sequence_id="s-1", event_id="e-1")
 NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
-
-
-@pytest.fixture
-async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
-    opened = [
-        service_storage(
-            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("journeys")),
-            ensure_indexes,
-        )
-        for _ in range(2)
-    ]
-    async with opened[0] as one, opened[1] as other:
-        yield [
-            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
-        ]
 
 
 async def fold(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,10 +23,8 @@ from crm_analytics.application.message_reports import (
     rate_messages_folded_before,
 )
 from crm_analytics.application.storage import AnalyticsStorage
-from crm_analytics.config import AnalyticsSettings
 from crm_analytics.domain.message_report import MessageFigures, MessageReport
 from crm_analytics.domain.timeseries import RangeError
-from crm_analytics.repositories import ensure_indexes
 from crm_shared import (
     MESSAGE_COMPLAINED,
     MESSAGE_SUPPRESSED,
@@ -39,29 +36,12 @@ from crm_shared import (
     Session,
     in_transaction,
 )
-from helpers import unique
 from integration.analytics.message_scenario import FIGURES, Ids, expected, scenario
-from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 IDS = Ids(tenant_id="acme", broadcast_id="b-1", sequence_id="s-1", template_id="t-1")
-
-
-@pytest.fixture
-async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
-    opened = [
-        service_storage(
-            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("messages")),
-            ensure_indexes,
-        )
-        for _ in range(2)
-    ]
-    async with opened[0] as one, opened[1] as other:
-        yield [
-            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
-        ]
 
 
 async def fold(
