@@ -1666,6 +1666,16 @@ def test_an_enrolments_reason_is_said_in_words(enrolment: dict[str, Any], reason
     assert sequence_rules.exit_label(enrolment) == reason
 
 
+def test_an_enrolment_ended_by_a_mail_not_sent_is_shown_at_that_send_step() -> None:
+    """The engine moves past a send step once its mail is queued; held back later, the mail
+    ends the enrolment, which its row shows at the send step, not at the next one or "end"."""
+    held_back = {"state": "exited", "step_index": 1, "exit_step": 0}
+    assert sequence_rules.step_shown(held_back, 1) == "0"
+    assert sequence_rules.step_shown(held_back | {"exit_step": None}, 1) == "end"
+    assert sequence_rules.step_shown({"step_index": 1, "exit_step": None}, 3) == "1"
+    assert sequence_rules.step_shown({"step_index": 2}, None) == "2"
+
+
 def test_a_tied_ab_test_says_so_and_an_undelivered_group_has_no_rate() -> None:
     def result(name: str, opened: int, open_rate: float) -> dict[str, Any]:
         return {"name": name, "opened": opened, "open_rate": open_rate, "click_rate": 0.0}

@@ -78,8 +78,9 @@ async def test_the_sequences_panel_shows_state_step_reason_and_the_actions(
     text = page.text
     assert 'data-testid="enrolments"' in text
     assert 'href="/console/sequences/s1">Welcome</a>' in text
-    # Where it stands: the step (counted from 1) and its label; why it ended, in words.
-    assert "2 · follow-up" in text
+    # Where it stands: the step (counted from 0, as the sequence's page and the reason beside
+    # it count) and its label; why it ended, in words.
+    assert "<td>1 · follow-up</td>" in text
     assert "Not sent: no marketing consent (step 0)" in text
     assert "Paused on its own by you" in text
     # A recruiter may pause one in progress, resume one paused on its own, remove either; an

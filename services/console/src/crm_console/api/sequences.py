@@ -33,6 +33,14 @@ from crm_console.domain.problems import Problem
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/sequences", include_in_schema=False)
 HERE = f"{CONSOLE_PREFIX}/sequences"
+# What an enrolment's row (sequences/enrolment_row.html) needs, on the page and after an action.
+ENROLMENT_ROW_HELPERS: dict[str, object] = {
+    "enrolment_name": rules.enrolment_name,
+    "enrolment_actions": rules.enrolment_actions,
+    "action_labels": rules.ENROLMENT_ACTIONS,
+    "exit_label": rules.exit_label,
+    "step_shown": rules.step_shown,
+}
 
 
 def _vocabulary() -> dict[str, Any]:
@@ -202,11 +210,8 @@ async def sequence_page(
             "actions": rules.sequence_actions(view.sequence["status"]),
             "describe_trigger": rules.describe_trigger,
             "describe_step": rules.describe_step,
-            "enrolment_name": rules.enrolment_name,
-            "enrolment_actions": rules.enrolment_actions,
-            "action_labels": rules.ENROLMENT_ACTIONS,
             "exit_reasons": rules.EXIT_REASONS,
-            "exit_label": rules.exit_label,
+            **ENROLMENT_ROW_HELPERS,
             "people": people,
         },
         viewer=viewer,
@@ -442,10 +447,7 @@ async def enrolment_action(
             "counts": {st: counts.get(st, 0) for st in rules.ENROLMENT_STATES},
             "sequence_id": sequence_id,
             "step_total": int(steps) if steps.isdigit() else None,
-            "enrolment_name": rules.enrolment_name,
-            "enrolment_actions": rules.enrolment_actions,
-            "action_labels": rules.ENROLMENT_ACTIONS,
-            "exit_label": rules.exit_label,
+            **ENROLMENT_ROW_HELPERS,
             "people": people,
         },
         viewer=viewer,

@@ -307,6 +307,16 @@ def ended_because(reason: str) -> str:
     return reason.replace("_", " ").capitalize()
 
 
+def step_shown(enrolment: Mapping[str, Any], step_total: int | None) -> str:
+    """Its row's "At step": the send step whose mail ended it, if one did (the engine had
+    moved past that step when the mail was held back, so `step_index` would say the next one,
+    or "end"), else the step it is at, "end" once past the last."""
+    if enrolment.get("exit_step") is not None:
+        return str(enrolment["exit_step"])
+    index = int(enrolment["step_index"])
+    return "end" if step_total is not None and index >= step_total else str(index)
+
+
 def exit_label(enrolment: Mapping[str, Any]) -> str:
     """Why an enrolment ended early, as its row's Reason column says it ("" if it did not):
     a send step's mail that could not be sent says so, naming the step, so nobody takes the
