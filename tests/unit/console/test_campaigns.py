@@ -1136,8 +1136,40 @@ async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Cons
     form = {"name": "N", "template_id": "t1", "audience_type": "segment", "schedule_type": "now"}
     refused = await client.post("/console/broadcasts", data=form, headers=htmx_headers(MARK))
     assert refused.status_code == 422
-    assert "This is required." in refused.text
+    # Said above the form by the field's label, and at the field itself.
+    assert "<li>Segment: This is required.</li>" in refused.text
+    assert '<p class="field-error" id="e-segment_id">This is required.</p>' in refused.text
     assert 'value="N"' in refused.text
+
+    # A/B subjects refused as a whole are said as the form names them, never as API paths.
+    api.answer(
+        "POST",
+        "/api/v1/broadcasts",
+        422,
+        validation(
+            {"field": "body.ab_test.variants", "detail": "List should have at least 2 items"},
+            {"field": "body.ab_test.variants.1.subject", "detail": "Field required"},
+        ),
+    )
+    refused = await client.post("/console/broadcasts", data=form, headers=htmx_headers(MARK))
+    assert "<li>A/B subjects: Choose or enter at least 2.</li>" in refused.text
+    assert "<li>Variant 2 subject: This is required.</li>" in refused.text
+    assert "ab_test" not in refused.text.split("<form", 1)[1].split("</ul>", 1)[0]
+
+
+def test_the_apis_paths_of_a_refused_broadcast_are_the_composers_fields() -> None:
+    assert broadcast_rules.composer_field("audience.pool.stage") == "audience.stage"
+    assert broadcast_rules.composer_field("schedule.local_time.local_time") == (
+        "schedule.local_time"
+    )
+    assert broadcast_rules.composer_field("schedule.at.send_at") == "schedule.send_at"
+    assert broadcast_rules.composer_field("audience") == "audience"
+    assert broadcast_rules.composer_field("ab_test.variants.0.name") == "ab_test.variants.0.name"
+    assert broadcast_rules.composer_label("schedule.local_time") == (
+        "Time in each candidate's own time zone"
+    )
+    assert broadcast_rules.composer_label("ab_test.variants.0.name") == "Variant 1 name"
+    assert broadcast_rules.composer_label("something_new") == "Something new"
 
 
 async def test_a_created_broadcast_opens_at_its_own_address(site: Console) -> None:

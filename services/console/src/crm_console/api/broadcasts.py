@@ -41,6 +41,7 @@ def _vocabulary() -> dict[str, Any]:
         "rate_cell": rules.rate_cell,
         "is_live": rules.is_live,
         "actions": rules.actions,
+        "composer_label": rules.composer_label,
     }
 
 
@@ -71,7 +72,9 @@ async def _composer(
     fragment: bool = False,
 ) -> HTMLResponse:
     lookups = await BroadcastDesk(state.gateway).composer_choices(viewer.caller)
-    errors = {e.field: e.detail for e in problem.located} if problem else {}
+    errors: dict[str, str] = {}
+    for error in problem.located if problem else ():
+        errors.setdefault(rules.composer_field(error.field), error.detail)
     return render(
         request,
         state.templates,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crm_console.domain.forms import FormValues, first, whole_number
+from crm_console.domain.problems import field_label
 
 AUDIENCE_KINDS = {"segment": "A segment", "pool": "A talent pool", "stored_list": "A list"}
 SCHEDULE_KINDS = {
@@ -97,6 +98,48 @@ def broadcast_from_form(form: FormValues) -> dict[str, Any]:
             "decide_after_minutes": whole_number(first(form, "ab_minutes")) or 60,
         }
     return body
+
+
+# The composer's fields by the API's path of what they fill, as their labels read, so the error
+# list above the form names what the user sees (the API's `ab_test.variants` is the subjects).
+COMPOSER_LABELS = {
+    "name": "Name",
+    "template_id": "Template",
+    "audience": "Audience",
+    "audience.segment_id": "Segment",
+    "audience.pool_id": "Talent pool",
+    "audience.stage": "Only the stage",
+    "audience.list_id": "List",
+    "schedule": "Schedule",
+    "schedule.send_at": "Date and time (UTC)",
+    "schedule.date": "Date",
+    "schedule.local_time": "Time in each candidate's own time zone",
+    "ab_test": "A/B subject test",
+    "ab_test.variants": "A/B subjects",
+    "ab_test.test_percentage": "Test on % of the audience",
+    "ab_test.metric": "Winner by",
+    "ab_test.decide_after_minutes": "Decide after minutes",
+}
+
+
+def composer_field(path: str) -> str:
+    """The composer's key of the field the API refused at `path`: the API's audience and
+    schedule are unions told apart by `type`, and its paths name the kind
+    (`audience.segment.segment_id`), which the form, showing one kind's fields, does not."""
+    parts = path.split(".")
+    kinds = {"audience": AUDIENCE_KINDS, "schedule": SCHEDULE_KINDS}.get(parts[0], {})
+    if len(parts) >= 3 and parts[1] in kinds:
+        del parts[1]
+    return ".".join(parts)
+
+
+def composer_label(path: str) -> str:
+    """The composer's label of the field the API refused at `path` (`ab_test.variants.1.subject`
+    is "Variant 2 subject", as the form numbers its rows)."""
+    parts = path.split(".")
+    if len(parts) == 4 and parts[:2] == ["ab_test", "variants"] and parts[2].isdigit():
+        return f"Variant {int(parts[2]) + 1} {parts[3].replace('_', ' ')}"
+    return COMPOSER_LABELS.get(path) or field_label(path)
 
 
 def is_live(status: str) -> bool:
