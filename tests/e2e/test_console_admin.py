@@ -648,6 +648,18 @@ def test_an_admin_gives_an_ats_connection_an_api_key_and_backfills_it(
         assert_accessible(page)
         screenshot(page, "settings-ats-backfill")
 
+        # What the backfill brought: every application, and the rejected ones alone.
+        card.get_by_role("button", name=f"Show the applications {name} reported").click()
+        listed = card.get_by_test_id("ats-applications")
+        expect(listed.locator("tbody tr")).to_have_count(expected_applications)
+        rejected = [a for a in account.simulator.applications.values() if a["status"] == "rejected"]
+        listed.get_by_role("link", name="Rejected", exact=True).click()
+        expect(listed.get_by_role("link", name="Rejected", exact=True)).to_have_attribute(
+            "aria-current", "true"
+        )
+        expect(listed.locator("tbody tr")).to_have_count(len(rejected))
+        assert_accessible(page)
+
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name=f"Disconnect {name}").click()
         expect(card).to_have_count(0)

@@ -1453,3 +1453,91 @@ async def test_an_admin_reads_what_the_ats_sent_that_was_rejected_page_by_page(
     assert api.calls[-1].url.params["cursor"] == "cDE"
     assert "Nothing was rejected" in last.text
     assert "Older ones" not in last.text
+
+
+def ats_application(number: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": f"a{number}",
+        "connection_id": "c4",
+        "provider": "lever",
+        "ats_application_id": f"app-{number}",
+        "ats_candidate_id": f"opp-{number}",
+        "candidate_id": f"cand{number}",
+        "email": f"person{number}@example.org",
+        "job_name": None,
+        "applied_at": "2026-12-01T09:00:00Z",
+        "stage": "Phone screen",
+        "status": "active",
+        "received_at": "2026-12-01T09:00:05Z",
+        "updated_at": None,
+        "rejection_reason": None,
+        "ats_job_id": None,
+        "prospect": False,
+        **fields,
+    }
+
+
+async def test_a_connections_applications_are_listed_by_status_a_page_at_a_time(
+    console: Console,
+) -> None:
+    """Anyone who sees the connection sees what its ATS reported: who (linked to the profile),
+    the job by name (the job list read once for a job named by id alone), stage and status."""
+    client, api = console
+    api.answer("GET", "/api/v1/ats/connections", body=[LEVER])
+    page = await client.get("/console/settings/ats", headers=gateway_headers(RITA))
+    assert 'hx-get="/console/settings/ats/c4/applications"' in page.text
+
+    api.routes[("GET", "/api/v1/ats/applications")] = httpx.Response(
+        200,
+        json=[
+            ats_application(1, ats_job_id="j-7"),
+            ats_application(2, job_name="Nurse (Lyon)", ats_job_id="j-8"),
+            ats_application(
+                3,
+                candidate_id=None,
+                email="zoë@example.org",
+                status="rejected",
+                rejection_reason="Withdrew",
+            ),
+        ],
+        headers={"Link": '<?connection_id=c4&limit=50&cursor=cXY>; rel="next"'},
+    )
+    api.answer(
+        "GET",
+        "/api/v1/ats/jobs",
+        body=[{"connection_id": "c4", "ats_job_id": "j-7", "name": "Data engineer"}],
+    )
+    shown = await client.get("/console/settings/ats/c4/applications", headers=htmx_headers(RITA))
+    assert shown.status_code == 200, shown.text
+    assert '<a href="/console/candidates/cand1">person1@example.org</a>' in shown.text
+    assert "Data engineer <span" in shown.text
+    assert "Nurse (Lyon) <span" in shown.text
+    assert 'zoë@example.org <span class="muted">(no candidate yet)</span>' in shown.text
+    assert 'Rejected <span class="muted">(Withdrew)</span>' in shown.text
+    listed = next(c for c in api.calls if c.url.path == "/api/v1/ats/applications")
+    assert dict(listed.url.params) == {"connection_id": "c4", "limit": "50"}
+    [jobs] = [c for c in api.calls if c.url.path == "/api/v1/ats/jobs"]
+    assert jobs.url.params["connection_id"] == "c4"
+    assert 'hx-get="/console/settings/ats/c4/applications?cursor=cXY"' in shown.text
+
+    # One status, and its next page, keep the filter.
+    api.calls.clear()
+    api.routes[("GET", "/api/v1/ats/applications")] = httpx.Response(200, json=[])
+    hired = await client.get(
+        "/console/settings/ats/c4/applications?status=hired&cursor=cXY",
+        headers=htmx_headers(RITA),
+    )
+    assert "No hired applications." in hired.text
+    assert 'href="/console/settings/ats/c4/applications?status=hired" hx-get' in hired.text
+    assert 'aria-current="true">Hired</a>' in hired.text
+    [listed] = api.calls
+    assert dict(listed.url.params) == {
+        "connection_id": "c4",
+        "status": "hired",
+        "limit": "50",
+        "cursor": "cXY",
+    }
+    unknown = await client.get(
+        "/console/settings/ats/c4/applications?status=lost", headers=htmx_headers(RITA)
+    )
+    assert unknown.status_code == 422

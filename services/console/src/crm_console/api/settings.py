@@ -5,7 +5,7 @@ suppression list and the ATS connections."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -52,6 +52,7 @@ from crm_console.domain.policies import (
 from crm_console.domain.problems import Problem
 from crm_console.domain.settings import (
     API_KEY_DAYS,
+    ATS_APPLICATION_STATUSES,
     ATS_BREAKER,
     ATS_ERRORS_SHOWN,
     ATS_PAYLOAD_SOURCES,
@@ -769,6 +770,34 @@ async def ats_rejected_payloads(
         state.templates,
         "settings/ats_rejected.html",
         {"connection_id": connection_id, "page": page, "sources": ATS_PAYLOAD_SOURCES},
+        viewer=viewer,
+    )
+
+
+@router.get("/ats/{connection_id}/applications")
+async def ats_applications(
+    connection_id: str,
+    request: Request,
+    viewer: CurrentViewer,
+    state: Container,
+    status: Annotated[Literal["active", "rejected", "hired"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    """The applications the connection's ATS reported, 50 at a time, all or in one status:
+    who (linked to their profile), the job, the stage, the status, when they applied."""
+    page = await AtsConnections(state.gateway).applications(
+        viewer.caller, connection_id, status, cursor
+    )
+    return render(
+        request,
+        state.templates,
+        "settings/ats_applications.html",
+        {
+            "connection_id": connection_id,
+            "page": page,
+            "status": status,
+            "statuses": ATS_APPLICATION_STATUSES,
+        },
         viewer=viewer,
     )
 

@@ -6,11 +6,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 from crm_console.adapters.gateway_api import ApiProblem, Caller, Download, GatewayApi
+from crm_console.application.parts import items, part
+from crm_console.domain.profile import job_names, shown_job, unnamed_jobs
 from crm_console.domain.settings import AuditFilters, SuppressionFilters
 
 # Rejected payloads shown at a time: each may hold a body of up to 64 KiB.
 REJECTED_PAGE = 10
+# An ATS connection's applications are listed this many to a page.
+APPLICATIONS_PAGE = 50
 # Pending members whose invitation mails one request asks for (the API's page size).
 INVITATIONS_PER_REQUEST = 100
 
@@ -203,9 +209,37 @@ class AtsConnections:
             f"{API}/ats/connections/{connection_id}/rejected-payloads",
             params={"limit": REJECTED_PAGE, "cursor": cursor},
         )
-        following = response.links.get("next", {}).get("url", "")
-        next_cursor = parse_qs(urlsplit(following).query).get("cursor", [None])[0]
-        return {"items": response.json(), "next_cursor": next_cursor}
+        return {"items": response.json(), "next_cursor": _next_cursor(response)}
+
+    async def applications(
+        self, caller: Caller, connection_id: str, status: str | None, cursor: str | None
+    ) -> dict[str, Any]:
+        """One page of the applications the connection's ATS reported (in `status`, if given),
+        in the order the CRM first heard of them, each with its job as a profile names it
+        (`job`; `GET /ats/jobs` is read once only when a job is named by id alone):
+        `{items, next_cursor}`."""
+        response = await self._api.request(
+            caller,
+            "GET",
+            f"{API}/ats/applications",
+            params={
+                "connection_id": connection_id,
+                "status": status,
+                "limit": APPLICATIONS_PAGE,
+                "cursor": cursor,
+            },
+        )
+        found: list[dict[str, Any]] = response.json()
+        names = job_names(found)
+        if unnamed_jobs(found, names):
+            jobs = await part(
+                self._api.get(caller, f"{API}/ats/jobs", {"connection_id": connection_id})
+            )
+            names = job_names(found, items(jobs.data))
+        return {
+            "items": [{**found_one, "job": shown_job(found_one, names)} for found_one in found],
+            "next_cursor": _next_cursor(response),
+        }
 
     async def start_sync(self, caller: Caller, connection_id: str, kind: str) -> dict[str, Any]:
         """Starts a `backfill` or a `reconcile` run; the API refuses one while another runs."""
@@ -316,3 +350,9 @@ class EmbeddingSites:
             caller, "PUT", f"{API}/settings/event-embedding", {"site_origins": origins}
         )
         return stored
+
+
+def _next_cursor(response: httpx.Response) -> str | None:
+    """The cursor of the next page, from the API's `Link` header (`rel="next"`), if any."""
+    following = response.links.get("next", {}).get("url", "")
+    return parse_qs(urlsplit(following).query).get("cursor", [None])[0]

@@ -140,6 +140,8 @@ ATS_PAYLOAD_SOURCES = {
     "backfill": "Backfill (record skipped)",
     "reconcile": "Reconciliation (record skipped)",
 }
+# An application's status (the ATS-sync API's) as a connection's list of applications says it.
+ATS_APPLICATION_STATUSES = {"active": "Open", "rejected": "Rejected", "hired": "Hired"}
 # The runs an admin starts from a connection's card (`POST .../backfill`, `.../reconcile`).
 ATS_SYNC_KINDS = {"backfill": "Backfill", "reconcile": "Reconciliation"}
 ATS_SYNC_STATES = {"running": "Running", "succeeded": "Succeeded", "failed": "Failed"}
