@@ -279,7 +279,7 @@ def test_a_recruiter_selects_a_whole_page_of_the_list_and_adds_it_to_a_pool(
     bulk.get_by_label("Pool and stage").select_option(label=f"{pool['name']}: New")
     bulk.get_by_role("button", name="Add to pool").click()
     # The result names how many, and the selection (the page's box too) is cleared.
-    expect(page.get_by_test_id("bulk-count")).to_contain_text("3 selected candidates acted on")
+    expect(page.get_by_test_id("bulk-count")).to_contain_text("All 3 selected candidates added")
     expect(page.get_by_test_id("bulk-summary")).to_contain_text(
         f"3 candidates added to “{pool['name']}”"
     )

@@ -118,7 +118,7 @@ async def test_the_selection_is_added_to_a_pool_at_a_stage_and_who_failed_is_nam
     [call] = [c for c in api.calls if c.method == "POST"]
     assert call.url.path == "/api/v1/pools/p2/members/bulk"
     assert json.loads(call.content) == {"candidate_ids": ["c1", "c2", "c3"], "stage": "Talked"}
-    assert "3 selected candidates acted on" in answer.text
+    assert "1 of 3 selected candidates added; the selection is cleared." in answer.text
     assert "1 candidate added to “Design” at Talked" in answer.text
     assert "1 candidate archived or merged, not added: Bo Li" in answer.text
     # Someone the page did not name keeps their id.

@@ -689,9 +689,10 @@ async def add_to_pool(
         pools_api = TalentPools(state.gateway)
         try:
             every_pool = await pools_api.pools(viewer.caller)
-            summary = await pools_api.act(
+            done = await pools_api.act(
                 viewer.caller, bulk, Choices(pools=every_pool, sequences=None)
             )
+            summary = done.lines
         except SignedOut:
             raise
         except ApiProblem as refused:

@@ -10,7 +10,7 @@ from crm_console.adapters.gateway_api import ApiProblem, SignedOut
 from crm_console.api.deps import Viewer, fragment_or_page
 from crm_console.application.pools import TalentPools
 from crm_console.container import ConsoleContainer
-from crm_console.domain.pools import BULK_ACTIONS, BulkRequest
+from crm_console.domain.pools import BULK_ACTIONS, BulkDone, BulkRequest
 
 
 async def bulk_form_answer(
@@ -32,11 +32,11 @@ async def bulk_form_answer(
     pools = TalentPools(state.gateway)
     choices = await pools.choices(viewer.caller, pool_id)
     errors = bulk.errors(where)
-    summary: list[str] = []
+    done: BulkDone | None = None
     problem = None
     if not errors:
         try:
-            summary = await pools.act(viewer.caller, bulk, choices)
+            done = await pools.act(viewer.caller, bulk, choices)
         except SignedOut:
             raise
         except ApiProblem as refused:
@@ -54,9 +54,9 @@ async def bulk_form_answer(
             "bulk": bulk,
             "errors": errors,
             "problem": problem,
-            "summary": summary,
-            # Done: say for how many, and untick them on the page (out of band).
-            "acted_on": bulk.candidate_ids if summary else [],
+            "done": done,
+            # Done: untick them on the page (out of band).
+            "acted_on": bulk.candidate_ids if done else [],
         },
         title="With the selected candidates",
         back=bulk_url.removesuffix("/bulk"),

@@ -9,7 +9,15 @@ from typing import Any
 from urllib.parse import quote
 
 from crm_console.adapters.gateway_api import ApiProblem, Caller, GatewayApi, SignedOut
-from crm_console.domain.pools import BOARD_PAGE, BulkRequest, Column, board_columns, bulk_summary
+from crm_console.domain.pools import (
+    BOARD_PAGE,
+    BulkDone,
+    BulkRequest,
+    Column,
+    board_columns,
+    bulk_headline,
+    bulk_summary,
+)
 
 API = "/api/v1"
 
@@ -137,8 +145,9 @@ class TalentPools:
             caller, "POST", f"{API}/pools/{pool_id}/members/{candidate_id}/stage", {"stage": stage}
         )
 
-    async def act(self, caller: Caller, request: BulkRequest, choices: Choices) -> list[str]:
-        """Runs a bulk action with one API call; what became of the selection, as sentences."""
+    async def act(self, caller: Caller, request: BulkRequest, choices: Choices) -> BulkDone:
+        """Runs a bulk action with one API call; how many it changed, and what became of each
+        of the selection, as sentences."""
         ids, names = request.candidate_ids, request.names
         if request.action == "add_to_pool":
             target = next(
@@ -150,7 +159,8 @@ class TalentPools:
             outcome = await self._api.send(
                 caller, "POST", f"{API}/pools/{request.pool_id}/members/bulk", body
             )
-            return bulk_summary(request.action, outcome, f"“{target}”", names, at=request.stage)
+            lines = bulk_summary(request.action, outcome, f"“{target}”", names, at=request.stage)
+            return BulkDone(bulk_headline(request.action, outcome, len(ids)), lines)
         if request.action == "tag":
             outcome = await self._api.send(
                 caller,
@@ -158,7 +168,8 @@ class TalentPools:
                 f"{API}/candidates/tags",
                 {"candidate_ids": ids, "tags": request.tags},
             )
-            return bulk_summary(request.action, outcome, ", ".join(request.tags), names)
+            lines = bulk_summary(request.action, outcome, ", ".join(request.tags), names)
+            return BulkDone(bulk_headline(request.action, outcome, len(ids)), lines)
         target = next(
             (s["name"] for s in choices.sequences or [] if s["id"] == request.sequence_id),
             "the sequence",
@@ -169,4 +180,5 @@ class TalentPools:
             f"{API}/sequences/{request.sequence_id}/enrolments",
             {"candidate_ids": ids},
         )
-        return bulk_summary(request.action, outcome, f"“{target}”", names)
+        lines = bulk_summary(request.action, outcome, f"“{target}”", names)
+        return BulkDone(bulk_headline(request.action, outcome, len(ids)), lines)

@@ -210,6 +210,36 @@ def bulk_summary(
     ] or ["Nothing changed"]
 
 
+# What each bulk action did to those it acted on: the outcome's list of them, and its verb.
+BULK_DONE = {
+    "add_to_pool": ("added", "added"),
+    "tag": ("tagged", "tagged"),
+    "enrol": ("enrolled", "enrolled"),
+}
+
+
+@dataclass(frozen=True)
+class BulkDone:
+    """A bulk action's answer: how many of the selection it changed, then what became of each."""
+
+    headline: str
+    lines: list[str]
+
+
+def bulk_headline(action: str, outcome: Mapping[str, Any], selected: int) -> str:
+    """How many of the `selected` the action changed ("1 of 8 selected candidates added"):
+    those already in the pool, already tagged or not enrolled are not counted as done."""
+    key, verb = BULK_DONE.get(action, BULK_DONE["enrol"])
+    done = len(outcome.get(key, []))
+    chosen = f"selected candidate{'s' if selected != 1 else ''}"
+    counted = (
+        f"All {selected} {chosen}"
+        if done == selected and selected > 1
+        else f"{done} of {selected} {chosen}"
+    )
+    return f"{counted} {verb}; the selection is cleared."
+
+
 @dataclass(frozen=True)
 class StageRow:
     """A stage as the pool's editor lists it: its members and whether it may be deleted."""
