@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
     CANDIDATE_CREATED,
     CANDIDATE_MERGED,
@@ -32,6 +33,7 @@ from crm_shared import (
     MESSAGE_SENT,
     AtsApplicationCreated,
     AtsApplicationHired,
+    AtsApplicationRejected,
     AtsApplicationStageChanged,
     CandidateCreated,
     CandidateMerged,
@@ -196,10 +198,12 @@ def scenario(ids: Ids, seed: int) -> list[EventEnvelope[Any]]:
                 "email": ids.email(n),
             }
             created_at = at + timedelta(minutes=30)  # published after the ATS's applied time
+            # Some start at an interview stage already (as an ATS's history gives them).
+            starts_at = "Hiring Manager Interview" if app % 4 == 2 else None
             add(
                 ATS_APPLICATION_CREATED,
                 cid,
-                AtsApplicationCreated(**common, applied_at=at),
+                AtsApplicationCreated(**common, applied_at=at, stage=starts_at),
                 created_at,
             )
             if rng.random() < 0.7:
@@ -211,6 +215,13 @@ def scenario(ids: Ids, seed: int) -> list[EventEnvelope[Any]]:
                     at += timedelta(days=rng.randrange(1, 10))
                     hired = AtsApplicationHired(**common, stage="Hired", occurred_at=at)
                     add(ATS_APPLICATION_HIRED, cid, hired, at)
+            else:
+                # Never moved on the topic, then rejected: at the furthest stage it reached,
+                # an interview stage for some (interviewed), not for others.
+                reached = "Final Interview" if app % 3 else "Application Review"
+                rejected_at = at + timedelta(days=4)
+                rejected = AtsApplicationRejected(**common, stage=reached, occurred_at=rejected_at)
+                add(ATS_APPLICATION_REJECTED, cid, rejected, rejected_at)
     merged_at = FIRST_DAY + timedelta(days=29)
     survivor = CandidateProfile(
         candidate_id=ids.candidate(SURVIVOR),
@@ -282,7 +293,12 @@ def step_times(events: list[EventEnvelope[Any]]) -> dict[str, dict[str, datetime
             note(who, "responded", d.registered_at)
         elif e.type == ATS_APPLICATION_CREATED.name and not d.prospect:
             note(who, "applied", d.applied_at or e.time)
-        elif e.type == ATS_APPLICATION_STAGE_CHANGED.name and "interview" in d.stage.lower():
+            if d.stage and "interview" in d.stage.lower():
+                note(who, "interviewed", d.applied_at or e.time)
+        elif (
+            e.type in (ATS_APPLICATION_STAGE_CHANGED.name, ATS_APPLICATION_REJECTED.name)
+            and "interview" in d.stage.lower()
+        ):
             note(who, "interviewed", d.occurred_at)
         elif e.type == ATS_APPLICATION_HIRED.name:
             note(who, "hired", d.occurred_at)

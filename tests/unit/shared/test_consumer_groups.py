@@ -38,6 +38,7 @@ SECRETS: dict[str, Any] = {
 GROUPS = [
     ("crm.analytics.journey_ats_application_created", "ats.application_created"),
     ("crm.analytics.journey_ats_application_hired", "ats.application_hired"),
+    ("crm.analytics.journey_ats_application_rejected", "ats.application_rejected"),
     ("crm.analytics.journey_ats_application_stage_changed", "ats.application_stage_changed"),
     ("crm.analytics.journey_candidate_created", "candidate.created"),
     ("crm.analytics.journey_event_attended", "event.attended"),

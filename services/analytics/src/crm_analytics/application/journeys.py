@@ -23,6 +23,7 @@ from crm_analytics.repositories.journeys import (
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
     CANDIDATE_CREATED,
     EVENT_ATTENDED,
@@ -38,6 +39,7 @@ from crm_shared import (
     AtsApplicationChange,
     AtsApplicationCreated,
     AtsApplicationHired,
+    AtsApplicationRejected,
     AtsApplicationStageChanged,
     CandidateCreated,
     EventEnvelope,
@@ -168,17 +170,29 @@ def _ats(
 
 
 def _application(told: Told, envelope: EventEnvelope[Any]) -> None:
-    """An application (a prospect is none), at the ATS's applied time when it says."""
+    """An application (a prospect is none), at the ATS's applied time when it says; one that
+    starts in an interview stage (the stage an ATS's history gives it) is an interview then."""
     created: AtsApplicationCreated = envelope.data
     if created.prospect:
         return
-    _ats(told, created, Step.APPLIED, created.applied_at or envelope.time, Outcome.APPLICATION)
+    applied_at = created.applied_at or envelope.time
+    _ats(told, created, Step.APPLIED, applied_at, Outcome.APPLICATION)
+    if is_interview_stage(created.stage):
+        _ats(told, created, Step.INTERVIEWED, applied_at, None)
 
 
 def _stage_changed(told: Told, envelope: EventEnvelope[Any]) -> None:
     changed: AtsApplicationStageChanged = envelope.data
     if is_interview_stage(changed.stage):
         _ats(told, changed, Step.INTERVIEWED, changed.occurred_at, None)
+
+
+def _rejected(told: Told, envelope: EventEnvelope[Any]) -> None:
+    """A rejection names the furthest stage the application reached: at an interview stage,
+    the person was interviewed (by the rejection at the latest, the time the ATS tells)."""
+    rejected: AtsApplicationRejected = envelope.data
+    if is_interview_stage(rejected.stage):
+        _ats(told, rejected, Step.INTERVIEWED, rejected.occurred_at, None)
 
 
 def _hired(told: Told, envelope: EventEnvelope[Any]) -> None:
@@ -210,6 +224,7 @@ _FOLDS: dict[str, Callable[[Told, EventEnvelope[Any]], None]] = {
     EVENT_ATTENDED.name: _attended,
     ATS_APPLICATION_CREATED.name: _application,
     ATS_APPLICATION_STAGE_CHANGED.name: _stage_changed,
+    ATS_APPLICATION_REJECTED.name: _rejected,
     ATS_APPLICATION_HIRED.name: _hired,
     POOL_STAGE_CHANGED.name: _pool,
     SEGMENT_ENTERED.name: _segment,

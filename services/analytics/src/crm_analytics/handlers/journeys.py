@@ -11,6 +11,7 @@ from crm_analytics.application.journeys import JourneyFolder
 from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
+    ATS_APPLICATION_REJECTED,
     ATS_APPLICATION_STAGE_CHANGED,
     CANDIDATE_CREATED,
     EVENT_ATTENDED,
@@ -50,12 +51,18 @@ SUBSCRIPTIONS: tuple[tuple[TopicSpec, str, str], ...] = (
     (
         ATS_APPLICATION_CREATED,
         "journey_ats_application_created",
-        "An application (not a prospect): applied, and an outcome to attribute.",
+        "An application (not a prospect): applied, and an outcome to attribute; one starting "
+        "in an interview stage: interviewed.",
     ),
     (
         ATS_APPLICATION_STAGE_CHANGED,
         "journey_ats_application_stage_changed",
         "A move into an interview stage: interviewed.",
+    ),
+    (
+        ATS_APPLICATION_REJECTED,
+        "journey_ats_application_rejected",
+        "A rejection at an interview stage (the furthest reached): interviewed.",
     ),
     (
         ATS_APPLICATION_HIRED,
