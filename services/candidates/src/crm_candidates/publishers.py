@@ -143,6 +143,19 @@ async def to_pool_stage_changed(
     outbox: Outbox, pool: Pool, change: StageChange, *, session: Session
 ) -> None:
     """Stages `pool.stage_changed` for a candidate added to, moved in or removed from a pool."""
+    await outbox.add(_pool_stage_changed(outbox, pool, change), session=session)
+
+
+async def to_pool_stages_changed(
+    outbox: Outbox, pool: Pool, changes: list[StageChange], *, session: Session
+) -> None:
+    """`to_pool_stage_changed` of each of several changes in one pool, with one write."""
+    await outbox.add_many(
+        [_pool_stage_changed(outbox, pool, change) for change in changes], session=session
+    )
+
+
+def _pool_stage_changed(outbox: Outbox, pool: Pool, change: StageChange) -> EventEnvelope[Any]:
     payload = PoolStageChanged(
         pool_id=pool.id,
         pool_name=pool.name,
@@ -152,12 +165,8 @@ async def to_pool_stage_changed(
         moved_by=change.moved_by,
         moved_at=change.moved_at,
     )
-    await outbox.stage(
-        POOL_STAGE_CHANGED,
-        tenant_id=pool.tenant_id,
-        subject=change.candidate_id,
-        data=payload,
-        session=session,
+    return outbox.envelope(
+        POOL_STAGE_CHANGED, tenant_id=pool.tenant_id, subject=change.candidate_id, data=payload
     )
 
 

@@ -43,6 +43,7 @@ from crm_candidates.publishers import (
     segment_exited,
     to_candidate_created,
     to_candidate_updated,
+    to_candidates_updated,
     to_segment_entered,
     to_segment_exited,
 )
@@ -223,6 +224,60 @@ class CandidateWriter:
         changed = changed.model_copy(update={"updated_at": utc_now()})
         await self.store_change(changed, previous=candidate, session=session)
         return changed
+
+    async def change_many_in(
+        self,
+        candidate_ids: Sequence[str],
+        mutate: Callable[[Candidate], Candidate | None],
+        *,
+        session: Session,
+    ) -> dict[str, Candidate]:
+        """`change_in` of each of several candidates within the caller's transaction, at a fixed
+        number of reads and writes whatever their number (`store_changes`): what `change_in` of
+        each in turn leaves. `mutate` must leave identifiers as they are, and returns None to
+        leave a candidate as it is (its caller knows why). Returns each candidate found, as
+        after its change; an id missing from it is none of the tenant's candidates."""
+        found = await self.candidates.get_many(list(dict.fromkeys(candidate_ids)), session=session)
+        now = utc_now()
+        after: dict[str, Candidate] = {}
+        changes: list[tuple[Candidate, Candidate]] = []
+        for candidate_id, candidate in found.items():
+            changed = mutate(candidate)
+            if changed is None or changed == candidate:
+                after[candidate_id] = candidate
+                continue
+            changed = changed.model_copy(update={"updated_at": now})
+            after[candidate_id] = changed
+            changes.append((changed, candidate))
+        await self.store_changes(changes, session=session)
+        return after
+
+    async def store_changes(
+        self, changes: Sequence[tuple[Candidate, Candidate]], *, session: Session
+    ) -> None:
+        """`store_change` of several (changed, previous) pairs whose identifiers did not change,
+        with one write each of the records, their `candidate.updated`, consent ledger entries,
+        timeline entries and segment memberships (`reevaluate_many`)."""
+        if not changes:
+            return
+        await self.candidates.store_projected(list(changes), session=session)
+        envelopes = await to_candidates_updated(
+            self.outbox, [changed for changed, _ in changes], session=session
+        )
+        if self.consent_flags is not None:
+            await self.consent_flags.record(
+                [(previous.marketing_consent, changed) for changed, previous in changes],
+                session=session,
+            )
+        entries = [
+            entry
+            for envelope, (changed, previous) in zip(envelopes, changes, strict=True)
+            if (entry := tags_changed_entry(envelope, previous.tags, changed.tags)) is not None
+        ]
+        if entries:
+            timeline = TimelineRepository(self.candidates.database, self.candidates.tenant_id)
+            await timeline.record_many(entries, session=session)
+        await self.reevaluate_many([changed for changed, _ in changes], session=session)
 
     async def store_change(
         self, candidate: Candidate, *, session: Session, previous: Candidate | None = None
@@ -535,31 +590,40 @@ class CandidateProfiles:
         return await self.writer.change(candidate_id, apply)
 
     async def tag(self, candidate_ids: list[str], tags: list[str]) -> Tagging:
-        """Adds `tags` to each candidate (matched ignoring case and spacing; each a change of its
-        own with `candidate.updated`), and says what became of each."""
-        outcome = Tagging([], [], [], [])
-        holding: set[str] = set()
+        """Adds `tags` to each candidate (matched ignoring case and spacing; each with its
+        `candidate.updated`, in one transaction with bulk writes), and says what became of
+        each."""
+        wanted = list(dict.fromkeys(candidate_ids))
 
-        def apply(candidate: Candidate) -> Candidate:
-            if not candidate.is_active:
-                raise InactiveCandidateError(candidate)
-            tagged = changed_tags(candidate.tags, add=tags, remove=())
-            if tagged == candidate.tags:
-                holding.add(candidate.id)
-            return candidate.model_copy(update={"tags": tagged})
+        async def tag_all(session: Session) -> Tagging:
+            outcome = Tagging([], [], [], [])
+            inactive: set[str] = set()
+            holding: set[str] = set()
 
-        for candidate_id in dict.fromkeys(candidate_ids):
-            try:
-                changed = await self.writer.change(candidate_id, apply)
-            except InactiveCandidateError:
-                outcome.not_active.append(candidate_id)
-                continue
-            if changed is None:
-                outcome.unknown.append(candidate_id)
-            elif candidate_id in holding:
-                outcome.already_tagged.append(candidate_id)
-            else:
-                outcome.tagged.append(candidate_id)
+            def apply(candidate: Candidate) -> Candidate | None:
+                if not candidate.is_active:
+                    inactive.add(candidate.id)
+                    return None
+                tagged = changed_tags(candidate.tags, add=tags, remove=())
+                if tagged == candidate.tags:
+                    holding.add(candidate.id)
+                    return None
+                return candidate.model_copy(update={"tags": tagged})
+
+            found = await self.writer.change_many_in(wanted, apply, session=session)
+            for candidate_id in wanted:
+                if candidate_id not in found:
+                    outcome.unknown.append(candidate_id)
+                elif candidate_id in inactive:
+                    outcome.not_active.append(candidate_id)
+                elif candidate_id in holding:
+                    outcome.already_tagged.append(candidate_id)
+                else:
+                    outcome.tagged.append(candidate_id)
+            return outcome
+
+        outcome = await in_transaction(self.writer.mongo, tag_all)
+        self.writer.outbox.notify_committed()
         return outcome
 
     async def set_status(self, candidate_id: str, status: CandidateStatus) -> Candidate | None:

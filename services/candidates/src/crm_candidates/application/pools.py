@@ -25,7 +25,11 @@ from crm_candidates.domain.pools import (
     stages_without,
 )
 from crm_candidates.domain.segments import Group, names_pool_stage, rule_with_pool_stage_renamed
-from crm_candidates.publishers import to_pool_stage_changed, to_pool_stage_renamed
+from crm_candidates.publishers import (
+    to_pool_stage_changed,
+    to_pool_stage_renamed,
+    to_pool_stages_changed,
+)
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.segments import SegmentRepository
@@ -71,21 +75,66 @@ class PoolCommands:
     async def add_many(
         self, pool: Pool, candidate_ids: list[str], stage: str, *, by: str
     ) -> PoolAdditions:
-        """Adds each candidate at `stage` (each an addition of its own, as `add`), and says
-        which were added, members already, unknown to the tenant or not active."""
-        outcome = PoolAdditions([], [], [], [])
-        for candidate_id in dict.fromkeys(candidate_ids):
-            try:
-                await self.add(pool, candidate_id, stage, by=by)
-            except AlreadyInPoolError:
-                outcome.already_members.append(candidate_id)
-            except CandidateNotFoundError:
-                outcome.unknown.append(candidate_id)
-            except CandidateNotActiveError:
-                outcome.not_active.append(candidate_id)
-            else:
-                outcome.added.append(candidate_id)
-        return outcome
+        """Adds each candidate at `stage`, leaving what `add` of each in turn leaves, in one
+        transaction with bulk writes (a selection of 200 costs a few writes, not 200
+        transactions), and says which were added, members already, unknown to the tenant or
+        not active."""
+        wanted = list(dict.fromkeys(candidate_ids))
+
+        async def add_all(session: Session) -> PoolAdditions:
+            outcome = PoolAdditions([], [], [], [])
+            members = await self.pools.members_among(pool.id, wanted, session=session)
+            inactive: set[str] = set()
+
+            def place(candidate: Candidate) -> Candidate | None:
+                if not candidate.is_active:
+                    inactive.add(candidate.id)
+                    return None
+                return candidate.model_copy(
+                    update={"pools": placed(candidate.pools, pool.id, stage)}
+                )
+
+            joining = [candidate_id for candidate_id in wanted if candidate_id not in members]
+            found = await self.writer.change_many_in(joining, place, session=session)
+            changes: list[StageChange] = []
+            for candidate_id in wanted:
+                if candidate_id in members:
+                    outcome.already_members.append(candidate_id)
+                elif candidate_id not in found:
+                    outcome.unknown.append(candidate_id)
+                elif candidate_id in inactive:
+                    outcome.not_active.append(candidate_id)
+                else:
+                    outcome.added.append(candidate_id)
+                    changes.append(
+                        StageChange(
+                            tenant_id=pool.tenant_id,
+                            pool_id=pool.id,
+                            candidate_id=candidate_id,
+                            from_stage=None,
+                            to_stage=stage,
+                            moved_by=by,
+                        )
+                    )
+            await self.pools.put_memberships(
+                [
+                    PoolMembership(
+                        pool_id=pool.id,
+                        candidate_id=change.candidate_id,
+                        stage=stage,
+                        added_by=by,
+                        added_at=change.moved_at,
+                        moved_at=change.moved_at,
+                    )
+                    for change in changes
+                ],
+                session=session,
+            )
+            await self.pools.record_changes(changes, session=session)
+            await to_pool_stages_changed(self.outbox, pool, changes, session=session)
+            return outcome
+
+        return await self._run(add_all)
 
     async def move(self, pool: Pool, candidate_id: str, stage: str, *, by: str) -> PoolMembership:
         """Moves a member to `stage` (no change if there already); `NotInPoolError` otherwise."""

@@ -105,6 +105,33 @@ class PoolRepository:
         )
         return _membership(document) if document else None
 
+    async def members_among(
+        self, pool_id: str, candidate_ids: list[str], *, session: Session | None = None
+    ) -> set[str]:
+        """Which of these candidates are members of the pool, read as ids only."""
+        if not candidate_ids:
+            return set()
+        documents = await self._members.find(
+            {"_id": {"$in": [_membership_id(pool_id, one) for one in candidate_ids]}},
+            projection={"candidate_id": 1},
+            session=session,
+        )
+        return {str(document["candidate_id"]) for document in documents}
+
+    async def put_memberships(self, memberships: list[PoolMembership], *, session: Session) -> None:
+        """`put_membership` of each, in one bulk write."""
+        await self._members.update_each(
+            [
+                (
+                    {"_id": _membership_id(membership.pool_id, membership.candidate_id)},
+                    {"$set": membership.model_dump()},
+                )
+                for membership in memberships
+            ],
+            upsert=True,
+            session=session,
+        )
+
     async def put_membership(self, membership: PoolMembership, *, session: Session) -> None:
         """Stores the candidate's (new) place in the pool."""
         await self._members.update_one(
@@ -142,6 +169,13 @@ class PoolRepository:
     async def record_change(self, change: StageChange, *, session: Session) -> None:
         """Appends a move to the pool's stage history."""
         await self._changes.insert_one(to_document(change), session=session)
+
+    async def record_changes(self, changes: list[StageChange], *, session: Session) -> None:
+        """`record_change` of each, in one write."""
+        if changes:
+            await self._changes.insert_batch(
+                [to_document(change) for change in changes], session=session
+            )
 
     async def history(self, pool_id: str, candidate_id: str) -> list[StageChange]:
         """Every move of the candidate in the pool, oldest first (kept after removal)."""
