@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from browser import DESKTOP, PHONE, PageWatch, assert_accessible, screenshot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from crm_devstack.ats.greenhouse import start_seeded_simulator
 from crm_devstack.infra import free_ports
@@ -137,6 +137,15 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     expect(page.get_by_role("heading", name="Check-in")).to_be_visible()
     # Typed once htmx has started (at the page's load): typed before, the search never ran.
     page.wait_for_load_state("load")
+    # The event's day has not come: the door says so, and asks before each check-in.
+    expect(page.get_by_test_id("door-early")).to_be_visible()
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
     page.get_by_label("Name, e-mail or code").fill(door_code.lower())
     button = page.get_by_role("button", name="Check in Zoë")
     expect(button).to_be_visible()
@@ -162,6 +171,9 @@ def test_an_event_is_created_registered_for_publicly_and_checked_in_on_a_phone(
     page.get_by_role("button", name="Check in walk-in").click()
     expect(page.get_by_test_id("walk-in-added")).to_contain_text(f"Ola {walk_in} is registered")
     expect(page.get_by_label("Last name")).to_have_value("")
+    page.remove_listener("dialog", accept)
+    assert len(asked) == 3, asked
+    assert asked[0].startswith("The event's day is 2027-05-06: check Zoë in now all the same?")
     assert_fits(page)
     assert_accessible(page)
     screenshot(page, "event-walk-in")

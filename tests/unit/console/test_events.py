@@ -13,6 +13,7 @@ from crm_console.domain.events import (
     attendance,
     code_of,
     door_matches,
+    early_door,
     event_form,
     event_question_rows,
     event_session_rows,
@@ -994,6 +995,40 @@ async def test_the_door_finds_a_registrant_and_checks_them_in(console: Console) 
     assert "2027-03-25 18:10</time> (Europe/Berlin)" in again.text
 
 
+async def test_an_early_door_says_so_and_asks_before_each_check_in(console: Console) -> None:
+    """Before the event's day (in its zone) a check-in still counts as attendance, while an
+    offline upload of one is refused: the door says so and asks first; on the day it does not."""
+    client, api = console
+    early = EVENT | {"starts_at": "2099-12-20T17:00:00Z", "time_zone": "Europe/Zurich"}
+    api.answer("GET", "/api/v1/events/ev1", body=early)
+    api.answer_pages("/api/v1/events/ev1/registrations", [REGISTRATIONS[1]])
+    page = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
+    assert "Check-in opens on the event's day, 2099-12-20 (Europe/Zurich)" in page.text
+    assert "hx-confirm=\"The event's day is 2099-12-20: check this walk-in in" in page.text.replace(
+        "&#39;", "'"
+    )
+    found = await client.get(
+        "/console/events/ev1/check-in",
+        params={"q": "a1b2c3d4"},
+        headers={**gateway_headers(ALICE), **HTMX},
+    )
+    assert "2099-12-20: check Ada in now all the same?" in found.text
+
+    today = EVENT | {"starts_at": datetime.now(UTC).isoformat(), "time_zone": "UTC"}
+    api.answer("GET", "/api/v1/events/ev1", body=today)
+    page = await client.get("/console/events/ev1/check-in", headers=gateway_headers(ALICE))
+    assert "door-early" not in page.text
+    assert "hx-confirm" not in page.text
+
+
+def test_the_door_is_early_until_the_events_day_begins_in_its_zone() -> None:
+    event = {"starts_at": "2026-12-20T17:00:00+00:00", "time_zone": "Pacific/Auckland"}
+    # 21 December in Auckland (UTC+13): the door opens when 21 December begins there.
+    assert early_door(event, datetime(2026, 12, 20, 10, 59, tzinfo=UTC)) == "2026-12-21"
+    assert early_door(event, datetime(2026, 12, 20, 11, 0, tzinfo=UTC)) is None
+    assert early_door({"starts_at": "not a time"}, datetime.now(UTC)) is None
+
+
 async def test_cancelling_twice_shows_the_apis_reason_by_the_button(console: Console) -> None:
     client, api = console
     api.answer(
@@ -1281,7 +1316,7 @@ async def test_a_walk_in_is_registered_checked_in_and_the_form_emptied(console: 
     assert 'role="status"' in answer.text
     assert 'value="Zoë"' not in answer.text  # the form is ready for the next person
     assert "maxlength=100 autofocus" in answer.text
-    [call] = api.calls
+    [call] = [c for c in api.calls if c.method == "POST"]
     assert call.url.path == "/api/v1/events/ev1/walk-ins"
     assert body_of(call) == {
         "first_name": "Zoë",

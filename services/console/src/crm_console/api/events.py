@@ -45,6 +45,7 @@ from crm_console.domain.events import (
     REGISTRANT_TOKEN,
     EventForm,
     code_of,
+    early_door,
     event_form,
     event_question_rows,
     event_session_rows,
@@ -341,12 +342,12 @@ async def check_in_page(
     desk = EventDesk(state.gateway)
     if is_htmx(request):
         matches = await desk.door(viewer.caller, event_id, q)
-        zone = await desk.time_zone(viewer.caller, event_id) if matches else "UTC"
+        zone, early = await desk.door_clock(viewer.caller, event_id) if matches else ("UTC", None)
         return render(
             request,
             state.templates,
             "events/door_matches.html",
-            {"matches": matches, "q": q, "event_id": event_id, "zone": zone},
+            {"matches": matches, "q": q, "event_id": event_id, "zone": zone, "early": early},
             viewer=viewer,
         )
     event = await desk.event(viewer.caller, event_id)
@@ -362,6 +363,7 @@ async def check_in_page(
             "event_id": event_id,
             "values": {},
             "errors": {},
+            "early": early_door(event, datetime.now(UTC)),
         },
         viewer=viewer,
     )
@@ -452,11 +454,10 @@ async def walk_in(
     """Registers somebody who came without registering and checks them in; the form comes back
     empty with who was checked in, or with the API's refusal next to the field."""
     person = walk_in_person(await form_of(request))
+    desk = EventDesk(state.gateway)
     context: dict[str, Any] = {"event_id": event_id, "values": {}, "errors": {}}
     try:
-        _, created, said = await EventDesk(state.gateway).walk_in_said(
-            viewer.caller, event_id, person
-        )
+        _, created, said = await desk.walk_in_said(viewer.caller, event_id, person)
     except ApiProblem as refused:
         context |= {
             "values": person,
@@ -467,6 +468,8 @@ async def walk_in(
     else:
         context["added"] = said
         status_code = 201 if created else 200
+    # The form comes back for the next person: still asking first while the door is early.
+    context["early"] = (await desk.door_clock(viewer.caller, event_id))[1]
     return render(
         request,
         state.templates,

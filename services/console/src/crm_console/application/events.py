@@ -14,6 +14,7 @@ from crm_console.domain.events import (
     Attendance,
     attendance,
     door_matches,
+    early_door,
     has_started,
     mail_outcomes,
     readmission_note,
@@ -159,13 +160,18 @@ class EventDesk:
     async def time_zone(self, caller: Caller, event_id: str) -> str:
         """The event's time zone, in which the door shows its times; UTC (so labelled) when the
         event cannot be read just now: the check-in itself is done."""
+        return (await self.door_clock(caller, event_id))[0]
+
+    async def door_clock(self, caller: Caller, event_id: str) -> tuple[str, str | None]:
+        """The event's time zone (as `time_zone`) and, while the door is early, the event's day
+        (`early_door`; None when the event cannot be read just now)."""
         try:
             event = await self.event(caller, event_id)
         except SignedOut:
             raise
         except ApiProblem:
-            return "UTC"
-        return str(event.get("time_zone") or "UTC")
+            return "UTC", None
+        return str(event.get("time_zone") or "UTC"), early_door(event, datetime.now(UTC))
 
     async def check_in(self, caller: Caller, event_id: str, registration_id: str) -> dict[str, Any]:
         attended: dict[str, Any] = await self._api.send(

@@ -329,6 +329,18 @@ def has_started(event: Mapping[str, Any], now: datetime) -> bool:
     return starts_at <= now
 
 
+def early_door(event: Mapping[str, Any], now: datetime) -> str | None:
+    """The event's day in its zone ("2026-12-20") while the door is early, before that day
+    begins there (a check-in then still counts as attendance, and an offline door's upload of
+    one is refused); None from that day on, or when the start cannot be read."""
+    starts_at = _instant(event.get("starts_at"))
+    if starts_at is None or starts_at.tzinfo is None:
+        return None
+    zone = _zone_of(event)
+    day = starts_at.astimezone(zone).date()
+    return day.isoformat() if now.astimezone(zone).date() < day else None
+
+
 def code_of(registration: Mapping[str, Any]) -> str:
     """The code a registrant shows at the door (the events service draws it at random); empty
     where the API leaves it out (a repeat registration, which anybody knowing the address
