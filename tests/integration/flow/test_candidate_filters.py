@@ -100,6 +100,11 @@ async def test_each_filter_narrows_the_list_in_both_search_paths(stack: Stack) -
     ]
     for params, expected in expectations:
         assert await found(**params) == {"listing": expected, "keywords": expected}, params
+    # A tag is matched as a segment rule matches it: ignoring case and spacing.
+    respelt = await stack.gateway.get(
+        "/api/v1/candidates", params={"tag": f"  {tag.upper()} "}, headers=auth
+    )
+    assert {item["id"] for item in respelt.json()["items"]} == {berlin, munich}
 
     lonely_stage = await stack.gateway.get(
         "/api/v1/candidates", params={"stage": "New"}, headers=auth

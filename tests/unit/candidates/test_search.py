@@ -45,11 +45,15 @@ def test_shapes_are_flat_and_carry_every_condition() -> None:
     assert seed_token(["ad", "lovelace", "eng"]) == "lovelace"
     assert seed_token(["ab", "cd"]) == "cd"  # ties: a stable choice
     keywords = search_filter(query(tokens=["ad", "lovelace"], tags=["x"]))
-    assert keywords == {"status": "active", "search_tokens": "lovelace", "tags": {"$all": ["x"]}}
+    assert keywords == {
+        "status": "active",
+        "search_tokens": "lovelace",
+        "facets.tags": {"$all": ["x"]},
+    }
     listing = search_filter(query(tags=["x"], skills=["go"], owner_id="rita"))
     assert listing == {
         "status": "active",
-        "tags": {"$all": ["x"]},
+        "facets.tags": {"$all": ["x"]},
         "skills": {"$all": ["go"]},
         "owner_id": "rita",
     }
@@ -80,7 +84,8 @@ def test_every_condition_is_checked_on_the_documents_read() -> None:
         "_id": "c1",
         "status": "active",
         "search_tokens": ["ad", "ada", "lo", "lovelace"],
-        "tags": ["x", "y"],
+        "tags": ["X", "Y"],
+        "facets": {"tags": ["x", "y"]},
         "skills": ["go"],
         "source": "referral",
         "owner_id": "rita",

@@ -371,7 +371,10 @@ async def list_candidates(
             "phone region.",
         ),
     ] = None,
-    tag: Annotated[list[str], Query(description="Has every one of these tags.")] = [],  # noqa: B006
+    tag: Annotated[
+        list[str],
+        Query(description="Has every one of these tags (ignoring case and spacing, as segments)."),
+    ] = [],  # noqa: B006
     skill: Annotated[list[str], Query(description="Has every one of these skills.")] = [],  # noqa: B006
     source: CandidateSource | None = None,
     owner_id: str | None = None,
@@ -430,7 +433,8 @@ async def list_candidates(
         tokens=tokens,
         spellings=query_spellings(words),
         synonyms=query_synonyms(tokens, vocabulary),
-        tags=unique_in_order([t.strip() for t in tag]),
+        # Matched as segments match them: ignoring case and spacing (`facets.tags`).
+        tags=unique_in_order([facet_value(t) for t in tag if t.strip()]),
         skills=vocabulary.normalise(skill),
         source=source.value if source else None,
         owner_id=owner_id,

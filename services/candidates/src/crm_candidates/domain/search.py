@@ -18,6 +18,7 @@ class SearchQuery:
     """A keyword search with filters, one page at a time."""
 
     tokens: list[str]
+    # Normalised as segment facets are ("q1 shortlist"), matched against `facets.tags`.
     tags: list[str]
     skills: list[str]
     source: str | None

@@ -169,7 +169,7 @@ def search_filter(search: SearchQuery, seed: str | None = None) -> dict[str, Any
         # once for each of the few tokens its matches hold (`seed_tokens`).
         query["search_tokens"] = seed or seed_tokens(search)[0]
     if search.tags:
-        query["tags"] = {"$all": search.tags}
+        query["facets.tags"] = {"$all": search.tags}
     if search.skills:
         query["skills"] = {"$all": search.skills}
     if search.source:
@@ -226,7 +226,7 @@ def search_matches(document: dict[str, Any], search: SearchQuery) -> bool:
             held, document.get("skills") or [], words, search.synonyms[token]
         ):
             return False
-    if not set(search.tags) <= set(document.get("tags") or []):
+    if not set(search.tags) <= set((document.get("facets") or {}).get("tags") or []):
         return False
     if not set(search.skills) <= set(document.get("skills") or []):
         return False
