@@ -551,14 +551,16 @@ async def test_the_health_panel_shows_the_figures_and_names_the_people(console: 
     api.answer(
         "GET",
         "/api/v1/pools/p1",
-        body={"id": "p1", "name": "Backend", "stages": ["New", "Contacted"]},
+        body={"id": "p1", "name": "Backend", "stages": ["New", "Contacted", "Offer"]},
     )
     panel = await client.get("/console/pools/p1/health", headers=htmx_headers())
     assert panel.status_code == 200
     assert "<html" not in panel.text
     assert 'data-testid="pool-health-size">14<' in panel.text
-    # Stages in the pool's order, not the report's (by name).
-    assert "<dt>New</dt><dd>10</dd><dt>Contacted</dt><dd>4</dd>" in panel.text
+    # Stages in the pool's order, not the report's (by name), a stage nobody is at with 0.
+    assert "<dt>New</dt><dd>10</dd><dt>Contacted</dt><dd>4</dd><dt>Offer</dt><dd>0</dd>" in (
+        panel.text
+    )
     assert '<th scope="row">30 days</th><td>5</td><td>1</td>' in panel.text
     assert "<dt>No activity yet</dt><dd>5</dd>" in panel.text
     chart = charts_of(panel.text)["pool-engagement"]

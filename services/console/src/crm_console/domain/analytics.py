@@ -435,9 +435,10 @@ def _people(listed: Mapping[str, Any], names: Mapping[str, str]) -> PeopleList:
 
 
 def in_pipeline_order(by_stage: Mapping[str, Any], stages: Sequence[str]) -> list[tuple[str, int]]:
-    """Members per stage in the pool's order; a stage the pool does not list (renamed since
+    """Members per stage in the pool's order, every stage of the pool (0 for one nobody is at:
+    analytics counts only stages somebody is at); a stage the pool does not list (renamed since
     analytics was told) after them, by name."""
-    known = [(stage, int(by_stage[stage])) for stage in stages if stage in by_stage]
+    known = [(stage, int(by_stage.get(stage, 0))) for stage in stages]
     others = sorted((str(s), int(n)) for s, n in by_stage.items() if s not in stages)
     return known + others
 
