@@ -882,7 +882,9 @@ async def test_an_event_page_shows_its_report_in_tables_with_headers(console: Co
     assert '<th scope="row">Waitlisted</th><td>1</td>' in text
     assert '<th scope="row">No-shows</th><td>2</td>' in text
     assert '<th scope="row">No-show rate</th><td>50 %</td>' in text
-    assert '<th scope="row">event</th><td>4</td>' in text
+    # Sources as the candidate list names them.
+    assert '<th scope="row">Event</th><td>4</td>' in text
+    assert '<th scope="row">Not known</th><td>2</td>' in text
     assert "within 90 days of the start" in text
     assert '<a href="/console/candidates/c-ada">c-ada</a>' in text
     assert "<caption" in text

@@ -32,6 +32,7 @@ from crm_console.application.events import (
     RegistrantLink,
 )
 from crm_console.container import ConsoleContainer
+from crm_console.domain.candidates import SOURCES
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.embedding import embed_frame_code, embed_path, embed_script_code
 from crm_console.domain.events import (
@@ -204,6 +205,8 @@ async def event_page(
             "formats": FORMATS,
             "link": registration_path(event_id),
             "session_names": {s["id"]: s["name"] for s in page.event.get("sessions") or []},
+            # The report's sources are candidate sources, said as the candidate list says them.
+            "source_labels": SOURCES | {"unknown": "Not known"},
             "embed_script": embed_script_code(event_id),
             "embed_frame": embed_frame_code(event_id, page.event.get("name", "")),
         },

@@ -413,7 +413,8 @@ async def upload_check_ins(
                 FieldError(f"check_ins.{i}.checked_in_at", why)
                 for i, why in refused.refusals.items()
             ],
-            f"{len(refused.refusals)} check-in time(s) cannot be kept; nothing was recorded",
+            f"{len(refused.refusals)} check-in time{'s' if len(refused.refusals) != 1 else ''} "
+            "cannot be kept; nothing was recorded",
         ) from None
     counts = dict.fromkeys(DoorCheckInOutcome, 0)
     for result in results:
