@@ -313,6 +313,38 @@ async def test_the_live_count_places_the_apis_errors_at_their_conditions(
     assert 'data-testid="preview-problem"' in fragment.text
 
 
+async def test_a_part_just_added_waits_quietly_and_is_named_on_saving(console: Console) -> None:
+    """A pool condition before its pool is chosen, a reference before its segment, a value not
+    typed yet: the live count waits without an error (no API call); saving names each."""
+    client, api = console
+    builder_api(api)
+    draft = Group(
+        members=[
+            Condition(value="berlin"),
+            Condition(field="pools", op="in_pool"),
+            Reference(),
+            Condition(field="location", op="equals", value=" "),
+        ]
+    )
+    fragment = await client.post(
+        "/console/segments/preview", data=form_of(draft), headers=htmx_headers()
+    )
+    assert fragment.status_code == 200
+    assert "Complete a condition to see how many candidates match." in fragment.text
+    assert '<p class="field-error" id="err-r-1" hx-swap-oob="true"></p>' in fragment.text
+    assert not [c for c in api.calls if c.url.path == "/api/v1/segments/preview"]
+
+    refused = await client.post(
+        "/console/segments", data={**form_of(draft), "name": "Half done"}, headers=htmx_headers()
+    )
+    assert refused.status_code == 422
+    assert 'id="err-r-1" role="alert">Choose the talent pool</p>' in refused.text
+    assert 'id="err-r-2" role="alert">Choose the segment</p>' in refused.text
+    assert 'id="err-r-3" role="alert">Give the value</p>' in refused.text
+    assert 'id="err-r-0" role="alert"' not in refused.text
+    assert not [c for c in api.calls if c.method == "POST" and c.url.path == "/api/v1/segments"]
+
+
 async def test_saving_a_new_segment_opens_it(console: Console) -> None:
     client, api = console
     builder_api(api)

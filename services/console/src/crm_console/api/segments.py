@@ -26,6 +26,7 @@ from crm_console.domain.segments import (
     errors_by_node,
     fit_to_fields,
     html_id,
+    incomplete,
     node_path,
     path_label,
     rule_of,
@@ -46,10 +47,13 @@ async def segment_list(request: Request, viewer: CurrentViewer, state: Container
 async def _preview(
     desk: SegmentDesk, caller: Caller, draft: Group, choices: BuilderChoices
 ) -> tuple[Preview, dict[str, str]]:
-    """The draft's count and sample, and the errors by node (the console's or the API's)."""
+    """The draft's count and sample, and the errors by node (the console's or the API's); a
+    draft with a part still to fill in waits for it, saying nothing is wrong."""
     rule, errors = rule_of(fit_to_fields(draft, choices.catalogue), choices.catalogue)
     if errors:
         return Preview(), errors
+    if incomplete(draft):
+        return Preview(), {}
     preview = await desk.preview(caller, rule)
     return preview, errors_by_node(preview.problem.paths) if preview.problem else {}
 
@@ -193,6 +197,7 @@ async def _save(
     name = " ".join(form.get("name", "").split())
     choices = await desk.choices(viewer.caller, segment_id)
     rule, errors = rule_of(fit_to_fields(draft, choices.catalogue), choices.catalogue)
+    errors = incomplete(draft) | errors
     name_error = None if name else "Give the segment a name"
     problem: Problem | None = None
     if not errors and name_error is None:

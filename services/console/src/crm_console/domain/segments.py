@@ -394,6 +394,35 @@ def rule_of(draft: Group, catalogue: FieldCatalogue) -> tuple[dict[str, Any], di
     return build(draft, ROOT), errors
 
 
+def incomplete(draft: Group) -> dict[str, str]:
+    """The parts of the draft still waiting for a choice or a value, by node path, with what
+    to give: while editing, a part just added is not wrong yet (the preview waits for it
+    quietly); on saving, each is said at its part."""
+    missing: dict[str, str] = {}
+
+    def walk(node: Node, path: str) -> None:
+        if isinstance(node, Group):
+            for index, member in enumerate(node.members):
+                walk(member, f"{path}.{index}")
+        elif isinstance(node, Reference):
+            if not node.segment.strip():
+                missing[path] = "Choose the segment"
+        elif node.op == "in_pool":
+            if not node.pool_id.strip():
+                missing[path] = "Choose the talent pool"
+        elif node.op == "range":
+            if not node.lower.strip() and not node.upper.strip():
+                missing[path] = "Give a lower or an upper bound, or both"
+        elif node.op in ("before", "after"):
+            if node.when == "date" and not node.value.strip():
+                missing[path] = "Give the date"
+        elif node.op != "exists" and not node.value.strip():
+            missing[path] = "Give the value"
+
+    walk(draft, ROOT)
+    return missing
+
+
 def node_path(api_path: str) -> str | None:
     """The builder's node an API error path names: `rule.all.1.any.0.value` -> `r.1.0`."""
     tokens = api_path.split(".")
