@@ -1698,6 +1698,16 @@ def test_an_enrolments_reason_is_said_in_words(enrolment: dict[str, Any], reason
     assert sequence_rules.exit_label(enrolment) == reason
 
 
+def test_a_merged_away_records_enrolment_says_so_instead_of_an_id() -> None:
+    merged = {"candidate_id": "c9", "exit_reason": "merged", "first_name": None}
+    assert sequence_rules.enrolment_name(merged) == (
+        "A record merged into another (its profile names the survivor)"
+    )
+    assert sequence_rules.enrolment_name({"candidate_id": "c9", "exit_reason": None}) == "c9"
+    named = {"candidate_id": "c9", "first_name": "Zoë", "last_name": "Li"}
+    assert sequence_rules.enrolment_name(named | {"exit_reason": "merged"}) == "Zoë Li"
+
+
 def test_an_enrolment_ended_by_a_mail_not_sent_is_shown_at_that_send_step() -> None:
     """The engine moves past a send step once its mail is queued; held back later, the mail
     ends the enrolment, which its row shows at the send step, not at the next one or "end"."""

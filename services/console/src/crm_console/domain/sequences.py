@@ -292,10 +292,16 @@ def describe_step(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
 
 
 def enrolment_name(enrolment: Mapping[str, Any]) -> str:
-    """Who an enrolment is, as its list shows it: the name the API gives with it, or the
+    """Who an enrolment is, as its list shows it: the name the API gives with it; a record
+    merged into another (campaigns knows the person by the survivor now) said so; else the
     candidate's id while campaigns does not know the name (not learnt yet, or erased)."""
     parts = (enrolment.get("first_name"), enrolment.get("last_name"))
-    return " ".join(str(part) for part in parts if part) or str(enrolment["candidate_id"])
+    named = " ".join(str(part) for part in parts if part)
+    if named:
+        return named
+    if enrolment.get("exit_reason") == "merged":
+        return "A record merged into another (its profile names the survivor)"
+    return str(enrolment["candidate_id"])
 
 
 def ended_because(reason: str) -> str:
