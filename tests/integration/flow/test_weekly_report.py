@@ -301,6 +301,7 @@ async def test_the_weekly_report_is_compiled_once_and_mailed_to_each_recipient_o
     reports = await stack.gateway.get("/api/v1/analytics/weekly-reports", headers=acme)
     assert reports.status_code == 200, reports.text
     [report] = reports.json()["items"]
+    assert reports.json()["next_cursor"] is None
     report_id = f"{stack.acme}:2026-W47"
     assert report["report_id"] == report_id
     assert report["first_day"] == "2026-11-16"

@@ -41,7 +41,7 @@ from crm_shared import (
     Page,
     ProblemError,
     decode_cursor,
-    encode_cursor,
+    first_page_of,
     problem_responses,
     reject_unknown_query_params,
     require_permission,
@@ -211,8 +211,11 @@ async def list_weekly_reports(
     found: list[dict[str, Any]] = await weekly_reports_page(
         container.storage, principal.tenant_id, before, limit + 1
     )
-    items = [WeeklyReportPublic.model_validate(d) for d in found[:limit]]
-    next_cursor = encode_cursor(items[-1].first_day.isoformat()) if len(found) > limit else None
+    items, next_cursor = first_page_of(
+        [WeeklyReportPublic.model_validate(d) for d in found],
+        limit,
+        key=lambda report: report.first_day.isoformat(),
+    )
     return Page[WeeklyReportPublic](items=items, next_cursor=next_cursor)
 
 
