@@ -69,5 +69,20 @@ def test_an_unknown_parameter_is_a_problem_naming_it(client: TestClient) -> None
     assert client.get("/paged?limit=5&page=2").status_code == 422
 
 
+def test_a_parameter_of_one_value_given_twice_is_a_problem_naming_it(
+    client: TestClient,
+) -> None:
+    """FastAPI would take the last; a client that meant both would get half its answer."""
+    response = client.get("/things?q=a&q=b&sort=name&sort=id&tag=x&tag=y")
+    assert response.status_code == 422
+    body = response.json()
+    assert [error["field"] for error in body["errors"]] == ["q", "sort"]
+    assert body["errors"][0]["detail"] == "given more than once; it takes one value"
+    assert client.get("/paged?limit=5&limit=6").status_code == 422
+    assert client.get("/things?owner_id=a&owner_id=b").status_code == 422
+    # A list parameter takes as many as given.
+    assert client.get("/things?tag=x&tag=y&tag=z").json()["tag"] == ["x", "y", "z"]
+
+
 def test_routes_without_the_dependency_still_ignore_extras(client: TestClient) -> None:
     assert client.get("/lenient?q=a&extra=1").status_code == 200
