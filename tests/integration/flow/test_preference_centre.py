@@ -169,6 +169,18 @@ async def test_the_unsubscribe_link_opens_a_page_whose_button_unsubscribes(
     again = await stack.gateway.get(path, headers={"Accept": "text/html"})
     assert "You are unsubscribed" in again.text
     assert "<form" not in again.text
+    # A person whose profile names a language reads their pages in it, whatever the browser.
+    patched = await stack.gateway.patch(
+        f"/api/v1/candidates/{candidate_id}",
+        json={"locale": "de-CH"},
+        headers=stack.as_(ACME_TOKEN),
+    )
+    assert patched.status_code == 200, patched.text
+    german = await stack.gateway.get(
+        path, headers={"Accept": "text/html", "Accept-Language": "en-GB,en;q=0.9"}
+    )
+    assert "<html lang='de'>" in german.text
+    assert "Sie sind abgemeldet" in german.text
 
 
 async def test_a_bad_unsubscribe_link_opens_an_html_page_in_a_browser(
@@ -180,6 +192,13 @@ async def test_a_bad_unsubscribe_link_opens_an_html_page_in_a_browser(
     assert forged.status_code == 404
     assert forged.headers["content-type"] == "text/html; charset=utf-8"
     assert "This link is not valid" in forged.text
+    # A link that opens nothing knows nobody: it speaks the browser's language.
+    french = await stack.gateway.get(
+        "/public/v1/unsubscribe/forged.token",
+        headers={**browser, "Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"},
+    )
+    assert "<html lang='fr'>" in french.text
+    assert "Ce lien n&#x27;est pas valide" in french.text
     # A preference-centre link is not an unsubscribe link.
     preferences = link_token(stack, "preferences", stack.acme, candidate_id)
     other = await stack.gateway.get(f"/public/v1/unsubscribe/{preferences}", headers=browser)

@@ -3,7 +3,8 @@ and the pages for a link that opens nothing.
 
 Plain HTML, UTF-8, no script and no style (the page policy of `crm_shared.pages` allows
 neither); a button is a form posting back to the page's own URL, so it works without
-JavaScript. Every page is personal and never cached (`Cache-Control: no-store`).
+JavaScript. Every page is personal and never cached (`Cache-Control: no-store`). Each speaks
+the visitor's language where it can (`crm_candidates.domain.consent_copy`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import html
 
 from fastapi.responses import HTMLResponse
 
+from crm_candidates.domain.consent_copy import say
+
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
-    """A consent page: its title as heading, then `body` (HTML, escaped by the caller)."""
+def page(language: str, title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
+    """A consent page in `language`: its title as heading, then `body` (HTML, escaped by the
+    caller)."""
     return HTMLResponse(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{html.escape(language)}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
         f"{body}</body></html>",
@@ -27,52 +31,54 @@ def page(title: str, body: str, *, status_code: int = 200) -> HTMLResponse:
     )
 
 
-def expired_link_page(way_forward: str) -> HTMLResponse:
-    """A genuine link past its expiry (or of someone erased since): what to do instead."""
-    return page("This link has expired", f"<p>{html.escape(way_forward)}</p>", status_code=410)
+def paragraph(language: str, key: str, **values: str) -> str:
+    """One paragraph of the page's text, escaped."""
+    return f"<p>{html.escape(say(language, key, **values))}</p>"
 
 
-def invalid_link_page(way_forward: str) -> HTMLResponse:
+def expired_link_page(language: str, way_forward: str) -> HTMLResponse:
+    """A genuine link past its expiry (or of someone erased since): what to do instead
+    (`way_forward`: the key of that text)."""
+    return page(
+        language,
+        say(language, "expired_title"),
+        paragraph(language, way_forward),
+        status_code=410,
+    )
+
+
+def invalid_link_page(language: str, way_forward: str) -> HTMLResponse:
     """A link that was never ours, was cut short, or is meant for another page."""
     return page(
-        "This link is not valid",
-        "<p>We could not recognise this link. If you copied it from an email, check that you "
-        "copied all of it.</p>"
-        f"<p>{html.escape(way_forward)}</p>",
+        language,
+        say(language, "invalid_title"),
+        paragraph(language, "invalid_body") + paragraph(language, way_forward),
         status_code=404,
     )
 
 
-# RFC 8058's body: the form sends what a mail client's one-click POST sends.
-_UNSUBSCRIBE_FORM = (
-    "<form method='post'>"
-    "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
-    "<button type='submit'>Unsubscribe</button></form>"
-)
-
-
-def unsubscribe_page(first_name: str | None, *, subscribed: bool) -> HTMLResponse:
+def unsubscribe_page(language: str, first_name: str | None, *, subscribed: bool) -> HTMLResponse:
     """What the unsubscribe link in a mail opens: it says what the button does and changes
     nothing itself, so a mail scanner following the link unsubscribes nobody."""
-    greeting = f"Hello {html.escape(first_name)}. " if first_name else ""
+    greeting = say(language, "hello", name=first_name) + " " if first_name else ""
     if not subscribed:
-        return page(
-            "You are unsubscribed",
-            f"<p>{greeting}You do not receive our news about roles and events; there is "
-            "nothing to unsubscribe from.</p>",
-        )
-    return page(
-        "Unsubscribe",
-        f"<p>{greeting}Unsubscribing stops our marketing emails to you: news about roles "
-        "and events. Emails about something you are taking part in, such as an event you "
-        "registered for, still reach you.</p>" + _UNSUBSCRIBE_FORM,
+        text = greeting + say(language, "not_subscribed_body")
+        return page(language, say(language, "not_subscribed_title"), f"<p>{html.escape(text)}</p>")
+    text = greeting + say(language, "unsubscribe_body")
+    # RFC 8058's body: the form sends what a mail client's one-click POST sends.
+    form = (
+        "<form method='post'>"
+        "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+        f"<button type='submit'>{html.escape(say(language, 'unsubscribe_button'))}</button>"
+        "</form>"
     )
+    return page(language, say(language, "unsubscribe_title"), f"<p>{html.escape(text)}</p>" + form)
 
 
-def unsubscribed_page() -> HTMLResponse:
+def unsubscribed_page(language: str) -> HTMLResponse:
     """The answer to the unsubscribe button (and to a repeated one)."""
     return page(
-        "Unsubscribed",
-        "<p>You will not receive marketing messages any more.</p>"
-        "<p>If you change your mind, sign up again with the form on our careers site.</p>",
+        language,
+        say(language, "unsubscribed_title"),
+        paragraph(language, "unsubscribed_body") + paragraph(language, "change_of_mind"),
     )

@@ -26,6 +26,7 @@ from crm_candidates.api.consent_pages import (
     expired_link_page,
     invalid_link_page,
     page,
+    paragraph,
     unsubscribe_page,
     unsubscribed_page,
 )
@@ -49,6 +50,7 @@ from crm_candidates.application.consents import (
     SignupsExhausted,
 )
 from crm_candidates.domain.consent import ConsentPurpose, ConsentSource, Preferences
+from crm_candidates.domain.consent_copy import page_language, say
 from crm_candidates.domain.models import Candidate
 from crm_shared import (
     CurrentPrincipal,
@@ -69,6 +71,12 @@ _BEFORE_ANY_LINK = datetime(1970, 1, 2, tzinfo=UTC)
 
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
+
+
+def _language(request: Request, candidate: Candidate | None = None) -> str:
+    """The language of the page: the person's own, else the browser's (`page_language`)."""
+    locale = candidate.locale if candidate is not None else None
+    return page_language(locale, request.headers.get("accept-language", ""))
 
 
 def _client_address(request: Request) -> str:
@@ -110,23 +118,21 @@ def _refused(request: Request, purpose: str, refusal: _RefusedLink) -> Response:
     """The answer to a link that opens nothing: a page with a way forward for a browser, else
     a problem."""
     if _wants_html(request):
+        language = _language(request)
         if refusal.status_code == 410:
-            return expired_link_page(_WAY_FORWARD[purpose])
-        return invalid_link_page(_WAY_FORWARD[purpose])
+            return expired_link_page(language, _WAY_FORWARD[purpose])
+        return invalid_link_page(language, _WAY_FORWARD[purpose])
     problem_type = "expired-link" if refusal.status_code == 410 else "invalid-link"
     raise ProblemError(refusal.status_code, refusal.detail, problem_type=problem_type)
 
 
-# What a person whose link expired can do instead, by the link's purpose.
+# What a person whose link opens nothing can do instead, by the link's purpose (the key of
+# the text in `consent_copy`).
 _WAY_FORWARD = {
-    SIGNUP_LINK: "A sign-up waits a limited time for its confirmation. Sign up again with the "
-    "form on our careers site and we will send you a new link.",
-    CONFIRM_LINK: "Use the link in our most recent email, or sign up again with the form on "
-    "our careers site.",
-    PREFERENCES_LINK: "Every email we send you carries a new link: use the one in our most "
-    "recent email, or reply to it and tell us what you would like to change.",
-    UNSUBSCRIBE_LINK: "Every email we send you carries a new unsubscribe link: use the one in "
-    "our most recent email, or reply to it and ask us to stop.",
+    SIGNUP_LINK: "way_signup",
+    CONFIRM_LINK: "way_confirm",
+    PREFERENCES_LINK: "way_preferences",
+    UNSUBSCRIBE_LINK: "way_unsubscribe",
 }
 
 
@@ -185,9 +191,6 @@ async def community_signup(
     return SignupAccepted()
 
 
-_CONFIRM_FORM = "<form method='post'><button type='submit'>Confirm</button></form>"
-
-
 @public_router.get(
     "/community/confirm/{token}", response_class=HTMLResponse, responses=problem_responses(410)
 )
@@ -203,23 +206,35 @@ async def confirmation_page(token: str, request: Request) -> Response:
         if pending is None or pending.expired(utc_now()):
             return _expired(request, SIGNUP_LINK)
         first_name = pending.first_name
+        language = _language(request)
     else:
         try:
             _, candidate = await _verified(request, token, CONFIRM_LINK)
         except _RefusedLink as refusal:
             return _refused(request, CONFIRM_LINK, refusal)
         first_name = candidate.first_name
-    greeting = f"Hello {html.escape(first_name)}, please" if first_name else "Please"
+        language = _language(request, candidate)
+    asked = (
+        paragraph(language, "confirm_named", name=first_name)
+        if first_name
+        else paragraph(language, "confirm_body")
+    )
+    button = html.escape(say(language, "confirm_button"))
     return page(
-        "Confirm your subscription",
-        f"<p>{greeting} confirm that you want to hear from us about roles and events.</p>"
-        + _CONFIRM_FORM,
+        language,
+        say(language, "confirm_title"),
+        asked + f"<form method='post'><button type='submit'>{button}</button></form>",
     )
 
 
-def _confirmed(request: Request, status: str, purposes: list[ConsentPurpose]) -> Response:
+def _confirmed(
+    request: Request, status: str, purposes: list[ConsentPurpose], candidate: Candidate | None
+) -> Response:
     if _wants_html(request):
-        return page("Thank you", "<p>Your subscription is confirmed.</p>")
+        language = _language(request, candidate)
+        return page(
+            language, say(language, "confirmed_title"), paragraph(language, "confirmed_body")
+        )
     result = ConfirmationResult.model_validate({"status": status, "purposes": purposes})
     return _json(result.model_dump(mode="json"))
 
@@ -242,32 +257,36 @@ async def confirm(token: str, request: Request) -> Response:
         outcome, _ = await service.confirm_signup(signup_claim)
         if outcome is SignupConfirmation.EXPIRED:
             return _expired(request, SIGNUP_LINK)
-        return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES))
+        return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES), None)
     try:
-        claim, _ = await _verified(request, token, CONFIRM_LINK)
+        claim, candidate = await _verified(request, token, CONFIRM_LINK)
     except _RefusedLink as refusal:
         return _refused(request, CONFIRM_LINK, refusal)
     entries = await consent_service(request, claim.tenant_id).confirm(claim)
     if entries is None:
         return _refused(request, CONFIRM_LINK, _invalid())
     purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
-    return _confirmed(request, "confirmed" if entries else "already_confirmed", purposes)
+    return _confirmed(request, "confirmed" if entries else "already_confirmed", purposes, candidate)
 
 
-def _preferences_form(candidate: Candidate, preferences: Preferences) -> str:
+def _preferences_form(language: str, candidate: Candidate, preferences: Preferences) -> str:
+    def text(key: str) -> str:
+        return html.escape(say(language, key))
+
     checked = " checked" if candidate.marketing_consent else ""
     options = "".join(
-        f"<option value='{f}'{' selected' if f == preferences.frequency.value else ''}>{f}</option>"
+        f"<option value='{f}'{' selected' if f == preferences.frequency.value else ''}>"
+        f"{text('frequency_' + f)}</option>"
         for f in ("any", "weekly", "monthly")
     )
     return (
         "<form method='post'>"
         f"<label><input type='checkbox' name='subscribed' value='true'{checked}> "
-        "Send me news about roles and events</label><br>"
-        "<label>Topics (comma separated) <input name='topics' value='"
+        f"{text('subscribed_label')}</label><br>"
+        f"<label>{text('topics_label')} <input name='topics' value='"
         f"{html.escape(', '.join(preferences.topics))}'></label><br>"
-        f"<label>How often <select name='frequency'>{options}</select></label><br>"
-        "<button type='submit'>Save</button></form>"
+        f"<label>{text('frequency_label')} <select name='frequency'>{options}</select></label>"
+        f"<br><button type='submit'>{text('save_button')}</button></form>"
     )
 
 
@@ -292,7 +311,12 @@ async def get_preferences(token: str, request: Request) -> Response:
         return _refused(request, PREFERENCES_LINK, refusal)
     preferences = await consent_service(request, claim.tenant_id).preferences(candidate.id)
     if _wants_html(request):
-        return page("Your preferences", _preferences_form(candidate, preferences))
+        language = _language(request, candidate)
+        return page(
+            language,
+            say(language, "preferences_title"),
+            _preferences_form(language, candidate, preferences),
+        )
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
@@ -345,7 +369,12 @@ async def update_preferences(token: str, request: Request) -> Response:
         return _refused(request, PREFERENCES_LINK, _invalid())
     candidate, preferences = result
     if _wants_html(request):
-        return page("Your preferences", "<p>Saved.</p>" + _preferences_form(candidate, preferences))
+        language = _language(request, candidate)
+        return page(
+            language,
+            say(language, "preferences_title"),
+            paragraph(language, "saved") + _preferences_form(language, candidate, preferences),
+        )
     return _json(_preferences_public(candidate, preferences).model_dump(mode="json"))
 
 
@@ -362,7 +391,11 @@ async def unsubscribe_confirmation(token: str, request: Request) -> Response:
         _, candidate = await _verified(request, token, UNSUBSCRIBE_LINK)
     except _RefusedLink as refusal:
         return _refused(request, UNSUBSCRIBE_LINK, refusal)
-    return unsubscribe_page(candidate.first_name, subscribed=candidate.marketing_consent)
+    return unsubscribe_page(
+        _language(request, candidate),
+        candidate.first_name,
+        subscribed=candidate.marketing_consent,
+    )
 
 
 @public_router.post(
@@ -384,5 +417,5 @@ async def unsubscribe(token: str, request: Request) -> Response:
     if withdrawn is None:
         return _refused(request, UNSUBSCRIBE_LINK, _invalid())
     if _wants_html(request):
-        return unsubscribed_page()
+        return unsubscribed_page(_language(request, candidate))
     return _json(UnsubscribeResult().model_dump(mode="json"))
