@@ -737,6 +737,59 @@ async def test_a_reply_emits_message_replied(stack: Stack, kafka_bootstrap_serve
     assert told[0]["title"].endswith(f"replied to '{message['subject']}'")
 
 
+async def test_a_reply_posted_as_received_emits_message_replied(
+    stack: Stack, kafka_bootstrap_servers: str
+) -> None:
+    """No Postmark: the mail server that receives replies posts each raw (an MTA's pipe), or
+    SendGrid's Inbound Parse posts it in a form's `email` field; the same reply counts once."""
+    tag = await nurture(stack, ACME_TOKEN)
+    candidate_id = await candidate(stack, ACME_TOKEN, tag, f"{unique('raw')}@example.org")
+    [message] = await messages_of(stack, ACME_TOKEN, candidate_id)
+    urls = await inbound_urls(stack, ACME_ADMIN_TOKEN)
+    ours = f"<{message['id']}@{SENDER_DOMAIN}>"
+    raw = (
+        "From: =?utf-8?q?Zo=C3=AB?= <zoe@example.org>\r\n"
+        "Subject: Re: Hello\r\n"
+        f"Message-ID: <{uuid.uuid4()}@mail.example.org>\r\n"
+        f"In-Reply-To: {ours}\r\nReferences: {ours}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Gerne, nächste Woche?\r\n\r\nOn Thu, Talent wrote:\r\n> Hello\r\n"
+    ).encode()
+    form_boundary = "xYzZY"
+    form = (
+        f'--{form_boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n'.encode()
+        + raw
+        + f"\r\n--{form_boundary}--\r\n".encode()
+    )
+    async with httpx.AsyncClient(timeout=30) as server:
+        posted = await server.post(
+            urls["replies_url"], content=raw, headers={"Content-Type": "message/rfc822"}
+        )
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["outcome"] == "replied"
+        # The same reply through SendGrid's form: the same Message-ID, so a duplicate.
+        again = await server.post(
+            urls["replies_url"],
+            content=form,
+            headers={"Content-Type": f"multipart/form-data; boundary={form_boundary}"},
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["outcome"] == "duplicate"
+        not_mail = await server.post(urls["replies_url"], content=b'{"Subject": "x"}')
+        assert not_mail.status_code == 422
+    [event] = await read_events(
+        kafka_bootstrap_servers,
+        MESSAGE_REPLIED.name,
+        where=lambda e: e["data"]["message_id"] == message["id"],
+        count=1,
+    )
+    assert event["data"]["candidate_id"] == candidate_id
+    shown = await stack.gateway.get(
+        f"/api/v1/messages/{message['id']}", headers=stack.as_(ACME_TOKEN)
+    )
+    assert [r["excerpt"] for r in shown.json()["replies"]] == ["Gerne, nächste Woche?"]
+
+
 async def test_machine_opens_and_clicks_are_flagged_and_not_counted(
     stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str, mongodb_uri: str
 ) -> None:

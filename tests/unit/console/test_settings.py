@@ -1091,6 +1091,7 @@ async def test_inbound_mail_urls_are_shown_with_where_each_goes(console: Console
         "postmark_bounce_url": f"{base}/postmark/bounces",
         "postmark_inbound_url": f"{base}/postmark/inbound",
         "ses_url": f"{base}/ses",
+        "replies_url": f"{base}/replies",
     }
     api.answer("GET", "/api/v1/settings/inbound-mail", body=urls)
     page = await client.get("/console/settings/inbound-mail", headers=gateway_headers(ALICE))
@@ -1102,6 +1103,7 @@ async def test_inbound_mail_urls_are_shown_with_where_each_goes(console: Console
     assert "inbound webhook" in page.text
     assert "subscribe this URL (HTTPS)" in page.text
     assert "RFC 3464" in page.text
+    assert "POST the raw, full MIME message" in page.text
     index = await client.get("/console/settings", headers=gateway_headers(ALICE))
     assert 'href="/console/settings/inbound-mail"' in index.text
     # Not an admin: the API refuses, and the index does not offer the page.

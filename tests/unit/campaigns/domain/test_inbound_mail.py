@@ -15,6 +15,8 @@ from crm_campaigns.domain.inbound_mail import (
     SesNotification,
     bounce_type_of,
     parse_dsn,
+    parse_reply,
+    raw_mail_of_form,
     referenced_message_ids,
 )
 
@@ -277,3 +279,77 @@ def test_replies_name_our_message_ids() -> None:
         }
     )
     assert out_of_office.automatic
+
+
+RAW_REPLY = """From: =?utf-8?q?Zo=C3=AB_M=C3=BCller?= <zoe@example.org>
+To: talent@recruitcrm.local
+Subject: Re: Hello Zoë
+Message-ID: <CAF=abc123@mail.gmail.com>
+In-Reply-To: <enr1-0@recruitcrm.local>
+References: <older@gmail.com> <enr1-0@recruitcrm.local>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="A"
+
+--A
+Content-Type: text/plain; charset="utf-8"
+Content-Transfer-Encoding: quoted-printable
+
+Ja, gerne! Gr=C3=BC=C3=9Fe
+
+On Thu, 5 Dec 2026, Talent wrote:
+> Hello Zo=C3=AB
+--A
+Content-Type: text/html; charset="utf-8"
+
+<p>Ja, gerne!</p>
+--A--
+"""
+
+
+def test_a_raw_reply_names_our_messages_and_keeps_what_the_person_wrote() -> None:
+    report = parse_reply(RAW_REPLY.replace("\n", "\r\n").encode())
+    assert report is not None
+    assert report.message_ids == ["enr1-0", "older"]
+    assert report.reply_id == "mime:<CAF=abc123@mail.gmail.com>"
+    assert report.excerpt == "Ja, gerne! Grüße"
+    # Without a Message-ID the reply is named by its content: the same mail posted again is
+    # the same reply.
+    anonymous = RAW_REPLY.replace("Message-ID: <CAF=abc123@mail.gmail.com>\n", "").encode()
+    first, again = parse_reply(anonymous), parse_reply(anonymous)
+    assert first is not None
+    assert again is not None
+    assert first.reply_id == again.reply_id
+    assert first.reply_id.startswith("mime:sha256:")
+    html_only = parse_reply(
+        b"From: a@example.org\r\nIn-Reply-To: <m-1@x>\r\nContent-Type: text/html\r\n\r\n"
+        b"<div>Sounds good<br>Bo</div>"
+    )
+    assert html_only is not None
+    assert html_only.excerpt == "Sounds good Bo"
+
+
+def test_an_automatic_raw_reply_is_none_and_a_non_mail_is_refused() -> None:
+    out_of_office = RAW_REPLY.replace("MIME-Version", "Auto-Submitted: auto-replied\nMIME-Version")
+    assert parse_reply(out_of_office.encode()) is None
+    with pytest.raises(InboundMailError, match="not a mail"):
+        parse_reply(b'{"Subject": "x"}')
+
+
+def test_sendgrids_raw_inbound_parse_form_holds_the_mail_in_its_email_field() -> None:
+    boundary = "xYzZY"
+    form = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="to"\r\n\r\n'
+        "talent@recruitcrm.local\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="email"\r\n\r\n'
+        f"{RAW_REPLY}\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    raw = raw_mail_of_form(form, f"multipart/form-data; boundary={boundary}")
+    report = parse_reply(raw)
+    assert report is not None
+    assert report.message_ids == ["enr1-0", "older"]
+    no_mail = form.replace(b'name="email"', b'name="text"')
+    with pytest.raises(InboundMailError, match="no `email` field"):
+        raw_mail_of_form(no_mail, f"multipart/form-data; boundary={boundary}")

@@ -294,6 +294,7 @@ async def inbound_mail_urls(principal: CurrentPrincipal, container: Container) -
         dsn_url=f"{base}/bounces",
         postmark_bounce_url=f"{base}/postmark/bounces",
         postmark_inbound_url=f"{base}/postmark/inbound",
+        replies_url=f"{base}/replies",
         ses_url=f"{base}/ses",
     )
 

@@ -17,6 +17,8 @@ from crm_campaigns.domain.inbound_mail import (
     PostmarkBounce,
     PostmarkInbound,
     parse_dsn,
+    parse_reply,
+    raw_mail_of_form,
 )
 from crm_shared import (
     FieldError,
@@ -93,6 +95,29 @@ async def postmark_inbound(
         return FeedbackResult(outcome="ignored")
     outcome = await container.mail_feedback.reply(tenant_id, body.report(), received_at=utc_now())
     return _result(outcome)
+
+
+@router.post("/replies", response_model=FeedbackResult)
+async def raw_reply(token: str, request: Request, container: Container) -> FeedbackResult:
+    """A reply as the mail server received it: the raw mail (`message/rfc822`, as an MTA's
+    pipe posts it), or a `multipart/form-data` post whose `email` field holds it (SendGrid's
+    Inbound Parse with "POST the raw, full MIME message"). Emits `message.replied` as the
+    Postmark webhook does; automatic replies are ignored."""
+    tenant_id = _tenant(container, token)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    try:
+        raw = (
+            raw_mail_of_form(body, content_type)
+            if content_type.lower().startswith("multipart/form-data")
+            else body
+        )
+        report = parse_reply(raw)
+    except InboundMailError as error:
+        raise validation_problem([FieldError.whole_body(str(error))], str(error)) from None
+    if report is None:
+        return FeedbackResult(outcome="ignored")
+    return _result(await container.mail_feedback.reply(tenant_id, report, received_at=utc_now()))
 
 
 def _sns_field(error: ErrorDetails) -> FieldError:

@@ -660,6 +660,11 @@ class InboundMailUrls(BaseModel):
     dsn_url: str = Field(description="POST a raw RFC 3464 delivery status notification here.")
     postmark_bounce_url: str = Field(description="Postmark bounce and spam complaint webhook URL.")
     postmark_inbound_url: str = Field(description="Postmark inbound (reply) webhook URL.")
+    replies_url: str = Field(
+        description="POST a reply as the mail server received it here: the raw mail "
+        "(`message/rfc822`, e.g. an MTA piping it to curl), or a `multipart/form-data` post "
+        "with the raw mail in its `email` field (SendGrid Inbound Parse, raw mode).",
+    )
     ses_url: str = Field(
         description="HTTPS endpoint of an Amazon SNS subscription to the topic SES publishes "
         "bounce and complaint notifications to (signatures are verified, the subscription "

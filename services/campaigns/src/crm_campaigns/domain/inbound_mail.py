@@ -22,10 +22,15 @@ Every message we send carries `Message-ID: <{message id}@{sender domain}>` and
 - Postmark's inbound webhook (https://postmarkapp.com/developer/webhooks/inbound-webhook) posts
   a received mail as JSON with its `Headers`; a reply's `In-Reply-To` / `References` name our
   Message-ID.
+- Any other mail server or service posts a reply as it received it: the raw mail (RFC 5322,
+  MIME), as an MTA's pipe to `curl --data-binary` sends it, or a `multipart/form-data` post
+  whose `email` field holds it (SendGrid's Inbound Parse with "POST the raw, full MIME
+  message").
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, message_from_string, policy
@@ -327,8 +332,7 @@ class PostmarkInbound(BaseModel):
     @property
     def automatic(self) -> bool:
         """An auto-reply (out of office, ...) per RFC 3834, which is not the person replying."""
-        submitted = (self.header("Auto-Submitted") or "no").strip().lower()
-        return submitted != "no" or self.header("X-Autoreply") is not None
+        return is_automatic(self.header("Auto-Submitted"), self.header("X-Autoreply"))
 
     def replied_to(self) -> list[str]:
         """Our message ids this mail replies to, the direct parent first."""
@@ -342,3 +346,58 @@ class PostmarkInbound(BaseModel):
     def report(self) -> ReplyReport:
         """The reply, named by Postmark's id of the inbound mail (the same on every retry)."""
         return ReplyReport(self.replied_to(), f"postmark:{self.message_id}", self.excerpt())
+
+
+# Headers of which a posted mail must hold one to be taken for a mail at all.
+_MAIL_HEADERS = ("From", "Message-ID", "In-Reply-To", "References", "Subject", "Date")
+
+
+def is_automatic(auto_submitted: str | None, autoreply: str | None) -> bool:
+    """An auto-reply (out of office, ...) per RFC 3834 `Auto-Submitted` (anything but `no`),
+    or a mail marked `X-Autoreply`: not the person replying."""
+    return (auto_submitted or "no").strip().lower() != "no" or autoreply is not None
+
+
+def parse_reply(raw: bytes) -> ReplyReport | None:
+    """A reply as the mail server received it (RFC 5322, MIME): the messages of ours it names,
+    an id that stays the same when it is posted again (its `Message-ID`, else a digest of the
+    mail) and what the person wrote; None for an automatic reply.
+
+    Raises `InboundMailError` when `raw` holds no mail header.
+    """
+    mail = message_from_bytes(raw, policy=policy.default)
+    if not any(mail.get(name) for name in _MAIL_HEADERS):
+        raise InboundMailError("not a mail (RFC 5322): no From, Message-ID or Subject header")
+    if is_automatic(mail.get("Auto-Submitted"), mail.get("X-Autoreply")):
+        return None
+    own_id = str(mail.get("Message-ID") or "").strip()
+    reply_id = f"mime:{own_id}" if own_id else f"mime:sha256:{hashlib.sha256(raw).hexdigest()}"
+    text, html = "", ""
+    body = mail.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        content = str(body.get_content())
+        if body.get_content_type() == "text/html":
+            html = content
+        else:
+            text = content
+    return ReplyReport(
+        referenced_message_ids(mail.get("In-Reply-To"), mail.get("References")),
+        reply_id,
+        reply_excerpt(text, html),
+    )
+
+
+def raw_mail_of_form(body: bytes, content_type: str) -> bytes:
+    """The raw mail a `multipart/form-data` post carries in its `email` field (SendGrid's
+    Inbound Parse posting the raw, full MIME message); `InboundMailError` without one."""
+    form = message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=policy.default
+    )
+    if not form.is_multipart():
+        raise InboundMailError("not a multipart/form-data body")
+    for part in form.iter_parts():
+        if part.get_param("name", header="content-disposition") == "email":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and payload.strip():
+                return payload
+    raise InboundMailError("the form has no `email` field holding the raw mail")

@@ -220,6 +220,14 @@ INBOUND_URLS: tuple[InboundUrl, ...] = (
         "Have your mail server or relay POST each delivery status notification (RFC 3464) it "
         "receives for the envelope sender to this URL.",
     ),
+    InboundUrl(
+        "replies_url",
+        "Replies from your own mail server, or SendGrid",
+        "Have the mail server that receives replies POST each one, as received, to this URL "
+        "(e.g. piped to curl --data-binary @- -H 'Content-Type: message/rfc822'), or in "
+        "SendGrid's Inbound Parse tick \u201cPOST the raw, full MIME message\u201d and give "
+        "this URL.",
+    ),
 )
 # What a person may add by hand (the others come from what happened to mail).
 MANUAL_REASONS = ("manual", "unsubscribed")

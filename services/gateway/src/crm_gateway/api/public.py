@@ -333,6 +333,16 @@ async def postmark_inbound_webhook(token: str, request: Request, state: Containe
 
 
 @router.post(
+    f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/replies",
+    summary="Reply as received (raw mail, or SendGrid Inbound Parse raw)",
+    responses=problem_responses(422, s422="The body is not a mail, nor a form holding one."),
+)
+async def raw_reply(token: str, request: Request, state: Container) -> Response:
+    """A reply to one of the tenant's messages as the mail server received it."""
+    return await _inbound_mail(token, ("replies",), request, state)
+
+
+@router.post(
     f"{PUBLIC_UNAUTHENTICATED_PREFIX}/mail/{{token}}/ses",
     summary="Amazon SES notifications (SNS subscription)",
     responses=problem_responses(
