@@ -12,6 +12,16 @@
     event.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
+  // "Saved." is said once: a page opened with ?saved=... (after a save) drops it from its
+  // address, so a reload or a bookmark shows the page, not the save again.
+  (function forgetSaved() {
+    var url = new URL(window.location.href);
+    if (url.searchParams.has("saved") && window.history.replaceState) {
+      url.searchParams.delete("saved");
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    }
+  })();
+
   function drawCharts(root) {
     if (typeof Chart === "undefined") {
       return;
