@@ -290,3 +290,42 @@ async def test_forged_expired_and_foreign_confirmation_links_are_refused(stack: 
     assert_problem(await stack.gateway.post(base + wrong_purpose), 404)
     ledger = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}/consents", headers=acme)
     assert ledger.json()["history"] == []
+
+
+async def test_the_confirmation_mail_is_written_in_the_persons_language(
+    stack: Stack, smtp_sink: SmtpSink, kafka_bootstrap_servers: str
+) -> None:
+    """The form's `locale`, else the browser's first accepted language; English otherwise."""
+    german, french, other = new_person("deutsch"), new_person("francais"), new_person("other")
+    browser = {"Accept-Language": "de-CH, de;q=0.9, en;q=0.5"}
+    for body, headers in (
+        (signup_body(stack, german), browser),
+        (signup_body(stack, french, locale="fr-CH"), browser),
+        (signup_body(stack, other), {"Accept-Language": "nl-BE"}),
+    ):
+        accepted = await stack.gateway.post(SIGNUPS, json=body, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+    subjects = {}
+    for person in (german, french, other):
+        address = person["emails"][0]
+
+        async def mailed(address: str = address) -> bool:
+            return bool(smtp_sink.messages_to(address))
+
+        await eventually(mailed, message=f"no confirmation mail reached {address}")
+        [mail] = smtp_sink.messages_to(address)
+        subjects[person["first_name"]] = mail.subject
+    assert subjects == {
+        german["first_name"]: "Bitte bestätigen Sie Ihre Anmeldung",
+        french["first_name"]: "Veuillez confirmer votre inscription",
+        other["first_name"]: "Please confirm your subscription",
+    }
+    [requested] = await read_events(
+        kafka_bootstrap_servers,
+        "consent.confirmation_requested",
+        where=lambda e: e["data"]["email"] == french["emails"][0],
+        count=1,
+    )
+    assert requested["data"]["locale"] == "fr-CH"
+    bad = await stack.gateway.post(SIGNUPS, json=signup_body(stack, other, locale="<script>"))
+    assert bad.status_code == 422

@@ -535,6 +535,13 @@ class ConsentConfirmationRequested(_Payload):
     reason: Literal["double_opt_in", "re_permission"]
     confirm_url: str = Field(description="The signed link that confirms the consent.")
     expires_at: datetime | None = None
+    locale: str | None = Field(
+        default=None,
+        description="The person's language (`de-CH`), when known: the profile's locale, or for "
+        "a sign-up the form's `locale` else the browser's first accepted language. The mail "
+        "is written in it where campaigns writes that language (English otherwise); added in "
+        "v1, optional.",
+    )
 
 
 class UserInvited(_Payload):

@@ -101,6 +101,13 @@ class CommunitySignup(BaseModel):
     first_name: Name
     last_name: OptionalName = ""
     topics: list[Topic] = Field(default_factory=list, max_length=20)
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+        description="The person's language (`de-CH`), for their confirmation mail; without it "
+        "the browser's first accepted language (`Accept-Language`) is taken.",
+    )
     website: str | None = Field(
         default=None,
         description="Leave empty. A hidden form field: people never fill it, bots do.",

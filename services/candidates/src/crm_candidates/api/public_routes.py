@@ -61,6 +61,7 @@ from crm_shared import (
     public_operation,
     utc_now,
 )
+from crm_shared.languages import accepted_languages
 
 public_router = APIRouter(prefix="/public", tags=["public"], dependencies=[public_operation()])
 
@@ -77,6 +78,12 @@ def _language(request: Request, candidate: Candidate | None = None) -> str:
     """The language of the page: the person's own, else the browser's (`page_language`)."""
     locale = candidate.locale if candidate is not None else None
     return page_language(locale, request.headers.get("accept-language", ""))
+
+
+def _browser_locale(request: Request) -> str | None:
+    """The first language the browser accepts (`Accept-Language`), if it names one."""
+    accepted = accepted_languages(request.headers.get("accept-language", ""))
+    return accepted[0] if accepted else None
 
 
 def _client_address(request: Request) -> str:
@@ -179,6 +186,7 @@ async def community_signup(
                 topics=list(dict.fromkeys(body.topics)),
                 honeypot_filled=bool(body.website and body.website.strip()),
                 client_address=_client_address(request),
+                locale=body.locale or _browser_locale(request),
             )
         )
     except SignupsExhausted:

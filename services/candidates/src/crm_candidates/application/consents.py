@@ -132,6 +132,8 @@ class Signup:
     topics: list[str]
     honeypot_filled: bool
     client_address: str
+    # The person's language, as the form or their browser gave it (their confirmation mail's).
+    locale: str | None = None
 
 
 def signup_confirm_url(
@@ -379,7 +381,7 @@ class ConsentService:
                 requested_at=now,
                 expires_at=now + self.confirmation.signup_ttl,
             )
-            outcome = await self._request_confirmation(pending, known, session)
+            outcome = await self._request_confirmation(pending, known, signup.locale, session)
             record = evidence | {"outcome": outcome.value}
             if known is not None:
                 record["candidate_id"] = known.id
@@ -394,7 +396,11 @@ class ConsentService:
         return outcome
 
     async def _request_confirmation(
-        self, pending: PendingSignup, known: Candidate | None, session: Session
+        self,
+        pending: PendingSignup,
+        known: Candidate | None,
+        locale: str | None,
+        session: Session,
     ) -> SignupOutcome:
         if known is not None:
             states = await self.consents.states(known.id, session=session)
@@ -429,6 +435,7 @@ class ConsentService:
                 reason="double_opt_in",
                 confirm_url=signup_confirm_url(self.links, self.confirmation, pending),
                 expires_at=pending.expires_at,
+                locale=locale or (known.locale if known else None),
             ),
             session=session,
         )

@@ -32,7 +32,7 @@ from crm_candidates.domain.consent import (
     lapse_leaves_no_consent,
     next_check_at,
 )
-from crm_candidates.domain.models import CandidateStatus
+from crm_candidates.domain.models import Candidate, CandidateStatus
 from crm_candidates.publishers import to_consent_confirmation_requested
 from crm_candidates.repositories.consents import (
     ConsentRepository,
@@ -119,9 +119,7 @@ class ConsentExpiryWorker:
                 await consents.save_state(rescheduled, session=session)
                 return
             if action is ExpiryAction.REQUEST_RE_PERMISSION:
-                await self._request_re_permission(
-                    claimed, candidate.first_name, candidate.emails, session
-                )
+                await self._request_re_permission(claimed, candidate, session)
                 requested = claimed.model_copy(
                     update={"re_permission_requested_for": claimed.expires_at}
                 )
@@ -157,8 +155,9 @@ class ConsentExpiryWorker:
             )
 
     async def _request_re_permission(
-        self, state: ConsentState, first_name: str, emails: list[str], session: Session
+        self, state: ConsentState, candidate: Candidate, session: Session
     ) -> None:
+        emails = candidate.emails
         if not emails or state.expires_at is None:
             return
         request_id = f"re-permission:{state.purpose.value}:{int(state.expires_at.timestamp())}"
@@ -168,7 +167,7 @@ class ConsentExpiryWorker:
             ConsentConfirmationRequested(
                 candidate_id=state.candidate_id,
                 email=emails[0],
-                first_name=first_name,
+                first_name=candidate.first_name,
                 purpose=state.purpose.value,
                 reason="re_permission",
                 confirm_url=confirm_url(
@@ -182,6 +181,7 @@ class ConsentExpiryWorker:
                     reason="re_permission",
                 ),
                 expires_at=state.expires_at,
+                locale=candidate.locale,
             ),
             session=session,
         )

@@ -287,6 +287,7 @@ class CandidateFacts:
                     reason="event_registration",
                 ),
                 expires_at=expires_at,
+                locale=candidate.locale,
             ),
             session=session,
         )

@@ -8,6 +8,8 @@ the browser's `Accept-Language` the pages speak; else English. Text only: the pa
 
 from __future__ import annotations
 
+from crm_shared.languages import reader_language
+
 # The languages the pages speak, the first the default.
 LANGUAGES = ("en", "de", "fr", "es")
 
@@ -202,13 +204,7 @@ def page_language(locale: str | None, accept_language: str = "") -> str:
     """The language a consent page speaks: the person's `locale` ("de-CH", "fr_FR") if the
     pages speak its language, else the browser's first accepted one they speak (by quality),
     else English."""
-    own = _language(locale or "")
-    if own in COPY:
-        return own
-    for language in _accepted(accept_language):
-        if language in COPY:
-            return language
-    return LANGUAGES[0]
+    return reader_language(locale, accept_language, LANGUAGES)
 
 
 def say(language: str, key: str, **values: str) -> str:
@@ -216,25 +212,3 @@ def say(language: str, key: str, **values: str) -> str:
     `{name}`-style values put in (unescaped: the page escapes the whole)."""
     text = COPY.get(language, COPY[LANGUAGES[0]]).get(key) or COPY[LANGUAGES[0]][key]
     return text.format(**values) if values else text
-
-
-def _language(tag: str) -> str:
-    return tag.strip().replace("_", "-").split("-")[0].lower()
-
-
-def _accepted(header: str) -> list[str]:
-    """The languages of an `Accept-Language` header, most wanted first (RFC 9110 12.5.4)."""
-    weighted: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, parameters = part.partition(";")
-        quality = 1.0
-        for parameter in parameters.split(";"):
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag.strip() and tag.strip() != "*" and quality > 0:
-            weighted.append((-quality, position, _language(tag)))
-    return [language for _, _, language in sorted(weighted)]
