@@ -577,7 +577,11 @@ def answer_sequence(
 def answer_builder_choices(api: Api) -> None:
     api.answer("GET", "/api/v1/templates", body=[template()])
     api.answer("GET", "/api/v1/segments", body={"items": [{"id": "seg1", "name": "Data people"}]})
-    api.answer("GET", "/api/v1/pools", body=[{"id": "p1", "name": "Engineers", "stages": ["New"]}])
+    api.answer(
+        "GET",
+        "/api/v1/pools",
+        body=[{"id": "p1", "name": "Engineers", "stages": ["New", "Contacted"]}],
+    )
     api.answer("GET", "/api/v1/events", body={"items": []})
 
 
@@ -622,6 +626,44 @@ async def test_a_refused_definition_comes_back_with_each_error_on_its_step(
     assert 'value="warm, nurtured"' in refused.text
     assert '<option value="tue" ' not in refused.text  # weekdays are checkboxes
     assert re.search(r'name="s-c-weekdays" value="thu" checked', refused.text)
+
+
+async def test_a_pool_stage_the_pool_lacks_is_refused_at_its_field_before_the_api(
+    site: Console,
+) -> None:
+    """Campaigns knows no pool's stages: a misspelt one would be a step that does nothing and
+    a trigger that never fires. The console knows them and says so at the field; a stage
+    spelt in another case is the pool's (the candidates service matches it so)."""
+    client, api = site
+    answer_builder_choices(api)
+    form = [
+        (name, "Contaced") if name == "s-f-stage" else (name, value)
+        for name, value in BUILDER_FORM
+        if not name.startswith("trigger_")
+    ]
+    form += [
+        ("trigger_type", "pool_stage_reached"),
+        ("trigger_pool_id", "p1"),
+        ("trigger_stage", "Intervew"),
+    ]
+    refused = await client.post(
+        "/console/sequences", data=form_of(form), headers=htmx_headers(MARK)
+    )
+    assert refused.status_code == 422
+    assert 'id="e-s-f-stage">Engineers has no stage “Contaced”: New, Contacted' in refused.text
+    assert "Engineers has no stage “Intervew”: New, Contacted" in refused.text
+    assert not [c for c in api.calls if c.method == "POST"]
+    assert 'value="Contaced"' in refused.text  # what was typed stays
+
+    api.answer("POST", "/api/v1/sequences", 201, {"id": "s1"})
+    spelt_otherwise = [
+        (name, " contacted ") if name == "s-f-stage" else (name, value)
+        for name, value in BUILDER_FORM
+    ]
+    saved = await client.post(
+        "/console/sequences", data=form_of(spelt_otherwise), headers=htmx_headers(MARK)
+    )
+    assert saved.status_code == 204, saved.text
 
 
 async def test_a_new_step_of_each_kind_has_its_fields(site: Console) -> None:

@@ -157,6 +157,20 @@ async def _save(
     form = await form_values(request)
     keys, definition = rules.definition_from_form(form)
     desk = SequenceDesk(state.gateway)
+    sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
+    pools = (await desk.builder_choices(viewer.caller)).pools.items
+    misnamed = rules.stage_problem(definition, pools)
+    if misnamed is not None:
+        return await _builder(
+            request,
+            viewer,
+            state,
+            sequence=sequence,
+            definition=definition,
+            keys=keys,
+            problem=misnamed,
+            fragment=True,
+        )
     try:
         if sequence_id is None:
             definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
@@ -166,7 +180,6 @@ async def _save(
     except SignedOut:
         raise
     except ApiProblem as refused:
-        sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
         return await _builder(
             request,
             viewer,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_console.domain.forms import FormValues, first, whole_number, words
-from crm_console.domain.problems import Problem
+from crm_console.domain.problems import VALIDATION_ERROR, LocatedError, Problem
 
 STEP_KINDS: dict[str, str] = {
     "send": "Send a mail",
@@ -223,6 +223,48 @@ def step_forms(
                 values[name] = ", ".join(values[name])
         forms.append(StepForm(key, str(step.get("type", "")), values, errors.get(index, {})))
     return forms
+
+
+def stage_problem(
+    definition: Mapping[str, Any], pools: Sequence[Mapping[str, Any]]
+) -> Problem | None:
+    """A pool stage the trigger or a step names that its pool does not have (matched ignoring
+    case and spacing, as the candidates service matches it), said at its field before the API
+    is asked: the API cannot check it (campaigns knows no pool's stages), and such a step would
+    do nothing and such a trigger never fire. None when every stage is one of its pool's, or
+    a pool is not among `pools` (the API says what it thinks of it)."""
+    stages = {str(pool["id"]): pool for pool in pools}
+
+    def missing(pool_id: Any, stage: Any) -> str | None:
+        pool = stages.get(str(pool_id))
+        if pool is None or not str(stage or "").strip():
+            return None
+        known = [str(name) for name in pool.get("stages", [])]
+        wanted = " ".join(str(stage).split()).casefold()
+        if any(" ".join(name.split()).casefold() == wanted for name in known):
+            return None
+        return f"{pool.get('name', pool_id)} has no stage “{stage}”: {', '.join(known)}"
+
+    located: list[LocatedError] = []
+    trigger = definition.get("trigger") or {}
+    if trigger.get("type") == "pool_stage_reached" and (
+        said := missing(trigger.get("pool_id"), trigger.get("stage"))
+    ):
+        located.append(LocatedError("trigger.stage", said))
+    for index, step in enumerate(definition.get("steps") or []):
+        if step.get("type") == "move_stage" and (
+            said := missing(step.get("pool_id"), step.get("stage"))
+        ):
+            located.append(LocatedError(f"steps.{index}.stage", said))
+    if not located:
+        return None
+    return Problem(
+        status=422,
+        title="Unprocessable Content",
+        detail="a pool stage is not one of its pool's",
+        problem_type=VALIDATION_ERROR,
+        located=tuple(located),
+    )
 
 
 def other_errors(problem: Problem | None) -> dict[str, str]:
