@@ -25,7 +25,7 @@ from crm_shared import (
 )
 from crm_shared.mongo import Database, MongoClient
 from helpers import eventually, read_events, unique
-from integration.flow.conftest import ACME_TOKEN, GLOBEX_TOKEN, Stack
+from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, GLOBEX_TOKEN, Stack
 from integration.flow.sequencing import pool_move
 
 pytestmark = pytest.mark.integration
@@ -409,6 +409,42 @@ async def test_local_time_schedule_pause_resume_and_cancel(
         await gateway.post(f"/api/v1/broadcasts/{broadcast_id}/resume", headers=acme)
     ).status_code == 409
     assert all(not smtp_sink.messages_to(address(c)) for c in (berlin, new_york, nowhere))
+
+    # A time zone the tenant's contact policy chose for people of none is theirs, as for
+    # quiet hours; the policy's UTC (its default, never chosen) leaves the tenant's zone.
+    admin = stack.as_(ACME_ADMIN_TOKEN)
+    policy = {
+        "frequency_cap": None,
+        "quiet_hours": None,
+        "on_limit": "defer",
+        "default_time_zone": "America/New_York",
+        "soft_bounce_limit": 3,
+    }
+    assert (
+        await gateway.put("/api/v1/settings/contact-policy", json=policy, headers=admin)
+    ).status_code == 200
+    try:
+        again = await start(
+            gateway,
+            acme,
+            {
+                "name": "Morning, policy zone",
+                "template_id": await template(gateway, acme),
+                "audience": {"type": "list", "candidate_ids": [berlin, nowhere]},
+                "schedule": {"type": "local_time", "date": day.isoformat(), "local_time": "09:00"},
+            },
+        )
+        await settled(gateway, acme, again["id"], "sending")
+        zoned = {
+            m["candidate_id"]: datetime.fromisoformat(m["next_attempt_at"])
+            for m in await messages_of(gateway, acme, again["id"])
+        }
+        assert zoned[nowhere] == due[new_york]
+        assert zoned[berlin] == due[berlin]
+        await gateway.post(f"/api/v1/broadcasts/{again['id']}/cancel", headers=acme)
+    finally:
+        policy["default_time_zone"] = "UTC"
+        await gateway.put("/api/v1/settings/contact-policy", json=policy, headers=admin)
 
 
 async def test_an_ab_test_at_local_time_is_decided_after_its_last_test_mail(

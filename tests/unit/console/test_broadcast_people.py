@@ -76,7 +76,7 @@ def test_waiting_mail_is_grouped_by_why_on_each_recipients_own_clock() -> None:
             ("bo", "Bo", "Europe/London, 2026-12-05 08:00 UTC"),
         ],
         "Quiet hours, until 2026-12-05 07:00 UTC": [
-            ("cy", "cy@example.org", "time zone: the contact policy's default")
+            ("cy", "cy@example.org", "no time zone of theirs: the contact policy's for such people")
         ],
         "Paused: held until the broadcast is resumed": [("di", "Di Ng", "")],
         "Due now: in the send queue": [("ed", "ed@example.org", ""), ("gu", "gu@example.org", "")],

@@ -43,6 +43,7 @@ from crm_campaigns.domain.broadcasts import (
     send_time,
 )
 from crm_campaigns.domain.contact_links import contact_links, with_footer
+from crm_campaigns.domain.contact_policy import POLICY_DEFAULT_ZONE
 from crm_campaigns.domain.jobs import Job
 from crm_campaigns.domain.models import (
     Broadcast,
@@ -61,6 +62,7 @@ from crm_campaigns.domain.tracking import TrackingTokens, instrument_html
 from crm_campaigns.repositories.blocks import BlockRepository
 from crm_campaigns.repositories.broadcasts import BroadcastRepository, complete_if_done
 from crm_campaigns.repositories.collections import BROADCAST_RECIPIENTS, BROADCASTS, MESSAGES
+from crm_campaigns.repositories.contact_policies import ContactPolicyRepository
 from crm_campaigns.repositories.jobs import JobRepository
 from crm_campaigns.repositories.leases import claim_next
 from crm_campaigns.repositories.lists import StoredListRepository
@@ -179,6 +181,17 @@ class BroadcastRunner:
         self._hints = hints
         self._handoff = handoff
         self.owner = f"broadcasts-{uuid.uuid4().hex[:12]}"
+
+    async def _fallback_zone(self, tenant_id: str) -> str:
+        """The time zone of a recipient campaigns knows none of: the one the tenant's contact
+        policy sets for them (as its quiet hours use), else the deployment's for the tenant.
+        The policy's UTC is its default, which the policy form sends unless changed: it is
+        taken for "not chosen", so saving the policy for quiet hours does not undo the
+        deployment's zone."""
+        policy = await ContactPolicyRepository(self._database, tenant_id).stored()
+        if policy is not None and policy.default_time_zone != POLICY_DEFAULT_ZONE:
+            return policy.default_time_zone
+        return self._tenant_time_zones.get(tenant_id, self._default_time_zone)
 
     async def run_due(self) -> int:
         """Prepares requested broadcasts, then finishes A/B tests whose time is up."""
@@ -458,7 +471,7 @@ class BroadcastRunner:
         recipients = await RecipientRepository(self._database, tenant_id).many(
             [a.candidate_id for a in chunk]
         )
-        fallback = self._tenant_time_zones.get(tenant_id, self._default_time_zone)
+        fallback = await self._fallback_zone(tenant_id)
         variants = (
             {v.name: v.subject for v in broadcast.ab_test.variants} if broadcast.ab_test else {}
         )

@@ -83,6 +83,10 @@ class QuietHours(BaseModel):
         return datetime.combine(day, self.end, tzinfo=zone).astimezone(UTC)
 
 
+# The contact policy's time zone for recipients of none, until the tenant chooses one.
+POLICY_DEFAULT_ZONE = "UTC"
+
+
 class ContactPolicy(BaseModel):
     """A tenant's contact policy; the default allows everything (no cap, no quiet hours)."""
 
@@ -96,7 +100,10 @@ class ContactPolicy(BaseModel):
         "instant, or skip it. Quiet hours always defer.",
     )
     default_time_zone: str = Field(
-        default="UTC", description="For recipients whose time zone is unknown or invalid."
+        default=POLICY_DEFAULT_ZONE,
+        description="For recipients whose time zone is unknown or invalid: their quiet hours, "
+        "and the send time of a broadcast at each one's local time (where UTC, the default, "
+        "stands for the deployment's zone of the tenant, itself UTC unless configured).",
     )
     soft_bounce_limit: int = Field(
         default=3, ge=1, le=50, description="Soft bounces after which an address is suppressed."

@@ -33,9 +33,13 @@ class ContactPolicyRepository:
 
     async def get(self, *, session: Session | None = None) -> ContactPolicy:
         """The tenant's policy; the permissive default when none was set."""
+        return await self.stored(session=session) or ContactPolicy()
+
+    async def stored(self, *, session: Session | None = None) -> ContactPolicy | None:
+        """The policy the tenant set, if it set one."""
         document = await self._policies.find_one({}, session=session)
         if document is None:
-            return ContactPolicy()
+            return None
         return ContactPolicy.model_validate(document["policy"])
 
     async def put(self, policy: ContactPolicy, updated_by: str) -> None:

@@ -57,7 +57,7 @@ def _utc(moment: datetime) -> str:
 def _their_time(moment: datetime, zone: Any) -> tuple[str, str]:
     """`moment` on the recipient's clock, `(group label part, row detail)`: `08:00 their time`
     and the zone with the UTC moment; in UTC when campaigns knows no zone of theirs (the
-    contact policy's default zone applies then)."""
+    zone the contact policy gives people of none, else the tenant's default, applied then)."""
     if zone:
         try:
             local = moment.astimezone(ZoneInfo(str(zone)))
@@ -65,7 +65,7 @@ def _their_time(moment: datetime, zone: Any) -> tuple[str, str]:
             local = None
         if local is not None:
             return f"{local:%Y-%m-%d %H:%M} their time", f"{zone}, {_utc(moment)}"
-    return _utc(moment), "time zone: the contact policy's default"
+    return _utc(moment), "no time zone of theirs: the contact policy's for such people"
 
 
 def waiting_reason(
