@@ -205,3 +205,40 @@ def test_a_viewer_is_kept_from_the_composer_and_signs_out_to_the_console(
     page.wait_for_url(f"{gateway}/console/broadcasts", timeout=30_000)
     expect(page.get_by_role("heading", name="Broadcasts", exact=True)).to_be_visible()
     watch.assert_clean()
+
+
+def test_the_focus_stays_on_a_paused_broadcasts_progress_while_it_is_asked_again(
+    process_stack: ProcessStack, watched_page: tuple[Page, PageWatch]
+) -> None:
+    """Paused, a broadcast can still change, so its progress is asked again every 2 s: the
+    focus Pause gave (the panel's status line) stays in the panel, not back on <body>."""
+    page, watch = watched_page
+    gateway = process_stack.gateway_url
+    someone = api_call(gateway, "POST", "/candidates", person(unique("Lind"), "Saga"))
+    template = api_call(
+        gateway,
+        "POST",
+        "/templates",
+        {"name": unique("Later"), "subject": "Later", "html": "<p>Hi</p>", "text": "Hi"},
+    )
+    broadcast = api_call(
+        gateway,
+        "POST",
+        "/broadcasts",
+        {
+            "name": unique("Next year"),
+            "template_id": template["id"],
+            "audience": {"type": "list", "candidate_ids": [someone["id"]]},
+            "schedule": {"type": "local_time", "date": "2099-01-05", "local_time": "09:00"},
+        },
+    )
+    api_call(gateway, "POST", f"/broadcasts/{broadcast['id']}/send")
+    sign_in(page, gateway, "mark.marketer", start=f"/console/broadcasts/{broadcast['id']}")
+    page.wait_for_load_state("load")
+    status = page.get_by_test_id("broadcast-status")
+    expect(status).to_have_text(re.compile("Preparing|Sending"), timeout=60_000)
+    page.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("Paused")
+    page.wait_for_timeout(4_500)  # two of its polls
+    assert page.evaluate("document.activeElement.closest('#progress') !== null")
+    watch.assert_clean()

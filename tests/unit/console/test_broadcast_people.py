@@ -152,7 +152,7 @@ async def test_the_page_names_who_waits_and_who_was_skipped_and_why(console: Con
         ("b1", "queued", "50"),
         ("b1", "suppressed", "50"),
     ]
-    assert 'hx-trigger="every 5s"' in panel.text
+    assert 'hx-trigger="every 5s, broadcast-people-stale from:body"' in panel.text
     waiting = panel.text.split('data-testid="waiting-panel"')[1].split("</section>")[0]
     assert "Quiet hours, until 2099-12-05 08:00 their time" in waiting
     assert '<a href="/console/candidates/c-ada">Ada L</a>' in waiting
@@ -171,6 +171,8 @@ async def test_the_page_names_who_waits_and_who_was_skipped_and_why(console: Con
     answer_people(api, status="completed", pending=0)
     panel = await client.get("/console/broadcasts/b1/people", headers=htmx_headers(MARK))
     assert "every 5s" not in panel.text
+    # Still asked again after a control (a resume makes it live once more).
+    assert 'hx-trigger="broadcast-people-stale from:body"' in panel.text
     assert 'data-testid="waiting-panel"' not in panel.text
     assert [c.url.params["status"] for c in api.calls if c.url.path == "/api/v1/messages"] == [
         "suppressed"

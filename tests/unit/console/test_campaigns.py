@@ -814,11 +814,12 @@ async def test_enrolling_says_who_was_not_enrolled_and_why(site: Console) -> Non
     )
     done = await client.post(
         "/console/sequences/s1/enrolments",
-        data={"candidate_id": ["c1", "c2"]},
+        data={"candidate_id": ["c1", "c2"], "chosen_name": ["Ana Ødegård", "Łukasz Żółć"]},
         headers=htmx_headers(MARK),
     )
     assert "1 enrolled, 1 not." in done.text
-    assert "c2: already active" in done.text
+    # Named as the chosen list named them, the reason in words.
+    assert '<a href="/console/candidates/c2">Łukasz Żółć</a>: enrolled already' in done.text
     assert done.headers["HX-Trigger"] == "enrolments-changed, enrol-chosen-changed"
     # The chosen list empties once they are enrolled.
     assert '<div id="enrol-chosen" aria-live="polite" hx-swap-oob="true">' in done.text
@@ -1163,6 +1164,8 @@ async def test_a_draft_sent_opens_its_page_again_with_every_panel(site: Console)
     paused = await client.post("/console/broadcasts/b1/pause", headers=htmx_headers(MARK))
     assert paused.status_code == 200
     assert "HX-Redirect" not in paused.headers
+    # Who waits is asked again at once (a cancel leaves nobody waiting).
+    assert paused.headers["HX-Trigger"] == "broadcast-people-stale"
 
 
 async def test_a_refused_broadcast_keeps_the_composer_with_the_errors(site: Console) -> None:

@@ -245,6 +245,9 @@ async def messages(
     )
 
 
+# The event that makes the page ask for the panels of who waits or was skipped again.
+PEOPLE_STALE = "broadcast-people-stale"
+
 # What the broadcast's report counts, above its table.
 REPORT_INTRO = (
     "Every message of the broadcast, test groups and the rest of the audience alike (the rest "
@@ -340,10 +343,15 @@ async def control(
         broadcast = await desk.broadcast(viewer.caller, broadcast_id)
     if action == "send" and problem is None:
         return go_to(request, f"{HERE}/{quote(broadcast_id, safe='')}")
-    return render(
+    answer = render(
         request,
         state.templates,
         "broadcasts/progress.html",
         {**_vocabulary(), "b": broadcast, "problem": problem},
         viewer=viewer,
     )
+    if problem is None:
+        # Who waits (a cancel leaves nobody waiting) is asked again at once, not at its poll,
+        # which a broadcast that stopped being live no longer has.
+        answer.headers["HX-Trigger"] = PEOPLE_STALE
+    return answer

@@ -29,6 +29,7 @@ from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
 from crm_console.domain.message_reports import figure_cell, step_label
 from crm_console.domain.navigation import CONSOLE_PREFIX
+from crm_console.domain.pools import REFUSAL_REASONS
 from crm_console.domain.problems import Problem
 
 router = APIRouter(prefix=f"{CONSOLE_PREFIX}/sequences", include_in_schema=False)
@@ -396,6 +397,8 @@ async def enrol(
     """Enrols the chosen candidates; says who was enrolled and why others were not."""
     form = await form_values(request)
     candidate_ids = [c for c in form.get("candidate_id", []) if c]
+    # The chosen list sends each person's name beside their id: the outcome names them.
+    names = dict(zip(form.get("candidate_id", []), form.get("chosen_name", []), strict=False))
     outcome: dict[str, Any] | None = None
     problem: Problem | None = None
     if candidate_ids:
@@ -416,6 +419,8 @@ async def enrol(
             "problem": problem,
             "sequence_id": sequence_id,
             "clear": bool(outcome),
+            "names": names,
+            "refusal_reasons": REFUSAL_REASONS,
         },
         title="Enrolment",
         back=f"{CONSOLE_PREFIX}/sequences/{sequence_id}",

@@ -213,6 +213,42 @@
       place.focus();
     }
   });
+  // A panel asked again on its own (a poll: a sending broadcast's progress every 2 s) while it
+  // holds the focus gives it back to the same element of the new content (by id), else to the
+  // panel's heading, so a keyboard user is not sent back to <body> every few seconds.
+  var refocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    var target = event.detail && event.detail.target;
+    var active = document.activeElement;
+    refocus = null;
+    if (
+      config &&
+      config.verb === "get" &&
+      target &&
+      active &&
+      active !== document.body &&
+      target.contains(active)
+    ) {
+      refocus = { id: active.id || "", panel: target.id || "" };
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus || (document.activeElement && document.activeElement !== document.body)) {
+      refocus = null;
+      return;
+    }
+    var panel = refocus.panel ? document.getElementById(refocus.panel) : null;
+    var place = refocus.id ? document.getElementById(refocus.id) : null;
+    place = place || (panel && panel.querySelector("h2, h3"));
+    refocus = null;
+    if (place) {
+      if (!place.hasAttribute("tabindex") && !/^(A|BUTTON|INPUT|SELECT|TEXTAREA)$/.test(place.tagName)) {
+        place.setAttribute("tabindex", "-1");
+      }
+      place.focus();
+    }
+  });
   // A part loaded after the page (`hx-trigger="load"`, the whole element swapped: a profile's
   // panel, a pool's health) whose own route failed (the console's 500, the gateway's 502 or
   // 504): htmx would put the alert in place of the whole part, heading included. The part
