@@ -1743,6 +1743,14 @@ def test_an_enrolments_reason_is_said_in_words(enrolment: dict[str, Any], reason
     assert sequence_rules.exit_label(enrolment) == reason
 
 
+def test_pausing_an_enrolment_its_sequence_holds_is_keeping_it_paused() -> None:
+    held = {"state": "paused", "paused_by": None}
+    assert sequence_rules.enrolment_actions(held) == ["pause", "remove"]
+    assert sequence_rules.action_label("pause", held) == "Keep paused"
+    assert sequence_rules.action_label("pause", {"state": "waiting"}) == "Pause"
+    assert sequence_rules.action_label("remove", held) == "Remove"
+
+
 def test_a_merged_away_records_enrolment_says_so_instead_of_an_id() -> None:
     merged = {"candidate_id": "c9", "exit_reason": "merged", "first_name": None}
     assert sequence_rules.enrolment_name(merged) == (

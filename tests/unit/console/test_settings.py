@@ -181,6 +181,13 @@ async def test_roles_from_the_identity_provider_are_shown_not_offered(console: C
     assert "/roles" not in page.text
     assert "Save roles" not in page.text
     assert "recruiter <span" in page.text  # the roles in force, as text
+    assert "(from the identity provider)" in page.text
+    # Somebody invited has not signed in: their roles are the invitation's until they do.
+    invited = {**MEMBERS["items"][1], "status": "invited"}
+    api.answer("GET", "/api/v1/users", body={**MEMBERS, "items": [MEMBERS["items"][0], invited]})
+    api.answer_pages("/api/v1/invitation-mails", [])
+    page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
+    assert "(as invited; from the first sign-in the identity provider's roles apply)" in (page.text)
     # Managed in the CRM: each row offers its roles to change.
     api.answer("GET", "/api/v1/sign-in-settings", body={"roles_from_token": False})
     page = await client.get("/console/settings/users", headers=gateway_headers(ALICE))
@@ -974,7 +981,9 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
     )
     assert page.status_code == 200
     assert "asked by phone" in page.text
-    assert "By hand" in page.text
+    # Added by hand: by whom, named when the team is known (else the id stays).
+    assert 'By hand, <span class="person" title="alice">' in page.text
+    assert "user:alice" not in page.text
     assert "email=zoe%40example.org&amp;reason=manual&amp;cursor=n2" in page.text
     # Who: the candidate's name, linked to their profile, from the list's own answer.
     assert (
@@ -989,7 +998,7 @@ async def test_suppressions_are_found_added_and_lifted(console: Console) -> None
     )
     assert "separator=semicolon" in page.text
     assert "CSV for Excel (;)" in page.text
-    [call] = api.calls
+    [call] = [c for c in api.calls if c.url.path == "/api/v1/suppressions"]
     assert (call.url.params["email"], call.url.params["reason"]) == ("zoe@example.org", "manual")
 
     api.answer(
@@ -1044,7 +1053,7 @@ async def test_a_candidates_suppressions_are_listed_by_the_profiles_link(
         headers=gateway_headers(RITA),
     )
     assert page.status_code == 200
-    [call] = api.calls
+    [call] = [c for c in api.calls if c.url.path == "/api/v1/suppressions"]
     assert call.url.params["candidate_id"] == "c-ayse"
     assert 'data-testid="suppressions-of-candidate"' in page.text
     assert '<input type="hidden" name="candidate_id" value="c-ayse">' in page.text

@@ -73,7 +73,7 @@ CONSENT_CHOICES: dict[str, object] = {
 ENROLMENT_HELPERS: dict[str, object] = {
     "exit_label": sequence_rules.exit_label,
     "enrolment_actions": sequence_rules.enrolment_actions,
-    "action_labels": sequence_rules.ENROLMENT_ACTIONS,
+    "action_label": sequence_rules.action_label,
 }
 
 

@@ -38,7 +38,7 @@ HERE = f"{CONSOLE_PREFIX}/sequences"
 ENROLMENT_ROW_HELPERS: dict[str, object] = {
     "enrolment_name": rules.enrolment_name,
     "enrolment_actions": rules.enrolment_actions,
-    "action_labels": rules.ENROLMENT_ACTIONS,
+    "action_label": rules.action_label,
     "exit_label": rules.exit_label,
     "step_shown": rules.step_shown,
 }

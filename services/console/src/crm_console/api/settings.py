@@ -15,6 +15,7 @@ from crm_console.adapters.gateway_api import ApiProblem
 from crm_console.api.deps import (
     Container,
     CurrentViewer,
+    PagePeople,
     Viewer,
     done,
     form_lists,
@@ -40,6 +41,7 @@ from crm_console.domain.embedding import (
     embedding_text,
     origin_errors,
 )
+from crm_console.domain.people import People
 from crm_console.domain.policies import (
     ON_LAPSE,
     ON_LIMIT,
@@ -81,6 +83,7 @@ from crm_console.domain.settings import (
     chosen_roles,
     scope_rows,
     settings_pages,
+    suppression_source,
 )
 from crm_shared.permissions import ROLES
 
@@ -846,6 +849,7 @@ def _suppressions_page(
     state: ConsoleContainer,
     filters: SuppressionFilters,
     page: dict[str, Any],
+    people: People,
 ) -> HTMLResponse:
     return render(
         request,
@@ -860,6 +864,9 @@ def _suppressions_page(
             "errors": {},
             "problem": None,
             "added": request.query_params.get("added") == "1",
+            # Who added an entry by hand (`user:<id>`) is named, as elsewhere on the console.
+            "people": people,
+            "suppression_source": suppression_source,
         },
         viewer=viewer,
     )
@@ -867,12 +874,12 @@ def _suppressions_page(
 
 @router.get("/suppressions")
 async def suppressions_page(
-    request: Request, viewer: CurrentViewer, state: Container
+    request: Request, viewer: CurrentViewer, state: Container, people: PagePeople
 ) -> HTMLResponse:
     """The suppression list, filtered by an address or a reason, page by page."""
     filters = SuppressionFilters.from_query(request.query_params)
     page = await SuppressionList(state.gateway).page(viewer.caller, filters)
-    return _suppressions_page(request, viewer, state, filters, page)
+    return _suppressions_page(request, viewer, state, filters, page, people)
 
 
 @router.get("/suppressions.csv")

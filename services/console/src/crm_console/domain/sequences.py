@@ -451,6 +451,14 @@ def enrolment_actions(enrolment: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def action_label(action: str, enrolment: Mapping[str, Any]) -> str:
+    """An action's button as the row says it: pausing an enrolment its sequence's pause holds
+    is keeping it paused when the sequence resumes ("Keep paused", not a second "Pause")."""
+    if action == "pause" and enrolment.get("state") == "paused":
+        return "Keep paused"
+    return ENROLMENT_ACTIONS[action]
+
+
 def enrolment_done(action: str, enrolment: Mapping[str, Any] | None) -> str:
     """What the page says after an action on one enrolment (from the API's answer)."""
     if action == "pause":

@@ -229,6 +229,30 @@ INBOUND_URLS: tuple[InboundUrl, ...] = (
         "this URL.",
     ),
 )
+# What put an address on the suppression list (campaigns' `source`), in words; an entry added
+# by hand (`user:<id>`) names the person instead.
+SUPPRESSION_SOURCES = {
+    "candidate.erased": "GDPR erasure",
+    "dsn": "Bounce report from the mail server",
+    "postmark": "Postmark",
+    "ses": "Amazon SES",
+}
+CONSENT_SOURCES = {
+    "unsubscribe_link": "the unsubscribe link of a mail",
+    "preference_centre": "the preference centre",
+}
+
+
+def suppression_source(source: str) -> str:
+    """What put an entry on the list, as its row says it (not for `user:` entries)."""
+    if source in SUPPRESSION_SOURCES:
+        return SUPPRESSION_SOURCES[source]
+    if source.startswith("consent.changed:"):
+        how = source.split(":", 1)[1]
+        return f"Consent withdrawn through {CONSENT_SOURCES.get(how, how.replace('_', ' '))}"
+    return source.replace("_", " ")
+
+
 # What a person may add by hand (the others come from what happened to mail).
 MANUAL_REASONS = ("manual", "unsubscribed")
 
