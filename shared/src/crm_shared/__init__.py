@@ -233,6 +233,7 @@ from crm_shared.pagination import (
 from crm_shared.permissions import (
     FAMILIES,
     FORWARDED,
+    GRANTING_NOTHING,
     OPENAPI_KEY,
     OPERATOR,
     PERMISSIONS,
@@ -346,6 +347,7 @@ __all__ = [
     "EVENT_WAITLISTED",
     "FAMILIES",
     "FORWARDED",
+    "GRANTING_NOTHING",
     "JOB_CHANGED",
     "LEASE_RELEASED",
     "LIST_ARCHIVED",

@@ -72,6 +72,10 @@ Permission = Literal[
 ]
 FAMILIES: tuple[Family, ...] = get_args(Family)
 PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
+# Permissions no operation asks for (a role holds them, for symmetry): a key scoped to them
+# alone could do nothing, so the console's key form does not offer them. Checked against every
+# service's routes (tests/unit/shared/test_permissions.py).
+GRANTING_NOTHING: frozenset[Permission] = frozenset({"analytics:write", "audit:write"})
 ROLES: tuple[Role, ...] = get_args(Role)
 # The marks of an operation that needs no permission.
 PUBLIC = "public"

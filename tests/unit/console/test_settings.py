@@ -357,6 +357,11 @@ async def test_a_key_without_scopes_is_not_asked_for(console: Console) -> None:
     )
     assert answer.status_code == 422
     assert 'id="e-scopes">choose at least one permission<' in answer.text
+    # Only scopes that grant something are offered: nothing writes analytics or the audit log.
+    assert 'value="analytics:read"' in answer.text
+    assert 'value="candidates:write"' in answer.text
+    assert 'value="analytics:write"' not in answer.text
+    assert 'value="audit:write"' not in answer.text
     # The keys and the members who made them are read; nothing is sent.
     assert sorted((call.method, call.url.path) for call in api.calls) == [
         ("GET", "/api/v1/api-keys"),

@@ -12,6 +12,7 @@ from crm_devstack.permission_matrix import DOCUMENT, operations, render, service
 from crm_shared import (
     FAMILIES,
     FORWARDED,
+    GRANTING_NOTHING,
     OPENAPI_KEY,
     OPERATOR,
     PERMISSIONS,
@@ -225,3 +226,16 @@ def test_the_checked_in_permission_matrix_matches_the_code(apps: dict[str, FastA
     assert DOCUMENT.read_text(encoding="utf-8") == render(apps), (
         "docs/permissions.md is stale: run `make contracts`"
     )
+
+
+def test_the_permissions_granting_nothing_are_those_no_operation_asks_for(
+    apps: dict[str, FastAPI],
+) -> None:
+    """The key form leaves them out: should a route come to need one, this fails first."""
+    asked = {
+        permission
+        for app in apps.values()
+        for _, _, permission in operations(app.openapi())
+        if permission in PERMISSIONS
+    }
+    assert set(PERMISSIONS) - asked == GRANTING_NOTHING

@@ -11,7 +11,7 @@ from typing import Any
 
 from crm_console.domain.navigation import CONSOLE_PREFIX
 from crm_console.domain.problems import Problem
-from crm_shared.permissions import FAMILIES, PERMISSIONS, ROLES
+from crm_shared.permissions import FAMILIES, GRANTING_NOTHING, PERMISSIONS, ROLES
 
 SETTINGS = f"{CONSOLE_PREFIX}/settings"
 
@@ -269,9 +269,17 @@ def chosen_roles(values: Iterable[str]) -> list[str]:
     return [role for role in ROLES if role in picked]
 
 
-def scope_rows() -> list[tuple[str, str, str]]:
-    """Per family: its name and its read and write permission, as the key form lists them."""
-    return [(family, f"{family}:read", f"{family}:write") for family in FAMILIES]
+def scope_rows() -> list[tuple[str, str, str | None]]:
+    """Per family: its name and its read and write permission, as the key form lists them; no
+    write where no operation asks for it (a key scoped to it could do nothing)."""
+    return [
+        (
+            family,
+            f"{family}:read",
+            None if f"{family}:write" in GRANTING_NOTHING else f"{family}:write",
+        )
+        for family in FAMILIES
+    ]
 
 
 @dataclass(frozen=True)
