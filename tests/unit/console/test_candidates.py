@@ -233,7 +233,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "Onsite" in text
     assert "Met at PyCon" in text
     assert "91%" in text
-    assert "/console/candidates/c1/merge/c2" in text
+    assert "/console/candidates/c1/merge/c2\">Compare and merge<span" in text
     # A readable line per timeline entry, not the topic.
     assert "Moved from New to Screen in Backend engineers" in text
     assert 'data-testid="engagement-score">3.25<' in text
@@ -779,6 +779,23 @@ def test_the_merge_proposes_the_apis_defaults_and_sends_only_possible_choices() 
     assert not rows["skills"].same
     assert rows["skills"].choices == ("survivor", "merged", "union")
     assert rows["first_name"].choices == ("survivor", "merged")
+    # Custom fields under their labels, in the tenant's order, as the profile shows them; a
+    # key no definition names keeps its key.
+    definitions = [
+        {"key": "langues", "label": "Langues"},
+        {"key": "contact_pref", "label": "Préférence de contact"},
+    ]
+    [custom] = [
+        row
+        for row in merge_rows(
+            {"custom_fields": {"contact_pref": "E-mail", "langues": ["Français", "Svenska"]}},
+            {"custom_fields": {"old_key": "x"}},
+            definitions,
+        )
+        if row.field == "custom_fields"
+    ]
+    assert custom.kept == "Langues: Français, Svenska; Préférence de contact: E-mail"
+    assert custom.other == "old_key: x"
     assert merge_choices(
         {
             "choice.skills": "union",

@@ -279,11 +279,12 @@ class CandidateDirectory:
 
     async def comparison(self, caller: Caller, kept_id: str, other_id: str) -> MergeComparison:
         """Both records side by side, with the choice proposed for each field."""
-        kept, other = await asyncio.gather(
+        kept, other, definitions = await asyncio.gather(
             self._api.get(caller, f"{API}/candidates/{kept_id}"),
             self._api.get(caller, f"{API}/candidates/{other_id}"),
+            self.definitions(caller),
         )
-        return MergeComparison(kept=kept, other=other, rows=merge_rows(kept, other))
+        return MergeComparison(kept=kept, other=other, rows=merge_rows(kept, other, definitions))
 
     async def merge(
         self, caller: Caller, kept_id: str, other_id: str, choices: dict[str, str]

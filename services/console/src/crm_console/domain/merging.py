@@ -4,11 +4,11 @@ the API receives (`POST /candidates/merges`). Pure functions, tested without a b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crm_console.domain.profile import NOTHING, display_value
+from crm_console.domain.profile import NOTHING, display_value, labelled_custom_fields
 
 # The fields a person compares, in the profile's order. List and dictionary fields can also be
 # united; the API refuses a union of anything else.
@@ -56,9 +56,16 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _shown(field: str, value: Any) -> str:
+def _shown(field: str, value: Any, definitions: Sequence[Mapping[str, Any]]) -> str:
     if field == "custom_fields" and isinstance(value, Mapping):
-        return "; ".join(f"{key}: {display_value(item)}" for key, item in value.items()) or NOTHING
+        # Each under its label, in the tenant's order, as the profile shows them.
+        return (
+            "; ".join(
+                f"{shown.label}: {shown.value}"
+                for shown in labelled_custom_fields(value, definitions)
+            )
+            or NOTHING
+        )
     return display_value(value)
 
 
@@ -70,8 +77,13 @@ def default_choice(field: str, kept: Any, other: Any) -> str:
     return "merged" if _empty(kept) and not _empty(other) else "survivor"
 
 
-def merge_rows(kept: Mapping[str, Any], other: Mapping[str, Any]) -> list[MergeRow]:
-    """The comparison of the record that stays (`kept`) with the one folded into it."""
+def merge_rows(
+    kept: Mapping[str, Any],
+    other: Mapping[str, Any],
+    definitions: Sequence[Mapping[str, Any]] = (),
+) -> list[MergeRow]:
+    """The comparison of the record that stays (`kept`) with the one folded into it; custom
+    fields under the labels of their `definitions`."""
     rows = []
     for field, label in MERGE_FIELDS:
         mine, theirs = kept.get(field), other.get(field)
@@ -79,9 +91,9 @@ def merge_rows(kept: Mapping[str, Any], other: Mapping[str, Any]) -> list[MergeR
             MergeRow(
                 field=field,
                 label=label,
-                kept=_shown(field, mine),
-                other=_shown(field, theirs),
-                same=_shown(field, mine) == _shown(field, theirs),
+                kept=_shown(field, mine, definitions),
+                other=_shown(field, theirs, definitions),
+                same=_shown(field, mine, definitions) == _shown(field, theirs, definitions),
                 choices=CHOICES if field in UNITABLE else CHOICES[:2],
                 chosen=default_choice(field, mine, theirs),
             )
