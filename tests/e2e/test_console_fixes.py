@@ -117,10 +117,15 @@ def test_a_recruiter_creates_edits_and_records_consent_for_a_candidate(
     assert saved["tags"] == ["shortlist"]
     assert saved["location"] == "Lagos"
 
-    # Consent: a grant for the talent community, in the ledger.
+    # Consent: a grant for the talent community, in the ledger. An end date already past is
+    # refused at its field, and the refusal, announced, takes the focus.
     page.get_by_label("Purpose", exact=True).select_option("talent_community")
     page.get_by_label("Change", exact=True).select_option("grant")
     page.get_by_label("Evidence (how it was obtained)").fill("Asked at the meetup")
+    page.get_by_label("Expires (a grant; optional)").fill("2020-01-01")
+    page.get_by_role("button", name="Record consent").click()
+    expect(page.get_by_test_id("consent-not-recorded")).to_be_focused()
+    page.get_by_label("Expires (a grant; optional)").fill("")
     page.get_by_role("button", name="Record consent").click()
     expect(page.get_by_test_id("consent-current")).to_contain_text("talent community")
     expect(page.get_by_test_id("consent-said")).to_be_focused()

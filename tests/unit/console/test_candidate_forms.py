@@ -412,6 +412,8 @@ async def test_recording_consent_sends_the_documented_body(console: Console) -> 
     )
     assert refused.status_code == 422
     assert 'id="e-consent-expires_at">must be in the future' in refused.text
+    # Announced above the form, where the focus goes (an alert takes it: console.js).
+    assert 'role="alert" data-testid="consent-not-recorded"' in refused.text
 
 
 async def test_a_merged_away_record_says_so_and_offers_no_change(console: Console) -> None:
