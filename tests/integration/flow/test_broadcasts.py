@@ -424,7 +424,7 @@ async def test_local_time_schedule_pause_resume_and_cancel(
         await gateway.put("/api/v1/settings/contact-policy", json=policy, headers=admin)
     ).status_code == 200
     try:
-        again = await start(
+        policy_zoned = await start(
             gateway,
             acme,
             {
@@ -434,14 +434,14 @@ async def test_local_time_schedule_pause_resume_and_cancel(
                 "schedule": {"type": "local_time", "date": day.isoformat(), "local_time": "09:00"},
             },
         )
-        await settled(gateway, acme, again["id"], "sending")
+        await settled(gateway, acme, policy_zoned["id"], "sending")
         zoned = {
             m["candidate_id"]: datetime.fromisoformat(m["next_attempt_at"])
-            for m in await messages_of(gateway, acme, again["id"])
+            for m in await messages_of(gateway, acme, policy_zoned["id"])
         }
         assert zoned[nowhere] == due[new_york]
         assert zoned[berlin] == due[berlin]
-        await gateway.post(f"/api/v1/broadcasts/{again['id']}/cancel", headers=acme)
+        await gateway.post(f"/api/v1/broadcasts/{policy_zoned['id']}/cancel", headers=acme)
     finally:
         policy["default_time_zone"] = "UTC"
         await gateway.put("/api/v1/settings/contact-policy", json=policy, headers=admin)

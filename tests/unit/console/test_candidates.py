@@ -233,7 +233,7 @@ async def test_the_profile_shows_every_panel_from_what_the_api_says(console: Con
     assert "Onsite" in text
     assert "Met at PyCon" in text
     assert "91%" in text
-    assert "/console/candidates/c1/merge/c2\">Compare and merge<span" in text
+    assert '/console/candidates/c1/merge/c2">Compare and merge<span' in text
     # A readable line per timeline entry, not the topic.
     assert "Moved from New to Screen in Backend engineers" in text
     assert 'data-testid="engagement-score">3.25<' in text
