@@ -106,7 +106,11 @@ def random_candidate(rng: random.Random, tenant_id: str, number: int) -> dict[st
         current_company=rng.choice(COMPANIES),
         location=rng.choice(LOCATIONS),
         skills=rng.sample(SKILLS, rng.randint(0, 3)),
-        tags=rng.sample(TAGS, rng.randint(0, 2)),
+        # Tags as people type them: a search for `relocation` finds `Relocation` too.
+        tags=[
+            rng.choice([tag, tag.title(), tag.upper()])
+            for tag in rng.sample(TAGS, rng.randint(0, 2))
+        ],
         source=rng.choice(SOURCES),
         owner_id=rng.choice(["rita", "sam", None]),
         marketing_consent=rng.random() < 0.5,
@@ -132,6 +136,9 @@ def random_candidate(rng: random.Random, tenant_id: str, number: int) -> dict[st
     for field in ("marketing_consent", "engagement_score", "tags", "facets"):
         if rng.random() < 0.1:
             del document[field]
+    if "tags" not in document and "facets" in document:
+        # Written before tags existed: no tags facet either.
+        document["facets"].pop("tags", None)
     return document
 
 
@@ -164,7 +171,10 @@ def reference_matches(document: dict[str, Any], search: SearchQuery) -> bool:
             return False
     placed = [(entry["pool_id"], entry["stage"]) for entry in document.get("pools", [])]
     return (
-        set(search.tags) <= set(document.get("tags", []))
+        # Tags as segments match them, ignoring case and spacing (their facet: a record of
+        # none has none).
+        set(search.tags) <= {facet_value(tag) for tag in document.get("tags", [])}
+        and (not search.tags or "facets" in document)
         and set(search.skills) <= set(document.get("skills", []))
         and (search.source is None or document.get("source") == search.source)
         and (search.owner_id is None or document.get("owner_id") == search.owner_id)

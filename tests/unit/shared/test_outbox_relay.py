@@ -297,6 +297,23 @@ async def test_shutdown_ends_within_the_grace_period_when_kafka_hangs() -> None:
     assert mongo.closed
 
 
+class HangingMongo:
+    """A MongoDB client whose close never returns (its pool's lock left in a wrong state)."""
+
+    async def close(self) -> None:
+        await asyncio.sleep(3600)
+
+
+async def test_shutdown_ends_when_mongodb_will_not_close() -> None:
+    settings = ServiceSettings(service_name="grace", shutdown_grace_seconds=0.3)
+    platform = Platform(
+        settings=settings, registry=CollectorRegistry(), mongo=cast(Any, HangingMongo())
+    )
+    started = time.monotonic()
+    await _stop_platform(platform)
+    assert time.monotonic() - started < 2.0
+
+
 def test_metrics_names_are_prometheus_conventional() -> None:
     _, registry = relay_over(FakeRecords(), FakeKafka())
     text = generate_latest(registry).decode()

@@ -159,7 +159,10 @@ async def _save(
     keys, definition = rules.definition_from_form(form)
     desk = SequenceDesk(state.gateway)
     sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
-    pools = (await desk.builder_choices(viewer.caller)).pools.items
+    names_a_stage = (definition.get("trigger") or {}).get("type") == "pool_stage_reached" or any(
+        step.get("type") == "move_stage" for step in definition.get("steps") or []
+    )
+    pools = (await desk.builder_choices(viewer.caller)).pools.items if names_a_stage else []
     misnamed = rules.stage_problem(definition, pools)
     if misnamed is not None:
         return await _builder(
