@@ -6,7 +6,6 @@ folded before or after the registrations, makes two records one person, and its 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from crm_analytics.application.event_reports import (
 from crm_analytics.application.merges import MergeFollower
 from crm_analytics.application.storage import AnalyticsStorage
 from crm_analytics.config import AnalyticsSettings
-from crm_analytics.repositories import ensure_indexes
 from crm_analytics.repositories.event_reports import backfill_address_digests
 from crm_shared import (
     ATS_APPLICATION_CREATED,
@@ -57,8 +55,6 @@ from crm_shared import (
     email_sha256,
     in_transaction,
 )
-from helpers import unique
-from integration.service_storage import service_storage
 
 pytestmark = pytest.mark.integration
 
@@ -219,21 +215,6 @@ def sources() -> list[EventEnvelope[Any]]:
             ("c-cat", "sourced", ["cat@example.org"]),
         )
     ]
-
-
-@pytest.fixture
-async def stores(mongodb_uri: str) -> AsyncIterator[list[tuple[MongoClient, AnalyticsStorage]]]:
-    opened = [
-        service_storage(
-            AnalyticsSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("reports")),
-            ensure_indexes,
-        )
-        for _ in range(2)
-    ]
-    async with opened[0] as one, opened[1] as other:
-        yield [
-            (s.mongo, AnalyticsStorage(database=s.database, outbox=s.outbox)) for s in (one, other)
-        ]
 
 
 async def fold(mongo: MongoClient, storage: AnalyticsStorage, batches: list[list[Any]]) -> None:

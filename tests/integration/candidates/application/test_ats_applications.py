@@ -7,7 +7,6 @@ number of reads whatever its size."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -193,13 +192,6 @@ def scenario() -> list[EventEnvelope[Any]]:
     # Interleaved as two tenants' events arrive on one partition.
     half = len(events) // 2
     return [event for pair in zip(events[:half], events[half:], strict=True) for event in pair]
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("cands"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 async def prepared(storage: ServiceStorage) -> dict[str, list[str]]:

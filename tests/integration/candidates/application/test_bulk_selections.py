@@ -4,7 +4,6 @@ the memberships and their history, the segments entered, the events and the time
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,6 @@ from crm_candidates.application.candidates import (
 )
 from crm_candidates.application.consent_flags import ConsentFlags
 from crm_candidates.application.pools import PoolAdditions, PoolCommands
-from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate, CandidateStatus, Segment, SegmentStatus
 from crm_candidates.domain.pools import (
     AlreadyInPoolError,
@@ -35,27 +33,18 @@ from crm_candidates.repositories.collections import (
     POOL_STAGE_CHANGES_COLLECTION,
     TIMELINE_COLLECTION,
 )
-from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import utc_now
 from crm_shared.outbox import OUTBOX_COLLECTION
-from helpers import unique
-from integration.service_storage import ServiceStorage, service_storage
+from integration.service_storage import ServiceStorage
 
 pytestmark = pytest.mark.integration
 
 TENANT = "acme"
 STAGE = "Contacted"
 PEOPLE = ("Ana", "Bo", "Cy", "Dee", "Eve")
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("bulk"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 def writer(storage: ServiceStorage) -> CandidateWriter:

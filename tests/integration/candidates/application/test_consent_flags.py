@@ -4,7 +4,6 @@ recorded before that (and grants without an expiry) theirs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from crm_candidates.application.candidates import CandidateProfiles, CandidateWr
 from crm_candidates.application.consent_flags import ConsentFlags, backfill_consent_expiry
 from crm_candidates.application.consents import ConfirmationPolicy, ConsentChange, ConsentService
 from crm_candidates.application.expiry import ConsentExpiryWorker
-from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.consent import (
     ConsentPurpose,
     ConsentSource,
@@ -31,25 +29,17 @@ from crm_candidates.repositories.consents import (
     SettingsRepository,
     claim_due_consents,
 )
-from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_shared import CONSENT_CHANGED, Session, SignedLinks, in_transaction, to_document, utc_now
 from helpers import unique
-from integration.service_storage import ServiceStorage, service_storage
+from integration.service_storage import ServiceStorage
 
 pytestmark = pytest.mark.integration
 
 LINKS = SignedLinks("a-secret-of-at-least-thirty-two-characters")
 CONFIRMATION = ConfirmationPolicy("http://crm.test", max_per_address=3, window=timedelta(days=1))
 POLICY = RetentionPolicy(consent_validity_days=30, re_permission_days_before=0)
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("consents"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 def profiles(storage: ServiceStorage, tenant: str) -> CandidateProfiles:

@@ -5,7 +5,6 @@ it; fields defined before the topic existed are announced once (migration 9)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,25 +14,16 @@ from crm_candidates.application.profile_settings import (
     announce_custom_fields,
 )
 from crm_candidates.application.skills import SkillRenormalisations
-from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
 from crm_candidates.repositories.collections import CUSTOM_FIELDS_COLLECTION
-from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.profile_rules import ProfileRulesRepository
 from crm_candidates.repositories.segments import SegmentRepository
 from crm_candidates.repositories.skill_renormalisations import SkillRenormalisationRepository
 from crm_shared import CUSTOM_FIELD_CHANGED, to_document, utc_now
 from helpers import unique
-from integration.service_storage import ServiceStorage, service_storage
+from integration.service_storage import ServiceStorage
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("fields"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 def configuration(storage: ServiceStorage, tenant: str) -> ProfileConfiguration:

@@ -5,13 +5,11 @@ off; migration 9 announces the custom fields defined before their topic, once.""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from crm_candidates.application.custom_field_values import backfill_custom_field_values
-from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.custom_fields import CustomFieldDefinition, CustomFieldType
 from crm_candidates.migrations import (
     CUSTOM_FIELD_VALUES_BACKFILLED,
@@ -19,7 +17,6 @@ from crm_candidates.migrations import (
     migrations,
 )
 from crm_candidates.repositories.collections import CANDIDATES_COLLECTION, CUSTOM_FIELDS_COLLECTION
-from crm_candidates.repositories.indexes import ensure_indexes
 from crm_shared import (
     CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
     CUSTOM_FIELD_CHANGED,
@@ -33,16 +30,9 @@ from crm_shared import (
     to_document,
 )
 from helpers import unique
-from integration.service_storage import ServiceStorage, service_storage
+from integration.service_storage import ServiceStorage
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("cfvalues"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 def only(version: int, declared: list[Migration]) -> list[Migration]:

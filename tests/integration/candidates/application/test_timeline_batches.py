@@ -5,7 +5,6 @@ nothing; sequence enrolments' starts and ends and mails not sent are entries lik
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +12,9 @@ import pytest
 
 from crm_candidates.application.consents import ConfirmationPolicy
 from crm_candidates.application.facts import CandidateFacts
-from crm_candidates.config import CandidatesSettings
 from crm_candidates.domain.models import Candidate, CandidateSource
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.collections import TIMELINE_COLLECTION
-from crm_candidates.repositories.indexes import ensure_indexes
 from crm_candidates.repositories.timeline import TimelineRepository
 from crm_shared import (
     ENROLMENT_ENDED,
@@ -35,17 +32,9 @@ from crm_shared import (
     SignedLinks,
     in_transaction,
 )
-from helpers import unique
-from integration.service_storage import ServiceStorage, service_storage
+from integration.service_storage import ServiceStorage
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def storage(mongodb_uri: str) -> AsyncIterator[ServiceStorage]:
-    settings = CandidatesSettings(mongodb_uri=mongodb_uri, mongodb_database=unique("cands"))
-    async with service_storage(settings, ensure_indexes) as built:
-        yield built
 
 
 def facts(storage: ServiceStorage) -> CandidateFacts:
