@@ -23,7 +23,7 @@ from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, day_chart, report_panel
 from crm_console.application.enrolment_reports import EnrolmentReports
 from crm_console.application.message_reports import MessageReports
-from crm_console.application.sequences import SequenceDesk
+from crm_console.application.sequences import BuilderChoices, SequenceDesk
 from crm_console.domain import sequences as rules
 from crm_console.domain.csv_files import csv_params
 from crm_console.domain.forms import first
@@ -80,8 +80,10 @@ async def _builder(
     keys: list[str],
     problem: Problem | None = None,
     fragment: bool = False,
+    lookups: BuilderChoices | None = None,
 ) -> HTMLResponse:
-    lookups = await SequenceDesk(state.gateway).builder_choices(viewer.caller)
+    if lookups is None:
+        lookups = await SequenceDesk(state.gateway).builder_choices(viewer.caller)
     return render(
         request,
         state.templates,
@@ -159,42 +161,36 @@ async def _save(
     keys, definition = rules.definition_from_form(form)
     desk = SequenceDesk(state.gateway)
     sequence = {"id": sequence_id, "version": first(form, "version")} if sequence_id else None
-    names_a_stage = (definition.get("trigger") or {}).get("type") == "pool_stage_reached" or any(
-        step.get("type") == "move_stage" for step in definition.get("steps") or []
+    # Read only for a definition naming a pool stage, and then reused for the form again.
+    lookups = (
+        await desk.builder_choices(viewer.caller) if rules.names_pool_stage(definition) else None
     )
-    pools = (await desk.builder_choices(viewer.caller)).pools.items if names_a_stage else []
-    misnamed = rules.stage_problem(definition, pools)
-    if misnamed is not None:
-        return await _builder(
-            request,
-            viewer,
-            state,
-            sequence=sequence,
-            definition=definition,
-            keys=keys,
-            problem=misnamed,
-            fragment=True,
-        )
-    try:
-        if sequence_id is None:
-            definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
-            saved = await desk.create(viewer.caller, definition)
-        else:
-            saved = await desk.edit(viewer.caller, sequence_id, definition, first(form, "version"))
-    except SignedOut:
-        raise
-    except ApiProblem as refused:
-        return await _builder(
-            request,
-            viewer,
-            state,
-            sequence=sequence,
-            definition=definition,
-            keys=keys,
-            problem=refused.problem,
-            fragment=True,
-        )
-    return go_to(request, f"{HERE}/{saved['id']}")
+    problem = rules.stage_problem(definition, lookups.pools.items if lookups else [])
+    if problem is None:
+        try:
+            if sequence_id is None:
+                definition["enrol_current_members"] = first(form, "enrol_current_members") == "on"
+                saved = await desk.create(viewer.caller, definition)
+            else:
+                saved = await desk.edit(
+                    viewer.caller, sequence_id, definition, first(form, "version")
+                )
+            return go_to(request, f"{HERE}/{saved['id']}")
+        except SignedOut:
+            raise
+        except ApiProblem as refused:
+            problem = refused.problem
+    return await _builder(
+        request,
+        viewer,
+        state,
+        sequence=sequence,
+        definition=definition,
+        keys=keys,
+        problem=problem,
+        fragment=True,
+        lookups=lookups,
+    )
 
 
 @router.post("")

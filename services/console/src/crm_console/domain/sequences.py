@@ -225,6 +225,14 @@ def step_forms(
     return forms
 
 
+def names_pool_stage(definition: Mapping[str, Any]) -> bool:
+    """Whether the trigger or a step names a stage of a talent pool."""
+    trigger = definition.get("trigger") or {}
+    return trigger.get("type") == "pool_stage_reached" or any(
+        step.get("type") == "move_stage" for step in definition.get("steps") or []
+    )
+
+
 def stage_problem(
     definition: Mapping[str, Any], pools: Sequence[Mapping[str, Any]]
 ) -> Problem | None:
