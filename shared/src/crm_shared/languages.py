@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crm_shared.negotiation import weighted_values
+
 
 def reader_language(locale: str | None, accept_language: str, written_in: Sequence[str]) -> str:
     """The language of `written_in` (codes like `en`, the first the default) to show."""
@@ -20,19 +22,11 @@ def reader_language(locale: str | None, accept_language: str, written_in: Sequen
 
 def accepted_languages(header: str) -> list[str]:
     """The languages of an `Accept-Language` header, most wanted first."""
-    weighted: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, parameters = part.partition(";")
-        quality = 1.0
-        for parameter in parameters.split(";"):
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag.strip() and tag.strip() != "*" and quality > 0:
-            weighted.append((-quality, position, _language(tag)))
+    weighted = [
+        (-quality, position, _language(tag))
+        for position, (tag, quality) in enumerate(weighted_values(header))
+        if tag != "*" and quality > 0
+    ]
     return [language for _, _, language in sorted(weighted)]
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from crm_shared import Role
+from crm_shared.negotiation import weighted_values
 
 SESSION_COOKIE = "crm_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -29,17 +30,7 @@ def prefers_html(accept: str | None) -> bool:
     """Whether an `Accept` header is a browser navigation's: `text/html` named, and ranked above
     JSON. A tie, a wildcard or no header keeps the problem document (API clients, curl)."""
     html_q = json_q = 0.0
-    for media_range in (accept or "").split(","):
-        media_type, *params = (part.strip() for part in media_range.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media_type = media_type.lower()
+    for media_type, quality in weighted_values(accept):
         if media_type == "text/html":
             html_q = max(html_q, quality)
         elif media_type in _JSON_TYPES:
