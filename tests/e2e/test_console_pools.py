@@ -341,7 +341,11 @@ def test_a_recruiter_builds_a_segment_watching_the_count_and_meets_a_cycle_at_th
     )
     rebuilt(page, page.get_by_role("button", name="Add segment reference to the rule").click)
     page.locator("#r-3-segment").select_option(other["id"])
+    # The count says so as soon as the reference is chosen, and the save refuses it there too.
+    expect(page.locator("#err-r-3")).to_contain_text("segment references form a cycle")
+    expect(page.get_by_test_id("preview-problem")).to_be_visible()
     page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_text("Not saved.")).to_be_visible()
     expect(page.locator("#err-r-3")).to_contain_text("segment references form a cycle")
     expect(page.locator("#r-3-segment")).to_have_value(other["id"])
     assert_accessible(page)

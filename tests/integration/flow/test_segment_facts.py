@@ -436,6 +436,13 @@ async def test_bad_references_and_cycles_are_422_naming_the_reference(stack: Sta
             {"rule": {"all": [{"segment": second["id"]}]}},
             "rule.all.0.segment",
         ),
+        # The preview of an edit is checked as its save would be.
+        (
+            "post",
+            "/api/v1/segments/preview",
+            {"rule": {"all": [{"segment": second["id"]}]}, "segment_id": first["id"]},
+            "rule.all.0.segment",
+        ),
         (
             "patch",
             f"/api/v1/segments/{first['id']}",
@@ -458,6 +465,14 @@ async def test_bad_references_and_cycles_are_422_naming_the_reference(stack: Sta
         assert response.status_code == 422, (path, body, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in response.json()["errors"]] == [bad_path], body
+
+    # The same rule previewed for a new segment has no cycle.
+    unsaved = await stack.gateway.post(
+        "/api/v1/segments/preview",
+        json={"rule": {"all": [{"segment": second["id"]}]}},
+        headers=auth,
+    )
+    assert unsaved.status_code == 200, unsaved.text
 
     foreign_edit = await stack.gateway.patch(
         f"/api/v1/segments/{foreign['id']}", json={"name": "mine now"}, headers=auth

@@ -224,7 +224,12 @@ async def test_an_existing_segment_opens_in_the_builder_with_its_count(console: 
     assert 'data-testid="member-count">3<' in page.text
     assert "Zoë Ørn" in page.text
     preview_call = next(c for c in api.calls if c.url.path == "/api/v1/segments/preview")
-    assert json.loads(preview_call.content) == {"rule": FULL_RULE, "sample_size": 10}
+    # Counted as the segment's own rule: a reference back to it is refused while editing.
+    assert json.loads(preview_call.content) == {
+        "rule": FULL_RULE,
+        "sample_size": 10,
+        "segment_id": "s1",
+    }
     # The segment itself is no reference choice; the other one is, selected.
     assert '<option value="s7" selected>VIP</option>' in page.text
     assert '<option value="s1"' not in page.text

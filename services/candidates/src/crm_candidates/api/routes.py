@@ -535,9 +535,10 @@ async def _segment_public(
 async def preview_segment(
     body: SegmentPreviewRequest, segments: SegmentQueriesDep, definitions: SegmentDefinitionsDep
 ) -> SegmentPreview:
-    """How many of the caller's active candidates a rule matches now, with a sample."""
+    """How many of the caller's active candidates a rule matches now, with a sample; given
+    the segment being edited, a reference back to it is refused as its save would be."""
     try:
-        rule = await definitions.valid_rule(body.rule, "")
+        rule = await definitions.valid_rule(body.rule, body.segment_id or "")
     except RuleError as invalid:
         raise _refused_rule(invalid) from None
     count, sample = await segments.preview(rule, body.sample_size)

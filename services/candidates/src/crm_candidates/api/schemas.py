@@ -144,6 +144,12 @@ class SegmentPreviewRequest(BaseModel):
 
     rule: dict[str, Any] = Field(description=RULE_DESCRIPTION)
     sample_size: int = Field(default=10, ge=0, le=50)
+    segment_id: str | None = Field(
+        default=None,
+        description="The segment whose rule this is, when editing one: a segment reference "
+        "leading back to it, directly or through others, is refused here as saving it would "
+        "refuse it (a cycle).",
+    )
 
 
 class SegmentPreview(BaseModel):

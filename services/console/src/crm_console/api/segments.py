@@ -45,7 +45,11 @@ async def segment_list(request: Request, viewer: CurrentViewer, state: Container
 
 
 async def _preview(
-    desk: SegmentDesk, caller: Caller, draft: Group, choices: BuilderChoices
+    desk: SegmentDesk,
+    caller: Caller,
+    draft: Group,
+    choices: BuilderChoices,
+    segment_id: str | None,
 ) -> tuple[Preview, dict[str, str]]:
     """The draft's count and sample, and the errors by node (the console's or the API's); a
     draft with a part still to fill in waits for it, saying nothing is wrong."""
@@ -54,7 +58,7 @@ async def _preview(
         return Preview(), errors
     if incomplete(draft):
         return Preview(), {}
-    preview = await desk.preview(caller, rule)
+    preview = await desk.preview(caller, rule, segment_id)
     return preview, errors_by_node(preview.problem.paths) if preview.problem else {}
 
 
@@ -95,7 +99,9 @@ async def _editor(
     choices = await desk.choices(viewer.caller, segment_id)
     draft = draft_from_rule(segment["rule"]) if segment else Group(members=[Condition()])
     preview, errors = (
-        await _preview(desk, viewer.caller, draft, choices) if segment else (Preview(), {})
+        await _preview(desk, viewer.caller, draft, choices, segment_id)
+        if segment
+        else (Preview(), {})
     )
     return render(
         request,
@@ -143,7 +149,7 @@ async def builder(request: Request, viewer: CurrentViewer, state: Container) -> 
     segment_id = form.get("segment_id") or None
     draft, focus = apply_action(draft_from_form(form), form.get("action", ""))
     choices = await desk.choices(viewer.caller, segment_id)
-    preview, errors = await _preview(desk, viewer.caller, draft, choices)
+    preview, errors = await _preview(desk, viewer.caller, draft, choices, segment_id)
     return render(
         request,
         state.templates,
@@ -168,8 +174,9 @@ async def preview(request: Request, viewer: CurrentViewer, state: Container) -> 
     form = await _form(request)
     desk = SegmentDesk(state.gateway)
     draft = draft_from_form(form)
-    choices = await desk.choices(viewer.caller, form.get("segment_id") or None)
-    found, errors = await _preview(desk, viewer.caller, draft, choices)
+    segment_id = form.get("segment_id") or None
+    choices = await desk.choices(viewer.caller, segment_id)
+    found, errors = await _preview(desk, viewer.caller, draft, choices, segment_id)
     paths = _node_paths(draft)
     return render(
         request,
@@ -217,7 +224,7 @@ async def _save(
             if is_htmx(request):
                 return Response(status_code=204, headers={"HX-Redirect": target})
             return Response(status_code=303, headers={"Location": target})
-    preview, preview_errors = await _preview(desk, viewer.caller, draft, choices)
+    preview, preview_errors = await _preview(desk, viewer.caller, draft, choices, segment_id)
     return render(
         request,
         state.templates,

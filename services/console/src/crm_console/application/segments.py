@@ -86,14 +86,16 @@ class SegmentDesk:
             known_values=id_choices(events, team),
         )
 
-    async def preview(self, caller: Caller, rule: dict[str, Any]) -> Preview:
+    async def preview(
+        self, caller: Caller, rule: dict[str, Any], segment_id: str | None
+    ) -> Preview:
+        """The rule's count and sample; a rule of the segment `segment_id` is checked as its
+        save would be (a reference back to it is refused)."""
+        body: dict[str, Any] = {"rule": rule, "sample_size": SAMPLE_SIZE}
+        if segment_id:
+            body["segment_id"] = segment_id
         try:
-            found = await self._api.send(
-                caller,
-                "POST",
-                f"{API}/segments/preview",
-                {"rule": rule, "sample_size": SAMPLE_SIZE},
-            )
+            found = await self._api.send(caller, "POST", f"{API}/segments/preview", body)
         except SignedOut:
             raise
         except ApiProblem as refused:
