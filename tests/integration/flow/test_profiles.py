@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from crm_shared import (
+    CANDIDATE_CHANGE_REFUSED,
     CANDIDATE_CHANGE_REQUESTED,
     POOL_STAGE_CHANGED,
     CandidateChangeRequested,
@@ -567,16 +568,25 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
     )
     assert history.json()["history"][0]["moved_by"] == sequence
 
-    unusable = [
+    refused = [
         CandidateChangeRequested(candidate_id="nobody", add_tags=["x"], requested_by=sequence),
         CandidateChangeRequested(
-            candidate_id=candidate["id"], pool_id="no-pool", stage="Sourced", requested_by=sequence
+            candidate_id=candidate["id"],
+            pool_id="no-pool",
+            stage="Sourced",
+            requested_by=sequence,
+            enrolment_id="an-enrolment",
+            step=3,
         ),
         CandidateChangeRequested(
-            candidate_id=candidate["id"], pool_id=pool["id"], stage="Hired", requested_by=sequence
+            candidate_id=candidate["id"],
+            add_tags=["not-made"],
+            pool_id=pool["id"],
+            stage="Hired",
+            requested_by=sequence,
         ),
     ]
-    for change in unusable:
+    for change in refused:
         await request_change(kafka_bootstrap_servers, stack.acme, change)
     # The same request in another tenant names a candidate that tenant does not have.
     await request_change(
@@ -586,13 +596,43 @@ async def test_requested_changes_tag_and_move_through_the_domain_commands(
             candidate_id=candidate["id"], add_tags=["x"], requested_by=sequence
         ),
     )
-    dead = await read_events(
+    refusals = await read_events(
         kafka_bootstrap_servers,
-        f"{CANDIDATE_CHANGE_REQUESTED.name}.dlq",
+        CANDIDATE_CHANGE_REFUSED.name,
         where=lambda e: e["data"]["requested_by"] == sequence,
         count=4,
     )
-    assert len(dead) == 4
+    assert len(refusals) == 4
+    by_reason = {(e["tenant_id"], e["data"]["reason"]): e["data"] for e in refusals}
+    stages = ", ".join(pool["stages"])
+    assert set(by_reason) == {
+        (stack.acme, "there is no candidate nobody in the tenant"),
+        (stack.acme, "there is no talent pool no-pool in the tenant (deleted?)"),
+        (stack.acme, f"'Hired' is not a stage of pool {pool['name']!r}: {stages}"),
+        (stack.globex, f"there is no candidate {candidate['id']} in the tenant"),
+    }
+    # A refusal names the request's enrolment and step again, for the sequence to show it.
+    no_pool = by_reason[(stack.acme, "there is no talent pool no-pool in the tenant (deleted?)")]
+    assert (no_pool["enrolment_id"], no_pool["step"], no_pool["stage"]) == (
+        "an-enrolment",
+        3,
+        "Sourced",
+    )
+    # A malformed request (a pool without a stage) can never be made: dead-lettered.
+    await request_change(
+        kafka_bootstrap_servers,
+        stack.acme,
+        CandidateChangeRequested(
+            candidate_id=candidate["id"], pool_id=pool["id"], requested_by=sequence
+        ),
+    )
+    [dead] = await read_events(
+        kafka_bootstrap_servers,
+        f"{CANDIDATE_CHANGE_REQUESTED.name}.dlq",
+        where=lambda e: e["data"]["requested_by"] == sequence,
+        count=1,
+    )
+    assert dead["data"]["pool_id"] == pool["id"]
     unchanged = await stack.gateway.get(f"/api/v1/candidates/{candidate['id']}", headers=auth)
     assert unchanged.json()["tags"] == ["alumni", nurtured]
     assert unchanged.json()["pools"] == [{"pool_id": pool["id"], "stage": "Contacted"}]

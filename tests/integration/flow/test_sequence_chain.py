@@ -78,6 +78,64 @@ async def test_a_move_stage_step_enrols_in_the_sequence_of_that_stage(stack: Sta
     ]
 
 
+async def test_a_step_asking_for_a_stage_the_pool_lacks_says_so_on_its_enrolment(
+    stack: Stack,
+) -> None:
+    """The API cannot check a move_stage step's stage (campaigns knows no pool's stages): the
+    candidates service refuses it, and the enrolment, gone on meanwhile, shows why."""
+    acme = stack.as_(ACME_TOKEN)
+    template_id = await create_template(stack, ACME_TOKEN)
+    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
+    pool = await stack.gateway.post(
+        "/api/v1/pools",
+        headers=stack.as_(ACME_ADMIN_TOKEN),
+        json={"name": "Ingeniería", "stages": ["Sourced", "Contacted", "Offer"]},
+    )
+    assert pool.status_code == 201, pool.text
+    pool_id = pool.json()["id"]
+    sequence = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "manual"},
+        steps=[
+            {"type": "move_stage", "pool_id": pool_id, "stage": "Ofer"},
+            {"type": "add_tag", "tags": ["nurtured"]},
+        ],
+    )
+    await enrol(stack, ACME_TOKEN, sequence["id"], candidate_id)
+
+    told = await enrolment_of(
+        stack,
+        ACME_TOKEN,
+        sequence["id"],
+        candidate_id,
+        # The step after it ran: the enrolment went on.
+        lambda e: bool(e["step_problems"]) and e["status"] == "completed",
+        "the refused step was not recorded on the enrolment",
+    )
+    [problem] = told["step_problems"]
+    assert problem["step"] == 0
+    assert problem["reason"] == (
+        "'Ofer' is not a stage of pool 'Ingeniería': Sourced, Contacted, Offer"
+    )
+
+    async def tagged() -> bool:
+        candidate = await stack.gateway.get(f"/api/v1/candidates/{candidate_id}", headers=acme)
+        return "nurtured" in candidate.json().get("tags", [])
+
+    await eventually(tagged, message="the step after the refused one was not applied")
+    member = await stack.gateway.get(
+        f"/api/v1/pools/{pool_id}/members/{candidate_id}", headers=acme
+    )
+    assert member.status_code == 404
+    # The candidate's own list of enrolments says the same.
+    listed = await stack.gateway.get(
+        f"/api/v1/sequences/enrolments?candidate_id={candidate_id}", headers=acme
+    )
+    [mine] = [e for e in listed.json()["items"] if e["sequence_id"] == sequence["id"]]
+    assert [p["reason"] for p in mine["step_problems"]] == [problem["reason"]]
+
+
 async def test_registering_for_the_event_takes_the_yes_path(stack: Stack) -> None:
     acme = stack.as_(ACME_TOKEN)
     template_id = await create_template(stack, ACME_TOKEN)

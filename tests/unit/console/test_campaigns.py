@@ -728,6 +728,9 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         "exit_reason": "replied",
         "first_name": "Ada",
         "last_name": "Lovelace",
+        "step_problems": [
+            {"step": 0, "reason": "'Ofer' is not a stage of pool 'Ingeniería': Offer", "at": NOW}
+        ],
     }
     api.answer(
         "GET",
@@ -744,7 +747,11 @@ async def test_a_sequence_shows_its_enrolments_by_state_with_their_reasons(
         page.text,
     )
     assert 'hx-post="/console/sequences/s1/enrolments/c1/retry"' in page.text
-    assert "<td>Replied</td>" in page.text
+    # A step the candidates service refused is told beside the reason the enrolment ended.
+    assert (
+        '<td>Replied<span class="step-problem">Step 0 did nothing: '
+        "&#39;Ofer&#39; is not a stage of pool &#39;Ingeniería&#39;: Offer</span></td>"
+    ) in page.text
     # Names come with the list (one call, none per row); an unknown one shows the id.
     assert '<a href="/console/candidates/c2">Ada Lovelace</a>' in page.text
     assert '<a href="/console/candidates/c1">c1</a>' in page.text
@@ -1759,6 +1766,17 @@ def test_a_merged_away_records_enrolment_says_so_instead_of_an_id() -> None:
     assert sequence_rules.enrolment_name({"candidate_id": "c9", "exit_reason": None}) == "c9"
     named = {"candidate_id": "c9", "first_name": "Zoë", "last_name": "Li"}
     assert sequence_rules.enrolment_name(named | {"exit_reason": "merged"}) == "Zoë Li"
+
+
+def test_only_the_latest_refused_steps_are_shown_on_a_row() -> None:
+    problems = [{"step": step, "reason": f"no stage {step}"} for step in range(5)]
+    assert sequence_rules.step_problem_lines({"step_problems": problems}) == [
+        "Step 2 did nothing: no stage 2",
+        "Step 3 did nothing: no stage 3",
+        "Step 4 did nothing: no stage 4",
+    ]
+    assert sequence_rules.step_problem_lines({"step_problems": []}) == []
+    assert sequence_rules.step_problem_lines({}) == []
 
 
 def test_an_enrolment_ended_by_a_mail_not_sent_is_shown_at_that_send_step() -> None:

@@ -106,6 +106,7 @@ GROUPS = [
     ("crm.campaigns.on_ats_application_created", "ats.application_created"),
     ("crm.campaigns.on_ats_application_hired", "ats.application_hired"),
     ("crm.campaigns.on_ats_application_rejected", "ats.application_rejected"),
+    ("crm.campaigns.on_candidate_change_refused", "candidate.change_refused"),
     ("crm.campaigns.on_candidate_created", "candidate.created"),
     (
         "crm.campaigns.on_candidate_custom_fields_backfilled",

@@ -143,9 +143,12 @@ async def to_candidate_change_requested(
     pool_id: str | None,
     stage: str | None,
     requested_by: str,
+    enrolment_id: str,
+    step: int,
     session: Session,
 ) -> None:
-    """Stages `candidate.change_requested`: a sequence step asks for tags or a pool stage."""
+    """Stages `candidate.change_requested`: a sequence step asks for tags or a pool stage
+    (a refusal names the enrolment and step again)."""
     payload = CandidateChangeRequested(
         candidate_id=candidate_id,
         add_tags=add_tags,
@@ -153,6 +156,8 @@ async def to_candidate_change_requested(
         pool_id=pool_id,
         stage=stage,
         requested_by=requested_by,
+        enrolment_id=enrolment_id,
+        step=step,
     )
     await outbox.stage(
         CANDIDATE_CHANGE_REQUESTED,

@@ -10,6 +10,7 @@ from crm_candidates.domain.custom_fields import CustomFieldDefinition
 from crm_candidates.domain.models import Candidate, Merge, Segment
 from crm_candidates.domain.pools import Pool, StageChange
 from crm_shared import (
+    CANDIDATE_CHANGE_REFUSED,
     CANDIDATE_CREATED,
     CANDIDATE_CUSTOM_FIELDS_BACKFILLED,
     CANDIDATE_ERASED,
@@ -23,6 +24,8 @@ from crm_shared import (
     POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
+    CandidateChangeRefused,
+    CandidateChangeRequested,
     CandidateCreated,
     CandidateCustomFieldsBackfilled,
     CandidateErased,
@@ -41,6 +44,7 @@ from crm_shared import (
     SegmentExited,
     Session,
     TopicSpec,
+    utc_now,
 )
 
 
@@ -191,6 +195,36 @@ async def to_pool_stage_renamed(
     )
     await outbox.stage(
         POOL_STAGE_RENAMED, tenant_id=pool.tenant_id, subject=pool.id, data=payload, session=session
+    )
+
+
+async def to_candidate_change_refused(
+    outbox: Outbox,
+    tenant_id: str,
+    request_id: str,
+    request: CandidateChangeRequested,
+    reason: str,
+    *,
+    session: Session,
+) -> None:
+    """Stages `candidate.change_refused`: the request `request_id` changed nothing, because."""
+    payload = CandidateChangeRefused(
+        request_id=request_id,
+        candidate_id=request.candidate_id,
+        requested_by=request.requested_by,
+        enrolment_id=request.enrolment_id,
+        step=request.step,
+        pool_id=request.pool_id,
+        stage=request.stage,
+        reason=reason,
+        refused_at=utc_now(),
+    )
+    await outbox.stage(
+        CANDIDATE_CHANGE_REFUSED,
+        tenant_id=tenant_id,
+        subject=request.candidate_id,
+        data=payload,
+        session=session,
     )
 
 

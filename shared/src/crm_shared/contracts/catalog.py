@@ -12,6 +12,7 @@ from crm_shared.contracts.events import (
     AtsApplicationRejected,
     AtsApplicationStageChanged,
     AtsCandidatePushed,
+    CandidateChangeRefused,
     CandidateChangeRequested,
     CandidateCreated,
     CandidateCustomFieldsBackfilled,
@@ -183,6 +184,15 @@ CANDIDATE_CHANGE_REQUESTED = TopicSpec(
     key=CANDIDATE_KEY,
     partitions=6,
     description="Another service asks for a tag or pool-stage change of a candidate.",
+)
+CANDIDATE_CHANGE_REFUSED = TopicSpec(
+    name="candidate.change_refused",
+    payload=CandidateChangeRefused,
+    schema_version=1,
+    key=CANDIDATE_KEY,
+    partitions=6,
+    description="A requested tag or pool-stage change named a candidate, pool or stage the "
+    "tenant does not have; nothing of it was made.",
 )
 CONSENT_CHANGED = TopicSpec(
     name="consent.changed",
@@ -470,6 +480,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CANDIDATE_UNMERGED,
     CANDIDATE_ERASED,
     CANDIDATE_CHANGE_REQUESTED,
+    CANDIDATE_CHANGE_REFUSED,
     CONSENT_CHANGED,
     CONSENT_CONFIRMATION_REQUESTED,
     POOL_STAGE_CHANGED,

@@ -578,6 +578,35 @@ class CandidateChangeRequested(_Payload):
     pool_id: str | None = Field(default=None, description="Pool to move the candidate in.")
     stage: str | None = Field(default=None, description="Target stage in `pool_id`.")
     requested_by: str = Field(description="Who asked, e.g. `sequence:<id>`.")
+    enrolment_id: str | None = Field(
+        default=None,
+        description="The sequence enrolment whose step asks, if one does; a refusal "
+        "(`candidate.change_refused`) names it again. Added in v1, optional.",
+    )
+    step: int | None = Field(
+        default=None,
+        description="The index of that step in its sequence; named again by a refusal. Added in "
+        "v1, optional.",
+    )
+
+
+class CandidateChangeRefused(_Payload):
+    """A `candidate.change_requested` that could not be made, so none of it was: the candidate,
+    the pool or the stage it names is not (or no longer) in the tenant. Whoever asked records
+    why where its users look (a sequence, on the enrolment whose step asked)."""
+
+    request_id: str = Field(description="The id of the refused `candidate.change_requested`.")
+    candidate_id: str = Field(description="The candidate as the request named them.")
+    requested_by: str = Field(description="As in the request, e.g. `sequence:<id>`.")
+    enrolment_id: str | None = Field(default=None, description="As in the request.")
+    step: int | None = Field(default=None, description="As in the request.")
+    pool_id: str | None = Field(default=None, description="As in the request.")
+    stage: str | None = Field(default=None, description="As in the request.")
+    reason: str = Field(
+        description="Why, in words for a recruiter, e.g. `'Ofer' is not a stage of pool "
+        "'Engineering': Sourced, Contacted, Offer`."
+    )
+    refused_at: datetime
 
 
 class PoolStageChanged(_Payload):

@@ -17,6 +17,7 @@ SUBSCRIBERS = {
     ("ats.application_created", "on_ats_application_created"),
     ("ats.application_hired", "on_ats_application_hired"),
     ("ats.application_rejected", "on_ats_application_rejected"),
+    ("candidate.change_refused", "on_candidate_change_refused"),
     ("candidate.created", "on_candidate_created"),
     ("candidate.custom_fields_backfilled", "on_candidate_custom_fields_backfilled"),
     ("candidate.erased", "on_candidate_erased_suppress"),

@@ -205,6 +205,12 @@ class SequenceUpdate(BaseModel):
     exit_on: list[ExitReason] | None = Field(default=None, max_length=len(ExitReason))
 
 
+class StepProblemPublic(BaseModel):
+    step: int = Field(description="The step's index in the sequence.")
+    reason: str = Field(description="Why it did nothing, in words.")
+    at: datetime
+
+
 class EnrolmentPublic(BaseModel):
     id: str
     sequence_id: str
@@ -245,6 +251,12 @@ class EnrolmentPublic(BaseModel):
         "enrolment not paused, or paused only with its sequence.",
     )
     paused_at: datetime | None = None
+    step_problems: list[StepProblemPublic] = Field(
+        default_factory=list,
+        description="Steps the enrolment went past that did nothing, oldest first (the latest "
+        "20): the candidates service refused the change a tag or move-stage step asked for (a "
+        "stage its pool does not have, a pool deleted since). The enrolment went on.",
+    )
 
     @classmethod
     def of(cls, enrolment: Enrolment) -> EnrolmentPublic:

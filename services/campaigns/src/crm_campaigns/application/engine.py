@@ -448,6 +448,8 @@ class SequenceEngine:
                 pool_id=step.pool_id if isinstance(step, MoveStageStep) else None,
                 stage=step.stage if isinstance(step, MoveStageStep) else None,
                 requested_by=f"sequence:{sequence.id}",
+                enrolment_id=enrolment.id,
+                step=index,
                 session=session,
             )
             effects.add("outbox")

@@ -3,6 +3,7 @@ conditions that end enrolments early."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -24,6 +25,7 @@ from crm_campaigns.domain.models import (
     ExitReason,
     Recipient,
     Sequence,
+    StepProblem,
 )
 from crm_campaigns.domain.sequences import Signal
 from crm_campaigns.publishers import SOURCE
@@ -39,6 +41,7 @@ from crm_shared import (
     AtsApplicationCreated,
     AtsApplicationHired,
     AtsApplicationRejected,
+    CandidateChangeRefused,
     CandidateErased,
     Database,
     EventAttended,
@@ -58,6 +61,8 @@ from crm_shared import (
     in_transaction,
     utc_now,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -337,6 +342,30 @@ async def record_reply(
     signal = Signal(BranchCondition.REPLIED, replied.received_at, message_id=replied.message_id)
     await record_signal(database, tenant_id, replied.candidate_id, signal, session)
     await end_enrolments(database, tenant_id, replied.candidate_id, ExitReason.REPLIED, session)
+
+
+async def record_refused_change(
+    database: Database, tenant_id: str, refused: CandidateChangeRefused, session: Session
+) -> None:
+    """A tag or move-stage step whose change the candidates service refused says why on its
+    enrolment, which has gone on meanwhile."""
+    if refused.enrolment_id is None or refused.step is None:
+        return  # not asked by a sequence step
+    problem = StepProblem(
+        step=refused.step,
+        reason=refused.reason,
+        at=refused.refused_at,
+        request_id=refused.request_id,
+    )
+    noted = await EnrolmentRepository(database, tenant_id).note_step_problem(
+        refused.enrolment_id, problem, session=session
+    )
+    if not noted:
+        logger.info(
+            "refused change %s: enrolment %s gone or already told",
+            refused.request_id,
+            refused.enrolment_id,
+        )
 
 
 async def record_human_open(

@@ -496,6 +496,20 @@ class EnrolmentRefused(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
 
 
+class StepProblem(BaseModel):
+    """A step the enrolment went past that did nothing: the candidates service refused the
+    change it asked for (a stage its pool does not have, a pool deleted since). The enrolment
+    goes on; this says why the step had no effect."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int
+    reason: str
+    at: datetime
+    # The refused `candidate.change_requested`: a refusal is recorded once.
+    request_id: str
+
+
 class Enrolment(BaseModel):
     """One candidate's progress through one sequence (one entry of it, when re-entry is allowed).
 
@@ -530,6 +544,12 @@ class Enrolment(BaseModel):
     # Who paused this enrolment on its own, and when: it stays paused when its sequence resumes.
     paused_by: str | None = None
     paused_at: datetime | None = None
+    # The latest steps that did nothing, oldest first (at most `MAX_STEP_PROBLEMS`).
+    step_problems: list[StepProblem] = Field(default_factory=list)
+
+
+# An enrolment looping through a branch may refuse the same step again and again.
+MAX_STEP_PROBLEMS = 20
 
 
 def enrolment_id(sequence_id: str, candidate_id: str, entry: int) -> str:

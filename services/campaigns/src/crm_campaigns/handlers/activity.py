@@ -1,5 +1,6 @@
 """Subscribers for what candidates did elsewhere: events, ATS applications, replies, opens and
-clicks; they enrol, record signals for branches, or end enrolments early."""
+clicks; they enrol, record signals for branches, or end enrolments early. And what became of a
+step's change elsewhere: a refusal is recorded on the enrolment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from crm_campaigns.application.enrolments import (
     enrol_rejected_applicant,
     record_click,
     record_human_open,
+    record_refused_change,
     record_registration,
     record_reply,
 )
@@ -19,6 +21,7 @@ from crm_shared import (
     ATS_APPLICATION_CREATED,
     ATS_APPLICATION_HIRED,
     ATS_APPLICATION_REJECTED,
+    CANDIDATE_CHANGE_REFUSED,
     EVENT_ATTENDED,
     EVENT_CHECKED_IN,
     EVENT_NO_SHOW,
@@ -29,6 +32,13 @@ from crm_shared import (
 )
 
 ACTIVITY_SUBSCRIPTIONS = (
+    Subscription(
+        CANDIDATE_CHANGE_REFUSED,
+        "on_candidate_change_refused",
+        payload(record_refused_change),
+        description="Records on its enrolment why a tag or move-stage step did nothing (the "
+        "candidates service refused its change).",
+    ),
     Subscription(
         EVENT_CHECKED_IN,
         "on_event_checked_in",

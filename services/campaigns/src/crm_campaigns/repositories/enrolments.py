@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from crm_campaigns.domain.enrolments import reentry_refusal
 from crm_campaigns.domain.models import (
     ENROLMENTS_IN_PROGRESS,
+    MAX_STEP_PROBLEMS,
     Enrolment,
     EnrolmentRefused,
     EnrolmentState,
@@ -18,6 +19,7 @@ from crm_campaigns.domain.models import (
     ExitReason,
     Sequence,
     SequenceStatus,
+    StepProblem,
     enrolment_id,
 )
 from crm_campaigns.publishers import SOURCE, enrolment_ended_envelope, to_enrolment_started
@@ -461,6 +463,25 @@ class EnrolmentRepository:
                 "paused_by": enrolment.paused_by,
             },
             {"$set": changes},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def note_step_problem(
+        self, enrolment_id: str, problem: StepProblem, *, session: Session
+    ) -> bool:
+        """Records a step of the enrolment that did nothing (once per refused request);
+        False if the enrolment is gone (merged, erased) or has it already."""
+        result = await self._enrolments.update_one(
+            {"_id": enrolment_id, "step_problems.request_id": {"$ne": problem.request_id}},
+            {
+                "$push": {
+                    "step_problems": {
+                        "$each": [problem.model_dump()],
+                        "$slice": -MAX_STEP_PROBLEMS,
+                    }
+                }
+            },
             session=session,
         )
         return result.modified_count == 1

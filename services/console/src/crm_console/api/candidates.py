@@ -74,6 +74,7 @@ ENROLMENT_HELPERS: dict[str, object] = {
     "exit_label": sequence_rules.exit_label,
     "enrolment_actions": sequence_rules.enrolment_actions,
     "action_label": sequence_rules.action_label,
+    "step_problem_lines": sequence_rules.step_problem_lines,
 }
 
 

@@ -41,6 +41,7 @@ ENROLMENT_ROW_HELPERS: dict[str, object] = {
     "action_label": rules.action_label,
     "exit_label": rules.exit_label,
     "step_shown": rules.step_shown,
+    "step_problem_lines": rules.step_problem_lines,
 }
 
 

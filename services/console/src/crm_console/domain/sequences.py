@@ -373,6 +373,18 @@ def step_shown(enrolment: Mapping[str, Any], step_total: int | None) -> str:
     return "end" if step_total is not None and index >= step_total else str(index)
 
 
+# The refused steps a row shows, the latest last: more would crowd the table.
+STEP_PROBLEMS_SHOWN = 3
+
+
+def step_problem_lines(enrolment: Mapping[str, Any]) -> list[str]:
+    """The latest steps the enrolment went past that did nothing (the candidates service
+    refused their change), each as its row says it: "Step 2 did nothing: 'Ofer' is not a
+    stage of pool 'Engineering': Sourced, Contacted, Offer"."""
+    problems = list(enrolment.get("step_problems") or [])[-STEP_PROBLEMS_SHOWN:]
+    return [f"Step {p['step']} did nothing: {p['reason']}" for p in problems]
+
+
 def exit_label(enrolment: Mapping[str, Any]) -> str:
     """Why an enrolment ended early, as its row's Reason column says it ("" if it did not):
     a send step's mail that could not be sent says so, naming the step, so nobody takes the
