@@ -10,6 +10,7 @@ import httpx
 import pytest
 from conftest import SmtpSink
 
+from crm_candidates.domain.consent_copy import say
 from crm_shared import LinkClaim, email_sha256, utc_now
 from helpers import eventually, read_events
 from integration.flow.conftest import ACME_TOKEN, Stack
@@ -329,3 +330,18 @@ async def test_the_confirmation_mail_is_written_in_the_persons_language(
     assert requested["data"]["locale"] == "fr-CH"
     bad = await stack.gateway.post(SIGNUPS, json=signup_body(stack, other, locale="<script>"))
     assert bad.status_code == 422
+
+    # The link opens pages in the mail's language, though the browser prefers German, and
+    # the candidate it creates keeps that language.
+    html = {"Accept": "text/html", **browser}
+    async with httpx.AsyncClient() as reader:
+        opened = await reader.get(requested["data"]["confirm_url"], headers=html)
+        confirmed = await reader.post(requested["data"]["confirm_url"], headers=html)
+    assert say("fr", "confirm_title") in opened.text
+    assert say("fr", "confirmed_title") in confirmed.text
+    assert say("de", "confirmed_title") not in confirmed.text
+    found = await stack.gateway.get(
+        "/api/v1/candidates", params={"email": french["emails"][0]}, headers=stack.as_(ACME_TOKEN)
+    )
+    [created] = found.json()["items"]
+    assert created["locale"] == "fr-CH"

@@ -21,6 +21,7 @@ from crm_candidates.domain.profile import (
     normalise_locale,
     normalise_phone,
     normalise_profile_fields,
+    profile_locale,
     read_phone,
 )
 from crm_shared import valid_time_zone
@@ -347,3 +348,10 @@ def test_placements_keep_one_entry_per_pool() -> None:
         PoolPlacement(pool_id="a", stage="z"),
     ]
     assert placed(start, "a", None) == [PoolPlacement(pool_id="b", stage="y")]
+
+
+def test_a_locale_from_outside_is_kept_only_as_a_language_tag() -> None:
+    assert profile_locale("fr_ch") == "fr-CH"
+    assert profile_locale("zh-hant-tw") == "zh-Hant-TW"
+    assert profile_locale(None) is None
+    assert profile_locale("<script>") is None

@@ -74,9 +74,9 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _language(request: Request, candidate: Candidate | None = None) -> str:
-    """The language of the page: the person's own, else the browser's (`page_language`)."""
-    locale = candidate.locale if candidate is not None else None
+def _language(request: Request, locale: str | None = None) -> str:
+    """The language of the page: the person's own (`locale`), else the browser's
+    (`page_language`)."""
     return page_language(locale, request.headers.get("accept-language", ""))
 
 
@@ -214,14 +214,14 @@ async def confirmation_page(token: str, request: Request) -> Response:
         if pending is None or pending.expired(utc_now()):
             return _expired(request, SIGNUP_LINK)
         first_name = pending.first_name
-        language = _language(request)
+        language = _language(request, pending.locale)
     else:
         try:
             _, candidate = await _verified(request, token, CONFIRM_LINK)
         except _RefusedLink as refusal:
             return _refused(request, CONFIRM_LINK, refusal)
         first_name = candidate.first_name
-        language = _language(request, candidate)
+        language = _language(request, candidate.locale)
     asked = (
         paragraph(language, "confirm_named", name=first_name)
         if first_name
@@ -236,10 +236,10 @@ async def confirmation_page(token: str, request: Request) -> Response:
 
 
 def _confirmed(
-    request: Request, status: str, purposes: list[ConsentPurpose], candidate: Candidate | None
+    request: Request, status: str, purposes: list[ConsentPurpose], locale: str | None
 ) -> Response:
     if _wants_html(request):
-        language = _language(request, candidate)
+        language = _language(request, locale)
         return page(
             language, say(language, "confirmed_title"), paragraph(language, "confirmed_body")
         )
@@ -265,7 +265,10 @@ async def confirm(token: str, request: Request) -> Response:
         outcome, _ = await service.confirm_signup(signup_claim)
         if outcome is SignupConfirmation.EXPIRED:
             return _expired(request, SIGNUP_LINK)
-        return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES), None)
+        # Confirmed, the sign-up keeps no personal field, but still its mail's language.
+        confirmed = await service.pending_signup(signup_claim.subject)
+        locale = confirmed.locale if confirmed else None
+        return _confirmed(request, outcome.value, list(COMMUNITY_PURPOSES), locale)
     try:
         claim, candidate = await _verified(request, token, CONFIRM_LINK)
     except _RefusedLink as refusal:
@@ -274,7 +277,9 @@ async def confirm(token: str, request: Request) -> Response:
     if entries is None:
         return _refused(request, CONFIRM_LINK, _invalid())
     purposes = [ConsentPurpose(p) for p in claim.data.get("purposes", "").split(",") if p]
-    return _confirmed(request, "confirmed" if entries else "already_confirmed", purposes, candidate)
+    return _confirmed(
+        request, "confirmed" if entries else "already_confirmed", purposes, candidate.locale
+    )
 
 
 def _preferences_form(language: str, candidate: Candidate, preferences: Preferences) -> str:
@@ -319,7 +324,7 @@ async def get_preferences(token: str, request: Request) -> Response:
         return _refused(request, PREFERENCES_LINK, refusal)
     preferences = await consent_service(request, claim.tenant_id).preferences(candidate.id)
     if _wants_html(request):
-        language = _language(request, candidate)
+        language = _language(request, candidate.locale)
         return page(
             language,
             say(language, "preferences_title"),
@@ -377,7 +382,7 @@ async def update_preferences(token: str, request: Request) -> Response:
         return _refused(request, PREFERENCES_LINK, _invalid())
     candidate, preferences = result
     if _wants_html(request):
-        language = _language(request, candidate)
+        language = _language(request, candidate.locale)
         return page(
             language,
             say(language, "preferences_title"),
@@ -400,7 +405,7 @@ async def unsubscribe_confirmation(token: str, request: Request) -> Response:
     except _RefusedLink as refusal:
         return _refused(request, UNSUBSCRIBE_LINK, refusal)
     return unsubscribe_page(
-        _language(request, candidate),
+        _language(request, candidate.locale),
         candidate.first_name,
         subscribed=candidate.marketing_consent,
     )
@@ -425,5 +430,5 @@ async def unsubscribe(token: str, request: Request) -> Response:
     if withdrawn is None:
         return _refused(request, UNSUBSCRIBE_LINK, _invalid())
     if _wants_html(request):
-        return unsubscribed_page(_language(request, candidate))
+        return unsubscribed_page(_language(request, candidate.locale))
     return _json(UnsubscribeResult().model_dump(mode="json"))

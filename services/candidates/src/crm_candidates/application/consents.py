@@ -31,6 +31,7 @@ from crm_candidates.domain.consent import (
 )
 from crm_candidates.domain.identity import IdentityTakenError
 from crm_candidates.domain.models import Candidate, CandidateSource, CandidateStatus
+from crm_candidates.domain.profile import profile_locale
 from crm_candidates.publishers import to_consent_changed, to_consent_confirmation_requested
 from crm_candidates.repositories.candidates import CandidateRepository
 from crm_candidates.repositories.consents import (
@@ -378,10 +379,11 @@ class ConsentService:
                 first_name=known.first_name if known else signup.first_name,
                 last_name=known.last_name if known else signup.last_name,
                 topics=signup.topics,
+                locale=signup.locale or (known.locale if known else None),
                 requested_at=now,
                 expires_at=now + self.confirmation.signup_ttl,
             )
-            outcome = await self._request_confirmation(pending, known, signup.locale, session)
+            outcome = await self._request_confirmation(pending, known, session)
             record = evidence | {"outcome": outcome.value}
             if known is not None:
                 record["candidate_id"] = known.id
@@ -399,7 +401,6 @@ class ConsentService:
         self,
         pending: PendingSignup,
         known: Candidate | None,
-        locale: str | None,
         session: Session,
     ) -> SignupOutcome:
         if known is not None:
@@ -435,7 +436,7 @@ class ConsentService:
                 reason="double_opt_in",
                 confirm_url=signup_confirm_url(self.links, self.confirmation, pending),
                 expires_at=pending.expires_at,
-                locale=locale or (known.locale if known else None),
+                locale=pending.locale,
             ),
             session=session,
         )
@@ -469,6 +470,7 @@ class ConsentService:
                     first_name=pending.first_name,
                     last_name=pending.last_name,
                     emails=[pending.email],
+                    locale=profile_locale(pending.locale),
                     source=CandidateSource.CAREER_SITE,
                     # Born with the marketing consent this transaction grants: one
                     # `candidate.created` that says so, rather than a created/updated pair on

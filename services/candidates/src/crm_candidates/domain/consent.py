@@ -284,6 +284,9 @@ class PendingSignup(BaseModel):
     first_name: str
     last_name: str = ""
     topics: list[str] = Field(default_factory=list)
+    # The language its mail was written for (the form's, the browser's, or the person's on
+    # file): its pages speak it, and a candidate it creates keeps it.
+    locale: str | None = None
     requested_at: datetime
     expires_at: datetime
     request_id: str = Field(default_factory=new_id)

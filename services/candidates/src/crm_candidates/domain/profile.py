@@ -195,6 +195,17 @@ def normalise_locale(raw: str) -> str:
     return "-".join(parts)
 
 
+def profile_locale(raw: str | None) -> str | None:
+    """A language tag as a profile keeps it, or None for none or one that is no language tag
+    (a browser may send anything)."""
+    if raw is None:
+        return None
+    try:
+        return normalise_locale(raw)
+    except ValueError:
+        return None
+
+
 def skill_key(skill: str) -> str:
     """What two spellings of one skill share: `Java Script`, `javascript`, `JAVA-SCRIPT`."""
     return skill.translate(_SKILL_KEY_DROPPED).lower()
