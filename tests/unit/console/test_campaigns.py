@@ -1083,6 +1083,12 @@ async def test_a_broadcast_with_failed_mail_lists_who_it_was_for_and_why(site: C
     assert "The mail server refused it" in table.text
     assert "&#39;first_name&#39; is undefined" in table.text
     assert "/console/broadcasts/b1/failures?cursor=m2" in table.text
+    # Its next page opened without script (a new tab): a page of its own, leading back.
+    tab = await client.get(
+        "/console/broadcasts/b1/failures?cursor=m2", headers=gateway_headers(MARK)
+    )
+    assert "<title>Failed mail" in tab.text
+    assert '<a href="/console/broadcasts/b1">← Back</a>' in tab.text
 
 
 async def test_a_broadcast_without_failed_mail_does_not_ask_for_it(site: Console) -> None:

@@ -1557,3 +1557,11 @@ async def test_a_connections_applications_are_listed_by_status_a_page_at_a_time(
         "/console/settings/ats/c4/applications?status=lost", headers=htmx_headers(RITA)
     )
     assert unknown.status_code == 422
+    # Opened without script (a new tab), a page of its own, never a bare fragment.
+    tab = await client.get(
+        "/console/settings/ats/c4/applications?status=hired&cursor=cXY",
+        headers=gateway_headers(RITA),
+    )
+    assert "<title>ATS applications" in tab.text
+    assert '<a href="/console/settings/ats">← Back</a>' in tab.text
+    assert "No hired applications." in tab.text

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm_console.adapters.gateway_api import ApiProblem, SignedOut
-from crm_console.api.deps import Container, CurrentViewer, PagePeople, Viewer, render, require
+from crm_console.api.deps import (
+    Container,
+    CurrentViewer,
+    PagePeople,
+    Viewer,
+    fragment_or_page,
+    render,
+    require,
+)
 from crm_console.api.forms import form_values, go_to
 from crm_console.api.message_reports import csv_answer, report_panel
 from crm_console.application.broadcasts import CONTROLS, BroadcastDesk
@@ -304,13 +312,16 @@ async def failures(
     state: Container,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HTMLResponse:
-    """Who the broadcast's failed mail was for and why, a page at a time."""
+    """Who the broadcast's failed mail was for and why, a page at a time (in a page of its own
+    for a link opened without script)."""
     page = await BroadcastDesk(state.gateway).failed_messages(viewer.caller, broadcast_id, cursor)
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "broadcasts/failures.html",
         {**_vocabulary(), "broadcast_id": broadcast_id, "page": page},
+        title="Failed mail",
+        back=f"{HERE}/{broadcast_id}",
         viewer=viewer,
     )
 

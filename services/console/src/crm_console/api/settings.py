@@ -20,6 +20,7 @@ from crm_console.api.deps import (
     done,
     form_lists,
     form_of,
+    fragment_or_page,
     is_htmx,
     page_people,
     render,
@@ -787,11 +788,12 @@ async def ats_applications(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HTMLResponse:
     """The applications the connection's ATS reported, 50 at a time, all or in one status:
-    who (linked to their profile), the job, the stage, the status, when they applied."""
+    who (linked to their profile), the job, the stage, the status, when they applied. Its
+    links opened without script (a new tab) give the list in a page of its own."""
     page = await AtsConnections(state.gateway).applications(
         viewer.caller, connection_id, status, cursor
     )
-    return render(
+    return fragment_or_page(
         request,
         state.templates,
         "settings/ats_applications.html",
@@ -801,6 +803,8 @@ async def ats_applications(
             "status": status,
             "statuses": ATS_APPLICATION_STATUSES,
         },
+        title="ATS applications",
+        back=f"{SETTINGS}/ats",
         viewer=viewer,
     )
 
