@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from helpers import eventually
+from helpers import eventually, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
 from integration.flow.sequencing import (
     create_candidate,
@@ -22,17 +22,24 @@ from integration.flow.sequencing import (
 pytestmark = pytest.mark.integration
 
 
-async def test_a_move_stage_step_enrols_in_the_sequence_of_that_stage(stack: Stack) -> None:
-    acme = stack.as_(ACME_TOKEN)
+async def candidate_and_pool(stack: Stack, pool_name: str, stages: list[str]) -> tuple[str, str]:
+    """A candidate campaigns can mail, and a new talent pool: their ids."""
     template_id = await create_template(stack, ACME_TOKEN)
     candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
     pool = await stack.gateway.post(
         "/api/v1/pools",
         headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"name": "Data engineers", "stages": ["Sourced", "Engaged", "Ready"]},
+        json={"name": pool_name, "stages": stages},
     )
     assert pool.status_code == 201, pool.text
-    pool_id = pool.json()["id"]
+    return candidate_id, str(pool.json()["id"])
+
+
+async def test_a_move_stage_step_enrols_in_the_sequence_of_that_stage(stack: Stack) -> None:
+    acme = stack.as_(ACME_TOKEN)
+    candidate_id, pool_id = await candidate_and_pool(
+        stack, "Data engineers", ["Sourced", "Engaged", "Ready"]
+    )
     engaged = await create_sequence(
         stack,
         ACME_TOKEN,
@@ -84,15 +91,10 @@ async def test_a_step_asking_for_a_stage_the_pool_lacks_says_so_on_its_enrolment
     """The API cannot check a move_stage step's stage (campaigns knows no pool's stages): the
     candidates service refuses it, and the enrolment, gone on meanwhile, shows why."""
     acme = stack.as_(ACME_TOKEN)
-    template_id = await create_template(stack, ACME_TOKEN)
-    candidate_id, _ = await create_candidate(stack, ACME_TOKEN, template_id)
-    pool = await stack.gateway.post(
-        "/api/v1/pools",
-        headers=stack.as_(ACME_ADMIN_TOKEN),
-        json={"name": "Ingeniería", "stages": ["Sourced", "Contacted", "Offer"]},
+    pool_name = unique("Ingeniería")
+    candidate_id, pool_id = await candidate_and_pool(
+        stack, pool_name, ["Sourced", "Contacted", "Offer"]
     )
-    assert pool.status_code == 201, pool.text
-    pool_id = pool.json()["id"]
     sequence = await create_sequence(
         stack,
         ACME_TOKEN,
@@ -116,7 +118,7 @@ async def test_a_step_asking_for_a_stage_the_pool_lacks_says_so_on_its_enrolment
     [problem] = told["step_problems"]
     assert problem["step"] == 0
     assert problem["reason"] == (
-        "'Ofer' is not a stage of pool 'Ingeniería': Sourced, Contacted, Offer"
+        f"'Ofer' is not a stage of pool '{pool_name}': Sourced, Contacted, Offer"
     )
 
     async def tagged() -> bool:
