@@ -11,6 +11,7 @@ import pytest
 
 from helpers import eventually, unique
 from integration.flow.conftest import ACME_ADMIN_TOKEN, ACME_TOKEN, Stack
+from integration.flow.consent_support import Mongo, database
 from integration.flow.sequencing import (
     create_candidate,
     create_sequence,
@@ -136,6 +137,69 @@ async def test_a_step_asking_for_a_stage_the_pool_lacks_says_so_on_its_enrolment
     )
     [mine] = [e for e in listed.json()["items"] if e["sequence_id"] == sequence["id"]]
     assert [p["reason"] for p in mine["step_problems"]] == [problem["reason"]]
+
+
+async def test_a_stage_its_pool_lacks_is_refused_at_its_field(stack: Stack, mongo: Mongo) -> None:
+    """Campaigns learns each pool's stages (`pool.saved`): a trigger or step naming one the
+    pool lacks is a 422 at that field, as soon as the pool has reached campaigns."""
+    acme, admin = stack.as_(ACME_TOKEN), stack.as_(ACME_ADMIN_TOKEN)
+    pool_name = unique("Ventas")
+    _, pool_id = await candidate_and_pool(stack, pool_name, ["Sourced", "Offer"])
+    known = database(stack, mongo, "campaigns")["pools"]
+
+    async def campaigns_knows(version: int) -> bool:
+        found = await known.find_one({"_id": pool_id})
+        return found is not None and found["version"] >= version
+
+    await eventually(lambda: campaigns_knows(1), message="campaigns did not learn the pool")
+    notify = {"type": "notify_owner", "title": "{{ candidate.first_name }}"}
+    refused = await stack.gateway.post(
+        "/api/v1/sequences",
+        headers=acme,
+        json={
+            "name": unique("seq"),
+            "trigger": {"type": "pool_stage_reached", "pool_id": pool_id, "stage": "Ofer"},
+            "steps": [notify, {"type": "move_stage", "pool_id": pool_id, "stage": "Hired"}],
+        },
+    )
+    assert refused.status_code == 422, refused.text
+    assert {(e["field"], e["detail"]) for e in refused.json()["errors"]} == {
+        (
+            "trigger.stage",
+            f"the pool '{pool_name}' has no stage 'Ofer' (its stages: Sourced, Offer)",
+        ),
+        (
+            "steps.1.stage",
+            f"the pool '{pool_name}' has no stage 'Hired' (its stages: Sourced, Offer)",
+        ),
+    }
+    # Spelt as the candidates service matches stages (case and spacing aside), it is saved.
+    created = await create_sequence(
+        stack,
+        ACME_TOKEN,
+        trigger={"type": "pool_stage_reached", "pool_id": pool_id, "stage": " offer "},
+        steps=[notify],
+    )
+    # A stage added to the pool later is one once campaigns has heard of it.
+    extended = await stack.gateway.patch(
+        f"/api/v1/pools/{pool_id}", headers=admin, json={"stages": ["Sourced", "Offer", "Hired"]}
+    )
+    assert extended.status_code == 200, extended.text
+    await eventually(lambda: campaigns_knows(2), message="campaigns did not learn the new stage")
+    current = await stack.gateway.get(f"/api/v1/sequences/{created['id']}", headers=acme)
+    edited = await stack.gateway.patch(
+        f"/api/v1/sequences/{created['id']}",
+        headers={**acme, "If-Match": current.headers["ETag"]},
+        json={"steps": [notify, {"type": "move_stage", "pool_id": pool_id, "stage": "hired"}]},
+    )
+    assert edited.status_code == 200, edited.text
+    misspelt_edit = await stack.gateway.patch(
+        f"/api/v1/sequences/{created['id']}",
+        headers={**acme, "If-Match": edited.headers["ETag"]},
+        json={"trigger": {"type": "pool_stage_reached", "pool_id": pool_id, "stage": "Hird"}},
+    )
+    assert misspelt_edit.status_code == 422, misspelt_edit.text
+    assert [e["field"] for e in misspelt_edit.json()["errors"]] == ["trigger.stage"]
 
 
 async def test_registering_for_the_event_takes_the_yes_path(stack: Stack) -> None:

@@ -131,6 +131,7 @@ GROUPS = [
     ("crm.campaigns.on_message_clicked", "message.clicked"),
     ("crm.campaigns.on_message_opened", "message.opened"),
     ("crm.campaigns.on_message_replied", "message.replied"),
+    ("crm.campaigns.on_pool_saved", "pool.saved"),
     ("crm.campaigns.on_pool_stage_changed", "pool.stage_changed"),
     ("crm.campaigns.on_pool_stage_renamed", "pool.stage_renamed"),
     ("crm.campaigns.on_segment_entered", "segment.entered"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from crm_candidates.application.consent_flags import backfill_consent_expiry
 from crm_candidates.application.custom_field_values import backfill_custom_field_values
+from crm_candidates.application.pools import announce_pools
 from crm_candidates.application.profile_settings import announce_custom_fields
 from crm_candidates.repositories.candidates import (
     backfill_derived_fields,
@@ -29,6 +30,9 @@ def migrations(mongo: MongoClient, outbox: Outbox) -> list[Migration]:
 
     async def announce_fields(database: Database) -> None:
         await announce_custom_fields(mongo, database, outbox)
+
+    async def announce_every_pool(database: Database) -> None:
+        await announce_pools(mongo, database, outbox)
 
     async def backfill_values(database: Database) -> None:
         await backfill_custom_field_values(
@@ -57,4 +61,7 @@ def migrations(mongo: MongoClient, outbox: Outbox) -> list[Migration]:
         Migration(
             CUSTOM_FIELD_VALUES_BACKFILLED, "custom-field-values-backfilled", backfill_values
         ),
+        # Pools defined before `pool.saved` existed reach campaigns, which checks the stages
+        # sequences name against them (December 2026).
+        Migration(11, "pools-announced", announce_every_pool),
     ]

@@ -20,6 +20,7 @@ from crm_shared import (
     CONSENT_CHANGED,
     CONSENT_CONFIRMATION_REQUESTED,
     CUSTOM_FIELD_CHANGED,
+    POOL_SAVED,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
@@ -38,6 +39,7 @@ from crm_shared import (
     CustomFieldChanged,
     EventEnvelope,
     Outbox,
+    PoolSaved,
     PoolStageChanged,
     PoolStageRenamed,
     SegmentEntered,
@@ -171,6 +173,20 @@ def _pool_stage_changed(outbox: Outbox, pool: Pool, change: StageChange) -> Even
     )
     return outbox.envelope(
         POOL_STAGE_CHANGED, tenant_id=pool.tenant_id, subject=change.candidate_id, data=payload
+    )
+
+
+async def to_pool_saved(outbox: Outbox, pool: Pool, *, session: Session) -> None:
+    """Stages `pool.saved`: the pool's name and stages as stored now."""
+    payload = PoolSaved(
+        pool_id=pool.id,
+        name=pool.name,
+        stages=list(pool.stages),
+        version=pool.version,
+        saved_at=utc_now(),
+    )
+    await outbox.stage(
+        POOL_SAVED, tenant_id=pool.tenant_id, subject=pool.id, data=payload, session=session
     )
 
 

@@ -46,6 +46,7 @@ from crm_shared.contracts.events import (
     MessageReplied,
     MessageSent,
     MessageSuppressed,
+    PoolSaved,
     PoolStageChanged,
     PoolStageRenamed,
     SegmentEntered,
@@ -225,6 +226,14 @@ POOL_STAGE_CHANGED = TopicSpec(
     key=CANDIDATE_KEY,
     partitions=6,
     description="A candidate was added to, moved within or removed from a talent pool.",
+)
+POOL_SAVED = TopicSpec(
+    name="pool.saved",
+    payload=PoolSaved,
+    schema_version=1,
+    key="pool id",
+    partitions=3,
+    description="A talent pool was created or changed; its name and stages as they are now.",
 )
 POOL_STAGE_RENAMED = TopicSpec(
     name="pool.stage_renamed",
@@ -484,6 +493,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CONSENT_CHANGED,
     CONSENT_CONFIRMATION_REQUESTED,
     POOL_STAGE_CHANGED,
+    POOL_SAVED,
     POOL_STAGE_RENAMED,
     LIST_MEMBER_ADDED,
     LIST_MEMBER_REMOVED,

@@ -621,6 +621,17 @@ class PoolStageChanged(_Payload):
     moved_at: datetime
 
 
+class PoolSaved(_Payload):
+    """A talent pool was created or changed (its name, its stages): the whole definition each
+    time, so a consumer keeps the one with the highest `version`."""
+
+    pool_id: str
+    name: str
+    stages: list[str] = Field(description="The pool's stages, in order, as it spells them.")
+    version: int = Field(description="Counts the pool's changes; a higher one is later.")
+    saved_at: datetime
+
+
 class PoolStageRenamed(_Payload):
     """A talent pool's stage was renamed; whatever refers to the stage by name follows."""
 

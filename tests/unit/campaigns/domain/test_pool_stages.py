@@ -6,8 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_campaigns.domain.models import MoveStageStep, PoolAudience, PoolStageTrigger
-from crm_campaigns.domain.pool_stages import StageRename, stage_now_called, with_stage_renamed
+from crm_campaigns.domain.models import (
+    AddTagStep,
+    ManualTrigger,
+    MoveStageStep,
+    PoolAudience,
+    PoolStageTrigger,
+)
+from crm_campaigns.domain.pool_stages import (
+    KnownPool,
+    StageRename,
+    stage_now_called,
+    stage_problems,
+    with_stage_renamed,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +64,26 @@ def test_a_move_made_before_a_rename_follows_it_and_one_made_after_does_not() ->
     assert stage_now_called("Screen", T0 + timedelta(minutes=1), renames) == "Phone screen"
     # After both: a new stage named like an old one is itself.
     assert stage_now_called("Contacted", T0 + timedelta(minutes=9), renames) == "Contacted"
+
+
+def test_a_stage_its_known_pool_lacks_is_named_at_its_field() -> None:
+    pools = {"p1": KnownPool("p1", "Ingeniería", ["Sourced", "Phone screen", "Offer"])}
+    steps = [
+        AddTagStep(tags=["x"]),
+        MoveStageStep(pool_id="p1", stage="  phone   SCREEN "),  # case and spacing ignored
+        MoveStageStep(pool_id="p1", stage="Ofer"),
+        MoveStageStep(pool_id="p-new", stage="Anything"),  # not heard of yet: not judged
+    ]
+    assert stage_problems(PoolStageTrigger(pool_id="p1", stage="Intervew"), steps, pools) == [
+        (
+            "trigger.stage",
+            "the pool 'Ingeniería' has no stage 'Intervew' (its stages: Sourced, Phone screen, "
+            "Offer)",
+        ),
+        (
+            "steps.2.stage",
+            "the pool 'Ingeniería' has no stage 'Ofer' (its stages: Sourced, Phone screen, Offer)",
+        ),
+    ]
+    assert stage_problems(ManualTrigger(), steps[:2], pools) == []
+    assert stage_problems(None, [], pools) == []

@@ -37,6 +37,7 @@ SUBSCRIBERS = {
     ("message.clicked", "on_message_clicked"),
     ("message.opened", "on_message_opened"),
     ("message.replied", "on_message_replied"),
+    ("pool.saved", "on_pool_saved"),
     ("pool.stage_changed", "on_pool_stage_changed"),
     ("pool.stage_renamed", "on_pool_stage_renamed"),
     ("segment.entered", "on_segment_entered"),

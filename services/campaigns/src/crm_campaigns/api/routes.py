@@ -45,6 +45,7 @@ from crm_campaigns.application.enrolments import (
 )
 from crm_campaigns.application.library import TemplateLibrary
 from crm_campaigns.application.lifecycle import (
+    StagesNotInPool,
     TemplateNotLive,
     archive_template,
     change_sequence_status,
@@ -385,6 +386,13 @@ def _definition(
     return trigger, steps
 
 
+def _stages_not_in_pool(error: StagesNotInPool) -> ProblemError:
+    """The 422 for a trigger or `move_stage` step naming a stage its pool does not have."""
+    return validation_problem(
+        [FieldError(field, reason) for field, reason in error.problems], str(error)
+    )
+
+
 def _unknown_template(error: TemplateNotLive) -> ProblemError:
     """The 422 for a send step whose template is unknown or archived."""
     return validation_problem(
@@ -429,6 +437,8 @@ async def create_sequence(
         )
     except TemplateNotLive as error:
         raise _unknown_template(error) from None
+    except StagesNotInPool as error:
+        raise _stages_not_in_pool(error) from None
     container.steps_due.notify()
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{sequence.id}"
     response.headers["ETag"] = etag_for(sequence.version)
@@ -541,10 +551,13 @@ async def edit_sequence_route(
             version,
             changes,
             new_steps=steps if body.steps is not None else None,
+            new_trigger=trigger,
             user_id=principal.user_id,
         )
     except TemplateNotLive as error:
         raise _unknown_template(error) from None
+    except StagesNotInPool as error:
+        raise _stages_not_in_pool(error) from None
     except StaleVersionError as stale:
         raise stale_version("sequence", sequence_id, stale.current, version) from None
     except LifecycleConflict as error:

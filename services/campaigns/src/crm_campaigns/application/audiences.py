@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from crm_campaigns.application.enrolments import enrol_in
 from crm_campaigns.domain.models import PoolStageTrigger
-from crm_campaigns.domain.pool_stages import stage_now_called
+from crm_campaigns.domain.pool_stages import stage_key, stage_now_called
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.lists import StoredListRepository
-from crm_campaigns.repositories.pools import PoolMemberRepository
+from crm_campaigns.repositories.pools import KnownPoolRepository, PoolMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_shared import (
     Database,
     ListArchived,
     ListMemberAdded,
     ListMemberRemoved,
+    PoolSaved,
     PoolStageChanged,
     PoolStageRenamed,
     Session,
     is_erased,
 )
+
+
+async def learn_pool(
+    database: Database, tenant_id: str, saved: PoolSaved, session: Session
+) -> None:
+    """Keeps the pool's name and stages, which the stages sequences name are checked against."""
+    await KnownPoolRepository(database, tenant_id).learn(saved, session=session)
 
 
 async def place_in_pool(
@@ -36,14 +44,13 @@ async def place_in_pool(
     if moved.to_stage is None:
         return  # removed from the pool: nothing was reached
     sequences = SequenceRepository(database, tenant_id)
-    # Stage names are matched as the candidates service does: ignoring case.
     triggered = [
         sequence
         for sequence in await sequences.triggered_by(
             "pool_stage_reached", pool_id=moved.pool_id, session=session
         )
         if isinstance(sequence.trigger, PoolStageTrigger)
-        and sequence.trigger.stage.casefold() == moved.to_stage.casefold()
+        and stage_key(sequence.trigger.stage) == stage_key(moved.to_stage)
     ]
     await enrol_in(
         database,

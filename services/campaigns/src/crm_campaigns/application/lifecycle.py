@@ -26,11 +26,14 @@ from crm_campaigns.domain.models import (
     Sequence,
     SequenceStatus,
     Step,
+    Trigger,
 )
+from crm_campaigns.domain.pool_stages import stage_problems
 from crm_campaigns.publishers import to_sequence_saved
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.collections import SEQUENCES
 from crm_campaigns.repositories.enrolments import EnrolmentRepository
+from crm_campaigns.repositories.pools import KnownPoolRepository
 from crm_campaigns.repositories.segments import SegmentMemberRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.templates import TemplateRepository
@@ -54,6 +57,37 @@ class TemplateNotLive(Exception):
         super().__init__(f"step {step_index} sends template {template_id}, which does not exist")
         self.step_index = step_index
         self.template_id = template_id
+
+
+class StagesNotInPool(Exception):
+    """A trigger or `move_stage` step names a stage its talent pool does not have."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(reason for _, reason in problems))
+        self.problems = problems
+
+
+async def check_pool_stages(
+    database: Database,
+    tenant_id: str,
+    trigger: Trigger | None,
+    steps: list[Step],
+    *,
+    session: Session,
+) -> None:
+    """Raises `StagesNotInPool` for each stage the trigger or steps name that its pool, as the
+    candidates service last announced it, does not have (a pool not heard of yet passes)."""
+    pool_ids = sorted(
+        {
+            pool_id
+            for node in [trigger, *steps]
+            if isinstance(pool_id := getattr(node, "pool_id", None), str)
+        }
+    )
+    known = await KnownPoolRepository(database, tenant_id).among(pool_ids, session=session)
+    problems = stage_problems(trigger, steps, known)
+    if problems:
+        raise StagesNotInPool(problems)
 
 
 async def hold_send_templates(
@@ -104,11 +138,14 @@ async def save_new_sequence(
 ) -> None:
     """Stores a new sequence and stages `sequence.saved`; for a segment trigger its current
     members enrol too when asked. Raises `TemplateNotLive` if a step sends a template that is
-    unknown or archived."""
+    unknown or archived, `StagesNotInPool` if it names a stage its pool does not have."""
     sequences = SequenceRepository(database, sequence.tenant_id)
     trigger = sequence.trigger
 
     async def store(session: Session) -> None:
+        await check_pool_stages(
+            database, sequence.tenant_id, trigger, sequence.steps, session=session
+        )
         await hold_send_templates(database, sequence.tenant_id, sequence.steps, session=session)
         await sequences.add(sequence, session=session)
         await to_sequence_saved(outbox, sequence, session=session)
@@ -140,18 +177,23 @@ async def edit_sequence(
     changes: dict[str, Any],
     *,
     new_steps: list[Step] | None,
+    new_trigger: Trigger | None = None,
     user_id: str,
 ) -> None:
     """Applies an edit made from `version` of the sequence, and stages `sequence.saved`.
 
     Enrolments in progress go on from the step index they are at, in the edited steps: an edit
     applies to the steps they have not reached yet, and one past the end completes. Raises
-    `TemplateNotLive` if one of `new_steps` sends a template that is unknown or archived.
+    `TemplateNotLive` if one of `new_steps` sends a template that is unknown or archived,
+    `StagesNotInPool` if `new_trigger` or `new_steps` name a stage their pool does not have.
     """
     sequence_after(sequence.status, SequenceAction.EDIT)
     sequences = SequenceRepository(database, sequence.tenant_id)
 
     async def edit(session: Session) -> None:
+        await check_pool_stages(
+            database, sequence.tenant_id, new_trigger, new_steps or [], session=session
+        )
         if new_steps is not None:
             await hold_send_templates(database, sequence.tenant_id, new_steps, session=session)
         if await sequences.replace(

@@ -13,6 +13,46 @@ NAMES_A_STAGE = frozenset({"pool_stage_reached", "move_stage", "pool"})
 
 
 @dataclass(frozen=True)
+class KnownPool:
+    """A talent pool as the candidates service last announced it (`pool.saved`)."""
+
+    pool_id: str
+    name: str
+    stages: list[str]
+
+
+def stage_key(stage: str) -> str:
+    """What two spellings of one stage share, as the candidates service matches stages:
+    ignoring case and spacing."""
+    return " ".join(stage.split()).casefold()
+
+
+def stage_problems(
+    trigger: Any, steps: Iterable[Any], pools: dict[str, KnownPool]
+) -> list[tuple[str, str]]:
+    """(field, reason) for each stage a sequence's trigger or `move_stage` steps name that its
+    pool does not have, among the `pools` campaigns knows (a pool it has not heard of yet is
+    not judged: it may be one created a moment ago)."""
+    named: list[tuple[str, Any]] = [("trigger", trigger)]
+    named.extend((f"steps.{index}", step) for index, step in enumerate(steps))
+    problems: list[tuple[str, str]] = []
+    for path, node in named:
+        pool_id, stage = getattr(node, "pool_id", None), getattr(node, "stage", None)
+        pool = pools.get(pool_id) if isinstance(pool_id, str) else None
+        if pool is None or not isinstance(stage, str):
+            continue
+        if stage_key(stage) not in {stage_key(known) for known in pool.stages}:
+            problems.append(
+                (
+                    f"{path}.stage",
+                    f"the pool {pool.name!r} has no stage {stage!r} "
+                    f"(its stages: {', '.join(pool.stages)})",
+                )
+            )
+    return problems
+
+
+@dataclass(frozen=True)
 class StageRename:
     """A stage of a pool was called `from_stage` until `renamed_at`, then `to_stage`."""
 

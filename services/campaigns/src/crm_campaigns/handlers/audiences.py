@@ -5,6 +5,7 @@ from __future__ import annotations
 from crm_campaigns.application.audiences import (
     add_list_member,
     archive_list,
+    learn_pool,
     place_in_pool,
     remove_list_member,
     rename_pool_stage,
@@ -15,6 +16,7 @@ from crm_shared import (
     LIST_ARCHIVED,
     LIST_MEMBER_ADDED,
     LIST_MEMBER_REMOVED,
+    POOL_SAVED,
     POOL_STAGE_CHANGED,
     POOL_STAGE_RENAMED,
     SEGMENT_ENTERED,
@@ -39,6 +41,13 @@ AUDIENCE_SUBSCRIPTIONS = (
         "on_pool_stage_changed",
         payload(place_in_pool),
         description="Keeps pool membership; enrols a candidate reaching a pool stage in sequences.",
+    ),
+    Subscription(
+        POOL_SAVED,
+        "on_pool_saved",
+        payload(learn_pool),
+        description="Keeps each talent pool's name and stages, which the stages sequences name "
+        "are checked against.",
     ),
     Subscription(
         POOL_STAGE_RENAMED,

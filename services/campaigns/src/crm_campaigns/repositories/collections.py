@@ -46,6 +46,10 @@ LIST_MEMBERS = "list_members"
 POOL_STAGE_RENAMES = "pool_stage_renames"
 
 
+# The tenants' talent pools (name, stages) as the candidates service last announced them.
+POOLS = "pools"
+
+
 ARCHIVED_LISTS = "archived_lists"
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_campaigns.domain.pool_stages import StageRename
+from crm_campaigns.domain.pool_stages import KnownPool, StageRename
 from crm_campaigns.repositories.collections import (
     POOL_MEMBERS,
     POOL_STAGE_RENAMES,
+    POOLS,
 )
 from crm_shared import (
     Database,
+    PoolSaved,
     PoolStageRenamed,
     Session,
     TenantScopedCollection,
@@ -77,3 +79,38 @@ class PoolMemberRepository:
             query["stage"] = stage
         documents = await self._members.find(query, projection={"candidate_id": 1})
         return [document["candidate_id"] for document in documents]
+
+
+class KnownPoolRepository:
+    """The tenant's talent pools (name and stages) as the candidates service last announced
+    them, from `pool.saved`."""
+
+    def __init__(self, database: Database, tenant_id: str) -> None:
+        self._pools = TenantScopedCollection(database[POOLS], tenant_id)
+
+    async def learn(self, saved: PoolSaved, *, session: Session) -> None:
+        """Keeps the pool's definition unless a later version is held (a redelivered older
+        one must not bring back stages since renamed). In the consumer's transaction."""
+        held = await self._pools.find_one({"_id": saved.pool_id}, session=session)
+        if held is not None and int(held["version"]) > saved.version:
+            return
+        await self._pools.update_one(
+            {"_id": saved.pool_id},
+            {"$set": {"name": saved.name, "stages": saved.stages, "version": saved.version}},
+            upsert=True,
+            session=session,
+        )
+
+    async def among(self, pool_ids: list[str], *, session: Session) -> dict[str, KnownPool]:
+        """The pools of `pool_ids` campaigns knows, by id."""
+        if not pool_ids:
+            return {}
+        documents = await self._pools.find({"_id": {"$in": pool_ids}}, session=session)
+        return {
+            str(document["_id"]): KnownPool(
+                pool_id=str(document["_id"]),
+                name=str(document["name"]),
+                stages=[str(stage) for stage in document["stages"]],
+            )
+            for document in documents
+        }

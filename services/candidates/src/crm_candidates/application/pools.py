@@ -26,16 +26,35 @@ from crm_candidates.domain.pools import (
 )
 from crm_candidates.domain.segments import Group, names_pool_stage, rule_with_pool_stage_renamed
 from crm_candidates.publishers import (
+    to_pool_saved,
     to_pool_stage_changed,
     to_pool_stage_renamed,
     to_pool_stages_changed,
 )
 from crm_candidates.repositories.candidates import CandidateRepository
+from crm_candidates.repositories.collections import POOLS_COLLECTION
 from crm_candidates.repositories.pools import PoolRepository
 from crm_candidates.repositories.segments import SegmentRepository
-from crm_shared import MongoClient, Outbox, Session, StaleVersionError, in_transaction, utc_now
+from crm_shared import (
+    Database,
+    MongoClient,
+    Outbox,
+    Session,
+    StaleVersionError,
+    in_transaction,
+    utc_now,
+)
 
 ResultT = TypeVar("ResultT")
+
+
+async def announce_pool(
+    pools: PoolRepository, outbox: Outbox, pool_id: str, *, session: Session
+) -> None:
+    """Within the transaction that changed it: `pool.saved` with the pool as stored now."""
+    stored = await pools.get(pool_id, session=session)
+    if stored is not None:
+        await to_pool_saved(outbox, stored, session=session)
 
 
 @dataclass(frozen=True)
@@ -159,7 +178,12 @@ class PoolCommands:
         members = (await self.pools.stage_counts(pool)).get(stage, 0)
         remaining = stages_without(pool, stage, move_to, members=members)
         moved = await self._move_all(pool, stage, move_to, by=by)
-        await self.pools.replace(pool.model_copy(update={"stages": remaining}))
+
+        async def drop(session: Session) -> None:
+            await self.pools.replace(pool.model_copy(update={"stages": remaining}), session=session)
+            await announce_pool(self.pools, self.outbox, pool.id, session=session)
+
+        await self._run(drop)
         return moved + await self._move_all(pool, stage, move_to, by=by)
 
     async def rename_stage(
@@ -195,6 +219,7 @@ class PoolCommands:
             await to_pool_stage_renamed(
                 self.outbox, pool, stage, renamed, by=by, at=utc_now(), session=session
             )
+            await announce_pool(self.pools, self.outbox, pool.id, session=session)
 
         await self._run(rename)
 
@@ -302,19 +327,34 @@ class PoolCommands:
 
 @dataclass(frozen=True)
 class PoolDefinitions:
-    """Defines one tenant's talent pools and reads them: pools, counts, members, history."""
+    """Defines one tenant's talent pools and reads them: pools, counts, members, history.
+    Each definition stored stages `pool.saved` in its transaction."""
 
+    mongo: MongoClient
+    outbox: Outbox
     pools: PoolRepository
     candidates: CandidateRepository
     segments: SegmentRepository
 
     async def create(self, pool: Pool) -> None:
         """Stores a new pool (`DuplicateKeyInTenantError` if the name is taken)."""
-        await self.pools.add(pool)
+
+        async def store(session: Session) -> None:
+            await self.pools.add(pool, session=session)
+            await announce_pool(self.pools, self.outbox, pool.id, session=session)
+
+        await in_transaction(self.mongo, store)
+        self.outbox.notify_committed()
 
     async def replace(self, pool: Pool) -> None:
         """Stores a changed pool (`DuplicateKeyInTenantError` if the new name is taken)."""
-        await self.pools.replace(pool)
+
+        async def store(session: Session) -> None:
+            await self.pools.replace(pool, session=session)
+            await announce_pool(self.pools, self.outbox, pool.id, session=session)
+
+        await in_transaction(self.mongo, store)
+        self.outbox.notify_committed()
 
     async def get(self, pool_id: str) -> Pool | None:
         return await self.pools.get(pool_id)
@@ -353,3 +393,20 @@ class PoolDefinitions:
             for segment in await self.segments.all()
             if names_pool_stage(Group.model_validate(segment.rule), pool_id, stage)
         )
+
+
+async def announce_pools(mongo: MongoClient, database: Database, outbox: Outbox) -> None:
+    """Stages `pool.saved` for every pool defined before the topic existed, so campaigns knows
+    every pool's stages (a migration, once per database). Run again after a stop part-way, it
+    announces some pools twice, which a consumer keeping the highest version shrugs off."""
+    # Deliberately cross-tenant: a migration over every tenant's pools.
+    tenants = await database[POOLS_COLLECTION].distinct("tenant_id")
+    for tenant_id in sorted(str(tenant) for tenant in tenants):
+        pools = PoolRepository(database, tenant_id)
+
+        async def announce(session: Session, pools: PoolRepository = pools) -> None:
+            for pool in await pools.all(session=session):
+                await to_pool_saved(outbox, pool, session=session)
+
+        await in_transaction(mongo, announce)
+    outbox.notify_committed()

@@ -144,7 +144,13 @@ class TenantUseCases:
         return PoolCommands(self.container.mongo, self.container.outbox, self._pools, self.writer)
 
     def pool_definitions(self) -> PoolDefinitions:
-        return PoolDefinitions(self._pools, self._candidates, self._segments)
+        return PoolDefinitions(
+            self.container.mongo,
+            self.container.outbox,
+            self._pools,
+            self._candidates,
+            self._segments,
+        )
 
     def candidate_notes(self) -> CandidateNotes:
         return CandidateNotes(

@@ -31,14 +31,14 @@ class PoolRepository:
         self._members = TenantScopedCollection(database[POOL_MEMBERSHIPS_COLLECTION], tenant_id)
         self._changes = TenantScopedCollection(database[POOL_STAGE_CHANGES_COLLECTION], tenant_id)
 
-    async def add(self, pool: Pool) -> None:
+    async def add(self, pool: Pool, *, session: Session | None = None) -> None:
         """Stores a new pool; raises `DuplicateKeyInTenantError` if the name is taken."""
         try:
-            await self._pools.insert_one(to_document(pool))
+            await self._pools.insert_one(to_document(pool), session=session)
         except DuplicateKeyError:
             raise DuplicateKeyInTenantError(pool.name) from None
 
-    async def replace(self, pool: Pool) -> None:
+    async def replace(self, pool: Pool, *, session: Session | None = None) -> None:
         """Stores a changed pool as its next version; raises `DuplicateKeyInTenantError` if the
         new name is taken."""
         try:
@@ -48,6 +48,7 @@ class PoolRepository:
                     "$set": pool.model_dump(include={"name", "description", "stages", "owner_ids"}),
                     "$inc": {"version": 1},
                 },
+                session=session,
             )
         except DuplicateKeyError:
             raise DuplicateKeyInTenantError(pool.name) from None
@@ -84,9 +85,9 @@ class PoolRepository:
         document = await self._pools.find_one({"_id": pool_id}, session=session)
         return from_document(Pool, document) if document else None
 
-    async def all(self) -> list[Pool]:
+    async def all(self, *, session: Session | None = None) -> list[Pool]:
         """Every pool of the tenant, in creation order."""
-        documents = await self._pools.find({}, sort=[("_id", ASCENDING)])
+        documents = await self._pools.find({}, sort=[("_id", ASCENDING)], session=session)
         return [from_document(Pool, document) for document in documents]
 
     async def stage_counts(self, pool: Pool) -> dict[str, int]:
