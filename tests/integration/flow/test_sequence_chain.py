@@ -140,8 +140,9 @@ async def test_a_step_asking_for_a_stage_the_pool_lacks_says_so_on_its_enrolment
 
 
 async def test_a_stage_its_pool_lacks_is_refused_at_its_field(stack: Stack, mongo: Mongo) -> None:
-    """Campaigns learns each pool's stages (`pool.saved`): a trigger or step naming one the
-    pool lacks is a 422 at that field, as soon as the pool has reached campaigns."""
+    """Campaigns learns each pool's stages (`pool.saved`): a trigger, step or broadcast
+    audience naming one the pool lacks is a 422 at that field, as soon as the pool has reached
+    campaigns."""
     acme, admin = stack.as_(ACME_TOKEN), stack.as_(ACME_ADMIN_TOKEN)
     pool_name = unique("Ventas")
     _, pool_id = await candidate_and_pool(stack, pool_name, ["Sourced", "Offer"])
@@ -173,6 +174,23 @@ async def test_a_stage_its_pool_lacks_is_refused_at_its_field(stack: Stack, mong
             f"the pool '{pool_name}' has no stage 'Hired' (its stages: Sourced, Offer)",
         ),
     }
+    # A broadcast to the pool's misspelt stage would reach nobody: refused too.
+    broadcast = await stack.gateway.post(
+        "/api/v1/broadcasts",
+        headers=acme,
+        json={
+            "name": unique("Ofertas"),
+            "template_id": await create_template(stack, ACME_TOKEN),
+            "audience": {"type": "pool", "pool_id": pool_id, "stage": "Ofer"},
+        },
+    )
+    assert broadcast.status_code == 422, broadcast.text
+    assert [(e["field"], e["detail"]) for e in broadcast.json()["errors"]] == [
+        (
+            "audience.stage",
+            f"the pool '{pool_name}' has no stage 'Ofer' (its stages: Sourced, Offer)",
+        )
+    ]
     # Spelt as the candidates service matches stages (case and spacing aside), it is saved.
     created = await create_sequence(
         stack,

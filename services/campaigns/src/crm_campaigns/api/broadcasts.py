@@ -27,8 +27,10 @@ from crm_campaigns.domain.models import (
     Block,
     Broadcast,
     MessageStatus,
+    PoolAudience,
     StoredListAudience,
 )
+from crm_campaigns.domain.pool_stages import stage_problem
 from crm_campaigns.domain.templates import TemplateError, validate_template
 from crm_shared import (
     MAX_PAGE_SIZE,
@@ -188,6 +190,10 @@ async def _checked(body: BroadcastCreate, broadcasts: BroadcastBook) -> None:
             [FieldError("audience.list_id", "archived list")],
             f"list {audience.list_id} is archived",
         )
+    if isinstance(audience, PoolAudience):
+        reason = stage_problem(await broadcasts.known_pool(audience.pool_id), audience.stage)
+        if reason is not None:
+            raise validation_problem([FieldError("audience.stage", reason)], reason)
     if body.ab_test is not None:
         names = [variant.name for variant in body.ab_test.variants]
         if len(set(names)) != len(names):

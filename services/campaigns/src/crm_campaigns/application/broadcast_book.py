@@ -8,9 +8,11 @@ from crm_campaigns.application import broadcast_controls
 from crm_campaigns.application.broadcasts import variant_results
 from crm_campaigns.domain.broadcasts import MessageTally, VariantResult
 from crm_campaigns.domain.models import Broadcast, CustomField, Template
+from crm_campaigns.domain.pool_stages import KnownPool
 from crm_campaigns.repositories.broadcasts import BroadcastRepository
 from crm_campaigns.repositories.custom_fields import CustomFieldRepository
 from crm_campaigns.repositories.lists import StoredListRepository
+from crm_campaigns.repositories.pools import KnownPoolRepository
 from crm_campaigns.repositories.templates import TemplateRepository
 from crm_shared import MongoClient
 
@@ -24,6 +26,7 @@ class BroadcastBook:
     templates: TemplateRepository
     lists: StoredListRepository
     custom_fields: CustomFieldRepository
+    pools: KnownPoolRepository
 
     async def add(self, broadcast: Broadcast) -> None:
         await self.broadcasts.add(broadcast)
@@ -56,6 +59,10 @@ class BroadcastBook:
 
     async def list_archived(self, list_id: str) -> bool:
         return await self.lists.is_archived(list_id)
+
+    async def known_pool(self, pool_id: str) -> KnownPool | None:
+        """The pool as the candidates service last announced it; None before it has."""
+        return (await self.pools.among([pool_id])).get(pool_id)
 
     async def tally(self, broadcast_id: str) -> MessageTally:
         return await self.broadcasts.tally(broadcast_id)

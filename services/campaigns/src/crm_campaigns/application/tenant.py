@@ -24,6 +24,7 @@ from crm_campaigns.repositories.lists import StoredListRepository
 from crm_campaigns.repositories.messages import MessageRepository
 from crm_campaigns.repositories.notifications import NotificationRepository
 from crm_campaigns.repositories.policy_releases import PolicyReleaseRepository
+from crm_campaigns.repositories.pools import KnownPoolRepository
 from crm_campaigns.repositories.recipients import RecipientRepository
 from crm_campaigns.repositories.sequences import SequenceRepository
 from crm_campaigns.repositories.suppressions import SuppressionRepository
@@ -75,6 +76,7 @@ class TenantUseCases:
             self._templates(),
             StoredListRepository(self.container.database, self.tenant_id),
             self._custom_fields(),
+            KnownPoolRepository(self.container.database, self.tenant_id),
         )
 
     def message_log(self) -> MessageLog:

@@ -37,19 +37,22 @@ def stage_problems(
     named.extend((f"steps.{index}", step) for index, step in enumerate(steps))
     problems: list[tuple[str, str]] = []
     for path, node in named:
-        pool_id, stage = getattr(node, "pool_id", None), getattr(node, "stage", None)
+        pool_id = getattr(node, "pool_id", None)
         pool = pools.get(pool_id) if isinstance(pool_id, str) else None
-        if pool is None or not isinstance(stage, str):
-            continue
-        if stage_key(stage) not in {stage_key(known) for known in pool.stages}:
-            problems.append(
-                (
-                    f"{path}.stage",
-                    f"the pool {pool.name!r} has no stage {stage!r} "
-                    f"(its stages: {', '.join(pool.stages)})",
-                )
-            )
+        reason = stage_problem(pool, getattr(node, "stage", None))
+        if reason is not None:
+            problems.append((f"{path}.stage", reason))
     return problems
+
+
+def stage_problem(pool: KnownPool | None, stage: object) -> str | None:
+    """Why `stage` is no stage of `pool`, or None if it is one (or there is nothing to judge:
+    no stage named, or a pool not heard of yet)."""
+    if pool is None or not isinstance(stage, str):
+        return None
+    if stage_key(stage) in {stage_key(known) for known in pool.stages}:
+        return None
+    return f"the pool {pool.name!r} has no stage {stage!r} (its stages: {', '.join(pool.stages)})"
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,9 @@ class KnownPoolRepository:
             session=session,
         )
 
-    async def among(self, pool_ids: list[str], *, session: Session) -> dict[str, KnownPool]:
+    async def among(
+        self, pool_ids: list[str], *, session: Session | None = None
+    ) -> dict[str, KnownPool]:
         """The pools of `pool_ids` campaigns knows, by id."""
         if not pool_ids:
             return {}
